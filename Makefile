@@ -1,0 +1,79 @@
+# scm: top-level GNU Makefile.
+#
+# Every part keeps its rules in a fragment beside its sources (PART/build.mk)
+# and appends to the lists below; this file only holds what they share.
+# B selects the build directory, so several builds (plain, sanitizers, a
+# developer's private one) can live side by side: make B=build-asan SAN=1.
+
+B        ?= build
+SAN      ?=
+PREFIX   ?= /usr/local
+CC       ?= cc
+
+PKGS     := json-c libseccomp libcap dbus-1 libpng
+WARN     := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+            -Werror=implicit-function-declaration -Wno-unused-parameter \
+            -Wformat=2 -Wno-format-nonliteral
+ifneq ($(WERROR),)
+WARN     += -Werror
+endif
+OPT      ?= -O2 -g
+CFLAGS   ?=
+CFLAGS   += -std=gnu11 $(OPT) $(WARN) -fPIC -D_GNU_SOURCE -pthread \
+            -Istubs/include -I$(B)/gen
+LDFLAGS  += -pthread
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+JSONC_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
+JSONC_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null)
+CFLAGS   += $(JSONC_CFLAGS)
+
+# Lists the fragments append to.
+BINS        :=   # programs installed to bin/ and built by `make`
+LIBEXEC     :=   # helper programs (providers, test helpers) built by `make`
+UNIT_TESTS  :=   # cmocka programs, run by tests/run-all
+FUZZ_TARGETS:=   # libFuzzer programs (built by `make fuzz`, clang)
+BENCH_DEPS  :=   # what `make bench` needs built
+ALL_OBJS    :=
+
+.PHONY: all check bench demo fuzz install clean deps deps-test deps-bench
+all:
+
+include $(sort $(wildcard */build.mk */*/build.mk))
+
+all: $(BINS) $(LIBEXEC) $(UNIT_TESTS)
+
+# Compile rule shared by every part: objects mirror the source tree under $(B).
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PART_CFLAGS) -MMD -MP -c $< -o $@
+
+deps:
+	@scripts/install-deps.sh build
+deps-test:
+	@scripts/install-deps.sh build test
+deps-bench:
+	@scripts/install-deps.sh build test bench
+
+check: deps-test
+	@$(MAKE) --no-print-directory all
+	@B=$(B) tests/run-all
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory OPT="-O2 -g" all $(BENCH_DEPS)
+	@B=$(B) tests/bench/run-all
+
+demo: deps-test
+	@$(MAKE) --no-print-directory all
+	@B=$(B) examples/demo.sh
+
+fuzz:
+	@$(MAKE) --no-print-directory B=build-fuzz CC=clang $(patsubst $(B)/%,build-fuzz/%,$(FUZZ_TARGETS))
+
+clean:
+	rm -rf build build-* 
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,237 @@
+/* scm.h: libscm, the client stub and provider skeleton runtime of scm.
+ *
+ * A client asks scmd for a service by name through its endpoint and gets a
+ * private channel to the provider; a provider receives channels from scmd,
+ * each with a grant (who called, which methods, which argument constraints),
+ * and answers calls. scmd is not on the data path. The frames are described
+ * in docs/protocol.md; generated stubs (stubs/scm-idlc) wrap the calls below
+ * in typed C functions.
+ *
+ * Conventions: functions return 0 or a positive SCM_E_* code for an
+ * expected refusal, or a negative errno when something broke; on failure,
+ * when ret_err is not NULL, *ret_err receives an observation chain that says
+ * what each layer saw. ret_* outputs are untouched on failure. */
+#pragma once
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct json_object;
+
+#define _scm_printf(a, b) __attribute__((format(printf, a, b)))
+#define _SCM_STR2(x) #x
+#define _SCM_STR(x) _SCM_STR2(x)
+
+/* Where a client finds its endpoint when $SCM_ENDPOINT is not set: inside a
+ * container the runtime binds the container's endpoint here. */
+#define SCM_DEFAULT_ENDPOINT "/run/scm/scm.sock"
+
+/* Wire limits (docs/protocol.md). A frame over these is a protocol error and
+ * the peer is dropped. */
+#define SCM_FRAME_MAX (256u * 1024u) /* header + JSON + binary */
+#define SCM_FDS_MAX 8u               /* fds per frame */
+#define SCM_JSON_DEPTH_MAX 16        /* JSON nesting */
+#define SCM_NAME_MAX 128             /* service, method, endpoint names */
+
+/* Expected outcomes; negative values are -errno. Stable, on the wire. */
+enum {
+	SCM_OK = 0,
+	SCM_E_DENIED = 1,        /* policy said no */
+	SCM_E_NO_SERVICE = 2,    /* no such service registered */
+	SCM_E_NO_METHOD = 3,     /* the interface has no such method */
+	SCM_E_BAD_ARGS = 4,      /* arguments do not match the interface */
+	SCM_E_QUOTA = 5,         /* a per-caller limit was reached */
+	SCM_E_ACTIVATION = 6,    /* the provider could not be started */
+	SCM_E_TIMEOUT = 7,       /* something did not answer in time */
+	SCM_E_REVOKED = 8,       /* the channel was cut by scmd */
+	SCM_E_PROVIDER_GONE = 9, /* the provider exited or closed the channel */
+	SCM_E_PROTOCOL = 10,     /* a malformed frame */
+	SCM_E_EXISTS = 11,       /* the name is taken */
+	SCM_E_NOT_FOUND = 12,    /* no such object (endpoint, channel, ...) */
+	SCM_E_INVALID = 13,      /* a request that makes no sense */
+	SCM_E_BUSY = 14,         /* refused for now: the object is in use */
+	SCM_E_INTERNAL = 15,     /* a bug or resource failure on the far side */
+	SCM_E_APP = 100,         /* first code a service's IDL may define */
+};
+const char *scm_code_name(int code); /* "denied", "EPIPE", ... */
+
+/* ---- observation chains ------------------------------------------------ */
+
+/* One layer of an error chain: code, message, where. The newest (outermost)
+ * observation is first; ->cause points at what it was built on. */
+typedef struct scm_error {
+	int code;
+	char *message;
+	char *where;
+	struct scm_error *cause;
+} scm_error;
+
+scm_error *scm_error_new(int code, const char *where, const char *fmt, ...) _scm_printf(3, 4);
+/* Adds an observation on top of cause (which it takes) and returns it. */
+scm_error *scm_error_wrap(scm_error *cause, int code, const char *where, const char *fmt, ...)
+	_scm_printf(4, 5);
+scm_error *scm_error_free(scm_error *e);
+/* The innermost code, which is what a caller usually acts on. */
+int scm_error_root_code(const scm_error *e);
+/* "where: message [name]" per layer, outermost first, indented. */
+void scm_error_print(const scm_error *e, FILE *f);
+/* {"error":[{"code":..,"name":..,"message":..,"where":..}, ...]} form. */
+struct json_object *scm_error_to_json(const scm_error *e);
+scm_error *scm_error_from_json(struct json_object *j);
+
+/* Sets *ret_err (when ret_err is set) and returns code: for one-line error
+ * paths. `where` is filled from the call site. */
+#define scm_fail(ret_err, code, ...) \
+	scm_fail_at((ret_err), (code), __FILE__ ":" _SCM_STR(__LINE__), __VA_ARGS__)
+/* Wraps *ret_err (if any) with one more observation and returns code. */
+#define scm_fail_wrap(ret_err, code, ...) \
+	scm_fail_wrap_at((ret_err), (code), __FILE__ ":" _SCM_STR(__LINE__), __VA_ARGS__)
+int scm_fail_at(scm_error **ret_err, int code, const char *where, const char *fmt, ...) _scm_printf(4, 5);
+int scm_fail_wrap_at(scm_error **ret_err, int code, const char *where, const char *fmt, ...)
+	_scm_printf(4, 5);
+
+/* ---- messages ----------------------------------------------------------- */
+
+enum scm_frame_type {
+	SCM_FRAME_CALL = 1,
+	SCM_FRAME_REPLY = 2,
+	SCM_FRAME_ERROR = 3,
+	SCM_FRAME_EVENT = 4, /* unsolicited: revocation notices, broadcasts */
+};
+enum {
+	SCM_FLAG_NO_REPLY = 1u << 0, /* a call the caller will not wait for */
+};
+
+/* A received frame. json is the parsed body (NULL when empty), bin points
+ * into the frame's buffer, fds are owned by the message until stolen. */
+typedef struct scm_message {
+	uint8_t type;
+	uint16_t flags;
+	uint32_t call_id;
+	uint32_t method;
+	struct json_object *json;
+	const void *bin;
+	size_t bin_len;
+	int fds[SCM_FDS_MAX];
+	size_t n_fds;
+	void *buf_; /* private */
+} scm_message;
+
+scm_message *scm_message_free(scm_message *m); /* closes fds not stolen */
+int scm_message_steal_fd(scm_message *m, size_t i); /* -1 if none */
+/* The error chain an ERROR frame carries (NULL for other frames). */
+scm_error *scm_message_error(const scm_message *m);
+
+/* ---- client ------------------------------------------------------------- */
+
+typedef struct scm_channel scm_channel;
+
+/* Connects to `service` through the endpoint at $SCM_ENDPOINT, or
+ * SCM_DEFAULT_ENDPOINT. */
+int scm_connect(const char *service, scm_channel **ret, scm_error **ret_err);
+int scm_connect_at(const char *endpoint, const char *service, scm_channel **ret,
+		   scm_error **ret_err);
+scm_channel *scm_channel_free(scm_channel *ch);
+/* The channel's socket: poll it for input, then scm_channel_dispatch(). */
+int scm_channel_fd(const scm_channel *ch);
+uint64_t scm_channel_id(const scm_channel *ch);
+const char *scm_channel_interface(const scm_channel *ch);
+
+/* Synchronous call: sends, waits for the reply (dispatching other replies
+ * meanwhile) and returns it. An ERROR reply becomes the return code plus
+ * *ret_err. args is borrowed; fds are duplicated by the kernel, not taken. */
+int scm_call(scm_channel *ch, uint32_t method, struct json_object *args, const void *bin,
+	     size_t bin_len, const int *fds, size_t n_fds, scm_message **ret_reply,
+	     scm_error **ret_err);
+
+/* Asynchronous call: cb runs from scm_channel_dispatch() with the reply, or
+ * with reply NULL and err set. The callback owns neither. */
+typedef void (*scm_reply_fn)(scm_channel *ch, scm_message *reply, const scm_error *err,
+			     void *userdata);
+int scm_call_async(scm_channel *ch, uint32_t method, struct json_object *args, const void *bin,
+		   size_t bin_len, const int *fds, size_t n_fds, scm_reply_fn cb, void *userdata,
+		   scm_error **ret_err);
+/* Reads what is ready without blocking and runs callbacks. Returns 0, or an
+ * error once the channel is gone (pending callbacks get that error too). */
+int scm_channel_dispatch(scm_channel *ch, scm_error **ret_err);
+/* Number of async calls still waiting for replies. */
+size_t scm_channel_pending(const scm_channel *ch);
+
+/* ---- provider ----------------------------------------------------------- */
+
+/* What scmd tells a provider about a channel: who is on the other end and
+ * what they may do. Read-only for handlers. */
+typedef struct scm_grant {
+	uint64_t channel;
+	const char *service;
+	const char *caller;   /* the endpoint label the client came in on */
+	uid_t uid;            /* SO_PEERCRED of the client, as scmd saw it */
+	gid_t gid;
+	pid_t pid;
+	struct json_object *constraints; /* {"method":{"param":{...}}} or NULL */
+} scm_grant;
+
+typedef struct scm_provider scm_provider;
+typedef struct scm_call scm_call;
+
+typedef int (*scm_method_fn)(scm_call *call, const scm_message *msg, void *userdata);
+
+/* One method of an interface, as the generator emits it. */
+typedef struct scm_method_def {
+	const char *name;
+	uint32_t id; /* 1-based position in the IDL */
+	scm_method_fn fn;
+} scm_method_def;
+
+typedef struct scm_interface_def {
+	const char *name;
+	uint32_t version;
+	const scm_method_def *methods;
+	size_t n_methods;
+} scm_interface_def;
+
+/* Takes the control fd from $SCM_PROVIDER_FD (set by scmd at activation),
+ * tells scmd it is ready, and serves channels as they arrive. */
+int scm_provider_new(const scm_interface_def *iface, void *userdata, scm_provider **ret,
+		     scm_error **ret_err);
+int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *userdata,
+			scm_provider **ret, scm_error **ret_err);
+scm_provider *scm_provider_free(scm_provider *p);
+/* An epoll fd covering the control connection and every channel. */
+int scm_provider_fd(const scm_provider *p);
+/* Handles what is ready, waiting up to timeout_ms (-1: forever). Returns 0,
+ * or 1 once scmd has closed the control connection (time to exit). */
+int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err);
+/* dispatch() until scmd goes away. */
+int scm_provider_run(scm_provider *p, scm_error **ret_err);
+/* Called when a channel ends (closed, revoked), with its channel data. */
+void scm_provider_on_close(scm_provider *p, void (*fn)(const scm_grant *g, void *chdata,
+						       void *userdata));
+
+const scm_grant *scm_call_grant(const scm_call *call);
+/* Per-channel state a provider keeps (open disks, surfaces, ...). */
+void *scm_call_channel_data(const scm_call *call);
+void scm_call_set_channel_data(scm_call *call, void *data);
+/* Each call gets exactly one reply or error; a handler that returns without
+ * replying gets SCM_E_INTERNAL sent for it. */
+int scm_call_reply(scm_call *call, struct json_object *result, const void *bin, size_t bin_len,
+		   const int *fds, size_t n_fds);
+int scm_call_reply_error(scm_call *call, int code, const char *fmt, ...) _scm_printf(3, 4);
+int scm_call_reply_error_chain(scm_call *call, const scm_error *e);
+
+/* Checks a call's JSON arguments against a grant's constraints for method
+ * (used by the skeleton before any handler runs; exported for tests).
+ * Returns 0 or SCM_E_DENIED with *ret_err naming the parameter. */
+int scm_grant_check(const scm_grant *g, const char *method, struct json_object *args,
+		    scm_error **ret_err);
+
+#ifdef __cplusplus
+}
+#endif
