@@ -27,6 +27,12 @@ CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
+# make fuzz builds everything again with clang's libFuzzer instrumentation.
+ifeq ($(FUZZ),1)
+CFLAGS   += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
+endif
+
 JSONC_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 JSONC_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null)
 CFLAGS   += $(JSONC_CFLAGS)
@@ -39,7 +45,7 @@ FUZZ_TARGETS:=   # libFuzzer programs (built by `make fuzz`, clang)
 BENCH_DEPS  :=   # what `make bench` needs built
 ALL_OBJS    :=
 
-.PHONY: all check bench demo fuzz install clean deps deps-test deps-bench
+.PHONY: all check bench demo fuzz fuzz-targets install clean deps deps-test deps-bench
 all:
 
 include $(sort $(wildcard */build.mk */*/build.mk))
@@ -70,8 +76,10 @@ demo: deps-test
 	@$(MAKE) --no-print-directory all
 	@B=$(B) examples/demo.sh
 
-fuzz:
-	@$(MAKE) --no-print-directory B=build-fuzz CC=clang $(patsubst $(B)/%,build-fuzz/%,$(FUZZ_TARGETS))
+fuzz: deps-test
+	@$(MAKE) --no-print-directory B=build-fuzz CC=clang FUZZ=1 fuzz-targets
+	@B=build-fuzz tests/fuzz/run-all $(FUZZ_SECONDS)
+fuzz-targets: $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build build-* 
