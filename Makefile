@@ -48,7 +48,9 @@ ALL_OBJS    :=
 .PHONY: all check bench demo fuzz fuzz-targets install clean deps deps-test deps-bench
 all:
 
-include $(sort $(wildcard */build.mk */*/build.mk))
+# libscm first: every other fragment links against $(LIBSCM).
+include stubs/build.mk
+include $(filter-out stubs/build.mk,$(sort $(wildcard */build.mk */*/build.mk)))
 
 all: $(BINS) $(LIBEXEC) $(UNIT_TESTS)
 

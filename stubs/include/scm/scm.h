@@ -147,7 +147,7 @@ const char *scm_channel_interface(const scm_channel *ch);
 /* Synchronous call: sends, waits for the reply (dispatching other replies
  * meanwhile) and returns it. An ERROR reply becomes the return code plus
  * *ret_err. args is borrowed; fds are duplicated by the kernel, not taken. */
-int scm_call(scm_channel *ch, uint32_t method, struct json_object *args, const void *bin,
+int scm_call_sync(scm_channel *ch, uint32_t method, struct json_object *args, const void *bin,
 	     size_t bin_len, const int *fds, size_t n_fds, scm_message **ret_reply,
 	     scm_error **ret_err);
 

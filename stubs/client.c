@@ -1,0 +1,336 @@
+/* client.c: the client side of libscm.
+ *
+ * scm_connect_at() asks scmd, through the caller's endpoint, for a channel
+ * to a service and receives one end of a socketpair whose other end the
+ * provider holds. Calls then go straight to the provider; scmd is not on
+ * the data path. A channel that scmd revokes, or whose provider goes away,
+ * becomes "dead": the reason (an observation chain) is kept and every call
+ * made after that fails with it. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "scm/macro.h"
+#include "wire.h"
+
+#define CONNECT_TIMEOUT_MS 30000 /* scmd answers sooner: activation has its own timeout */
+
+struct pending {
+	uint32_t call_id;
+	scm_reply_fn cb;
+	void *userdata;
+};
+
+struct scm_channel {
+	int fd;
+	uint64_t id;
+	char *interface;
+	uint32_t next_call;
+	struct pending *pending;
+	size_t n_pending, cap_pending;
+	scm_error *dead; /* why the channel is gone, once it is */
+};
+
+static int fail_dead(scm_channel *ch, scm_error **ret_err)
+{
+	scm_error_push(ret_err, scm_error_copy(ch->dead));
+	return ch->dead->code;
+}
+
+/* Marks the channel gone with reason e (taken) unless it already is, and
+ * fails every async call still waiting. */
+static void channel_kill(scm_channel *ch, scm_error *e)
+{
+	if (ch->dead)
+		scm_error_free(e);
+	else
+		ch->dead = e;
+	while (ch->n_pending > 0) {
+		struct pending p = ch->pending[--ch->n_pending];
+		p.cb(ch, NULL, ch->dead, p.userdata);
+	}
+}
+
+static int open_endpoint(const char *path, scm_error **ret_err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = CONNECT_TIMEOUT_MS / 1000 };
+	_cleanup_close_ int fd = -1;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return scm_fail(ret_err, -ENAMETOOLONG, "endpoint path '%s' is too long", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return scm_fail(ret_err, -errno, "socket: %m");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		if (r == -ENOENT || r == -ECONNREFUSED)
+			return scm_fail(ret_err, r, "no scmd endpoint at %s (%m); is scmd running, and is $SCM_ENDPOINT right?",
+					path);
+		return scm_fail(ret_err, r, "connect to endpoint %s: %m", path);
+	}
+	/* scmd always answers a connect; this only guards against a wedged daemon. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return TAKE_FD(fd);
+}
+
+int scm_connect_at(const char *endpoint, const char *service, scm_channel **ret,
+		   scm_error **ret_err)
+{
+	_cleanup_close_ int fd = -1;
+	scm_message *reply = NULL;
+	json_object *req, *v;
+	int r;
+
+	if (!service || !*service || strlen(service) > SCM_NAME_MAX)
+		return scm_fail(ret_err, SCM_E_INVALID, "service name must be 1 to %d bytes",
+				SCM_NAME_MAX);
+	fd = open_endpoint(endpoint, ret_err);
+	if (fd < 0)
+		return fd;
+
+	req = json_object_new_object();
+	json_object_object_add(req, "service", json_object_new_string(service));
+	r = scm_wire_send_json(fd, 0, SCM_FRAME_CALL, 0, 1, 1 /* connect */, req, NULL, 0, NULL, 0);
+	json_object_put(req);
+	if (r < 0)
+		return scm_fail(ret_err, r, "sending connect request to %s: %s", endpoint,
+				strerror(-r));
+
+	r = scm_wire_recv(fd, 0, &reply, ret_err);
+	if (r == 1 || r == -ECONNRESET)
+		return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd closed the endpoint without answering");
+	if (r == -EAGAIN)
+		return scm_fail(ret_err, SCM_E_TIMEOUT, "scmd did not answer within %d ms",
+				CONNECT_TIMEOUT_MS);
+	if (r != 0)
+		return scm_fail_wrap(ret_err, r, "reading connect reply from %s", endpoint);
+
+	if (reply->type == SCM_FRAME_ERROR) {
+		scm_error *e = scm_message_error(reply);
+		r = e ? e->code : SCM_E_PROTOCOL;
+		scm_error_push(ret_err, e);
+		scm_message_free(reply);
+		return r;
+	}
+	if (reply->type != SCM_FRAME_REPLY || reply->n_fds != 1 || !reply->json) {
+		scm_message_free(reply);
+		return scm_fail(ret_err, SCM_E_PROTOCOL, "connect reply has no channel");
+	}
+
+	scm_channel *ch = calloc(1, sizeof(*ch));
+	if (!ch) {
+		scm_message_free(reply);
+		return -ENOMEM;
+	}
+	ch->fd = scm_message_steal_fd(reply, 0);
+	ch->next_call = 1;
+	if (json_object_object_get_ex(reply->json, "channel", &v))
+		ch->id = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(reply->json, "interface", &v) &&
+	    json_object_is_type(v, json_type_string))
+		ch->interface = strdup(json_object_get_string(v));
+	scm_message_free(reply);
+	*ret = ch;
+	return 0;
+}
+
+int scm_connect(const char *service, scm_channel **ret, scm_error **ret_err)
+{
+	const char *ep = getenv("SCM_ENDPOINT");
+	return scm_connect_at(ep && *ep ? ep : SCM_DEFAULT_ENDPOINT, service, ret, ret_err);
+}
+
+scm_channel *scm_channel_free(scm_channel *ch)
+{
+	if (!ch)
+		return NULL;
+	safe_close(ch->fd);
+	ch->fd = -1;
+	channel_kill(ch, scm_error_new(SCM_E_INVALID, NULL, "channel was closed by its owner"));
+	scm_error_free(ch->dead);
+	free(ch->pending);
+	free(ch->interface);
+	free(ch);
+	return NULL;
+}
+
+int scm_channel_fd(const scm_channel *ch)
+{
+	return ch->fd;
+}
+uint64_t scm_channel_id(const scm_channel *ch)
+{
+	return ch->id;
+}
+const char *scm_channel_interface(const scm_channel *ch)
+{
+	return ch->interface;
+}
+size_t scm_channel_pending(const scm_channel *ch)
+{
+	return ch->n_pending;
+}
+
+static uint32_t next_call_id(scm_channel *ch)
+{
+	uint32_t id = ch->next_call++;
+	if (ch->next_call == 0)
+		ch->next_call = 1; /* 0 is for channel-level events */
+	return id;
+}
+
+/* Handles one frame that is not the reply a synchronous caller waits for.
+ * Takes m. */
+static void handle_frame(scm_channel *ch, scm_message *m)
+{
+	if (m->call_id == 0) {
+		/* Channel-level: scmd's revocation notice or the provider's reason
+		 * for closing. The end of stream follows. */
+		if (m->type == SCM_FRAME_ERROR)
+			channel_kill(ch, scm_message_error(m));
+		scm_message_free(m);
+		return;
+	}
+	for (size_t i = 0; i < ch->n_pending; i++) {
+		if (ch->pending[i].call_id != m->call_id)
+			continue;
+		struct pending p = ch->pending[i];
+		ch->pending[i] = ch->pending[--ch->n_pending];
+		if (m->type == SCM_FRAME_ERROR) {
+			scm_error *e = scm_message_error(m);
+			p.cb(ch, NULL, e, p.userdata);
+			scm_error_free(e);
+		} else
+			p.cb(ch, m, NULL, p.userdata);
+		break;
+	}
+	scm_message_free(m);
+}
+
+/* Reads one frame (blocking or not). Returns 0 with *ret, -EAGAIN, or the
+ * channel's death code once it is gone. */
+static int read_frame(scm_channel *ch, int msg_flags, scm_message **ret)
+{
+	scm_error *e = NULL;
+	int r;
+
+	if (ch->dead)
+		return ch->dead->code;
+	r = scm_wire_recv(ch->fd, msg_flags, ret, &e);
+	if (r == 0 || r == -EAGAIN)
+		return r;
+	if (r == 1 || r == -ECONNRESET)
+		e = scm_error_new(SCM_E_PROVIDER_GONE, "libscm/client",
+				  "the provider closed the channel");
+	else if (r < 0)
+		e = scm_error_new(r, "libscm/client", "reading from channel: %s", strerror(-r));
+	else
+		e = scm_error_wrap(e, r, "libscm/client", "provider sent a malformed frame");
+	channel_kill(ch, e);
+	return ch->dead->code;
+}
+
+static int send_call(scm_channel *ch, uint32_t id, uint32_t method, uint16_t flags,
+		     struct json_object *args, const void *bin, size_t bin_len, const int *fds,
+		     size_t n_fds, scm_error **ret_err)
+{
+	int r;
+
+	if (ch->dead)
+		return fail_dead(ch, ret_err);
+	r = scm_wire_send_json(ch->fd, 0, SCM_FRAME_CALL, flags, id, method, args, bin, bin_len,
+			       fds, n_fds);
+	if (r == -EMSGSIZE)
+		return scm_fail(ret_err, SCM_E_INVALID,
+				"call is over the frame limits (%u bytes, %u fds); pass bulk data in a memfd",
+				SCM_FRAME_MAX, SCM_FDS_MAX);
+	if (r < 0) {
+		/* The peer is gone; whatever it said last (a revocation notice)
+		 * is still queued for us, and is the better explanation. */
+		scm_message *m;
+		while (!ch->dead && read_frame(ch, MSG_DONTWAIT, &m) == 0)
+			handle_frame(ch, m);
+		if (!ch->dead)
+			channel_kill(ch, scm_error_new(SCM_E_PROVIDER_GONE, "libscm/client",
+						       "sending on channel: %s", strerror(-r)));
+		return fail_dead(ch, ret_err);
+	}
+	return 0;
+}
+
+int scm_call_sync(scm_channel *ch, uint32_t method, struct json_object *args, const void *bin,
+	     size_t bin_len, const int *fds, size_t n_fds, scm_message **ret_reply,
+	     scm_error **ret_err)
+{
+	uint32_t id = next_call_id(ch);
+	scm_message *m;
+	int r;
+
+	r = send_call(ch, id, method, 0, args, bin, bin_len, fds, n_fds, ret_err);
+	if (r != 0)
+		return r;
+	for (;;) {
+		r = read_frame(ch, 0, &m);
+		if (r == -EAGAIN)
+			continue; /* a blocking socket only says this on SO_RCVTIMEO */
+		if (r != 0)
+			return fail_dead(ch, ret_err);
+		if (m->call_id != id) {
+			handle_frame(ch, m);
+			continue;
+		}
+		if (m->type == SCM_FRAME_ERROR) {
+			scm_error *e = scm_message_error(m);
+			scm_message_free(m);
+			r = e ? e->code : SCM_E_PROTOCOL;
+			scm_error_push(ret_err, e);
+			return r;
+		}
+		if (ret_reply)
+			*ret_reply = m;
+		else
+			scm_message_free(m);
+		return 0;
+	}
+}
+
+int scm_call_async(scm_channel *ch, uint32_t method, struct json_object *args, const void *bin,
+		   size_t bin_len, const int *fds, size_t n_fds, scm_reply_fn cb, void *userdata,
+		   scm_error **ret_err)
+{
+	uint32_t id = next_call_id(ch);
+	int r;
+
+	if (ch->n_pending == ch->cap_pending) {
+		size_t cap = ch->cap_pending ? ch->cap_pending * 2 : 8;
+		struct pending *p = reallocarray(ch->pending, cap, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		ch->pending = p;
+		ch->cap_pending = cap;
+	}
+	r = send_call(ch, id, method, cb ? 0 : SCM_FLAG_NO_REPLY, args, bin, bin_len, fds, n_fds,
+		      ret_err);
+	if (r != 0)
+		return r;
+	if (cb)
+		ch->pending[ch->n_pending++] = (struct pending){ id, cb, userdata };
+	return 0;
+}
+
+int scm_channel_dispatch(scm_channel *ch, scm_error **ret_err)
+{
+	scm_message *m;
+	int r;
+
+	while ((r = read_frame(ch, MSG_DONTWAIT, &m)) == 0)
+		handle_frame(ch, m);
+	if (r == -EAGAIN)
+		return 0;
+	return fail_dead(ch, ret_err);
+}

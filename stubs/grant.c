@@ -1,0 +1,124 @@
+/* grant.c: argument constraints a provider enforces for scmd.
+ *
+ * A grant's constraints are {"METHOD" | "*": {"PARAM": CONSTRAINT}} with
+ * CONSTRAINT one of {"eq": V}, {"prefix": "s"}, {"path_prefix": "/dir"},
+ * {"range": [lo, hi]}, {"in": [V, ...]}. A constrained parameter that is
+ * missing is a denial: the client cannot dodge a rule by leaving it out. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <string.h>
+
+#include "scm/macro.h"
+#include "wire.h"
+
+/* A path is under dir when it is absolute, has no "." or ".." component or
+ * doubled slash, and continues dir at a component boundary. The provider
+ * opens exactly this string, so no later resolution can climb out, short of
+ * a symlink inside dir, which is the directory owner's business. */
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (path[0] != '/' || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../"))
+		return false;
+	size_t pl = strlen(path);
+	if ((pl >= 2 && strcmp(path + pl - 2, "/.") == 0) ||
+	    (pl >= 3 && strcmp(path + pl - 3, "/..") == 0))
+		return false;
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (strncmp(path, dir, n) != 0)
+		return false;
+	return path[n] == '/' || (path[n] == '\0' && n > 1) || n == 1;
+}
+
+static bool is_number(json_object *v)
+{
+	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+}
+
+/* Returns NULL when v satisfies c, else a short reason. */
+static const char *check_one(json_object *c, json_object *v)
+{
+	json_object *x;
+
+	if (json_object_object_get_ex(c, "eq", &x))
+		return json_object_equal(x, v) ? NULL : "is not the allowed value";
+	if (json_object_object_get_ex(c, "prefix", &x)) {
+		if (!json_object_is_type(v, json_type_string))
+			return "is not a string";
+		const char *p = json_object_get_string(x);
+		return strncmp(json_object_get_string(v), p, strlen(p)) == 0 ? NULL
+									     : "does not have the allowed prefix";
+	}
+	if (json_object_object_get_ex(c, "path_prefix", &x)) {
+		if (!json_object_is_type(v, json_type_string))
+			return "is not a string";
+		return path_under(json_object_get_string(v), json_object_get_string(x))
+			       ? NULL
+			       : "is not a clean path under the allowed directory";
+	}
+	if (json_object_object_get_ex(c, "range", &x)) {
+		if (!is_number(v))
+			return "is not a number";
+		if (!json_object_is_type(x, json_type_array) || json_object_array_length(x) != 2)
+			return "has a malformed range constraint";
+		double d = json_object_get_double(v);
+		if (json_object_is_type(v, json_type_int)) {
+			int64_t i = json_object_get_int64(v);
+			if (i < json_object_get_int64(json_object_array_get_idx(x, 0)) ||
+			    i > json_object_get_int64(json_object_array_get_idx(x, 1)))
+				return "is out of the allowed range";
+			return NULL;
+		}
+		if (d < json_object_get_double(json_object_array_get_idx(x, 0)) ||
+		    d > json_object_get_double(json_object_array_get_idx(x, 1)))
+			return "is out of the allowed range";
+		return NULL;
+	}
+	if (json_object_object_get_ex(c, "in", &x)) {
+		size_t n = json_object_is_type(x, json_type_array) ? json_object_array_length(x) : 0;
+		for (size_t i = 0; i < n; i++)
+			if (json_object_equal(json_object_array_get_idx(x, i), v))
+				return NULL;
+		return "is not one of the allowed values";
+	}
+	return "has a constraint this libscm does not know (failing closed)";
+}
+
+static int check_set(json_object *set, const char *method, json_object *args,
+		     scm_error **ret_err)
+{
+	json_object_object_foreach(set, param, c)
+	{
+		json_object *v = NULL;
+		if (!args || !json_object_object_get_ex(args, param, &v))
+			return scm_fail(ret_err, SCM_E_DENIED,
+					"%s: parameter '%s' is constrained by policy and was not given",
+					method, param);
+		const char *why = check_one(c, v);
+		if (why)
+			return scm_fail(ret_err, SCM_E_DENIED, "%s: parameter '%s' %s (policy allows %s)",
+					method, param, why,
+					json_object_to_json_string_ext(c, JSON_C_TO_STRING_PLAIN));
+	}
+	return 0;
+}
+
+int scm_grant_check(const scm_grant *g, const char *method, struct json_object *args,
+		    scm_error **ret_err)
+{
+	json_object *set;
+	int r;
+
+	if (!g->constraints)
+		return 0;
+	if (json_object_object_get_ex(g->constraints, "*", &set)) {
+		r = check_set(set, method, args, ret_err);
+		if (r)
+			return r;
+	}
+	if (json_object_object_get_ex(g->constraints, method, &set))
+		return check_set(set, method, args, ret_err);
+	return 0;
+}

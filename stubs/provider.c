@@ -1,0 +1,412 @@
+/* provider.c: the provider skeleton of libscm.
+ *
+ * scmd starts a provider with one end of a control socketpair in
+ * $SCM_PROVIDER_FD. Over it the provider says "ready", and scmd sends each
+ * new channel (a socket fd) with its grant, and revocation notices. The
+ * skeleton serves every channel from one epoll set, and checks each call
+ * against the channel's grant (method allowed, argument constraints) before
+ * the handler runs: providers are trusted, clients are not. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "scm/macro.h"
+#include "wire.h"
+
+#define MAX_METHODS 256 /* grant bitmap size; an IDL may not have more */
+
+struct chan {
+	int fd;
+	scm_grant grant;
+	char *service, *caller;
+	bool allowed[MAX_METHODS + 1];
+	void *data;
+	bool broken; /* the client stopped reading; drop it after this call */
+	struct chan *next, **pprev;
+};
+
+struct scm_provider {
+	const scm_interface_def *iface;
+	void *userdata;
+	int ctl_fd, epoll_fd;
+	struct chan *chans;
+	void (*on_close)(const scm_grant *g, void *chdata, void *userdata);
+};
+
+struct scm_call {
+	scm_provider *p;
+	struct chan *ch;
+	uint32_t call_id;
+	bool no_reply, replied;
+};
+
+static void chan_close(scm_provider *p, struct chan *c)
+{
+	if (p->on_close)
+		p->on_close(&c->grant, c->data, p->userdata);
+	epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	/* shutdown, not just close: scmd holds a duplicate of this end to be
+	 * able to revoke, so only shutdown makes the client see the end. */
+	shutdown(c->fd, SHUT_RDWR);
+	safe_close(c->fd);
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	json_object_put(c->grant.constraints);
+	free(c->service);
+	free(c->caller);
+	free(c);
+}
+
+static const char *jstr(json_object *o, const char *k, const char *def)
+{
+	json_object *v;
+	if (json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return def;
+}
+static int64_t jint(json_object *o, const char *k, int64_t def)
+{
+	json_object *v;
+	if (json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int))
+		return json_object_get_int64(v);
+	return def;
+}
+
+static const scm_method_def *find_method(const scm_interface_def *iface, const char *name)
+{
+	for (size_t i = 0; i < iface->n_methods; i++)
+		if (strcmp(iface->methods[i].name, name) == 0)
+			return &iface->methods[i];
+	return NULL;
+}
+
+/* A new channel from scmd: {"channel":N,"service":..,"caller":..,"uid":..,
+ * "gid":..,"pid":..,"methods":[..]|"*","constraints":{..}} plus its fd. */
+static int add_channel(scm_provider *p, scm_message *m)
+{
+	json_object *methods = NULL, *cons = NULL;
+	int fd = scm_message_steal_fd(m, 0);
+
+	if (fd < 0 || !m->json)
+		return safe_close(fd), -EBADMSG;
+	struct chan *c = calloc(1, sizeof(*c));
+	if (!c)
+		return safe_close(fd), -ENOMEM;
+	c->fd = fd;
+	c->service = strdup(jstr(m->json, "service", ""));
+	c->caller = strdup(jstr(m->json, "caller", ""));
+	c->grant = (scm_grant){
+		.channel = (uint64_t)jint(m->json, "channel", 0),
+		.service = c->service,
+		.caller = c->caller,
+		.uid = (uid_t)jint(m->json, "uid", -1),
+		.gid = (gid_t)jint(m->json, "gid", -1),
+		.pid = (pid_t)jint(m->json, "pid", 0),
+	};
+	if (json_object_object_get_ex(m->json, "constraints", &cons) &&
+	    json_object_is_type(cons, json_type_object) && json_object_object_length(cons) > 0)
+		c->grant.constraints = json_object_get(cons);
+	if (json_object_object_get_ex(m->json, "methods", &methods)) {
+		if (json_object_is_type(methods, json_type_string) &&
+		    strcmp(json_object_get_string(methods), "*") == 0) {
+			for (size_t i = 0; i < p->iface->n_methods; i++)
+				c->allowed[p->iface->methods[i].id] = true;
+		} else if (json_object_is_type(methods, json_type_array)) {
+			for (size_t i = 0; i < json_object_array_length(methods); i++) {
+				const scm_method_def *d = find_method(
+					p->iface, json_object_get_string(json_object_array_get_idx(methods, i)));
+				if (d)
+					c->allowed[d->id] = true;
+			}
+		}
+	}
+	c->next = p->chans;
+	if (c->next)
+		c->next->pprev = &c->next;
+	c->pprev = &p->chans;
+	p->chans = c;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int r = -errno;
+		chan_close(p, c);
+		return r;
+	}
+	return 0;
+}
+
+static int handle_control(scm_provider *p, scm_error **ret_err)
+{
+	scm_message *m = NULL;
+	int r;
+
+	r = scm_wire_recv(p->ctl_fd, MSG_DONTWAIT, &m, ret_err);
+	if (r == -EAGAIN)
+		return 0;
+	if (r == 1)
+		return 1; /* scmd is done with us */
+	if (r != 0)
+		return scm_fail_wrap(ret_err, r, "control connection to scmd failed");
+
+	const char *what = m->json ? jstr(m->json, "op", "") : "";
+	if (strcmp(what, "channel") == 0)
+		r = add_channel(p, m);
+	else if (strcmp(what, "revoke") == 0) {
+		uint64_t id = (uint64_t)jint(m->json, "channel", 0);
+		for (struct chan *c = p->chans; c; c = c->next)
+			if (c->grant.channel == id) {
+				chan_close(p, c);
+				break;
+			}
+	}
+	scm_message_free(m);
+	return r < 0 ? scm_fail(ret_err, r, "taking a channel from scmd: %s", strerror(-r)) : 0;
+}
+
+static int call_send_error(scm_call *call, scm_error *e)
+{
+	int r = 0;
+	if (!call->no_reply)
+		r = scm_wire_send_error(call->ch->fd, MSG_DONTWAIT, call->call_id, e);
+	if (r < 0)
+		call->ch->broken = true;
+	call->replied = true;
+	scm_error_free(e);
+	return r;
+}
+
+static void handle_call(scm_provider *p, struct chan *c, scm_message *m)
+{
+	scm_call call = { p, c, m->call_id, m->flags & SCM_FLAG_NO_REPLY, false };
+	const scm_method_def *d = NULL;
+	scm_error *e = NULL;
+
+	if (m->method >= 1 && m->method <= MAX_METHODS)
+		for (size_t i = 0; i < p->iface->n_methods; i++)
+			if (p->iface->methods[i].id == m->method) {
+				d = &p->iface->methods[i];
+				break;
+			}
+	if (!d) {
+		call_send_error(&call, scm_error_new(SCM_E_NO_METHOD, p->iface->name,
+						     "interface %s has no method %u", p->iface->name,
+						     m->method));
+		return;
+	}
+	if (!c->allowed[d->id]) {
+		call_send_error(&call, scm_error_new(SCM_E_DENIED, p->iface->name,
+						     "method %s.%s is not in this channel's grant",
+						     p->iface->name, d->name));
+		return;
+	}
+	if (scm_grant_check(&c->grant, d->name, m->json, &e) != 0) {
+		call_send_error(&call, e);
+		return;
+	}
+	int r = d->fn(&call, m, p->userdata);
+	if (!call.replied) {
+		if (r == 0)
+			call_send_error(&call, scm_error_new(SCM_E_INTERNAL, p->iface->name,
+							     "%s returned without a reply", d->name));
+		else
+			call_send_error(&call, scm_error_new(r, p->iface->name, "%s failed: %s",
+							     d->name,
+							     r < 0 ? strerror(-r) : scm_code_name(r)));
+	}
+}
+
+static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
+{
+	/* Serve what is queued, but a bounded amount per wake-up so one busy
+	 * client cannot starve the others in the epoll set. */
+	for (int budget = 64; budget > 0; budget--) {
+		scm_message *m = NULL;
+		scm_error *e = NULL;
+		int r = scm_wire_recv(c->fd, MSG_DONTWAIT, &m, &e);
+		if (r == -EAGAIN)
+			return;
+		if (r != 0) {
+			if (r == SCM_E_PROTOCOL) /* tell the client why it is dropped */
+				scm_wire_send_error(c->fd, MSG_DONTWAIT, 0, e);
+			scm_error_free(e);
+			chan_close(p, c);
+			return;
+		}
+		if (m->type == SCM_FRAME_CALL)
+			handle_call(p, c, m);
+		scm_message_free(m);
+		if (c->broken) {
+			chan_close(p, c);
+			return;
+		}
+	}
+}
+
+int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *userdata,
+			scm_provider **ret, scm_error **ret_err)
+{
+	for (size_t i = 0; i < iface->n_methods; i++)
+		if (iface->methods[i].id < 1 || iface->methods[i].id > MAX_METHODS)
+			return scm_fail(ret_err, -EINVAL, "method %s has id %u outside 1..%d",
+					iface->methods[i].name, iface->methods[i].id, MAX_METHODS);
+
+	scm_provider *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->iface = iface;
+	p->userdata = userdata;
+	p->ctl_fd = control_fd;
+	p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	if (p->epoll_fd < 0 || epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, control_fd, &ev) < 0) {
+		int r = -errno;
+		safe_close(p->epoll_fd);
+		free(p);
+		return scm_fail(ret_err, r, "setting up the provider's epoll: %s", strerror(-r));
+	}
+
+	json_object *hello = json_object_new_object();
+	json_object_object_add(hello, "op", json_object_new_string("ready"));
+	json_object_object_add(hello, "interface", json_object_new_string(iface->name));
+	json_object_object_add(hello, "version", json_object_new_int((int)iface->version));
+	int r = scm_wire_send_json(control_fd, 0, SCM_FRAME_EVENT, 0, 0, 0, hello, NULL, 0, NULL, 0);
+	json_object_put(hello);
+	if (r < 0) {
+		safe_close(p->epoll_fd);
+		free(p);
+		return scm_fail(ret_err, r, "telling scmd the provider is ready: %s", strerror(-r));
+	}
+	*ret = p;
+	return 0;
+}
+
+int scm_provider_new(const scm_interface_def *iface, void *userdata, scm_provider **ret,
+		     scm_error **ret_err)
+{
+	const char *s = getenv("SCM_PROVIDER_FD");
+	char *end;
+
+	if (!s || !*s)
+		return scm_fail(ret_err, -ENOTCONN,
+				"$SCM_PROVIDER_FD is not set: providers are started by scmd (register the service with scmctl)");
+	long fd = strtol(s, &end, 10);
+	if (*end || fd < 0 || fd > 65535)
+		return scm_fail(ret_err, -EINVAL, "$SCM_PROVIDER_FD='%s' is not an fd", s);
+	return scm_provider_new_fd(iface, (int)fd, userdata, ret, ret_err);
+}
+
+scm_provider *scm_provider_free(scm_provider *p)
+{
+	if (!p)
+		return NULL;
+	while (p->chans)
+		chan_close(p, p->chans);
+	safe_close(p->epoll_fd);
+	safe_close(p->ctl_fd);
+	free(p);
+	return NULL;
+}
+
+int scm_provider_fd(const scm_provider *p)
+{
+	return p->epoll_fd;
+}
+
+void scm_provider_on_close(scm_provider *p,
+			   void (*fn)(const scm_grant *g, void *chdata, void *userdata))
+{
+	p->on_close = fn;
+}
+
+int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
+{
+	struct epoll_event evs[32];
+	int n;
+
+	n = epoll_wait(p->epoll_fd, evs, ELEMENTSOF(evs), timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : scm_fail(ret_err, -errno, "epoll_wait: %m");
+	for (int i = 0; i < n; i++) {
+		if (!evs[i].data.ptr) {
+			int r = handle_control(p, ret_err);
+			if (r != 0)
+				return r;
+			continue;
+		}
+		/* A channel closed earlier in this batch was freed; re-check. */
+		struct chan *c;
+		for (c = p->chans; c && c != evs[i].data.ptr; c = c->next)
+			;
+		if (c)
+			handle_channel(p, c, evs[i].events);
+	}
+	return 0;
+}
+
+int scm_provider_run(scm_provider *p, scm_error **ret_err)
+{
+	int r;
+	while ((r = scm_provider_dispatch(p, -1, ret_err)) == 0)
+		;
+	return r == 1 ? 0 : r;
+}
+
+const scm_grant *scm_call_grant(const scm_call *call)
+{
+	return &call->ch->grant;
+}
+void *scm_call_channel_data(const scm_call *call)
+{
+	return call->ch->data;
+}
+void scm_call_set_channel_data(scm_call *call, void *data)
+{
+	call->ch->data = data;
+}
+
+int scm_call_reply(scm_call *call, struct json_object *result, const void *bin, size_t bin_len,
+		   const int *fds, size_t n_fds)
+{
+	if (call->replied)
+		return -EALREADY;
+	call->replied = true;
+	if (call->no_reply)
+		return 0;
+	/* Never block on one client: a client whose queue is full is not
+	 * reading its replies and loses its channel, not everyone's service. */
+	int r = scm_wire_send_json(call->ch->fd, MSG_DONTWAIT, SCM_FRAME_REPLY, 0, call->call_id, 0, result, bin,
+				   bin_len, fds, n_fds);
+	if (r == -EMSGSIZE) {
+		call->replied = false;
+		return scm_call_reply_error(call, SCM_E_INTERNAL, "reply over the frame limits");
+	}
+	if (r < 0)
+		call->ch->broken = true;
+	return r;
+}
+
+int scm_call_reply_error(scm_call *call, int code, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+
+	if (call->replied)
+		return -EALREADY;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	int r = call_send_error(call, scm_error_new(code, call->p->iface->name, "%s",
+						    msg ? msg : "error"));
+	free(msg);
+	return r;
+}
+
+int scm_call_reply_error_chain(scm_call *call, const scm_error *e)
+{
+	if (call->replied)
+		return -EALREADY;
+	return call_send_error(call, scm_error_copy(e));
+}

@@ -1,0 +1,58 @@
+/* wire.h: the frame codec shared by libscm and scmd (docs/protocol.md).
+ *
+ * A frame is one SOCK_SEQPACKET message: a 24-byte little-endian header,
+ * then json_len bytes of JSON (an object, or nothing), then bin_len bytes of
+ * binary body; fds travel as SCM_RIGHTS beside it. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scm/scm.h"
+
+#define SCM_WIRE_MAGIC 0x314d4353u /* "SCM1" */
+#define SCM_WIRE_VERSION 1
+#define SCM_WIRE_HDR 24u
+
+struct scm_wire_hdr {
+	uint32_t magic;
+	uint8_t version;
+	uint8_t type;
+	uint16_t flags;
+	uint32_t call_id;
+	uint32_t method;
+	uint32_t json_len;
+	uint32_t bin_len;
+};
+_Static_assert(sizeof(struct scm_wire_hdr) == SCM_WIRE_HDR, "wire header is 24 bytes");
+
+/* Sends one frame. json may be NULL. msg_flags is passed to sendmsg
+ * (MSG_DONTWAIT for a daemon). Returns 0 or -errno (-EMSGSIZE when over the
+ * limits, -EAGAIN when the peer's queue is full). */
+int scm_wire_send(int fd, int msg_flags, uint8_t type, uint16_t flags, uint32_t call_id,
+		  uint32_t method, const char *json, size_t json_len, const void *bin,
+		  size_t bin_len, const int *fds, size_t n_fds);
+/* The same with a json_object body (NULL for none). */
+int scm_wire_send_json(int fd, int msg_flags, uint8_t type, uint16_t flags, uint32_t call_id,
+		       uint32_t method, struct json_object *body, const void *bin,
+		       size_t bin_len, const int *fds, size_t n_fds);
+/* Sends an ERROR frame with the chain e. */
+int scm_wire_send_error(int fd, int msg_flags, uint32_t call_id, const scm_error *e);
+
+/* Receives one frame. Returns 0 with *ret set, 1 on end of stream, -EAGAIN
+ * when nothing is ready (non-blocking sockets), -errno, or SCM_E_PROTOCOL
+ * with *ret_err saying what was wrong with the frame (the caller should
+ * drop the peer). Received fds are always closed on failure. */
+int scm_wire_recv(int fd, int msg_flags, scm_message **ret, scm_error **ret_err);
+
+/* Decodes a frame from memory (used by scm_wire_recv and the fuzzer). Takes
+ * ownership of fds in every case. */
+int scm_wire_decode(const void *buf, size_t len, const int *fds, size_t n_fds,
+		    scm_message **ret, scm_error **ret_err);
+
+/* Parses a JSON object body with the depth, size and UTF-8 limits. */
+int scm_json_parse(const char *s, size_t len, struct json_object **ret, scm_error **ret_err);
+
+/* Internal chain helpers (error.c). */
+scm_error *scm_error_copy(const scm_error *e);
+/* Puts chain e (taken) on top of *ret_err; frees e when ret_err is NULL. */
+void scm_error_push(scm_error **ret_err, scm_error *e);
