@@ -1,0 +1,29 @@
+# services/gfx: libscmgfx (the graphics proxy core), its test helpers and,
+# once libscm exists, the proxy provider.
+GFX_LIB_SRCS := $(addprefix services/gfx/,region.c surface.c compose.c timebank.c present.c \
+		snapshot.c rfb_proto.c rfb_server.c server.c)
+GFX_LIB := $(B)/lib/libscmgfx.a
+GFX_PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
+GFX_PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null)
+GFX_LIBS := $(GFX_LIB) $(JSONC_LIBS) $(GFX_PNG_LIBS)
+
+$(B)/services/gfx/%.o: PART_CFLAGS += -Iservices/gfx $(GFX_PNG_CFLAGS)
+$(B)/tests/unit/gfx/%.o: PART_CFLAGS += -Iservices/gfx
+$(B)/tests/fuzz/fuzz_gfx%.o: PART_CFLAGS += -Iservices/gfx
+
+$(GFX_LIB): $(GFX_LIB_SRCS:%.c=$(B)/%.o)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+all: $(GFX_LIB)
+
+# Unit tests: tests/unit/gfx/test_gfx_*.c, one program each.
+GFX_UNIT := $(patsubst tests/unit/gfx/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/gfx/test_gfx_*.c))
+UNIT_TESTS += $(GFX_UNIT)
+$(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(GFX_LIBS) $(CMOCKA_LIBS)
+
+# `make B=... gfx` builds only this part (handy while other parts are in flux).
+.PHONY: gfx
+gfx: $(GFX_LIB) $(GFX_UNIT)

@@ -1,0 +1,456 @@
+/* server.c: the graphics proxy's engine: clients, time bank, compositor
+ * and viewers wired together.
+ *
+ * present() only records damage; the compositing happens in work(), in
+ * the order the time bank picks, and each serve is charged the time it
+ * took. So a client that floods presents costs the proxy a bounded merge
+ * per present and gets no more compositing than its weight allows; its
+ * surplus frames are coalesced and counted as dropped. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scm/macro.h"
+#include "server.h"
+
+#define GAP 16
+
+struct gfx_client {
+	gfx_server *srv;
+	char caller[64];
+	gfx_surface *surf;
+	uint32_t ov_id, slot, weight;
+	gfx_region pending;   /* surface coordinates */
+	bool queued;
+	int64_t queued_at;
+	int event_fd;
+	gfx_input_event q[GFX_INPUT_QUEUE];
+	uint32_t q_head, q_len;
+	uint8_t last_buttons;
+	uint64_t presents, input_dropped;
+	int64_t latency_last, latency_max, latency_sum;
+	uint64_t latency_n;
+};
+
+struct gfx_server {
+	gfx_compositor *comp;
+	gfx_timebank tb;
+	gfx_rfb *rfb;
+	gfx_client *clients[GFX_CLIENTS_MAX];
+	gfx_client *focus;
+	uint8_t buttons;
+	int32_t next_x, next_y, row_h;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void rfb_key(void *ud, bool down, uint32_t keysym)
+{
+	gfx_server_key(ud, down, keysym);
+}
+static void rfb_pointer(void *ud, uint8_t buttons, int32_t x, int32_t y)
+{
+	gfx_server_pointer(ud, buttons, x, y);
+}
+
+gfx_server *gfx_server_free(gfx_server *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++)
+		gfx_client_free(s->clients[i]);
+	gfx_rfb_free(s->rfb);
+	gfx_comp_free(s->comp);
+	free(s);
+	return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP(gfx_server *, gfx_server_free)
+
+int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret)
+{
+	_cleanup_(gfx_server_freep) gfx_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	uint32_t border = cfg->border_px ? cfg->border_px : 4;
+	int r = gfx_comp_new(cfg->width, cfg->height, cfg->background, border, &s->comp);
+	if (r)
+		return r;
+	gfx_tb_init(&s->tb, cfg->period_ns ? cfg->period_ns : 10000000,
+		    cfg->cap_periods ? cfg->cap_periods : 4, now_ns());
+	if (cfg->rfb) {
+		static const gfx_rfb_ops ops = { rfb_key, rfb_pointer };
+		r = gfx_rfb_new(s->comp, cfg->rfb_port, cfg->name, &ops, s, &s->rfb);
+		if (r)
+			return r;
+	}
+	s->next_x = s->next_y = (int32_t)border + GAP;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+gfx_compositor *gfx_server_compositor(gfx_server *s)
+{
+	return s->comp;
+}
+gfx_timebank *gfx_server_timebank(gfx_server *s)
+{
+	return &s->tb;
+}
+gfx_rfb *gfx_server_rfb(gfx_server *s)
+{
+	return s->rfb;
+}
+int gfx_server_fd(const gfx_server *s)
+{
+	return s->rfb ? gfx_rfb_fd(s->rfb) : -1;
+}
+
+/* Same caller, same colour; two callers never share one while the
+ * palette has room. */
+static uint32_t pick_border(gfx_server *s, const char *caller)
+{
+	for (unsigned skip = 0; skip < GFX_BORDER_COLOURS; skip++) {
+		uint32_t col = gfx_border_colour_n(caller, skip);
+		bool taken = false;
+		for (size_t i = 0; i < GFX_CLIENTS_MAX; i++) {
+			gfx_client *o = s->clients[i];
+			if (!o)
+				continue;
+			if (strcmp(o->caller, caller) == 0)
+				return gfx_comp_find(s->comp, o->ov_id)->border;
+			if (gfx_comp_find(s->comp, o->ov_id)->border == col)
+				taken = true;
+		}
+		if (!taken)
+			return col;
+	}
+	return gfx_border_colour(caller);
+}
+
+static void place(gfx_server *s, uint32_t w, uint32_t h, int32_t *x, int32_t *y)
+{
+	int32_t b = (int32_t)s->comp->border_px;
+	if (s->next_x + (int32_t)w + b > (int32_t)s->comp->width && s->next_x > b + GAP) {
+		s->next_x = b + GAP;
+		s->next_y += s->row_h + 2 * b + GAP;
+		s->row_h = 0;
+	}
+	*x = s->next_x;
+	*y = s->next_y;
+	s->next_x += (int32_t)w + 2 * b + GAP;
+	if ((int32_t)h > s->row_h)
+		s->row_h = (int32_t)h;
+}
+
+int gfx_client_new(gfx_server *s, const char *caller, uint32_t width, uint32_t height,
+		   uint32_t weight, gfx_client **ret)
+{
+	size_t idx = GFX_CLIENTS_MAX, bytes;
+	int r = gfx_check_size(width, height, &bytes);
+	if (r)
+		return r;
+	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++)
+		if (!s->clients[i]) {
+			idx = i;
+			break;
+		}
+	if (idx == GFX_CLIENTS_MAX)
+		return GFX_E_LIMIT;
+	gfx_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->srv = s;
+	c->event_fd = -1;
+	c->slot = UINT32_MAX;
+	snprintf(c->caller, sizeof(c->caller), "%s", caller ? caller : "");
+	r = gfx_tb_add(&s->tb, weight, &c->slot);
+	if (!r)
+		r = gfx_surface_new(width, height, &c->surf);
+	if (!r) {
+		c->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (c->event_fd < 0)
+			r = -errno;
+	}
+	if (!r) {
+		int32_t x, y;
+		uint32_t border = pick_border(s, c->caller);
+		place(s, width, height, &x, &y);
+		r = gfx_comp_add(s->comp, c->surf, x, y, border, 0, 0, &c->ov_id);
+	}
+	if (r) {
+		gfx_client_free(c);
+		return r;
+	}
+	c->weight = weight;
+	s->clients[idx] = c;
+	if (!s->focus)
+		s->focus = c;
+	*ret = c;
+	return 0;
+}
+
+gfx_client *gfx_client_free(gfx_client *c)
+{
+	if (!c)
+		return NULL;
+	gfx_server *s = c->srv;
+	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++)
+		if (s->clients[i] == c)
+			s->clients[i] = NULL;
+	if (s->focus == c)
+		s->focus = NULL;
+	if (c->ov_id)
+		gfx_comp_remove(s->comp, c->ov_id);
+	if (c->slot != UINT32_MAX)
+		gfx_tb_remove(&s->tb, c->slot);
+	gfx_surface_free(c->surf);
+	safe_close(c->event_fd);
+	free(c);
+	return NULL;
+}
+
+gfx_surface *gfx_client_surface(gfx_client *c)
+{
+	return c->surf;
+}
+uint32_t gfx_client_id(const gfx_client *c)
+{
+	return c->ov_id;
+}
+uint32_t gfx_client_border(const gfx_client *c)
+{
+	return gfx_comp_find(c->srv->comp, c->ov_id)->border;
+}
+int gfx_client_event_fd(const gfx_client *c)
+{
+	return c->event_fd;
+}
+int gfx_client_move(gfx_client *c, int32_t x, int32_t y)
+{
+	return gfx_comp_move(c->srv->comp, c->ov_id, x, y);
+}
+
+int gfx_client_present(gfx_client *c, const gfx_rect *rects, size_t n)
+{
+	if (n > GFX_DAMAGE_MAX)
+		return GFX_E_LIMIT;
+	gfx_rect surf = { 0, 0, (int32_t)c->surf->width, (int32_t)c->surf->height };
+	c->presents++;
+	if (c->queued)
+		gfx_tb_drop(&c->srv->tb, c->slot);
+	else
+		c->queued_at = now_ns();
+	for (size_t i = 0; i < n; i++)
+		gfx_region_add(&c->pending, &rects[i], &surf);
+	c->queued = !gfx_region_empty(&c->pending);
+	gfx_tb_set_ready(&c->srv->tb, c->slot, c->queued);
+	return 0;
+}
+
+static gfx_client *by_slot(gfx_server *s, int slot)
+{
+	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++)
+		if (s->clients[i] && (int)s->clients[i]->slot == slot)
+			return s->clients[i];
+	return NULL;
+}
+
+static void serve(gfx_server *s, gfx_client *c)
+{
+	int64_t t0 = now_ns();
+	gfx_region out;
+	gfx_comp_damage_surface(s->comp, c->ov_id, c->pending.r, c->pending.n);
+	gfx_region_clear(&c->pending);
+	c->queued = false;
+	gfx_tb_set_ready(&s->tb, c->slot, false);
+	gfx_comp_render(s->comp, &out);
+	int64_t t1 = now_ns();
+	if (s->rfb)
+		gfx_rfb_damage(s->rfb, &out);
+	gfx_tb_charge(&s->tb, c->slot, t1 - t0);
+	c->latency_last = t1 - c->queued_at;
+	c->latency_sum += c->latency_last;
+	c->latency_n++;
+	if (c->latency_last > c->latency_max)
+		c->latency_max = c->latency_last;
+}
+
+int gfx_server_work(gfx_server *s, int64_t budget_ns)
+{
+	int64_t start = now_ns();
+	int served = 0;
+	for (;;) {
+		int64_t t = now_ns();
+		if (served > 0 && t - start >= budget_ns)
+			break;
+		int slot = gfx_tb_pick(&s->tb, t);
+		if (slot < 0)
+			break;
+		gfx_client *c = by_slot(s, slot);
+		if (!c) {
+			gfx_tb_set_ready(&s->tb, (uint32_t)slot, false);
+			continue;
+		}
+		serve(s, c);
+		served++;
+	}
+	/* Moves, removals and new clients damage the desktop outside any
+	 * client's present; render those too. */
+	if (!gfx_region_empty(&s->comp->damage)) {
+		gfx_region out;
+		gfx_comp_render(s->comp, &out);
+		if (s->rfb)
+			gfx_rfb_damage(s->rfb, &out);
+	}
+	return served;
+}
+
+bool gfx_server_has_work(const gfx_server *s)
+{
+	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++)
+		if (s->clients[i] && s->clients[i]->queued)
+			return true;
+	return !gfx_region_empty(&s->comp->damage);
+}
+
+int gfx_server_dispatch(gfx_server *s)
+{
+	int r = s->rfb ? gfx_rfb_dispatch(s->rfb) : 0;
+	gfx_server_work(s, s->tb.period_ns);
+	return r;
+}
+
+int gfx_server_snapshot(gfx_server *s, const char *path)
+{
+	gfx_server_work(s, INT64_MAX);
+	return gfx_snapshot_png(s->comp, path);
+}
+
+static void enqueue(gfx_client *c, const gfx_input_event *ev)
+{
+	if (c->q_len == GFX_INPUT_QUEUE) {
+		/* A client that does not read its input loses the oldest. */
+		c->q_head = (c->q_head + 1) % GFX_INPUT_QUEUE;
+		c->q_len--;
+		c->input_dropped++;
+	}
+	c->q[(c->q_head + c->q_len) % GFX_INPUT_QUEUE] = *ev;
+	c->q_len++;
+	uint64_t one = 1;
+	(void)!write(c->event_fd, &one, sizeof(one));
+}
+
+size_t gfx_client_take_input(gfx_client *c, gfx_input_event *evs, size_t max)
+{
+	size_t n = 0;
+	while (n < max && c->q_len > 0) {
+		evs[n++] = c->q[c->q_head];
+		c->q_head = (c->q_head + 1) % GFX_INPUT_QUEUE;
+		c->q_len--;
+	}
+	if (c->q_len == 0) {
+		uint64_t v;
+		(void)!read(c->event_fd, &v, sizeof(v));
+	}
+	return n;
+}
+
+void gfx_server_focus(gfx_server *s, gfx_client *c)
+{
+	s->focus = c;
+	if (c)
+		gfx_comp_raise(s->comp, c->ov_id);
+}
+
+gfx_client *gfx_server_focused(gfx_server *s)
+{
+	return s->focus;
+}
+
+void gfx_server_key(gfx_server *s, bool down, uint32_t keysym)
+{
+	if (!s->focus)
+		return;
+	gfx_input_event ev = { .type = GFX_INPUT_KEY, .down = down, .keysym = keysym };
+	enqueue(s->focus, &ev);
+}
+
+void gfx_server_pointer(gfx_server *s, uint8_t buttons, int32_t x, int32_t y)
+{
+	uint32_t id;
+	int32_t lx, ly;
+	bool over = gfx_comp_hit(s->comp, x, y, &id, &lx, &ly);
+	bool pressed = buttons != 0 && s->buttons == 0;
+	/* Click to focus; while a button is held the focused client keeps
+	 * the pointer (a drag), otherwise it only sees the pointer over it. */
+	if (pressed && over && (!s->focus || s->focus->ov_id != id))
+		for (size_t i = 0; i < GFX_CLIENTS_MAX; i++)
+			if (s->clients[i] && s->clients[i]->ov_id == id)
+				gfx_server_focus(s, s->clients[i]);
+	gfx_client *f = s->focus;
+	if (f && (over ? id == f->ov_id : s->buttons != 0)) {
+		gfx_overlay *o = gfx_comp_find(s->comp, f->ov_id);
+		gfx_input_event ev = { .type = GFX_INPUT_POINTER, .buttons = buttons,
+				       .x = x - o->x, .y = y - o->y };
+		enqueue(f, &ev);
+	}
+	s->buttons = buttons;
+}
+
+struct json_object *gfx_server_stats(gfx_server *s)
+{
+	struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
+	if (!root || !arr) {
+		json_object_put(root);
+		json_object_put(arr);
+		return NULL;
+	}
+	json_object_object_add(root, "width", json_object_new_int64(s->comp->width));
+	json_object_object_add(root, "height", json_object_new_int64(s->comp->height));
+	json_object_object_add(root, "rfb_port", json_object_new_int(s->rfb ? gfx_rfb_port(s->rfb) : 0));
+	json_object_object_add(root, "viewers", json_object_new_int64(s->rfb ? gfx_rfb_viewers(s->rfb) : 0));
+	json_object_object_add(root, "renders", json_object_new_int64((int64_t)s->comp->renders));
+	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++) {
+		gfx_client *c = s->clients[i];
+		if (!c)
+			continue;
+		const gfx_tb_client *t = &s->tb.c[c->slot];
+		const gfx_overlay *o = gfx_comp_find(s->comp, c->ov_id);
+		char col[8];
+		snprintf(col, sizeof(col), "#%06x", o->border & 0xFFFFFFu);
+		struct json_object *j = json_object_new_object();
+		if (!j)
+			continue;
+		json_object_object_add(j, "id", json_object_new_int64(c->ov_id));
+		json_object_object_add(j, "caller", json_object_new_string(c->caller));
+		json_object_object_add(j, "focused", json_object_new_boolean(s->focus == c));
+		json_object_object_add(j, "x", json_object_new_int(o->x));
+		json_object_object_add(j, "y", json_object_new_int(o->y));
+		json_object_object_add(j, "width", json_object_new_int64(c->surf->width));
+		json_object_object_add(j, "height", json_object_new_int64(c->surf->height));
+		json_object_object_add(j, "border", json_object_new_string(col));
+		json_object_object_add(j, "weight", json_object_new_int64(c->weight));
+		json_object_object_add(j, "used_ns", json_object_new_int64((int64_t)t->used_ns));
+		json_object_object_add(j, "served", json_object_new_int64((int64_t)t->served));
+		json_object_object_add(j, "waits", json_object_new_int64((int64_t)t->waits));
+		json_object_object_add(j, "frames_dropped", json_object_new_int64((int64_t)t->dropped));
+		json_object_object_add(j, "presents", json_object_new_int64((int64_t)c->presents));
+		json_object_object_add(j, "input_dropped", json_object_new_int64((int64_t)c->input_dropped));
+		json_object_object_add(j, "latency_max_ns", json_object_new_int64(c->latency_max));
+		json_object_object_add(j, "latency_avg_ns",
+				       json_object_new_int64(c->latency_n ? c->latency_sum / (int64_t)c->latency_n : 0));
+		json_object_array_add(arr, j);
+	}
+	json_object_object_add(root, "clients", arr);
+	return root;
+}

@@ -1,0 +1,63 @@
+/* server.h: the graphics proxy's engine, independent of how clients reach
+ * it (libscm channels in the proxy, direct calls in tests and benches).
+ *
+ * A client owns a surface and an overlay; present() queues damage, which
+ * the time bank decides when to composite; input from RFB viewers goes
+ * to the focused client only, through a bounded queue and an eventfd. */
+#pragma once
+#include "gfx.h"
+#include "rfb.h"
+
+typedef struct gfx_server gfx_server;
+typedef struct gfx_client gfx_client;
+
+typedef struct gfx_server_config {
+	uint32_t width, height;   /* desktop size */
+	uint32_t background;      /* RGB */
+	uint32_t border_px;       /* 0 means the default, 4 */
+	int64_t period_ns;        /* time bank period, 0: 10 ms */
+	uint32_t cap_periods;     /* carry-over cap in periods, 0: 4 */
+	bool rfb;                 /* serve RFB on 127.0.0.1 */
+	uint16_t rfb_port;        /* 0: any free port */
+	const char *name;         /* desktop name shown by viewers */
+} gfx_server_config;
+
+#define GFX_INPUT_QUEUE 256u
+
+int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret);
+gfx_server *gfx_server_free(gfx_server *s);
+gfx_compositor *gfx_server_compositor(gfx_server *s);
+gfx_timebank *gfx_server_timebank(gfx_server *s);
+gfx_rfb *gfx_server_rfb(gfx_server *s); /* NULL without RFB */
+/* An epoll fd to wait on (viewers); dispatch() handles it and serves. */
+int gfx_server_fd(const gfx_server *s);
+int gfx_server_dispatch(gfx_server *s);
+/* Serves ready clients in time-bank order until none is ready or
+ * budget_ns of compositing has been spent. Returns how many were served. */
+int gfx_server_work(gfx_server *s, int64_t budget_ns);
+bool gfx_server_has_work(const gfx_server *s);
+int gfx_server_snapshot(gfx_server *s, const char *path);
+/* {"width":..,"clients":[{"caller":..,"used_ns":..,"waits":..,...}]} */
+struct json_object *gfx_server_stats(gfx_server *s);
+
+/* A new client for a caller (container name) with a width x height
+ * surface placed automatically and a time-bank weight (1..1000). */
+int gfx_client_new(gfx_server *s, const char *caller, uint32_t width, uint32_t height,
+		   uint32_t weight, gfx_client **ret);
+gfx_client *gfx_client_free(gfx_client *c);
+gfx_surface *gfx_client_surface(gfx_client *c);
+uint32_t gfx_client_id(const gfx_client *c);
+uint32_t gfx_client_border(const gfx_client *c);
+/* Readable (eventfd) while input is queued for the client. */
+int gfx_client_event_fd(const gfx_client *c);
+int gfx_client_move(gfx_client *c, int32_t x, int32_t y);
+/* Queues surface-local damage (clipped here again); a present that finds
+ * the previous one still queued coalesces with it and counts as a
+ * dropped frame. */
+int gfx_client_present(gfx_client *c, const gfx_rect *rects, size_t n);
+size_t gfx_client_take_input(gfx_client *c, gfx_input_event *evs, size_t max);
+void gfx_server_focus(gfx_server *s, gfx_client *c);
+gfx_client *gfx_server_focused(gfx_server *s);
+/* Input as an RFB viewer delivers it, in desktop coordinates. */
+void gfx_server_key(gfx_server *s, bool down, uint32_t keysym);
+void gfx_server_pointer(gfx_server *s, uint8_t buttons, int32_t x, int32_t y);
