@@ -1,0 +1,44 @@
+# services/vdisk: the VHDX engine (libscmvdisk.a), the scm-vdisk tool, its
+# test helpers, unit tests, fuzz target and bench.
+VDISK_LIB_SRCS := $(filter-out %/provider.c %/bench.c,$(wildcard services/vdisk/*.c))
+VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
+VDISK_LIB := $(B)/lib/libscmvdisk.a
+$(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk -Wno-format-truncation
+$(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vhdx.o: PART_CFLAGS += -Iservices/vdisk
+
+$(VDISK_LIB): $(VDISK_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+VDISK_TOOL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/tool/*.c))
+$(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(VDISK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS)
+BINS += $(B)/bin/scm-vdisk $(VDISK_LIB)
+
+$(B)/services/vdisk/helpers/%.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/libexec/vdisk-crashwriter: $(B)/services/vdisk/helpers/crashwriter.o $(VDISK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS)
+$(B)/libexec/vdisk-logtool: $(B)/services/vdisk/helpers/logtool.o $(VDISK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS)
+LIBEXEC += $(B)/libexec/vdisk-crashwriter $(B)/libexec/vdisk-logtool
+
+VDISK_UNIT := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_vdisk_*.c))
+$(VDISK_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/%.o $(VDISK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CMOCKA_LIBS)
+UNIT_TESTS += $(VDISK_UNIT)
+
+$(B)/tests/fuzz/fuzz_vhdx: $(B)/tests/fuzz/fuzz_vhdx.o $(VDISK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx
+
+$(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS)
+BENCH_DEPS += $(B)/libexec/vdisk-bench

@@ -1,0 +1,351 @@
+/* main.c: scm-vdisk, the command-line face of the VHDX engine (scmctl vdisk
+ * execs it with the same arguments): create, info, check, map; convert and
+ * compact live in convert.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tool.h"
+
+static const char usage[] =
+	"Usage: scm-vdisk COMMAND [OPTIONS] ...\n"
+	"Create, inspect and convert VHDX virtual disks (MS-VHDX: dynamic, fixed,\n"
+	"differencing).\n"
+	"\n"
+	"Commands:\n"
+	"  create [--fixed] [--block-size N] [--sector-size 512|4096] (--size N | --parent PARENT) FILE\n"
+	"        make a new disk; sizes take K, M, G, T suffixes (powers of 1024)\n"
+	"  info [--json] FILE         sizes, type, block states, chain\n"
+	"  check [--repair] FILE      structure, checksums, BAT ranges, overlaps, chain\n"
+	"                             linkage; --repair replays a pending log\n"
+	"  map [--json] FILE          allocated / zero / unmapped / parent ranges\n"
+	"  convert [--format raw|vhdx] [-O raw|vhdx] [--force-parent] SRC DST\n"
+	"                             copy the disk's contents (a differencing chain\n"
+	"                             read through to its base) into DST\n"
+	"  compact FILE               rewrite FILE without unused or trimmed space\n"
+	"\n"
+	"Options for every command: --override-parent-id  open a differencing chain\n"
+	"whose parent changed since the child was made (read-only).\n"
+	"\n"
+	"Exit status: 0 ok, 1 failed, 2 bad usage, 3 check found errors.\n";
+
+void errf(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("scm-vdisk: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int parse_size(const char *s, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return -EINVAL;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (*end) {
+	case 0: break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' && shift)
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*ret = v << shift;
+	return 0;
+}
+
+void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static unsigned g_open_flags;
+
+static int open_or_die(const char *path, unsigned flags, vhdx **ret)
+{
+	vhdx_err err;
+	int r = vhdx_open(path, flags | g_open_flags, ret, &err);
+	if (r < 0)
+		errf("%s", err.msg[0] ? err.msg : strerror(-r));
+	return r;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "fixed", no_argument, NULL, 'f' },        { "block-size", required_argument, NULL, 'b' },
+		{ "sector-size", required_argument, NULL, 's' }, { "size", required_argument, NULL, 'S' },
+		{ "parent", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct vhdx_create_opts o = { 0 };
+	uint64_t v;
+	int c;
+	while ((c = getopt_long(argc, argv, "fb:s:S:p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': o.fixed = true; break;
+		case 'b':
+			if (parse_size(optarg, &v) < 0 || v > UINT32_MAX) {
+				errf("create: --block-size: bad size \"%s\"", optarg);
+				return EXIT_USAGE;
+			}
+			o.block_size = (uint32_t)v;
+			break;
+		case 's':
+			if (strcmp(optarg, "512") && strcmp(optarg, "4096")) {
+				errf("create: --sector-size: must be 512 or 4096, not \"%s\"", optarg);
+				return EXIT_USAGE;
+			}
+			o.sector_size = (uint32_t)atoi(optarg);
+			break;
+		case 'S':
+			if (parse_size(optarg, &o.size) < 0) {
+				errf("create: --size: bad size \"%s\"", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'p': o.parent = optarg; break;
+		case 'h': fputs(usage, stdout); return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		errf("create: expected one FILE (see --help)");
+		return EXIT_USAGE;
+	}
+	if (!o.size == !o.parent) {
+		errf("create: give exactly one of --size N or --parent PARENT");
+		return EXIT_USAGE;
+	}
+	vhdx_err err;
+	int r = vhdx_create(argv[optind], &o, &err);
+	if (r < 0) {
+		errf("%s", err.msg);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static const char *type_name(const struct vhdx_info *in)
+{
+	return in->differencing ? "differencing" : in->fixed ? "fixed" : "dynamic";
+}
+
+static int cmd_info(int argc, char **argv, bool json)
+{
+	if (optind + 1 != argc) {
+		errf("info: expected one FILE");
+		return EXIT_USAGE;
+	}
+	vhdx *h;
+	if (open_or_die(argv[optind], VHDX_O_RDONLY, &h) < 0)
+		return EXIT_FAIL;
+	struct vhdx_info in;
+	int r = vhdx_get_info(h, &in);
+	if (r < 0) {
+		errf("%s", vhdx_errmsg(h));
+		vhdx_close(h);
+		return EXIT_FAIL;
+	}
+	char fw[39], dw[39], lg[39], p83[39];
+	vhdx_guid_format(&in.file_write_guid, fw);
+	vhdx_guid_format(&in.data_write_guid, dw);
+	vhdx_guid_format(&in.log_guid, lg);
+	vhdx_guid_format(&in.page83, p83);
+	static const unsigned states[] = { VHDX_PB_NOT_PRESENT, VHDX_PB_UNDEFINED, VHDX_PB_ZERO,
+					   VHDX_PB_UNMAPPED, VHDX_PB_FULLY_PRESENT,
+					   VHDX_PB_PARTIALLY_PRESENT };
+	if (json) {
+		printf("{\"file\":");
+		json_str(stdout, argv[optind]);
+		printf(",\"format\":\"vhdx\",\"type\":\"%s\",\"virtual_size\":%llu,\"block_size\":%u,"
+		       "\"logical_sector_size\":%u,\"physical_sector_size\":%u,\"file_size\":%llu,"
+		       "\"disk_usage\":%llu,\"header_sequence\":%llu,\"file_write_guid\":\"%s\","
+		       "\"data_write_guid\":\"%s\",\"log_guid\":\"%s\",\"page83\":\"%s\",\"log_pending\":%s,"
+		       "\"blocks_total\":%llu,\"blocks\":{",
+		       type_name(&in), (unsigned long long)in.virtual_size, in.block_size,
+		       in.logical_sector_size, in.physical_sector_size, (unsigned long long)in.file_size,
+		       (unsigned long long)in.disk_usage, (unsigned long long)in.header_sequence, fw, dw, lg,
+		       p83, in.log_pending ? "true" : "false", (unsigned long long)in.blocks_total);
+		for (size_t i = 0; i < (sizeof states / sizeof states[0]); i++)
+			printf("%s\"%s\":%llu", i ? "," : "", vhdx_state_name(states[i]),
+			       (unsigned long long)in.blocks[states[i]]);
+		printf("},\"sector_bitmap_blocks\":%llu", (unsigned long long)in.bitmap_blocks_present);
+		if (in.parent_linkage[0])
+			printf(",\"parent_linkage\":\"%s\"", in.parent_linkage);
+		printf(",\"chain\":[");
+		for (size_t i = 0; i < in.chain_len; i++) {
+			printf("%s", i ? "," : "");
+			json_str(stdout, in.chain[i]);
+		}
+		printf("]}\n");
+	} else {
+		printf("file: %s\nformat: vhdx (%s)\n", argv[optind], type_name(&in));
+		printf("virtual size: %llu bytes (%.2f GiB)\n", (unsigned long long)in.virtual_size,
+		       in.virtual_size / 1073741824.0);
+		printf("block size: %u\nsector size: %u logical, %u physical\n", in.block_size,
+		       in.logical_sector_size, in.physical_sector_size);
+		printf("file size: %llu bytes, on disk %llu bytes\n", (unsigned long long)in.file_size,
+		       (unsigned long long)in.disk_usage);
+		printf("blocks: %llu:", (unsigned long long)in.blocks_total);
+		for (size_t i = 0; i < (sizeof states / sizeof states[0]); i++)
+			if (in.blocks[states[i]])
+				printf(" %s %llu", vhdx_state_name(states[i]),
+				       (unsigned long long)in.blocks[states[i]]);
+		printf("\n");
+		if (in.differencing)
+			printf("sector bitmap blocks: %llu\n", (unsigned long long)in.bitmap_blocks_present);
+		printf("header sequence: %llu\nfile write guid: %s\ndata write guid: %s\npage 83: %s\n",
+		       (unsigned long long)in.header_sequence, fw, dw, p83);
+		if (in.log_pending)
+			printf("log: PENDING (run check --repair, or open read-write, to replay)\n");
+		if (in.parent_linkage[0])
+			printf("parent linkage: %s\n", in.parent_linkage);
+		if (in.chain_len > 1) {
+			printf("chain:\n");
+			for (size_t i = 0; i < in.chain_len; i++)
+				printf("  %zu: %s\n", i, in.chain[i]);
+		}
+	}
+	vhdx_close(h);
+	return EXIT_OK;
+}
+
+static void report_line(const char *sev, const char *msg, void *ud)
+{
+	(void)ud;
+	printf("%s: %s\n", sev, msg);
+}
+
+static int cmd_check(int argc, char **argv, bool repair)
+{
+	if (optind + 1 != argc) {
+		errf("check: expected one FILE");
+		return EXIT_USAGE;
+	}
+	vhdx *h;
+	unsigned fl = repair ? 0 : VHDX_O_RDONLY | VHDX_O_NO_REPLAY;
+	if (open_or_die(argv[optind], fl, &h) < 0)
+		return EXIT_FAIL;
+	struct vhdx_info in;
+	vhdx_get_info(h, &in);
+	if (in.log_replayed)
+		printf("repaired: replayed the pending log\n");
+	int n = vhdx_check(h, report_line, NULL);
+	int r = vhdx_close_checked(h);
+	if (n < 0 || r < 0) {
+		errf("check %s: %s", argv[optind], strerror(-(n < 0 ? n : r)));
+		return EXIT_FAIL;
+	}
+	printf("%s: %d error%s\n", argv[optind], n, n == 1 ? "" : "s");
+	return n ? EXIT_CORRUPT : EXIT_OK;
+}
+
+struct map_ctx {
+	bool json, first;
+};
+
+static int map_line(const struct vhdx_map_range *m, void *ud)
+{
+	struct map_ctx *c = ud;
+	if (c->json) {
+		printf("%s{\"start\":%llu,\"length\":%llu,\"state\":\"%s\",\"offset\":%llu}",
+		       c->first ? "" : ",\n", (unsigned long long)m->start, (unsigned long long)m->length,
+		       m->state, (unsigned long long)m->file_offset);
+	} else {
+		printf("%#18llx %#18llx %-10s", (unsigned long long)m->start, (unsigned long long)m->length,
+		       m->state);
+		if (m->file_offset)
+			printf(" %#llx", (unsigned long long)m->file_offset);
+		printf("\n");
+	}
+	c->first = false;
+	return 0;
+}
+
+static int cmd_map(int argc, char **argv, bool json)
+{
+	if (optind + 1 != argc) {
+		errf("map: expected one FILE");
+		return EXIT_USAGE;
+	}
+	vhdx *h;
+	if (open_or_die(argv[optind], VHDX_O_RDONLY, &h) < 0)
+		return EXIT_FAIL;
+	struct map_ctx c = { json, true };
+	if (json)
+		printf("[");
+	else
+		printf("%18s %18s %-10s %s\n", "start", "length", "state", "file offset");
+	vhdx_map(h, map_line, &c);
+	if (json)
+		printf("]\n");
+	vhdx_close(h);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	const char *cmd = argv[1];
+	argc--;
+	argv++;
+	if (!strcmp(cmd, "create"))
+		return cmd_create(argc, argv);
+	if (!strcmp(cmd, "convert"))
+		return cmd_convert(argc, argv);
+	if (!strcmp(cmd, "compact"))
+		return cmd_compact(argc, argv);
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },  { "repair", no_argument, NULL, 'r' },
+		{ "override-parent-id", no_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool json = false, repair = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "jrh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'r': repair = true; break;
+		case 'o': g_open_flags |= VHDX_O_IGNORE_PARENT_ID; break;
+		case 'h': fputs(usage, stdout); return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (!strcmp(cmd, "info") && !repair)
+		return cmd_info(argc, argv, json);
+	if (!strcmp(cmd, "check") && !json)
+		return cmd_check(argc, argv, repair);
+	if (!strcmp(cmd, "map") && !repair)
+		return cmd_map(argc, argv, json);
+	errf("unknown command or option combination: %s (see --help)", cmd);
+	return EXIT_USAGE;
+}

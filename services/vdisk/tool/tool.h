@@ -1,0 +1,22 @@
+/* tool.h: shared bits of the scm-vdisk command-line tool. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "scm/macro.h"
+#include "vhdx.h"
+
+/* Exit codes (documented in docs/vdisk.md). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,    /* the operation failed (bad file, I/O error, ...) */
+	EXIT_USAGE = 2,   /* bad command line */
+	EXIT_CORRUPT = 3, /* check found errors */
+};
+
+int parse_size(const char *s, uint64_t *ret);
+void json_str(FILE *f, const char *s);
+int cmd_convert(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
+void errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

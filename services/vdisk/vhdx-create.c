@@ -1,0 +1,354 @@
+/* vhdx-create.c: writes a new VHDX file: file type identifier, both
+ * headers, both region tables, the metadata region (with a parent locator
+ * for a differencing disk), an empty log and the BAT; a fixed disk gets
+ * every block allocated and FULLY_PRESENT.
+ *
+ * Layout: log at 1 MiB (1 MiB), metadata at 2 MiB (1 MiB), BAT at 3 MiB,
+ * blocks after the BAT, all 1 MiB aligned. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "vhdx-internal.h"
+
+#define LOG_OFF (1 * MiB)
+#define LOG_LEN (1 * MiB)
+#define META_OFF (2 * MiB)
+#define META_LEN (1 * MiB)
+#define BAT_OFF_C (3 * MiB)
+
+static size_t put_utf16(uint8_t *out, const char *s)
+{
+	/* paths are taken as UTF-8; code points above U+FFFF become pairs */
+	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		uint32_t c = *p++;
+		if (c >= 0xf0 && p[0] && p[1] && p[2]) {
+			c = (c & 7) << 18 | (p[0] & 0x3fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+			p += 3;
+		} else if (c >= 0xe0 && p[0] && p[1]) {
+			c = (c & 15) << 12 | (p[0] & 0x3fu) << 6 | (p[1] & 0x3fu);
+			p += 2;
+		} else if (c >= 0xc0 && p[0]) {
+			c = (c & 31) << 6 | (p[0] & 0x3fu);
+			p += 1;
+		}
+		if (c >= 0x10000) {
+			c -= 0x10000;
+			put16(out + n, (uint16_t)(0xd800 + (c >> 10)));
+			put16(out + n + 2, (uint16_t)(0xdc00 + (c & 0x3ff)));
+			n += 4;
+		} else {
+			put16(out + n, (uint16_t)c);
+			n += 2;
+		}
+	}
+	return n;
+}
+
+/* The parent locator item: type GUID, then key/value pairs in UTF-16LE. */
+static size_t build_locator(uint8_t *out, size_t cap, const char *const kv[][2], size_t n)
+{
+	vhdx_guid t;
+	vhdx_guid_const(GUID_PARENT_TYPE_VHDX, &t);
+	memset(out, 0, cap);
+	memcpy(out, t.b, 16);
+	put16(out + 18, (uint16_t)n);
+	size_t pos = 20 + 12 * n;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *e = out + 20 + 12 * i;
+		size_t kl = put_utf16(out + pos, kv[i][0]);
+		put32(e, (uint32_t)pos);
+		put16(e + 8, (uint16_t)kl);
+		pos += kl;
+		size_t vl = put_utf16(out + pos, kv[i][1]);
+		put32(e + 4, (uint32_t)pos);
+		put16(e + 10, (uint16_t)vl);
+		pos += vl;
+	}
+	return pos;
+}
+
+struct meta_item {
+	const char *guid;
+	uint32_t flags; /* bit 1 IsVirtualDisk, bit 2 IsRequired */
+	const void *data;
+	uint32_t len;
+};
+
+static void build_meta(uint8_t *m, const struct meta_item *it, size_t n)
+{
+	put64(m, SIG_META);
+	put16(m + 10, (uint16_t)n);
+	uint32_t pos = VHDX_META_TABLE_SIZE;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *e = m + 32 + 32 * i;
+		vhdx_guid g;
+		vhdx_guid_const(it[i].guid, &g);
+		memcpy(e, g.b, 16);
+		put32(e + 16, pos);
+		put32(e + 20, it[i].len);
+		put32(e + 24, it[i].flags);
+		memcpy(m + pos, it[i].data, it[i].len);
+		pos += (it[i].len + 7) / 8 * 8;
+	}
+}
+
+static void build_region_table(uint8_t *rt, uint64_t bat_len)
+{
+	vhdx_guid g;
+	memset(rt, 0, VHDX_RT_SIZE);
+	put32(rt, SIG_REGI);
+	put32(rt + 8, 2);
+	vhdx_guid_const(GUID_BAT, &g);
+	memcpy(rt + 16, g.b, 16);
+	put64(rt + 32, BAT_OFF_C);
+	put32(rt + 40, (uint32_t)bat_len);
+	put32(rt + 44, 1);
+	vhdx_guid_const(GUID_METADATA, &g);
+	memcpy(rt + 48, g.b, 16);
+	put64(rt + 64, META_OFF);
+	put32(rt + 72, META_LEN);
+	put32(rt + 76, 1);
+	put32(rt + 4, vhdx_crc32c(0, rt, VHDX_RT_SIZE));
+}
+
+static int write_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Paths for the locator: relative to the child's directory when possible,
+ * with Windows separators as the spec writes them. */
+static int parent_paths(const char *child, const char *parent, char **ret_rel, char **ret_abs)
+{
+	char pabs[PATH_MAX], cdir[PATH_MAX];
+	_cleanup_free_ char *c = strdup(child);
+	if (!c)
+		return -ENOMEM;
+	if (!realpath(parent, pabs) || !realpath(dirname(c), cdir))
+		return -errno;
+	size_t dl = strlen(cdir);
+	const char *rel = NULL;
+	if (!strncmp(pabs, cdir, dl) && pabs[dl] == '/')
+		rel = pabs + dl + 1;
+	else if (!strcmp(cdir, "/"))
+		rel = pabs + 1;
+	char *r = NULL, *a = strdup(pabs);
+	if (rel && asprintf(&r, ".\\%s", rel) < 0)
+		r = NULL;
+	if (!a || (rel && !r)) {
+		free(a);
+		free(r);
+		return -ENOMEM;
+	}
+	for (char *p = r; p && *p; p++)
+		if (*p == '/')
+			*p = '\\';
+	for (char *p = a; *p; p++)
+		if (*p == '/')
+			*p = '\\';
+	*ret_rel = r;
+	*ret_abs = a;
+	return 0;
+}
+
+int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *err)
+{
+	vhdx_err local;
+	if (!err)
+		err = &local;
+	err->msg[0] = 0;
+	vhdx tmp = { .fd = -1 };
+	uint64_t vsize = o->size;
+	uint32_t lsec = o->sector_size, psec = o->physical_sector_size ? o->physical_sector_size : 4096;
+	uint32_t bs = o->block_size;
+	vhdx_guid parent_dwg = { 0 };
+	_cleanup_free_ char *rel = NULL, *abs = NULL;
+	if (o->parent) {
+		vhdx *p = NULL;
+		int r = vhdx_open(o->parent, VHDX_O_RDONLY, &p, err);
+		if (r < 0)
+			return r;
+		if (vsize && vsize != p->vsize) {
+			snprintf(err->msg, sizeof err->msg, "%s: size %llu differs from the parent's %llu", path,
+				 (unsigned long long)vsize, (unsigned long long)p->vsize);
+			vhdx_close(p);
+			return -EINVAL;
+		}
+		if (lsec && lsec != p->lsec) {
+			snprintf(err->msg, sizeof err->msg, "%s: sector size %u differs from the parent's %u", path,
+				 lsec, p->lsec);
+			vhdx_close(p);
+			return -EINVAL;
+		}
+		vsize = p->vsize;
+		lsec = p->lsec;
+		psec = p->psec;
+		parent_dwg = p->hdr.data_write;
+		vhdx_close(p);
+		if (o->fixed) {
+			snprintf(err->msg, sizeof err->msg, "%s: a differencing disk cannot be fixed", path);
+			return -EINVAL;
+		}
+		r = parent_paths(path, o->parent, &rel, &abs);
+		if (r < 0) {
+			snprintf(err->msg, sizeof err->msg, "%s: parent %s: %s", path, o->parent, strerror(-r));
+			return r;
+		}
+	}
+	if (!lsec)
+		lsec = 512;
+	if (!bs)
+		bs = o->parent ? 2 * MiB : 32 * MiB;
+	if (lsec != 512 && lsec != 4096) {
+		snprintf(err->msg, sizeof err->msg, "sector size %u: must be 512 or 4096", lsec);
+		return -EINVAL;
+	}
+	if (psec != 512 && psec != 4096) {
+		snprintf(err->msg, sizeof err->msg, "physical sector size %u: must be 512 or 4096", psec);
+		return -EINVAL;
+	}
+	if (bs < MiB || bs > 256 * MiB || (bs & (bs - 1))) {
+		snprintf(err->msg, sizeof err->msg, "block size %u: must be a power of two from 1 MiB to 256 MiB",
+			 bs);
+		return -EINVAL;
+	}
+	if (!vsize || vsize % lsec || vsize > VHDX_MAX_VSIZE) {
+		snprintf(err->msg, sizeof err->msg,
+			 "size %llu: must be a non-zero multiple of the %u-byte sector, at most 64 TiB",
+			 (unsigned long long)vsize, lsec);
+		return -EINVAL;
+	}
+	tmp.vsize = vsize;
+	tmp.lsec = lsec;
+	tmp.block_size = bs;
+	tmp.has_parent = o->parent != NULL;
+	vhdx_geometry(&tmp);
+	uint64_t bat_len = (tmp.bat_entries * 8 + MiB - 1) / MiB * MiB;
+	if (bat_len > UINT32_MAX - MiB) {
+		snprintf(err->msg, sizeof err->msg, "size %llu with block size %u needs a BAT over 4 GiB",
+			 (unsigned long long)vsize, bs);
+		return -EINVAL;
+	}
+	uint64_t data_off = BAT_OFF_C + bat_len;
+	uint64_t end = o->fixed ? data_off + tmp.data_blocks * bs : data_off;
+
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err->msg, sizeof err->msg, "%s: %m", path);
+		return -errno;
+	}
+	int r = 0;
+	_cleanup_free_ uint8_t *buf = calloc(1, META_LEN);
+	_cleanup_free_ uint64_t *bat = calloc(1, bat_len);
+	if (!buf || !bat) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (ftruncate(fd, (off_t)end) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (o->fixed && fallocate(fd, 0, (off_t)data_off, (off_t)(end - data_off)) < 0 &&
+	    errno != EOPNOTSUPP) {
+		r = -errno;
+		goto fail;
+	}
+	/* file type identifier */
+	put64(buf, SIG_FTI);
+	put_utf16(buf + 8, "scm-vdisk");
+	if ((r = write_all(fd, buf, 64 * KiB, 0)) < 0)
+		goto fail;
+	/* headers: both valid, the second one current */
+	struct vhdx_header hd = { .version = 1, .log_length = LOG_LEN, .log_offset = LOG_OFF, .seq = 1 };
+	if ((r = vhdx_guid_random(&hd.file_write)) < 0)
+		goto fail;
+	if (o->data_write_guid)
+		hd.data_write = *o->data_write_guid;
+	else if ((r = vhdx_guid_random(&hd.data_write)) < 0)
+		goto fail;
+	uint8_t hb[VHDX_HDR_SIZE];
+	for (int i = 0; i < 2; i++, hd.seq++) {
+		vhdx_header_build(&hd, hb);
+		if ((r = write_all(fd, hb, sizeof hb, i ? VHDX_HDR2_OFF : VHDX_HDR1_OFF)) < 0)
+			goto fail;
+	}
+	build_region_table(buf, bat_len);
+	if ((r = write_all(fd, buf, VHDX_RT_SIZE, VHDX_RT1_OFF)) < 0 ||
+	    (r = write_all(fd, buf, VHDX_RT_SIZE, VHDX_RT2_OFF)) < 0)
+		goto fail;
+	/* metadata */
+	uint8_t params[8], vs[8], l[4], p[4];
+	vhdx_guid page83;
+	put32(params, bs);
+	put32(params + 4, (o->fixed ? 1u : 0u) | (o->parent ? 2u : 0u));
+	put64(vs, vsize);
+	put32(l, lsec);
+	put32(p, psec);
+	if (o->page83)
+		page83 = *o->page83;
+	else if ((r = vhdx_guid_random(&page83)) < 0)
+		goto fail;
+	struct meta_item items[6] = {
+		{ GUID_FILE_PARAMS, 4, params, 8 }, { GUID_VDISK_SIZE, 6, vs, 8 },
+		{ GUID_PAGE83, 6, page83.b, 16 },   { GUID_LSEC, 6, l, 4 },
+		{ GUID_PSEC, 6, p, 4 },             { GUID_PARENT_LOC, 4, NULL, 0 },
+	};
+	size_t nitems = 5;
+	uint8_t loc[8192];
+	if (o->parent) {
+		char linkage[39];
+		vhdx_guid_format(&parent_dwg, linkage);
+		const char *kv[3][2] = { { "parent_linkage", linkage }, { "absolute_win32_path", abs },
+					 { "relative_path", rel } };
+		size_t nkv = rel ? 3 : 2;
+		if (strlen(abs) > 1000 || (rel && strlen(rel) > 1000)) {
+			r = -ENAMETOOLONG;
+			goto fail;
+		}
+		items[5].data = loc;
+		items[5].len = (uint32_t)build_locator(loc, sizeof loc, kv, nkv);
+		nitems = 6;
+	}
+	memset(buf, 0, META_LEN);
+	build_meta(buf, items, nitems);
+	if ((r = write_all(fd, buf, META_LEN, META_OFF)) < 0)
+		goto fail;
+	/* BAT */
+	if (o->fixed)
+		for (uint64_t b = 0; b < tmp.data_blocks; b++)
+			bat[b + b / tmp.chunk_ratio] =
+				htole64(BAT_MAKE(data_off + b * bs, VHDX_PB_FULLY_PRESENT));
+	if ((r = write_all(fd, bat, bat_len, BAT_OFF_C)) < 0)
+		goto fail;
+	if (fsync(fd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
+	if (!err->msg[0])
+		snprintf(err->msg, sizeof err->msg, "%s: create: %s", path, strerror(-r));
+	close(fd);
+	unlink(path);
+	return r;
+}

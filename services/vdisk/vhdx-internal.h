@@ -1,0 +1,156 @@
+/* vhdx-internal.h: on-disk layout constants of MS-VHDX and the handle
+ * structure shared by the engine's files. Not installed. */
+#pragma once
+#include <endian.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "scm/macro.h"
+#include "vhdx.h"
+
+#define KiB 1024ull
+#define MiB (1024ull * 1024ull)
+
+#define VHDX_FTI_OFF 0
+#define VHDX_HDR1_OFF (64 * KiB)
+#define VHDX_HDR2_OFF (128 * KiB)
+#define VHDX_RT1_OFF (192 * KiB)
+#define VHDX_RT2_OFF (256 * KiB)
+#define VHDX_HDR_SIZE 4096u
+#define VHDX_RT_SIZE (64 * KiB)
+#define VHDX_RT_MAX_ENTRIES 2047u
+#define VHDX_META_TABLE_SIZE (64 * KiB)
+#define VHDX_META_MAX_ENTRIES 2047u
+#define VHDX_MAX_VSIZE (64ull * 1024 * 1024 * MiB) /* 64 TiB */
+#define VHDX_LOG_SECTOR 4096u
+#define VHDX_BITMAP_BLOCK MiB
+#define VHDX_SECTORS_PER_BITMAP (1ull << 23)
+
+#define SIG_FTI 0x656c696678646876ull /* "vhdxfile" */
+#define SIG_HEAD 0x64616568u          /* "head" */
+#define SIG_REGI 0x69676572u          /* "regi" */
+#define SIG_META 0x617461646174656dull /* "metadata" */
+#define SIG_LOGE 0x65676f6cu          /* "loge" */
+#define SIG_ZERO 0x6f72657au          /* "zero" */
+#define SIG_DESC 0x63736564u          /* "desc" */
+#define SIG_DATA 0x61746164u          /* "data" */
+
+#define BAT_STATE(e) ((unsigned)((e)&7u))
+#define BAT_OFF(e) (((uint64_t)(e) >> 20) << 20)
+#define BAT_MAKE(off, st) ((((uint64_t)(off) / MiB) << 20) | (uint64_t)(st))
+#define SB_PRESENT 6u
+
+/* Well-known GUIDs, written as text for readability. */
+#define GUID_BAT "{2DC27766-F623-4200-9D64-115E9BFD4A08}"
+#define GUID_METADATA "{8B7CA206-4790-4B9A-B8FE-575F050F886E}"
+#define GUID_FILE_PARAMS "{CAA16737-FA36-4D43-B3B6-33F0AA44E76B}"
+#define GUID_VDISK_SIZE "{2FA54224-CD1B-4876-B211-5DBED83BF4B8}"
+#define GUID_PAGE83 "{BECA12AB-B2E6-4523-93EF-C309E000C746}"
+#define GUID_LSEC "{8141BF1D-A96F-4709-BA47-F233A8FAAB5F}"
+#define GUID_PSEC "{CDA348C7-445D-4471-9CC9-E9885251C556}"
+#define GUID_PARENT_LOC "{A8D35F2D-B30B-454D-ABF7-D3D84834AB0C}"
+#define GUID_PARENT_TYPE_VHDX "{B04AEFB7-D19E-4A81-B789-25B8E9445913}"
+
+static inline uint16_t get16(const void *p) { uint16_t v; memcpy(&v, p, 2); return le16toh(v); }
+static inline uint32_t get32(const void *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
+static inline uint64_t get64(const void *p) { uint64_t v; memcpy(&v, p, 8); return le64toh(v); }
+static inline void put16(void *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); }
+static inline void put32(void *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
+static inline void put64(void *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
+
+struct vhdx_header {
+	bool valid;
+	uint64_t seq;
+	vhdx_guid file_write, data_write, log_guid;
+	uint16_t log_version, version;
+	uint32_t log_length;
+	uint64_t log_offset;
+};
+
+/* A sector overlay: what a pending log says, served from memory when the
+ * file is opened without writing the replay back. */
+struct vhdx_overlay {
+	uint64_t off, len;
+	uint8_t *data; /* NULL: zeros */
+};
+
+struct vhdx {
+	int fd;
+	char *path;
+	bool ro;
+	bool keep_identity;
+	uint64_t file_size; /* logical end of file (max of st_size, log's LastFileOffset) */
+	uint64_t alloc_end; /* where the next block goes, 1 MiB aligned */
+
+	struct vhdx_header hdr; /* current header */
+	int hdr_slot;           /* 0 or 1: which copy is current */
+	bool hdr_other_valid;
+
+	uint64_t bat_off, bat_len, meta_off, meta_len;
+	uint32_t block_size, lsec, psec;
+	uint64_t vsize;
+	bool has_parent, leave_alloc;
+	vhdx_guid page83;
+	char parent_linkage[40];
+	char *loc_relative, *loc_absolute, *loc_volume; /* UTF-8 */
+
+	uint64_t chunk_ratio, data_blocks, bitmap_blocks, bat_entries;
+	uint64_t *bat;       /* host-endian */
+	uint8_t *bat_dirty;  /* per 4 KiB page of the BAT region */
+	size_t bat_pages;
+	size_t n_dirty;      /* dirty 4 KiB metadata pages, BAT and bitmaps */
+	uint8_t **bitmap;    /* per chunk: 1 MiB, loaded lazily */
+	uint8_t **bm_dirty;  /* per chunk: 256 page flags */
+
+	struct vhdx *parent;
+
+	struct vhdx_overlay *ov;
+	size_t n_ov;
+	bool log_replayed, log_pending;
+	uint64_t log_seq, log_head;
+
+	bool file_touched; /* FileWriteGuid renewed this session */
+	bool data_touched; /* DataWriteGuid renewed this session */
+	char err[VHDX_ERR_MAX];
+};
+
+/* errors */
+int vhdx_fail(vhdx *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int vhdx_failv(char *buf, int code, const char *fmt, va_list ap);
+
+/* file I/O: full reads (zero past EOF, overlay applied), full writes */
+int vhdx_pread(vhdx *h, void *buf, size_t len, uint64_t off);
+int vhdx_pwrite(vhdx *h, const void *buf, size_t len, uint64_t off);
+
+/* headers (vhdx-header.c) */
+int vhdx_header_parse(const uint8_t *buf, struct vhdx_header *ret, char *why, size_t why_len);
+void vhdx_header_build(const struct vhdx_header *h, uint8_t buf[VHDX_HDR_SIZE]);
+int vhdx_header_update(vhdx *h); /* writes the next header seq to both slots */
+int vhdx_region_parse(const uint8_t *buf, uint64_t file_size, vhdx *h, char *why, size_t why_len);
+
+/* guids */
+int vhdx_guid_const(const char *s, vhdx_guid *ret);
+bool vhdx_guid_eq(const vhdx_guid *a, const vhdx_guid *b);
+
+/* metadata (vhdx-meta.c) */
+int vhdx_meta_load(vhdx *h);
+void vhdx_geometry(vhdx *h);
+
+/* log (vhdx-log.c) */
+int vhdx_log_load(vhdx *h, bool write_back);
+int vhdx_log_commit(vhdx *h); /* dirty BAT/bitmap pages -> log -> final place */
+
+/* blocks (vhdx-io.c) */
+static inline uint64_t vhdx_bat_index(const vhdx *h, uint64_t block)
+{
+	return block + block / h->chunk_ratio;
+}
+static inline uint64_t vhdx_sb_index(const vhdx *h, uint64_t chunk)
+{
+	return chunk * (h->chunk_ratio + 1) + h->chunk_ratio;
+}
+int vhdx_bitmap_get(vhdx *h, uint64_t chunk, uint8_t **ret);
+int vhdx_bat_validate(vhdx *h);
+int vhdx_ensure_writable(vhdx *h, bool user_data);
+int vhdx_chain_open(vhdx *h, unsigned flags, vhdx_err *err, int depth, char **seen);

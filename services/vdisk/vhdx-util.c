@@ -1,0 +1,190 @@
+/* vhdx-util.c: small pieces every part of the engine uses: error text,
+ * GUIDs, whole-buffer file I/O (with the pending-log overlay applied). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "vhdx-internal.h"
+
+int vhdx_failv(char *buf, int code, const char *fmt, va_list ap)
+{
+	vsnprintf(buf, VHDX_ERR_MAX, fmt, ap);
+	return code;
+}
+
+int vhdx_fail(vhdx *h, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vhdx_failv(h->err, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *vhdx_errmsg(const vhdx *h)
+{
+	return h ? h->err : "";
+}
+
+const char *vhdx_path(const vhdx *h)
+{
+	return h->path;
+}
+
+const char *vhdx_state_name(unsigned state)
+{
+	switch (state) {
+	case VHDX_PB_NOT_PRESENT: return "not_present";
+	case VHDX_PB_UNDEFINED: return "undefined";
+	case VHDX_PB_ZERO: return "zero";
+	case VHDX_PB_UNMAPPED: return "unmapped";
+	case VHDX_PB_FULLY_PRESENT: return "fully_present";
+	case VHDX_PB_PARTIALLY_PRESENT: return "partially_present";
+	default: return "invalid";
+	}
+}
+
+/* GUIDs: the first three fields are little-endian on disk, the last eight
+ * bytes are stored as written. */
+void vhdx_guid_format(const vhdx_guid *g, char out[39])
+{
+	const uint8_t *b = g->b;
+	snprintf(out, 39, "{%08X-%04X-%04X-%02X%02X-%02X%02X%02X%02X%02X%02X}", get32(b), get16(b + 4),
+		 get16(b + 6), b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+int vhdx_guid_parse(const char *s, vhdx_guid *ret)
+{
+	uint8_t raw[16];
+	size_t n = 0;
+	bool brace = *s == '{';
+	if (brace)
+		s++;
+	for (int i = 0; *s && n < 16; i++) {
+		if (*s == '-') {
+			s++;
+			continue;
+		}
+		int a = hexval(s[0]), b = a < 0 ? -1 : hexval(s[1]);
+		if (a < 0 || b < 0)
+			return -EINVAL;
+		raw[n++] = (uint8_t)(a << 4 | b);
+		s += 2;
+	}
+	if (n != 16 || (brace ? strcmp(s, "}") : *s != 0))
+		return -EINVAL;
+	vhdx_guid g;
+	/* raw holds the text order; swap the first three fields to disk order */
+	g.b[0] = raw[3]; g.b[1] = raw[2]; g.b[2] = raw[1]; g.b[3] = raw[0];
+	g.b[4] = raw[5]; g.b[5] = raw[4];
+	g.b[6] = raw[7]; g.b[7] = raw[6];
+	memcpy(g.b + 8, raw + 8, 8);
+	*ret = g;
+	return 0;
+}
+
+int vhdx_guid_const(const char *s, vhdx_guid *ret)
+{
+	return vhdx_guid_parse(s, ret);
+}
+
+bool vhdx_guid_eq(const vhdx_guid *a, const vhdx_guid *b)
+{
+	return memcmp(a->b, b->b, 16) == 0;
+}
+
+bool vhdx_guid_is_zero(const vhdx_guid *g)
+{
+	static const vhdx_guid z;
+	return vhdx_guid_eq(g, &z);
+}
+
+int vhdx_guid_random(vhdx_guid *ret)
+{
+	vhdx_guid g;
+	if (getrandom(g.b, sizeof g.b, 0) != (ssize_t)sizeof g.b)
+		return -errno;
+	g.b[7] = (g.b[7] & 0x0f) | 0x40; /* version 4 (field 3 is little-endian) */
+	g.b[8] = (g.b[8] & 0x3f) | 0x80;
+	*ret = g;
+	return 0;
+}
+
+/* Reads len bytes at off; bytes past the real end of file read as zero (a
+ * replayed log may have said the file is longer), then the overlay of a
+ * pending log that was not written back is laid over the result. */
+int vhdx_pread(vhdx *h, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(h->fd, p + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return vhdx_fail(h, -errno, "%s: read of %zu bytes at 0x%llx: %m", h->path, len,
+					 (unsigned long long)off);
+		}
+		if (n == 0) {
+			memset(p + done, 0, len - done);
+			break;
+		}
+		done += (size_t)n;
+	}
+	for (size_t i = 0; i < h->n_ov; i++) {
+		const struct vhdx_overlay *o = &h->ov[i];
+		uint64_t s = o->off > off ? o->off : off;
+		uint64_t e = o->off + o->len < off + len ? o->off + o->len : off + len;
+		if (s >= e)
+			continue;
+		if (o->data)
+			memcpy(p + (s - off), o->data + (s - o->off), e - s);
+		else
+			memset(p + (s - off), 0, e - s);
+	}
+	return 0;
+}
+
+int vhdx_pwrite(vhdx *h, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(h->fd, p + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return vhdx_fail(h, -errno, "%s: write of %zu bytes at 0x%llx: %m", h->path, len,
+					 (unsigned long long)off);
+		}
+		done += (size_t)n;
+	}
+	if (off + len > h->file_size)
+		h->file_size = off + len;
+	return 0;
+}
+
+int vhdx_probe_fd(int fd)
+{
+	uint8_t sig[8];
+	ssize_t n = pread(fd, sig, 8, 0);
+	if (n < 0)
+		return -errno;
+	return n == 8 && get64(sig) == SIG_FTI;
+}
+
+vhdx *vhdx_parent(vhdx *h)
+{
+	return h->parent;
+}

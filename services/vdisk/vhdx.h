@@ -1,0 +1,134 @@
+/* vhdx.h: the VHDX virtual-disk engine (MS-VHDX), as a small C library.
+ *
+ * A handle is one open VHDX file plus, for a differencing disk, its parent
+ * chain (opened read-only). Offsets and lengths given to read/write/trim are
+ * bytes and must be multiples of the logical sector size. Metadata updates
+ * (BAT entries, sector bitmaps) are written through the VHDX log at flush
+ * time, so a crash leaves either the old or the new metadata; data written
+ * before a successful vhdx_flush() survives a crash.
+ *
+ * Errors: functions return 0 or a negative errno; a message that names the
+ * structure at fault is kept in the handle (vhdx_errmsg) or, for open and
+ * create, in the caller's vhdx_err. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VHDX_ERR_MAX 1024
+typedef struct vhdx_err {
+	char msg[VHDX_ERR_MAX];
+} vhdx_err;
+
+typedef struct vhdx vhdx;
+
+typedef struct vhdx_guid {
+	uint8_t b[16]; /* on-disk byte order */
+} vhdx_guid;
+
+struct vhdx_create_opts {
+	uint64_t size;               /* virtual size, bytes; 0 with parent = parent's */
+	uint32_t block_size;         /* 0 = 32 MiB (2 MiB for differencing) */
+	uint32_t sector_size;        /* logical: 512 or 4096; 0 = 512 (parent's) */
+	uint32_t physical_sector_size; /* 0 = 4096 */
+	bool fixed;                  /* allocate every block now */
+	const char *parent;          /* differencing: parent path */
+	/* Keep these identities (compact/convert of a disk that has children);
+	 * NULL = new random ones. */
+	const vhdx_guid *data_write_guid;
+	const vhdx_guid *page83;
+};
+
+enum {
+	VHDX_O_RDONLY = 1u << 0,
+	/* Open a differencing chain even when a parent's DataWriteGuid does not
+	 * match the child's parent_linkage; forces read-only. */
+	VHDX_O_IGNORE_PARENT_ID = 1u << 1,
+	/* Do not replay a pending log (check without --repair): open reports it
+	 * in info.log_pending and serves the replayed view from memory. */
+	VHDX_O_NO_REPLAY = 1u << 2,
+	/* Writes do not renew DataWriteGuid: for copying the same contents
+	 * into a new file (compact) that children must still accept. */
+	VHDX_O_KEEP_IDENTITY = 1u << 3,
+};
+
+/* Payload block states (BAT entry bits 0-2). */
+enum {
+	VHDX_PB_NOT_PRESENT = 0,
+	VHDX_PB_UNDEFINED = 1,
+	VHDX_PB_ZERO = 2,
+	VHDX_PB_UNMAPPED = 3,
+	VHDX_PB_FULLY_PRESENT = 6,
+	VHDX_PB_PARTIALLY_PRESENT = 7,
+};
+
+#define VHDX_CHAIN_MAX 16
+
+struct vhdx_info {
+	uint64_t virtual_size;
+	uint32_t block_size;
+	uint32_t logical_sector_size;
+	uint32_t physical_sector_size;
+	bool fixed;             /* LeaveBlocksAllocated */
+	bool differencing;      /* HasParent */
+	bool read_only;
+	bool log_replayed;      /* a pending log was replayed at open */
+	bool log_pending;       /* a pending log was found and not written back */
+	uint64_t file_size;     /* apparent size */
+	uint64_t disk_usage;    /* allocated bytes (st_blocks) */
+	uint64_t blocks_total;
+	uint64_t blocks[8];     /* count per payload state (index = state) */
+	uint64_t bitmap_blocks_present;
+	uint64_t header_sequence;
+	vhdx_guid file_write_guid, data_write_guid, log_guid, page83;
+	char parent_linkage[40]; /* "{...}" or "" */
+	/* chain[0] is this file, chain[n-1] the base */
+	size_t chain_len;
+	const char *chain[VHDX_CHAIN_MAX];
+};
+
+/* One range of a map: state is "allocated" (data in this file), "zero",
+ * "unmapped", "parent" (read from the parent) or "partial" (some sectors in
+ * this file, the rest from the parent). */
+struct vhdx_map_range {
+	uint64_t start, length;
+	const char *state;
+	uint64_t file_offset; /* of the block, for "allocated"/"partial"; else 0 */
+};
+typedef int (*vhdx_map_fn)(const struct vhdx_map_range *r, void *userdata);
+
+int vhdx_create(const char *path, const struct vhdx_create_opts *opts, vhdx_err *err);
+int vhdx_open(const char *path, unsigned flags, vhdx **ret, vhdx_err *err);
+vhdx *vhdx_close(vhdx *h); /* flushes; NULL-safe; returns NULL */
+/* Like close, but reports a failure of the final flush. */
+int vhdx_close_checked(vhdx *h);
+
+int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off);
+int vhdx_write(vhdx *h, const void *buf, uint64_t len, uint64_t off);
+int vhdx_flush(vhdx *h);
+int vhdx_trim(vhdx *h, uint64_t len, uint64_t off);
+
+int vhdx_get_info(vhdx *h, struct vhdx_info *ret);
+int vhdx_map(vhdx *h, vhdx_map_fn fn, void *userdata);
+
+/* check: problems are reported one line each through fn (severity
+ * "error"/"warning"); returns the number of errors found (>= 0) or a
+ * negative errno when the check itself could not run. */
+typedef void (*vhdx_report_fn)(const char *severity, const char *msg, void *userdata);
+int vhdx_check(vhdx *h, vhdx_report_fn fn, void *userdata);
+
+enum { VHDX_EXT_HERE, VHDX_EXT_ZERO, VHDX_EXT_PARENT };
+int vhdx_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind);
+/* The parent handle of a differencing disk (NULL for a base). */
+vhdx *vhdx_parent(vhdx *h);
+
+const char *vhdx_errmsg(const vhdx *h);
+const char *vhdx_path(const vhdx *h);
+const char *vhdx_state_name(unsigned state);
+void vhdx_guid_format(const vhdx_guid *g, char out[39]); /* "{8-4-4-4-12}" */
+int vhdx_guid_parse(const char *s, vhdx_guid *ret);
+int vhdx_guid_random(vhdx_guid *ret);
+bool vhdx_guid_is_zero(const vhdx_guid *g);
+uint32_t vhdx_crc32c(uint32_t crc, const void *buf, size_t len);
+/* Is this file a VHDX (by its file type identifier)? 1 yes, 0 no, <0 error. */
+int vhdx_probe_fd(int fd);
