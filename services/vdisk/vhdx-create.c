@@ -317,6 +317,10 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 	if (o->parent) {
 		char linkage[39];
 		vhdx_guid_format(&parent_dwg, linkage);
+		/* lower case: libvhdi reads only that form, and Hyper-V accepts it */
+		for (char *c = linkage; *c; c++)
+			if (*c >= 'A' && *c <= 'F')
+				*c = (char)(*c - 'A' + 'a');
 		const char *kv[3][2] = { { "parent_linkage", linkage }, { "absolute_win32_path", abs },
 					 { "relative_path", rel } };
 		size_t nkv = rel ? 3 : 2;
