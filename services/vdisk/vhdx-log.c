@@ -407,7 +407,7 @@ static int write_entry(vhdx *h, const struct page *pg, size_t n)
 /* Commits every dirty BAT and sector-bitmap page: data first (fdatasync),
  * then the log entry (fdatasync), then the pages in place. The next commit's
  * first fdatasync makes those stable before the log space is reused. */
-int vhdx_log_commit(vhdx *h)
+static int log_commit(vhdx *h, bool apply)
 {
 	if (!h->n_dirty)
 		return 0;
@@ -470,7 +470,7 @@ int vhdx_log_commit(vhdx *h)
 				return r;
 			if (fdatasync(h->fd) < 0)
 				return vhdx_fail(h, -errno, "%s: fdatasync of log entry: %m", h->path);
-			for (size_t i = 0; i < n; i++) {
+			for (size_t i = 0; i < n && apply; i++) {
 				r = vhdx_pwrite(h, pg[i].data, VHDX_LOG_SECTOR, pg[i].off);
 				if (r < 0)
 					return r;
@@ -485,4 +485,16 @@ int vhdx_log_commit(vhdx *h)
 			memset(h->bm_dirty[c], 0, VHDX_BITMAP_BLOCK / VHDX_LOG_SECTOR);
 	h->n_dirty = 0;
 	return 0;
+}
+
+int vhdx_log_commit(vhdx *h)
+{
+	return log_commit(h, true);
+}
+
+/* Test hook: what a crash right after the log write leaves behind. The
+ * handle must not be used afterwards except to be abandoned. */
+int vhdx_debug_log_only(vhdx *h)
+{
+	return log_commit(h, false);
 }

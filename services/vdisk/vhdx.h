@@ -130,5 +130,8 @@ int vhdx_guid_parse(const char *s, vhdx_guid *ret);
 int vhdx_guid_random(vhdx_guid *ret);
 bool vhdx_guid_is_zero(const vhdx_guid *g);
 uint32_t vhdx_crc32c(uint32_t crc, const void *buf, size_t len);
+/* Test hook: commits pending metadata to the log only, as if the process
+ * died right after the log write; abandon the handle afterwards. */
+int vhdx_debug_log_only(vhdx *h);
 /* Is this file a VHDX (by its file type identifier)? 1 yes, 0 no, <0 error. */
 int vhdx_probe_fd(int fd);
