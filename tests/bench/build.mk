@@ -1,0 +1,25 @@
+# tests/bench/: the `make bench` programs of the benchmark part.
+#
+# ipc-bench: 64-byte round trips through raw SEQPACKET, pipes, dbus-daemon,
+# dbus-broker and a brokered scm channel, plus connect latency. The scm
+# contender is compiled in when libscm is part of the tree ($(LIBSCM) from
+# stubs/build.mk); without it the bench still runs and says "n/a".
+IPC_BENCH      := $(B)/tests/bench/ipc-bench
+IPC_BENCH_SRCS := tests/bench/ipc-bench.c tests/bench/ipc-connect.c tests/bench/ipc-util.c \
+                  tests/bench/ipc-stats.c tests/bench/ipc-raw.c tests/bench/ipc-dbus.c \
+                  tests/bench/ipc-buses.c tests/bench/ipc-broker-ctl.c tests/bench/ipc-scm.c
+IPC_BENCH_OBJS := $(IPC_BENCH_SRCS:%.c=$(B)/%.o)
+DBUS_CFLAGS    := $(shell pkg-config --cflags dbus-1 2>/dev/null)
+DBUS_LIBS      := $(shell pkg-config --libs dbus-1 2>/dev/null)
+
+$(B)/tests/bench/%.o: PART_CFLAGS += $(DBUS_CFLAGS)
+ifneq ($(LIBSCM),)
+$(B)/tests/bench/ipc-scm.o: PART_CFLAGS += -DIPC_HAVE_LIBSCM
+IPC_BENCH_LIBSCM := $(LIBSCM)
+endif
+
+$(IPC_BENCH): $(IPC_BENCH_OBJS) $(IPC_BENCH_LIBSCM)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(DBUS_LIBS) $(JSONC_LIBS)
+
+BENCH_DEPS += $(IPC_BENCH)

@@ -1,0 +1,286 @@
+/* ipc-scm.c: the brokered scm channel as an IPC contender, and scm's
+ * connect latency.
+ *
+ * A private scmd runs from this run's directory (--runtime-dir, --config);
+ * tests/bench/scm-setup.sh registers the echo service and creates an
+ * endpoint for the bench and prints the endpoint's path. Clients connect
+ * through it with scm_connect_at() and call echo (method 2) with a 64-byte
+ * binary body; after the connect, calls go straight to the provider, so
+ * this should cost what raw-seqpacket costs plus libscm's framing.
+ *
+ * Built without libscm (IPC_HAVE_LIBSCM unset) the contender reports
+ * itself as not available. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ipc-bench.h"
+#include "scm/macro.h"
+
+#ifdef IPC_HAVE_LIBSCM
+#include "scm/scm.h"
+
+#define SCM_ECHO_METHOD 2u /* echo is the 2nd method of stubs/idl/echo.json */
+
+typedef struct scm_env {
+	bool tried;
+	bool pinned;
+	pid_t scmd;
+	char endpoint[PATH_MAX];
+	char why[256];
+} scm_env;
+
+static scm_env envs[2] = { { .pinned = false }, { .pinned = true } }; /* [pinned] */
+
+/* $SCM_BUILD and $SCM_SRC as tests/bench/run-all sets them; when run by
+ * hand from the source tree, build/ and . */
+static const char *build_dir(void)
+{
+	const char *b = getenv("SCM_BUILD");
+	return b && *b ? b : "build";
+}
+
+static const char *src_dir(void)
+{
+	const char *s = getenv("SCM_SRC");
+	return s && *s ? s : ".";
+}
+
+static pid_t spawn(char *const argv[], bool pinned, int out_fd)
+{
+	pid_t pid = ipc_fork(pinned);
+
+	if (pid != 0)
+		return pid;
+	if (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0)
+		_exit(127);
+	execv(argv[0], argv);
+	fprintf(stderr, "ipc-bench: exec %s: %m\n", argv[0]);
+	_exit(127);
+}
+
+/* Starts scmd and runs the setup script, which prints the endpoint. */
+static int env_start(scm_env *e)
+{
+	const char *dir = ipc_runtime_dir();
+	char scmd[PATH_MAX], setup[PATH_MAX], run[PATH_MAX], conf[PATH_MAX], line[PATH_MAX];
+	int p[2];
+	pid_t pid;
+	ssize_t r;
+
+	if (!dir)
+		return -ENOENT;
+	snprintf(scmd, sizeof(scmd), "%s/bin/scmd", build_dir());
+	snprintf(setup, sizeof(setup), "%s/tests/bench/scm-setup.sh", src_dir());
+	snprintf(run, sizeof(run), "%s/scm-run-%s", dir, e->pinned ? "pinned" : "unpinned");
+	snprintf(conf, sizeof(conf), "%s/scm-config-%s", dir, e->pinned ? "pinned" : "unpinned");
+	if (access(scmd, X_OK) < 0) {
+		snprintf(e->why, sizeof(e->why), "scmd not built (%.200s)", scmd);
+		return 1;
+	}
+	if (mkdir(run, 0700) < 0 || mkdir(conf, 0700) < 0)
+		return -errno;
+
+	{
+		char *argv[] = { scmd, "--runtime-dir", run, "--config", conf, NULL };
+		/* A pinned scmd's providers inherit CPU 0 from it. */
+		e->scmd = spawn(argv, e->pinned, -1);
+		if (e->scmd < 0)
+			return e->scmd;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	{
+		char *argv[] = { setup, (char *)build_dir(), (char *)src_dir(), run, conf, NULL };
+		pid = spawn(argv, e->pinned, p[1]);
+	}
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		return pid;
+	}
+	/* The script's last line is the endpoint path. */
+	e->endpoint[0] = 0;
+	while ((r = ipc_read_line(p[0], line, sizeof(line), 20000)) >= 0)
+		if (r > 0)
+			snprintf(e->endpoint, sizeof(e->endpoint), "%s", line);
+	close(p[0]);
+	ipc_kill_reap(pid); /* it has exited by now: this reaps it */
+	if (!e->endpoint[0] || e->endpoint[0] != '/') {
+		snprintf(e->why, sizeof(e->why), "tests/bench/scm-setup.sh gave no endpoint%s",
+			 r == -ETIMEDOUT ? " (timed out)" : "");
+		return 1;
+	}
+	return 0;
+}
+
+static scm_env *env_get(bool pinned, const char **ret_why)
+{
+	scm_env *e = &envs[pinned];
+
+	if (!e->tried) {
+		int r;
+
+		e->tried = true;
+		r = env_start(e);
+		if (r < 0)
+			snprintf(e->why, sizeof(e->why), "scm set-up failed: %s", strerror(-r));
+		if (r != 0) {
+			ipc_kill_reap(e->scmd);
+			e->scmd = 0;
+		}
+	}
+	if (e->scmd <= 0) {
+		*ret_why = e->why;
+		return NULL;
+	}
+	return e;
+}
+
+void ipc_scm_stop(void)
+{
+	for (int p = 0; p < 2; p++) {
+		ipc_kill_reap(envs[p].scmd);
+		envs[p].scmd = 0;
+	}
+}
+
+static void print_error(const char *what, scm_error *err)
+{
+	fprintf(stderr, "ipc-bench: %s:\n", what);
+	if (err)
+		scm_error_print(err, stderr);
+	scm_error_free(err);
+}
+
+/* ---- IPC contender ------------------------------------------------------- */
+
+static int scm_start(ipc_instance *inst, const char **ret_why)
+{
+	scm_env *e = env_get(inst->pinned, ret_why);
+
+	if (!e)
+		return 1;
+	inst->address = e->endpoint;
+	return 0;
+}
+
+static int scm_client_open(ipc_instance *inst, unsigned idx, void **ret_client)
+{
+	scm_channel *ch = NULL;
+	scm_error *err = NULL;
+	int r = scm_connect_at(inst->address, "echo", &ch, &err);
+
+	if (r != 0) {
+		print_error("scm_connect_at echo", err);
+		return r < 0 ? r : -ECONNREFUSED;
+	}
+	*ret_client = ch;
+	return 0;
+}
+
+static int scm_client_call(void *client, const uint8_t *req, uint8_t *reply)
+{
+	scm_message *m = NULL;
+	scm_error *err = NULL;
+	int r = scm_call_sync(client, SCM_ECHO_METHOD, NULL, req, IPC_MSG_SIZE, NULL, 0, &m, &err);
+
+	if (r != 0) {
+		print_error("scm_call echo", err);
+		return r < 0 ? r : -EPROTO;
+	}
+	if (m->bin_len != IPC_MSG_SIZE) {
+		scm_message_free(m);
+		return -EBADMSG;
+	}
+	memcpy(reply, m->bin, IPC_MSG_SIZE);
+	scm_message_free(m);
+	return 0;
+}
+
+static void scm_stop(ipc_instance *inst)
+{
+	/* scmd is shared with the connect bench; ipc_scm_stop() ends it. */
+}
+
+/* ---- connect latency ------------------------------------------------------ */
+
+/* The driver's untimed warm-up connects activate the provider, so the
+ * timed ones see a warm provider, as the target in issue 2 asks. */
+static int scm_connect_open(ipc_instance *inst, unsigned idx, void **ret_client)
+{
+	*ret_client = (void *)inst->address;
+	return 0;
+}
+
+static int scm_connect_once(void *client, const uint8_t *req, uint8_t *reply)
+{
+	scm_channel *ch = NULL;
+	scm_error *err = NULL;
+	int r = scm_connect_at(client, "echo", &ch, &err);
+
+	if (r != 0) {
+		print_error("scm_connect_at echo", err);
+		return r < 0 ? r : -ECONNREFUSED;
+	}
+	scm_channel_free(ch);
+	return 0;
+}
+
+#else /* !IPC_HAVE_LIBSCM */
+
+static const char no_libscm[] = "libscm not built in this tree yet (stubs/build.mk: $(LIBSCM))";
+
+static int scm_start(ipc_instance *inst, const char **ret_why)
+{
+	*ret_why = no_libscm;
+	return 1;
+}
+
+static int scm_client_open(ipc_instance *inst, unsigned idx, void **ret_client)
+{
+	return -ENOSYS;
+}
+
+static int scm_client_call(void *client, const uint8_t *req, uint8_t *reply)
+{
+	return -ENOSYS;
+}
+
+static void scm_stop(ipc_instance *inst)
+{
+}
+
+void ipc_scm_stop(void)
+{
+}
+
+#define scm_connect_open scm_client_open
+#define scm_connect_once scm_client_call
+
+#endif
+
+const ipc_ops ipc_scm_ops = {
+	.name = "scm",
+	.kind = "ipc",
+	.max_clients = IPC_MAX_CLIENTS,
+	.start = scm_start,
+	.client_open = scm_client_open,
+	.client_call = scm_client_call,
+	.stop = scm_stop,
+};
+
+const ipc_ops connect_scm_ops = {
+	.name = "scm",
+	.kind = "connect",
+	.max_clients = 1,
+	.start = scm_start,
+	.client_open = scm_connect_open,
+	.client_call = scm_connect_once,
+	.stop = scm_stop,
+};
