@@ -139,6 +139,19 @@ int scm_connect_at(const char *endpoint, const char *service, scm_channel **ret,
 	return 0;
 }
 
+int scm_channel_from_fd(int fd, uint64_t id, const char *interface, scm_channel **ret)
+{
+	scm_channel *ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->fd = fd;
+	ch->id = id;
+	ch->next_call = 1;
+	ch->interface = interface ? strdup(interface) : NULL;
+	*ret = ch;
+	return 0;
+}
+
 int scm_connect(const char *service, scm_channel **ret, scm_error **ret_err)
 {
 	const char *ep = getenv("SCM_ENDPOINT");

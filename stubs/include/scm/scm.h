@@ -138,6 +138,9 @@ typedef struct scm_channel scm_channel;
 int scm_connect(const char *service, scm_channel **ret, scm_error **ret_err);
 int scm_connect_at(const char *endpoint, const char *service, scm_channel **ret,
 		   scm_error **ret_err);
+/* Wraps a channel fd received some other way (scmctl gets one from the
+ * control socket). Takes fd. */
+int scm_channel_from_fd(int fd, uint64_t id, const char *interface, scm_channel **ret);
 scm_channel *scm_channel_free(scm_channel *ch);
 /* The channel's socket: poll it for input, then scm_channel_dispatch(). */
 int scm_channel_fd(const scm_channel *ch);

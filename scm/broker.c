@@ -1,0 +1,302 @@
+/* broker.c: connect, hand-off, channels and revocation.
+ *
+ * A connect is decided from the identity scmd gave the connection (the
+ * endpoint it came in on, SO_PEERCRED), never from the request, which only
+ * names the service. If allowed, scmd makes a socketpair, sends one end to
+ * the provider with the grant and the other to the client, and keeps the
+ * provider's end: watched for hang-up (the client or provider left), and
+ * the means to revoke (an error frame written into it reaches the client,
+ * then shutdown() ends the channel for both sides whatever they hold). */
+#include <errno.h>
+#include <fnmatch.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "../stubs/wire.h"
+#include "scmd.h"
+
+struct decision {
+	bool allowed;
+	int code;
+	char reason[256];
+	char origin[512];
+	json_object *grant; /* {"methods":..,"constraints":..} for the provider */
+};
+
+/* The policy hook. Until profiles decide (policy/), the manifest's allow
+ * list does: an endpoint label or a glob of labels. */
+static void decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec)
+{
+	for (size_t i = 0; s->allow && s->allow[i]; i++) {
+		if (fnmatch(s->allow[i], ep->name, 0) == 0) {
+			dec->allowed = true;
+			snprintf(dec->origin, sizeof(dec->origin), "%s#/allow/%zu", s->manifest_path, i);
+			dec->grant = json_object_new_object();
+			json_object_object_add(dec->grant, "methods", json_object_new_string("*"));
+			return;
+		}
+	}
+	dec->allowed = false;
+	dec->code = SCM_E_DENIED;
+	snprintf(dec->reason, sizeof(dec->reason), "endpoint '%s' is not on the allow list of service '%s'",
+		 ep->name, s->name);
+	snprintf(dec->origin, sizeof(dec->origin), "%s#/allow (default deny)", s->manifest_path);
+}
+
+struct channel *channel_find(struct scmd *d, uint64_t id)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &d->channels)
+	{
+		struct channel *ch = list_entry(p, struct channel, node);
+		if (ch->id == id)
+			return ch;
+	}
+	return NULL;
+}
+
+static void channel_free(struct scmd *d, struct channel *ch)
+{
+	watch_del(d, &ch->w);
+	safe_close(ch->w.fd);
+	list_del(&ch->node);
+	list_del(&ch->svc_node);
+	list_del(&ch->ep_node);
+	ch->ep->used.channels--;
+	free(ch->ep_name);
+	free(ch->origin);
+	free(ch);
+}
+
+/* The provider's end hung up: the client closed, or the provider shut the
+ * channel down. Nothing to tell anyone; forget it. */
+static void channel_hup(struct scmd *d, struct watch *w, uint32_t events)
+{
+	channel_free(d, (struct channel *)((char *)w - offsetof(struct channel, w)));
+}
+
+void channel_revoke(struct scmd *d, struct channel *ch, int code, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	/* Written into the provider's end, this frame arrives at the client,
+	 * ahead of the end of stream that shutdown() produces. */
+	scm_error *e = scm_error_new(code, "scmd", "channel %llu to '%s' was cut: %s",
+				     (unsigned long long)ch->id, ch->svc->name, msg ? msg : "revoked");
+	scm_wire_send_error(ch->w.fd, MSG_DONTWAIT, 0, e);
+	scm_error_free(e);
+	if (ch->svc->ctl.fd >= 0) {
+		json_object *n = json_object_new_object();
+		json_object_object_add(n, "op", json_object_new_string("revoke"));
+		json_object_object_add(n, "channel", json_object_new_int64((int64_t)ch->id));
+		scm_wire_send_json(ch->svc->ctl.fd, MSG_DONTWAIT, SCM_FRAME_EVENT, 0, 0, 0, n, NULL, 0,
+				   NULL, 0);
+		json_object_put(n);
+	}
+	shutdown(ch->w.fd, SHUT_RDWR);
+	audit_event(d->audit, "revoke", "\"channel\":%llu,\"service\":\"%s\",\"endpoint\":\"%s\",\"reason\":%s",
+		    (unsigned long long)ch->id, ch->svc->name, ch->ep_name,
+		    audit_quote(msg));
+	free(msg);
+	channel_free(d, ch);
+}
+
+/* Makes the channel and hands both ends over. Returns 0 or an error the
+ * caller reports to the client. */
+static int handoff(struct scmd *d, struct conn *c, uint32_t call_id, struct service *s,
+		   json_object *grant, const char *origin, scm_error **ret_err)
+{
+	int sp[2];
+	struct endpoint *ep = c->ep;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return scm_fail(ret_err, -errno, "socketpair: %m");
+	struct channel *ch = calloc(1, sizeof(*ch));
+	if (!ch) {
+		close(sp[0]);
+		close(sp[1]);
+		return -ENOMEM;
+	}
+	ch->id = ++d->next_channel;
+	ch->svc = s;
+	ch->ep = ep;
+	ch->ep_name = strdup(ep->name);
+	ch->cred = c->cred;
+	ch->created = now_usec();
+	ch->origin = strdup(origin);
+	ch->w = (struct watch){ sp[1], channel_hup };
+
+	/* The grant: who is calling, as scmd knows it, and what they may do. */
+	json_object *g = json_object_new_object();
+	json_object_object_add(g, "op", json_object_new_string("channel"));
+	json_object_object_add(g, "channel", json_object_new_int64((int64_t)ch->id));
+	json_object_object_add(g, "service", json_object_new_string(s->name));
+	json_object_object_add(g, "caller", json_object_new_string(ep->name));
+	json_object_object_add(g, "uid", json_object_new_int64(c->cred.uid));
+	json_object_object_add(g, "gid", json_object_new_int64(c->cred.gid));
+	json_object_object_add(g, "pid", json_object_new_int64(c->cred.pid));
+	json_object_object_foreach(grant, k, v) json_object_object_add(g, k, json_object_get(v));
+	int r = scm_wire_send_json(s->ctl.fd, MSG_DONTWAIT, SCM_FRAME_CALL, SCM_FLAG_NO_REPLY, 0, 1, g,
+				   NULL, 0, &sp[1], 1);
+	json_object_put(g);
+	if (r < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		free(ch->ep_name);
+		free(ch->origin);
+		free(ch);
+		return scm_fail(ret_err, SCM_E_PROVIDER_GONE, "cannot hand the channel to the provider of '%s': %s",
+				s->name, strerror(-r));
+	}
+
+	json_object *reply = json_object_new_object();
+	json_object_object_add(reply, "channel", json_object_new_int64((int64_t)ch->id));
+	json_object_object_add(reply, "interface", json_object_new_string(s->iface_name));
+	json_object_object_add(reply, "version", json_object_new_int((int)s->idl->version));
+	r = conn_send(d, c, SCM_FRAME_REPLY, call_id, reply, &sp[0], 1);
+	json_object_put(reply);
+	close(sp[0]);
+
+	list_add(&d->channels, &ch->node);
+	list_add(&s->channels, &ch->svc_node);
+	list_add(&ep->channels, &ch->ep_node);
+	ep->used.channels++;
+	/* EPOLLRDHUP only: never read from the provider's end, just notice
+	 * when the channel is over. */
+	watch_add(d, &ch->w, EPOLLRDHUP);
+	if (r < 0)
+		channel_free(d, ch); /* the client went away meanwhile */
+	return 0;
+}
+
+static void finish_connect(struct scmd *d, struct conn *c, uint32_t call_id, struct service *s,
+			   json_object *grant, const char *origin, uint64_t t_start, uint64_t t_decided)
+{
+	scm_error *e = NULL;
+	uint64_t t_ready = now_usec();
+
+	if (handoff(d, c, call_id, s, grant, origin, &e) != 0) {
+		e = scm_error_wrap(e, e ? e->code : SCM_E_INTERNAL, "scmd", "connect to '%s' failed", s->name);
+		conn_send_error(d, c, call_id, e);
+		scm_error_free(e);
+		return;
+	}
+	uint64_t t_done = now_usec();
+	latency_add(&d->lat_decide, t_decided - t_start);
+	latency_add(&d->lat_activate, t_ready - t_decided);
+	latency_add(&d->lat_handoff, t_done - t_ready);
+	latency_add(&d->lat_total, t_done - t_start);
+}
+
+void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, json_object *args)
+{
+	struct endpoint *ep = c->ep;
+	uint64_t t0 = now_usec();
+	json_object *v;
+
+	/* The request names a service and nothing else that matters: any
+	 * other field (an identity, a uid) is ignored by construction. */
+	if (!args || !json_object_object_get_ex(args, "service", &v) ||
+	    !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
+	    json_object_get_string_len(v) > SCM_NAME_MAX) {
+		conn_reply_fail(d, c, call_id, SCM_E_INVALID, "connect needs {\"service\": NAME}");
+		return;
+	}
+	const char *name = json_object_get_string(v);
+	struct service *s = service_find(d, name);
+	if (!s || s->unregistering) {
+		audit_connect(d->audit, ep, &c->cred, name, false, SCM_E_NO_SERVICE, "no such service", "", 0);
+		conn_reply_fail(d, c, call_id, SCM_E_NO_SERVICE, "no service '%s' is registered", name);
+		return;
+	}
+	s->n_connects++;
+	if (ep->used.channels >= ep->limit.channels) {
+		audit_connect(d->audit, ep, &c->cred, name, false, SCM_E_QUOTA, "channel quota", "", 0);
+		conn_reply_fail(d, c, call_id, SCM_E_QUOTA,
+				"endpoint '%s' has %u live channels, its limit; close some first", ep->name,
+				ep->limit.channels);
+		return;
+	}
+
+	struct decision dec = { 0 };
+	decide(d, ep, s, &dec);
+	uint64_t t1 = now_usec();
+	if (!dec.allowed) {
+		s->n_denied++;
+		audit_connect(d->audit, ep, &c->cred, name, false, dec.code, dec.reason, dec.origin, 0);
+		scm_error *e = scm_error_new(dec.code, "scmd/policy", "%s (rule: %s)", dec.reason, dec.origin);
+		conn_send_error(d, c, call_id, e);
+		scm_error_free(e);
+		return;
+	}
+
+	if (s->state == P_READY) {
+		uint64_t id = d->next_channel + 1;
+		finish_connect(d, c, call_id, s, dec.grant, dec.origin, t0, t1);
+		audit_connect(d->audit, ep, &c->cred, name, true, 0, "", dec.origin, id);
+		json_object_put(dec.grant);
+		return;
+	}
+	if (ep->used.pending >= ep->limit.pending) {
+		json_object_put(dec.grant);
+		audit_connect(d->audit, ep, &c->cred, name, false, SCM_E_QUOTA, "pending-connect quota", "", 0);
+		conn_reply_fail(d, c, call_id, SCM_E_QUOTA,
+				"endpoint '%s' has %u connects waiting for activation, its limit", ep->name,
+				ep->limit.pending);
+		return;
+	}
+	struct pending_connect *pc = calloc(1, sizeof(*pc));
+	if (!pc) {
+		json_object_put(dec.grant);
+		conn_reply_fail(d, c, call_id, -ENOMEM, "out of memory");
+		return;
+	}
+	*pc = (struct pending_connect){ .conn = c, .call_id = call_id, .t_start = t0, .t_decided = t1,
+					.grant = dec.grant, .origin = strdup(dec.origin) };
+	list_add(s->pending.prev, &pc->node);
+	ep->used.pending++;
+	c->pending++;
+	audit_connect(d->audit, ep, &c->cred, name, true, 0, "waiting for activation", dec.origin, 0);
+	service_activate(d, s);
+}
+
+static void pending_free(struct pending_connect *pc)
+{
+	list_del(&pc->node);
+	pc->conn->ep->used.pending--;
+	pc->conn->pending--;
+	json_object_put(pc->grant);
+	free(pc->origin);
+	free(pc);
+}
+
+void broker_flush_pending(struct scmd *d, struct service *s)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &s->pending)
+	{
+		struct pending_connect *pc = list_entry(p, struct pending_connect, node);
+		finish_connect(d, pc->conn, pc->call_id, s, pc->grant, pc->origin, pc->t_start,
+			       pc->t_decided);
+		pending_free(pc);
+	}
+}
+
+void broker_fail_pending(struct scmd *d, struct service *s, const scm_error *why)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &s->pending)
+	{
+		struct pending_connect *pc = list_entry(p, struct pending_connect, node);
+		conn_send_error(d, pc->conn, pc->call_id, why);
+		pending_free(pc);
+	}
+}

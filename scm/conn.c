@@ -1,0 +1,215 @@
+/* conn.c: client connections and their out queues.
+ *
+ * scmd never blocks on a peer. A reply that does not fit in the peer's
+ * socket buffer waits in the connection's queue, and its bytes are charged
+ * to the endpoint; a connection whose endpoint is over its byte quota is
+ * dropped, so a client that stops reading costs scmd a bounded amount and
+ * nobody else anything. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "../stubs/wire.h"
+#include "scmd.h"
+
+static void conn_io(struct scmd *d, struct watch *w, uint32_t events);
+
+struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoint *ep)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	socklen_t len = sizeof(c->cred);
+
+	if (!c)
+		return NULL;
+	c->w = (struct watch){ fd, conn_io };
+	c->kind = kind;
+	c->ep = ep;
+	list_init(&c->outq);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0 ||
+	    watch_add(d, &c->w, EPOLLIN) < 0) {
+		free(c);
+		return NULL;
+	}
+	list_add(ep ? &ep->conns : &d->control_conns, &c->node);
+	if (ep)
+		ep->used.conns++;
+	return c;
+}
+
+static void outframe_free(struct conn *c, struct outframe *f)
+{
+	list_del(&f->node);
+	for (size_t i = 0; i < f->n_fds; i++)
+		safe_close(f->fds[i]);
+	c->queued -= f->charged;
+	if (c->ep)
+		c->ep->used.queued -= f->charged;
+	free(f->json);
+	free(f);
+}
+
+void conn_close(struct scmd *d, struct conn *c)
+{
+	struct list *p, *t;
+
+	/* Pending connects of this conn are dropped by the broker when their
+	 * provider answers; here they only lose their connection. */
+	struct service *s;
+	list_for_each_safe(p, t, &d->services)
+	{
+		s = list_entry(p, struct service, node);
+		struct list *q, *u;
+		list_for_each_safe(q, u, &s->pending)
+		{
+			struct pending_connect *pc = list_entry(q, struct pending_connect, node);
+			if (pc->conn != c)
+				continue;
+			list_del(&pc->node);
+			json_object_put(pc->grant);
+			free(pc->origin);
+			c->ep->used.pending--;
+			free(pc);
+		}
+	}
+	list_for_each_safe(p, t, &c->outq) outframe_free(c, list_entry(p, struct outframe, node));
+	watch_del(d, &c->w);
+	safe_close(c->w.fd);
+	list_del(&c->node);
+	if (c->ep)
+		c->ep->used.conns--;
+	free(c);
+}
+
+static int flush(struct scmd *d, struct conn *c)
+{
+	struct list *p, *t;
+
+	list_for_each_safe(p, t, &c->outq)
+	{
+		struct outframe *f = list_entry(p, struct outframe, node);
+		int r = scm_wire_send(c->w.fd, MSG_DONTWAIT, f->type, 0, f->call_id, 0, f->json,
+				      f->json_len, NULL, 0, f->fds, f->n_fds);
+		if (r == -EAGAIN)
+			return watch_mod(d, &c->w, EPOLLIN | EPOLLOUT);
+		if (r < 0)
+			return r;
+		outframe_free(c, f);
+	}
+	return watch_mod(d, &c->w, EPOLLIN);
+}
+
+int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
+	      struct json_object *body, const int *fds, size_t n_fds)
+{
+	size_t len = 0;
+	const char *s = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len) : NULL;
+	int r;
+
+	if (c->dead)
+		return -EPIPE;
+	if (list_empty(&c->outq)) {
+		r = scm_wire_send(c->w.fd, MSG_DONTWAIT, type, 0, call_id, 0, s, len, NULL, 0, fds, n_fds);
+		if (r != -EAGAIN)
+			return r;
+	}
+	/* Queue it, charging what it costs us. */
+	size_t cost = sizeof(struct outframe) + len;
+	size_t limit = c->ep ? c->ep->limit.queued : d->default_limit.queued;
+	if ((c->ep ? c->ep->used.queued : c->queued) + cost > limit) {
+		c->dead = true; /* closed by the caller's event handler */
+		return SCM_E_QUOTA;
+	}
+	struct outframe *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->type = type;
+	f->call_id = call_id;
+	f->json = s ? strndup(s, len) : NULL;
+	f->json_len = len;
+	for (size_t i = 0; i < n_fds; i++) {
+		f->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		f->n_fds++;
+	}
+	f->charged = cost;
+	c->queued += cost;
+	if (c->ep)
+		c->ep->used.queued += cost;
+	list_add(c->outq.prev, &f->node); /* at the tail */
+	return watch_mod(d, &c->w, EPOLLIN | EPOLLOUT);
+}
+
+int conn_send_error(struct scmd *d, struct conn *c, uint32_t call_id, const scm_error *e)
+{
+	json_object *j = scm_error_to_json(e);
+	int r = conn_send(d, c, SCM_FRAME_ERROR, call_id, j, NULL, 0);
+	json_object_put(j);
+	return r;
+}
+
+int conn_reply_fail(struct scmd *d, struct conn *c, uint32_t call_id, int code, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	scm_error *e = scm_error_new(code, "scmd", "%s", msg ? msg : "error");
+	int r = conn_send_error(d, c, call_id, e);
+	scm_error_free(e);
+	free(msg);
+	return r;
+}
+
+static void conn_io(struct scmd *d, struct watch *w, uint32_t events)
+{
+	struct conn *c = (struct conn *)w;
+
+	if (events & EPOLLOUT && flush(d, c) < 0)
+		c->dead = true;
+	/* A bounded number of requests per wake-up keeps one chatty client from
+	 * starving the others. */
+	for (int budget = 16; budget > 0 && !c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR));
+	     budget--) {
+		scm_message *m = NULL;
+		scm_error *e = NULL;
+		int r = scm_wire_recv(c->w.fd, MSG_DONTWAIT, &m, &e);
+		if (r == -EAGAIN)
+			break;
+		if (r == SCM_E_PROTOCOL) {
+			/* Tell the peer what was wrong, then drop it. */
+			e = scm_error_wrap(e, SCM_E_PROTOCOL, "scmd", "dropping connection after a malformed frame");
+			scm_wire_send_error(c->w.fd, MSG_DONTWAIT, 0, e);
+			log_msg("%s%s: uid %u pid %d sent a malformed frame: %s",
+				c->ep ? "endpoint " : "control", c->ep ? c->ep->name : "", c->cred.uid,
+				c->cred.pid, e->cause && e->cause->message ? e->cause->message : "");
+			audit_event(d->audit, "protocol-error", "\"endpoint\":\"%s\",\"pid\":%d",
+				    c->ep ? c->ep->name : "control", c->cred.pid);
+			scm_error_free(e);
+			c->dead = true;
+			break;
+		}
+		if (r != 0) {
+			scm_error_free(e);
+			c->dead = true;
+			break;
+		}
+		if (m->type != SCM_FRAME_CALL)
+			conn_reply_fail(d, c, m->call_id, SCM_E_PROTOCOL, "scmd only takes calls");
+		else if (c->kind == CONN_CONTROL)
+			control_dispatch(d, c, m);
+		else if (m->method == 1)
+			broker_connect(d, c, m->call_id, m->json);
+		else
+			conn_reply_fail(d, c, m->call_id, SCM_E_NO_METHOD,
+					"endpoints have one method, connect (1); got %u", m->method);
+		scm_message_free(m);
+	}
+	if (c->dead)
+		conn_close(d, c);
+}

@@ -1,0 +1,152 @@
+/* endpoint.c: the doors into scmd.
+ *
+ * Every caller comes in through a listening socket that scmd made for one
+ * identity: a container's endpoint (bound into it at /run/scm/scm.sock) or
+ * a labelled endpoint for host processes. The label of the socket a
+ * connection arrived on, plus SO_PEERCRED, is the caller's identity; no
+ * field of any request can change it. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "../stubs/wire.h"
+#include "scmd.h"
+
+static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
+{
+	struct endpoint *ep = (struct endpoint *)((char *)w - offsetof(struct endpoint, listen));
+
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return; /* EAGAIN, or a transient error: epoll tells us again */
+		if (ep->used.conns >= ep->limit.conns) {
+			/* Tell the caller why before closing, so it is not a mystery. */
+			scm_error *e = scm_error_new(SCM_E_QUOTA, "scmd",
+						     "endpoint '%s' has %u open connections, its limit",
+						     ep->name, ep->limit.conns);
+			json_object *j = scm_error_to_json(e);
+			size_t len;
+			const char *s = json_object_to_json_string_length(j, JSON_C_TO_STRING_PLAIN, &len);
+			scm_wire_send(fd, MSG_DONTWAIT, SCM_FRAME_ERROR, 0, 1, 0, s, len, NULL, 0, NULL, 0);
+			json_object_put(j);
+			scm_error_free(e);
+			close(fd);
+			continue;
+		}
+		if (!conn_new(d, fd, CONN_ENDPOINT, ep))
+			close(fd);
+	}
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+struct endpoint *endpoint_find(struct scmd *d, const char *name)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &d->endpoints)
+	{
+		struct endpoint *ep = list_entry(p, struct endpoint, node);
+		if (strcmp(ep->name, name) == 0)
+			return ep;
+	}
+	return NULL;
+}
+
+int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode, char **profiles,
+		    const struct quota *limit, struct endpoint **ret, scm_error **ret_err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *path = NULL;
+
+	if (!valid_name(name) || strcmp(name, "host") == 0)
+		return scm_fail(ret_err, SCM_E_INVALID,
+				"endpoint name '%s' is not valid: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-', and not 'host' (reserved)",
+				name);
+	if (endpoint_find(d, name))
+		return scm_fail(ret_err, SCM_E_EXISTS, "endpoint '%s' exists already", name);
+	if (asprintf(&path, "%s/endpoints/%s.sock", d->runtime_dir, name) < 0)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return scm_fail(ret_err, SCM_E_INVALID, "endpoint path %s is too long for a socket", path);
+	strcpy(sa.sun_path, path);
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return scm_fail(ret_err, -errno, "socket: %m");
+	unlink(path); /* a stale socket from a previous scmd */
+	/* Create it with no access, then open it up: no window in which a
+	 * process of the wrong user can connect. */
+	mode_t old = umask(0777);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0)
+		return scm_fail(ret_err, -errno, "bind %s: %m", path);
+	if (chown(path, owner, (gid_t)-1) < 0 || chmod(path, mode) < 0 || listen(fd, 128) < 0) {
+		r = -errno;
+		unlink(path);
+		return scm_fail(ret_err, r, "preparing endpoint %s: %s", path, strerror(-r));
+	}
+
+	struct endpoint *ep = calloc(1, sizeof(*ep));
+	if (!ep) {
+		unlink(path);
+		return -ENOMEM;
+	}
+	ep->name = strdup(name);
+	ep->path = TAKE_PTR(path);
+	ep->owner = owner;
+	ep->profiles = profiles;
+	ep->limit = *limit;
+	ep->listen = (struct watch){ TAKE_FD(fd), endpoint_accept };
+	list_init(&ep->conns);
+	list_init(&ep->channels);
+	if (watch_add(d, &ep->listen, EPOLLIN) < 0) {
+		r = -errno;
+		unlink(ep->path);
+		safe_close(ep->listen.fd);
+		free(ep->name);
+		free(ep->path);
+		free(ep);
+		return scm_fail(ret_err, r, "epoll: %s", strerror(-r));
+	}
+	list_add(d->endpoints.prev, &ep->node);
+	if (ret)
+		*ret = ep;
+	return 0;
+}
+
+void endpoint_remove(struct scmd *d, struct endpoint *ep)
+{
+	struct list *p, *t;
+
+	list_for_each_safe(p, t, &ep->channels)
+		channel_revoke(d, list_entry(p, struct channel, ep_node), SCM_E_REVOKED,
+			       "endpoint '%s' was removed", ep->name);
+	list_for_each_safe(p, t, &ep->conns) conn_close(d, list_entry(p, struct conn, node));
+	watch_del(d, &ep->listen);
+	safe_close(ep->listen.fd);
+	unlink(ep->path);
+	list_del(&ep->node);
+	for (char **s = ep->profiles; s && *s; s++)
+		free(*s);
+	free(ep->profiles);
+	free(ep->name);
+	free(ep->path);
+	free(ep);
+}

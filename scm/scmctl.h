@@ -1,0 +1,20 @@
+/* scmctl.h: what scmctl's subcommand files share. */
+#pragma once
+#include <json-c/json.h>
+
+#include "scm/scm.h"
+
+/* Sends {"op": op, ...args} to scmd's control socket and returns the reply
+ * object (owned by the caller). Errors come back as the chain scmd sent. */
+int scmctl_control_call(const char *op, struct json_object *args, struct json_object **ret_result,
+			scm_error **ret_err);
+/* The runtime directory scmctl talks to: --runtime-dir, $SCM_RUNTIME_DIR,
+ * or scmd's default. */
+const char *scmctl_runtime_dir(void);
+/* Exit status for an scm code (documented in scmctl(1)). */
+int scmctl_exit_code(int code);
+/* Prints "scmctl: " and the chain, returns the exit status for it. */
+int scmctl_fail(scm_error *e);
+
+int scmctl_policy(int argc, char **argv);
+int scmctl_call(int argc, char **argv);

@@ -1,0 +1,208 @@
+/* scmd.c: the Service Control Manager daemon: set-up and the event loop.
+ *
+ *   scmd [--runtime-dir DIR] [--config DIR] [--idl-path DIRS] [--foreground]
+ *
+ * Runtime state lives in DIR (default /run/scm as root, else
+ * $XDG_RUNTIME_DIR/scm): control.sock, endpoints/, logs/, audit.log.
+ * Service manifests are read from CONFIG/services/NAME.json at start. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "scmd.h"
+
+#ifndef SCM_DATADIR
+#define SCM_DATADIR "/usr/local/share/scm"
+#endif
+
+static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			int status;
+			pid_t pid;
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+				service_reap(d, pid, status);
+		} else
+			d->quit = true;
+	}
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+	for (char *s = p + 1; p && *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void load_manifests(struct scmd *d)
+{
+	_cleanup_free_ char *dir = NULL;
+	struct dirent **ents = NULL;
+
+	if (asprintf(&dir, "%s/services", d->config_dir) < 0)
+		return;
+	int n = scandir(dir, &ents, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(ents[i]->d_name);
+		if (l > 5 && strcmp(ents[i]->d_name + l - 5, ".json") == 0) {
+			_cleanup_free_ char *f = NULL;
+			scm_error *e = NULL;
+			if (asprintf(&f, "%s/%s", dir, ents[i]->d_name) >= 0 && service_load_file(d, f, &e) != 0) {
+				/* One bad manifest must not keep the others down. */
+				fprintf(stderr, "scmd: skipping %s:\n", f);
+				scm_error_print(e, stderr);
+				scm_error_free(e);
+			}
+		}
+		free(ents[i]);
+	}
+	free(ents);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: scmd [--runtime-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
+		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "idl-path", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{},
+	};
+	struct scmd d = { .epoll_fd = -1 };
+	scm_error *e = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "r:c:i:hf", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': d.runtime_dir = strdup(optarg); break;
+		case 'c': d.config_dir = strdup(optarg); break;
+		case 'i': d.idl_path = strdup(optarg); break;
+		case 'f': break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!d.runtime_dir) {
+		const char *x = getenv("XDG_RUNTIME_DIR");
+		if (geteuid() == 0 || !x)
+			d.runtime_dir = strdup("/run/scm");
+		else if (asprintf(&d.runtime_dir, "%s/scm", x) < 0)
+			return 1;
+	}
+	if (!d.config_dir)
+		d.config_dir = strdup("/etc/scm");
+	if (!d.idl_path && asprintf(&d.idl_path, "%s/idl:%s/idl", d.config_dir, SCM_DATADIR) < 0)
+		return 1;
+
+	/* Every channel costs scmd one fd; ask for room. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	char sub[3][16] = { "", "/endpoints", "/logs" };
+	for (int i = 0; i < 3; i++) {
+		_cleanup_free_ char *p = NULL;
+		if (asprintf(&p, "%s%s", d.runtime_dir, sub[i]) < 0)
+			return 1;
+		int r = mkdir_p(p, i == 0 ? 0755 : 0711);
+		if (r < 0) {
+			fprintf(stderr, "scmd: cannot create %s: %s\n", p, strerror(-r));
+			return 1;
+		}
+	}
+
+	list_init(&d.control_conns);
+	list_init(&d.endpoints);
+	list_init(&d.services);
+	list_init(&d.channels);
+	d.default_limit = (struct quota){ .channels = 1024, .pending = 64, .conns = 256, .queued = 256 * 1024 };
+	d.host = (struct endpoint){ .name = "host", .limit = { 1 << 20, 1024, 256, 1 << 20 } };
+	list_init(&d.host.conns);
+	list_init(&d.host.channels);
+	d.started = now_usec();
+
+	d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	d.sigfd = (struct watch){ signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK), on_signal };
+	if (d.epoll_fd < 0 || d.sigfd.fd < 0 || watch_add(&d, &d.sigfd, EPOLLIN) < 0) {
+		fprintf(stderr, "scmd: cannot set up the event loop: %m\n");
+		return 1;
+	}
+
+	_cleanup_free_ char *audit_path = NULL;
+	if (asprintf(&audit_path, "%s/audit.log", d.runtime_dir) < 0)
+		return 1;
+	d.audit = audit_open(audit_path);
+	if (!d.audit)
+		fprintf(stderr, "scmd: cannot open %s (%m); running without an audit log\n", audit_path);
+
+	if (control_listen(&d, &e) != 0) {
+		fprintf(stderr, "scmd: ");
+		scm_error_print(e, stderr);
+		return 1;
+	}
+	load_manifests(&d);
+	fprintf(stderr, "scmd: ready, control socket %s/control.sock\n", d.runtime_dir);
+
+	while (!d.quit) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(d.epoll_fd, evs, ELEMENTSOF(evs), -1);
+		if (n < 0 && errno != EINTR) {
+			fprintf(stderr, "scmd: epoll_wait: %m\n");
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct watch *w = evs[i].data.ptr;
+			w->fn(&d, w, evs[i].events);
+		}
+	}
+
+	fprintf(stderr, "scmd: shutting down\n");
+	struct list *p, *t;
+	list_for_each_safe(p, t, &d.endpoints) endpoint_remove(&d, list_entry(p, struct endpoint, node));
+	service_stop_all(&d);
+	_cleanup_free_ char *ctl = NULL;
+	if (asprintf(&ctl, "%s/control.sock", d.runtime_dir) >= 0)
+		unlink(ctl);
+	audit_close(d.audit);
+	return 0;
+}

@@ -1,0 +1,235 @@
+/* scmd.h: the Service Control Manager's internal structures.
+ *
+ * One thread, one epoll set. Everything scmd waits on is a `watch`: a
+ * listening socket, a client connection, a provider's control socket, the
+ * provider end of a channel (watched only for hang-up), a timer, the
+ * signalfd. Objects live in intrusive lists; counts per endpoint are the
+ * quotas' ledger. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "scm/idl.h"
+#include "scm/macro.h"
+#include "scm/scm.h"
+
+struct scmd;
+struct json_object;
+
+struct list {
+	struct list *next, *prev;
+};
+#define LIST_INIT(l) ((struct list){ &(l), &(l) })
+#define list_entry(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+static inline void list_init(struct list *l)
+{
+	l->next = l->prev = l;
+}
+static inline void list_add(struct list *head, struct list *n)
+{
+	n->next = head->next;
+	n->prev = head;
+	head->next->prev = n;
+	head->next = n;
+}
+static inline void list_del(struct list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+static inline bool list_empty(const struct list *l)
+{
+	return l->next == l;
+}
+#define list_for_each_safe(p, tmp, head) \
+	for ((p) = (head)->next, (tmp) = (p)->next; (p) != (head); (p) = (tmp), (tmp) = (p)->next)
+
+struct watch {
+	int fd;
+	void (*fn)(struct scmd *d, struct watch *w, uint32_t events);
+};
+int watch_add(struct scmd *d, struct watch *w, uint32_t events);
+int watch_mod(struct scmd *d, struct watch *w, uint32_t events);
+void watch_del(struct scmd *d, struct watch *w);
+/* A timerfd watch armed for ms milliseconds from now (0 disarms). */
+int timer_arm(struct watch *w, uint64_t ms);
+uint64_t now_usec(void);
+
+struct quota {
+	unsigned channels;  /* live channels */
+	unsigned pending;   /* connects waiting for an activation */
+	unsigned conns;     /* open connections to the endpoint */
+	size_t queued;      /* bytes scmd holds for the endpoint's unread replies */
+};
+
+/* A frame waiting in a connection's out queue. */
+struct outframe {
+	struct list node;
+	size_t len, charged;
+	int fds[SCM_FDS_MAX];
+	size_t n_fds;
+	uint8_t type;
+	uint32_t call_id;
+	char *json;
+	size_t json_len;
+};
+
+enum conn_kind { CONN_CONTROL, CONN_ENDPOINT };
+
+/* An accepted client connection, on the control socket or an endpoint. */
+struct conn {
+	struct watch w;
+	struct list node; /* in endpoint->conns or scmd->control_conns */
+	enum conn_kind kind;
+	struct endpoint *ep; /* NULL on the control socket */
+	struct ucred cred;   /* from SO_PEERCRED at accept: the kernel's word */
+	struct list outq;
+	size_t queued;
+	unsigned pending; /* connects of this conn waiting for activation */
+	bool dead;
+};
+
+struct endpoint {
+	struct list node;
+	char *name, *path;
+	struct watch listen;
+	struct list conns;
+	struct list channels; /* struct channel.ep_node */
+	char **profiles;      /* policy profile names, NULL-ended */
+	struct quota limit, used;
+	uid_t owner;
+	bool builtin; /* the control socket's "host" identity, not a real endpoint */
+};
+
+enum activation { ACT_ON_DEMAND, ACT_ALWAYS };
+enum restart { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
+enum pstate { P_STOPPED, P_STARTING, P_READY, P_BACKOFF, P_STOPPING };
+
+struct pending_connect {
+	struct list node;
+	struct conn *conn;
+	uint32_t call_id;
+	uint64_t t_start, t_decided;
+	struct json_object *grant;
+	char *origin;
+};
+
+struct service {
+	struct list node;
+	char *name, *iface_name, *manifest_path, *idl_path, *idl_text;
+	scm_idl *idl;
+	char **exec;  /* argv */
+	char **allow; /* endpoint labels; "*" for any */
+	enum activation activation;
+	enum restart restart;
+	unsigned timeout_ms;
+	/* provider state */
+	enum pstate state;
+	pid_t pid;
+	struct watch ctl;   /* our end of the provider's control socketpair */
+	struct watch timer; /* activation timeout or restart backoff */
+	unsigned backoff_ms;
+	uint64_t started_at;
+	int last_status;
+	bool unregistering;
+	struct list pending;  /* struct pending_connect */
+	struct list channels; /* struct channel.svc_node */
+	/* counters for `service list` */
+	uint64_t n_connects, n_denied, n_activations, n_failures;
+};
+
+struct channel {
+	uint64_t id;
+	struct watch w; /* the provider's end, kept to revoke; watched for hang-up */
+	struct list svc_node, ep_node, node;
+	struct service *svc;
+	struct endpoint *ep;
+	char *ep_name;
+	struct ucred cred;
+	uint64_t created;
+	char *origin; /* the rule that allowed it */
+};
+
+/* Latency samples per connect stage, for `scmctl status`. */
+#define LAT_SAMPLES 1024
+struct latency {
+	uint32_t us[LAT_SAMPLES];
+	size_t n, next;
+};
+
+struct scmd {
+	int epoll_fd;
+	char *runtime_dir, *config_dir, *idl_path;
+	struct watch control, sigfd;
+	struct list control_conns;
+	struct list endpoints, services, channels;
+	struct endpoint host; /* identity of control-socket callers */
+	uint64_t next_channel;
+	uint64_t started;
+	bool quit;
+	struct latency lat_decide, lat_activate, lat_handoff, lat_total;
+	struct audit *audit;
+	struct quota default_limit;
+};
+
+/* conn.c */
+struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoint *ep);
+void conn_close(struct scmd *d, struct conn *c);
+/* Sends a frame or queues it (charging the endpoint); a connection over its
+ * queue quota is dropped. fds are duplicated when queued, never taken. */
+int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
+	      struct json_object *body, const int *fds, size_t n_fds);
+int conn_send_error(struct scmd *d, struct conn *c, uint32_t call_id, const scm_error *e);
+int conn_reply_fail(struct scmd *d, struct conn *c, uint32_t call_id, int code, const char *fmt, ...)
+	_printf_(5, 6);
+
+/* endpoint.c */
+int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode,
+		    char **profiles, const struct quota *limit, struct endpoint **ret,
+		    scm_error **ret_err);
+struct endpoint *endpoint_find(struct scmd *d, const char *name);
+void endpoint_remove(struct scmd *d, struct endpoint *ep);
+
+/* registry.c */
+int service_register(struct scmd *d, struct json_object *manifest, const char *origin,
+		     struct service **ret, scm_error **ret_err);
+int service_load_file(struct scmd *d, const char *path, scm_error **ret_err);
+struct service *service_find(struct scmd *d, const char *name);
+void service_unregister(struct scmd *d, struct service *s);
+/* Starts the provider if it is not running; pending connects wait. */
+void service_activate(struct scmd *d, struct service *s);
+void service_reap(struct scmd *d, pid_t pid, int status);
+void service_stop_all(struct scmd *d);
+
+/* broker.c */
+void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, struct json_object *args);
+/* Hands pending connects of s to its now-ready provider, or fails them. */
+void broker_flush_pending(struct scmd *d, struct service *s);
+void broker_fail_pending(struct scmd *d, struct service *s, const scm_error *why);
+void channel_revoke(struct scmd *d, struct channel *ch, int code, const char *fmt, ...) _printf_(4, 5);
+struct channel *channel_find(struct scmd *d, uint64_t id);
+
+/* control.c */
+void control_dispatch(struct scmd *d, struct conn *c, scm_message *m);
+int control_listen(struct scmd *d, scm_error **ret_err);
+
+/* audit.c */
+struct audit *audit_open(const char *path);
+struct audit *audit_close(struct audit *a);
+/* Records a connect decision; repeated denials of the same (endpoint,
+ * service, reason) within a window are folded into a count. */
+void audit_connect(struct audit *a, const struct endpoint *ep, const struct ucred *cred,
+		   const char *service, bool allowed, int code, const char *reason,
+		   const char *origin, uint64_t channel);
+void audit_event(struct audit *a, const char *event, const char *fmt, ...) _printf_(3, 4);
+/* s as a JSON string literal; valid until the next call in this thread. */
+const char *audit_quote(const char *s);
+
+/* stats */
+void latency_add(struct latency *l, uint64_t us);
+struct json_object *latency_json(const struct latency *l);
+
+void log_msg(const char *fmt, ...) _printf_(1, 2);
