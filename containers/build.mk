@@ -1,0 +1,46 @@
+# containers/: libscmcontainers (the container runtime), scm-run, the
+# in-container test helper, unit tests, fuzz target and bench.
+CONTAINERS_LIB_SRCS := $(filter-out containers/scm-run.c,$(wildcard containers/*.c))
+CONTAINERS_OBJS := $(CONTAINERS_LIB_SRCS:%.c=$(B)/%.o)
+CONTAINERS_LIBS := $(shell pkg-config --libs libseccomp libcap 2>/dev/null) $(JSONC_LIBS)
+ALL_OBJS += $(CONTAINERS_OBJS)
+
+$(B)/containers/%.o: PART_CFLAGS += -Icontainers
+$(B)/tests/unit/containers/%.o: PART_CFLAGS += -Icontainers
+$(B)/tests/fuzz/fuzz_oci_spec.o: PART_CFLAGS += -Icontainers
+
+$(B)/lib/libscmcontainers.a: $(CONTAINERS_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(B)/bin/scm-run: $(B)/containers/scm-run.o $(B)/lib/libscmcontainers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS)
+
+# The helper runs inside containers whose root may hold no libc: static.
+# It is never built with sanitizers (they need a dynamic runtime).
+$(B)/libexec/scm-test-helper: tests/helper/scm-test-helper.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -static -o $@ $<
+
+$(B)/tests/unit/test_container_spec: $(B)/tests/unit/containers/test_container_spec.o $(B)/lib/libscmcontainers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
+
+$(B)/tests/unit/test_container_sandbox: $(B)/tests/unit/containers/test_container_sandbox.o $(B)/lib/libscmcontainers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
+
+$(B)/tests/fuzz/fuzz_oci_spec: $(B)/tests/fuzz/fuzz_oci_spec.o $(B)/lib/libscmcontainers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
+
+$(B)/tests/bench/bench-containers: $(B)/containers/bench/launch.o $(B)/lib/libscmcontainers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS)
+
+BINS += $(B)/bin/scm-run
+LIBEXEC += $(B)/libexec/scm-test-helper
+UNIT_TESTS += $(B)/tests/unit/test_container_spec $(B)/tests/unit/test_container_sandbox
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_oci_spec
+BENCH_DEPS += $(B)/tests/bench/bench-containers $(B)/bin/scm-run

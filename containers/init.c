@@ -1,0 +1,193 @@
+/* init.c: the container's PID 1 and the last steps before exec.
+ *
+ * PID 1 drops its own privileges first (so nothing privileged runs in the
+ * container after setup), forks the main process, then waits on a
+ * signalfd: SIGCHLD reaps every child (orphans re-parent to PID 1), any
+ * other signal is forwarded to the main process. When the main process
+ * ends, its wait status goes to the runtime through the status pipe and
+ * PID 1 exits, which makes the kernel kill whatever is left. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launch-internal.h"
+#include "spec-internal.h"
+
+/* Setup errors travel to the runtime as text on the error pipe. */
+static _Noreturn void report(const launch_plan *p, int code, const char *msg)
+{
+	size_t len = strlen(msg);
+	(void)!write(p->err_pipe[1], msg, len);
+	_exit(code);
+}
+
+int sandbox_enter(const launch_plan *p, char *e, size_t el)
+{
+	const container_spec *s = p->spec;
+	const char *step = NULL;
+	int r;
+	for (size_t i = 0; i < s->n_rlimits; i++) {
+		struct rlimit rl = {s->rlimits[i].soft, s->rlimits[i].hard};
+		if (setrlimit(s->rlimits[i].resource, &rl) < 0) {
+			snprintf(e, el, "setrlimit %d: %s", s->rlimits[i].resource, strerror(errno));
+			return -errno;
+		}
+	}
+	if (p->cg && p->cg->rlimit_nproc > 0) {
+		struct rlimit rl = {(rlim_t)p->cg->rlimit_nproc, (rlim_t)p->cg->rlimit_nproc};
+		(void)setrlimit(RLIMIT_NPROC, &rl);
+	}
+	if (p->cg && p->cg->rlimit_as > 0) {
+		struct rlimit rl = {(rlim_t)p->cg->rlimit_as, (rlim_t)p->cg->rlimit_as};
+		(void)setrlimit(RLIMIT_AS, &rl);
+	}
+	/* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which
+	 * the drop below removes: load it first (it denies none of them). */
+	if (!s->no_new_privileges && (r = sc_filter_load(p->filter)) < 0) {
+		snprintf(e, el, "seccomp: %s", strerror(-r));
+		return r;
+	}
+	if ((r = caps_apply(p, &step)) < 0) {
+		snprintf(e, el, "capabilities: %s: %s", step, strerror(-r));
+		return r;
+	}
+	if (s->no_new_privileges) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+			snprintf(e, el, "no_new_privs: %s", strerror(errno));
+			return -errno;
+		}
+		if ((r = sc_filter_load(p->filter)) < 0) {
+			snprintf(e, el, "seccomp: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* execvpe searching the spec's PATH, not ours. */
+static void exec_in_path(char *const *argv, char *const *env)
+{
+	const char *file = argv[0];
+	if (strchr(file, '/')) {
+		execve(file, argv, env);
+		return;
+	}
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (size_t i = 0; env && env[i]; i++)
+		if (strncmp(env[i], "PATH=", 5) == 0)
+			path = env[i] + 5;
+	int saved = ENOENT;
+	for (const char *c = path;; c++) {
+		const char *end = strchrnul(c, ':');
+		char buf[4096];
+		size_t n = (size_t)(end - c);
+		if (n + strlen(file) + 2 < sizeof(buf)) {
+			snprintf(buf, sizeof(buf), "%.*s%s%s", (int)n, c, n ? "/" : "", file);
+			execve(buf, argv, env);
+			if (errno != ENOENT && errno != ENOTDIR)
+				saved = errno;
+		}
+		if (!*end)
+			break;
+		c = end;
+	}
+	errno = saved;
+}
+
+_Noreturn void payload_exec(const launch_plan *p)
+{
+	const container_spec *s = p->spec;
+	const container_opts *o = p->opts;
+	char msg[512];
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	if (!s->terminal)
+		(void)setsid();
+	int fds[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0 && dup2(fds[i], i) < 0) {
+			snprintf(msg, sizeof(msg), "stdio: %s", strerror(errno));
+			report(p, 126, msg);
+		}
+	if (chdir(s->cwd ? s->cwd : "/") < 0) {
+		snprintf(msg, sizeof(msg), "/process/cwd: %s: %s", s->cwd, strerror(errno));
+		report(p, 126, msg);
+	}
+	/* No host fd may reach the program: everything above 2 closes on exec
+	 * (the error pipe too, which tells the runtime the exec worked). */
+	(void)syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC);
+	exec_in_path(s->args, s->env ? s->env : (char *[]){NULL});
+	int err = errno;
+	snprintf(msg, sizeof(msg), "exec %s: %s", s->args[0], strerror(err));
+	report(p, err == ENOENT ? 127 : 126, msg);
+}
+
+int container_wait_status_to_exit(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 255;
+}
+
+_Noreturn void init_run(const launch_plan *p)
+{
+	char msg[512];
+	sigset_t all;
+	sigfillset(&all);
+	/* Signals from the runtime queue up until the signalfd reads them. */
+	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
+	if (sfd < 0) {
+		snprintf(msg, sizeof(msg), "signalfd: %s", strerror(errno));
+		report(p, 126, msg);
+	}
+	if (sandbox_enter(p, msg, sizeof(msg)) < 0)
+		report(p, 126, msg);
+	pid_t main_pid = fork();
+	if (main_pid < 0) {
+		snprintf(msg, sizeof(msg), "fork: %s", strerror(errno));
+		report(p, 126, msg);
+	}
+	if (main_pid == 0) {
+		close(sfd);
+		payload_exec(p);
+	}
+	close(p->err_pipe[1]);
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n != sizeof(si)) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			_exit(255);
+		}
+		if (si.ssi_signo != SIGCHLD) {
+			(void)kill(main_pid, (int)si.ssi_signo);
+			continue;
+		}
+		for (;;) {
+			int status;
+			pid_t pid = waitpid(-1, &status, WNOHANG);
+			if (pid <= 0)
+				break;
+			if (pid == main_pid) {
+				(void)!write(p->status_pipe[1], &status, sizeof(status));
+				_exit(container_wait_status_to_exit(status));
+			}
+		}
+	}
+}

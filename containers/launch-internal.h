@@ -1,0 +1,96 @@
+/* launch-internal.h: what container_start prepares before the clone (the
+ * launch plan) and the pieces that use it: seccomp, capabilities, cgroups,
+ * the rootfs steps and PID 1. Everything the child needs is computed here
+ * in the parent, so the privileged part after the clone is only system
+ * calls, in a fixed order. */
+#pragma once
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <sys/capability.h>
+#include <sys/types.h>
+
+#include "container.h"
+
+/* A compiled seccomp filter (shared, cached; never freed by users). */
+typedef struct sc_filter {
+	struct sock_fprog prog;
+} sc_filter;
+
+enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_COUNT };
+
+typedef struct cgroup_set {
+	char *dirs[CG_COUNT]; /* per controller (v1) or the same v2 dir; NULL = none */
+	bool v2[CG_COUNT];
+	int procs_fd[CG_COUNT]; /* cgroup.procs, opened before the clone; -1 = none */
+	int v2_dir_fd;          /* for CLONE_INTO_CGROUP when everything is v2 */
+	bool all_v2;
+	/* Rootless without a writable cgroup: rlimits stand in. */
+	int64_t rlimit_nproc, rlimit_as;
+} cgroup_set;
+
+typedef struct launch_plan {
+	const container_spec *spec;
+	const container_opts *opts;
+	const sc_filter *filter;
+	cap_t caps;
+	bool rootless;     /* user namespace mapping the caller to 0 */
+	bool userns;       /* any user namespace */
+	bool set_groups;   /* setgroups(2) is allowed (not in a rootless userns) */
+	int clone_flags;
+	const char *stage; /* where the new root is assembled */
+	cgroup_set *cg;
+	int err_pipe[2];   /* child -> parent: setup error text; EOF = exec'd */
+	int sync_pipe[2];  /* parent -> child: id maps written */
+	int status_pipe[2];/* PID 1 -> parent: wait status of the main process */
+} launch_plan;
+
+struct container {
+	char *id;
+	pid_t pid;
+	int pidfd;
+	int status_fd;
+	bool reaped;
+	int status;
+	cgroup_set cg;
+	container_spec *spec; /* a copy of what exec needs */
+	cap_t caps;
+	const sc_filter *filter;
+	unsigned namespaces;
+	bool userns, rootless;
+	pid_t *execs; /* container_exec children we still own */
+	size_t n_execs;
+};
+
+/* seccomp.c */
+int seccomp_prepare(const container_spec *spec, const container_sandbox *sb, const char *cache_dir,
+		    const sc_filter **ret, char **ret_errmsg);
+int sc_filter_load(const sc_filter *f);
+const char *const *container_default_denied_syscalls(void);
+
+/* caps.c */
+int caps_prepare(const container_caps *caps, cap_t *ret);
+int caps_apply(const launch_plan *p, const char **step);
+
+/* cgroup.c */
+int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
+		 const container_resources *res, bool rootless, char **ret_errmsg);
+void cgroup_enter_child(const cgroup_set *cg); /* child: join (v1) */
+void cgroup_close_fds(cgroup_set *cg);
+int cgroup_remove(cgroup_set *cg);
+
+/* rootfs.c: runs in the child, in its new mount namespace. */
+int rootfs_setup(const launch_plan *p, char *errbuf, size_t errlen);
+
+/* init.c: the container's PID 1. Never returns. */
+_Noreturn void init_run(const launch_plan *p);
+/* Exec the main process (after the drop); on failure reports and exits. */
+_Noreturn void payload_exec(const launch_plan *p);
+/* Drop privileges (rlimits, caps, nnp, seccomp); shared with exec. */
+int sandbox_enter(const launch_plan *p, char *errbuf, size_t errlen);
+
+const char *const *container_default_masked_paths(void);
+const char *const *container_default_readonly_paths(void);
+
+/* util */
+int write_file(const char *path, const char *text);
+int mkdir_p(const char *path, mode_t mode);

@@ -1,0 +1,396 @@
+/* launch.c: container_start. Everything that can be done before the clone
+ * is done before it (checks, seccomp compile or cache hit, cap_t, cgroup
+ * and limits, pipes, paths); the child then runs a short, linear list of
+ * privileged steps: join the cgroup, wait for the id maps (rootless),
+ * build the rootfs and pivot, drop privileges, become PID 1. */
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launch-internal.h"
+#include "spec-internal.h"
+
+static int clone_flags_of(unsigned ns)
+{
+	int f = 0;
+	if (ns & CONTAINER_NS_MOUNT) f |= CLONE_NEWNS;
+	if (ns & CONTAINER_NS_PID) f |= CLONE_NEWPID;
+	if (ns & CONTAINER_NS_IPC) f |= CLONE_NEWIPC;
+	if (ns & CONTAINER_NS_UTS) f |= CLONE_NEWUTS;
+	if (ns & CONTAINER_NS_NET) f |= CLONE_NEWNET;
+	if (ns & CONTAINER_NS_CGROUP) f |= CLONE_NEWCGROUP;
+	if (ns & CONTAINER_NS_USER) f |= CLONE_NEWUSER;
+	return f;
+}
+
+static int fail_msg(char **ret_errmsg, int code, const char *fmt, ...) _printf_(3, 4);
+static int fail_msg(char **ret_errmsg, int code, const char *fmt, ...)
+{
+	if (ret_errmsg && !*ret_errmsg) {
+		va_list ap;
+		va_start(ap, fmt);
+		if (vasprintf(ret_errmsg, fmt, ap) < 0)
+			*ret_errmsg = NULL;
+		va_end(ap);
+	}
+	return code;
+}
+
+/* Without newuidmap, a non-root caller can map exactly itself. */
+static int check_caller_mappings(const container_spec *s, uid_t uid, gid_t gid, char **err)
+{
+	if (s->n_uid_mappings &&
+	    (s->n_uid_mappings != 1 || s->uid_mappings[0].host_id != uid || s->uid_mappings[0].size != 1))
+		return fail_msg(err, CONTAINER_E_MAPPING,
+				"/linux/uidMappings: a non-root caller can only map its own uid %u (size 1)",
+				(unsigned)uid);
+	if (s->n_gid_mappings &&
+	    (s->n_gid_mappings != 1 || s->gid_mappings[0].host_id != gid || s->gid_mappings[0].size != 1))
+		return fail_msg(err, CONTAINER_E_MAPPING,
+				"/linux/gidMappings: a non-root caller can only map its own gid %u (size 1)",
+				(unsigned)gid);
+	if (!s->n_uid_mappings && (s->uid != 0 || s->gid != 0))
+		return fail_msg(err, CONTAINER_E_MAPPING,
+				"/process/user: a rootless container runs as 0, which maps to the caller");
+	return 0;
+}
+
+static int write_maps(pid_t pid, const container_spec *s, bool rootless, uid_t uid, gid_t gid)
+{
+	char path[64], buf[340 * 40];
+	size_t n = 0;
+	int r;
+	if (rootless && !s->n_uid_mappings) {
+		snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
+		if ((r = write_file(path, "deny")) < 0)
+			return r;
+		snprintf(buf, sizeof(buf), "0 %u 1", (unsigned)uid);
+		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+		if ((r = write_file(path, buf)) < 0)
+			return r;
+		snprintf(buf, sizeof(buf), "0 %u 1", (unsigned)gid);
+		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
+		return write_file(path, buf);
+	}
+	if (rootless) {
+		snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
+		if ((r = write_file(path, "deny")) < 0)
+			return r;
+	}
+	for (int g = 0; g < 2; g++) {
+		const container_idmap *m = g ? s->gid_mappings : s->uid_mappings;
+		size_t cnt = g ? s->n_gid_mappings : s->n_uid_mappings;
+		n = 0;
+		for (size_t i = 0; i < cnt && n < sizeof(buf) - 40; i++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%u %u %u\n", m[i].container_id,
+					      m[i].host_id, m[i].size);
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, g ? "gid_map" : "uid_map");
+		if ((r = write_file(path, buf)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* A new network namespace starts with lo down; up is all it gets. */
+static int loopback_up(void)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(ifr.ifr_name, "lo");
+	int r = 0;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		r = -errno;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (!r && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static _Noreturn void child_main(launch_plan *p)
+{
+	char msg[1024];
+	close(p->err_pipe[0]);
+	close(p->status_pipe[0]);
+	if (p->cg && !p->cg->all_v2)
+		cgroup_enter_child(p->cg);
+	if (p->userns) {
+		char c;
+		close(p->sync_pipe[1]);
+		/* The runtime writes our id maps, then closes its end. */
+		if (read(p->sync_pipe[0], &c, 1) != 1) {
+			(void)!write(p->err_pipe[1], "user namespace: the id maps were not written", 44);
+			_exit(126);
+		}
+		close(p->sync_pipe[0]);
+	}
+	if ((p->clone_flags & CLONE_NEWNET) && loopback_up() < 0) {
+		snprintf(msg, sizeof(msg), "loopback up: %s", strerror(errno));
+		(void)!write(p->err_pipe[1], msg, strlen(msg));
+		_exit(126);
+	}
+	if (rootfs_setup(p, msg, sizeof(msg)) < 0) {
+		(void)!write(p->err_pipe[1], msg, strlen(msg));
+		_exit(126);
+	}
+	init_run(p);
+}
+
+/* What container_exec needs later, so the caller may free its spec. */
+static container_spec *exec_spec_copy(const container_spec *s)
+{
+	container_spec *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->uid = s->uid;
+	c->gid = s->gid;
+	c->caps = s->caps;
+	c->no_new_privileges = s->no_new_privileges;
+	c->resources = s->resources;
+	if (!(c->env = strv_copy(s->env ? s->env : (char *[]){NULL})) ||
+	    (s->n_additional_gids &&
+	     !(c->additional_gids = malloc(s->n_additional_gids * sizeof(gid_t)))) ||
+	    (s->n_rlimits && !(c->rlimits = malloc(s->n_rlimits * sizeof(container_rlimit)))))
+		return container_spec_free(c);
+	if (s->n_additional_gids)
+		memcpy(c->additional_gids, s->additional_gids, s->n_additional_gids * sizeof(gid_t));
+	c->n_additional_gids = s->n_additional_gids;
+	if (s->n_rlimits)
+		memcpy(c->rlimits, s->rlimits, s->n_rlimits * sizeof(container_rlimit));
+	c->n_rlimits = s->n_rlimits;
+	return c;
+}
+
+static char *default_state_dir(void)
+{
+	char *d = NULL;
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	if (geteuid() == 0)
+		return strdup("/run/scm");
+	if (xdg && xdg[0] == '/')
+		(void)asprintf(&d, "%s/scm", xdg);
+	else
+		(void)asprintf(&d, "/tmp/scm-%u", (unsigned)geteuid());
+	return d;
+}
+
+static char *make_id(void)
+{
+	static unsigned counter;
+	struct timespec ts;
+	char *id = NULL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	(void)asprintf(&id, "c%d-%u-%lx", (int)getpid(), __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED),
+		       (unsigned long)(ts.tv_nsec ^ ts.tv_sec));
+	return id;
+}
+
+static bool valid_id(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > 64 || id[0] == '.')
+		return false;
+	for (const char *c = id; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '-' || *c == '_' || *c == '.'))
+			return false;
+	return true;
+}
+
+static void close_pipe(int p[2])
+{
+	p[0] = safe_close(p[0]);
+	p[1] = safe_close(p[1]);
+}
+
+int container_start(const container_spec *spec_in, const container_opts *opts, container **ret,
+		    char **ret_errmsg)
+{
+	_cleanup_free_ char *err = NULL, *state = NULL, *stage = NULL, *cache = NULL;
+	container_opts o = opts ? *opts : (container_opts)CONTAINER_OPTS_INIT;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	int r;
+
+	container *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->pidfd = c->status_fd = -1;
+	c->pid = -1;
+	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1}, .v2_dir_fd = -1};
+	launch_plan p = {.opts = &o, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
+			 .status_pipe = {-1, -1}};
+
+	const container_spec *spec = spec_in;
+	if (o.sandbox && (r = container_sandbox_check(spec, o.sandbox, &err)) != 0)
+		goto fail;
+	if (!(c->spec = exec_spec_copy(spec))) {
+		r = -ENOMEM;
+		goto fail;
+	}
+
+	c->id = o.id ? strdup(o.id) : make_id();
+	if (!c->id) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (!valid_id(c->id)) {
+		r = fail_msg(&err, CONTAINER_E_SPEC, "container id \"%s\": use [A-Za-z0-9._-], at most 64", c->id);
+		goto fail;
+	}
+	p.spec = spec;
+	p.rootless = uid != 0;
+	unsigned ns = spec->namespaces | CONTAINER_NS_MOUNT | CONTAINER_NS_PID;
+	if (p.rootless)
+		ns |= CONTAINER_NS_USER;
+	if (o.sandbox && !o.sandbox->network)
+		ns |= CONTAINER_NS_NET;
+	p.userns = ns & CONTAINER_NS_USER;
+	p.clone_flags = clone_flags_of(ns);
+	p.set_groups = !p.rootless;
+	if (p.rootless && (r = check_caller_mappings(spec, uid, gid, &err)) != 0)
+		goto fail;
+	if (!p.rootless && p.userns && !spec->n_uid_mappings) {
+		r = fail_msg(&err, CONTAINER_E_MAPPING,
+			     "/linux/uidMappings: required with a user namespace");
+		goto fail;
+	}
+	if (o.endpoint && access(o.endpoint, F_OK) < 0) {
+		r = fail_msg(&err, -errno, "endpoint %s: %m", o.endpoint);
+		goto fail;
+	}
+
+	state = o.state_dir ? strdup(o.state_dir) : default_state_dir();
+	if (!state) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (o.cache_dir)
+		cache = strdup(o.cache_dir);
+	else
+		(void)asprintf(&cache, "%s/cache", state);
+	if (!cache) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (!spec->root_path) {
+		/* One shared, empty anchor: each container mounts its root there
+		 * in its own mount namespace. */
+		if (asprintf(&stage, "%s/stage", state) < 0) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		if ((r = mkdir_p(stage, 0700)) < 0) {
+			r = fail_msg(&err, r, "state dir %s: %s", stage, strerror(-r));
+			goto fail;
+		}
+		p.stage = stage;
+	} else
+		p.stage = spec->root_path;
+
+	if ((r = seccomp_prepare(spec, o.sandbox, cache, &p.filter, &err)) < 0)
+		goto fail;
+	if ((r = caps_prepare(&spec->caps, &p.caps)) < 0) {
+		r = fail_msg(&err, r, "capabilities: %s", strerror(-r));
+		goto fail;
+	}
+	if ((r = cgroup_setup(&c->cg, o.cgroup_parent ? o.cgroup_parent : "scm", c->id,
+			      &spec->resources, p.rootless, &err)) < 0)
+		goto fail;
+	p.cg = &c->cg;
+	if (pipe2(p.err_pipe, O_CLOEXEC) < 0 || pipe2(p.status_pipe, O_CLOEXEC) < 0 ||
+	    (p.userns && pipe2(p.sync_pipe, O_CLOEXEC) < 0)) {
+		r = fail_msg(&err, -errno, "pipe: %m");
+		goto fail;
+	}
+
+	/* Signals stay blocked in the child until PID 1's signalfd takes them. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int pidfd = -1;
+	struct clone_args ca = {
+		.flags = (uint64_t)clone_flags_of(ns) | CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	if (c->cg.all_v2 && c->cg.v2_dir_fd >= 0) {
+		ca.flags |= CLONE_INTO_CGROUP;
+		ca.cgroup = (uint64_t)c->cg.v2_dir_fd;
+	}
+	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0)
+		child_main(&p);
+	int clone_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		r = fail_msg(&err, -clone_errno, "clone3: %s", strerror(clone_errno));
+		goto fail;
+	}
+	c->pid = pid;
+	c->pidfd = pidfd;
+	p.err_pipe[1] = safe_close(p.err_pipe[1]);
+	p.status_pipe[1] = safe_close(p.status_pipe[1]);
+	cgroup_close_fds(&c->cg);
+	if (p.userns) {
+		p.sync_pipe[0] = safe_close(p.sync_pipe[0]);
+		r = write_maps(pid, spec, p.rootless, uid, gid);
+		if (r < 0) {
+			r = fail_msg(&err, r, "user namespace maps: %s", strerror(-r));
+			goto fail;
+		}
+		(void)!write(p.sync_pipe[1], "x", 1);
+		p.sync_pipe[1] = safe_close(p.sync_pipe[1]);
+	}
+	/* EOF: the main process exec'd. Text: a setup step failed. */
+	char msg[1024];
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(p.err_pipe[0], msg + got, sizeof(msg) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (got += (size_t)n) >= sizeof(msg) - 1)
+			break;
+	}
+	msg[got] = 0;
+	if (got) {
+		r = fail_msg(&err, -EIO, "container setup: %s", msg);
+		goto fail;
+	}
+	close(p.err_pipe[0]);
+	c->status_fd = p.status_pipe[0];
+	c->caps = p.caps;
+	c->filter = p.filter;
+	c->namespaces = ns;
+	c->userns = p.userns;
+	c->rootless = p.rootless;
+	*ret = c;
+	return 0;
+fail:
+	close_pipe(p.err_pipe);
+	close_pipe(p.sync_pipe);
+	close_pipe(p.status_pipe);
+	if (p.caps)
+		cap_free(p.caps);
+	container_free(c);
+	if (ret_errmsg)
+		*ret_errmsg = TAKE_PTR(err);
+	return r;
+}

@@ -1,0 +1,219 @@
+/* lifecycle.c: a running container: signal, wait, stop (SIGTERM then
+ * SIGKILL), exec into it, and free, which kills what is left, reaps it and
+ * removes the cgroups so nothing outlives the container object. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launch-internal.h"
+#include "spec-internal.h"
+
+const char *container_id(const container *c)
+{
+	return c->id;
+}
+
+pid_t container_pid(const container *c)
+{
+	return c->pid;
+}
+
+int container_pidfd(const container *c)
+{
+	return c->pidfd;
+}
+
+int container_signal(container *c, int sig)
+{
+	if (c->reaped)
+		return -ESRCH;
+	if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* PID 1 reports the main process's status; if PID 1 itself was killed
+ * (SIGKILL from stop), its own status is the answer. */
+static int reap(container *c, bool block)
+{
+	siginfo_t si = {0};
+	if (c->reaped)
+		return 0;
+	if (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) < 0)
+		return -errno;
+	if (si.si_pid == 0)
+		return -EAGAIN;
+	int init_status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
+						   : W_EXITCODE(0, si.si_status);
+	int main_status;
+	ssize_t n = read(c->status_fd, &main_status, sizeof(main_status));
+	c->status = n == sizeof(main_status) ? main_status : init_status;
+	c->reaped = true;
+	c->status_fd = safe_close(c->status_fd);
+	/* Every process of the pid namespace is gone once PID 1 is reaped. */
+	(void)cgroup_remove(&c->cg);
+	return 0;
+}
+
+int container_wait(container *c, int *ret_status)
+{
+	int r;
+	while ((r = reap(c, true)) == -EINTR)
+		;
+	if (r < 0)
+		return r;
+	if (ret_status)
+		*ret_status = c->status;
+	return 0;
+}
+
+int container_try_wait(container *c, int *ret_status)
+{
+	int r = reap(c, false);
+	if (r < 0)
+		return r;
+	if (ret_status)
+		*ret_status = c->status;
+	return 0;
+}
+
+int container_stop(container *c, int timeout_ms, int *ret_status)
+{
+	if (!c->reaped) {
+		(void)container_signal(c, SIGTERM);
+		struct pollfd pfd = {.fd = c->pidfd, .events = POLLIN};
+		int r;
+		/* A pidfd polls readable when the process exits. */
+		while ((r = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+			;
+		if (r == 0)
+			(void)container_signal(c, SIGKILL);
+	}
+	return container_wait(c, ret_status);
+}
+
+static int exec_ns_flags(const container *c)
+{
+	int f = CLONE_NEWNS | CLONE_NEWPID;
+	if (c->namespaces & CONTAINER_NS_IPC) f |= CLONE_NEWIPC;
+	if (c->namespaces & CONTAINER_NS_UTS) f |= CLONE_NEWUTS;
+	if (c->namespaces & CONTAINER_NS_NET) f |= CLONE_NEWNET;
+	if (c->namespaces & CONTAINER_NS_CGROUP) f |= CLONE_NEWCGROUP;
+	if (c->userns) f |= CLONE_NEWUSER;
+	return f;
+}
+
+int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
+		   pid_t *ret_pid, char **ret_errmsg)
+{
+	if (c->reaped)
+		return -ESRCH;
+	if (!argv || !argv[0])
+		return -EINVAL;
+	pid_t *grown = realloc(c->execs, (c->n_execs + 1) * sizeof(pid_t));
+	if (!grown)
+		return -ENOMEM;
+	c->execs = grown;
+	container_spec spec = *c->spec;
+	spec.args = (char **)argv;
+	spec.cwd = (char *)"/";
+	container_opts o = {.stdin_fd = stdin_fd, .stdout_fd = stdout_fd, .stderr_fd = stderr_fd};
+	launch_plan p = {.spec = &spec, .opts = &o, .filter = c->filter, .caps = c->caps,
+			 .userns = c->userns, .rootless = c->rootless, .set_groups = !c->userns,
+			 .cg = &c->cg, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
+			 .status_pipe = {-1, -1}};
+	/* Cgroup files are opened here, in the host's mount namespace. */
+	int procs[CG_COUNT];
+	for (int k = 0; k < CG_COUNT; k++) {
+		char path[4200];
+		procs[k] = -1;
+		if (!c->cg.dirs[k])
+			continue;
+		snprintf(path, sizeof(path), "%s/cgroup.procs", c->cg.dirs[k]);
+		procs[k] = open(path, O_WRONLY | O_CLOEXEC);
+	}
+	if (pipe2(p.err_pipe, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+		close(p.err_pipe[0]);
+		close(p.err_pipe[1]);
+		return r;
+	}
+	if (pid == 0) {
+		char msg[512];
+		close(p.err_pipe[0]);
+		for (int k = 0; k < CG_COUNT; k++)
+			if (procs[k] >= 0)
+				(void)!write(procs[k], "0", 1);
+		if (setns(c->pidfd, exec_ns_flags(c)) < 0) {
+			snprintf(msg, sizeof(msg), "setns: %s", strerror(errno));
+			(void)!write(p.err_pipe[1], msg, strlen(msg));
+			_exit(126);
+		}
+		/* The pid namespace applies to children: fork once more and
+		 * pass the status up. */
+		pid_t inner = fork();
+		if (inner == 0) {
+			if (sandbox_enter(&p, msg, sizeof(msg)) < 0) {
+				(void)!write(p.err_pipe[1], msg, strlen(msg));
+				_exit(126);
+			}
+			payload_exec(&p);
+		}
+		close(p.err_pipe[1]);
+		int status = 0;
+		while (inner > 0 && waitpid(inner, &status, 0) < 0 && errno == EINTR)
+			;
+		_exit(inner < 0 ? 126 : container_wait_status_to_exit(status));
+	}
+	for (int k = 0; k < CG_COUNT; k++)
+		safe_close(procs[k]);
+	close(p.err_pipe[1]);
+	char msg[512];
+	ssize_t n = read(p.err_pipe[0], msg, sizeof(msg) - 1);
+	close(p.err_pipe[0]);
+	if (n > 0) {
+		msg[n] = 0;
+		(void)waitpid(pid, NULL, 0);
+		if (ret_errmsg)
+			(void)asprintf(ret_errmsg, "exec: %s", msg);
+		return -EIO;
+	}
+	c->execs[c->n_execs++] = pid;
+	*ret_pid = pid;
+	return 0;
+}
+
+container *container_free(container *c)
+{
+	if (!c)
+		return NULL;
+	if (c->pidfd >= 0 && !c->reaped) {
+		(void)container_signal(c, SIGKILL);
+		(void)container_wait(c, NULL);
+	}
+	/* exec children left in the caller's hands die with the pid
+	 * namespace; reap those the caller has not. */
+	for (size_t i = 0; i < c->n_execs; i++)
+		(void)waitpid(c->execs[i], NULL, WNOHANG);
+	free(c->execs);
+	(void)cgroup_remove(&c->cg);
+	safe_close(c->pidfd);
+	safe_close(c->status_fd);
+	if (c->caps)
+		cap_free(c->caps);
+	container_spec_free(c->spec);
+	free(c->id);
+	free(c);
+	return NULL;
+}

@@ -1,0 +1,264 @@
+/* rootfs.c: builds the container's file system view, in the child, inside
+ * its new mount namespace: the root (a read-only clone of the host / on
+ * the quick path, the bundle's rootfs otherwise), the spec's mounts, a
+ * minimal /dev, the endpoint bind, masked and read-only paths, then
+ * pivot_root. Each step is one or two system calls on paths the parent
+ * already validated; errors name the step and the path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "launch-internal.h"
+#include "spec-internal.h"
+
+static int fail(char *buf, size_t len, int err, const char *fmt, ...) _printf_(4, 5);
+static int fail(char *buf, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ": %s", strerror(err));
+	return -err;
+}
+
+static int setattr(const char *path, unsigned flags, uint64_t set)
+{
+	struct mount_attr a = {.attr_set = set};
+	return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, flags, &a, sizeof(a));
+}
+
+static uint64_t attrs_of(unsigned long ms)
+{
+	uint64_t a = 0;
+	if (ms & MS_RDONLY) a |= MOUNT_ATTR_RDONLY;
+	if (ms & MS_NOSUID) a |= MOUNT_ATTR_NOSUID;
+	if (ms & MS_NODEV) a |= MOUNT_ATTR_NODEV;
+	if (ms & MS_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
+	return a;
+}
+
+/* A mount point of the right kind (a file for a file bind). */
+static int make_target(const char *path, bool file)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0)
+		return S_ISLNK(st.st_mode) ? -ELOOP : 0;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (file) {
+		char *slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = 0;
+			int r = mkdir_p(dir, 0755);
+			if (r < 0)
+				return r;
+		}
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0)
+			return -errno;
+		close(fd);
+		return 0;
+	}
+	return mkdir_p(dir, 0755);
+}
+
+static int bind(const char *src, const char *dst, bool rec, uint64_t attrs, char *e, size_t el)
+{
+	struct stat st;
+	if (stat(src, &st) < 0)
+		return fail(e, el, errno, "bind %s", src);
+	int r = make_target(dst, !S_ISDIR(st.st_mode));
+	if (r < 0)
+		return fail(e, el, -r, "mount point %s", dst);
+	/* Symlinks in the target are not followed out of the new root: the
+	 * kernel resolves them, so refuse any (make_target checked the last
+	 * component; spec paths are clean of "..". */
+	if (mount(src, dst, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
+		return fail(e, el, errno, "bind %s on %s", src, dst);
+	if (attrs && setattr(dst, rec ? AT_RECURSIVE : 0, attrs) < 0)
+		return fail(e, el, errno, "mount_setattr %s", dst);
+	return 0;
+}
+
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
+
+/* A minimal /dev: binds of the host's nodes (mknod is not possible in a
+ * user namespace, and one way for both keeps it simple). */
+static int populate_dev(const char *dev, char *e, size_t el)
+{
+	char src[64], dst[4300];
+	for (const char *const *n = dev_nodes; *n; n++) {
+		snprintf(src, sizeof(src), "/dev/%s", *n);
+		snprintf(dst, sizeof(dst), "%s/%s", dev, *n);
+		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd < 0)
+			return fail(e, el, errno, "create %s", dst);
+		close(fd);
+		if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+			return fail(e, el, errno, "bind %s", src);
+	}
+	static const char *const links[][2] = {
+		{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+		{"pts/ptmx", "ptmx"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+		snprintf(dst, sizeof(dst), "%s/%s", dev, links[i][1]);
+		if (symlink(links[i][0], dst) < 0 && errno != EEXIST)
+			return fail(e, el, errno, "symlink %s", dst);
+	}
+	snprintf(dst, sizeof(dst), "%s/pts", dev);
+	(void)mkdir(dst, 0755);
+	snprintf(dst, sizeof(dst), "%s/shm", dev);
+	(void)mkdir(dst, 01777);
+	return 0;
+}
+
+static int do_mount(const launch_plan *p, const container_mount *m, const char *target, char *e,
+		    size_t el)
+{
+	const char *t = m->type;
+	unsigned long fl = m->flags & ~(MS_BIND | MS_REC);
+	int r;
+	if (strcmp(t, "bind") == 0)
+		return bind(m->source, target, m->recursive, attrs_of(fl), e, el);
+	if ((r = make_target(target, false)) < 0)
+		return fail(e, el, -r, "mount point %s", target);
+	if (strcmp(t, "cgroup") == 0 || strcmp(t, "cgroup2") == 0) {
+		/* Best effort: a cgroup view is a convenience, not isolation. */
+		(void)mount("cgroup2", target, "cgroup2", fl, NULL);
+		return 0;
+	}
+	if (mount(m->source ? m->source : t, target, t, fl, m->data) == 0)
+		goto mounted;
+	r = errno;
+	if (strcmp(t, "devpts") == 0 && m->data && strstr(m->data, "gid=")) {
+		/* gid 5 is not mapped in a rootless user namespace. */
+		char data[256];
+		size_t n = 0;
+		for (const char *c = m->data; *c;) {
+			size_t l = strcspn(c, ",");
+			if (strncmp(c, "gid=", 4) != 0 && n + l + 2 < sizeof(data))
+				n += (size_t)snprintf(data + n, sizeof(data) - n, "%s%.*s",
+						      n ? "," : "", (int)l, c);
+			c += l + (c[l] == ',');
+		}
+		data[n] = 0;
+		if (mount("devpts", target, "devpts", fl, data) == 0)
+			goto mounted;
+	}
+	if (strcmp(t, "sysfs") == 0 && p->userns) {
+		/* A fresh sysfs needs the net namespace's owner; fall back to
+		 * a read-only view of the host's. */
+		if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) == 0 &&
+		    setattr(target, AT_RECURSIVE, MOUNT_ATTR_RDONLY | attrs_of(fl)) == 0)
+			return 0;
+	}
+	if (strcmp(t, "mqueue") == 0 && p->userns)
+		return 0; /* not ours to mount rootless; the directory stays */
+	return fail(e, el, r, "mount %s on %s", t, target);
+mounted:
+	if (strcmp(t, "tmpfs") == 0 && strcmp(m->destination, "/dev") == 0)
+		return populate_dev(target, e, el);
+	return 0;
+}
+
+static int mask(const char *path, char *e, size_t el)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : fail(e, el, errno, "mask %s", path);
+	if (S_ISDIR(st.st_mode)) {
+		if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  "size=0,mode=0500") < 0)
+			return fail(e, el, errno, "mask %s", path);
+		return 0;
+	}
+	if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0)
+		return fail(e, el, errno, "mask %s", path);
+	return 0;
+}
+
+static int make_readonly(const char *path, char *e, size_t el)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : fail(e, el, errno, "read-only %s", path);
+	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+	    setattr(path, AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+		return fail(e, el, errno, "read-only %s", path);
+	return 0;
+}
+
+int rootfs_setup(const launch_plan *p, char *e, size_t el)
+{
+	const container_spec *s = p->spec;
+	const char *root = p->stage;
+	char target[4200];
+	int r;
+
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return fail(e, el, errno, "make / private");
+	if (!s->root_path) {
+		/* Quick path: the host's whole tree, read-only, nosuid, nodev. */
+		if (mount("/", root, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return fail(e, el, errno, "bind / on %s", root);
+		if (setattr(root, AT_RECURSIVE,
+			    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+			return fail(e, el, errno, "read-only %s", root);
+	} else if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return fail(e, el, errno, "bind %s", root);
+
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		snprintf(target, sizeof(target), "%s%s", root, s->mounts[i].destination);
+		if ((r = do_mount(p, &s->mounts[i], target, e, el)) < 0)
+			return r;
+	}
+	if (p->opts->endpoint) {
+		snprintf(target, sizeof(target), "%s%s", root, CONTAINER_ENDPOINT_PATH);
+		if ((r = bind(p->opts->endpoint, target, false, 0, e, el)) < 0)
+			return r;
+	}
+	/* Default masks and read-only paths always apply; the spec's add. */
+	for (int pass = 0; pass < 2; pass++) {
+		const char *const *v = pass ? (const char *const *)s->masked_paths
+					    : container_default_masked_paths();
+		for (size_t i = 0; v && v[i]; i++) {
+			snprintf(target, sizeof(target), "%s%s", root, v[i]);
+			if ((r = mask(target, e, el)) < 0)
+				return r;
+		}
+		v = pass ? (const char *const *)s->readonly_paths : container_default_readonly_paths();
+		for (size_t i = 0; v && v[i]; i++) {
+			snprintf(target, sizeof(target), "%s%s", root, v[i]);
+			if ((r = make_readonly(target, e, el)) < 0)
+				return r;
+		}
+	}
+	if (s->root_path && s->root_readonly && setattr(root, 0, MOUNT_ATTR_RDONLY) < 0)
+		return fail(e, el, errno, "read-only root");
+	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+		return fail(e, el, errno, "sethostname");
+
+	/* pivot_root(".", ".") stacks the old root under the new one; the
+	 * detach then drops every host mount from this namespace. */
+	if (chdir(root) < 0)
+		return fail(e, el, errno, "chdir %s", root);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return fail(e, el, errno, "pivot_root %s", root);
+	if (umount2(".", MNT_DETACH) < 0)
+		return fail(e, el, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return fail(e, el, errno, "chdir /");
+	return 0;
+}
