@@ -1,0 +1,51 @@
+# policy/: profiles, merge, decisions, lint, explain (libscmpolicy.a), the
+# `scmctl policy` subcommands (scm/scmctl-policy.c), a standalone
+# scm-policy tool, unit tests, the profile fuzz target and the bench.
+
+POLICY_SRCS := jsonscan util profile constraint idl store merge sandbox decide explain \
+               lint graph suggest
+POLICY_OBJS := $(patsubst %,$(B)/policy/%.o,$(POLICY_SRCS))
+POLICY_LIB  := $(B)/lib/libscmpolicy.a
+# Weak stand-ins for libscm's error chain, for our own programs only: they
+# build before libscm exists, and libscm's definitions win once it does.
+POLICY_WEAK := $(B)/policy/scm-error-weak.o
+POLICY_SCM_LIB := $(if $(wildcard stubs/*.c),$(B)/lib/libscm.a)
+POLICY_LINK := $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+
+$(B)/policy/%.o: PART_CFLAGS += -Ipolicy
+$(B)/scm/scmctl-policy.o: PART_CFLAGS += -Ipolicy
+$(B)/tests/unit/policy/%.o: PART_CFLAGS += -Ipolicy
+$(B)/tests/fuzz/fuzz_profile.o: PART_CFLAGS += -Ipolicy
+
+$(POLICY_LIB): $(POLICY_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+# scm-policy: `scmctl policy` without the daemon (tests run it before
+# scmctl exists; the scmd-facing subcommands answer "no daemon").
+$(B)/bin/scm-policy: $(B)/policy/tool-main.o $(B)/scm/scmctl-policy.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(B)/policy/tool-main.o $(B)/scm/scmctl-policy.o $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS)
+BINS += $(B)/bin/scm-policy
+
+POLICY_TESTS := $(patsubst tests/unit/policy/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/policy/test_policy_*.c))
+$(B)/tests/unit/test_policy_%: $(B)/tests/unit/policy/test_policy_%.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(CMOCKA_LIBS)
+UNIT_TESTS += $(POLICY_TESTS)
+
+$(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(POLICY_WEAK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile
+
+$(B)/tests/bench/bench_policy: $(B)/policy/bench-main.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS)
+BENCH_DEPS += $(B)/tests/bench/bench_policy
+
+.PHONY: policy
+policy: $(POLICY_LIB) $(B)/bin/scm-policy $(POLICY_TESTS)
+
+# scmctl links scm/scmctl-policy.o (scm/build.mk), which needs the engine.
+$(B)/bin/scmctl: $(POLICY_LIB)

@@ -1,0 +1,193 @@
+/* internal.h: the typed structs behind policy.h, shared by the files of
+ * policy/ only. A profile is parsed once into these; nothing past
+ * profile.c sees a json_object of a profile. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jsonscan.h"
+#include "policy.h"
+
+/* ---- values and argument constraints ------------------------------------ */
+
+typedef enum pval_kind { PV_BOOL, PV_INT, PV_DOUBLE, PV_STRING } pval_kind;
+
+typedef struct pval {
+	pval_kind kind;
+	bool b;
+	int64_t i;
+	double d;
+	char *s;
+} pval;
+
+typedef enum pcons_kind { PC_EQ, PC_PREFIX, PC_RANGE, PC_IN } pcons_kind;
+
+typedef struct pcons {
+	char *param;
+	pcons_kind kind;
+	pval v;      /* eq; prefix (string) */
+	pval lo, hi; /* range (numbers) */
+	pval *set;   /* in */
+	size_t n_set;
+} pcons;
+
+/* ---- profiles ----------------------------------------------------------- */
+
+typedef struct prule {
+	char *service;
+	bool glob;
+	char **methods; /* sorted, unique */
+	size_t n_methods;
+	bool all_methods;
+	bool allow;
+	pcons *args; /* sorted by param */
+	size_t n_args;
+	char *pointer; /* "/services/3" */
+	size_t index;
+	const policy_profile *profile;
+} prule;
+
+/* One sandbox setting as a profile states it: key ("syscall:read",
+ * "cap:CAP_CHOWN", "mount:/data", "network", "limit:memory", "gfx:weight")
+ * and a canonical value string, so one merge serves every kind. */
+typedef struct psetting {
+	char *key;
+	char *value;
+	char *pointer;
+	const policy_profile *profile;
+} psetting;
+
+struct policy_profile {
+	char *name;
+	char *file;
+	char *description;
+	int priority;
+	prule *rules;
+	size_t n_rules;
+	psetting *settings; /* sorted by key */
+	size_t n_settings;
+	jscan_result pos; /* where values start, for messages */
+};
+
+struct policy_store {
+	unsigned ref;
+	policy_profile **profiles; /* sorted by name */
+	size_t n;
+};
+
+/* ---- interfaces --------------------------------------------------------- */
+
+typedef struct pidl_param {
+	char *name;
+	char *type; /* bool int uint double string bytes fd json */
+} pidl_param;
+
+typedef struct pidl_method {
+	char *name;
+	pidl_param *params;
+	size_t n_params;
+} pidl_method;
+
+typedef struct pidl_service {
+	char *name;
+	pidl_method *methods; /* sorted by name */
+	size_t n_methods;
+} pidl_service;
+
+struct policy_idl_set {
+	pidl_service *services; /* sorted by name */
+	size_t n;
+	size_t cap;
+};
+
+const pidl_service *pidl_find(const policy_idl_set *s, const char *name);
+const pidl_method *pidl_find_method(const pidl_service *s, const char *name);
+const pidl_param *pidl_find_param(const pidl_method *m, const char *name);
+policy_idl_set *pidl_copy(const policy_idl_set *s);
+
+/* ---- effective profiles ------------------------------------------------- */
+
+typedef enum emethod_state { EM_DEFAULT_DENY, EM_ALLOW, EM_DENY, EM_CONFLICT } emethod_state;
+
+typedef struct emethod {
+	char *name; /* "*" for methods no IDL names */
+	emethod_state state;
+	const prule *winner;     /* NULL for default deny */
+	const prule **ties;      /* other rules at the winning priority */
+	size_t n_ties;
+	const prule **overrode;  /* lower-priority rules that matched */
+	size_t n_overrode;
+} emethod;
+
+typedef struct eservice {
+	char *name;
+	bool in_idl;
+	emethod *methods; /* sorted by name; a "*" entry last when present */
+	size_t n_methods;
+	bool allowed;
+	char *origin;
+	char *grant_json;
+} eservice;
+
+typedef struct esetting {
+	const psetting *winner; /* first at the top priority */
+	const psetting **ties;
+	size_t n_ties;
+	const psetting **overrode;
+	size_t n_overrode;
+	bool conflict;
+	char *value; /* effective value (fail-closed one on conflict) */
+} esetting;
+
+struct policy_effective {
+	unsigned ref;
+	policy_store *store; /* referenced: rules point into it */
+	policy_idl_set *idl;
+	const policy_profile **profiles; /* priority desc, then name */
+	size_t n_profiles;
+	const prule **globs; /* glob rules, merge order */
+	size_t n_globs;
+	eservice *services; /* sorted by name */
+	size_t n_services;
+	uint32_t *slots; /* open addressing: index + 1, 0 empty */
+	size_t n_slots;
+	esetting *settings; /* sorted by key */
+	size_t n_settings;
+	size_t n_conflicts;
+	policy_sandbox sandbox;
+	void *sandbox_mem; /* arrays behind sandbox */
+};
+
+/* merge.c */
+int eservice_compile(const policy_effective *e, const char *name, const prule *const *cands,
+		     size_t n_cands, eservice *ret);
+void eservice_done(eservice *s);
+const eservice *effective_lookup(const policy_effective *e, const char *service);
+/* sandbox.c */
+int sandbox_merge(policy_effective *e);
+void sandbox_done(policy_effective *e);
+
+/* constraint.c */
+bool pcons_equal(const pcons *a, const pcons *b);
+bool prule_same_effect(const prule *a, const prule *b);
+/* Checks args against a rule's constraints; reason (static or in buf) on
+ * refusal. */
+bool pcons_match_all(const pcons *c, size_t n, struct json_object *args, char *buf, size_t bufsz);
+struct json_object *pcons_to_json(const pcons *c);
+struct json_object *pval_to_json(const pval *v);
+int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz);
+void pcons_done(pcons *c);
+/* Is old (a grant's constraint object for one param) at least as strict
+ * as new? */
+bool pcons_within(const pcons *old_c, const pcons *new_c);
+
+/* util.c */
+char *rule_origin(const prule *r); /* "profile 'x' (file#pointer, priority p)" */
+char *setting_origin(const psetting *s);
+bool name_valid(const char *s, bool glob);
+bool glob_match(const char *pattern, const char *s);
+unsigned profile_line(const policy_profile *p, const char *pointer, unsigned *ret_col);
+int strv_add(char ***v, size_t *n, const char *s);
+void strv_free(char **v, size_t n);
+int prule_priority_cmp(const prule *a, const prule *b); /* merge order */

@@ -1,0 +1,573 @@
+/* profile.c: one profile file -> a validated policy_profile.
+ *
+ * The bytes go through the strict scanner first (syntax with line and
+ * column, duplicate keys, UTF-8, depth, number range), then json-c, then
+ * the schema below, field by field; every refusal names the file, the line
+ * and column when known, and the JSON pointer of the offending value. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <scm/macro.h>
+
+#include "internal.h"
+
+#define RULES_MAX 4096
+#define METHODS_MAX 256
+#define SETTINGS_MAX 4096
+
+typedef struct pctx {
+	policy_profile *p;
+	scm_error **ret_err;
+} pctx;
+
+static int perr(pctx *c, const char *pointer, const char *fmt, ...) _printf_(3, 4);
+static int perr(pctx *c, const char *pointer, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	unsigned col = 0, line = profile_line(c->p, pointer, &col);
+	if (line)
+		return scm_fail(c->ret_err, SCM_E_INVALID, "%s:%u:%u: %s: %s", c->p->file, line, col,
+				pointer[0] ? pointer : "/", msg);
+	return scm_fail(c->ret_err, SCM_E_INVALID, "%s: %s: %s", c->p->file, pointer[0] ? pointer : "/",
+			msg);
+}
+
+static const char *type_name(json_object *j)
+{
+	return j ? json_type_to_name(json_object_get_type(j)) : "null";
+}
+
+/* Refuses keys a schema level does not know, so a typo ("acton") is an
+ * error rather than a silently ignored field. */
+static int check_keys(pctx *c, json_object *o, const char *pointer, const char *const *known)
+{
+	json_object_object_foreach(o, k, v)
+	{
+		(void)v;
+		bool ok = false;
+		for (size_t i = 0; known[i]; i++)
+			ok = ok || strcmp(k, known[i]) == 0;
+		if (!ok) {
+			char sub[600];
+			snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
+			return perr(c, sub, "unknown key \"%.200s\"", k);
+		}
+	}
+	return 0;
+}
+
+static int get_string(pctx *c, json_object *o, const char *key, const char *pointer, bool required,
+		      const char **ret)
+{
+	json_object *v;
+	char sub[512];
+	snprintf(sub, sizeof(sub), "%s/%s", pointer, key);
+	if (!json_object_object_get_ex(o, key, &v)) {
+		if (required)
+			return perr(c, pointer, "missing \"%s\"", key);
+		*ret = NULL;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return perr(c, sub, "expected a string, got %s", type_name(v));
+	*ret = json_object_get_string(v);
+	return 0;
+}
+
+static int get_uint(pctx *c, json_object *o, const char *key, const char *pointer, uint64_t min,
+		    uint64_t max, bool *ret_set, uint64_t *ret)
+{
+	json_object *v;
+	char sub[512];
+	snprintf(sub, sizeof(sub), "%s/%s", pointer, key);
+	*ret_set = false;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return perr(c, sub, "expected an integer, got %s", type_name(v));
+	int64_t i = json_object_get_int64(v);
+	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+		return perr(c, sub, "%lld is out of range [%llu, %llu]", (long long)i,
+			    (unsigned long long)min, (unsigned long long)max);
+	*ret = (uint64_t)i;
+	*ret_set = true;
+	return 0;
+}
+
+static int add_setting(pctx *c, const char *key, const char *value, const char *pointer)
+{
+	policy_profile *p = c->p;
+	for (size_t i = 0; i < p->n_settings; i++)
+		if (strcmp(p->settings[i].key, key) == 0)
+			return perr(c, pointer, "%s is already set at %s", key, p->settings[i].pointer);
+	if (p->n_settings >= SETTINGS_MAX)
+		return perr(c, pointer, "more than %d sandbox settings", SETTINGS_MAX);
+	psetting *ns = realloc(p->settings, (p->n_settings + 1) * sizeof(*ns));
+	if (!ns)
+		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	p->settings = ns;
+	psetting *s = &ns[p->n_settings];
+	*s = (psetting){ strdup(key), strdup(value), strdup(pointer), p };
+	if (!s->key || !s->value || !s->pointer) {
+		free(s->key);
+		free(s->value);
+		free(s->pointer);
+		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	}
+	p->n_settings++;
+	return 0;
+}
+
+/* {"allow": [names], "deny": [names]} for syscalls and capabilities. */
+static int parse_allow_deny(pctx *c, json_object *o, const char *pointer, const char *prefix,
+			    bool caps)
+{
+	static const char *const known[] = { "allow", "deny", NULL };
+	if (!json_object_is_type(o, json_type_object))
+		return perr(c, pointer, "expected an object {\"allow\": [...], \"deny\": [...]}, got %s",
+			    type_name(o));
+	int r = check_keys(c, o, pointer, known);
+	if (r)
+		return r;
+	for (int d = 0; d < 2; d++) {
+		const char *which = known[d];
+		json_object *a;
+		char sub[512];
+		snprintf(sub, sizeof(sub), "%s/%s", pointer, which);
+		if (!json_object_object_get_ex(o, which, &a))
+			continue;
+		if (!json_object_is_type(a, json_type_array))
+			return perr(c, sub, "expected an array of names, got %s", type_name(a));
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *n = json_object_array_get_idx(a, i);
+			char el[600], key[200];
+			snprintf(el, sizeof(el), "%s/%zu", sub, i);
+			if (!json_object_is_type(n, json_type_string))
+				return perr(c, el, "expected a name, got %s", type_name(n));
+			const char *s = json_object_get_string(n);
+			bool ok = *s && strlen(s) <= 64;
+			for (const char *q = s; *q && ok; q++)
+				ok = caps ? ((*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_')
+					  : ((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '_');
+			if (caps && ok)
+				ok = strncmp(s, "CAP_", 4) == 0 && s[4];
+			if (!ok)
+				return perr(c, el, caps ? "bad capability name \"%.80s\" (expected CAP_NAME)"
+							: "bad syscall name \"%.80s\"", s);
+			snprintf(key, sizeof(key), "%s:%s", prefix, s);
+			if ((r = add_setting(c, key, which, el)))
+				return r;
+		}
+	}
+	return 0;
+}
+
+static bool path_ok(const char *s)
+{
+	if (s[0] != '/' || strlen(s) > 4096)
+		return false;
+	for (const char *q = s; (q = strstr(q, "/..")); q += 3)
+		if (q[3] == '/' || q[3] == 0)
+			return false;
+	return true;
+}
+
+static int parse_mounts(pctx *c, json_object *a, const char *pointer)
+{
+	static const char *const known[] = { "source", "destination", "readonly", NULL };
+	if (!json_object_is_type(a, json_type_array))
+		return perr(c, pointer, "expected an array of mounts, got %s", type_name(a));
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *m = json_object_array_get_idx(a, i), *ro;
+		char el[512], key[4200], val[4200];
+		const char *src, *dst;
+		bool readonly = true;
+		snprintf(el, sizeof(el), "%s/%zu", pointer, i);
+		if (!json_object_is_type(m, json_type_object))
+			return perr(c, el, "expected a mount object, got %s", type_name(m));
+		int r = check_keys(c, m, el, known);
+		if (!r)
+			r = get_string(c, m, "source", el, true, &src);
+		if (!r)
+			r = get_string(c, m, "destination", el, true, &dst);
+		if (r)
+			return r;
+		if (!path_ok(src))
+			return perr(c, el, "source \"%.200s\" is not an absolute path without ..", src);
+		if (!path_ok(dst))
+			return perr(c, el, "destination \"%.200s\" is not an absolute path without ..", dst);
+		if (json_object_object_get_ex(m, "readonly", &ro)) {
+			if (!json_object_is_type(ro, json_type_boolean))
+				return perr(c, el, "readonly: expected true or false, got %s", type_name(ro));
+			readonly = json_object_get_boolean(ro);
+		}
+		snprintf(key, sizeof(key), "mount:%s", dst);
+		snprintf(val, sizeof(val), "%s:%s", readonly ? "ro" : "rw", src);
+		if ((r = add_setting(c, key, val, el)))
+			return r;
+	}
+	return 0;
+}
+
+static int parse_sandbox(pctx *c, json_object *o)
+{
+	static const char *const known[] = { "syscalls", "capabilities", "mounts", "network",
+					     "limits", "gfx", NULL };
+	static const char *const lknown[] = { "memory", "pids", "cpu", NULL };
+	static const char *const gknown[] = { "weight", NULL };
+	json_object *v;
+	int r;
+	if (!json_object_is_type(o, json_type_object))
+		return perr(c, "/sandbox", "expected an object, got %s", type_name(o));
+	if ((r = check_keys(c, o, "/sandbox", known)))
+		return r;
+	if (json_object_object_get_ex(o, "syscalls", &v) &&
+	    (r = parse_allow_deny(c, v, "/sandbox/syscalls", "syscall", false)))
+		return r;
+	if (json_object_object_get_ex(o, "capabilities", &v) &&
+	    (r = parse_allow_deny(c, v, "/sandbox/capabilities", "cap", true)))
+		return r;
+	if (json_object_object_get_ex(o, "mounts", &v) && (r = parse_mounts(c, v, "/sandbox/mounts")))
+		return r;
+	const char *net;
+	if ((r = get_string(c, o, "network", "/sandbox", false, &net)))
+		return r;
+	if (net) {
+		if (strcmp(net, "none") && strcmp(net, "loopback") && strcmp(net, "host"))
+			return perr(c, "/sandbox/network",
+				    "expected \"none\", \"loopback\" or \"host\", got \"%.80s\"", net);
+		if ((r = add_setting(c, "network", net, "/sandbox/network")))
+			return r;
+	}
+	struct {
+		const char *obj, *field, *key;
+		uint64_t min, max;
+		const char *const *known;
+	} lim[] = {
+		{ "limits", "memory", "limit:memory", 4096, UINT64_C(1) << 62, lknown },
+		{ "limits", "pids", "limit:pids", 1, 4194304, lknown },
+		{ "limits", "cpu", "limit:cpu", 1, 10000, lknown },
+		{ "gfx", "weight", "gfx:weight", 1, 10000, gknown },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(lim); i++) {
+		char ptr[64], val[32], sub[96];
+		json_object *lo;
+		snprintf(ptr, sizeof(ptr), "/sandbox/%s", lim[i].obj);
+		if (!json_object_object_get_ex(o, lim[i].obj, &lo))
+			continue;
+		if (!json_object_is_type(lo, json_type_object))
+			return perr(c, ptr, "expected an object, got %s", type_name(lo));
+		if ((r = check_keys(c, lo, ptr, lim[i].known)))
+			return r;
+		bool set;
+		uint64_t u;
+		if ((r = get_uint(c, lo, lim[i].field, ptr, lim[i].min, lim[i].max, &set, &u)))
+			return r;
+		if (!set)
+			continue;
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)u);
+		snprintf(sub, sizeof(sub), "%s/%s", ptr, lim[i].field);
+		if ((r = add_setting(c, lim[i].key, val, sub)))
+			return r;
+	}
+	return 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cons_cmp(const void *a, const void *b)
+{
+	return strcmp(((const pcons *)a)->param, ((const pcons *)b)->param);
+}
+
+static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
+{
+	if (!json_object_is_type(o, json_type_object))
+		return perr(c, pointer, "expected an object {\"PARAM\": CONSTRAINT}, got %s", type_name(o));
+	if (!r->allow)
+		return perr(c, pointer, "a deny rule cannot carry args: a grant can only narrow what "
+					"is allowed (put the args on an allow rule)");
+	size_t n = (size_t)json_object_object_length(o);
+	if (n > 64)
+		return perr(c, pointer, "more than 64 constrained parameters");
+	r->args = calloc(n ? n : 1, sizeof(pcons));
+	if (!r->args)
+		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	json_object_object_foreach(o, k, v)
+	{
+		char sub[600], msg[256];
+		snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
+		if (!name_valid(k, false))
+			return perr(c, sub, "bad parameter name \"%.80s\"", k);
+		pcons *pc = &r->args[r->n_args];
+		if (pcons_from_json(v, pc, msg, sizeof(msg)) < 0)
+			return perr(c, sub, "%s", msg);
+		r->n_args++;
+		pc->param = strdup(k);
+		if (!pc->param)
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	}
+	qsort(r->args, r->n_args, sizeof(pcons), cons_cmp);
+	return 0;
+}
+
+static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
+{
+	static const char *const known[] = { "service", "methods", "action", "args", NULL };
+	char ptr[64], sub[128];
+	const char *svc, *action;
+	json_object *m, *a;
+	int res;
+	snprintf(ptr, sizeof(ptr), "/services/%zu", index);
+	r->index = index;
+	r->profile = c->p;
+	if (!(r->pointer = strdup(ptr)))
+		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	if (!json_object_is_type(o, json_type_object))
+		return perr(c, ptr, "expected a rule object, got %s", type_name(o));
+	if ((res = check_keys(c, o, ptr, known)) || (res = get_string(c, o, "service", ptr, true, &svc)) ||
+	    (res = get_string(c, o, "action", ptr, true, &action)))
+		return res;
+	snprintf(sub, sizeof(sub), "%s/service", ptr);
+	if (!name_valid(svc, true))
+		return perr(c, sub, "bad service name or glob \"%.80s\" (letters, digits, _ - . * ?)",
+			    svc);
+	r->glob = strpbrk(svc, "*?") != NULL;
+	if (!(r->service = strdup(svc)))
+		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	snprintf(sub, sizeof(sub), "%s/action", ptr);
+	if (strcmp(action, "allow") && strcmp(action, "deny"))
+		return perr(c, sub, "expected \"allow\" or \"deny\", got \"%.80s\"", action);
+	r->allow = strcmp(action, "allow") == 0;
+	snprintf(sub, sizeof(sub), "%s/methods", ptr);
+	if (!json_object_object_get_ex(o, "methods", &m))
+		return perr(c, ptr, "missing \"methods\" (a list of names, or \"*\")");
+	if (json_object_is_type(m, json_type_string) && strcmp(json_object_get_string(m), "*") == 0) {
+		r->all_methods = true;
+	} else if (json_object_is_type(m, json_type_array)) {
+		size_t n = json_object_array_length(m);
+		if (n == 0 || n > METHODS_MAX)
+			return perr(c, sub, "expected 1 to %d method names", METHODS_MAX);
+		for (size_t i = 0; i < n; i++) {
+			json_object *e = json_object_array_get_idx(m, i);
+			char el[160];
+			snprintf(el, sizeof(el), "%s/%zu", sub, i);
+			if (!json_object_is_type(e, json_type_string))
+				return perr(c, el, "expected a method name, got %s", type_name(e));
+			const char *s = json_object_get_string(e);
+			if (strcmp(s, "*") == 0)
+				return perr(c, el, "use \"methods\": \"*\" for every method");
+			if (!name_valid(s, false))
+				return perr(c, el, "bad method name \"%.80s\"", s);
+			for (size_t k = 0; k < r->n_methods; k++)
+				if (strcmp(r->methods[k], s) == 0)
+					return perr(c, el, "method \"%s\" is listed twice", s);
+			if (strv_add(&r->methods, &r->n_methods, s) < 0)
+				return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+		}
+		qsort(r->methods, r->n_methods, sizeof(char *), str_cmp);
+	} else {
+		return perr(c, sub, "expected an array of method names or \"*\", got %s", type_name(m));
+	}
+	snprintf(sub, sizeof(sub), "%s/args", ptr);
+	if (json_object_object_get_ex(o, "args", &a) && (res = parse_args(c, r, a, sub)))
+		return res;
+	return 0;
+}
+
+static int parse_root(pctx *c, json_object *root)
+{
+	static const char *const known[] = { "name", "priority", "description", "services", "sandbox",
+					     NULL };
+	policy_profile *p = c->p;
+	const char *name, *desc;
+	json_object *v;
+	int r;
+	if (!json_object_is_type(root, json_type_object))
+		return perr(c, "", "expected a profile object, got %s", type_name(root));
+	if ((r = check_keys(c, root, "", known)) || (r = get_string(c, root, "name", "", true, &name)) ||
+	    (r = get_string(c, root, "description", "", false, &desc)))
+		return r;
+	if (!name_valid(name, false))
+		return perr(c, "/name", "bad profile name \"%.80s\" (letters, digits, _ - .)", name);
+	/* Profiles are referenced by name and found as NAME.json: a file that
+	 * says otherwise would make a reference silently pick another file. */
+	const char *base = strrchr(p->file, '/');
+	base = base ? base + 1 : p->file;
+	size_t bl = strlen(base);
+	if (bl > 5 && strcmp(base + bl - 5, ".json") == 0 &&
+	    (strlen(name) != bl - 5 || strncmp(base, name, bl - 5) != 0))
+		return perr(c, "/name", "profile \"%.80s\" must live in %s.json, not %s", name, name, base);
+	if (!(p->name = strdup(name)) || (desc && !(p->description = strdup(desc))))
+		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	if (!json_object_object_get_ex(root, "priority", &v))
+		return perr(c, "", "missing \"priority\" (an integer; higher wins)");
+	if (!json_object_is_type(v, json_type_int))
+		return perr(c, "/priority", "expected an integer, got %s", type_name(v));
+	int64_t prio = json_object_get_int64(v);
+	if (prio < -POLICY_PRIORITY_MAX || prio > POLICY_PRIORITY_MAX)
+		return perr(c, "/priority", "%lld is out of range [-%d, %d]", (long long)prio,
+			    POLICY_PRIORITY_MAX, POLICY_PRIORITY_MAX);
+	p->priority = (int)prio;
+	if (json_object_object_get_ex(root, "services", &v)) {
+		if (!json_object_is_type(v, json_type_array))
+			return perr(c, "/services", "expected an array of rules, got %s", type_name(v));
+		size_t n = json_object_array_length(v);
+		if (n > RULES_MAX)
+			return perr(c, "/services", "%zu rules, more than %d", n, RULES_MAX);
+		p->rules = calloc(n ? n : 1, sizeof(prule));
+		if (!p->rules)
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			p->n_rules++;
+			if ((r = parse_rule(c, &p->rules[i], json_object_array_get_idx(v, i), i)))
+				return r;
+		}
+	}
+	if (json_object_object_get_ex(root, "sandbox", &v) && (r = parse_sandbox(c, v)))
+		return r;
+	return 0;
+}
+
+static int setting_cmp(const void *a, const void *b)
+{
+	return strcmp(((const psetting *)a)->key, ((const psetting *)b)->key);
+}
+
+int policy_profile_parse(const char *file, const char *data, size_t len, policy_profile **ret,
+			 scm_error **ret_err)
+{
+	if (!file)
+		file = "<input>";
+	if (len > POLICY_FILE_MAX)
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: %zu bytes, more than the %u a profile may have",
+				file, len, POLICY_FILE_MAX);
+	policy_profile *p = calloc(1, sizeof(*p));
+	if (!p || !(p->file = strdup(file))) {
+		free(p);
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	}
+	int r = jscan_check(data, len, POLICY_DEPTH_MAX, &p->pos);
+	if (r == -EINVAL) {
+		r = scm_fail(ret_err, SCM_E_INVALID, "%s:%u:%u: syntax error: %s", file, p->pos.line,
+			     p->pos.col, p->pos.message);
+		policy_profile_free(p);
+		return r;
+	} else if (r < 0) {
+		policy_profile_free(p);
+		return scm_fail(ret_err, r, "%s: %s", file, strerror(-r));
+	}
+	json_tokener *tok = json_tokener_new_ex(POLICY_DEPTH_MAX + 1);
+	if (!tok) {
+		policy_profile_free(p);
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_object *root = json_tokener_parse_ex(tok, data, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (!root || jerr != json_tokener_success) {
+		/* the scanner accepted it, so this is json-c disagreeing */
+		json_object_put(root);
+		policy_profile_free(p);
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: syntax error: %s", file,
+				json_tokener_error_desc(jerr));
+	}
+	pctx c = { p, ret_err };
+	r = parse_root(&c, root);
+	json_object_put(root);
+	if (r) {
+		policy_profile_free(p);
+		return r;
+	}
+	qsort(p->settings, p->n_settings, sizeof(psetting), setting_cmp);
+	*ret = p;
+	return 0;
+}
+
+int policy_profile_load(const char *path, policy_profile **ret, scm_error **ret_err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	if (fd < 0)
+		return scm_fail(ret_err, -errno, "%s: cannot open: %m", path);
+	if (fstat(fd, &st) < 0)
+		return scm_fail(ret_err, -errno, "%s: cannot stat: %m", path);
+	if (!S_ISREG(st.st_mode))
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: not a regular file", path);
+	if (st.st_size > (off_t)POLICY_FILE_MAX)
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: %lld bytes, more than the %u a profile may have",
+				path, (long long)st.st_size, POLICY_FILE_MAX);
+	/* read one byte more than allowed: the file may grow after fstat */
+	_cleanup_free_ char *buf = malloc(POLICY_FILE_MAX + 1);
+	size_t n = 0;
+	if (!buf)
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	for (;;) {
+		ssize_t k = read(fd, buf + n, POLICY_FILE_MAX + 1 - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return scm_fail(ret_err, -errno, "%s: cannot read: %m", path);
+		if (k == 0)
+			break;
+		n += (size_t)k;
+		if (n > POLICY_FILE_MAX)
+			return scm_fail(ret_err, SCM_E_INVALID, "%s: more than the %u bytes a profile may have",
+					path, POLICY_FILE_MAX);
+	}
+	return policy_profile_parse(path, buf, n, ret, ret_err);
+}
+
+policy_profile *policy_profile_free(policy_profile *p)
+{
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < p->n_rules; i++) {
+		prule *r = &p->rules[i];
+		free(r->service);
+		strv_free(r->methods, r->n_methods);
+		for (size_t k = 0; k < r->n_args; k++)
+			pcons_done(&r->args[k]);
+		free(r->args);
+		free(r->pointer);
+	}
+	free(p->rules);
+	for (size_t i = 0; i < p->n_settings; i++) {
+		free(p->settings[i].key);
+		free(p->settings[i].value);
+		free(p->settings[i].pointer);
+	}
+	free(p->settings);
+	jscan_result_clear(&p->pos);
+	free(p->name);
+	free(p->file);
+	free(p->description);
+	free(p);
+	return NULL;
+}
+
+const char *policy_profile_name(const policy_profile *p)
+{
+	return p->name;
+}
+
+int policy_profile_priority(const policy_profile *p)
+{
+	return p->priority;
+}
