@@ -143,6 +143,8 @@ int vhdx_check(vhdx *h, vhdx_report_fn fn, void *userdata)
 	if (h->log_pending)
 		report(&rp, true, "log: entries up to sequence %llu are pending replay (check --repair replays them)",
 		       (unsigned long long)h->log_seq);
+	if (h->log_note[0])
+		report(&rp, true, "log: %s", h->log_note);
 	/* BAT: states and ranges were validated at open; look for overlaps */
 	_cleanup_free_ struct extent *ex = calloc(h->bat_entries + 3, sizeof *ex);
 	if (!ex)

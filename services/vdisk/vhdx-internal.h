@@ -108,6 +108,7 @@ struct vhdx {
 	struct vhdx_overlay *ov;
 	size_t n_ov;
 	bool log_replayed, log_pending;
+	char log_note[256]; /* why log entries were ignored, for check */
 	uint64_t log_seq, log_head;
 
 	bool file_touched; /* FileWriteGuid renewed this session */

@@ -215,6 +215,8 @@ int vhdx_log_load(vhdx *h, bool write_back)
 	struct entry best_head = { 0 };
 	uint64_t best_start = 0;
 	bool found = false;
+	size_t matched = 0;
+	uint64_t orphan_pos = 0, orphan_tail = 0, orphan_seq = 0;
 	char why[256] = "", first_why[256] = "";
 	for (size_t i = 0; i < nsec; i++) {
 		struct entry e, head;
@@ -228,6 +230,7 @@ int vhdx_log_load(vhdx *h, bool write_back)
 			continue;
 		}
 		free(buf);
+		matched++;
 		/* walk forward while entries follow with consecutive sequence numbers */
 		uint64_t positions[64];
 		size_t np = 0;
@@ -249,16 +252,29 @@ int vhdx_log_load(vhdx *h, bool write_back)
 		for (size_t k = 0; k < np; k++)
 			if (positions[k] == head.tail)
 				tail_in = true;
-		if (!tail_in)
+		if (!tail_in) {
+			if (!orphan_seq) {
+				orphan_pos = e.pos;
+				orphan_tail = head.tail;
+				orphan_seq = head.seq;
+			}
 			continue;
+		}
 		if (!found || head.seq > best_head.seq) {
 			found = true;
 			best_head = head;
 			best_start = head.tail;
 		}
 	}
+	if (!found && matched)
+		return vhdx_fail(h, -EINVAL,
+				 "%s: log: no complete sequence: entry seq %llu (run from 0x%llx) names tail 0x%llx outside its sequence (a sequence gap)",
+				 h->path, (unsigned long long)orphan_seq, (unsigned long long)orphan_pos,
+				 (unsigned long long)orphan_tail);
 	if (!found) {
-		/* a LogGuid with no valid entry: nothing was committed with it */
+		/* a LogGuid with no valid entry: nothing was committed with it
+		 * (a torn first entry). Remember why entries were refused. */
+		snprintf(h->log_note, sizeof h->log_note, "%s", first_why);
 		h->log_seq = 0;
 		return 0;
 	}

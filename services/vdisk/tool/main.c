@@ -25,6 +25,9 @@ static const char usage[] =
 	"                             copy the disk's contents (a differencing chain\n"
 	"                             read through to its base) into DST\n"
 	"  compact FILE               rewrite FILE without unused or trimmed space\n"
+	"  write [--offset N] FILE    write stdin at byte offset N (sector multiples)\n"
+	"  read --offset N --length N FILE   copy bytes of the disk to stdout\n"
+	"  trim --offset N --length N FILE   discard a range (space is given back)\n"
 	"\n"
 	"Options for every command: --override-parent-id  open a differencing chain\n"
 	"whose parent changed since the child was made (read-only).\n"
@@ -324,6 +327,8 @@ int main(int argc, char **argv)
 		return cmd_convert(argc, argv);
 	if (!strcmp(cmd, "compact"))
 		return cmd_compact(argc, argv);
+	if (!strcmp(cmd, "read") || !strcmp(cmd, "write") || !strcmp(cmd, "trim"))
+		return cmd_io(cmd, argc, argv);
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },  { "repair", no_argument, NULL, 'r' },
 		{ "override-parent-id", no_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },

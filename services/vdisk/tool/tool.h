@@ -19,4 +19,5 @@ int parse_size(const char *s, uint64_t *ret);
 void json_str(FILE *f, const char *s);
 int cmd_convert(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_io(const char *cmd, int argc, char **argv);
 void errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
