@@ -44,6 +44,7 @@ static const ipc_ops *const contenders[] = {
 typedef struct slot {
 	uint64_t start_ns, end_ns;
 	int32_t status;
+	char why[160]; /* ipc_client_error when status < 0 */
 	uint32_t n;
 	uint32_t ns[MAX_SAMPLES];
 } slot;
@@ -103,6 +104,9 @@ static _Noreturn void client_main(ipc_instance *ii, unsigned idx, int go_fd, int
 		}
 		s->end_ns = ipc_now_ns();
 		s->status = r;
+		if (r < 0)
+			snprintf(s->why, sizeof(s->why), "%s",
+				 ipc_client_error[0] ? ipc_client_error : strerror(-r));
 		if (write(done_fd, "\n", 1) != 1)
 			_exit(1);
 	}
@@ -194,8 +198,10 @@ static int run_round(config *cf, uint32_t calls, double *ret_lat_us, double *ret
 
 		if (r == -ETIMEDOUT || r == -EPIPE)
 			return (int)r;
-		if (c->slot->status < 0)
+		if (c->slot->status < 0) {
+			snprintf(cf->why, sizeof(cf->why), "%s", c->slot->why);
 			return c->slot->status;
+		}
 		for (uint32_t k = 0; k < c->slot->n; k++)
 			all[total++] = c->slot->ns[k] / 1000.0;
 		if (c->slot->start_ns < first)
@@ -213,7 +219,8 @@ static int run_round(config *cf, uint32_t calls, double *ret_lat_us, double *ret
 static void config_fail(config *cf, int r)
 {
 	cf->failed = true;
-	snprintf(cf->why, sizeof(cf->why), "%s", strerror(r < 0 ? -r : r));
+	if (!cf->why[0])
+		snprintf(cf->why, sizeof(cf->why), "%s", strerror(r < 0 ? -r : r));
 }
 
 static unsigned env_uint(const char *name, unsigned def, unsigned lo, unsigned hi)

@@ -63,6 +63,10 @@ const char *ipc_runtime_dir(void);
 pid_t ipc_fork(bool pinned);
 /* SIGKILL and reap; ignores pid <= 0. */
 void ipc_kill_reap(pid_t pid);
+/* What went wrong in a client, in words, for the report line (a client
+ * process sets it before returning an error from client_call). */
+extern char ipc_client_error[160];
+void ipc_set_client_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Monotonic clock in nanoseconds. */
 uint64_t ipc_now_ns(void);
 /* Reads one line (up to size-1 bytes, without the newline) from fd within

@@ -1,9 +1,9 @@
 /* ipc-scm.c: the brokered scm channel as an IPC contender, and scm's
  * connect latency.
  *
- * A private scmd runs from this run's directory (--runtime-dir, --config);
- * tests/bench/scm-setup.sh registers the echo service and creates an
- * endpoint for the bench and prints the endpoint's path. Clients connect
+ * A private scmd runs from this run's directory (--runtime-dir, --config)
+ * with the echo service from a manifest we write (allowed for the endpoint
+ * "bench", made with scmctl). Clients connect
  * through it with scm_connect_at() and call echo (method 2) with a 64-byte
  * binary body; after the connect, calls go straight to the provider, so
  * this should cost what raw-seqpacket costs plus libscm's framing.
@@ -64,59 +64,96 @@ static pid_t spawn(char *const argv[], bool pinned, int out_fd)
 	_exit(127);
 }
 
-/* Starts scmd and runs the setup script, which prints the endpoint. */
+static int write_manifest(const char *conf)
+{
+	char dir[PATH_MAX + 16], path[PATH_MAX + 32];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/services", conf);
+	snprintf(path, sizeof(path), "%s/echo.json", dir);
+	if (mkdir(dir, 0700) < 0)
+		return -errno;
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"{ \"name\": \"echo\", \"interface\": \"echo\",\n"
+		"  \"exec\": [ \"%s/libexec/scm-echo-provider\" ],\n"
+		"  \"activation\": \"on-demand\", \"allow\": [ \"bench\" ],\n"
+		"  \"description\": \"ipc-bench echo\" }\n",
+		build_dir());
+	return fflush(f) == 0 ? 0 : -errno;
+}
+
+/* `scmctl --runtime-dir RUN endpoint create bench` prints
+ * "endpoint bench at PATH"; we keep PATH. */
+static int create_endpoint(scm_env *e, const char *run)
+{
+	char scmctl[PATH_MAX], line[PATH_MAX];
+	char *argv[] = { scmctl, "--runtime-dir", (char *)run, "endpoint", "create", "bench", NULL };
+	int p[2];
+	ssize_t r;
+	pid_t pid;
+
+	snprintf(scmctl, sizeof(scmctl), "%s/bin/scmctl", build_dir());
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = spawn(argv, e->pinned, p[1]);
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		return pid;
+	}
+	e->endpoint[0] = 0;
+	while ((r = ipc_read_line(p[0], line, sizeof(line), 10000)) >= 0)
+		if (!strncmp(line, "endpoint bench at ", 18))
+			snprintf(e->endpoint, sizeof(e->endpoint), "%s", line + 18);
+	close(p[0]);
+	ipc_kill_reap(pid); /* it has exited (EOF): this reaps it */
+	if (!e->endpoint[0]) {
+		snprintf(e->why, sizeof(e->why), "scmctl endpoint create printed no endpoint%s",
+			 r == -ETIMEDOUT ? " (timed out)" : "");
+		return 1;
+	}
+	return 0;
+}
+
+/* Starts a private scmd with the echo service and an endpoint "bench". */
 static int env_start(scm_env *e)
 {
-	const char *dir = ipc_runtime_dir();
-	char scmd[PATH_MAX], setup[PATH_MAX], run[PATH_MAX], conf[PATH_MAX], line[PATH_MAX];
-	int p[2];
-	pid_t pid;
-	ssize_t r;
+	const char *dir = ipc_runtime_dir(), *tag = e->pinned ? "pinned" : "unpinned";
+	char scmd[PATH_MAX], idl[PATH_MAX], run[PATH_MAX], conf[PATH_MAX], sock[PATH_MAX + 16];
+	int r;
 
 	if (!dir)
 		return -ENOENT;
 	snprintf(scmd, sizeof(scmd), "%s/bin/scmd", build_dir());
-	snprintf(setup, sizeof(setup), "%s/tests/bench/scm-setup.sh", src_dir());
-	snprintf(run, sizeof(run), "%s/scm-run-%s", dir, e->pinned ? "pinned" : "unpinned");
-	snprintf(conf, sizeof(conf), "%s/scm-config-%s", dir, e->pinned ? "pinned" : "unpinned");
+	snprintf(idl, sizeof(idl), "%s/stubs/idl", src_dir());
+	snprintf(run, sizeof(run), "%s/scm-run-%s", dir, tag);
+	snprintf(conf, sizeof(conf), "%s/scm-config-%s", dir, tag);
+	snprintf(sock, sizeof(sock), "%s/control.sock", run);
 	if (access(scmd, X_OK) < 0) {
 		snprintf(e->why, sizeof(e->why), "scmd not built (%.200s)", scmd);
 		return 1;
 	}
 	if (mkdir(run, 0700) < 0 || mkdir(conf, 0700) < 0)
 		return -errno;
-
+	r = write_manifest(conf);
+	if (r < 0)
+		return r;
 	{
-		char *argv[] = { scmd, "--runtime-dir", run, "--config", conf, NULL };
+		char *argv[] = { scmd, "--runtime-dir", run, "--config", conf, "--idl-path", idl, NULL };
 		/* A pinned scmd's providers inherit CPU 0 from it. */
 		e->scmd = spawn(argv, e->pinned, -1);
 		if (e->scmd < 0)
 			return e->scmd;
 	}
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	{
-		char *argv[] = { setup, (char *)build_dir(), (char *)src_dir(), run, conf, NULL };
-		pid = spawn(argv, e->pinned, p[1]);
-	}
-	close(p[1]);
-	if (pid < 0) {
-		close(p[0]);
-		return pid;
-	}
-	/* The script's last line is the endpoint path. */
-	e->endpoint[0] = 0;
-	while ((r = ipc_read_line(p[0], line, sizeof(line), 20000)) >= 0)
-		if (r > 0)
-			snprintf(e->endpoint, sizeof(e->endpoint), "%s", line);
-	close(p[0]);
-	ipc_kill_reap(pid); /* it has exited by now: this reaps it */
-	if (!e->endpoint[0] || e->endpoint[0] != '/') {
-		snprintf(e->why, sizeof(e->why), "tests/bench/scm-setup.sh gave no endpoint%s",
-			 r == -ETIMEDOUT ? " (timed out)" : "");
+	r = ipc_wait_socket(sock, 10000);
+	if (r < 0) {
+		snprintf(e->why, sizeof(e->why), "scmd did not open %.200s: %s", sock, strerror(-r));
 		return 1;
 	}
-	return 0;
+	return create_endpoint(e, run);
 }
 
 static scm_env *env_get(bool pinned, const char **ret_why)
@@ -150,8 +187,16 @@ void ipc_scm_stop(void)
 	}
 }
 
-static void print_error(const char *what, scm_error *err)
+/* The full chain goes to stderr; the innermost observation, which says
+ * what actually failed, goes to the report line. */
+static void print_error(const char *what, int r, scm_error *err)
 {
+	const scm_error *root = err;
+
+	while (root && root->cause)
+		root = root->cause;
+	ipc_set_client_error("%s: %s: %s", what, scm_code_name(r),
+			     root && root->message ? root->message : "no detail");
 	fprintf(stderr, "ipc-bench: %s:\n", what);
 	if (err)
 		scm_error_print(err, stderr);
@@ -177,7 +222,7 @@ static int scm_client_open(ipc_instance *inst, unsigned idx, void **ret_client)
 	int r = scm_connect_at(inst->address, "echo", &ch, &err);
 
 	if (r != 0) {
-		print_error("scm_connect_at echo", err);
+		print_error("scm_connect_at echo", r, err);
 		return r < 0 ? r : -ECONNREFUSED;
 	}
 	*ret_client = ch;
@@ -191,7 +236,7 @@ static int scm_client_call(void *client, const uint8_t *req, uint8_t *reply)
 	int r = scm_call_sync(client, SCM_ECHO_METHOD, NULL, req, IPC_MSG_SIZE, NULL, 0, &m, &err);
 
 	if (r != 0) {
-		print_error("scm_call echo", err);
+		print_error("scm_call echo", r, err);
 		return r < 0 ? r : -EPROTO;
 	}
 	if (m->bin_len != IPC_MSG_SIZE) {
@@ -225,7 +270,7 @@ static int scm_connect_once(void *client, const uint8_t *req, uint8_t *reply)
 	int r = scm_connect_at(client, "echo", &ch, &err);
 
 	if (r != 0) {
-		print_error("scm_connect_at echo", err);
+		print_error("scm_connect_at echo", r, err);
 		return r < 0 ? r : -ECONNREFUSED;
 	}
 	scm_channel_free(ch);
