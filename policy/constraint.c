@@ -1,7 +1,8 @@
-/* constraint.c: argument constraints of allow rules, the same four forms a
- * grant carries to the provider: {"eq": V}, {"prefix": "s"},
- * {"range": [lo, hi]} (inclusive), {"in": [V, ...]}; V is a bool, number or
- * string. Parsing, comparison (for conflicts and reload re-checks), and
+/* constraint.c: argument constraints of allow rules, the forms a grant
+ * carries to the provider (libscm's scm_grant_check, stubs/grant.c):
+ * {"eq": V}, {"prefix": "s"}, {"path_prefix": "/dir"}, {"range": [lo, hi]}
+ * (inclusive), {"in": [V, ...]}; V is a bool, number or string, compared
+ * with its JSON type as libscm does (1 is not 1.0). Parsing, comparison (for conflicts and reload re-checks), and
  * evaluation against call arguments (for explain and check). */
 #include <errno.h>
 #include <math.h>
@@ -62,14 +63,35 @@ static bool pval_is_num(const pval *v)
 
 static bool pval_equal(const pval *a, const pval *b)
 {
-	if (pval_is_num(a) && pval_is_num(b)) {
-		if (a->kind == PV_INT && b->kind == PV_INT)
-			return a->i == b->i;
-		return pval_num(a) == pval_num(b);
-	}
 	if (a->kind != b->kind)
 		return false;
-	return a->kind == PV_BOOL ? a->b == b->b : strcmp(a->s, b->s) == 0;
+	switch (a->kind) {
+	case PV_BOOL:
+		return a->b == b->b;
+	case PV_INT:
+		return a->i == b->i;
+	case PV_DOUBLE:
+		return a->d == b->d;
+	case PV_STRING:
+		return strcmp(a->s, b->s) == 0;
+	}
+	return false;
+}
+
+/* The same test as libscm's: an absolute path with no ".", ".." or empty
+ * component that continues dir at a component boundary. */
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir), pl = strlen(path);
+	if (path[0] != '/' || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../"))
+		return false;
+	if ((pl >= 2 && strcmp(path + pl - 2, "/.") == 0) || (pl >= 3 && strcmp(path + pl - 3, "/..") == 0))
+		return false;
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (strncmp(path, dir, n) != 0)
+		return false;
+	return path[n] == '/' || (path[n] == '\0' && n > 1) || n == 1;
 }
 
 static int pval_cmp_num(const pval *a, const pval *b)
@@ -110,7 +132,7 @@ int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz)
 	pcons c = { 0 };
 	if (!json_object_is_type(j, json_type_object) || json_object_object_length(j) != 1) {
 		snprintf(err, errsz, "expected one of {\"eq\": V}, {\"prefix\": \"s\"}, "
-				     "{\"range\": [lo, hi]}, {\"in\": [V, ...]}");
+				     "{\"path_prefix\": \"/dir\"}, {\"range\": [lo, hi]}, {\"in\": [V, ...]}");
 		return -EINVAL;
 	}
 	json_object_object_foreach(j, k, v)
@@ -125,6 +147,13 @@ int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz)
 			c.kind = PC_PREFIX;
 			if (!json_object_is_type(v, json_type_string) || pval_from_json(v, &c.v, false) < 0) {
 				snprintf(err, errsz, "prefix: expected a string");
+				return -EINVAL;
+			}
+		} else if (strcmp(k, "path_prefix") == 0) {
+			c.kind = PC_PATH_PREFIX;
+			if (!json_object_is_type(v, json_type_string) || json_object_get_string(v)[0] != '/' ||
+			    pval_from_json(v, &c.v, false) < 0) {
+				snprintf(err, errsz, "path_prefix: expected an absolute directory path");
 				return -EINVAL;
 			}
 		} else if (strcmp(k, "range") == 0) {
@@ -160,7 +189,7 @@ int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz)
 				c.n_set++;
 			}
 		} else {
-			snprintf(err, errsz, "unknown constraint \"%.40s\" (eq, prefix, range, in)", k);
+			snprintf(err, errsz, "unknown constraint \"%.40s\" (eq, prefix, path_prefix, range, in)", k);
 			return -EINVAL;
 		}
 	}
@@ -175,7 +204,8 @@ bool pcons_equal(const pcons *a, const pcons *b)
 	switch (a->kind) {
 	case PC_EQ:
 	case PC_PREFIX:
-		return pval_equal(&a->v, &b->v) && a->v.kind == b->v.kind;
+	case PC_PATH_PREFIX:
+		return pval_equal(&a->v, &b->v);
 	case PC_RANGE:
 		return pval_cmp_num(&a->lo, &b->lo) == 0 && pval_cmp_num(&a->hi, &b->hi) == 0;
 	case PC_IN:
@@ -208,6 +238,8 @@ static bool pval_satisfies(const pcons *c, const pval *v)
 		return pval_equal(&c->v, v);
 	case PC_PREFIX:
 		return v->kind == PV_STRING && strncmp(v->s, c->v.s, strlen(c->v.s)) == 0;
+	case PC_PATH_PREFIX:
+		return v->kind == PV_STRING && path_under(v->s, c->v.s);
 	case PC_RANGE:
 		return pval_is_num(v) && pval_cmp_num(&c->lo, v) <= 0 && pval_cmp_num(v, &c->hi) <= 0;
 	case PC_IN:
@@ -261,6 +293,10 @@ struct json_object *pcons_to_json(const pcons *c)
 		v = pval_to_json(&c->v);
 		json_object_object_add(o, "prefix", v);
 		break;
+	case PC_PATH_PREFIX:
+		v = pval_to_json(&c->v);
+		json_object_object_add(o, "path_prefix", v);
+		break;
 	case PC_RANGE:
 		v = json_object_new_array();
 		if (v) {
@@ -299,6 +335,9 @@ bool pcons_within(const pcons *old_c, const pcons *new_c)
 	case PC_PREFIX:
 		return new_c->kind == PC_PREFIX &&
 		       strncmp(old_c->v.s, new_c->v.s, strlen(new_c->v.s)) == 0;
+	case PC_PATH_PREFIX:
+		/* every clean path under old's dir is under new's dir */
+		return new_c->kind == PC_PATH_PREFIX && path_under(old_c->v.s, new_c->v.s);
 	case PC_RANGE:
 		return new_c->kind == PC_RANGE && pval_cmp_num(&new_c->lo, &old_c->lo) <= 0 &&
 		       pval_cmp_num(&old_c->hi, &new_c->hi) <= 0;

@@ -107,7 +107,12 @@ int policy_check_call(const policy_effective *e, const char *service, const char
 	if (r < 0)
 		return r;
 	const emethod *m = find_method(s, method);
-	if (!m || m->state == EM_DEFAULT_DENY) {
+	bool star_granted = s->grant_json && strncmp(s->grant_json, "{\"methods\":\"*\"", 14) == 0;
+	if (m && m->state == EM_ALLOW && strcmp(m->name, "*") == 0 && !star_granted) {
+		/* what the grant cannot carry is not allowed (see build_grant) */
+		snprintf(buf, sizeof(buf), "denied (fail closed): %s has no IDL and denies some methods, so "
+					   "\"*\" cannot be granted; name the methods", service);
+	} else if (!m || m->state == EM_DEFAULT_DENY) {
 		snprintf(buf, sizeof(buf), "denied by default: no rule allows %s.%s", service, method);
 	} else if (m->state == EM_CONFLICT) {
 		snprintf(buf, sizeof(buf), "denied (fail closed): conflicting rules at priority %d",
@@ -139,8 +144,10 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 	eservice *tmp = NULL;
 	const eservice *s;
 	*keep = false;
-	if (!json_object_is_type(g, json_type_object) || !json_object_object_get_ex(g, "methods", &ms) ||
-	    !json_object_is_type(ms, json_type_array))
+	if (!json_object_is_type(g, json_type_object) || !json_object_object_get_ex(g, "methods", &ms))
+		return -EINVAL;
+	bool wildcard = json_object_is_type(ms, json_type_string) && strcmp(json_object_get_string(ms), "*") == 0;
+	if (!wildcard && !json_object_is_type(ms, json_type_array))
 		return -EINVAL;
 	if (json_object_object_get_ex(g, "constraints", &cs) && !json_object_is_type(cs, json_type_object))
 		return -EINVAL;
@@ -148,7 +155,16 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 	if (r < 0)
 		return r;
 	*keep = true;
-	for (size_t i = 0; *keep && i < json_object_array_length(ms); i++) {
+	if (wildcard) {
+		/* "every method": kept only if the new grant is the very same */
+		json_object *ng = s->grant_json ? json_tokener_parse(s->grant_json) : NULL;
+		*keep = ng && json_object_equal(ng, g);
+		json_object_put(ng);
+		if (!*keep)
+			snprintf(why, whysz, "the grant for every method of %s changed", service);
+		ms = NULL;
+	}
+	for (size_t i = 0; ms && *keep && i < json_object_array_length(ms); i++) {
 		json_object *mj = json_object_array_get_idx(ms, i), *oc = NULL;
 		const char *mn = json_object_get_string(mj);
 		const emethod *m = mn ? find_method(s, mn) : NULL;

@@ -21,12 +21,12 @@ typedef struct pval {
 	char *s;
 } pval;
 
-typedef enum pcons_kind { PC_EQ, PC_PREFIX, PC_RANGE, PC_IN } pcons_kind;
+typedef enum pcons_kind { PC_EQ, PC_PREFIX, PC_PATH_PREFIX, PC_RANGE, PC_IN } pcons_kind;
 
 typedef struct pcons {
 	char *param;
 	pcons_kind kind;
-	pval v;      /* eq; prefix (string) */
+	pval v;      /* eq; prefix and path_prefix (string) */
 	pval lo, hi; /* range (numbers) */
 	pval *set;   /* in */
 	size_t n_set;

@@ -112,6 +112,7 @@ static void check_args(linter *l, const prule *r, const pidl_service *svc, const
 		bool ok = true;
 		switch (c->kind) {
 		case PC_PREFIX:
+		case PC_PATH_PREFIX:
 			ok = strcmp(p->type, "string") == 0;
 			break;
 		case PC_RANGE:
@@ -238,6 +239,12 @@ static void check_services(linter *l)
 	for (size_t i = 0; i < e->n_services; i++)
 		for (size_t k = 0; k < e->services[i].n_methods; k++) {
 			const emethod *m = &e->services[i].methods[k];
+			if (m->state == EM_CONFLICT) {
+				/* reported as a conflict already */
+				deny_useful[rule_idx(l, m->winner)] = true;
+				for (size_t t = 0; t < m->n_ties; t++)
+					deny_useful[rule_idx(l, m->ties[t])] = true;
+			}
 			if (m->state != EM_DENY)
 				continue;
 			for (size_t o = 0; o < m->n_overrode; o++)

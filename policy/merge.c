@@ -134,25 +134,38 @@ static int origin_add(char **text, const char *what, const prule *r)
 	return 0;
 }
 
+/* The grant for the provider: {"methods": [...], "constraints": {...}}.
+ * A service without IDL whose "*" entry allows, with no method denied,
+ * gets "methods": "*" (libscm expands it against the provider's own
+ * interface) and the "*" rule's constraints under "*". */
 static int build_grant(eservice *s)
 {
 	json_object *g = json_object_new_object(), *ms = json_object_new_array(),
 		    *cs = json_object_new_object();
+	const emethod *star = NULL;
+	bool all_allowed = true;
 	int r = -ENOMEM;
 	if (!g || !ms || !cs) {
 		json_object_put(ms);
 		json_object_put(cs);
 		goto out;
 	}
-	json_object_object_add(g, "methods", ms);
+	for (size_t i = 0; i < s->n_methods; i++) {
+		if (strcmp(s->methods[i].name, "*") == 0)
+			star = &s->methods[i];
+		all_allowed = all_allowed && s->methods[i].state == EM_ALLOW;
+	}
+	bool wildcard = !s->in_idl && star && all_allowed;
+	json_object_object_add(g, "methods", wildcard ? json_object_new_string("*") : ms);
+	if (wildcard)
+		json_object_put(ms);
 	json_object_object_add(g, "constraints", cs);
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const emethod *m = &s->methods[i];
-		/* "*" stands for methods no IDL names: only meaningful when the
-		 * service has no IDL at all */
-		if (m->state != EM_ALLOW || (s->in_idl && strcmp(m->name, "*") == 0))
+		if (m->state != EM_ALLOW || (m == star && !wildcard))
 			continue;
-		json_object_array_add(ms, json_object_new_string(m->name));
+		if (!wildcard)
+			json_object_array_add(ms, json_object_new_string(m->name));
 		if (m->winner->n_args == 0)
 			continue;
 		json_object *mc = json_object_new_object();
@@ -245,9 +258,18 @@ int eservice_compile(const policy_effective *e, const char *name, const prule *c
 			goto out;
 		s.n_methods++;
 	}
-	for (size_t i = 0; i < s.n_methods; i++)
-		if (s.methods[i].state == EM_ALLOW && !(s.in_idl && strcmp(s.methods[i].name, "*") == 0))
+	/* allowed = the grant names at least one method: "*" counts only
+	 * where it can go into the grant (no IDL, no method denied) */
+	bool all_allow = true, star_allow = false;
+	for (size_t i = 0; i < s.n_methods; i++) {
+		bool is_star = strcmp(s.methods[i].name, "*") == 0;
+		all_allow = all_allow && s.methods[i].state == EM_ALLOW;
+		star_allow = star_allow || (is_star && s.methods[i].state == EM_ALLOW);
+		if (s.methods[i].state == EM_ALLOW && !is_star)
 			s.allowed = true;
+	}
+	if (!s.in_idl && star_allow && all_allow)
+		s.allowed = true;
 	r = build_origin(&s);
 	if (r == 0 && s.allowed)
 		r = build_grant(&s);

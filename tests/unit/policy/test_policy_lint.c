@@ -1,0 +1,134 @@
+/* test_policy_lint.c: lint over profile sets, table-driven: each case
+ * lists the profiles and the findings (severity, kind, file, pointer, text)
+ * that must appear, and the exact number of errors and warnings. Also: a
+ * store that fails lint is not loaded. */
+#include "helpers.h"
+
+typedef struct prof {
+	const char *name, *json;
+} prof;
+
+typedef struct want {
+	policy_severity sev;
+	const char *kind, *file_suffix, *pointer, *text;
+} want;
+
+typedef struct lint_case {
+	const char *title;
+	prof profs[4];
+	want findings[4];
+	size_t errors, warnings;
+} lint_case;
+
+#define R(svc, methods, action) "{'service':'" svc "','methods':" methods ",'action':'" action "'}"
+#define RA(svc, methods, args) "{'service':'" svc "','methods':" methods ",'action':'allow','args':" args "}"
+#define P(name, prio, rules) { name, "{'name':'" name "','priority':" #prio ",'services':[" rules "]}" }
+#define E POLICY_LINT_ERROR
+#define W POLICY_LINT_WARNING
+
+static const lint_case cases[] = {
+	{ "clean set", { P("a", 0, R("echo", "'*'", "allow")), P("b", 5, R("echo", "['crash']", "deny")) }, { { 0 } }, 0, 0 },
+	{ "equal-priority conflict names both sides",
+	  { P("a", 10, R("echo", "['ping']", "allow")), P("b", 10, R("echo", "['ping']", "deny")) },
+	  { { E, "conflict", "a.json", "/services/0", "allow echo.ping conflicts with deny profile 'b' (" } }, 1, 0 },
+	{ "unknown service", { P("a", 0, R("ecko", "'*'", "allow")) },
+	  { { E, "unknown-service", "a.json", "/services/0/service", "no interface defines service \"ecko\"" } }, 1, 0 },
+	{ "unknown method", { P("a", 0, R("echo", "['ping','pong']", "allow")) },
+	  { { E, "unknown-method", "a.json", "/services/0/methods/1", "service \"echo\" has no method \"pong\"" } }, 1, 0 },
+	{ "unknown parameter", { P("a", 0, RA("echo", "['greet']", "{'nmae':{'eq':'x'}}")) },
+	  { { E, "unknown-param", "a.json", "/services/0/args/nmae", "echo.greet has no parameter \"nmae\"" } }, 1, 0 },
+	{ "constraint of the wrong type", { P("a", 0, RA("echo", "['sleep']", "{'ms':{'prefix':'1'}}")) },
+	  { { E, "bad-constraint", "a.json", "/services/0/args/ms", "is of type uint" } }, 1, 0 },
+	{ "shadowed rule", { P("a", 0, R("echo", "['ping']", "allow")), P("b", 5, R("echo", "'*'", "allow")) },
+	  { { W, "shadowed", "a.json", "/services/0", "decided by higher rules, e.g. profile 'b'" } }, 0, 1 },
+	{ "glob matching nothing", { P("a", 0, R("zz*", "'*'", "allow")) },
+	  { { W, "dead", "a.json", "/services/0/service", "glob \"zz*\" matches no known service" } }, 0, 1 },
+	{ "deny with nothing below", { P("a", 0, R("echo", "['crash']", "deny")) },
+	  { { W, "dead", "a.json", "/services/0", "deny changes nothing" } }, 0, 1 },
+	{ "sandbox conflict and override",
+	  { { "a", "{'name':'a','priority':1,'sandbox':{'network':'host','limits':{'pids':5}}}" },
+	    { "b", "{'name':'b','priority':1,'sandbox':{'network':'loopback'}}" },
+	    { "c", "{'name':'c','priority':0,'sandbox':{'limits':{'pids':9}}}" } },
+	  { { E, "conflict", "a.json", "/sandbox/network", "network = host conflicts with network = loopback in profile 'b'" },
+	    { W, "shadowed", "c.json", "/sandbox/limits/pids", "limit:pids = 9 is overridden by limit:pids = 5" } },
+	  1, 1 },
+};
+
+static void run_case(void **state)
+{
+	const lint_case *c = *state;
+	char *dir = tmpdir_new();
+	for (size_t i = 0; i < 4 && c->profs[i].name; i++)
+		write_profile(dir, c->profs[i].name, c->profs[i].json);
+	policy_store *st = load_store_or_fail(dir);
+	policy_idl_set *idl = test_idl();
+	policy_lint_report *rep = NULL;
+	scm_error *err = NULL;
+	assert_int_equal(policy_lint(st, idl, &rep, &err), 0);
+	if (rep->n_errors != c->errors || rep->n_warnings != c->warnings) {
+		policy_lint_report_print(rep, stderr);
+		fail_msg("%zu errors, %zu warnings; want %zu, %zu", rep->n_errors, rep->n_warnings, c->errors,
+			 c->warnings);
+	}
+	for (size_t i = 0; i < 4 && c->findings[i].kind; i++) {
+		const want *w = &c->findings[i];
+		bool found = false;
+		for (size_t k = 0; k < rep->n_findings && !found; k++) {
+			const policy_finding *f = &rep->findings[k];
+			size_t fl = strlen(f->file), sl = strlen(w->file_suffix);
+			found = f->severity == w->sev && strcmp(f->kind, w->kind) == 0 && fl >= sl &&
+				strcmp(f->file + fl - sl, w->file_suffix) == 0 && strcmp(f->pointer, w->pointer) == 0 &&
+				strstr(f->message, w->text) && f->line > 0;
+		}
+		if (!found) {
+			policy_lint_report_print(rep, stderr);
+			fail_msg("no %s finding at %s#%s with \"%s\"", w->kind, w->file_suffix, w->pointer, w->text);
+		}
+	}
+	/* loading the directory as a store applies the same verdict */
+	policy_store *loaded = NULL;
+	int r = policy_store_load(dir, idl, &loaded, &err);
+	if (c->errors) {
+		assert_int_equal(r, SCM_E_INVALID);
+		assert_null(loaded);
+		assert_non_null(strstr(err->message, "lint error(s), profile set not loaded"));
+		err = scm_error_free(err);
+	} else {
+		assert_int_equal(r, 0);
+		policy_store_free(loaded);
+	}
+	policy_lint_report_free(rep);
+	policy_store_free(st);
+	policy_idl_set_free(idl);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* One bad file keeps the whole directory from loading. */
+static void test_bad_file_keeps_nothing(void **state)
+{
+	char *dir = tmpdir_new();
+	write_profile(dir, "good", "{'name':'good','priority':0}");
+	write_file(dir, "bad.json", "{\"name\":\"bad\",\"priority\":1,\"priority\":2}");
+	policy_store *st = (policy_store *)0x1;
+	scm_error *err = NULL;
+	assert_int_equal(policy_store_load(dir, NULL, &st, &err), SCM_E_INVALID);
+	assert_ptr_equal(st, (policy_store *)0x1);
+	assert_non_null(strstr(err->message, "bad.json:1:"));
+	scm_error_free(err);
+	rm_rf(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	size_t n = sizeof(cases) / sizeof(cases[0]);
+	struct CMUnitTest *t = calloc(n + 2, sizeof(*t));
+	for (size_t i = 0; i < n; i++)
+		t[i] = (struct CMUnitTest){ .name = cases[i].title, .test_func = run_case,
+					    .initial_state = (void *)&cases[i] };
+	t[n++] = (struct CMUnitTest)cmocka_unit_test(test_bad_file_keeps_nothing);
+	int r = _cmocka_run_group_tests("policy_lint", t, n, NULL, NULL);
+	free(t);
+	return r;
+}
