@@ -3,6 +3,7 @@
  * Every process the bench forks asks to die with its parent, so an
  * interrupted run leaves no servers or bus daemons behind. */
 #include <errno.h>
+#include <ftw.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -23,19 +24,27 @@
 
 static char runtime_dir[256];
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)(flag == FTW_DP ? rmdir(path) : unlink(path));
+	return 0;
+}
+
+/* Only our own mkdtemp directory, and only from the process that made it. */
 static void runtime_dir_remove(void)
 {
-	char cmd[300];
-
-	if (!runtime_dir[0])
-		return;
-	/* Only our own mkdtemp directory, and only from the process that made it. */
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", runtime_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "ipc-bench: could not remove %s\n", runtime_dir);
+	if (runtime_dir[0] && nftw(runtime_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		fprintf(stderr, "ipc-bench: could not remove %s: %m\n", runtime_dir);
 }
 
 static pid_t runtime_owner;
+
+static void on_terminate(int sig)
+{
+	if (getpid() == runtime_owner)
+		runtime_dir_remove();
+	_exit(128 + sig);
+}
 
 static void runtime_cleanup(void)
 {
@@ -57,6 +66,10 @@ const char *ipc_runtime_dir(void)
 		}
 		runtime_owner = getpid();
 		atexit(runtime_cleanup);
+		/* Interrupted (^C, timeout): still leave no directory behind;
+		 * the children die with us (PR_SET_PDEATHSIG). */
+		signal(SIGINT, on_terminate);
+		signal(SIGTERM, on_terminate);
 	}
 	return runtime_dir;
 }
