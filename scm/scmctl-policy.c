@@ -315,7 +315,7 @@ static int cmd_lint(const opts *o)
 		}
 		parse_errors++;
 		for (scm_error *e = err; e; e = e->cause)
-			fprintf(stdout, "%s [syntax]\n", e->message);
+			fprintf(stdout, "%s [parse]\n", e->message);
 		err = scm_error_free(err);
 	}
 	if (policy_store_load_files(good, n_good, &st, &err) || policy_lint(st, idl, &rep, &err)) {
