@@ -3,7 +3,7 @@
 VDISK_LIB_SRCS := $(filter-out %/provider.c %/bench.c,$(wildcard services/vdisk/*.c))
 VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
-$(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk -Wno-format-truncation
+$(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk $(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/fuzz/fuzz_vhdx.o: PART_CFLAGS += -Iservices/vdisk
 
