@@ -27,3 +27,20 @@ $(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB)
 # `make B=... gfx` builds only this part (handy while other parts are in flux).
 .PHONY: gfx
 gfx: $(GFX_LIB) $(GFX_UNIT)
+
+# Test helpers: the engine with synthetic clients, and a PNG checker.
+$(B)/libexec/scm-gfx-testserver: $(B)/services/gfx/tools/testserver.o $(GFX_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(GFX_LIBS)
+$(B)/libexec/scm-gfx-pngcheck: $(B)/services/gfx/tools/pngcheck.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(GFX_PNG_LIBS)
+LIBEXEC += $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck
+gfx: $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck $(B)/tests/unit-tests.list
+
+# libFuzzer targets (make fuzz builds them with clang).
+GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present
+FUZZ_TARGETS += $(GFX_FUZZ)
+$(GFX_FUZZ): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(GFX_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(GFX_LIBS) $(FUZZ_LDFLAGS)

@@ -1,0 +1,205 @@
+/* testserver.c: scm-gfx-testserver, the proxy engine with synthetic
+ * clients and no broker, for end-to-end tests and demos of the
+ * compositor, time bank and RFB output with real viewers.
+ *
+ *   scm-gfx-testserver [--size WxH] [--port N] [--info FILE]
+ *                      [--snapshot FILE] [--animate MS]
+ *                      --client NAME:WxH[:WEIGHT[:RRGGBB]] ...
+ *
+ * Each client paints its colour with diagonal stripes of the inverse
+ * colour every 16 pixels and presents it. --animate moves a bar through
+ * every client each MS milliseconds (damage-only presents). --info writes
+ * the engine's stats (port, client positions, borders, time bank) as
+ * JSON once the first frame is composited and again on SIGUSR1, which
+ * also writes --snapshot. SIGTERM/SIGINT end it. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "server.h"
+
+typedef struct {
+	gfx_client *c;
+	uint32_t colour;
+	uint32_t bar;
+} synth;
+
+static void paint(synth *s)
+{
+	gfx_surface *sf = gfx_client_surface(s->c);
+	for (uint32_t y = 0; y < sf->height; y++)
+		for (uint32_t x = 0; x < sf->width; x++)
+			sf->pixels[(size_t)y * sf->width + x] =
+				((x + y) / 16) % 4 == 3 ? (~s->colour & 0xFFFFFF) : s->colour;
+}
+
+static void animate(synth *s)
+{
+	gfx_surface *sf = gfx_client_surface(s->c);
+	uint32_t old = s->bar;
+	s->bar = (s->bar + 4) % sf->width;
+	/* Restore the old bar column, draw the new one: small damage. */
+	for (uint32_t y = 0; y < sf->height / 8; y++) {
+		for (uint32_t x = old; x < old + 4 && x < sf->width; x++)
+			sf->pixels[(size_t)y * sf->width + x] =
+				((x + y) / 16) % 4 == 3 ? (~s->colour & 0xFFFFFF) : s->colour;
+		for (uint32_t x = s->bar; x < s->bar + 4 && x < sf->width; x++)
+			sf->pixels[(size_t)y * sf->width + x] = 0xFFFFFF;
+	}
+	gfx_rect d[2] = { { (int32_t)old, 0, 4, (int32_t)sf->height / 8 },
+			  { (int32_t)s->bar, 0, 4, (int32_t)sf->height / 8 } };
+	gfx_client_present(s->c, d, 2);
+}
+
+static int write_info(gfx_server *srv, const char *path)
+{
+	char tmp[4096];
+	struct json_object *j = gfx_server_stats(srv);
+	if (!j)
+		return -ENOMEM;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int r = json_object_to_file_ext(tmp, j, JSON_C_TO_STRING_PRETTY) < 0 || rename(tmp, path) < 0 ? -EIO : 0;
+	json_object_put(j);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "size", required_argument, NULL, 's' },   { "port", required_argument, NULL, 'p' },
+		{ "info", required_argument, NULL, 'i' },   { "snapshot", required_argument, NULL, 'o' },
+		{ "animate", required_argument, NULL, 'a' }, { "client", required_argument, NULL, 'c' },
+		{ 0 }
+	};
+	gfx_server_config cfg = { .width = 640, .height = 400, .background = 0x2b2b2b, .rfb = true,
+				  .name = "scm-gfx-testserver" };
+	const char *info = NULL, *snap = NULL;
+	char *clients[GFX_CLIENTS_MAX];
+	size_t n_clients = 0;
+	long anim_ms = 0;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+		switch (o) {
+		case 's':
+			if (sscanf(optarg, "%ux%u", &cfg.width, &cfg.height) != 2) {
+				fprintf(stderr, "testserver: --size: want WxH, got \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'p':
+			cfg.rfb_port = (uint16_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'i':
+			info = optarg;
+			break;
+		case 'o':
+			snap = optarg;
+			break;
+		case 'a':
+			anim_ms = strtol(optarg, NULL, 10);
+			break;
+		case 'c':
+			if (n_clients == GFX_CLIENTS_MAX)
+				return 2;
+			clients[n_clients++] = optarg;
+			break;
+		default:
+			return 2;
+		}
+	}
+	gfx_server *srv;
+	int r = gfx_server_new(&cfg, &srv);
+	if (r) {
+		fprintf(stderr, "testserver: cannot start the engine: %d\n", r);
+		return 1;
+	}
+	synth syn[GFX_CLIENTS_MAX];
+	for (size_t i = 0; i < n_clients; i++) {
+		char name[64];
+		uint32_t w, h, weight = 1, colour = 0x3080C0;
+		int k = sscanf(clients[i], "%63[^:]:%ux%u:%u:%x", name, &w, &h, &weight, &colour);
+		if (k < 3) {
+			fprintf(stderr, "testserver: --client: want NAME:WxH[:WEIGHT[:RRGGBB]], got \"%s\"\n",
+				clients[i]);
+			return 2;
+		}
+		syn[i] = (synth){ .colour = colour & 0xFFFFFF };
+		r = gfx_client_new(srv, name, w, h, weight, &syn[i].c);
+		if (r) {
+			fprintf(stderr, "testserver: client %s refused: %d\n", name, r);
+			return 1;
+		}
+		paint(&syn[i]);
+		gfx_client_present(syn[i].c, NULL, 0);
+	}
+	gfx_server_work(srv, INT64_MAX);
+	if (snap && gfx_snapshot_png(gfx_server_compositor(srv), snap) < 0)
+		fprintf(stderr, "testserver: snapshot %s failed\n", snap);
+	if (info && write_info(srv, info) < 0)
+		fprintf(stderr, "testserver: cannot write %s\n", info);
+	printf("rfb 127.0.0.1:%u\n", gfx_rfb_port(gfx_server_rfb(srv)));
+	fflush(stdout);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || tfd < 0 || ep < 0)
+		return 1;
+	if (anim_ms > 0) {
+		struct itimerspec it = { { anim_ms / 1000, (anim_ms % 1000) * 1000000 },
+					 { anim_ms / 1000, (anim_ms % 1000) * 1000000 } };
+		timerfd_settime(tfd, 0, &it, NULL);
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, gfx_server_fd(srv), &ev);
+	ev.data.u32 = 1;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.u32 = 2;
+	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+	for (bool run = true; run;) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(ep, evs, 4, -1);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == 1) {
+				struct signalfd_siginfo si;
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGUSR1) {
+					gfx_server_work(srv, INT64_MAX);
+					if (snap)
+						gfx_snapshot_png(gfx_server_compositor(srv), snap);
+					if (info)
+						write_info(srv, info);
+				} else {
+					run = false;
+				}
+			} else if (evs[i].data.u32 == 2) {
+				uint64_t ticks;
+				if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
+					for (size_t k = 0; k < n_clients; k++)
+						animate(&syn[k]);
+			}
+		}
+		gfx_server_dispatch(srv);
+	}
+	gfx_server_free(srv);
+	close(ep);
+	close(tfd);
+	close(sfd);
+	return 0;
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# The graphics proxy engine end to end, without the broker: the test
+# server composites two synthetic clients and serves them over RFB; a real
+# VNC client (gvnccapture) captures the desktop, and scm-gfx-pngcheck
+# checks its pixels: both client regions painted, each framed in its own
+# border colour, and the capture identical to the proxy's own PNG snapshot.
+
+setup() {
+	B=${SCM_BUILD:?}
+	SRV=$B/libexec/scm-gfx-testserver
+	CHK=$B/libexec/scm-gfx-pngcheck
+	command -v gvnccapture >/dev/null || { echo "gvnccapture missing (package gvncviewer)"; return 1; }
+	command -v jq >/dev/null || { echo "jq missing"; return 1; }
+	T=$(mktemp -d)
+	mkfifo "$T/out"
+}
+
+teardown() {
+	[ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	exec 8<&- 2>/dev/null
+	rm -rf "$T"
+}
+
+start() { # extra args for the test server
+	"$SRV" --size 640x400 --info "$T/info.json" --snapshot "$T/snap.png" \
+		--client alpha:240x160:1:c03030 --client beta:200x220:3:30a040 "$@" >"$T/out" 2>"$T/err" 3>&- &
+	PID=$!
+	# fd 3 belongs to bats; the server's first line gives its port.
+	exec 8<"$T/out"
+	read -r -t 20 -u 8 line || { cat "$T/err"; return 1; }
+	PORT=${line##*:}
+	[ "$PORT" -gt 5900 ]
+}
+
+client() { # NAME FIELD
+	jq -r --arg n "$1" ".clients[] | select(.caller == \$n) | .$2" "$T/info.json"
+}
+
+@test "gfx: gvnccapture captures both clients framed in their container colours" {
+	start
+	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$T/cap.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$T/cap.png")" = "640 400" ]
+	for n in alpha beta; do
+		x=$(client $n x) y=$(client $n y) w=$(client $n width) h=$(client $n height)
+		border=$(client $n border); border=${border#\#}
+		colour=$([ $n = alpha ] && echo c03030 || echo 30a040)
+		# The region is the client's: mostly its colour, and more than one colour (stripes).
+		painted=$("$CHK" count "$T/cap.png" "$x" "$y" "$w" "$h" "$colour")
+		[ "$painted" -gt $((w * h / 2)) ]
+		[ "$("$CHK" distinct "$T/cap.png" "$x" "$y" "$w" "$h")" -ge 2 ]
+		# The frame all round is the border colour and nothing else.
+		[ "$("$CHK" pixel "$T/cap.png" $((x - 1)) $((y - 1)))" = "$border" ]
+		[ "$("$CHK" pixel "$T/cap.png" $((x + w)) $((y + h)))" = "$border" ]
+		[ "$("$CHK" pixel "$T/cap.png" $((x - 4)) $((y + h / 2)))" = "$border" ]
+		[ "$("$CHK" count "$T/cap.png" "$x" $((y - 4)) "$w" 4 "$border")" -eq $((w * 4)) ]
+		[ "$("$CHK" count "$T/cap.png" $((x + w)) "$y" 4 "$h" "$border")" -eq $((h * 4)) ]
+		# One pixel further out is the desktop background.
+		[ "$("$CHK" pixel "$T/cap.png" $((x - 5)) $((y - 5)))" = "2b2b2b" ]
+	done
+	[ "$(client alpha border)" != "$(client beta border)" ]
+}
+
+@test "gfx: the VNC capture equals the proxy's own PNG snapshot pixel for pixel" {
+	start
+	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$T/cap.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" diff "$T/cap.png" "$T/snap.png")" = "0" ]
+}
+
+@test "gfx: an animated desktop keeps serving several viewers in a row" {
+	start --animate 20
+	for i in 1 2 3; do
+		run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$T/cap$i.png"
+		[ "$status" -eq 0 ]
+		x=$(client alpha x) y=$(client alpha y)
+		[ "$("$CHK" count "$T/cap$i.png" "$x" "$y" 240 160 c03030)" -gt 9000 ]
+	done
+	kill -USR1 "$PID"
+	# The stats say both clients were served and the animation presented.
+	for _ in $(seq 50); do
+		[ "$(jq '[.clients[].presents] | min' "$T/info.json")" -gt 1 ] && break
+		sleep 0.1
+	done
+	[ "$(jq '[.clients[].presents] | min' "$T/info.json")" -gt 1 ]
+	[ "$(jq '[.clients[].served] | min' "$T/info.json")" -gt 1 ]
+}
