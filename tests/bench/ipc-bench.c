@@ -136,13 +136,27 @@ static int instance_start(instance *in, const ipc_ops *ops, unsigned n_clients, 
 			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		if (c->slot == MAP_FAILED)
 			return -errno;
-		if (pipe2(go, O_CLOEXEC) < 0)
-			return -errno;
-		if (pipe2(done, O_CLOEXEC) < 0)
-			return -errno;
+		if (pipe2(go, O_CLOEXEC) < 0) {
+			r = -errno;
+			munmap(c->slot, sizeof(slot));
+			return r;
+		}
+		if (pipe2(done, O_CLOEXEC) < 0) {
+			r = -errno;
+			safe_close(go[0]);
+			safe_close(go[1]);
+			munmap(c->slot, sizeof(slot));
+			return r;
+		}
 		pid = ipc_fork(pinned);
-		if (pid < 0)
+		if (pid < 0) {
+			safe_close(go[0]);
+			safe_close(go[1]);
+			safe_close(done[0]);
+			safe_close(done[1]);
+			munmap(c->slot, sizeof(slot));
 			return pid;
+		}
 		if (pid == 0) {
 			close(go[1]);
 			close(done[0]);

@@ -74,18 +74,6 @@ const char *ipc_runtime_dir(void)
 	return runtime_dir;
 }
 
-static void cpu_set_for(cpu_set_t *set, bool pinned)
-{
-	CPU_ZERO(set);
-	if (pinned) {
-		CPU_SET(0, set);
-	} else {
-		long n = sysconf(_SC_NPROCESSORS_CONF);
-		for (long i = 0; i < n && i < CPU_SETSIZE; i++)
-			CPU_SET(i, set);
-	}
-}
-
 pid_t ipc_fork(bool pinned)
 {
 	pid_t parent = getpid();
@@ -102,7 +90,8 @@ pid_t ipc_fork(bool pinned)
 		if (pinned) {
 			cpu_set_t set;
 
-			cpu_set_for(&set, true);
+			CPU_ZERO(&set);
+			CPU_SET(0, &set);
 			if (sched_setaffinity(0, sizeof(set), &set) < 0)
 				_exit(1);
 		}
