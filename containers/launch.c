@@ -307,6 +307,26 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 
 	if ((r = seccomp_prepare(spec, o.sandbox, cache, &p.filter, &err)) < 0)
 		goto fail;
+	if (!p.rootless) {
+		/* capset cannot grant what we do not hold: say which. */
+		cap_t own = cap_get_proc();
+		uint64_t missing = 0;
+		for (int i = 0; own && i <= cap_last_supported(); i++) {
+			cap_flag_value_t v = CAP_CLEAR;
+			cap_get_flag(own, i, CAP_PERMITTED, &v);
+			if (v != CAP_SET)
+				missing |= 1ull << i;
+		}
+		if (own)
+			cap_free(own);
+		uint64_t asked = spec->caps.permitted | spec->caps.effective | spec->caps.inheritable;
+		if (asked & missing) {
+			r = fail_msg(&err, CONTAINER_E_DENIED,
+				     "/process/capabilities: %s is not held by the runtime",
+				     cap_name_from_number(__builtin_ctzll(asked & missing)));
+			goto fail;
+		}
+	}
 	if ((r = caps_prepare(&spec->caps, &p.caps)) < 0) {
 		r = fail_msg(&err, r, "capabilities: %s", strerror(-r));
 		goto fail;

@@ -220,6 +220,44 @@ static int cmd_connect(const char *path)
 	return 0;
 }
 
+/* Listens on PATH (mode 0666 so a rootless container may connect), prints
+ * "listening", serves connections until killed. */
+static int cmd_listen(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+		printf("listen %s: %s\n", path, ename(errno));
+		return 1;
+	}
+	chmod(path, 0666);
+	printf("listening\n");
+	for (;;) {
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c >= 0)
+			close(c);
+	}
+}
+
+static int cmd_read(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		printf("read %s: %s\n", path, ename(errno));
+		return 1;
+	}
+	char buf[4096];
+	long total = 0;
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0 && total < (1L << 20))
+		total += n;
+	printf("read %s: %ld bytes%s%s\n", path, total, n < 0 ? ", then " : "", n < 0 ? ename(errno) : "");
+	close(fd);
+	return n < 0;
+}
+
 static int cmd_forkbomb(void)
 {
 	long n = 0;
@@ -269,7 +307,8 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: scm-test-helper try-syscall NAME...|caps|nnp|id|open PATH|"
 				"ls PATH|pids|raw-socket|mknod|connect-unix PATH|forkbomb|memhog MB|"
-				"write PATH|trap-term CODE|ignore-term|exit CODE|sleep SECONDS\n");
+				"write PATH|read PATH|listen-unix PATH|trap-term CODE|ignore-term|exit CODE|"
+				"sleep SECONDS\n");
 		return 2;
 	}
 	const char *c = argv[1];
@@ -298,6 +337,8 @@ int main(int argc, char **argv)
 		return r < 0 ? 0 : 1;
 	}
 	if (!strcmp(c, "forkbomb")) return cmd_forkbomb();
+	if (!strcmp(c, "listen-unix") && argc == 3) return cmd_listen(argv[2]);
+	if (!strcmp(c, "read") && argc == 3) return cmd_read(argv[2]);
 	if (!strcmp(c, "memhog") && argc == 3) return cmd_memhog(atol(argv[2]));
 	if (!strcmp(c, "exit") && argc == 3) return atoi(argv[2]);
 	if (!strcmp(c, "sleep") && argc == 3) {
