@@ -243,9 +243,10 @@ int vhdx_log_load(vhdx *h, bool write_back)
 			r = entry_parse(h, log, log_len, next, &n, &buf, why, sizeof why);
 			if (r < 0)
 				return r;
+			if (r)
+				free(buf);
 			if (!r || n.seq != head.seq + 1)
 				break;
-			free(buf);
 			head = n;
 			positions[np++] = n.pos;
 		}

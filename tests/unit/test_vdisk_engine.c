@@ -82,7 +82,7 @@ static void test_geometries(void **state)
 		{ 256 * MiB, 4096, 256 * MiB },
 	};
 	size_t n = 3 * MiB;
-	uint8_t *a = malloc(n), *b = malloc(n);
+	uint8_t *a = malloc(n + 4096), *b = malloc(n + 4096);
 	for (size_t t = 0; t < ELEMENTSOF(table); t++) {
 		const struct geo *g = &table[t];
 		vhdx *h = make("g.vhdx", g->size, g->bs, g->lsec, NULL);
