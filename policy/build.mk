@@ -34,7 +34,7 @@ $(B)/tests/unit/test_policy_%: $(B)/tests/unit/policy/test_policy_%.o $(POLICY_L
 	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(POLICY_TESTS)
 
-$(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(POLICY_WEAK)
+$(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile
