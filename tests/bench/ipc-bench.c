@@ -34,8 +34,9 @@
 
 /* The first of each kind is the baseline the others are divided by. */
 static const ipc_ops *const contenders[] = {
-	&ipc_seqpacket_ops, &ipc_pipe_ops,	&ipc_dbus_daemon_ops,	  &ipc_dbus_broker_ops,
-	&ipc_scm_ops,	    &connect_unix_ops,	&connect_dbus_daemon_ops, &connect_dbus_broker_ops,
+	&ipc_seqpacket_ops,	  &ipc_pipe_ops,	     &ipc_relay_ops,
+	&ipc_dbus_daemon_ops,	  &ipc_dbus_broker_ops,	     &ipc_scm_ops,
+	&connect_unix_ops,	  &connect_dbus_daemon_ops, &connect_dbus_broker_ops,
 	&connect_scm_ops,
 };
 #define N_CONTENDERS ELEMENTSOF(contenders)

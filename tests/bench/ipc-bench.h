@@ -48,8 +48,8 @@ typedef struct ipc_ops {
 	void (*stop)(ipc_instance *inst);
 } ipc_ops;
 
-extern const ipc_ops ipc_seqpacket_ops, ipc_pipe_ops, ipc_dbus_daemon_ops, ipc_dbus_broker_ops,
-	ipc_scm_ops;
+extern const ipc_ops ipc_seqpacket_ops, ipc_pipe_ops, ipc_relay_ops, ipc_dbus_daemon_ops,
+	ipc_dbus_broker_ops, ipc_scm_ops;
 extern const ipc_ops connect_unix_ops, connect_dbus_daemon_ops, connect_dbus_broker_ops,
 	connect_scm_ops;
 

@@ -1,16 +1,19 @@
-/* ipc-raw.c: the two kernel-only contenders, the physical limits the
- * brokered channel is measured against.
+/* ipc-raw.c: the kernel-only contenders, the physical limits the brokered
+ * channel is measured against, and what a broker on the data path costs.
  *
  * seqpacket: one AF_UNIX SOCK_SEQPACKET socketpair per client, the server
  * polls all of them and echoes each packet. pipe: a request pipe and a
  * reply pipe per client, same server loop. The server is a plain forked
- * process, so what is timed is the kernel's wake-up and copy cost alone. */
+ * process, so what is timed is the kernel's wake-up and copy cost alone.
+ * relay: seqpacket with a forwarding process (epoll) in the middle, the
+ * least any daemon on the data path adds; scm keeps scmd off that path. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,11 +55,51 @@ static _Noreturn void raw_server(const int *rfd, const int *wfd, unsigned n)
 
 typedef struct raw_priv {
 	int srv_r[IPC_MAX_CLIENTS], srv_w[IPC_MAX_CLIENTS];
+	int relay_keep[IPC_MAX_CLIENTS], relay_keep2[IPC_MAX_CLIENTS]; /* the relay's ends */
+	pid_t relay;
 } raw_priv;
+
+/* Forwards each packet from a[i] to b[i] and back, for every client. */
+static _Noreturn void relay_main(const int *a, const int *b, unsigned n)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	uint8_t buf[IPC_MSG_SIZE];
+
+	if (ep < 0)
+		_exit(1);
+	for (unsigned i = 0; i < n; i++) {
+		/* data: the index of the fd to read, and which side it is on. */
+		struct epoll_event ea = { .events = EPOLLIN, .data.u32 = i };
+		struct epoll_event eb = { .events = EPOLLIN, .data.u32 = i | 0x100 };
+
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, a[i], &ea) < 0 ||
+		    epoll_ctl(ep, EPOLL_CTL_ADD, b[i], &eb) < 0)
+			_exit(1);
+	}
+	for (;;) {
+		struct epoll_event ev[2 * IPC_MAX_CLIENTS];
+		int k = epoll_wait(ep, ev, (int)ELEMENTSOF(ev), -1);
+
+		if (k < 0 && errno != EINTR)
+			_exit(1);
+		for (int j = 0; j < k; j++) {
+			unsigned i = ev[j].data.u32 & 0xff;
+			bool back = ev[j].data.u32 & 0x100;
+			ssize_t m = read(back ? b[i] : a[i], buf, sizeof(buf));
+
+			if (m <= 0)
+				_exit(m == 0 ? 0 : 1);
+			if (write(back ? a[i] : b[i], buf, (size_t)m) != m)
+				_exit(1);
+		}
+	}
+}
 
 static void raw_close_all(ipc_instance *inst, raw_priv *rp)
 {
 	for (unsigned i = 0; i < IPC_MAX_CLIENTS; i++) {
+		rp->relay_keep[i] = safe_close(rp->relay_keep[i]);
+		rp->relay_keep2[i] = safe_close(rp->relay_keep2[i]);
 		if (rp->srv_r[i] != rp->srv_w[i])
 			safe_close(rp->srv_w[i]);
 		safe_close(rp->srv_r[i]);
@@ -68,15 +111,17 @@ static void raw_close_all(ipc_instance *inst, raw_priv *rp)
 	}
 }
 
-static int raw_start(ipc_instance *inst, bool use_pipes)
+static int raw_start(ipc_instance *inst, bool use_pipes, bool use_relay)
 {
 	raw_priv *rp = calloc(1, sizeof(*rp));
+	int relay_a[IPC_MAX_CLIENTS], relay_b[IPC_MAX_CLIENTS];
 	pid_t pid;
 
 	if (!rp)
 		return -ENOMEM;
 	for (unsigned i = 0; i < IPC_MAX_CLIENTS; i++) {
 		rp->srv_r[i] = rp->srv_w[i] = -1;
+		rp->relay_keep[i] = rp->relay_keep2[i] = -1;
 		inst->client_fd[i][0] = inst->client_fd[i][1] = -1;
 	}
 	inst->priv = rp;
@@ -102,7 +147,25 @@ static int raw_start(ipc_instance *inst, bool use_pipes)
 				goto fail;
 			rp->srv_r[i] = rp->srv_w[i] = a[0];
 			inst->client_fd[i][0] = inst->client_fd[i][1] = a[1];
+			if (!use_relay)
+				continue;
+			/* client <-> relay_a[i] ... relay_b[i] <-> server */
+			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, b) < 0)
+				goto fail;
+			relay_a[i] = rp->relay_keep[i] = a[0];
+			relay_b[i] = rp->relay_keep2[i] = b[0];
+			rp->srv_r[i] = rp->srv_w[i] = b[1];
 		}
+	}
+	if (use_relay) {
+		pid = ipc_fork(inst->pinned);
+		if (pid < 0) {
+			errno = -pid;
+			goto fail;
+		}
+		if (pid == 0)
+			relay_main(relay_a, relay_b, inst->n_clients);
+		rp->relay = pid;
 	}
 	pid = ipc_fork(inst->pinned);
 	if (pid < 0) {
@@ -121,12 +184,17 @@ fail:
 
 static int seqpacket_start(ipc_instance *inst, const char **ret_why)
 {
-	return raw_start(inst, false);
+	return raw_start(inst, false, false);
 }
 
 static int pipe_start(ipc_instance *inst, const char **ret_why)
 {
-	return raw_start(inst, true);
+	return raw_start(inst, true, false);
+}
+
+static int relay_start(ipc_instance *inst, const char **ret_why)
+{
+	return raw_start(inst, false, true);
 }
 
 static int raw_client_open(ipc_instance *inst, unsigned idx, void **ret_client)
@@ -159,6 +227,8 @@ static void raw_stop(ipc_instance *inst)
 	ipc_kill_reap(inst->server);
 	inst->server = 0;
 	if (inst->priv)
+		ipc_kill_reap(((raw_priv *)inst->priv)->relay);
+	if (inst->priv)
 		raw_close_all(inst, inst->priv);
 	free(inst->priv);
 	inst->priv = NULL;
@@ -179,6 +249,16 @@ const ipc_ops ipc_pipe_ops = {
 	.kind = "ipc",
 	.max_clients = IPC_MAX_CLIENTS,
 	.start = pipe_start,
+	.client_open = raw_client_open,
+	.client_call = raw_client_call,
+	.stop = raw_stop,
+};
+
+const ipc_ops ipc_relay_ops = {
+	.name = "relay",
+	.kind = "ipc",
+	.max_clients = IPC_MAX_CLIENTS,
+	.start = relay_start,
 	.client_open = raw_client_open,
 	.client_call = raw_client_call,
 	.stop = raw_stop,
