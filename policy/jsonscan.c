@@ -557,7 +557,8 @@ int jscan_check(const char *data, size_t len, unsigned max_depth, jscan_result *
 		res->n_pos = 0;
 		return s.err;
 	}
-	qsort(res->pos, res->n_pos, sizeof(*res->pos), pos_cmp);
+	if (res->n_pos)
+		qsort(res->pos, res->n_pos, sizeof(*res->pos), pos_cmp);
 	return 0;
 }
 

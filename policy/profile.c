@@ -495,7 +495,8 @@ int policy_profile_parse(const char *file, const char *data, size_t len, policy_
 		policy_profile_free(p);
 		return r;
 	}
-	qsort(p->settings, p->n_settings, sizeof(psetting), setting_cmp);
+	if (p->n_settings)
+		qsort(p->settings, p->n_settings, sizeof(psetting), setting_cmp);
 	*ret = p;
 	return 0;
 }
