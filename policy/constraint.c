@@ -270,8 +270,8 @@ bool pcons_match_all(const pcons *c, size_t n, struct json_object *args, char *b
 		if (!ok) {
 			json_object *cj = pcons_to_json(&c[i]);
 			snprintf(buf, bufsz, "parameter \"%s\" = %s does not satisfy %s", c[i].param,
-				 json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
-				 cj ? json_object_to_json_string_ext(cj, JSON_C_TO_STRING_PLAIN) : "?");
+				 json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+				 cj ? json_object_to_json_string_ext(cj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "?");
 			json_object_put(cj);
 			return false;
 		}

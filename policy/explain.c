@@ -261,9 +261,9 @@ void policy_explain_print(struct json_object *x, FILE *f)
 		json_object *ra = NULL;
 		fprintf(f, "  rule: %s %s methods %s%s%s\n", gs(rule, "action"), gs(rule, "service"),
 			json_object_to_json_string_ext(json_object_object_get_ex(rule, "methods", &ra) ? ra : NULL,
-						       JSON_C_TO_STRING_PLAIN),
+						       JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
 			json_object_object_get_ex(rule, "args", &ra) ? " args " : "",
-			json_object_object_get_ex(rule, "args", &ra) ? json_object_to_json_string_ext(ra, JSON_C_TO_STRING_PLAIN) : "");
+			json_object_object_get_ex(rule, "args", &ra) ? json_object_to_json_string_ext(ra, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "");
 		fprintf(f, "  from: %s\n", gs(rule, "origin"));
 	}
 	print_rules(f, "conflicts with (equal priority, fails closed)", x, "conflicts_with");
@@ -277,7 +277,7 @@ void policy_explain_print(struct json_object *x, FILE *f)
 					? "satisfy the rule's constraints" : "do NOT satisfy the rule's constraints");
 	}
 	if (json_object_object_get_ex(x, "grant", &grant) && grant)
-		fprintf(f, "  grant: %s\n", json_object_to_json_string_ext(grant, JSON_C_TO_STRING_PLAIN));
+		fprintf(f, "  grant: %s\n", json_object_to_json_string_ext(grant, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	if (json_object_object_get_ex(x, "methods", &ms) && json_object_is_type(ms, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(ms); i++) {
 			json_object *mm = json_object_array_get_idx(ms, i), *r2 = NULL;

@@ -175,7 +175,7 @@ static int build_grant(eservice *s)
 		for (size_t k = 0; k < m->winner->n_args; k++)
 			json_object_object_add(mc, m->winner->args[k].param, pcons_to_json(&m->winner->args[k]));
 	}
-	if (!(s->grant_json = strdup(json_object_to_json_string_ext(g, JSON_C_TO_STRING_PLAIN))))
+	if (!(s->grant_json = strdup(json_object_to_json_string_ext(g, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE))))
 		goto out;
 	r = 0;
 out:

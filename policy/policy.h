@@ -190,8 +190,11 @@ typedef struct policy_sandbox_mount {
 } policy_sandbox_mount;
 
 /* The effective sandbox: names sorted, each listed once with its winner.
- * Syscalls and capabilities not listed are denied. Limits of 0 are unset
- * (the runtime's default). */
+ * Syscalls not listed keep the container runtime's default (its default
+ * list, which syscalls_allow widens and syscalls_deny narrows);
+ * capabilities not listed are dropped. Limits of 0 are unset (the
+ * runtime's default). Network: none and loopback both mean a private
+ * network namespace (loopback only); host shares the host's. */
 typedef struct policy_sandbox {
 	const char *const *syscalls_allow;
 	size_t n_syscalls_allow;
@@ -209,6 +212,12 @@ typedef struct policy_sandbox {
 } policy_sandbox;
 
 const policy_sandbox *policy_effective_sandbox(const policy_effective *e);
+/* The same as the container runtime's sandbox JSON (the input of
+ * container_sandbox_parse()): {"syscalls":{"deny","allow"},"capabilities",
+ * "mounts":[{"source","destination","writable"}],"network":bool,"memory",
+ * "pids","cpu":{"shares"}}. Syscalls not listed keep the runtime's
+ * default; capabilities not listed are dropped. *ret is malloc'd. */
+int policy_sandbox_to_json(const policy_effective *e, char **ret, scm_error **ret_err);
 
 /* ---- tools -------------------------------------------------------------- */
 

@@ -256,7 +256,7 @@ static int parse_sandbox(pctx *c, json_object *o)
 		uint64_t min, max;
 		const char *const *known;
 	} lim[] = {
-		{ "limits", "memory", "limit:memory", 4096, UINT64_C(1) << 62, lknown },
+		{ "limits", "memory", "limit:memory", 1u << 20, UINT64_C(1) << 62, lknown },
 		{ "limits", "pids", "limit:pids", 1, 4194304, lknown },
 		{ "limits", "cpu", "limit:cpu", 1, 10000, lknown },
 		{ "gfx", "weight", "gfx:weight", 1, 10000, gknown },

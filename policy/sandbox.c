@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "internal.h"
 
 typedef struct sbmem {
@@ -180,4 +182,58 @@ void sandbox_done(policy_effective *e)
 const policy_sandbox *policy_effective_sandbox(const policy_effective *e)
 {
 	return &e->sandbox;
+}
+
+static json_object *strv_json(const char *const *v, size_t n)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; a && i < n; i++)
+		json_object_array_add(a, json_object_new_string(v[i]));
+	return a;
+}
+
+/* The container runtime's sandbox document (container_sandbox_parse(),
+ * containers/sandbox.c), so scmd hands the effective sandbox over without
+ * policy/ knowing the runtime's structs. cpu weight (cgroup v2, 1..10000)
+ * becomes v1-style shares (2..262144), which the runtime maps back. */
+int policy_sandbox_to_json(const policy_effective *e, char **ret, scm_error **ret_err)
+{
+	const policy_sandbox *sb = &e->sandbox;
+	json_object *o = json_object_new_object(), *sys = json_object_new_object(),
+		    *mounts = json_object_new_array();
+	if (!o || !sys || !mounts) {
+		json_object_put(o);
+		json_object_put(sys);
+		json_object_put(mounts);
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	}
+	json_object_object_add(sys, "deny", strv_json(sb->syscalls_deny, sb->n_syscalls_deny));
+	json_object_object_add(sys, "allow", strv_json(sb->syscalls_allow, sb->n_syscalls_allow));
+	json_object_object_add(o, "syscalls", sys);
+	json_object_object_add(o, "capabilities", strv_json(sb->caps_allow, sb->n_caps_allow));
+	for (size_t i = 0; i < sb->n_mounts; i++) {
+		json_object *m = json_object_new_object();
+		json_object_object_add(m, "source", json_object_new_string(sb->mounts[i].source));
+		json_object_object_add(m, "destination", json_object_new_string(sb->mounts[i].destination));
+		json_object_object_add(m, "writable", json_object_new_boolean(!sb->mounts[i].readonly));
+		json_object_array_add(mounts, m);
+	}
+	json_object_object_add(o, "mounts", mounts);
+	json_object_object_add(o, "network", json_object_new_boolean(sb->network == POLICY_NET_HOST));
+	if (sb->memory_max)
+		json_object_object_add(o, "memory", json_object_new_int64((int64_t)sb->memory_max));
+	if (sb->pids_max)
+		json_object_object_add(o, "pids", json_object_new_int64((int64_t)sb->pids_max));
+	if (sb->cpu_weight) {
+		json_object *cpu = json_object_new_object();
+		json_object_object_add(cpu, "shares",
+				       json_object_new_int64(2 + (int64_t)(sb->cpu_weight - 1) * 262142 / 9999));
+		json_object_object_add(o, "cpu", cpu);
+	}
+	char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	if (!s)
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	*ret = s;
+	return 0;
 }

@@ -238,7 +238,7 @@ static void print_effective_text(json_object *x)
 				printf("  %-16s %-12s %s", jget(m, "method"), jget(m, "decision"),
 				       rule ? jget(rule, "origin") : "no rule");
 				if (rule && json_object_object_get_ex(rule, "args", &args))
-					printf(" args %s", json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN));
+					printf(" args %s", json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 				printf("\n");
 				if (json_object_object_get_ex(m, "conflicts_with", &ov))
 					for (size_t j = 0; j < json_object_array_length(ov); j++)
@@ -271,7 +271,7 @@ static void print_effective_text(json_object *x)
 
 static void print_json(json_object *x)
 {
-	puts(json_object_to_json_string_ext(x, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+	puts(json_object_to_json_string_ext(x, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 static int cmd_lint(const opts *o)
@@ -485,12 +485,12 @@ static int cmd_suggest(const opts *o)
 			json_object_object_get_ex(s, "denials", &v);
 			printf("# %d denied connect(s) to %s", json_object_get_int(v), jget(s, "service"));
 			json_object_object_get_ex(s, "callers", &v);
-			printf(" by %s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+			printf(" by %s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 			json_object_object_get_ex(s, "profiles", &v);
-			printf(" with profiles %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+			printf(" with profiles %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 			printf("# review, then add to a profile of priority above the deciding rule:\n");
 			json_object_object_get_ex(s, "rule", &rule);
-			printf("%s\n", json_object_to_json_string_ext(rule, JSON_C_TO_STRING_SPACED));
+			printf("%s\n", json_object_to_json_string_ext(rule, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
 		}
 		if (json_object_array_length(x) == 0)
 			printf("# no denied connects in %s\n", o->pos[0]);

@@ -22,7 +22,7 @@ static void setup(void)
 	static const char fixed_text[] =
 		"{\"name\":\"fixed\",\"priority\":3,\"services\":[{\"service\":\"*\",\"methods\":\"*\","
 		"\"action\":\"allow\"},{\"service\":\"echo\",\"methods\":[\"sleep\"],\"action\":\"deny\"}],"
-		"\"sandbox\":{\"network\":\"host\",\"limits\":{\"memory\":8192}}}";
+		"\"sandbox\":{\"network\":\"host\",\"limits\":{\"memory\":8388608}}}";
 	idl = policy_idl_set_new();
 	policy_idl_set_add(idl, "echo", echo, 4, NULL);
 	policy_idl_set_add(idl, "vdisk", vdisk, 2, NULL);

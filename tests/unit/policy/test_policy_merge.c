@@ -172,11 +172,11 @@ static void test_sandbox(void **state)
 {
 	const prof profs[] = {
 		SB("base", 0, "{'syscalls':{'allow':['read','ptrace','write']},'capabilities':{'allow':['CAP_CHOWN']},"
-			      "'network':'host','limits':{'memory':8192,'pids':10},"
+			      "'network':'host','limits':{'memory':8388608,'pids':10},"
 			      "'mounts':[{'source':'/srv/a','destination':'/a'}]}"),
 		SB("app", 10, "{'syscalls':{'deny':['ptrace'],'allow':['openat']},'network':'loopback',"
-			      "'limits':{'memory':65536},'mounts':[{'source':'/srv/b','destination':'/b','readonly':false}]}"),
-		SB("peer", 10, "{'network':'host','limits':{'memory':16384},'gfx':{'weight':5},"
+			      "'limits':{'memory':67108864},'mounts':[{'source':'/srv/b','destination':'/b','readonly':false}]}"),
+		SB("peer", 10, "{'network':'host','limits':{'memory':16777216},'gfx':{'weight':5},"
 			       "'mounts':[{'source':'/srv/c','destination':'/b'}]}"),
 		{ NULL, NULL },
 	};
@@ -195,7 +195,7 @@ static void test_sandbox(void **state)
 	assert_string_equal(sb->caps_allow[0], "CAP_CHOWN");
 	/* network: app and peer conflict at 10 -> none; memory -> the smaller */
 	assert_int_equal(sb->network, POLICY_NET_NONE);
-	assert_int_equal(sb->memory_max, 16384);
+	assert_int_equal(sb->memory_max, 16777216);
 	assert_int_equal(sb->pids_max, 10);
 	assert_int_equal(sb->cpu_weight, 0);
 	assert_int_equal(sb->gfx_weight, 5);
@@ -205,6 +205,14 @@ static void test_sandbox(void **state)
 	assert_string_equal(sb->mounts[0].source, "/srv/a");
 	assert_true(sb->mounts[0].readonly);
 	assert_int_equal(policy_effective_conflicts(e), 3);
+	/* the container runtime's form of the same */
+	char *js = NULL;
+	scm_error *err = NULL;
+	assert_int_equal(policy_sandbox_to_json(e, &js, &err), 0);
+	assert_string_equal(js, "{\"syscalls\":{\"deny\":[\"ptrace\"],\"allow\":[\"openat\",\"read\",\"write\"]},"
+				"\"capabilities\":[\"CAP_CHOWN\"],\"mounts\":[{\"source\":\"/srv/a\",\"destination\":\"/a\","
+				"\"writable\":false}],\"network\":false,\"memory\":16777216,\"pids\":10}");
+	free(js);
 	policy_effective_unref(e);
 	policy_store_free(st);
 	rm_rf(dir);
@@ -218,7 +226,7 @@ static const prof det_profs[] = {
 	P("p2", 10, R("echo", "['crash']", "deny") "," R("vdisk", "['open','read']", "allow")),
 	P("p3", 10, R("echo", "['crash']", "allow") "," R("g*", "['draw']", "deny")),
 	P("p4", 5, RA("vdisk", "['open']", "{'path':{'path_prefix':'/d'}}")),
-	SB("p5", 10, "{'network':'host','limits':{'memory':8192}}"),
+	SB("p5", 10, "{'network':'host','limits':{'memory':8388608}}"),
 };
 
 static char *effective_text(const char *dir, const char *const *names, size_t n, policy_idl_set *idl)

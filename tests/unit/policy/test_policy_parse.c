@@ -21,7 +21,7 @@ static const parse_case cases[] = {
 		   "'methods':['ping','echo'],'action':'allow','args':{'data':{'eq':'x'}}},"
 		   "{'service':'v*','methods':'*','action':'deny'}],'sandbox':{'syscalls':{'allow':['read'],"
 		   "'deny':['ptrace']},'capabilities':{'allow':['CAP_CHOWN']},'mounts':[{'source':'/a',"
-		   "'destination':'/b','readonly':false}],'network':'loopback','limits':{'memory':4096,"
+		   "'destination':'/b','readonly':false}],'network':'loopback','limits':{'memory':1048576,"
 		   "'pids':3,'cpu':50},'gfx':{'weight':7}}}"),
 	OK("all constraint forms", "{'name':'test','priority':1,'services':[{'service':'vdisk','methods':['open'],"
 				   "'action':'allow','args':{'path':{'path_prefix':'/data'},'readonly':{'in':[true]},"
