@@ -1,8 +1,8 @@
-/* bench-main.c: bench_policy, the policy figures for `make bench`:
+/* bench-main.c: policy-bench, the policy figures for `make bench`:
  * parsing and merging 1,000 profiles of 50 rules, the connect decision
  * with that policy loaded (median and p99 of batches), a single-call check,
  * and re-checking 10,000 live grants as a reload does. Prints lines
- * "policy <name>: <value> <unit>". Usage: bench_policy [PROFILES [RULES]] */
+ * "policy <name>: <value> <unit>". Usage: policy-bench [PROFILES [RULES]] */
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -39,7 +39,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 
 static void die(const char *what, scm_error *err)
 {
-	fprintf(stderr, "bench_policy: %s failed\n", what);
+	fprintf(stderr, "policy-bench: %s failed\n", what);
 	if (err)
 		scm_error_print(err, stderr);
 	exit(1);
@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 	printf("policy connect decision median: %.3f us\n", per[nb / 2] * 1e6);
 	printf("policy connect decision p99: %.3f us\n", per[nb * 99 / 100] * 1e6);
 	if (allowed == 0)
-		fprintf(stderr, "bench_policy: no connect was allowed: the bench set is wrong\n");
+		fprintf(stderr, "policy-bench: no connect was allowed: the bench set is wrong\n");
 
 	/* one call checked with arguments (explain/check path) */
 	json_object *args = json_tokener_parse("{\"n\":3,\"path\":\"/d/1/x\"}");
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
 	printf("policy reload rebuild (same set): %.1f ms\n", (b - a) * 1e3);
 	printf("policy reload recheck %zu live grants: %.1f ms\n", ng, (c - b) * 1e3);
 	if (kept != ng)
-		fprintf(stderr, "bench_policy: %zu of %zu unchanged grants were not kept\n", ng - kept, ng);
+		fprintf(stderr, "policy-bench: %zu of %zu unchanged grants were not kept\n", ng - kept, ng);
 	for (size_t i = 0; i < ng; i++)
 		policy_decision_clear(&ds[i]);
 	policy_effective_unref(e2);

@@ -39,10 +39,10 @@ $(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(POL
 	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile
 
-$(B)/tests/bench/bench_policy: $(B)/policy/bench-main.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/tests/bench/policy-bench: $(B)/policy/bench-main.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS)
-BENCH_DEPS += $(B)/tests/bench/bench_policy
+BENCH_DEPS += $(B)/tests/bench/policy-bench
 
 .PHONY: policy
 policy: $(POLICY_LIB) $(B)/bin/scm-policy $(POLICY_TESTS)

@@ -23,6 +23,13 @@
 #include "policy.h"
 #include "scmctl.h" /* scmctl_control_call(): one call on scmd's control socket */
 
+/* Where installed interfaces live: scm/build.mk passes the data dir. */
+#ifdef SCM_DATADIR
+#define IDL_DIR SCM_DATADIR "/idl"
+#else
+#define IDL_DIR POLICY_DEFAULT_IDL_DIR
+#endif
+
 typedef struct opts {
 	const char *config, *idl, *profiles, *svg;
 	bool json;
@@ -43,7 +50,7 @@ static void usage(FILE *f)
 	      "  suggest AUDIT-LOG [--json]                    rules that would allow logged denials\n"
 	      "  reload                                        make scmd reload its profiles\n"
 	      "options: --config DIR (profiles in DIR/profiles or DIR; default " POLICY_DEFAULT_DIR ")\n"
-	      "         --idl DIR (interfaces; default $SCM_IDL_DIR, " POLICY_DEFAULT_IDL_DIR ", stubs/idl)\n",
+	      "         --idl DIR (interfaces; default $SCM_IDL_DIR, " IDL_DIR ", ./stubs/idl)\n",
 	      f);
 }
 
@@ -122,7 +129,7 @@ static char *profile_dir(const opts *o)
  * service names and says so rather than failing. */
 static int load_idl(const opts *o, policy_idl_set **ret)
 {
-	const char *cands[] = { o->idl, getenv("SCM_IDL_DIR"), POLICY_DEFAULT_IDL_DIR, "stubs/idl" };
+	const char *cands[] = { o->idl, getenv("SCM_IDL_DIR"), IDL_DIR, "stubs/idl" };
 	scm_error *err = NULL;
 	for (size_t i = 0; i < ELEMENTSOF(cands); i++) {
 		if (!cands[i] || (i > 0 && !is_dir(cands[i])))
