@@ -77,6 +77,7 @@ struct vhdx_overlay {
 
 struct vhdx {
 	int fd;
+	int dfd; /* O_DIRECT twin of fd for aligned payload I/O, or -1 */
 	char *path;
 	bool ro;
 	bool keep_identity;
@@ -123,6 +124,9 @@ int vhdx_failv(char *buf, int code, const char *fmt, va_list ap);
 /* file I/O: full reads (zero past EOF, overlay applied), full writes */
 int vhdx_pread(vhdx *h, void *buf, size_t len, uint64_t off);
 int vhdx_pwrite(vhdx *h, const void *buf, size_t len, uint64_t off);
+/* payload I/O: through dfd when aligned (see VHDX_O_DIRECT) */
+int vhdx_data_pread(vhdx *h, void *buf, size_t len, uint64_t off);
+int vhdx_data_pwrite(vhdx *h, const void *buf, size_t len, uint64_t off);
 
 /* headers (vhdx-header.c) */
 int vhdx_header_parse(const uint8_t *buf, struct vhdx_header *ret, char *why, size_t why_len);

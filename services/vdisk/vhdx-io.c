@@ -143,7 +143,7 @@ static int read_block(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off)
 	uint64_t e = h->bat[vhdx_bat_index(h, blk)];
 	switch (BAT_STATE(e)) {
 	case VHDX_PB_FULLY_PRESENT:
-		return vhdx_pread(h, buf, len, BAT_OFF(e) + in);
+		return vhdx_data_pread(h, buf, len, BAT_OFF(e) + in);
 	case VHDX_PB_PARTIALLY_PRESENT: {
 		uint64_t chunk = blk / h->chunk_ratio;
 		uint8_t *bm;
@@ -156,7 +156,7 @@ static int read_block(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off)
 			bool set;
 			uint64_t run = bit_run(bm, s + done, n - done, &set);
 			uint64_t boff = done * h->lsec, blen = run * h->lsec;
-			r = set ? vhdx_pread(h, buf + boff, blen, BAT_OFF(e) + in + boff)
+			r = set ? vhdx_data_pread(h, buf + boff, blen, BAT_OFF(e) + in + boff)
 				: vhdx_read(h->parent, buf + boff, blen, off + boff);
 			if (r < 0)
 				return h->parent && !set ? vhdx_fail(h, r, "%s", h->parent->err) : r;
@@ -238,7 +238,7 @@ static int write_block(vhdx *h, const uint8_t *buf, uint64_t len, uint64_t off)
 		e = BAT_MAKE(boff, st);
 		bat_set(h, idx, e);
 	}
-	r = vhdx_pwrite(h, buf, len, BAT_OFF(e) + in);
+	r = vhdx_data_pwrite(h, buf, len, BAT_OFF(e) + in);
 	if (r < 0)
 		return r;
 	if (st == VHDX_PB_PARTIALLY_PRESENT) {

@@ -18,6 +18,7 @@ static vhdx *vhdx_free(vhdx *h)
 	if (!h)
 		return NULL;
 	safe_close(h->fd);
+	safe_close(h->dfd);
 	vhdx_free(h->parent);
 	for (size_t c = 0; c < h->bitmap_blocks; c++) {
 		if (h->bitmap)
@@ -250,6 +251,7 @@ int vhdx_open_depth(const char *path, unsigned flags, vhdx **ret, vhdx_err *err,
 	if (!h)
 		return -ENOMEM;
 	h->fd = -1;
+	h->dfd = -1;
 	h->ro = flags & VHDX_O_RDONLY;
 	h->keep_identity = flags & VHDX_O_KEEP_IDENTITY;
 	h->path = strdup(path);
@@ -300,6 +302,8 @@ int vhdx_open_depth(const char *path, unsigned flags, vhdx **ret, vhdx_err *err,
 		goto fail;
 	if ((r = load_bat(h)) < 0)
 		goto fail;
+	if (flags & VHDX_O_DIRECT) /* not every file system has it: then buffered */
+		h->dfd = open(path, (h->ro ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
 	if (h->has_parent) {
 		snprintf(err->msg, sizeof err->msg, "%s", "");
 		r = vhdx_chain_open(h, flags, err, depth, seen);

@@ -188,3 +188,46 @@ vhdx *vhdx_parent(vhdx *h)
 {
 	return h->parent;
 }
+
+static bool direct_ok(const vhdx *h, const void *buf, size_t len, uint64_t off)
+{
+	return h->dfd >= 0 && h->n_ov == 0 && (((uintptr_t)buf | len | off) & 4095) == 0;
+}
+
+int vhdx_data_pread(vhdx *h, void *buf, size_t len, uint64_t off)
+{
+	if (!direct_ok(h, buf, len, off))
+		return vhdx_pread(h, buf, len, off);
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pread(h->dfd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return vhdx_fail(h, -errno, "%s: direct read at 0x%llx: %m", h->path,
+					 (unsigned long long)(off + done));
+		if (n == 0) {
+			memset((uint8_t *)buf + done, 0, len - done);
+			break;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int vhdx_data_pwrite(vhdx *h, const void *buf, size_t len, uint64_t off)
+{
+	if (!direct_ok(h, buf, len, off))
+		return vhdx_pwrite(h, buf, len, off);
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pwrite(h->dfd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return vhdx_fail(h, -errno, "%s: direct write at 0x%llx: %m", h->path,
+					 (unsigned long long)(off + done));
+		done += (size_t)n;
+	}
+	if (off + len > h->file_size)
+		h->file_size = off + len;
+	return 0;
+}

@@ -50,6 +50,10 @@ enum {
 	/* Writes do not renew DataWriteGuid: for copying the same contents
 	 * into a new file (compact) that children must still accept. */
 	VHDX_O_KEEP_IDENTITY = 1u << 3,
+	/* Payload I/O whose buffer, offset and length are 4 KiB aligned
+	 * bypasses the page cache (O_DIRECT), when the file system allows it;
+	 * metadata and unaligned I/O stay buffered. */
+	VHDX_O_DIRECT = 1u << 4,
 };
 
 /* Payload block states (BAT entry bits 0-2). */
