@@ -45,6 +45,14 @@ static size_t count_json(const scm_idl_field *f, size_t n)
 	return k;
 }
 
+static size_t count_bytes(const scm_idl_field *f, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += f[i].type == SCM_IDL_BYTES;
+	return k;
+}
+
 static void upper(char *dst, const char *src, size_t n)
 {
 	size_t i;
@@ -226,7 +234,7 @@ static void gen_client(FILE *h, FILE *c, const scm_idl *idl, const char *base)
 				break;
 			}
 		}
-		if (m->n_results)
+		if (m->n_results > count_bytes(m->results, m->n_results))
 			fprintf(c, "out:\n");
 		fprintf(c, "\tscm_message_free(reply);\n\treturn r;\n}\n\n");
 	}

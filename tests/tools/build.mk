@@ -1,0 +1,7 @@
+# tests/tools: programs the end-to-end tests drive.
+TEST_CLIENT := $(B)/libexec/scm-test-client
+$(B)/tests/tools/scm-test-client.o: $(B)/gen/scm/echo-client.h
+$(TEST_CLIENT): $(B)/tests/tools/scm-test-client.o $(B)/gen/scm/echo-client.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
+LIBEXEC += $(TEST_CLIENT)
