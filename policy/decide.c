@@ -115,8 +115,15 @@ int policy_check_call(const policy_effective *e, const char *service, const char
 	} else if (!m || m->state == EM_DEFAULT_DENY) {
 		snprintf(buf, sizeof(buf), "denied by default: no rule allows %s.%s", service, method);
 	} else if (m->state == EM_CONFLICT) {
-		snprintf(buf, sizeof(buf), "denied (fail closed): conflicting rules at priority %d",
-			 m->winner->profile->priority);
+		const prule *other = m->ties[0];
+		for (size_t i = 0; i < m->n_ties; i++)
+			if (!prule_same_effect(m->winner, m->ties[i])) {
+				other = m->ties[i];
+				break;
+			}
+		_cleanup_free_ char *a = rule_origin(m->winner), *b = rule_origin(other);
+		snprintf(buf, sizeof(buf), "denied (fail closed): %s conflicts with %s at equal priority",
+			 a ? a : "?", b ? b : "?");
 	} else if (m->state == EM_DENY) {
 		_cleanup_free_ char *o = rule_origin(m->winner);
 		snprintf(buf, sizeof(buf), "denied by %s", o ? o : "?");

@@ -77,7 +77,7 @@ profile() { # NAME JSON
 	# at run time the conflict fails closed
 	run pol check --config "$D" --profiles browser,locked echo greet '{"name":"x"}'
 	[ "$status" -eq 1 ]
-	[[ "$output" == "deny: denied (fail closed): conflicting rules at priority 10" ]]
+	[[ "$output" == "deny: denied (fail closed): profile 'browser' ("*"browser.json#/services/0, priority 10) conflicts with profile 'locked' ("*"locked.json#/services/0, priority 10) at equal priority" ]]
 	# fix: the lock wins
 	profile locked '{"name":"locked","priority":20,"services":[{"service":"echo","methods":["greet"],"action":"deny"}]}'
 	run pol lint --config "$D" --idl "$IDL"
