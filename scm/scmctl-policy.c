@@ -469,6 +469,36 @@ out:
 	return rc;
 }
 
+/* Adds "decided_by" (today's verdict and its origin) to a suggestion. */
+static void annotate(json_object *sug, const policy_store *st, const policy_idl_set *idl)
+{
+	json_object *profs, *ms;
+	const char *names[64];
+	size_t n = 0;
+	policy_effective *e = NULL;
+	if (!json_object_object_get_ex(sug, "profiles", &profs) || !json_object_object_get_ex(sug, "methods", &ms))
+		return;
+	for (size_t i = 0; i < json_object_array_length(profs) && n < 64; i++)
+		names[n++] = json_object_get_string(json_object_array_get_idx(profs, i));
+	if (policy_effective_build(st, names, n, idl, &e, NULL) != 0) {
+		json_object_object_add(sug, "decided_by", json_object_new_string("(profiles not in --config)"));
+		return;
+	}
+	const char *m = json_object_get_string(json_object_array_get_idx(ms, 0));
+	char *why = NULL;
+	policy_decision d;
+	if (m && strcmp(m, "*") != 0) {
+		int r = policy_check_call(e, jget(sug, "service"), m, NULL, &why);
+		if (r >= 0)
+			json_object_object_add(sug, "decided_by", json_object_new_string(why));
+	} else if (policy_decide(e, jget(sug, "service"), &d) >= 0) {
+		json_object_object_add(sug, "decided_by", json_object_new_string(d.origin));
+		policy_decision_clear(&d);
+	}
+	free(why);
+	policy_effective_unref(e);
+}
+
 static int cmd_suggest(const opts *o)
 {
 	json_object *x = NULL;
@@ -484,6 +514,18 @@ static int cmd_suggest(const opts *o)
 	}
 	if (policy_suggest(f ? f : stdin, o->pos[0], &x, &err))
 		return fail_print("suggest", err);
+	/* with --config, say which rule denies each group today */
+	policy_store *st = NULL;
+	policy_idl_set *idl = NULL;
+	if (o->config && (load_store(o, &st) < 0 || load_idl(o, &idl) < 0)) {
+		json_object_put(x);
+		policy_store_free(st);
+		return 1;
+	}
+	for (size_t i = 0; st && i < json_object_array_length(x); i++)
+		annotate(json_object_array_get_idx(x, i), st, idl);
+	policy_idl_set_free(idl);
+	policy_store_free(st);
 	if (o->json) {
 		print_json(x);
 	} else {
@@ -495,6 +537,8 @@ static int cmd_suggest(const opts *o)
 			printf(" by %s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 			json_object_object_get_ex(s, "profiles", &v);
 			printf(" with profiles %s\n", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			if (json_object_object_get_ex(s, "decided_by", &v))
+				printf("# today: %s\n", json_object_get_string(v));
 			printf("# review, then add to a profile of priority above the deciding rule:\n");
 			json_object_object_get_ex(s, "rule", &rule);
 			printf("%s\n", json_object_to_json_string_ext(rule, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));

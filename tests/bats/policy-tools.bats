@@ -183,6 +183,14 @@ assert e["conflicts"] == 0
 	echo "$output" | python3 -c 'import json,sys; s=json.load(sys.stdin); assert len(s)==2 and s[0]["denials"]==2, s'
 }
 
+@test "suggest --config: names the rule that denies today" {
+	printf '%s\n' '{"ts":2,"event":"connect","caller":"app1","profiles":["base","lockdown"],"service":"echo","method":"crash","decision":"deny"}' >"$D/audit.log"
+	run pol suggest "$D/audit.log" --config "$SCM_SRC/examples/profiles" --idl "$IDL"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"# today: denied by profile 'lockdown' ("*"lockdown.json#/services/0, priority 100)"* ]]
+	[[ "$output" == *'{ "service": "echo", "methods": [ "crash" ], "action": "allow" }'* ]]
+}
+
 @test "suggest: a corrupt audit line is an error naming the line" {
 	printf '{"event":"connect","decision":"deny","service":"a","profiles":[]}\n{"event":\n' >"$D/audit.log"
 	run pol suggest "$D/audit.log"
