@@ -157,6 +157,7 @@ static int copy_service(const pidl_service *from, const char *name, pidl_service
 		const pidl_method *fm = &from->methods[i];
 		pidl_method *m = &svc.methods[i];
 		svc.n_methods++;
+		m->params_known = fm->params_known;
 		if (!(m->name = strdup(fm->name)) || !(m->params = calloc(fm->n_params + 1, sizeof(pidl_param))))
 			goto oom;
 		for (size_t k = 0; k < fm->n_params; k++) {
@@ -222,6 +223,7 @@ static int idl_parse(const char *path, json_object *root, pidl_service *svc, scm
 			return scm_fail(ret_err, SCM_E_INVALID, "%s: /methods/%zu/name: expected a method name",
 					path, i);
 		pidl_method *pm = &svc->methods[svc->n_methods++];
+		pm->params_known = true;
 		if (!(pm->name = strdup(json_object_get_string(name))))
 			return scm_fail(ret_err, -ENOMEM, "out of memory");
 		if (!json_object_object_get_ex(m, "params", &params))

@@ -87,6 +87,7 @@ typedef struct pidl_method {
 	char *name;
 	pidl_param *params;
 	size_t n_params;
+	bool params_known; /* from an IDL file: params is the complete list */
 } pidl_method;
 
 typedef struct pidl_service {

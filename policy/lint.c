@@ -104,7 +104,7 @@ static void check_args(linter *l, const prule *r, const pidl_service *svc, const
 		snprintf(ptr, sizeof(ptr), "%s/args/%s", r->pointer, c->param);
 		const pidl_param *p = pidl_find_param(m, c->param);
 		if (!p) {
-			if (m->params || m->n_params)
+			if (m->params_known)
 				add(l, POLICY_LINT_ERROR, r->profile, ptr, "unknown-param",
 				    "%s.%s has no parameter \"%s\"", svc->name, m->name, c->param);
 			continue;

@@ -37,6 +37,8 @@ static const lint_case cases[] = {
 	  { { E, "unknown-method", "a.json", "/services/0/methods/1", "service \"echo\" has no method \"pong\"" } }, 1, 0 },
 	{ "unknown parameter", { P("a", 0, RA("echo", "['greet']", "{'nmae':{'eq':'x'}}")) },
 	  { { E, "unknown-param", "a.json", "/services/0/args/nmae", "echo.greet has no parameter \"nmae\"" } }, 1, 0 },
+	{ "parameter of a method without parameters", { P("a", 0, RA("echo", "['ping']", "{'x':{'eq':1}}")) },
+	  { { E, "unknown-param", "a.json", "/services/0/args/x", "echo.ping has no parameter \"x\"" } }, 1, 0 },
 	{ "constraint of the wrong type", { P("a", 0, RA("echo", "['sleep']", "{'ms':{'prefix':'1'}}")) },
 	  { { E, "bad-constraint", "a.json", "/services/0/args/ms", "is of type uint" } }, 1, 0 },
 	{ "shadowed rule", { P("a", 0, R("echo", "['ping']", "allow")), P("b", 5, R("echo", "'*'", "allow")) },
