@@ -44,3 +44,19 @@ FUZZ_TARGETS += $(GFX_FUZZ)
 $(GFX_FUZZ): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(GFX_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(GFX_LIBS) $(FUZZ_LDFLAGS)
+
+# The proxy provider, once libscm is part of the tree (stubs/build.mk).
+ifneq ($(LIBSCM),)
+GFX_PROXY := $(B)/libexec/scm-gfx-proxy
+$(B)/services/gfx/proxy.o: $(B)/gen/scm/gfx-provider.h
+$(GFX_PROXY): $(B)/services/gfx/proxy.o $(B)/gen/scm/gfx-provider.o $(GFX_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS) $(GFX_PNG_LIBS)
+GFX_CLIENT := $(B)/libexec/scm-gfx-client
+$(B)/services/gfx/tools/client.o: $(B)/gen/scm/gfx-client.h
+$(GFX_CLIENT): $(B)/services/gfx/tools/client.o $(B)/gen/scm/gfx-client.o $(GFX_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS) $(GFX_PNG_LIBS)
+LIBEXEC += $(GFX_PROXY) $(GFX_CLIENT)
+gfx: $(GFX_PROXY) $(GFX_CLIENT)
+endif

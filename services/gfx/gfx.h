@@ -196,8 +196,12 @@ typedef struct gfx_input_event {
 } gfx_input_event;
 enum { GFX_INPUT_KEY = 1, GFX_INPUT_POINTER = 2 };
 
+/* The same for the damage member alone (as the generated skeleton hands it over). */
+int gfx_parse_damage_list(struct json_object *damage, uint32_t width, uint32_t height,
+			  gfx_rect *rects, size_t max, size_t *ret_n, char *err, size_t err_len);
+
 struct json_object *gfx_input_to_json(const gfx_input_event *ev, size_t n);
-/* Parses {"events":[...]} as poll_input returns it (the agent's side). */
+/* Parses the events array poll_input returns, or {"events":[...]}. */
 int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max, size_t *ret_n,
 			char *err, size_t err_len);
 
@@ -205,3 +209,5 @@ int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max,
 
 /* Writes the desktop as an 8-bit RGB PNG to path (atomically). */
 int gfx_snapshot_png(const gfx_compositor *c, const char *path);
+/* Writes it into an open file (truncated first); the fd stays open. */
+int gfx_snapshot_png_fd(const gfx_compositor *c, int fd);

@@ -30,13 +30,22 @@ static int get_i32(struct json_object *v, int32_t *ret)
 int gfx_parse_damage(struct json_object *args, uint32_t width, uint32_t height, gfx_rect *rects,
 		     size_t max, size_t *ret_n, char *err, size_t err_len)
 {
-	gfx_rect surf = { 0, 0, (int32_t)width, (int32_t)height };
 	struct json_object *dmg = NULL;
-	size_t n = 0;
 
 	if (args && !json_object_is_type(args, json_type_object))
 		return ERR(GFX_E_INVALID, "/: arguments must be an object");
-	if (!args || !json_object_object_get_ex(args, "damage", &dmg) || !dmg) {
+	if (args)
+		json_object_object_get_ex(args, "damage", &dmg);
+	return gfx_parse_damage_list(dmg, width, height, rects, max, ret_n, err, err_len);
+}
+
+int gfx_parse_damage_list(struct json_object *dmg, uint32_t width, uint32_t height, gfx_rect *rects,
+			  size_t max, size_t *ret_n, char *err, size_t err_len)
+{
+	gfx_rect surf = { 0, 0, (int32_t)width, (int32_t)height };
+	size_t n = 0;
+
+	if (!dmg) {
 		if (max < 1)
 			return ERR(GFX_E_LIMIT, "/damage: no room");
 		rects[0] = surf;
@@ -101,8 +110,11 @@ int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max,
 	struct json_object *arr, *v;
 	size_t n = 0;
 
-	if (!j || !json_object_object_get_ex(j, "events", &arr) ||
-	    !json_object_is_type(arr, json_type_array))
+	/* The array itself (poll_input's result) or {"events": array}. */
+	arr = j;
+	if (j && json_object_is_type(j, json_type_object) && !json_object_object_get_ex(j, "events", &arr))
+		arr = NULL;
+	if (!arr || !json_object_is_type(arr, json_type_array))
 		return ERR(GFX_E_INVALID, "/events: must be an array");
 	size_t len = json_object_array_length(arr);
 	if (len > max)

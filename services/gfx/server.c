@@ -231,6 +231,14 @@ uint32_t gfx_client_border(const gfx_client *c)
 {
 	return gfx_comp_find(c->srv->comp, c->ov_id)->border;
 }
+uint64_t gfx_client_dropped(const gfx_client *c)
+{
+	return c->srv->tb.c[c->slot].dropped;
+}
+const char *gfx_client_caller(const gfx_client *c)
+{
+	return c->caller;
+}
 int gfx_client_event_fd(const gfx_client *c)
 {
 	return c->event_fd;

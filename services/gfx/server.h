@@ -55,6 +55,8 @@ int gfx_client_move(gfx_client *c, int32_t x, int32_t y);
  * the previous one still queued coalesces with it and counts as a
  * dropped frame. */
 int gfx_client_present(gfx_client *c, const gfx_rect *rects, size_t n);
+uint64_t gfx_client_dropped(const gfx_client *c);
+const char *gfx_client_caller(const gfx_client *c);
 size_t gfx_client_take_input(gfx_client *c, gfx_input_event *evs, size_t max);
 void gfx_server_focus(gfx_server *s, gfx_client *c);
 gfx_client *gfx_server_focused(gfx_server *s);

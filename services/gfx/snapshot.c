@@ -72,3 +72,22 @@ int gfx_snapshot_png(const gfx_compositor *c, const char *path)
 		unlink(tmp);
 	return r;
 }
+
+int gfx_snapshot_png_fd(const gfx_compositor *c, int fd)
+{
+	if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dup_fd < 0)
+		return -errno;
+	FILE *f = fdopen(dup_fd, "we");
+	if (!f) {
+		int e = -errno;
+		close(dup_fd);
+		return e;
+	}
+	int r = write_png(c, f);
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	return r;
+}

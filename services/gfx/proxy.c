@@ -1,0 +1,274 @@
+/* proxy.c: scm-gfx-proxy, the graphics proxy as an scm provider
+ * (stubs/idl/gfx.json).
+ *
+ * scmd starts it with $SCM_PROVIDER_FD and hands it one channel per
+ * client. Each channel may create one surface; the grant's caller (the
+ * container's endpoint label) picks the border colour and the grant's
+ * constraints may set the time-bank weight. One thread, one epoll set:
+ * the provider's channels, the RFB viewers and signals; compositing runs
+ * between events in the order the time bank picks.
+ *
+ *   scm-gfx-proxy [--size WxH] [--rfb-port N] [--no-rfb] [--state FILE]
+ *
+ * Environment (what scmd or a launcher sets): SCM_GFX_SIZE=WxH,
+ * SCM_GFX_RFB_PORT=N, SCM_GFX_STATE=FILE. --state writes
+ * {"rfb_port":N,"width":W,"height":H,"pid":P} once listening. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "scm/gfx-provider.h"
+#include "scm/macro.h"
+#include "server.h"
+
+#define INPUT_BATCH 64
+#define DEFAULT_WEIGHT 1
+
+static gfx_server *srv;
+
+/* A weight from the client counts only when policy constrains it: the
+ * skeleton has then already checked it against the grant. */
+static uint32_t pick_weight(const scm_grant *g, struct json_object *weight)
+{
+	struct json_object *m, *p;
+	bool constrained = false;
+	const char *keys[] = { "create_surface", "*" };
+	for (size_t i = 0; g->constraints && i < 2; i++)
+		if (json_object_object_get_ex(g->constraints, keys[i], &m) &&
+		    json_object_is_type(m, json_type_object) && json_object_object_get_ex(m, "weight", &p))
+			constrained = true;
+	if (!constrained || !weight || !json_object_is_type(weight, json_type_int))
+		return DEFAULT_WEIGHT;
+	int64_t w = json_object_get_int64(weight);
+	return w >= 1 && w <= 1000 ? (uint32_t)w : DEFAULT_WEIGHT;
+}
+
+static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, struct json_object *weight,
+			     void *ud)
+{
+	const scm_grant *g = scm_call_grant(call);
+	if (scm_call_channel_data(call))
+		return scm_call_reply_error(call, SCM_GFX_E_SURFACEEXISTS, "this channel already has a surface");
+	size_t bytes;
+	if (width > GFX_DIM_MAX || height > GFX_DIM_MAX ||
+	    gfx_check_size((uint32_t)width, (uint32_t)height, &bytes) != 0)
+		return scm_call_reply_error(call, SCM_GFX_E_BADSIZE,
+					    "/width, /height: %llux%llu is outside 1..%u or over %u MiB",
+					    (unsigned long long)width, (unsigned long long)height, GFX_DIM_MAX,
+					    GFX_SURFACE_BYTES_MAX >> 20);
+	gfx_client *c;
+	int r = gfx_client_new(srv, g->caller && *g->caller ? g->caller : "unknown", (uint32_t)width,
+			       (uint32_t)height, pick_weight(g, weight), &c);
+	if (r > 0)
+		return scm_call_reply_error(call, SCM_GFX_E_LIMIT, "no room for another client (at most %u)",
+					    GFX_CLIENTS_MAX);
+	if (r < 0)
+		return scm_call_reply_error(call, r, "creating the surface: %s", strerror(-r));
+	scm_call_set_channel_data(call, c);
+	gfx_overlay *o = gfx_comp_find(gfx_server_compositor(srv), gfx_client_id(c));
+	char border[8];
+	snprintf(border, sizeof(border), "#%06x", gfx_client_border(c) & 0xFFFFFFu);
+	return scm_gfx_create_surface_reply(call, gfx_client_surface(c)->fd, gfx_client_event_fd(c), o->x, o->y,
+					    border);
+}
+
+static int do_present(scm_call *call, struct json_object *damage, void *ud)
+{
+	gfx_client *c = scm_call_channel_data(call);
+	if (!c)
+		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "present before create_surface");
+	gfx_rect rects[GFX_DAMAGE_MAX];
+	size_t n = 0;
+	char err[160];
+	gfx_surface *s = gfx_client_surface(c);
+	int r = gfx_parse_damage_list(damage, s->width, s->height, rects, GFX_DAMAGE_MAX, &n, err, sizeof(err));
+	if (r)
+		return scm_call_reply_error(call, r == GFX_E_LIMIT ? SCM_GFX_E_LIMIT : SCM_GFX_E_BADDAMAGE, "%s", err);
+	if (n > 0)
+		gfx_client_present(c, rects, n);
+	return scm_gfx_present_reply(call, gfx_client_dropped(c));
+}
+
+static int do_poll_input(scm_call *call, void *ud)
+{
+	gfx_client *c = scm_call_channel_data(call);
+	if (!c)
+		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "poll_input before create_surface");
+	gfx_input_event ev[INPUT_BATCH];
+	size_t n = gfx_client_take_input(c, ev, INPUT_BATCH);
+	struct json_object *j = gfx_input_to_json(ev, n), *arr = NULL;
+	if (!j)
+		return -ENOMEM;
+	json_object_object_get_ex(j, "events", &arr);
+	int r = scm_gfx_poll_input_reply(call, arr);
+	json_object_put(j);
+	return r;
+}
+
+static int do_stats(scm_call *call, void *ud)
+{
+	struct json_object *j = gfx_server_stats(srv);
+	if (!j)
+		return -ENOMEM;
+	int r = scm_gfx_stats_reply(call, j);
+	json_object_put(j);
+	return r;
+}
+
+static int do_snapshot(scm_call *call, int file, void *ud)
+{
+	gfx_server_work(srv, INT64_MAX);
+	int r = gfx_snapshot_png_fd(gfx_server_compositor(srv), file);
+	if (r < 0)
+		return scm_call_reply_error(call, SCM_GFX_E_IO, "writing the PNG: %s", strerror(-r));
+	return scm_gfx_snapshot_reply(call);
+}
+
+static int do_viewer(scm_call *call, void *ud)
+{
+	gfx_rfb *rfb = gfx_server_rfb(srv);
+	return scm_gfx_viewer_reply(call, "127.0.0.1", rfb ? gfx_rfb_port(rfb) : 0);
+}
+
+static void on_close(const scm_grant *g, void *chdata, void *ud)
+{
+	gfx_client_free(chdata);
+}
+
+static const scm_gfx_handlers handlers = {
+	.create_surface = do_create_surface,
+	.present = do_present,
+	.poll_input = do_poll_input,
+	.stats = do_stats,
+	.snapshot = do_snapshot,
+	.viewer = do_viewer,
+};
+
+static int write_state(const char *path)
+{
+	char tmp[4096];
+	struct json_object *j = json_object_new_object();
+	gfx_compositor *c = gfx_server_compositor(srv);
+	gfx_rfb *rfb = gfx_server_rfb(srv);
+	json_object_object_add(j, "rfb_port", json_object_new_int(rfb ? gfx_rfb_port(rfb) : 0));
+	json_object_object_add(j, "width", json_object_new_int64(c->width));
+	json_object_object_add(j, "height", json_object_new_int64(c->height));
+	json_object_object_add(j, "pid", json_object_new_int(getpid()));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int r = json_object_to_file(tmp, j) < 0 || rename(tmp, path) < 0 ? -EIO : 0;
+	json_object_put(j);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = { { "size", required_argument, NULL, 's' },
+					      { "rfb-port", required_argument, NULL, 'p' },
+					      { "no-rfb", no_argument, NULL, 'n' },
+					      { "state", required_argument, NULL, 'S' },
+					      { 0 } };
+	gfx_server_config cfg = { .width = 1280, .height = 800, .background = 0x2b2b2b, .rfb = true,
+				  .name = "scm desktop" };
+	const char *state = getenv("SCM_GFX_STATE"), *e;
+	if ((e = getenv("SCM_GFX_SIZE")) && sscanf(e, "%ux%u", &cfg.width, &cfg.height) != 2) {
+		fprintf(stderr, "scm-gfx-proxy: $SCM_GFX_SIZE: want WxH, got \"%s\"\n", e);
+		return 2;
+	}
+	if ((e = getenv("SCM_GFX_RFB_PORT")))
+		cfg.rfb_port = (uint16_t)strtoul(e, NULL, 10);
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+		if (o == 's' && sscanf(optarg, "%ux%u", &cfg.width, &cfg.height) == 2)
+			continue;
+		if (o == 'p') {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end == '\0' && v <= 65535) {
+				cfg.rfb_port = (uint16_t)v;
+				continue;
+			}
+		}
+		if (o == 'n') {
+			cfg.rfb = false;
+			continue;
+		}
+		if (o == 'S') {
+			state = optarg;
+			continue;
+		}
+		fprintf(stderr, "usage: scm-gfx-proxy [--size WxH] [--rfb-port N] [--no-rfb] [--state FILE]\n");
+		return 2;
+	}
+	int r = gfx_server_new(&cfg, &srv);
+	if (r) {
+		fprintf(stderr, "scm-gfx-proxy: cannot start: %s\n",
+			r < 0 ? strerror(-r) : "bad desktop size (1..8192, at most 128 MiB)");
+		return 1;
+	}
+	scm_gfx_skeleton sk = { &handlers, NULL };
+	scm_provider *p = NULL;
+	scm_error *err = NULL;
+	if (scm_gfx_provider_new(&sk, &p, &err) != 0) {
+		fprintf(stderr, "scm-gfx-proxy: ");
+		scm_error_print(err, stderr);
+		scm_error_free(err);
+		gfx_server_free(srv);
+		return 1;
+	}
+	scm_provider_on_close(p, on_close);
+	if (state && write_state(state) < 0)
+		fprintf(stderr, "scm-gfx-proxy: cannot write %s\n", state);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	_cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+	if (sfd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, scm_provider_fd(p), &ev) < 0)
+		return 1;
+	ev.data.u32 = 2;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	if (gfx_server_fd(srv) >= 0) {
+		ev.data.u32 = 1;
+		epoll_ctl(ep, EPOLL_CTL_ADD, gfx_server_fd(srv), &ev);
+	}
+	int rc = 0;
+	for (bool run = true; run;) {
+		struct epoll_event evs[8];
+		/* Queued frames the bank has not served yet: do not sleep. */
+		int n = epoll_wait(ep, evs, 8, gfx_server_has_work(srv) ? 0 : -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == 0) {
+				r = scm_provider_dispatch(p, 0, &err);
+				if (r == 1)
+					run = false;
+				else if (r < 0) {
+					fprintf(stderr, "scm-gfx-proxy: ");
+					scm_error_print(err, stderr);
+					err = scm_error_free(err);
+					run = false;
+					rc = 1;
+				}
+			} else if (evs[i].data.u32 == 2) {
+				run = false;
+			}
+		}
+		gfx_server_dispatch(srv);
+	}
+	scm_provider_free(p);
+	gfx_server_free(srv);
+	return rc;
+}

@@ -1,0 +1,211 @@
+/* client.c: scm-gfx-client, a small gfx client for tests and demos that
+ * goes through scmd like any containerized app: it connects to the "gfx"
+ * service at $SCM_ENDPOINT (or the default endpoint).
+ *
+ *   scm-gfx-client paint W H RRGGBB [FLOOD]  draw stripes, present, then
+ *        hold the surface until stdin closes, printing input events; with
+ *        FLOOD, first send that many presents of random (partly hostile)
+ *        damage without waiting
+ *   scm-gfx-client hostile                    malformed requests; prints
+ *        each refusal and "hostile ok" when every one was refused right
+ *   scm-gfx-client snapshot FILE.png | stats | viewer   administration
+ *
+ * $SCM_GFX_WEIGHT, when set, is passed as the time-bank weight (honoured
+ * only where the policy constrains it). */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gfx.h"
+#include "scm/gfx-client.h"
+#include "scm/macro.h"
+
+static int fail(const char *what, int r, scm_error *err)
+{
+	fprintf(stderr, "scm-gfx-client: %s failed (%d)\n", what, r);
+	if (err)
+		scm_error_print(err, stderr);
+	scm_error_free(err);
+	return 1;
+}
+
+static struct json_object *weight_arg(void)
+{
+	const char *w = getenv("SCM_GFX_WEIGHT");
+	return w && *w ? json_object_new_int(atoi(w)) : NULL;
+}
+
+static int paint(scm_channel *ch, int argc, char **argv)
+{
+	scm_error *err = NULL;
+	if (argc < 5)
+		return 2;
+	uint32_t w = (uint32_t)strtoul(argv[2], NULL, 10), h = (uint32_t)strtoul(argv[3], NULL, 10);
+	uint32_t colour = (uint32_t)strtoul(argv[4], NULL, 16) & 0xFFFFFF;
+	long flood = argc > 5 ? strtol(argv[5], NULL, 10) : 0;
+	int sfd = -1, efd = -1;
+	int64_t x, y;
+	char *border = NULL;
+	struct json_object *wj = weight_arg();
+	int r = scm_gfx_create_surface(ch, w, h, wj, &sfd, &efd, &x, &y, &border, &err);
+	json_object_put(wj);
+	if (r)
+		return fail("create_surface", r, err);
+	gfx_surface *s = NULL;
+	r = gfx_surface_map(sfd, w, h, &s);
+	if (r)
+		return fail("mapping the surface", r, NULL);
+	for (uint32_t j = 0; j < h; j++)
+		for (uint32_t i = 0; i < w; i++)
+			s->pixels[(size_t)j * w + i] = ((i + j) / 16) % 4 == 3 ? (~colour & 0xFFFFFF) : colour;
+	uint64_t dropped = 0;
+	for (long k = 0; k < flood; k++) {
+		/* Asynchronous and unanswered: as fast as the socket takes them. */
+		struct json_object *a = json_object_new_object(), *d = json_object_new_array(), *rc = json_object_new_array();
+		int32_t v[4] = { (int32_t)(k * 37 % (w * 2)) - (int32_t)w / 2, (int32_t)(k * 53 % (h * 2)) - (int32_t)h / 2,
+				 (int32_t)(1 + k % w), (int32_t)(1 + k % h) };
+		for (int i = 0; i < 4; i++)
+			json_object_array_add(rc, json_object_new_int(v[i]));
+		json_object_array_add(d, rc);
+		json_object_object_add(a, "damage", d);
+		r = scm_call_async(ch, SCM_GFX_PRESENT, a, NULL, 0, NULL, 0, NULL, NULL, &err);
+		json_object_put(a);
+		if (r)
+			return fail("flooding presents", r, err);
+		if (k % 64 == 63 && (r = scm_channel_dispatch(ch, &err)) != 0)
+			return fail("dispatch", r, err);
+	}
+	r = scm_gfx_present(ch, NULL, &dropped, &err);
+	if (r)
+		return fail("present", r, err);
+	printf("surface %lld %lld %s dropped %llu\n", (long long)x, (long long)y, border,
+	       (unsigned long long)dropped);
+	fflush(stdout);
+	free(border);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = 0, .events = POLLIN }, { .fd = efd, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents) {
+			char buf[256];
+			if (read(0, buf, sizeof(buf)) <= 0)
+				break;
+		}
+		if (p[1].revents) {
+			struct json_object *evs = NULL;
+			r = scm_gfx_poll_input(ch, &evs, &err);
+			if (r)
+				return fail("poll_input", r, err);
+			for (size_t i = 0; evs && i < json_object_array_length(evs); i++)
+				printf("input %s\n", json_object_to_json_string_ext(json_object_array_get_idx(evs, i),
+										 JSON_C_TO_STRING_PLAIN));
+			fflush(stdout);
+			json_object_put(evs);
+		}
+	}
+	gfx_surface_free(s);
+	close(efd);
+	return 0;
+}
+
+/* Each step must be refused with the expected code. */
+static int hostile(scm_channel *ch)
+{
+	scm_error *err = NULL;
+	int sfd, efd, bad = 0, r;
+	int64_t x, y;
+	char *border = NULL;
+	uint64_t dropped;
+#define EXPECT(what, call, code)                                                                 \
+	do {                                                                                     \
+		r = (call);                                                                      \
+		printf("%s: %d%s\n", what, r, r == (code) ? "" : " UNEXPECTED");                 \
+		if (err)                                                                         \
+			scm_error_print(err, stdout);                                            \
+		err = scm_error_free(err);                                                       \
+		bad += r != (code);                                                              \
+	} while (0)
+	EXPECT("present before create_surface", scm_gfx_present(ch, NULL, &dropped, &err), SCM_GFX_E_NOSURFACE);
+	EXPECT("zero width", scm_gfx_create_surface(ch, 0, 10, NULL, &sfd, &efd, &x, &y, &border, &err),
+	       SCM_GFX_E_BADSIZE);
+	EXPECT("width over 2^32", scm_gfx_create_surface(ch, (1ull << 32) + 16, 10, NULL, &sfd, &efd, &x, &y, &border, &err),
+	       SCM_GFX_E_BADSIZE);
+	EXPECT("8192x8192", scm_gfx_create_surface(ch, 8192, 8192, NULL, &sfd, &efd, &x, &y, &border, &err),
+	       SCM_GFX_E_BADSIZE);
+	EXPECT("create 64x64", scm_gfx_create_surface(ch, 64, 64, NULL, &sfd, &efd, &x, &y, &border, &err), 0);
+	free(border);
+	border = NULL;
+	/* What the client can do to the memfd: neither shrink nor grow it. */
+	printf("shrink the memfd: %s\n", ftruncate(sfd, 16) < 0 ? strerror(errno) : "ALLOWED");
+	bad += ftruncate(sfd, 16) == 0;
+	bad += ftruncate(sfd, 1 << 24) == 0;
+	EXPECT("second create_surface", scm_gfx_create_surface(ch, 8, 8, NULL, &sfd, &efd, &x, &y, &border, &err),
+	       SCM_GFX_E_SURFACEEXISTS);
+	static const char *bad_damage[] = { "7", "[[0,0,10]]", "[[0,0,-1,1]]", "[[0,0,1.5,1]]", "[[\"x\",0,1,1]]",
+					    "[[0,0,1,4294967296]]", "{\"a\":1}" };
+	for (size_t i = 0; i < sizeof(bad_damage) / sizeof(bad_damage[0]); i++) {
+		struct json_object *d = json_tokener_parse(bad_damage[i]);
+		char what[64];
+		snprintf(what, sizeof(what), "damage %s", bad_damage[i]);
+		EXPECT(what, scm_gfx_present(ch, d, &dropped, &err), SCM_GFX_E_BADDAMAGE);
+		json_object_put(d);
+	}
+	struct json_object *many = json_object_new_array();
+	for (int i = 0; i < 300; i++)
+		json_object_array_add(many, json_tokener_parse("[0,0,1,1]"));
+	EXPECT("300 damage rects", scm_gfx_present(ch, many, &dropped, &err), SCM_GFX_E_LIMIT);
+	json_object_put(many);
+	struct json_object *outside = json_tokener_parse("[[1000,1000,5,5],[-99,-99,10,10]]");
+	EXPECT("damage outside the surface (clipped, accepted)", scm_gfx_present(ch, outside, &dropped, &err), 0);
+	json_object_put(outside);
+	printf(bad ? "hostile FAILED\n" : "hostile ok\n");
+	return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	scm_channel *ch = NULL;
+	scm_error *err = NULL;
+	if (argc < 2) {
+		fprintf(stderr, "usage: scm-gfx-client paint W H RRGGBB [FLOOD] | hostile | snapshot FILE | stats | viewer\n");
+		return 2;
+	}
+	int r = scm_connect("gfx", &ch, &err);
+	if (r)
+		return fail("connecting to gfx", r, err);
+	if (strcmp(argv[1], "paint") == 0)
+		r = paint(ch, argc, argv);
+	else if (strcmp(argv[1], "hostile") == 0)
+		r = hostile(ch);
+	else if (strcmp(argv[1], "snapshot") == 0 && argc == 3) {
+		_cleanup_close_ int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return fail(argv[2], -errno, NULL);
+		r = scm_gfx_snapshot(ch, fd, &err);
+		r = r ? fail("snapshot", r, err) : 0;
+	} else if (strcmp(argv[1], "stats") == 0) {
+		struct json_object *j = NULL;
+		r = scm_gfx_stats(ch, &j, &err);
+		if (r)
+			return fail("stats", r, err);
+		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
+		json_object_put(j);
+	} else if (strcmp(argv[1], "viewer") == 0) {
+		char *addr = NULL;
+		uint64_t port = 0;
+		r = scm_gfx_viewer(ch, &addr, &port, &err);
+		if (r)
+			return fail("viewer", r, err);
+		printf("%s %llu\n", addr, (unsigned long long)port);
+		free(addr);
+	} else {
+		r = 2;
+	}
+	scm_channel_free(ch);
+	return r;
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bats
+# The graphics proxy as an scm service: scmd activates scm-gfx-proxy on the
+# first connect, two clients in their own endpoints (as two containers
+# would be) draw through sealed memfd surfaces; a real VNC client sees both
+# framed in their own colours, keys typed through RFB reach the focused
+# client only, and hostile or flooding clients neither crash the proxy
+# nor starve the others.
+load helpers
+
+setup() {
+	command -v gvnccapture >/dev/null || { echo "gvnccapture missing (package gvncviewer)"; return 1; }
+	start_scmd
+	GC=$SCM_BUILD/libexec/scm-gfx-client
+	CHK=$SCM_BUILD/libexec/scm-gfx-pngcheck
+	cat >"$SCMT/gfx.json" <<JSON
+{ "name": "gfx", "interface": "gfx",
+  "exec": ["$SCM_BUILD/libexec/scm-gfx-proxy", "--size", "640x400", "--state", "$SCMT/gfx.state"],
+  "allow": ["appA", "appB", "admin", "host"] }
+JSON
+	"$SCMCTL" service register "$SCMT/gfx.json" >/dev/null
+	for e in appA appB admin; do "$SCMCTL" endpoint create $e >/dev/null; done
+	HOLDERS=()
+}
+
+teardown() {
+	for p in "${HOLDERS[@]}"; do kill "$p" 2>/dev/null; done
+	stop_scmd
+}
+
+# paint ENDPOINT W H COLOUR [FLOOD]: a client that holds its surface until
+# the test ends; waits for its "surface X Y BORDER" line.
+paint() {
+	local ep=$1; shift
+	SCM_ENDPOINT=$(ep "$ep") "$GC" paint "$@" >"$SCMT/$ep.out" 2>&1 < <(sleep 120) 3>&- &
+	HOLDERS+=($!)
+	for _ in $(seq 200); do
+		grep -q '^surface ' "$SCMT/$ep.out" && return 0
+		sleep 0.05
+	done
+	cat "$SCMT/$ep.out"; return 1
+}
+field() { # ENDPOINT N: field N of the surface line (2=x 3=y 4=border 6=dropped)
+	awk -v n="$2" '/^surface /{print $n}' "$SCMT/$1.out"
+}
+viewer_port() { "$SCMCTL" call gfx viewer | python3 -c 'import json,sys; print(json.load(sys.stdin)["port"])'; }
+
+@test "gfx proxy: two clients through scmd, seen by a real VNC client in their container colours" {
+	paint appA 200 150 c03030
+	paint appB 180 120 30a040
+	port=$(viewer_port)
+	[ "$port" -gt 5900 ]
+	run timeout 30 gvnccapture "127.0.0.1:$((port - 5900))" "$SCMT/cap.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/cap.png")" = "640 400" ]
+	for e in appA appB; do
+		x=$(field $e 2) y=$(field $e 3) border=$(field $e 4)
+		w=$([ $e = appA ] && echo 200 || echo 180) h=$([ $e = appA ] && echo 150 || echo 120)
+		colour=$([ $e = appA ] && echo c03030 || echo 30a040)
+		[ "$("$CHK" count "$SCMT/cap.png" "$x" "$y" "$w" "$h" "$colour")" -gt $((w * h / 2)) ]
+		[ "$("$CHK" distinct "$SCMT/cap.png" "$x" "$y" "$w" "$h")" -ge 2 ]
+		[ "$("$CHK" count "$SCMT/cap.png" $((x - 4)) $((y - 4)) $((w + 8)) 4 "${border#\#}")" -eq $(((w + 8) * 4)) ]
+		[ "$("$CHK" count "$SCMT/cap.png" $((x + w)) "$y" 4 "$h" "${border#\#}")" -eq $((h * 4)) ]
+	done
+	[ "$(field appA 4)" != "$(field appB 4)" ]
+	# The proxy's own snapshot, asked for by an admin client, is the same picture.
+	SCM_ENDPOINT=$(ep admin) "$GC" snapshot "$SCMT/snap.png"
+	[ "$("$CHK" diff "$SCMT/cap.png" "$SCMT/snap.png")" = "0" ]
+}
+
+@test "gfx proxy: keys typed through RFB reach the focused client only" {
+	paint appA 200 150 c03030
+	paint appB 180 120 30a040
+	port=$(viewer_port)
+	bx=$(( $(field appB 2) + 10 )) by=$(( $(field appB 3) + 10 ))
+	# A minimal RFB 3.8 viewer: click into appB, then type "hi".
+	python3 - "$port" "$bx" "$by" <<'PY'
+import socket, struct, sys
+port, x, y = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port))
+def recv(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise SystemExit("server closed")
+        b += c
+    return b
+assert recv(12) == b"RFB 003.008\n"
+s.sendall(b"RFB 003.008\n")
+n = recv(1)[0]; assert 1 in recv(n)
+s.sendall(b"\x01"); assert recv(4) == b"\0\0\0\0"
+s.sendall(b"\x01"); init = recv(24); recv(struct.unpack(">I", init[20:24])[0])
+s.sendall(struct.pack(">BBHH", 5, 1, x, y) + struct.pack(">BBHH", 5, 0, x, y))
+for ch in b"hi":
+    s.sendall(struct.pack(">BBHI", 4, 1, 0, ch) + struct.pack(">BBHI", 4, 0, 0, ch))
+# One full update request proves the server processed everything before it.
+s.sendall(struct.pack(">BBHHHH", 3, 0, 0, 0, 1, 1)); recv(4 + 12 + 4)
+PY
+	for _ in $(seq 100); do
+		[ "$(grep -c '"keysym":105' "$SCMT/appB.out")" -ge 2 ] && break
+		sleep 0.05
+	done
+	grep -q '"type":"pointer","x":10,"y":10,"buttons":1' "$SCMT/appB.out"
+	[ "$(grep -c '"keysym":104' "$SCMT/appB.out")" -eq 2 ]   # down and up
+	[ "$(grep -c '"keysym":105' "$SCMT/appB.out")" -eq 2 ]
+	! grep -q '^input' "$SCMT/appA.out"
+}
+
+@test "gfx proxy: hostile requests are refused field by field and the proxy serves on" {
+	run env SCM_ENDPOINT="$(ep appA)" "$GC" hostile
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"/damage/0/3: must be a 32-bit integer"* ]]
+	[[ "$output" == *"shrink the memfd: Operation not permitted"* ]]
+	[[ "$output" == *"hostile ok"* ]]
+	paint appB 100 100 30a040
+	"$SCMCTL" call gfx stats | grep -q '"caller":"appB"'
+}
+
+@test "gfx proxy: a client flooding presents does not starve the other" {
+	paint appA 200 150 c03030 20000
+	paint appB 180 120 30a040
+	[ "$(field appA 6)" -gt 0 ]      # its surplus frames were merged
+	port=$(viewer_port)
+	run timeout 30 gvnccapture "127.0.0.1:$((port - 5900))" "$SCMT/cap.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" count "$SCMT/cap.png" "$(field appB 2)" "$(field appB 3)" 180 120 30a040)" -gt 10000 ]
+	stats=$("$SCMCTL" call gfx stats)
+	echo "$stats" | python3 -c '
+import json, sys
+c = {x["caller"]: x for x in json.load(sys.stdin)["stats"]["clients"]}
+assert c["appA"]["frames_dropped"] > 0, c
+assert c["appB"]["served"] >= 1 and c["appB"]["frames_dropped"] == 0, c'
+	scmd_alive
+}
