@@ -42,3 +42,19 @@ $(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS)
 BENCH_DEPS += $(B)/libexec/vdisk-bench
+
+# The provider (stubs/idl/vdisk.json), on the generated skeleton and libscm.
+VDISK_PROVIDER := $(B)/libexec/scm-vdisk-provider
+$(B)/services/vdisk/provider.o: $(B)/gen/scm/vdisk-provider.h
+$(VDISK_PROVIDER): $(B)/services/vdisk/provider.o $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
+LIBEXEC += $(VDISK_PROVIDER)
+
+# A test client: opens a disk through scmd and moves data through the
+# channel's buffer (the provider's end-to-end test and bench use it).
+$(B)/services/vdisk/helpers/client.o: $(B)/gen/scm/vdisk-client.h
+$(B)/libexec/vdisk-client: $(B)/services/vdisk/helpers/client.o $(B)/gen/scm/vdisk-client.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
+LIBEXEC += $(B)/libexec/vdisk-client

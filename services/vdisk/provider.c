@@ -1,0 +1,377 @@
+/* provider.c: scm-vdisk-provider, the vdisk service (stubs/idl/vdisk.json)
+ * on top of the VHDX engine.
+ *
+ * Per channel: a table of handles and one data buffer (a memfd, sealed so
+ * that neither side can shrink or grow it under the other's mapping); read
+ * and write copy between the disk and that buffer. Across channels: one
+ * engine handle per disk file (by device and inode), shared by every
+ * client that has it open, so readers see a writer's data and the file's
+ * writer lock (flock) is taken once. A second writer is refused unless it
+ * and the writers already there all opened the disk shared. Which paths a
+ * client may open, and whether read-only, is the grant's business: the
+ * skeleton checks the arguments against it before a handler runs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "scm/macro.h"
+#include "scm/vdisk-provider.h"
+#include "vhdx.h"
+
+#define BUFFER_SIZE (4u << 20)
+#define HANDLES_MAX 64
+
+struct disk {
+	struct disk *next;
+	dev_t dev;
+	ino_t ino;
+	char *path;
+	vhdx *h;
+	bool rw;          /* h is open read-write */
+	unsigned users;   /* open handles, all channels */
+	unsigned writers; /* of which writers */
+	bool shared;      /* the writers opened it shared */
+};
+
+struct handle {
+	struct disk *d;
+	bool rw;
+};
+
+struct channel {
+	int memfd;
+	uint8_t *buf;
+	struct handle h[HANDLES_MAX]; /* index + 1 is the handle number */
+};
+
+static struct disk *disks;
+
+static int fail(scm_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(scm_call *call, int code, const char *fmt, ...)
+{
+	char msg[VHDX_ERR_MAX + 64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return scm_call_reply_error(call, code, "%s", msg);
+}
+
+/* Maps an engine error to the interface's codes. */
+static int engine_code(int r)
+{
+	switch (r) {
+	case -EBUSY: return SCM_VDISK_E_BUSY;
+	case -ESTALE: return SCM_VDISK_E_PARENTCHANGED;
+	case -EEXIST: return SCM_VDISK_E_EXISTS;
+	case -EROFS: return SCM_VDISK_E_READONLY;
+	case -EINVAL: case -EOPNOTSUPP: case -ELOOP: return SCM_VDISK_E_BADDISK;
+	case -ENOENT: case -EACCES: case -EPERM: return r;
+	default: return SCM_VDISK_E_IO;
+	}
+}
+
+static struct channel *channel_get(scm_call *call)
+{
+	struct channel *c = scm_call_channel_data(call);
+	if (c)
+		return c;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->memfd = memfd_create("vdisk-buffer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (c->memfd < 0 || ftruncate(c->memfd, BUFFER_SIZE) < 0 ||
+	    fcntl(c->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		goto fail;
+	c->buf = mmap(NULL, BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, c->memfd, 0);
+	if (c->buf == MAP_FAILED)
+		goto fail;
+	scm_call_set_channel_data(call, c);
+	return c;
+fail:
+	safe_close(c->memfd);
+	free(c);
+	return NULL;
+}
+
+static void disk_release(struct disk *d, bool rw)
+{
+	d->users--;
+	if (rw)
+		d->writers--;
+	if (d->users)
+		return;
+	for (struct disk **p = &disks; *p; p = &(*p)->next)
+		if (*p == d) {
+			*p = d->next;
+			break;
+		}
+	vhdx_close(d->h);
+	free(d->path);
+	free(d);
+}
+
+static void on_close(const scm_grant *g, void *chdata, void *userdata)
+{
+	struct channel *c = chdata;
+	if (!c)
+		return;
+	for (size_t i = 0; i < HANDLES_MAX; i++)
+		if (c->h[i].d)
+			disk_release(c->h[i].d, c->h[i].rw);
+	munmap(c->buf, BUFFER_SIZE);
+	safe_close(c->memfd);
+	free(c);
+}
+
+static struct handle *handle_get(scm_call *call, uint64_t n)
+{
+	struct channel *c = scm_call_channel_data(call);
+	if (!c || n == 0 || n > HANDLES_MAX || !c->h[n - 1].d)
+		return NULL;
+	return &c->h[n - 1];
+}
+
+static int do_create(scm_call *call, const char *path, uint64_t size, uint64_t block_size,
+		     uint64_t sector_size, bool fixed, const char *parent, void *ud)
+{
+	if (block_size > UINT32_MAX || sector_size > UINT32_MAX)
+		return fail(call, SCM_E_BAD_ARGS, "block_size or sector_size out of range");
+	struct vhdx_create_opts o = { .size = size, .block_size = (uint32_t)block_size,
+				      .sector_size = (uint32_t)sector_size, .fixed = fixed,
+				      .parent = parent[0] ? parent : NULL };
+	vhdx_err err;
+	int r = vhdx_create(path, &o, &err);
+	if (r < 0)
+		return fail(call, engine_code(r), "%s", err.msg);
+	return scm_vdisk_create_reply(call);
+}
+
+static int do_open(scm_call *call, const char *path, bool readonly, bool shared, void *ud)
+{
+	struct channel *c = channel_get(call);
+	if (!c)
+		return fail(call, SCM_E_INTERNAL, "no memory for the data buffer");
+	size_t slot;
+	for (slot = 0; slot < HANDLES_MAX && c->h[slot].d; slot++)
+		;
+	if (slot == HANDLES_MAX)
+		return fail(call, SCM_VDISK_E_LIMIT, "%d handles are open on this channel", HANDLES_MAX);
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return fail(call, -errno, "%s: %m", path);
+	struct disk *d;
+	for (d = disks; d; d = d->next)
+		if (d->dev == st.st_dev && d->ino == st.st_ino)
+			break;
+	if (d && !readonly && d->writers && (!shared || !d->shared))
+		return fail(call, SCM_VDISK_E_BUSY,
+			    "%s is open for writing by another client%s", path,
+			    shared ? " that did not open it shared" : " (open it shared to write alongside)");
+	vhdx_err err;
+	if (!d) {
+		d = calloc(1, sizeof *d);
+		if (!d || !(d->path = strdup(path))) {
+			free(d);
+			return fail(call, SCM_E_INTERNAL, "out of memory");
+		}
+		int r = vhdx_open(path, readonly ? VHDX_O_RDONLY : 0, &d->h, &err);
+		if (r < 0) {
+			free(d->path);
+			free(d);
+			return fail(call, engine_code(r), "%s", err.msg);
+		}
+		d->dev = st.st_dev;
+		d->ino = st.st_ino;
+		d->rw = !readonly;
+		d->next = disks;
+		disks = d;
+	} else if (!readonly && !d->rw) {
+		/* readers only so far: reopen read-write, which takes the lock */
+		vhdx *nh;
+		int r = vhdx_open(d->path, 0, &nh, &err);
+		if (r < 0)
+			return fail(call, engine_code(r), "%s", err.msg);
+		vhdx_close(d->h);
+		d->h = nh;
+		d->rw = true;
+	}
+	if (!readonly) {
+		d->shared = d->writers ? d->shared && shared : shared;
+		d->writers++;
+	}
+	d->users++;
+	c->h[slot] = (struct handle){ d, !readonly };
+	struct vhdx_info in;
+	vhdx_get_info(d->h, &in);
+	return scm_vdisk_open_reply(call, slot + 1, c->memfd, BUFFER_SIZE, in.virtual_size,
+				    in.logical_sector_size, readonly);
+}
+
+static int check_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
+{
+	if (length > BUFFER_SIZE || buffer_offset > BUFFER_SIZE - length)
+		return fail(call, SCM_VDISK_E_BADRANGE,
+			    "buffer_offset %llu + length %llu is past the %u-byte data buffer",
+			    (unsigned long long)buffer_offset, (unsigned long long)length, BUFFER_SIZE);
+	return 0;
+}
+
+static int do_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
+		   uint64_t buffer_offset, void *ud)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	int r = check_buf(call, length, buffer_offset);
+	if (r)
+		return r;
+	struct channel *c = scm_call_channel_data(call);
+	r = vhdx_read(h->d->h, c->buf + buffer_offset, length, offset);
+	if (r < 0)
+		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
+			    vhdx_errmsg(h->d->h));
+	return scm_vdisk_read_reply(call);
+}
+
+static int do_write(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
+		    uint64_t buffer_offset, void *ud)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	if (!h->rw)
+		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	int r = check_buf(call, length, buffer_offset);
+	if (r)
+		return r;
+	struct channel *c = scm_call_channel_data(call);
+	r = vhdx_write(h->d->h, c->buf + buffer_offset, length, offset);
+	if (r < 0)
+		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
+			    vhdx_errmsg(h->d->h));
+	return scm_vdisk_write_reply(call);
+}
+
+static int do_flush(scm_call *call, uint64_t handle, void *ud)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	if (h->rw && vhdx_flush(h->d->h) < 0)
+		return fail(call, SCM_VDISK_E_IO, "%s", vhdx_errmsg(h->d->h));
+	return scm_vdisk_flush_reply(call);
+}
+
+static int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	if (!h->rw)
+		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	int r = vhdx_trim(h->d->h, length, offset);
+	if (r < 0)
+		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
+			    vhdx_errmsg(h->d->h));
+	return scm_vdisk_trim_reply(call);
+}
+
+static int do_info(scm_call *call, uint64_t handle, void *ud)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	struct vhdx_info in;
+	if (vhdx_get_info(h->d->h, &in) < 0)
+		return fail(call, SCM_VDISK_E_IO, "%s", vhdx_errmsg(h->d->h));
+	json_object *j = json_object_new_object(), *blocks = json_object_new_object(),
+		    *chain = json_object_new_array();
+	char g[39];
+	json_object_object_add(j, "virtual_size", json_object_new_uint64(in.virtual_size));
+	json_object_object_add(j, "block_size", json_object_new_uint64(in.block_size));
+	json_object_object_add(j, "logical_sector_size", json_object_new_uint64(in.logical_sector_size));
+	json_object_object_add(j, "physical_sector_size", json_object_new_uint64(in.physical_sector_size));
+	json_object_object_add(j, "type", json_object_new_string(in.differencing ? "differencing"
+								 : in.fixed     ? "fixed"
+										: "dynamic"));
+	json_object_object_add(j, "read_only", json_object_new_boolean(!h->rw));
+	json_object_object_add(j, "shared", json_object_new_boolean(h->d->shared));
+	json_object_object_add(j, "file_size", json_object_new_uint64(in.file_size));
+	json_object_object_add(j, "disk_usage", json_object_new_uint64(in.disk_usage));
+	static const unsigned states[] = { 0, 1, 2, 3, 6, 7 };
+	for (size_t i = 0; i < ELEMENTSOF(states); i++)
+		json_object_object_add(blocks, vhdx_state_name(states[i]),
+				       json_object_new_uint64(in.blocks[states[i]]));
+	json_object_object_add(j, "blocks", blocks);
+	for (size_t i = 0; i < in.chain_len; i++)
+		json_object_array_add(chain, json_object_new_string(in.chain[i]));
+	json_object_object_add(j, "chain", chain);
+	vhdx_guid_format(&in.data_write_guid, g);
+	json_object_object_add(j, "data_write_guid", json_object_new_string(g));
+	if (in.parent_linkage[0])
+		json_object_object_add(j, "parent_linkage", json_object_new_string(in.parent_linkage));
+	int r = scm_vdisk_info_reply(call, j);
+	json_object_put(j);
+	return r;
+}
+
+static int do_close(scm_call *call, uint64_t handle, void *ud)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	int r = h->rw ? vhdx_flush(h->d->h) : 0;
+	char msg[VHDX_ERR_MAX];
+	snprintf(msg, sizeof msg, "%s", r < 0 ? vhdx_errmsg(h->d->h) : "");
+	disk_release(h->d, h->rw);
+	*h = (struct handle){ 0 };
+	if (r < 0)
+		return fail(call, SCM_VDISK_E_IO, "%s", msg);
+	return scm_vdisk_close_reply(call);
+}
+
+static const scm_vdisk_handlers handlers = {
+	.create = do_create, .open = do_open, .read = do_read,   .write = do_write,
+	.flush = do_flush,   .trim = do_trim, .info = do_info,   .close = do_close,
+};
+
+int main(int argc, char **argv)
+{
+	scm_vdisk_skeleton sk = { &handlers, NULL };
+	scm_provider *p = NULL;
+	scm_error *err = NULL;
+	if (argc > 1 && !strcmp(argv[1], "--help")) {
+		printf("scm-vdisk-provider: the vdisk service; started by scmd (SCM_PROVIDER_FD).\n");
+		return 0;
+	}
+	if (scm_vdisk_provider_new(&sk, &p, &err) != 0) {
+		fprintf(stderr, "vdisk-provider: ");
+		scm_error_print(err, stderr);
+		scm_error_free(err);
+		return 1;
+	}
+	scm_provider_on_close(p, on_close);
+	int r = scm_provider_run(p, &err);
+	if (r != 0) {
+		fprintf(stderr, "vdisk-provider: ");
+		scm_error_print(err, stderr);
+		scm_error_free(err);
+	}
+	/* freeing the provider ends every channel (on_close releases their
+	 * disks, which commits them); anything left is closed here */
+	scm_provider_free(p);
+	for (struct disk *d = disks, *n; d; d = n) {
+		n = d->next;
+		vhdx_close(d->h);
+		free(d->path);
+		free(d);
+	}
+	return r != 0;
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bats
+# vdisk provider end to end: a private scmd, the vdisk service registered
+# with scmctl, and vdisk-client moving data through the channel's shared
+# buffer.
+load helpers
+
+setup() {
+	start_scmd
+	V=$SCM_BUILD/bin/scm-vdisk
+	C=$SCM_BUILD/libexec/vdisk-client
+	D=$SCMT/disks
+	mkdir -p "$D"
+	cat >"$SCMT/vdisk.json" <<JSON
+{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
+  "allow": ["app", "viewer"] }
+JSON
+	"$SCMCTL" service register "$SCMT/vdisk.json"
+	"$SCMCTL" endpoint create app >/dev/null
+	"$SCMCTL" endpoint create viewer >/dev/null
+	"$SCMCTL" endpoint create stranger >/dev/null
+}
+
+teardown() {
+	for p in ${HOLDS:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	stop_scmd
+}
+
+hold() { # ENDPOINT DISK MODE: keeps a handle open until killed; waits for "open"
+	local out=$SCMT/hold.$RANDOM
+	( sleep 60 | "$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 ) &
+	HOLDS="${HOLDS:-} $!"
+	for _ in $(seq 200); do
+		grep -q "^open" "$out" 2>/dev/null && return 0
+		grep -q "vdisk-client:" "$out" 2>/dev/null && { cat "$out"; return 1; }
+		sleep 0.05
+	done
+	return 1
+}
+
+@test "provider: data written through the shared buffer lands in the VHDX" {
+	"$V" create --size 24M --block-size 1M "$D/a.vhdx"
+	head -c 24M /dev/urandom > "$SCMT/in.raw"
+	"$C" --endpoint "$(ep app)" copy-in "$D/a.vhdx" "$SCMT/in.raw"
+	"$V" convert "$D/a.vhdx" "$SCMT/direct.raw"
+	cmp "$SCMT/in.raw" "$SCMT/direct.raw"
+	"$C" --endpoint "$(ep viewer)" copy-out "$D/a.vhdx" "$SCMT/out.raw"
+	cmp "$SCMT/in.raw" "$SCMT/out.raw"
+	qemu-img check "$D/a.vhdx"
+}
+
+@test "provider: info reports type, blocks and chain" {
+	"$V" create --size 8M "$D/base.vhdx"
+	"$V" create --parent "$D/base.vhdx" "$D/child.vhdx"
+	run "$C" --endpoint "$(ep app)" info "$D/child.vhdx"
+	[ "$status" -eq 0 ]
+	[[ $output == *'"type":"differencing"'* ]]
+	[[ $output == *'base.vhdx"]'* ]]
+	[[ $output == *'"parent_linkage":"{'* ]]
+}
+
+@test "provider: several readers at once, a second writer refused unless shared" {
+	"$V" create --size 8M "$D/s.vhdx"
+	hold viewer "$D/s.vhdx" ro
+	hold app "$D/s.vhdx" ro
+	hold app "$D/s.vhdx" rw
+	run "$C" --endpoint "$(ep viewer)" copy-in "$D/s.vhdx" /dev/null
+	[ "$status" -ne 0 ]
+	[[ $output == *"open for writing by another client"* ]]
+	# readers still welcome
+	"$C" --endpoint "$(ep viewer)" copy-out "$D/s.vhdx" "$SCMT/o.raw"
+	# shared writers go together
+	"$V" create --size 8M "$D/t.vhdx"
+	hold app "$D/t.vhdx" shared
+	hold viewer "$D/t.vhdx" shared
+}
+
+@test "provider: a modified parent is refused with the ParentChanged error" {
+	"$V" create --size 8M "$D/base.vhdx"
+	"$V" create --parent "$D/base.vhdx" "$D/child.vhdx"
+	head -c 4096 /dev/urandom | "$V" write --offset 0 "$D/base.vhdx"
+	run "$C" --endpoint "$(ep app)" info "$D/child.vhdx"
+	[ "$status" -ne 0 ]
+	[[ $output == *"does not match the DataWriteGuid"* ]]
+	[[ $output == *"ParentChanged"* || $output == *"102"* ]]
+}
+
+@test "provider: an endpoint not on the allow list cannot reach it" {
+	"$V" create --size 8M "$D/a.vhdx"
+	run "$C" --endpoint "$(ep stranger)" info "$D/a.vhdx"
+	[ "$status" -ne 0 ]
+	[[ $output == *"denied"* || $output == *"allow list"* ]]
+}
