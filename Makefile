@@ -45,7 +45,7 @@ FUZZ_TARGETS:=   # libFuzzer programs (built by `make fuzz`, clang)
 BENCH_DEPS  :=   # what `make bench` needs built
 ALL_OBJS    :=
 
-.PHONY: all check bench demo fuzz fuzz-targets install clean deps deps-test deps-bench
+.PHONY: all check bench demo fuzz fuzz-targets install install clean deps deps-test deps-bench
 all:
 
 # libscm first: every other fragment links against $(LIBSCM).
@@ -82,6 +82,27 @@ fuzz: deps-test
 	@$(MAKE) --no-print-directory B=build-fuzz CC=clang FUZZ=1 fuzz-targets
 	@B=build-fuzz tests/fuzz/run-all $(FUZZ_SECONDS)
 fuzz-targets: $(FUZZ_TARGETS)
+
+# Installs the daemon, the tool, libscm (shared and static, headers,
+# pkg-config file), scm-idlc, the interfaces, helper programs and man pages.
+DESTDIR ?=
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/scm $(DESTDIR)$(PREFIX)/share/scm/idl \
+		$(DESTDIR)$(PREFIX)/libexec $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(filter $(B)/bin/%,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(filter $(B)/libexec/%,$(LIBEXEC)) $(DESTDIR)$(PREFIX)/libexec/
+	install -m 644 $(LIBSCM) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBSCM_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libscm.so.1 $(DESTDIR)$(PREFIX)/lib/libscm.so
+	install -m 644 $(B)/lib/libscm.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 stubs/include/scm/scm.h stubs/include/scm/idl.h stubs/include/scm/stub-rt.h \
+		$(DESTDIR)$(PREFIX)/include/scm/
+	install -m 644 stubs/idl/*.json $(DESTDIR)$(PREFIX)/share/scm/idl/
+	install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	-ldconfig 2>/dev/null
 
 clean:
 	rm -rf build build-* 

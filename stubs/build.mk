@@ -29,7 +29,8 @@ $(B)/gen/%.o: $(B)/gen/%.c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 .SECONDARY:
 
-BINS += $(IDLC) $(LIBSCM) $(LIBSCM_SO)
+BINS += $(IDLC)
+all: $(LIBSCM) $(LIBSCM_SO)
 
 $(B)/lib/libscm.pc: stubs/libscm.pc.in
 	@mkdir -p $(dir $@)
