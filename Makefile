@@ -86,7 +86,7 @@ fuzz-targets: $(FUZZ_TARGETS)
 # Installs the daemon, the tool, libscm (shared and static, headers,
 # pkg-config file), scm-idlc, the interfaces, helper programs and man pages.
 DESTDIR ?=
-install: all
+install: $(BINS) $(LIBEXEC) $(LIBSCM) $(LIBSCM_SO) $(B)/lib/libscm.pc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/scm $(DESTDIR)$(PREFIX)/share/scm/idl \
 		$(DESTDIR)$(PREFIX)/libexec $(DESTDIR)$(PREFIX)/share/man/man1 \
