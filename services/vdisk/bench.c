@@ -52,8 +52,12 @@ static int t_io(struct target *t, bool wr, void *buf, size_t len, uint64_t off)
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
+static bool keep_cache; /* --raw: compare hot with hot, as the provider runs */
+
 static void t_drop_cache(struct target *t, const char *path)
 {
+	if (keep_cache)
+		return;
 	int fd = t->h ? open(path, O_RDONLY | O_CLOEXEC) : t->fd;
 	if (fd >= 0) {
 		fdatasync(fd);
@@ -147,8 +151,33 @@ static double qemu_bench(const char *img, const char *args, uint64_t count)
 	return secs > 0 ? count / secs : -1;
 }
 
-int main(void)
+/* vdisk-bench --raw FILE: the raw-file side alone, buffered, for the
+ * provider bench (vdisk-provider-bench) to compare against. */
+static int raw_only(const char *path, void *buf)
 {
+	struct target t = { NULL, open(path, O_RDWR | O_CLOEXEC) };
+	keep_cache = true;
+	if (t.fd < 0) {
+		fprintf(stderr, "vdisk-bench: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	printf("raw seq-read 1M %.1f\n", run(&t, path, false, false, SEQ, buf));
+	printf("raw seq-write 1M %.1f\n", run(&t, path, true, false, SEQ, buf));
+	printf("raw rand-read 4K qd1 %.1f\n", run(&t, path, false, true, RND, buf));
+	printf("raw rand-write 4K qd1 %.1f\n", run(&t, path, true, true, RND, buf));
+	close(t.fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--raw")) {
+		void *b;
+		if (posix_memalign(&b, 4096, SEQ))
+			return 1;
+		memset(b, 0x5a, SEQ);
+		return raw_only(argv[2], b);
+	}
 	const char *dir = getenv("VDISK_BENCH_DIR");
 	if (!dir)
 		dir = getenv("SCM_BUILD");

@@ -58,3 +58,8 @@ $(B)/libexec/vdisk-client: $(B)/services/vdisk/helpers/client.o $(B)/gen/scm/vdi
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
 LIBEXEC += $(B)/libexec/vdisk-client
+
+$(B)/libexec/vdisk-provider-bench: services/vdisk/helpers/provider-bench.sh
+	@mkdir -p $(dir $@)
+	install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-provider-bench $(VDISK_PROVIDER) $(B)/libexec/vdisk-client
