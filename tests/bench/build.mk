@@ -22,4 +22,7 @@ $(IPC_BENCH): $(IPC_BENCH_OBJS) $(IPC_BENCH_LIBSCM)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(DBUS_LIBS) $(JSONC_LIBS)
 
-BENCH_DEPS += $(IPC_BENCH)
+# The scm contender runs scmd, scmctl and the echo provider of this build:
+# whichever of them the tree defines.
+BENCH_DEPS += $(IPC_BENCH) $(filter %/bin/scmd %/bin/scmctl,$(BINS)) \
+              $(filter %/libexec/scm-echo-provider,$(LIBEXEC))

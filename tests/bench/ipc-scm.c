@@ -3,8 +3,8 @@
  *
  * A private scmd runs from this run's directory (--runtime-dir, --config)
  * with the echo service from a manifest we write (allowed for the endpoint
- * "bench", made with scmctl). Clients connect
- * through it with scm_connect_at() and call echo (method 2) with a 64-byte
+ * "bench", made with scmctl). Clients connect through it with
+ * scm_connect_at() and call echo (method 2) with a 64-byte
  * binary body; after the connect, calls go straight to the provider, so
  * this should cost what raw-seqpacket costs plus libscm's framing.
  *
@@ -37,18 +37,45 @@ typedef struct scm_env {
 
 static scm_env envs[2] = { { .pinned = false }, { .pinned = true } }; /* [pinned] */
 
-/* $SCM_BUILD and $SCM_SRC as tests/bench/run-all sets them; when run by
- * hand from the source tree, build/ and . */
+/* $SCM_BUILD and $SCM_SRC as tests/bench/run-all sets them. Run by hand,
+ * the build directory is the one this program sits in ($B/tests/bench/),
+ * and the source tree its parent (or the current directory). */
 static const char *build_dir(void)
 {
+	static char self[PATH_MAX];
 	const char *b = getenv("SCM_BUILD");
-	return b && *b ? b : "build";
+	ssize_t n;
+
+	if (b && *b)
+		return b;
+	if (!self[0]) {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		self[n > 0 ? n : 0] = 0;
+		for (int up = 0; up < 3; up++) {
+			char *slash = strrchr(self, '/');
+			if (slash)
+				*slash = 0;
+		}
+		if (!self[0])
+			strcpy(self, "build");
+	}
+	return self;
 }
 
 static const char *src_dir(void)
 {
+	static char guess[PATH_MAX + 32];
 	const char *s = getenv("SCM_SRC");
-	return s && *s ? s : ".";
+
+	if (s && *s)
+		return s;
+	/* A build directory usually sits in the source tree. */
+	snprintf(guess, sizeof(guess), "%s/../stubs/idl", build_dir());
+	if (access(guess, R_OK) == 0) {
+		snprintf(guess, sizeof(guess), "%s/..", build_dir());
+		return guess;
+	}
+	return ".";
 }
 
 static pid_t spawn(char *const argv[], bool pinned, int out_fd)
