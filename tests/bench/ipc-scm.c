@@ -64,15 +64,16 @@ static const char *build_dir(void)
 
 static const char *src_dir(void)
 {
-	static char guess[PATH_MAX + 32];
+	static char guess[PATH_MAX];
 	const char *s = getenv("SCM_SRC");
+	int n;
 
 	if (s && *s)
 		return s;
 	/* A build directory usually sits in the source tree. */
-	snprintf(guess, sizeof(guess), "%s/../stubs/idl", build_dir());
-	if (access(guess, R_OK) == 0) {
-		snprintf(guess, sizeof(guess), "%s/..", build_dir());
+	n = snprintf(guess, sizeof(guess), "%s/../stubs/idl", build_dir());
+	if (n > 0 && (size_t)n < sizeof(guess) && access(guess, R_OK) == 0) {
+		guess[n - strlen("/stubs/idl")] = 0;
 		return guess;
 	}
 	return ".";
@@ -116,7 +117,7 @@ static int write_manifest(const char *conf)
  * "endpoint bench at PATH"; we keep PATH. */
 static int create_endpoint(scm_env *e, const char *run)
 {
-	char scmctl[PATH_MAX], line[PATH_MAX];
+	char scmctl[PATH_MAX + 32], line[PATH_MAX];
 	char *argv[] = { scmctl, "--runtime-dir", (char *)run, "endpoint", "create", "bench", NULL };
 	int p[2];
 	ssize_t r;
@@ -149,7 +150,7 @@ static int create_endpoint(scm_env *e, const char *run)
 static int env_start(scm_env *e)
 {
 	const char *dir = ipc_runtime_dir(), *tag = e->pinned ? "pinned" : "unpinned";
-	char scmd[PATH_MAX], idl[PATH_MAX], run[PATH_MAX], conf[PATH_MAX], sock[PATH_MAX + 16];
+	char scmd[PATH_MAX + 32], idl[PATH_MAX + 32], run[PATH_MAX], conf[PATH_MAX], sock[PATH_MAX + 16];
 	int r;
 
 	if (!dir)
