@@ -20,9 +20,9 @@ all: $(GFX_LIB)
 # Unit tests: tests/unit/gfx/test_gfx_*.c, one program each.
 GFX_UNIT := $(patsubst tests/unit/gfx/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/gfx/test_gfx_*.c))
 UNIT_TESTS += $(GFX_UNIT)
-$(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB)
+$(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB) $(DESKTOP_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(GFX_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(DESKTOP_LIB) $(GFX_LIBS) $(CMOCKA_LIBS)
 
 # `make B=... gfx` builds only this part (handy while other parts are in flux).
 .PHONY: gfx
@@ -60,3 +60,9 @@ $(GFX_CLIENT): $(B)/services/gfx/tools/client.o $(B)/gen/scm/gfx-client.o $(GFX_
 LIBEXEC += $(GFX_PROXY) $(GFX_CLIENT)
 gfx: $(GFX_PROXY) $(GFX_CLIENT)
 endif
+
+$(B)/libexec/scm-gfx-rfb-input: services/gfx/tools/rfb-input.py
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+LIBEXEC += $(B)/libexec/scm-gfx-rfb-input
+gfx: $(B)/libexec/scm-gfx-rfb-input

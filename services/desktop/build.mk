@@ -1,0 +1,50 @@
+# services/desktop: the in-container desktop agent (Xvfb framebuffer ->
+# gfx surface, gfx input -> XTest) and the scripts that start an app.
+DESKTOP_X_CFLAGS := $(shell pkg-config --cflags x11 xtst 2>/dev/null)
+DESKTOP_X_LIBS := $(shell pkg-config --libs x11 xtst 2>/dev/null)
+$(B)/services/desktop/%.o: PART_CFLAGS += -Iservices/gfx -Iservices/desktop $(DESKTOP_X_CFLAGS)
+$(B)/tests/unit/gfx/test_gfx_xwd.o: PART_CFLAGS += -Iservices/desktop -Iservices/gfx
+$(B)/tests/fuzz/fuzz_gfx_xwd.o: PART_CFLAGS += -Iservices/desktop
+
+DESKTOP_LIB := $(B)/lib/libscmdesktop.a
+$(DESKTOP_LIB): $(B)/services/desktop/xwd.o $(B)/services/desktop/spec.o
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+# (services/gfx/build.mk links every gfx unit test with this library.)
+
+ifneq ($(LIBSCM),)
+DESKTOP_AGENT := $(B)/libexec/scm-desktop-agent
+$(B)/services/desktop/agent.o: $(B)/gen/scm/gfx-client.h
+# This fragment is read before services/gfx/build.mk, so name its library.
+$(DESKTOP_AGENT): $(B)/services/desktop/agent.o $(B)/gen/scm/gfx-client.o $(DESKTOP_LIB) \
+		$(B)/lib/libscmgfx.a $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS) $(shell pkg-config --libs libpng 2>/dev/null) $(DESKTOP_X_LIBS)
+LIBEXEC += $(DESKTOP_AGENT)
+gfx: $(DESKTOP_AGENT)
+endif
+gfx: $(DESKTOP_LIB)
+
+$(B)/libexec/scm-desktop-app: services/desktop/scm-desktop-app
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+LIBEXEC += $(B)/libexec/scm-desktop-app
+gfx: $(B)/libexec/scm-desktop-app
+
+$(B)/libexec/scm-desktop-spec: $(B)/services/desktop/spec-tool.o $(DESKTOP_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS)
+LIBEXEC += $(B)/libexec/scm-desktop-spec
+gfx: $(B)/libexec/scm-desktop-spec
+
+$(B)/libexec/scm-desktop-run: services/desktop/scm-desktop-run
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+LIBEXEC += $(B)/libexec/scm-desktop-run
+gfx: $(B)/libexec/scm-desktop-run
+
+$(B)/libexec/scm-desktop-novnc-shot: services/desktop/novnc-shot.py
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+LIBEXEC += $(B)/libexec/scm-desktop-novnc-shot
+gfx: $(B)/libexec/scm-desktop-novnc-shot

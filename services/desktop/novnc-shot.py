@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""scm-desktop-novnc-shot: loads a noVNC page in headless Chromium, driven
+over the DevTools protocol (Chromium's --screenshot does not wait for
+websockets), waits until noVNC has drawn the remote desktop, then saves a
+screenshot and reads pixels straight from noVNC's canvas.
+
+  scm-desktop-novnc-shot URL OUT.png [X,Y ...]
+
+Prints "canvas WxH", then "pixel X Y rrggbb" for every X,Y asked (desktop
+coordinates). Exits 1 if noVNC does not show a desktop within 30 s.
+Chromium is /usr/bin/chromium unless $CHROMIUM says otherwise. The
+websocket client is written here (RFC 6455, text frames, client masking)
+so that no package has to be installed."""
+import base64
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+
+class WS:
+    def __init__(self, url):
+        assert url.startswith("ws://")
+        hostport, path = url[5:].split("/", 1)
+        host, port = hostport.split(":")
+        self.s = socket.create_connection((host, int(port)), timeout=30)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall(("GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, hostport, key)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            c = self.s.recv(1)
+            if not c:
+                raise SystemExit("devtools: websocket handshake failed")
+            head += c
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise SystemExit("devtools: %s" % head.split(b"\r\n")[0].decode())
+        self.next_id = 0
+
+    def _recv(self, n):
+        b = b""
+        while len(b) < n:
+            c = self.s.recv(n - len(b))
+            if not c:
+                raise SystemExit("devtools: connection closed")
+            b += c
+        return b
+
+    def send(self, obj):
+        data = json.dumps(obj).encode()
+        mask = os.urandom(4)
+        n = len(data)
+        hdr = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
+                               bytes([0x80 | 126]) + struct.pack(">H", n) if n < 65536 else
+                               bytes([0x80 | 127]) + struct.pack(">Q", n))
+        self.s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def recv(self):
+        msg = b""
+        while True:
+            b0, b1 = self._recv(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._recv(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._recv(8))[0]
+            payload = self._recv(n)
+            if b0 & 0x0F in (1, 0):
+                msg += payload
+                if b0 & 0x80:
+                    return json.loads(msg)
+
+    def call(self, method, **params):
+        self.next_id += 1
+        self.send({"id": self.next_id, "method": method, "params": params})
+        while True:
+            m = self.recv()
+            if m.get("id") == self.next_id:
+                if "error" in m:
+                    raise SystemExit("devtools: %s: %s" % (method, m["error"]))
+                return m["result"]
+
+    def js(self, expr):
+        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
+        return r["result"].get("value")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def main(argv):
+    if len(argv) < 3:
+        raise SystemExit(__doc__)
+    url, out, points = argv[1], argv[2], [tuple(map(int, p.split(","))) for p in argv[3:]]
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    port = free_port()
+    profile = tempfile.mkdtemp(prefix="scm-novnc-")
+    proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                             "--disable-background-networking", "--disable-component-update",
+                             "--disable-sync", "--no-first-run", "--user-data-dir=" + profile,
+                             "--remote-debugging-port=%d" % port, "--window-size=1600,1000", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        targets = None
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port, timeout=2) as r:
+                    targets = [t for t in json.load(r) if t.get("type") == "page"]
+                if targets:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)  # Chromium gives no other sign that it listens
+        if not targets:
+            raise SystemExit("novnc-shot: Chromium's DevTools did not come up")
+        ws = WS(targets[0]["webSocketDebuggerUrl"])
+        ws.call("Page.enable")
+        ws.call("Page.navigate", url=url)
+        # noVNC draws into a canvas sized like the remote desktop once the
+        # RFB session is up; wait for that and for pixels in it.
+        probe = """(() => { const c = document.querySelector('#noVNC_container canvas, canvas');
+            if (!c || c.width < 2) return null;
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let lit = 0; for (let i = 0; i < d.length; i += 4 * 97) if (d[i] | d[i+1] | d[i+2]) lit++;
+            return lit > 0 ? [c.width, c.height] : null; })()"""
+        size = None
+        while time.time() < deadline and not size:
+            size = ws.js(probe)
+            if not size:
+                time.sleep(0.2)
+        if not size:
+            raise SystemExit("novnc-shot: noVNC did not show a desktop within 30 s")
+        time.sleep(0.5)  # let the first full update finish drawing
+        print("canvas %dx%d" % (size[0], size[1]))
+        for x, y in points:
+            px = ws.js("Array.from(document.querySelector('#noVNC_container canvas, canvas')"
+                       ".getContext('2d').getImageData(%d, %d, 1, 1).data)" % (x, y))
+            print("pixel %d %d %02x%02x%02x" % (x, y, px[0], px[1], px[2]))
+        shot = ws.call("Page.captureScreenshot", format="png")
+        with open(out, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

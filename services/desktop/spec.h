@@ -1,0 +1,35 @@
+/* spec.h: desktop session specs (the JSON files in examples/desktops), parsed and
+ * validated into C structs at the boundary.
+ *
+ *   {"name": "two-apps", "size": "1280x720",
+ *    "apps": [{"name": "clock", "command": ["xclock"], "size": "360x360",
+ *              "profiles": ["desktop-app"], "weight": 1}, ...]}
+ *
+ * name: [a-z0-9-]{1,32} (it becomes part of container and endpoint
+ * names); size: WxH within 64..8192; apps: 1..16, unique names; command:
+ * 1..64 non-empty strings; profiles: 0..16 names; weight: 1..1000,
+ * default 1; description: optional string. Unknown keys are refused. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#define DESKTOP_APPS_MAX 16
+
+typedef struct desktop_app {
+	char *name;
+	char **command;  /* NULL-terminated */
+	char **profiles; /* NULL-terminated */
+	uint32_t width, height, weight;
+} desktop_app;
+
+typedef struct desktop_spec {
+	char *name;
+	uint32_t width, height;
+	desktop_app apps[DESKTOP_APPS_MAX];
+	size_t n_apps;
+} desktop_spec;
+
+/* Returns 0, -ENOMEM, or 100 (invalid) with err naming the field as a
+ * JSON pointer. */
+int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *err, size_t err_len);
+desktop_spec *desktop_spec_free(desktop_spec *s);

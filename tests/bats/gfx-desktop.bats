@@ -1,0 +1,101 @@
+#!/usr/bin/env bats
+# Containerized desktops, as far as they go without the container runtime:
+# scm-desktop-run starts examples/desktops/two-apps.json against a real
+# scmd: a gfx proxy of its own, one endpoint per app, and per app a real
+# Xvfb with the real X11 program (xclock, xterm) and scm-desktop-agent.
+# A real VNC client and noVNC in headless Chromium must see both apps in
+# their border colours, and text typed through VNC must reach the xterm.
+load helpers
+
+setup() {
+	for t in gvnccapture Xvfb xclock xterm websockify chromium python3; do
+		command -v $t >/dev/null || { echo "$t missing (scripts/deps/test-gfx.txt)"; return 1; }
+	done
+	start_scmd
+	CHK=$SCM_BUILD/libexec/scm-gfx-pngcheck
+	RUN_PID=
+}
+
+teardown() {
+	if [ -n "$RUN_PID" ]; then kill "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null; fi
+	stop_scmd
+}
+
+# Starts the example desktop; fills APP_X/APP_Y/APP_BORDER[app] and PORT.
+launch() {
+	declare -gA APP_X APP_Y APP_BORDER
+	"$SCM_BUILD/libexec/scm-desktop-run" "$SCM_SRC/examples/desktops/two-apps.json" "$@" \
+		>"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- &
+	RUN_PID=$!
+	for _ in $(seq 400); do
+		grep -q '^ready' "$SCMT/run.out" && break
+		kill -0 "$RUN_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$SCMT/run.out" "$SCMT/run.err"
+	grep -q '^ready' "$SCMT/run.out"
+	while read -r kind name at xy _ border; do
+		[ "$kind" = app ] || continue
+		APP_X[$name]=${xy%,*} APP_Y[$name]=${xy#*,} APP_BORDER[$name]=${border#\#}
+	done <"$SCMT/run.out"
+	PORT=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
+}
+
+@test "gfx desktop: xclock and xterm in their own endpoints, captured by a VNC client" {
+	launch
+	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/cap.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
+	for app in clock term; do
+		x=${APP_X[$app]} y=${APP_Y[$app]} b=${APP_BORDER[$app]}
+		w=$([ $app = clock ] && echo 360 || echo 640) h=$([ $app = clock ] && echo 360 || echo 420)
+		# A real app drew there: several colours, and not the desktop background
+		[ "$("$CHK" distinct "$SCMT/cap.png" "$x" "$y" "$w" "$h")" -ge 2 ]
+		# (a few anti-aliased pixels of xclock's hands may match the background grey)
+		[ "$("$CHK" count "$SCMT/cap.png" "$x" "$y" "$w" "$h" 2b2b2b)" -lt $((w * h / 100)) ]
+		[ "$("$CHK" count "$SCMT/cap.png" $((x - 4)) $((y - 4)) $((w + 8)) 4 "$b")" -eq $(((w + 8) * 4)) ]
+		[ "$("$CHK" count "$SCMT/cap.png" $((x + w)) "$y" 4 "$h" "$b")" -eq $((h * 4)) ]
+	done
+	[ "${APP_BORDER[clock]}" != "${APP_BORDER[term]}" ]
+	# xclock paints white around its face.
+	[ "$("$CHK" count "$SCMT/cap.png" "${APP_X[clock]}" "${APP_Y[clock]}" 360 360 ffffff)" -gt 10000 ]
+}
+
+@test "gfx desktop: text typed through VNC reaches the focused xterm" {
+	launch
+	typed=/tmp/scmgfxtyped$RANDOM$RANDOM
+	rm -f "$typed"
+	"$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) \
+		--type "touch $typed" --return
+	for _ in $(seq 100); do [ -e "$typed" ] && break; sleep 0.05; done
+	[ -e "$typed" ]
+	rm -f "$typed"
+	# The terminal shows what was typed: its region changed since launch.
+	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/cap.png"
+	[ "$("$CHK" distinct "$SCMT/cap.png" "${APP_X[term]}" "${APP_Y[term]}" 640 40)" -ge 2 ]
+}
+
+@test "gfx desktop: noVNC in headless Chromium shows the desktop" {
+	wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	launch --novnc "$wport"
+	url=$(sed -n 's/^novnc //p' "$SCMT/run.out")
+	cx=${APP_X[clock]} cy=${APP_Y[clock]} tx=${APP_X[term]} ty=${APP_Y[term]}
+	run timeout 90 "$SCM_BUILD/libexec/scm-desktop-novnc-shot" "$url" "$SCMT/novnc.png" \
+		$((cx - 2)),$((cy + 50)) $((tx - 2)),$((ty + 50)) 5,5
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"canvas 1280x720"* ]]
+	[[ "$output" == *"pixel $((cx - 2)) $((cy + 50)) ${APP_BORDER[clock]}"* ]]
+	[[ "$output" == *"pixel $((tx - 2)) $((ty + 50)) ${APP_BORDER[term]}"* ]]
+	[[ "$output" == *"pixel 5 5 2b2b2b"* ]]
+	[ "$("$CHK" distinct "$SCMT/novnc.png" 0 0 4000 4000)" -ge 4 ]
+}
+
+@test "gfx desktop: stopping the session removes its endpoints and its proxy" {
+	launch
+	"$SCMCTL" service list | grep -q gfx-two-apps
+	kill "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=
+	! "$SCMCTL" endpoint list | grep -q desktop-two-apps
+	! "$SCMCTL" service list | grep -q gfx-two-apps
+	scmd_alive
+}
