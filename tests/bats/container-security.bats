@@ -201,7 +201,7 @@ check_raw_mknod() {
 @test "rootless: raw sockets and mknod fail" { check_raw_mknod user; }
 
 listen() { # path
-	"$BIN/scm-test-helper" listen-unix "$1" >"$1.log" 2>&1 &
+	"$BIN/scm-test-helper" listen-unix "$1" >"$1.log" 2>&1 3>&- &
 	LISTENERS="${LISTENERS:-} $!"
 	local i
 	for i in $(seq 100); do grep -q listening "$1.log" 2>/dev/null && return 0; sleep 0.05; done
@@ -228,10 +228,12 @@ check_sockets() {
 	done
 	# Another container's endpoint through /proc/PID/root: container A
 	# runs with a.sock as its endpoint; B cannot see A's processes.
-	as "$who" "$BIN/scm-run" --endpoint "$D/a.sock" -- "$(H)" sleep 30 &
-	local a=$! apid="" i
-	# setpriv and env exec, so $a is scm-run; its child is A's PID 1.
-	for i in $(seq 100); do apid=$(pgrep -P "$a" | head -1); [ -n "$apid" ] && break; sleep 0.05; done
+	local secs=$((300 + RANDOM % 1000)) a apid="" hpid="" i
+	as "$who" "$BIN/scm-run" --endpoint "$D/a.sock" -- "$(H)" sleep $secs 3>&- &
+	a=$!
+	# A's PID 1 is the parent of its main process, the helper.
+	for i in $(seq 100); do hpid=$(pgrep -f "^[^ ]*scm-test-helper sleep $secs$" | head -1); [ -n "$hpid" ] && break; sleep 0.05; done
+	apid=$(ps -o ppid= -p "$hpid" | tr -d ' ')
 	echo "container A's PID 1 on the host: $apid"
 	[ -n "$apid" ]
 	# The host sees A's endpoint there once A is set up.
@@ -239,7 +241,7 @@ check_sockets() {
 	[ -S "/proc/$apid/root/run/scm/scm.sock" ]
 	run as "$who" "$BIN/scm-run" --endpoint "$D/b.sock" -- "$(H)" connect-unix "/proc/$apid/root/run/scm/scm.sock"
 	echo "$output"
-	kill $a 2>/dev/null || true
+	kill -9 "$apid" 2>/dev/null || true
 	wait $a 2>/dev/null || true
 	[ "$status" -eq 1 ]
 	[[ "$output" == *ENOENT* ]]
