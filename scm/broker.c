@@ -97,8 +97,7 @@ void channel_revoke(struct scmd *d, struct channel *ch, int code, const char *fm
 		json_object *n = json_object_new_object();
 		json_object_object_add(n, "op", json_object_new_string("revoke"));
 		json_object_object_add(n, "channel", json_object_new_int64((int64_t)ch->id));
-		scm_wire_send_json(ch->svc->ctl.fd, MSG_DONTWAIT, SCM_FRAME_EVENT, 0, 0, 0, n, NULL, 0,
-				   NULL, 0);
+		service_send(d, ch->svc, SCM_FRAME_EVENT, 0, n, NULL, 0);
 		json_object_put(n);
 	}
 	shutdown(ch->w.fd, SHUT_RDWR);
@@ -144,15 +143,17 @@ static int handoff(struct scmd *d, struct conn *c, uint32_t call_id, struct serv
 	json_object_object_add(g, "gid", json_object_new_int64(c->cred.gid));
 	json_object_object_add(g, "pid", json_object_new_int64(c->cred.pid));
 	json_object_object_foreach(grant, k, v) json_object_object_add(g, k, json_object_get(v));
-	int r = scm_wire_send_json(s->ctl.fd, MSG_DONTWAIT, SCM_FRAME_CALL, SCM_FLAG_NO_REPLY, 0, 1, g,
-				   NULL, 0, &sp[1], 1);
+	int r = service_send(d, s, SCM_FRAME_CALL, SCM_FLAG_NO_REPLY, g, &sp[1], 1);
 	json_object_put(g);
-	if (r < 0) {
+	if (r != 0) {
 		close(sp[0]);
 		close(sp[1]);
 		free(ch->ep_name);
 		free(ch->origin);
 		free(ch);
+		if (r == SCM_E_BUSY)
+			return scm_fail(ret_err, SCM_E_BUSY, "the provider of '%s' is not taking channels (%zu waiting)",
+					s->name, s->ctl_q.frames);
 		return scm_fail(ret_err, SCM_E_PROVIDER_GONE, "cannot hand the channel to the provider of '%s': %s",
 				s->name, strerror(-r));
 	}

@@ -28,7 +28,6 @@ struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoi
 	c->w = (struct watch){ fd, conn_io };
 	c->kind = kind;
 	c->ep = ep;
-	list_init(&c->outq);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0 ||
 	    watch_add(d, &c->w, EPOLLIN) < 0) {
 		free(c);
@@ -38,18 +37,6 @@ struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoi
 	if (ep)
 		ep->used.conns++;
 	return c;
-}
-
-static void outframe_free(struct conn *c, struct outframe *f)
-{
-	list_del(&f->node);
-	for (size_t i = 0; i < f->n_fds; i++)
-		safe_close(f->fds[i]);
-	c->queued -= f->charged;
-	if (c->ep)
-		c->ep->used.queued -= f->charged;
-	free(f->json);
-	free(f);
 }
 
 void conn_close(struct scmd *d, struct conn *c)
@@ -75,7 +62,8 @@ void conn_close(struct scmd *d, struct conn *c)
 			free(pc);
 		}
 	}
-	list_for_each_safe(p, t, &c->outq) outframe_free(c, list_entry(p, struct outframe, node));
+	c->ep->used.queued -= c->outq.bytes;
+	scm_outq_clear(&c->outq);
 	watch_del(d, &c->w);
 	safe_close(c->w.fd);
 	list_del(&c->node);
@@ -84,61 +72,39 @@ void conn_close(struct scmd *d, struct conn *c)
 	free(c);
 }
 
+/* Sends what waits in the queue; the endpoint is charged for what is
+ * left. */
 static int flush(struct scmd *d, struct conn *c)
 {
-	struct list *p, *t;
-
-	list_for_each_safe(p, t, &c->outq)
-	{
-		struct outframe *f = list_entry(p, struct outframe, node);
-		int r = scm_wire_send(c->w.fd, MSG_DONTWAIT, f->type, 0, f->call_id, 0, f->json,
-				      f->json_len, NULL, 0, f->fds, f->n_fds);
-		if (r == -EAGAIN)
-			return watch_mod(d, &c->w, EPOLLIN | EPOLLOUT);
-		if (r < 0)
-			return r;
-		outframe_free(c, f);
-	}
+	size_t before = c->outq.bytes;
+	int r = scm_outq_flush(c->w.fd, &c->outq);
+	c->ep->used.queued -= before - c->outq.bytes;
+	if (r == -EAGAIN)
+		return watch_mod(d, &c->w, EPOLLIN | EPOLLOUT);
+	if (r < 0)
+		return r;
 	return watch_mod(d, &c->w, EPOLLIN);
 }
 
 int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
 	      struct json_object *body, const int *fds, size_t n_fds)
 {
-	size_t len = 0;
+	size_t len = 0, before = c->outq.bytes;
 	const char *s = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len) : NULL;
-	int r;
 
 	if (c->dead)
 		return -EPIPE;
-	if (list_empty(&c->outq)) {
-		r = scm_wire_send(c->w.fd, MSG_DONTWAIT, type, 0, call_id, 0, s, len, NULL, 0, fds, n_fds);
-		if (r != -EAGAIN)
-			return r;
-	}
-	/* Queue it, charging what it costs us. */
-	size_t cost = sizeof(struct outframe) + len;
-	size_t limit = c->ep ? c->ep->limit.queued : d->default_limit.queued;
-	if ((c->ep ? c->ep->used.queued : c->queued) + cost > limit) {
-		c->dead = true; /* closed by the caller's event handler */
+	int r = scm_outq_send(c->w.fd, &c->outq, type, 0, call_id, 0, s, len, NULL, 0, fds, n_fds);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return 0;
+	/* Queued: charge the endpoint, and drop a client that is over. */
+	c->ep->used.queued += c->outq.bytes - before;
+	if (c->ep->used.queued > c->ep->limit.queued) {
+		c->dead = true; /* closed by the connection's event handler */
 		return SCM_E_QUOTA;
 	}
-	struct outframe *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	f->type = type;
-	f->call_id = call_id;
-	f->json = s ? strndup(s, len) : NULL;
-	f->json_len = len;
-	for (size_t i = 0; i < n_fds; i++) {
-		f->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-		f->n_fds++;
-	}
-	f->charged = cost;
-	c->queued += cost;
-	if (c->ep)
-		c->ep->used.queued += cost;
-	list_add(c->outq.prev, &f->node); /* at the tail */
 	return watch_mod(d, &c->w, EPOLLIN | EPOLLOUT);
 }
 

@@ -349,9 +349,44 @@ static void provider_ready(struct scmd *d, struct service *s)
 	broker_flush_pending(d, s);
 }
 
+#define CTL_QUEUE_MAX 4096 /* frames waiting for a provider that does not read */
+
+int service_send(struct scmd *d, struct service *s, uint8_t type, uint16_t flags,
+		 json_object *body, const int *fds, size_t n_fds)
+{
+	size_t len = 0;
+	const char *t = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+
+	if (s->ctl.fd < 0)
+		return -ENOTCONN;
+	if (s->ctl_q.frames >= CTL_QUEUE_MAX)
+		return SCM_E_BUSY;
+	int r = scm_outq_send(s->ctl.fd, &s->ctl_q, type, flags, 0, 1, t, len, NULL, 0, fds, n_fds);
+	if (r == 1)
+		watch_mod(d, &s->ctl, EPOLLIN | EPOLLOUT);
+	return r < 0 ? r : 0;
+}
+
+static void ctl_close(struct scmd *d, struct service *s)
+{
+	if (s->ctl.fd < 0)
+		return;
+	watch_del(d, &s->ctl);
+	s->ctl.fd = safe_close(s->ctl.fd);
+	scm_outq_clear(&s->ctl_q);
+}
+
 static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 {
 	struct service *s = (struct service *)((char *)w - offsetof(struct service, ctl));
+
+	if (events & EPOLLOUT) {
+		int r = scm_outq_flush(w->fd, &s->ctl_q);
+		if (r == 0)
+			watch_mod(d, w, EPOLLIN);
+		else if (r != -EAGAIN)
+			events |= EPOLLHUP;
+	}
 
 	for (;;) {
 		scm_message *m = NULL;
@@ -365,8 +400,7 @@ static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 			if (r == SCM_E_PROTOCOL)
 				log_msg("provider of '%s' sent a malformed control frame", s->name);
 			scm_error_free(e);
-			watch_del(d, w);
-			w->fd = safe_close(w->fd);
+			ctl_close(d, s);
 			if (s->pid > 0)
 				kill(s->pid, SIGKILL);
 			return;
@@ -440,10 +474,7 @@ void service_reap(struct scmd *d, pid_t pid, int status)
 		s->last_status = status;
 		if (failed)
 			s->n_failures++;
-		if (s->ctl.fd >= 0) {
-			watch_del(d, &s->ctl);
-			s->ctl.fd = safe_close(s->ctl.fd);
-		}
+		ctl_close(d, s);
 		list_for_each_safe(q, u, &s->channels)
 			channel_revoke(d, list_entry(q, struct channel, svc_node), SCM_E_PROVIDER_GONE,
 				       "the provider of '%s' (pid %d) %s", s->name, pid, how);
@@ -482,10 +513,7 @@ void service_unregister(struct scmd *d, struct service *s)
 	if (s->pid > 0) {
 		/* Closing the control socket tells a well-behaved provider to
 		 * exit; SIGTERM covers the rest. Freed when reaped. */
-		if (s->ctl.fd >= 0) {
-			watch_del(d, &s->ctl);
-			s->ctl.fd = safe_close(s->ctl.fd);
-		}
+		ctl_close(d, s);
 		kill(s->pid, SIGTERM);
 		list_del(&s->node);
 		list_init(&s->node);

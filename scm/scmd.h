@@ -14,6 +14,7 @@
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scm/scm.h"
+#include "../stubs/wire.h"
 
 struct scmd;
 struct json_object;
@@ -65,18 +66,6 @@ struct quota {
 	size_t queued;      /* bytes scmd holds for the endpoint's unread replies */
 };
 
-/* A frame waiting in a connection's out queue. */
-struct outframe {
-	struct list node;
-	size_t len, charged;
-	int fds[SCM_FDS_MAX];
-	size_t n_fds;
-	uint8_t type;
-	uint32_t call_id;
-	char *json;
-	size_t json_len;
-};
-
 enum conn_kind { CONN_CONTROL, CONN_ENDPOINT };
 
 /* An accepted client connection, on the control socket or an endpoint. */
@@ -86,8 +75,7 @@ struct conn {
 	enum conn_kind kind;
 	struct endpoint *ep; /* NULL on the control socket */
 	struct ucred cred;   /* from SO_PEERCRED at accept: the kernel's word */
-	struct list outq;
-	size_t queued;
+	struct scm_outq outq; /* replies the client has no room for yet */
 	unsigned pending; /* connects of this conn waiting for activation */
 	bool dead;
 };
@@ -130,6 +118,7 @@ struct service {
 	enum pstate state;
 	pid_t pid;
 	struct watch ctl;   /* our end of the provider's control socketpair */
+	struct scm_outq ctl_q; /* hand-offs the provider has not taken in yet */
 	struct watch timer; /* activation timeout or restart backoff */
 	unsigned backoff_ms;
 	uint64_t started_at;
@@ -203,6 +192,10 @@ void service_unregister(struct scmd *d, struct service *s);
 void service_activate(struct scmd *d, struct service *s);
 void service_reap(struct scmd *d, pid_t pid, int status);
 void service_stop_all(struct scmd *d);
+/* Sends a frame to the provider over its control socket, queueing what it
+ * has no room for. 0, SCM_E_BUSY when too much waits, or -errno. */
+int service_send(struct scmd *d, struct service *s, uint8_t type, uint16_t flags,
+		 struct json_object *body, const int *fds, size_t n_fds);
 
 /* broker.c */
 void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, struct json_object *args);

@@ -256,8 +256,25 @@ static int send_call(scm_channel *ch, uint32_t id, uint32_t method, uint16_t fla
 
 	if (ch->dead)
 		return fail_dead(ch, ret_err);
-	r = scm_wire_send_json(ch->fd, 0, SCM_FRAME_CALL, flags, id, method, args, bin, bin_len,
-			       fds, n_fds);
+	/* Never block in send while replies wait unread: a provider whose
+	 * replies do not fit stops reading, and both would wait forever. So
+	 * while the provider has no room, take in what it sent. */
+	for (;;) {
+		r = scm_wire_send_json(ch->fd, MSG_DONTWAIT, SCM_FRAME_CALL, flags, id, method, args, bin,
+				       bin_len, fds, n_fds);
+		if (r != -EAGAIN)
+			break;
+		struct pollfd pfd = { ch->fd, POLLIN | POLLOUT, 0 };
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd.revents & POLLIN) {
+			scm_message *m;
+			if (read_frame(ch, MSG_DONTWAIT, &m) == 0)
+				handle_frame(ch, m);
+			if (ch->dead)
+				return fail_dead(ch, ret_err);
+		}
+	}
 	if (r == -EMSGSIZE)
 		return scm_fail(ret_err, SCM_E_INVALID,
 				"call is over the frame limits (%u bytes, %u fds); pass bulk data in a memfd",

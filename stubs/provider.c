@@ -23,7 +23,8 @@ struct chan {
 	char *service, *caller;
 	bool allowed[MAX_METHODS + 1];
 	void *data;
-	bool broken; /* the client stopped reading; drop it after this call */
+	bool broken;          /* drop it after this call */
+	struct scm_outq outq; /* replies the client has no room for yet */
 	struct chan *next, **pprev;
 };
 
@@ -54,6 +55,7 @@ static void chan_close(scm_provider *p, struct chan *c)
 	*c->pprev = c->next;
 	if (c->next)
 		c->next->pprev = c->pprev;
+	scm_outq_clear(&c->outq);
 	json_object_put(c->grant.constraints);
 	free(c->service);
 	free(c->caller);
@@ -137,7 +139,7 @@ static int add_channel(scm_provider *p, scm_message *m)
 	return 0;
 }
 
-static int handle_control(scm_provider *p, scm_error **ret_err)
+static int handle_control_one(scm_provider *p, scm_error **ret_err)
 {
 	scm_message *m = NULL;
 	int r;
@@ -162,16 +164,47 @@ static int handle_control(scm_provider *p, scm_error **ret_err)
 			}
 	}
 	scm_message_free(m);
-	return r < 0 ? scm_fail(ret_err, r, "taking a channel from scmd: %s", strerror(-r)) : 0;
+	if (r < 0)
+		return scm_fail(ret_err, r, "taking a channel from scmd: %s", strerror(-r));
+	return 2; /* handled one; there may be more */
+}
+
+/* Takes in what scmd sent, in bulk: scmd queues hand-offs for a provider
+ * that falls behind, and new channels should not wait behind old calls. */
+static int handle_control(scm_provider *p, scm_error **ret_err)
+{
+	for (int budget = 256; budget > 0; budget--) {
+		int r = handle_control_one(p, ret_err);
+		if (r != 2)
+			return r;
+	}
+	return 0;
+}
+
+/* A provider never blocks on one client: what does not fit waits in the
+ * channel's queue, and the channel is not read again until it drained, so
+ * a client that does not read its replies only stalls itself. */
+#define CHAN_QUEUE_MAX (4u * 1024 * 1024)
+
+static int chan_send(struct chan *c, uint8_t type, uint32_t call_id, json_object *body,
+		     const void *bin, size_t bin_len, const int *fds, size_t n_fds)
+{
+	size_t len = 0;
+	const char *s = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len) : NULL;
+	int r = scm_outq_send(c->fd, &c->outq, type, 0, call_id, 0, s, len, bin, bin_len, fds, n_fds);
+	if ((r < 0 && r != -EMSGSIZE) || c->outq.bytes > CHAN_QUEUE_MAX)
+		c->broken = true;
+	return r < 0 ? r : 0;
 }
 
 static int call_send_error(scm_call *call, scm_error *e)
 {
 	int r = 0;
-	if (!call->no_reply)
-		r = scm_wire_send_error(call->ch->fd, MSG_DONTWAIT, call->call_id, e);
-	if (r < 0)
-		call->ch->broken = true;
+	if (!call->no_reply) {
+		json_object *j = scm_error_to_json(e);
+		r = chan_send(call->ch, SCM_FRAME_ERROR, call->call_id, j, NULL, 0, NULL, 0);
+		json_object_put(j);
+	}
 	call->replied = true;
 	scm_error_free(e);
 	return r;
@@ -217,11 +250,28 @@ static void handle_call(scm_provider *p, struct chan *c, scm_message *m)
 	}
 }
 
+static void chan_watch(scm_provider *p, struct chan *c, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+	epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
 static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
 {
-	/* Serve what is queued, but a bounded amount per wake-up so one busy
-	 * client cannot starve the others in the epoll set. */
-	for (int budget = 64; budget > 0; budget--) {
+	if (c->outq.head) {
+		int r = scm_outq_flush(c->fd, &c->outq);
+		if (r == -EAGAIN)
+			return;
+		if (r < 0) {
+			chan_close(p, c);
+			return;
+		}
+		chan_watch(p, c, EPOLLIN);
+	}
+	/* One frame per wake-up: epoll is level-triggered, so a channel with
+	 * more queued comes back in the next round, after the others had their
+	 * turn, and no read is spent learning that the queue is empty. */
+	for (int budget = 1; budget > 0; budget--) {
 		scm_message *m = NULL;
 		scm_error *e = NULL;
 		int r = scm_wire_recv(c->fd, MSG_DONTWAIT, &m, &e);
@@ -239,6 +289,10 @@ static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
 		scm_message_free(m);
 		if (c->broken) {
 			chan_close(p, c);
+			return;
+		}
+		if (c->outq.head) {
+			chan_watch(p, c, EPOLLOUT); /* read no more until the client makes room */
 			return;
 		}
 	}
@@ -374,16 +428,11 @@ int scm_call_reply(scm_call *call, struct json_object *result, const void *bin, 
 	call->replied = true;
 	if (call->no_reply)
 		return 0;
-	/* Never block on one client: a client whose queue is full is not
-	 * reading its replies and loses its channel, not everyone's service. */
-	int r = scm_wire_send_json(call->ch->fd, MSG_DONTWAIT, SCM_FRAME_REPLY, 0, call->call_id, 0, result, bin,
-				   bin_len, fds, n_fds);
+	int r = chan_send(call->ch, SCM_FRAME_REPLY, call->call_id, result, bin, bin_len, fds, n_fds);
 	if (r == -EMSGSIZE) {
 		call->replied = false;
 		return scm_call_reply_error(call, SCM_E_INTERNAL, "reply over the frame limits");
 	}
-	if (r < 0)
-		call->ch->broken = true;
 	return r;
 }
 

@@ -56,3 +56,19 @@ int scm_json_parse(const char *s, size_t len, struct json_object **ret, scm_erro
 scm_error *scm_error_copy(const scm_error *e);
 /* Puts chain e (taken) on top of *ret_err; frees e when ret_err is NULL. */
 void scm_error_push(scm_error **ret_err, scm_error *e);
+
+/* Out queues (outq.c): send now if the peer has room, else keep the frame
+ * (copied, fds duplicated) for scm_outq_flush(). */
+struct scm_outframe;
+struct scm_outq {
+	struct scm_outframe *head, *tail;
+	size_t bytes, frames;
+};
+/* Returns 0 sent, 1 queued, or -errno (the peer is gone). */
+int scm_outq_send(int fd, struct scm_outq *q, uint8_t type, uint16_t flags, uint32_t call_id,
+		  uint32_t method, const char *json, size_t json_len, const void *bin, size_t bin_len,
+		  const int *fds, size_t n_fds);
+/* Sends what is queued: 0 when empty, -EAGAIN when the peer is full again,
+ * or -errno. */
+int scm_outq_flush(int fd, struct scm_outq *q);
+void scm_outq_clear(struct scm_outq *q);

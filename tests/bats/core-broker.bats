@@ -210,6 +210,10 @@ PY
 	run "$TC" async 500
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"replies 500 ok 0 bad"* ]]
+	# far more calls in flight than a socket queues: neither side blocks the other
+	run timeout 30 "$TC" burst 2000
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"replies 2000 ok 0 bad"* ]]
 	echo "passed by fd" >"$SCMT/f.txt"
 	run "$TC" passfd "$SCMT/f.txt"
 	[ "$status" -eq 0 ]

@@ -4,6 +4,7 @@
  *
  *   scm-test-client hold N              open N channels to echo, report, wait for stdin EOF
  *   scm-test-client async N             N asynchronous echo calls on one channel
+ *   scm-test-client burst N             the same, all sent before any reply is read
  *   scm-test-client crash               call echo.crash, expect provider-gone
  *   scm-test-client passfd FILE         read_fd with FILE passed as an fd
  *   scm-test-client claim LABEL         connect with a request that claims another identity
@@ -87,7 +88,7 @@ static void on_reply(scm_channel *ch, scm_message *reply, const scm_error *err, 
 		t->bad++;
 }
 
-static int do_async(int n)
+static int do_async(int n, bool burst)
 {
 	scm_channel *ch = NULL;
 	scm_error *e = NULL;
@@ -101,7 +102,7 @@ static int do_async(int n)
 		if (scm_call_async(ch, SCM_ECHO_ECHO, NULL, buf, 8, NULL, 0, on_reply, &t, &e) != 0)
 			return fail_chain("call_async", e);
 		/* Keep the provider's queue from filling: drain as we go. */
-		if (scm_channel_pending(ch) > 32) {
+		if (!burst && scm_channel_pending(ch) > 32) {
 			struct pollfd p = { scm_channel_fd(ch), POLLIN, 0 };
 			poll(&p, 1, 5000);
 			if (scm_channel_dispatch(ch, &e) != 0)
@@ -309,7 +310,9 @@ int main(int argc, char **argv)
 	if (strcmp(c, "hold") == 0 && argc == 3)
 		return do_hold(atoi(argv[2]));
 	if (strcmp(c, "async") == 0 && argc == 3)
-		return do_async(atoi(argv[2]));
+		return do_async(atoi(argv[2]), false);
+	if (strcmp(c, "burst") == 0 && argc == 3)
+		return do_async(atoi(argv[2]), true); /* no reading until all are sent */
 	if (strcmp(c, "crash") == 0)
 		return do_crash();
 	if (strcmp(c, "passfd") == 0 && argc == 3)
