@@ -4,7 +4,7 @@ DESKTOP_X_CFLAGS := $(shell pkg-config --cflags x11 xtst 2>/dev/null)
 DESKTOP_X_LIBS := $(shell pkg-config --libs x11 xtst 2>/dev/null)
 $(B)/services/desktop/%.o: PART_CFLAGS += -Iservices/gfx -Iservices/desktop $(DESKTOP_X_CFLAGS)
 $(B)/tests/unit/gfx/test_gfx_xwd.o: PART_CFLAGS += -Iservices/desktop -Iservices/gfx
-$(B)/tests/fuzz/fuzz_gfx_xwd.o: PART_CFLAGS += -Iservices/desktop
+$(B)/tests/fuzz/fuzz_gfx_desktop.o: PART_CFLAGS += -Iservices/desktop -Iservices/gfx
 
 DESKTOP_LIB := $(B)/lib/libscmdesktop.a
 $(DESKTOP_LIB): $(B)/services/desktop/xwd.o $(B)/services/desktop/spec.o
@@ -48,3 +48,9 @@ $(B)/libexec/scm-desktop-novnc-shot: services/desktop/novnc-shot.py
 	install -m 755 $< $@
 LIBEXEC += $(B)/libexec/scm-desktop-novnc-shot
 gfx: $(B)/libexec/scm-desktop-novnc-shot
+
+# libFuzzer target for the XWD header and the session spec (make fuzz).
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_gfx_desktop
+$(B)/tests/fuzz/fuzz_gfx_desktop: $(B)/tests/fuzz/fuzz_gfx_desktop.o $(DESKTOP_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)

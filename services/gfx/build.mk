@@ -66,3 +66,10 @@ $(B)/libexec/scm-gfx-rfb-input: services/gfx/tools/rfb-input.py
 	install -m 755 $< $@
 LIBEXEC += $(B)/libexec/scm-gfx-rfb-input
 gfx: $(B)/libexec/scm-gfx-rfb-input
+
+# make bench: gfx-bench (tests/bench/run-all runs every $(B)/libexec/*-bench).
+$(B)/libexec/gfx-bench: $(B)/services/gfx/tools/bench.o $(GFX_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(GFX_LIBS)
+BENCH_DEPS += $(B)/libexec/gfx-bench
+gfx: $(B)/libexec/gfx-bench

@@ -230,6 +230,10 @@ static void draw_content(gfx_compositor *c, const gfx_overlay *o, const gfx_rect
 			/* The common case: a straight copy the compiler vectorises. */
 			for (int32_t x = 0; x < r.w; x++)
 				d[x] = sp[x] | OPAQUE;
+		} else if (o->blend == GFX_BLEND_ALPHA) {
+			/* mix() is exact at alpha 0 and 255 too, so no branches. */
+			for (int32_t x = 0; x < r.w; x++)
+				d[x] = mix(d[x], sp[x], sp[x] >> 24) | OPAQUE;
 		} else {
 			for (int32_t x = 0; x < r.w; x++)
 				d[x] = gfx_blend_pixel(d[x], sp[x], o->blend, o->key);
@@ -257,6 +261,26 @@ static void draw_border(gfx_compositor *c, const gfx_overlay *o, const gfx_rect 
 	}
 }
 
+/* The usual damage is part of one client's content with nothing on top:
+ * then a straight copy of that content is the whole answer, and the
+ * background fill and the overlays underneath would only be overwritten.
+ * Draws it and returns true in that case. */
+static bool covered_by_opaque(gfx_compositor *c, const gfx_rect *clip)
+{
+	for (uint32_t k = c->n_ov; k-- > 0;) {
+		const gfx_overlay *o = c->ov[k];
+		gfx_rect f = gfx_overlay_frame(c, o), ct = content(o), r;
+		if (!gfx_rect_intersect(&f, clip, &r))
+			continue;
+		/* The topmost overlay touching the clip decides. */
+		if (o->blend != 0 || !gfx_rect_intersect(&ct, clip, &r) || r.w != clip->w || r.h != clip->h)
+			return false;
+		draw_content(c, o, clip);
+		return true;
+	}
+	return false;
+}
+
 void gfx_comp_render(gfx_compositor *c, gfx_region *ret_out)
 {
 	if (ret_out)
@@ -265,6 +289,8 @@ void gfx_comp_render(gfx_compositor *c, gfx_region *ret_out)
 		return;
 	for (uint32_t i = 0; i < c->damage.n; i++) {
 		const gfx_rect *clip = &c->damage.r[i];
+		if (covered_by_opaque(c, clip))
+			continue;
 		fill(c, clip, c->background);
 		for (uint32_t k = 0; k < c->n_ov; k++) {
 			draw_content(c, c->ov[k], clip);

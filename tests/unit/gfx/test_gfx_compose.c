@@ -166,6 +166,27 @@ static void test_offscreen_overlay(void **state)
 	gfx_surface_free(s);
 }
 
+/* The compositor's row loops (alpha without branches) must give exactly
+ * what the one-pixel blend gives, for every alpha. */
+static void test_alpha_rows_match_pixel_blend(void **state)
+{
+	gfx_compositor *c;
+	gfx_surface *s;
+	uint32_t id;
+	const uint32_t bg = 0x3377BB;
+	assert_int_equal(gfx_comp_new(256, 64, bg, 0, &c), 0);
+	assert_int_equal(gfx_surface_new(256, 64, &s), 0);
+	for (uint32_t y = 0; y < 64; y++)
+		for (uint32_t x = 0; x < 256; x++)
+			s->pixels[y * 256 + x] = x << 24 | (y * 4) << 16 | (255 - x) << 8 | (x ^ y);
+	assert_int_equal(gfx_comp_add(c, s, 0, 0, 0, GFX_BLEND_ALPHA, 0, &id), 0);
+	gfx_comp_render(c, NULL);
+	for (uint32_t i = 0; i < 256 * 64; i++)
+		assert_int_equal(c->fb[i], gfx_blend_pixel(0xFF000000 | bg, s->pixels[i], GFX_BLEND_ALPHA, 0));
+	gfx_comp_free(c);
+	gfx_surface_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +195,7 @@ int main(void)
 		cmocka_unit_test(test_stacking_and_hit),
 		cmocka_unit_test(test_damage_only),
 		cmocka_unit_test(test_offscreen_overlay),
+		cmocka_unit_test(test_alpha_rows_match_pixel_blend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
