@@ -192,11 +192,11 @@ static int build(const container_spec *spec, const container_sandbox *sb, scmp_f
 	if (!decided_socket) {
 		/* Packet sockets and raw IP; netlink keeps its SOCK_RAW. */
 		if ((r = seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 1,
-					  SCMP_A0(SCMP_CMP_EQ, AF_PACKET))) < 0)
+					  SCMP_A0(SCMP_CMP_EQ, AF_PACKET, 0))) < 0)
 			goto fail;
 		for (int fam = 0; fam < 2; fam++)
 			if ((r = seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 2,
-						  SCMP_A0(SCMP_CMP_EQ, fam ? AF_INET6 : AF_INET),
+						  SCMP_A0(SCMP_CMP_EQ, fam ? AF_INET6 : AF_INET, 0),
 						  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW))) < 0)
 				goto fail;
 	}
