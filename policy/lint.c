@@ -1,11 +1,13 @@
-/* lint.c: checks a set of profiles as if one container carried them all.
+/* lint.c: checks profiles before they are loaded.
  *
  * Errors (lint fails, a store that has them is not loaded): services,
  * methods and parameters the interfaces do not know, constraints that do
- * not fit a parameter's type, rules of equal priority that conflict.
- * Warnings: rules every method of which is decided by higher rules
- * (shadowed), rules that match nothing or change nothing (dead), sandbox
- * settings overridden by a different value. */
+ * not fit a parameter's type, rules of equal priority that conflict within
+ * a profile or within a given combination. Warnings: conflicts between
+ * profiles of a directory (they matter only to a container that carries
+ * both), rules every method of which is decided by higher rules
+ * (shadowed), globs that match nothing and denies that change nothing
+ * (dead), sandbox settings overridden by a different value. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,12 +19,9 @@
 
 typedef struct linter {
 	policy_lint_report *rep;
-	const policy_effective *e;
 	const policy_idl_set *idl;
-	const prule **rules; /* every rule, sorted by address */
+	const prule **rules; /* the rules under review, sorted by address */
 	size_t n_rules;
-	bool *matched, *used;
-	const prule **shadowed_by;
 	const void **pairs; /* conflict pairs already reported */
 	size_t n_pairs;
 	int err;
@@ -196,9 +195,35 @@ static bool pair_seen(linter *l, const void *a, const void *b)
 	return false;
 }
 
-static void check_services(linter *l)
+/* How a merged set is judged. A profile directory holds profiles for many
+ * containers, and only the profiles a container carries are ever merged:
+ * so each profile is checked alone (LINT_ALONE), and the directory as a
+ * whole only for conflicts between profiles, which are warnings there
+ * (LINT_DIRECTORY). A given combination (--profiles A,B: what a container
+ * carries) gets everything, conflicts as errors (LINT_COMBINED). */
+typedef enum lint_mode { LINT_ALONE, LINT_DIRECTORY, LINT_COMBINED } lint_mode;
+
+static void conflict(linter *l, lint_mode mode, const char *svc, const emethod *m, const prule *other)
 {
-	const policy_effective *e = l->e;
+	_cleanup_free_ char *o = rule_origin(other);
+	bool err = mode != LINT_DIRECTORY;
+	add(l, err ? POLICY_LINT_ERROR : POLICY_LINT_WARNING, m->winner->profile, m->winner->pointer,
+	    err ? "conflict" : "conflict-if-combined",
+	    "%s %s.%s conflicts with %s %s at equal priority %d (%s; give one profile a higher priority)",
+	    m->winner->allow ? "allow" : "deny", svc, m->name, other->allow ? "allow" : "deny", o ? o : "?",
+	    m->winner->profile->priority,
+	    err ? "both deny at run time" : "a container that carries both is denied");
+}
+
+static void check_services(linter *l, const policy_effective *e, lint_mode mode)
+{
+	bool *matched = calloc(l->n_rules + 1, sizeof(bool)), *used = calloc(l->n_rules + 1, sizeof(bool)),
+	     *deny_useful = calloc(l->n_rules + 1, sizeof(bool));
+	const prule **shadowed_by = calloc(l->n_rules + 1, sizeof(prule *));
+	if (!matched || !used || !deny_useful || !shadowed_by) {
+		l->err = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < e->n_services; i++) {
 		const eservice *s = &e->services[i];
 		for (size_t k = 0; k < s->n_methods; k++) {
@@ -206,84 +231,73 @@ static void check_services(linter *l)
 			if (!m->winner)
 				continue;
 			size_t w = rule_idx(l, m->winner);
-			l->matched[w] = l->used[w] = true;
+			matched[w] = used[w] = true;
 			for (size_t t = 0; t < m->n_ties; t++) {
-				size_t ti = rule_idx(l, m->ties[t]);
-				l->matched[ti] = l->used[ti] = true;
-				if (m->state != EM_CONFLICT || prule_same_effect(m->winner, m->ties[t]) ||
-				    pair_seen(l, m->winner, m->ties[t]))
+				const prule *o = m->ties[t];
+				size_t ti = rule_idx(l, o);
+				matched[ti] = used[ti] = true;
+				if (m->state != EM_CONFLICT)
 					continue;
-				_cleanup_free_ char *other = rule_origin(m->ties[t]);
-				add(l, POLICY_LINT_ERROR, m->winner->profile, m->winner->pointer, "conflict",
-				    "%s %s.%s conflicts with %s %s at equal priority %d (both deny at run time; "
-				    "give one profile a higher priority)",
-				    m->winner->allow ? "allow" : "deny", s->name, m->name,
-				    m->ties[t]->allow ? "allow" : "deny", other ? other : "?",
-				    m->winner->profile->priority);
+				/* the rules of a conflict are not dead: they are wrong */
+				deny_useful[w] = deny_useful[ti] = true;
+				if (prule_same_effect(m->winner, o) ||
+				    (mode == LINT_DIRECTORY && o->profile == m->winner->profile) || pair_seen(l, m->winner, o))
+					continue;
+				conflict(l, mode, s->name, m, o);
 			}
 			for (size_t o = 0; o < m->n_overrode; o++) {
 				size_t oi = rule_idx(l, m->overrode[o]);
-				l->matched[oi] = true;
-				if (!l->shadowed_by[oi])
-					l->shadowed_by[oi] = m->winner;
+				matched[oi] = true;
+				if (!shadowed_by[oi])
+					shadowed_by[oi] = m->winner;
+				/* a deny that never overrides an allow changes nothing:
+				 * default deny already says the same */
+				if (m->state == EM_DENY && m->overrode[o]->allow)
+					deny_useful[w] = true;
 			}
 		}
 	}
-	/* a deny that wins somewhere but never overrides an allow changes
-	 * nothing: default deny already says the same */
-	bool *deny_useful = calloc(l->n_rules + 1, sizeof(bool));
-	if (!deny_useful) {
-		l->err = -ENOMEM;
-		return;
-	}
-	for (size_t i = 0; i < e->n_services; i++)
-		for (size_t k = 0; k < e->services[i].n_methods; k++) {
-			const emethod *m = &e->services[i].methods[k];
-			if (m->state == EM_CONFLICT) {
-				/* reported as a conflict already */
-				deny_useful[rule_idx(l, m->winner)] = true;
-				for (size_t t = 0; t < m->n_ties; t++)
-					deny_useful[rule_idx(l, m->ties[t])] = true;
-			}
-			if (m->state != EM_DENY)
-				continue;
-			for (size_t o = 0; o < m->n_overrode; o++)
-				if (m->overrode[o]->allow)
-					deny_useful[rule_idx(l, m->winner)] = true;
-		}
+	if (mode == LINT_DIRECTORY)
+		goto out;
 	for (size_t i = 0; i < l->n_rules; i++) {
 		const prule *r = l->rules[i];
-		if (!l->matched[i])
-			continue; /* globs matching nothing: check_rule_idl() said so */
-		if (!l->used[i]) {
-			_cleanup_free_ char *by = rule_origin(l->shadowed_by[i]);
+		if (!matched[i])
+			continue; /* not in e, or a glob matching nothing (said elsewhere) */
+		if (!used[i]) {
+			_cleanup_free_ char *by = rule_origin(shadowed_by[i]);
 			add(l, POLICY_LINT_WARNING, r->profile, r->pointer, "shadowed",
 			    "never decides anything: every method it covers is decided by higher rules, "
 			    "e.g. %s", by ? by : "?");
-		} else if (!r->allow && !deny_useful[i]) {
+		} else if (!r->allow && !deny_useful[i] && mode == LINT_COMBINED) {
 			add(l, POLICY_LINT_WARNING, r->profile, r->pointer, "dead",
 			    "deny changes nothing: no lower-priority rule allows what it denies "
 			    "(default deny already applies)");
 		}
 	}
+out:
+	free(matched);
+	free(used);
 	free(deny_useful);
+	free(shadowed_by);
 }
 
-static void check_settings(linter *l)
+static void check_settings(linter *l, const policy_effective *e, lint_mode mode)
 {
-	const policy_effective *e = l->e;
 	for (size_t i = 0; i < e->n_settings; i++) {
 		const esetting *es = &e->settings[i];
 		for (size_t t = 0; t < es->n_ties; t++) {
 			if (strcmp(es->ties[t]->value, es->winner->value) == 0)
 				continue;
 			_cleanup_free_ char *other = setting_origin(es->ties[t]);
-			add(l, POLICY_LINT_ERROR, es->winner->profile, es->winner->pointer, "conflict",
-			    "%s = %s conflicts with %s = %s in %s at equal priority %d (fails closed: %s)",
-			    es->winner->key, es->winner->value, es->ties[t]->key, es->ties[t]->value,
-			    other ? other : "?", es->winner->profile->priority, es->value);
+			bool err = mode != LINT_DIRECTORY;
+			add(l, err ? POLICY_LINT_ERROR : POLICY_LINT_WARNING, es->winner->profile, es->winner->pointer,
+			    err ? "conflict" : "conflict-if-combined",
+			    "%s = %s conflicts with %s = %s in %s at equal priority %d (%s: %s)", es->winner->key,
+			    es->winner->value, es->ties[t]->key, es->ties[t]->value, other ? other : "?",
+			    es->winner->profile->priority, err ? "fails closed" : "if combined, fails closed",
+			    es->value);
 		}
-		for (size_t o = 0; o < es->n_overrode; o++) {
+		for (size_t o = 0; mode == LINT_COMBINED && o < es->n_overrode; o++) {
 			if (strcmp(es->overrode[o]->value, es->value) == 0)
 				continue;
 			_cleanup_free_ char *by = setting_origin(es->winner);
@@ -292,6 +306,21 @@ static void check_settings(linter *l)
 			    es->overrode[o]->value, es->winner->key, es->value, by ? by : "?");
 		}
 	}
+}
+
+static void check_merged(linter *l, const policy_store *s, const char *const *names, size_t n,
+			 lint_mode mode)
+{
+	policy_effective *e = NULL;
+	if (l->err)
+		return;
+	if (policy_effective_build(s, names, n, l->idl, &e, NULL) != 0) {
+		l->err = -ENOMEM;
+		return;
+	}
+	check_services(l, e, mode);
+	check_settings(l, e, mode);
+	policy_effective_unref(e);
 }
 
 static int finding_cmp(const void *a, const void *b)
@@ -306,51 +335,56 @@ static int finding_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->message, y->message);
 }
 
-int policy_lint(const policy_store *s, const policy_idl_set *idl, policy_lint_report **ret,
-		scm_error **ret_err)
+int policy_lint(const policy_store *s, const policy_idl_set *idl, const char *const *names, size_t n,
+		policy_lint_report **ret, scm_error **ret_err)
 {
 	linter l = { .idl = idl };
-	policy_effective *e = NULL;
-	const char **names = calloc(s->n + 1, sizeof(char *));
-	int r;
-	if (!names || !(l.rep = calloc(1, sizeof(*l.rep)))) {
-		free(names);
+	const policy_profile **profs = calloc((names ? n : s->n) + 1, sizeof(policy_profile *));
+	size_t n_profs = 0;
+	if (!profs || !(l.rep = calloc(1, sizeof(*l.rep)))) {
+		free(profs);
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < s->n; i++) {
-		names[i] = s->profiles[i]->name;
-		l.n_rules += s->profiles[i]->n_rules;
+	for (size_t i = 0; i < (names ? n : s->n); i++) {
+		const policy_profile *p = names ? policy_store_get(s, names[i]) : s->profiles[i];
+		if (!p) {
+			free(profs);
+			policy_lint_report_free(l.rep);
+			return scm_fail(ret_err, SCM_E_NOT_FOUND, "no profile named \"%.80s\"", names[i]);
+		}
+		profs[n_profs++] = p;
+		l.n_rules += p->n_rules;
 	}
-	r = policy_effective_build(s, names, s->n, idl, &e, ret_err);
-	free(names);
-	if (r) {
-		policy_lint_report_free(l.rep);
-		return r;
-	}
-	l.e = e;
 	l.rules = calloc(l.n_rules + 1, sizeof(prule *));
-	l.matched = calloc(l.n_rules + 1, sizeof(bool));
-	l.used = calloc(l.n_rules + 1, sizeof(bool));
-	l.shadowed_by = calloc(l.n_rules + 1, sizeof(prule *));
-	if (!l.rules || !l.matched || !l.used || !l.shadowed_by) {
+	if (!l.rules) {
 		l.err = -ENOMEM;
 	} else {
-		size_t n = 0;
-		for (size_t i = 0; i < s->n; i++)
-			for (size_t k = 0; k < s->profiles[i]->n_rules; k++)
-				l.rules[n++] = &s->profiles[i]->rules[k];
-		qsort(l.rules, n, sizeof(prule *), ptr_cmp);
-		for (size_t i = 0; idl && i < n; i++)
+		size_t k = 0;
+		for (size_t i = 0; i < n_profs; i++)
+			for (size_t j = 0; j < profs[i]->n_rules; j++)
+				l.rules[k++] = &profs[i]->rules[j];
+		qsort(l.rules, k, sizeof(prule *), ptr_cmp);
+		for (size_t i = 0; idl && i < k; i++)
 			check_rule_idl(&l, l.rules[i]);
-		check_services(&l);
-		check_settings(&l);
+	}
+	if (names) {
+		check_merged(&l, s, names, n, LINT_COMBINED);
+	} else {
+		for (size_t i = 0; i < n_profs; i++)
+			check_merged(&l, s, (const char *const *)&profs[i]->name, 1, LINT_ALONE);
+		/* pairs already reported alone are not repeated */
+		const char **all = calloc(n_profs + 1, sizeof(char *));
+		if (!all)
+			l.err = -ENOMEM;
+		for (size_t i = 0; all && i < n_profs; i++)
+			all[i] = profs[i]->name;
+		if (all && n_profs > 1)
+			check_merged(&l, s, all, n_profs, LINT_DIRECTORY);
+		free(all);
 	}
 	free(l.rules);
-	free(l.matched);
-	free(l.used);
-	free(l.shadowed_by);
 	free(l.pairs);
-	policy_effective_unref(e);
+	free(profs);
 	if (l.err) {
 		policy_lint_report_free(l.rep);
 		return scm_fail(ret_err, l.err, "lint failed: out of memory");

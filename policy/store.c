@@ -114,7 +114,7 @@ int policy_store_load(const char *dir, const policy_idl_set *idl, policy_store *
 	int r = policy_store_load_dir(dir, &s, ret_err);
 	if (r)
 		return r;
-	r = policy_lint(s, idl, &rep, ret_err);
+	r = policy_lint(s, idl, NULL, 0, &rep, ret_err);
 	if (r == 0 && rep->n_errors > 0) {
 		/* The first few findings go into the chain so scmctl reload can
 		 * show why the set was refused. */

@@ -41,6 +41,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: scmctl policy COMMAND ...\n"
 	      "  lint [--config DIR] [--idl DIR] [FILE...]     check profiles (exit 1 on errors)\n"
+	      "  lint --profiles A,B                           ... as one container carries them\n"
 	      "  effective --profiles A,B [--json]             the merged profile with origins\n"
 	      "  effective CONTAINER [--json]                  ... of a running container (scmd)\n"
 	      "  explain --profiles A,B SERVICE [METHOD [ARGS]]  why allowed or denied\n"
@@ -325,7 +326,16 @@ static int cmd_lint(const opts *o)
 			fprintf(stdout, "%s [parse]\n", e->message);
 		err = scm_error_free(err);
 	}
-	if (policy_store_load_files(good, n_good, &st, &err) || policy_lint(st, idl, &rep, &err)) {
+	/* --profiles A,B: lint that combination, as a container carries it */
+	char **names = NULL;
+	size_t n_names = 0;
+	if (o->profiles && split_names(o->profiles, &names, &n_names) < 0)
+		goto out;
+	int lr = policy_store_load_files(good, n_good, &st, &err);
+	if (lr == 0)
+		lr = policy_lint(st, idl, (const char *const *)names, o->profiles ? n_names : 0, &rep, &err);
+	free_names(names, n_names);
+	if (lr) {
 		fail_print("lint", err);
 		goto out;
 	}

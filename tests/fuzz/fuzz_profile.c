@@ -57,7 +57,10 @@ static void exercise(policy_store *st)
 		json_object_put(j);
 	policy_effective_unref(e);
 	policy_lint_report *rep = NULL;
-	if (policy_lint(st, idl, &rep, NULL) == 0)
+	if (policy_lint(st, idl, NULL, 0, &rep, NULL) == 0)
+		policy_lint_report_free(rep);
+	rep = NULL;
+	if (policy_lint(st, idl, names, st->n, &rep, NULL) == 0)
 		policy_lint_report_free(rep);
 }
 

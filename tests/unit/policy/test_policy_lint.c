@@ -9,6 +9,7 @@ typedef struct prof {
 } prof;
 
 typedef struct want {
+	bool combined; /* expected when the profiles are linted as one container's */
 	policy_severity sev;
 	const char *kind, *file_suffix, *pointer, *text;
 } want;
@@ -17,7 +18,8 @@ typedef struct lint_case {
 	const char *title;
 	prof profs[4];
 	want findings[4];
-	size_t errors, warnings;
+	size_t errors, warnings;                   /* as a directory */
+	size_t combined_errors, combined_warnings; /* as one combination */
 } lint_case;
 
 #define R(svc, methods, action) "{'service':'" svc "','methods':" methods ",'action':'" action "'}"
@@ -25,69 +27,110 @@ typedef struct lint_case {
 #define P(name, prio, rules) { name, "{'name':'" name "','priority':" #prio ",'services':[" rules "]}" }
 #define E POLICY_LINT_ERROR
 #define W POLICY_LINT_WARNING
+#define DIR false
+#define COMB true
 
 static const lint_case cases[] = {
-	{ "clean set", { P("a", 0, R("echo", "'*'", "allow")), P("b", 5, R("echo", "['crash']", "deny")) }, { { 0 } }, 0, 0 },
+	{ "clean set", { P("a", 0, R("echo", "'*'", "allow")), P("b", 5, R("echo", "['crash']", "deny")) }, { { 0 } },
+	  0, 0, 0, 0 },
 	{ "equal-priority conflict names both sides",
 	  { P("a", 10, R("echo", "['ping']", "allow")), P("b", 10, R("echo", "['ping']", "deny")) },
-	  { { E, "conflict", "a.json", "/services/0", "allow echo.ping conflicts with deny profile 'b' (" } }, 1, 0 },
+	  { { DIR, W, "conflict-if-combined", "a.json", "/services/0", "allow echo.ping conflicts with deny profile 'b' (" },
+	    { COMB, E, "conflict", "a.json", "/services/0", "allow echo.ping conflicts with deny profile 'b' (" } },
+	  0, 1, 1, 0 },
+	{ "conflict inside one profile is an error everywhere",
+	  { P("a", 1, R("echo", "'*'", "allow") "," R("echo", "['crash']", "deny")) },
+	  { { DIR, E, "conflict", "a.json", "/services/0", "allow echo.crash conflicts with deny profile 'a' (" } },
+	  1, 0, 1, 0 },
 	{ "unknown service", { P("a", 0, R("ecko", "'*'", "allow")) },
-	  { { E, "unknown-service", "a.json", "/services/0/service", "no interface defines service \"ecko\"" } }, 1, 0 },
+	  { { DIR, E, "unknown-service", "a.json", "/services/0/service", "no interface defines service \"ecko\"" } },
+	  1, 0, 1, 0 },
 	{ "unknown method", { P("a", 0, R("echo", "['ping','pong']", "allow")) },
-	  { { E, "unknown-method", "a.json", "/services/0/methods/1", "service \"echo\" has no method \"pong\"" } }, 1, 0 },
+	  { { DIR, E, "unknown-method", "a.json", "/services/0/methods/1", "service \"echo\" has no method \"pong\"" } },
+	  1, 0, 1, 0 },
 	{ "unknown parameter", { P("a", 0, RA("echo", "['greet']", "{'nmae':{'eq':'x'}}")) },
-	  { { E, "unknown-param", "a.json", "/services/0/args/nmae", "echo.greet has no parameter \"nmae\"" } }, 1, 0 },
+	  { { DIR, E, "unknown-param", "a.json", "/services/0/args/nmae", "echo.greet has no parameter \"nmae\"" } },
+	  1, 0, 1, 0 },
 	{ "parameter of a method without parameters", { P("a", 0, RA("echo", "['ping']", "{'x':{'eq':1}}")) },
-	  { { E, "unknown-param", "a.json", "/services/0/args/x", "echo.ping has no parameter \"x\"" } }, 1, 0 },
+	  { { DIR, E, "unknown-param", "a.json", "/services/0/args/x", "echo.ping has no parameter \"x\"" } }, 1, 0, 1, 0 },
 	{ "constraint of the wrong type", { P("a", 0, RA("echo", "['sleep']", "{'ms':{'prefix':'1'}}")) },
-	  { { E, "bad-constraint", "a.json", "/services/0/args/ms", "is of type uint" } }, 1, 0 },
-	{ "shadowed rule", { P("a", 0, R("echo", "['ping']", "allow")), P("b", 5, R("echo", "'*'", "allow")) },
-	  { { W, "shadowed", "a.json", "/services/0", "decided by higher rules, e.g. profile 'b'" } }, 0, 1 },
+	  { { DIR, E, "bad-constraint", "a.json", "/services/0/args/ms", "is of type uint" } }, 1, 0, 1, 0 },
+	{ "shadowed rule, only when combined",
+	  { P("a", 0, R("echo", "['ping']", "allow")), P("b", 5, R("echo", "'*'", "allow")) },
+	  { { COMB, W, "shadowed", "a.json", "/services/0", "decided by higher rules, e.g. profile 'b'" } }, 0, 0, 0, 1 },
+	{ "agreeing rules inside one profile are fine",
+	  { { "a", "{'name':'a','priority':0,'services':[{'service':'echo','methods':'*','action':'allow'},"
+		   "{'service':'e*','methods':['ping'],'action':'allow'}]}" } },
+	  { { 0 } }, 0, 0, 0, 0 },
 	{ "glob matching nothing", { P("a", 0, R("zz*", "'*'", "allow")) },
-	  { { W, "dead", "a.json", "/services/0/service", "glob \"zz*\" matches no known service" } }, 0, 1 },
-	{ "deny with nothing below", { P("a", 0, R("echo", "['crash']", "deny")) },
-	  { { W, "dead", "a.json", "/services/0", "deny changes nothing" } }, 0, 1 },
+	  { { DIR, W, "dead", "a.json", "/services/0/service", "glob \"zz*\" matches no known service" } }, 0, 1, 0, 1 },
+	{ "deny with nothing below, only when combined", { P("a", 0, R("echo", "['crash']", "deny")) },
+	  { { COMB, W, "dead", "a.json", "/services/0", "deny changes nothing" } }, 0, 0, 0, 1 },
 	{ "sandbox conflict and override",
 	  { { "a", "{'name':'a','priority':1,'sandbox':{'network':'host','limits':{'pids':5}}}" },
 	    { "b", "{'name':'b','priority':1,'sandbox':{'network':'loopback'}}" },
 	    { "c", "{'name':'c','priority':0,'sandbox':{'limits':{'pids':9}}}" } },
-	  { { E, "conflict", "a.json", "/sandbox/network", "network = host conflicts with network = loopback in profile 'b'" },
-	    { W, "shadowed", "c.json", "/sandbox/limits/pids", "limit:pids = 9 is overridden by limit:pids = 5" } },
-	  1, 1 },
+	  { { DIR, W, "conflict-if-combined", "a.json", "/sandbox/network",
+	      "network = host conflicts with network = loopback in profile 'b'" },
+	    { COMB, E, "conflict", "a.json", "/sandbox/network", "network = host conflicts with network = loopback" },
+	    { COMB, W, "shadowed", "c.json", "/sandbox/limits/pids", "limit:pids = 9 is overridden by limit:pids = 5" } },
+	  0, 1, 1, 1 },
 };
+
+static void check_report(const lint_case *c, const policy_lint_report *rep, bool combined)
+{
+	size_t e = combined ? c->combined_errors : c->errors, w = combined ? c->combined_warnings : c->warnings;
+	if (rep->n_errors != e || rep->n_warnings != w) {
+		policy_lint_report_print(rep, stderr);
+		fail_msg("%s: %zu errors, %zu warnings; want %zu, %zu", combined ? "combined" : "directory",
+			 rep->n_errors, rep->n_warnings, e, w);
+	}
+	for (size_t i = 0; i < 4 && c->findings[i].kind; i++) {
+		const want *x = &c->findings[i];
+		bool found = false;
+		if (x->combined != combined && x->combined)
+			continue;
+		for (size_t k = 0; k < rep->n_findings && !found; k++) {
+			const policy_finding *f = &rep->findings[k];
+			size_t fl = strlen(f->file), sl = strlen(x->file_suffix);
+			found = f->severity == x->sev && strcmp(f->kind, x->kind) == 0 && fl >= sl &&
+				strcmp(f->file + fl - sl, x->file_suffix) == 0 && strcmp(f->pointer, x->pointer) == 0 &&
+				strstr(f->message, x->text) && f->line > 0;
+		}
+		/* directory findings other than cross-profile ones hold when
+		 * combined too; conflict-if-combined becomes a conflict */
+		if (!found && combined && strcmp(x->kind, "conflict-if-combined") == 0)
+			continue;
+		if (!found) {
+			policy_lint_report_print(rep, stderr);
+			fail_msg("%s: no %s finding at %s#%s with \"%s\"", combined ? "combined" : "directory", x->kind,
+				 x->file_suffix, x->pointer, x->text);
+		}
+	}
+}
 
 static void run_case(void **state)
 {
 	const lint_case *c = *state;
 	char *dir = tmpdir_new();
-	for (size_t i = 0; i < 4 && c->profs[i].name; i++)
+	const char *names[4];
+	size_t n = 0;
+	for (size_t i = 0; i < 4 && c->profs[i].name; i++) {
 		write_profile(dir, c->profs[i].name, c->profs[i].json);
+		names[n++] = c->profs[i].name;
+	}
 	policy_store *st = load_store_or_fail(dir);
 	policy_idl_set *idl = test_idl();
 	policy_lint_report *rep = NULL;
 	scm_error *err = NULL;
-	assert_int_equal(policy_lint(st, idl, &rep, &err), 0);
-	if (rep->n_errors != c->errors || rep->n_warnings != c->warnings) {
-		policy_lint_report_print(rep, stderr);
-		fail_msg("%zu errors, %zu warnings; want %zu, %zu", rep->n_errors, rep->n_warnings, c->errors,
-			 c->warnings);
-	}
-	for (size_t i = 0; i < 4 && c->findings[i].kind; i++) {
-		const want *w = &c->findings[i];
-		bool found = false;
-		for (size_t k = 0; k < rep->n_findings && !found; k++) {
-			const policy_finding *f = &rep->findings[k];
-			size_t fl = strlen(f->file), sl = strlen(w->file_suffix);
-			found = f->severity == w->sev && strcmp(f->kind, w->kind) == 0 && fl >= sl &&
-				strcmp(f->file + fl - sl, w->file_suffix) == 0 && strcmp(f->pointer, w->pointer) == 0 &&
-				strstr(f->message, w->text) && f->line > 0;
-		}
-		if (!found) {
-			policy_lint_report_print(rep, stderr);
-			fail_msg("no %s finding at %s#%s with \"%s\"", w->kind, w->file_suffix, w->pointer, w->text);
-		}
-	}
-	/* loading the directory as a store applies the same verdict */
+	assert_int_equal(policy_lint(st, idl, NULL, 0, &rep, &err), 0);
+	check_report(c, rep, false);
+	policy_lint_report_free(rep);
+	rep = NULL;
+	assert_int_equal(policy_lint(st, idl, names, n, &rep, &err), 0);
+	check_report(c, rep, true);
+	policy_lint_report_free(rep);
+	/* loading the directory as a store applies the directory verdict */
 	policy_store *loaded = NULL;
 	int r = policy_store_load(dir, idl, &loaded, &err);
 	if (c->errors) {
@@ -99,7 +142,10 @@ static void run_case(void **state)
 		assert_int_equal(r, 0);
 		policy_store_free(loaded);
 	}
-	policy_lint_report_free(rep);
+	/* an unknown name in a combination is refused */
+	const char *bad[] = { "nosuch" };
+	assert_int_equal(policy_lint(st, idl, bad, 1, &rep, &err), SCM_E_NOT_FOUND);
+	scm_error_free(err);
 	policy_store_free(st);
 	policy_idl_set_free(idl);
 	rm_rf(dir);
