@@ -15,7 +15,9 @@
  *
  *   ipc-bench    environment: IPC_BENCH_ROUNDS (default 9),
  *                IPC_BENCH_ROUND_MS (default 100),
- *                IPC_BENCH_PINNING (pinned|unpinned: only those lines) */
+ *                IPC_BENCH_PINNING (pinned|unpinned: only those lines),
+ *                IPC_BENCH_ONLY ("ipc scm,connect": only those contenders
+ *                and the baselines) */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -314,11 +316,32 @@ static void report_line(const config *cfs, size_t n_cfs, const config *cf)
 		printf(", - %s\n", is_ipc ? "raw" : "unix");
 }
 
+/* IPC_BENCH_ONLY: comma-separated "kind name" prefixes, such as "ipc scm"
+ * or "connect,ipc raw". The baselines always run: ratios need them. */
+static bool selected(const ipc_ops *ops, const char *only)
+{
+	char line[64];
+	const char *p = only;
+
+	if (!only || !*only || ops == &ipc_seqpacket_ops || ops == &connect_unix_ops)
+		return true;
+	snprintf(line, sizeof(line), "%s %s", ops->kind, ops->name);
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n > 0 && !strncmp(line, p, n))
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
 int main(void)
 {
 	unsigned rounds = env_uint("IPC_BENCH_ROUNDS", 9, 1, 64);
 	unsigned round_ms = env_uint("IPC_BENCH_ROUND_MS", 100, 5, 5000);
 	const char *pinning = getenv("IPC_BENCH_PINNING");
+	const char *only = getenv("IPC_BENCH_ONLY");
 	static instance inst[N_CONTENDERS * IPC_MAX_CLIENTS * 2];
 	static config cfs[N_CONTENDERS * IPC_MAX_CLIENTS * 2];
 	size_t n = 0;
@@ -338,6 +361,8 @@ int main(void)
 				int r;
 
 				if (pinning && strcmp(pinning, p ? "pinned" : "unpinned") != 0)
+					continue;
+				if (!selected(contenders[c], only))
 					continue;
 				for (unsigned i = 0; i < IPC_MAX_CLIENTS; i++)
 					in->clients[i].go_fd = in->clients[i].done_fd = -1;
