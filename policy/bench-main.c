@@ -122,6 +122,17 @@ int main(int argc, char **argv)
 		e = x;
 	}
 	printf("policy parse %d profiles x %d rules: %.1f ms\n", n, rules, (t1 - t0) * 1e3);
+	/* what a reload costs before any merge: parse and lint the directory */
+	policy_store *linted = NULL;
+	double l0 = now();
+	int lr = policy_store_load(dir, idl, &linted, &err);
+	double l1 = now();
+	if (lr && lr != SCM_E_INVALID)
+		die("load+lint", err);
+	printf("policy load+lint directory of %d profiles: %.1f ms\n", n, (l1 - l0) * 1e3);
+	scm_error_free(err);
+	err = NULL;
+	policy_store_free(linted);
 	printf("policy merge %d profiles x %d rules: %.1f ms\n", n, rules, merge * 1e3);
 	printf("policy equal-priority conflicts in the bench set: %zu count\n", policy_effective_conflicts(e));
 

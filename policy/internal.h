@@ -141,8 +141,15 @@ typedef struct esetting {
 	char *value; /* effective value (fail-closed one on conflict) */
 } esetting;
 
+/* effective_build() flags, for lint: it builds many throw-away merges */
+enum {
+	EB_SPARSE = 1 << 0,     /* compile only services some rule matches */
+	EB_BORROW_IDL = 1 << 1, /* use the caller's IDL set, do not copy it */
+};
+
 struct policy_effective {
 	unsigned ref;
+	unsigned flags;
 	policy_store *store; /* referenced: rules point into it */
 	policy_idl_set *idl;
 	const policy_profile **profiles; /* priority desc, then name */
@@ -161,6 +168,8 @@ struct policy_effective {
 };
 
 /* merge.c */
+int effective_build(const policy_store *store, const char *const *names, size_t n,
+		    const policy_idl_set *idl, unsigned flags, policy_effective **ret, scm_error **ret_err);
 int eservice_compile(const policy_effective *e, const char *name, const prule *const *cands,
 		     size_t n_cands, eservice *ret);
 void eservice_done(eservice *s);

@@ -314,7 +314,7 @@ static void check_merged(linter *l, const policy_store *s, const char *const *na
 	policy_effective *e = NULL;
 	if (l->err)
 		return;
-	if (policy_effective_build(s, names, n, l->idl, &e, NULL) != 0) {
+	if (effective_build(s, names, n, l->idl, EB_SPARSE | EB_BORROW_IDL, &e, NULL) != 0) {
 		l->err = -ENOMEM;
 		return;
 	}

@@ -339,6 +339,8 @@ static int compile_all(policy_effective *e, const named_rule *exact, size_t n_ex
 				cands[n++] = e->globs[g++];
 		}
 		b = eb;
+		if (n == 0 && (e->flags & EB_SPARSE))
+			continue;
 		int r = eservice_compile(e, name, cands, n, &e->services[e->n_services]);
 		if (r < 0) {
 			free(cands);
@@ -380,6 +382,12 @@ static int count_conflicts(policy_effective *e)
 int policy_effective_build(const policy_store *store, const char *const *names, size_t n,
 			   const policy_idl_set *idl, policy_effective **ret, scm_error **ret_err)
 {
+	return effective_build(store, names, n, idl, 0, ret, ret_err);
+}
+
+int effective_build(const policy_store *store, const char *const *names, size_t n,
+		    const policy_idl_set *idl, unsigned flags, policy_effective **ret, scm_error **ret_err)
+{
 	named_rule *exact = NULL;
 	size_t n_exact = 0, n_rules = 0;
 	int r;
@@ -394,9 +402,13 @@ int policy_effective_build(const policy_store *store, const char *const *names, 
 	if (!e)
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	e->ref = 1;
+	e->flags = flags;
 	e->store = (policy_store *)store;
 	__atomic_add_fetch(&e->store->ref, 1, __ATOMIC_SEQ_CST);
-	e->idl = idl ? pidl_copy(idl) : policy_idl_set_new();
+	if (idl && (flags & EB_BORROW_IDL))
+		e->idl = (policy_idl_set *)idl;
+	else
+		e->idl = idl ? pidl_copy(idl) : policy_idl_set_new();
 	e->profiles = calloc(n + 1, sizeof(policy_profile *));
 	if (!e->idl || !e->profiles)
 		goto oom;
@@ -452,7 +464,8 @@ policy_effective *policy_effective_unref(policy_effective *e)
 	free(e->globs);
 	free(e->profiles);
 	sandbox_done(e);
-	policy_idl_set_free(e->idl);
+	if (!(e->flags & EB_BORROW_IDL))
+		policy_idl_set_free(e->idl);
 	policy_store_free(e->store);
 	free(e);
 	return NULL;
