@@ -21,59 +21,6 @@
 #define META_LEN (1 * MiB)
 #define BAT_OFF_C (3 * MiB)
 
-static size_t put_utf16(uint8_t *out, const char *s)
-{
-	/* paths are taken as UTF-8; code points above U+FFFF become pairs */
-	size_t n = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		uint32_t c = *p++;
-		if (c >= 0xf0 && p[0] && p[1] && p[2]) {
-			c = (c & 7) << 18 | (p[0] & 0x3fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
-			p += 3;
-		} else if (c >= 0xe0 && p[0] && p[1]) {
-			c = (c & 15) << 12 | (p[0] & 0x3fu) << 6 | (p[1] & 0x3fu);
-			p += 2;
-		} else if (c >= 0xc0 && p[0]) {
-			c = (c & 31) << 6 | (p[0] & 0x3fu);
-			p += 1;
-		}
-		if (c >= 0x10000) {
-			c -= 0x10000;
-			put16(out + n, (uint16_t)(0xd800 + (c >> 10)));
-			put16(out + n + 2, (uint16_t)(0xdc00 + (c & 0x3ff)));
-			n += 4;
-		} else {
-			put16(out + n, (uint16_t)c);
-			n += 2;
-		}
-	}
-	return n;
-}
-
-/* The parent locator item: type GUID, then key/value pairs in UTF-16LE. */
-static size_t build_locator(uint8_t *out, size_t cap, const char *const kv[][2], size_t n)
-{
-	vhdx_guid t;
-	vhdx_guid_const(GUID_PARENT_TYPE_VHDX, &t);
-	memset(out, 0, cap);
-	memcpy(out, t.b, 16);
-	put16(out + 18, (uint16_t)n);
-	size_t pos = 20 + 12 * n;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t *e = out + 20 + 12 * i;
-		size_t kl = put_utf16(out + pos, kv[i][0]);
-		put32(e, (uint32_t)pos);
-		put16(e + 8, (uint16_t)kl);
-		pos += kl;
-		size_t vl = put_utf16(out + pos, kv[i][1]);
-		put32(e + 4, (uint32_t)pos);
-		put16(e + 10, (uint16_t)vl);
-		pos += vl;
-	}
-	return pos;
-}
-
 struct meta_item {
 	const char *guid;
 	uint32_t flags; /* bit 1 IsVirtualDisk, bit 2 IsRequired */
@@ -135,41 +82,6 @@ static int write_all(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Paths for the locator: relative to the child's directory when possible,
- * with Windows separators as the spec writes them. */
-static int parent_paths(const char *child, const char *parent, char **ret_rel, char **ret_abs)
-{
-	char pabs[PATH_MAX], cdir[PATH_MAX];
-	_cleanup_free_ char *c = strdup(child);
-	if (!c)
-		return -ENOMEM;
-	if (!realpath(parent, pabs) || !realpath(dirname(c), cdir))
-		return -errno;
-	size_t dl = strlen(cdir);
-	const char *rel = NULL;
-	if (!strncmp(pabs, cdir, dl) && pabs[dl] == '/')
-		rel = pabs + dl + 1;
-	else if (!strcmp(cdir, "/"))
-		rel = pabs + 1;
-	char *r = NULL, *a = strdup(pabs);
-	if (rel && asprintf(&r, ".\\%s", rel) < 0)
-		r = NULL;
-	if (!a || (rel && !r)) {
-		free(a);
-		free(r);
-		return -ENOMEM;
-	}
-	for (char *p = r; p && *p; p++)
-		if (*p == '/')
-			*p = '\\';
-	for (char *p = a; *p; p++)
-		if (*p == '/')
-			*p = '\\';
-	*ret_rel = r;
-	*ret_abs = a;
-	return 0;
-}
-
 int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *err)
 {
 	vhdx_err local;
@@ -208,7 +120,7 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 			snprintf(err->msg, sizeof err->msg, "%s: a differencing disk cannot be fixed", path);
 			return -EINVAL;
 		}
-		r = parent_paths(path, o->parent, &rel, &abs);
+		r = vhdx_locator_paths(path, o->parent, &rel, &abs);
 		if (r < 0) {
 			snprintf(err->msg, sizeof err->msg, "%s: parent %s: %s", path, o->parent, strerror(-r));
 			return r;
@@ -274,7 +186,7 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 	}
 	/* file type identifier */
 	put64(buf, SIG_FTI);
-	put_utf16(buf + 8, "scm-vdisk");
+	vhdx_put_utf16(buf + 8, "scm-vdisk");
 	if ((r = write_all(fd, buf, 64 * KiB, 0)) < 0)
 		goto fail;
 	/* headers: both valid, the second one current */
@@ -315,21 +227,12 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 	size_t nitems = 5;
 	uint8_t loc[8192];
 	if (o->parent) {
-		char linkage[39];
-		vhdx_guid_format(&parent_dwg, linkage);
-		/* lower case: libvhdi reads only that form, and Hyper-V accepts it */
-		for (char *c = linkage; *c; c++)
-			if (*c >= 'A' && *c <= 'F')
-				*c = (char)(*c - 'A' + 'a');
-		const char *kv[3][2] = { { "parent_linkage", linkage }, { "absolute_win32_path", abs },
-					 { "relative_path", rel } };
-		size_t nkv = rel ? 3 : 2;
 		if (strlen(abs) > 1000 || (rel && strlen(rel) > 1000)) {
 			r = -ENAMETOOLONG;
 			goto fail;
 		}
 		items[5].data = loc;
-		items[5].len = (uint32_t)build_locator(loc, sizeof loc, kv, nkv);
+		items[5].len = (uint32_t)vhdx_locator_build(loc, sizeof loc, &parent_dwg, rel, abs);
 		nitems = 6;
 	}
 	memset(buf, 0, META_LEN);

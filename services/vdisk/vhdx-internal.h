@@ -75,6 +75,11 @@ struct vhdx_overlay {
 	uint8_t *data; /* NULL: zeros */
 };
 
+struct vhdx_page {
+	uint64_t off;
+	uint8_t data[VHDX_LOG_SECTOR];
+};
+
 struct vhdx {
 	int fd;
 	int dfd; /* O_DIRECT twin of fd for aligned payload I/O, or -1 */
@@ -101,6 +106,8 @@ struct vhdx {
 	uint8_t *bat_dirty;  /* per 4 KiB page of the BAT region */
 	size_t bat_pages;
 	size_t n_dirty;      /* dirty 4 KiB metadata pages, BAT and bitmaps */
+	struct vhdx_page *extra; /* other metadata pages for the next commit */
+	size_t n_extra;
 	uint8_t **bitmap;    /* per chunk: 1 MiB, loaded lazily */
 	uint8_t **bm_dirty;  /* per chunk: 256 page flags */
 
@@ -141,6 +148,13 @@ bool vhdx_guid_eq(const vhdx_guid *a, const vhdx_guid *b);
 /* metadata (vhdx-meta.c) */
 int vhdx_meta_load(vhdx *h);
 void vhdx_geometry(vhdx *h);
+
+/* parent locator (vhdx-locator.c) */
+size_t vhdx_put_utf16(uint8_t *out, const char *s);
+size_t vhdx_locator_build(uint8_t *out, size_t cap, const vhdx_guid *parent_dwg, const char *rel,
+			  const char *abs);
+int vhdx_locator_paths(const char *child, const char *parent, char **ret_rel, char **ret_abs);
+int vhdx_locator_rewrite(vhdx *h, const char *parent_path);
 
 /* log (vhdx-log.c) */
 int vhdx_log_load(vhdx *h, bool write_back);

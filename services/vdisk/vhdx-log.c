@@ -426,7 +426,7 @@ static int write_entry(vhdx *h, const struct page *pg, size_t n)
  * first fdatasync makes those stable before the log space is reused. */
 static int log_commit(vhdx *h, bool apply)
 {
-	if (!h->n_dirty)
+	if (!h->n_dirty && !h->n_extra)
 		return 0;
 	int r = vhdx_ensure_writable(h, false);
 	if (r < 0)
@@ -453,10 +453,14 @@ static int log_commit(vhdx *h, bool apply)
 		return -ENOMEM;
 	size_t n = 0, bi = 0;
 	size_t bat_page = 0, chunk = 0, cpage = 0;
+	bool first_batch = true;
 	for (;;) {
 		bool more = false;
 		n = 0;
 		bi = 0;
+		for (size_t i = 0; first_batch && i < h->n_extra && n < max; i++) /* few: a locator */
+			pg[n++] = (struct page){ h->extra[i].off, h->extra[i].data };
+		first_batch = false;
 		for (; bat_page < h->bat_pages && n < max; bat_page++) {
 			if (!h->bat_dirty[bat_page])
 				continue;
@@ -492,6 +496,11 @@ static int log_commit(vhdx *h, bool apply)
 				if (r < 0)
 					return r;
 			}
+		}
+		if (h->n_extra && apply) {
+			free(h->extra);
+			h->extra = NULL;
+			h->n_extra = 0;
 		}
 		if (!more)
 			break;

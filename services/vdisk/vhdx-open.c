@@ -33,6 +33,7 @@ static vhdx *vhdx_free(vhdx *h)
 	free(h->ov);
 	free(h->bat);
 	free(h->bat_dirty);
+	free(h->extra);
 	free(h->loc_relative);
 	free(h->loc_absolute);
 	free(h->loc_volume);
@@ -239,6 +240,22 @@ int vhdx_chain_open(vhdx *h, unsigned flags, vhdx_err *err, int depth, char **se
 		return -EINVAL;
 	}
 	h->parent = p;
+	/* A read-write open renews paths that no longer lead to the parent
+	 * (the files were moved): Hyper-V does the same. Not fatal. */
+	if (!h->ro) {
+		bool stale = false;
+		const char *both[2] = { h->loc_relative, h->loc_absolute };
+		for (int i = 0; i < 2; i++) {
+			if (i == 0 && !both[i])
+				continue; /* no relative path: the parent is not below us */
+			_cleanup_free_ char *c = both[i] ? locator_path(h, both[i]) : NULL;
+			char rp[PATH_MAX];
+			if (!c || !realpath(c, rp) || strcmp(rp, real))
+				stale = true;
+		}
+		if (stale && vhdx_locator_rewrite(h, ppath) < 0)
+			fprintf(stderr, "vdisk: %s\n", h->err); /* still usable as found */
+	}
 	return 0;
 }
 

@@ -153,3 +153,22 @@ pattern() { # BYTE-OCTAL LENGTH
 	run "$V" frobnicate d.vhdx
 	[ "$status" -eq 2 ]
 }
+
+@test "differencing: stale parent paths are rewritten by a read-write open" {
+	mkdir a b
+	"$V" create --size 8M a/base.vhdx
+	"$V" create --parent a/base.vhdx a/child.vhdx
+	run vhdiinfo a/child.vhdx
+	[[ $output == *"Parent filename"*"\\a\\base.vhdx"* ]]
+	mv a/base.vhdx a/child.vhdx b/
+	# read-only: found through the relative path, nothing written
+	"$V" info b/child.vhdx
+	run vhdiinfo b/child.vhdx
+	[[ $output == *"\\a\\base.vhdx"* ]]
+	# read-write: the absolute path is renewed (through the log)
+	pattern 012 512 | "$V" write --offset 0 b/child.vhdx
+	run vhdiinfo b/child.vhdx
+	[[ $output == *"Parent filename"*"\\b\\base.vhdx"* ]]
+	"$V" check b/child.vhdx
+	"$V" read --offset 0 --length 512 b/child.vhdx | od -An -tx1 | grep -q 0a
+}

@@ -1,0 +1,196 @@
+/* vhdx-locator.c: the parent locator of a differencing disk: the paths we
+ * record (relative to the child's directory and absolute, with Windows
+ * separators as the spec writes them), building the item, and rewriting
+ * it through the log when the recorded paths went stale (the files were
+ * moved, and the parent was found by the other path). */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "vhdx-internal.h"
+
+size_t vhdx_put_utf16(uint8_t *out, const char *s)
+{
+	/* paths are taken as UTF-8; code points above U+FFFF become pairs */
+	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		uint32_t c = *p++;
+		if (c >= 0xf0 && p[0] && p[1] && p[2]) {
+			c = (c & 7) << 18 | (p[0] & 0x3fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+			p += 3;
+		} else if (c >= 0xe0 && p[0] && p[1]) {
+			c = (c & 15) << 12 | (p[0] & 0x3fu) << 6 | (p[1] & 0x3fu);
+			p += 2;
+		} else if (c >= 0xc0 && p[0]) {
+			c = (c & 31) << 6 | (p[0] & 0x3fu);
+			p += 1;
+		}
+		if (c >= 0x10000) {
+			c -= 0x10000;
+			put16(out + n, (uint16_t)(0xd800 + (c >> 10)));
+			put16(out + n + 2, (uint16_t)(0xdc00 + (c & 0x3ff)));
+			n += 4;
+		} else {
+			put16(out + n, (uint16_t)c);
+			n += 2;
+		}
+	}
+	return n;
+}
+
+/* The parent locator item: type GUID, then key/value pairs in UTF-16LE. */
+static size_t build_kv(uint8_t *out, size_t cap, const char *const kv[][2], size_t n)
+{
+	vhdx_guid t;
+	vhdx_guid_const(GUID_PARENT_TYPE_VHDX, &t);
+	memset(out, 0, cap);
+	memcpy(out, t.b, 16);
+	put16(out + 18, (uint16_t)n);
+	size_t pos = 20 + 12 * n;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *e = out + 20 + 12 * i;
+		size_t kl = vhdx_put_utf16(out + pos, kv[i][0]);
+		put32(e, (uint32_t)pos);
+		put16(e + 8, (uint16_t)kl);
+		pos += kl;
+		size_t vl = vhdx_put_utf16(out + pos, kv[i][1]);
+		put32(e + 4, (uint32_t)pos);
+		put16(e + 10, (uint16_t)vl);
+		pos += vl;
+	}
+	return pos;
+}
+
+size_t vhdx_locator_build(uint8_t *out, size_t cap, const vhdx_guid *parent_dwg, const char *rel,
+			  const char *abs)
+{
+	char linkage[39];
+	vhdx_guid_format(parent_dwg, linkage);
+	/* lower case: libvhdi reads only that form, and Hyper-V accepts it */
+	for (char *c = linkage; *c; c++)
+		if (*c >= 'A' && *c <= 'F')
+			*c = (char)(*c - 'A' + 'a');
+	const char *kv[3][2] = { { "parent_linkage", linkage }, { "absolute_win32_path", abs },
+				 { "relative_path", rel } };
+	return build_kv(out, cap, kv, rel ? 3 : 2);
+}
+
+/* Paths for the locator: relative to the child's directory when possible,
+ * with Windows separators as the spec writes them. */
+int vhdx_locator_paths(const char *child, const char *parent, char **ret_rel, char **ret_abs)
+{
+	char pabs[PATH_MAX], cdir[PATH_MAX];
+	_cleanup_free_ char *c = strdup(child);
+	if (!c)
+		return -ENOMEM;
+	if (!realpath(parent, pabs) || !realpath(dirname(c), cdir))
+		return -errno;
+	size_t dl = strlen(cdir);
+	const char *rel = NULL;
+	if (!strncmp(pabs, cdir, dl) && pabs[dl] == '/')
+		rel = pabs + dl + 1;
+	else if (!strcmp(cdir, "/"))
+		rel = pabs + 1;
+	char *r = NULL, *a = strdup(pabs);
+	if (rel && asprintf(&r, ".\\%s", rel) < 0)
+		r = NULL;
+	if (!a || (rel && !r)) {
+		free(a);
+		free(r);
+		return -ENOMEM;
+	}
+	for (char *p = r; p && *p; p++)
+		if (*p == '/')
+			*p = '\\';
+	for (char *p = a; *p; p++)
+		if (*p == '/')
+			*p = '\\';
+	*ret_rel = r;
+	*ret_abs = a;
+	return 0;
+}
+
+
+/* Replaces the locator item with fresh paths to parent_path (keeping the
+ * parent_linkage), in place when it fits, else after the last item. The
+ * changed metadata pages go through the log like any metadata update. */
+int vhdx_locator_rewrite(vhdx *h, const char *parent_path)
+{
+	_cleanup_free_ char *rel = NULL, *abs = NULL;
+	int r = vhdx_locator_paths(h->path, parent_path, &rel, &abs);
+	if (r < 0)
+		return vhdx_fail(h, r, "%s: parent locator: paths to %s: %s", h->path, parent_path, strerror(-r));
+	if (strlen(abs) > 1000 || (rel && strlen(rel) > 1000))
+		return vhdx_fail(h, -ENAMETOOLONG, "%s: parent locator: path too long", h->path);
+	vhdx_guid dwg;
+	if (vhdx_guid_parse(h->parent_linkage, &dwg) < 0)
+		return -EINVAL;
+	uint8_t loc[8192];
+	uint32_t len = (uint32_t)vhdx_locator_build(loc, sizeof loc, &dwg, rel, abs);
+	_cleanup_free_ uint8_t *t = malloc(VHDX_META_TABLE_SIZE);
+	if (!t)
+		return -ENOMEM;
+	if ((r = vhdx_pread(h, t, VHDX_META_TABLE_SIZE, h->meta_off)) < 0)
+		return r;
+	vhdx_guid want;
+	vhdx_guid_const(GUID_PARENT_LOC, &want);
+	uint16_t n = get16(t + 10);
+	int64_t k = -1;
+	uint64_t end = VHDX_META_TABLE_SIZE;
+	for (uint16_t i = 0; i < n && i < VHDX_META_MAX_ENTRIES; i++) {
+		const uint8_t *e = t + 32 + 32 * (size_t)i;
+		uint64_t o = get32(e + 16), l = get32(e + 20);
+		if (o + l > end)
+			end = o + l;
+		if (!memcmp(e, want.b, 16))
+			k = i;
+	}
+	if (k < 0)
+		return vhdx_fail(h, -EINVAL, "%s: parent locator: no metadata entry", h->path);
+	uint8_t *ent = t + 32 + 32 * (size_t)k;
+	uint64_t old_off = get32(ent + 16), old_len = get32(ent + 20);
+	uint64_t new_off = len <= old_len ? old_off : (end + 7) / 8 * 8;
+	if (new_off + len > h->meta_len)
+		return vhdx_fail(h, -ENOSPC, "%s: parent locator: no room in the metadata region", h->path);
+	/* the pages to rewrite: the table page of the entry, and the item's */
+	uint64_t lo = new_off, hi = new_off + (len <= old_len ? old_len : len);
+	size_t npages = 1 + (size_t)((hi - 1) / VHDX_LOG_SECTOR - lo / VHDX_LOG_SECTOR + 1);
+	struct vhdx_page *pg = calloc(npages, sizeof *pg);
+	if (!pg)
+		return -ENOMEM;
+	size_t np = 0;
+	uint64_t tpage = (32 + 32 * (uint64_t)k) / VHDX_LOG_SECTOR * VHDX_LOG_SECTOR;
+	put32(ent + 16, (uint32_t)new_off);
+	put32(ent + 20, len);
+	pg[np].off = h->meta_off + tpage;
+	memcpy(pg[np++].data, t + tpage, VHDX_LOG_SECTOR);
+	for (uint64_t p = lo / VHDX_LOG_SECTOR * VHDX_LOG_SECTOR; p < hi; p += VHDX_LOG_SECTOR) {
+		if (p == tpage) /* cannot be: items start at 64 KiB */
+			continue;
+		struct vhdx_page *x = &pg[np++];
+		x->off = h->meta_off + p;
+		if ((r = vhdx_pread(h, x->data, VHDX_LOG_SECTOR, x->off)) < 0) {
+			free(pg);
+			return r;
+		}
+		for (uint64_t b = p; b < p + VHDX_LOG_SECTOR; b++) {
+			if (b >= new_off && b < new_off + len)
+				x->data[b - p] = loc[b - new_off];
+			else if (len <= old_len && b >= old_off && b < old_off + old_len)
+				x->data[b - p] = 0;
+		}
+	}
+	free(h->extra);
+	h->extra = pg;
+	h->n_extra = np;
+	if ((r = vhdx_log_commit(h)) < 0)
+		return r;
+	free(h->loc_relative);
+	free(h->loc_absolute);
+	h->loc_relative = TAKE_PTR(rel);
+	h->loc_absolute = TAKE_PTR(abs);
+	return 0;
+}
