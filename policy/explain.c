@@ -287,3 +287,65 @@ void policy_explain_print(struct json_object *x, FILE *f)
 		}
 	}
 }
+
+static const char *gs0(json_object *o, const char *k)
+{
+	const char *s = gs(o, k);
+	return s ? s : "";
+}
+
+void policy_effective_print(struct json_object *x, FILE *f)
+{
+	json_object *a, *v;
+	if (json_object_object_get_ex(x, "profiles", &a)) {
+		fprintf(f, "profiles (merge order):");
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *p = json_object_array_get_idx(a, i), *pr;
+			json_object_object_get_ex(p, "priority", &pr);
+			fprintf(f, "%s %s (priority %d)", i ? "," : "", gs0(p, "name"), json_object_get_int(pr));
+		}
+		fprintf(f, "\n");
+	}
+	if (json_object_object_get_ex(x, "services", &a))
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *s = json_object_array_get_idx(a, i), *ms, *al;
+			json_object_object_get_ex(s, "allowed", &al);
+			fprintf(f, "service %s: %s\n", gs0(s, "service"), json_object_get_boolean(al) ? "allowed" : "denied");
+			if (!json_object_object_get_ex(s, "methods", &ms))
+				continue;
+			for (size_t k = 0; k < json_object_array_length(ms); k++) {
+				json_object *m = json_object_array_get_idx(ms, k), *rule = NULL, *ov, *args = NULL;
+				json_object_object_get_ex(m, "rule", &rule);
+				fprintf(f, "  %-16s %-12s %s", gs0(m, "method"), gs0(m, "decision"),
+				       rule ? gs0(rule, "origin") : "no rule");
+				if (rule && json_object_object_get_ex(rule, "args", &args))
+					fprintf(f, " args %s", json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+				fprintf(f, "\n");
+				if (json_object_object_get_ex(m, "conflicts_with", &ov))
+					for (size_t j = 0; j < json_object_array_length(ov); j++)
+						fprintf(f, "      conflicts with %s\n", gs0(json_object_array_get_idx(ov, j), "origin"));
+				if (json_object_object_get_ex(m, "overrode", &ov))
+					for (size_t j = 0; j < json_object_array_length(ov); j++) {
+						json_object *r = json_object_array_get_idx(ov, j);
+						fprintf(f, "      overrode %s %s\n", gs0(r, "action"), gs0(r, "origin"));
+					}
+			}
+		}
+	if (json_object_object_get_ex(x, "sandbox", &a) && json_object_array_length(a)) {
+		fprintf(f, "sandbox:\n");
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *s = json_object_array_get_idx(a, i), *rule = NULL, *c = NULL, *ov;
+			json_object_object_get_ex(s, "rule", &rule);
+			json_object_object_get_ex(s, "conflict", &c);
+			fprintf(f, "  %-28s %-12s %s%s\n", gs0(s, "setting"), gs0(s, "value"),
+			       rule ? gs0(rule, "origin") : "", json_object_get_boolean(c) ? " CONFLICT (fails closed)" : "");
+			if (json_object_object_get_ex(s, "overrode", &ov))
+				for (size_t j = 0; j < json_object_array_length(ov); j++) {
+					json_object *r = json_object_array_get_idx(ov, j);
+					fprintf(f, "      overrode %s from %s\n", gs0(r, "value"), gs0(r, "origin"));
+				}
+		}
+	}
+	if (json_object_object_get_ex(x, "conflicts", &v))
+		fprintf(f, "conflicts: %d\n", json_object_get_int(v));
+}

@@ -139,6 +139,9 @@ policy_effective *policy_effective_unref(policy_effective *e);
  * `scmctl policy effective` prints). */
 int policy_effective_to_json(const policy_effective *e, struct json_object **ret,
 			     scm_error **ret_err);
+/* Renders policy_effective_to_json()'s JSON (also what scmd's
+ * policy.effective returns) as text. */
+void policy_effective_print(struct json_object *effective, FILE *f);
 /* Number of equal-priority conflicts the merge met (each fails closed). */
 size_t policy_effective_conflicts(const policy_effective *e);
 

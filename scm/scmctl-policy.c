@@ -221,62 +221,6 @@ static const char *jget(json_object *o, const char *k)
 		       ? json_object_get_string(v) : "";
 }
 
-static void print_effective_text(json_object *x)
-{
-	json_object *a, *v;
-	if (json_object_object_get_ex(x, "profiles", &a)) {
-		printf("profiles (merge order):");
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			json_object *p = json_object_array_get_idx(a, i), *pr;
-			json_object_object_get_ex(p, "priority", &pr);
-			printf("%s %s (priority %d)", i ? "," : "", jget(p, "name"), json_object_get_int(pr));
-		}
-		printf("\n");
-	}
-	if (json_object_object_get_ex(x, "services", &a))
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			json_object *s = json_object_array_get_idx(a, i), *ms, *al;
-			json_object_object_get_ex(s, "allowed", &al);
-			printf("service %s: %s\n", jget(s, "service"), json_object_get_boolean(al) ? "allowed" : "denied");
-			if (!json_object_object_get_ex(s, "methods", &ms))
-				continue;
-			for (size_t k = 0; k < json_object_array_length(ms); k++) {
-				json_object *m = json_object_array_get_idx(ms, k), *rule = NULL, *ov, *args = NULL;
-				json_object_object_get_ex(m, "rule", &rule);
-				printf("  %-16s %-12s %s", jget(m, "method"), jget(m, "decision"),
-				       rule ? jget(rule, "origin") : "no rule");
-				if (rule && json_object_object_get_ex(rule, "args", &args))
-					printf(" args %s", json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-				printf("\n");
-				if (json_object_object_get_ex(m, "conflicts_with", &ov))
-					for (size_t j = 0; j < json_object_array_length(ov); j++)
-						printf("      conflicts with %s\n", jget(json_object_array_get_idx(ov, j), "origin"));
-				if (json_object_object_get_ex(m, "overrode", &ov))
-					for (size_t j = 0; j < json_object_array_length(ov); j++) {
-						json_object *r = json_object_array_get_idx(ov, j);
-						printf("      overrode %s %s\n", jget(r, "action"), jget(r, "origin"));
-					}
-			}
-		}
-	if (json_object_object_get_ex(x, "sandbox", &a) && json_object_array_length(a)) {
-		printf("sandbox:\n");
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			json_object *s = json_object_array_get_idx(a, i), *rule = NULL, *c = NULL, *ov;
-			json_object_object_get_ex(s, "rule", &rule);
-			json_object_object_get_ex(s, "conflict", &c);
-			printf("  %-28s %-12s %s%s\n", jget(s, "setting"), jget(s, "value"),
-			       rule ? jget(rule, "origin") : "", json_object_get_boolean(c) ? " CONFLICT (fails closed)" : "");
-			if (json_object_object_get_ex(s, "overrode", &ov))
-				for (size_t j = 0; j < json_object_array_length(ov); j++) {
-					json_object *r = json_object_array_get_idx(ov, j);
-					printf("      overrode %s from %s\n", jget(r, "value"), jget(r, "origin"));
-				}
-		}
-	}
-	if (json_object_object_get_ex(x, "conflicts", &v))
-		printf("conflicts: %d\n", json_object_get_int(v));
-}
-
 static void print_json(json_object *x)
 {
 	puts(json_object_to_json_string_ext(x, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -383,7 +327,7 @@ static int cmd_effective(const opts *o)
 	if (o->json)
 		print_json(x);
 	else
-		print_effective_text(x);
+		policy_effective_print(x, stdout);
 	json_object_put(x);
 	return 0;
 }
