@@ -38,6 +38,11 @@ $(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(POL
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile
+$(B)/tests/fuzz/fuzz_profile_audit.o: PART_CFLAGS += -Ipolicy
+$(B)/tests/fuzz/fuzz_profile_audit: $(B)/tests/fuzz/fuzz_profile_audit.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile_audit
 
 $(B)/tests/bench/policy-bench: $(B)/policy/bench-main.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
 	@mkdir -p $(dir $@)
