@@ -3,11 +3,11 @@
  * Errors (lint fails, a store that has them is not loaded): services,
  * methods and parameters the interfaces do not know, constraints that do
  * not fit a parameter's type, rules of equal priority that conflict within
- * a profile or within a given combination. Warnings: conflicts between
- * profiles of a directory (they matter only to a container that carries
- * both), rules every method of which is decided by higher rules
- * (shadowed), globs that match nothing and denies that change nothing
- * (dead), sandbox settings overridden by a different value. */
+ * a profile, between profiles of a directory, or within a given
+ * combination. Warnings: globs that match nothing; and, for a given
+ * combination only, rules every method of which is decided by higher rules
+ * (shadowed), denies that change nothing (dead), sandbox settings
+ * overridden by a different value. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -198,21 +198,21 @@ static bool pair_seen(linter *l, const void *a, const void *b)
 /* How a merged set is judged. A profile directory holds profiles for many
  * containers, and only the profiles a container carries are ever merged:
  * so each profile is checked alone (LINT_ALONE), and the directory as a
- * whole only for conflicts between profiles, which are warnings there
- * (LINT_DIRECTORY). A given combination (--profiles A,B: what a container
- * carries) gets everything, conflicts as errors (LINT_COMBINED). */
+ * whole only for conflicts between profiles (LINT_DIRECTORY): profiles at
+ * the same priority must agree wherever they overlap, since any container
+ * may carry both. Shadowed and dead rules depend on the combination, so
+ * only a given one (--profiles A,B: what a container carries) reports them
+ * (LINT_COMBINED). */
 typedef enum lint_mode { LINT_ALONE, LINT_DIRECTORY, LINT_COMBINED } lint_mode;
 
 static void conflict(linter *l, lint_mode mode, const char *svc, const emethod *m, const prule *other)
 {
 	_cleanup_free_ char *o = rule_origin(other);
-	bool err = mode != LINT_DIRECTORY;
-	add(l, err ? POLICY_LINT_ERROR : POLICY_LINT_WARNING, m->winner->profile, m->winner->pointer,
-	    err ? "conflict" : "conflict-if-combined",
+	add(l, POLICY_LINT_ERROR, m->winner->profile, m->winner->pointer, "conflict",
 	    "%s %s.%s conflicts with %s %s at equal priority %d (%s; give one profile a higher priority)",
 	    m->winner->allow ? "allow" : "deny", svc, m->name, other->allow ? "allow" : "deny", o ? o : "?",
 	    m->winner->profile->priority,
-	    err ? "both deny at run time" : "a container that carries both is denied");
+	    mode == LINT_DIRECTORY ? "a container that carries both is denied" : "both deny at run time");
 }
 
 static void check_services(linter *l, const policy_effective *e, lint_mode mode)
@@ -289,13 +289,10 @@ static void check_settings(linter *l, const policy_effective *e, lint_mode mode)
 			if (strcmp(es->ties[t]->value, es->winner->value) == 0)
 				continue;
 			_cleanup_free_ char *other = setting_origin(es->ties[t]);
-			bool err = mode != LINT_DIRECTORY;
-			add(l, err ? POLICY_LINT_ERROR : POLICY_LINT_WARNING, es->winner->profile, es->winner->pointer,
-			    err ? "conflict" : "conflict-if-combined",
-			    "%s = %s conflicts with %s = %s in %s at equal priority %d (%s: %s)", es->winner->key,
-			    es->winner->value, es->ties[t]->key, es->ties[t]->value, other ? other : "?",
-			    es->winner->profile->priority, err ? "fails closed" : "if combined, fails closed",
-			    es->value);
+			add(l, POLICY_LINT_ERROR, es->winner->profile, es->winner->pointer, "conflict",
+			    "%s = %s conflicts with %s = %s in %s at equal priority %d (fails closed: %s)",
+			    es->winner->key, es->winner->value, es->ties[t]->key, es->ties[t]->value,
+			    other ? other : "?", es->winner->profile->priority, es->value);
 		}
 		for (size_t o = 0; mode == LINT_COMBINED && o < es->n_overrode; o++) {
 			if (strcmp(es->overrode[o]->value, es->value) == 0)

@@ -85,7 +85,7 @@ const policy_profile *policy_store_get(const policy_store *s, const char *name);
 /* ---- lint --------------------------------------------------------------- */
 
 typedef enum policy_severity {
-	POLICY_LINT_WARNING = 1, /* shadowed or dead rules, conflicts if combined */
+	POLICY_LINT_WARNING = 1, /* shadowed or dead rules */
 	POLICY_LINT_ERROR = 2,   /* conflicts, unknown services, ... */
 } policy_severity;
 
@@ -94,9 +94,8 @@ typedef struct policy_finding {
 	char *file;    /* the profile file */
 	char *pointer; /* JSON pointer in it ("" for the document) */
 	unsigned line, col; /* where that value starts, 0 if unknown */
-	char *kind;    /* "conflict", "conflict-if-combined", "shadowed", "dead",
-			  "unknown-service", "unknown-method", "unknown-param",
-			  "bad-constraint" */
+	char *kind;    /* "conflict", "shadowed", "dead", "unknown-service",
+			  "unknown-method", "unknown-param", "bad-constraint" */
 	char *message; /* one line, names both sides for conflicts */
 } policy_finding;
 
@@ -108,13 +107,11 @@ typedef struct policy_lint_report {
 } policy_lint_report;
 
 /* Lints profiles against idl (NULL: skip the service/method checks).
- * names NULL: the whole store as a profile directory, whose profiles serve
- * many containers: each profile alone (its conflicts are errors, its
- * shadowed rules warnings) and conflicts between profiles as warnings
- * ("conflict-if-combined": only a container that carries both is hit).
- * names given: that combination, as one container carries it: conflicts
- * are errors, shadowed and dead rules warnings. SCM_E_NOT_FOUND for an
- * unknown name. */
+ * names NULL: the whole store as a profile directory: every profile, and
+ * every pair at the same priority for conflicts (errors: any container may
+ * carry both). names given: that combination, as one container carries
+ * it: conflicts are errors, and rules the combination makes useless are
+ * warnings (shadowed, dead). SCM_E_NOT_FOUND for an unknown name. */
 int policy_lint(const policy_store *s, const policy_idl_set *idl, const char *const *names, size_t n,
 		policy_lint_report **ret, scm_error **ret_err);
 policy_lint_report *policy_lint_report_free(policy_lint_report *r);

@@ -63,11 +63,10 @@ profile() { # NAME JSON
 	profile b '{"name":"b","priority":0,"services":[{"service":"echo","methods":["ping"],"action":"deny"}]}'
 	run pol lint --idl "$IDL" "$D/profiles/a.json"
 	[ "$status" -eq 0 ]
-	# two files for different containers: a warning
 	run pol lint --idl "$IDL" "$D/profiles/a.json" "$D/profiles/b.json"
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"warning: /services/0: allow echo.ping conflicts with deny profile 'b'"*"[conflict-if-combined]"* ]]
-	# carried by one container: an error
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"error: /services/0: allow echo.ping conflicts with deny profile 'b'"*"a container that carries both is denied"*"[conflict]"* ]]
+	# as one container carries them
 	run pol lint --idl "$IDL" --profiles a,b "$D/profiles/a.json" "$D/profiles/b.json"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"error: /services/0: allow echo.ping conflicts with deny profile 'b'"*"[conflict]"* ]]
@@ -80,8 +79,8 @@ profile() { # NAME JSON
 	profile browser '{"name":"browser","priority":10,"services":[{"service":"echo","methods":["greet","ping"],"action":"allow"}]}'
 	profile locked '{"name":"locked","priority":10,"services":[{"service":"echo","methods":["greet"],"action":"deny"}]}'
 	run pol lint --config "$D" --idl "$IDL"
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"browser.json:1:45: warning: /services/0: allow echo.greet conflicts with deny profile 'locked' ("*"locked.json#/services/0, priority 10) at equal priority 10"*"[conflict-if-combined]"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"browser.json:1:45: error: /services/0: allow echo.greet conflicts with deny profile 'locked' ("*"locked.json#/services/0, priority 10) at equal priority 10"*"[conflict]"* ]]
 	run pol lint --config "$D" --idl "$IDL" --profiles browser,locked
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"browser.json:1:45: error: /services/0: allow echo.greet conflicts with deny profile 'locked' ("*"locked.json#/services/0, priority 10) at equal priority 10"*"[conflict]"* ]]
@@ -91,7 +90,7 @@ profile() { # NAME JSON
 	[[ "$output" == "deny: denied (fail closed): profile 'browser' ("*"browser.json#/services/0, priority 10) conflicts with profile 'locked' ("*"locked.json#/services/0, priority 10) at equal priority" ]]
 	# fix: the lock wins
 	profile locked '{"name":"locked","priority":20,"services":[{"service":"echo","methods":["greet"],"action":"deny"}]}'
-	run pol lint --config "$D" --idl "$IDL" --profiles browser,locked
+	run pol lint --config "$D" --idl "$IDL"
 	[ "$status" -eq 0 ]
 	[[ "$output" != *"conflict"* ]]
 	run pol explain --config "$D" --idl "$IDL" --profiles browser,locked echo greet
