@@ -215,10 +215,31 @@ static void test_refcount_outlives(void **state)
 	policy_effective_unref(e2);
 }
 
+/* A service registered under its own name with a known interface gets
+ * that interface's methods (scmd calls policy_idl_set_alias()). */
+static void test_alias(void **state)
+{
+	policy_idl_set *idl = test_idl();
+	scm_error *err = NULL;
+	assert_int_equal(policy_idl_set_alias(idl, "disk2", "vdisk", &err), 0);
+	assert_int_equal(policy_idl_set_alias(idl, "x", "nosuch", &err), SCM_E_NOT_FOUND);
+	err = scm_error_free(err);
+	assert_int_equal(policy_idl_set_alias(idl, "bad name", "vdisk", &err), SCM_E_INVALID);
+	err = scm_error_free(err);
+	assert_int_equal(policy_idl_set_size(idl), 4);
+	policy_effective *e = effective_of("{'service':'disk*','methods':'*','action':'allow'}", NULL, idl);
+	policy_decision d;
+	assert_int_equal(policy_decide(e, "disk2", &d), 0);
+	assert_string_equal(d.grant_json, "{\"methods\":[\"close\",\"open\",\"read\"],\"constraints\":{}}");
+	policy_decision_clear(&d);
+	policy_effective_unref(e);
+	policy_idl_set_free(idl);
+}
+
 int main(void)
 {
 	size_t n = sizeof(cases) / sizeof(cases[0]), m = sizeof(rechecks) / sizeof(rechecks[0]), k = 0;
-	struct CMUnitTest *t = calloc(n + m + 4, sizeof(*t));
+	struct CMUnitTest *t = calloc(n + m + 5, sizeof(*t));
 	for (size_t i = 0; i < n; i++)
 		t[k++] = (struct CMUnitTest){ .name = cases[i].title, .test_func = run_case,
 					      .initial_state = (void *)&cases[i] };
@@ -227,6 +248,7 @@ int main(void)
 					      .initial_state = (void *)&rechecks[i] };
 	t[k++] = (struct CMUnitTest)cmocka_unit_test(test_grant_matches_libscm);
 	t[k++] = (struct CMUnitTest)cmocka_unit_test(test_refcount_outlives);
+	t[k++] = (struct CMUnitTest)cmocka_unit_test(test_alias);
 	int r = _cmocka_run_group_tests("policy_decide", t, k, NULL, NULL);
 	free(t);
 	return r;
