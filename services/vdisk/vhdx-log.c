@@ -191,6 +191,49 @@ static void ops_free(struct replay_op *ops, size_t n)
 	free(ops);
 }
 
+/* The search tries every 4 KiB position, and walks forward from each: each
+ * position is validated once (memo), and the bytes checksummed are capped,
+ * so a hostile log of overlapping entries cannot make opening quadratic. */
+struct search {
+	vhdx *h;
+	const uint8_t *log;
+	uint64_t log_len;
+	int8_t *state; /* per sector: 0 not yet, 1 valid entry, -1 not one */
+	struct entry *ent;
+	uint64_t budget;
+	char why[256], first_why[256];
+};
+
+static int probe(struct search *s, uint64_t pos, struct entry *ret)
+{
+	size_t i = pos / VHDX_LOG_SECTOR;
+	if (s->state[i] == 0) {
+		uint8_t *buf = NULL;
+		struct entry e;
+		uint32_t claimed = get32(s->log + pos + 8);
+		if (get32(s->log + pos) == SIG_LOGE) {
+			if (claimed > s->budget)
+				return vhdx_fail(s->h, -EINVAL,
+						 "%s: log: entries at 0x%llx and before overlap too much to be a log",
+						 s->h->path, (unsigned long long)pos);
+			s->budget -= claimed;
+		}
+		int r = entry_parse(s->h, s->log, s->log_len, pos, &e, &buf, s->why, sizeof s->why);
+		if (r < 0)
+			return r;
+		free(buf);
+		if (!r && *s->why && !*s->first_why)
+			memcpy(s->first_why, s->why, sizeof s->why);
+		s->state[i] = r ? 1 : -1;
+		if (r)
+			s->ent[i] = e;
+	}
+	if (s->state[i] < 0)
+		return 0;
+	*ret = s->ent[i];
+	return 1;
+}
+
 /* Finds and replays the active sequence. write_back: write it into the
  * file and clear the header's LogGuid; else serve it from memory. */
 int vhdx_log_load(vhdx *h, bool write_back)
@@ -217,19 +260,20 @@ int vhdx_log_load(vhdx *h, bool write_back)
 	bool found = false;
 	size_t matched = 0;
 	uint64_t orphan_pos = 0, orphan_tail = 0, orphan_seq = 0;
-	char why[256] = "", first_why[256] = "";
+	char why[256] = "";
+	_cleanup_free_ int8_t *state = calloc(nsec, 1);
+	_cleanup_free_ struct entry *ent = calloc(nsec, sizeof *ent);
+	if (!state || !ent)
+		return -ENOMEM;
+	struct search sr = { .h = h, .log = log, .log_len = log_len, .state = state, .ent = ent,
+			     .budget = 2 * log_len + MiB };
 	for (size_t i = 0; i < nsec; i++) {
 		struct entry e, head;
-		uint8_t *buf = NULL;
-		r = entry_parse(h, log, log_len, i * VHDX_LOG_SECTOR, &e, &buf, why, sizeof why);
+		r = probe(&sr, i * VHDX_LOG_SECTOR, &e);
 		if (r < 0)
 			return r;
-		if (!r) {
-			if (*why && !*first_why)
-				memcpy(first_why, why, sizeof why);
+		if (!r)
 			continue;
-		}
-		free(buf);
 		matched++;
 		/* walk forward while entries follow with consecutive sequence numbers */
 		uint64_t positions[64];
@@ -240,11 +284,9 @@ int vhdx_log_load(vhdx *h, bool write_back)
 		for (size_t steps = 0; steps < nsec && np < ELEMENTSOF(positions); steps++) {
 			uint64_t next = (head.pos + head.len) % log_len;
 			struct entry n;
-			r = entry_parse(h, log, log_len, next, &n, &buf, why, sizeof why);
+			r = probe(&sr, next, &n);
 			if (r < 0)
 				return r;
-			if (r)
-				free(buf);
 			if (!r || n.seq != head.seq + 1)
 				break;
 			head = n;
@@ -267,6 +309,7 @@ int vhdx_log_load(vhdx *h, bool write_back)
 			best_start = head.tail;
 		}
 	}
+	char *first_why = sr.first_why;
 	if (!found && matched)
 		return vhdx_fail(h, -EINVAL,
 				 "%s: log: no complete sequence: entry seq %llu (run from 0x%llx) names tail 0x%llx outside its sequence (a sequence gap)",
