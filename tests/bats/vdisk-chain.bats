@@ -172,3 +172,19 @@ pattern() { # BYTE-OCTAL LENGTH
 	"$V" check b/child.vhdx
 	"$V" read --offset 0 --length 512 b/child.vhdx | od -An -tx1 | grep -q 0a
 }
+
+@test "convert draws a progress bar on a terminal only; map --json lists the ranges" {
+	head -c 6M /dev/urandom > a.raw
+	script -qec "$V convert a.raw a.vhdx" /dev/null > tty.out
+	grep -q '\[#*' tty.out
+	grep -q '100%' tty.out
+	run "$V" convert a.vhdx b.raw
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	cmp a.raw b.raw
+	"$V" trim --offset 0 --length 6M a.vhdx
+	run "$V" map --json a.vhdx
+	[ "$status" -eq 0 ]
+	[[ $output == '[{"start":0,'* ]]
+	[[ $output == *'"state":"unmapped"'* ]]
+}
