@@ -7,6 +7,10 @@
  * time, so a crash leaves either the old or the new metadata; data written
  * before a successful vhdx_flush() survives a crash.
  *
+ * Threads: a handle is not locked. vhdx_read() calls on a disk without
+ * parent may run concurrently with each other (no shared mutable state),
+ * but not with write, trim, flush or close.
+ *
  * Errors: functions return 0 or a negative errno; a message that names the
  * structure at fault is kept in the handle (vhdx_errmsg) or, for open and
  * create, in the caller's vhdx_err. */
