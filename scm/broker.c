@@ -8,7 +8,6 @@
  * the means to revoke (an error frame written into it reaches the client,
  * then shutdown() ends the channel for both sides whatever they hold). */
 #include <errno.h>
-#include <fnmatch.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <string.h>
@@ -17,34 +16,6 @@
 
 #include "../stubs/wire.h"
 #include "scmd.h"
-
-struct decision {
-	bool allowed;
-	int code;
-	char reason[256];
-	char origin[512];
-	json_object *grant; /* {"methods":..,"constraints":..} for the provider */
-};
-
-/* The policy hook. Until profiles decide (policy/), the manifest's allow
- * list does: an endpoint label or a glob of labels. */
-static void decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec)
-{
-	for (size_t i = 0; s->allow && s->allow[i]; i++) {
-		if (fnmatch(s->allow[i], ep->name, 0) == 0) {
-			dec->allowed = true;
-			snprintf(dec->origin, sizeof(dec->origin), "%s#/allow/%zu", s->manifest_path, i);
-			dec->grant = json_object_new_object();
-			json_object_object_add(dec->grant, "methods", json_object_new_string("*"));
-			return;
-		}
-	}
-	dec->allowed = false;
-	dec->code = SCM_E_DENIED;
-	snprintf(dec->reason, sizeof(dec->reason), "endpoint '%s' is not on the allow list of service '%s'",
-		 ep->name, s->name);
-	snprintf(dec->origin, sizeof(dec->origin), "%s#/allow (default deny)", s->manifest_path);
-}
 
 struct channel *channel_find(struct scmd *d, uint64_t id)
 {
@@ -68,6 +39,7 @@ static void channel_free(struct scmd *d, struct channel *ch)
 	ch->ep->used.channels--;
 	free(ch->ep_name);
 	free(ch->origin);
+	free(ch->grant_json);
 	free(ch);
 }
 
@@ -143,6 +115,7 @@ static int handoff(struct scmd *d, struct conn *c, uint32_t call_id, struct serv
 	json_object_object_add(g, "gid", json_object_new_int64(c->cred.gid));
 	json_object_object_add(g, "pid", json_object_new_int64(c->cred.pid));
 	json_object_object_foreach(grant, k, v) json_object_object_add(g, k, json_object_get(v));
+	ch->grant_json = strdup(json_object_to_json_string_ext(grant, JSON_C_TO_STRING_PLAIN));
 	int r = service_send(d, s, SCM_FRAME_CALL, SCM_FLAG_NO_REPLY, g, &sp[1], 1);
 	json_object_put(g);
 	if (r != 0) {
@@ -150,6 +123,7 @@ static int handoff(struct scmd *d, struct conn *c, uint32_t call_id, struct serv
 		close(sp[1]);
 		free(ch->ep_name);
 		free(ch->origin);
+		free(ch->grant_json);
 		free(ch);
 		if (r == SCM_E_BUSY)
 			return scm_fail(ret_err, SCM_E_BUSY, "the provider of '%s' is not taking channels (%zu waiting)",
@@ -228,7 +202,7 @@ void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, json_objec
 	}
 
 	struct decision dec = { 0 };
-	decide(d, ep, s, &dec);
+	scmd_policy_decide(d, ep, s, &dec);
 	uint64_t t1 = now_usec();
 	if (!dec.allowed) {
 		s->n_denied++;

@@ -1,12 +1,13 @@
 # scm/: the daemon scmd and the command-line tool scmctl.
 SCMD_SRCS   := scm/scmd.c scm/loop.c scm/conn.c scm/endpoint.c scm/registry.c \
-               scm/broker.c scm/control.c scm/audit.c
+               scm/broker.c scm/control.c scm/audit.c scm/policy-hook.c
 SCMCTL_SRCS := scm/scmctl.c scm/call.c $(wildcard scm/scmctl-policy.c)
 SCMD   := $(B)/bin/scmd
 SCMCTL := $(B)/bin/scmctl
 $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"'
 
-$(SCMD): $(SCMD_SRCS:%.c=$(B)/%.o) $(LIBSCM)
+$(B)/scm/policy-hook.o $(B)/scm/control.o $(B)/scm/endpoint.o: PART_CFLAGS += -Ipolicy
+$(SCMD): $(SCMD_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
 $(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(LIBSCM)

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "../stubs/wire.h"
+#include "policy.h"
 #include "scmd.h"
 
 #define J(o, k, v) json_object_object_add((o), (k), (v))
@@ -168,7 +169,14 @@ static void op_endpoint_create(struct scmd *d, struct conn *c, uint32_t id, json
 			profiles[i] = strdup(json_object_get_string(json_object_array_get_idx(v, i)));
 	}
 	struct endpoint *ep;
-	int r = endpoint_create(d, name, owner, mode, profiles, &lim, &ep, &e);
+	struct policy_effective *eff = NULL;
+	int r = scmd_policy_effective(d, profiles, &eff, &e);
+	if (r == 0)
+		r = endpoint_create(d, name, owner, mode, profiles, &lim, &ep, &e);
+	if (r == 0)
+		ep->eff = eff;
+	else
+		policy_effective_unref(eff);
 	if (r != 0) {
 		for (char **s = profiles; s && *s; s++)
 			free(*s);
@@ -286,6 +294,8 @@ void control_dispatch(struct scmd *d, struct conn *c, scm_message *m)
 		reply(d, c, id, json_object_new_object());
 	} else if (strcmp(op, "connect") == 0)
 		broker_connect(d, c, id, a); /* as the "host" identity */
+	else if (scmd_policy_control(d, c, op, id, a))
+		;
 	else
 		conn_reply_fail(d, c, id, SCM_E_NO_METHOD, "unknown control op '%s'", op);
 }

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include "../stubs/wire.h"
+#include "policy.h"
 #include "scmd.h"
 
 static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
@@ -143,6 +144,7 @@ void endpoint_remove(struct scmd *d, struct endpoint *ep)
 	safe_close(ep->listen.fd);
 	unlink(ep->path);
 	list_del(&ep->node);
+	policy_effective_unref(ep->eff);
 	for (char **s = ep->profiles; s && *s; s++)
 		free(*s);
 	free(ep->profiles);

@@ -175,12 +175,15 @@ int main(int argc, char **argv)
 	if (!d.audit)
 		fprintf(stderr, "scmd: cannot open %s (%m); running without an audit log\n", audit_path);
 
-	if (control_listen(&d, &e) != 0) {
+	/* Policy before the control socket: a profile set that does not load
+	 * keeps scmd from starting rather than running with no policy. */
+	load_manifests(&d);
+	if (scmd_policy_init(&d, &e) != 0 || control_listen(&d, &e) != 0) {
 		fprintf(stderr, "scmd: ");
 		scm_error_print(e, stderr);
+		service_stop_all(&d);
 		return 1;
 	}
-	load_manifests(&d);
 	fprintf(stderr, "scmd: ready, control socket %s/control.sock\n", d.runtime_dir);
 
 	while (!d.quit) {
@@ -203,6 +206,7 @@ int main(int argc, char **argv)
 	_cleanup_free_ char *ctl = NULL;
 	if (asprintf(&ctl, "%s/control.sock", d.runtime_dir) >= 0)
 		unlink(ctl);
+	scmd_policy_done(&d);
 	audit_close(d.audit);
 	return 0;
 }

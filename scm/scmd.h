@@ -18,6 +18,8 @@
 
 struct scmd;
 struct json_object;
+struct policy_store;
+struct policy_effective;
 
 struct list {
 	struct list *next, *prev;
@@ -87,6 +89,7 @@ struct endpoint {
 	struct list conns;
 	struct list channels; /* struct channel.ep_node */
 	char **profiles;      /* policy profile names, NULL-ended */
+	struct policy_effective *eff; /* their merge; NULL: manifest allow lists decide */
 	struct quota limit, used;
 	uid_t owner;
 	bool builtin; /* the control socket's "host" identity, not a real endpoint */
@@ -139,7 +142,8 @@ struct channel {
 	char *ep_name;
 	struct ucred cred;
 	uint64_t created;
-	char *origin; /* the rule that allowed it */
+	char *origin;     /* the rule that allowed it */
+	char *grant_json; /* what the provider was told, re-checked at policy reload */
 };
 
 /* Latency samples per connect stage, for `scmctl status`. */
@@ -162,7 +166,27 @@ struct scmd {
 	struct latency lat_decide, lat_activate, lat_handoff, lat_total;
 	struct audit *audit;
 	struct quota default_limit;
+	struct policy_store *policy; /* CONFIG/profiles, or NULL */
 };
+
+struct decision {
+	bool allowed;
+	int code;
+	char reason[256];
+	char origin[512];
+	struct json_object *grant; /* {"methods":..,"constraints":..} for the provider */
+};
+
+/* policy-hook.c */
+int scmd_policy_init(struct scmd *d, scm_error **ret_err);
+void scmd_policy_done(struct scmd *d);
+/* The merged profile for a list of names (NULL, and 0, for no names). */
+int scmd_policy_effective(struct scmd *d, char **profiles, struct policy_effective **ret,
+			  scm_error **ret_err);
+void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec);
+/* Handles policy.* control ops; false if op is not one. */
+bool scmd_policy_control(struct scmd *d, struct conn *c, const char *op, uint32_t id,
+			 struct json_object *args);
 
 /* conn.c */
 struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoint *ep);

@@ -11,6 +11,8 @@ start_scmd() {
 	SCMT=$(mktemp -d /tmp/scm-bats.XXXXXX)
 	export SCMT SCM_RUNTIME_DIR=$SCMT/run
 	mkdir -p "$SCMT/cfg/services"
+	# a test file may write configuration before scmd reads it
+	if declare -F pre_start >/dev/null; then pre_start; fi
 	"$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" "$@" \
 		2>"$SCMT/scmd.log" &
 	SCMD_PID=$!

@@ -1,0 +1,315 @@
+/* policy-hook.c: scmd's use of the policy engine (policy/policy.h).
+ *
+ * An endpoint made with profiles is decided by their merged, compiled
+ * effective profile; an endpoint without profiles falls back to the
+ * manifest's allow list (for host endpoints and quick experiments). The
+ * profile set is CONFIG/profiles; `policy reload` swaps it atomically:
+ * a set that does not load and lint keeps the old one, and every live
+ * channel is re-checked against its endpoint's new effective profile and
+ * revoked, with an audit entry, if its grant is no longer covered. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <json-c/json.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "policy.h"
+#include "scmd.h"
+
+DEFINE_TRIVIAL_CLEANUP(policy_store *, policy_store_free)
+DEFINE_TRIVIAL_CLEANUP(policy_idl_set *, policy_idl_set_free)
+
+/* Every interface on the IDL path, plus each registered service under its
+ * own name (services may share an interface). */
+static int build_idl_set(struct scmd *d, policy_idl_set **ret, scm_error **ret_err)
+{
+	_cleanup_(policy_idl_set_freep) policy_idl_set *set = policy_idl_set_new();
+	_cleanup_free_ char *path = strdup(d->idl_path);
+	char *save = NULL;
+	struct stat st;
+
+	if (!set || !path)
+		return -ENOMEM;
+	for (char *dir = strtok_r(path, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && policy_idl_set_load_dir(set, dir, ret_err) != 0)
+			return scm_fail_wrap(ret_err, SCM_E_INVALID, "loading interfaces from %s", dir);
+	for (struct list *p = d->services.next; p != &d->services; p = p->next) {
+		struct service *s = list_entry(p, struct service, node);
+		if (!s->unregistering && strcmp(s->name, s->iface_name) != 0)
+			policy_idl_set_alias(set, s->name, s->iface_name, NULL);
+	}
+	*ret = TAKE_PTR(set);
+	return 0;
+}
+
+static char *profiles_dir(struct scmd *d)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/profiles", d->config_dir) < 0)
+		return NULL;
+	return p;
+}
+
+/* Loads and lints CONFIG/profiles. No directory: no store (allow lists
+ * decide). A broken set: an error, nothing loaded. */
+static int load_store(struct scmd *d, policy_store **ret, scm_error **ret_err)
+{
+	_cleanup_free_ char *dir = profiles_dir(d);
+	_cleanup_(policy_idl_set_freep) policy_idl_set *idl = NULL;
+	struct stat st;
+
+	if (!dir)
+		return -ENOMEM;
+	if (stat(dir, &st) < 0) {
+		*ret = NULL;
+		return 0;
+	}
+	int r = build_idl_set(d, &idl, ret_err);
+	if (r != 0)
+		return r;
+	return policy_store_load(dir, idl, ret, ret_err);
+}
+
+int scmd_policy_init(struct scmd *d, scm_error **ret_err)
+{
+	policy_store *st = NULL;
+	int r = load_store(d, &st, ret_err);
+	if (r != 0)
+		return scm_fail_wrap(ret_err, r, "policy profiles in %s/profiles do not load", d->config_dir);
+	d->policy = st;
+	return 0;
+}
+
+void scmd_policy_done(struct scmd *d)
+{
+	d->policy = policy_store_free(d->policy);
+}
+
+int scmd_policy_effective(struct scmd *d, char **profiles, policy_effective **ret, scm_error **ret_err)
+{
+	_cleanup_(policy_idl_set_freep) policy_idl_set *idl = NULL;
+	size_t n = 0;
+
+	if (!profiles || !profiles[0]) {
+		*ret = NULL;
+		return 0;
+	}
+	if (!d->policy)
+		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no policy profiles are loaded (%s/profiles does not exist)",
+				d->config_dir);
+	while (profiles[n])
+		n++;
+	int r = build_idl_set(d, &idl, ret_err);
+	if (r != 0)
+		return r;
+	return policy_effective_build(d->policy, (const char *const *)profiles, n, idl, ret, ret_err);
+}
+
+void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec)
+{
+	if (ep->eff) {
+		policy_decision pd = { 0 };
+		int r = policy_decide(ep->eff, s->name, &pd);
+		dec->allowed = r == 0 && pd.allowed;
+		dec->code = dec->allowed ? 0 : SCM_E_DENIED;
+		snprintf(dec->origin, sizeof(dec->origin), "%s", pd.origin ? pd.origin : "default deny");
+		if (dec->allowed) {
+			dec->grant = pd.grant_json ? json_tokener_parse(pd.grant_json) : NULL;
+			if (!dec->grant) {
+				dec->allowed = false;
+				dec->code = SCM_E_INTERNAL;
+				snprintf(dec->reason, sizeof(dec->reason), "the policy engine produced no grant");
+			}
+		} else
+			snprintf(dec->reason, sizeof(dec->reason),
+				 "the profiles of endpoint '%s' do not allow service '%s'", ep->name, s->name);
+		policy_decision_clear(&pd);
+		return;
+	}
+	/* No profiles: the manifest's allow list, by endpoint label or glob. */
+	for (size_t i = 0; s->allow && s->allow[i]; i++) {
+		if (fnmatch(s->allow[i], ep->name, 0) == 0) {
+			dec->allowed = true;
+			snprintf(dec->origin, sizeof(dec->origin), "%s#/allow/%zu", s->manifest_path, i);
+			dec->grant = json_object_new_object();
+			json_object_object_add(dec->grant, "methods", json_object_new_string("*"));
+			return;
+		}
+	}
+	dec->allowed = false;
+	dec->code = SCM_E_DENIED;
+	snprintf(dec->reason, sizeof(dec->reason), "endpoint '%s' is not on the allow list of service '%s'",
+		 ep->name, s->name);
+	snprintf(dec->origin, sizeof(dec->origin), "%s#/allow (default deny)", s->manifest_path);
+}
+
+/* ---- control ops ------------------------------------------------------- */
+
+static struct endpoint *ep_arg(struct scmd *d, struct conn *c, uint32_t id, json_object *a)
+{
+	json_object *v;
+	const char *name = a && json_object_object_get_ex(a, "endpoint", &v) ? json_object_get_string(v) : NULL;
+	struct endpoint *ep = name ? endpoint_find(d, name) : NULL;
+	if (!ep)
+		conn_reply_fail(d, c, id, SCM_E_NOT_FOUND, "no endpoint or container '%s'", name ? name : "");
+	else if (!ep->eff)
+		conn_reply_fail(d, c, id, SCM_E_NOT_FOUND,
+				"endpoint '%s' has no profiles: the manifests' allow lists decide for it", name);
+	else
+		return ep;
+	return NULL;
+}
+
+static void reply_json(struct scmd *d, struct conn *c, uint32_t id, json_object *o)
+{
+	conn_send(d, c, SCM_FRAME_REPLY, id, o, NULL, 0);
+	json_object_put(o);
+}
+
+static void op_effective(struct scmd *d, struct conn *c, uint32_t id, json_object *a)
+{
+	struct endpoint *ep = ep_arg(d, c, id, a);
+	json_object *o = NULL;
+	scm_error *e = NULL;
+	if (!ep)
+		return;
+	if (policy_effective_to_json(ep->eff, &o, &e) != 0) {
+		conn_send_error(d, c, id, e);
+		scm_error_free(e);
+		return;
+	}
+	reply_json(d, c, id, o);
+}
+
+static void op_explain(struct scmd *d, struct conn *c, uint32_t id, json_object *a)
+{
+	struct endpoint *ep = ep_arg(d, c, id, a);
+	json_object *v, *o = NULL;
+	scm_error *e = NULL;
+	if (!ep)
+		return;
+	const char *svc = json_object_object_get_ex(a, "service", &v) ? json_object_get_string(v) : NULL;
+	const char *method = json_object_object_get_ex(a, "method", &v) ? json_object_get_string(v) : NULL;
+	const char *args = json_object_object_get_ex(a, "args", &v) ? json_object_get_string(v) : NULL;
+	if (!svc) {
+		conn_reply_fail(d, c, id, SCM_E_INVALID, "policy.explain needs a service");
+		return;
+	}
+	if (policy_explain(ep->eff, svc, method, args, &o, &e) != 0) {
+		conn_send_error(d, c, id, e);
+		scm_error_free(e);
+		return;
+	}
+	reply_json(d, c, id, o);
+}
+
+static char *join_names(char **v)
+{
+	size_t n = 1;
+	for (char **p = v; *p; p++)
+		n += strlen(*p) + 1;
+	char *s = calloc(1, n);
+	for (char **p = v; s && *p; p++) {
+		if (p != v)
+			strcat(s, ",");
+		strcat(s, *p);
+	}
+	return s;
+}
+
+/* Swaps in a new profile set, rebuilds every endpoint's effective profile
+ * and re-checks live channels. All or nothing: effective profiles are
+ * built for every endpoint before any is swapped. */
+static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
+{
+	_cleanup_(policy_store_freep) policy_store *st = NULL;
+	scm_error *e = NULL;
+	size_t n_ep = 0, i = 0, revoked = 0, kept = 0;
+	struct list *p, *t;
+
+	if (load_store(d, &st, &e) != 0) {
+		e = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy", "reload refused: the old policy stays");
+		conn_send_error(d, c, id, e);
+		scm_error_free(e);
+		audit_event(d->audit, "policy-reload", "\"result\":\"refused\"");
+		return;
+	}
+	for (p = d->endpoints.next; p != &d->endpoints; p = p->next)
+		n_ep++;
+	policy_effective **fresh = calloc(n_ep + 1, sizeof(*fresh));
+	policy_store *old = d->policy;
+	d->policy = st;
+	for (p = d->endpoints.next; p != &d->endpoints; p = p->next, i++) {
+		struct endpoint *ep = list_entry(p, struct endpoint, node);
+		int r = 0;
+		if (ep->profiles && ep->profiles[0]) {
+			r = scmd_policy_effective(d, ep->profiles, &fresh[i], &e);
+			/* Profiles that conflict only when combined are fine in a
+			 * directory, but not on an endpoint that carries them. */
+			if (r == 0 && policy_effective_conflicts(fresh[i]) > 0) {
+				_cleanup_free_ char *names = join_names(ep->profiles);
+				r = scm_fail(&e, SCM_E_INVALID,
+					     "its profiles would have %zu equal-priority conflict(s) (see scmctl policy lint --profiles %s)",
+					     policy_effective_conflicts(fresh[i]), names ? names : "");
+				fresh[i] = policy_effective_unref(fresh[i]);
+			}
+		}
+		if (r != 0) {
+			d->policy = old;
+			for (size_t k = 0; k <= i; k++)
+				policy_effective_unref(fresh[k]);
+			free(fresh);
+			e = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy",
+					   "reload refused: endpoint '%s' would have no valid policy; the old policy stays",
+					   ep->name);
+			conn_send_error(d, c, id, e);
+			scm_error_free(e);
+			return;
+		}
+	}
+	st = old; /* freed on return */
+	i = 0;
+	for (p = d->endpoints.next; p != &d->endpoints; p = p->next, i++) {
+		struct endpoint *ep = list_entry(p, struct endpoint, node);
+		policy_effective_unref(ep->eff);
+		ep->eff = fresh[i];
+	}
+	free(fresh);
+
+	list_for_each_safe(p, t, &d->channels)
+	{
+		struct channel *ch = list_entry(p, struct channel, node);
+		if (!ch->ep->eff || !ch->grant_json)
+			continue;
+		bool keep = false;
+		char *why = NULL;
+		if (policy_grant_recheck(ch->ep->eff, ch->svc->name, ch->grant_json, &keep, &why, NULL) != 0)
+			keep = false;
+		if (keep)
+			kept++;
+		else {
+			revoked++;
+			channel_revoke(d, ch, SCM_E_REVOKED, "policy reload: %s", why ? why : "no longer allowed");
+		}
+		free(why);
+	}
+	audit_event(d->audit, "policy-reload", "\"result\":\"ok\",\"revoked\":%zu,\"kept\":%zu", revoked, kept);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "profiles", json_object_new_int64((int64_t)(d->policy ? policy_store_size(d->policy) : 0)));
+	json_object_object_add(o, "channels_kept", json_object_new_int64((int64_t)kept));
+	json_object_object_add(o, "channels_revoked", json_object_new_int64((int64_t)revoked));
+	reply_json(d, c, id, o);
+}
+
+bool scmd_policy_control(struct scmd *d, struct conn *c, const char *op, uint32_t id, json_object *a)
+{
+	if (strcmp(op, "policy.effective") == 0)
+		op_effective(d, c, id, a);
+	else if (strcmp(op, "policy.explain") == 0)
+		op_explain(d, c, id, a);
+	else if (strcmp(op, "policy.reload") == 0)
+		op_reload(d, c, id);
+	else
+		return false;
+	return true;
+}
