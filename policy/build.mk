@@ -17,9 +17,14 @@ $(B)/scm/scmctl-policy.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/unit/policy/%.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/fuzz/fuzz_profile.o: PART_CFLAGS += -Ipolicy
 
+# One relocatable object with only the policy_* API global, so the
+# engine's internal helpers (strv_free, glob_match, ...) cannot clash with
+# another library linked into the same program.
 $(POLICY_LIB): $(POLICY_OBJS)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(LD) -r -o $(B)/policy/policy-all.o $^
+	objcopy -w --keep-global-symbol='policy_*' $(B)/policy/policy-all.o
+	rm -f $@ && $(AR) rcs $@ $(B)/policy/policy-all.o
 
 # scm-policy: `scmctl policy` without the daemon (tests run it before
 # scmctl exists; the scmd-facing subcommands answer "no daemon").

@@ -1,15 +1,17 @@
 # scm/: the daemon scmd and the command-line tool scmctl.
 SCMD_SRCS   := scm/scmd.c scm/loop.c scm/conn.c scm/endpoint.c scm/registry.c \
-               scm/broker.c scm/control.c scm/audit.c scm/policy-hook.c
-SCMCTL_SRCS := scm/scmctl.c scm/call.c $(wildcard scm/scmctl-policy.c)
+               scm/broker.c scm/control.c scm/audit.c scm/policy-hook.c \
+               scm/container-hook.c scm/container-control.c
+SCMCTL_SRCS := scm/scmctl.c scm/call.c scm/scmctl-container.c $(wildcard scm/scmctl-policy.c)
 SCMD   := $(B)/bin/scmd
 SCMCTL := $(B)/bin/scmctl
 $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"'
 
 $(B)/scm/policy-hook.o $(B)/scm/control.o $(B)/scm/endpoint.o: PART_CFLAGS += -Ipolicy
-$(SCMD): $(SCMD_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(LIBSCM)
+$(B)/scm/container-hook.o $(B)/scm/container-control.o: PART_CFLAGS += -Ipolicy -Icontainers
+$(SCMD): $(SCMD_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(B)/lib/libscmcontainers.a $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
+	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS) $(CONTAINERS_LIBS)
 $(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)

@@ -62,6 +62,7 @@ void conn_close(struct scmd *d, struct conn *c)
 			free(pc);
 		}
 	}
+	containers_conn_gone(d, c);
 	c->ep->used.queued -= c->outq.bytes;
 	scm_outq_clear(&c->outq);
 	watch_del(d, &c->w);

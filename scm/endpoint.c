@@ -25,6 +25,12 @@ static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 		int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return; /* EAGAIN, or a transient error: epoll tells us again */
+		if (ep->provider_of) {
+			/* A provider container's only connection is its control
+			 * socket; the registry takes it (or refuses a second). */
+			service_provider_connected(d, ep->provider_of, fd);
+			continue;
+		}
 		if (ep->used.conns >= ep->limit.conns) {
 			/* Tell the caller why before closing, so it is not a mystery. */
 			scm_error *e = scm_error_new(SCM_E_QUOTA, "scmd",

@@ -108,7 +108,7 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 		     scm_error **ret_err)
 {
 	static const char *const keys[] = { "name", "interface", "exec", "activation", "restart",
-					    "timeout_ms", "allow", "description", NULL };
+					    "timeout_ms", "allow", "description", "container", NULL };
 	json_object *v;
 	const char *bad = NULL;
 
@@ -177,6 +177,28 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 		timeout = (unsigned)json_object_get_int64(v);
 	}
 
+	/* "container": true runs the provider on the quick path (the host
+	 * read-only, nothing else); {"profiles": [..]} adds its sandbox. */
+	bool in_container = false;
+	_cleanup_(strv_freep) char **cprofiles = NULL;
+	if (json_object_object_get_ex(m, "container", &v)) {
+		json_object *pv;
+		if (json_object_is_type(v, json_type_boolean))
+			in_container = json_object_get_boolean(v);
+		else if (json_object_is_type(v, json_type_object)) {
+			in_container = true;
+			json_object_object_foreach(v, ck, cv)
+			{
+				(void)cv;
+				if (strcmp(ck, "profiles") != 0)
+					return MBAD("%s: /container/%s: unknown key", origin, ck);
+			}
+			if (json_object_object_get_ex(v, "profiles", &pv) && !(cprofiles = strv_from_json(pv, 64, &bad)))
+				return MBAD("%s: /container/profiles: %s", origin, bad);
+		} else
+			return MBAD("%s: /container: expected true, false or {\"profiles\": [...]}", origin);
+	}
+
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (tfd < 0)
 		return scm_fail(ret_err, -errno, "timerfd: %m");
@@ -196,6 +218,8 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 	s->activation = act;
 	s->restart = rs;
 	s->timeout_ms = timeout;
+	s->in_container = in_container;
+	s->container_profiles = TAKE_PTR(cprofiles);
 	s->ctl.fd = -1;
 	s->ctl.fn = provider_ctl_io;
 	s->timer = (struct watch){ tfd, service_timer };
@@ -251,6 +275,16 @@ static char *resolve_exec(struct scmd *d, const char *cmd)
 	return strdup(cmd);
 }
 
+static void provider_kill(struct scmd *d, struct service *s, int sig)
+{
+	scm_error *e = NULL;
+	if (s->in_container) {
+		if (s->container_name && containers_signal(d, s->container_name, sig, &e) != 0)
+			scm_error_free(e);
+	} else if (s->pid > 0)
+		kill(s->pid, sig);
+}
+
 static void provider_failed(struct scmd *d, struct service *s, int code, const char *fmt, ...)
 	_printf_(4, 5);
 static void provider_failed(struct scmd *d, struct service *s, int code, const char *fmt, ...)
@@ -269,12 +303,66 @@ static void provider_failed(struct scmd *d, struct service *s, int code, const c
 	free(msg);
 }
 
+/* The provider in a container of its own: its endpoint is its control
+ * socket, which its skeleton connects to ($SCM_PROVIDER_ENDPOINT). */
+static void activate_in_container(struct scmd *d, struct service *s)
+{
+	_cleanup_free_ char *prog = resolve_exec(d, s->exec[0]);
+	char *name = NULL;
+	size_t n = 0;
+	while (s->exec[n])
+		n++;
+	char **argv = calloc(n + 1, sizeof(char *));
+	if (!argv || asprintf(&name, "provider-%s-%llu", s->name, (unsigned long long)(s->n_activations + 1)) < 0) {
+		free(argv);
+		provider_failed(d, s, -ENOMEM, "out of memory");
+		return;
+	}
+	argv[0] = prog;
+	for (size_t i = 1; i < n; i++)
+		argv[i] = s->exec[i];
+	struct container_req req = { .name = name, .argv = argv, .profiles = s->container_profiles,
+				     .stdin_fd = -1, .provider = s };
+	struct container_started st;
+	scm_error *e = NULL;
+	int r = containers_start(d, &req, &st, &e);
+	free(argv);
+	if (r != 0) {
+		e = scm_error_wrap(e, SCM_E_ACTIVATION, "scmd/activation", "service '%s' could not be activated", s->name);
+		broker_fail_pending(d, s, e);
+		scm_error_free(e);
+		free(name);
+		return;
+	}
+	free(s->container_name);
+	s->container_name = name;
+	s->pid = st.pid;
+	s->n_activations++;
+	s->started_at = now_usec();
+	s->state = P_STARTING;
+	timer_arm(&s->timer, s->timeout_ms);
+}
+
+void service_provider_connected(struct scmd *d, struct service *s, int fd)
+{
+	if (s->state != P_STARTING || s->ctl.fd >= 0) {
+		close(fd); /* one control connection per activation */
+		return;
+	}
+	s->ctl.fd = fd;
+	watch_add(d, &s->ctl, EPOLLIN);
+}
+
 void service_activate(struct scmd *d, struct service *s)
 {
 	int sp[2], ep[2];
 
 	if (s->state != P_STOPPED || s->unregistering)
 		return;
+	if (s->in_container) {
+		activate_in_container(d, s);
+		return;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
 		provider_failed(d, s, -errno, "socketpair: %m");
 		return;
@@ -402,7 +490,7 @@ static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 			scm_error_free(e);
 			ctl_close(d, s);
 			if (s->pid > 0)
-				kill(s->pid, SIGKILL);
+				provider_kill(d, s, SIGKILL);
 			return;
 		}
 		json_object *op = NULL;
@@ -424,7 +512,7 @@ static void service_timer(struct scmd *d, struct watch *w, uint32_t events)
 		provider_failed(d, s, SCM_E_TIMEOUT, "provider '%s' (pid %d) did not say ready within %u ms",
 				s->exec[0], s->pid, s->timeout_ms);
 		s->state = P_STOPPING;
-		kill(s->pid, SIGKILL);
+		provider_kill(d, s, SIGKILL);
 	} else if (s->state == P_BACKOFF) {
 		s->state = P_STOPPED;
 		if (s->activation == ACT_ALWAYS || !list_empty(&s->pending))
@@ -450,6 +538,8 @@ static void service_free(struct scmd *d, struct service *s)
 	scm_idl_free(s->idl);
 	strv_free(s->exec);
 	strv_free(s->allow);
+	strv_free(s->container_profiles);
+	free(s->container_name);
 	free(s->name);
 	free(s->iface_name);
 	free(s->manifest_path);
@@ -514,7 +604,7 @@ void service_unregister(struct scmd *d, struct service *s)
 		/* Closing the control socket tells a well-behaved provider to
 		 * exit; SIGTERM covers the rest. Freed when reaped. */
 		ctl_close(d, s);
-		kill(s->pid, SIGTERM);
+		provider_kill(d, s, SIGTERM);
 		list_del(&s->node);
 		list_init(&s->node);
 		/* Keep it findable for the reaper only: on a private list. */
@@ -532,7 +622,27 @@ void service_stop_all(struct scmd *d)
 	list_for_each_safe(p, t, &d->services)
 	{
 		struct service *s = list_entry(p, struct service, node);
-		if (s->pid > 0)
+		if (s->pid > 0 && !s->in_container)
 			kill(s->pid, SIGTERM);
+	}
+}
+
+void service_container_exited(struct scmd *d, struct service *s, int status)
+{
+	if (s->pid > 0)
+		service_reap(d, s->pid, status);
+}
+
+/* Providers of ours are reaped here, by pid: containers are reaped by the
+ * runtime through their pidfds, so scmd never waits for "any child". */
+void service_reap_children(struct scmd *d)
+{
+	struct list *p, *t;
+	list_for_each_safe(p, t, &d->services)
+	{
+		struct service *s = list_entry(p, struct service, node);
+		int status;
+		if (s->pid > 0 && !s->in_container && waitpid(s->pid, &status, WNOHANG) == s->pid)
+			service_reap(d, s->pid, status);
 	}
 }

@@ -109,8 +109,8 @@ static int control_open(scm_error **ret_err)
 
 /* One request/reply on the control socket; fds of the reply (a channel for
  * "connect") are handed back when ret_fd is set. */
-static int control_request(const char *op, json_object *args, json_object **ret_result, int *ret_fd,
-			   scm_error **ret_err)
+static int control_request(const char *op, json_object *args, const int *fds, size_t n_fds,
+			   json_object **ret_result, int *ret_fd, scm_error **ret_err)
 {
 	_cleanup_close_ int fd = control_open(ret_err);
 	scm_message *m = NULL;
@@ -120,7 +120,7 @@ static int control_request(const char *op, json_object *args, json_object **ret_
 		return fd;
 	json_object *req = args ? json_object_get(args) : json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string(op));
-	r = scm_wire_send_json(fd, 0, SCM_FRAME_CALL, 0, 1, 0, req, NULL, 0, NULL, 0);
+	r = scm_wire_send_json(fd, 0, SCM_FRAME_CALL, 0, 1, 0, req, NULL, 0, fds, n_fds);
 	json_object_put(req);
 	if (r < 0)
 		return scm_fail(ret_err, r, "sending to scmd: %s", strerror(-r));
@@ -151,7 +151,13 @@ int scmctl_control_call(const char *op, json_object *args, json_object **ret_res
 {
 	if (scmctl_last_fd >= 0)
 		scmctl_last_fd = safe_close(scmctl_last_fd);
-	return control_request(op, args, ret_result, &scmctl_last_fd, ret_err);
+	return control_request(op, args, NULL, 0, ret_result, &scmctl_last_fd, ret_err);
+}
+
+int scmctl_control_call_fds(const char *op, json_object *args, const int *fds, size_t n_fds,
+			    json_object **ret_result, int *ret_fd, scm_error **ret_err)
+{
+	return control_request(op, args, fds, n_fds, ret_result, ret_fd, ret_err);
 }
 
 static void print_json(json_object *o)
@@ -448,6 +454,10 @@ static void help(void)
 	       "  endpoint list | remove NAME\n"
 	       "  channel list | revoke ID\n"
 	       "  call [--endpoint NAME|PATH] [--hold] SERVICE METHOD [ARGS-JSON]\n"
+	       "  container run [--name N] [--profile P]... [--env K=V]... [-d]\n"
+	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
+	       "  container list | show N | logs N | stop N [--timeout MS] | kill N [SIG]\n"
+	       "  container exec N -- CMD ARGS | rm N\n"
 	       "  policy ...                          author and debug policy (scmctl policy --help)\n"
 	       "  vdisk ...                           virtual disks (scmctl vdisk --help)\n\n"
 	       "Exit status: 0 ok, 1 failed, 2 usage, 3 scmd unreachable, 4 denied,\n"
@@ -498,7 +508,9 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	/* --json may also come after the command. */
-	for (int k = i + 1; k < argc; k++)
+	for (int k = i + 1; k < argc; k++) {
+		if (strcmp(argv[k], "--") == 0)
+			break;
 		if (strcmp(argv[k], "--json") == 0 && strcmp(argv[i], "call") != 0 &&
 		    strcmp(argv[i], "vdisk") != 0 && strcmp(argv[i], "policy") != 0) {
 			json_out = true;
@@ -506,6 +518,7 @@ int main(int argc, char **argv)
 			argc--;
 			k--;
 		}
+	}
 	const char *cmd = argv[i];
 	int n = argc - i - 1;
 	char **rest = argv + i + 1;
@@ -521,6 +534,8 @@ int main(int argc, char **argv)
 		return scmctl_call(n + 1, argv + i);
 	if (strcmp(cmd, "policy") == 0)
 		return scmctl_policy(n + 1, argv + i);
+	if (strcmp(cmd, "container") == 0)
+		return scmctl_container(n + 1, argv + i, json_out);
 	if (strcmp(cmd, "vdisk") == 0)
 		return exec_helper("vdisk", n + 1, argv + i);
 	return usage_error("unknown command '%s'", cmd);

@@ -1,6 +1,7 @@
 /* scmctl.h: what scmctl's subcommand files share. */
 #pragma once
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "scm/scm.h"
 
@@ -16,5 +17,10 @@ int scmctl_exit_code(int code);
 /* Prints "scmctl: " and the chain, returns the exit status for it. */
 int scmctl_fail(scm_error *e);
 
+/* The same, sending fds along and taking the reply's first fd (or -1). */
+int scmctl_control_call_fds(const char *op, struct json_object *args, const int *fds, size_t n_fds,
+			    struct json_object **ret_result, int *ret_fd, scm_error **ret_err);
+
 int scmctl_policy(int argc, char **argv);
+int scmctl_container(int argc, char **argv, bool json);
 int scmctl_call(int argc, char **argv);

@@ -28,10 +28,8 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
-			int status;
-			pid_t pid;
-			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-				service_reap(d, pid, status);
+			service_reap_children(d);
+			containers_reap_execs(d);
 		} else
 			d->quit = true;
 	}
@@ -148,6 +146,10 @@ int main(int argc, char **argv)
 	list_init(&d.endpoints);
 	list_init(&d.services);
 	list_init(&d.channels);
+	if (containers_init(&d) < 0) {
+		fprintf(stderr, "scmd: cannot create %s/containers: %m\n", d.runtime_dir);
+		return 1;
+	}
 	d.default_limit = (struct quota){ .channels = 1024, .pending = 64, .conns = 256, .queued = 256 * 1024 };
 	d.host = (struct endpoint){ .name = "host", .limit = { 1 << 20, 1024, 256, 1 << 20 } };
 	list_init(&d.host.conns);
@@ -200,6 +202,7 @@ int main(int argc, char **argv)
 	}
 
 	fprintf(stderr, "scmd: shutting down\n");
+	containers_stop_all(&d);
 	struct list *p, *t;
 	list_for_each_safe(p, t, &d.endpoints) endpoint_remove(&d, list_entry(p, struct endpoint, node));
 	service_stop_all(&d);

@@ -92,6 +92,7 @@ struct endpoint {
 	struct policy_effective *eff; /* their merge; NULL: manifest allow lists decide */
 	struct quota limit, used;
 	uid_t owner;
+	struct service *provider_of; /* a provider container's endpoint: its control socket */
 	bool builtin; /* the control socket's "host" identity, not a real endpoint */
 };
 
@@ -117,6 +118,9 @@ struct service {
 	enum activation activation;
 	enum restart restart;
 	unsigned timeout_ms;
+	bool in_container;         /* the provider runs in a container of its own */
+	char **container_profiles; /* its profiles (sandbox and its own connects) */
+	char *container_name;      /* of the running provider */
 	/* provider state */
 	enum pstate state;
 	pid_t pid;
@@ -167,7 +171,48 @@ struct scmd {
 	struct audit *audit;
 	struct quota default_limit;
 	struct policy_store *policy; /* CONFIG/profiles, or NULL */
+	struct list containers;
+	uint64_t next_container;
 };
+
+/* container-hook.c */
+struct container_req {
+	const char *name;    /* NULL: generated */
+	const char *bundle;  /* an OCI bundle, or */
+	char **argv;         /* the quick path */
+	char **profiles;     /* NULL: the bundle's annotation */
+	struct json_object *env; /* array of "K=V" */
+	int stdin_fd;        /* -1: /dev/null */
+	bool attach;         /* a pipe of the output for scmctl */
+	struct service *provider; /* the container runs this service's provider */
+};
+struct container_started {
+	const char *name, *endpoint;
+	pid_t pid;
+	int attach_fd;
+};
+int containers_init(struct scmd *d);
+int containers_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
+		     scm_error **ret_err);
+int containers_signal(struct scmd *d, const char *name, int sig, scm_error **ret_err);
+int containers_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_error **ret_err);
+/* Replies to (c, call_id) when the container ends (at once if it has). */
+int containers_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *name,
+		    scm_error **ret_err);
+int containers_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
+		    scm_error **ret_err);
+int containers_log_fd(struct scmd *d, const char *name, scm_error **ret_err);
+int containers_remove(struct scmd *d, const char *name, scm_error **ret_err);
+struct json_object *containers_json(struct scmd *d, const char *only);
+void containers_stop_all(struct scmd *d);
+void containers_conn_closed(struct scmd *d, struct conn *c);
+/* Forget c everywhere containers wait on it (container and exec waiters). */
+void containers_conn_gone(struct scmd *d, struct conn *c);
+void containers_reap_execs(struct scmd *d);
+bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m);
+/* registry.c: a provider container ended / connected its control socket. */
+void service_container_exited(struct scmd *d, struct service *s, int status);
+void service_provider_connected(struct scmd *d, struct service *s, int fd);
 
 struct decision {
 	bool allowed;
@@ -215,6 +260,7 @@ void service_unregister(struct scmd *d, struct service *s);
 /* Starts the provider if it is not running; pending connects wait. */
 void service_activate(struct scmd *d, struct service *s);
 void service_reap(struct scmd *d, pid_t pid, int status);
+void service_reap_children(struct scmd *d);
 void service_stop_all(struct scmd *d);
 /* Sends a frame to the provider over its control socket, queueing what it
  * has no room for. 0, SCM_E_BUSY when too much waits, or -errno. */

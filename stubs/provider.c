@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "scm/macro.h"
 #include "wire.h"
@@ -336,12 +337,41 @@ int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *us
 	return 0;
 }
 
+/* A provider that scmd runs in a container reaches it through the
+ * container's endpoint instead of an inherited fd: $SCM_PROVIDER_ENDPOINT
+ * names the socket, and that endpoint exists only for this provider. */
+static int connect_control(const char *path, scm_error **ret_err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return scm_fail(ret_err, -ENAMETOOLONG, "$SCM_PROVIDER_ENDPOINT is too long");
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return scm_fail(ret_err, -errno, "socket: %m");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		close(fd);
+		return scm_fail(ret_err, r, "cannot reach scmd at %s: %s", path, strerror(-r));
+	}
+	return fd;
+}
+
 int scm_provider_new(const scm_interface_def *iface, void *userdata, scm_provider **ret,
 		     scm_error **ret_err)
 {
-	const char *s = getenv("SCM_PROVIDER_FD");
+	const char *s = getenv("SCM_PROVIDER_FD"), *ep = getenv("SCM_PROVIDER_ENDPOINT");
 	char *end;
 
+	if ((!s || !*s) && ep && *ep) {
+		int fd = connect_control(ep, ret_err);
+		if (fd < 0)
+			return fd;
+		int r = scm_provider_new_fd(iface, fd, userdata, ret, ret_err);
+		if (r != 0)
+			close(fd);
+		return r;
+	}
 	if (!s || !*s)
 		return scm_fail(ret_err, -ENOTCONN,
 				"$SCM_PROVIDER_FD is not set: providers are started by scmd (register the service with scmctl)");

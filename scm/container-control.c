@@ -1,0 +1,229 @@
+/* container-control.c: the container.* ops of the control socket, and the
+ * processes `container exec` starts (children of scmd, reaped here and
+ * answered with their exit status). */
+#include <errno.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "container.h"
+#include "scmd.h"
+
+struct exec_wait {
+	struct exec_wait *next;
+	pid_t pid;
+	struct conn *conn;
+	uint32_t call_id;
+};
+static struct exec_wait *execs;
+
+void containers_reap_execs(struct scmd *d)
+{
+	for (struct exec_wait **pp = &execs; *pp;) {
+		struct exec_wait *x = *pp;
+		int status;
+		if (waitpid(x->pid, &status, WNOHANG) != x->pid) {
+			pp = &x->next;
+			continue;
+		}
+		if (x->conn) {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "exit_code", json_object_new_int(container_wait_status_to_exit(status)));
+			conn_send(d, x->conn, SCM_FRAME_REPLY, x->call_id, o, NULL, 0);
+			json_object_put(o);
+		}
+		*pp = x->next;
+		free(x);
+	}
+}
+
+void containers_conn_closed(struct scmd *d, struct conn *c);
+
+static void execs_conn_closed(struct conn *c)
+{
+	for (struct exec_wait *x = execs; x; x = x->next)
+		if (x->conn == c)
+			x->conn = NULL; /* still reaped, nobody told */
+}
+
+static const char *jstr(json_object *a, const char *k)
+{
+	json_object *v;
+	return a && json_object_object_get_ex(a, k, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : NULL;
+}
+
+static char **jstrv(json_object *a, const char *k, bool *bad)
+{
+	json_object *v;
+	*bad = false;
+	if (!a || !json_object_object_get_ex(a, k, &v))
+		return NULL;
+	size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
+	if (!json_object_is_type(v, json_type_array) || n > 4096) {
+		*bad = true;
+		return NULL;
+	}
+	char **s = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; s && i < n; i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(e, json_type_string)) {
+			*bad = true;
+			for (size_t k2 = 0; k2 < i; k2++)
+				free(s[k2]);
+			free(s);
+			return NULL;
+		}
+		s[i] = strdup(json_object_get_string(e));
+	}
+	return s;
+}
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+static void reply(struct scmd *d, struct conn *c, uint32_t id, json_object *o, const int *fds, size_t n)
+{
+	conn_send(d, c, SCM_FRAME_REPLY, id, o, fds, n);
+	json_object_put(o);
+}
+
+static void fail(struct scmd *d, struct conn *c, uint32_t id, scm_error *e)
+{
+	conn_send_error(d, c, id, e);
+	scm_error_free(e);
+}
+
+static void op_run(struct scmd *d, struct conn *c, scm_message *m)
+{
+	json_object *a = m->json, *env = NULL, *v;
+	scm_error *e = NULL;
+	bool bad1, bad2;
+	char **argv = jstrv(a, "argv", &bad1), **profiles = jstrv(a, "profiles", &bad2);
+	const char *bundle = jstr(a, "bundle");
+
+	if (bad1 || bad2 || (!bundle && (!argv || !argv[0])) || (bundle && argv)) {
+		conn_reply_fail(d, c, m->call_id, SCM_E_INVALID,
+				"container.run needs \"bundle\" or a non-empty \"argv\" (not both); profiles is a list");
+		goto out;
+	}
+	if (json_object_object_get_ex(a, "env", &env) && !json_object_is_type(env, json_type_array)) {
+		conn_reply_fail(d, c, m->call_id, SCM_E_INVALID, "env must be a list of \"K=V\"");
+		goto out;
+	}
+	struct container_req req = {
+		.name = jstr(a, "name"),
+		.bundle = bundle,
+		.argv = argv,
+		.profiles = profiles,
+		.env = env,
+		.stdin_fd = m->n_fds > 0 ? m->fds[0] : -1,
+		.attach = json_object_object_get_ex(a, "attach", &v) && json_object_get_boolean(v),
+	};
+	struct container_started st;
+	if (containers_start(d, &req, &st, &e) != 0) {
+		fail(d, c, m->call_id, e);
+		goto out;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(st.name));
+	json_object_object_add(o, "pid", json_object_new_int(st.pid));
+	json_object_object_add(o, "endpoint", json_object_new_string(st.endpoint));
+	reply(d, c, m->call_id, o, &st.attach_fd, st.attach_fd >= 0 ? 1 : 0);
+	safe_close(st.attach_fd);
+out:
+	strv_free(argv);
+	strv_free(profiles);
+}
+
+bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m)
+{
+	json_object *a = m->json, *v;
+	const char *name = jstr(a, "name");
+	uint32_t id = m->call_id;
+	scm_error *e = NULL;
+	int r = 0;
+
+	if (strncmp(op, "container.", 10) != 0)
+		return false;
+	op += 10;
+	if (strcmp(op, "run") == 0) {
+		op_run(d, c, m);
+		return true;
+	}
+	if (strcmp(op, "list") == 0) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "containers", containers_json(d, NULL));
+		reply(d, c, id, o, NULL, 0);
+		return true;
+	}
+	if (!name) {
+		conn_reply_fail(d, c, id, SCM_E_INVALID, "container.%s needs a name", op);
+		return true;
+	}
+	if (strcmp(op, "show") == 0) {
+		json_object *arr = containers_json(d, name);
+		if (json_object_array_length(arr) == 0) {
+			json_object_put(arr);
+			conn_reply_fail(d, c, id, SCM_E_NOT_FOUND, "no container '%s'", name);
+			return true;
+		}
+		json_object *o = json_object_get(json_object_array_get_idx(arr, 0));
+		json_object_put(arr);
+		reply(d, c, id, o, NULL, 0);
+		return true;
+	}
+	if (strcmp(op, "wait") == 0)
+		r = containers_wait(d, c, id, name, &e);
+	else if (strcmp(op, "stop") == 0) {
+		unsigned t = json_object_object_get_ex(a, "timeout_ms", &v) ? (unsigned)json_object_get_int(v) : 0;
+		if ((r = containers_stop(d, name, t, &e)) == 0)
+			reply(d, c, id, json_object_new_object(), NULL, 0);
+	} else if (strcmp(op, "kill") == 0) {
+		int sig = json_object_object_get_ex(a, "signal", &v) ? json_object_get_int(v) : SIGKILL;
+		if (sig <= 0 || sig >= 65)
+			r = scm_fail(&e, SCM_E_INVALID, "signal %d is not a signal", sig);
+		else if ((r = containers_signal(d, name, sig, &e)) == 0)
+			reply(d, c, id, json_object_new_object(), NULL, 0);
+	} else if (strcmp(op, "rm") == 0) {
+		if ((r = containers_remove(d, name, &e)) == 0)
+			reply(d, c, id, json_object_new_object(), NULL, 0);
+	} else if (strcmp(op, "logs") == 0) {
+		int fd = containers_log_fd(d, name, &e);
+		if (fd >= 0) {
+			reply(d, c, id, json_object_new_object(), &fd, 1);
+			close(fd);
+		} else
+			r = fd;
+	} else if (strcmp(op, "exec") == 0) {
+		bool bad;
+		char **argv = jstrv(a, "argv", &bad);
+		pid_t pid;
+		if (bad || !argv || !argv[0] || m->n_fds != 3)
+			r = scm_fail(&e, SCM_E_INVALID, "container.exec needs a non-empty argv and 3 fds (stdin, stdout, stderr)");
+		else if ((r = containers_exec(d, name, argv, m->fds, &pid, &e)) == 0) {
+			struct exec_wait *x = calloc(1, sizeof(*x));
+			if (x) {
+				*x = (struct exec_wait){ execs, pid, c, id };
+				execs = x;
+			}
+		}
+		strv_free(argv);
+	} else
+		r = scm_fail(&e, SCM_E_NO_METHOD, "unknown control op 'container.%s'", op);
+	if (r != 0)
+		fail(d, c, id, e);
+	return true;
+}
+
+void containers_conn_gone(struct scmd *d, struct conn *c)
+{
+	containers_conn_closed(d, c);
+	execs_conn_closed(c);
+}

@@ -1,0 +1,561 @@
+/* container-hook.c: containers launched by scmd (containers/container.h).
+ *
+ * Each container gets an endpoint of its own, labelled with the container's
+ * name and carrying its profiles; the runtime binds it at /run/scm/scm.sock
+ * inside, and it is the container's only door out. The container's sandbox
+ * comes from the same effective profile that decides its connects. Output
+ * goes through a pipe that scmd drains into the container's log (and, for
+ * an attached `scmctl container run`, into a second pipe scmctl copies to
+ * the terminal; scmd never blocks on it). When the container ends, its
+ * endpoint is removed (revoking its channels), its cgroups and state are
+ * gone, and an "exited" record stays for `show` and `logs` until removed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+
+#include "container.h"
+#include "policy.h"
+#include "scmd.h"
+
+#define EXITED_KEEP 64     /* exited records kept for show/logs */
+#define STOP_TIMEOUT_MS 5000
+
+struct waiter {
+	struct list node;
+	struct conn *conn;
+	uint32_t call_id;
+};
+
+struct ctr {
+	struct list node;
+	char *name, *log_path, *cmdline;
+	container *c;
+	struct watch pidw, outw;
+	int log_fd, attach_fd;
+	struct endpoint *ep;
+	struct service *provider_of; /* this container runs that service's provider */
+	bool exited;
+	int status;
+	uint64_t started, ended;
+	struct list waiters;
+};
+
+static struct ctr *ctr_find(struct scmd *d, const char *name)
+{
+	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
+		struct ctr *t = list_entry(p, struct ctr, node);
+		if (strcmp(t->name, name) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+static void drain_output(struct scmd *d, struct ctr *t)
+{
+	char buf[16384];
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = read(t->outw.fd, buf, sizeof(buf));
+		if (n <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				watch_del(d, &t->outw);
+				t->outw.fd = safe_close(t->outw.fd);
+				t->attach_fd = safe_close(t->attach_fd); /* EOF for the attached client */
+			}
+			return;
+		}
+		if (t->log_fd >= 0)
+			(void)!write(t->log_fd, buf, (size_t)n);
+		/* The attached terminal gets what fits; the log has everything. */
+		if (t->attach_fd >= 0 && write(t->attach_fd, buf, (size_t)n) < 0 && errno != EAGAIN)
+			t->attach_fd = safe_close(t->attach_fd);
+	}
+}
+
+static void on_output(struct scmd *d, struct watch *w, uint32_t events)
+{
+	drain_output(d, (struct ctr *)((char *)w - offsetof(struct ctr, outw)));
+}
+
+static json_object *status_json(int status)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "exit_code", json_object_new_int(container_wait_status_to_exit(status)));
+	if (WIFSIGNALED(status))
+		json_object_object_add(o, "signal", json_object_new_int(WTERMSIG(status)));
+	return o;
+}
+
+static void evict_old(struct scmd *d)
+{
+	size_t n = 0;
+	struct list *p, *t;
+	for (p = d->containers.next; p != &d->containers; p = p->next)
+		n += list_entry(p, struct ctr, node)->exited;
+	list_for_each_safe(p, t, &d->containers)
+	{
+		struct ctr *c = list_entry(p, struct ctr, node);
+		if (n <= EXITED_KEEP)
+			break;
+		if (!c->exited)
+			continue;
+		list_del(&c->node);
+		unlink(c->log_path);
+		free(c->name);
+		free(c->log_path);
+		free(c->cmdline);
+		free(c);
+		n--;
+	}
+}
+
+/* The container ended: answer waiters, drop its endpoint, free the runtime
+ * object (cgroups, state), keep a record. */
+static void ctr_ended(struct scmd *d, struct ctr *t, int status)
+{
+	struct list *p, *q;
+
+	if (t->outw.fd >= 0)
+		drain_output(d, t);
+	t->exited = true;
+	t->status = status;
+	t->ended = now_usec();
+	watch_del(d, &t->pidw);
+	t->c = container_free(t->c);
+	t->pidw.fd = -1;
+	if (t->outw.fd >= 0) {
+		watch_del(d, &t->outw);
+		t->outw.fd = safe_close(t->outw.fd);
+	}
+	t->attach_fd = safe_close(t->attach_fd);
+	t->log_fd = safe_close(t->log_fd);
+	if (t->ep) {
+		endpoint_remove(d, t->ep);
+		t->ep = NULL;
+	}
+	list_for_each_safe(p, q, &t->waiters)
+	{
+		struct waiter *w = list_entry(p, struct waiter, node);
+		json_object *o = status_json(status);
+		json_object_object_add(o, "name", json_object_new_string(t->name));
+		conn_send(d, w->conn, SCM_FRAME_REPLY, w->call_id, o, NULL, 0);
+		json_object_put(o);
+		list_del(&w->node);
+		free(w);
+	}
+	audit_event(d->audit, "container-exit", "\"container\":%s,\"exit_code\":%d", audit_quote(t->name),
+		    container_wait_status_to_exit(status));
+	if (t->provider_of)
+		service_container_exited(d, t->provider_of, status);
+	evict_old(d);
+}
+
+static void on_pidfd(struct scmd *d, struct watch *w, uint32_t events)
+{
+	struct ctr *t = (struct ctr *)((char *)w - offsetof(struct ctr, pidw));
+	int status;
+	if (container_try_wait(t->c, &status) == 0)
+		ctr_ended(d, t, status);
+}
+
+/* A conn that goes away stops waiting for anything. */
+void containers_conn_closed(struct scmd *d, struct conn *c)
+{
+	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
+		struct ctr *t = list_entry(p, struct ctr, node);
+		struct list *q, *u;
+		list_for_each_safe(q, u, &t->waiters)
+		{
+			struct waiter *w = list_entry(q, struct waiter, node);
+			if (w->conn == c) {
+				list_del(&w->node);
+				free(w);
+			}
+		}
+	}
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 48 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* A clean environment: nothing of scmd's leaks into containers. */
+static int set_env(container_spec *spec, json_object *extra, bool provider)
+{
+	size_t n = extra ? json_object_array_length(extra) : 0;
+	char **env = calloc(n + 5, sizeof(char *));
+	size_t k = 0;
+	if (!env)
+		return -ENOMEM;
+	env[k++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	env[k++] = strdup("HOME=/");
+	env[k++] = strdup("SCM_ENDPOINT=" CONTAINER_ENDPOINT_PATH);
+	if (provider)
+		env[k++] = strdup("SCM_PROVIDER_ENDPOINT=" CONTAINER_ENDPOINT_PATH);
+	for (size_t i = 0; i < n; i++) {
+		const char *e = json_object_get_string(json_object_array_get_idx(extra, i));
+		if (!e || !strchr(e, '=')) {
+			strv_free(env);
+			return -EINVAL;
+		}
+		env[k++] = strdup(e);
+	}
+	if (!provider && spec->env) {
+		/* keep the bundle's own environment after ours */
+		size_t m = 0;
+		while (spec->env[m])
+			m++;
+		char **all = calloc(k + m + 1, sizeof(char *));
+		if (!all) {
+			strv_free(env);
+			return -ENOMEM;
+		}
+		memcpy(all, env, k * sizeof(char *));
+		for (size_t i = 0; i < m; i++)
+			all[k + i] = strdup(spec->env[i]);
+		free(env);
+		env = all;
+	}
+	strv_free(spec->env);
+	spec->env = env;
+	return 0;
+}
+
+/* The quick path sees the host read-only; hide scmd's runtime directory in
+ * it (other endpoints, the control socket) unless it is under a path the
+ * runtime makes private anyway. */
+static int hide_runtime_dir(struct scmd *d, container_spec *spec)
+{
+	if (!spec->quick || strncmp(d->runtime_dir, "/run/", 5) == 0 || strncmp(d->runtime_dir, "/tmp/", 5) == 0)
+		return 0;
+	container_mount *m = reallocarray(spec->mounts, spec->n_mounts + 1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	spec->mounts = m;
+	m[spec->n_mounts++] = (container_mount){ .destination = strdup(d->runtime_dir), .type = strdup("tmpfs"),
+						 .source = strdup("tmpfs"), .data = strdup("mode=0755,size=64k") };
+	return 0;
+}
+
+int containers_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
+		     scm_error **ret_err)
+{
+	_cleanup_free_ char *errmsg = NULL, *sandbox_json = NULL;
+	container_spec *spec = NULL;
+	container_sandbox *sb = NULL;
+	struct policy_effective *eff = NULL;
+	struct endpoint *ep = NULL;
+	int outp[2] = { -1, -1 }, attp[2] = { -1, -1 }, r;
+	char name[64];
+
+	if (req->name) {
+		if (!valid_name(req->name))
+			return scm_fail(ret_err, SCM_E_INVALID,
+					"container name '%s' is not valid: 1-48 of [A-Za-z0-9._-], not starting with '.' or '-'",
+					req->name);
+		snprintf(name, sizeof(name), "%s", req->name);
+	} else
+		snprintf(name, sizeof(name), "c%llu", (unsigned long long)++d->next_container);
+	if (ctr_find(d, name) || endpoint_find(d, name))
+		return scm_fail(ret_err, SCM_E_EXISTS, "the name '%s' is taken by a container or endpoint", name);
+
+	if (req->bundle)
+		r = container_spec_load(req->bundle, &spec, &errmsg);
+	else
+		r = container_spec_quick(req->argv, &spec);
+	if (r != 0)
+		return scm_fail(ret_err, r > 0 ? SCM_E_INVALID : r, "%s: %s", req->bundle ? req->bundle : "command",
+				errmsg ? errmsg : strerror(-r));
+
+	/* Profiles: asked for, else the bundle's annotation. */
+	char **profiles = req->profiles && req->profiles[0] ? req->profiles : spec->profiles;
+	char **prof_copy = NULL;
+	if (profiles && profiles[0]) {
+		size_t n = 0;
+		while (profiles[n])
+			n++;
+		prof_copy = calloc(n + 1, sizeof(char *));
+		for (size_t i = 0; prof_copy && i < n; i++)
+			prof_copy[i] = strdup(profiles[i]);
+		r = scmd_policy_effective(d, prof_copy, &eff, ret_err);
+		if (r != 0)
+			goto fail;
+		if ((r = policy_sandbox_to_json(eff, &sandbox_json, ret_err)) != 0)
+			goto fail;
+		r = container_sandbox_parse(sandbox_json, strlen(sandbox_json), &sb, &errmsg);
+		if (r != 0) {
+			r = scm_fail(ret_err, SCM_E_INVALID, "the profiles' sandbox: %s", errmsg ? errmsg : "invalid");
+			goto fail;
+		}
+		container_sandbox_apply(spec, sb);
+	}
+	if (spec->quick && !spec->hostname)
+		spec->hostname = strdup(name);
+	if ((r = set_env(spec, req->env, req->provider != NULL)) != 0 || (r = hide_runtime_dir(d, spec)) != 0) {
+		r = scm_fail(ret_err, r, "preparing the container: %s", strerror(-r));
+		goto fail;
+	}
+
+	/* Its door out: an endpoint labelled with its name and profiles (for a
+	 * provider, the socket its skeleton reports to). */
+	struct quota lim = d->default_limit;
+	r = endpoint_create(d, name, 0, 0600, prof_copy, &lim, &ep, ret_err);
+	if (r != 0)
+		goto fail;
+	prof_copy = NULL; /* the endpoint owns them */
+	ep->eff = TAKE_PTR(eff);
+	ep->provider_of = req->provider;
+
+	struct ctr *t = calloc(1, sizeof(*t));
+	if (!t || pipe2(outp, O_CLOEXEC | O_NONBLOCK) < 0 || (req->attach && pipe2(attp, O_CLOEXEC | O_NONBLOCK) < 0)) {
+		r = scm_fail(ret_err, -errno, "pipe: %m");
+		free(t);
+		goto fail;
+	}
+	/* The container writes blocking; only scmd's read end is non-blocking. */
+	fcntl(outp[1], F_SETFL, 0);
+	t->name = strdup(name);
+	if (asprintf(&t->log_path, "%s/containers/%s.log", d->runtime_dir, name) < 0)
+		t->log_path = NULL;
+	t->log_fd = t->log_path ? open(t->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+	t->attach_fd = attp[1];
+	list_init(&t->waiters);
+
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	container_opts opts = CONTAINER_OPTS_INIT;
+	opts.id = name;
+	opts.endpoint = ep->path;
+	opts.stdin_fd = req->stdin_fd >= 0 ? req->stdin_fd : devnull;
+	opts.stdout_fd = outp[1];
+	opts.stderr_fd = outp[1];
+	opts.state_dir = d->runtime_dir;
+	opts.sandbox = sb;
+	r = container_start(spec, &opts, &t->c, &errmsg);
+	safe_close(devnull);
+	outp[1] = safe_close(outp[1]);
+	if (r != 0) {
+		r = scm_fail(ret_err, r > 0 ? (r == CONTAINER_E_DENIED ? SCM_E_DENIED : SCM_E_INVALID) : r,
+			     "container '%s' did not start: %s", name, errmsg ? errmsg : strerror(-r));
+		safe_close(t->log_fd);
+		if (t->log_path)
+			unlink(t->log_path);
+		free(t->log_path);
+		free(t->name);
+		free(t);
+		goto fail;
+	}
+	t->ep = ep;
+	ep = NULL;
+	t->provider_of = req->provider;
+	t->started = now_usec();
+	t->cmdline = strdup(req->bundle ? req->bundle : (spec->args && spec->args[0] ? spec->args[0] : "?"));
+	t->pidw = (struct watch){ container_pidfd(t->c), on_pidfd };
+	t->outw = (struct watch){ TAKE_FD(outp[0]), on_output };
+	watch_add(d, &t->pidw, EPOLLIN);
+	watch_add(d, &t->outw, EPOLLIN);
+	list_add(d->containers.prev, &t->node);
+	audit_event(d->audit, "container-start", "\"container\":%s,\"pid\":%d", audit_quote(name),
+		    container_pid(t->c));
+	ret->name = t->name;
+	ret->pid = container_pid(t->c);
+	ret->endpoint = t->ep->path;
+	ret->attach_fd = TAKE_FD(attp[0]);
+	container_sandbox_free(sb);
+	container_spec_free(spec);
+	return 0;
+
+fail:
+	if (ep)
+		endpoint_remove(d, ep);
+	strv_free(prof_copy);
+	policy_effective_unref(eff);
+	safe_close(outp[0]);
+	safe_close(outp[1]);
+	safe_close(attp[0]);
+	safe_close(attp[1]);
+	container_sandbox_free(sb);
+	container_spec_free(spec);
+	return r;
+}
+
+int containers_signal(struct scmd *d, const char *name, int sig, scm_error **ret_err)
+{
+	struct ctr *t = ctr_find(d, name);
+	if (!t || t->exited)
+		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no running container '%s'", name);
+	int r = container_signal(t->c, sig);
+	return r < 0 ? scm_fail(ret_err, r, "signalling '%s': %s", name, strerror(-r)) : 0;
+}
+
+/* stop = SIGTERM now, SIGKILL when the timer fires; the exit is noticed by
+ * the pidfd watch like any other. */
+struct stop_timer {
+	struct watch w;
+	char *name;
+};
+
+static void on_stop_timer(struct scmd *d, struct watch *w, uint32_t events)
+{
+	struct stop_timer *st = (struct stop_timer *)w;
+	struct ctr *t = ctr_find(d, st->name);
+	if (t && !t->exited)
+		container_signal(t->c, SIGKILL);
+	watch_del(d, w);
+	safe_close(w->fd);
+	free(st->name);
+	free(st);
+}
+
+int containers_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_error **ret_err)
+{
+	struct stop_timer *st;
+	int r = containers_signal(d, name, SIGTERM, ret_err);
+	if (r != 0)
+		return r;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->w = (struct watch){ timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), on_stop_timer };
+	st->name = strdup(name);
+	timer_arm(&st->w, timeout_ms ? timeout_ms : STOP_TIMEOUT_MS);
+	watch_add(d, &st->w, EPOLLIN);
+	return 0;
+}
+
+int containers_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *name, scm_error **ret_err)
+{
+	struct ctr *t = ctr_find(d, name);
+	if (!t)
+		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
+	if (t->exited) {
+		json_object *o = status_json(t->status);
+		json_object_object_add(o, "name", json_object_new_string(t->name));
+		conn_send(d, c, SCM_FRAME_REPLY, call_id, o, NULL, 0);
+		json_object_put(o);
+		return 0;
+	}
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->conn = c;
+	w->call_id = call_id;
+	list_add(&t->waiters, &w->node);
+	return 0;
+}
+
+int containers_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
+		    scm_error **ret_err)
+{
+	_cleanup_free_ char *errmsg = NULL;
+	struct ctr *t = ctr_find(d, name);
+	if (!t || t->exited)
+		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no running container '%s'", name);
+	int r = container_exec(t->c, argv, fds[0], fds[1], fds[2], ret_pid, &errmsg);
+	if (r != 0)
+		return scm_fail(ret_err, r > 0 ? SCM_E_INVALID : r, "exec in '%s': %s", name,
+				errmsg ? errmsg : strerror(-r));
+	return 0;
+}
+
+int containers_log_fd(struct scmd *d, const char *name, scm_error **ret_err)
+{
+	struct ctr *t = ctr_find(d, name);
+	if (!t || !t->log_path)
+		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
+	int fd = open(t->log_path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? scm_fail(ret_err, -errno, "opening the log of '%s': %m", name) : fd;
+}
+
+int containers_remove(struct scmd *d, const char *name, scm_error **ret_err)
+{
+	struct ctr *t = ctr_find(d, name);
+	if (!t)
+		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
+	if (!t->exited)
+		return scm_fail(ret_err, SCM_E_BUSY, "container '%s' is running; stop it first", name);
+	list_del(&t->node);
+	if (t->log_path)
+		unlink(t->log_path);
+	free(t->name);
+	free(t->log_path);
+	free(t->cmdline);
+	free(t);
+	return 0;
+}
+
+json_object *containers_json(struct scmd *d, const char *only)
+{
+	json_object *arr = json_object_new_array();
+	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
+		struct ctr *t = list_entry(p, struct ctr, node);
+		if (only && strcmp(only, t->name) != 0)
+			continue;
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(t->name));
+		json_object_object_add(o, "state", json_object_new_string(t->exited ? "exited" : "running"));
+		json_object_object_add(o, "pid", json_object_new_int(t->exited ? 0 : container_pid(t->c)));
+		json_object_object_add(o, "command", json_object_new_string(t->cmdline ? t->cmdline : ""));
+		json_object_object_add(o, "log", json_object_new_string(t->log_path ? t->log_path : ""));
+		uint64_t end = t->exited ? t->ended : now_usec();
+		json_object_object_add(o, "uptime_ms", json_object_new_int64((int64_t)((end - t->started) / 1000)));
+		if (t->exited)
+			json_object_object_add(o, "exit_code", json_object_new_int(container_wait_status_to_exit(t->status)));
+		if (t->ep) {
+			json_object_object_add(o, "endpoint", json_object_new_string(t->ep->path));
+			json_object *pr = json_object_new_array();
+			for (char **s = t->ep->profiles; s && *s; s++)
+				json_object_array_add(pr, json_object_new_string(*s));
+			json_object_object_add(o, "profiles", pr);
+			json_object_object_add(o, "channels", json_object_new_int64(t->ep->used.channels));
+		}
+		if (t->provider_of)
+			json_object_object_add(o, "provides", json_object_new_string(t->provider_of->name));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+void containers_stop_all(struct scmd *d)
+{
+	struct list *p, *q;
+	list_for_each_safe(p, q, &d->containers)
+	{
+		struct ctr *t = list_entry(p, struct ctr, node);
+		if (!t->exited) {
+			int status = 0;
+			container_stop(t->c, 2000, &status);
+			ctr_ended(d, t, status);
+		}
+	}
+}
+
+int containers_init(struct scmd *d)
+{
+	_cleanup_free_ char *dir = NULL;
+	list_init(&d->containers);
+	if (asprintf(&dir, "%s/containers", d->runtime_dir) < 0)
+		return -ENOMEM;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
