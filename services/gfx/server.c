@@ -44,7 +44,6 @@ struct gfx_server {
 	gfx_client *clients[GFX_CLIENTS_MAX];
 	gfx_client *focus;
 	uint8_t buttons;
-	int32_t next_x, next_y, row_h;
 };
 
 static int64_t now_ns(void)
@@ -93,7 +92,6 @@ int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret)
 		if (r)
 			return r;
 	}
-	s->next_x = s->next_y = (int32_t)border + GAP;
 	*ret = TAKE_PTR(s);
 	return 0;
 }
@@ -137,19 +135,55 @@ static uint32_t pick_border(gfx_server *s, const char *caller)
 	return gfx_border_colour(caller);
 }
 
-static void place(gfx_server *s, uint32_t w, uint32_t h, int32_t *x, int32_t *y)
+static bool frame_free(gfx_server *s, int32_t x, int32_t y, uint32_t w, uint32_t h)
 {
 	int32_t b = (int32_t)s->comp->border_px;
-	if (s->next_x + (int32_t)w + b > (int32_t)s->comp->width && s->next_x > b + GAP) {
-		s->next_x = b + GAP;
-		s->next_y += s->row_h + 2 * b + GAP;
-		s->row_h = 0;
+	/* The new frame plus a gap must fit and meet no other frame. */
+	gfx_rect want = { x - b - GAP / 2, y - b - GAP / 2, (int32_t)w + 2 * b + GAP, (int32_t)h + 2 * b + GAP }, r;
+	if (x + (int32_t)w + b > (int32_t)s->comp->width || y + (int32_t)h + b > (int32_t)s->comp->height)
+		return false;
+	for (uint32_t i = 0; i < s->comp->n_ov; i++) {
+		gfx_rect f = gfx_overlay_frame(s->comp, s->comp->ov[i]);
+		if (gfx_rect_intersect(&want, &f, &r))
+			return false;
 	}
-	*x = s->next_x;
-	*y = s->next_y;
-	s->next_x += (int32_t)w + 2 * b + GAP;
-	if ((int32_t)h > s->row_h)
-		s->row_h = (int32_t)h;
+	return true;
+}
+
+/* The first free spot, rows top to bottom, left to right, next to the
+ * frames already there; a cascade when the desktop is full. Space freed by
+ * clients that left is used again. */
+static void place(gfx_server *s, uint32_t w, uint32_t h, int32_t *ret_x, int32_t *ret_y)
+{
+	int32_t b = (int32_t)s->comp->border_px, home = b + GAP;
+	int32_t xs[GFX_CLIENTS_MAX + 1], ys[GFX_CLIENTS_MAX + 1];
+	uint32_t n = 0;
+	xs[n] = ys[n] = home;
+	n++;
+	for (uint32_t i = 0; i < s->comp->n_ov; i++) {
+		gfx_rect f = gfx_overlay_frame(s->comp, s->comp->ov[i]);
+		xs[n] = f.x + f.w + GAP + b;
+		ys[n] = f.y + f.h + GAP + b;
+		n++;
+	}
+	/* The free candidate with the smallest y, then the smallest x. */
+	bool found = false;
+	int32_t bx = 0, by = 0;
+	for (uint32_t j = 0; j < n; j++)
+		for (uint32_t i = 0; i < n; i++)
+			if ((!found || ys[j] < by || (ys[j] == by && xs[i] < bx)) && frame_free(s, xs[i], ys[j], w, h)) {
+				found = true;
+				bx = xs[i];
+				by = ys[j];
+			}
+	if (found) {
+		*ret_x = bx;
+		*ret_y = by;
+		return;
+	}
+	int32_t step = (int32_t)(s->comp->n_ov % 8) * 32;
+	*ret_x = home + step;
+	*ret_y = home + step;
 }
 
 int gfx_client_new(gfx_server *s, const char *caller, uint32_t width, uint32_t height,

@@ -72,7 +72,7 @@ void gfx_tb_set_ready(gfx_timebank *tb, uint32_t slot, bool ready)
 static void refill(gfx_timebank *tb, uint64_t periods)
 {
 	uint64_t w = total_weight(tb);
-	if (w == 0)
+	if (w == 0 || periods == 0)
 		return;
 	for (uint32_t i = 0; i < GFX_TB_MAX; i++) {
 		gfx_tb_client *c = &tb->c[i];
@@ -80,12 +80,33 @@ static void refill(gfx_timebank *tb, uint64_t periods)
 			continue;
 		int64_t share = (int64_t)((uint64_t)tb->period_ns * c->weight / w);
 		int64_t cap = share * (int64_t)tb->cap_periods;
-		for (uint64_t p = 0; p < periods && c->balance_ns < cap; p++)
-			c->balance_ns += share;
+		if (c->balance_ns >= cap)
+			continue;
+		/* Periods beyond what reaches the cap change nothing. */
+		uint64_t need = share > 0 ? (uint64_t)((cap - c->balance_ns) / share) + 1 : 0;
+		c->balance_ns += share * (int64_t)(periods < need ? periods : need);
 		if (c->balance_ns > cap)
 			c->balance_ns = cap;
 	}
 	tb->periods += periods;
+}
+
+/* Periods to refill before the readiest of the ready clients has budget. */
+static uint64_t periods_until_budget(const gfx_timebank *tb)
+{
+	uint64_t w = total_weight(tb), best = UINT64_MAX;
+	for (uint32_t i = 0; i < GFX_TB_MAX; i++) {
+		const gfx_tb_client *c = &tb->c[i];
+		if (!c->live || !c->ready || w == 0)
+			continue;
+		int64_t share = (int64_t)((uint64_t)tb->period_ns * c->weight / w);
+		if (share <= 0)
+			continue;
+		uint64_t k = c->balance_ns > 0 ? 0 : (uint64_t)(-c->balance_ns / share) + 1;
+		if (k < best)
+			best = k;
+	}
+	return best == UINT64_MAX ? 1 : best;
 }
 
 int gfx_tb_pick(gfx_timebank *tb, int64_t now_ns)
@@ -96,10 +117,7 @@ int gfx_tb_pick(gfx_timebank *tb, int64_t now_ns)
 		refill(tb, n > tb->cap_periods ? tb->cap_periods : n);
 		tb->period_start += (int64_t)n * tb->period_ns;
 	}
-	/* Refilling adds a share per round and debts are floored at
-	 * cap_periods shares, so a ready client has budget again after at
-	 * most 2 * cap_periods + 1 rounds. */
-	for (uint32_t round = 0; round < 2 * tb->cap_periods + 2; round++) {
+	for (int round = 0; round < 2; round++) {
 		int best = -1, n_ready = 0;
 		double best_norm = 0;
 		for (uint32_t i = 0; i < GFX_TB_MAX; i++) {
@@ -127,8 +145,9 @@ int gfx_tb_pick(gfx_timebank *tb, int64_t now_ns)
 		if (n_ready == 0)
 			return -1;
 		/* Everyone who wants time is out of it: start the next period
-		 * now rather than idle until the clock says so. */
-		refill(tb, 1);
+		 * (or as many as the least indebted needs) now rather than idle
+		 * until the clock says so. */
+		refill(tb, periods_until_budget(tb));
 		tb->period_start = now_ns;
 	}
 	return -1;
@@ -140,9 +159,11 @@ void gfx_tb_charge(gfx_timebank *tb, uint32_t slot, int64_t ns)
 		return;
 	gfx_tb_client *c = &tb->c[slot];
 	c->balance_ns -= ns;
-	/* A debt larger than the cap could starve a client for long after
-	 * one pathological frame; bound it like the credit. */
-	int64_t floor = -gfx_tb_share_ns(tb, slot) * (int64_t)tb->cap_periods;
+	/* Debts are kept exactly, so shares stay true even when a frame was
+	 * slow because the proxy was preempted; only a pathological frame
+	 * (over cap_periods whole periods) is forgiven the excess, so that
+	 * it cannot starve its client for long. */
+	int64_t floor = -tb->period_ns * (int64_t)tb->cap_periods;
 	if (c->balance_ns < floor)
 		c->balance_ns = floor;
 	c->used_ns += (uint64_t)ns;

@@ -119,7 +119,6 @@ PY
 @test "gfx proxy: a client flooding presents does not starve the other" {
 	paint appA 200 150 c03030 20000
 	paint appB 180 120 30a040
-	[ "$(field appA 6)" -gt 0 ]      # its surplus frames were merged
 	port=$(viewer_port)
 	run timeout 30 gvnccapture "127.0.0.1:$((port - 5900))" "$SCMT/cap.png"
 	[ "$status" -eq 0 ]
@@ -128,7 +127,9 @@ PY
 	echo "$stats" | python3 -c '
 import json, sys
 c = {x["caller"]: x for x in json.load(sys.stdin)["stats"]["clients"]}
-assert c["appA"]["frames_dropped"] > 0, c
+# The flood arrived (rects wholly outside the surface are dropped before
+# they count); whether frames merged depends on who was faster.
+assert c["appA"]["presents"] > 5000, c
 assert c["appB"]["served"] >= 1 and c["appB"]["frames_dropped"] == 0, c'
 	scmd_alive
 }

@@ -109,6 +109,32 @@ static void test_wrong_sizes(void **state)
 	gfx_server_free(s);
 }
 
+static void test_placement(void **state)
+{
+	gfx_server *s = new_server(800, 600);
+	gfx_compositor *c = gfx_server_compositor(s);
+	gfx_client *cl[6];
+	const uint32_t sz[6][2] = { { 300, 200 }, { 300, 200 }, { 100, 100 }, { 400, 250 }, { 200, 200 }, { 50, 50 } };
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(gfx_client_new(s, "p", sz[i][0], sz[i][1], 1, &cl[i]), 0);
+	/* No two frames overlap while there is room. */
+	for (uint32_t i = 0; i < c->n_ov; i++)
+		for (uint32_t k = i + 1; k < c->n_ov; k++) {
+			gfx_rect a = gfx_overlay_frame(c, c->ov[i]), b = gfx_overlay_frame(c, c->ov[k]), r;
+			assert_false(gfx_rect_intersect(&a, &b, &r));
+		}
+	/* A client that leaves frees its spot for the next one. */
+	gfx_overlay *o = gfx_comp_find(c, gfx_client_id(cl[0]));
+	int32_t x = o->x, y = o->y;
+	gfx_client_free(cl[0]);
+	gfx_client *again;
+	assert_int_equal(gfx_client_new(s, "q", 300, 200, 1, &again), 0);
+	o = gfx_comp_find(c, gfx_client_id(again));
+	assert_int_equal(o->x, x);
+	assert_int_equal(o->y, y);
+	gfx_server_free(s);
+}
+
 static const struct {
 	const char *json;
 	int want;
@@ -247,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_weighted_share_real_work),
 		cmocka_unit_test(test_flood_does_not_starve),
 		cmocka_unit_test(test_wrong_sizes),
+		cmocka_unit_test(test_placement),
 		cmocka_unit_test(test_damage_message_table),
 		cmocka_unit_test(test_input_to_focused_only),
 		cmocka_unit_test(test_input_json_roundtrip),
