@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "launch-internal.h"
@@ -84,16 +85,19 @@ int caps_apply(const launch_plan *p, const char **step)
 		*step = "PR_SET_KEEPCAPS";
 		return -errno;
 	}
+	/* Raw system calls: glibc's wrappers broadcast to every thread it
+	 * believes exists, and after a raw clone of a threaded runtime (scmd)
+	 * those threads are not here to answer. */
 	if (p->set_groups &&
-	    setgroups(p->spec->n_additional_gids, p->spec->additional_gids) < 0) {
+	    syscall(SYS_setgroups, p->spec->n_additional_gids, p->spec->additional_gids) < 0) {
 		*step = "setgroups";
 		return -errno;
 	}
-	if (setresgid(p->spec->gid, p->spec->gid, p->spec->gid) < 0) {
+	if (syscall(SYS_setresgid, p->spec->gid, p->spec->gid, p->spec->gid) < 0) {
 		*step = "setresgid";
 		return -errno;
 	}
-	if (setresuid(p->spec->uid, p->spec->uid, p->spec->uid) < 0) {
+	if (syscall(SYS_setresuid, p->spec->uid, p->spec->uid, p->spec->uid) < 0) {
 		*step = "setresuid";
 		return -errno;
 	}

@@ -39,7 +39,7 @@ int sandbox_enter(const launch_plan *p, char *e, size_t el)
 	for (size_t i = 0; i < s->n_rlimits; i++) {
 		struct rlimit rl = {s->rlimits[i].soft, s->rlimits[i].hard};
 		if (setrlimit(s->rlimits[i].resource, &rl) < 0) {
-			snprintf(e, el, "setrlimit %d: %s", s->rlimits[i].resource, strerror(errno));
+			snprintf(e, el, "setrlimit %d: %s", s->rlimits[i].resource, strerrordesc_np(errno));
 			return -errno;
 		}
 	}
@@ -54,20 +54,20 @@ int sandbox_enter(const launch_plan *p, char *e, size_t el)
 	/* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which
 	 * the drop below removes: load it first (it denies none of them). */
 	if (!s->no_new_privileges && (r = sc_filter_load(p->filter)) < 0) {
-		snprintf(e, el, "seccomp: %s", strerror(-r));
+		snprintf(e, el, "seccomp: %s", strerrordesc_np(-r));
 		return r;
 	}
 	if ((r = caps_apply(p, &step)) < 0) {
-		snprintf(e, el, "capabilities: %s: %s", step, strerror(-r));
+		snprintf(e, el, "capabilities: %s: %s", step, strerrordesc_np(-r));
 		return r;
 	}
 	if (s->no_new_privileges) {
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-			snprintf(e, el, "no_new_privs: %s", strerror(errno));
+			snprintf(e, el, "no_new_privs: %s", strerrordesc_np(errno));
 			return -errno;
 		}
 		if ((r = sc_filter_load(p->filter)) < 0) {
-			snprintf(e, el, "seccomp: %s", strerror(-r));
+			snprintf(e, el, "seccomp: %s", strerrordesc_np(-r));
 			return r;
 		}
 	}
@@ -119,11 +119,11 @@ _Noreturn void payload_exec(const launch_plan *p)
 	int fds[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0 && dup2(fds[i], i) < 0) {
-			snprintf(msg, sizeof(msg), "stdio: %s", strerror(errno));
+			snprintf(msg, sizeof(msg), "stdio: %s", strerrordesc_np(errno));
 			report(p, 126, msg);
 		}
 	if (chdir(s->cwd ? s->cwd : "/") < 0) {
-		snprintf(msg, sizeof(msg), "/process/cwd: %s: %s", s->cwd, strerror(errno));
+		snprintf(msg, sizeof(msg), "/process/cwd: %s: %s", s->cwd, strerrordesc_np(errno));
 		report(p, 126, msg);
 	}
 	/* No host fd may reach the program: everything above 2 closes on exec
@@ -131,7 +131,7 @@ _Noreturn void payload_exec(const launch_plan *p)
 	(void)syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC);
 	exec_in_path(s->args, s->env ? s->env : (char *[]){NULL});
 	int err = errno;
-	snprintf(msg, sizeof(msg), "exec %s: %s", s->args[0], strerror(err));
+	snprintf(msg, sizeof(msg), "exec %s: %s", s->args[0], strerrordesc_np(err));
 	report(p, err == ENOENT ? 127 : 126, msg);
 }
 
@@ -152,14 +152,16 @@ _Noreturn void init_run(const launch_plan *p)
 	/* Signals from the runtime queue up until the signalfd reads them. */
 	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
 	if (sfd < 0) {
-		snprintf(msg, sizeof(msg), "signalfd: %s", strerror(errno));
+		snprintf(msg, sizeof(msg), "signalfd: %s", strerrordesc_np(errno));
 		report(p, 126, msg);
 	}
 	if (sandbox_enter(p, msg, sizeof(msg)) < 0)
 		report(p, 126, msg);
-	pid_t main_pid = fork();
+	/* A raw fork: glibc's runs atfork handlers and takes locks that a
+	 * thread of the runtime may have held when we were cloned. */
+	pid_t main_pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (main_pid < 0) {
-		snprintf(msg, sizeof(msg), "fork: %s", strerror(errno));
+		snprintf(msg, sizeof(msg), "fork: %s", strerrordesc_np(errno));
 		report(p, 126, msg);
 	}
 	if (main_pid == 0) {

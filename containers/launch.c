@@ -142,14 +142,14 @@ static _Noreturn void child_main(launch_plan *p)
 		close(p->sync_pipe[0]);
 		/* Become the namespace's root for the setup (files we create
 		 * must belong to a mapped id). */
-		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
-			snprintf(msg, sizeof(msg), "user namespace: id 0 is not mapped: %s", strerror(errno));
+		if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) {
+			snprintf(msg, sizeof(msg), "user namespace: id 0 is not mapped: %s", strerrordesc_np(errno));
 			(void)!write(p->err_pipe[1], msg, strlen(msg));
 			_exit(126);
 		}
 	}
 	if ((p->clone_flags & CLONE_NEWNET) && loopback_up() < 0) {
-		snprintf(msg, sizeof(msg), "loopback up: %s", strerror(errno));
+		snprintf(msg, sizeof(msg), "loopback up: %s", strerrordesc_np(errno));
 		(void)!write(p->err_pipe[1], msg, strlen(msg));
 		_exit(126);
 	}

@@ -13,6 +13,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "launch-internal.h"
@@ -26,7 +27,7 @@ static int fail(char *buf, size_t len, int err, const char *fmt, ...)
 	int n = vsnprintf(buf, len, fmt, ap);
 	va_end(ap);
 	if (n >= 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, ": %s", strerror(err));
+		snprintf(buf + n, len - (size_t)n, ": %s", strerrordesc_np(err));
 	return -err;
 }
 
@@ -91,12 +92,19 @@ static int bind(const char *src, const char *dst, bool rec, uint64_t attrs, char
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
 
-/* A minimal /dev: binds of the host's nodes (mknod is not possible in a
- * user namespace, and one way for both keeps it simple). */
-static int populate_dev(const char *dev, char *e, size_t el)
+/* A minimal /dev. As real root, mknod (one call per node); in a user
+ * namespace mknod is refused, so the host's nodes are bound in. */
+static int populate_dev(const char *dev, bool can_mknod, char *e, size_t el)
 {
 	char src[64], dst[4300];
-	for (const char *const *n = dev_nodes; *n; n++) {
+	const dev_t numbers[] = {makedev(1, 3), makedev(1, 5), makedev(1, 7),
+				 makedev(1, 8), makedev(1, 9), makedev(5, 0)};
+	for (size_t i = 0; can_mknod && dev_nodes[i]; i++) {
+		snprintf(dst, sizeof(dst), "%s/%s", dev, dev_nodes[i]);
+		if (mknod(dst, S_IFCHR | 0666, numbers[i]) < 0 || chmod(dst, 0666) < 0)
+			return fail(e, el, errno, "mknod %s", dst);
+	}
+	for (const char *const *n = dev_nodes; !can_mknod && *n; n++) {
 		snprintf(src, sizeof(src), "/dev/%s", *n);
 		snprintf(dst, sizeof(dst), "%s/%s", dev, *n);
 		int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
@@ -168,7 +176,7 @@ static int do_mount(const launch_plan *p, const container_mount *m, const char *
 	return fail(e, el, r, "mount %s on %s", t, target);
 mounted:
 	if (strcmp(t, "tmpfs") == 0 && strcmp(m->destination, "/dev") == 0)
-		return populate_dev(target, e, el);
+		return populate_dev(target, !p->userns, e, el);
 	return 0;
 }
 
@@ -197,6 +205,14 @@ static int make_readonly(const char *path, char *e, size_t el)
 	    setattr(path, AT_RECURSIVE, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
 		return fail(e, el, errno, "read-only %s", path);
 	return 0;
+}
+
+static bool in_list(const char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (strcmp(*v, s) == 0)
+			return true;
+	return false;
 }
 
 int rootfs_setup(const launch_plan *p, char *e, size_t el)
@@ -229,17 +245,22 @@ int rootfs_setup(const launch_plan *p, char *e, size_t el)
 		if ((r = bind(p->opts->endpoint, target, false, 0, e, el)) < 0)
 			return r;
 	}
-	/* Default masks and read-only paths always apply; the spec's add. */
+	/* Default masks and read-only paths always apply; the spec's add
+	 * (each path once: every mount here is paid again at teardown). */
 	for (int pass = 0; pass < 2; pass++) {
 		const char *const *v = pass ? (const char *const *)s->masked_paths
 					    : container_default_masked_paths();
 		for (size_t i = 0; v && v[i]; i++) {
+			if (pass && in_list(container_default_masked_paths(), v[i]))
+				continue;
 			snprintf(target, sizeof(target), "%s%s", root, v[i]);
 			if ((r = mask(target, e, el)) < 0)
 				return r;
 		}
 		v = pass ? (const char *const *)s->readonly_paths : container_default_readonly_paths();
 		for (size_t i = 0; v && v[i]; i++) {
+			if (pass && in_list(container_default_readonly_paths(), v[i]))
+				continue;
 			snprintf(target, sizeof(target), "%s%s", root, v[i]);
 			if ((r = make_readonly(target, e, el)) < 0)
 				return r;
