@@ -21,6 +21,11 @@
 #include "container.h"
 #include "scm/macro.h"
 
+DEFINE_TRIVIAL_CLEANUP(container_spec *, container_spec_free)
+#define spec_freep container_spec_freep
+DEFINE_TRIVIAL_CLEANUP(container_sandbox *, container_sandbox_free)
+#define sandbox_freep container_sandbox_freep
+
 static void usage(FILE *f)
 {
 	fputs("usage: scm-run [OPTIONS] -- CMD [ARGS...]\n"
@@ -96,9 +101,9 @@ int main(int argc, char **argv)
 		return 125;
 	}
 
-	container_spec *spec = NULL;
-	container_sandbox *sb = NULL;
-	char *err = NULL;
+	_cleanup_(spec_freep) container_spec *spec = NULL;
+	_cleanup_(sandbox_freep) container_sandbox *sb = NULL;
+	_cleanup_free_ char *err = NULL;
 	int r;
 	if (bundle)
 		r = container_spec_load(bundle, &spec, &err);
@@ -151,9 +156,6 @@ int main(int argc, char **argv)
 	r = container_start(spec, &opts, &ct, &err);
 	if (r != 0) {
 		fprintf(stderr, "scm-run: %s\n", err ? err : strerror(r < 0 ? -r : EINVAL));
-		free(err);
-		container_spec_free(spec);
-		container_sandbox_free(sb);
 		return 125;
 	}
 	int status = 0, timeout = -1;
@@ -182,8 +184,6 @@ int main(int argc, char **argv)
 	}
 	r = container_wait(ct, &status);
 	container_free(ct);
-	container_spec_free(spec);
-	container_sandbox_free(sb);
 	if (r < 0) {
 		fprintf(stderr, "scm-run: wait: %s\n", strerror(-r));
 		return 125;
