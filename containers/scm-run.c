@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "container.h"
@@ -37,7 +38,9 @@ static void usage(FILE *f)
 	      "  --cgroup-parent P  cgroup parent (default scm)\n"
 	      "  --state-dir DIR    runtime state (default /run/scm or $XDG_RUNTIME_DIR/scm)\n"
 	      "  --stop-timeout MS  on SIGTERM/SIGINT: forward, then SIGKILL after MS (default 10000)\n"
-	      "  --check            parse and check only, print nothing on success\n",
+	      "  --check            parse and check only, print nothing on success\n"
+	      "  --exec \"CMD ARGS\"  once the container runs, run CMD inside it too (words split\n"
+	      "                     on spaces), wait for it, stop the container, exit with CMD's status\n",
 	      f);
 }
 
@@ -61,6 +64,30 @@ static char *read_arg(const char *arg)
 	return buf;
 }
 
+/* --exec: what `scmctl container exec` does, for tests. */
+static int exec_into(container *ct, const char *cmd)
+{
+	_cleanup_free_ char *copy = strdup(cmd);
+	char *argv[64];
+	size_t n = 0;
+	for (char *save = NULL, *w = strtok_r(copy, " ", &save); w && n < 63;
+	     w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	argv[n] = NULL;
+	_cleanup_free_ char *err = NULL;
+	pid_t pid;
+	int status = 0, r = n ? container_exec(ct, argv, -1, -1, -1, &pid, &err) : -EINVAL;
+	if (r == 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	else
+		fprintf(stderr, "scm-run: %s\n", err ? err : strerror(-r));
+	int ignored;
+	container_stop(ct, 1000, &ignored);
+	container_free(ct);
+	return r == 0 ? container_wait_status_to_exit(status) : 125;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -73,6 +100,7 @@ int main(int argc, char **argv)
 		{"state-dir", required_argument, NULL, 'd'},
 		{"stop-timeout", required_argument, NULL, 't'},
 		{"check", no_argument, NULL, 'k'},
+		{"exec", required_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -80,6 +108,7 @@ int main(int argc, char **argv)
 	container_opts opts = CONTAINER_OPTS_INIT;
 	int stop_timeout = 10000, c;
 	bool check_only = false;
+	const char *exec_cmd = NULL;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0) {
 		switch (c) {
 		case 's': sandbox_arg = optarg; break;
@@ -91,6 +120,7 @@ int main(int argc, char **argv)
 		case 'd': opts.state_dir = optarg; break;
 		case 't': stop_timeout = atoi(optarg); break;
 		case 'k': check_only = true; break;
+		case 'x': exec_cmd = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 125;
 		}
@@ -159,6 +189,8 @@ int main(int argc, char **argv)
 		return 125;
 	}
 	int status = 0, timeout = -1;
+	if (exec_cmd)
+		return exec_into(ct, exec_cmd);
 	for (;;) {
 		struct pollfd p[2] = {{.fd = container_pidfd(ct), .events = POLLIN},
 				      {.fd = sfd, .events = POLLIN}};

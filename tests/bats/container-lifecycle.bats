@@ -272,3 +272,30 @@ bad_spec() {
 	run "$BIN/scm-run" --state-dir "$D/state" --profile-sandbox '{"syscalls":{"deny":["getpriority"]}}' -- "$(H)" try-syscall read
 	[ "$(ls "$D/state/cache" | grep -c '^seccomp-.*\.bpf$')" -eq 2 ]
 }
+
+check_exec() {
+	# The exec'd process shares the container's pid namespace (PID 1, the
+	# main process, itself) and gets the same sandbox.
+	run as "$1" "$BIN/scm-run" --exec "$(H) pids" -- "$(H)" sleep 100
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | sort -n | paste -sd' ')" = "1 2 3" ]
+	run as "$1" "$BIN/scm-run" --exec "$(H) try-syscall mount unshare dup" -- "$(H)" sleep 100
+	echo "$output"
+	[ "$(echo "$output" | paste -sd' ')" = "mount: EPERM unshare: EPERM dup: EBADF" ]
+	run as "$1" "$BIN/scm-run" --exec "$(H) caps" -- "$(H)" sleep 100
+	grep -qx "effective=0000000000000000" <<<"$output"
+	grep -qx "bounding=0000000000000000" <<<"$output"
+	run as "$1" "$BIN/scm-run" --exec "$(H) exit 9" -- "$(H)" sleep 100
+	[ "$status" -eq 9 ]
+}
+@test "root: exec runs a command inside a running container, same namespaces and sandbox" { check_exec root; }
+@test "rootless: exec runs a command inside a running container, same namespaces and sandbox" { check_exec user; }
+
+@test "root: exec joins the container's cgroup" {
+	run "$BIN/scm-run" --profile-sandbox '{"pids":50}' --exec "/bin/cat /proc/self/cgroup" -- "$(H)" sleep 100
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# Inside its cgroup namespace the container's cgroup is the root.
+	grep -qx '[0-9]*:pids:/' <<<"$output"
+}
