@@ -37,6 +37,7 @@ typedef struct launch_plan {
 	bool userns;       /* any user namespace */
 	bool set_groups;   /* setgroups(2) is allowed (not in a rootless userns) */
 	int clone_flags;
+	bool late_cgroupns; /* unshare(CLONE_NEWCGROUP) after joining v1 cgroups */
 	const char *stage; /* where the new root is assembled */
 	cgroup_set *cg;
 	int err_pipe[2];   /* child -> parent: setup error text; EOF = exec'd */

@@ -129,8 +129,16 @@ static _Noreturn void child_main(launch_plan *p)
 	char msg[1024];
 	close(p->err_pipe[0]);
 	close(p->status_pipe[0]);
-	if (p->cg && !p->cg->all_v2)
+	if (p->cg && !p->cg->all_v2) {
+		/* Join first, then the cgroup namespace: its root is where we
+		 * stand when it is made, and that must be our own cgroup. */
 		cgroup_enter_child(p->cg);
+		if (p->late_cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
+			snprintf(msg, sizeof(msg), "cgroup namespace: %s", strerrordesc_np(errno));
+			(void)!write(p->err_pipe[1], msg, strlen(msg));
+			_exit(126);
+		}
+	}
 	if (p->userns) {
 		char c;
 		close(p->sync_pipe[1]);
@@ -353,8 +361,13 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int pidfd = -1;
+	/* v1 cgroups are joined by the child after the clone, so a cgroup
+	 * namespace made by the clone would be rooted in our cgroup. */
+	p.late_cgroupns = (ns & CONTAINER_NS_CGROUP) && !c->cg.all_v2 &&
+			  (c->cg.procs_fd[0] >= 0 || c->cg.procs_fd[1] >= 0 || c->cg.procs_fd[2] >= 0);
 	struct clone_args ca = {
-		.flags = (uint64_t)clone_flags_of(ns) | CLONE_PIDFD,
+		.flags = ((uint64_t)clone_flags_of(ns) & ~(p.late_cgroupns ? (uint64_t)CLONE_NEWCGROUP : 0)) |
+			 CLONE_PIDFD,
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
 		.exit_signal = SIGCHLD,
 	};

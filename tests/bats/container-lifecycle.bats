@@ -292,10 +292,21 @@ check_exec() {
 @test "root: exec runs a command inside a running container, same namespaces and sandbox" { check_exec root; }
 @test "rootless: exec runs a command inside a running container, same namespaces and sandbox" { check_exec user; }
 
-@test "root: exec joins the container's cgroup" {
+@test "root: the container and exec join the container's cgroup, which is its cgroup namespace root" {
 	run "$BIN/scm-run" --profile-sandbox '{"pids":50}' --exec "/bin/cat /proc/self/cgroup" -- "$(H)" sleep 100
 	echo "$output"
 	[ "$status" -eq 0 ]
 	# Inside its cgroup namespace the container's cgroup is the root.
 	grep -qx '[0-9]*:pids:/' <<<"$output"
+	# The same for the main process; the host sees scm/ID.
+	run "$BIN/scm-run" --id "lc-cg-$$" --profile-sandbox '{"pids":50}' -- /bin/cat /proc/self/cgroup
+	grep -qx '[0-9]*:pids:/' <<<"$output"
+	( exec "$BIN/scm-run" --id "lc-cg2-$$" --profile-sandbox '{"pids":50}' -- "$(H)" trap-term 0 ) >"$D/out" 2>&1 3>&- &
+	local pid=$!
+	wait_for "$D/out" ready
+	cat /sys/fs/cgroup/pids/scm/lc-cg2-$$/cgroup.procs
+	[ "$(wc -l </sys/fs/cgroup/pids/scm/lc-cg2-$$/cgroup.procs)" -eq 2 ] # PID 1 and the helper
+	kill -TERM $pid
+	wait $pid
+	[ -z "$(leftover_cgroups "lc-cg2-$$")" ]
 }
