@@ -305,9 +305,10 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 		r = -ENOMEM;
 		goto fail;
 	}
-	if (!spec->root_path) {
+	if (!spec->root_path || strcmp(spec->root_path, "/") == 0) {
 		/* One shared, empty anchor: each container mounts its root there
-		 * in its own mount namespace. */
+		 * in its own mount namespace (pivot_root cannot pivot "/" onto
+		 * itself). */
 		if (asprintf(&stage, "%s/stage", state) < 0) {
 			r = -ENOMEM;
 			goto fail;

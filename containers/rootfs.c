@@ -232,8 +232,8 @@ int rootfs_setup(const launch_plan *p, char *e, size_t el)
 		if (setattr(root, AT_RECURSIVE,
 			    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
 			return fail(e, el, errno, "read-only %s", root);
-	} else if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return fail(e, el, errno, "bind %s", root);
+	} else if (mount(s->root_path, root, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return fail(e, el, errno, "bind %s", s->root_path);
 
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		snprintf(target, sizeof(target), "%s%s", root, s->mounts[i].destination);

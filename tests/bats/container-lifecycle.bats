@@ -310,3 +310,12 @@ check_exec() {
 	wait $pid
 	[ -z "$(leftover_cgroups "lc-cg2-$$")" ]
 }
+
+check_example() {
+	run as "$1" "$BIN/scm-run" --bundle "$SCM_SRC/examples/bundles/host-ro"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "hello from scm-example: 0 in "* ]]
+}
+@test "root: examples/bundles/host-ro (root \"/\", read-only) runs" { check_example root; }
+@test "rootless: examples/bundles/host-ro (root \"/\", read-only) runs" { check_example user; }
