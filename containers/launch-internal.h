@@ -39,6 +39,7 @@ typedef struct launch_plan {
 	int clone_flags;
 	bool late_cgroupns; /* unshare(CLONE_NEWCGROUP) after joining v1 cgroups */
 	const char *stage; /* where the new root is assembled */
+	char **host_submounts; /* quick path as root: what to bind under a non-recursive / */
 	cgroup_set *cg;
 	int err_pipe[2];   /* child -> parent: setup error text; EOF = exec'd */
 	int sync_pipe[2];  /* parent -> child: id maps written */
@@ -91,6 +92,9 @@ int sandbox_enter(const launch_plan *p, char *errbuf, size_t errlen);
 
 const char *const *container_default_masked_paths(void);
 const char *const *container_default_readonly_paths(void);
+
+/* rootfs-plan.c: the host mounts the quick path needs (parent side). */
+int rootfs_host_submounts(const char *stage, char ***ret);
 
 /* util */
 int write_file(const char *path, const char *text);

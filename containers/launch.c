@@ -318,6 +318,11 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 			goto fail;
 		}
 		p.stage = stage;
+		if (!spec->root_path && !p.userns &&
+		    (r = rootfs_host_submounts(stage, &p.host_submounts)) < 0) {
+			r = fail_msg(&err, r, "reading /proc/self/mountinfo: %s", strerror(-r));
+			goto fail;
+		}
 	} else
 		p.stage = spec->root_path;
 
@@ -416,6 +421,7 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 		goto fail;
 	}
 	close(p.err_pipe[0]);
+	strv_free(p.host_submounts);
 	c->status_fd = p.status_pipe[0];
 	c->caps = p.caps;
 	c->filter = p.filter;
@@ -425,6 +431,7 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	*ret = c;
 	return 0;
 fail:
+	strv_free(p.host_submounts);
 	close_pipe(p.err_pipe);
 	close_pipe(p.sync_pipe);
 	close_pipe(p.status_pipe);

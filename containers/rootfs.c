@@ -226,9 +226,18 @@ int rootfs_setup(const launch_plan *p, char *e, size_t el)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail(e, el, errno, "make / private");
 	if (!s->root_path) {
-		/* Quick path: the host's whole tree, read-only, nosuid, nodev. */
-		if (mount("/", root, NULL, MS_BIND | MS_REC, NULL) < 0)
+		/* Quick path: the host's tree, read-only, nosuid, nodev. As real
+		 * root, / alone plus the mounts not hidden by ours anyway (every
+		 * mount copied is paid again at teardown); in a user namespace
+		 * the host's mounts are locked together: all of them. */
+		bool rec = !p->host_submounts;
+		if (mount("/", root, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
 			return fail(e, el, errno, "bind / on %s", root);
+		for (char **m = p->host_submounts; m && *m; m++) {
+			snprintf(target, sizeof(target), "%s%s", root, *m);
+			if (mount(*m, target, NULL, MS_BIND | MS_REC, NULL) < 0 && errno != ENOENT)
+				return fail(e, el, errno, "bind %s", *m);
+		}
 		if (setattr(root, AT_RECURSIVE,
 			    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
 			return fail(e, el, errno, "read-only %s", root);
