@@ -168,7 +168,17 @@ _Noreturn void init_run(const launch_plan *p)
 		close(sfd);
 		payload_exec(p);
 	}
-	close(p->err_pipe[1]);
+	/* PID 1 never execs, so it still holds every fd the runtime had when
+	 * it cloned us (in scmd: sockets, other containers' output pipes). Keep
+	 * only the signalfd and the status pipe: no host fd lives on inside,
+	 * and no other container's pipe is held open by this one. */
+	int keep_lo = sfd < p->status_pipe[1] ? sfd : p->status_pipe[1];
+	int keep_hi = sfd < p->status_pipe[1] ? p->status_pipe[1] : sfd;
+	if (keep_lo > 0)
+		(void)syscall(SYS_close_range, 0, keep_lo - 1, 0);
+	if (keep_hi > keep_lo + 1)
+		(void)syscall(SYS_close_range, keep_lo + 1, keep_hi - 1, 0);
+	(void)syscall(SYS_close_range, keep_hi + 1, ~0u, 0);
 	for (;;) {
 		struct signalfd_siginfo si;
 		ssize_t n = read(sfd, &si, sizeof(si));
