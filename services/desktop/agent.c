@@ -124,9 +124,8 @@ int main(int argc, char **argv)
 	int64_t x, y;
 	char *border = NULL;
 	const char *wenv = getenv("SCM_GFX_WEIGHT");
-	struct json_object *weight = wenv && *wenv ? json_object_new_int(atoi(wenv)) : NULL;
+	uint64_t weight = wenv && *wenv ? strtoull(wenv, NULL, 10) : 0;
 	r = scm_gfx_create_surface(ch, w, h, weight, &sfd, &efd, &x, &y, &border, &serr);
-	json_object_put(weight);
 	if (r)
 		return die("create_surface", r, serr);
 	gfx_surface *surf = NULL;

@@ -117,8 +117,8 @@ static int parse_app(struct json_object *a, size_t i, desktop_app *app, char *er
 	app->weight = 1;
 	if (json_object_object_get_ex(a, "weight", &v)) {
 		int64_t w = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
-		if (w < 1 || w > 1000)
-			return ERR("/apps/%zu/weight: want an integer 1..1000", i);
+		if (w < 1 || w > 10000)
+			return ERR("/apps/%zu/weight: want an integer 1..10000", i);
 		app->weight = (uint32_t)w;
 	}
 	if (json_object_object_get_ex(a, "profiles", &v)) {

@@ -7,7 +7,7 @@
  *
  * name: [a-z0-9-]{1,32} (it becomes part of container and endpoint
  * names); size: WxH within 64..8192; apps: 1..16, unique names; command:
- * 1..64 non-empty strings; profiles: 0..16 names; weight: 1..1000,
+ * 1..64 non-empty strings; profiles: 0..16 names; weight: 1..10000,
  * default 1; description: optional string. Unknown keys are refused. */
 #pragma once
 #include <stddef.h>

@@ -33,25 +33,36 @@
 
 static gfx_server *srv;
 
-/* A weight from the client counts only when policy constrains it: the
- * skeleton has then already checked it against the grant. */
-static uint32_t pick_weight(const scm_grant *g, struct json_object *weight)
+/* The time-bank weight of a new client, from the grant scmd made:
+ * - constraints {"gfx": {"weight": {"eq": W}}}: W, set by scmd from the
+ *   caller's effective profile (sandbox "gfx": {"weight": W}); "gfx" is
+ *   no method, so the skeleton leaves it to us;
+ * - constraints on create_surface's own weight parameter: the value the
+ *   client passed, which the skeleton has already checked against them;
+ * - otherwise DEFAULT_WEIGHT: a client never picks its own weight. */
+static uint32_t pick_weight(const scm_grant *g, uint64_t weight)
 {
-	struct json_object *m, *p;
+	struct json_object *m, *p, *eq;
+	if (!g->constraints)
+		return DEFAULT_WEIGHT;
+	if (json_object_object_get_ex(g->constraints, "gfx", &m) && json_object_is_type(m, json_type_object) &&
+	    json_object_object_get_ex(m, "weight", &p) && json_object_is_type(p, json_type_object) &&
+	    json_object_object_get_ex(p, "eq", &eq) && json_object_is_type(eq, json_type_int)) {
+		int64_t w = json_object_get_int64(eq);
+		return w >= 1 && w <= GFX_WEIGHT_MAX ? (uint32_t)w : DEFAULT_WEIGHT;
+	}
 	bool constrained = false;
 	const char *keys[] = { "create_surface", "*" };
-	for (size_t i = 0; g->constraints && i < 2; i++)
+	for (size_t i = 0; i < 2; i++)
 		if (json_object_object_get_ex(g->constraints, keys[i], &m) &&
 		    json_object_is_type(m, json_type_object) && json_object_object_get_ex(m, "weight", &p))
 			constrained = true;
-	if (!constrained || !weight || !json_object_is_type(weight, json_type_int))
+	if (!constrained)
 		return DEFAULT_WEIGHT;
-	int64_t w = json_object_get_int64(weight);
-	return w >= 1 && w <= 1000 ? (uint32_t)w : DEFAULT_WEIGHT;
+	return weight >= 1 && weight <= GFX_WEIGHT_MAX ? (uint32_t)weight : DEFAULT_WEIGHT;
 }
 
-static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, struct json_object *weight,
-			     void *ud)
+static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, uint64_t weight, void *ud)
 {
 	const scm_grant *g = scm_call_grant(call);
 	if (scm_call_channel_data(call))

@@ -41,7 +41,7 @@ int gfx_server_snapshot(gfx_server *s, const char *path);
 struct json_object *gfx_server_stats(gfx_server *s);
 
 /* A new client for a caller (container name) with a width x height
- * surface placed automatically and a time-bank weight (1..1000). */
+ * surface placed automatically and a time-bank weight (1..GFX_WEIGHT_MAX). */
 int gfx_client_new(gfx_server *s, const char *caller, uint32_t width, uint32_t height,
 		   uint32_t weight, gfx_client **ret);
 gfx_client *gfx_client_free(gfx_client *c);

@@ -39,7 +39,7 @@ int64_t gfx_tb_share_ns(const gfx_timebank *tb, uint32_t slot)
 
 int gfx_tb_add(gfx_timebank *tb, uint32_t weight, uint32_t *ret_slot)
 {
-	if (weight == 0 || weight > 1000)
+	if (weight == 0 || weight > GFX_WEIGHT_MAX)
 		return GFX_E_INVALID;
 	for (uint32_t i = 0; i < GFX_TB_MAX; i++) {
 		if (tb->c[i].live)

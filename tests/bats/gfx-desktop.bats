@@ -99,3 +99,75 @@ launch() {
 	! "$SCMCTL" service list | grep -q gfx-two-apps
 	scmd_alive
 }
+
+# Profiles for apps in containers: gfx access, the weight fixed by policy.
+container_profiles() {
+	mkdir -p "$SCMT/cfg/profiles"
+	for w in 1 3; do
+		cat >"$SCMT/cfg/profiles/gfx-w$w.json" <<JSON
+{ "name": "gfx-w$w", "priority": $((10 + w)), "description": "a desktop app with $w share(s) of the proxy",
+  "services": [ { "service": "gfx*", "methods": ["present", "poll_input"], "action": "allow" },
+                { "service": "gfx*", "methods": ["create_surface"], "action": "allow",
+                  "args": { "weight": { "eq": $w } } } ] }
+JSON
+	done
+	"$SCMCTL" policy reload >/dev/null
+	cat >"$SCMT/ct.json" <<'JSON'
+{ "name": "ct", "size": "900x500", "apps": [
+  { "name": "clock", "command": ["xclock", "-update", "1"], "size": "300x300", "profiles": ["gfx-w1"], "weight": 1 },
+  { "name": "eyes", "command": ["xeyes"], "size": "400x300", "profiles": ["gfx-w3"], "weight": 3 } ] }
+JSON
+}
+
+@test "gfx desktop: apps in two containers, gfx granted and weighted by their profiles" {
+	container_profiles
+	"$SCM_BUILD/libexec/scm-desktop-run" "$SCMT/ct.json" --containers >"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- &
+	RUN_PID=$!
+	for _ in $(seq 400); do
+		grep -q '^ready' "$SCMT/run.out" && break
+		kill -0 "$RUN_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$SCMT/run.out" "$SCMT/run.err"
+	grep -q '^ready' "$SCMT/run.out"
+	run "$SCMCTL" container list
+	[[ "$output" == *"ct-clock"*"running"* ]]
+	[[ "$output" == *"ct-eyes"*"running"* ]]
+	stats=$("$SCMCTL" call gfx-ct stats)
+	echo "$stats" | python3 -c '
+import json, sys
+c = {x["caller"]: x for x in json.load(sys.stdin)["stats"]["clients"]}
+assert c["ct-clock"]["weight"] == 1 and c["ct-eyes"]["weight"] == 3, c
+assert c["ct-clock"]["border"] != c["ct-eyes"]["border"], c'
+	port=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
+	run timeout 30 gvnccapture "127.0.0.1:$((port - 5900))" "$SCMT/cap.png"
+	[ "$status" -eq 0 ]
+	while read -r kind name at xy _ border; do
+		[ "$kind" = app ] || continue
+		x=${xy%,*} y=${xy#*,} b=${border#\#}
+		w=$([ $name = clock ] && echo 300 || echo 400) h=300
+		[ "$("$CHK" distinct "$SCMT/cap.png" "$x" "$y" "$w" "$h")" -ge 2 ]
+		[ "$("$CHK" count "$SCMT/cap.png" $((x - 4)) $((y - 4)) $((w + 8)) 4 "$b")" -eq $(((w + 8) * 4)) ]
+	done <"$SCMT/run.out"
+	kill "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=
+	! "$SCMCTL" container list | grep -q ct-
+}
+
+@test "gfx desktop: a container may not pick a weight its profile does not grant" {
+	container_profiles
+	cat >"$SCMT/gfx.json" <<JSON
+{ "name": "gfx", "interface": "gfx", "exec": ["$SCM_BUILD/libexec/scm-gfx-proxy", "--size", "640x400"], "allow": ["host"] }
+JSON
+	"$SCMCTL" service register "$SCMT/gfx.json" >/dev/null
+	"$SCMCTL" container run -d --name greedy --profile gfx-w1 --env SCM_GFX_WEIGHT=50 \
+		-- "$SCM_BUILD/libexec/scm-desktop-app" --size 200x200 -- xeyes >/dev/null
+	for _ in $(seq 200); do
+		"$SCMCTL" container list | grep -q 'greedy.*exited' && break
+		sleep 0.05
+	done
+	run "$SCMCTL" container logs greedy
+	[[ "$output" == *"parameter 'weight' is not the allowed value"* ]]
+	run "$SCMCTL" call gfx stats
+	[[ "$output" != *greedy* ]]
+	"$SCMCTL" container rm greedy >/dev/null
+}

@@ -34,10 +34,10 @@ static int fail(const char *what, int r, scm_error *err)
 	return 1;
 }
 
-static struct json_object *weight_arg(void)
+static uint64_t weight_arg(void)
 {
 	const char *w = getenv("SCM_GFX_WEIGHT");
-	return w && *w ? json_object_new_int(atoi(w)) : NULL;
+	return w && *w ? strtoull(w, NULL, 10) : 0;
 }
 
 static int paint(scm_channel *ch, int argc, char **argv)
@@ -51,9 +51,7 @@ static int paint(scm_channel *ch, int argc, char **argv)
 	int sfd = -1, efd = -1;
 	int64_t x, y;
 	char *border = NULL;
-	struct json_object *wj = weight_arg();
-	int r = scm_gfx_create_surface(ch, w, h, wj, &sfd, &efd, &x, &y, &border, &err);
-	json_object_put(wj);
+	int r = scm_gfx_create_surface(ch, w, h, weight_arg(), &sfd, &efd, &x, &y, &border, &err);
 	if (r)
 		return fail("create_surface", r, err);
 	gfx_surface *s = NULL;
@@ -131,20 +129,20 @@ static int hostile(scm_channel *ch)
 		bad += r != (code);                                                              \
 	} while (0)
 	EXPECT("present before create_surface", scm_gfx_present(ch, NULL, &dropped, &err), SCM_GFX_E_NOSURFACE);
-	EXPECT("zero width", scm_gfx_create_surface(ch, 0, 10, NULL, &sfd, &efd, &x, &y, &border, &err),
+	EXPECT("zero width", scm_gfx_create_surface(ch, 0, 10, 0, &sfd, &efd, &x, &y, &border, &err),
 	       SCM_GFX_E_BADSIZE);
-	EXPECT("width over 2^32", scm_gfx_create_surface(ch, (1ull << 32) + 16, 10, NULL, &sfd, &efd, &x, &y, &border, &err),
+	EXPECT("width over 2^32", scm_gfx_create_surface(ch, (1ull << 32) + 16, 10, 0, &sfd, &efd, &x, &y, &border, &err),
 	       SCM_GFX_E_BADSIZE);
-	EXPECT("8192x8192", scm_gfx_create_surface(ch, 8192, 8192, NULL, &sfd, &efd, &x, &y, &border, &err),
+	EXPECT("8192x8192", scm_gfx_create_surface(ch, 8192, 8192, 0, &sfd, &efd, &x, &y, &border, &err),
 	       SCM_GFX_E_BADSIZE);
-	EXPECT("create 64x64", scm_gfx_create_surface(ch, 64, 64, NULL, &sfd, &efd, &x, &y, &border, &err), 0);
+	EXPECT("create 64x64", scm_gfx_create_surface(ch, 64, 64, 0, &sfd, &efd, &x, &y, &border, &err), 0);
 	free(border);
 	border = NULL;
 	/* What the client can do to the memfd: neither shrink nor grow it. */
 	printf("shrink the memfd: %s\n", ftruncate(sfd, 16) < 0 ? strerror(errno) : "ALLOWED");
 	bad += ftruncate(sfd, 16) == 0;
 	bad += ftruncate(sfd, 1 << 24) == 0;
-	EXPECT("second create_surface", scm_gfx_create_surface(ch, 8, 8, NULL, &sfd, &efd, &x, &y, &border, &err),
+	EXPECT("second create_surface", scm_gfx_create_surface(ch, 8, 8, 0, &sfd, &efd, &x, &y, &border, &err),
 	       SCM_GFX_E_SURFACEEXISTS);
 	static const char *bad_damage[] = { "7", "[[0,0,10]]", "[[0,0,-1,1]]", "[[0,0,1.5,1]]", "[[\"x\",0,1,1]]",
 					    "[[0,0,1,4294967296]]", "{\"a\":1}" };

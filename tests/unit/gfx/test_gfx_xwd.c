@@ -134,6 +134,7 @@ static const struct {
 	{ "{\"name\":\"d\",\"size\":\"800x600\",\"apps\":[{\"name\":\"a\",\"command\":[\"\"],\"size\":\"100x100\"}]}", "/apps/0/command:" },
 	{ "{\"name\":\"d\",\"size\":\"800x600\",\"apps\":[{\"name\":\"a\",\"command\":[\"x\"],\"size\":\"900x100\"}]}", "/apps/0/size:" },
 	{ "{\"name\":\"d\",\"size\":\"800x600\",\"apps\":[{\"name\":\"a\",\"command\":[\"x\"],\"size\":\"100x100\",\"weight\":0}]}", "/apps/0/weight:" },
+	{ "{\"name\":\"d\",\"size\":\"800x600\",\"apps\":[{\"name\":\"a\",\"command\":[\"x\"],\"size\":\"100x100\",\"weight\":10001}]}", "/apps/0/weight:" },
 	{ "{\"name\":\"d\",\"size\":\"800x600\",\"apps\":[{\"name\":\"a\",\"command\":[\"x\"],\"size\":\"100x100\",\"profiles\":[7]}]}", "/apps/0/profiles:" },
 	{ "{\"name\":\"d\",\"size\":\"800x600\",\"apps\":[{\"name\":\"a\",\"command\":[\"x\"],\"size\":\"100x100\"},{\"name\":\"a\",\"command\":[\"y\"],\"size\":\"100x100\"}]}", "/apps/1/name:" },
 	{ "{\"name\":\"d\",\"size\":\"800x600\",\"apps\":[{\"name\":\"a\",\"command\":[\"x\"],\"size\":\"100x100\",\"gpu\":true}]}", "/apps/0/gpu:" },
