@@ -4,10 +4,12 @@ over the DevTools protocol (Chromium's --screenshot does not wait for
 websockets), waits until noVNC has drawn the remote desktop, then saves a
 screenshot and reads pixels straight from noVNC's canvas.
 
-  scm-desktop-novnc-shot URL OUT.png [X,Y ...]
+  scm-desktop-novnc-shot URL OUT.png [--click X,Y] [--type TEXT] [--enter] [X,Y ...]
 
 Prints "canvas WxH", then "pixel X Y rrggbb" for every X,Y asked (desktop
-coordinates). Exits 1 if noVNC does not show a desktop within 30 s.
+coordinates). --click, --type and --enter act as a user in the browser tab
+would (in that order, before the pixels are read): a mouse click on the
+desktop point, keys typed into noVNC, the Enter key. Exits 1 if noVNC does not show a desktop within 30 s.
 Chromium is /usr/bin/chromium unless $CHROMIUM says otherwise. The
 websocket client is written here (RFC 6455, text frames, client masking)
 so that no package has to be installed."""
@@ -91,6 +93,44 @@ class WS:
         return r["result"].get("value")
 
 
+def key(ws, k, code, vk, text=None):
+    down = {"type": "keyDown", "key": k, "code": code, "windowsVirtualKeyCode": vk}
+    if text:
+        down["text"] = text
+    ws.call("Input.dispatchKeyEvent", **down)
+    ws.call("Input.dispatchKeyEvent", type="keyUp", key=k, code=code, windowsVirtualKeyCode=vk)
+
+
+def act(ws, a):
+    """One user action on the noVNC page, in desktop coordinates."""
+    if a[0] == "click":
+        # Desktop point -> page point through the canvas' box and scale.
+        box = ws.js("""(() => { const c = document.querySelector('#noVNC_container canvas, canvas');
+            const r = c.getBoundingClientRect(); return [r.left, r.top, r.width / c.width, r.height / c.height]; })()""")
+        x, y = box[0] + a[1] * box[2], box[1] + a[2] * box[3]
+        for t in ("mouseMoved", "mousePressed", "mouseReleased"):
+            ws.call("Input.dispatchMouseEvent", type=t, x=x, y=y, button="left" if t != "mouseMoved" else "none",
+                    clickCount=1 if t != "mouseMoved" else 0)
+    elif a[0] == "type":
+        for ch in a[1]:
+            if ch == " ":
+                key(ws, " ", "Space", 32, " ")
+            elif ch.isalpha():
+                key(ws, ch, "Key" + ch.upper(), ord(ch.upper()), ch)
+            elif ch.isdigit():
+                key(ws, ch, "Digit" + ch, ord(ch), ch)
+            elif ch == "/":
+                key(ws, "/", "Slash", 191, "/")
+            elif ch == ".":
+                key(ws, ".", "Period", 190, ".")
+            elif ch == "-":
+                key(ws, "-", "Minus", 189, "-")
+            else:
+                raise SystemExit("novnc-shot: cannot type %r" % ch)
+    elif a[0] == "enter":
+        key(ws, "Enter", "Enter", 13, "\r")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -102,7 +142,21 @@ def free_port():
 def main(argv):
     if len(argv) < 3:
         raise SystemExit(__doc__)
-    url, out, points = argv[1], argv[2], [tuple(map(int, p.split(","))) for p in argv[3:]]
+    url, out = argv[1], argv[2]
+    points, actions, i = [], [], 3
+    while i < len(argv):
+        if argv[i] == "--click":
+            actions.append(("click",) + tuple(map(int, argv[i + 1].split(","))))
+            i += 2
+        elif argv[i] == "--type":
+            actions.append(("type", argv[i + 1]))
+            i += 2
+        elif argv[i] == "--enter":
+            actions.append(("enter",))
+            i += 1
+        else:
+            points.append(tuple(map(int, argv[i].split(","))))
+            i += 1
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     port = free_port()
     profile = tempfile.mkdtemp(prefix="scm-novnc-")
@@ -144,6 +198,10 @@ def main(argv):
             raise SystemExit("novnc-shot: noVNC did not show a desktop within 30 s")
         time.sleep(0.5)  # let the first full update finish drawing
         print("canvas %dx%d" % (size[0], size[1]))
+        for a in actions:
+            act(ws, a)
+        if actions:
+            time.sleep(0.5)  # the app answers through the proxy
         for x, y in points:
             px = ws.js("Array.from(document.querySelector('#noVNC_container canvas, canvas')"
                        ".getContext('2d').getImageData(%d, %d, 1, 1).data)" % (x, y))

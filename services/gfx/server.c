@@ -32,7 +32,7 @@ struct gfx_client {
 	gfx_input_event q[GFX_INPUT_QUEUE];
 	uint32_t q_head, q_len;
 	uint8_t last_buttons;
-	uint64_t presents, input_dropped;
+	uint64_t presents, inputs, input_dropped;
 	int64_t latency_last, latency_max, latency_sum;
 	uint64_t latency_n;
 };
@@ -388,6 +388,7 @@ static void enqueue(gfx_client *c, const gfx_input_event *ev)
 	}
 	c->q[(c->q_head + c->q_len) % GFX_INPUT_QUEUE] = *ev;
 	c->q_len++;
+	c->inputs++;
 	uint64_t one = 1;
 	(void)!write(c->event_fd, &one, sizeof(one));
 }
@@ -487,6 +488,7 @@ struct json_object *gfx_server_stats(gfx_server *s)
 		json_object_object_add(j, "waits", json_object_new_int64((int64_t)t->waits));
 		json_object_object_add(j, "frames_dropped", json_object_new_int64((int64_t)t->dropped));
 		json_object_object_add(j, "presents", json_object_new_int64((int64_t)c->presents));
+		json_object_object_add(j, "input_events", json_object_new_int64((int64_t)c->inputs));
 		json_object_object_add(j, "input_dropped", json_object_new_int64((int64_t)c->input_dropped));
 		json_object_object_add(j, "latency_max_ns", json_object_new_int64(c->latency_max));
 		json_object_object_add(j, "latency_avg_ns",

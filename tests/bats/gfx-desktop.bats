@@ -70,20 +70,32 @@ launch() {
 	for _ in $(seq 100); do [ -e "$typed" ] && break; sleep 0.05; done
 	[ -e "$typed" ]
 	rm -f "$typed"
+	# Only the focused app heard anything.
+	"$SCMCTL" call gfx-two-apps stats | python3 -c '
+import json, sys
+c = {x["caller"]: x for x in json.load(sys.stdin)["stats"]["clients"]}
+assert c["desktop-two-apps-clock"]["input_events"] == 0, c
+assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 	# The terminal shows what was typed: its region changed since launch.
 	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/cap.png"
 	[ "$("$CHK" distinct "$SCMT/cap.png" "${APP_X[term]}" "${APP_Y[term]}" 640 40)" -ge 2 ]
 }
 
-@test "gfx desktop: noVNC in headless Chromium shows the desktop" {
+@test "gfx desktop: noVNC in headless Chromium shows the desktop, and typing there reaches the xterm" {
 	wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	launch --novnc "$wport"
 	url=$(sed -n 's/^novnc //p' "$SCMT/run.out")
 	cx=${APP_X[clock]} cy=${APP_Y[clock]} tx=${APP_X[term]} ty=${APP_Y[term]}
+	typed=/tmp/scmgfxnovnc$RANDOM$RANDOM
+	rm -f "$typed"
 	run timeout 90 "$SCM_BUILD/libexec/scm-desktop-novnc-shot" "$url" "$SCMT/novnc.png" \
+		--click $((tx + 100)),$((ty + 100)) --type "touch $typed" --enter \
 		$((cx - 2)),$((cy + 50)) $((tx - 2)),$((ty + 50)) 5,5
 	echo "$output"
 	[ "$status" -eq 0 ]
+	for _ in $(seq 100); do [ -e "$typed" ] && break; sleep 0.05; done
+	[ -e "$typed" ]
+	rm -f "$typed"
 	[[ "$output" == *"canvas 1280x720"* ]]
 	[[ "$output" == *"pixel $((cx - 2)) $((cy + 50)) ${APP_BORDER[clock]}"* ]]
 	[[ "$output" == *"pixel $((tx - 2)) $((ty + 50)) ${APP_BORDER[term]}"* ]]
