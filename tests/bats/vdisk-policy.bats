@@ -1,0 +1,129 @@
+#!/usr/bin/env bats
+# vdisk under policy: the example profiles (examples/profiles/vdisk-*.json,
+# their /srv/disks turned into a scratch directory) in a private scmd, the
+# provider from examples/services/vdisk.json in a container of its own that
+# sees the disk directory only through the vdisk-provider profile's mount,
+# and vdisk-client in client containers carrying the reader or the writer
+# profile. The libscm skeleton enforces the grant's argument constraints
+# before the provider's handler runs; these tests see what a client sees.
+load helpers
+
+V=$SCM_BUILD/bin/scm-vdisk
+C=$SCM_BUILD/libexec/vdisk-client
+
+pre_start() {
+	# Not under /tmp: quick-path containers get a private /tmp, and a bind's
+	# destination must exist in the (read-only) host tree.
+	D=$(mktemp -d /var/tmp/scm-vdisk-policy.XXXXXX)
+	export D
+	mkdir -p "$SCMT/cfg/profiles"
+	for p in "$SCM_SRC"/examples/profiles/vdisk-*.json; do
+		sed "s#/srv/disks#$D#g" "$p" >"$SCMT/cfg/profiles/$(basename "$p")"
+	done
+}
+
+setup() {
+	start_scmd
+	"$SCMCTL" service register "$SCM_SRC/examples/services/vdisk.json" >/dev/null
+	# a base disk with data, a differencing child, both made by scm-vdisk
+	"$V" create --size 16M --block-size 1M "$D/base.vhdx"
+	head -c 4M /dev/urandom >"$D/data.raw"
+	"$V" write --offset 0 "$D/base.vhdx" <"$D/data.raw"
+	"$V" create --parent "$D/base.vhdx" "$D/child.vhdx"
+	qemu-img check -q "$D/base.vhdx"
+	"$V" check "$D/child.vhdx" >/dev/null
+	"$V" convert "$D/child.vhdx" "$D/expect.raw"
+}
+
+teardown() {
+	stop_scmd
+	[ -z "${D:-}" ] || rm -rf "$D"
+}
+
+# in_container PROFILE CMD...: runs CMD in a quick-path container carrying PROFILE
+in_container() {
+	local p=$1; shift
+	"$SCMCTL" container run --name "c$RANDOM" --profile "$p" --env SCM_IDL_PATH="$SCM_SRC/stubs/idl" -- "$@"
+}
+
+@test "policy: a reader opens a disk below its prefix read-only, through a provider in a container" {
+	run in_container vdisk-reader /bin/sh -c "'$C' copy-out '$D/child.vhdx' /tmp/out.raw && sha256sum /tmp/out.raw"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "$(sha256sum <"$D/expect.raw" | cut -d' ' -f1)"* ]]
+	run in_container vdisk-reader "$C" info "$D/child.vhdx"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"type":"differencing"'*'"read_only":true'* ]]
+	# the provider runs in its own container, started for the service
+	run "$SCMCTL" --json container list
+	[[ "$output" == *'"provides":"vdisk"'* ]]
+}
+
+@test "policy: a reader asking for read-write is denied, naming the parameter" {
+	run in_container vdisk-reader "$C" copy-in "$D/child.vhdx" "$D/data.raw"
+	echo "$output"
+	[ "$status" -eq 11 ]
+	[[ "$output" == *"open: parameter 'readonly' is not the allowed value"* ]]
+	[[ "$output" == *"denied"* ]]
+	# nothing was written: the child still reads as before
+	"$V" convert "$D/child.vhdx" "$SCMT/now.raw"
+	cmp "$D/expect.raw" "$SCMT/now.raw"
+}
+
+@test "policy: paths outside the prefix are denied, with .. or without" {
+	mkdir -p "$D.other"
+	"$V" create --size 8M "$D.other/x.vhdx"
+	for p in "$D.other/x.vhdx" "$D/../$(basename "$D").other/x.vhdx" "$D/./base.vhdx" "$D//base.vhdx" \
+		 "${D%/*}/base.vhdx" "base.vhdx"; do
+		run in_container vdisk-reader "$C" info "$p"
+		echo "$p: $output"
+		[ "$status" -eq 11 ]
+		[[ "$output" == *"open: parameter 'path' is not a clean path under the allowed directory"* ]]
+	done
+	rm -rf "$D.other"
+	# methods the profile does not name are not granted at all
+	run in_container vdisk-reader "$SCMCTL" call vdisk create "{\"path\":\"$D/new.vhdx\",\"size\":1048576,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"denied"* ]]
+	[ ! -e "$D/new.vhdx" ]
+}
+
+@test "policy: a writer writes the child; parent untouched, images check clean" {
+	head -c 2M /dev/urandom >"$D/new.raw"
+	run in_container vdisk-writer "$C" copy-in "$D/child.vhdx" "$D/new.raw"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	"$V" convert "$D/child.vhdx" "$SCMT/child.raw"
+	cmp -n 2097152 "$D/new.raw" "$SCMT/child.raw"
+	cmp -i 2097152 "$D/expect.raw" "$SCMT/child.raw"
+	"$V" check "$D/child.vhdx"
+	qemu-img check "$D/base.vhdx"
+	"$V" convert "$D/base.vhdx" "$SCMT/base.raw"
+	cmp -n 4194304 "$D/data.raw" "$SCMT/base.raw"
+	# a writer may create base disks under its prefix, but not children
+	run in_container vdisk-writer "$SCMCTL" call vdisk create "{\"path\":\"$D/new.vhdx\",\"size\":8388608,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	qemu-img check "$D/new.vhdx"
+	run in_container vdisk-writer "$SCMCTL" call vdisk create "{\"path\":\"$D/kid.vhdx\",\"size\":0,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"$D/base.vhdx\"}"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"parameter 'parent'"* ]]
+	[ ! -e "$D/kid.vhdx" ]
+}
+
+@test "policy: without the mount the provider's container cannot write the disk" {
+	"$SCMCTL" service unregister vdisk
+	cat >"$SCMT/bare.json" <<JSON
+{"name":"vdisk","interface":"vdisk","exec":["scm-vdisk-provider"],"container":true,"allow":["host"]}
+JSON
+	"$SCMCTL" service register "$SCMT/bare.json" >/dev/null
+	run in_container vdisk-writer "$C" copy-in "$D/child.vhdx" "$D/data.raw"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Read-only file system"* || "$output" == *"ReadOnly"* ]]
+	# reading still works: the host is there, read-only
+	run in_container vdisk-reader "$C" info "$D/base.vhdx"
+	[ "$status" -eq 0 ]
+}
