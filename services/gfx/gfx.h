@@ -210,5 +210,6 @@ int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max,
 
 /* Writes the desktop as an 8-bit RGB PNG to path (atomically). */
 int gfx_snapshot_png(const gfx_compositor *c, const char *path);
-/* Writes it into an open file (truncated first); the fd stays open. */
+/* Writes it into an open regular file (truncated first; anything else,
+ * such as a pipe that could block, is -EBADFD); the fd stays open. */
 int gfx_snapshot_png_fd(const gfx_compositor *c, int fd);

@@ -8,6 +8,7 @@
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gfx.h"
@@ -75,6 +76,13 @@ int gfx_snapshot_png(const gfx_compositor *c, const char *path)
 
 int gfx_snapshot_png_fd(const gfx_compositor *c, int fd)
 {
+	struct stat st;
+	/* A pipe or socket nobody reads would block the proxy's only thread:
+	 * only regular files (memfds included) are written. */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EBADFD;
 	if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
 	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
