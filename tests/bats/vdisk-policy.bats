@@ -12,8 +12,8 @@ V=$SCM_BUILD/bin/scm-vdisk
 C=$SCM_BUILD/libexec/vdisk-client
 
 pre_start() {
-	# Not under /tmp: quick-path containers get a private /tmp, and a bind's
-	# destination must exist in the (read-only) host tree.
+	# Not under /tmp: quick-path client containers get a private /tmp, and
+	# they read their input files from D.
 	D=$(mktemp -d /var/tmp/scm-vdisk-policy.XXXXXX)
 	export D
 	mkdir -p "$SCMT/cfg/profiles"
