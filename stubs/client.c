@@ -40,6 +40,12 @@ static int fail_dead(scm_channel *ch, scm_error **ret_err)
 	return ch->dead->code;
 }
 
+/* The reason a dead channel reports when no better one could be built (out
+ * of memory): ch->dead is never NULL once the channel is gone, so callers
+ * may read its code and callbacks always get an error. */
+static scm_error dead_fallback = { SCM_E_PROVIDER_GONE, (char *)"the channel is gone",
+				   (char *)"libscm/client", NULL };
+
 /* Marks the channel gone with reason e (taken) unless it already is, and
  * fails every async call still waiting. */
 static void channel_kill(scm_channel *ch, scm_error *e)
@@ -47,7 +53,7 @@ static void channel_kill(scm_channel *ch, scm_error *e)
 	if (ch->dead)
 		scm_error_free(e);
 	else
-		ch->dead = e;
+		ch->dead = e ? e : &dead_fallback;
 	while (ch->n_pending > 0) {
 		struct pending p = ch->pending[--ch->n_pending];
 		p.cb(ch, NULL, ch->dead, p.userdata);
@@ -165,7 +171,8 @@ scm_channel *scm_channel_free(scm_channel *ch)
 	safe_close(ch->fd);
 	ch->fd = -1;
 	channel_kill(ch, scm_error_new(SCM_E_INVALID, NULL, "channel was closed by its owner"));
-	scm_error_free(ch->dead);
+	if (ch->dead != &dead_fallback)
+		scm_error_free(ch->dead);
 	free(ch->pending);
 	free(ch->interface);
 	free(ch);
@@ -216,7 +223,7 @@ static void handle_frame(scm_channel *ch, scm_message *m)
 		ch->pending[i] = ch->pending[--ch->n_pending];
 		if (m->type == SCM_FRAME_ERROR) {
 			scm_error *e = scm_message_error(m);
-			p.cb(ch, NULL, e, p.userdata);
+			p.cb(ch, NULL, e ? e : &dead_fallback, p.userdata);
 			scm_error_free(e);
 		} else
 			p.cb(ch, m, NULL, p.userdata);
@@ -279,6 +286,11 @@ static int send_call(scm_channel *ch, uint32_t id, uint32_t method, uint16_t fla
 		return scm_fail(ret_err, SCM_E_INVALID,
 				"call is over the frame limits (%u bytes, %u fds); pass bulk data in a memfd",
 				SCM_FRAME_MAX, SCM_FDS_MAX);
+	/* A bad fd to pass (EBADF), too many fds in flight (ETOOMANYREFS) or a
+	 * short-lived shortage (ENOMEM, ENOBUFS) is this call's failure, not
+	 * the channel's: the channel stays usable. */
+	if (r == -EBADF || r == -EINVAL || r == -ETOOMANYREFS || r == -ENOMEM || r == -ENOBUFS)
+		return scm_fail(ret_err, r, "sending the call: %s", strerror(-r));
 	if (r < 0) {
 		/* The peer is gone; whatever it said last (a revocation notice)
 		 * is still queued for us, and is the better explanation. */
@@ -306,8 +318,14 @@ int scm_call_sync(scm_channel *ch, uint32_t method, struct json_object *args, co
 		return r;
 	for (;;) {
 		r = read_frame(ch, 0, &m);
-		if (r == -EAGAIN)
-			continue; /* a blocking socket only says this on SO_RCVTIMEO */
+		if (r == -EAGAIN) {
+			/* SO_RCVTIMEO ran out, or the fd is non-blocking (a channel
+			 * wrapped by scm_channel_from_fd): wait instead of spinning. */
+			struct pollfd pfd = { ch->fd, POLLIN, 0 };
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				return scm_fail(ret_err, -errno, "waiting for the reply: %m");
+			continue;
+		}
 		if (r != 0)
 			return fail_dead(ch, ret_err);
 		if (m->call_id != id) {

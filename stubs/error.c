@@ -6,6 +6,7 @@
  * "exec /bin/x: No such file or directory". A layer that recovers frees
  * what it consumed. Chains cross the wire as a JSON array. */
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -37,7 +38,7 @@ const char *scm_code_name(int code)
 
 	if (code >= 0 && (size_t)code < ELEMENTSOF(code_names) && code_names[code])
 		return code_names[code];
-	if (code < 0) {
+	if (code < 0 && code != INT_MIN) { /* a peer may send INT_MIN: -code would overflow */
 		const char *n = strerrorname_np(-code);
 		if (n)
 			return n;

@@ -6,6 +6,7 @@
  * missing is a denial: the client cannot dodge a rule by leaving it out. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "scm/macro.h"
@@ -37,6 +38,65 @@ static bool is_number(json_object *v)
 	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
 }
 
+/* A string argument as the provider will see it: json-c keeps strings
+ * with embedded NULs, which C code reads only up to the first one. Such a
+ * string cannot be checked as a prefix or a path honestly: refuse it. */
+static const char *plain_string(json_object *v)
+{
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	const char *s = json_object_get_string(v);
+	return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
+}
+
+/* An int held as uint64 above INT64_MAX (json-c keeps those apart). */
+static bool is_big_uint(json_object *v)
+{
+	return json_object_is_type(v, json_type_int) && json_object_get_int64(v) == INT64_MAX &&
+	       json_object_get_uint64(v) > (uint64_t)INT64_MAX;
+}
+
+/* lo <= v <= hi, exactly for integers (no rounding through double, so
+ * 2^53+1 is not 2^53) and failing closed on anything else: a NaN compares
+ * false with every bound, so "outside" is never tested as "below or
+ * above". Bounds that are not numbers make the constraint malformed. */
+static const char *check_range(json_object *x, json_object *v)
+{
+	if (!is_number(v))
+		return "is not a number";
+	if (!json_object_is_type(x, json_type_array) || json_object_array_length(x) != 2)
+		return "has a malformed range constraint";
+	json_object *lo = json_object_array_get_idx(x, 0), *hi = json_object_array_get_idx(x, 1);
+	if (!is_number(lo) || !is_number(hi))
+		return "has a malformed range constraint";
+	bool ints = json_object_is_type(v, json_type_int) && json_object_is_type(lo, json_type_int) &&
+		    json_object_is_type(hi, json_type_int);
+	if (ints && !is_big_uint(v) && !is_big_uint(lo) && !is_big_uint(hi)) {
+		int64_t i = json_object_get_int64(v);
+		return i >= json_object_get_int64(lo) && i <= json_object_get_int64(hi)
+			       ? NULL
+			       : "is out of the allowed range";
+	}
+	if (ints) {
+		/* Some value is above INT64_MAX: compare as unsigned where
+		 * both sides are non-negative. */
+		bool vneg = !is_big_uint(v) && json_object_get_int64(v) < 0;
+		bool loneg = !is_big_uint(lo) && json_object_get_int64(lo) < 0;
+		bool hineg = !is_big_uint(hi) && json_object_get_int64(hi) < 0;
+		if (hineg || vneg)
+			return vneg && !hineg && loneg && json_object_get_int64(v) >= json_object_get_int64(lo)
+				       ? NULL
+				       : "is out of the allowed range";
+		uint64_t u = json_object_get_uint64(v);
+		bool above_lo = loneg || u >= json_object_get_uint64(lo);
+		return above_lo && u <= json_object_get_uint64(hi) ? NULL : "is out of the allowed range";
+	}
+	double d = json_object_get_double(v);
+	if (d >= json_object_get_double(lo) && d <= json_object_get_double(hi))
+		return NULL;
+	return "is out of the allowed range";
+}
+
 /* Returns NULL when v satisfies c, else a short reason. */
 static const char *check_one(json_object *c, json_object *v)
 {
@@ -45,37 +105,23 @@ static const char *check_one(json_object *c, json_object *v)
 	if (json_object_object_get_ex(c, "eq", &x))
 		return json_object_equal(x, v) ? NULL : "is not the allowed value";
 	if (json_object_object_get_ex(c, "prefix", &x)) {
-		if (!json_object_is_type(v, json_type_string))
-			return "is not a string";
-		const char *p = json_object_get_string(x);
-		return strncmp(json_object_get_string(v), p, strlen(p)) == 0 ? NULL
-									     : "does not have the allowed prefix";
+		const char *p = plain_string(x), *sv = plain_string(v);
+		if (!p)
+			return "has a malformed prefix constraint";
+		if (!sv)
+			return "is not a string (or holds a NUL)";
+		return strncmp(sv, p, strlen(p)) == 0 ? NULL : "does not have the allowed prefix";
 	}
 	if (json_object_object_get_ex(c, "path_prefix", &x)) {
-		if (!json_object_is_type(v, json_type_string))
-			return "is not a string";
-		return path_under(json_object_get_string(v), json_object_get_string(x))
-			       ? NULL
-			       : "is not a clean path under the allowed directory";
+		const char *dir = plain_string(x), *sv = plain_string(v);
+		if (!dir || dir[0] != '/')
+			return "has a malformed path_prefix constraint";
+		if (!sv)
+			return "is not a string (or holds a NUL)";
+		return path_under(sv, dir) ? NULL : "is not a clean path under the allowed directory";
 	}
-	if (json_object_object_get_ex(c, "range", &x)) {
-		if (!is_number(v))
-			return "is not a number";
-		if (!json_object_is_type(x, json_type_array) || json_object_array_length(x) != 2)
-			return "has a malformed range constraint";
-		double d = json_object_get_double(v);
-		if (json_object_is_type(v, json_type_int)) {
-			int64_t i = json_object_get_int64(v);
-			if (i < json_object_get_int64(json_object_array_get_idx(x, 0)) ||
-			    i > json_object_get_int64(json_object_array_get_idx(x, 1)))
-				return "is out of the allowed range";
-			return NULL;
-		}
-		if (d < json_object_get_double(json_object_array_get_idx(x, 0)) ||
-		    d > json_object_get_double(json_object_array_get_idx(x, 1)))
-			return "is out of the allowed range";
-		return NULL;
-	}
+	if (json_object_object_get_ex(c, "range", &x))
+		return check_range(x, v);
 	if (json_object_object_get_ex(c, "in", &x)) {
 		size_t n = json_object_is_type(x, json_type_array) ? json_object_array_length(x) : 0;
 		for (size_t i = 0; i < n; i++)

@@ -45,6 +45,30 @@ static bool is_ident(const char *s)
 	return true;
 }
 
+/* Field and method names become C identifiers in generated code, beside
+ * the generator's own (ch, call, userdata, ret_err, ret_NAME, NAME_len and
+ * scm__ locals): a C keyword or one of those would not compile, or would
+ * silently alias another value. */
+static bool is_reserved(const char *s, bool field)
+{
+	static const char *const words[] = {
+		"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+		"enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+		"restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
+		"typedef", "union", "unsigned", "void", "volatile", "while", "bool", "true", "false", NULL,
+	};
+	static const char *const generated[] = { "ch", "call", "userdata", "ret_err", NULL };
+	for (size_t i = 0; words[i]; i++)
+		if (strcmp(s, words[i]) == 0)
+			return true;
+	if (!field)
+		return false; /* a method name only follows a prefix (scm_IFACE_, tramp_) */
+	for (size_t i = 0; generated[i]; i++)
+		if (strcmp(s, generated[i]) == 0)
+			return true;
+	return strncmp(s, "ret_", 4) == 0 || strncmp(s, "scm_", 4) == 0 || s[0] == '_';
+}
+
 /* Interface names may also hold dots and dashes (scm.control); the C
  * prefix the generator derives maps both to '_'. */
 static bool is_iface_name(const char *s)
@@ -122,6 +146,9 @@ static int parse_fields(struct ctx *c, json_object *m, const char *key, const ch
 		if (!is_ident(fd->name))
 			return BAD(c, "%s: %s/name: '%s' is not a lower-case C identifier", c->origin, ptr,
 				   fd->name);
+		if (is_reserved(fd->name, true))
+			return BAD(c, "%s: %s/name: '%s' is reserved (a C keyword, or a name generated code uses)",
+				   c->origin, ptr, fd->name);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp((*ret)[j].name, fd->name) == 0)
 				return BAD(c, "%s: %s/name: '%s' appears twice", c->origin, ptr, fd->name);
@@ -139,6 +166,18 @@ static int parse_fields(struct ctx *c, json_object *m, const char *key, const ch
 				   c->origin, ptr);
 		if (fd->type == SCM_IDL_FD && ++n_fds > (int)SCM_FDS_MAX)
 			return BAD(c, "%s: %s: more than %u fd fields", c->origin, ptr, SCM_FDS_MAX);
+	}
+	/* A bytes field NAME comes with a NAME_len in C: no other field may
+	 * be called that. */
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen((*ret)[i].name);
+		if (l <= 4 || strcmp((*ret)[i].name + l - 4, "_len") != 0)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			if ((*ret)[j].type == SCM_IDL_BYTES && strlen((*ret)[j].name) == l - 4 &&
+			    strncmp((*ret)[j].name, (*ret)[i].name, l - 4) == 0)
+				return BAD(c, "%s: %s/%s/%zu/name: '%s' collides with the length of bytes field '%s'",
+					   c->origin, mptr, key, i, (*ret)[i].name, (*ret)[j].name);
 	}
 	return 0;
 }
@@ -184,6 +223,9 @@ static int parse_root(struct ctx *c, json_object *root, scm_idl *idl)
 		if (!is_ident(md->name))
 			return BAD(c, "%s: %s/name: '%s' is not a lower-case C identifier", c->origin, ptr,
 				   md->name);
+		if (is_reserved(md->name, false))
+			return BAD(c, "%s: %s/name: '%s' is reserved (a C keyword, or a name generated code uses)",
+				   c->origin, ptr, md->name);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(idl->methods[j].name, md->name) == 0)
 				return BAD(c, "%s: %s/name: method '%s' appears twice", c->origin, ptr, md->name);

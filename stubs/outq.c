@@ -28,14 +28,17 @@ int scm_outq_send(int fd, struct scm_outq *q, uint8_t type, uint16_t flags, uint
 		  uint32_t method, const char *json, size_t json_len, const void *bin, size_t bin_len,
 		  const int *fds, size_t n_fds)
 {
+	/* Checked here too: a frame over the limits that got queued behind
+	 * others would fail every later flush and wedge the queue for good. */
+	if (json_len > SCM_FRAME_MAX || bin_len > SCM_FRAME_MAX ||
+	    SCM_WIRE_HDR + json_len + bin_len > SCM_FRAME_MAX || n_fds > SCM_FDS_MAX)
+		return -EMSGSIZE;
 	if (!q->head) {
 		int r = scm_wire_send(fd, MSG_DONTWAIT, type, flags, call_id, method, json, json_len, bin,
 				      bin_len, fds, n_fds);
 		if (r != -EAGAIN)
 			return r;
 	}
-	if (n_fds > SCM_FDS_MAX)
-		return -EMSGSIZE;
 	struct scm_outframe *f = malloc(sizeof(*f) + json_len + bin_len);
 	if (!f)
 		return -ENOMEM;

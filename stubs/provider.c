@@ -80,6 +80,8 @@ static int64_t jint(json_object *o, const char *k, int64_t def)
 
 static const scm_method_def *find_method(const scm_interface_def *iface, const char *name)
 {
+	if (!name)
+		return NULL;
 	for (size_t i = 0; i < iface->n_methods; i++)
 		if (strcmp(iface->methods[i].name, name) == 0)
 			return &iface->methods[i];
@@ -101,6 +103,12 @@ static int add_channel(scm_provider *p, scm_message *m)
 	c->fd = fd;
 	c->service = strdup(jstr(m->json, "service", ""));
 	c->caller = strdup(jstr(m->json, "caller", ""));
+	if (!c->service || !c->caller) {
+		free(c->service);
+		free(c->caller);
+		free(c);
+		return safe_close(fd), -ENOMEM;
+	}
 	c->grant = (scm_grant){
 		.channel = (uint64_t)jint(m->json, "channel", 0),
 		.service = c->service,
@@ -119,8 +127,10 @@ static int add_channel(scm_provider *p, scm_message *m)
 				c->allowed[p->iface->methods[i].id] = true;
 		} else if (json_object_is_type(methods, json_type_array)) {
 			for (size_t i = 0; i < json_object_array_length(methods); i++) {
-				const scm_method_def *d = find_method(
-					p->iface, json_object_get_string(json_object_array_get_idx(methods, i)));
+				json_object *mn = json_object_array_get_idx(methods, i);
+				if (!json_object_is_type(mn, json_type_string))
+					continue; /* not a method name: grants nothing */
+				const scm_method_def *d = find_method(p->iface, json_object_get_string(mn));
 				if (d)
 					c->allowed[d->id] = true;
 			}
@@ -193,7 +203,11 @@ static int chan_send(struct chan *c, uint8_t type, uint32_t call_id, json_object
 	size_t len = 0;
 	const char *s = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len) : NULL;
 	int r = scm_outq_send(c->fd, &c->outq, type, 0, call_id, 0, s, len, bin, bin_len, fds, n_fds);
-	if ((r < 0 && r != -EMSGSIZE) || c->outq.bytes > CHAN_QUEUE_MAX)
+	/* Over the limits or a bad fd from the handler is this reply's
+	 * failure (the caller turns it into an error reply), not the
+	 * channel's. */
+	bool reply_fault = r == -EMSGSIZE || r == -EBADF || r == -EINVAL || r == -ETOOMANYREFS;
+	if ((r < 0 && !reply_fault) || c->outq.bytes > CHAN_QUEUE_MAX)
 		c->broken = true;
 	return r < 0 ? r : 0;
 }
@@ -459,9 +473,10 @@ int scm_call_reply(scm_call *call, struct json_object *result, const void *bin, 
 	if (call->no_reply)
 		return 0;
 	int r = chan_send(call->ch, SCM_FRAME_REPLY, call->call_id, result, bin, bin_len, fds, n_fds);
-	if (r == -EMSGSIZE) {
+	if (r == -EMSGSIZE || r == -EBADF || r == -EINVAL || r == -ETOOMANYREFS) {
 		call->replied = false;
-		return scm_call_reply_error(call, SCM_E_INTERNAL, "reply over the frame limits");
+		return scm_call_reply_error(call, SCM_E_INTERNAL, "the reply could not be sent: %s",
+					    r == -EMSGSIZE ? "over the frame limits" : strerror(-r));
 	}
 	return r;
 }

@@ -7,6 +7,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -20,6 +21,36 @@
  * plus one byte so an oversized frame shows up as MSG_TRUNC. It lives as
  * long as the thread; a frame is copied out of it into its message. */
 static __thread uint8_t *rx_buf;
+
+/* json-c accepts NaN, Infinity and overflowing exponents (1e999) even in
+ * strict mode. They are not JSON, and a NaN compares false with every
+ * bound, so a range check on it would hold whatever the range: refuse
+ * them at the boundary. The walk is bounded by the depth limit. */
+static bool all_finite(json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		return isfinite(json_object_get_double(o));
+	case json_type_array: {
+		size_t n = json_object_array_length(o);
+		for (size_t i = 0; i < n; i++)
+			if (!all_finite(json_object_array_get_idx(o, i)))
+				return false;
+		return true;
+	}
+	case json_type_object: {
+		json_object_object_foreach(o, k, v)
+		{
+			(void)k;
+			if (!all_finite(v))
+				return false;
+		}
+		return true;
+	}
+	default:
+		return true;
+	}
+}
 
 int scm_json_parse(const char *s, size_t len, struct json_object **ret, scm_error **ret_err)
 {
@@ -52,6 +83,11 @@ int scm_json_parse(const char *s, size_t len, struct json_object **ret, scm_erro
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		return scm_fail(ret_err, SCM_E_PROTOCOL, "JSON body is not an object");
+	}
+	if (!all_finite(o)) {
+		json_object_put(o);
+		return scm_fail(ret_err, SCM_E_PROTOCOL,
+				"JSON body has a number that is not finite (NaN, Infinity or out of range)");
 	}
 	*ret = o;
 	return 0;

@@ -50,6 +50,18 @@ static const struct {
 	{ "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\"}],\"errors\":[{\"name\":\"E\",\"code\":5}]}",
 	  "/errors/0/code" },
 	{ "{\"interface\":\"t\",", "not a valid interface definition" },
+	/* names the generated C would choke on or alias */
+	{ "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\",\"params\":[{\"name\":\"int\",\"type\":\"int\"}]}]}",
+	  "/methods/0/params/0/name: 'int' is reserved" },
+	{ "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\",\"params\":[{\"name\":\"ch\",\"type\":\"int\"}]}]}",
+	  "'ch' is reserved" },
+	{ "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\",\"results\":[{\"name\":\"ret_err\",\"type\":\"int\"}]}]}",
+	  "'ret_err' is reserved" },
+	{ "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\",\"params\":[{\"name\":\"scm__r\",\"type\":\"int\"}]}]}",
+	  "is reserved" },
+	{ "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\",\"params\":[{\"name\":\"data\",\"type\":\"bytes\"},{\"name\":\"data_len\",\"type\":\"uint\"}]}]}",
+	  "collides with the length of bytes field 'data'" },
+	{ "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"while\"}]}", "'while' is reserved" },
 };
 
 static void test_bad_table(void **state)

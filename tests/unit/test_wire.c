@@ -8,8 +8,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <limits.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "wire.h"
 
@@ -51,6 +54,12 @@ static const struct decode_case cases[] = {
 	{ "truncated json", SCM_WIRE_MAGIC, 1, SCM_FRAME_CALL, "{\"a\":", 0, NULL, SCM_E_PROTOCOL, "truncated" },
 	{ "trailing bytes", SCM_WIRE_MAGIC, 1, SCM_FRAME_CALL, "{} {}", 0, NULL, SCM_E_PROTOCOL, NULL },
 	{ "invalid utf-8", SCM_WIRE_MAGIC, 1, SCM_FRAME_CALL, "{\"a\":\"\xff\xfe\"}", 0, NULL, SCM_E_PROTOCOL, NULL },
+	/* json-c takes these even in strict mode; they are not JSON, and a NaN
+	 * would slip through every range constraint */
+	{ "NaN", SCM_WIRE_MAGIC, 1, SCM_FRAME_CALL, "{\"a\":NaN}", 0, NULL, SCM_E_PROTOCOL, "not finite" },
+	{ "Infinity", SCM_WIRE_MAGIC, 1, SCM_FRAME_CALL, "{\"a\":[1,{\"b\":-Infinity}]}", 0, NULL, SCM_E_PROTOCOL, "not finite" },
+	{ "overflowing exponent", SCM_WIRE_MAGIC, 1, SCM_FRAME_CALL, "{\"a\":1e999}", 0, NULL, SCM_E_PROTOCOL, "not finite" },
+	{ "finite doubles", SCM_WIRE_MAGIC, 1, SCM_FRAME_CALL, "{\"a\":[1.5,-2e300,0.0]}", 0, NULL, 0, NULL },
 	{ "too deep", SCM_WIRE_MAGIC, 1, SCM_FRAME_CALL,
 	  "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]}", 0, NULL, SCM_E_PROTOCOL, NULL },
 };
@@ -167,9 +176,153 @@ static void test_error_chain_json(void **state)
 	json_object_put(g);
 }
 
+/* A frame over the limits is refused at once even when others wait in the
+ * queue: queued, it would fail every later flush and wedge the queue. */
+static void test_outq_refuses_oversized_behind_others(void **state)
+{
+	int sp[2];
+	struct scm_outq q = { 0 };
+	static char big[SCM_FRAME_MAX];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	int r;
+	size_t sent = 0;
+	while ((r = scm_outq_send(sp[0], &q, SCM_FRAME_REPLY, 0, 1, 0, "{}", 2, big, 4096, NULL, 0)) == 0)
+		sent++;
+	assert_int_equal(r, 1); /* the peer is full: queued */
+	assert_int_equal(scm_outq_send(sp[0], &q, SCM_FRAME_REPLY, 0, 2, 0, NULL, 0, big, sizeof(big), NULL, 0),
+			 -EMSGSIZE);
+	assert_int_equal(q.frames, 1);
+	/* the peer reads everything: the queue drains */
+	scm_message *m;
+	for (size_t i = 0; i < sent; i++) {
+		assert_int_equal(scm_wire_recv(sp[1], 0, &m, NULL), 0);
+		scm_message_free(m);
+	}
+	assert_int_equal(scm_outq_flush(sp[0], &q), 0);
+	assert_int_equal(q.frames, 0);
+	assert_int_equal(scm_wire_recv(sp[1], 0, &m, NULL), 0);
+	assert_int_equal(m->bin_len, 4096);
+	scm_message_free(m);
+	scm_outq_clear(&q);
+	close(sp[0]);
+	close(sp[1]);
+}
+
+/* Codes come from peers: every int has a name, INT_MIN included (negating
+ * it would overflow). */
+static void test_code_names(void **state)
+{
+	assert_string_equal(scm_code_name(SCM_E_DENIED), "denied");
+	assert_string_equal(scm_code_name(-EPIPE), "EPIPE");
+	assert_non_null(scm_code_name(INT_MIN));
+	assert_non_null(scm_code_name(INT_MAX));
+	assert_non_null(scm_code_name(-100000));
+	json_object *j = json_tokener_parse("{\"error\":[{\"code\":-2147483648,\"message\":\"m\"}]}");
+	scm_error *e = scm_error_from_json(j);
+	FILE *f = fopen("/dev/null", "we");
+	scm_error_print(e, f);
+	fclose(f);
+	json_object *back = scm_error_to_json(e);
+	json_object_put(back);
+	scm_error_free(e);
+	json_object_put(j);
+}
+
+/* A call whose fd cannot be passed fails alone; the channel stays usable
+ * (before, EBADF from sendmsg was taken for the provider's death). */
+static void test_bad_fd_fails_the_call_not_the_channel(void **state)
+{
+	int sp[2];
+	scm_channel *ch = NULL;
+	scm_error *e = NULL;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(scm_channel_from_fd(sp[0], 1, "t", &ch), 0);
+	int bad = 1000000;
+	assert_int_equal(scm_call_async(ch, 1, NULL, NULL, 0, &bad, 1, NULL, NULL, &e), -EBADF);
+	assert_non_null(e);
+	scm_error_free(e);
+	e = NULL;
+	assert_int_equal(scm_call_async(ch, 2, NULL, NULL, 0, NULL, 0, NULL, NULL, &e), 0);
+	scm_message *m;
+	assert_int_equal(scm_wire_recv(sp[1], 0, &m, NULL), 0);
+	assert_int_equal(m->method, 2);
+	scm_message_free(m);
+	scm_channel_free(ch);
+	close(sp[1]);
+}
+
+/* A synchronous call on a non-blocking channel fd waits for the reply
+ * (it used to spin on EAGAIN): the reply arrives from a child later. */
+static void test_sync_call_on_nonblocking_fd(void **state)
+{
+	int sp[2];
+	scm_channel *ch = NULL;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pollfd p = { sp[1], POLLIN, 0 };
+		scm_message *m = NULL;
+		if (poll(&p, 1, 5000) != 1 || scm_wire_recv(sp[1], 0, &m, NULL) != 0)
+			_exit(1);
+		poll(NULL, 0, 100); /* the caller is waiting by now */
+		_exit(scm_wire_send(sp[1], 0, SCM_FRAME_REPLY, 0, m->call_id, 0, "{\"ok\":true}", 11, NULL, 0,
+				    NULL, 0) == 0 ? 0 : 1);
+	}
+	close(sp[1]);
+	assert_int_equal(scm_channel_from_fd(sp[0], 1, "t", &ch), 0);
+	scm_message *reply = NULL;
+	scm_error *e = NULL;
+	assert_int_equal(scm_call_sync(ch, 1, NULL, NULL, 0, NULL, 0, &reply, &e), 0);
+	assert_non_null(reply->json);
+	scm_message_free(reply);
+	scm_channel_free(ch);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A channel-level ERROR with no chain still kills the channel with a
+ * reason, and pending callbacks get an error, never NULL. */
+static int cb_calls;
+static void cb_expect_error(scm_channel *ch, scm_message *reply, const scm_error *err, void *ud)
+{
+	assert_null(reply);
+	assert_non_null(err);
+	cb_calls++;
+}
+
+static void test_chainless_error_frames(void **state)
+{
+	int sp[2];
+	scm_channel *ch = NULL;
+	scm_error *e = NULL;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(scm_channel_from_fd(sp[0], 1, "t", &ch), 0);
+	cb_calls = 0;
+	assert_int_equal(scm_call_async(ch, 1, NULL, NULL, 0, NULL, 0, cb_expect_error, NULL, &e), 0);
+	assert_int_equal(scm_call_async(ch, 1, NULL, NULL, 0, NULL, 0, cb_expect_error, NULL, &e), 0);
+	/* an ERROR reply to call 1 without a body, then a bare channel end */
+	assert_int_equal(scm_wire_send(sp[1], 0, SCM_FRAME_ERROR, 0, 1, 0, NULL, 0, NULL, 0, NULL, 0), 0);
+	assert_int_equal(scm_wire_send(sp[1], 0, SCM_FRAME_ERROR, 0, 0, 0, "{}", 2, NULL, 0, NULL, 0), 0);
+	close(sp[1]);
+	int r = scm_channel_dispatch(ch, &e);
+	assert_true(r != 0);
+	assert_non_null(e);
+	assert_int_equal(cb_calls, 2);
+	assert_int_equal(scm_channel_pending(ch), 0);
+	scm_error_free(e);
+	scm_channel_free(ch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_outq_refuses_oversized_behind_others),
+		cmocka_unit_test(test_code_names),
+		cmocka_unit_test(test_bad_fd_fails_the_call_not_the_channel),
+		cmocka_unit_test(test_sync_call_on_nonblocking_fd),
+		cmocka_unit_test(test_chainless_error_frames),
 		cmocka_unit_test(test_decode_table),
 		cmocka_unit_test(test_short_frames),
 		cmocka_unit_test(test_roundtrip_with_fds),
