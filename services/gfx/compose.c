@@ -13,6 +13,10 @@
 
 #include "gfx.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define OPAQUE 0xFF000000u
 
 int gfx_comp_new(uint32_t width, uint32_t height, uint32_t background, uint32_t border_px,
@@ -216,6 +220,37 @@ static void fill(gfx_compositor *c, const gfx_rect *r, uint32_t px)
 	}
 }
 
+/* A row of non-premultiplied alpha over the desktop: mix() for every
+ * pixel, four at a time where SSE2 is there. Same formula, same bits. */
+static void alpha_row(uint32_t *d, const uint32_t *sp, int32_t n)
+{
+	int32_t x = 0;
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128(), full = _mm_set1_epi16(255), half = _mm_set1_epi16(128);
+	const __m128i opaque = _mm_set1_epi32((int)OPAQUE);
+	for (; x + 4 <= n; x += 4) {
+		__m128i s = _mm_loadu_si128((const __m128i *)(sp + x));
+		__m128i t = _mm_loadu_si128((const __m128i *)(d + x));
+		__m128i out[2];
+		for (int h = 0; h < 2; h++) {
+			/* Two pixels as eight 16-bit channels; alpha in all four. */
+			__m128i sw = h ? _mm_unpackhi_epi8(s, zero) : _mm_unpacklo_epi8(s, zero);
+			__m128i dw = h ? _mm_unpackhi_epi8(t, zero) : _mm_unpacklo_epi8(t, zero);
+			__m128i a = _mm_shufflehi_epi16(_mm_shufflelo_epi16(sw, 0xFF), 0xFF);
+			/* s*a + d*(255-a) + 128 <= 65153: fits 16 bits unsigned. */
+			__m128i v = _mm_add_epi16(_mm_add_epi16(_mm_mullo_epi16(sw, a),
+								_mm_mullo_epi16(dw, _mm_sub_epi16(full, a))),
+						  half);
+			out[h] = _mm_srli_epi16(_mm_add_epi16(v, _mm_srli_epi16(v, 8)), 8);
+		}
+		_mm_storeu_si128((__m128i *)(d + x), _mm_or_si128(_mm_packus_epi16(out[0], out[1]), opaque));
+	}
+#endif
+	/* mix() is exact at alpha 0 and 255 too, so no branches. */
+	for (; x < n; x++)
+		d[x] = mix(d[x], sp[x], sp[x] >> 24) | OPAQUE;
+}
+
 /* Draws the part of overlay o's content inside desktop rect clip. */
 static void draw_content(gfx_compositor *c, const gfx_overlay *o, const gfx_rect *clip)
 {
@@ -231,9 +266,7 @@ static void draw_content(gfx_compositor *c, const gfx_overlay *o, const gfx_rect
 			for (int32_t x = 0; x < r.w; x++)
 				d[x] = sp[x] | OPAQUE;
 		} else if (o->blend == GFX_BLEND_ALPHA) {
-			/* mix() is exact at alpha 0 and 255 too, so no branches. */
-			for (int32_t x = 0; x < r.w; x++)
-				d[x] = mix(d[x], sp[x], sp[x] >> 24) | OPAQUE;
+			alpha_row(d, sp, r.w);
 		} else {
 			for (int32_t x = 0; x < r.w; x++)
 				d[x] = gfx_blend_pixel(d[x], sp[x], o->blend, o->key);
