@@ -135,6 +135,11 @@ static const char *check_one(json_object *c, json_object *v)
 static int check_set(json_object *set, const char *method, json_object *args,
 		     scm_error **ret_err)
 {
+	/* foreach on anything but an object walks a NULL table: a grant whose
+	 * per-method set is malformed denies, it does not crash or allow. */
+	if (!json_object_is_type(set, json_type_object))
+		return scm_fail(ret_err, SCM_E_DENIED, "%s: the grant's constraints are malformed (failing closed)",
+				method);
 	json_object_object_foreach(set, param, c)
 	{
 		json_object *v = NULL;
@@ -159,6 +164,9 @@ int scm_grant_check(const scm_grant *g, const char *method, struct json_object *
 
 	if (!g->constraints)
 		return 0;
+	if (!json_object_is_type(g->constraints, json_type_object))
+		return scm_fail(ret_err, SCM_E_DENIED, "%s: the grant's constraints are malformed (failing closed)",
+				method);
 	if (json_object_object_get_ex(g->constraints, "*", &set)) {
 		r = check_set(set, method, args, ret_err);
 		if (r)

@@ -63,6 +63,12 @@ static const struct {
 	{ "{\"open\":{\"p\":{\"path_prefix\":\"/srv\"}}}", "open", "{\"p\":\"/srv/a\\u0000/../../etc\"}", SCM_E_DENIED },
 	{ "{\"open\":{\"name\":{\"prefix\":\"vm-\"}}}", "open", "{\"name\":\"vm-\\u0000x\"}", SCM_E_DENIED },
 	{ "{\"open\":{\"name\":{\"prefix\":\"vm-\"}}}", "open", "{\"name\":null}", SCM_E_DENIED },
+	/* a per-method set or the whole grant that is not an object (found by
+	 * fuzz_wire: foreach on an int crashed) */
+	{ "{\"m\":0}", "m", "{}", SCM_E_DENIED },
+	{ "{\"*\":[1]}", "m", "{}", SCM_E_DENIED },
+	{ "[]", "m", "{}", SCM_E_DENIED },
+	{ "{\"m\":{\"x\":5}}", "m", "{\"x\":5}", SCM_E_DENIED },
 };
 
 /* A NaN (json-c builds one from "NaN"; the wire refuses it, a provider
