@@ -163,7 +163,7 @@ int container_spec_quick(char *const *argv, container_spec **ret)
 	if ((r = add_mount(s, "/proc", "proc", "proc", nsd, NULL)) ||
 	    (r = add_mount(s, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k")) ||
 	    (r = add_mount(s, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-			   "newinstance,ptmxmode=0666,mode=0620")) ||
+			   "newinstance,ptmxmode=0666,mode=0620,gid=5")) ||
 	    (r = add_mount(s, "/dev/shm", "tmpfs", "shm", nsd, "mode=1777,size=64m")) ||
 	    (r = add_mount(s, "/sys", "sysfs", "sysfs", nsd | MS_RDONLY, NULL)) ||
 	    (r = add_mount(s, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")) ||

@@ -2,7 +2,7 @@
 SCMD_SRCS   := scm/scmd.c scm/loop.c scm/conn.c scm/endpoint.c scm/registry.c \
                scm/broker.c scm/control.c scm/audit.c scm/policy-hook.c \
                scm/container-hook.c scm/container-control.c
-SCMCTL_SRCS := scm/scmctl.c scm/call.c scm/scmctl-container.c $(wildcard scm/scmctl-policy.c)
+SCMCTL_SRCS := scm/scmctl.c scm/call.c scm/scmctl-container.c scm/scmctl-desktop.c $(wildcard scm/scmctl-policy.c)
 SCMD   := $(B)/bin/scmd
 SCMCTL := $(B)/bin/scmctl
 $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"'

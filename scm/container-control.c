@@ -125,7 +125,25 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 		.env = env,
 		.stdin_fd = m->n_fds > 0 ? m->fds[0] : -1,
 		.attach = json_object_object_get_ex(a, "attach", &v) && json_object_get_boolean(v),
+		.uid = -1,
+		.gid = -1,
 	};
+	if (json_object_object_get_ex(a, "uid", &v)) {
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+		    json_object_get_int64(v) >= 0xffffffffLL) {
+			conn_reply_fail(d, c, m->call_id, SCM_E_INVALID, "uid must be a number");
+			goto out;
+		}
+		req.uid = json_object_get_int64(v);
+	}
+	if (json_object_object_get_ex(a, "gid", &v)) {
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+		    json_object_get_int64(v) >= 0xffffffffLL) {
+			conn_reply_fail(d, c, m->call_id, SCM_E_INVALID, "gid must be a number");
+			goto out;
+		}
+		req.gid = json_object_get_int64(v);
+	}
 	struct container_started st;
 	if (containers_start(d, &req, &st, &e) != 0) {
 		fail(d, c, m->call_id, e);

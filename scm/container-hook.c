@@ -208,7 +208,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 	if (!env)
 		return -ENOMEM;
 	env[k++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-	env[k++] = strdup("HOME=/");
+	env[k++] = strdup("HOME=/tmp"); /* private and writable, whoever runs there */
 	env[k++] = strdup("SCM_ENDPOINT=" CONTAINER_ENDPOINT_PATH);
 	if (provider)
 		env[k++] = strdup("SCM_PROVIDER_ENDPOINT=" CONTAINER_ENDPOINT_PATH);
@@ -311,6 +311,13 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	}
 	if (spec->quick && !spec->hostname)
 		spec->hostname = strdup(name);
+	/* Another user than the spec's: the endpoint must be that user's too. */
+	uid_t owner = 0;
+	if (req->uid >= 0) {
+		spec->uid = (uid_t)req->uid;
+		spec->gid = (gid_t)(req->gid >= 0 ? req->gid : req->uid);
+		owner = spec->uid;
+	}
 	if ((r = set_env(spec, req->env, req->provider != NULL)) != 0 || (r = hide_runtime_dir(d, spec)) != 0) {
 		r = scm_fail(ret_err, r, "preparing the container: %s", strerror(-r));
 		goto fail;
@@ -319,7 +326,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	/* Its door out: an endpoint labelled with its name and profiles (for a
 	 * provider, the socket its skeleton reports to). */
 	struct quota lim = d->default_limit;
-	r = endpoint_create(d, name, 0, 0600, prof_copy, &lim, &ep, ret_err);
+	r = endpoint_create(d, name, owner, 0600, prof_copy, &lim, &ep, ret_err);
 	if (r != 0)
 		goto fail;
 	prof_copy = NULL; /* the endpoint owns them */

@@ -322,7 +322,7 @@ static void activate_in_container(struct scmd *d, struct service *s)
 	for (size_t i = 1; i < n; i++)
 		argv[i] = s->exec[i];
 	struct container_req req = { .name = name, .argv = argv, .profiles = s->container_profiles,
-				     .stdin_fd = -1, .provider = s };
+				     .stdin_fd = -1, .provider = s, .uid = -1, .gid = -1 };
 	struct container_started st;
 	scm_error *e = NULL;
 	int r = containers_start(d, &req, &st, &e);

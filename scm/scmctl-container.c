@@ -74,7 +74,8 @@ static int cmd_run(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },  { "profile", required_argument, NULL, 'p' },
 		{ "env", required_argument, NULL, 'e' },   { "bundle", required_argument, NULL, 'b' },
-		{ "detach", no_argument, NULL, 'd' },      {},
+		{ "detach", no_argument, NULL, 'd' },      { "user", required_argument, NULL, 'u' },
+		{},
 	};
 	json_object *a = json_object_new_object(), *profiles = json_object_new_array(),
 		    *env = json_object_new_array();
@@ -83,8 +84,21 @@ static int cmd_run(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+n:p:e:b:d", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+n:p:e:b:du:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'u': {
+			char *end;
+			unsigned long uid = strtoul(optarg, &end, 10), gid = uid;
+			if (*end == ':')
+				gid = strtoul(end + 1, &end, 10);
+			if (*end || optarg[0] == '-' || uid >= 0xffffffffUL || gid >= 0xffffffffUL) {
+				fprintf(stderr, "scmctl: --user wants UID[:GID] (numbers), got '%s'\n", optarg);
+				return 2;
+			}
+			json_object_object_add(a, "uid", json_object_new_int64((int64_t)uid));
+			json_object_object_add(a, "gid", json_object_new_int64((int64_t)gid));
+			break;
+		}
 		case 'n': json_object_object_add(a, "name", json_object_new_string(optarg)); break;
 		case 'p': {
 			_cleanup_free_ char *l = strdup(optarg);

@@ -458,6 +458,7 @@ static void help(void)
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
 	       "  container list | show N | logs N | stop N [--timeout MS] | kill N [SIG]\n"
 	       "  container exec N -- CMD ARGS | rm N\n"
+	       "  desktop launch SPEC [--novnc PORT] | list | show N | screenshot N FILE.png | stop N\n"
 	       "  policy ...                          author and debug policy (scmctl policy --help)\n"
 	       "  vdisk ...                           virtual disks (scmctl vdisk --help)\n\n"
 	       "Exit status: 0 ok, 1 failed, 2 usage, 3 scmd unreachable, 4 denied,\n"
@@ -536,6 +537,8 @@ int main(int argc, char **argv)
 		return scmctl_policy(n + 1, argv + i);
 	if (strcmp(cmd, "container") == 0)
 		return scmctl_container(n + 1, argv + i, json_out);
+	if (strcmp(cmd, "desktop") == 0)
+		return scmctl_desktop(n + 1, argv + i, json_out);
 	if (strcmp(cmd, "vdisk") == 0)
 		return exec_helper("vdisk", n + 1, argv + i);
 	return usage_error("unknown command '%s'", cmd);

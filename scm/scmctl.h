@@ -23,4 +23,5 @@ int scmctl_control_call_fds(const char *op, struct json_object *args, const int 
 
 int scmctl_policy(int argc, char **argv);
 int scmctl_container(int argc, char **argv, bool json);
+int scmctl_desktop(int argc, char **argv, bool json);
 int scmctl_call(int argc, char **argv);

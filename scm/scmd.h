@@ -183,6 +183,7 @@ struct container_req {
 	char **profiles;     /* NULL: the bundle's annotation */
 	struct json_object *env; /* array of "K=V" */
 	int stdin_fd;        /* -1: /dev/null */
+	int64_t uid, gid;    /* the user it runs as; -1: the spec's (root on the quick path) */
 	bool attach;         /* a pipe of the output for scmctl */
 	struct service *provider; /* the container runs this service's provider */
 };
