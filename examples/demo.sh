@@ -9,7 +9,8 @@ B=${B:-build}
 BIN=$PWD/$B/bin
 RUN=$(mktemp -d /tmp/scm-demo.XXXXXX)
 export SCM_RUNTIME_DIR=$RUN/run
-mkdir -p "$RUN/cfg"
+mkdir -p "$RUN/cfg/profiles"
+cp examples/profiles/*.json "$RUN/cfg/profiles/"   # base, desktop-app, ...
 
 cleanup() {
 	[ -n "${SCMD_PID:-}" ] && kill "$SCMD_PID" 2>/dev/null && wait "$SCMD_PID" 2>/dev/null

@@ -1,0 +1,29 @@
+# demo: a desktop: xclock and xterm in two containers, composited by the graphics proxy
+# Sourced by examples/demo.sh (scmd is running with the example profiles;
+# $BIN, $RUN, step and run are its). The desktop stays up until Enter is
+# pressed (or for $SCM_DEMO_SECONDS when stdin is not a terminal).
+NOVNC_PORT=${SCM_DEMO_NOVNC_PORT:-6080}
+OUT=${SCM_DEMO_OUT:-/tmp}/scm-demo-desktop.png
+run "$BIN/scmctl" desktop launch examples/desktops/two-apps.json --novnc "$NOVNC_PORT"
+sleep 1
+run "$BIN/scmctl" container list
+run "$BIN/scmctl" desktop screenshot two-apps "$OUT"
+echo "a snapshot of the desktop is in $OUT"
+"$BIN/scmctl" desktop show two-apps | sed -n 's/.*"caller":"\(.*\)".*/  app container: \1/p'
+vnc=$("$BIN/scmctl" --json desktop list | sed -n 's/.*"vnc":"\([^"]*\)".*/\1/p' | head -n1)
+cat <<MSG
+
+  The desktop is live. Each app runs in its own container, as nobody, with
+  the profiles base and desktop-app; its window frame has its container's
+  colour, and keys reach only the focused app (click a window to focus it).
+
+    in a browser:  http://127.0.0.1:$NOVNC_PORT/vnc.html?autoconnect=1&host=127.0.0.1&port=$NOVNC_PORT
+    VNC viewer:    $vnc   (e.g. gvncviewer $vnc)
+
+MSG
+if [ -t 0 ]; then
+	read -r -p "press Enter to stop the desktop " _ || true
+else
+	sleep "${SCM_DEMO_SECONDS:-0}"
+fi
+run "$BIN/scmctl" desktop stop two-apps
