@@ -220,8 +220,9 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 		}
 		env[k++] = strdup(e);
 	}
-	if (!provider && spec->env) {
-		/* keep the bundle's own environment after ours */
+	if (!provider && !spec->quick && spec->env) {
+		/* keep a bundle's own environment after ours (the quick path's is
+		 * scmd's, which is none of the container's business) */
 		size_t m = 0;
 		while (spec->env[m])
 			m++;
