@@ -120,6 +120,20 @@ static int cmd_launch(int argc, char **argv)
 		fprintf(stderr, "scmctl: %s: %m\n", spec);
 		return 1;
 	}
+	/* Check the spec first, so a bad one is an error about the spec. */
+	char checker[PATH_MAX + 32];
+	const char *chk = libexec_path("scm-desktop-spec", checker, sizeof(checker));
+	pid_t cp = fork();
+	if (cp == 0) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		dup2(null, 1);
+		execl(chk, chk, real, (char *)NULL);
+		fprintf(stderr, "scmctl: cannot run %s: %m\n", chk);
+		_exit(127);
+	}
+	int cst = 0;
+	if (cp < 0 || waitpid(cp, &cst, 0) < 0 || !WIFEXITED(cst) || WEXITSTATUS(cst) != 0)
+		return 1;
 	const char *runner = libexec_path("scm-desktop-run", prog, sizeof(prog));
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)

@@ -1,0 +1,126 @@
+#!/usr/bin/env bats
+# Containerized desktops through `scmctl desktop`: two X11 apps, each in a
+# container of its own running as nobody under the example profiles,
+# composited by the graphics proxy; a snapshot with both apps in their
+# containers' border colours, a real VNC client, typing through VNC into
+# the focused app only, and a clean stop.
+load helpers
+
+pre_start() {
+	mkdir -p "$SCMT/cfg/profiles"
+	cp "$SCM_SRC"/examples/profiles/*.json "$SCMT/cfg/profiles/"
+}
+setup() {
+	for t in gvnccapture Xvfb xclock xterm; do
+		command -v $t >/dev/null || { echo "$t missing (scripts/deps/test-gfx.txt)"; return 1; }
+	done
+	start_scmd
+	CHK=$SCM_BUILD/libexec/scm-gfx-pngcheck
+}
+teardown() {
+	"$SCMCTL" desktop stop two-apps >/dev/null 2>&1 || true
+	stop_scmd
+}
+
+launch() {
+	declare -gA APP_X APP_Y APP_BORDER
+	run timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	while read -r kind name at xy _ border; do
+		[ "$kind" = app ] || continue
+		APP_X[$name]=${xy%,*} APP_Y[$name]=${xy#*,} APP_BORDER[$name]=${border#\#}
+	done <<<"$output"
+	PORT=$(sed -n 's/^vnc 127.0.0.1://p' <<<"$output")
+	[ -n "$PORT" ]
+}
+
+@test "desktop launch: two apps in two containers, listed and shown" {
+	launch
+	run "$SCMCTL" desktop list
+	[[ "$output" == *"two-apps"*"running"* ]]
+	run "$SCMCTL" --json container list
+	echo "$output" | python3 -c '
+import json,sys
+c = {x["name"]: x for x in json.load(sys.stdin)["containers"]}
+for app in ("two-apps-clock", "two-apps-term"):
+    assert c[app]["state"] == "running", c
+    assert c[app]["profiles"] == ["base", "desktop-app"], c[app]'
+	run "$SCMCTL" container exec two-apps-term -- id -u
+	[ "$output" = "65534" ]
+	run "$SCMCTL" desktop show two-apps
+	[ "$status" -eq 0 ]
+	echo "$output" | python3 -c '
+import json,sys
+s = json.load(sys.stdin)["stats"]
+callers = sorted(c["caller"] for c in s["clients"])
+assert callers == ["two-apps-clock", "two-apps-term"], callers'
+}
+
+@test "desktop screenshot: both regions drawn, framed in their containers' colours" {
+	launch
+	sleep 1
+	run "$SCMCTL" desktop screenshot two-apps "$SCMT/shot.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/shot.png")" = "1280 720" ]
+	for app in clock term; do
+		x=${APP_X[$app]} y=${APP_Y[$app]} b=${APP_BORDER[$app]}
+		w=$([ $app = clock ] && echo 360 || echo 640) h=$([ $app = clock ] && echo 360 || echo 420)
+		[ "$("$CHK" distinct "$SCMT/shot.png" "$x" "$y" "$w" "$h")" -ge 2 ]
+		[ "$("$CHK" count "$SCMT/shot.png" $((x - 4)) $((y - 4)) $((w + 8)) 4 "$b")" -eq $(((w + 8) * 4)) ]
+	done
+	[ "${APP_BORDER[clock]}" != "${APP_BORDER[term]}" ]
+	# a real VNC client sees the same desktop
+	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/cap.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
+	run "$SCMCTL" desktop screenshot nosuch "$SCMT/x.png"
+	[ "$status" -eq 5 ]
+}
+
+@test "typing through VNC reaches the focused app in its container, and only it" {
+	launch
+	sleep 1
+	"$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) \
+		--type "touch /tmp/typed-through-vnc" --return
+	for _ in $(seq 100); do
+		"$SCMCTL" container exec two-apps-term -- test -e /tmp/typed-through-vnc && break
+		sleep 0.1
+	done
+	"$SCMCTL" container exec two-apps-term -- test -e /tmp/typed-through-vnc
+	# the file is in the app's private /tmp, not the host's, nor the other app's
+	[ ! -e /tmp/typed-through-vnc ]
+	! "$SCMCTL" container exec two-apps-clock -- test -e /tmp/typed-through-vnc
+	"$SCMCTL" desktop show two-apps | python3 -c '
+import json,sys
+c = {x["caller"]: x for x in json.load(sys.stdin)["stats"]["clients"]}
+assert c["two-apps-clock"]["input_events"] == 0, c
+assert c["two-apps-term"]["input_events"] > 10, c'
+}
+
+@test "desktop stop: the apps' containers, the proxy and the state are gone" {
+	launch
+	run "$SCMCTL" desktop stop two-apps
+	[ "$status" -eq 0 ]
+	run "$SCMCTL" --json container list
+	! echo "$output" | grep -q '"state":"running"'
+	run "$SCMCTL" service list
+	[[ "$output" != *"gfx-two-apps"* ]]
+	run "$SCMCTL" desktop list
+	[[ "$output" != *"two-apps"* ]]
+	# and a second launch works
+	launch
+}
+
+@test "a bad desktop spec is refused with the field named" {
+	echo '{"name":"x","size":"800x600","apps":"none"}' >"$SCMT/bad.json"
+	run "$SCMCTL" desktop launch "$SCMT/bad.json"
+	[ "$status" -ne 0 ]
+	echo "$output"
+	[[ "$output" == *"/apps"* ]]
+	[[ "$output" != *"did not come up"* ]]
+	run "$SCMCTL" desktop launch "$SCMT/nonexistent.json"
+	[ "$status" -ne 0 ]
+	run "$SCMCTL" --json container list
+	[[ "$output" != *'"state":"running"'* ]]
+}
