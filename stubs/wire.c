@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -17,10 +18,44 @@
 
 #define HERE "libscm/wire"
 
-/* One receive buffer per thread, big enough for the largest legal frame
- * plus one byte so an oversized frame shows up as MSG_TRUNC. It lives as
- * long as the thread; a frame is copied out of it into its message. */
-static __thread uint8_t *rx_buf;
+/* Per-thread state: one receive buffer, big enough for the largest legal
+ * frame plus one byte so an oversized frame shows up as MSG_TRUNC (a frame
+ * is copied out of it into its message), and the JSON tokener. It lives as
+ * long as the thread: a pthread key frees it when a thread exits, so a
+ * client that calls from short-lived threads does not leak 256 KiB each. */
+struct wire_tls {
+	uint8_t *rx_buf;
+	struct json_tokener *tok;
+};
+static __thread struct wire_tls *tls;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *p)
+{
+	struct wire_tls *t = p;
+	free(t->rx_buf);
+	if (t->tok)
+		json_tokener_free(t->tok);
+	free(t);
+}
+
+static void tls_key_init(void)
+{
+	(void)pthread_key_create(&tls_key, tls_free);
+}
+
+static struct wire_tls *tls_get(void)
+{
+	if (_likely_(tls))
+		return tls;
+	struct wire_tls *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	pthread_once(&tls_once, tls_key_init);
+	(void)pthread_setspecific(tls_key, t);
+	return tls = t;
+}
 
 /* json-c accepts NaN, Infinity and overflowing exponents (1e999) even in
  * strict mode. They are not JSON, and a NaN compares false with every
@@ -54,17 +89,20 @@ static bool all_finite(json_object *o)
 
 int scm_json_parse(const char *s, size_t len, struct json_object **ret, scm_error **ret_err)
 {
-	static __thread struct json_tokener *tok;
+	struct wire_tls *t = tls_get();
 	json_object *o;
 
 	if (len > SCM_FRAME_MAX)
 		return scm_fail(ret_err, SCM_E_PROTOCOL, "JSON body of %zu bytes is over the limit", len);
-	if (!tok) {
-		tok = json_tokener_new_ex(SCM_JSON_DEPTH_MAX);
-		if (!tok)
+	if (!t)
+		return -ENOMEM;
+	if (!t->tok) {
+		t->tok = json_tokener_new_ex(SCM_JSON_DEPTH_MAX);
+		if (!t->tok)
 			return -ENOMEM;
-		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+		json_tokener_set_flags(t->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	}
+	struct json_tokener *tok = t->tok;
 	json_tokener_reset(tok);
 	o = json_tokener_parse_ex(tok, s, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
@@ -251,11 +289,15 @@ int scm_wire_recv(int fd, int msg_flags, scm_message **ret, scm_error **ret_err)
 	size_t n_fds = 0;
 	ssize_t n;
 
-	if (!rx_buf) {
-		rx_buf = malloc(SCM_FRAME_MAX + 1);
-		if (!rx_buf)
+	struct wire_tls *t = tls_get();
+	if (!t)
+		return -ENOMEM;
+	if (!t->rx_buf) {
+		t->rx_buf = malloc(SCM_FRAME_MAX + 1);
+		if (!t->rx_buf)
 			return -ENOMEM;
 	}
+	uint8_t *rx_buf = t->rx_buf;
 	struct iovec iov = { rx_buf, SCM_FRAME_MAX + 1 };
 	struct msghdr mh = {
 		.msg_iov = &iov,

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -315,9 +316,38 @@ static void test_chainless_error_frames(void **state)
 	scm_channel_free(ch);
 }
 
+/* Each thread's receive buffer (256 KiB) and tokener are freed when the
+ * thread exits: under LeakSanitizer this test fails if they are not. */
+static void *recv_one(void *arg)
+{
+	int fd = *(int *)arg;
+	scm_message *m = NULL;
+	if (scm_wire_recv(fd, 0, &m, NULL) != 0)
+		return (void *)1;
+	scm_message_free(m);
+	return NULL;
+}
+
+static void test_thread_state_freed(void **state)
+{
+	int sp[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_t th;
+		void *ret;
+		assert_int_equal(scm_wire_send(sp[0], 0, SCM_FRAME_CALL, 0, 1, 1, "{\"a\":1}", 7, NULL, 0, NULL, 0), 0);
+		assert_int_equal(pthread_create(&th, NULL, recv_one, &sp[1]), 0);
+		assert_int_equal(pthread_join(th, &ret), 0);
+		assert_null(ret);
+	}
+	close(sp[0]);
+	close(sp[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_thread_state_freed),
 		cmocka_unit_test(test_outq_refuses_oversized_behind_others),
 		cmocka_unit_test(test_code_names),
 		cmocka_unit_test(test_bad_fd_fails_the_call_not_the_channel),
