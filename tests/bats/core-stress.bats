@@ -49,6 +49,20 @@ serves() {
 	fds_settle "$base"
 }
 
+@test "hostile frames on brokered channels: the provider skeleton refuses them and keeps serving" {
+	base=$(fds)
+	pid=$("$SCMCTL" --json service list | python3 -c 'import json,sys; print(json.load(sys.stdin)["services"][0]["pid"])')
+	run timeout 300 $STRESS chanframes "$(ep demo)" 600 3
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"provider serves"* ]]
+	# the same provider process: nothing a client sent made it exit
+	now=$("$SCMCTL" --json service list | python3 -c 'import json,sys; print(json.load(sys.stdin)["services"][0]["pid"])')
+	[ "$pid" = "$now" ]
+	serves
+	fds_settle "$base"
+}
+
 @test "random control requests: scmd survives and keeps no fd beyond the endpoints they made" {
 	base=$(fds)
 	eps=$("$SCMCTL" --json endpoint list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["endpoints"]))')

@@ -6,6 +6,8 @@ talks only to the AF_UNIX sockets of the scmd under test.
 
   core-stress.py frames SOCKET COUNT SEED   random/mutated frames, one peer each
   core-stress.py control SOCKET COUNT SEED  random control ops (root only)
+  core-stress.py chanframes ENDPOINT COUNT SEED  hostile frames on channels
+                                            straight at the echo provider
   core-stress.py churn ENDPOINT CONTROL N   N connects, each channel revoked
   core-stress.py hang SOCKET N              N peers that send half a connect and
                                             never read (scmd must not block)
@@ -177,6 +179,55 @@ def cmd_frames(path, count, seed, control=False):
     print("frames: %d answered, %d dropped, %d refused" % (answered, dropped, refused))
 
 
+def open_channel(endpoint, service="echo"):
+    with seqpacket(endpoint) as s:
+        send(s, frame(1, 1, 1, json.dumps({"service": service}).encode()))
+        msg, fds, _, _ = socket.recv_fds(s, 300 * 1024, 4)
+    if HDR.unpack_from(msg)[2] != 2 or len(fds) != 1:
+        raise SystemExit("connect failed: %r" % msg[HDR.size:])
+    ch = socket.socket(fileno=fds[0])
+    ch.settimeout(5)
+    return ch
+
+
+def cmd_chanframes(endpoint, count, seed):
+    """Hostile frames straight at a provider over brokered channels: the
+    skeleton must refuse them without dying, and keep serving. Method 1 of
+    echo is ping; a well-formed ping must still be answered at the end.
+    Method 7 (crash) is never called on purpose."""
+    rng = random.Random(seed)
+    null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    answered = dropped = 0
+    ch = open_channel(endpoint)
+    for _ in range(count):
+        data = hostile_frame(rng, False)
+        if rng.randrange(3) == 0:  # a call with random method and args
+            body = json.dumps(rand_json(rng) if rng.randrange(2) else {"data": rand_json(rng), "name": rand_json(rng)}).encode()
+            data = frame(1, rng.randrange(1, 2**32), rng.choice([0, 1, 2, 3, 4, 5, 6, 200, 256, 257, 0xffffffff]), body,
+                         bytes(rng.randrange(256) for _ in range(rng.randrange(8))),
+                         flags=rng.choice([0, 0, 1, 0xffff]))
+        fds = [null] * rng.choice([0, 0, 0, 1, 8]) if data else []
+        try:
+            send(ch, data if data else b"\0", fds)
+            r, _, _ = select.select([ch], [], [], 0.2)
+            if r and recv(ch) is None:
+                raise ConnectionResetError
+            answered += bool(r)
+        except (BrokenPipeError, ConnectionResetError, ValueError):
+            dropped += 1
+            ch.close()
+            ch = open_channel(endpoint)
+    ch.close()
+    os.close(null)
+    ch = open_channel(endpoint)
+    send(ch, frame(1, 1, 1, b"{}"))
+    h, body, _ = recv(ch)
+    if h[2] != 2:
+        raise SystemExit("provider does not answer ping after the storm: %r" % body)
+    ch.close()
+    print("chanframes: %d answered, %d channels dropped, provider serves" % (answered, dropped))
+
+
 def cmd_churn(endpoint, control, n):
     """n connects through an endpoint, each channel then revoked through the
     control socket, and the client end checked for the revocation notice."""
@@ -232,6 +283,8 @@ def main():
         cmd_frames(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "control":
         cmd_frames(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), control=True)
+    elif cmd == "chanframes":
+        cmd_chanframes(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "churn":
         cmd_churn(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif cmd == "hang":
