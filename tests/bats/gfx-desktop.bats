@@ -24,7 +24,10 @@ teardown() {
 # Starts the example desktop; fills APP_X/APP_Y/APP_BORDER[app] and PORT.
 launch() {
 	declare -gA APP_X APP_Y APP_BORDER
-	"$SCM_BUILD/libexec/scm-desktop-run" "$SCM_SRC/examples/desktops/two-apps.json" "$@" \
+	# An empty HOME: the xterm's shell must not wait on the host user's
+	# ~/.bashrc before it reads what the test types.
+	mkdir -p "$SCMT/home"
+	HOME=$SCMT/home "$SCM_BUILD/libexec/scm-desktop-run" "$SCM_SRC/examples/desktops/two-apps.json" "$@" \
 		>"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- &
 	RUN_PID=$!
 	for _ in $(seq 400); do
@@ -39,6 +42,18 @@ launch() {
 		APP_X[$name]=${xy%,*} APP_Y[$name]=${xy#*,} APP_BORDER[$name]=${border#\#}
 	done <"$SCMT/run.out"
 	PORT=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
+}
+
+# The agent is up before its app has drawn; typing into a window that is
+# not mapped yet goes nowhere. Waits until the xterm shows its white page.
+wait_term_drawn() {
+	for _ in $(seq 100); do
+		timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/wait.png" >/dev/null 2>&1 &&
+			[ "$("$CHK" count "$SCMT/wait.png" "${APP_X[term]}" "${APP_Y[term]}" 640 420 ffffff)" -gt 100000 ] &&
+			return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 @test "gfx desktop: xclock and xterm in their own endpoints, captured by a VNC client" {
@@ -63,6 +78,7 @@ launch() {
 
 @test "gfx desktop: text typed through VNC reaches the focused xterm" {
 	launch
+	wait_term_drawn
 	typed=/tmp/scmgfxtyped$RANDOM$RANDOM
 	rm -f "$typed"
 	"$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) \
@@ -84,6 +100,7 @@ assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 @test "gfx desktop: noVNC in headless Chromium shows the desktop, and typing there reaches the xterm" {
 	wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	launch --novnc "$wport"
+	wait_term_drawn
 	url=$(sed -n 's/^novnc //p' "$SCMT/run.out")
 	cx=${APP_X[clock]} cy=${APP_Y[clock]} tx=${APP_X[term]} ty=${APP_Y[term]}
 	typed=/tmp/scmgfxnovnc$RANDOM$RANDOM
