@@ -26,6 +26,7 @@
 
 #define BUFFER_SIZE (4u << 20)
 #define HANDLES_MAX 64
+#define EXTENTS_MAX 1024 /* per readv/writev: 1024 x 4 KiB fills the buffer */
 
 struct disk {
 	struct disk *next;
@@ -37,6 +38,8 @@ struct disk {
 	unsigned users;   /* open handles, all channels */
 	unsigned writers; /* of which writers */
 	bool shared;      /* the writers opened it shared */
+	uint64_t virtual_size;
+	uint32_t sector_size;
 };
 
 struct handle {
@@ -187,8 +190,12 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 			free(d);
 			return fail(call, engine_code(r), "%s", err.msg);
 		}
+		struct vhdx_info in;
+		vhdx_get_info(d->h, &in);
 		d->dev = st.st_dev;
 		d->ino = st.st_ino;
+		d->virtual_size = in.virtual_size;
+		d->sector_size = in.logical_sector_size;
 		d->rw = !readonly;
 		d->next = disks;
 		disks = d;
@@ -208,10 +215,8 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 	}
 	d->users++;
 	c->h[slot] = (struct handle){ d, !readonly };
-	struct vhdx_info in;
-	vhdx_get_info(d->h, &in);
-	return scm_vdisk_open_reply(call, slot + 1, c->memfd, BUFFER_SIZE, in.virtual_size,
-				    in.logical_sector_size, readonly);
+	return scm_vdisk_open_reply(call, slot + 1, c->memfd, BUFFER_SIZE, d->virtual_size,
+				    d->sector_size, readonly);
 }
 
 static int check_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
@@ -257,6 +262,81 @@ static int do_write(scm_call *call, uint64_t handle, uint64_t offset, uint64_t l
 		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
 			    vhdx_errmsg(h->d->h));
 	return scm_vdisk_write_reply(call);
+}
+
+/* readv/writev: the extents are untrusted bytes; every record is checked
+ * (sector alignment, inside the disk, inside the buffer) before the first
+ * one is done, so a bad batch changes nothing. One call then does what
+ * n read/write calls would, at the cost of one round trip. */
+struct extent {
+	uint64_t off, len, boff;
+};
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int extents_parse(scm_call *call, const struct disk *d, const void *bin, size_t bin_len,
+			 struct extent *ret, size_t *ret_n)
+{
+	if (bin_len == 0 || bin_len % 24 || bin_len / 24 > EXTENTS_MAX)
+		return fail(call, SCM_VDISK_E_BADRANGE,
+			    "extents: %zu bytes is not 1 to %d records of 24 bytes", bin_len, EXTENTS_MAX);
+	size_t n = bin_len / 24;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p = (const uint8_t *)bin + i * 24;
+		struct extent e = { le64(p), le64(p + 8), le64(p + 16) };
+		if (e.len == 0 || e.len % d->sector_size || e.off % d->sector_size ||
+		    e.off > d->virtual_size || e.len > d->virtual_size - e.off)
+			return fail(call, SCM_VDISK_E_BADRANGE,
+				    "extents[%zu]: offset %llu length %llu: not whole %u-byte sectors inside the %llu-byte disk",
+				    i, (unsigned long long)e.off, (unsigned long long)e.len, d->sector_size,
+				    (unsigned long long)d->virtual_size);
+		if (e.len > BUFFER_SIZE || e.boff > BUFFER_SIZE - e.len)
+			return fail(call, SCM_VDISK_E_BADRANGE,
+				    "extents[%zu]: buffer_offset %llu + length %llu is past the %u-byte data buffer",
+				    i, (unsigned long long)e.boff, (unsigned long long)e.len, BUFFER_SIZE);
+		ret[i] = e;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, bool wr)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	if (wr && !h->rw)
+		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	static struct extent ex[EXTENTS_MAX]; /* one call at a time: the provider is single-threaded */
+	size_t n;
+	int r = extents_parse(call, h->d, bin, bin_len, ex, &n);
+	if (r)
+		return r;
+	struct channel *c = scm_call_channel_data(call);
+	for (size_t i = 0; i < n; i++) {
+		r = wr ? vhdx_write(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off)
+		       : vhdx_read(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off);
+		if (r < 0)
+			return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO,
+				    "extents[%zu]: %s", i, vhdx_errmsg(h->d->h));
+	}
+	return wr ? scm_vdisk_writev_reply(call) : scm_vdisk_readv_reply(call);
+}
+
+static int do_readv(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, void *ud)
+{
+	return do_vector(call, handle, bin, bin_len, false);
+}
+
+static int do_writev(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, void *ud)
+{
+	return do_vector(call, handle, bin, bin_len, true);
 }
 
 static int do_flush(scm_call *call, uint64_t handle, void *ud)
@@ -340,6 +420,7 @@ static int do_close(scm_call *call, uint64_t handle, void *ud)
 static const scm_vdisk_handlers handlers = {
 	.create = do_create, .open = do_open, .read = do_read,   .write = do_write,
 	.flush = do_flush,   .trim = do_trim, .info = do_info,   .close = do_close,
+	.readv = do_readv,   .writev = do_writev,
 };
 
 int main(int argc, char **argv)

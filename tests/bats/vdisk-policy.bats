@@ -127,3 +127,10 @@ JSON
 	run in_container vdisk-reader "$C" info "$D/base.vhdx"
 	[ "$status" -eq 0 ]
 }
+
+@test "policy: batched reads (readv) are granted to the reader, and read the child through the chain" {
+	run in_container vdisk-reader /bin/sh -c "'$C' vcopy-out '$D/child.vhdx' /tmp/out.raw && sha256sum /tmp/out.raw"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "$(sha256sum <"$D/expect.raw" | cut -d' ' -f1)"* ]]
+}

@@ -90,3 +90,46 @@ hold() { # ENDPOINT DISK MODE: keeps a handle open until killed; waits for "open
 	[ "$status" -ne 0 ]
 	[[ $output == *"denied"* || $output == *"allow list"* ]]
 }
+
+@test "provider: readv/writev batches land where their extents say" {
+	"$V" create --size 9M --block-size 1M "$D/v.vhdx"
+	# 9 MiB + a 512-byte tail is not a whole number of 64 KiB pieces: the
+	# last extent is short
+	head -c 9M /dev/urandom > "$SCMT/in.raw"
+	"$C" --endpoint "$(ep app)" vcopy-in "$D/v.vhdx" "$SCMT/in.raw"
+	"$V" convert "$D/v.vhdx" "$SCMT/direct.raw"
+	cmp "$SCMT/in.raw" "$SCMT/direct.raw"
+	"$C" --endpoint "$(ep viewer)" vcopy-out "$D/v.vhdx" "$SCMT/out.raw"
+	cmp "$SCMT/in.raw" "$SCMT/out.raw"
+	qemu-img check "$D/v.vhdx"
+	# an odd size with 4096-byte sectors: the tail extent is one sector
+	"$V" create --size 4100K --sector-size 4096 --block-size 1M "$D/w.vhdx"
+	head -c 4100K /dev/urandom > "$SCMT/w.raw"
+	"$C" --endpoint "$(ep app)" vcopy-in "$D/w.vhdx" "$SCMT/w.raw"
+	"$C" --endpoint "$(ep app)" vcopy-out "$D/w.vhdx" "$SCMT/w.out"
+	cmp "$SCMT/w.raw" "$SCMT/w.out"
+}
+
+@test "provider: malformed batches are refused whole, naming the extent" {
+	"$V" create --size 8M --block-size 1M "$D/b.vhdx"
+	run "$C" --endpoint "$(ep app)" badvec "$D/b.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c ': refused: ' <<<"$output")" -eq 10 ]
+	! grep -q ACCEPTED <<<"$output"
+	[[ $output == *"partial record: refused: "*"not 1 to 1024 records of 24 bytes"* ]]
+	[[ $output == *"unaligned offset: refused: "*"extents[1]: offset 100"* ]]
+	[[ $output == *"past the disk: refused: "*"extents[1]"*"inside the 8388608-byte disk"* ]]
+	[[ $output == *"past the buffer: refused: "*"extents[1]: buffer_offset"* ]]
+	[[ $output == *"BadRange"* || $output == *"105"* ]]
+	# extent 0 of each batch was good, and nothing was written
+	run "$V" map "$D/b.vhdx"
+	[[ $output != *allocated* ]]
+	# a good batch on a read-only handle is refused too
+	run "$C" --endpoint "$(ep viewer)" badvec "$D/b.vhdx" ro
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"read-only handle: refused: "*"is read-only"* ]]
+	run "$V" map "$D/b.vhdx"
+	[[ $output != *allocated* ]]
+}

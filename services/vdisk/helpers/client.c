@@ -4,8 +4,12 @@
  *   vdisk-client [--endpoint EP] copy-in DISK RAW     raw file -> disk (rw)
  *   vdisk-client [--endpoint EP] copy-out DISK RAW    disk -> raw file (ro)
  *   vdisk-client [--endpoint EP] hold DISK ro|rw|shared   open, say "open", wait for stdin EOF
+ *   vdisk-client [--endpoint EP] vcopy-in|vcopy-out DISK RAW   the same through writev/readv
+ *   vdisk-client [--endpoint EP] badvec DISK [ro]     malformed writev batches, all refused
+ *                                                     (ro: a good batch on a read-only handle)
  *   vdisk-client [--endpoint EP] info DISK
  *   vdisk-client [--endpoint EP] bench DISK           seq 1M / rand 4K through the provider
+ *                                                     (client-bench.c)
  * Exit: 0 ok, 1 failure, 10+code for a refusal with an interface code. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "scm/macro.h"
 #include "scm/vdisk-client.h"
 
@@ -32,13 +36,6 @@ static int die(int r, scm_error *e)
 	return code > 0 ? 10 + (code >= 100 ? code - 100 + 20 : code) : 1;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv)
 {
 	const char *ep = NULL;
@@ -48,7 +45,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: vdisk-client [--endpoint EP] copy-in|copy-out|hold|info|bench DISK [ARG]\n");
+		fprintf(stderr, "usage: vdisk-client [--endpoint EP] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench DISK [ARG]\n");
 		return 2;
 	}
 	const char *cmd = argv[1], *disk = argv[2];
@@ -57,8 +54,8 @@ int main(int argc, char **argv)
 	int r = ep ? scm_connect_at(ep, "vdisk", &ch, &e) : scm_connect("vdisk", &ch, &e);
 	if (r)
 		return die(r, e);
-	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "info") ||
-		  (!strcmp(cmd, "hold") && argc > 3 && !strcmp(argv[3], "ro"));
+	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") ||
+		  ((!strcmp(cmd, "hold") || !strcmp(cmd, "badvec")) && argc > 3 && !strcmp(argv[3], "ro"));
 	bool shared = !strcmp(cmd, "hold") && argc > 3 && !strcmp(argv[3], "shared");
 	uint64_t h, bsz, vsize, sec;
 	int bfd;
@@ -81,6 +78,20 @@ int main(int argc, char **argv)
 			return die(r, e);
 		printf("%s\n", json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN));
 		json_object_put(info);
+	} else if (!strcmp(cmd, "vcopy-in") || !strcmp(cmd, "vcopy-out")) {
+		if (argc < 4)
+			return 2;
+		bool in = !strcmp(cmd, "vcopy-in");
+		int fd = open(argv[3], in ? O_RDONLY | O_CLOEXEC : O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return die(-errno, NULL);
+		r = client_vcopy(ch, h, vsize, buf, bsz, in, fd, &e);
+		close(fd);
+		if (r)
+			return die(r, e);
+	} else if (!strcmp(cmd, "badvec")) {
+		if ((r = client_badvec(ch, h, vsize, bsz, ro)))
+			return die(r, NULL);
 	} else if (!strcmp(cmd, "copy-in") || !strcmp(cmd, "copy-out")) {
 		if (argc < 4)
 			return 2;
@@ -110,32 +121,8 @@ int main(int argc, char **argv)
 			return die(r, e);
 	} else if (!strcmp(cmd, "bench")) {
 		/* the disk must be open read-write and fully allocated by the caller */
-		struct { const char *name; bool wr, rnd; uint64_t len; } pat[] = {
-			{ "seq-read 1M", false, false, 1 << 20 }, { "seq-write 1M", true, false, 1 << 20 },
-			{ "rand-read 4K qd1", false, true, 4096 }, { "rand-write 4K qd1", true, true, 4096 },
-		};
-		uint64_t s = 88172645463325252ull;
-		for (size_t i = 0; i < 4; i++) {
-			uint64_t ops = 0, off = 0;
-			double t0 = now(), t1;
-			do {
-				for (int k = 0; k < 16; k++, ops++) {
-					s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-					off = pat[i].rnd ? (s % (vsize / pat[i].len)) * pat[i].len
-							 : (off + pat[i].len) % vsize;
-					r = pat[i].wr ? scm_vdisk_write(ch, h, off, pat[i].len, 0, &e)
-						      : scm_vdisk_read(ch, h, off, pat[i].len, 0, &e);
-					if (r)
-						return die(r, e);
-				}
-				t1 = now();
-			} while (t1 - t0 < 1.5);
-			if (pat[i].wr && (r = scm_vdisk_flush(ch, h, &e)))
-				return die(r, e);
-			t1 = now();
-			double v = ops / (t1 - t0);
-			printf("%s %.1f %s\n", pat[i].name, v, pat[i].len == 4096 ? "IOPS" : "MiB/s");
-		}
+		if ((r = client_bench(ch, h, vsize, &e)))
+			return die(r, e);
 	} else {
 		return 2;
 	}

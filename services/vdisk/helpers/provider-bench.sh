@@ -29,10 +29,9 @@ head -c 512M /dev/urandom >"$T/raw"
 "$B/libexec/vdisk-client" --endpoint "$T/run/endpoints/bench.sock" copy-in "$T/d.vhdx" "$T/raw"
 "$B/libexec/vdisk-client" --endpoint "$T/run/endpoints/bench.sock" bench "$T/d.vhdx" >"$T/prov.out"
 "$B/libexec/vdisk-bench" --raw "$T/raw" >"$T/raw.out"
-while read -r a b c v unit; do
-	name="$a $b"
-	[ "$c" = qd1 ] && name="$a $b $c" || { unit=$v; v=$c; }
-	r=$(awk -v n="raw $name" 'index($0, n" ") == 1 { print $NF }' "$T/raw.out")
-	awk -v n="$name" -v v="$v" -v u="$unit" -v r="$r" \
-		'BEGIN { printf "vdisk provider %s: %.1f %s (ratio %.2f vs raw)\n", n, v, u, (r > 0 ? v / r : 0) }'
+# vdisk-client prints NAME<TAB>VALUE<TAB>UNIT<TAB>RAW-PATTERN
+while IFS=$'\t' read -r name v unit rawname; do
+	r=$(awk -v n="raw $rawname" 'index($0, n" ") == 1 { print $NF }' "$T/raw.out")
+	awk -v n="$name" -v v="$v" -v u="$unit" -v r="$r" -v rn="$rawname" \
+		'BEGIN { printf "vdisk provider %s: %.1f %s (ratio %.2f vs raw %s)\n", n, v, u, (r > 0 ? v / r : 0), rn }'
 done <"$T/prov.out"

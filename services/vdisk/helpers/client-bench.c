@@ -1,0 +1,146 @@
+/* client-bench.c: vdisk-client bench, the vdisk service measured from a
+ * client: one call per operation (what a naive client gets), calls
+ * pipelined (several in flight against different parts of the channel's
+ * buffer: the provider never waits for the client), and batches of 4 KiB
+ * extents in one readv/writev call. Each pattern runs for 1.5 s. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "scm/vdisk-client.h"
+
+#define RUN_S 1.5
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+	return rng;
+}
+
+struct pipeline {
+	unsigned inflight;
+	int err;
+};
+
+static void on_reply(scm_channel *ch, scm_message *reply, const scm_error *err, void *userdata)
+{
+	struct pipeline *p = userdata;
+	p->inflight--;
+	if (err && !p->err)
+		p->err = scm_error_root_code(err) ? scm_error_root_code(err) : -EIO;
+}
+
+/* Sequential 1 MiB reads or writes with qd calls in flight, each on its own
+ * 1 MiB of the buffer. Replies come back in order (the provider serves a
+ * channel's calls one after the other), so the slot a new call uses is the
+ * one whose call just completed. */
+static int seq_pipelined(scm_channel *ch, uint64_t h, uint64_t vsize, bool wr, unsigned qd,
+			 double *ret_mibs, scm_error **ret_err)
+{
+	struct pipeline p = { 0, 0 };
+	uint64_t off = 0, ops = 0;
+	double t0 = now(), t1 = t0;
+	while (t1 - t0 < RUN_S || p.inflight) {
+		while (p.inflight < qd && t1 - t0 < RUN_S) {
+			json_object *a = json_object_new_object();
+			json_object_object_add(a, "handle", json_object_new_uint64(h));
+			json_object_object_add(a, "offset", json_object_new_uint64(off));
+			json_object_object_add(a, "length", json_object_new_uint64(1 << 20));
+			json_object_object_add(a, "buffer_offset", json_object_new_uint64((ops % qd) << 20));
+			int r = scm_call_async(ch, wr ? SCM_VDISK_WRITE : SCM_VDISK_READ, a, NULL, 0, NULL, 0,
+					       on_reply, &p, ret_err);
+			json_object_put(a);
+			if (r)
+				return r;
+			p.inflight++;
+			ops++;
+			off = (off + (1 << 20)) % vsize;
+		}
+		struct pollfd pfd = { scm_channel_fd(ch), POLLIN, 0 };
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+		int r = scm_channel_dispatch(ch, ret_err);
+		if (r)
+			return r;
+		if (p.err)
+			return p.err;
+		t1 = now();
+	}
+	*ret_mibs = ops / (t1 - t0);
+	return 0;
+}
+
+/* Random 4 KiB reads or writes, batch extents per call (1: read/write). */
+static int rand_batched(scm_channel *ch, uint64_t h, uint64_t vsize, bool wr, unsigned batch,
+			double *ret_iops, scm_error **ret_err)
+{
+	uint8_t ext[1024 * 24];
+	uint64_t ops = 0;
+	double t0 = now(), t1;
+	do {
+		int r;
+		if (batch == 1) {
+			uint64_t off = next_rand() % (vsize / 4096) * 4096;
+			r = wr ? scm_vdisk_write(ch, h, off, 4096, 0, ret_err)
+			       : scm_vdisk_read(ch, h, off, 4096, 0, ret_err);
+		} else {
+			for (unsigned i = 0; i < batch; i++) {
+				uint64_t v[3] = { next_rand() % (vsize / 4096) * 4096, 4096, (uint64_t)i * 4096 };
+				for (int k = 0; k < 3; k++)
+					for (int b = 0; b < 8; b++)
+						ext[i * 24 + k * 8 + b] = (uint8_t)(v[k] >> (8 * b));
+			}
+			r = wr ? scm_vdisk_writev(ch, h, ext, batch * 24, ret_err)
+			       : scm_vdisk_readv(ch, h, ext, batch * 24, ret_err);
+		}
+		if (r)
+			return r;
+		ops += batch;
+		t1 = now();
+	} while (t1 - t0 < RUN_S);
+	*ret_iops = ops / (t1 - t0);
+	return 0;
+}
+
+int client_bench(scm_channel *ch, uint64_t h, uint64_t vsize, scm_error **ret_err)
+{
+	static const struct {
+		const char *name, *raw;
+		bool wr, rnd;
+		unsigned n; /* queue depth (seq) or batch (rand) */
+	} pat[] = {
+		{ "seq-read 1M", "seq-read 1M", false, false, 1 },
+		{ "seq-write 1M", "seq-write 1M", true, false, 1 },
+		{ "seq-read 1M qd4 (pipelined)", "seq-read 1M", false, false, 4 },
+		{ "seq-write 1M qd4 (pipelined)", "seq-write 1M", true, false, 4 },
+		{ "rand-read 4K qd1", "rand-read 4K qd1", false, true, 1 },
+		{ "rand-write 4K qd1", "rand-write 4K qd1", true, true, 1 },
+		{ "rand-read 4K batch 64 (readv)", "rand-read 4K qd1", false, true, 64 },
+		{ "rand-write 4K batch 64 (writev)", "rand-write 4K qd1", true, true, 64 },
+		{ "rand-read 4K batch 1024 (readv)", "rand-read 4K qd1", false, true, 1024 },
+	};
+	for (size_t i = 0; i < sizeof pat / sizeof pat[0]; i++) {
+		double v = 0;
+		int r = pat[i].rnd ? rand_batched(ch, h, vsize, pat[i].wr, pat[i].n, &v, ret_err)
+				   : seq_pipelined(ch, h, vsize, pat[i].wr, pat[i].n, &v, ret_err);
+		if (!r && pat[i].wr)
+			r = scm_vdisk_flush(ch, h, ret_err);
+		if (r)
+			return r;
+		printf("%s\t%.1f\t%s\t%s\n", pat[i].name, v, pat[i].rnd ? "IOPS" : "MiB/s", pat[i].raw);
+		fflush(stdout);
+	}
+	return 0;
+}

@@ -1,0 +1,17 @@
+/* client.h: the parts of vdisk-client shared between its files. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <scm/scm.h>
+
+/* Runs the provider bench on an open read-write handle whose disk is fully
+ * allocated; prints one line per pattern: NAME<TAB>VALUE<TAB>UNIT<TAB>RAW,
+ * RAW being the raw-file pattern it compares with. Returns 0 or a negative
+ * errno / positive code with *ret_err set. */
+int client_bench(scm_channel *ch, uint64_t handle, uint64_t vsize, scm_error **ret_err);
+
+/* vcopy-in (in) / vcopy-out: the raw file fd to or from the disk through
+ * readv/writev batches; badvec: malformed batches, each must be refused. */
+int client_vcopy(scm_channel *ch, uint64_t handle, uint64_t vsize, uint8_t *buf, uint64_t bsz,
+		 bool in, int fd, scm_error **ret_err);
+int client_badvec(scm_channel *ch, uint64_t handle, uint64_t vsize, uint64_t bsz, bool ro);
