@@ -59,8 +59,6 @@ struct container {
 	const sc_filter *filter;
 	unsigned namespaces;
 	bool userns, rootless;
-	pid_t *execs; /* container_exec children we still own */
-	size_t n_execs;
 };
 
 /* seccomp.c */

@@ -118,10 +118,6 @@ int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd,
 		return -ESRCH;
 	if (!argv || !argv[0])
 		return -EINVAL;
-	pid_t *grown = realloc(c->execs, (c->n_execs + 1) * sizeof(pid_t));
-	if (!grown)
-		return -ENOMEM;
-	c->execs = grown;
 	container_spec spec = *c->spec;
 	spec.args = (char **)argv;
 	spec.cwd = (char *)"/";
@@ -189,7 +185,6 @@ int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd,
 			(void)asprintf(ret_errmsg, "exec: %s", msg);
 		return -EIO;
 	}
-	c->execs[c->n_execs++] = pid;
 	*ret_pid = pid;
 	return 0;
 }
@@ -202,11 +197,9 @@ container *container_free(container *c)
 		(void)container_signal(c, SIGKILL);
 		(void)container_wait(c, NULL);
 	}
-	/* exec children left in the caller's hands die with the pid
-	 * namespace; reap those the caller has not. */
-	for (size_t i = 0; i < c->n_execs; i++)
-		(void)waitpid(c->execs[i], NULL, WNOHANG);
-	free(c->execs);
+	/* exec'd processes die with the pid namespace; reaping them is the
+	 * caller's (their pids are its children, and only it knows whether it
+	 * already has). */
 	(void)cgroup_remove(&c->cg);
 	safe_close(c->pidfd);
 	safe_close(c->status_fd);
