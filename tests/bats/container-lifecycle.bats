@@ -83,13 +83,15 @@ check_logs() {
 @test "rootless: stdout and stderr go to the log file" { check_logs user; }
 
 check_clean() {
-	local who=$1 id="lctest-$$-$1" before after
+	local who=$1 id="lctest-$$-$1" before after state="$D/state-$1"
+	mkdir -p "$state"
+	[ "$who" = root ] || chown "$TEST_USER" "$state"
 	before=$(mount_count)
-	run as "$who" "$BIN/scm-run" --id "$id" --profile-sandbox '{"pids":100,"memory":268435456}' -- "$(H)" exit 5
+	run as "$who" "$BIN/scm-run" --state-dir "$state" --id "$id" --profile-sandbox '{"pids":100,"memory":268435456}' -- "$(H)" exit 5
 	[ "$status" -eq 5 ]
-	run as "$who" "$BIN/scm-run" --id "$id" --profile-sandbox '{"pids":100}' -- /bin/sh -c 'sleep 60 & sleep 60 & kill -KILL $$'
+	run as "$who" "$BIN/scm-run" --state-dir "$state" --id "$id" --profile-sandbox '{"pids":100}' -- /bin/sh -c 'sleep 61 & sleep 61 & kill -KILL $$'
 	[ "$status" -eq 137 ]
-	( as_exec "$who" "$BIN/scm-run" --id "$id" --stop-timeout 100 -- "$(H)" ignore-term ) >"$D/out" 2>&1 3>&- &
+	( as_exec "$who" "$BIN/scm-run" --state-dir "$state" --id "$id" --stop-timeout 100 -- "$(H)" ignore-term ) >"$D/out" 2>&1 3>&- &
 	local pid=$!
 	wait_for "$D/out" ready
 	kill -TERM $pid
@@ -98,12 +100,12 @@ check_clean() {
 	[ "$before" -eq "$after" ]
 	[ -z "$(leftover_cgroups "$id")" ]
 	# No process of the containers survives (their sleeps included).
-	! pgrep -f "^sleep 60$"
-	# State: only the shared root anchor and the seccomp cache.
-	local state=/run/scm
-	[ "$who" = root ] || state=/tmp/scm-$(id -u "$TEST_USER")
-	[ "$(ls "$state" | sort | paste -sd' ')" = "cache stage" ] || [ "$(ls "$state" | sort | paste -sd' ')" = "cache stage $(ls "$state" | grep -vx 'cache\|stage' | paste -sd' ')" -a "$who" = root ]
+	! pgrep -f "^sleep 61$"
+	# State: the seccomp cache and the empty anchor of the quick path.
+	[ "$(ls "$state" | paste -sd' ')" = "cache stage" ]
 	[ -z "$(ls -A "$state/stage")" ]
+	[ "$(ls "$state/cache" | grep -c '^seccomp-[0-9a-f]*\.bpf$')" -ge 1 ]
+	[ -z "$(ls "$state/cache" | grep -v '^seccomp-[0-9a-f]*\.bpf$')" ]
 }
 @test "root: nothing is left behind (mounts, cgroups, processes, state)" { check_clean root; }
 @test "rootless: nothing is left behind (mounts, cgroups, processes, state)" { check_clean user; }
