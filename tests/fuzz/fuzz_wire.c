@@ -3,12 +3,14 @@
  * peer's: every int must have a name); and, when the body holds
  * {"c": CONSTRAINTS, "m": METHOD, "a": ARGS}, the grant check a provider
  * runs on a client's arguments (constraints come from policy, arguments
- * from the client: neither may crash it). */
+ * from the client: neither may crash it); and the type checks generated
+ * client stubs run on a reply's "r" result, for every IDL type. */
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "scm/stub-rt.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,6 +39,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			scm_error *ge = NULL;
 			(void)scm_grant_check(&g, json_object_get_string(meth), args, &ge);
 			scm_error_free(ge);
+		}
+		for (int t = 0; t < _SCM_IDL_TYPE_MAX; t++) {
+			json_object *v = NULL;
+			scm_error *re = NULL;
+			if (scm__result(m, "r", (enum scm_idl_type)t, &v, &re) == 0 && v) {
+				/* what the generated code then reads from it */
+				(void)json_object_get_int64(v);
+				(void)json_object_get_uint64(v);
+				(void)json_object_get_double(v);
+				(void)json_object_get_boolean(v);
+				(void)json_object_get_string(v);
+			}
+			scm_error_free(re);
 		}
 		scm_message_free(m);
 	}
