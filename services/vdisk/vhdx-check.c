@@ -39,6 +39,8 @@ int vhdx_get_info(vhdx *h, struct vhdx_info *ret)
 	in.log_guid = h->hdr.log_guid;
 	in.page83 = h->page83;
 	snprintf(in.parent_linkage, sizeof in.parent_linkage, "%s", h->parent_linkage);
+	in.parent_relative_path = h->loc_relative;
+	in.parent_absolute_path = h->loc_absolute;
 	for (vhdx *p = h; p && in.chain_len < VHDX_CHAIN_MAX; p = p->parent)
 		in.chain[in.chain_len++] = p->path;
 	*ret = in;

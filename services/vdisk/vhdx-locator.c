@@ -78,7 +78,45 @@ size_t vhdx_locator_build(uint8_t *out, size_t cap, const vhdx_guid *parent_dwg,
 	return build_kv(out, cap, kv, rel ? 3 : 2);
 }
 
-/* Paths for the locator: relative to the child's directory when possible,
+/* The path of pabs relative to the directory cdir (both canonical and
+ * absolute), with Windows separators: ".\\d\\p.vhdx" when the parent is
+ * below, "..\\..\\x\\p.vhdx" when it is not (the spec's relative_path
+ * allows both; Hyper-V writes the second form too). */
+static char *relative_to(const char *cdir, const char *pabs)
+{
+	/* the longest common prefix that ends at a component boundary */
+	size_t common = 0;
+	for (size_t i = 0;; i++) {
+		bool cend = cdir[i] == 0 || cdir[i] == '/', pend = pabs[i] == '/';
+		if (cend && pend)
+			common = i;
+		if (cdir[i] == 0 || pabs[i] == 0 || cdir[i] != pabs[i])
+			break;
+	}
+	size_t ups = 0;
+	for (const char *c = cdir + common; *c; c++)
+		ups += *c == '/' && c[1] != 0;
+	/* cdir "/" is the root, with no component after the common "/" */
+	if (!strcmp(cdir, "/"))
+		ups = 0;
+	const char *rest = pabs + common + 1;
+	size_t n = 3 * ups + strlen(rest) + 3;
+	char *r = malloc(n);
+	if (!r)
+		return NULL;
+	char *w = r;
+	if (!ups)
+		w = stpcpy(w, ".\\");
+	for (size_t i = 0; i < ups; i++)
+		w = stpcpy(w, "..\\");
+	w = stpcpy(w, rest);
+	for (char *q = r; *q; q++)
+		if (*q == '/')
+			*q = '\\';
+	return r;
+}
+
+/* Paths for the locator: relative to the child's directory and absolute,
  * with Windows separators as the spec writes them. */
 int vhdx_locator_paths(const char *child, const char *parent, char **ret_rel, char **ret_abs)
 {
@@ -88,23 +126,12 @@ int vhdx_locator_paths(const char *child, const char *parent, char **ret_rel, ch
 		return -ENOMEM;
 	if (!realpath(parent, pabs) || !realpath(dirname(c), cdir))
 		return -errno;
-	size_t dl = strlen(cdir);
-	const char *rel = NULL;
-	if (!strncmp(pabs, cdir, dl) && pabs[dl] == '/')
-		rel = pabs + dl + 1;
-	else if (!strcmp(cdir, "/"))
-		rel = pabs + 1;
-	char *r = NULL, *a = strdup(pabs);
-	if (rel && asprintf(&r, ".\\%s", rel) < 0)
-		r = NULL;
-	if (!a || (rel && !r)) {
+	char *r = relative_to(cdir, pabs), *a = strdup(pabs);
+	if (!a || !r) {
 		free(a);
 		free(r);
 		return -ENOMEM;
 	}
-	for (char *p = r; p && *p; p++)
-		if (*p == '/')
-			*p = '\\';
 	for (char *p = a; *p; p++)
 		if (*p == '/')
 			*p = '\\';
@@ -112,7 +139,6 @@ int vhdx_locator_paths(const char *child, const char *parent, char **ret_rel, ch
 	*ret_abs = a;
 	return 0;
 }
-
 
 /* Replaces the locator item with fresh paths to parent_path (keeping the
  * parent_linkage), in place when it fits, else after the last item. The

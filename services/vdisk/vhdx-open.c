@@ -247,7 +247,7 @@ int vhdx_chain_open(vhdx *h, unsigned flags, vhdx_err *err, int depth, char **se
 		const char *both[2] = { h->loc_relative, h->loc_absolute };
 		for (int i = 0; i < 2; i++) {
 			if (i == 0 && !both[i])
-				continue; /* no relative path: the parent is not below us */
+				continue; /* no relative path recorded (other tools may omit it) */
 			_cleanup_free_ char *c = both[i] ? locator_path(h, both[i]) : NULL;
 			char rp[PATH_MAX];
 			if (!c || !realpath(c, rp) || strcmp(rp, real))

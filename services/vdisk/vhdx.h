@@ -93,6 +93,8 @@ struct vhdx_info {
 	/* chain[0] is this file, chain[n-1] the base */
 	size_t chain_len;
 	const char *chain[VHDX_CHAIN_MAX];
+	/* the parent locator as recorded (Windows separators), or NULL */
+	const char *parent_relative_path, *parent_absolute_path;
 };
 
 /* One range of a map: state is "allocated" (data in this file), "zero",

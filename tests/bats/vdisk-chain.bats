@@ -188,3 +188,35 @@ pattern() { # BYTE-OCTAL LENGTH
 	[[ $output == '[{"start":0,'* ]]
 	[[ $output == *'"state":"unmapped"'* ]]
 }
+
+@test "differencing: a parent outside the child's directory is recorded with .. and found after a move" {
+	mkdir -p tree/disks/base tree/vms/one/deep
+	"$V" create --size 8M --block-size 1M tree/disks/base/base.vhdx
+	pattern 101 1M | "$V" write --offset 0 tree/disks/base/base.vhdx
+	"$V" create --parent tree/disks/base/base.vhdx tree/vms/one/deep/child.vhdx
+	run "$V" info --json tree/vms/one/deep/child.vhdx
+	[[ $output == *'"parent_relative_path":"..\\..\\..\\disks\\base\\base.vhdx"'* ]]
+	# a sibling directory and the root of a tree: one and no ..
+	"$V" create --parent tree/disks/base/base.vhdx tree/disks/sib.vhdx
+	run "$V" info tree/disks/sib.vhdx
+	[[ $output == *'parent relative path: .\base\base.vhdx'* ]]
+	# libvhdi reads our locator
+	run vhdiinfo tree/vms/one/deep/child.vhdx
+	[[ $output == *"Parent filename"*"\\tree\\disks\\base\\base.vhdx"* ]]
+	# the whole tree moves: the absolute path is stale, the relative one leads there
+	mv tree moved
+	run "$V" info moved/vms/one/deep/child.vhdx
+	[ "$status" -eq 0 ]
+	[[ $output == *"parent absolute path: "*"\\tree\\disks\\base\\base.vhdx"* ]]
+	"$V" read --offset 0 --length 512 moved/vms/one/deep/child.vhdx | cmp - <(pattern 101 512)
+	# a read-write open renews the absolute path, keeps the relative one
+	pattern 102 512 | "$V" write --offset 4096 moved/vms/one/deep/child.vhdx
+	run "$V" info --json moved/vms/one/deep/child.vhdx
+	[[ $output == *'"parent_relative_path":"..\\..\\..\\disks\\base\\base.vhdx"'* ]]
+	[[ $output == *'"parent_absolute_path":"'*'\\moved\\disks\\base\\base.vhdx"'* ]]
+	"$V" check moved/vms/one/deep/child.vhdx
+	# a relative path alone is enough: the absolute one is gone for good
+	mv moved again
+	"$V" read --offset 0 --length 512 again/vms/one/deep/child.vhdx | cmp - <(pattern 101 512)
+	"$V" read --offset 4096 --length 512 again/vms/one/deep/child.vhdx | cmp - <(pattern 102 512)
+}

@@ -201,6 +201,14 @@ static int cmd_info(int argc, char **argv, bool json)
 		printf("},\"sector_bitmap_blocks\":%llu", (unsigned long long)in.bitmap_blocks_present);
 		if (in.parent_linkage[0])
 			printf(",\"parent_linkage\":\"%s\"", in.parent_linkage);
+		if (in.parent_relative_path) {
+			printf(",\"parent_relative_path\":");
+			json_str(stdout, in.parent_relative_path);
+		}
+		if (in.parent_absolute_path) {
+			printf(",\"parent_absolute_path\":");
+			json_str(stdout, in.parent_absolute_path);
+		}
 		printf(",\"chain\":[");
 		for (size_t i = 0; i < in.chain_len; i++) {
 			printf("%s", i ? "," : "");
@@ -229,6 +237,10 @@ static int cmd_info(int argc, char **argv, bool json)
 			printf("log: PENDING (run check --repair, or open read-write, to replay)\n");
 		if (in.parent_linkage[0])
 			printf("parent linkage: %s\n", in.parent_linkage);
+		if (in.parent_relative_path)
+			printf("parent relative path: %s\n", in.parent_relative_path);
+		if (in.parent_absolute_path)
+			printf("parent absolute path: %s\n", in.parent_absolute_path);
 		if (in.chain_len > 1) {
 			printf("chain:\n");
 			for (size_t i = 0; i < in.chain_len; i++)
