@@ -283,7 +283,7 @@ static void idle_memory(void)
 			started++;
 		free(err);
 	}
-	usleep(200000); /* a bench, not library code: let them settle */
+	/* container_start returns once each main process has exec'd. */
 	long after = rss_kib(getpid()), pss = 0;
 	for (int i = 0; i < N; i++)
 		if (cs[i])
