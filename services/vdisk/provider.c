@@ -59,6 +59,9 @@ static struct disk *disks;
 
 DEFINE_TRIVIAL_CLEANUP(json_object *, json_object_put)
 
+/* Replies with an error; returns what sending it returned (0 when sent), so
+ * a handler may return it. Checks that refuse a call return true after
+ * calling it, never its value: 0 would read as "passed". */
 static int fail(scm_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(scm_call *call, int code, const char *fmt, ...)
 {
@@ -151,30 +154,30 @@ static struct handle *handle_get(scm_call *call, uint64_t n)
  * constraints. (For create, the directory is resolved; the file is new.)
  * A race with someone swapping links meanwhile is not covered: keep the
  * disk directory writable only through this provider. */
-static int check_resolved(scm_call *call, const char *method, const char *path, json_object *args)
+static bool refused_resolved(scm_call *call, const char *method, const char *path, json_object *args)
 {
 	const scm_grant *g = scm_call_grant(call);
 	json_object *mc = NULL;
 	if (!g || !g->constraints || !json_object_object_get_ex(g->constraints, method, &mc))
-		return 0;
+		return false;
 	char real[PATH_MAX];
 	if (!realpath(path, real)) {
 		/* a new file: resolve its directory */
 		_cleanup_free_ char *d = strdup(path), *b = strdup(path);
 		char rd[PATH_MAX];
 		if (!d || !b || !realpath(dirname(d), rd))
-			return 0; /* the operation itself will fail and say why */
+			return false; /* the operation itself will fail and say why */
 		if ((size_t)snprintf(real, sizeof real, "%s/%s", strcmp(rd, "/") ? rd : "", basename(b)) >=
 		    sizeof real)
-			return 0;
+			return false;
 	}
 	if (!strcmp(real, path))
-		return 0;
+		return false;
 	json_object_object_add(args, "path", json_object_new_string(real));
 	scm_error *e = NULL;
 	int r = scm_grant_check(g, method, args, &e);
 	if (!r)
-		return 0;
+		return false;
 	_cleanup_free_ char *why = NULL;
 	size_t n = 0;
 	FILE *f = open_memstream(&why, &n);
@@ -183,8 +186,9 @@ static int check_resolved(scm_call *call, const char *method, const char *path, 
 		fclose(f);
 	}
 	scm_error_free(e);
-	return fail(call, SCM_E_DENIED, "%s: %s leads to %s (a symbolic link), which the grant does not allow: %s",
-		    method, path, real, why ? why : "");
+	fail(call, SCM_E_DENIED, "%s: %s leads to %s (a symbolic link), which the grant does not allow: %s",
+	     method, path, real, why ? why : "");
+	return true;
 }
 
 static int do_create(scm_call *call, const char *path, uint64_t size, uint64_t block_size,
@@ -200,9 +204,8 @@ static int do_create(scm_call *call, const char *path, uint64_t size, uint64_t b
 	json_object_object_add(a, "sector_size", json_object_new_uint64(sector_size));
 	json_object_object_add(a, "fixed", json_object_new_boolean(fixed));
 	json_object_object_add(a, "parent", json_object_new_string(parent));
-	int cr = check_resolved(call, "create", path, a);
-	if (cr)
-		return cr;
+	if (refused_resolved(call, "create", path, a))
+		return 0;
 	struct vhdx_create_opts o = { .size = size, .block_size = (uint32_t)block_size,
 				      .sector_size = (uint32_t)sector_size, .fixed = fixed,
 				      .parent = parent[0] ? parent : NULL };
@@ -228,9 +231,8 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 		return fail(call, SCM_E_INTERNAL, "out of memory");
 	json_object_object_add(a, "readonly", json_object_new_boolean(readonly));
 	json_object_object_add(a, "shared", json_object_new_boolean(shared));
-	int cr = check_resolved(call, "open", path, a);
-	if (cr)
-		return cr;
+	if (refused_resolved(call, "open", path, a))
+		return 0;
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return fail(call, -errno, "%s: %m", path);
@@ -284,13 +286,13 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 				    d->sector_size, readonly);
 }
 
-static int check_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
+static bool refused_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
 {
-	if (length > BUFFER_SIZE || buffer_offset > BUFFER_SIZE - length)
-		return fail(call, SCM_VDISK_E_BADRANGE,
-			    "buffer_offset %llu + length %llu is past the %u-byte data buffer",
-			    (unsigned long long)buffer_offset, (unsigned long long)length, BUFFER_SIZE);
-	return 0;
+	if (length <= BUFFER_SIZE && buffer_offset <= BUFFER_SIZE - length)
+		return false;
+	fail(call, SCM_VDISK_E_BADRANGE, "buffer_offset %llu + length %llu is past the %u-byte data buffer",
+	     (unsigned long long)buffer_offset, (unsigned long long)length, BUFFER_SIZE);
+	return true;
 }
 
 static int do_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
@@ -299,9 +301,9 @@ static int do_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t le
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	int r = check_buf(call, length, buffer_offset);
-	if (r)
-		return r;
+	if (refused_buf(call, length, buffer_offset))
+		return 0;
+	int r;
 	struct channel *c = scm_call_channel_data(call);
 	r = vhdx_read(h->d->h, c->buf + buffer_offset, length, offset);
 	if (r < 0)
@@ -318,9 +320,9 @@ static int do_write(scm_call *call, uint64_t handle, uint64_t offset, uint64_t l
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (!h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
-	int r = check_buf(call, length, buffer_offset);
-	if (r)
-		return r;
+	if (refused_buf(call, length, buffer_offset))
+		return 0;
+	int r;
 	struct channel *c = scm_call_channel_data(call);
 	r = vhdx_write(h->d->h, c->buf + buffer_offset, length, offset);
 	if (r < 0)
@@ -345,12 +347,13 @@ static uint64_t le64(const uint8_t *p)
 	return v;
 }
 
-static int extents_parse(scm_call *call, const struct disk *d, const void *bin, size_t bin_len,
-			 struct extent *ret, size_t *ret_n)
+static bool refused_extents(scm_call *call, const struct disk *d, const void *bin, size_t bin_len,
+			    struct extent *ret, size_t *ret_n)
 {
 	if (bin_len == 0 || bin_len % 24 || bin_len / 24 > EXTENTS_MAX)
 		return fail(call, SCM_VDISK_E_BADRANGE,
-			    "extents: %zu bytes is not 1 to %d records of 24 bytes", bin_len, EXTENTS_MAX);
+			    "extents: %zu bytes is not 1 to %d records of 24 bytes", bin_len, EXTENTS_MAX),
+		       true;
 	size_t n = bin_len / 24;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *p = (const uint8_t *)bin + i * 24;
@@ -360,15 +363,17 @@ static int extents_parse(scm_call *call, const struct disk *d, const void *bin, 
 			return fail(call, SCM_VDISK_E_BADRANGE,
 				    "extents[%zu]: offset %llu length %llu: not whole %u-byte sectors inside the %llu-byte disk",
 				    i, (unsigned long long)e.off, (unsigned long long)e.len, d->sector_size,
-				    (unsigned long long)d->virtual_size);
+				    (unsigned long long)d->virtual_size),
+			       true;
 		if (e.len > BUFFER_SIZE || e.boff > BUFFER_SIZE - e.len)
 			return fail(call, SCM_VDISK_E_BADRANGE,
 				    "extents[%zu]: buffer_offset %llu + length %llu is past the %u-byte data buffer",
-				    i, (unsigned long long)e.boff, (unsigned long long)e.len, BUFFER_SIZE);
+				    i, (unsigned long long)e.boff, (unsigned long long)e.len, BUFFER_SIZE),
+			       true;
 		ret[i] = e;
 	}
 	*ret_n = n;
-	return 0;
+	return false;
 }
 
 static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, bool wr)
@@ -380,10 +385,10 @@ static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bi
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
 	static struct extent ex[EXTENTS_MAX]; /* one call at a time: the provider is single-threaded */
 	size_t n;
-	int r = extents_parse(call, h->d, bin, bin_len, ex, &n);
-	if (r)
-		return r;
+	if (refused_extents(call, h->d, bin, bin_len, ex, &n))
+		return 0;
 	struct channel *c = scm_call_channel_data(call);
+	int r;
 	for (size_t i = 0; i < n; i++) {
 		r = wr ? vhdx_write(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off)
 		       : vhdx_read(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off);

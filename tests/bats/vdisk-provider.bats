@@ -115,7 +115,9 @@ hold() { # ENDPOINT DISK MODE: keeps a handle open until killed; waits for "open
 	run "$C" --endpoint "$(ep app)" badvec "$D/b.vhdx"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(grep -c ': refused: ' <<<"$output")" -eq 10 ]
+	[ "$(grep -c ': refused: ' <<<"$output")" -eq 12 ]
+	[[ $output == *"read past the buffer: refused: buffer_offset 4193792 + length 4096 is past"* ]]
+	[[ $output == *"write past the buffer: refused: buffer_offset 4193792 + length 4096 is past"* ]]
 	! grep -q ACCEPTED <<<"$output"
 	[[ $output == *"partial record: refused: "*"not 1 to 1024 records of 24 bytes"* ]]
 	[[ $output == *"unaligned offset: refused: "*"extents[1]: offset 100"* ]]

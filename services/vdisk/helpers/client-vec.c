@@ -94,5 +94,20 @@ int client_badvec(scm_channel *ch, uint64_t h, uint64_t vsize, uint64_t bsz, boo
 		}
 		scm_error_free(e);
 	}
+	/* the single-extent calls check the same way */
+	for (int wr = 0; !ro && wr < 2; wr++) {
+		scm_error *e = NULL;
+		int r = wr ? scm_vdisk_write(ch, h, 0, 4096, bsz - 512, &e)
+			   : scm_vdisk_read(ch, h, 0, 4096, bsz - 512, &e);
+		printf("%s past the buffer: ", wr ? "write" : "read");
+		if (r) {
+			printf("refused: ");
+			scm_error_print(e, stdout);
+		} else {
+			printf("ACCEPTED\n");
+			bad = -EPROTO;
+		}
+		scm_error_free(e);
+	}
 	return bad;
 }
