@@ -193,7 +193,9 @@ void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, json_objec
 		return;
 	}
 	s->n_connects++;
-	if (ep->used.channels >= ep->limit.channels) {
+	/* Connects waiting for an activation become channels too: count them,
+	 * or pipelined connects during a start-up bypass the quota. */
+	if (ep->used.channels + ep->used.pending >= ep->limit.channels) {
 		audit_connect(d->audit, ep, &c->cred, name, false, SCM_E_QUOTA, "channel quota", "", 0);
 		conn_reply_fail(d, c, call_id, SCM_E_QUOTA,
 				"endpoint '%s' has %u live channels, its limit; close some first", ep->name,

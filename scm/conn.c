@@ -26,6 +26,7 @@ struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoi
 	if (!c)
 		return NULL;
 	c->w = (struct watch){ fd, conn_io };
+	list_init(&c->dead_node);
 	c->kind = kind;
 	c->ep = ep;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0 ||
@@ -62,6 +63,7 @@ void conn_close(struct scmd *d, struct conn *c)
 			free(pc);
 		}
 	}
+	list_del(&c->dead_node); /* it may be closed before the main loop reaps it */
 	containers_conn_gone(d, c);
 	c->ep->used.queued -= c->outq.bytes;
 	scm_outq_clear(&c->outq);
@@ -96,6 +98,11 @@ int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
 	if (c->dead)
 		return -EPIPE;
 	int r = scm_outq_send(c->w.fd, &c->outq, type, 0, call_id, 0, s, len, NULL, 0, fds, n_fds);
+	if (r == -EMSGSIZE && type != SCM_FRAME_ERROR)
+		/* A reply over the frame limit (a long listing, a big IDL) must
+		 * still answer: the caller would wait for it forever. */
+		return conn_reply_fail(d, c, call_id, SCM_E_INTERNAL,
+				       "the reply (%zu bytes) is over the %u-byte frame limit", len, SCM_FRAME_MAX);
 	if (r < 0)
 		return r;
 	if (r == 0)
@@ -103,7 +110,7 @@ int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
 	/* Queued: charge the endpoint, and drop a client that is over. */
 	c->ep->used.queued += c->outq.bytes - before;
 	if (c->ep->used.queued > c->ep->limit.queued) {
-		c->dead = true; /* closed by the connection's event handler */
+		conn_kill(d, c);
 		return SCM_E_QUOTA;
 	}
 	return watch_mod(d, &c->w, EPOLLIN | EPOLLOUT);
@@ -138,7 +145,7 @@ static void conn_io(struct scmd *d, struct watch *w, uint32_t events)
 	struct conn *c = (struct conn *)w;
 
 	if (events & EPOLLOUT && flush(d, c) < 0)
-		c->dead = true;
+		conn_kill(d, c);
 	/* A bounded number of requests per wake-up keeps one chatty client from
 	 * starving the others. */
 	for (int budget = 16; budget > 0 && !c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR));
@@ -158,12 +165,12 @@ static void conn_io(struct scmd *d, struct watch *w, uint32_t events)
 			audit_event(d->audit, "protocol-error", "\"endpoint\":\"%s\",\"pid\":%d",
 				    c->ep ? c->ep->name : "control", c->cred.pid);
 			scm_error_free(e);
-			c->dead = true;
+			conn_kill(d, c);
 			break;
 		}
 		if (r != 0) {
 			scm_error_free(e);
-			c->dead = true;
+			conn_kill(d, c);
 			break;
 		}
 		if (m->type != SCM_FRAME_CALL)
@@ -177,6 +184,21 @@ static void conn_io(struct scmd *d, struct watch *w, uint32_t events)
 					"endpoints have one method, connect (1); got %u", m->method);
 		scm_message_free(m);
 	}
+}
+
+void conn_kill(struct scmd *d, struct conn *c)
+{
 	if (c->dead)
+		return;
+	c->dead = true;
+	list_add(&d->dead_conns, &c->dead_node);
+}
+
+void conn_reap_dead(struct scmd *d)
+{
+	while (!list_empty(&d->dead_conns)) {
+		struct conn *c = list_entry(d->dead_conns.next, struct conn, dead_node);
+		list_del(&c->dead_node);
 		conn_close(d, c);
+	}
 }

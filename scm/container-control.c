@@ -213,12 +213,11 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 		if ((r = containers_remove(d, name, &e)) == 0)
 			reply(d, c, id, json_object_new_object(), NULL, 0);
 	} else if (strcmp(op, "logs") == 0) {
-		int fd = containers_log_fd(d, name, &e);
-		if (fd >= 0) {
+		int fd = -1;
+		if ((r = containers_log_fd(d, name, &fd, &e)) == 0) {
 			reply(d, c, id, json_object_new_object(), &fd, 1);
 			close(fd);
-		} else
-			r = fd;
+		}
 	} else if (strcmp(op, "exec") == 0) {
 		bool bad;
 		char **argv = jstrv(a, "argv", &bad);

@@ -163,6 +163,17 @@ static void on_pidfd(struct scmd *d, struct watch *w, uint32_t events)
 		ctr_ended(d, t, status);
 }
 
+void containers_service_gone(struct scmd *d, struct service *s)
+{
+	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
+		struct ctr *t = list_entry(p, struct ctr, node);
+		if (t->provider_of == s)
+			t->provider_of = NULL;
+		if (t->ep && t->ep->provider_of == s)
+			t->ep->provider_of = NULL;
+	}
+}
+
 /* A conn that goes away stops waiting for anything. */
 void containers_conn_closed(struct scmd *d, struct conn *c)
 {
@@ -309,6 +320,13 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 			goto fail;
 		}
 		container_sandbox_apply(spec, sb);
+		/* The quick path asks for nothing itself: it gets what its
+		 * profiles allow (every set, ambient too, so a non-root user keeps
+		 * them across exec). A bundle gets what it asks for, if allowed. */
+		if (spec->quick) {
+			uint64_t k = sb->caps_keep;
+			spec->caps = (container_caps){ k, k, k, k, k };
+		}
 	}
 	if (spec->quick && !spec->hostname)
 		spec->hostname = strdup(name);
@@ -333,6 +351,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	prof_copy = NULL; /* the endpoint owns them */
 	ep->eff = TAKE_PTR(eff);
 	ep->provider_of = req->provider;
+	ep->container = true;
 
 	struct ctr *t = calloc(1, sizeof(*t));
 	if (!t || pipe2(outp, O_CLOEXEC | O_NONBLOCK) < 0 || (req->attach && pipe2(attp, O_CLOEXEC | O_NONBLOCK) < 0)) {
@@ -485,13 +504,16 @@ int containers_exec(struct scmd *d, const char *name, char **argv, const int fds
 	return 0;
 }
 
-int containers_log_fd(struct scmd *d, const char *name, scm_error **ret_err)
+int containers_log_fd(struct scmd *d, const char *name, int *ret_fd, scm_error **ret_err)
 {
 	struct ctr *t = ctr_find(d, name);
 	if (!t || !t->log_path)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
 	int fd = open(t->log_path, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? scm_fail(ret_err, -errno, "opening the log of '%s': %m", name) : fd;
+	if (fd < 0)
+		return scm_fail(ret_err, -errno, "opening the log of '%s': %m", name);
+	*ret_fd = fd;
+	return 0;
 }
 
 int containers_remove(struct scmd *d, const char *name, scm_error **ret_err)

@@ -165,8 +165,17 @@ static void op_endpoint_create(struct scmd *d, struct conn *c, uint32_t id, json
 	if (json_object_object_get_ex(a, "profiles", &v) && json_object_is_type(v, json_type_array)) {
 		size_t n = json_object_array_length(v);
 		profiles = calloc(n + 1, sizeof(char *));
-		for (size_t i = 0; profiles && i < n; i++)
-			profiles[i] = strdup(json_object_get_string(json_object_array_get_idx(v, i)));
+		for (size_t i = 0; profiles && i < n; i++) {
+			json_object *pn = json_object_array_get_idx(v, i);
+			if (!json_object_is_type(pn, json_type_string)) {
+				for (size_t k = 0; k < i; k++)
+					free(profiles[k]);
+				free(profiles);
+				conn_reply_fail(d, c, id, SCM_E_INVALID, "/profiles/%zu: expected a profile name", i);
+				return;
+			}
+			profiles[i] = strdup(json_object_get_string(pn));
+		}
 	}
 	struct endpoint *ep;
 	struct policy_effective *eff = NULL;
@@ -276,6 +285,13 @@ void control_dispatch(struct scmd *d, struct conn *c, scm_message *m)
 		struct endpoint *ep = name ? endpoint_find(d, name) : NULL;
 		if (!ep) {
 			conn_reply_fail(d, c, id, SCM_E_NOT_FOUND, "no endpoint '%s'", name ? name : "");
+			return;
+		}
+		if (ep->container) {
+			/* The container record points at it: it goes with the
+			 * container. */
+			conn_reply_fail(d, c, id, SCM_E_BUSY,
+					"endpoint '%s' belongs to a running container; stop the container instead", name);
 			return;
 		}
 		audit_event(d->audit, "endpoint-remove", "\"endpoint\":\"%s\"", name);

@@ -24,6 +24,12 @@ int watch_mod(struct scmd *d, struct watch *w, uint32_t events)
 
 void watch_del(struct scmd *d, struct watch *w)
 {
+	/* A handler may free objects whose events are still pending later in
+	 * this batch (endpoint removal closes its conns, a revoke frees a
+	 * channel): drop those events, or the loop calls into freed memory. */
+	for (int i = d->batch ? d->batch_i + 1 : 0; d->batch && i < d->batch_n; i++)
+		if (d->batch[i].data.ptr == w)
+			d->batch[i].data.ptr = NULL;
 	if (w->fd >= 0)
 		epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, w->fd, NULL);
 }

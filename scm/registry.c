@@ -476,7 +476,9 @@ static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 			events |= EPOLLHUP;
 	}
 
-	for (;;) {
+	/* Bounded like a client connection: a provider that floods its
+	 * control socket gets its turn back from epoll, not the whole loop. */
+	for (int budget = 64; budget > 0; budget--) {
 		scm_message *m = NULL;
 		scm_error *e = NULL;
 		int r = scm_wire_recv(w->fd, MSG_DONTWAIT, &m, &e);
@@ -495,7 +497,7 @@ static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 		}
 		json_object *op = NULL;
 		if (m->json && json_object_object_get_ex(m->json, "op", &op) &&
-		    strcmp(json_object_get_string(op), "ready") == 0)
+		    json_object_is_type(op, json_type_string) && strcmp(json_object_get_string(op), "ready") == 0)
 			provider_ready(d, s);
 		scm_message_free(m);
 	}
@@ -532,6 +534,7 @@ static void describe_status(int status, char *buf, size_t n)
 
 static void service_free(struct scmd *d, struct service *s)
 {
+	containers_service_gone(d, s);
 	watch_del(d, &s->timer);
 	safe_close(s->timer.fd);
 	list_del(&s->node);

@@ -146,6 +146,7 @@ int main(int argc, char **argv)
 	list_init(&d.endpoints);
 	list_init(&d.services);
 	list_init(&d.channels);
+	list_init(&d.dead_conns);
 	if (containers_init(&d) < 0) {
 		fprintf(stderr, "scmd: cannot create %s/containers: %m\n", d.runtime_dir);
 		return 1;
@@ -195,10 +196,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "scmd: epoll_wait: %m\n");
 			break;
 		}
+		d.batch = evs;
+		d.batch_n = n;
 		for (int i = 0; i < n; i++) {
 			struct watch *w = evs[i].data.ptr;
+			if (!w)
+				continue; /* its owner was freed by an earlier handler */
+			d.batch_i = i;
 			w->fn(&d, w, evs[i].events);
+			conn_reap_dead(&d);
 		}
+		d.batch = NULL;
 	}
 
 	fprintf(stderr, "scmd: shutting down\n");

@@ -18,6 +18,7 @@
 
 struct scmd;
 struct json_object;
+struct epoll_event;
 struct policy_store;
 struct policy_effective;
 
@@ -80,6 +81,7 @@ struct conn {
 	struct scm_outq outq; /* replies the client has no room for yet */
 	unsigned pending; /* connects of this conn waiting for activation */
 	bool dead;
+	struct list dead_node; /* on scmd->dead_conns once dead, until closed */
 };
 
 struct endpoint {
@@ -94,6 +96,7 @@ struct endpoint {
 	uid_t owner;
 	struct service *provider_of; /* a provider container's endpoint: its control socket */
 	bool builtin; /* the control socket's "host" identity, not a real endpoint */
+	bool container; /* a container's door out: removed with the container only */
 };
 
 enum activation { ACT_ON_DEMAND, ACT_ALWAYS };
@@ -173,6 +176,11 @@ struct scmd {
 	struct policy_store *policy; /* CONFIG/profiles, or NULL */
 	struct list containers;
 	uint64_t next_container;
+	struct list dead_conns; /* closed by the main loop after each handler */
+	/* The epoll batch being dispatched: watch_del() forgets the events
+	 * still pending in it for a watch whose owner is being freed. */
+	struct epoll_event *batch;
+	int batch_n, batch_i;
 };
 
 /* container-hook.c */
@@ -202,7 +210,7 @@ int containers_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char
 		    scm_error **ret_err);
 int containers_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
 		    scm_error **ret_err);
-int containers_log_fd(struct scmd *d, const char *name, scm_error **ret_err);
+int containers_log_fd(struct scmd *d, const char *name, int *ret_fd, scm_error **ret_err);
 int containers_remove(struct scmd *d, const char *name, scm_error **ret_err);
 struct json_object *containers_json(struct scmd *d, const char *only);
 void containers_stop_all(struct scmd *d);
@@ -210,6 +218,8 @@ void containers_conn_closed(struct scmd *d, struct conn *c);
 /* Forget c everywhere containers wait on it (container and exec waiters). */
 void containers_conn_gone(struct scmd *d, struct conn *c);
 void containers_reap_execs(struct scmd *d);
+/* Forget s wherever a container or its endpoint refers to it (s is freed). */
+void containers_service_gone(struct scmd *d, struct service *s);
 bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m);
 /* registry.c: a provider container ended / connected its control socket. */
 void service_container_exited(struct scmd *d, struct service *s, int status);
@@ -237,6 +247,10 @@ bool scmd_policy_control(struct scmd *d, struct conn *c, const char *op, uint32_
 /* conn.c */
 struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoint *ep);
 void conn_close(struct scmd *d, struct conn *c);
+/* Marks c dead; the main loop closes it once the current handler is done
+ * (closing it at once would pull it from under the caller's iteration). */
+void conn_kill(struct scmd *d, struct conn *c);
+void conn_reap_dead(struct scmd *d);
 /* Sends a frame or queues it (charging the endpoint); a connection over its
  * queue quota is dropped. fds are duplicated when queued, never taken. */
 int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
