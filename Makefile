@@ -68,7 +68,7 @@ deps-bench:
 
 check: deps-test
 	@$(MAKE) --no-print-directory all
-	@B=$(B) tests/run-all
+	@B=$(B) SCM_SAN=$(SAN) tests/run-all
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory OPT="-O2 -g" all $(BENCH_DEPS)

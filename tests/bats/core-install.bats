@@ -5,7 +5,7 @@ load helpers
 
 setup_file() {
 	export STAGE=$(mktemp -d /tmp/scm-stage.XXXXXX)
-	make -s -C "$SCM_SRC" B="${SCM_BUILD#$SCM_SRC/}" DESTDIR="$STAGE" PREFIX=/usr/local install >/dev/null
+	make -s -C "$SCM_SRC" B="${SCM_BUILD#$SCM_SRC/}" SAN="${SCM_SAN:-}" DESTDIR="$STAGE" PREFIX=/usr/local install >/dev/null
 }
 teardown_file() { rm -rf "$STAGE"; }
 setup() { start_scmd; }
@@ -23,7 +23,8 @@ teardown() { stop_scmd; }
 @test "a C client built with pkg-config calls the echo service" {
 	export PKG_CONFIG_PATH=$STAGE/usr/local/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$STAGE
 	flags=$(pkg-config --cflags --libs libscm)
-	cc -o "$SCMT/echo-client" "$SCM_SRC/examples/client/echo-client.c" $flags
+	san=; [ -z "${SCM_SAN:-}" ] || san="-fsanitize=address,undefined"
+	cc $san -o "$SCMT/echo-client" "$SCM_SRC/examples/client/echo-client.c" $flags
 	"$SCMCTL" service register "$(manifest echo)" >/dev/null
 	"$SCMCTL" endpoint create demo >/dev/null
 	run env LD_LIBRARY_PATH="$STAGE/usr/local/lib" SCM_ENDPOINT="$(ep demo)" "$SCMT/echo-client" bats

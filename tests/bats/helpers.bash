@@ -29,6 +29,12 @@ stop_scmd() {
 		kill "$SCMD_PID" 2>/dev/null || true
 		wait "$SCMD_PID" 2>/dev/null || true
 	fi
+	# A sanitizer report from scmd fails the test that provoked it.
+	if [ -n "${SCMT:-}" ] && grep -qE "ERROR: AddressSanitizer|runtime error:" "$SCMT/scmd.log" 2>/dev/null; then
+		echo "scmd reported a memory error:"; cat "$SCMT/scmd.log"
+		rm -rf "$SCMT"
+		return 1
+	fi
 	# scmd must have survived everything the test threw at it until now.
 	[ -z "${SCMT:-}" ] || rm -rf "$SCMT"
 }
