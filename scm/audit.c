@@ -86,7 +86,10 @@ void audit_connect(struct audit *a, const struct endpoint *ep, const struct ucre
 	if (!a)
 		return;
 	if (!allowed) {
-		uint64_t h = fnv(fnv(fnv(0xcbf29ce484222325ull, ep->name), service), reason);
+		/* Names of services that do not exist are the caller's to choose:
+		 * fold those per endpoint, or cycling names would flood the log. */
+		uint64_t h = fnv(fnv(fnv(0xcbf29ce484222325ull, ep->name),
+				     code == SCM_E_NO_SERVICE ? "" : service), reason);
 		uint64_t now = now_usec();
 		struct fold *slot = &a->folds[h % FOLD_SLOTS];
 		if (slot->hash == h && now - slot->last < FOLD_USEC) {

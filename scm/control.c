@@ -322,8 +322,11 @@ static void control_accept(struct scmd *d, struct watch *w, uint32_t events)
 {
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
-			return;
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				accept_pause(d);
+			return; /* EAGAIN, or a transient error: epoll tells us again */
+		}
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||

@@ -23,8 +23,11 @@ static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				accept_pause(d);
 			return; /* EAGAIN, or a transient error: epoll tells us again */
+		}
 		if (ep->provider_of) {
 			/* A provider container's only connection is its control
 			 * socket; the registry takes it (or refuses a second). */

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "scmd.h"
 
@@ -45,6 +46,54 @@ uint64_t now_usec(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+#define ACCEPT_PAUSE_MS 100
+
+static void listeners(struct scmd *d, bool on)
+{
+	if (on)
+		watch_add(d, &d->control, EPOLLIN); /* EEXIST for one added meanwhile: fine */
+	else
+		watch_del(d, &d->control);
+	for (struct list *p = d->endpoints.next; p != &d->endpoints; p = p->next) {
+		struct endpoint *ep = list_entry(p, struct endpoint, node);
+		if (on)
+			watch_add(d, &ep->listen, EPOLLIN);
+		else
+			watch_del(d, &ep->listen);
+	}
+}
+
+void accept_pause(struct scmd *d)
+{
+	if (d->accept_paused)
+		return;
+	d->accept_paused = true;
+	listeners(d, false);
+	timer_arm(&d->accept_timer, ACCEPT_PAUSE_MS);
+	static uint64_t last_log;
+	if (now_usec() - last_log > 10 * 1000000ull) {
+		last_log = now_usec();
+		log_msg("out of file descriptors: pausing accept() for %d ms at a time", ACCEPT_PAUSE_MS);
+	}
+}
+
+static void accept_resume(struct scmd *d, struct watch *w, uint32_t events)
+{
+	uint64_t ticks;
+	if (read(w->fd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN)
+		return;
+	d->accept_paused = false;
+	listeners(d, true);
+}
+
+int accept_timer_init(struct scmd *d)
+{
+	d->accept_timer = (struct watch){ timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), accept_resume };
+	if (d->accept_timer.fd < 0)
+		return -errno;
+	return watch_add(d, &d->accept_timer, EPOLLIN);
 }
 
 void latency_add(struct latency *l, uint64_t us)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 
@@ -90,13 +91,20 @@ static char *find_idl(struct scmd *d, const char *iface)
 	return NULL;
 }
 
+/* Reads a whole file of at most max bytes; a service keeps its IDL text
+ * for as long as it is registered, so allocate what the file needs. */
 static char *read_text(const char *path, size_t max)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	if (!f)
+	struct stat st;
+	if (!f || fstat(fileno(f), &st) < 0)
 		return NULL;
-	char *buf = malloc(max + 1);
-	size_t n = buf ? fread(buf, 1, max, f) : 0;
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		return NULL;
+	}
+	char *buf = malloc((size_t)st.st_size + 1);
+	size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
 	if (buf)
 		buf[n] = 0;
 	return buf;
@@ -137,6 +145,10 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 	_cleanup_free_ char *idl_path = NULL, *idl_text = NULL;
 	if (!json_object_object_get_ex(m, "interface", &v) || !json_object_is_type(v, json_type_string))
 		return MBAD("%s: /interface: expected the name of an interface", origin);
+	/* It becomes a file name on the IDL path: no way out of those dirs. */
+	const char *iname = json_object_get_string(v);
+	if (!*iname || iname[0] == '.' || strlen(iname) > 64 || strspn(iname, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(iname))
+		return MBAD("%s: /interface: '%s' is not an interface name (a-z 0-9 . _ -)", origin, iname);
 	idl_path = find_idl(d, json_object_get_string(v));
 	if (!idl_path)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "%s: /interface: no %s.json on the IDL path %s",
@@ -393,6 +405,7 @@ void service_activate(struct scmd *d, struct service *s)
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGPIPE, SIG_DFL); /* scmd ignores it; its providers need not */
 		setenv("SCM_PROVIDER_FD", "3", 1);
 		setenv("SCM_SERVICE", s->name, 1);
 		execvp(prog, s->exec);

@@ -61,6 +61,10 @@ void watch_del(struct scmd *d, struct watch *w);
 /* A timerfd watch armed for ms milliseconds from now (0 disarms). */
 int timer_arm(struct watch *w, uint64_t ms);
 uint64_t now_usec(void);
+/* accept4() failed for lack of fds: stop watching every listening socket
+ * for a moment instead of spinning on one that stays readable. */
+void accept_pause(struct scmd *d);
+int accept_timer_init(struct scmd *d);
 
 struct quota {
 	unsigned channels;  /* live channels */
@@ -177,6 +181,8 @@ struct scmd {
 	struct list containers;
 	uint64_t next_container;
 	struct list dead_conns; /* closed by the main loop after each handler */
+	struct watch accept_timer; /* resumes accepting after running out of fds */
+	bool accept_paused;
 	/* The epoll batch being dispatched: watch_del() forgets the events
 	 * still pending in it for a watch whose owner is being freed. */
 	struct epoll_event *batch;
