@@ -24,11 +24,11 @@
 
 #include "scm/macro.h"
 #include "scm/vdisk-provider.h"
+#include "extents.h"
 #include "vhdx.h"
 
 #define BUFFER_SIZE (4u << 20)
 #define HANDLES_MAX 64
-#define EXTENTS_MAX 1024 /* per readv/writev: 1024 x 4 KiB fills the buffer */
 
 struct disk {
 	struct disk *next;
@@ -331,51 +331,8 @@ static int do_write(scm_call *call, uint64_t handle, uint64_t offset, uint64_t l
 	return scm_vdisk_write_reply(call);
 }
 
-/* readv/writev: the extents are untrusted bytes; every record is checked
- * (sector alignment, inside the disk, inside the buffer) before the first
- * one is done, so a bad batch changes nothing. One call then does what
- * n read/write calls would, at the cost of one round trip. */
-struct extent {
-	uint64_t off, len, boff;
-};
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static bool refused_extents(scm_call *call, const struct disk *d, const void *bin, size_t bin_len,
-			    struct extent *ret, size_t *ret_n)
-{
-	if (bin_len == 0 || bin_len % 24 || bin_len / 24 > EXTENTS_MAX)
-		return fail(call, SCM_VDISK_E_BADRANGE,
-			    "extents: %zu bytes is not 1 to %d records of 24 bytes", bin_len, EXTENTS_MAX),
-		       true;
-	size_t n = bin_len / 24;
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *p = (const uint8_t *)bin + i * 24;
-		struct extent e = { le64(p), le64(p + 8), le64(p + 16) };
-		if (e.len == 0 || e.len % d->sector_size || e.off % d->sector_size ||
-		    e.off > d->virtual_size || e.len > d->virtual_size - e.off)
-			return fail(call, SCM_VDISK_E_BADRANGE,
-				    "extents[%zu]: offset %llu length %llu: not whole %u-byte sectors inside the %llu-byte disk",
-				    i, (unsigned long long)e.off, (unsigned long long)e.len, d->sector_size,
-				    (unsigned long long)d->virtual_size),
-			       true;
-		if (e.len > BUFFER_SIZE || e.boff > BUFFER_SIZE - e.len)
-			return fail(call, SCM_VDISK_E_BADRANGE,
-				    "extents[%zu]: buffer_offset %llu + length %llu is past the %u-byte data buffer",
-				    i, (unsigned long long)e.boff, (unsigned long long)e.len, BUFFER_SIZE),
-			       true;
-		ret[i] = e;
-	}
-	*ret_n = n;
-	return false;
-}
-
+/* readv/writev: one call does what n read/write calls would, at the cost
+ * of one round trip; the extents are checked whole first (extents.c). */
 static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, bool wr)
 {
 	struct handle *h = handle_get(call, handle);
@@ -383,10 +340,12 @@ static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bi
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (wr && !h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
-	static struct extent ex[EXTENTS_MAX]; /* one call at a time: the provider is single-threaded */
+	static struct vdisk_extent ex[VDISK_EXTENTS_MAX]; /* the provider is single-threaded */
 	size_t n;
-	if (refused_extents(call, h->d, bin, bin_len, ex, &n))
-		return 0;
+	char why[256];
+	if (vdisk_extents_parse(bin, bin_len, h->d->virtual_size, h->d->sector_size, BUFFER_SIZE, ex, &n, why,
+				sizeof why) < 0)
+		return fail(call, SCM_VDISK_E_BADRANGE, "%s", why);
 	struct channel *c = scm_call_channel_data(call);
 	int r;
 	for (size_t i = 0; i < n; i++) {
