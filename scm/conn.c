@@ -127,16 +127,12 @@ int conn_send_error(struct scmd *d, struct conn *c, uint32_t call_id, const scm_
 int conn_reply_fail(struct scmd *d, struct conn *c, uint32_t call_id, int code, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	scm_error *e = scm_error_newv(code, "scmd", fmt, ap);
 	va_end(ap);
-	scm_error *e = scm_error_new(code, "scmd", "%s", msg ? msg : "error");
 	int r = conn_send_error(d, c, call_id, e);
 	scm_error_free(e);
-	free(msg);
 	return r;
 }
 

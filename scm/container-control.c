@@ -58,34 +58,13 @@ static const char *jstr(json_object *a, const char *k)
 static char **jstrv(json_object *a, const char *k, bool *bad)
 {
 	json_object *v;
+	const char *why = NULL;
 	*bad = false;
 	if (!a || !json_object_object_get_ex(a, k, &v))
 		return NULL;
-	size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
-	if (!json_object_is_type(v, json_type_array) || n > 4096) {
-		*bad = true;
-		return NULL;
-	}
-	char **s = calloc(n + 1, sizeof(char *));
-	for (size_t i = 0; s && i < n; i++) {
-		json_object *e = json_object_array_get_idx(v, i);
-		if (!json_object_is_type(e, json_type_string)) {
-			*bad = true;
-			for (size_t k2 = 0; k2 < i; k2++)
-				free(s[k2]);
-			free(s);
-			return NULL;
-		}
-		s[i] = strdup(json_object_get_string(e));
-	}
+	char **s = scmd_strv_from_json(v, 4096, true, &why);
+	*bad = s == NULL;
 	return s;
-}
-
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
 }
 
 static void reply(struct scmd *d, struct conn *c, uint32_t id, json_object *o, const int *fds, size_t n)
@@ -156,8 +135,8 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 	reply(d, c, m->call_id, o, &st.attach_fd, st.attach_fd >= 0 ? 1 : 0);
 	safe_close(st.attach_fd);
 out:
-	strv_free(argv);
-	strv_free(profiles);
+	scmd_strv_free(argv);
+	scmd_strv_free(profiles);
 }
 
 bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m)
@@ -231,7 +210,7 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 				execs = x;
 			}
 		}
-		strv_free(argv);
+		scmd_strv_free(argv);
 	} else
 		r = scm_fail(&e, SCM_E_NO_METHOD, "unknown control op 'container.%s'", op);
 	if (r != 0)

@@ -191,25 +191,6 @@ void containers_conn_closed(struct scmd *d, struct conn *c)
 	}
 }
 
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 48 || s[0] == '.' || s[0] == '-')
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
-}
-
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
 /* A clean environment: nothing of scmd's leaks into containers. */
 static int set_env(container_spec *spec, json_object *extra, bool provider)
 {
@@ -226,7 +207,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 	for (size_t i = 0; i < n; i++) {
 		const char *e = json_object_get_string(json_object_array_get_idx(extra, i));
 		if (!e || !strchr(e, '=')) {
-			strv_free(env);
+			scmd_strv_free(env);
 			return -EINVAL;
 		}
 		env[k++] = strdup(e);
@@ -239,7 +220,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 			m++;
 		char **all = calloc(k + m + 1, sizeof(char *));
 		if (!all) {
-			strv_free(env);
+			scmd_strv_free(env);
 			return -ENOMEM;
 		}
 		memcpy(all, env, k * sizeof(char *));
@@ -248,7 +229,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 		free(env);
 		env = all;
 	}
-	strv_free(spec->env);
+	scmd_strv_free(spec->env);
 	spec->env = env;
 	return 0;
 }
@@ -281,7 +262,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	char name[64];
 
 	if (req->name) {
-		if (!valid_name(req->name))
+		if (!scmd_name_valid(req->name, 48))
 			return scm_fail(ret_err, SCM_E_INVALID,
 					"container name '%s' is not valid: 1-48 of [A-Za-z0-9._-], not starting with '.' or '-'",
 					req->name);
@@ -414,7 +395,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 fail:
 	if (ep)
 		endpoint_remove(d, ep);
-	strv_free(prof_copy);
+	scmd_strv_free(prof_copy);
 	policy_effective_unref(eff);
 	safe_close(outp[0]);
 	safe_close(outp[1]);

@@ -53,18 +53,6 @@ static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 	}
 }
 
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '-' || *s == '_' || *s == '.'))
-			return false;
-	return true;
-}
-
 struct endpoint *endpoint_find(struct scmd *d, const char *name)
 {
 	struct list *p, *t;
@@ -84,7 +72,7 @@ int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode, 
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *path = NULL;
 
-	if (!valid_name(name) || strcmp(name, "host") == 0)
+	if (!scmd_name_valid(name, 64) || strcmp(name, "host") == 0)
 		return scm_fail(ret_err, SCM_E_INVALID,
 				"endpoint name '%s' is not valid: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-', and not 'host' (reserved)",
 				name);

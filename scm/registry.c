@@ -42,37 +42,8 @@ struct service *service_find(struct scmd *d, const char *name)
 	return NULL;
 }
 
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
-DEFINE_TRIVIAL_CLEANUP(char **, strv_free)
+DEFINE_TRIVIAL_CLEANUP(char **, scmd_strv_free)
 DEFINE_TRIVIAL_CLEANUP(scm_idl *, scm_idl_free)
-
-/* A JSON array of strings as a NULL-ended vector; NULL with *bad set when
- * it is not one. */
-static char **strv_from_json(json_object *a, size_t max, const char **bad)
-{
-	if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) > max) {
-		*bad = "expected an array of strings";
-		return NULL;
-	}
-	size_t n = json_object_array_length(a);
-	char **v = calloc(n + 1, sizeof(*v));
-	for (size_t i = 0; v && i < n; i++) {
-		json_object *e = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(e, json_type_string) || json_object_get_string_len(e) == 0) {
-			*bad = "expected non-empty strings";
-			strv_free(v);
-			return NULL;
-		}
-		v[i] = strdup(json_object_get_string(e));
-	}
-	return v;
-}
 
 /* Finds NAME.json on the colon-separated IDL path. */
 static char *find_idl(struct scmd *d, const char *iface)
@@ -157,10 +128,10 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 	if (!idl_text || scm_idl_parse(idl_text, strlen(idl_text), idl_path, &idl, ret_err) != 0)
 		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: /interface: unusable definition", origin);
 
-	_cleanup_(strv_freep) char **exec = NULL, **allow = NULL;
-	if (!json_object_object_get_ex(m, "exec", &v) || !(exec = strv_from_json(v, 64, &bad)) || !exec[0])
+	_cleanup_(scmd_strv_freep) char **exec = NULL, **allow = NULL;
+	if (!json_object_object_get_ex(m, "exec", &v) || !(exec = scmd_strv_from_json(v, 64, false, &bad)) || !exec[0])
 		return MBAD("%s: /exec: %s", origin, bad ? bad : "expected a command (array of strings)");
-	if (json_object_object_get_ex(m, "allow", &v) && !(allow = strv_from_json(v, 1024, &bad)))
+	if (json_object_object_get_ex(m, "allow", &v) && !(allow = scmd_strv_from_json(v, 1024, false, &bad)))
 		return MBAD("%s: /allow: %s", origin, bad);
 
 	enum activation act = ACT_ON_DEMAND;
@@ -192,7 +163,7 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 	/* "container": true runs the provider on the quick path (the host
 	 * read-only, nothing else); {"profiles": [..]} adds its sandbox. */
 	bool in_container = false;
-	_cleanup_(strv_freep) char **cprofiles = NULL;
+	_cleanup_(scmd_strv_freep) char **cprofiles = NULL;
 	if (json_object_object_get_ex(m, "container", &v)) {
 		json_object *pv;
 		if (json_object_is_type(v, json_type_boolean))
@@ -205,7 +176,7 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 				if (strcmp(ck, "profiles") != 0)
 					return MBAD("%s: /container/%s: unknown key", origin, ck);
 			}
-			if (json_object_object_get_ex(v, "profiles", &pv) && !(cprofiles = strv_from_json(pv, 64, &bad)))
+			if (json_object_object_get_ex(v, "profiles", &pv) && !(cprofiles = scmd_strv_from_json(pv, 64, false, &bad)))
 				return MBAD("%s: /container/profiles: %s", origin, bad);
 		} else
 			return MBAD("%s: /container: expected true, false or {\"profiles\": [...]}", origin);
@@ -302,17 +273,13 @@ static void provider_failed(struct scmd *d, struct service *s, int code, const c
 static void provider_failed(struct scmd *d, struct service *s, int code, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	scm_error *e = scm_error_newv(code, "scmd/activation", fmt, ap);
 	va_end(ap);
-	scm_error *e = scm_error_new(code, "scmd/activation", "%s", msg ? msg : "failed");
 	e = scm_error_wrap(e, SCM_E_ACTIVATION, "scmd/activation", "service '%s' could not be activated",
 			   s->name);
 	broker_fail_pending(d, s, e);
 	scm_error_free(e);
-	free(msg);
 }
 
 /* The provider in a container of its own: its endpoint is its control
@@ -552,9 +519,9 @@ static void service_free(struct scmd *d, struct service *s)
 	safe_close(s->timer.fd);
 	list_del(&s->node);
 	scm_idl_free(s->idl);
-	strv_free(s->exec);
-	strv_free(s->allow);
-	strv_free(s->container_profiles);
+	scmd_strv_free(s->exec);
+	scmd_strv_free(s->allow);
+	scmd_strv_free(s->container_profiles);
 	free(s->container_name);
 	free(s->name);
 	free(s->iface_name);

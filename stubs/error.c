@@ -60,6 +60,11 @@ static scm_error *error_vnew(int code, const char *where, const char *fmt, va_li
 	return e;
 }
 
+scm_error *scm_error_newv(int code, const char *where, const char *fmt, va_list ap)
+{
+	return error_vnew(code, where, fmt, ap);
+}
+
 scm_error *scm_error_new(int code, const char *where, const char *fmt, ...)
 {
 	va_list ap;

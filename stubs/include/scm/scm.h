@@ -74,6 +74,7 @@ typedef struct scm_error {
 } scm_error;
 
 scm_error *scm_error_new(int code, const char *where, const char *fmt, ...) _scm_printf(3, 4);
+scm_error *scm_error_newv(int code, const char *where, const char *fmt, va_list ap) _scm_printf(3, 0);
 /* Adds an observation on top of cause (which it takes) and returns it. */
 scm_error *scm_error_wrap(scm_error *cause, int code, const char *where, const char *fmt, ...)
 	_scm_printf(4, 5);
