@@ -195,7 +195,7 @@ void containers_conn_closed(struct scmd *d, struct conn *c)
 static int set_env(container_spec *spec, json_object *extra, bool provider)
 {
 	size_t n = extra ? json_object_array_length(extra) : 0;
-	char **env = calloc(n + 5, sizeof(char *));
+	char **env = calloc(n + 7, sizeof(char *));
 	size_t k = 0;
 	if (!env)
 		return -ENOMEM;
@@ -204,6 +204,14 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 	env[k++] = strdup("SCM_ENDPOINT=" CONTAINER_ENDPOINT_PATH);
 	if (provider)
 		env[k++] = strdup("SCM_PROVIDER_ENDPOINT=" CONTAINER_ENDPOINT_PATH);
+	/* Sanitizer settings are the one thing a sanitized build's containers
+	 * must share with scmd (LeakSanitizer cannot ptrace in there). */
+	const char *san[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS" };
+	for (size_t i = 0; i < ELEMENTSOF(san); i++) {
+		const char *v = getenv(san[i]);
+		if (v && asprintf(&env[k], "%s=%s", san[i], v) >= 0)
+			k++;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const char *e = json_object_get_string(json_object_array_get_idx(extra, i));
 		if (!e || !strchr(e, '=')) {
