@@ -26,3 +26,10 @@ $(IPC_BENCH): $(IPC_BENCH_OBJS) $(IPC_BENCH_LIBSCM)
 # whichever of them the tree defines.
 BENCH_DEPS += $(IPC_BENCH) $(filter %/bin/scmd %/bin/scmctl,$(BINS)) \
               $(filter %/libexec/scm-echo-provider,$(LIBEXEC))
+
+# scmd-bench: scmd's own cost per idle container and per live channel, and
+# container launch through scmctl and scmd (a script; run-all runs it).
+$(B)/tests/bench/scmd-bench: tests/bench/scmd-bench.sh
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+BENCH_DEPS += $(B)/tests/bench/scmd-bench
