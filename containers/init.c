@@ -135,6 +135,29 @@ _Noreturn void payload_exec(const launch_plan *p)
 	report(p, err == ENOENT ? 127 : 126, msg);
 }
 
+void close_all_but(const int *keep, size_t n)
+{
+	int sorted[16];
+	size_t k = 0;
+	for (size_t i = 0; i < n && k < ELEMENTSOF(sorted); i++)
+		if (keep[i] >= 0)
+			sorted[k++] = keep[i];
+	/* insertion sort: a handful of fds */
+	for (size_t i = 1; i < k; i++)
+		for (size_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+			int t = sorted[j];
+			sorted[j] = sorted[j - 1];
+			sorted[j - 1] = t;
+		}
+	unsigned from = 0;
+	for (size_t i = 0; i < k; i++) {
+		if ((unsigned)sorted[i] > from)
+			(void)syscall(SYS_close_range, from, (unsigned)sorted[i] - 1, 0);
+		from = (unsigned)sorted[i] + 1;
+	}
+	(void)syscall(SYS_close_range, from, ~0u, 0);
+}
+
 int container_wait_status_to_exit(int status)
 {
 	if (WIFEXITED(status))
@@ -155,6 +178,10 @@ _Noreturn void init_run(const launch_plan *p)
 		snprintf(msg, sizeof(msg), "signalfd: %s", strerrordesc_np(errno));
 		report(p, 126, msg);
 	}
+	/* PID 1 is not exec'd: its memory is a copy of the runtime's (in
+	 * scmd: other containers' state). Not dumpable, so the container's
+	 * processes cannot read it through /proc/1/mem or /proc/1/fd. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (sandbox_enter(p, msg, sizeof(msg)) < 0)
 		report(p, 126, msg);
 	/* A raw fork: glibc's runs atfork handlers and takes locks that a

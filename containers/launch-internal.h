@@ -51,6 +51,10 @@ struct container {
 	pid_t pid;
 	int pidfd;
 	int status_fd;
+	/* Rootless: the namespaces, opened while PID 1 is still readable by
+	 * us (it turns non-dumpable, and its memory belongs to the host's
+	 * user namespace, so later only a privileged caller could setns). */
+	int ns_fds[7];
 	bool reaped;
 	int status;
 	cgroup_set cg;
@@ -93,6 +97,11 @@ const char *const *container_default_readonly_paths(void);
 
 /* rootfs-plan.c: the host mounts the quick path needs (parent side). */
 int rootfs_host_submounts(const char *stage, char ***ret);
+
+/* Closes every fd but those listed (-1 entries ignored): a raw clone
+ * shares nothing by exec, so PID 1 would otherwise keep every fd of the
+ * runtime (scmd's sockets, other containers' pipes) for its whole life. */
+void close_all_but(const int *keep, size_t n);
 
 /* util */
 int write_file(const char *path, const char *text);

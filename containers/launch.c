@@ -127,12 +127,17 @@ static int loopback_up(void)
 static _Noreturn void child_main(launch_plan *p)
 {
 	char msg[1024];
-	close(p->err_pipe[0]);
-	close(p->status_pipe[0]);
+	/* First, drop every fd of the runtime this container does not need. */
+	const int keep[] = {0, 1, 2, p->err_pipe[1], p->status_pipe[1], p->sync_pipe[0],
+			    p->opts->stdin_fd, p->opts->stdout_fd, p->opts->stderr_fd,
+			    p->cg ? p->cg->procs_fd[0] : -1, p->cg ? p->cg->procs_fd[1] : -1,
+			    p->cg ? p->cg->procs_fd[2] : -1};
+	close_all_but(keep, ELEMENTSOF(keep));
 	if (p->cg && !p->cg->all_v2) {
 		/* Join first, then the cgroup namespace: its root is where we
 		 * stand when it is made, and that must be our own cgroup. */
 		cgroup_enter_child(p->cg);
+		cgroup_close_fds(p->cg);
 		if (p->late_cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
 			snprintf(msg, sizeof(msg), "cgroup namespace: %s", strerrordesc_np(errno));
 			(void)!write(p->err_pipe[1], msg, strlen(msg));
@@ -141,7 +146,6 @@ static _Noreturn void child_main(launch_plan *p)
 	}
 	if (p->userns) {
 		char c;
-		close(p->sync_pipe[1]);
 		/* The runtime writes our id maps, then closes its end. */
 		if (read(p->sync_pipe[0], &c, 1) != 1) {
 			(void)!write(p->err_pipe[1], "user namespace: the id maps were not written", 44);
@@ -248,6 +252,8 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	if (!c)
 		return -ENOMEM;
 	c->pidfd = c->status_fd = -1;
+	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
+		c->ns_fds[i] = -1;
 	c->pid = -1;
 	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1}, .v2_dir_fd = -1};
 	launch_plan p = {.opts = &o, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
@@ -401,6 +407,14 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 		if (r < 0) {
 			r = fail_msg(&err, r, "user namespace maps: %s", strerror(-r));
 			goto fail;
+		}
+		/* Before PID 1 goes on (and turns non-dumpable): its namespaces,
+		 * for container_exec. */
+		static const char *const ns_names[] = {"user", "mnt", "pid", "ipc", "uts", "net", "cgroup"};
+		for (size_t i = 0; i < ELEMENTSOF(ns_names); i++) {
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns_names[i]);
+			c->ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		}
 		(void)!write(p.sync_pipe[1], "x", 1);
 		p.sync_pipe[1] = safe_close(p.sync_pipe[1]);

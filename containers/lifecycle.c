@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,6 +112,21 @@ static int exec_ns_flags(const container *c)
 	return f;
 }
 
+/* Root enters through the pidfd, all at once. Rootless uses the fds opened
+ * at start (PID 1 is not dumpable, so its pidfd no longer lets us in),
+ * user namespace first: it gives the capabilities for the others. */
+static int enter_namespaces(const container *c)
+{
+	if (!c->rootless || c->ns_fds[0] < 0)
+		return setns(c->pidfd, exec_ns_flags(c));
+	static const int types[] = {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC,
+				    CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWCGROUP};
+	for (size_t i = 0; i < ELEMENTSOF(types); i++)
+		if ((exec_ns_flags(c) & types[i]) && setns(c->ns_fds[i], types[i]) < 0)
+			return -1;
+	return 0;
+}
+
 int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
 		   pid_t *ret_pid, char **ret_errmsg)
 {
@@ -147,11 +163,17 @@ int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd,
 	}
 	if (pid == 0) {
 		char msg[512];
-		close(p.err_pipe[0]);
 		for (int k = 0; k < CG_COUNT; k++)
 			if (procs[k] >= 0)
 				(void)!write(procs[k], "0", 1);
-		if (setns(c->pidfd, exec_ns_flags(c)) < 0) {
+		/* Keep nothing of the runtime's but what the command needs, and
+		 * let no one in the container read this copy of it. */
+		const int keep[] = {0, 1, 2, p.err_pipe[1], stdin_fd, stdout_fd, stderr_fd, c->pidfd,
+				    c->ns_fds[0], c->ns_fds[1], c->ns_fds[2], c->ns_fds[3],
+				    c->ns_fds[4], c->ns_fds[5], c->ns_fds[6]};
+		close_all_but(keep, ELEMENTSOF(keep));
+		(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if (enter_namespaces(c) < 0) {
 			snprintf(msg, sizeof(msg), "setns: %s", strerror(errno));
 			(void)!write(p.err_pipe[1], msg, strlen(msg));
 			_exit(126);
@@ -203,6 +225,8 @@ container *container_free(container *c)
 	(void)cgroup_remove(&c->cg);
 	safe_close(c->pidfd);
 	safe_close(c->status_fd);
+	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
+		safe_close(c->ns_fds[i]);
 	if (c->caps)
 		cap_free(c->caps);
 	container_spec_free(c->spec);

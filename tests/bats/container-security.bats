@@ -127,7 +127,8 @@ check_host_paths() {
 		run as "$who" "$BIN/scm-run" --bundle "$D/b"
 		echo "$path -> $output"
 		[ "$status" -eq 1 ]
-		[[ "$output" == *ENOENT* ]]
+		# /proc/1 is PID 1 of the container, which is not readable at all
+		[[ "$output" == *ENOENT* || ( "$path" == /proc/1/* && "$output" == *EACCES* ) ]]
 	done
 	# The quick path shows the host / read-only, but not /run or /tmp.
 	echo secret >"/tmp/scm-sectest-$$"
@@ -279,3 +280,28 @@ check_memhog() {
 }
 @test "root: a memory hog is stopped by memory.limit" { check_memhog root; }
 @test "rootless: a memory hog is stopped by the memory limit" { check_memhog user; }
+
+check_fds() {
+	# A host fd the launcher holds (not close-on-exec) must not reach the
+	# container, and PID 1 (a copy of the runtime, never exec'd) keeps none
+	# and cannot be read through /proc/1.
+	exec 7</etc/hostname
+	run as "$1" "$BIN/scm-run" -- "$(H)" ls /proc/self/fd
+	echo "$output"
+	[ "$(echo "$output" | sort -n | paste -sd' ')" = "0 1 2 3" ] # 3: the listing itself
+	run as "$1" "$BIN/scm-run" -- "$(H)" read /proc/1/mem
+	echo "$output"
+	[ "$output" = "read /proc/1/mem: EACCES" ]
+	# Its fds cannot be opened (a uid-0 container may list their numbers).
+	local fd
+	for fd in 0 3 4 8; do
+		run as "$1" "$BIN/scm-run" -- "$(H)" open /proc/1/fd/$fd
+		echo "$output"
+		[[ "$output" == *EACCES* || "$output" == *ENOENT* ]]
+	done
+	run as "$1" "$BIN/scm-run" -- "$(H)" read /proc/1/environ
+	[ "$output" = "read /proc/1/environ: EACCES" ]
+	exec 7<&-
+}
+@test "root: no host fd reaches the container, PID 1 is unreadable" { check_fds root; }
+@test "rootless: no host fd reaches the container, PID 1 is unreadable" { check_fds user; }
