@@ -320,7 +320,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	if (spec->quick && !spec->hostname)
 		spec->hostname = strdup(name);
 	/* Another user than the spec's: the endpoint must be that user's too. */
-	uid_t owner = 0;
+	uid_t owner = geteuid(); /* uid 0 inside a rootless container is this user */
 	if (req->uid >= 0) {
 		spec->uid = (uid_t)req->uid;
 		spec->gid = (gid_t)(req->gid >= 0 ? req->gid : req->uid);

@@ -130,7 +130,7 @@ static void op_endpoint_create(struct scmd *d, struct conn *c, uint32_t id, json
 {
 	const char *name = arg_str(a, "name");
 	json_object *v, *q = NULL;
-	uid_t owner = 0;
+	uid_t owner = geteuid();
 	mode_t mode = 0600;
 	scm_error *e = NULL;
 

@@ -95,7 +95,9 @@ int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode, 
 	umask(old);
 	if (r < 0)
 		return scm_fail(ret_err, -errno, "bind %s: %m", path);
-	if (chown(path, owner, (gid_t)-1) < 0 || chmod(path, mode) < 0 || listen(fd, 128) < 0) {
+	/* A rootless scmd owns its sockets already, and may not give them away. */
+	if ((owner != geteuid() && chown(path, owner, (gid_t)-1) < 0) || chmod(path, mode) < 0 ||
+	    listen(fd, 128) < 0) {
 		r = -errno;
 		unlink(path);
 		return scm_fail(ret_err, r, "preparing endpoint %s: %s", path, strerror(-r));

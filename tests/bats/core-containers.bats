@@ -177,3 +177,28 @@ PY
 	[ "$status" -eq 5 ]
 	[[ "$output" == *"from-oci"* ]]
 }
+
+@test "rootless: a user's own scmd runs containers in user namespaces and brokers between them" {
+	id scmtest >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin scmtest
+	D=$(mktemp -d /tmp/scm-rootless.XXXXXX)
+	mkdir -p "$D/cfg"
+	cat >"$D/echo.json" <<JSON
+{"name":"echo","interface":"echo","exec":["scm-echo-provider"],"container":true,"allow":["client"]}
+JSON
+	chmod 755 "$D"; chown -R scmtest "$D"
+	as_user() { setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$D/run" "$@"; }
+	as_user "$SCMD" --runtime-dir "$D/run" --config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
+	upid=$!
+	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	run as_user "$SCMCTL" container run -- /bin/sh -c 'id -u; cat /proc/self/uid_map'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0"*"0"*"$(id -u scmtest)"*"1"* ]]
+	as_user "$SCMCTL" service register "$D/echo.json"
+	run as_user "$SCMCTL" container run --name client --env SCM_IDL_PATH="$SCM_SRC/stubs/idl" -- "$SCMCTL" call echo whoami
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"caller":"client"'* && "$output" == *"\"uid\":$(id -u scmtest)"* ]]
+	kill "$upid"; wait "$upid" || true
+	rm -rf "$D"
+}
