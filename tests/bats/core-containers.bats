@@ -16,6 +16,7 @@ JSON
 }
 setup() { start_scmd; }
 teardown() {
+	[ -z "${upid:-}" ] || kill "$upid" 2>/dev/null || true
 	"$SCMCTL" --json container list 2>/dev/null | python3 -c '
 import json,sys
 for c in json.load(sys.stdin)["containers"]:
@@ -187,7 +188,9 @@ PY
 JSON
 	chmod 755 "$D"; chown -R scmtest "$D"
 	as_user() { setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$D/run" "$@"; }
-	as_user "$SCMD" --runtime-dir "$D/run" --config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
+	# setpriv execs scmd, so $! is scmd's pid
+	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --config "$D/cfg" \
+		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	upid=$!
 	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
 	run as_user "$SCMCTL" container run -- /bin/sh -c 'id -u; cat /proc/self/uid_map'
