@@ -89,7 +89,9 @@ wait_state() { # NAME STATE
 	[[ "$output" == *"scm.sock"* ]]
 	[[ "$output" == *"No such file"* ]]
 	# control socket and the neighbour's endpoint unreachable, our own reachable
-	[ "$(echo "$output" | grep -c 'connect-unix.*ok')" -le 1 ]
+	[ "$(echo "$output" | grep -c ': OK$')" -eq 1 ]
+	[[ "$output" == *"connect /run/scm/scm.sock: OK"* ]]
+	[ "$(echo "$output" | grep -c '^connect .*: E[A-Z]*$')" -eq 2 ]
 }
 
 @test "a provider in a container, called from a client in another container, decided by profiles" {
