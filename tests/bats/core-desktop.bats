@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Containerized desktops through `scmctl desktop`: two X11 apps, each in a
 # container of its own running as nobody under the example profiles,
-# composited by the graphics proxy; a snapshot with both apps in their
+# composited by the graphics proxy in a container of its own (profile
+# gfx-proxy); a snapshot with both apps in their
 # containers' border colours, a real VNC client, typing through VNC into
 # the focused app only, and a clean stop.
 load helpers
@@ -55,6 +56,50 @@ import json,sys
 s = json.load(sys.stdin)["stats"]
 callers = sorted(c["caller"] for c in s["clients"])
 assert callers == ["two-apps-clock", "two-apps-term"], callers'
+}
+
+@test "desktop launch: the graphics proxy runs in a container of its own, and viewers still reach it" {
+	launch
+	# scmd lists the proxy's container as the provider of gfx-two-apps,
+	# confined by the gfx-proxy profile
+	run "$SCMCTL" --json container list
+	proxy=$(echo "$output" | python3 -c '
+import json,sys
+c = [x for x in json.load(sys.stdin)["containers"] if x.get("provides") == "gfx-two-apps"]
+assert len(c) == 1, c
+assert c[0]["state"] == "running" and c[0]["profiles"] == ["gfx-proxy"], c
+print(c[0]["name"], c[0]["pid"])')
+	read -r pname ppid <<<"$proxy"
+	[ "$ppid" -gt 0 ]
+	# the scm-gfx-proxy process is that container's (itself or below its
+	# PID 1), and it is not a child of scmd on the host
+	proxies=$(ps -eo pid=,ppid=,comm= | awk '$3 == "scm-gfx-proxy" { print $1, $2 }')
+	found=
+	while read -r pid parent; do
+		[ -n "$pid" ] || continue
+		[ "$parent" != "$SCMD_PID" ]
+		[ "$pid" = "$ppid" ] || [ "$parent" = "$ppid" ] || continue
+		found=$pid
+	done <<<"$proxies"
+	[ -n "$found" ]
+	# its own mount and pid namespaces, the host's network (for the RFB
+	# port on the host's loopback), no capabilities
+	[ "$(readlink /proc/$found/ns/mnt)" != "$(readlink /proc/$SCMD_PID/ns/mnt)" ]
+	[ "$(readlink /proc/$found/ns/pid)" != "$(readlink /proc/$SCMD_PID/ns/pid)" ]
+	[ "$(readlink /proc/$found/ns/net)" = "$(readlink /proc/$SCMD_PID/ns/net)" ]
+	[ "$(awk '/^CapEff:/ { print $2 }' /proc/$found/status)" = 0000000000000000 ]
+	# the port the session printed is the one the proxy reports, and a
+	# real VNC client gets the desktop through it
+	run "$SCMCTL" call gfx-two-apps viewer
+	[[ "$output" == *"$PORT"* ]]
+	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/cap.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
+	# stopping the desktop stops the proxy's container and drops its record
+	"$SCMCTL" desktop stop two-apps
+	run "$SCMCTL" container list
+	[[ "$output" != *"$pname"* ]]
+	! kill -0 "$found" 2>/dev/null
 }
 
 @test "desktop screenshot: both regions drawn, framed in their containers' colours" {

@@ -129,9 +129,11 @@ assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 	scmd_alive
 }
 
-# Profiles for apps in containers: gfx access, the weight fixed by policy.
+# Profiles for apps in containers: gfx access, the weight fixed by policy;
+# and the proxy's own (with --containers it runs in a container too).
 container_profiles() {
 	mkdir -p "$SCMT/cfg/profiles"
+	cp "$SCM_SRC/examples/profiles/gfx-proxy.json" "$SCMT/cfg/profiles/"
 	for w in 1 3; do
 		cat >"$SCMT/cfg/profiles/gfx-w$w.json" <<JSON
 { "name": "gfx-w$w", "priority": $((10 + w)), "description": "a desktop app with $w share(s) of the proxy",
@@ -162,6 +164,11 @@ JSON
 	run "$SCMCTL" container list
 	[[ "$output" == *"ct-clock"*"running"* ]]
 	[[ "$output" == *"ct-eyes"*"running"* ]]
+	# the proxy is in a container of its own, under the gfx-proxy profile
+	"$SCMCTL" --json container list | python3 -c '
+import json, sys
+c = [x for x in json.load(sys.stdin)["containers"] if x.get("provides") == "gfx-ct"]
+assert len(c) == 1 and c[0]["state"] == "running" and c[0]["profiles"] == ["gfx-proxy"], c'
 	stats=$("$SCMCTL" call gfx-ct stats)
 	echo "$stats" | python3 -c '
 import json, sys
@@ -179,7 +186,23 @@ assert c["ct-clock"]["border"] != c["ct-eyes"]["border"], c'
 		[ "$("$CHK" count "$SCMT/cap.png" $((x - 4)) $((y - 4)) $((w + 8)) 4 "$b")" -eq $(((w + 8) * 4)) ]
 	done <"$SCMT/run.out"
 	kill "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=
+	# the apps' containers and the proxy's (provider-gfx-ct-1) are gone
 	! "$SCMCTL" container list | grep -q ct-
+}
+
+@test "gfx desktop: without the gfx-proxy profile a containerized session fails at once, and says why" {
+	container_profiles
+	rm "$SCMT/cfg/profiles/gfx-proxy.json"
+	"$SCMCTL" policy reload >/dev/null
+	run timeout 60 "$SCM_BUILD/libexec/scm-desktop-run" "$SCMT/ct.json" --containers
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"gfx-ct did not start"*"gfx-proxy"* ]]
+	# nothing was started for the apps, and nothing stays behind
+	run "$SCMCTL" container list
+	[[ "$output" != *"ct-clock"* && "$output" != *"ct-eyes"* ]]
+	run "$SCMCTL" service list
+	[[ "$output" != *"gfx-ct"* ]]
+	scmd_alive
 }
 
 @test "gfx desktop: a container may not pick a weight its profile does not grant" {
