@@ -14,8 +14,9 @@ vnc=$("$BIN/scmctl" --json desktop list | sed -n 's/.*"vnc":"\([^"]*\)".*/\1/p' 
 cat <<MSG
 
   The desktop is live. Each app runs in its own container, as nobody, with
-  the profiles base and desktop-app; its window frame has its container's
-  colour, and keys reach only the focused app (click a window to focus it).
+  the profiles base and desktop-app, and the graphics proxy in a third
+  (profile gfx-proxy); each window frame has its container's colour, and
+  keys reach only the focused app (click a window to focus it).
 
     in a browser:  http://127.0.0.1:$NOVNC_PORT/vnc.html?autoconnect=1&host=127.0.0.1&port=$NOVNC_PORT
     VNC viewer:    $vnc   (e.g. gvncviewer $vnc)
