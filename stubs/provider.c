@@ -35,7 +35,14 @@ struct scm_provider {
 	int ctl_fd, epoll_fd;
 	struct chan *chans;
 	void (*on_close)(const scm_grant *g, void *chdata, void *userdata);
+	/* the epoll batch being handled, so a channel closed in it is skipped */
+	struct epoll_event *batch;
+	int batch_i, batch_n;
 };
+
+/* Marks an event of the current batch whose channel is gone. */
+static char gone_marker;
+#define GONE ((void *)&gone_marker)
 
 struct scm_call {
 	scm_provider *p;
@@ -46,6 +53,9 @@ struct scm_call {
 
 static void chan_close(scm_provider *p, struct chan *c)
 {
+	for (int k = p->batch_i + 1; p->batch && k < p->batch_n; k++)
+		if (p->batch[k].data.ptr == c)
+			p->batch[k].data.ptr = GONE;
 	if (p->on_close)
 		p->on_close(&c->grant, c->data, p->userdata);
 	epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -426,20 +436,22 @@ int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 	n = epoll_wait(p->epoll_fd, evs, ELEMENTSOF(evs), timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : scm_fail(ret_err, -errno, "epoll_wait: %m");
+	p->batch = evs;
+	p->batch_n = n;
 	for (int i = 0; i < n; i++) {
+		p->batch_i = i;
 		if (!evs[i].data.ptr) {
 			int r = handle_control(p, ret_err);
-			if (r != 0)
+			if (r != 0) {
+				p->batch = NULL;
 				return r;
+			}
 			continue;
 		}
-		/* A channel closed earlier in this batch was freed; re-check. */
-		struct chan *c;
-		for (c = p->chans; c && c != evs[i].data.ptr; c = c->next)
-			;
-		if (c)
-			handle_channel(p, c, evs[i].events);
+		if (evs[i].data.ptr != GONE) /* closed earlier in this batch */
+			handle_channel(p, evs[i].data.ptr, evs[i].events);
 	}
+	p->batch = NULL;
 	return 0;
 }
 
