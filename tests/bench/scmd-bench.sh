@@ -50,7 +50,8 @@ JSON
 "$BIN/scmctl" call --endpoint bench echo ping >/dev/null
 r0=$(rss) f0=$(nfd)
 SCM_ENDPOINT=$T/run/endpoints/bench.sock "$B/libexec/scm-test-client" hold 2000 < <(sleep 3) >"$T/hold" &
+HOLD=$!
 for _ in $(seq 100); do grep -q opened "$T/hold" && break; sleep 0.05; done
 r1=$(rss) f1=$(nfd)
 echo "channel scmd memory per live channel: $(( (r1 - r0) * 1024 / 2000 )) bytes RSS, $(awk "BEGIN{printf \"%.2f\", ($f1 - $f0)/2000}") fds ($(cat "$T/hold"))"
-wait
+wait "$HOLD" # not a bare wait: scmd is our child too
