@@ -177,17 +177,18 @@ static int read_block(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off)
 	}
 }
 
-int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off)
+/* Splits [off, off+len) at payload block boundaries and runs fn on each
+ * piece with the matching part of buf: reads and writes share the walk. */
+typedef int (*piece_fn)(vhdx *h, const uint8_t *buf, uint64_t len, uint64_t off);
+
+static int each_block(vhdx *h, const void *buf, uint64_t len, uint64_t off, piece_fn fn)
 {
-	int r = check_range(h, len, off, "read");
-	if (r < 0)
-		return r;
-	uint8_t *p = buf;
+	const uint8_t *p = buf;
 	while (len) {
 		uint64_t n = h->block_size - off % h->block_size;
 		if (n > len)
 			n = len;
-		r = read_block(h, p, n, off);
+		int r = fn(h, p, n, off);
 		if (r < 0)
 			return r;
 		p += n;
@@ -195,6 +196,20 @@ int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off)
 		len -= n;
 	}
 	return 0;
+}
+
+/* The caller's read buffer is writable; the walk only carries it. */
+static int read_piece(vhdx *h, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	return read_block(h, (uint8_t *)buf, len, off);
+}
+
+int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off)
+{
+	int r = check_range(h, len, off, "read");
+	if (r < 0)
+		return r;
+	return each_block(h, buf, len, off, read_piece);
 }
 
 /* Makes sure the chunk's sector bitmap block has file space. */
@@ -259,19 +274,7 @@ int vhdx_write(vhdx *h, const void *buf, uint64_t len, uint64_t off)
 		return r;
 	if ((r = vhdx_ensure_writable(h, true)) < 0)
 		return r;
-	const uint8_t *p = buf;
-	while (len) {
-		uint64_t n = h->block_size - off % h->block_size;
-		if (n > len)
-			n = len;
-		r = write_block(h, p, n, off);
-		if (r < 0)
-			return r;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return each_block(h, buf, len, off, write_block);
 }
 
 int vhdx_flush(vhdx *h)
