@@ -2,7 +2,7 @@
 # `scmctl policy` subcommands (scm/scmctl-policy.c), a standalone
 # scm-policy tool, unit tests, the profile fuzz target and the bench.
 
-POLICY_SRCS := jsonscan util profile constraint idl store merge sandbox decide explain \
+POLICY_SRCS := jsonscan util names profile constraint idl store merge sandbox decide explain \
                lint graph suggest
 POLICY_OBJS := $(patsubst %,$(B)/policy/%.o,$(POLICY_SRCS))
 POLICY_LIB  := $(B)/lib/libscmpolicy.a
@@ -10,7 +10,10 @@ POLICY_LIB  := $(B)/lib/libscmpolicy.a
 # build before libscm exists, and libscm's definitions win once it does.
 POLICY_WEAK := $(B)/policy/scm-error-weak.o
 POLICY_SCM_LIB := $(if $(wildcard stubs/*.c),$(B)/lib/libscm.a)
-POLICY_LINK := $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+# libseccomp resolves syscall names in profiles (policy/names.c), so every
+# program that links the engine links it too.
+POLICY_EXT_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null)
+POLICY_LINK := $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK) $(POLICY_EXT_LIBS)
 
 $(B)/policy/%.o: PART_CFLAGS += -Ipolicy
 $(B)/scm/scmctl-policy.o: PART_CFLAGS += -Ipolicy
@@ -59,3 +62,4 @@ policy: $(POLICY_LIB) $(B)/bin/scm-policy $(POLICY_TESTS)
 
 # scmctl links scm/scmctl-policy.o (scm/build.mk), which needs the engine.
 $(B)/bin/scmctl: $(POLICY_LIB)
+$(B)/bin/scmctl: LDFLAGS += $(POLICY_EXT_LIBS)

@@ -2,8 +2,10 @@
  * carries to the provider (libscm's scm_grant_check, stubs/grant.c):
  * {"eq": V}, {"prefix": "s"}, {"path_prefix": "/dir"}, {"range": [lo, hi]}
  * (inclusive), {"in": [V, ...]}; V is a bool, number or string, compared
- * with its JSON type as libscm does (1 is not 1.0). Parsing, comparison (for conflicts and reload re-checks), and
- * evaluation against call arguments (for explain and check). */
+ * with its JSON type as libscm does (1 is not 1.0). Parsing and comparison
+ * (for conflicts and reload re-checks) live here; evaluation against call
+ * arguments (explain, check) is libscm's scm_constraint_check(), the very
+ * code the provider skeleton runs, so the tools cannot disagree with it. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +13,8 @@
 #include <string.h>
 
 #include <json-c/json.h>
+
+#include <scm/constraint.h>
 
 #include "internal.h"
 
@@ -29,6 +33,11 @@ static int pval_from_json(json_object *j, pval *ret, bool numbers_only)
 	case json_type_int:
 		v.kind = PV_INT;
 		v.i = json_object_get_int64(j);
+		/* json-c keeps 2^63..2^64-1 as uint64 and reads it back as
+		 * INT64_MAX: a bound clamped so would silently mean another
+		 * number, so such values are refused */
+		if (v.i == INT64_MAX && json_object_get_uint64(j) > (uint64_t)INT64_MAX)
+			return -ERANGE;
 		break;
 	case json_type_double:
 		v.kind = PV_DOUBLE;
@@ -78,22 +87,6 @@ static bool pval_equal(const pval *a, const pval *b)
 	return false;
 }
 
-/* The same test as libscm's: an absolute path with no ".", ".." or empty
- * component that continues dir at a component boundary. */
-static bool path_under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir), pl = strlen(path);
-	if (path[0] != '/' || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../"))
-		return false;
-	if ((pl >= 2 && strcmp(path + pl - 2, "/.") == 0) || (pl >= 3 && strcmp(path + pl - 3, "/..") == 0))
-		return false;
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	if (strncmp(path, dir, n) != 0)
-		return false;
-	return path[n] == '/' || (path[n] == '\0' && n > 1) || n == 1;
-}
-
 static int pval_cmp_num(const pval *a, const pval *b)
 {
 	if (a->kind == PV_INT && b->kind == PV_INT)
@@ -140,7 +133,8 @@ int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz)
 		if (strcmp(k, "eq") == 0) {
 			c.kind = PC_EQ;
 			if (pval_from_json(v, &c.v, false) < 0) {
-				snprintf(err, errsz, "eq: expected a bool, number or string");
+				snprintf(err, errsz, "eq: expected a bool, number or string "
+						     "(integers from -2^63 to 2^63-1)");
 				return -EINVAL;
 			}
 		} else if (strcmp(k, "prefix") == 0) {
@@ -151,17 +145,27 @@ int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz)
 			}
 		} else if (strcmp(k, "path_prefix") == 0) {
 			c.kind = PC_PATH_PREFIX;
-			if (!json_object_is_type(v, json_type_string) || json_object_get_string(v)[0] != '/' ||
-			    pval_from_json(v, &c.v, false) < 0) {
+			const char *why = NULL;
+			if (!json_object_is_type(v, json_type_string)) {
 				snprintf(err, errsz, "path_prefix: expected an absolute directory path");
 				return -EINVAL;
 			}
+			/* canonical, so "/srv/disks/" and "/srv/disks" are one
+			 * constraint for the merge, and ".." never reaches a grant */
+			int r = path_canon(json_object_get_string(v), &c.v.s, &why);
+			if (r < 0) {
+				snprintf(err, errsz, "path_prefix: \"%.200s\" %s", json_object_get_string(v),
+					 why ? why : "cannot be stored");
+				return r == -ENOMEM ? -ENOMEM : -EINVAL;
+			}
+			c.v.kind = PV_STRING;
 		} else if (strcmp(k, "range") == 0) {
 			c.kind = PC_RANGE;
 			if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) != 2 ||
 			    pval_from_json(json_object_array_get_idx(v, 0), &c.lo, true) < 0 ||
 			    pval_from_json(json_object_array_get_idx(v, 1), &c.hi, true) < 0) {
-				snprintf(err, errsz, "range: expected [lo, hi] with two numbers");
+				snprintf(err, errsz, "range: expected [lo, hi] with two numbers "
+						     "(integers from -2^63 to 2^63-1)");
 				return -EINVAL;
 			}
 			if (pval_cmp_num(&c.lo, &c.hi) > 0) {
@@ -183,7 +187,8 @@ int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz)
 			for (size_t i = 0; i < n; i++) {
 				if (pval_from_json(json_object_array_get_idx(v, i), &c.set[i], false) < 0) {
 					pcons_done(&c);
-					snprintf(err, errsz, "in/%zu: expected a bool, number or string", i);
+					snprintf(err, errsz, "in/%zu: expected a bool, number or string "
+							     "(integers from -2^63 to 2^63-1)", i);
 					return -EINVAL;
 				}
 				c.n_set++;
@@ -239,7 +244,7 @@ static bool pval_satisfies(const pcons *c, const pval *v)
 	case PC_PREFIX:
 		return v->kind == PV_STRING && strncmp(v->s, c->v.s, strlen(c->v.s)) == 0;
 	case PC_PATH_PREFIX:
-		return v->kind == PV_STRING && path_under(v->s, c->v.s);
+		return v->kind == PV_STRING && scm_path_under(v->s, c->v.s);
 	case PC_RANGE:
 		return pval_is_num(v) && pval_cmp_num(&c->lo, v) <= 0 && pval_cmp_num(v, &c->hi) <= 0;
 	case PC_IN:
@@ -255,26 +260,22 @@ bool pcons_match_all(const pcons *c, size_t n, struct json_object *args, char *b
 {
 	for (size_t i = 0; i < n; i++) {
 		json_object *a = NULL;
-		pval v = { 0 };
 		if (!args || !json_object_is_type(args, json_type_object) ||
 		    !json_object_object_get_ex(args, c[i].param, &a)) {
 			snprintf(buf, bufsz, "parameter \"%s\" is constrained but missing", c[i].param);
 			return false;
 		}
-		if (pval_from_json(a, &v, false) < 0) {
-			snprintf(buf, bufsz, "parameter \"%s\" is not a bool, number or string", c[i].param);
-			return false;
-		}
-		bool ok = pval_satisfies(&c[i], &v);
-		free(v.s);
-		if (!ok) {
-			json_object *cj = pcons_to_json(&c[i]);
-			snprintf(buf, bufsz, "parameter \"%s\" = %s does not satisfy %s", c[i].param,
+		json_object *cj = pcons_to_json(&c[i]);
+		const char *why = cj ? scm_constraint_check(cj, a) : "cannot be checked (out of memory)";
+		if (why) {
+			snprintf(buf, bufsz, "parameter \"%s\" = %s does not satisfy %s: it %s", c[i].param,
 				 json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-				 cj ? json_object_to_json_string_ext(cj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "?");
+				 cj ? json_object_to_json_string_ext(cj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "?",
+				 why);
 			json_object_put(cj);
 			return false;
 		}
+		json_object_put(cj);
 	}
 	return true;
 }
@@ -337,7 +338,7 @@ bool pcons_within(const pcons *old_c, const pcons *new_c)
 		       strncmp(old_c->v.s, new_c->v.s, strlen(new_c->v.s)) == 0;
 	case PC_PATH_PREFIX:
 		/* every clean path under old's dir is under new's dir */
-		return new_c->kind == PC_PATH_PREFIX && path_under(old_c->v.s, new_c->v.s);
+		return new_c->kind == PC_PATH_PREFIX && scm_path_under(old_c->v.s, new_c->v.s);
 	case PC_RANGE:
 		return new_c->kind == PC_RANGE && pval_cmp_num(&new_c->lo, &old_c->lo) <= 0 &&
 		       pval_cmp_num(&old_c->hi, &new_c->hi) <= 0;

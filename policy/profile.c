@@ -166,22 +166,23 @@ static int parse_allow_deny(pctx *c, json_object *o, const char *pointer, const 
 			if (!ok)
 				return perr(c, el, caps ? "bad capability name \"%.80s\" (expected CAP_NAME)"
 							: "bad syscall name \"%.80s\"", s);
+			/* a name no kernel knows would deny (or allow) nothing: a
+			 * typo in a deny must not leave a lower allow standing */
+			if (caps && !cap_name_known(s)) {
+				const char *near = cap_name_suggest(s);
+				if (near)
+					return perr(c, el, "unknown capability \"%s\" (did you mean %s?)", s, near);
+				return perr(c, el, "unknown capability \"%s\"", s);
+			}
+			if (!caps && !syscall_name_known(s))
+				return perr(c, el, "unknown system call \"%s\" (not known to libseccomp for this "
+						   "architecture)", s);
 			snprintf(key, sizeof(key), "%s:%s", prefix, s);
 			if ((r = add_setting(c, key, which, el)))
 				return r;
 		}
 	}
 	return 0;
-}
-
-static bool path_ok(const char *s)
-{
-	if (s[0] != '/' || strlen(s) > 4096)
-		return false;
-	for (const char *q = s; (q = strstr(q, "/..")); q += 3)
-		if (q[3] == '/' || q[3] == 0)
-			return false;
-	return true;
 }
 
 static int parse_mounts(pctx *c, json_object *a, const char *pointer)
@@ -204,17 +205,30 @@ static int parse_mounts(pctx *c, json_object *a, const char *pointer)
 			r = get_string(c, m, "destination", el, true, &dst);
 		if (r)
 			return r;
-		if (!path_ok(src))
-			return perr(c, el, "source \"%.200s\" is not an absolute path without ..", src);
-		if (!path_ok(dst))
-			return perr(c, el, "destination \"%.200s\" is not an absolute path without ..", dst);
+		/* Keys are canonical paths: "/x/", "/x/." and "/x//" name the same
+		 * mount point as "/x", so they must be the same setting, or a low
+		 * profile could respell a high one's read-only mount and win. */
+		_cleanup_free_ char *csrc = NULL, *cdst = NULL;
+		const char *why = NULL;
+		char sub[600];
+		snprintf(sub, sizeof(sub), "%s/source", el);
+		if ((r = path_canon(src, &csrc, &why)) == -ENOMEM)
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+		if (r < 0)
+			return perr(c, sub, "source \"%.200s\" %s", src, why);
+		snprintf(sub, sizeof(sub), "%s/destination", el);
+		if ((r = path_canon(dst, &cdst, &why)) == -ENOMEM)
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+		if (r < 0)
+			return perr(c, sub, "destination \"%.200s\" %s", dst, why);
+
 		if (json_object_object_get_ex(m, "readonly", &ro)) {
 			if (!json_object_is_type(ro, json_type_boolean))
 				return perr(c, el, "readonly: expected true or false, got %s", type_name(ro));
 			readonly = json_object_get_boolean(ro);
 		}
-		snprintf(key, sizeof(key), "mount:%s", dst);
-		snprintf(val, sizeof(val), "%s:%s", readonly ? "ro" : "rw", src);
+		snprintf(key, sizeof(key), "mount:%s", cdst);
+		snprintf(val, sizeof(val), "%s:%s", readonly ? "ro" : "rw", csrc);
 		if ((r = add_setting(c, key, val, el)))
 			return r;
 	}

@@ -27,6 +27,48 @@ bool name_valid(const char *s, bool glob)
 	return n <= SCM_NAME_MAX;
 }
 
+/* One spelling per path: "/x/", "/x/." and "/x//" are all "/x", so a
+ * profile cannot make a second mount key (or constraint) for the same
+ * place by respelling it and win the merge with it. ".." is refused, not
+ * resolved: resolving it by name would be a guess about symlinks. */
+int path_canon(const char *in, char **ret, const char **ret_why)
+{
+	size_t n = strlen(in);
+	if (in[0] != '/') {
+		*ret_why = "is not an absolute path";
+		return -EINVAL;
+	}
+	if (n > 4096) {
+		*ret_why = "is longer than 4096 bytes";
+		return -EINVAL;
+	}
+	char *out = malloc(n + 2), *o = out;
+	if (!out)
+		return -ENOMEM;
+	for (const char *p = in; *p;) {
+		while (*p == '/')
+			p++;
+		const char *e = strchrnul(p, '/');
+		size_t l = (size_t)(e - p);
+		if (l == 2 && p[0] == '.' && p[1] == '.') {
+			free(out);
+			*ret_why = "has a \"..\" component";
+			return -EINVAL;
+		}
+		if (l && !(l == 1 && p[0] == '.')) {
+			*o++ = '/';
+			memcpy(o, p, l);
+			o += l;
+		}
+		p = e;
+	}
+	if (o == out)
+		*o++ = '/';
+	*o = '\0';
+	*ret = out;
+	return 0;
+}
+
 bool glob_match(const char *pattern, const char *s)
 {
 	return fnmatch(pattern, s, 0) == 0;

@@ -1,5 +1,11 @@
 /* grant.c: argument constraints a provider enforces for scmd.
  *
+ * This is the one implementation of the constraints: the provider skeleton
+ * calls scm_grant_check() on every call, and the policy tools (scmctl
+ * policy check/explain, policy/constraint.c) call scm_constraint_check()
+ * and scm_path_under(), so a tool never says "allow" where a provider
+ * says "deny" (a uint64 clamped to int64, a string cut at a NUL).
+ *
  * A grant's constraints are {"METHOD" | "*": {"PARAM": CONSTRAINT}} with
  * CONSTRAINT one of {"eq": V}, {"prefix": "s"}, {"path_prefix": "/dir"},
  * {"range": [lo, hi]}, {"in": [V, ...]}. A constrained parameter that is
@@ -9,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "scm/constraint.h"
 #include "scm/macro.h"
 #include "wire.h"
 
@@ -16,7 +23,7 @@
  * doubled slash, and continues dir at a component boundary. The provider
  * opens exactly this string, so no later resolution can climb out, short of
  * a symlink inside dir, which is the directory owner's business. */
-static bool path_under(const char *path, const char *dir)
+bool scm_path_under(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
 
@@ -97,10 +104,14 @@ static const char *check_range(json_object *x, json_object *v)
 	return "is out of the allowed range";
 }
 
-/* Returns NULL when v satisfies c, else a short reason. */
-static const char *check_one(json_object *c, json_object *v)
+const char *scm_constraint_check(struct json_object *c, struct json_object *v)
 {
 	json_object *x;
+
+	/* Exactly one form: {"eq": 1, "range": [..]} would be read as
+	 * whichever key came first, which no reader of the grant expects. */
+	if (!json_object_is_type(c, json_type_object) || json_object_object_length(c) != 1)
+		return "has a malformed constraint";
 
 	if (json_object_object_get_ex(c, "eq", &x))
 		return json_object_equal(x, v) ? NULL : "is not the allowed value";
@@ -118,7 +129,7 @@ static const char *check_one(json_object *c, json_object *v)
 			return "has a malformed path_prefix constraint";
 		if (!sv)
 			return "is not a string (or holds a NUL)";
-		return path_under(sv, dir) ? NULL : "is not a clean path under the allowed directory";
+		return scm_path_under(sv, dir) ? NULL : "is not a clean path under the allowed directory";
 	}
 	if (json_object_object_get_ex(c, "range", &x))
 		return check_range(x, v);
@@ -147,7 +158,7 @@ static int check_set(json_object *set, const char *method, json_object *args,
 			return scm_fail(ret_err, SCM_E_DENIED,
 					"%s: parameter '%s' is constrained by policy and was not given",
 					method, param);
-		const char *why = check_one(c, v);
+		const char *why = scm_constraint_check(c, v);
 		if (why)
 			return scm_fail(ret_err, SCM_E_DENIED, "%s: parameter '%s' %s (policy allows %s)",
 					method, param, why,

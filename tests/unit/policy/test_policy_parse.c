@@ -81,14 +81,34 @@ static const parse_case cases[] = {
 	BAD("eq object", "{'name':'test','priority':1,'services':[{'service':'echo','methods':['sleep'],"
 			 "'action':'allow','args':{'ms':{'eq':{}}}}]}", "eq: expected a bool, number or string"),
 	BAD("relative path_prefix", "{'name':'test','priority':1,'services':[{'service':'vdisk','methods':['open'],"
-				    "'action':'allow','args':{'path':{'path_prefix':'data'}}}]}", "path_prefix: expected an absolute"),
+				    "'action':'allow','args':{'path':{'path_prefix':'data'}}}]}", "path_prefix: \"data\" is not an absolute path"),
+	BAD("path_prefix dotdot", "{'name':'test','priority':1,'services':[{'service':'vdisk','methods':['open'],"
+				  "'action':'allow','args':{'path':{'path_prefix':'/srv/../etc'}}}]}",
+	    "/services/0/args/path: path_prefix: \"/srv/../etc\" has a \"..\" component"),
+	BAD("range bound above int64", "{'name':'test','priority':1,'services':[{'service':'echo','methods':['sleep'],"
+				       "'action':'allow','args':{'ms':{'range':[0,18446744073709551615]}}}]}",
+	    "integer 18446744073709551615 out of range (64-bit signed)"),
+	BAD("eq above int64", "{'name':'test','priority':1,'services':[{'service':'echo','methods':['sleep'],"
+			      "'action':'allow','args':{'ms':{'eq':9223372036854775808}}}]}", "out of range (64-bit signed)"),
+	BAD("unknown capability (typo)", "{'name':'test','priority':1,'sandbox':{'capabilities':{'deny':['CAP_SYS_ADMN']}}}",
+	    "/sandbox/capabilities/deny/0: unknown capability \"CAP_SYS_ADMN\" (did you mean CAP_SYS_ADMIN?)"),
+	BAD("unknown capability", "{'name':'test','priority':1,'sandbox':{'capabilities':{'allow':['CAP_EVERYTHING']}}}",
+	    "/sandbox/capabilities/allow/0: unknown capability \"CAP_EVERYTHING\""),
+	BAD("unknown syscall", "{'name':'test','priority':1,'sandbox':{'syscalls':{'deny':['ptrac']}}}",
+	    "/sandbox/syscalls/deny/0: unknown system call \"ptrac\""),
 	BAD("syscall twice", "{'name':'test','priority':1,'sandbox':{'syscalls':{'allow':['read'],'deny':['read']}}}",
 	    "/sandbox/syscalls/deny/0: syscall:read is already set at /sandbox/syscalls/allow/0"),
 	BAD("bad syscall", "{'name':'test','priority':1,'sandbox':{'syscalls':{'allow':['Read!']}}}", "bad syscall name"),
 	BAD("bad capability", "{'name':'test','priority':1,'sandbox':{'capabilities':{'allow':['chown']}}}",
 	    "bad capability name"),
 	BAD("mount dotdot", "{'name':'test','priority':1,'sandbox':{'mounts':[{'source':'/a/../etc','destination':'/b'}]}}",
-	    "/sandbox/mounts/0: source \"/a/../etc\" is not an absolute path"),
+	    "/sandbox/mounts/0/source: source \"/a/../etc\" has a \"..\" component"),
+	BAD("mount destination dotdot", "{'name':'test','priority':1,'sandbox':{'mounts':[{'source':'/a','destination':'/b/..'}]}}",
+	    "/sandbox/mounts/0/destination: destination \"/b/..\" has a \"..\" component"),
+	BAD("mount relative", "{'name':'test','priority':1,'sandbox':{'mounts':[{'source':'a','destination':'/b'}]}}",
+	    "source \"a\" is not an absolute path"),
+	BAD("mount twice by respelling", "{'name':'test','priority':1,'sandbox':{'mounts':[{'source':'/a','destination':'/b'},"
+					 "{'source':'/c','destination':'//b/./'}]}}", "mount:/b is already set"),
 	BAD("mount twice", "{'name':'test','priority':1,'sandbox':{'mounts':[{'source':'/a','destination':'/b'},"
 			   "{'source':'/c','destination':'/b'}]}}", "mount:/b is already set"),
 	BAD("bad network", "{'name':'test','priority':1,'sandbox':{'network':'internet'}}", "/sandbox/network: expected"),
