@@ -165,6 +165,7 @@ static int copy_service(const pidl_service *from, const char *name, pidl_service
 			if (!(m->params[k].name = strdup(fm->params[k].name)) ||
 			    !(m->params[k].type = strdup(fm->params[k].type)))
 				goto oom;
+			m->params[k].is_path = fm->params[k].is_path;
 		}
 	}
 	*ret = svc;
@@ -246,6 +247,10 @@ static int idl_parse(const char *path, json_object *root, pidl_service *svc, scm
 			pp->type = strdup(json_object_get_string(pt));
 			if (!pp->name || !pp->type)
 				return scm_fail(ret_err, -ENOMEM, "out of memory");
+			json_object *pf;
+			pp->is_path = json_object_object_get_ex(p, "format", &pf) &&
+				      json_object_is_type(pf, json_type_string) &&
+				      strcmp(json_object_get_string(pf), "path") == 0;
 		}
 	}
 	return 0;

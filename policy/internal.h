@@ -81,6 +81,7 @@ struct policy_store {
 typedef struct pidl_param {
 	char *name;
 	char *type; /* bool int uint double string bytes fd json */
+	bool is_path; /* "format": "path": a file path, constrained by path_prefix */
 } pidl_param;
 
 typedef struct pidl_method {

@@ -129,6 +129,13 @@ static void check_args(linter *l, const prule *r, const pidl_service *svc, const
 			add(l, POLICY_LINT_ERROR, r->profile, ptr, "bad-constraint",
 			    "%s.%s parameter \"%s\" is of type %s, which this constraint cannot match",
 			    svc->name, m->name, c->param, p->type);
+		/* a string prefix admits "/srv/disks/../../etc/x": on a path the
+		 * only honest constraint is path_prefix */
+		else if (c->kind == PC_PREFIX && p->is_path)
+			add(l, POLICY_LINT_ERROR, r->profile, ptr, "prefix-on-path",
+			    "%s.%s parameter \"%s\" is a file path: \"prefix\" admits \"%s../../etc/x\"; use "
+			    "{\"path_prefix\": \"%s\"}, which admits only clean paths inside it",
+			    svc->name, m->name, c->param, c->v.s, c->v.s);
 	}
 }
 

@@ -118,7 +118,7 @@ static int get_str(struct ctx *c, json_object *o, const char *key, const char *p
 static int parse_fields(struct ctx *c, json_object *m, const char *key, const char *mptr,
 			scm_idl_field **ret, size_t *ret_n)
 {
-	static const char *const keys[] = { "name", "type", "doc", NULL };
+	static const char *const keys[] = { "name", "type", "doc", "format", NULL };
 	json_object *arr;
 	char ptr[128];
 	int r, n_bytes = 0, n_fds = 0;
@@ -161,6 +161,13 @@ static int parse_fields(struct ctx *c, json_object *m, const char *key, const ch
 		if (fd->type == _SCM_IDL_TYPE_MAX)
 			return BAD(c, "%s: %s/type: unknown type '%s' (bool int uint double string bytes fd json)",
 				   c->origin, ptr, json_object_get_string(t));
+		/* "format": "path" marks a string the provider treats as a file
+		 * path; only the policy tools read it (prefix vs path_prefix). */
+		json_object *fmt;
+		if (json_object_object_get_ex(f, "format", &fmt) &&
+		    (fd->type != SCM_IDL_STRING || !json_object_is_type(fmt, json_type_string) ||
+		     strcmp(json_object_get_string(fmt), "path") != 0))
+			return BAD(c, "%s: %s/format: only \"path\", on a string field", c->origin, ptr);
 		if (fd->type == SCM_IDL_BYTES && ++n_bytes > 1)
 			return BAD(c, "%s: %s: only one bytes field per direction (it is the frame's binary body)",
 				   c->origin, ptr);
