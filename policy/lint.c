@@ -204,10 +204,10 @@ static bool pair_seen(linter *l, const void *a, const void *b)
 
 /* How a merged set is judged. A profile directory holds profiles for many
  * containers, and only the profiles a container carries are ever merged:
- * so each profile is checked alone (LINT_ALONE), and the directory as a
- * whole only for conflicts between profiles (LINT_DIRECTORY): profiles at
- * the same priority must agree wherever they overlap, since any container
- * may carry both. Shadowed and dead rules depend on the combination, so
+ * so each profile is checked alone (LINT_ALONE), and every pair of
+ * profiles at the same priority for conflicts between them
+ * (LINT_DIRECTORY): they must agree wherever they overlap, since any
+ * container may carry both and nothing else. Shadowed and dead rules depend on the combination, so
  * only a given one (--profiles A,B: what a container carries) reports them
  * (LINT_COMBINED). */
 typedef enum lint_mode { LINT_ALONE, LINT_DIRECTORY, LINT_COMBINED } lint_mode;
@@ -297,9 +297,10 @@ static void check_settings(linter *l, const policy_effective *e, lint_mode mode)
 				continue;
 			_cleanup_free_ char *other = setting_origin(es->ties[t]);
 			add(l, POLICY_LINT_ERROR, es->winner->profile, es->winner->pointer, "conflict",
-			    "%s = %s conflicts with %s = %s in %s at equal priority %d (fails closed: %s)",
+			    "%s = %s conflicts with %s = %s in %s at equal priority %d (%s %s)",
 			    es->winner->key, es->winner->value, es->ties[t]->key, es->ties[t]->value,
-			    other ? other : "?", es->winner->profile->priority, es->value);
+			    other ? other : "?", es->winner->profile->priority,
+			    mode == LINT_DIRECTORY ? "a container that carries both gets" : "fails closed:", es->value);
 		}
 		for (size_t o = 0; mode == LINT_COMBINED && o < es->n_overrode; o++) {
 			if (strcmp(es->overrode[o]->value, es->value) == 0)
@@ -339,6 +340,14 @@ static int finding_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->message, y->message);
 }
 
+static int prio_cmp(const void *a, const void *b)
+{
+	const policy_profile *x = *(const policy_profile *const *)a, *y = *(const policy_profile *const *)b;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
 int policy_lint(const policy_store *s, const policy_idl_set *idl, const char *const *names, size_t n,
 		policy_lint_report **ret, scm_error **ret_err)
 {
@@ -376,15 +385,28 @@ int policy_lint(const policy_store *s, const policy_idl_set *idl, const char *co
 	} else {
 		for (size_t i = 0; i < n_profs; i++)
 			check_merged(&l, s, (const char *const *)&profs[i]->name, 1, LINT_ALONE);
-		/* pairs already reported alone are not repeated */
-		const char **all = calloc(n_profs + 1, sizeof(char *));
-		if (!all)
+		/* Every pair at the same priority, each merged on its own: a
+		 * container may carry exactly those two, and then nothing
+		 * higher masks their conflict. Merging the whole directory
+		 * instead let a third, higher profile hide it from lint while
+		 * scmd still denied the pair at run time. Conflicts already
+		 * reported alone are not repeated (pair_seen). */
+		const policy_profile **byprio = calloc(n_profs + 1, sizeof(*byprio));
+		if (!byprio)
 			l.err = -ENOMEM;
-		for (size_t i = 0; all && i < n_profs; i++)
-			all[i] = profs[i]->name;
-		if (all && n_profs > 1)
-			check_merged(&l, s, all, n_profs, LINT_DIRECTORY);
-		free(all);
+		else
+			memcpy(byprio, profs, n_profs * sizeof(*byprio));
+		if (byprio)
+			qsort(byprio, n_profs, sizeof(*byprio), prio_cmp);
+		for (size_t i = 0; byprio && i < n_profs && !l.err; i++)
+			for (size_t k = i + 1; k < n_profs && !l.err && byprio[k]->priority == byprio[i]->priority; k++) {
+				if ((!byprio[i]->n_rules && !byprio[i]->n_settings) ||
+				    (!byprio[k]->n_rules && !byprio[k]->n_settings))
+					continue;
+				const char *pair[] = { byprio[i]->name, byprio[k]->name };
+				check_merged(&l, s, pair, 2, LINT_DIRECTORY);
+			}
+		free(byprio);
 	}
 	free(l.rules);
 	free(l.pairs);

@@ -75,7 +75,7 @@ static inline policy_idl_set *test_idl(void)
 		"{'name':'greet','params':[{'name':'name','type':'string'}]},"
 		"{'name':'sleep','params':[{'name':'ms','type':'uint'}]},{'name':'crash'}]}",
 		"{'interface':'vdisk','version':1,'methods':["
-		"{'name':'open','params':[{'name':'path','type':'string'},{'name':'readonly','type':'bool'}]},"
+		"{'name':'open','params':[{'name':'path','type':'string','format':'path'},{'name':'readonly','type':'bool'}]},"
 		"{'name':'read','params':[{'name':'offset','type':'uint'},{'name':'len','type':'uint'}]},"
 		"{'name':'close'}]}",
 		"{'interface':'gfx','version':1,'methods':[{'name':'draw'},{'name':'present'}]}",
