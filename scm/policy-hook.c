@@ -6,7 +6,14 @@
  * profile set is CONFIG/profiles; `policy reload` swaps it atomically:
  * a set that does not load and lint keeps the old one, and every live
  * channel is re-checked against its endpoint's new effective profile and
- * revoked, with an audit entry, if its grant is no longer covered. */
+ * revoked, with an audit entry, if its grant is no longer covered.
+ *
+ * Deleting a profile is how an administrator takes rights away, so a set
+ * in which a live endpoint's profile no longer exists is not refused (that
+ * would leave the deleted rules deciding for everyone): that endpoint gets
+ * a deny-all effective profile, which revokes its channels and denies its
+ * connects until a reload brings the profile back, and the rest of the set
+ * applies. The reply and the audit log name those endpoints. */
 #include <errno.h>
 #include <fnmatch.h>
 #include <json-c/json.h>
@@ -224,6 +231,36 @@ static void op_explain(struct scmd *d, struct conn *c, uint32_t id, json_object 
 	reply_json(d, c, id, o);
 }
 
+/* An effective profile of no profiles: every connect is denied by default.
+ * Not NULL, which would hand the endpoint to the manifests' allow lists. */
+static int deny_all_effective(struct scmd *d, policy_effective **ret, scm_error **ret_err)
+{
+	_cleanup_(policy_idl_set_freep) policy_idl_set *idl = NULL;
+	_cleanup_(policy_store_freep) policy_store *empty = NULL;
+	int r = build_idl_set(d, &idl, ret_err);
+	if (r != 0)
+		return r;
+	if (!d->policy && (r = policy_store_load_files(NULL, 0, &empty, ret_err)) != 0)
+		return r;
+	/* the effective profile holds its own reference on the store */
+	return policy_effective_build(d->policy ? d->policy : empty, NULL, 0, idl, ret, ret_err);
+}
+
+/* The endpoint's profile names that the store (NULL: no profiles at all)
+ * does not have, as a JSON array; NULL when none is missing. */
+static json_object *missing_profiles(const policy_store *st, char **profiles)
+{
+	json_object *missing = NULL;
+	for (char **p = profiles; p && *p; p++) {
+		if (st && policy_store_get(st, *p))
+			continue;
+		if (!missing)
+			missing = json_object_new_array();
+		json_object_array_add(missing, json_object_new_string(*p));
+	}
+	return missing;
+}
+
 static char *join_names(char **v)
 {
 	size_t n = 1;
@@ -236,6 +273,19 @@ static char *join_names(char **v)
 		strcat(s, *p);
 	}
 	return s;
+}
+
+/* The missing profiles of endpoint name if this reload cut it (cut as
+ * op_reload builds it), as JSON text; NULL otherwise. */
+static const char *deleted_profiles(json_object *cut, const char *name)
+{
+	for (size_t i = 0; i < json_object_array_length(cut); i++) {
+		json_object *one = json_object_array_get_idx(cut, i), *v, *m;
+		if (json_object_object_get_ex(one, "endpoint", &v) && strcmp(json_object_get_string(v), name) == 0 &&
+		    json_object_object_get_ex(one, "missing_profiles", &m))
+			return json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+	}
+	return NULL;
 }
 
 /* Swaps in a new profile set, rebuilds every endpoint's effective profile
@@ -258,12 +308,27 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 	for (p = d->endpoints.next; p != &d->endpoints; p = p->next)
 		n_ep++;
 	policy_effective **fresh = calloc(n_ep + 1, sizeof(*fresh));
+	json_object *cut = json_object_new_array();
+	if (!fresh || !cut) {
+		free(fresh);
+		json_object_put(cut);
+		conn_reply_fail(d, c, id, -ENOMEM, "reload refused: out of memory; the old policy stays");
+		return;
+	}
 	policy_store *old = d->policy;
 	d->policy = st;
 	for (p = d->endpoints.next; p != &d->endpoints; p = p->next, i++) {
 		struct endpoint *ep = list_entry(p, struct endpoint, node);
 		int r = 0;
-		if (ep->profiles && ep->profiles[0]) {
+		json_object *missing = ep->profiles && ep->profiles[0] ? missing_profiles(st, ep->profiles) : NULL;
+		if (missing) {
+			/* its policy was deleted: deny all, do not refuse the set */
+			r = deny_all_effective(d, &fresh[i], &e);
+			json_object *one = json_object_new_object();
+			json_object_object_add(one, "endpoint", json_object_new_string(ep->name));
+			json_object_object_add(one, "missing_profiles", missing);
+			json_object_array_add(cut, one);
+		} else if (ep->profiles && ep->profiles[0]) {
 			r = scmd_policy_effective(d, ep->profiles, &fresh[i], &e);
 			/* Profiles that conflict only when combined are fine in a
 			 * directory, but not on an endpoint that carries them. */
@@ -280,6 +345,7 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 			for (size_t k = 0; k <= i; k++)
 				policy_effective_unref(fresh[k]);
 			free(fresh);
+			json_object_put(cut);
 			e = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy",
 					   "reload refused: endpoint '%s' would have no valid policy; the old policy stays",
 					   ep->name);
@@ -306,19 +372,28 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 		char *why = NULL;
 		if (policy_grant_recheck(ch->ep->eff, ch->svc->name, ch->grant_json, &keep, &why, NULL) != 0)
 			keep = false;
+		const char *gone = deleted_profiles(cut, ch->ep->name);
 		if (keep)
 			kept++;
-		else {
+		else if (gone) {
+			revoked++;
+			channel_revoke(d, ch, SCM_E_REVOKED,
+				       "policy reload: the profile(s) %s of endpoint '%s' were deleted, it is denied everything",
+				       gone, ch->ep->name);
+		} else {
 			revoked++;
 			channel_revoke(d, ch, SCM_E_REVOKED, "policy reload: %s", why ? why : "no longer allowed");
 		}
 		free(why);
 	}
-	audit_event(d->audit, "policy-reload", "\"result\":\"ok\",\"revoked\":%zu,\"kept\":%zu", revoked, kept);
+	audit_event(d->audit, "policy-reload", "\"result\":\"ok\",\"revoked\":%zu,\"kept\":%zu,\"endpoints_denied\":%s",
+		    revoked, kept, json_object_to_json_string_ext(cut, JSON_C_TO_STRING_PLAIN));
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "profiles", json_object_new_int64((int64_t)(d->policy ? policy_store_size(d->policy) : 0)));
 	json_object_object_add(o, "channels_kept", json_object_new_int64((int64_t)kept));
 	json_object_object_add(o, "channels_revoked", json_object_new_int64((int64_t)revoked));
+	/* endpoints whose profiles were deleted: now deny-all */
+	json_object_object_add(o, "endpoints_denied", cut);
 	reply_json(d, c, id, o);
 }
 

@@ -514,6 +514,18 @@ static int cmd_reload(const opts *o)
 		return fail_print("reload", err);
 	if (x)
 		print_json(x);
+	/* say it in words too: an endpoint losing everything is not routine */
+	json_object *cut = NULL;
+	if (x && json_object_object_get_ex(x, "endpoints_denied", &cut) && json_object_is_type(cut, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(cut); i++) {
+			json_object *one = json_object_array_get_idx(cut, i), *ep = NULL, *m = NULL;
+			json_object_object_get_ex(one, "endpoint", &ep);
+			json_object_object_get_ex(one, "missing_profiles", &m);
+			fprintf(stderr, "scmctl: endpoint '%s': its profile(s) %s were deleted; its channels are revoked "
+					"and it is denied everything until they are back\n",
+				ep ? json_object_get_string(ep) : "?",
+				m ? json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN) : "?");
+		}
 	json_object_put(x);
 	return 0;
 }
