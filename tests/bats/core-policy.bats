@@ -116,3 +116,202 @@ teardown() { stop_scmd; }
 	[[ "$output" == *"dup"* ]]
 	scmd_alive
 }
+
+# ---- issue 10: policy that never fails open -------------------------------
+
+H=$SCM_BUILD/libexec/scm-test-helper
+
+# profile_json NAME JSON: a profile in any shape (sandbox too)
+profile_json() { printf '%s\n' "$2" >"$SCMT/cfg/profiles/$1.json"; }
+
+@test "a low profile cannot respell a high profile's read-only mount to make it writable" {
+	mkdir -p "$SCMT/data"
+	chmod 0755 "$SCMT"
+	chmod 0777 "$SCMT/data"
+	profile_json lock '{"name":"lock","priority":100,"sandbox":{"mounts":[{"source":"'"$SCMT"'/data","destination":"/tmp/x","readonly":true}]}}'
+	profile_json loose '{"name":"loose","priority":0,"sandbox":{"mounts":[{"source":"'"$SCMT"'/data","destination":"/tmp/x/","readonly":false}]}}'
+	run "$SCMCTL" policy reload
+	[ "$status" -eq 0 ]
+	# the control: alone, the loose profile's mount is writable
+	run "$SCMCTL" container run --name ctl --profile loose -- "$H" write /tmp/x/ctl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -e "$SCMT/data/ctl" ]
+	# together, "/x/" is the same mount point as "/x": the higher read-only one wins
+	for spelling in /tmp/x/ /tmp/x/. /tmp//x// /./tmp/x; do
+		profile_json loose '{"name":"loose","priority":0,"sandbox":{"mounts":[{"source":"'"$SCMT"'/data","destination":"'"$spelling"'","readonly":false}]}}'
+		run "$SCMCTL" policy reload
+		[ "$status" -eq 0 ]
+		run "$SCMCTL" container run --name "try$RANDOM" --profile loose,lock -- "$H" write /tmp/x/f
+		echo "$spelling: $output"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"write /tmp/x/f: EROFS"* ]]
+		[ ! -e "$SCMT/data/f" ]
+	done
+	run "$SCMCTL" policy effective --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl" --profiles loose,lock
+	echo "$output"
+	[[ "$output" == *"/tmp/x"* ]]
+	[[ "$output" != *"/tmp/x/"* && "$output" != *"/./"* && "$output" != *"//"* ]]
+	# ".." is refused outright, with the place named
+	profile_json loose '{"name":"loose","priority":0,"sandbox":{"mounts":[{"source":"'"$SCMT"'/data","destination":"/tmp/x/../../etc","readonly":false}]}}'
+	run "$SCMCTL" policy reload
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'/sandbox/mounts/0/destination: destination "/tmp/x/../../etc" has a ".." component'* ]]
+}
+
+@test "a typo in a capability deny is refused; the container never gets CAP_SYS_ADMIN" {
+	profile_json base '{"name":"base","priority":0,"sandbox":{"capabilities":{"allow":["CAP_SYS_ADMIN","CAP_CHOWN"]}}}'
+	run "$SCMCTL" policy reload
+	[ "$status" -eq 0 ]
+	profile_json tight '{"name":"tight","priority":10,"sandbox":{"capabilities":{"deny":["CAP_SYS_ADMN"]}}}'
+	run "$SCMCTL" policy lint --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'tight.json:1:'*'/sandbox/capabilities/deny/0: unknown capability "CAP_SYS_ADMN" (did you mean CAP_SYS_ADMIN?)'* ]]
+	run "$SCMCTL" policy reload
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"CAP_SYS_ADMN"* && "$output" == *"the old policy stays"* ]]
+	# the set was not loaded: no container runs with the typo'd profile
+	run "$SCMCTL" container run --name typo --profile base,tight -- "$H" caps
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" != *"effective="* ]]
+	# spelled right, the deny wins and the capability is really gone
+	profile_json tight '{"name":"tight","priority":10,"sandbox":{"capabilities":{"deny":["CAP_SYS_ADMIN"]}}}'
+	run "$SCMCTL" policy reload
+	[ "$status" -eq 0 ]
+	run "$SCMCTL" container run --name right --profile base,tight -- "$H" caps
+	echo "$output"
+	[ "$status" -eq 0 ]
+	eff=$(sed -n 's/^effective=//p' <<<"$output")
+	bnd=$(sed -n 's/^bounding=//p' <<<"$output")
+	[ -n "$eff" ] && [ -n "$bnd" ]
+	# bit 21 is CAP_SYS_ADMIN, bit 0 CAP_CHOWN (still allowed by base)
+	(( (0x$eff >> 21 & 1) == 0 && (0x$bnd >> 21 & 1) == 0 ))
+	(( (0x$bnd & 1) == 1 ))
+	# unknown system calls likewise
+	profile_json tight '{"name":"tight","priority":10,"sandbox":{"syscalls":{"deny":["ptrac"]}}}'
+	run "$SCMCTL" policy reload
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'unknown system call "ptrac"'* ]]
+}
+
+@test "lint and scmd agree on a conflict that a higher third profile masks" {
+	profile a 10 '[{"service":"echo","methods":["ping"],"action":"allow"}]'
+	profile c 20 '[{"service":"echo","methods":["ping"],"action":"allow"}]'
+	run "$SCMCTL" policy reload
+	[ "$status" -eq 0 ]
+	"$SCMCTL" endpoint create ac --profiles a,c >/dev/null
+	profile b 10 '[{"service":"echo","methods":["ping"],"action":"deny"}]'
+	# a and b conflict; c, higher, hides it in a merge of all three
+	run "$SCMCTL" policy lint --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a.json"*"conflicts with deny profile 'b'"*"a container that carries both is denied"*"[conflict]"* ]]
+	# what a container carrying a and b would get, offline: denied, and lint says why
+	run "$SCMCTL" policy check --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl" --profiles a,b echo ping
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"fail closed"* ]]
+	run "$SCMCTL" policy lint --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl" --profiles a,b
+	[ "$status" -eq 1 ]
+	# all three: c decides, lint has no error and scmd would allow
+	run "$SCMCTL" policy lint --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl" --profiles a,b,c
+	[ "$status" -eq 0 ]
+	run "$SCMCTL" policy check --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl" --profiles a,b,c echo ping
+	[ "$status" -eq 0 ]
+	# scmd refuses the set lint refuses: no endpoint can be made to carry a,b
+	run "$SCMCTL" policy reload
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"the old policy stays"* ]]
+	run "$SCMCTL" endpoint create ab --profiles a,b
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'no profile named "b"'* ]]
+	run "$SCMCTL" call --endpoint ac echo ping
+	[ "$status" -eq 0 ]
+	# fixed by priority, lint is clean and scmd decides as check says
+	profile b 11 '[{"service":"echo","methods":["ping"],"action":"deny"}]'
+	run "$SCMCTL" policy lint --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl"
+	[ "$status" -eq 0 ]
+	run "$SCMCTL" policy reload
+	[ "$status" -eq 0 ]
+	"$SCMCTL" endpoint create ab --profiles a,b >/dev/null
+	run "$SCMCTL" policy check --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl" --profiles a,b echo ping
+	[ "$status" -eq 1 ]
+	run "$SCMCTL" call --endpoint ab echo ping
+	[ "$status" -eq 4 ]
+}
+
+@test "check and the provider agree: ms=2^64-1 under [0, 2^63-1], and a NUL in a string" {
+	profile big 10 '[{"service":"echo","methods":["sleep"],"action":"allow","args":{"ms":{"range":[0,9223372036854775807]}}},
+	                 {"service":"echo","methods":["greet"],"action":"allow","args":{"name":{"prefix":"user-"}}}]'
+	run "$SCMCTL" policy reload
+	[ "$status" -eq 0 ]
+	"$SCMCTL" endpoint create big --profiles big >/dev/null
+	for args in '{"ms":18446744073709551615}' '{"ms":9223372036854775808}'; do
+		run "$SCMCTL" policy check --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl" --profiles big echo sleep "$args"
+		echo "check $args: $output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"out of the allowed range"* ]]
+		run "$SCMCTL" policy explain big echo sleep "$args"
+		[[ "$output" == *"out of the allowed range"* ]]
+		run "$SCMCTL" call --endpoint big echo sleep "$args"
+		echo "call $args: $output"
+		[ "$status" -eq 4 ]
+		[[ "$output" == *"parameter 'ms' is out of the allowed range"* ]]
+	done
+	# the control: in range, both allow and the provider really sleeps
+	run "$SCMCTL" policy check --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl" --profiles big echo sleep '{"ms":1}'
+	[ "$status" -eq 0 ]
+	run "$SCMCTL" call --endpoint big echo sleep '{"ms":1}'
+	[ "$status" -eq 0 ]
+	# a NUL hides the rest of the string from C: both refuse it
+	nul='{"name":"user-a\u0000/../root"}'
+	run "$SCMCTL" policy check --config "$SCMT/cfg" --idl "$SCM_SRC/stubs/idl" --profiles big echo greet "$nul"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"holds a NUL"* ]]
+	run "$SCMCTL" call --endpoint big echo greet "$nul"
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"holds a NUL"* ]]
+	run "$SCMCTL" call --endpoint big echo greet '{"name":"user-a"}'
+	[ "$status" -eq 0 ]
+}
+
+@test "deleting a live endpoint's only profile revokes its channels and denies it; the rest of the reload applies" {
+	profile gone 10 '[{"service":"echo","methods":["ping","whoami"],"action":"allow"}]'
+	run "$SCMCTL" policy reload
+	[ "$status" -eq 0 ]
+	"$SCMCTL" endpoint create gone --profiles gone >/dev/null
+	"$SCMCTL" endpoint create app --profiles app >/dev/null
+	id=$(hold_start gone)
+	run "$SCMCTL" call --endpoint app echo sleep '{"ms":1}'
+	[ "$status" -eq 4 ]
+	# delete the only profile of "gone", and widen "app" in the same reload
+	rm "$SCMT/cfg/profiles/gone.json"
+	profile app 10 '[{"service":"echo","methods":["ping","whoami","sleep"],"action":"allow"}]'
+	run "$SCMCTL" policy reload
+	echo "$output"
+	[ "$status" -eq 0 ]
+	python3 -c 'import json,sys; o=json.loads(sys.argv[1][sys.argv[1].index("{"):]); assert o["endpoints_denied"]==[{"endpoint":"gone","missing_profiles":["gone"]}], o' "$output"
+	[[ "$output" == *"endpoint 'gone': its profile(s) [\"gone\"] were deleted"* ]]
+	# the held channel is cut, saying why
+	out=$(hold_wait)
+	echo "$out"
+	[[ "$out" == *"were deleted"* && "$out" == *"[revoked]"* ]]
+	run "$SCMCTL" --json channel list
+	[[ "$output" != *"\"id\":$id,"* ]]
+	# new calls of "gone" are denied, "app" has its new rule
+	run "$SCMCTL" call --endpoint gone echo ping
+	[ "$status" -eq 4 ]
+	run "$SCMCTL" call --endpoint app echo sleep '{"ms":1}'
+	[ "$status" -eq 0 ]
+	grep -q '"event":"policy-reload","result":"ok","revoked":1,.*"endpoints_denied":\[{"endpoint":"gone","missing_profiles":\["gone"\]}\]' "$SCMT/run/audit.log"
+	# the profile back, the endpoint is decided by it again
+	profile gone 10 '[{"service":"echo","methods":["ping"],"action":"allow"}]'
+	run "$SCMCTL" policy reload
+	[ "$status" -eq 0 ]
+	python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["endpoints_denied"]==[], o' "$output"
+	run "$SCMCTL" call --endpoint gone echo ping
+	[ "$status" -eq 0 ]
+}
