@@ -238,3 +238,74 @@ assert e["conflicts"] == 0
 	run pol
 	[ "$status" -eq 2 ]
 }
+
+@test "lint: prefix on a path parameter is an error pointing to path_prefix" {
+	profile disks '{"name":"disks","priority":1,"services":[{"service":"vdisk","methods":["open"],"action":"allow",
+	  "args":{"path":{"prefix":"/srv/disks/"},"readonly":{"eq":true}}}]}'
+	run pol lint --config "$D" --idl "$IDL"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'disks.json:2:'*'error: /services/0/args/path: vdisk.open parameter "path" is a file path: "prefix" admits "/srv/disks/../../etc/x"; use {"path_prefix": "/srv/disks/"}'*'[prefix-on-path]'* ]]
+	# what it would have let through, and what path_prefix does with it
+	run pol check --config "$D" --profiles disks vdisk open '{"path":"/srv/disks/../../etc/shadow","readonly":true}'
+	[ "$status" -eq 0 ]
+	profile disks '{"name":"disks","priority":1,"services":[{"service":"vdisk","methods":["open"],"action":"allow",
+	  "args":{"path":{"path_prefix":"/srv/disks/"},"readonly":{"eq":true}}}]}'
+	run pol lint --config "$D" --idl "$IDL"
+	[ "$status" -eq 0 ]
+	run pol check --config "$D" --profiles disks vdisk open '{"path":"/srv/disks/../../etc/shadow","readonly":true}'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is not a clean path under the allowed directory"* ]]
+	run pol check --config "$D" --profiles disks vdisk open '{"path":"/srv/disks/a.vhdx","readonly":true}'
+	[ "$status" -eq 0 ]
+}
+
+@test "lint: unknown capability and syscall names, with the place and a suggestion" {
+	profile caps '{"name":"caps","priority":1,"sandbox":{"capabilities":{"allow":["CAP_CHOWN"],"deny":["CAP_NET_RAWW"]}}}'
+	run pol lint --config "$D" --idl "$IDL"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'caps.json:1:'*'/sandbox/capabilities/deny/0: unknown capability "CAP_NET_RAWW" (did you mean CAP_NET_RAW?)'* ]]
+	profile caps '{"name":"caps","priority":1,"sandbox":{"syscalls":{"deny":["open_by_handle"]}}}'
+	run pol lint --config "$D" --idl "$IDL"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'/sandbox/syscalls/deny/0: unknown system call "open_by_handle"'* ]]
+	profile caps '{"name":"caps","priority":1,"sandbox":{"syscalls":{"deny":["open_by_handle_at"]},"capabilities":{"deny":["CAP_NET_RAW"]}}}'
+	run pol lint --config "$D" --idl "$IDL"
+	[ "$status" -eq 0 ]
+}
+
+@test "lint: a conflict between two profiles is an error even when a third, higher one covers it" {
+	profile a '{"name":"a","priority":10,"services":[{"service":"echo","methods":["ping"],"action":"allow"}]}'
+	profile b '{"name":"b","priority":10,"services":[{"service":"echo","methods":["ping"],"action":"deny"}]}'
+	profile c '{"name":"c","priority":20,"services":[{"service":"echo","methods":["ping"],"action":"allow"}]}'
+	run pol lint --config "$D" --idl "$IDL"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "$(grep -c '\[conflict\]' <<<"$output")" -eq 1 ]
+	[[ "$output" == *"a.json:1:"*"allow echo.ping conflicts with deny profile 'b'"* ]]
+	run pol check --config "$D" --profiles a,b echo ping
+	[ "$status" -eq 1 ]
+}
+
+@test "check and explain decide like the provider: uint64 past int64, NUL in strings" {
+	profile n '{"name":"n","priority":1,"services":[{"service":"echo","methods":["sleep"],"action":"allow","args":{"ms":{"range":[0,9223372036854775807]}}},
+	  {"service":"echo","methods":["greet"],"action":"allow","args":{"name":{"eq":"abc"}}}]}'
+	run pol check --config "$D" --profiles n echo sleep '{"ms":18446744073709551615}'
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'"ms" = 18446744073709551615 does not satisfy {"range":[0,9223372036854775807]}: it is out of the allowed range'* ]]
+	run pol explain --config "$D" --profiles n echo sleep '{"ms":18446744073709551615}'
+	[[ "$output" == *"is out of the allowed range"* ]]
+	run pol check --config "$D" --profiles n echo sleep '{"ms":9223372036854775807}'
+	[ "$status" -eq 0 ]
+	run pol check --config "$D" --profiles n echo greet '{"name":"abc\u0000def"}'
+	[ "$status" -eq 1 ]
+	run pol check --config "$D" --profiles n echo greet '{"name":"abc"}'
+	[ "$status" -eq 0 ]
+	# a range bound past int64 is refused, not clamped
+	profile n '{"name":"n","priority":1,"services":[{"service":"echo","methods":["sleep"],"action":"allow","args":{"ms":{"range":[0,18446744073709551615]}}}]}'
+	run pol lint --config "$D" --idl "$IDL"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"out of range (64-bit signed)"* ]]
+}
