@@ -167,11 +167,18 @@ static void check_rule_idl(linter *l, const prule *r)
 		return;
 	}
 	bool any = false;
+	bool *method_known = calloc(r->n_methods + 1, sizeof(bool));
+	if (!method_known) {
+		l->err = -ENOMEM;
+		return;
+	}
 	for (size_t i = 0; i < l->idl->n; i++) {
 		const pidl_service *svc = &l->idl->services[i];
 		if (!glob_match(r->service, svc->name))
 			continue;
 		any = true;
+		for (size_t k = 0; k < r->n_methods; k++)
+			method_known[k] = method_known[k] || pidl_find_method(svc, r->methods[k]);
 		for (size_t k = 0; k < svc->n_methods; k++) {
 			bool named = r->all_methods;
 			for (size_t j = 0; !named && j < r->n_methods; j++)
@@ -184,6 +191,15 @@ static void check_rule_idl(linter *l, const prule *r)
 	if (!any)
 		add(l, POLICY_LINT_WARNING, r->profile, ptr, "dead",
 		    "glob \"%s\" matches no known service", r->service);
+	/* a method no matched service has is a typo that would deny (or
+	 * allow) nothing: "deny v* opn" must not leave "open" to lower rules */
+	for (size_t k = 0; any && k < r->n_methods; k++) {
+		snprintf(ptr, sizeof(ptr), "%s/methods/%zu", r->pointer, k);
+		if (!method_known[k])
+			add(l, POLICY_LINT_ERROR, r->profile, ptr, "unknown-method",
+			    "no service matching \"%s\" has a method \"%s\"", r->service, r->methods[k]);
+	}
+	free(method_known);
 }
 
 static bool pair_seen(linter *l, const void *a, const void *b)
