@@ -65,11 +65,6 @@ static double pval_num(const pval *v)
 	return v->kind == PV_INT ? (double)v->i : v->d;
 }
 
-static bool pval_is_num(const pval *v)
-{
-	return v->kind == PV_INT || v->kind == PV_DOUBLE;
-}
-
 static bool pval_equal(const pval *a, const pval *b)
 {
 	if (a->kind != b->kind)
@@ -236,24 +231,15 @@ bool prule_same_effect(const prule *a, const prule *b)
 	return true;
 }
 
-static bool pval_satisfies(const pcons *c, const pval *v)
+/* Does constraint c admit value v? Asked of libscm's check, so the reload
+ * re-check judges values exactly as providers do. */
+static bool pcons_admits(const pcons *c, const pval *v)
 {
-	switch (c->kind) {
-	case PC_EQ:
-		return pval_equal(&c->v, v);
-	case PC_PREFIX:
-		return v->kind == PV_STRING && strncmp(v->s, c->v.s, strlen(c->v.s)) == 0;
-	case PC_PATH_PREFIX:
-		return v->kind == PV_STRING && scm_path_under(v->s, c->v.s);
-	case PC_RANGE:
-		return pval_is_num(v) && pval_cmp_num(&c->lo, v) <= 0 && pval_cmp_num(v, &c->hi) <= 0;
-	case PC_IN:
-		for (size_t i = 0; i < c->n_set; i++)
-			if (pval_equal(&c->set[i], v))
-				return true;
-		return false;
-	}
-	return false;
+	json_object *cj = pcons_to_json(c), *vj = pval_to_json(v);
+	bool ok = cj && vj && !scm_constraint_check(cj, vj);
+	json_object_put(cj);
+	json_object_put(vj);
+	return ok;
 }
 
 bool pcons_match_all(const pcons *c, size_t n, struct json_object *args, char *buf, size_t bufsz)
@@ -327,10 +313,10 @@ bool pcons_within(const pcons *old_c, const pcons *new_c)
 {
 	switch (old_c->kind) {
 	case PC_EQ:
-		return pval_satisfies(new_c, &old_c->v);
+		return pcons_admits(new_c, &old_c->v);
 	case PC_IN:
 		for (size_t i = 0; i < old_c->n_set; i++)
-			if (!pval_satisfies(new_c, &old_c->set[i]))
+			if (!pcons_admits(new_c, &old_c->set[i]))
 				return false;
 		return true;
 	case PC_PREFIX:
