@@ -18,7 +18,10 @@ setup() {
 	start_scmd
 	"$SCMCTL" service register "$(manifest echo)" >/dev/null
 }
-teardown() { stop_scmd; }
+teardown() {
+	[ -z "${upid:-}" ] || kill "$upid" 2>/dev/null || true
+	stop_scmd
+}
 
 @test "an endpoint's profiles decide: methods and argument constraints" {
 	"$SCMCTL" endpoint create app --profiles app >/dev/null
@@ -314,4 +317,40 @@ profile_json() { printf '%s\n' "$2" >"$SCMT/cfg/profiles/$1.json"; }
 	python3 -c 'import json,sys; o=json.loads(sys.argv[1]); assert o["endpoints_denied"]==[], o' "$output"
 	run "$SCMCTL" call --endpoint gone echo ping
 	[ "$status" -eq 0 ]
+}
+
+@test "rootless: a respelled mount stays read-only and a typo'd capability deny is refused" {
+	id scmtest >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin scmtest
+	D=$(mktemp -d /tmp/scm-rootless.XXXXXX)
+	mkdir -p "$D/cfg/profiles" "$D/data"
+	printf '%s\n' '{"name":"lock","priority":100,"sandbox":{"mounts":[{"source":"'"$D"'/data","destination":"/tmp/x","readonly":true}],
+	  "capabilities":{"deny":["CAP_SYS_ADMIN"]}}}' >"$D/cfg/profiles/lock.json"
+	printf '%s\n' '{"name":"loose","priority":0,"sandbox":{"mounts":[{"source":"'"$D"'/data","destination":"/tmp/x/.","readonly":false}],
+	  "capabilities":{"allow":["CAP_SYS_ADMIN"]}}}' >"$D/cfg/profiles/loose.json"
+	chmod 755 "$D"; chown -R scmtest "$D"
+	as_user() { setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$D/run" "$@"; }
+	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --config "$D/cfg" \
+		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
+	upid=$!
+	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	# control: loose alone mounts it writable
+	run as_user "$SCMCTL" container run --profile loose -- "$H" write /tmp/x/ctl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -e "$D/data/ctl" ]
+	run as_user "$SCMCTL" container run --profile loose,lock -- /bin/sh -c "$H write /tmp/x/f; $H caps"
+	echo "$output"
+	[[ "$output" == *"write /tmp/x/f: EROFS"* ]]
+	[ ! -e "$D/data/f" ]
+	eff=$(sed -n 's/^effective=//p' <<<"$output")
+	[ -n "$eff" ]
+	(( (0x$eff >> 21 & 1) == 0 ))
+	# the typo is refused by the user's scmd as well
+	printf '%s\n' '{"name":"lock","priority":100,"sandbox":{"capabilities":{"deny":["CAP_SYS_ADMN"]}}}' >"$D/cfg/profiles/lock.json"
+	run as_user "$SCMCTL" policy reload
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'unknown capability "CAP_SYS_ADMN"'* ]]
+	kill "$upid"; wait "$upid" || true
+	rm -rf "$D"
 }
