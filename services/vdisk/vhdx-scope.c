@@ -203,7 +203,7 @@ int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *r
 				   : pfd == -EXDEV ? "it leads out of the granted directory"
 						   : strerror(-pfd);
 		snprintf(why, why_len, "%s", what);
-		return pfd == -EXDEV ? -EACCES : pfd;
+		return pfd == -EXDEV || pfd == -ELOOP ? -EACCES : pfd;
 	}
 	struct stat st;
 	if (fstat(pfd, &st) < 0) {
@@ -214,13 +214,14 @@ int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *r
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(pfd);
+		int r = S_ISLNK(st.st_mode) ? -EACCES : -EINVAL;
 		snprintf(why, why_len, "not a regular file (%s)",
 			 S_ISLNK(st.st_mode)    ? "a symbolic link, not followed under a grant"
 			 : S_ISFIFO(st.st_mode) ? "a FIFO"
 			 : S_ISDIR(st.st_mode)  ? "a directory"
 			 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
 								       : "a socket");
-		return -EINVAL;
+		return r;
 	}
 	int fd;
 	int r = vhdx_reopen_fd(pfd, ro ? O_RDONLY : O_RDWR, &fd);
