@@ -6,6 +6,8 @@ where the format has one).
                                        to fit, the file is extended sparsely
   vdisk-forge.py dupbat FILE A B       BAT entry B := BAT entry A
   vdisk-forge.py dwg FILE GUID         set DataWriteGuid in both headers
+  vdisk-forge.py parent FILE           print "LINKAGE VSIZE LSEC RELATIVE_PATH" of
+                                       a differencing disk (without its parent)
 """
 import struct
 import sys
@@ -112,12 +114,44 @@ def dwg(path, guid):
             f.write(with_crc(h))
 
 
+def meta_items(f):
+    _, reg = regions(f)
+    meta_off = reg[META_GUID][1]
+    f.seek(meta_off)
+    mt = f.read(64 * KiB)
+    n = struct.unpack_from("<H", mt, 10)[0]
+    items = {}
+    for i in range(n):
+        e = 32 + 32 * i
+        off, ln = struct.unpack_from("<II", mt, e + 16)
+        f.seek(meta_off + off)
+        items[bytes(mt[e:e + 16])] = f.read(ln)
+    return items
+
+
+def parent(path):
+    with open(path, "rb") as f:
+        items = meta_items(f)
+    loc = items[uuid.UUID("A8D35F2D-B30B-454D-ABF7-D3D84834AB0C").bytes_le]
+    n = struct.unpack_from("<H", loc, 18)[0]
+    kv = {}
+    for i in range(n):
+        ko, vo, kl, vl = struct.unpack_from("<IIHH", loc, 20 + 12 * i)
+        kv[loc[ko:ko + kl].decode("utf-16-le")] = loc[vo:vo + vl].decode("utf-16-le")
+    vsize = struct.unpack("<Q", items[VSIZE_GUID])[0]
+    lsec = struct.unpack("<I", items[uuid.UUID("8141BF1D-A96F-4709-BA47-F233A8FAAB5F").bytes_le])[0]
+    rel = kv.get("relative_path", "")
+    print(kv["parent_linkage"], vsize, lsec, rel[2:] if rel.startswith(".\\") else rel)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "hugebat":
         hugebat(sys.argv[2], int(sys.argv[3]))
     elif cmd == "dupbat":
         dupbat(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "parent":
+        parent(sys.argv[2])
     elif cmd == "dwg":
         dwg(sys.argv[2], sys.argv[3])
     else:
