@@ -216,6 +216,28 @@ PY
 	[ "$hwm" -lt 65536 ]
 }
 
+@test "limits: one client holds at most 32 open disks; others are still served" {
+	"$V" create --size 8M "$D/ok.vhdx"
+	run rd many "$D/ok.vhdx" 40
+	echo "$output"
+	[ "$status" -eq 38 ] # Limit
+	[[ "$output" == *"opened 32"* ]]
+	[[ "$output" == *"this client holds 32 open disks, the most it may"* ]]
+	# the cap is per client: while one holds 32, another opens
+	out=$SCMT/many.out
+	"$C" --endpoint "$(ep reader)" many "$D/ok.vhdx" 32 >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
+	HOLDS="$!"
+	for _ in $(seq 200); do grep -q "^opened" "$out" && break; sleep 0.05; done
+	grep -qx "opened 32" "$out"
+	run rd info "$D/ok.vhdx"
+	[ "$status" -eq 38 ]
+	wr info "$D/ok.vhdx" >/dev/null
+	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
+	# and the handles are given back when the client goes
+	for _ in $(seq 100); do rd info "$D/ok.vhdx" >/dev/null 2>&1 && break; sleep 0.05; done
+	rd info "$D/ok.vhdx" >/dev/null
+}
+
 @test "limits: a BAT that maps two blocks to the same file offset is refused at open" {
 	"$V" create --size 8M --block-size 1M "$D/dup.vhdx"
 	head -c 2M /dev/urandom | "$V" write "$D/dup.vhdx"
