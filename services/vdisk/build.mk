@@ -5,7 +5,7 @@ VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk $(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o: PART_CFLAGS += -Iservices/vdisk
 
 $(VDISK_LIB): $(VDISK_LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -42,6 +42,11 @@ $(B)/tests/fuzz/fuzz_vhdx_extents: $(B)/tests/fuzz/fuzz_vhdx_extents.o $(VDISK_L
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_extents
+
+$(B)/tests/fuzz/fuzz_vhdx_scope: $(B)/tests/fuzz/fuzz_vhdx_scope.o $(VDISK_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_scope
 
 $(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB)
 	@mkdir -p $(dir $@)

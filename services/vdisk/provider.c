@@ -6,10 +6,18 @@
  * and write copy between the disk and that buffer. Across channels: one
  * engine handle per disk file (by device and inode), shared by every
  * client that has it open, so readers see a writer's data and the file's
- * writer lock (flock) is taken once. A second writer is refused unless it
- * and the writers already there all opened the disk shared. Which paths a
- * client may open, and whether read-only, is the grant's business: the
- * skeleton checks the arguments against it before a handler runs. */
+ * image locks (qemu's lock bytes, vhdx-lock.c) are taken once. A second
+ * writer is refused unless it and the writers already there all opened the
+ * disk shared. Which paths a client may open, and whether read-only, is
+ * the grant's business: the skeleton checks the arguments against it
+ * before a handler runs, and every file of a chain is then opened beneath
+ * the granted directory (the grant's path_prefix) by fd, so neither a
+ * symbolic link nor a parent locator leads out of it.
+ *
+ * Limits: one open chain's block tables may take CHAIN_BAT_MAX bytes, and
+ * each client (endpoint and uid) GRANT_DISKS_MAX handles and
+ * GRANT_BYTES_MAX bytes of block tables, so no client can make the
+ * provider, which every client shares, run out of memory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -29,6 +37,18 @@
 
 #define BUFFER_SIZE (4u << 20)
 #define HANDLES_MAX 64
+#define CHAIN_BAT_MAX (32ull << 20)
+#define GRANT_DISKS_MAX 32
+#define GRANT_BYTES_MAX (256ull << 20)
+
+/* What one client (endpoint label and uid) holds, across its channels. */
+struct account {
+	struct account *next;
+	char *caller;
+	uid_t uid;
+	unsigned handles;
+	uint64_t bytes;
+};
 
 struct disk {
 	struct disk *next;
@@ -47,15 +67,57 @@ struct disk {
 struct handle {
 	struct disk *d;
 	bool rw;
+	struct account *acct;
+	uint64_t bytes; /* charged to acct */
 };
 
 struct channel {
 	int memfd;
 	uint8_t *buf;
 	struct handle h[HANDLES_MAX]; /* index + 1 is the handle number */
+	/* the granted directory, opened once: the prefix and its fd */
+	char *root;
+	char *root_real;
+	int rootfd;
 };
 
 static struct disk *disks;
+static struct account *accounts;
+
+static struct account *account_get(const scm_grant *g)
+{
+	const char *caller = g && g->caller ? g->caller : "";
+	uid_t uid = g ? g->uid : (uid_t)-1;
+	for (struct account *a = accounts; a; a = a->next)
+		if (a->uid == uid && !strcmp(a->caller, caller))
+			return a;
+	struct account *a = calloc(1, sizeof *a);
+	if (!a || !(a->caller = strdup(caller))) {
+		free(a);
+		return NULL;
+	}
+	a->uid = uid;
+	a->next = accounts;
+	accounts = a;
+	return a;
+}
+
+static void account_release(struct account *acct, uint64_t bytes)
+{
+	if (!acct)
+		return;
+	acct->handles--;
+	acct->bytes -= bytes;
+	if (acct->handles)
+		return;
+	for (struct account **p = &accounts; *p; p = &(*p)->next)
+		if (*p == acct) {
+			*p = acct->next;
+			break;
+		}
+	free(acct->caller);
+	free(acct);
+}
 
 DEFINE_TRIVIAL_CLEANUP(json_object *, json_object_put)
 
@@ -82,7 +144,8 @@ static int engine_code(int r)
 	case -EEXIST: return SCM_VDISK_E_EXISTS;
 	case -EROFS: return SCM_VDISK_E_READONLY;
 	case -EINVAL: case -EOPNOTSUPP: case -ELOOP: return SCM_VDISK_E_BADDISK;
-	case -ENOENT: case -EACCES: case -EPERM: return r;
+	case -EACCES: return SCM_E_DENIED; /* beneath a grant: a link, or out of it */
+	case -ENOENT: case -EPERM: return r;
 	default: return SCM_VDISK_E_IO;
 	}
 }
@@ -95,6 +158,7 @@ static struct channel *channel_get(scm_call *call)
 	c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
+	c->rootfd = -1;
 	c->memfd = memfd_create("vdisk-buffer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (c->memfd < 0 || ftruncate(c->memfd, BUFFER_SIZE) < 0 ||
 	    fcntl(c->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
@@ -133,8 +197,13 @@ static void on_close(const scm_grant *g, void *chdata, void *userdata)
 	if (!c)
 		return;
 	for (size_t i = 0; i < HANDLES_MAX; i++)
-		if (c->h[i].d)
+		if (c->h[i].d) {
 			disk_release(c->h[i].d, c->h[i].rw);
+			account_release(c->h[i].acct, c->h[i].bytes);
+		}
+	safe_close(c->rootfd);
+	free(c->root);
+	free(c->root_real);
 	munmap(c->buf, BUFFER_SIZE);
 	safe_close(c->memfd);
 	free(c);
@@ -148,46 +217,85 @@ static struct handle *handle_get(scm_call *call, uint64_t n)
 	return &c->h[n - 1];
 }
 
-/* The skeleton checked the path the client gave against the grant; a
- * symbolic link in it could still lead elsewhere. When the path is not
- * its own canonical form, the canonical form must pass the same
- * constraints. (For create, the directory is resolved; the file is new.)
- * A race with someone swapping links meanwhile is not covered: keep the
- * disk directory writable only through this provider. */
-static bool refused_resolved(scm_call *call, const char *method, const char *path, json_object *args)
+/* The directory a method's path is granted under: the path_prefix of
+ * its "path" parameter (the method's own set, else "*"), or "/" when the
+ * path is constrained some other way (eq, in, prefix: each file of a chain
+ * is then checked against those by allow()). NULL: the path is not
+ * constrained at all, and the client may open any file the provider can. */
+static const char *granted_dir(const scm_grant *g, const char *method, bool *ret_constrained)
 {
-	const scm_grant *g = scm_call_grant(call);
-	json_object *mc = NULL;
-	if (!g || !g->constraints || !json_object_object_get_ex(g->constraints, method, &mc))
-		return false;
-	char real[PATH_MAX];
-	if (!realpath(path, real)) {
-		/* a new file: resolve its directory */
-		_cleanup_free_ char *d = strdup(path), *b = strdup(path);
-		char rd[PATH_MAX];
-		if (!d || !b || !realpath(dirname(d), rd))
-			return false; /* the operation itself will fail and say why */
-		if ((size_t)snprintf(real, sizeof real, "%s/%s", strcmp(rd, "/") ? rd : "", basename(b)) >=
-		    sizeof real)
-			return false;
+	const char *sets[2] = { method, "*" }, *best = NULL;
+	*ret_constrained = false;
+	if (!g || !g->constraints || !json_object_is_type(g->constraints, json_type_object))
+		return NULL;
+	for (int i = 0; i < 2; i++) {
+		json_object *set, *pc, *pp;
+		if (!json_object_object_get_ex(g->constraints, sets[i], &set) ||
+		    !json_object_is_type(set, json_type_object) || !json_object_object_get_ex(set, "path", &pc))
+			continue;
+		*ret_constrained = true;
+		if (json_object_is_type(pc, json_type_object) && json_object_object_get_ex(pc, "path_prefix", &pp) &&
+		    json_object_is_type(pp, json_type_string)) {
+			const char *d = json_object_get_string(pp);
+			/* both sets hold: the longer prefix is the narrower one */
+			if (!best || strlen(d) > strlen(best))
+				best = d;
+		}
 	}
-	if (!strcmp(real, path))
-		return false;
-	json_object_object_add(args, "path", json_object_new_string(real));
+	return *ret_constrained && !best ? "/" : best;
+}
+
+struct allow_ctx {
+	const scm_grant *g;
+	const char *method;
+	json_object *args; /* the call's other arguments; "path" is replaced */
+};
+
+/* Each file of a chain must pass the grant's constraints on "path", as
+ * the top file did in the skeleton. */
+static bool allow_path(const char *path, void *userdata)
+{
+	struct allow_ctx *a = userdata;
+	json_object_object_add(a->args, "path", json_object_new_string(path));
 	scm_error *e = NULL;
-	int r = scm_grant_check(g, method, args, &e);
-	if (!r)
-		return false;
-	_cleanup_free_ char *why = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&why, &n);
-	if (f) {
-		scm_error_print(e, f);
-		fclose(f);
-	}
+	int r = scm_grant_check(a->g, a->method, a->args, &e);
 	scm_error_free(e);
-	fail(call, SCM_E_DENIED, "%s: %s leads to %s (a symbolic link), which the grant does not allow: %s",
-	     method, path, real, why ? why : "");
+	return r == 0;
+}
+
+/* Fills scope for method; false (after replying) when the granted
+ * directory cannot be opened. *ret_scoped false: the path is unconstrained. */
+static bool scope_get(scm_call *call, struct channel *c, const char *method, struct allow_ctx *actx,
+		      struct vhdx_scope *scope, bool *ret_scoped)
+{
+	bool constrained;
+	const char *dir = granted_dir(scm_call_grant(call), method, &constrained);
+	*ret_scoped = dir != NULL;
+	if (!dir)
+		return true;
+	if (!c->root || strcmp(c->root, dir)) {
+		int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			fail(call, SCM_E_DENIED, "%s: the granted directory %s cannot be opened: %m", method, dir);
+			return false;
+		}
+		char real[PATH_MAX];
+		char *r = strdup(dir), *rr = realpath(dir, real) ? strdup(real) : NULL;
+		if (!r) {
+			close(fd);
+			free(rr);
+			fail(call, SCM_E_INTERNAL, "out of memory");
+			return false;
+		}
+		safe_close(c->rootfd);
+		free(c->root);
+		free(c->root_real);
+		c->rootfd = fd;
+		c->root = r;
+		c->root_real = rr;
+	}
+	*scope = (struct vhdx_scope){ .dirfd = c->rootfd, .dir = c->root, .dir_real = c->root_real,
+				      .allow = allow_path, .userdata = actx, .bat_max = CHAIN_BAT_MAX };
 	return true;
 }
 
@@ -196,6 +304,9 @@ static int do_create(scm_call *call, const char *path, uint64_t size, uint64_t b
 {
 	if (block_size > UINT32_MAX || sector_size > UINT32_MAX)
 		return fail(call, SCM_E_BAD_ARGS, "block_size or sector_size out of range");
+	struct channel *c = channel_get(call);
+	if (!c)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
 	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
 	if (!a)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
@@ -204,16 +315,35 @@ static int do_create(scm_call *call, const char *path, uint64_t size, uint64_t b
 	json_object_object_add(a, "sector_size", json_object_new_uint64(sector_size));
 	json_object_object_add(a, "fixed", json_object_new_boolean(fixed));
 	json_object_object_add(a, "parent", json_object_new_string(parent));
-	if (refused_resolved(call, "create", path, a))
+	struct allow_ctx actx = { scm_call_grant(call), "create", a };
+	struct vhdx_scope scope;
+	bool scoped;
+	if (!scope_get(call, c, "create", &actx, &scope, &scoped))
 		return 0;
+	/* a disk we would refuse to open is not made either: its block
+	 * table alone would be over the cap */
 	struct vhdx_create_opts o = { .size = size, .block_size = (uint32_t)block_size,
 				      .sector_size = (uint32_t)sector_size, .fixed = fixed,
-				      .parent = parent[0] ? parent : NULL };
+				      .parent = parent[0] ? parent : NULL, .bat_max = CHAIN_BAT_MAX,
+				      .scope = scoped ? &scope : NULL };
 	vhdx_err err;
 	int r = vhdx_create(path, &o, &err);
 	if (r < 0)
-		return fail(call, engine_code(r), "%s", err.msg);
+		return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
 	return scm_vdisk_create_reply(call);
+}
+
+/* Do two handles reach the same files, top to base? */
+static bool same_chain(vhdx *a, vhdx *b)
+{
+	for (; a && b; a = vhdx_parent(a), b = vhdx_parent(b)) {
+		uint64_t ad, ai, bd, bi;
+		vhdx_file_id(a, &ad, &ai);
+		vhdx_file_id(b, &bd, &bi);
+		if (ad != bd || ai != bi)
+			return false;
+	}
+	return !a && !b;
 }
 
 static int do_open(scm_call *call, const char *path, bool readonly, bool shared, void *ud)
@@ -226,62 +356,105 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 		;
 	if (slot == HANDLES_MAX)
 		return fail(call, SCM_VDISK_E_LIMIT, "%d handles are open on this channel", HANDLES_MAX);
+	struct account *acct = account_get(scm_call_grant(call));
+	if (!acct)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	if (acct->handles >= GRANT_DISKS_MAX)
+		return fail(call, SCM_VDISK_E_LIMIT, "this client holds %u open disks, the most it may", acct->handles);
+	if (acct->bytes >= GRANT_BYTES_MAX)
+		return fail(call, SCM_VDISK_E_LIMIT, "this client's open disks take %llu MiB of block tables, the most it may",
+			    (unsigned long long)(acct->bytes >> 20));
 	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
 	if (!a)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
 	json_object_object_add(a, "readonly", json_object_new_boolean(readonly));
 	json_object_object_add(a, "shared", json_object_new_boolean(shared));
-	if (refused_resolved(call, "open", path, a))
+	struct allow_ctx actx = { scm_call_grant(call), "open", a };
+	struct vhdx_scope scope;
+	bool scoped;
+	if (!scope_get(call, c, "open", &actx, &scope, &scoped))
 		return 0;
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return fail(call, -errno, "%s: %m", path);
+	uint64_t left = GRANT_BYTES_MAX - acct->bytes;
+	scope.bat_max = left < CHAIN_BAT_MAX ? left : CHAIN_BAT_MAX;
+	/* First a look without locks: which files this client's grant
+	 * reaches (the top one by fd, never by name again), and whether the
+	 * disk is open already (the same inode, whatever the path). */
+	vhdx_err err;
+	vhdx *probe = NULL;
+	int r = scoped ? vhdx_open_scoped(&scope, path, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &probe, &err)
+		       : vhdx_open_fd(-1, path, NULL, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &probe, &err);
+	if (r < 0)
+		return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
+	uint64_t dev, ino;
+	vhdx_file_id(probe, &dev, &ino);
 	struct disk *d;
 	for (d = disks; d; d = d->next)
-		if (d->dev == st.st_dev && d->ino == st.st_ino)
+		if (d->dev == dev && d->ino == ino)
 			break;
-	if (d && !readonly && d->writers && (!shared || !d->shared))
+	if (d && !same_chain(d->h, probe)) {
+		vhdx_close(probe);
+		return fail(call, SCM_VDISK_E_BADDISK, "%s: parent not available under the grant", path);
+	}
+	if (d && !readonly && d->writers && (!shared || !d->shared)) {
+		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BUSY,
 			    "%s is open for writing by another client%s", path,
 			    shared ? " that did not open it shared" : " (open it shared to write alongside)");
-	vhdx_err err;
+	}
+	const struct vhdx_scope *sp = scoped ? &scope : NULL;
 	if (!d) {
 		d = calloc(1, sizeof *d);
 		if (!d || !(d->path = strdup(path))) {
 			free(d);
+			vhdx_close(probe);
 			return fail(call, SCM_E_INTERNAL, "out of memory");
 		}
-		int r = vhdx_open(path, readonly ? VHDX_O_RDONLY : 0, &d->h, &err);
+		/* the real open, locked, from the file the probe holds */
+		r = vhdx_open_fd(vhdx_fd(probe), path, sp, readonly ? VHDX_O_RDONLY : 0, &d->h, &err);
+		vhdx_close(probe);
 		if (r < 0) {
 			free(d->path);
 			free(d);
-			return fail(call, engine_code(r), "%s", err.msg);
+			return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
 		}
 		struct vhdx_info in;
 		vhdx_get_info(d->h, &in);
-		d->dev = st.st_dev;
-		d->ino = st.st_ino;
+		d->dev = dev;
+		d->ino = ino;
 		d->virtual_size = in.virtual_size;
 		d->sector_size = in.logical_sector_size;
 		d->rw = !readonly;
 		d->next = disks;
 		disks = d;
 	} else if (!readonly && !d->rw) {
-		/* readers only so far: reopen read-write, which takes the lock */
+		/* readers only so far: reopen the same file read-write through
+		 * /proc/self/fd, never by a path, after dropping the readers'
+		 * locks (ours would stop us: OFD locks are per open) */
 		vhdx *nh;
-		int r = vhdx_open(d->path, 0, &nh, &err);
-		if (r < 0)
-			return fail(call, engine_code(r), "%s", err.msg);
+		vhdx_unlock(d->h);
+		r = vhdx_open_fd(vhdx_fd(probe), path, sp, 0, &nh, &err);
+		vhdx_close(probe);
+		if (r < 0) {
+			if (vhdx_relock(d->h) < 0)
+				fprintf(stderr, "vdisk-provider: %s: locks not retaken: %s\n", d->path,
+					vhdx_errmsg(d->h));
+			return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
+		}
 		vhdx_close(d->h);
 		d->h = nh;
 		d->rw = true;
+	} else {
+		vhdx_close(probe);
 	}
 	if (!readonly) {
 		d->shared = d->writers ? d->shared && shared : shared;
 		d->writers++;
 	}
 	d->users++;
-	c->h[slot] = (struct handle){ d, !readonly };
+	uint64_t bytes = vhdx_memory(d->h);
+	acct->handles++;
+	acct->bytes += bytes;
+	c->h[slot] = (struct handle){ d, !readonly, acct, bytes };
 	return scm_vdisk_open_reply(call, slot + 1, c->memfd, BUFFER_SIZE, d->virtual_size,
 				    d->sector_size, readonly);
 }
@@ -440,6 +613,7 @@ static int do_close(scm_call *call, uint64_t handle, void *ud)
 	char msg[VHDX_ERR_MAX];
 	snprintf(msg, sizeof msg, "%s", r < 0 ? vhdx_errmsg(h->d->h) : "");
 	disk_release(h->d, h->rw);
+	account_release(h->acct, h->bytes);
 	*h = (struct handle){ 0 };
 	if (r < 0)
 		return fail(call, SCM_VDISK_E_IO, "%s", msg);

@@ -96,9 +96,20 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 	_cleanup_free_ char *rel = NULL, *abs = NULL;
 	if (o->parent) {
 		vhdx *p = NULL;
-		int r = vhdx_open(o->parent, VHDX_O_RDONLY, &p, err);
+		/* under a scope the parent must be had beneath it like any
+		 * file of a chain, or nothing about it is told */
+		int r = o->scope ? vhdx_open_scoped(o->scope, o->parent, VHDX_O_RDONLY, &p, err)
+				 : vhdx_open(o->parent, VHDX_O_RDONLY, &p, err);
 		if (r < 0)
 			return r;
+		_cleanup_free_ char *pc = o->scope ? vhdx_scope_full(o->scope, p->rel, true) : NULL;
+		_cleanup_free_ char *crel = NULL, *cc = NULL;
+		if (o->scope && (vhdx_scope_rel(o->scope, NULL, path, &crel) < 0 ||
+				 !(cc = vhdx_scope_full(o->scope, crel, true)) || !pc)) {
+			snprintf(err->msg, sizeof err->msg, "%s: not a path under the granted directory", path);
+			vhdx_close(p);
+			return -EACCES;
+		}
 		if (vsize && vsize != p->vsize) {
 			snprintf(err->msg, sizeof err->msg, "%s: size %llu differs from the parent's %llu", path,
 				 (unsigned long long)vsize, (unsigned long long)p->vsize);
@@ -120,7 +131,8 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 			snprintf(err->msg, sizeof err->msg, "%s: a differencing disk cannot be fixed", path);
 			return -EINVAL;
 		}
-		r = vhdx_locator_paths(path, o->parent, &rel, &abs);
+		r = o->scope ? vhdx_locator_paths(cc, pc, true, &rel, &abs)
+			     : vhdx_locator_paths(path, o->parent, false, &rel, &abs);
 		if (r < 0) {
 			snprintf(err->msg, sizeof err->msg, "%s: parent %s: %s", path, o->parent, strerror(-r));
 			return r;
@@ -160,13 +172,35 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 			 (unsigned long long)vsize, bs);
 		return -EINVAL;
 	}
+	if (o->bat_max && bat_len > o->bat_max) {
+		snprintf(err->msg, sizeof err->msg,
+			 "size %llu with block size %u needs a %llu MiB block table, over the %llu MiB allowed (a larger block size needs less)",
+			 (unsigned long long)vsize, bs, (unsigned long long)(bat_len / MiB),
+			 (unsigned long long)(o->bat_max / MiB));
+		return -EFBIG;
+	}
 	uint64_t data_off = BAT_OFF_C + bat_len;
 	uint64_t end = o->fixed ? data_off + tmp.data_blocks * bs : data_off;
 
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd, dirfd = AT_FDCWD;
+	const char *name = path;
+	if (o->scope) {
+		/* the directory beneath the scope, then the name in it: O_EXCL
+		 * and O_NOFOLLOW, so no link is followed anywhere */
+		char why[160];
+		int q = vhdx_scope_dir(o->scope, path, &dirfd, &name, why, sizeof why);
+		if (q < 0) {
+			snprintf(err->msg, sizeof err->msg, "%s: %s", path, why);
+			return q;
+		}
+	}
+	fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		snprintf(err->msg, sizeof err->msg, "%s: %m", path);
-		return -errno;
+		int e = errno;
+		snprintf(err->msg, sizeof err->msg, "%s: %s", path, strerror(e));
+		if (dirfd != AT_FDCWD)
+			close(dirfd);
+		return -e;
 	}
 	int r = 0;
 	_cleanup_free_ uint8_t *buf = calloc(1, META_LEN);
@@ -251,11 +285,15 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 		goto fail;
 	}
 	close(fd);
+	if (dirfd != AT_FDCWD)
+		close(dirfd);
 	return 0;
 fail:
 	if (!err->msg[0])
 		snprintf(err->msg, sizeof err->msg, "%s: create: %s", path, strerror(-r));
 	close(fd);
-	unlink(path);
+	unlinkat(dirfd, name, 0);
+	if (dirfd != AT_FDCWD)
+		close(dirfd);
 	return r;
 }

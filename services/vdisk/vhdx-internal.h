@@ -84,6 +84,10 @@ struct vhdx {
 	int fd;
 	int dfd; /* O_DIRECT twin of fd for aligned payload I/O, or -1 */
 	char *path;
+	char *rel; /* under a scope: the path relative to the granted directory */
+	dev_t dev; /* the file's identity (chains and the provider compare it) */
+	ino_t ino;
+	unsigned lock_mode; /* VHDX_LOCK_* held on fd */
 	bool ro;
 	bool keep_identity;
 	uint64_t file_size; /* logical end of file (max of st_size, log's LastFileOffset) */
@@ -153,8 +157,9 @@ void vhdx_geometry(vhdx *h);
 size_t vhdx_put_utf16(uint8_t *out, const char *s);
 size_t vhdx_locator_build(uint8_t *out, size_t cap, const vhdx_guid *parent_dwg, const char *rel,
 			  const char *abs);
-int vhdx_locator_paths(const char *child, const char *parent, char **ret_rel, char **ret_abs);
-int vhdx_locator_rewrite(vhdx *h, const char *parent_path);
+int vhdx_locator_paths(const char *child, const char *parent, bool canonical, char **ret_rel,
+		       char **ret_abs);
+int vhdx_locator_rewrite(vhdx *h, const char *child_path, const char *parent_path, bool canonical);
 
 /* log (vhdx-log.c) */
 int vhdx_log_load(vhdx *h, bool write_back);
@@ -171,5 +176,26 @@ static inline uint64_t vhdx_sb_index(const vhdx *h, uint64_t chunk)
 }
 int vhdx_bitmap_get(vhdx *h, uint64_t chunk, uint8_t **ret);
 int vhdx_bat_validate(vhdx *h);
+int vhdx_bat_unique(vhdx *h);
 int vhdx_ensure_writable(vhdx *h, bool user_data);
-int vhdx_chain_open(vhdx *h, unsigned flags, vhdx_err *err, int depth, char **seen);
+
+/* image locks (vhdx-lock.c), qemu's bytes and rules */
+enum { VHDX_LOCK_NONE, VHDX_LOCK_READER, VHDX_LOCK_WRITER, VHDX_LOCK_SHARE_ALL };
+enum {
+	VHDX_PERM_READ = 0x1,            /* BLK_PERM_CONSISTENT_READ */
+	VHDX_PERM_WRITE = 0x2,           /* BLK_PERM_WRITE */
+	VHDX_PERM_WRITE_UNCHANGED = 0x4, /* BLK_PERM_WRITE_UNCHANGED */
+	VHDX_PERM_RESIZE = 0x8,          /* BLK_PERM_RESIZE */
+	VHDX_PERM_ALL = 0xf,
+};
+int vhdx_lock_take(vhdx *h, unsigned mode);
+void vhdx_lock_release(int fd);
+
+/* scoped paths (vhdx-scope.c) */
+int vhdx_scope_rel(const struct vhdx_scope *s, const char *child_rel, const char *loc, char **ret_rel);
+char *vhdx_scope_full(const struct vhdx_scope *s, const char *rel, bool canonical);
+int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *ret_fd, char *why,
+		    size_t why_len);
+int vhdx_reopen_fd(int fd, int mode, int *ret_fd);
+int vhdx_scope_dir(const struct vhdx_scope *s, const char *path, int *ret_dirfd, const char **ret_name,
+		   char *why, size_t why_len);

@@ -117,15 +117,23 @@ static char *relative_to(const char *cdir, const char *pabs)
 }
 
 /* Paths for the locator: relative to the child's directory and absolute,
- * with Windows separators as the spec writes them. */
-int vhdx_locator_paths(const char *child, const char *parent, char **ret_rel, char **ret_abs)
+ * with Windows separators as the spec writes them. canonical: both paths
+ * are canonical already (found beneath a grant, no links), so they are
+ * taken as they are instead of resolved by name. */
+int vhdx_locator_paths(const char *child, const char *parent, bool canonical, char **ret_rel,
+		       char **ret_abs)
 {
 	char pabs[PATH_MAX], cdir[PATH_MAX];
 	_cleanup_free_ char *c = strdup(child);
 	if (!c)
 		return -ENOMEM;
-	if (!realpath(parent, pabs) || !realpath(dirname(c), cdir))
+	if (canonical) {
+		if ((size_t)snprintf(pabs, sizeof pabs, "%s", parent) >= sizeof pabs ||
+		    (size_t)snprintf(cdir, sizeof cdir, "%s", dirname(c)) >= sizeof cdir)
+			return -ENAMETOOLONG;
+	} else if (!realpath(parent, pabs) || !realpath(dirname(c), cdir)) {
 		return -errno;
+	}
 	char *r = relative_to(cdir, pabs), *a = strdup(pabs);
 	if (!a || !r) {
 		free(a);
@@ -143,10 +151,10 @@ int vhdx_locator_paths(const char *child, const char *parent, char **ret_rel, ch
 /* Replaces the locator item with fresh paths to parent_path (keeping the
  * parent_linkage), in place when it fits, else after the last item. The
  * changed metadata pages go through the log like any metadata update. */
-int vhdx_locator_rewrite(vhdx *h, const char *parent_path)
+int vhdx_locator_rewrite(vhdx *h, const char *child_path, const char *parent_path, bool canonical)
 {
 	_cleanup_free_ char *rel = NULL, *abs = NULL;
-	int r = vhdx_locator_paths(h->path, parent_path, &rel, &abs);
+	int r = vhdx_locator_paths(child_path, parent_path, canonical, &rel, &abs);
 	if (r < 0)
 		return vhdx_fail(h, r, "%s: parent locator: paths to %s: %s", h->path, parent_path, strerror(-r));
 	if (strlen(abs) > 1000 || (rel && strlen(rel) > 1000))

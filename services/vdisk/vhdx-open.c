@@ -2,6 +2,7 @@
  * replay, region table, metadata, BAT) and its parent chain, and closing
  * it cleanly (metadata committed, LogGuid cleared). */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -38,6 +39,7 @@ static vhdx *vhdx_free(vhdx *h)
 	free(h->loc_absolute);
 	free(h->loc_volume);
 	free(h->path);
+	free(h->rel);
 	free(h);
 	return NULL;
 }
@@ -135,13 +137,81 @@ int vhdx_bat_validate(vhdx *h)
 	return 0;
 }
 
-static int load_bat(vhdx *h)
+/* What one open of a chain may still take, and who is in it already. */
+struct open_ctx {
+	const struct vhdx_scope *scope; /* NULL: host paths, links followed */
+	uint64_t bat_left;              /* bytes of block table left for the chain */
+	dev_t dev[VHDX_CHAIN_MAX + 1];
+	ino_t ino[VHDX_CHAIN_MAX + 1];
+};
+
+struct bat_ext {
+	uint64_t off, entry;
+};
+
+static int cmp_bat_ext(const void *a, const void *b)
+{
+	const struct bat_ext *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Two BAT entries that place blocks at the same file bytes would let a
+ * write to one block change another (a disk made to leak one guest's data
+ * into another's view, or to corrupt itself): refused at open, as qemu
+ * does, not only found by check. */
+int vhdx_bat_unique(vhdx *h)
+{
+	size_t n = 0;
+	for (uint64_t i = 0; i < h->bat_entries; i++) {
+		unsigned st = BAT_STATE(h->bat[i]);
+		bool sb = (i % (h->chunk_ratio + 1)) == h->chunk_ratio;
+		if (sb ? h->has_parent && st == SB_PRESENT
+		       : st == VHDX_PB_FULLY_PRESENT || st == VHDX_PB_PARTIALLY_PRESENT)
+			n++;
+	}
+	if (n < 2)
+		return 0;
+	_cleanup_free_ struct bat_ext *ex = malloc(n * sizeof *ex);
+	if (!ex)
+		return -ENOMEM;
+	n = 0;
+	for (uint64_t i = 0; i < h->bat_entries; i++) {
+		unsigned st = BAT_STATE(h->bat[i]);
+		bool sb = (i % (h->chunk_ratio + 1)) == h->chunk_ratio;
+		if (sb ? h->has_parent && st == SB_PRESENT
+		       : st == VHDX_PB_FULLY_PRESENT || st == VHDX_PB_PARTIALLY_PRESENT)
+			ex[n++] = (struct bat_ext){ BAT_OFF(h->bat[i]), i };
+	}
+	qsort(ex, n, sizeof *ex, cmp_bat_ext);
+	for (size_t i = 1; i < n; i++) {
+		const struct bat_ext *a = &ex[i - 1], *b = &ex[i];
+		bool asb = (a->entry % (h->chunk_ratio + 1)) == h->chunk_ratio;
+		uint64_t alen = asb ? VHDX_BITMAP_BLOCK : h->block_size;
+		if (b->off < a->off + alen)
+			return vhdx_fail(h, -EINVAL,
+					 "%s: BAT entries %llu and %llu map blocks to overlapping file offsets 0x%llx and 0x%llx",
+					 h->path, (unsigned long long)a->entry, (unsigned long long)b->entry,
+					 (unsigned long long)a->off, (unsigned long long)b->off);
+	}
+	return 0;
+}
+
+static int load_bat(vhdx *h, struct open_ctx *ctx)
 {
 	if (h->bat_entries * 8 > h->bat_len)
 		return vhdx_fail(h, -EINVAL, "%s: BAT region: 0x%llx bytes cannot hold %llu entries", h->path,
 				 (unsigned long long)h->bat_len, (unsigned long long)h->bat_entries);
 	h->bat_pages = (h->bat_entries * 8 + VHDX_LOG_SECTOR - 1) / VHDX_LOG_SECTOR;
-	h->bat = malloc(h->bat_pages * VHDX_LOG_SECTOR);
+	/* A 32 KiB sparse file may claim 64 TiB in 1 MiB blocks: a 512 MiB
+	 * table. The cap is checked before anything is allocated. */
+	uint64_t bytes = h->bat_pages * VHDX_LOG_SECTOR;
+	if (bytes > ctx->bat_left)
+		return vhdx_fail(h, -EFBIG,
+				 "%s: the block table takes %llu KiB (virtual size %llu, block size %u), over the %llu KiB this open may use; a larger block size makes it smaller",
+				 h->path, (unsigned long long)(bytes >> 10), (unsigned long long)h->vsize,
+				 h->block_size, (unsigned long long)(ctx->bat_left >> 10));
+	ctx->bat_left -= bytes;
+	h->bat = malloc(bytes);
 	h->bat_dirty = calloc(h->bat_pages, 1);
 	if (!h->bat || !h->bat_dirty)
 		return -ENOMEM;
@@ -156,11 +226,13 @@ static int load_bat(vhdx *h)
 		if (!h->bitmap || !h->bm_dirty)
 			return -ENOMEM;
 	}
-	return vhdx_bat_validate(h);
+	if ((r = vhdx_bat_validate(h)) < 0)
+		return r;
+	return vhdx_bat_unique(h);
 }
 
 /* Turns a locator path (Windows separators) into a path to try, relative
- * ones against the child's directory. */
+ * ones against the child's directory (host mode). */
 static char *locator_path(const vhdx *h, const char *loc)
 {
 	_cleanup_free_ char *p = strdup(loc), *dir = strdup(h->path);
@@ -180,47 +252,110 @@ static char *locator_path(const vhdx *h, const char *loc)
 	return out;
 }
 
-int vhdx_chain_open(vhdx *h, unsigned flags, vhdx_err *err, int depth, char **seen)
+static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, int fd, unsigned flags,
+		      vhdx **ret, vhdx_err *err, int depth);
+
+/* Host mode: the parent wherever the locator points (the host tool, run by
+ * someone who can read those files anyway). */
+static int find_parent_host(vhdx *h, char **ret_path, int *ret_fd)
+{
+	const char *cands[3] = { h->loc_relative, h->loc_absolute, h->loc_volume };
+	for (int i = 0; i < 3; i++) {
+		if (!cands[i])
+			continue;
+		char *p = locator_path(h, cands[i]);
+		if (!p)
+			return -ENOMEM;
+		int fd = open(p, (h->ro ? O_RDONLY : O_RDONLY) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0) {
+			*ret_path = p;
+			*ret_fd = fd;
+			return 0;
+		}
+		free(p);
+	}
+	return -ENOENT;
+}
+
+/* Scoped: each recorded path read relative to the grant; the first that
+ * is a regular file beneath it and passes allow() is the parent. */
+static int find_parent_scoped(const struct vhdx_scope *s, vhdx *h, char **ret_rel, int *ret_fd)
+{
+	const char *cands[2] = { h->loc_relative, h->loc_absolute };
+	for (int i = 0; i < 2; i++) {
+		if (!cands[i])
+			continue;
+		_cleanup_free_ char *rel = NULL, *full = NULL;
+		if (vhdx_scope_rel(s, i == 0 ? h->rel : NULL, cands[i], &rel) < 0)
+			continue;
+		if (!(full = vhdx_scope_full(s, rel, false)))
+			return -ENOMEM;
+		if (s->allow && !s->allow(full, s->userdata))
+			continue;
+		char why[128];
+		int fd;
+		if (vhdx_scope_open(s, rel, true, &fd, why, sizeof why) < 0)
+			continue;
+		*ret_rel = TAKE_PTR(rel);
+		*ret_fd = fd;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Would the recorded locator still lead to the parent found? */
+static bool locator_stale(const struct open_ctx *ctx, vhdx *h, const char *found)
+{
+	const char *both[2] = { h->loc_relative, h->loc_absolute };
+	for (int i = 0; i < 2; i++) {
+		if (i == 0 && !both[i])
+			continue; /* no relative path recorded (other tools may omit it) */
+		if (!both[i])
+			return true;
+		if (ctx->scope) {
+			_cleanup_free_ char *rel = NULL;
+			if (vhdx_scope_rel(ctx->scope, i == 0 ? h->rel : NULL, both[i], &rel) < 0 ||
+			    strcmp(rel, found))
+				return true;
+		} else {
+			_cleanup_free_ char *c = locator_path(h, both[i]);
+			char rp[PATH_MAX], rf[PATH_MAX];
+			if (!c || !realpath(c, rp) || !realpath(found, rf) || strcmp(rp, rf))
+				return true;
+		}
+	}
+	return false;
+}
+
+static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, vhdx_err *err, int depth)
 {
 	if (depth + 1 >= VHDX_CHAIN_MAX) {
 		snprintf(err->msg, sizeof err->msg, "%s: parent chain longer than %d files", h->path,
 			 VHDX_CHAIN_MAX);
 		return -ELOOP;
 	}
-	const char *cands[3] = { h->loc_relative, h->loc_absolute, h->loc_volume };
-	_cleanup_free_ char *ppath = NULL;
-	for (int i = 0; i < 3 && !ppath; i++) {
-		if (!cands[i])
-			continue;
-		char *p = locator_path(h, cands[i]);
-		if (p && access(p, F_OK) == 0)
-			ppath = p;
-		else
-			free(p);
-	}
-	if (!ppath) {
+	_cleanup_free_ char *ppath = NULL, *prel = NULL;
+	int pfd = -1, r;
+	if (ctx->scope) {
+		r = find_parent_scoped(ctx->scope, h, &prel, &pfd);
+		if (r == 0 && !(ppath = vhdx_scope_full(ctx->scope, prel, false))) {
+			close(pfd);
+			r = -ENOMEM;
+		}
+		if (r < 0) {
+			/* one message, whatever the reason: where a locator points
+			 * outside the grant, nothing about that file is told */
+			snprintf(err->msg, sizeof err->msg, "%s: parent not available under the grant", h->path);
+			return r == -ENOMEM ? r : -ENOENT;
+		}
+	} else if ((r = find_parent_host(h, &ppath, &pfd)) < 0) {
 		snprintf(err->msg, sizeof err->msg,
 			 "%s: parent locator: parent not found (relative_path \"%s\", absolute_win32_path \"%s\")",
 			 h->path, h->loc_relative ? h->loc_relative : "", h->loc_absolute ? h->loc_absolute : "");
-		return -ENOENT;
+		return r;
 	}
-	char real[PATH_MAX];
-	if (!realpath(ppath, real)) {
-		snprintf(err->msg, sizeof err->msg, "%s: parent %s: %m", h->path, ppath);
-		return -errno;
-	}
-	for (int i = 0; i <= depth; i++)
-		if (seen[i] && !strcmp(seen[i], real)) {
-			snprintf(err->msg, sizeof err->msg,
-				 "%s: parent locator cycle: parent %s is already in the chain", h->path, real);
-			return -ELOOP;
-		}
-	seen[depth + 1] = strdup(real);
 	vhdx *p = NULL;
-	extern int vhdx_open_depth(const char *path, unsigned flags, vhdx **ret, vhdx_err *err, int depth,
-				   char **seen);
-	int r = vhdx_open_depth(ppath, (flags | VHDX_O_RDONLY) & ~VHDX_O_NO_REPLAY, &p, err, depth + 1,
-				seen);
+	r = open_depth(ctx, ppath, prel, pfd, (flags | VHDX_O_RDONLY) & ~VHDX_O_NO_REPLAY, &p, err, depth + 1);
 	if (r < 0)
 		return r;
 	char pg[39];
@@ -242,60 +377,107 @@ int vhdx_chain_open(vhdx *h, unsigned flags, vhdx_err *err, int depth, char **se
 	h->parent = p;
 	/* A read-write open renews paths that no longer lead to the parent
 	 * (the files were moved): Hyper-V does the same. Not fatal. */
-	if (!h->ro) {
-		bool stale = false;
-		const char *both[2] = { h->loc_relative, h->loc_absolute };
-		for (int i = 0; i < 2; i++) {
-			if (i == 0 && !both[i])
-				continue; /* no relative path recorded (other tools may omit it) */
-			_cleanup_free_ char *c = both[i] ? locator_path(h, both[i]) : NULL;
-			char rp[PATH_MAX];
-			if (!c || !realpath(c, rp) || strcmp(rp, real))
-				stale = true;
+	if (!h->ro && locator_stale(ctx, h, ctx->scope ? prel : ppath)) {
+		int w;
+		if (ctx->scope) {
+			_cleanup_free_ char *cc = vhdx_scope_full(ctx->scope, h->rel, true),
+					    *pc = vhdx_scope_full(ctx->scope, prel, true);
+			w = cc && pc ? vhdx_locator_rewrite(h, cc, pc, true) : -ENOMEM;
+		} else {
+			w = vhdx_locator_rewrite(h, h->path, ppath, false);
 		}
-		if (stale && vhdx_locator_rewrite(h, ppath) < 0)
+		if (w < 0)
 			fprintf(stderr, "vdisk: %s\n", h->err); /* still usable as found */
 	}
 	return 0;
 }
 
-int vhdx_open_depth(const char *path, unsigned flags, vhdx **ret, vhdx_err *err, int depth, char **seen);
-int vhdx_open_depth(const char *path, unsigned flags, vhdx **ret, vhdx_err *err, int depth, char **seen)
+/* Opens one file of a chain: fd when the caller found it already (ours to
+ * keep), else by path (host mode) or rel (beneath the scope). */
+static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, int fd, unsigned flags,
+		      vhdx **ret, vhdx_err *err, int depth)
 {
 	if (flags & VHDX_O_IGNORE_PARENT_ID)
 		flags |= VHDX_O_RDONLY;
+	if (flags & VHDX_O_FORCE_SHARE && !(flags & VHDX_O_RDONLY)) {
+		safe_close(fd);
+		snprintf(err->msg, sizeof err->msg, "%s: force-share is for read-only opens", path);
+		return -EINVAL;
+	}
 	vhdx *h = calloc(1, sizeof *h);
-	if (!h)
+	if (!h) {
+		safe_close(fd);
 		return -ENOMEM;
+	}
 	h->fd = -1;
 	h->dfd = -1;
 	h->ro = flags & VHDX_O_RDONLY;
 	h->keep_identity = flags & VHDX_O_KEEP_IDENTITY;
 	h->path = strdup(path);
+	h->rel = rel ? strdup(rel) : NULL;
 	int r;
-	if (!h->path) {
+	if (!h->path || (rel && !h->rel)) {
+		safe_close(fd);
 		r = -ENOMEM;
 		goto fail;
 	}
-	h->fd = open(path, (h->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (h->fd < 0) {
-		r = vhdx_fail(h, -errno, "%s: %m", path);
-		goto fail;
-	}
-	if (!h->ro && flock(h->fd, LOCK_EX | LOCK_NB) < 0) {
-		r = vhdx_fail(h, errno == EWOULDBLOCK ? -EBUSY : -errno, "%s: in use by another writer",
-			      path);
-		goto fail;
+	int mode = h->ro ? O_RDONLY : O_RDWR;
+	int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+	if (fl >= 0 && !(fl & O_PATH) && (fl & O_ACCMODE) == mode) {
+		h->fd = fd; /* opened as we need it */
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	} else if (fd >= 0) {
+		/* ours, opened read-only: reopen it with our mode, by fd,
+		 * never by name */
+		r = vhdx_reopen_fd(fd, mode, &h->fd);
+		close(fd);
+		if (r < 0) {
+			r = vhdx_fail(h, r, "%s: reopen: %s", path, strerror(-r));
+			goto fail;
+		}
+	} else if (ctx->scope) {
+		char why[160];
+		r = vhdx_scope_open(ctx->scope, rel, h->ro, &h->fd, why, sizeof why);
+		if (r < 0) {
+			r = vhdx_fail(h, r, "%s: %s", path, why);
+			goto fail;
+		}
+	} else {
+		/* O_NONBLOCK: a FIFO must not hang the open */
+		h->fd = open(path, mode | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (h->fd < 0) {
+			r = vhdx_fail(h, -errno, "%s: %m", path);
+			goto fail;
+		}
+		int nfl = fcntl(h->fd, F_GETFL);
+		if (nfl >= 0)
+			(void)fcntl(h->fd, F_SETFL, nfl & ~O_NONBLOCK);
 	}
 	struct stat st;
 	if (fstat(h->fd, &st) < 0) {
 		r = vhdx_fail(h, -errno, "%s: fstat: %m", path);
 		goto fail;
 	}
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+	if (!S_ISREG(st.st_mode) && (ctx->scope || !S_ISBLK(st.st_mode))) {
 		r = vhdx_fail(h, -EINVAL, "%s: not a regular file", path);
 		goto fail;
 	}
+	h->dev = st.st_dev;
+	h->ino = st.st_ino;
+	for (int i = 0; i < depth; i++)
+		if (ctx->dev[i] == st.st_dev && ctx->ino[i] == st.st_ino) {
+			r = vhdx_fail(h, -ELOOP, "%s: parent locator cycle: the file is already in the chain",
+				      path);
+			goto fail;
+		}
+	ctx->dev[depth] = st.st_dev;
+	ctx->ino[depth] = st.st_ino;
+	unsigned lock = flags & VHDX_O_NO_LOCK	   ? VHDX_LOCK_NONE
+			: flags & VHDX_O_FORCE_SHARE ? VHDX_LOCK_SHARE_ALL
+			: h->ro			     ? VHDX_LOCK_READER
+						     : VHDX_LOCK_WRITER;
+	if ((r = vhdx_lock_take(h, lock)) < 0)
+		goto fail;
 	h->file_size = (uint64_t)st.st_size;
 	if (h->file_size < MiB) {
 		r = vhdx_fail(h, -EINVAL, "%s: %llu bytes is too small for a VHDX file", path,
@@ -317,13 +499,13 @@ int vhdx_open_depth(const char *path, unsigned flags, vhdx **ret, vhdx_err *err,
 		goto fail;
 	if ((r = vhdx_meta_load(h)) < 0)
 		goto fail;
-	if ((r = load_bat(h)) < 0)
+	if ((r = load_bat(h, ctx)) < 0)
 		goto fail;
-	if (flags & VHDX_O_DIRECT) /* not every file system has it: then buffered */
-		h->dfd = open(path, (h->ro ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
+	if (flags & VHDX_O_DIRECT && vhdx_reopen_fd(h->fd, mode | O_DIRECT, &h->dfd) < 0)
+		h->dfd = -1; /* not every file system has it: then buffered */
 	if (h->has_parent) {
 		snprintf(err->msg, sizeof err->msg, "%s", "");
-		r = vhdx_chain_open(h, flags, err, depth, seen);
+		r = chain_open(ctx, h, flags, err, depth);
 		if (r < 0) {
 			vhdx_free(h);
 			return r;
@@ -339,18 +521,61 @@ fail:
 
 int vhdx_open(const char *path, unsigned flags, vhdx **ret, vhdx_err *err)
 {
-	char *seen[VHDX_CHAIN_MAX + 2] = { 0 };
-	char real[PATH_MAX];
+	return vhdx_open_fd(-1, path, NULL, flags, ret, err);
+}
+
+int vhdx_open_scoped(const struct vhdx_scope *scope, const char *path, unsigned flags, vhdx **ret,
+		     vhdx_err *err)
+{
+	return vhdx_open_fd(-1, path, scope, flags, ret, err);
+}
+
+int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsigned flags, vhdx **ret,
+		 vhdx_err *err)
+{
 	vhdx_err local;
 	if (!err)
 		err = &local;
 	err->msg[0] = 0;
-	if (realpath(path, real))
-		seen[0] = strdup(real);
-	int r = vhdx_open_depth(path, flags, ret, err, 0, seen);
-	for (size_t i = 0; i < ELEMENTSOF(seen); i++)
-		free(seen[i]);
-	return r;
+	struct open_ctx ctx = { .scope = scope, .bat_left = VHDX_BAT_MAX * VHDX_CHAIN_MAX };
+	_cleanup_free_ char *rel = NULL;
+	if (scope) {
+		if (scope->bat_max)
+			ctx.bat_left = scope->bat_max;
+		int r = vhdx_scope_rel(scope, NULL, path, &rel);
+		if (r < 0 || path[0] != '/') {
+			snprintf(err->msg, sizeof err->msg, "%s: not a path under the granted directory %s", path,
+				 scope->dir);
+			return -EACCES;
+		}
+		if (scope->allow && !scope->allow(path, scope->userdata)) {
+			snprintf(err->msg, sizeof err->msg, "%s: not allowed by the grant", path);
+			return -EACCES;
+		}
+	}
+	int dup_fd = -1;
+	if (fd >= 0 && (dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return -errno;
+	return open_depth(&ctx, path, rel, dup_fd, flags, ret, err, 0);
+}
+
+int vhdx_fd(const vhdx *h)
+{
+	return h->fd;
+}
+
+void vhdx_file_id(const vhdx *h, uint64_t *ret_dev, uint64_t *ret_ino)
+{
+	*ret_dev = h->dev;
+	*ret_ino = h->ino;
+}
+
+uint64_t vhdx_memory(const vhdx *h)
+{
+	uint64_t n = 0;
+	for (const vhdx *c = h; c; c = c->parent)
+		n += c->bat_pages * VHDX_LOG_SECTOR + c->bat_pages;
+	return n;
 }
 
 static int close_commit(vhdx *h)

@@ -30,6 +30,7 @@ typedef struct vhdx_guid {
 	uint8_t b[16]; /* on-disk byte order */
 } vhdx_guid;
 
+struct vhdx_scope;
 struct vhdx_create_opts {
 	uint64_t size;               /* virtual size, bytes; 0 with parent = parent's */
 	uint32_t block_size;         /* 0 = 32 MiB (2 MiB for differencing) */
@@ -41,6 +42,12 @@ struct vhdx_create_opts {
 	 * NULL = new random ones. */
 	const vhdx_guid *data_write_guid;
 	const vhdx_guid *page83;
+	/* Refuse a disk whose block table would be larger (0 = no cap): the
+	 * provider passes the cap it would open the disk with. */
+	uint64_t bat_max;
+	/* Create path (and find parent) beneath this scope (see below), or
+	 * NULL for host paths. */
+	const struct vhdx_scope *scope;
 };
 
 enum {
@@ -58,7 +65,37 @@ enum {
 	 * bypasses the page cache (O_DIRECT), when the file system allows it;
 	 * metadata and unaligned I/O stay buffered. */
 	VHDX_O_DIRECT = 1u << 4,
+	/* Read-only: take the reader's lock byte only and share every
+	 * permission, so a writer's locks do not stop us (qemu's force-share,
+	 * qemu-img -U). The data may change under the reader. */
+	VHDX_O_FORCE_SHARE = 1u << 5,
+	/* Take no lock at all (the provider's second look at a chain it
+	 * already holds locked). */
+	VHDX_O_NO_LOCK = 1u << 6,
 };
+
+/* Where a chain may come from (the provider's grant). Every file, the top
+ * one and each parent, is opened beneath dirfd with openat2(2)
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (a walk of O_NOFOLLOW opens where
+ * openat2 is missing): no symbolic link is followed, no ".." climbs out.
+ * Parent locators are read relative to the grant: relative_path against
+ * the child's directory, absolute_win32_path only when it names a path
+ * under dir (or dir_real). Each file's path must also pass allow(). Any
+ * parent that cannot be had this way is refused with one message that
+ * says nothing about files outside the grant. */
+struct vhdx_scope {
+	int dirfd;            /* the granted directory (O_PATH is enough) */
+	const char *dir;      /* its path as the grant names it ("/" allowed) */
+	const char *dir_real; /* its canonical path, or NULL */
+	bool (*allow)(const char *path, void *userdata); /* or NULL */
+	void *userdata;
+	/* Cap on the block tables of the whole chain, bytes (0 = the engine's
+	 * default, VHDX_BAT_MAX): checked before anything is allocated. */
+	uint64_t bat_max;
+};
+
+/* Without a scope, one file's block table may take this much memory. */
+#define VHDX_BAT_MAX (1024ull << 20)
 
 /* Payload block states (BAT entry bits 0-2). */
 enum {
@@ -109,6 +146,23 @@ typedef int (*vhdx_map_fn)(const struct vhdx_map_range *r, void *userdata);
 
 int vhdx_create(const char *path, const struct vhdx_create_opts *opts, vhdx_err *err);
 int vhdx_open(const char *path, unsigned flags, vhdx **ret, vhdx_err *err);
+/* Opens path (absolute, under scope->dir) and its chain beneath the scope. */
+int vhdx_open_scoped(const struct vhdx_scope *scope, const char *path, unsigned flags, vhdx **ret,
+		     vhdx_err *err);
+/* Opens the file behind fd (the caller's; the engine keeps a reopened
+ * copy of its own, never the path) as path, its chain beneath scope (NULL:
+ * parents wherever the locator points, as vhdx_open). */
+int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsigned flags, vhdx **ret,
+		 vhdx_err *err);
+/* The file's fd (for /proc/self/fd/N), its identity, and the memory its
+ * chain's block tables take. */
+int vhdx_fd(const vhdx *h);
+void vhdx_file_id(const vhdx *h, uint64_t *ret_dev, uint64_t *ret_ino);
+uint64_t vhdx_memory(const vhdx *h);
+/* Drops or retakes the handle's qemu-compatible locks (whole chain), for
+ * a caller that replaces a handle by a read-write one on the same file. */
+void vhdx_unlock(vhdx *h);
+int vhdx_relock(vhdx *h);
 vhdx *vhdx_close(vhdx *h); /* flushes; NULL-safe; returns NULL */
 /* Like close, but reports a failure of the final flush. */
 int vhdx_close_checked(vhdx *h);

@@ -230,7 +230,12 @@ static void test_refusals(void **state)
 	vhdx_err err;
 	assert_int_equal(vhdx_open(path_of("r.vhdx"), 0, &h2, &err), -EBUSY);
 	assert_null(h2);
-	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_RDONLY, &h2, &err), 0);
+	/* and so is a reader (qemu's rules: a writer does not share write),
+	 * unless it forces sharing, as qemu-img -U */
+	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_RDONLY, &h2, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "failed to get shared \"write\" lock"));
+	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_FORCE_SHARE, &h2, &err), -EINVAL);
+	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_RDONLY | VHDX_O_FORCE_SHARE, &h2, &err), 0);
 	assert_int_equal(vhdx_write(h2, buf, 4096, 0), -EROFS);
 	vhdx_close(h2);
 	vhdx_close(h);

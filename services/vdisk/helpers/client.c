@@ -8,6 +8,10 @@
  *   vdisk-client [--endpoint EP] badvec DISK [ro]     malformed writev batches, all refused
  *                                                     (ro: a good batch on a read-only handle)
  *   vdisk-client [--endpoint EP] info DISK
+ *   vdisk-client [--endpoint EP] many DISK N          open read-only up to N handles on one
+ *                                                     channel, say how many, wait for stdin EOF
+ *   vdisk-client [--endpoint EP] opens DISK N         open read-only N times; one line each:
+ *                                                     the virtual size, or "refused"
  *   vdisk-client [--endpoint EP] bench DISK           seq 1M / rand 4K through the provider
  *                                                     (client-bench.c)
  * Exit: 0 ok, 1 failure, 10+code for a refusal with an interface code. */
@@ -54,6 +58,53 @@ int main(int argc, char **argv)
 	int r = ep ? scm_connect_at(ep, "vdisk", &ch, &e) : scm_connect("vdisk", &ch, &e);
 	if (r)
 		return die(r, e);
+	if (!strcmp(cmd, "many") && argc > 3) {
+		/* the per-client cap: how many handles does the provider give? */
+		long n = atol(argv[3]), k;
+		for (k = 0; k < n; k++) {
+			uint64_t oh, obsz, ovsize, osec;
+			int ofd;
+			bool oro;
+			r = scm_vdisk_open(ch, disk, true, false, &oh, &ofd, &obsz, &ovsize, &osec, &oro, &e);
+			if (r) {
+				printf("opened %ld\n", k);
+				fflush(stdout);
+				return die(r, e);
+			}
+			close(ofd);
+		}
+		printf("opened %ld\n", k);
+		fflush(stdout);
+		char c;
+		while (read(0, &c, 1) > 0)
+			;
+		scm_channel_free(ch);
+		return 0;
+	}
+	if (!strcmp(cmd, "opens") && argc > 3) {
+		/* the symlink-swap race test: which file did each open get? */
+		long n = atol(argv[3]);
+		for (long i = 0; i < n; i++) {
+			uint64_t oh, obsz, ovsize, osec;
+			int ofd;
+			bool oro;
+			r = scm_vdisk_open(ch, disk, true, false, &oh, &ofd, &obsz, &ovsize, &osec, &oro, &e);
+			if (r) {
+				if (getenv("VDISK_CLIENT_VERBOSE"))
+					scm_error_print(e, stderr);
+				scm_error_free(e);
+				e = NULL;
+				printf("refused\n");
+				continue;
+			}
+			close(ofd);
+			printf("%llu\n", (unsigned long long)ovsize);
+			if ((r = scm_vdisk_close(ch, oh, &e)))
+				return die(r, e);
+		}
+		scm_channel_free(ch);
+		return 0;
+	}
 	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") ||
 		  ((!strcmp(cmd, "hold") || !strcmp(cmd, "badvec")) && argc > 3 && !strcmp(argv[3], "ro"));
 	bool shared = !strcmp(cmd, "hold") && argc > 3 && !strcmp(argv[3], "shared");

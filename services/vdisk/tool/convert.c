@@ -149,6 +149,7 @@ int cmd_convert(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },   { "output-format", required_argument, NULL, 'O' },
 		{ "block-size", required_argument, NULL, 'b' }, { "sector-size", required_argument, NULL, 's' },
 		{ "override-parent-id", no_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+		{ "force-share", no_argument, NULL, 'U' },
 		{ 0 },
 	};
 	const char *ifmt = NULL, *ofmt = NULL;
@@ -156,8 +157,9 @@ int cmd_convert(int argc, char **argv)
 	unsigned flags = 0;
 	uint64_t v;
 	int c;
-	while ((c = getopt_long(argc, argv, "f:O:b:s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:O:b:s:hU", opts, NULL)) != -1) {
 		switch (c) {
+		case 'U': flags |= VHDX_O_FORCE_SHARE; break;
 		case 'f': ifmt = optarg; break;
 		case 'O': ofmt = optarg; break;
 		case 'b':

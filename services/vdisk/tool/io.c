@@ -17,10 +17,11 @@ static int io_args(int argc, char **argv, uint64_t *off, uint64_t *len, unsigned
 		{ "offset", required_argument, NULL, 'o' },
 		{ "length", required_argument, NULL, 'l' },
 		{ "override-parent-id", no_argument, NULL, 'P' },
+		{ "force-share", no_argument, NULL, 'U' },
 		{ 0 },
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "o:l:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:l:U", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			if (parse_size(optarg, off) < 0) {
@@ -35,6 +36,7 @@ static int io_args(int argc, char **argv, uint64_t *off, uint64_t *len, unsigned
 			}
 			break;
 		case 'P': *flags |= VHDX_O_IGNORE_PARENT_ID; break;
+		case 'U': *flags |= VHDX_O_FORCE_SHARE; break;
 		default: return -EINVAL;
 		}
 	}
@@ -52,6 +54,10 @@ int cmd_io(const char *cmd, int argc, char **argv)
 	if (io_args(argc, argv, &off, &len, &flags) < 0)
 		return EXIT_USAGE;
 	bool rd = !strcmp(cmd, "read");
+	if (!rd && (flags & VHDX_O_FORCE_SHARE)) {
+		errf("%s: --force-share is for commands that only read", cmd);
+		return EXIT_USAGE;
+	}
 	vhdx *h;
 	vhdx_err err;
 	if (vhdx_open(argv[optind], flags | (rd ? VHDX_O_RDONLY : 0), &h, &err) < 0) {

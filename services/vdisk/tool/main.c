@@ -31,6 +31,9 @@ static const char usage[] =
 	"\n"
 	"Options for every command: --override-parent-id  open a differencing chain\n"
 	"whose parent changed since the child was made (read-only).\n"
+	"-U, --force-share (info, check, map, read, convert): read a disk that qemu or\n"
+	"scm holds open for writing (it may change while read); without it such a\n"
+	"disk is refused, as qemu-img does.\n"
 	"\n"
 	"Exit status: 0 ok, 1 failed, 2 bad usage, 3 check found errors.\n";
 
@@ -344,14 +347,16 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },  { "repair", no_argument, NULL, 'r' },
 		{ "override-parent-id", no_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+		{ "force-share", no_argument, NULL, 'U' },
 		{ 0 },
 	};
 	bool json = false, repair = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "jrh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jrhU", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'r': repair = true; break;
+		case 'U': g_open_flags |= VHDX_O_FORCE_SHARE; break;
 		case 'o': g_open_flags |= VHDX_O_IGNORE_PARENT_ID; break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: return EXIT_USAGE;

@@ -1,0 +1,127 @@
+/* vhdx-lock.c: image locks that qemu and scm both see.
+ *
+ * qemu's file-posix driver does not flock: it takes shared open-file-
+ * description (OFD) byte-range locks on one byte per permission. Byte
+ * 100 + i says "I use permission i", byte 200 + i says "I do not let
+ * others use permission i". Every lock is a read lock, so holders never
+ * block each other in fcntl(2); a holder instead tests (F_OFD_GETLK, as a
+ * write lock) the bytes it must not meet: 200 + i for each permission it
+ * wants, 100 + i for each one it refuses to share. We use the same bytes
+ * and the same rules, so `qemu-img info` reports our writer ("Failed to
+ * get shared "write" lock"), qemu-io cannot write a disk we hold, and we
+ * cannot open a disk qemu writes. OFD locks belong to the open file
+ * description: two opens of one file in one process do see each other,
+ * which is why the provider drops a handle's locks before replacing it.
+ * Like qemu, apply first and test afterwards: two openers racing both
+ * see the other's bytes and both back off, never both succeed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vhdx-internal.h"
+
+#define LOCK_PERM_BASE 100
+#define LOCK_SHARED_BASE 200
+#define LOCK_BITS 4
+
+static const char *const perm_name[LOCK_BITS] = { "consistent read", "write", "write unchanged", "resize" };
+
+static int ofd_lock(int fd, short type, off_t start)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = 1 };
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* Is byte start locked by another open file description? */
+static int ofd_taken(int fd, off_t start)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = 1 };
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
+void vhdx_lock_release(int fd)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = LOCK_PERM_BASE,
+			    .l_len = LOCK_SHARED_BASE + LOCK_BITS - LOCK_PERM_BASE };
+	(void)fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+int vhdx_lock_take(vhdx *h, unsigned mode)
+{
+	unsigned perm, shared;
+	switch (mode) {
+	case VHDX_LOCK_NONE:
+		return 0;
+	case VHDX_LOCK_WRITER: /* what a qemu writer of a format node holds */
+		perm = VHDX_PERM_READ | VHDX_PERM_WRITE | VHDX_PERM_WRITE_UNCHANGED | VHDX_PERM_RESIZE;
+		shared = VHDX_PERM_READ | VHDX_PERM_WRITE_UNCHANGED;
+		break;
+	case VHDX_LOCK_SHARE_ALL: /* force-share: read, let anyone do anything */
+		perm = VHDX_PERM_READ;
+		shared = VHDX_PERM_ALL;
+		break;
+	default: /* reader: the data must not change under it */
+		perm = VHDX_PERM_READ;
+		shared = VHDX_PERM_READ | VHDX_PERM_WRITE_UNCHANGED;
+		break;
+	}
+	int r = 0;
+	for (int i = 0; i < LOCK_BITS && r >= 0; i++) {
+		if (perm & (1u << i))
+			r = ofd_lock(h->fd, F_RDLCK, LOCK_PERM_BASE + i);
+		if (r >= 0 && !(shared & (1u << i)))
+			r = ofd_lock(h->fd, F_RDLCK, LOCK_SHARED_BASE + i);
+	}
+	if (r == -EINVAL || r == -EOPNOTSUPP || r == -ENOLCK) {
+		/* a file system without OFD locks: as qemu's locking=auto, go on */
+		vhdx_lock_release(h->fd);
+		return 0;
+	}
+	if (r < 0) {
+		vhdx_lock_release(h->fd);
+		return vhdx_fail(h, -EBUSY, "%s: cannot take the image lock: %s", h->path, strerror(-r));
+	}
+	for (int i = 0; i < LOCK_BITS; i++) {
+		int t = 0;
+		bool shared_lock = false;
+		if (perm & (1u << i))
+			t = ofd_taken(h->fd, LOCK_SHARED_BASE + i);
+		if (t == 0 && !(shared & (1u << i))) {
+			t = ofd_taken(h->fd, LOCK_PERM_BASE + i);
+			shared_lock = true;
+		}
+		if (t > 0) {
+			vhdx_lock_release(h->fd);
+			return vhdx_fail(h, -EBUSY,
+					 "%s: in use by another process (qemu or scm): failed to get %s\"%s\" lock%s",
+					 h->path, shared_lock ? "shared " : "", perm_name[i],
+					 mode == VHDX_LOCK_WRITER ? "" : " (force-share reads it anyway)");
+		}
+	}
+	h->lock_mode = mode;
+	return 0;
+}
+
+void vhdx_unlock(vhdx *h)
+{
+	for (vhdx *c = h; c; c = c->parent)
+		vhdx_lock_release(c->fd);
+}
+
+int vhdx_relock(vhdx *h)
+{
+	for (vhdx *c = h; c; c = c->parent) {
+		int r = vhdx_lock_take(c, c->lock_mode);
+		if (r < 0) {
+			if (c != h)
+				snprintf(h->err, sizeof h->err, "%s", c->err);
+			for (vhdx *u = h; u != c; u = u->parent)
+				vhdx_lock_release(u->fd);
+			return r;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,327 @@
+#!/usr/bin/env bats
+# vdisk's boundaries (issue 10, items 1-4): a client whose grant names a
+# directory gets no byte of a file outside it, through parent locators,
+# symbolic links or races; no client can stall or blow up the provider
+# that every client shares; and scm and qemu see each other's image locks.
+# The provider runs on the host as root (it can see everything), the
+# clients come in on endpoints carrying the example profiles with their
+# /srv/disks turned into a scratch directory D. O is a 0700 directory
+# beside D that no grant names.
+load helpers
+
+V=$SCM_BUILD/bin/scm-vdisk
+C=$SCM_BUILD/libexec/vdisk-client
+FORGE=$SCM_SRC/tests/bats/vdisk-forge.py
+
+pre_start() {
+	D=$SCMT/disks
+	O=$SCMT/outside
+	mkdir -p "$D/a" "$D/b" "$O" "$SCMT/cfg/profiles"
+	chmod 700 "$O"
+	export D O
+	for p in reader writer; do
+		sed "s#/srv/disks#$D#g" "$SCM_SRC/examples/profiles/vdisk-$p.json" >"$SCMT/cfg/profiles/vdisk-$p.json"
+	done
+	# a writer granted only D/a
+	sed -e "s#/srv/disks#$D/a#g" -e 's#"vdisk-writer"#"vdisk-writer-a"#' -e 's#"priority": 20#"priority": 25#' \
+		"$SCM_SRC/examples/profiles/vdisk-writer.json" >"$SCMT/cfg/profiles/vdisk-writer-a.json"
+}
+
+setup() {
+	start_scmd
+	cat >"$SCMT/vdisk.json" <<JSON
+{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
+  "allow": ["reader", "writer", "writer_a"] }
+JSON
+	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
+	"$SCMCTL" endpoint create reader --profiles vdisk-reader >/dev/null
+	"$SCMCTL" endpoint create writer --profiles vdisk-writer >/dev/null
+	"$SCMCTL" endpoint create writer_a --profiles vdisk-writer-a >/dev/null
+}
+
+teardown() {
+	for p in ${HOLDS:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	stop_scmd
+}
+
+rd() { "$C" --endpoint "$(ep reader)" "$@"; }
+wr() { "$C" --endpoint "$(ep writer)" "$@"; }
+
+# The provider scmd started for this test (other scmds run on this host).
+provider_pid() { pgrep -P "$SCMD_PID" -f scm-vdisk-provider | head -1; }
+
+hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
+	local out=$SCMT/hold.$RANDOM
+	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
+	HOLDS="${HOLDS:-} $!"
+	for _ in $(seq 200); do
+		grep -q "^open" "$out" 2>/dev/null && return 0
+		grep -q "vdisk-client:" "$out" 2>/dev/null && { cat "$out"; return 1; }
+		sleep 0.05
+	done
+	return 1
+}
+
+guid_of() {
+	"$V" info --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_write_guid"])'
+}
+
+@test "chain grant: a parent outside the grant is not read, and the refusal tells nothing about it" {
+	head -c 4M /dev/urandom >"$SCMT/secret.raw"
+	"$V" create --size 8M --block-size 1M "$O/base.vhdx"
+	"$V" write "$O/base.vhdx" <"$SCMT/secret.raw"
+	guid=$(guid_of "$O/base.vhdx")
+	# 1: both recorded paths (relative "..\outside\base.vhdx" and absolute)
+	# lead out of D
+	"$V" create --parent "$O/base.vhdx" "$D/child1.vhdx"
+	"$V" info "$D/child1.vhdx" | grep -q 'outside.base.vhdx'
+	# 2: made against a copy in D, which then became a link to the outside
+	# parent (the same DataWriteGuid: the old provider read through it)
+	cp "$O/base.vhdx" "$D/lp.vhdx"
+	"$V" create --parent "$D/lp.vhdx" "$D/child2.vhdx"
+	ln -sf "$O/base.vhdx" "$D/lp.vhdx"
+	# 3: a wrong parent_linkage: the old refusal quoted the outside GUID
+	"$V" create --size 8M --block-size 1M "$D/q.vhdx"
+	"$V" create --parent "$D/q.vhdx" "$D/child3.vhdx"
+	ln -sf "$O/base.vhdx" "$D/q.vhdx"
+	for c in child1 child2 child3; do
+		for who in rd wr; do
+			rm -f "$SCMT/out.raw"
+			run $who copy-out "$D/$c.vhdx" "$SCMT/out.raw"
+			echo "$who $c: $output"
+			[ "$status" -ne 0 ]
+			[[ "$output" == *"$D/$c.vhdx: parent not available under the grant"* ]]
+			[[ "$output" != *"$guid"* && "$output" != *"outside"* && "$output" != *"8388608"* ]]
+			[ ! -s "$SCMT/out.raw" ]
+		done
+	done
+	# a locator whose ".." stays inside the grant is fine
+	mkdir -p "$D/sub"
+	"$V" create --size 8M --block-size 1M "$D/base.vhdx"
+	head -c 1M /dev/urandom >"$SCMT/in.raw"
+	"$V" write "$D/base.vhdx" <"$SCMT/in.raw"
+	"$V" create --parent "$D/base.vhdx" "$D/sub/kid.vhdx"
+	"$V" info "$D/sub/kid.vhdx" | grep -qF '..\base.vhdx'
+	rd copy-out "$D/sub/kid.vhdx" "$SCMT/kid.raw"
+	cmp -n 1048576 "$SCMT/in.raw" "$SCMT/kid.raw"
+}
+
+@test "chain grant: a symbolic link swapped during 1500 opens never leads outside" {
+	"$V" create --size 16M "$D/in.vhdx"
+	"$V" create --size 24M "$O/x.vhdx"
+	ln "$D/in.vhdx" "$D/swap.vhdx"
+	# rename(2) over the name, as fast as it goes (no fork per swap): a
+	# link to the outside file, then the file in D again
+	python3 - "$O/x.vhdx" "$D/in.vhdx" "$D/swap.vhdx" "$SCMT/swapping" >/dev/null 2>&1 3>&- <<'PY' &
+import os, sys
+out, inside, name, ready = sys.argv[1:]
+n = 0
+while True:
+    n += 1
+    if n == 100:
+        open(ready, "w").close()
+    for tmp in (name + ".s", name + ".h"):
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    os.symlink(out, name + ".s")
+    os.rename(name + ".s", name)
+    os.link(inside, name + ".h")
+    os.rename(name + ".h", name)
+PY
+	HOLDS="$!"
+	for _ in $(seq 400); do [ -e "$SCMT/swapping" ] && break; sleep 0.05; done
+	[ -e "$SCMT/swapping" ]
+	run rd opens "$D/swap.vhdx" 1500
+	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
+	sort <<<"$output" | uniq -c
+	# 16 MiB: the file in D; 24 MiB would be the outside one
+	[ "$(grep -cx 25165824 <<<"$output")" -eq 0 ]
+	grep -qx 16777216 <<<"$output"
+	grep -qx refused <<<"$output"
+	[ "$(wc -l <<<"$output")" -eq 1500 ]
+}
+
+@test "chain grant: upgrading a shared read-only disk reopens the file itself, never a path" {
+	"$V" create --size 8M --block-size 1M "$D/a/x.vhdx"
+	"$V" create --size 8M --block-size 1M "$D/b/victim.vhdx"
+	head -c 1M /dev/urandom >"$SCMT/v.raw"
+	"$V" write "$D/b/victim.vhdx" <"$SCMT/v.raw"
+	"$V" convert "$D/b/victim.vhdx" "$SCMT/victim-before.raw"
+	# a reader opens D/a/x.vhdx; the file is then moved within D/a and
+	# its old name made a link to a disk in D/b, outside writer_a's grant
+	hold reader "$D/a/x.vhdx" ro
+	mv "$D/a/x.vhdx" "$D/a/y.vhdx"
+	ln -s ../b/victim.vhdx "$D/a/x.vhdx"
+	head -c 8M /dev/urandom >"$SCMT/w.raw"
+	"$C" --endpoint "$(ep writer_a)" copy-in "$D/a/y.vhdx" "$SCMT/w.raw"
+	kill $HOLDS; wait $HOLDS 2>/dev/null || true; HOLDS=
+	"$V" convert "$D/b/victim.vhdx" "$SCMT/victim-after.raw"
+	cmp "$SCMT/victim-before.raw" "$SCMT/victim-after.raw"
+	"$V" convert "$D/a/y.vhdx" "$SCMT/y.raw"
+	cmp "$SCMT/w.raw" "$SCMT/y.raw"
+}
+
+@test "limits: a FIFO in the grant fails fast and stalls no other client" {
+	"$V" create --size 8M "$D/ok.vhdx"
+	mkfifo "$D/fifo.vhdx"
+	( rc=0; timeout 20 "$C" --endpoint "$(ep reader)" info "$D/fifo.vhdx" >"$SCMT/fifo.out" 2>&1 || rc=$?
+	  echo "exit $rc" >>"$SCMT/fifo.out" ) &
+	HOLDS="$!"
+	t0=$(date +%s%N)
+	run timeout 20 "$C" --endpoint "$(ep writer)" info "$D/ok.vhdx"
+	t1=$(date +%s%N)
+	echo "other client: status $status in $(( (t1 - t0) / 1000000 )) ms"
+	[ "$status" -eq 0 ]
+	[ $(( (t1 - t0) / 1000000 )) -lt 5000 ]
+	wait "$HOLDS"; HOLDS=
+	cat "$SCMT/fifo.out"
+	grep -q "not a regular file (a FIFO)" "$SCMT/fifo.out"
+	grep -qx "exit 31" "$SCMT/fifo.out"
+	[ "$(grep -cx "exit 124" "$SCMT/fifo.out")" -eq 0 ]
+}
+
+@test "limits: a sparse disk claiming 64 TiB in 1 MiB blocks is refused at open; the provider stays small and alive" {
+	"$V" create --size 1G --block-size 1M "$D/huge.vhdx"
+	python3 "$FORGE" hugebat "$D/huge.vhdx" $((64 << 40))
+	du -k "$D/huge.vhdx"
+	"$V" create --size 8M "$D/ok.vhdx"
+	rd info "$D/ok.vhdx" >/dev/null
+	pid=$(provider_pid)
+	[ -n "$pid" ]
+	for who in rd wr; do
+		run $who info "$D/huge.vhdx"
+		echo "$output"
+		[ "$status" -eq 38 ] # Limit
+		[[ "$output" == *"the block table takes 524416 KiB"*"over the 32768 KiB this open may use"* ]]
+	done
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+	echo "provider peak RSS: $hwm kB"
+	[ "$hwm" -lt 65536 ]
+	[ "$(provider_pid)" = "$pid" ]
+	rd info "$D/ok.vhdx"
+	# nor can a writer make such a disk: 64 TiB is past the profile's
+	# size range, and 4 TiB in 1 MiB blocks past the provider's cap
+	run "$SCMCTL" call --endpoint writer vdisk create "{\"path\":\"$D/big.vhdx\",\"size\":$((64 << 40)),\"block_size\":1048576,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"parameter 'size' is out of the allowed range"* ]]
+	run "$SCMCTL" call --endpoint writer vdisk create "{\"path\":\"$D/big.vhdx\",\"size\":$((4 << 40)),\"block_size\":1048576,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"needs a 33 MiB block table, over the 32 MiB allowed"* ]]
+	[ ! -e "$D/big.vhdx" ]
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+	[ "$hwm" -lt 65536 ]
+}
+
+@test "limits: one client holds at most 32 open disks; others are still served" {
+	"$V" create --size 8M "$D/ok.vhdx"
+	run rd many "$D/ok.vhdx" 40
+	echo "$output"
+	[ "$status" -eq 38 ] # Limit
+	[[ "$output" == *"opened 32"* ]]
+	[[ "$output" == *"this client holds 32 open disks, the most it may"* ]]
+	# the cap is per client: while one holds 32, another opens
+	out=$SCMT/many.out
+	"$C" --endpoint "$(ep reader)" many "$D/ok.vhdx" 32 >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
+	HOLDS="$!"
+	for _ in $(seq 200); do grep -q "^opened" "$out" && break; sleep 0.05; done
+	grep -qx "opened 32" "$out"
+	run rd info "$D/ok.vhdx"
+	[ "$status" -eq 38 ]
+	wr info "$D/ok.vhdx" >/dev/null
+	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
+	# and the handles are given back when the client goes
+	for _ in $(seq 100); do rd info "$D/ok.vhdx" >/dev/null 2>&1 && break; sleep 0.05; done
+	rd info "$D/ok.vhdx" >/dev/null
+}
+
+@test "limits: a BAT that maps two blocks to the same file offset is refused at open" {
+	"$V" create --size 8M --block-size 1M "$D/dup.vhdx"
+	head -c 2M /dev/urandom | "$V" write "$D/dup.vhdx"
+	python3 "$FORGE" dupbat "$D/dup.vhdx" 0 1
+	for who in rd wr; do
+		run $who info "$D/dup.vhdx"
+		echo "$output"
+		[ "$status" -eq 31 ] # BadDisk
+		[[ "$output" == *"BAT entries 0 and 1 map blocks to overlapping file offsets 0x"* ]]
+	done
+	run "$V" info "$D/dup.vhdx"
+	[ "$status" -eq 1 ]
+}
+
+@test "locks: while scm holds a disk read-write, qemu-img info reports it, qemu-io cannot write, the data stays" {
+	"$V" create --size 8M --block-size 1M "$D/l.vhdx"
+	head -c 1M /dev/urandom >"$SCMT/d.raw"
+	"$V" write "$D/l.vhdx" <"$SCMT/d.raw"
+	hold writer "$D/l.vhdx" rw
+	run qemu-img info "$D/l.vhdx"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'Failed to get shared "write" lock'* ]]
+	run qemu-io -f vhdx -c 'write -P 0xaa 0 64k' "$D/l.vhdx"
+	echo "$output"
+	[[ "$output" == *'Failed to get "write" lock'* ]]
+	[[ "$output" != *"wrote 65536"* ]]
+	# scm's own tool respects the lock, and reads anyway with -U
+	run "$V" info "$D/l.vhdx"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"in use by another process"* ]]
+	"$V" info -U "$D/l.vhdx" | grep -q "virtual size: 8388608"
+	run "$V" write --offset 0 "$D/l.vhdx" <"$SCMT/d.raw"
+	[ "$status" -eq 1 ]
+	run "$V" write -U --offset 0 "$D/l.vhdx" <"$SCMT/d.raw"
+	[ "$status" -eq 2 ]
+	kill $HOLDS; wait $HOLDS 2>/dev/null || true; HOLDS=
+	"$V" read --offset 0 --length 1M "$D/l.vhdx" | cmp - "$SCMT/d.raw"
+	qemu-img check "$D/l.vhdx"
+	qemu-img info "$D/l.vhdx" >/dev/null
+}
+
+@test "locks: a disk qemu writes is refused by scm; scm's readers stop writers, a chain's parents included" {
+	"$V" create --size 8M --block-size 1M "$D/q.vhdx"
+	head -c 1M /dev/urandom >"$SCMT/d.raw"
+	"$V" write "$D/q.vhdx" <"$SCMT/d.raw"
+	( sleep 60 | qemu-io -f vhdx "$D/q.vhdx" >/dev/null 2>&1 ) &
+	HOLDS="$!"
+	for _ in $(seq 200); do
+		qemu-img info "$D/q.vhdx" >/dev/null 2>&1 || break
+		sleep 0.05
+	done
+	run wr copy-in "$D/q.vhdx" "$SCMT/d.raw"
+	echo "$output"
+	[ "$status" -eq 30 ] # Busy
+	[[ "$output" == *'failed to get "write" lock'* || "$output" == *'failed to get shared "write" lock'* ]]
+	run rd info "$D/q.vhdx"
+	[ "$status" -eq 30 ]
+	run "$V" check "$D/q.vhdx"
+	[ "$status" -eq 1 ]
+	"$V" check -U "$D/q.vhdx"
+	pkill -P "$HOLDS" qemu-io 2>/dev/null || true
+	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
+	for _ in $(seq 200); do
+		qemu-img info "$D/q.vhdx" >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	# an scm reader: writers are refused, qemu-img info is not
+	"$V" create --parent "$D/q.vhdx" "$D/qc.vhdx"
+	hold reader "$D/qc.vhdx" ro
+	qemu-img info "$D/q.vhdx" >/dev/null
+	run "$V" write --offset 0 "$D/qc.vhdx" <"$SCMT/d.raw"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'failed to get "write" lock'* ]]
+	# the parent of the open child is locked against writers too
+	run "$V" write --offset 0 "$D/q.vhdx" </dev/zero
+	[ "$status" -eq 1 ]
+	run qemu-io -f vhdx -c 'write -P 0x55 0 64k' "$D/q.vhdx"
+	echo "$output"
+	[[ "$output" == *'Failed to get "write" lock'* ]]
+	run "$V" compact "$D/q.vhdx"
+	[ "$status" -eq 1 ]
+	kill $HOLDS; wait $HOLDS 2>/dev/null || true; HOLDS=
+	"$V" read --offset 0 --length 1M "$D/q.vhdx" | cmp - "$SCMT/d.raw"
+	"$V" check "$D/qc.vhdx"
+}
