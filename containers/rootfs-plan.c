@@ -94,9 +94,10 @@ static int etc_masks(char ***ret)
 	return 0;
 }
 
-/* The directory two levels above the running program (build/ for
- * build/bin/scmd), when it is outside /usr: programs of a build tree must
- * run in the containers its runtime starts. */
+/* The runtime's own tree, when it is outside /usr: build/ for
+ * build/bin/scmd (the directory above bin/, sbin/ or libexec/), else the
+ * program's own directory. Programs of a build tree must run in the
+ * containers its runtime starts. */
 char *rootfs_self_tree(void)
 {
 	char exe[PATH_MAX];
@@ -104,12 +105,14 @@ char *rootfs_self_tree(void)
 	if (n <= 0)
 		return NULL;
 	exe[n] = 0;
-	for (int i = 0; i < 2; i++) {
-		char *slash = strrchr(exe, '/');
-		if (!slash || slash == exe)
-			return NULL;
+	char *slash = strrchr(exe, '/');
+	if (!slash || slash == exe)
+		return NULL;
+	*slash = 0;
+	slash = strrchr(exe, '/');
+	if (slash && slash != exe &&
+	    (strcmp(slash, "/bin") == 0 || strcmp(slash, "/sbin") == 0 || strcmp(slash, "/libexec") == 0))
 		*slash = 0;
-	}
 	if (exe[0] != '/' || under(exe, "/usr"))
 		return NULL;
 	return strdup(exe);

@@ -52,7 +52,12 @@ JSON
 	echo "$SCMT/$name.json"
 }
 
-ep() { echo "$SCMT/run/endpoints/$1.sock"; }
+# A container's endpoint is a directory holding scm.sock (bound read-only
+# at /run/scm inside); a labelled endpoint is a socket.
+ep() {
+	if [ -d "$SCMT/run/endpoints/$1" ]; then echo "$SCMT/run/endpoints/$1/scm.sock"
+	else echo "$SCMT/run/endpoints/$1.sock"; fi
+}
 
 scmd_alive() { kill -0 "$SCMD_PID"; }
 
