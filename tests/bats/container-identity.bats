@@ -264,3 +264,22 @@ PY
 	[[ "$output" == *"ls: cannot access '/root': No such file or directory"* ]]
 	[[ "$output" == *"cat: /etc/shadow: Permission denied"* ]]
 }
+
+@test "root: scmd's supplementary groups reach neither a container nor an exec into it" {
+	setpriv --groups 0,4 "$SCMD" --runtime-dir "$SCMT/run3" --config "$SCMT/cfg" --subids "$START:$COUNT" \
+		2>"$SCMT/scmd3.log" &
+	upid=$!
+	for _ in $(seq 200); do [ -S "$SCMT/run3/control.sock" ] && break; sleep 0.02; done
+	grep -q '^Groups:.*\b4\b' "/proc/$upid/status"
+	local c="env SCM_RUNTIME_DIR=$SCMT/run3 $SCMCTL"
+	$c container run -d --name g -- sleep 300
+	for _ in $(seq 200); do $c container show g 2>/dev/null | grep -q '"state":"running"' && break; sleep 0.05; done
+	run $c container exec g -- grep ^Groups: /proc/self/status
+	echo "exec: $output"
+	[ "$(tr -d '[:space:]' <<<"$output")" = "Groups:" ]
+	local p1
+	p1=$($c --json container show g | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+	grep ^Groups: "/proc/$p1/status"
+	[ "$(grep ^Groups: "/proc/$p1/status" | tr -d '[:space:]')" = "Groups:" ]
+	$c container kill g >/dev/null 2>&1 || true
+}
