@@ -7,7 +7,7 @@ ALL_OBJS += $(CONTAINERS_OBJS)
 
 $(B)/containers/%.o: PART_CFLAGS += -Icontainers
 $(B)/tests/unit/containers/%.o: PART_CFLAGS += -Icontainers
-$(B)/tests/fuzz/fuzz_oci_spec.o: PART_CFLAGS += -Icontainers
+$(B)/tests/fuzz/fuzz_oci_spec.o $(B)/tests/fuzz/fuzz_subids.o: PART_CFLAGS += -Icontainers
 
 $(B)/lib/libscmcontainers.a: $(CONTAINERS_OBJS)
 	@mkdir -p $(dir $@)
@@ -43,6 +43,10 @@ $(B)/tests/fuzz/fuzz_oci_spec: $(B)/tests/fuzz/fuzz_oci_spec.o $(B)/lib/libscmco
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
 
+$(B)/tests/fuzz/fuzz_subids: $(B)/tests/fuzz/fuzz_subids.o $(B)/lib/libscmcontainers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
+
 $(B)/tests/bench/bench-containers: $(B)/containers/bench/launch.o $(B)/lib/libscmcontainers.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS)
@@ -50,5 +54,5 @@ $(B)/tests/bench/bench-containers: $(B)/containers/bench/launch.o $(B)/lib/libsc
 BINS += $(B)/bin/scm-run
 LIBEXEC += $(B)/libexec/scm-test-helper
 UNIT_TESTS += $(B)/tests/unit/test_container_spec $(B)/tests/unit/test_container_sandbox
-FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_oci_spec
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_oci_spec $(B)/tests/fuzz/fuzz_subids
 BENCH_DEPS += $(B)/tests/bench/bench-containers $(B)/bin/scm-run
