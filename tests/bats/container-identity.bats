@@ -73,12 +73,14 @@ pid_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; p
 	local shadow_head
 	shadow_head=$(head -c 12 /etc/shadow)
 	run "$SCMCTL" container run --bind "$D" -- sh -c \
-		"$H read /etc/shadow; $H read /etc/gshadow; $H open /root; $H read $D/private/secret; cat /etc/shadow; echo done"
+		"$H read /etc/shadow; $H read /etc/gshadow; $H open /root; $H read $D/private/secret; $H read /proc/kpageflags; $H read /proc/slabinfo; cat /etc/shadow; echo done"
 	echo "$output"
 	[[ "$output" == *"read /etc/shadow: EACCES"* ]]
 	[[ "$output" == *"read /etc/gshadow: EACCES"* ]]
 	[[ "$output" == *"open /root: ENOENT"* ]]
 	[[ "$output" == *"read $D/private/secret: EACCES"* ]]
+	[[ "$output" == *"read /proc/kpageflags: EACCES"* ]]
+	[[ "$output" == *"read /proc/slabinfo: EACCES"* ]]
 	[[ "$output" == *"cat: /etc/shadow: Permission denied"* ]]
 	[[ "$output" != *"s3cret-$$"* && "$output" != *"$shadow_head"* ]]
 	# /etc itself is there, with what programs need
