@@ -299,6 +299,17 @@ int rootfs_setup(const launch_plan *p, char *e, size_t el)
 		if ((r = do_mount(p, &s->mounts[i], target, e, el)) < 0)
 			return r;
 	}
+	/* Whatever the spec said, no mount it made honours setuid bits or
+	 * device nodes; /dev keeps its nodes (binds of the host's in a user
+	 * namespace, where a tmpfs is nodev anyway; mknod'd as real root). */
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const char *d = s->mounts[i].destination;
+		if (strncmp(d, "/dev", 4) == 0 && (d[4] == 0 || d[4] == '/'))
+			continue;
+		snprintf(target, sizeof(target), "%s%s", root, d);
+		if (setattr(target, AT_RECURSIVE, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0 && errno != ENOENT)
+			return fail(e, el, errno, "nosuid, nodev on %s", d);
+	}
 	/* After the spec's mounts: a tree under /tmp or /run stays visible. */
 	if (p->self_tree) {
 		snprintf(target, sizeof(target), "%s%s", root, p->self_tree);
