@@ -307,7 +307,9 @@ int rootfs_setup(const launch_plan *p, char *e, size_t el)
 		if (strncmp(d, "/dev", 4) == 0 && (d[4] == 0 || d[4] == '/'))
 			continue;
 		snprintf(target, sizeof(target), "%s%s", root, d);
-		if (setattr(target, AT_RECURSIVE, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0 && errno != ENOENT)
+		/* EINVAL: not a mount (a best-effort cgroup view that was not made) */
+		if (setattr(target, AT_RECURSIVE, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0 && errno != ENOENT &&
+		    errno != EINVAL)
 			return fail(e, el, errno, "nosuid, nodev on %s", d);
 	}
 	/* After the spec's mounts: a tree under /tmp or /run stays visible. */
