@@ -103,6 +103,11 @@ install: $(BINS) $(LIBEXEC) $(LIBSCM) $(LIBSCM_SO) $(B)/lib/libscm.pc
 	install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	-ldconfig 2>/dev/null
+	@# The subordinate ids a root scmd maps containers onto (docs/containers.md,
+	@# "Identity"); a package's own install (DESTDIR) leaves /etc alone.
+	@if [ -z "$(DESTDIR)" ]; then for f in /etc/subuid /etc/subgid; do \
+		grep -q '^scm:' $$f 2>/dev/null || { echo 'scm:2147483648:65536' >>$$f && \
+		echo "install: added scm:2147483648:65536 to $$f"; }; done; fi
 
 clean:
 	rm -rf build build-* 

@@ -7,7 +7,7 @@ ALL_OBJS += $(CONTAINERS_OBJS)
 
 $(B)/containers/%.o: PART_CFLAGS += -Icontainers
 $(B)/tests/unit/containers/%.o: PART_CFLAGS += -Icontainers
-$(B)/tests/fuzz/fuzz_oci_spec.o: PART_CFLAGS += -Icontainers
+$(B)/tests/fuzz/fuzz_oci_spec.o $(B)/tests/fuzz/fuzz_subids.o: PART_CFLAGS += -Icontainers
 
 $(B)/lib/libscmcontainers.a: $(CONTAINERS_OBJS)
 	@mkdir -p $(dir $@)
@@ -39,7 +39,15 @@ $(B)/tests/unit/test_container_sandbox: $(B)/tests/unit/containers/test_containe
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
+$(B)/tests/unit/test_container_subids: $(B)/tests/unit/containers/test_container_subids.o $(B)/lib/libscmcontainers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
+
 $(B)/tests/fuzz/fuzz_oci_spec: $(B)/tests/fuzz/fuzz_oci_spec.o $(B)/lib/libscmcontainers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
+
+$(B)/tests/fuzz/fuzz_subids: $(B)/tests/fuzz/fuzz_subids.o $(B)/lib/libscmcontainers.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
 
@@ -49,6 +57,7 @@ $(B)/tests/bench/bench-containers: $(B)/containers/bench/launch.o $(B)/lib/libsc
 
 BINS += $(B)/bin/scm-run
 LIBEXEC += $(B)/libexec/scm-test-helper
-UNIT_TESTS += $(B)/tests/unit/test_container_spec $(B)/tests/unit/test_container_sandbox
-FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_oci_spec
+UNIT_TESTS += $(B)/tests/unit/test_container_spec $(B)/tests/unit/test_container_sandbox \
+	      $(B)/tests/unit/test_container_subids
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_oci_spec $(B)/tests/fuzz/fuzz_subids
 BENCH_DEPS += $(B)/tests/bench/bench-containers $(B)/bin/scm-run

@@ -2,8 +2,8 @@
  *
  * A container is described by a container_spec: parsed from an OCI bundle's
  * config.json (a documented subset, docs/containers.md) or built in code for
- * the quick path (`-- CMD ARGS`: the host / read-only, private /tmp /dev
- * /proc /run). A container_sandbox (filled by the policy part from the
+ * the quick path (`-- CMD ARGS`: the host's /usr and /etc read-only,
+ * private /tmp /dev /proc /run). A container_sandbox (filled by the policy part from the
  * effective profile) bounds what a spec may ask for. container_start()
  * launches it in fresh namespaces with seccomp, dropped capabilities and
  * cgroup limits, under a small PID 1 of ours that reaps and forwards signals.
@@ -29,6 +29,31 @@ enum {
 	CONTAINER_E_ROOTFS = 3,  /* root.path missing or not a directory */
 	CONTAINER_E_MAPPING = 4, /* uid/gid mappings impossible for this caller */
 };
+
+/* ---- identity ----------------------------------------------------------- */
+
+/* The subordinate ids a root runtime maps containers onto (Docker's
+ * userns-remap model: one range per runtime). Container id N is host id
+ * start + N; host 0 is never in a range. count 0 = none. */
+typedef struct container_idrange {
+	uint32_t uid_start, uid_count, gid_start, gid_count;
+} container_idrange;
+#define CONTAINER_SUBID_USER "scm"
+#define CONTAINER_SUBID_DEFAULT_START 2147483648u
+#define CONTAINER_SUBID_DEFAULT_COUNT 65536u
+/* "START:COUNT" (both uid and gid). -EINVAL when malformed, when start is
+ * 0 or the range runs past 2^32-2. */
+int container_idrange_parse(const char *text, container_idrange *ret);
+/* One /etc/subuid-style text: the first "NAME:START:COUNT" line whose
+ * NAME is user (or its numeric uid). 0 found, 1 not found, -EINVAL for a
+ * matching line that is malformed. */
+int container_subid_find(const char *text, size_t len, const char *user, uid_t uid,
+			 uint32_t *ret_start, uint32_t *ret_count);
+/* Reads /etc/subuid and /etc/subgid (or the given files) for user.
+ * 0 found in both, 1 missing from either (ret untouched), <0 error with a
+ * message. */
+int container_idrange_load(const char *subuid, const char *subgid, const char *user,
+			   container_idrange *ret, char **ret_errmsg);
 
 /* Where the container's scmd endpoint appears inside. */
 #define CONTAINER_ENDPOINT_PATH "/run/scm/scm.sock"
@@ -135,8 +160,10 @@ int container_spec_load(const char *bundle, container_spec **ret, char **ret_err
  * root.path, and when NULL the rootfs is not checked (fuzzing, tests). */
 int container_spec_parse(const char *json, size_t len, const char *bundle, container_spec **ret,
 			 char **ret_errmsg);
-/* The quick path: argv runs as the caller, root = the host / read-only,
- * private /tmp /dev /proc /run, all namespaces, no capabilities. */
+/* The quick path: argv runs as the caller (root inside), the root holds
+ * the host's /usr, /bin, /sbin, /lib* and /etc without its secrets,
+ * read-only, and the runtime's own tree; private /tmp /dev /proc /run /sys,
+ * all namespaces, no capabilities (docs/containers.md, "Host view"). */
 int container_spec_quick(char *const *argv, container_spec **ret);
 container_spec *container_spec_free(container_spec *s);
 
@@ -178,12 +205,18 @@ int container_sandbox_check(const container_spec *spec, const container_sandbox 
 
 typedef struct container_opts {
 	const char *id;            /* cgroup and state name; NULL = generated */
-	const char *endpoint;      /* host socket bound at /run/scm/scm.sock, or NULL */
+	/* A directory holding scm.sock, bound read-only at /run/scm; or a
+	 * socket, bound read-only at /run/scm/scm.sock; or NULL. */
+	const char *endpoint;
 	int stdin_fd, stdout_fd, stderr_fd; /* -1 = inherit */
 	const char *cgroup_parent; /* NULL = "scm" */
 	const char *state_dir;     /* NULL = /run/scm or $XDG_RUNTIME_DIR/scm */
 	const char *cache_dir;     /* compiled seccomp; NULL = state_dir/cache */
 	const container_sandbox *sandbox; /* NULL: the spec alone decides */
+	/* Root only: run in a user namespace mapped onto this range (a spec
+	 * without mappings gets 0..count-1; its own must lie inside). NULL or
+	 * count 0: no user namespace unless the spec asks. */
+	const container_idrange *idrange;
 } container_opts;
 #define CONTAINER_OPTS_INIT                                                      \
 	{ .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 }

@@ -39,7 +39,9 @@ typedef struct launch_plan {
 	int clone_flags;
 	bool late_cgroupns; /* unshare(CLONE_NEWCGROUP) after joining v1 cgroups */
 	const char *stage; /* where the new root is assembled */
-	char **host_submounts; /* quick path as root: what to bind under a non-recursive / */
+	char **etc_masks;  /* quick path: /etc entries left out (rootfs-plan.c) */
+	char *self_tree;   /* quick path: the runtime's own tree, bound read-only; or NULL */
+	bool endpoint_dir; /* opts->endpoint is a directory (bound at /run/scm) */
 	cgroup_set *cg;
 	int err_pipe[2];   /* child -> parent: setup error text; EOF = exec'd */
 	int sync_pipe[2];  /* parent -> child: id maps written */
@@ -95,8 +97,10 @@ int sandbox_enter(const launch_plan *p, char *errbuf, size_t errlen);
 const char *const *container_default_masked_paths(void);
 const char *const *container_default_readonly_paths(void);
 
-/* rootfs-plan.c: the host mounts the quick path needs (parent side). */
-int rootfs_host_submounts(const char *stage, char ***ret);
+/* rootfs-plan.c: what the quick path's root needs (parent side). */
+int rootfs_quick_plan(launch_plan *p);
+void rootfs_quick_plan_done(launch_plan *p);
+char *rootfs_self_tree(void);
 
 /* Closes every fd but those listed (-1 entries ignored): a raw clone
  * shares nothing by exec, so PID 1 would otherwise keep every fd of the

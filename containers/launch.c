@@ -70,7 +70,63 @@ static int check_caller_mappings(const container_spec *s, uid_t uid, gid_t gid, 
 	return 0;
 }
 
-static int write_maps(pid_t pid, const container_spec *s, bool rootless, uid_t uid, gid_t gid)
+/* A root runtime with a subordinate range: a spec's own mappings must stay
+ * inside it (host 0 and every id outside the range stay unmapped), and
+ * without mappings the process's ids must fall in 0..count-1. */
+static int check_range_mappings(const container_spec *s, const container_idrange *range, char **err)
+{
+	for (int g = 0; g < 2; g++) {
+		const container_idmap *m = g ? s->gid_mappings : s->uid_mappings;
+		size_t cnt = g ? s->n_gid_mappings : s->n_uid_mappings;
+		uint64_t start = g ? range->gid_start : range->uid_start;
+		uint64_t count = g ? range->gid_count : range->uid_count;
+		for (size_t i = 0; i < cnt; i++)
+			if (m[i].host_id < start || (uint64_t)m[i].host_id + m[i].size > start + count)
+				return fail_msg(err, CONTAINER_E_MAPPING,
+						"/linux/%s/%zu: host ids %u-%llu are outside the runtime's subordinate range %llu-%llu (/etc/sub%cid, user \"" CONTAINER_SUBID_USER "\")",
+						g ? "gidMappings" : "uidMappings", i, m[i].host_id,
+						(unsigned long long)m[i].host_id + m[i].size - 1,
+						(unsigned long long)start, (unsigned long long)(start + count - 1),
+						g ? 'g' : 'u');
+	}
+	if (!s->n_uid_mappings && s->uid >= range->uid_count)
+		return fail_msg(err, CONTAINER_E_MAPPING,
+				"/process/user/uid: %u is not mapped (the container's ids are 0-%u)",
+				(unsigned)s->uid, range->uid_count - 1);
+	if (!s->n_gid_mappings && s->gid >= range->gid_count)
+		return fail_msg(err, CONTAINER_E_MAPPING,
+				"/process/user/gid: %u is not mapped (the container's ids are 0-%u)",
+				(unsigned)s->gid, range->gid_count - 1);
+	return 0;
+}
+
+/* The child mounts on the stage as the mapped root, an unprivileged host
+ * id: the state directory and the stage get o+x (nothing to list), and
+ * every directory above must already have it. */
+static int reachable_by_others(const char *stage, const char *state, char **err)
+{
+	char dir[4096];
+	struct stat st;
+	snprintf(dir, sizeof(dir), "%s", stage);
+	for (;;) {
+		if (stat(dir, &st) < 0)
+			return fail_msg(err, -errno, "state dir %s: %m", dir);
+		if (!(st.st_mode & S_IXOTH)) {
+			bool ours = strncmp(dir, state, strlen(state)) == 0 && st.st_uid == geteuid();
+			if (!ours || chmod(dir, (st.st_mode & 07777) | 0111) < 0)
+				return fail_msg(err, CONTAINER_E_DENIED,
+						"%s (mode %04o) is not searchable by others: a container's root, an unprivileged host id, must reach %s",
+						dir, (unsigned)(st.st_mode & 07777), stage);
+		}
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			return 0;
+		*slash = 0;
+	}
+}
+
+static int write_maps(pid_t pid, const container_spec *s, bool rootless, const container_idrange *range,
+		      uid_t uid, gid_t gid)
 {
 	char path[64], buf[340 * 40];
 	size_t n = 0;
@@ -99,6 +155,9 @@ static int write_maps(pid_t pid, const container_spec *s, bool rootless, uid_t u
 		for (size_t i = 0; i < cnt && n < sizeof(buf) - 40; i++)
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%u %u %u\n", m[i].container_id,
 					      m[i].host_id, m[i].size);
+		if (!cnt && range)
+			snprintf(buf, sizeof(buf), "0 %u %u\n", g ? range->gid_start : range->uid_start,
+				 g ? range->gid_count : range->uid_count);
 		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, g ? "gid_map" : "uid_map");
 		if ((r = write_file(path, buf)) < 0)
 			return r;
@@ -153,8 +212,10 @@ static _Noreturn void child_main(launch_plan *p)
 		}
 		close(p->sync_pipe[0]);
 		/* Become the namespace's root for the setup (files we create
-		 * must belong to a mapped id). */
-		if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) {
+		 * must belong to a mapped id), keeping none of the runtime's
+		 * host groups (gid 0 among them) as supplementary groups. */
+		if ((!p->rootless && syscall(SYS_setgroups, 0, NULL) < 0) ||
+		    syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) {
 			snprintf(msg, sizeof(msg), "user namespace: id 0 is not mapped: %s", strerrordesc_np(errno));
 			(void)!write(p->err_pipe[1], msg, strlen(msg));
 			_exit(126);
@@ -278,8 +339,15 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	}
 	p.spec = spec;
 	p.rootless = uid != 0;
+	/* Root with a subordinate range: always a user namespace, so the
+	 * container's root is an unprivileged host id (docs/containers.md,
+	 * "Identity"). */
+	const container_idrange *range = !p.rootless && o.idrange && o.idrange->uid_count &&
+						 o.idrange->gid_count
+					 ? o.idrange
+					 : NULL;
 	unsigned ns = spec->namespaces | CONTAINER_NS_MOUNT | CONTAINER_NS_PID;
-	if (p.rootless)
+	if (p.rootless || range)
 		ns |= CONTAINER_NS_USER;
 	if (o.sandbox && !o.sandbox->network)
 		ns |= CONTAINER_NS_NET;
@@ -288,15 +356,19 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	p.set_groups = !p.rootless;
 	if (p.rootless && (r = check_caller_mappings(spec, uid, gid, &err)) != 0)
 		goto fail;
-	if (!p.rootless && p.userns && !spec->n_uid_mappings) {
+	if (range && (r = check_range_mappings(spec, range, &err)) != 0)
+		goto fail;
+	if (!p.rootless && !range && p.userns && !spec->n_uid_mappings) {
 		r = fail_msg(&err, CONTAINER_E_MAPPING,
 			     "/linux/uidMappings: required with a user namespace");
 		goto fail;
 	}
-	if (o.endpoint && access(o.endpoint, F_OK) < 0) {
+	struct stat est;
+	if (o.endpoint && stat(o.endpoint, &est) < 0) {
 		r = fail_msg(&err, -errno, "endpoint %s: %m", o.endpoint);
 		goto fail;
 	}
+	p.endpoint_dir = o.endpoint && S_ISDIR(est.st_mode);
 
 	state = o.state_dir ? strdup(o.state_dir) : default_state_dir();
 	if (!state) {
@@ -323,10 +395,11 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 			r = fail_msg(&err, r, "state dir %s: %s", stage, strerror(-r));
 			goto fail;
 		}
+		if (range && (r = reachable_by_others(stage, state, &err)) != 0)
+			goto fail;
 		p.stage = stage;
-		if (!spec->root_path && !p.userns &&
-		    (r = rootfs_host_submounts(stage, &p.host_submounts)) < 0) {
-			r = fail_msg(&err, r, "reading /proc/self/mountinfo: %s", strerror(-r));
+		if (!spec->root_path && (r = rootfs_quick_plan(&p)) < 0) {
+			r = fail_msg(&err, r, "planning the quick path's root: %s", strerror(-r));
 			goto fail;
 		}
 	} else
@@ -403,7 +476,7 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	cgroup_close_fds(&c->cg);
 	if (p.userns) {
 		p.sync_pipe[0] = safe_close(p.sync_pipe[0]);
-		r = write_maps(pid, spec, p.rootless, uid, gid);
+		r = write_maps(pid, spec, p.rootless, range, uid, gid);
 		if (r < 0) {
 			r = fail_msg(&err, r, "user namespace maps: %s", strerror(-r));
 			goto fail;
@@ -435,7 +508,7 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 		goto fail;
 	}
 	close(p.err_pipe[0]);
-	strv_free(p.host_submounts);
+	rootfs_quick_plan_done(&p);
 	c->status_fd = p.status_pipe[0];
 	c->caps = p.caps;
 	c->filter = p.filter;
@@ -445,7 +518,7 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	*ret = c;
 	return 0;
 fail:
-	strv_free(p.host_submounts);
+	rootfs_quick_plan_done(&p);
 	close_pipe(p.err_pipe);
 	close_pipe(p.sync_pipe);
 	close_pipe(p.status_pipe);

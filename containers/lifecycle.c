@@ -139,7 +139,7 @@ int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd,
 	spec.cwd = (char *)"/";
 	container_opts o = {.stdin_fd = stdin_fd, .stdout_fd = stdout_fd, .stderr_fd = stderr_fd};
 	launch_plan p = {.spec = &spec, .opts = &o, .filter = c->filter, .caps = c->caps,
-			 .userns = c->userns, .rootless = c->rootless, .set_groups = !c->userns,
+			 .userns = c->userns, .rootless = c->rootless, .set_groups = !c->rootless,
 			 .cg = &c->cg, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
 			 .status_pipe = {-1, -1}};
 	/* Cgroup files are opened here, in the host's mount namespace. */

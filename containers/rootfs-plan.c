@@ -1,31 +1,22 @@
-/* rootfs-plan.c: work for the rootfs that the parent does before the
- * clone. On the quick path as real root, the new root is the host's / bound
- * alone plus the host mounts directly under it that the container will
- * see: mounts under /proc, /sys, /dev, /run and /tmp would only be copied
- * to be hidden by the container's own, and copying (and tearing down) a
- * mount is a good part of launch time. */
+/* rootfs-plan.c: work for the quick path's root that the parent does before
+ * the clone. The quick path shows what an application needs, in Flatpak's
+ * spirit (docs/containers.md, "Host view"): /usr and the /bin, /sbin,
+ * /lib* beside it, /etc without its secrets, and the runtime's own
+ * installation tree when it lies outside /usr. Here we decide which /etc
+ * entries are secrets and where that tree is; the child only mounts. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "launch-internal.h"
 #include "spec-internal.h"
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
-{
-	char *o = s;
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else
-			*o++ = *s;
-	}
-	*o = 0;
-}
 
 static bool under(const char *path, const char *dir)
 {
@@ -33,68 +24,112 @@ static bool under(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
 }
 
-int rootfs_host_submounts(const char *stage, char ***ret)
+/* Left out of the quick path's /etc whatever their mode. */
+static const char *const etc_secrets[] = {
+	"shadow", "gshadow", "shadow-", "gshadow-", "sudoers", "sudoers.d", "ssl/private",
+	"security/opasswd", NULL};
+
+static bool secret_name(const char *dir, const char *name)
 {
-	static const char *const hidden[] = {"/proc", "/sys", "/dev", "/run", "/tmp", NULL};
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	char line[8192];
-	int root_id = -1;
-	size_t n = 0, cap = 16;
-	_cleanup_(strv_freep) char **v = calloc(cap + 1, sizeof(char *));
+	if (strcmp(dir, "/etc/ssh") == 0)
+		return fnmatch("ssh_host_*_key", name, 0) == 0;
+	for (const char *const *s = etc_secrets; *s; s++)
+		if (strcmp(*s, name) == 0)
+			return true;
+	return false;
+}
+
+static int push(char ***v, size_t *n, const char *dir, const char *name)
+{
+	char **g = realloc(*v, (*n + 2) * sizeof(char *));
+	if (!g)
+		return -ENOMEM;
+	*v = g;
+	if (asprintf(&g[*n], "%s/%s", dir, name) < 0)
+		return -ENOMEM;
+	g[++*n] = NULL;
+	return 0;
+}
+
+/* Root-owned entries others may not read are someone's secret: the named
+ * ones and any such entry directly in /etc or /etc/ssh. Deeper files are
+ * left to their modes, which the container's unprivileged ids cannot get
+ * past (a root runtime maps it onto a subordinate range). */
+static int etc_masks(char ***ret)
+{
+	static const char *const dirs[] = {"/etc", "/etc/ssh"};
+	_cleanup_(strv_freep) char **v = calloc(1, sizeof(char *));
+	size_t n = 0;
+	int r;
 	if (!v)
 		return -ENOMEM;
-	struct {
-		int id, parent;
-		char *path;
-	} *all = NULL;
-	size_t n_all = 0;
-	int r = 0;
-	while (fgets(line, sizeof(line), f)) {
-		int id, parent;
-		char mp[4096];
-		if (sscanf(line, "%d %d %*s %*s %4095s", &id, &parent, mp) != 3)
-			continue;
-		unescape(mp);
-		if (strcmp(mp, "/") == 0)
-			root_id = id; /* the last one stacked on / is what we see */
-		void *grown = realloc(all, (n_all + 1) * sizeof(*all));
-		if (!grown) {
-			r = -ENOMEM;
-			goto out;
+	for (const char *const *s = etc_secrets; *s; s++)
+		if (strchr(*s, '/')) {
+			char p[PATH_MAX];
+			snprintf(p, sizeof(p), "/etc/%s", *s);
+			struct stat st;
+			if (lstat(p, &st) == 0 && (r = push(&v, &n, "/etc", *s)) < 0)
+				return r;
 		}
-		all = grown;
-		all[n_all].id = id;
-		all[n_all].parent = parent;
-		if (!(all[n_all++].path = strdup(mp))) {
-			r = -ENOMEM;
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < n_all; i++) {
-		bool skip = all[i].parent != root_id || strcmp(all[i].path, "/") == 0 ||
-			    under(all[i].path, stage) || under(stage, all[i].path);
-		for (const char *const *h = hidden; !skip && *h; h++)
-			skip = under(all[i].path, *h);
-		if (skip)
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		DIR *d = opendir(dirs[i]);
+		if (!d)
 			continue;
-		if (n == cap) {
-			char **grown = realloc(v, (2 * cap + 1) * sizeof(char *));
-			if (!grown) {
-				r = -ENOMEM;
-				goto out;
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			struct stat st;
+			if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+				continue;
+			if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISLNK(st.st_mode))
+				continue;
+			bool hidden = st.st_uid == 0 && !(st.st_mode & S_IROTH);
+			if ((hidden || secret_name(dirs[i], e->d_name)) && (r = push(&v, &n, dirs[i], e->d_name)) < 0) {
+				closedir(d);
+				return r;
 			}
-			v = grown;
-			cap *= 2;
 		}
-		v[n++] = TAKE_PTR(all[i].path);
-		v[n] = NULL;
+		closedir(d);
 	}
 	*ret = TAKE_PTR(v);
-out:
-	for (size_t i = 0; i < n_all; i++)
-		free(all[i].path);
-	free(all);
-	return r;
+	return 0;
+}
+
+/* The runtime's own tree, when it is outside /usr: build/ for
+ * build/bin/scmd (the directory above bin/, sbin/ or libexec/), else the
+ * program's own directory. Programs of a build tree must run in the
+ * containers its runtime starts. */
+char *rootfs_self_tree(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	if (!slash || slash == exe)
+		return NULL;
+	*slash = 0;
+	slash = strrchr(exe, '/');
+	if (slash && slash != exe &&
+	    (strcmp(slash, "/bin") == 0 || strcmp(slash, "/sbin") == 0 || strcmp(slash, "/libexec") == 0))
+		*slash = 0;
+	if (exe[0] != '/' || under(exe, "/usr"))
+		return NULL;
+	return strdup(exe);
+}
+
+int rootfs_quick_plan(launch_plan *p)
+{
+	int r = etc_masks(&p->etc_masks);
+	if (r < 0)
+		return r;
+	p->self_tree = rootfs_self_tree();
+	return 0;
+}
+
+void rootfs_quick_plan_done(launch_plan *p)
+{
+	p->etc_masks = strv_free(p->etc_masks);
+	free(p->self_tree);
+	p->self_tree = NULL;
 }

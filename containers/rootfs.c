@@ -1,6 +1,6 @@
 /* rootfs.c: builds the container's file system view, in the child, inside
- * its new mount namespace: the root (a read-only clone of the host / on
- * the quick path, the bundle's rootfs otherwise), the spec's mounts, a
+ * its new mount namespace: the root (a tmpfs with the host's /usr and
+ * /etc bound read-only on the quick path, the bundle's rootfs otherwise), the spec's mounts, a
  * minimal /dev, the endpoint bind, masked and read-only paths, then
  * pivot_root. Each step is one or two system calls on paths the parent
  * already validated; errors name the step and the path. */
@@ -215,6 +215,68 @@ static bool in_list(const char *const *v, const char *s)
 	return false;
 }
 
+#define RO_NOSUID_NODEV (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+
+/* The quick path's root (docs/containers.md, "Host view"): a small private
+ * tmpfs holding mount points, with /usr and /etc bound read-only, nosuid,
+ * nodev; /bin, /sbin and /lib* as the host has them (links into /usr are
+ * links here too); /etc's secrets (rootfs-plan.c) covered by an empty
+ * file no one may open, or an empty directory. The tmpfs turns read-only
+ * once everything is mounted. */
+static int quick_root(const launch_plan *p, const char *root, char *e, size_t el)
+{
+	static const char *const top[] = {"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"};
+	char host[64], t[4200], link[4096];
+	if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k,nr_inodes=1024") < 0)
+		return fail(e, el, errno, "tmpfs root on %s", root);
+	for (size_t i = 0; i < ELEMENTSOF(top); i++) {
+		struct stat st;
+		snprintf(host, sizeof(host), "/%s", top[i]);
+		snprintf(t, sizeof(t), "%s/%s", root, top[i]);
+		if (lstat(host, &st) < 0)
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t n = readlink(host, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = 0;
+			if (symlink(link, t) < 0)
+				return fail(e, el, errno, "symlink %s", t);
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode))
+			continue;
+		if (mkdir(t, 0755) < 0 || mount(host, t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    setattr(t, AT_RECURSIVE, RO_NOSUID_NODEV) < 0)
+			return fail(e, el, errno, "bind %s", host);
+	}
+	if (!p->etc_masks || !p->etc_masks[0])
+		return 0;
+	/* One empty file, mode 0, bound over each secret, then unlinked (the
+	 * binds keep it): reading one fails with EACCES, not an empty read. */
+	char empty[4200];
+	snprintf(empty, sizeof(empty), "%s/.scm-empty", root);
+	int fd = open(empty, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return fail(e, el, errno, "create %s", empty);
+	close(fd);
+	for (char **m = p->etc_masks; *m; m++) {
+		struct stat st;
+		snprintf(t, sizeof(t), "%s%s", root, *m);
+		if (lstat(t, &st) < 0 || S_ISLNK(st.st_mode))
+			continue; /* gone since the plan, or a link into what is masked anyway */
+		int k = S_ISDIR(st.st_mode)
+				? mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+					"size=0,nr_inodes=1,mode=0")
+				: mount(empty, t, NULL, MS_BIND, NULL);
+		if (k < 0 || (!S_ISDIR(st.st_mode) && setattr(t, 0, RO_NOSUID_NODEV | MOUNT_ATTR_NOEXEC) < 0))
+			return fail(e, el, errno, "hide %s", *m);
+	}
+	if (unlink(empty) < 0)
+		return fail(e, el, errno, "unlink %s", empty);
+	return 0;
+}
+
 int rootfs_setup(const launch_plan *p, char *e, size_t el)
 {
 	const container_spec *s = p->spec;
@@ -226,22 +288,10 @@ int rootfs_setup(const launch_plan *p, char *e, size_t el)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail(e, el, errno, "make / private");
 	if (!s->root_path) {
-		/* Quick path: the host's tree, read-only, nosuid, nodev. As real
-		 * root, / alone plus the mounts not hidden by ours anyway (every
-		 * mount copied is paid again at teardown); in a user namespace
-		 * the host's mounts are locked together: all of them. */
-		bool rec = !p->host_submounts;
-		if (mount("/", root, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
-			return fail(e, el, errno, "bind / on %s", root);
-		for (char **m = p->host_submounts; m && *m; m++) {
-			snprintf(target, sizeof(target), "%s%s", root, *m);
-			if (mount(*m, target, NULL, MS_BIND | MS_REC, NULL) < 0 && errno != ENOENT)
-				return fail(e, el, errno, "bind %s", *m);
-		}
-		if (setattr(root, AT_RECURSIVE,
-			    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
-			return fail(e, el, errno, "read-only %s", root);
-	} else if (mount(s->root_path, root, NULL, MS_BIND | MS_REC, NULL) < 0)
+		if ((r = quick_root(p, root, e, el)) < 0)
+			return r;
+	} else if (mount(s->root_path, root, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		   setattr(root, AT_RECURSIVE, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
 		return fail(e, el, errno, "bind %s", s->root_path);
 
 	for (size_t i = 0; i < s->n_mounts; i++) {
@@ -249,9 +299,34 @@ int rootfs_setup(const launch_plan *p, char *e, size_t el)
 		if ((r = do_mount(p, &s->mounts[i], target, e, el)) < 0)
 			return r;
 	}
+	/* Whatever the spec said, no mount it made honours setuid bits or
+	 * device nodes; /dev keeps its nodes (binds of the host's in a user
+	 * namespace, where a tmpfs is nodev anyway; mknod'd as real root). */
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const char *d = s->mounts[i].destination;
+		if (strncmp(d, "/dev", 4) == 0 && (d[4] == 0 || d[4] == '/'))
+			continue;
+		snprintf(target, sizeof(target), "%s%s", root, d);
+		/* EINVAL: not a mount (a best-effort cgroup view that was not made) */
+		if (setattr(target, AT_RECURSIVE, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0 && errno != ENOENT &&
+		    errno != EINVAL)
+			return fail(e, el, errno, "nosuid, nodev on %s", d);
+	}
+	/* After the spec's mounts: a tree under /tmp or /run stays visible. */
+	if (p->self_tree) {
+		snprintf(target, sizeof(target), "%s%s", root, p->self_tree);
+		if ((r = bind(p->self_tree, target, true, RO_NOSUID_NODEV, e, el)) < 0)
+			return r;
+	}
+	/* Read-only, so the container cannot chmod, chown or rename the host's
+	 * socket inode: scmd's endpoint is a directory of its own holding
+	 * scm.sock (bound at /run/scm); a bare socket is bound alone. */
 	if (p->opts->endpoint) {
 		snprintf(target, sizeof(target), "%s%s", root, CONTAINER_ENDPOINT_PATH);
-		if ((r = bind(p->opts->endpoint, target, false, 0, e, el)) < 0)
+		if (p->endpoint_dir)
+			*strrchr(target, '/') = 0;
+		if ((r = bind(p->opts->endpoint, target, false, RO_NOSUID_NODEV | MOUNT_ATTR_NOEXEC, e,
+			      el)) < 0)
 			return r;
 	}
 	/* Default masks and read-only paths always apply; the spec's add
@@ -275,7 +350,7 @@ int rootfs_setup(const launch_plan *p, char *e, size_t el)
 				return r;
 		}
 	}
-	if (s->root_path && s->root_readonly && setattr(root, 0, MOUNT_ATTR_RDONLY) < 0)
+	if ((!s->root_path || s->root_readonly) && setattr(root, 0, MOUNT_ATTR_RDONLY) < 0)
 		return fail(e, el, errno, "read-only root");
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		return fail(e, el, errno, "sethostname");

@@ -32,7 +32,10 @@ static void usage(FILE *f)
 	fputs("usage: scm-run [OPTIONS] -- CMD [ARGS...]\n"
 	      "       scm-run [OPTIONS] --bundle DIR\n"
 	      "  --profile-sandbox JSON|@FILE  the sandbox the profile grants\n"
-	      "  --endpoint SOCK    bind SOCK at " CONTAINER_ENDPOINT_PATH " inside\n"
+	      "  --endpoint SOCK|DIR  bind SOCK at " CONTAINER_ENDPOINT_PATH " (DIR, holding\n"
+	      "                     scm.sock, at /run/scm) inside, read-only\n"
+	      "  --subids START:COUNT  as root: a user namespace mapping 0..COUNT-1 onto\n"
+	      "                     host ids START.. (as scmd does; default: none)\n"
 	      "  --log FILE         stdout and stderr to FILE (appended)\n"
 	      "  --id ID            container id (cgroup scm/ID)\n"
 	      "  --cgroup-parent P  cgroup parent (default scm)\n"
@@ -101,6 +104,7 @@ int main(int argc, char **argv)
 		{"stop-timeout", required_argument, NULL, 't'},
 		{"check", no_argument, NULL, 'k'},
 		{"exec", required_argument, NULL, 'x'},
+		{"subids", required_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -109,6 +113,7 @@ int main(int argc, char **argv)
 	int stop_timeout = 10000, c;
 	bool check_only = false;
 	const char *exec_cmd = NULL;
+	container_idrange range;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0) {
 		switch (c) {
 		case 's': sandbox_arg = optarg; break;
@@ -121,6 +126,14 @@ int main(int argc, char **argv)
 		case 't': stop_timeout = atoi(optarg); break;
 		case 'k': check_only = true; break;
 		case 'x': exec_cmd = optarg; break;
+		case 'u':
+			if (container_idrange_parse(optarg, &range) < 0) {
+				fprintf(stderr, "scm-run: --subids %s: expected START:COUNT, 0 < START, START+COUNT < 2^32\n",
+					optarg);
+				return 125;
+			}
+			opts.idrange = &range;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 125;
 		}

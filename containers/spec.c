@@ -1,5 +1,6 @@
 /* spec.c: container_spec lifetime: loading a bundle, the quick-path spec
- * built in code, and freeing. */
+ * built in code (its root is assembled by rootfs.c: /usr, /etc and the
+ * like, read-only), and freeing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -121,19 +122,23 @@ static int add_mount(container_spec *s, const char *dest, const char *type, cons
 	return 0;
 }
 
-/* Keep the caller's directory when the container sees the same one. */
+char *rootfs_self_tree(void);
+
+/* Keep the caller's directory when the container sees the same one: under
+ * /usr, /etc or the runtime's own tree (rootfs-plan.c). */
 static char *quick_cwd(void)
 {
 	char buf[PATH_MAX];
-	static const char *const hidden[] = {"/tmp", "/run", "/dev", "/proc", "/sys", NULL};
 	if (!getcwd(buf, sizeof(buf)))
 		return strdup("/");
-	for (const char *const *h = hidden; *h; h++) {
+	_cleanup_free_ char *self = rootfs_self_tree();
+	const char *const shown[] = {"/usr", "/etc", self, NULL};
+	for (const char *const *h = shown; *h; h++) {
 		size_t n = strlen(*h);
 		if (strncmp(buf, *h, n) == 0 && (buf[n] == 0 || buf[n] == '/'))
-			return strdup("/");
+			return strdup(buf);
 	}
-	return strdup(buf);
+	return strdup("/");
 }
 
 int container_spec_quick(char *const *argv, container_spec **ret)

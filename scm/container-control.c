@@ -96,12 +96,19 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 		conn_reply_fail(d, c, m->call_id, SCM_E_INVALID, "env must be a list of \"K=V\"");
 		goto out;
 	}
+	json_object *binds = NULL;
+	if (json_object_object_get_ex(a, "binds", &binds) && !json_object_is_type(binds, json_type_array)) {
+		conn_reply_fail(d, c, m->call_id, SCM_E_INVALID,
+				"binds must be a list of {\"source\", \"destination\", \"writable\"}");
+		goto out;
+	}
 	struct container_req req = {
 		.name = jstr(a, "name"),
 		.bundle = bundle,
 		.argv = argv,
 		.profiles = profiles,
 		.env = env,
+		.binds = binds,
 		.stdin_fd = m->n_fds > 0 ? m->fds[0] : -1,
 		.attach = json_object_object_get_ex(a, "attach", &v) && json_object_get_boolean(v),
 		.uid = -1,

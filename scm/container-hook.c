@@ -319,13 +319,14 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	}
 	if (spec->quick && !spec->hostname)
 		spec->hostname = strdup(name);
-	/* Another user than the spec's: the endpoint must be that user's too. */
-	uid_t owner = geteuid(); /* uid 0 inside a rootless container is this user */
 	if (req->uid >= 0) {
 		spec->uid = (uid_t)req->uid;
 		spec->gid = (gid_t)(req->gid >= 0 ? req->gid : req->uid);
-		owner = spec->uid;
 	}
+	/* The endpoint belongs to the host id the container's user maps to. */
+	uid_t owner = containers_host_uid(d, spec);
+	if ((r = containers_add_binds(spec, sb, req->binds, ret_err)) != 0)
+		goto fail;
 	if ((r = set_env(spec, req->env, req->provider != NULL)) != 0 || (r = hide_runtime_dir(d, spec)) != 0) {
 		r = scm_fail(ret_err, r, "preparing the container: %s", strerror(-r));
 		goto fail;
@@ -334,9 +335,10 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	/* Its door out: an endpoint labelled with its name and profiles (for a
 	 * provider, the socket its skeleton reports to). */
 	struct quota lim = d->default_limit;
-	r = endpoint_create(d, name, owner, 0600, prof_copy, &lim, &ep, ret_err);
+	r = endpoint_create_dir(d, name, owner, prof_copy, &lim, &ep, ret_err);
 	if (r != 0)
 		goto fail;
+	containers_endpoint_peers(d, ep);
 	prof_copy = NULL; /* the endpoint owns them */
 	ep->eff = TAKE_PTR(eff);
 	ep->provider_of = req->provider;
@@ -360,7 +362,10 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	container_opts opts = CONTAINER_OPTS_INIT;
 	opts.id = name;
-	opts.endpoint = ep->path;
+	opts.endpoint = ep->dir;
+	container_idrange range;
+	containers_idrange(d, &range);
+	opts.idrange = &range;
 	opts.stdin_fd = req->stdin_fd >= 0 ? req->stdin_fd : devnull;
 	opts.stdout_fd = outp[1];
 	opts.stderr_fd = outp[1];

@@ -17,6 +17,31 @@
 #include "policy.h"
 #include "scmd.h"
 
+/* A container's endpoint admits only the container's ids: its socket's
+ * mode keeps other users out, and this keeps out host root and anyone who
+ * got hold of the path some other way (a socket handed outside). */
+static bool peer_allowed(struct scmd *d, struct endpoint *ep, int fd)
+{
+	struct ucred cr = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	    (uint32_t)(cr.uid - ep->peer_uid_min) < ep->peer_uid_count)
+		return true;
+	audit_event(d->audit, "endpoint-refused", "\"endpoint\":%s,\"uid\":%u,\"pid\":%d,\"allowed\":\"%u-%u\"",
+		    audit_quote(ep->name), (unsigned)cr.uid, (int)cr.pid, (unsigned)ep->peer_uid_min,
+		    (unsigned)(ep->peer_uid_min + ep->peer_uid_count - 1));
+	scm_error *e = scm_error_new(SCM_E_DENIED, "scmd",
+				     "endpoint '%s' belongs to a container: uid %u is not one of its ids",
+				     ep->name, (unsigned)cr.uid);
+	json_object *j = scm_error_to_json(e);
+	size_t jl;
+	const char *s = json_object_to_json_string_length(j, JSON_C_TO_STRING_PLAIN, &jl);
+	scm_wire_send(fd, MSG_DONTWAIT, SCM_FRAME_ERROR, 0, 1, 0, s, jl, NULL, 0, NULL, 0);
+	json_object_put(j);
+	scm_error_free(e);
+	return false;
+}
+
 static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 {
 	struct endpoint *ep = (struct endpoint *)((char *)w - offsetof(struct endpoint, listen));
@@ -27,6 +52,10 @@ static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 			if (errno == EMFILE || errno == ENFILE)
 				accept_pause(d);
 			return; /* EAGAIN, or a transient error: epoll tells us again */
+		}
+		if (ep->peer_uid_count && !peer_allowed(d, ep, fd)) {
+			close(fd);
+			continue;
 		}
 		if (ep->provider_of) {
 			/* A provider container's only connection is its control
@@ -65,12 +94,12 @@ struct endpoint *endpoint_find(struct scmd *d, const char *name)
 	return NULL;
 }
 
-int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode, char **profiles,
-		    const struct quota *limit, struct endpoint **ret, scm_error **ret_err)
+static int create(struct scmd *d, const char *name, bool in_dir, uid_t owner, mode_t mode, char **profiles,
+		  const struct quota *limit, struct endpoint **ret, scm_error **ret_err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *path = NULL, *dir = NULL;
 
 	if (!scmd_name_valid(name, 64) || strcmp(name, "host") == 0)
 		return scm_fail(ret_err, SCM_E_INVALID,
@@ -78,38 +107,63 @@ int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode, 
 				name);
 	if (endpoint_find(d, name))
 		return scm_fail(ret_err, SCM_E_EXISTS, "endpoint '%s' exists already", name);
-	if (asprintf(&path, "%s/endpoints/%s.sock", d->runtime_dir, name) < 0)
+	if (in_dir) {
+		/* The container's ids must reach scm.sock through it. */
+		if (asprintf(&dir, "%s/endpoints/%s", d->runtime_dir, name) < 0 ||
+		    asprintf(&path, "%s/scm.sock", dir) < 0)
+			return -ENOMEM;
+		unlink(path);
+		(void)rmdir(dir); /* a stale one from a previous scmd */
+		if (mkdir(dir, 0755) < 0 || chmod(dir, 0755) < 0)
+			return scm_fail(ret_err, -errno, "endpoint directory %s: %m", dir);
+	} else if (asprintf(&path, "%s/endpoints/%s.sock", d->runtime_dir, name) < 0)
 		return -ENOMEM;
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		if (dir)
+			rmdir(dir);
 		return scm_fail(ret_err, SCM_E_INVALID, "endpoint path %s is too long for a socket", path);
+	}
 	strcpy(sa.sun_path, path);
 
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return scm_fail(ret_err, -errno, "socket: %m");
+	if (fd < 0) {
+		int k = -errno;
+		if (dir)
+			rmdir(dir);
+		return scm_fail(ret_err, k, "socket: %s", strerror(-k));
+	}
 	unlink(path); /* a stale socket from a previous scmd */
 	/* Create it with no access, then open it up: no window in which a
 	 * process of the wrong user can connect. */
 	mode_t old = umask(0777);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (r < 0)
-		return scm_fail(ret_err, -errno, "bind %s: %m", path);
+	if (r < 0) {
+		r = -errno;
+		if (dir)
+			rmdir(dir);
+		return scm_fail(ret_err, r, "bind %s: %s", path, strerror(-r));
+	}
 	/* A rootless scmd owns its sockets already, and may not give them away. */
 	if ((owner != geteuid() && chown(path, owner, (gid_t)-1) < 0) || chmod(path, mode) < 0 ||
 	    listen(fd, 128) < 0) {
 		r = -errno;
 		unlink(path);
+		if (dir)
+			rmdir(dir);
 		return scm_fail(ret_err, r, "preparing endpoint %s: %s", path, strerror(-r));
 	}
 
 	struct endpoint *ep = calloc(1, sizeof(*ep));
 	if (!ep) {
 		unlink(path);
+		if (dir)
+			rmdir(dir);
 		return -ENOMEM;
 	}
 	ep->name = strdup(name);
 	ep->path = TAKE_PTR(path);
+	ep->dir = TAKE_PTR(dir);
 	ep->owner = owner;
 	ep->profiles = profiles;
 	ep->limit = *limit;
@@ -119,9 +173,12 @@ int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode, 
 	if (watch_add(d, &ep->listen, EPOLLIN) < 0) {
 		r = -errno;
 		unlink(ep->path);
+		if (ep->dir)
+			rmdir(ep->dir);
 		safe_close(ep->listen.fd);
 		free(ep->name);
 		free(ep->path);
+		free(ep->dir);
 		free(ep);
 		return scm_fail(ret_err, r, "epoll: %s", strerror(-r));
 	}
@@ -129,6 +186,18 @@ int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode, 
 	if (ret)
 		*ret = ep;
 	return 0;
+}
+
+int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode, char **profiles,
+		    const struct quota *limit, struct endpoint **ret, scm_error **ret_err)
+{
+	return create(d, name, false, owner, mode, profiles, limit, ret, ret_err);
+}
+
+int endpoint_create_dir(struct scmd *d, const char *name, uid_t owner, char **profiles,
+			const struct quota *limit, struct endpoint **ret, scm_error **ret_err)
+{
+	return create(d, name, true, owner, 0600, profiles, limit, ret, ret_err);
 }
 
 void endpoint_remove(struct scmd *d, struct endpoint *ep)
@@ -142,6 +211,8 @@ void endpoint_remove(struct scmd *d, struct endpoint *ep)
 	watch_del(d, &ep->listen);
 	safe_close(ep->listen.fd);
 	unlink(ep->path);
+	if (ep->dir)
+		rmdir(ep->dir);
 	list_del(&ep->node);
 	policy_effective_unref(ep->eff);
 	for (char **s = ep->profiles; s && *s; s++)
@@ -149,5 +220,6 @@ void endpoint_remove(struct scmd *d, struct endpoint *ep)
 	free(ep->profiles);
 	free(ep->name);
 	free(ep->path);
+	free(ep->dir);
 	free(ep);
 }

@@ -69,23 +69,66 @@ static int wait_exit(const char *name)
 	return code;
 }
 
+/* --bind SRC[:DST][:ro|:rw] (podman's -v): SRC made absolute here, as the
+ * caller means it; DST defaults to SRC. */
+static json_object *parse_bind(const char *arg)
+{
+	_cleanup_free_ char *copy = strdup(arg);
+	char *parts[3] = { NULL, NULL, NULL };
+	size_t n = 0;
+	for (char *save = NULL, *t = copy ? strtok_r(copy, ":", &save) : NULL; t; t = strtok_r(NULL, ":", &save)) {
+		if (n == 3) {
+			n = 4;
+			break;
+		}
+		parts[n++] = t;
+	}
+	bool rw = false;
+	if (n >= 2 && (strcmp(parts[n - 1], "rw") == 0 || strcmp(parts[n - 1], "ro") == 0)) {
+		rw = strcmp(parts[--n], "rw") == 0;
+		parts[n] = NULL;
+	}
+	char real[PATH_MAX];
+	if (n < 1 || n > 2 || (parts[1] && parts[1][0] != '/')) {
+		fprintf(stderr, "scmctl: --bind wants SRC[:DST][:ro|:rw] with DST absolute, got '%s'\n", arg);
+		return NULL;
+	}
+	if (!realpath(parts[0], real)) {
+		fprintf(stderr, "scmctl: --bind %s: %m\n", parts[0]);
+		return NULL;
+	}
+	json_object *b = json_object_new_object();
+	json_object_object_add(b, "source", json_object_new_string(real));
+	json_object_object_add(b, "destination", json_object_new_string(parts[1] ? parts[1] : real));
+	json_object_object_add(b, "writable", json_object_new_boolean(rw));
+	return b;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },  { "profile", required_argument, NULL, 'p' },
 		{ "env", required_argument, NULL, 'e' },   { "bundle", required_argument, NULL, 'b' },
 		{ "detach", no_argument, NULL, 'd' },      { "user", required_argument, NULL, 'u' },
+		{ "bind", required_argument, NULL, 'v' },
 		{},
 	};
 	json_object *a = json_object_new_object(), *profiles = json_object_new_array(),
-		    *env = json_object_new_array();
+		    *env = json_object_new_array(), *binds = json_object_new_array();
 	bool detach = false;
 	const char *bundle = NULL;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+n:p:e:b:du:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+n:p:e:b:du:v:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'v': {
+			json_object *b = parse_bind(optarg);
+			if (!b)
+				return 2;
+			json_object_array_add(binds, b);
+			break;
+		}
 		case 'u': {
 			char *end;
 			unsigned long uid = strtoul(optarg, &end, 10), gid = uid;
@@ -138,6 +181,9 @@ static int cmd_run(int argc, char **argv)
 	}
 	json_object_object_add(a, "profiles", profiles);
 	json_object_object_add(a, "env", env);
+	if (json_object_array_length(binds))
+		json_object_object_add(a, "binds", json_object_get(binds));
+	json_object_put(binds);
 	json_object_object_add(a, "attach", json_object_new_boolean(!detach));
 
 	json_object *res = NULL, *v;

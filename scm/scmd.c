@@ -1,6 +1,7 @@
 /* scmd.c: the Service Control Manager daemon: set-up and the event loop.
  *
- *   scmd [--runtime-dir DIR] [--config DIR] [--idl-path DIRS] [--foreground]
+ *   scmd [--runtime-dir DIR] [--config DIR] [--idl-path DIRS] [--subids START:COUNT]
+ *        [--foreground]
  *
  * Runtime state lives in DIR (default /run/scm as root, else
  * $XDG_RUNTIME_DIR/scm): control.sock, endpoints/, logs/, audit.log.
@@ -79,6 +80,7 @@ static void load_manifests(struct scmd *d)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: scmd [--runtime-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
+		   "            [--subids START:COUNT]\n"
 		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
 }
 
@@ -90,10 +92,12 @@ int main(int argc, char **argv)
 		{ "idl-path", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "subids", required_argument, NULL, 's' },
 		{},
 	};
 	struct scmd d = { .epoll_fd = -1 };
 	scm_error *e = NULL;
+	const char *subids = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "r:c:i:hf", opts, NULL)) != -1) {
@@ -102,6 +106,7 @@ int main(int argc, char **argv)
 		case 'c': d.config_dir = strdup(optarg); break;
 		case 'i': d.idl_path = strdup(optarg); break;
 		case 'f': break;
+		case 's': subids = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -119,6 +124,8 @@ int main(int argc, char **argv)
 	}
 	if (!d.config_dir)
 		d.config_dir = strdup("/etc/scm");
+	if (containers_subids_init(&d, subids) < 0)
+		return 1;
 	if (!d.idl_path && asprintf(&d.idl_path, "%s/idl:%s/idl", d.config_dir, SCM_DATADIR) < 0)
 		return 1;
 

@@ -101,6 +101,12 @@ struct endpoint {
 	struct service *provider_of; /* a provider container's endpoint: its control socket */
 	bool builtin; /* the control socket's "host" identity, not a real endpoint */
 	bool container; /* a container's door out: removed with the container only */
+	/* A container's: its own directory (bound read-only at /run/scm), and
+	 * the host uids allowed to connect (SO_PEERCRED); count 0 = anyone the
+	 * socket's mode lets in. */
+	char *dir;
+	uid_t peer_uid_min;
+	uint32_t peer_uid_count;
 };
 
 enum activation { ACT_ON_DEMAND, ACT_ALWAYS };
@@ -187,6 +193,9 @@ struct scmd {
 	 * still pending in it for a watch whose owner is being freed. */
 	struct epoll_event *batch;
 	int batch_n, batch_i;
+	/* Root: the subordinate ids every container is mapped onto
+	 * (container-identity.c); zero counts when rootless. */
+	uint32_t subuid_start, subuid_count, subgid_start, subgid_count;
 };
 
 /* container-hook.c */
@@ -196,6 +205,7 @@ struct container_req {
 	char **argv;         /* the quick path */
 	char **profiles;     /* NULL: the bundle's annotation */
 	struct json_object *env; /* array of "K=V" */
+	struct json_object *binds; /* [{"source","destination","writable"}]: the admin's */
 	int stdin_fd;        /* -1: /dev/null */
 	int64_t uid, gid;    /* the user it runs as; -1: the spec's (root on the quick path) */
 	bool attach;         /* a pipe of the output for scmctl */
@@ -227,6 +237,16 @@ void containers_reap_execs(struct scmd *d);
 /* Forget s wherever a container or its endpoint refers to it (s is freed). */
 void containers_service_gone(struct scmd *d, struct service *s);
 bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m);
+/* container-identity.c: the subordinate id range and what follows from it. */
+struct container_spec;
+struct container_sandbox;
+struct container_idrange;
+int containers_subids_init(struct scmd *d, const char *opt); /* --subids or /etc/sub[ug]id */
+void containers_idrange(const struct scmd *d, struct container_idrange *ret);
+uid_t containers_host_uid(const struct scmd *d, const struct container_spec *spec);
+void containers_endpoint_peers(const struct scmd *d, struct endpoint *ep);
+int containers_add_binds(struct container_spec *spec, struct container_sandbox *sb,
+			 struct json_object *binds, scm_error **ret_err);
 /* registry.c: a provider container ended / connected its control socket. */
 void service_container_exited(struct scmd *d, struct service *s, int status);
 void service_provider_connected(struct scmd *d, struct service *s, int fd);
@@ -266,6 +286,10 @@ int conn_reply_fail(struct scmd *d, struct conn *c, uint32_t call_id, int code, 
 	_printf_(5, 6);
 
 /* endpoint.c */
+/* A container's endpoint: RUNTIME/endpoints/NAME/scm.sock, the directory
+ * being what the container gets (read-only). */
+int endpoint_create_dir(struct scmd *d, const char *name, uid_t owner, char **profiles,
+			const struct quota *limit, struct endpoint **ret, scm_error **ret_err);
 int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode,
 		    char **profiles, const struct quota *limit, struct endpoint **ret,
 		    scm_error **ret_err);

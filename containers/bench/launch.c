@@ -67,9 +67,13 @@ static int launch_lib_opts(const container_sandbox *sb)
 	container_spec *spec = NULL;
 	container *c = NULL;
 	char *err = NULL;
+	/* As scmd launches: in a user namespace on a subordinate range. */
+	static const container_idrange range = {CONTAINER_SUBID_DEFAULT_START, CONTAINER_SUBID_DEFAULT_COUNT,
+						CONTAINER_SUBID_DEFAULT_START, CONTAINER_SUBID_DEFAULT_COUNT};
 	container_opts o = CONTAINER_OPTS_INIT;
 	o.state_dir = state_dir;
 	o.sandbox = sb;
+	o.idrange = &range;
 	int r = container_spec_quick(argv, &spec);
 	if (r == 0 && sb)
 		r = container_sandbox_apply(spec, sb);
@@ -102,7 +106,8 @@ static int launch_lib_limits(void)
 
 static int launch_cli(void)
 {
-	char *argv[] = {(char *)scm_run_path, "--state-dir", state_dir, "--", "/bin/true", NULL};
+	char *argv[] = {(char *)scm_run_path, "--state-dir", state_dir, "--subids", "2147483648:65536",
+			"--", "/bin/true", NULL};
 	return run_argv(argv);
 }
 

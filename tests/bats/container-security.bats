@@ -116,7 +116,7 @@ check_host_paths() {
 	chmod 644 "$D/secret"
 	make_bundle "$D/b" open /etc/hostname
 	# A rootless user runs bundles it owns.
-	[ "$who" = root ] || chown -R "$TEST_USER" "$D/b"
+	bundle_own "$who" "$D/b"
 	ln -s /etc/hostname "$D/b/rootfs/link"
 	ln -s ../../../../../etc/hostname "$D/b/rootfs/dotdot"
 	chmod -R a+rX "$D"
@@ -159,7 +159,7 @@ check_proc_sys() {
 	done
 	# Same through the bundle path (crun spec's /sys and readonlyPaths).
 	make_bundle "$D/b" write /proc/sys/kernel/hostname
-	[ "$who" = root ] || chown -R "$TEST_USER" "$D/b"
+	bundle_own "$who" "$D/b"
 	run as "$who" "$BIN/scm-run" --bundle "$D/b"
 	echo "$output"
 	[[ "$output" == *EROFS* ]]
@@ -305,3 +305,16 @@ check_fds() {
 }
 @test "root: no host fd reaches the container, PID 1 is unreadable" { check_fds root; }
 @test "rootless: no host fd reaches the container, PID 1 is unreadable" { check_fds user; }
+
+# The same properties for root with a subordinate range (scmd's way).
+@test "remap: every default-denied syscall fails with the filter's EPERM" { check_denied remap; }
+@test "remap: capability sets are empty by default" { check_caps_empty remap; }
+@test "remap: no_new_privs is set" { check_nnp remap; }
+@test "remap: host PIDs are invisible" { check_pids remap; }
+@test "remap: host paths outside the binds are unreachable (/proc/1/root, symlinks, ..)" { check_host_paths remap; }
+@test "remap: /proc/sys, /proc/sysrq-trigger and /sys are read-only, sensitive /proc masked" { check_proc_sys remap; }
+@test "remap: raw sockets and mknod fail" { check_raw_mknod remap; }
+@test "remap: the container reaches its own endpoint and no other socket" { check_sockets remap; }
+@test "remap: a fork bomb is stopped by pids.limit" { check_forkbomb remap; }
+@test "remap: a memory hog is stopped by memory.limit" { check_memhog remap; }
+@test "remap: no host fd reaches the container, PID 1 is unreadable" { check_fds remap; }

@@ -99,7 +99,8 @@ wait_state() { # NAME STATE
 {"name":"echo","interface":"echo","exec":["scm-echo-provider"],"container":true,"allow":["host"]}
 JSON
 	"$SCMCTL" service register "$SCMT/echo.json" >/dev/null
-	run "$SCMCTL" container run --name app --profile caller --env SCM_IDL_PATH="$SCM_SRC/stubs/idl" -- \
+	run "$SCMCTL" container run --name app --profile caller --bind "$SCM_SRC/stubs/idl" \
+		--env SCM_IDL_PATH="$SCM_SRC/stubs/idl" -- \
 		"$SCMCTL" call echo whoami
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -107,7 +108,7 @@ JSON
 	run "$SCMCTL" --json container list
 	[[ "$output" == *'"provides":"echo"'* ]]
 	# without the profile: default deny
-	run "$SCMCTL" container run --name stranger --env SCM_IDL_PATH="$SCM_SRC/stubs/idl" -- "$SCMCTL" call echo ping
+	run "$SCMCTL" container run --name stranger --bind "$SCM_SRC/stubs/idl" --env SCM_IDL_PATH="$SCM_SRC/stubs/idl" -- "$SCMCTL" call echo ping
 	[ "$status" -eq 4 ]
 	# the provider's container ends with the service
 	"$SCMCTL" service unregister echo
@@ -174,7 +175,10 @@ for d in ["/bin", "/lib", "/lib64", "/usr"]:
 c["linux"].pop("resources", None)
 json.dump(c, open("config.json", "w"))
 PY
-	mkdir -p rootfs/bin rootfs/lib rootfs/lib64 rootfs/usr rootfs/proc rootfs/dev rootfs/tmp rootfs/sys rootfs/etc
+	# The container's root is an unprivileged host id: the root-owned rootfs
+	# must hold its mount points (the endpoint's /run/scm among them).
+	mkdir -p rootfs/bin rootfs/lib rootfs/lib64 rootfs/usr rootfs/proc rootfs/dev rootfs/tmp rootfs/sys rootfs/etc \
+		rootfs/run/scm
 	run "$SCMCTL" container run --name oci --bundle "$SCMT/oci"
 	echo "$output"
 	[ "$status" -eq 5 ]
@@ -200,7 +204,8 @@ JSON
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"0"*"0"*"$(id -u scmtest)"*"1"* ]]
 	as_user "$SCMCTL" service register "$D/echo.json"
-	run as_user "$SCMCTL" container run --name client --env SCM_IDL_PATH="$SCM_SRC/stubs/idl" -- "$SCMCTL" call echo whoami
+	run as_user "$SCMCTL" container run --name client --bind "$SCM_SRC/stubs/idl" \
+		--env SCM_IDL_PATH="$SCM_SRC/stubs/idl" -- "$SCMCTL" call echo whoami
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'"caller":"client"'* && "$output" == *"\"uid\":$(id -u scmtest)"* ]]

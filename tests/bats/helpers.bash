@@ -9,6 +9,9 @@ TC=$SCM_BUILD/libexec/scm-test-client
 # Starts scmd in $SCMT/run with config dir $SCMT/cfg; waits for its socket.
 start_scmd() {
 	SCMT=$(mktemp -d /tmp/scm-bats.XXXXXX)
+	# containers run as unprivileged host ids (a subordinate range) and
+	# must reach the runtime directory under it
+	chmod 711 "$SCMT"
 	export SCMT SCM_RUNTIME_DIR=$SCMT/run
 	mkdir -p "$SCMT/cfg/services"
 	# a test file may write configuration before scmd reads it
@@ -49,7 +52,12 @@ JSON
 	echo "$SCMT/$name.json"
 }
 
-ep() { echo "$SCMT/run/endpoints/$1.sock"; }
+# A container's endpoint is a directory holding scm.sock (bound read-only
+# at /run/scm inside); a labelled endpoint is a socket.
+ep() {
+	if [ -d "$SCMT/run/endpoints/$1" ]; then echo "$SCMT/run/endpoints/$1/scm.sock"
+	else echo "$SCMT/run/endpoints/$1.sock"; fi
+}
 
 scmd_alive() { kill -0 "$SCMD_PID"; }
 

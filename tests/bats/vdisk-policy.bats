@@ -8,6 +8,9 @@
 # before the provider's handler runs; these tests see what a client sees.
 load helpers
 
+# The containers' ids on the host (scmd --subids): the provider's uid 0
+# is START, which owns the disk directory as a real deployment's would.
+START=2147483648
 V=$SCM_BUILD/bin/scm-vdisk
 C=$SCM_BUILD/libexec/vdisk-client
 
@@ -15,15 +18,26 @@ pre_start() {
 	# Not under /tmp: quick-path client containers get a private /tmp, and
 	# they read their input files from D.
 	D=$(mktemp -d /var/tmp/scm-vdisk-policy.XXXXXX)
+	chmod 755 "$D"
 	export D
 	mkdir -p "$SCMT/cfg/profiles"
 	for p in "$SCM_SRC"/examples/profiles/vdisk-*.json; do
 		sed "s#/srv/disks#$D#g" "$p" >"$SCMT/cfg/profiles/$(basename "$p")"
 	done
+	# A directory beside the prefix that the provider's container sees too
+	# (read-only), so links out of the prefix are refused by the grant
+	# rather than by the container's view.
+	mkdir -m 755 "$D.other"
+	python3 - "$SCMT/cfg/profiles/vdisk-provider.json" "$D.other" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["sandbox"]["mounts"].append({"source": sys.argv[2], "destination": sys.argv[2], "readonly": True})
+json.dump(p, open(sys.argv[1], "w"))
+PY
 }
 
 setup() {
-	start_scmd
+	start_scmd --subids "$START:65536"
 	"$SCMCTL" service register "$SCM_SRC/examples/services/vdisk.json" >/dev/null
 	# a base disk with data, a differencing child, both made by scm-vdisk
 	"$V" create --size 16M --block-size 1M "$D/base.vhdx"
@@ -33,20 +47,22 @@ setup() {
 	qemu-img check -q "$D/base.vhdx"
 	"$V" check "$D/child.vhdx" >/dev/null
 	"$V" convert "$D/child.vhdx" "$D/expect.raw"
+	chown -R "$START:$START" "$D"
 }
 
 teardown() {
 	stop_scmd
-	[ -z "${D:-}" ] || rm -rf "$D"
+	[ -z "${D:-}" ] || rm -rf "$D" "$D.other"
 }
 
 # in_container PROFILE CMD...: runs CMD in a quick-path container carrying
-# PROFILE. LeakSanitizer needs ptrace, which the container's seccomp filter
+# PROFILE, with the interfaces and D (its input files) bound read-only. LeakSanitizer needs ptrace, which the container's seccomp filter
 # denies: under SAN=1 the clients run with leak detection off (ASan and
 # UBSan stay on; leaks are checked in vdisk-provider.bats, on the host).
 in_container() {
 	local p=$1; shift
 	"$SCMCTL" container run --name "c$RANDOM" --profile "$p" --env SCM_IDL_PATH="$SCM_SRC/stubs/idl" \
+		--bind "$SCM_SRC/stubs/idl" --bind "$D" \
 		--env ASAN_OPTIONS=detect_leaks=0 -- "$@"
 }
 
@@ -126,10 +142,12 @@ JSON
 	run in_container vdisk-writer "$C" copy-in "$D/child.vhdx" "$D/data.raw"
 	echo "$output"
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"Read-only file system"* || "$output" == *"ReadOnly"* ]]
-	# reading still works: the host is there, read-only
+	# the disk directory is not in its view at all
+	[[ "$output" == *"No such file"* || "$output" == *"NotFound"* || "$output" == *"ENOENT"* ]]
+	"$V" convert "$D/child.vhdx" "$SCMT/now.raw"
+	cmp "$D/expect.raw" "$SCMT/now.raw"
 	run in_container vdisk-reader "$C" info "$D/base.vhdx"
-	[ "$status" -eq 0 ]
+	[ "$status" -ne 0 ]
 }
 
 @test "policy: batched reads (readv) are granted to the reader, and read the child through the chain" {

@@ -27,11 +27,15 @@ container_teardown_file() {
 RUN() { "$BIN/scm-run" "$@"; }
 H() { echo "$BIN/scm-test-helper"; }
 
-# as WHO CMD...: WHO is root or user.
+# as WHO CMD...: WHO is root, user, or remap (root with a subordinate
+# range, as scmd runs containers: CMD must be scm-run).
 as() {
 	local who=$1; shift
 	if [ "$who" = root ]; then
 		"$@"
+	elif [ "$who" = remap ]; then
+		local prog=$1; shift
+		"$prog" --subids 2147483648:65536 "$@"
 	else
 		setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --clear-groups --reset-env \
 			env PATH=/usr/local/bin:/usr/bin:/bin "$@"
@@ -51,6 +55,15 @@ make_bundle() {
 		 .mounts += [{"destination":"/helper","type":"bind","source":$h,"options":["rbind","ro"]}]' \
 		"$dir/config.json" >"$dir/config.json.new" && mv "$dir/config.json.new" "$dir/config.json"
 	chmod -R a+rX "$dir"
+}
+
+# bundle_own WHO DIR: a bundle's files belong to whoever is root inside:
+# the user (rootless), the range's first id (remap), root.
+bundle_own() {
+	case $1 in
+	user) chown -R "$TEST_USER" "$2";;
+	remap) chown -R 2147483648:2147483648 "$2";;
+	esac
 }
 
 # Edits a bundle's config.json with a jq program.
