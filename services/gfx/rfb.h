@@ -80,6 +80,9 @@ uint32_t gfx_rfb_viewers(const gfx_rfb *r);
 /* [{"address":..,"websocket":..,"view_only":..,"encoding":"tight",
  *   "bytes_sent":N,"bytes_if_raw":N,"rects":{"zrle":N,...}}] */
 struct json_object *gfx_rfb_viewers_json(gfx_rfb *r);
+/* Per encoding, everything sent so far to every viewer (gone or not):
+ * {"zrle":{"rects":N,"bytes":N,"bytes_if_raw":N},...} */
+struct json_object *gfx_rfb_encodings_json(gfx_rfb *r);
 /* Websocket connections refused for a wrong or missing token, and
  * viewers that failed authentication. */
 uint64_t gfx_rfb_refused(const gfx_rfb *r);

@@ -38,6 +38,15 @@
 
 enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING };
 
+/* What viewers that have left were sent, per encoding. */
+#define ENC_SLOTS 12
+static const int enc_ids[ENC_SLOTS] = { rfbEncodingRaw, rfbEncodingCopyRect, rfbEncodingRRE, rfbEncodingCoRRE,
+					rfbEncodingHextile, rfbEncodingZlib, rfbEncodingTight, rfbEncodingZlibHex,
+					rfbEncodingUltra, rfbEncodingZRLE, rfbEncodingZYWRLE, (int)rfbEncodingTightPng };
+typedef struct enc_total {
+	uint64_t rects, bytes, bytes_if_raw;
+} enc_total;
+
 typedef struct ws_pending {
 	int fd;
 	int64_t since;
@@ -56,6 +65,7 @@ struct gfx_rfb {
 	ws_pending pending[WS_PENDING_MAX];
 	bool accepting_ws; /* rfbNewClient() is taking a checked websocket */
 	uint64_t refused;
+	enc_total sent[ENC_SLOTS];
 };
 
 static int64_t now_ns(void)
@@ -108,6 +118,18 @@ static rfbBool check_password(rfbClientPtr cl, const char *response, int len)
 	return ok;
 }
 
+static void on_client_gone(rfbClientPtr cl)
+{
+	gfx_rfb *r = cl->screen->screenData;
+	for (rfbStatList *st = cl->statEncList; st; st = st->Next)
+		for (size_t i = 0; i < ENC_SLOTS; i++)
+			if ((uint32_t)enc_ids[i] == st->type) {
+				r->sent[i].rects += st->sentCount;
+				r->sent[i].bytes += st->bytesSent;
+				r->sent[i].bytes_if_raw += st->bytesSentIfRaw;
+			}
+}
+
 static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 {
 	gfx_rfb *r = cl->screen->screenData;
@@ -129,6 +151,7 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 		return RFB_CLIENT_REFUSE;
 	int one = 1;
 	setsockopt(cl->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	cl->clientGoneHook = on_client_gone;
 	return RFB_CLIENT_ACCEPT;
 }
 
@@ -332,6 +355,33 @@ struct json_object *gfx_rfb_viewers_json(gfx_rfb *r)
 	}
 	rfbReleaseClientIterator(it);
 	return arr;
+}
+
+struct json_object *gfx_rfb_encodings_json(gfx_rfb *r)
+{
+	enc_total t[ENC_SLOTS];
+	memcpy(t, r->sent, sizeof(t));
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+		for (rfbStatList *st = cl->statEncList; st; st = st->Next)
+			for (size_t i = 0; i < ENC_SLOTS; i++)
+				if ((uint32_t)enc_ids[i] == st->type) {
+					t[i].rects += st->sentCount;
+					t[i].bytes += st->bytesSent;
+					t[i].bytes_if_raw += st->bytesSentIfRaw;
+				}
+	rfbReleaseClientIterator(it);
+	struct json_object *o = json_object_new_object();
+	for (size_t i = 0; o && i < ENC_SLOTS; i++) {
+		if (!t[i].rects)
+			continue;
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "rects", json_object_new_int64((int64_t)t[i].rects));
+		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)t[i].bytes));
+		json_object_object_add(e, "bytes_if_raw", json_object_new_int64((int64_t)t[i].bytes_if_raw));
+		json_object_object_add(o, encoding_name(enc_ids[i]), e);
+	}
+	return o;
 }
 
 static void take(gfx_rfb *r, int fd, bool ws)

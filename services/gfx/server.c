@@ -468,6 +468,7 @@ struct json_object *gfx_server_stats(gfx_server *s)
 	if (s->rfb) {
 		json_object_object_add(root, "ws_port", json_object_new_int(gfx_rfb_ws_port(s->rfb)));
 		json_object_object_add(root, "viewer_list", gfx_rfb_viewers_json(s->rfb));
+		json_object_object_add(root, "encodings_sent", gfx_rfb_encodings_json(s->rfb));
 		json_object_object_add(root, "viewers_refused", json_object_new_int64((int64_t)gfx_rfb_refused(s->rfb)));
 	}
 	json_object_object_add(root, "renders", json_object_new_int64((int64_t)s->comp->renders));

@@ -21,7 +21,12 @@
 
 static char password[64];
 static bool asked_password;
-static unsigned long updates;
+/* Pixels of framebuffer rectangles received since the last request, and
+ * whether an update that ended covered the whole screen: libvncserver
+ * also sends updates that hold only pseudo-rectangles (server identity,
+ * supported encodings), which must not end a wait. */
+static uint64_t area;
+static bool full_seen;
 
 static char *get_password(rfbClient *cl)
 {
@@ -29,21 +34,28 @@ static char *get_password(rfbClient *cl)
 	return strdup(password);
 }
 
+static void got_rect(rfbClient *cl, int x, int y, int w, int h)
+{
+	area += (uint64_t)w * (uint64_t)h;
+}
+
 static void finished(rfbClient *cl)
 {
-	updates++;
+	if (area >= (uint64_t)cl->width * (uint64_t)cl->height)
+		full_seen = true;
 }
 
 static void quiet(const char *fmt, ...)
 {
 }
 
-/* Waits until the server finished one more update than now. */
-static int wait_update(rfbClient *cl, bool full)
+/* Asks for the whole screen and waits until it has come. */
+static int wait_full(rfbClient *cl)
 {
-	unsigned long want = updates + 1;
-	SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, full ? FALSE : TRUE);
-	while (updates < want) {
+	area = 0;
+	full_seen = false;
+	SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE);
+	while (!full_seen) {
 		int n = WaitForMessage(cl, 30 * 1000000);
 		if (n <= 0 || !HandleRFBServerMessage(cl))
 			return -1;
@@ -103,10 +115,15 @@ int main(int argc, char **argv)
 	cl->serverPort = atoi(argv[1]);
 	cl->GetPassword = get_password;
 	cl->FinishedFrameBufferUpdate = finished;
+	cl->GotFrameBufferUpdate = got_rect;
 	cl->appData.encodingsString = "raw";
+	/* The cursor as a shape of its own, so the pixels are the desktop's. */
+	cl->appData.useRemoteCursor = TRUE;
 	cl->appData.compressLevel = 6;
 	cl->appData.qualityLevel = 6;
-	cl->canHandleNewFBSize = TRUE;
+	/* No ExtDesktopSize: libvncserver answers a first request that announces
+	 * it with a size-only update, which would end a capture early. */
+	cl->canHandleNewFBSize = FALSE;
 	int first_action = argc;
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--password-file") == 0 && i + 1 < argc) {
@@ -140,7 +157,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int rc = 0;
-	if (wait_update(cl, true) < 0) {
+	if (wait_full(cl) < 0) {
 		fprintf(stderr, "scm-gfx-rfb-input: no first update\n");
 		rc = 1;
 	}
@@ -159,7 +176,7 @@ int main(int argc, char **argv)
 			key(cl, 0xFF0D);
 		} else if (strcmp(argv[i], "--capture") == 0 && i + 1 < argc) {
 			/* A full update after everything sent so far. */
-			if (wait_update(cl, true) < 0 || write_png(cl, argv[++i]) < 0) {
+			if (wait_full(cl) < 0 || write_png(cl, argv[++i]) < 0) {
 				fprintf(stderr, "scm-gfx-rfb-input: capture failed\n");
 				rc = 1;
 			}
@@ -169,7 +186,7 @@ int main(int argc, char **argv)
 		}
 	}
 	/* One more round trip: the server has handled every event by then. */
-	if (rc == 0 && wait_update(cl, true) < 0)
+	if (rc == 0 && wait_full(cl) < 0)
 		rc = 1;
 	rfbClientCleanup(cl);
 	return rc;
