@@ -39,10 +39,16 @@ static void got_rect(rfbClient *cl, int x, int y, int w, int h)
 	area += (uint64_t)w * (uint64_t)h;
 }
 
+/* A non-incremental request from a viewer that speaks ExtDesktopSize is
+ * answered with the size alone; the pixels it asked for stay pending on
+ * the server, and an incremental request fetches them (a second
+ * non-incremental one would only bring the size again). */
 static void finished(rfbClient *cl)
 {
 	if (area >= (uint64_t)cl->width * (uint64_t)cl->height)
 		full_seen = true;
+	else
+		SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
 }
 
 static void quiet(const char *fmt, ...)
@@ -121,9 +127,7 @@ int main(int argc, char **argv)
 	cl->appData.useRemoteCursor = TRUE;
 	cl->appData.compressLevel = 6;
 	cl->appData.qualityLevel = 6;
-	/* No ExtDesktopSize: libvncserver answers a first request that announces
-	 * it with a size-only update, which would end a capture early. */
-	cl->canHandleNewFBSize = FALSE;
+	cl->canHandleNewFBSize = TRUE;
 	int first_action = argc;
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--password-file") == 0 && i + 1 < argc) {
