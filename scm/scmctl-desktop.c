@@ -6,7 +6,11 @@
  * down that set; scmctl starts it in the background, waits until it says
  * "ready", and keeps the session's state in RUNTIME/desktops/NAME.json so
  * the other commands find it. show and screenshot ask the proxy itself,
- * through scmd, as the "host" identity. */
+ * through scmd, as the "host" identity.
+ *
+ * The state file holds the session's viewer secrets (the VNC password, the
+ * view-only one, the websocket token), so it is 0600 in a 0700 directory;
+ * `show` prints them, `list` does not. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -183,12 +187,20 @@ static int cmd_launch(int argc, char **argv)
 			fflush(stdout);
 			if (strcmp(buf, "ready") == 0)
 				ready = true;
-			else
+			else if (strncmp(buf, "app ", 4) == 0)
 				json_object_array_add(lines, json_object_new_string(buf));
 			if (strncmp(buf, "vnc ", 4) == 0)
 				json_object_object_add(st, "vnc", json_object_new_string(buf + 4));
 			if (strncmp(buf, "novnc ", 6) == 0)
 				json_object_object_add(st, "novnc", json_object_new_string(buf + 6));
+			if (strncmp(buf, "websocket ", 10) == 0)
+				json_object_object_add(st, "websocket", json_object_new_string(buf + 10));
+			if (strncmp(buf, "password ", 9) == 0)
+				json_object_object_add(st, "password", json_object_new_string(buf + 9));
+			if (strncmp(buf, "viewonly ", 9) == 0)
+				json_object_object_add(st, "viewonly_password", json_object_new_string(buf + 9));
+			if (strncmp(buf, "token ", 6) == 0)
+				json_object_object_add(st, "token", json_object_new_string(buf + 6));
 			memmove(buf, nl + 1, used - (size_t)(nl + 1 - buf) + 1);
 			used -= (size_t)(nl + 1 - buf);
 		}
@@ -214,8 +226,16 @@ static int cmd_launch(int argc, char **argv)
 	snprintf(svc, sizeof(svc), "gfx-%s", name);
 	json_object_object_add(st, "service", json_object_new_string(svc));
 	json_object_object_add(st, "apps", lines);
-	json_object_to_file_ext(sp, st, JSON_C_TO_STRING_PRETTY);
+	/* 0600 from the start: it holds the secrets. */
+	mode_t old_mask = umask(077);
+	int wr = json_object_to_file_ext(sp, st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	umask(old_mask);
+	chmod(sp, 0600);
 	json_object_put(st);
+	if (wr < 0) {
+		fprintf(stderr, "scmctl: cannot write %s\n", sp);
+		return 1;
+	}
 	return 0;
 }
 
@@ -272,6 +292,31 @@ static int cmd_list(bool json)
 			continue;
 		pid_t pid = json_object_object_get_ex(st, "pid", &v) ? json_object_get_int(v) : 0;
 		json_object_object_add(st, "state", json_object_new_string(alive(pid) ? "running" : "ended"));
+		/* The secrets are for `show`; the URL loses its query with them. */
+		json_object_object_del(st, "password");
+		json_object_object_del(st, "viewonly_password");
+		json_object_object_del(st, "token");
+		if (json_object_object_get_ex(st, "novnc", &v)) {
+			char *u = strdup(json_object_get_string(v)), *q = u ? strchr(u, '?') : NULL;
+			if (q)
+				*q = 0;
+			if (u)
+				json_object_object_add(st, "novnc", json_object_new_string(u));
+			free(u);
+		}
+		/* Who is watching: the proxy knows. */
+		scm_message *reply = NULL;
+		scm_error *err = NULL;
+		json_object *stats = NULL, *n = NULL, *vl = NULL;
+		if (alive(pid) && proxy_call(st, "stats", NULL, 0, &reply, &err) == 0 && reply->json &&
+		    json_object_object_get_ex(reply->json, "stats", &stats)) {
+			if (json_object_object_get_ex(stats, "viewers", &n))
+				json_object_object_add(st, "viewers", json_object_get(n));
+			if (json_object_object_get_ex(stats, "viewer_list", &vl))
+				json_object_object_add(st, "viewer_list", json_object_get(vl));
+		}
+		scm_message_free(reply);
+		scm_error_free(err);
 		json_object_array_add(arr, st);
 	}
 	if (d)
@@ -283,11 +328,12 @@ static int cmd_list(bool json)
 		json_object_put(o);
 		return 0;
 	}
-	printf("%-16s %-8s %8s  %-22s %s\n", "DESKTOP", "STATE", "PID", "VNC", "NOVNC");
+	printf("%-16s %-8s %8s %7s  %-22s %s\n", "DESKTOP", "STATE", "PID", "VIEWERS", "VNC", "NOVNC");
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		json_object *st = json_object_array_get_idx(arr, i), *v;
 #define S(k) (json_object_object_get_ex(st, k, &v) ? json_object_get_string(v) : "-")
-		printf("%-16s %-8s %8s  %-22s %s\n", S("name"), S("state"), S("pid"), S("vnc"), S("novnc"));
+		printf("%-16s %-8s %8s %7s  %-22s %s\n", S("name"), S("state"), S("pid"), S("viewers"), S("vnc"),
+		       S("novnc"));
 #undef S
 	}
 	json_object_put(arr);

@@ -1,13 +1,15 @@
 # services/gfx: libscmgfx (the graphics proxy core), its test helpers and,
 # once libscm exists, the proxy provider.
 GFX_LIB_SRCS := $(addprefix services/gfx/,region.c surface.c compose.c timebank.c present.c \
-		snapshot.c rfb_proto.c rfb_server.c server.c)
+		snapshot.c wsreq.c rfb_server.c server.c)
 GFX_LIB := $(B)/lib/libscmgfx.a
 GFX_PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 GFX_PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null)
-GFX_LIBS := $(GFX_LIB) $(JSONC_LIBS) $(GFX_PNG_LIBS)
+GFX_VNC_CFLAGS := $(shell pkg-config --cflags libvncserver 2>/dev/null)
+GFX_VNC_LIBS := $(shell pkg-config --libs libvncserver 2>/dev/null)
+GFX_LIBS := $(GFX_LIB) $(JSONC_LIBS) $(GFX_PNG_LIBS) $(GFX_VNC_LIBS)
 
-$(B)/services/gfx/%.o: PART_CFLAGS += -Iservices/gfx $(GFX_PNG_CFLAGS)
+$(B)/services/gfx/%.o: PART_CFLAGS += -Iservices/gfx $(GFX_PNG_CFLAGS) $(GFX_VNC_CFLAGS)
 $(B)/tests/unit/gfx/%.o: PART_CFLAGS += -Iservices/gfx
 $(B)/tests/fuzz/fuzz_gfx%.o: PART_CFLAGS += -Iservices/gfx
 
@@ -51,19 +53,22 @@ GFX_PROXY := $(B)/libexec/scm-gfx-proxy
 $(B)/services/gfx/proxy.o: $(B)/gen/scm/gfx-provider.h
 $(GFX_PROXY): $(B)/services/gfx/proxy.o $(B)/gen/scm/gfx-provider.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS) $(GFX_PNG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS) $(GFX_PNG_LIBS) $(GFX_VNC_LIBS)
 GFX_CLIENT := $(B)/libexec/scm-gfx-client
 $(B)/services/gfx/tools/client.o: $(B)/gen/scm/gfx-client.h
 $(GFX_CLIENT): $(B)/services/gfx/tools/client.o $(B)/gen/scm/gfx-client.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS) $(GFX_PNG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS) $(GFX_PNG_LIBS) $(GFX_VNC_LIBS)
 LIBEXEC += $(GFX_PROXY) $(GFX_CLIENT)
 gfx: $(GFX_PROXY) $(GFX_CLIENT)
 endif
 
-$(B)/libexec/scm-gfx-rfb-input: services/gfx/tools/rfb-input.py
+# A VNC viewer for tests and demos on libvncclient: authenticates, picks
+# encodings, captures PNGs, clicks and types (replaces rfb-input.py, which
+# spoke only security None).
+$(B)/libexec/scm-gfx-rfb-input: $(B)/services/gfx/tools/vncview.o
 	@mkdir -p $(dir $@)
-	install -m 755 $< $@
+	$(CC) $(LDFLAGS) -o $@ $< $(GFX_PNG_LIBS) $(shell pkg-config --libs libvncclient 2>/dev/null)
 LIBEXEC += $(B)/libexec/scm-gfx-rfb-input
 gfx: $(B)/libexec/scm-gfx-rfb-input
 

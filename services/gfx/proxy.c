@@ -8,7 +8,14 @@
  * the provider's channels, the RFB viewers and signals; compositing runs
  * between events in the order the time bank picks.
  *
- *   scm-gfx-proxy [--size WxH] [--rfb-port N] [--no-rfb] [--state FILE]
+ *   scm-gfx-proxy [--size WxH] [--rfb-port N] [--ws-port N] [--apps A,B,..]
+ *                 [--no-rfb] [--state FILE]
+ *
+ * --apps names the callers (container or endpoint labels) that may create
+ * surfaces: the apps `desktop launch` started for this desktop. Policy may
+ * let any desktop-app container reach any gfx-* service; the desktop
+ * itself decides who draws on it. The viewer secrets (made up here, at
+ * start) and snapshots go to the host identity only.
  *
  * Environment (what scmd or a launcher sets): SCM_GFX_SIZE=WxH,
  * SCM_GFX_RFB_PORT=N, SCM_GFX_STATE=FILE. --state writes
@@ -32,6 +39,40 @@
 #define DEFAULT_WEIGHT 1
 
 static gfx_server *srv;
+static char **apps; /* NULL: whoever policy lets in */
+
+static bool is_host(const scm_grant *g)
+{
+	return g->caller && strcmp(g->caller, "host") == 0;
+}
+
+static bool is_app(const scm_grant *g)
+{
+	if (!apps)
+		return true;
+	for (size_t i = 0; g->caller && apps[i]; i++)
+		if (strcmp(apps[i], g->caller) == 0)
+			return true;
+	return false;
+}
+
+static char **split_apps(const char *list)
+{
+	size_t n = 1;
+	for (const char *c = list; *c; c++)
+		n += *c == ',';
+	char **v = calloc(n + 1, sizeof(*v)), *dup = strdup(list), *save = NULL;
+	if (!v || !dup) {
+		free(v);
+		free(dup);
+		return NULL;
+	}
+	size_t k = 0;
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		v[k++] = strdup(t);
+	free(dup);
+	return v;
+}
 
 /* The time-bank weight of a new client, from the grant scmd made:
  * - constraints {"gfx": {"weight": {"eq": W}}}: W, set by scmd from the
@@ -65,6 +106,9 @@ static uint32_t pick_weight(const scm_grant *g, uint64_t weight)
 static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, uint64_t weight, void *ud)
 {
 	const scm_grant *g = scm_call_grant(call);
+	if (!is_app(g))
+		return scm_call_reply_error(call, SCM_GFX_E_NOTYOURS, "'%s' is not an app of this desktop",
+					    g->caller ? g->caller : "?");
 	if (scm_call_channel_data(call))
 		return scm_call_reply_error(call, SCM_GFX_E_SURFACEEXISTS, "this channel already has a surface");
 	size_t bytes;
@@ -135,6 +179,8 @@ static int do_stats(scm_call *call, void *ud)
 
 static int do_snapshot(scm_call *call, int file, void *ud)
 {
+	if (!is_host(scm_call_grant(call)))
+		return scm_call_reply_error(call, SCM_GFX_E_NOTYOURS, "snapshots are for the host only");
 	gfx_server_work(srv, INT64_MAX);
 	int r = gfx_snapshot_png_fd(gfx_server_compositor(srv), file);
 	if (r < 0)
@@ -145,7 +191,12 @@ static int do_snapshot(scm_call *call, int file, void *ud)
 static int do_viewer(scm_call *call, void *ud)
 {
 	gfx_rfb *rfb = gfx_server_rfb(srv);
-	return scm_gfx_viewer_reply(call, "127.0.0.1", rfb ? gfx_rfb_port(rfb) : 0);
+	if (!is_host(scm_call_grant(call)))
+		return scm_call_reply_error(call, SCM_GFX_E_NOTYOURS, "the viewer secrets are for the host only");
+	if (!rfb)
+		return scm_gfx_viewer_reply(call, "127.0.0.1", 0, 0, "", "", "");
+	return scm_gfx_viewer_reply(call, "127.0.0.1", gfx_rfb_port(rfb), gfx_rfb_ws_port(rfb),
+				    gfx_rfb_password(rfb), gfx_rfb_viewonly_password(rfb), gfx_rfb_token(rfb));
 }
 
 static void on_close(const scm_grant *g, void *chdata, void *ud)
@@ -184,7 +235,10 @@ int main(int argc, char **argv)
 					      { "rfb-port", required_argument, NULL, 'p' },
 					      { "no-rfb", no_argument, NULL, 'n' },
 					      { "state", required_argument, NULL, 'S' },
+					      { "ws-port", required_argument, NULL, 'w' },
+					      { "apps", required_argument, NULL, 'a' },
 					      { 0 } };
+	char viewonly[GFX_RFB_PASSWORD_LEN + 1];
 	gfx_server_config cfg = { .width = 1280, .height = 800, .background = 0x2b2b2b, .rfb = true,
 				  .name = "scm desktop" };
 	const char *state = getenv("SCM_GFX_STATE"), *e;
@@ -214,9 +268,28 @@ int main(int argc, char **argv)
 			state = optarg;
 			continue;
 		}
-		fprintf(stderr, "usage: scm-gfx-proxy [--size WxH] [--rfb-port N] [--no-rfb] [--state FILE]\n");
+		if (o == 'w') {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end == '\0' && v <= 65535) {
+				cfg.ws_port = (uint16_t)v;
+				continue;
+			}
+		}
+		if (o == 'a' && *optarg) {
+			if (!(apps = split_apps(optarg)))
+				return 1;
+			continue;
+		}
+		fprintf(stderr, "usage: scm-gfx-proxy [--size WxH] [--rfb-port N] [--ws-port N] [--apps A,B,..] "
+				"[--no-rfb] [--state FILE]\n");
 		return 2;
 	}
+	/* Two secrets: the full one and the view-only one (the engine makes
+	 * up the full one and the websocket token itself). */
+	if (gfx_random_secret(viewonly, sizeof(viewonly)) < 0)
+		return 1;
+	cfg.viewonly_password = viewonly;
 	int r = gfx_server_new(&cfg, &srv);
 	if (r) {
 		fprintf(stderr, "scm-gfx-proxy: cannot start: %s\n",

@@ -1,10 +1,13 @@
-/* rfb.h: the RFB (VNC) output of the graphics proxy, RFC 6143.
+/* rfb.h: the RFB (VNC) output of the graphics proxy.
  *
- * rfb_proto.c is the wire format with no I/O (so it can be fuzzed):
- * version strings, client-to-server messages, pixel formats and the
- * packing of desktop pixels into a viewer's format. rfb_server.c serves
- * viewers on a TCP socket bound to 127.0.0.1: security type None, raw
- * encoding, incremental updates from the compositor's damage. */
+ * rfb_server.c serves the compositor's framebuffer with libvncserver
+ * (Tight with JPEG, ZRLE, zlib, CopyRect, the cursor pseudo-encoding and
+ * websockets come from it), on two TCP sockets bound to 127.0.0.1: one for
+ * RFB viewers, one for noVNC's websocket. Every viewer authenticates with
+ * VNC authentication; there is no security type None. A websocket is
+ * refused before its upgrade unless its request names the session's token
+ * (wsreq.c parses that request line: it is the one thing the proxy parses
+ * itself on this side, and it has a fuzz target). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,58 +15,26 @@
 
 #include "gfx.h"
 
-typedef struct gfx_pixfmt {
-	uint8_t bpp, depth, big_endian, true_colour;
-	uint16_t rmax, gmax, bmax;
-	uint8_t rshift, gshift, bshift;
-} gfx_pixfmt;
+struct json_object;
 
-/* The desktop's own format: 32bpp little-endian X8R8G8B8. */
-extern const gfx_pixfmt gfx_pixfmt_desktop;
+/* ---- the websocket request line (wsreq.c, no I/O) ---------------------- */
 
-enum {
-	GFX_RFB_SET_PIXEL_FORMAT = 0,
-	GFX_RFB_SET_ENCODINGS = 2,
-	GFX_RFB_UPDATE_REQUEST = 3,
-	GFX_RFB_KEY = 4,
-	GFX_RFB_POINTER = 5,
-	GFX_RFB_CUT_TEXT = 6,
-};
+#define GFX_WS_REQUEST_MAX 2048u
+#define GFX_RFB_PASSWORD_LEN 8u /* VNC authentication uses 8 characters */
+#define GFX_RFB_TOKEN_LEN 32u
 
-#define GFX_RFB_ENCODINGS_MAX 1024u
-#define GFX_RFB_CUT_TEXT_MAX (60u * 1024u)
-/* The longest message the parser accepts fits in this many bytes. */
-#define GFX_RFB_MSG_MAX (8u + GFX_RFB_CUT_TEXT_MAX)
-
-typedef struct gfx_rfb_msg {
-	uint8_t type;
-	gfx_pixfmt pf;                 /* SET_PIXEL_FORMAT */
-	uint16_t n_encodings;          /* SET_ENCODINGS */
-	bool raw_listed;
-	bool incremental;              /* UPDATE_REQUEST */
-	uint16_t x, y, w, h;           /* UPDATE_REQUEST; x, y for POINTER */
-	bool down;                     /* KEY */
-	uint32_t key;
-	uint8_t buttons;               /* POINTER */
-	uint32_t text_len;             /* CUT_TEXT (the text is skipped) */
-} gfx_rfb_msg;
-
-/* Parses one client message at the start of buf. Returns 0 and sets
- * *ret_used when one is complete, -EAGAIN when more bytes are needed, or
- * GFX_E_INVALID with err naming the field. */
-int gfx_rfb_parse_msg(const uint8_t *buf, size_t len, gfx_rfb_msg *ret, size_t *ret_used, char *err,
-		      size_t err_len);
-/* Checks a pixel format a viewer asked for (true colour, 8/16/32 bpp,
- * sane maxima and shifts). */
-int gfx_rfb_check_pixfmt(const gfx_pixfmt *pf, char *err, size_t err_len);
-void gfx_rfb_encode_pixfmt(const gfx_pixfmt *pf, uint8_t out[16]);
-/* "RFB 003.00x\n" -> minor version 3, 7 or 8 (others map as RFC 6143
- * says); GFX_E_INVALID if it is not a version string. */
-int gfx_rfb_parse_version(const uint8_t buf[12], int *ret_minor);
-/* Packs n desktop pixels into out in format pf; returns bytes written
- * (n * bpp / 8). Unused bits of a 32bpp pixel are set, so the padding
- * byte reads 0xFF. */
-size_t gfx_rfb_pack(const gfx_pixfmt *pf, const uint32_t *src, size_t n, uint8_t *out);
+/* Parses "GET /path?query HTTP/1.1\r\n" at the start of buf into the
+ * request target (NUL-terminated, at most path_len - 1 bytes). Returns 0,
+ * -EAGAIN while the line is incomplete, or GFX_E_INVALID with err naming
+ * what is wrong (not GET, no HTTP/1.x, a target too long or not
+ * starting with '/', a control byte). */
+int gfx_ws_parse_request(const uint8_t *buf, size_t len, char *path, size_t path_len, char *err,
+			 size_t err_len);
+/* True when the target's query has token=TOKEN, compared in constant time. */
+bool gfx_ws_token_matches(const char *path, const char *token);
+/* Fills out (n - 1 characters and a NUL) with random letters and digits
+ * from getrandom(2). */
+int gfx_random_secret(char *out, size_t n);
 
 /* ---- server (rfb_server.c) --------------------------------------------- */
 
@@ -74,17 +45,44 @@ typedef struct gfx_rfb_ops {
 	void (*pointer)(void *userdata, uint8_t buttons, int32_t x, int32_t y);
 } gfx_rfb_ops;
 
-#define GFX_RFB_VIEWERS_MAX 8u
+typedef struct gfx_rfb_config {
+	uint16_t port;                 /* RFB; 0 picks a free port */
+	uint16_t ws_port;              /* websocket; 0 picks a free port */
+	const char *name;              /* desktop name shown by viewers */
+	/* VNC authentication: full access, and view-only (NULL: none). An
+	 * empty or NULL password makes one up; read it back with
+	 * gfx_rfb_password(). */
+	const char *password, *viewonly_password;
+	const char *token;             /* websocket token; NULL makes one up */
+	/* Security type None: only for the engine's benches and unit tests,
+	 * never set by the proxy. */
+	bool insecure_no_auth;
+} gfx_rfb_config;
 
-/* Listens on 127.0.0.1:port (0 picks a free port) and serves the desktop
- * of c, which must outlive the server. */
-int gfx_rfb_new(gfx_compositor *c, uint16_t port, const char *name, const gfx_rfb_ops *ops,
-		void *userdata, gfx_rfb **ret);
+#define GFX_RFB_VIEWERS_MAX 16u
+
+/* Serves the desktop of c, which must outlive the server. */
+int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops *ops, void *userdata,
+		gfx_rfb **ret);
 gfx_rfb *gfx_rfb_free(gfx_rfb *r);
 uint16_t gfx_rfb_port(const gfx_rfb *r);
+uint16_t gfx_rfb_ws_port(const gfx_rfb *r);
+const char *gfx_rfb_password(const gfx_rfb *r);
+const char *gfx_rfb_viewonly_password(const gfx_rfb *r);
+const char *gfx_rfb_token(const gfx_rfb *r);
 /* An epoll fd: readable when dispatch() has work. */
 int gfx_rfb_fd(const gfx_rfb *r);
 int gfx_rfb_dispatch(gfx_rfb *r);
 /* Tells every viewer which desktop area changed and sends what they asked for. */
 void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed);
+/* Viewers past authentication. */
 uint32_t gfx_rfb_viewers(const gfx_rfb *r);
+/* [{"address":..,"websocket":..,"view_only":..,"encoding":"tight",
+ *   "bytes_sent":N,"bytes_if_raw":N,"rects":{"zrle":N,...}}] */
+struct json_object *gfx_rfb_viewers_json(gfx_rfb *r);
+/* Per encoding, everything sent so far to every viewer (gone or not):
+ * {"zrle":{"rects":N,"bytes":N,"bytes_if_raw":N},...} */
+struct json_object *gfx_rfb_encodings_json(gfx_rfb *r);
+/* Websocket connections refused for a wrong or missing token, and
+ * viewers that failed authentication. */
+uint64_t gfx_rfb_refused(const gfx_rfb *r);

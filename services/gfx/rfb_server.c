@@ -1,108 +1,273 @@
-/* rfb_server.c: serves the desktop to RFB viewers on 127.0.0.1.
+/* rfb_server.c: serves the desktop to RFB viewers through libvncserver.
  *
- * One epoll set holds the listening socket and every viewer; all sockets
- * are non-blocking. A viewer walks the handshake (version, security None,
- * ClientInit/ServerInit) and then sends requests; an update is built only
- * when the viewer asked for one and its previous update has left the
- * output buffer, so a slow viewer gets fewer, fresher frames instead of a
- * growing queue. Damage between updates accumulates per viewer. */
+ * libvncserver speaks the protocol and its encodings (Tight and JPEG,
+ * ZRLE, zlib, CopyRect, the cursor) straight from the compositor's
+ * framebuffer, which it shares (the desktop is X8R8G8B8, described to it
+ * by shifts 16/8/0), and it does VNC authentication and websockets. What
+ * stays ours: the sockets. We listen on 127.0.0.1 ourselves (libvncserver
+ * would bind every address and scan 5900..5999) and hand accepted
+ * connections to rfbNewClient(); a websocket is read up to its request
+ * line first and turned away with 403 unless it carries the token, so a
+ * browser without the URL never reaches the RFB handshake. A websocket on
+ * the RFB port is refused too (libvncserver would accept one there).
+ *
+ * No threads: libvncserver's sockets join our epoll set, and its event
+ * processing runs when one of them is readable; updates go out right
+ * after the compositor reports damage. libvncserver writes with its own
+ * bounded waits, so a viewer that stops reading stalls the proxy for at
+ * most rfbMaxClientWait (set to 2 s here) before it is dropped. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <rfb/rfb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rfb.h"
 #include "scm/macro.h"
 
-enum vstate { V_VERSION, V_SECURITY, V_CLIENT_INIT, V_NORMAL };
+#define WS_PENDING_MAX 8u
+#define WS_PENDING_NS (10LL * 1000000000LL)
 
-typedef struct viewer {
+enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING };
+
+/* What viewers that have left were sent, per encoding. */
+#define ENC_SLOTS 12
+static const int enc_ids[ENC_SLOTS] = { rfbEncodingRaw, rfbEncodingCopyRect, rfbEncodingRRE, rfbEncodingCoRRE,
+					rfbEncodingHextile, rfbEncodingZlib, rfbEncodingTight, rfbEncodingZlibHex,
+					rfbEncodingUltra, rfbEncodingZRLE, rfbEncodingZYWRLE, (int)rfbEncodingTightPng };
+typedef struct enc_total {
+	uint64_t rects, bytes, bytes_if_raw;
+} enc_total;
+
+typedef struct ws_pending {
 	int fd;
-	enum vstate state;
-	int minor;
-	gfx_pixfmt pf;
-	uint8_t in[GFX_RFB_MSG_MAX + 64];
-	size_t in_len;
-	uint8_t *out;
-	size_t out_cap, out_off, out_len;
-	bool want, want_full; /* an update request is pending */
-	gfx_rect req;
-	gfx_region dirty;
-	bool epollout;
-} viewer;
+	int64_t since;
+} ws_pending;
 
 struct gfx_rfb {
 	gfx_compositor *comp;
-	int listen_fd, epfd;
-	uint16_t port;
-	char name[64];
+	rfbScreenInfoPtr screen;
+	int rfb_fd, ws_fd, epfd;
+	uint16_t port, ws_port;
+	char password[GFX_RFB_PASSWORD_LEN + 1], viewonly[GFX_RFB_PASSWORD_LEN + 1];
+	char token[GFX_RFB_TOKEN_LEN + 1];
+	char *passwords[3];
 	gfx_rfb_ops ops;
 	void *userdata;
-	viewer *v[GFX_RFB_VIEWERS_MAX];
+	ws_pending pending[WS_PENDING_MAX];
+	bool accepting_ws; /* rfbNewClient() is taking a checked websocket */
+	uint64_t refused;
+	enc_total sent[ENC_SLOTS];
 };
 
-static void viewer_drop(gfx_rfb *r, size_t i)
+static int64_t now_ns(void)
 {
-	viewer *v = r->v[i];
-	if (!v)
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t tag(int kind, int fd)
+{
+	return (uint64_t)kind << 32 | (uint32_t)fd;
+}
+
+static void pending_drop(gfx_rfb *r, size_t i)
+{
+	if (r->pending[i].fd < 0)
 		return;
-	epoll_ctl(r->epfd, EPOLL_CTL_DEL, v->fd, NULL);
-	safe_close(v->fd);
-	free(v->out);
-	free(v);
-	r->v[i] = NULL;
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->pending[i].fd, NULL);
+	safe_close(r->pending[i].fd);
+	r->pending[i].fd = -1;
 }
 
 gfx_rfb *gfx_rfb_free(gfx_rfb *r)
 {
 	if (!r)
 		return NULL;
-	for (size_t i = 0; i < GFX_RFB_VIEWERS_MAX; i++)
-		viewer_drop(r, i);
-	safe_close(r->listen_fd);
+	for (size_t i = 0; i < WS_PENDING_MAX; i++)
+		pending_drop(r, i);
+	if (r->screen) {
+		rfbShutdownServer(r->screen, TRUE);
+		/* The framebuffer is the compositor's. */
+		r->screen->frameBuffer = NULL;
+		rfbScreenCleanup(r->screen);
+	}
+	safe_close(r->rfb_fd);
+	safe_close(r->ws_fd);
 	safe_close(r->epfd);
 	free(r);
 	return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP(gfx_rfb *, gfx_rfb_free)
 
-int gfx_rfb_new(gfx_compositor *c, uint16_t port, const char *name, const gfx_rfb_ops *ops,
-		void *userdata, gfx_rfb **ret)
+static rfbBool check_password(rfbClientPtr cl, const char *response, int len)
+{
+	gfx_rfb *r = cl->screen->screenData;
+	rfbBool ok = rfbCheckPasswordByList(cl, response, len);
+	if (!ok)
+		r->refused++;
+	return ok;
+}
+
+static void on_client_gone(rfbClientPtr cl)
+{
+	gfx_rfb *r = cl->screen->screenData;
+	for (rfbStatList *st = cl->statEncList; st; st = st->Next)
+		for (size_t i = 0; i < ENC_SLOTS; i++)
+			if ((uint32_t)enc_ids[i] == st->type) {
+				r->sent[i].rects += st->sentCount;
+				r->sent[i].bytes += st->bytesSent;
+				r->sent[i].bytes_if_raw += st->bytesSentIfRaw;
+			}
+}
+
+static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
+{
+	gfx_rfb *r = cl->screen->screenData;
+	/* A websocket only through the port that checked its token; the
+	 * path is checked again, it costs nothing. */
+	if (cl->wsctx && (!r->accepting_ws || !cl->wspath || !gfx_ws_token_matches(cl->wspath, r->token))) {
+		r->refused++;
+		return RFB_CLIENT_REFUSE;
+	}
+	uint32_t n = 0;
+	rfbClientIteratorPtr it = rfbGetClientIterator(cl->screen);
+	for (rfbClientPtr o; (o = rfbClientIteratorNext(it));)
+		n += o != cl;
+	rfbReleaseClientIterator(it);
+	if (n >= GFX_RFB_VIEWERS_MAX)
+		return RFB_CLIENT_REFUSE;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_CLIENT, cl->sock) };
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, cl->sock, &ev) < 0)
+		return RFB_CLIENT_REFUSE;
+	int one = 1;
+	setsockopt(cl->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	cl->clientGoneHook = on_client_gone;
+	return RFB_CLIENT_ACCEPT;
+}
+
+static void on_key(rfbBool down, rfbKeySym key, rfbClientPtr cl)
+{
+	gfx_rfb *r = cl->screen->screenData;
+	if (r->ops.key)
+		r->ops.key(r->userdata, down, key);
+}
+
+static void on_pointer(int buttons, int x, int y, rfbClientPtr cl)
+{
+	gfx_rfb *r = cl->screen->screenData;
+	if (r->ops.pointer)
+		r->ops.pointer(r->userdata, (uint8_t)buttons, x, y);
+	rfbDefaultPtrAddEvent(buttons, x, y, cl);
+}
+
+static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 8) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	*ret_fd = fd;
+	*ret_port = ntohs(a.sin_port);
+	return 0;
+}
+
+static int set_secret(char *dst, size_t n, const char *given)
+{
+	if (given && *given) {
+		snprintf(dst, n, "%s", given);
+		return 0;
+	}
+	return gfx_random_secret(dst, n);
+}
+
+int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops *ops, void *userdata,
+		gfx_rfb **ret)
 {
 	_cleanup_(gfx_rfb_freep) gfx_rfb *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	r->listen_fd = r->epfd = -1;
+	r->rfb_fd = r->ws_fd = r->epfd = -1;
+	for (size_t i = 0; i < WS_PENDING_MAX; i++)
+		r->pending[i].fd = -1;
 	r->comp = c;
-	snprintf(r->name, sizeof(r->name), "%s", name ? name : "scm desktop");
 	if (ops)
 		r->ops = *ops;
 	r->userdata = userdata;
+	int e;
+	if ((e = set_secret(r->password, sizeof(r->password), cfg->password)) < 0 ||
+	    (e = set_secret(r->token, sizeof(r->token), cfg->token)) < 0)
+		return e;
+	if (cfg->viewonly_password && *cfg->viewonly_password)
+		snprintf(r->viewonly, sizeof(r->viewonly), "%s", cfg->viewonly_password);
+	r->passwords[0] = r->password;
+	r->passwords[1] = r->viewonly[0] ? r->viewonly : NULL;
+	r->passwords[2] = NULL;
+
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0)
 		return -errno;
-	r->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (r->listen_fd < 0)
+	if ((e = listen_on(cfg->port, &r->rfb_fd, &r->port)) < 0 ||
+	    (e = listen_on(cfg->ws_port, &r->ws_fd, &r->ws_port)) < 0)
+		return e;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_RFB_LISTEN, r->rfb_fd) };
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->rfb_fd, &ev) < 0)
 		return -errno;
-	int one = 1;
-	setsockopt(r->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	if (bind(r->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(r->listen_fd, 8) < 0)
+	ev.data.u64 = tag(TAG_WS_LISTEN, r->ws_fd);
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ws_fd, &ev) < 0)
 		return -errno;
-	socklen_t al = sizeof(a);
-	if (getsockname(r->listen_fd, (struct sockaddr *)&a, &al) < 0)
-		return -errno;
-	r->port = ntohs(a.sin_port);
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->listen_fd, &ev) < 0)
-		return -errno;
+
+	rfbLogEnable(getenv("SCM_GFX_RFB_DEBUG") != NULL);
+	rfbMaxClientWait = 2000;
+	rfbScreenInfoPtr s = rfbGetScreen(NULL, NULL, (int)c->width, (int)c->height, 8, 3, 4);
+	if (!s)
+		return -ENOMEM;
+	r->screen = s;
+	s->screenData = r;
+	s->desktopName = cfg->name ? cfg->name : "scm desktop";
+	/* The compositor's pixels as they are: 0xXXRRGGBB little-endian. */
+	s->serverFormat.redShift = 16;
+	s->serverFormat.greenShift = 8;
+	s->serverFormat.blueShift = 0;
+	s->frameBuffer = (char *)c->fb;
+	s->paddedWidthInBytes = (int)c->width * 4;
+	/* Our own sockets only: no listening by libvncserver, no HTTP. */
+	s->port = 0;
+	s->ipv6port = 0;
+	s->autoPort = FALSE;
+	s->httpPort = 0;
+	s->http6Port = 0;
+	s->httpDir = NULL;
+	s->alwaysShared = TRUE;
+	s->deferUpdateTime = 0;
+	s->newClientHook = on_new_client;
+	s->kbdAddEvent = on_key;
+	s->ptrAddEvent = on_pointer;
+	if (!cfg->insecure_no_auth) {
+		s->authPasswdData = r->passwords;
+		s->authPasswdFirstViewOnly = 1;
+		s->passwordCheck = check_password;
+	}
+	rfbInitServer(s);
 	*ret = TAKE_PTR(r);
 	return 0;
 }
@@ -111,266 +276,193 @@ uint16_t gfx_rfb_port(const gfx_rfb *r)
 {
 	return r->port;
 }
+uint16_t gfx_rfb_ws_port(const gfx_rfb *r)
+{
+	return r->ws_port;
+}
+const char *gfx_rfb_password(const gfx_rfb *r)
+{
+	return r->screen->authPasswdData ? r->password : "";
+}
+const char *gfx_rfb_viewonly_password(const gfx_rfb *r)
+{
+	return r->viewonly;
+}
+const char *gfx_rfb_token(const gfx_rfb *r)
+{
+	return r->token;
+}
 int gfx_rfb_fd(const gfx_rfb *r)
 {
 	return r->epfd;
 }
+uint64_t gfx_rfb_refused(const gfx_rfb *r)
+{
+	return r->refused;
+}
+
 uint32_t gfx_rfb_viewers(const gfx_rfb *r)
 {
 	uint32_t n = 0;
-	for (size_t i = 0; i < GFX_RFB_VIEWERS_MAX; i++)
-		n += r->v[i] && r->v[i]->state == V_NORMAL;
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+		n += cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL;
+	rfbReleaseClientIterator(it);
 	return n;
 }
 
-static int reserve(viewer *v, size_t extra)
+static const char *encoding_name(int e)
 {
-	if (v->out_len + extra <= v->out_cap)
-		return 0;
-	size_t cap = v->out_cap ? v->out_cap : 4096;
-	while (cap < v->out_len + extra)
-		cap *= 2;
-	uint8_t *p = realloc(v->out, cap);
-	if (!p)
-		return -ENOMEM;
-	v->out = p;
-	v->out_cap = cap;
-	return 0;
+	switch (e) {
+	case rfbEncodingRaw: return "raw";
+	case rfbEncodingCopyRect: return "copyrect";
+	case rfbEncodingRRE: return "rre";
+	case rfbEncodingCoRRE: return "corre";
+	case rfbEncodingHextile: return "hextile";
+	case rfbEncodingZlib: return "zlib";
+	case rfbEncodingTight: return "tight";
+	case rfbEncodingZlibHex: return "zlibhex";
+	case rfbEncodingUltra: return "ultra";
+	case rfbEncodingZRLE: return "zrle";
+	case rfbEncodingZYWRLE: return "zywrle";
+	case (int)rfbEncodingTightPng: return "tightpng";
+	default: return NULL;
+	}
 }
 
-static int put(viewer *v, const void *data, size_t n)
+struct json_object *gfx_rfb_viewers_json(gfx_rfb *r)
 {
-	int r = reserve(v, n);
-	if (r < 0)
-		return r;
-	memcpy(v->out + v->out_len, data, n);
-	v->out_len += n;
-	return 0;
-}
-
-static int put32(viewer *v, uint32_t x)
-{
-	uint8_t b[4] = { (uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x };
-	return put(v, b, 4);
-}
-
-/* Writes what is queued; arms EPOLLOUT for the rest. */
-static int flush(gfx_rfb *r, viewer *v)
-{
-	while (v->out_off < v->out_len) {
-		ssize_t n = send(v->fd, v->out + v->out_off, v->out_len - v->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
+	struct json_object *arr = json_object_new_array();
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; arr && (cl = rfbClientIteratorNext(it));) {
+		if (cl->sock == RFB_INVALID_SOCKET || cl->state != RFB_NORMAL)
 			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n <= 0)
-			return -EPIPE;
-		v->out_off += (size_t)n;
-	}
-	if (v->out_off == v->out_len)
-		v->out_off = v->out_len = 0;
-	bool want_out = v->out_len > 0;
-	if (want_out != v->epollout) {
-		struct epoll_event ev = { .events = EPOLLIN | (want_out ? EPOLLOUT : 0) };
-		for (size_t i = 0; i < GFX_RFB_VIEWERS_MAX; i++)
-			if (r->v[i] == v)
-				ev.data.u64 = i;
-		epoll_ctl(r->epfd, EPOLL_CTL_MOD, v->fd, &ev);
-		v->epollout = want_out;
-	}
-	return 0;
-}
-
-static int send_rect(viewer *v, const uint32_t *fb, uint32_t stride, const gfx_rect *rc)
-{
-	size_t bpp = v->pf.bpp / 8;
-	uint8_t h[12] = { (uint8_t)(rc->x >> 8), (uint8_t)rc->x, (uint8_t)(rc->y >> 8), (uint8_t)rc->y,
-			  (uint8_t)(rc->w >> 8), (uint8_t)rc->w, (uint8_t)(rc->h >> 8), (uint8_t)rc->h,
-			  0, 0, 0, 0 /* raw */ };
-	int e = put(v, h, sizeof(h));
-	if (e < 0)
-		return e;
-	size_t row = (size_t)rc->w * bpp;
-	e = reserve(v, row * (size_t)rc->h);
-	if (e < 0)
-		return e;
-	for (int32_t y = rc->y; y < rc->y + rc->h; y++)
-		v->out_len += gfx_rfb_pack(&v->pf, fb + (size_t)y * stride + rc->x, (size_t)rc->w,
-					   v->out + v->out_len);
-	return 0;
-}
-
-/* Sends an update if one was asked for and there is something to send. */
-static int maybe_update(gfx_rfb *r, viewer *v)
-{
-	if (v->state != V_NORMAL || !v->want || v->out_len > 0)
-		return 0;
-	gfx_region send_rg;
-	gfx_region_clear(&send_rg);
-	if (v->want_full)
-		gfx_region_add(&send_rg, &v->req, &v->req);
-	else
-		gfx_region_add_region(&send_rg, &v->dirty, &v->req);
-	if (gfx_region_empty(&send_rg))
-		return 0;
-	uint8_t h[4] = { 0, 0, (uint8_t)(send_rg.n >> 8), (uint8_t)send_rg.n };
-	int e = put(v, h, 4);
-	for (uint32_t i = 0; e == 0 && i < send_rg.n; i++)
-		e = send_rect(v, r->comp->fb, r->comp->width, &send_rg.r[i]);
-	if (e < 0)
-		return e;
-	v->want = v->want_full = false;
-	/* What the request covered has been sent; damage outside it stays. */
-	uint32_t k = 0;
-	for (uint32_t i = 0; i < v->dirty.n; i++) {
-		gfx_rect in;
-		gfx_rect_intersect(&v->dirty.r[i], &v->req, &in);
-		if (in.w != v->dirty.r[i].w || in.h != v->dirty.r[i].h)
-			v->dirty.r[k++] = v->dirty.r[i];
-	}
-	v->dirty.n = k;
-	return flush(r, v);
-}
-
-static int server_init(gfx_rfb *r, viewer *v)
-{
-	uint8_t h[4] = { (uint8_t)(r->comp->width >> 8), (uint8_t)r->comp->width,
-			 (uint8_t)(r->comp->height >> 8), (uint8_t)r->comp->height };
-	uint8_t pf[16];
-	gfx_rfb_encode_pixfmt(&v->pf, pf);
-	size_t nl = strlen(r->name);
-	int e = put(v, h, 4);
-	if (!e)
-		e = put(v, pf, 16);
-	if (!e)
-		e = put32(v, (uint32_t)nl);
-	if (!e)
-		e = put(v, r->name, nl);
-	return e;
-}
-
-static int handle_msg(gfx_rfb *r, viewer *v, const gfx_rfb_msg *m)
-{
-	gfx_compositor *c = r->comp;
-	switch (m->type) {
-	case GFX_RFB_SET_PIXEL_FORMAT:
-		v->pf = m->pf;
-		/* Damage already queued was for the old format; start over. */
-		gfx_comp_damage_all(c);
-		break;
-	case GFX_RFB_UPDATE_REQUEST: {
-		gfx_rect req = { m->x, m->y, m->w, m->h };
-		gfx_rect all = { 0, 0, (int32_t)c->width, (int32_t)c->height };
-		if (!gfx_rect_intersect(&req, &all, &v->req))
-			break;
-		v->want = true;
-		v->want_full = v->want_full || !m->incremental;
-		return maybe_update(r, v);
-	}
-	case GFX_RFB_KEY:
-		if (r->ops.key)
-			r->ops.key(r->userdata, m->down, m->key);
-		break;
-	case GFX_RFB_POINTER:
-		if (r->ops.pointer)
-			r->ops.pointer(r->userdata, m->buttons, m->x, m->y);
-		break;
-	default: /* SetEncodings: raw is always allowed; cut text is ignored. */
-		break;
-	}
-	return 0;
-}
-
-/* Consumes what the viewer sent; returns < 0 to drop it. */
-static int process(gfx_rfb *r, viewer *v)
-{
-	size_t off = 0;
-	int e = 0;
-	char err[160];
-
-	while (e == 0 && off < v->in_len) {
-		const uint8_t *p = v->in + off;
-		size_t avail = v->in_len - off;
-		if (v->state == V_VERSION) {
-			if (avail < 12)
-				break;
-			if (gfx_rfb_parse_version(p, &v->minor))
-				return -EPROTO;
-			off += 12;
-			if (v->minor == 3) {
-				e = put32(v, 1); /* security type None, RFB 3.3 style */
-				v->state = V_CLIENT_INIT;
-			} else {
-				e = put(v, (const uint8_t[]){ 1, 1 }, 2);
-				v->state = V_SECURITY;
-			}
-		} else if (v->state == V_SECURITY) {
-			if (p[0] != 1) {
-				if (v->minor == 8) {
-					static const char why[] = "only security type None is offered";
-					put32(v, 1);
-					put32(v, sizeof(why) - 1);
-					put(v, why, sizeof(why) - 1);
-					flush(r, v);
-				}
-				return -EPROTO;
-			}
-			off += 1;
-			if (v->minor == 8)
-				e = put32(v, 0); /* SecurityResult OK */
-			v->state = V_CLIENT_INIT;
-		} else if (v->state == V_CLIENT_INIT) {
-			off += 1; /* shared flag: every viewer shares */
-			e = server_init(r, v);
-			v->state = V_NORMAL;
-		} else {
-			gfx_rfb_msg m;
-			size_t used;
-			int pr = gfx_rfb_parse_msg(p, avail, &m, &used, err, sizeof(err));
-			if (pr == -EAGAIN)
-				break;
-			if (pr)
-				return -EPROTO;
-			off += used;
-			e = handle_msg(r, v, &m);
+		struct json_object *v = json_object_new_object(), *rects = json_object_new_object();
+		const char *enc = encoding_name(cl->preferredEncoding);
+		json_object_object_add(v, "address", json_object_new_string(cl->host ? cl->host : ""));
+		json_object_object_add(v, "websocket", json_object_new_boolean(cl->wsctx != NULL));
+		json_object_object_add(v, "view_only", json_object_new_boolean(cl->viewOnly));
+		json_object_object_add(v, "encoding", json_object_new_string(enc ? enc : "other"));
+		json_object_object_add(v, "bytes_sent", json_object_new_int64(rfbStatGetSentBytes(cl)));
+		json_object_object_add(v, "bytes_if_raw", json_object_new_int64(rfbStatGetSentBytesIfRaw(cl)));
+		for (rfbStatList *st = cl->statEncList; st; st = st->Next) {
+			const char *nm = encoding_name((int)st->type);
+			if (nm && st->sentCount)
+				json_object_object_add(rects, nm, json_object_new_int64(st->sentCount));
 		}
+		json_object_object_add(v, "rects", rects);
+		json_object_array_add(arr, v);
 	}
-	memmove(v->in, v->in + off, v->in_len - off);
-	v->in_len -= off;
-	if (e < 0)
-		return e;
-	return flush(r, v);
+	rfbReleaseClientIterator(it);
+	return arr;
 }
 
-static void accept_viewer(gfx_rfb *r)
+struct json_object *gfx_rfb_encodings_json(gfx_rfb *r)
 {
-	int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	enc_total t[ENC_SLOTS];
+	memcpy(t, r->sent, sizeof(t));
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+		for (rfbStatList *st = cl->statEncList; st; st = st->Next)
+			for (size_t i = 0; i < ENC_SLOTS; i++)
+				if ((uint32_t)enc_ids[i] == st->type) {
+					t[i].rects += st->sentCount;
+					t[i].bytes += st->bytesSent;
+					t[i].bytes_if_raw += st->bytesSentIfRaw;
+				}
+	rfbReleaseClientIterator(it);
+	struct json_object *o = json_object_new_object();
+	for (size_t i = 0; o && i < ENC_SLOTS; i++) {
+		if (!t[i].rects)
+			continue;
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "rects", json_object_new_int64((int64_t)t[i].rects));
+		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)t[i].bytes));
+		json_object_object_add(e, "bytes_if_raw", json_object_new_int64((int64_t)t[i].bytes_if_raw));
+		json_object_object_add(o, encoding_name(enc_ids[i]), e);
+	}
+	return o;
+}
+
+static void take(gfx_rfb *r, int fd, bool ws)
+{
+	r->accepting_ws = ws;
+	/* rfbNewClient() makes the socket blocking-with-timeouts its way and
+	 * calls on_new_client(), which joins it to our epoll set. */
+	rfbNewClient(r->screen, fd);
+	r->accepting_ws = false;
+}
+
+static void accept_on(gfx_rfb *r, int lfd, bool ws)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	size_t slot = GFX_RFB_VIEWERS_MAX;
-	for (size_t i = 0; i < GFX_RFB_VIEWERS_MAX; i++)
-		if (!r->v[i]) {
+	if (!ws) {
+		take(r, fd, false);
+		return;
+	}
+	/* Wait for its request line; the oldest pending one makes room. */
+	size_t slot = 0;
+	for (size_t i = 0; i < WS_PENDING_MAX; i++) {
+		if (r->pending[i].fd < 0) {
 			slot = i;
 			break;
 		}
-	viewer *v = slot < GFX_RFB_VIEWERS_MAX ? calloc(1, sizeof(*v)) : NULL;
-	if (!v) {
+		if (r->pending[i].since < r->pending[slot].since)
+			slot = i;
+	}
+	pending_drop(r, slot);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_WS_PENDING, fd) };
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		close(fd);
 		return;
 	}
-	int one = 1, sndbuf = 4 << 20;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* A full frame is 8 MB at 1080p; a deep send buffer lets the kernel
-	 * take most of it in one go instead of a wake-up per 200 KB. */
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	v->fd = fd;
-	v->pf = gfx_pixfmt_desktop;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = slot };
-	r->v[slot] = v;
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 || put(v, "RFB 003.008\n", 12) < 0 ||
-	    flush(r, v) < 0)
-		viewer_drop(r, slot);
+	r->pending[slot] = (ws_pending){ fd, now_ns() };
+}
+
+static void ws_refuse(gfx_rfb *r, int fd, const char *why)
+{
+	char resp[256];
+	int n = snprintf(resp, sizeof(resp),
+			 "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+			 "Content-Length: %zu\r\n\r\n%s\n", strlen(why) + 1, why);
+	(void)!send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	r->refused++;
+}
+
+static void ws_check(gfx_rfb *r, int fd)
+{
+	size_t slot = WS_PENDING_MAX;
+	for (size_t i = 0; i < WS_PENDING_MAX; i++)
+		if (r->pending[i].fd == fd)
+			slot = i;
+	if (slot == WS_PENDING_MAX)
+		return;
+	uint8_t buf[GFX_WS_REQUEST_MAX];
+	char path[GFX_WS_REQUEST_MAX], err[128];
+	/* Peek: libvncserver reads the request again for its handshake. */
+	ssize_t k = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (k <= 0) {
+		if (k == 0 || (errno != EAGAIN && errno != EINTR))
+			pending_drop(r, slot);
+		return;
+	}
+	int e = gfx_ws_parse_request(buf, (size_t)k, path, sizeof(path), err, sizeof(err));
+	if (e == -EAGAIN)
+		return;
+	if (e == 0 && !gfx_ws_token_matches(path, r->token)) {
+		e = GFX_E_INVALID;
+		snprintf(err, sizeof(err), "wrong or missing token");
+	}
+	if (e) {
+		ws_refuse(r, fd, err);
+		pending_drop(r, slot);
+		return;
+	}
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
+	r->pending[slot].fd = -1;
+	take(r, fd, true);
 }
 
 int gfx_rfb_dispatch(gfx_rfb *r)
@@ -379,42 +471,46 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 	int n = epoll_wait(r->epfd, evs, 16, 0);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	bool clients = false;
 	for (int i = 0; i < n; i++) {
-		if (evs[i].data.u64 == UINT64_MAX) {
-			accept_viewer(r);
-			continue;
-		}
-		size_t slot = (size_t)evs[i].data.u64;
-		viewer *v = slot < GFX_RFB_VIEWERS_MAX ? r->v[slot] : NULL;
-		if (!v)
-			continue;
-		bool bad = false;
-		if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-			ssize_t k = recv(v->fd, v->in + v->in_len, sizeof(v->in) - v->in_len, MSG_DONTWAIT);
-			if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
-				bad = true;
-			else if (k > 0) {
-				v->in_len += (size_t)k;
-				bad = process(r, v) < 0;
-			}
-		}
-		if (!bad && (evs[i].events & EPOLLOUT))
-			bad = flush(r, v) < 0 || maybe_update(r, v) < 0;
-		if (bad)
-			viewer_drop(r, slot);
+		int kind = (int)(evs[i].data.u64 >> 32), fd = (int)(uint32_t)evs[i].data.u64;
+		if (kind == TAG_RFB_LISTEN)
+			accept_on(r, r->rfb_fd, false);
+		else if (kind == TAG_WS_LISTEN)
+			accept_on(r, r->ws_fd, true);
+		else if (kind == TAG_WS_PENDING)
+			ws_check(r, fd);
+		else
+			clients = true;
 	}
+	int64_t t = now_ns();
+	for (size_t i = 0; i < WS_PENDING_MAX; i++)
+		if (r->pending[i].fd >= 0 && t - r->pending[i].since > WS_PENDING_NS)
+			pending_drop(r, i);
+	/* Reads what viewers sent, answers requests, drops the gone (a closed
+	 * socket leaves our epoll set by itself). */
+	if (clients)
+		rfbProcessEvents(r->screen, 0);
 	return 0;
 }
 
 void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 {
-	gfx_rect all = { 0, 0, (int32_t)r->comp->width, (int32_t)r->comp->height };
-	for (size_t i = 0; i < GFX_RFB_VIEWERS_MAX; i++) {
-		viewer *v = r->v[i];
-		if (!v || v->state != V_NORMAL)
-			continue;
-		gfx_region_add_region(&v->dirty, changed, &all);
-		if (maybe_update(r, v) < 0)
-			viewer_drop(r, i);
+	for (uint32_t i = 0; i < changed->n; i++) {
+		const gfx_rect *rc = &changed->r[i];
+		rfbMarkRectAsModified(r->screen, rc->x, rc->y, rc->x + rc->w, rc->y + rc->h);
 	}
+	bool gone = false;
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
+		if (cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL && !cl->onHold &&
+		    FB_UPDATE_PENDING(cl) && !sraRgnEmpty(cl->requestedRegion))
+			rfbSendFramebufferUpdate(cl, cl->modifiedRegion);
+		gone |= cl->sock == RFB_INVALID_SOCKET;
+	}
+	rfbReleaseClientIterator(it);
+	/* A viewer that failed a write is closed; free it now, its socket
+	 * will not wake us. */
+	if (gone)
+		rfbProcessEvents(r->screen, 0);
 }

@@ -88,7 +88,10 @@ int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret)
 		    cfg->cap_periods ? cfg->cap_periods : 4, now_ns());
 	if (cfg->rfb) {
 		static const gfx_rfb_ops ops = { rfb_key, rfb_pointer };
-		r = gfx_rfb_new(s->comp, cfg->rfb_port, cfg->name, &ops, s, &s->rfb);
+		gfx_rfb_config rc = { .port = cfg->rfb_port, .ws_port = cfg->ws_port, .name = cfg->name,
+				      .password = cfg->password, .viewonly_password = cfg->viewonly_password,
+				      .token = cfg->token, .insecure_no_auth = cfg->insecure_no_auth };
+		r = gfx_rfb_new(s->comp, &rc, &ops, s, &s->rfb);
 		if (r)
 			return r;
 	}
@@ -462,6 +465,12 @@ struct json_object *gfx_server_stats(gfx_server *s)
 	json_object_object_add(root, "height", json_object_new_int64(s->comp->height));
 	json_object_object_add(root, "rfb_port", json_object_new_int(s->rfb ? gfx_rfb_port(s->rfb) : 0));
 	json_object_object_add(root, "viewers", json_object_new_int64(s->rfb ? gfx_rfb_viewers(s->rfb) : 0));
+	if (s->rfb) {
+		json_object_object_add(root, "ws_port", json_object_new_int(gfx_rfb_ws_port(s->rfb)));
+		json_object_object_add(root, "viewer_list", gfx_rfb_viewers_json(s->rfb));
+		json_object_object_add(root, "encodings_sent", gfx_rfb_encodings_json(s->rfb));
+		json_object_object_add(root, "viewers_refused", json_object_new_int64((int64_t)gfx_rfb_refused(s->rfb)));
+	}
 	json_object_object_add(root, "renders", json_object_new_int64((int64_t)s->comp->renders));
 	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++) {
 		gfx_client *c = s->clients[i];

@@ -19,7 +19,12 @@ typedef struct gfx_server_config {
 	uint32_t cap_periods;     /* carry-over cap in periods, 0: 4 */
 	bool rfb;                 /* serve RFB on 127.0.0.1 */
 	uint16_t rfb_port;        /* 0: any free port */
+	uint16_t ws_port;         /* noVNC's websocket, 0: any free port */
 	const char *name;         /* desktop name shown by viewers */
+	/* Viewer secrets (rfb.h): NULL makes them up; no view-only one
+	 * unless given. insecure_no_auth: benches and unit tests only. */
+	const char *password, *viewonly_password, *token;
+	bool insecure_no_auth;
 } gfx_server_config;
 
 #define GFX_INPUT_QUEUE 256u

@@ -5,10 +5,13 @@
 # Xvfb with the real X11 program (xclock, xterm) and scm-desktop-agent.
 # A real VNC client and noVNC in headless Chromium must see both apps in
 # their border colours, and text typed through VNC must reach the xterm.
+# Viewers need the session's secret: the VNC password for RFB, the token
+# (and the password) for noVNC; each app's X server needs its cookie.
 load helpers
+load gfx-vnc
 
 setup() {
-	for t in gvnccapture Xvfb xclock xterm websockify chromium python3; do
+	for t in gvnccapture Xvfb xauth xdpyinfo xclock xterm chromium python3; do
 		command -v $t >/dev/null || { echo "$t missing (scripts/deps/test-gfx.txt)"; return 1; }
 	done
 	start_scmd
@@ -23,7 +26,7 @@ teardown() {
 
 # Starts the example desktop; fills APP_X/APP_Y/APP_BORDER[app] and PORT.
 launch() {
-	declare -gA APP_X APP_Y APP_BORDER
+	declare -gA APP_X APP_Y APP_BORDER APP_DISPLAY
 	# An empty HOME: the xterm's shell must not wait on the host user's
 	# ~/.bashrc before it reads what the test types.
 	mkdir -p "$SCMT/home"
@@ -41,14 +44,27 @@ launch() {
 		[ "$kind" = app ] || continue
 		APP_X[$name]=${xy%,*} APP_Y[$name]=${xy#*,} APP_BORDER[$name]=${border#\#}
 	done <"$SCMT/run.out"
+	while read -r kind name disp; do
+		[ "$kind" = display ] && APP_DISPLAY[$name]=$disp
+	done <"$SCMT/run.out"
 	PORT=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
+	WSPORT=$(sed -n 's/^websocket 127.0.0.1://p' "$SCMT/run.out")
+	PASSWORD=$(sed -n 's/^password //p' "$SCMT/run.out")
+	TOKEN=$(sed -n 's/^token //p' "$SCMT/run.out")
+	[ ${#PASSWORD} -eq 8 ] && [ ${#TOKEN} -eq 32 ]
+}
+
+# capture FILE: the desktop as an authenticated viewer decodes it.
+capture() {
+	SCM_VNC_PASSWORD=$PASSWORD timeout 60 "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --encodings "tight zrle" \
+		--no-jpeg --capture "$1"
 }
 
 # The agent is up before its app has drawn; typing into a window that is
 # not mapped yet goes nowhere. Waits until the xterm shows its white page.
 wait_term_drawn() {
 	for _ in $(seq 100); do
-		timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/wait.png" >/dev/null 2>&1 &&
+		capture "$SCMT/wait.png" >/dev/null 2>&1 &&
 			[ "$("$CHK" count "$SCMT/wait.png" "${APP_X[term]}" "${APP_Y[term]}" 640 420 ffffff)" -gt 100000 ] &&
 			return 0
 		sleep 0.1
@@ -58,7 +74,7 @@ wait_term_drawn() {
 
 @test "gfx desktop: xclock and xterm in their own endpoints, captured by a VNC client" {
 	launch
-	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/cap.png"
+	run gvnc_capture "$PORT" "$PASSWORD" "$SCMT/cap.png"
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
 	for app in clock term; do
@@ -81,8 +97,8 @@ wait_term_drawn() {
 	wait_term_drawn
 	typed=/tmp/scmgfxtyped$RANDOM$RANDOM
 	rm -f "$typed"
-	"$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) \
-		--type "touch $typed" --return
+	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" \
+		--click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) --type "touch $typed" --return
 	for _ in $(seq 100); do [ -e "$typed" ] && break; sleep 0.05; done
 	[ -e "$typed" ]
 	rm -f "$typed"
@@ -93,7 +109,7 @@ c = {x["caller"]: x for x in json.load(sys.stdin)["stats"]["clients"]}
 assert c["desktop-two-apps-clock"]["input_events"] == 0, c
 assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 	# The terminal shows what was typed: its region changed since launch.
-	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/cap.png"
+	run capture "$SCMT/cap.png"
 	[ "$("$CHK" distinct "$SCMT/cap.png" "${APP_X[term]}" "${APP_Y[term]}" 640 40)" -ge 2 ]
 }
 
@@ -175,8 +191,8 @@ import json, sys
 c = {x["caller"]: x for x in json.load(sys.stdin)["stats"]["clients"]}
 assert c["ct-clock"]["weight"] == 1 and c["ct-eyes"]["weight"] == 3, c
 assert c["ct-clock"]["border"] != c["ct-eyes"]["border"], c'
-	port=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
-	run timeout 30 gvnccapture "127.0.0.1:$((port - 5900))" "$SCMT/cap.png"
+	port=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out") password=$(sed -n 's/^password //p' "$SCMT/run.out")
+	run gvnc_capture "$port" "$password" "$SCMT/cap.png"
 	[ "$status" -eq 0 ]
 	while read -r kind name at xy _ border; do
 		[ "$kind" = app ] || continue
@@ -222,4 +238,61 @@ JSON
 	run "$SCMCTL" call gfx stats
 	[[ "$output" != *greedy* ]]
 	"$SCMCTL" container rm greedy >/dev/null
+}
+
+@test "gfx desktop: without the secret a viewer gets no pixels, and a websocket without the token gets 403" {
+	wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	launch --novnc "$wport"
+	run rfb_security_types "$PORT"
+	echo "$output"
+	[ "${lines[0]}" = "types 2" ]
+	[[ "${lines[1]}" == refused* ]]
+	run gvnc_capture "$PORT" "notthis1" "$SCMT/wrong.png"
+	[ "$status" -ne 0 ]
+	[ ! -e "$SCMT/wrong.png" ]
+	# The websocket: no token, a wrong one, a right one (the upgrade).
+	ws() {
+		python3 - "$WSPORT" "$1" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n" % sys.argv[2]).encode())
+print(s.recv(4096).split(b"\r\n")[0].decode())
+PY
+	}
+	[ "$(ws /websockify)" = "HTTP/1.1 403 Forbidden" ]
+	[ "$(ws "/websockify?token=${TOKEN%?}x")" = "HTTP/1.1 403 Forbidden" ]
+	[[ "$(ws "/websockify?token=$TOKEN")" == "HTTP/1.1 101"* ]]
+	# noVNC itself, with the printed URL but a wrong token, shows no desktop.
+	url=$(sed -n 's/^novnc //p' "$SCMT/run.out")
+	[[ "$url" == *"token%3D$TOKEN"*"password=$PASSWORD"* ]]
+	run timeout 90 "$SCM_BUILD/libexec/scm-desktop-novnc-shot" "${url/$TOKEN/${TOKEN%?}x}" "$SCMT/bad.png" 5,5
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" != *"pixel 5 5"* ]]
+	"$SCMCTL" call gfx-two-apps stats | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["stats"]
+assert s["viewers_refused"] >= 4, s'
+}
+
+@test "gfx desktop: an app's X display refuses clients without its cookie, other users, and has no abstract socket" {
+	launch
+	d=${APP_DISPLAY[term]}
+	[ -n "$d" ]
+	# the server listens on its socket file only: no abstract @/tmp/.X11-unix/X socket, no TCP
+	grep -q " /tmp/.X11-unix/X${d#:}\$" /proc/net/unix
+	! grep -q "@/tmp/.X11-unix/X${d#:}\$" /proc/net/unix
+	! ss -ltn | grep -q ":$((6000 + ${d#:})) "
+	# without the cookie: refused, for this user and for another one
+	run env XAUTHORITY=/dev/null xdpyinfo -display "$d"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Authorization required"* || "$output" == *"unable to open display"* ]]
+	if [ "$(id -u)" = 0 ]; then
+		run setpriv --reuid 65534 --regid 65534 --clear-groups env HOME=/ XAUTHORITY=/nonexistent xdpyinfo -display "$d"
+		[ "$status" -ne 0 ]
+	fi
+	# the app itself is fine: the xterm is drawn
+	wait_term_drawn
 }

@@ -194,13 +194,17 @@ int main(int argc, char **argv)
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
 		json_object_put(j);
 	} else if (strcmp(argv[1], "viewer") == 0) {
-		char *addr = NULL;
-		uint64_t port = 0;
-		r = scm_gfx_viewer(ch, &addr, &port, &err);
+		char *addr = NULL, *pw = NULL, *vo = NULL, *tok = NULL;
+		uint64_t port = 0, ws = 0;
+		r = scm_gfx_viewer(ch, &addr, &port, &ws, &pw, &vo, &tok, &err);
 		if (r)
 			return fail("viewer", r, err);
-		printf("%s %llu\n", addr, (unsigned long long)port);
+		/* The secrets stay off stdout: this tool runs as an app. */
+		printf("%s %llu ws %llu\n", addr, (unsigned long long)port, (unsigned long long)ws);
 		free(addr);
+		free(pw);
+		free(vo);
+		free(tok);
 	} else {
 		r = 2;
 	}

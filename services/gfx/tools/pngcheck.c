@@ -5,7 +5,8 @@
  *   scm-gfx-pngcheck pixel FILE X Y                -> "rrggbb"
  *   scm-gfx-pngcheck count FILE X Y W H RRGGBB     -> pixels of that colour
  *   scm-gfx-pngcheck distinct FILE X Y W H         -> number of colours
- *   scm-gfx-pngcheck diff FILE OTHER               -> pixels that differ
+ *   scm-gfx-pngcheck diff FILE OTHER [X Y W H]     -> pixels that differ
+ *   scm-gfx-pngcheck maxdelta FILE OTHER [X Y W H] -> largest channel difference
  *
  * Any PNG libpng reads (palette, grey, 16-bit, alpha) is turned into
  * 8-bit RGB first; the rect is clipped to the image. */
@@ -116,7 +117,7 @@ int main(int argc, char **argv)
 			d += i == 0 || v[i] != v[i - 1];
 		printf("%zu\n", d);
 		free(v);
-	} else if (strcmp(argv[1], "diff") == 0 && argc == 4) {
+	} else if ((strcmp(argv[1], "diff") == 0 || strcmp(argv[1], "maxdelta") == 0) && (argc == 4 || argc == 8)) {
 		image other;
 		if (load(argv[3], &other) < 0)
 			return 1;
@@ -124,10 +125,30 @@ int main(int argc, char **argv)
 			printf("size %ux%u vs %ux%u\n", img.w, img.h, other.w, other.h);
 			return 1;
 		}
+		/* The whole image, or the part of X Y W H inside it. */
+		long x0 = 0, y0 = 0, x1 = img.w, y1 = img.h;
+		if (argc == 8) {
+			x0 = strtol(argv[4], NULL, 10);
+			y0 = strtol(argv[5], NULL, 10);
+			x1 = x0 + strtol(argv[6], NULL, 10);
+			y1 = y0 + strtol(argv[7], NULL, 10);
+			x0 = x0 < 0 ? 0 : x0;
+			y0 = y0 < 0 ? 0 : y0;
+			x1 = x1 > (long)img.w ? (long)img.w : x1;
+			y1 = y1 > (long)img.h ? (long)img.h : y1;
+		}
 		uint64_t n = 0;
-		for (size_t i = 0; i < (size_t)img.w * img.h * 3; i += 3)
-			n += memcmp(img.rgb + i, other.rgb + i, 3) != 0;
-		printf("%llu\n", (unsigned long long)n);
+		int maxd = 0;
+		for (long py = y0; py < y1; py++)
+			for (long px = x0; px < x1; px++) {
+				size_t i = ((size_t)py * img.w + (size_t)px) * 3;
+				n += memcmp(img.rgb + i, other.rgb + i, 3) != 0;
+				for (int c = 0; c < 3; c++) {
+					int d = abs((int)img.rgb[i + c] - (int)other.rgb[i + c]);
+					maxd = d > maxd ? d : maxd;
+				}
+			}
+		printf("%llu\n", (unsigned long long)(argv[1][0] == 'd' ? n : (uint64_t)maxd));
 		free(other.rgb);
 	} else {
 		fprintf(stderr, "pngcheck: bad arguments\n");

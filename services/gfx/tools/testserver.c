@@ -77,6 +77,7 @@ int main(int argc, char **argv)
 		{ "size", required_argument, NULL, 's' },   { "port", required_argument, NULL, 'p' },
 		{ "info", required_argument, NULL, 'i' },   { "snapshot", required_argument, NULL, 'o' },
 		{ "animate", required_argument, NULL, 'a' }, { "client", required_argument, NULL, 'c' },
+		{ "password", required_argument, NULL, 'P' },
 		{ 0 }
 	};
 	gfx_server_config cfg = { .width = 640, .height = 400, .background = 0x2b2b2b, .rfb = true,
@@ -97,6 +98,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			cfg.rfb_port = (uint16_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'P':
+			cfg.password = optarg;
 			break;
 		case 'i':
 			info = optarg;
@@ -146,7 +150,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "testserver: snapshot %s failed\n", snap);
 	if (info && write_info(srv, info) < 0)
 		fprintf(stderr, "testserver: cannot write %s\n", info);
-	printf("rfb 127.0.0.1:%u\n", gfx_rfb_port(gfx_server_rfb(srv)));
+	gfx_rfb *rfb = gfx_server_rfb(srv);
+	printf("rfb 127.0.0.1:%u\n", gfx_rfb_port(rfb));
+	printf("secret %s %s %u\n", gfx_rfb_password(rfb), gfx_rfb_token(rfb), gfx_rfb_ws_port(rfb));
 	fflush(stdout);
 
 	sigset_t mask;
