@@ -250,12 +250,12 @@ static bool pair_seen(linter *l, const void *a, const void *b)
 
 /* How a merged set is judged. A profile directory holds profiles for many
  * containers, and only the profiles a container carries are ever merged:
- * so each profile is checked alone (LINT_ALONE), and every pair of
- * profiles at the same priority for conflicts between them
+ * so each profile is checked alone (LINT_ALONE), and the profiles of each
+ * priority as a group for conflicts between any two of them
  * (LINT_DIRECTORY): they must agree wherever they overlap, since any
- * container may carry both and nothing else. Shadowed and dead rules depend on the combination, so
- * only a given one (--profiles A,B: what a container carries) reports them
- * (LINT_COMBINED). */
+ * container may carry both and nothing else. Shadowed and dead rules
+ * depend on the combination, so only a given one (--profiles A,B: what a
+ * container carries) reports them (LINT_COMBINED). */
 typedef enum lint_mode { LINT_ALONE, LINT_DIRECTORY, LINT_COMBINED } lint_mode;
 
 static void conflict(linter *l, lint_mode mode, const char *svc, const char *method, const prule *a,
@@ -472,12 +472,13 @@ int policy_lint(const policy_store *s, const policy_idl_set *idl, const char *co
 	} else {
 		for (size_t i = 0; i < n_profs; i++)
 			check_merged(&l, s, (const char *const *)&profs[i]->name, 1, LINT_ALONE);
-		/* Every pair at the same priority, each merged on its own: a
-		 * container may carry exactly those two, and then nothing
-		 * higher masks their conflict. Merging the whole directory
-		 * instead let a third, higher profile hide it from lint while
-		 * scmd still denied the pair at run time. Conflicts already
-		 * reported alone are not repeated (pair_seen). */
+		/* Each priority group merged on its own, every disagreeing
+		 * pair of its rules reported: a container may carry exactly
+		 * those two profiles, and then nothing higher masks their
+		 * conflict. Merging the whole directory instead let a third,
+		 * higher profile hide it from lint while scmd still denied the
+		 * pair at run time. Conflicts already reported alone are not
+		 * repeated (pair_seen). */
 		const policy_profile **byprio = calloc(n_profs + 1, sizeof(*byprio));
 		const char **group = calloc(n_profs + 1, sizeof(char *));
 		if (!byprio || !group)
