@@ -22,8 +22,8 @@ typedef struct linter {
 	const policy_idl_set *idl;
 	const prule **rules; /* the rules under review, sorted by address */
 	size_t n_rules;
-	const void **pairs; /* conflict pairs already reported */
-	size_t n_pairs;
+	const void **pairs; /* conflict pairs already reported: a hash set of (a, b), a < b */
+	size_t n_pairs, cap_pairs;
 	int err;
 } linter;
 
@@ -202,40 +202,89 @@ static void check_rule_idl(linter *l, const prule *r)
 	free(method_known);
 }
 
+static size_t pair_hash(const void *a, const void *b)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)(uintptr_t)b * 0xc2b2ae3d27d4eb4full);
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* Has the conflict between rules a and b been reported? Records it if
+ * not. A hash set of unordered pairs: a directory of many profiles at one
+ * priority has many of them, and a list made lint quadratic in them. */
 static bool pair_seen(linter *l, const void *a, const void *b)
 {
-	for (size_t i = 0; i < l->n_pairs; i += 2)
-		if ((l->pairs[i] == a && l->pairs[i + 1] == b) || (l->pairs[i] == b && l->pairs[i + 1] == a))
-			return true;
-	const void **np = realloc(l->pairs, (l->n_pairs + 2) * sizeof(void *));
-	if (!np) {
-		l->err = -ENOMEM;
-		return true;
+	if ((uintptr_t)a > (uintptr_t)b) {
+		const void *t = a;
+		a = b;
+		b = t;
 	}
-	np[l->n_pairs++] = a;
-	np[l->n_pairs++] = b;
-	l->pairs = np;
+	if (2 * (l->n_pairs + 1) > l->cap_pairs) {
+		size_t cap = l->cap_pairs ? 2 * l->cap_pairs : 64;
+		const void **np = calloc(2 * cap, sizeof(void *));
+		if (!np) {
+			l->err = -ENOMEM;
+			return true;
+		}
+		for (size_t i = 0; i < l->cap_pairs; i++) {
+			if (!l->pairs[2 * i])
+				continue;
+			size_t j = pair_hash(l->pairs[2 * i], l->pairs[2 * i + 1]) & (cap - 1);
+			while (np[2 * j])
+				j = (j + 1) & (cap - 1);
+			np[2 * j] = l->pairs[2 * i];
+			np[2 * j + 1] = l->pairs[2 * i + 1];
+		}
+		free(l->pairs);
+		l->pairs = np;
+		l->cap_pairs = cap;
+	}
+	size_t j = pair_hash(a, b) & (l->cap_pairs - 1);
+	for (; l->pairs[2 * j]; j = (j + 1) & (l->cap_pairs - 1))
+		if (l->pairs[2 * j] == a && l->pairs[2 * j + 1] == b)
+			return true;
+	l->pairs[2 * j] = a;
+	l->pairs[2 * j + 1] = b;
+	l->n_pairs++;
 	return false;
 }
 
 /* How a merged set is judged. A profile directory holds profiles for many
  * containers, and only the profiles a container carries are ever merged:
- * so each profile is checked alone (LINT_ALONE), and every pair of
- * profiles at the same priority for conflicts between them
+ * so each profile is checked alone (LINT_ALONE), and the profiles of each
+ * priority as a group for conflicts between any two of them
  * (LINT_DIRECTORY): they must agree wherever they overlap, since any
- * container may carry both and nothing else. Shadowed and dead rules depend on the combination, so
- * only a given one (--profiles A,B: what a container carries) reports them
- * (LINT_COMBINED). */
+ * container may carry both and nothing else. Shadowed and dead rules
+ * depend on the combination, so only a given one (--profiles A,B: what a
+ * container carries) reports them (LINT_COMBINED). */
 typedef enum lint_mode { LINT_ALONE, LINT_DIRECTORY, LINT_COMBINED } lint_mode;
 
-static void conflict(linter *l, lint_mode mode, const char *svc, const emethod *m, const prule *other)
+static void conflict(linter *l, lint_mode mode, const char *svc, const char *method, const prule *a,
+		     const prule *other)
 {
 	_cleanup_free_ char *o = rule_origin(other);
-	add(l, POLICY_LINT_ERROR, m->winner->profile, m->winner->pointer, "conflict",
+	add(l, POLICY_LINT_ERROR, a->profile, a->pointer, "conflict",
 	    "%s %s.%s conflicts with %s %s at equal priority %d (%s; give one profile a higher priority)",
-	    m->winner->allow ? "allow" : "deny", svc, m->name, other->allow ? "allow" : "deny", o ? o : "?",
-	    m->winner->profile->priority,
+	    a->allow ? "allow" : "deny", svc, method, other->allow ? "allow" : "deny", o ? o : "?",
+	    a->profile->priority,
 	    mode == LINT_DIRECTORY ? "a container that carries both is denied" : "both deny at run time");
+}
+
+/* A directory merge holds one priority group: every rule of the method is
+ * a tie, and any two of them from different profiles that disagree are
+ * a conflict for a container carrying just those two, whichever the
+ * merge happened to pick as the winner. */
+static void group_conflicts(linter *l, const char *svc, const emethod *m)
+{
+	size_t n = m->n_ties + 1;
+	for (size_t i = 0; i < n; i++) {
+		const prule *a = i ? m->ties[i - 1] : m->winner;
+		for (size_t k = i + 1; k < n; k++) {
+			const prule *b = m->ties[k - 1];
+			if (a->profile == b->profile || prule_same_effect(a, b) || pair_seen(l, a, b))
+				continue;
+			conflict(l, LINT_DIRECTORY, svc, m->name, a, b);
+		}
+	}
 }
 
 static void check_services(linter *l, const policy_effective *e, lint_mode mode)
@@ -263,11 +312,12 @@ static void check_services(linter *l, const policy_effective *e, lint_mode mode)
 					continue;
 				/* the rules of a conflict are not dead: they are wrong */
 				deny_useful[w] = deny_useful[ti] = true;
-				if (prule_same_effect(m->winner, o) ||
-				    (mode == LINT_DIRECTORY && o->profile == m->winner->profile) || pair_seen(l, m->winner, o))
+				if (mode == LINT_DIRECTORY || prule_same_effect(m->winner, o) || pair_seen(l, m->winner, o))
 					continue;
-				conflict(l, mode, s->name, m, o);
+				conflict(l, mode, s->name, m->name, m->winner, o);
 			}
+			if (mode == LINT_DIRECTORY && m->state == EM_CONFLICT)
+				group_conflicts(l, s->name, m);
 			for (size_t o = 0; o < m->n_overrode; o++) {
 				size_t oi = rule_idx(l, m->overrode[o]);
 				matched[oi] = true;
@@ -304,20 +354,41 @@ out:
 	free(shadowed_by);
 }
 
+/* What a container carrying just x's and y's profiles gets for their
+ * conflicting setting (as sandbox.c's merge decides it). */
+static const char *pair_fail_closed(const psetting *x, const psetting *y, char *buf, size_t n)
+{
+	if (!strncmp(x->key, "syscall:", 8) || !strncmp(x->key, "cap:", 4))
+		return "deny";
+	if (!strncmp(x->key, "mount:", 6))
+		return "";
+	if (!strcmp(x->key, "network"))
+		return "none";
+	unsigned long long a = strtoull(x->value, NULL, 10), b = strtoull(y->value, NULL, 10);
+	snprintf(buf, n, "%llu", a < b ? a : b);
+	return buf;
+}
+
 static void check_settings(linter *l, const policy_effective *e, lint_mode mode)
 {
 	for (size_t i = 0; i < e->n_settings; i++) {
 		const esetting *es = &e->settings[i];
-		for (size_t t = 0; t < es->n_ties; t++) {
-			if (strcmp(es->ties[t]->value, es->winner->value) == 0)
-				continue;
-			_cleanup_free_ char *other = setting_origin(es->ties[t]);
-			add(l, POLICY_LINT_ERROR, es->winner->profile, es->winner->pointer, "conflict",
-			    "%s = %s conflicts with %s = %s in %s at equal priority %d (%s %s)",
-			    es->winner->key, es->winner->value, es->ties[t]->key, es->ties[t]->value,
-			    other ? other : "?", es->winner->profile->priority,
-			    mode == LINT_DIRECTORY ? "a container that carries both gets" : "fails closed:", es->value);
-		}
+		/* combined: the winner against each tie; a directory group:
+		 * every pair, since a container may carry any two of them */
+		size_t n = es->n_ties + 1;
+		for (size_t a = 0; a < (mode == LINT_DIRECTORY ? n : 1); a++)
+			for (size_t t = a; t < es->n_ties; t++) {
+				const psetting *x = a ? es->ties[a - 1] : es->winner, *y = es->ties[t];
+				if (strcmp(y->value, x->value) == 0)
+					continue;
+				_cleanup_free_ char *other = setting_origin(y);
+				char fcv[32];
+				add(l, POLICY_LINT_ERROR, x->profile, x->pointer, "conflict",
+				    "%s = %s conflicts with %s = %s in %s at equal priority %d (%s %s)", x->key,
+				    x->value, y->key, y->value, other ? other : "?", x->profile->priority,
+				    mode == LINT_DIRECTORY ? "a container that carries both gets" : "fails closed:",
+				    mode == LINT_DIRECTORY ? pair_fail_closed(x, y, fcv, sizeof(fcv)) : es->value);
+			}
 		for (size_t o = 0; mode == LINT_COMBINED && o < es->n_overrode; o++) {
 			if (strcmp(es->overrode[o]->value, es->value) == 0)
 				continue;
@@ -401,27 +472,29 @@ int policy_lint(const policy_store *s, const policy_idl_set *idl, const char *co
 	} else {
 		for (size_t i = 0; i < n_profs; i++)
 			check_merged(&l, s, (const char *const *)&profs[i]->name, 1, LINT_ALONE);
-		/* Every pair at the same priority, each merged on its own: a
-		 * container may carry exactly those two, and then nothing
-		 * higher masks their conflict. Merging the whole directory
-		 * instead let a third, higher profile hide it from lint while
-		 * scmd still denied the pair at run time. Conflicts already
-		 * reported alone are not repeated (pair_seen). */
+		/* Each priority group merged on its own, every disagreeing
+		 * pair of its rules reported: a container may carry exactly
+		 * those two profiles, and then nothing higher masks their
+		 * conflict. Merging the whole directory instead let a third,
+		 * higher profile hide it from lint while scmd still denied the
+		 * pair at run time. Conflicts already reported alone are not
+		 * repeated (pair_seen). */
 		const policy_profile **byprio = calloc(n_profs + 1, sizeof(*byprio));
-		if (!byprio)
+		const char **group = calloc(n_profs + 1, sizeof(char *));
+		if (!byprio || !group)
 			l.err = -ENOMEM;
 		else
 			memcpy(byprio, profs, n_profs * sizeof(*byprio));
-		if (byprio)
+		if (byprio && group)
 			qsort(byprio, n_profs, sizeof(*byprio), prio_cmp);
-		for (size_t i = 0; byprio && i < n_profs && !l.err; i++)
-			for (size_t k = i + 1; k < n_profs && !l.err && byprio[k]->priority == byprio[i]->priority; k++) {
-				if ((!byprio[i]->n_rules && !byprio[i]->n_settings) ||
-				    (!byprio[k]->n_rules && !byprio[k]->n_settings))
-					continue;
-				const char *pair[] = { byprio[i]->name, byprio[k]->name };
-				check_merged(&l, s, pair, 2, LINT_DIRECTORY);
-			}
+		for (size_t i = 0, k; byprio && group && i < n_profs && !l.err; i = k) {
+			size_t n_group = 0;
+			for (k = i; k < n_profs && byprio[k]->priority == byprio[i]->priority; k++)
+				group[n_group++] = byprio[k]->name;
+			if (n_group > 1)
+				check_merged(&l, s, group, n_group, LINT_DIRECTORY);
+		}
+		free(group);
 		free(byprio);
 	}
 	free(l.rules);

@@ -109,9 +109,9 @@ typedef struct policy_lint_report {
 
 /* Lints profiles against idl (NULL: skip the service/method checks).
  * names NULL: the whole store as a profile directory: every profile, and
- * every pair at the same priority, merged on its own, for conflicts
- * (errors: any container may carry just those two, whatever a higher
- * profile would mask). names given: that combination, as one container carries
+ * the profiles of each priority merged as a group, for conflicts between
+ * any two of them (errors: any container may carry just those two,
+ * whatever a higher profile would mask). names given: that combination, as one container carries
  * it: conflicts are errors, and rules the combination makes useless are
  * warnings (shadowed, dead). SCM_E_NOT_FOUND for an unknown name. */
 int policy_lint(const policy_store *s, const policy_idl_set *idl, const char *const *names, size_t n,

@@ -354,3 +354,24 @@ profile_json() { printf '%s\n' "$2" >"$SCMT/cfg/profiles/$1.json"; }
 	kill "$upid"; wait "$upid" || true
 	rm -rf "$D"
 }
+
+@test "deleting one of an endpoint's two profiles denies it everything, not what the other allows" {
+	"$SCMCTL" endpoint create both --profiles app,strict >/dev/null
+	run "$SCMCTL" call --endpoint both echo ping
+	[ "$status" -eq 0 ]
+	run "$SCMCTL" call --endpoint both echo greet '{"name":"user-1"}'
+	[ "$status" -eq 4 ]
+	# strict was the narrowing one: app alone would allow greet
+	rm "$SCMT/cfg/profiles/strict.json"
+	run "$SCMCTL" policy reload
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"endpoint 'both': its profile(s) [\"strict\"] were deleted"* ]]
+	run "$SCMCTL" call --endpoint both echo greet '{"name":"user-1"}'
+	[ "$status" -eq 4 ]
+	run "$SCMCTL" call --endpoint both echo ping
+	[ "$status" -eq 4 ]
+	run "$SCMCTL" policy explain both echo ping
+	echo "$output"
+	[[ "$output" == *"deny"* ]]
+}
