@@ -235,6 +235,10 @@ PY
 	local R
 	R=$(mktemp -d /var/tmp/scm-idrl.XXXXXX)
 	chmod 755 "$R"; chown scmtest "$R"
+	# a rootless scmd has no range to give (no newuidmap)
+	run setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$R/run" --subids 100000:65536
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"--subids needs root"* ]]
 	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$R/run" --config "$R/cfg" \
 		2>"$R/scmd.log" &
 	upid=$!
