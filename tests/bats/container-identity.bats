@@ -170,11 +170,12 @@ pid_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; p
 	run setpriv --reuid scmtest --regid scmtest --clear-groups "$H" connect-unix "$sock"
 	echo "$output"
 	[[ "$output" == *"EACCES"* ]]
-	# Host root gets past the mode; scmd refuses it by its credentials
-	# (before reading a request: the client sees the endpoint close).
+	# Host root gets past the mode; scmd refuses it by its credentials,
+	# before reading any request, and says why.
 	run "$SCMCTL" call --endpoint "$sock" echo ping
 	echo "$output"
 	[ "$status" -ne 0 ]
+	[[ "$output" == *"endpoint 'ep2' belongs to a container: uid 0 is not one of its ids"* ]]
 	grep '"endpoint-refused"' "$SCMT/run/audit.log" | grep -q '"endpoint":"ep2","uid":0'
 	# The container itself is served: scmd answers it.
 	run "$SCMCTL" container exec ep2 -- "$SCMCTL" call echo ping
@@ -253,6 +254,7 @@ PY
 	run env SCM_RUNTIME_DIR="$R/run" "$SCMCTL" call --endpoint "$sock" echo ping
 	echo "$output"
 	[ "$status" -ne 0 ]
+	[[ "$output" == *"uid 0 is not one of its ids"* ]]
 	grep '"endpoint-refused"' "$R/run/audit.log" | grep -q '"endpoint":"rl","uid":0' 
 	run as_user "$SCMCTL" container exec rl -- chmod 666 /run/scm/scm.sock
 	[ "$status" -ne 0 ]
