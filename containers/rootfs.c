@@ -1,8 +1,8 @@
 /* rootfs.c: builds the container's file system view, in the child, inside
- * its new mount namespace: the root (a tmpfs with the host's /usr and
- * /etc bound read-only on the quick path, the bundle's rootfs otherwise), the spec's mounts, a
- * minimal /dev, the endpoint bind, masked and read-only paths, then
- * pivot_root. Each step is one or two system calls on paths the parent
+ * its new mount namespace: the root (on the quick path a tmpfs with the
+ * host's /usr and /etc bound read-only, else the bundle's rootfs), the
+ * spec's mounts, a minimal /dev, the endpoint bind, masked and read-only
+ * paths, then pivot_root. Each step is one or two system calls on paths the parent
  * already validated; errors name the step and the path. */
 #include <errno.h>
 #include <fcntl.h>
