@@ -2,8 +2,8 @@
  * its new mount namespace: the root (on the quick path a tmpfs with the
  * host's /usr and /etc bound read-only, else the bundle's rootfs), the
  * spec's mounts, a minimal /dev, the endpoint bind, masked and read-only
- * paths, then pivot_root. Each step is one or two system calls on paths the parent
- * already validated; errors name the step and the path. */
+ * paths, then pivot_root. Each step is one or two system calls on paths
+ * the parent already validated; errors name the step and the path. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
