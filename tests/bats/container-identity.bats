@@ -256,6 +256,11 @@ PY
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"uid 0 is not one of its ids"* ]]
 	grep '"endpoint-refused"' "$R/run/audit.log" | grep -q '"endpoint":"rl","uid":0' 
+	# the same minimal view
+	run as_user "$SCMCTL" container run -- sh -c "$H read /etc/shadow; $H open /home; $H open /root; $H open /var; $H open /usr"
+	echo "$output"
+	[[ "$output" == *"read /etc/shadow: EACCES"* && "$output" == *"open /home: ENOENT"* ]]
+	[[ "$output" == *"open /root: ENOENT"* && "$output" == *"open /var: ENOENT"* && "$output" == *"open /usr: OK"* ]]
 	run as_user "$SCMCTL" container exec rl -- chmod 666 /run/scm/scm.sock
 	[ "$status" -ne 0 ]
 	[ "$(stat -c %a "$sock")" = 600 ]
@@ -290,4 +295,19 @@ PY
 	grep ^Groups: "/proc/$p1/status"
 	[ "$(grep ^Groups: "/proc/$p1/status" | tr -d '[:space:]')" = "Groups:" ]
 	$c container kill g >/dev/null 2>&1 || true
+}
+
+@test "root: scmd's runtime directory is hidden when it lies in the tree the containers see" {
+	local R=$SCM_BUILD/rt-idtest-$$
+	"$SCMD" --runtime-dir "$R" --config "$SCMT/cfg" --subids "$START:$COUNT" 2>"$SCMT/scmd4.log" &
+	upid=$!
+	for _ in $(seq 200); do [ -S "$R/control.sock" ] && break; sleep 0.02; done
+	run env SCM_RUNTIME_DIR="$R" "$SCMCTL" container run -- sh -c "ls -A '$R'; $H connect-unix '$R/control.sock'; ls '$SCM_BUILD/bin'"
+	echo "$output"
+	kill "$upid"; wait "$upid" || true
+	upid=
+	rm -rf "$R"
+	[[ "$output" == *"connect $R/control.sock: ENOENT"* ]]
+	[[ "$output" != *"endpoints"* ]]
+	[[ "$output" == *"scmctl"* ]] # the rest of the tree is there
 }
