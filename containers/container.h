@@ -165,6 +165,10 @@ int container_spec_parse(const char *json, size_t len, const char *bundle, conta
  * read-only, and the runtime's own tree; private /tmp /dev /proc /run /sys,
  * all namespaces, no capabilities (docs/containers.md, "Host view"). */
 int container_spec_quick(char *const *argv, container_spec **ret);
+/* The runtime's own tree that the quick path binds read-only (the
+ * directory above bin/, sbin/ or libexec/ holding the running program),
+ * malloc'd; NULL when it is under /usr. */
+char *container_self_tree(void);
 container_spec *container_spec_free(container_spec *s);
 
 /* ---- sandbox ------------------------------------------------------------ */

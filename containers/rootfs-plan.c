@@ -118,6 +118,11 @@ char *rootfs_self_tree(void)
 	return strdup(exe);
 }
 
+char *container_self_tree(void)
+{
+	return rootfs_self_tree();
+}
+
 int rootfs_quick_plan(launch_plan *p)
 {
 	int r = etc_masks(&p->etc_masks);

@@ -1,9 +1,9 @@
 /* rootfs.c: builds the container's file system view, in the child, inside
- * its new mount namespace: the root (a tmpfs with the host's /usr and
- * /etc bound read-only on the quick path, the bundle's rootfs otherwise), the spec's mounts, a
- * minimal /dev, the endpoint bind, masked and read-only paths, then
- * pivot_root. Each step is one or two system calls on paths the parent
- * already validated; errors name the step and the path. */
+ * its new mount namespace: the root (on the quick path a tmpfs with the
+ * host's /usr and /etc bound read-only, else the bundle's rootfs), the
+ * spec's mounts, a minimal /dev, the endpoint bind, masked and read-only
+ * paths, then pivot_root. Each step is one or two system calls on paths
+ * the parent already validated; errors name the step and the path. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
@@ -221,8 +221,8 @@ static bool in_list(const char *const *v, const char *s)
  * tmpfs holding mount points, with /usr and /etc bound read-only, nosuid,
  * nodev; /bin, /sbin and /lib* as the host has them (links into /usr are
  * links here too); /etc's secrets (rootfs-plan.c) covered by an empty
- * file no one may open, or an empty directory. The tmpfs turns read-only
- * once everything is mounted. */
+ * file no one may open, or an empty directory; the runtime's own tree.
+ * The tmpfs turns read-only once everything is mounted. */
 static int quick_root(const launch_plan *p, const char *root, char *e, size_t el)
 {
 	static const char *const top[] = {"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"};
@@ -249,6 +249,15 @@ static int quick_root(const launch_plan *p, const char *root, char *e, size_t el
 		if (mkdir(t, 0755) < 0 || mount(host, t, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 		    setattr(t, AT_RECURSIVE, RO_NOSUID_NODEV) < 0)
 			return fail(e, el, errno, "bind %s", host);
+	}
+	/* Before the spec's mounts, which may cover part of it (scmd hides
+	 * its runtime directory when it lies in there); a tree under /tmp or
+	 * /run is covered by the private ones. */
+	if (p->self_tree) {
+		int r;
+		snprintf(t, sizeof(t), "%s%s", root, p->self_tree);
+		if ((r = bind(p->self_tree, t, true, RO_NOSUID_NODEV, e, el)) < 0)
+			return r;
 	}
 	if (!p->etc_masks || !p->etc_masks[0])
 		return 0;
@@ -311,12 +320,6 @@ int rootfs_setup(const launch_plan *p, char *e, size_t el)
 		if (setattr(target, AT_RECURSIVE, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0 && errno != ENOENT &&
 		    errno != EINVAL)
 			return fail(e, el, errno, "nosuid, nodev on %s", d);
-	}
-	/* After the spec's mounts: a tree under /tmp or /run stays visible. */
-	if (p->self_tree) {
-		snprintf(target, sizeof(target), "%s%s", root, p->self_tree);
-		if ((r = bind(p->self_tree, target, true, RO_NOSUID_NODEV, e, el)) < 0)
-			return r;
 	}
 	/* Read-only, so the container cannot chmod, chown or rename the host's
 	 * socket inode: scmd's endpoint is a directory of its own holding

@@ -242,12 +242,20 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 	return 0;
 }
 
-/* The quick path sees the host read-only; hide scmd's runtime directory in
- * it (other endpoints, the control socket) unless it is under a path the
- * runtime makes private anyway. */
+static bool under(const char *path, const char *dir)
+{
+	size_t n = dir ? strlen(dir) : 0;
+	return n && strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+/* The quick path sees /usr, /etc and the runtime's own tree; hide scmd's
+ * runtime directory (other endpoints, the control socket) when it lies in
+ * one of them. */
 static int hide_runtime_dir(struct scmd *d, container_spec *spec)
 {
-	if (!spec->quick || strncmp(d->runtime_dir, "/run/", 5) == 0 || strncmp(d->runtime_dir, "/tmp/", 5) == 0)
+	_cleanup_free_ char *self = spec->quick ? container_self_tree() : NULL;
+	if (!spec->quick || !(under(d->runtime_dir, "/usr") || under(d->runtime_dir, "/etc") ||
+			      under(d->runtime_dir, self)))
 		return 0;
 	container_mount *m = reallocarray(spec->mounts, spec->n_mounts + 1, sizeof(*m));
 	if (!m)

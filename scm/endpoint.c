@@ -17,6 +17,57 @@
 #include "policy.h"
 #include "scmd.h"
 
+/* A refused peer is told why: its ERROR frame is queued at accept and the
+ * socket kept until the peer sends its request or hangs up (closing at
+ * once would fail that send with EPIPE before the peer reads anything). At
+ * most REFUSED_MAX wait; a new one closes the oldest. */
+#define REFUSED_MAX 32
+struct refused {
+	struct watch w;
+	struct list node;
+};
+static struct list refused = LIST_INIT(refused);
+static unsigned n_refused;
+
+static void refused_close(struct scmd *d, struct refused *r)
+{
+	watch_del(d, &r->w);
+	close(r->w.fd);
+	list_del(&r->node);
+	free(r);
+	n_refused--;
+}
+
+static void refused_event(struct scmd *d, struct watch *w, uint32_t events)
+{
+	/* Read what the peer sent first: closing on unread data resets the
+	 * peer, which would then see ECONNRESET instead of our frame (fds it
+	 * passed are dropped with the truncated control data). */
+	char buf[256];
+	for (int i = 0; i < 8 && recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0; i++)
+		;
+	refused_close(d, (struct refused *)((char *)w - offsetof(struct refused, w)));
+}
+
+static void refused_linger(struct scmd *d, int fd)
+{
+	struct refused *r = calloc(1, sizeof(*r));
+	if (!r) {
+		close(fd);
+		return;
+	}
+	if (n_refused >= REFUSED_MAX)
+		refused_close(d, list_entry(refused.next, struct refused, node));
+	r->w = (struct watch){ fd, refused_event };
+	if (watch_add(d, &r->w, EPOLLIN | EPOLLRDHUP) < 0) {
+		close(fd);
+		free(r);
+		return;
+	}
+	list_add(refused.prev, &r->node);
+	n_refused++;
+}
+
 /* A container's endpoint admits only the container's ids: its socket's
  * mode keeps other users out, and this keeps out host root and anyone who
  * got hold of the path some other way (a socket handed outside). */
@@ -54,7 +105,7 @@ static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 			return; /* EAGAIN, or a transient error: epoll tells us again */
 		}
 		if (ep->peer_uid_count && !peer_allowed(d, ep, fd)) {
-			close(fd);
+			refused_linger(d, fd);
 			continue;
 		}
 		if (ep->provider_of) {
@@ -74,7 +125,7 @@ static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 			scm_wire_send(fd, MSG_DONTWAIT, SCM_FRAME_ERROR, 0, 1, 0, s, len, NULL, 0, NULL, 0);
 			json_object_put(j);
 			scm_error_free(e);
-			close(fd);
+			refused_linger(d, fd);
 			continue;
 		}
 		if (!conn_new(d, fd, CONN_ENDPOINT, ep))

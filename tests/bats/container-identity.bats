@@ -170,11 +170,12 @@ pid_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; p
 	run setpriv --reuid scmtest --regid scmtest --clear-groups "$H" connect-unix "$sock"
 	echo "$output"
 	[[ "$output" == *"EACCES"* ]]
-	# Host root gets past the mode; scmd refuses it by its credentials
-	# (before reading a request: the client sees the endpoint close).
+	# Host root gets past the mode; scmd refuses it by its credentials,
+	# before reading any request, and says why.
 	run "$SCMCTL" call --endpoint "$sock" echo ping
 	echo "$output"
 	[ "$status" -ne 0 ]
+	[[ "$output" == *"endpoint 'ep2' belongs to a container: uid 0 is not one of its ids"* ]]
 	grep '"endpoint-refused"' "$SCMT/run/audit.log" | grep -q '"endpoint":"ep2","uid":0'
 	# The container itself is served: scmd answers it.
 	run "$SCMCTL" container exec ep2 -- "$SCMCTL" call echo ping
@@ -235,6 +236,10 @@ PY
 	local R
 	R=$(mktemp -d /var/tmp/scm-idrl.XXXXXX)
 	chmod 755 "$R"; chown scmtest "$R"
+	# a rootless scmd has no range to give (no newuidmap)
+	run setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$R/run" --subids 100000:65536
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"--subids needs root"* ]]
 	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$R/run" --config "$R/cfg" \
 		2>"$R/scmd.log" &
 	upid=$!
@@ -249,7 +254,13 @@ PY
 	run env SCM_RUNTIME_DIR="$R/run" "$SCMCTL" call --endpoint "$sock" echo ping
 	echo "$output"
 	[ "$status" -ne 0 ]
+	[[ "$output" == *"uid 0 is not one of its ids"* ]]
 	grep '"endpoint-refused"' "$R/run/audit.log" | grep -q '"endpoint":"rl","uid":0' 
+	# the same minimal view
+	run as_user "$SCMCTL" container run -- sh -c "$H read /etc/shadow; $H open /home; $H open /root; $H open /var; $H open /usr"
+	echo "$output"
+	[[ "$output" == *"read /etc/shadow: EACCES"* && "$output" == *"open /home: ENOENT"* ]]
+	[[ "$output" == *"open /root: ENOENT"* && "$output" == *"open /var: ENOENT"* && "$output" == *"open /usr: OK"* ]]
 	run as_user "$SCMCTL" container exec rl -- chmod 666 /run/scm/scm.sock
 	[ "$status" -ne 0 ]
 	[ "$(stat -c %a "$sock")" = 600 ]
@@ -284,4 +295,19 @@ PY
 	grep ^Groups: "/proc/$p1/status"
 	[ "$(grep ^Groups: "/proc/$p1/status" | tr -d '[:space:]')" = "Groups:" ]
 	$c container kill g >/dev/null 2>&1 || true
+}
+
+@test "root: scmd's runtime directory is hidden when it lies in the tree the containers see" {
+	local R=$SCM_BUILD/rt-idtest-$$
+	"$SCMD" --runtime-dir "$R" --config "$SCMT/cfg" --subids "$START:$COUNT" 2>"$SCMT/scmd4.log" &
+	upid=$!
+	for _ in $(seq 200); do [ -S "$R/control.sock" ] && break; sleep 0.02; done
+	run env SCM_RUNTIME_DIR="$R" "$SCMCTL" container run -- sh -c "ls -A '$R'; $H connect-unix '$R/control.sock'; ls '$SCM_BUILD/bin'"
+	echo "$output"
+	kill "$upid"; wait "$upid" || true
+	upid=
+	rm -rf "$R"
+	[[ "$output" == *"connect $R/control.sock: ENOENT"* ]]
+	[[ "$output" != *"endpoints"* ]]
+	[[ "$output" == *"scmctl"* ]] # the rest of the tree is there
 }
