@@ -29,6 +29,10 @@ pre_start() {
 
 setup() {
 	start_scmd
+	register
+}
+
+register() {
 	cat >"$SCMT/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
   "allow": ["reader", "writer", "writer_a"] }
@@ -104,6 +108,33 @@ guid_of() {
 	"$V" info "$D/sub/kid.vhdx" | grep -qF '..\base.vhdx'
 	rd copy-out "$D/sub/kid.vhdx" "$SCMT/kid.raw"
 	cmp -n 1048576 "$SCMT/in.raw" "$SCMT/kid.raw"
+}
+
+@test "chain grant: the same without openat2 (a walk of O_NOFOLLOW opens)" {
+	stop_scmd
+	SCM_VDISK_NO_OPENAT2=1 start_scmd
+	register
+	"$V" create --size 8M --block-size 1M "$O/base.vhdx"
+	"$V" create --parent "$O/base.vhdx" "$D/child1.vhdx"
+	mkdir -p "$D/sub"
+	"$V" create --size 8M --block-size 1M "$D/base.vhdx"
+	head -c 1M /dev/urandom >"$SCMT/in.raw"
+	"$V" write "$D/base.vhdx" <"$SCMT/in.raw"
+	"$V" create --parent "$D/base.vhdx" "$D/sub/kid.vhdx"
+	ln -s sub "$D/subl"
+	rd copy-out "$D/sub/kid.vhdx" "$SCMT/kid.raw"
+	cmp -n 1048576 "$SCMT/in.raw" "$SCMT/kid.raw"
+	# the provider really walks
+	tr '\0' '\n' <"/proc/$(provider_pid)/environ" | grep -qx SCM_VDISK_NO_OPENAT2=1
+	run rd info "$D/child1.vhdx"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"parent not available under the grant"* ]]
+	run rd info "$D/subl/kid.vhdx"
+	echo "$output"
+	[ "$status" -eq 11 ]
+	[[ "$output" == *"a symbolic link on the way"* ]]
+	run wr copy-in "$D/../disks/base.vhdx" "$SCMT/in.raw"
+	[ "$status" -eq 11 ]
 }
 
 @test "chain grant: a symbolic link swapped during 1500 opens never leads outside" {
