@@ -269,6 +269,21 @@ PY
 	rd info "$D/ok.vhdx" >/dev/null
 }
 
+@test "limits: one client's block tables stay under 256 MiB" {
+	# 3.5 TiB in 1 MiB blocks: a 28 MiB table, under the 32 MiB one open
+	# may use; each handle is charged for it, so the tenth is refused
+	"$V" create --size 1G --block-size 1M "$D/big.vhdx"
+	python3 "$FORGE" hugebat "$D/big.vhdx" $((3584 << 30))
+	run rd many "$D/big.vhdx" 20
+	echo "$output"
+	[ "$status" -eq 38 ]
+	[[ "$output" == *"opened 9"* ]]
+	[[ "$output" == *"over the 3960 KiB this open may use"* ]]
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$(provider_pid)/status")
+	echo "provider peak RSS: $hwm kB"
+	[ "$hwm" -lt 131072 ]
+}
+
 @test "limits: a BAT that maps two blocks to the same file offset is refused at open" {
 	"$V" create --size 8M --block-size 1M "$D/dup.vhdx"
 	head -c 2M /dev/urandom | "$V" write "$D/dup.vhdx"
