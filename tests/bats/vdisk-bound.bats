@@ -22,6 +22,11 @@ pre_start() {
 	for p in reader writer; do
 		sed "s#/srv/disks#$D#g" "$SCM_SRC/examples/profiles/vdisk-$p.json" >"$SCMT/cfg/profiles/vdisk-$p.json"
 	done
+	# a maker: may create differencing disks under D (parent unconstrained)
+	cat >"$SCMT/cfg/profiles/vdisk-maker.json" <<JSON
+{ "name": "vdisk-maker", "priority": 30, "services": [
+  { "service": "vdisk", "methods": ["create"], "action": "allow", "args": { "path": { "path_prefix": "$D" } } } ] }
+JSON
 	# a writer granted only D/a
 	sed -e "s#/srv/disks#$D/a#g" -e 's#"vdisk-writer"#"vdisk-writer-a"#' -e 's#"priority": 20#"priority": 25#' \
 		"$SCM_SRC/examples/profiles/vdisk-writer.json" >"$SCMT/cfg/profiles/vdisk-writer-a.json"
@@ -35,12 +40,13 @@ setup() {
 register() {
 	cat >"$SCMT/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["reader", "writer", "writer_a"] }
+  "allow": ["reader", "writer", "writer_a", "maker"] }
 JSON
 	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
 	"$SCMCTL" endpoint create reader --profiles vdisk-reader >/dev/null
 	"$SCMCTL" endpoint create writer --profiles vdisk-writer >/dev/null
 	"$SCMCTL" endpoint create writer_a --profiles vdisk-writer-a >/dev/null
+	"$SCMCTL" endpoint create maker --profiles vdisk-maker >/dev/null
 }
 
 teardown() {
@@ -108,6 +114,27 @@ guid_of() {
 	"$V" info "$D/sub/kid.vhdx" | grep -qF '..\base.vhdx'
 	rd copy-out "$D/sub/kid.vhdx" "$SCMT/kid.raw"
 	cmp -n 1048576 "$SCMT/in.raw" "$SCMT/kid.raw"
+}
+
+@test "chain grant: create finds a parent under the grant only, and says nothing of one outside" {
+	"$V" create --size 8M --block-size 1M "$O/base.vhdx"
+	"$V" create --size 8M --block-size 1M "$D/base.vhdx"
+	mk() { "$SCMCTL" call --endpoint maker vdisk create "{\"path\":\"$1\",\"size\":0,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"$2\"}"; }
+	for p in "$O/base.vhdx" "$D/../outside/base.vhdx" "$D/nothere.vhdx"; do
+		run mk "$D/kid.vhdx" "$p"
+		echo "$p: $output"
+		[ "$status" -ne 0 ]
+		[[ "$output" != *"8388608"* && "$output" != *"{"*"}"* ]]
+		[ ! -e "$D/kid.vhdx" ]
+	done
+	# a link in D to the outside parent is not followed either
+	ln -s "$O/base.vhdx" "$D/lnk.vhdx"
+	run mk "$D/kid.vhdx" "$D/lnk.vhdx"
+	[ "$status" -ne 0 ]
+	[ ! -e "$D/kid.vhdx" ]
+	mk "$D/kid.vhdx" "$D/base.vhdx"
+	"$V" info "$D/kid.vhdx" | grep -qF '.\base.vhdx'
+	rd info "$D/kid.vhdx" | grep -q '"type":"differencing"'
 }
 
 @test "chain grant: the same without openat2 (a walk of O_NOFOLLOW opens)" {
