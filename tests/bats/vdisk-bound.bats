@@ -191,14 +191,21 @@ PY
 	HOLDS="$!"
 	for _ in $(seq 400); do [ -e "$SCMT/swapping" ] && break; sleep 0.05; done
 	[ -e "$SCMT/swapping" ]
-	run rd opens "$D/swap.vhdx" 1500
+	# (a loaded machine may, rarely, line the swaps up with every open of
+	# a batch: then another batch, so that some opens do find the file)
+	for batch in 1 2 3; do
+		VDISK_CLIENT_VERBOSE=1 rd opens "$D/swap.vhdx" 1500 >>"$SCMT/opens.out" 2>>"$SCMT/opens.err"
+		grep -qx 16777216 "$SCMT/opens.out" && break
+	done
 	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
+	output=$(cat "$SCMT/opens.out")
 	sort <<<"$output" | uniq -c
+	sed 's/[0-9]\{4,\}/N/g' "$SCMT/opens.err" | sort | uniq -c
 	# 16 MiB: the file in D; 24 MiB would be the outside one
 	[ "$(grep -cx 25165824 <<<"$output")" -eq 0 ]
 	grep -qx 16777216 <<<"$output"
 	grep -qx refused <<<"$output"
-	[ "$(wc -l <<<"$output")" -eq 1500 ]
+	[ $(( $(wc -l <<<"$output") % 1500 )) -eq 0 ]
 }
 
 @test "chain grant: upgrading a shared read-only disk reopens the file itself, never a path" {
