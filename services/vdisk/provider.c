@@ -440,6 +440,15 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 					vhdx_errmsg(d->h));
 			return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
 		}
+		if (!same_chain(d->h, nh)) {
+			/* a parent was swapped in between: the clients already
+			 * there were granted the old chain, not this one */
+			vhdx_close(nh);
+			if (vhdx_relock(d->h) < 0)
+				fprintf(stderr, "vdisk-provider: %s: locks not retaken: %s\n", d->path,
+					vhdx_errmsg(d->h));
+			return fail(call, SCM_VDISK_E_BUSY, "%s: its chain changed while it was open; try again", path);
+		}
 		vhdx_close(d->h);
 		d->h = nh;
 		d->rw = true;

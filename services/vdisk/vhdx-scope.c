@@ -225,6 +225,26 @@ int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *r
 	}
 	int fd;
 	int r = vhdx_reopen_fd(pfd, ro ? O_RDONLY : O_RDWR, &fd);
+	if (r == -ENOENT) {
+		/* no /proc here: the same lookup again, for I/O this time
+		 * (O_NONBLOCK: should a FIFO have been swapped in, it does not
+		 * block), and it must be the file the first one found */
+		struct open_how how = { .flags = (ro ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+						 O_CLOEXEC,
+					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+		struct stat b;
+		fd = no_openat2() ? -1 : (int)syscall(SYS_openat2, s->dirfd, rel, &how, sizeof how);
+		if (fd < 0 || fstat(fd, &b) < 0 || b.st_dev != st.st_dev || b.st_ino != st.st_ino) {
+			if (fd >= 0)
+				close(fd);
+			r = -ESTALE;
+		} else {
+			int fl = fcntl(fd, F_GETFL);
+			if (fl >= 0)
+				(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+			r = 0;
+		}
+	}
 	close(pfd);
 	if (r < 0) {
 		snprintf(why, why_len, "reopen through /proc/self/fd: %s", strerror(-r));

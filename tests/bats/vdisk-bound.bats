@@ -22,6 +22,11 @@ pre_start() {
 	for p in reader writer; do
 		sed "s#/srv/disks#$D#g" "$SCM_SRC/examples/profiles/vdisk-$p.json" >"$SCMT/cfg/profiles/vdisk-$p.json"
 	done
+	# a maker: may create differencing disks under D (parent unconstrained)
+	cat >"$SCMT/cfg/profiles/vdisk-maker.json" <<JSON
+{ "name": "vdisk-maker", "priority": 30, "services": [
+  { "service": "vdisk", "methods": ["create"], "action": "allow", "args": { "path": { "path_prefix": "$D" } } } ] }
+JSON
 	# a writer granted only D/a
 	sed -e "s#/srv/disks#$D/a#g" -e 's#"vdisk-writer"#"vdisk-writer-a"#' -e 's#"priority": 20#"priority": 25#' \
 		"$SCM_SRC/examples/profiles/vdisk-writer.json" >"$SCMT/cfg/profiles/vdisk-writer-a.json"
@@ -29,14 +34,19 @@ pre_start() {
 
 setup() {
 	start_scmd
+	register
+}
+
+register() {
 	cat >"$SCMT/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["reader", "writer", "writer_a"] }
+  "allow": ["reader", "writer", "writer_a", "maker"] }
 JSON
 	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
 	"$SCMCTL" endpoint create reader --profiles vdisk-reader >/dev/null
 	"$SCMCTL" endpoint create writer --profiles vdisk-writer >/dev/null
 	"$SCMCTL" endpoint create writer_a --profiles vdisk-writer-a >/dev/null
+	"$SCMCTL" endpoint create maker --profiles vdisk-maker >/dev/null
 }
 
 teardown() {
@@ -106,6 +116,54 @@ guid_of() {
 	cmp -n 1048576 "$SCMT/in.raw" "$SCMT/kid.raw"
 }
 
+@test "chain grant: create finds a parent under the grant only, and says nothing of one outside" {
+	"$V" create --size 8M --block-size 1M "$O/base.vhdx"
+	"$V" create --size 8M --block-size 1M "$D/base.vhdx"
+	mk() { "$SCMCTL" call --endpoint maker vdisk create "{\"path\":\"$1\",\"size\":0,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"$2\"}"; }
+	for p in "$O/base.vhdx" "$D/../outside/base.vhdx" "$D/nothere.vhdx"; do
+		run mk "$D/kid.vhdx" "$p"
+		echo "$p: $output"
+		[ "$status" -ne 0 ]
+		[[ "$output" != *"8388608"* && "$output" != *"{"*"}"* ]]
+		[ ! -e "$D/kid.vhdx" ]
+	done
+	# a link in D to the outside parent is not followed either
+	ln -s "$O/base.vhdx" "$D/lnk.vhdx"
+	run mk "$D/kid.vhdx" "$D/lnk.vhdx"
+	[ "$status" -ne 0 ]
+	[ ! -e "$D/kid.vhdx" ]
+	mk "$D/kid.vhdx" "$D/base.vhdx"
+	"$V" info "$D/kid.vhdx" | grep -qF '.\base.vhdx'
+	rd info "$D/kid.vhdx" | grep -q '"type":"differencing"'
+}
+
+@test "chain grant: the same without openat2 (a walk of O_NOFOLLOW opens)" {
+	stop_scmd
+	SCM_VDISK_NO_OPENAT2=1 start_scmd
+	register
+	"$V" create --size 8M --block-size 1M "$O/base.vhdx"
+	"$V" create --parent "$O/base.vhdx" "$D/child1.vhdx"
+	mkdir -p "$D/sub"
+	"$V" create --size 8M --block-size 1M "$D/base.vhdx"
+	head -c 1M /dev/urandom >"$SCMT/in.raw"
+	"$V" write "$D/base.vhdx" <"$SCMT/in.raw"
+	"$V" create --parent "$D/base.vhdx" "$D/sub/kid.vhdx"
+	ln -s sub "$D/subl"
+	rd copy-out "$D/sub/kid.vhdx" "$SCMT/kid.raw"
+	cmp -n 1048576 "$SCMT/in.raw" "$SCMT/kid.raw"
+	# the provider really walks
+	tr '\0' '\n' <"/proc/$(provider_pid)/environ" | grep -qx SCM_VDISK_NO_OPENAT2=1
+	run rd info "$D/child1.vhdx"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"parent not available under the grant"* ]]
+	run rd info "$D/subl/kid.vhdx"
+	echo "$output"
+	[ "$status" -eq 11 ]
+	[[ "$output" == *"a symbolic link on the way"* ]]
+	run wr copy-in "$D/../disks/base.vhdx" "$SCMT/in.raw"
+	[ "$status" -eq 11 ]
+}
+
 @test "chain grant: a symbolic link swapped during 1500 opens never leads outside" {
 	"$V" create --size 16M "$D/in.vhdx"
 	"$V" create --size 24M "$O/x.vhdx"
@@ -133,14 +191,21 @@ PY
 	HOLDS="$!"
 	for _ in $(seq 400); do [ -e "$SCMT/swapping" ] && break; sleep 0.05; done
 	[ -e "$SCMT/swapping" ]
-	run rd opens "$D/swap.vhdx" 1500
+	# (a loaded machine may, rarely, line the swaps up with every open of
+	# a batch: then another batch, so that some opens do find the file)
+	for batch in 1 2 3; do
+		VDISK_CLIENT_VERBOSE=1 rd opens "$D/swap.vhdx" 1500 >>"$SCMT/opens.out" 2>>"$SCMT/opens.err"
+		grep -qx 16777216 "$SCMT/opens.out" && break
+	done
 	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
+	output=$(cat "$SCMT/opens.out")
 	sort <<<"$output" | uniq -c
+	sed 's/[0-9]\{4,\}/N/g' "$SCMT/opens.err" | sort | uniq -c
 	# 16 MiB: the file in D; 24 MiB would be the outside one
 	[ "$(grep -cx 25165824 <<<"$output")" -eq 0 ]
 	grep -qx 16777216 <<<"$output"
 	grep -qx refused <<<"$output"
-	[ "$(wc -l <<<"$output")" -eq 1500 ]
+	[ $(( $(wc -l <<<"$output") % 1500 )) -eq 0 ]
 }
 
 @test "chain grant: upgrading a shared read-only disk reopens the file itself, never a path" {
@@ -236,6 +301,21 @@ PY
 	# and the handles are given back when the client goes
 	for _ in $(seq 100); do rd info "$D/ok.vhdx" >/dev/null 2>&1 && break; sleep 0.05; done
 	rd info "$D/ok.vhdx" >/dev/null
+}
+
+@test "limits: one client's block tables stay under 256 MiB" {
+	# 3.5 TiB in 1 MiB blocks: a 28 MiB table, under the 32 MiB one open
+	# may use; each handle is charged for it, so the tenth is refused
+	"$V" create --size 1G --block-size 1M "$D/big.vhdx"
+	python3 "$FORGE" hugebat "$D/big.vhdx" $((3584 << 30))
+	run rd many "$D/big.vhdx" 20
+	echo "$output"
+	[ "$status" -eq 38 ]
+	[[ "$output" == *"opened 9"* ]]
+	[[ "$output" == *"over the 3960 KiB this open may use"* ]]
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$(provider_pid)/status")
+	echo "provider peak RSS: $hwm kB"
+	[ "$hwm" -lt 131072 ]
 }
 
 @test "limits: a BAT that maps two blocks to the same file offset is refused at open" {

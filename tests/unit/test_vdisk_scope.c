@@ -128,6 +128,38 @@ static void test_opens_walk(void **state)
 	opens(true);
 }
 
+/* A read-write open renews stale locator paths with what it found beneath
+ * the grant (canonical strings, no lookup by name). */
+static void test_locator_rewrite(void **state)
+{
+	(void)state;
+	unsetenv("SCM_VDISK_NO_OPENAT2");
+	struct vhdx_create_opts o = { .size = 8 << 20, .block_size = 1 << 20 };
+	vhdx_err err;
+	assert_int_equal(mkdir(at("g/m"), 0755), 0);
+	assert_int_equal(vhdx_create(at("g/m/base.vhdx"), &o, &err), 0);
+	struct vhdx_create_opts c = { .parent = at("g/m/base.vhdx") };
+	assert_int_equal(vhdx_create(at("g/m/child.vhdx"), &c, &err), 0);
+	assert_int_equal(rename(at("g/m"), at("g/n")), 0);
+	int dfd = open(at("g"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char gdir[200];
+	snprintf(gdir, sizeof gdir, "%s", at("g"));
+	struct vhdx_scope s = { .dirfd = dfd, .dir = gdir, .allow = allow_all };
+	vhdx *h = NULL;
+	assert_int_equal(vhdx_open_scoped(&s, at("g/n/child.vhdx"), 0, &h, &err), 0);
+	struct vhdx_info in;
+	assert_int_equal(vhdx_get_info(h, &in), 0);
+	char want[200];
+	snprintf(want, sizeof want, "%s", at("g/n/base.vhdx"));
+	for (char *p = want; *p; p++)
+		if (*p == '/')
+			*p = '\\';
+	assert_string_equal(in.parent_absolute_path, want);
+	assert_string_equal(in.parent_relative_path, ".\\base.vhdx");
+	vhdx_close(h);
+	close(dfd);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -159,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_rel_table),
 		cmocka_unit_test(test_opens_openat2),
 		cmocka_unit_test(test_opens_walk),
+		cmocka_unit_test(test_locator_rewrite),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -28,8 +28,12 @@
 #include "scm/macro.h"
 #include "scm/vdisk-client.h"
 
+static scm_channel *g_ch; /* freed on the way out, so LeakSanitizer keeps our exit code */
+
 static int die(int r, scm_error *e)
 {
+	scm_channel_free(g_ch);
+	g_ch = NULL;
 	fprintf(stderr, "vdisk-client: ");
 	if (e)
 		scm_error_print(e, stderr);
@@ -58,6 +62,7 @@ int main(int argc, char **argv)
 	int r = ep ? scm_connect_at(ep, "vdisk", &ch, &e) : scm_connect("vdisk", &ch, &e);
 	if (r)
 		return die(r, e);
+	g_ch = ch;
 	if (!strcmp(cmd, "many") && argc > 3) {
 		/* the per-client cap: how many handles does the provider give? */
 		long n = atol(argv[3]), k;
