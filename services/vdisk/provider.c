@@ -9,12 +9,23 @@
  * writer lock (flock) is taken once. A second writer is refused unless it
  * and the writers already there all opened the disk shared. Which paths a
  * client may open, and whether read-only, is the grant's business: the
- * skeleton checks the arguments against it before a handler runs. */
+ * skeleton checks the arguments against it before a handler runs.
+ *
+ * Disk work never runs on the loop: read, write, readv, writev, trim,
+ * flush, info and close are checked on the loop (handle, ranges), then the
+ * call is deferred and the work queued on the disk's queue in a small pool
+ * of threads (iopool.c); the result comes back through scm_provider_post()
+ * and the loop replies. A client's fsync of a large dirty disk or a 4 MiB
+ * transfer so holds up only the calls queued behind it on that disk, in
+ * the order they came (writes then flush; a read after an acknowledged
+ * write sees it). A job keeps its channel and its disk alive until its
+ * reply went out, even if the client left meanwhile. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +36,7 @@
 #include "scm/macro.h"
 #include "scm/vdisk-provider.h"
 #include "extents.h"
+#include "iopool.h"
 #include "vhdx.h"
 
 #define BUFFER_SIZE (4u << 20)
@@ -42,6 +54,9 @@ struct disk {
 	bool shared;      /* the writers opened it shared */
 	uint64_t virtual_size;
 	uint32_t sector_size;
+	bool parallel_reads; /* no parent: reads may run side by side (vhdx.h) */
+	unsigned jobs;       /* queued or running, until their reply went out */
+	struct iopool_queue q;
 };
 
 struct handle {
@@ -53,9 +68,12 @@ struct channel {
 	int memfd;
 	uint8_t *buf;
 	struct handle h[HANDLES_MAX]; /* index + 1 is the handle number */
+	unsigned jobs;                /* in flight: the buffer stays mapped */
+	bool closed;                  /* the client is gone; free after the last job */
 };
 
 static struct disk *disks;
+static scm_provider *provider;
 
 DEFINE_TRIVIAL_CLEANUP(json_object *, json_object_put)
 
@@ -110,12 +128,10 @@ fail:
 	return NULL;
 }
 
-static void disk_release(struct disk *d, bool rw)
+/* Closes a disk nobody has open and no job uses any more. */
+static void disk_put(struct disk *d)
 {
-	d->users--;
-	if (rw)
-		d->writers--;
-	if (d->users)
+	if (d->users || d->jobs)
 		return;
 	for (struct disk **p = &disks; *p; p = &(*p)->next)
 		if (*p == d) {
@@ -127,6 +143,23 @@ static void disk_release(struct disk *d, bool rw)
 	free(d);
 }
 
+static void disk_release(struct disk *d, bool rw)
+{
+	d->users--;
+	if (rw)
+		d->writers--;
+	disk_put(d);
+}
+
+static void channel_put(struct channel *c)
+{
+	if (!c->closed || c->jobs)
+		return;
+	munmap(c->buf, BUFFER_SIZE);
+	safe_close(c->memfd);
+	free(c);
+}
+
 static void on_close(const scm_grant *g, void *chdata, void *userdata)
 {
 	struct channel *c = chdata;
@@ -135,9 +168,8 @@ static void on_close(const scm_grant *g, void *chdata, void *userdata)
 	for (size_t i = 0; i < HANDLES_MAX; i++)
 		if (c->h[i].d)
 			disk_release(c->h[i].d, c->h[i].rw);
-	munmap(c->buf, BUFFER_SIZE);
-	safe_close(c->memfd);
-	free(c);
+	c->closed = true;
+	channel_put(c);
 }
 
 static struct handle *handle_get(scm_call *call, uint64_t n)
@@ -263,12 +295,14 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 		d->ino = st.st_ino;
 		d->virtual_size = in.virtual_size;
 		d->sector_size = in.logical_sector_size;
+		d->parallel_reads = !in.differencing;
 		d->rw = !readonly;
 		d->next = disks;
 		disks = d;
 	} else if (!readonly && !d->rw) {
 		/* readers only so far: reopen read-write, which takes the lock */
 		vhdx *nh;
+		iopool_drain(&d->q); /* no job may use the handle we swap */
 		int r = vhdx_open(d->path, 0, &nh, &err);
 		if (r < 0)
 			return fail(call, engine_code(r), "%s", err.msg);
@@ -295,44 +329,190 @@ static bool refused_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
 	return true;
 }
 
-static int do_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
-		   uint64_t buffer_offset, void *ud)
+/* ---- disk work, off the loop -------------------------------------------- */
+
+enum op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_FLUSH, OP_TRIM, OP_INFO, OP_CLOSE };
+
+struct job {
+	struct iopool_job pj; /* first: the pool hands this back */
+	scm_task task;
+	scm_call *call;
+	struct channel *c;
+	struct disk *d;
+	enum op op;
+	bool rw; /* the handle's mode (flush, close) */
+	uint64_t off, len, boff;
+	struct vdisk_extent *ex;
+	size_t n_ex, bad;
+	int r;
+	json_object *info;
+	char msg[VHDX_ERR_MAX];
+};
+
+static void job_fail(struct job *j, int r, const char *msg)
+{
+	j->r = r;
+	snprintf(j->msg, sizeof j->msg, "%s", msg);
+}
+
+static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in);
+
+/* On a worker: the engine calls, nothing else. */
+static void job_run(struct iopool_job *pj)
+{
+	struct job *j = (struct job *)pj;
+	vhdx *h = j->d->h;
+	int r = 0;
+	if (j->call && scm_call_cancelled(j->call) && j->op != OP_CLOSE && j->op != OP_FLUSH &&
+	    j->op != OP_WRITE && j->op != OP_WRITEV && j->op != OP_TRIM) {
+		j->r = -ECANCELED; /* nobody waits for a read any more */
+		return;
+	}
+	switch (j->op) {
+	case OP_READ:
+		r = vhdx_read(h, j->c->buf + j->boff, j->len, j->off);
+		break;
+	case OP_WRITE:
+		r = vhdx_write(h, j->c->buf + j->boff, j->len, j->off);
+		break;
+	case OP_READV:
+	case OP_WRITEV:
+		for (size_t i = 0; i < j->n_ex && r >= 0; i++) {
+			const struct vdisk_extent *e = &j->ex[i];
+			r = j->op == OP_WRITEV ? vhdx_write(h, j->c->buf + e->boff, e->len, e->off)
+					       : vhdx_read(h, j->c->buf + e->boff, e->len, e->off);
+			j->bad = i;
+		}
+		break;
+	case OP_FLUSH:
+	case OP_CLOSE:
+		r = j->rw ? vhdx_flush(h) : 0;
+		break;
+	case OP_TRIM:
+		r = vhdx_trim(h, j->len, j->off);
+		break;
+	case OP_INFO: {
+		struct vhdx_info in;
+		r = vhdx_get_info(h, &in);
+		/* built here: the chain strings belong to the engine handle */
+		if (r >= 0 && !(j->info = info_json(j->d, j->rw, &in)))
+			r = -ENOMEM;
+		break;
+	}
+	}
+	if (r < 0)
+		job_fail(j, r, vhdx_errmsg(h));
+}
+
+static void job_done(struct iopool_job *pj)
+{
+	struct job *j = (struct job *)pj;
+	scm_provider_post(provider, &j->task);
+}
+
+/* On the loop: the reply, then the job lets go of its channel and disk. */
+static void job_finish(scm_task *t)
+{
+	struct job *j = (struct job *)((char *)t - offsetof(struct job, task));
+	scm_call *call = j->call;
+	int code = j->r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO;
+	if (j->r == -ECANCELED)
+		scm_call_reply_error(call, SCM_E_INTERNAL, "cancelled"); /* frees it */
+	else if (j->r < 0 && (j->op == OP_READV || j->op == OP_WRITEV))
+		fail(call, code, "extents[%zu]: %s", j->bad, j->msg);
+	else if (j->r < 0)
+		fail(call, j->op == OP_FLUSH || j->op == OP_CLOSE ? SCM_VDISK_E_IO : code, "%s", j->msg);
+	else
+		switch (j->op) {
+		case OP_READ: scm_vdisk_read_reply(call); break;
+		case OP_WRITE: scm_vdisk_write_reply(call); break;
+		case OP_READV: scm_vdisk_readv_reply(call); break;
+		case OP_WRITEV: scm_vdisk_writev_reply(call); break;
+		case OP_FLUSH: scm_vdisk_flush_reply(call); break;
+		case OP_TRIM: scm_vdisk_trim_reply(call); break;
+		case OP_INFO: scm_vdisk_info_reply(call, j->info); break;
+		case OP_CLOSE: scm_vdisk_close_reply(call); break;
+		}
+	json_object_put(j->info);
+	j->c->jobs--;
+	channel_put(j->c);
+	j->d->jobs--;
+	if (j->op == OP_CLOSE)
+		disk_release(j->d, j->rw); /* the handle let go of it when close was called */
+	else
+		disk_put(j->d);
+	free(j->ex);
+	free(j);
+}
+
+/* Defers the call and queues the work on the disk's queue. On failure the
+ * call has its error and the job is freed. */
+static int submit(scm_call *call, struct job *j)
+{
+	j->call = scm_call_defer(call);
+	if (!j->call) { /* over the channel's quota: answered "busy" */
+		free(j->ex);
+		free(j);
+		return 0;
+	}
+	j->pj.run = job_run;
+	j->pj.done = job_done;
+	j->pj.shared = (j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO) && j->d->parallel_reads;
+	j->task.fn = job_finish;
+	j->c->jobs++;
+	j->d->jobs++;
+	iopool_submit(&j->d->q, &j->pj);
+	return 0;
+}
+
+static struct job *job_new(scm_call *call, struct handle *h, enum op op)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) {
+		fail(call, SCM_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	j->c = scm_call_channel_data(call);
+	j->d = h->d;
+	j->rw = h->rw;
+	j->op = op;
+	return j;
+}
+
+static int do_rw(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
+		 uint64_t buffer_offset, bool wr)
 {
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	if (wr && !h->rw)
+		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
 	if (refused_buf(call, length, buffer_offset))
 		return 0;
-	int r;
-	struct channel *c = scm_call_channel_data(call);
-	r = vhdx_read(h->d->h, c->buf + buffer_offset, length, offset);
-	if (r < 0)
-		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
-			    vhdx_errmsg(h->d->h));
-	return scm_vdisk_read_reply(call);
+	struct job *j = job_new(call, h, wr ? OP_WRITE : OP_READ);
+	if (!j)
+		return 0;
+	j->off = offset;
+	j->len = length;
+	j->boff = buffer_offset;
+	return submit(call, j);
+}
+
+static int do_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
+		   uint64_t buffer_offset, void *ud)
+{
+	return do_rw(call, handle, offset, length, buffer_offset, false);
 }
 
 static int do_write(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
 		    uint64_t buffer_offset, void *ud)
 {
-	struct handle *h = handle_get(call, handle);
-	if (!h)
-		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	if (!h->rw)
-		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
-	if (refused_buf(call, length, buffer_offset))
-		return 0;
-	int r;
-	struct channel *c = scm_call_channel_data(call);
-	r = vhdx_write(h->d->h, c->buf + buffer_offset, length, offset);
-	if (r < 0)
-		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
-			    vhdx_errmsg(h->d->h));
-	return scm_vdisk_write_reply(call);
+	return do_rw(call, handle, offset, length, buffer_offset, true);
 }
 
 /* readv/writev: one call does what n read/write calls would, at the cost
- * of one round trip; the extents are checked whole first (extents.c). */
+ * of one round trip; the extents are checked whole first (extents.c), on
+ * the loop, and the job gets its own copy of them. */
 static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, bool wr)
 {
 	struct handle *h = handle_get(call, handle);
@@ -340,22 +520,23 @@ static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bi
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (wr && !h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
-	static struct vdisk_extent ex[VDISK_EXTENTS_MAX]; /* the provider is single-threaded */
+	static struct vdisk_extent ex[VDISK_EXTENTS_MAX]; /* parsed on the loop's thread only */
 	size_t n;
 	char why[256];
 	if (vdisk_extents_parse(bin, bin_len, h->d->virtual_size, h->d->sector_size, BUFFER_SIZE, ex, &n, why,
 				sizeof why) < 0)
 		return fail(call, SCM_VDISK_E_BADRANGE, "%s", why);
-	struct channel *c = scm_call_channel_data(call);
-	int r;
-	for (size_t i = 0; i < n; i++) {
-		r = wr ? vhdx_write(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off)
-		       : vhdx_read(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off);
-		if (r < 0)
-			return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO,
-				    "extents[%zu]: %s", i, vhdx_errmsg(h->d->h));
+	struct job *j = job_new(call, h, wr ? OP_WRITEV : OP_READV);
+	if (!j)
+		return 0;
+	j->ex = malloc(n * sizeof *ex);
+	if (!j->ex) {
+		free(j);
+		return fail(call, SCM_E_INTERNAL, "out of memory");
 	}
-	return wr ? scm_vdisk_writev_reply(call) : scm_vdisk_readv_reply(call);
+	memcpy(j->ex, ex, n * sizeof *ex);
+	j->n_ex = n;
+	return submit(call, j);
 }
 
 static int do_readv(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, void *ud)
@@ -368,14 +549,15 @@ static int do_writev(scm_call *call, uint64_t handle, const void *bin, size_t bi
 	return do_vector(call, handle, bin, bin_len, true);
 }
 
+/* A flush on a read-only handle still goes through the queue: it answers
+ * after the writes queued before it, which is what a caller waits for. */
 static int do_flush(scm_call *call, uint64_t handle, void *ud)
 {
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	if (h->rw && vhdx_flush(h->d->h) < 0)
-		return fail(call, SCM_VDISK_E_IO, "%s", vhdx_errmsg(h->d->h));
-	return scm_vdisk_flush_reply(call);
+	struct job *j = job_new(call, h, OP_FLUSH);
+	return j ? submit(call, j) : 0;
 }
 
 static int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud)
@@ -385,11 +567,49 @@ static int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t le
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (!h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
-	int r = vhdx_trim(h->d->h, length, offset);
-	if (r < 0)
-		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
-			    vhdx_errmsg(h->d->h));
-	return scm_vdisk_trim_reply(call);
+	struct job *j = job_new(call, h, OP_TRIM);
+	if (!j)
+		return 0;
+	j->off = offset;
+	j->len = length;
+	return submit(call, j);
+}
+
+static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in)
+{
+	json_object *j = json_object_new_object(), *blocks = json_object_new_object(),
+		    *chain = json_object_new_array();
+	if (!j || !blocks || !chain) {
+		json_object_put(j);
+		json_object_put(blocks);
+		json_object_put(chain);
+		return NULL;
+	}
+	char g[39];
+	json_object_object_add(j, "virtual_size", json_object_new_uint64(in->virtual_size));
+	json_object_object_add(j, "block_size", json_object_new_uint64(in->block_size));
+	json_object_object_add(j, "logical_sector_size", json_object_new_uint64(in->logical_sector_size));
+	json_object_object_add(j, "physical_sector_size", json_object_new_uint64(in->physical_sector_size));
+	json_object_object_add(j, "type", json_object_new_string(in->differencing ? "differencing"
+								 : in->fixed     ? "fixed"
+										 : "dynamic"));
+	json_object_object_add(j, "read_only", json_object_new_boolean(!rw));
+	json_object_object_add(j, "shared", json_object_new_boolean(d->shared));
+	json_object_object_add(j, "file_size", json_object_new_uint64(in->file_size));
+	json_object_object_add(j, "disk_usage", json_object_new_uint64(in->disk_usage));
+	static const unsigned states[] = { 0, 1, 2, 3, 6, 7 };
+	for (size_t i = 0; i < ELEMENTSOF(states); i++)
+		json_object_object_add(blocks, vhdx_state_name(states[i]),
+				       json_object_new_uint64(in->blocks[states[i]]));
+	json_object_object_add(j, "blocks", blocks);
+	for (size_t i = 0; i < in->chain_len; i++)
+		json_object_array_add(chain, json_object_new_string(in->chain[i]));
+	json_object_object_add(j, "chain", chain);
+	vhdx_guid_format(&in->data_write_guid, g);
+	json_object_object_add(j, "data_write_guid", json_object_new_string(g));
+	if (in->parent_linkage[0])
+		json_object_object_add(j, "parent_linkage", json_object_new_string(in->parent_linkage));
+	return j;
 }
 
 static int do_info(scm_call *call, uint64_t handle, void *ud)
@@ -397,53 +617,35 @@ static int do_info(scm_call *call, uint64_t handle, void *ud)
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	struct vhdx_info in;
-	if (vhdx_get_info(h->d->h, &in) < 0)
-		return fail(call, SCM_VDISK_E_IO, "%s", vhdx_errmsg(h->d->h));
-	json_object *j = json_object_new_object(), *blocks = json_object_new_object(),
-		    *chain = json_object_new_array();
-	char g[39];
-	json_object_object_add(j, "virtual_size", json_object_new_uint64(in.virtual_size));
-	json_object_object_add(j, "block_size", json_object_new_uint64(in.block_size));
-	json_object_object_add(j, "logical_sector_size", json_object_new_uint64(in.logical_sector_size));
-	json_object_object_add(j, "physical_sector_size", json_object_new_uint64(in.physical_sector_size));
-	json_object_object_add(j, "type", json_object_new_string(in.differencing ? "differencing"
-								 : in.fixed     ? "fixed"
-										: "dynamic"));
-	json_object_object_add(j, "read_only", json_object_new_boolean(!h->rw));
-	json_object_object_add(j, "shared", json_object_new_boolean(h->d->shared));
-	json_object_object_add(j, "file_size", json_object_new_uint64(in.file_size));
-	json_object_object_add(j, "disk_usage", json_object_new_uint64(in.disk_usage));
-	static const unsigned states[] = { 0, 1, 2, 3, 6, 7 };
-	for (size_t i = 0; i < ELEMENTSOF(states); i++)
-		json_object_object_add(blocks, vhdx_state_name(states[i]),
-				       json_object_new_uint64(in.blocks[states[i]]));
-	json_object_object_add(j, "blocks", blocks);
-	for (size_t i = 0; i < in.chain_len; i++)
-		json_object_array_add(chain, json_object_new_string(in.chain[i]));
-	json_object_object_add(j, "chain", chain);
-	vhdx_guid_format(&in.data_write_guid, g);
-	json_object_object_add(j, "data_write_guid", json_object_new_string(g));
-	if (in.parent_linkage[0])
-		json_object_object_add(j, "parent_linkage", json_object_new_string(in.parent_linkage));
-	int r = scm_vdisk_info_reply(call, j);
-	json_object_put(j);
-	return r;
+	struct job *j = job_new(call, h, OP_INFO);
+	return j ? submit(call, j) : 0;
 }
 
+/* The handle is gone at once (later calls on it get "no handle"); the
+ * flush that commits a writer's data runs on the disk's queue, and the
+ * disk is released when it is done. */
 static int do_close(scm_call *call, uint64_t handle, void *ud)
 {
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	int r = h->rw ? vhdx_flush(h->d->h) : 0;
-	char msg[VHDX_ERR_MAX];
-	snprintf(msg, sizeof msg, "%s", r < 0 ? vhdx_errmsg(h->d->h) : "");
-	disk_release(h->d, h->rw);
+	struct job *j = job_new(call, h, OP_CLOSE);
+	if (!j)
+		return 0;
+	struct disk *d = h->d;
+	j->call = scm_call_defer(call);
+	if (!j->call) { /* over the quota, answered "busy": the handle stays */
+		free(j);
+		return 0;
+	}
 	*h = (struct handle){ 0 };
-	if (r < 0)
-		return fail(call, SCM_VDISK_E_IO, "%s", msg);
-	return scm_vdisk_close_reply(call);
+	j->pj.run = job_run;
+	j->pj.done = job_done;
+	j->task.fn = job_finish;
+	j->c->jobs++;
+	d->jobs++;
+	iopool_submit(&d->q, &j->pj);
+	return 0;
 }
 
 static const scm_vdisk_handlers handlers = {
@@ -455,6 +657,11 @@ static const scm_vdisk_handlers handlers = {
 int main(int argc, char **argv)
 {
 	scm_vdisk_skeleton sk = { &handlers, NULL };
+	/* Disk work runs on a few threads: enough that a flush or a slow disk
+	 * does not hold up the others, few enough that one client's queue
+	 * depth does not crowd a small machine. $SCM_VDISK_THREADS overrides. */
+	const char *nt = getenv("SCM_VDISK_THREADS");
+	unsigned threads = nt && atoi(nt) > 0 && atoi(nt) <= 64 ? (unsigned)atoi(nt) : 4;
 	scm_provider *p = NULL;
 	scm_error *err = NULL;
 	if (argc > 1 && !strcmp(argv[1], "--help")) {
@@ -468,12 +675,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	scm_provider_on_close(p, on_close);
-	int r = scm_provider_run(p, &err);
+	provider = p;
+	int r = iopool_start(threads);
+	if (r < 0) {
+		fprintf(stderr, "vdisk-provider: starting %u I/O threads: %s\n", threads, strerror(-r));
+		scm_provider_free(p);
+		return 1;
+	}
+	r = scm_provider_run(p, &err);
 	if (r != 0) {
 		fprintf(stderr, "vdisk-provider: ");
 		scm_error_print(err, stderr);
 		scm_error_free(err);
 	}
+	/* the last jobs finish and post their replies, which the provider's
+	 * free runs (to cancelled calls: only freed) */
+	iopool_stop();
 	/* freeing the provider ends every channel (on_close releases their
 	 * disks, which commits them); anything left is closed here */
 	scm_provider_free(p);
