@@ -56,6 +56,7 @@ struct disk {
 	uint32_t sector_size;
 	bool parallel_reads; /* no parent: reads may run side by side (vhdx.h) */
 	unsigned jobs;       /* queued or running, until their reply went out */
+	bool closing;        /* its engine handle is being closed on a worker */
 	struct iopool_queue q;
 };
 
@@ -128,27 +129,44 @@ fail:
 	return NULL;
 }
 
-/* Closes a disk nobody has open and no job uses any more. */
-static void disk_put(struct disk *d)
+static void disk_free(struct disk *d)
 {
-	if (d->users || d->jobs)
-		return;
 	for (struct disk **p = &disks; *p; p = &(*p)->next)
 		if (*p == d) {
 			*p = d->next;
 			break;
 		}
-	vhdx_close(d->h);
 	free(d->path);
 	free(d);
 }
 
-static void disk_release(struct disk *d, bool rw)
+static bool pool_running;
+struct job;
+static struct job *disk_close_submit(struct disk *d);
+
+/* Closes a disk nobody has open and no job uses any more: closing commits
+ * a writer's metadata (a header write and fsync), so it runs on the disk's
+ * queue like any other disk work. Returns the close job, on which the
+ * reply to a client's close may ride, or NULL. */
+static struct job *disk_put(struct disk *d)
+{
+	if (d->users || d->jobs || d->closing)
+		return NULL;
+	if (!pool_running) { /* starting up or shutting down */
+		vhdx_close(d->h);
+		disk_free(d);
+		return NULL;
+	}
+	d->closing = true;
+	return disk_close_submit(d);
+}
+
+static struct job *disk_release(struct disk *d, bool rw)
 {
 	d->users--;
 	if (rw)
 		d->writers--;
-	disk_put(d);
+	return disk_put(d);
 }
 
 static void channel_put(struct channel *c)
@@ -270,8 +288,11 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 		return fail(call, -errno, "%s: %m", path);
 	struct disk *d;
 	for (d = disks; d; d = d->next)
-		if (d->dev == st.st_dev && d->ino == st.st_ino)
-			break;
+		if (d->dev == st.st_dev && d->ino == st.st_ino) {
+			if (!d->closing)
+				break;
+			iopool_drain(&d->q); /* its lock goes with it: wait, then open anew */
+		}
 	if (d && !readonly && d->writers && (!shared || !d->shared))
 		return fail(call, SCM_VDISK_E_BUSY,
 			    "%s is open for writing by another client%s", path,
@@ -331,7 +352,7 @@ static bool refused_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
 
 /* ---- disk work, off the loop -------------------------------------------- */
 
-enum op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_FLUSH, OP_TRIM, OP_INFO, OP_CLOSE };
+enum op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_FLUSH, OP_TRIM, OP_INFO, OP_CLOSE, OP_DISK_CLOSE };
 
 struct job {
 	struct iopool_job pj; /* first: the pool hands this back */
@@ -363,8 +384,7 @@ static void job_run(struct iopool_job *pj)
 	struct job *j = (struct job *)pj;
 	vhdx *h = j->d->h;
 	int r = 0;
-	if (j->call && scm_call_cancelled(j->call) && j->op != OP_CLOSE && j->op != OP_FLUSH &&
-	    j->op != OP_WRITE && j->op != OP_WRITEV && j->op != OP_TRIM) {
+	if ((j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO) && scm_call_cancelled(j->call)) {
 		j->r = -ECANCELED; /* nobody waits for a read any more */
 		return;
 	}
@@ -391,6 +411,12 @@ static void job_run(struct iopool_job *pj)
 	case OP_TRIM:
 		r = vhdx_trim(h, j->len, j->off);
 		break;
+	case OP_DISK_CLOSE:
+		r = vhdx_close_checked(h);
+		j->d->h = NULL;
+		if (r < 0)
+			job_fail(j, r, "closing the disk failed: the last metadata update may be lost");
+		return;
 	case OP_INFO: {
 		struct vhdx_info in;
 		r = vhdx_get_info(h, &in);
@@ -415,6 +441,28 @@ static void job_finish(scm_task *t)
 {
 	struct job *j = (struct job *)((char *)t - offsetof(struct job, task));
 	scm_call *call = j->call;
+	if (j->op == OP_DISK_CLOSE) {
+		if (call && j->r < 0) /* a client's close rode on it */
+			fail(call, SCM_VDISK_E_IO, "%s", j->msg);
+		else if (call)
+			scm_vdisk_close_reply(call);
+		disk_free(j->d);
+		free(j);
+		return;
+	}
+	if (j->op == OP_CLOSE && j->r >= 0) {
+		/* the last user's close answers once the disk is closed */
+		j->c->jobs--;
+		channel_put(j->c);
+		j->d->jobs--;
+		struct job *cj = disk_release(j->d, j->rw);
+		if (cj)
+			cj->call = call;
+		else
+			scm_vdisk_close_reply(call);
+		free(j);
+		return;
+	}
 	int code = j->r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO;
 	if (j->r == -ECANCELED)
 		scm_call_reply_error(call, SCM_E_INTERNAL, "cancelled"); /* frees it */
@@ -431,7 +479,7 @@ static void job_finish(scm_task *t)
 		case OP_FLUSH: scm_vdisk_flush_reply(call); break;
 		case OP_TRIM: scm_vdisk_trim_reply(call); break;
 		case OP_INFO: scm_vdisk_info_reply(call, j->info); break;
-		case OP_CLOSE: scm_vdisk_close_reply(call); break;
+		case OP_CLOSE: case OP_DISK_CLOSE: break; /* above */
 		}
 	json_object_put(j->info);
 	j->c->jobs--;
@@ -463,6 +511,23 @@ static int submit(scm_call *call, struct job *j)
 	j->d->jobs++;
 	iopool_submit(&j->d->q, &j->pj);
 	return 0;
+}
+
+static struct job *disk_close_submit(struct disk *d)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) { /* close it here then */
+		vhdx_close(d->h);
+		disk_free(d);
+		return NULL;
+	}
+	j->d = d;
+	j->op = OP_DISK_CLOSE;
+	j->pj.run = job_run;
+	j->pj.done = job_done;
+	j->task.fn = job_finish;
+	iopool_submit(&d->q, &j->pj);
+	return j;
 }
 
 static struct job *job_new(scm_call *call, struct handle *h, enum op op)
@@ -682,6 +747,7 @@ int main(int argc, char **argv)
 		scm_provider_free(p);
 		return 1;
 	}
+	pool_running = true;
 	r = scm_provider_run(p, &err);
 	if (r != 0) {
 		fprintf(stderr, "vdisk-provider: ");
@@ -691,6 +757,7 @@ int main(int argc, char **argv)
 	/* the last jobs finish and post their replies, which the provider's
 	 * free runs (to cancelled calls: only freed) */
 	iopool_stop();
+	pool_running = false;
 	/* freeing the provider ends every channel (on_close releases their
 	 * disks, which commits them); anything left is closed here */
 	scm_provider_free(p);

@@ -10,6 +10,8 @@
  *   vdisk-client [--endpoint EP] info DISK
  *   vdisk-client [--endpoint EP] bench DISK           seq 1M / rand 4K through the provider
  *                                                     (client-bench.c)
+ *   vdisk-client [--endpoint EP] flush-latency DISK_A DISK_B MIB
+ *                         B's 4 KiB read latency while A flushes MIB MiB (client-latency.c)
  * Exit: 0 ok, 1 failure, 10+code for a refusal with an interface code. */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +51,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[1], *disk = argv[2];
+	if (!strcmp(cmd, "flush-latency"))
+		return argc == 5 ? client_flush_latency(ep, argv[2], argv[3], strtoull(argv[4], NULL, 10)) : 2;
 	scm_channel *ch = NULL;
 	scm_error *e = NULL;
 	int r = ep ? scm_connect_at(ep, "vdisk", &ch, &e) : scm_connect("vdisk", &ch, &e);
