@@ -102,11 +102,26 @@ static int remaining_ms(int64_t deadline)
 	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
+/* The socket's SO_RCVTIMEO follows the channel's timeout, so that a
+ * synchronous call waits in one blocking recvmsg (one system call, as
+ * before timeouts) and wakes by itself when the time is up. */
+static void sock_timeout(scm_channel *ch)
+{
+	struct timeval tv = { 0, 0 };
+	if (ch->timeout_ms > 0) {
+		tv.tv_sec = ch->timeout_ms / 1000;
+		tv.tv_usec = (ch->timeout_ms % 1000) * 1000;
+	}
+	if (ch->fd >= 0)
+		(void)setsockopt(ch->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 void scm_channel_set_timeout(scm_channel *ch, int timeout_ms)
 {
 	ch->timeout_ms = timeout_ms == 0 ? default_timeout()
 			 : timeout_ms < 0 ? SCM_TIMEOUT_INFINITE
 					  : timeout_ms;
+	sock_timeout(ch);
 }
 
 int scm_channel_get_timeout(const scm_channel *ch)
@@ -191,6 +206,7 @@ int scm_connect_at(const char *endpoint, const char *service, scm_channel **ret,
 	ch->next_call = 1;
 	ch->timeout_ms = default_timeout();
 	ch->service = strdup(service);
+	sock_timeout(ch);
 	if (json_object_object_get_ex(reply->json, "channel", &v))
 		ch->id = (uint64_t)json_object_get_int64(v);
 	if (json_object_object_get_ex(reply->json, "interface", &v) &&
@@ -210,6 +226,7 @@ int scm_channel_from_fd(int fd, uint64_t id, const char *interface, scm_channel 
 	ch->id = id;
 	ch->next_call = 1;
 	ch->timeout_ms = default_timeout();
+	sock_timeout(ch);
 	ch->interface = interface ? strdup(interface) : NULL;
 	*ret = ch;
 	return 0;
@@ -414,11 +431,12 @@ int scm_call_sync_opts(scm_channel *ch, uint32_t method, const scm_call_opts *op
 	if (r != 0)
 		return r;
 	for (;;) {
-		/* Never a blocking recv: the wait is a poll with what is left of
-		 * the timeout, so a provider that never answers costs only that.
-		 * A reply that comes after we gave up has an id nobody waits for
-		 * and is dropped by handle_frame(). */
-		r = read_frame(ch, MSG_DONTWAIT, &m);
+		/* A blocking recv when the socket's SO_RCVTIMEO is this call's
+		 * timeout (it then ends by itself), else a poll with what is left
+		 * of it: a provider that never answers costs only that. A reply
+		 * that comes after we gave up has an id nobody waits for and is
+		 * dropped by handle_frame(). */
+		r = read_frame(ch, timeout == ch->timeout_ms ? 0 : MSG_DONTWAIT, &m);
 		if (r == -EAGAIN) {
 			struct pollfd pfd = { ch->fd, POLLIN, 0 };
 			int wait = remaining_ms(deadline);

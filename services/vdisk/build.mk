@@ -70,3 +70,9 @@ $(B)/libexec/vdisk-provider-bench: services/vdisk/helpers/provider-bench.sh
 	@mkdir -p $(dir $@)
 	install -m 0755 $< $@
 BENCH_DEPS += $(B)/libexec/vdisk-provider-bench $(VDISK_PROVIDER) $(B)/libexec/vdisk-client
+
+# engine in process vs provider vs qemu-nbd + fio, and latency under a flush
+$(B)/libexec/vdisk-nbd-bench: services/vdisk/helpers/nbd-bench.sh
+	@mkdir -p $(dir $@)
+	install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-nbd-bench

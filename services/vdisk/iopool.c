@@ -152,6 +152,14 @@ void iopool_submit(struct iopool_queue *q, struct iopool_job *j)
 	pthread_mutex_unlock(&lock);
 }
 
+bool iopool_shared_now(struct iopool_queue *q)
+{
+	pthread_mutex_lock(&lock);
+	bool r = !q->head && !q->running_excl;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
 void iopool_drain(struct iopool_queue *q)
 {
 	pthread_mutex_lock(&lock);

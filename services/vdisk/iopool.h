@@ -34,6 +34,10 @@ int iopool_start(unsigned n);
 /* Queues j on q. The caller keeps q alive until every job it submitted is
  * done. */
 void iopool_submit(struct iopool_queue *q, struct iopool_job *j);
+/* True when a shared job submitted now would start at once, with nothing
+ * before it: the caller may then do that job's work itself (it must be the
+ * only submitter of q, so nothing can be queued meanwhile). */
+bool iopool_shared_now(struct iopool_queue *q);
 /* Waits until q has nothing queued or running (blocks the caller). */
 void iopool_drain(struct iopool_queue *q);
 /* Waits for every queue to drain, then stops the workers. */

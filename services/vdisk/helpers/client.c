@@ -10,6 +10,7 @@
  *   vdisk-client [--endpoint EP] info DISK
  *   vdisk-client [--endpoint EP] bench DISK           seq 1M / rand 4K through the provider
  *                                                     (client-bench.c)
+ *   vdisk-client [--endpoint EP] bench-read DISK      4K qd1/qd32 and 1M reads (read-only)
  *   vdisk-client [--endpoint EP] flush-latency DISK_A DISK_B MIB
  *                         B's 4 KiB read latency while A flushes MIB MiB (client-latency.c)
  * Exit: 0 ok, 1 failure, 10+code for a refusal with an interface code. */
@@ -58,7 +59,7 @@ int main(int argc, char **argv)
 	int r = ep ? scm_connect_at(ep, "vdisk", &ch, &e) : scm_connect("vdisk", &ch, &e);
 	if (r)
 		return die(r, e);
-	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") ||
+	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "bench-read") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") ||
 		  ((!strcmp(cmd, "hold") || !strcmp(cmd, "badvec")) && argc > 3 && !strcmp(argv[3], "ro"));
 	bool shared = !strcmp(cmd, "hold") && argc > 3 && !strcmp(argv[3], "shared");
 	uint64_t h, bsz, vsize, sec;
@@ -122,6 +123,9 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 		if (in && (r = scm_vdisk_flush(ch, h, &e)))
+			return die(r, e);
+	} else if (!strcmp(cmd, "bench-read")) {
+		if ((r = client_bench_read(ch, h, vsize, &e)))
 			return die(r, e);
 	} else if (!strcmp(cmd, "bench")) {
 		/* the disk must be open read-write and fully allocated by the caller */
