@@ -43,9 +43,10 @@ static void on_reply(scm_channel *ch, scm_message *reply, const scm_error *err, 
 }
 
 /* Sequential 1 MiB reads or writes with qd calls in flight, each on its own
- * 1 MiB of the buffer. Replies come back in order (the provider serves a
- * channel's calls one after the other), so the slot a new call uses is the
- * one whose call just completed. */
+ * 1 MiB of the buffer. Writes to one disk complete in order (they run one
+ * at a time on its queue), so the slot a new call uses is the one whose
+ * call just completed; reads may complete out of order and then share a
+ * slot, which only a benchmark may do (rand_qd() tracks its slots). */
 static int seq_pipelined(scm_channel *ch, uint64_t h, uint64_t vsize, bool wr, unsigned qd,
 			 double *ret_mibs, scm_error **ret_err)
 {
