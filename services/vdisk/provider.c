@@ -42,8 +42,9 @@
 #define BUFFER_SIZE (4u << 20)
 #define HANDLES_MAX 64
 /* Reads up to this size that the page cache holds are done on the loop: a
- * copy of 256 KiB takes some tens of microseconds. */
-#define INLINE_READ_MAX (256u << 10)
+ * copy of 1 MiB takes about 0.1 ms, less than the hand-off to a worker and
+ * back costs on a busy machine; a 4 MiB transfer goes to the pool. */
+#define INLINE_READ_MAX (1u << 20)
 
 struct disk {
 	struct disk *next;

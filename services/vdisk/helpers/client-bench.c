@@ -220,6 +220,11 @@ int client_bench_read(scm_channel *ch, uint64_t h, uint64_t vsize, scm_error **r
 		return r;
 	printf("provider rand-read-4k-qd32 %.1f\n", v);
 	fflush(stdout);
+	/* the same 32 reads in flight, as one readv call of 32 extents */
+	if ((r = rand_batched(ch, h, vsize, false, 32, &v, ret_err)))
+		return r;
+	printf("provider rand-read-4k-readv32 %.1f\n", v);
+	fflush(stdout);
 	if ((r = seq_pipelined(ch, h, vsize, false, 1, &v, ret_err)))
 		return r;
 	printf("provider seq-read-1m %.1f\n", v);

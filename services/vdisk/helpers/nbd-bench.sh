@@ -90,7 +90,8 @@ head -c 64M /dev/urandom >"$T/b.raw"
 lat=$("$B/libexec/vdisk-client" --endpoint "$EP" flush-latency "$T/a.vhdx" "$T/b.vhdx" 1536)
 echo "vdisk latency under flush (client A flushes 1.5 GiB dirty on disk a, client B reads 4K of disk b): $lat"
 
-e=$(val engine rand-read-4k-qd32); p=$(val provider rand-read-4k-qd32)
+e=$(val engine rand-read-4k-qd32); p=$(val provider rand-read-4k-qd32); pv=$(val provider rand-read-4k-readv32)
+awk -v e="$e" -v p="$pv" 'BEGIN { printf "vdisk read rand-read-4k 32 per readv call: provider %.1f IOPS (%.2fx engine qd32)\n", p, p / e }'
 if awk -v e="$e" -v p="$p" 'BEGIN { exit !(p >= 0.9 * e) }'; then r=met; else r="NOT met"; fi
-echo "vdisk target: provider rand-read 4K qd32 within 0.9x of the engine in process: $(awk -v e="$e" -v p="$p" 'BEGIN { printf "%.2fx", p / e }'), $r"
+echo "vdisk target: provider rand-read 4K qd32 (32 calls in flight) within 0.9x of the engine in process: $(awk -v e="$e" -v p="$p" 'BEGIN { printf "%.2fx", p / e }'), $r"
 echo "vdisk target: provider ahead of qemu-nbd on every read line: $([ -n "$met_all" ] && echo met || echo "NOT met")"
