@@ -86,3 +86,26 @@ JSON
 	echo "took $ms ms"
 	[ "$ms" -ge 390 ] && [ "$ms" -lt 5000 ]
 }
+
+@test "vdisk: a client that leaves with a flush and a read in progress cancels them cleanly" {
+	vdisk_service
+	"$V" create --size 1G "$D/c.vhdx"
+	# the flush of 512 MiB is still running on a worker when the channel
+	# ends: the provider must finish it, drop the replies, free the
+	# channel only then, and go on serving
+	run "$C" --endpoint "$(ep app)" write-flush-exit "$D/c.vhdx" 512
+	[ "$status" -eq 0 ]
+	[ "$output" = sent ]
+	run "$C" --endpoint "$(ep app)" info "$D/c.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *'"type":"dynamic"'* ]]
+	# the data the client wrote before leaving is on the disk, whole
+	"$C" --endpoint "$(ep app)" copy-out "$D/c.vhdx" "$SCMT/c.raw"
+	head -c 512M "$SCMT/c.raw" | cmp - <(head -c 512M /dev/zero | tr '\0' '\245')
+	"$V" check "$D/c.vhdx"
+	# one provider process served all of it: started once, never failed
+	"$SCMCTL" --json service show vdisk | python3 -c 'import json,sys
+s=json.load(sys.stdin); s=s.get("service", s)
+print({k: s[k] for k in ("pid", "activations", "failures")}); assert s["activations"] == 1 and s["failures"] == 0 and s["pid"] > 0'
+}

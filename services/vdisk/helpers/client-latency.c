@@ -11,6 +11,7 @@
  * A provider that serves disks on one thread makes B's read that arrives
  * during the flush wait for all of it: b_max_ms close to flush_ms. */
 #include <errno.h>
+#include <json-c/json.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -87,6 +88,45 @@ static int flusher(const char *ep, const char *disk, uint64_t mib, int tell)
 	return 0;
 fail:
 	fprintf(stderr, "vdisk-client: A: ");
+	scm_error_print(e, stderr);
+	scm_error_free(e);
+	return 1;
+}
+
+static void ignore_reply(scm_channel *ch, scm_message *reply, const scm_error *err, void *userdata)
+{
+}
+
+/* write-flush-exit: writes mib MiB, sends a flush and a read without
+ * waiting for them and exits: the provider has the calls deferred, on
+ * its workers, when the channel ends. */
+int client_write_flush_exit(const char *ep, const char *disk, uint64_t mib)
+{
+	scm_channel *ch;
+	scm_error *e = NULL;
+	uint64_t h, bsz, vsize;
+	uint8_t *buf;
+	if (open_disk(ep, disk, false, &ch, &h, &buf, &bsz, &vsize) < 0)
+		return 1;
+	memset(buf, 0xa5, bsz);
+	for (uint64_t off = 0; off < mib << 20 && off < vsize; off += bsz)
+		if (scm_vdisk_write(ch, h, off, bsz, 0, &e))
+			goto fail;
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "handle", json_object_new_uint64(h));
+	if (scm_call_async(ch, SCM_VDISK_FLUSH, a, NULL, 0, NULL, 0, ignore_reply, NULL, &e))
+		goto fail;
+	json_object_object_add(a, "offset", json_object_new_uint64(0));
+	json_object_object_add(a, "length", json_object_new_uint64(bsz));
+	json_object_object_add(a, "buffer_offset", json_object_new_uint64(0));
+	if (scm_call_async(ch, SCM_VDISK_READ, a, NULL, 0, NULL, 0, ignore_reply, NULL, &e))
+		goto fail;
+	json_object_put(a);
+	printf("sent\n");
+	fflush(stdout);
+	_exit(0); /* no close: the channel ends with the calls in progress */
+fail:
+	fprintf(stderr, "vdisk-client: ");
 	scm_error_print(e, stderr);
 	scm_error_free(e);
 	return 1;
