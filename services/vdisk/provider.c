@@ -11,11 +11,13 @@
  * client may open, and whether read-only, is the grant's business: the
  * skeleton checks the arguments against it before a handler runs.
  *
- * Disk work never runs on the loop: read, write, readv, writev, trim,
- * flush, info and close are checked on the loop (handle, ranges), then the
- * call is deferred and the work queued on the disk's queue in a small pool
- * of threads (iopool.c); the result comes back through scm_provider_post()
- * and the loop replies. A client's fsync of a large dirty disk or a 4 MiB
+ * Disk work that may wait for the storage does not run on the loop: read,
+ * write, readv, writev, trim, flush, info and close are checked on the
+ * loop (handle, ranges), then the call is deferred and the work queued on
+ * the disk's queue in a small pool of threads (iopool.c); the result comes
+ * back through scm_provider_post() and the loop replies. (A read the page
+ * cache already holds is done on the loop, with RWF_NOWAIT; open and
+ * create still run there.) A client's fsync of a large dirty disk or a 4 MiB
  * transfer so holds up only the calls queued behind it on that disk, in
  * the order they came (writes then flush; a read after an acknowledged
  * write sees it). A job keeps its channel and its disk alive until its
