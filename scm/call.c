@@ -221,8 +221,9 @@ int scmctl_call(int argc, char **argv)
 	}
 
 	scm_message *reply = NULL;
-	r = scm_call_sync(ch, m->id, json_object_object_length(jargs) ? jargs : NULL, bin, bin_len, fds, n_fds,
-			  &reply, &e);
+	scm_call_opts copts = { .method_name = m->name }; /* a timeout error names it */
+	r = scm_call_sync_opts(ch, m->id, &copts, json_object_object_length(jargs) ? jargs : NULL, bin,
+			       bin_len, fds, n_fds, &reply, &e);
 	if (r != 0) {
 		rc = scmctl_fail(e);
 		goto out;

@@ -43,7 +43,10 @@ $(B)/tests/unit/test_idl: $(B)/tests/unit/test_idl.o $(LIBSCM)
 	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS) $(CMOCKA_LIBS)
 $(B)/tests/unit/test_grant: $(B)/tests/unit/test_grant.o $(LIBSCM)
 	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS) $(CMOCKA_LIBS)
-UNIT_TESTS += $(B)/tests/unit/test_wire $(B)/tests/unit/test_idl $(B)/tests/unit/test_grant
+$(B)/tests/unit/test_provider_defer: $(B)/tests/unit/test_provider_defer.o $(LIBSCM)
+	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS) $(CMOCKA_LIBS)
+UNIT_TESTS += $(B)/tests/unit/test_wire $(B)/tests/unit/test_idl $(B)/tests/unit/test_grant \
+	      $(B)/tests/unit/test_provider_defer
 $(B)/tests/unit/%.o: PART_CFLAGS += -Istubs
 
 $(B)/tests/fuzz/fuzz_wire: $(B)/tests/fuzz/fuzz_wire.o $(LIBSCM)

@@ -5,12 +5,17 @@
  * provider holds. Calls then go straight to the provider; scmd is not on
  * the data path. A channel that scmd revokes, or whose provider goes away,
  * becomes "dead": the reason (an observation chain) is kept and every call
- * made after that fails with it. */
+ * made after that fails with it. A synchronous call waits at most the
+ * channel's timeout (25 s by default, as sd-bus): a hung provider costs its
+ * caller an error that names the service and method, never a hang. */
 #include <errno.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/un.h>
 
 #include "scm/macro.h"
@@ -28,6 +33,8 @@ struct scm_channel {
 	int fd;
 	uint64_t id;
 	char *interface;
+	char *service; /* as asked for at connect; NULL for a wrapped fd */
+	int timeout_ms; /* > 0, or SCM_TIMEOUT_INFINITE */
 	uint32_t next_call;
 	struct pending *pending;
 	size_t n_pending, cap_pending;
@@ -58,6 +65,68 @@ static void channel_kill(scm_channel *ch, scm_error *e)
 		struct pending p = ch->pending[--ch->n_pending];
 		p.cb(ch, NULL, ch->dead, p.userdata);
 	}
+}
+
+/* The default call timeout: $SCM_CALL_TIMEOUT_MS when it is a positive
+ * number of milliseconds, or "infinity"/-1; else 25 s. A malformed value is
+ * ignored rather than fatal: library code does not exit, and the default
+ * is a safe reading of it. */
+static int default_timeout(void)
+{
+	const char *s = getenv("SCM_CALL_TIMEOUT_MS");
+	char *end;
+	if (!s || !*s)
+		return SCM_CALL_TIMEOUT_DEFAULT_MS;
+	if (!strcmp(s, "infinity") || !strcmp(s, "-1"))
+		return SCM_TIMEOUT_INFINITE;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v <= 0 || v > INT_MAX)
+		return SCM_CALL_TIMEOUT_DEFAULT_MS;
+	return (int)v;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds to poll until deadline (-1: none); 0 once it has passed. */
+static int remaining_ms(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t left = deadline - now_ms();
+	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* The socket's SO_RCVTIMEO follows the channel's timeout, so that a
+ * synchronous call waits in one blocking recvmsg (one system call, as
+ * before timeouts) and wakes by itself when the time is up. */
+static void sock_timeout(scm_channel *ch)
+{
+	struct timeval tv = { 0, 0 };
+	if (ch->timeout_ms > 0) {
+		tv.tv_sec = ch->timeout_ms / 1000;
+		tv.tv_usec = (ch->timeout_ms % 1000) * 1000;
+	}
+	if (ch->fd >= 0)
+		(void)setsockopt(ch->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+void scm_channel_set_timeout(scm_channel *ch, int timeout_ms)
+{
+	ch->timeout_ms = timeout_ms == 0 ? default_timeout()
+			 : timeout_ms < 0 ? SCM_TIMEOUT_INFINITE
+					  : timeout_ms;
+	sock_timeout(ch);
+}
+
+int scm_channel_get_timeout(const scm_channel *ch)
+{
+	return ch->timeout_ms;
 }
 
 static int open_endpoint(const char *path, scm_error **ret_err)
@@ -135,6 +204,9 @@ int scm_connect_at(const char *endpoint, const char *service, scm_channel **ret,
 	}
 	ch->fd = scm_message_steal_fd(reply, 0);
 	ch->next_call = 1;
+	ch->timeout_ms = default_timeout();
+	ch->service = strdup(service);
+	sock_timeout(ch);
 	if (json_object_object_get_ex(reply->json, "channel", &v))
 		ch->id = (uint64_t)json_object_get_int64(v);
 	if (json_object_object_get_ex(reply->json, "interface", &v) &&
@@ -153,6 +225,8 @@ int scm_channel_from_fd(int fd, uint64_t id, const char *interface, scm_channel 
 	ch->fd = fd;
 	ch->id = id;
 	ch->next_call = 1;
+	ch->timeout_ms = default_timeout();
+	sock_timeout(ch);
 	ch->interface = interface ? strdup(interface) : NULL;
 	*ret = ch;
 	return 0;
@@ -175,6 +249,7 @@ scm_channel *scm_channel_free(scm_channel *ch)
 		scm_error_free(ch->dead);
 	free(ch->pending);
 	free(ch->interface);
+	free(ch->service);
 	free(ch);
 	return NULL;
 }
@@ -255,9 +330,31 @@ static int read_frame(scm_channel *ch, int msg_flags, scm_message **ret)
 	return ch->dead->code;
 }
 
+/* What a timeout error calls the call: "vdisk.read" or "vdisk method 4". */
+static void call_name(const scm_channel *ch, uint32_t method, const char *name, char *buf,
+		      size_t size)
+{
+	const char *iface = ch->interface ? ch->interface : "?";
+	if (name)
+		snprintf(buf, size, "%s.%s", iface, name);
+	else
+		snprintf(buf, size, "%s method %u", iface, method);
+}
+
+static int fail_timeout(const scm_channel *ch, uint32_t method, const char *name, int timeout_ms,
+			bool sending, scm_error **ret_err)
+{
+	char what[2 * SCM_NAME_MAX + 32];
+	call_name(ch, method, name, what, sizeof what);
+	return scm_fail(ret_err, SCM_E_TIMEOUT,
+			"%s: service '%s' did not %s within %d ms (the call timeout; $SCM_CALL_TIMEOUT_MS or scm_channel_set_timeout() change it)",
+			what, ch->service ? ch->service : ch->interface ? ch->interface : "?",
+			sending ? "take the call" : "answer", timeout_ms);
+}
+
 static int send_call(scm_channel *ch, uint32_t id, uint32_t method, uint16_t flags,
 		     struct json_object *args, const void *bin, size_t bin_len, const int *fds,
-		     size_t n_fds, scm_error **ret_err)
+		     size_t n_fds, int64_t deadline, scm_error **ret_err)
 {
 	int r;
 
@@ -272,7 +369,10 @@ static int send_call(scm_channel *ch, uint32_t id, uint32_t method, uint16_t fla
 		if (r != -EAGAIN)
 			break;
 		struct pollfd pfd = { ch->fd, POLLIN | POLLOUT, 0 };
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		int wait = remaining_ms(deadline);
+		if (wait == 0)
+			return -ETIMEDOUT; /* the caller names the call */
+		if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
 			break;
 		if (pfd.revents & POLLIN) {
 			scm_message *m;
@@ -309,20 +409,40 @@ int scm_call_sync(scm_channel *ch, uint32_t method, struct json_object *args, co
 	     size_t bin_len, const int *fds, size_t n_fds, scm_message **ret_reply,
 	     scm_error **ret_err)
 {
+	return scm_call_sync_opts(ch, method, NULL, args, bin, bin_len, fds, n_fds, ret_reply, ret_err);
+}
+
+int scm_call_sync_opts(scm_channel *ch, uint32_t method, const scm_call_opts *opts,
+		       struct json_object *args, const void *bin, size_t bin_len, const int *fds,
+		       size_t n_fds, scm_message **ret_reply, scm_error **ret_err)
+{
 	uint32_t id = next_call_id(ch);
+	const char *name = opts ? opts->method_name : NULL;
+	int timeout = opts && opts->timeout_ms ? opts->timeout_ms : ch->timeout_ms;
+	if (timeout < 0)
+		timeout = SCM_TIMEOUT_INFINITE;
+	int64_t deadline = timeout < 0 ? -1 : now_ms() + timeout;
 	scm_message *m;
 	int r;
 
-	r = send_call(ch, id, method, 0, args, bin, bin_len, fds, n_fds, ret_err);
+	r = send_call(ch, id, method, 0, args, bin, bin_len, fds, n_fds, deadline, ret_err);
+	if (r == -ETIMEDOUT)
+		return fail_timeout(ch, method, name, timeout, true, ret_err);
 	if (r != 0)
 		return r;
 	for (;;) {
-		r = read_frame(ch, 0, &m);
+		/* A blocking recv when the socket's SO_RCVTIMEO is this call's
+		 * timeout (it then ends by itself), else a poll with what is left
+		 * of it: a provider that never answers costs only that. A reply
+		 * that comes after we gave up has an id nobody waits for and is
+		 * dropped by handle_frame(). */
+		r = read_frame(ch, timeout == ch->timeout_ms ? 0 : MSG_DONTWAIT, &m);
 		if (r == -EAGAIN) {
-			/* SO_RCVTIMEO ran out, or the fd is non-blocking (a channel
-			 * wrapped by scm_channel_from_fd): wait instead of spinning. */
 			struct pollfd pfd = { ch->fd, POLLIN, 0 };
-			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			int wait = remaining_ms(deadline);
+			if (wait == 0)
+				return fail_timeout(ch, method, name, timeout, false, ret_err);
+			if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
 				return scm_fail(ret_err, -errno, "waiting for the reply: %m");
 			continue;
 		}
@@ -363,7 +483,9 @@ int scm_call_async(scm_channel *ch, uint32_t method, struct json_object *args, c
 		ch->cap_pending = cap;
 	}
 	r = send_call(ch, id, method, cb ? 0 : SCM_FLAG_NO_REPLY, args, bin, bin_len, fds, n_fds,
-		      ret_err);
+		      ch->timeout_ms < 0 ? -1 : now_ms() + ch->timeout_ms, ret_err);
+	if (r == -ETIMEDOUT)
+		return fail_timeout(ch, method, NULL, ch->timeout_ms, true, ret_err);
 	if (r != 0)
 		return r;
 	if (cb)

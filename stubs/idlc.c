@@ -199,9 +199,10 @@ static void gen_client(FILE *h, FILE *c, const scm_idl *idl, const char *base)
 			       "return scm_fail(ret_err, SCM_E_INVALID, \"argument '%s' is not an fd\");");
 		emit_pack(c, m->params, m->n_params, "scm__args");
 		fprintf(c, "\tscm_message *scm__reply = NULL;\n"
-			   "\tint scm__r = scm_call_sync(ch, SCM_%s_%s, scm__args, scm__bin, scm__bin_len, scm__fds, scm__n_fds, &scm__reply, ret_err);\n"
+			   "\tstatic const scm_call_opts scm__opts = { .method_name = \"%s\" };\n"
+			   "\tint scm__r = scm_call_sync_opts(ch, SCM_%s_%s, &scm__opts, scm__args, scm__bin, scm__bin_len, scm__fds, scm__n_fds, &scm__reply, ret_err);\n"
 			   "\tjson_object_put(scm__args);\n\tif (scm__r != 0)\n\t\treturn scm__r;\n",
-			CNAME, M);
+			m->name, CNAME, M);
 		/* Check every result and make every copy before handing any
 		 * out, so outputs stay untouched on failure: copies live in
 		 * scm__s_ and scm__b_ locals, declared before the first goto. */

@@ -5,11 +5,20 @@
  * new channel (a socket fd) with its grant, and revocation notices. The
  * skeleton serves every channel from one epoll set, and checks each call
  * against the channel's grant (method allowed, argument constraints) before
- * the handler runs: providers are trusted, clients are not. */
+ * the handler runs: providers are trusted, clients are not.
+ *
+ * A handler may defer its reply (scm_call_defer): the call moves to the
+ * heap, onto its channel's list, and the loop goes on. Workers hand results
+ * back through scm_provider_post(), a mutex-protected list and an eventfd
+ * in the same epoll set, so the loop never waits on a lock held for long
+ * and never on the work itself. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <json-c/json.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -26,6 +35,8 @@ struct chan {
 	void *data;
 	bool broken;          /* drop it after this call */
 	struct scm_outq outq; /* replies the client has no room for yet */
+	struct scm_call *deferred; /* calls whose owner will reply later */
+	unsigned n_deferred;
 	struct chan *next, **pprev;
 };
 
@@ -38,24 +49,61 @@ struct scm_provider {
 	/* the epoll batch being handled, so a channel closed in it is skipped */
 	struct epoll_event *batch;
 	int batch_i, batch_n;
+	unsigned defer_max;
+	bool sweep;  /* a deferred reply broke a channel: close it after the batch */
+	int task_fd; /* eventfd: scm_provider_post() woke us */
+	pthread_mutex_t task_lock;
+	scm_task *task_head, *task_tail;
 };
 
 /* Marks an event of the current batch whose channel is gone. */
-static char gone_marker;
+static char gone_marker, task_marker;
 #define GONE ((void *)&gone_marker)
+#define TASKS ((void *)&task_marker)
 
 struct scm_call {
 	scm_provider *p;
-	struct chan *ch;
+	struct chan *ch; /* NULL once cancelled */
 	uint32_t call_id;
 	bool no_reply, replied;
+	const char *method;
+	/* a deferred call: on the heap, on ch->deferred */
+	bool deferred;
+	atomic_bool cancelled;
+	struct scm_call *heap; /* on the handler's stack copy: where it went */
+	struct scm_call *next, **pprev;
 };
+
+static void deferred_unlink(scm_call *d)
+{
+	if (!d->pprev)
+		return;
+	*d->pprev = d->next;
+	if (d->next)
+		d->next->pprev = d->pprev;
+	d->pprev = NULL;
+	d->ch->n_deferred--;
+}
+
+/* The channel is ending: its deferred calls stay with their owners, who
+ * still reply to them (which then only frees them). */
+static void chan_cancel_deferred(struct chan *c)
+{
+	while (c->deferred) {
+		scm_call *d = c->deferred;
+		deferred_unlink(d);
+		d->ch = NULL;
+		d->p = NULL;
+		atomic_store(&d->cancelled, true);
+	}
+}
 
 static void chan_close(scm_provider *p, struct chan *c)
 {
 	for (int k = p->batch_i + 1; p->batch && k < p->batch_n; k++)
 		if (p->batch[k].data.ptr == c)
 			p->batch[k].data.ptr = GONE;
+	chan_cancel_deferred(c);
 	if (p->on_close)
 		p->on_close(&c->grant, c->data, p->userdata);
 	epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -237,7 +285,8 @@ static int call_send_error(scm_call *call, scm_error *e)
 
 static void handle_call(scm_provider *p, struct chan *c, scm_message *m)
 {
-	scm_call call = { p, c, m->call_id, m->flags & SCM_FLAG_NO_REPLY, false };
+	scm_call call = { .p = p, .ch = c, .call_id = m->call_id,
+			  .no_reply = m->flags & SCM_FLAG_NO_REPLY };
 	const scm_method_def *d = NULL;
 	scm_error *e = NULL;
 
@@ -263,7 +312,10 @@ static void handle_call(scm_provider *p, struct chan *c, scm_message *m)
 		call_send_error(&call, e);
 		return;
 	}
+	call.method = d->name;
 	int r = d->fn(&call, m, p->userdata);
+	if (call.heap)
+		return; /* deferred: its owner replies */
 	if (!call.replied) {
 		if (r == 0)
 			call_send_error(&call, scm_error_new(SCM_E_INTERNAL, p->iface->name,
@@ -283,6 +335,10 @@ static void chan_watch(scm_provider *p, struct chan *c, uint32_t events)
 
 static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
 {
+	if (c->broken) { /* a deferred reply found it gone or over its queue */
+		chan_close(p, c);
+		return;
+	}
 	if (c->outq.head) {
 		int r = scm_outq_flush(c->fd, &c->outq);
 		if (r == -EAGAIN)
@@ -337,11 +393,19 @@ int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *us
 	p->iface = iface;
 	p->userdata = userdata;
 	p->ctl_fd = control_fd;
+	p->defer_max = SCM_DEFER_MAX_DEFAULT;
+	pthread_mutex_init(&p->task_lock, NULL);
 	p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	p->task_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-	if (p->epoll_fd < 0 || epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, control_fd, &ev) < 0) {
+	struct epoll_event tev = { .events = EPOLLIN, .data.ptr = TASKS };
+	if (p->epoll_fd < 0 || p->task_fd < 0 ||
+	    epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, control_fd, &ev) < 0 ||
+	    epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, p->task_fd, &tev) < 0) {
 		int r = -errno;
 		safe_close(p->epoll_fd);
+		safe_close(p->task_fd);
+		pthread_mutex_destroy(&p->task_lock);
 		free(p);
 		return scm_fail(ret_err, r, "setting up the provider's epoll: %s", strerror(-r));
 	}
@@ -354,6 +418,8 @@ int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *us
 	json_object_put(hello);
 	if (r < 0) {
 		safe_close(p->epoll_fd);
+		safe_close(p->task_fd);
+		pthread_mutex_destroy(&p->task_lock);
 		free(p);
 		return scm_fail(ret_err, r, "telling scmd the provider is ready: %s", strerror(-r));
 	}
@@ -405,16 +471,73 @@ int scm_provider_new(const scm_interface_def *iface, void *userdata, scm_provide
 	return scm_provider_new_fd(iface, (int)fd, userdata, ret, ret_err);
 }
 
+static void run_tasks(scm_provider *p)
+{
+	uint64_t n;
+	(void)!read(p->task_fd, &n, sizeof n); /* reset the count; EAGAIN is fine */
+	pthread_mutex_lock(&p->task_lock);
+	scm_task *t = p->task_head;
+	p->task_head = p->task_tail = NULL;
+	pthread_mutex_unlock(&p->task_lock);
+	while (t) {
+		scm_task *next = t->next_; /* fn may free t */
+		t->fn(t);
+		t = next;
+	}
+}
+
+void scm_provider_post(scm_provider *p, scm_task *t)
+{
+	uint64_t one = 1;
+	t->next_ = NULL;
+	pthread_mutex_lock(&p->task_lock);
+	bool wake = !p->task_head;
+	if (p->task_tail)
+		p->task_tail->next_ = t;
+	else
+		p->task_head = t;
+	p->task_tail = t;
+	pthread_mutex_unlock(&p->task_lock);
+	/* One write per batch: the loop takes the whole list when it wakes. An
+	 * eventfd write fails only when the counter would overflow, which one
+	 * write per empty-to-non-empty transition cannot reach. */
+	if (wake)
+		(void)!write(p->task_fd, &one, sizeof one);
+}
+
+/* Closes the channels a deferred reply found broken. */
+static void sweep(scm_provider *p)
+{
+	if (!p->sweep)
+		return;
+	p->sweep = false;
+	for (struct chan *c = p->chans, *n; c; c = n) {
+		n = c->next;
+		if (c->broken)
+			chan_close(p, c);
+	}
+}
+
 scm_provider *scm_provider_free(scm_provider *p)
 {
 	if (!p)
 		return NULL;
 	while (p->chans)
 		chan_close(p, p->chans);
+	/* owners reply to their cancelled calls, which frees them */
+	while (p->task_head)
+		run_tasks(p);
 	safe_close(p->epoll_fd);
 	safe_close(p->ctl_fd);
+	safe_close(p->task_fd);
+	pthread_mutex_destroy(&p->task_lock);
 	free(p);
 	return NULL;
+}
+
+void scm_provider_set_defer_max(scm_provider *p, unsigned max)
+{
+	p->defer_max = max;
 }
 
 int scm_provider_fd(const scm_provider *p)
@@ -448,10 +571,15 @@ int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 			}
 			continue;
 		}
+		if (evs[i].data.ptr == TASKS) {
+			run_tasks(p);
+			continue;
+		}
 		if (evs[i].data.ptr != GONE) /* closed earlier in this batch */
 			handle_channel(p, evs[i].data.ptr, evs[i].events);
 	}
 	p->batch = NULL;
+	sweep(p);
 	return 0;
 }
 
@@ -465,19 +593,90 @@ int scm_provider_run(scm_provider *p, scm_error **ret_err)
 
 const scm_grant *scm_call_grant(const scm_call *call)
 {
-	return &call->ch->grant;
+	return call->ch ? &call->ch->grant : NULL;
 }
 void *scm_call_channel_data(const scm_call *call)
 {
-	return call->ch->data;
+	return call->ch ? call->ch->data : NULL;
 }
 void scm_call_set_channel_data(scm_call *call, void *data)
 {
-	call->ch->data = data;
+	if (call->ch)
+		call->ch->data = data;
 }
 
-int scm_call_reply(scm_call *call, struct json_object *result, const void *bin, size_t bin_len,
-		   const int *fds, size_t n_fds)
+scm_call *scm_call_defer(scm_call *call)
+{
+	if (call->deferred)
+		return call;
+	if (call->heap)
+		return call->heap;
+	if (call->replied)
+		return NULL;
+	struct chan *c = call->ch;
+	if (c->n_deferred >= call->p->defer_max) {
+		scm_call_reply_error(call, SCM_E_BUSY,
+				     "%s: this channel already has %u calls in progress, the limit; wait for their replies",
+				     call->method ? call->method : "call", c->n_deferred);
+		return NULL;
+	}
+	scm_call *d = malloc(sizeof(*d));
+	if (!d) {
+		scm_call_reply_error(call, SCM_E_INTERNAL, "out of memory deferring %s",
+				     call->method ? call->method : "a call");
+		return NULL;
+	}
+	*d = (scm_call){ .p = call->p, .ch = c, .call_id = call->call_id,
+			 .no_reply = call->no_reply, .method = call->method, .deferred = true };
+	atomic_init(&d->cancelled, false);
+	d->next = c->deferred;
+	if (d->next)
+		d->next->pprev = &d->next;
+	d->pprev = &c->deferred;
+	c->deferred = d;
+	c->n_deferred++;
+	call->heap = d;
+	call->replied = true; /* the stack copy is done with */
+	return d;
+}
+
+bool scm_call_cancelled(const scm_call *call)
+{
+	return atomic_load(&call->cancelled);
+}
+
+unsigned scm_call_deferred_count(const scm_call *call)
+{
+	return call->ch ? call->ch->n_deferred : 0;
+}
+
+/* After a deferred call got its answer: a reply that could not go out now
+ * waits for room (EPOLLOUT), a channel it broke is closed once the batch is
+ * done (the handler that replied may be running for that very channel). */
+static void deferred_done(scm_call *d)
+{
+	struct chan *c = d->ch;
+	if (c) {
+		deferred_unlink(d);
+		if (c->broken)
+			d->p->sweep = true;
+		else if (c->outq.head)
+			chan_watch(d->p, c, EPOLLOUT);
+	}
+	free(d);
+}
+
+/* Only frees a cancelled deferred call. */
+static bool deferred_cancelled(scm_call *call)
+{
+	if (!call->deferred || call->ch)
+		return false;
+	free(call);
+	return true;
+}
+
+static int reply_now(scm_call *call, struct json_object *result, const void *bin, size_t bin_len,
+		     const int *fds, size_t n_fds)
 {
 	if (call->replied)
 		return -EALREADY;
@@ -486,10 +685,22 @@ int scm_call_reply(scm_call *call, struct json_object *result, const void *bin, 
 		return 0;
 	int r = chan_send(call->ch, SCM_FRAME_REPLY, call->call_id, result, bin, bin_len, fds, n_fds);
 	if (r == -EMSGSIZE || r == -EBADF || r == -EINVAL || r == -ETOOMANYREFS) {
-		call->replied = false;
-		return scm_call_reply_error(call, SCM_E_INTERNAL, "the reply could not be sent: %s",
-					    r == -EMSGSIZE ? "over the frame limits" : strerror(-r));
+		return call_send_error(call, scm_error_new(SCM_E_INTERNAL, call->p->iface->name,
+							   "the reply could not be sent: %s",
+							   r == -EMSGSIZE ? "over the frame limits"
+									  : strerror(-r)));
 	}
+	return r;
+}
+
+int scm_call_reply(scm_call *call, struct json_object *result, const void *bin, size_t bin_len,
+		   const int *fds, size_t n_fds)
+{
+	if (deferred_cancelled(call))
+		return -ECANCELED;
+	int r = reply_now(call, result, bin, bin_len, fds, n_fds);
+	if (call->deferred)
+		deferred_done(call);
 	return r;
 }
 
@@ -498,6 +709,8 @@ int scm_call_reply_error(scm_call *call, int code, const char *fmt, ...)
 	va_list ap;
 	char *msg = NULL;
 
+	if (deferred_cancelled(call))
+		return -ECANCELED;
 	if (call->replied)
 		return -EALREADY;
 	va_start(ap, fmt);
@@ -507,12 +720,19 @@ int scm_call_reply_error(scm_call *call, int code, const char *fmt, ...)
 	int r = call_send_error(call, scm_error_new(code, call->p->iface->name, "%s",
 						    msg ? msg : "error"));
 	free(msg);
+	if (call->deferred)
+		deferred_done(call);
 	return r;
 }
 
 int scm_call_reply_error_chain(scm_call *call, const scm_error *e)
 {
+	if (deferred_cancelled(call))
+		return -ECANCELED;
 	if (call->replied)
 		return -EALREADY;
-	return call_send_error(call, scm_error_copy(e));
+	int r = call_send_error(call, scm_error_copy(e));
+	if (call->deferred)
+		deferred_done(call);
+	return r;
 }

@@ -215,8 +215,37 @@ static int raw_only(const char *path, void *buf)
 	return 0;
 }
 
+/* vdisk-bench --read-lines IMG: the engine in this process, on a disk
+ * opened buffered and read once (hot, as the provider and qemu-nbd run
+ * in vdisk-nbd-bench), for the lines that compare it with both:
+ *   engine <pattern> <value> */
+static int read_lines(const char *path, void *buf)
+{
+	struct target t = { NULL, -1 };
+	vhdx_err err;
+	keep_cache = true;
+	if (vhdx_open(path, VHDX_O_RDONLY, &t.h, &err) < 0) {
+		fprintf(stderr, "vdisk-bench: %s\n", err.msg);
+		return 1;
+	}
+	for (uint64_t off = 0; off < DISK; off += SEQ)
+		if (vhdx_read(t.h, buf, SEQ, off) < 0)
+			return 1;
+	printf("engine rand-read-4k-qd1 %.1f\n", run(&t, path, false, true, RND, buf));
+	printf("engine rand-read-4k-qd32 %.1f\n", run_qd32(&t, path));
+	printf("engine seq-read-1m %.1f\n", run(&t, path, false, false, SEQ, buf));
+	vhdx_close(t.h);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--read-lines")) {
+		void *b;
+		if (posix_memalign(&b, 4096, SEQ))
+			return 1;
+		return read_lines(argv[2], b);
+	}
 	if (argc == 3 && !strcmp(argv[1], "--raw")) {
 		void *b;
 		if (posix_memalign(&b, 4096, SEQ))

@@ -63,7 +63,7 @@ LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the
 # channel's buffer (the provider's end-to-end test and bench use it).
-VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec)
+VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency)
 $(VDISK_CLIENT_OBJS): $(B)/gen/scm/vdisk-client.h
 $(B)/libexec/vdisk-client: $(VDISK_CLIENT_OBJS) \
 		$(B)/gen/scm/vdisk-client.o $(LIBSCM)
@@ -75,3 +75,9 @@ $(B)/libexec/vdisk-provider-bench: services/vdisk/helpers/provider-bench.sh
 	@mkdir -p $(dir $@)
 	install -m 0755 $< $@
 BENCH_DEPS += $(B)/libexec/vdisk-provider-bench $(VDISK_PROVIDER) $(B)/libexec/vdisk-client
+
+# engine in process vs provider vs qemu-nbd + fio, and latency under a flush
+$(B)/libexec/vdisk-nbd-bench: services/vdisk/helpers/nbd-bench.sh
+	@mkdir -p $(dir $@)
+	install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-nbd-bench

@@ -17,12 +17,25 @@
  * Limits: one open chain's block tables may take CHAIN_BAT_MAX bytes, and
  * each client (endpoint and uid) GRANT_DISKS_MAX handles and
  * GRANT_BYTES_MAX bytes of block tables, so no client can make the
- * provider, which every client shares, run out of memory. */
+ * provider, which every client shares, run out of memory.
+ *
+ * Disk work that may wait for the storage does not run on the loop: read,
+ * write, readv, writev, trim, flush, info and close are checked on the
+ * loop (handle, ranges), then the call is deferred and the work queued on
+ * the disk's queue in a small pool of threads (iopool.c); the result comes
+ * back through scm_provider_post() and the loop replies. (A read the page
+ * cache already holds is done on the loop, with RWF_NOWAIT; open and
+ * create still run there.) A client's fsync of a large dirty disk or a 4 MiB
+ * transfer so holds up only the calls queued behind it on that disk, in
+ * the order they came (writes then flush; a read after an acknowledged
+ * write sees it). A job keeps its channel and its disk alive until its
+ * reply went out, even if the client left meanwhile. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +46,7 @@
 #include "scm/macro.h"
 #include "scm/vdisk-provider.h"
 #include "extents.h"
+#include "iopool.h"
 #include "vhdx.h"
 
 #define BUFFER_SIZE (4u << 20)
@@ -50,6 +64,11 @@ struct account {
 	uint64_t bytes;
 };
 
+/* Reads up to this size that the page cache holds are done on the loop: a
+ * copy of 1 MiB takes about 0.1 ms, less than the hand-off to a worker and
+ * back costs on a busy machine; a 4 MiB transfer goes to the pool. */
+#define INLINE_READ_MAX (1u << 20)
+
 struct disk {
 	struct disk *next;
 	dev_t dev;
@@ -62,6 +81,10 @@ struct disk {
 	bool shared;      /* the writers opened it shared */
 	uint64_t virtual_size;
 	uint32_t sector_size;
+	bool parallel_reads; /* no parent: reads may run side by side (vhdx.h) */
+	unsigned jobs;       /* queued or running, until their reply went out */
+	bool closing;        /* its engine handle is being closed on a worker */
+	struct iopool_queue q;
 };
 
 struct handle {
@@ -79,10 +102,13 @@ struct channel {
 	char *root;
 	char *root_real;
 	int rootfd;
+	unsigned jobs;                /* in flight: the buffer stays mapped */
+	bool closed;                  /* the client is gone; free after the last job */
 };
 
 static struct disk *disks;
 static struct account *accounts;
+static scm_provider *provider;
 
 static struct account *account_get(const scm_grant *g)
 {
@@ -174,21 +200,56 @@ fail:
 	return NULL;
 }
 
-static void disk_release(struct disk *d, bool rw)
+static void disk_free(struct disk *d)
 {
-	d->users--;
-	if (rw)
-		d->writers--;
-	if (d->users)
-		return;
 	for (struct disk **p = &disks; *p; p = &(*p)->next)
 		if (*p == d) {
 			*p = d->next;
 			break;
 		}
-	vhdx_close(d->h);
 	free(d->path);
 	free(d);
+}
+
+static bool pool_running;
+struct job;
+static struct job *disk_close_submit(struct disk *d);
+
+/* Closes a disk nobody has open and no job uses any more: closing commits
+ * a writer's metadata (a header write and fsync), so it runs on the disk's
+ * queue like any other disk work. Returns the close job, on which the
+ * reply to a client's close may ride, or NULL. */
+static struct job *disk_put(struct disk *d)
+{
+	if (d->users || d->jobs || d->closing)
+		return NULL;
+	if (!pool_running) { /* starting up or shutting down */
+		vhdx_close(d->h);
+		disk_free(d);
+		return NULL;
+	}
+	d->closing = true;
+	return disk_close_submit(d);
+}
+
+static struct job *disk_release(struct disk *d, bool rw)
+{
+	d->users--;
+	if (rw)
+		d->writers--;
+	return disk_put(d);
+}
+
+static void channel_put(struct channel *c)
+{
+	if (!c->closed || c->jobs)
+		return;
+	safe_close(c->rootfd);
+	free(c->root);
+	free(c->root_real);
+	munmap(c->buf, BUFFER_SIZE);
+	safe_close(c->memfd);
+	free(c);
 }
 
 static void on_close(const scm_grant *g, void *chdata, void *userdata)
@@ -201,12 +262,8 @@ static void on_close(const scm_grant *g, void *chdata, void *userdata)
 			disk_release(c->h[i].d, c->h[i].rw);
 			account_release(c->h[i].acct, c->h[i].bytes);
 		}
-	safe_close(c->rootfd);
-	free(c->root);
-	free(c->root_real);
-	munmap(c->buf, BUFFER_SIZE);
-	safe_close(c->memfd);
-	free(c);
+	c->closed = true;
+	channel_put(c);
 }
 
 static struct handle *handle_get(scm_call *call, uint64_t n)
@@ -389,8 +446,11 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 	vhdx_file_id(probe, &dev, &ino);
 	struct disk *d;
 	for (d = disks; d; d = d->next)
-		if (d->dev == dev && d->ino == ino)
-			break;
+		if (d->dev == dev && d->ino == ino) {
+			if (!d->closing)
+				break;
+			iopool_drain(&d->q); /* its lock goes with it: wait, then open anew */
+		}
 	if (d && !same_chain(d->h, probe)) {
 		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BADDISK, "%s: parent not available under the grant", path);
@@ -423,6 +483,7 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 		d->ino = ino;
 		d->virtual_size = in.virtual_size;
 		d->sector_size = in.logical_sector_size;
+		d->parallel_reads = !in.differencing;
 		d->rw = !readonly;
 		d->next = disks;
 		disks = d;
@@ -431,6 +492,7 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 		 * /proc/self/fd, never by a path, after dropping the readers'
 		 * locks (ours would stop us: OFD locks are per open) */
 		vhdx *nh;
+		iopool_drain(&d->q); /* no job may use the handle we swap */
 		vhdx_unlock(d->h);
 		r = vhdx_open_fd(vhdx_fd(probe), path, sp, 0, &nh, &err);
 		vhdx_close(probe);
@@ -477,44 +539,246 @@ static bool refused_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
 	return true;
 }
 
-static int do_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
-		   uint64_t buffer_offset, void *ud)
+/* ---- disk work, off the loop -------------------------------------------- */
+
+enum op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_FLUSH, OP_TRIM, OP_INFO, OP_CLOSE, OP_DISK_CLOSE };
+
+struct job {
+	struct iopool_job pj; /* first: the pool hands this back */
+	scm_task task;
+	scm_call *call;
+	struct channel *c;
+	struct disk *d;
+	enum op op;
+	bool rw; /* the handle's mode (flush, close) */
+	uint64_t off, len, boff;
+	struct vdisk_extent *ex;
+	size_t n_ex, bad;
+	int r;
+	json_object *info;
+	char msg[VHDX_ERR_MAX];
+};
+
+static void job_fail(struct job *j, int r, const char *msg)
+{
+	j->r = r;
+	snprintf(j->msg, sizeof j->msg, "%s", msg);
+}
+
+static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in);
+
+/* On a worker: the engine calls, nothing else. */
+static void job_run(struct iopool_job *pj)
+{
+	struct job *j = (struct job *)pj;
+	vhdx *h = j->d->h;
+	int r = 0;
+	if ((j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO) && scm_call_cancelled(j->call)) {
+		j->r = -ECANCELED; /* nobody waits for a read any more */
+		return;
+	}
+	switch (j->op) {
+	case OP_READ:
+		r = vhdx_read(h, j->c->buf + j->boff, j->len, j->off);
+		break;
+	case OP_WRITE:
+		r = vhdx_write(h, j->c->buf + j->boff, j->len, j->off);
+		break;
+	case OP_READV:
+	case OP_WRITEV:
+		for (size_t i = 0; i < j->n_ex && r >= 0; i++) {
+			const struct vdisk_extent *e = &j->ex[i];
+			r = j->op == OP_WRITEV ? vhdx_write(h, j->c->buf + e->boff, e->len, e->off)
+					       : vhdx_read(h, j->c->buf + e->boff, e->len, e->off);
+			j->bad = i;
+		}
+		break;
+	case OP_FLUSH:
+	case OP_CLOSE:
+		r = j->rw ? vhdx_flush(h) : 0;
+		break;
+	case OP_TRIM:
+		r = vhdx_trim(h, j->len, j->off);
+		break;
+	case OP_DISK_CLOSE:
+		r = vhdx_close_checked(h);
+		j->d->h = NULL;
+		if (r < 0)
+			job_fail(j, r, "closing the disk failed: the last metadata update may be lost");
+		return;
+	case OP_INFO: {
+		struct vhdx_info in;
+		r = vhdx_get_info(h, &in);
+		/* built here: the chain strings belong to the engine handle */
+		if (r >= 0 && !(j->info = info_json(j->d, j->rw, &in)))
+			r = -ENOMEM;
+		break;
+	}
+	}
+	if (r < 0)
+		job_fail(j, r, vhdx_errmsg(h));
+}
+
+static void job_done(struct iopool_job *pj)
+{
+	struct job *j = (struct job *)pj;
+	scm_provider_post(provider, &j->task);
+}
+
+/* On the loop: the reply, then the job lets go of its channel and disk. */
+static void job_finish(scm_task *t)
+{
+	struct job *j = (struct job *)((char *)t - offsetof(struct job, task));
+	scm_call *call = j->call;
+	if (j->op == OP_DISK_CLOSE) {
+		if (call && j->r < 0) /* a client's close rode on it */
+			fail(call, SCM_VDISK_E_IO, "%s", j->msg);
+		else if (call)
+			scm_vdisk_close_reply(call);
+		disk_free(j->d);
+		free(j);
+		return;
+	}
+	if (j->op == OP_CLOSE && j->r >= 0) {
+		/* the last user's close answers once the disk is closed */
+		j->c->jobs--;
+		channel_put(j->c);
+		j->d->jobs--;
+		struct job *cj = disk_release(j->d, j->rw);
+		if (cj)
+			cj->call = call;
+		else
+			scm_vdisk_close_reply(call);
+		free(j);
+		return;
+	}
+	int code = j->r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO;
+	if (j->r == -ECANCELED)
+		scm_call_reply_error(call, SCM_E_INTERNAL, "cancelled"); /* frees it */
+	else if (j->r < 0 && (j->op == OP_READV || j->op == OP_WRITEV))
+		fail(call, code, "extents[%zu]: %s", j->bad, j->msg);
+	else if (j->r < 0)
+		fail(call, j->op == OP_FLUSH || j->op == OP_CLOSE ? SCM_VDISK_E_IO : code, "%s", j->msg);
+	else
+		switch (j->op) {
+		case OP_READ: scm_vdisk_read_reply(call); break;
+		case OP_WRITE: scm_vdisk_write_reply(call); break;
+		case OP_READV: scm_vdisk_readv_reply(call); break;
+		case OP_WRITEV: scm_vdisk_writev_reply(call); break;
+		case OP_FLUSH: scm_vdisk_flush_reply(call); break;
+		case OP_TRIM: scm_vdisk_trim_reply(call); break;
+		case OP_INFO: scm_vdisk_info_reply(call, j->info); break;
+		case OP_CLOSE: case OP_DISK_CLOSE: break; /* above */
+		}
+	json_object_put(j->info);
+	j->c->jobs--;
+	channel_put(j->c);
+	j->d->jobs--;
+	if (j->op == OP_CLOSE)
+		disk_release(j->d, j->rw); /* the handle let go of it when close was called */
+	else
+		disk_put(j->d);
+	free(j->ex);
+	free(j);
+}
+
+/* Defers the call and queues the work on the disk's queue. On failure the
+ * call has its error and the job is freed. */
+static int submit(scm_call *call, struct job *j)
+{
+	j->call = scm_call_defer(call);
+	if (!j->call) { /* over the channel's quota: answered "busy" */
+		free(j->ex);
+		free(j);
+		return 0;
+	}
+	j->pj.run = job_run;
+	j->pj.done = job_done;
+	j->pj.shared = (j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO) && j->d->parallel_reads;
+	j->task.fn = job_finish;
+	j->c->jobs++;
+	j->d->jobs++;
+	iopool_submit(&j->d->q, &j->pj);
+	return 0;
+}
+
+static struct job *disk_close_submit(struct disk *d)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) { /* close it here then */
+		vhdx_close(d->h);
+		disk_free(d);
+		return NULL;
+	}
+	j->d = d;
+	j->op = OP_DISK_CLOSE;
+	j->pj.run = job_run;
+	j->pj.done = job_done;
+	j->task.fn = job_finish;
+	iopool_submit(&d->q, &j->pj);
+	return j;
+}
+
+static struct job *job_new(scm_call *call, struct handle *h, enum op op)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j) {
+		fail(call, SCM_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	j->c = scm_call_channel_data(call);
+	j->d = h->d;
+	j->rw = h->rw;
+	j->op = op;
+	return j;
+}
+
+static int do_rw(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
+		 uint64_t buffer_offset, bool wr)
 {
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	if (wr && !h->rw)
+		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
 	if (refused_buf(call, length, buffer_offset))
 		return 0;
-	int r;
-	struct channel *c = scm_call_channel_data(call);
-	r = vhdx_read(h->d->h, c->buf + buffer_offset, length, offset);
-	if (r < 0)
-		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
-			    vhdx_errmsg(h->d->h));
-	return scm_vdisk_read_reply(call);
+	/* A small read of what the page cache holds costs less than the trip
+	 * to a worker and back: done here when nothing on the disk's queue
+	 * comes before it. Anything that would wait for the storage (-EAGAIN)
+	 * or is large goes to the pool. */
+	if (!wr && length <= INLINE_READ_MAX && h->d->parallel_reads && iopool_shared_now(&h->d->q)) {
+		struct channel *c = scm_call_channel_data(call);
+		int r = vhdx_read_nowait(h->d->h, c->buf + buffer_offset, length, offset);
+		if (r == -EINVAL)
+			return fail(call, SCM_VDISK_E_BADRANGE, "%s", vhdx_errmsg(h->d->h));
+		if (r >= 0)
+			return scm_vdisk_read_reply(call);
+	}
+	struct job *j = job_new(call, h, wr ? OP_WRITE : OP_READ);
+	if (!j)
+		return 0;
+	j->off = offset;
+	j->len = length;
+	j->boff = buffer_offset;
+	return submit(call, j);
+}
+
+static int do_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
+		   uint64_t buffer_offset, void *ud)
+{
+	return do_rw(call, handle, offset, length, buffer_offset, false);
 }
 
 static int do_write(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length,
 		    uint64_t buffer_offset, void *ud)
 {
-	struct handle *h = handle_get(call, handle);
-	if (!h)
-		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	if (!h->rw)
-		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
-	if (refused_buf(call, length, buffer_offset))
-		return 0;
-	int r;
-	struct channel *c = scm_call_channel_data(call);
-	r = vhdx_write(h->d->h, c->buf + buffer_offset, length, offset);
-	if (r < 0)
-		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
-			    vhdx_errmsg(h->d->h));
-	return scm_vdisk_write_reply(call);
+	return do_rw(call, handle, offset, length, buffer_offset, true);
 }
 
 /* readv/writev: one call does what n read/write calls would, at the cost
- * of one round trip; the extents are checked whole first (extents.c). */
+ * of one round trip; the extents are checked whole first (extents.c), on
+ * the loop, and the job gets its own copy of them. */
 static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, bool wr)
 {
 	struct handle *h = handle_get(call, handle);
@@ -522,22 +786,23 @@ static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bi
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (wr && !h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
-	static struct vdisk_extent ex[VDISK_EXTENTS_MAX]; /* the provider is single-threaded */
+	static struct vdisk_extent ex[VDISK_EXTENTS_MAX]; /* parsed on the loop's thread only */
 	size_t n;
 	char why[256];
 	if (vdisk_extents_parse(bin, bin_len, h->d->virtual_size, h->d->sector_size, BUFFER_SIZE, ex, &n, why,
 				sizeof why) < 0)
 		return fail(call, SCM_VDISK_E_BADRANGE, "%s", why);
-	struct channel *c = scm_call_channel_data(call);
-	int r;
-	for (size_t i = 0; i < n; i++) {
-		r = wr ? vhdx_write(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off)
-		       : vhdx_read(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off);
-		if (r < 0)
-			return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO,
-				    "extents[%zu]: %s", i, vhdx_errmsg(h->d->h));
+	struct job *j = job_new(call, h, wr ? OP_WRITEV : OP_READV);
+	if (!j)
+		return 0;
+	j->ex = malloc(n * sizeof *ex);
+	if (!j->ex) {
+		free(j);
+		return fail(call, SCM_E_INTERNAL, "out of memory");
 	}
-	return wr ? scm_vdisk_writev_reply(call) : scm_vdisk_readv_reply(call);
+	memcpy(j->ex, ex, n * sizeof *ex);
+	j->n_ex = n;
+	return submit(call, j);
 }
 
 static int do_readv(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, void *ud)
@@ -550,14 +815,15 @@ static int do_writev(scm_call *call, uint64_t handle, const void *bin, size_t bi
 	return do_vector(call, handle, bin, bin_len, true);
 }
 
+/* A flush on a read-only handle still goes through the queue: it answers
+ * after the writes queued before it, which is what a caller waits for. */
 static int do_flush(scm_call *call, uint64_t handle, void *ud)
 {
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	if (h->rw && vhdx_flush(h->d->h) < 0)
-		return fail(call, SCM_VDISK_E_IO, "%s", vhdx_errmsg(h->d->h));
-	return scm_vdisk_flush_reply(call);
+	struct job *j = job_new(call, h, OP_FLUSH);
+	return j ? submit(call, j) : 0;
 }
 
 static int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud)
@@ -567,11 +833,49 @@ static int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t le
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (!h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
-	int r = vhdx_trim(h->d->h, length, offset);
-	if (r < 0)
-		return fail(call, r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO, "%s",
-			    vhdx_errmsg(h->d->h));
-	return scm_vdisk_trim_reply(call);
+	struct job *j = job_new(call, h, OP_TRIM);
+	if (!j)
+		return 0;
+	j->off = offset;
+	j->len = length;
+	return submit(call, j);
+}
+
+static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in)
+{
+	json_object *j = json_object_new_object(), *blocks = json_object_new_object(),
+		    *chain = json_object_new_array();
+	if (!j || !blocks || !chain) {
+		json_object_put(j);
+		json_object_put(blocks);
+		json_object_put(chain);
+		return NULL;
+	}
+	char g[39];
+	json_object_object_add(j, "virtual_size", json_object_new_uint64(in->virtual_size));
+	json_object_object_add(j, "block_size", json_object_new_uint64(in->block_size));
+	json_object_object_add(j, "logical_sector_size", json_object_new_uint64(in->logical_sector_size));
+	json_object_object_add(j, "physical_sector_size", json_object_new_uint64(in->physical_sector_size));
+	json_object_object_add(j, "type", json_object_new_string(in->differencing ? "differencing"
+								 : in->fixed     ? "fixed"
+										 : "dynamic"));
+	json_object_object_add(j, "read_only", json_object_new_boolean(!rw));
+	json_object_object_add(j, "shared", json_object_new_boolean(d->shared));
+	json_object_object_add(j, "file_size", json_object_new_uint64(in->file_size));
+	json_object_object_add(j, "disk_usage", json_object_new_uint64(in->disk_usage));
+	static const unsigned states[] = { 0, 1, 2, 3, 6, 7 };
+	for (size_t i = 0; i < ELEMENTSOF(states); i++)
+		json_object_object_add(blocks, vhdx_state_name(states[i]),
+				       json_object_new_uint64(in->blocks[states[i]]));
+	json_object_object_add(j, "blocks", blocks);
+	for (size_t i = 0; i < in->chain_len; i++)
+		json_object_array_add(chain, json_object_new_string(in->chain[i]));
+	json_object_object_add(j, "chain", chain);
+	vhdx_guid_format(&in->data_write_guid, g);
+	json_object_object_add(j, "data_write_guid", json_object_new_string(g));
+	if (in->parent_linkage[0])
+		json_object_object_add(j, "parent_linkage", json_object_new_string(in->parent_linkage));
+	return j;
 }
 
 static int do_info(scm_call *call, uint64_t handle, void *ud)
@@ -579,54 +883,36 @@ static int do_info(scm_call *call, uint64_t handle, void *ud)
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	struct vhdx_info in;
-	if (vhdx_get_info(h->d->h, &in) < 0)
-		return fail(call, SCM_VDISK_E_IO, "%s", vhdx_errmsg(h->d->h));
-	json_object *j = json_object_new_object(), *blocks = json_object_new_object(),
-		    *chain = json_object_new_array();
-	char g[39];
-	json_object_object_add(j, "virtual_size", json_object_new_uint64(in.virtual_size));
-	json_object_object_add(j, "block_size", json_object_new_uint64(in.block_size));
-	json_object_object_add(j, "logical_sector_size", json_object_new_uint64(in.logical_sector_size));
-	json_object_object_add(j, "physical_sector_size", json_object_new_uint64(in.physical_sector_size));
-	json_object_object_add(j, "type", json_object_new_string(in.differencing ? "differencing"
-								 : in.fixed     ? "fixed"
-										: "dynamic"));
-	json_object_object_add(j, "read_only", json_object_new_boolean(!h->rw));
-	json_object_object_add(j, "shared", json_object_new_boolean(h->d->shared));
-	json_object_object_add(j, "file_size", json_object_new_uint64(in.file_size));
-	json_object_object_add(j, "disk_usage", json_object_new_uint64(in.disk_usage));
-	static const unsigned states[] = { 0, 1, 2, 3, 6, 7 };
-	for (size_t i = 0; i < ELEMENTSOF(states); i++)
-		json_object_object_add(blocks, vhdx_state_name(states[i]),
-				       json_object_new_uint64(in.blocks[states[i]]));
-	json_object_object_add(j, "blocks", blocks);
-	for (size_t i = 0; i < in.chain_len; i++)
-		json_object_array_add(chain, json_object_new_string(in.chain[i]));
-	json_object_object_add(j, "chain", chain);
-	vhdx_guid_format(&in.data_write_guid, g);
-	json_object_object_add(j, "data_write_guid", json_object_new_string(g));
-	if (in.parent_linkage[0])
-		json_object_object_add(j, "parent_linkage", json_object_new_string(in.parent_linkage));
-	int r = scm_vdisk_info_reply(call, j);
-	json_object_put(j);
-	return r;
+	struct job *j = job_new(call, h, OP_INFO);
+	return j ? submit(call, j) : 0;
 }
 
+/* The handle is gone at once (later calls on it get "no handle"); the
+ * flush that commits a writer's data runs on the disk's queue, and the
+ * disk is released when it is done. */
 static int do_close(scm_call *call, uint64_t handle, void *ud)
 {
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	int r = h->rw ? vhdx_flush(h->d->h) : 0;
-	char msg[VHDX_ERR_MAX];
-	snprintf(msg, sizeof msg, "%s", r < 0 ? vhdx_errmsg(h->d->h) : "");
-	disk_release(h->d, h->rw);
 	account_release(h->acct, h->bytes);
+	struct job *j = job_new(call, h, OP_CLOSE);
+	if (!j)
+		return 0;
+	struct disk *d = h->d;
+	j->call = scm_call_defer(call);
+	if (!j->call) { /* over the quota, answered "busy": the handle stays */
+		free(j);
+		return 0;
+	}
 	*h = (struct handle){ 0 };
-	if (r < 0)
-		return fail(call, SCM_VDISK_E_IO, "%s", msg);
-	return scm_vdisk_close_reply(call);
+	j->pj.run = job_run;
+	j->pj.done = job_done;
+	j->task.fn = job_finish;
+	j->c->jobs++;
+	d->jobs++;
+	iopool_submit(&d->q, &j->pj);
+	return 0;
 }
 
 static const scm_vdisk_handlers handlers = {
@@ -638,6 +924,11 @@ static const scm_vdisk_handlers handlers = {
 int main(int argc, char **argv)
 {
 	scm_vdisk_skeleton sk = { &handlers, NULL };
+	/* Disk work runs on a few threads: enough that a flush or a slow disk
+	 * does not hold up the others, few enough that one client's queue
+	 * depth does not crowd a small machine. $SCM_VDISK_THREADS overrides. */
+	const char *nt = getenv("SCM_VDISK_THREADS");
+	unsigned threads = nt && atoi(nt) > 0 && atoi(nt) <= 64 ? (unsigned)atoi(nt) : 4;
 	scm_provider *p = NULL;
 	scm_error *err = NULL;
 	if (argc > 1 && !strcmp(argv[1], "--help")) {
@@ -651,12 +942,24 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	scm_provider_on_close(p, on_close);
-	int r = scm_provider_run(p, &err);
+	provider = p;
+	int r = iopool_start(threads);
+	if (r < 0) {
+		fprintf(stderr, "vdisk-provider: starting %u I/O threads: %s\n", threads, strerror(-r));
+		scm_provider_free(p);
+		return 1;
+	}
+	pool_running = true;
+	r = scm_provider_run(p, &err);
 	if (r != 0) {
 		fprintf(stderr, "vdisk-provider: ");
 		scm_error_print(err, stderr);
 		scm_error_free(err);
 	}
+	/* the last jobs finish and post their replies, which the provider's
+	 * free runs (to cancelled calls: only freed) */
+	iopool_stop();
+	pool_running = false;
 	/* freeing the provider ends every channel (on_close releases their
 	 * disks, which commits them); anything left is closed here */
 	scm_provider_free(p);

@@ -134,6 +134,9 @@ int vhdx_failv(char *buf, int code, const char *fmt, va_list ap);
 
 /* file I/O: full reads (zero past EOF, overlay applied), full writes */
 int vhdx_pread(vhdx *h, void *buf, size_t len, uint64_t off);
+/* Set by vhdx_read_nowait() for its thread: preads fail with -EAGAIN
+ * rather than wait for the storage. */
+extern __thread bool vhdx_nowait;
 int vhdx_pwrite(vhdx *h, const void *buf, size_t len, uint64_t off);
 /* payload I/O: through dfd when aligned (see VHDX_O_DIRECT) */
 int vhdx_data_pread(vhdx *h, void *buf, size_t len, uint64_t off);

@@ -212,6 +212,17 @@ int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off)
 	return each_block(h, buf, len, off, read_piece);
 }
 
+int vhdx_read_nowait(vhdx *h, void *buf, uint64_t len, uint64_t off)
+{
+	int r = check_range(h, len, off, "read");
+	if (r < 0)
+		return r;
+	vhdx_nowait = true;
+	r = each_block(h, buf, len, off, read_piece);
+	vhdx_nowait = false;
+	return r;
+}
+
 /* Makes sure the chunk's sector bitmap block has file space. */
 static int bitmap_alloc(vhdx *h, uint64_t chunk)
 {

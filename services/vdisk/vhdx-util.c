@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "vhdx-internal.h"
@@ -124,12 +125,21 @@ int vhdx_guid_random(vhdx_guid *ret)
 /* Reads len bytes at off; bytes past the real end of file read as zero (a
  * replayed log may have said the file is longer), then the overlay of a
  * pending log that was not written back is laid over the result. */
+__thread bool vhdx_nowait;
+
 int vhdx_pread(vhdx *h, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pread(h->fd, p + done, len - done, (off_t)(off + done));
+		ssize_t n;
+		if (vhdx_nowait) {
+			struct iovec iov = { p + done, len - done };
+			n = preadv2(h->fd, &iov, 1, (off_t)(off + done), RWF_NOWAIT);
+			if (n < 0 && (errno == EAGAIN || errno == EOPNOTSUPP))
+				return -EAGAIN;
+		} else
+			n = pread(h->fd, p + done, len - done, (off_t)(off + done));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -198,6 +208,8 @@ int vhdx_data_pread(vhdx *h, void *buf, size_t len, uint64_t off)
 {
 	if (!direct_ok(h, buf, len, off))
 		return vhdx_pread(h, buf, len, off);
+	if (vhdx_nowait)
+		return -EAGAIN; /* O_DIRECT always goes to the storage */
 	for (size_t done = 0; done < len;) {
 		ssize_t n = pread(h->dfd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
 		if (n < 0 && errno == EINTR)

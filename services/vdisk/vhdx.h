@@ -168,6 +168,12 @@ vhdx *vhdx_close(vhdx *h); /* flushes; NULL-safe; returns NULL */
 int vhdx_close_checked(vhdx *h);
 
 int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off);
+/* vhdx_read() that never waits for the storage: -EAGAIN (buf then holds
+ * anything) as soon as a piece is not in the page cache (RWF_NOWAIT), or
+ * the handle reads with O_DIRECT. For a caller that must not block (the
+ * provider's loop) and goes to a thread on -EAGAIN. Same thread rules as
+ * vhdx_read(); leaves the handle's error message alone on -EAGAIN. */
+int vhdx_read_nowait(vhdx *h, void *buf, uint64_t len, uint64_t off);
 int vhdx_write(vhdx *h, const void *buf, uint64_t len, uint64_t off);
 int vhdx_flush(vhdx *h);
 int vhdx_trim(vhdx *h, uint64_t len, uint64_t off);

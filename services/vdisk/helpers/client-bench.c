@@ -43,9 +43,10 @@ static void on_reply(scm_channel *ch, scm_message *reply, const scm_error *err, 
 }
 
 /* Sequential 1 MiB reads or writes with qd calls in flight, each on its own
- * 1 MiB of the buffer. Replies come back in order (the provider serves a
- * channel's calls one after the other), so the slot a new call uses is the
- * one whose call just completed. */
+ * 1 MiB of the buffer. Writes to one disk complete in order (they run one
+ * at a time on its queue), so the slot a new call uses is the one whose
+ * call just completed; reads may complete out of order and then share a
+ * slot, which only a benchmark may do (rand_qd() tracks its slots). */
 static int seq_pipelined(scm_channel *ch, uint64_t h, uint64_t vsize, bool wr, unsigned qd,
 			 double *ret_mibs, scm_error **ret_err)
 {
@@ -142,5 +143,91 @@ int client_bench(scm_channel *ch, uint64_t h, uint64_t vsize, scm_error **ret_er
 		printf("%s\t%.1f\t%s\t%s\n", pat[i].name, v, pat[i].rnd ? "IOPS" : "MiB/s", pat[i].raw);
 		fflush(stdout);
 	}
+	return 0;
+}
+
+/* ---- bench-read: the lines vdisk-nbd-bench compares ---------------------- */
+
+struct slot_ref {
+	struct pipeline *p;
+	unsigned slot;
+	unsigned *free_slots, *n_free;
+};
+
+static void on_slot(scm_channel *ch, scm_message *reply, const scm_error *err, void *userdata)
+{
+	struct slot_ref *s = userdata;
+	on_reply(ch, reply, err, s->p);
+	s->free_slots[(*s->n_free)++] = s->slot; /* replies may come in any order */
+}
+
+/* Random 4 KiB reads with qd calls in flight on the one channel, each in
+ * its own 4 KiB of the buffer. */
+static int rand_qd(scm_channel *ch, uint64_t h, uint64_t vsize, unsigned qd, double *ret_iops,
+		   scm_error **ret_err)
+{
+	struct pipeline p = { 0, 0 };
+	struct slot_ref refs[256];
+	unsigned free_slots[256], n_free = 0;
+	uint64_t ops = 0;
+	for (unsigned i = 0; i < qd; i++) {
+		refs[i] = (struct slot_ref){ &p, i, free_slots, &n_free };
+		free_slots[n_free++] = i;
+	}
+	double t0 = now(), t1 = t0;
+	while (t1 - t0 < RUN_S || p.inflight) {
+		while (n_free && t1 - t0 < RUN_S) {
+			unsigned slot = free_slots[--n_free];
+			json_object *a = json_object_new_object();
+			json_object_object_add(a, "handle", json_object_new_uint64(h));
+			json_object_object_add(a, "offset", json_object_new_uint64(next_rand() % (vsize / 4096) * 4096));
+			json_object_object_add(a, "length", json_object_new_uint64(4096));
+			json_object_object_add(a, "buffer_offset", json_object_new_uint64((uint64_t)slot * 4096));
+			int r = scm_call_async(ch, SCM_VDISK_READ, a, NULL, 0, NULL, 0, on_slot, &refs[slot], ret_err);
+			json_object_put(a);
+			if (r)
+				return r;
+			p.inflight++;
+			ops++;
+		}
+		struct pollfd pfd = { scm_channel_fd(ch), POLLIN, 0 };
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+		int r = scm_channel_dispatch(ch, ret_err);
+		if (r)
+			return r;
+		if (p.err)
+			return p.err;
+		t1 = now();
+	}
+	*ret_iops = ops / (t1 - t0);
+	return 0;
+}
+
+int client_bench_read(scm_channel *ch, uint64_t h, uint64_t vsize, scm_error **ret_err)
+{
+	double v;
+	int r;
+	/* warm: the whole disk once, as the other two sides do */
+	for (uint64_t off = 0; off < vsize; off += 4u << 20)
+		if ((r = scm_vdisk_read(ch, h, off, vsize - off < (4u << 20) ? vsize - off : 4u << 20, 0, ret_err)))
+			return r;
+	if ((r = rand_batched(ch, h, vsize, false, 1, &v, ret_err)))
+		return r;
+	printf("provider rand-read-4k-qd1 %.1f\n", v);
+	fflush(stdout);
+	if ((r = rand_qd(ch, h, vsize, 32, &v, ret_err)))
+		return r;
+	printf("provider rand-read-4k-qd32 %.1f\n", v);
+	fflush(stdout);
+	/* the same 32 reads in flight, as one readv call of 32 extents */
+	if ((r = rand_batched(ch, h, vsize, false, 32, &v, ret_err)))
+		return r;
+	printf("provider rand-read-4k-readv32 %.1f\n", v);
+	fflush(stdout);
+	if ((r = seq_pipelined(ch, h, vsize, false, 1, &v, ret_err)))
+		return r;
+	printf("provider seq-read-1m %.1f\n", v);
+	fflush(stdout);
 	return 0;
 }

@@ -14,6 +14,10 @@
  *                                                     the virtual size, or "refused"
  *   vdisk-client [--endpoint EP] bench DISK           seq 1M / rand 4K through the provider
  *                                                     (client-bench.c)
+ *   vdisk-client [--endpoint EP] bench-read DISK      4K qd1/qd32 and 1M reads (read-only)
+ *   vdisk-client [--endpoint EP] write-flush-exit DISK MIB   write, send flush + read, exit at once
+ *   vdisk-client [--endpoint EP] flush-latency DISK_A DISK_B MIB
+ *                         B's 4 KiB read latency while A flushes MIB MiB (client-latency.c)
  * Exit: 0 ok, 1 failure, 10+code for a refusal with an interface code. */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +61,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[1], *disk = argv[2];
+	if (!strcmp(cmd, "write-flush-exit"))
+		return argc == 4 ? client_write_flush_exit(ep, argv[2], strtoull(argv[3], NULL, 10)) : 2;
+	if (!strcmp(cmd, "flush-latency"))
+		return argc == 5 ? client_flush_latency(ep, argv[2], argv[3], strtoull(argv[4], NULL, 10)) : 2;
 	scm_channel *ch = NULL;
 	scm_error *e = NULL;
 	int r = ep ? scm_connect_at(ep, "vdisk", &ch, &e) : scm_connect("vdisk", &ch, &e);
@@ -110,7 +118,7 @@ int main(int argc, char **argv)
 		scm_channel_free(ch);
 		return 0;
 	}
-	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") ||
+	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "bench-read") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") ||
 		  ((!strcmp(cmd, "hold") || !strcmp(cmd, "badvec")) && argc > 3 && !strcmp(argv[3], "ro"));
 	bool shared = !strcmp(cmd, "hold") && argc > 3 && !strcmp(argv[3], "shared");
 	uint64_t h, bsz, vsize, sec;
@@ -174,6 +182,9 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 		if (in && (r = scm_vdisk_flush(ch, h, &e)))
+			return die(r, e);
+	} else if (!strcmp(cmd, "bench-read")) {
+		if ((r = client_bench_read(ch, h, vsize, &e)))
 			return die(r, e);
 	} else if (!strcmp(cmd, "bench")) {
 		/* the disk must be open read-write and fully allocated by the caller */

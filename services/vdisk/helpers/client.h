@@ -15,3 +15,13 @@ int client_bench(scm_channel *ch, uint64_t handle, uint64_t vsize, scm_error **r
 int client_vcopy(scm_channel *ch, uint64_t handle, uint64_t vsize, uint8_t *buf, uint64_t bsz,
 		 bool in, int fd, scm_error **ret_err);
 int client_badvec(scm_channel *ch, uint64_t handle, uint64_t vsize, uint64_t bsz, bool ro);
+
+/* flush-latency: client A (a child) flushes mib MiB of dirty data on
+ * disk_a while this process times 4 KiB reads of disk_b (client-latency.c). */
+int client_flush_latency(const char *ep, const char *disk_a, const char *disk_b, uint64_t mib);
+int client_write_flush_exit(const char *ep, const char *disk, uint64_t mib);
+
+/* bench-read: random 4 KiB reads at queue depth 1 and 32 (pipelined on the
+ * channel) and 1 MiB sequential reads on an open handle, after reading the
+ * disk once; prints "provider <pattern> <value>" lines. */
+int client_bench_read(scm_channel *ch, uint64_t handle, uint64_t vsize, scm_error **ret_err);

@@ -155,6 +155,28 @@ int scm_call_sync(scm_channel *ch, uint32_t method, struct json_object *args, co
 	     size_t bin_len, const int *fds, size_t n_fds, scm_message **ret_reply,
 	     scm_error **ret_err);
 
+/* Call timeouts. A synchronous call that gets no reply in time fails with
+ * SCM_E_TIMEOUT, the error naming the service, the method and the time;
+ * the channel stays usable (a late reply is dropped). The default is
+ * SCM_CALL_TIMEOUT_DEFAULT_MS (25 s, as sd-bus), or $SCM_CALL_TIMEOUT_MS
+ * when set to a positive number of milliseconds ("infinity" or -1 for no
+ * limit) when the channel is made; scm_channel_set_timeout() changes it per
+ * channel, scm_call_sync_opts() per call. */
+#define SCM_CALL_TIMEOUT_DEFAULT_MS 25000
+#define SCM_TIMEOUT_INFINITE (-1)
+/* timeout_ms > 0, or SCM_TIMEOUT_INFINITE; 0 restores the default. */
+void scm_channel_set_timeout(scm_channel *ch, int timeout_ms);
+int scm_channel_get_timeout(const scm_channel *ch);
+
+typedef struct scm_call_opts {
+	int timeout_ms;          /* 0: the channel's; SCM_TIMEOUT_INFINITE: none */
+	const char *method_name; /* for messages; generated stubs set it */
+} scm_call_opts;
+/* scm_call_sync() with options (opts may be NULL). */
+int scm_call_sync_opts(scm_channel *ch, uint32_t method, const scm_call_opts *opts,
+		       struct json_object *args, const void *bin, size_t bin_len, const int *fds,
+		       size_t n_fds, scm_message **ret_reply, scm_error **ret_err);
+
 /* Asynchronous call: cb runs from scm_channel_dispatch() with the reply, or
  * with reply NULL and err set. The callback owns neither. */
 typedef void (*scm_reply_fn)(scm_channel *ch, scm_message *reply, const scm_error *err,
@@ -219,12 +241,61 @@ int scm_provider_run(scm_provider *p, scm_error **ret_err);
 void scm_provider_on_close(scm_provider *p, void (*fn)(const scm_grant *g, void *chdata,
 						       void *userdata));
 
+/* ---- deferred replies ---------------------------------------------------
+ *
+ * A handler that would block (disk I/O, a flush, waiting on another
+ * service) takes the call with scm_call_defer() and returns 0; the skeleton
+ * then sends nothing for it, goes on serving every channel (this one too:
+ * a client may have several calls in progress), and the reply goes out
+ * when the owner calls one of the scm_call_reply*() functions on the
+ * returned call, from any later point of the loop. The grant was checked
+ * before the handler ran. Each reply frees a deferred call; the owner must
+ * reply exactly once, even after the call was cancelled.
+ *
+ * Work done on another thread comes back to the loop through
+ * scm_provider_post(): the worker fills in an scm_task and posts it, the
+ * loop is woken through an eventfd and runs task->fn, which replies. Apart
+ * from scm_provider_post() and scm_call_cancelled(), libscm functions must
+ * be called from the loop's thread.
+ *
+ * A channel that ends (client gone, revoked) while calls are deferred
+ * cancels them before on_close runs: scm_call_cancelled() turns true, the
+ * reply functions then only free the call (returning -ECANCELED), and
+ * scm_call_grant()/scm_call_channel_data() return NULL. So whatever a
+ * worker still uses must be kept alive by its owner past on_close (the
+ * vdisk provider counts its jobs per channel).
+ *
+ * Each channel may have at most scm_provider_set_defer_max() calls deferred
+ * (SCM_DEFER_MAX_DEFAULT); past that scm_call_defer() replies SCM_E_BUSY
+ * to the call itself, naming the limit, and returns NULL: the handler just
+ * returns. */
+#define SCM_DEFER_MAX_DEFAULT 64u
+scm_call *scm_call_defer(scm_call *call);
+bool scm_call_cancelled(const scm_call *call); /* any thread */
+void scm_provider_set_defer_max(scm_provider *p, unsigned max);
+/* Calls deferred and not yet answered on the call's channel. */
+unsigned scm_call_deferred_count(const scm_call *call);
+
+typedef struct scm_task {
+	void (*fn)(struct scm_task *t); /* runs on the loop's thread */
+	struct scm_task *next_;         /* private */
+} scm_task;
+/* Thread-safe and cannot fail: the task (owned by the caller until fn
+ * runs) is queued and the loop woken. Tasks run in the order posted; those
+ * still queued when the provider is freed run from scm_provider_free() (so
+ * that owners can reply and free), which must not race with a post: stop
+ * the workers first. */
+void scm_provider_post(scm_provider *p, scm_task *t);
+
+/* NULL once the call is cancelled. */
 const scm_grant *scm_call_grant(const scm_call *call);
-/* Per-channel state a provider keeps (open disks, surfaces, ...). */
+/* Per-channel state a provider keeps (open disks, surfaces, ...); NULL
+ * once the call is cancelled. */
 void *scm_call_channel_data(const scm_call *call);
 void scm_call_set_channel_data(scm_call *call, void *data);
 /* Each call gets exactly one reply or error; a handler that returns without
- * replying gets SCM_E_INTERNAL sent for it. */
+ * replying or deferring gets SCM_E_INTERNAL sent for it. On a deferred call
+ * these may be called from any later point of the loop, and free it. */
 int scm_call_reply(scm_call *call, struct json_object *result, const void *bin, size_t bin_len,
 		   const int *fds, size_t n_fds);
 int scm_call_reply_error(scm_call *call, int code, const char *fmt, ...) _scm_printf(3, 4);

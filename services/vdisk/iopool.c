@@ -1,0 +1,182 @@
+/* iopool.c: worker threads over per-disk ordered queues (iopool.h).
+ *
+ * One mutex and one condition variable for the whole pool: a job is a disk
+ * read or write of 4 KiB to 4 MiB or a flush, so the lock is held for a
+ * few list operations per job, never for the I/O. Workers pick the first
+ * ready queue whose head may start, and move a queue they took from to the
+ * back of the ready list, so each disk with work gets its turn. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "iopool.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work = PTHREAD_COND_INITIALIZER; /* a job may start */
+static pthread_cond_t idle = PTHREAD_COND_INITIALIZER; /* a job finished */
+static struct iopool_queue *ready; /* circular, the next to serve first */
+static pthread_t threads[64];
+static unsigned n_threads, busy_jobs;
+static bool stopping;
+
+static void ready_add(struct iopool_queue *q)
+{
+	if (q->ready)
+		return;
+	q->ready = true;
+	if (!ready) {
+		q->rnext = q->rprev = q;
+		ready = q;
+		return;
+	}
+	q->rnext = ready;
+	q->rprev = ready->rprev;
+	ready->rprev->rnext = q;
+	ready->rprev = q;
+}
+
+static void ready_del(struct iopool_queue *q)
+{
+	if (!q->ready)
+		return;
+	q->ready = false;
+	if (q->rnext == q)
+		ready = NULL;
+	else {
+		q->rprev->rnext = q->rnext;
+		q->rnext->rprev = q->rprev;
+		if (ready == q)
+			ready = q->rnext;
+	}
+}
+
+static bool can_start(const struct iopool_queue *q)
+{
+	const struct iopool_job *j = q->head;
+	if (!j || q->running_excl)
+		return false;
+	return j->shared || q->running_shared == 0;
+}
+
+/* Takes the next job that may start, or NULL. Called with the lock held. */
+static struct iopool_job *take(struct iopool_queue **ret_q)
+{
+	struct iopool_queue *q = ready;
+	if (!q)
+		return NULL;
+	do {
+		if (can_start(q)) {
+			struct iopool_job *j = q->head;
+			q->head = j->next;
+			if (!q->head)
+				q->tail = NULL;
+			if (j->shared)
+				q->running_shared++;
+			else
+				q->running_excl = true;
+			/* round robin: the queue after this one is served next */
+			ready = q->rnext;
+			if (!q->head)
+				ready_del(q);
+			*ret_q = q;
+			return j;
+		}
+		q = q->rnext;
+	} while (q != ready);
+	return NULL;
+}
+
+static void *worker(void *arg)
+{
+	pthread_mutex_lock(&lock);
+	for (;;) {
+		struct iopool_queue *q;
+		struct iopool_job *j = take(&q);
+		if (!j) {
+			if (stopping && !busy_jobs)
+				break;
+			pthread_cond_wait(&work, &lock);
+			continue;
+		}
+		/* a second shared job of the same queue may start beside this one */
+		if (can_start(q))
+			pthread_cond_signal(&work);
+		pthread_mutex_unlock(&lock);
+		j->run(j);
+		pthread_mutex_lock(&lock);
+		if (j->shared)
+			q->running_shared--;
+		else
+			q->running_excl = false;
+		busy_jobs--;
+		if (q->head)
+			pthread_cond_broadcast(&work);
+		pthread_cond_broadcast(&idle);
+		pthread_mutex_unlock(&lock);
+		j->done(j); /* j and q may be gone after this */
+		pthread_mutex_lock(&lock);
+	}
+	pthread_cond_broadcast(&work); /* the other workers stop too */
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+int iopool_start(unsigned n)
+{
+	if (n < 1 || n > 64)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		int r = pthread_create(&threads[i], NULL, worker, NULL);
+		if (r) {
+			iopool_stop();
+			return -r;
+		}
+		n_threads++;
+	}
+	return 0;
+}
+
+void iopool_submit(struct iopool_queue *q, struct iopool_job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&lock);
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	busy_jobs++;
+	ready_add(q);
+	if (can_start(q))
+		pthread_cond_signal(&work);
+	pthread_mutex_unlock(&lock);
+}
+
+bool iopool_shared_now(struct iopool_queue *q)
+{
+	pthread_mutex_lock(&lock);
+	bool r = !q->head && !q->running_excl;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+void iopool_drain(struct iopool_queue *q)
+{
+	pthread_mutex_lock(&lock);
+	while (q->head || q->running_shared || q->running_excl)
+		pthread_cond_wait(&idle, &lock);
+	pthread_mutex_unlock(&lock);
+}
+
+void iopool_stop(void)
+{
+	pthread_mutex_lock(&lock);
+	while (busy_jobs)
+		pthread_cond_wait(&idle, &lock);
+	stopping = true;
+	pthread_cond_broadcast(&work);
+	pthread_mutex_unlock(&lock);
+	for (unsigned i = 0; i < n_threads; i++)
+		pthread_join(threads[i], NULL);
+	n_threads = 0;
+}

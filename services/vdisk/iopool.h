@@ -1,0 +1,44 @@
+/* iopool.h: the vdisk provider's worker threads, with one ordered queue per
+ * disk.
+ *
+ * Jobs of one queue start in the order they were submitted. A "shared" job
+ * (a read of a disk whose reads may run side by side, see vhdx.h) may run
+ * beside the shared jobs started before it; any other job runs alone on its
+ * queue, after everything before it finished and before anything after it
+ * starts. So a read submitted after a write completed sees it, and a flush
+ * covers every write submitted before it. Queues are served round robin:
+ * one disk's backlog does not hold up another's. */
+#pragma once
+#include <stdbool.h>
+
+struct iopool_job {
+	struct iopool_job *next; /* private */
+	bool shared;
+	/* run: on a worker, does the work. done: on the same worker, after
+	 * the queue was told the job finished: hands the result on (the vdisk
+	 * provider posts it to its loop); the job may be freed from then on. */
+	void (*run)(struct iopool_job *j);
+	void (*done)(struct iopool_job *j);
+};
+
+struct iopool_queue {
+	/* private; zero-initialised is an idle queue */
+	struct iopool_job *head, *tail;
+	unsigned running_shared;
+	bool running_excl, ready;
+	struct iopool_queue *rnext, *rprev;
+};
+
+/* Starts n worker threads (1..64). Returns 0 or -errno. */
+int iopool_start(unsigned n);
+/* Queues j on q. The caller keeps q alive until every job it submitted is
+ * done. */
+void iopool_submit(struct iopool_queue *q, struct iopool_job *j);
+/* True when a shared job submitted now would start at once, with nothing
+ * before it: the caller may then do that job's work itself (it must be the
+ * only submitter of q, so nothing can be queued meanwhile). */
+bool iopool_shared_now(struct iopool_queue *q);
+/* Waits until q has nothing queued or running (blocks the caller). */
+void iopool_drain(struct iopool_queue *q);
+/* Waits for every queue to drain, then stops the workers. */
+void iopool_stop(void);
