@@ -7,7 +7,7 @@
  *
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--click X Y]
- *        [--type TEXT] [--return] [--capture OUT.png]
+ *        [--type TEXT] [--return] [--capture OUT.png] [--stay SECONDS]
  *
  * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char password[64];
 static bool asked_password;
@@ -176,6 +177,19 @@ int main(int argc, char **argv)
 			for (const char *c = argv[++i]; *c; c++)
 				if (*c >= 0x20 && *c < 0x7f)
 					key(cl, (uint32_t)(unsigned char)*c);
+		} else if (strcmp(argv[i], "--stay") == 0 && i + 1 < argc) {
+			/* Stays connected, keeping up with updates, as a viewer left open. */
+			time_t end = time(NULL) + atoi(argv[++i]);
+			while (rc == 0 && time(NULL) < end) {
+				int n = WaitForMessage(cl, 200000);
+				if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+					rc = 1;
+				else if (full_seen) {
+					full_seen = false;
+					area = 0;
+					SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
+				}
+			}
 		} else if (strcmp(argv[i], "--return") == 0) {
 			key(cl, 0xFF0D);
 		} else if (strcmp(argv[i], "--capture") == 0 && i + 1 < argc) {
