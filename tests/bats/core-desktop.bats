@@ -202,7 +202,22 @@ assert d["viewers"] == 1 and d["viewer_list"][0]["encoding"] == "zrle", d'
 	run "$SCMCTL" desktop list
 	echo "$output"
 	[[ "$(sed -n 2p <<<"$output")" =~ ^two-apps\ +running\ +[0-9]+\ +1\  ]]
-	kill "$vpid"; wait "$vpid" || true
+	# a second viewer at the same time, then both gone: the session stays,
+	# and the next viewer finds it as it was
+	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/b.png" --stay 60 &
+	vpid2=$!
+	for _ in $(seq 200); do [ -s "$SCMT/b.png" ] && break; sleep 0.05; done
+	[ "$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["viewers"])')" = 2 ]
+	kill "$vpid" "$vpid2"; wait "$vpid" "$vpid2" || true
+	for _ in $(seq 100); do
+		[ "$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["viewers"])')" = 0 ] && break
+		sleep 0.05
+	done
+	run "$SCMCTL" --json desktop list
+	[[ "$output" == *'"viewers":0'* || "$output" == *'"viewers": 0'* ]]
+	[[ "$output" == *'"state":"running"'* || "$output" == *'"state": "running"'* ]]
+	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/c.png"
+	[ "$("$CHK" size "$SCMT/c.png")" = "1280 720" ]
 }
 
 @test "desktop: a desktop-app container outside the desktop cannot draw on it" {
