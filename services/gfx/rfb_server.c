@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <rfb/rfb.h>
+#include <rfb/rfbregion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
