@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 		snprintf(password, sizeof(password), "%s", env);
 	rfbClientLog = rfbClientErr = quiet;
 	rfbClient *cl = rfbGetClient(8, 3, 4);
+	free(cl->serverHost); /* rfbGetClient's "" */
 	cl->serverHost = strdup("127.0.0.1");
 	cl->serverPort = atoi(argv[1]);
 	cl->GetPassword = get_password;
@@ -237,6 +238,10 @@ int main(int argc, char **argv)
 	/* One more round trip: the server has handled every event by then. */
 	if (rc == 0 && wait_full(cl) < 0)
 		rc = 1;
+	/* libvncclient 0.9.14 leaves these to the caller. */
+	free(cl->frameBuffer);
+	free(cl->rcSource);
+	free(cl->rcMask);
 	rfbClientCleanup(cl);
 	return rc;
 }
