@@ -72,13 +72,13 @@ for mode in raw zrle tight tight+jpeg; do
 	sleep 1
 	for w in clock typing scrolling; do
 		case $w in
-		clock) d=$((b0 - bi)) s=$(echo "$t0 - $ti" | bc) ;;
-		typing) d=$((b1 - b0)) s=$(echo "$t1 - $t0" | bc) ;;
-		scrolling) d=$((b2 - b1)) s=$(echo "$t2 - $t1" | bc) ;;
+		clock) d=$((b0 - bi)) s=$(awk "BEGIN { print $t0 - $ti }") ;;
+		typing) d=$((b1 - b0)) s=$(awk "BEGIN { print $t1 - $t0 }") ;;
+		scrolling) d=$((b2 - b1)) s=$(awk "BEGIN { print $t2 - $t1 }") ;;
 		esac
-		rate=$(echo "$d / $s" | bc)
+		rate=$(awk "BEGIN { printf \"%d\", $d / $s }")
 		[ "$mode" = raw ] && raw_rate[$w]=$rate
-		ratio=$(echo "scale=1; ${raw_rate[$w]} / ($rate + (${rate} == 0))" | bc)
+		ratio=$(awk "BEGIN { printf \"%.1f\", ${raw_rate[$w]} / ($rate > 0 ? $rate : 1) }")
 		printf 'gfx-enc %-11s %-9s %10s B/s  (%sx fewer than raw)\n' "$mode" "$w" "$rate" "$ratio"
 	done
 done
