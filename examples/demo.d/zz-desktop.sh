@@ -10,7 +10,11 @@ run "$BIN/scmctl" container list
 run "$BIN/scmctl" desktop screenshot two-apps "$OUT"
 echo "a snapshot of the desktop is in $OUT"
 "$BIN/scmctl" desktop show two-apps | sed -n 's/.*"caller":"\(.*\)".*/  app container: \1/p'
-vnc=$("$BIN/scmctl" --json desktop list | sed -n 's/.*"vnc":"\([^"]*\)".*/\1/p' | head -n1)
+# The session's secrets: `desktop show` prints them to the desktop's owner.
+show=$("$BIN/scmctl" desktop show two-apps)
+field() { sed -n 's/^ *"'"$1"'": *"\([^"]*\)".*/\1/p' <<<"$show" | head -n1; }
+vnc=$(field vnc) url=$(field novnc) password=$(field password) viewonly=$(field viewonly_password)
+vncport=${vnc##*:}
 cat <<MSG
 
   The desktop is live. Each app runs in its own container, as nobody, with
@@ -18,8 +22,12 @@ cat <<MSG
   (profile gfx-proxy); each window frame has its container's colour, and
   keys reach only the focused app (click a window to focus it).
 
-    in a browser:  http://127.0.0.1:$NOVNC_PORT/vnc.html?autoconnect=1&host=127.0.0.1&port=$NOVNC_PORT
-    VNC viewer:    $vnc   (e.g. gvncviewer $vnc)
+  Nothing is open without the session's secret: viewers authenticate with
+  VNC authentication, and noVNC's websocket is refused unless its URL
+  carries the session's token.
+
+    in a browser:  $url
+    VNC viewer:    gvncviewer 127.0.0.1:$((vncport - 5900))   (password $password; view only: $viewonly)
 
 MSG
 if [ -t 0 ]; then

@@ -54,3 +54,10 @@ FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_gfx_desktop
 $(B)/tests/fuzz/fuzz_gfx_desktop: $(B)/tests/fuzz/fuzz_gfx_desktop.o $(DESKTOP_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+
+# make bench: bytes per second per encoding on a typing and a scrolling xterm.
+$(B)/libexec/gfx-encoding-bench: services/desktop/encoding-bench.sh
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+BENCH_DEPS += $(B)/libexec/gfx-encoding-bench
+gfx: $(B)/libexec/gfx-encoding-bench

@@ -4,7 +4,8 @@
  * regions (region.c), the overlay compositor (compose.c), the time bank
  * that shares compositing time between clients (timebank.c), the present
  * and input message formats (present.c), a PNG snapshot (snapshot.c), the
- * RFB wire format (rfb_proto.c) and server (rfb_server.c), and the server
+ * RFB side on libvncserver (rfb_server.c, with the websocket gate in
+ * wsreq.c), and the server
  * that ties them together (server.c). None of it depends on libscm, so the
  * whole core can be tested and benchmarked on its own.
  *

@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <rfb/rfb.h>
+#include <rfb/rfbregion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,11 +129,17 @@ static void on_client_gone(rfbClientPtr cl)
 				r->sent[i].bytes += st->bytesSent;
 				r->sent[i].bytes_if_raw += st->bytesSentIfRaw;
 			}
+	/* libvncserver 0.9.14 never frees a websocket's context (fixed
+	 * upstream by LibVNC/libvncserver#575, which frees it right after
+	 * this hook and skips a NULL one): a leak per noVNC visit. */
+	free(cl->wsctx);
+	cl->wsctx = NULL;
 }
 
 static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 {
 	gfx_rfb *r = cl->screen->screenData;
+	cl->clientGoneHook = on_client_gone;
 	/* A websocket only through the port that checked its token; the
 	 * path is checked again, it costs nothing. */
 	if (cl->wsctx && (!r->accepting_ws || !cl->wspath || !gfx_ws_token_matches(cl->wspath, r->token))) {
@@ -151,7 +158,6 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 		return RFB_CLIENT_REFUSE;
 	int one = 1;
 	setsockopt(cl->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	cl->clientGoneHook = on_client_gone;
 	return RFB_CLIENT_ACCEPT;
 }
 

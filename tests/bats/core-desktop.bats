@@ -6,6 +6,7 @@
 # containers' border colours, a real VNC client, typing through VNC into
 # the focused app only, and a clean stop.
 load helpers
+load gfx-vnc
 
 pre_start() {
 	mkdir -p "$SCMT/cfg/profiles"
@@ -24,7 +25,7 @@ teardown() {
 }
 
 launch() {
-	declare -gA APP_X APP_Y APP_BORDER
+	declare -gA APP_X APP_Y APP_BORDER APP_DISPLAY
 	run timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json"
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -33,7 +34,11 @@ launch() {
 		APP_X[$name]=${xy%,*} APP_Y[$name]=${xy#*,} APP_BORDER[$name]=${border#\#}
 	done <<<"$output"
 	PORT=$(sed -n 's/^vnc 127.0.0.1://p' <<<"$output")
-	[ -n "$PORT" ]
+	PASSWORD=$(sed -n 's/^password //p' <<<"$output")
+	while read -r kind name disp; do
+		[ "$kind" = display ] && APP_DISPLAY[$name]=$disp
+	done <<<"$output"
+	[ -n "$PORT" ] && [ ${#PASSWORD} -eq 8 ]
 }
 
 @test "desktop launch: two apps in two containers, listed and shown" {
@@ -92,7 +97,7 @@ print(c[0]["name"], c[0]["pid"])')
 	# real VNC client gets the desktop through it
 	run "$SCMCTL" call gfx-two-apps viewer
 	[[ "$output" == *"$PORT"* ]]
-	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/cap.png"
+	run gvnc_capture "$PORT" "$PASSWORD" "$SCMT/cap.png"
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
 	# stopping the desktop stops the proxy's container and drops its record
@@ -116,7 +121,7 @@ print(c[0]["name"], c[0]["pid"])')
 	done
 	[ "${APP_BORDER[clock]}" != "${APP_BORDER[term]}" ]
 	# a real VNC client sees the same desktop
-	run timeout 30 gvnccapture "127.0.0.1:$((PORT - 5900))" "$SCMT/cap.png"
+	run gvnc_capture "$PORT" "$PASSWORD" "$SCMT/cap.png"
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
 	run "$SCMCTL" desktop screenshot nosuch "$SCMT/x.png"
@@ -126,7 +131,7 @@ print(c[0]["name"], c[0]["pid"])')
 @test "typing through VNC reaches the focused app in its container, and only it" {
 	launch
 	sleep 1
-	"$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) \
+	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) \
 		--type "touch /tmp/typed-through-vnc" --return
 	for _ in $(seq 100); do
 		"$SCMCTL" container exec two-apps-term -- test -e /tmp/typed-through-vnc && break
@@ -168,4 +173,96 @@ assert c["two-apps-term"]["input_events"] > 10, c'
 	[ "$status" -ne 0 ]
 	run "$SCMCTL" --json container list
 	[[ "$output" != *'"state":"running"'* ]]
+}
+
+@test "desktop show: the secrets are in a 0600 state file and in show, not in list; list counts viewers" {
+	launch
+	f=$SCM_RUNTIME_DIR/desktops/two-apps.json
+	[ "$(stat -c %a "$f")" = 600 ]
+	run "$SCMCTL" desktop show two-apps
+	echo "$output" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s["password"] == sys.argv[1] and len(s["token"]) == 32 and len(s["viewonly_password"]) == 8, s' "$PASSWORD"
+	run "$SCMCTL" --json desktop list
+	[[ "$output" != *"$PASSWORD"* ]]
+	echo "$output" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["desktops"][0]
+assert d["viewers"] == 0 and "token" not in d and "password" not in d, d'
+	# while a viewer watches, list counts it and names its encoding
+	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --encodings zrle \
+		--capture "$SCMT/a.png" --stay 60 &
+	vpid=$!
+	for _ in $(seq 200); do [ -s "$SCMT/a.png" ] && break; sleep 0.05; done
+	"$SCMCTL" --json desktop list | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["desktops"][0]
+assert d["viewers"] == 1 and d["viewer_list"][0]["encoding"] == "zrle", d'
+	run "$SCMCTL" desktop list
+	echo "$output"
+	[[ "$(sed -n 2p <<<"$output")" =~ ^two-apps\ +running\ +[0-9]+\ +1\  ]]
+	# a second viewer at the same time, then both gone: the session stays,
+	# and the next viewer finds it as it was
+	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/b.png" --stay 60 &
+	vpid2=$!
+	for _ in $(seq 200); do [ -s "$SCMT/b.png" ] && break; sleep 0.05; done
+	[ "$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["viewers"])')" = 2 ]
+	kill "$vpid" "$vpid2"; wait "$vpid" "$vpid2" || true
+	for _ in $(seq 100); do
+		[ "$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["viewers"])')" = 0 ] && break
+		sleep 0.05
+	done
+	run "$SCMCTL" --json desktop list
+	[[ "$output" == *'"viewers":0'* || "$output" == *'"viewers": 0'* ]]
+	[[ "$output" == *'"state":"running"'* || "$output" == *'"state": "running"'* ]]
+	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/c.png"
+	[ "$("$CHK" size "$SCMT/c.png")" = "1280 720" ]
+}
+
+@test "desktop: a desktop-app container outside the desktop cannot draw on it" {
+	launch
+	"$SCMCTL" container run -d --name intruder --user 65534 --profile base --profile desktop-app \
+		--env SCM_GFX_SERVICE=gfx-two-apps -- "$SCM_BUILD/libexec/scm-desktop-app" --size 200x200 -- xeyes >/dev/null
+	for _ in $(seq 200); do
+		"$SCMCTL" container list | grep -q 'intruder.*exited' && break
+		sleep 0.05
+	done
+	run "$SCMCTL" container logs intruder
+	echo "$output"
+	[[ "$output" == *"'intruder' is not an app of this desktop"* ]]
+	# the desktop still has exactly its own two apps
+	"$SCMCTL" desktop show two-apps | python3 -c '
+import json,sys
+s = json.load(sys.stdin)["stats"]
+assert sorted(c["caller"] for c in s["clients"]) == ["two-apps-clock", "two-apps-term"], s["clients"]'
+	# and the viewer secrets are the host's only
+	run "$SCMCTL" container run --name peek --user 65534 --profile base --profile desktop-app \
+		--env SCM_GFX_SERVICE=gfx-two-apps -- "$SCM_BUILD/libexec/scm-gfx-client" viewer
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" != *"$PASSWORD"* ]]
+	"$SCMCTL" container rm intruder >/dev/null
+	"$SCMCTL" container rm peek >/dev/null 2>&1 || true
+}
+
+@test "desktop: an X client in another container, or without the cookie, cannot open an app's display" {
+	launch
+	d=${APP_DISPLAY[term]}
+	[ -n "$d" ]
+	# another container with the same profiles
+	run "$SCMCTL" container run --name xpeek --user 65534 --profile base --profile desktop-app -- \
+		xdpyinfo -display "$d"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"unable to open display"* ]]
+	"$SCMCTL" container rm xpeek >/dev/null 2>&1 || true
+	# inside the app's own container, without its cookie
+	run "$SCMCTL" container exec two-apps-term -- env XAUTHORITY=/dev/null xdpyinfo -display "$d"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"unable to open display"* ]]
+	# and on the host: no socket of it at all (private /tmp, own network namespace)
+	run env XAUTHORITY=/dev/null xdpyinfo -display "$d"
+	[ "$status" -ne 0 ]
 }

@@ -96,11 +96,19 @@ wait_term_drawn() {
 	launch
 	wait_term_drawn
 	typed=/tmp/scmgfxtyped$RANDOM$RANDOM
-	rm -f "$typed"
+	rm -f "$typed" "$typed.viewonly"
+	# The view-only secret shows the desktop but its input goes nowhere.
+	viewonly=$(sed -n 's/^viewonly //p' "$SCMT/run.out")
+	SCM_VNC_PASSWORD=$viewonly "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" \
+		--click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) --type "touch $typed.viewonly" --return \
+		--capture "$SCMT/viewonly.png"
+	[ "$("$CHK" size "$SCMT/viewonly.png")" = "1280 720" ]
 	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" \
 		--click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) --type "touch $typed" --return
 	for _ in $(seq 100); do [ -e "$typed" ] && break; sleep 0.05; done
 	[ -e "$typed" ]
+	# typed before, by the view-only viewer: never arrived
+	[ ! -e "$typed.viewonly" ]
 	rm -f "$typed"
 	# Only the focused app heard anything.
 	"$SCMCTL" call gfx-two-apps stats | python3 -c '

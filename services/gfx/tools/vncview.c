@@ -6,8 +6,8 @@
  * snapshot.
  *
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
- *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--click X Y]
- *        [--type TEXT] [--return] [--capture OUT.png]
+ *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
+ *        [--type TEXT] [--return] [--capture OUT.png] [--stay SECONDS]
  *
  * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char password[64];
 static bool asked_password;
@@ -99,10 +100,30 @@ static int write_png(rfbClient *cl, const char *path)
 	return fclose(f) == 0 && row ? 0 : -1;
 }
 
+static long key_delay_ms;
+
+/* Keeps reading updates for ms milliseconds (pacing typed keys). */
+static int pace(rfbClient *cl, long ms)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return 0;
+		int n = WaitForMessage(cl, (unsigned)left * 1000);
+		if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+			return -1;
+	}
+}
+
 static void key(rfbClient *cl, uint32_t sym)
 {
 	SendKeyEvent(cl, sym, TRUE);
 	SendKeyEvent(cl, sym, FALSE);
+	if (key_delay_ms > 0)
+		pace(cl, key_delay_ms);
 }
 
 int main(int argc, char **argv)
@@ -117,6 +138,7 @@ int main(int argc, char **argv)
 		snprintf(password, sizeof(password), "%s", env);
 	rfbClientLog = rfbClientErr = quiet;
 	rfbClient *cl = rfbGetClient(8, 3, 4);
+	free(cl->serverHost); /* rfbGetClient's "" */
 	cl->serverHost = strdup("127.0.0.1");
 	cl->serverPort = atoi(argv[1]);
 	cl->GetPassword = get_password;
@@ -144,6 +166,8 @@ int main(int argc, char **argv)
 			cl->appData.enableJPEG = FALSE;
 		} else if (strcmp(argv[i], "--quality") == 0 && i + 1 < argc) {
 			cl->appData.qualityLevel = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--key-delay") == 0 && i + 1 < argc) {
+			key_delay_ms = atol(argv[++i]);
 		} else if (strcmp(argv[i], "--compress") == 0 && i + 1 < argc) {
 			cl->appData.compressLevel = atoi(argv[++i]);
 		} else {
@@ -173,9 +197,31 @@ int main(int argc, char **argv)
 			SendPointerEvent(cl, x, y, 0);
 			i += 2;
 		} else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc) {
-			for (const char *c = argv[++i]; *c; c++)
-				if (*c >= 0x20 && *c < 0x7f)
-					key(cl, (uint32_t)(unsigned char)*c);
+			/* As a keyboard does it: Shift held for what a US layout
+			 * shifts (the app side maps keysyms to keycodes). */
+			for (const char *c = argv[++i]; *c; c++) {
+				if (*c < 0x20 || *c >= 0x7f)
+					continue;
+				bool shift = (*c >= 'A' && *c <= 'Z') || strchr("~!@#$%^&*()_+{}|:\"<>?", *c);
+				if (shift)
+					SendKeyEvent(cl, 0xFFE1, TRUE);
+				key(cl, (uint32_t)(unsigned char)*c);
+				if (shift)
+					SendKeyEvent(cl, 0xFFE1, FALSE);
+			}
+		} else if (strcmp(argv[i], "--stay") == 0 && i + 1 < argc) {
+			/* Stays connected, keeping up with updates, as a viewer left open. */
+			time_t end = time(NULL) + atoi(argv[++i]);
+			while (rc == 0 && time(NULL) < end) {
+				int n = WaitForMessage(cl, 200000);
+				if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+					rc = 1;
+				else if (full_seen) {
+					full_seen = false;
+					area = 0;
+					SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
+				}
+			}
 		} else if (strcmp(argv[i], "--return") == 0) {
 			key(cl, 0xFF0D);
 		} else if (strcmp(argv[i], "--capture") == 0 && i + 1 < argc) {
@@ -192,6 +238,10 @@ int main(int argc, char **argv)
 	/* One more round trip: the server has handled every event by then. */
 	if (rc == 0 && wait_full(cl) < 0)
 		rc = 1;
+	/* libvncclient 0.9.14 leaves these to the caller. */
+	free(cl->frameBuffer);
+	free(cl->rcSource);
+	free(cl->rcMask);
 	rfbClientCleanup(cl);
 	return rc;
 }
