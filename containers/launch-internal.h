@@ -82,6 +82,14 @@ void cgroup_enter_child(const cgroup_set *cg); /* child: join (v1) */
 void cgroup_close_fds(cgroup_set *cg);
 int cgroup_remove(cgroup_set *cg);
 
+/* rootfs-resolve.c: paths beneath the root fd (RESOLVE_IN_ROOT, or an
+ * O_NOFOLLOW walk without openat2); each returns an O_PATH fd. _open
+ * follows links inside the root; _mkdirs and _mkfile create what is
+ * missing one component at a time and never through a link (-ELOOP). */
+int rootfs_open(int rootfd, const char *path, int *ret_fd);
+int rootfs_mkdirs(int rootfd, const char *path, int *ret_fd);
+int rootfs_mkfile(int rootfd, const char *path, int *ret_fd);
+
 /* rootfs.c: runs in the child, in its new mount namespace. */
 int rootfs_setup(const launch_plan *p, char *errbuf, size_t errlen);
 
