@@ -143,6 +143,14 @@ static int make_target(const rootfs_ctx *x, const char *dest, bool file, int *re
 	return 0;
 }
 
+static int fail_target(char *e, size_t el, int err, const char *dest)
+{
+	if (err == ELOOP)
+		return fail(e, el, err, "mount point %s: a link on the way leads nowhere inside the "
+				  "root, and nothing is created through a link", dest);
+	return fail(e, el, err, "mount point %s", dest);
+}
+
 /* A host path (the runtime's to name) bound at dest inside the root. The
  * clone gets its attributes before it is attached, so it is never visible
  * writable or with devices for a moment. */
@@ -158,7 +166,7 @@ static int bind(const rootfs_ctx *x, const char *src, const char *dest, bool rec
 	_cleanup_close_ int tfd = -1;
 	int r = make_target(x, dest, !S_ISDIR(st.st_mode), &tfd);
 	if (r < 0)
-		return fail(e, el, -r, "mount point %s", dest);
+		return fail_target(e, el, -r, dest);
 	if (attrs && setattr_fd(tree, rec ? AT_RECURSIVE : 0, attrs) < 0)
 		return fail(e, el, errno, "mount_setattr %s", dest);
 	if (attach(tree, tfd) < 0)
@@ -232,7 +240,7 @@ static int do_mount(rootfs_ctx *x, const launch_plan *p, const container_mount *
 		return bind(x, m->source, dest, m->recursive, attrs_of(fl), e, el);
 	_cleanup_close_ int tfd = -1;
 	if ((r = make_target(x, dest, false, &tfd)) < 0)
-		return fail(e, el, -r, "mount point %s", dest);
+		return fail_target(e, el, -r, dest);
 	fdpath(tp, tfd);
 	if (strcmp(t, "cgroup") == 0 || strcmp(t, "cgroup2") == 0) {
 		/* Best effort: a cgroup view is a convenience, not isolation. */

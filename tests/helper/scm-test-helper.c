@@ -199,10 +199,11 @@ static int cmd_open(const char *path)
 	return 0;
 }
 
-static int cmd_write(const char *path)
+static int cmd_write(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, "x", 1) != 1) {
+	size_t n = strlen(text);
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n) {
 		printf("write %s: %s\n", path, ename(errno));
 		return 1;
 	}
@@ -370,7 +371,7 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: scm-test-helper try-syscall NAME...|caps|nnp|id|open PATH|"
 				"ls PATH|pids|raw-socket|mknod|connect-unix PATH|forkbomb|memhog MB|"
-				"write PATH|tamper PATH|noecho|tiocsti TEXT|read PATH|listen-unix PATH|trap-term CODE|ignore-term|exit CODE|"
+				"write PATH [TEXT]|tamper PATH|noecho|tiocsti TEXT|read PATH|listen-unix PATH|trap-term CODE|ignore-term|exit CODE|"
 				"sleep SECONDS\n");
 		return 2;
 	}
@@ -387,7 +388,8 @@ int main(int argc, char **argv)
 	if (!strcmp(c, "open") && argc == 3) return cmd_open(argv[2]);
 	if (!strcmp(c, "ls") && argc == 3) return cmd_ls(argv[2], false);
 	if (!strcmp(c, "pids")) return cmd_ls("/proc", true);
-	if (!strcmp(c, "write") && argc == 3) return cmd_write(argv[2]);
+	if (!strcmp(c, "write") && (argc == 3 || argc == 4))
+		return cmd_write(argv[2], argc == 4 ? argv[3] : "x");
 	if (!strcmp(c, "tamper") && argc == 3) return cmd_tamper(argv[2]);
 	if (!strcmp(c, "noecho")) return cmd_noecho();
 	if (!strcmp(c, "tiocsti") && argc == 3) return cmd_tiocsti(argv[2]);
