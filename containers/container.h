@@ -184,6 +184,8 @@ typedef struct container_opts {
 	const char *state_dir;     /* NULL = /run/scm or $XDG_RUNTIME_DIR/scm */
 	const char *cache_dir;     /* compiled seccomp; NULL = state_dir/cache */
 	const container_sandbox *sandbox; /* NULL: the spec alone decides */
+	bool pty; /* the stdio fds are a pty's slave made for this container: the
+		   * main process makes it its controlling terminal */
 } container_opts;
 #define CONTAINER_OPTS_INIT                                                      \
 	{ .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 }

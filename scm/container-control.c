@@ -104,6 +104,7 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 		.env = env,
 		.stdin_fd = m->n_fds > 0 ? m->fds[0] : -1,
 		.attach = json_object_object_get_ex(a, "attach", &v) && json_object_get_boolean(v),
+		.tty = json_object_object_get_ex(a, "tty", &v) && json_object_get_boolean(v),
 		.uid = -1,
 		.gid = -1,
 	};

@@ -199,6 +199,7 @@ struct container_req {
 	int stdin_fd;        /* -1: /dev/null */
 	int64_t uid, gid;    /* the user it runs as; -1: the spec's (root on the quick path) */
 	bool attach;         /* a pipe of the output for scmctl */
+	bool tty;            /* attached with a pty: attach_fd is its master */
 	struct service *provider; /* the container runs this service's provider */
 };
 struct container_started {

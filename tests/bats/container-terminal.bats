@@ -1,0 +1,54 @@
+#!/usr/bin/env bats
+# Attached runs from a terminal: the container gets a pty of its own that
+# scmctl relays, never the caller's terminal. The "caller's terminal" here
+# is a pty this test holds (tests/bats/pty-run.py), so the test can look
+# at its settings and its input queue after scmctl is gone.
+load helpers
+
+H=$SCM_BUILD/libexec/scm-test-helper
+PTY_RUN="python3 $SCM_SRC/tests/bats/pty-run.py"
+
+setup() { start_scmd; }
+teardown() { stop_scmd; }
+
+@test "terminal: a program that turns echo off leaves the caller's terminal as it was" {
+	run $PTY_RUN -- "$SCMCTL" container run --name noecho -- "$H" noecho
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# It did turn echo off, on its own terminal...
+	[[ "$output" == *"noecho: OK"* ]]
+	[[ "$output" == *"exit 0"* ]]
+	# ...and the caller's terminal has echo on, and is not left raw.
+	[[ "$output" == *"outer: echo on, icanon on"* ]]
+}
+
+@test "terminal: TIOCSTI inside an attached run injects nothing into the caller's input" {
+	run $PTY_RUN -- "$SCMCTL" container run --name sti -- "$H" tiocsti "id; echo INJECTED"
+	echo "$output"
+	[[ "$output" == *"tiocsti: EPERM"* ]]
+	[[ "$output" == *"outer input: 0 bytes"* ]]
+}
+
+@test "terminal: the container's pty has the caller's window size; stdin is a terminal inside" {
+	run $PTY_RUN --rows 33 --cols 101 -- "$SCMCTL" container run --name size -- \
+		/bin/sh -c 'stty size; [ -t 0 ] && echo stdin-is-a-tty'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"33 101"* ]]
+	[[ "$output" == *"stdin-is-a-tty"* ]]
+	# Input typed on the caller's terminal reaches the program.
+	run $PTY_RUN --input 'hello-from-outside\n' -- "$SCMCTL" container run --name input -- \
+		/bin/sh -c 'read line; echo "got:$line"'
+	echo "$output"
+	[[ "$output" == *"got:hello-from-outside"* ]]
+}
+
+@test "terminal: without a terminal on stdin nothing changes (a pipe in, output to the log)" {
+	run sh -c "echo piped | '$SCMCTL' container run --name piped -- /bin/sh -c 'read l; echo got:\$l; [ -t 0 ] || echo not-a-tty'"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"got:piped"* ]]
+	[[ "$output" == *"not-a-tty"* ]]
+	run "$SCMCTL" container logs piped
+	[[ "$output" == *"got:piped"* ]]
+}
