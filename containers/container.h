@@ -83,6 +83,15 @@ typedef struct container_caps {
 	uint64_t bounding, effective, permitted, inheritable, ambient;
 } container_caps;
 
+/* linux.resources.devices: applied in order, later rules win. */
+typedef struct container_device_rule {
+	bool allow;
+	char type;             /* 'a' (all), 'c' or 'b' */
+	int64_t major, minor;  /* -1 = any */
+	char access[4];        /* a subset of "rwm" */
+} container_device_rule;
+#define CONTAINER_MAX_DEVICE_RULES 32
+
 typedef struct container_resources {
 	int64_t memory_limit; /* bytes, -1 = none */
 	int64_t pids_limit;   /* -1 = none */
@@ -116,6 +125,8 @@ typedef struct container_spec {
 	container_idmap *uid_mappings, *gid_mappings;
 	size_t n_uid_mappings, n_gid_mappings;
 	container_resources resources;
+	container_device_rule devices[CONTAINER_MAX_DEVICE_RULES]; /* linux.resources.devices */
+	size_t n_devices;
 	bool has_seccomp;
 	int seccomp_default; /* enum container_sc_action (ALLOW when no seccomp section) */
 	int seccomp_default_errno;

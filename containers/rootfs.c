@@ -233,8 +233,10 @@ static int do_mount(rootfs_ctx *x, const launch_plan *p, const container_mount *
 	char tp[32];
 	int r;
 	/* No device node in what a spec mounts opens anything (docs:
-	 * "Devices"); devpts and the /dev tmpfs we fill are the exceptions. */
-	bool is_dev = strcmp(t, "devpts") == 0 || (strcmp(t, "tmpfs") == 0 && strcmp(dest, "/dev") == 0);
+	 * "Devices"), but in devpts, the /dev tmpfs we fill and, when the
+	 * spec's rules allow devices (a devices cgroup enforces them), binds. */
+	bool is_dev = strcmp(t, "devpts") == 0 || (strcmp(t, "tmpfs") == 0 && strcmp(dest, "/dev") == 0) ||
+		      (strcmp(t, "bind") == 0 && devices_allowed(p->spec));
 	fl |= MS_NOSUID | (is_dev ? 0 : MS_NODEV);
 	if (strcmp(t, "bind") == 0)
 		return bind(x, m->source, dest, m->recursive, attrs_of(fl), e, el);
@@ -370,10 +372,11 @@ static int setup(rootfs_ctx *x, const launch_plan *p, char *e, size_t el)
 	if ((x->root = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return fail(e, el, errno, "open %s", root);
 	/* A bundle's rootfs may hold device nodes (a kmsg, a kvm): none
-	 * opens, as device access rules that allow are refused (docs:
-	 * "Devices"); nor does a setuid bit count. */
+	 * opens unless the spec's device rules allow devices, and then its
+	 * devices cgroup decides (docs: "Devices"). No setuid bit counts. */
 	if (s->root_path &&
-	    setattr_fd(x->root, AT_RECURSIVE, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+	    setattr_fd(x->root, AT_RECURSIVE,
+		       MOUNT_ATTR_NOSUID | (devices_allowed(s) ? 0 : MOUNT_ATTR_NODEV)) < 0)
 		return fail(e, el, errno, "nodev %s", root);
 
 	for (size_t i = 0; i < s->n_mounts; i++)
