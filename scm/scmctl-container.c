@@ -390,7 +390,12 @@ int scmctl_container(int argc, char **argv, bool json)
 			json_object_array_add(av, json_object_new_string(argv[i]));
 		json_object_object_add(a, "argv", av);
 		int fds[3] = { 0, 1, 2 };
-		if ((r = call("container.exec", a, fds, 3, &res, NULL)) < 0)
+		/* exec still hands over scmctl's stdio (no pty yet): at least the
+		 * terminal's settings come back as they were. */
+		tio_saved = isatty(0) && tcgetattr(0, &saved_tio) == 0;
+		r = call("container.exec", a, fds, 3, &res, NULL);
+		restore_terminal();
+		if (r < 0)
 			return -r;
 		json_object *v;
 		int code = json_object_object_get_ex(res, "exit_code", &v) ? json_object_get_int(v) : 1;

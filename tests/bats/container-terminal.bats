@@ -52,3 +52,12 @@ teardown() { stop_scmd; }
 	run "$SCMCTL" container logs piped
 	[[ "$output" == *"got:piped"* ]]
 }
+
+@test "terminal: after container exec from a terminal, the terminal's settings are back" {
+	"$SCMCTL" container run -d --name bg -- "$H" sleep 30 >/dev/null
+	run $PTY_RUN -- "$SCMCTL" container exec bg -- "$H" noecho
+	echo "$output"
+	"$SCMCTL" container kill bg >/dev/null 2>&1 || true
+	[[ "$output" == *"noecho: OK"* ]]
+	[[ "$output" == *"outer: echo on, icanon on"* ]]
+}
