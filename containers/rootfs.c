@@ -233,10 +233,10 @@ static int do_mount(rootfs_ctx *x, const launch_plan *p, const container_mount *
 	char tp[32];
 	int r;
 	/* No device node in what a spec mounts opens anything (docs:
-	 * "Devices"), but in devpts, the /dev tmpfs we fill and, when the
-	 * spec's rules allow devices (a devices cgroup enforces them), binds. */
-	bool is_dev = strcmp(t, "devpts") == 0 || (strcmp(t, "tmpfs") == 0 && strcmp(dest, "/dev") == 0) ||
-		      (strcmp(t, "bind") == 0 && devices_allowed(p->spec));
+	 * "Devices"), but in devpts and, when the spec's rules allow devices
+	 * (a devices cgroup enforces them), binds. The /dev tmpfs is nodev
+	 * too: its nodes are binds, mounts of their own. */
+	bool is_dev = strcmp(t, "devpts") == 0 || (strcmp(t, "bind") == 0 && devices_allowed(p->spec));
 	fl |= MS_NOSUID | (is_dev ? 0 : MS_NODEV);
 	if (strcmp(t, "bind") == 0)
 		return bind(x, m->source, dest, m->recursive, attrs_of(fl), e, el);

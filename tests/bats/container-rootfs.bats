@@ -143,6 +143,20 @@ check_links_inside() {
 	bundle_edit "$D/b" '.process.args=["/helper","write","/dev/null"]'
 	run "$BIN/scm-run" --bundle "$D/b"
 	[ "$output" = "write /dev/null: OK" ]
+	# A node the container makes in its /dev (given CAP_MKNOD and a filter
+	# that allows mknod) opens nothing either: /dev is nodev, its own
+	# nodes are binds.
+	bundle_edit "$D/b" '.process.capabilities.bounding += ["CAP_MKNOD"] |
+		.process.capabilities.effective += ["CAP_MKNOD"] |
+		.process.capabilities.permitted += ["CAP_MKNOD"] |
+		.linux.seccomp = {"defaultAction":"SCMP_ACT_ALLOW",
+			"syscalls":[{"names":["mknod","mknodat"],"action":"SCMP_ACT_ALLOW"}]} |
+		.process.args=["/helper","mknod","/dev/kmsg2","1","11","'"$marker"'"]'
+	run "$BIN/scm-run" --bundle "$D/b"
+	echo "$output"
+	[[ "$output" == *"mknod /dev/kmsg2: OK"* ]]
+	[[ "$output" == *"write /dev/kmsg2: EACCES"* ]]
+	! dmesg | grep -q "$marker"
 }
 
 # Item: device rules that allow are enforced: the rootfs keeps device

@@ -371,7 +371,7 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: scm-test-helper try-syscall NAME...|caps|nnp|id|open PATH|"
 				"ls PATH|pids|raw-socket|mknod|connect-unix PATH|forkbomb|memhog MB|"
-				"write PATH [TEXT]|tamper PATH|noecho|tiocsti TEXT|read PATH|listen-unix PATH|trap-term CODE|ignore-term|exit CODE|"
+				"mknod [PATH MAJOR MINOR TEXT]|write PATH [TEXT]|tamper PATH|noecho|tiocsti TEXT|read PATH|listen-unix PATH|trap-term CODE|ignore-term|exit CODE|"
 				"sleep SECONDS\n");
 		return 2;
 	}
@@ -399,10 +399,16 @@ int main(int argc, char **argv)
 		printf("raw-socket: inet %s, packet %s\n", a ? ename(a) : "OK", b ? ename(b) : "OK");
 		return a && b ? 0 : 1;
 	}
-	if (!strcmp(c, "mknod")) {
+	if (!strcmp(c, "mknod") && argc == 2) {
 		int r = mknod("/tmp/scm-test-null", S_IFCHR | 0666, makedev(1, 3));
 		printf("mknod: %s\n", r < 0 ? ename(errno) : "OK");
 		return r < 0 ? 0 : 1;
+	}
+	if (!strcmp(c, "mknod") && argc == 6) {
+		/* mknod PATH MAJOR MINOR TEXT: make a char node, then write. */
+		int r = mknod(argv[2], S_IFCHR | 0666, makedev(atoi(argv[3]), atoi(argv[4])));
+		printf("mknod %s: %s\n", argv[2], r < 0 ? ename(errno) : "OK");
+		return r < 0 ? 1 : cmd_write(argv[2], argv[5]);
 	}
 	if (!strcmp(c, "forkbomb")) return cmd_forkbomb();
 	if (!strcmp(c, "listen-unix") && argc == 3) return cmd_listen(argv[2]);
