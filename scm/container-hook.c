@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -262,12 +263,22 @@ static int hide_runtime_dir(struct scmd *d, container_spec *spec)
 /* A pty pair for an attached run: [0] the master (for scmctl), [1] the
  * slave, opened through the master (TIOCGPTPEER) rather than by a name in
  * /dev/pts that could be swapped. */
-static int open_pty(int ret[2])
+static int open_pty(const struct container_req *req, int ret[2])
 {
 	_cleanup_close_ int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	int unlock = 0;
 	if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) < 0)
 		return -errno;
+	/* Set before the program runs, so its first look is right. */
+	struct winsize ws = { .ws_row = req->tty_rows, .ws_col = req->tty_cols };
+	struct termios t;
+	if ((ws.ws_row || ws.ws_col) && ioctl(m, TIOCSWINSZ, &ws) < 0)
+		return -errno;
+	if (req->tty_raw_out && tcgetattr(m, &t) == 0) {
+		t.c_oflag &= ~(tcflag_t)OPOST;
+		if (tcsetattr(m, TCSANOW, &t) < 0)
+			return -errno;
+	}
 	int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (s < 0)
 		return -errno;
@@ -373,7 +384,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	struct ctr *t = calloc(1, sizeof(*t));
 	if (!t || pipe2(outp, O_CLOEXEC | O_NONBLOCK) < 0 ||
 	    (req->attach && !req->tty && pipe2(attp, O_CLOEXEC | O_NONBLOCK) < 0) ||
-	    (req->tty && (errno = -open_pty(pty)) != 0)) {
+	    (req->tty && (errno = -open_pty(req, pty)) != 0)) {
 		r = scm_fail(ret_err, -errno, "pipe or pty: %m");
 		free(t);
 		goto fail;

@@ -243,8 +243,17 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* A terminal on stdin means a pty: the terminal itself never goes. */
 	tty = !detach && (tty || isatty(0));
-	if (tty)
+	if (tty) {
+		struct winsize ws;
 		json_object_object_add(a, "tty", json_object_new_boolean(true));
+		if (ioctl(0, TIOCGWINSZ, &ws) == 0) {
+			json_object_object_add(a, "tty_rows", json_object_new_int(ws.ws_row));
+			json_object_object_add(a, "tty_cols", json_object_new_int(ws.ws_col));
+		}
+		/* Output to a file or pipe: no \r\n translation on the way. */
+		if (!isatty(1))
+			json_object_object_add(a, "tty_raw_out", json_object_new_boolean(true));
+	}
 	bool pass_stdin = !detach && !tty;
 
 	json_object *res = NULL, *v;

@@ -61,3 +61,14 @@ teardown() { stop_scmd; }
 	[[ "$output" == *"noecho: OK"* ]]
 	[[ "$output" == *"outer: echo on, icanon on"* ]]
 }
+
+@test "terminal: stdin a terminal, stdout a file: a pty, and the file gets no \\r" {
+	python3 -c '
+import os, subprocess, sys
+m, s = os.openpty()
+out = subprocess.run(sys.argv[1:], stdin=s, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                     start_new_session=True, timeout=30).stdout
+sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c '[ -t 0 ] && printf "a\nb\n"' >"$SCMT/out"
+	cat "$SCMT/out"
+	[ "$(cat "$SCMT/out")" = "b'a\\nb\\n'" ]
+}
