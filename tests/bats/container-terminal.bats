@@ -72,3 +72,22 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	cat "$SCMT/out"
 	[ "$(cat "$SCMT/out")" = "b'a\\nb\\n'" ]
 }
+
+@test "rootless: a user's scmd gives an attached run a pty too; the caller's terminal keeps echo" {
+	id scmtest >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin scmtest
+	D=$(mktemp -d /tmp/scm-rootless-tty.XXXXXX)
+	mkdir -p "$D/cfg"
+	chmod 755 "$D"; chown -R scmtest "$D"
+	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --config "$D/cfg" \
+		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
+	upid=$!
+	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	run $PTY_RUN -- setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$D/run" \
+		"$SCMCTL" container run -- "$H" noecho
+	echo "$output"
+	kill "$upid"; wait "$upid" || true
+	rm -rf "$D"
+	[[ "$output" == *"noecho: OK"* ]]
+	[[ "$output" == *"exit 0"* ]]
+	[[ "$output" == *"outer: echo on, icanon on"* ]]
+}
