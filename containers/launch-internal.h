@@ -97,6 +97,8 @@ int cgroup_remove(cgroup_set *cg);
 int rootfs_open(int rootfd, const char *path, int *ret_fd);
 int rootfs_mkdirs(int rootfd, const char *path, int *ret_fd);
 int rootfs_mkfile(int rootfd, const char *path, int *ret_fd);
+/* The fallback walk alone (for the unit test). */
+int rootfs_open_walk(int rootfd, const char *path, int *ret_fd);
 
 /* rootfs.c: runs in the child, in its new mount namespace. */
 int rootfs_setup(const launch_plan *p, char *errbuf, size_t errlen);

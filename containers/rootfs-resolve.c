@@ -37,7 +37,7 @@ static bool same_inode(int a, int b)
 /* The fallback: one component at a time, each opened O_PATH|O_NOFOLLOW;
  * a link's text is spliced in front of what is left (an absolute one
  * restarts at the root) and ".." never climbs above the root. */
-static int walk(int rootfd, const char *path, int *ret_fd)
+int rootfs_open_walk(int rootfd, const char *path, int *ret_fd)
 {
 	char *todo = malloc(PATH_MAX * 2), *link = malloc(PATH_MAX);
 	int cur = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC), links = 0, r = 0;
@@ -140,7 +140,7 @@ int rootfs_open(int rootfd, const char *path, int *ret_fd)
 			return -errno;
 		no_openat2 = true;
 	}
-	return walk(rootfd, path, ret_fd);
+	return rootfs_open_walk(rootfd, path, ret_fd);
 }
 
 /* The first component of *p (skipping slashes), advancing *p past it. */
