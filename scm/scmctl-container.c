@@ -103,8 +103,15 @@ static void relay_pty(int master, const char *name)
 			ssize_t k = read(0, buf, sizeof(buf));
 			if (k < 0 && errno == EINTR)
 				continue;
-			if (k <= 0 || write_all(master, buf, (size_t)k) < 0)
+			if (k <= 0 || write_all(master, buf, (size_t)k) < 0) {
+				/* stdin ended: the pty's end-of-file character, so a
+				 * program reading a line sees EOF too. */
+				struct termios t;
+				char eof = tcgetattr(master, &t) == 0 ? (char)t.c_cc[VEOF] : 4;
+				if (k == 0)
+					(void)write_all(master, &eof, 1);
 				in_open = false;
+			}
 		}
 	}
 	restore_terminal();

@@ -91,3 +91,10 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	[[ "$output" == *"exit 0"* ]]
 	[[ "$output" == *"outer: echo on, icanon on"* ]]
 }
+
+@test "terminal: -t without a terminal: still a pty, and the end of stdin is the end of its input" {
+	run sh -c "printf 'one\ntwo\n' | '$SCMCTL' container run -t --name forced -- /bin/sh -c '[ -t 0 ] && echo tty; cat; echo done'"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *tty*one*two*done* ]]
+}
