@@ -30,10 +30,6 @@
 #define DEVICES_ROOT "/sys/fs/cgroup/devices"
 
 /* /dev's nodes (rootfs.c), /dev/ptmx and the container's ptys. */
-static const char *const runtime_nodes[] = {
-	"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-	"c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm", NULL,
-};
 static const container_device_rule runtime_rules[] = {
 	{true, 'c', 1, 3, "rwm"}, {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 7, "rwm"},
 	{true, 'c', 1, 8, "rwm"}, {true, 'c', 1, 9, "rwm"}, {true, 'c', 5, 0, "rwm"},
@@ -252,8 +248,9 @@ int devices_setup(cgroup_set *cg, const container_spec *s, const container_sandb
 	snprintf(path, sizeof(path), "%s/devices.deny", dir);
 	if ((r = write_file(path, text)) < 0)
 		goto fail;
-	for (size_t i = 0; i < s->n_devices; i++) {
-		const container_device_rule *d = &s->devices[i];
+	for (size_t i = 0; i < s->n_devices + ELEMENTSOF(runtime_rules); i++) {
+		const container_device_rule *d = i < s->n_devices ? &s->devices[i]
+								  : &runtime_rules[i - s->n_devices];
 		number(ma, sizeof(ma), d->major);
 		number(mi, sizeof(mi), d->minor);
 		snprintf(line, sizeof(line), "%c %s:%s %s", d->type, ma, mi, d->access);
@@ -261,10 +258,6 @@ int devices_setup(cgroup_set *cg, const container_spec *s, const container_sandb
 		if ((r = write_file(path, (text = line))) < 0)
 			goto fail;
 	}
-	snprintf(path, sizeof(path), "%s/devices.allow", dir);
-	for (const char *const *n = runtime_nodes; *n; n++)
-		if ((r = write_file(path, (text = *n))) < 0)
-			goto fail;
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	if ((cg->procs_fd[CG_DEVICES] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
 		r = -errno;

@@ -6,7 +6,8 @@
  * comes from the same effective profile that decides its connects. Output
  * goes through a pipe that scmd drains into the container's log (and, for
  * an attached `scmctl container run`, into a second pipe scmctl copies to
- * the terminal; scmd never blocks on it). When the container ends, its
+ * the terminal; scmd never blocks on it; from a terminal, a pty of its own
+ * whose master scmctl gets instead). When the container ends, its
  * endpoint is removed (revoking its channels), its cgroups and state are
  * gone, and an "exited" record stays for `show` and `logs` until removed. */
 #include <errno.h>
