@@ -2,8 +2,8 @@
  * allow something.
  *
  * By default no rule allows, and then every mount the container gets is
- * nodev (rootfs.c) but its devpts and /dev, whose few nodes are binds: no
- * cgroup is needed, or made. A spec that allows devices (say, to use a
+ * nodev (rootfs.c) but its devpts (its /dev nodes are binds, mounts of
+ * their own): no cgroup is needed, or made. A spec that allows devices (say, to use a
  * node in its rootfs, or a bind of the host's /dev/fuse) keeps device
  * access on its rootfs and binds, and the kernel enforces the rules
  * through a v1 devices cgroup: everything denied, then the spec's rules in

@@ -192,8 +192,14 @@ check_device_rules() {
 		echo "$args -> $output"
 		out+=("$output")
 	done
+	# A process exec'd into the running container is held the same way.
+	bundle_edit "$B" '.process.args=["/helper","sleep","5"]'
+	run "$BIN/scm-run" --bundle "$B" --exec "/helper write /kmsg $marker"
+	echo "exec -> $output"
+	out+=("$output")
 	unset SCM_DEVICES_BPF
 	rm -rf "$B"
+	[ "${out[5]}" = "write /kmsg: EPERM" ]
 	[ "${out[0]}" = "write /kmsg: EPERM" ]
 	! dmesg | grep -q "$marker"
 	[ "${out[1]}" = "write /null: OK" ]
