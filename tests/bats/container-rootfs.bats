@@ -91,6 +91,14 @@ check_links_stay_inside() {
 		[ "$(cd "$HOSTD" && find . -printf '%p %m %s %T@\n' | sort)" = "$before" ]
 		cp "$D/config.orig" "$D/b/config.json"
 	done
+	# The endpoint bind (/run/scm/scm.sock) through rootfs/run -> HOSTD.
+	touch "$D/ep.sock"
+	chmod 666 "$D/ep.sock"
+	run as "$who" "$BIN/scm-run" --endpoint "$D/ep.sock" --bundle "$D/b"
+	echo "endpoint -> $status $output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"mount point /run/scm/scm.sock"* ]]
+	[ "$(cd "$HOSTD" && find . -printf '%p %m %s %T@\n' | sort)" = "$before" ]
 	# Masks and read-only paths through links: resolved inside the rootfs
 	# (where they lead nowhere), so the run goes on and the host file and
 	# directory stay as they were.
