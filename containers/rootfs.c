@@ -179,13 +179,15 @@ static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urand
 /* A minimal /dev, in a tmpfs mounted nodev: a node the container makes
  * there (given CAP_MKNOD) opens nothing. Ours are binds: as real root,
  * of nodes made in the private tmpfs; in a user namespace (mknod is
- * refused there) of the host's. */
+ * refused there) of the host's. Read-only binds: the devices still read
+ * and write (a read-only mount does not stop device I/O), but the inode
+ * cannot be touched or chmod'ed (with a host node, the host's inode). */
 static int populate_dev(rootfs_ctx *x, int dev, bool can_mknod, char *e, size_t el)
 {
 	char src[64];
 	const dev_t numbers[] = {makedev(1, 3), makedev(1, 5), makedev(1, 7),
 				 makedev(1, 8), makedev(1, 9), makedev(5, 0)};
-	const uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+	const uint64_t attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
 	int r;
 	for (size_t i = 0; dev_nodes[i]; i++) {
 		const char *n = dev_nodes[i];

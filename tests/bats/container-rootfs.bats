@@ -53,6 +53,12 @@ check_masks_private() {
 	bundle_edit "$D/b" '.process.args=["/helper","read","/secret"]'
 	run as "$who" "$BIN/scm-run" --bundle "$D/b"
 	[ "$output" = "read /secret: 0 bytes" ]
+	# The container's own /dev/null works, but its inode (the host's, in
+	# a user namespace) cannot be touched or chmod'ed.
+	run as "$who" "$BIN/scm-run" -- "$(H)" tamper /dev/null
+	echo "$output"
+	[[ "$output" == *"write OK"* ]]
+	[[ "$output" != *"chmod OK"* && "$output" != *"touch OK"* && "$output" != *"chown OK"* ]]
 	[ "$(stat -c '%a %u %g %X %Y %Z' /dev/null)" = "$NULL_BEFORE" ]
 	[ "$(cat "$D/b/rootfs/secret")" = secret ]
 }
