@@ -411,6 +411,9 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 		opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = pty[1];
 		opts.pty = true;
 	}
+	/* A bundle's "terminal" would keep scmd's session, and with it
+	 * scmd's controlling terminal (/dev/tty): here it is a pty or none. */
+	spec->terminal = false;
 	opts.state_dir = d->runtime_dir;
 	opts.sandbox = sb;
 	r = container_start(spec, &opts, &t->c, &errmsg);

@@ -98,3 +98,26 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	[ "$status" -eq 0 ]
 	[[ "$output" == *tty*one*two*done* ]]
 }
+
+@test "terminal: a bundle's process.terminal does not hand it scmd's own controlling terminal" {
+	# A second scmd with a controlling terminal (script gives it a pty).
+	local T B spid
+	T=$(mktemp -d /tmp/scm-ctty.XXXXXX)
+	mkdir -p "$T/cfg"
+	script -qfc "exec '$SCMD' --runtime-dir '$T/run' --config '$T/cfg' --idl-path '$SCM_SRC/stubs/idl'" \
+		/dev/null >"$T/scmd.out" 2>&1 &
+	spid=$!
+	for _ in $(seq 200); do [ -S "$T/run/control.sock" ] && break; sleep 0.02; done
+	B=$(mktemp -d /var/tmp/scm-ctty-b.XXXXXX)
+	mkdir -p "$B/rootfs"
+	(cd "$B" && crun spec)
+	cp "$H" "$B/rootfs/helper"
+	jq '.process.terminal=true | .process.args=["/helper","open","/dev/tty"]' "$B/config.json" >"$B/c" &&
+		mv "$B/c" "$B/config.json"
+	run sh -c "echo | SCM_RUNTIME_DIR='$T/run' '$SCMCTL' container run --bundle '$B'"
+	echo "$output"
+	kill $(pgrep -P "$spid") 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+	rm -rf "$B" "$T"
+	[ "$output" = "open /dev/tty: ENXIO" ]
+}
