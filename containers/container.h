@@ -108,6 +108,15 @@ typedef struct container_caps {
 	uint64_t bounding, effective, permitted, inheritable, ambient;
 } container_caps;
 
+/* linux.resources.devices: applied in order, later rules win. */
+typedef struct container_device_rule {
+	bool allow;
+	char type;             /* 'a' (all), 'c' or 'b' */
+	int64_t major, minor;  /* -1 = any */
+	char access[4];        /* a subset of "rwm" */
+} container_device_rule;
+#define CONTAINER_MAX_DEVICE_RULES 32
+
 typedef struct container_resources {
 	int64_t memory_limit; /* bytes, -1 = none */
 	int64_t pids_limit;   /* -1 = none */
@@ -141,6 +150,8 @@ typedef struct container_spec {
 	container_idmap *uid_mappings, *gid_mappings;
 	size_t n_uid_mappings, n_gid_mappings;
 	container_resources resources;
+	container_device_rule devices[CONTAINER_MAX_DEVICE_RULES]; /* linux.resources.devices */
+	size_t n_devices;
 	bool has_seccomp;
 	int seccomp_default; /* enum container_sc_action (ALLOW when no seccomp section) */
 	int seccomp_default_errno;
@@ -221,6 +232,8 @@ typedef struct container_opts {
 	 * without mappings gets 0..count-1; its own must lie inside). NULL or
 	 * count 0: no user namespace unless the spec asks. */
 	const container_idrange *idrange;
+	bool pty; /* the stdio fds are a pty's slave made for this container: the
+		   * main process makes it its controlling terminal */
 } container_opts;
 #define CONTAINER_OPTS_INIT                                                      \
 	{ .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 }

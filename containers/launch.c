@@ -190,7 +190,7 @@ static _Noreturn void child_main(launch_plan *p)
 	const int keep[] = {0, 1, 2, p->err_pipe[1], p->status_pipe[1], p->sync_pipe[0],
 			    p->opts->stdin_fd, p->opts->stdout_fd, p->opts->stderr_fd,
 			    p->cg ? p->cg->procs_fd[0] : -1, p->cg ? p->cg->procs_fd[1] : -1,
-			    p->cg ? p->cg->procs_fd[2] : -1};
+			    p->cg ? p->cg->procs_fd[2] : -1, p->cg ? p->cg->procs_fd[CG_DEVICES] : -1};
 	close_all_but(keep, ELEMENTSOF(keep));
 	if (p->cg && !p->cg->all_v2) {
 		/* Join first, then the cgroup namespace: its root is where we
@@ -316,7 +316,7 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
 		c->ns_fds[i] = -1;
 	c->pid = -1;
-	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1}, .v2_dir_fd = -1};
+	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1}, .v2_dir_fd = -1};
 	launch_plan p = {.opts = &o, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
 			 .status_pipe = {-1, -1}};
 
@@ -434,6 +434,9 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	if ((r = cgroup_setup(&c->cg, o.cgroup_parent ? o.cgroup_parent : "scm", c->id,
 			      &spec->resources, p.rootless, &err)) < 0)
 		goto fail;
+	if ((r = devices_setup(&c->cg, spec, o.sandbox, o.cgroup_parent ? o.cgroup_parent : "scm", c->id,
+			       p.rootless, &err)) != 0)
+		goto fail;
 	p.cg = &c->cg;
 	if (pipe2(p.err_pipe, O_CLOEXEC) < 0 || pipe2(p.status_pipe, O_CLOEXEC) < 0 ||
 	    (p.userns && pipe2(p.sync_pipe, O_CLOEXEC) < 0)) {
@@ -449,7 +452,8 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	/* v1 cgroups are joined by the child after the clone, so a cgroup
 	 * namespace made by the clone would be rooted in our cgroup. */
 	p.late_cgroupns = (ns & CONTAINER_NS_CGROUP) && !c->cg.all_v2 &&
-			  (c->cg.procs_fd[0] >= 0 || c->cg.procs_fd[1] >= 0 || c->cg.procs_fd[2] >= 0);
+			  (c->cg.procs_fd[0] >= 0 || c->cg.procs_fd[1] >= 0 || c->cg.procs_fd[2] >= 0 ||
+			   c->cg.procs_fd[CG_DEVICES] >= 0);
 	struct clone_args ca = {
 		.flags = ((uint64_t)clone_flags_of(ns) & ~(p.late_cgroupns ? (uint64_t)CLONE_NEWCGROUP : 0)) |
 			 CLONE_PIDFD,

@@ -111,9 +111,22 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 		.binds = binds,
 		.stdin_fd = m->n_fds > 0 ? m->fds[0] : -1,
 		.attach = json_object_object_get_ex(a, "attach", &v) && json_object_get_boolean(v),
+		.tty = json_object_object_get_ex(a, "tty", &v) && json_object_get_boolean(v),
+		.tty_raw_out = json_object_object_get_ex(a, "tty_raw_out", &v) && json_object_get_boolean(v),
 		.uid = -1,
 		.gid = -1,
 	};
+	for (int k = 0; k < 2; k++) {
+		const char *key = k ? "tty_cols" : "tty_rows";
+		if (!json_object_object_get_ex(a, key, &v))
+			continue;
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+		    json_object_get_int64(v) > 0xffff) {
+			conn_reply_fail(d, c, m->call_id, SCM_E_INVALID, "%s must be a number 0-65535", key);
+			goto out;
+		}
+		*(k ? &req.tty_cols : &req.tty_rows) = (uint16_t)json_object_get_int64(v);
+	}
 	if (json_object_object_get_ex(a, "uid", &v)) {
 		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
 		    json_object_get_int64(v) >= 0xffffffffLL) {

@@ -6,7 +6,8 @@
  * comes from the same effective profile that decides its connects. Output
  * goes through a pipe that scmd drains into the container's log (and, for
  * an attached `scmctl container run`, into a second pipe scmctl copies to
- * the terminal; scmd never blocks on it). When the container ends, its
+ * the terminal; scmd never blocks on it; from a terminal, a pty of its own
+ * whose master scmctl gets instead). When the container ends, its
  * endpoint is removed (revoking its channels), its cgroups and state are
  * gone, and an "exited" record stays for `show` and `logs` until removed. */
 #include <errno.h>
@@ -15,6 +16,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -266,6 +269,33 @@ static int hide_runtime_dir(struct scmd *d, container_spec *spec)
 	return 0;
 }
 
+/* A pty pair for an attached run: [0] the master (for scmctl), [1] the
+ * slave, opened through the master (TIOCGPTPEER) rather than by a name in
+ * /dev/pts that could be swapped. */
+static int open_pty(const struct container_req *req, int ret[2])
+{
+	_cleanup_close_ int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int unlock = 0;
+	if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) < 0)
+		return -errno;
+	/* Set before the program runs, so its first look is right. */
+	struct winsize ws = { .ws_row = req->tty_rows, .ws_col = req->tty_cols };
+	struct termios t;
+	if ((ws.ws_row || ws.ws_col) && ioctl(m, TIOCSWINSZ, &ws) < 0)
+		return -errno;
+	if (req->tty_raw_out && tcgetattr(m, &t) == 0) {
+		t.c_oflag &= ~(tcflag_t)OPOST;
+		if (tcsetattr(m, TCSANOW, &t) < 0)
+			return -errno;
+	}
+	int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s < 0)
+		return -errno;
+	ret[0] = TAKE_FD(m);
+	ret[1] = s;
+	return 0;
+}
+
 int containers_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
 		     scm_error **ret_err)
 {
@@ -274,8 +304,18 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	container_sandbox *sb = NULL;
 	struct policy_effective *eff = NULL;
 	struct endpoint *ep = NULL;
-	int outp[2] = { -1, -1 }, attp[2] = { -1, -1 }, r;
+	int outp[2] = { -1, -1 }, attp[2] = { -1, -1 }, pty[2] = { -1, -1 }, r;
 	char name[64];
+
+	/* The caller's terminal is never the container's: through it a
+	 * program could leave echo off after it ends or push input (TIOCSTI)
+	 * into the caller's shell. An attached run with a terminal asks for a
+	 * pty of its own ("tty"), which scmctl relays. */
+	if (req->stdin_fd >= 0 && isatty(req->stdin_fd))
+		return scm_fail(ret_err, SCM_E_INVALID,
+				"stdin is a terminal: ask for a pty (\"tty\": true) instead of passing it");
+	if (req->tty && !req->attach)
+		return scm_fail(ret_err, SCM_E_INVALID, "\"tty\" needs an attached run");
 
 	if (req->name) {
 		if (!scmd_name_valid(req->name, 48))
@@ -353,8 +393,10 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	ep->container = true;
 
 	struct ctr *t = calloc(1, sizeof(*t));
-	if (!t || pipe2(outp, O_CLOEXEC | O_NONBLOCK) < 0 || (req->attach && pipe2(attp, O_CLOEXEC | O_NONBLOCK) < 0)) {
-		r = scm_fail(ret_err, -errno, "pipe: %m");
+	if (!t || pipe2(outp, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    (req->attach && !req->tty && pipe2(attp, O_CLOEXEC | O_NONBLOCK) < 0) ||
+	    (req->tty && (errno = -open_pty(req, pty)) != 0)) {
+		r = scm_fail(ret_err, -errno, "pipe or pty: %m");
 		free(t);
 		goto fail;
 	}
@@ -377,11 +419,20 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	opts.stdin_fd = req->stdin_fd >= 0 ? req->stdin_fd : devnull;
 	opts.stdout_fd = outp[1];
 	opts.stderr_fd = outp[1];
+	if (req->tty) {
+		/* Its output goes to the pty only: the log stays empty. */
+		opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = pty[1];
+		opts.pty = true;
+	}
+	/* A bundle's "terminal" would keep scmd's session, and with it
+	 * scmd's controlling terminal (/dev/tty): here it is a pty or none. */
+	spec->terminal = false;
 	opts.state_dir = d->runtime_dir;
 	opts.sandbox = sb;
 	r = container_start(spec, &opts, &t->c, &errmsg);
 	safe_close(devnull);
 	outp[1] = safe_close(outp[1]);
+	pty[1] = safe_close(pty[1]);
 	if (r != 0) {
 		r = scm_fail(ret_err, r > 0 ? (r == CONTAINER_E_DENIED ? SCM_E_DENIED : SCM_E_INVALID) : r,
 			     "container '%s' did not start: %s", name, errmsg ? errmsg : strerror(-r));
@@ -408,7 +459,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	ret->name = t->name;
 	ret->pid = container_pid(t->c);
 	ret->endpoint = t->ep->path;
-	ret->attach_fd = TAKE_FD(attp[0]);
+	ret->attach_fd = req->tty ? TAKE_FD(pty[0]) : TAKE_FD(attp[0]);
 	container_sandbox_free(sb);
 	container_spec_free(spec);
 	return 0;
@@ -422,6 +473,8 @@ fail:
 	safe_close(outp[1]);
 	safe_close(attp[0]);
 	safe_close(attp[1]);
+	safe_close(pty[0]);
+	safe_close(pty[1]);
 	container_sandbox_free(sb);
 	container_spec_free(spec);
 	return r;

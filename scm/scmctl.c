@@ -454,7 +454,7 @@ static void help(void)
 	       "  endpoint list | remove NAME\n"
 	       "  channel list | revoke ID\n"
 	       "  call [--endpoint NAME|PATH] [--hold] SERVICE METHOD [ARGS-JSON]\n"
-	       "  container run [--name N] [--profile P]... [--env K=V]... [-d]\n"
+	       "  container run [--name N] [--profile P]... [--env K=V]... [-d | -t]\n"
 	       "                [--user UID[:GID]] [--bind SRC[:DST][:rw]]...\n"
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
 	       "  container list | show N | logs N | stop N [--timeout MS] | kill N [SIG]\n"

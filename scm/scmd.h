@@ -209,6 +209,9 @@ struct container_req {
 	int stdin_fd;        /* -1: /dev/null */
 	int64_t uid, gid;    /* the user it runs as; -1: the spec's (root on the quick path) */
 	bool attach;         /* a pipe of the output for scmctl */
+	bool tty;            /* attached with a pty: attach_fd is its master */
+	uint16_t tty_rows, tty_cols; /* its first window size (0: unset) */
+	bool tty_raw_out;    /* no output processing (\n stays \n): not a terminal */
 	struct service *provider; /* the container runs this service's provider */
 };
 struct container_started {
