@@ -104,7 +104,8 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	local T B spid
 	T=$(mktemp -d /tmp/scm-ctty.XXXXXX)
 	mkdir -p "$T/cfg"
-	script -qfc "exec '$SCMD' --runtime-dir '$T/run' --config '$T/cfg' --idl-path '$SCM_SRC/stubs/idl'" \
+	chmod 711 "$T"
+	script -qfc "exec '$SCMD' --runtime-dir '$T/run' --config '$T/cfg' --idl-path '$SCM_SRC/stubs/idl' --subids 2147483648:65536" \
 		/dev/null >"$T/scmd.out" 2>&1 &
 	spid=$!
 	for _ in $(seq 200); do [ -S "$T/run/control.sock" ] && break; sleep 0.02; done
@@ -114,6 +115,9 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	cp "$H" "$B/rootfs/helper"
 	jq '.process.terminal=true | .process.args=["/helper","open","/dev/tty"]' "$B/config.json" >"$B/c" &&
 		mv "$B/c" "$B/config.json"
+	# scmd runs it in a user namespace: root inside is the range's first
+	# id, which must reach the bundle and make its mount points
+	chmod 755 "$B"; chown -R 2147483648:2147483648 "$B/rootfs"
 	run sh -c "echo | SCM_RUNTIME_DIR='$T/run' '$SCMCTL' container run --bundle '$B'"
 	echo "$output"
 	kill $(pgrep -P "$spid") 2>/dev/null || true
