@@ -19,6 +19,7 @@ container_sandbox *container_sandbox_new(void)
 	if (!sb)
 		return NULL;
 	sb->memory_limit = sb->pids_limit = sb->cpu_shares = sb->cpu_quota = sb->cpu_period = -1;
+	sb->log_max_bytes = sb->log_files = -1;
 	return sb;
 }
 
@@ -54,8 +55,9 @@ static int parse_syscall_list(json_object *o, const char *key, const char *path,
 static int parse_sb(json_object *root, container_sandbox *sb, char **err)
 {
 	static const char *const keys[] = {"syscalls", "capabilities", "mounts", "network",
-					   "memory", "pids", "cpu", NULL};
+					   "memory", "pids", "cpu", "log", NULL};
 	static const char *const skeys[] = {"deny", "allow", NULL};
+	static const char *const lkeys[] = {"max_bytes", "files", NULL};
 	static const char *const mkeys[] = {"source", "destination", "writable", NULL};
 	static const char *const ckeys[] = {"shares", "quota", "period", NULL};
 	char p[JPATH_MAX], q[JPATH_MAX];
@@ -88,6 +90,13 @@ static int parse_sb(json_object *root, container_sandbox *sb, char **err)
 	     (r = jget_int(v, "shares", "/cpu", false, 2, 262144, &sb->cpu_shares, err)) ||
 	     (r = jget_int(v, "quota", "/cpu", false, 1000, INT64_MAX / 2, &sb->cpu_quota, err)) ||
 	     (r = jget_int(v, "period", "/cpu", false, 1000, 1000000, &sb->cpu_period, err))))
+		return r;
+	if (json_object_object_get_ex(root, "log", &v) &&
+	    ((r = jexpect_type(v, json_type_object, "/log", err)) ||
+	     (r = jcheck_keys(v, "/log", lkeys, err)) ||
+	     (r = jget_int(v, "max_bytes", "/log", false, 64 << 10, INT64_C(1) << 40,
+			   &sb->log_max_bytes, err)) ||
+	     (r = jget_int(v, "files", "/log", false, 1, 7, &sb->log_files, err))))
 		return r;
 	if (!json_object_object_get_ex(root, "mounts", &v))
 		return 0;
@@ -152,13 +161,33 @@ static void fill(int64_t *spec, int64_t sb)
 		*spec = sb;
 }
 
+/* The default sandbox: without it a quick-path container forks without
+ * bound and its tmpfs pages are charged to nobody. Only what is still
+ * unset, so a spec or a profile can raise or lower either. */
+static void fill_defaults(container_resources *res)
+{
+	if (res->memory_limit <= 0) {
+		res->memory_limit = CONTAINER_DEFAULT_MEMORY;
+		res->defaulted |= CONTAINER_LIMIT_MEMORY;
+	}
+	if (res->pids_limit <= 0) {
+		res->pids_limit = CONTAINER_DEFAULT_PIDS;
+		res->defaulted |= CONTAINER_LIMIT_PIDS;
+	}
+}
+
 int container_sandbox_apply(container_spec *s, const container_sandbox *sb)
 {
+	if (!sb) {
+		fill_defaults(&s->resources);
+		return 0;
+	}
 	fill(&s->resources.memory_limit, sb->memory_limit);
 	fill(&s->resources.pids_limit, sb->pids_limit);
 	fill(&s->resources.cpu_shares, sb->cpu_shares);
 	fill(&s->resources.cpu_quota, sb->cpu_quota);
 	fill(&s->resources.cpu_period, sb->cpu_period);
+	fill_defaults(&s->resources);
 	if (!s->quick)
 		return 0;
 	if (sb->network)
