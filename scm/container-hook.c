@@ -344,18 +344,21 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 }
 
 /* The quick path sees the host read-only; hide scmd's runtime directory in
- * it (other endpoints, the control socket) unless it is under a path the
- * runtime makes private anyway. */
+ * it (other endpoints, the control socket) and its state directory (other
+ * containers' logs) unless under a path the runtime makes private anyway. */
 static int hide_runtime_dir(struct scmd *d, container_spec *spec)
 {
-	if (!spec->quick || strncmp(d->runtime_dir, "/run/", 5) == 0 || strncmp(d->runtime_dir, "/tmp/", 5) == 0)
-		return 0;
-	container_mount *m = reallocarray(spec->mounts, spec->n_mounts + 1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	spec->mounts = m;
-	m[spec->n_mounts++] = (container_mount){ .destination = strdup(d->runtime_dir), .type = strdup("tmpfs"),
-						 .source = strdup("tmpfs"), .data = strdup("mode=0755,size=64k") };
+	const char *dirs[] = { d->runtime_dir, d->state_dir };
+	for (size_t i = 0; spec->quick && i < ELEMENTSOF(dirs); i++) {
+		if (!dirs[i] || strncmp(dirs[i], "/run/", 5) == 0 || strncmp(dirs[i], "/tmp/", 5) == 0)
+			continue;
+		container_mount *m = reallocarray(spec->mounts, spec->n_mounts + 1, sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		spec->mounts = m;
+		m[spec->n_mounts++] = (container_mount){ .destination = strdup(dirs[i]), .type = strdup("tmpfs"),
+							 .source = strdup("tmpfs"), .data = strdup("mode=0755,size=64k") };
+	}
 	return 0;
 }
 

@@ -248,3 +248,18 @@ check_log_cap() { # STATE_DIR RUNTIME_DIR CAP [PROFILE]
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"state directory /proc/nope/state"* ]]
 }
+
+@test "root: a state directory the quick path would show is hidden from containers (no other container's log)" {
+	stop_scmd
+	local sd
+	sd=$(mktemp -d /var/tmp/scm-limits-state.XXXXXX)
+	start_scmd --state-dir "$sd"  # the later option wins
+	run "$SCMCTL" container run --name "$N-a" -- /bin/sh -c 'echo secret-of-a'
+	[ -s "$sd/logs/$N-a.log" ]
+	run "$SCMCTL" container run --name "$N-b" -- /bin/sh -c \
+		"cat '$sd/logs/$N-a.log' 2>/dev/null || echo unreadable; ls -A '$sd' | wc -l"
+	echo "$output"
+	[ "$output" = "unreadable
+0" ]
+	rm -rf "$sd"
+}
