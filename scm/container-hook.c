@@ -172,7 +172,7 @@ static void drain_output(struct scmd *d, struct ctr *t)
 			return;
 		}
 		log_write(t, buf, (size_t)n);
-		/* The attached terminal gets what fits; the log has everything. */
+		/* The attached terminal gets what fits; the log keeps the latest. */
 		if (t->attach_fd >= 0 && write(t->attach_fd, buf, (size_t)n) < 0 && errno != EAGAIN)
 			t->attach_fd = safe_close(t->attach_fd);
 	}

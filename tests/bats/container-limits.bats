@@ -131,6 +131,28 @@ check_pids() {
 	fi
 }
 
+@test "root: a bundle without limits gets the default sandbox's; its own limit stays" {
+	local b="$SCMT/bundle"
+	mkdir -p "$b"
+	jq 'del(.linux.resources, .annotations) | .process.args=["/bin/sleep","300"]' \
+		"$SCM_SRC/examples/bundles/host-ro/config.json" >"$b/config.json"
+	run "$SCMCTL" container run -d --name "$N-bun" --bundle "$b"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$(cg_file "$N-bun" pids pids.max)")" = 512 ]
+	local f
+	f=$(cg_file "$N-bun" memory memory.max || cg_file "$N-bun" memory memory.limit_in_bytes)
+	[ "$(cat "$f")" = 536870912 ]
+	# A limit of its own is its own (a profile could still bound it).
+	jq 'del(.annotations) | .linux.resources={"pids":{"limit":2048}} | .process.args=["/bin/sleep","300"]' \
+		"$SCM_SRC/examples/bundles/host-ro/config.json" >"$b/config.json"
+	run "$SCMCTL" container run -d --name "$N-bun2" --bundle "$b"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$(cg_file "$N-bun2" pids pids.max)")" = 2048 ]
+	f=$(cg_file "$N-bun2" memory memory.max || cg_file "$N-bun2" memory memory.limit_in_bytes)
+	[ "$(cat "$f")" = 536870912 ]
+}
+
 # Writes 2 GiB into each of /tmp, /run and /dev/shm, keeps what it got and
 # reports; the host measures while the pages are held.
 FILL='for d in /tmp /run /dev/shm; do dd if=/dev/zero of=$d/fill bs=1M count=2048 2>&1 | grep -o "No space left on device" || echo "$d: filled"; done; echo fill-done; sleep 300'
