@@ -176,11 +176,56 @@ static void fill_defaults(container_resources *res)
 	}
 }
 
+/* The quick path's tmpfs take their size from the container's memory:
+ * /tmp half of it, /dev/shm an eighth, /run a sixteenth (256, 64 and 32
+ * MiB at the default 512 MiB), one inode per 4 KiB. Their pages are
+ * charged to the writer's memory cgroup; sized so, all three full leave
+ * room for the processes, so a writer gets ENOSPC rather than the cgroup's
+ * OOM killer (which picks by RSS, not by who filled a tmpfs, and could pick
+ * PID 1). */
+static int size_quick_tmpfs(container_spec *s)
+{
+	static const struct {
+		const char *dest;
+		int shift;
+	} sizes[] = {{"/tmp", 1}, {"/dev/shm", 3}, {"/run", 4}};
+	int64_t mem = s->resources.memory_limit;
+	if (mem <= 0)
+		return 0;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		container_mount *m = &s->mounts[i];
+		for (size_t k = 0; k < ELEMENTSOF(sizes); k++) {
+			if (strcmp(m->type, "tmpfs") != 0 || strcmp(m->destination, sizes[k].dest) != 0)
+				continue;
+			/* Keep the options that are not about size (mode=). */
+			char data[256];
+			size_t n = 0;
+			long long bytes = (long long)(mem >> sizes[k].shift) & ~4095ll;
+			if (bytes < 1 << 20)
+				bytes = 1 << 20;
+			for (const char *c = m->data ? m->data : ""; *c;) {
+				size_t l = strcspn(c, ",");
+				if (strncmp(c, "size=", 5) != 0 && strncmp(c, "nr_inodes=", 10) != 0 &&
+				    n + l + 2 < sizeof(data))
+					n += (size_t)snprintf(data + n, sizeof(data) - n, "%.*s,", (int)l, c);
+				c += l + (c[l] == ',');
+			}
+			snprintf(data + n, sizeof(data) - n, "size=%lld,nr_inodes=%lld", bytes, bytes / 4096);
+			char *d = strdup(data);
+			if (!d)
+				return -ENOMEM;
+			free(m->data);
+			m->data = d;
+		}
+	}
+	return 0;
+}
+
 int container_sandbox_apply(container_spec *s, const container_sandbox *sb)
 {
 	if (!sb) {
 		fill_defaults(&s->resources);
-		return 0;
+		return s->quick ? size_quick_tmpfs(s) : 0;
 	}
 	fill(&s->resources.memory_limit, sb->memory_limit);
 	fill(&s->resources.pids_limit, sb->pids_limit);
@@ -190,6 +235,9 @@ int container_sandbox_apply(container_spec *s, const container_sandbox *sb)
 	fill_defaults(&s->resources);
 	if (!s->quick)
 		return 0;
+	int r = size_quick_tmpfs(s);
+	if (r < 0)
+		return r;
 	if (sb->network)
 		s->namespaces &= ~(unsigned)CONTAINER_NS_NET;
 	for (size_t i = 0; i < sb->n_mounts && i < 64; i++) {

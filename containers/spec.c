@@ -169,7 +169,7 @@ int container_spec_quick(char *const *argv, container_spec **ret)
 	    (r = add_mount(s, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
 			   "mode=1777,size=256m,nr_inodes=64k")) ||
 	    (r = add_mount(s, "/run", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
-			   "mode=755,size=64m,nr_inodes=16k")))
+			   "mode=755,size=32m,nr_inodes=8k")))
 		return r;
 	*ret = TAKE_PTR(s);
 	return 0;

@@ -185,6 +185,39 @@ static void test_apply_defaults(void **state)
 	}
 }
 
+static const char *mount_data(const container_spec *s, const char *dest)
+{
+	for (size_t i = 0; i < s->n_mounts; i++)
+		if (strcmp(s->mounts[i].destination, dest) == 0)
+			return s->mounts[i].data;
+	return NULL;
+}
+
+/* The quick path's tmpfs follow the memory limit, default or profile's. */
+static void test_tmpfs_sizes(void **state)
+{
+	(void)state;
+	char *argv[] = {"true", NULL};
+	container_spec *s = NULL;
+	container_sandbox *sb = NULL;
+	char *err = NULL;
+	assert_int_equal(container_spec_quick(argv, &s), 0);
+	assert_int_equal(container_sandbox_apply(s, NULL), 0);
+	assert_string_equal(mount_data(s, "/tmp"), "mode=1777,size=268435456,nr_inodes=65536");
+	assert_string_equal(mount_data(s, "/dev/shm"), "mode=1777,size=67108864,nr_inodes=16384");
+	assert_string_equal(mount_data(s, "/run"), "mode=755,size=33554432,nr_inodes=8192");
+	assert_string_equal(mount_data(s, "/dev"), "mode=755,size=64k");
+	container_spec_free(s);
+	const char *j = "{\"memory\":67108864}";
+	assert_int_equal(container_spec_quick(argv, &s), 0);
+	assert_int_equal(container_sandbox_parse(j, strlen(j), &sb, &err), 0);
+	assert_int_equal(container_sandbox_apply(s, sb), 0);
+	assert_string_equal(mount_data(s, "/tmp"), "mode=1777,size=33554432,nr_inodes=8192");
+	assert_string_equal(mount_data(s, "/run"), "mode=755,size=4194304,nr_inodes=1024");
+	container_sandbox_free(sb);
+	container_spec_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_bad_sandboxes),
 		cmocka_unit_test(test_apply_quick),
 		cmocka_unit_test(test_apply_defaults),
+		cmocka_unit_test(test_tmpfs_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
