@@ -210,7 +210,7 @@ check_fill() {
 	echo "cgroup usage $((usage >> 20)) MiB; host Shmem grew by $(((after - before) / 1024)) MiB"
 	[ "$usage" -ge $((32 << 20)) ]
 	[ "$(cat "$(cg_file "$N-small" memory memory.peak || cg_file "$N-small" memory memory.max_usage_in_bytes)")" -le $((64 << 20)) ]
-	[ $((after - before)) -lt $((64 * 1024)) ]
+	[ $((after - before)) -lt $((256 * 1024)) ] # slack for other tests on the machine
 }
 
 # 200 MiB of output, then a last line.
