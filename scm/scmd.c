@@ -257,5 +257,9 @@ int main(int argc, char **argv)
 		unlink(ctl);
 	scmd_policy_done(&d);
 	audit_close(d.audit);
+	free(d.runtime_dir);
+	free(d.state_dir);
+	free(d.config_dir);
+	free(d.idl_path);
 	return 0;
 }
