@@ -123,7 +123,24 @@ typedef struct container_resources {
 	int64_t cpu_shares;   /* -1 = none */
 	int64_t cpu_quota;    /* us per period, -1 = none */
 	int64_t cpu_period;   /* us, -1 = default */
+	unsigned defaulted;   /* CONTAINER_LIMIT_*: filled in by the default sandbox */
 } container_resources;
+
+/* Limits the default sandbox gives where neither the spec nor a profile
+ * sets one (container_sandbox_apply()). They are best effort: a host
+ * without the controller, or a rootless caller without a writable cgroup,
+ * runs the container without them (RLIMIT_AS would break programs that
+ * reserve address space, so it stands in only for an explicit memory
+ * limit). The quick path's tmpfs sizes (container_spec_quick()) fit in the
+ * default memory, which their pages are charged to. */
+enum {
+	CONTAINER_LIMIT_MEMORY = 1u << 0,
+	CONTAINER_LIMIT_PIDS = 1u << 1,
+};
+#define CONTAINER_DEFAULT_MEMORY (INT64_C(512) << 20) /* bytes, swap counted in */
+#define CONTAINER_DEFAULT_PIDS 512
+#define CONTAINER_DEFAULT_LOG_BYTES (INT64_C(4) << 20) /* all of a log's files together */
+#define CONTAINER_DEFAULT_LOG_FILES 1                  /* rotated files beside the current one */
 
 typedef struct container_spec {
 	/* process */
@@ -200,16 +217,24 @@ typedef struct container_sandbox {
 	size_t n_mounts;
 	bool network; /* false: a private net namespace with loopback only */
 	int64_t memory_limit, pids_limit, cpu_shares, cpu_quota, cpu_period; /* -1 = none */
+	/* The container's log as its launcher keeps it (scmd): the most bytes
+	 * on disk, all files together, and how many rotated files beside the
+	 * current one. -1 = the default (CONTAINER_DEFAULT_LOG_*). */
+	int64_t log_max_bytes, log_files;
 } container_sandbox;
 
 container_sandbox *container_sandbox_new(void); /* denies everything extra */
 container_sandbox *container_sandbox_free(container_sandbox *sb);
 /* {"syscalls":{"deny":[..],"allow":[..]},"capabilities":[..],"mounts":[{"source","destination","writable"}],
- *  "network":bool,"memory":N,"pids":N,"cpu":{"shares","quota","period"}} */
+ *  "network":bool,"memory":N,"pids":N,"cpu":{"shares","quota","period"},
+ *  "log":{"max_bytes":N,"files":N}} */
 int container_sandbox_parse(const char *json, size_t len, container_sandbox **ret, char **ret_errmsg);
 /* Fills in what the sandbox gives a spec that does not say: on the quick
  * path (or where the spec sets no limit) the sandbox's memory, pids and cpu
- * limits, its binds, and the network namespace. Call before start. */
+ * limits, its binds, and the network namespace; then the default sandbox's
+ * memory and pids limits where still none is set (marked in
+ * resources.defaulted). sb may be NULL: the defaults alone. Call before
+ * start. */
 int container_sandbox_apply(container_spec *spec, const container_sandbox *sb);
 /* CONTAINER_E_DENIED with a message naming the spec field when spec asks
  * for more than sb allows. container_start runs it too. */

@@ -212,10 +212,15 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 		if ((r = containers_remove(d, name, &e)) == 0)
 			reply(d, c, id, json_object_new_object(), NULL, 0);
 	} else if (strcmp(op, "logs") == 0) {
-		int fd = -1;
-		if ((r = containers_log_fd(d, name, &fd, &e)) == 0) {
-			reply(d, c, id, json_object_new_object(), &fd, 1);
-			close(fd);
+		/* Every file of the log, oldest first: scmctl reads them in turn. */
+		int fds[CONTAINERS_LOG_FDS_MAX];
+		size_t n = 0;
+		if ((r = containers_log_fds(d, name, fds, &n, &e)) == 0) {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "files", json_object_new_int((int)n));
+			reply(d, c, id, o, fds, n);
+			while (n > 0)
+				close(fds[--n]);
 		}
 	} else if (strcmp(op, "exec") == 0) {
 		bool bad;

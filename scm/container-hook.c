@@ -3,16 +3,19 @@
  * Each container gets an endpoint of its own, labelled with the container's
  * name and carrying its profiles; the runtime binds it at /run/scm/scm.sock
  * inside, and it is the container's only door out. The container's sandbox
- * comes from the same effective profile that decides its connects. Output
- * goes through a pipe that scmd drains into the container's log (and, for
- * an attached `scmctl container run`, into a second pipe scmctl copies to
- * the terminal; scmd never blocks on it; from a terminal, a pty of its own
- * whose master scmctl gets instead). When the container ends, its
+ * comes from the same effective profile that decides its connects, and the
+ * default sandbox's limits fill what no profile sets. Output goes through a
+ * pipe that scmd drains into the container's log, a capped and rotated file
+ * on disk in the state directory (and, for an attached `scmctl container
+ * run`, into a second pipe scmctl copies to the terminal; scmd never blocks
+ * on it; from a terminal, a pty of its own whose master scmctl gets
+ * instead). When the container ends, its
  * endpoint is removed (revoking its channels), its cgroups and state are
  * gone, and an "exited" record stays for `show` and `logs` until removed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -28,6 +31,7 @@
 
 #define EXITED_KEEP 64     /* exited records kept for show/logs */
 #define STOP_TIMEOUT_MS 5000
+#define DRAIN_READS 16     /* reads of the output pipe per wakeup (256 KiB) */
 
 struct waiter {
 	struct list node;
@@ -41,6 +45,9 @@ struct ctr {
 	container *c;
 	struct watch pidw, outw;
 	int log_fd, attach_fd;
+	int64_t log_size;     /* bytes in the current file */
+	int64_t log_file_max; /* what one file may hold */
+	int log_files;        /* rotated files kept beside the current one */
 	struct endpoint *ep;
 	struct service *provider_of; /* this container runs that service's provider */
 	bool exited;
@@ -59,10 +66,105 @@ static struct ctr *ctr_find(struct scmd *d, const char *name)
 	return NULL;
 }
 
+/* ---- the log -------------------------------------------------------------
+ * STATE/logs/NAME.log and, rotated, NAME.log.1 .. NAME.log.K (newest
+ * first). Each file holds at most max_bytes / (K + 1), so together they
+ * never pass the cap whatever the container writes; a rotation cuts at a
+ * line end when one is in reach. Rotating is K renames and an open, done at
+ * most once per file's worth of output. */
+
+static void log_file(const struct ctr *t, int k, char *buf, size_t len)
+{
+	if (k == 0)
+		snprintf(buf, len, "%s", t->log_path);
+	else
+		snprintf(buf, len, "%s.%d", t->log_path, k);
+}
+
+static void log_unlink_all(const struct ctr *t)
+{
+	char p[PATH_MAX];
+	if (!t->log_path)
+		return;
+	for (int k = 0; k < CONTAINERS_LOG_FDS_MAX; k++) {
+		log_file(t, k, p, sizeof(p));
+		(void)unlink(p);
+	}
+}
+
+static int log_create(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+}
+
+/* sb: the profiles' sandbox (its "log" size), or NULL for the default. */
+static int log_open(struct scmd *d, struct ctr *t, const container_sandbox *sb)
+{
+	int64_t max = sb && sb->log_max_bytes > 0 ? sb->log_max_bytes : CONTAINER_DEFAULT_LOG_BYTES;
+	int64_t files = sb && sb->log_files > 0 ? sb->log_files : CONTAINER_DEFAULT_LOG_FILES;
+	if (files > CONTAINERS_LOG_FDS_MAX - 1)
+		files = CONTAINERS_LOG_FDS_MAX - 1;
+	t->log_files = (int)files;
+	t->log_file_max = max / (files + 1);
+	t->log_size = 0;
+	t->log_fd = -1;
+	if (asprintf(&t->log_path, "%s/logs/%s.log", d->state_dir, t->name) < 0) {
+		t->log_path = NULL;
+		return -ENOMEM;
+	}
+	log_unlink_all(t); /* what a container of that name left before scmd restarted */
+	t->log_fd = log_create(t->log_path);
+	return t->log_fd < 0 ? -errno : 0;
+}
+
+static void log_rotate(struct ctr *t)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	t->log_fd = safe_close(t->log_fd);
+	for (int k = t->log_files; k >= 1; k--) {
+		log_file(t, k - 1, from, sizeof(from));
+		log_file(t, k, to, sizeof(to));
+		(void)rename(from, to); /* over the oldest */
+	}
+	t->log_fd = log_create(t->log_path);
+	t->log_size = 0;
+}
+
+static void log_write(struct ctr *t, const char *buf, size_t n)
+{
+	size_t cap = (size_t)t->log_file_max, keep = cap * (size_t)(t->log_files + 1);
+	if (n > keep) { /* no file would keep the head: skip its writes */
+		buf += n - keep;
+		n = keep;
+	}
+	while (n > 0 && t->log_fd >= 0) {
+		size_t room = (size_t)t->log_size < cap ? cap - (size_t)t->log_size : 0, w = n;
+		bool full = n > room;
+		if (full) {
+			const char *nl = room ? memrchr(buf, '\n', room) : NULL;
+			w = nl ? (size_t)(nl - buf) + 1 : room;
+		}
+		if (w > 0) {
+			ssize_t k = write(t->log_fd, buf, w);
+			if (k < 0 || (size_t)k != w)
+				return; /* disk full: this output is lost, the next may fit */
+			t->log_size += k;
+			buf += k;
+			n -= (size_t)k;
+		}
+		if (full)
+			log_rotate(t);
+	}
+}
+
+/* Bounded work per wakeup: a container that writes without pause gets
+ * DRAIN_READS reads, then the other watches of this epoll batch have
+ * their turn; the pipe (blocking on the container's side) holds it back
+ * meanwhile. */
 static void drain_output(struct scmd *d, struct ctr *t)
 {
 	char buf[16384];
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < DRAIN_READS; i++) {
 		ssize_t n = read(t->outw.fd, buf, sizeof(buf));
 		if (n <= 0) {
 			if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -72,9 +174,8 @@ static void drain_output(struct scmd *d, struct ctr *t)
 			}
 			return;
 		}
-		if (t->log_fd >= 0)
-			(void)!write(t->log_fd, buf, (size_t)n);
-		/* The attached terminal gets what fits; the log has everything. */
+		log_write(t, buf, (size_t)n);
+		/* The attached terminal gets what fits; the log keeps the latest. */
 		if (t->attach_fd >= 0 && write(t->attach_fd, buf, (size_t)n) < 0 && errno != EAGAIN)
 			t->attach_fd = safe_close(t->attach_fd);
 	}
@@ -108,7 +209,7 @@ static void evict_old(struct scmd *d)
 		if (!c->exited)
 			continue;
 		list_del(&c->node);
-		unlink(c->log_path);
+		log_unlink_all(c);
 		free(c->name);
 		free(c->log_path);
 		free(c->cmdline);
@@ -252,20 +353,22 @@ static bool under(const char *path, const char *dir)
 }
 
 /* The quick path sees /usr, /etc and the runtime's own tree; hide scmd's
- * runtime directory (other endpoints, the control socket) when it lies in
- * one of them. */
+ * runtime directory (other endpoints, the control socket) and its state
+ * directory (other containers' logs) when one lies in what it sees. */
 static int hide_runtime_dir(struct scmd *d, container_spec *spec)
 {
 	_cleanup_free_ char *self = spec->quick ? container_self_tree() : NULL;
-	if (!spec->quick || !(under(d->runtime_dir, "/usr") || under(d->runtime_dir, "/etc") ||
-			      under(d->runtime_dir, self)))
-		return 0;
-	container_mount *m = reallocarray(spec->mounts, spec->n_mounts + 1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	spec->mounts = m;
-	m[spec->n_mounts++] = (container_mount){ .destination = strdup(d->runtime_dir), .type = strdup("tmpfs"),
-						 .source = strdup("tmpfs"), .data = strdup("mode=0755,size=64k") };
+	const char *dirs[] = { d->runtime_dir, d->state_dir };
+	for (size_t i = 0; spec->quick && i < ELEMENTSOF(dirs); i++) {
+		if (!dirs[i] || !(under(dirs[i], "/usr") || under(dirs[i], "/etc") || under(dirs[i], self)))
+			continue;
+		container_mount *m = reallocarray(spec->mounts, spec->n_mounts + 1, sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		spec->mounts = m;
+		m[spec->n_mounts++] = (container_mount){ .destination = strdup(dirs[i]), .type = strdup("tmpfs"),
+							 .source = strdup("tmpfs"), .data = strdup("mode=0755,size=64k") };
+	}
 	return 0;
 }
 
@@ -365,6 +468,8 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 			spec->caps = (container_caps){ k, k, k, k, k };
 		}
 	}
+	if (!sb)
+		container_sandbox_apply(spec, NULL); /* the default sandbox's limits */
 	if (spec->quick && !spec->hostname)
 		spec->hostname = strdup(name);
 	if (req->uid >= 0) {
@@ -403,9 +508,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	/* The container writes blocking; only scmd's read end is non-blocking. */
 	fcntl(outp[1], F_SETFL, 0);
 	t->name = strdup(name);
-	if (asprintf(&t->log_path, "%s/containers/%s.log", d->runtime_dir, name) < 0)
-		t->log_path = NULL;
-	t->log_fd = t->log_path ? open(t->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+	(void)log_open(d, t, sb); /* without a log the container still runs */
 	t->attach_fd = attp[1];
 	list_init(&t->waiters);
 
@@ -437,8 +540,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 		r = scm_fail(ret_err, r > 0 ? (r == CONTAINER_E_DENIED ? SCM_E_DENIED : SCM_E_INVALID) : r,
 			     "container '%s' did not start: %s", name, errmsg ? errmsg : strerror(-r));
 		safe_close(t->log_fd);
-		if (t->log_path)
-			unlink(t->log_path);
+		log_unlink_all(t);
 		free(t->log_path);
 		free(t->name);
 		free(t);
@@ -559,15 +661,36 @@ int containers_exec(struct scmd *d, const char *name, char **argv, const int fds
 	return 0;
 }
 
-int containers_log_fd(struct scmd *d, const char *name, int *ret_fd, scm_error **ret_err)
+int containers_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,
+		       scm_error **ret_err)
 {
 	struct ctr *t = ctr_find(d, name);
+	int fds[CONTAINERS_LOG_FDS_MAX];
+	size_t n = 0;
 	if (!t || !t->log_path)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
-	int fd = open(t->log_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return scm_fail(ret_err, -errno, "opening the log of '%s': %m", name);
-	*ret_fd = fd;
+	/* Oldest first. scmd is the only writer and rotates only inside this
+	 * loop's thread, so the set is consistent; rotations after the reply
+	 * rename files, not the inodes the client holds. */
+	for (int k = t->log_files; k >= 0 && n < ELEMENTSOF(fds); k--) {
+		char p[PATH_MAX];
+		log_file(t, k, p, sizeof(p));
+		int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		if (fd >= 0) {
+			fds[n++] = fd;
+			continue;
+		}
+		if (errno == ENOENT)
+			continue;
+		int r = -errno;
+		while (n > 0)
+			safe_close(fds[--n]);
+		return scm_fail(ret_err, r, "opening the log of '%s' (%s): %s", name, p, strerror(-r));
+	}
+	if (n == 0)
+		return scm_fail(ret_err, SCM_E_NOT_FOUND, "the log of '%s' is gone (%s)", name, t->log_path);
+	memcpy(ret_fds, fds, n * sizeof(int));
+	*ret_n = n;
 	return 0;
 }
 
@@ -579,8 +702,7 @@ int containers_remove(struct scmd *d, const char *name, scm_error **ret_err)
 	if (!t->exited)
 		return scm_fail(ret_err, SCM_E_BUSY, "container '%s' is running; stop it first", name);
 	list_del(&t->node);
-	if (t->log_path)
-		unlink(t->log_path);
+	log_unlink_all(t);
 	free(t->name);
 	free(t->log_path);
 	free(t->cmdline);
@@ -638,7 +760,7 @@ int containers_init(struct scmd *d)
 {
 	_cleanup_free_ char *dir = NULL;
 	list_init(&d->containers);
-	if (asprintf(&dir, "%s/containers", d->runtime_dir) < 0)
+	if (asprintf(&dir, "%s/logs", d->state_dir) < 0)
 		return -ENOMEM;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;

@@ -400,12 +400,21 @@ int scmctl_container(int argc, char **argv, bool json)
 		return 0;
 	}
 	if (strcmp(sub, "logs") == 0) {
-		int fd = -1;
-		if ((r = call("container.logs", name_args(name), NULL, 0, NULL, &fd)) < 0)
-			return -r;
-		r = copy_fd(fd, 1);
-		close(fd);
-		return r < 0 ? 1 : 0;
+		/* The rotated files, oldest first, then the current one. */
+		int fds[8];
+		scm_error *e = NULL;
+		json_object *a = name_args(name);
+		r = scmctl_control_call_fdv("container.logs", a, NULL, fds, ELEMENTSOF(fds), &e);
+		json_object_put(a);
+		if (r != 0)
+			return scmctl_fail(e);
+		int bad = 0;
+		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+			if (fds[i] >= 0) {
+				bad |= copy_fd(fds[i], 1) < 0;
+				close(fds[i]);
+			}
+		return bad;
 	}
 	if (strcmp(sub, "stop") == 0 || strcmp(sub, "kill") == 0 || strcmp(sub, "rm") == 0) {
 		json_object *a = name_args(name);

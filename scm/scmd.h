@@ -173,6 +173,7 @@ struct latency {
 struct scmd {
 	int epoll_fd;
 	char *runtime_dir, *config_dir, *idl_path;
+	char *state_dir; /* on disk: logs/ of containers (--state-dir) */
 	struct watch control, sigfd;
 	struct list control_conns;
 	struct list endpoints, services, channels;
@@ -229,7 +230,11 @@ int containers_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char
 		    scm_error **ret_err);
 int containers_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
 		    scm_error **ret_err);
-int containers_log_fd(struct scmd *d, const char *name, int *ret_fd, scm_error **ret_err);
+/* The container's log files, oldest first (rotated ones, then the current
+ * one), at most CONTAINERS_LOG_FDS_MAX; the caller closes them. */
+#define CONTAINERS_LOG_FDS_MAX 8
+int containers_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,
+		       scm_error **ret_err);
 int containers_remove(struct scmd *d, const char *name, scm_error **ret_err);
 struct json_object *containers_json(struct scmd *d, const char *only);
 void containers_stop_all(struct scmd *d);
