@@ -281,7 +281,9 @@ check_log_cap() { # STATE_DIR RUNTIME_DIR CAP [PROFILE]
 @test "root: a state directory the quick path would show is hidden from containers (no other container's log)" {
 	stop_scmd
 	local sd
-	sd=$(mktemp -d /var/tmp/scm-limits-state.XXXXXX)
+	# Under the runtime's own tree, which the quick path's host view binds
+	# (a directory elsewhere under /var is not in the view at all).
+	sd=$(mktemp -d "$SCM_BUILD/scm-limits-state.XXXXXX")
 	start_scmd --state-dir "$sd"  # the later option wins
 	run "$SCMCTL" container run --name "$N-a" -- /bin/sh -c 'echo secret-of-a'
 	[ -s "$sd/logs/$N-a.log" ]

@@ -78,7 +78,7 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	D=$(mktemp -d /tmp/scm-rootless-tty.XXXXXX)
 	mkdir -p "$D/cfg"
 	chmod 755 "$D"; chown -R scmtest "$D"
-	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --config "$D/cfg" \
+	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" --config "$D/cfg" \
 		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	upid=$!
 	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
@@ -105,7 +105,7 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	T=$(mktemp -d /tmp/scm-ctty.XXXXXX)
 	mkdir -p "$T/cfg"
 	chmod 711 "$T"
-	script -qfc "exec '$SCMD' --runtime-dir '$T/run' --config '$T/cfg' --idl-path '$SCM_SRC/stubs/idl' --subids 2147483648:65536" \
+	script -qfc "exec '$SCMD' --runtime-dir '$T/run' --state-dir '$T/state' --config '$T/cfg' --idl-path '$SCM_SRC/stubs/idl' --subids 2147483648:65536" \
 		/dev/null >"$T/scmd.out" 2>&1 &
 	spid=$!
 	for _ in $(seq 200); do [ -S "$T/run/control.sock" ] && break; sleep 0.02; done
