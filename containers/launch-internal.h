@@ -51,6 +51,12 @@ struct container {
 	pid_t pid;
 	int pidfd;
 	int status_fd;
+	/* While launching: the read end of the error pipe (non-blocking) and
+	 * what came through it so far. */
+	int launch_fd;
+	bool launching;
+	char launch_msg[1024];
+	size_t launch_got;
 	/* Rootless: the namespaces, opened while PID 1 is still readable by
 	 * us (it turns non-dumpable, and its memory belongs to the host's
 	 * user namespace, so later only a privileged caller could setns). */

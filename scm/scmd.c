@@ -79,6 +79,7 @@ static void load_manifests(struct scmd *d)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: scmd [--runtime-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
+		   "            [--launch-timeout MS] [--exec-timeout MS]\n"
 		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
 }
 
@@ -90,9 +91,11 @@ int main(int argc, char **argv)
 		{ "idl-path", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "launch-timeout", required_argument, NULL, 'L' },
+		{ "exec-timeout", required_argument, NULL, 'E' },
 		{},
 	};
-	struct scmd d = { .epoll_fd = -1 };
+	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
 	scm_error *e = NULL;
 	int c;
 
@@ -102,6 +105,18 @@ int main(int argc, char **argv)
 		case 'c': d.config_dir = strdup(optarg); break;
 		case 'i': d.idl_path = strdup(optarg); break;
 		case 'f': break;
+		case 'L':
+		case 'E': {
+			char *end;
+			unsigned long ms = strtoul(optarg, &end, 10);
+			if (*end || ms == 0 || ms > 3600000) {
+				fprintf(stderr, "scmd: --%s: give milliseconds, 1 to 3600000\n",
+					c == 'L' ? "launch-timeout" : "exec-timeout");
+				return 2;
+			}
+			*(c == 'L' ? &d.launch_timeout_ms : &d.exec_timeout_ms) = (unsigned)ms;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -122,7 +137,8 @@ int main(int argc, char **argv)
 	if (!d.idl_path && asprintf(&d.idl_path, "%s/idl:%s/idl", d.config_dir, SCM_DATADIR) < 0)
 		return 1;
 
-	/* Every channel costs scmd one fd; ask for room. */
+	/* Every channel and container costs scmd fds; ask for all the room
+	 * the hard limit gives (containers get half, see containers_init). */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -147,8 +163,10 @@ int main(int argc, char **argv)
 	list_init(&d.services);
 	list_init(&d.channels);
 	list_init(&d.dead_conns);
-	if (containers_init(&d) < 0) {
-		fprintf(stderr, "scmd: cannot create %s/containers: %m\n", d.runtime_dir);
+	int cr = containers_init(&d);
+	if (cr < 0) {
+		if (cr != -EBUSY)
+			fprintf(stderr, "scmd: cannot set up %s/containers: %s\n", d.runtime_dir, strerror(-cr));
 		return 1;
 	}
 	d.default_limit = (struct quota){ .channels = 1024, .pending = 64, .conns = 256, .queued = 256 * 1024 };

@@ -187,6 +187,13 @@ struct scmd {
 	 * still pending in it for a watch whose owner is being freed. */
 	struct epoll_event *batch;
 	int batch_n, batch_i;
+	/* containers (container-hook.c) */
+	char instance[48];   /* scmd-PID-RANDOM: this scmd's cgroups are scm/INSTANCE */
+	char *cgroup_parent; /* "scm/" INSTANCE */
+	int lock_fd;         /* flock on RUNTIME/containers/lock while we live */
+	uint64_t ctr_serial;
+	unsigned ctr_fds_used, ctr_fds_limit;
+	unsigned launch_timeout_ms, exec_timeout_ms;
 };
 
 /* container-hook.c */
@@ -200,11 +207,15 @@ struct container_req {
 	int64_t uid, gid;    /* the user it runs as; -1: the spec's (root on the quick path) */
 	bool attach;         /* a pipe of the output for scmctl */
 	struct service *provider; /* the container runs this service's provider */
+	struct conn *reply_conn; /* answered (call_id) when the launch completes */
+	uint32_t call_id;
 };
+/* containers_start returns once the child is cloned; the launch completes
+ * (or fails) later, from the event loop. */
 struct container_started {
 	const char *name, *endpoint;
 	pid_t pid;
-	int attach_fd;
+	uint64_t serial;
 };
 int containers_init(struct scmd *d);
 int containers_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
@@ -214,12 +225,15 @@ int containers_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_e
 /* Replies to (c, call_id) when the container ends (at once if it has). */
 int containers_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *name,
 		    scm_error **ret_err);
+/* Starts argv in the container; *ret_errfd reads EOF once it exec'd, or
+ * the failing step's text. */
 int containers_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
-		    scm_error **ret_err);
+		    int *ret_errfd, scm_error **ret_err);
 int containers_log_fd(struct scmd *d, const char *name, int *ret_fd, scm_error **ret_err);
 int containers_remove(struct scmd *d, const char *name, scm_error **ret_err);
 struct json_object *containers_json(struct scmd *d, const char *only);
 void containers_stop_all(struct scmd *d);
+void cgroup_parent_remove(struct scmd *d);
 void containers_conn_closed(struct scmd *d, struct conn *c);
 /* Forget c everywhere containers wait on it (container and exec waiters). */
 void containers_conn_gone(struct scmd *d, struct conn *c);
@@ -229,6 +243,8 @@ void containers_service_gone(struct scmd *d, struct service *s);
 bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m);
 /* registry.c: a provider container ended / connected its control socket. */
 void service_container_exited(struct scmd *d, struct service *s, int status);
+/* Its launch failed or timed out: pending connects get e. */
+void service_container_failed(struct scmd *d, struct service *s, const scm_error *e);
 void service_provider_connected(struct scmd *d, struct service *s, int fd);
 
 struct decision {
