@@ -279,6 +279,18 @@ static void on_launch(struct scmd *d, struct watch *w, uint32_t events)
 /* A dying container is gone once reaped: no record, no name kept. */
 static void ctr_dead(struct scmd *d, struct ctr *t)
 {
+	struct list *p, *q;
+	/* Whoever waits (`container stop` does) hears that it is gone. */
+	list_for_each_safe(p, q, &t->waiters)
+	{
+		struct waiter *w = list_entry(p, struct waiter, node);
+		json_object *o = status_json(W_EXITCODE(0, SIGKILL));
+		json_object_object_add(o, "name", json_object_new_string(t->name));
+		conn_send(d, w->conn, SCM_FRAME_REPLY, w->call_id, o, NULL, 0);
+		json_object_put(o);
+		list_del(&w->node);
+		free(w);
+	}
 	watch_del(d, &t->pidw);
 	t->pidw.fd = -1;
 	if (t->outw.fd >= 0) {
