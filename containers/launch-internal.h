@@ -38,6 +38,7 @@ typedef struct launch_plan {
 	bool set_groups;   /* setgroups(2) is allowed (not in a rootless userns) */
 	int clone_flags;
 	bool late_cgroupns; /* unshare(CLONE_NEWCGROUP) after joining v1 cgroups */
+	bool late_netns;    /* unshare(CLONE_NEWNET) in the child, not in clone3 */
 	const char *stage; /* where the new root is assembled */
 	char **host_submounts; /* quick path as root: what to bind under a non-recursive / */
 	cgroup_set *cg;

@@ -161,6 +161,11 @@ static _Noreturn void child_main(launch_plan *p)
 			_exit(126);
 		}
 	}
+	if (p->late_netns && unshare(CLONE_NEWNET) < 0) {
+		snprintf(msg, sizeof(msg), "network namespace: %s", strerrordesc_np(errno));
+		(void)!write(p->err_pipe[1], msg, strlen(msg));
+		_exit(126);
+	}
 	if ((p->clone_flags & CLONE_NEWNET) && loopback_up() < 0) {
 		snprintf(msg, sizeof(msg), "loopback up: %s", strerrordesc_np(errno));
 		(void)!write(p->err_pipe[1], msg, strlen(msg));
@@ -378,8 +383,14 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	 * namespace made by the clone would be rooted in our cgroup. */
 	p.late_cgroupns = (ns & CONTAINER_NS_CGROUP) && !c->cg.all_v2 &&
 			  (c->cg.procs_fd[0] >= 0 || c->cg.procs_fd[1] >= 0 || c->cg.procs_fd[2] >= 0);
+	/* A new network namespace costs milliseconds, and clone3 pays them in
+	 * the caller (scmd's event loop): as root the child makes its own.
+	 * With a user namespace the clone must (the namespace fds opened
+	 * below must be the container's). */
+	p.late_netns = (ns & CONTAINER_NS_NET) && !p.userns;
 	struct clone_args ca = {
-		.flags = ((uint64_t)clone_flags_of(ns) & ~(p.late_cgroupns ? (uint64_t)CLONE_NEWCGROUP : 0)) |
+		.flags = ((uint64_t)clone_flags_of(ns) & ~(p.late_cgroupns ? (uint64_t)CLONE_NEWCGROUP : 0) &
+			  ~(p.late_netns ? (uint64_t)CLONE_NEWNET : 0)) |
 			 CLONE_PIDFD,
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
 		.exit_signal = SIGCHLD,

@@ -51,7 +51,8 @@ PING=$B/libexec/scm-ctl-ping
 if [ -x "$PING" ]; then
 	idle=$("$PING" "$T/run/control.sock" 500 2)
 	for k in 1 2; do
-		( while [ ! -e "$T/stop-launch" ]; do "$BIN/scmctl" container run -- /bin/true >/dev/null 2>&1 && echo >>"$T/launches"; done ) &
+		( trap - EXIT # the script's cleanup is not this subshell's
+		  while [ ! -e "$T/stop-launch" ]; do "$BIN/scmctl" container run -- /bin/true >/dev/null 2>&1 && echo >>"$T/launches"; done ) &
 		eval "L$k=\$!"
 	done
 	sleep 0.2
