@@ -192,6 +192,43 @@ p99() { sed -n 's/.*p99_us=\([0-9]*\).*/\1/p'; }
 	[ "$status" -eq 0 ]
 }
 
+@test "root: a client's connect whose provider container hangs in its launch: others are served, the connect fails in time" {
+	pre_start() {
+		mkdir -p "$SCMT/cfg/profiles"
+		cat >"$SCMT/cfg/profiles/hungprov.json" <<JSON
+{"name":"hungprov","priority":5,"sandbox":{"mounts":[{"source":"$SCMT/fuse/x","destination":"/hung","readonly":true}]}}
+JSON
+	}
+	start_scmd_ns
+	cat >"$SCMT/echo.json" <<JSON
+{"name":"echo","interface":"echo","exec":["scm-echo-provider"],"container":{"profiles":["hungprov"]},
+ "allow":["host"],"timeout_ms":3000}
+JSON
+	"$SCMCTL" service register "$SCMT/echo.json"
+	# Any client's connect starts the provider's launch.
+	( rc=0; timeout 20 "$SCMCTL" call echo ping >"$SCMT/call.out" 2>&1 || rc=$?; echo "exit $rc" >>"$SCMT/call.out" ) &
+	BGPID=$!
+	for _ in $(seq 200); do
+		"$SCMCTL" --json container list | jq -e '.containers[] | select(.provides=="echo" and .state=="starting")' >/dev/null && break
+		sleep 0.02
+	done
+	"$SCMCTL" --json container list | jq -e '.containers[] | select(.provides=="echo" and .state=="starting")'
+	busy=$("$PING" "$SCMT/run/control.sock" 100 5)
+	echo "# provider launch hung on a dead FUSE mount: $busy" >&3
+	[ "$(echo "$busy" | p99)" -lt 100000 ]
+	wait "$BGPID" || true
+	BGPID=
+	cat "$SCMT/call.out"
+	grep -q "did not say ready within 3000 ms" "$SCMT/call.out"
+	! grep -q '^exit 0' "$SCMT/call.out"
+	! grep -q '^exit 124' "$SCMT/call.out" # answered, not timed out by the test
+	for _ in $(seq 100); do
+		"$SCMCTL" --json container list | jq -e '[.containers[] | select(.state!="exited")] == []' >/dev/null && break
+		sleep 0.05
+	done
+	"$SCMCTL" --json container list | jq -e '[.containers[] | select(.state!="exited")] == []'
+}
+
 check_reuse() {
 	local who=$1
 	if [ "$who" = root ]; then
