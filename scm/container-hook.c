@@ -363,7 +363,7 @@ static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *
 	t->launching = false;
 	t->dying = true;
 	(void)container_signal(t->c, SIGKILL);
-	log_msg("container '%s': %s", t->name, e->message);
+	log_msg("%s", e->message);
 	if (t->run_conn)
 		conn_send_error(d, t->run_conn, t->run_call, e);
 	t->run_conn = NULL;

@@ -24,12 +24,18 @@ start_scmd_ns() {
 	export SCMT SCM_RUNTIME_DIR=$SCMT/run
 	mkdir -p "$SCMT/cfg/services" "$SCMT/fuse"
 	if declare -F pre_start >/dev/null; then pre_start; fi
+	# SCMD_AS=user: a rootless scmd (the mount is allow_other).
+	local as=
+	if [ "${SCMD_AS:-root}" = user ]; then
+		chown "$TEST_USER" "$SCMT"
+		as="setpriv --reuid $TEST_USER --regid $TEST_USER --clear-groups"
+	fi
 	unshare -m --propagation private -- sh -c '
 		python3 "$1" "$2" >"$3/fuse.out" 2>&1 &
 		echo $! >"$3/fuse.pid"
 		for i in $(seq 200); do grep -q ready "$3/fuse.out" && break; sleep 0.02; done
 		shift 3; exec "$@"' sh "$SCM_SRC/tests/tools/stuck-fuse.py" "$SCMT/fuse" "$SCMT" \
-		"$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" "$@" \
+		$as "$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" "$@" \
 		2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
 	for _ in $(seq 300); do
@@ -121,16 +127,24 @@ p99() { sed -n 's/.*p99_us=\([0-9]*\).*/\1/p'; }
 	[ "$status" -eq 0 ]
 }
 
-@test "root: stop ends a hanging launch at once; the client's run gets the error" {
-	start_scmd_ns
+check_stop_hung() {
+	SCMD_AS=$1 start_scmd_ns
+	c() { if [ "$1" = user ]; then shift; setpriv --reuid "$TEST_USER" --regid "$TEST_USER" --clear-groups \
+		env SCM_RUNTIME_DIR="$SCMT/run" "$SCMCTL" "$@"; else shift; "$SCMCTL" "$@"; fi; }
 	D=$(mktemp -d /var/tmp/scm-async.XXXXXX)
 	bundle "$D/b" "[{\"destination\":\"/hung\",\"type\":\"bind\",\"source\":\"$SCMT/fuse/x\",\"options\":[\"rbind\"]}]" sleep 600
-	( rc=0; "$SCMCTL" container run -d --name hung --bundle "$D/b" >"$SCMT/hung.out" 2>&1 || rc=$?; echo "exit $rc" >>"$SCMT/hung.out" ) &
+	chmod -R a+rX "$D"
+	[ "$1" = root ] || chown -R "$TEST_USER" "$D/b/rootfs" # its mount points are the user's to make
+	( rc=0; c "$1" container run -d --name hung --bundle "$D/b" >"$SCMT/hung.out" 2>&1 || rc=$?; echo "exit $rc" >>"$SCMT/hung.out" ) &
 	BGPID=$!
-	wait_state hung starting
-	pid=$("$SCMCTL" --json container show hung | jq -r .pid)
+	for _ in $(seq 300); do c "$1" --json container show hung 2>/dev/null | jq -e '.state=="starting"' >/dev/null && break; sleep 0.02; done
+	c "$1" --json container show hung | jq -e '.state=="starting"' || { cat "$SCMT/hung.out" "$SCMT/scmd.log"; false; }
+	pid=$(c "$1" --json container show hung | jq -r .pid)
 	kill -0 "$pid"
-	run timeout 10 "$SCMCTL" container stop hung
+	busy=$("$PING" "$SCMT/run/control.sock" 50 5)
+	echo "# $1: launch hung on a dead FUSE mount: $busy" >&3
+	[ "$(echo "$busy" | p99)" -lt 100000 ]
+	run c "$1" container stop hung
 	[ "$status" -eq 0 ]
 	for _ in $(seq 100); do grep -q '^exit' "$SCMT/hung.out" && break; sleep 0.05; done
 	cat "$SCMT/hung.out"
@@ -139,6 +153,8 @@ p99() { sed -n 's/.*p99_us=\([0-9]*\).*/\1/p'; }
 	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 	! kill -0 "$pid" 2>/dev/null
 }
+@test "root: stop ends a hanging launch at once; the client's run gets the error" { check_stop_hung root; }
+@test "rootless: stop ends a hanging launch at once; the client's run gets the error" { check_stop_hung user; }
 
 @test "root: status round trips while launches of 250 mounts each run back to back" {
 	start_scmd_ns
