@@ -389,12 +389,18 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	[[ "$output" == *"not valid"* ]]
 	# desktop stop NAME names a state file: a path is refused before any
 	# file is touched.
+	# ($RUNTIME/desktops/../x.json is $RUNTIME/x.json: a state file naming
+	# a process of ours that `stop` would signal.)
 	mkdir -p "$SCMT/run/desktops"
-	echo '{"pid": 1}' >"$SCMT/x.json"
+	sleep 600 &
+	victim=$!
+	echo "{\"pid\": $victim}" >"$SCMT/run/x.json"
 	run "$SCMCTL" desktop stop ../x
 	echo "$output"
+	kill -0 "$victim"
+	kill "$victim"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"not valid"* ]]
-	[ -e "$SCMT/x.json" ]
+	[ -e "$SCMT/run/x.json" ]
 	scmd_alive
 }
