@@ -769,10 +769,11 @@ int containers_log_fd(struct scmd *d, const char *name, int *ret_fd, scm_error *
 int containers_remove(struct scmd *d, const char *name, scm_error **ret_err)
 {
 	struct ctr *t = ctr_find(d, name);
-	if (!t)
+	if (!t || t->dying)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
 	if (!t->exited)
-		return scm_fail(ret_err, SCM_E_BUSY, "container '%s' is running; stop it first", name);
+		return scm_fail(ret_err, SCM_E_BUSY, "container '%s' is %s; stop it first", name,
+				t->launching ? "starting" : "running");
 	list_del(&t->node);
 	ctr_free_record(t);
 	return 0;
