@@ -404,3 +404,26 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	[ -e "$SCMT/run/x.json" ]
 	scmd_alive
 }
+
+@test "the IDL set is read once: a container create after the IDL directory changed does not read it" {
+	pre_start() {
+		mkdir -p "$SCMT/cfg/profiles"
+		cp "$SCM_SRC/examples/profiles/base.json" "$SCMT/cfg/profiles/"
+		cp -r "$SCM_SRC/stubs/idl" "$SCMT/idl"
+	}
+	SCMT=$(mktemp -d /tmp/scm-bats.XXXXXX)
+	export SCMT SCM_RUNTIME_DIR=$SCMT/run
+	mkdir -p "$SCMT/cfg/services"; pre_start
+	"$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" --idl-path "$SCMT/idl" 2>"$SCMT/scmd.log" &
+	SCMD_PID=$!
+	for _ in $(seq 200); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
+	# A broken file that every re-read would trip over.
+	echo '{' >"$SCMT/idl/broken.json"
+	run "$SCMCTL" container run --profile base -- /bin/true
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# policy reload reads the directory again, and refuses the broken set.
+	run "$SCMCTL" policy reload
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"broken.json"* ]]
+}
