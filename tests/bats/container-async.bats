@@ -3,7 +3,8 @@
 # object, not by name: control-socket latency while a launch hangs on a
 # dead mount or many mounts are set up, an exec stuck before its execve,
 # stop/rm/run of the same name, what a killed scmd leaves behind, scmd's
-# file descriptors under many containers, names that are paths.
+# file descriptors under many containers, names that are paths, the IDL
+# set read once, shutdown with one deadline for all containers.
 #
 # The dead mount is tests/tools/stuck-fuse.py (lookups never answered),
 # mounted in a private mount namespace that only this test's scmd shares,
