@@ -218,15 +218,31 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 		if (!(cg->dirs[k] = strdup(dir)))
 			return -ENOMEM;
 		if (cg->v2[k] && !v2_used) {
-			/* Enable the controllers for our level (parent's subtree). */
-			char p[4200];
-			snprintf(p, sizeof(p), "%s/%s/cgroup.subtree_control", base, parent);
-			for (int j = 0; j < CG_COUNT; j++)
-				if (want[j] && has_word(ctl, cg_names[j])) {
-					char w[32];
-					snprintf(w, sizeof(w), "+%s", cg_names[j]);
-					(void)write_file(p, w);
+			/* Enable the controllers on every level from the root's
+			 * subtree down to the parent's (a parent may be nested:
+			 * scmd uses scm/INSTANCE). */
+			char p[4200], lvl[4096];
+			size_t n = (size_t)snprintf(lvl, sizeof(lvl), "%s", base);
+			for (const char *c = parent;; c++) {
+				if (*c == '/' || *c == 0) {
+					snprintf(p, sizeof(p), "%s/cgroup.subtree_control", lvl);
+					for (int j = 0; j < CG_COUNT; j++)
+						if (want[j] && has_word(ctl, cg_names[j])) {
+							char w[32];
+							snprintf(w, sizeof(w), "+%s", cg_names[j]);
+							(void)write_file(p, w);
+						}
 				}
+				if (*c == 0)
+					break;
+				if (n + 2 < sizeof(lvl)) {
+					if (c == parent || c[-1] == '/')
+						lvl[n++] = '/';
+					if (*c != '/')
+						lvl[n++] = *c;
+					lvl[n] = 0;
+				}
+			}
 			v2_used = true;
 		}
 	}

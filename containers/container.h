@@ -265,8 +265,23 @@ typedef struct container_opts {
 
 typedef struct container container;
 
+/* Launches and waits until the main process exec'd (or setup failed). */
 int container_start(const container_spec *spec, const container_opts *opts, container **ret,
 		    char **ret_errmsg);
+/* The same in two steps, for an event loop that must not wait on a child:
+ * begin returns right after the clone (the id maps written); watch
+ * container_launch_fd() for POLLIN and call container_start_finish(),
+ * which is -EAGAIN while setup runs, 0 once the main process exec'd, and
+ * -EIO with the setup step's message when it failed (the child then exits:
+ * watch the pidfd, reap, free). A launch that never finishes is the
+ * caller's to time out: container_signal(SIGKILL), reap, free. */
+int container_start_begin(const container_spec *spec, const container_opts *opts, container **ret,
+			  char **ret_errmsg);
+int container_launch_fd(const container *c); /* -1 once finished */
+int container_start_finish(container *c, char **ret_errmsg);
+/* True once the container's PID 1 was reaped (container_free then never
+ * waits). */
+bool container_reaped(const container *c);
 const char *container_id(const container *c);
 /* PID 1 of the container as the host sees it. */
 pid_t container_pid(const container *c);
@@ -285,7 +300,14 @@ int container_stop(container *c, int timeout_ms, int *ret_status);
  * caller, reap it with waitpid). */
 int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
 		   pid_t *ret_pid, char **ret_errmsg);
-/* Kills what is left, reaps, removes cgroups and state. Returns NULL. */
+/* container_exec without the wait: *ret_errfd (non-blocking, the caller
+ * closes it) reads EOF once argv was exec'd, or the failing step's text.
+ * The process (a child of the caller) is killed with SIGKILL to give up on
+ * an exec that never gets to execve; the one in the container goes too. */
+int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
+			 pid_t *ret_pid, int *ret_errfd);
+/* Kills what is left, reaps (blocking unless container_reaped), removes
+ * cgroups and state. Returns NULL. */
 container *container_free(container *c);
 
 /* Exported for tests and the bench. */

@@ -40,6 +40,7 @@ typedef struct launch_plan {
 	bool set_groups;   /* setgroups(2) is allowed (not in a rootless userns) */
 	int clone_flags;
 	bool late_cgroupns; /* unshare(CLONE_NEWCGROUP) after joining v1 cgroups */
+	bool late_netns;    /* unshare(CLONE_NEWNET) in the child, not in clone3 */
 	const char *stage; /* where the new root is assembled */
 	char **etc_masks;  /* quick path: /etc entries left out (rootfs-plan.c) */
 	char *self_tree;   /* quick path: the runtime's own tree, bound read-only; or NULL */
@@ -55,6 +56,12 @@ struct container {
 	pid_t pid;
 	int pidfd;
 	int status_fd;
+	/* While launching: the read end of the error pipe (non-blocking) and
+	 * what came through it so far. */
+	int launch_fd;
+	bool launching;
+	char launch_msg[1024];
+	size_t launch_got;
 	/* Rootless: the namespaces, opened while PID 1 is still readable by
 	 * us (it turns non-dumpable, and its memory belongs to the host's
 	 * user namespace, so later only a privileged caller could setns). */

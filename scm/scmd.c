@@ -103,7 +103,7 @@ static void load_manifests(struct scmd *d)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
-		   "            [--subids START:COUNT]\n"
+		   "            [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]\n"
 		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
 }
 
@@ -117,9 +117,11 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "subids", required_argument, NULL, 'U' }, /* long only */
+		{ "launch-timeout", required_argument, NULL, 'L' },
+		{ "exec-timeout", required_argument, NULL, 'E' },
 		{},
 	};
-	struct scmd d = { .epoll_fd = -1 };
+	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
 	scm_error *e = NULL;
 	const char *subids = NULL;
 	int c;
@@ -132,6 +134,18 @@ int main(int argc, char **argv)
 		case 'i': d.idl_path = strdup(optarg); break;
 		case 'f': break;
 		case 'U': subids = optarg; break;
+		case 'L':
+		case 'E': {
+			char *end;
+			unsigned long ms = strtoul(optarg, &end, 10);
+			if (*end || ms == 0 || ms > 3600000) {
+				fprintf(stderr, "scmd: --%s: give milliseconds, 1 to 3600000\n",
+					c == 'L' ? "launch-timeout" : "exec-timeout");
+				return 2;
+			}
+			*(c == 'L' ? &d.launch_timeout_ms : &d.exec_timeout_ms) = (unsigned)ms;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -158,7 +172,8 @@ int main(int argc, char **argv)
 	if (!d.idl_path && asprintf(&d.idl_path, "%s/idl:%s/idl", d.config_dir, SCM_DATADIR) < 0)
 		return 1;
 
-	/* Every channel costs scmd one fd; ask for room. */
+	/* Every channel and container costs scmd fds; ask for all the room
+	 * the hard limit gives (containers get half, see containers_init). */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -191,8 +206,9 @@ int main(int argc, char **argv)
 	list_init(&d.services);
 	list_init(&d.channels);
 	list_init(&d.dead_conns);
-	if (containers_init(&d) < 0) {
-		fprintf(stderr, "scmd: cannot create %s/logs: %m\n", d.state_dir);
+	int cr = containers_init(&d);
+	if (cr < 0) {
+		/* containers_init said what (another scmd, a directory) */
 		return 1;
 	}
 	d.default_limit = (struct quota){ .channels = 1024, .pending = 64, .conns = 256, .queued = 256 * 1024 };
