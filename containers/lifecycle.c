@@ -196,11 +196,18 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 			/* The runtime gives up on an exec that never gets to
 			 * execve (stopped by the container, stuck on a dead
 			 * mount) by killing our parent: we go with it. */
+			pid_t parent = getppid(); /* 0: it is outside our pid namespace */
 			(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 			if (sandbox_enter(&p, msg, sizeof(msg)) < 0) {
 				(void)!write(p.err_pipe[1], msg, strlen(msg));
 				_exit(126);
 			}
+			/* Taking the container's ids (a user namespace mapped
+			 * onto a subordinate range) cleared the setting: again,
+			 * and gone already if the parent died meanwhile. */
+			(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+			if (getppid() != parent)
+				_exit(126);
 			payload_exec(&p);
 		}
 		close(p.err_pipe[1]);
