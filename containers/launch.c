@@ -461,10 +461,11 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 			  (c->cg.procs_fd[0] >= 0 || c->cg.procs_fd[1] >= 0 || c->cg.procs_fd[2] >= 0 ||
 			   c->cg.procs_fd[CG_DEVICES] >= 0);
 	/* A new network namespace costs milliseconds, and clone3 pays them in
-	 * the caller (scmd's event loop): as root the child makes its own.
-	 * With a user namespace the clone must (the namespace fds opened
-	 * below must be the container's). */
-	p.late_netns = (ns & CONTAINER_NS_NET) && !p.userns;
+	 * the caller (scmd's event loop): as root the child makes its own,
+	 * after taking its mapped ids when it has a user namespace (which
+	 * then owns it, as with the clone). Rootless the clone must (the
+	 * namespace fds opened below must be the container's). */
+	p.late_netns = (ns & CONTAINER_NS_NET) && !p.rootless;
 	struct clone_args ca = {
 		.flags = ((uint64_t)clone_flags_of(ns) & ~(p.late_cgroupns ? (uint64_t)CLONE_NEWCGROUP : 0) &
 			  ~(p.late_netns ? (uint64_t)CLONE_NEWNET : 0)) |
@@ -497,10 +498,10 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 			r = fail_msg(&err, r, "user namespace maps: %s", strerror(-r));
 			goto fail;
 		}
-		/* Before PID 1 goes on (and turns non-dumpable): its namespaces,
-		 * for container_exec. */
+		/* Rootless, before PID 1 goes on (and turns non-dumpable): its
+		 * namespaces, for container_exec. Root enters by the pidfd. */
 		static const char *const ns_names[] = {"user", "mnt", "pid", "ipc", "uts", "net", "cgroup"};
-		for (size_t i = 0; i < ELEMENTSOF(ns_names); i++) {
+		for (size_t i = 0; p.rootless && i < ELEMENTSOF(ns_names); i++) {
 			char path[64];
 			snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns_names[i]);
 			c->ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
