@@ -36,7 +36,8 @@ start_scmd_ns() {
 		echo $! >"$3/fuse.pid"
 		for i in $(seq 200); do grep -q ready "$3/fuse.out" && break; sleep 0.02; done
 		shift 3; exec "$@"' sh "$SCM_SRC/tests/tools/stuck-fuse.py" "$SCMT/fuse" "$SCMT" \
-		$as "$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" "$@" \
+		$as "$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" \
+		--idl-path "$SCM_SRC/stubs/idl" "$@" \
 		2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
 	for _ in $(seq 300); do
@@ -96,6 +97,11 @@ bundle() {
 		"$dir/rootfs/hung" "$dir/rootfs/stuck" "$dir/rootfs/m"
 	touch "$dir/rootfs/helper"  2>/dev/null || true
 	rmdir "$dir/rootfs/helper"; touch "$dir/rootfs/helper"
+	# scmd runs it in a user namespace: root inside is the subordinate
+	# range's first id (scmd's default range), which must reach the bundle
+	# and make the spec's other mount points.
+	chmod 755 "$(dirname "$dir")"
+	chown -R 2147483648:2147483648 "$dir/rootfs"
 }
 
 p99() { sed -n 's/.*p99_us=\([0-9]*\).*/\1/p'; }
@@ -254,7 +260,7 @@ check_reuse() {
 		D=$(mktemp -d /tmp/scm-reuse.XXXXXX); chmod 755 "$D"; chown "$TEST_USER" "$D"
 		SCMT=$D/t; mkdir -p "$SCMT/cfg"; chown -R "$TEST_USER" "$SCMT"
 		setpriv --reuid "$TEST_USER" --regid "$TEST_USER" --clear-groups "$SCMD" --runtime-dir "$SCMT/run" \
-			--config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
+			--state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 		SCMD_PID=$!
 		for _ in $(seq 200); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
 		SCMCTL_AS="setpriv --reuid $TEST_USER --regid $TEST_USER --clear-groups env SCM_RUNTIME_DIR=$SCMT/run"
@@ -296,7 +302,8 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	kill -9 "$SCMD_PID"; wait "$SCMD_PID" 2>/dev/null || true
 	kill -0 "$p1" && kill -0 "$p2" # untracked, still running
 	# The next scmd on the same runtime directory.
-	"$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$SCMT/scmd2.log" &
+	"$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" \
+		2>"$SCMT/scmd2.log" &
 	SCMD_PID=$!
 	for _ in $(seq 300); do grep -q ready "$SCMT/scmd2.log" && break; sleep 0.02; done
 	cat "$SCMT/scmd2.log"
@@ -321,7 +328,7 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	u() { setpriv --reuid "$TEST_USER" --regid "$TEST_USER" --clear-groups "$@"; }
 	# setpriv itself in the background (not a function): $! is scmd
 	setpriv --reuid "$TEST_USER" --regid "$TEST_USER" --clear-groups \
-		"$SCMD" --runtime-dir "$D/run" --config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
+		"$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" --config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	SCMD_PID=$!
 	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
 	u env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" container run -d --name left -- /bin/sleep 600
@@ -329,7 +336,7 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	kill -9 "$SCMD_PID"; wait "$SCMD_PID" 2>/dev/null || true
 	kill -0 "$p"
 	setpriv --reuid "$TEST_USER" --regid "$TEST_USER" --clear-groups \
-		"$SCMD" --runtime-dir "$D/run" --config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd2.log" &
+		"$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" --config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd2.log" &
 	SCMD_PID=$!
 	for _ in $(seq 300); do grep -q ready "$D/scmd2.log" && break; sleep 0.02; done
 	cat "$D/scmd2.log"
@@ -339,7 +346,7 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 
 @test "root: a second scmd on the same runtime directory is refused" {
 	start_scmd
-	run "$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl"
+	run "$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"another scmd runs with the runtime directory"* ]]
 	scmd_alive
@@ -352,11 +359,12 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 		cp "$SCM_SRC/examples/profiles/base.json" "$SCMT/cfg/profiles/"
 	}
 	SCMT=$(mktemp -d /tmp/scm-bats.XXXXXX)
+	chmod 711 "$SCMT" # the containers' ids must reach the runtime directory
 	export SCMT SCM_RUNTIME_DIR=$SCMT/run
 	mkdir -p "$SCMT/cfg/services"; pre_start
 	# A hard limit of 160: scmd raises its soft limit to it and lets
 	# containers hold half.
-	prlimit --nofile=64:160 -- "$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" \
+	prlimit --nofile=64:160 -- "$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" \
 		--idl-path "$SCM_SRC/stubs/idl" 2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
 	for _ in $(seq 200); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
@@ -413,9 +421,11 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 		cp -r "$SCM_SRC/stubs/idl" "$SCMT/idl"
 	}
 	SCMT=$(mktemp -d /tmp/scm-bats.XXXXXX)
+	chmod 711 "$SCMT" # the containers' ids must reach the runtime directory
 	export SCMT SCM_RUNTIME_DIR=$SCMT/run
 	mkdir -p "$SCMT/cfg/services"; pre_start
-	"$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" --idl-path "$SCMT/idl" 2>"$SCMT/scmd.log" &
+	"$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCMT/idl" \
+		2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
 	for _ in $(seq 200); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
 	# A broken file that every re-read would trip over.

@@ -78,9 +78,11 @@ ns_procs() {
 }
 
 # The container's file FILE of cgroup controller CTRL (v2 or v1), or nothing.
-cg_file() { # NAME CTRL FILE
-	local f
-	for f in "/sys/fs/cgroup/unified/scm/$1/$3" "/sys/fs/cgroup/scm/$1/$3" "/sys/fs/cgroup/$2/scm/$1/$3"; do
+cg_file() { # NAME CTRL FILE: in the cgroups of this scmd's instance (scm/INSTANCE/NAME)
+	local f inst
+	inst=$(cat "$SCM_RUNTIME_DIR/containers/instance")
+	for f in "/sys/fs/cgroup/unified/scm/$inst/$1/$3" "/sys/fs/cgroup/scm/$inst/$1/$3" \
+		"/sys/fs/cgroup/$2/scm/$inst/$1/$3"; do
 		[ -e "$f" ] && { echo "$f"; return 0; }
 	done
 	return 1
