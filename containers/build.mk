@@ -43,6 +43,10 @@ $(B)/tests/unit/test_container_subids: $(B)/tests/unit/containers/test_container
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
+$(B)/tests/unit/test_rootfs_resolve: $(B)/tests/unit/containers/test_rootfs_resolve.o $(B)/lib/libscmcontainers.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
+
 $(B)/tests/fuzz/fuzz_oci_spec: $(B)/tests/fuzz/fuzz_oci_spec.o $(B)/lib/libscmcontainers.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
@@ -58,6 +62,6 @@ $(B)/tests/bench/bench-containers: $(B)/containers/bench/launch.o $(B)/lib/libsc
 BINS += $(B)/bin/scm-run
 LIBEXEC += $(B)/libexec/scm-test-helper
 UNIT_TESTS += $(B)/tests/unit/test_container_spec $(B)/tests/unit/test_container_sandbox \
-	      $(B)/tests/unit/test_container_subids
+	      $(B)/tests/unit/test_container_subids $(B)/tests/unit/test_rootfs_resolve
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_oci_spec $(B)/tests/fuzz/fuzz_subids
 BENCH_DEPS += $(B)/tests/bench/bench-containers $(B)/bin/scm-run

@@ -3,7 +3,10 @@
  * memory, pids and cpu hierarchies otherwise (hybrid hosts). Nothing is
  * created for a container without limits: the pid namespace already ties
  * its processes together. A rootless caller without a writable cgroup gets
- * RLIMIT_NPROC/RLIMIT_AS instead for pids and memory. */
+ * RLIMIT_NPROC/RLIMIT_AS instead for pids and memory. Limits the default
+ * sandbox filled in (resources.defaulted) are best effort: where their
+ * controller is missing or not writable the container runs without them,
+ * and memory gets no RLIMIT_AS stand-in. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -107,12 +110,16 @@ static int write_limits(cgroup_set *cg, const container_resources *res, char **e
 			snprintf(p, sizeof(p), "%s/memory.swap.max", cg->dirs[CG_MEMORY]);
 			(void)write_file(p, "0");
 		} else {
+			/* memory first: memsw may never be below it. The memsw
+			 * file exists only with swap accounting; where it does,
+			 * memory plus swap is held to the same limit, so swap is
+			 * no way around it. */
 			r = set_limit(cg, CG_MEMORY, "memory.limit_in_bytes", res->memory_limit, err);
 			char p[4200];
 			snprintf(p, sizeof(p), "%s/memory.memsw.limit_in_bytes", cg->dirs[CG_MEMORY]);
-			char v[64];
-			snprintf(v, sizeof(v), "%lld", (long long)res->memory_limit);
-			(void)write_file(p, v); /* only with swap accounting */
+			if (r == 0 && access(p, F_OK) == 0)
+				r = set_limit(cg, CG_MEMORY, "memory.memsw.limit_in_bytes", res->memory_limit,
+					      err);
 		}
 		if (r < 0)
 			return r;
@@ -157,12 +164,14 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 	char ctl[512];
 	const char *v2 = NULL;
 	int r;
-	*cg = (cgroup_set){.procs_fd = {-1, -1, -1}, .v2_dir_fd = -1, .rlimit_nproc = -1,
+	*cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1}, .v2_dir_fd = -1, .rlimit_nproc = -1,
 			   .rlimit_as = -1};
 	if (!want[CG_MEMORY] && !want[CG_PIDS] && !want[CG_CPU])
 		return 0;
 	v2 = v2_root(ctl, sizeof(ctl));
 	bool v2_used = false;
+	const unsigned defaulted[CG_COUNT] = {res->defaulted & CONTAINER_LIMIT_MEMORY,
+					      res->defaulted & CONTAINER_LIMIT_PIDS, 0};
 	for (int k = 0; k < CG_COUNT; k++) {
 		if (!want[k])
 			continue;
@@ -173,6 +182,10 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 		} else {
 			snprintf(base, sizeof(base), "/sys/fs/cgroup/%s", cg_names[k]);
 			if (!is_fs(base, CGROUP_SUPER_MAGIC)) {
+				if (defaulted[k]) {
+					want[k] = false;
+					continue;
+				}
 				if (err)
 					(void)asprintf(err, "cgroup: no %s controller on this host",
 						       cg_names[k]);
@@ -188,8 +201,12 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 				cg->rlimit_nproc = res->pids_limit;
 				continue;
 			}
-			if (rootless && k == CG_MEMORY) {
+			if (rootless && k == CG_MEMORY && !defaulted[k]) {
 				cg->rlimit_as = res->memory_limit;
+				continue;
+			}
+			if (defaulted[k]) {
+				want[k] = false;
 				continue;
 			}
 		}
@@ -201,15 +218,31 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 		if (!(cg->dirs[k] = strdup(dir)))
 			return -ENOMEM;
 		if (cg->v2[k] && !v2_used) {
-			/* Enable the controllers for our level (parent's subtree). */
-			char p[4200];
-			snprintf(p, sizeof(p), "%s/%s/cgroup.subtree_control", base, parent);
-			for (int j = 0; j < CG_COUNT; j++)
-				if (want[j] && has_word(ctl, cg_names[j])) {
-					char w[32];
-					snprintf(w, sizeof(w), "+%s", cg_names[j]);
-					(void)write_file(p, w);
+			/* Enable the controllers on every level from the root's
+			 * subtree down to the parent's (a parent may be nested:
+			 * scmd uses scm/INSTANCE). */
+			char p[4200], lvl[4096];
+			size_t n = (size_t)snprintf(lvl, sizeof(lvl), "%s", base);
+			for (const char *c = parent;; c++) {
+				if (*c == '/' || *c == 0) {
+					snprintf(p, sizeof(p), "%s/cgroup.subtree_control", lvl);
+					for (int j = 0; j < CG_COUNT; j++)
+						if (want[j] && has_word(ctl, cg_names[j])) {
+							char w[32];
+							snprintf(w, sizeof(w), "+%s", cg_names[j]);
+							(void)write_file(p, w);
+						}
 				}
+				if (*c == 0)
+					break;
+				if (n + 2 < sizeof(lvl)) {
+					if (c == parent || c[-1] == '/')
+						lvl[n++] = '/';
+					if (*c != '/')
+						lvl[n++] = *c;
+					lvl[n] = 0;
+				}
+			}
 			v2_used = true;
 		}
 	}

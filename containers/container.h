@@ -108,13 +108,39 @@ typedef struct container_caps {
 	uint64_t bounding, effective, permitted, inheritable, ambient;
 } container_caps;
 
+/* linux.resources.devices: applied in order, later rules win. */
+typedef struct container_device_rule {
+	bool allow;
+	char type;             /* 'a' (all), 'c' or 'b' */
+	int64_t major, minor;  /* -1 = any */
+	char access[4];        /* a subset of "rwm" */
+} container_device_rule;
+#define CONTAINER_MAX_DEVICE_RULES 32
+
 typedef struct container_resources {
 	int64_t memory_limit; /* bytes, -1 = none */
 	int64_t pids_limit;   /* -1 = none */
 	int64_t cpu_shares;   /* -1 = none */
 	int64_t cpu_quota;    /* us per period, -1 = none */
 	int64_t cpu_period;   /* us, -1 = default */
+	unsigned defaulted;   /* CONTAINER_LIMIT_*: filled in by the default sandbox */
 } container_resources;
+
+/* Limits the default sandbox gives where neither the spec nor a profile
+ * sets one (container_sandbox_apply()). They are best effort: a host
+ * without the controller, or a rootless caller without a writable cgroup,
+ * runs the container without them (RLIMIT_AS would break programs that
+ * reserve address space, so it stands in only for an explicit memory
+ * limit). The quick path's tmpfs sizes (container_spec_quick()) fit in the
+ * default memory, which their pages are charged to. */
+enum {
+	CONTAINER_LIMIT_MEMORY = 1u << 0,
+	CONTAINER_LIMIT_PIDS = 1u << 1,
+};
+#define CONTAINER_DEFAULT_MEMORY (INT64_C(512) << 20) /* bytes, swap counted in */
+#define CONTAINER_DEFAULT_PIDS 512
+#define CONTAINER_DEFAULT_LOG_BYTES (INT64_C(4) << 20) /* all of a log's files together */
+#define CONTAINER_DEFAULT_LOG_FILES 1                  /* rotated files beside the current one */
 
 typedef struct container_spec {
 	/* process */
@@ -141,6 +167,8 @@ typedef struct container_spec {
 	container_idmap *uid_mappings, *gid_mappings;
 	size_t n_uid_mappings, n_gid_mappings;
 	container_resources resources;
+	container_device_rule devices[CONTAINER_MAX_DEVICE_RULES]; /* linux.resources.devices */
+	size_t n_devices;
 	bool has_seccomp;
 	int seccomp_default; /* enum container_sc_action (ALLOW when no seccomp section) */
 	int seccomp_default_errno;
@@ -189,16 +217,24 @@ typedef struct container_sandbox {
 	size_t n_mounts;
 	bool network; /* false: a private net namespace with loopback only */
 	int64_t memory_limit, pids_limit, cpu_shares, cpu_quota, cpu_period; /* -1 = none */
+	/* The container's log as its launcher keeps it (scmd): the most bytes
+	 * on disk, all files together, and how many rotated files beside the
+	 * current one. -1 = the default (CONTAINER_DEFAULT_LOG_*). */
+	int64_t log_max_bytes, log_files;
 } container_sandbox;
 
 container_sandbox *container_sandbox_new(void); /* denies everything extra */
 container_sandbox *container_sandbox_free(container_sandbox *sb);
 /* {"syscalls":{"deny":[..],"allow":[..]},"capabilities":[..],"mounts":[{"source","destination","writable"}],
- *  "network":bool,"memory":N,"pids":N,"cpu":{"shares","quota","period"}} */
+ *  "network":bool,"memory":N,"pids":N,"cpu":{"shares","quota","period"},
+ *  "log":{"max_bytes":N,"files":N}} */
 int container_sandbox_parse(const char *json, size_t len, container_sandbox **ret, char **ret_errmsg);
 /* Fills in what the sandbox gives a spec that does not say: on the quick
  * path (or where the spec sets no limit) the sandbox's memory, pids and cpu
- * limits, its binds, and the network namespace. Call before start. */
+ * limits, its binds, and the network namespace; then the default sandbox's
+ * memory and pids limits where still none is set (marked in
+ * resources.defaulted). sb may be NULL: the defaults alone. Call before
+ * start. */
 int container_sandbox_apply(container_spec *spec, const container_sandbox *sb);
 /* CONTAINER_E_DENIED with a message naming the spec field when spec asks
  * for more than sb allows. container_start runs it too. */
@@ -221,14 +257,31 @@ typedef struct container_opts {
 	 * without mappings gets 0..count-1; its own must lie inside). NULL or
 	 * count 0: no user namespace unless the spec asks. */
 	const container_idrange *idrange;
+	bool pty; /* the stdio fds are a pty's slave made for this container: the
+		   * main process makes it its controlling terminal */
 } container_opts;
 #define CONTAINER_OPTS_INIT                                                      \
 	{ .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 }
 
 typedef struct container container;
 
+/* Launches and waits until the main process exec'd (or setup failed). */
 int container_start(const container_spec *spec, const container_opts *opts, container **ret,
 		    char **ret_errmsg);
+/* The same in two steps, for an event loop that must not wait on a child:
+ * begin returns right after the clone (the id maps written); watch
+ * container_launch_fd() for POLLIN and call container_start_finish(),
+ * which is -EAGAIN while setup runs, 0 once the main process exec'd, and
+ * -EIO with the setup step's message when it failed (the child then exits:
+ * watch the pidfd, reap, free). A launch that never finishes is the
+ * caller's to time out: container_signal(SIGKILL), reap, free. */
+int container_start_begin(const container_spec *spec, const container_opts *opts, container **ret,
+			  char **ret_errmsg);
+int container_launch_fd(const container *c); /* -1 once finished */
+int container_start_finish(container *c, char **ret_errmsg);
+/* True once the container's PID 1 was reaped (container_free then never
+ * waits). */
+bool container_reaped(const container *c);
 const char *container_id(const container *c);
 /* PID 1 of the container as the host sees it. */
 pid_t container_pid(const container *c);
@@ -247,7 +300,14 @@ int container_stop(container *c, int timeout_ms, int *ret_status);
  * caller, reap it with waitpid). */
 int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
 		   pid_t *ret_pid, char **ret_errmsg);
-/* Kills what is left, reaps, removes cgroups and state. Returns NULL. */
+/* container_exec without the wait: *ret_errfd (non-blocking, the caller
+ * closes it) reads EOF once argv was exec'd, or the failing step's text.
+ * The process (a child of the caller) is killed with SIGKILL to give up on
+ * an exec that never gets to execve; the one in the container goes too. */
+int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
+			 pid_t *ret_pid, int *ret_errfd);
+/* Kills what is left, reaps (blocking unless container_reaped), removes
+ * cgroups and state. Returns NULL. */
 container *container_free(container *c);
 
 /* Exported for tests and the bench. */

@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,7 +115,7 @@ _Noreturn void payload_exec(const launch_plan *p)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
-	if (!s->terminal)
+	if (!s->terminal || o->pty)
 		(void)setsid();
 	int fds[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
 	for (int i = 0; i < 3; i++)
@@ -122,6 +123,12 @@ _Noreturn void payload_exec(const launch_plan *p)
 			snprintf(msg, sizeof(msg), "stdio: %s", strerrordesc_np(errno));
 			report(p, 126, msg);
 		}
+	/* Its own pty, as its controlling terminal: ^C and job control work,
+	 * and the caller's terminal is never reachable from here. */
+	if (o->pty && ioctl(0, TIOCSCTTY, 0) < 0) {
+		snprintf(msg, sizeof(msg), "controlling terminal: %s", strerrordesc_np(errno));
+		report(p, 126, msg);
+	}
 	if (chdir(s->cwd ? s->cwd : "/") < 0) {
 		snprintf(msg, sizeof(msg), "/process/cwd: %s: %s", s->cwd, strerrordesc_np(errno));
 		report(p, 126, msg);

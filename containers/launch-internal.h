@@ -16,7 +16,9 @@ typedef struct sc_filter {
 	struct sock_fprog prog;
 } sc_filter;
 
-enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_COUNT };
+/* CG_DEVICES is the v1 devices controller, set up by devices.c (only for
+ * a spec whose device rules allow something), after cgroup_setup. */
+enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_DEVICES, CG_COUNT };
 
 typedef struct cgroup_set {
 	char *dirs[CG_COUNT]; /* per controller (v1) or the same v2 dir; NULL = none */
@@ -38,6 +40,7 @@ typedef struct launch_plan {
 	bool set_groups;   /* setgroups(2) is allowed (not in a rootless userns) */
 	int clone_flags;
 	bool late_cgroupns; /* unshare(CLONE_NEWCGROUP) after joining v1 cgroups */
+	bool late_netns;    /* unshare(CLONE_NEWNET) in the child, not in clone3 */
 	const char *stage; /* where the new root is assembled */
 	char **etc_masks;  /* quick path: /etc entries left out (rootfs-plan.c) */
 	char *self_tree;   /* quick path: the runtime's own tree, bound read-only; or NULL */
@@ -53,6 +56,12 @@ struct container {
 	pid_t pid;
 	int pidfd;
 	int status_fd;
+	/* While launching: the read end of the error pipe (non-blocking) and
+	 * what came through it so far. */
+	int launch_fd;
+	bool launching;
+	char launch_msg[1024];
+	size_t launch_got;
 	/* Rootless: the namespaces, opened while PID 1 is still readable by
 	 * us (it turns non-dumpable, and its memory belongs to the host's
 	 * user namespace, so later only a privileged caller could setns). */
@@ -82,7 +91,23 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 		 const container_resources *res, bool rootless, char **ret_errmsg);
 void cgroup_enter_child(const cgroup_set *cg); /* child: join (v1) */
 void cgroup_close_fds(cgroup_set *cg);
+/* devices.c: a spec's device rules, when one allows: a v1 devices cgroup
+ * that denies all but those rules and the runtime's own nodes; refused
+ * (CONTAINER_E_DENIED) under a sandbox, rootless, or without one. */
+bool devices_allowed(const container_spec *s);
+int devices_setup(cgroup_set *cg, const container_spec *s, const container_sandbox *sb,
+		  const char *parent, const char *id, bool rootless, char **ret_errmsg);
 int cgroup_remove(cgroup_set *cg);
+
+/* rootfs-resolve.c: paths beneath the root fd (RESOLVE_IN_ROOT, or an
+ * O_NOFOLLOW walk without openat2); each returns an O_PATH fd. _open
+ * follows links inside the root; _mkdirs and _mkfile create what is
+ * missing one component at a time and never through a link (-ELOOP). */
+int rootfs_open(int rootfd, const char *path, int *ret_fd);
+int rootfs_mkdirs(int rootfd, const char *path, int *ret_fd);
+int rootfs_mkfile(int rootfd, const char *path, int *ret_fd);
+/* The fallback walk alone (for the unit test). */
+int rootfs_open_walk(int rootfd, const char *path, int *ret_fd);
 
 /* rootfs.c: runs in the child, in its new mount namespace. */
 int rootfs_setup(const launch_plan *p, char *errbuf, size_t errlen);

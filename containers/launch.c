@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -190,7 +191,7 @@ static _Noreturn void child_main(launch_plan *p)
 	const int keep[] = {0, 1, 2, p->err_pipe[1], p->status_pipe[1], p->sync_pipe[0],
 			    p->opts->stdin_fd, p->opts->stdout_fd, p->opts->stderr_fd,
 			    p->cg ? p->cg->procs_fd[0] : -1, p->cg ? p->cg->procs_fd[1] : -1,
-			    p->cg ? p->cg->procs_fd[2] : -1};
+			    p->cg ? p->cg->procs_fd[2] : -1, p->cg ? p->cg->procs_fd[CG_DEVICES] : -1};
 	close_all_but(keep, ELEMENTSOF(keep));
 	if (p->cg && !p->cg->all_v2) {
 		/* Join first, then the cgroup namespace: its root is where we
@@ -220,6 +221,11 @@ static _Noreturn void child_main(launch_plan *p)
 			(void)!write(p->err_pipe[1], msg, strlen(msg));
 			_exit(126);
 		}
+	}
+	if (p->late_netns && unshare(CLONE_NEWNET) < 0) {
+		snprintf(msg, sizeof(msg), "network namespace: %s", strerrordesc_np(errno));
+		(void)!write(p->err_pipe[1], msg, strlen(msg));
+		_exit(126);
 	}
 	if ((p->clone_flags & CLONE_NEWNET) && loopback_up() < 0) {
 		snprintf(msg, sizeof(msg), "loopback up: %s", strerrordesc_np(errno));
@@ -300,8 +306,8 @@ static void close_pipe(int p[2])
 	p[1] = safe_close(p[1]);
 }
 
-int container_start(const container_spec *spec_in, const container_opts *opts, container **ret,
-		    char **ret_errmsg)
+int container_start_begin(const container_spec *spec_in, const container_opts *opts, container **ret,
+			  char **ret_errmsg)
 {
 	_cleanup_free_ char *err = NULL, *state = NULL, *stage = NULL, *cache = NULL;
 	container_opts o = opts ? *opts : (container_opts)CONTAINER_OPTS_INIT;
@@ -312,11 +318,11 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	container *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->pidfd = c->status_fd = -1;
+	c->pidfd = c->status_fd = c->launch_fd = -1;
 	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
 		c->ns_fds[i] = -1;
 	c->pid = -1;
-	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1}, .v2_dir_fd = -1};
+	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1}, .v2_dir_fd = -1};
 	launch_plan p = {.opts = &o, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
 			 .status_pipe = {-1, -1}};
 
@@ -434,6 +440,9 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	if ((r = cgroup_setup(&c->cg, o.cgroup_parent ? o.cgroup_parent : "scm", c->id,
 			      &spec->resources, p.rootless, &err)) < 0)
 		goto fail;
+	if ((r = devices_setup(&c->cg, spec, o.sandbox, o.cgroup_parent ? o.cgroup_parent : "scm", c->id,
+			       p.rootless, &err)) != 0)
+		goto fail;
 	p.cg = &c->cg;
 	if (pipe2(p.err_pipe, O_CLOEXEC) < 0 || pipe2(p.status_pipe, O_CLOEXEC) < 0 ||
 	    (p.userns && pipe2(p.sync_pipe, O_CLOEXEC) < 0)) {
@@ -449,9 +458,17 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	/* v1 cgroups are joined by the child after the clone, so a cgroup
 	 * namespace made by the clone would be rooted in our cgroup. */
 	p.late_cgroupns = (ns & CONTAINER_NS_CGROUP) && !c->cg.all_v2 &&
-			  (c->cg.procs_fd[0] >= 0 || c->cg.procs_fd[1] >= 0 || c->cg.procs_fd[2] >= 0);
+			  (c->cg.procs_fd[0] >= 0 || c->cg.procs_fd[1] >= 0 || c->cg.procs_fd[2] >= 0 ||
+			   c->cg.procs_fd[CG_DEVICES] >= 0);
+	/* A new network namespace costs milliseconds, and clone3 pays them in
+	 * the caller (scmd's event loop): as root the child makes its own,
+	 * after taking its mapped ids when it has a user namespace (which
+	 * then owns it, as with the clone). Rootless the clone must (the
+	 * namespace fds opened below must be the container's). */
+	p.late_netns = (ns & CONTAINER_NS_NET) && !p.rootless;
 	struct clone_args ca = {
-		.flags = ((uint64_t)clone_flags_of(ns) & ~(p.late_cgroupns ? (uint64_t)CLONE_NEWCGROUP : 0)) |
+		.flags = ((uint64_t)clone_flags_of(ns) & ~(p.late_cgroupns ? (uint64_t)CLONE_NEWCGROUP : 0) &
+			  ~(p.late_netns ? (uint64_t)CLONE_NEWNET : 0)) |
 			 CLONE_PIDFD,
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
 		.exit_signal = SIGCHLD,
@@ -481,10 +498,10 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 			r = fail_msg(&err, r, "user namespace maps: %s", strerror(-r));
 			goto fail;
 		}
-		/* Before PID 1 goes on (and turns non-dumpable): its namespaces,
-		 * for container_exec. */
+		/* Rootless, before PID 1 goes on (and turns non-dumpable): its
+		 * namespaces, for container_exec. Root enters by the pidfd. */
 		static const char *const ns_names[] = {"user", "mnt", "pid", "ipc", "uts", "net", "cgroup"};
-		for (size_t i = 0; i < ELEMENTSOF(ns_names); i++) {
+		for (size_t i = 0; p.rootless && i < ELEMENTSOF(ns_names); i++) {
 			char path[64];
 			snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns_names[i]);
 			c->ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
@@ -492,22 +509,12 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 		(void)!write(p.sync_pipe[1], "x", 1);
 		p.sync_pipe[1] = safe_close(p.sync_pipe[1]);
 	}
-	/* EOF: the main process exec'd. Text: a setup step failed. */
-	char msg[1024];
-	size_t got = 0;
-	for (;;) {
-		ssize_t n = read(p.err_pipe[0], msg + got, sizeof(msg) - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || (got += (size_t)n) >= sizeof(msg) - 1)
-			break;
-	}
-	msg[got] = 0;
-	if (got) {
-		r = fail_msg(&err, -EIO, "container setup: %s", msg);
-		goto fail;
-	}
-	close(p.err_pipe[0]);
+	/* The rest comes through the error pipe: EOF when the main process
+	 * exec'd, text when a setup step failed. Reading it is the caller's,
+	 * through container_start_finish, so an event loop never waits on a
+	 * child that may hang (a mount source on a dead FUSE or NFS server). */
+	(void)fcntl(p.err_pipe[0], F_SETFL, O_NONBLOCK);
+	c->launch_fd = p.err_pipe[0];
 	rootfs_quick_plan_done(&p);
 	c->status_fd = p.status_pipe[0];
 	c->caps = p.caps;
@@ -515,6 +522,7 @@ int container_start(const container_spec *spec_in, const container_opts *opts, c
 	c->namespaces = ns;
 	c->userns = p.userns;
 	c->rootless = p.rootless;
+	c->launching = true;
 	*ret = c;
 	return 0;
 fail:
@@ -528,4 +536,51 @@ fail:
 	if (ret_errmsg)
 		*ret_errmsg = TAKE_PTR(err);
 	return r;
+}
+
+int container_launch_fd(const container *c)
+{
+	return c->launching ? c->launch_fd : -1;
+}
+
+int container_start_finish(container *c, char **ret_errmsg)
+{
+	if (!c->launching)
+		return 0;
+	for (;;) {
+		ssize_t n = read(c->launch_fd, c->launch_msg + c->launch_got,
+				 sizeof(c->launch_msg) - 1 - c->launch_got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return -EAGAIN;
+		if (n > 0 && (c->launch_got += (size_t)n) < sizeof(c->launch_msg) - 1)
+			continue;
+		break; /* EOF, an error, or as much text as we keep */
+	}
+	c->launching = false;
+	c->launch_fd = safe_close(c->launch_fd);
+	c->launch_msg[c->launch_got] = 0;
+	if (c->launch_got)
+		return fail_msg(ret_errmsg, -EIO, "container setup: %s", c->launch_msg);
+	return 0;
+}
+
+int container_start(const container_spec *spec, const container_opts *opts, container **ret,
+		    char **ret_errmsg)
+{
+	container *c = NULL;
+	int r = container_start_begin(spec, opts, &c, ret_errmsg);
+	if (r != 0)
+		return r;
+	while ((r = container_start_finish(c, ret_errmsg)) == -EAGAIN) {
+		struct pollfd pfd = {.fd = c->launch_fd, .events = POLLIN};
+		(void)poll(&pfd, 1, -1);
+	}
+	if (r != 0) {
+		container_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
 }

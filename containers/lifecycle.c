@@ -86,6 +86,11 @@ int container_try_wait(container *c, int *ret_status)
 	return 0;
 }
 
+bool container_reaped(const container *c)
+{
+	return c->reaped;
+}
+
 int container_stop(container *c, int timeout_ms, int *ret_status)
 {
 	if (!c->reaped) {
@@ -127,10 +132,10 @@ static int enter_namespaces(const container *c)
 	return 0;
 }
 
-int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
-		   pid_t *ret_pid, char **ret_errmsg)
+int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
+			 pid_t *ret_pid, int *ret_errfd)
 {
-	if (c->reaped)
+	if (c->reaped || c->launching)
 		return -ESRCH;
 	if (!argv || !argv[0])
 		return -EINVAL;
@@ -152,13 +157,19 @@ int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd,
 		snprintf(path, sizeof(path), "%s/cgroup.procs", c->cg.dirs[k]);
 		procs[k] = open(path, O_WRONLY | O_CLOEXEC);
 	}
-	if (pipe2(p.err_pipe, O_CLOEXEC) < 0)
-		return -errno;
+	if (pipe2(p.err_pipe, O_CLOEXEC) < 0) {
+		int r = -errno;
+		for (int k = 0; k < CG_COUNT; k++)
+			safe_close(procs[k]);
+		return r;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		int r = -errno;
 		close(p.err_pipe[0]);
 		close(p.err_pipe[1]);
+		for (int k = 0; k < CG_COUNT; k++)
+			safe_close(procs[k]);
 		return r;
 	}
 	if (pid == 0) {
@@ -182,10 +193,21 @@ int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd,
 		 * pass the status up. */
 		pid_t inner = fork();
 		if (inner == 0) {
+			/* The runtime gives up on an exec that never gets to
+			 * execve (stopped by the container, stuck on a dead
+			 * mount) by killing our parent: we go with it. */
+			pid_t parent = getppid(); /* 0: it is outside our pid namespace */
+			(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 			if (sandbox_enter(&p, msg, sizeof(msg)) < 0) {
 				(void)!write(p.err_pipe[1], msg, strlen(msg));
 				_exit(126);
 			}
+			/* Taking the container's ids (a user namespace mapped
+			 * onto a subordinate range) cleared the setting: again,
+			 * and gone already if the parent died meanwhile. */
+			(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+			if (getppid() != parent)
+				_exit(126);
 			payload_exec(&p);
 		}
 		close(p.err_pipe[1]);
@@ -197,9 +219,29 @@ int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd,
 	for (int k = 0; k < CG_COUNT; k++)
 		safe_close(procs[k]);
 	close(p.err_pipe[1]);
+	(void)fcntl(p.err_pipe[0], F_SETFL, O_NONBLOCK);
+	*ret_pid = pid;
+	*ret_errfd = p.err_pipe[0];
+	return 0;
+}
+
+int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
+		   pid_t *ret_pid, char **ret_errmsg)
+{
+	pid_t pid;
+	int fd, r = container_exec_begin(c, argv, stdin_fd, stdout_fd, stderr_fd, &pid, &fd);
+	if (r < 0)
+		return r;
 	char msg[512];
-	ssize_t n = read(p.err_pipe[0], msg, sizeof(msg) - 1);
-	close(p.err_pipe[0]);
+	ssize_t n;
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		(void)poll(&pfd, 1, -1);
+		n = read(fd, msg, sizeof(msg) - 1);
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	close(fd);
 	if (n > 0) {
 		msg[n] = 0;
 		(void)waitpid(pid, NULL, 0);
@@ -225,6 +267,7 @@ container *container_free(container *c)
 	(void)cgroup_remove(&c->cg);
 	safe_close(c->pidfd);
 	safe_close(c->status_fd);
+	safe_close(c->launch_fd);
 	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
 		safe_close(c->ns_fds[i]);
 	if (c->caps)

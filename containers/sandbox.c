@@ -19,6 +19,7 @@ container_sandbox *container_sandbox_new(void)
 	if (!sb)
 		return NULL;
 	sb->memory_limit = sb->pids_limit = sb->cpu_shares = sb->cpu_quota = sb->cpu_period = -1;
+	sb->log_max_bytes = sb->log_files = -1;
 	return sb;
 }
 
@@ -54,8 +55,9 @@ static int parse_syscall_list(json_object *o, const char *key, const char *path,
 static int parse_sb(json_object *root, container_sandbox *sb, char **err)
 {
 	static const char *const keys[] = {"syscalls", "capabilities", "mounts", "network",
-					   "memory", "pids", "cpu", NULL};
+					   "memory", "pids", "cpu", "log", NULL};
 	static const char *const skeys[] = {"deny", "allow", NULL};
+	static const char *const lkeys[] = {"max_bytes", "files", NULL};
 	static const char *const mkeys[] = {"source", "destination", "writable", NULL};
 	static const char *const ckeys[] = {"shares", "quota", "period", NULL};
 	char p[JPATH_MAX], q[JPATH_MAX];
@@ -88,6 +90,13 @@ static int parse_sb(json_object *root, container_sandbox *sb, char **err)
 	     (r = jget_int(v, "shares", "/cpu", false, 2, 262144, &sb->cpu_shares, err)) ||
 	     (r = jget_int(v, "quota", "/cpu", false, 1000, INT64_MAX / 2, &sb->cpu_quota, err)) ||
 	     (r = jget_int(v, "period", "/cpu", false, 1000, 1000000, &sb->cpu_period, err))))
+		return r;
+	if (json_object_object_get_ex(root, "log", &v) &&
+	    ((r = jexpect_type(v, json_type_object, "/log", err)) ||
+	     (r = jcheck_keys(v, "/log", lkeys, err)) ||
+	     (r = jget_int(v, "max_bytes", "/log", false, 64 << 10, INT64_C(1) << 40,
+			   &sb->log_max_bytes, err)) ||
+	     (r = jget_int(v, "files", "/log", false, 1, 7, &sb->log_files, err))))
 		return r;
 	if (!json_object_object_get_ex(root, "mounts", &v))
 		return 0;
@@ -152,15 +161,83 @@ static void fill(int64_t *spec, int64_t sb)
 		*spec = sb;
 }
 
+/* The default sandbox: without it a quick-path container forks without
+ * bound and its tmpfs pages are charged to nobody. Only what is still
+ * unset, so a spec or a profile can raise or lower either. */
+static void fill_defaults(container_resources *res)
+{
+	if (res->memory_limit <= 0) {
+		res->memory_limit = CONTAINER_DEFAULT_MEMORY;
+		res->defaulted |= CONTAINER_LIMIT_MEMORY;
+	}
+	if (res->pids_limit <= 0) {
+		res->pids_limit = CONTAINER_DEFAULT_PIDS;
+		res->defaulted |= CONTAINER_LIMIT_PIDS;
+	}
+}
+
+/* The quick path's tmpfs take their size from the container's memory:
+ * /tmp half of it, /dev/shm an eighth, /run a sixteenth (256, 64 and 32
+ * MiB at the default 512 MiB), one inode per 4 KiB. Their pages are
+ * charged to the writer's memory cgroup; sized so, all three full leave
+ * room for the processes, so a writer gets ENOSPC rather than the cgroup's
+ * OOM killer (which picks by RSS, not by who filled a tmpfs, and could pick
+ * PID 1). */
+static int size_quick_tmpfs(container_spec *s)
+{
+	static const struct {
+		const char *dest;
+		int shift;
+	} sizes[] = {{"/tmp", 1}, {"/dev/shm", 3}, {"/run", 4}};
+	int64_t mem = s->resources.memory_limit;
+	if (mem <= 0)
+		return 0;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		container_mount *m = &s->mounts[i];
+		for (size_t k = 0; k < ELEMENTSOF(sizes); k++) {
+			if (strcmp(m->type, "tmpfs") != 0 || strcmp(m->destination, sizes[k].dest) != 0)
+				continue;
+			/* Keep the options that are not about size (mode=). */
+			char data[256];
+			size_t n = 0;
+			long long bytes = (long long)(mem >> sizes[k].shift) & ~4095ll;
+			if (bytes < 1 << 20)
+				bytes = 1 << 20;
+			for (const char *c = m->data ? m->data : ""; *c;) {
+				size_t l = strcspn(c, ",");
+				if (strncmp(c, "size=", 5) != 0 && strncmp(c, "nr_inodes=", 10) != 0 &&
+				    n + l + 2 < sizeof(data))
+					n += (size_t)snprintf(data + n, sizeof(data) - n, "%.*s,", (int)l, c);
+				c += l + (c[l] == ',');
+			}
+			snprintf(data + n, sizeof(data) - n, "size=%lld,nr_inodes=%lld", bytes, bytes / 4096);
+			char *d = strdup(data);
+			if (!d)
+				return -ENOMEM;
+			free(m->data);
+			m->data = d;
+		}
+	}
+	return 0;
+}
+
 int container_sandbox_apply(container_spec *s, const container_sandbox *sb)
 {
+	if (!sb) {
+		fill_defaults(&s->resources);
+		return s->quick ? size_quick_tmpfs(s) : 0;
+	}
 	fill(&s->resources.memory_limit, sb->memory_limit);
 	fill(&s->resources.pids_limit, sb->pids_limit);
 	fill(&s->resources.cpu_shares, sb->cpu_shares);
 	fill(&s->resources.cpu_quota, sb->cpu_quota);
 	fill(&s->resources.cpu_period, sb->cpu_period);
+	fill_defaults(&s->resources);
 	if (!s->quick)
 		return 0;
+	int r = size_quick_tmpfs(s);
+	if (r < 0)
+		return r;
 	if (sb->network)
 		s->namespaces &= ~(unsigned)CONTAINER_NS_NET;
 	for (size_t i = 0; i < sb->n_mounts && i < 64; i++) {

@@ -34,8 +34,14 @@ static const char *const default_denied[] = {
 	"_sysctl", "nfsservctl", "get_kernel_syms", "query_module", "syslog", "vhangup",
 	/* kernel keyring */
 	"keyctl", "add_key", "request_key",
-	/* other processes */
-	"ptrace", "process_vm_readv", "process_vm_writev",
+	/* other processes: their memory, their fds, their pages */
+	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
+	"process_madvise", "move_pages", "migrate_pages",
+	/* io_uring runs its work outside the filter (Docker and the distros
+	 * dropped it from their defaults after a run of kernel bugs) */
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
+	/* fanotify watches the whole mount; vm86 is a 32-bit relic */
+	"fanotify_init", "vm86", "vm86old",
 	/* the machine */
 	"reboot", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd",
 	/* time */
@@ -88,7 +94,7 @@ static char *rules_text(const container_spec *spec, const container_sandbox *sb)
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		return NULL;
-	fprintf(f, "scm-seccomp 1 arch=%u\n", seccomp_arch_native());
+	fprintf(f, "scm-seccomp 2 arch=%u\n", seccomp_arch_native());
 	fprintf(f, "default %d %d\n", spec->has_seccomp ? spec->seccomp_default : 0,
 		spec->seccomp_default_errno);
 	for (size_t i = 0; i < spec->n_seccomp_rules; i++)
@@ -217,11 +223,14 @@ static int build(const container_spec *spec, const container_sandbox *sb, scmp_f
 		if (!c3 && (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0)
 			goto fail;
 	}
-	/* TIOCSTI pushes input into a terminal the container shares. */
-	if (!decided_ioctl &&
-	    (r = seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
-				  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI))) < 0)
-		goto fail;
+	/* TIOCSTI pushes input into a terminal's queue, TIOCLINUX pastes a
+	 * console selection the same way. The kernel reads the request as
+	 * 32 bits, so only those are compared (high bits cannot hide it). */
+	static const unsigned long tty_denied[] = {TIOCSTI, TIOCLINUX};
+	for (size_t k = 0; !decided_ioctl && k < ELEMENTSOF(tty_denied); k++)
+		if ((r = seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
+					  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, tty_denied[k]))) < 0)
+			goto fail;
 done:
 	*ret = ctx;
 	return 0;

@@ -121,30 +121,43 @@ static int parse_resources(json_object *obj, const char *path, container_spec *s
 			return r;
 	}
 	if (json_object_object_get_ex(obj, "devices", &v)) {
-		/* /dev holds only fixed nodes, so "deny all" is what we do
-		 * anyway; a rule that allows more is refused, not ignored. */
+		/* Enforced by nodev mounts, and for rules that allow by a
+		 * devices cgroup (devices.c). */
 		jpath_key(p, path, "devices");
 		if ((r = jexpect_type(v, json_type_array, p, err)))
 			return r;
+		if (json_object_array_length(v) > CONTAINER_MAX_DEVICE_RULES)
+			return jfail(err, p, "at most %d rules", CONTAINER_MAX_DEVICE_RULES);
 		for (size_t i = 0; i < json_object_array_length(v); i++) {
 			json_object *d = json_object_array_get_idx(v, i);
-			bool allow = false;
+			container_device_rule *rule = &s->devices[i];
 			_cleanup_free_ char *access = NULL, *type = NULL;
-			int64_t x;
+			char e[JPATH_MAX];
+			*rule = (container_device_rule){.type = 'a', .major = -1, .minor = -1, .access = "rwm"};
 			jpath_idx(q, p, i);
 			if ((r = jexpect_type(d, json_type_object, q, err)) ||
 			    (r = jcheck_keys(d, q, dkeys, err)) ||
-			    (r = jget_bool(d, "allow", q, &allow, err)) ||
+			    (r = jget_bool(d, "allow", q, &rule->allow, err)) ||
 			    (r = jget_string(d, "access", q, false, &access, err)) ||
 			    (r = jget_string(d, "type", q, false, &type, err)) ||
-			    (r = jget_int(d, "major", q, false, -1, INT32_MAX, &x, err)) ||
-			    (r = jget_int(d, "minor", q, false, -1, INT32_MAX, &x, err)))
+			    (r = jget_int(d, "major", q, false, -1, INT32_MAX, &rule->major, err)) ||
+			    (r = jget_int(d, "minor", q, false, -1, INT32_MAX, &rule->minor, err)))
 				return r;
-			if (allow) {
-				char e[JPATH_MAX];
-				return jfail(err, jpath_key(e, q, "allow"),
-					     "device access rules are not supported");
+			if (type) {
+				if (strlen(type) != 1 || !strchr("acb", type[0]))
+					return jfail(err, jpath_key(e, q, "type"), "expected \"a\", \"c\" or \"b\"");
+				rule->type = type[0];
 			}
+			if (access) {
+				bool ok = access[0] && strlen(access) <= 3;
+				for (const char *c = access; ok && *c; c++)
+					ok = strchr("rwm", *c) && !strchr(c + 1, *c);
+				if (!ok)
+					return jfail(err, jpath_key(e, q, "access"),
+						     "expected letters of \"rwm\", each once");
+				snprintf(rule->access, sizeof(rule->access), "%s", access);
+			}
+			s->n_devices = i + 1;
 		}
 	}
 	return 0;

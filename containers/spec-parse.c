@@ -402,7 +402,7 @@ int container_spec_parse(const char *json, size_t len, const char *bundle, conta
 	int r;
 	if (!s)
 		return -ENOMEM;
-	s->resources = (container_resources){-1, -1, -1, -1, -1};
+	s->resources = (container_resources){-1, -1, -1, -1, -1, 0};
 	s->cwd = strdup("/");
 	if (!s->cwd)
 		return -ENOMEM;

@@ -149,7 +149,7 @@ int container_spec_quick(char *const *argv, container_spec **ret)
 	if (!s)
 		return -ENOMEM;
 	s->quick = true;
-	s->resources = (container_resources){-1, -1, -1, -1, -1};
+	s->resources = (container_resources){-1, -1, -1, -1, -1, 0};
 	s->no_new_privileges = true;
 	s->root_readonly = true;
 	s->namespaces = CONTAINER_NS_MOUNT | CONTAINER_NS_PID | CONTAINER_NS_IPC | CONTAINER_NS_UTS |
@@ -169,10 +169,12 @@ int container_spec_quick(char *const *argv, container_spec **ret)
 	    (r = add_mount(s, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k")) ||
 	    (r = add_mount(s, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
 			   "newinstance,ptmxmode=0666,mode=0620,gid=5")) ||
-	    (r = add_mount(s, "/dev/shm", "tmpfs", "shm", nsd, "mode=1777,size=64m")) ||
+	    (r = add_mount(s, "/dev/shm", "tmpfs", "shm", nsd, "mode=1777,size=64m,nr_inodes=16k")) ||
 	    (r = add_mount(s, "/sys", "sysfs", "sysfs", nsd | MS_RDONLY, NULL)) ||
-	    (r = add_mount(s, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")) ||
-	    (r = add_mount(s, "/run", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")))
+	    (r = add_mount(s, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
+			   "mode=1777,size=256m,nr_inodes=64k")) ||
+	    (r = add_mount(s, "/run", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
+			   "mode=755,size=32m,nr_inodes=8k")))
 		return r;
 	*ret = TAKE_PTR(s);
 	return 0;

@@ -218,13 +218,15 @@ typedef struct policy_sandbox {
 	uint64_t pids_max;
 	uint64_t cpu_weight; /* 1..10000 */
 	uint64_t gfx_weight; /* 1..10000 */
+	uint64_t log_max_bytes; /* the container log on disk, all files together */
+	uint64_t log_files;     /* rotated files beside the current one, 1..7 */
 } policy_sandbox;
 
 const policy_sandbox *policy_effective_sandbox(const policy_effective *e);
 /* The same as the container runtime's sandbox JSON (the input of
  * container_sandbox_parse()): {"syscalls":{"deny","allow"},"capabilities",
  * "mounts":[{"source","destination","writable"}],"network":bool,"memory",
- * "pids","cpu":{"shares"}}. Syscalls not listed keep the runtime's
+ * "pids","cpu":{"shares"},"log":{"max_bytes","files"}}. Syscalls not listed keep the runtime's
  * default; capabilities not listed are dropped. *ret is malloc'd. */
 int policy_sandbox_to_json(const policy_effective *e, char **ret, scm_error **ret_err);
 

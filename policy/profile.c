@@ -238,8 +238,9 @@ static int parse_mounts(pctx *c, json_object *a, const char *pointer)
 static int parse_sandbox(pctx *c, json_object *o)
 {
 	static const char *const known[] = { "syscalls", "capabilities", "mounts", "network",
-					     "limits", "gfx", NULL };
+					     "limits", "gfx", "log", NULL };
 	static const char *const lknown[] = { "memory", "pids", "cpu", NULL };
+	static const char *const logknown[] = { "max_bytes", "files", NULL };
 	static const char *const gknown[] = { "weight", NULL };
 	json_object *v;
 	int r;
@@ -274,6 +275,8 @@ static int parse_sandbox(pctx *c, json_object *o)
 		{ "limits", "pids", "limit:pids", 1, 4194304, lknown },
 		{ "limits", "cpu", "limit:cpu", 1, 10000, lknown },
 		{ "gfx", "weight", "gfx:weight", 1, 10000, gknown },
+		{ "log", "max_bytes", "log:max_bytes", 64u << 10, UINT64_C(1) << 40, logknown },
+		{ "log", "files", "log:files", 1, 7, logknown },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(lim); i++) {
 		char ptr[64], val[32], sub[96];

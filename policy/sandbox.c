@@ -116,6 +116,10 @@ static int build_typed(policy_effective *e)
 				sb->cpu_weight = u;
 			else if (strcmp(k, "gfx:weight") == 0)
 				sb->gfx_weight = u;
+			else if (strcmp(k, "log:max_bytes") == 0)
+				sb->log_max_bytes = u;
+			else if (strcmp(k, "log:files") == 0)
+				sb->log_files = u;
 		}
 	}
 	return 0;
@@ -229,6 +233,14 @@ int policy_sandbox_to_json(const policy_effective *e, char **ret, scm_error **re
 		json_object_object_add(cpu, "shares",
 				       json_object_new_int64(2 + (int64_t)(sb->cpu_weight - 1) * 262142 / 9999));
 		json_object_object_add(o, "cpu", cpu);
+	}
+	if (sb->log_max_bytes || sb->log_files) {
+		json_object *log = json_object_new_object();
+		if (sb->log_max_bytes)
+			json_object_object_add(log, "max_bytes", json_object_new_int64((int64_t)sb->log_max_bytes));
+		if (sb->log_files)
+			json_object_object_add(log, "files", json_object_new_int64((int64_t)sb->log_files));
+		json_object_object_add(o, "log", log);
 	}
 	char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);

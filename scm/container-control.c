@@ -4,19 +4,85 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 
 #include "container.h"
 #include "scmd.h"
 
+/* An exec'd process is a child of scmd: its error pipe says when it
+ * exec'd (or why it did not), a timer gives up on one that never gets to
+ * execve (stopped by the container, stuck on a dead mount), and SIGCHLD
+ * reaps it and answers with its exit status. None of it waits. */
 struct exec_wait {
 	struct exec_wait *next;
 	pid_t pid;
 	struct conn *conn;
 	uint32_t call_id;
+	struct watch errw, timer;
+	char *name;
+	bool failed; /* answered with an error already */
 };
 static struct exec_wait *execs;
+
+static void exec_unwatch(struct scmd *d, struct exec_wait *x)
+{
+	if (x->errw.fd >= 0) {
+		watch_del(d, &x->errw);
+		x->errw.fd = safe_close(x->errw.fd);
+	}
+	if (x->timer.fd >= 0) {
+		watch_del(d, &x->timer);
+		x->timer.fd = safe_close(x->timer.fd);
+	}
+}
+
+static void exec_fail(struct scmd *d, struct exec_wait *x, int code, const char *fmt, ...) _printf_(4, 5);
+static void exec_fail(struct scmd *d, struct exec_wait *x, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	scm_error *e = scm_error_newv(code, "scmd/container", fmt, ap);
+	va_end(ap);
+	if (x->conn)
+		conn_send_error(d, x->conn, x->call_id, e);
+	scm_error_free(e);
+	x->conn = NULL;
+	x->failed = true;
+}
+
+/* EOF: exec'd, the reply waits for the exit. Text: it failed. */
+static void exec_read(struct scmd *d, struct exec_wait *x)
+{
+	char msg[512];
+	ssize_t n = read(x->errw.fd, msg, sizeof(msg) - 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	exec_unwatch(d, x);
+	if (n > 0) {
+		msg[n] = 0;
+		exec_fail(d, x, -EIO, "exec in '%s': %s", x->name, msg);
+	}
+}
+
+static void on_exec_err(struct scmd *d, struct watch *w, uint32_t events)
+{
+	exec_read(d, (struct exec_wait *)((char *)w - offsetof(struct exec_wait, errw)));
+}
+
+static void on_exec_timer(struct scmd *d, struct watch *w, uint32_t events)
+{
+	struct exec_wait *x = (struct exec_wait *)((char *)w - offsetof(struct exec_wait, timer));
+	exec_unwatch(d, x);
+	kill(x->pid, SIGKILL); /* the process in the container has PDEATHSIG */
+	exec_fail(d, x, SCM_E_TIMEOUT,
+		  "exec in '%s' did not reach its program within %u ms (stopped or stuck before exec); killed it",
+		  x->name, d->exec_timeout_ms);
+}
 
 void containers_reap_execs(struct scmd *d)
 {
@@ -27,13 +93,17 @@ void containers_reap_execs(struct scmd *d)
 			pp = &x->next;
 			continue;
 		}
-		if (x->conn) {
+		if (x->errw.fd >= 0)
+			exec_read(d, x); /* it ended before we heard how it started */
+		exec_unwatch(d, x);
+		if (x->conn && !x->failed) {
 			json_object *o = json_object_new_object();
 			json_object_object_add(o, "exit_code", json_object_new_int(container_wait_status_to_exit(status)));
 			conn_send(d, x->conn, SCM_FRAME_REPLY, x->call_id, o, NULL, 0);
 			json_object_put(o);
 		}
 		*pp = x->next;
+		free(x->name);
 		free(x);
 	}
 }
@@ -111,9 +181,22 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 		.binds = binds,
 		.stdin_fd = m->n_fds > 0 ? m->fds[0] : -1,
 		.attach = json_object_object_get_ex(a, "attach", &v) && json_object_get_boolean(v),
+		.tty = json_object_object_get_ex(a, "tty", &v) && json_object_get_boolean(v),
+		.tty_raw_out = json_object_object_get_ex(a, "tty_raw_out", &v) && json_object_get_boolean(v),
 		.uid = -1,
 		.gid = -1,
 	};
+	for (int k = 0; k < 2; k++) {
+		const char *key = k ? "tty_cols" : "tty_rows";
+		if (!json_object_object_get_ex(a, key, &v))
+			continue;
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+		    json_object_get_int64(v) > 0xffff) {
+			conn_reply_fail(d, c, m->call_id, SCM_E_INVALID, "%s must be a number 0-65535", key);
+			goto out;
+		}
+		*(k ? &req.tty_cols : &req.tty_rows) = (uint16_t)json_object_get_int64(v);
+	}
 	if (json_object_object_get_ex(a, "uid", &v)) {
 		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
 		    json_object_get_int64(v) >= 0xffffffffLL) {
@@ -130,17 +213,13 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 		}
 		req.gid = json_object_get_int64(v);
 	}
+	/* The reply comes when the launch completes (or fails): scmd serves
+	 * everyone else meanwhile. */
+	req.reply_conn = c;
+	req.call_id = m->call_id;
 	struct container_started st;
-	if (containers_start(d, &req, &st, &e) != 0) {
+	if (containers_start(d, &req, &st, &e) != 0)
 		fail(d, c, m->call_id, e);
-		goto out;
-	}
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(st.name));
-	json_object_object_add(o, "pid", json_object_new_int(st.pid));
-	json_object_object_add(o, "endpoint", json_object_new_string(st.endpoint));
-	reply(d, c, m->call_id, o, &st.attach_fd, st.attach_fd >= 0 ? 1 : 0);
-	safe_close(st.attach_fd);
 out:
 	scmd_strv_free(argv);
 	scmd_strv_free(profiles);
@@ -171,6 +250,13 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 		conn_reply_fail(d, c, id, SCM_E_INVALID, "container.%s needs a name", op);
 		return true;
 	}
+	/* A name is a name: never a path, whatever the op does with it. */
+	if (!scmd_name_valid(name, 48)) {
+		conn_reply_fail(d, c, id, SCM_E_INVALID,
+				"container name '%.64s' is not valid: 1-48 of [A-Za-z0-9._-], not starting with '.' or '-'",
+				name);
+		return true;
+	}
 	if (strcmp(op, "show") == 0) {
 		json_object *arr = containers_json(d, name);
 		if (json_object_array_length(arr) == 0) {
@@ -199,22 +285,44 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 		if ((r = containers_remove(d, name, &e)) == 0)
 			reply(d, c, id, json_object_new_object(), NULL, 0);
 	} else if (strcmp(op, "logs") == 0) {
-		int fd = -1;
-		if ((r = containers_log_fd(d, name, &fd, &e)) == 0) {
-			reply(d, c, id, json_object_new_object(), &fd, 1);
-			close(fd);
+		/* Every file of the log, oldest first: scmctl reads them in turn. */
+		int fds[CONTAINERS_LOG_FDS_MAX];
+		size_t n = 0;
+		if ((r = containers_log_fds(d, name, fds, &n, &e)) == 0) {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "files", json_object_new_int((int)n));
+			reply(d, c, id, o, fds, n);
+			while (n > 0)
+				close(fds[--n]);
 		}
 	} else if (strcmp(op, "exec") == 0) {
 		bool bad;
 		char **argv = jstrv(a, "argv", &bad);
 		pid_t pid;
+		int errfd;
 		if (bad || !argv || !argv[0] || m->n_fds != 3)
 			r = scm_fail(&e, SCM_E_INVALID, "container.exec needs a non-empty argv and 3 fds (stdin, stdout, stderr)");
-		else if ((r = containers_exec(d, name, argv, m->fds, &pid, &e)) == 0) {
+		else if ((r = containers_exec(d, name, argv, m->fds, &pid, &errfd, &e)) == 0) {
 			struct exec_wait *x = calloc(1, sizeof(*x));
+			if (!x) {
+				kill(pid, SIGKILL);
+				close(errfd);
+				r = scm_fail(&e, -ENOMEM, "out of memory");
+				/* still reaped: a record without a conn */
+				x = calloc(1, sizeof(*x));
+			}
 			if (x) {
-				*x = (struct exec_wait){ execs, pid, c, id };
+				*x = (struct exec_wait){ execs, pid, r ? NULL : c, id,
+							 { r ? -1 : errfd, on_exec_err },
+							 { timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), on_exec_timer },
+							 strdup(name), false };
 				execs = x;
+				if (x->errw.fd >= 0)
+					watch_add(d, &x->errw, EPOLLIN);
+				if (x->timer.fd >= 0) {
+					timer_arm(&x->timer, d->exec_timeout_ms);
+					watch_add(d, &x->timer, EPOLLIN);
+				}
 			}
 		}
 		scmd_strv_free(argv);

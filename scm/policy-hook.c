@@ -27,9 +27,39 @@ DEFINE_TRIVIAL_CLEANUP(policy_store *, policy_store_free)
 DEFINE_TRIVIAL_CLEANUP(policy_idl_set *, policy_idl_set_free)
 
 /* Every interface on the IDL path, plus each registered service under its
- * own name (services may share an interface). */
-static int build_idl_set(struct scmd *d, policy_idl_set **ret, scm_error **ret_err)
+ * own name (services may share an interface). Read from disk once, then
+ * kept: again only at `policy reload` (fresh) or when the set of service
+ * aliases changed, never per container or endpoint create (a slow or
+ * large IDL directory would stall every client). The caller borrows it. */
+static policy_idl_set *idl_cache;
+static char *idl_cache_aliases;
+
+static char *alias_signature(struct scmd *d)
 {
+	char *sig = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&sig, &len);
+	if (!f)
+		return NULL;
+	for (struct list *p = d->services.next; p != &d->services; p = p->next) {
+		struct service *s = list_entry(p, struct service, node);
+		if (!s->unregistering && strcmp(s->name, s->iface_name) != 0)
+			fprintf(f, "%s=%s\n", s->name, s->iface_name);
+	}
+	fputc(0, f);
+	fclose(f);
+	return sig;
+}
+
+static int build_idl_set(struct scmd *d, bool fresh, const policy_idl_set **ret, scm_error **ret_err)
+{
+	_cleanup_free_ char *sig = alias_signature(d);
+	if (!sig)
+		return -ENOMEM;
+	if (!fresh && idl_cache && idl_cache_aliases && strcmp(sig, idl_cache_aliases) == 0) {
+		*ret = idl_cache;
+		return 0;
+	}
 	_cleanup_(policy_idl_set_freep) policy_idl_set *set = policy_idl_set_new();
 	_cleanup_free_ char *path = strdup(d->idl_path);
 	char *save = NULL;
@@ -45,7 +75,11 @@ static int build_idl_set(struct scmd *d, policy_idl_set **ret, scm_error **ret_e
 		if (!s->unregistering && strcmp(s->name, s->iface_name) != 0)
 			policy_idl_set_alias(set, s->name, s->iface_name, NULL);
 	}
-	*ret = TAKE_PTR(set);
+	policy_idl_set_free(idl_cache);
+	free(idl_cache_aliases);
+	idl_cache = TAKE_PTR(set);
+	idl_cache_aliases = TAKE_PTR(sig);
+	*ret = idl_cache;
 	return 0;
 }
 
@@ -62,7 +96,7 @@ static char *profiles_dir(struct scmd *d)
 static int load_store(struct scmd *d, policy_store **ret, scm_error **ret_err)
 {
 	_cleanup_free_ char *dir = profiles_dir(d);
-	_cleanup_(policy_idl_set_freep) policy_idl_set *idl = NULL;
+	const policy_idl_set *idl = NULL;
 	struct stat st;
 
 	if (!dir)
@@ -71,7 +105,7 @@ static int load_store(struct scmd *d, policy_store **ret, scm_error **ret_err)
 		*ret = NULL;
 		return 0;
 	}
-	int r = build_idl_set(d, &idl, ret_err);
+	int r = build_idl_set(d, true, &idl, ret_err); /* init and reload: from disk */
 	if (r != 0)
 		return r;
 	return policy_store_load(dir, idl, ret, ret_err);
@@ -90,11 +124,14 @@ int scmd_policy_init(struct scmd *d, scm_error **ret_err)
 void scmd_policy_done(struct scmd *d)
 {
 	d->policy = policy_store_free(d->policy);
+	idl_cache = policy_idl_set_free(idl_cache);
+	free(idl_cache_aliases);
+	idl_cache_aliases = NULL;
 }
 
 int scmd_policy_effective(struct scmd *d, char **profiles, policy_effective **ret, scm_error **ret_err)
 {
-	_cleanup_(policy_idl_set_freep) policy_idl_set *idl = NULL;
+	const policy_idl_set *idl = NULL;
 	size_t n = 0;
 
 	if (!profiles || !profiles[0]) {
@@ -106,7 +143,7 @@ int scmd_policy_effective(struct scmd *d, char **profiles, policy_effective **re
 				d->config_dir);
 	while (profiles[n])
 		n++;
-	int r = build_idl_set(d, &idl, ret_err);
+	int r = build_idl_set(d, false, &idl, ret_err);
 	if (r != 0)
 		return r;
 	return policy_effective_build(d->policy, (const char *const *)profiles, n, idl, ret, ret_err);

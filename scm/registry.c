@@ -302,6 +302,9 @@ static void activate_in_container(struct scmd *d, struct service *s)
 		argv[i] = s->exec[i];
 	struct container_req req = { .name = name, .argv = argv, .profiles = s->container_profiles,
 				     .stdin_fd = -1, .provider = s, .uid = -1, .gid = -1 };
+	/* Returns once the child is cloned: a launch that fails later or
+	 * hangs comes back through service_container_failed (or the
+	 * activation timer), with pending connects answered either way. */
 	struct container_started st;
 	scm_error *e = NULL;
 	int r = containers_start(d, &req, &st, &e);
@@ -608,6 +611,16 @@ void service_stop_all(struct scmd *d)
 		if (s->pid > 0 && !s->in_container)
 			kill(s->pid, SIGTERM);
 	}
+}
+
+void service_container_failed(struct scmd *d, struct service *s, const scm_error *e)
+{
+	scm_error *w = scm_error_wrap(scm_error_new(e->code, e->where, "%s", e->message), SCM_E_ACTIVATION,
+				      "scmd/activation", "service '%s' could not be activated", s->name);
+	broker_fail_pending(d, s, w);
+	scm_error_free(w);
+	if (s->pid > 0)
+		service_reap(d, s->pid, W_EXITCODE(126, 0));
 }
 
 void service_container_exited(struct scmd *d, struct service *s, int status)

@@ -1,9 +1,14 @@
 /* scmctl-container.c: `scmctl container ...`.
  *
- * `run` without -d is attached: scmctl hands its stdin to the container,
- * copies the output pipe scmd gives it to its stdout until the container
- * closes it, then asks scmd for the exit status and exits with it (128+N
- * for a signal), as a shell would. Ctrl-C is forwarded as SIGINT. */
+ * `run` without -d is attached. Without a terminal on stdin, scmctl hands
+ * its stdin to the container and copies the output pipe scmd gives it to
+ * its stdout until the container closes it. With one (or with -t), the
+ * container gets a pty of its own, never the caller's terminal: scmd
+ * hands scmctl the master, scmctl puts its terminal in raw mode, relays
+ * both ways, passes on window size changes and puts the terminal back as
+ * it was on the way out, signals included. Then it asks scmd for the exit
+ * status and exits with it (128+N for a signal), as a shell would.
+ * Signals scmctl gets (^C without a pty) are forwarded. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -11,15 +16,105 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "scm/macro.h"
 #include "scmctl.h"
 
-static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_signal, got_winch;
 static void on_signal(int sig)
 {
-	got_signal = sig;
+	if (sig == SIGWINCH)
+		got_winch = 1;
+	else
+		got_signal = sig;
+}
+
+/* The caller's terminal as it was before raw mode; put back on every way
+ * out (return, exit, and the signals that end scmctl by default are
+ * caught and end the loop instead). */
+static struct termios saved_tio;
+static bool tio_saved;
+static void restore_terminal(void)
+{
+	if (tio_saved && tcsetattr(0, TCSAFLUSH, &saved_tio) == 0)
+		tio_saved = false;
+}
+
+static void copy_winsize(int master)
+{
+	struct winsize ws;
+	if (ioctl(0, TIOCGWINSZ, &ws) == 0)
+		(void)ioctl(master, TIOCSWINSZ, &ws);
+}
+
+static int write_all(int fd, const char *buf, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, buf, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		buf += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void forward_signal(const char *name);
+
+/* Relays stdin to the pty master and the master to stdout until the
+ * container's side is gone (EIO on the master). */
+static void relay_pty(int master, const char *name)
+{
+	if (isatty(0) && tcgetattr(0, &saved_tio) == 0) {
+		struct termios raw = saved_tio;
+		cfmakeraw(&raw);
+		tio_saved = true;
+		atexit(restore_terminal);
+		(void)tcsetattr(0, TCSANOW, &raw);
+		copy_winsize(master);
+	}
+	bool in_open = true;
+	for (;;) {
+		struct pollfd p[2] = { { master, POLLIN, 0 }, { in_open ? 0 : -1, POLLIN, 0 } };
+		int n = poll(p, 2, -1);
+		if (got_winch) {
+			got_winch = 0;
+			copy_winsize(master);
+		}
+		if (got_signal)
+			forward_signal(name);
+		if (n <= 0)
+			continue;
+		char buf[65536];
+		if (p[0].revents) {
+			ssize_t k = read(master, buf, sizeof(buf));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break; /* EIO: every slave fd is closed */
+			(void)write_all(1, buf, (size_t)k);
+		}
+		if (p[1].revents) {
+			ssize_t k = read(0, buf, sizeof(buf));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0 || write_all(master, buf, (size_t)k) < 0) {
+				/* stdin ended: the pty's end-of-file character, so a
+				 * program reading a line sees EOF too. */
+				struct termios t;
+				char eof = tcgetattr(master, &t) == 0 ? (char)t.c_cc[VEOF] : 4;
+				if (k == 0)
+					(void)write_all(master, &eof, 1);
+				in_open = false;
+			}
+		}
+	}
+	restore_terminal();
 }
 
 static json_object *name_args(const char *name)
@@ -104,6 +199,14 @@ static json_object *parse_bind(const char *arg)
 	return b;
 }
 
+static void forward_signal(const char *name)
+{
+	json_object *k = name_args(name);
+	json_object_object_add(k, "signal", json_object_new_int(got_signal));
+	call("container.kill", k, NULL, 0, NULL, NULL);
+	got_signal = 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -111,16 +214,17 @@ static int cmd_run(int argc, char **argv)
 		{ "env", required_argument, NULL, 'e' },   { "bundle", required_argument, NULL, 'b' },
 		{ "detach", no_argument, NULL, 'd' },      { "user", required_argument, NULL, 'u' },
 		{ "bind", required_argument, NULL, 'v' },
+		{ "tty", no_argument, NULL, 't' },
 		{},
 	};
 	json_object *a = json_object_new_object(), *profiles = json_object_new_array(),
 		    *env = json_object_new_array(), *binds = json_object_new_array();
-	bool detach = false;
+	bool detach = false, tty = false;
 	const char *bundle = NULL;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+n:p:e:b:du:v:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+n:p:e:b:du:v:t", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v': {
 			json_object *b = parse_bind(optarg);
@@ -159,6 +263,7 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'b': bundle = optarg; break;
 		case 'd': detach = true; break;
+		case 't': tty = true; break;
 		default: return 2;
 		}
 	}
@@ -185,10 +290,28 @@ static int cmd_run(int argc, char **argv)
 		json_object_object_add(a, "binds", json_object_get(binds));
 	json_object_put(binds);
 	json_object_object_add(a, "attach", json_object_new_boolean(!detach));
+	if (tty && detach) {
+		fprintf(stderr, "scmctl: --tty is for attached runs (not with -d)\n");
+		return 2;
+	}
+	/* A terminal on stdin means a pty: the terminal itself never goes. */
+	tty = !detach && (tty || isatty(0));
+	if (tty) {
+		struct winsize ws;
+		json_object_object_add(a, "tty", json_object_new_boolean(true));
+		if (ioctl(0, TIOCGWINSZ, &ws) == 0) {
+			json_object_object_add(a, "tty_rows", json_object_new_int(ws.ws_row));
+			json_object_object_add(a, "tty_cols", json_object_new_int(ws.ws_col));
+		}
+		/* Output to a file or pipe: no \r\n translation on the way. */
+		if (!isatty(1))
+			json_object_object_add(a, "tty_raw_out", json_object_new_boolean(true));
+	}
+	bool pass_stdin = !detach && !tty;
 
 	json_object *res = NULL, *v;
 	int out = -1, in = 0;
-	int r = call("container.run", a, detach ? NULL : &in, detach ? 0 : 1, &res, &out);
+	int r = call("container.run", a, pass_stdin ? &in : NULL, pass_stdin ? 1 : 0, &res, &out);
 	if (r < 0)
 		return -r;
 	_cleanup_free_ char *name = strdup(json_object_object_get_ex(res, "name", &v) ? json_object_get_string(v) : "");
@@ -200,15 +323,19 @@ static int cmd_run(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (tty) {
+		sigaction(SIGHUP, &sa, NULL);
+		sigaction(SIGQUIT, &sa, NULL);
+		sigaction(SIGWINCH, &sa, NULL);
+		relay_pty(out, name);
+		close(out);
+		return wait_exit(name);
+	}
 	for (;;) {
 		struct pollfd p = { out, POLLIN, 0 };
 		int n = poll(&p, 1, -1);
-		if (got_signal) {
-			json_object *k = name_args(name);
-			json_object_object_add(k, "signal", json_object_new_int(got_signal));
-			call("container.kill", k, NULL, 0, NULL, NULL);
-			got_signal = 0;
-		}
+		if (got_signal)
+			forward_signal(name);
 		if (n <= 0)
 			continue;
 		char buf[65536];
@@ -273,12 +400,21 @@ int scmctl_container(int argc, char **argv, bool json)
 		return 0;
 	}
 	if (strcmp(sub, "logs") == 0) {
-		int fd = -1;
-		if ((r = call("container.logs", name_args(name), NULL, 0, NULL, &fd)) < 0)
-			return -r;
-		r = copy_fd(fd, 1);
-		close(fd);
-		return r < 0 ? 1 : 0;
+		/* The rotated files, oldest first, then the current one. */
+		int fds[8];
+		scm_error *e = NULL;
+		json_object *a = name_args(name);
+		r = scmctl_control_call_fdv("container.logs", a, NULL, fds, ELEMENTSOF(fds), &e);
+		json_object_put(a);
+		if (r != 0)
+			return scmctl_fail(e);
+		int bad = 0;
+		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+			if (fds[i] >= 0) {
+				bad |= copy_fd(fds[i], 1) < 0;
+				close(fds[i]);
+			}
+		return bad;
 	}
 	if (strcmp(sub, "stop") == 0 || strcmp(sub, "kill") == 0 || strcmp(sub, "rm") == 0) {
 		json_object *a = name_args(name);
@@ -325,7 +461,12 @@ int scmctl_container(int argc, char **argv, bool json)
 			json_object_array_add(av, json_object_new_string(argv[i]));
 		json_object_object_add(a, "argv", av);
 		int fds[3] = { 0, 1, 2 };
-		if ((r = call("container.exec", a, fds, 3, &res, NULL)) < 0)
+		/* exec still hands over scmctl's stdio (no pty yet): at least the
+		 * terminal's settings come back as they were. */
+		tio_saved = isatty(0) && tcgetattr(0, &saved_tio) == 0;
+		r = call("container.exec", a, fds, 3, &res, NULL);
+		restore_terminal();
+		if (r < 0)
 			return -r;
 		json_object *v;
 		int code = json_object_object_get_ex(res, "exit_code", &v) ? json_object_get_int(v) : 1;

@@ -66,6 +66,8 @@ static const char *libexec_path(const char *prog, char *buf, size_t n)
 	return access(buf, X_OK) == 0 ? buf : prog;
 }
 
+static bool desktop_name_valid(const char *name);
+
 static int cmd_launch(int argc, char **argv)
 {
 	const char *spec = NULL;
@@ -98,11 +100,10 @@ static int cmd_launch(int argc, char **argv)
 	}
 	_cleanup_free_ char *name = strdup(json_object_get_string(v));
 	json_object_put(sj);
-	for (const char *c = name; *c; c++)
-		if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_')) {
-			fprintf(stderr, "scmctl: %s: /name '%s' may only hold letters, digits, - and _\n", spec, name);
-			return 1;
-		}
+	if (!desktop_name_valid(name)) {
+		fprintf(stderr, "scmctl: %s: /name '%s' may only hold letters, digits, - and _ (1-64)\n", spec, name);
+		return 1;
+	}
 
 	_cleanup_free_ char *sp = state_path(name), *dir = NULL, *logp = NULL;
 	if (asprintf(&dir, "%s/desktops", scmctl_runtime_dir()) < 0 || asprintf(&logp, "%s/desktops/%s.log", scmctl_runtime_dir(), name) < 0)
@@ -340,6 +341,18 @@ static int cmd_list(bool json)
 	return 0;
 }
 
+/* A desktop name names its state file: a name, never a path. */
+static bool desktop_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 64)
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_'))
+			return false;
+	return true;
+}
+
 static int cmd_stop(const char *name)
 {
 	json_object *st = load_state(name), *v;
@@ -381,6 +394,10 @@ int scmctl_desktop(int argc, char **argv, bool json)
 		return 2;
 	}
 	const char *name = argv[2];
+	if (!desktop_name_valid(name)) {
+		fprintf(stderr, "scmctl: desktop name '%s' is not valid: 1-64 letters, digits, - and _\n", name);
+		return 2;
+	}
 	if (strcmp(sub, "stop") == 0)
 		return cmd_stop(name);
 	json_object *st = load_state(name);

@@ -107,10 +107,11 @@ static int control_open(scm_error **ret_err)
 	return fd;
 }
 
-/* One request/reply on the control socket; fds of the reply (a channel for
- * "connect") are handed back when ret_fd is set. */
+/* One request/reply on the control socket; the first max_ret fds of the
+ * reply (a channel for "connect", the log files for "container.logs") are
+ * handed back in ret_fds when it is set, -1 where the reply had none. */
 static int control_request(const char *op, json_object *args, const int *fds, size_t n_fds,
-			   json_object **ret_result, int *ret_fd, scm_error **ret_err)
+			   json_object **ret_result, int *ret_fds, size_t max_ret, scm_error **ret_err)
 {
 	_cleanup_close_ int fd = control_open(ret_err);
 	scm_message *m = NULL;
@@ -136,8 +137,8 @@ static int control_request(const char *op, json_object *args, const int *fds, si
 		scm_message_free(m);
 		return r;
 	}
-	if (ret_fd)
-		*ret_fd = scm_message_steal_fd(m, 0);
+	for (size_t i = 0; ret_fds && i < max_ret; i++)
+		ret_fds[i] = scm_message_steal_fd(m, i);
 	if (ret_result)
 		*ret_result = m->json ? json_object_get(m->json) : json_object_new_object();
 	scm_message_free(m);
@@ -151,13 +152,19 @@ int scmctl_control_call(const char *op, json_object *args, json_object **ret_res
 {
 	if (scmctl_last_fd >= 0)
 		scmctl_last_fd = safe_close(scmctl_last_fd);
-	return control_request(op, args, NULL, 0, ret_result, &scmctl_last_fd, ret_err);
+	return control_request(op, args, NULL, 0, ret_result, &scmctl_last_fd, 1, ret_err);
 }
 
 int scmctl_control_call_fds(const char *op, json_object *args, const int *fds, size_t n_fds,
 			    json_object **ret_result, int *ret_fd, scm_error **ret_err)
 {
-	return control_request(op, args, fds, n_fds, ret_result, ret_fd, ret_err);
+	return control_request(op, args, fds, n_fds, ret_result, ret_fd, 1, ret_err);
+}
+
+int scmctl_control_call_fdv(const char *op, json_object *args, json_object **ret_result, int *ret_fds,
+			    size_t max_fds, scm_error **ret_err)
+{
+	return control_request(op, args, NULL, 0, ret_result, ret_fds, max_fds, ret_err);
 }
 
 static void print_json(json_object *o)
@@ -454,7 +461,7 @@ static void help(void)
 	       "  endpoint list | remove NAME\n"
 	       "  channel list | revoke ID\n"
 	       "  call [--endpoint NAME|PATH] [--hold] SERVICE METHOD [ARGS-JSON]\n"
-	       "  container run [--name N] [--profile P]... [--env K=V]... [-d]\n"
+	       "  container run [--name N] [--profile P]... [--env K=V]... [-d | -t]\n"
 	       "                [--user UID[:GID]] [--bind SRC[:DST][:rw]]...\n"
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
 	       "  container list | show N | logs N | stop N [--timeout MS] | kill N [SIG]\n"

@@ -20,6 +20,10 @@ int scmctl_fail(scm_error *e);
 /* The same, sending fds along and taking the reply's first fd (or -1). */
 int scmctl_control_call_fds(const char *op, struct json_object *args, const int *fds, size_t n_fds,
 			    struct json_object **ret_result, int *ret_fd, scm_error **ret_err);
+/* The same without fds to send, taking the reply's first max_fds fds into
+ * ret_fds (-1 where there were fewer). */
+int scmctl_control_call_fdv(const char *op, struct json_object *args, struct json_object **ret_result,
+			    int *ret_fds, size_t max_fds, scm_error **ret_err);
 
 int scmctl_policy(int argc, char **argv);
 int scmctl_container(int argc, char **argv, bool json);

@@ -1,14 +1,18 @@
 /* scmd.c: the Service Control Manager daemon: set-up and the event loop.
  *
- *   scmd [--runtime-dir DIR] [--config DIR] [--idl-path DIRS] [--subids START:COUNT]
- *        [--foreground]
+ *   scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIRS]
+ *        [--subids START:COUNT] [--foreground]
  *
  * Runtime state lives in DIR (default /run/scm as root, else
  * $XDG_RUNTIME_DIR/scm): control.sock, endpoints/, logs/, audit.log.
+ * Container logs live on disk in the state directory (default /var/lib/scm
+ * as root, else $XDG_STATE_HOME/scm or ~/.local/state/scm): a container
+ * that writes without end fills a capped file there, not scmd's tmpfs.
  * Service manifests are read from CONFIG/services/NAME.json at start. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -52,6 +56,25 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* Root: /var/lib/scm; a user: $XDG_STATE_HOME/scm or ~/.local/state/scm
+ * (the XDG base directory rules), never a tmpfs. */
+static char *default_state_dir(void)
+{
+	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *p = NULL;
+	if (geteuid() == 0)
+		return strdup("/var/lib/scm");
+	if (x && x[0] == '/')
+		return asprintf(&p, "%s/scm", x) < 0 ? NULL : p;
+	if (!home || home[0] != '/') {
+		struct passwd *pw = getpwuid(geteuid());
+		home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+	}
+	if (!home)
+		return NULL;
+	return asprintf(&p, "%s/.local/state/scm", home) < 0 ? NULL : p;
+}
+
 static void load_manifests(struct scmd *d)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -79,8 +102,8 @@ static void load_manifests(struct scmd *d)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: scmd [--runtime-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
-		   "            [--subids START:COUNT]\n"
+	fprintf(f, "usage: scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
+		   "            [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]\n"
 		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
 }
 
@@ -88,25 +111,41 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "state-dir", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "idl-path", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "foreground", no_argument, NULL, 'f' },
-		{ "subids", required_argument, NULL, 's' },
+		{ "subids", required_argument, NULL, 'U' }, /* long only */
+		{ "launch-timeout", required_argument, NULL, 'L' },
+		{ "exec-timeout", required_argument, NULL, 'E' },
 		{},
 	};
-	struct scmd d = { .epoll_fd = -1 };
+	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
 	scm_error *e = NULL;
 	const char *subids = NULL;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "r:c:i:hf", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:s:c:i:hf", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': d.runtime_dir = strdup(optarg); break;
+		case 's': d.state_dir = strdup(optarg); break;
 		case 'c': d.config_dir = strdup(optarg); break;
 		case 'i': d.idl_path = strdup(optarg); break;
 		case 'f': break;
-		case 's': subids = optarg; break;
+		case 'U': subids = optarg; break;
+		case 'L':
+		case 'E': {
+			char *end;
+			unsigned long ms = strtoul(optarg, &end, 10);
+			if (*end || ms == 0 || ms > 3600000) {
+				fprintf(stderr, "scmd: --%s: give milliseconds, 1 to 3600000\n",
+					c == 'L' ? "launch-timeout" : "exec-timeout");
+				return 2;
+			}
+			*(c == 'L' ? &d.launch_timeout_ms : &d.exec_timeout_ms) = (unsigned)ms;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -122,6 +161,10 @@ int main(int argc, char **argv)
 		else if (asprintf(&d.runtime_dir, "%s/scm", x) < 0)
 			return 1;
 	}
+	if (!d.state_dir && !(d.state_dir = default_state_dir())) {
+		fprintf(stderr, "scmd: no state directory: set --state-dir, XDG_STATE_HOME or HOME\n");
+		return 1;
+	}
 	if (!d.config_dir)
 		d.config_dir = strdup("/etc/scm");
 	if (containers_subids_init(&d, subids) < 0)
@@ -129,7 +172,8 @@ int main(int argc, char **argv)
 	if (!d.idl_path && asprintf(&d.idl_path, "%s/idl:%s/idl", d.config_dir, SCM_DATADIR) < 0)
 		return 1;
 
-	/* Every channel costs scmd one fd; ask for room. */
+	/* Every channel and container costs scmd fds; ask for all the room
+	 * the hard limit gives (containers get half, see containers_init). */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -149,13 +193,22 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* The state directory holds what outlives a boot of scmd (container
+	 * logs); made like the runtime directory, private below it. */
+	int sr = mkdir_p(d.state_dir, 0700);
+	if (sr < 0) {
+		fprintf(stderr, "scmd: cannot create the state directory %s: %s\n", d.state_dir, strerror(-sr));
+		return 1;
+	}
+
 	list_init(&d.control_conns);
 	list_init(&d.endpoints);
 	list_init(&d.services);
 	list_init(&d.channels);
 	list_init(&d.dead_conns);
-	if (containers_init(&d) < 0) {
-		fprintf(stderr, "scmd: cannot create %s/containers: %m\n", d.runtime_dir);
+	int cr = containers_init(&d);
+	if (cr < 0) {
+		/* containers_init said what (another scmd, a directory) */
 		return 1;
 	}
 	d.default_limit = (struct quota){ .channels = 1024, .pending = 64, .conns = 256, .queued = 256 * 1024 };
@@ -226,5 +279,9 @@ int main(int argc, char **argv)
 		unlink(ctl);
 	scmd_policy_done(&d);
 	audit_close(d.audit);
+	free(d.runtime_dir);
+	free(d.state_dir);
+	free(d.config_dir);
+	free(d.idl_path);
 	return 0;
 }

@@ -173,6 +173,7 @@ struct latency {
 struct scmd {
 	int epoll_fd;
 	char *runtime_dir, *config_dir, *idl_path;
+	char *state_dir; /* on disk: logs/ of containers (--state-dir) */
 	struct watch control, sigfd;
 	struct list control_conns;
 	struct list endpoints, services, channels;
@@ -196,6 +197,13 @@ struct scmd {
 	/* Root: the subordinate ids every container is mapped onto
 	 * (container-identity.c); zero counts when rootless. */
 	uint32_t subuid_start, subuid_count, subgid_start, subgid_count;
+	/* containers (container-hook.c) */
+	char instance[48];   /* scmd-PID-RANDOM: this scmd's cgroups are scm/INSTANCE */
+	char *cgroup_parent; /* "scm/" INSTANCE */
+	int lock_fd;         /* flock on RUNTIME/containers/lock while we live */
+	uint64_t ctr_serial;
+	unsigned ctr_fds_used, ctr_fds_limit;
+	unsigned launch_timeout_ms, exec_timeout_ms;
 };
 
 /* container-hook.c */
@@ -209,12 +217,19 @@ struct container_req {
 	int stdin_fd;        /* -1: /dev/null */
 	int64_t uid, gid;    /* the user it runs as; -1: the spec's (root on the quick path) */
 	bool attach;         /* a pipe of the output for scmctl */
+	bool tty;            /* attached with a pty: attach_fd is its master */
+	uint16_t tty_rows, tty_cols; /* its first window size (0: unset) */
+	bool tty_raw_out;    /* no output processing (\n stays \n): not a terminal */
 	struct service *provider; /* the container runs this service's provider */
+	struct conn *reply_conn; /* answered (call_id) when the launch completes */
+	uint32_t call_id;
 };
+/* containers_start returns once the child is cloned; the launch completes
+ * (or fails) later, from the event loop. */
 struct container_started {
 	const char *name, *endpoint;
 	pid_t pid;
-	int attach_fd;
+	uint64_t serial;
 };
 int containers_init(struct scmd *d);
 int containers_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
@@ -224,12 +239,19 @@ int containers_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_e
 /* Replies to (c, call_id) when the container ends (at once if it has). */
 int containers_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *name,
 		    scm_error **ret_err);
+/* Starts argv in the container; *ret_errfd reads EOF once it exec'd, or
+ * the failing step's text. */
 int containers_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
-		    scm_error **ret_err);
-int containers_log_fd(struct scmd *d, const char *name, int *ret_fd, scm_error **ret_err);
+		    int *ret_errfd, scm_error **ret_err);
+/* The container's log files, oldest first (rotated ones, then the current
+ * one), at most CONTAINERS_LOG_FDS_MAX; the caller closes them. */
+#define CONTAINERS_LOG_FDS_MAX 8
+int containers_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,
+		       scm_error **ret_err);
 int containers_remove(struct scmd *d, const char *name, scm_error **ret_err);
 struct json_object *containers_json(struct scmd *d, const char *only);
 void containers_stop_all(struct scmd *d);
+void cgroup_parent_remove(struct scmd *d);
 void containers_conn_closed(struct scmd *d, struct conn *c);
 /* Forget c everywhere containers wait on it (container and exec waiters). */
 void containers_conn_gone(struct scmd *d, struct conn *c);
@@ -249,6 +271,8 @@ int containers_add_binds(struct container_spec *spec, struct container_sandbox *
 			 struct json_object *binds, scm_error **ret_err);
 /* registry.c: a provider container ended / connected its control socket. */
 void service_container_exited(struct scmd *d, struct service *s, int status);
+/* Its launch failed or timed out: pending connects get e. */
+void service_container_failed(struct scmd *d, struct service *s, const scm_error *e);
 void service_provider_connected(struct scmd *d, struct service *s, int fd);
 
 struct decision {

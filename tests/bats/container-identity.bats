@@ -216,15 +216,15 @@ PY
 }
 
 @test "scmd: --subids is checked; without it and without an scm entry the default range is used and said" {
-	run "$SCMD" --runtime-dir "$SCMT/run2" --subids 0:100
+	run "$SCMD" --runtime-dir "$SCMT/run2" --state-dir "$SCMT/state2" --subids 0:100
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"--subids 0:100: expected START:COUNT"* ]]
-	run "$SCMD" --runtime-dir "$SCMT/run2" --subids 4294967000:1000
+	run "$SCMD" --runtime-dir "$SCMT/run2" --state-dir "$SCMT/state2" --subids 4294967000:1000
 	[ "$status" -ne 0 ]
 	if grep -q '^scm:' /etc/subuid 2>/dev/null && grep -q '^scm:' /etc/subgid 2>/dev/null; then
 		skip "this host has scm entries in /etc/subuid and /etc/subgid"
 	fi
-	"$SCMD" --runtime-dir "$SCMT/run2" --config "$SCMT/cfg" 2>"$SCMT/scmd2.log" &
+	"$SCMD" --runtime-dir "$SCMT/run2" --state-dir "$SCMT/state2" --config "$SCMT/cfg" 2>"$SCMT/scmd2.log" &
 	upid=$!
 	for _ in $(seq 200); do [ -S "$SCMT/run2/control.sock" ] && break; sleep 0.02; done
 	grep -q 'no "scm" entry in /etc/subuid and /etc/subgid; containers run as host ids 2147483648-2147549183' "$SCMT/scmd2.log"
@@ -237,10 +237,10 @@ PY
 	R=$(mktemp -d /var/tmp/scm-idrl.XXXXXX)
 	chmod 755 "$R"; chown scmtest "$R"
 	# a rootless scmd has no range to give (no newuidmap)
-	run setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$R/run" --subids 100000:65536
+	run setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$R/run" --state-dir "$R/state" --subids 100000:65536
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"--subids needs root"* ]]
-	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$R/run" --config "$R/cfg" \
+	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$R/run" --state-dir "$R/state" --config "$R/cfg" \
 		2>"$R/scmd.log" &
 	upid=$!
 	for _ in $(seq 200); do [ -S "$R/run/control.sock" ] && break; sleep 0.02; done
@@ -279,7 +279,7 @@ PY
 }
 
 @test "root: scmd's supplementary groups reach neither a container nor an exec into it" {
-	setpriv --groups 0,4 "$SCMD" --runtime-dir "$SCMT/run3" --config "$SCMT/cfg" --subids "$START:$COUNT" \
+	setpriv --groups 0,4 "$SCMD" --runtime-dir "$SCMT/run3" --state-dir "$SCMT/state3" --config "$SCMT/cfg" --subids "$START:$COUNT" \
 		2>"$SCMT/scmd3.log" &
 	upid=$!
 	for _ in $(seq 200); do [ -S "$SCMT/run3/control.sock" ] && break; sleep 0.02; done
@@ -299,7 +299,7 @@ PY
 
 @test "root: scmd's runtime directory is hidden when it lies in the tree the containers see" {
 	local R=$SCM_BUILD/rt-idtest-$$
-	"$SCMD" --runtime-dir "$R" --config "$SCMT/cfg" --subids "$START:$COUNT" 2>"$SCMT/scmd4.log" &
+	"$SCMD" --runtime-dir "$R" --state-dir "$SCMT/state4" --config "$SCMT/cfg" --subids "$START:$COUNT" 2>"$SCMT/scmd4.log" &
 	upid=$!
 	for _ in $(seq 200); do [ -S "$R/control.sock" ] && break; sleep 0.02; done
 	run env SCM_RUNTIME_DIR="$R" "$SCMCTL" container run -- sh -c "ls -A '$R'; $H connect-unix '$R/control.sock'; ls '$SCM_BUILD/bin'"

@@ -14,7 +14,8 @@ bpf perf_event_open lookup_dcookie uselib iopl ioperm syslog keyctl add_key requ
 process_vm_readv process_vm_writev reboot swapon swapoff acct quotactl quotactl_fd
 clock_settime settimeofday adjtimex clock_adjtime open_by_handle_at name_to_handle_at
 userfaultfd unshare setns mknod mknodat ioctl-tiocsti socket-packet socket-raw clone-newuser
-clone-newns clone-newnet clone-newpid"
+clone-newns clone-newnet clone-newpid io_uring_setup io_uring_enter io_uring_register pidfd_getfd
+kcmp process_madvise move_pages migrate_pages fanotify_init ioctl-tioclinux ioctl-tiocsti-high"
 
 setup_file() { container_setup_file; }
 teardown_file() { container_teardown_file; }

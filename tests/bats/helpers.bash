@@ -6,7 +6,8 @@ SCMCTL=$SCM_BUILD/bin/scmctl
 SCMD=$SCM_BUILD/bin/scmd
 TC=$SCM_BUILD/libexec/scm-test-client
 
-# Starts scmd in $SCMT/run with config dir $SCMT/cfg; waits for its socket.
+# Starts scmd in $SCMT/run (state, such as container logs, in $SCMT/state)
+# with config dir $SCMT/cfg; waits for its socket.
 start_scmd() {
 	SCMT=$(mktemp -d /tmp/scm-bats.XXXXXX)
 	# containers run as unprivileged host ids (a subordinate range) and
@@ -16,7 +17,7 @@ start_scmd() {
 	mkdir -p "$SCMT/cfg/services"
 	# a test file may write configuration before scmd reads it
 	if declare -F pre_start >/dev/null; then pre_start; fi
-	"$SCMD" --runtime-dir "$SCMT/run" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" "$@" \
+	"$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" "$@" \
 		2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
 	for _ in $(seq 200); do

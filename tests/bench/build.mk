@@ -32,4 +32,4 @@ BENCH_DEPS += $(IPC_BENCH) $(filter %/bin/scmd %/bin/scmctl,$(BINS)) \
 $(B)/tests/bench/scmd-bench: tests/bench/scmd-bench.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
-BENCH_DEPS += $(B)/tests/bench/scmd-bench
+BENCH_DEPS += $(B)/tests/bench/scmd-bench $(B)/libexec/scm-ctl-ping

@@ -4,6 +4,8 @@
 #   scmd memory per idle container (RSS of scmd, 64 sleeping containers)
 #   scmd memory and fds per live channel (RSS of scmd, 2000 held channels)
 #   container run -- /bin/true through scmctl, median of 40, vs scm-run
+#   control-socket round trips (p50/p99) while 2 clients launch containers
+#   back to back, against the same with no launches
 set -u
 B=${SCM_BUILD:-$PWD/build}
 BIN=$B/bin
@@ -40,6 +42,29 @@ for i in $(seq 40); do
 done >"$T/launch"
 s=$(cut -d' ' -f1 "$T/launch" | median) r=$(cut -d' ' -f2 "$T/launch" | median)
 echo "container run /bin/true via scmctl+scmd: $s us median (40), scm-run alone $r us: $(awk "BEGIN{printf \"%.2f\", $s/$r}")x"
+
+# control latency under launch load: `status` round trips on the control
+# socket (one connection, 2 ms apart) with no launches, then while two
+# clients each launch containers back to back. scmd's loop never waits on
+# a launch, so the two should look alike.
+PING=$B/libexec/scm-ctl-ping
+if [ -x "$PING" ]; then
+	idle=$("$PING" "$T/run/control.sock" 500 2)
+	for k in 1 2; do
+		( trap - EXIT # the script's cleanup is not this subshell's
+		  while [ ! -e "$T/stop-launch" ]; do "$BIN/scmctl" container run -- /bin/true >/dev/null 2>&1 && echo >>"$T/launches"; done ) &
+		eval "L$k=\$!"
+	done
+	sleep 0.2
+	busy=$("$PING" "$T/run/control.sock" 500 2)
+	touch "$T/stop-launch"
+	wait "$L1" "$L2"
+	launched=$(wc -l <"$T/launches")
+	f() { sed -n "s/.*p50_us=\([0-9]*\) p99_us=\([0-9]*\).*/\1 us p50, \2 us p99/p"; }
+	echo "scmd control round trip while 2 containers launch back to back: $(echo "$busy" | f); with no launches: $(echo "$idle" | f) (500 status calls; $launched launches meanwhile)"
+else
+	echo "scmd control round trip while 2 containers launch back to back: n/a (no scm-ctl-ping)"
+fi
 
 # channels
 cat >"$T/echo.json" <<JSON

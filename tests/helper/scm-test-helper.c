@@ -24,6 +24,7 @@
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define BAD ((long)1) /* a pointer no call can read */
@@ -89,6 +90,17 @@ static int try_one(const char *name)
 	else if (IS("mknodat")) r = syscall(SYS_mknodat, AT_FDCWD, "/nonexistent/dev", S_IFBLK | 0600, makedev(7, 0));
 	else if (IS("mknod-fifo")) r = syscall(SYS_mknod, "/nonexistent/fifo", S_IFIFO | 0600, 0);
 	else if (IS("ioctl-tiocsti")) r = syscall(SYS_ioctl, -1, TIOCSTI, 0);
+	else if (IS("ioctl-tiocsti-high")) r = syscall(SYS_ioctl, -1, 0x100000000UL | TIOCSTI, 0);
+	else if (IS("ioctl-tioclinux")) r = syscall(SYS_ioctl, -1, TIOCLINUX, 0);
+	else if (IS("io_uring_setup")) r = syscall(SYS_io_uring_setup, 0, 0);
+	else if (IS("io_uring_enter")) r = syscall(SYS_io_uring_enter, -1, 0, 0, 0, 0, 0);
+	else if (IS("io_uring_register")) r = syscall(SYS_io_uring_register, -1, 0, 0, 0);
+	else if (IS("pidfd_getfd")) r = syscall(SYS_pidfd_getfd, -1, 0, 0);
+	else if (IS("kcmp")) r = syscall(SYS_kcmp, getpid(), getpid(), 99, 0, 0);
+	else if (IS("process_madvise")) r = syscall(SYS_process_madvise, -1, BAD, 1, 0, 0);
+	else if (IS("move_pages")) r = syscall(SYS_move_pages, 0, 1, BAD, 0, BAD, ~0L);
+	else if (IS("migrate_pages")) r = syscall(SYS_migrate_pages, -1, 0, BAD, BAD);
+	else if (IS("fanotify_init")) r = syscall(SYS_fanotify_init, ~0u, 0);
 	else if (IS("clone3")) r = syscall(SYS_clone3, 0, 0);
 	else if (IS("socket-packet") || IS("socket-raw")) {
 		r = IS("socket-packet") ? socket(AF_PACKET, SOCK_RAW, 0) : socket(AF_INET, SOCK_RAW, 1);
@@ -187,16 +199,68 @@ static int cmd_open(const char *path)
 	return 0;
 }
 
-static int cmd_write(const char *path)
+static int cmd_write(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, "x", 1) != 1) {
+	size_t n = strlen(text);
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n) {
 		printf("write %s: %s\n", path, ename(errno));
 		return 1;
 	}
 	printf("write %s: OK\n", path);
 	close(fd);
 	return 0;
+}
+
+/* Everything a container could do to an inode it was shown in place of
+ * another: write, chmod, touch, chown. Prints each outcome; exit 0 when
+ * every one failed. */
+static int cmd_tamper(const char *path)
+{
+	int ok = 0, fd = open(path, O_WRONLY | O_CLOEXEC);
+	int e = fd < 0 ? errno : (write(fd, "x", 1) == 1 ? 0 : errno);
+	printf("tamper %s: write %s\n", path, e ? ename(e) : "OK");
+	ok += !e;
+	if (fd >= 0)
+		close(fd);
+	e = chmod(path, 0) < 0 ? errno : 0;
+	printf("tamper %s: chmod %s\n", path, e ? ename(e) : "OK");
+	ok += !e;
+	e = utimensat(AT_FDCWD, path, NULL, 0) < 0 ? errno : 0;
+	printf("tamper %s: touch %s\n", path, e ? ename(e) : "OK");
+	ok += !e;
+	e = chown(path, 1, 1) < 0 ? errno : 0;
+	printf("tamper %s: chown %s\n", path, e ? ename(e) : "OK");
+	ok += !e;
+	return ok ? 1 : 0;
+}
+
+/* Terminal probes on fd 0: turn echo off (as `stty -echo` would) and push
+ * input with TIOCSTI. */
+static int cmd_noecho(void)
+{
+	struct termios t;
+	if (tcgetattr(0, &t) < 0) {
+		printf("noecho: %s\n", ename(errno));
+		return 1;
+	}
+	t.c_lflag &= ~(tcflag_t)ECHO;
+	if (tcsetattr(0, TCSANOW, &t) < 0) {
+		printf("noecho: %s\n", ename(errno));
+		return 1;
+	}
+	printf("noecho: OK\n");
+	return 0;
+}
+
+static int cmd_tiocsti(const char *text)
+{
+	int e = 0;
+	for (const char *c = text; *c && !e; c++)
+		if (ioctl(0, TIOCSTI, c) < 0)
+			e = errno;
+	printf("tiocsti: %s\n", e ? ename(e) : "OK");
+	return e ? 1 : 0;
 }
 
 static int cmd_connect(const char *path)
@@ -307,7 +371,7 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: scm-test-helper try-syscall NAME...|caps|nnp|id|open PATH|"
 				"ls PATH|pids|raw-socket|mknod|connect-unix PATH|forkbomb|memhog MB|"
-				"write PATH|read PATH|listen-unix PATH|trap-term CODE|ignore-term|exit CODE|"
+				"mknod [PATH MAJOR MINOR TEXT]|write PATH [TEXT]|tamper PATH|noecho|tiocsti TEXT|read PATH|listen-unix PATH|trap-term CODE|ignore-term|exit CODE|"
 				"sleep SECONDS\n");
 		return 2;
 	}
@@ -324,17 +388,27 @@ int main(int argc, char **argv)
 	if (!strcmp(c, "open") && argc == 3) return cmd_open(argv[2]);
 	if (!strcmp(c, "ls") && argc == 3) return cmd_ls(argv[2], false);
 	if (!strcmp(c, "pids")) return cmd_ls("/proc", true);
-	if (!strcmp(c, "write") && argc == 3) return cmd_write(argv[2]);
+	if (!strcmp(c, "write") && (argc == 3 || argc == 4))
+		return cmd_write(argv[2], argc == 4 ? argv[3] : "x");
+	if (!strcmp(c, "tamper") && argc == 3) return cmd_tamper(argv[2]);
+	if (!strcmp(c, "noecho")) return cmd_noecho();
+	if (!strcmp(c, "tiocsti") && argc == 3) return cmd_tiocsti(argv[2]);
 	if (!strcmp(c, "connect-unix") && argc == 3) return cmd_connect(argv[2]);
 	if (!strcmp(c, "raw-socket")) {
 		int a = try_one("socket-raw"), b = try_one("socket-packet");
 		printf("raw-socket: inet %s, packet %s\n", a ? ename(a) : "OK", b ? ename(b) : "OK");
 		return a && b ? 0 : 1;
 	}
-	if (!strcmp(c, "mknod")) {
+	if (!strcmp(c, "mknod") && argc == 2) {
 		int r = mknod("/tmp/scm-test-null", S_IFCHR | 0666, makedev(1, 3));
 		printf("mknod: %s\n", r < 0 ? ename(errno) : "OK");
 		return r < 0 ? 0 : 1;
+	}
+	if (!strcmp(c, "mknod") && argc == 6) {
+		/* mknod PATH MAJOR MINOR TEXT: make a char node, then write. */
+		int r = mknod(argv[2], S_IFCHR | 0666, makedev(atoi(argv[3]), atoi(argv[4])));
+		printf("mknod %s: %s\n", argv[2], r < 0 ? ename(errno) : "OK");
+		return r < 0 ? 1 : cmd_write(argv[2], argv[5]);
 	}
 	if (!strcmp(c, "forkbomb")) return cmd_forkbomb();
 	if (!strcmp(c, "listen-unix") && argc == 3) return cmd_listen(argv[2]);

@@ -75,6 +75,10 @@ static const struct {
 	{"{\"memory\":-5}", "/memory: -5 out of range"},
 	{"{\"cpu\":{\"quota\":\"x\"}}", "/cpu/quota: expected an integer"},
 	{"{\"network\":1}", "/network: expected a boolean"},
+	{"{\"log\":{\"max_bytes\":1000}}", "/log/max_bytes: 1000 out of range"},
+	{"{\"log\":{\"files\":8}}", "/log/files: 8 out of range"},
+	{"{\"log\":{\"size\":1}}", "/log/size: unknown field"},
+	{"{\"log\":[]}", "/log: expected an object"},
 	{"{", "invalid JSON"},
 };
 
@@ -141,12 +145,87 @@ static void test_apply_quick(void **state)
 	container_spec_free(s);
 }
 
+/* The default sandbox fills only what nothing else set, and says which. */
+static void test_apply_defaults(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *sandbox; /* NULL: no profile */
+		int64_t spec_pids;   /* -1: the spec sets none */
+		int64_t memory, pids;
+		unsigned defaulted;
+	} t[] = {
+		{NULL, -1, CONTAINER_DEFAULT_MEMORY, CONTAINER_DEFAULT_PIDS,
+		 CONTAINER_LIMIT_MEMORY | CONTAINER_LIMIT_PIDS},
+		{NULL, 4096, CONTAINER_DEFAULT_MEMORY, 4096, CONTAINER_LIMIT_MEMORY},
+		{"{\"memory\":67108864}", -1, 67108864, CONTAINER_DEFAULT_PIDS, CONTAINER_LIMIT_PIDS},
+		{"{\"memory\":8589934592,\"pids\":10000}", -1, 8589934592, 10000, 0},
+		{"{\"log\":{\"max_bytes\":65536,\"files\":7}}", 20, CONTAINER_DEFAULT_MEMORY, 20,
+		 CONTAINER_LIMIT_MEMORY},
+	};
+	char *argv[] = {"true", NULL};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		container_spec *s = NULL;
+		container_sandbox *sb = NULL;
+		char *err = NULL;
+		assert_int_equal(container_spec_quick(argv, &s), 0);
+		s->resources.pids_limit = t[i].spec_pids;
+		if (t[i].sandbox && container_sandbox_parse(t[i].sandbox, strlen(t[i].sandbox), &sb, &err))
+			fail_msg("case %zu: %s", i, err);
+		assert_int_equal(container_sandbox_apply(s, sb), 0);
+		if (s->resources.memory_limit != t[i].memory || s->resources.pids_limit != t[i].pids ||
+		    s->resources.defaulted != t[i].defaulted)
+			fail_msg("case %zu: memory %lld pids %lld defaulted %u", i,
+				 (long long)s->resources.memory_limit, (long long)s->resources.pids_limit,
+				 s->resources.defaulted);
+		if (sb)
+			assert_int_equal(container_sandbox_check(s, sb, &err), 0);
+		container_sandbox_free(sb);
+		container_spec_free(s);
+	}
+}
+
+static const char *mount_data(const container_spec *s, const char *dest)
+{
+	for (size_t i = 0; i < s->n_mounts; i++)
+		if (strcmp(s->mounts[i].destination, dest) == 0)
+			return s->mounts[i].data;
+	return NULL;
+}
+
+/* The quick path's tmpfs follow the memory limit, default or profile's. */
+static void test_tmpfs_sizes(void **state)
+{
+	(void)state;
+	char *argv[] = {"true", NULL};
+	container_spec *s = NULL;
+	container_sandbox *sb = NULL;
+	char *err = NULL;
+	assert_int_equal(container_spec_quick(argv, &s), 0);
+	assert_int_equal(container_sandbox_apply(s, NULL), 0);
+	assert_string_equal(mount_data(s, "/tmp"), "mode=1777,size=268435456,nr_inodes=65536");
+	assert_string_equal(mount_data(s, "/dev/shm"), "mode=1777,size=67108864,nr_inodes=16384");
+	assert_string_equal(mount_data(s, "/run"), "mode=755,size=33554432,nr_inodes=8192");
+	assert_string_equal(mount_data(s, "/dev"), "mode=755,size=64k");
+	container_spec_free(s);
+	const char *j = "{\"memory\":67108864}";
+	assert_int_equal(container_spec_quick(argv, &s), 0);
+	assert_int_equal(container_sandbox_parse(j, strlen(j), &sb, &err), 0);
+	assert_int_equal(container_sandbox_apply(s, sb), 0);
+	assert_string_equal(mount_data(s, "/tmp"), "mode=1777,size=33554432,nr_inodes=8192");
+	assert_string_equal(mount_data(s, "/run"), "mode=755,size=4194304,nr_inodes=1024");
+	container_sandbox_free(sb);
+	container_spec_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_bad_sandboxes),
 		cmocka_unit_test(test_apply_quick),
+		cmocka_unit_test(test_apply_defaults),
+		cmocka_unit_test(test_tmpfs_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,10 +173,10 @@ static void test_sandbox(void **state)
 	const prof profs[] = {
 		SB("base", 0, "{'syscalls':{'allow':['read','ptrace','write']},'capabilities':{'allow':['CAP_CHOWN']},"
 			      "'network':'host','limits':{'memory':8388608,'pids':10},"
-			      "'mounts':[{'source':'/srv/a','destination':'/a'}]}"),
+			      "'mounts':[{'source':'/srv/a','destination':'/a'}],'log':{'max_bytes':2097152,'files':2}}"),
 		SB("app", 10, "{'syscalls':{'deny':['ptrace'],'allow':['openat']},'network':'loopback',"
 			      "'limits':{'memory':67108864},'mounts':[{'source':'/srv/b','destination':'/b','readonly':false}]}"),
-		SB("peer", 10, "{'network':'host','limits':{'memory':16777216},'gfx':{'weight':5},"
+		SB("peer", 10, "{'network':'host','limits':{'memory':16777216},'gfx':{'weight':5},'log':{'max_bytes':1048576},"
 			       "'mounts':[{'source':'/srv/c','destination':'/b'}]}"),
 		{ NULL, NULL },
 	};
@@ -199,6 +199,9 @@ static void test_sandbox(void **state)
 	assert_int_equal(sb->pids_max, 10);
 	assert_int_equal(sb->cpu_weight, 0);
 	assert_int_equal(sb->gfx_weight, 5);
+	/* log: peer's size (10) over base's, base's file count */
+	assert_int_equal(sb->log_max_bytes, 1048576);
+	assert_int_equal(sb->log_files, 2);
 	/* /b: conflicting sources at 10 -> not mounted; /a from base */
 	assert_int_equal(sb->n_mounts, 1);
 	assert_string_equal(sb->mounts[0].destination, "/a");
@@ -211,7 +214,8 @@ static void test_sandbox(void **state)
 	assert_int_equal(policy_sandbox_to_json(e, &js, &err), 0);
 	assert_string_equal(js, "{\"syscalls\":{\"deny\":[\"ptrace\"],\"allow\":[\"openat\",\"read\",\"write\"]},"
 				"\"capabilities\":[\"CAP_CHOWN\"],\"mounts\":[{\"source\":\"/srv/a\",\"destination\":\"/a\","
-				"\"writable\":false}],\"network\":false,\"memory\":16777216,\"pids\":10}");
+				"\"writable\":false}],\"network\":false,\"memory\":16777216,\"pids\":10,"
+				"\"log\":{\"max_bytes\":1048576,\"files\":2}}");
 	free(js);
 	policy_effective_unref(e);
 	policy_store_free(st);

@@ -22,7 +22,7 @@ static const parse_case cases[] = {
 		   "{'service':'v*','methods':'*','action':'deny'}],'sandbox':{'syscalls':{'allow':['read'],"
 		   "'deny':['ptrace']},'capabilities':{'allow':['CAP_CHOWN']},'mounts':[{'source':'/a',"
 		   "'destination':'/b','readonly':false}],'network':'loopback','limits':{'memory':1048576,"
-		   "'pids':3,'cpu':50},'gfx':{'weight':7}}}"),
+		   "'pids':3,'cpu':50},'gfx':{'weight':7},'log':{'max_bytes':65536,'files':7}}}"),
 	OK("all constraint forms", "{'name':'test','priority':1,'services':[{'service':'vdisk','methods':['open'],"
 				   "'action':'allow','args':{'path':{'path_prefix':'/data'},'readonly':{'in':[true]},"
 				   "'n':{'range':[0,10.5]},'s':{'prefix':'a'}}}]}"),
@@ -116,6 +116,10 @@ static const parse_case cases[] = {
 	    "/sandbox/limits/memory: 1 is out of range"),
 	BAD("negative pids", "{'name':'test','priority':1,'sandbox':{'limits':{'pids':-1}}}", "out of range"),
 	BAD("cpu weight", "{'name':'test','priority':1,'sandbox':{'limits':{'cpu':0}}}", "/sandbox/limits/cpu"),
+	BAD("log too small", "{'name':'test','priority':1,'sandbox':{'log':{'max_bytes':100}}}",
+	    "/sandbox/log/max_bytes: 100 is out of range"),
+	BAD("log files", "{'name':'test','priority':1,'sandbox':{'log':{'files':8}}}", "/sandbox/log/files: 8 is out of range"),
+	BAD("log unknown key", "{'name':'test','priority':1,'sandbox':{'log':{'size':1}}}", "/sandbox/log/size: unknown key"),
 	BAD("gfx unknown key", "{'name':'test','priority':1,'sandbox':{'gfx':{'weigth':1}}}", "/sandbox/gfx/weigth: unknown key"),
 };
 

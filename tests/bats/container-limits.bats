@@ -1,0 +1,316 @@
+#!/usr/bin/env bats
+# The default sandbox: containers scmd runs without a profile that sets
+# limits still get pids and memory limits (swap counted in), bounded tmpfs
+# /tmp, /run and /dev/shm whose pages count against the container's
+# memory, and a log that is capped, rotated and kept on disk in the state
+# directory. Each test checks the effect on the host: processes counted in
+# the container's pid namespace, the cgroup's own files, the host's Shmem,
+# the bytes on disk. As root and, where it applies, under a rootless scmd.
+load helpers
+
+pre_start() {
+	mkdir -p "$SCMT/cfg/profiles"
+	cat >"$SCMT/cfg/profiles/small.json" <<'JSON'
+{"name":"small","priority":10,"sandbox":{"limits":{"memory":67108864}}}
+JSON
+	cat >"$SCMT/cfg/profiles/smalllog.json" <<'JSON'
+{"name":"smalllog","priority":10,"sandbox":{"log":{"max_bytes":1048576,"files":3}}}
+JSON
+}
+
+setup() {
+	id scmtest >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin scmtest
+	start_scmd
+	N=lim$$ # cgroups are scm/NAME host-wide: names no other test uses
+	CTL=("$SCMCTL")
+}
+
+teardown() {
+	"${CTL[@]}" --json container list 2>/dev/null | python3 -c '
+import json,sys
+for c in json.load(sys.stdin)["containers"]:
+    if c["state"]=="running": print(c["name"])' | while read -r n; do "${CTL[@]}" container kill "$n" >/dev/null 2>&1 || true; done
+	if [ -n "${UPID:-}" ]; then kill "$UPID" 2>/dev/null || true; wait "$UPID" 2>/dev/null || true; fi
+	[ -z "${U:-}" ] || rm -rf "$U"
+	stop_scmd
+}
+
+# A second scmd run by scmtest (rootless), state under XDG_STATE_HOME (the
+# default for a user); scmctl for it is "${CTL[@]}".
+start_user_scmd() {
+	U=$(mktemp -d /tmp/scm-limits-user.XXXXXX)
+	mkdir -p "$U/cfg"
+	chmod 755 "$U"; chown -R scmtest "$U"
+	setpriv --reuid scmtest --regid scmtest --clear-groups env XDG_STATE_HOME="$U/xdg" \
+		"$SCMD" --runtime-dir "$U/run" --config "$U/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$U/scmd.log" &
+	UPID=$!
+	for _ in $(seq 200); do [ -S "$U/run/control.sock" ] && break; sleep 0.02; done
+	[ -S "$U/run/control.sock" ] || { cat "$U/scmd.log"; return 1; }
+	CTL=(setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$U/run" "$SCMCTL")
+}
+
+wait_log() { # NAME TEXT: until the container's log has TEXT
+	for _ in $(seq 600); do
+		"${CTL[@]}" container logs "$1" 2>/dev/null | grep -q "$2" && return 0
+		sleep 0.05
+	done
+	echo "no '$2' in the log of $1:"; "${CTL[@]}" container logs "$1"
+	return 1
+}
+
+wait_exited() { # NAME
+	for _ in $(seq 1200); do
+		"${CTL[@]}" container show "$1" 2>/dev/null | grep -q '"state":"exited"' && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Processes in the pid namespace of the container NAME (its PID 1 included).
+ns_procs() {
+	local pid ns n=0 p
+	pid=$("${CTL[@]}" --json container show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+	ns=$(readlink "/proc/$pid/ns/pid")
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/ns/pid" 2>/dev/null)" = "$ns" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# The container's file FILE of cgroup controller CTRL (v2 or v1), or nothing.
+cg_file() { # NAME CTRL FILE: in the cgroups of this scmd's instance (scm/INSTANCE/NAME)
+	local f inst
+	inst=$(cat "$SCM_RUNTIME_DIR/containers/instance")
+	for f in "/sys/fs/cgroup/unified/scm/$inst/$1/$3" "/sys/fs/cgroup/scm/$inst/$1/$3" \
+		"/sys/fs/cgroup/$2/scm/$inst/$1/$3"; do
+		[ -e "$f" ] && { echo "$f"; return 0; }
+	done
+	return 1
+}
+
+shmem_kb() { awk '/^Shmem:/ {print $2}' /proc/meminfo; }
+
+# Forks 1000 sleeps in a subshell (a shell gives up at its first failed
+# fork), then says so and stays.
+FORKS='( i=0; while [ $i -lt 1000 ]; do sleep 300 & i=$((i+1)); done ) 2>/dev/null; echo forks-done; sleep 300'
+
+check_pids() {
+	run "${CTL[@]}" container run -d --name "$N-pids" -- /bin/sh -c "$FORKS"
+	[ "$status" -eq 0 ]
+	wait_log "$N-pids" forks-done
+	local n
+	n=$(ns_procs "$N-pids")
+	echo "processes in the container: $n"
+	[ "$n" -gt 100 ]  # it did fork
+	[ "$n" -le 512 ]  # the default pids limit
+}
+
+@test "root: a quick-path container without a profile cannot fork past the default pids limit" {
+	check_pids
+	# The limit is the cgroup's, with its own count.
+	[ "$(cat "$(cg_file "$N-pids" pids pids.max)")" = 512 ]
+	[ "$(cat "$(cg_file "$N-pids" pids pids.current)")" -le 512 ]
+}
+
+@test "rootless: a quick-path container without a profile cannot fork past the default pids limit" {
+	# No delegated cgroup here: RLIMIT_NPROC, counted in the container's
+	# user namespace, stands in (docs/containers.md).
+	start_user_scmd
+	check_pids
+}
+
+@test "root: the default memory limit holds swap too (memsw on v1, swap.max on v2)" {
+	run "$SCMCTL" container run -d --name "$N-mem" -- /bin/sleep 300
+	[ "$status" -eq 0 ]
+	local f
+	if f=$(cg_file "$N-mem" memory memory.max); then
+		[ "$(cat "$f")" = 536870912 ]
+		[ ! -e "${f%/*}/memory.swap.max" ] || [ "$(cat "${f%/*}/memory.swap.max")" = 0 ]
+	else
+		f=$(cg_file "$N-mem" memory memory.limit_in_bytes)
+		[ "$(cat "$f")" = 536870912 ]
+		[ ! -e "${f%/*}/memory.memsw.limit_in_bytes" ] || [ "$(cat "${f%/*}/memory.memsw.limit_in_bytes")" = 536870912 ]
+	fi
+}
+
+@test "root: a bundle without limits gets the default sandbox's; its own limit stays" {
+	local b="$SCMT/bundle"
+	mkdir -p "$b"
+	jq 'del(.linux.resources, .annotations) | .process.args=["/bin/sleep","300"]' \
+		"$SCM_SRC/examples/bundles/host-ro/config.json" >"$b/config.json"
+	run "$SCMCTL" container run -d --name "$N-bun" --bundle "$b"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$(cg_file "$N-bun" pids pids.max)")" = 512 ]
+	local f
+	f=$(cg_file "$N-bun" memory memory.max || cg_file "$N-bun" memory memory.limit_in_bytes)
+	[ "$(cat "$f")" = 536870912 ]
+	# A limit of its own is its own (a profile could still bound it).
+	jq 'del(.annotations) | .linux.resources={"pids":{"limit":2048}} | .process.args=["/bin/sleep","300"]' \
+		"$SCM_SRC/examples/bundles/host-ro/config.json" >"$b/config.json"
+	run "$SCMCTL" container run -d --name "$N-bun2" --bundle "$b"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$(cg_file "$N-bun2" pids pids.max)")" = 2048 ]
+	f=$(cg_file "$N-bun2" memory memory.max || cg_file "$N-bun2" memory memory.limit_in_bytes)
+	[ "$(cat "$f")" = 536870912 ]
+}
+
+# Writes 2 GiB into each of /tmp, /run and /dev/shm, keeps what it got and
+# reports; the host measures while the pages are held.
+FILL='for d in /tmp /run /dev/shm; do dd if=/dev/zero of=$d/fill bs=1M count=2048 2>&1 | grep -o "No space left on device" || echo "$d: filled"; done; echo fill-done; sleep 300'
+
+check_fill() {
+	local before after
+	before=$(shmem_kb)
+	run "${CTL[@]}" container run -d --name "$N-fill" -- /bin/sh -c "$FILL"
+	[ "$status" -eq 0 ]
+	wait_log "$N-fill" fill-done
+	after=$(shmem_kb)
+	"${CTL[@]}" container logs "$N-fill"
+	# Every write stopped short of 2 GiB.
+	! "${CTL[@]}" container logs "$N-fill" | grep -q filled
+	[ "$("${CTL[@]}" container logs "$N-fill" | grep -c 'No space left on device')" -eq 3 ]
+	# The host's shared memory grew by what the tmpfs sizes allow (352
+	# MiB), not by 6 GiB; other tests on the machine get some slack.
+	echo "host Shmem grew by $(((after - before) / 1024)) MiB"
+	[ $((after - before)) -lt $((768 * 1024)) ]
+}
+
+@test "root: 2 GiB written into /tmp, /run and /dev/shm stop at their sizes, charged to the container's memory cgroup" {
+	check_fill
+	# The pages are the container's: its cgroup holds them, under its limit.
+	local usage max
+	usage=$(cat "$(cg_file "$N-fill" memory memory.current || cg_file "$N-fill" memory memory.usage_in_bytes)")
+	max=$(cat "$(cg_file "$N-fill" memory memory.peak || cg_file "$N-fill" memory memory.max_usage_in_bytes)")
+	echo "cgroup usage $((usage >> 20)) MiB, peak $((max >> 20)) MiB"
+	[ "$usage" -ge $((300 << 20)) ]
+	[ "$max" -le $((512 << 20)) ]
+}
+
+@test "rootless: 2 GiB written into /tmp, /run and /dev/shm stop at their sizes" {
+	start_user_scmd
+	check_fill
+}
+
+@test "root: a profile's memory sizes the tmpfs, whose pages its cgroup pays for: 64 MiB gives a 32 MiB /tmp" {
+	local before after
+	before=$(shmem_kb)
+	run "$SCMCTL" container run -d --name "$N-small" --profile small -- /bin/sh -c \
+		'df -k /tmp | tail -1; dd if=/dev/zero of=/tmp/fill bs=1M count=2048 2>&1 | grep -o "No space left on device"; echo fill-done; sleep 300'
+	[ "$status" -eq 0 ]
+	wait_log "$N-small" fill-done
+	after=$(shmem_kb)
+	"$SCMCTL" container logs "$N-small"
+	# /tmp is half the memory, and full before the memory is: ENOSPC, not
+	# the cgroup's OOM killer (the container is still there).
+	"$SCMCTL" container logs "$N-small" | grep -Eq '^tmpfs +32768 '
+	"$SCMCTL" container logs "$N-small" | grep -q 'No space left on device'
+	"$SCMCTL" container show "$N-small" | grep -q '"state":"running"'
+	# The 32 MiB are the container's: in its cgroup's usage, not beyond.
+	local usage
+	usage=$(cat "$(cg_file "$N-small" memory memory.current || cg_file "$N-small" memory memory.usage_in_bytes)")
+	echo "cgroup usage $((usage >> 20)) MiB; host Shmem grew by $(((after - before) / 1024)) MiB"
+	[ "$usage" -ge $((32 << 20)) ]
+	[ "$(cat "$(cg_file "$N-small" memory memory.peak || cg_file "$N-small" memory memory.max_usage_in_bytes)")" -le $((64 << 20)) ]
+	[ $((after - before)) -lt $((256 * 1024)) ] # slack for other tests on the machine
+}
+
+# 200 MiB of output, then a last line.
+SPEW='yes "a line of log output, again and again and again" | head -c 209715200; echo; echo last-line-of-the-log'
+
+log_bytes() { # DIR NAME: bytes of NAME.log*
+	cat "$1/logs/$2".log* | wc -c
+}
+
+check_log_cap() { # STATE_DIR RUNTIME_DIR CAP [PROFILE]
+	local state=$1 rt=$2 cap=$3
+	run "${CTL[@]}" container run -d --name "$N-spew" ${4:+--profile "$4"} -- /bin/sh -c "$SPEW"
+	[ "$status" -eq 0 ]
+	wait_exited "$N-spew"
+	ls -l "$state/logs"
+	# On disk, in the state directory, at most the cap.
+	local n
+	n=$(log_bytes "$state" "$N-spew")
+	echo "log bytes on disk: $n (cap $cap)"
+	[ "$n" -le "$cap" ]
+	[ "$n" -ge $((cap / 4)) ]
+	# Nothing of it in the runtime directory (a tmpfs).
+	[ -z "$(find "$rt" -type f -size +64k)" ]
+	[ -z "$(find "$rt" -name "$N-spew*")" ]
+	# `container logs` reads across the rotation and ends with the latest.
+	run "${CTL[@]}" container logs "$N-spew"
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = last-line-of-the-log ]
+	[ "${#output}" -le "$cap" ]
+	[ "${#output}" -ge $((cap / 4)) ]
+	# Whole lines but the cut at the oldest end.
+	[ "$(printf '%s\n' "${lines[@]:1}" | grep -vc '^a line of log output, again and again and again$')" -le 2 ]
+	# rm takes every file of it.
+	"${CTL[@]}" container rm "$N-spew"
+	[ -z "$(ls "$state/logs" | grep "$N-spew")" ]
+}
+
+@test "root: a container writing 200 MiB leaves a log of at most 4 MiB on disk, none in the runtime dir" {
+	check_log_cap "$SCMT/state" "$SCMT/run" $((4 << 20))
+}
+
+@test "root: a profile's log size: 1 MiB in the current file and 3 rotated ones" {
+	run "$SCMCTL" container run -d --name "$N-spew" --profile smalllog -- /bin/sh -c "$SPEW"
+	wait_exited "$N-spew"
+	ls -l "$SCMT/state/logs"
+	local f
+	for f in "" .1 .2 .3; do
+		[ -f "$SCMT/state/logs/$N-spew.log$f" ]
+		[ "$(stat -c %s "$SCMT/state/logs/$N-spew.log$f")" -le 262144 ]
+	done
+	[ ! -e "$SCMT/state/logs/$N-spew.log.4" ]
+	"$SCMCTL" container rm "$N-spew"
+	check_log_cap "$SCMT/state" "$SCMT/run" $((1 << 20)) smalllog
+}
+
+@test "rootless: the log is capped and kept under XDG_STATE_HOME/scm" {
+	start_user_scmd
+	check_log_cap "$U/xdg/scm" "$U/run" $((4 << 20))
+}
+
+@test "scmd: a state directory that cannot be made stops scmd with a message naming it" {
+	run "$SCMD" --runtime-dir "$SCMT/run2" --state-dir /proc/nope/state --config "$SCMT/cfg"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"state directory /proc/nope/state"* ]]
+}
+
+@test "root: a state directory the quick path would show is hidden from containers (no other container's log)" {
+	stop_scmd
+	local sd
+	# Under the runtime's own tree, which the quick path's host view binds
+	# (a directory elsewhere under /var is not in the view at all).
+	sd=$(mktemp -d "$SCM_BUILD/scm-limits-state.XXXXXX")
+	start_scmd --state-dir "$sd"  # the later option wins
+	run "$SCMCTL" container run --name "$N-a" -- /bin/sh -c 'echo secret-of-a'
+	[ -s "$sd/logs/$N-a.log" ]
+	run "$SCMCTL" container run --name "$N-b" -- /bin/sh -c \
+		"cat '$sd/logs/$N-a.log' 2>/dev/null || echo unreadable; ls -A '$sd' | wc -l"
+	echo "$output"
+	[ "$output" = "unreadable
+0" ]
+	rm -rf "$sd"
+}
+
+@test "root: a container writing without pause does not starve other clients of scmd" {
+	run "$SCMCTL" container run -d --name "$N-yes" -- /usr/bin/yes
+	[ "$status" -eq 0 ]
+	wait_log "$N-yes" '^y$'
+	local i t0 t1 worst=0
+	for i in $(seq 20); do
+		t0=$(date +%s%N)
+		timeout 5 "$SCMCTL" status >/dev/null
+		t1=$(date +%s%N)
+		[ $(((t1 - t0) / 1000000)) -le "$worst" ] || worst=$(((t1 - t0) / 1000000))
+	done
+	echo "slowest status while it writes: $worst ms"
+	[ "$worst" -lt 1000 ]
+	# It kept writing all along, into a log that stays at its cap.
+	[ "$(log_bytes "$SCMT/state" "$N-yes")" -le $((4 << 20)) ]
+	"$SCMCTL" container kill "$N-yes"
+}
