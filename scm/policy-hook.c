@@ -272,9 +272,9 @@ static void op_explain(struct scmd *d, struct conn *c, uint32_t id, json_object 
  * Not NULL, which would hand the endpoint to the manifests' allow lists. */
 static int deny_all_effective(struct scmd *d, policy_effective **ret, scm_error **ret_err)
 {
-	_cleanup_(policy_idl_set_freep) policy_idl_set *idl = NULL;
+	const policy_idl_set *idl = NULL; /* the cache's: not ours to free */
 	_cleanup_(policy_store_freep) policy_store *empty = NULL;
-	int r = build_idl_set(d, &idl, ret_err);
+	int r = build_idl_set(d, false, &idl, ret_err);
 	if (r != 0)
 		return r;
 	if (!d->policy && (r = policy_store_load_files(NULL, 0, &empty, ret_err)) != 0)
