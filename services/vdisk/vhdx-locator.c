@@ -217,6 +217,8 @@ int vhdx_locator_paths(const char *child, const char *parent, bool canonical, ch
 /* Replaces the locator item with fresh paths to parent_path (keeping the
  * parent_linkage), in place when it fits, else after the last item. The
  * changed metadata pages go through the log like any metadata update. */
+static int write_item(vhdx *h, const uint8_t *loc, uint32_t len);
+
 int vhdx_locator_rewrite(vhdx *h, const char *child_path, const char *parent_path, bool canonical)
 {
 	_cleanup_free_ char *rel = NULL, *abs = NULL;
@@ -242,6 +244,35 @@ int vhdx_locator_rewrite(vhdx *h, const char *child_path, const char *parent_pat
 	} else {
 		len = (uint32_t)vhdx_locator_build(loc, sizeof loc, &dwg, rel, abs);
 	}
+	return write_item(h, loc, len);
+}
+
+int vhdx_set_locator(vhdx *h, const struct vhdx_locator_entry *kv, size_t n)
+{
+	if (!h->has_parent)
+		return vhdx_fail(h, -EINVAL, "%s: parent locator: not a differencing disk", h->path);
+	bool linkage = false, path = false;
+	for (size_t i = 0; i < n; i++) {
+		linkage = linkage || !strcmp(kv[i].key, "parent_linkage");
+		path = path || !strcmp(kv[i].key, "relative_path") || !strcmp(kv[i].key, "absolute_win32_path") ||
+		       !strcmp(kv[i].key, "volume_path");
+	}
+	if (!linkage || !path)
+		return vhdx_fail(h, -EINVAL, "%s: parent locator: parent_linkage and a path entry are required",
+				 h->path);
+	uint8_t loc[16384];
+	uint32_t len = (uint32_t)vhdx_locator_build_kv(loc, sizeof loc, kv, n);
+	if (!len)
+		return vhdx_fail(h, -ENAMETOOLONG, "%s: parent locator: entries too long", h->path);
+	return write_item(h, loc, len);
+}
+
+/* Replaces the locator item by loc, in place when it fits, else after the
+ * last item. The changed metadata pages go through the log like any
+ * metadata update; the handle then reads the new item back. */
+static int write_item(vhdx *h, const uint8_t *loc, uint32_t len)
+{
+	int r;
 	_cleanup_free_ uint8_t *t = malloc(VHDX_META_TABLE_SIZE);
 	if (!t)
 		return -ENOMEM;

@@ -197,6 +197,10 @@ int vhdx_trim(vhdx *h, uint64_t len, uint64_t off);
  * parent holds; their space is given back). off on a block boundary, len
  * whole blocks or up to the end of the disk. */
 int vhdx_zero_blocks(vhdx *h, uint64_t len, uint64_t off);
+/* Replaces a differencing disk's parent locator by these entries, as they
+ * are (compact carries a Hyper-V child's entries over to the new file).
+ * parent_linkage and one path entry are required. */
+int vhdx_set_locator(vhdx *h, const struct vhdx_locator_entry *kv, size_t n);
 /* The payload state (VHDX_PB_*) of the block holding off, or -errno. */
 int vhdx_block_state(vhdx *h, uint64_t off);
 

@@ -78,6 +78,21 @@ for e in json.load(sys.stdin)["parent_locator"]:
 	"$V" check "$img"
 }
 
+@test "compact of a Hyper-V child keeps its locator entries and contents" {
+	hyperv_child
+	python3 "$F" locator "$img" >before.txt
+	"$V" convert "$img" before.raw
+	"$V" compact "$img"
+	python3 "$F" locator "$img" >after.txt
+	diff before.txt after.txt
+	"$V" convert "$img" after.raw
+	cmp before.raw after.raw
+	rm -f before.raw after.raw
+	# the child's own sectors are still its own (not folded into zeros)
+	"$V" map "$img" | grep -q partial
+	"$V" check "$img"
+}
+
 @test "parent_linkage2 is accepted as MS-VHDX says; a parent matching neither is refused" {
 	other='{6b1b7a3e-2c1f-4d7e-9a55-0123456789ab}'
 	hyperv_child "$other"

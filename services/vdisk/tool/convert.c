@@ -332,6 +332,13 @@ int cmd_compact(int argc, char **argv)
 		errf("%s", err.msg);
 		goto done;
 	}
+	/* the new file takes the place of the old: every locator entry as the
+	 * old one recorded it (a Hyper-V child's Windows paths, volume_path,
+	 * parent_linkage2), not only the paths create writes */
+	if (in.differencing && vhdx_set_locator(out, in.locator, in.locator_len) < 0) {
+		errf("%s", vhdx_errmsg(out));
+		goto done;
+	}
 	for (uint64_t boff = 0; boff < in.virtual_size; boff += in.block_size) {
 		uint64_t bend = in.virtual_size - boff < in.block_size ? in.virtual_size : boff + in.block_size;
 		int st = vhdx_block_state(h, boff);
