@@ -71,6 +71,7 @@ int vhdx_locator_parse(vhdx *h, const uint8_t *p, uint32_t len)
 		free(h->loc_kv[i].value);
 	}
 	h->n_loc_kv = 0;
+	h->parent_linkage2[0] = 0;
 	uint16_t n = get16(p + 18);
 	if (20 + (uint64_t)n * 12 > len)
 		return vhdx_fail(h, -EINVAL, "%s: parent locator: %u entries do not fit in %u bytes", h->path,

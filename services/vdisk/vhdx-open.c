@@ -374,9 +374,12 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, vhdx_err *e
 	bool linked = !strcasecmp(pg, h->parent_linkage) ||
 		      (h->parent_linkage2[0] && !strcasecmp(pg, h->parent_linkage2));
 	if (!linked && !(flags & VHDX_O_IGNORE_PARENT_ID)) {
+		char l2[64] = "";
+		if (h->parent_linkage2[0])
+			snprintf(l2, sizeof l2, " (nor parent_linkage2 %s)", h->parent_linkage2);
 		snprintf(err->msg, sizeof err->msg,
-			 "%s: parent_linkage %s does not match the DataWriteGuid %s of its parent %s (the parent was modified after the child was made; open with the override flag to read it anyway)",
-			 h->path, h->parent_linkage, pg, p->path);
+			 "%s: parent_linkage %s%s does not match the DataWriteGuid %s of its parent %s (the parent was modified after the child was made; open with the override flag to read it anyway)",
+			 h->path, h->parent_linkage, l2, pg, p->path);
 		vhdx_free(p);
 		return -ESTALE;
 	}

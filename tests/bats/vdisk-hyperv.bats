@@ -118,7 +118,7 @@ for e in json.load(sys.stdin)["parent_locator"]:
 	python3 "$F" dwg "$parent" '{11111111-2222-3333-4444-555555555555}'
 	run "$V" check "$img"
 	[ "$status" -ne 0 ]
-	[[ $output == *"does not match"* ]]
+	[[ $output == *"nor parent_linkage2 {6B1B7A3E-2C1F-4D7E-9A55-0123456789AB}) does not match"* ]]
 }
 
 @test "info and check of a differencing disk whose parent is missing" {
