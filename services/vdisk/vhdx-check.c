@@ -41,6 +41,11 @@ int vhdx_get_info(vhdx *h, struct vhdx_info *ret)
 	snprintf(in.parent_linkage, sizeof in.parent_linkage, "%s", h->parent_linkage);
 	in.parent_relative_path = h->loc_relative;
 	in.parent_absolute_path = h->loc_absolute;
+	in.parent_volume_path = h->loc_volume;
+	snprintf(in.parent_linkage2, sizeof in.parent_linkage2, "%s", h->parent_linkage2);
+	in.locator = h->loc_kv;
+	in.locator_len = h->n_loc_kv;
+	in.parent_missing = h->has_parent && !h->parent;
 	for (vhdx *p = h; p && in.chain_len < VHDX_CHAIN_MAX; p = p->parent)
 		in.chain[in.chain_len++] = p->path;
 	*ret = in;
@@ -190,7 +195,8 @@ int vhdx_check(vhdx *h, vhdx_report_fn fn, void *userdata)
 	for (vhdx *c = h; c->parent; c = c->parent) {
 		char g[39];
 		vhdx_guid_format(&c->parent->hdr.data_write, g);
-		if (strcasecmp(g, c->parent_linkage))
+		if (strcasecmp(g, c->parent_linkage) &&
+		    !(c->parent_linkage2[0] && !strcasecmp(g, c->parent_linkage2)))
 			report(&rp, true, "%s: parent_linkage %s does not match %s DataWriteGuid %s", c->path,
 			       c->parent_linkage, c->parent->path, g);
 	}

@@ -103,7 +103,11 @@ struct vhdx {
 	bool has_parent, leave_alloc;
 	vhdx_guid page83;
 	char parent_linkage[40];
+	char parent_linkage2[40]; /* "" when absent or not a GUID */
 	char *loc_relative, *loc_absolute, *loc_volume; /* UTF-8 */
+	/* every locator entry as recorded, in order (rewrites keep them) */
+	struct vhdx_locator_entry *loc_kv;
+	size_t n_loc_kv;
 
 	uint64_t chunk_ratio, data_blocks, bitmap_blocks, bat_entries;
 	uint64_t *bat;       /* host-endian */
@@ -155,6 +159,8 @@ bool vhdx_guid_eq(const vhdx_guid *a, const vhdx_guid *b);
 /* metadata (vhdx-meta.c) */
 int vhdx_meta_load(vhdx *h);
 void vhdx_geometry(vhdx *h);
+/* (Re)reads the parent locator item into h (loc_*, parent_linkage*). */
+int vhdx_locator_parse(vhdx *h, const uint8_t *p, uint32_t len);
 
 /* parent locator (vhdx-locator.c) */
 size_t vhdx_put_utf16(uint8_t *out, const char *s);
@@ -163,6 +169,17 @@ size_t vhdx_locator_build(uint8_t *out, size_t cap, const vhdx_guid *parent_dwg,
 int vhdx_locator_paths(const char *child, const char *parent, bool canonical, char **ret_rel,
 		       char **ret_abs);
 int vhdx_locator_rewrite(vhdx *h, const char *child_path, const char *parent_path, bool canonical);
+/* Is v a path only Windows can resolve ("C:\\...", "\\\\?\\...", "\\\\server\\...")? */
+bool vhdx_locator_win_path(const char *v);
+/* The entries to write when the parent was found at rel/abs (our paths):
+ * every entry of old kept as it was, except relative_path (renewed) and an
+ * absolute_win32_path we wrote ourselves (a host path, renewed); a
+ * Windows-form absolute_win32_path, volume_path, parent_linkage2 and keys
+ * we do not know stay. Missing path keys are added. Values point into
+ * old or at rel/abs (nothing is copied); ret has room for n + 2. */
+size_t vhdx_locator_merge(const struct vhdx_locator_entry *old, size_t n, const char *rel,
+			  const char *abs, struct vhdx_locator_entry *ret);
+size_t vhdx_locator_build_kv(uint8_t *out, size_t cap, const struct vhdx_locator_entry *kv, size_t n);
 
 /* log (vhdx-log.c) */
 int vhdx_log_load(vhdx *h, bool write_back);

@@ -204,10 +204,20 @@ static int read_piece(vhdx *h, const uint8_t *buf, uint64_t len, uint64_t off)
 	return read_block(h, (uint8_t *)buf, len, off);
 }
 
+/* Opened without its parent (VHDX_O_NO_PARENT): reads would have to make
+ * up the parent's sectors, so there are none. */
+static int parentless(vhdx *h)
+{
+	if (h->has_parent && !h->parent)
+		return vhdx_fail(h, -ENXIO, "%s: opened without its parent: the disk's contents cannot be read",
+				 h->path);
+	return 0;
+}
+
 int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off)
 {
 	int r = check_range(h, len, off, "read");
-	if (r < 0)
+	if (r < 0 || (r = parentless(h)) < 0)
 		return r;
 	return each_block(h, buf, len, off, read_piece);
 }
@@ -215,7 +225,7 @@ int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off)
 int vhdx_read_nowait(vhdx *h, void *buf, uint64_t len, uint64_t off)
 {
 	int r = check_range(h, len, off, "read");
-	if (r < 0)
+	if (r < 0 || (r = parentless(h)) < 0)
 		return r;
 	vhdx_nowait = true;
 	r = each_block(h, buf, len, off, read_piece);
@@ -341,6 +351,45 @@ int vhdx_trim(vhdx *h, uint64_t len, uint64_t off)
 		}
 		off += n;
 		len -= n;
+	}
+	return maybe_commit(h);
+}
+
+int vhdx_block_state(vhdx *h, uint64_t off)
+{
+	if (off >= h->vsize)
+		return vhdx_fail(h, -EINVAL, "%s: block state: offset %llu beyond the disk", h->path,
+				 (unsigned long long)off);
+	return (int)BAT_STATE(h->bat[vhdx_bat_index(h, off / h->block_size)]);
+}
+
+/* ZERO is a promise (reads zero, whatever a parent holds) that
+ * NOT_PRESENT is not (undefined contents): compact keeps it. */
+int vhdx_zero_blocks(vhdx *h, uint64_t len, uint64_t off)
+{
+	int r = check_range(h, len, off, "zero");
+	if (r < 0)
+		return r;
+	if (off % h->block_size || (len % h->block_size && off + len != h->vsize))
+		return vhdx_fail(h, -EINVAL, "%s: zero: range 0x%llx+0x%llx is not whole blocks", h->path,
+				 (unsigned long long)off, (unsigned long long)len);
+	if (len && (r = vhdx_ensure_writable(h, true)) < 0)
+		return r;
+	for (uint64_t b = off / h->block_size; b * h->block_size < off + len; b++) {
+		uint64_t idx = vhdx_bat_index(h, b), e = h->bat[idx];
+		unsigned st = BAT_STATE(e);
+		bool present = st == VHDX_PB_FULLY_PRESENT || st == VHDX_PB_PARTIALLY_PRESENT;
+		if (h->leave_alloc && !h->has_parent) {
+			/* a fixed disk keeps its blocks; the punched ones read zero */
+			if (present && (r = punch(h, BAT_OFF(e), h->block_size)) < 0)
+				return r;
+			continue;
+		}
+		if (st == VHDX_PB_ZERO)
+			continue;
+		bat_set(h, idx, BAT_MAKE(0, VHDX_PB_ZERO));
+		if (present && (r = punch(h, BAT_OFF(e), h->block_size)) < 0)
+			return r;
 	}
 	return maybe_commit(h);
 }

@@ -41,7 +41,73 @@ size_t vhdx_put_utf16(uint8_t *out, const char *s)
 	return n;
 }
 
-/* The parent locator item: type GUID, then key/value pairs in UTF-16LE. */
+bool vhdx_locator_win_path(const char *v)
+{
+	if (!v)
+		return false;
+	/* a drive letter ("C:\\" or "C:"), or "\\\\?\\" / "\\\\server\\" forms */
+	bool drive = ((v[0] >= 'A' && v[0] <= 'Z') || (v[0] >= 'a' && v[0] <= 'z')) && v[1] == ':';
+	return drive || (v[0] == '\\' && v[1] == '\\');
+}
+
+size_t vhdx_locator_merge(const struct vhdx_locator_entry *old, size_t n, const char *rel,
+			  const char *abs, struct vhdx_locator_entry *ret)
+{
+	size_t k = 0;
+	bool have_rel = false, have_abs = false;
+	for (size_t i = 0; i < n; i++) {
+		struct vhdx_locator_entry e = old[i];
+		if (!strcmp(e.key, "relative_path")) {
+			if (have_rel || !rel)
+				continue; /* duplicates would leave readers guessing */
+			have_rel = true;
+			e.value = (char *)rel;
+		} else if (!strcmp(e.key, "absolute_win32_path")) {
+			if (have_abs)
+				continue;
+			have_abs = true;
+			/* a Windows path is Windows' to renew: ours is a host path */
+			if (!vhdx_locator_win_path(e.value) && abs)
+				e.value = (char *)abs;
+		}
+		ret[k++] = e;
+	}
+	if (!have_rel && rel)
+		ret[k++] = (struct vhdx_locator_entry){ (char *)"relative_path", (char *)rel };
+	if (!have_abs && abs)
+		ret[k++] = (struct vhdx_locator_entry){ (char *)"absolute_win32_path", (char *)abs };
+	return k;
+}
+
+/* The parent locator item: type GUID, then key/value pairs in UTF-16LE.
+ * Returns the item's length, or 0 when it does not fit in cap. */
+size_t vhdx_locator_build_kv(uint8_t *out, size_t cap, const struct vhdx_locator_entry *kv, size_t n)
+{
+	size_t need = 20 + 12 * n;
+	for (size_t i = 0; i < n; i++)
+		need += 4 * (strlen(kv[i].key) + strlen(kv[i].value)); /* UTF-16 never takes more */
+	if (need > cap || n > UINT16_MAX)
+		return 0;
+	vhdx_guid t;
+	vhdx_guid_const(GUID_PARENT_TYPE_VHDX, &t);
+	memset(out, 0, cap);
+	memcpy(out, t.b, 16);
+	put16(out + 18, (uint16_t)n);
+	size_t pos = 20 + 12 * n;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *e = out + 20 + 12 * i;
+		size_t kl = vhdx_put_utf16(out + pos, kv[i].key);
+		put32(e, (uint32_t)pos);
+		put16(e + 8, (uint16_t)kl);
+		pos += kl;
+		size_t vl = vhdx_put_utf16(out + pos, kv[i].value);
+		put32(e + 4, (uint32_t)pos);
+		put16(e + 10, (uint16_t)vl);
+		pos += vl;
+	}
+	return pos;
+}
+
 static size_t build_kv(uint8_t *out, size_t cap, const char *const kv[][2], size_t n)
 {
 	vhdx_guid t;
@@ -151,6 +217,8 @@ int vhdx_locator_paths(const char *child, const char *parent, bool canonical, ch
 /* Replaces the locator item with fresh paths to parent_path (keeping the
  * parent_linkage), in place when it fits, else after the last item. The
  * changed metadata pages go through the log like any metadata update. */
+static int write_item(vhdx *h, const uint8_t *loc, uint32_t len);
+
 int vhdx_locator_rewrite(vhdx *h, const char *child_path, const char *parent_path, bool canonical)
 {
 	_cleanup_free_ char *rel = NULL, *abs = NULL;
@@ -162,8 +230,49 @@ int vhdx_locator_rewrite(vhdx *h, const char *child_path, const char *parent_pat
 	vhdx_guid dwg;
 	if (vhdx_guid_parse(h->parent_linkage, &dwg) < 0)
 		return -EINVAL;
-	uint8_t loc[8192];
-	uint32_t len = (uint32_t)vhdx_locator_build(loc, sizeof loc, &dwg, rel, abs);
+	uint8_t loc[16384];
+	uint32_t len;
+	if (h->n_loc_kv) {
+		/* keep what the file says; renew only what we resolved */
+		_cleanup_free_ struct vhdx_locator_entry *kv = calloc(h->n_loc_kv + 2, sizeof *kv);
+		if (!kv)
+			return -ENOMEM;
+		size_t n = vhdx_locator_merge(h->loc_kv, h->n_loc_kv, rel, abs, kv);
+		len = (uint32_t)vhdx_locator_build_kv(loc, sizeof loc, kv, n);
+		if (!len)
+			return vhdx_fail(h, -ENAMETOOLONG, "%s: parent locator: entries too long", h->path);
+	} else {
+		len = (uint32_t)vhdx_locator_build(loc, sizeof loc, &dwg, rel, abs);
+	}
+	return write_item(h, loc, len);
+}
+
+int vhdx_set_locator(vhdx *h, const struct vhdx_locator_entry *kv, size_t n)
+{
+	if (!h->has_parent)
+		return vhdx_fail(h, -EINVAL, "%s: parent locator: not a differencing disk", h->path);
+	bool linkage = false, path = false;
+	for (size_t i = 0; i < n; i++) {
+		linkage = linkage || !strcmp(kv[i].key, "parent_linkage");
+		path = path || !strcmp(kv[i].key, "relative_path") || !strcmp(kv[i].key, "absolute_win32_path") ||
+		       !strcmp(kv[i].key, "volume_path");
+	}
+	if (!linkage || !path)
+		return vhdx_fail(h, -EINVAL, "%s: parent locator: parent_linkage and a path entry are required",
+				 h->path);
+	uint8_t loc[16384];
+	uint32_t len = (uint32_t)vhdx_locator_build_kv(loc, sizeof loc, kv, n);
+	if (!len)
+		return vhdx_fail(h, -ENAMETOOLONG, "%s: parent locator: entries too long", h->path);
+	return write_item(h, loc, len);
+}
+
+/* Replaces the locator item by loc, in place when it fits, else after the
+ * last item. The changed metadata pages go through the log like any
+ * metadata update; the handle then reads the new item back. */
+static int write_item(vhdx *h, const uint8_t *loc, uint32_t len)
+{
+	int r;
 	_cleanup_free_ uint8_t *t = malloc(VHDX_META_TABLE_SIZE);
 	if (!t)
 		return -ENOMEM;
@@ -222,9 +331,10 @@ int vhdx_locator_rewrite(vhdx *h, const char *child_path, const char *parent_pat
 	h->n_extra = np;
 	if ((r = vhdx_log_commit(h)) < 0)
 		return r;
+	/* the handle's view follows the file: reparse what was written */
 	free(h->loc_relative);
 	free(h->loc_absolute);
-	h->loc_relative = TAKE_PTR(rel);
-	h->loc_absolute = TAKE_PTR(abs);
-	return 0;
+	free(h->loc_volume);
+	h->loc_relative = h->loc_absolute = h->loc_volume = NULL;
+	return vhdx_locator_parse(h, loc, len);
 }

@@ -54,7 +54,7 @@ bad:
 	return NULL;
 }
 
-static int parse_locator(vhdx *h, const uint8_t *p, uint32_t len)
+int vhdx_locator_parse(vhdx *h, const uint8_t *p, uint32_t len)
 {
 	vhdx_guid type, want;
 	vhdx_guid_const(GUID_PARENT_TYPE_VHDX, &want);
@@ -66,6 +66,12 @@ static int parse_locator(vhdx *h, const uint8_t *p, uint32_t len)
 		vhdx_guid_format(&type, gs);
 		return vhdx_fail(h, -EOPNOTSUPP, "%s: parent locator: unknown locator type %s", h->path, gs);
 	}
+	for (size_t i = 0; i < h->n_loc_kv; i++) {
+		free(h->loc_kv[i].key);
+		free(h->loc_kv[i].value);
+	}
+	h->n_loc_kv = 0;
+	h->parent_linkage2[0] = 0;
 	uint16_t n = get16(p + 18);
 	if (20 + (uint64_t)n * 12 > len)
 		return vhdx_fail(h, -EINVAL, "%s: parent locator: %u entries do not fit in %u bytes", h->path,
@@ -84,8 +90,26 @@ static int parse_locator(vhdx *h, const uint8_t *p, uint32_t len)
 			free(v);
 			return vhdx_fail(h, -EINVAL, "%s: parent locator entry %u: malformed UTF-16", h->path, i);
 		}
+		char *vk = strdup(k), *vv = strdup(v);
+		struct vhdx_locator_entry *kv = realloc(h->loc_kv, (h->n_loc_kv + 1) * sizeof *kv);
+		if (!vk || !vv || !kv) {
+			free(vk);
+			free(vv);
+			free(v);
+			if (kv)
+				h->loc_kv = kv;
+			return -ENOMEM;
+		}
+		h->loc_kv = kv;
+		kv[h->n_loc_kv++] = (struct vhdx_locator_entry){ vk, vv };
 		char **slot = NULL;
-		if (!strcmp(k, "parent_linkage")) {
+		if (!strcmp(k, "parent_linkage2")) {
+			/* a second accepted DataWriteGuid; anything else (Hyper-V
+			 * writes a zero GUID) accepts nothing but is kept */
+			vhdx_guid g;
+			if (vhdx_guid_parse(v, &g) == 0 && !vhdx_guid_is_zero(&g))
+				vhdx_guid_format(&g, h->parent_linkage2);
+		} else if (!strcmp(k, "parent_linkage")) {
 			vhdx_guid g;
 			if (vhdx_guid_parse(v, &g) < 0) {
 				vhdx_fail(h, -EINVAL, "%s: parent locator: parent_linkage \"%.60s\" is not a GUID",
@@ -225,7 +249,7 @@ int vhdx_meta_load(vhdx *h)
 		r = vhdx_pread(h, loc, len[IT_LOC], h->meta_off + (uint64_t)where[IT_LOC]);
 		if (r < 0)
 			return r;
-		r = parse_locator(h, loc, len[IT_LOC]);
+		r = vhdx_locator_parse(h, loc, len[IT_LOC]);
 		if (r < 0)
 			return r;
 	}

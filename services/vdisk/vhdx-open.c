@@ -38,6 +38,11 @@ static vhdx *vhdx_free(vhdx *h)
 	free(h->loc_relative);
 	free(h->loc_absolute);
 	free(h->loc_volume);
+	for (size_t i = 0; i < h->n_loc_kv; i++) {
+		free(h->loc_kv[i].key);
+		free(h->loc_kv[i].value);
+	}
+	free(h->loc_kv);
 	free(h->path);
 	free(h->rel);
 	free(h);
@@ -312,6 +317,10 @@ static bool locator_stale(const struct open_ctx *ctx, vhdx *h, const char *found
 			continue; /* no relative path recorded (other tools may omit it) */
 		if (!both[i])
 			return true;
+		/* a Windows path ("C:\\...") leads nowhere here, nor can we
+		 * write one: it stays as Windows wrote it */
+		if (i == 1 && vhdx_locator_win_path(both[i]))
+			continue;
 		if (ctx->scope) {
 			_cleanup_free_ char *rel = NULL;
 			if (vhdx_scope_rel(ctx->scope, i == 0 ? h->rel : NULL, both[i], &rel) < 0 ||
@@ -360,10 +369,17 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, vhdx_err *e
 		return r;
 	char pg[39];
 	vhdx_guid_format(&p->hdr.data_write, pg);
-	if (strcasecmp(pg, h->parent_linkage) != 0 && !(flags & VHDX_O_IGNORE_PARENT_ID)) {
+	/* MS-VHDX 2.6.2.6.3: the parent's DataWriteGuid must match one of
+	 * parent_linkage and parent_linkage2 */
+	bool linked = !strcasecmp(pg, h->parent_linkage) ||
+		      (h->parent_linkage2[0] && !strcasecmp(pg, h->parent_linkage2));
+	if (!linked && !(flags & VHDX_O_IGNORE_PARENT_ID)) {
+		char l2[64] = "";
+		if (h->parent_linkage2[0])
+			snprintf(l2, sizeof l2, " (nor parent_linkage2 %s)", h->parent_linkage2);
 		snprintf(err->msg, sizeof err->msg,
-			 "%s: parent_linkage %s does not match the DataWriteGuid %s of its parent %s (the parent was modified after the child was made; open with the override flag to read it anyway)",
-			 h->path, h->parent_linkage, pg, p->path);
+			 "%s: parent_linkage %s%s does not match the DataWriteGuid %s of its parent %s (the parent was modified after the child was made; open with the override flag to read it anyway)",
+			 h->path, h->parent_linkage, l2, pg, p->path);
 		vhdx_free(p);
 		return -ESTALE;
 	}
@@ -397,7 +413,7 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, vhdx_err *e
 static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, int fd, unsigned flags,
 		      vhdx **ret, vhdx_err *err, int depth)
 {
-	if (flags & VHDX_O_IGNORE_PARENT_ID)
+	if (flags & (VHDX_O_IGNORE_PARENT_ID | VHDX_O_NO_PARENT))
 		flags |= VHDX_O_RDONLY;
 	if (flags & VHDX_O_FORCE_SHARE && !(flags & VHDX_O_RDONLY)) {
 		safe_close(fd);
@@ -503,7 +519,7 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 		goto fail;
 	if (flags & VHDX_O_DIRECT && vhdx_reopen_fd(h->fd, mode | O_DIRECT, &h->dfd) < 0)
 		h->dfd = -1; /* not every file system has it: then buffered */
-	if (h->has_parent) {
+	if (h->has_parent && !(flags & VHDX_O_NO_PARENT)) {
 		snprintf(err->msg, sizeof err->msg, "%s", "");
 		r = chain_open(ctx, h, flags, err, depth);
 		if (r < 0) {

@@ -72,6 +72,10 @@ enum {
 	/* Take no lock at all (the provider's second look at a chain it
 	 * already holds locked). */
 	VHDX_O_NO_LOCK = 1u << 6,
+	/* Open a differencing disk without its parent (info and check of a
+	 * disk whose parent is not here): what the file itself says; reads
+	 * are refused. Forces read-only. */
+	VHDX_O_NO_PARENT = 1u << 7,
 };
 
 /* Where a chain may come from (the provider's grant). Every file, the top
@@ -109,6 +113,11 @@ enum {
 
 #define VHDX_CHAIN_MAX 16
 
+/* One key/value entry of a parent locator (UTF-8). */
+struct vhdx_locator_entry {
+	char *key, *value;
+};
+
 struct vhdx_info {
 	uint64_t virtual_size;
 	uint32_t block_size;
@@ -132,6 +141,13 @@ struct vhdx_info {
 	const char *chain[VHDX_CHAIN_MAX];
 	/* the parent locator as recorded (Windows separators), or NULL */
 	const char *parent_relative_path, *parent_absolute_path;
+	const char *parent_volume_path;
+	char parent_linkage2[40]; /* "{...}" or "" */
+	/* every locator entry as the file records it, in order */
+	const struct vhdx_locator_entry *locator;
+	size_t locator_len;
+	/* opened with VHDX_O_NO_PARENT: a differencing disk seen alone */
+	bool parent_missing;
 };
 
 /* One range of a map: state is "allocated" (data in this file), "zero",
@@ -177,6 +193,16 @@ int vhdx_read_nowait(vhdx *h, void *buf, uint64_t len, uint64_t off);
 int vhdx_write(vhdx *h, const void *buf, uint64_t len, uint64_t off);
 int vhdx_flush(vhdx *h);
 int vhdx_trim(vhdx *h, uint64_t len, uint64_t off);
+/* Whole blocks [off, off + len) become ZERO (read as zeros whatever a
+ * parent holds; their space is given back). off on a block boundary, len
+ * whole blocks or up to the end of the disk. */
+int vhdx_zero_blocks(vhdx *h, uint64_t len, uint64_t off);
+/* Replaces a differencing disk's parent locator by these entries, as they
+ * are (compact carries a Hyper-V child's entries over to the new file).
+ * parent_linkage and one path entry are required. */
+int vhdx_set_locator(vhdx *h, const struct vhdx_locator_entry *kv, size_t n);
+/* The payload state (VHDX_PB_*) of the block holding off, or -errno. */
+int vhdx_block_state(vhdx *h, uint64_t off);
 
 int vhdx_get_info(vhdx *h, struct vhdx_info *ret);
 int vhdx_map(vhdx *h, vhdx_map_fn fn, void *userdata);

@@ -144,6 +144,50 @@ def parent(path):
     print(kv["parent_linkage"], vsize, lsec, rel[2:] if rel.startswith(".\\") else rel)
 
 
+def _locator(f):
+    """The locator item's (file offset, bytes, [(key, value, value_off)])."""
+    _, reg = regions(f)
+    meta_off = reg[META_GUID][1]
+    f.seek(meta_off)
+    mt = f.read(64 * KiB)
+    n = struct.unpack_from("<H", mt, 10)[0]
+    want = uuid.UUID("A8D35F2D-B30B-454D-ABF7-D3D84834AB0C").bytes_le
+    for i in range(n):
+        e = 32 + 32 * i
+        if bytes(mt[e:e + 16]) != want:
+            continue
+        off, ln = struct.unpack_from("<II", mt, e + 16)
+        f.seek(meta_off + off)
+        loc = f.read(ln)
+        kv = []
+        for j in range(struct.unpack_from("<H", loc, 18)[0]):
+            ko, vo, kl, vl = struct.unpack_from("<IIHH", loc, 20 + 12 * j)
+            kv.append((loc[ko:ko + kl].decode("utf-16-le"), loc[vo:vo + vl].decode("utf-16-le"),
+                       meta_off + off + vo))
+        return kv
+    raise SystemExit("no parent locator")
+
+
+def locator(path):
+    """Every locator entry, key=value a line, as the file holds them."""
+    with open(path, "rb") as f:
+        for k, v, _ in _locator(f):
+            print(f"{k}={v}")
+
+
+def setkey(path, key, value):
+    """Overwrites one entry's value in place (same length only)."""
+    with open(path, "r+b") as f:
+        for k, v, at in _locator(f):
+            if k == key:
+                if len(value) != len(v):
+                    raise SystemExit(f"{key}: new value must be {len(v)} characters")
+                f.seek(at)
+                f.write(value.encode("utf-16-le"))
+                return
+    raise SystemExit(f"no {key} entry")
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "hugebat":
@@ -154,5 +198,9 @@ if __name__ == "__main__":
         parent(sys.argv[2])
     elif cmd == "dwg":
         dwg(sys.argv[2], sys.argv[3])
+    elif cmd == "locator":
+        locator(sys.argv[2])
+    elif cmd == "setkey":
+        setkey(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit(__doc__)

@@ -171,7 +171,11 @@ int cmd_convert(int argc, char **argv)
 			break;
 		case 's': co.sector_size = (uint32_t)atoi(optarg); break;
 		case 'o': flags |= VHDX_O_IGNORE_PARENT_ID; break;
-		case 'h': printf("Usage: scm-vdisk convert [--format raw|vhdx] [-O raw|vhdx] [--block-size N] [--sector-size 512|4096] SRC DST\n"); return EXIT_OK;
+		case 'h':
+			printf("Usage: scm-vdisk convert [--format raw|vhdx] [-O|--output-format raw|vhdx] [--block-size N]\n"
+			       "                         [--sector-size 512|4096] [--override-parent-id] [-U|--force-share]\n"
+			       "                         SRC DST\n");
+			return EXIT_OK;
 		default: return EXIT_USAGE;
 		}
 	}
@@ -328,21 +332,55 @@ int cmd_compact(int argc, char **argv)
 		errf("%s", err.msg);
 		goto done;
 	}
-	for (uint64_t off = 0; off < in.virtual_size;) {
-		uint64_t n;
-		int kind;
-		uint64_t want = in.virtual_size - off < CHUNK ? in.virtual_size - off : CHUNK;
-		if (vhdx_extent(h, off, want, &n, &kind) < 0 || vhdx_read(h, buf, n, off) < 0) {
+	/* the new file takes the place of the old: every locator entry as the
+	 * old one recorded it (a Hyper-V child's Windows paths, volume_path,
+	 * parent_linkage2), not only the paths create writes */
+	if (in.differencing && vhdx_set_locator(out, in.locator, in.locator_len) < 0) {
+		errf("%s", vhdx_errmsg(out));
+		goto done;
+	}
+	for (uint64_t boff = 0; boff < in.virtual_size; boff += in.block_size) {
+		uint64_t bend = in.virtual_size - boff < in.block_size ? in.virtual_size : boff + in.block_size;
+		int st = vhdx_block_state(h, boff);
+		if (st < 0) {
 			errf("%s", vhdx_errmsg(h));
 			goto done;
 		}
-		/* zeros only need writing where they hide a parent's data */
-		bool skip = kind == VHDX_EXT_PARENT || (!in.differencing && is_zero(buf, n));
-		if (!skip && vhdx_write(out, buf, n, off) < 0) {
+		/* ZERO stays ZERO: NOT_PRESENT would promise only undefined
+		 * contents (and, in a child, the parent's) */
+		if (st == VHDX_PB_ZERO) {
+			if (vhdx_zero_blocks(out, bend - boff, boff) < 0) {
+				errf("%s", vhdx_errmsg(out));
+				goto done;
+			}
+			continue;
+		}
+		bool all_zero = true;
+		for (uint64_t off = boff; off < bend;) {
+			uint64_t n;
+			int kind;
+			uint64_t want = bend - off < CHUNK ? bend - off : CHUNK;
+			if (vhdx_extent(h, off, want, &n, &kind) < 0 || vhdx_read(h, buf, n, off) < 0) {
+				errf("%s", vhdx_errmsg(h));
+				goto done;
+			}
+			bool zero = kind != VHDX_EXT_PARENT && is_zero(buf, n);
+			all_zero = all_zero && zero;
+			/* zeros only need writing where they hide a parent's data */
+			bool skip = kind == VHDX_EXT_PARENT || (!in.differencing && zero);
+			if (!skip && vhdx_write(out, buf, n, off) < 0) {
+				errf("%s", vhdx_errmsg(out));
+				goto done;
+			}
+			off += n;
+		}
+		/* data that reads as zero in a disk without parent: ZERO says so
+		 * (a block left NOT_PRESENT would only be undefined) */
+		if (!in.differencing && all_zero && st == VHDX_PB_FULLY_PRESENT &&
+		    vhdx_zero_blocks(out, bend - boff, boff) < 0) {
 			errf("%s", vhdx_errmsg(out));
 			goto done;
 		}
-		off += n;
 	}
 	int r = vhdx_close_checked(out);
 	out = NULL;

@@ -18,11 +18,17 @@ static int io_args(int argc, char **argv, uint64_t *off, uint64_t *len, unsigned
 		{ "length", required_argument, NULL, 'l' },
 		{ "override-parent-id", no_argument, NULL, 'P' },
 		{ "force-share", no_argument, NULL, 'U' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "o:l:U", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:l:Uh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'h':
+			printf("Usage: scm-vdisk read --offset N --length N [--override-parent-id] [-U|--force-share] FILE\n"
+			       "       scm-vdisk write [--offset N] FILE\n"
+			       "       scm-vdisk trim --offset N --length N FILE\n");
+			return 1;
 		case 'o':
 			if (parse_size(optarg, off) < 0) {
 				errf("--offset: bad size \"%s\"", optarg);
@@ -51,8 +57,11 @@ int cmd_io(const char *cmd, int argc, char **argv)
 {
 	uint64_t off = 0, len = 0;
 	unsigned flags = 0;
-	if (io_args(argc, argv, &off, &len, &flags) < 0)
+	int a = io_args(argc, argv, &off, &len, &flags);
+	if (a < 0)
 		return EXIT_USAGE;
+	if (a > 0)
+		return EXIT_OK; /* --help */
 	bool rd = !strcmp(cmd, "read");
 	if (!rd && (flags & VHDX_O_FORCE_SHARE)) {
 		errf("%s: --force-share is for commands that only read", cmd);

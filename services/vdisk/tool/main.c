@@ -21,7 +21,7 @@ static const char usage[] =
 	"  check [--repair] FILE      structure, checksums, BAT ranges, overlaps, chain\n"
 	"                             linkage; --repair replays a pending log\n"
 	"  map [--json] FILE          allocated / zero / unmapped / parent ranges\n"
-	"  convert [--format raw|vhdx] [-O raw|vhdx] [--force-parent] SRC DST\n"
+	"  convert [--format raw|vhdx] [-O raw|vhdx] [--block-size N] [--sector-size 512|4096] SRC DST\n"
 	"                             copy the disk's contents (a differencing chain\n"
 	"                             read through to its base) into DST\n"
 	"  compact FILE               rewrite FILE without unused or trimmed space\n"
@@ -29,13 +29,41 @@ static const char usage[] =
 	"  read --offset N --length N FILE   copy bytes of the disk to stdout\n"
 	"  trim --offset N --length N FILE   discard a range (space is given back)\n"
 	"\n"
-	"Options for every command: --override-parent-id  open a differencing chain\n"
-	"whose parent changed since the child was made (read-only).\n"
+	"--override-parent-id (info, check, map, read, convert): open a differencing\n"
+	"chain whose parent changed since the child was made (read-only).\n"
 	"-U, --force-share (info, check, map, read, convert): read a disk that qemu or\n"
 	"scm holds open for writing (it may change while read); without it such a\n"
 	"disk is refused, as qemu-img does.\n"
 	"\n"
-	"Exit status: 0 ok, 1 failed, 2 bad usage, 3 check found errors.\n";
+	"A differencing disk whose parent is missing: info shows what the file says\n"
+	"(exit 0); check checks the file alone (exit 4 when it is clean).\n"
+	"\n"
+	"Exit status: 0 ok (check: clean, or repaired and now clean), 1 failed,\n"
+	"2 bad usage, 3 check found errors, 4 check: the file is clean but its parent\n"
+	"is not available.\n";
+
+/* Each command's own --help: its lines of the usage above, nothing else,
+ * so a command never advertises another's options. */
+static void cmd_usage(const char *cmd)
+{
+	static const struct {
+		const char *cmd, *text;
+	} u[] = {
+		{ "create", "Usage: scm-vdisk create [--fixed] [--block-size N] [--sector-size 512|4096]\n"
+			    "                        (--size N | --parent PARENT) FILE\n" },
+		{ "info", "Usage: scm-vdisk info [--json] [--override-parent-id] [-U|--force-share] FILE\n" },
+		{ "check", "Usage: scm-vdisk check [--repair] [--override-parent-id] [-U|--force-share] FILE\n"
+			   "Exit status: 0 clean (or repaired and now clean), 1 failed, 2 bad usage,\n"
+			   "3 errors found, 4 the file is clean but its parent is not available.\n" },
+		{ "map", "Usage: scm-vdisk map [--json] [--override-parent-id] [-U|--force-share] FILE\n" },
+	};
+	for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+		if (!strcmp(u[i].cmd, cmd)) {
+			fputs(u[i].text, stdout);
+			return;
+		}
+	fputs(usage, stdout);
+}
 
 void errf(const char *fmt, ...)
 {
@@ -101,6 +129,33 @@ static int open_or_die(const char *path, unsigned flags, vhdx **ret)
 	return r;
 }
 
+/* info and check: a differencing disk whose parent is not here is still
+ * described from what the file itself says (as vhdiinfo does); only a
+ * missing parent falls back, every other failure is reported as is. */
+static int open_maybe_alone(const char *path, unsigned flags, vhdx **ret, char *why, size_t whylen)
+{
+	vhdx_err err;
+	why[0] = 0;
+	int r = vhdx_open(path, flags | g_open_flags, ret, &err);
+	if (r == -ENOENT) {
+		vhdx_err err2;
+		vhdx *alone;
+		unsigned fl = (flags | g_open_flags | VHDX_O_NO_PARENT | VHDX_O_RDONLY) & ~VHDX_O_NO_REPLAY;
+		if (vhdx_open(path, fl, &alone, &err2) == 0) {
+			struct vhdx_info in;
+			if (vhdx_get_info(alone, &in) == 0 && in.parent_missing) {
+				snprintf(why, whylen, "%s", err.msg);
+				*ret = alone;
+				return 0;
+			}
+			vhdx_close(alone);
+		}
+	}
+	if (r < 0)
+		errf("%s", err.msg[0] ? err.msg : strerror(-r));
+	return r;
+}
+
 static int cmd_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -136,7 +191,7 @@ static int cmd_create(int argc, char **argv)
 			}
 			break;
 		case 'p': o.parent = optarg; break;
-		case 'h': fputs(usage, stdout); return EXIT_OK;
+		case 'h': cmd_usage("create"); return EXIT_OK;
 		default: return EXIT_USAGE;
 		}
 	}
@@ -169,7 +224,8 @@ static int cmd_info(int argc, char **argv, bool json)
 		return EXIT_USAGE;
 	}
 	vhdx *h;
-	if (open_or_die(argv[optind], VHDX_O_RDONLY, &h) < 0)
+	char why[512];
+	if (open_maybe_alone(argv[optind], VHDX_O_RDONLY, &h, why, sizeof why) < 0)
 		return EXIT_FAIL;
 	struct vhdx_info in;
 	int r = vhdx_get_info(h, &in);
@@ -212,6 +268,27 @@ static int cmd_info(int argc, char **argv, bool json)
 			printf(",\"parent_absolute_path\":");
 			json_str(stdout, in.parent_absolute_path);
 		}
+		if (in.parent_volume_path) {
+			printf(",\"parent_volume_path\":");
+			json_str(stdout, in.parent_volume_path);
+		}
+		if (in.parent_linkage2[0])
+			printf(",\"parent_linkage2\":\"%s\"", in.parent_linkage2);
+		if (in.differencing) {
+			printf(",\"parent_locator\":[");
+			for (size_t i = 0; i < in.locator_len; i++) {
+				printf("%s{\"key\":", i ? "," : "");
+				json_str(stdout, in.locator[i].key);
+				printf(",\"value\":");
+				json_str(stdout, in.locator[i].value);
+				printf("}");
+			}
+			printf("],\"parent_available\":%s", in.parent_missing ? "false" : "true");
+			if (in.parent_missing) {
+				printf(",\"parent_error\":");
+				json_str(stdout, why);
+			}
+		}
 		printf(",\"chain\":[");
 		for (size_t i = 0; i < in.chain_len; i++) {
 			printf("%s", i ? "," : "");
@@ -244,6 +321,17 @@ static int cmd_info(int argc, char **argv, bool json)
 			printf("parent relative path: %s\n", in.parent_relative_path);
 		if (in.parent_absolute_path)
 			printf("parent absolute path: %s\n", in.parent_absolute_path);
+		if (in.parent_volume_path)
+			printf("parent volume path: %s\n", in.parent_volume_path);
+		if (in.parent_linkage2[0])
+			printf("parent linkage2: %s\n", in.parent_linkage2);
+		if (in.differencing) {
+			printf("parent locator: %zu entries\n", in.locator_len);
+			for (size_t i = 0; i < in.locator_len; i++)
+				printf("  %s: %s\n", in.locator[i].key, in.locator[i].value);
+		}
+		if (in.parent_missing)
+			printf("parent: NOT AVAILABLE (%s); shown is what this file says\n", why);
 		if (in.chain_len > 1) {
 			printf("chain:\n");
 			for (size_t i = 0; i < in.chain_len; i++)
@@ -268,20 +356,31 @@ static int cmd_check(int argc, char **argv, bool repair)
 	}
 	vhdx *h;
 	unsigned fl = repair ? 0 : VHDX_O_RDONLY | VHDX_O_NO_REPLAY;
-	if (open_or_die(argv[optind], fl, &h) < 0)
+	char why[512];
+	if (open_maybe_alone(argv[optind], fl, &h, why, sizeof why) < 0)
 		return EXIT_FAIL;
 	struct vhdx_info in;
 	vhdx_get_info(h, &in);
 	if (in.log_replayed)
 		printf("repaired: replayed the pending log\n");
+	if (in.parent_missing) {
+		/* opened alone (read-only): a pending log is not replayed */
+		printf("warning: parent not available (%s): this file is checked alone (the chain is not)\n",
+		       why);
+		if (repair && in.log_pending)
+			printf("warning: not repaired: a disk opened without its parent is opened read-only\n");
+	}
 	int n = vhdx_check(h, report_line, NULL);
 	int r = vhdx_close_checked(h);
 	if (n < 0 || r < 0) {
 		errf("check %s: %s", argv[optind], strerror(-(n < 0 ? n : r)));
 		return EXIT_FAIL;
 	}
-	printf("%s: %d error%s\n", argv[optind], n, n == 1 ? "" : "s");
-	return n ? EXIT_CORRUPT : EXIT_OK;
+	printf("%s: %d error%s%s\n", argv[optind], n, n == 1 ? "" : "s",
+	       in.parent_missing ? " in this file (parent not available)" : "");
+	if (n)
+		return EXIT_CORRUPT;
+	return in.parent_missing ? EXIT_NO_PARENT : EXIT_OK;
 }
 
 struct map_ctx {
@@ -358,7 +457,7 @@ int main(int argc, char **argv)
 		case 'r': repair = true; break;
 		case 'U': g_open_flags |= VHDX_O_FORCE_SHARE; break;
 		case 'o': g_open_flags |= VHDX_O_IGNORE_PARENT_ID; break;
-		case 'h': fputs(usage, stdout); return EXIT_OK;
+		case 'h': cmd_usage(cmd); return EXIT_OK;
 		default: return EXIT_USAGE;
 		}
 	}

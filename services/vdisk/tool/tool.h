@@ -13,6 +13,7 @@ enum {
 	EXIT_FAIL = 1,    /* the operation failed (bad file, I/O error, ...) */
 	EXIT_USAGE = 2,   /* bad command line */
 	EXIT_CORRUPT = 3, /* check found errors */
+	EXIT_NO_PARENT = 4, /* check: the file is clean, its parent is not available */
 };
 
 int parse_size(const char *s, uint64_t *ret);
