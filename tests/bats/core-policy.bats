@@ -329,7 +329,7 @@ profile_json() { printf '%s\n' "$2" >"$SCMT/cfg/profiles/$1.json"; }
 	  "capabilities":{"allow":["CAP_SYS_ADMIN"]}}}' >"$D/cfg/profiles/loose.json"
 	chmod 755 "$D"; chown -R scmtest "$D"
 	as_user() { setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$D/run" "$@"; }
-	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --config "$D/cfg" \
+	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" --config "$D/cfg" \
 		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	upid=$!
 	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
