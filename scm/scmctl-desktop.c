@@ -298,11 +298,14 @@ static int cmd_list(bool json)
 		json_object_object_del(st, "viewonly_password");
 		json_object_object_del(st, "token");
 		if (json_object_object_get_ex(st, "novnc", &v)) {
-			char *u = strdup(json_object_get_string(v)), *q = u ? strchr(u, '?') : NULL;
+			/* The secrets are in the fragment (older sessions: the query). */
+			char *u = strdup(json_object_get_string(v)), *q = u ? strpbrk(u, "?#") : NULL;
 			if (q)
 				*q = 0;
 			if (u)
 				json_object_object_add(st, "novnc", json_object_new_string(u));
+			else
+				json_object_object_del(st, "novnc");
 			free(u);
 		}
 		/* Who is watching: the proxy knows. */

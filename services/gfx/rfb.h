@@ -59,7 +59,8 @@ typedef struct gfx_rfb_config {
 	bool insecure_no_auth;
 } gfx_rfb_config;
 
-#define GFX_RFB_VIEWERS_MAX 16u
+#define GFX_RFB_VIEWERS_MAX 16u /* authenticated viewers */
+#define GFX_RFB_PREAUTH_MAX 8u  /* connections still in the handshake */
 
 /* Serves the desktop of c, which must outlive the server. */
 int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops *ops, void *userdata,

@@ -15,12 +15,24 @@
  * processing runs when one of them is readable; updates go out right
  * after the compositor reports damage. libvncserver writes with its own
  * bounded waits, so a viewer that stops reading stalls the proxy for at
- * most rfbMaxClientWait (set to 2 s here) before it is dropped. */
+ * most rfbMaxClientWait (set to 2 s here) before it is dropped.
+ *
+ * libvncserver's reads block too (rfbReadExact waits up to rfbMaxClientWait
+ * per missing chunk), so a client that has not authenticated is never
+ * handed to it with half a message: before each rfbProcessEvents() every
+ * connection still in the handshake is peeked at, and one whose next
+ * message (12-byte ProtocolVersion, 1-byte security type, 16-byte VNC
+ * authentication response) is not all there is put on hold (cl->onHold,
+ * which rfbCheckFds skips) and watched edge-triggered until more arrives.
+ * A handshake has GFX_RFB_HANDSHAKE_NS overall; at most
+ * GFX_RFB_PREAUTH_MAX connections may be in it, a new one closes the
+ * oldest; only authenticated viewers count against GFX_RFB_VIEWERS_MAX. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <rfb/rfb.h>
 #include <rfb/rfbregion.h>
 #include <stdio.h>
@@ -28,6 +40,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +50,15 @@
 #define WS_PENDING_MAX 8u
 #define WS_PENDING_NS (10LL * 1000000000LL)
 
-enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING };
+#define GFX_RFB_HANDSHAKE_NS (10LL * 1000000000LL)
+
+enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING, TAG_TIMER };
+
+/* Ours per libvncserver client (cl->clientData). */
+typedef struct client_extra {
+	int64_t since;
+	bool held; /* on hold, watched edge-triggered */
+} client_extra;
 
 /* What viewers that have left were sent, per encoding. */
 #define ENC_SLOTS 12
@@ -56,7 +77,7 @@ typedef struct ws_pending {
 struct gfx_rfb {
 	gfx_compositor *comp;
 	rfbScreenInfoPtr screen;
-	int rfb_fd, ws_fd, epfd;
+	int rfb_fd, ws_fd, epfd, timer_fd;
 	uint16_t port, ws_port;
 	char password[GFX_RFB_PASSWORD_LEN + 1], viewonly[GFX_RFB_PASSWORD_LEN + 1];
 	char token[GFX_RFB_TOKEN_LEN + 1];
@@ -105,18 +126,42 @@ gfx_rfb *gfx_rfb_free(gfx_rfb *r)
 	safe_close(r->rfb_fd);
 	safe_close(r->ws_fd);
 	safe_close(r->epfd);
+	safe_close(r->timer_fd);
 	free(r);
 	return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP(gfx_rfb *, gfx_rfb_free)
 
+static bool authenticated(rfbClientPtr cl)
+{
+	return cl->sock != RFB_INVALID_SOCKET &&
+	       (cl->state == RFB_NORMAL || cl->state == RFB_INITIALISATION || cl->state == RFB_INITIALISATION_SHARED);
+}
+
+static bool in_handshake(rfbClientPtr cl)
+{
+	return cl->sock != RFB_INVALID_SOCKET && !authenticated(cl) && cl->state != RFB_SHUTDOWN;
+}
+
 static rfbBool check_password(rfbClientPtr cl, const char *response, int len)
 {
 	gfx_rfb *r = cl->screen->screenData;
 	rfbBool ok = rfbCheckPasswordByList(cl, response, len);
-	if (!ok)
+	if (!ok) {
 		r->refused++;
-	return ok;
+		return FALSE;
+	}
+	/* Only viewers that got in count against the cap. */
+	uint32_t n = 0;
+	rfbClientIteratorPtr it = rfbGetClientIterator(cl->screen);
+	for (rfbClientPtr o; (o = rfbClientIteratorNext(it));)
+		n += o != cl && authenticated(o);
+	rfbReleaseClientIterator(it);
+	if (n >= GFX_RFB_VIEWERS_MAX) {
+		r->refused++;
+		return FALSE;
+	}
+	return TRUE;
 }
 
 static void on_client_gone(rfbClientPtr cl)
@@ -134,26 +179,42 @@ static void on_client_gone(rfbClientPtr cl)
 	 * this hook and skips a NULL one): a leak per noVNC visit. */
 	free(cl->wsctx);
 	cl->wsctx = NULL;
+	free(cl->clientData);
+	cl->clientData = NULL;
 }
 
 static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 {
 	gfx_rfb *r = cl->screen->screenData;
 	cl->clientGoneHook = on_client_gone;
+	client_extra *x = calloc(1, sizeof(*x));
+	if (!x)
+		return RFB_CLIENT_REFUSE;
+	x->since = now_ns();
+	cl->clientData = x;
 	/* A websocket only through the port that checked its token; the
 	 * path is checked again, it costs nothing. */
 	if (cl->wsctx && (!r->accepting_ws || !cl->wspath || !gfx_ws_token_matches(cl->wspath, r->token))) {
 		r->refused++;
 		return RFB_CLIENT_REFUSE;
 	}
+	/* Connections still in the handshake: the oldest makes room. */
 	uint32_t n = 0;
+	rfbClientPtr oldest = NULL;
 	rfbClientIteratorPtr it = rfbGetClientIterator(cl->screen);
-	for (rfbClientPtr o; (o = rfbClientIteratorNext(it));)
-		n += o != cl;
+	for (rfbClientPtr o; (o = rfbClientIteratorNext(it));) {
+		if (o == cl || !in_handshake(o) || !o->clientData)
+			continue;
+		n++;
+		if (!oldest || ((client_extra *)o->clientData)->since < ((client_extra *)oldest->clientData)->since)
+			oldest = o;
+	}
 	rfbReleaseClientIterator(it);
-	if (n >= GFX_RFB_VIEWERS_MAX)
-		return RFB_CLIENT_REFUSE;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_CLIENT, cl->sock) };
+	if (n >= GFX_RFB_PREAUTH_MAX && oldest) {
+		rfbCloseClient(oldest);
+		r->refused++;
+	}
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = tag(TAG_CLIENT, cl->sock) };
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, cl->sock, &ev) < 0)
 		return RFB_CLIENT_REFUSE;
 	int one = 1;
@@ -212,7 +273,7 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	_cleanup_(gfx_rfb_freep) gfx_rfb *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	r->rfb_fd = r->ws_fd = r->epfd = -1;
+	r->rfb_fd = r->ws_fd = r->epfd = r->timer_fd = -1;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
 		r->pending[i].fd = -1;
 	r->comp = c;
@@ -240,6 +301,13 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 		return -errno;
 	ev.data.u64 = tag(TAG_WS_LISTEN, r->ws_fd);
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ws_fd, &ev) < 0)
+		return -errno;
+	/* Wakes us to end handshakes that ran out of time. */
+	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (r->timer_fd < 0)
+		return -errno;
+	ev.data.u64 = tag(TAG_TIMER, r->timer_fd);
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->timer_fd, &ev) < 0)
 		return -errno;
 
 	rfbLogEnable(getenv("SCM_GFX_RFB_DEBUG") != NULL);
@@ -471,6 +539,82 @@ static void ws_check(gfx_rfb *r, int fd)
 	take(r, fd, true);
 }
 
+/* How many bytes libvncserver reads next from a client in the handshake. */
+static size_t handshake_need(const rfbClientPtr cl)
+{
+	switch (cl->state) {
+	case RFB_PROTOCOL_VERSION: return sz_rfbProtocolVersionMsg;
+	case RFB_AUTHENTICATION: return CHALLENGESIZE;
+	default: return 1;
+	}
+}
+
+static void set_held(gfx_rfb *r, rfbClientPtr cl, bool held)
+{
+	client_extra *x = cl->clientData;
+	cl->onHold = held;
+	if (x->held == held)
+		return;
+	x->held = held;
+	/* Held: woken by each new arrival only (level-triggered, a partial
+	 * message would wake us in a loop). */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (held ? EPOLLET : 0u),
+				  .data.u64 = tag(TAG_CLIENT, cl->sock) };
+	epoll_ctl(r->epfd, EPOLL_CTL_MOD, cl->sock, &ev);
+}
+
+/* Before libvncserver reads: holds back every client in the handshake
+ * whose next message is not complete, closes the ones out of time.
+ * Returns whether any client is in the handshake. A websocket carried
+ * the token to get here, and its bytes are framed: it is not held. */
+static bool gate(gfx_rfb *r)
+{
+	bool any = false;
+	int64_t t = now_ns();
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
+		client_extra *x = cl->clientData;
+		if (!x || cl->sock == RFB_INVALID_SOCKET)
+			continue;
+		if (!in_handshake(cl)) {
+			if (x->held)
+				set_held(r, cl, false);
+			continue;
+		}
+		if (t - x->since > GFX_RFB_HANDSHAKE_NS) {
+			rfbCloseClient(cl);
+			r->refused++;
+			continue;
+		}
+		any = true;
+		if (cl->wsctx)
+			continue;
+		uint8_t buf[sz_rfbProtocolVersionMsg > CHALLENGESIZE ? sz_rfbProtocolVersionMsg : CHALLENGESIZE];
+		size_t need = handshake_need(cl);
+		ssize_t k = recv(cl->sock, buf, need, MSG_PEEK | MSG_DONTWAIT);
+		struct pollfd p = { .fd = cl->sock, .events = POLLRDHUP };
+		/* Complete, or the peer is gone: libvncserver reads without waiting. */
+		bool ready = (k >= 0 && (size_t)k >= need) || k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR) ||
+			     (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)));
+		set_held(r, cl, !ready);
+	}
+	rfbReleaseClientIterator(it);
+	return any;
+}
+
+static void process(gfx_rfb *r)
+{
+	bool handshakes = gate(r);
+	rfbProcessEvents(r->screen, 0);
+	bool ws = false;
+	for (size_t i = 0; i < WS_PENDING_MAX; i++)
+		ws |= r->pending[i].fd >= 0;
+	struct itimerspec its = { 0 };
+	if (handshakes || ws)
+		its.it_value.tv_sec = 1;
+	timerfd_settime(r->timer_fd, 0, &its, NULL);
+}
+
 int gfx_rfb_dispatch(gfx_rfb *r)
 {
 	struct epoll_event evs[16];
@@ -486,7 +630,11 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 			accept_on(r, r->ws_fd, true);
 		else if (kind == TAG_WS_PENDING)
 			ws_check(r, fd);
-		else
+		else if (kind == TAG_TIMER) {
+			uint64_t ticks;
+			(void)!read(r->timer_fd, &ticks, sizeof(ticks));
+			clients = true;
+		} else
 			clients = true;
 	}
 	int64_t t = now_ns();
@@ -495,8 +643,8 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 			pending_drop(r, i);
 	/* Reads what viewers sent, answers requests, drops the gone (a closed
 	 * socket leaves our epoll set by itself). */
-	if (clients)
-		rfbProcessEvents(r->screen, 0);
+	if (clients || n > 0)
+		process(r);
 	return 0;
 }
 
@@ -518,5 +666,5 @@ void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 	/* A viewer that failed a write is closed; free it now, its socket
 	 * will not wake us. */
 	if (gone)
-		rfbProcessEvents(r->screen, 0);
+		process(r);
 }

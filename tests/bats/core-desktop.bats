@@ -266,3 +266,55 @@ assert sorted(c["caller"] for c in s["clients"]) == ["two-apps-clock", "two-apps
 	run env XAUTHORITY=/dev/null xdpyinfo -display "$d"
 	[ "$status" -ne 0 ]
 }
+
+# A client dribbling its RFB ProtocolVersion a byte every 1.8 s (inside
+# libvncserver's 2 s wait per read) held the proxy's only thread: a
+# viewer's capture and `scmctl desktop screenshot` waited ~18 s. Now the
+# proxy holds that client until its message is complete.
+@test "desktop screenshot: a client dribbling its RFB handshake stalls neither it nor a viewer" {
+	launch
+	python3 - "$PORT" >"$SCMT/slow.out" 2>&1 3>&- <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.recv(12)
+print("connected", flush=True)
+for b in b"RFB 003.008\n":
+    s.send(bytes([b]))
+    time.sleep(1.8)
+PY
+	SLOW=$!
+	for _ in $(seq 100); do grep -q connected "$SCMT/slow.out" && break; sleep 0.05; done
+	grep -q connected "$SCMT/slow.out"
+	sleep 2 # two bytes in: on the old code the proxy is inside libvncserver's read
+	t0=$(date +%s%N)
+	run timeout 60 "$SCMCTL" desktop screenshot two-apps "$SCMT/shot.png"
+	t1=$(date +%s%N)
+	echo "screenshot: status $status, $(((t1 - t0) / 1000000)) ms"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/shot.png")" = "1280 720" ]
+	SCM_VNC_PASSWORD=$PASSWORD run timeout 60 "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/cap.png"
+	t2=$(date +%s%N)
+	echo "capture: status $status, $(((t2 - t1) / 1000000)) ms"
+	kill "$SLOW" 2>/dev/null || true
+	wait "$SLOW" 2>/dev/null || true
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
+	[ $((t1 - t0)) -lt 1500000000 ]
+	[ $((t2 - t1)) -lt 1500000000 ]
+}
+
+# The noVNC URL carries the secrets in its fragment now: list cuts it
+# there (it cut at the query only, which would have shown them).
+@test "desktop list: the noVNC URL is shown without its secrets" {
+	wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	run timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --novnc "$wport"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	PASSWORD=$(sed -n 's/^password //p' <<<"$output") TOKEN=$(sed -n 's/^token //p' <<<"$output")
+	[ ${#PASSWORD} -eq 8 ] && [ ${#TOKEN} -eq 32 ]
+	[[ "$output" == *"/vnc.html#"*"$TOKEN"*"password=$PASSWORD"* ]]
+	run "$SCMCTL" --json desktop list
+	echo "$output"
+	[[ "$output" != *"$PASSWORD"* ]] && [[ "$output" != *"$TOKEN"* ]]
+	[ "$(jq -r '.desktops[0].novnc' <<<"$output")" = "http://127.0.0.1:$wport/vnc.html" ]
+}

@@ -144,6 +144,27 @@ assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 	[ "$("$CHK" distinct "$SCMT/novnc.png" 0 0 4000 4000)" -ge 4 ]
 }
 
+# The printed noVNC URL carries the password and the token in its
+# fragment, which the browser never sends: after noVNC connected with it,
+# no file the session keeps (the page server's log among them) holds
+# either secret. The old URL had them in its query, logged per request.
+@test "gfx desktop: opening the noVNC URL leaves neither the password nor the token in the session's files" {
+	wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	mkdir -p "$SCMT/tmpd"
+	TMPDIR=$SCMT/tmpd launch --novnc "$wport"
+	url=$(sed -n 's/^novnc //p' "$SCMT/run.out")
+	run timeout 90 "$SCM_BUILD/libexec/scm-desktop-novnc-shot" "$url" "$SCMT/novnc.png" 5,5
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"pixel 5 5 2b2b2b"* ]]
+	state=$(echo "$SCMT"/tmpd/scm-desktop-*)
+	[ -d "$state" ] && [ -e "$state/novnc-http.log" ]
+	ls -la "$state"
+	run grep -rlF -e "$PASSWORD" -e "$TOKEN" "$state"
+	echo "$output"
+	[ "$status" -eq 1 ]
+}
+
 @test "gfx desktop: stopping the session removes its endpoints and its proxy" {
 	launch
 	"$SCMCTL" service list | grep -q gfx-two-apps

@@ -140,3 +140,59 @@ client() { # NAME FIELD
 		[ $((b * 10)) -lt "$raw" ]
 	done
 }
+
+# A client that dribbles its ProtocolVersion a byte at a time (each byte
+# inside libvncserver's 2 s per-read wait) must not freeze the proxy: it
+# is held until its message is complete, so another viewer is served at
+# once. On the old code the capture waited for the whole dribble (~20 s).
+@test "gfx: a client dribbling its handshake byte by byte does not stall another viewer" {
+	start
+	python3 - "$PORT" >"$T/slow.out" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.recv(12)
+print("connected", flush=True)
+for b in b"RFB 003.008\n":
+    s.send(bytes([b]))
+    time.sleep(1.8)
+PY
+	SLOW=$!
+	for _ in $(seq 100); do grep -q connected "$T/slow.out" && break; sleep 0.05; done
+	grep -q connected "$T/slow.out"
+	sleep 2 # two bytes in: on the old code the proxy is now inside libvncserver's read
+	t0=$(date +%s%N)
+	SCM_VNC_PASSWORD=$PASSWORD run timeout 30 "$B/libexec/scm-gfx-rfb-input" "$PORT" --capture "$T/ok.png"
+	t1=$(date +%s%N)
+	kill "$SLOW" 2>/dev/null || true
+	wait "$SLOW" 2>/dev/null || true
+	echo "status $status, capture took $(((t1 - t0) / 1000000)) ms"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" diff "$T/ok.png" "$T/snap.png")" = "0" ]
+	[ $((t1 - t0)) -lt 1500000000 ]
+}
+
+# Idle connections that never authenticate cannot use up the viewer
+# slots: at most GFX_RFB_PREAUTH_MAX wait in the handshake (a new one
+# closes the oldest), and only authenticated viewers count against 16.
+@test "gfx: 20 idle unauthenticated connections do not lock out a viewer with the password" {
+	start
+	python3 - "$PORT" >"$T/idle.out" 2>&1 <<'PY' &
+import socket, sys, time
+socks = []
+for _ in range(20):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.recv(12)
+    socks.append(s)
+print("held", len(socks), flush=True)
+time.sleep(60)
+PY
+	IDLE=$!
+	for _ in $(seq 200); do grep -q held "$T/idle.out" && break; sleep 0.05; done
+	grep -q "held 20" "$T/idle.out"
+	SCM_VNC_PASSWORD=$PASSWORD run timeout 30 "$B/libexec/scm-gfx-rfb-input" "$PORT" --capture "$T/ok.png"
+	echo "$output"
+	kill "$IDLE" 2>/dev/null || true
+	wait "$IDLE" 2>/dev/null || true
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" diff "$T/ok.png" "$T/snap.png")" = "0" ]
+}
