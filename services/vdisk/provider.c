@@ -276,13 +276,19 @@ static struct handle *handle_get(scm_call *call, uint64_t n)
 
 /* The directory a method's path is granted under: the path_prefix of
  * its "path" parameter (the method's own set, else "*"), or "/" when the
- * path is constrained some other way (eq, in, prefix: each file of a chain
- * is then checked against those by allow()). NULL: the path is not
- * constrained at all, and the client may open any file the provider can. */
-static const char *granted_dir(const scm_grant *g, const char *method, bool *ret_constrained)
+ * path is constrained to a list of names (eq, in: each file of a chain,
+ * top and parents, is then checked by its resolved name against those by
+ * allow()). NULL: the path is not constrained at all, and the client may
+ * open any file the provider can; or (*ret_bad set) it is constrained in
+ * some other way ("prefix", "range", ...), which no file path can be
+ * trusted to (a "prefix" admits "DIR/../x"): the call is refused, never
+ * scoped to "/" by accident. */
+static const char *granted_dir(const scm_grant *g, const char *method, bool *ret_constrained,
+			       const char **ret_bad)
 {
 	const char *sets[2] = { method, "*" }, *best = NULL;
 	*ret_constrained = false;
+	*ret_bad = NULL;
 	if (!g || !g->constraints || !json_object_is_type(g->constraints, json_type_object))
 		return NULL;
 	for (int i = 0; i < 2; i++) {
@@ -291,12 +297,22 @@ static const char *granted_dir(const scm_grant *g, const char *method, bool *ret
 		    !json_object_is_type(set, json_type_object) || !json_object_object_get_ex(set, "path", &pc))
 			continue;
 		*ret_constrained = true;
-		if (json_object_is_type(pc, json_type_object) && json_object_object_get_ex(pc, "path_prefix", &pp) &&
-		    json_object_is_type(pp, json_type_string)) {
+		if (!json_object_is_type(pc, json_type_object) || json_object_object_length(pc) != 1) {
+			*ret_bad = "a malformed constraint";
+			return NULL;
+		}
+		if (json_object_object_get_ex(pc, "path_prefix", &pp) && json_object_is_type(pp, json_type_string)) {
 			const char *d = json_object_get_string(pp);
 			/* both sets hold: the longer prefix is the narrower one */
 			if (!best || strlen(d) > strlen(best))
 				best = d;
+		} else if (!json_object_object_get_ex(pc, "eq", NULL) && !json_object_object_get_ex(pc, "in", NULL)) {
+			json_object_object_foreach(pc, k, v)
+			{
+				(void)v;
+				*ret_bad = k;
+			}
+			return NULL;
 		}
 	}
 	return *ret_constrained && !best ? "/" : best;
@@ -326,7 +342,15 @@ static bool scope_get(scm_call *call, struct channel *c, const char *method, str
 		      struct vhdx_scope *scope, bool *ret_scoped)
 {
 	bool constrained;
-	const char *dir = granted_dir(scm_call_grant(call), method, &constrained);
+	const char *bad;
+	const char *dir = granted_dir(scm_call_grant(call), method, &constrained, &bad);
+	if (bad) {
+		fail(call, SCM_E_DENIED,
+		     "%s: the grant constrains \"path\" by \"%s\", which cannot scope a file path "
+		     "(only path_prefix, eq or in can): refused",
+		     method, bad);
+		return false;
+	}
 	*ret_scoped = dir != NULL;
 	if (!dir)
 		return true;

@@ -405,3 +405,99 @@ PY
 	"$V" read --offset 0 --length 1M "$D/q.vhdx" | cmp - "$SCMT/d.raw"
 	"$V" check "$D/qc.vhdx"
 }
+
+# The probe of the fix-vdisk review: a glob that matched no service at
+# reload carried a string "prefix" on "path"; a service of the vdisk
+# interface registered later under a name the glob matches then let
+# "$D/../outside/secret.vhdx" through, and the provider opened the
+# resolved file while it had checked the raw one.
+probe_setup() {
+	head -c 2M /dev/urandom >"$SCMT/secret.raw"
+	"$V" create --size 4M --block-size 1M "$O/secret.vhdx"
+	"$V" write "$O/secret.vhdx" <"$SCMT/secret.raw"
+	cat >"$SCMT/storage.json" <<JSON
+{ "name": "storage", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"], "allow": ["prober"] }
+JSON
+}
+
+@test "probe: a glob's string prefix on a path is refused at reload; the outside disk is not read" {
+	probe_setup
+	cat >"$SCMT/cfg/profiles/stor-probe.json" <<JSON
+{ "name": "stor-probe", "priority": 40, "services": [
+  { "service": "stor*", "methods": ["open"], "action": "allow",
+    "args": { "path": { "prefix": "$D/" }, "readonly": { "eq": true } } },
+  { "service": "stor*", "methods": ["read", "info", "close"], "action": "allow" } ] }
+JSON
+	run "$SCMCTL" policy reload
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"prefix-on-path"* || "$output" == *"is a file path"* ]]
+	# and whatever follows gets no byte of the outside disk
+	"$SCMCTL" service register "$SCMT/storage.json" >/dev/null || true
+	"$SCMCTL" endpoint create prober --profiles stor-probe >/dev/null 2>&1 || true
+	rm -f "$SCMT/out.raw"
+	run "$C" --endpoint "$(ep prober)" --service storage copy-out "$D/../outside/secret.vhdx" "$SCMT/out.raw"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	! cmp -s -n 2097152 "$SCMT/secret.raw" "$SCMT/out.raw"
+}
+
+@test "probe: registering a service the live policy would misconstrain is refused, with the rule named" {
+	probe_setup
+	# a glob matching nothing yet, a constraint that does not fit a path:
+	# only a warning at reload, nothing knows the type yet
+	cat >"$SCMT/cfg/profiles/stor-range.json" <<JSON
+{ "name": "stor-range", "priority": 40, "services": [
+  { "service": "stor*", "methods": ["open"], "action": "allow",
+    "args": { "path": { "range": [0, 1] } } } ] }
+JSON
+	"$SCMCTL" policy reload
+	run "$SCMCTL" service register "$SCMT/storage.json"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"service 'storage' refused"* && "$output" == *"stor-range.json"* && "$output" == *"bad-constraint"* ]]
+	run "$SCMCTL" service show storage
+	[ "$status" -ne 0 ]
+	# fixed profiles: it registers
+	rm "$SCMT/cfg/profiles/stor-range.json"
+	"$SCMCTL" policy reload
+	"$SCMCTL" service register "$SCMT/storage.json"
+	"$SCMCTL" service show storage >/dev/null
+}
+
+@test "hard links: a disk file (top or parent) with a second name is refused under a grant" {
+	head -c 2M /dev/urandom >"$SCMT/secret.raw"
+	"$V" create --size 4M --block-size 1M "$O/secret.vhdx"
+	"$V" write "$O/secret.vhdx" <"$SCMT/secret.raw"
+	# root may link across (as anyone may with fs.protected_hardlinks=0)
+	ln "$O/secret.vhdx" "$D/linked.vhdx"
+	rm -f "$SCMT/out.raw"
+	run rd copy-out "$D/linked.vhdx" "$SCMT/out.raw"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"hard links"* ]]
+	! cmp -s -n 2097152 "$SCMT/secret.raw" "$SCMT/out.raw"
+	# as a parent: a child in D whose parent is the link
+	"$V" create --parent "$D/linked.vhdx" "$D/kid.vhdx"
+	rm -f "$SCMT/out.raw"
+	run rd copy-out "$D/kid.vhdx" "$SCMT/out.raw"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	! cmp -s -n 2097152 "$SCMT/secret.raw" "$SCMT/out.raw"
+	# one name: fine
+	rm "$D/linked.vhdx" "$D/kid.vhdx"
+	cp "$O/secret.vhdx" "$D/own.vhdx"
+	rd copy-out "$D/own.vhdx" "$SCMT/out.raw"
+	cmp -n 2097152 "$SCMT/secret.raw" "$SCMT/out.raw"
+}
+
+@test "limits: the writer profile refuses block tables over its size (small blocks on a big disk)" {
+	mk() { "$SCMCTL" call --endpoint writer vdisk create "{\"path\":\"$D/$1\",\"size\":$2,\"block_size\":$3,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"; }
+	run mk big.vhdx 3298534883328 1048576
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ ! -e "$D/big.vhdx" ]
+	mk ok.vhdx 3298534883328 0
+	mk ok2.vhdx 8388608 33554432
+	[ -s "$D/ok.vhdx" ] && [ -s "$D/ok2.vhdx" ]
+}

@@ -50,14 +50,19 @@ static int die(int r, scm_error *e)
 
 int main(int argc, char **argv)
 {
-	const char *ep = NULL;
+	const char *ep = NULL, *svc = "vdisk";
 	if (argc > 2 && !strcmp(argv[1], "--endpoint")) {
 		ep = argv[2];
 		argv += 2;
 		argc -= 2;
 	}
+	if (argc > 2 && !strcmp(argv[1], "--service")) { /* another service of the vdisk interface */
+		svc = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: vdisk-client [--endpoint EP] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench DISK [ARG]\n");
+		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench DISK [ARG]\n");
 		return 2;
 	}
 	const char *cmd = argv[1], *disk = argv[2];
@@ -67,7 +72,7 @@ int main(int argc, char **argv)
 		return argc == 5 ? client_flush_latency(ep, argv[2], argv[3], strtoull(argv[4], NULL, 10)) : 2;
 	scm_channel *ch = NULL;
 	scm_error *e = NULL;
-	int r = ep ? scm_connect_at(ep, "vdisk", &ch, &e) : scm_connect("vdisk", &ch, &e);
+	int r = ep ? scm_connect_at(ep, svc, &ch, &e) : scm_connect(svc, &ch, &e);
 	if (r)
 		return die(r, e);
 	g_ch = ch;
