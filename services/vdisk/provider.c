@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scm/macro.h"
@@ -54,6 +55,15 @@
 #define CHAIN_BAT_MAX (32ull << 20)
 #define GRANT_DISKS_MAX 32
 #define GRANT_BYTES_MAX (256ull << 20)
+/* An open reads and checks the chain's block tables on the loop (up to
+ * CHAIN_BAT_MAX: 60 ms for 24 MiB on an idle machine, 500 ms on a busy
+ * one), and every client waits behind it. Each client's opens are charged
+ * the loop time they took, as a debt paid back at OPEN_RATE_PER_MIL
+ * thousandths of the elapsed time (5%: 50 ms a second); while the debt is
+ * over OPEN_BURST_NS its opens are refused "busy". One expensive open thus
+ * buys its client a pause of 20 times its cost. */
+#define OPEN_RATE_PER_MIL 50ull
+#define OPEN_BURST_NS (100ull * 1000 * 1000)
 
 /* What one client (endpoint label and uid) holds, across its channels. */
 struct account {
@@ -62,6 +72,8 @@ struct account {
 	uid_t uid;
 	unsigned handles;
 	uint64_t bytes;
+	uint64_t open_debt;   /* loop time owed for opens (ns), see OPEN_RATE_PER_MIL */
+	uint64_t open_paid;   /* when the debt was last brought up to date (CLOCK_MONOTONIC ns) */
 };
 
 /* Reads up to this size that the page cache holds are done on the loop: a
@@ -427,7 +439,38 @@ static bool same_chain(vhdx *a, vhdx *b)
 	return !a && !b;
 }
 
+static int do_open_loop(scm_call *call, const char *path, bool readonly, bool shared);
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The open's loop time is charged to the client (see OPEN_RATE_PER_MIL):
+ * a client looping over opens of a disk with a large block table cannot
+ * starve the others. */
 static int do_open(scm_call *call, const char *path, bool readonly, bool shared, void *ud)
+{
+	struct account *acct = account_get(scm_call_grant(call));
+	if (!acct)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	uint64_t t0 = mono_ns(), paid = (t0 - acct->open_paid) / 1000 * OPEN_RATE_PER_MIL;
+	acct->open_debt = acct->open_debt > paid ? acct->open_debt - paid : 0;
+	acct->open_paid = t0;
+	if (acct->open_debt > OPEN_BURST_NS)
+		return fail(call, SCM_VDISK_E_BUSY,
+			    "this client's opens took %llu ms of the provider's loop, which every client shares; "
+			    "try again in %llu ms",
+			    (unsigned long long)(acct->open_debt / 1000000),
+			    (unsigned long long)((acct->open_debt - OPEN_BURST_NS) / OPEN_RATE_PER_MIL / 1000 + 1));
+	int r = do_open_loop(call, path, readonly, shared);
+	acct->open_debt += mono_ns() - t0;
+	return r;
+}
+
+static int do_open_loop(scm_call *call, const char *path, bool readonly, bool shared)
 {
 	struct channel *c = channel_get(call);
 	if (!c)
