@@ -267,12 +267,13 @@ PY
 	[ "$(provider_pid)" = "$pid" ]
 	rd info "$D/ok.vhdx"
 	# nor can a writer make such a disk: 64 TiB is past the profile's
-	# size range, and 4 TiB in 1 MiB blocks past the provider's cap
+	# size range, and 4 TiB in 1 MiB blocks past the provider's cap (asked
+	# by the maker: the writer profile now refuses 1 MiB blocks itself)
 	run "$SCMCTL" call --endpoint writer vdisk create "{\"path\":\"$D/big.vhdx\",\"size\":$((64 << 40)),\"block_size\":1048576,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
 	echo "$output"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"parameter 'size' is out of the allowed range"* ]]
-	run "$SCMCTL" call --endpoint writer vdisk create "{\"path\":\"$D/big.vhdx\",\"size\":$((4 << 40)),\"block_size\":1048576,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
+	run "$SCMCTL" call --endpoint maker vdisk create "{\"path\":\"$D/big.vhdx\",\"size\":$((4 << 40)),\"block_size\":1048576,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
 	echo "$output"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"needs a 33 MiB block table, over the 32 MiB allowed"* ]]
