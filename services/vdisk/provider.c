@@ -56,14 +56,17 @@
 #define GRANT_DISKS_MAX 32
 #define GRANT_BYTES_MAX (256ull << 20)
 /* An open reads and checks the chain's block tables on the loop (up to
- * CHAIN_BAT_MAX: 60 ms for 24 MiB on an idle machine, 500 ms on a busy
+ * CHAIN_BAT_MAX: 25 ms for 24 MiB on an idle machine, 500 ms on a busy
  * one), and every client waits behind it. Each client's opens are charged
- * the loop time they took, as a debt paid back at OPEN_RATE_PER_MIL
- * thousandths of the elapsed time (5%: 50 ms a second); while the debt is
- * over OPEN_BURST_NS its opens are refused "busy". One expensive open thus
- * buys its client a pause of 20 times its cost. */
-#define OPEN_RATE_PER_MIL 50ull
-#define OPEN_BURST_NS (100ull * 1000 * 1000)
+ * the block table bytes they read, as a debt paid back at OPEN_RATE bytes
+ * a second; while the debt is over OPEN_BURST its opens are refused
+ * "busy". The burst lets a client open its whole GRANT_BYTES_MAX at once;
+ * a client looping over opens gets OPEN_RATE, about a second of a busy
+ * loop in twenty. (Bytes, not time: the same for every load, so a client
+ * on a busy machine is not punished for the others.) */
+#define OPEN_RATE (32ull << 20)
+#define OPEN_BURST (GRANT_BYTES_MAX + CHAIN_BAT_MAX)
+static uint64_t open_cost; /* set by do_open_loop: the bytes its probe read */
 
 /* What one client (endpoint label and uid) holds, across its channels. */
 struct account {
@@ -72,7 +75,7 @@ struct account {
 	uid_t uid;
 	unsigned handles;
 	uint64_t bytes;
-	uint64_t open_debt;   /* loop time owed for opens (ns), see OPEN_RATE_PER_MIL */
+	uint64_t open_debt;   /* block table bytes owed for opens, see OPEN_RATE */
 	uint64_t open_paid;   /* when the debt was last brought up to date (CLOCK_MONOTONIC ns) */
 };
 
@@ -140,13 +143,22 @@ static struct account *account_get(const scm_grant *g)
 	return a;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void account_release(struct account *acct, uint64_t bytes)
 {
 	if (!acct)
 		return;
 	acct->handles--;
 	acct->bytes -= bytes;
-	if (acct->handles)
+	/* an open debt outlives the handles: closing the last one must not
+	 * wipe it (the account is freed by a later release once paid) */
+	if (acct->handles || acct->open_debt > (mono_ns() - acct->open_paid) / 1000000000ull * OPEN_RATE)
 		return;
 	for (struct account **p = &accounts; *p; p = &(*p)->next)
 		if (*p == acct) {
@@ -441,32 +453,30 @@ static bool same_chain(vhdx *a, vhdx *b)
 
 static int do_open_loop(scm_call *call, const char *path, bool readonly, bool shared);
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
-/* The open's loop time is charged to the client (see OPEN_RATE_PER_MIL):
- * a client looping over opens of a disk with a large block table cannot
- * starve the others. */
+/* The open's block table bytes are charged to the client (see
+ * OPEN_RATE): a client looping over opens of a disk with a large block
+ * table cannot starve the others. */
 static int do_open(scm_call *call, const char *path, bool readonly, bool shared, void *ud)
 {
 	struct account *acct = account_get(scm_call_grant(call));
 	if (!acct)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
-	uint64_t t0 = mono_ns(), paid = (t0 - acct->open_paid) / 1000 * OPEN_RATE_PER_MIL;
+	uint64_t now = mono_ns(), dt = now - acct->open_paid;
+	/* dt * OPEN_RATE stays in 64 bits for dt under 64 s */
+	uint64_t paid = dt >= 64000000000ull ? UINT64_MAX : dt * OPEN_RATE / 1000000000ull;
 	acct->open_debt = acct->open_debt > paid ? acct->open_debt - paid : 0;
-	acct->open_paid = t0;
-	if (acct->open_debt > OPEN_BURST_NS)
+	acct->open_paid = now;
+	if (acct->open_debt > OPEN_BURST)
 		return fail(call, SCM_VDISK_E_BUSY,
-			    "this client's opens took %llu ms of the provider's loop, which every client shares; "
-			    "try again in %llu ms",
-			    (unsigned long long)(acct->open_debt / 1000000),
-			    (unsigned long long)((acct->open_debt - OPEN_BURST_NS) / OPEN_RATE_PER_MIL / 1000 + 1));
+			    "this client's opens read %llu MiB of block tables lately, over the %llu MiB it may at once "
+			    "(then %llu MiB a second) on the provider's loop, which every client shares; try again in %llu ms",
+			    (unsigned long long)(acct->open_debt >> 20), (unsigned long long)(OPEN_BURST >> 20),
+			    (unsigned long long)(OPEN_RATE >> 20),
+			    (unsigned long long)((acct->open_debt - OPEN_BURST) * 1000 / OPEN_RATE + 1));
+	open_cost = 0;
 	int r = do_open_loop(call, path, readonly, shared);
-	acct->open_debt += mono_ns() - t0;
+	acct->open_debt += open_cost;
 	return r;
 }
 
@@ -509,6 +519,7 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		       : vhdx_open_fd(-1, path, NULL, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &probe, &err);
 	if (r < 0)
 		return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
+	open_cost = vhdx_memory(probe);
 	uint64_t dev, ino;
 	vhdx_file_id(probe, &dev, &ino);
 	struct disk *d;

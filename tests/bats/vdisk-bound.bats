@@ -509,7 +509,7 @@ JSON
 	[ -s "$D/ok.vhdx" ] && [ -s "$D/ok2.vhdx" ]
 }
 
-@test "limits: clients looping over opens of a disk with a 24 MiB block table are refused busy, the victim's info goes on" {
+@test "limits: clients looping over opens of a disk with a 24 MiB block table are refused busy; another client's info p90 stays under 100 ms" {
 	# made by the tool, not through the writer profile (which now refuses
 	# 1 MiB blocks): such a disk may come from anywhere
 	"$V" create --size 3T --block-size 1M "$D/big.vhdx"
@@ -521,16 +521,18 @@ JSON
 	run rd info-latency "$D/small.vhdx" 200
 	echo "$output"
 	[ "$status" -eq 0 ]
-	# a measurement, printed, not asserted: on this shared 2-core machine
-	# the victim's latency is dominated by CPU load (see docs/vdisk.md)
-	echo "victim $(grep -o 'p90_ms=[0-9.]*' <<<"$output")"
+	# the victim's info p90: 300 to 650 ms with the old provider here
+	# (every open back to back on the loop), about 1 ms now
+	p90=$(sed -n 's/.*p90_ms=\([0-9.]*\).*/\1/p' <<<"$output")
+	echo "victim info p90: $p90 ms"
 	for i in 1 2 3 4; do
 		echo "opener $i: $(grep -c '^refused' "$SCMT/opener.$i") refused, $(grep -c '^[0-9]' "$SCMT/opener.$i") opened"
 	done
 	# the loop time each client may spend on opens is bounded: the old
 	# provider served every open, back to back
-	cat "$SCMT"/opener.* | grep -q "opens took [0-9]* ms of the provider's loop"
+	cat "$SCMT"/opener.* | grep -q "opens read [0-9]* MiB of block tables lately"
 	refused=$(cat "$SCMT"/opener.* | grep -c '^refused')
 	opened=$(cat "$SCMT"/opener.* | grep -c '^[0-9]')
 	[ "$refused" -gt 0 ] && [ "$opened" -gt 0 ]
+	awk -v p="$p90" 'BEGIN { exit !(p < 100) }'
 }
