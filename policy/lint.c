@@ -139,6 +139,37 @@ static void check_args(linter *l, const prule *r, const pidl_service *svc, const
 	}
 }
 
+/* A glob that matches no service now may match one registered later
+ * (scmd lints again then, but fail closed here too): a "prefix" on a
+ * parameter that is a file path in any known interface is refused as
+ * if the glob matched it. */
+static void check_args_unmatched(linter *l, const prule *r)
+{
+	for (size_t i = 0; i < r->n_args; i++) {
+		const pcons *c = &r->args[i];
+		if (c->kind != PC_PREFIX)
+			continue;
+		const char *where = NULL;
+		for (size_t s = 0; s < l->idl->n && !where; s++) {
+			const pidl_service *svc = &l->idl->services[s];
+			for (size_t k = 0; k < svc->n_methods && !where; k++) {
+				const pidl_param *p = pidl_find_param(&svc->methods[k], c->param);
+				if (p && p->is_path)
+					where = svc->name;
+			}
+		}
+		if (!where)
+			continue;
+		char ptr[300];
+		snprintf(ptr, sizeof(ptr), "%s/args/%s", r->pointer, c->param);
+		add(l, POLICY_LINT_ERROR, r->profile, ptr, "prefix-on-path",
+		    "glob \"%s\" matches no service yet, but parameter \"%s\" is a file path in %s and "
+		    "may be one in a service registered later: \"prefix\" admits \"%s../../etc/x\"; use "
+		    "{\"path_prefix\": \"%s\"}",
+		    r->service, c->param, where, c->v.s, c->v.s);
+	}
+}
+
 /* One rule against the interfaces. */
 static void check_rule_idl(linter *l, const prule *r)
 {
@@ -188,9 +219,11 @@ static void check_rule_idl(linter *l, const prule *r)
 		}
 	}
 	snprintf(ptr, sizeof(ptr), "%s/service", r->pointer);
-	if (!any)
+	if (!any) {
 		add(l, POLICY_LINT_WARNING, r->profile, ptr, "dead",
 		    "glob \"%s\" matches no known service", r->service);
+		check_args_unmatched(l, r);
+	}
 	/* a method no matched service has is a typo that would deny (or
 	 * allow) nothing: "deny v* opn" must not leave "open" to lower rules */
 	for (size_t k = 0; any && k < r->n_methods; k++) {

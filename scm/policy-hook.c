@@ -111,6 +111,41 @@ static int load_store(struct scmd *d, policy_store **ret, scm_error **ret_err)
 	return policy_store_load(dir, idl, ret, ret_err);
 }
 
+/* A new service gives a glob in a live profile a meaning it did not have
+ * at reload: lint the loaded profiles again as if the service were there,
+ * and refuse the registration on any error (a "prefix" on one of its
+ * path parameters, a constraint of the wrong type, ...). */
+int scmd_policy_check_service(struct scmd *d, const char *name, const char *iface, scm_error **ret_err)
+{
+	_cleanup_(policy_idl_set_freep) policy_idl_set *idl = NULL;
+	policy_lint_report *rep = NULL;
+
+	if (!d->policy)
+		return 0;
+	int r = build_idl_set(d, &idl, ret_err);
+	if (r != 0)
+		return r;
+	if (strcmp(name, iface) != 0 && policy_idl_set_alias(idl, name, iface, ret_err) != 0)
+		return scm_fail_wrap(ret_err, SCM_E_INVALID, "service '%s': interface %s", name, iface);
+	r = policy_lint(d->policy, idl, NULL, 0, &rep, ret_err);
+	if (r != 0)
+		return r;
+	if (rep->n_errors == 0) {
+		policy_lint_report_free(rep);
+		return 0;
+	}
+	const policy_finding *f = NULL;
+	for (size_t i = 0; i < rep->n_findings && !f; i++)
+		if (rep->findings[i].severity == POLICY_LINT_ERROR)
+			f = &rep->findings[i];
+	r = scm_fail(ret_err, SCM_E_INVALID,
+		     "service '%s' refused: with it the loaded policy has %zu error(s), first %s:%u:%u: %s: %s [%s]; "
+		     "fix the profiles and reload first",
+		     name, rep->n_errors, f->file, f->line, f->col, f->pointer, f->message, f->kind);
+	policy_lint_report_free(rep);
+	return r;
+}
+
 int scmd_policy_init(struct scmd *d, scm_error **ret_err)
 {
 	policy_store *st = NULL;

@@ -286,6 +286,7 @@ struct decision {
 /* policy-hook.c */
 int scmd_policy_init(struct scmd *d, scm_error **ret_err);
 void scmd_policy_done(struct scmd *d);
+int scmd_policy_check_service(struct scmd *d, const char *name, const char *iface, scm_error **ret_err);
 /* The merged profile for a list of names (NULL, and 0, for no names). */
 int scmd_policy_effective(struct scmd *d, char **profiles, struct policy_effective **ret,
 			  scm_error **ret_err);

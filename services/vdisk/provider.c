@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scm/macro.h"
@@ -54,6 +55,18 @@
 #define CHAIN_BAT_MAX (32ull << 20)
 #define GRANT_DISKS_MAX 32
 #define GRANT_BYTES_MAX (256ull << 20)
+/* An open reads and checks the chain's block tables on the loop (up to
+ * CHAIN_BAT_MAX: 25 ms for 24 MiB on an idle machine, 500 ms on a busy
+ * one), and every client waits behind it. Each client's opens are charged
+ * the block table bytes they read, as a debt paid back at OPEN_RATE bytes
+ * a second; while the debt is over OPEN_BURST its opens are refused
+ * "busy". The burst lets a client open its whole GRANT_BYTES_MAX at once;
+ * a client looping over opens gets OPEN_RATE, about a second of a busy
+ * loop in twenty. (Bytes, not time: the same for every load, so a client
+ * on a busy machine is not punished for the others.) */
+#define OPEN_RATE (32ull << 20)
+#define OPEN_BURST (GRANT_BYTES_MAX + CHAIN_BAT_MAX)
+static uint64_t open_cost; /* set by do_open_loop: the bytes its probe read */
 
 /* What one client (endpoint label and uid) holds, across its channels. */
 struct account {
@@ -62,6 +75,8 @@ struct account {
 	uid_t uid;
 	unsigned handles;
 	uint64_t bytes;
+	uint64_t open_debt;   /* block table bytes owed for opens, see OPEN_RATE */
+	uint64_t open_paid;   /* when the debt was last brought up to date (CLOCK_MONOTONIC ns) */
 };
 
 /* Reads up to this size that the page cache holds are done on the loop: a
@@ -128,13 +143,22 @@ static struct account *account_get(const scm_grant *g)
 	return a;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void account_release(struct account *acct, uint64_t bytes)
 {
 	if (!acct)
 		return;
 	acct->handles--;
 	acct->bytes -= bytes;
-	if (acct->handles)
+	/* an open debt outlives the handles: closing the last one must not
+	 * wipe it (the account is freed by a later release once paid) */
+	if (acct->handles || acct->open_debt > (mono_ns() - acct->open_paid) / 1000000000ull * OPEN_RATE)
 		return;
 	for (struct account **p = &accounts; *p; p = &(*p)->next)
 		if (*p == acct) {
@@ -276,13 +300,19 @@ static struct handle *handle_get(scm_call *call, uint64_t n)
 
 /* The directory a method's path is granted under: the path_prefix of
  * its "path" parameter (the method's own set, else "*"), or "/" when the
- * path is constrained some other way (eq, in, prefix: each file of a chain
- * is then checked against those by allow()). NULL: the path is not
- * constrained at all, and the client may open any file the provider can. */
-static const char *granted_dir(const scm_grant *g, const char *method, bool *ret_constrained)
+ * path is constrained to a list of names (eq, in: each file of a chain,
+ * top and parents, is then checked by its resolved name against those by
+ * allow()). NULL: the path is not constrained at all, and the client may
+ * open any file the provider can; or (*ret_bad set) it is constrained in
+ * some other way ("prefix", "range", ...), which no file path can be
+ * trusted to (a "prefix" admits "DIR/../x"): the call is refused, never
+ * scoped to "/" by accident. */
+static const char *granted_dir(const scm_grant *g, const char *method, bool *ret_constrained,
+			       const char **ret_bad)
 {
 	const char *sets[2] = { method, "*" }, *best = NULL;
 	*ret_constrained = false;
+	*ret_bad = NULL;
 	if (!g || !g->constraints || !json_object_is_type(g->constraints, json_type_object))
 		return NULL;
 	for (int i = 0; i < 2; i++) {
@@ -291,12 +321,22 @@ static const char *granted_dir(const scm_grant *g, const char *method, bool *ret
 		    !json_object_is_type(set, json_type_object) || !json_object_object_get_ex(set, "path", &pc))
 			continue;
 		*ret_constrained = true;
-		if (json_object_is_type(pc, json_type_object) && json_object_object_get_ex(pc, "path_prefix", &pp) &&
-		    json_object_is_type(pp, json_type_string)) {
+		if (!json_object_is_type(pc, json_type_object) || json_object_object_length(pc) != 1) {
+			*ret_bad = "a malformed constraint";
+			return NULL;
+		}
+		if (json_object_object_get_ex(pc, "path_prefix", &pp) && json_object_is_type(pp, json_type_string)) {
 			const char *d = json_object_get_string(pp);
 			/* both sets hold: the longer prefix is the narrower one */
 			if (!best || strlen(d) > strlen(best))
 				best = d;
+		} else if (!json_object_object_get_ex(pc, "eq", NULL) && !json_object_object_get_ex(pc, "in", NULL)) {
+			json_object_object_foreach(pc, k, v)
+			{
+				(void)v;
+				*ret_bad = k;
+			}
+			return NULL;
 		}
 	}
 	return *ret_constrained && !best ? "/" : best;
@@ -326,7 +366,15 @@ static bool scope_get(scm_call *call, struct channel *c, const char *method, str
 		      struct vhdx_scope *scope, bool *ret_scoped)
 {
 	bool constrained;
-	const char *dir = granted_dir(scm_call_grant(call), method, &constrained);
+	const char *bad;
+	const char *dir = granted_dir(scm_call_grant(call), method, &constrained, &bad);
+	if (bad) {
+		fail(call, SCM_E_DENIED,
+		     "%s: the grant constrains \"path\" by \"%s\", which cannot scope a file path "
+		     "(only path_prefix, eq or in can): refused",
+		     method, bad);
+		return false;
+	}
 	*ret_scoped = dir != NULL;
 	if (!dir)
 		return true;
@@ -403,7 +451,36 @@ static bool same_chain(vhdx *a, vhdx *b)
 	return !a && !b;
 }
 
+static int do_open_loop(scm_call *call, const char *path, bool readonly, bool shared);
+
+
+/* The open's block table bytes are charged to the client (see
+ * OPEN_RATE): a client looping over opens of a disk with a large block
+ * table cannot starve the others. */
 static int do_open(scm_call *call, const char *path, bool readonly, bool shared, void *ud)
+{
+	struct account *acct = account_get(scm_call_grant(call));
+	if (!acct)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	uint64_t now = mono_ns(), dt = now - acct->open_paid;
+	/* dt * OPEN_RATE stays in 64 bits for dt under 64 s */
+	uint64_t paid = dt >= 64000000000ull ? UINT64_MAX : dt * OPEN_RATE / 1000000000ull;
+	acct->open_debt = acct->open_debt > paid ? acct->open_debt - paid : 0;
+	acct->open_paid = now;
+	if (acct->open_debt > OPEN_BURST)
+		return fail(call, SCM_VDISK_E_BUSY,
+			    "this client's opens read %llu MiB of block tables lately, over the %llu MiB it may at once "
+			    "(then %llu MiB a second) on the provider's loop, which every client shares; try again in %llu ms",
+			    (unsigned long long)(acct->open_debt >> 20), (unsigned long long)(OPEN_BURST >> 20),
+			    (unsigned long long)(OPEN_RATE >> 20),
+			    (unsigned long long)((acct->open_debt - OPEN_BURST) * 1000 / OPEN_RATE + 1));
+	open_cost = 0;
+	int r = do_open_loop(call, path, readonly, shared);
+	acct->open_debt += open_cost;
+	return r;
+}
+
+static int do_open_loop(scm_call *call, const char *path, bool readonly, bool shared)
 {
 	struct channel *c = channel_get(call);
 	if (!c)
@@ -442,6 +519,7 @@ static int do_open(scm_call *call, const char *path, bool readonly, bool shared,
 		       : vhdx_open_fd(-1, path, NULL, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &probe, &err);
 	if (r < 0)
 		return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
+	open_cost = vhdx_memory(probe);
 	uint64_t dev, ino;
 	vhdx_file_id(probe, &dev, &ino);
 	struct disk *d;

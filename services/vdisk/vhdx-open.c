@@ -3,6 +3,7 @@
  * it cleanly (metadata committed, LogGuid cleared). */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -478,6 +479,17 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 		r = vhdx_fail(h, -EINVAL, "%s: not a regular file", path);
 		goto fail;
 	}
+	/* RESOLVE_BENEATH sees names, not inodes: a hard link made inside
+	 * the granted directory to a disk outside it (possible where
+	 * fs.protected_hardlinks=0, or by the disk's owner) would pass every
+	 * name check. Under a grant a disk file must have one name. */
+	if (ctx->scope && st.st_nlink > 1) {
+		r = vhdx_fail(h, -EACCES,
+			      "%s: has %ju hard links; a disk under a grant must have exactly one (a link may "
+			      "lead out of the granted directory)",
+			      path, (uintmax_t)st.st_nlink);
+		goto fail;
+	}
 	h->dev = st.st_dev;
 	h->ino = st.st_ino;
 	for (int i = 0; i < depth; i++)
@@ -564,8 +576,14 @@ int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsig
 				 scope->dir);
 			return -EACCES;
 		}
-		if (scope->allow && !scope->allow(path, scope->userdata)) {
-			snprintf(err->msg, sizeof err->msg, "%s: not allowed by the grant", path);
+		/* the file opened is the lexically resolved one: that name,
+		 * not the one given ("DIR/../x"), is what the grant must allow */
+		_cleanup_free_ char *full = vhdx_scope_full(scope, rel, false);
+		if (!full)
+			return -ENOMEM;
+		if (scope->allow && !scope->allow(full, scope->userdata)) {
+			snprintf(err->msg, sizeof err->msg, "%s: not allowed by the grant (it names %s)", path,
+				 full);
 			return -EACCES;
 		}
 	}

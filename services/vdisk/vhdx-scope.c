@@ -265,8 +265,14 @@ int vhdx_scope_dir(const struct vhdx_scope *s, const char *path, int *ret_dirfd,
 		snprintf(why, why_len, "not a path under the granted directory");
 		return -EACCES;
 	}
-	if (s->allow && !s->allow(path, s->userdata)) {
-		snprintf(why, why_len, "not allowed by the grant");
+	_cleanup_free_ char *full = vhdx_scope_full(s, rel, false);
+	if (!full) {
+		snprintf(why, why_len, "out of memory");
+		return -ENOMEM;
+	}
+	/* the name created is the lexically resolved one: the grant must allow that */
+	if (s->allow && !s->allow(full, s->userdata)) {
+		snprintf(why, why_len, "not allowed by the grant (it names %s)", full);
 		return -EACCES;
 	}
 	char *slash = strrchr(rel, '/');

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -33,6 +34,12 @@
 #include "scm/vdisk-client.h"
 
 static scm_channel *g_ch; /* freed on the way out, so LeakSanitizer keeps our exit code */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
 
 static int die(int r, scm_error *e)
 {
@@ -50,14 +57,19 @@ static int die(int r, scm_error *e)
 
 int main(int argc, char **argv)
 {
-	const char *ep = NULL;
+	const char *ep = NULL, *svc = "vdisk";
 	if (argc > 2 && !strcmp(argv[1], "--endpoint")) {
 		ep = argv[2];
 		argv += 2;
 		argc -= 2;
 	}
+	if (argc > 2 && !strcmp(argv[1], "--service")) { /* another service of the vdisk interface */
+		svc = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: vdisk-client [--endpoint EP] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench DISK [ARG]\n");
+		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench DISK [ARG]\n");
 		return 2;
 	}
 	const char *cmd = argv[1], *disk = argv[2];
@@ -67,7 +79,7 @@ int main(int argc, char **argv)
 		return argc == 5 ? client_flush_latency(ep, argv[2], argv[3], strtoull(argv[4], NULL, 10)) : 2;
 	scm_channel *ch = NULL;
 	scm_error *e = NULL;
-	int r = ep ? scm_connect_at(ep, "vdisk", &ch, &e) : scm_connect("vdisk", &ch, &e);
+	int r = ep ? scm_connect_at(ep, svc, &ch, &e) : scm_connect(svc, &ch, &e);
 	if (r)
 		return die(r, e);
 	g_ch = ch;
@@ -108,17 +120,22 @@ int main(int argc, char **argv)
 				scm_error_free(e);
 				e = NULL;
 				printf("refused\n");
+				fflush(stdout);
+				/* a pause, or the spinning clients' CPU, not the
+				 * provider, is what the others would measure */
+				usleep(2000);
 				continue;
 			}
 			close(ofd);
 			printf("%llu\n", (unsigned long long)ovsize);
+			fflush(stdout);
 			if ((r = scm_vdisk_close(ch, oh, &e)))
 				return die(r, e);
 		}
 		scm_channel_free(ch);
 		return 0;
 	}
-	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "bench-read") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") ||
+	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "bench-read") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") || !strcmp(cmd, "info-latency") ||
 		  ((!strcmp(cmd, "hold") || !strcmp(cmd, "badvec")) && argc > 3 && !strcmp(argv[3], "ro"));
 	bool shared = !strcmp(cmd, "hold") && argc > 3 && !strcmp(argv[3], "shared");
 	uint64_t h, bsz, vsize, sec;
@@ -136,6 +153,30 @@ int main(int argc, char **argv)
 		char c;
 		while (read(0, &c, 1) > 0)
 			;
+	} else if (!strcmp(cmd, "info-latency") && argc > 3) {
+		/* a victim's view: N info calls on one handle, timed */
+		long n = atol(argv[3]);
+		if (n < 1 || n > 100000)
+			return 2;
+		double *ms = calloc((size_t)n, sizeof *ms);
+		if (!ms)
+			return die(-ENOMEM, NULL);
+		for (long i = 0; i < n; i++) {
+			struct timespec a, b;
+			json_object *info = NULL;
+			clock_gettime(CLOCK_MONOTONIC, &a);
+			if ((r = scm_vdisk_info(ch, h, &info, &e))) {
+				free(ms);
+				return die(r, e);
+			}
+			clock_gettime(CLOCK_MONOTONIC, &b);
+			json_object_put(info);
+			ms[i] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+			usleep(5000);
+		}
+		qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+		printf("infos=%ld p50_ms=%.1f p90_ms=%.1f max_ms=%.1f\n", n, ms[n / 2], ms[(n * 9) / 10], ms[n - 1]);
+		free(ms);
 	} else if (!strcmp(cmd, "info")) {
 		json_object *info = NULL;
 		if ((r = scm_vdisk_info(ch, h, &info, &e)))
