@@ -51,15 +51,10 @@ static char *alias_signature(struct scmd *d)
 	return sig;
 }
 
-static int build_idl_set(struct scmd *d, bool fresh, const policy_idl_set **ret, scm_error **ret_err)
+/* A new interface set from the IDL path and the live aliases, owned by
+ * the caller. */
+static int load_idl_set(struct scmd *d, policy_idl_set **ret, scm_error **ret_err)
 {
-	_cleanup_free_ char *sig = alias_signature(d);
-	if (!sig)
-		return -ENOMEM;
-	if (!fresh && idl_cache && idl_cache_aliases && strcmp(sig, idl_cache_aliases) == 0) {
-		*ret = idl_cache;
-		return 0;
-	}
 	_cleanup_(policy_idl_set_freep) policy_idl_set *set = policy_idl_set_new();
 	_cleanup_free_ char *path = strdup(d->idl_path);
 	char *save = NULL;
@@ -75,9 +70,28 @@ static int build_idl_set(struct scmd *d, bool fresh, const policy_idl_set **ret,
 		if (!s->unregistering && strcmp(s->name, s->iface_name) != 0)
 			policy_idl_set_alias(set, s->name, s->iface_name, NULL);
 	}
+	*ret = TAKE_PTR(set);
+	return 0;
+}
+
+/* The cached set (not the caller's to free): read from disk when fresh
+ * (start, reload) or when the aliases changed, else reused. */
+static int build_idl_set(struct scmd *d, bool fresh, const policy_idl_set **ret, scm_error **ret_err)
+{
+	_cleanup_free_ char *sig = alias_signature(d);
+	policy_idl_set *set = NULL;
+	if (!sig)
+		return -ENOMEM;
+	if (!fresh && idl_cache && idl_cache_aliases && strcmp(sig, idl_cache_aliases) == 0) {
+		*ret = idl_cache;
+		return 0;
+	}
+	int r = load_idl_set(d, &set, ret_err);
+	if (r != 0)
+		return r;
 	policy_idl_set_free(idl_cache);
 	free(idl_cache_aliases);
-	idl_cache = TAKE_PTR(set);
+	idl_cache = set;
 	idl_cache_aliases = TAKE_PTR(sig);
 	*ret = idl_cache;
 	return 0;
@@ -122,7 +136,8 @@ int scmd_policy_check_service(struct scmd *d, const char *name, const char *ifac
 
 	if (!d->policy)
 		return 0;
-	int r = build_idl_set(d, &idl, ret_err);
+	/* a private set: the alias below must not reach the cache */
+	int r = load_idl_set(d, &idl, ret_err);
 	if (r != 0)
 		return r;
 	if (strcmp(name, iface) != 0 && policy_idl_set_alias(idl, name, iface, ret_err) != 0)
