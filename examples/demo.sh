@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 B=${B:-build}
 BIN=$PWD/$B/bin
 RUN=$(mktemp -d /tmp/scm-demo.XXXXXX)
+# containers run as unprivileged host ids (docs/containers.md, "Identity"):
+# they must be able to pass through (not list) the runtime directory
+chmod 711 "$RUN"
 export SCM_RUNTIME_DIR=$RUN/run
 mkdir -p "$RUN/cfg/profiles"
 cp examples/profiles/*.json "$RUN/cfg/profiles/"   # base, desktop-app, ...

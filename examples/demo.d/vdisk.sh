@@ -17,6 +17,12 @@ run "$BIN/scmctl" vdisk create --parent "$VD/base.vhdx" "$VD/child.vhdx"
 run "$BIN/scmctl" vdisk info "$VD/child.vhdx"
 run "$BIN/scmctl" vdisk map "$VD/base.vhdx"
 run "$BIN/scmctl" vdisk check "$VD/child.vhdx"
+# The provider's container runs as an unprivileged host id (container root
+# is the first id of scm's subordinate range, docs/containers.md): give the
+# disks to it, as one gives podman's storage to its mapped ids.
+subid=$(awk -F: '$1 == "scm" { print $2; exit }' /etc/subuid 2>/dev/null)
+subgid=$(awk -F: '$1 == "scm" { print $2; exit }' /etc/subgid 2>/dev/null)
+[ "$(id -u)" != 0 ] || chown -R "${subid:-2147483648}:${subgid:-2147483648}" "$VD"
 
 step "vdisk: the provider in its own container, clients in containers with profiles"
 run "$BIN/scmctl" service register examples/services/vdisk.json
