@@ -39,14 +39,15 @@ static bool same_inode(int a, int b)
  * restarts at the root) and ".." never climbs above the root. */
 int rootfs_open_walk(int rootfd, const char *path, int *ret_fd)
 {
-	char *todo = malloc(PATH_MAX * 2), *link = malloc(PATH_MAX);
+	/* unwalked: the components not yet opened, links spliced in */
+	char *unwalked = malloc(PATH_MAX * 2), *link = malloc(PATH_MAX);
 	int cur = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC), links = 0, r = 0;
-	if (!todo || !link || cur < 0) {
+	if (!unwalked || !link || cur < 0) {
 		r = cur < 0 ? -errno : -ENOMEM;
 		goto out;
 	}
-	snprintf(todo, PATH_MAX * 2, "%s", path);
-	char *p = todo;
+	snprintf(unwalked, PATH_MAX * 2, "%s", path);
+	char *p = unwalked;
 	while (*p) {
 		size_t n = strcspn(p, "/");
 		char name[NAME_MAX + 1];
@@ -89,10 +90,10 @@ int rootfs_open_walk(int rootfd, const char *path, int *ret_fd)
 				r = -ENAMETOOLONG;
 				goto out;
 			}
-			memmove(todo + l + 1, p, rest + 1);
-			memcpy(todo, link, (size_t)l);
-			todo[l] = '/';
-			p = todo;
+			memmove(unwalked + l + 1, p, rest + 1);
+			memcpy(unwalked, link, (size_t)l);
+			unwalked[l] = '/';
+			p = unwalked;
 			if (link[0] == '/') {
 				close(cur);
 				if ((cur = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -115,7 +116,7 @@ int rootfs_open_walk(int rootfd, const char *path, int *ret_fd)
 out:
 	if (cur >= 0)
 		close(cur);
-	free(todo);
+	free(unwalked);
 	free(link);
 	return r;
 }
