@@ -252,6 +252,10 @@ int containers_remove(struct scmd *d, const char *name, scm_error **ret_err);
 struct json_object *containers_json(struct scmd *d, const char *only);
 void containers_stop_all(struct scmd *d);
 void cgroup_parent_remove(struct scmd *d);
+/* container-leftovers.c: kill and remove what a dead scmd left in dir. */
+void containers_cleanup_leftovers(struct scmd *d, const char *dir);
+/* container-hook.c: field 22 of /proc/PID/stat (0 when unreadable). */
+unsigned long long proc_starttime(pid_t pid);
 void containers_conn_closed(struct scmd *d, struct conn *c);
 /* Forget c everywhere containers wait on it (container and exec waiters). */
 void containers_conn_gone(struct scmd *d, struct conn *c);
