@@ -602,10 +602,43 @@ static bool gate(gfx_rfb *r)
 	return any;
 }
 
+/* Sends every viewer what it asked for and what changed. A viewer that
+ * speaks ExtDesktopSize has each non-incremental request answered by an
+ * update carrying the size alone, with the pixels still pending: a
+ * libvncserver that loops on rfbProcessEvents() sends them on its next
+ * turn, but ours runs only when a socket wakes it, so they go out here at
+ * once rather than after the viewer's next message. Returns whether a
+ * viewer was closed on the way (a failed write). */
+static bool send_pending(gfx_rfb *r)
+{
+	bool gone = false;
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
+		for (int k = 0; k < 2; k++) {
+			if (cl->sock == RFB_INVALID_SOCKET || cl->state != RFB_NORMAL || cl->onHold ||
+			    !FB_UPDATE_PENDING(cl) || sraRgnEmpty(cl->requestedRegion))
+				break;
+			bool size_only = cl->useNewFBSize && cl->newFBSizePending;
+			rfbSendFramebufferUpdate(cl, cl->modifiedRegion);
+			if (!size_only)
+				break;
+		}
+		gone |= cl->sock == RFB_INVALID_SOCKET;
+	}
+	rfbReleaseClientIterator(it);
+	return gone;
+}
+
 static void process(gfx_rfb *r)
 {
 	bool handshakes = gate(r);
 	rfbProcessEvents(r->screen, 0);
+	/* A viewer closed by a failed write is freed by rfbProcessEvents();
+	 * the gate first, as the first round may have moved handshakes on. */
+	if (send_pending(r)) {
+		handshakes = gate(r);
+		rfbProcessEvents(r->screen, 0);
+	}
 	bool ws = false;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
 		ws |= r->pending[i].fd >= 0;
@@ -654,17 +687,8 @@ void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 		const gfx_rect *rc = &changed->r[i];
 		rfbMarkRectAsModified(r->screen, rc->x, rc->y, rc->x + rc->w, rc->y + rc->h);
 	}
-	bool gone = false;
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
-		if (cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL && !cl->onHold &&
-		    FB_UPDATE_PENDING(cl) && !sraRgnEmpty(cl->requestedRegion))
-			rfbSendFramebufferUpdate(cl, cl->modifiedRegion);
-		gone |= cl->sock == RFB_INVALID_SOCKET;
-	}
-	rfbReleaseClientIterator(it);
 	/* A viewer that failed a write is closed; free it now, its socket
 	 * will not wake us. */
-	if (gone)
+	if (send_pending(r))
 		process(r);
 }

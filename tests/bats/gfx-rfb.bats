@@ -125,15 +125,6 @@ client() { # NAME FIELD
 		SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings "$enc" --no-jpeg \
 			--capture "$T/$enc.png"
 		echo "$enc: $output"
-		if [ "$status" -ne 0 ]; then
-			# Known intermittent fault (about one run in three on a loaded
-			# 2-core machine): the viewer gets "no first update" right after
-			# authenticating. Under investigation; one retry, said aloud.
-			echo "# $enc: retrying once after: $output" >&3
-			SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings "$enc" \
-				--no-jpeg --capture "$T/$enc.png"
-			echo "$enc (retry): $output"
-		fi
 		[ "$status" -eq 0 ]
 		[ "$("$CHK" diff "$T/$enc.png" "$T/snap.png")" = "0" ]
 	done

@@ -56,6 +56,20 @@ static void quiet(const char *fmt, ...)
 {
 }
 
+/* WaitForMessage() of libvncclient 0.9.14 selects on the socket only, but
+ * its reads take whatever the socket holds (up to 8 KiB) into
+ * cl->buf: when a small update (the ExtDesktopSize answer) and the next
+ * one (a whole ZRLE or Tight frame, often under 8 KiB) arrive together,
+ * the second sits complete in that buffer while select() waits for bytes
+ * that never come. That was the intermittent "no first update" (about one
+ * connection in 20 with zrle or tight; never raw, whose frame is larger
+ * than the buffer). Upstream fixed it later the same way: buffered bytes
+ * count as a message waiting. */
+static int wait_message(rfbClient *cl, unsigned usecs)
+{
+	return cl->buffered > 0 ? 1 : WaitForMessage(cl, usecs);
+}
+
 /* Asks for the whole screen and waits until it has come. */
 static int wait_full(rfbClient *cl)
 {
@@ -63,7 +77,7 @@ static int wait_full(rfbClient *cl)
 	full_seen = false;
 	SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE);
 	while (!full_seen) {
-		int n = WaitForMessage(cl, 30 * 1000000);
+		int n = wait_message(cl, 30 * 1000000);
 		if (n <= 0 || !HandleRFBServerMessage(cl))
 			return -1;
 	}
@@ -112,7 +126,7 @@ static int pace(rfbClient *cl, long ms)
 		long left = ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0)
 			return 0;
-		int n = WaitForMessage(cl, (unsigned)left * 1000);
+		int n = wait_message(cl, (unsigned)left * 1000);
 		if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
 			return -1;
 	}
@@ -213,7 +227,7 @@ int main(int argc, char **argv)
 			/* Stays connected, keeping up with updates, as a viewer left open. */
 			time_t end = time(NULL) + atoi(argv[++i]);
 			while (rc == 0 && time(NULL) < end) {
-				int n = WaitForMessage(cl, 200000);
+				int n = wait_message(cl, 200000);
 				if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
 					rc = 1;
 				else if (full_seen) {
