@@ -57,6 +57,25 @@ gfx_compositor *gfx_comp_free(gfx_compositor *c)
 	return NULL;
 }
 
+int gfx_comp_resize(gfx_compositor *c, uint32_t width, uint32_t height)
+{
+	size_t bytes;
+	int r = gfx_check_size(width, height, &bytes);
+	if (r)
+		return r;
+	uint32_t *fb = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+	if (!fb)
+		return -ENOMEM;
+	/* Overlays keep their places; what falls outside is clipped, as
+	 * rendering clips everything to the desktop. */
+	free(c->fb);
+	c->fb = fb;
+	c->width = width;
+	c->height = height;
+	gfx_comp_damage_all(c);
+	return 0;
+}
+
 static gfx_rect desktop(const gfx_compositor *c)
 {
 	return (gfx_rect){ 0, 0, (int32_t)c->width, (int32_t)c->height };

@@ -114,6 +114,10 @@ typedef struct gfx_compositor {
 int gfx_comp_new(uint32_t width, uint32_t height, uint32_t background, uint32_t border_px,
 		 gfx_compositor **ret);
 gfx_compositor *gfx_comp_free(gfx_compositor *c);
+/* A new desktop size (as gfx_comp_new checks it): a new, undrawn fb and
+ * the whole desktop damaged; c->fb changes, so whoever shares it must be
+ * told. */
+int gfx_comp_resize(gfx_compositor *c, uint32_t width, uint32_t height);
 /* Adds an overlay on top of the others. */
 int gfx_comp_add(gfx_compositor *c, gfx_surface *s, int32_t x, int32_t y, uint32_t border_rgb,
 		 uint32_t blend, uint32_t key, uint32_t *ret_id);

@@ -9,7 +9,10 @@
  * between events in the order the time bank picks.
  *
  *   scm-gfx-proxy [--size WxH] [--rfb-port N] [--ws-port N] [--apps A,B,..]
- *                 [--no-rfb] [--state FILE]
+ *                 [--no-rfb] [--state FILE] [--resize]
+ *
+ * --resize lets viewers resize the desktop (SetDesktopSize); the desktop
+ * spec's "resize": true asks for it.
  *
  * --apps names the callers (container or endpoint labels) that may create
  * surfaces: the apps `desktop launch` started for this desktop. Policy may
@@ -235,6 +238,7 @@ int main(int argc, char **argv)
 					      { "state", required_argument, NULL, 'S' },
 					      { "ws-port", required_argument, NULL, 'w' },
 					      { "apps", required_argument, NULL, 'a' },
+					      { "resize", no_argument, NULL, 'r' },
 					      { 0 } };
 	char viewonly[GFX_RFB_PASSWORD_LEN + 1];
 	gfx_server_config cfg = { .width = 1280, .height = 800, .background = 0x2b2b2b, .rfb = true,
@@ -262,6 +266,10 @@ int main(int argc, char **argv)
 			cfg.rfb = false;
 			continue;
 		}
+		if (o == 'r') {
+			cfg.resize = true;
+			continue;
+		}
 		if (o == 'S') {
 			state = optarg;
 			continue;
@@ -280,7 +288,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		fprintf(stderr, "usage: scm-gfx-proxy [--size WxH] [--rfb-port N] [--ws-port N] [--apps A,B,..] "
-				"[--no-rfb] [--state FILE]\n");
+				"[--no-rfb] [--state FILE] [--resize]\n");
 		return 2;
 	}
 	/* Two secrets: the full one and the view-only one (the engine makes

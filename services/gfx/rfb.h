@@ -57,7 +57,13 @@ typedef struct gfx_rfb_config {
 	/* Security type None: only for the engine's benches and unit tests,
 	 * never set by the proxy. */
 	bool insecure_no_auth;
+	/* Viewers (not view-only ones) may resize the desktop with
+	 * SetDesktopSize (ExtendedDesktopSize); otherwise it is refused as
+	 * prohibited. */
+	bool resize;
 } gfx_rfb_config;
+
+#define GFX_RFB_RESIZE_MIN 64u /* as desktop specs: 64..8192 */
 
 #define GFX_RFB_VIEWERS_MAX 16u /* authenticated viewers */
 #define GFX_RFB_PREAUTH_MAX 8u  /* connections still in the handshake */
@@ -87,3 +93,5 @@ struct json_object *gfx_rfb_encodings_json(gfx_rfb *r);
 /* Websocket connections refused for a wrong or missing token, and
  * viewers that failed authentication. */
 uint64_t gfx_rfb_refused(const gfx_rfb *r);
+/* Desktop resizes viewers made. */
+uint64_t gfx_rfb_resizes(const gfx_rfb *r);

@@ -86,7 +86,8 @@ struct gfx_rfb {
 	void *userdata;
 	ws_pending pending[WS_PENDING_MAX];
 	bool accepting_ws; /* rfbNewClient() is taking a checked websocket */
-	uint64_t refused;
+	bool resize;
+	uint64_t refused, resizes;
 	enc_total sent[ENC_SLOTS];
 };
 
@@ -237,6 +238,50 @@ static void on_pointer(int buttons, int x, int y, rfbClientPtr cl)
 	rfbDefaultPtrAddEvent(buttons, x, y, cl);
 }
 
+/* Hands libvncserver the compositor's new framebuffer. rfbNewFramebuffer()
+ * marks it all modified, queues the new size for every viewer that
+ * understands one, and resets the pixel format to its default, which is
+ * not ours: the shifts go back and every viewer's translation with them. */
+static void new_framebuffer(gfx_rfb *r)
+{
+	rfbScreenInfoPtr s = r->screen;
+	rfbNewFramebuffer(s, (char *)r->comp->fb, (int)r->comp->width, (int)r->comp->height, 8, 3, 4);
+	s->serverFormat.redShift = 16;
+	s->serverFormat.greenShift = 8;
+	s->serverFormat.blueShift = 0;
+	rfbClientIteratorPtr it = rfbGetClientIterator(s);
+	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
+		if (cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL)
+			s->setTranslateFunction(cl);
+	rfbReleaseClientIterator(it);
+}
+
+/* SetDesktopSize from a viewer: the desktop takes the viewer's size when
+ * the session allows it. The screen layout asked for is ignored (one
+ * screen, the whole desktop); success is answered once the new size has
+ * been sent, as libvncserver does. */
+static int on_set_desktop_size(int w, int h, int n_screens, struct rfbExtDesktopScreen *screens, rfbClientPtr cl)
+{
+	gfx_rfb *r = cl->screen->screenData;
+	if (!r->resize || cl->viewOnly)
+		return rfbExtDesktopSize_ResizeProhibited;
+	if (w < (int)GFX_RFB_RESIZE_MIN || h < (int)GFX_RFB_RESIZE_MIN)
+		return rfbExtDesktopSize_InvalidScreenLayout;
+	if ((uint32_t)w == r->comp->width && (uint32_t)h == r->comp->height) {
+		cl->newFBSizePending = TRUE; /* the answer, with nothing changed */
+		return rfbExtDesktopSize_Success;
+	}
+	int e = gfx_comp_resize(r->comp, (uint32_t)w, (uint32_t)h);
+	if (e)
+		return e == GFX_E_INVALID ? rfbExtDesktopSize_InvalidScreenLayout : rfbExtDesktopSize_OutOfResources;
+	/* Drawn before anyone reads it; the changed area is all of it, which
+	 * rfbNewFramebuffer() marks for every viewer. */
+	gfx_comp_render(r->comp, NULL);
+	new_framebuffer(r);
+	r->resizes++;
+	return rfbExtDesktopSize_Success;
+}
+
 static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -332,10 +377,15 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	s->http6Port = 0;
 	s->httpDir = NULL;
 	s->alwaysShared = TRUE;
-	s->deferUpdateTime = 0;
+	/* Updates are sent by send_pending() only (libvncserver's own
+	 * rfbUpdateClient() would send them whole at once): a deferral this
+	 * long never runs out. */
+	s->deferUpdateTime = 1 << 30;
 	s->newClientHook = on_new_client;
 	s->kbdAddEvent = on_key;
 	s->ptrAddEvent = on_pointer;
+	s->setDesktopSizeHook = on_set_desktop_size;
+	r->resize = cfg->resize;
 	if (!cfg->insecure_no_auth) {
 		s->authPasswdData = r->passwords;
 		s->authPasswdFirstViewOnly = 1;
@@ -373,6 +423,10 @@ int gfx_rfb_fd(const gfx_rfb *r)
 uint64_t gfx_rfb_refused(const gfx_rfb *r)
 {
 	return r->refused;
+}
+uint64_t gfx_rfb_resizes(const gfx_rfb *r)
+{
+	return r->resizes;
 }
 
 uint32_t gfx_rfb_viewers(const gfx_rfb *r)
@@ -609,17 +663,70 @@ static bool gate(gfx_rfb *r)
  * turn, but ours runs only when a socket wakes it, so they go out here at
  * once rather than after the viewer's next message. Returns whether a
  * viewer was closed on the way (a failed write). */
+static bool may_send_jpeg(const rfbClientPtr cl)
+{
+	return (cl->preferredEncoding == rfbEncodingTight || cl->preferredEncoding == (int)rfbEncodingTightPng) &&
+	       cl->tightQualityLevel >= 0;
+}
+
+/* The frames the compositor draws round every window (frame minus
+ * content), however the windows overlap. */
+static sraRegionPtr frames_region(const gfx_rfb *r)
+{
+	sraRegionPtr f = sraRgnCreate();
+	for (uint32_t i = 0; i < r->comp->n_ov; i++) {
+		const gfx_overlay *o = r->comp->ov[i];
+		gfx_rect fr = gfx_overlay_frame(r->comp, o);
+		sraRegionPtr ring = sraRgnCreateRect(fr.x, fr.y, fr.x + fr.w, fr.y + fr.h);
+		sraRegionPtr in = sraRgnCreateRect(o->x, o->y, o->x + (int)o->surface->width,
+						   o->y + (int)o->surface->height);
+		sraRgnSubtract(ring, in);
+		sraRgnOr(f, ring);
+		sraRgnDestroy(ring);
+		sraRgnDestroy(in);
+	}
+	return f;
+}
+
+/* One update to a viewer that asked. Tight with JPEG encodes each
+ * rectangle of an update as a whole, and the region libvncserver hands
+ * it merges a window's frame with the content beside it, so the frame
+ * (the colour that says which container a window belongs to) came out
+ * blurred. For such a viewer an update that holds both is sent in two:
+ * the rest first, the frames on its next request, where they are flat
+ * rectangles of their own that Tight sends as solid fills, exactly. */
+static void send_update(gfx_rfb *r, rfbClientPtr cl)
+{
+	if (!may_send_jpeg(cl) || cl->newFBSizePending) {
+		rfbSendFramebufferUpdate(cl, cl->modifiedRegion);
+		return;
+	}
+	sraRegionPtr frames = frames_region(r), rest = sraRgnCreateRgn(cl->modifiedRegion);
+	sraRgnAnd(frames, cl->modifiedRegion);
+	sraRgnAnd(frames, cl->requestedRegion);
+	sraRgnSubtract(rest, frames);
+	sraRgnAnd(rest, cl->requestedRegion);
+	if (sraRgnEmpty(frames) || sraRgnEmpty(rest))
+		rfbSendFramebufferUpdate(cl, cl->modifiedRegion);
+	else
+		rfbSendFramebufferUpdate(cl, rest);
+	sraRgnDestroy(frames);
+	sraRgnDestroy(rest);
+}
+
 static bool send_pending(gfx_rfb *r)
 {
 	bool gone = false;
 	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
 	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
 		for (int k = 0; k < 2; k++) {
+			/* A size answer alone (a refused SetDesktopSize) counts
+			 * too; libvncserver's own loop would wait for pixels. */
 			if (cl->sock == RFB_INVALID_SOCKET || cl->state != RFB_NORMAL || cl->onHold ||
-			    !FB_UPDATE_PENDING(cl) || sraRgnEmpty(cl->requestedRegion))
+			    !(FB_UPDATE_PENDING(cl) || cl->newFBSizePending) || sraRgnEmpty(cl->requestedRegion))
 				break;
 			bool size_only = cl->useNewFBSize && cl->newFBSizePending;
-			rfbSendFramebufferUpdate(cl, cl->modifiedRegion);
+			send_update(r, cl);
 			if (!size_only)
 				break;
 		}

@@ -90,7 +90,8 @@ int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret)
 		static const gfx_rfb_ops ops = { rfb_key, rfb_pointer };
 		gfx_rfb_config rc = { .port = cfg->rfb_port, .ws_port = cfg->ws_port, .name = cfg->name,
 				      .password = cfg->password, .viewonly_password = cfg->viewonly_password,
-				      .token = cfg->token, .insecure_no_auth = cfg->insecure_no_auth };
+				      .token = cfg->token, .insecure_no_auth = cfg->insecure_no_auth,
+				      .resize = cfg->resize };
 		r = gfx_rfb_new(s->comp, &rc, &ops, s, &s->rfb);
 		if (r)
 			return r;
@@ -470,6 +471,7 @@ struct json_object *gfx_server_stats(gfx_server *s)
 		json_object_object_add(root, "viewer_list", gfx_rfb_viewers_json(s->rfb));
 		json_object_object_add(root, "encodings_sent", gfx_rfb_encodings_json(s->rfb));
 		json_object_object_add(root, "viewers_refused", json_object_new_int64((int64_t)gfx_rfb_refused(s->rfb)));
+		json_object_object_add(root, "resizes", json_object_new_int64((int64_t)gfx_rfb_resizes(s->rfb)));
 	}
 	json_object_object_add(root, "renders", json_object_new_int64((int64_t)s->comp->renders));
 	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++) {

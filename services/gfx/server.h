@@ -25,6 +25,7 @@ typedef struct gfx_server_config {
 	 * unless given. insecure_no_auth: benches and unit tests only. */
 	const char *password, *viewonly_password, *token;
 	bool insecure_no_auth;
+	bool resize;              /* viewers may resize the desktop (rfb.h) */
 } gfx_server_config;
 
 #define GFX_INPUT_QUEUE 256u

@@ -197,3 +197,97 @@ PY
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" diff "$T/ok.png" "$T/snap.png")" = "0" ]
 }
+
+# Tight with JPEG is lossy inside the windows, but the frames the proxy
+# draws (which say whose window it is) and the desktop round them must
+# come out exact: the proxy sends frames as rectangles of their own.
+@test "gfx: Tight with JPEG stays close inside windows and exact on their frames and the desktop" {
+	start --photo
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings tight --quality 6 \
+		--capture "$T/jpeg.png"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# JPEG was used: the gradients are not bit-exact, but close
+	[ "$("$CHK" diff "$T/jpeg.png" "$T/snap.png")" -gt 1000 ]
+	[ "$("$CHK" maxdelta "$T/jpeg.png" "$T/snap.png")" -le 24 ]
+	for n in alpha beta; do
+		x=$(client $n x) y=$(client $n y) w=$(client $n width) h=$(client $n height)
+		echo "$n: top bottom left right"
+		[ "$("$CHK" diff "$T/jpeg.png" "$T/snap.png" $((x - 4)) $((y - 4)) $((w + 8)) 4)" = 0 ]
+		[ "$("$CHK" diff "$T/jpeg.png" "$T/snap.png" $((x - 4)) $((y + h)) $((w + 8)) 4)" = 0 ]
+		[ "$("$CHK" diff "$T/jpeg.png" "$T/snap.png" $((x - 4)) "$y" 4 "$h")" = 0 ]
+		[ "$("$CHK" diff "$T/jpeg.png" "$T/snap.png" $((x + w)) "$y" 4 "$h")" = 0 ]
+	done
+	# the desktop below the windows
+	[ "$("$CHK" diff "$T/jpeg.png" "$T/snap.png" 0 260 640 140)" = 0 ]
+	# and the same desktop lossless is exact everywhere
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings tight --no-jpeg \
+		--capture "$T/lossless.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" diff "$T/lossless.png" "$T/snap.png")" = 0 ]
+}
+
+@test "gfx: a viewer resizes the desktop when the session allows it, and every viewer sees the new size" {
+	start --resize --animate 50
+	SCM_VNC_PASSWORD=$PASSWORD "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings zrle --stay 30 >"$T/watch.out" 2>&1 &
+	W=$!
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings zrle --resize 800 600 \
+		--capture "$T/big.png"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "resized 800x600" ]
+	[ "$("$CHK" size "$T/big.png")" = "800 600" ]
+	# the windows stay where they were, framed; the new area is desktop
+	x=$(client alpha x) y=$(client alpha y)
+	[ "$("$CHK" pixel "$T/big.png" $((x - 1)) $((y - 1)))" = "$(client alpha border | tr -d '#')" ]
+	[ "$("$CHK" count "$T/big.png" 640 400 160 200 2b2b2b)" -eq $((160 * 200)) ]
+	# a later viewer gets the new size, and the stats count the resize
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings tight --no-jpeg --capture "$T/later.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$T/later.png")" = "800 600" ]
+	kill -USR1 "$PID"
+	for _ in $(seq 100); do [ "$(jq .width "$T/info.json")" = 800 ] && break; sleep 0.05; done
+	[ "$(jq .resizes "$T/info.json")" = 1 ]
+	[ "$(jq .height "$T/info.json")" = 600 ]
+	# the viewer that watched all along followed the resize and is still connected
+	[ "$(jq .viewers "$T/info.json")" = 1 ]
+	kill "$W"; wait "$W" || true
+	# too small a size is refused, and nothing changes
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --resize 32 32
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"still 800x600"* ]]
+}
+
+@test "gfx: without the session's consent, or with the view-only secret, resizing is refused" {
+	start
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --resize 800 600
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"still 640x400"* ]]
+	kill "$PID"; wait "$PID" || true; PID=
+	exec 8<&-
+	start --resize --viewonly viewonl1
+	SCM_VNC_PASSWORD=viewonl1 run "$B/libexec/scm-gfx-rfb-input" "$PORT" --resize 800 600
+	echo "$output"
+	[ "$status" -eq 4 ]
+	SCM_VNC_PASSWORD=viewonl1 run "$B/libexec/scm-gfx-rfb-input" "$PORT" --capture "$T/vo.png"
+	[ "$("$CHK" size "$T/vo.png")" = "640 400" ]
+}
+
+@test "gfx: two viewers at once see the same desktop, and a viewer that comes back finds it unchanged" {
+	start
+	SCM_VNC_PASSWORD=$PASSWORD "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings zrle --capture "$T/a.png" --stay 30 &
+	A=$!
+	for _ in $(seq 200); do [ -s "$T/a.png" ] && break; sleep 0.05; done
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings tight --no-jpeg --capture "$T/b.png"
+	[ "$status" -eq 0 ]
+	kill -USR1 "$PID"
+	for _ in $(seq 100); do [ "$(jq .viewers "$T/info.json")" = 1 ] && break; sleep 0.05; done
+	kill "$A"; wait "$A" || true
+	[ "$("$CHK" diff "$T/a.png" "$T/snap.png")" = 0 ]
+	[ "$("$CHK" diff "$T/b.png" "$T/snap.png")" = 0 ]
+	# both gone; the desktop runs on, and the next viewer sees it as it was
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --capture "$T/c.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" diff "$T/c.png" "$T/snap.png")" = 0 ]
+}

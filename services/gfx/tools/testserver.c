@@ -3,12 +3,16 @@
  * compositor, time bank and RFB output with real viewers.
  *
  *   scm-gfx-testserver [--size WxH] [--port N] [--info FILE]
- *                      [--snapshot FILE] [--animate MS]
+ *                      [--snapshot FILE] [--animate MS] [--password P]
+ *                      [--viewonly P] [--resize] [--photo]
  *                      --client NAME:WxH[:WEIGHT[:RRGGBB]] ...
  *
  * Each client paints its colour with diagonal stripes of the inverse
  * colour every 16 pixels and presents it. --animate moves a bar through
- * every client each MS milliseconds (damage-only presents). --info writes
+ * every client each MS milliseconds (damage-only presents). --photo
+ * paints smooth gradients instead of stripes: what Tight sends as JPEG
+ * when the viewer asks for a quality level. --resize lets viewers resize
+ * the desktop; --viewonly sets the view-only password. --info writes
  * the engine's stats (port, client positions, borders, time bank) as
  * JSON once the first frame is composited and again on SIGUSR1, which
  * also writes --snapshot. SIGTERM/SIGINT end it. */
@@ -32,9 +36,19 @@ typedef struct {
 	uint32_t bar;
 } synth;
 
+static bool photo;
+
 static void paint(synth *s)
 {
 	gfx_surface *sf = gfx_client_surface(s->c);
+	if (photo) {
+		for (uint32_t y = 0; y < sf->height; y++)
+			for (uint32_t x = 0; x < sf->width; x++)
+				sf->pixels[(size_t)y * sf->width + x] = (x * 255 / sf->width) << 16 |
+									 (y * 255 / sf->height) << 8 |
+									 ((x + y) * 255 / (sf->width + sf->height));
+		return;
+	}
 	for (uint32_t y = 0; y < sf->height; y++)
 		for (uint32_t x = 0; x < sf->width; x++)
 			sf->pixels[(size_t)y * sf->width + x] =
@@ -78,6 +92,8 @@ int main(int argc, char **argv)
 		{ "info", required_argument, NULL, 'i' },   { "snapshot", required_argument, NULL, 'o' },
 		{ "animate", required_argument, NULL, 'a' }, { "client", required_argument, NULL, 'c' },
 		{ "password", required_argument, NULL, 'P' },
+		{ "viewonly", required_argument, NULL, 'v' }, { "resize", no_argument, NULL, 'r' },
+		{ "photo", no_argument, NULL, 'g' },
 		{ 0 }
 	};
 	gfx_server_config cfg = { .width = 640, .height = 400, .background = 0x2b2b2b, .rfb = true,
@@ -101,6 +117,15 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			cfg.password = optarg;
+			break;
+		case 'v':
+			cfg.viewonly_password = optarg;
+			break;
+		case 'r':
+			cfg.resize = true;
+			break;
+		case 'g':
+			photo = true;
 			break;
 		case 'i':
 			info = optarg;

@@ -8,10 +8,14 @@
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
  *        [--type TEXT] [--return] [--capture OUT.png] [--stay SECONDS]
+ *        [--resize W H]
  *
+ * --resize asks the server for a new desktop size (SetDesktopSize) and
+ * waits for its answer: it prints "resized WxH", or "resize refused
+ * (REASON)" and exits 4 (the server's size stays). 
  * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
- * 1 anything else. Printable ASCII maps to X keysyms one to one. */
+ * 4 resize refused, 1 anything else. Printable ASCII maps to X keysyms one to one. */
 #include <png.h>
 #include <rfb/rfbclient.h>
 #include <stdbool.h>
@@ -70,18 +74,25 @@ static int wait_message(rfbClient *cl, unsigned usecs)
 	return cl->buffered > 0 ? 1 : WaitForMessage(cl, usecs);
 }
 
-/* Asks for the whole screen and waits until it has come. */
-static int wait_full(rfbClient *cl)
+/* Asks for the whole screen (unless a request is out already) and waits
+ * until it has come. */
+static int wait_full_ask(rfbClient *cl, bool ask)
 {
 	area = 0;
 	full_seen = false;
-	SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE);
+	if (ask)
+		SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE);
 	while (!full_seen) {
 		int n = wait_message(cl, 30 * 1000000);
 		if (n <= 0 || !HandleRFBServerMessage(cl))
 			return -1;
 	}
 	return 0;
+}
+
+static int wait_full(rfbClient *cl)
+{
+	return wait_full_ask(cl, true);
 }
 
 static int write_png(rfbClient *cl, const char *path)
@@ -112,6 +123,35 @@ static int write_png(rfbClient *cl, const char *path)
 	png_destroy_write_struct(&p, &info);
 	free(row);
 	return fclose(f) == 0 && row ? 0 : -1;
+}
+
+/* Asks for w x h and waits for the server's ExtendedDesktopSize answer
+ * (libvncclient clears requestedResize when it has read one). 0 resized,
+ * 4 refused, 1 no answer. */
+static int resize(rfbClient *cl, int w, int h)
+{
+	if (cl->screen.width == 0 && cl->screen.height == 0) {
+		fprintf(stderr, "scm-gfx-rfb-input: the server does not do ExtendedDesktopSize\n");
+		return 4;
+	}
+	if (!SendExtDesktopSize(cl, (uint16_t)w, (uint16_t)h))
+		return 1;
+	time_t end = time(NULL) + 30;
+	while (cl->requestedResize && time(NULL) < end) {
+		int n = wait_message(cl, 1000000);
+		if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+			return 1;
+	}
+	/* The first size update to come is the answer: every earlier one
+	 * came before the pixels wait_full() waited for (see main). */
+	if (cl->requestedResize)
+		return 1;
+	if (cl->width != w || cl->height != h) {
+		printf("resize refused (still %dx%d)\n", cl->width, cl->height);
+		return 4;
+	}
+	printf("resized %dx%d\n", cl->width, cl->height);
+	return 0;
 }
 
 static long key_delay_ms;
@@ -150,7 +190,8 @@ int main(int argc, char **argv)
 	const char *env = getenv("SCM_VNC_PASSWORD");
 	if (env)
 		snprintf(password, sizeof(password), "%s", env);
-	rfbClientLog = rfbClientErr = quiet;
+	if (!getenv("SCM_VNC_DEBUG"))
+		rfbClientLog = rfbClientErr = quiet;
 	rfbClient *cl = rfbGetClient(8, 3, 4);
 	free(cl->serverHost); /* rfbGetClient's "" */
 	cl->serverHost = strdup("127.0.0.1");
@@ -199,7 +240,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int rc = 0;
-	if (wait_full(cl) < 0) {
+	/* rfbInitClient() asked for the whole screen already; a second
+	 * request now would leave a size update and pixels in flight after
+	 * the first frame, which --resize would take for its answer. */
+	if (wait_full_ask(cl, false) < 0) {
 		fprintf(stderr, "scm-gfx-rfb-input: no first update\n");
 		rc = 1;
 	}
@@ -236,6 +280,9 @@ int main(int argc, char **argv)
 					SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
 				}
 			}
+		} else if (strcmp(argv[i], "--resize") == 0 && i + 2 < argc) {
+			rc = resize(cl, atoi(argv[i + 1]), atoi(argv[i + 2]));
+			i += 2;
 		} else if (strcmp(argv[i], "--return") == 0) {
 			key(cl, 0xFF0D);
 		} else if (strcmp(argv[i], "--capture") == 0 && i + 1 < argc) {
