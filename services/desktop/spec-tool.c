@@ -2,7 +2,7 @@
  * it normalised, one app a line, for launchers written in shell:
  *
  *   scm-desktop-spec FILE
- *   desktop NAME WxH
+ *   desktop NAME WxH [resize]
  *   app NAME WxH WEIGHT PROFILE,PROFILE -- COMMAND ARGS (shell-quoted)
  *
  * Exit 0, or 1 with "FILE: /json/pointer: reason" on stderr. */
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", argv[1], r < 0 ? strerror(-r) : err);
 		return 1;
 	}
-	printf("desktop %s %ux%u\n", s->name, s->width, s->height);
+	printf("desktop %s %ux%u%s\n", s->name, s->width, s->height, s->resize ? " resize" : "");
 	for (size_t i = 0; i < s->n_apps; i++) {
 		desktop_app *a = &s->apps[i];
 		printf("app %s %ux%u %u ", a->name, a->width, a->height, a->weight);

@@ -133,7 +133,7 @@ static int parse_app(struct json_object *a, size_t i, desktop_app *app, char *er
 
 int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *err, size_t err_len)
 {
-	static const char *const keys[] = { "name", "description", "size", "apps", NULL };
+	static const char *const keys[] = { "name", "description", "size", "resize", "apps", NULL };
 	struct json_tokener *tok = json_tokener_new_ex(8);
 	if (!tok)
 		return -ENOMEM;
@@ -176,6 +176,13 @@ int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *e
 	if (json_object_object_get_ex(root, "description", &v) && !json_object_is_type(v, json_type_string)) {
 		r = ERR("/description: must be a string");
 		goto out;
+	}
+	if (json_object_object_get_ex(root, "resize", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			r = ERR("/resize: must be true or false");
+			goto out;
+		}
+		s->resize = json_object_get_boolean(v);
 	}
 	if (!json_object_object_get_ex(root, "apps", &v) || !json_object_is_type(v, json_type_array) ||
 	    json_object_array_length(v) < 1 || json_object_array_length(v) > DESKTOP_APPS_MAX) {

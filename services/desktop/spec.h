@@ -11,6 +11,7 @@
  * default 1; description: optional string. Unknown keys are refused. */
 #pragma once
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define DESKTOP_APPS_MAX 16
@@ -25,6 +26,7 @@ typedef struct desktop_app {
 typedef struct desktop_spec {
 	char *name;
 	uint32_t width, height;
+	bool resize; /* viewers may resize the desktop ("resize": true) */
 	desktop_app apps[DESKTOP_APPS_MAX];
 	size_t n_apps;
 } desktop_spec;

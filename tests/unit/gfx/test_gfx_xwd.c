@@ -125,6 +125,8 @@ static const struct {
 	const char *err; /* NULL: valid */
 } spec_cases[] = {
 	{ "{\"name\":\"d\",\"size\":\"800x600\",\"apps\":[{\"name\":\"a\",\"command\":[\"xclock\"],\"size\":\"100x100\"}]}", NULL },
+	{ "{\"name\":\"d\",\"size\":\"800x600\",\"resize\":true,\"apps\":[{\"name\":\"a\",\"command\":[\"xclock\"],\"size\":\"100x100\"}]}", NULL },
+	{ "{\"name\":\"d\",\"size\":\"800x600\",\"resize\":1,\"apps\":[{\"name\":\"a\",\"command\":[\"xclock\"],\"size\":\"100x100\"}]}", "/resize:" },
 	{ "[]", "/:" },
 	{ "{\"name\":\"d\",\"size\":\"800x600\",\"apps\":[],\"x\":1}", "/x:" },
 	{ "{\"name\":\"D!\",\"size\":\"800x600\",\"apps\":[]}", "/name:" },
