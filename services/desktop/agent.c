@@ -1,10 +1,13 @@
 /* agent.c: scm-desktop-agent, the in-container half of a desktop app.
  *
  * It runs beside Xvfb inside the app's container, maps the screen that
- * Xvfb keeps in its -fbdir XWD file, and every interval copies the rows
- * that changed (found by comparing with a shadow copy: a memcmp per row,
- * cheap next to compositing) into its gfx surface and presents them as
- * damage. Input the proxy routes to this app (because it has the focus)
+ * Xvfb keeps in its -fbdir XWD file, and copies the rows that changed
+ * (found by comparing with a shadow copy: a memcmp per row, cheap next to
+ * compositing) into its gfx surface and presents them as damage. It looks
+ * when the X server reports damage (the DAMAGE extension), at once after
+ * a quiet spell and at most once an interval while drawing goes on, so an
+ * idle app costs nothing and a keystroke's echo is not held for a poll;
+ * without DAMAGE it looks every interval. Input the proxy routes to this app (because it has the focus)
  * is injected into Xvfb with XTest. It exits when Xvfb or the channel
  * goes away.
  *
@@ -16,6 +19,7 @@
  * weight (the policy decides). */
 #include <X11/Xlib.h>
 #include <X11/extensions/XTest.h>
+#include <X11/extensions/Xdamage.h>
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -24,6 +28,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "scm/gfx-client.h"
@@ -31,6 +36,13 @@
 #include "xwd.h"
 
 #define MAX_RECTS 64
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static int die(const char *what, int r, scm_error *err)
 {
@@ -138,9 +150,21 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	free(border);
 
+	/* Damage on the root window: one event when it becomes non-empty,
+	 * none until we subtract it (ReportNonEmpty). */
+	int dmg_ev = 0, dmg_err;
+	Damage dmg = 0;
+	if (XDamageQueryExtension(dpy, &dmg_ev, &dmg_err))
+		dmg = XDamageCreate(dpy, DefaultRootWindow(dpy), XDamageReportNonEmpty);
+	XFlush(dpy);
+	const int64_t ival = interval * 1000000;
+	int64_t last = 0;
+	bool want = true, armed = false;
 	_cleanup_close_ int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct itimerspec it = { { interval / 1000, (interval % 1000) * 1000000 }, { 0, 1 } };
+	/* Without DAMAGE the timer ticks every interval; with it, it is
+	 * armed once to space looks out while drawing goes on. */
+	struct itimerspec it = { { dmg ? 0 : interval / 1000, dmg ? 0 : (interval % 1000) * 1000000 }, { 0, 1 } };
 	if (tfd < 0 || ep < 0 || timerfd_settime(tfd, 0, &it, NULL) < 0)
 		return die("timerfd", -errno, NULL);
 	int fds[4] = { tfd, efd, scm_channel_fd(ch), ConnectionNumber(dpy) };
@@ -161,18 +185,8 @@ int main(int argc, char **argv)
 			case 0: {
 				uint64_t ticks;
 				(void)!read(tfd, &ticks, sizeof(ticks));
-				gfx_rect rects[MAX_RECTS];
-				size_t k = xwd_diff(xv.map + xv.info.pixel_offset, xv.info.bytes_per_line, w, h, shadow,
-						    surf->pixels, rects, MAX_RECTS);
-				if (k == 0)
-					break;
-				struct json_object *d = damage_json(rects, k);
-				uint64_t dropped;
-				r = scm_gfx_present(ch, d, &dropped, &serr);
-				json_object_put(d);
-				if (r)
-					return die("present", r, serr);
-				frames++;
+				armed = false;
+				want = true;
 				break;
 			}
 			case 1: {
@@ -198,13 +212,47 @@ int main(int argc, char **argv)
 					return die("the gfx channel ended", r, serr);
 				break;
 			case 3:
-				/* Xlib's I/O error handler ends us when Xvfb goes. */
-				while (XPending(dpy)) {
-					XEvent xe;
-					XNextEvent(dpy, &xe);
-				}
-				break;
+				break; /* read below */
 			}
 		}
+		/* Every wakeup: Xlib may have queued events while writing, which
+		 * would not wake epoll again. Its I/O error handler ends us when
+		 * Xvfb goes. */
+		while (XPending(dpy)) {
+			XEvent xe;
+			XNextEvent(dpy, &xe);
+			if (dmg && xe.type == dmg_ev + XDamageNotify)
+				want = true;
+		}
+		if (!want)
+			continue;
+		int64_t t = now_ns();
+		if (dmg && t - last < ival) {
+			if (!armed) {
+				struct itimerspec once = { { 0, 0 }, { 0, ival - (t - last) } };
+				timerfd_settime(tfd, 0, &once, NULL);
+				armed = true;
+			}
+			continue;
+		}
+		want = false;
+		last = t;
+		/* Cleared before looking: what is drawn from now on reports anew. */
+		if (dmg) {
+			XDamageSubtract(dpy, dmg, None, None);
+			XFlush(dpy);
+		}
+		gfx_rect rects[MAX_RECTS];
+		size_t k = xwd_diff(xv.map + xv.info.pixel_offset, xv.info.bytes_per_line, w, h, shadow, surf->pixels,
+				    rects, MAX_RECTS);
+		if (k == 0)
+			continue;
+		struct json_object *d = damage_json(rects, k);
+		uint64_t dropped;
+		r = scm_gfx_present(ch, d, &dropped, &serr);
+		json_object_put(d);
+		if (r)
+			return die("present", r, serr);
+		frames++;
 	}
 }

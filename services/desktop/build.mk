@@ -1,7 +1,7 @@
 # services/desktop: the in-container desktop agent (Xvfb framebuffer ->
 # gfx surface, gfx input -> XTest) and the scripts that start an app.
-DESKTOP_X_CFLAGS := $(shell pkg-config --cflags x11 xtst 2>/dev/null)
-DESKTOP_X_LIBS := $(shell pkg-config --libs x11 xtst 2>/dev/null)
+DESKTOP_X_CFLAGS := $(shell pkg-config --cflags x11 xtst xdamage 2>/dev/null)
+DESKTOP_X_LIBS := $(shell pkg-config --libs x11 xtst xdamage 2>/dev/null)
 $(B)/services/desktop/%.o: PART_CFLAGS += -Iservices/gfx -Iservices/desktop $(DESKTOP_X_CFLAGS)
 $(B)/tests/unit/gfx/test_gfx_xwd.o: PART_CFLAGS += -Iservices/desktop -Iservices/gfx
 $(B)/tests/fuzz/fuzz_gfx_desktop.o: PART_CFLAGS += -Iservices/desktop -Iservices/gfx

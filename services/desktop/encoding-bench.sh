@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# gfx-encoding-bench (make bench): bytes per second a viewer receives for
-# the same desktop work in Raw, ZRLE, Tight (lossless) and Tight with JPEG:
-# the clock ticking alone ("clock"), typing, scrolling.
-# A private scmd runs examples/desktops/two-apps.json without containers
-# (xclock ticking, xterm); per encoding a measuring viewer stays connected
-# (scm-gfx-rfb-input --stay) while a second viewer types a line into the
-# xterm at 25 keys per second ("typing"), then runs a command that prints
-# a long listing line by line for 5 s ("scrolling"). The proxy's stats
-# give the measuring viewer's bytes. Prints one line per encoding and
-# workload: "gfx-enc ENCODING WORKLOAD BYTES_PER_S (RATIO x fewer than raw)".
+# gfx-encoding-bench (make bench): the desktop as a person at a viewer
+# sees it, against x11vnc in the same run.
+#
+# At 1280x720 and 1920x1080, two servers run the same apps (xclock
+# ticking every second, an xterm):
+#   proxy   a private scmd runs the two-app desktop (no containers): each
+#           app on its own Xvfb with the agent, composited by scm-gfx-proxy;
+#   x11vnc  Debian's x11vnc serving one Xvfb that runs the same two apps.
+# For each, first the idle cost: CPU time of the proxy and the agents
+# (x11vnc for the other) over 10 s with no viewer and no input, in % of
+# one CPU (from /proc/PID/stat). Then per encoding (Raw, ZRLE, Tight with
+# JPEG at quality 6) a measuring viewer stays connected while a second
+# viewer types a line into the xterm at 25 keys/s ("typing"), then runs a
+# loop printing a long listing for 5 s ("scrolling"); the clock alone
+# ticks for 3 s before ("clock"). Bytes per second are what the measuring
+# viewer read (/proc/PID/io, the same measure for both servers). Then the
+# typing viewer types 20 letters one at a time and times each from key to
+# the decoded update of the xterm ("latency", median/p90/max ms).
+#
+# Lines:  gfx-enc SIZE SERVER ENCODING WORKLOAD BYTES_PER_S B/s
+#         gfx-lat SIZE SERVER ENCODING median MS p90 MS max MS
+#         gfx-idle SIZE SERVER CPU_PERCENT % (PROCESS PERCENT, ...)
+# Not measured: a window dragged across (the proxy has no window moves
+# yet).
 set -euo pipefail
 B=${SCM_BUILD:-$PWD/build}
 SRC=${SCM_SRC:-$PWD}
 RUN=$(mktemp -d /tmp/scm-encbench.XXXXXX)
-export SCM_RUNTIME_DIR=$RUN/run
-mkdir -p "$RUN/cfg" "$RUN/home"
+in=$B/libexec/scm-gfx-rfb-input
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -22,63 +35,154 @@ cleanup() {
 	rm -rf "$RUN"
 }
 trap cleanup EXIT
-"$B/bin/scmd" --runtime-dir "$SCM_RUNTIME_DIR" --config "$RUN/cfg" --idl-path "$SRC/stubs/idl" 2>"$RUN/scmd.log" &
-pids+=($!)
-for _ in $(seq 200); do [ -S "$SCM_RUNTIME_DIR/control.sock" ] && break; sleep 0.02; done
-HOME=$RUN/home "$B/libexec/scm-desktop-run" "$SRC/examples/desktops/two-apps.json" >"$RUN/run.out" 2>"$RUN/run.err" &
-pids+=($!)
-for _ in $(seq 600); do grep -q '^ready' "$RUN/run.out" && break; sleep 0.05; done
-grep -q '^ready' "$RUN/run.out" || { cat "$RUN/run.err" >&2; exit 1; }
-port=$(sed -n 's/^vnc 127.0.0.1://p' "$RUN/run.out")
-export SCM_VNC_PASSWORD
-SCM_VNC_PASSWORD=$(sed -n 's/^password //p' "$RUN/run.out")
-read -r tx ty <<<"$(awk '$1 == "app" && $2 == "term" { split($4, a, ","); print a[1] + 100, a[2] + 100 }' "$RUN/run.out")"
-in=$B/libexec/scm-gfx-rfb-input
-# Let the xterm come up and take the focus.
-sleep 2
-"$in" "$port" --click "$tx" "$ty" --type "clear" --return
-
-bytes() { # the measuring viewer's bytes so far (the one with ENCODING)
-	"$B/bin/scmctl" call gfx-two-apps stats | python3 -c '
-import json, sys
-v = [x for x in json.load(sys.stdin)["stats"]["viewer_list"] if x["encoding"] == sys.argv[1]]
-print(v[0]["bytes_sent"] if v else 0)' "$1"
-}
 now() { date +%s.%N; }
+hz=$(getconf CLK_TCK)
 
-declare -A raw_rate
-for mode in raw zrle tight tight+jpeg; do
-	case $mode in
-	raw) args=(--encodings raw) enc=raw ;;
-	zrle) args=(--encodings zrle) enc=zrle ;;
-	tight) args=(--encodings tight --no-jpeg) enc=tight ;;
-	tight+jpeg) args=(--encodings tight --quality 6) enc=tight ;;
-	esac
-	"$in" "$port" "${args[@]}" --stay 60 &
-	vp=$!
-	sleep 1
-	bi=$(bytes "$enc") ti=$(now)
-	sleep 3
-	b0=$(bytes "$enc") t0=$(now)
-	"$in" "$port" --key-delay 40 --type "echo the quick brown fox jumps over the lazy dog 0123456789 again and again" \
-		--return
-	b1=$(bytes "$enc") t1=$(now)
-	"$in" "$port" --type 'for i in $(seq 500); do echo "line $i of a long listing that scrolls by"; sleep 0.005; done' \
-		--return
-	sleep 5
-	b2=$(bytes "$enc") t2=$(now)
-	kill "$vp"; wait "$vp" 2>/dev/null || true
-	"$in" "$port" --type "clear" --return
-	sleep 1
-	for w in clock typing scrolling; do
-		case $w in
-		clock) d=$((b0 - bi)) s=$(awk "BEGIN { print $t0 - $ti }") ;;
-		typing) d=$((b1 - b0)) s=$(awk "BEGIN { print $t1 - $t0 }") ;;
-		scrolling) d=$((b2 - b1)) s=$(awk "BEGIN { print $t2 - $t1 }") ;;
-		esac
-		rate=$(awk "BEGIN { printf \"%d\", $d / $s }")
-		[ "$mode" = raw ] && raw_rate[$w]=$rate
-		ratio=$(awk "BEGIN { printf \"%.1f\", ${raw_rate[$w]} / ($rate > 0 ? $rate : 1) }")
-		printf 'gfx-enc %-11s %-9s %10s B/s  (%sx fewer than raw)\n' "$mode" "$w" "$rate" "$ratio"
+descendants() { # PID...: every process below them
+	local all
+	all=$(ps -e -o pid=,ppid=)
+	local -a queue=("$@")
+	while [ ${#queue[@]} -gt 0 ]; do
+		local p=${queue[0]}
+		queue=("${queue[@]:1}")
+		for c in $(awk -v p="$p" '$2 == p { print $1 }' <<<"$all"); do
+			echo "$c"
+			queue+=("$c")
+		done
 	done
+}
+cpu_ticks() { # PID...: utime + stime summed
+	local t=0 p f
+	for p in "$@"; do
+		f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		f=${f##*) }
+		# fields after the comm: state is 3rd overall, utime 14th, stime 15th
+		t=$((t + $(awk '{ print $12 + $13 }' <<<"$f")))
+	done
+	echo $t
+}
+idle_cpu() { # PID...: "TOTAL% (comm P%, ...)" of one CPU over 10 s
+	local -a a b ps=("$@")
+	local t0 t1 p i parts="" tot=0
+	for p in "$@"; do a+=("$(cpu_ticks "$p")"); done
+	t0=$(now)
+	sleep 10
+	for p in "$@"; do b+=("$(cpu_ticks "$p")"); done
+	t1=$(now)
+	local s
+	s=$(awk "BEGIN { print $t1 - $t0 }")
+	for i in "${!a[@]}"; do
+		tot=$((tot + b[i] - a[i]))
+		parts+="${parts:+, }$(cat "/proc/${ps[i]}/comm" 2>/dev/null || echo gone) $(awk -v d=$((b[i] - a[i])) -v hz="$hz" -v s="$s" 'BEGIN { printf "%.2f", 100 * d / hz / s }')"
+	done
+	awk -v d="$tot" -v hz="$hz" -v s="$s" -v parts="$parts" 'BEGIN { printf "%.2f %% (%s)", 100 * d / hz / s, parts }'
+}
+rchar() { awk '$1 == "rchar:" { print $2 }' "/proc/$1/io"; }
+
+start_proxy() { # SIZE -> port, SCM_VNC_PASSWORD, term rect, idle pids
+	local size=$1 dir=$RUN/proxy-$1
+	mkdir -p "$dir/cfg" "$dir/home"
+	export SCM_RUNTIME_DIR=$dir/run
+	sed "s/\"size\": \"1280x720\"/\"size\": \"$size\"/" "$SRC/examples/desktops/two-apps.json" >"$dir/spec.json"
+	"$B/bin/scmd" --runtime-dir "$SCM_RUNTIME_DIR" --config "$dir/cfg" --idl-path "$SRC/stubs/idl" \
+		2>"$dir/scmd.log" &
+	scmd=$!
+	pids+=($scmd)
+	for _ in $(seq 200); do [ -S "$SCM_RUNTIME_DIR/control.sock" ] && break; sleep 0.02; done
+	HOME=$dir/home "$B/libexec/scm-desktop-run" "$dir/spec.json" >"$dir/run.out" 2>"$dir/run.err" &
+	runner=$!
+	pids+=($runner)
+	for _ in $(seq 600); do grep -q '^ready' "$dir/run.out" && break; sleep 0.05; done
+	grep -q '^ready' "$dir/run.out" || { cat "$dir/run.err" >&2; exit 1; }
+	port=$(sed -n 's/^vnc 127.0.0.1://p' "$dir/run.out")
+	SCM_VNC_PASSWORD=$(sed -n 's/^password //p' "$dir/run.out")
+	read -r tx ty <<<"$(awk '$1 == "app" && $2 == "term" { split($4, a, ","); print a[1], a[2] }' "$dir/run.out")"
+	tw=640 th=420
+	mapfile -t idle_pids < <(for p in $(descendants "$scmd" "$runner"); do
+		case $(cat "/proc/$p/comm" 2>/dev/null) in scm-gfx-proxy | scm-desktop-age*) echo "$p" ;; esac
+	done)
+	stop_server() { kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null || true; kill "$scmd"; wait "$scmd" || true; }
+}
+
+start_x11vnc() { # SIZE
+	local size=$1 dir=$RUN/x11vnc-$1 d
+	mkdir -p "$dir"
+	Xvfb -displayfd 5 -screen 0 "${size}x24" -nolisten tcp 5>"$dir/display" 2>"$dir/xvfb.err" &
+	xvfb=$!
+	pids+=($xvfb)
+	for _ in $(seq 200); do [ -s "$dir/display" ] && break; sleep 0.02; done
+	d=:$(cat "$dir/display")
+	# where the proxy puts them: the clock at 20,20, the terminal beside it
+	DISPLAY=$d xclock -update 1 -geometry 360x360+20+20 &
+	pids+=($!)
+	DISPLAY=$d xterm -geometry 106x32+404+20 &
+	pids+=($!)
+	SCM_VNC_PASSWORD=bench$RANDOM
+	x11vnc -display "$d" -localhost -rfbport $((20000 + RANDOM % 20000)) -passwd "$SCM_VNC_PASSWORD" \
+		-forever -shared -noxrecord -o "$dir/x11vnc.log" >"$dir/x11vnc.out" 2>&1 &
+	x11=$!
+	pids+=($x11)
+	for _ in $(seq 300); do grep -q '^PORT=' "$dir/x11vnc.out" 2>/dev/null && break; sleep 0.05; done
+	port=$(sed -n 's/^PORT=//p' "$dir/x11vnc.out")
+	[ -n "$port" ] || { cat "$dir/x11vnc.out" >&2; exit 1; }
+	tx=404 ty=20 tw=640 th=420
+	idle_pids=("$x11")
+	stop_server() { kill "$x11" "$xvfb" 2>/dev/null; wait "$x11" "$xvfb" 2>/dev/null || true; }
+}
+
+workload() { # SIZE SERVER
+	export SCM_VNC_PASSWORD
+	sleep 2 # the xterm up
+	"$in" "$port" --click $((tx + 100)) $((ty + 100)) --type "clear" --return
+	sleep 3
+	echo "gfx-idle $1 $2 $(idle_cpu "${idle_pids[@]}") over 10 s, no viewer, the clock ticking"
+	for mode in raw zrle tight+jpeg; do
+		case $mode in
+		raw) args=(--encodings raw) ;;
+		zrle) args=(--encodings zrle) ;;
+		tight+jpeg) args=(--encodings tight --quality 6) ;;
+		esac
+		"$in" "$port" "${args[@]}" --stay 120 &
+		vp=$!
+		sleep 1.5
+		ri=$(rchar $vp) ti=$(now)
+		sleep 3
+		r0=$(rchar $vp) t0=$(now)
+		"$in" "$port" --key-delay 40 --type "echo the quick brown fox jumps over the lazy dog 0123456789 again and again" \
+			--return
+		r1=$(rchar $vp) t1=$(now)
+		"$in" "$port" --type 'for i in $(seq 500); do echo "line $i of a long listing that scrolls by"; sleep 0.005; done' \
+			--return
+		sleep 5
+		r2=$(rchar $vp) t2=$(now)
+		"$in" "$port" --type "clear" --return
+		sleep 0.5
+		lat=$("$in" "$port" "${args[@]}" --latency 20 "$tx" "$ty" "$tw" "$th" | sed -n 's/^latency //p')
+		kill "$vp"; wait "$vp" 2>/dev/null || true
+		"$in" "$port" --type "clear" --return
+		sleep 0.5
+		for w in clock typing scrolling; do
+			case $w in
+			clock) d=$((r0 - ri)) s=$(awk "BEGIN { print $t0 - $ti }") ;;
+			typing) d=$((r1 - r0)) s=$(awk "BEGIN { print $t1 - $t0 }") ;;
+			scrolling) d=$((r2 - r1)) s=$(awk "BEGIN { print $t2 - $t1 }") ;;
+			esac
+			printf 'gfx-enc %-9s %-6s %-10s %-9s %10d B/s\n' "$1" "$2" "$mode" "$w" "$(awk "BEGIN { printf \"%d\", $d / $s }")"
+		done
+		read -r n med p90 max <<<"${lat:-0 - - -}"
+		printf 'gfx-lat %-9s %-6s %-10s median %s ms p90 %s ms max %s ms (%s keys)\n' "$1" "$2" "$mode" "$med" "$p90" "$max" "$n"
+	done
+}
+
+for size in ${SCM_GFX_BENCH_SIZES:-1280x720 1920x1080}; do
+	start_proxy "$size"
+	workload "$size" proxy
+	stop_server
+	if command -v x11vnc >/dev/null; then
+		start_x11vnc "$size"
+		workload "$size" x11vnc
+		stop_server
+	else
+		echo "gfx-enc $size x11vnc: not measured (x11vnc missing: scripts/install-deps.sh bench)"
+	fi
 done

@@ -8,11 +8,14 @@
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
  *        [--type TEXT] [--return] [--capture OUT.png] [--stay SECONDS]
- *        [--resize W H]
+ *        [--resize W H] [--latency N X Y W H]
  *
  * --resize asks the server for a new desktop size (SetDesktopSize) and
  * waits for its answer: it prints "resized WxH", or "resize refused
- * (REASON)" and exits 4 (the server's size stays). 
+ * (REASON)" and exits 4 (the server's size stays). --latency types N
+ * letters one at a time and prints how long each took to come back as a
+ * decoded update touching the rect X Y W H ("latency N MEDIAN P90 MAX",
+ * in ms): `make bench` measures the proxy and x11vnc with it. 
  * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
  * 4 resize refused, 1 anything else. Printable ASCII maps to X keysyms one to one. */
@@ -39,9 +42,15 @@ static char *get_password(rfbClient *cl)
 	return strdup(password);
 }
 
+/* --latency: the area whose change ends a wait, and whether it did. */
+static int lat_x, lat_y, lat_w, lat_h;
+static bool lat_hit;
+
 static void got_rect(rfbClient *cl, int x, int y, int w, int h)
 {
 	area += (uint64_t)w * (uint64_t)h;
+	if (x < lat_x + lat_w && lat_x < x + w && y < lat_y + lat_h && lat_y < y + h)
+		lat_hit = true;
 }
 
 /* A non-incremental request from a viewer that speaks ExtDesktopSize is
@@ -151,6 +160,57 @@ static int resize(rfbClient *cl, int w, int h)
 		return 4;
 	}
 	printf("resized %dx%d\n", cl->width, cl->height);
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Types n characters, one at a time, and times each from the key's
+ * release to the first decoded update that touches the area (the app's
+ * echo drawn, sent, decoded): what a person typing waits for. Prints
+ * "latency N median_ms p90_ms max_ms". */
+static int pace(rfbClient *cl, long ms);
+
+static int latency(rfbClient *cl, int n)
+{
+	double ms[256];
+	int got = 0;
+	if (n > 256)
+		n = 256;
+	for (int i = 0; i < n; i++) {
+		uint32_t sym = (uint32_t)('a' + i % 26);
+		lat_hit = false;
+		SendKeyEvent(cl, sym, TRUE);
+		SendKeyEvent(cl, sym, FALSE);
+		double t0 = now_ms();
+		while (!lat_hit && now_ms() - t0 < 2000) {
+			int k = wait_message(cl, 100000);
+			if (k < 0 || (k > 0 && !HandleRFBServerMessage(cl)))
+				return 1;
+		}
+		if (lat_hit)
+			ms[got++] = now_ms() - t0;
+		/* let the rest of this key's drawing pass before the next */
+		pace(cl, 60);
+	}
+	if (!got) {
+		printf("latency 0 - - -\n");
+		return 1;
+	}
+	qsort(ms, (size_t)got, sizeof(ms[0]), cmp_double);
+	printf("latency %d %.1f %.1f %.1f\n", got, ms[got / 2], ms[(got * 9) / 10 < got ? (got * 9) / 10 : got - 1],
+	       ms[got - 1]);
 	return 0;
 }
 
@@ -280,6 +340,14 @@ int main(int argc, char **argv)
 					SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
 				}
 			}
+		} else if (strcmp(argv[i], "--latency") == 0 && i + 5 < argc) {
+			lat_x = atoi(argv[i + 2]);
+			lat_y = atoi(argv[i + 3]);
+			lat_w = atoi(argv[i + 4]);
+			lat_h = atoi(argv[i + 5]);
+			rc = latency(cl, atoi(argv[i + 1]));
+			lat_w = lat_h = 0;
+			i += 5;
 		} else if (strcmp(argv[i], "--resize") == 0 && i + 2 < argc) {
 			rc = resize(cl, atoi(argv[i + 1]), atoi(argv[i + 2]));
 			i += 2;
