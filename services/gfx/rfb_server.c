@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "rfb.h"
+#include "rfb_update.h"
 #include "scm/macro.h"
 
 #define WS_PENDING_MAX 8u
@@ -238,24 +239,6 @@ static void on_pointer(int buttons, int x, int y, rfbClientPtr cl)
 	rfbDefaultPtrAddEvent(buttons, x, y, cl);
 }
 
-/* Hands libvncserver the compositor's new framebuffer. rfbNewFramebuffer()
- * marks it all modified, queues the new size for every viewer that
- * understands one, and resets the pixel format to its default, which is
- * not ours: the shifts go back and every viewer's translation with them. */
-static void new_framebuffer(gfx_rfb *r)
-{
-	rfbScreenInfoPtr s = r->screen;
-	rfbNewFramebuffer(s, (char *)r->comp->fb, (int)r->comp->width, (int)r->comp->height, 8, 3, 4);
-	s->serverFormat.redShift = 16;
-	s->serverFormat.greenShift = 8;
-	s->serverFormat.blueShift = 0;
-	rfbClientIteratorPtr it = rfbGetClientIterator(s);
-	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
-		if (cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL)
-			s->setTranslateFunction(cl);
-	rfbReleaseClientIterator(it);
-}
-
 /* SetDesktopSize from a viewer: the desktop takes the viewer's size when
  * the session allows it. The screen layout asked for is ignored (one
  * screen, the whole desktop); success is answered once the new size has
@@ -271,15 +254,9 @@ static int on_set_desktop_size(int w, int h, int n_screens, struct rfbExtDesktop
 		cl->newFBSizePending = TRUE; /* the answer, with nothing changed */
 		return rfbExtDesktopSize_Success;
 	}
-	int e = gfx_comp_resize(r->comp, (uint32_t)w, (uint32_t)h);
-	if (e)
-		return e == GFX_E_INVALID ? rfbExtDesktopSize_InvalidScreenLayout : rfbExtDesktopSize_OutOfResources;
-	/* Drawn before anyone reads it; the changed area is all of it, which
-	 * rfbNewFramebuffer() marks for every viewer. */
-	gfx_comp_render(r->comp, NULL);
-	new_framebuffer(r);
-	r->resizes++;
-	return rfbExtDesktopSize_Success;
+	int e = gfx_rfb_resize_desktop(cl->screen, r->comp, w, h);
+	r->resizes += e == rfbExtDesktopSize_Success;
+	return e;
 }
 
 static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
@@ -377,7 +354,7 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	s->http6Port = 0;
 	s->httpDir = NULL;
 	s->alwaysShared = TRUE;
-	/* Updates are sent by send_pending() only (libvncserver's own
+	/* Updates are sent by gfx_rfb_send_pending() only (libvncserver's own
 	 * rfbUpdateClient() would send them whole at once): a deferral this
 	 * long never runs out. */
 	s->deferUpdateTime = 1 << 30;
@@ -656,93 +633,13 @@ static bool gate(gfx_rfb *r)
 	return any;
 }
 
-/* Sends every viewer what it asked for and what changed. A viewer that
- * speaks ExtDesktopSize has each non-incremental request answered by an
- * update carrying the size alone, with the pixels still pending: a
- * libvncserver that loops on rfbProcessEvents() sends them on its next
- * turn, but ours runs only when a socket wakes it, so they go out here at
- * once rather than after the viewer's next message. Returns whether a
- * viewer was closed on the way (a failed write). */
-static bool may_send_jpeg(const rfbClientPtr cl)
-{
-	return (cl->preferredEncoding == rfbEncodingTight || cl->preferredEncoding == (int)rfbEncodingTightPng) &&
-	       cl->tightQualityLevel >= 0;
-}
-
-/* The frames the compositor draws round every window (frame minus
- * content), however the windows overlap. */
-static sraRegionPtr frames_region(const gfx_rfb *r)
-{
-	sraRegionPtr f = sraRgnCreate();
-	for (uint32_t i = 0; i < r->comp->n_ov; i++) {
-		const gfx_overlay *o = r->comp->ov[i];
-		gfx_rect fr = gfx_overlay_frame(r->comp, o);
-		sraRegionPtr ring = sraRgnCreateRect(fr.x, fr.y, fr.x + fr.w, fr.y + fr.h);
-		sraRegionPtr in = sraRgnCreateRect(o->x, o->y, o->x + (int)o->surface->width,
-						   o->y + (int)o->surface->height);
-		sraRgnSubtract(ring, in);
-		sraRgnOr(f, ring);
-		sraRgnDestroy(ring);
-		sraRgnDestroy(in);
-	}
-	return f;
-}
-
-/* One update to a viewer that asked. Tight with JPEG encodes each
- * rectangle of an update as a whole, and the region libvncserver hands
- * it merges a window's frame with the content beside it, so the frame
- * (the colour that says which container a window belongs to) came out
- * blurred. For such a viewer an update that holds both is sent in two:
- * the rest first, the frames on its next request, where they are flat
- * rectangles of their own that Tight sends as solid fills, exactly. */
-static void send_update(gfx_rfb *r, rfbClientPtr cl)
-{
-	if (!may_send_jpeg(cl) || cl->newFBSizePending) {
-		rfbSendFramebufferUpdate(cl, cl->modifiedRegion);
-		return;
-	}
-	sraRegionPtr frames = frames_region(r), rest = sraRgnCreateRgn(cl->modifiedRegion);
-	sraRgnAnd(frames, cl->modifiedRegion);
-	sraRgnAnd(frames, cl->requestedRegion);
-	sraRgnSubtract(rest, frames);
-	sraRgnAnd(rest, cl->requestedRegion);
-	if (sraRgnEmpty(frames) || sraRgnEmpty(rest))
-		rfbSendFramebufferUpdate(cl, cl->modifiedRegion);
-	else
-		rfbSendFramebufferUpdate(cl, rest);
-	sraRgnDestroy(frames);
-	sraRgnDestroy(rest);
-}
-
-static bool send_pending(gfx_rfb *r)
-{
-	bool gone = false;
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
-		for (int k = 0; k < 2; k++) {
-			/* A size answer alone (a refused SetDesktopSize) counts
-			 * too; libvncserver's own loop would wait for pixels. */
-			if (cl->sock == RFB_INVALID_SOCKET || cl->state != RFB_NORMAL || cl->onHold ||
-			    !(FB_UPDATE_PENDING(cl) || cl->newFBSizePending) || sraRgnEmpty(cl->requestedRegion))
-				break;
-			bool size_only = cl->useNewFBSize && cl->newFBSizePending;
-			send_update(r, cl);
-			if (!size_only)
-				break;
-		}
-		gone |= cl->sock == RFB_INVALID_SOCKET;
-	}
-	rfbReleaseClientIterator(it);
-	return gone;
-}
-
 static void process(gfx_rfb *r)
 {
 	bool handshakes = gate(r);
 	rfbProcessEvents(r->screen, 0);
 	/* A viewer closed by a failed write is freed by rfbProcessEvents();
 	 * the gate first, as the first round may have moved handshakes on. */
-	if (send_pending(r)) {
+	if (gfx_rfb_send_pending(r->screen, r->comp)) {
 		handshakes = gate(r);
 		rfbProcessEvents(r->screen, 0);
 	}
@@ -796,6 +693,6 @@ void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 	}
 	/* A viewer that failed a write is closed; free it now, its socket
 	 * will not wake us. */
-	if (send_pending(r))
+	if (gfx_rfb_send_pending(r->screen, r->comp))
 		process(r);
 }

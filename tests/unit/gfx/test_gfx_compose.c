@@ -168,6 +168,36 @@ static void test_offscreen_overlay(void **state)
 
 /* The compositor's row loops (alpha without branches) must give exactly
  * what the one-pixel blend gives, for every alpha. */
+/* A new desktop size: a new fb, all of it redrawn, overlays in place and
+ * clipped; sizes the compositor refuses leave it as it was. */
+static void test_resize(void **state)
+{
+	gfx_compositor *c;
+	gfx_surface *s;
+	uint32_t id;
+	gfx_region out;
+	assert_int_equal(gfx_comp_new(100, 80, 0x202020, 2, &c), 0);
+	assert_int_equal(gfx_surface_new(40, 30, &s), 0);
+	fill_surface(s, 0x00FF00);
+	assert_int_equal(gfx_comp_add(c, s, 70, 10, 0xFF0000, 0, 0, &id), 0);
+	gfx_comp_render(c, &out);
+	assert_int_equal(gfx_comp_resize(c, 0, 10), GFX_E_INVALID);
+	assert_int_equal(gfx_comp_resize(c, 8193, 10), GFX_E_INVALID);
+	assert_int_equal(c->width, 100);
+	assert_int_equal(gfx_comp_resize(c, 80, 120), 0);
+	assert_int_equal(c->width, 80);
+	assert_int_equal(c->height, 120);
+	gfx_comp_render(c, &out);
+	assert_int_equal(out.n, 1);
+	assert_int_equal(out.r[0].w, 80);
+	assert_int_equal(out.r[0].h, 120);
+	assert_int_equal(px(c, 79, 10), 0xFF00FF00); /* the window, cut at the edge */
+	assert_int_equal(px(c, 69, 10), 0xFFFF0000); /* its frame */
+	assert_int_equal(px(c, 10, 119), 0xFF202020); /* new desktop */
+	gfx_comp_free(c);
+	gfx_surface_free(s);
+}
+
 static void test_alpha_rows_match_pixel_blend(void **state)
 {
 	gfx_compositor *c;
@@ -195,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_stacking_and_hit),
 		cmocka_unit_test(test_damage_only),
 		cmocka_unit_test(test_offscreen_overlay),
+		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_alpha_rows_match_pixel_blend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,14 @@
+/* rfb_update.h: rfb_server.c's sending of updates and resizing, on
+ * libvncserver's types (private to the RFB side). */
+#pragma once
+#include <rfb/rfb.h>
+#include <stdbool.h>
+
+#include "gfx.h"
+
+/* Sends every viewer that asked what changed (see rfb_update.c). Returns
+ * whether a viewer was closed on the way (a failed write). */
+bool gfx_rfb_send_pending(rfbScreenInfoPtr s, const gfx_compositor *c);
+/* Resizes the compositor to w x h, recomposites and hands libvncserver
+ * the new framebuffer. Returns an rfbExtDesktopSize_* result. */
+int gfx_rfb_resize_desktop(rfbScreenInfoPtr s, gfx_compositor *c, int w, int h);
