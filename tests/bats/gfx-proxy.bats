@@ -118,3 +118,30 @@ assert c["appA"]["presents"] > 5000, c
 assert c["appB"]["served"] >= 1 and c["appB"]["frames_dropped"] == 0, c'
 	scmd_alive
 }
+
+# The proxy started with --resize (what a spec with "resize": true asks
+# scm-desktop-run for): a viewer's SetDesktopSize resizes the desktop the
+# apps draw on, the proxy's own snapshot has the new size, and what the
+# viewer decoded equals it.
+@test "gfx proxy: with --resize a viewer resizes the desktop, and the snapshot agrees" {
+	"$SCMCTL" service unregister gfx >/dev/null
+	sed -i 's|"--size", "640x400",|"--size", "640x400", "--resize",|' "$SCMT/gfx.json"
+	"$SCMCTL" service register "$SCMT/gfx.json" >/dev/null
+	paint appA 200 150 c03030
+	port=$(viewer_port)
+	SCM_VNC_PASSWORD=$(viewer_password) run "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$port" --encodings zrle \
+		--resize 1024 576 --capture "$SCMT/big.png"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/big.png")" = "1024 576" ]
+	SCM_ENDPOINT=$(ep admin) "$GC" snapshot "$SCMT/snap.png"
+	[ "$("$CHK" size "$SCMT/snap.png")" = "1024 576" ]
+	[ "$("$CHK" diff "$SCMT/big.png" "$SCMT/snap.png")" = 0 ]
+	x=$(field appA 2) y=$(field appA 3) border=$(field appA 4)
+	[ "$("$CHK" count "$SCMT/big.png" "$x" "$y" 200 150 c03030)" -gt 15000 ]
+	[ "$("$CHK" pixel "$SCMT/big.png" $((x - 1)) $((y - 1)))" = "${border#\#}" ]
+	"$SCMCTL" call gfx stats | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["stats"]
+assert (s["width"], s["height"], s["resizes"]) == (1024, 576, 1), s'
+}
