@@ -83,17 +83,42 @@ static int wait_message(rfbClient *cl, unsigned usecs)
 	return cl->buffered > 0 ? 1 : WaitForMessage(cl, usecs);
 }
 
+/* Size updates (ExtendedDesktopSize) asked for and received. Each
+ * non-incremental request brings one: rfbInitClient()'s, each of
+ * wait_full()'s, and the one libvncclient sends itself after a size
+ * change. libvncclient shows one arriving only by copying its screen
+ * (whose id the server never sends as 0) into cl->screen, so the id is
+ * zeroed before each message. */
+static unsigned sizes_asked = 1, sizes_seen, answers_seen;
+
+static bool handle(rfbClient *cl)
+{
+	int w = cl->width, h = cl->height;
+	uint32_t id = cl->screen.id;
+	cl->screen.id = 0;
+	rfbBool ok = HandleRFBServerMessage(cl);
+	if (cl->screen.id == 0) {
+		cl->screen.id = id;
+	} else {
+		sizes_seen++;
+		sizes_asked += cl->width != w || cl->height != h;
+	}
+	return ok;
+}
+
 /* Asks for the whole screen (unless a request is out already) and waits
  * until it has come. */
 static int wait_full_ask(rfbClient *cl, bool ask)
 {
 	area = 0;
 	full_seen = false;
-	if (ask)
+	if (ask) {
 		SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, FALSE);
+		sizes_asked++;
+	}
 	while (!full_seen) {
 		int n = wait_message(cl, 30 * 1000000);
-		if (n <= 0 || !HandleRFBServerMessage(cl))
+		if (n <= 0 || !handle(cl))
 			return -1;
 	}
 	return 0;
@@ -134,27 +159,31 @@ static int write_png(rfbClient *cl, const char *path)
 	return fclose(f) == 0 && row ? 0 : -1;
 }
 
-/* Asks for w x h and waits for the server's ExtendedDesktopSize answer
- * (libvncclient clears requestedResize when it has read one). 0 resized,
- * 4 refused, 1 no answer. */
+/* Asks for w x h and waits for the server's ExtendedDesktopSize answer:
+ * the first size update after those still due for earlier requests (the
+ * server answers in order). 0 resized, 4 refused, 1 no answer. */
 static int resize(rfbClient *cl, int w, int h)
 {
 	if (cl->screen.width == 0 && cl->screen.height == 0) {
 		fprintf(stderr, "scm-gfx-rfb-input: the server does not do ExtendedDesktopSize\n");
 		return 4;
 	}
+	/* the size update that answers: after those due, and earlier answers */
+	unsigned answer = sizes_asked + answers_seen + 1;
 	if (!SendExtDesktopSize(cl, (uint16_t)w, (uint16_t)h))
 		return 1;
 	time_t end = time(NULL) + 30;
-	while (cl->requestedResize && time(NULL) < end) {
+	/* The server sends one size update for all it has pending, so the
+	 * count can run ahead of what comes: the new size itself is an
+	 * answer too. */
+	while (sizes_seen < answer && !(cl->width == w && cl->height == h) && time(NULL) < end) {
 		int n = wait_message(cl, 1000000);
-		if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+		if (n < 0 || (n > 0 && !handle(cl)))
 			return 1;
 	}
-	/* The first size update to come is the answer: every earlier one
-	 * came before the pixels wait_full() waited for (see main). */
-	if (cl->requestedResize)
+	if (sizes_seen < answer && !(cl->width == w && cl->height == h))
 		return 1;
+	answers_seen++;
 	if (cl->width != w || cl->height != h) {
 		printf("resize refused (still %dx%d)\n", cl->width, cl->height);
 		return 4;
@@ -196,7 +225,7 @@ static int latency(rfbClient *cl, int n)
 		double t0 = now_ms();
 		while (!lat_hit && now_ms() - t0 < 2000) {
 			int k = wait_message(cl, 100000);
-			if (k < 0 || (k > 0 && !HandleRFBServerMessage(cl)))
+			if (k < 0 || (k > 0 && !handle(cl)))
 				return 1;
 		}
 		if (lat_hit)
@@ -227,7 +256,7 @@ static int pace(rfbClient *cl, long ms)
 		if (left <= 0)
 			return 0;
 		int n = wait_message(cl, (unsigned)left * 1000);
-		if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+		if (n < 0 || (n > 0 && !handle(cl)))
 			return -1;
 	}
 }
@@ -332,7 +361,7 @@ int main(int argc, char **argv)
 			time_t end = time(NULL) + atoi(argv[++i]);
 			while (rc == 0 && time(NULL) < end) {
 				int n = wait_message(cl, 200000);
-				if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+				if (n < 0 || (n > 0 && !handle(cl)))
 					rc = 1;
 				else if (full_seen) {
 					full_seen = false;
