@@ -61,3 +61,17 @@ $(B)/libexec/gfx-encoding-bench: services/desktop/encoding-bench.sh
 	install -m 755 $< $@
 BENCH_DEPS += $(B)/libexec/gfx-encoding-bench
 gfx: $(B)/libexec/gfx-encoding-bench
+
+# The desktop session manager, a provider (stubs/idl/desktop.json): what
+# `scmctl desktop` registers as the service "desktop" and drives.
+ifneq ($(LIBSCM),)
+DESKTOP_SESSION := $(B)/libexec/scm-desktop-session
+DESKTOP_SESSION_OBJS := $(patsubst %,$(B)/services/desktop/%.o,session session-scmd session-main)
+$(DESKTOP_SESSION_OBJS): $(B)/gen/scm/desktop-provider.h $(B)/gen/scm/gfx-client.h
+$(DESKTOP_SESSION): $(DESKTOP_SESSION_OBJS) $(B)/gen/scm/desktop-provider.o $(B)/gen/scm/gfx-client.o \
+		$(DESKTOP_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS)
+LIBEXEC += $(DESKTOP_SESSION)
+gfx: $(DESKTOP_SESSION)
+endif
