@@ -1,5 +1,6 @@
 # services/desktop: the in-container desktop agent (Xvfb framebuffer ->
-# gfx surface, gfx input -> XTest) and the scripts that start an app.
+# gfx surface, gfx input -> XTest), the script that starts an app, and the
+# session manager (scm-desktop-session).
 DESKTOP_X_CFLAGS := $(shell pkg-config --cflags x11 xtst 2>/dev/null)
 DESKTOP_X_LIBS := $(shell pkg-config --libs x11 xtst 2>/dev/null)
 $(B)/services/desktop/%.o: PART_CFLAGS += -Iservices/gfx -Iservices/desktop $(DESKTOP_X_CFLAGS)
@@ -36,12 +37,6 @@ $(B)/libexec/scm-desktop-spec: $(B)/services/desktop/spec-tool.o $(DESKTOP_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(B)/libexec/scm-desktop-spec
 gfx: $(B)/libexec/scm-desktop-spec
-
-$(B)/libexec/scm-desktop-run: services/desktop/scm-desktop-run
-	@mkdir -p $(dir $@)
-	install -m 755 $< $@
-LIBEXEC += $(B)/libexec/scm-desktop-run
-gfx: $(B)/libexec/scm-desktop-run
 
 $(B)/libexec/scm-desktop-novnc-shot: services/desktop/novnc-shot.py
 	@mkdir -p $(dir $@)

@@ -7,6 +7,7 @@
  * container, endpoint or service behind. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,14 +128,19 @@ static int make_dirs(const struct session *s, struct desktop *d)
 	return 0;
 }
 
-/* Only what this manager made there: the page server's log (app logs go
- * with their apps). */
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* The desktop's own directory (0700, made at launch): app logs, the page
+ * server's log, and what host apps left in the HOME they had there.
+ * Symbolic links are removed, never followed. */
 static void rm_dir(const char *dir)
 {
-	char p[4096];
-	snprintf(p, sizeof(p), "%s/novnc-http.log", dir);
-	unlink(p);
-	rmdir(dir);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static bool port_open(unsigned port)
@@ -242,7 +248,11 @@ static int start_app(struct session *s, struct desktop *d, struct session_app *a
 		size_t k = 4;
 		for (char **c = a->spec.command; *c && k < 8 + 63; c++)
 			argv[k++] = *c;
-		char *env[] = { ep, svc, weight, NULL };
+		/* A HOME of the desktop's own (0700): the app's shell must not
+		 * wait on, or write to, the host user's dotfiles. */
+		char home[4096];
+		snprintf(home, sizeof(home), "HOME=%s", d->dir);
+		char *env[] = { ep, svc, weight, home, NULL };
 		a->pid = spawn(argv, env, logp, errp);
 		if (a->pid < 0) {
 			r = scm_fail(ret_err, -errno, "fork: %m");

@@ -38,11 +38,11 @@ CASES
 @test "gfx spec: a refused launch registers nothing" {
 	start_scmd
 	printf '{"name":"x","size":"800x600","apps":[]}' >"$T/s.json"
-	run "$SCM_BUILD/libexec/scm-desktop-run" "$T/s.json"
+	run "$SCMCTL" desktop launch "$T/s.json"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"/apps"* ]]
 	! "$SCMCTL" service list | grep -q gfx-x
-	run "$SCM_BUILD/libexec/scm-desktop-run" "$SCM_SRC/examples/desktops/two-apps.json" --bogus
+	run "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --bogus
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"unknown argument '--bogus'"* ]]
+	[[ "$output" == *"usage: desktop launch"* ]]
 }
