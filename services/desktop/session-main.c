@@ -278,6 +278,8 @@ int main(int argc, char **argv)
 	scm_provider *p = NULL;
 	scm_error *err = NULL;
 	int r = scm_desktop_provider_new(&sk, &p, &err);
+	if (r == 0)
+		session_leftovers(&S);
 	/* A second's timeout: the apps and page servers run here without
 	 * containers, and are reaped between calls. */
 	while (r == 0 && !got_term && (r = scm_provider_dispatch(p, 1000, &err)) == 0)

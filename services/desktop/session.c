@@ -337,7 +337,7 @@ static void set_label(struct desktop *d, struct session_app *a)
 	snprintf(a->label, sizeof(a->label), d->containers ? "%s-%s" : "desktop-%s-%s", d->name, a->spec.name);
 }
 
-static void desktop_free(struct desktop *d)
+void session_desktop_free(struct desktop *d)
 {
 	if (!d)
 		return;
@@ -349,7 +349,7 @@ static void desktop_free(struct desktop *d)
 	free(d);
 }
 
-static void teardown(struct session *s, struct desktop *d, bool registered)
+void session_teardown(struct session *s, struct desktop *d, bool registered)
 {
 	kill_wait(d->novnc_pid);
 	d->novnc_pid = 0;
@@ -404,7 +404,7 @@ int session_launch(struct session *s, const desktop_spec *spec, bool containers,
 	if (r == 0 && (!(d->name = strdup(spec->name)) || asprintf(&d->service, "gfx-%s", spec->name) < 0))
 		r = -ENOMEM;
 	if (r != 0) {
-		desktop_free(d);
+		session_desktop_free(d);
 		return scm_fail(ret_err, r, "out of memory");
 	}
 	d->width = spec->width, d->height = spec->height, d->containers = containers, d->novnc_port = novnc_port;
@@ -533,8 +533,8 @@ int session_launch(struct session *s, const desktop_spec *spec, bool containers,
 	*ret = d;
 	return 0;
 fail:
-	teardown(s, d, registered);
-	desktop_free(d);
+	session_teardown(s, d, registered);
+	session_desktop_free(d);
 	return r >= 100 ? r : SCM_DESKTOP_E_START;
 }
 
@@ -596,8 +596,8 @@ void session_stop(struct session *s, struct desktop *d)
 			*p = d->next;
 			break;
 		}
-	teardown(s, d, true);
-	desktop_free(d);
+	session_teardown(s, d, true);
+	session_desktop_free(d);
 }
 
 /* Apps on the host and page servers are this process's children. */

@@ -64,3 +64,10 @@ void session_stop(struct session *s, struct desktop *d);
 json_object *session_desktop_json(const struct desktop *d, bool secrets);
 json_object *session_app_json(const struct session_app *a);
 void session_reap(struct session *s);
+/* Undoes what a desktop consists of (registered: gfx-NAME was), best
+ * effort; and frees it. */
+void session_teardown(struct session *s, struct desktop *d, bool registered);
+void session_desktop_free(struct desktop *d);
+/* session-leftovers.c: what a manager that died (SIGKILL, a crash) left:
+ * the desktops its state files name are torn down at start. */
+void session_leftovers(struct session *s);

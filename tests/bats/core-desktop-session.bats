@@ -216,3 +216,25 @@ d = json.load(sys.stdin)
 assert [a["name"] for a in d["apps"]] == ["clock", "term"], d
 assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", "two-apps-term"], d["stats"]'
 }
+
+@test "desktop session: what a killed manager left is torn down by the next one" {
+	launch
+	mpid=$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["pid"])')
+	kill -9 "$mpid"
+	for _ in $(seq 100); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.05; done
+	# its desktop is still there, owned by nobody
+	run "$SCMCTL" container list
+	[[ "$output" == *"two-apps-term"*"running"* ]]
+	# the next manager (started by this call) stops it before it answers
+	run "$SCMCTL" --json desktop list
+	echo "$output"
+	[ "$(echo "$output" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["desktops"]))')" = 0 ]
+	run "$SCMCTL" --json container list
+	[ "$(echo "$output" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["containers"]))')" = 0 ]
+	run "$SCMCTL" service list
+	[[ "$output" != *"gfx-two-apps"* ]]
+	[ ! -e "$SCM_RUNTIME_DIR/desktops/two-apps.json" ]
+	grep -q "left by an earlier session manager" "$SCM_RUNTIME_DIR/logs/desktop.log"
+	# and the desktop can be launched again
+	launch
+}
