@@ -182,12 +182,8 @@ static int do_app_add(scm_call *call, const char *name, struct json_object *app,
 		return r < 0 ? r : scm_call_reply_error(call, SCM_DESKTOP_E_BADSPEC, "%s", err);
 	struct session_app *a = NULL;
 	scm_error *e = NULL;
-	if (session_app_add(&S, d, &spec, &a, &e) != 0) {
-		/* session_app_add took the spec only on success */
-		if (spec.name)
-			desktop_app_clear(&spec);
+	if (session_app_add(&S, d, &spec, &a, &e) != 0)
 		return reply_chain(call, e);
-	}
 	fprintf(stderr, "desktop %s: app %s added\n", d->name, a->spec.name);
 	json_object *o = session_app_json(a);
 	r = scm_desktop_app_add_reply(call, o);

@@ -538,29 +538,37 @@ fail:
 	return r >= 100 ? r : SCM_DESKTOP_E_START;
 }
 
-int session_app_add(struct session *s, struct desktop *d, const desktop_app *app, struct session_app **ret,
+int session_app_add(struct session *s, struct desktop *d, desktop_app *app, struct session_app **ret,
 		    scm_error **ret_err)
 {
-	for (size_t i = 0; i < d->n_apps; i++)
+	int r = 0;
+	for (size_t i = 0; i < d->n_apps && r == 0; i++)
 		if (strcmp(d->apps[i].spec.name, app->name) == 0)
-			return scm_fail(ret_err, SCM_DESKTOP_E_EXISTS, "desktop %s has an app %s already", d->name, app->name);
-	if (d->n_apps == SESSION_APPS_MAX)
-		return scm_fail(ret_err, SCM_DESKTOP_E_BADSPEC, "desktop %s has %d apps, the most it may", d->name,
-				SESSION_APPS_MAX);
+			r = scm_fail(ret_err, SCM_DESKTOP_E_EXISTS, "desktop %s has an app %s already", d->name, app->name);
+	if (r == 0 && d->n_apps == SESSION_APPS_MAX)
+		r = scm_fail(ret_err, SCM_DESKTOP_E_BADSPEC, "desktop %s has %d apps, the most it may", d->name,
+			     SESSION_APPS_MAX);
+	if (r != 0) {
+		desktop_app_clear(app);
+		return r;
+	}
 	struct session_app *a = &d->apps[d->n_apps];
 	*a = (struct session_app){ .spec = *app };
+	*app = (desktop_app){ 0 }; /* ours now */
 	set_label(d, a);
 	/* The proxy first, so the app's surface is let in. */
-	int r = tell_proxy_apps(s, d, a->label, ret_err);
+	r = tell_proxy_apps(s, d, a->label, ret_err);
 	if (r != 0) {
+		r = scm_fail_wrap(ret_err, SCM_DESKTOP_E_START, "telling %s about app %s", d->service, a->spec.name);
+		desktop_app_clear(&a->spec);
 		*a = (struct session_app){ 0 };
-		return scm_fail_wrap(ret_err, SCM_DESKTOP_E_START, "telling %s about app %s", d->service, app->name);
+		return r;
 	}
 	d->n_apps++;
 	r = start_app(s, d, a, ret_err);
 	if (r != 0) {
 		d->n_apps--;
-		stop_app(s, d, a); /* clears the spec: the caller's no longer */
+		stop_app(s, d, a); /* and clears its spec */
 		scm_error *e = NULL;
 		(void)tell_proxy_apps(s, d, NULL, &e);
 		scm_error_free(e);

@@ -56,7 +56,8 @@ int scmd_container_agent_line(const struct session *s, const char *name, char *l
 struct desktop *session_find(struct session *s, const char *name);
 int session_launch(struct session *s, const desktop_spec *spec, bool containers, unsigned rfb_port,
 		   unsigned ws_port, unsigned novnc_port, struct desktop **ret, scm_error **ret_err);
-int session_app_add(struct session *s, struct desktop *d, const desktop_app *app, struct session_app **ret,
+/* Takes app (cleared either way). */
+int session_app_add(struct session *s, struct desktop *d, desktop_app *app, struct session_app **ret,
 		    scm_error **ret_err);
 int session_app_remove(struct session *s, struct desktop *d, const char *app, scm_error **ret_err);
 void session_stop(struct session *s, struct desktop *d);

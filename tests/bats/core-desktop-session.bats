@@ -122,6 +122,12 @@ assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", 
 	[ "$status" -ne 0 ] && [[ "$output" == *"already"* ]]
 	run "$SCMCTL" desktop app add two-apps '{"name":"big","command":["xeyes"],"size":"5000x5000"}'
 	[ "$status" -ne 0 ] && [[ "$output" == *"/app/size"* ]]
+	# an app that cannot start (no such profile) leaves nothing behind
+	run "$SCMCTL" desktop app add two-apps '{"name":"nope","command":["xeyes"],"size":"100x100","profiles":["nosuch"]}'
+	echo "$output"
+	[ "$status" -ne 0 ] && [[ "$output" == *"starting app nope"* ]]
+	run "$SCMCTL" --json container list
+	[[ "$output" != *'"two-apps-nope"'* ]]
 	run "$SCMCTL" desktop app remove two-apps eyes
 	[ "$status" -eq 0 ]
 	gone=
