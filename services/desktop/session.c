@@ -201,6 +201,20 @@ static void kill_wait(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
+/* An app's container that has exited will not say "agent" any more. */
+static bool container_ended(struct session *s, const char *name)
+{
+	json_object *a = json_object_new_object(), *res = NULL, *v;
+	scm_error *e = NULL;
+	json_object_object_add(a, "name", json_object_new_string(name));
+	bool ended = scmd_request(s, "container.show", a, &res, NULL, 0, &e) == 0 &&
+		     json_object_object_get_ex(res, "state", &v) && strcmp(json_object_get_string(v), "exited") == 0;
+	json_object_put(a);
+	json_object_put(res);
+	scm_error_free(e);
+	return ended;
+}
+
 static int start_app(struct session *s, struct desktop *d, struct session_app *a, scm_error **ret_err)
 {
 	char weight[40], svc[128], size[32], logp[4096], errp[4096], app[4096], line[256];
@@ -269,6 +283,8 @@ static int start_app(struct session *s, struct desktop *d, struct session_app *a
 			a->pid = 0;
 			break;
 		}
+		if (d->containers && waited % 1000 == 0 && container_ended(s, a->label))
+			break;
 		nap(STEP_MS);
 	}
 	if (r != 0) {
@@ -332,9 +348,16 @@ static int tell_proxy_apps(struct session *s, struct desktop *d, const char *ext
 	return r;
 }
 
-static void set_label(struct desktop *d, struct session_app *a)
+/* The caller the proxy will see: a container's name (1..48) or an
+ * endpoint's (1..64), so long desktop and app names together may not fit. */
+static int set_label(struct desktop *d, struct session_app *a, const char *where, scm_error **ret_err)
 {
-	snprintf(a->label, sizeof(a->label), d->containers ? "%s-%s" : "desktop-%s-%s", d->name, a->spec.name);
+	size_t max = d->containers ? 48 : 64;
+	int n = snprintf(a->label, sizeof(a->label), d->containers ? "%s-%s" : "desktop-%s-%s", d->name, a->spec.name);
+	if (n < 0 || (size_t)n > max)
+		return scm_fail(ret_err, SCM_DESKTOP_E_BADSPEC, "%s/name: '%s' is over %zu characters, the longest %s name",
+				where, a->label, max, d->containers ? "container" : "endpoint");
+	return 0;
 }
 
 void session_desktop_free(struct desktop *d)
@@ -417,7 +440,12 @@ int session_launch(struct session *s, const desktop_spec *spec, bool containers,
 	char buf[4096];
 	for (size_t i = 0; i < spec->n_apps; i++) {
 		struct session_app tmp = { .spec = spec->apps[i] };
-		set_label(d, &tmp);
+		char where[32];
+		snprintf(where, sizeof(where), "/apps/%zu", i);
+		if ((r = set_label(d, &tmp, where, ret_err)) != 0) {
+			json_object_put(man), json_object_put(ex), json_object_put(allow);
+			goto fail;
+		}
 		char *n = NULL;
 		if (asprintf(&n, "%s%s%s", apps ? apps : "", apps ? "," : "", tmp.label) < 0)
 			n = NULL;
@@ -509,7 +537,7 @@ int session_launch(struct session *s, const desktop_spec *spec, bool containers,
 		a->spec.width = spec->apps[i].width, a->spec.height = spec->apps[i].height;
 		a->spec.weight = spec->apps[i].weight;
 		d->n_apps++;
-		set_label(d, a);
+		(void)set_label(d, a, "", NULL); /* checked above */
 		if ((r = start_app(s, d, a, ret_err)) != 0)
 			goto fail;
 	}
@@ -555,11 +583,11 @@ int session_app_add(struct session *s, struct desktop *d, desktop_app *app, stru
 	struct session_app *a = &d->apps[d->n_apps];
 	*a = (struct session_app){ .spec = *app };
 	*app = (desktop_app){ 0 }; /* ours now */
-	set_label(d, a);
+	r = set_label(d, a, "/app", ret_err);
 	/* The proxy first, so the app's surface is let in. */
-	r = tell_proxy_apps(s, d, a->label, ret_err);
-	if (r != 0) {
+	if (r == 0 && (r = tell_proxy_apps(s, d, a->label, ret_err)) != 0)
 		r = scm_fail_wrap(ret_err, SCM_DESKTOP_E_START, "telling %s about app %s", d->service, a->spec.name);
+	if (r != 0) {
 		desktop_app_clear(&a->spec);
 		*a = (struct session_app){ 0 };
 		return r;

@@ -28,6 +28,12 @@ setup() {
 }
 teardown() {
 	"$SCMCTL" desktop stop two-apps >/dev/null 2>&1 || true
+	# a sanitizer report from the manager fails the test that provoked it
+	if grep -qE "ERROR: AddressSanitizer|runtime error:" "$SCM_RUNTIME_DIR/logs/desktop.log" 2>/dev/null; then
+		echo "the session manager reported a memory error:"; cat "$SCM_RUNTIME_DIR/logs/desktop.log"
+		stop_scmd
+		return 1
+	fi
 	stop_scmd
 }
 

@@ -42,6 +42,13 @@ CASES
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"/apps"* ]]
 	! "$SCMCTL" service list | grep -q gfx-x
+	# a container is named DESKTOP-APP, at most 48 characters
+	printf '{"name":"abcdefghijklmnopqrstuvwxyz012345","size":"800x600","apps":[{"name":"an-app-name-that-is-long","command":["xeyes"],"size":"100x100"}]}' >"$T/long.json"
+	run "$SCMCTL" desktop launch "$T/long.json"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"/apps/0/name: 'abcdefghijklmnopqrstuvwxyz012345-an-app-name-that-is-long' is over 48 characters"* ]]
+	! "$SCMCTL" service list | grep -q gfx-abc
 	run "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --bogus
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"usage: desktop launch"* ]]
