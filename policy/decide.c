@@ -55,7 +55,7 @@ int policy_decide(const policy_effective *e, const char *service, policy_decisio
 {
 	const eservice *s;
 	eservice *tmp = NULL;
-	if (!service || !name_valid(service, false)) {
+	if (!service || !name_valid(service, SCM_NAME_MAX, NAME_RULE)) {
 		*ret = (policy_decision){ .allowed = false, .origin = "denied: not a valid service name" };
 		return SCM_E_DENIED;
 	}
@@ -99,7 +99,7 @@ int policy_check_call(const policy_effective *e, const char *service, const char
 	const eservice *s;
 	char buf[512];
 	int verdict = SCM_E_DENIED;
-	if (!service || !method || !name_valid(service, false) || !name_valid(method, false)) {
+	if (!service || !method || !name_valid(service, SCM_NAME_MAX, NAME_RULE) || !name_valid(method, SCM_NAME_MAX, NAME_RULE)) {
 		snprintf(buf, sizeof(buf), "not a valid service or method name");
 		goto out_reason;
 	}

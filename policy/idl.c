@@ -122,7 +122,7 @@ static int idl_insert(policy_idl_set *s, pidl_service *svc)
 int policy_idl_set_add(policy_idl_set *s, const char *service, const char *const *methods,
 		       size_t n_methods, scm_error **ret_err)
 {
-	if (!name_valid(service, false))
+	if (!name_valid(service, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "bad service name \"%.80s\"", service ? service : "");
 	pidl_service svc = { .name = strdup(service), .methods = calloc(n_methods + 1, sizeof(pidl_method)) };
 	if (!svc.name || !svc.methods) {
@@ -130,7 +130,7 @@ int policy_idl_set_add(policy_idl_set *s, const char *service, const char *const
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < n_methods; i++) {
-		if (!name_valid(methods[i], false)) {
+		if (!name_valid(methods[i], SCM_NAME_MAX, NAME_RULE)) {
 			service_done(&svc);
 			return scm_fail(ret_err, SCM_E_INVALID, "%s: bad method name \"%.80s\"", service,
 					methods[i] ? methods[i] : "");
@@ -180,7 +180,7 @@ int policy_idl_set_alias(policy_idl_set *s, const char *service, const char *int
 {
 	const pidl_service *from = pidl_find(s, interface);
 	pidl_service svc;
-	if (!name_valid(service, false))
+	if (!name_valid(service, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "bad service name \"%.80s\"", service ? service : "");
 	if (!from)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "unknown interface \"%.80s\"", interface);
@@ -207,7 +207,7 @@ static int idl_parse(const char *path, json_object *root, pidl_service *svc, scm
 	json_object *v, *methods;
 	if (!json_object_is_type(root, json_type_object) ||
 	    !json_object_object_get_ex(root, "interface", &v) || !json_object_is_type(v, json_type_string) ||
-	    !name_valid(json_object_get_string(v), false))
+	    !name_valid(json_object_get_string(v), SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "%s: /interface: expected an interface name", path);
 	if (!(svc->name = strdup(json_object_get_string(v))))
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
@@ -220,7 +220,7 @@ static int idl_parse(const char *path, json_object *root, pidl_service *svc, scm
 	for (size_t i = 0; i < n; i++) {
 		json_object *m = json_object_array_get_idx(methods, i), *name, *params;
 		if (!json_object_is_type(m, json_type_object) || !json_object_object_get_ex(m, "name", &name) ||
-		    !json_object_is_type(name, json_type_string) || !name_valid(json_object_get_string(name), false))
+		    !json_object_is_type(name, json_type_string) || !name_valid(json_object_get_string(name), SCM_NAME_MAX, NAME_RULE))
 			return scm_fail(ret_err, SCM_E_INVALID, "%s: /methods/%zu/name: expected a method name",
 					path, i);
 		pidl_method *pm = &svc->methods[svc->n_methods++];
@@ -326,6 +326,6 @@ int policy_idl_set_load_dir(policy_idl_set *s, const char *dir, scm_error **ret_
 		}
 		r = policy_idl_set_load_file(s, path, ret_err);
 	}
-	strv_free(names, n);
+	strv_free(names);
 	return r;
 }

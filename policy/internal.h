@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "jsonscan.h"
+#include "scmutil.h"
 #include "policy.h"
 
 /* ---- values and argument constraints ------------------------------------ */
@@ -196,10 +197,6 @@ bool pcons_within(const pcons *old_c, const pcons *new_c);
 /* util.c */
 char *rule_origin(const prule *r); /* "profile 'x' (file#pointer, priority p)" */
 char *setting_origin(const psetting *s);
-bool name_valid(const char *s, bool glob);
-/* Canonical absolute path (no empty or "." component, no trailing slash);
- * -EINVAL with *ret_why for a relative path or a ".." component. */
-int path_canon(const char *in, char **ret, const char **ret_why);
 /* Sandbox names a kernel knows: capabilities (CAP_*) and system calls of
  * the native architecture. */
 bool cap_name_known(const char *s);
@@ -207,6 +204,4 @@ bool syscall_name_known(const char *s);
 const char *cap_name_suggest(const char *s);
 bool glob_match(const char *pattern, const char *s);
 unsigned profile_line(const policy_profile *p, const char *pointer, unsigned *ret_col);
-int strv_add(char ***v, size_t *n, const char *s);
-void strv_free(char **v, size_t n);
 int prule_priority_cmp(const prule *a, const prule *b); /* merge order */

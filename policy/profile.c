@@ -53,17 +53,11 @@ static const char *type_name(json_object *j)
  * error rather than a silently ignored field. */
 static int check_keys(pctx *c, json_object *o, const char *pointer, const char *const *known)
 {
-	json_object_object_foreach(o, k, v)
-	{
-		(void)v;
-		bool ok = false;
-		for (size_t i = 0; known[i]; i++)
-			ok = ok || strcmp(k, known[i]) == 0;
-		if (!ok) {
-			char sub[600];
-			snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
-			return perr(c, sub, "unknown key \"%.200s\"", k);
-		}
+	const char *k = json_unknown_key(o, known);
+	if (k) {
+		char sub[600];
+		snprintf(sub, sizeof(sub), "%.390s/%.200s", pointer, k);
+		return perr(c, sub, "unknown key \"%.200s\"", k);
 	}
 	return 0;
 }
@@ -329,7 +323,7 @@ static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 	{
 		char sub[600], msg[256];
 		snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
-		if (!name_valid(k, false))
+		if (!name_valid(k, SCM_NAME_MAX, NAME_RULE))
 			return perr(c, sub, "bad parameter name \"%.80s\"", k);
 		pcons *pc = &r->args[r->n_args];
 		if (pcons_from_json(v, pc, msg, sizeof(msg)) < 0)
@@ -361,7 +355,7 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 	    (res = get_string(c, o, "action", ptr, true, &action)))
 		return res;
 	snprintf(sub, sizeof(sub), "%s/service", ptr);
-	if (!name_valid(svc, true))
+	if (!name_valid(svc, SCM_NAME_MAX, NAME_RULE | NAME_GLOB))
 		return perr(c, sub, "bad service name or glob \"%.80s\" (letters, digits, _ - . * ?)",
 			    svc);
 	r->glob = strpbrk(svc, "*?") != NULL;
@@ -389,7 +383,7 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 			const char *s = json_object_get_string(e);
 			if (strcmp(s, "*") == 0)
 				return perr(c, el, "use \"methods\": \"*\" for every method");
-			if (!name_valid(s, false))
+			if (!name_valid(s, SCM_NAME_MAX, NAME_RULE))
 				return perr(c, el, "bad method name \"%.80s\"", s);
 			for (size_t k = 0; k < r->n_methods; k++)
 				if (strcmp(r->methods[k], s) == 0)
@@ -420,7 +414,7 @@ static int parse_root(pctx *c, json_object *root)
 	if ((r = check_keys(c, root, "", known)) || (r = get_string(c, root, "name", "", true, &name)) ||
 	    (r = get_string(c, root, "description", "", false, &desc)))
 		return r;
-	if (!name_valid(name, false))
+	if (!name_valid(name, SCM_NAME_MAX, NAME_RULE))
 		return perr(c, "/name", "bad profile name \"%.80s\" (letters, digits, _ - .)", name);
 	/* Profiles are referenced by name and found as NAME.json: a file that
 	 * says otherwise would make a reference silently pick another file. */
@@ -559,7 +553,7 @@ policy_profile *policy_profile_free(policy_profile *p)
 	for (size_t i = 0; i < p->n_rules; i++) {
 		prule *r = &p->rules[i];
 		free(r->service);
-		strv_free(r->methods, r->n_methods);
+		strv_free(r->methods);
 		for (size_t k = 0; k < r->n_args; k++)
 			pcons_done(&r->args[k]);
 		free(r->args);

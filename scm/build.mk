@@ -1,7 +1,7 @@
 # scm/: the daemon scmd and the command-line tool scmctl.
 SCMD_SRCS   := scm/scmd.c scm/loop.c scm/conn.c scm/endpoint.c scm/registry.c \
                scm/broker.c scm/control.c scm/audit.c scm/policy-hook.c \
-               scm/container-hook.c scm/container-leftovers.c scm/container-control.c scm/container-identity.c scm/util.c
+               scm/container-hook.c scm/container-leftovers.c scm/container-control.c scm/container-identity.c
 SCMCTL_SRCS := scm/scmctl.c scm/call.c scm/scmctl-container.c scm/scmctl-desktop.c $(wildcard scm/scmctl-policy.c)
 SCMD   := $(B)/bin/scmd
 SCMCTL := $(B)/bin/scmctl

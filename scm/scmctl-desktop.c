@@ -28,6 +28,7 @@
 #include "../stubs/wire.h"
 #include "scm/idl.h"
 #include "scm/macro.h"
+#include "scmutil.h"
 #include "scmctl.h"
 
 #define LAUNCH_TIMEOUT_MS 60000
@@ -66,7 +67,6 @@ static const char *libexec_path(const char *prog, char *buf, size_t n)
 	return access(buf, X_OK) == 0 ? buf : prog;
 }
 
-static bool desktop_name_valid(const char *name);
 
 static int cmd_launch(int argc, char **argv)
 {
@@ -100,7 +100,7 @@ static int cmd_launch(int argc, char **argv)
 	}
 	_cleanup_free_ char *name = strdup(json_object_get_string(v));
 	json_object_put(sj);
-	if (!desktop_name_valid(name)) {
+	if (!name_valid(name, 64, NAME_UPPER | NAME_DASH | NAME_UNDERSCORE)) {
 		fprintf(stderr, "scmctl: %s: /name '%s' may only hold letters, digits, - and _ (1-64)\n", spec, name);
 		return 1;
 	}
@@ -345,17 +345,6 @@ static int cmd_list(bool json)
 }
 
 /* A desktop name names its state file: a name, never a path. */
-static bool desktop_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-	if (n == 0 || n > 64)
-		return false;
-	for (const char *c = name; *c; c++)
-		if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_'))
-			return false;
-	return true;
-}
-
 static int cmd_stop(const char *name)
 {
 	json_object *st = load_state(name), *v;
@@ -397,7 +386,7 @@ int scmctl_desktop(int argc, char **argv, bool json)
 		return 2;
 	}
 	const char *name = argv[2];
-	if (!desktop_name_valid(name)) {
+	if (!name_valid(name, 64, NAME_UPPER | NAME_DASH | NAME_UNDERSCORE)) {
 		fprintf(stderr, "scmctl: desktop name '%s' is not valid: 1-64 letters, digits, - and _\n", name);
 		return 2;
 	}

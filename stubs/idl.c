@@ -10,6 +10,7 @@
 
 #include "scm/idl.h"
 #include "scm/macro.h"
+#include "scmutil.h"
 #include "wire.h"
 
 #define IDL_FILE_MAX (1024 * 1024)
@@ -87,15 +88,9 @@ static int only_keys(struct ctx *c, json_object *o, const char *ptr, const char 
 {
 	if (!json_object_is_type(o, json_type_object))
 		return BAD(c, "%s: %s: expected an object", c->origin, ptr);
-	json_object_object_foreach(o, k, v)
-	{
-		(void)v;
-		bool ok = false;
-		for (size_t i = 0; allowed[i]; i++)
-			ok |= strcmp(k, allowed[i]) == 0;
-		if (!ok)
-			return BAD(c, "%s: %s/%s: unknown key", c->origin, ptr, k);
-	}
+	const char *k = json_unknown_key(o, allowed);
+	if (k)
+		return BAD(c, "%s: %s/%s: unknown key", c->origin, ptr, k);
 	return 0;
 }
 

@@ -22,7 +22,7 @@ struct json_object;
 char **strv_free(char **v);
 DEFINE_TRIVIAL_CLEANUP(char **, strv_free)
 size_t strv_length(char *const *v);
-/* A deep copy (NULL for NULL or out of memory). */
+/* A deep copy (of NULL: an empty vector); NULL when out of memory. */
 char **strv_copy(char *const *v);
 bool strv_contains(char *const *v, const char *s);
 /* Appends a copy of s; *n is the length, kept by the caller so a long

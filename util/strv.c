@@ -25,8 +25,6 @@ size_t strv_length(char *const *v)
 char **strv_copy(char *const *v)
 {
 	size_t n = strv_length(v);
-	if (!v)
-		return NULL;
 	char **c = calloc(n + 1, sizeof(char *));
 	for (size_t i = 0; c && i < n; i++)
 		if (!(c[i] = strdup(v[i])))

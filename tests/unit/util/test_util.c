@@ -32,7 +32,10 @@ static void test_strv(void **state)
 	assert_ptr_not_equal(c[0], v[0]);
 	assert_string_equal(c[1], "bc");
 	assert_null(c[2]);
-	assert_null(strv_copy(NULL));
+	char **e = strv_copy(NULL);
+	assert_non_null(e);
+	assert_null(e[0]);
+	strv_free(e);
 	assert_null(strv_free(v));
 	assert_null(strv_free(NULL));
 }
