@@ -38,9 +38,7 @@ int jget_strv(json_object *obj, const char *key, const char *path, char ***out, 
 int jstring_value(json_object *v, const char *path, char **out, char **err);
 
 
-/* Capability names (CAP_CHOWN ...) <-> numbers. */
-int cap_number_from_name(const char *name);
-const char *cap_name_from_number(int cap);
+/* Capability names (CAP_CHOWN ...) <-> numbers: scmutil.h. */
 int cap_last_supported(void);
 
 int spec_parse_linux(json_object *linux_obj, const char *path, container_spec *s, char **err);

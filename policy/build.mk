@@ -12,7 +12,7 @@ POLICY_WEAK := $(B)/policy/scm-error-weak.o
 POLICY_SCM_LIB := $(if $(wildcard stubs/*.c),$(B)/lib/libscm.a)
 # libseccomp resolves syscall names in profiles (policy/names.c), so every
 # program that links the engine links it too.
-POLICY_EXT_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null)
+POLICY_EXT_LIBS := $(shell pkg-config --libs libseccomp libcap 2>/dev/null)
 POLICY_LINK := $(POLICY_LIB) $(POLICY_SCM_LIB) $(UTIL_LIB) $(POLICY_WEAK) $(POLICY_EXT_LIBS)
 
 $(B)/policy/%.o: PART_CFLAGS += -Ipolicy

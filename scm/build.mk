@@ -9,10 +9,10 @@ $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"'
 
 $(B)/scm/policy-hook.o $(B)/scm/control.o $(B)/scm/endpoint.o: PART_CFLAGS += -Ipolicy
 $(B)/scm/container-hook.o $(B)/scm/container-control.o $(B)/scm/container-identity.o: PART_CFLAGS += -Ipolicy -Icontainers
-$(SCMD): $(SCMD_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(B)/lib/libscmcontainers.a $(LIBSCM)
+$(SCMD): $(SCMD_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS) $(CONTAINERS_LIBS)
-$(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(LIBSCM)
+$(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
 BINS += $(SCMD) $(SCMCTL)

@@ -84,4 +84,12 @@ bool path_under(const char *path, const char *dir);
  * component or over 4096 bytes; -ENOMEM. */
 int path_canon(const char *in, char **ret, const char **ret_why);
 
+/* ---- capabilities (util/caps.c; link libcap) ----------------------------- */
+
+/* "CAP_CHOWN" -> 0; -1 for a name libcap does not know or another
+ * spelling ("cap_chown", "0"). */
+int cap_number_from_name(const char *name);
+/* 0 -> "CAP_CHOWN" (static storage); NULL past the last name libcap knows. */
+const char *cap_name_from_number(int cap);
+
 #pragma GCC visibility pop

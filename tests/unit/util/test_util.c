@@ -225,6 +225,26 @@ static void test_path_canon(void **state)
 	free(big);
 }
 
+static void test_caps(void **state)
+{
+	assert_int_equal(cap_number_from_name("CAP_CHOWN"), 0);
+	assert_int_equal(cap_number_from_name("CAP_SYS_ADMIN"), 21);
+	assert_int_equal(cap_number_from_name("CAP_CHECKPOINT_RESTORE"), 40);
+	/* libcap takes these; a spec or a profile may not */
+	assert_int_equal(cap_number_from_name("cap_chown"), -1);
+	assert_int_equal(cap_number_from_name("0"), -1);
+	assert_int_equal(cap_number_from_name("CAP_CHOWN,CAP_KILL"), -1);
+	assert_int_equal(cap_number_from_name("CAP_SYS_ADMN"), -1);
+	assert_int_equal(cap_number_from_name("CAP_"), -1);
+	assert_int_equal(cap_number_from_name(""), -1);
+	assert_string_equal(cap_name_from_number(0), "CAP_CHOWN");
+	assert_string_equal(cap_name_from_number(21), "CAP_SYS_ADMIN");
+	assert_null(cap_name_from_number(-1));
+	assert_null(cap_name_from_number(63));
+	for (int i = 0; cap_name_from_number(i); i++)
+		assert_int_equal(cap_number_from_name(cap_name_from_number(i)), i);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_mkdir_p),
 		cmocka_unit_test(test_path_under),
 		cmocka_unit_test(test_path_canon),
+		cmocka_unit_test(test_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
