@@ -96,6 +96,10 @@ typedef struct pidl_service {
 	char *name;
 	pidl_method *methods; /* sorted by name */
 	size_t n_methods;
+	/* the interface's settings schema (name and type; doc not kept):
+	 * what an allow rule's "settings" may hold */
+	struct scm_idl_setting *settings;
+	size_t n_settings;
 } pidl_service;
 
 struct policy_idl_set {
@@ -108,6 +112,9 @@ const pidl_service *pidl_find(const policy_idl_set *s, const char *name);
 const pidl_method *pidl_find_method(const pidl_service *s, const char *name);
 const pidl_param *pidl_find_param(const pidl_method *m, const char *name);
 policy_idl_set *pidl_copy(const policy_idl_set *s);
+/* NULL when svc's interface declares setting name and v fits it, else why
+ * (static text). */
+const char *pidl_setting_check(const pidl_service *svc, const char *name, struct json_object *v);
 
 /* ---- effective profiles ------------------------------------------------- */
 
