@@ -35,6 +35,12 @@ typedef struct pcons {
 
 /* ---- profiles ----------------------------------------------------------- */
 
+/* One per-service setting an allow rule carries (settings.c). */
+typedef struct rsetting {
+	char *name;
+	pval value;
+} rsetting;
+
 typedef struct prule {
 	char *service;
 	bool glob;
@@ -44,13 +50,15 @@ typedef struct prule {
 	bool allow;
 	pcons *args; /* sorted by param */
 	size_t n_args;
+	rsetting *settings; /* sorted by name; allow rules only */
+	size_t n_settings;
 	char *pointer; /* "/services/3" */
 	size_t index;
 	const policy_profile *profile;
 } prule;
 
 /* One sandbox setting as a profile states it: key ("syscall:read",
- * "cap:CAP_CHOWN", "mount:/data", "network", "limit:memory", "gfx:weight")
+ * "cap:CAP_CHOWN", "mount:/data", "network", "limit:memory")
  * and a canonical value string, so one merge serves every kind. */
 typedef struct psetting {
 	char *key;
@@ -195,11 +203,26 @@ bool prule_same_effect(const prule *a, const prule *b);
 bool pcons_match_all(const pcons *c, size_t n, struct json_object *args, char *buf, size_t bufsz);
 struct json_object *pcons_to_json(const pcons *c);
 struct json_object *pval_to_json(const pval *v);
+/* A bool, number or string (not a uint64 above INT64_MAX, not a NaN);
+ * -EINVAL or -ENOMEM. */
+int pval_parse(struct json_object *j, pval *ret);
 int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz);
 void pcons_done(pcons *c);
 /* Is old (a grant's constraint object for one param) at least as strict
  * as new? */
 bool pcons_within(const pcons *old_c, const pcons *new_c);
+
+/* settings.c */
+/* Parses a rule's "settings" into r; on error, *ret_key names the setting
+ * at fault (NULL: the object itself) and err says what is wrong. */
+int rsettings_from_json(struct json_object *o, prule *r, const char **ret_key, char *err, size_t errsz);
+void rsettings_done(prule *r);
+/* NULL when s fits svc's interface, else why (static). */
+const char *rsetting_check(const pidl_service *svc, const rsetting *s);
+/* The settings object of s's grant (NULL when no winner sets any), or
+ * *ret_denied, an origin text, when one does not fit the interface idl
+ * (NULL: none known). 0 or -ENOMEM. */
+int grant_settings(const eservice *s, const pidl_service *idl, struct json_object **ret, char **ret_denied);
 
 /* util.c */
 char *rule_origin(const prule *r); /* "profile 'x' (file#pointer, priority p)" */

@@ -232,16 +232,24 @@ static int parse_mounts(pctx *c, json_object *a, const char *pointer)
 static int parse_sandbox(pctx *c, json_object *o)
 {
 	static const char *const known[] = { "syscalls", "capabilities", "mounts", "network",
-					     "limits", "gfx", "log", NULL };
+					     "limits", "log", "gfx", NULL };
 	static const char *const lknown[] = { "memory", "pids", "cpu", NULL };
 	static const char *const logknown[] = { "max_bytes", "files", NULL };
-	static const char *const gknown[] = { "weight", NULL };
 	json_object *v;
 	int r;
 	if (!json_object_is_type(o, json_type_object))
 		return perr(c, "/sandbox", "expected an object, got %s", type_name(o));
 	if ((r = check_keys(c, o, "/sandbox", known)))
 		return r;
+	/* The graphics weight was the one service setting scmd knew by name;
+	 * settings now belong to the service's allow rule, for every service. */
+	if (json_object_object_get_ex(o, "gfx", &v))
+		return perr(c, "/sandbox/gfx", "per-service settings moved to the service's allow rule: "
+					      "{\"service\": \"gfx-*\", \"methods\": [...], \"action\": \"allow\", "
+					      "\"settings\": {\"weight\": %s}} (docs/policy.md, \"Service settings\")",
+			    json_object_is_type(v, json_type_object) && json_object_object_get_ex(v, "weight", &v)
+				    ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)
+				    : "W");
 	if (json_object_object_get_ex(o, "syscalls", &v) &&
 	    (r = parse_allow_deny(c, v, "/sandbox/syscalls", "syscall", false)))
 		return r;
@@ -268,7 +276,6 @@ static int parse_sandbox(pctx *c, json_object *o)
 		{ "limits", "memory", "limit:memory", 1u << 20, UINT64_C(1) << 62, lknown },
 		{ "limits", "pids", "limit:pids", 1, 4194304, lknown },
 		{ "limits", "cpu", "limit:cpu", 1, 10000, lknown },
-		{ "gfx", "weight", "gfx:weight", 1, 10000, gknown },
 		{ "log", "max_bytes", "log:max_bytes", 64u << 10, UINT64_C(1) << 40, logknown },
 		{ "log", "files", "log:files", 1, 7, logknown },
 	};
@@ -339,7 +346,7 @@ static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 
 static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 {
-	static const char *const known[] = { "service", "methods", "action", "args", NULL };
+	static const char *const known[] = { "service", "methods", "action", "args", "settings", NULL };
 	char ptr[64], sub[128];
 	const char *svc, *action;
 	json_object *m, *a;
@@ -398,6 +405,15 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 	snprintf(sub, sizeof(sub), "%s/args", ptr);
 	if (json_object_object_get_ex(o, "args", &a) && (res = parse_args(c, r, a, sub)))
 		return res;
+	if (json_object_object_get_ex(o, "settings", &a)) {
+		char msg[256], at[400];
+		const char *key;
+		if ((res = rsettings_from_json(a, r, &key, msg, sizeof(msg))) == -ENOMEM)
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+		snprintf(at, sizeof(at), "%s/settings%s%.200s", ptr, key ? "/" : "", key ? key : "");
+		if (res)
+			return perr(c, at, "%s", msg);
+	}
 	return 0;
 }
 
@@ -557,6 +573,7 @@ policy_profile *policy_profile_free(policy_profile *p)
 		for (size_t k = 0; k < r->n_args; k++)
 			pcons_done(&r->args[k]);
 		free(r->args);
+		rsettings_done(r);
 		free(r->pointer);
 	}
 	free(p->rules);
