@@ -162,7 +162,19 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 	if (r < 0)
 		return r;
 	*keep = true;
-	if (wildcard) {
+	/* settings took effect when the channel opened: another value needs
+	 * a new channel */
+	json_object *os = NULL, *ns = NULL, *nsg = s->grant_json ? json_tokener_parse(s->grant_json) : NULL;
+	json_object_object_get_ex(g, "settings", &os);
+	if (nsg)
+		json_object_object_get_ex(nsg, "settings", &ns);
+	if ((os || ns) && !(os && ns && json_object_equal(os, ns))) {
+		snprintf(why, whysz, "the settings of %s changed", service);
+		*keep = false;
+		ms = NULL;
+	}
+	json_object_put(nsg);
+	if (*keep && wildcard) {
 		/* "every method": kept only if the new grant is the very same */
 		json_object *ng = s->grant_json ? json_tokener_parse(s->grant_json) : NULL;
 		*keep = ng && json_object_equal(ng, g);
