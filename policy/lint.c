@@ -146,7 +146,7 @@ static void check_settings_idl(linter *l, const prule *r, const pidl_service *sv
 	for (size_t i = 0; i < r->n_settings; i++) {
 		char ptr[300];
 		const char *why = rsetting_check(svc, &r->settings[i]);
-		snprintf(ptr, sizeof(ptr), "%s/settings/%s", r->pointer, r->settings[i].name);
+		snprintf(ptr, sizeof(ptr), "%.100s/settings/%.128s", r->pointer, r->settings[i].name);
 		if (why)
 			add(l, POLICY_LINT_ERROR, r->profile, ptr, "bad-setting",
 			    "service \"%s\": setting \"%s\" %s (the grant would be denied)", svc->name,
