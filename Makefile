@@ -48,9 +48,10 @@ ALL_OBJS    :=
 .PHONY: all check bench demo fuzz fuzz-targets install install clean deps deps-test deps-bench
 all:
 
-# libscm first: every other fragment links against $(LIBSCM).
-include stubs/build.mk
-include $(filter-out stubs/build.mk,$(sort $(wildcard */build.mk */*/build.mk)))
+# util first (libscm holds its objects), then libscm: every other fragment
+# links against $(LIBSCM) or $(UTIL_LIB).
+include util/build.mk stubs/build.mk
+include $(filter-out util/build.mk stubs/build.mk,$(sort $(wildcard */build.mk */*/build.mk)))
 
 all: $(BINS) $(LIBEXEC) $(UNIT_TESTS)
 

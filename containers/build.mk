@@ -21,7 +21,7 @@ SCM_RUN_LINK := $(CONTAINERS_LIBS)
 else
 SCM_RUN_LINK := -static $(shell pkg-config --static --libs libseccomp libcap json-c 2>/dev/null)
 endif
-$(B)/bin/scm-run: $(B)/containers/scm-run.o $(B)/lib/libscmcontainers.a
+$(B)/bin/scm-run: $(B)/containers/scm-run.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(SCM_RUN_LINK)
 
@@ -31,31 +31,31 @@ $(B)/libexec/scm-test-helper: tests/helper/scm-test-helper.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -static -o $@ $<
 
-$(B)/tests/unit/test_container_spec: $(B)/tests/unit/containers/test_container_spec.o $(B)/lib/libscmcontainers.a
+$(B)/tests/unit/test_container_spec: $(B)/tests/unit/containers/test_container_spec.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
-$(B)/tests/unit/test_container_sandbox: $(B)/tests/unit/containers/test_container_sandbox.o $(B)/lib/libscmcontainers.a
+$(B)/tests/unit/test_container_sandbox: $(B)/tests/unit/containers/test_container_sandbox.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
-$(B)/tests/unit/test_container_subids: $(B)/tests/unit/containers/test_container_subids.o $(B)/lib/libscmcontainers.a
+$(B)/tests/unit/test_container_subids: $(B)/tests/unit/containers/test_container_subids.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
-$(B)/tests/unit/test_rootfs_resolve: $(B)/tests/unit/containers/test_rootfs_resolve.o $(B)/lib/libscmcontainers.a
+$(B)/tests/unit/test_rootfs_resolve: $(B)/tests/unit/containers/test_rootfs_resolve.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
-$(B)/tests/fuzz/fuzz_oci_spec: $(B)/tests/fuzz/fuzz_oci_spec.o $(B)/lib/libscmcontainers.a
+$(B)/tests/fuzz/fuzz_oci_spec: $(B)/tests/fuzz/fuzz_oci_spec.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
 
-$(B)/tests/fuzz/fuzz_subids: $(B)/tests/fuzz/fuzz_subids.o $(B)/lib/libscmcontainers.a
+$(B)/tests/fuzz/fuzz_subids: $(B)/tests/fuzz/fuzz_subids.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
 
-$(B)/tests/bench/bench-containers: $(B)/containers/bench/launch.o $(B)/lib/libscmcontainers.a
+$(B)/tests/bench/bench-containers: $(B)/containers/bench/launch.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CONTAINERS_LIBS)
 

@@ -2,7 +2,7 @@
 # `scmctl policy` subcommands (scm/scmctl-policy.c), a standalone
 # scm-policy tool, unit tests, the profile fuzz target and the bench.
 
-POLICY_SRCS := jsonscan util names profile constraint idl store merge sandbox decide explain \
+POLICY_SRCS := jsonscan util names profile constraint settings idl store merge sandbox decide explain \
                lint graph suggest
 POLICY_OBJS := $(patsubst %,$(B)/policy/%.o,$(POLICY_SRCS))
 POLICY_LIB  := $(B)/lib/libscmpolicy.a
@@ -12,8 +12,8 @@ POLICY_WEAK := $(B)/policy/scm-error-weak.o
 POLICY_SCM_LIB := $(if $(wildcard stubs/*.c),$(B)/lib/libscm.a)
 # libseccomp resolves syscall names in profiles (policy/names.c), so every
 # program that links the engine links it too.
-POLICY_EXT_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null)
-POLICY_LINK := $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK) $(POLICY_EXT_LIBS)
+POLICY_EXT_LIBS := $(shell pkg-config --libs libseccomp libcap 2>/dev/null)
+POLICY_LINK := $(POLICY_LIB) $(POLICY_SCM_LIB) $(UTIL_LIB) $(POLICY_WEAK) $(POLICY_EXT_LIBS)
 
 $(B)/policy/%.o: PART_CFLAGS += -Ipolicy
 $(B)/scm/scmctl-policy.o: PART_CFLAGS += -Ipolicy
@@ -31,28 +31,28 @@ $(POLICY_LIB): $(POLICY_OBJS)
 
 # scm-policy: `scmctl policy` without the daemon (tests run it before
 # scmctl exists; the scmd-facing subcommands answer "no daemon").
-$(B)/bin/scm-policy: $(B)/policy/tool-main.o $(B)/scm/scmctl-policy.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/bin/scm-policy: $(B)/policy/tool-main.o $(B)/scm/scmctl-policy.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(UTIL_LIB) $(POLICY_WEAK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $(B)/policy/tool-main.o $(B)/scm/scmctl-policy.o $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS)
 BINS += $(B)/bin/scm-policy
 
 POLICY_TESTS := $(patsubst tests/unit/policy/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/policy/test_policy_*.c))
-$(B)/tests/unit/test_policy_%: $(B)/tests/unit/policy/test_policy_%.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/tests/unit/test_policy_%: $(B)/tests/unit/policy/test_policy_%.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(UTIL_LIB) $(POLICY_WEAK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(POLICY_TESTS)
 
-$(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(UTIL_LIB) $(POLICY_WEAK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile
 $(B)/tests/fuzz/fuzz_profile_audit.o: PART_CFLAGS += -Ipolicy
-$(B)/tests/fuzz/fuzz_profile_audit: $(B)/tests/fuzz/fuzz_profile_audit.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/tests/fuzz/fuzz_profile_audit: $(B)/tests/fuzz/fuzz_profile_audit.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(UTIL_LIB) $(POLICY_WEAK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile_audit
 
-$(B)/tests/bench/policy-bench: $(B)/policy/bench-main.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/tests/bench/policy-bench: $(B)/policy/bench-main.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(UTIL_LIB) $(POLICY_WEAK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS)
 BENCH_DEPS += $(B)/tests/bench/policy-bench

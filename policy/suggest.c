@@ -37,10 +37,10 @@ static int fold(json_object *groups, json_object *ev, const char *name, size_t l
 	json_object *profs, *g;
 	const char *svc = get_str(ev, "service"), *caller = get_str(ev, "caller"),
 		   *method = get_str(ev, "method");
-	if (!svc || !name_valid(svc, false))
+	if (!svc || !name_valid(svc, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: /service: expected a service name", name,
 				lineno);
-	if (method && !name_valid(method, false))
+	if (method && !name_valid(method, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: /method: bad method name", name, lineno);
 	if (!json_object_object_get_ex(ev, "profiles", &profs) || !json_object_is_type(profs, json_type_array))
 		return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: /profiles: expected an array of names", name,
@@ -49,7 +49,7 @@ static int fold(json_object *groups, json_object *ev, const char *name, size_t l
 	size_t n = 0;
 	for (size_t i = 0; i < json_object_array_length(profs); i++) {
 		json_object *p = json_object_array_get_idx(profs, i);
-		if (!json_object_is_type(p, json_type_string) || !name_valid(json_object_get_string(p), false))
+		if (!json_object_is_type(p, json_type_string) || !name_valid(json_object_get_string(p), SCM_NAME_MAX, NAME_RULE))
 			return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: /profiles/%zu: expected a profile name",
 					name, lineno, i);
 		n += (size_t)snprintf(key + n, n < sizeof(key) ? sizeof(key) - n : 0, "%s,",

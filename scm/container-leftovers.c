@@ -160,7 +160,7 @@ void containers_cleanup_leftovers(struct scmd *d, const char *dir)
 	}
 	if (dd)
 		closedir(dd);
-	if (prev[0] && scmd_name_valid(prev, 64)) {
+	if (prev[0] && name_valid(prev, 64, NAME_FILE)) {
 		for (size_t i = 0; i < ELEMENTSOF(cg_roots); i++) {
 			snprintf(path, sizeof(path), "%s/scm/%s", cg_roots[i], prev);
 			if (access(path, F_OK) == 0) {
@@ -170,7 +170,7 @@ void containers_cleanup_leftovers(struct scmd *d, const char *dir)
 		}
 	}
 	reaplist_wait(&rl, 5000);
-	if (prev[0] && scmd_name_valid(prev, 64))
+	if (prev[0] && name_valid(prev, 64, NAME_FILE))
 		for (size_t i = 0; i < ELEMENTSOF(cg_roots); i++) {
 			snprintf(path, sizeof(path), "%s/scm/%s", cg_roots[i], prev);
 			if (access(path, F_OK) == 0)

@@ -152,7 +152,7 @@ static int create(struct scmd *d, const char *name, bool in_dir, uid_t owner, mo
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *path = NULL, *dir = NULL;
 
-	if (!scmd_name_valid(name, 64) || strcmp(name, "host") == 0)
+	if (!name_valid(name, 64, NAME_FILE) || strcmp(name, "host") == 0)
 		return scm_fail(ret_err, SCM_E_INVALID,
 				"endpoint name '%s' is not valid: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-', and not 'host' (reserved)",
 				name);

@@ -199,26 +199,6 @@ int scmd_policy_effective(struct scmd *d, char **profiles, policy_effective **re
 	return policy_effective_build(d->policy, (const char *const *)profiles, n, idl, ret, ret_err);
 }
 
-/* The graphics proxy shares its time by the caller's gfx weight, which is
- * sandbox policy rather than a call argument: it travels in the grant as
- * {"gfx": {"weight": {"eq": W}}} (no method is called "gfx", so the
- * skeleton's argument checks never look at it). */
-static void add_gfx_weight(const struct policy_effective *eff, struct service *s, json_object *grant)
-{
-	const policy_sandbox *sb = policy_effective_sandbox(eff);
-	json_object *cons;
-	if (!grant || !sb || sb->gfx_weight == 0 || strcmp(s->iface_name, "gfx") != 0)
-		return;
-	if (!json_object_object_get_ex(grant, "constraints", &cons) || !json_object_is_type(cons, json_type_object)) {
-		cons = json_object_new_object();
-		json_object_object_add(grant, "constraints", cons);
-	}
-	json_object *eq = json_object_new_object(), *w = json_object_new_object();
-	json_object_object_add(eq, "eq", json_object_new_int64((int64_t)sb->gfx_weight));
-	json_object_object_add(w, "weight", eq);
-	json_object_object_add(cons, "gfx", w);
-}
-
 void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec)
 {
 	if (ep->eff) {
@@ -229,7 +209,6 @@ void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, 
 		snprintf(dec->origin, sizeof(dec->origin), "%s", pd.origin ? pd.origin : "default deny");
 		if (dec->allowed) {
 			dec->grant = pd.grant_json ? json_tokener_parse(pd.grant_json) : NULL;
-			add_gfx_weight(ep->eff, s, dec->grant);
 			if (!dec->grant) {
 				dec->allowed = false;
 				dec->code = SCM_E_INTERNAL;

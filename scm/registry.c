@@ -42,7 +42,6 @@ struct service *service_find(struct scmd *d, const char *name)
 	return NULL;
 }
 
-DEFINE_TRIVIAL_CLEANUP(char **, scmd_strv_free)
 DEFINE_TRIVIAL_CLEANUP(scm_idl *, scm_idl_free)
 
 /* Finds NAME.json on the colon-separated IDL path. */
@@ -93,22 +92,15 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 
 	if (!json_object_is_type(m, json_type_object))
 		return MBAD("%s: a manifest is a JSON object", origin);
-	json_object_object_foreach(m, key, val)
-	{
-		(void)val;
-		bool ok = false;
-		for (size_t i = 0; keys[i]; i++)
-			ok |= strcmp(key, keys[i]) == 0;
-		if (!ok)
-			return MBAD("%s: /%s: unknown key", origin, key);
-	}
+	const char *key = json_unknown_key(m, keys);
+	if (key)
+		return MBAD("%s: /%s: unknown key", origin, key);
 	if (!json_object_object_get_ex(m, "name", &v) || !json_object_is_type(v, json_type_string) ||
 	    json_object_get_string_len(v) == 0 || json_object_get_string_len(v) > 64)
 		return MBAD("%s: /name: expected a string of 1 to 64 bytes", origin);
 	const char *name = json_object_get_string(v);
-	for (const char *q = name; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-' || *q == '_' || *q == '.'))
-			return MBAD("%s: /name: '%s' may only hold a-z 0-9 . _ -", origin, name);
+	if (!name_valid(name, 64, NAME_DASH | NAME_UNDERSCORE | NAME_DOT))
+		return MBAD("%s: /name: '%s' may only hold a-z 0-9 . _ -", origin, name);
 	if (service_find(d, name))
 		return scm_fail(ret_err, SCM_E_EXISTS, "%s: service '%s' is registered already", origin, name);
 
@@ -118,7 +110,7 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 		return MBAD("%s: /interface: expected the name of an interface", origin);
 	/* It becomes a file name on the IDL path: no way out of those dirs. */
 	const char *iname = json_object_get_string(v);
-	if (!*iname || iname[0] == '.' || strlen(iname) > 64 || strspn(iname, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(iname))
+	if (!name_valid(iname, 64, NAME_DASH | NAME_UNDERSCORE | NAME_DOT | NAME_NO_LEADING_PUNCT))
 		return MBAD("%s: /interface: '%s' is not an interface name (a-z 0-9 . _ -)", origin, iname);
 	idl_path = find_idl(d, json_object_get_string(v));
 	if (!idl_path)
@@ -131,10 +123,10 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 	if (scmd_policy_check_service(d, name, idl->name, ret_err) != 0)
 		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: policy check", origin);
 
-	_cleanup_(scmd_strv_freep) char **exec = NULL, **allow = NULL;
-	if (!json_object_object_get_ex(m, "exec", &v) || !(exec = scmd_strv_from_json(v, 64, false, &bad)) || !exec[0])
+	_cleanup_(strv_freep) char **exec = NULL, **allow = NULL;
+	if (!json_object_object_get_ex(m, "exec", &v) || !(exec = strv_from_json(v, 64, false, &bad)) || !exec[0])
 		return MBAD("%s: /exec: %s", origin, bad ? bad : "expected a command (array of strings)");
-	if (json_object_object_get_ex(m, "allow", &v) && !(allow = scmd_strv_from_json(v, 1024, false, &bad)))
+	if (json_object_object_get_ex(m, "allow", &v) && !(allow = strv_from_json(v, 1024, false, &bad)))
 		return MBAD("%s: /allow: %s", origin, bad);
 
 	enum activation act = ACT_ON_DEMAND;
@@ -166,20 +158,18 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 	/* "container": true runs the provider on the quick path (the host
 	 * read-only, nothing else); {"profiles": [..]} adds its sandbox. */
 	bool in_container = false;
-	_cleanup_(scmd_strv_freep) char **cprofiles = NULL;
+	_cleanup_(strv_freep) char **cprofiles = NULL;
 	if (json_object_object_get_ex(m, "container", &v)) {
 		json_object *pv;
 		if (json_object_is_type(v, json_type_boolean))
 			in_container = json_object_get_boolean(v);
 		else if (json_object_is_type(v, json_type_object)) {
 			in_container = true;
-			json_object_object_foreach(v, ck, cv)
-			{
-				(void)cv;
-				if (strcmp(ck, "profiles") != 0)
-					return MBAD("%s: /container/%s: unknown key", origin, ck);
-			}
-			if (json_object_object_get_ex(v, "profiles", &pv) && !(cprofiles = scmd_strv_from_json(pv, 64, false, &bad)))
+			static const char *const ckeys[] = { "profiles", NULL };
+			const char *ck = json_unknown_key(v, ckeys);
+			if (ck)
+				return MBAD("%s: /container/%s: unknown key", origin, ck);
+			if (json_object_object_get_ex(v, "profiles", &pv) && !(cprofiles = strv_from_json(pv, 64, false, &bad)))
 				return MBAD("%s: /container/profiles: %s", origin, bad);
 		} else
 			return MBAD("%s: /container: expected true, false or {\"profiles\": [...]}", origin);
@@ -525,9 +515,9 @@ static void service_free(struct scmd *d, struct service *s)
 	safe_close(s->timer.fd);
 	list_del(&s->node);
 	scm_idl_free(s->idl);
-	scmd_strv_free(s->exec);
-	scmd_strv_free(s->allow);
-	scmd_strv_free(s->container_profiles);
+	strv_free(s->exec);
+	strv_free(s->allow);
+	strv_free(s->container_profiles);
 	free(s->container_name);
 	free(s->name);
 	free(s->iface_name);

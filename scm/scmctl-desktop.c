@@ -13,7 +13,6 @@
  * are printed by launch (the owner's terminal) and show, never by list;
  * the manager also keeps them in RUNTIME/desktops/NAME.json, 0600 in a
  * 0700 directory. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -24,6 +23,7 @@
 
 #include "scm/desktop-client.h"
 #include "scm/macro.h"
+#include "scmutil.h"
 #include "scmctl.h"
 
 #define LAUNCH_TIMEOUT_MS 180000
@@ -255,13 +255,7 @@ static int cmd_list(bool json)
 /* A desktop name: the spec's rule, [a-z0-9-], 1..32. */
 static bool desktop_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > 32)
-		return false;
-	for (const char *c = name; *c; c++)
-		if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-'))
-			return false;
-	return true;
+	return name_valid(name, 32, NAME_DASH);
 }
 
 static int cmd_app(int argc, char **argv)

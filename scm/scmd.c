@@ -40,22 +40,6 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 	}
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	_cleanup_free_ char *p = strdup(path);
-	for (char *s = p + 1; p && *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = 0;
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* Root: /var/lib/scm; a user: $XDG_STATE_HOME/scm or ~/.local/state/scm
  * (the XDG base directory rules), never a tmpfs. */
 static char *default_state_dir(void)
@@ -186,7 +170,7 @@ int main(int argc, char **argv)
 		_cleanup_free_ char *p = NULL;
 		if (asprintf(&p, "%s%s", d.runtime_dir, sub[i]) < 0)
 			return 1;
-		int r = mkdir_p(p, i == 0 ? 0755 : 0711);
+		int r = mkdir_p_parents(p, 0755, i == 0 ? 0755 : 0711);
 		if (r < 0) {
 			fprintf(stderr, "scmd: cannot create %s: %s\n", p, strerror(-r));
 			return 1;
@@ -195,7 +179,7 @@ int main(int argc, char **argv)
 
 	/* The state directory holds what outlives a boot of scmd (container
 	 * logs); made like the runtime directory, private below it. */
-	int sr = mkdir_p(d.state_dir, 0700);
+	int sr = mkdir_p_parents(d.state_dir, 0755, 0700);
 	if (sr < 0) {
 		fprintf(stderr, "scmd: cannot create the state directory %s: %s\n", d.state_dir, strerror(-sr));
 		return 1;

@@ -14,6 +14,7 @@
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scm/scm.h"
+#include "scmutil.h"
 #include "../stubs/wire.h"
 
 struct scmd;
@@ -371,10 +372,3 @@ struct json_object *latency_json(const struct latency *l);
 
 void log_msg(const char *fmt, ...) _printf_(1, 2);
 
-/* util.c */
-void scmd_strv_free(char **v);
-/* A JSON array of at most max strings as a NULL-ended vector; NULL with
- * *bad saying why when it is not one. */
-char **scmd_strv_from_json(struct json_object *a, size_t max, bool allow_empty, const char **bad);
-/* 1..max of [A-Za-z0-9._-], not starting with '.' or '-': safe as a file name. */
-bool scmd_name_valid(const char *s, size_t max);

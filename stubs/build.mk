@@ -7,11 +7,11 @@ LIBSCM      := $(B)/lib/libscm.a
 LIBSCM_SO   := $(B)/lib/libscm.so.1
 IDLC        := $(B)/bin/scm-idlc
 
-$(LIBSCM): $(LIBSCM_OBJS)
+$(LIBSCM): $(LIBSCM_OBJS) $(UTIL_LIBSCM_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(LIBSCM_SO): $(LIBSCM_OBJS)
+$(LIBSCM_SO): $(LIBSCM_OBJS) $(UTIL_LIBSCM_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libscm.so.1 -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
 	ln -sf libscm.so.1 $(B)/lib/libscm.so

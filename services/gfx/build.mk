@@ -22,9 +22,9 @@ all: $(GFX_LIB)
 # Unit tests: tests/unit/gfx/test_gfx_*.c, one program each.
 GFX_UNIT := $(patsubst tests/unit/gfx/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/gfx/test_gfx_*.c))
 UNIT_TESTS += $(GFX_UNIT)
-$(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB) $(DESKTOP_LIB)
+$(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB) $(DESKTOP_LIB) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(DESKTOP_LIB) $(GFX_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(DESKTOP_LIB) $(UTIL_LIB) $(GFX_LIBS) $(CMOCKA_LIBS)
 
 # `make B=... gfx` builds only this part (handy while other parts are in flux).
 .PHONY: gfx
