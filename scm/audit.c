@@ -27,6 +27,7 @@ struct fold {
 struct audit {
 	struct audit_file *file; /* NULL: the journal */
 	bool journal_failed;     /* said once */
+	uint64_t (*clock)(void);
 	struct fold folds[FOLD_SLOTS];
 };
 
@@ -37,6 +38,7 @@ struct audit *audit_open(const struct audit_opts *o, scm_error **ret_err)
 		scm_fail(ret_err, -ENOMEM, "out of memory");
 		return NULL;
 	}
+	a->clock = o->clock ? o->clock : now_usec;
 	enum audit_sink sink = o->sink;
 	if (sink == AUDIT_AUTO)
 		sink = audit_journal_wanted() ? AUDIT_JOURNAL : AUDIT_FILE;
@@ -138,7 +140,7 @@ void audit_connect(struct audit *a, const struct endpoint *ep, const struct ucre
 	 * fold those per endpoint, or cycling names would flood the trail. */
 	uint64_t h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, ep->name), code == SCM_E_NO_SERVICE ? "" : service),
 			     reason ? reason : ""), allowed ? "allow" : "deny");
-	uint64_t now = now_usec();
+	uint64_t now = a->clock();
 	struct fold *slot = &a->folds[h % FOLD_SLOTS];
 	if (slot->hash == h && now - slot->last < AUDIT_FOLD_USEC) {
 		slot->suppressed++;
