@@ -2,8 +2,8 @@
  *
  * Every connect decision is recorded with the rule that made it. Clients
  * that connect in a loop (allowed or denied) would flood the trail, so a
- * record of the same (endpoint, service, decision, reason) within
- * AUDIT_FOLD_USEC of the last one written is counted instead of written;
+ * record of the same (endpoint, service, decision, reason) within the
+ * fold window (10 s, --audit-fold-ms) of the last one written is counted instead of written;
  * the next record written for that key carries "folded": N, the number of
  * records it stands for besides itself. Records go to the journal or to
  * the bounded audit file (audit.h). */
@@ -28,6 +28,7 @@ struct audit {
 	struct audit_file *file; /* NULL: the journal */
 	bool journal_failed;     /* said once */
 	uint64_t (*clock)(void);
+	uint64_t fold_usec;
 	struct fold folds[FOLD_SLOTS];
 };
 
@@ -39,6 +40,7 @@ struct audit *audit_open(const struct audit_opts *o, scm_error **ret_err)
 		return NULL;
 	}
 	a->clock = o->clock ? o->clock : now_usec;
+	a->fold_usec = o->fold_usec ? o->fold_usec : AUDIT_FOLD_USEC;
 	enum audit_sink sink = o->sink;
 	if (sink == AUDIT_AUTO)
 		sink = audit_journal_wanted() ? AUDIT_JOURNAL : AUDIT_FILE;
@@ -142,7 +144,7 @@ void audit_connect(struct audit *a, const struct endpoint *ep, const struct ucre
 			     reason ? reason : ""), allowed ? "allow" : "deny");
 	uint64_t now = a->clock();
 	struct fold *slot = &a->folds[h % FOLD_SLOTS];
-	if (slot->hash == h && now - slot->last < AUDIT_FOLD_USEC) {
+	if (slot->hash == h && now - slot->last < a->fold_usec) {
 		slot->suppressed++;
 		return;
 	}

@@ -30,6 +30,7 @@ struct audit_opts {
 	const char *path;     /* the file sink's RUNTIME/audit.log */
 	size_t max_bytes;     /* per file, before it rotates */
 	unsigned keep;        /* rotated files kept: path.1 .. path.KEEP */
+	uint64_t fold_usec;   /* the folding window; 0: AUDIT_FOLD_USEC */
 	uint64_t (*clock)(void); /* monotonic microseconds for folding; NULL: now_usec (tests pass their own) */
 };
 

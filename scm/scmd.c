@@ -112,6 +112,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
 		   "            [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]\n"
 		   "            [--audit journal|file|auto] [--audit-max-size BYTES] [--audit-keep N]\n"
+		   "            [--audit-fold-ms MS]\n"
 		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
 }
 
@@ -130,6 +131,7 @@ int main(int argc, char **argv)
 		{ "audit", required_argument, NULL, 'A' },
 		{ "audit-max-size", required_argument, NULL, 'S' },
 		{ "audit-keep", required_argument, NULL, 'K' },
+		{ "audit-fold-ms", required_argument, NULL, 'F' },
 		{},
 	};
 	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
@@ -171,18 +173,25 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'S':
-		case 'K': {
+		case 'K':
+		case 'F': {
 			char *end;
 			unsigned long long v = strtoull(optarg, &end, 10);
-			if (*end || optarg[0] == '-' || (c == 'S' ? v < 1024 || v > (1ull << 32) : v > 100)) {
-				log_error(c == 'S' ? "--audit-max-size %s: give bytes, 1024 to 4294967296"
-						   : "--audit-keep %s: give a number of files, 0 to 100", optarg);
+			bool bad = *end || !*optarg || optarg[0] == '-' ||
+				   (c == 'S' ? v < 1024 || v > (1ull << 32) : c == 'K' ? v > 100 : v < 1 || v > 3600000);
+			if (bad) {
+				log_error(c == 'S'   ? "--audit-max-size %s: give bytes, 1024 to 4294967296"
+					  : c == 'K' ? "--audit-keep %s: give a number of files, 0 to 100"
+						     : "--audit-fold-ms %s: give milliseconds, 1 to 3600000",
+					  optarg);
 				return 2;
 			}
 			if (c == 'S')
 				ao.max_bytes = (size_t)v;
-			else
+			else if (c == 'K')
 				ao.keep = (unsigned)v;
+			else
+				ao.fold_usec = v * 1000;
 			break;
 		}
 		case 'h': usage(stdout); return 0;

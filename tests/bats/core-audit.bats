@@ -1,0 +1,115 @@
+#!/usr/bin/env bats
+# scmd's log lines and audit trail, and SIGHUP: every log line carries an
+# sd-daemon priority prefix; the audit file stays bounded (folded connects,
+# a size cap, rotation) under a client that connects in a loop; SIGHUP
+# reloads the policy (a changed profile takes effect) and scmd runs on.
+load helpers
+
+profile() { # profile NAME PRIORITY SERVICES-JSON
+	mkdir -p "$SCMT/cfg/profiles"
+	printf '{"name":"%s","priority":%s,"services":%s}\n' "$1" "$2" "$3" >"$SCMT/cfg/profiles/$1.json"
+}
+
+pre_start() {
+	profile app 10 '[{"service":"echo","methods":["ping","whoami"],"action":"allow"}]'
+	# a bad manifest at start: a warning, with its error chain
+	echo '{"name":"bad","interface":"echo","exec":[]}' >"$SCMT/cfg/services/bad.json"
+}
+setup() {
+	start_scmd --audit-max-size 4096 --audit-keep 1 --audit-fold-ms 1000
+	"$SCMCTL" service register "$(manifest echo)" >/dev/null
+}
+teardown() {
+	stop_scmd
+}
+
+# Waits until scmd's log has a line matching the pattern.
+log_wait() {
+	for _ in $(seq 250); do
+		grep -q "$1" "$SCMT/scmd.log" && return 0
+		sleep 0.02
+	done
+	echo "no log line matching $1:"; cat "$SCMT/scmd.log"; return 1
+}
+
+@test "log lines carry sd-daemon priority prefixes" {
+	cat "$SCMT/scmd.log"
+	grep -q '^<6>scmd: ready, control socket .*, audit to the file$' "$SCMT/scmd.log"
+	grep -q '^<4>scmd: skipping .*/bad.json:$' "$SCMT/scmd.log"
+	grep -q '^<4>scmd: .*/exec: expected a command' "$SCMT/scmd.log"
+	# every line, the error chain's too
+	! grep -v '^<[0-7]>scmd: ' "$SCMT/scmd.log"
+	run "$SCMD" --audit bogus
+	[ "$status" -eq 2 ]
+	[[ "$output" == "<3>scmd: --audit bogus: expected journal, file or auto" ]]
+}
+
+@test "SIGHUP reloads the policy: a profile change takes effect, scmd runs on" {
+	"$SCMCTL" endpoint create app --profiles app >/dev/null
+	run "$SCMCTL" call --endpoint app echo ping
+	[ "$status" -eq 0 ]
+	profile app 10 '[{"service":"echo","methods":["whoami"],"action":"allow"}]'
+	kill -HUP "$SCMD_PID"
+	log_wait '^<5>scmd: SIGHUP: policy reloaded$'
+	scmd_alive
+	run "$SCMCTL" call --endpoint app echo ping
+	[ "$status" -eq 4 ]
+	run "$SCMCTL" call --endpoint app echo whoami
+	[ "$status" -eq 0 ]
+	grep -q '"event":"policy-reload","result":"ok"' "$SCMT/run/audit.log"
+	# a broken set is refused, logged as an error, and changes nothing
+	echo '{"name":"app","priority":' >"$SCMT/cfg/profiles/app.json"
+	kill -HUP "$SCMD_PID"
+	log_wait '^<3>scmd: SIGHUP: policy reload refused, the old policy stays:$'
+	scmd_alive
+	run "$SCMCTL" call --endpoint app echo whoami
+	[ "$status" -eq 0 ]
+}
+
+@test "a client connecting in a loop: folded records that count every connect, a bounded file" {
+	"$SCMCTL" endpoint create app --profiles app >/dev/null
+	run env SCM_ENDPOINT="$(ep app)" "$TC" loop 1000 echo
+	[ "$output" = "connected 1000, refused 0" ]
+	run env SCM_ENDPOINT="$(ep app)" "$TC" loop 500 nosuch
+	[ "$output" = "connected 0, refused 500" ]
+	# past the fold window, one more of each: they carry the counts
+	sleep 1.1
+	env SCM_ENDPOINT="$(ep app)" "$TC" loop 1 echo
+	env SCM_ENDPOINT="$(ep app)" "$TC" loop 1 nosuch
+	cat "$SCMT/run/audit.log"
+	[ "$(stat -c %s "$SCMT/run/audit.log")" -le 4096 ]
+	python3 - "$SCMT/run/audit.log" <<'PY'
+import json, sys
+allow = deny = lines = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    lines += 1
+    if r["event"] != "connect":
+        continue
+    n = 1 + r.get("folded", 0)
+    if r["decision"] == "allow":
+        allow += n
+    else:
+        deny += n
+# every connect is counted, in a handful of lines
+assert (allow, deny) == (1001, 501), (allow, deny)
+assert lines < 40, lines
+PY
+	grep -q '"decision":"allow".*"folded":[1-9]' "$SCMT/run/audit.log"
+}
+
+@test "the audit file is capped and rotated: at most --audit-keep old files of --audit-max-size" {
+	for i in $(seq 40); do
+		"$SCMCTL" endpoint create "endpoint-with-a-long-name-$i" >/dev/null
+		"$SCMCTL" endpoint remove "endpoint-with-a-long-name-$i" >/dev/null
+	done
+	ls -l "$SCMT/run/"
+	[ "$(stat -c %s "$SCMT/run/audit.log")" -le 4096 ]
+	[ "$(stat -c %s "$SCMT/run/audit.log.1")" -le 4096 ]
+	[ "$(stat -c %s "$SCMT/run/audit.log.1")" -gt 3000 ]
+	[ ! -e "$SCMT/run/audit.log.2" ]
+	# whole lines only: each file parses line by line
+	python3 -c 'import json,sys; [json.loads(l) for f in sys.argv[1:] for l in open(f)]' \
+		"$SCMT/run/audit.log" "$SCMT/run/audit.log.1"
+	grep -q '"event":"endpoint-remove","endpoint":"endpoint-with-a-long-name-40"' "$SCMT/run/audit.log"
+}
