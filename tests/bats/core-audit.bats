@@ -113,3 +113,54 @@ PY
 		"$SCMT/run/audit.log" "$SCMT/run/audit.log.1"
 	grep -q '"event":"endpoint-remove","endpoint":"endpoint-with-a-long-name-40"' "$SCMT/run/audit.log"
 }
+
+# journald is not running in CI containers, and sd_journal_send(3) cannot
+# be pointed elsewhere: in a private mount namespace, a stand-in listens on
+# /run/systemd/journal/socket (tests/bats/fake-journald.py) and a second
+# scmd, asked for --audit=journal, sends its records there.
+@test "--audit=journal: records reach the journal socket with structured fields and a MESSAGE_ID" {
+	[ "$(id -u)" = 0 ] || skip "needs root for a mount namespace"
+	unshare -m --propagation private true 2>/dev/null || skip "no mount namespaces"
+	local J=$SCMT/j
+	mkdir -p "$J/cfg/services"
+	cp "$SCMT/echo.json" "$J/cfg/services/"
+	run unshare -m --propagation private bash -c '
+		set -e
+		J=$1; SCMD=$2; SCMCTL=$3; TC=$4; SRC=$5
+		mount -t tmpfs tmpfs /run
+		python3 "$SRC/tests/bats/fake-journald.py" "$J/journal.jsonl" & fj=$!
+		for _ in $(seq 250); do [ -S /run/systemd/journal/socket ] && break; sleep 0.02; done
+		"$SCMD" --audit=journal --runtime-dir "$J/run" --state-dir "$J/state" --config "$J/cfg" \
+			--idl-path "$SRC/stubs/idl" 2>"$J/scmd.log" & pid=$!
+		for _ in $(seq 250); do [ -S "$J/run/control.sock" ] && break; sleep 0.02; done
+		SCM_RUNTIME_DIR=$J/run "$SCMCTL" endpoint create demo >/dev/null
+		SCM_ENDPOINT=$J/run/endpoints/demo.sock "$TC" loop 20 echo
+		SCM_ENDPOINT=$J/run/endpoints/demo.sock "$TC" loop 3 nosuch
+		kill $pid; wait $pid || true
+		kill $fj
+	' _ "$J" "$SCMD" "$SCMCTL" "$TC" "$SCM_SRC"
+	echo "$output"; cat "$J/scmd.log"; cat "$J/journal.jsonl"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'connected 20, refused 0\nconnected 0, refused 3' ]
+	grep -q '^<6>scmd: ready, .*audit to the journal$' "$J/scmd.log"
+	[ ! -e "$J/run/audit.log" ]
+	python3 - "$J/journal.jsonl" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+conn = [r for r in recs if r.get("SCM_EVENT") == "connect"]
+allow = [r for r in conn if r["SCM_DECISION"] == "allow"]
+deny = [r for r in conn if r["SCM_DECISION"] == "deny"]
+# folded like the file: within the window, one record per kind of
+# outcome (the first connect waited for the activation, the rest did not)
+assert 1 <= len(allow) <= 2 and len(deny) == 1, conn
+assert all("CODE_FILE" not in r for r in recs), recs
+a, d = allow[0], deny[0]
+assert a["MESSAGE_ID"] == "b225e8c17d00433da8a99ba2cad0cfe1", a
+assert a["SYSLOG_IDENTIFIER"] == "scmd" and a["PRIORITY"] == "6", a
+assert a["SCM_CALLER"] == "demo" and a["SCM_SERVICE"] == "echo", a
+assert a["MESSAGE"].startswith("connect endpoint=demo "), a
+assert d["PRIORITY"] == "5" and d["SCM_SERVICE"] == "nosuch" and d["SCM_CODE"] == "no-service", d
+ec = [r for r in recs if r.get("SCM_EVENT") == "endpoint-create"]
+assert ec and ec[0]["SCM_ENDPOINT"] == "demo" and ec[0]["MESSAGE_ID"] == "5af708dd94af480c8ac1bdd70c203391", ec
+PY
+}
