@@ -1,14 +1,19 @@
 /* scmd.c: the Service Control Manager daemon: set-up and the event loop.
  *
  *   scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIRS]
- *        [--subids START:COUNT] [--foreground]
+ *        [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]
+ *        [--audit journal|file|auto] [--audit-max-size BYTES] [--audit-keep N]
+ *        [--audit-fold-ms MS]
  *
  * Runtime state lives in DIR (default /run/scm as root, else
- * $XDG_RUNTIME_DIR/scm): control.sock, endpoints/, logs/, audit.log.
- * Container logs live on disk in the state directory (default /var/lib/scm
- * as root, else $XDG_STATE_HOME/scm or ~/.local/state/scm): a container
- * that writes without end fills a capped file there, not scmd's tmpfs.
- * Service manifests are read from CONFIG/services/NAME.json at start. */
+ * $XDG_RUNTIME_DIR/scm): control.sock, endpoints/, logs/, audit.log (when
+ * the audit does not go to the journal, audit.h). Container logs live on
+ * disk in the state directory (default /var/lib/scm as root, else
+ * $XDG_STATE_HOME/scm or ~/.local/state/scm): a container that writes
+ * without end fills a capped file there, not scmd's tmpfs. Service
+ * manifests are read from CONFIG/services/NAME.json at start. SIGHUP
+ * reloads the policy; SIGTERM and SIGINT stop scmd. Everything but main()
+ * is libscmd.a, which the unit tests link (tests/unit/scmd). */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
