@@ -68,20 +68,22 @@ log_wait() {
 
 @test "a client connecting in a loop: folded records that count every connect, a bounded file" {
 	"$SCMCTL" endpoint create app --profiles app >/dev/null
-	run env SCM_ENDPOINT="$(ep app)" "$TC" loop 1000 echo
-	[ "$output" = "connected 1000, refused 0" ]
-	run env SCM_ENDPOINT="$(ep app)" "$TC" loop 500 nosuch
-	[ "$output" = "connected 0, refused 500" ]
+	run env SCM_ENDPOINT="$(ep app)" "$TC" loop 400 echo
+	[ "$output" = "connected 400, refused 0" ]
+	run env SCM_ENDPOINT="$(ep app)" "$TC" loop 200 nosuch
+	[ "$output" = "connected 0, refused 200" ]
 	# past the fold window, one more of each: they carry the counts
 	sleep 1.1
 	env SCM_ENDPOINT="$(ep app)" "$TC" loop 1 echo
 	env SCM_ENDPOINT="$(ep app)" "$TC" loop 1 nosuch
 	cat "$SCMT/run/audit.log"
 	[ "$(stat -c %s "$SCMT/run/audit.log")" -le 4096 ]
-	python3 - "$SCMT/run/audit.log" <<'PY'
+	# a slow machine (ASan) may have rotated once: read both
+	touch "$SCMT/run/audit.log.1"
+	python3 - "$SCMT/run/audit.log.1" "$SCMT/run/audit.log" <<'PY'
 import json, sys
 allow = deny = lines = 0
-for line in open(sys.argv[1]):
+for line in (l for f in sys.argv[1:] for l in open(f)):
     r = json.loads(line)
     lines += 1
     if r["event"] != "connect":
@@ -92,8 +94,8 @@ for line in open(sys.argv[1]):
     else:
         deny += n
 # every connect is counted, in a handful of lines
-assert (allow, deny) == (1001, 501), (allow, deny)
-assert lines < 40, lines
+assert (allow, deny) == (401, 201), (allow, deny)
+assert lines < 25, lines
 PY
 	grep -q '"decision":"allow".*"folded":[1-9]' "$SCMT/run/audit.log"
 }
