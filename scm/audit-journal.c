@@ -1,6 +1,5 @@
 /* audit-journal.c: the journal sink, sd_journal_sendv(3). */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "log.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
@@ -21,12 +21,7 @@ bool audit_journal_present(void)
 
 bool audit_journal_wanted(void)
 {
-	const char *js = getenv("JOURNAL_STREAM");
-	unsigned long long dev, ino;
-	struct stat st;
-
-	return audit_journal_present() && js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
-	       fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+	return audit_journal_present() && log_to_journal();
 }
 
 int audit_journal_send(char **fields)

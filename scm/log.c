@@ -23,6 +23,11 @@ void log_init(void)
 		   st.st_dev == dev && st.st_ino == ino);
 }
 
+bool log_to_journal(void)
+{
+	return !tagged;
+}
+
 size_t log_format(char *buf, size_t n, int prio, bool tag, const char *msg)
 {
 	static const char *const prefix[] = { SD_EMERG, SD_ALERT, SD_CRIT, SD_ERR,

@@ -14,6 +14,8 @@
 /* Looks once at where stderr goes: a journal stream ($JOURNAL_STREAM
  * names it) already knows the program, so lines drop their "scmd: " tag. */
 void log_init(void);
+/* Whether stderr is a journal stream (what log_init found). */
+bool log_to_journal(void);
 void log_at(int prio, const char *fmt, ...) _printf_(2, 3);
 /* A headline, then e's chain one line per layer, every line prefixed. */
 void log_error_chain(int prio, const scm_error *e, const char *fmt, ...) _printf_(3, 4);
