@@ -27,7 +27,9 @@ $(SCMD_LIB): $(SCMD_LOGIC:%.c=$(B)/%.o)
 $(SCMD): $(B)/scm/scmd.o $(SCMD_LIB) $(SCMD_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(SCMD_LDLIBS)
-$(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(LIBSCM)
+# scmctl desktop is a client of the session manager (stubs/idl/desktop.json).
+$(B)/scm/scmctl-desktop.o: $(B)/gen/scm/desktop-client.h
+$(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(B)/gen/scm/desktop-client.o $(POLICY_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
 BINS += $(SCMD) $(SCMCTL)
