@@ -467,7 +467,7 @@ static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *
 	t->launching = false;
 	t->dying = true;
 	(void)container_signal(t->c, SIGKILL);
-	log_msg("%s", e->message);
+	log_error("%s", e->message);
 	if (t->run_conn)
 		conn_send_error(d, t->run_conn, t->run_call, e);
 	t->run_conn = NULL;
@@ -1070,12 +1070,12 @@ int containers_init(struct scmd *d)
 		return -ENOMEM;
 	if (mkdir(logs, 0700) < 0 && errno != EEXIST) {
 		int r = -errno;
-		log_msg("cannot create %s: %s", logs, strerror(-r));
+		log_error("cannot create %s: %s", logs, strerror(-r));
 		return r;
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		int r = -errno;
-		log_msg("cannot create %s: %s", dir, strerror(-r));
+		log_error("cannot create %s: %s", dir, strerror(-r));
 		return r;
 	}
 	/* One scmd per runtime directory: the lock says whether the state in
@@ -1086,7 +1086,7 @@ int containers_init(struct scmd *d)
 	if (d->lock_fd < 0)
 		return -errno;
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		log_msg("another scmd runs with the runtime directory %s", d->runtime_dir);
+		log_error("another scmd runs with the runtime directory %s", d->runtime_dir);
 		return -EBUSY;
 	}
 	containers_cleanup_leftovers(d, dir);

@@ -114,7 +114,7 @@ static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 			service_provider_connected(d, ep->provider_of, fd);
 			continue;
 		}
-		if (ep->used.conns >= ep->limit.conns) {
+		if (!quota_room(&ep->used, &ep->limit, QUOTA_CONNS)) {
 			/* Tell the caller why before closing, so it is not a mystery. */
 			scm_error *e = scm_error_new(SCM_E_QUOTA, "scmd",
 						     "endpoint '%s' has %u open connections, its limit",
