@@ -20,7 +20,7 @@
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scmd.h"
 
 #define BACKOFF_MIN_MS 100

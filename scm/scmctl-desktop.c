@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scmctl.h"

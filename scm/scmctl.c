@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scmctl.h"

@@ -14,7 +14,7 @@
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scm/scm.h"
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 
 struct scmd;
 struct json_object;

@@ -17,7 +17,7 @@
 
 #include "scm/constraint.h"
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 /* A path is under dir when it is absolute, has no "." or ".." component or
  * doubled slash, and continues dir at a component boundary. The provider

@@ -10,7 +10,7 @@
 
 #include "scm/idl.h"
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 #define IDL_FILE_MAX (1024 * 1024)
 #define IDL_METHODS_MAX 256
