@@ -54,6 +54,8 @@ static json_object *load_state(const char *name)
 	return o;
 }
 
+/* A helper program: in ../libexec/scm as installed, ../libexec in a build
+ * tree, else on $PATH. */
 static const char *libexec_path(const char *prog, char *buf, size_t n)
 {
 	char exe[PATH_MAX];
@@ -62,8 +64,13 @@ static const char *libexec_path(const char *prog, char *buf, size_t n)
 		return prog;
 	exe[k] = 0;
 	*strrchr(exe, '/') = 0;
-	snprintf(buf, n, "%s/../libexec/%s", exe, prog);
-	return access(buf, X_OK) == 0 ? buf : prog;
+	static const char *const dirs[] = { "libexec/scm", "libexec" };
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		int w = snprintf(buf, n, "%s/../%s/%s", exe, dirs[i], prog);
+		if (w > 0 && (size_t)w < n && access(buf, X_OK) == 0)
+			return buf;
+	}
+	return prog;
 }
 
 static bool desktop_name_valid(const char *name);
