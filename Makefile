@@ -141,21 +141,22 @@ INST_IDL     := $(wildcard stubs/idl/*.json)
 INST_MAN1    := $(wildcard docs/man/*.1)
 INST_MAN8    := $(wildcard docs/man/*.8)
 INSTALL      := install
-Q_INST = $(if $(filter 1,$(V)),,@$(if $(filter silent,$(V)),,printf '  %-7s %s\n' INSTALL '$(1)';))
+# $(call Q_STEP,LABEL,what): a quiet rule's line for a step that is not a target.
+Q_STEP = $(if $(filter 1,$(V)),,@$(if $(filter silent,$(V)),,printf '  %-7s %s\n' $(1) '$(2)';))
 
 install: $(INST_BINS) $(INST_LIBEXEC) $(LIBSCM) $(LIBSCM_SO) $(B)/lib/libscm.pc
 	$(Q)$(INSTALL) -d $(DESTDIR)$(bindir) $(DESTDIR)$(libdir)/pkgconfig \
 		$(DESTDIR)$(includedir)/scm $(DESTDIR)$(idldir) $(DESTDIR)$(libexecdir) \
 		$(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man8
-	$(call Q_INST,$(bindir))$(INSTALL) -m 755 $(INST_BINS) $(DESTDIR)$(bindir)/
-	$(call Q_INST,$(libexecdir))$(INSTALL) -m 755 $(INST_LIBEXEC) $(DESTDIR)$(libexecdir)/
-	$(call Q_INST,$(libdir))$(INSTALL) -m 644 $(LIBSCM) $(DESTDIR)$(libdir)/
+	$(call Q_STEP,INSTALL,$(DESTDIR)$(bindir))$(INSTALL) -m 755 $(INST_BINS) $(DESTDIR)$(bindir)/
+	$(call Q_STEP,INSTALL,$(DESTDIR)$(libexecdir))$(INSTALL) -m 755 $(INST_LIBEXEC) $(DESTDIR)$(libexecdir)/
+	$(call Q_STEP,INSTALL,$(DESTDIR)$(libdir))$(INSTALL) -m 644 $(LIBSCM) $(DESTDIR)$(libdir)/
 	$(Q)$(INSTALL) -m 755 $(LIBSCM_SO) $(DESTDIR)$(libdir)/
 	$(Q)ln -sf libscm.so.1 $(DESTDIR)$(libdir)/libscm.so
 	$(Q)$(INSTALL) -m 644 $(B)/lib/libscm.pc $(DESTDIR)$(libdir)/pkgconfig/
-	$(call Q_INST,$(includedir)/scm)$(INSTALL) -m 644 $(LIBSCM_HEADERS) $(DESTDIR)$(includedir)/scm/
-	$(call Q_INST,$(idldir))$(INSTALL) -m 644 $(INST_IDL) $(DESTDIR)$(idldir)/
-	$(call Q_INST,$(mandir))$(INSTALL) -m 644 $(INST_MAN1) $(DESTDIR)$(mandir)/man1/
+	$(call Q_STEP,INSTALL,$(DESTDIR)$(includedir)/scm)$(INSTALL) -m 644 $(LIBSCM_HEADERS) $(DESTDIR)$(includedir)/scm/
+	$(call Q_STEP,INSTALL,$(DESTDIR)$(idldir))$(INSTALL) -m 644 $(INST_IDL) $(DESTDIR)$(idldir)/
+	$(call Q_STEP,INSTALL,$(DESTDIR)$(mandir))$(INSTALL) -m 644 $(INST_MAN1) $(DESTDIR)$(mandir)/man1/
 	$(Q)$(INSTALL) -m 644 $(INST_MAN8) $(DESTDIR)$(mandir)/man8/
 	@# A package's own install (DESTDIR) neither refreshes the host's
 	@# linker cache nor touches its /etc: the package manager does that.
@@ -170,7 +171,7 @@ install: $(INST_BINS) $(INST_LIBEXEC) $(LIBSCM) $(LIBSCM_SO) $(B)/lib/libscm.pc
 # scm's own when they are left empty. The scm: lines in /etc/subuid and
 # /etc/subgid stay (containers' files on disk may belong to those ids).
 uninstall:
-	$(call Q_INST,uninstall $(PREFIX))rm -f \
+	$(call Q_STEP,RM,scm files in $(DESTDIR)$(PREFIX))rm -f \
 		$(addprefix $(DESTDIR)$(bindir)/,$(notdir $(INST_BINS))) \
 		$(addprefix $(DESTDIR)$(libexecdir)/,$(notdir $(INST_LIBEXEC))) \
 		$(DESTDIR)$(libdir)/libscm.a $(DESTDIR)$(libdir)/libscm.so.1 \
