@@ -10,8 +10,9 @@ IDLC        := $(B)/bin/scm-idlc
 # they declare and nothing else (stubs/libscm.sym, checked by
 # tests/bats/core-abi.bats). The tree's own programs link the static
 # libscm.a, where the internals (scm-internal/wire.h) stay reachable.
-LIBSCM_HEADERS := stubs/include/scm/scm.h stubs/include/scm/idl.h stubs/include/scm/stub-rt.h \
-                  stubs/include/scm/constraint.h
+# Every header of stubs/include/scm but macro.h (the tree's own cleanup
+# and helper macros, not an interface; it belongs under stubs/internal).
+LIBSCM_HEADERS := $(filter-out %/macro.h,$(wildcard stubs/include/scm/*.h))
 LIBSCM_SYMS := stubs/libscm.sym
 
 $(LIBSCM): $(LIBSCM_OBJS)
