@@ -7,8 +7,9 @@
 #
 # CFLAGS, CPPFLAGS and LDFLAGS belong to whoever runs make (make CFLAGS=-O0
 # works); what the tree needs to build at all (-std, -D_GNU_SOURCE, include
-# directories, -pthread, sanitizers) is in SCM_CFLAGS/SCM_LDFLAGS. Each step
-# prints one short line ("  CC      scm/conn.o"); V=1 prints the commands.
+# directories, -pthread, sanitizers) is in SCM_CPPFLAGS, SCM_CFLAGS and
+# SCM_LDFLAGS. Each step prints one short line ("  CC      scm/conn.o");
+# V=1 prints the commands.
 
 B        ?= build
 SAN      ?=
@@ -27,9 +28,10 @@ CFLAGS   ?= $(OPT) $(WARN)
 JSONC_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 JSONC_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null)
 
-# Required by the tree, whatever CFLAGS says (SCM_CPPFLAGS only compile). stubs/include holds libscm's
-# public headers (installed); stubs/internal holds what the tree's own
-# programs share with libscm (scm-internal/wire.h), never installed.
+# Required by the tree, whatever CFLAGS says (SCM_CPPFLAGS when compiling,
+# SCM_CFLAGS also when linking). stubs/include holds libscm's public
+# headers (installed); stubs/internal holds what the tree's own programs
+# share with libscm (scm-internal/wire.h), never installed.
 SCM_CPPFLAGS := -D_GNU_SOURCE -Istubs/include -Istubs/internal -I$(B)/gen $(JSONC_CFLAGS)
 SCM_CFLAGS  := -std=gnu11 -fPIC -pthread
 SCM_LDFLAGS := -pthread
