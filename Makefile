@@ -86,7 +86,6 @@ LIBEXEC     :=   # helper programs (providers, test helpers) built by `make`
 UNIT_TESTS  :=   # cmocka programs, run by tests/run-all
 FUZZ_TARGETS:=   # libFuzzer programs (built by `make fuzz`, clang)
 BENCH_DEPS  :=   # what `make bench` needs built
-ALL_OBJS    :=
 
 .PHONY: all check bench demo fuzz fuzz-targets install uninstall clean deps deps-test deps-bench
 all:

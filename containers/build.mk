@@ -3,7 +3,6 @@
 CONTAINERS_LIB_SRCS := $(filter-out containers/scm-run.c,$(wildcard containers/*.c))
 CONTAINERS_OBJS := $(CONTAINERS_LIB_SRCS:%.c=$(B)/%.o)
 CONTAINERS_LIBS := $(shell pkg-config --libs libseccomp libcap 2>/dev/null) $(JSONC_LIBS)
-ALL_OBJS += $(CONTAINERS_OBJS)
 
 $(B)/containers/%.o: PART_CFLAGS += -Icontainers
 $(B)/tests/unit/containers/%.o: PART_CFLAGS += -Icontainers
