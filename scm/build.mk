@@ -13,7 +13,9 @@ $(B)/scm/container-hook.o $(B)/scm/container-control.o $(B)/scm/container-identi
 $(SCMD): $(SCMD_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(B)/lib/libscmcontainers.a $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(CONTAINERS_LIBS)
-$(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(POLICY_LIB) $(LIBSCM)
+# scmctl desktop is a client of the session manager (stubs/idl/desktop.json).
+$(B)/scm/scmctl-desktop.o: $(B)/gen/scm/desktop-client.h
+$(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(B)/gen/scm/desktop-client.o $(POLICY_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(POLICY_EXT_LIBS)
 BINS += $(SCMD) $(SCMCTL)

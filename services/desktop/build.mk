@@ -1,5 +1,6 @@
 # services/desktop: the in-container desktop agent (Xvfb framebuffer ->
-# gfx surface, gfx input -> XTest) and the scripts that start an app.
+# gfx surface, gfx input -> XTest), the script that starts an app, and the
+# session manager (scm-desktop-session).
 DESKTOP_X_CFLAGS := $(shell pkg-config --cflags x11 xtst 2>/dev/null)
 DESKTOP_X_LIBS := $(shell pkg-config --libs x11 xtst 2>/dev/null)
 $(B)/services/desktop/%.o: PART_CFLAGS += -Iservices/gfx -Iservices/desktop $(DESKTOP_X_CFLAGS)
@@ -35,12 +36,6 @@ $(B)/libexec/scm-desktop-spec: $(B)/services/desktop/spec-tool.o $(DESKTOP_LIB)
 LIBEXEC += $(B)/libexec/scm-desktop-spec
 gfx: $(B)/libexec/scm-desktop-spec
 
-$(B)/libexec/scm-desktop-run: services/desktop/scm-desktop-run
-	@mkdir -p $(dir $@)
-	$(Q_GEN)install -m 755 $< $@
-LIBEXEC += $(B)/libexec/scm-desktop-run
-gfx: $(B)/libexec/scm-desktop-run
-
 $(B)/libexec/scm-desktop-novnc-shot: services/desktop/novnc-shot.py
 	@mkdir -p $(dir $@)
 	$(Q_GEN)install -m 755 $< $@
@@ -59,3 +54,15 @@ $(B)/libexec/gfx-encoding-bench: services/desktop/encoding-bench.sh
 	$(Q_GEN)install -m 755 $< $@
 BENCH_DEPS += $(B)/libexec/gfx-encoding-bench
 gfx: $(B)/libexec/gfx-encoding-bench
+
+# The desktop session manager, a provider (stubs/idl/desktop.json): what
+# `scmctl desktop` registers as the service "desktop" and drives.
+DESKTOP_SESSION := $(B)/libexec/scm-desktop-session
+DESKTOP_SESSION_OBJS := $(patsubst %,$(B)/services/desktop/%.o,session session-scmd session-leftovers session-main)
+$(DESKTOP_SESSION_OBJS): $(B)/gen/scm/desktop-provider.h $(B)/gen/scm/gfx-client.h
+$(DESKTOP_SESSION): $(DESKTOP_SESSION_OBJS) $(B)/gen/scm/desktop-provider.o $(B)/gen/scm/gfx-client.o \
+		$(DESKTOP_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
+LIBEXEC += $(DESKTOP_SESSION)
+gfx: $(DESKTOP_SESSION)

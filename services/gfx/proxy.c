@@ -197,6 +197,42 @@ static int do_viewer(scm_call *call, void *ud)
 				    gfx_rfb_password(rfb), gfx_rfb_viewonly_password(rfb), gfx_rfb_token(rfb));
 }
 
+static void apps_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The session manager's hook: its apps change with `desktop app add` and
+ * `remove`, so who may draw changes with them. The host's word only. */
+static int do_set_apps(scm_call *call, struct json_object *list, void *ud)
+{
+	if (!is_host(scm_call_grant(call)))
+		return scm_call_reply_error(call, SCM_GFX_E_NOTYOURS, "the list of apps is for the host only");
+	if (!json_object_is_type(list, json_type_array) || json_object_array_length(list) > 64)
+		return scm_call_reply_error(call, SCM_E_BAD_ARGS, "/apps: must be an array of at most 64 names");
+	size_t n = json_object_array_length(list);
+	char **v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(list, i);
+		if (!json_object_is_type(e, json_type_string) || json_object_get_string_len(e) == 0 ||
+		    json_object_get_string_len(e) > 128) {
+			apps_free(v);
+			return scm_call_reply_error(call, SCM_E_BAD_ARGS, "/apps/%zu: must be a name of 1..128 characters", i);
+		}
+		if (!(v[i] = strdup(json_object_get_string(e)))) {
+			apps_free(v);
+			return -ENOMEM;
+		}
+	}
+	apps_free(apps);
+	apps = v;
+	return scm_gfx_set_apps_reply(call);
+}
+
 static void on_close(const scm_grant *g, void *chdata, void *ud)
 {
 	gfx_client_free(chdata);
@@ -209,6 +245,7 @@ static const scm_gfx_handlers handlers = {
 	.stats = do_stats,
 	.snapshot = do_snapshot,
 	.viewer = do_viewer,
+	.set_apps = do_set_apps,
 };
 
 static int write_state(const char *path)
