@@ -13,7 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scmd.h"
 
 /* Makes the channel and hands both ends over. Returns 0 or an error the

@@ -12,7 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scmd.h"
 
 struct channel *channel_find(struct scmd *d, uint64_t id)

@@ -13,7 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scmd.h"
 
 static void conn_io(struct scmd *d, struct watch *w, uint32_t events);
@@ -34,9 +34,13 @@ struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoi
 		free(c);
 		return NULL;
 	}
-	list_add(ep ? &ep->conns : &d->control_conns, &c->node);
-	if (ep)
+	/* Control connections are on no list: nothing walks them (each is
+	 * found through its watch), and list_del of a lone node is a no-op. */
+	list_init(&c->node);
+	if (ep) {
+		list_add(&ep->conns, &c->node);
 		quota_charge(&ep->used, QUOTA_CONNS);
+	}
 	return c;
 }
 

@@ -150,11 +150,12 @@ void containers_cleanup_leftovers(struct scmd *d, const char *dir)
 			unlink(path);
 			/* and its log files, which no record leads to any more */
 			for (int k = 0; k < CONTAINERS_LOG_FDS_MAX; k++) {
-				int n = snprintf(path, sizeof(path), "%s/logs/%.*s.log", d->state_dir,
-						 (int)(l - 6), e->d_name);
-				if (k && n > 0 && (size_t)n < sizeof(path))
-					snprintf(path + n, sizeof(path) - (size_t)n, ".%d", k);
-				unlink(path);
+				_cleanup_free_ char *log = NULL;
+				if ((k ? asprintf(&log, "%s/logs/%.*s.log.%d", d->state_dir, (int)(l - 6),
+						  e->d_name, k)
+				       : asprintf(&log, "%s/logs/%.*s.log", d->state_dir, (int)(l - 6),
+						  e->d_name)) >= 0)
+					unlink(log);
 			}
 		}
 	}

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "policy.h"
 #include "scmd.h"
 

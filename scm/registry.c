@@ -21,7 +21,7 @@
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scmd.h"
 
 #define BACKOFF_MIN_MS 100
@@ -156,7 +156,8 @@ int service_load_file(struct scmd *d, const char *path, scm_error **ret_err)
 }
 
 /* Resolves a provider command: a bare name is looked up in scmd's libexec
- * directory first, then on $PATH (by execvp). */
+ * directory first (../libexec/scm as installed, ../libexec in a build
+ * tree), then on $PATH (by execvp). */
 static char *resolve_exec(struct scmd *d, const char *cmd)
 {
 	if (strchr(cmd, '/'))
@@ -168,8 +169,11 @@ static char *resolve_exec(struct scmd *d, const char *cmd)
 		char *slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = 0;
-			char *f;
-			if (asprintf(&f, "%s/../libexec/%s", exe, cmd) >= 0) {
+			static const char *const dirs[] = { "libexec/scm", "libexec" };
+			for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+				char *f;
+				if (asprintf(&f, "%s/../%s/%s", exe, dirs[i], cmd) < 0)
+					break;
 				if (access(f, X_OK) == 0)
 					return f;
 				free(f);

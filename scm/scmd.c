@@ -113,7 +113,6 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "idl-path", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "foreground", no_argument, NULL, 'f' },
 		{ "subids", required_argument, NULL, 'U' }, /* long only */
 		{ "launch-timeout", required_argument, NULL, 'L' },
 		{ "exec-timeout", required_argument, NULL, 'E' },
@@ -131,13 +130,12 @@ int main(int argc, char **argv)
 
 	log_init();
 
-	while ((c = getopt_long(argc, argv, "r:s:c:i:hf", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:s:c:i:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': d.runtime_dir = strdup(optarg); break;
 		case 's': d.state_dir = strdup(optarg); break;
 		case 'c': d.config_dir = strdup(optarg); break;
 		case 'i': d.idl_path = strdup(optarg); break;
-		case 'f': break;
 		case 'U': subids = optarg; break;
 		case 'L':
 		case 'E': {
@@ -238,7 +236,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	list_init(&d.control_conns);
 	list_init(&d.endpoints);
 	list_init(&d.services);
 	list_init(&d.channels);

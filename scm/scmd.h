@@ -15,7 +15,7 @@
 #include "scm/macro.h"
 #include "scm/scm.h"
 #include "scmutil.h"
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "audit.h"
 #include "evbatch.h"
 #include "log.h"
@@ -78,7 +78,7 @@ enum conn_kind { CONN_CONTROL, CONN_ENDPOINT };
 /* An accepted client connection, on the control socket or an endpoint. */
 struct conn {
 	struct watch w;
-	struct list node; /* in endpoint->conns or scmd->control_conns */
+	struct list node; /* in endpoint->conns; alone on the control socket */
 	enum conn_kind kind;
 	struct endpoint *ep; /* NULL on the control socket */
 	struct ucred cred;   /* from SO_PEERCRED at accept: the kernel's word */
@@ -174,7 +174,6 @@ struct scmd {
 	char *runtime_dir, *config_dir, *idl_path;
 	char *state_dir; /* on disk: logs/ of containers (--state-dir) */
 	struct watch control, sigfd;
-	struct list control_conns;
 	struct list endpoints, services, channels;
 	struct endpoint host; /* identity of control-socket callers */
 	uint64_t next_channel;

@@ -17,8 +17,8 @@
 
 #include "scm/constraint.h"
 #include "scm/macro.h"
+#include "scm-internal/wire.h"
 #include "scmutil.h"
-#include "wire.h"
 
 /* The rule itself lives in util/path.c, the one copy the policy engine's
  * path canonicalization sits beside. */

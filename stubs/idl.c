@@ -10,8 +10,8 @@
 
 #include "scm/idl.h"
 #include "scm/macro.h"
+#include "scm-internal/wire.h"
 #include "scmutil.h"
-#include "wire.h"
 
 #define IDL_FILE_MAX (1024 * 1024)
 #define IDL_METHODS_MAX 256

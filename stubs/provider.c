@@ -23,7 +23,7 @@
 #include <sys/un.h>
 
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 #define MAX_METHODS 256 /* grant bitmap size; an IDL may not have more */
 

@@ -7,16 +7,16 @@ UTIL_LIB  := $(B)/lib/libscmutil.a
 # what libscm carries: all but the capability names, which need libcap
 UTIL_LIBSCM_OBJS := $(filter-out $(B)/util/caps.o,$(UTIL_OBJS))
 UTIL_EXT_LIBS := $(shell pkg-config --libs libcap 2>/dev/null)
-CFLAGS    += -Iutil
+SCM_CPPFLAGS += -Iutil
 
 $(B)/util/%.o: PART_CFLAGS += -fvisibility=hidden
 
 $(UTIL_LIB): $(UTIL_OBJS)
 	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+	$(Q_AR)rm -f $@ && $(AR) rcs $@ $^
 all: $(UTIL_LIB)
 
 $(B)/tests/unit/test_util: $(B)/tests/unit/util/test_util.o $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(UTIL_EXT_LIBS) $(JSONC_LIBS) $(CMOCKA_LIBS)
+	$(LINK) -o $@ $^ $(UTIL_EXT_LIBS) $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(B)/tests/unit/test_util

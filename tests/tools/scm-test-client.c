@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "../../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scm/echo-client.h"
 #include "scm/macro.h"
 

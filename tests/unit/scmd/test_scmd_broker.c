@@ -35,7 +35,6 @@ static int setup(void **state)
 	scm_error *e = NULL;
 
 	f->d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	list_init(&f->d.control_conns);
 	list_init(&f->d.endpoints);
 	list_init(&f->d.services);
 	list_init(&f->d.channels);
