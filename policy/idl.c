@@ -326,6 +326,6 @@ int policy_idl_set_load_dir(policy_idl_set *s, const char *dir, scm_error **ret_
 		}
 		r = policy_idl_set_load_file(s, path, ret_err);
 	}
-	strv_free(names, n);
+	strv_free_n(names, n);
 	return r;
 }

@@ -208,5 +208,5 @@ const char *cap_name_suggest(const char *s);
 bool glob_match(const char *pattern, const char *s);
 unsigned profile_line(const policy_profile *p, const char *pointer, unsigned *ret_col);
 int strv_add(char ***v, size_t *n, const char *s);
-void strv_free(char **v, size_t n);
+void strv_free_n(char **v, size_t n);
 int prule_priority_cmp(const prule *a, const prule *b); /* merge order */

@@ -274,7 +274,7 @@ int eservice_compile(const policy_effective *e, const char *name, const prule *c
 	if (r == 0 && s.allowed)
 		r = build_grant(&s);
 out:
-	strv_free(names, n_names);
+	strv_free_n(names, n_names);
 	if (r < 0) {
 		eservice_done(&s);
 		return r;

@@ -559,7 +559,7 @@ policy_profile *policy_profile_free(policy_profile *p)
 	for (size_t i = 0; i < p->n_rules; i++) {
 		prule *r = &p->rules[i];
 		free(r->service);
-		strv_free(r->methods, r->n_methods);
+		strv_free_n(r->methods, r->n_methods);
 		for (size_t k = 0; k < r->n_args; k++)
 			pcons_done(&r->args[k]);
 		free(r->args);

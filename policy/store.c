@@ -102,7 +102,7 @@ int policy_store_load_dir(const char *dir, policy_store **ret, scm_error **ret_e
 			qsort(paths, n, sizeof(char *), name_cmp);
 		r = policy_store_load_files(paths, n, ret, ret_err);
 	}
-	strv_free(paths, n);
+	strv_free_n(paths, n);
 	return r;
 }
 
@@ -133,7 +133,7 @@ int policy_store_load(const char *dir, const policy_idl_set *idl, policy_store *
 			e = NULL;
 		}
 		scm_error_free(e);
-		r = scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: %zu lint error(s), profile set not loaded",
+		r = scm_fail(ret_err, SCM_E_INVALID, "%s: %zu lint error(s), profile set not loaded",
 				  dir, rep->n_errors);
 	}
 	policy_lint_report_free(rep);

@@ -117,7 +117,7 @@ int strv_add(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
-void strv_free(char **v, size_t n)
+void strv_free_n(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);

@@ -126,10 +126,10 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 				origin, json_object_get_string(v), d->idl_path);
 	idl_text = read_text(idl_path, 1024 * 1024);
 	if (!idl_text || scm_idl_parse(idl_text, strlen(idl_text), idl_path, &idl, ret_err) != 0)
-		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: /interface: unusable definition", origin);
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: /interface: unusable definition", origin);
 	/* the live profiles, linted again with this service in view */
 	if (scmd_policy_check_service(d, name, idl->name, ret_err) != 0)
-		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: policy check", origin);
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: policy check", origin);
 
 	_cleanup_(scmd_strv_freep) char **exec = NULL, **allow = NULL;
 	if (!json_object_object_get_ex(m, "exec", &v) || !(exec = scmd_strv_from_json(v, 64, false, &bad)) || !exec[0])
@@ -231,7 +231,7 @@ int service_load_file(struct scmd *d, const char *path, scm_error **ret_err)
 		return scm_fail(ret_err, -errno, "cannot read manifest %s: %m", path);
 	r = scm_json_parse(text, strlen(text), &m, ret_err);
 	if (r != 0)
-		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: not a valid manifest", path);
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: not a valid manifest", path);
 	r = service_register(d, m, path, NULL, ret_err);
 	json_object_put(m);
 	return r;

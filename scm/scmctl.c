@@ -129,7 +129,7 @@ static int control_request(const char *op, json_object *args, const int *fds, si
 	if (r == 1)
 		return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd closed the control connection (are you root?)");
 	if (r != 0)
-		return scm_fail_wrap(ret_err, r, "reading scmd's answer");
+		return scm_fail(ret_err, r, "reading scmd's answer");
 	if (m->type == SCM_FRAME_ERROR) {
 		scm_error *e = scm_message_error(m);
 		r = e->code;
