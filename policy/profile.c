@@ -479,15 +479,10 @@ int policy_profile_parse(const char *file, const char *data, size_t len, policy_
 		free(p);
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	}
-	int r = jscan_check(data, len, POLICY_DEPTH_MAX, &p->pos);
-	if (r == -EINVAL) {
-		r = scm_fail(ret_err, SCM_E_INVALID, "%s:%u:%u: syntax error: %s", file, p->pos.line,
-			     p->pos.col, p->pos.message);
+	int r = jscan_check(data, len, POLICY_DEPTH_MAX, file, &p->pos, ret_err);
+	if (r != 0) {
 		policy_profile_free(p);
 		return r;
-	} else if (r < 0) {
-		policy_profile_free(p);
-		return scm_fail(ret_err, r, "%s: %s", file, strerror(-r));
 	}
 	json_tokener *tok = json_tokener_new_ex(POLICY_DEPTH_MAX + 1);
 	if (!tok) {
