@@ -35,10 +35,10 @@ static const char *const code_names[] = {
 
 /* The container runtime's range (containers/container.h). */
 static const char *const container_names[] = {
-	[1] = "container-spec",
-	[2] = "container-denied",
-	[3] = "container-rootfs",
-	[4] = "container-mapping",
+	[SCM_E_CONTAINER_SPEC - SCM_E_CONTAINER] = "container-spec",
+	[SCM_E_CONTAINER_DENIED - SCM_E_CONTAINER] = "container-denied",
+	[SCM_E_CONTAINER_ROOTFS - SCM_E_CONTAINER] = "container-rootfs",
+	[SCM_E_CONTAINER_MAPPING - SCM_E_CONTAINER] = "container-mapping",
 };
 
 const char *scm_code_name(int code)

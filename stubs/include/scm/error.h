@@ -24,7 +24,9 @@
  *   100 - 999   service-defined (SCM_E_APP + n, from the service's IDL;
  *               e.g. GFX_E_*, SCM_VDISK_E_*): on the wire, meaning is the
  *               service's
- *   1000 - 1099 the container runtime (CONTAINER_E_*, containers/)
+ *   1000 - 1099 the container runtime (SCM_E_CONTAINER_*, which
+ *               containers/container.h calls CONTAINER_E_*): they reach
+ *               scmctl through scmd unchanged
  *   1100 -      unassigned: a new part takes the next range of 100 here
  *               and names its codes in stubs/error.c
  * The vdisk engine, gfx and desktop libraries use -errno and the service
@@ -44,6 +46,8 @@ struct json_object;
 #endif
 #define _SCM_STR2(x) #x
 #define _SCM_STR(x) _SCM_STR2(x)
+/* The `where` of an observation made here: "file.c:123". */
+#define SCM_HERE __FILE__ ":" _SCM_STR(__LINE__)
 
 /* Expected outcomes; negative values are -errno. Stable, on the wire. */
 enum {
@@ -64,7 +68,11 @@ enum {
 	SCM_E_BUSY = 14,         /* refused for now: the object is in use */
 	SCM_E_INTERNAL = 15,     /* a bug or resource failure on the far side */
 	SCM_E_APP = 100,         /* first code a service's IDL may define */
-	SCM_E_CONTAINER = 1000,  /* first code of the container runtime */
+	SCM_E_CONTAINER = 1000,  /* the container runtime's range: */
+	SCM_E_CONTAINER_SPEC = 1001,    /* the spec is malformed */
+	SCM_E_CONTAINER_DENIED = 1002,  /* the spec asks for more than the sandbox allows */
+	SCM_E_CONTAINER_ROOTFS = 1003,  /* root.path missing or not a directory */
+	SCM_E_CONTAINER_MAPPING = 1004, /* uid/gid mappings impossible for this caller */
 	SCM_E_UNASSIGNED = 1100, /* first code no part owns yet */
 };
 /* "denied", "container-spec", "EPIPE", "app-101", ... */
@@ -85,6 +93,16 @@ scm_error *scm_error_newv(int code, const char *where, const char *fmt, va_list 
 scm_error *scm_error_wrap(scm_error *cause, int code, const char *where, const char *fmt, ...)
 	_scm_printf(4, 5);
 scm_error *scm_error_free(scm_error *e);
+/* For __attribute__((cleanup)): frees the chain a variable holds. */
+static inline void scm_error_freep(scm_error **e)
+{
+	scm_error_free(*e);
+}
+scm_error *scm_error_copy(const scm_error *e);
+/* Puts chain e (taken) on top of *ret_err: for a layer that got a whole
+ * chain from elsewhere (a peer's frame, a child's pipe, a handle's last
+ * failure) and hands it to its caller. Frees e when ret_err is NULL. */
+void scm_error_push(scm_error **ret_err, scm_error *e);
 /* The innermost code: for diagnostics and tests. Decisions use the
  * outermost code (e->code), see the rule above. */
 int scm_error_root_code(const scm_error *e);
@@ -100,8 +118,7 @@ scm_error *scm_error_from_json(struct json_object *j);
 /* Pushes one observation on top of *ret_err (which may hold the cause the
  * caller got from below, or nothing) when ret_err is set, and returns code.
  * `where` is filled from the call site. */
-#define scm_fail(ret_err, code, ...) \
-	scm_fail_at((ret_err), (code), __FILE__ ":" _SCM_STR(__LINE__), __VA_ARGS__)
+#define scm_fail(ret_err, code, ...) scm_fail_at((ret_err), (code), SCM_HERE, __VA_ARGS__)
 int scm_fail_at(scm_error **ret_err, int code, const char *where, const char *fmt, ...) _scm_printf(4, 5);
 int scm_fail_atv(scm_error **ret_err, int code, const char *where, const char *fmt, va_list ap)
 	_scm_printf(4, 0);
