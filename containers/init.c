@@ -24,11 +24,11 @@
 #include "launch-internal.h"
 #include "spec-internal.h"
 
-/* Setup errors travel to the runtime as text on the error pipe. */
-static _Noreturn void report(const launch_plan *p, int code, const char *msg)
+/* Setup errors travel to the runtime as a record on the error pipe. */
+#define report(p, code, msg) report_at((p), SCM_HERE, (code), (msg))
+static _Noreturn void report_at(const launch_plan *p, const char *where, int code, const char *msg)
 {
-	size_t len = strlen(msg);
-	(void)!write(p->err_pipe[1], msg, len);
+	launch_report_at(p->err_pipe[1], where, msg);
 	_exit(code);
 }
 

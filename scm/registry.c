@@ -618,7 +618,7 @@ void service_stop_all(struct scmd *d)
 
 void service_container_failed(struct scmd *d, struct service *s, const scm_error *e)
 {
-	scm_error *w = scm_error_wrap(scm_error_new(e->code, e->where, "%s", e->message), SCM_E_ACTIVATION,
+	scm_error *w = scm_error_wrap(scm_error_copy(e), SCM_E_ACTIVATION,
 				      "scmd/activation", "service '%s' could not be activated", s->name);
 	broker_fail_pending(d, s, w);
 	scm_error_free(w);

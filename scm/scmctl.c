@@ -51,7 +51,8 @@ int scmctl_exit_code(int code)
 {
 	switch (code) {
 	case 0: return EXIT_OK;
-	case SCM_E_DENIED: return EXIT_DENIED;
+	case SCM_E_DENIED:
+	case SCM_E_CONTAINER_DENIED: return EXIT_DENIED;
 	case SCM_E_NO_SERVICE:
 	case SCM_E_NOT_FOUND:
 	case SCM_E_NO_METHOD: return EXIT_NOT_FOUND;
