@@ -10,7 +10,7 @@
 #include "spec.h"
 
 #define INVALID 100
-#define ERR(...) (snprintf(err, err_len, __VA_ARGS__), INVALID)
+#define ERR(...) scm_fail(ret_err, INVALID, __VA_ARGS__)
 
 static bool good_name(const char *s)
 {
@@ -92,7 +92,7 @@ desktop_spec *desktop_spec_free(desktop_spec *s)
 	return NULL;
 }
 
-static int parse_app(struct json_object *a, size_t i, desktop_app *app, char *err, size_t err_len)
+static int parse_app(struct json_object *a, size_t i, desktop_app *app, scm_error **ret_err)
 {
 	static const char *const keys[] = { "name", "command", "size", "profiles", "weight", NULL };
 	struct json_object *v;
@@ -131,7 +131,7 @@ static int parse_app(struct json_object *a, size_t i, desktop_app *app, char *er
 	return 0;
 }
 
-int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *err, size_t err_len)
+int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, scm_error **ret_err)
 {
 	static const char *const keys[] = { "name", "description", "size", "apps", NULL };
 	struct json_tokener *tok = json_tokener_new_ex(8);
@@ -184,7 +184,7 @@ int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *e
 	}
 	for (size_t i = 0; i < json_object_array_length(v); i++) {
 		s->n_apps = i + 1;
-		r = parse_app(json_object_array_get_idx(v, i), i, &s->apps[i], err, err_len);
+		r = parse_app(json_object_array_get_idx(v, i), i, &s->apps[i], ret_err);
 		if (r)
 			goto out;
 		for (size_t k = 0; k < i; k++)
