@@ -187,7 +187,7 @@ bool prule_same_effect(const prule *a, const prule *b);
 bool pcons_match_all(const pcons *c, size_t n, struct json_object *args, char *buf, size_t bufsz);
 struct json_object *pcons_to_json(const pcons *c);
 struct json_object *pval_to_json(const pval *v);
-int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz);
+int pcons_from_json(struct json_object *j, pcons *ret, scm_error **ret_err);
 void pcons_done(pcons *c);
 /* Is old (a grant's constraint object for one param) at least as strict
  * as new? */

@@ -327,13 +327,14 @@ static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 	json_object_object_foreach(o, k, v)
 	{
-		char sub[600], msg[256];
+		char sub[600];
 		snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
 		if (!name_valid(k, false))
 			return perr(c, sub, "bad parameter name \"%.80s\"", k);
 		pcons *pc = &r->args[r->n_args];
-		if (pcons_from_json(v, pc, msg, sizeof(msg)) < 0)
-			return perr(c, sub, "%s", msg);
+		_cleanup_(scm_error_freep) scm_error *why = NULL;
+		if (pcons_from_json(v, pc, &why) < 0) /* said with the file, line and column */
+			return perr(c, sub, "%s", why && why->message ? why->message : "out of memory");
 		r->n_args++;
 		pc->param = strdup(k);
 		if (!pc->param)
