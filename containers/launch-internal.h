@@ -21,6 +21,13 @@ struct launch_record {
 };
 void launch_report_at(int fd, const char *where, const char *msg);
 #define launch_report(fd, msg) launch_report_at((fd), SCM_HERE, (msg))
+/* Sends a record a setup step filled (launch_note). */
+void launch_report_record(int fd, const struct launch_record *rec);
+/* Fills rec: the step's where and its message; returns -err (err > 0:
+ * ": strerror(err)" is appended) for the step to return. */
+#define launch_note(rec, err, ...) launch_note_at((rec), SCM_HERE, (err), __VA_ARGS__)
+int launch_note_at(struct launch_record *rec, const char *where, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* A compiled seccomp filter (shared, cached; never freed by users). */
 typedef struct sc_filter {
@@ -121,14 +128,14 @@ int rootfs_mkfile(int rootfd, const char *path, int *ret_fd);
 int rootfs_open_walk(int rootfd, const char *path, int *ret_fd);
 
 /* rootfs.c: runs in the child, in its new mount namespace. */
-int rootfs_setup(const launch_plan *p, char *errbuf, size_t errlen);
+int rootfs_setup(const launch_plan *p, struct launch_record *rec);
 
 /* init.c: the container's PID 1. Never returns. */
 _Noreturn void init_run(const launch_plan *p);
 /* Exec the main process (after the drop); on failure reports and exits. */
 _Noreturn void payload_exec(const launch_plan *p);
 /* Drop privileges (rlimits, caps, nnp, seccomp); shared with exec. */
-int sandbox_enter(const launch_plan *p, char *errbuf, size_t errlen);
+int sandbox_enter(const launch_plan *p, struct launch_record *rec);
 
 const char *const *container_default_masked_paths(void);
 const char *const *container_default_readonly_paths(void);

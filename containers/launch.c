@@ -175,7 +175,7 @@ static int loopback_up(void)
 
 static _Noreturn void child_main(launch_plan *p)
 {
-	char msg[1024];
+	struct launch_record rec;
 	/* First, drop every fd of the runtime this container does not need. */
 	const int keep[] = {0, 1, 2, p->err_pipe[1], p->status_pipe[1], p->sync_pipe[0],
 			    p->opts->stdin_fd, p->opts->stdout_fd, p->opts->stderr_fd,
@@ -188,8 +188,8 @@ static _Noreturn void child_main(launch_plan *p)
 		cgroup_enter_child(p->cg);
 		cgroup_close_fds(p->cg);
 		if (p->late_cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
-			snprintf(msg, sizeof(msg), "cgroup namespace: %s", strerrordesc_np(errno));
-			launch_report(p->err_pipe[1], msg);
+			launch_note(&rec, errno, "cgroup namespace");
+			launch_report_record(p->err_pipe[1], &rec);
 			_exit(126);
 		}
 	}
@@ -206,23 +206,23 @@ static _Noreturn void child_main(launch_plan *p)
 		 * host groups (gid 0 among them) as supplementary groups. */
 		if ((!p->rootless && syscall(SYS_setgroups, 0, NULL) < 0) ||
 		    syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) {
-			snprintf(msg, sizeof(msg), "user namespace: id 0 is not mapped: %s", strerrordesc_np(errno));
-			launch_report(p->err_pipe[1], msg);
+			launch_note(&rec, errno, "user namespace: id 0 is not mapped");
+			launch_report_record(p->err_pipe[1], &rec);
 			_exit(126);
 		}
 	}
 	if (p->late_netns && unshare(CLONE_NEWNET) < 0) {
-		snprintf(msg, sizeof(msg), "network namespace: %s", strerrordesc_np(errno));
-		launch_report(p->err_pipe[1], msg);
+		launch_note(&rec, errno, "network namespace");
+		launch_report_record(p->err_pipe[1], &rec);
 		_exit(126);
 	}
 	if ((p->clone_flags & CLONE_NEWNET) && loopback_up() < 0) {
-		snprintf(msg, sizeof(msg), "loopback up: %s", strerrordesc_np(errno));
-		launch_report(p->err_pipe[1], msg);
+		launch_note(&rec, errno, "loopback up");
+		launch_report_record(p->err_pipe[1], &rec);
 		_exit(126);
 	}
-	if (rootfs_setup(p, msg, sizeof(msg)) < 0) {
-		launch_report(p->err_pipe[1], msg);
+	if (rootfs_setup(p, &rec) < 0) {
+		launch_report_record(p->err_pipe[1], &rec);
 		_exit(126);
 	}
 	init_run(p);
@@ -534,6 +534,24 @@ void launch_report_at(int fd, const char *where, const char *msg)
 	strncpy(r.where, where, sizeof(r.where) - 1);
 	strncpy(r.msg, msg, sizeof(r.msg) - 1);
 	(void)!write(fd, &r, sizeof(r));
+}
+
+void launch_report_record(int fd, const struct launch_record *rec)
+{
+	(void)!write(fd, rec, sizeof(*rec));
+}
+
+int launch_note_at(struct launch_record *rec, const char *where, int err, const char *fmt, ...)
+{
+	memset(rec, 0, sizeof(*rec));
+	strncpy(rec->where, where, sizeof(rec->where) - 1);
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(rec->msg, sizeof(rec->msg), fmt, ap);
+	va_end(ap);
+	if (err > 0 && n >= 0 && (size_t)n < sizeof(rec->msg))
+		snprintf(rec->msg + n, sizeof(rec->msg) - (size_t)n, ": %s", strerrordesc_np(err));
+	return -err;
 }
 
 scm_error *container_record_error(const void *buf, size_t len, int code)

@@ -173,7 +173,7 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 		return r;
 	}
 	if (pid == 0) {
-		char msg[512];
+		struct launch_record rec;
 		for (int k = 0; k < CG_COUNT; k++)
 			if (procs[k] >= 0)
 				(void)!write(procs[k], "0", 1);
@@ -185,8 +185,8 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 		close_all_but(keep, ELEMENTSOF(keep));
 		(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		if (enter_namespaces(c) < 0) {
-			snprintf(msg, sizeof(msg), "setns: %s", strerror(errno));
-			launch_report(p.err_pipe[1], msg);
+			launch_note(&rec, errno, "setns");
+			launch_report_record(p.err_pipe[1], &rec);
 			_exit(126);
 		}
 		/* The pid namespace applies to children: fork once more and
@@ -198,8 +198,8 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 			 * mount) by killing our parent: we go with it. */
 			pid_t parent = getppid(); /* 0: it is outside our pid namespace */
 			(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-			if (sandbox_enter(&p, msg, sizeof(msg)) < 0) {
-				launch_report(p.err_pipe[1], msg);
+			if (sandbox_enter(&p, &rec) < 0) {
+				launch_report_record(p.err_pipe[1], &rec);
 				_exit(126);
 			}
 			/* Taking the container's ids (a user namespace mapped
