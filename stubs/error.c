@@ -5,6 +5,7 @@
  * in: "scmctl: call failed" <- "scmd: activation of 'echo' failed" <-
  * "exec /bin/x: No such file or directory". A layer that recovers frees
  * what it consumed. Chains cross the wire as a JSON array. */
+#include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -61,10 +62,12 @@ const char *scm_code_name(int code)
 
 static scm_error *error_vnew(int code, const char *where, const char *fmt, va_list ap)
 {
+	int saved = errno; /* for a %m in fmt */
 	scm_error *e = calloc(1, sizeof(*e));
 
 	if (!e)
 		return NULL;
+	errno = saved;
 	e->code = code;
 	if (vasprintf(&e->message, fmt, ap) < 0)
 		e->message = NULL;

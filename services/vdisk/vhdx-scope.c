@@ -243,9 +243,8 @@ int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *r
 		}
 	}
 	close(pfd);
-	if (r < 0) {
+	if (r < 0)
 		return scm_fail(ret_err, r, "reopen through /proc/self/fd: %s", strerror(-r));
-	}
 	*ret_fd = fd;
 	return 0;
 }
@@ -257,17 +256,14 @@ int vhdx_scope_dir(const struct vhdx_scope *s, const char *path, int *ret_dirfd,
 {
 	_cleanup_free_ char *rel = NULL;
 	const char *name = strrchr(path, '/');
-	if (path[0] != '/' || !name || !name[1] || vhdx_scope_rel(s, NULL, path, &rel) < 0) {
+	if (path[0] != '/' || !name || !name[1] || vhdx_scope_rel(s, NULL, path, &rel) < 0)
 		return scm_fail(ret_err, -EACCES, "not a path under the granted directory");
-	}
 	_cleanup_free_ char *full = vhdx_scope_full(s, rel, false);
-	if (!full) {
+	if (!full)
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	}
 	/* the name created is the lexically resolved one: the grant must allow that */
-	if (s->allow && !s->allow(full, s->userdata)) {
+	if (s->allow && !s->allow(full, s->userdata))
 		return scm_fail(ret_err, -EACCES, "not allowed by the grant (it names %s)", full);
-	}
 	char *slash = strrchr(rel, '/');
 	int fd;
 	if (!slash) {
@@ -295,10 +291,9 @@ int vhdx_scope_dir(const struct vhdx_scope *s, const char *path, int *ret_dirfd,
 			}
 		}
 	}
-	if (fd < 0) {
+	if (fd < 0)
 		return scm_fail(ret_err, fd, "directory: %s",
 			 fd == -ELOOP ? "a symbolic link on the way (not followed under a grant)" : strerror(-fd));
-	}
 	*ret_dirfd = fd;
 	*ret_name = name + 1;
 	return 0;
