@@ -1,5 +1,7 @@
 # containers/: libscmcontainers (the container runtime), scm-run, the
-# in-container test helper, unit tests, fuzz target and bench.
+# in-container test helper, unit tests, fuzz target and bench. The runtime
+# reports errors as libscm's chains (scm/error.h): whatever links it links
+# libscm.
 CONTAINERS_LIB_SRCS := $(filter-out containers/scm-run.c,$(wildcard containers/*.c))
 CONTAINERS_OBJS := $(CONTAINERS_LIB_SRCS:%.c=$(B)/%.o)
 CONTAINERS_LIBS := $(shell pkg-config --libs libseccomp libcap 2>/dev/null) $(JSONC_LIBS)
@@ -20,7 +22,7 @@ SCM_RUN_LINK := $(CONTAINERS_LIBS)
 else
 SCM_RUN_LINK := -static $(shell pkg-config --static --libs libseccomp libcap json-c 2>/dev/null)
 endif
-$(B)/bin/scm-run: $(B)/containers/scm-run.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
+$(B)/bin/scm-run: $(B)/containers/scm-run.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(SCM_RUN_LINK)
 
@@ -30,31 +32,31 @@ $(B)/libexec/scm-test-helper: tests/helper/scm-test-helper.c
 	@mkdir -p $(dir $@)
 	$(Q_LD)$(CC) -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -static -o $@ $<
 
-$(B)/tests/unit/test_container_spec: $(B)/tests/unit/containers/test_container_spec.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
+$(B)/tests/unit/test_container_spec: $(B)/tests/unit/containers/test_container_spec.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
-$(B)/tests/unit/test_container_sandbox: $(B)/tests/unit/containers/test_container_sandbox.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
+$(B)/tests/unit/test_container_sandbox: $(B)/tests/unit/containers/test_container_sandbox.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
-$(B)/tests/unit/test_container_subids: $(B)/tests/unit/containers/test_container_subids.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
+$(B)/tests/unit/test_container_subids: $(B)/tests/unit/containers/test_container_subids.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
-$(B)/tests/unit/test_rootfs_resolve: $(B)/tests/unit/containers/test_rootfs_resolve.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
+$(B)/tests/unit/test_rootfs_resolve: $(B)/tests/unit/containers/test_rootfs_resolve.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(CONTAINERS_LIBS) $(CMOCKA_LIBS)
 
-$(B)/tests/fuzz/fuzz_oci_spec: $(B)/tests/fuzz/fuzz_oci_spec.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
+$(B)/tests/fuzz/fuzz_oci_spec: $(B)/tests/fuzz/fuzz_oci_spec.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
 
-$(B)/tests/fuzz/fuzz_subids: $(B)/tests/fuzz/fuzz_subids.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
+$(B)/tests/fuzz/fuzz_subids: $(B)/tests/fuzz/fuzz_subids.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(CONTAINERS_LIBS) $(FUZZ_LDFLAGS)
 
-$(B)/tests/bench/bench-containers: $(B)/containers/bench/launch.o $(B)/lib/libscmcontainers.a $(UTIL_LIB)
+$(B)/tests/bench/bench-containers: $(B)/containers/bench/launch.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(CONTAINERS_LIBS)
 

@@ -329,7 +329,7 @@ static int compile(const container_spec *spec, const container_sandbox *sb, sc_f
 }
 
 int seccomp_prepare(const container_spec *spec, const container_sandbox *sb, const char *cache_dir,
-		    const sc_filter **ret, char **ret_errmsg)
+		    const sc_filter **ret, scm_error **ret_err)
 {
 	_cleanup_free_ char *text = rules_text(spec, sb);
 	if (!text)
@@ -346,8 +346,7 @@ int seccomp_prepare(const container_spec *spec, const container_sandbox *sb, con
 	if (!cache_dir || cache_read(cache_dir, h, text, &f) < 0) {
 		r = compile(spec, sb, &f);
 		if (r < 0) {
-			if (ret_errmsg)
-				(void)asprintf(ret_errmsg, "seccomp: compiling the filter: %s",
+			ctr_fail(ret_err, r, "seccomp: compiling the filter: %s",
 					       strerror(-r));
 			goto out;
 		}

@@ -8,31 +8,42 @@
 
 #include "spec-internal.h"
 
-static int vfail(char **err, int code, const char *path, const char *fmt, va_list ap)
+int ctr_fail_at(scm_error **err, const char *where, int code, const char *fmt, ...)
 {
 	if (err && !*err) {
-		char msg[512];
-		vsnprintf(msg, sizeof(msg), fmt, ap);
-		if (asprintf(err, "%s: %s", path && *path ? path : "/", msg) < 0)
-			*err = NULL;
+		va_list ap;
+		va_start(ap, fmt);
+		*err = scm_error_newv(code, where, fmt, ap);
+		va_end(ap);
 	}
 	return code;
 }
 
-int jfail(char **err, const char *path, const char *fmt, ...)
+static int vfail(scm_error **err, const char *where, int code, const char *path, const char *fmt, va_list ap)
+{
+	if (err && !*err) {
+		_cleanup_free_ char *msg = NULL;
+		if (vasprintf(&msg, fmt, ap) < 0)
+			msg = NULL;
+		*err = scm_error_new(code, where, "%s: %s", path && *path ? path : "/", msg ? msg : "out of memory");
+	}
+	return code;
+}
+
+int jfail_at(scm_error **err, const char *where, const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vfail(err, CONTAINER_E_SPEC, path, fmt, ap);
+	int r = vfail(err, where, CONTAINER_E_SPEC, path, fmt, ap);
 	va_end(ap);
 	return r;
 }
 
-int jfail_code(char **err, int code, const char *path, const char *fmt, ...)
+int jfail_code_at(scm_error **err, const char *where, int code, const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vfail(err, code, path, fmt, ap);
+	int r = vfail(err, where, code, path, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -73,7 +84,7 @@ static const char *type_word(json_type t)
 	return "?";
 }
 
-int jexpect_type(json_object *v, json_type t, const char *path, char **err)
+int jexpect_type(json_object *v, json_type t, const char *path, scm_error **err)
 {
 	if (json_object_get_type(v) != t)
 		return jfail(err, path, "expected %s, got %s", type_word(t),
@@ -81,7 +92,7 @@ int jexpect_type(json_object *v, json_type t, const char *path, char **err)
 	return 0;
 }
 
-int jcheck_keys(json_object *obj, const char *path, const char *const *allowed, char **err)
+int jcheck_keys(json_object *obj, const char *path, const char *const *allowed, scm_error **err)
 {
 	char p[JPATH_MAX];
 	const char *key = json_unknown_key(obj, allowed);
@@ -90,7 +101,7 @@ int jcheck_keys(json_object *obj, const char *path, const char *const *allowed, 
 	return 0;
 }
 
-int jstring_value(json_object *v, const char *path, char **out, char **err)
+int jstring_value(json_object *v, const char *path, char **out, scm_error **err)
 {
 	int r = jexpect_type(v, json_type_string, path, err);
 	if (r)
@@ -107,7 +118,7 @@ int jstring_value(json_object *v, const char *path, char **out, char **err)
 }
 
 int jget_string(json_object *obj, const char *key, const char *path, bool required, char **out,
-		char **err)
+		scm_error **err)
 {
 	char p[JPATH_MAX];
 	json_object *v;
@@ -123,7 +134,7 @@ int jget_string(json_object *obj, const char *key, const char *path, bool requir
 	return 0;
 }
 
-int jget_bool(json_object *obj, const char *key, const char *path, bool *out, char **err)
+int jget_bool(json_object *obj, const char *key, const char *path, bool *out, scm_error **err)
 {
 	char p[JPATH_MAX];
 	json_object *v;
@@ -137,7 +148,7 @@ int jget_bool(json_object *obj, const char *key, const char *path, bool *out, ch
 }
 
 int jget_int(json_object *obj, const char *key, const char *path, bool required, int64_t min,
-	     int64_t max, int64_t *out, char **err)
+	     int64_t max, int64_t *out, scm_error **err)
 {
 	char p[JPATH_MAX];
 	json_object *v;
@@ -157,7 +168,7 @@ int jget_int(json_object *obj, const char *key, const char *path, bool required,
 	return 0;
 }
 
-int jget_strv(json_object *obj, const char *key, const char *path, char ***out, char **err)
+int jget_strv(json_object *obj, const char *key, const char *path, char ***out, scm_error **err)
 {
 	char p[JPATH_MAX], q[JPATH_MAX];
 	json_object *v;

@@ -6,6 +6,7 @@ POLICY_SRCS := jsonscan util names profile constraint settings idl store merge s
                lint graph suggest
 POLICY_OBJS := $(patsubst %,$(B)/policy/%.o,$(POLICY_SRCS))
 POLICY_LIB  := $(B)/lib/libscmpolicy.a
+# The engine reports errors as libscm's chains (stubs/include/scm/error.h).
 # libseccomp resolves syscall names in profiles (policy/names.c), so every
 # program that links the engine links it too.
 POLICY_EXT_LIBS := $(shell pkg-config --libs libseccomp libcap 2>/dev/null)
@@ -16,14 +17,9 @@ $(B)/scm/scmctl-policy.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/unit/policy/%.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/fuzz/fuzz_profile.o: PART_CFLAGS += -Ipolicy
 
-# One relocatable object with only the policy_* API global, so the
-# engine's internal helpers (strv_free, glob_match, ...) cannot clash with
-# another library linked into the same program.
 $(POLICY_LIB): $(POLICY_OBJS)
 	@mkdir -p $(dir $@)
-	$(Q_AR)$(LD) -r -o $(B)/policy/policy-all.o $^ && \
-	objcopy -w --keep-global-symbol='policy_*' $(B)/policy/policy-all.o && \
-	rm -f $@ && $(AR) rcs $@ $(B)/policy/policy-all.o
+	$(Q_AR)rm -f $@ && $(AR) rcs $@ $^
 
 # scm-policy: `scmctl policy` without the daemon (tests run it before
 # scmctl exists; the scmd-facing subcommands answer "no daemon").

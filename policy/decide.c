@@ -200,9 +200,9 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 			const pcons *nc = &m->winner->args[k];
 			json_object *ocj = NULL;
 			pcons old = { 0 };
-			char err[160];
+
 			if (!oc || !json_object_object_get_ex(oc, nc->param, &ocj) ||
-			    pcons_from_json(ocj, &old, err, sizeof(err)) < 0 || !pcons_within(&old, nc)) {
+			    pcons_from_json(ocj, &old, NULL) < 0 || !pcons_within(&old, nc)) {
 				snprintf(why, whysz, "method %s.%s: parameter %s is now constrained more tightly",
 					 service, mn, nc->param);
 				*keep = false;

@@ -206,7 +206,7 @@ struct json_object *pval_to_json(const pval *v);
 /* A bool, number or string (not a uint64 above INT64_MAX, not a NaN);
  * -EINVAL or -ENOMEM. */
 int pval_parse(struct json_object *j, pval *ret);
-int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz);
+int pcons_from_json(struct json_object *j, pcons *ret, scm_error **ret_err);
 void pcons_done(pcons *c);
 /* Is old (a grant's constraint object for one param) at least as strict
  * as new? */

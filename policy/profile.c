@@ -328,13 +328,14 @@ static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 	json_object_object_foreach(o, k, v)
 	{
-		char sub[600], msg[256];
+		char sub[600];
 		snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
 		if (!name_valid(k, SCM_NAME_MAX, NAME_RULE))
 			return perr(c, sub, "bad parameter name \"%.80s\"", k);
 		pcons *pc = &r->args[r->n_args];
-		if (pcons_from_json(v, pc, msg, sizeof(msg)) < 0)
-			return perr(c, sub, "%s", msg);
+		_cleanup_(scm_error_freep) scm_error *why = NULL;
+		if (pcons_from_json(v, pc, &why) < 0) /* said with the file, line and column */
+			return perr(c, sub, "%s", why && why->message ? why->message : "out of memory");
 		r->n_args++;
 		pc->param = strdup(k);
 		if (!pc->param)
@@ -489,15 +490,10 @@ int policy_profile_parse(const char *file, const char *data, size_t len, policy_
 		free(p);
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	}
-	int r = jscan_check(data, len, POLICY_DEPTH_MAX, &p->pos);
-	if (r == -EINVAL) {
-		r = scm_fail(ret_err, SCM_E_INVALID, "%s:%u:%u: syntax error: %s", file, p->pos.line,
-			     p->pos.col, p->pos.message);
+	int r = jscan_check(data, len, POLICY_DEPTH_MAX, file, &p->pos, ret_err);
+	if (r != 0) {
 		policy_profile_free(p);
 		return r;
-	} else if (r < 0) {
-		policy_profile_free(p);
-		return scm_fail(ret_err, r, "%s: %s", file, strerror(-r));
 	}
 	json_tokener *tok = json_tokener_new_ex(POLICY_DEPTH_MAX + 1);
 	if (!tok) {

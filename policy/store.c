@@ -131,7 +131,7 @@ int policy_store_load(const char *dir, const policy_idl_set *idl, policy_store *
 			e = NULL;
 		}
 		scm_error_free(e);
-		r = scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: %zu lint error(s), profile set not loaded",
+		r = scm_fail(ret_err, SCM_E_INVALID, "%s: %zu lint error(s), profile set not loaded",
 				  dir, rep->n_errors);
 	}
 	policy_lint_report_free(rep);

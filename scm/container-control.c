@@ -55,17 +55,22 @@ static void exec_fail(struct scmd *d, struct exec_wait *x, int code, const char 
 	x->failed = true;
 }
 
-/* EOF: exec'd, the reply waits for the exit. Text: it failed. */
+/* EOF: exec'd, the reply waits for the exit. A record: it failed. */
 static void exec_read(struct scmd *d, struct exec_wait *x)
 {
-	char msg[512];
-	ssize_t n = read(x->errw.fd, msg, sizeof(msg) - 1);
+	char rec[CONTAINER_RECORD_SIZE];
+	ssize_t n = read(x->errw.fd, rec, sizeof(rec));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	exec_unwatch(d, x);
 	if (n > 0) {
-		msg[n] = 0;
-		exec_fail(d, x, -EIO, "exec in '%s': %s", x->name, msg);
+		scm_error *e = scm_error_wrap(container_record_error(rec, (size_t)n, -EIO), -EIO, "scmd/container",
+					      "exec in '%s'", x->name);
+		if (x->conn)
+			conn_send_error(d, x->conn, x->call_id, e);
+		scm_error_free(e);
+		x->conn = NULL;
+		x->failed = true;
 	}
 }
 

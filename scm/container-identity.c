@@ -22,7 +22,7 @@
 int containers_subids_init(struct scmd *d, const char *opt)
 {
 	container_idrange r;
-	_cleanup_free_ char *err = NULL;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	if (geteuid() != 0) {
 		if (opt) {
 			log_error("--subids needs root: a rootless scmd maps only its own uid");
@@ -39,7 +39,7 @@ int containers_subids_init(struct scmd *d, const char *opt)
 	} else {
 		int k = container_idrange_load(NULL, NULL, CONTAINER_SUBID_USER, &r, &err);
 		if (k < 0) {
-			log_error("%s", err ? err : strerror(-k));
+			log_error("%s", err ? err->message : strerror(-k));
 			return k;
 		}
 		if (k > 0) {

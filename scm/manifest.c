@@ -128,7 +128,7 @@ int manifest_parse_text(const char *text, size_t len, const char *origin, struct
 	json_object *m = NULL;
 
 	if (scm_json_parse(text, len, &m, ret_err) != 0)
-		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: not a valid manifest", origin);
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: not a valid manifest", origin);
 	int r = manifest_parse(m, origin, ret, ret_err);
 	json_object_put(m);
 	return r;

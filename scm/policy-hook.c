@@ -64,7 +64,7 @@ static int load_idl_set(struct scmd *d, policy_idl_set **ret, scm_error **ret_er
 		return -ENOMEM;
 	for (char *dir = strtok_r(path, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
 		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && policy_idl_set_load_dir(set, dir, ret_err) != 0)
-			return scm_fail_wrap(ret_err, SCM_E_INVALID, "loading interfaces from %s", dir);
+			return scm_fail(ret_err, SCM_E_INVALID, "loading interfaces from %s", dir);
 	for (struct list *p = d->services.next; p != &d->services; p = p->next) {
 		struct service *s = list_entry(p, struct service, node);
 		if (!s->unregistering && strcmp(s->name, s->iface_name) != 0)
@@ -141,7 +141,7 @@ int scmd_policy_check_service(struct scmd *d, const char *name, const char *ifac
 	if (r != 0)
 		return r;
 	if (strcmp(name, iface) != 0 && policy_idl_set_alias(idl, name, iface, ret_err) != 0)
-		return scm_fail_wrap(ret_err, SCM_E_INVALID, "service '%s': interface %s", name, iface);
+		return scm_fail(ret_err, SCM_E_INVALID, "service '%s': interface %s", name, iface);
 	r = policy_lint(d->policy, idl, NULL, 0, &rep, ret_err);
 	if (r != 0)
 		return r;
@@ -166,7 +166,7 @@ int scmd_policy_init(struct scmd *d, scm_error **ret_err)
 	policy_store *st = NULL;
 	int r = load_store(d, &st, ret_err);
 	if (r != 0)
-		return scm_fail_wrap(ret_err, r, "policy profiles in %s/profiles do not load", d->config_dir);
+		return scm_fail(ret_err, r, "policy profiles in %s/profiles do not load", d->config_dir);
 	d->policy = st;
 	return 0;
 }

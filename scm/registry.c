@@ -23,6 +23,7 @@
 
 #include "scm-internal/wire.h"
 #include "scmd.h"
+#include "scm-internal/error.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
@@ -98,10 +99,10 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 				origin, mf.iface, d->idl_path);
 	idl_text = read_text(idl_path, 1024 * 1024);
 	if (!idl_text || scm_idl_parse(idl_text, strlen(idl_text), idl_path, &idl, ret_err) != 0)
-		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: /interface: unusable definition", origin);
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: /interface: unusable definition", origin);
 	/* the live profiles, linted again with this service in view */
 	if (scmd_policy_check_service(d, mf.name, idl->name, ret_err) != 0)
-		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: policy check", origin);
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: policy check", origin);
 
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (tfd < 0)
@@ -149,7 +150,7 @@ int service_load_file(struct scmd *d, const char *path, scm_error **ret_err)
 		return scm_fail(ret_err, -errno, "cannot read manifest %s: %m", path);
 	r = scm_json_parse(text, strlen(text), &m, ret_err);
 	if (r != 0)
-		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: not a valid manifest", path);
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: not a valid manifest", path);
 	r = service_register(d, m, path, NULL, ret_err);
 	json_object_put(m);
 	return r;
@@ -540,7 +541,7 @@ void service_stop_all(struct scmd *d)
 
 void service_container_failed(struct scmd *d, struct service *s, const scm_error *e)
 {
-	scm_error *w = scm_error_wrap(scm_error_new(e->code, e->where, "%s", e->message), SCM_E_ACTIVATION,
+	scm_error *w = scm_error_wrap(scm_error_copy(e), SCM_E_ACTIVATION,
 				      "scmd/activation", "service '%s' could not be activated", s->name);
 	broker_fail_pending(d, s, w);
 	scm_error_free(w);

@@ -17,6 +17,7 @@
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scmctl.h"
+#include "scm-internal/error.h"
 
 static const char *runtime_dir_opt;
 static bool json_out;
@@ -51,7 +52,8 @@ int scmctl_exit_code(int code)
 {
 	switch (code) {
 	case 0: return EXIT_OK;
-	case SCM_E_DENIED: return EXIT_DENIED;
+	case SCM_E_DENIED:
+	case SCM_E_CONTAINER_DENIED: return EXIT_DENIED;
 	case SCM_E_NO_SERVICE:
 	case SCM_E_NOT_FOUND:
 	case SCM_E_NO_METHOD: return EXIT_NOT_FOUND;
@@ -129,7 +131,7 @@ static int control_request(const char *op, json_object *args, const int *fds, si
 	if (r == 1)
 		return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd closed the control connection (are you root?)");
 	if (r != 0)
-		return scm_fail_wrap(ret_err, r, "reading scmd's answer");
+		return scm_fail(ret_err, r, "reading scmd's answer");
 	if (m->type == SCM_FRAME_ERROR) {
 		scm_error *e = scm_message_error(m);
 		r = e->code;

@@ -12,6 +12,7 @@
 #include "scm/macro.h"
 #include "scm-internal/wire.h"
 #include "scmutil.h"
+#include "scm-internal/error.h"
 
 #define IDL_FILE_MAX (1024 * 1024)
 #define IDL_METHODS_MAX 256

@@ -24,6 +24,7 @@
 
 #include "scm/macro.h"
 #include "scm-internal/wire.h"
+#include "scm-internal/error.h"
 
 #define MAX_METHODS 256 /* grant bitmap size; an IDL may not have more */
 
@@ -224,7 +225,7 @@ static int handle_control_one(scm_provider *p, scm_error **ret_err)
 	if (r == 1)
 		return 1; /* scmd is done with us */
 	if (r != 0)
-		return scm_fail_wrap(ret_err, r, "control connection to scmd failed");
+		return scm_fail(ret_err, r, "control connection to scmd failed");
 
 	const char *what = m->json ? jstr(m->json, "op", "") : "";
 	if (strcmp(what, "channel") == 0)

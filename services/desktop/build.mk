@@ -30,7 +30,7 @@ $(B)/libexec/scm-desktop-app: services/desktop/scm-desktop-app
 LIBEXEC += $(B)/libexec/scm-desktop-app
 gfx: $(B)/libexec/scm-desktop-app
 
-$(B)/libexec/scm-desktop-spec: $(B)/services/desktop/spec-tool.o $(DESKTOP_LIB) $(UTIL_LIB)
+$(B)/libexec/scm-desktop-spec: $(B)/services/desktop/spec-tool.o $(DESKTOP_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(B)/libexec/scm-desktop-spec
@@ -44,7 +44,7 @@ gfx: $(B)/libexec/scm-desktop-novnc-shot
 
 # libFuzzer target for the XWD header and the session spec (make fuzz).
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_gfx_desktop
-$(B)/tests/fuzz/fuzz_gfx_desktop: $(B)/tests/fuzz/fuzz_gfx_desktop.o $(DESKTOP_LIB) $(UTIL_LIB)
+$(B)/tests/fuzz/fuzz_gfx_desktop: $(B)/tests/fuzz/fuzz_gfx_desktop.o $(DESKTOP_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 

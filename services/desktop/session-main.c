@@ -65,16 +65,26 @@ static struct desktop *find(scm_call *call, const char *name)
 	return d;
 }
 
+/* A spec the parser refused: BadSpec with the parser's whole chain. */
+static int bad_spec(scm_call *call, int r, scm_error *e)
+{
+	_cleanup_free_ char *text = e ? scm_error_text(e) : NULL;
+	scm_error_free(e);
+	if (!text)
+		return r < 0 ? r : -ENOMEM;
+	return scm_call_reply_error(call, SCM_DESKTOP_E_BADSPEC, "%s", text);
+}
+
 static int do_launch(scm_call *call, const char *spec_text, bool containers, uint64_t rfb_port, uint64_t ws_port,
 		     uint64_t novnc_port, void *ud)
 {
 	if (!is_host(call))
 		return refuse(call, "launch");
 	desktop_spec *spec = NULL;
-	char err[256];
-	int r = desktop_spec_parse(spec_text, strlen(spec_text), &spec, err, sizeof(err));
+	scm_error *pe = NULL;
+	int r = desktop_spec_parse(spec_text, strlen(spec_text), &spec, &pe);
 	if (r)
-		return r < 0 ? r : scm_call_reply_error(call, SCM_DESKTOP_E_BADSPEC, "%s", err);
+		return bad_spec(call, r, pe);
 	struct desktop *d = NULL;
 	scm_error *e = NULL;
 	r = session_launch(&S, spec, containers, (unsigned)(rfb_port > 65536 ? 65536 : rfb_port),
@@ -176,10 +186,10 @@ static int do_app_add(scm_call *call, const char *name, struct json_object *app,
 	if (!d)
 		return 0;
 	desktop_app spec;
-	char err[256];
-	int r = desktop_app_parse(app, d->width, d->height, &spec, err, sizeof(err));
+	scm_error *pe = NULL;
+	int r = desktop_app_parse(app, d->width, d->height, &spec, &pe);
 	if (r)
-		return r < 0 ? r : scm_call_reply_error(call, SCM_DESKTOP_E_BADSPEC, "%s", err);
+		return bad_spec(call, r, pe);
 	struct session_app *a = NULL;
 	scm_error *e = NULL;
 	if (session_app_add(&S, d, &spec, &a, &e) != 0)

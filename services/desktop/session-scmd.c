@@ -15,6 +15,7 @@
 #include "scm-internal/wire.h"
 #include "scm/macro.h"
 #include "session.h"
+#include "scm-internal/error.h"
 
 static int control_open(const struct session *s, scm_error **ret_err)
 {
@@ -53,7 +54,7 @@ int scmd_request(const struct session *s, const char *op, json_object *args, jso
 	if (r == 1)
 		return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd closed the control connection during %s", op);
 	if (r != 0)
-		return scm_fail_wrap(ret_err, r, "reading scmd's answer to %s", op);
+		return scm_fail(ret_err, r, "reading scmd's answer to %s", op);
 	if (m->type == SCM_FRAME_ERROR) {
 		scm_error *e = scm_message_error(m);
 		r = e->code;

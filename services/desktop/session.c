@@ -305,7 +305,7 @@ static int start_app(struct session *s, struct desktop *d, struct session_app *a
 	}
 	return 0;
 fail:
-	return scm_fail_wrap(ret_err, r > 0 && r >= 100 ? r : SCM_DESKTOP_E_START, "starting app %s of desktop %s",
+	return scm_fail(ret_err, r > 0 && r >= 100 ? r : SCM_DESKTOP_E_START, "starting app %s of desktop %s",
 			     a->spec.name, d->name);
 }
 
@@ -492,7 +492,7 @@ int session_launch(struct session *s, const desktop_spec *spec, bool containers,
 	r = scmd_request(s, "service.register", reg, NULL, NULL, 0, ret_err);
 	json_object_put(reg);
 	if (r != 0) {
-		r = scm_fail_wrap(ret_err, SCM_DESKTOP_E_START, "registering %s", d->service);
+		r = scm_fail(ret_err, SCM_DESKTOP_E_START, "registering %s", d->service);
 		goto fail;
 	}
 	registered = true;
@@ -516,7 +516,7 @@ int session_launch(struct session *s, const desktop_spec *spec, bool containers,
 	}
 	free(addr), free(pw), free(vo), free(tok);
 	if (r != 0) {
-		r = scm_fail_wrap(ret_err, SCM_DESKTOP_E_START, "the graphics proxy %s did not start", d->service);
+		r = scm_fail(ret_err, SCM_DESKTOP_E_START, "the graphics proxy %s did not start", d->service);
 		goto fail;
 	}
 	for (size_t i = 0; i < spec->n_apps; i++) {
@@ -586,7 +586,7 @@ int session_app_add(struct session *s, struct desktop *d, desktop_app *app, stru
 	r = set_label(d, a, "/app", ret_err);
 	/* The proxy first, so the app's surface is let in. */
 	if (r == 0 && (r = tell_proxy_apps(s, d, a->label, ret_err)) != 0)
-		r = scm_fail_wrap(ret_err, SCM_DESKTOP_E_START, "telling %s about app %s", d->service, a->spec.name);
+		r = scm_fail(ret_err, SCM_DESKTOP_E_START, "telling %s about app %s", d->service, a->spec.name);
 	if (r != 0) {
 		desktop_app_clear(&a->spec);
 		*a = (struct session_app){ 0 };

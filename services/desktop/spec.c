@@ -11,7 +11,7 @@
 #include "spec.h"
 
 #define INVALID 100
-#define ERR(...) (snprintf(err, err_len, __VA_ARGS__), INVALID)
+#define ERR(...) scm_fail(ret_err, INVALID, __VA_ARGS__)
 
 /* [a-z0-9-], 1..32, not starting with '-': it names the session's files. */
 static bool good_name(const char *s)
@@ -66,7 +66,7 @@ desktop_spec *desktop_spec_free(desktop_spec *s)
 }
 
 /* where: the app's JSON pointer ("/apps/3", or "/app" for app_add). */
-static int parse_app(struct json_object *a, const char *where, desktop_app *app, char *err, size_t err_len)
+static int parse_app(struct json_object *a, const char *where, desktop_app *app, scm_error **ret_err)
 {
 	static const char *const keys[] = { "name", "command", "size", "profiles", "weight", NULL };
 	struct json_object *v;
@@ -105,7 +105,7 @@ static int parse_app(struct json_object *a, const char *where, desktop_app *app,
 	return 0;
 }
 
-int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *err, size_t err_len)
+int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, scm_error **ret_err)
 {
 	static const char *const keys[] = { "name", "description", "size", "apps", NULL };
 	struct json_tokener *tok = json_tokener_new_ex(8);
@@ -160,7 +160,7 @@ int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *e
 		s->n_apps = i + 1;
 		char where[32];
 		snprintf(where, sizeof(where), "/apps/%zu", i);
-		r = parse_app(json_object_array_get_idx(v, i), where, &s->apps[i], err, err_len);
+		r = parse_app(json_object_array_get_idx(v, i), where, &s->apps[i], ret_err);
 		if (r)
 			goto out;
 		for (size_t k = 0; k < i; k++)
@@ -183,11 +183,10 @@ out:
 	return r;
 }
 
-int desktop_app_parse(struct json_object *a, uint32_t max_w, uint32_t max_h, desktop_app *ret, char *err,
-		      size_t err_len)
+int desktop_app_parse(struct json_object *a, uint32_t max_w, uint32_t max_h, desktop_app *ret, scm_error **ret_err)
 {
 	desktop_app app = { 0 };
-	int r = parse_app(a, "/app", &app, err, err_len);
+	int r = parse_app(a, "/app", &app, ret_err);
 	if (r == 0 && (app.width > max_w || app.height > max_h))
 		r = ERR("/app/size: %ux%u is larger than the desktop", app.width, app.height);
 	if (r)

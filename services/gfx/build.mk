@@ -7,7 +7,8 @@ GFX_PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 GFX_PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null)
 GFX_VNC_CFLAGS := $(shell pkg-config --cflags libvncserver 2>/dev/null)
 GFX_VNC_LIBS := $(shell pkg-config --libs libvncserver 2>/dev/null)
-GFX_LIBS := $(GFX_LIB) $(JSONC_LIBS) $(GFX_PNG_LIBS) $(GFX_VNC_LIBS)
+# The parsers report errors as libscm's chains (scm/error.h).
+GFX_LIBS := $(GFX_LIB) $(LIBSCM) $(JSONC_LIBS) $(GFX_PNG_LIBS) $(GFX_VNC_LIBS)
 
 $(B)/services/gfx/%.o: PART_CFLAGS += -Iservices/gfx $(GFX_PNG_CFLAGS) $(GFX_VNC_CFLAGS)
 $(B)/tests/unit/gfx/%.o: PART_CFLAGS += -Iservices/gfx
@@ -22,7 +23,7 @@ all: $(GFX_LIB)
 # Unit tests: tests/unit/gfx/test_gfx_*.c, one program each.
 GFX_UNIT := $(patsubst tests/unit/gfx/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/gfx/test_gfx_*.c))
 UNIT_TESTS += $(GFX_UNIT)
-$(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB) $(DESKTOP_LIB) $(UTIL_LIB)
+$(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB) $(DESKTOP_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $< $(DESKTOP_LIB) $(UTIL_LIB) $(GFX_LIBS) $(CMOCKA_LIBS)
 
@@ -31,7 +32,7 @@ $(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB) $(DESKTOP_LIB
 gfx: $(GFX_LIB) $(GFX_UNIT)
 
 # Test helpers: the engine with synthetic clients, and a PNG checker.
-$(B)/libexec/scm-gfx-testserver: $(B)/services/gfx/tools/testserver.o $(GFX_LIB)
+$(B)/libexec/scm-gfx-testserver: $(B)/services/gfx/tools/testserver.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $< $(GFX_LIBS)
 $(B)/libexec/scm-gfx-pngcheck: $(B)/services/gfx/tools/pngcheck.o
@@ -43,7 +44,7 @@ gfx: $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck $(B)/tests/un
 # libFuzzer targets (make fuzz builds them with clang).
 GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present
 FUZZ_TARGETS += $(GFX_FUZZ)
-$(GFX_FUZZ): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(GFX_LIB)
+$(GFX_FUZZ): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $< $(GFX_LIBS) $(FUZZ_LDFLAGS)
 
@@ -71,7 +72,7 @@ LIBEXEC += $(B)/libexec/scm-gfx-rfb-input
 gfx: $(B)/libexec/scm-gfx-rfb-input
 
 # make bench: gfx-bench (tests/bench/run-all runs every $(B)/libexec/*-bench).
-$(B)/libexec/gfx-bench: $(B)/services/gfx/tools/bench.o $(GFX_LIB)
+$(B)/libexec/gfx-bench: $(B)/services/gfx/tools/bench.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $< $(GFX_LIBS)
 BENCH_DEPS += $(B)/libexec/gfx-bench

@@ -14,19 +14,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char err[256];
+	scm_error *err = NULL;
 	if (size < 1)
 		return 0;
 	if (data[0] & 1) {
 		xwd_info info;
-		if (xwd_parse(data + 1, size - 1, &info, err, sizeof(err)) == 0 &&
+		if (xwd_parse(data + 1, size - 1, &info, &err) == 0 &&
 		    info.pixel_offset + (size_t)info.bytes_per_line * info.height > size - 1)
 			abort();
 	} else if (data[0] & 2) {
 		struct json_tokener *tok = json_tokener_new_ex(8);
 		struct json_object *o = tok ? json_tokener_parse_ex(tok, (const char *)data + 1, (int)(size - 1)) : NULL;
 		desktop_app app;
-		if (o && desktop_app_parse(o, 1280, 720, &app, err, sizeof(err)) == 0) {
+		if (o && desktop_app_parse(o, 1280, 720, &app, &err) == 0) {
 			if (app.width > 1280 || app.height > 720 || !app.command[0])
 				abort();
 			desktop_app_clear(&app);
@@ -36,8 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			json_tokener_free(tok);
 	} else {
 		desktop_spec *s = NULL;
-		if (desktop_spec_parse((const char *)data + 1, size - 1, &s, err, sizeof(err)) == 0)
+		if (desktop_spec_parse((const char *)data + 1, size - 1, &s, &err) == 0)
 			desktop_spec_free(s);
 	}
+	scm_error_free(err);
 	return 0;
 }
