@@ -250,3 +250,131 @@ assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", 
 	# and the desktop can be launched again
 	launch
 }
+
+@test "desktop session: a slow launch holds up no one; a second launch of the name is refused at once" {
+	# The apps' agent waits for a gate the test opens: the launch cannot
+	# answer before, whatever the machine's speed. (Without containers the
+	# apps are the manager's children and get scmd's environment.)
+	G=$(mktemp -d /tmp/scm-gate.XXXXXX)
+	cat >"$G/agent" <<SH
+#!/bin/sh
+while [ ! -e "$G/gate" ]; do sleep 0.05; done
+exec "$SCM_BUILD/libexec/scm-desktop-agent" "\$@"
+SH
+	chmod 755 "$G" "$G/agent"
+	stop_scmd
+	SCM_DESKTOP_AGENT=$G/agent start_scmd
+	timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers >"$SCMT/launch.out" 2>&1 &
+	lpid=$!
+	# list answers while the launch waits, and shows the desktop starting
+	listed=
+	for _ in $(seq 200); do
+		"$SCMCTL" --json desktop list >"$SCMT/list.json" 2>&1 && grep -q '"starting"' "$SCMT/list.json" && listed=1 && break
+		sleep 0.05
+	done
+	cat "$SCMT/list.json"
+	[ -n "$listed" ]
+	run "$SCMCTL" desktop list
+	echo "$output"
+	[[ "$(sed -n 2p <<<"$output")" =~ ^two-apps\ +starting ]]
+	# the same name again: refused now, not after the first is done
+	run "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers
+	echo "$output"
+	[ "$status" -ne 0 ] && [[ "$output" == *"being launched already"* ]]
+	run "$SCMCTL" desktop show two-apps
+	[ "$status" -eq 5 ] && [[ "$output" == *"not running yet"* ]]
+	# all of that while the launch had not answered
+	kill -0 "$lpid"
+	[ ! -s "$SCMT/launch.out" ]
+	touch "$G/gate"
+	wait "$lpid"
+	cat "$SCMT/launch.out"
+	grep -qx ready "$SCMT/launch.out"
+	"$SCMCTL" --json desktop list | python3 -c '
+import json,sys
+d = json.load(sys.stdin)["desktops"]
+assert [(x["name"], x["state"]) for x in d] == [("two-apps", "running")], d'
+	rm -rf "$G"
+}
+
+@test "desktop session: a graphics proxy that dies comes back with its apps; show prints secrets that work" {
+	launch
+	old=$PASSWORD
+	ppid=$("$SCMCTL" --json service list | python3 -c '
+import json,sys
+print([s for s in json.load(sys.stdin)["services"] if s["name"] == "gfx-two-apps"][0]["pid"])')
+	[ "$ppid" -gt 0 ]
+	kill -9 "$ppid"
+	# the manager notices, starts the proxy again and tells it its apps
+	back=
+	for _ in $(seq 300); do
+		"$SCMCTL" desktop show two-apps >"$SCMT/show.json" 2>/dev/null &&
+			python3 -c '
+import json,sys
+d = json.load(open(sys.argv[1]))
+assert d["password"] != sys.argv[2] and d.get("proxy_restarts") == 1
+assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", "two-apps-term"]' "$SCMT/show.json" "$old" 2>/dev/null &&
+			back=1 && break
+		sleep 0.1
+	done
+	cat "$SCMT/show.json"
+	[ -n "$back" ]
+	read -r PORT PASSWORD < <(python3 -c '
+import json,sys
+d = json.load(open(sys.argv[1])); print(d["vnc"].split(":")[1], d["password"])' "$SCMT/show.json")
+	# the state file holds the new secrets, still 0600
+	python3 -c '
+import json,sys
+d = json.load(open(sys.argv[1]))
+assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], d' \
+		"$SCM_RUNTIME_DIR/desktops/two-apps.json" "$PASSWORD" "$PORT"
+	[ "$(stat -c %a "$SCM_RUNTIME_DIR/desktops/two-apps.json")" = 600 ]
+	# a viewer authenticates with what show printed, and not with the old one
+	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/after.png"
+	[ "$("$CHK" size "$SCMT/after.png")" = "1280 720" ]
+	run env SCM_VNC_PASSWORD=$old "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/old.png"
+	[ "$status" -eq 3 ]
+	grep -q "its graphics proxy was restarted" "$SCM_RUNTIME_DIR/logs/desktop.log"
+}
+
+@test "desktop session: a desktop is its owner's and root's (a rootless scmd's user and root)" {
+	id scmtest >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin scmtest
+	D=$(mktemp -d /tmp/scm-dsown.XXXXXX)
+	mkdir -p "$D/cfg"
+	chmod 755 "$D"; chown -R scmtest "$D"
+	as_user() { setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$D/run" "$@"; }
+	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" \
+		--config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
+	upid=$!
+	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	run as_user timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers
+	echo "$output"
+	[ "$status" -eq 0 ]
+	upw=$(sed -n 's/^password //p' <<<"$output")
+	# the state file: 0600, the owner's
+	[ "$(stat -c '%a %U' "$D/run/desktops/two-apps.json")" = "600 scmtest" ]
+	# root (allowed on the control socket) sees and may drive it
+	run env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" desktop show two-apps
+	[ "$status" -eq 0 ] && [[ "$output" == *"$upw"* ]]
+	# root's own desktop there is root's: scmd's user may not show or stop it
+	sed 's/"two-apps"/"roots"/' "$SCM_SRC/examples/desktops/two-apps.json" >"$D/roots.json"
+	run env SCM_RUNTIME_DIR="$D/run" timeout 90 "$SCMCTL" desktop launch "$D/roots.json" --no-containers
+	echo "$output"
+	[ "$status" -eq 0 ]
+	rpw=$(sed -n 's/^password //p' <<<"$output")
+	for m in show stop; do
+		run as_user "$SCMCTL" desktop $m roots
+		echo "$output"
+		[ "$status" -ne 0 ] && [[ "$output" == *"for its owner (uid 0) and root only, not uid $(id -u scmtest)"* ]]
+		[[ "$output" != *"$rpw"* ]]
+	done
+	# another non-root uid does not get in at all
+	run setpriv --reuid nobody --regid nogroup --clear-groups env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" desktop show two-apps
+	[ "$status" -ne 0 ] && [[ "$output" != *"$upw"* ]]
+	run as_user "$SCMCTL" desktop stop two-apps
+	[ "$status" -eq 0 ]
+	run env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" desktop stop roots
+	[ "$status" -eq 0 ]
+	kill "$upid"; wait "$upid" || true
+	rm -rf "$D"
+}
