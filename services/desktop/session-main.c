@@ -107,19 +107,24 @@ static int do_launch(scm_call *call, const char *spec_text, bool containers, uin
 				 (unsigned)(novnc_port > 65536 ? 65536 : novnc_port), scm_call_grant(call)->uid);
 }
 
-/* The proxy's stats for one desktop, or NULL. */
+/* The proxy's stats for one desktop, or NULL: asked on the channel the
+ * manager keeps to it, so a proxy that ended is not started from here
+ * (its resync does that) and no call waits for scmd. */
 static json_object *proxy_stats(const struct desktop *d)
 {
-	scm_channel *ch = NULL;
 	json_object *stats = NULL;
 	scm_error *e = NULL;
-	if (d->state != DESKTOP_RUNNING)
-		return NULL;
-	if (scmd_channel(&S, d->service, &ch, &e) == 0)
-		(void)scm_gfx_stats(ch, &stats, &e);
-	scm_channel_free(ch);
+	if (d->state == DESKTOP_RUNNING && d->watch)
+		(void)scm_gfx_stats(d->watch, &stats, &e);
 	scm_error_free(e);
 	return stats;
+}
+
+/* While the proxy is being started again, the secrets are the old ones. */
+static void mark_restarting(json_object *o, const struct desktop *d)
+{
+	if (d->state == DESKTOP_RUNNING && !d->watch)
+		json_object_object_add(o, "proxy", json_object_new_string("restarting"));
 }
 
 static int do_list(scm_call *call, void *ud)
@@ -127,6 +132,7 @@ static int do_list(scm_call *call, void *ud)
 	json_object *arr = json_object_new_array();
 	for (struct desktop *d = S.desktops; d; d = d->next) {
 		json_object *o = session_desktop_json(d, false), *stats = proxy_stats(d), *v;
+		mark_restarting(o, d);
 		if (stats && json_object_object_get_ex(stats, "viewers", &v))
 			json_object_object_add(o, "viewers", json_object_get(v));
 		if (stats && json_object_object_get_ex(stats, "viewer_list", &v))
@@ -149,6 +155,7 @@ static int do_show(scm_call *call, const char *name, void *ud)
 	if (!is_owner(call, d))
 		return refuse_owner(call, "show (the viewer secrets)", d);
 	json_object *o = session_desktop_json(d, true), *stats = proxy_stats(d);
+	mark_restarting(o, d);
 	json_object_object_add(o, "stats", stats);
 	int r = scm_desktop_show_reply(call, o);
 	json_object_put(o);
@@ -180,13 +187,11 @@ static int do_screenshot(scm_call *call, const char *name, int file, void *ud)
 		return 0;
 	if (!is_owner(call, d))
 		return refuse_owner(call, "screenshot", d);
-	scm_channel *ch = NULL;
+	if (!d->watch)
+		return scm_call_reply_error(call, SCM_DESKTOP_E_START, "the graphics proxy %s is being started again",
+					    d->service);
 	scm_error *e = NULL;
-	int r = scmd_channel(&S, d->service, &ch, &e);
-	if (r == 0)
-		r = scm_gfx_snapshot(ch, file, &e);
-	scm_channel_free(ch);
-	if (r != 0)
+	if (scm_gfx_snapshot(d->watch, file, &e) != 0)
 		return reply_chain(call, e);
 	return scm_desktop_screenshot_reply(call);
 }

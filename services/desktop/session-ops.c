@@ -79,6 +79,9 @@ static void watch_install(struct session *s, struct desktop *d, scm_channel *ch)
 	watch_remove(s, d);
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = d };
 	d->watch = ch;
+	/* The loop asks the proxy for stats and snapshots on it: a proxy
+	 * that hangs holds the loop this long at most. */
+	scm_channel_set_timeout(ch, 5000);
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, scm_channel_fd(ch), &ev) < 0)
 		fprintf(stderr, "desktop %s: cannot watch its graphics proxy: %m\n", d->name);
 }

@@ -73,15 +73,15 @@ json_object *session_desktop_json(const struct desktop *d, bool secrets)
 	static const char *const states[] = { "starting", "running", "stopping" };
 	json_object_object_add(o, "name", json_object_new_string(d->name));
 	json_object_object_add(o, "state", json_object_new_string(states[d->state]));
+	json_object_object_add(o, "owner", json_object_new_int64((int64_t)d->owner));
+	json_object_object_add(o, "pid", json_object_new_int(getpid())); /* its manager's */
 	if (d->state != DESKTOP_RUNNING) { /* a worker is changing the rest */
 		json_object_put(apps);
 		return o;
 	}
 	json_object_object_add(o, "service", json_object_new_string(d->service));
-	json_object_object_add(o, "owner", json_object_new_int64((int64_t)d->owner));
 	if (d->restarts)
 		json_object_object_add(o, "proxy_restarts", json_object_new_int64(d->restarts));
-	json_object_object_add(o, "pid", json_object_new_int(getpid())); /* its manager's */
 	json_object_object_add(o, "containers", json_object_new_boolean(d->containers));
 	snprintf(buf, sizeof(buf), "%ux%u", d->width, d->height);
 	json_object_object_add(o, "size", json_object_new_string(buf));
