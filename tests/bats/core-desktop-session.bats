@@ -294,6 +294,31 @@ SH
 import json,sys
 d = json.load(sys.stdin)["desktops"]
 assert [(x["name"], x["state"]) for x in d] == [("two-apps", "running")], d'
+	# an app add waits for its app the same way (the gate is shut again);
+	# a stop sent meanwhile comes after it, and list answers throughout
+	rm "$G/gate"
+	"$SCMCTL" desktop app add two-apps "$EYES" >"$SCMT/add.out" 2>&1 &
+	apid=$!
+	# (its agent waiting at the gate: the manager is at the app add)
+	for _ in $(seq 200); do pgrep -f "$G/agent" >/dev/null && break; sleep 0.05; done
+	pgrep -f "$G/agent" >/dev/null
+	"$SCMCTL" desktop stop two-apps >"$SCMT/stop.out" 2>&1 &
+	spid=$!
+	run "$SCMCTL" desktop list
+	[ "$status" -eq 0 ] && [[ "$(sed -n 2p <<<"$output")" =~ ^two-apps\ +running ]]
+	run "$SCMCTL" desktop app add two-apps "$EYES"
+	[ "$status" -eq 5 ] && [[ "$output" == *"being stopped"* ]]
+	kill -0 "$apid" && kill -0 "$spid"
+	[ ! -s "$SCMT/add.out" ]
+	touch "$G/gate"
+	wait "$apid"
+	grep -q '^app eyes at' "$SCMT/add.out"
+	wait "$spid"
+	run "$SCMCTL" desktop list
+	[[ "$output" != *two-apps* ]]
+	# in that order: the launch, the app, the stop
+	grep -E '^desktop two-apps: (launched|app eyes added|stopped)' "$SCM_RUNTIME_DIR/logs/desktop.log" | cut -d' ' -f3 >"$SCMT/order"
+	[ "$(tr '\n' ' ' <"$SCMT/order")" = "launched app stopped " ]
 	rm -rf "$G"
 }
 
