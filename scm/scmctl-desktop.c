@@ -13,7 +13,6 @@
  * are printed by launch (the owner's terminal) and show, never by list;
  * the manager also keeps them in RUNTIME/desktops/NAME.json, 0600 in a
  * 0700 directory. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -24,11 +23,14 @@
 
 #include "scm/desktop-client.h"
 #include "scm/macro.h"
+#include "scmutil.h"
 #include "scmctl.h"
 
 #define LAUNCH_TIMEOUT_MS 180000
 #define SPEC_MAX (1 << 20)
 
+/* A helper program: in ../libexec/scm as installed, ../libexec in a build
+ * tree, else on $PATH. */
 static const char *libexec_path(const char *prog, char *buf, size_t n)
 {
 	char exe[PATH_MAX];
@@ -37,13 +39,19 @@ static const char *libexec_path(const char *prog, char *buf, size_t n)
 		return prog;
 	exe[k] = 0;
 	*strrchr(exe, '/') = 0;
-	snprintf(buf, n, "%s/../libexec/%s", exe, prog);
-	char *real = realpath(buf, NULL);
-	if (real) {
-		snprintf(buf, n, "%s", real);
+	static const char *const dirs[] = { "libexec/scm", "libexec" };
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		int w = snprintf(buf, n, "%s/../%s/%s", exe, dirs[i], prog);
+		if (w <= 0 || (size_t)w >= n || access(buf, X_OK) != 0)
+			continue;
+		char *real = realpath(buf, NULL);
+		size_t rl = real ? strlen(real) : n;
+		if (rl < n)
+			memcpy(buf, real, rl + 1);
 		free(real);
+		return buf;
 	}
-	return access(buf, X_OK) == 0 ? buf : prog;
+	return prog;
 }
 
 /* The manager's manifest: registered once per scmd, by whoever needs it
@@ -59,7 +67,7 @@ static int ensure_service(scm_error **ret_err)
 	scm_error_free(e);
 	if (r == 0)
 		return 0;
-	char prog[PATH_MAX + 32];
+	char prog[PATH_MAX + 64]; /* exe's dir, /../libexec/scm/, the name */
 	const char *user = getenv("SCM_DESKTOP_USER");
 	json_object *man = json_object_new_object(), *ex = json_object_new_array(), *allow = json_object_new_array();
 	json_object_array_add(ex, json_object_new_string(libexec_path("scm-desktop-session", prog, sizeof(prog))));
@@ -255,13 +263,7 @@ static int cmd_list(bool json)
 /* A desktop name: the spec's rule, [a-z0-9-], 1..32. */
 static bool desktop_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > 32)
-		return false;
-	for (const char *c = name; *c; c++)
-		if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-'))
-			return false;
-	return true;
+	return name_valid(name, 32, NAME_DASH);
 }
 
 static int cmd_app(int argc, char **argv)

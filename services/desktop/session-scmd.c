@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scm/macro.h"
 #include "session.h"
 

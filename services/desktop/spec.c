@@ -7,20 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scmutil.h"
 #include "spec.h"
 
 #define INVALID 100
 #define ERR(...) (snprintf(err, err_len, __VA_ARGS__), INVALID)
 
+/* [a-z0-9-], 1..32, not starting with '-': it names the session's files. */
 static bool good_name(const char *s)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > 32 || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
+	return name_valid(s, 32, NAME_DASH) && s[0] != '-';
 }
 
 static int parse_size(struct json_object *v, uint32_t *w, uint32_t *h)
@@ -32,50 +28,22 @@ static int parse_size(struct json_object *v, uint32_t *w, uint32_t *h)
 	return *w >= 64 && *h >= 64 && *w <= 8192 && *h <= 8192 ? 0 : -1;
 }
 
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* An array of 0..max non-empty strings (at least min). */
 static int parse_strv(struct json_object *v, size_t min, size_t max, char ***ret)
 {
-	if (!v || !json_object_is_type(v, json_type_array))
-		return -1;
-	size_t n = json_object_array_length(v);
-	if (n < min || n > max)
-		return -1;
-	char **out = calloc(n + 1, sizeof(char *));
+	const char *why;
+	char **out = v ? strv_from_json(v, max, false, &why) : NULL;
 	if (!out)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *s = json_object_array_get_idx(v, i);
-		if (!s || !json_object_is_type(s, json_type_string) || json_object_get_string_len(s) == 0 ||
-		    json_object_get_string_len(s) > 4096 || !(out[i] = strdup(json_object_get_string(s)))) {
-			strv_free(out);
-			return -1;
-		}
+		return -1;
+	bool ok = strv_length(out) >= min;
+	for (size_t i = 0; ok && out[i]; i++)
+		ok = strlen(out[i]) <= 4096;
+	if (!ok) {
+		strv_free(out);
+		return -1;
 	}
 	*ret = out;
 	return 0;
-}
-
-static bool only_keys(struct json_object *o, const char *const *keys, const char **bad)
-{
-	json_object_object_foreach(o, k, v)
-	{
-		(void)v;
-		bool ok = false;
-		for (size_t i = 0; keys[i]; i++)
-			ok = ok || strcmp(k, keys[i]) == 0;
-		if (!ok) {
-			*bad = k;
-			return false;
-		}
-	}
-	return true;
 }
 
 void desktop_app_clear(desktop_app *a)
@@ -105,7 +73,7 @@ static int parse_app(struct json_object *a, const char *where, desktop_app *app,
 	const char *bad;
 	if (!json_object_is_type(a, json_type_object))
 		return ERR("%s: must be an object", where);
-	if (!only_keys(a, keys, &bad))
+	if ((bad = json_unknown_key(a, keys)))
 		return ERR("%s/%.40s: unknown key", where, bad);
 	if (!json_object_object_get_ex(a, "name", &v) || !json_object_is_type(v, json_type_string) ||
 	    !good_name(json_object_get_string(v)))
@@ -159,7 +127,7 @@ int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *e
 		r = ERR("/: must be an object");
 		goto out;
 	}
-	if (!only_keys(root, keys, &bad)) {
+	if ((bad = json_unknown_key(root, keys))) {
 		r = ERR("/%.40s: unknown key", bad);
 		goto out;
 	}

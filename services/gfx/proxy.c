@@ -75,23 +75,22 @@ static char **split_apps(const char *list)
 }
 
 /* The time-bank weight of a new client, from the grant scmd made:
- * - constraints {"gfx": {"weight": {"eq": W}}}: W, set by scmd from the
- *   caller's effective profile (sandbox "gfx": {"weight": W}); "gfx" is
- *   no method, so the skeleton leaves it to us;
+ * - the grant's setting "weight" (IDL settings; a profile's allow rule
+ *   sets it: "settings": {"weight": W}), checked against the IDL's range
+ *   by scmd, and again here since a provider trusts no input;
  * - constraints on create_surface's own weight parameter: the value the
  *   client passed, which the skeleton has already checked against them;
  * - otherwise DEFAULT_WEIGHT: a client never picks its own weight. */
 static uint32_t pick_weight(const scm_grant *g, uint64_t weight)
 {
-	struct json_object *m, *p, *eq;
-	if (!g->constraints)
-		return DEFAULT_WEIGHT;
-	if (json_object_object_get_ex(g->constraints, "gfx", &m) && json_object_is_type(m, json_type_object) &&
-	    json_object_object_get_ex(m, "weight", &p) && json_object_is_type(p, json_type_object) &&
-	    json_object_object_get_ex(p, "eq", &eq) && json_object_is_type(eq, json_type_int)) {
-		int64_t w = json_object_get_int64(eq);
+	struct json_object *m, *p;
+	if (g->settings && json_object_object_get_ex(g->settings, "weight", &p) &&
+	    json_object_is_type(p, json_type_int)) {
+		int64_t w = json_object_get_int64(p);
 		return w >= 1 && w <= GFX_WEIGHT_MAX ? (uint32_t)w : DEFAULT_WEIGHT;
 	}
+	if (!g->constraints)
+		return DEFAULT_WEIGHT;
 	bool constrained = false;
 	const char *keys[] = { "create_surface", "*" };
 	for (size_t i = 0; i < 2; i++)

@@ -167,24 +167,30 @@ assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 	scmd_alive
 }
 
-# Profiles for apps in containers: gfx access, the weight fixed by policy;
-# and the proxy's own (with --containers it runs in a container too).
+# Profiles for apps in containers: gfx access, the weight fixed by policy
+# both ways a profile can fix it: gfx-w1 constrains create_surface's weight
+# argument, gfx-w3 gives the grant the interface's "weight" setting (which
+# wins over whatever the app asks for); and the proxy's own profile (with
+# --containers it runs in a container too).
 container_profiles() {
 	mkdir -p "$SCMT/cfg/profiles"
 	cp "$SCM_SRC/examples/profiles/gfx-proxy.json" "$SCMT/cfg/profiles/"
-	for w in 1 3; do
-		cat >"$SCMT/cfg/profiles/gfx-w$w.json" <<JSON
-{ "name": "gfx-w$w", "priority": $((10 + w)), "description": "a desktop app with $w share(s) of the proxy",
+	cat >"$SCMT/cfg/profiles/gfx-w1.json" <<JSON
+{ "name": "gfx-w1", "priority": 11, "description": "a desktop app with 1 share of the proxy",
   "services": [ { "service": "gfx*", "methods": ["present", "poll_input"], "action": "allow" },
                 { "service": "gfx*", "methods": ["create_surface"], "action": "allow",
-                  "args": { "weight": { "eq": $w } } } ] }
+                  "args": { "weight": { "eq": 1 } } } ] }
 JSON
-	done
+	cat >"$SCMT/cfg/profiles/gfx-w3.json" <<JSON
+{ "name": "gfx-w3", "priority": 13, "description": "a desktop app with 3 shares of the proxy",
+  "services": [ { "service": "gfx*", "methods": ["create_surface", "present", "poll_input"], "action": "allow",
+                  "settings": { "weight": 3 } } ] }
+JSON
 	"$SCMCTL" policy reload >/dev/null
 	cat >"$SCMT/ct.json" <<'JSON'
 { "name": "ct", "size": "900x500", "apps": [
   { "name": "clock", "command": ["xclock", "-update", "1"], "size": "300x300", "profiles": ["gfx-w1"], "weight": 1 },
-  { "name": "eyes", "command": ["xeyes"], "size": "400x300", "profiles": ["gfx-w3"], "weight": 3 } ] }
+  { "name": "eyes", "command": ["xeyes"], "size": "400x300", "profiles": ["gfx-w3"], "weight": 9 } ] }
 JSON
 }
 
