@@ -162,6 +162,10 @@ int session_launch_work(struct session *s, struct desktop *d, const desktop_spec
 		goto fail;
 	}
 	registered = true;
+	/* The state file from now on, each step written before it is taken:
+	 * a manager killed halfway leaves what the next one tears down
+	 * (session-leftovers.c). The loop does not touch it while this runs. */
+	session_write_state(s, d);
 	/* Start the proxy now (the first call activates it): a proxy that
 	 * cannot start fails here, with scmd's reason, before any app waits. */
 	if ((r = proxy_viewer(s, d, watch, ret_err)) != 0) {
@@ -172,6 +176,7 @@ int session_launch_work(struct session *s, struct desktop *d, const desktop_spec
 		struct session_app *a = &d->apps[d->n_apps++];
 		app_copy(&a->spec, &spec->apps[i]);
 		(void)session_set_label(d, a, "", NULL); /* checked by session_desktop_new */
+		session_write_state(s, d);
 		if ((r = session_start_app(s, d, a, ret_err)) != 0)
 			goto fail;
 	}

@@ -66,7 +66,8 @@ static char *novnc_url(const struct desktop *d, bool secrets)
 	return u;
 }
 
-json_object *session_desktop_json(const struct desktop *d, bool secrets)
+/* full: what is there so far even while starting (the state file). */
+static json_object *desktop_json(const struct desktop *d, bool secrets, bool full)
 {
 	json_object *o = json_object_new_object(), *apps = json_object_new_array();
 	char buf[64];
@@ -75,7 +76,7 @@ json_object *session_desktop_json(const struct desktop *d, bool secrets)
 	json_object_object_add(o, "state", json_object_new_string(states[d->state]));
 	json_object_object_add(o, "owner", json_object_new_int64((int64_t)d->owner));
 	json_object_object_add(o, "pid", json_object_new_int(getpid())); /* its manager's */
-	if (d->state != DESKTOP_RUNNING) { /* a worker is changing the rest */
+	if (d->state != DESKTOP_RUNNING && !full) { /* a worker is changing the rest */
 		json_object_put(apps);
 		return o;
 	}
@@ -104,6 +105,11 @@ json_object *session_desktop_json(const struct desktop *d, bool secrets)
 	return o;
 }
 
+json_object *session_desktop_json(const struct desktop *d, bool secrets)
+{
+	return desktop_json(d, secrets, false);
+}
+
 /* RUNTIME/desktops/NAME.json: what `scmctl desktop` showed before there
  * was a session manager, kept for the owner: 0600 from the start (it
  * holds the secrets) in a 0700 directory. */
@@ -112,7 +118,7 @@ void session_write_state(const struct session *s, const struct desktop *d)
 	_cleanup_free_ char *p = NULL, *tmp = NULL;
 	if (asprintf(&p, "%s/desktops/%s.json", s->runtime_dir, d->name) < 0 || asprintf(&tmp, "%s.tmp", p) < 0)
 		return;
-	json_object *o = session_desktop_json(d, true);
+	json_object *o = desktop_json(d, true, true);
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {

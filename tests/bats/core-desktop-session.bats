@@ -403,3 +403,30 @@ assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], 
 	kill "$upid"; wait "$upid" || true
 	rm -rf "$D"
 }
+
+@test "desktop session: a manager killed halfway through a launch leaves what the next one tears down" {
+	"$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" >"$SCMT/launch.out" 2>&1 &
+	lpid=$!
+	# the state file is written from the launch's first step on
+	for _ in $(seq 500); do [ -e "$SCM_RUNTIME_DIR/desktops/two-apps.json" ] && break; sleep 0.01; done
+	mpid=$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; d = json.load(sys.stdin)["desktops"][0]; assert d["state"] == "starting", d; print(d["pid"])')
+	kill -9 "$mpid"
+	wait "$lpid" || true
+	[ "$(stat -c %a "$SCM_RUNTIME_DIR/desktops/two-apps.json")" = 600 ]
+	# the next manager (started by this call) tears it down before it answers
+	run "$SCMCTL" --json desktop list
+	echo "$output"
+	[ "$(echo "$output" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["desktops"]))')" = 0 ]
+	grep -q "left by an earlier session manager" "$SCM_RUNTIME_DIR/logs/desktop.log"
+	run "$SCMCTL" service list
+	[[ "$output" != *"gfx-two-apps"* ]]
+	# an app container scmd was still starting ends as well
+	for _ in $(seq 100); do
+		n=$("$SCMCTL" --json container list | python3 -c 'import json,sys; print(len([c for c in json.load(sys.stdin)["containers"] if c["state"] != "exited"]))')
+		[ "$n" = 0 ] && break
+		sleep 0.1
+	done
+	"$SCMCTL" --json container list
+	[ "$n" = 0 ]
+	launch
+}
