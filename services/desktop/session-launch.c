@@ -207,6 +207,10 @@ int session_resync_work(struct session *s, struct desktop *d, struct desktop *fr
 	}
 	if (r != 0)
 		return scm_fail_wrap(ret_err, SCM_DESKTOP_E_START, "the graphics proxy %s did not come back", d->service);
+	/* Only the channel went (revoked, say), not the proxy: the same
+	 * secrets, and its apps are still on it. */
+	if (strcmp(fresh->password, d->password) == 0 && strcmp(fresh->token, d->token) == 0)
+		return 1;
 	/* The new proxy knows the apps of its command line, not those added
 	 * or removed since. */
 	if ((r = session_tell_proxy_apps(s, d, NULL, NULL, ret_err)) != 0)

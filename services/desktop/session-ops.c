@@ -267,7 +267,11 @@ static void op_done(scm_task *t)
 		gone = true;
 		break;
 	case OP_RESYNC:
-		if (op->r == 0) {
+		if (op->r == 1) {
+			watch_install(s, d, TAKE_PTR(op->watch));
+			fprintf(stderr, "desktop %s: its channel to %s was closed; the proxy is the same\n", d->name,
+				d->service);
+		} else if (op->r == 0) {
 			d->rfb_port = op->fresh.rfb_port, d->ws_port = op->fresh.ws_port;
 			memcpy(d->password, op->fresh.password, sizeof(d->password));
 			memcpy(d->viewonly, op->fresh.viewonly, sizeof(d->viewonly));
@@ -379,7 +383,8 @@ void session_op_proxy_gone(struct session *s, struct desktop *d)
 	for (struct op *q = d->ops; q; q = q->next)
 		if (q->kind == OP_RESYNC)
 			return;
-	fprintf(stderr, "desktop %s: its graphics proxy %s ended; starting it again\n", d->name, d->service);
+	fprintf(stderr, "desktop %s: the channel to its graphics proxy %s broke (the proxy ended?); asking it again\n",
+		d->name, d->service);
 	struct op *op = op_new(s, d, OP_RESYNC, NULL);
 	if (op)
 		enqueue(s, d, op);

@@ -93,8 +93,9 @@ int session_app_check(struct session *s, struct desktop *d, struct session_app *
 int session_app_add_work(struct session *s, struct desktop *d, struct session_app *a, scm_error **ret_err);
 /* A worker's: stops a copy of app i; the loop then forgets it. */
 void session_app_remove_work(struct session *s, struct desktop *d, struct session_app *a);
-/* A worker's, after the proxy restarted: its secrets again (into fresh),
- * set_apps, and every app started afresh into apps (copies of d's). */
+/* A worker's, after the channel to the proxy broke: its secrets again
+ * (into fresh), set_apps, and every app started afresh into apps (copies
+ * of d's); 1: the proxy is the one it was (only the channel went). */
 int session_resync_work(struct session *s, struct desktop *d, struct desktop *fresh, struct session_app *apps,
 			scm_channel **watch, scm_error **ret_err);
 void session_write_state(const struct session *s, const struct desktop *d);

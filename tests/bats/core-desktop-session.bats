@@ -325,6 +325,19 @@ assert [(x["name"], x["state"]) for x in d] == [("two-apps", "running")], d'
 @test "desktop session: a graphics proxy that dies comes back with its apps; show prints secrets that work" {
 	launch
 	old=$PASSWORD
+	# the manager's channel to the proxy revoked, the proxy alive: it
+	# takes a new channel and changes nothing
+	ch=$("$SCMCTL" --json channel list | python3 -c '
+import json,sys
+print([c for c in json.load(sys.stdin)["channels"] if c["service"] == "gfx-two-apps" and c["endpoint"] == "host"][0]["id"])')
+	"$SCMCTL" channel revoke "$ch"
+	for _ in $(seq 100); do grep -q "the proxy is the same" "$SCM_RUNTIME_DIR/logs/desktop.log" && break; sleep 0.05; done
+	grep -q "the proxy is the same" "$SCM_RUNTIME_DIR/logs/desktop.log"
+	"$SCMCTL" desktop show two-apps | python3 -c '
+import json,sys
+d = json.load(sys.stdin)
+assert d["password"] == sys.argv[1] and "proxy_restarts" not in d and "proxy" not in d, d
+assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", "two-apps-term"], d["stats"]' "$old"
 	ppid=$("$SCMCTL" --json service list | python3 -c '
 import json,sys
 print([s for s in json.load(sys.stdin)["services"] if s["name"] == "gfx-two-apps"][0]["pid"])')
