@@ -443,3 +443,30 @@ assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], 
 	[ "$n" = 0 ]
 	launch
 }
+
+@test "desktop session: a manager told to end during a launch gives up its waits, answers and leaves nothing" {
+	G=$(mktemp -d /tmp/scm-gate.XXXXXX)
+	printf '#!/bin/sh\nwhile :; do sleep 0.05; done\n' >"$G/agent"
+	chmod 755 "$G" "$G/agent"
+	stop_scmd
+	SCM_DESKTOP_AGENT=$G/agent start_scmd
+	timeout 60 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers >"$SCMT/launch.out" 2>&1 &
+	lpid=$!
+	for _ in $(seq 200); do pgrep -f "$G/agent" >/dev/null && break; sleep 0.05; done
+	pgrep -f "$G/agent" >/dev/null
+	mpid=$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["pid"])')
+	kill -TERM "$mpid"
+	# the launch is answered (it failed) well before an app's 20 s are up
+	run wait "$lpid"
+	cat "$SCMT/launch.out"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	for _ in $(seq 100); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.05; done
+	! kill -0 "$mpid" 2>/dev/null
+	! pgrep -f "$G/agent"
+	run "$SCMCTL" endpoint list
+	[[ "$output" != *desktop-two-apps* ]]
+	run "$SCMCTL" service list
+	[[ "$output" != *gfx-two-apps* ]]
+	[ ! -e "$SCM_RUNTIME_DIR/desktops/two-apps.json" ]
+	rm -rf "$G"
+}
