@@ -414,6 +414,8 @@ assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], 
 	run env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" desktop stop roots
 	[ "$status" -eq 0 ]
 	kill "$upid"; wait "$upid" || true
+	cat "$D/run/logs/desktop.log"
+	! grep -qE "ERROR: AddressSanitizer|runtime error:" "$D/run/logs/desktop.log"
 	rm -rf "$D"
 }
 
