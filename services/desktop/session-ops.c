@@ -1,7 +1,7 @@
 /* session-ops.c: launch, app add, app remove, stop and the resync after a
  * proxy restart, without holding up the manager's loop.
  *
- * Each takes minutes at worst (an app has 20 s to come up, a container
+ * Each takes seconds, more with many apps (an app has 20 s to come up, a container
  * 2 s to stop), so, as DESIGN.md asks of a handler that would block, the
  * reply is deferred (scm_call_defer) and the blocking part runs on a
  * worker thread, which posts its result back to the loop
