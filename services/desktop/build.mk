@@ -58,7 +58,7 @@ gfx: $(B)/libexec/gfx-encoding-bench
 # The desktop session manager, a provider (stubs/idl/desktop.json): what
 # `scmctl desktop` registers as the service "desktop" and drives.
 DESKTOP_SESSION := $(B)/libexec/scm-desktop-session
-DESKTOP_SESSION_OBJS := $(patsubst %,$(B)/services/desktop/%.o,session session-scmd session-leftovers session-main)
+DESKTOP_SESSION_OBJS := $(patsubst %,$(B)/services/desktop/%.o,session session-scmd session-leftovers session-launch session-ops session-main)
 $(DESKTOP_SESSION_OBJS): $(B)/gen/scm/desktop-provider.h $(B)/gen/scm/gfx-client.h
 $(DESKTOP_SESSION): $(DESKTOP_SESSION_OBJS) $(B)/gen/scm/desktop-provider.o $(B)/gen/scm/gfx-client.o \
 		$(DESKTOP_LIB) $(LIBSCM)

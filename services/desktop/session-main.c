@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +44,29 @@ static bool is_host(scm_call *call)
 	return g && g->caller && strcmp(g->caller, "host") == 0;
 }
 
+/* A desktop is its owner's (the uid that launched it) and root's: the
+ * host identity is root or scmd's own user (the control socket admits no
+ * one else), and a rootless scmd's user does not drive or see what root
+ * launched there, nor the reverse. */
+static bool is_owner(scm_call *call, const struct desktop *d)
+{
+	const scm_grant *g = scm_call_grant(call);
+	return is_host(call) && (g->uid == 0 || g->uid == d->owner);
+}
+
 static int refuse(scm_call *call, const char *what)
 {
 	const scm_grant *g = scm_call_grant(call);
 	return scm_call_reply_error(call, SCM_DESKTOP_E_NOTALLOWED, "%s is for the host only, not '%s'", what,
 				    g && g->caller ? g->caller : "?");
+}
+
+static int refuse_owner(scm_call *call, const char *what, const struct desktop *d)
+{
+	const scm_grant *g = scm_call_grant(call);
+	return scm_call_reply_error(call, SCM_DESKTOP_E_NOTALLOWED,
+				    "%s of desktop %s is for its owner (uid %u) and root only, not uid %u", what, d->name,
+				    (unsigned)d->owner, g ? (unsigned)g->uid : 0);
 }
 
 static int reply_chain(scm_call *call, scm_error *e)
@@ -57,12 +76,19 @@ static int reply_chain(scm_call *call, scm_error *e)
 	return r;
 }
 
-static struct desktop *find(scm_call *call, const char *name)
+/* A desktop that answers: running, or (any) starting with operations
+ * queued behind its launch; not one being stopped. */
+static struct desktop *find(scm_call *call, const char *name, bool running)
 {
 	struct desktop *d = session_find(&S, name);
-	if (!d)
-		scm_call_reply_error(call, SCM_DESKTOP_E_NODESKTOP, "no desktop '%s' is running", name);
-	return d;
+	if (!d || d->stop_queued)
+		scm_call_reply_error(call, SCM_DESKTOP_E_NODESKTOP, "no desktop '%s' is running%s", name,
+				     d ? " (it is being stopped)" : "");
+	else if (running && d->state != DESKTOP_RUNNING)
+		scm_call_reply_error(call, SCM_DESKTOP_E_NODESKTOP, "desktop '%s' is being launched: not running yet", name);
+	else
+		return d;
+	return NULL;
 }
 
 /* A spec the parser refused: BadSpec with the parser's whole chain. */
@@ -85,32 +111,30 @@ static int do_launch(scm_call *call, const char *spec_text, bool containers, uin
 	int r = desktop_spec_parse(spec_text, strlen(spec_text), &spec, &pe);
 	if (r)
 		return bad_spec(call, r, pe);
-	struct desktop *d = NULL;
-	scm_error *e = NULL;
-	r = session_launch(&S, spec, containers, (unsigned)(rfb_port > 65536 ? 65536 : rfb_port),
-			   (unsigned)(ws_port > 65536 ? 65536 : ws_port), (unsigned)(novnc_port > 65536 ? 65536 : novnc_port),
-			   &d, &e);
-	desktop_spec_free(spec);
-	if (r != 0)
-		return reply_chain(call, e);
-	fprintf(stderr, "desktop %s: launched (%zu apps, vnc 127.0.0.1:%u)\n", d->name, d->n_apps, d->rfb_port);
-	json_object *o = session_desktop_json(d, true);
-	r = scm_desktop_launch_reply(call, o);
-	json_object_put(o);
-	return r;
+	/* Answered when the desktop is up (or is not); the loop goes on. */
+	return session_op_launch(&S, call, spec, containers, (unsigned)(rfb_port > 65536 ? 65536 : rfb_port),
+				 (unsigned)(ws_port > 65536 ? 65536 : ws_port),
+				 (unsigned)(novnc_port > 65536 ? 65536 : novnc_port), scm_call_grant(call)->uid);
 }
 
-/* The proxy's stats for one desktop, or NULL. */
+/* The proxy's stats for one desktop, or NULL: asked on the channel the
+ * manager keeps to it, so a proxy that ended is not started from here
+ * (its resync does that) and no call waits for scmd. */
 static json_object *proxy_stats(const struct desktop *d)
 {
-	scm_channel *ch = NULL;
 	json_object *stats = NULL;
 	scm_error *e = NULL;
-	if (scmd_channel(&S, d->service, &ch, &e) == 0)
-		(void)scm_gfx_stats(ch, &stats, &e);
-	scm_channel_free(ch);
+	if (d->state == DESKTOP_RUNNING && d->watch)
+		(void)scm_gfx_stats(d->watch, &stats, &e);
 	scm_error_free(e);
 	return stats;
+}
+
+/* While the proxy is being started again, the secrets are the old ones. */
+static void mark_restarting(json_object *o, const struct desktop *d)
+{
+	if (d->state == DESKTOP_RUNNING && !d->watch)
+		json_object_object_add(o, "proxy", json_object_new_string("restarting"));
 }
 
 static int do_list(scm_call *call, void *ud)
@@ -118,6 +142,7 @@ static int do_list(scm_call *call, void *ud)
 	json_object *arr = json_object_new_array();
 	for (struct desktop *d = S.desktops; d; d = d->next) {
 		json_object *o = session_desktop_json(d, false), *stats = proxy_stats(d), *v;
+		mark_restarting(o, d);
 		if (stats && json_object_object_get_ex(stats, "viewers", &v))
 			json_object_object_add(o, "viewers", json_object_get(v));
 		if (stats && json_object_object_get_ex(stats, "viewer_list", &v))
@@ -134,10 +159,13 @@ static int do_show(scm_call *call, const char *name, void *ud)
 {
 	if (!is_host(call))
 		return refuse(call, "show (the viewer secrets)");
-	struct desktop *d = find(call, name);
+	struct desktop *d = find(call, name, true);
 	if (!d)
 		return 0;
+	if (!is_owner(call, d))
+		return refuse_owner(call, "show (the viewer secrets)", d);
 	json_object *o = session_desktop_json(d, true), *stats = proxy_stats(d);
+	mark_restarting(o, d);
 	json_object_object_add(o, "stats", stats);
 	int r = scm_desktop_show_reply(call, o);
 	json_object_put(o);
@@ -146,7 +174,7 @@ static int do_show(scm_call *call, const char *name, void *ud)
 
 static int do_viewers(scm_call *call, const char *name, void *ud)
 {
-	struct desktop *d = find(call, name);
+	struct desktop *d = find(call, name, true);
 	if (!d)
 		return 0;
 	json_object *stats = proxy_stats(d), *v, *list = NULL;
@@ -164,16 +192,16 @@ static int do_screenshot(scm_call *call, const char *name, int file, void *ud)
 {
 	if (!is_host(call))
 		return refuse(call, "screenshot");
-	struct desktop *d = find(call, name);
+	struct desktop *d = find(call, name, true);
 	if (!d)
 		return 0;
-	scm_channel *ch = NULL;
+	if (!is_owner(call, d))
+		return refuse_owner(call, "screenshot", d);
+	if (!d->watch)
+		return scm_call_reply_error(call, SCM_DESKTOP_E_START, "the graphics proxy %s is being started again",
+					    d->service);
 	scm_error *e = NULL;
-	int r = scmd_channel(&S, d->service, &ch, &e);
-	if (r == 0)
-		r = scm_gfx_snapshot(ch, file, &e);
-	scm_channel_free(ch);
-	if (r != 0)
+	if (scm_gfx_snapshot(d->watch, file, &e) != 0)
 		return reply_chain(call, e);
 	return scm_desktop_screenshot_reply(call);
 }
@@ -182,49 +210,44 @@ static int do_app_add(scm_call *call, const char *name, struct json_object *app,
 {
 	if (!is_host(call))
 		return refuse(call, "app_add");
-	struct desktop *d = find(call, name);
+	struct desktop *d = find(call, name, false);
 	if (!d)
 		return 0;
+	if (!is_owner(call, d))
+		return refuse_owner(call, "app_add", d);
 	desktop_app spec;
 	scm_error *pe = NULL;
 	int r = desktop_app_parse(app, d->width, d->height, &spec, &pe);
 	if (r)
 		return bad_spec(call, r, pe);
-	struct session_app *a = NULL;
-	scm_error *e = NULL;
-	if (session_app_add(&S, d, &spec, &a, &e) != 0)
-		return reply_chain(call, e);
-	fprintf(stderr, "desktop %s: app %s added\n", d->name, a->spec.name);
-	json_object *o = session_app_json(a);
-	r = scm_desktop_app_add_reply(call, o);
-	json_object_put(o);
-	return r;
+	session_op_app_add(&S, call, d, &spec);
+	return 0;
 }
 
 static int do_app_remove(scm_call *call, const char *name, const char *app, void *ud)
 {
 	if (!is_host(call))
 		return refuse(call, "app_remove");
-	struct desktop *d = find(call, name);
+	struct desktop *d = find(call, name, false);
 	if (!d)
 		return 0;
-	scm_error *e = NULL;
-	if (session_app_remove(&S, d, app, &e) != 0)
-		return reply_chain(call, e);
-	fprintf(stderr, "desktop %s: app %s removed\n", d->name, app);
-	return scm_desktop_app_remove_reply(call);
+	if (!is_owner(call, d))
+		return refuse_owner(call, "app_remove", d);
+	session_op_app_remove(&S, call, d, app);
+	return 0;
 }
 
 static int do_stop(scm_call *call, const char *name, void *ud)
 {
 	if (!is_host(call))
 		return refuse(call, "stop");
-	struct desktop *d = find(call, name);
+	struct desktop *d = find(call, name, false);
 	if (!d)
 		return 0;
-	session_stop(&S, d);
-	fprintf(stderr, "desktop %s: stopped\n", name);
-	return scm_desktop_stop_reply(call);
+	if (!is_owner(call, d))
+		return refuse_owner(call, "stop", d);
+	session_op_stop(&S, call, d);
+	return 0;
 }
 
 static const scm_desktop_handlers handlers = {
@@ -284,17 +307,44 @@ int main(int argc, char **argv)
 	scm_provider *p = NULL;
 	scm_error *err = NULL;
 	int r = scm_desktop_provider_new(&sk, &p, &err);
+	S.provider = p;
+	/* One epoll for the provider and the channels kept to the proxies. */
+	S.epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event pev = { .events = EPOLLIN, .data.ptr = NULL };
+	if (r == 0 && (S.epfd < 0 || epoll_ctl(S.epfd, EPOLL_CTL_ADD, scm_provider_fd(p), &pev) < 0))
+		r = scm_fail(&err, -errno, "epoll: %m");
 	if (r == 0)
 		session_leftovers(&S);
 	/* A second's timeout: the apps and page servers run here without
 	 * containers, and are reaped between calls. */
-	while (r == 0 && !got_term && (r = scm_provider_dispatch(p, 1000, &err)) == 0)
+	while (r == 0 && !got_term) {
+		struct epoll_event ev[16];
+		int nev = epoll_wait(S.epfd, ev, 16, 1000);
+		bool provider = false;
+		/* The proxies' channels first: a stop the provider's calls
+		 * start takes its desktop's channel out of the set. */
+		for (int i = 0; i < nev; i++) {
+			struct desktop *d = ev[i].data.ptr;
+			scm_error *e = NULL;
+			if (!d)
+				provider = true;
+			else if (d->watch && (scm_channel_dispatch(d->watch, &e) != 0 ||
+					      (ev[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))))
+				session_op_proxy_gone(&S, d);
+			scm_error_free(e);
+		}
+		if (provider)
+			r = scm_provider_dispatch(p, 0, &err);
 		session_reap(&S);
+	}
+	/* Workers give up their waits and are joined; their results are
+	 * applied (and callers answered) as the provider is freed. */
+	session_ops_quit(&S);
+	scm_provider_free(p);
 	while (S.desktops) {
 		fprintf(stderr, "desktop %s: stopped as the session manager ends\n", S.desktops->name);
 		session_stop(&S, S.desktops);
 	}
-	scm_provider_free(p);
 	if (r < 0) {
 		fprintf(stderr, "scm-desktop-session: ");
 		scm_error_print(err, stderr);

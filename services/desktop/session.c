@@ -27,7 +27,7 @@
 #define APP_WAIT_MS 20000
 #define STEP_MS 50
 
-static void nap(int ms)
+void session_nap(int ms)
 {
 	struct timespec ts = { 0, ms * 1000000L };
 	nanosleep(&ts, NULL);
@@ -66,14 +66,23 @@ static char *novnc_url(const struct desktop *d, bool secrets)
 	return u;
 }
 
-json_object *session_desktop_json(const struct desktop *d, bool secrets)
+/* full: what is there so far even while starting (the state file). */
+static json_object *desktop_json(const struct desktop *d, bool secrets, bool full)
 {
 	json_object *o = json_object_new_object(), *apps = json_object_new_array();
 	char buf[64];
+	static const char *const states[] = { "starting", "running", "stopping" };
 	json_object_object_add(o, "name", json_object_new_string(d->name));
-	json_object_object_add(o, "service", json_object_new_string(d->service));
-	json_object_object_add(o, "state", json_object_new_string("running"));
+	json_object_object_add(o, "state", json_object_new_string(states[d->state]));
+	json_object_object_add(o, "owner", json_object_new_int64((int64_t)d->owner));
 	json_object_object_add(o, "pid", json_object_new_int(getpid())); /* its manager's */
+	if (d->state != DESKTOP_RUNNING && !full) { /* a worker is changing the rest */
+		json_object_put(apps);
+		return o;
+	}
+	json_object_object_add(o, "service", json_object_new_string(d->service));
+	if (d->restarts)
+		json_object_object_add(o, "proxy_restarts", json_object_new_int64(d->restarts));
 	json_object_object_add(o, "containers", json_object_new_boolean(d->containers));
 	snprintf(buf, sizeof(buf), "%ux%u", d->width, d->height);
 	json_object_object_add(o, "size", json_object_new_string(buf));
@@ -96,19 +105,27 @@ json_object *session_desktop_json(const struct desktop *d, bool secrets)
 	return o;
 }
 
+json_object *session_desktop_json(const struct desktop *d, bool secrets)
+{
+	return desktop_json(d, secrets, false);
+}
+
 /* RUNTIME/desktops/NAME.json: what `scmctl desktop` showed before there
  * was a session manager, kept for the owner: 0600 from the start (it
  * holds the secrets) in a 0700 directory. */
-static void write_state(const struct session *s, const struct desktop *d)
+void session_write_state(const struct session *s, const struct desktop *d)
 {
 	_cleanup_free_ char *p = NULL, *tmp = NULL;
 	if (asprintf(&p, "%s/desktops/%s.json", s->runtime_dir, d->name) < 0 || asprintf(&tmp, "%s.tmp", p) < 0)
 		return;
-	json_object *o = session_desktop_json(d, true);
+	json_object *o = desktop_json(d, true, true);
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
-		bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fchmod(fd, 0600) == 0;
+		/* The owner's, when the manager may give it (root's scmd); a
+		 * rootless scmd's manager keeps it as its own user's. */
+		bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fchmod(fd, 0600) == 0 &&
+			  (geteuid() != 0 || fchown(fd, d->owner, (gid_t)-1) == 0);
 		close(fd);
 		if (!ok || rename(tmp, p) < 0)
 			unlink(tmp);
@@ -116,7 +133,7 @@ static void write_state(const struct session *s, const struct desktop *d)
 	json_object_put(o);
 }
 
-static int make_dirs(const struct session *s, struct desktop *d)
+int session_make_dirs(const struct session *s, struct desktop *d)
 {
 	_cleanup_free_ char *top = NULL;
 	if (asprintf(&top, "%s/desktops", s->runtime_dir) < 0 || asprintf(&d->dir, "%s/%s.d", top, d->name) < 0)
@@ -163,7 +180,7 @@ static const char novnc_py[] =
 	"h = functools.partial(Quiet, directory='/usr/share/novnc')\n"
 	"http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), h).serve_forever()\n";
 
-static pid_t spawn(char *const argv[], char *const env[], const char *out, const char *err)
+pid_t session_spawn(char *const argv[], char *const env[], const char *out, const char *err)
 {
 	pid_t pid = fork();
 	if (pid != 0)
@@ -185,16 +202,32 @@ static pid_t spawn(char *const argv[], char *const env[], const char *out, const
 	_exit(127);
 }
 
-static void kill_wait(pid_t pid)
+int session_novnc_start(struct desktop *d, scm_error **ret_err)
+{
+	char port_s[16], logp[4096];
+	snprintf(port_s, sizeof(port_s), "%u", d->novnc_port);
+	snprintf(logp, sizeof(logp), "%s/novnc-http.log", d->dir);
+	char *argv[] = { "python3", "-c", (char *)novnc_py, port_s, NULL };
+	d->novnc_pid = session_spawn(argv, NULL, logp, NULL);
+	for (int i = 0; i < 100 && !port_open(d->novnc_port); i++)
+		session_nap(STEP_MS);
+	if (!port_open(d->novnc_port))
+		return scm_fail(ret_err, SCM_DESKTOP_E_START, "the noVNC page server on 127.0.0.1:%u did not start (see %s)",
+				d->novnc_port, logp);
+	return 0;
+}
+
+void session_kill_wait(pid_t pid)
 {
 	if (pid <= 0)
 		return;
 	kill(-pid, SIGTERM);
 	kill(pid, SIGTERM);
 	for (int i = 0; i < 100; i++) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
+		pid_t w = waitpid(pid, NULL, WNOHANG);
+		if (w == pid || (w < 0 && errno == ECHILD))
 			return;
-		nap(STEP_MS);
+		session_nap(STEP_MS);
 	}
 	kill(-pid, SIGKILL);
 	kill(pid, SIGKILL);
@@ -202,7 +235,7 @@ static void kill_wait(pid_t pid)
 }
 
 /* An app's container that has exited will not say "agent" any more. */
-static bool container_ended(struct session *s, const char *name)
+static bool container_ended(const struct session *s, const char *name)
 {
 	json_object *a = json_object_new_object(), *res = NULL, *v;
 	scm_error *e = NULL;
@@ -215,7 +248,7 @@ static bool container_ended(struct session *s, const char *name)
 	return ended;
 }
 
-static int start_app(struct session *s, struct desktop *d, struct session_app *a, scm_error **ret_err)
+int session_start_app(struct session *s, const struct desktop *d, struct session_app *a, scm_error **ret_err)
 {
 	char weight[40], svc[128], size[32], logp[4096], errp[4096], app[4096], line[256];
 	int r;
@@ -267,7 +300,7 @@ static int start_app(struct session *s, struct desktop *d, struct session_app *a
 		char home[4096];
 		snprintf(home, sizeof(home), "HOME=%s", d->dir);
 		char *env[] = { ep, svc, weight, home, NULL };
-		a->pid = spawn(argv, env, logp, errp);
+		a->pid = session_spawn(argv, env, logp, errp);
 		if (a->pid < 0) {
 			r = scm_fail(ret_err, -errno, "fork: %m");
 			goto fail;
@@ -275,7 +308,7 @@ static int start_app(struct session *s, struct desktop *d, struct session_app *a
 	}
 	/* One app at a time, so that the proxy places them in spec order. */
 	r = -ENOENT;
-	for (int waited = 0; waited < APP_WAIT_MS && r != 0; waited += STEP_MS) {
+	for (int waited = 0; waited < APP_WAIT_MS && r != 0 && !atomic_load(&s->quitting); waited += STEP_MS) {
 		r = scmd_container_agent_line(s, d->containers ? a->label : logp, line, sizeof(line));
 		if (r == 0)
 			break;
@@ -285,7 +318,7 @@ static int start_app(struct session *s, struct desktop *d, struct session_app *a
 		}
 		if (d->containers && waited % 1000 == 0 && container_ended(s, a->label))
 			break;
-		nap(STEP_MS);
+		session_nap(STEP_MS);
 	}
 	if (r != 0) {
 		char tail[512] = "";
@@ -309,12 +342,13 @@ fail:
 			     a->spec.name, d->name);
 }
 
-static void stop_app(struct session *s, struct desktop *d, struct session_app *a)
+/* Its container, or its process and endpoint; the spec stays. */
+void session_stop_app_procs(struct session *s, const struct desktop *d, struct session_app *a)
 {
 	if (d->containers) {
 		scmd_container_remove(s, a->label);
 	} else {
-		kill_wait(a->pid);
+		session_kill_wait(a->pid);
 		a->pid = 0;
 		json_object *ea = json_object_new_object();
 		scm_error *e = NULL;
@@ -328,16 +362,23 @@ static void stop_app(struct session *s, struct desktop *d, struct session_app *a
 		snprintf(p, sizeof(p), "%s/%s.err", d->dir, a->spec.name);
 		unlink(p);
 	}
+}
+
+static void stop_app(struct session *s, struct desktop *d, struct session_app *a)
+{
+	session_stop_app_procs(s, d, a);
 	desktop_app_clear(&a->spec);
 }
 
 /* The proxy learns who may draw: exactly the apps running now. */
-static int tell_proxy_apps(struct session *s, struct desktop *d, const char *extra, scm_error **ret_err)
+int session_tell_proxy_apps(const struct session *s, const struct desktop *d, const char *extra, const char *skip,
+			   scm_error **ret_err)
 {
 	scm_channel *ch = NULL;
 	json_object *l = json_object_new_array();
 	for (size_t i = 0; i < d->n_apps; i++)
-		json_object_array_add(l, json_object_new_string(d->apps[i].label));
+		if (!skip || strcmp(d->apps[i].label, skip) != 0)
+			json_object_array_add(l, json_object_new_string(d->apps[i].label));
 	if (extra)
 		json_object_array_add(l, json_object_new_string(extra));
 	int r = scmd_channel(s, d->service, &ch, ret_err);
@@ -350,7 +391,7 @@ static int tell_proxy_apps(struct session *s, struct desktop *d, const char *ext
 
 /* The caller the proxy will see: a container's name (1..48) or an
  * endpoint's (1..64), so long desktop and app names together may not fit. */
-static int set_label(struct desktop *d, struct session_app *a, const char *where, scm_error **ret_err)
+int session_set_label(const struct desktop *d, struct session_app *a, const char *where, scm_error **ret_err)
 {
 	size_t max = d->containers ? 48 : 64;
 	int n = snprintf(a->label, sizeof(a->label), d->containers ? "%s-%s" : "desktop-%s-%s", d->name, a->spec.name);
@@ -366,6 +407,7 @@ void session_desktop_free(struct desktop *d)
 		return;
 	for (size_t i = 0; i < d->n_apps; i++)
 		desktop_app_clear(&d->apps[i].spec);
+	scm_channel_free(d->watch);
 	free(d->name);
 	free(d->service);
 	free(d->dir);
@@ -374,7 +416,7 @@ void session_desktop_free(struct desktop *d)
 
 void session_teardown(struct session *s, struct desktop *d, bool registered)
 {
-	kill_wait(d->novnc_pid);
+	session_kill_wait(d->novnc_pid);
 	d->novnc_pid = 0;
 	for (size_t i = d->n_apps; i-- > 0;)
 		stop_app(s, d, &d->apps[i]);
@@ -412,240 +454,75 @@ void session_teardown(struct session *s, struct desktop *d, bool registered)
 	}
 }
 
-int session_launch(struct session *s, const desktop_spec *spec, bool containers, unsigned rfb_port, unsigned ws_port,
-		   unsigned novnc_port, struct desktop **ret, scm_error **ret_err)
+
+/* Checked on the loop, before the worker: the name is free, there is room,
+ * and the label fits. */
+int session_app_check(struct session *s, struct desktop *d, struct session_app *a, scm_error **ret_err)
 {
-	if (session_find(s, spec->name))
-		return scm_fail(ret_err, SCM_DESKTOP_E_EXISTS, "desktop '%s' is running already (scmctl desktop stop %s)",
-				spec->name, spec->name);
-	if (rfb_port > 65535 || ws_port > 65535 || novnc_port > 65535)
-		return scm_fail(ret_err, SCM_DESKTOP_E_BADSPEC, "a port is over 65535");
-	struct desktop *d = calloc(1, sizeof(*d));
-	int r = d ? 0 : -ENOMEM;
-	bool registered = false;
-	_cleanup_free_ char *apps = NULL;
-	if (r == 0 && (!(d->name = strdup(spec->name)) || asprintf(&d->service, "gfx-%s", spec->name) < 0))
-		r = -ENOMEM;
-	if (r != 0) {
-		session_desktop_free(d);
-		return scm_fail(ret_err, r, "out of memory");
-	}
-	d->width = spec->width, d->height = spec->height, d->containers = containers, d->novnc_port = novnc_port;
-	if ((r = make_dirs(s, d)) != 0) {
-		r = scm_fail(ret_err, SCM_DESKTOP_E_IO, "%s: %s", d->dir ? d->dir : s->runtime_dir, strerror(-r));
-		goto fail;
-	}
-	/* The callers this desktop's apps will be: only they may draw on it. */
-	json_object *man = json_object_new_object(), *ex = json_object_new_array(), *allow = json_object_new_array();
-	char buf[4096];
-	for (size_t i = 0; i < spec->n_apps; i++) {
-		struct session_app tmp = { .spec = spec->apps[i] };
-		char where[32];
-		snprintf(where, sizeof(where), "/apps/%zu", i);
-		if ((r = set_label(d, &tmp, where, ret_err)) != 0) {
-			json_object_put(man), json_object_put(ex), json_object_put(allow);
-			goto fail;
-		}
-		char *n = NULL;
-		if (asprintf(&n, "%s%s%s", apps ? apps : "", apps ? "," : "", tmp.label) < 0)
-			n = NULL;
-		free(apps);
-		apps = n;
-		if (containers)
-			json_object_array_add(allow, json_object_new_string(tmp.label));
-	}
-	/* Without containers the endpoints' labels: the later app add ones too
-	 * (endpoints are made by the host only; the proxy's --apps decides). */
-	snprintf(buf, sizeof(buf), "desktop-%s-*", d->name);
-	if (!containers)
-		json_object_array_add(allow, json_object_new_string(buf));
-	json_object_array_add(allow, json_object_new_string("host"));
-	snprintf(buf, sizeof(buf), "%s/scm-gfx-proxy", s->libexec);
-	json_object_array_add(ex, json_object_new_string(buf));
-	json_object_array_add(ex, json_object_new_string("--size"));
-	snprintf(buf, sizeof(buf), "%ux%u", d->width, d->height);
-	json_object_array_add(ex, json_object_new_string(buf));
-	json_object_array_add(ex, json_object_new_string("--rfb-port"));
-	snprintf(buf, sizeof(buf), "%u", rfb_port);
-	json_object_array_add(ex, json_object_new_string(buf));
-	json_object_array_add(ex, json_object_new_string("--ws-port"));
-	snprintf(buf, sizeof(buf), "%u", ws_port);
-	json_object_array_add(ex, json_object_new_string(buf));
-	json_object_array_add(ex, json_object_new_string("--apps"));
-	json_object_array_add(ex, json_object_new_string(apps ? apps : ""));
-	json_object_object_add(man, "name", json_object_new_string(d->service));
-	json_object_object_add(man, "interface", json_object_new_string("gfx"));
-	snprintf(buf, sizeof(buf), "graphics proxy of desktop %s", d->name);
-	json_object_object_add(man, "description", json_object_new_string(buf));
-	json_object_object_add(man, "exec", ex);
-	if (containers) {
-		json_object *c = json_object_new_object(), *p = json_object_new_array();
-		json_object_array_add(p, json_object_new_string("gfx-proxy"));
-		json_object_object_add(c, "profiles", p);
-		json_object_object_add(man, "container", c);
-	}
-	json_object_object_add(man, "allow", allow);
-	json_object *reg = json_object_new_object();
-	json_object_object_add(reg, "manifest", man);
-	snprintf(buf, sizeof(buf), "(desktop %s)", d->name);
-	json_object_object_add(reg, "origin", json_object_new_string(buf));
-	r = scmd_request(s, "service.register", reg, NULL, NULL, 0, ret_err);
-	json_object_put(reg);
-	if (r != 0) {
-		r = scm_fail(ret_err, SCM_DESKTOP_E_START, "registering %s", d->service);
-		goto fail;
-	}
-	registered = true;
-	/* Start the proxy now (the first call activates it) and ask it where
-	 * viewers connect: a proxy that cannot start fails here, with
-	 * scmd's reason, before any app waits on it. */
-	scm_channel *ch = NULL;
-	char *addr = NULL, *pw = NULL, *vo = NULL, *tok = NULL;
-	uint64_t port = 0, wsp = 0;
-	r = scmd_channel(s, d->service, &ch, ret_err);
-	if (r == 0)
-		r = scm_gfx_viewer(ch, &addr, &port, &wsp, &pw, &vo, &tok, ret_err);
-	scm_channel_free(ch);
-	if (r == 0 && (!port || !pw || strlen(pw) != 8 || !tok || strlen(tok) < 16 || strlen(tok) >= sizeof(d->token)))
-		r = scm_fail(ret_err, SCM_DESKTOP_E_START, "%s gave no RFB port or secrets", d->service);
-	if (r == 0) {
-		d->rfb_port = (unsigned)port, d->ws_port = (unsigned)wsp;
-		snprintf(d->password, sizeof(d->password), "%s", pw);
-		snprintf(d->viewonly, sizeof(d->viewonly), "%s", vo ? vo : "");
-		snprintf(d->token, sizeof(d->token), "%s", tok);
-	}
-	free(addr), free(pw), free(vo), free(tok);
-	if (r != 0) {
-		r = scm_fail(ret_err, SCM_DESKTOP_E_START, "the graphics proxy %s did not start", d->service);
-		goto fail;
-	}
-	for (size_t i = 0; i < spec->n_apps; i++) {
-		struct session_app *a = &d->apps[d->n_apps];
-		/* A deep copy: the spec stays the caller's. */
-		a->spec.name = strdup(spec->apps[i].name);
-		size_t nc = 0, np = 0;
-		while (spec->apps[i].command[nc])
-			nc++;
-		while (spec->apps[i].profiles[np])
-			np++;
-		a->spec.command = calloc(nc + 1, sizeof(char *));
-		a->spec.profiles = calloc(np + 1, sizeof(char *));
-		for (size_t k = 0; a->spec.command && k < nc; k++)
-			a->spec.command[k] = strdup(spec->apps[i].command[k]);
-		for (size_t k = 0; a->spec.profiles && k < np; k++)
-			a->spec.profiles[k] = strdup(spec->apps[i].profiles[k]);
-		a->spec.width = spec->apps[i].width, a->spec.height = spec->apps[i].height;
-		a->spec.weight = spec->apps[i].weight;
-		d->n_apps++;
-		(void)set_label(d, a, "", NULL); /* checked above */
-		if ((r = start_app(s, d, a, ret_err)) != 0)
-			goto fail;
-	}
-	if (novnc_port) {
-		char port_s[16], logp[4096];
-		snprintf(port_s, sizeof(port_s), "%u", novnc_port);
-		snprintf(logp, sizeof(logp), "%s/novnc-http.log", d->dir);
-		char *argv[] = { "python3", "-c", (char *)novnc_py, port_s, NULL };
-		d->novnc_pid = spawn(argv, NULL, logp, NULL);
-		for (int i = 0; i < 100 && !port_open(novnc_port); i++)
-			nap(STEP_MS);
-		if (!port_open(novnc_port)) {
-			r = scm_fail(ret_err, SCM_DESKTOP_E_START, "the noVNC page server on 127.0.0.1:%u did not start (see %s)",
-				     novnc_port, logp);
-			goto fail;
-		}
-	}
-	d->next = s->desktops;
-	s->desktops = d;
-	write_state(s, d);
-	*ret = d;
-	return 0;
-fail:
-	session_teardown(s, d, registered);
-	session_desktop_free(d);
-	return r >= 100 ? r : SCM_DESKTOP_E_START;
+	(void)s;
+	for (size_t i = 0; i < d->n_apps; i++)
+		if (strcmp(d->apps[i].spec.name, a->spec.name) == 0)
+			return scm_fail(ret_err, SCM_DESKTOP_E_EXISTS, "desktop %s has an app %s already", d->name,
+					a->spec.name);
+	if (d->n_apps == SESSION_APPS_MAX)
+		return scm_fail(ret_err, SCM_DESKTOP_E_BADSPEC, "desktop %s has %d apps, the most it may", d->name,
+				SESSION_APPS_MAX);
+	return session_set_label(d, a, "/app", ret_err);
 }
 
-int session_app_add(struct session *s, struct desktop *d, desktop_app *app, struct session_app **ret,
-		    scm_error **ret_err)
+int session_app_add_work(struct session *s, struct desktop *d, struct session_app *a, scm_error **ret_err)
 {
-	int r = 0;
-	for (size_t i = 0; i < d->n_apps && r == 0; i++)
-		if (strcmp(d->apps[i].spec.name, app->name) == 0)
-			r = scm_fail(ret_err, SCM_DESKTOP_E_EXISTS, "desktop %s has an app %s already", d->name, app->name);
-	if (r == 0 && d->n_apps == SESSION_APPS_MAX)
-		r = scm_fail(ret_err, SCM_DESKTOP_E_BADSPEC, "desktop %s has %d apps, the most it may", d->name,
-			     SESSION_APPS_MAX);
-	if (r != 0) {
-		desktop_app_clear(app);
-		return r;
-	}
-	struct session_app *a = &d->apps[d->n_apps];
-	*a = (struct session_app){ .spec = *app };
-	*app = (desktop_app){ 0 }; /* ours now */
-	r = set_label(d, a, "/app", ret_err);
 	/* The proxy first, so the app's surface is let in. */
-	if (r == 0 && (r = tell_proxy_apps(s, d, a->label, ret_err)) != 0)
-		r = scm_fail(ret_err, SCM_DESKTOP_E_START, "telling %s about app %s", d->service, a->spec.name);
+	int r = session_tell_proxy_apps(s, d, a->label, NULL, ret_err);
+	if (r != 0)
+		return scm_fail(ret_err, SCM_DESKTOP_E_START, "telling %s about app %s", d->service, a->spec.name);
+	r = session_start_app(s, d, a, ret_err);
 	if (r != 0) {
-		desktop_app_clear(&a->spec);
-		*a = (struct session_app){ 0 };
-		return r;
-	}
-	d->n_apps++;
-	r = start_app(s, d, a, ret_err);
-	if (r != 0) {
-		d->n_apps--;
-		stop_app(s, d, a); /* and clears its spec */
+		session_stop_app_procs(s, d, a);
 		scm_error *e = NULL;
-		(void)tell_proxy_apps(s, d, NULL, &e);
+		(void)session_tell_proxy_apps(s, d, NULL, NULL, &e);
 		scm_error_free(e);
-		return r;
 	}
-	write_state(s, d);
-	*ret = a;
-	return 0;
+	return r;
 }
 
-int session_app_remove(struct session *s, struct desktop *d, const char *app, scm_error **ret_err)
+void session_app_remove_work(struct session *s, struct desktop *d, struct session_app *a)
 {
-	size_t i = 0;
-	while (i < d->n_apps && strcmp(d->apps[i].spec.name, app) != 0)
-		i++;
-	if (i == d->n_apps)
-		return scm_fail(ret_err, SCM_DESKTOP_E_NOAPP, "desktop %s has no app '%s'", d->name, app);
 	/* Stopping the app closes its channel: the proxy drops its surface. */
-	stop_app(s, d, &d->apps[i]);
-	memmove(&d->apps[i], &d->apps[i + 1], (d->n_apps - i - 1) * sizeof(d->apps[0]));
-	d->n_apps--;
+	session_stop_app_procs(s, d, a);
 	scm_error *e = NULL;
-	(void)tell_proxy_apps(s, d, NULL, &e);
+	(void)session_tell_proxy_apps(s, d, NULL, a->label, &e);
 	scm_error_free(e);
-	write_state(s, d);
-	return 0;
 }
 
-void session_stop(struct session *s, struct desktop *d)
+void session_unlist(struct session *s, struct desktop *d)
 {
 	for (struct desktop **p = &s->desktops; *p; p = &(*p)->next)
 		if (*p == d) {
 			*p = d->next;
 			break;
 		}
-	session_teardown(s, d, true);
 	session_desktop_free(d);
 }
 
-/* Apps on the host and page servers are this process's children. */
+void session_stop(struct session *s, struct desktop *d)
+{
+	session_teardown(s, d, true);
+	session_unlist(s, d);
+}
+
+/* Apps on the host and page servers are this process's children; those
+ * of a desktop an operation is using are its worker's to wait for (and a
+ * pid reaped here could be reused before the worker signals it). */
 void session_reap(struct session *s)
 {
-	pid_t pid;
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-		for (struct desktop *d = s->desktops; d; d = d->next) {
-			if (d->novnc_pid == pid)
-				d->novnc_pid = 0;
-			for (size_t i = 0; i < d->n_apps; i++)
-				if (d->apps[i].pid == pid)
-					d->apps[i].pid = 0;
-		}
+	for (struct desktop *d = s->desktops; d; d = d->next) {
+		if (d->ops || d->state != DESKTOP_RUNNING)
+			continue;
+		if (d->novnc_pid > 0 && waitpid(d->novnc_pid, NULL, WNOHANG) == d->novnc_pid)
+			d->novnc_pid = 0;
+		for (size_t i = 0; i < d->n_apps; i++)
+			if (d->apps[i].pid > 0 && waitpid(d->apps[i].pid, NULL, WNOHANG) == d->apps[i].pid)
+				d->apps[i].pid = 0;
+	}
 }

@@ -250,3 +250,225 @@ assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", 
 	# and the desktop can be launched again
 	launch
 }
+
+@test "desktop session: a slow launch holds up no one; a second launch of the name is refused at once" {
+	# The apps' agent waits for a gate the test opens: the launch cannot
+	# answer before, whatever the machine's speed. (Without containers the
+	# apps are the manager's children and get scmd's environment.)
+	G=$(mktemp -d /tmp/scm-gate.XXXXXX)
+	cat >"$G/agent" <<SH
+#!/bin/sh
+while [ ! -e "$G/gate" ]; do sleep 0.05; done
+exec "$SCM_BUILD/libexec/scm-desktop-agent" "\$@"
+SH
+	chmod 755 "$G" "$G/agent"
+	stop_scmd
+	SCM_DESKTOP_AGENT=$G/agent start_scmd
+	timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers >"$SCMT/launch.out" 2>&1 &
+	lpid=$!
+	# list answers while the launch waits, and shows the desktop starting
+	listed=
+	for _ in $(seq 200); do
+		"$SCMCTL" --json desktop list >"$SCMT/list.json" 2>&1 && grep -q '"starting"' "$SCMT/list.json" && listed=1 && break
+		sleep 0.05
+	done
+	cat "$SCMT/list.json"
+	[ -n "$listed" ]
+	run "$SCMCTL" desktop list
+	echo "$output"
+	[[ "$(sed -n 2p <<<"$output")" =~ ^two-apps\ +starting ]]
+	# the same name again: refused now, not after the first is done
+	run "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers
+	echo "$output"
+	[ "$status" -ne 0 ] && [[ "$output" == *"being launched already"* ]]
+	run "$SCMCTL" desktop show two-apps
+	[ "$status" -eq 5 ] && [[ "$output" == *"not running yet"* ]]
+	# all of that while the launch had not answered
+	kill -0 "$lpid"
+	[ ! -s "$SCMT/launch.out" ]
+	touch "$G/gate"
+	wait "$lpid"
+	cat "$SCMT/launch.out"
+	grep -qx ready "$SCMT/launch.out"
+	"$SCMCTL" --json desktop list | python3 -c '
+import json,sys
+d = json.load(sys.stdin)["desktops"]
+assert [(x["name"], x["state"]) for x in d] == [("two-apps", "running")], d'
+	# an app add waits for its app the same way (the gate is shut again);
+	# a stop sent meanwhile comes after it, and list answers throughout
+	rm "$G/gate"
+	"$SCMCTL" desktop app add two-apps "$EYES" >"$SCMT/add.out" 2>&1 &
+	apid=$!
+	# (its agent waiting at the gate: the manager is at the app add)
+	for _ in $(seq 200); do pgrep -f "$G/agent" >/dev/null && break; sleep 0.05; done
+	pgrep -f "$G/agent" >/dev/null
+	"$SCMCTL" desktop stop two-apps >"$SCMT/stop.out" 2>&1 &
+	spid=$!
+	run "$SCMCTL" desktop list
+	[ "$status" -eq 0 ] && [[ "$(sed -n 2p <<<"$output")" =~ ^two-apps\ +running ]]
+	run "$SCMCTL" desktop app add two-apps "$EYES"
+	[ "$status" -eq 5 ] && [[ "$output" == *"being stopped"* ]]
+	kill -0 "$apid" && kill -0 "$spid"
+	[ ! -s "$SCMT/add.out" ]
+	touch "$G/gate"
+	wait "$apid"
+	grep -q '^app eyes at' "$SCMT/add.out"
+	wait "$spid"
+	run "$SCMCTL" desktop list
+	[[ "$output" != *two-apps* ]]
+	# in that order: the launch, the app, the stop
+	grep -E '^desktop two-apps: (launched|app eyes added|stopped)' "$SCM_RUNTIME_DIR/logs/desktop.log" | cut -d' ' -f3 >"$SCMT/order"
+	[ "$(tr '\n' ' ' <"$SCMT/order")" = "launched app stopped " ]
+	rm -rf "$G"
+}
+
+@test "desktop session: a graphics proxy that dies comes back with its apps; show prints secrets that work" {
+	launch
+	old=$PASSWORD
+	# the manager's channel to the proxy revoked, the proxy alive: it
+	# takes a new channel and changes nothing
+	ch=$("$SCMCTL" --json channel list | python3 -c '
+import json,sys
+print([c for c in json.load(sys.stdin)["channels"] if c["service"] == "gfx-two-apps" and c["endpoint"] == "host"][0]["id"])')
+	"$SCMCTL" channel revoke "$ch"
+	for _ in $(seq 100); do grep -q "the proxy is the same" "$SCM_RUNTIME_DIR/logs/desktop.log" && break; sleep 0.05; done
+	grep -q "the proxy is the same" "$SCM_RUNTIME_DIR/logs/desktop.log"
+	"$SCMCTL" desktop show two-apps | python3 -c '
+import json,sys
+d = json.load(sys.stdin)
+assert d["password"] == sys.argv[1] and "proxy_restarts" not in d and "proxy" not in d, d
+assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", "two-apps-term"], d["stats"]' "$old"
+	ppid=$("$SCMCTL" --json service list | python3 -c '
+import json,sys
+print([s for s in json.load(sys.stdin)["services"] if s["name"] == "gfx-two-apps"][0]["pid"])')
+	[ "$ppid" -gt 0 ]
+	kill -9 "$ppid"
+	# the manager notices, starts the proxy again and tells it its apps
+	back=
+	for _ in $(seq 300); do
+		"$SCMCTL" desktop show two-apps >"$SCMT/show.json" 2>/dev/null &&
+			python3 -c '
+import json,sys
+d = json.load(open(sys.argv[1]))
+assert d["password"] != sys.argv[2] and d.get("proxy_restarts") == 1
+assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", "two-apps-term"]' "$SCMT/show.json" "$old" 2>/dev/null &&
+			back=1 && break
+		sleep 0.1
+	done
+	cat "$SCMT/show.json"
+	[ -n "$back" ]
+	read -r PORT PASSWORD < <(python3 -c '
+import json,sys
+d = json.load(open(sys.argv[1])); print(d["vnc"].split(":")[1], d["password"])' "$SCMT/show.json")
+	# the state file holds the new secrets, still 0600
+	python3 -c '
+import json,sys
+d = json.load(open(sys.argv[1]))
+assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], d' \
+		"$SCM_RUNTIME_DIR/desktops/two-apps.json" "$PASSWORD" "$PORT"
+	[ "$(stat -c %a "$SCM_RUNTIME_DIR/desktops/two-apps.json")" = 600 ]
+	# a viewer authenticates with what show printed, and not with the old one
+	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/after.png"
+	[ "$("$CHK" size "$SCMT/after.png")" = "1280 720" ]
+	run env SCM_VNC_PASSWORD=$old "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/old.png"
+	[ "$status" -eq 3 ]
+	grep -q "its graphics proxy was restarted" "$SCM_RUNTIME_DIR/logs/desktop.log"
+}
+
+@test "desktop session: a desktop is its owner's and root's (a rootless scmd's user and root)" {
+	id scmtest >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin scmtest
+	D=$(mktemp -d /tmp/scm-dsown.XXXXXX)
+	mkdir -p "$D/cfg"
+	chmod 755 "$D"; chown -R scmtest "$D"
+	as_user() { setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$D/run" "$@"; }
+	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" \
+		--config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
+	upid=$!
+	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	run as_user timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers
+	echo "$output"
+	[ "$status" -eq 0 ]
+	upw=$(sed -n 's/^password //p' <<<"$output")
+	# the state file: 0600, the owner's
+	[ "$(stat -c '%a %U' "$D/run/desktops/two-apps.json")" = "600 scmtest" ]
+	# root (allowed on the control socket) sees and may drive it
+	run env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" desktop show two-apps
+	[ "$status" -eq 0 ] && [[ "$output" == *"$upw"* ]]
+	# root's own desktop there is root's: scmd's user may not show or stop it
+	sed 's/"two-apps"/"roots"/' "$SCM_SRC/examples/desktops/two-apps.json" >"$D/roots.json"
+	run env SCM_RUNTIME_DIR="$D/run" timeout 90 "$SCMCTL" desktop launch "$D/roots.json" --no-containers
+	echo "$output"
+	[ "$status" -eq 0 ]
+	rpw=$(sed -n 's/^password //p' <<<"$output")
+	for m in show stop; do
+		run as_user "$SCMCTL" desktop $m roots
+		echo "$output"
+		[ "$status" -ne 0 ] && [[ "$output" == *"for its owner (uid 0) and root only, not uid $(id -u scmtest)"* ]]
+		[[ "$output" != *"$rpw"* ]]
+	done
+	# another non-root uid does not get in at all
+	run setpriv --reuid nobody --regid nogroup --clear-groups env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" desktop show two-apps
+	[ "$status" -ne 0 ] && [[ "$output" != *"$upw"* ]]
+	run as_user "$SCMCTL" desktop stop two-apps
+	[ "$status" -eq 0 ]
+	run env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" desktop stop roots
+	[ "$status" -eq 0 ]
+	kill "$upid"; wait "$upid" || true
+	cat "$D/run/logs/desktop.log"
+	! grep -qE "ERROR: AddressSanitizer|runtime error:" "$D/run/logs/desktop.log"
+	rm -rf "$D"
+}
+
+@test "desktop session: a manager killed halfway through a launch leaves what the next one tears down" {
+	"$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" >"$SCMT/launch.out" 2>&1 &
+	lpid=$!
+	# the state file is written from the launch's first step on
+	for _ in $(seq 500); do [ -e "$SCM_RUNTIME_DIR/desktops/two-apps.json" ] && break; sleep 0.01; done
+	mpid=$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; d = json.load(sys.stdin)["desktops"][0]; assert d["state"] == "starting", d; print(d["pid"])')
+	kill -9 "$mpid"
+	wait "$lpid" || true
+	[ "$(stat -c %a "$SCM_RUNTIME_DIR/desktops/two-apps.json")" = 600 ]
+	# the next manager (started by this call) tears it down before it answers
+	run "$SCMCTL" --json desktop list
+	echo "$output"
+	[ "$(echo "$output" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["desktops"]))')" = 0 ]
+	grep -q "left by an earlier session manager" "$SCM_RUNTIME_DIR/logs/desktop.log"
+	run "$SCMCTL" service list
+	[[ "$output" != *"gfx-two-apps"* ]]
+	# an app container scmd was still starting ends as well
+	for _ in $(seq 100); do
+		n=$("$SCMCTL" --json container list | python3 -c 'import json,sys; print(len([c for c in json.load(sys.stdin)["containers"] if c["state"] != "exited"]))')
+		[ "$n" = 0 ] && break
+		sleep 0.1
+	done
+	"$SCMCTL" --json container list
+	[ "$n" = 0 ]
+	launch
+}
+
+@test "desktop session: a manager told to end during a launch gives up its waits, answers and leaves nothing" {
+	G=$(mktemp -d /tmp/scm-gate.XXXXXX)
+	printf '#!/bin/sh\nwhile :; do sleep 0.05; done\n' >"$G/agent"
+	chmod 755 "$G" "$G/agent"
+	stop_scmd
+	SCM_DESKTOP_AGENT=$G/agent start_scmd
+	timeout 60 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers >"$SCMT/launch.out" 2>&1 &
+	lpid=$!
+	for _ in $(seq 200); do pgrep -f "$G/agent" >/dev/null && break; sleep 0.05; done
+	pgrep -f "$G/agent" >/dev/null
+	mpid=$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["pid"])')
+	kill -TERM "$mpid"
+	# the launch is answered (it failed) well before an app's 20 s are up
+	run wait "$lpid"
+	cat "$SCMT/launch.out"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	for _ in $(seq 100); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.05; done
+	! kill -0 "$mpid" 2>/dev/null
+	! pgrep -f "$G/agent"
+	run "$SCMCTL" endpoint list
+	[[ "$output" != *desktop-two-apps* ]]
+	run "$SCMCTL" service list
+	[[ "$output" != *gfx-two-apps* ]]
+	[ ! -e "$SCM_RUNTIME_DIR/desktops/two-apps.json" ]
+	rm -rf "$G"
+}
