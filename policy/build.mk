@@ -1,5 +1,5 @@
 # policy/: profiles, merge, decisions, lint, explain (libscmpolicy.a), the
-# `scmctl policy` subcommands (scm/scmctl-policy.c), a standalone
+# `scmctl policy` subcommands (scm/scmctl/scmctl-policy.c), a standalone
 # scm-policy tool, unit tests, the profile fuzz target and the bench.
 
 POLICY_SRCS := jsonscan util names profile constraint settings idl store merge sandbox decide explain \
@@ -13,7 +13,7 @@ POLICY_EXT_LIBS := $(shell pkg-config --libs libseccomp libcap 2>/dev/null)
 POLICY_LINK := $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB) $(POLICY_EXT_LIBS)
 
 $(B)/policy/%.o: PART_CFLAGS += -Ipolicy
-$(B)/scm/scmctl-policy.o: PART_CFLAGS += -Ipolicy
+$(B)/scm/scmctl/scmctl-policy.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/unit/policy/%.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/fuzz/fuzz_profile.o: PART_CFLAGS += -Ipolicy
 
@@ -23,9 +23,9 @@ $(POLICY_LIB): $(POLICY_OBJS)
 
 # scm-policy: `scmctl policy` without the daemon (tests run it before
 # scmctl exists; the scmd-facing subcommands answer "no daemon").
-$(B)/bin/scm-policy: $(B)/policy/tool-main.o $(B)/scm/scmctl-policy.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
+$(B)/bin/scm-policy: $(B)/policy/tool-main.o $(B)/scm/scmctl/scmctl-policy.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $(B)/policy/tool-main.o $(B)/scm/scmctl-policy.o $(POLICY_LINK) $(JSONC_LIBS)
+	$(LINK) -o $@ $(B)/policy/tool-main.o $(B)/scm/scmctl/scmctl-policy.o $(POLICY_LINK) $(JSONC_LIBS)
 BINS += $(B)/bin/scm-policy
 
 POLICY_TESTS := $(patsubst tests/unit/policy/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/policy/test_policy_*.c))
@@ -52,6 +52,6 @@ BENCH_DEPS += $(B)/tests/bench/policy-bench
 .PHONY: policy
 policy: $(POLICY_LIB) $(B)/bin/scm-policy $(POLICY_TESTS)
 
-# scmctl links scm/scmctl-policy.o (scm/build.mk), which needs the engine
+# scmctl links scm/scmctl/scmctl-policy.o (scm/build.mk), which needs the engine
 # (scm/build.mk links $(POLICY_EXT_LIBS) too).
 $(B)/bin/scmctl: $(POLICY_LIB)

@@ -1,5 +1,5 @@
 /* Fuzz target: service manifests through the parser scmd uses for
- * CONFIG/services/NAME.json and `scmctl service register` (scm/manifest.c). */
+ * CONFIG/services/NAME.json and `scmctl service register` (scm/scmd/manifest.c). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,9 +1,9 @@
 /* Unit tests of scmd's audit trail and log lines: the journal fields a
- * record becomes (scm/audit-record.c; checked here because the journal
+ * record becomes (scm/scmd/audit-record.c; checked here because the journal
  * cannot be pointed elsewhere), the file sink's cap and rotation
- * (scm/audit-file.c), folding of repeated connects, allowed ones too
- * (scm/audit.c, with a clock the test moves), and the sd-daemon prefix of
- * log lines (scm/log.c). */
+ * (scm/scmd/audit-file.c), folding of repeated connects, allowed ones too
+ * (scm/scmd/audit.c, with a clock the test moves), and the sd-daemon prefix of
+ * log lines (scm/scmd/log.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* Unit tests of scmd's broker logic without a daemon: connects that wait
- * for an activation (scm/pending.c, scm/broker.c), the quotas they are
+ * for an activation (scm/scmd/pending.c, scm/scmd/broker.c), the quotas they are
  * charged to, a connection that closes while its connects wait, and
- * revocation (scm/channel.c). The peers are real: the client and the
+ * revocation (scm/scmd/channel.c). The peers are real: the client and the
  * provider are the other ends of socketpairs, read with the wire codec,
  * so the test sees the frames and fds scmd would send. */
 #include <setjmp.h>

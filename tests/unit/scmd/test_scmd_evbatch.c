@@ -1,5 +1,5 @@
-/* Unit tests of the main loop's event batch (scm/evbatch.c) and of
- * watch_del() (scm/loop.c): a handler that frees objects whose events are
+/* Unit tests of the main loop's event batch (scm/scmd/evbatch.c) and of
+ * watch_del() (scm/scmd/loop.c): a handler that frees objects whose events are
  * still pending in the same epoll batch must not get them called. The
  * second half drives the real epoll set with eventfds, the way scmd's
  * loop does, with handlers that free each other. */

@@ -1,4 +1,4 @@
-/* Unit tests of the service manifest parser (scm/manifest.c), table
+/* Unit tests of the service manifest parser (scm/scmd/manifest.c), table
  * driven: what is accepted with which defaults, and that every refusal
  * names the member that is wrong. */
 #include <setjmp.h>

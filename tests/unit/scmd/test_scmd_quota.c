@@ -1,4 +1,4 @@
-/* Unit tests of scmd's quota ledger (scm/quota.c): what an endpoint may
+/* Unit tests of scmd's quota ledger (scm/scmd/quota.c): what an endpoint may
  * take, what charging and releasing do, and that a release of something
  * never charged is caught rather than wrapping the count around. */
 #include <setjmp.h>
