@@ -50,7 +50,7 @@ void conn_close(struct scmd *d, struct conn *c)
 	 * the provider's start goes on for the others. */
 	pending_drop_conn(d, c);
 	list_del(&c->dead_node); /* it may be closed before the main loop reaps it */
-	containers_conn_gone(d, c);
+	scmd_ctr_conn_gone(d, c);
 	quota_release_bytes(&c->ep->used, c->outq.bytes);
 	scm_outq_clear(&c->outq);
 	watch_del(d, &c->w);

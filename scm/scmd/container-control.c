@@ -89,7 +89,7 @@ static void on_exec_timer(struct scmd *d, struct watch *w, uint32_t events)
 		  x->name, d->exec_timeout_ms);
 }
 
-void containers_reap_execs(struct scmd *d)
+void scmd_ctr_reap_execs(struct scmd *d)
 {
 	for (struct exec_wait **pp = &execs; *pp;) {
 		struct exec_wait *x = *pp;
@@ -113,7 +113,7 @@ void containers_reap_execs(struct scmd *d)
 	}
 }
 
-void containers_conn_closed(struct scmd *d, struct conn *c);
+void scmd_ctr_conn_closed(struct scmd *d, struct conn *c);
 
 static void execs_conn_closed(struct conn *c)
 {
@@ -223,14 +223,14 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 	req.reply_conn = c;
 	req.call_id = m->call_id;
 	struct container_started st;
-	if (containers_start(d, &req, &st, &e) != 0)
+	if (scmd_ctr_start(d, &req, &st, &e) != 0)
 		fail(d, c, m->call_id, e);
 out:
 	strv_free(argv);
 	strv_free(profiles);
 }
 
-bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m)
+bool scmd_ctr_control(struct scmd *d, struct conn *c, const char *op, scm_message *m)
 {
 	json_object *a = m->json, *v;
 	const char *name = jstr(a, "name");
@@ -247,7 +247,7 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 	}
 	if (strcmp(op, "list") == 0) {
 		json_object *o = json_object_new_object();
-		json_object_object_add(o, "containers", containers_json(d, NULL));
+		json_object_object_add(o, "containers", scmd_ctr_json(d, NULL));
 		reply(d, c, id, o, NULL, 0);
 		return true;
 	}
@@ -263,7 +263,7 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 		return true;
 	}
 	if (strcmp(op, "show") == 0) {
-		json_object *arr = containers_json(d, name);
+		json_object *arr = scmd_ctr_json(d, name);
 		if (json_object_array_length(arr) == 0) {
 			json_object_put(arr);
 			conn_reply_fail(d, c, id, SCM_E_NOT_FOUND, "no container '%s'", name);
@@ -275,25 +275,25 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 		return true;
 	}
 	if (strcmp(op, "wait") == 0)
-		r = containers_wait(d, c, id, name, &e);
+		r = scmd_ctr_wait(d, c, id, name, &e);
 	else if (strcmp(op, "stop") == 0) {
 		unsigned t = json_object_object_get_ex(a, "timeout_ms", &v) ? (unsigned)json_object_get_int(v) : 0;
-		if ((r = containers_stop(d, name, t, &e)) == 0)
+		if ((r = scmd_ctr_stop(d, name, t, &e)) == 0)
 			reply(d, c, id, json_object_new_object(), NULL, 0);
 	} else if (strcmp(op, "kill") == 0) {
 		int sig = json_object_object_get_ex(a, "signal", &v) ? json_object_get_int(v) : SIGKILL;
 		if (sig <= 0 || sig >= 65)
 			r = scm_fail(&e, SCM_E_INVALID, "signal %d is not a signal", sig);
-		else if ((r = containers_signal(d, name, sig, &e)) == 0)
+		else if ((r = scmd_ctr_signal(d, name, sig, &e)) == 0)
 			reply(d, c, id, json_object_new_object(), NULL, 0);
 	} else if (strcmp(op, "rm") == 0) {
-		if ((r = containers_remove(d, name, &e)) == 0)
+		if ((r = scmd_ctr_remove(d, name, &e)) == 0)
 			reply(d, c, id, json_object_new_object(), NULL, 0);
 	} else if (strcmp(op, "logs") == 0) {
 		/* Every file of the log, oldest first: scmctl reads them in turn. */
 		int fds[CONTAINERS_LOG_FDS_MAX];
 		size_t n = 0;
-		if ((r = containers_log_fds(d, name, fds, &n, &e)) == 0) {
+		if ((r = scmd_ctr_log_fds(d, name, fds, &n, &e)) == 0) {
 			json_object *o = json_object_new_object();
 			json_object_object_add(o, "files", json_object_new_int((int)n));
 			reply(d, c, id, o, fds, n);
@@ -307,7 +307,7 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 		int errfd;
 		if (bad || !argv || !argv[0] || m->n_fds != 3)
 			r = scm_fail(&e, SCM_E_INVALID, "container.exec needs a non-empty argv and 3 fds (stdin, stdout, stderr)");
-		else if ((r = containers_exec(d, name, argv, m->fds, &pid, &errfd, &e)) == 0) {
+		else if ((r = scmd_ctr_exec(d, name, argv, m->fds, &pid, &errfd, &e)) == 0) {
 			struct exec_wait *x = calloc(1, sizeof(*x));
 			if (!x) {
 				kill(pid, SIGKILL);
@@ -338,8 +338,8 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 	return true;
 }
 
-void containers_conn_gone(struct scmd *d, struct conn *c)
+void scmd_ctr_conn_gone(struct scmd *d, struct conn *c)
 {
-	containers_conn_closed(d, c);
+	scmd_ctr_conn_closed(d, c);
 	execs_conn_closed(c);
 }

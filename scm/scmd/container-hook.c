@@ -55,7 +55,7 @@ struct waiter {
  * record for show/logs). A launch that fails or is abandoned makes it
  * dying: killed, its pidfd watched, and the record freed once reaped. No
  * step waits: every transition comes from a watch. */
-struct ctr {
+struct scmd_ctr {
 	struct list node;
 	char *name, *log_path, *cmdline, *state_path;
 	uint64_t serial; /* unique in this scmd: what timers hold, never the name */
@@ -78,10 +78,10 @@ struct ctr {
 	struct list waiters;
 };
 
-static struct ctr *ctr_find(struct scmd *d, const char *name)
+static struct scmd_ctr *ctr_find(struct scmd *d, const char *name)
 {
 	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
-		struct ctr *t = list_entry(p, struct ctr, node);
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
 		if (strcmp(t->name, name) == 0)
 			return t;
 	}
@@ -95,7 +95,7 @@ static struct ctr *ctr_find(struct scmd *d, const char *name)
  * line end when one is in reach. Rotating is K renames and an open, done at
  * most once per file's worth of output. */
 
-static void log_file(const struct ctr *t, int k, char *buf, size_t len)
+static void log_file(const struct scmd_ctr *t, int k, char *buf, size_t len)
 {
 	if (k == 0)
 		snprintf(buf, len, "%s", t->log_path);
@@ -103,7 +103,7 @@ static void log_file(const struct ctr *t, int k, char *buf, size_t len)
 		snprintf(buf, len, "%s.%d", t->log_path, k);
 }
 
-static void log_unlink_all(const struct ctr *t)
+static void log_unlink_all(const struct scmd_ctr *t)
 {
 	char p[PATH_MAX];
 	if (!t->log_path)
@@ -120,7 +120,7 @@ static int log_create(const char *path)
 }
 
 /* sb: the profiles' sandbox (its "log" size), or NULL for the default. */
-static int log_open(struct scmd *d, struct ctr *t, const container_sandbox *sb)
+static int log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb)
 {
 	int64_t max = sb && sb->log_max_bytes > 0 ? sb->log_max_bytes : CONTAINER_DEFAULT_LOG_BYTES;
 	int64_t files = sb && sb->log_files > 0 ? sb->log_files : CONTAINER_DEFAULT_LOG_FILES;
@@ -139,7 +139,7 @@ static int log_open(struct scmd *d, struct ctr *t, const container_sandbox *sb)
 	return t->log_fd < 0 ? -errno : 0;
 }
 
-static void log_rotate(struct ctr *t)
+static void log_rotate(struct scmd_ctr *t)
 {
 	char from[PATH_MAX], to[PATH_MAX];
 	t->log_fd = safe_close(t->log_fd);
@@ -152,7 +152,7 @@ static void log_rotate(struct ctr *t)
 	t->log_size = 0;
 }
 
-static void log_write(struct ctr *t, const char *buf, size_t n)
+static void log_write(struct scmd_ctr *t, const char *buf, size_t n)
 {
 	size_t cap = (size_t)t->log_file_max, keep = cap * (size_t)(t->log_files + 1);
 	if (n > keep) { /* no file would keep the head: skip its writes */
@@ -183,17 +183,17 @@ static void log_write(struct ctr *t, const char *buf, size_t n)
  * DRAIN_READS reads, then the other watches of this epoll batch have
  * their turn; the pipe (blocking on the container's side) holds it back
  * meanwhile. */
-static struct ctr *ctr_find_serial(struct scmd *d, uint64_t serial)
+static struct scmd_ctr *ctr_find_serial(struct scmd *d, uint64_t serial)
 {
 	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
-		struct ctr *t = list_entry(p, struct ctr, node);
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
 		if (t->serial == serial)
 			return t;
 	}
 	return NULL;
 }
 
-static void ctr_free_record(struct ctr *t)
+static void ctr_free_record(struct scmd_ctr *t)
 {
 	log_unlink_all(t);
 	free(t->name);
@@ -228,7 +228,7 @@ unsigned long long proc_starttime(pid_t pid)
 	return st;
 }
 
-static void state_write(struct scmd *d, struct ctr *t)
+static void state_write(struct scmd *d, struct scmd_ctr *t)
 {
 	if (asprintf(&t->state_path, "%s/containers/%s.state", d->runtime_dir, t->name) < 0) {
 		t->state_path = NULL;
@@ -242,20 +242,20 @@ static void state_write(struct scmd *d, struct ctr *t)
 	fclose(f);
 }
 
-static void state_remove(struct ctr *t)
+static void state_remove(struct scmd_ctr *t)
 {
 	if (t->state_path)
 		unlink(t->state_path);
 }
 
-static void fds_uncharge(struct scmd *d, struct ctr *t)
+static void fds_uncharge(struct scmd *d, struct scmd_ctr *t)
 {
 	d->ctr_fds_used -= t->fds;
 	t->fds = 0;
 }
 
 
-static void drain_output(struct scmd *d, struct ctr *t)
+static void drain_output(struct scmd *d, struct scmd_ctr *t)
 {
 	char buf[16384];
 	for (int i = 0; i < DRAIN_READS; i++) {
@@ -277,7 +277,7 @@ static void drain_output(struct scmd *d, struct ctr *t)
 
 static void on_output(struct scmd *d, struct watch *w, uint32_t events)
 {
-	drain_output(d, (struct ctr *)((char *)w - offsetof(struct ctr, outw)));
+	drain_output(d, (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, outw)));
 }
 
 static json_object *status_json(int status)
@@ -294,10 +294,10 @@ static void evict_old(struct scmd *d)
 	size_t n = 0;
 	struct list *p, *t;
 	for (p = d->containers.next; p != &d->containers; p = p->next)
-		n += list_entry(p, struct ctr, node)->exited;
+		n += list_entry(p, struct scmd_ctr, node)->exited;
 	list_for_each_safe(p, t, &d->containers)
 	{
-		struct ctr *c = list_entry(p, struct ctr, node);
+		struct scmd_ctr *c = list_entry(p, struct scmd_ctr, node);
 		if (n <= EXITED_KEEP)
 			break;
 		if (!c->exited)
@@ -310,7 +310,7 @@ static void evict_old(struct scmd *d)
 
 /* The container ended: answer waiters, drop its endpoint, free the runtime
  * object (cgroups, state), keep a record. */
-static void ctr_ended(struct scmd *d, struct ctr *t, int status)
+static void ctr_ended(struct scmd *d, struct scmd_ctr *t, int status)
 {
 	struct list *p, *q;
 
@@ -351,9 +351,9 @@ static void ctr_ended(struct scmd *d, struct ctr *t, int status)
 	evict_old(d);
 }
 
-static void launch_done(struct scmd *d, struct ctr *t, int r, scm_error *why);
+static void launch_done(struct scmd *d, struct scmd_ctr *t, int r, scm_error *why);
 
-static void launch_unwatch(struct scmd *d, struct ctr *t)
+static void launch_unwatch(struct scmd *d, struct scmd_ctr *t)
 {
 	/* The launch fd is the container's; it may be closed already. */
 	t->launchw.fd = container_launch_fd(t->c);
@@ -366,7 +366,7 @@ static void launch_unwatch(struct scmd *d, struct ctr *t)
 }
 
 /* Reads what the launch said so far; completes it on EOF. */
-static void launch_poll(struct scmd *d, struct ctr *t)
+static void launch_poll(struct scmd *d, struct scmd_ctr *t)
 {
 	scm_error *why = NULL;
 	int r = container_start_finish(t->c, &why);
@@ -377,11 +377,11 @@ static void launch_poll(struct scmd *d, struct ctr *t)
 
 static void on_launch(struct scmd *d, struct watch *w, uint32_t events)
 {
-	launch_poll(d, (struct ctr *)((char *)w - offsetof(struct ctr, launchw)));
+	launch_poll(d, (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, launchw)));
 }
 
 /* A dying container is gone once reaped: no record, no name kept. */
-static void ctr_dead(struct scmd *d, struct ctr *t)
+static void ctr_dead(struct scmd *d, struct scmd_ctr *t)
 {
 	struct list *p, *q;
 	/* Whoever waits (`container stop` does) hears that it is gone. */
@@ -412,7 +412,7 @@ static void ctr_dead(struct scmd *d, struct ctr *t)
 
 static void on_pidfd(struct scmd *d, struct watch *w, uint32_t events)
 {
-	struct ctr *t = (struct ctr *)((char *)w - offsetof(struct ctr, pidw));
+	struct scmd_ctr *t = (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, pidw));
 	int status;
 	if (t->launching)
 		launch_poll(d, t); /* PID 1 is gone: the pipe has said all */
@@ -424,10 +424,10 @@ static void on_pidfd(struct scmd *d, struct watch *w, uint32_t events)
 		ctr_ended(d, t, status);
 }
 
-void containers_service_gone(struct scmd *d, struct service *s)
+void scmd_ctr_service_gone(struct scmd *d, struct service *s)
 {
 	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
-		struct ctr *t = list_entry(p, struct ctr, node);
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
 		if (t->provider_of == s)
 			t->provider_of = NULL;
 		if (t->ep && t->ep->provider_of == s)
@@ -436,10 +436,10 @@ void containers_service_gone(struct scmd *d, struct service *s)
 }
 
 /* A conn that goes away stops waiting for anything. */
-void containers_conn_closed(struct scmd *d, struct conn *c)
+void scmd_ctr_conn_closed(struct scmd *d, struct conn *c)
 {
 	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
-		struct ctr *t = list_entry(p, struct ctr, node);
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
 		struct list *q, *u;
 		if (t->run_conn == c)
 			t->run_conn = NULL;
@@ -458,7 +458,7 @@ void containers_conn_closed(struct scmd *d, struct conn *c)
  * call and the provider's activation, and let the pidfd watch free it. */
 /* Gives up on a launch: e (taken) says why, on top of what the runtime
  * said (its chain, when there is one). */
-static void launch_abandon_chain(struct scmd *d, struct ctr *t, scm_error *e)
+static void launch_abandon_chain(struct scmd *d, struct scmd_ctr *t, scm_error *e)
 {
 	launch_unwatch(d, t);
 	t->launching = false;
@@ -483,8 +483,8 @@ static void launch_abandon_chain(struct scmd *d, struct ctr *t, scm_error *e)
 	/* The pidfd watch (level-triggered) frees it once PID 1 is reaped. */
 }
 
-static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *fmt, ...) _printf_(4, 5);
-static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *fmt, ...)
+static void launch_abandon(struct scmd *d, struct scmd_ctr *t, int code, const char *fmt, ...) _printf_(4, 5);
+static void launch_abandon(struct scmd *d, struct scmd_ctr *t, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -493,7 +493,7 @@ static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *
 	launch_abandon_chain(d, t, e);
 }
 
-static void launch_done(struct scmd *d, struct ctr *t, int r, scm_error *why)
+static void launch_done(struct scmd *d, struct scmd_ctr *t, int r, scm_error *why)
 {
 	launch_unwatch(d, t);
 	if (r != 0) {
@@ -521,7 +521,7 @@ static void launch_done(struct scmd *d, struct ctr *t, int r, scm_error *why)
 
 static void on_launch_timer(struct scmd *d, struct watch *w, uint32_t events)
 {
-	struct ctr *t = (struct ctr *)((char *)w - offsetof(struct ctr, launch_timer));
+	struct scmd_ctr *t = (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, launch_timer));
 	launch_abandon(d, t, SCM_E_TIMEOUT,
 		       "container '%s' did not start within %u ms (its setup is stuck: a mount source on a dead "
 		       "filesystem?); killed it", t->name, d->launch_timeout_ms);
@@ -631,7 +631,7 @@ static int open_pty(const struct container_req *req, int ret[2])
 	return 0;
 }
 
-int containers_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
+int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
 		     scm_error **ret_err)
 {
 	_cleanup_free_ char *sandbox_json = NULL;
@@ -718,8 +718,8 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 		spec->gid = (gid_t)(req->gid >= 0 ? req->gid : req->uid);
 	}
 	/* The endpoint belongs to the host id the container's user maps to. */
-	uid_t owner = containers_host_uid(d, spec);
-	if ((r = containers_add_binds(spec, sb, req->binds, ret_err)) != 0)
+	uid_t owner = scmd_ctr_host_uid(d, spec);
+	if ((r = scmd_ctr_add_binds(spec, sb, req->binds, ret_err)) != 0)
 		goto fail;
 	if ((r = set_env(spec, req->env, req->provider != NULL)) != 0 || (r = hide_runtime_dir(d, spec)) != 0) {
 		r = scm_fail(ret_err, r, "preparing the container: %s", strerror(-r));
@@ -732,13 +732,13 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	r = endpoint_create_dir(d, name, owner, prof_copy, &lim, &ep, ret_err);
 	if (r != 0)
 		goto fail;
-	containers_endpoint_peers(d, ep);
+	scmd_ctr_endpoint_peers(d, ep);
 	prof_copy = NULL; /* the endpoint owns them */
 	ep->eff = TAKE_PTR(eff);
 	ep->provider_of = req->provider;
 	ep->container = true;
 
-	struct ctr *t = calloc(1, sizeof(*t));
+	struct scmd_ctr *t = calloc(1, sizeof(*t));
 	if (!t || pipe2(outp, O_CLOEXEC | O_NONBLOCK) < 0 ||
 	    (req->attach && !req->tty && pipe2(attp, O_CLOEXEC | O_NONBLOCK) < 0) ||
 	    (req->tty && (errno = -open_pty(req, pty)) != 0)) {
@@ -758,7 +758,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	opts.id = name;
 	opts.endpoint = ep->dir;
 	container_idrange range;
-	containers_idrange(d, &range);
+	scmd_ctr_idrange(d, &range);
 	opts.idrange = &range;
 	opts.stdin_fd = req->stdin_fd >= 0 ? req->stdin_fd : devnull;
 	opts.stdout_fd = outp[1];
@@ -842,9 +842,9 @@ fail:
 	return r;
 }
 
-int containers_signal(struct scmd *d, const char *name, int sig, scm_error **ret_err)
+int scmd_ctr_signal(struct scmd *d, const char *name, int sig, scm_error **ret_err)
 {
-	struct ctr *t = ctr_find(d, name);
+	struct scmd_ctr *t = ctr_find(d, name);
 	if (!t || t->exited || t->dying)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no running container '%s'", name);
 	if (t->launching && sig == SIGKILL) {
@@ -866,7 +866,7 @@ struct stop_timer {
 static void on_stop_timer(struct scmd *d, struct watch *w, uint32_t events)
 {
 	struct stop_timer *st = (struct stop_timer *)w;
-	struct ctr *t = ctr_find_serial(d, st->serial);
+	struct scmd_ctr *t = ctr_find_serial(d, st->serial);
 	if (t && !t->exited && !t->dying)
 		container_signal(t->c, SIGKILL);
 	watch_del(d, w);
@@ -874,16 +874,16 @@ static void on_stop_timer(struct scmd *d, struct watch *w, uint32_t events)
 	free(st);
 }
 
-int containers_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_error **ret_err)
+int scmd_ctr_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_error **ret_err)
 {
 	struct stop_timer *st;
-	struct ctr *t = ctr_find(d, name);
+	struct scmd_ctr *t = ctr_find(d, name);
 	if (t && t->launching) {
 		/* Nothing to ask politely yet: its program has not started. */
 		launch_abandon(d, t, SCM_E_REVOKED, "container '%s' was stopped while it was starting", name);
 		return 0;
 	}
-	int r = containers_signal(d, name, SIGTERM, ret_err);
+	int r = scmd_ctr_signal(d, name, SIGTERM, ret_err);
 	if (r != 0)
 		return r;
 	st = calloc(1, sizeof(*st));
@@ -900,9 +900,9 @@ int containers_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_e
 	return 0;
 }
 
-int containers_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *name, scm_error **ret_err)
+int scmd_ctr_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *name, scm_error **ret_err)
 {
-	struct ctr *t = ctr_find(d, name);
+	struct scmd_ctr *t = ctr_find(d, name);
 	if (!t)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
 	if (t->exited) {
@@ -921,10 +921,10 @@ int containers_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char
 	return 0;
 }
 
-int containers_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
+int scmd_ctr_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
 		    int *ret_errfd, scm_error **ret_err)
 {
-	struct ctr *t = ctr_find(d, name);
+	struct scmd_ctr *t = ctr_find(d, name);
 	if (!t || t->exited || t->dying)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no running container '%s'", name);
 	if (t->launching)
@@ -935,10 +935,10 @@ int containers_exec(struct scmd *d, const char *name, char **argv, const int fds
 	return 0;
 }
 
-int containers_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,
+int scmd_ctr_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,
 		       scm_error **ret_err)
 {
-	struct ctr *t = ctr_find(d, name);
+	struct scmd_ctr *t = ctr_find(d, name);
 	int fds[CONTAINERS_LOG_FDS_MAX];
 	size_t n = 0;
 	if (!t || !t->log_path)
@@ -968,9 +968,9 @@ int containers_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *r
 	return 0;
 }
 
-int containers_remove(struct scmd *d, const char *name, scm_error **ret_err)
+int scmd_ctr_remove(struct scmd *d, const char *name, scm_error **ret_err)
 {
-	struct ctr *t = ctr_find(d, name);
+	struct scmd_ctr *t = ctr_find(d, name);
 	if (!t || t->dying)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
 	if (!t->exited)
@@ -981,11 +981,11 @@ int containers_remove(struct scmd *d, const char *name, scm_error **ret_err)
 	return 0;
 }
 
-json_object *containers_json(struct scmd *d, const char *only)
+json_object *scmd_ctr_json(struct scmd *d, const char *only)
 {
 	json_object *arr = json_object_new_array();
 	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
-		struct ctr *t = list_entry(p, struct ctr, node);
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
 		if ((only && strcmp(only, t->name) != 0) || t->dying)
 			continue;
 		json_object *o = json_object_new_object();
@@ -1020,7 +1020,7 @@ json_object *containers_json(struct scmd *d, const char *only)
 /* Shutdown: every container is told at once, and all of them together
  * get one deadline before SIGKILL; then each is reaped (after SIGKILL
  * that takes no time worth a timer). */
-void containers_stop_all(struct scmd *d)
+void scmd_ctr_stop_all(struct scmd *d)
 {
 	struct list *p, *q;
 	struct pollfd *pfds;
@@ -1030,7 +1030,7 @@ void containers_stop_all(struct scmd *d)
 	pfds = calloc(n + 1, sizeof(*pfds));
 	list_for_each_safe(p, q, &d->containers)
 	{
-		struct ctr *t = list_entry(p, struct ctr, node);
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
 		if (t->exited)
 			continue;
 		if (t->launching) {
@@ -1057,7 +1057,7 @@ void containers_stop_all(struct scmd *d)
 	free(pfds);
 	list_for_each_safe(p, q, &d->containers)
 	{
-		struct ctr *t = list_entry(p, struct ctr, node);
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
 		if (t->exited)
 			continue;
 		int status = 0;
@@ -1073,7 +1073,7 @@ void containers_stop_all(struct scmd *d)
 	cgroup_parent_remove(d);
 }
 
-int containers_init(struct scmd *d)
+int scmd_ctr_init(struct scmd *d)
 {
 	_cleanup_free_ char *dir = NULL, *logs = NULL, *lock = NULL, *inst = NULL;
 	list_init(&d->containers);
@@ -1102,7 +1102,7 @@ int containers_init(struct scmd *d)
 		log_error("another scmd runs with the runtime directory %s", d->runtime_dir);
 		return -EBUSY;
 	}
-	containers_cleanup_leftovers(d, dir);
+	scmd_ctr_cleanup_leftovers(d, dir);
 	/* Cgroups of its own: scm/scmd-PID-RANDOM, so no two scmds (at once,
 	 * or one after another) ever share a container's cgroup. */
 	unsigned rnd = 0;

@@ -19,7 +19,7 @@
 #include "container.h"
 #include "scmd.h"
 
-int containers_subids_init(struct scmd *d, const char *opt)
+int scmd_ctr_subids_init(struct scmd *d, const char *opt)
 {
 	container_idrange r;
 	_cleanup_(scm_error_freep) scm_error *err = NULL;
@@ -58,13 +58,13 @@ int containers_subids_init(struct scmd *d, const char *opt)
 	return 0;
 }
 
-void containers_idrange(const struct scmd *d, container_idrange *ret)
+void scmd_ctr_idrange(const struct scmd *d, container_idrange *ret)
 {
 	*ret = (container_idrange){ d->subuid_start, d->subuid_count, d->subgid_start, d->subgid_count };
 }
 
 /* The host uid of the container's user: its socket's owner. */
-uid_t containers_host_uid(const struct scmd *d, const container_spec *spec)
+uid_t scmd_ctr_host_uid(const struct scmd *d, const container_spec *spec)
 {
 	if (!d->subuid_count)
 		return geteuid();
@@ -77,7 +77,7 @@ uid_t containers_host_uid(const struct scmd *d, const container_spec *spec)
 	return d->subuid_start + (spec->n_uid_mappings || spec->uid >= d->subuid_count ? 0 : spec->uid);
 }
 
-void containers_endpoint_peers(const struct scmd *d, struct endpoint *ep)
+void scmd_ctr_endpoint_peers(const struct scmd *d, struct endpoint *ep)
 {
 	if (d->subuid_count) {
 		ep->peer_uid_min = d->subuid_start;
@@ -102,7 +102,7 @@ static bool clean_path(const char *p)
 
 /* binds: [{"source": ABS, "destination": ABS, "writable": bool}], checked
  * here (the container's ids must still reach the source to bind it). */
-int containers_add_binds(container_spec *spec, container_sandbox *sb, json_object *binds,
+int scmd_ctr_add_binds(container_spec *spec, container_sandbox *sb, json_object *binds,
 			 scm_error **ret_err)
 {
 	size_t n = binds ? json_object_array_length(binds) : 0;

@@ -113,7 +113,7 @@ static void cgroup_rmdir_tree(const char *dir)
  * reach them any more (their endpoints died with it), so they are killed
  * and everything they held is removed, each logged. Runs at start-up,
  * before any client is served, so waiting here delays no one. */
-void containers_cleanup_leftovers(struct scmd *d, const char *dir)
+void scmd_ctr_cleanup_leftovers(struct scmd *d, const char *dir)
 {
 	struct reaplist rl = { .n = 0 };
 	char prev[128] = "", path[4200];

@@ -312,7 +312,7 @@ void control_dispatch(struct scmd *d, struct conn *c, scm_message *m)
 		broker_connect(d, c, id, a); /* as the "host" identity */
 	else if (scmd_policy_control(d, c, op, id, a))
 		;
-	else if (containers_control(d, c, op, m))
+	else if (scmd_ctr_control(d, c, op, m))
 		;
 	else
 		conn_reply_fail(d, c, id, SCM_E_NO_METHOD, "unknown control op '%s'", op);

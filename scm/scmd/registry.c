@@ -188,7 +188,7 @@ static void provider_kill(struct scmd *d, struct service *s, int sig)
 {
 	scm_error *e = NULL;
 	if (s->in_container) {
-		if (s->container_name && containers_signal(d, s->container_name, sig, &e) != 0)
+		if (s->container_name && scmd_ctr_signal(d, s->container_name, sig, &e) != 0)
 			scm_error_free(e);
 	} else if (s->pid > 0)
 		kill(s->pid, sig);
@@ -233,7 +233,7 @@ static void activate_in_container(struct scmd *d, struct service *s)
 	 * activation timer), with pending connects answered either way. */
 	struct container_started st;
 	scm_error *e = NULL;
-	int r = containers_start(d, &req, &st, &e);
+	int r = scmd_ctr_start(d, &req, &st, &e);
 	free(argv);
 	if (r != 0) {
 		e = scm_error_wrap(e, SCM_E_ACTIVATION, "scmd/activation", "service '%s' could not be activated", s->name);
@@ -443,7 +443,7 @@ static void describe_status(int status, char *buf, size_t n)
 
 static void service_free(struct scmd *d, struct service *s)
 {
-	containers_service_gone(d, s);
+	scmd_ctr_service_gone(d, s);
 	watch_del(d, &s->timer);
 	safe_close(s->timer.fd);
 	list_del(&s->node);

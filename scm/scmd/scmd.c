@@ -39,7 +39,7 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
 			service_reap_children(d);
-			containers_reap_execs(d);
+			scmd_ctr_reap_execs(d);
 		} else if (si.ssi_signo == SIGHUP) {
 			/* the administrator's "reload": as scmctl policy reload */
 			scm_error *e = NULL;
@@ -202,13 +202,13 @@ int main(int argc, char **argv)
 	}
 	if (!d.config_dir)
 		d.config_dir = strdup("/etc/scm");
-	if (containers_subids_init(&d, subids) < 0)
+	if (scmd_ctr_subids_init(&d, subids) < 0)
 		return 1;
 	if (!d.idl_path && asprintf(&d.idl_path, "%s/idl:%s/idl", d.config_dir, SCM_DATADIR) < 0)
 		return 1;
 
 	/* Every channel and container costs scmd fds; ask for all the room
-	 * the hard limit gives (containers get half, see containers_init). */
+	 * the hard limit gives (containers get half, see scmd_ctr_init). */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -240,9 +240,9 @@ int main(int argc, char **argv)
 	list_init(&d.services);
 	list_init(&d.channels);
 	list_init(&d.dead_conns);
-	int cr = containers_init(&d);
+	int cr = scmd_ctr_init(&d);
 	if (cr < 0) {
-		/* containers_init said what (another scmd, a directory) */
+		/* scmd_ctr_init said what (another scmd, a directory) */
 		return 1;
 	}
 	d.default_limit = (struct quota){ .channels = 1024, .pending = 64, .conns = 256, .queued = 256 * 1024 };
@@ -314,7 +314,7 @@ int main(int argc, char **argv)
 	}
 
 	log_info("shutting down");
-	containers_stop_all(&d);
+	scmd_ctr_stop_all(&d);
 	struct list *p, *t;
 	list_for_each_safe(p, t, &d.endpoints) endpoint_remove(&d, list_entry(p, struct endpoint, node));
 	service_stop_all(&d);

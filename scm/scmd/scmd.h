@@ -221,54 +221,54 @@ struct container_req {
 	struct conn *reply_conn; /* answered (call_id) when the launch completes */
 	uint32_t call_id;
 };
-/* containers_start returns once the child is cloned; the launch completes
+/* scmd_ctr_start returns once the child is cloned; the launch completes
  * (or fails) later, from the event loop. */
 struct container_started {
 	const char *name, *endpoint;
 	pid_t pid;
 	uint64_t serial;
 };
-int containers_init(struct scmd *d);
-int containers_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
+int scmd_ctr_init(struct scmd *d);
+int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
 		     scm_error **ret_err);
-int containers_signal(struct scmd *d, const char *name, int sig, scm_error **ret_err);
-int containers_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_error **ret_err);
+int scmd_ctr_signal(struct scmd *d, const char *name, int sig, scm_error **ret_err);
+int scmd_ctr_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_error **ret_err);
 /* Replies to (c, call_id) when the container ends (at once if it has). */
-int containers_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *name,
+int scmd_ctr_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *name,
 		    scm_error **ret_err);
 /* Starts argv in the container; *ret_errfd reads EOF once it exec'd, or
  * the failing step's text. */
-int containers_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
+int scmd_ctr_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
 		    int *ret_errfd, scm_error **ret_err);
 /* The container's log files, oldest first (rotated ones, then the current
  * one), at most CONTAINERS_LOG_FDS_MAX; the caller closes them. */
 #define CONTAINERS_LOG_FDS_MAX 8
-int containers_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,
+int scmd_ctr_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,
 		       scm_error **ret_err);
-int containers_remove(struct scmd *d, const char *name, scm_error **ret_err);
-struct json_object *containers_json(struct scmd *d, const char *only);
-void containers_stop_all(struct scmd *d);
+int scmd_ctr_remove(struct scmd *d, const char *name, scm_error **ret_err);
+struct json_object *scmd_ctr_json(struct scmd *d, const char *only);
+void scmd_ctr_stop_all(struct scmd *d);
 void cgroup_parent_remove(struct scmd *d);
 /* container-leftovers.c: kill and remove what a dead scmd left in dir. */
-void containers_cleanup_leftovers(struct scmd *d, const char *dir);
+void scmd_ctr_cleanup_leftovers(struct scmd *d, const char *dir);
 /* container-hook.c: field 22 of /proc/PID/stat (0 when unreadable). */
 unsigned long long proc_starttime(pid_t pid);
-void containers_conn_closed(struct scmd *d, struct conn *c);
+void scmd_ctr_conn_closed(struct scmd *d, struct conn *c);
 /* Forget c everywhere containers wait on it (container and exec waiters). */
-void containers_conn_gone(struct scmd *d, struct conn *c);
-void containers_reap_execs(struct scmd *d);
+void scmd_ctr_conn_gone(struct scmd *d, struct conn *c);
+void scmd_ctr_reap_execs(struct scmd *d);
 /* Forget s wherever a container or its endpoint refers to it (s is freed). */
-void containers_service_gone(struct scmd *d, struct service *s);
-bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m);
+void scmd_ctr_service_gone(struct scmd *d, struct service *s);
+bool scmd_ctr_control(struct scmd *d, struct conn *c, const char *op, scm_message *m);
 /* container-identity.c: the subordinate id range and what follows from it. */
 struct container_spec;
 struct container_sandbox;
 struct container_idrange;
-int containers_subids_init(struct scmd *d, const char *opt); /* --subids or /etc/sub[ug]id */
-void containers_idrange(const struct scmd *d, struct container_idrange *ret);
-uid_t containers_host_uid(const struct scmd *d, const struct container_spec *spec);
-void containers_endpoint_peers(const struct scmd *d, struct endpoint *ep);
-int containers_add_binds(struct container_spec *spec, struct container_sandbox *sb,
+int scmd_ctr_subids_init(struct scmd *d, const char *opt); /* --subids or /etc/sub[ug]id */
+void scmd_ctr_idrange(const struct scmd *d, struct container_idrange *ret);
+uid_t scmd_ctr_host_uid(const struct scmd *d, const struct container_spec *spec);
+void scmd_ctr_endpoint_peers(const struct scmd *d, struct endpoint *ep);
+int scmd_ctr_add_binds(struct container_spec *spec, struct container_sandbox *sb,
 			 struct json_object *binds, scm_error **ret_err);
 /* registry.c: a provider container ended / connected its control socket. */
 void service_container_exited(struct scmd *d, struct service *s, int status);
