@@ -215,7 +215,11 @@ bool pcons_within(const pcons *old_c, const pcons *new_c);
 /* settings.c */
 /* Parses a rule's "settings" into r; on error, *ret_key names the setting
  * at fault (NULL: the object itself) and err says what is wrong. */
-int rsettings_from_json(struct json_object *o, prule *r, const char **ret_key, char *err, size_t errsz);
+/* Parses a rule's "settings" into r (sorted by name). On a bad value
+ * -EINVAL with *ret_key the offending key (or NULL for the object) and
+ * *ret_why a static reason; the caller words the error with its JSON
+ * pointer. -ENOMEM alone. */
+int rsettings_from_json(struct json_object *o, prule *r, const char **ret_key, const char **ret_why);
 void rsettings_done(prule *r);
 /* NULL when s fits svc's interface, else why (static). */
 const char *rsetting_check(const pidl_service *svc, const rsetting *s);

@@ -407,13 +407,13 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 	if (json_object_object_get_ex(o, "args", &a) && (res = parse_args(c, r, a, sub)))
 		return res;
 	if (json_object_object_get_ex(o, "settings", &a)) {
-		char msg[256], at[400];
-		const char *key;
-		if ((res = rsettings_from_json(a, r, &key, msg, sizeof(msg))) == -ENOMEM)
+		char at[400];
+		const char *key, *why;
+		if ((res = rsettings_from_json(a, r, &key, &why)) == -ENOMEM)
 			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 		snprintf(at, sizeof(at), "%s/settings%s%.200s", ptr, key ? "/" : "", key ? key : "");
 		if (res)
-			return perr(c, at, "%s", msg);
+			return perr(c, at, "%s", why);
 	}
 	return 0;
 }
