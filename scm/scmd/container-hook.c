@@ -54,7 +54,7 @@ static struct scmd_ctr *ctr_find_serial(struct scmd *d, uint64_t serial)
 
 void ctr_free_record(struct scmd_ctr *t)
 {
-	log_unlink_all(t);
+	ctr_log_unlink_all(t);
 	free(t->name);
 	free(t->log_path);
 	free(t->cmdline);
@@ -94,14 +94,14 @@ static void ctr_ended(struct scmd *d, struct scmd_ctr *t, int status)
 	struct list *p, *q;
 
 	if (t->outw.fd >= 0)
-		drain_output(d, t);
+		ctr_drain_output(d, t);
 	t->exited = true;
 	t->status = status;
 	t->ended = now_usec();
 	watch_del(d, &t->pidw);
 	t->c = container_free(t->c); /* reaped: nothing here waits */
 	t->pidw.fd = -1;
-	state_remove(t);
+	ctr_state_remove(t);
 	fds_uncharge(d, t);
 	if (t->outw.fd >= 0) {
 		watch_del(d, &t->outw);
@@ -116,7 +116,7 @@ static void ctr_ended(struct scmd *d, struct scmd_ctr *t, int status)
 	list_for_each_safe(p, q, &t->waiters)
 	{
 		struct waiter *w = list_entry(p, struct waiter, node);
-		json_object *o = status_json(status);
+		json_object *o = ctr_status_json(status);
 		json_object_object_add(o, "name", json_object_new_string(t->name));
 		conn_send(d, w->conn, SCM_FRAME_REPLY, w->call_id, o, NULL, 0);
 		json_object_put(o);
@@ -138,7 +138,7 @@ static void ctr_dead(struct scmd *d, struct scmd_ctr *t)
 	list_for_each_safe(p, q, &t->waiters)
 	{
 		struct waiter *w = list_entry(p, struct waiter, node);
-		json_object *o = status_json(W_EXITCODE(0, SIGKILL));
+		json_object *o = ctr_status_json(W_EXITCODE(0, SIGKILL));
 		json_object_object_add(o, "name", json_object_new_string(t->name));
 		conn_send(d, w->conn, SCM_FRAME_REPLY, w->call_id, o, NULL, 0);
 		json_object_put(o);
@@ -152,7 +152,7 @@ static void ctr_dead(struct scmd *d, struct scmd_ctr *t)
 		t->outw.fd = safe_close(t->outw.fd);
 	}
 	t->c = container_free(t->c);
-	state_remove(t);
+	ctr_state_remove(t);
 	fds_uncharge(d, t);
 	t->attach_fd = safe_close(t->attach_fd);
 	t->log_fd = safe_close(t->log_fd);
@@ -160,12 +160,12 @@ static void ctr_dead(struct scmd *d, struct scmd_ctr *t)
 	ctr_free_record(t);
 }
 
-void on_pidfd(struct scmd *d, struct watch *w, uint32_t events)
+void ctr_on_pidfd(struct scmd *d, struct watch *w, uint32_t events)
 {
 	struct scmd_ctr *t = (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, pidw));
 	int status;
 	if (t->launching)
-		launch_poll(d, t); /* PID 1 is gone: the pipe has said all */
+		ctr_launch_poll(d, t); /* PID 1 is gone: the pipe has said all */
 	if (container_try_wait(t->c, &status) != 0)
 		return;
 	if (t->dying)
@@ -210,7 +210,7 @@ int scmd_ctr_signal(struct scmd *d, const char *name, int sig, scm_error **ret_e
 	if (!t || t->exited || t->dying)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no running container '%s'", name);
 	if (t->launching && sig == SIGKILL) {
-		launch_abandon(d, t, SCM_E_REVOKED, "container '%s' was killed while it was starting", name);
+		ctr_launch_abandon(d, t, SCM_E_REVOKED, "container '%s' was killed while it was starting", name);
 		return 0;
 	}
 	int r = container_signal(t->c, sig);
@@ -242,7 +242,7 @@ int scmd_ctr_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_err
 	struct scmd_ctr *t = ctr_find(d, name);
 	if (t && t->launching) {
 		/* Nothing to ask politely yet: its program has not started. */
-		launch_abandon(d, t, SCM_E_REVOKED, "container '%s' was stopped while it was starting", name);
+		ctr_launch_abandon(d, t, SCM_E_REVOKED, "container '%s' was stopped while it was starting", name);
 		return 0;
 	}
 	int r = scmd_ctr_signal(d, name, SIGTERM, ret_err);
@@ -268,7 +268,7 @@ int scmd_ctr_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *
 	if (!t)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
 	if (t->exited) {
-		json_object *o = status_json(t->status);
+		json_object *o = ctr_status_json(t->status);
 		json_object_object_add(o, "name", json_object_new_string(t->name));
 		conn_send(d, c, SCM_FRAME_REPLY, call_id, o, NULL, 0);
 		json_object_put(o);
@@ -327,7 +327,7 @@ void scmd_ctr_stop_all(struct scmd *d)
 		if (t->exited)
 			continue;
 		if (t->launching) {
-			launch_abandon(d, t, SCM_E_REVOKED, "scmd is shutting down");
+			ctr_launch_abandon(d, t, SCM_E_REVOKED, "scmd is shutting down");
 			continue;
 		}
 		if (!t->dying)

@@ -58,25 +58,25 @@ struct scmd_ctr {
 /* container-hook.c */
 struct scmd_ctr *ctr_find(struct scmd *d, const char *name);
 void ctr_free_record(struct scmd_ctr *t);
-void on_pidfd(struct scmd *d, struct watch *w, uint32_t events);
+void ctr_on_pidfd(struct scmd *d, struct watch *w, uint32_t events);
 
 /* container-launch.c: a launch in progress ends (done, or given up). */
-void launch_poll(struct scmd *d, struct scmd_ctr *t);
-void launch_abandon(struct scmd *d, struct scmd_ctr *t, int code, const char *fmt, ...) _printf_(4, 5);
+void ctr_launch_poll(struct scmd *d, struct scmd_ctr *t);
+void ctr_launch_abandon(struct scmd *d, struct scmd_ctr *t, int code, const char *fmt, ...) _printf_(4, 5);
 
 /* container-output.c */
-int log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb);
-void log_unlink_all(const struct scmd_ctr *t);
-void drain_output(struct scmd *d, struct scmd_ctr *t);
-void on_output(struct scmd *d, struct watch *w, uint32_t events);
-int open_pty(const struct container_req *req, int ret[2]);
+int ctr_log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb);
+void ctr_log_unlink_all(const struct scmd_ctr *t);
+void ctr_drain_output(struct scmd *d, struct scmd_ctr *t);
+void ctr_on_output(struct scmd *d, struct watch *w, uint32_t events);
+int ctr_open_pty(const struct container_req *req, int ret[2]);
 
 /* container-view.c */
-json_object *status_json(int status);
+json_object *ctr_status_json(int status);
 
 /* container-leftovers.c: the state file the next scmd reads if this one
  * dies without cleaning up. */
-void state_write(struct scmd *d, struct scmd_ctr *t);
-void state_remove(struct scmd_ctr *t);
+void ctr_state_write(struct scmd *d, struct scmd_ctr *t);
+void ctr_state_remove(struct scmd_ctr *t);
 
 #endif

@@ -40,7 +40,7 @@ static void launch_unwatch(struct scmd *d, struct scmd_ctr *t)
 }
 
 /* Reads what the launch said so far; completes it on EOF. */
-void launch_poll(struct scmd *d, struct scmd_ctr *t)
+void ctr_launch_poll(struct scmd *d, struct scmd_ctr *t)
 {
 	scm_error *why = NULL;
 	int r = container_start_finish(t->c, &why);
@@ -51,7 +51,7 @@ void launch_poll(struct scmd *d, struct scmd_ctr *t)
 
 static void on_launch(struct scmd *d, struct watch *w, uint32_t events)
 {
-	launch_poll(d, (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, launchw)));
+	ctr_launch_poll(d, (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, launchw)));
 }
 
 /* The launch failed, timed out or was stopped: kill it, answer the run
@@ -83,7 +83,7 @@ static void launch_abandon_chain(struct scmd *d, struct scmd_ctr *t, scm_error *
 	/* The pidfd watch (level-triggered) frees it once PID 1 is reaped. */
 }
 
-void launch_abandon(struct scmd *d, struct scmd_ctr *t, int code, const char *fmt, ...)
+void ctr_launch_abandon(struct scmd *d, struct scmd_ctr *t, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -121,9 +121,9 @@ static void launch_done(struct scmd *d, struct scmd_ctr *t, int r, scm_error *wh
 static void on_launch_timer(struct scmd *d, struct watch *w, uint32_t events)
 {
 	struct scmd_ctr *t = (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, launch_timer));
-	launch_abandon(d, t, SCM_E_TIMEOUT,
-		       "container '%s' did not start within %u ms (its setup is stuck: a mount source on a dead "
-		       "filesystem?); killed it", t->name, d->launch_timeout_ms);
+	ctr_launch_abandon(d, t, SCM_E_TIMEOUT,
+			   "container '%s' did not start within %u ms (its setup is stuck: a mount source on a dead "
+			   "filesystem?); killed it", t->name, d->launch_timeout_ms);
 }
 
 /* A clean environment: nothing of scmd's leaks into containers. */
@@ -313,7 +313,7 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	struct scmd_ctr *t = calloc(1, sizeof(*t));
 	if (!t || pipe2(outp, O_CLOEXEC | O_NONBLOCK) < 0 ||
 	    (req->attach && !req->tty && pipe2(attp, O_CLOEXEC | O_NONBLOCK) < 0) ||
-	    (req->tty && (errno = -open_pty(req, pty)) != 0)) {
+	    (req->tty && (errno = -ctr_open_pty(req, pty)) != 0)) {
 		r = scm_fail(ret_err, -errno, "pipe or pty: %m");
 		free(t);
 		goto fail;
@@ -321,7 +321,7 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	/* The container writes blocking; only scmd's read end is non-blocking. */
 	fcntl(outp[1], F_SETFL, 0);
 	t->name = strdup(name);
-	(void)log_open(d, t, sb); /* without a log the container still runs */
+	(void)ctr_log_open(d, t, sb); /* without a log the container still runs */
 	t->attach_fd = attp[1];
 	list_init(&t->waiters);
 
@@ -357,7 +357,7 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 		r = why ? scm_fail(ret_err, r, "container '%s' did not start", name)
 			: scm_fail(ret_err, r, "container '%s' did not start: %s", name, strerror(-r));
 		safe_close(t->log_fd);
-		log_unlink_all(t);
+		ctr_log_unlink_all(t);
 		free(t->log_path);
 		free(t->name);
 		free(t);
@@ -379,8 +379,8 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	t->launchw = (struct watch){ container_launch_fd(t->c), on_launch };
 	t->launch_timer = (struct watch){ timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
 					  on_launch_timer };
-	t->pidw = (struct watch){ container_pidfd(t->c), on_pidfd };
-	t->outw = (struct watch){ TAKE_FD(outp[0]), on_output };
+	t->pidw = (struct watch){ container_pidfd(t->c), ctr_on_pidfd };
+	t->outw = (struct watch){ TAKE_FD(outp[0]), ctr_on_output };
 	watch_add(d, &t->launchw, EPOLLIN);
 	if (t->launch_timer.fd >= 0) {
 		timer_arm(&t->launch_timer, d->launch_timeout_ms);
@@ -389,7 +389,7 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	watch_add(d, &t->pidw, EPOLLIN);
 	watch_add(d, &t->outw, EPOLLIN);
 	list_add(d->containers.prev, &t->node);
-	state_write(d, t);
+	ctr_state_write(d, t);
 	ret->name = t->name;
 	ret->pid = container_pid(t->c);
 	ret->endpoint = t->ep->path;

@@ -208,7 +208,7 @@ unsigned long long proc_starttime(pid_t pid)
 	return st;
 }
 
-void state_write(struct scmd *d, struct scmd_ctr *t)
+void ctr_state_write(struct scmd *d, struct scmd_ctr *t)
 {
 	if (asprintf(&t->state_path, "%s/containers/%s.state", d->runtime_dir, t->name) < 0) {
 		t->state_path = NULL;
@@ -222,7 +222,7 @@ void state_write(struct scmd *d, struct scmd_ctr *t)
 	fclose(f);
 }
 
-void state_remove(struct scmd_ctr *t)
+void ctr_state_remove(struct scmd_ctr *t)
 {
 	if (t->state_path)
 		unlink(t->state_path);

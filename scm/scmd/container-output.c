@@ -35,7 +35,7 @@ static void log_file(const struct scmd_ctr *t, int k, char *buf, size_t len)
 		snprintf(buf, len, "%s.%d", t->log_path, k);
 }
 
-void log_unlink_all(const struct scmd_ctr *t)
+void ctr_log_unlink_all(const struct scmd_ctr *t)
 {
 	char p[PATH_MAX];
 	if (!t->log_path)
@@ -52,7 +52,7 @@ static int log_create(const char *path)
 }
 
 /* sb: the profiles' sandbox (its "log" size), or NULL for the default. */
-int log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb)
+int ctr_log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb)
 {
 	int64_t max = sb && sb->log_max_bytes > 0 ? sb->log_max_bytes : CONTAINER_DEFAULT_LOG_BYTES;
 	int64_t files = sb && sb->log_files > 0 ? sb->log_files : CONTAINER_DEFAULT_LOG_FILES;
@@ -66,7 +66,7 @@ int log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb)
 		t->log_path = NULL;
 		return -ENOMEM;
 	}
-	log_unlink_all(t); /* what a container of that name left before scmd restarted */
+	ctr_log_unlink_all(t); /* what a container of that name left before scmd restarted */
 	t->log_fd = log_create(t->log_path);
 	return t->log_fd < 0 ? -errno : 0;
 }
@@ -115,7 +115,7 @@ static void log_write(struct scmd_ctr *t, const char *buf, size_t n)
  * DRAIN_READS reads, then the other watches of this epoll batch have
  * their turn; the pipe (blocking on the container's side) holds it back
  * meanwhile. */
-void drain_output(struct scmd *d, struct scmd_ctr *t)
+void ctr_drain_output(struct scmd *d, struct scmd_ctr *t)
 {
 	char buf[16384];
 	for (int i = 0; i < DRAIN_READS; i++) {
@@ -135,15 +135,15 @@ void drain_output(struct scmd *d, struct scmd_ctr *t)
 	}
 }
 
-void on_output(struct scmd *d, struct watch *w, uint32_t events)
+void ctr_on_output(struct scmd *d, struct watch *w, uint32_t events)
 {
-	drain_output(d, (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, outw)));
+	ctr_drain_output(d, (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, outw)));
 }
 
 /* A pty pair for an attached run: [0] the master (for scmctl), [1] the
  * slave, opened through the master (TIOCGPTPEER) rather than by a name in
  * /dev/pts that could be swapped. */
-int open_pty(const struct container_req *req, int ret[2])
+int ctr_open_pty(const struct container_req *req, int ret[2])
 {
 	_cleanup_close_ int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	int unlock = 0;

@@ -7,7 +7,7 @@
 
 #include "container-hook.h"
 
-json_object *status_json(int status)
+json_object *ctr_status_json(int status)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "exit_code", json_object_new_int(container_wait_status_to_exit(status)));
