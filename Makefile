@@ -97,7 +97,7 @@ install: $(BINS) $(LIBEXEC) $(LIBSCM) $(LIBSCM_SO) $(B)/lib/libscm.pc
 	install -m 755 $(LIBSCM_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libscm.so.1 $(DESTDIR)$(PREFIX)/lib/libscm.so
 	install -m 644 $(B)/lib/libscm.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 644 stubs/include/scm/scm.h stubs/include/scm/idl.h stubs/include/scm/stub-rt.h stubs/include/scm/constraint.h \
+	install -m 644 stubs/include/scm/scm.h stubs/include/scm/idl.h stubs/include/scm/stub-rt.h stubs/include/scm/constraint.h stubs/include/scm/clipflow.h \
 		$(DESTDIR)$(PREFIX)/include/scm/
 	install -m 644 stubs/idl/*.json $(DESTDIR)$(PREFIX)/share/scm/idl/
 	install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/

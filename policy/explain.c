@@ -161,6 +161,9 @@ int policy_explain(const policy_effective *e, const char *service, const char *m
 {
 	json_object *args = NULL;
 	policy_decision d = { 0 };
+	/* "@clipboard FROM TO": a clipboard flow (no service has an '@'). */
+	if (service && strcmp(service, "@clipboard") == 0)
+		return clip_explain(e, method, args_json, ret, ret_err);
 	if (!service || !name_valid(service, false))
 		return scm_fail(ret_err, SCM_E_INVALID, "bad service name \"%.80s\"", service ? service : "");
 	if (method && !name_valid(method, false))
@@ -253,6 +256,10 @@ void policy_explain_print(struct json_object *x, FILE *f)
 {
 	json_object *rule = NULL, *grant = NULL, *args = NULL, *ms = NULL;
 	const char *svc = gs(x, "service"), *m = gs(x, "method");
+	if (svc && strcmp(svc, "@clipboard") == 0) {
+		clip_explain_print(x, f);
+		return;
+	}
 	fprintf(f, "%s%s%s: %s\n", svc ? svc : "?", m ? "." : "", m ? m : "",
 		gs(x, "decision") ? gs(x, "decision") : "?");
 	if (gs(x, "origin"))
