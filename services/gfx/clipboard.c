@@ -247,6 +247,10 @@ int gfx_clip_put(gfx_clip *cb, gfx_client *c, const void *data, size_t len, char
 		return ERR(GFX_E_LIMIT, "%zu bytes, more than the %u the desktop clipboard holds", len,
 			   GFX_CLIP_BYTES_MAX);
 	}
+	if (len == 0) {
+		audit(cb, "copy", from, "desktop", 0, false, "the app has no selection");
+		return ERR(GFX_E_INVALID, "the selection is empty");
+	}
 	set_clipboard(cb, from, a->rules_json, data, len);
 	audit(cb, "copy", from, "desktop", len, true, "the user's chord");
 	/* The viewers' clipboard joins only where the app's rules say so. */
@@ -302,56 +306,4 @@ json_object *gfx_clip_stats(const gfx_clip *cb)
 	}
 	json_object_object_add(o, "log", log);
 	return o;
-}
-
-int gfx_clip_memfd(const void *data, size_t len, int *ret_fd)
-{
-	_cleanup_close_ int fd = memfd_create("scm-clipboard", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -errno;
-	for (size_t off = 0; off < len;) {
-		ssize_t k = write(fd, (const char *)data + off, len - off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return k < 0 ? -errno : -EIO;
-		off += (size_t)k;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		return -errno;
-	*ret_fd = TAKE_FD(fd);
-	return 0;
-}
-
-int gfx_clip_read_memfd(int fd, char **ret_data, size_t *ret_len, char *err, size_t errsz)
-{
-	struct stat st;
-	int seals = fcntl(fd, F_GET_SEALS);
-	const int need = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
-	/* F_GET_SEALS works on memfds only: no pipe or FUSE file can stall us. */
-	if (seals < 0 || (seals & need) != need)
-		return ERR(GFX_E_INVALID, "/data: not a memfd sealed against writing and resizing");
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return ERR(GFX_E_INVALID, "/data: cannot stat it");
-	if (st.st_size > (off_t)GFX_CLIP_BYTES_MAX)
-		return ERR(GFX_E_LIMIT, "/data: %lld bytes, more than the %u the desktop clipboard holds",
-			   (long long)st.st_size, GFX_CLIP_BYTES_MAX);
-	size_t len = (size_t)st.st_size;
-	char *buf = malloc(len + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (size_t off = 0; off < len;) {
-		ssize_t k = pread(fd, buf + off, len - off, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			free(buf);
-			return ERR(GFX_E_INVALID, "/data: short read");
-		}
-		off += (size_t)k;
-	}
-	buf[len] = '\0';
-	*ret_data = buf;
-	*ret_len = len;
-	return 0;
 }
