@@ -215,21 +215,25 @@ int main(int argc, char **argv)
 					return die("the gfx channel ended", r, serr);
 				break;
 			case 3:
-				/* Xlib's I/O error handler ends us when Xvfb goes. */
-				while (XPending(dpy)) {
-					XEvent xe;
-					char *text;
-					size_t len;
-					XNextEvent(dpy, &xe);
-					if (agent_clip_event(clip, &xe, &text, &len) == 1) {
-						/* A refusal (too big, or the user
-						 * copied again) ends this copy only. */
-						if (agent_clip_put(ch, text, len, &serr))
-							serr = clip_warn("clipboard_put", serr);
-						free(text);
-					}
-				}
-				break;
+				break; /* drained below */
+			}
+		}
+		/* X events, read now whatever woke us: Xlib may already have
+		 * queued them while doing something else (a round trip such as
+		 * XGetSelectionOwner reads what the server sent meanwhile), and
+		 * then the socket would not wake us for them again. Xlib's I/O
+		 * error handler ends us when Xvfb goes. */
+		while (XPending(dpy)) {
+			XEvent xe;
+			char *text;
+			size_t len;
+			XNextEvent(dpy, &xe);
+			if (agent_clip_event(clip, &xe, &text, &len) == 1) {
+				/* A refusal (too big, or the user copied again)
+				 * ends this copy only. */
+				if (agent_clip_put(ch, text, len, &serr))
+					serr = clip_warn("clipboard_put", serr);
+				free(text);
 			}
 		}
 	}

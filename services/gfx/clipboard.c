@@ -235,6 +235,14 @@ static void set_clipboard(gfx_clip *cb, const char *source, json_object *rules, 
 	cb->copies++;
 }
 
+bool gfx_clip_asked(const gfx_clip *cb, const gfx_client *c)
+{
+	for (size_t i = 0; c && i < GFX_CLIENTS_MAX; i++)
+		if (cb->apps[i].c == c)
+			return cb->apps[i].copy_asked;
+	return false;
+}
+
 int gfx_clip_put(gfx_clip *cb, gfx_client *c, const void *data, size_t len, char *err, size_t errsz)
 {
 	clip_app *a = find(cb, c);

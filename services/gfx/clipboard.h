@@ -47,6 +47,9 @@ bool gfx_clip_key(gfx_clip *cb, bool down, uint32_t keysym);
  * (GFX_E_INVALID, reason in err) unless a copy was asked of this client
  * and not answered yet, or when over GFX_CLIP_BYTES_MAX. */
 int gfx_clip_put(gfx_clip *cb, gfx_client *c, const void *data, size_t len, char *err, size_t errsz);
+/* Whether a copy was asked of c and not answered (checked before the
+ * proxy reads what c passed). */
+bool gfx_clip_asked(const gfx_clip *cb, const gfx_client *c);
 /* A paste that was granted to c and not fetched yet: the data (borrowed
  * until the next change) and its length. GFX_E_INVALID when none. */
 int gfx_clip_take(gfx_clip *cb, gfx_client *c, const void **ret_data, size_t *ret_len, char *err,

@@ -186,9 +186,10 @@ static int do_clipboard_put(scm_call *call, int data, void *ud)
 	size_t len = 0;
 	if (!c)
 		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_put before create_surface");
-	int r = gfx_clip_read_memfd(data, &buf, &len, err, sizeof(err));
+	/* Unasked, the fd is not even looked at. */
+	int r = gfx_clip_asked(clip, c) ? gfx_clip_read_memfd(data, &buf, &len, err, sizeof(err)) : 0;
 	if (r == 0)
-		r = gfx_clip_put(clip, c, buf, len, err, sizeof(err));
+		r = gfx_clip_put(clip, c, buf ? buf : "", len, err, sizeof(err));
 	free(buf);
 	if (r < 0)
 		return scm_call_reply_error(call, r, "clipboard_put: %s", strerror(-r));
