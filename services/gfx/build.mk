@@ -25,7 +25,10 @@ GFX_UNIT := $(patsubst tests/unit/gfx/%.c,$(B)/tests/unit/%,$(wildcard tests/uni
 UNIT_TESTS += $(GFX_UNIT)
 $(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB) $(DESKTOP_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(DESKTOP_LIB) $(GFX_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(DESKTOP_LIB) $(GFX_LIBS) $(GFX_UNIT_SCM) $(CMOCKA_LIBS)
+# The desktop clipboard's test needs libscm's flow rules (scm/clipflow.h).
+$(B)/tests/unit/test_gfx_clipboard: GFX_UNIT_SCM = $(B)/lib/libscm.a
+$(B)/tests/unit/test_gfx_clipboard: $(B)/lib/libscm.a
 
 # `make B=... gfx` builds only this part (handy while other parts are in flux).
 .PHONY: gfx
