@@ -54,5 +54,7 @@ $(B)/tests/fuzz/fuzz_wire: $(B)/tests/fuzz/fuzz_wire.o $(LIBSCM)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LDFLAGS) $(JSONC_LIBS)
 $(B)/tests/fuzz/fuzz_idl: $(B)/tests/fuzz/fuzz_idl.o $(LIBSCM)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LDFLAGS) $(JSONC_LIBS)
-FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_wire $(B)/tests/fuzz/fuzz_idl
+$(B)/tests/fuzz/fuzz_clipflow: $(B)/tests/fuzz/fuzz_clipflow.o $(LIBSCM)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LDFLAGS) $(JSONC_LIBS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_wire $(B)/tests/fuzz/fuzz_idl $(B)/tests/fuzz/fuzz_clipflow
 $(B)/tests/fuzz/%.o: PART_CFLAGS += -Istubs
