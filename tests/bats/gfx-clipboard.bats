@@ -66,18 +66,19 @@ app() {
 	AX[$1]=${at%,*} AY[$1]=${at#*,}
 }
 
-# xsel NAME [TEXT]: reads the app's CLIPBOARD selection, or sets it.
+# xsel NAME [TEXT]: reads the app's CLIPBOARD selection, or sets it
+# ($SEL: another selection, e.g. primary).
 xsel() {
-	local d a
+	local d a sel=${SEL:-clipboard}
 	read -r d a <"$SCMT/$1.env"
 	if [ $# -gt 1 ]; then
-		printf '%s' "$2" | DISPLAY=$d XAUTHORITY=$a xclip -selection clipboard -i -quiet 2>/dev/null &
+		printf '%s' "$2" | DISPLAY=$d XAUTHORITY=$a xclip -selection "$sel" -i -quiet 2>/dev/null &
 		APP_PIDS+=($!)
 		# owned once xclip answers for it
 		for _ in $(seq 100); do [ "$(xsel "$1")" = "$2" ] && return 0; sleep 0.05; done
 		return 1
 	fi
-	DISPLAY=$d XAUTHORITY=$a timeout 10 xclip -selection clipboard -o 2>/dev/null
+	DISPLAY=$d XAUTHORITY=$a timeout 10 xclip -selection "$sel" -o 2>/dev/null
 }
 
 # viewer ARGS...: the VNC viewer with the session's password.
@@ -123,6 +124,21 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	                and r['size'] == len('$text') for r in c['log'])"
 	# the proxy's audit stream, in the log scmd keeps for the service
 	grep -q '"op":"paste","from":"cb-a","to":"cb-b","size":'${#text}',"decision":"allow"' "$SCMT/run/logs/gfx-cb.log"
+}
+
+@test "clipboard: an app's PRIMARY selection (xterm's) is copied when it owns no CLIPBOARD; a paste fills both" {
+	app cb-a clip-app,clip-ab
+	app cb-b clip-app,clip-ab
+	SEL=primary xsel cb-a "primary-$RANDOM"
+	want=$(SEL=primary xsel cb-a)
+	focus cb-a
+	viewer --chord ctrl+shift+c
+	clip_stats "c['copies'] == 1 and c['size'] == len('$want')"
+	focus cb-b
+	viewer --chord ctrl+shift+v
+	for _ in $(seq 100); do [ "$(xsel cb-b)" = "$want" ] && break; sleep 0.05; done
+	[ "$(xsel cb-b)" = "$want" ]
+	[ "$(SEL=primary xsel cb-b)" = "$want" ]
 }
 
 @test "clipboard: a flow the profiles do not allow is refused, the destination unchanged, and audited" {
@@ -188,6 +204,24 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	clip_stats "any(r['op'] == 'paste' and r['from'] == '@viewer' and r['to'] == 'cb-c' and r['decision'] == 'refuse'
 	                for r in c['log'])"
 	[ "$(xsel cb-c)" = "c-private" ]
+}
+
+@test "clipboard: a reload that changes an app's clipboard rules revokes its gfx channel; others are kept" {
+	app cb-a clip-app,clip-ab
+	app cb-c clip-app
+	run "$SCMCTL" policy reload
+	[[ "$output" == *'"channels_revoked": 0'* ]]
+	sed -i 's/"cb-?"/"cb-*"/' "$SCMT/cfg/profiles/clip-ab.json"
+	run "$SCMCTL" policy reload
+	echo "$output"
+	[[ "$output" == *'"channels_revoked": 1'* ]]
+	# cb-a's agent learns it and ends; cb-c, whose rules did not change, stays
+	for _ in $(seq 200); do grep -q "clipboard rules for gfx-cb changed" "$SCMT/cb-a.err" && break; sleep 0.05; done
+	grep -q "clipboard rules for gfx-cb changed" "$SCMT/cb-a.err"
+	"$SCMCTL" call gfx-cb stats | python3 -c '
+import json, sys
+c = [x["caller"] for x in json.load(sys.stdin)["stats"]["clients"]]
+assert c == ["cb-c"], c'
 }
 
 @test "clipboard: scmctl policy explain names the rule that decides a flow" {
