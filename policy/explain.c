@@ -151,6 +151,8 @@ int policy_effective_to_json(const policy_effective *e, struct json_object **ret
 		json_object_array_add(sb, s);
 	}
 	json_object_object_add(o, "sandbox", sb);
+	/* merge order: what a gfx grant carries (docs/policy.md) */
+	json_object_object_add(o, "clipboard", clip_rules_json(e));
 	json_object_object_add(o, "conflicts", json_object_new_int64((int64_t)e->n_conflicts));
 	*ret = o;
 	return 0;
@@ -351,6 +353,15 @@ void policy_effective_print(struct json_object *x, FILE *f)
 					json_object *r = json_object_array_get_idx(ov, j);
 					fprintf(f, "      overrode %s from %s\n", gs0(r, "value"), gs0(r, "origin"));
 				}
+		}
+	}
+	if (json_object_object_get_ex(x, "clipboard", &a) && json_object_array_length(a)) {
+		fprintf(f, "clipboard (first match decides):\n");
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *r = json_object_array_get_idx(a, i), *al = NULL;
+			json_object_object_get_ex(r, "allow", &al);
+			fprintf(f, "  %-5s %s -> %s  %s\n", json_object_get_boolean(al) ? "allow" : "deny", gs0(r, "from"),
+				gs0(r, "to"), gs0(r, "origin"));
 		}
 	}
 	if (json_object_object_get_ex(x, "conflicts", &v))
