@@ -113,7 +113,9 @@ static int finish(agent_clip *ac, char **ret_data, size_t *ret_len)
 		ac->in_len = 0;
 	}
 	*ret_data = ac->in ? ac->in : calloc(1, 1);
-	*ret_len = ac->in_len;
+	/* Too big: say so with a length over the cap (and no bytes), so the
+	 * proxy refuses and audits it as that, not as an empty selection. */
+	*ret_len = ac->too_big ? GFX_CLIP_BYTES_MAX + 1 : ac->in_len;
 	ac->in = NULL;
 	ac->in_len = 0;
 	return *ret_data ? 1 : 0;
@@ -193,7 +195,7 @@ int agent_clip_put(scm_channel *ch, const char *data, size_t len, scm_error **re
 {
 	int fd = -1;
 	uint64_t size;
-	int r = gfx_clip_memfd(data, len, &fd);
+	int r = gfx_clip_memfd(len > GFX_CLIP_BYTES_MAX ? NULL : data, len, &fd);
 	if (r < 0)
 		return scm_fail(ret_err, r, "clipboard memfd: %s", strerror(-r));
 	r = scm_gfx_clipboard_put(ch, fd, &size, ret_err);

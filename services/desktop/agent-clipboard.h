@@ -20,7 +20,8 @@ void agent_clip_copy(agent_clip *ac);
 int agent_clip_own(agent_clip *ac, const char *data, size_t len);
 /* Handles one X event. Returns 1 when a copy finished (*ret_data, a
  * malloc'd buffer of *ret_len bytes; an empty one when the app had no
- * selection or it was too big), else 0. */
+ * selection; *ret_len GFX_CLIP_BYTES_MAX + 1 and no bytes when it was too
+ * big), else 0. */
 int agent_clip_event(agent_clip *ac, XEvent *xe, char **ret_data, size_t *ret_len);
 /* Hands a finished copy to the proxy (clipboard_put, in a sealed memfd). */
 int agent_clip_put(scm_channel *ch, const char *data, size_t len, scm_error **ret_err);

@@ -63,8 +63,9 @@ void gfx_clip_from_viewer(gfx_clip *cb, const char *data, size_t len);
 struct json_object *gfx_clip_stats(const gfx_clip *cb);
 
 /* The bytes travel in sealed memfds (a frame holds 256 KiB at most): a
- * sealed, read-only copy of data; and the contents of one the peer
- * passed, which must be a memfd sealed against writes and resizing (so
- * it cannot change or block under us) of at most GFX_CLIP_BYTES_MAX. */
+ * sealed, read-only copy of data (NULL: len zero bytes, a hole); and the
+ * contents of one the peer passed, which must be a memfd sealed against
+ * writes and resizing (so it cannot change or block under us) of at most
+ * GFX_CLIP_BYTES_MAX (GFX_E_LIMIT, with *ret_len its size, otherwise). */
 int gfx_clip_memfd(const void *data, size_t len, int *ret_fd);
 int gfx_clip_read_memfd(int fd, char **ret_data, size_t *ret_len, char *err, size_t errsz);

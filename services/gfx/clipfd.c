@@ -18,7 +18,9 @@ int gfx_clip_memfd(const void *data, size_t len, int *ret_fd)
 	_cleanup_close_ int fd = memfd_create("scm-clipboard", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	for (size_t off = 0; off < len;) {
+	if (!data && ftruncate(fd, (off_t)len) < 0)
+		return -errno;
+	for (size_t off = 0; data && off < len;) {
 		ssize_t k = write(fd, (const char *)data + off, len - off);
 		if (k < 0 && errno == EINTR)
 			continue;
@@ -42,9 +44,11 @@ int gfx_clip_read_memfd(int fd, char **ret_data, size_t *ret_len, char *err, siz
 		return ERR(GFX_E_INVALID, "/data: not a memfd sealed against writing and resizing");
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return ERR(GFX_E_INVALID, "/data: cannot stat it");
-	if (st.st_size > (off_t)GFX_CLIP_BYTES_MAX)
+	if (st.st_size > (off_t)GFX_CLIP_BYTES_MAX) {
+		*ret_len = (size_t)st.st_size;
 		return ERR(GFX_E_LIMIT, "/data: %lld bytes, more than the %u the desktop clipboard holds",
 			   (long long)st.st_size, GFX_CLIP_BYTES_MAX);
+	}
 	size_t len = (size_t)st.st_size;
 	char *buf = malloc(len + 1);
 	if (!buf)

@@ -188,7 +188,8 @@ static int do_clipboard_put(scm_call *call, int data, void *ud)
 		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_put before create_surface");
 	/* Unasked, the fd is not even looked at. */
 	int r = gfx_clip_asked(clip, c) ? gfx_clip_read_memfd(data, &buf, &len, err, sizeof(err)) : 0;
-	if (r == 0)
+	/* over the cap: put refuses it by its size alone, and audits that */
+	if (r == 0 || r == GFX_E_LIMIT)
 		r = gfx_clip_put(clip, c, buf ? buf : "", len, err, sizeof(err));
 	free(buf);
 	if (r < 0)

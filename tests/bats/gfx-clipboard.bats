@@ -141,6 +141,36 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	[ "$(SEL=primary xsel cb-b)" = "$want" ]
 }
 
+@test "clipboard: 700 KB arrive whole (INCR from the app's X server); over 1 MiB is refused and audited as such" {
+	app cb-a clip-app,clip-ab
+	app cb-b clip-app,clip-ab
+	read -r d a <"$SCMT/cb-a.env"
+	read -r db ab <"$SCMT/cb-b.env"
+	python3 -c 'import sys; sys.stdout.write("".join("line %06d of the big selection\n" % i for i in range(22000)))' >"$SCMT/big"
+	size=$(stat -c %s "$SCMT/big")
+	[ "$size" -gt 600000 ] && [ "$size" -lt 1048576 ]
+	DISPLAY=$d XAUTHORITY=$a xclip -selection clipboard -i -quiet "$SCMT/big" 2>/dev/null &
+	APP_PIDS+=($!)
+	for _ in $(seq 100); do DISPLAY=$d XAUTHORITY=$a xclip -selection clipboard -o 2>/dev/null | cmp -s - "$SCMT/big" && break; sleep 0.05; done
+	focus cb-a
+	viewer --chord ctrl+shift+c
+	clip_stats "c['copies'] == 1 and c['size'] == $size"
+	focus cb-b
+	viewer --chord ctrl+shift+v
+	for _ in $(seq 100); do DISPLAY=$db XAUTHORITY=$ab xclip -selection clipboard -o 2>/dev/null | cmp -s - "$SCMT/big" && break; sleep 0.05; done
+	DISPLAY=$db XAUTHORITY=$ab xclip -selection clipboard -o | cmp - "$SCMT/big"
+	# 1.5 MB: the agent stops reading at the cap, the proxy refuses and says why
+	cat "$SCMT/big" "$SCMT/big" >"$SCMT/huge"
+	DISPLAY=$d XAUTHORITY=$a xclip -selection clipboard -i -quiet "$SCMT/huge" 2>/dev/null &
+	APP_PIDS+=($!)
+	for _ in $(seq 100); do DISPLAY=$d XAUTHORITY=$a xclip -selection clipboard -o 2>/dev/null | cmp -s - "$SCMT/huge" && break; sleep 0.05; done
+	focus cb-a
+	viewer --chord ctrl+shift+c
+	clip_stats "any(r['op'] == 'copy' and r['decision'] == 'refuse' and 'over the 1 MiB' in r['why'] for r in c['log'])"
+	# the desktop clipboard still holds the 700 KB
+	clip_stats "c['copies'] == 1 and c['size'] == $size"
+}
+
 @test "clipboard: a flow the profiles do not allow is refused, the destination unchanged, and audited" {
 	app cb-a clip-app,clip-ab
 	app cb-c clip-app
