@@ -255,12 +255,25 @@ static void on_cut_text(char *str, int len, rfbClientPtr cl)
 	free(u);
 }
 
+/* Not rfbSendServerCutText(): it writes to every connection, those still
+ * in the handshake (no password shown yet) and view-only ones included.
+ * The clipboard goes to authenticated full viewers only, as plain
+ * (Latin-1) ServerCutText, which extended-clipboard viewers read too. */
 void gfx_rfb_send_cut_text(gfx_rfb *r, const char *utf8, size_t len)
 {
 	size_t n;
 	char *l1 = len <= INT32_MAX ? gfx_utf8_to_latin1(utf8, len, &n) : NULL;
-	if (l1)
-		rfbSendServerCutTextUTF8(r->screen, (char *)utf8, (int)len, l1, (int)n);
+	if (!l1)
+		return;
+	rfbServerCutTextMsg sct = { .type = rfbServerCutText, .length = Swap32IfLE((uint32_t)n) };
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
+		if (cl->state != RFB_NORMAL || cl->viewOnly || cl->sock < 0)
+			continue;
+		if (rfbWriteExact(cl, (char *)&sct, sz_rfbServerCutTextMsg) < 0 || rfbWriteExact(cl, l1, (int)n) < 0)
+			rfbCloseClient(cl);
+	}
+	rfbReleaseClientIterator(it);
 	free(l1);
 }
 

@@ -36,8 +36,8 @@ JSON
   "exec": ["$SCM_BUILD/libexec/scm-gfx-proxy", "--size", "800x300", "--apps", "cb-a,cb-b,cb-c,cb-h"] }
 JSON
 	"$SCMCTL" service register "$SCMT/gfx.json" >/dev/null
-	read -r PORT PASSWORD < <("$SCMCTL" call gfx-cb viewer | python3 -c '
-import json, sys; v = json.load(sys.stdin); print(v["port"], v["password"])')
+	read -r PORT PASSWORD VIEWONLY < <("$SCMCTL" call gfx-cb viewer | python3 -c '
+import json, sys; v = json.load(sys.stdin); print(v["port"], v["password"], v["viewonly_password"])')
 	declare -gA AX AY
 }
 
@@ -207,13 +207,24 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	app cb-a clip-app,clip-viewer
 	app cb-c clip-app
 	app cb-b clip-app,clip-viewer
-	# cb-a -> @viewer is allowed: the viewer's clipboard gets the text
+	# cb-a -> @viewer is allowed: the viewer's clipboard gets the text; a
+	# view-only viewer watching at the time does not (it sees pixels only)
 	xsel cb-a "to-viewer-$RANDOM"
 	want=$(xsel cb-a)
+	SCM_VNC_PASSWORD=$VIEWONLY timeout 60 "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --wait-cut-text 4 \
+		>"$SCMT/viewonly.out" 2>&1 &
+	vo=$!
+	for _ in $(seq 200); do
+		"$SCMCTL" call gfx-cb stats | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["stats"]["viewers"] != 1)' && break
+		sleep 0.05
+	done
 	focus cb-a
 	run viewer --chord ctrl+shift+c --wait-cut-text 30
 	echo "$output"
 	[[ "$output" == *"cuttext $want"* ]]
+	wait "$vo"
+	cat "$SCMT/viewonly.out"
+	grep -q '^cuttext-none' "$SCMT/viewonly.out"
 	# cb-c's profiles say nothing of the viewer: nothing reaches it
 	xsel cb-c "c-private"
 	focus cb-c
