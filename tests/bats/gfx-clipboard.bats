@@ -43,7 +43,19 @@ import json, sys; v = json.load(sys.stdin); print(v["port"], v["password"], v["v
 
 teardown() {
 	for p in "${APP_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	# The proxy ends with its service; a sanitizer report of its (ASan
+	# builds) lands in its log and fails the test.
+	local pid
+	pid=$(pgrep -f "scm-gfx-proxy --size 800x300 --apps cb-a,cb-b,cb-c,cb-h" | head -1)
+	"$SCMCTL" service unregister gfx-cb >/dev/null 2>&1
+	for _ in $(seq 200); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	local bad=0
+	if grep -qE "ERROR: AddressSanitizer|LeakSanitizer|runtime error:" "$SCMT/run/logs/gfx-cb.log" 2>/dev/null; then
+		cat "$SCMT/run/logs/gfx-cb.log"
+		bad=1
+	fi
 	stop_scmd
+	return $bad
 }
 
 # app NAME PROFILES: an endpoint with those profiles and an app on it whose
