@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <scm/clipflow.h>
+#include <scm-internal/clipflow.h>
 #include <scm/macro.h>
 
 #include "internal.h"
@@ -98,8 +98,8 @@ int clip_explain(const policy_effective *e, const char *from, const char *to, js
 		 scm_error **ret_err)
 {
 	char why[1024], err[256];
-	if (!from || !to || (!name_valid(from, false) && strcmp(from, SCM_CLIP_VIEWER)) ||
-	    (!name_valid(to, false) && strcmp(to, SCM_CLIP_VIEWER)))
+	if (!from || !to || (!name_valid(from, SCM_NAME_MAX, NAME_FILE) && strcmp(from, SCM_CLIP_VIEWER)) ||
+	    (!name_valid(to, SCM_NAME_MAX, NAME_FILE) && strcmp(to, SCM_CLIP_VIEWER)))
 		return scm_fail(ret_err, SCM_E_INVALID,
 				"explain @clipboard FROM TO: FROM and TO are endpoint names or \"@viewer\"");
 	json_object *rules = clip_rules_json(e), *matching = json_object_new_array(), *o = json_object_new_object();

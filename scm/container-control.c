@@ -55,17 +55,22 @@ static void exec_fail(struct scmd *d, struct exec_wait *x, int code, const char 
 	x->failed = true;
 }
 
-/* EOF: exec'd, the reply waits for the exit. Text: it failed. */
+/* EOF: exec'd, the reply waits for the exit. A record: it failed. */
 static void exec_read(struct scmd *d, struct exec_wait *x)
 {
-	char msg[512];
-	ssize_t n = read(x->errw.fd, msg, sizeof(msg) - 1);
+	char rec[CONTAINER_RECORD_SIZE];
+	ssize_t n = read(x->errw.fd, rec, sizeof(rec));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	exec_unwatch(d, x);
 	if (n > 0) {
-		msg[n] = 0;
-		exec_fail(d, x, -EIO, "exec in '%s': %s", x->name, msg);
+		scm_error *e = scm_error_wrap(container_record_error(rec, (size_t)n, -EIO), -EIO, "scmd/container",
+					      "exec in '%s'", x->name);
+		if (x->conn)
+			conn_send_error(d, x->conn, x->call_id, e);
+		scm_error_free(e);
+		x->conn = NULL;
+		x->failed = true;
 	}
 }
 
@@ -132,7 +137,7 @@ static char **jstrv(json_object *a, const char *k, bool *bad)
 	*bad = false;
 	if (!a || !json_object_object_get_ex(a, k, &v))
 		return NULL;
-	char **s = scmd_strv_from_json(v, 4096, true, &why);
+	char **s = strv_from_json(v, 4096, true, &why);
 	*bad = s == NULL;
 	return s;
 }
@@ -221,8 +226,8 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 	if (containers_start(d, &req, &st, &e) != 0)
 		fail(d, c, m->call_id, e);
 out:
-	scmd_strv_free(argv);
-	scmd_strv_free(profiles);
+	strv_free(argv);
+	strv_free(profiles);
 }
 
 bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m)
@@ -251,7 +256,7 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 		return true;
 	}
 	/* A name is a name: never a path, whatever the op does with it. */
-	if (!scmd_name_valid(name, 48)) {
+	if (!name_valid(name, 48, NAME_FILE)) {
 		conn_reply_fail(d, c, id, SCM_E_INVALID,
 				"container name '%.64s' is not valid: 1-48 of [A-Za-z0-9._-], not starting with '.' or '-'",
 				name);
@@ -325,7 +330,7 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 				}
 			}
 		}
-		scmd_strv_free(argv);
+		strv_free(argv);
 	} else
 		r = scm_fail(&e, SCM_E_NO_METHOD, "unknown control op 'container.%s'", op);
 	if (r != 0)

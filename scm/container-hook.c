@@ -36,6 +36,7 @@
 #include "container.h"
 #include "policy.h"
 #include "scmd.h"
+#include "scm-internal/error.h"
 
 #define EXITED_KEEP 64     /* exited records kept for show/logs */
 #define CTR_FDS 6          /* pidfd, status pipe, launch pipe, output pipe, log, endpoint socket */
@@ -350,7 +351,7 @@ static void ctr_ended(struct scmd *d, struct ctr *t, int status)
 	evict_old(d);
 }
 
-static void launch_done(struct scmd *d, struct ctr *t, int r, char *msg);
+static void launch_done(struct scmd *d, struct ctr *t, int r, scm_error *why);
 
 static void launch_unwatch(struct scmd *d, struct ctr *t)
 {
@@ -367,12 +368,11 @@ static void launch_unwatch(struct scmd *d, struct ctr *t)
 /* Reads what the launch said so far; completes it on EOF. */
 static void launch_poll(struct scmd *d, struct ctr *t)
 {
-	char *msg = NULL;
-	int r = container_start_finish(t->c, &msg);
+	scm_error *why = NULL;
+	int r = container_start_finish(t->c, &why);
 	if (r == -EAGAIN)
 		return;
-	launch_done(d, t, r, msg);
-	free(msg);
+	launch_done(d, t, r, why);
 }
 
 static void on_launch(struct scmd *d, struct watch *w, uint32_t events)
@@ -456,18 +456,16 @@ void containers_conn_closed(struct scmd *d, struct conn *c)
 
 /* The launch failed, timed out or was stopped: kill it, answer the run
  * call and the provider's activation, and let the pidfd watch free it. */
-static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *fmt, ...) _printf_(4, 5);
-static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *fmt, ...)
+/* Gives up on a launch: e (taken) says why, on top of what the runtime
+ * said (its chain, when there is one). */
+static void launch_abandon_chain(struct scmd *d, struct ctr *t, scm_error *e)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	scm_error *e = scm_error_newv(code, "scmd/container", fmt, ap);
-	va_end(ap);
 	launch_unwatch(d, t);
 	t->launching = false;
 	t->dying = true;
 	(void)container_signal(t->c, SIGKILL);
-	log_msg("%s", e->message);
+	_cleanup_free_ char *text = scm_error_text(e);
+	log_error("%s", text ? text : "out of memory");
 	if (t->run_conn)
 		conn_send_error(d, t->run_conn, t->run_call, e);
 	t->run_conn = NULL;
@@ -485,12 +483,24 @@ static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *
 	/* The pidfd watch (level-triggered) frees it once PID 1 is reaped. */
 }
 
-static void launch_done(struct scmd *d, struct ctr *t, int r, char *msg)
+static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *fmt, ...) _printf_(4, 5);
+static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	scm_error *e = scm_error_newv(code, "scmd/container", fmt, ap);
+	va_end(ap);
+	launch_abandon_chain(d, t, e);
+}
+
+static void launch_done(struct scmd *d, struct ctr *t, int r, scm_error *why)
 {
 	launch_unwatch(d, t);
 	if (r != 0) {
-		launch_abandon(d, t, r > 0 ? SCM_E_INVALID : r, "container '%s' did not start: %s", t->name,
-			       msg ? msg : strerror(-r));
+		launch_abandon_chain(d, t, why ? scm_error_wrap(why, r, "scmd/container", "container '%s' did not start",
+								t->name)
+					       : scm_error_new(r, "scmd/container", "container '%s' did not start: %s",
+							       t->name, strerror(-r)));
 		return;
 	}
 	t->launching = false;
@@ -541,7 +551,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 	for (size_t i = 0; i < n; i++) {
 		const char *e = json_object_get_string(json_object_array_get_idx(extra, i));
 		if (!e || !strchr(e, '=')) {
-			scmd_strv_free(env);
+			strv_free(env);
 			return -EINVAL;
 		}
 		env[k++] = strdup(e);
@@ -554,7 +564,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 			m++;
 		char **all = calloc(k + m + 1, sizeof(char *));
 		if (!all) {
-			scmd_strv_free(env);
+			strv_free(env);
 			return -ENOMEM;
 		}
 		memcpy(all, env, k * sizeof(char *));
@@ -563,7 +573,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 		free(env);
 		env = all;
 	}
-	scmd_strv_free(spec->env);
+	strv_free(spec->env);
 	spec->env = env;
 	return 0;
 }
@@ -624,7 +634,7 @@ static int open_pty(const struct container_req *req, int ret[2])
 int containers_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
 		     scm_error **ret_err)
 {
-	_cleanup_free_ char *errmsg = NULL, *sandbox_json = NULL;
+	_cleanup_free_ char *sandbox_json = NULL;
 	container_spec *spec = NULL;
 	container_sandbox *sb = NULL;
 	struct policy_effective *eff = NULL;
@@ -643,7 +653,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 		return scm_fail(ret_err, SCM_E_INVALID, "\"tty\" needs an attached run");
 
 	if (req->name) {
-		if (!scmd_name_valid(req->name, 48))
+		if (!name_valid(req->name, 48, NAME_FILE))
 			return scm_fail(ret_err, SCM_E_INVALID,
 					"container name '%s' is not valid: 1-48 of [A-Za-z0-9._-], not starting with '.' or '-'",
 					req->name);
@@ -663,12 +673,12 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 				name, d->ctr_fds_used, d->ctr_fds_limit);
 
 	if (req->bundle)
-		r = container_spec_load(req->bundle, &spec, &errmsg);
+		r = container_spec_load(req->bundle, &spec, ret_err);
 	else
 		r = container_spec_quick(req->argv, &spec);
 	if (r != 0)
-		return scm_fail(ret_err, r > 0 ? SCM_E_INVALID : r, "%s: %s", req->bundle ? req->bundle : "command",
-				errmsg ? errmsg : strerror(-r));
+		return scm_fail(ret_err, r, "%s%s%s", req->bundle ? req->bundle : "command", r < 0 ? ": " : "",
+				r < 0 ? strerror(-r) : "");
 
 	/* Profiles: asked for, else the bundle's annotation. */
 	char **profiles = req->profiles && req->profiles[0] ? req->profiles : spec->profiles;
@@ -685,9 +695,9 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 			goto fail;
 		if ((r = policy_sandbox_to_json(eff, &sandbox_json, ret_err)) != 0)
 			goto fail;
-		r = container_sandbox_parse(sandbox_json, strlen(sandbox_json), &sb, &errmsg);
+		r = container_sandbox_parse(sandbox_json, strlen(sandbox_json), &sb, ret_err);
 		if (r != 0) {
-			r = scm_fail(ret_err, SCM_E_INVALID, "the profiles' sandbox: %s", errmsg ? errmsg : "invalid");
+			r = scm_fail(ret_err, r, "the profiles' sandbox");
 			goto fail;
 		}
 		container_sandbox_apply(spec, sb);
@@ -764,13 +774,16 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 	opts.state_dir = d->runtime_dir;
 	opts.cgroup_parent = d->cgroup_parent;
 	opts.sandbox = sb;
-	r = container_start_begin(spec, &opts, &t->c, &errmsg);
+	scm_error *why = NULL;
+	r = container_start_begin(spec, &opts, &t->c, &why);
 	safe_close(devnull);
 	outp[1] = safe_close(outp[1]);
 	pty[1] = safe_close(pty[1]);
 	if (r != 0) {
-		r = scm_fail(ret_err, r > 0 ? (r == CONTAINER_E_DENIED ? SCM_E_DENIED : SCM_E_INVALID) : r,
-			     "container '%s' did not start: %s", name, errmsg ? errmsg : strerror(-r));
+		/* the runtime's code goes on as it is: one code space */
+		scm_error_push(ret_err, why);
+		r = why ? scm_fail(ret_err, r, "container '%s' did not start", name)
+			: scm_fail(ret_err, r, "container '%s' did not start: %s", name, strerror(-r));
 		safe_close(t->log_fd);
 		log_unlink_all(t);
 		free(t->log_path);
@@ -816,7 +829,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 fail:
 	if (ep)
 		endpoint_remove(d, ep);
-	scmd_strv_free(prof_copy);
+	strv_free(prof_copy);
 	policy_effective_unref(eff);
 	safe_close(outp[0]);
 	safe_close(outp[1]);
@@ -1070,12 +1083,12 @@ int containers_init(struct scmd *d)
 		return -ENOMEM;
 	if (mkdir(logs, 0700) < 0 && errno != EEXIST) {
 		int r = -errno;
-		log_msg("cannot create %s: %s", logs, strerror(-r));
+		log_error("cannot create %s: %s", logs, strerror(-r));
 		return r;
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		int r = -errno;
-		log_msg("cannot create %s: %s", dir, strerror(-r));
+		log_error("cannot create %s: %s", dir, strerror(-r));
 		return r;
 	}
 	/* One scmd per runtime directory: the lock says whether the state in
@@ -1086,7 +1099,7 @@ int containers_init(struct scmd *d)
 	if (d->lock_fd < 0)
 		return -errno;
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		log_msg("another scmd runs with the runtime directory %s", d->runtime_dir);
+		log_error("another scmd runs with the runtime directory %s", d->runtime_dir);
 		return -EBUSY;
 	}
 	containers_cleanup_leftovers(d, dir);

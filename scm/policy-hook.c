@@ -64,7 +64,7 @@ static int load_idl_set(struct scmd *d, policy_idl_set **ret, scm_error **ret_er
 		return -ENOMEM;
 	for (char *dir = strtok_r(path, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
 		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && policy_idl_set_load_dir(set, dir, ret_err) != 0)
-			return scm_fail_wrap(ret_err, SCM_E_INVALID, "loading interfaces from %s", dir);
+			return scm_fail(ret_err, SCM_E_INVALID, "loading interfaces from %s", dir);
 	for (struct list *p = d->services.next; p != &d->services; p = p->next) {
 		struct service *s = list_entry(p, struct service, node);
 		if (!s->unregistering && strcmp(s->name, s->iface_name) != 0)
@@ -141,7 +141,7 @@ int scmd_policy_check_service(struct scmd *d, const char *name, const char *ifac
 	if (r != 0)
 		return r;
 	if (strcmp(name, iface) != 0 && policy_idl_set_alias(idl, name, iface, ret_err) != 0)
-		return scm_fail_wrap(ret_err, SCM_E_INVALID, "service '%s': interface %s", name, iface);
+		return scm_fail(ret_err, SCM_E_INVALID, "service '%s': interface %s", name, iface);
 	r = policy_lint(d->policy, idl, NULL, 0, &rep, ret_err);
 	if (r != 0)
 		return r;
@@ -166,7 +166,7 @@ int scmd_policy_init(struct scmd *d, scm_error **ret_err)
 	policy_store *st = NULL;
 	int r = load_store(d, &st, ret_err);
 	if (r != 0)
-		return scm_fail_wrap(ret_err, r, "policy profiles in %s/profiles do not load", d->config_dir);
+		return scm_fail(ret_err, r, "policy profiles in %s/profiles do not load", d->config_dir);
 	d->policy = st;
 	return 0;
 }
@@ -199,29 +199,11 @@ int scmd_policy_effective(struct scmd *d, char **profiles, policy_effective **re
 	return policy_effective_build(d->policy, (const char *const *)profiles, n, idl, ret, ret_err);
 }
 
-/* The graphics proxy shares its time by the caller's gfx weight, which is
- * sandbox policy rather than a call argument: it travels in the grant as
- * {"gfx": {"weight": {"eq": W}}} (no method is called "gfx", so the
- * skeleton's argument checks never look at it). */
-static void add_gfx_weight(const struct policy_effective *eff, struct service *s, json_object *grant)
-{
-	const policy_sandbox *sb = policy_effective_sandbox(eff);
-	json_object *cons;
-	if (!grant || !sb || sb->gfx_weight == 0 || strcmp(s->iface_name, "gfx") != 0)
-		return;
-	if (!json_object_object_get_ex(grant, "constraints", &cons) || !json_object_is_type(cons, json_type_object)) {
-		cons = json_object_new_object();
-		json_object_object_add(grant, "constraints", cons);
-	}
-	json_object *eq = json_object_new_object(), *w = json_object_new_object();
-	json_object_object_add(eq, "eq", json_object_new_int64((int64_t)sb->gfx_weight));
-	json_object_object_add(w, "weight", eq);
-	json_object_object_add(cons, "gfx", w);
-}
-
 /* The clipboard rules of the caller's effective profile go to the
- * graphics proxy the same way, as {"gfx": {"clipboard": [RULE, ...]}}
- * (scm/clipflow.h): the proxy decides each copy between two of its apps
+ * graphics proxy in the grant, as constraints {"gfx": {"clipboard":
+ * [RULE, ...]}} (no method is called "gfx", so the skeleton's argument
+ * checks never look at it; a rule list is no scalar grant setting)
+ * (scm-internal/clipflow.h): the proxy decides each copy between two of its apps
  * with both apps' rules, which only scmd can vouch for. Always present on
  * a gfx grant (an empty list: no flow), so the proxy never mistakes a
  * grant without them for one from an older scmd that allowed anything. */
@@ -251,7 +233,6 @@ void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, 
 		snprintf(dec->origin, sizeof(dec->origin), "%s", pd.origin ? pd.origin : "default deny");
 		if (dec->allowed) {
 			dec->grant = pd.grant_json ? json_tokener_parse(pd.grant_json) : NULL;
-			add_gfx_weight(ep->eff, s, dec->grant);
 			add_gfx_clipboard(ep->eff, s, dec->grant);
 			if (!dec->grant) {
 				dec->allowed = false;
@@ -400,8 +381,9 @@ static const char *deleted_profiles(json_object *cut, const char *name)
 
 /* Swaps in a new profile set, rebuilds every endpoint's effective profile
  * and re-checks live channels. All or nothing: effective profiles are
- * built for every endpoint before any is swapped. */
-static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
+ * built for every endpoint before any is swapped. `scmctl policy reload`
+ * and SIGHUP both come here. */
+int scmd_policy_reload(struct scmd *d, json_object **ret_result, scm_error **ret_err)
 {
 	_cleanup_(policy_store_freep) policy_store *st = NULL;
 	scm_error *e = NULL;
@@ -409,11 +391,9 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 	struct list *p, *t;
 
 	if (load_store(d, &st, &e) != 0) {
-		e = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy", "reload refused: the old policy stays");
-		conn_send_error(d, c, id, e);
-		scm_error_free(e);
 		audit_event(d->audit, "policy-reload", "\"result\":\"refused\"");
-		return;
+		*ret_err = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy", "reload refused: the old policy stays");
+		return SCM_E_INVALID;
 	}
 	for (p = d->endpoints.next; p != &d->endpoints; p = p->next)
 		n_ep++;
@@ -422,8 +402,7 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 	if (!fresh || !cut) {
 		free(fresh);
 		json_object_put(cut);
-		conn_reply_fail(d, c, id, -ENOMEM, "reload refused: out of memory; the old policy stays");
-		return;
+		return scm_fail(ret_err, -ENOMEM, "reload refused: out of memory; the old policy stays");
 	}
 	policy_store *old = d->policy;
 	d->policy = st;
@@ -456,12 +435,10 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 				policy_effective_unref(fresh[k]);
 			free(fresh);
 			json_object_put(cut);
-			e = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy",
-					   "reload refused: endpoint '%s' would have no valid policy; the old policy stays",
-					   ep->name);
-			conn_send_error(d, c, id, e);
-			scm_error_free(e);
-			return;
+			*ret_err = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy",
+						  "reload refused: endpoint '%s' would have no valid policy; the old policy stays",
+						  ep->name);
+			return SCM_E_INVALID;
 		}
 	}
 	st = old; /* freed on return */
@@ -504,6 +481,23 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 	json_object_object_add(o, "channels_revoked", json_object_new_int64((int64_t)revoked));
 	/* endpoints whose profiles were deleted: now deny-all */
 	json_object_object_add(o, "endpoints_denied", cut);
+	if (ret_result)
+		*ret_result = o;
+	else
+		json_object_put(o);
+	return 0;
+}
+
+static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
+{
+	json_object *o = NULL;
+	scm_error *e = NULL;
+
+	if (scmd_policy_reload(d, &o, &e) != 0) {
+		conn_send_error(d, c, id, e);
+		scm_error_free(e);
+		return;
+	}
 	reply_json(d, c, id, o);
 }
 

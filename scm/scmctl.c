@@ -13,10 +13,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scmctl.h"
+#include "scm-internal/error.h"
 
 static const char *runtime_dir_opt;
 static bool json_out;
@@ -51,7 +52,8 @@ int scmctl_exit_code(int code)
 {
 	switch (code) {
 	case 0: return EXIT_OK;
-	case SCM_E_DENIED: return EXIT_DENIED;
+	case SCM_E_DENIED:
+	case SCM_E_CONTAINER_DENIED: return EXIT_DENIED;
 	case SCM_E_NO_SERVICE:
 	case SCM_E_NOT_FOUND:
 	case SCM_E_NO_METHOD: return EXIT_NOT_FOUND;
@@ -129,7 +131,7 @@ static int control_request(const char *op, json_object *args, const int *fds, si
 	if (r == 1)
 		return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd closed the control connection (are you root?)");
 	if (r != 0)
-		return scm_fail_wrap(ret_err, r, "reading scmd's answer");
+		return scm_fail(ret_err, r, "reading scmd's answer");
 	if (m->type == SCM_FRAME_ERROR) {
 		scm_error *e = scm_message_error(m);
 		r = e->code;
@@ -466,7 +468,8 @@ static void help(void)
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
 	       "  container list | show N | logs N | stop N [--timeout MS] | kill N [SIG]\n"
 	       "  container exec N -- CMD ARGS | rm N\n"
-	       "  desktop launch SPEC [--novnc PORT] | list | show N | screenshot N FILE.png | stop N\n"
+	       "  desktop launch SPEC [--novnc PORT] | list | show N | viewers N | screenshot N FILE.png | stop N\n"
+	       "  desktop app add DESKTOP APP.json | app remove DESKTOP APP\n"
 	       "  policy ...                          author and debug policy (scmctl policy --help)\n"
 	       "  vdisk ...                           virtual disks (scmctl vdisk --help)\n\n"
 	       "Exit status: 0 ok, 1 failed, 2 usage, 3 scmd unreachable, 4 denied,\n"
@@ -475,7 +478,8 @@ static void help(void)
 }
 
 /* Subcommands that are programs of their own (scm-NAME next to scmctl, or
- * in ../libexec), like git's. */
+ * in ../libexec/scm as installed, or ../libexec as in a build tree), like
+ * git's. */
 static int exec_helper(const char *name, int argc, char **argv)
 {
 	char exe[PATH_MAX], path[PATH_MAX + 64];
@@ -484,7 +488,7 @@ static int exec_helper(const char *name, int argc, char **argv)
 		exe[n] = 0;
 		char *slash = strrchr(exe, '/');
 		*slash = 0;
-		const char *dirs[] = { "", "/../libexec" };
+		const char *dirs[] = { "", "/../libexec/scm", "/../libexec" };
 		for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
 			snprintf(path, sizeof(path), "%s%s/scm-%s", exe, dirs[i], name);
 			if (access(path, X_OK) == 0) {

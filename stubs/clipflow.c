@@ -1,4 +1,4 @@
-/* clipflow.c: clipboard flow rules (scm/clipflow.h). The proxy parses the
+/* clipflow.c: clipboard flow rules (scm-internal/clipflow.h). The proxy parses the
  * list from a grant scmd made; it is still checked field by field, since
  * a malformed list must deny, never crash or allow. */
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scm/clipflow.h"
+#include "scm-internal/clipflow.h"
 #include "scm/scm.h"
 
 bool scm_clip_pattern_valid(const char *p)

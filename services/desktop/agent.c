@@ -108,12 +108,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scm-desktop-agent: need --display (or $DISPLAY) and --fbdir (or $SCM_DESKTOP_FBDIR)\n");
 		return 2;
 	}
-	char path[4096], err[256];
+	char path[4096];
 	snprintf(path, sizeof(path), "%s/Xvfb_screen0", fbdir);
 	xwd_view xv;
-	int r = xwd_open(path, &xv, err, sizeof(err));
+	scm_error *err = NULL;
+	int r = xwd_open(path, &xv, &err);
 	if (r) {
-		fprintf(stderr, "scm-desktop-agent: %s\n", err);
+		fputs("scm-desktop-agent: ", stderr);
+		scm_error_print(err, stderr);
 		return 1;
 	}
 	Display *dpy = XOpenDisplay(display);
@@ -192,7 +194,8 @@ int main(int argc, char **argv)
 				size_t k = 0;
 				if ((r = scm_gfx_poll_input(ch, &events, &serr)))
 					return die("poll_input", r, serr);
-				if (gfx_input_from_json(events, in, 64, &k, err, sizeof(err)) == 0) {
+				scm_error *ierr = NULL;
+				if (gfx_input_from_json(events, in, 64, &k, &ierr) == 0) {
 					for (size_t j = 0; j < k; j++) {
 						if (in[j].type != GFX_INPUT_CLIPBOARD)
 							inject(dpy, &in[j], &buttons, w, h);
@@ -203,7 +206,9 @@ int main(int argc, char **argv)
 					}
 					XFlush(dpy);
 				} else {
-					fprintf(stderr, "scm-desktop-agent: input from the proxy: %s\n", err);
+					fputs("scm-desktop-agent: input from the proxy: ", stderr);
+					scm_error_print(ierr, stderr);
+					scm_error_free(ierr);
 				}
 				json_object_put(events);
 				break;

@@ -5,7 +5,7 @@
  * user asks in the viewer: Ctrl+Shift+C copies the focused app's
  * selection into it, Ctrl+Shift+V pastes it into the focused app. The
  * chords never reach an app. A paste is allowed when both ends' clipboard
- * rules allow the flow (scm/clipflow.h; each app's rules come from scmd
+ * rules allow the flow (scm-internal/clipflow.h; each app's rules come from scmd
  * in its channel's grant); the viewers' clipboard ("@viewer") has no
  * rules of its own, so the app's alone decide flows to or from it. Every
  * transfer, allowed or refused, is audited. */
@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <scm/clipflow.h>
+#include <scm-internal/clipflow.h>
 
 #include "server.h"
 

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <scm/error.h>
+
 struct json_object;
 
 enum {
@@ -145,7 +147,7 @@ uint32_t gfx_border_colour_n(const char *caller, unsigned skip);
 /* ---- time bank (timebank.c) -------------------------------------------- */
 
 #define GFX_TB_MAX GFX_CLIENTS_MAX
-#define GFX_WEIGHT_MAX 10000u /* as policy's sandbox "gfx": {"weight"} allows */
+#define GFX_WEIGHT_MAX 10000u /* as the IDL's "weight" setting allows (stubs/idl/gfx.json) */
 
 typedef struct gfx_tb_client {
 	bool live, ready, waiting;
@@ -184,10 +186,10 @@ double gfx_tb_jain(const gfx_timebank *tb);
 
 /* Parses a present's arguments {"damage":[[x,y,w,h],...]} (missing or
  * null: the whole surface) into rects clipped to a width x height
- * surface. Returns 0, or GFX_E_INVALID / GFX_E_LIMIT with a message that
- * names the field (JSON pointer) in err. */
+ * surface. Returns 0, or GFX_E_INVALID / GFX_E_LIMIT with an observation
+ * that names the field (JSON pointer) on *ret_err. */
 int gfx_parse_damage(struct json_object *args, uint32_t width, uint32_t height, gfx_rect *rects,
-		     size_t max, size_t *ret_n, char *err, size_t err_len);
+		     size_t max, size_t *ret_n, scm_error **ret_err);
 
 typedef struct gfx_input_event {
 	uint8_t type; /* GFX_INPUT_* */
@@ -204,12 +206,12 @@ enum { GFX_CLIP_OP_COPY = 1, GFX_CLIP_OP_PASTE = 2 };
 
 /* The same for the damage member alone (as the generated skeleton hands it over). */
 int gfx_parse_damage_list(struct json_object *damage, uint32_t width, uint32_t height,
-			  gfx_rect *rects, size_t max, size_t *ret_n, char *err, size_t err_len);
+			  gfx_rect *rects, size_t max, size_t *ret_n, scm_error **ret_err);
 
 struct json_object *gfx_input_to_json(const gfx_input_event *ev, size_t n);
 /* Parses the events array poll_input returns, or {"events":[...]}. */
 int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max, size_t *ret_n,
-			char *err, size_t err_len);
+			scm_error **ret_err);
 
 /* ---- snapshot (snapshot.c) ------------------------------------------------- */
 

@@ -12,7 +12,7 @@
 
 #include "gfx.h"
 
-#define ERR(code, ...) (snprintf(err, err_len, __VA_ARGS__), (code))
+#define ERR(code, ...) scm_fail(ret_err, (code), __VA_ARGS__)
 
 static int get_i32(struct json_object *v, int32_t *ret)
 {
@@ -28,7 +28,7 @@ static int get_i32(struct json_object *v, int32_t *ret)
 }
 
 int gfx_parse_damage(struct json_object *args, uint32_t width, uint32_t height, gfx_rect *rects,
-		     size_t max, size_t *ret_n, char *err, size_t err_len)
+		     size_t max, size_t *ret_n, scm_error **ret_err)
 {
 	struct json_object *dmg = NULL;
 
@@ -36,11 +36,11 @@ int gfx_parse_damage(struct json_object *args, uint32_t width, uint32_t height, 
 		return ERR(GFX_E_INVALID, "/: arguments must be an object");
 	if (args)
 		json_object_object_get_ex(args, "damage", &dmg);
-	return gfx_parse_damage_list(dmg, width, height, rects, max, ret_n, err, err_len);
+	return gfx_parse_damage_list(dmg, width, height, rects, max, ret_n, ret_err);
 }
 
 int gfx_parse_damage_list(struct json_object *dmg, uint32_t width, uint32_t height, gfx_rect *rects,
-			  size_t max, size_t *ret_n, char *err, size_t err_len)
+			  size_t max, size_t *ret_n, scm_error **ret_err)
 {
 	gfx_rect surf = { 0, 0, (int32_t)width, (int32_t)height };
 	size_t n = 0;
@@ -108,7 +108,7 @@ struct json_object *gfx_input_to_json(const gfx_input_event *ev, size_t n)
 }
 
 int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max, size_t *ret_n,
-			char *err, size_t err_len)
+			scm_error **ret_err)
 {
 	struct json_object *arr, *v;
 	size_t n = 0;

@@ -25,11 +25,10 @@ struct json_object;
 
 /* Parses "GET /path?query HTTP/1.1\r\n" at the start of buf into the
  * request target (NUL-terminated, at most path_len - 1 bytes). Returns 0,
- * -EAGAIN while the line is incomplete, or GFX_E_INVALID with err naming
+ * -EAGAIN while the line is incomplete, or GFX_E_INVALID with *ret_err naming
  * what is wrong (not GET, no HTTP/1.x, a target too long or not
  * starting with '/', a control byte). */
-int gfx_ws_parse_request(const uint8_t *buf, size_t len, char *path, size_t path_len, char *err,
-			 size_t err_len);
+int gfx_ws_parse_request(const uint8_t *buf, size_t len, char *path, size_t path_len, scm_error **ret_err);
 /* True when the target's query has token=TOKEN, compared in constant time. */
 bool gfx_ws_token_matches(const char *path, const char *token);
 /* Fills out (n - 1 characters and a NUL) with random letters and digits

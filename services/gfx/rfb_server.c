@@ -556,7 +556,8 @@ static void ws_check(gfx_rfb *r, int fd)
 	if (slot == WS_PENDING_MAX)
 		return;
 	uint8_t buf[GFX_WS_REQUEST_MAX];
-	char path[GFX_WS_REQUEST_MAX], err[128];
+	char path[GFX_WS_REQUEST_MAX];
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	/* Peek: libvncserver reads the request again for its handshake. */
 	ssize_t k = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
 	if (k <= 0) {
@@ -564,15 +565,14 @@ static void ws_check(gfx_rfb *r, int fd)
 			pending_drop(r, slot);
 		return;
 	}
-	int e = gfx_ws_parse_request(buf, (size_t)k, path, sizeof(path), err, sizeof(err));
+	int e = gfx_ws_parse_request(buf, (size_t)k, path, sizeof(path), &err);
 	if (e == -EAGAIN)
 		return;
 	if (e == 0 && !gfx_ws_token_matches(path, r->token)) {
-		e = GFX_E_INVALID;
-		snprintf(err, sizeof(err), "wrong or missing token");
+		e = scm_fail(&err, GFX_E_INVALID, "wrong or missing token");
 	}
 	if (e) {
-		ws_refuse(r, fd, err);
+		ws_refuse(r, fd, err && err->message ? err->message : "out of memory");
 		pending_drop(r, slot);
 		return;
 	}

@@ -1,5 +1,5 @@
 /* fuzz_clipflow.c: the clipboard rule list the graphics proxy reads from
- * a grant (scm/clipflow.h), as hostile JSON: whatever it accepts must hold
+ * a grant (scm-internal/clipflow.h), as hostile JSON: whatever it accepts must hold
  * valid patterns in priority order, and every decision on it must be
  * total (no crash, an answer for any pair of names, the viewer reached by
  * no glob). The tail of the input also serves as a name to match. */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scm/clipflow.h"
+#include "scm-internal/clipflow.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,10 +1,10 @@
 /* test_policy_clipboard.c: clipboard rules. The matcher and the decision
- * (libscm's scm/clipflow.h, which the graphics proxy enforces) by table;
+ * (libscm's scm-internal/clipflow.h, which the graphics proxy enforces) by table;
  * profiles with "clipboard" sections parsed, refused with the pointer
  * named, merged by priority into the list a gfx grant carries, explained,
  * and linted for equal-priority conflicts (glob overlap). */
 #include <json-c/json.h>
-#include <scm/clipflow.h>
+#include <scm-internal/clipflow.h>
 
 #include "helpers.h"
 

@@ -1,4 +1,10 @@
-/* wire.h: the frame codec shared by libscm and scmd (docs/protocol.md).
+/* scm-internal/wire.h: the frame codec shared by libscm and scmd
+ * (docs/protocol.md).
+ *
+ * INTERNAL to the scm tree: not installed, not part of libscm's ABI (the
+ * version script stubs/libscm.sym keeps these symbols out of libscm.so).
+ * Programs of this tree that use it (scmd, scmctl, test tools) link the
+ * static libscm.a. Applications use only <scm/scm.h> and friends.
  *
  * A frame is one SOCK_SEQPACKET message: a 24-byte little-endian header,
  * then json_len bytes of JSON (an object, or nothing), then bin_len bytes of
@@ -51,11 +57,6 @@ int scm_wire_decode(const void *buf, size_t len, const int *fds, size_t n_fds,
 
 /* Parses a JSON object body with the depth, size and UTF-8 limits. */
 int scm_json_parse(const char *s, size_t len, struct json_object **ret, scm_error **ret_err);
-
-/* Internal chain helpers (error.c). */
-scm_error *scm_error_copy(const scm_error *e);
-/* Puts chain e (taken) on top of *ret_err; frees e when ret_err is NULL. */
-void scm_error_push(scm_error **ret_err, scm_error *e);
 
 /* Out queues (outq.c): send now if the peer has room, else keep the frame
  * (copied, fds duplicated) for scm_outq_flush(). */
