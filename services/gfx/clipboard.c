@@ -84,9 +84,22 @@ static clip_app *find(gfx_clip *cb, const gfx_client *c)
 	return NULL;
 }
 
+void gfx_clip_detach(gfx_clip *cb, gfx_client *c)
+{
+	clip_app *a = find(cb, c);
+	if (!a)
+		return;
+	json_object_put(a->rules_json);
+	scm_clip_rules_done(&a->rules);
+	*a = (clip_app){ 0 };
+}
+
 int gfx_clip_attach(gfx_clip *cb, gfx_client *c, json_object *rules, char *err, size_t errsz)
 {
 	clip_app *a = NULL;
+	/* A client freed without a detach left an entry under an address a
+	 * new client may now have: it must not inherit those rules. */
+	gfx_clip_detach(cb, c);
 	for (size_t i = 0; !a && i < GFX_CLIENTS_MAX; i++)
 		if (!cb->apps[i].c)
 			a = &cb->apps[i];
@@ -99,15 +112,6 @@ int gfx_clip_attach(gfx_clip *cb, gfx_client *c, json_object *rules, char *err, 
 	return r;
 }
 
-void gfx_clip_detach(gfx_clip *cb, gfx_client *c)
-{
-	clip_app *a = find(cb, c);
-	if (!a)
-		return;
-	json_object_put(a->rules_json);
-	scm_clip_rules_done(&a->rules);
-	*a = (clip_app){ 0 };
-}
 
 /* One audit record: {"event":"clipboard","op":..,"from":..,"to":..,
  * "size":..,"decision":"allow"|"refuse","why":..}. */

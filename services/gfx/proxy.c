@@ -4,7 +4,9 @@
  * scmd starts it with $SCM_PROVIDER_FD and hands it one channel per
  * client. Each channel may create one surface; the grant's caller (the
  * container's endpoint label) picks the border colour and the grant's
- * constraints may set the time-bank weight. One thread, one epoll set:
+ * constraints may set the time-bank weight; the grant also carries the
+ * caller's clipboard rules, by which the desktop clipboard (clipboard.c)
+ * decides each paste. One thread, one epoll set:
  * the provider's channels, the RFB viewers and signals; compositing runs
  * between events in the order the time bank picks.
  *
