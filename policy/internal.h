@@ -67,6 +67,16 @@ typedef struct psetting {
 	const policy_profile *profile;
 } psetting;
 
+/* A clipboard rule (policy/clipboard.c): the flow from -> to, patterns
+ * as scm-internal/clipflow.h defines them. */
+typedef struct pclip {
+	char *from, *to;
+	bool allow;
+	char *pointer; /* "/clipboard/2" */
+	size_t index;
+	const policy_profile *profile;
+} pclip;
+
 struct policy_profile {
 	char *name;
 	char *file;
@@ -76,6 +86,8 @@ struct policy_profile {
 	size_t n_rules;
 	psetting *settings; /* sorted by key */
 	size_t n_settings;
+	pclip *clips; /* file order */
+	size_t n_clips;
 	jscan_result pos; /* where values start, for messages */
 };
 
@@ -194,6 +206,15 @@ const eservice *effective_lookup(const policy_effective *e, const char *service)
 /* sandbox.c */
 int sandbox_merge(policy_effective *e);
 void sandbox_done(policy_effective *e);
+
+/* clipboard.c */
+/* Could some name match both globs (clipboard patterns)? */
+bool clip_overlap(const char *a, const char *b);
+/* The effective clipboard rules, merge order, as a grant carries them. */
+struct json_object *clip_rules_json(const policy_effective *e);
+int clip_explain(const policy_effective *e, const char *from, const char *to, struct json_object **ret,
+		 scm_error **ret_err);
+void clip_explain_print(struct json_object *x, FILE *f);
 
 /* constraint.c */
 bool pcons_equal(const pcons *a, const pcons *b);

@@ -26,6 +26,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "agent-clipboard.h"
 #include "scm/gfx-client.h"
 #include "scm/macro.h"
 #include "xwd.h"
@@ -39,6 +40,13 @@ static int die(const char *what, int r, scm_error *err)
 		scm_error_print(err, stderr);
 	scm_error_free(err);
 	return 1;
+}
+
+static scm_error *clip_warn(const char *what, scm_error *err)
+{
+	fprintf(stderr, "scm-desktop-agent: %s: ", what);
+	scm_error_print(err, stderr);
+	return scm_error_free(err);
 }
 
 static void inject(Display *dpy, const gfx_input_event *ev, uint8_t *buttons, uint32_t w, uint32_t h)
@@ -116,6 +124,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scm-desktop-agent: cannot open display %s with XTest\n", display);
 		return 1;
 	}
+	agent_clip *clip = agent_clip_new(dpy);
+	if (!clip)
+		return die("out of memory", -ENOMEM, NULL);
 	uint32_t w = xv.info.width, h = xv.info.height;
 	scm_channel *ch = NULL;
 	scm_error *serr = NULL;
@@ -185,8 +196,14 @@ int main(int argc, char **argv)
 					return die("poll_input", r, serr);
 				scm_error *ierr = NULL;
 				if (gfx_input_from_json(events, in, 64, &k, &ierr) == 0) {
-					for (size_t j = 0; j < k; j++)
-						inject(dpy, &in[j], &buttons, w, h);
+					for (size_t j = 0; j < k; j++) {
+						if (in[j].type != GFX_INPUT_CLIPBOARD)
+							inject(dpy, &in[j], &buttons, w, h);
+						else if (in[j].op == GFX_CLIP_OP_COPY)
+							agent_clip_copy(clip);
+						else if ((r = agent_clip_paste(clip, ch, &serr)))
+							serr = clip_warn("clipboard_get", serr);
+					}
 					XFlush(dpy);
 				} else {
 					fputs("scm-desktop-agent: input from the proxy: ", stderr);
@@ -203,12 +220,25 @@ int main(int argc, char **argv)
 					return die("the gfx channel ended", r, serr);
 				break;
 			case 3:
-				/* Xlib's I/O error handler ends us when Xvfb goes. */
-				while (XPending(dpy)) {
-					XEvent xe;
-					XNextEvent(dpy, &xe);
-				}
-				break;
+				break; /* drained below */
+			}
+		}
+		/* X events, read now whatever woke us: Xlib may already have
+		 * queued them while doing something else (a round trip such as
+		 * XGetSelectionOwner reads what the server sent meanwhile), and
+		 * then the socket would not wake us for them again. Xlib's I/O
+		 * error handler ends us when Xvfb goes. */
+		while (XPending(dpy)) {
+			XEvent xe;
+			char *text;
+			size_t len;
+			XNextEvent(dpy, &xe);
+			if (agent_clip_event(clip, &xe, &text, &len) == 1) {
+				/* A refusal (too big, or the user copied again)
+				 * ends this copy only. */
+				if (agent_clip_put(ch, text, len, &serr))
+					serr = clip_warn("clipboard_put", serr);
+				free(text);
 			}
 		}
 	}

@@ -195,10 +195,14 @@ typedef struct gfx_input_event {
 	uint8_t type; /* GFX_INPUT_* */
 	uint8_t down; /* key: pressed */
 	uint8_t buttons; /* pointer: RFB button mask */
+	uint8_t op; /* clipboard: GFX_CLIP_OP_* */
 	uint32_t keysym;
 	int32_t x, y; /* pointer, surface coordinates */
 } gfx_input_event;
-enum { GFX_INPUT_KEY = 1, GFX_INPUT_POINTER = 2 };
+enum { GFX_INPUT_KEY = 1, GFX_INPUT_POINTER = 2, GFX_INPUT_CLIPBOARD = 3 };
+/* {"type":"clipboard","op":"copy"}: hand the selection over (clipboard_put);
+ * "paste": fetch the desktop clipboard (clipboard_get) and own the selection. */
+enum { GFX_CLIP_OP_COPY = 1, GFX_CLIP_OP_PASTE = 2 };
 
 /* The same for the damage member alone (as the generated skeleton hands it over). */
 int gfx_parse_damage_list(struct json_object *damage, uint32_t width, uint32_t height,

@@ -92,6 +92,9 @@ struct json_object *gfx_input_to_json(const gfx_input_event *ev, size_t n)
 			json_object_object_add(e, "type", json_object_new_string("key"));
 			json_object_object_add(e, "down", json_object_new_boolean(ev[i].down));
 			json_object_object_add(e, "keysym", json_object_new_int64(ev[i].keysym));
+		} else if (ev[i].type == GFX_INPUT_CLIPBOARD) {
+			json_object_object_add(e, "type", json_object_new_string("clipboard"));
+			json_object_object_add(e, "op", json_object_new_string(ev[i].op == GFX_CLIP_OP_COPY ? "copy" : "paste"));
 		} else {
 			json_object_object_add(e, "type", json_object_new_string("pointer"));
 			json_object_object_add(e, "x", json_object_new_int(ev[i].x));
@@ -144,6 +147,13 @@ int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max,
 			if (!json_object_object_get_ex(e, "buttons", &v) || get_i32(v, &x) < 0 || x < 0 || x > 255)
 				return ERR(GFX_E_INVALID, "/events/%zu/buttons: must be 0..255", i);
 			ev.buttons = (uint8_t)x;
+		} else if (strcmp(t, "clipboard") == 0) {
+			ev.type = GFX_INPUT_CLIPBOARD;
+			const char *op = json_object_object_get_ex(e, "op", &v) && json_object_is_type(v, json_type_string)
+						 ? json_object_get_string(v) : "";
+			if (strcmp(op, "copy") && strcmp(op, "paste"))
+				return ERR(GFX_E_INVALID, "/events/%zu/op: must be \"copy\" or \"paste\"", i);
+			ev.op = strcmp(op, "copy") == 0 ? GFX_CLIP_OP_COPY : GFX_CLIP_OP_PASTE;
 		} else {
 			return ERR(GFX_E_INVALID, "/events/%zu/type: unknown \"%.32s\"", i, t);
 		}

@@ -4,7 +4,9 @@
  * scmd starts it with $SCM_PROVIDER_FD and hands it one channel per
  * client. Each channel may create one surface; the grant's caller (the
  * container's endpoint label) picks the border colour and the grant's
- * constraints may set the time-bank weight. One thread, one epoll set:
+ * constraints may set the time-bank weight; the grant also carries the
+ * caller's clipboard rules, by which the desktop clipboard (clipboard.c)
+ * decides each paste. One thread, one epoll set:
  * the provider's channels, the RFB viewers and signals; compositing runs
  * between events in the order the time bank picks.
  *
@@ -31,6 +33,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "clipboard.h"
 #include "scm/gfx-provider.h"
 #include "scm/macro.h"
 #include "server.h"
@@ -39,6 +42,7 @@
 #define DEFAULT_WEIGHT 1
 
 static gfx_server *srv;
+static gfx_clip *clip;
 static char **apps; /* NULL: whoever policy lets in */
 
 static bool is_host(const scm_grant *g)
@@ -125,6 +129,16 @@ static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, ui
 					    GFX_CLIENTS_MAX);
 	if (r < 0)
 		return scm_call_reply_error(call, r, "creating the surface: %s", strerror(-r));
+	/* The app's clipboard rules, from scmd's grant (scm/policy-hook.c):
+	 * {"gfx": {"clipboard": [...]}}. None (a grant without them): the
+	 * app takes part in no flow. */
+	struct json_object *gx, *rules = NULL;
+	char cerr[200];
+	if (g->constraints && json_object_object_get_ex(g->constraints, "gfx", &gx) &&
+	    json_object_is_type(gx, json_type_object))
+		json_object_object_get_ex(gx, "clipboard", &rules);
+	if (gfx_clip_attach(clip, c, rules, cerr, sizeof(cerr)) != 0)
+		fprintf(stderr, "scm-gfx-proxy: %s: %s; it takes part in no clipboard flow\n", gfx_client_caller(c), cerr);
 	scm_call_set_channel_data(call, c);
 	gfx_overlay *o = gfx_comp_find(gfx_server_compositor(srv), gfx_client_id(c));
 	char border[8];
@@ -172,11 +186,51 @@ static int do_poll_input(scm_call *call, void *ud)
 	return r;
 }
 
+static int do_clipboard_put(scm_call *call, int data, void *ud)
+{
+	gfx_client *c = scm_call_channel_data(call);
+	char err[200], *buf = NULL;
+	size_t len = 0;
+	if (!c)
+		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_put before create_surface");
+	/* Unasked, the fd is not even looked at. */
+	int r = gfx_clip_asked(clip, c) ? gfx_clip_read_memfd(data, &buf, &len, err, sizeof(err)) : 0;
+	/* over the cap: put refuses it by its size alone, and audits that */
+	if (r == 0 || r == GFX_E_LIMIT)
+		r = gfx_clip_put(clip, c, buf ? buf : "", len, err, sizeof(err));
+	free(buf);
+	if (r < 0)
+		return scm_call_reply_error(call, r, "clipboard_put: %s", strerror(-r));
+	if (r)
+		return scm_call_reply_error(call, SCM_GFX_E_CLIPBOARD, "%s", err);
+	return scm_gfx_clipboard_put_reply(call, len);
+}
+
+static int do_clipboard_get(scm_call *call, void *ud)
+{
+	gfx_client *c = scm_call_channel_data(call);
+	char err[200];
+	const void *data;
+	size_t len;
+	int fd = -1;
+	if (!c)
+		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_get before create_surface");
+	int r = gfx_clip_take(clip, c, &data, &len, err, sizeof(err));
+	if (r)
+		return scm_call_reply_error(call, SCM_GFX_E_CLIPBOARD, "%s", err);
+	if ((r = gfx_clip_memfd(data, len, &fd)) < 0)
+		return scm_call_reply_error(call, r, "clipboard_get: %s", strerror(-r));
+	r = scm_gfx_clipboard_get_reply(call, fd, len);
+	close(fd);
+	return r;
+}
+
 static int do_stats(scm_call *call, void *ud)
 {
 	struct json_object *j = gfx_server_stats(srv);
 	if (!j)
 		return -ENOMEM;
+	json_object_object_add(j, "clipboard", gfx_clip_stats(clip));
 	int r = scm_gfx_stats_reply(call, j);
 	json_object_put(j);
 	return r;
@@ -240,7 +294,27 @@ static int do_set_apps(scm_call *call, struct json_object *list, void *ud)
 
 static void on_close(const scm_grant *g, void *chdata, void *ud)
 {
+	gfx_clip_detach(clip, chdata);
 	gfx_client_free(chdata);
+}
+
+/* The proxy's audit stream: one line per clipboard decision on stderr,
+ * which is the provider's log (the container's log under --containers,
+ * which scmd keeps: `scmctl container logs`). */
+static void clip_audit(void *ud, const char *json)
+{
+	fprintf(stderr, "scm-gfx-proxy: audit %s\n", json);
+	fflush(stderr);
+}
+
+static bool hook_key(void *ud, bool down, uint32_t keysym)
+{
+	return gfx_clip_key(ud, down, keysym);
+}
+
+static void hook_cut_text(void *ud, const char *utf8, size_t len)
+{
+	gfx_clip_from_viewer(ud, utf8, len);
 }
 
 static const scm_gfx_handlers handlers = {
@@ -251,6 +325,8 @@ static const scm_gfx_handlers handlers = {
 	.snapshot = do_snapshot,
 	.viewer = do_viewer,
 	.set_apps = do_set_apps,
+	.clipboard_put = do_clipboard_put,
+	.clipboard_get = do_clipboard_get,
 };
 
 static int write_state(const char *path)
@@ -336,6 +412,10 @@ int main(int argc, char **argv)
 			r < 0 ? strerror(-r) : "bad desktop size (1..8192, at most 128 MiB)");
 		return 1;
 	}
+	if (gfx_clip_new(srv, clip_audit, NULL, &clip) < 0)
+		return 1;
+	gfx_server_hooks hooks = { hook_key, hook_cut_text, clip };
+	gfx_server_set_hooks(srv, &hooks);
 	scm_gfx_skeleton sk = { &handlers, NULL };
 	scm_provider *p = NULL;
 	scm_error *err = NULL;
@@ -394,5 +474,6 @@ int main(int argc, char **argv)
 	}
 	scm_provider_free(p);
 	gfx_server_free(srv);
+	gfx_clip_free(clip);
 	return rc;
 }

@@ -44,6 +44,7 @@ struct gfx_server {
 	gfx_client *clients[GFX_CLIENTS_MAX];
 	gfx_client *focus;
 	uint8_t buttons;
+	gfx_server_hooks hooks;
 };
 
 static int64_t now_ns(void)
@@ -60,6 +61,17 @@ static void rfb_key(void *ud, bool down, uint32_t keysym)
 static void rfb_pointer(void *ud, uint8_t buttons, int32_t x, int32_t y)
 {
 	gfx_server_pointer(ud, buttons, x, y);
+}
+static void rfb_cut_text(void *ud, const char *utf8, size_t len)
+{
+	gfx_server *s = ud;
+	if (s->hooks.cut_text)
+		s->hooks.cut_text(s->hooks.ud, utf8, len);
+}
+
+void gfx_server_set_hooks(gfx_server *s, const gfx_server_hooks *h)
+{
+	s->hooks = *h;
 }
 
 gfx_server *gfx_server_free(gfx_server *s)
@@ -87,7 +99,7 @@ int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret)
 	gfx_tb_init(&s->tb, cfg->period_ns ? cfg->period_ns : 10000000,
 		    cfg->cap_periods ? cfg->cap_periods : 4, now_ns());
 	if (cfg->rfb) {
-		static const gfx_rfb_ops ops = { rfb_key, rfb_pointer };
+		static const gfx_rfb_ops ops = { rfb_key, rfb_pointer, rfb_cut_text };
 		gfx_rfb_config rc = { .port = cfg->rfb_port, .ws_port = cfg->ws_port, .name = cfg->name,
 				      .password = cfg->password, .viewonly_password = cfg->viewonly_password,
 				      .token = cfg->token, .insecure_no_auth = cfg->insecure_no_auth };
@@ -396,6 +408,11 @@ static void enqueue(gfx_client *c, const gfx_input_event *ev)
 	(void)!write(c->event_fd, &one, sizeof(one));
 }
 
+void gfx_client_queue(gfx_client *c, const gfx_input_event *ev)
+{
+	enqueue(c, ev);
+}
+
 size_t gfx_client_take_input(gfx_client *c, gfx_input_event *evs, size_t max)
 {
 	size_t n = 0;
@@ -425,6 +442,8 @@ gfx_client *gfx_server_focused(gfx_server *s)
 
 void gfx_server_key(gfx_server *s, bool down, uint32_t keysym)
 {
+	if (s->hooks.key && s->hooks.key(s->hooks.ud, down, keysym))
+		return;
 	if (!s->focus)
 		return;
 	gfx_input_event ev = { .type = GFX_INPUT_KEY, .down = down, .keysym = keysym };

@@ -65,6 +65,18 @@ const char *gfx_client_caller(const gfx_client *c);
 size_t gfx_client_take_input(gfx_client *c, gfx_input_event *evs, size_t max);
 void gfx_server_focus(gfx_server *s, gfx_client *c);
 gfx_client *gfx_server_focused(gfx_server *s);
+/* Queues an event for the client as if a viewer had sent it (the
+ * clipboard's requests to the app use this). */
+void gfx_client_queue(gfx_client *c, const gfx_input_event *ev);
+/* Hooks before routing (the clipboard, clipboard.h): key() returns true
+ * for a key it takes (never routed); cut_text() gets a viewer's clipboard
+ * text as UTF-8. */
+typedef struct gfx_server_hooks {
+	bool (*key)(void *ud, bool down, uint32_t keysym);
+	void (*cut_text)(void *ud, const char *utf8, size_t len);
+	void *ud;
+} gfx_server_hooks;
+void gfx_server_set_hooks(gfx_server *s, const gfx_server_hooks *h);
 /* Input as an RFB viewer delivers it, in desktop coordinates. */
 void gfx_server_key(gfx_server *s, bool down, uint32_t keysym);
 void gfx_server_pointer(gfx_server *s, uint8_t buttons, int32_t x, int32_t y);

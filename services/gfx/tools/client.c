@@ -10,8 +10,9 @@
  *        each refusal and "hostile ok" when every one was refused right
  *   scm-gfx-client snapshot FILE.png | stats | viewer   administration
  *
- * $SCM_GFX_WEIGHT, when set, is passed as the time-bank weight (honoured
+ * $SCM_GFX_SERVICE names the service (default "gfx"). $SCM_GFX_WEIGHT, when set, is passed as the time-bank weight (honoured
  * only where the policy constrains it). */
+#include "clipboard.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -138,6 +139,14 @@ static int hostile(scm_channel *ch)
 	EXPECT("create 64x64", scm_gfx_create_surface(ch, 64, 64, 0, &sfd, &efd, &x, &y, &border, &err), 0);
 	free(border);
 	border = NULL;
+	/* The desktop clipboard: nothing to put unasked, nothing to get ungranted. */
+	int cfd = -1;
+	uint64_t csize;
+	if (gfx_clip_memfd("forged", 6, &cfd) == 0) {
+		EXPECT("clipboard_put unasked", scm_gfx_clipboard_put(ch, cfd, &csize, &err), SCM_GFX_E_CLIPBOARD);
+		close(cfd);
+	}
+	EXPECT("clipboard_get ungranted", scm_gfx_clipboard_get(ch, &cfd, &csize, &err), SCM_GFX_E_CLIPBOARD);
 	/* What the client can do to the memfd: neither shrink nor grow it. */
 	printf("shrink the memfd: %s\n", ftruncate(sfd, 16) < 0 ? strerror(errno) : "ALLOWED");
 	bad += ftruncate(sfd, 16) == 0;
@@ -173,7 +182,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: scm-gfx-client paint W H RRGGBB [FLOOD] | hostile | snapshot FILE | stats | viewer\n");
 		return 2;
 	}
-	int r = scm_connect("gfx", &ch, &err);
+	const char *svc = getenv("SCM_GFX_SERVICE"); /* as the agent: default "gfx" */
+	int r = scm_connect(svc && *svc ? svc : "gfx", &ch, &err);
 	if (r)
 		return fail("connecting to gfx", r, err);
 	if (strcmp(argv[1], "paint") == 0)

@@ -8,6 +8,7 @@
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
  *        [--type TEXT] [--return] [--capture OUT.png] [--stay SECONDS]
+ *        [--chord ctrl+shift+c] [--cut-text TEXT] [--wait-cut-text SECONDS]
  *
  * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
@@ -126,6 +127,32 @@ static void key(rfbClient *cl, uint32_t sym)
 		pace(cl, key_delay_ms);
 }
 
+/* The viewer's clipboard: what the server sent (ServerCutText). */
+static char *cut_text;
+static void got_cut_text(rfbClient *cl, const char *text, int len)
+{
+	free(cut_text);
+	cut_text = strndup(text, len > 0 ? (size_t)len : 0);
+}
+
+/* "ctrl+shift+c": the modifiers held (left ones), the key, all released. */
+static void chord(rfbClient *cl, const char *keys)
+{
+	uint32_t held[4];
+	size_t n = 0;
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s", keys);
+	for (char *save = NULL, *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
+		uint32_t sym = strcmp(t, "ctrl") == 0 ? 0xFFE3 : strcmp(t, "shift") == 0 ? 0xFFE1
+			       : strcmp(t, "alt") == 0 ? 0xFFE9 : (uint32_t)(unsigned char)t[0];
+		SendKeyEvent(cl, sym, TRUE);
+		if (n < 4)
+			held[n++] = sym;
+	}
+	while (n > 0)
+		SendKeyEvent(cl, held[--n], FALSE);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -144,6 +171,7 @@ int main(int argc, char **argv)
 	cl->GetPassword = get_password;
 	cl->FinishedFrameBufferUpdate = finished;
 	cl->GotFrameBufferUpdate = got_rect;
+	cl->GotXCutText = got_cut_text;
 	cl->appData.encodingsString = "raw";
 	/* The cursor as a shape of its own, so the pixels are the desktop's. */
 	cl->appData.useRemoteCursor = TRUE;
@@ -222,6 +250,22 @@ int main(int argc, char **argv)
 					SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
 				}
 			}
+		} else if (strcmp(argv[i], "--chord") == 0 && i + 1 < argc) {
+			chord(cl, argv[++i]);
+		} else if (strcmp(argv[i], "--cut-text") == 0 && i + 1 < argc) {
+			i++;
+			SendClientCutText(cl, argv[i], (int)strlen(argv[i]));
+		} else if (strcmp(argv[i], "--wait-cut-text") == 0 && i + 1 < argc) {
+			/* Until the server's cut text arrives (or S seconds pass:
+			 * then it prints "cuttext-none"). */
+			time_t end = time(NULL) + atoi(argv[++i]);
+			while (rc == 0 && !cut_text && time(NULL) < end) {
+				int n = WaitForMessage(cl, 100000);
+				if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+					rc = 1;
+			}
+			printf(cut_text ? "cuttext %s\n" : "cuttext-none\n", cut_text);
+			fflush(stdout);
 		} else if (strcmp(argv[i], "--return") == 0) {
 			key(cl, 0xFF0D);
 		} else if (strcmp(argv[i], "--capture") == 0 && i + 1 < argc) {
