@@ -1,7 +1,7 @@
 # services/gfx: libscmgfx (the graphics proxy core), its test helpers and,
 # once libscm exists, the proxy provider.
 GFX_LIB_SRCS := $(addprefix services/gfx/,region.c surface.c compose.c timebank.c present.c \
-		snapshot.c wsreq.c rfb_server.c server.c)
+		snapshot.c wsreq.c rfb_server.c server.c font.c decor.c wm.c winjson.c)
 GFX_LIB := $(B)/lib/libscmgfx.a
 GFX_PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 GFX_PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null)
