@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "scm/gfx-client.h"
+#include "agent-windows.h"
 #include "scm/macro.h"
 #include "xwd.h"
 
@@ -41,8 +42,13 @@ static int die(const char *what, int r, scm_error *err)
 	return 1;
 }
 
-static void inject(Display *dpy, const gfx_input_event *ev, uint8_t *buttons, uint32_t w, uint32_t h)
+static void inject(Display *dpy, aw_state *aw, const gfx_input_event *ev, uint8_t *buttons, uint32_t w,
+		   uint32_t h)
 {
+	if (ev->type == GFX_INPUT_FOCUS || ev->type == GFX_INPUT_CLOSE) {
+		(ev->type == GFX_INPUT_FOCUS ? aw_focus : aw_close)(aw, ev->window);
+		return;
+	}
 	if (ev->type == GFX_INPUT_KEY) {
 		KeyCode kc = XKeysymToKeycode(dpy, (KeySym)ev->keysym);
 		if (kc)
@@ -132,7 +138,8 @@ int main(int argc, char **argv)
 	if ((r = gfx_surface_map(sfd, w, h, &surf)))
 		return die("mapping the surface", r, NULL);
 	uint32_t *shadow = calloc((size_t)w * h, 4);
-	if (!shadow)
+	aw_state *aw = NULL;
+	if (!shadow || aw_new(dpy, w, h, &aw) < 0)
 		return die("out of memory", -ENOMEM, NULL);
 	printf("agent %s %ux%u at %lld,%lld border %s\n", display, w, h, (long long)x, (long long)y, border);
 	fflush(stdout);
@@ -161,6 +168,17 @@ int main(int argc, char **argv)
 			case 0: {
 				uint64_t ticks;
 				(void)!read(tfd, &ticks, sizeof(ticks));
+				/* The app's windows first, so new ones come with their pixels. */
+				struct json_object *wl = aw_changed(aw);
+				uint64_t shown;
+				if (wl && (r = scm_gfx_set_windows(ch, wl, &shown, &serr)) != 0) {
+					if (r < 0)
+						return die("set_windows", r, serr);
+					fprintf(stderr, "scm-desktop-agent: set_windows: ");
+					scm_error_print(serr, stderr);
+					serr = scm_error_free(serr);
+				}
+				json_object_put(wl);
 				gfx_rect rects[MAX_RECTS];
 				size_t k = xwd_diff(xv.map + xv.info.pixel_offset, xv.info.bytes_per_line, w, h, shadow,
 						    surf->pixels, rects, MAX_RECTS);
@@ -183,7 +201,7 @@ int main(int argc, char **argv)
 					return die("poll_input", r, serr);
 				if (gfx_input_from_json(events, in, 64, &k, err, sizeof(err)) == 0) {
 					for (size_t j = 0; j < k; j++)
-						inject(dpy, &in[j], &buttons, w, h);
+						inject(dpy, aw, &in[j], &buttons, w, h);
 					XFlush(dpy);
 				} else {
 					fprintf(stderr, "scm-desktop-agent: input from the proxy: %s\n", err);
@@ -202,6 +220,7 @@ int main(int argc, char **argv)
 				while (XPending(dpy)) {
 					XEvent xe;
 					XNextEvent(dpy, &xe);
+					aw_event(aw, &xe);
 				}
 				break;
 			}
