@@ -7,7 +7,7 @@
  *
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
- *        [--type TEXT] [--return] [--capture OUT.png] [--stay SECONDS]
+ *        [--type TEXT] [--return] [--drag X1 Y1 X2 Y2] [--capture OUT.png] [--stay SECONDS]
  *
  * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		fprintf(stderr, "usage: scm-gfx-rfb-input PORT [--password-file F] [--encodings LIST] [--no-jpeg] "
-				"[--quality N] [--compress N] [--click X Y] [--type TEXT] [--return] [--capture PNG]\n");
+				"[--quality N] [--compress N] [--click X Y] [--drag X1 Y1 X2 Y2] [--type TEXT] [--return] [--capture PNG]\n");
 		return 2;
 	}
 	const char *env = getenv("SCM_VNC_PASSWORD");
@@ -196,6 +196,15 @@ int main(int argc, char **argv)
 			SendPointerEvent(cl, x, y, 1);
 			SendPointerEvent(cl, x, y, 0);
 			i += 2;
+		} else if (strcmp(argv[i], "--drag") == 0 && i + 4 < argc) {
+			/* Press, move there in steps as a hand would, release. */
+			int x1 = atoi(argv[i + 1]), y1 = atoi(argv[i + 2]), x2 = atoi(argv[i + 3]), y2 = atoi(argv[i + 4]);
+			SendPointerEvent(cl, x1, y1, 0);
+			SendPointerEvent(cl, x1, y1, 1);
+			for (int k = 1; k <= 8; k++)
+				SendPointerEvent(cl, x1 + (x2 - x1) * k / 8, y1 + (y2 - y1) * k / 8, 1);
+			SendPointerEvent(cl, x2, y2, 0);
+			i += 4;
 		} else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc) {
 			/* As a keyboard does it: Shift held for what a US layout
 			 * shifts (the app side maps keysyms to keycodes). */
