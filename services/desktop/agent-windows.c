@@ -10,7 +10,8 @@
  * the top-level window it lies over.
  *
  * The agent does the little a window manager must: a new top-level window
- * that would overlap another on the screen is moved to free space first
+ * that would overlap another on the screen is moved to free space first,
+ * with room between them for the proxy's frames and title bars
  * (their pixels share one screen, and the proxy shows each rectangle as
  * it is there); the focused window gets the X input focus and is raised;
  * closing sends WM_DELETE_WINDOW, or kills the window's client when it
@@ -25,7 +26,8 @@
 #include "agent-windows.h"
 #include "gfx.h"
 
-#define STEP 8 /* grid the placement search walks */
+#define STEP 8    /* grid the placement search walks */
+#define MARGIN 24 /* room left between windows for the proxy's frame and title bar */
 
 typedef struct aw_win {
 	Window id;
@@ -104,6 +106,13 @@ static bool overlap(int ax, int ay, int aw, int ah, const aw_win *b)
 	return ax < b->x + b->w && b->x < ax + aw && ay < b->y + b->h && b->y < ay + ah;
 }
 
+/* The same with b grown by the margin (placement only). */
+static bool crowds(int ax, int ay, int aw, int ah, const aw_win *b)
+{
+	aw_win g = { b->id, b->x - MARGIN, b->y - MARGIN, b->w + 2 * MARGIN, b->h + 2 * MARGIN, b->popup };
+	return overlap(ax, ay, aw, ah, &g);
+}
+
 static bool was_placed(aw_state *a, Window w)
 {
 	size_t n = a->n_placed < 64 ? a->n_placed : 64;
@@ -127,7 +136,7 @@ static void place(aw_state *a, aw_win *w, const aw_win *others, size_t n)
 		for (int x = 0; x + w->w <= (int)a->sw; x += STEP) {
 			bool free_spot = true;
 			for (size_t i = 0; free_spot && i < n; i++)
-				free_spot = others[i].popup || !overlap(x, y, w->w, w->h, &others[i]);
+				free_spot = others[i].popup || !crowds(x, y, w->w, w->h, &others[i]);
 			if (free_spot) {
 				XMoveWindow(a->dpy, w->id, x, y);
 				w->x = x;
