@@ -268,11 +268,15 @@ gfx_surface *gfx_client_surface(gfx_client *c)
 {
 	return c->surf;
 }
+/* The client's oldest window (stable whatever the stacking). */
 uint32_t gfx_client_id(const gfx_client *c)
 {
-	uint32_t ov = 0;
-	gfx_wm_windows(&c->srv->wm, c, &ov, 1);
-	return ov;
+	uint32_t ovs[GFX_WINDOWS_MAX + 1], min = 0;
+	size_t n = gfx_wm_windows(&c->srv->wm, c, ovs, GFX_WINDOWS_MAX + 1);
+	for (size_t i = 0; i < n; i++)
+		if (!min || ovs[i] < min)
+			min = ovs[i];
+	return min;
 }
 uint32_t gfx_client_border(const gfx_client *c)
 {
