@@ -363,26 +363,41 @@ static bool covered_by_opaque(gfx_compositor *c, const gfx_rect *clip)
 	return false;
 }
 
+static void render_rect(gfx_compositor *c, const gfx_rect *clip)
+{
+	if (covered_by_opaque(c, clip))
+		return;
+	fill(c, clip, c->background);
+	for (uint32_t k = 0; k < c->n_ov; k++) {
+		if (c->ov[k]->hidden)
+			continue;
+		draw_content(c, c->ov[k], clip);
+		draw_border(c, c->ov[k], clip);
+	}
+	/* Last: no window covers the taskbar. */
+	if (c->taskbar_px)
+		gfx_wm_draw_taskbar(c, clip);
+}
+
 void gfx_comp_render(gfx_compositor *c, gfx_region *ret_out)
 {
 	if (ret_out)
 		gfx_region_clear(ret_out);
 	if (gfx_region_empty(&c->damage))
 		return;
+	gfx_rect tb = gfx_comp_taskbar(c);
 	for (uint32_t i = 0; i < c->damage.n; i++) {
-		const gfx_rect *clip = &c->damage.r[i];
-		if (covered_by_opaque(c, clip))
-			continue;
-		fill(c, clip, c->background);
-		for (uint32_t k = 0; k < c->n_ov; k++) {
-			if (c->ov[k]->hidden)
+		gfx_rect clip = c->damage.r[i], bar;
+		/* The part above the taskbar apart from the part in it, so that
+		 * damage inside a window reaching down to the taskbar is still
+		 * the straight copy of covered_by_opaque(). */
+		if (tb.h && gfx_rect_intersect(&clip, &tb, &bar)) {
+			render_rect(c, &bar);
+			clip.h = tb.y - clip.y;
+			if (clip.h <= 0)
 				continue;
-			draw_content(c, c->ov[k], clip);
-			draw_border(c, c->ov[k], clip);
 		}
-		/* Last: no window covers the taskbar. */
-		if (c->taskbar_px)
-			gfx_wm_draw_taskbar(c, clip);
+		render_rect(c, &clip);
 	}
 	if (ret_out)
 		*ret_out = c->damage;

@@ -105,6 +105,7 @@ typedef struct gfx_overlay {
 	bool hidden;          /* minimised: neither drawn nor hit */
 	bool titled;          /* a title bar above the frame (when the compositor draws them) */
 	bool focused;         /* drawn as the focused window */
+	const void *owner;    /* the window manager's: whose window this is */
 	char title[GFX_TITLE_MAX + 16]; /* the title bar's text, set by the window manager */
 } gfx_overlay;
 

@@ -76,6 +76,7 @@ static int add_window(gfx_wm *wm, void *owner, gfx_surface *s, int32_t x, int32_
 	if (r)
 		return r;
 	*w = (gfx_window){ .ov = ov, .owner = owner };
+	gfx_comp_find(wm->comp, ov)->owner = owner;
 	*ret = w;
 	return 0;
 }
@@ -119,10 +120,10 @@ void gfx_wm_remove_owner(gfx_wm *wm, void *owner)
 size_t gfx_wm_windows(const gfx_wm *wm, const void *owner, uint32_t *ovs, size_t max)
 {
 	size_t n = 0;
+	/* Runs on every serve: the stack alone, no table walk. */
 	for (uint32_t k = 0; k < wm->comp->n_ov && n < max; k++)
-		for (size_t i = 0; i < GFX_OVERLAYS_MAX; i++)
-			if (wm->win[i].ov == wm->comp->ov[k]->id && wm->win[i].owner == owner)
-				ovs[n++] = wm->win[i].ov;
+		if (wm->comp->ov[k]->owner == owner)
+			ovs[n++] = wm->comp->ov[k]->id;
 	return n;
 }
 
