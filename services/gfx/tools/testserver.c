@@ -222,17 +222,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "testserver: snapshot %s failed\n", snap);
 	if (info && write_info(srv, info) < 0)
 		fprintf(stderr, "testserver: cannot write %s\n", info);
-	gfx_rfb *rfb = gfx_server_rfb(srv);
-	printf("rfb 127.0.0.1:%u\n", gfx_rfb_port(rfb));
-	printf("secret %s %s %u\n", gfx_rfb_password(rfb), gfx_rfb_token(rfb), gfx_rfb_ws_port(rfb));
-	fflush(stdout);
-
+	/* Blocked before the port is printed: a test may signal right after. */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	gfx_rfb *rfb = gfx_server_rfb(srv);
+	printf("rfb 127.0.0.1:%u\n", gfx_rfb_port(rfb));
+	printf("secret %s %s %u\n", gfx_rfb_password(rfb), gfx_rfb_token(rfb), gfx_rfb_ws_port(rfb));
+	fflush(stdout);
+
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
