@@ -34,24 +34,6 @@ int write_file(const char *path, const char *text)
 	return r;
 }
 
-int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[4096];
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (char *c = buf + 1; *c; c++)
-		if (*c == '/') {
-			*c = 0;
-			if (mkdir(buf, mode) < 0 && errno != EEXIST)
-				return -errno;
-			*c = '/';
-		}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static bool is_fs(const char *path, long magic)
 {
 	struct statfs sf;

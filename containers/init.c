@@ -92,8 +92,12 @@ static void exec_in_path(char *const *argv, char *const *env)
 		const char *end = strchrnul(c, ':');
 		char buf[4096];
 		size_t n = (size_t)(end - c);
-		if (n + strlen(file) + 2 < sizeof(buf)) {
-			snprintf(buf, sizeof(buf), "%.*s%s%s", (int)n, c, n ? "/" : "", file);
+		size_t fl = strlen(file);
+		if (n + fl + 2 <= sizeof(buf)) { /* dir, '/', file, NUL */
+			char *q = mempcpy(buf, c, n);
+			if (n)
+				*q++ = '/';
+			memcpy(q, file, fl + 1);
 			execve(buf, argv, env);
 			if (errno != ENOENT && errno != ENOTDIR)
 				saved = errno;

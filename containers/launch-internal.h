@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "container.h"
+#include "scmutil.h"
 
 /* A compiled seccomp filter (shared, cached; never freed by users). */
 typedef struct sc_filter {
@@ -134,4 +135,3 @@ void close_all_but(const int *keep, size_t n);
 
 /* util */
 int write_file(const char *path, const char *text);
-int mkdir_p(const char *path, mode_t mode);

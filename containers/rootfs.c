@@ -29,8 +29,17 @@ static int fail(char *buf, size_t len, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, len, fmt, ap);
 	va_end(ap);
-	if (n >= 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, ": %s", strerrordesc_np(err));
+	/* The reason says what went wrong: when both do not fit, the message
+	 * is cut to keep it. */
+	const char *why = strerrordesc_np(err);
+	if (!why)
+		why = "unknown error";
+	size_t wl = strlen(why);
+	if (n < 0 || len < wl + 3)
+		return -err;
+	size_t at = (size_t)n < len - wl - 3 ? (size_t)n : len - wl - 3;
+	memcpy(buf + at, ": ", 2);
+	memcpy(buf + at + 2, why, wl + 1);
 	return -err;
 }
 

@@ -281,14 +281,6 @@ static int check_limit(int64_t spec, int64_t sb, const char *field, char **err)
 	return 0;
 }
 
-static bool strv_contains(char *const *v, const char *s)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		if (strcmp(v[i], s) == 0)
-			return true;
-	return false;
-}
-
 int container_sandbox_check(const container_spec *s, const container_sandbox *sb, char **err)
 {
 	static const char *const set_names[] = {"bounding", "effective", "permitted",

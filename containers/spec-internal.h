@@ -10,6 +10,7 @@
 
 #include "container.h"
 #include "scm/macro.h"
+#include "scmutil.h"
 
 #define JPATH_MAX 512
 
@@ -36,14 +37,8 @@ int jget_int(json_object *obj, const char *key, const char *path, bool required,
 int jget_strv(json_object *obj, const char *key, const char *path, char ***out, char **err);
 int jstring_value(json_object *v, const char *path, char **out, char **err);
 
-char **strv_free(char **v);
-size_t strv_length(char *const *v);
-char **strv_copy(char *const *v);
-DEFINE_TRIVIAL_CLEANUP(char **, strv_free)
 
-/* Capability names (CAP_CHOWN ...) <-> numbers. */
-int cap_number_from_name(const char *name);
-const char *cap_name_from_number(int cap);
+/* Capability names (CAP_CHOWN ...) <-> numbers: scmutil.h. */
 int cap_last_supported(void);
 
 int spec_parse_linux(json_object *linux_obj, const char *path, container_spec *s, char **err);

@@ -84,17 +84,9 @@ int jexpect_type(json_object *v, json_type t, const char *path, char **err)
 int jcheck_keys(json_object *obj, const char *path, const char *const *allowed, char **err)
 {
 	char p[JPATH_MAX];
-	json_object_object_foreach(obj, key, val) {
-		(void)val;
-		bool ok = false;
-		for (const char *const *a = allowed; *a; a++)
-			if (strcmp(*a, key) == 0) {
-				ok = true;
-				break;
-			}
-		if (!ok)
-			return jfail(err, jpath_key(p, path, key), "unknown field");
-	}
+	const char *key = json_unknown_key(obj, allowed);
+	if (key)
+		return jfail(err, jpath_key(p, path, key), "unknown field");
 	return 0;
 }
 
@@ -163,35 +155,6 @@ int jget_int(json_object *obj, const char *key, const char *path, bool required,
 			     (long long)min, (long long)max);
 	*out = x;
 	return 0;
-}
-
-char **strv_free(char **v)
-{
-	if (v)
-		for (char **p = v; *p; p++)
-			free(*p);
-	free(v);
-	return NULL;
-}
-
-size_t strv_length(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-char **strv_copy(char *const *v)
-{
-	size_t n = strv_length(v);
-	char **c = calloc(n + 1, sizeof(char *));
-	if (!c)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!(c[i] = strdup(v[i])))
-			return strv_free(c);
-	return c;
 }
 
 int jget_strv(json_object *obj, const char *key, const char *path, char ***out, char **err)

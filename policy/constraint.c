@@ -60,6 +60,11 @@ static int pval_from_json(json_object *j, pval *ret, bool numbers_only)
 	return 0;
 }
 
+int pval_parse(struct json_object *j, pval *ret)
+{
+	return pval_from_json(j, ret, false);
+}
+
 static double pval_num(const pval *v)
 {
 	return v->kind == PV_INT ? (double)v->i : v->d;
@@ -220,13 +225,17 @@ bool pcons_equal(const pcons *a, const pcons *b)
 }
 
 /* Two rules at the same priority agree when they would produce the same
- * grant entry: same action and the same constraints. */
+ * grant entry: same action, the same constraints and the same settings. */
 bool prule_same_effect(const prule *a, const prule *b)
 {
-	if (a->allow != b->allow || a->n_args != b->n_args)
+	if (a->allow != b->allow || a->n_args != b->n_args || a->n_settings != b->n_settings)
 		return false;
 	for (size_t i = 0; i < a->n_args; i++)
 		if (!pcons_equal(&a->args[i], &b->args[i]))
+			return false;
+	for (size_t i = 0; i < a->n_settings; i++)
+		if (strcmp(a->settings[i].name, b->settings[i].name) ||
+		    !pval_equal(&a->settings[i].value, &b->settings[i].value))
 			return false;
 	return true;
 }

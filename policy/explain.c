@@ -161,9 +161,9 @@ int policy_explain(const policy_effective *e, const char *service, const char *m
 {
 	json_object *args = NULL;
 	policy_decision d = { 0 };
-	if (!service || !name_valid(service, false))
+	if (!service || !name_valid(service, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "bad service name \"%.80s\"", service ? service : "");
-	if (method && !name_valid(method, false))
+	if (method && !name_valid(method, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "bad method name \"%.80s\"", method);
 	if (args_json) {
 		args = json_tokener_parse(args_json);

@@ -139,6 +139,21 @@ static void check_args(linter *l, const prule *r, const pidl_service *svc, const
 	}
 }
 
+/* Settings the interface does not declare, or values that do not fit
+ * it, would deny the service at connect (fail closed): say so here. */
+static void check_settings_idl(linter *l, const prule *r, const pidl_service *svc)
+{
+	for (size_t i = 0; i < r->n_settings; i++) {
+		char ptr[300];
+		const char *why = rsetting_check(svc, &r->settings[i]);
+		snprintf(ptr, sizeof(ptr), "%.100s/settings/%.128s", r->pointer, r->settings[i].name);
+		if (why)
+			add(l, POLICY_LINT_ERROR, r->profile, ptr, "bad-setting",
+			    "service \"%s\": setting \"%s\" %s (the grant would be denied)", svc->name,
+			    r->settings[i].name, why);
+	}
+}
+
 /* A glob that matches no service now may match one registered later
  * (scmd lints again then, but fail closed here too): a "prefix" on a
  * parameter that is a file path in any known interface is refused as
@@ -195,6 +210,7 @@ static void check_rule_idl(linter *l, const prule *r)
 			if (named)
 				check_args(l, r, svc, &svc->methods[i]);
 		}
+		check_settings_idl(l, r, svc);
 		return;
 	}
 	bool any = false;
@@ -208,6 +224,7 @@ static void check_rule_idl(linter *l, const prule *r)
 		if (!glob_match(r->service, svc->name))
 			continue;
 		any = true;
+		check_settings_idl(l, r, svc);
 		for (size_t k = 0; k < r->n_methods; k++)
 			method_known[k] = method_known[k] || pidl_find_method(svc, r->methods[k]);
 		for (size_t k = 0; k < svc->n_methods; k++) {

@@ -217,7 +217,6 @@ typedef struct policy_sandbox {
 	uint64_t memory_max; /* bytes */
 	uint64_t pids_max;
 	uint64_t cpu_weight; /* 1..10000 */
-	uint64_t gfx_weight; /* 1..10000 */
 	uint64_t log_max_bytes; /* the container log on disk, all files together */
 	uint64_t log_files;     /* rotated files beside the current one, 1..7 */
 } policy_sandbox;

@@ -53,17 +53,11 @@ static const char *type_name(json_object *j)
  * error rather than a silently ignored field. */
 static int check_keys(pctx *c, json_object *o, const char *pointer, const char *const *known)
 {
-	json_object_object_foreach(o, k, v)
-	{
-		(void)v;
-		bool ok = false;
-		for (size_t i = 0; known[i]; i++)
-			ok = ok || strcmp(k, known[i]) == 0;
-		if (!ok) {
-			char sub[600];
-			snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
-			return perr(c, sub, "unknown key \"%.200s\"", k);
-		}
+	const char *k = json_unknown_key(o, known);
+	if (k) {
+		char sub[600];
+		snprintf(sub, sizeof(sub), "%.390s/%.200s", pointer, k);
+		return perr(c, sub, "unknown key \"%.200s\"", k);
 	}
 	return 0;
 }
@@ -238,16 +232,24 @@ static int parse_mounts(pctx *c, json_object *a, const char *pointer)
 static int parse_sandbox(pctx *c, json_object *o)
 {
 	static const char *const known[] = { "syscalls", "capabilities", "mounts", "network",
-					     "limits", "gfx", "log", NULL };
+					     "limits", "log", "gfx", NULL };
 	static const char *const lknown[] = { "memory", "pids", "cpu", NULL };
 	static const char *const logknown[] = { "max_bytes", "files", NULL };
-	static const char *const gknown[] = { "weight", NULL };
 	json_object *v;
 	int r;
 	if (!json_object_is_type(o, json_type_object))
 		return perr(c, "/sandbox", "expected an object, got %s", type_name(o));
 	if ((r = check_keys(c, o, "/sandbox", known)))
 		return r;
+	/* The graphics weight was the one service setting scmd knew by name;
+	 * settings now belong to the service's allow rule, for every service. */
+	if (json_object_object_get_ex(o, "gfx", &v))
+		return perr(c, "/sandbox/gfx", "per-service settings moved to the service's allow rule: "
+					      "{\"service\": \"gfx-*\", \"methods\": [...], \"action\": \"allow\", "
+					      "\"settings\": {\"weight\": %s}} (docs/policy.md, \"Service settings\")",
+			    json_object_is_type(v, json_type_object) && json_object_object_get_ex(v, "weight", &v)
+				    ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)
+				    : "W");
 	if (json_object_object_get_ex(o, "syscalls", &v) &&
 	    (r = parse_allow_deny(c, v, "/sandbox/syscalls", "syscall", false)))
 		return r;
@@ -274,7 +276,6 @@ static int parse_sandbox(pctx *c, json_object *o)
 		{ "limits", "memory", "limit:memory", 1u << 20, UINT64_C(1) << 62, lknown },
 		{ "limits", "pids", "limit:pids", 1, 4194304, lknown },
 		{ "limits", "cpu", "limit:cpu", 1, 10000, lknown },
-		{ "gfx", "weight", "gfx:weight", 1, 10000, gknown },
 		{ "log", "max_bytes", "log:max_bytes", 64u << 10, UINT64_C(1) << 40, logknown },
 		{ "log", "files", "log:files", 1, 7, logknown },
 	};
@@ -329,7 +330,7 @@ static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 	{
 		char sub[600], msg[256];
 		snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
-		if (!name_valid(k, false))
+		if (!name_valid(k, SCM_NAME_MAX, NAME_RULE))
 			return perr(c, sub, "bad parameter name \"%.80s\"", k);
 		pcons *pc = &r->args[r->n_args];
 		if (pcons_from_json(v, pc, msg, sizeof(msg)) < 0)
@@ -345,7 +346,7 @@ static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 
 static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 {
-	static const char *const known[] = { "service", "methods", "action", "args", NULL };
+	static const char *const known[] = { "service", "methods", "action", "args", "settings", NULL };
 	char ptr[64], sub[128];
 	const char *svc, *action;
 	json_object *m, *a;
@@ -361,7 +362,7 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 	    (res = get_string(c, o, "action", ptr, true, &action)))
 		return res;
 	snprintf(sub, sizeof(sub), "%s/service", ptr);
-	if (!name_valid(svc, true))
+	if (!name_valid(svc, SCM_NAME_MAX, NAME_RULE | NAME_GLOB))
 		return perr(c, sub, "bad service name or glob \"%.80s\" (letters, digits, _ - . * ?)",
 			    svc);
 	r->glob = strpbrk(svc, "*?") != NULL;
@@ -389,7 +390,7 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 			const char *s = json_object_get_string(e);
 			if (strcmp(s, "*") == 0)
 				return perr(c, el, "use \"methods\": \"*\" for every method");
-			if (!name_valid(s, false))
+			if (!name_valid(s, SCM_NAME_MAX, NAME_RULE))
 				return perr(c, el, "bad method name \"%.80s\"", s);
 			for (size_t k = 0; k < r->n_methods; k++)
 				if (strcmp(r->methods[k], s) == 0)
@@ -404,6 +405,15 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 	snprintf(sub, sizeof(sub), "%s/args", ptr);
 	if (json_object_object_get_ex(o, "args", &a) && (res = parse_args(c, r, a, sub)))
 		return res;
+	if (json_object_object_get_ex(o, "settings", &a)) {
+		char msg[256], at[400];
+		const char *key;
+		if ((res = rsettings_from_json(a, r, &key, msg, sizeof(msg))) == -ENOMEM)
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+		snprintf(at, sizeof(at), "%s/settings%s%.200s", ptr, key ? "/" : "", key ? key : "");
+		if (res)
+			return perr(c, at, "%s", msg);
+	}
 	return 0;
 }
 
@@ -420,7 +430,7 @@ static int parse_root(pctx *c, json_object *root)
 	if ((r = check_keys(c, root, "", known)) || (r = get_string(c, root, "name", "", true, &name)) ||
 	    (r = get_string(c, root, "description", "", false, &desc)))
 		return r;
-	if (!name_valid(name, false))
+	if (!name_valid(name, SCM_NAME_MAX, NAME_RULE))
 		return perr(c, "/name", "bad profile name \"%.80s\" (letters, digits, _ - .)", name);
 	/* Profiles are referenced by name and found as NAME.json: a file that
 	 * says otherwise would make a reference silently pick another file. */
@@ -559,10 +569,11 @@ policy_profile *policy_profile_free(policy_profile *p)
 	for (size_t i = 0; i < p->n_rules; i++) {
 		prule *r = &p->rules[i];
 		free(r->service);
-		strv_free(r->methods, r->n_methods);
+		strv_free(r->methods);
 		for (size_t k = 0; k < r->n_args; k++)
 			pcons_done(&r->args[k]);
 		free(r->args);
+		rsettings_done(r);
 		free(r->pointer);
 	}
 	free(p->rules);

@@ -1,19 +1,22 @@
-/* audit.c: the audit log, one JSON object per line.
+/* audit.c: what goes into the audit trail, one JSON object per record.
  *
- * Every connect decision is recorded with the rule that made it. Denials
- * repeat when a client retries in a loop, so a denial of the same
- * (endpoint, service, reason) within FOLD_USEC of the last one written is
- * counted instead of written; the next line written for that key carries
- * "folded": N, the number of denials it stands for besides itself. */
-#include <fcntl.h>
+ * Every connect decision is recorded with the rule that made it. Clients
+ * that connect in a loop (allowed or denied) would flood the trail, so a
+ * record of the same (endpoint, service, decision, reason) within the
+ * fold window (10 s, --audit-fold-ms) of the last one written is counted instead of written;
+ * the next record written for that key carries "folded": N, the number of
+ * records it stands for besides itself. Records go to the journal or to
+ * the bounded audit file (audit.h). */
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "scmd.h"
 
-#define FOLD_USEC (10 * 1000000ull)
 #define FOLD_SLOTS 64
 
 struct fold {
@@ -22,32 +25,53 @@ struct fold {
 };
 
 struct audit {
-	FILE *f;
+	struct audit_file *file; /* NULL: the journal */
+	bool journal_failed;     /* said once */
+	uint64_t (*clock)(void);
+	uint64_t fold_usec;
 	struct fold folds[FOLD_SLOTS];
 };
 
-struct audit *audit_open(const char *path)
+struct audit *audit_open(const struct audit_opts *o, scm_error **ret_err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return NULL;
 	struct audit *a = calloc(1, sizeof(*a));
-	if (!a || !(a->f = fdopen(fd, "a"))) {
-		close(fd);
+	if (!a) {
+		scm_fail(ret_err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	a->clock = o->clock ? o->clock : now_usec;
+	a->fold_usec = o->fold_usec ? o->fold_usec : AUDIT_FOLD_USEC;
+	enum audit_sink sink = o->sink;
+	if (sink == AUDIT_AUTO)
+		sink = audit_journal_wanted() ? AUDIT_JOURNAL : AUDIT_FILE;
+	if (sink == AUDIT_JOURNAL) {
+		if (!audit_journal_present()) {
+			free(a);
+			scm_fail(ret_err, -ENOENT, "--audit=journal: no journal socket (/run/systemd/journal/socket)");
+			return NULL;
+		}
+		return a;
+	}
+	if (audit_file_open(o->path, o->max_bytes ? o->max_bytes : AUDIT_MAX_BYTES_DEFAULT, o->keep, &a->file,
+			    ret_err) != 0) {
 		free(a);
 		return NULL;
 	}
-	setvbuf(a->f, NULL, _IOLBF, 0);
 	return a;
 }
 
 struct audit *audit_close(struct audit *a)
 {
 	if (a) {
-		fclose(a->f);
+		audit_file_close(a->file);
 		free(a);
 	}
 	return NULL;
+}
+
+const char *audit_sink_name(const struct audit *a)
+{
+	return a->file ? "file" : "journal";
 }
 
 static uint64_t fnv(uint64_t h, const char *s)
@@ -68,6 +92,35 @@ static void stamp(FILE *f, const char *event)
 	fprintf(f, "{\"ts\":\"%s.%06ldZ\",\"event\":\"%s\"", buf, ts.tv_nsec / 1000, event);
 }
 
+/* Ends the record in m and hands it to the sink. */
+static void emit(struct audit *a, FILE *m, char **linep, size_t *len)
+{
+	fputs("}\n", m);
+	/* open_memstream sets *linep and *len at fclose */
+	int closed = fclose(m);
+	char *line = *linep;
+	if (closed != 0 || !line)
+		goto out;
+	if (a->file) {
+		audit_file_write(a->file, line, *len);
+		goto out;
+	}
+	char **fields = NULL;
+	scm_error *e = NULL;
+	int r = audit_record_fields(line, &fields, &e);
+	if (r == 0)
+		r = audit_journal_send(fields);
+	audit_fields_free(fields);
+	scm_error_free(e);
+	if (r != 0 && !a->journal_failed) {
+		a->journal_failed = true;
+		log_warning("cannot send audit records to the journal (%s); some are lost",
+			    strerror(r < 0 ? -r : EINVAL));
+	}
+out:
+	free(line);
+}
+
 const char *audit_quote(const char *s)
 {
 	/* json-c quoting, for values that came from clients. */
@@ -85,47 +138,63 @@ void audit_connect(struct audit *a, const struct endpoint *ep, const struct ucre
 
 	if (!a)
 		return;
-	if (!allowed) {
-		/* Names of services that do not exist are the caller's to choose:
-		 * fold those per endpoint, or cycling names would flood the log. */
-		uint64_t h = fnv(fnv(fnv(0xcbf29ce484222325ull, ep->name),
-				     code == SCM_E_NO_SERVICE ? "" : service), reason);
-		uint64_t now = now_usec();
-		struct fold *slot = &a->folds[h % FOLD_SLOTS];
-		if (slot->hash == h && now - slot->last < FOLD_USEC) {
-			slot->suppressed++;
-			return;
-		}
-		if (slot->hash == h)
-			folded = slot->suppressed;
-		*slot = (struct fold){ h, now, 0 };
+	/* Names of services that do not exist are the caller's to choose:
+	 * fold those per endpoint, or cycling names would flood the trail. */
+	uint64_t h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, ep->name), code == SCM_E_NO_SERVICE ? "" : service),
+			     reason ? reason : ""), allowed ? "allow" : "deny");
+	uint64_t now = a->clock();
+	struct fold *slot = &a->folds[h % FOLD_SLOTS];
+	if (slot->hash == h && now - slot->last < a->fold_usec) {
+		slot->suppressed++;
+		return;
 	}
-	stamp(a->f, "connect");
-	fprintf(a->f, ",\"endpoint\":%s", audit_quote(ep->name));
-	fprintf(a->f, ",\"uid\":%u,\"pid\":%d,\"service\":%s", cred->uid, cred->pid, audit_quote(service));
-	fprintf(a->f, ",\"profiles\":[");
+	if (slot->hash == h)
+		folded = slot->suppressed;
+	*slot = (struct fold){ h, now, 0 };
+
+	char *line = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&line, &len);
+	if (!m)
+		return;
+	stamp(m, "connect");
+	fprintf(m, ",\"endpoint\":%s", audit_quote(ep->name));
+	fprintf(m, ",\"uid\":%u,\"pid\":%d,\"service\":%s", cred->uid, cred->pid, audit_quote(service));
+	fprintf(m, ",\"profiles\":[");
 	for (char **p = ep->profiles; p && *p; p++)
-		fprintf(a->f, "%s%s", p == ep->profiles ? "" : ",", audit_quote(*p));
-	fprintf(a->f, "],\"decision\":\"%s\"", allowed ? "allow" : "deny");
+		fprintf(m, "%s%s", p == ep->profiles ? "" : ",", audit_quote(*p));
+	fprintf(m, "],\"decision\":\"%s\"", allowed ? "allow" : "deny");
 	if (!allowed)
-		fprintf(a->f, ",\"code\":\"%s\",\"reason\":%s", scm_code_name(code), audit_quote(reason));
-	fprintf(a->f, ",\"origin\":%s", audit_quote(origin));
+		fprintf(m, ",\"code\":\"%s\",\"reason\":%s", scm_code_name(code), audit_quote(reason));
+	fprintf(m, ",\"origin\":%s", audit_quote(origin));
 	if (channel)
-		fprintf(a->f, ",\"channel\":%llu", (unsigned long long)channel);
+		fprintf(m, ",\"channel\":%llu", (unsigned long long)channel);
 	if (folded)
-		fprintf(a->f, ",\"folded\":%u", folded);
-	fputs("}\n", a->f);
+		fprintf(m, ",\"folded\":%u", folded);
+	emit(a, m, &line, &len);
+}
+
+void audit_revoke(struct audit *a, const struct channel *ch, const char *reason)
+{
+	audit_event(a, "revoke", "\"channel\":%llu,\"service\":\"%s\",\"endpoint\":\"%s\",\"reason\":%s",
+		    (unsigned long long)ch->id, ch->svc->name, ch->ep_name, audit_quote(reason));
 }
 
 void audit_event(struct audit *a, const char *event, const char *fmt, ...)
 {
 	va_list ap;
+	char *line = NULL;
+	size_t len = 0;
+
 	if (!a)
 		return;
-	stamp(a->f, event);
-	fputc(',', a->f);
+	FILE *m = open_memstream(&line, &len);
+	if (!m)
+		return;
+	stamp(m, event);
+	fputc(',', m);
 	va_start(ap, fmt);
-	vfprintf(a->f, fmt, ap);
+	vfprintf(m, fmt, ap);
 	va_end(ap);
-	fputs("}\n", a->f);
+	emit(a, m, &line, &len);
 }

@@ -4,9 +4,8 @@
  * endpoint it came in on, SO_PEERCRED), never from the request, which only
  * names the service. If allowed, scmd makes a socketpair, sends one end to
  * the provider with the grant and the other to the client, and keeps the
- * provider's end: watched for hang-up (the client or provider left), and
- * the means to revoke (an error frame written into it reaches the client,
- * then shutdown() ends the channel for both sides whatever they hold). */
+ * provider's end (channel.c). Connects that wait for an activation are
+ * pending.c's. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -14,71 +13,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scmd.h"
-
-struct channel *channel_find(struct scmd *d, uint64_t id)
-{
-	struct list *p, *t;
-	list_for_each_safe(p, t, &d->channels)
-	{
-		struct channel *ch = list_entry(p, struct channel, node);
-		if (ch->id == id)
-			return ch;
-	}
-	return NULL;
-}
-
-static void channel_free(struct scmd *d, struct channel *ch)
-{
-	watch_del(d, &ch->w);
-	safe_close(ch->w.fd);
-	list_del(&ch->node);
-	list_del(&ch->svc_node);
-	list_del(&ch->ep_node);
-	ch->ep->used.channels--;
-	free(ch->ep_name);
-	free(ch->origin);
-	free(ch->grant_json);
-	free(ch);
-}
-
-/* The provider's end hung up: the client closed, or the provider shut the
- * channel down. Nothing to tell anyone; forget it. */
-static void channel_hup(struct scmd *d, struct watch *w, uint32_t events)
-{
-	channel_free(d, (struct channel *)((char *)w - offsetof(struct channel, w)));
-}
-
-void channel_revoke(struct scmd *d, struct channel *ch, int code, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	/* Written into the provider's end, this frame arrives at the client,
-	 * ahead of the end of stream that shutdown() produces. */
-	scm_error *e = scm_error_new(code, "scmd", "channel %llu to '%s' was cut: %s",
-				     (unsigned long long)ch->id, ch->svc->name, msg ? msg : "revoked");
-	scm_wire_send_error(ch->w.fd, MSG_DONTWAIT, 0, e);
-	scm_error_free(e);
-	if (ch->svc->ctl.fd >= 0) {
-		json_object *n = json_object_new_object();
-		json_object_object_add(n, "op", json_object_new_string("revoke"));
-		json_object_object_add(n, "channel", json_object_new_int64((int64_t)ch->id));
-		service_send(d, ch->svc, SCM_FRAME_EVENT, 0, n, NULL, 0);
-		json_object_put(n);
-	}
-	shutdown(ch->w.fd, SHUT_RDWR);
-	audit_event(d->audit, "revoke", "\"channel\":%llu,\"service\":\"%s\",\"endpoint\":\"%s\",\"reason\":%s",
-		    (unsigned long long)ch->id, ch->svc->name, ch->ep_name,
-		    audit_quote(msg));
-	free(msg);
-	channel_free(d, ch);
-}
 
 /* Makes the channel and hands both ends over. Returns 0 or an error the
  * caller reports to the client. */
@@ -90,20 +26,12 @@ static int handoff(struct scmd *d, struct conn *c, uint32_t call_id, struct serv
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return scm_fail(ret_err, -errno, "socketpair: %m");
-	struct channel *ch = calloc(1, sizeof(*ch));
+	struct channel *ch = channel_new(d, s, ep, &c->cred, sp[1], origin);
 	if (!ch) {
 		close(sp[0]);
 		close(sp[1]);
 		return -ENOMEM;
 	}
-	ch->id = ++d->next_channel;
-	ch->svc = s;
-	ch->ep = ep;
-	ch->ep_name = strdup(ep->name);
-	ch->cred = c->cred;
-	ch->created = now_usec();
-	ch->origin = strdup(origin);
-	ch->w = (struct watch){ sp[1], channel_hup };
 
 	/* The grant: who is calling, as scmd knows it, and what they may do. */
 	json_object *g = json_object_new_object();
@@ -120,11 +48,7 @@ static int handoff(struct scmd *d, struct conn *c, uint32_t call_id, struct serv
 	json_object_put(g);
 	if (r != 0) {
 		close(sp[0]);
-		close(sp[1]);
-		free(ch->ep_name);
-		free(ch->origin);
-		free(ch->grant_json);
-		free(ch);
+		channel_free(d, ch); /* closes sp[1] */
 		if (r == SCM_E_BUSY)
 			return scm_fail(ret_err, SCM_E_BUSY, "the provider of '%s' is not taking channels (%zu waiting)",
 					s->name, s->ctl_q.frames);
@@ -140,13 +64,7 @@ static int handoff(struct scmd *d, struct conn *c, uint32_t call_id, struct serv
 	json_object_put(reply);
 	close(sp[0]);
 
-	list_add(&d->channels, &ch->node);
-	list_add(&s->channels, &ch->svc_node);
-	list_add(&ep->channels, &ch->ep_node);
-	ep->used.channels++;
-	/* EPOLLRDHUP only: never read from the provider's end, just notice
-	 * when the channel is over. */
-	watch_add(d, &ch->w, EPOLLRDHUP);
+	channel_link(d, ch);
 	if (r < 0)
 		channel_free(d, ch); /* the client went away meanwhile */
 	return 0;
@@ -193,9 +111,8 @@ void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, json_objec
 		return;
 	}
 	s->n_connects++;
-	/* Connects waiting for an activation become channels too: count them,
-	 * or pipelined connects during a start-up bypass the quota. */
-	if (ep->used.channels + ep->used.pending >= ep->limit.channels) {
+	/* Connects waiting for an activation count as channels (quota.h). */
+	if (!quota_room(&ep->used, &ep->limit, QUOTA_CHANNELS)) {
 		audit_connect(d->audit, ep, &c->cred, name, false, SCM_E_QUOTA, "channel quota", "", 0);
 		conn_reply_fail(d, c, call_id, SCM_E_QUOTA,
 				"endpoint '%s' has %u live channels, its limit; close some first", ep->name,
@@ -222,7 +139,7 @@ void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, json_objec
 		json_object_put(dec.grant);
 		return;
 	}
-	if (ep->used.pending >= ep->limit.pending) {
+	if (!quota_room(&ep->used, &ep->limit, QUOTA_PENDING)) {
 		json_object_put(dec.grant);
 		audit_connect(d->audit, ep, &c->cred, name, false, SCM_E_QUOTA, "pending-connect quota", "", 0);
 		conn_reply_fail(d, c, call_id, SCM_E_QUOTA,
@@ -230,29 +147,13 @@ void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, json_objec
 				ep->limit.pending);
 		return;
 	}
-	struct pending_connect *pc = calloc(1, sizeof(*pc));
-	if (!pc) {
+	if (!pending_add(s, c, call_id, t0, t1, dec.grant, dec.origin)) {
 		json_object_put(dec.grant);
 		conn_reply_fail(d, c, call_id, -ENOMEM, "out of memory");
 		return;
 	}
-	*pc = (struct pending_connect){ .conn = c, .call_id = call_id, .t_start = t0, .t_decided = t1,
-					.grant = dec.grant, .origin = strdup(dec.origin) };
-	list_add(s->pending.prev, &pc->node);
-	ep->used.pending++;
-	c->pending++;
 	audit_connect(d->audit, ep, &c->cred, name, true, 0, "waiting for activation", dec.origin, 0);
 	service_activate(d, s);
-}
-
-static void pending_free(struct pending_connect *pc)
-{
-	list_del(&pc->node);
-	pc->conn->ep->used.pending--;
-	pc->conn->pending--;
-	json_object_put(pc->grant);
-	free(pc->origin);
-	free(pc);
 }
 
 void broker_flush_pending(struct scmd *d, struct service *s)

@@ -15,7 +15,7 @@
 #include <poll.h>
 #include <string.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scmctl.h"

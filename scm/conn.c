@@ -13,7 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scmd.h"
 
 static void conn_io(struct scmd *d, struct watch *w, uint32_t events);
@@ -34,44 +34,30 @@ struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoi
 		free(c);
 		return NULL;
 	}
-	list_add(ep ? &ep->conns : &d->control_conns, &c->node);
-	if (ep)
-		ep->used.conns++;
+	/* Control connections are on no list: nothing walks them (each is
+	 * found through its watch), and list_del of a lone node is a no-op. */
+	list_init(&c->node);
+	if (ep) {
+		list_add(&ep->conns, &c->node);
+		quota_charge(&ep->used, QUOTA_CONNS);
+	}
 	return c;
 }
 
 void conn_close(struct scmd *d, struct conn *c)
 {
-	struct list *p, *t;
-
-	/* Pending connects of this conn are dropped by the broker when their
-	 * provider answers; here they only lose their connection. */
-	struct service *s;
-	list_for_each_safe(p, t, &d->services)
-	{
-		s = list_entry(p, struct service, node);
-		struct list *q, *u;
-		list_for_each_safe(q, u, &s->pending)
-		{
-			struct pending_connect *pc = list_entry(q, struct pending_connect, node);
-			if (pc->conn != c)
-				continue;
-			list_del(&pc->node);
-			json_object_put(pc->grant);
-			free(pc->origin);
-			c->ep->used.pending--;
-			free(pc);
-		}
-	}
+	/* Its connects waiting for an activation only lose their connection;
+	 * the provider's start goes on for the others. */
+	pending_drop_conn(d, c);
 	list_del(&c->dead_node); /* it may be closed before the main loop reaps it */
 	containers_conn_gone(d, c);
-	c->ep->used.queued -= c->outq.bytes;
+	quota_release_bytes(&c->ep->used, c->outq.bytes);
 	scm_outq_clear(&c->outq);
 	watch_del(d, &c->w);
 	safe_close(c->w.fd);
 	list_del(&c->node);
 	if (c->ep)
-		c->ep->used.conns--;
+		quota_release(&c->ep->used, QUOTA_CONNS);
 	free(c);
 }
 
@@ -81,7 +67,7 @@ static int flush(struct scmd *d, struct conn *c)
 {
 	size_t before = c->outq.bytes;
 	int r = scm_outq_flush(c->w.fd, &c->outq);
-	c->ep->used.queued -= before - c->outq.bytes;
+	quota_release_bytes(&c->ep->used, before - c->outq.bytes);
 	if (r == -EAGAIN)
 		return watch_mod(d, &c->w, EPOLLIN | EPOLLOUT);
 	if (r < 0)
@@ -108,8 +94,7 @@ int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
 	if (r == 0)
 		return 0;
 	/* Queued: charge the endpoint, and drop a client that is over. */
-	c->ep->used.queued += c->outq.bytes - before;
-	if (c->ep->used.queued > c->ep->limit.queued) {
+	if (!quota_charge_bytes(&c->ep->used, &c->ep->limit, c->outq.bytes - before)) {
 		conn_kill(d, c);
 		return SCM_E_QUOTA;
 	}
@@ -155,7 +140,7 @@ static void conn_io(struct scmd *d, struct watch *w, uint32_t events)
 			/* Tell the peer what was wrong, then drop it. */
 			e = scm_error_wrap(e, SCM_E_PROTOCOL, "scmd", "dropping connection after a malformed frame");
 			scm_wire_send_error(c->w.fd, MSG_DONTWAIT, 0, e);
-			log_msg("%s%s: uid %u pid %d sent a malformed frame: %s",
+			log_warning("%s%s: uid %u pid %d sent a malformed frame: %s",
 				c->ep ? "endpoint " : "control", c->ep ? c->ep->name : "", c->cred.uid,
 				c->cred.pid, e->cause && e->cause->message ? e->cause->message : "");
 			audit_event(d->audit, "protocol-error", "\"endpoint\":\"%s\",\"pid\":%d",

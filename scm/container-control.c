@@ -132,7 +132,7 @@ static char **jstrv(json_object *a, const char *k, bool *bad)
 	*bad = false;
 	if (!a || !json_object_object_get_ex(a, k, &v))
 		return NULL;
-	char **s = scmd_strv_from_json(v, 4096, true, &why);
+	char **s = strv_from_json(v, 4096, true, &why);
 	*bad = s == NULL;
 	return s;
 }
@@ -221,8 +221,8 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 	if (containers_start(d, &req, &st, &e) != 0)
 		fail(d, c, m->call_id, e);
 out:
-	scmd_strv_free(argv);
-	scmd_strv_free(profiles);
+	strv_free(argv);
+	strv_free(profiles);
 }
 
 bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_message *m)
@@ -251,7 +251,7 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 		return true;
 	}
 	/* A name is a name: never a path, whatever the op does with it. */
-	if (!scmd_name_valid(name, 48)) {
+	if (!name_valid(name, 48, NAME_FILE)) {
 		conn_reply_fail(d, c, id, SCM_E_INVALID,
 				"container name '%.64s' is not valid: 1-48 of [A-Za-z0-9._-], not starting with '.' or '-'",
 				name);
@@ -325,7 +325,7 @@ bool containers_control(struct scmd *d, struct conn *c, const char *op, scm_mess
 				}
 			}
 		}
-		scmd_strv_free(argv);
+		strv_free(argv);
 	} else
 		r = scm_fail(&e, SCM_E_NO_METHOD, "unknown control op 'container.%s'", op);
 	if (r != 0)

@@ -467,7 +467,7 @@ static void launch_abandon(struct scmd *d, struct ctr *t, int code, const char *
 	t->launching = false;
 	t->dying = true;
 	(void)container_signal(t->c, SIGKILL);
-	log_msg("%s", e->message);
+	log_error("%s", e->message);
 	if (t->run_conn)
 		conn_send_error(d, t->run_conn, t->run_call, e);
 	t->run_conn = NULL;
@@ -541,7 +541,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 	for (size_t i = 0; i < n; i++) {
 		const char *e = json_object_get_string(json_object_array_get_idx(extra, i));
 		if (!e || !strchr(e, '=')) {
-			scmd_strv_free(env);
+			strv_free(env);
 			return -EINVAL;
 		}
 		env[k++] = strdup(e);
@@ -554,7 +554,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 			m++;
 		char **all = calloc(k + m + 1, sizeof(char *));
 		if (!all) {
-			scmd_strv_free(env);
+			strv_free(env);
 			return -ENOMEM;
 		}
 		memcpy(all, env, k * sizeof(char *));
@@ -563,7 +563,7 @@ static int set_env(container_spec *spec, json_object *extra, bool provider)
 		free(env);
 		env = all;
 	}
-	scmd_strv_free(spec->env);
+	strv_free(spec->env);
 	spec->env = env;
 	return 0;
 }
@@ -643,7 +643,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 		return scm_fail(ret_err, SCM_E_INVALID, "\"tty\" needs an attached run");
 
 	if (req->name) {
-		if (!scmd_name_valid(req->name, 48))
+		if (!name_valid(req->name, 48, NAME_FILE))
 			return scm_fail(ret_err, SCM_E_INVALID,
 					"container name '%s' is not valid: 1-48 of [A-Za-z0-9._-], not starting with '.' or '-'",
 					req->name);
@@ -816,7 +816,7 @@ int containers_start(struct scmd *d, const struct container_req *req, struct con
 fail:
 	if (ep)
 		endpoint_remove(d, ep);
-	scmd_strv_free(prof_copy);
+	strv_free(prof_copy);
 	policy_effective_unref(eff);
 	safe_close(outp[0]);
 	safe_close(outp[1]);
@@ -1070,12 +1070,12 @@ int containers_init(struct scmd *d)
 		return -ENOMEM;
 	if (mkdir(logs, 0700) < 0 && errno != EEXIST) {
 		int r = -errno;
-		log_msg("cannot create %s: %s", logs, strerror(-r));
+		log_error("cannot create %s: %s", logs, strerror(-r));
 		return r;
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		int r = -errno;
-		log_msg("cannot create %s: %s", dir, strerror(-r));
+		log_error("cannot create %s: %s", dir, strerror(-r));
 		return r;
 	}
 	/* One scmd per runtime directory: the lock says whether the state in
@@ -1086,7 +1086,7 @@ int containers_init(struct scmd *d)
 	if (d->lock_fd < 0)
 		return -errno;
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		log_msg("another scmd runs with the runtime directory %s", d->runtime_dir);
+		log_error("another scmd runs with the runtime directory %s", d->runtime_dir);
 		return -EBUSY;
 	}
 	containers_cleanup_leftovers(d, dir);

@@ -25,29 +25,29 @@ int containers_subids_init(struct scmd *d, const char *opt)
 	_cleanup_free_ char *err = NULL;
 	if (geteuid() != 0) {
 		if (opt) {
-			fprintf(stderr, "scmd: --subids needs root: a rootless scmd maps only its own uid\n");
+			log_error("--subids needs root: a rootless scmd maps only its own uid");
 			return -EPERM;
 		}
 		return 0;
 	}
 	if (opt) {
 		if (container_idrange_parse(opt, &r) < 0) {
-			fprintf(stderr, "scmd: --subids %s: expected START:COUNT with 0 < START and START+COUNT < 2^32\n",
+			log_error("--subids %s: expected START:COUNT with 0 < START and START+COUNT < 2^32",
 				opt);
 			return -EINVAL;
 		}
 	} else {
 		int k = container_idrange_load(NULL, NULL, CONTAINER_SUBID_USER, &r, &err);
 		if (k < 0) {
-			fprintf(stderr, "scmd: %s\n", err ? err : strerror(-k));
+			log_error("%s", err ? err : strerror(-k));
 			return k;
 		}
 		if (k > 0) {
 			r = (container_idrange){ CONTAINER_SUBID_DEFAULT_START, CONTAINER_SUBID_DEFAULT_COUNT,
 						 CONTAINER_SUBID_DEFAULT_START, CONTAINER_SUBID_DEFAULT_COUNT };
-			fprintf(stderr,
-				"scmd: notice: no \"" CONTAINER_SUBID_USER "\" entry in /etc/subuid and /etc/subgid; "
-				"containers run as host ids %u-%u (the default range; see scmd(8), --subids)\n",
+			log_notice(
+				"no \"" CONTAINER_SUBID_USER "\" entry in /etc/subuid and /etc/subgid; "
+				"containers run as host ids %u-%u (the default range; see scmd(8), --subids)",
 				r.uid_start, r.uid_start + r.uid_count - 1);
 		}
 	}

@@ -103,9 +103,9 @@ static void cgroup_rmdir_tree(const char *dir)
 	if (dd)
 		closedir(dd);
 	if (rmdir(dir) == 0)
-		log_msg("removed cgroup %s left by a previous scmd", dir);
+		log_notice("removed cgroup %s left by a previous scmd", dir);
 	else if (errno != ENOENT)
-		log_msg("cannot remove cgroup %s left by a previous scmd: %m", dir);
+		log_warning("cannot remove cgroup %s left by a previous scmd: %m", dir);
 }
 
 /* A previous scmd on this runtime directory died without stopping its
@@ -142,35 +142,36 @@ void containers_cleanup_leftovers(struct scmd *d, const char *dir)
 			/* The start time tells the container's PID 1 from a
 			 * process that got its pid later. */
 			if (pid > 1 && st && proc_starttime(pid) == st) {
-				log_msg("container '%.*s' (pid %d) was left running by a previous scmd: killing it",
+				log_warning("container '%.*s' (pid %d) was left running by a previous scmd: killing it",
 					(int)(l - 6), e->d_name, pid);
 				kill_pid(&rl, pid);
 			} else
-				log_msg("removing the stale state of container '%.*s'", (int)(l - 6), e->d_name);
+				log_notice("removing the stale state of container '%.*s'", (int)(l - 6), e->d_name);
 			unlink(path);
 			/* and its log files, which no record leads to any more */
 			for (int k = 0; k < CONTAINERS_LOG_FDS_MAX; k++) {
-				int n = snprintf(path, sizeof(path), "%s/logs/%.*s.log", d->state_dir,
-						 (int)(l - 6), e->d_name);
-				if (k && n > 0 && (size_t)n < sizeof(path))
-					snprintf(path + n, sizeof(path) - (size_t)n, ".%d", k);
-				unlink(path);
+				_cleanup_free_ char *log = NULL;
+				if ((k ? asprintf(&log, "%s/logs/%.*s.log.%d", d->state_dir, (int)(l - 6),
+						  e->d_name, k)
+				       : asprintf(&log, "%s/logs/%.*s.log", d->state_dir, (int)(l - 6),
+						  e->d_name)) >= 0)
+					unlink(log);
 			}
 		}
 	}
 	if (dd)
 		closedir(dd);
-	if (prev[0] && scmd_name_valid(prev, 64)) {
+	if (prev[0] && name_valid(prev, 64, NAME_FILE)) {
 		for (size_t i = 0; i < ELEMENTSOF(cg_roots); i++) {
 			snprintf(path, sizeof(path), "%s/scm/%s", cg_roots[i], prev);
 			if (access(path, F_OK) == 0) {
-				log_msg("cgroup %s was left by a previous scmd: killing what runs in it", path);
+				log_warning("cgroup %s was left by a previous scmd: killing what runs in it", path);
 				cgroup_kill_tree(path, &rl);
 			}
 		}
 	}
 	reaplist_wait(&rl, 5000);
-	if (prev[0] && scmd_name_valid(prev, 64))
+	if (prev[0] && name_valid(prev, 64, NAME_FILE))
 		for (size_t i = 0; i < ELEMENTSOF(cg_roots); i++) {
 			snprintf(path, sizeof(path), "%s/scm/%s", cg_roots[i], prev);
 			if (access(path, F_OK) == 0)

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "policy.h"
 #include "scmd.h"
 
@@ -331,11 +331,11 @@ static void control_accept(struct scmd *d, struct watch *w, uint32_t events)
 		socklen_t len = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 		    (cred.uid != 0 && cred.uid != geteuid())) {
-			log_msg("refused control connection from uid %u pid %d", cred.uid, cred.pid);
+			log_warning("refused control connection from uid %u pid %d", cred.uid, cred.pid);
 			close(fd);
 			continue;
 		}
-		if (d->host.used.conns >= d->host.limit.conns || !conn_new(d, fd, CONN_CONTROL, &d->host))
+		if (!quota_room(&d->host.used, &d->host.limit, QUOTA_CONNS) || !conn_new(d, fd, CONN_CONTROL, &d->host))
 			close(fd);
 	}
 }

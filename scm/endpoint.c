@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "policy.h"
 #include "scmd.h"
 
@@ -114,7 +114,7 @@ static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 			service_provider_connected(d, ep->provider_of, fd);
 			continue;
 		}
-		if (ep->used.conns >= ep->limit.conns) {
+		if (!quota_room(&ep->used, &ep->limit, QUOTA_CONNS)) {
 			/* Tell the caller why before closing, so it is not a mystery. */
 			scm_error *e = scm_error_new(SCM_E_QUOTA, "scmd",
 						     "endpoint '%s' has %u open connections, its limit",
@@ -152,7 +152,7 @@ static int create(struct scmd *d, const char *name, bool in_dir, uid_t owner, mo
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *path = NULL, *dir = NULL;
 
-	if (!scmd_name_valid(name, 64) || strcmp(name, "host") == 0)
+	if (!name_valid(name, 64, NAME_FILE) || strcmp(name, "host") == 0)
 		return scm_fail(ret_err, SCM_E_INVALID,
 				"endpoint name '%s' is not valid: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-', and not 'host' (reserved)",
 				name);

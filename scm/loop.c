@@ -1,4 +1,4 @@
-/* loop.c: the epoll set, timers, latency statistics and logging. */
+/* loop.c: the epoll set, timers and latency statistics. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -28,9 +28,8 @@ void watch_del(struct scmd *d, struct watch *w)
 	/* A handler may free objects whose events are still pending later in
 	 * this batch (endpoint removal closes its conns, a revoke frees a
 	 * channel): drop those events, or the loop calls into freed memory. */
-	for (int i = d->batch ? d->batch_i + 1 : 0; d->batch && i < d->batch_n; i++)
-		if (d->batch[i].data.ptr == w)
-			d->batch[i].data.ptr = NULL;
+	if (d->batch)
+		evbatch_forget(d->batch, w);
 	if (w->fd >= 0)
 		epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, w->fd, NULL);
 }
@@ -75,7 +74,7 @@ void accept_pause(struct scmd *d)
 	static uint64_t last_log;
 	if (now_usec() - last_log > 10 * 1000000ull) {
 		last_log = now_usec();
-		log_msg("out of file descriptors: pausing accept() for %d ms at a time", ACCEPT_PAUSE_MS);
+		log_warning("out of file descriptors: pausing accept() for %d ms at a time", ACCEPT_PAUSE_MS);
 	}
 }
 
@@ -125,14 +124,4 @@ struct json_object *latency_json(const struct latency *l)
 	json_object_object_add(o, "p99_us", json_object_new_int64(s[(l->n * 99) / 100]));
 	json_object_object_add(o, "max_us", json_object_new_int64(s[l->n - 1]));
 	return o;
-}
-
-void log_msg(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("scmd: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }

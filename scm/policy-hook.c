@@ -199,26 +199,6 @@ int scmd_policy_effective(struct scmd *d, char **profiles, policy_effective **re
 	return policy_effective_build(d->policy, (const char *const *)profiles, n, idl, ret, ret_err);
 }
 
-/* The graphics proxy shares its time by the caller's gfx weight, which is
- * sandbox policy rather than a call argument: it travels in the grant as
- * {"gfx": {"weight": {"eq": W}}} (no method is called "gfx", so the
- * skeleton's argument checks never look at it). */
-static void add_gfx_weight(const struct policy_effective *eff, struct service *s, json_object *grant)
-{
-	const policy_sandbox *sb = policy_effective_sandbox(eff);
-	json_object *cons;
-	if (!grant || !sb || sb->gfx_weight == 0 || strcmp(s->iface_name, "gfx") != 0)
-		return;
-	if (!json_object_object_get_ex(grant, "constraints", &cons) || !json_object_is_type(cons, json_type_object)) {
-		cons = json_object_new_object();
-		json_object_object_add(grant, "constraints", cons);
-	}
-	json_object *eq = json_object_new_object(), *w = json_object_new_object();
-	json_object_object_add(eq, "eq", json_object_new_int64((int64_t)sb->gfx_weight));
-	json_object_object_add(w, "weight", eq);
-	json_object_object_add(cons, "gfx", w);
-}
-
 void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec)
 {
 	if (ep->eff) {
@@ -229,7 +209,6 @@ void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, 
 		snprintf(dec->origin, sizeof(dec->origin), "%s", pd.origin ? pd.origin : "default deny");
 		if (dec->allowed) {
 			dec->grant = pd.grant_json ? json_tokener_parse(pd.grant_json) : NULL;
-			add_gfx_weight(ep->eff, s, dec->grant);
 			if (!dec->grant) {
 				dec->allowed = false;
 				dec->code = SCM_E_INTERNAL;
@@ -377,8 +356,9 @@ static const char *deleted_profiles(json_object *cut, const char *name)
 
 /* Swaps in a new profile set, rebuilds every endpoint's effective profile
  * and re-checks live channels. All or nothing: effective profiles are
- * built for every endpoint before any is swapped. */
-static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
+ * built for every endpoint before any is swapped. `scmctl policy reload`
+ * and SIGHUP both come here. */
+int scmd_policy_reload(struct scmd *d, json_object **ret_result, scm_error **ret_err)
 {
 	_cleanup_(policy_store_freep) policy_store *st = NULL;
 	scm_error *e = NULL;
@@ -386,11 +366,9 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 	struct list *p, *t;
 
 	if (load_store(d, &st, &e) != 0) {
-		e = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy", "reload refused: the old policy stays");
-		conn_send_error(d, c, id, e);
-		scm_error_free(e);
 		audit_event(d->audit, "policy-reload", "\"result\":\"refused\"");
-		return;
+		*ret_err = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy", "reload refused: the old policy stays");
+		return SCM_E_INVALID;
 	}
 	for (p = d->endpoints.next; p != &d->endpoints; p = p->next)
 		n_ep++;
@@ -399,8 +377,7 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 	if (!fresh || !cut) {
 		free(fresh);
 		json_object_put(cut);
-		conn_reply_fail(d, c, id, -ENOMEM, "reload refused: out of memory; the old policy stays");
-		return;
+		return scm_fail(ret_err, -ENOMEM, "reload refused: out of memory; the old policy stays");
 	}
 	policy_store *old = d->policy;
 	d->policy = st;
@@ -433,12 +410,10 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 				policy_effective_unref(fresh[k]);
 			free(fresh);
 			json_object_put(cut);
-			e = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy",
-					   "reload refused: endpoint '%s' would have no valid policy; the old policy stays",
-					   ep->name);
-			conn_send_error(d, c, id, e);
-			scm_error_free(e);
-			return;
+			*ret_err = scm_error_wrap(e, SCM_E_INVALID, "scmd/policy",
+						  "reload refused: endpoint '%s' would have no valid policy; the old policy stays",
+						  ep->name);
+			return SCM_E_INVALID;
 		}
 	}
 	st = old; /* freed on return */
@@ -481,6 +456,23 @@ static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
 	json_object_object_add(o, "channels_revoked", json_object_new_int64((int64_t)revoked));
 	/* endpoints whose profiles were deleted: now deny-all */
 	json_object_object_add(o, "endpoints_denied", cut);
+	if (ret_result)
+		*ret_result = o;
+	else
+		json_object_put(o);
+	return 0;
+}
+
+static void op_reload(struct scmd *d, struct conn *c, uint32_t id)
+{
+	json_object *o = NULL;
+	scm_error *e = NULL;
+
+	if (scmd_policy_reload(d, &o, &e) != 0) {
+		conn_send_error(d, c, id, e);
+		scm_error_free(e);
+		return;
+	}
 	reply_json(d, c, id, o);
 }
 

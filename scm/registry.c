@@ -1,9 +1,10 @@
 /* registry.c: services and their providers.
  *
- * A service comes from a JSON manifest: name, interface (an IDL found on
- * the IDL path), the provider's command, activation (on-demand or always),
- * restart policy with exponential backoff, activation timeout, and until
- * the policy engine decides, an allow list of endpoint labels. scmd starts
+ * A service comes from a JSON manifest (manifest.c): name, interface (an
+ * IDL found on the IDL path), the provider's command, activation
+ * (on-demand or always), restart policy with exponential backoff,
+ * activation timeout, and until the policy engine decides, an allow list
+ * of endpoint labels. scmd starts
  * the provider with one end of a control socketpair as fd 3
  * ($SCM_PROVIDER_FD); the provider says "ready" over it, then receives
  * channels. A provider that does not say ready in time is killed, and the
@@ -20,7 +21,7 @@
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scmd.h"
 
 #define BACKOFF_MIN_MS 100
@@ -42,7 +43,6 @@ struct service *service_find(struct scmd *d, const char *name)
 	return NULL;
 }
 
-DEFINE_TRIVIAL_CLEANUP(char **, scmd_strv_free)
 DEFINE_TRIVIAL_CLEANUP(scm_idl *, scm_idl_free)
 
 /* Finds NAME.json on the colon-separated IDL path. */
@@ -81,109 +81,27 @@ static char *read_text(const char *path, size_t max)
 	return buf;
 }
 
-#define MBAD(...) scm_fail(ret_err, SCM_E_INVALID, __VA_ARGS__)
-
 int service_register(struct scmd *d, json_object *m, const char *origin, struct service **ret,
 		     scm_error **ret_err)
 {
-	static const char *const keys[] = { "name", "interface", "exec", "activation", "restart",
-					    "timeout_ms", "allow", "description", "container", NULL };
-	json_object *v;
-	const char *bad = NULL;
+	_cleanup_(manifest_done) struct manifest mf = { 0 };
 
-	if (!json_object_is_type(m, json_type_object))
-		return MBAD("%s: a manifest is a JSON object", origin);
-	json_object_object_foreach(m, key, val)
-	{
-		(void)val;
-		bool ok = false;
-		for (size_t i = 0; keys[i]; i++)
-			ok |= strcmp(key, keys[i]) == 0;
-		if (!ok)
-			return MBAD("%s: /%s: unknown key", origin, key);
-	}
-	if (!json_object_object_get_ex(m, "name", &v) || !json_object_is_type(v, json_type_string) ||
-	    json_object_get_string_len(v) == 0 || json_object_get_string_len(v) > 64)
-		return MBAD("%s: /name: expected a string of 1 to 64 bytes", origin);
-	const char *name = json_object_get_string(v);
-	for (const char *q = name; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-' || *q == '_' || *q == '.'))
-			return MBAD("%s: /name: '%s' may only hold a-z 0-9 . _ -", origin, name);
-	if (service_find(d, name))
-		return scm_fail(ret_err, SCM_E_EXISTS, "%s: service '%s' is registered already", origin, name);
+	if (manifest_parse(m, origin, &mf, ret_err) != 0)
+		return SCM_E_INVALID;
+	if (service_find(d, mf.name))
+		return scm_fail(ret_err, SCM_E_EXISTS, "%s: service '%s' is registered already", origin, mf.name);
 
 	_cleanup_(scm_idl_freep) scm_idl *idl = NULL;
-	_cleanup_free_ char *idl_path = NULL, *idl_text = NULL;
-	if (!json_object_object_get_ex(m, "interface", &v) || !json_object_is_type(v, json_type_string))
-		return MBAD("%s: /interface: expected the name of an interface", origin);
-	/* It becomes a file name on the IDL path: no way out of those dirs. */
-	const char *iname = json_object_get_string(v);
-	if (!*iname || iname[0] == '.' || strlen(iname) > 64 || strspn(iname, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(iname))
-		return MBAD("%s: /interface: '%s' is not an interface name (a-z 0-9 . _ -)", origin, iname);
-	idl_path = find_idl(d, json_object_get_string(v));
+	_cleanup_free_ char *idl_path = find_idl(d, mf.iface), *idl_text = NULL;
 	if (!idl_path)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "%s: /interface: no %s.json on the IDL path %s",
-				origin, json_object_get_string(v), d->idl_path);
+				origin, mf.iface, d->idl_path);
 	idl_text = read_text(idl_path, 1024 * 1024);
 	if (!idl_text || scm_idl_parse(idl_text, strlen(idl_text), idl_path, &idl, ret_err) != 0)
 		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: /interface: unusable definition", origin);
 	/* the live profiles, linted again with this service in view */
-	if (scmd_policy_check_service(d, name, idl->name, ret_err) != 0)
+	if (scmd_policy_check_service(d, mf.name, idl->name, ret_err) != 0)
 		return scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: policy check", origin);
-
-	_cleanup_(scmd_strv_freep) char **exec = NULL, **allow = NULL;
-	if (!json_object_object_get_ex(m, "exec", &v) || !(exec = scmd_strv_from_json(v, 64, false, &bad)) || !exec[0])
-		return MBAD("%s: /exec: %s", origin, bad ? bad : "expected a command (array of strings)");
-	if (json_object_object_get_ex(m, "allow", &v) && !(allow = scmd_strv_from_json(v, 1024, false, &bad)))
-		return MBAD("%s: /allow: %s", origin, bad);
-
-	enum activation act = ACT_ON_DEMAND;
-	if (json_object_object_get_ex(m, "activation", &v)) {
-		const char *a = json_object_get_string(v);
-		if (json_object_is_type(v, json_type_string) && strcmp(a, "always") == 0)
-			act = ACT_ALWAYS;
-		else if (!json_object_is_type(v, json_type_string) || strcmp(a, "on-demand") != 0)
-			return MBAD("%s: /activation: expected \"on-demand\" or \"always\"", origin);
-	}
-	enum restart rs = RESTART_ON_FAILURE;
-	if (json_object_object_get_ex(m, "restart", &v)) {
-		const char *a = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
-		if (strcmp(a, "no") == 0)
-			rs = RESTART_NO;
-		else if (strcmp(a, "always") == 0)
-			rs = RESTART_ALWAYS;
-		else if (strcmp(a, "on-failure") != 0)
-			return MBAD("%s: /restart: expected \"no\", \"on-failure\" or \"always\"", origin);
-	}
-	unsigned timeout = 5000;
-	if (json_object_object_get_ex(m, "timeout_ms", &v)) {
-		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
-		    json_object_get_int64(v) > 600000)
-			return MBAD("%s: /timeout_ms: expected an integer from 1 to 600000", origin);
-		timeout = (unsigned)json_object_get_int64(v);
-	}
-
-	/* "container": true runs the provider on the quick path (the host
-	 * read-only, nothing else); {"profiles": [..]} adds its sandbox. */
-	bool in_container = false;
-	_cleanup_(scmd_strv_freep) char **cprofiles = NULL;
-	if (json_object_object_get_ex(m, "container", &v)) {
-		json_object *pv;
-		if (json_object_is_type(v, json_type_boolean))
-			in_container = json_object_get_boolean(v);
-		else if (json_object_is_type(v, json_type_object)) {
-			in_container = true;
-			json_object_object_foreach(v, ck, cv)
-			{
-				(void)cv;
-				if (strcmp(ck, "profiles") != 0)
-					return MBAD("%s: /container/%s: unknown key", origin, ck);
-			}
-			if (json_object_object_get_ex(v, "profiles", &pv) && !(cprofiles = scmd_strv_from_json(pv, 64, false, &bad)))
-				return MBAD("%s: /container/profiles: %s", origin, bad);
-		} else
-			return MBAD("%s: /container: expected true, false or {\"profiles\": [...]}", origin);
-	}
 
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (tfd < 0)
@@ -193,19 +111,19 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 		close(tfd);
 		return -ENOMEM;
 	}
-	s->name = strdup(name);
+	s->name = TAKE_PTR(mf.name);
 	s->iface_name = strdup(idl->name);
 	s->manifest_path = strdup(origin);
 	s->idl = TAKE_PTR(idl);
 	s->idl_path = TAKE_PTR(idl_path);
 	s->idl_text = TAKE_PTR(idl_text);
-	s->exec = TAKE_PTR(exec);
-	s->allow = TAKE_PTR(allow);
-	s->activation = act;
-	s->restart = rs;
-	s->timeout_ms = timeout;
-	s->in_container = in_container;
-	s->container_profiles = TAKE_PTR(cprofiles);
+	s->exec = TAKE_PTR(mf.exec);
+	s->allow = TAKE_PTR(mf.allow);
+	s->activation = mf.activation;
+	s->restart = mf.restart;
+	s->timeout_ms = mf.timeout_ms;
+	s->in_container = mf.in_container;
+	s->container_profiles = TAKE_PTR(mf.container_profiles);
 	s->ctl.fd = -1;
 	s->ctl.fn = provider_ctl_io;
 	s->timer = (struct watch){ tfd, service_timer };
@@ -238,7 +156,8 @@ int service_load_file(struct scmd *d, const char *path, scm_error **ret_err)
 }
 
 /* Resolves a provider command: a bare name is looked up in scmd's libexec
- * directory first, then on $PATH (by execvp). */
+ * directory first (../libexec/scm as installed, ../libexec in a build
+ * tree), then on $PATH (by execvp). */
 static char *resolve_exec(struct scmd *d, const char *cmd)
 {
 	if (strchr(cmd, '/'))
@@ -250,8 +169,11 @@ static char *resolve_exec(struct scmd *d, const char *cmd)
 		char *slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = 0;
-			char *f;
-			if (asprintf(&f, "%s/../libexec/%s", exe, cmd) >= 0) {
+			static const char *const dirs[] = { "libexec/scm", "libexec" };
+			for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+				char *f;
+				if (asprintf(&f, "%s/../%s/%s", exe, dirs[i], cmd) < 0)
+					break;
 				if (access(f, X_OK) == 0)
 					return f;
 				free(f);
@@ -474,7 +396,7 @@ static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 			/* The provider closed its control socket or sent garbage: it
 			 * is of no further use. SIGCHLD does the rest. */
 			if (r == SCM_E_PROTOCOL)
-				log_msg("provider of '%s' sent a malformed control frame", s->name);
+				log_warning("provider of '%s' sent a malformed control frame", s->name);
 			scm_error_free(e);
 			ctl_close(d, s);
 			if (s->pid > 0)
@@ -525,9 +447,9 @@ static void service_free(struct scmd *d, struct service *s)
 	safe_close(s->timer.fd);
 	list_del(&s->node);
 	scm_idl_free(s->idl);
-	scmd_strv_free(s->exec);
-	scmd_strv_free(s->allow);
-	scmd_strv_free(s->container_profiles);
+	strv_free(s->exec);
+	strv_free(s->allow);
+	strv_free(s->container_profiles);
 	free(s->container_name);
 	free(s->name);
 	free(s->iface_name);

@@ -1,59 +1,36 @@
-/* scmctl-desktop.c: `scmctl desktop launch|list|show|screenshot|stop`.
+/* scmctl-desktop.c: `scmctl desktop launch|list|show|viewers|screenshot|
+ * app add|app remove|stop`, a client of the desktop session manager.
  *
- * A desktop session is a set of scm objects: a graphics proxy registered
- * as the service gfx-NAME, and one container per app whose profiles allow
- * it to draw there. scm-desktop-run (services/desktop) builds and tears
- * down that set; scmctl starts it in the background, waits until it says
- * "ready", and keeps the session's state in RUNTIME/desktops/NAME.json so
- * the other commands find it. show and screenshot ask the proxy itself,
- * through scmd, as the "host" identity.
+ * The manager (scm-desktop-session, stubs/idl/desktop.json) is a provider
+ * like any other: the service "desktop", which scmctl registers on first
+ * use (allow: host; the manager itself refuses everyone but the host its
+ * lifecycle methods and secrets). scmctl reaches it over the control
+ * socket as the host identity, asks, and prints; the manager owns the
+ * desktops, starts their proxies and apps through scmd and keeps them
+ * running whether viewers come or go, until `stop`.
  *
- * The state file holds the session's viewer secrets (the VNC password, the
- * view-only one, the websocket token), so it is 0600 in a 0700 directory;
- * `show` prints them, `list` does not. */
-#include <ctype.h>
-#include <dirent.h>
+ * The viewer secrets (VNC password, view-only password, websocket token)
+ * are printed by launch (the owner's terminal) and show, never by list;
+ * the manager also keeps them in RUNTIME/desktops/NAME.json, 0600 in a
+ * 0700 directory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "../stubs/wire.h"
-#include "scm/idl.h"
+#include "scm/desktop-client.h"
 #include "scm/macro.h"
+#include "scmutil.h"
 #include "scmctl.h"
 
-#define LAUNCH_TIMEOUT_MS 60000
+#define LAUNCH_TIMEOUT_MS 180000
+#define SPEC_MAX (1 << 20)
 
-static char *state_path(const char *name)
-{
-	char *p = NULL;
-	if (asprintf(&p, "%s/desktops/%s.json", scmctl_runtime_dir(), name) < 0)
-		return NULL;
-	return p;
-}
-
-static bool alive(pid_t pid)
-{
-	return pid > 0 && kill(pid, 0) == 0;
-}
-
-static json_object *load_state(const char *name)
-{
-	_cleanup_free_ char *p = state_path(name);
-	json_object *o = p ? json_object_from_file(p) : NULL;
-	if (!o)
-		fprintf(stderr, "scmctl: no desktop '%s' (see scmctl desktop list)\n", name);
-	return o;
-}
-
+/* A helper program: in ../libexec/scm as installed, ../libexec in a build
+ * tree, else on $PATH. */
 static const char *libexec_path(const char *prog, char *buf, size_t n)
 {
 	char exe[PATH_MAX];
@@ -62,29 +39,165 @@ static const char *libexec_path(const char *prog, char *buf, size_t n)
 		return prog;
 	exe[k] = 0;
 	*strrchr(exe, '/') = 0;
-	snprintf(buf, n, "%s/../libexec/%s", exe, prog);
-	return access(buf, X_OK) == 0 ? buf : prog;
+	static const char *const dirs[] = { "libexec/scm", "libexec" };
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		int w = snprintf(buf, n, "%s/../%s/%s", exe, dirs[i], prog);
+		if (w <= 0 || (size_t)w >= n || access(buf, X_OK) != 0)
+			continue;
+		char *real = realpath(buf, NULL);
+		size_t rl = real ? strlen(real) : n;
+		if (rl < n)
+			memcpy(buf, real, rl + 1);
+		free(real);
+		return buf;
+	}
+	return prog;
 }
 
-static bool desktop_name_valid(const char *name);
+/* The manager's manifest: registered once per scmd, by whoever needs it
+ * first. The apps' uid comes from $SCM_DESKTOP_USER (default nobody). */
+static int ensure_service(scm_error **ret_err)
+{
+	json_object *a = json_object_new_object(), *res = NULL;
+	json_object_object_add(a, "name", json_object_new_string("desktop"));
+	scm_error *e = NULL;
+	int r = scmctl_control_call("service.show", a, &res, &e);
+	json_object_put(a);
+	json_object_put(res);
+	scm_error_free(e);
+	if (r == 0)
+		return 0;
+	char prog[PATH_MAX + 64]; /* exe's dir, /../libexec/scm/, the name */
+	const char *user = getenv("SCM_DESKTOP_USER");
+	json_object *man = json_object_new_object(), *ex = json_object_new_array(), *allow = json_object_new_array();
+	json_object_array_add(ex, json_object_new_string(libexec_path("scm-desktop-session", prog, sizeof(prog))));
+	json_object_array_add(ex, json_object_new_string("--runtime-dir"));
+	json_object_array_add(ex, json_object_new_string(scmctl_runtime_dir()));
+	json_object_array_add(ex, json_object_new_string("--user"));
+	json_object_array_add(ex, json_object_new_string(user && *user ? user : "65534"));
+	json_object_array_add(allow, json_object_new_string("host"));
+	json_object_object_add(man, "name", json_object_new_string("desktop"));
+	json_object_object_add(man, "interface", json_object_new_string("desktop"));
+	json_object_object_add(man, "description", json_object_new_string("the desktop session manager"));
+	json_object_object_add(man, "exec", ex);
+	json_object_object_add(man, "allow", allow);
+	a = json_object_new_object();
+	json_object_object_add(a, "manifest", man);
+	json_object_object_add(a, "origin", json_object_new_string("(scmctl desktop)"));
+	r = scmctl_control_call("service.register", a, &res, ret_err);
+	json_object_put(a);
+	json_object_put(res);
+	if (r == SCM_E_EXISTS) { /* another scmctl was first */
+		scm_error_free(*ret_err);
+		*ret_err = NULL;
+		r = 0;
+	}
+	return r;
+}
+
+/* A channel to the manager as the host identity; register says whether
+ * to register it first (list and stop do not start a manager for
+ * nothing). Returns 0, 1 when it is not registered, or an scm code. */
+static int manager(bool reg, scm_channel **ret, scm_error **ret_err)
+{
+	extern int scmctl_last_fd;
+	json_object *a = json_object_new_object(), *res = NULL, *v;
+	int r = reg ? ensure_service(ret_err) : 0;
+	if (r != 0) {
+		json_object_put(a);
+		return r;
+	}
+	json_object_object_add(a, "service", json_object_new_string("desktop"));
+	r = scmctl_control_call("connect", a, &res, ret_err);
+	json_object_put(a);
+	if (r == SCM_E_NO_SERVICE && !reg) {
+		scm_error_free(*ret_err);
+		*ret_err = NULL;
+		json_object_put(res);
+		return 1;
+	}
+	if (r == 0) {
+		int fd = TAKE_FD(scmctl_last_fd);
+		uint64_t id = json_object_object_get_ex(res, "channel", &v) ? (uint64_t)json_object_get_int64(v) : 0;
+		if (scm_channel_from_fd(fd, id, "desktop", ret) != 0) {
+			safe_close(fd);
+			r = scm_fail(ret_err, SCM_E_PROTOCOL, "no channel to the desktop session manager");
+		} else
+			scm_channel_set_timeout(*ret, LAUNCH_TIMEOUT_MS);
+	}
+	json_object_put(res);
+	return r;
+}
+
+/* Exit status: "no such desktop" (or app) is "not found", as elsewhere. */
+static int fail(scm_error *e)
+{
+	int root = e ? e->code : 0;
+	if (root == SCM_DESKTOP_E_NODESKTOP || root == SCM_DESKTOP_E_NOAPP) {
+		scmctl_fail(e);
+		return scmctl_exit_code(SCM_E_NOT_FOUND);
+	}
+	return scmctl_fail(e);
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+static void print_app(json_object *a)
+{
+	json_object *v;
+	printf("app %s at %d,%d border %s\n", jstr(a, "name"),
+	       json_object_object_get_ex(a, "x", &v) ? json_object_get_int(v) : 0,
+	       json_object_object_get_ex(a, "y", &v) ? json_object_get_int(v) : 0, jstr(a, "border"));
+	printf("display %s %s\n", jstr(a, "name"), jstr(a, "display"));
+}
+
+static char *read_small(const char *path, scm_error **ret_err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		scm_fail(ret_err, -errno, "%s: %m", path);
+		return NULL;
+	}
+	char *buf = malloc(SPEC_MAX + 1);
+	size_t n = 0;
+	ssize_t k;
+	while (buf && n < SPEC_MAX && (k = read(fd, buf + n, SPEC_MAX - n)) > 0)
+		n += (size_t)k;
+	close(fd);
+	if (buf)
+		buf[n] = 0;
+	return buf;
+}
 
 static int cmd_launch(int argc, char **argv)
 {
 	const char *spec = NULL;
-	char *extra[8];
-	int n_extra = 0;
+	unsigned long ports[3] = { 0, 0, 0 }; /* rfb, ws, novnc */
 	bool containers = true;
+	static const char *const popts[] = { "--rfb-port", "--ws-port", "--novnc" };
 
 	for (int i = 0; i < argc; i++) {
-		if ((strcmp(argv[i], "--novnc") == 0 || strcmp(argv[i], "--rfb-port") == 0) && i + 1 < argc && n_extra < 6) {
-			extra[n_extra++] = argv[i];
-			extra[n_extra++] = argv[++i];
+		int k = -1;
+		for (int j = 0; j < 3; j++)
+			if (strcmp(argv[i], popts[j]) == 0)
+				k = j;
+		char *end = NULL;
+		if (k >= 0 && i + 1 < argc) {
+			ports[k] = strtoul(argv[++i], &end, 10);
+			if (*end || ports[k] > 65535) {
+				fprintf(stderr, "scmctl: %s wants a port 0..65535, got '%s'\n", popts[k], argv[i]);
+				return 2;
+			}
 		} else if (strcmp(argv[i], "--no-containers") == 0)
 			containers = false;
 		else if (!spec && argv[i][0] != '-')
 			spec = argv[i];
 		else {
-			fprintf(stderr, "scmctl: usage: desktop launch SPEC [--rfb-port N] [--novnc PORT] [--no-containers]\n");
+			fprintf(stderr, "scmctl: usage: desktop launch SPEC [--rfb-port N] [--ws-port N] [--novnc PORT] [--no-containers]\n");
 			return 2;
 		}
 	}
@@ -92,239 +205,43 @@ static int cmd_launch(int argc, char **argv)
 		fprintf(stderr, "scmctl: desktop launch needs a spec (see examples/desktops/)\n");
 		return 2;
 	}
-	json_object *sj = json_object_from_file(spec), *v;
-	if (!sj || !json_object_object_get_ex(sj, "name", &v) || !json_object_is_type(v, json_type_string)) {
-		fprintf(stderr, "scmctl: %s: not a desktop spec (a JSON object with a \"name\")\n", spec);
-		json_object_put(sj);
-		return 1;
-	}
-	_cleanup_free_ char *name = strdup(json_object_get_string(v));
-	json_object_put(sj);
-	if (!desktop_name_valid(name)) {
-		fprintf(stderr, "scmctl: %s: /name '%s' may only hold letters, digits, - and _ (1-64)\n", spec, name);
-		return 1;
-	}
-
-	_cleanup_free_ char *sp = state_path(name), *dir = NULL, *logp = NULL;
-	if (asprintf(&dir, "%s/desktops", scmctl_runtime_dir()) < 0 || asprintf(&logp, "%s/desktops/%s.log", scmctl_runtime_dir(), name) < 0)
-		return 1;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		fprintf(stderr, "scmctl: cannot create %s: %m\n", dir);
-		return 1;
-	}
-	json_object *old = json_object_from_file(sp);
-	if (old && json_object_object_get_ex(old, "pid", &v) && alive(json_object_get_int(v))) {
-		fprintf(stderr, "scmctl: desktop '%s' is running already (scmctl desktop stop %s)\n", name, name);
-		json_object_put(old);
-		return 1;
-	}
-	json_object_put(old);
-
-	char real[PATH_MAX], prog[PATH_MAX + 32];
-	if (!realpath(spec, real)) {
-		fprintf(stderr, "scmctl: %s: %m\n", spec);
-		return 1;
-	}
-	/* Check the spec first, so a bad one is an error about the spec. */
-	char checker[PATH_MAX + 32];
-	const char *chk = libexec_path("scm-desktop-spec", checker, sizeof(checker));
-	pid_t cp = fork();
-	if (cp == 0) {
-		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		dup2(null, 1);
-		execl(chk, chk, real, (char *)NULL);
-		fprintf(stderr, "scmctl: cannot run %s: %m\n", chk);
-		_exit(127);
-	}
-	int cst = 0;
-	if (cp < 0 || waitpid(cp, &cst, 0) < 0 || !WIFEXITED(cst) || WEXITSTATUS(cst) != 0)
-		return 1;
-	const char *runner = libexec_path("scm-desktop-run", prog, sizeof(prog));
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return 1;
-	pid_t pid = fork();
-	if (pid < 0)
-		return 1;
-	if (pid == 0) {
-		char *av[16] = { (char *)runner, real };
-		int k = 2;
-		if (containers)
-			av[k++] = "--containers";
-		for (int i = 0; i < n_extra; i++)
-			av[k++] = extra[i];
-		av[k] = NULL;
-		setsid();
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		dup2(null, 0);
-		dup2(pfd[1], 1);
-		dup2(logfd >= 0 ? logfd : null, 2);
-		setenv("SCM_RUNTIME_DIR", scmctl_runtime_dir(), 1);
-		execv(runner, av);
-		fprintf(stderr, "exec %s: %m\n", runner);
-		_exit(127);
-	}
-	close(pfd[1]);
-
-	/* Echo the session's lines until "ready"; keep them for the state. */
-	json_object *st = json_object_new_object(), *lines = json_object_new_array();
-	char buf[4096];
-	size_t used = 0;
-	bool ready = false;
-	while (!ready) {
-		struct pollfd p = { pfd[0], POLLIN, 0 };
-		if (poll(&p, 1, LAUNCH_TIMEOUT_MS) <= 0)
-			break;
-		ssize_t k = read(pfd[0], buf + used, sizeof(buf) - 1 - used);
-		if (k <= 0)
-			break;
-		used += (size_t)k;
-		buf[used] = 0;
-		char *nl;
-		while ((nl = strchr(buf, '\n'))) {
-			*nl = 0;
-			printf("%s\n", buf);
-			fflush(stdout);
-			if (strcmp(buf, "ready") == 0)
-				ready = true;
-			else if (strncmp(buf, "app ", 4) == 0)
-				json_object_array_add(lines, json_object_new_string(buf));
-			if (strncmp(buf, "vnc ", 4) == 0)
-				json_object_object_add(st, "vnc", json_object_new_string(buf + 4));
-			if (strncmp(buf, "novnc ", 6) == 0)
-				json_object_object_add(st, "novnc", json_object_new_string(buf + 6));
-			if (strncmp(buf, "websocket ", 10) == 0)
-				json_object_object_add(st, "websocket", json_object_new_string(buf + 10));
-			if (strncmp(buf, "password ", 9) == 0)
-				json_object_object_add(st, "password", json_object_new_string(buf + 9));
-			if (strncmp(buf, "viewonly ", 9) == 0)
-				json_object_object_add(st, "viewonly_password", json_object_new_string(buf + 9));
-			if (strncmp(buf, "token ", 6) == 0)
-				json_object_object_add(st, "token", json_object_new_string(buf + 6));
-			memmove(buf, nl + 1, used - (size_t)(nl + 1 - buf) + 1);
-			used -= (size_t)(nl + 1 - buf);
-		}
-	}
-	close(pfd[0]);
-	if (!ready) {
-		kill(-pid, SIGTERM);
-		waitpid(pid, NULL, 0);
-		fprintf(stderr, "scmctl: desktop '%s' did not come up; its log (%s):\n", name, logp);
-		int fd = open(logp, O_RDONLY | O_CLOEXEC);
-		ssize_t k;
-		while (fd >= 0 && (k = read(fd, buf, sizeof(buf))) > 0)
-			(void)!write(2, buf, (size_t)k);
-		safe_close(fd);
-		json_object_put(st);
-		json_object_put(lines);
-		return 1;
-	}
-	json_object_object_add(st, "name", json_object_new_string(name));
-	json_object_object_add(st, "pid", json_object_new_int(pid));
-	json_object_object_add(st, "spec", json_object_new_string(real));
-	char svc[128];
-	snprintf(svc, sizeof(svc), "gfx-%s", name);
-	json_object_object_add(st, "service", json_object_new_string(svc));
-	json_object_object_add(st, "apps", lines);
-	/* 0600 from the start: it holds the secrets. */
-	mode_t old_mask = umask(077);
-	int wr = json_object_to_file_ext(sp, st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	umask(old_mask);
-	chmod(sp, 0600);
-	json_object_put(st);
-	if (wr < 0) {
-		fprintf(stderr, "scmctl: cannot write %s\n", sp);
-		return 1;
-	}
-	return 0;
-}
-
-/* One call to the session's proxy as the host identity; method by name. */
-static int proxy_call(json_object *st, const char *method, const int *fds, size_t n_fds,
-		      scm_message **ret_reply, scm_error **ret_err)
-{
-	json_object *v, *res = NULL, *a = json_object_new_object();
-	const char *svc = json_object_object_get_ex(st, "service", &v) ? json_object_get_string(v) : "";
-	scm_idl *idl = NULL;
+	scm_error *e = NULL;
+	_cleanup_free_ char *text = read_small(spec, &e);
+	if (!text)
+		return scmctl_fail(e);
 	scm_channel *ch = NULL;
-	int fd = -1, r;
-
-	json_object_object_add(a, "name", json_object_new_string(svc));
-	r = scmctl_control_call("service.show", a, &res, ret_err);
-	if (r == 0 && json_object_object_get_ex(res, "idl", &v))
-		r = scm_idl_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v), svc, &idl, ret_err);
-	json_object_put(res);
-	json_object_put(a);
-	const scm_idl_method *m = idl ? scm_idl_method_by_name(idl, method) : NULL;
-	if (r == 0 && !m)
-		r = scm_fail(ret_err, SCM_E_NO_METHOD, "service %s has no method %s", svc, method);
-	if (r == 0) {
-		a = json_object_new_object();
-		json_object_object_add(a, "service", json_object_new_string(svc));
-		r = scmctl_control_call_fds("connect", a, NULL, 0, NULL, &fd, ret_err);
-		json_object_put(a);
-	}
-	if (r == 0 && (r = scm_channel_from_fd(fd, 0, svc, &ch)) == 0)
-		r = scm_call_sync(ch, m->id, NULL, NULL, 0, fds, n_fds, ret_reply, ret_err);
-	else
-		safe_close(fd);
+	json_object *d = NULL, *apps;
+	int r = manager(true, &ch, &e);
+	if (r == 0)
+		r = scm_desktop_launch(ch, text, containers, ports[0], ports[1], ports[2], &d, &e);
 	scm_channel_free(ch);
-	scm_idl_free(idl);
-	return r;
+	if (r != 0)
+		return fail(e);
+	if (json_object_object_get_ex(d, "apps", &apps))
+		for (size_t i = 0; i < json_object_array_length(apps); i++)
+			print_app(json_object_array_get_idx(apps, i));
+	printf("vnc %s\nwebsocket %s\npassword %s\nviewonly %s\ntoken %s\n", jstr(d, "vnc"), jstr(d, "websocket"),
+	       jstr(d, "password"), jstr(d, "viewonly_password"), jstr(d, "token"));
+	if (jstr(d, "novnc"))
+		printf("novnc %s\n", jstr(d, "novnc"));
+	printf("ready\n");
+	json_object_put(d);
+	return 0;
 }
 
 static int cmd_list(bool json)
 {
-	_cleanup_free_ char *dir = NULL;
-	if (asprintf(&dir, "%s/desktops", scmctl_runtime_dir()) < 0)
-		return 1;
-	json_object *arr = json_object_new_array();
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
-			continue;
-		char p[PATH_MAX];
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		json_object *st = json_object_from_file(p), *v;
-		if (!st)
-			continue;
-		pid_t pid = json_object_object_get_ex(st, "pid", &v) ? json_object_get_int(v) : 0;
-		json_object_object_add(st, "state", json_object_new_string(alive(pid) ? "running" : "ended"));
-		/* The secrets are for `show`; the URL loses its query with them. */
-		json_object_object_del(st, "password");
-		json_object_object_del(st, "viewonly_password");
-		json_object_object_del(st, "token");
-		if (json_object_object_get_ex(st, "novnc", &v)) {
-			/* The secrets are in the fragment (older sessions: the query). */
-			char *u = strdup(json_object_get_string(v)), *q = u ? strpbrk(u, "?#") : NULL;
-			if (q)
-				*q = 0;
-			if (u)
-				json_object_object_add(st, "novnc", json_object_new_string(u));
-			else
-				json_object_object_del(st, "novnc");
-			free(u);
-		}
-		/* Who is watching: the proxy knows. */
-		scm_message *reply = NULL;
-		scm_error *err = NULL;
-		json_object *stats = NULL, *n = NULL, *vl = NULL;
-		if (alive(pid) && proxy_call(st, "stats", NULL, 0, &reply, &err) == 0 && reply->json &&
-		    json_object_object_get_ex(reply->json, "stats", &stats)) {
-			if (json_object_object_get_ex(stats, "viewers", &n))
-				json_object_object_add(st, "viewers", json_object_get(n));
-			if (json_object_object_get_ex(stats, "viewer_list", &vl))
-				json_object_object_add(st, "viewer_list", json_object_get(vl));
-		}
-		scm_message_free(reply);
-		scm_error_free(err);
-		json_object_array_add(arr, st);
-	}
-	if (d)
-		closedir(d);
+	scm_channel *ch = NULL;
+	scm_error *e = NULL;
+	json_object *arr = NULL;
+	int r = manager(false, &ch, &e);
+	if (r == 0)
+		r = scm_desktop_list(ch, &arr, &e);
+	scm_channel_free(ch);
+	if (r == 1)
+		arr = json_object_new_array(); /* no manager: no desktops */
+	else if (r != 0)
+		return fail(e);
 	if (json) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "desktops", arr);
@@ -334,57 +251,68 @@ static int cmd_list(bool json)
 	}
 	printf("%-16s %-8s %8s %7s  %-22s %s\n", "DESKTOP", "STATE", "PID", "VIEWERS", "VNC", "NOVNC");
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		json_object *st = json_object_array_get_idx(arr, i), *v;
-#define S(k) (json_object_object_get_ex(st, k, &v) ? json_object_get_string(v) : "-")
-		printf("%-16s %-8s %8s %7s  %-22s %s\n", S("name"), S("state"), S("pid"), S("viewers"), S("vnc"),
-		       S("novnc"));
+		json_object *st = json_object_array_get_idx(arr, i);
+#define S(k) (jstr(st, k) ? jstr(st, k) : "-")
+		printf("%-16s %-8s %8s %7s  %-22s %s\n", S("name"), S("state"), S("pid"), S("viewers"), S("vnc"), S("novnc"));
 #undef S
 	}
 	json_object_put(arr);
 	return 0;
 }
 
-/* A desktop name names its state file: a name, never a path. */
+/* A desktop name: the spec's rule, [a-z0-9-], 1..32. */
 static bool desktop_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > 64)
-		return false;
-	for (const char *c = name; *c; c++)
-		if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_'))
-			return false;
-	return true;
+	return name_valid(name, 32, NAME_DASH);
 }
 
-static int cmd_stop(const char *name)
+static int cmd_app(int argc, char **argv)
 {
-	json_object *st = load_state(name), *v;
-	if (!st)
-		return 5;
-	pid_t pid = json_object_object_get_ex(st, "pid", &v) ? json_object_get_int(v) : 0;
-	json_object_put(st);
-	if (alive(pid)) {
-		int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-		kill(pid, SIGTERM);
-		struct pollfd p = { pfd, POLLIN, 0 };
-		if (pfd < 0 || poll(&p, 1, 20000) <= 0) {
-			fprintf(stderr, "scmctl: desktop '%s' did not end in 20 s; killing it\n", name);
-			kill(-pid, SIGKILL);
-		}
-		safe_close(pfd);
+	/* app add DESKTOP SPEC | app remove DESKTOP APP */
+	if (argc != 4 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "remove") != 0)) {
+		fprintf(stderr, "scmctl: usage: desktop app add DESKTOP APP.json | app remove DESKTOP APP\n");
+		return 2;
 	}
-	_cleanup_free_ char *sp = state_path(name);
-	unlink(sp);
-	return 0;
+	scm_channel *ch = NULL;
+	scm_error *e = NULL;
+	int r;
+	if (strcmp(argv[1], "add") == 0) {
+		/* A file holding one app object (an entry of a spec's "apps"),
+		 * or that object itself. */
+		_cleanup_free_ char *text = argv[3][0] == '{' ? strdup(argv[3]) : read_small(argv[3], &e);
+		if (!text)
+			return scmctl_fail(e);
+		json_object *app = json_tokener_parse(text), *res = NULL;
+		if (!app) {
+			fprintf(stderr, "scmctl: %s: not a JSON app object\n", argv[3]);
+			return 1;
+		}
+		r = manager(true, &ch, &e);
+		if (r == 0)
+			r = scm_desktop_app_add(ch, argv[2], app, &res, &e);
+		json_object_put(app);
+		scm_channel_free(ch);
+		if (r != 0)
+			return fail(e);
+		print_app(res);
+		json_object_put(res);
+		return 0;
+	}
+	r = manager(false, &ch, &e);
+	if (r == 0)
+		r = scm_desktop_app_remove(ch, argv[2], argv[3], &e);
+	scm_channel_free(ch);
+	if (r == 1) {
+		fprintf(stderr, "scmctl: no desktop '%s' (see scmctl desktop list)\n", argv[2]);
+		return scmctl_exit_code(SCM_E_NOT_FOUND);
+	}
+	return r ? fail(e) : 0;
 }
 
 int scmctl_desktop(int argc, char **argv, bool json)
 {
-	scm_error *e = NULL;
-	scm_message *reply = NULL;
-
 	if (argc < 2) {
-		fprintf(stderr, "scmctl: desktop needs a command: launch, list, show, screenshot, stop\n");
+		fprintf(stderr, "scmctl: desktop needs a command: launch, list, show, viewers, screenshot, app, stop\n");
 		return 2;
 	}
 	const char *sub = argv[1];
@@ -392,48 +320,50 @@ int scmctl_desktop(int argc, char **argv, bool json)
 		return cmd_launch(argc - 2, argv + 2);
 	if (strcmp(sub, "list") == 0)
 		return cmd_list(json);
+	if (strcmp(sub, "app") == 0)
+		return cmd_app(argc - 1, argv + 1);
 	if (argc < 3) {
 		fprintf(stderr, "scmctl: desktop %s needs a desktop name\n", sub);
 		return 2;
 	}
 	const char *name = argv[2];
 	if (!desktop_name_valid(name)) {
-		fprintf(stderr, "scmctl: desktop name '%s' is not valid: 1-64 letters, digits, - and _\n", name);
+		fprintf(stderr, "scmctl: desktop name '%s' is not valid: 1-32 of a-z, 0-9 and -\n", name);
 		return 2;
 	}
-	if (strcmp(sub, "stop") == 0)
-		return cmd_stop(name);
-	json_object *st = load_state(name);
-	if (!st)
-		return 5;
-	int rc = 0;
-	if (strcmp(sub, "show") == 0) {
-		if (proxy_call(st, "stats", NULL, 0, &reply, &e) != 0) {
-			json_object_put(st);
-			return scmctl_fail(e);
-		}
-		json_object *stats = NULL;
-		if (reply->json)
-			json_object_object_get_ex(reply->json, "stats", &stats);
-		json_object_object_add(st, "stats", json_object_get(stats));
-		puts(json_object_to_json_string_ext(st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-	} else if (strcmp(sub, "screenshot") == 0 && argc == 4) {
-		int fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			fprintf(stderr, "scmctl: %s: %m\n", argv[3]);
-			rc = 1;
-		} else {
-			if (proxy_call(st, "snapshot", &fd, 1, &reply, &e) != 0) {
-				unlink(argv[3]);
-				rc = scmctl_fail(e);
-			}
-			close(fd);
-		}
-	} else {
-		fprintf(stderr, "scmctl: usage: desktop show NAME | screenshot NAME FILE.png | stop NAME\n");
-		rc = 2;
+	bool shot = strcmp(sub, "screenshot") == 0;
+	if (!(strcmp(sub, "show") == 0 || strcmp(sub, "viewers") == 0 || strcmp(sub, "stop") == 0 || shot) ||
+	    argc != (shot ? 4 : 3)) {
+		fprintf(stderr, "scmctl: usage: desktop show NAME | viewers NAME | screenshot NAME FILE.png | stop NAME\n");
+		return 2;
 	}
-	scm_message_free(reply);
-	json_object_put(st);
-	return rc;
+	scm_channel *ch = NULL;
+	scm_error *e = NULL;
+	json_object *res = NULL;
+	int r = manager(false, &ch, &e), fd = -1;
+	if (r == 1) {
+		fprintf(stderr, "scmctl: no desktop '%s' (see scmctl desktop list)\n", name);
+		return scmctl_exit_code(SCM_E_NOT_FOUND);
+	}
+	if (r == 0 && strcmp(sub, "show") == 0)
+		r = scm_desktop_show(ch, name, &res, &e);
+	else if (r == 0 && strcmp(sub, "viewers") == 0)
+		r = scm_desktop_viewers(ch, name, &res, &e);
+	else if (r == 0 && strcmp(sub, "stop") == 0)
+		r = scm_desktop_stop(ch, name, &e);
+	else if (r == 0) {
+		fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			r = scm_fail(&e, -errno, "%s: %m", argv[3]);
+		else if ((r = scm_desktop_screenshot(ch, name, fd, &e)) != 0)
+			unlink(argv[3]);
+		safe_close(fd);
+	}
+	scm_channel_free(ch);
+	if (r != 0)
+		return fail(e);
+	if (res)
+		puts(json_object_to_json_string_ext(res, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(res);
+	return 0;
 }

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scmctl.h"
@@ -466,7 +466,8 @@ static void help(void)
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
 	       "  container list | show N | logs N | stop N [--timeout MS] | kill N [SIG]\n"
 	       "  container exec N -- CMD ARGS | rm N\n"
-	       "  desktop launch SPEC [--novnc PORT] | list | show N | screenshot N FILE.png | stop N\n"
+	       "  desktop launch SPEC [--novnc PORT] | list | show N | viewers N | screenshot N FILE.png | stop N\n"
+	       "  desktop app add DESKTOP APP.json | app remove DESKTOP APP\n"
 	       "  policy ...                          author and debug policy (scmctl policy --help)\n"
 	       "  vdisk ...                           virtual disks (scmctl vdisk --help)\n\n"
 	       "Exit status: 0 ok, 1 failed, 2 usage, 3 scmd unreachable, 4 denied,\n"
@@ -475,7 +476,8 @@ static void help(void)
 }
 
 /* Subcommands that are programs of their own (scm-NAME next to scmctl, or
- * in ../libexec), like git's. */
+ * in ../libexec/scm as installed, or ../libexec as in a build tree), like
+ * git's. */
 static int exec_helper(const char *name, int argc, char **argv)
 {
 	char exe[PATH_MAX], path[PATH_MAX + 64];
@@ -484,7 +486,7 @@ static int exec_helper(const char *name, int argc, char **argv)
 		exe[n] = 0;
 		char *slash = strrchr(exe, '/');
 		*slash = 0;
-		const char *dirs[] = { "", "/../libexec" };
+		const char *dirs[] = { "", "/../libexec/scm", "/../libexec" };
 		for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
 			snprintf(path, sizeof(path), "%s%s/scm-%s", exe, dirs[i], name);
 			if (access(path, X_OK) == 0) {

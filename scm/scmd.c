@@ -1,14 +1,19 @@
 /* scmd.c: the Service Control Manager daemon: set-up and the event loop.
  *
  *   scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIRS]
- *        [--subids START:COUNT] [--foreground]
+ *        [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]
+ *        [--audit journal|file|auto] [--audit-max-size BYTES] [--audit-keep N]
+ *        [--audit-fold-ms MS]
  *
  * Runtime state lives in DIR (default /run/scm as root, else
- * $XDG_RUNTIME_DIR/scm): control.sock, endpoints/, logs/, audit.log.
- * Container logs live on disk in the state directory (default /var/lib/scm
- * as root, else $XDG_STATE_HOME/scm or ~/.local/state/scm): a container
- * that writes without end fills a capped file there, not scmd's tmpfs.
- * Service manifests are read from CONFIG/services/NAME.json at start. */
+ * $XDG_RUNTIME_DIR/scm): control.sock, endpoints/, logs/, audit.log (when
+ * the audit does not go to the journal, audit.h). Container logs live on
+ * disk in the state directory (default /var/lib/scm as root, else
+ * $XDG_STATE_HOME/scm or ~/.local/state/scm): a container that writes
+ * without end fills a capped file there, not scmd's tmpfs. Service
+ * manifests are read from CONFIG/services/NAME.json at start. SIGHUP
+ * reloads the policy; SIGTERM and SIGINT stop scmd. Everything but main()
+ * is libscmd.a, which the unit tests link (tests/unit/scmd). */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -35,25 +40,17 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 		if (si.ssi_signo == SIGCHLD) {
 			service_reap_children(d);
 			containers_reap_execs(d);
+		} else if (si.ssi_signo == SIGHUP) {
+			/* the administrator's "reload": as scmctl policy reload */
+			scm_error *e = NULL;
+			if (scmd_policy_reload(d, NULL, &e) != 0) {
+				log_error_chain(LOG_ERR, e, "SIGHUP: policy reload refused, the old policy stays:");
+				scm_error_free(e);
+			} else
+				log_notice("SIGHUP: policy reloaded");
 		} else
 			d->quit = true;
 	}
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	_cleanup_free_ char *p = strdup(path);
-	for (char *s = p + 1; p && *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = 0;
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
 }
 
 /* Root: /var/lib/scm; a user: $XDG_STATE_HOME/scm or ~/.local/state/scm
@@ -90,8 +87,7 @@ static void load_manifests(struct scmd *d)
 			scm_error *e = NULL;
 			if (asprintf(&f, "%s/%s", dir, ents[i]->d_name) >= 0 && service_load_file(d, f, &e) != 0) {
 				/* One bad manifest must not keep the others down. */
-				fprintf(stderr, "scmd: skipping %s:\n", f);
-				scm_error_print(e, stderr);
+				log_error_chain(LOG_WARNING, e, "skipping %s:", f);
 				scm_error_free(e);
 			}
 		}
@@ -104,6 +100,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
 		   "            [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]\n"
+		   "            [--audit journal|file|auto] [--audit-max-size BYTES] [--audit-keep N]\n"
+		   "            [--audit-fold-ms MS]\n"
 		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
 }
 
@@ -115,35 +113,72 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "idl-path", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "foreground", no_argument, NULL, 'f' },
 		{ "subids", required_argument, NULL, 'U' }, /* long only */
 		{ "launch-timeout", required_argument, NULL, 'L' },
 		{ "exec-timeout", required_argument, NULL, 'E' },
+		{ "audit", required_argument, NULL, 'A' },
+		{ "audit-max-size", required_argument, NULL, 'S' },
+		{ "audit-keep", required_argument, NULL, 'K' },
+		{ "audit-fold-ms", required_argument, NULL, 'F' },
 		{},
 	};
 	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
 	scm_error *e = NULL;
 	const char *subids = NULL;
+	struct audit_opts ao = { .sink = AUDIT_AUTO, .max_bytes = AUDIT_MAX_BYTES_DEFAULT, .keep = AUDIT_KEEP_DEFAULT };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "r:s:c:i:hf", opts, NULL)) != -1) {
+	log_init();
+
+	while ((c = getopt_long(argc, argv, "r:s:c:i:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': d.runtime_dir = strdup(optarg); break;
 		case 's': d.state_dir = strdup(optarg); break;
 		case 'c': d.config_dir = strdup(optarg); break;
 		case 'i': d.idl_path = strdup(optarg); break;
-		case 'f': break;
 		case 'U': subids = optarg; break;
 		case 'L':
 		case 'E': {
 			char *end;
 			unsigned long ms = strtoul(optarg, &end, 10);
 			if (*end || ms == 0 || ms > 3600000) {
-				fprintf(stderr, "scmd: --%s: give milliseconds, 1 to 3600000\n",
+				log_error("--%s: give milliseconds, 1 to 3600000",
 					c == 'L' ? "launch-timeout" : "exec-timeout");
 				return 2;
 			}
 			*(c == 'L' ? &d.launch_timeout_ms : &d.exec_timeout_ms) = (unsigned)ms;
+			break;
+		}
+		case 'A':
+			if (strcmp(optarg, "journal") == 0)
+				ao.sink = AUDIT_JOURNAL;
+			else if (strcmp(optarg, "file") == 0)
+				ao.sink = AUDIT_FILE;
+			else if (strcmp(optarg, "auto") != 0) {
+				log_error("--audit %s: expected journal, file or auto", optarg);
+				return 2;
+			}
+			break;
+		case 'S':
+		case 'K':
+		case 'F': {
+			char *end;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			bool bad = *end || !*optarg || optarg[0] == '-' ||
+				   (c == 'S' ? v < 1024 || v > (1ull << 32) : c == 'K' ? v > 100 : v < 1 || v > 3600000);
+			if (bad) {
+				log_error(c == 'S'   ? "--audit-max-size %s: give bytes, 1024 to 4294967296"
+					  : c == 'K' ? "--audit-keep %s: give a number of files, 0 to 100"
+						     : "--audit-fold-ms %s: give milliseconds, 1 to 3600000",
+					  optarg);
+				return 2;
+			}
+			if (c == 'S')
+				ao.max_bytes = (size_t)v;
+			else if (c == 'K')
+				ao.keep = (unsigned)v;
+			else
+				ao.fold_usec = v * 1000;
 			break;
 		}
 		case 'h': usage(stdout); return 0;
@@ -162,7 +197,7 @@ int main(int argc, char **argv)
 			return 1;
 	}
 	if (!d.state_dir && !(d.state_dir = default_state_dir())) {
-		fprintf(stderr, "scmd: no state directory: set --state-dir, XDG_STATE_HOME or HOME\n");
+		log_error("no state directory: set --state-dir, XDG_STATE_HOME or HOME");
 		return 1;
 	}
 	if (!d.config_dir)
@@ -186,22 +221,21 @@ int main(int argc, char **argv)
 		_cleanup_free_ char *p = NULL;
 		if (asprintf(&p, "%s%s", d.runtime_dir, sub[i]) < 0)
 			return 1;
-		int r = mkdir_p(p, i == 0 ? 0755 : 0711);
+		int r = mkdir_p_parents(p, 0755, i == 0 ? 0755 : 0711);
 		if (r < 0) {
-			fprintf(stderr, "scmd: cannot create %s: %s\n", p, strerror(-r));
+			log_error("cannot create %s: %s", p, strerror(-r));
 			return 1;
 		}
 	}
 
 	/* The state directory holds what outlives a boot of scmd (container
 	 * logs); made like the runtime directory, private below it. */
-	int sr = mkdir_p(d.state_dir, 0700);
+	int sr = mkdir_p_parents(d.state_dir, 0755, 0700);
 	if (sr < 0) {
-		fprintf(stderr, "scmd: cannot create the state directory %s: %s\n", d.state_dir, strerror(-sr));
+		log_error("cannot create the state directory %s: %s", d.state_dir, strerror(-sr));
 		return 1;
 	}
 
-	list_init(&d.control_conns);
 	list_init(&d.endpoints);
 	list_init(&d.services);
 	list_init(&d.channels);
@@ -227,49 +261,59 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d.sigfd = (struct watch){ signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK), on_signal };
 	if (d.epoll_fd < 0 || d.sigfd.fd < 0 || watch_add(&d, &d.sigfd, EPOLLIN) < 0 || accept_timer_init(&d) < 0) {
-		fprintf(stderr, "scmd: cannot set up the event loop: %m\n");
+		log_error("cannot set up the event loop: %m");
 		return 1;
 	}
 
 	_cleanup_free_ char *audit_path = NULL;
 	if (asprintf(&audit_path, "%s/audit.log", d.runtime_dir) < 0)
 		return 1;
-	d.audit = audit_open(audit_path);
-	if (!d.audit)
-		fprintf(stderr, "scmd: cannot open %s (%m); running without an audit log\n", audit_path);
+	ao.path = audit_path;
+	d.audit = audit_open(&ao, &e);
+	if (!d.audit) {
+		/* asked for the journal and it is not there: say so, do not start */
+		if (ao.sink == AUDIT_JOURNAL) {
+			log_error_chain(LOG_ERR, e, "cannot start:");
+			return 1;
+		}
+		log_error_chain(LOG_WARNING, e, "running without an audit trail:");
+		scm_error_free(e);
+		e = NULL;
+	}
 
 	/* Policy before the control socket: a profile set that does not load
 	 * keeps scmd from starting rather than running with no policy. */
 	load_manifests(&d);
 	if (scmd_policy_init(&d, &e) != 0 || control_listen(&d, &e) != 0) {
-		fprintf(stderr, "scmd: ");
-		scm_error_print(e, stderr);
+		log_error_chain(LOG_ERR, e, "cannot start:");
+		scm_error_free(e);
 		service_stop_all(&d);
 		return 1;
 	}
-	fprintf(stderr, "scmd: ready, control socket %s/control.sock\n", d.runtime_dir);
+	log_info("ready, control socket %s/control.sock, audit to the %s", d.runtime_dir,
+		 d.audit ? audit_sink_name(d.audit) : "void");
 
 	while (!d.quit) {
 		struct epoll_event evs[64];
+		struct evbatch b;
+		struct watch *w;
+		uint32_t events;
 		int n = epoll_wait(d.epoll_fd, evs, ELEMENTSOF(evs), -1);
 		if (n < 0 && errno != EINTR) {
-			fprintf(stderr, "scmd: epoll_wait: %m\n");
+			log_error("epoll_wait: %m");
 			break;
 		}
-		d.batch = evs;
-		d.batch_n = n;
-		for (int i = 0; i < n; i++) {
-			struct watch *w = evs[i].data.ptr;
-			if (!w)
-				continue; /* its owner was freed by an earlier handler */
-			d.batch_i = i;
-			w->fn(&d, w, evs[i].events);
+		evbatch_start(&b, evs, n);
+		d.batch = &b;
+		/* skips events whose owner an earlier handler freed (evbatch.h) */
+		while ((w = evbatch_next(&b, &events))) {
+			w->fn(&d, w, events);
 			conn_reap_dead(&d);
 		}
 		d.batch = NULL;
 	}
 
-	fprintf(stderr, "scmd: shutting down\n");
+	log_info("shutting down");
 	containers_stop_all(&d);
 	struct list *p, *t;
 	list_for_each_safe(p, t, &d.endpoints) endpoint_remove(&d, list_entry(p, struct endpoint, node));

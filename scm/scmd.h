@@ -14,7 +14,13 @@
 #include "scm/idl.h"
 #include "scm/macro.h"
 #include "scm/scm.h"
-#include "../stubs/wire.h"
+#include "scmutil.h"
+#include "scm-internal/wire.h"
+#include "audit.h"
+#include "evbatch.h"
+#include "log.h"
+#include "manifest.h"
+#include "quota.h"
 
 struct scmd;
 struct json_object;
@@ -66,19 +72,13 @@ uint64_t now_usec(void);
 void accept_pause(struct scmd *d);
 int accept_timer_init(struct scmd *d);
 
-struct quota {
-	unsigned channels;  /* live channels */
-	unsigned pending;   /* connects waiting for an activation */
-	unsigned conns;     /* open connections to the endpoint */
-	size_t queued;      /* bytes scmd holds for the endpoint's unread replies */
-};
 
 enum conn_kind { CONN_CONTROL, CONN_ENDPOINT };
 
 /* An accepted client connection, on the control socket or an endpoint. */
 struct conn {
 	struct watch w;
-	struct list node; /* in endpoint->conns or scmd->control_conns */
+	struct list node; /* in endpoint->conns; alone on the control socket */
 	enum conn_kind kind;
 	struct endpoint *ep; /* NULL on the control socket */
 	struct ucred cred;   /* from SO_PEERCRED at accept: the kernel's word */
@@ -109,8 +109,6 @@ struct endpoint {
 	uint32_t peer_uid_count;
 };
 
-enum activation { ACT_ON_DEMAND, ACT_ALWAYS };
-enum restart { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 enum pstate { P_STOPPED, P_STARTING, P_READY, P_BACKOFF, P_STOPPING };
 
 struct pending_connect {
@@ -161,6 +159,7 @@ struct channel {
 	uint64_t created;
 	char *origin;     /* the rule that allowed it */
 	char *grant_json; /* what the provider was told, re-checked at policy reload */
+	bool linked;      /* on the lists and charged (channel_link) */
 };
 
 /* Latency samples per connect stage, for `scmctl status`. */
@@ -175,7 +174,6 @@ struct scmd {
 	char *runtime_dir, *config_dir, *idl_path;
 	char *state_dir; /* on disk: logs/ of containers (--state-dir) */
 	struct watch control, sigfd;
-	struct list control_conns;
 	struct list endpoints, services, channels;
 	struct endpoint host; /* identity of control-socket callers */
 	uint64_t next_channel;
@@ -192,8 +190,7 @@ struct scmd {
 	bool accept_paused;
 	/* The epoll batch being dispatched: watch_del() forgets the events
 	 * still pending in it for a watch whose owner is being freed. */
-	struct epoll_event *batch;
-	int batch_n, batch_i;
+	struct evbatch *batch;
 	/* Root: the subordinate ids every container is mapped onto
 	 * (container-identity.c); zero counts when rootless. */
 	uint32_t subuid_start, subuid_count, subgid_start, subgid_count;
@@ -295,6 +292,9 @@ int scmd_policy_check_service(struct scmd *d, const char *name, const char *ifac
 int scmd_policy_effective(struct scmd *d, char **profiles, struct policy_effective **ret,
 			  scm_error **ret_err);
 void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec);
+/* Loads CONFIG/profiles afresh and re-checks live channels (policy.reload,
+ * SIGHUP); all or nothing. *ret_result (may be NULL): the reply's body. */
+int scmd_policy_reload(struct scmd *d, struct json_object **ret_result, scm_error **ret_err);
 /* Handles policy.* control ops; false if op is not one. */
 bool scmd_policy_control(struct scmd *d, struct conn *c, const char *op, uint32_t id,
 			 struct json_object *args);
@@ -346,6 +346,22 @@ void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, struct jso
 /* Hands pending connects of s to its now-ready provider, or fails them. */
 void broker_flush_pending(struct scmd *d, struct service *s);
 void broker_fail_pending(struct scmd *d, struct service *s, const scm_error *why);
+
+/* pending.c: a connect waiting for s's activation; grant is taken. */
+struct pending_connect *pending_add(struct service *s, struct conn *c, uint32_t call_id, uint64_t t_start,
+				    uint64_t t_decided, struct json_object *grant, const char *origin);
+void pending_free(struct pending_connect *pc);
+/* c is closing: forget its pending connects, wherever they wait. */
+void pending_drop_conn(struct scmd *d, struct conn *c);
+
+/* channel.c */
+/* A channel to s for a caller on ep; provider_fd is the provider's end,
+ * owned by the channel from now on (closed by channel_free). */
+struct channel *channel_new(struct scmd *d, struct service *s, struct endpoint *ep,
+			    const struct ucred *cred, int provider_fd, const char *origin);
+/* Lists it, charges ep's channel quota and watches it for hang-up. */
+void channel_link(struct scmd *d, struct channel *ch);
+void channel_free(struct scmd *d, struct channel *ch);
 void channel_revoke(struct scmd *d, struct channel *ch, int code, const char *fmt, ...) _printf_(4, 5);
 struct channel *channel_find(struct scmd *d, uint64_t id);
 
@@ -353,28 +369,8 @@ struct channel *channel_find(struct scmd *d, uint64_t id);
 void control_dispatch(struct scmd *d, struct conn *c, scm_message *m);
 int control_listen(struct scmd *d, scm_error **ret_err);
 
-/* audit.c */
-struct audit *audit_open(const char *path);
-struct audit *audit_close(struct audit *a);
-/* Records a connect decision; repeated denials of the same (endpoint,
- * service, reason) within a window are folded into a count. */
-void audit_connect(struct audit *a, const struct endpoint *ep, const struct ucred *cred,
-		   const char *service, bool allowed, int code, const char *reason,
-		   const char *origin, uint64_t channel);
-void audit_event(struct audit *a, const char *event, const char *fmt, ...) _printf_(3, 4);
-/* s as a JSON string literal; valid until the next call in this thread. */
-const char *audit_quote(const char *s);
-
 /* stats */
 void latency_add(struct latency *l, uint64_t us);
 struct json_object *latency_json(const struct latency *l);
 
-void log_msg(const char *fmt, ...) _printf_(1, 2);
 
-/* util.c */
-void scmd_strv_free(char **v);
-/* A JSON array of at most max strings as a NULL-ended vector; NULL with
- * *bad saying why when it is not one. */
-char **scmd_strv_from_json(struct json_object *a, size_t max, bool allow_empty, const char **bad);
-/* 1..max of [A-Za-z0-9._-], not starting with '.' or '-': safe as a file name. */
-bool scmd_name_valid(const char *s, size_t max);

@@ -19,7 +19,7 @@
 #include <sys/un.h>
 
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 #define CONNECT_TIMEOUT_MS 30000 /* scmd answers sooner: activation has its own timeout */
 

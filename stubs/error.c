@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 static const char *const code_names[] = {
 	[SCM_OK] = "ok",

@@ -17,6 +17,7 @@ export SCM_RUNTIME_DIR=$RUN/run
 mkdir -p "$RUN/cfg" "$RUN/home"
 pids=()
 cleanup() {
+	"$B/bin/scmctl" desktop stop two-apps >/dev/null 2>&1 || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$RUN"
@@ -25,9 +26,7 @@ trap cleanup EXIT
 "$B/bin/scmd" --runtime-dir "$SCM_RUNTIME_DIR" --config "$RUN/cfg" --idl-path "$SRC/stubs/idl" 2>"$RUN/scmd.log" &
 pids+=($!)
 for _ in $(seq 200); do [ -S "$SCM_RUNTIME_DIR/control.sock" ] && break; sleep 0.02; done
-HOME=$RUN/home "$B/libexec/scm-desktop-run" "$SRC/examples/desktops/two-apps.json" >"$RUN/run.out" 2>"$RUN/run.err" &
-pids+=($!)
-for _ in $(seq 600); do grep -q '^ready' "$RUN/run.out" && break; sleep 0.05; done
+"$B/bin/scmctl" desktop launch "$SRC/examples/desktops/two-apps.json" --no-containers >"$RUN/run.out" 2>"$RUN/run.err" || true
 grep -q '^ready' "$RUN/run.out" || { cat "$RUN/run.err" >&2; exit 1; }
 port=$(sed -n 's/^vnc 127.0.0.1://p' "$RUN/run.out")
 export SCM_VNC_PASSWORD

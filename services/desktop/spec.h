@@ -33,3 +33,10 @@ typedef struct desktop_spec {
  * JSON pointer. */
 int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *err, size_t err_len);
 desktop_spec *desktop_spec_free(desktop_spec *s);
+
+struct json_object;
+/* One app object (as in "apps"), for adding to a running desktop of
+ * max_w x max_h: 0, -ENOMEM or 100 with err naming the field ("/app/..."). */
+int desktop_app_parse(struct json_object *a, uint32_t max_w, uint32_t max_h, desktop_app *ret, char *err,
+		      size_t err_len);
+void desktop_app_clear(desktop_app *a);

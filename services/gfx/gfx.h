@@ -166,7 +166,7 @@ uint32_t gfx_border_colour_n(const char *caller, unsigned skip);
 /* ---- time bank (timebank.c) -------------------------------------------- */
 
 #define GFX_TB_MAX GFX_CLIENTS_MAX
-#define GFX_WEIGHT_MAX 10000u /* as policy's sandbox "gfx": {"weight"} allows */
+#define GFX_WEIGHT_MAX 10000u /* as the IDL's "weight" setting allows (stubs/idl/gfx.json) */
 
 typedef struct gfx_tb_client {
 	bool live, ready, waiting;

@@ -77,23 +77,22 @@ static char **split_apps(const char *list)
 }
 
 /* The time-bank weight of a new client, from the grant scmd made:
- * - constraints {"gfx": {"weight": {"eq": W}}}: W, set by scmd from the
- *   caller's effective profile (sandbox "gfx": {"weight": W}); "gfx" is
- *   no method, so the skeleton leaves it to us;
+ * - the grant's setting "weight" (IDL settings; a profile's allow rule
+ *   sets it: "settings": {"weight": W}), checked against the IDL's range
+ *   by scmd, and again here since a provider trusts no input;
  * - constraints on create_surface's own weight parameter: the value the
  *   client passed, which the skeleton has already checked against them;
  * - otherwise DEFAULT_WEIGHT: a client never picks its own weight. */
 static uint32_t pick_weight(const scm_grant *g, uint64_t weight)
 {
-	struct json_object *m, *p, *eq;
-	if (!g->constraints)
-		return DEFAULT_WEIGHT;
-	if (json_object_object_get_ex(g->constraints, "gfx", &m) && json_object_is_type(m, json_type_object) &&
-	    json_object_object_get_ex(m, "weight", &p) && json_object_is_type(p, json_type_object) &&
-	    json_object_object_get_ex(p, "eq", &eq) && json_object_is_type(eq, json_type_int)) {
-		int64_t w = json_object_get_int64(eq);
+	struct json_object *m, *p;
+	if (g->settings && json_object_object_get_ex(g->settings, "weight", &p) &&
+	    json_object_is_type(p, json_type_int)) {
+		int64_t w = json_object_get_int64(p);
 		return w >= 1 && w <= GFX_WEIGHT_MAX ? (uint32_t)w : DEFAULT_WEIGHT;
 	}
+	if (!g->constraints)
+		return DEFAULT_WEIGHT;
 	bool constrained = false;
 	const char *keys[] = { "create_surface", "*" };
 	for (size_t i = 0; i < 2; i++)
@@ -219,6 +218,42 @@ static int do_viewer(scm_call *call, void *ud)
 				    gfx_rfb_password(rfb), gfx_rfb_viewonly_password(rfb), gfx_rfb_token(rfb));
 }
 
+static void apps_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The session manager's hook: its apps change with `desktop app add` and
+ * `remove`, so who may draw changes with them. The host's word only. */
+static int do_set_apps(scm_call *call, struct json_object *list, void *ud)
+{
+	if (!is_host(scm_call_grant(call)))
+		return scm_call_reply_error(call, SCM_GFX_E_NOTYOURS, "the list of apps is for the host only");
+	if (!json_object_is_type(list, json_type_array) || json_object_array_length(list) > 64)
+		return scm_call_reply_error(call, SCM_E_BAD_ARGS, "/apps: must be an array of at most 64 names");
+	size_t n = json_object_array_length(list);
+	char **v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(list, i);
+		if (!json_object_is_type(e, json_type_string) || json_object_get_string_len(e) == 0 ||
+		    json_object_get_string_len(e) > 128) {
+			apps_free(v);
+			return scm_call_reply_error(call, SCM_E_BAD_ARGS, "/apps/%zu: must be a name of 1..128 characters", i);
+		}
+		if (!(v[i] = strdup(json_object_get_string(e)))) {
+			apps_free(v);
+			return -ENOMEM;
+		}
+	}
+	apps_free(apps);
+	apps = v;
+	return scm_gfx_set_apps_reply(call);
+}
+
 static void on_close(const scm_grant *g, void *chdata, void *ud)
 {
 	gfx_client_free(chdata);
@@ -232,6 +267,7 @@ static const scm_gfx_handlers handlers = {
 	.stats = do_stats,
 	.snapshot = do_snapshot,
 	.viewer = do_viewer,
+	.set_apps = do_set_apps,
 };
 
 static int write_state(const char *path)

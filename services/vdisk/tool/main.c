@@ -224,7 +224,7 @@ static int cmd_info(int argc, char **argv, bool json)
 		return EXIT_USAGE;
 	}
 	vhdx *h;
-	char why[512];
+	char why[VHDX_ERR_MAX];
 	if (open_maybe_alone(argv[optind], VHDX_O_RDONLY, &h, why, sizeof why) < 0)
 		return EXIT_FAIL;
 	struct vhdx_info in;
@@ -356,7 +356,7 @@ static int cmd_check(int argc, char **argv, bool repair)
 	}
 	vhdx *h;
 	unsigned fl = repair ? 0 : VHDX_O_RDONLY | VHDX_O_NO_REPLAY;
-	char why[512];
+	char why[VHDX_ERR_MAX];
 	if (open_maybe_alone(argv[optind], fl, &h, why, sizeof why) < 0)
 		return EXIT_FAIL;
 	struct vhdx_info in;

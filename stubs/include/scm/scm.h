@@ -202,6 +202,10 @@ typedef struct scm_grant {
 	gid_t gid;
 	pid_t pid;
 	struct json_object *constraints; /* {"method":{"param":{...}}} or NULL */
+	/* {"NAME": value}: the settings the caller's profile gives this grant,
+	 * as the interface declares them (IDL "settings", checked by scmd's
+	 * policy engine), or NULL */
+	struct json_object *settings;
 } scm_grant;
 
 typedef struct scm_provider scm_provider;

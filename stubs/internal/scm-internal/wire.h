@@ -1,4 +1,10 @@
-/* wire.h: the frame codec shared by libscm and scmd (docs/protocol.md).
+/* scm-internal/wire.h: the frame codec shared by libscm and scmd
+ * (docs/protocol.md).
+ *
+ * INTERNAL to the scm tree: not installed, not part of libscm's ABI (the
+ * version script stubs/libscm.sym keeps these symbols out of libscm.so).
+ * Programs of this tree that use it (scmd, scmctl, test tools) link the
+ * static libscm.a. Applications use only <scm/scm.h> and friends.
  *
  * A frame is one SOCK_SEQPACKET message: a 24-byte little-endian header,
  * then json_len bytes of JSON (an object, or nothing), then bin_len bytes of
