@@ -146,6 +146,15 @@ static void place(aw_state *a, aw_win *w, const aw_win *others, size_t n)
 		}
 }
 
+/* A title, cut to the buffer (the proxy cuts it further anyway). */
+static void copy_cut(char *out, size_t len, const char *in, size_t n)
+{
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, in, n);
+	out[n] = 0;
+}
+
 static void title_of(aw_state *a, Window w, char *out, size_t len)
 {
 	Atom type;
@@ -158,9 +167,9 @@ static void title_of(aw_state *a, Window w, char *out, size_t len)
 	if (XGetWindowProperty(a->dpy, w, a->net_wm_name, 0, 64, False, a->utf8, &type, &format, &n, &left, &p) ==
 		    Success &&
 	    p && type == a->utf8 && format == 8 && n > 0) {
-		snprintf(out, len, "%.*s", (int)n, (const char *)p);
+		copy_cut(out, len, (const char *)p, n);
 	} else if (XFetchName(a->dpy, w, &name) && name) {
-		snprintf(out, len, "%s", name);
+		copy_cut(out, len, name, strlen(name));
 	}
 	if (p)
 		XFree(p);

@@ -14,7 +14,6 @@ setup() {
 	start_scmd
 	CHK=$SCM_BUILD/libexec/scm-gfx-pngcheck
 	VIEW=$SCM_BUILD/libexec/scm-gfx-rfb-input
-	RUN_PID=
 	cat >"$SCMT/pair.json" <<'JSON'
 { "name": "pair", "size": "800x500",
   "apps": [ { "name": "two", "size": "400x300",
@@ -23,7 +22,7 @@ JSON
 }
 
 teardown() {
-	if [ -n "$RUN_PID" ]; then kill "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null; fi
+	"$SCMCTL" desktop stop pair >/dev/null 2>&1 || true
 	stop_scmd
 }
 
@@ -44,13 +43,7 @@ win() { # TITLE FIELD
 centre() { jq -r '"\(.[0] + (.[2] / 2 | floor)) \(.[1] + (.[3] / 2 | floor))"' <<<"$1"; }
 
 @test "gfx desktop windows: two X windows of one app, each framed; drag one, close the other" {
-	"$SCM_BUILD/libexec/scm-desktop-run" "$SCMT/pair.json" >"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- &
-	RUN_PID=$!
-	for _ in $(seq 400); do
-		grep -q '^ready' "$SCMT/run.out" && break
-		kill -0 "$RUN_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	timeout 90 "$SCMCTL" desktop launch "$SCMT/pair.json" --no-containers >"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- || true
 	grep -q '^ready' "$SCMT/run.out" || { cat "$SCMT/run.out" "$SCMT/run.err"; false; }
 	PORT=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
 	export SCM_VNC_PASSWORD=$(sed -n 's/^password //p' "$SCMT/run.out")
