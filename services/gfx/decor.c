@@ -82,6 +82,10 @@ void gfx_wm_draw_title(gfx_compositor *c, const gfx_overlay *o, const gfx_rect *
 	if (!gfx_rect_intersect(&t, clip, &r))
 		return;
 	uint32_t ink = gfx_wm_text_colour(o->border);
+	/* The focused window's title in full contrast, the others' halfway
+	 * to the bar's colour: the bar itself stays the container's. */
+	if (!o->focused)
+		ink = ((ink >> 1) & 0x7F7F7Fu) + ((o->border >> 1) & 0x7F7F7Fu);
 	fill(c, &t, clip, o->border);
 	gfx_rect mini = gfx_wm_button_rect(c, o, GFX_PART_MINIMISE);
 	gfx_rect close = gfx_wm_button_rect(c, o, GFX_PART_CLOSE);

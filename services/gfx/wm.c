@@ -206,10 +206,15 @@ static uint32_t top_level(gfx_wm *wm, uint32_t ov)
 static void mark_focus(gfx_wm *wm, uint32_t ov)
 {
 	gfx_overlay *old = gfx_comp_find(wm->comp, wm->focus_ov), *o = gfx_comp_find(wm->comp, ov);
-	if (old)
+	/* Title bars show the focus: redraw both. */
+	if (old) {
 		old->focused = false;
-	if (o)
+		gfx_comp_damage_frame(wm->comp, old->id);
+	}
+	if (o) {
 		o->focused = true;
+		gfx_comp_damage_frame(wm->comp, o->id);
+	}
 	wm->focus_ov = o ? ov : 0;
 	damage_taskbar(wm);
 }

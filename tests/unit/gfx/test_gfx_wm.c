@@ -141,7 +141,15 @@ static void test_title_outside_surface(void **state)
 	for (int y = t.y; y < t.y + t.h; y++)
 		for (int x = t.x; x < t.x + t.w; x++)
 			assert_int_equal(px(f.c, x, y), before[k++]);
-	/* The bar is the border colour with white text ("[alpha]") on it. */
+	/* The bar is the border colour with text ("[alpha]") on it: white
+	 * once focused, halfway to the bar's colour before. */
+	uint32_t grey = 0;
+	for (int y = t.y; y < t.y + t.h; y++)
+		for (int x = t.x; x < t.x + 60; x++)
+			grey += px(f.c, x, y) == ((0xFFFFFFu >> 1 & 0x7F7F7Fu) + (0x1E88E5u >> 1 & 0x7F7F7Fu));
+	assert_true(grey > 20);
+	gfx_wm_focus(&f.wm, f.a);
+	gfx_comp_render(f.c, NULL);
 	assert_int_equal(px(f.c, t.x + 1, t.y + 1), 0x1E88E5);
 	uint32_t text = 0;
 	for (int y = t.y; y < t.y + t.h; y++)
