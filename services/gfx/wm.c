@@ -130,6 +130,8 @@ size_t gfx_wm_windows(const gfx_wm *wm, const void *owner, uint32_t *ovs, size_t
 int gfx_wm_set_windows(gfx_wm *wm, void *owner, gfx_surface *s, int32_t origin_x, int32_t origin_y,
 		       uint32_t border, const char *caller, const gfx_window_decl *d, size_t n)
 {
+	gfx_window *f = gfx_wm_find(wm, wm->focus_ov);
+	bool had_focus = f && f->owner == owner;
 	/* Windows the app no longer has go first, making room. */
 	for (size_t i = 0; i < GFX_OVERLAYS_MAX; i++) {
 		gfx_window *w = &wm->win[i];
@@ -176,6 +178,14 @@ int gfx_wm_set_windows(gfx_wm *wm, void *owner, gfx_surface *s, int32_t origin_x
 				damage_taskbar(wm);
 			}
 		}
+	/* The focused app's focused window went (its whole-surface window,
+	 * replaced by the ones it declared): its topmost window takes over. */
+	if (had_focus && !wm->focus_ov)
+		for (uint32_t k = wm->comp->n_ov; k-- > 0;)
+			if (wm->comp->ov[k]->owner == owner && wm->comp->ov[k]->titled && !wm->comp->ov[k]->hidden) {
+				gfx_wm_focus(wm, wm->comp->ov[k]->id);
+				break;
+			}
 	return 0;
 }
 

@@ -247,7 +247,10 @@ static void test_set_windows(void **state)
 		{ .id = 9, .r = { 60, 10, 30, 30 }, .title = "two" },
 		{ .id = 11, .r = { 20, 20, 30, 20 }, .popup = true, .parent = 7 },
 	};
+	gfx_wm_focus(&f.wm, f.a);
 	assert_int_equal(gfx_wm_set_windows(&f.wm, &owner_a, f.sa, 20, 40, 0x1E88E5, "alpha", d, 3), 0);
+	/* a's focus moved on to its new topmost top-level window. */
+	assert_int_equal(gfx_wm_find(&f.wm, f.wm.focus_ov)->wid, 9);
 	uint32_t ovs[8];
 	assert_int_equal(gfx_wm_windows(&f.wm, &owner_a, ovs, 8), 3); /* the whole-surface one went */
 	gfx_window *w7 = NULL, *w11 = NULL, *w9 = NULL;
