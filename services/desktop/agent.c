@@ -67,6 +67,15 @@ static void inject(Display *dpy, aw_state *aw, const gfx_input_event *ev, uint8_
 	*buttons = ev->buttons;
 }
 
+static void drain_x(Display *dpy, aw_state *aw)
+{
+	while (XPending(dpy)) {
+		XEvent xe;
+		XNextEvent(dpy, &xe);
+		aw_event(aw, &xe);
+	}
+}
+
 static struct json_object *damage_json(const gfx_rect *r, size_t n)
 {
 	struct json_object *arr = json_object_new_array();
@@ -168,7 +177,10 @@ int main(int argc, char **argv)
 			case 0: {
 				uint64_t ticks;
 				(void)!read(tfd, &ticks, sizeof(ticks));
-				/* The app's windows first, so new ones come with their pixels. */
+				/* The app's windows first, so new ones come with their pixels.
+				 * Events Xlib read during earlier round trips wait in its
+				 * queue, where epoll does not see them: take them here. */
+				drain_x(dpy, aw);
 				struct json_object *wl = aw_changed(aw);
 				uint64_t shown;
 				if (wl && (r = scm_gfx_set_windows(ch, wl, &shown, &serr)) != 0) {
@@ -217,11 +229,7 @@ int main(int argc, char **argv)
 				break;
 			case 3:
 				/* Xlib's I/O error handler ends us when Xvfb goes. */
-				while (XPending(dpy)) {
-					XEvent xe;
-					XNextEvent(dpy, &xe);
-					aw_event(aw, &xe);
-				}
+				drain_x(dpy, aw);
 				break;
 			}
 		}

@@ -23,6 +23,7 @@ JSON
 
 teardown() {
 	"$SCMCTL" desktop stop pair >/dev/null 2>&1 || true
+	"$SCMCTL" desktop stop menu >/dev/null 2>&1 || true
 	stop_scmd
 }
 
@@ -75,4 +76,55 @@ centre() { jq -r '"\(.[0] + (.[2] / 2 | floor)) \(.[1] + (.[3] / 2 | floor))"' <
 	wait_windows 1
 	[ -n "$(win xclock x)" ]
 	[ -z "$(win xlogo x)" ]
+}
+
+@test "gfx desktop windows: an X pop-up menu is a framed pop-up of its window, without a title bar" {
+	command -v xterm >/dev/null || skip "xterm missing"
+	cat >"$SCMT/menu.json" <<'JSON'
+{ "name": "menu", "size": "800x500",
+  "apps": [ { "name": "term", "size": "480x320", "command": ["xterm", "-geometry", "50x12+0+0"] } ] }
+JSON
+	timeout 90 "$SCMCTL" desktop launch "$SCMT/menu.json" --no-containers >"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- || true
+	grep -q '^ready' "$SCMT/run.out" || { cat "$SCMT/run.out" "$SCMT/run.err"; false; }
+	PORT=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
+	export SCM_VNC_PASSWORD=$(sed -n 's/^password //p' "$SCMT/run.out")
+	mstats() { "$SCMCTL" call gfx-menu stats | jq -c '.stats'; }
+	for _ in $(seq 200); do
+		[ "$(mstats | jq '[.clients[0].windows[] | select(.title == "[desktop-menu-term] xterm")] | length')" = 1 ] && break
+		sleep 0.05
+	done
+	x=$(mstats | jq '.clients[0].windows[0].x') y=$(mstats | jq '.clients[0].windows[0].y')
+	# Ctrl + button 1 held in the xterm: its main menu, an override-redirect
+	# window, stays open until the test has looked.
+	timeout 90 "$VIEW" "$PORT" --click $((x + 40)) $((y + 40)) --key-down 0xffe3 --down $((x + 40)) $((y + 40)) \
+		--until-file "$SCMT/seen" --up $((x + 400)) $((y + 40)) --key-up 0xffe3 &
+	held=$!
+	popup=
+	for _ in $(seq 200); do
+		popup=$(mstats | jq -c '.clients[0].windows[] | select(.popup)')
+		[ -n "$popup" ] && break
+		sleep 0.05
+	done
+	[ -n "$popup" ] || { mstats; false; }
+	timeout 30 "$VIEW" "$PORT" --capture "$SCMT/menu.png"
+	touch "$SCMT/seen"
+	wait "$held"
+	# No title bar, no taskbar entry; framed in the app's colour all round.
+	[ "$(jq -r '.title_bar' <<<"$popup")" = null ]
+	[ "$(mstats | jq '.taskbar | length')" -eq 1 ]
+	border=$(mstats | jq -r '.clients[0].border'); border=${border#\#}
+	px=$(jq '.x' <<<"$popup") py=$(jq '.y' <<<"$popup") pw=$(jq '.width' <<<"$popup") ph=$(jq '.height' <<<"$popup")
+	[ "$("$CHK" count "$SCMT/menu.png" $((px - 4)) $((py - 4)) $((pw + 8)) 4 "$border")" -eq $(((pw + 8) * 4)) ]
+	[ "$("$CHK" count "$SCMT/menu.png" $((px + pw)) "$py" 4 "$ph" "$border")" -eq $((ph * 4)) ]
+	[ "$("$CHK" distinct "$SCMT/menu.png" "$px" "$py" "$pw" "$ph")" -ge 2 ]
+	# It opened where the pointer was, over its window.
+	[ "$px" -le $((x + 40)) ] && [ "$py" -le $((y + 40)) ] && [ $((px + pw)) -gt $((x + 40)) ]
+	# Released away from it (the pointer still the xterm's while held, as
+	# the proxy keeps it for the window pressed), the menu goes, nothing chosen.
+	for _ in $(seq 200); do
+		[ -z "$(mstats | jq -c '.clients[0].windows[] | select(.popup)')" ] && break
+		sleep 0.05
+	done
+	[ -z "$(mstats | jq -c '.clients[0].windows[] | select(.popup)')" ] || { mstats; false; }
+	"$SCMCTL" desktop stop menu >/dev/null
 }

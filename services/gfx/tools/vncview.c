@@ -8,6 +8,12 @@
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
  *        [--type TEXT] [--return] [--drag X1 Y1 X2 Y2] [--capture OUT.png] [--stay SECONDS]
+ *        [--key-down SYM] [--key-up SYM] [--down X Y] [--up X Y] [--until-file PATH]
+ *
+ * --down/--up press and release button 1 (held in between), --key-down
+ * and --key-up a keysym (0x... or decimal); --until-file keeps up with
+ * updates until PATH exists (at most 60 s), so a test can look at the
+ * desktop while a menu is held open.
  *
  * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
@@ -19,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static char password[64];
 static bool asked_password;
@@ -205,6 +212,18 @@ int main(int argc, char **argv)
 				SendPointerEvent(cl, x1 + (x2 - x1) * k / 8, y1 + (y2 - y1) * k / 8, 1);
 			SendPointerEvent(cl, x2, y2, 0);
 			i += 4;
+		} else if ((strcmp(argv[i], "--down") == 0 || strcmp(argv[i], "--up") == 0) && i + 2 < argc) {
+			SendPointerEvent(cl, atoi(argv[i + 1]), atoi(argv[i + 2]), argv[i][2] == 'd' ? 1 : 0);
+			i += 2;
+		} else if ((strcmp(argv[i], "--key-down") == 0 || strcmp(argv[i], "--key-up") == 0) && i + 1 < argc) {
+			SendKeyEvent(cl, (uint32_t)strtoul(argv[i + 1], NULL, 0), argv[i][6] == 'd' ? TRUE : FALSE);
+			i++;
+		} else if (strcmp(argv[i], "--until-file") == 0 && i + 1 < argc) {
+			time_t end = time(NULL) + 60;
+			const char *path = argv[++i];
+			while (rc == 0 && access(path, F_OK) != 0 && time(NULL) < end)
+				if (pace(cl, 50) < 0)
+					rc = 1;
 		} else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc) {
 			/* As a keyboard does it: Shift held for what a US layout
 			 * shifts (the app side maps keysyms to keycodes). */
