@@ -1,7 +1,7 @@
 # services/gfx: libscmgfx (the graphics proxy core), its test helpers and
 # the proxy provider.
 GFX_LIB_SRCS := $(addprefix services/gfx/,region.c surface.c compose.c timebank.c present.c \
-		snapshot.c wsreq.c rfb_server.c server.c \
+		snapshot.c wsreq.c rfb_server.c server.c font.c decor.c wm.c winjson.c \
 		rfb_clip.c clipboard.c clipfd.c)
 GFX_LIB := $(B)/lib/libscmgfx.a
 GFX_PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
@@ -46,7 +46,7 @@ LIBEXEC += $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck
 gfx: $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck $(B)/tests/unit-tests.list
 
 # libFuzzer targets (make fuzz builds them with clang).
-GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present
+GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present $(B)/tests/fuzz/fuzz_gfx_windows
 FUZZ_TARGETS += $(GFX_FUZZ)
 $(GFX_FUZZ): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)

@@ -2,7 +2,8 @@
  * (stubs/idl/gfx.json).
  *
  * scmd starts it with $SCM_PROVIDER_FD and hands it one channel per
- * client. Each channel may create one surface; the grant's caller (the
+ * client. Each channel may create one surface (and declare up to 16
+ * windows on it, set_windows); the grant's caller (the
  * container's endpoint label) picks the border colour and the grant's
  * constraints may set the time-bank weight; the grant also carries the
  * caller's clipboard rules, by which the desktop clipboard (clipboard.c)
@@ -37,6 +38,7 @@
 #include "scm/gfx-provider.h"
 #include "scm/macro.h"
 #include "server.h"
+#include "wm.h"
 
 #define INPUT_BATCH 64
 #define DEFAULT_WEIGHT 1
@@ -168,6 +170,26 @@ static int do_present(scm_call *call, struct json_object *damage, void *ud)
 	if (n > 0)
 		gfx_client_present(c, rects, n);
 	return scm_gfx_present_reply(call, gfx_client_dropped(c));
+}
+
+static int do_set_windows(scm_call *call, struct json_object *windows, void *ud)
+{
+	gfx_client *c = scm_call_channel_data(call);
+	if (!c)
+		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "set_windows before create_surface");
+	gfx_window_decl d[GFX_WINDOWS_MAX];
+	size_t n = 0;
+	char err[160];
+	gfx_surface *s = gfx_client_surface(c);
+	int r = gfx_parse_windows(windows, s->width, s->height, d, GFX_WINDOWS_MAX, &n, err, sizeof(err));
+	if (r)
+		return scm_call_reply_error(call, r == GFX_E_LIMIT ? SCM_GFX_E_LIMIT : SCM_GFX_E_BADWINDOWS, "%s", err);
+	r = gfx_client_set_windows(c, d, n);
+	if (r > 0)
+		return scm_call_reply_error(call, SCM_GFX_E_LIMIT, "no room on the desktop for more windows");
+	if (r < 0)
+		return scm_call_reply_error(call, r, "setting the windows: %s", strerror(-r));
+	return scm_gfx_set_windows_reply(call, n);
 }
 
 static int do_poll_input(scm_call *call, void *ud)
@@ -320,6 +342,7 @@ static void hook_cut_text(void *ud, const char *utf8, size_t len)
 static const scm_gfx_handlers handlers = {
 	.create_surface = do_create_surface,
 	.present = do_present,
+	.set_windows = do_set_windows,
 	.poll_input = do_poll_input,
 	.stats = do_stats,
 	.snapshot = do_snapshot,

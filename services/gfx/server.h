@@ -25,6 +25,7 @@ typedef struct gfx_server_config {
 	 * unless given. insecure_no_auth: benches and unit tests only. */
 	const char *password, *viewonly_password, *token;
 	bool insecure_no_auth;
+	bool no_decorations;      /* no title bars, no taskbar (benches) */
 } gfx_server_config;
 
 #define GFX_INPUT_QUEUE 256u
@@ -56,6 +57,10 @@ uint32_t gfx_client_border(const gfx_client *c);
 /* Readable (eventfd) while input is queued for the client. */
 int gfx_client_event_fd(const gfx_client *c);
 int gfx_client_move(gfx_client *c, int32_t x, int32_t y);
+/* Replaces the client's windows with the ones it declares (wm.h); until
+ * it declares any, its whole surface is one window. */
+struct gfx_window_decl;
+int gfx_client_set_windows(gfx_client *c, const struct gfx_window_decl *d, size_t n);
 /* Queues surface-local damage (clipped here again); a present that finds
  * the previous one still queued coalesces with it and counts as a
  * dropped frame. */

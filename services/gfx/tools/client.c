@@ -170,6 +170,28 @@ static int hostile(scm_channel *ch)
 	struct json_object *outside = json_tokener_parse("[[1000,1000,5,5],[-99,-99,10,10]]");
 	EXPECT("damage outside the surface (clipped, accepted)", scm_gfx_present(ch, outside, &dropped, &err), 0);
 	json_object_put(outside);
+	/* Windows: parsed as strictly as damage, and no more than 16. */
+	uint64_t shown;
+	static const char *bad_windows[] = { "{}", "[{\"id\":0,\"x\":0,\"y\":0,\"w\":1,\"h\":1}]",
+					     "[{\"id\":1,\"x\":0,\"y\":0,\"w\":1,\"h\":1,\"z\":1}]",
+					     "[{\"id\":1,\"x\":0,\"y\":0,\"w\":-1,\"h\":1}]" };
+	for (size_t i = 0; i < sizeof(bad_windows) / sizeof(bad_windows[0]); i++) {
+		struct json_object *w = json_tokener_parse(bad_windows[i]);
+		char what[96];
+		snprintf(what, sizeof(what), "windows %s", bad_windows[i]);
+		EXPECT(what, scm_gfx_set_windows(ch, w, &shown, &err), SCM_GFX_E_BADWINDOWS);
+		json_object_put(w);
+	}
+	struct json_object *wins = json_object_new_array();
+	for (int i = 0; i < 17; i++) {
+		struct json_object *w = json_tokener_parse("{\"x\":0,\"y\":0,\"w\":4,\"h\":4}");
+		json_object_object_add(w, "id", json_object_new_int(i + 1));
+		json_object_array_add(wins, w);
+	}
+	EXPECT("17 windows", scm_gfx_set_windows(ch, wins, &shown, &err), SCM_GFX_E_LIMIT);
+	json_object_array_del_idx(wins, 16, 1);
+	EXPECT("16 windows", scm_gfx_set_windows(ch, wins, &shown, &err), 0);
+	json_object_put(wins);
 	printf(bad ? "hostile FAILED\n" : "hostile ok\n");
 	return bad ? 1 : 0;
 }

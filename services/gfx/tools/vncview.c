@@ -7,8 +7,14 @@
  *
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
- *        [--type TEXT] [--return] [--capture OUT.png] [--stay SECONDS]
+ *        [--type TEXT] [--return] [--drag X1 Y1 X2 Y2] [--capture OUT.png] [--stay SECONDS]
+ *        [--key-down SYM] [--key-up SYM] [--down X Y] [--up X Y] [--until-file PATH]
  *        [--chord ctrl+shift+c] [--cut-text TEXT] [--wait-cut-text SECONDS]
+ *
+ * --down/--up press and release button 1 (held in between), --key-down
+ * and --key-up a keysym (0x... or decimal); --until-file keeps up with
+ * updates until PATH exists (at most 60 s), so a test can look at the
+ * desktop while a menu is held open.
  *
  * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static char password[64];
 static bool asked_password;
@@ -157,7 +164,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		fprintf(stderr, "usage: scm-gfx-rfb-input PORT [--password-file F] [--encodings LIST] [--no-jpeg] "
-				"[--quality N] [--compress N] [--click X Y] [--type TEXT] [--return] [--capture PNG]\n");
+				"[--quality N] [--compress N] [--click X Y] [--drag X1 Y1 X2 Y2] [--type TEXT] [--return] [--capture PNG]\n");
 		return 2;
 	}
 	const char *env = getenv("SCM_VNC_PASSWORD");
@@ -224,6 +231,27 @@ int main(int argc, char **argv)
 			SendPointerEvent(cl, x, y, 1);
 			SendPointerEvent(cl, x, y, 0);
 			i += 2;
+		} else if (strcmp(argv[i], "--drag") == 0 && i + 4 < argc) {
+			/* Press, move there in steps as a hand would, release. */
+			int x1 = atoi(argv[i + 1]), y1 = atoi(argv[i + 2]), x2 = atoi(argv[i + 3]), y2 = atoi(argv[i + 4]);
+			SendPointerEvent(cl, x1, y1, 0);
+			SendPointerEvent(cl, x1, y1, 1);
+			for (int k = 1; k <= 8; k++)
+				SendPointerEvent(cl, x1 + (x2 - x1) * k / 8, y1 + (y2 - y1) * k / 8, 1);
+			SendPointerEvent(cl, x2, y2, 0);
+			i += 4;
+		} else if ((strcmp(argv[i], "--down") == 0 || strcmp(argv[i], "--up") == 0) && i + 2 < argc) {
+			SendPointerEvent(cl, atoi(argv[i + 1]), atoi(argv[i + 2]), argv[i][2] == 'd' ? 1 : 0);
+			i += 2;
+		} else if ((strcmp(argv[i], "--key-down") == 0 || strcmp(argv[i], "--key-up") == 0) && i + 1 < argc) {
+			SendKeyEvent(cl, (uint32_t)strtoul(argv[i + 1], NULL, 0), argv[i][6] == 'd' ? TRUE : FALSE);
+			i++;
+		} else if (strcmp(argv[i], "--until-file") == 0 && i + 1 < argc) {
+			time_t end = time(NULL) + 60;
+			const char *path = argv[++i];
+			while (rc == 0 && access(path, F_OK) != 0 && time(NULL) < end)
+				if (pace(cl, 50) < 0)
+					rc = 1;
 		} else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc) {
 			/* As a keyboard does it: Shift held for what a US layout
 			 * shifts (the app side maps keysyms to keycodes). */
