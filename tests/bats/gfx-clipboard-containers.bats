@@ -20,9 +20,9 @@ setup() {
 	start_scmd
 	cat >"$SCMT/cc.json" <<'JSON'
 { "name": "cc", "size": "800x300", "apps": [
-  { "name": "src", "command": ["sleep", "600"], "size": "200x100", "profiles": ["base", "desktop-app", "clip-ct"] },
-  { "name": "dst", "command": ["sleep", "600"], "size": "200x100", "profiles": ["base", "desktop-app", "clip-ct"] },
-  { "name": "other", "command": ["sleep", "600"], "size": "200x100", "profiles": ["base", "desktop-app"] } ] }
+  { "name": "src", "command": ["xlogo", "-geometry", "100x80+0+0"], "size": "200x100", "profiles": ["base", "desktop-app", "clip-ct"] },
+  { "name": "dst", "command": ["xlogo", "-geometry", "100x80+0+0"], "size": "200x100", "profiles": ["base", "desktop-app", "clip-ct"] },
+  { "name": "other", "command": ["xlogo", "-geometry", "100x80+0+0"], "size": "200x100", "profiles": ["base", "desktop-app"] } ] }
 JSON
 }
 teardown() {

@@ -19,6 +19,14 @@ setup() {
   "services": [ { "service": "gfx-*", "action": "allow",
                   "methods": ["create_surface", "present", "poll_input", "clipboard_put", "clipboard_get"] } ] }
 JSON
+	# The apps here draw no X window (sleep): without set_windows their
+	# agent cannot declare an empty window list, so the proxy shows each
+	# whole surface as one window a click can focus. The hostile client
+	# gets set_windows (clip-win) to try malformed window lists.
+	cat >"$SCMT/cfg/profiles/clip-win.json" <<'JSON'
+{ "name": "clip-win", "priority": 10,
+  "services": [ { "service": "gfx-*", "action": "allow", "methods": ["set_windows"] } ] }
+JSON
 	# cb-a may send to cb-b, and cb-b receive from cb-a: both ends carry it.
 	cat >"$SCMT/cfg/profiles/clip-ab.json" <<'JSON'
 { "name": "clip-ab", "priority": 20,
@@ -206,7 +214,7 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	focus cb-a
 	viewer --chord ctrl+shift+c
 	clip_stats "c['copies'] == 1"
-	"$SCMCTL" endpoint create cb-h --profiles clip-app,clip-ab >/dev/null
+	"$SCMCTL" endpoint create cb-h --profiles clip-app,clip-ab,clip-win >/dev/null
 	run env SCM_ENDPOINT=$SCMT/run/endpoints/cb-h.sock SCM_GFX_SERVICE=gfx-cb "$SCM_BUILD/libexec/scm-gfx-client" hostile
 	echo "$output"
 	[ "$status" -eq 0 ]
