@@ -1,4 +1,4 @@
-/* caps.c: capability names, and dropping capabilities in crun's order:
+/* caps.c: dropping capabilities in crun's order (names: util/caps.c):
  * bounding set, keepcaps, setres[gu]id, capset, ambient. The cap_t is
  * built before the clone so the child only makes system calls. */
 #include <errno.h>
@@ -11,31 +11,6 @@
 
 #include "launch-internal.h"
 #include "spec-internal.h"
-
-static const char *const cap_names[] = {
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-};
-
-int cap_number_from_name(const char *name)
-{
-	for (size_t i = 0; i < ELEMENTSOF(cap_names); i++)
-		if (strcmp(cap_names[i], name) == 0)
-			return (int)i;
-	return -1;
-}
-
-const char *cap_name_from_number(int cap)
-{
-	return cap >= 0 && (size_t)cap < ELEMENTSOF(cap_names) ? cap_names[cap] : NULL;
-}
 
 /* The highest capability this kernel knows (libcap reads it once). */
 int cap_last_supported(void)

@@ -34,24 +34,6 @@ int write_file(const char *path, const char *text)
 	return r;
 }
 
-int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[4096];
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (char *c = buf + 1; *c; c++)
-		if (*c == '/') {
-			*c = 0;
-			if (mkdir(buf, mode) < 0 && errno != EEXIST)
-				return -errno;
-			*c = '/';
-		}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static bool is_fs(const char *path, long magic)
 {
 	struct statfs sf;
@@ -88,18 +70,18 @@ static bool has_word(const char *list, const char *w)
 	return false;
 }
 
-static int set_limit(cgroup_set *cg, int k, const char *file, long long v, char **err)
+static int set_limit(cgroup_set *cg, int k, const char *file, long long v, scm_error **err)
 {
 	char path[4200], val[64];
 	snprintf(path, sizeof(path), "%s/%s", cg->dirs[k], file);
 	snprintf(val, sizeof(val), "%lld", v);
 	int r = write_file(path, val);
-	if (r < 0 && err)
-		(void)asprintf(err, "cgroup: writing %s to %s: %s", val, path, strerror(-r));
+	if (r < 0)
+		ctr_fail(err, r, "cgroup: writing %s to %s: %s", val, path, strerror(-r));
 	return r;
 }
 
-static int write_limits(cgroup_set *cg, const container_resources *res, char **err)
+static int write_limits(cgroup_set *cg, const container_resources *res, scm_error **err)
 {
 	int r = 0;
 	if (cg->dirs[CG_MEMORY]) {
@@ -138,8 +120,7 @@ static int write_limits(cgroup_set *cg, const container_resources *res, char **e
 				snprintf(p, sizeof(p), "%s/cpu.max", cg->dirs[CG_CPU]);
 				snprintf(v, sizeof(v), "%lld %lld", (long long)res->cpu_quota, period);
 				if ((r = write_file(p, v)) < 0) {
-					if (err)
-						(void)asprintf(err, "cgroup: %s: %s", p, strerror(-r));
+					ctr_fail(err, r, "cgroup: %s: %s", p, strerror(-r));
 					return r;
 				}
 			}
@@ -157,7 +138,7 @@ static int write_limits(cgroup_set *cg, const container_resources *res, char **e
 }
 
 int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
-		 const container_resources *res, bool rootless, char **err)
+		 const container_resources *res, bool rootless, scm_error **err)
 {
 	bool want[CG_COUNT] = {res->memory_limit > 0, res->pids_limit > 0,
 			       res->cpu_shares > 0 || res->cpu_quota > 0};
@@ -186,8 +167,7 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 					want[k] = false;
 					continue;
 				}
-				if (err)
-					(void)asprintf(err, "cgroup: no %s controller on this host",
+				ctr_fail(err, -EOPNOTSUPP, "cgroup: no %s controller on this host",
 						       cg_names[k]);
 				return -EOPNOTSUPP;
 			}
@@ -211,8 +191,7 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 			}
 		}
 		if (r < 0) {
-			if (err)
-				(void)asprintf(err, "cgroup: creating %s: %s", dir, strerror(-r));
+			ctr_fail(err, r, "cgroup: creating %s: %s", dir, strerror(-r));
 			return r;
 		}
 		if (!(cg->dirs[k] = strdup(dir)))
@@ -264,8 +243,7 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 		cg->procs_fd[k] = open(p, O_WRONLY | O_CLOEXEC);
 		if (cg->procs_fd[k] < 0) {
 			r = -errno;
-			if (err)
-				(void)asprintf(err, "cgroup: %s: %s", p, strerror(-r));
+			ctr_fail(err, r, "cgroup: %s: %s", p, strerror(-r));
 			return r;
 		}
 		if (cg->v2[k] && cg->v2_dir_fd < 0)

@@ -8,26 +8,29 @@
  * launches it in fresh namespaces with seccomp, dropped capabilities and
  * cgroup limits, under a small PID 1 of ours that reaps and forwards signals.
  *
- * Conventions: 0 on success, a negative errno when something broke, a
- * positive CONTAINER_E_* for an expected refusal; *ret_errmsg (when asked)
- * gets a malloc'd message naming the field or step; ret_* untouched on
- * failure. */
+ * Conventions (scm/error.h): 0 on success, a negative errno when something
+ * broke, a CONTAINER_E_* for an expected refusal; *ret_err (when asked)
+ * gets an observation naming the field or step, with its where; ret_*
+ * untouched on failure. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <scm/error.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Expected refusals (positive). */
+/* Expected refusals: the runtime's range of the code registry
+ * (scm/error.h), so they pass through scmd to scmctl unchanged. */
 enum {
-	CONTAINER_E_SPEC = 1,    /* the spec is malformed: error names the JSON pointer */
-	CONTAINER_E_DENIED = 2,  /* the spec asks for more than the sandbox allows */
-	CONTAINER_E_ROOTFS = 3,  /* root.path missing or not a directory */
-	CONTAINER_E_MAPPING = 4, /* uid/gid mappings impossible for this caller */
+	CONTAINER_E_SPEC = SCM_E_CONTAINER_SPEC,       /* the spec is malformed: error names the JSON pointer */
+	CONTAINER_E_DENIED = SCM_E_CONTAINER_DENIED,   /* the spec asks for more than the sandbox allows */
+	CONTAINER_E_ROOTFS = SCM_E_CONTAINER_ROOTFS,   /* root.path missing or not a directory */
+	CONTAINER_E_MAPPING = SCM_E_CONTAINER_MAPPING, /* uid/gid mappings impossible for this caller */
 };
 
 /* ---- identity ----------------------------------------------------------- */
@@ -53,7 +56,7 @@ int container_subid_find(const char *text, size_t len, const char *user, uid_t u
  * 0 found in both, 1 missing from either (ret untouched), <0 error with a
  * message. */
 int container_idrange_load(const char *subuid, const char *subgid, const char *user,
-			   container_idrange *ret, char **ret_errmsg);
+			   container_idrange *ret, scm_error **ret_err);
 
 /* Where the container's scmd endpoint appears inside. */
 #define CONTAINER_ENDPOINT_PATH "/run/scm/scm.sock"
@@ -183,11 +186,11 @@ typedef struct container_spec {
 
 /* Reads BUNDLE/config.json. CONTAINER_E_SPEC / _ROOTFS / _MAPPING with a
  * message such as "/process/args/2: expected a string". */
-int container_spec_load(const char *bundle, container_spec **ret, char **ret_errmsg);
+int container_spec_load(const char *bundle, container_spec **ret, scm_error **ret_err);
 /* Parses config.json text; bundle (may be NULL) resolves a relative
  * root.path, and when NULL the rootfs is not checked (fuzzing, tests). */
 int container_spec_parse(const char *json, size_t len, const char *bundle, container_spec **ret,
-			 char **ret_errmsg);
+			 scm_error **ret_err);
 /* The quick path: argv runs as the caller (root inside), the root holds
  * the host's /usr, /bin, /sbin, /lib* and /etc without its secrets,
  * read-only, and the runtime's own tree; private /tmp /dev /proc /run /sys,
@@ -228,7 +231,7 @@ container_sandbox *container_sandbox_free(container_sandbox *sb);
 /* {"syscalls":{"deny":[..],"allow":[..]},"capabilities":[..],"mounts":[{"source","destination","writable"}],
  *  "network":bool,"memory":N,"pids":N,"cpu":{"shares","quota","period"},
  *  "log":{"max_bytes":N,"files":N}} */
-int container_sandbox_parse(const char *json, size_t len, container_sandbox **ret, char **ret_errmsg);
+int container_sandbox_parse(const char *json, size_t len, container_sandbox **ret, scm_error **ret_err);
 /* Fills in what the sandbox gives a spec that does not say: on the quick
  * path (or where the spec sets no limit) the sandbox's memory, pids and cpu
  * limits, its binds, and the network namespace; then the default sandbox's
@@ -239,7 +242,7 @@ int container_sandbox_apply(container_spec *spec, const container_sandbox *sb);
 /* CONTAINER_E_DENIED with a message naming the spec field when spec asks
  * for more than sb allows. container_start runs it too. */
 int container_sandbox_check(const container_spec *spec, const container_sandbox *sb,
-			    char **ret_errmsg);
+			    scm_error **ret_err);
 
 /* ---- launch ------------------------------------------------------------- */
 
@@ -267,7 +270,7 @@ typedef struct container container;
 
 /* Launches and waits until the main process exec'd (or setup failed). */
 int container_start(const container_spec *spec, const container_opts *opts, container **ret,
-		    char **ret_errmsg);
+		    scm_error **ret_err);
 /* The same in two steps, for an event loop that must not wait on a child:
  * begin returns right after the clone (the id maps written); watch
  * container_launch_fd() for POLLIN and call container_start_finish(),
@@ -276,9 +279,16 @@ int container_start(const container_spec *spec, const container_opts *opts, cont
  * watch the pidfd, reap, free). A launch that never finishes is the
  * caller's to time out: container_signal(SIGKILL), reap, free. */
 int container_start_begin(const container_spec *spec, const container_opts *opts, container **ret,
-			  char **ret_errmsg);
+			  scm_error **ret_err);
 int container_launch_fd(const container *c); /* -1 once finished */
-int container_start_finish(container *c, char **ret_errmsg);
+/* A child of the runtime that fails before its exec sends one fixed record
+ * of at most this size on its error pipe (container_exec_begin's
+ * *ret_errfd too). */
+#define CONTAINER_RECORD_SIZE 1024
+/* The len bytes read from such a pipe as an observation: code, the child's
+ * where, its message. */
+scm_error *container_record_error(const void *buf, size_t len, int code);
+int container_start_finish(container *c, scm_error **ret_err);
 /* True once the container's PID 1 was reaped (container_free then never
  * waits). */
 bool container_reaped(const container *c);
@@ -299,9 +309,10 @@ int container_stop(container *c, int timeout_ms, int *ret_status);
  * and capabilities); returns the new process's host pid (a child of the
  * caller, reap it with waitpid). */
 int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
-		   pid_t *ret_pid, char **ret_errmsg);
+		   pid_t *ret_pid, scm_error **ret_err);
 /* container_exec without the wait: *ret_errfd (non-blocking, the caller
- * closes it) reads EOF once argv was exec'd, or the failing step's text.
+ * closes it) reads EOF once argv was exec'd, or the failing step's record
+ * (container_record_error).
  * The process (a child of the caller) is killed with SIGKILL to give up on
  * an exec that never gets to execve; the one in the container goes too. */
 int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,

@@ -143,14 +143,13 @@ static const char *v2_root(void)
 }
 
 static int setup_bpf(cgroup_set *cg, const container_spec *s, const char *v2, const char *parent,
-		     const char *id, char **err)
+		     const char *id, scm_error **err)
 {
 	char dir[4096], path[4200], log[4096] = "";
 	int r;
 	snprintf(dir, sizeof(dir), "%s/%s/%s", v2, parent, id);
 	if ((r = mkdir_p(dir, 0755)) < 0) {
-		if (err)
-			(void)asprintf(err, "cgroup: creating %s: %s", dir, strerror(-r));
+		ctr_fail(err, r, "cgroup: creating %s: %s", dir, strerror(-r));
 		return r;
 	}
 	if (!(cg->dirs[CG_DEVICES] = strdup(dir)))
@@ -161,8 +160,7 @@ static int setup_bpf(cgroup_set *cg, const container_spec *s, const char *v2, co
 	if (dirfd < 0)
 		return -errno;
 	if ((r = load_program(s, &progfd, log, sizeof(log))) < 0) {
-		if (err)
-			(void)asprintf(err, "cgroup: loading the device program: %s%s%.200s",
+		ctr_fail(err, r, "cgroup: loading the device program: %s%s%.200s",
 				       strerror(-r), log[0] ? ": " : "", log);
 		return r;
 	}
@@ -175,16 +173,14 @@ static int setup_bpf(cgroup_set *cg, const container_spec *s, const char *v2, co
 	/* The cgroup holds the program from here; it goes with the cgroup. */
 	if (syscall(SYS_bpf, BPF_PROG_ATTACH, &a, sizeof(a)) < 0) {
 		r = -errno;
-		if (err)
-			(void)asprintf(err, "cgroup: attaching the device program to %s: %s", dir,
+		ctr_fail(err, r, "cgroup: attaching the device program to %s: %s", dir,
 				       strerror(-r));
 		return r;
 	}
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	if ((cg->procs_fd[CG_DEVICES] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
 		r = -errno;
-		if (err)
-			(void)asprintf(err, "cgroup: %s: %s", path, strerror(-r));
+		ctr_fail(err, r, "cgroup: %s: %s", path, strerror(-r));
 		return r;
 	}
 	return 0;
@@ -198,10 +194,9 @@ bool devices_allowed(const container_spec *s)
 	return false;
 }
 
-static int refuse(char **err, const char *why)
+static int refuse(scm_error **err, const char *why)
 {
-	if (err && !*err)
-		(void)asprintf(err, "/linux/resources/devices: a rule allows devices, but %s", why);
+	ctr_fail(err, CONTAINER_E_DENIED, "/linux/resources/devices: a rule allows devices, but %s", why);
 	return CONTAINER_E_DENIED;
 }
 
@@ -214,7 +209,7 @@ static void number(char *buf, size_t len, int64_t n)
 }
 
 int devices_setup(cgroup_set *cg, const container_spec *s, const container_sandbox *sb,
-		  const char *parent, const char *id, bool rootless, char **err)
+		  const char *parent, const char *id, bool rootless, scm_error **err)
 {
 	struct statfs fs;
 	char dir[4096], path[4200], line[64], ma[24], mi[24];
@@ -235,8 +230,7 @@ int devices_setup(cgroup_set *cg, const container_spec *s, const container_sandb
 				   "enforce them");
 	snprintf(dir, sizeof(dir), "%s/%s/%s", DEVICES_ROOT, parent, id);
 	if ((r = mkdir_p(dir, 0755)) < 0) {
-		if (err)
-			(void)asprintf(err, "cgroup: creating %s: %s", dir, strerror(-r));
+		ctr_fail(err, r, "cgroup: creating %s: %s", dir, strerror(-r));
 		return r;
 	}
 	/* Recorded at once: cgroup_remove takes it away on any failure. */
@@ -261,13 +255,11 @@ int devices_setup(cgroup_set *cg, const container_spec *s, const container_sandb
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	if ((cg->procs_fd[CG_DEVICES] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
 		r = -errno;
-		if (err)
-			(void)asprintf(err, "cgroup: %s: %s", path, strerror(-r));
+		ctr_fail(err, r, "cgroup: %s: %s", path, strerror(-r));
 		return r;
 	}
 	return 0;
 fail:
-	if (err)
-		(void)asprintf(err, "cgroup: writing \"%s\" to %s: %s", text, path, strerror(-r));
+	ctr_fail(err, r, "cgroup: writing \"%s\" to %s: %s", text, path, strerror(-r));
 	return r;
 }

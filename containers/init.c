@@ -24,15 +24,14 @@
 #include "launch-internal.h"
 #include "spec-internal.h"
 
-/* Setup errors travel to the runtime as text on the error pipe. */
-static _Noreturn void report(const launch_plan *p, int code, const char *msg)
+/* Setup errors travel to the runtime as a record on the error pipe. */
+static _Noreturn void report_record(const launch_plan *p, int code, const struct launch_record *rec)
 {
-	size_t len = strlen(msg);
-	(void)!write(p->err_pipe[1], msg, len);
+	launch_report_record(p->err_pipe[1], rec);
 	_exit(code);
 }
 
-int sandbox_enter(const launch_plan *p, char *e, size_t el)
+int sandbox_enter(const launch_plan *p, struct launch_record *e)
 {
 	const container_spec *s = p->spec;
 	const char *step = NULL;
@@ -40,8 +39,7 @@ int sandbox_enter(const launch_plan *p, char *e, size_t el)
 	for (size_t i = 0; i < s->n_rlimits; i++) {
 		struct rlimit rl = {s->rlimits[i].soft, s->rlimits[i].hard};
 		if (setrlimit(s->rlimits[i].resource, &rl) < 0) {
-			snprintf(e, el, "setrlimit %d: %s", s->rlimits[i].resource, strerrordesc_np(errno));
-			return -errno;
+			return launch_note(e, errno, "setrlimit %d", s->rlimits[i].resource);
 		}
 	}
 	if (p->cg && p->cg->rlimit_nproc > 0) {
@@ -54,23 +52,15 @@ int sandbox_enter(const launch_plan *p, char *e, size_t el)
 	}
 	/* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which
 	 * the drop below removes: load it first (it denies none of them). */
-	if (!s->no_new_privileges && (r = sc_filter_load(p->filter)) < 0) {
-		snprintf(e, el, "seccomp: %s", strerrordesc_np(-r));
-		return r;
-	}
-	if ((r = caps_apply(p, &step)) < 0) {
-		snprintf(e, el, "capabilities: %s: %s", step, strerrordesc_np(-r));
-		return r;
-	}
+	if (!s->no_new_privileges && (r = sc_filter_load(p->filter)) < 0)
+		return launch_note(e, -r, "seccomp");
+	if ((r = caps_apply(p, &step)) < 0)
+		return launch_note(e, -r, "capabilities: %s", step);
 	if (s->no_new_privileges) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-			snprintf(e, el, "no_new_privs: %s", strerrordesc_np(errno));
-			return -errno;
-		}
-		if ((r = sc_filter_load(p->filter)) < 0) {
-			snprintf(e, el, "seccomp: %s", strerrordesc_np(-r));
-			return r;
-		}
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			return launch_note(e, errno, "no_new_privs");
+		if ((r = sc_filter_load(p->filter)) < 0)
+			return launch_note(e, -r, "seccomp");
 	}
 	return 0;
 }
@@ -92,8 +82,12 @@ static void exec_in_path(char *const *argv, char *const *env)
 		const char *end = strchrnul(c, ':');
 		char buf[4096];
 		size_t n = (size_t)(end - c);
-		if (n + strlen(file) + 2 < sizeof(buf)) {
-			snprintf(buf, sizeof(buf), "%.*s%s%s", (int)n, c, n ? "/" : "", file);
+		size_t fl = strlen(file);
+		if (n + fl + 2 <= sizeof(buf)) { /* dir, '/', file, NUL */
+			char *q = mempcpy(buf, c, n);
+			if (n)
+				*q++ = '/';
+			memcpy(q, file, fl + 1);
 			execve(buf, argv, env);
 			if (errno != ENOENT && errno != ENOTDIR)
 				saved = errno;
@@ -109,7 +103,7 @@ _Noreturn void payload_exec(const launch_plan *p)
 {
 	const container_spec *s = p->spec;
 	const container_opts *o = p->opts;
-	char msg[512];
+	struct launch_record rec;
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
@@ -120,26 +114,26 @@ _Noreturn void payload_exec(const launch_plan *p)
 	int fds[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0 && dup2(fds[i], i) < 0) {
-			snprintf(msg, sizeof(msg), "stdio: %s", strerrordesc_np(errno));
-			report(p, 126, msg);
+			launch_note(&rec, errno, "stdio");
+			report_record(p, 126, &rec);
 		}
 	/* Its own pty, as its controlling terminal: ^C and job control work,
 	 * and the caller's terminal is never reachable from here. */
 	if (o->pty && ioctl(0, TIOCSCTTY, 0) < 0) {
-		snprintf(msg, sizeof(msg), "controlling terminal: %s", strerrordesc_np(errno));
-		report(p, 126, msg);
+		launch_note(&rec, errno, "controlling terminal");
+		report_record(p, 126, &rec);
 	}
 	if (chdir(s->cwd ? s->cwd : "/") < 0) {
-		snprintf(msg, sizeof(msg), "/process/cwd: %s: %s", s->cwd, strerrordesc_np(errno));
-		report(p, 126, msg);
+		launch_note(&rec, errno, "/process/cwd: %s", s->cwd);
+		report_record(p, 126, &rec);
 	}
 	/* No host fd may reach the program: everything above 2 closes on exec
 	 * (the error pipe too, which tells the runtime the exec worked). */
 	(void)syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC);
 	exec_in_path(s->args, s->env ? s->env : (char *[]){NULL});
 	int err = errno;
-	snprintf(msg, sizeof(msg), "exec %s: %s", s->args[0], strerrordesc_np(err));
-	report(p, err == ENOENT ? 127 : 126, msg);
+	launch_note(&rec, err, "exec %s", s->args[0]);
+	report_record(p, err == ENOENT ? 127 : 126, &rec);
 }
 
 void close_all_but(const int *keep, size_t n)
@@ -176,27 +170,27 @@ int container_wait_status_to_exit(int status)
 
 _Noreturn void init_run(const launch_plan *p)
 {
-	char msg[512];
+	struct launch_record rec;
 	sigset_t all;
 	sigfillset(&all);
 	/* Signals from the runtime queue up until the signalfd reads them. */
 	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
 	if (sfd < 0) {
-		snprintf(msg, sizeof(msg), "signalfd: %s", strerrordesc_np(errno));
-		report(p, 126, msg);
+		launch_note(&rec, errno, "signalfd");
+		report_record(p, 126, &rec);
 	}
 	/* PID 1 is not exec'd: its memory is a copy of the runtime's (in
 	 * scmd: other containers' state). Not dumpable, so the container's
 	 * processes cannot read it through /proc/1/mem or /proc/1/fd. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (sandbox_enter(p, msg, sizeof(msg)) < 0)
-		report(p, 126, msg);
+	if (sandbox_enter(p, &rec) < 0)
+		report_record(p, 126, &rec);
 	/* A raw fork: glibc's runs atfork handlers and takes locks that a
 	 * thread of the runtime may have held when we were cloned. */
 	pid_t main_pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (main_pid < 0) {
-		snprintf(msg, sizeof(msg), "fork: %s", strerrordesc_np(errno));
-		report(p, 126, msg);
+		launch_note(&rec, errno, "fork");
+		report_record(p, 126, &rec);
 	}
 	if (main_pid == 0) {
 		close(sfd);

@@ -10,6 +10,25 @@
 #include <sys/types.h>
 
 #include "container.h"
+#include "scmutil.h"
+
+/* What a child that failed before exec sends on its error pipe, in one
+ * write (under PIPE_BUF, so it arrives whole): where it failed and what.
+ * It runs after clone, where only a fixed record will do; the parent turns
+ * it into an observation (container_record_error). */
+struct launch_record {
+	char where[64];
+	char msg[CONTAINER_RECORD_SIZE - 64];
+};
+void launch_report_at(int fd, const char *where, const char *msg);
+#define launch_report(fd, msg) launch_report_at((fd), SCM_HERE, (msg))
+/* Sends a record a setup step filled (launch_note). */
+void launch_report_record(int fd, const struct launch_record *rec);
+/* Fills rec: the step's where and its message; returns -err (err > 0:
+ * ": strerror(err)" is appended) for the step to return. */
+#define launch_note(rec, err, ...) launch_note_at((rec), SCM_HERE, (err), __VA_ARGS__)
+int launch_note_at(struct launch_record *rec, const char *where, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* A compiled seccomp filter (shared, cached; never freed by users). */
 typedef struct sc_filter {
@@ -46,7 +65,7 @@ typedef struct launch_plan {
 	char *self_tree;   /* quick path: the runtime's own tree, bound read-only; or NULL */
 	bool endpoint_dir; /* opts->endpoint is a directory (bound at /run/scm) */
 	cgroup_set *cg;
-	int err_pipe[2];   /* child -> parent: setup error text; EOF = exec'd */
+	int err_pipe[2];   /* child -> parent: a launch record (below); EOF = exec'd */
 	int sync_pipe[2];  /* parent -> child: id maps written */
 	int status_pipe[2];/* PID 1 -> parent: wait status of the main process */
 } launch_plan;
@@ -60,7 +79,7 @@ struct container {
 	 * what came through it so far. */
 	int launch_fd;
 	bool launching;
-	char launch_msg[1024];
+	char launch_rec[CONTAINER_RECORD_SIZE];
 	size_t launch_got;
 	/* Rootless: the namespaces, opened while PID 1 is still readable by
 	 * us (it turns non-dumpable, and its memory belongs to the host's
@@ -78,7 +97,7 @@ struct container {
 
 /* seccomp.c */
 int seccomp_prepare(const container_spec *spec, const container_sandbox *sb, const char *cache_dir,
-		    const sc_filter **ret, char **ret_errmsg);
+		    const sc_filter **ret, scm_error **ret_err);
 int sc_filter_load(const sc_filter *f);
 const char *const *container_default_denied_syscalls(void);
 
@@ -88,7 +107,7 @@ int caps_apply(const launch_plan *p, const char **step);
 
 /* cgroup.c */
 int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
-		 const container_resources *res, bool rootless, char **ret_errmsg);
+		 const container_resources *res, bool rootless, scm_error **ret_err);
 void cgroup_enter_child(const cgroup_set *cg); /* child: join (v1) */
 void cgroup_close_fds(cgroup_set *cg);
 /* devices.c: a spec's device rules, when one allows: a v1 devices cgroup
@@ -96,7 +115,7 @@ void cgroup_close_fds(cgroup_set *cg);
  * (CONTAINER_E_DENIED) under a sandbox, rootless, or without one. */
 bool devices_allowed(const container_spec *s);
 int devices_setup(cgroup_set *cg, const container_spec *s, const container_sandbox *sb,
-		  const char *parent, const char *id, bool rootless, char **ret_errmsg);
+		  const char *parent, const char *id, bool rootless, scm_error **ret_err);
 int cgroup_remove(cgroup_set *cg);
 
 /* rootfs-resolve.c: paths beneath the root fd (RESOLVE_IN_ROOT, or an
@@ -110,14 +129,14 @@ int rootfs_mkfile(int rootfd, const char *path, int *ret_fd);
 int rootfs_open_walk(int rootfd, const char *path, int *ret_fd);
 
 /* rootfs.c: runs in the child, in its new mount namespace. */
-int rootfs_setup(const launch_plan *p, char *errbuf, size_t errlen);
+int rootfs_setup(const launch_plan *p, struct launch_record *rec);
 
 /* init.c: the container's PID 1. Never returns. */
 _Noreturn void init_run(const launch_plan *p);
 /* Exec the main process (after the drop); on failure reports and exits. */
 _Noreturn void payload_exec(const launch_plan *p);
 /* Drop privileges (rlimits, caps, nnp, seccomp); shared with exec. */
-int sandbox_enter(const launch_plan *p, char *errbuf, size_t errlen);
+int sandbox_enter(const launch_plan *p, struct launch_record *rec);
 
 const char *const *container_default_masked_paths(void);
 const char *const *container_default_readonly_paths(void);
@@ -134,4 +153,3 @@ void close_all_but(const int *keep, size_t n);
 
 /* util */
 int write_file(const char *path, const char *text);
-int mkdir_p(const char *path, mode_t mode);

@@ -25,6 +25,7 @@
 
 #include "launch-internal.h"
 #include "spec-internal.h"
+#include "scm-internal/error.h"
 
 static int clone_flags_of(unsigned ns)
 {
@@ -39,21 +40,10 @@ static int clone_flags_of(unsigned ns)
 	return f;
 }
 
-static int fail_msg(char **ret_errmsg, int code, const char *fmt, ...) _printf_(3, 4);
-static int fail_msg(char **ret_errmsg, int code, const char *fmt, ...)
-{
-	if (ret_errmsg && !*ret_errmsg) {
-		va_list ap;
-		va_start(ap, fmt);
-		if (vasprintf(ret_errmsg, fmt, ap) < 0)
-			*ret_errmsg = NULL;
-		va_end(ap);
-	}
-	return code;
-}
+#define fail_msg ctr_fail
 
 /* Without newuidmap, a non-root caller can map exactly itself. */
-static int check_caller_mappings(const container_spec *s, uid_t uid, gid_t gid, char **err)
+static int check_caller_mappings(const container_spec *s, uid_t uid, gid_t gid, scm_error **err)
 {
 	if (s->n_uid_mappings &&
 	    (s->n_uid_mappings != 1 || s->uid_mappings[0].host_id != uid || s->uid_mappings[0].size != 1))
@@ -74,7 +64,7 @@ static int check_caller_mappings(const container_spec *s, uid_t uid, gid_t gid, 
 /* A root runtime with a subordinate range: a spec's own mappings must stay
  * inside it (host 0 and every id outside the range stay unmapped), and
  * without mappings the process's ids must fall in 0..count-1. */
-static int check_range_mappings(const container_spec *s, const container_idrange *range, char **err)
+static int check_range_mappings(const container_spec *s, const container_idrange *range, scm_error **err)
 {
 	for (int g = 0; g < 2; g++) {
 		const container_idmap *m = g ? s->gid_mappings : s->uid_mappings;
@@ -104,7 +94,7 @@ static int check_range_mappings(const container_spec *s, const container_idrange
 /* The child mounts on the stage as the mapped root, an unprivileged host
  * id: the state directory and the stage get o+x (nothing to list), and
  * every directory above must already have it. */
-static int reachable_by_others(const char *stage, const char *state, char **err)
+static int reachable_by_others(const char *stage, const char *state, scm_error **err)
 {
 	char dir[4096];
 	struct stat st;
@@ -186,7 +176,7 @@ static int loopback_up(void)
 
 static _Noreturn void child_main(launch_plan *p)
 {
-	char msg[1024];
+	struct launch_record rec;
 	/* First, drop every fd of the runtime this container does not need. */
 	const int keep[] = {0, 1, 2, p->err_pipe[1], p->status_pipe[1], p->sync_pipe[0],
 			    p->opts->stdin_fd, p->opts->stdout_fd, p->opts->stderr_fd,
@@ -199,8 +189,8 @@ static _Noreturn void child_main(launch_plan *p)
 		cgroup_enter_child(p->cg);
 		cgroup_close_fds(p->cg);
 		if (p->late_cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
-			snprintf(msg, sizeof(msg), "cgroup namespace: %s", strerrordesc_np(errno));
-			(void)!write(p->err_pipe[1], msg, strlen(msg));
+			launch_note(&rec, errno, "cgroup namespace");
+			launch_report_record(p->err_pipe[1], &rec);
 			_exit(126);
 		}
 	}
@@ -208,7 +198,7 @@ static _Noreturn void child_main(launch_plan *p)
 		char c;
 		/* The runtime writes our id maps, then closes its end. */
 		if (read(p->sync_pipe[0], &c, 1) != 1) {
-			(void)!write(p->err_pipe[1], "user namespace: the id maps were not written", 44);
+			launch_report(p->err_pipe[1], "user namespace: the id maps were not written");
 			_exit(126);
 		}
 		close(p->sync_pipe[0]);
@@ -217,23 +207,23 @@ static _Noreturn void child_main(launch_plan *p)
 		 * host groups (gid 0 among them) as supplementary groups. */
 		if ((!p->rootless && syscall(SYS_setgroups, 0, NULL) < 0) ||
 		    syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) {
-			snprintf(msg, sizeof(msg), "user namespace: id 0 is not mapped: %s", strerrordesc_np(errno));
-			(void)!write(p->err_pipe[1], msg, strlen(msg));
+			launch_note(&rec, errno, "user namespace: id 0 is not mapped");
+			launch_report_record(p->err_pipe[1], &rec);
 			_exit(126);
 		}
 	}
 	if (p->late_netns && unshare(CLONE_NEWNET) < 0) {
-		snprintf(msg, sizeof(msg), "network namespace: %s", strerrordesc_np(errno));
-		(void)!write(p->err_pipe[1], msg, strlen(msg));
+		launch_note(&rec, errno, "network namespace");
+		launch_report_record(p->err_pipe[1], &rec);
 		_exit(126);
 	}
 	if ((p->clone_flags & CLONE_NEWNET) && loopback_up() < 0) {
-		snprintf(msg, sizeof(msg), "loopback up: %s", strerrordesc_np(errno));
-		(void)!write(p->err_pipe[1], msg, strlen(msg));
+		launch_note(&rec, errno, "loopback up");
+		launch_report_record(p->err_pipe[1], &rec);
 		_exit(126);
 	}
-	if (rootfs_setup(p, msg, sizeof(msg)) < 0) {
-		(void)!write(p->err_pipe[1], msg, strlen(msg));
+	if (rootfs_setup(p, &rec) < 0) {
+		launch_report_record(p->err_pipe[1], &rec);
 		_exit(126);
 	}
 	init_run(p);
@@ -307,9 +297,10 @@ static void close_pipe(int p[2])
 }
 
 int container_start_begin(const container_spec *spec_in, const container_opts *opts, container **ret,
-			  char **ret_errmsg)
+			  scm_error **ret_err)
 {
-	_cleanup_free_ char *err = NULL, *state = NULL, *stage = NULL, *cache = NULL;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	_cleanup_free_ char *state = NULL, *stage = NULL, *cache = NULL;
 	container_opts o = opts ? *opts : (container_opts)CONTAINER_OPTS_INIT;
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
@@ -533,9 +524,54 @@ fail:
 	if (p.caps)
 		cap_free(p.caps);
 	container_free(c);
-	if (ret_errmsg)
-		*ret_errmsg = TAKE_PTR(err);
+	scm_error_push(ret_err, TAKE_PTR(err));
 	return r;
+}
+
+void launch_report_at(int fd, const char *where, const char *msg)
+{
+	struct launch_record r;
+	memset(&r, 0, sizeof(r));
+	strncpy(r.where, where, sizeof(r.where) - 1);
+	strncpy(r.msg, msg, sizeof(r.msg) - 1);
+	(void)!write(fd, &r, sizeof(r));
+}
+
+void launch_report_record(int fd, const struct launch_record *rec)
+{
+	(void)!write(fd, rec, sizeof(*rec));
+}
+
+int launch_note_at(struct launch_record *rec, const char *where, int err, const char *fmt, ...)
+{
+	memset(rec, 0, sizeof(*rec));
+	strncpy(rec->where, where, sizeof(rec->where) - 1);
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(rec->msg, sizeof(rec->msg), fmt, ap);
+	va_end(ap);
+	/* The reason says what went wrong: when both do not fit, the message
+	 * is cut to keep it. */
+	const char *why = err > 0 ? strerrordesc_np(err) : NULL;
+	size_t wl = why ? strlen(why) : 0, cap = sizeof(rec->msg);
+	if (why && n >= 0 && cap >= wl + 3) {
+		size_t at = (size_t)n < cap - wl - 3 ? (size_t)n : cap - wl - 3;
+		memcpy(rec->msg + at, ": ", 2);
+		memcpy(rec->msg + at + 2, why, wl + 1);
+	}
+	return -err;
+}
+
+scm_error *container_record_error(const void *buf, size_t len, int code)
+{
+	struct launch_record r;
+	memset(&r, 0, sizeof(r));
+	memcpy(&r, buf, len < sizeof(r) ? len : sizeof(r));
+	r.where[sizeof(r.where) - 1] = 0;
+	r.msg[sizeof(r.msg) - 1] = 0;
+	if (len < sizeof(r.where)) /* not a record: what came, as text */
+		return scm_error_new(code, NULL, "%.*s", (int)len, (const char *)buf);
+	return scm_error_new(code, r.where[0] ? r.where : NULL, "%s", r.msg);
 }
 
 int container_launch_fd(const container *c)
@@ -543,37 +579,39 @@ int container_launch_fd(const container *c)
 	return c->launching ? c->launch_fd : -1;
 }
 
-int container_start_finish(container *c, char **ret_errmsg)
+int container_start_finish(container *c, scm_error **ret_err)
 {
 	if (!c->launching)
 		return 0;
 	for (;;) {
-		ssize_t n = read(c->launch_fd, c->launch_msg + c->launch_got,
-				 sizeof(c->launch_msg) - 1 - c->launch_got);
+		ssize_t n = read(c->launch_fd, c->launch_rec + c->launch_got,
+				 sizeof(c->launch_rec) - c->launch_got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return -EAGAIN;
-		if (n > 0 && (c->launch_got += (size_t)n) < sizeof(c->launch_msg) - 1)
+		if (n > 0 && (c->launch_got += (size_t)n) < sizeof(c->launch_rec))
 			continue;
-		break; /* EOF, an error, or as much text as we keep */
+		break; /* EOF, an error, or the whole record */
 	}
 	c->launching = false;
 	c->launch_fd = safe_close(c->launch_fd);
-	c->launch_msg[c->launch_got] = 0;
-	if (c->launch_got)
-		return fail_msg(ret_errmsg, -EIO, "container setup: %s", c->launch_msg);
+	if (c->launch_got) {
+		scm_error *e = container_record_error(c->launch_rec, c->launch_got, -EIO);
+		scm_error_push(ret_err, scm_error_wrap(e, -EIO, SCM_HERE, "container setup"));
+		return -EIO;
+	}
 	return 0;
 }
 
 int container_start(const container_spec *spec, const container_opts *opts, container **ret,
-		    char **ret_errmsg)
+		    scm_error **ret_err)
 {
 	container *c = NULL;
-	int r = container_start_begin(spec, opts, &c, ret_errmsg);
+	int r = container_start_begin(spec, opts, &c, ret_err);
 	if (r != 0)
 		return r;
-	while ((r = container_start_finish(c, ret_errmsg)) == -EAGAIN) {
+	while ((r = container_start_finish(c, ret_err)) == -EAGAIN) {
 		struct pollfd pfd = {.fd = c->launch_fd, .events = POLLIN};
 		(void)poll(&pfd, 1, -1);
 	}

@@ -16,6 +16,7 @@
 
 #include "launch-internal.h"
 #include "spec-internal.h"
+#include "scm-internal/error.h"
 
 const char *container_id(const container *c)
 {
@@ -173,7 +174,7 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 		return r;
 	}
 	if (pid == 0) {
-		char msg[512];
+		struct launch_record rec;
 		for (int k = 0; k < CG_COUNT; k++)
 			if (procs[k] >= 0)
 				(void)!write(procs[k], "0", 1);
@@ -185,8 +186,8 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 		close_all_but(keep, ELEMENTSOF(keep));
 		(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		if (enter_namespaces(c) < 0) {
-			snprintf(msg, sizeof(msg), "setns: %s", strerror(errno));
-			(void)!write(p.err_pipe[1], msg, strlen(msg));
+			launch_note(&rec, errno, "setns");
+			launch_report_record(p.err_pipe[1], &rec);
 			_exit(126);
 		}
 		/* The pid namespace applies to children: fork once more and
@@ -198,8 +199,8 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 			 * mount) by killing our parent: we go with it. */
 			pid_t parent = getppid(); /* 0: it is outside our pid namespace */
 			(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-			if (sandbox_enter(&p, msg, sizeof(msg)) < 0) {
-				(void)!write(p.err_pipe[1], msg, strlen(msg));
+			if (sandbox_enter(&p, &rec) < 0) {
+				launch_report_record(p.err_pipe[1], &rec);
 				_exit(126);
 			}
 			/* Taking the container's ids (a user namespace mapped
@@ -226,27 +227,26 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 }
 
 int container_exec(container *c, char *const *argv, int stdin_fd, int stdout_fd, int stderr_fd,
-		   pid_t *ret_pid, char **ret_errmsg)
+		   pid_t *ret_pid, scm_error **ret_err)
 {
 	pid_t pid;
 	int fd, r = container_exec_begin(c, argv, stdin_fd, stdout_fd, stderr_fd, &pid, &fd);
 	if (r < 0)
 		return r;
-	char msg[512];
+	char rec[CONTAINER_RECORD_SIZE];
 	ssize_t n;
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		(void)poll(&pfd, 1, -1);
-		n = read(fd, msg, sizeof(msg) - 1);
+		n = read(fd, rec, sizeof(rec));
 		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
 			break;
 	}
 	close(fd);
 	if (n > 0) {
-		msg[n] = 0;
 		(void)waitpid(pid, NULL, 0);
-		if (ret_errmsg)
-			(void)asprintf(ret_errmsg, "exec: %s", msg);
+		scm_error *e = container_record_error(rec, (size_t)n, -EIO);
+		scm_error_push(ret_err, scm_error_wrap(e, -EIO, SCM_HERE, "exec"));
 		return -EIO;
 	}
 	*ret_pid = pid;

@@ -22,17 +22,8 @@
 #include "launch-internal.h"
 #include "spec-internal.h"
 
-static int fail(char *buf, size_t len, int err, const char *fmt, ...) _printf_(4, 5);
-static int fail(char *buf, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	if (n >= 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, ": %s", strerrordesc_np(err));
-	return -err;
-}
+/* Fills the child's error record (where and what) and returns -err. */
+#define fail(e, err, ...) launch_note((e), (err), __VA_ARGS__)
 
 static int setattr_fd(int fd, unsigned flags, uint64_t set)
 {
@@ -143,34 +134,34 @@ static int make_target(const rootfs_ctx *x, const char *dest, bool file, int *re
 	return 0;
 }
 
-static int fail_target(char *e, size_t el, int err, const char *dest)
+static int fail_target(struct launch_record *e, int err, const char *dest)
 {
 	if (err == ELOOP)
-		return fail(e, el, err, "mount point %s: a link on the way leads nowhere inside the "
+		return fail(e, err, "mount point %s: a link on the way leads nowhere inside the "
 				  "root, and nothing is created through a link", dest);
-	return fail(e, el, err, "mount point %s", dest);
+	return fail(e, err, "mount point %s", dest);
 }
 
 /* A host path (the runtime's to name) bound at dest inside the root. The
  * clone gets its attributes before it is attached, so it is never visible
  * writable or with devices for a moment. */
 static int bind(const rootfs_ctx *x, const char *src, const char *dest, bool rec, uint64_t attrs,
-		char *e, size_t el)
+		struct launch_record *e)
 {
 	_cleanup_close_ int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src,
 						OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
 							(rec ? AT_RECURSIVE : 0));
 	struct stat st;
 	if (tree < 0 || fstat(tree, &st) < 0)
-		return fail(e, el, errno, "bind %s", src);
+		return fail(e, errno, "bind %s", src);
 	_cleanup_close_ int tfd = -1;
 	int r = make_target(x, dest, !S_ISDIR(st.st_mode), &tfd);
 	if (r < 0)
-		return fail_target(e, el, -r, dest);
+		return fail_target(e, -r, dest);
 	if (attrs && setattr_fd(tree, rec ? AT_RECURSIVE : 0, attrs) < 0)
-		return fail(e, el, errno, "mount_setattr %s", dest);
+		return fail(e, errno, "mount_setattr %s", dest);
 	if (attach(tree, tfd) < 0)
-		return fail(e, el, errno, "bind %s on %s", src, dest);
+		return fail(e, errno, "bind %s on %s", src, dest);
 	return 0;
 }
 
@@ -182,7 +173,7 @@ static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urand
  * refused there) of the host's. Read-only binds: the devices still read
  * and write (a read-only mount does not stop device I/O), but the inode
  * cannot be touched or chmod'ed (with a host node, the host's inode). */
-static int populate_dev(rootfs_ctx *x, int dev, bool can_mknod, char *e, size_t el)
+static int populate_dev(rootfs_ctx *x, int dev, bool can_mknod, struct launch_record *e)
 {
 	char src[64];
 	const dev_t numbers[] = {makedev(1, 3), makedev(1, 5), makedev(1, 7),
@@ -193,26 +184,26 @@ static int populate_dev(rootfs_ctx *x, int dev, bool can_mknod, char *e, size_t 
 		const char *n = dev_nodes[i];
 		int fd = openat(dev, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 		if (fd < 0)
-			return fail(e, el, errno, "create /dev/%s", n);
+			return fail(e, errno, "create /dev/%s", n);
 		close(fd);
 		_cleanup_close_ int t = openat(dev, n, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (t < 0)
-			return fail(e, el, errno, "open /dev/%s", n);
+			return fail(e, errno, "open /dev/%s", n);
 		if (can_mknod) {
 			if ((r = priv_fs(x)) < 0)
-				return fail(e, el, -r, "private tmpfs");
+				return fail(e, -r, "private tmpfs");
 			if (mknodat(x->priv, n, S_IFCHR | 0666, numbers[i]) < 0 ||
 			    fchmodat(x->priv, n, 0666, 0) < 0)
-				return fail(e, el, errno, "mknod /dev/%s", n);
+				return fail(e, errno, "mknod /dev/%s", n);
 			if ((r = graft(x, n, t, attrs)) < 0)
-				return fail(e, el, -r, "bind /dev/%s", n);
+				return fail(e, -r, "bind /dev/%s", n);
 			continue;
 		}
 		snprintf(src, sizeof(src), "/dev/%s", n);
 		_cleanup_close_ int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src,
 							OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (tree < 0 || setattr_fd(tree, 0, attrs) < 0 || attach(tree, t) < 0)
-			return fail(e, el, errno, "bind %s", src);
+			return fail(e, errno, "bind %s", src);
 	}
 	static const char *const links[][2] = {
 		{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"},
@@ -221,14 +212,14 @@ static int populate_dev(rootfs_ctx *x, int dev, bool can_mknod, char *e, size_t 
 	};
 	for (size_t i = 0; i < ELEMENTSOF(links); i++)
 		if (symlinkat(links[i][0], dev, links[i][1]) < 0 && errno != EEXIST)
-			return fail(e, el, errno, "symlink /dev/%s", links[i][1]);
+			return fail(e, errno, "symlink /dev/%s", links[i][1]);
 	(void)mkdirat(dev, "pts", 0755);
 	if (mkdirat(dev, "shm", 01777) == 0)
 		(void)fchmodat(dev, "shm", 01777, 0);
 	return 0;
 }
 
-static int do_mount(rootfs_ctx *x, const launch_plan *p, const container_mount *m, char *e, size_t el)
+static int do_mount(rootfs_ctx *x, const launch_plan *p, const container_mount *m, struct launch_record *e)
 {
 	const char *t = m->type, *dest = m->destination;
 	unsigned long fl = m->flags & ~(MS_BIND | MS_REC);
@@ -241,10 +232,10 @@ static int do_mount(rootfs_ctx *x, const launch_plan *p, const container_mount *
 	bool is_dev = strcmp(t, "devpts") == 0 || (strcmp(t, "bind") == 0 && devices_allowed(p->spec));
 	fl |= MS_NOSUID | (is_dev ? 0 : MS_NODEV);
 	if (strcmp(t, "bind") == 0)
-		return bind(x, m->source, dest, m->recursive, attrs_of(fl), e, el);
+		return bind(x, m->source, dest, m->recursive, attrs_of(fl), e);
 	_cleanup_close_ int tfd = -1;
 	if ((r = make_target(x, dest, false, &tfd)) < 0)
-		return fail_target(e, el, -r, dest);
+		return fail_target(e, -r, dest);
 	fdpath(tp, tfd);
 	if (strcmp(t, "cgroup") == 0 || strcmp(t, "cgroup2") == 0) {
 		/* Best effort: a cgroup view is a convenience, not isolation. */
@@ -281,15 +272,15 @@ static int do_mount(rootfs_ctx *x, const launch_plan *p, const container_mount *
 	}
 	if (strcmp(t, "mqueue") == 0 && p->userns)
 		return 0; /* not ours to mount rootless; the directory stays */
-	return fail(e, el, r, "mount %s on %s", t, dest);
+	return fail(e, r, "mount %s on %s", t, dest);
 mounted:
 	if (strcmp(t, "tmpfs") == 0 && strcmp(dest, "/dev") == 0) {
 		/* The fd is the directory under the mount; resolving again
 		 * lands on the new tmpfs. */
 		_cleanup_close_ int dev = -1;
 		if ((r = rootfs_open(x->root, dest, &dev)) < 0)
-			return fail(e, el, -r, "open %s", dest);
-		return populate_dev(x, dev, !p->userns, e, el);
+			return fail(e, -r, "open %s", dest);
+		return populate_dev(x, dev, !p->userns, e);
 	}
 	return 0;
 }
@@ -297,7 +288,7 @@ mounted:
 /* A masked path shows an empty read-only file or directory of the
  * container's own private tmpfs: never a host inode (a bind of the host's
  * /dev/null let a container chmod or touch it). */
-static int mask(rootfs_ctx *x, const char *path, char *e, size_t el)
+static int mask(rootfs_ctx *x, const char *path, struct launch_record *e)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
@@ -305,22 +296,22 @@ static int mask(rootfs_ctx *x, const char *path, char *e, size_t el)
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0 || fstat(fd, &st) < 0)
-		return fail(e, el, r < 0 ? -r : errno, "mask %s", path);
+		return fail(e, r < 0 ? -r : errno, "mask %s", path);
 	r = graft(x, S_ISDIR(st.st_mode) ? "empty.d" : "empty", fd,
 		  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (r < 0)
-		return fail(e, el, -r, "mask %s", path);
+		return fail(e, -r, "mask %s", path);
 	return 0;
 }
 
-static int make_readonly(rootfs_ctx *x, const char *path, char *e, size_t el)
+static int make_readonly(rootfs_ctx *x, const char *path, struct launch_record *e)
 {
 	_cleanup_close_ int fd = -1;
 	int r = rootfs_open(x->root, path, &fd);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
-		return fail(e, el, -r, "read-only %s", path);
+		return fail(e, -r, "read-only %s", path);
 	_cleanup_close_ int tree = (int)syscall(SYS_open_tree, fd, "",
 						OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
 							AT_EMPTY_PATH);
@@ -328,7 +319,7 @@ static int make_readonly(rootfs_ctx *x, const char *path, char *e, size_t el)
 	    setattr_fd(tree, AT_RECURSIVE,
 		       MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0 ||
 	    attach(tree, fd) < 0)
-		return fail(e, el, errno, "read-only %s", path);
+		return fail(e, errno, "read-only %s", path);
 	return 0;
 }
 
@@ -346,12 +337,12 @@ static bool in_list(const char *const *v, const char *s)
  * directory of the private tmpfs, so reading it fails with EACCES rather
  * than reading empty. The last component is not followed: a link there
  * points at what is hidden anyway, or outside what the view shows. */
-static int hide(rootfs_ctx *x, const char *path, char *e, size_t el)
+static int hide(rootfs_ctx *x, const char *path, struct launch_record *e)
 {
 	const char *slash = strrchr(path, '/');
 	char dir[4096];
 	if (!slash || slash[1] == 0 || (size_t)(slash - path) >= sizeof(dir))
-		return fail(e, el, EINVAL, "hide %s", path);
+		return fail(e, EINVAL, "hide %s", path);
 	memcpy(dir, path, (size_t)(slash - path));
 	dir[slash - path] = 0;
 	_cleanup_close_ int parent = -1, fd = -1;
@@ -359,17 +350,17 @@ static int hide(rootfs_ctx *x, const char *path, char *e, size_t el)
 	if (r == -ENOENT)
 		return 0; /* gone since the plan */
 	if (r < 0)
-		return fail(e, el, -r, "hide %s", path);
+		return fail(e, -r, "hide %s", path);
 	struct stat st;
 	if ((fd = openat(parent, slash + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? 0 : fail(e, el, errno, "hide %s", path);
+		return errno == ENOENT ? 0 : fail(e, errno, "hide %s", path);
 	if (fstat(fd, &st) < 0)
-		return fail(e, el, errno, "hide %s", path);
+		return fail(e, errno, "hide %s", path);
 	if (S_ISLNK(st.st_mode))
 		return 0;
 	r = graft(x, S_ISDIR(st.st_mode) ? "hidden.d" : "hidden", fd,
 		  RO_NOSUID_NODEV | MOUNT_ATTR_NOEXEC);
-	return r < 0 ? fail(e, el, -r, "hide %s", path) : 0;
+	return r < 0 ? fail(e, -r, "hide %s", path) : 0;
 }
 
 /* The quick path's root (docs/containers.md, "Host view"), on the small
@@ -379,7 +370,7 @@ static int hide(rootfs_ctx *x, const char *path, char *e, size_t el)
  * runtime's own tree. The tmpfs turns read-only once everything is
  * mounted. The host paths are ours to name; every target is resolved
  * beneath the root fd like any other. */
-static int quick_root(rootfs_ctx *x, const launch_plan *p, char *e, size_t el)
+static int quick_root(rootfs_ctx *x, const launch_plan *p, struct launch_record *e)
 {
 	static const char *const top[] = {"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"};
 	char host[64], link[4096];
@@ -395,24 +386,24 @@ static int quick_root(rootfs_ctx *x, const launch_plan *p, char *e, size_t el)
 				continue;
 			link[n] = 0;
 			if (symlinkat(link, x->root, top[i]) < 0)
-				return fail(e, el, errno, "symlink %s", host);
+				return fail(e, errno, "symlink %s", host);
 			continue;
 		}
-		if (S_ISDIR(st.st_mode) && (r = bind(x, host, host, true, RO_NOSUID_NODEV, e, el)) < 0)
+		if (S_ISDIR(st.st_mode) && (r = bind(x, host, host, true, RO_NOSUID_NODEV, e)) < 0)
 			return r;
 	}
 	/* Before the spec's mounts, which may cover part of it (scmd hides
 	 * its runtime directory when it lies in there); a tree under /tmp or
 	 * /run is covered by the private ones. */
-	if (p->self_tree && (r = bind(x, p->self_tree, p->self_tree, true, RO_NOSUID_NODEV, e, el)) < 0)
+	if (p->self_tree && (r = bind(x, p->self_tree, p->self_tree, true, RO_NOSUID_NODEV, e)) < 0)
 		return r;
 	for (char **m = p->etc_masks; m && *m; m++)
-		if ((r = hide(x, *m, e, el)) < 0)
+		if ((r = hide(x, *m, e)) < 0)
 			return r;
 	return 0;
 }
 
-static int setup(rootfs_ctx *x, const launch_plan *p, char *e, size_t el)
+static int setup(rootfs_ctx *x, const launch_plan *p, struct launch_record *e)
 {
 	const container_spec *s = p->spec;
 	const char *root = p->stage;
@@ -421,31 +412,31 @@ static int setup(rootfs_ctx *x, const launch_plan *p, char *e, size_t el)
 
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return fail(e, el, errno, "make / private");
+		return fail(e, errno, "make / private");
 	if (!s->root_path) {
 		/* Quick path: mount points only, on a tmpfs of its own. */
 		if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV,
 			  "mode=0755,size=64k,nr_inodes=1024") < 0)
-			return fail(e, el, errno, "tmpfs root on %s", root);
+			return fail(e, errno, "tmpfs root on %s", root);
 	} else if (mount(s->root_path, root, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return fail(e, el, errno, "bind %s", s->root_path);
+		return fail(e, errno, "bind %s", s->root_path);
 
 	/* From here on, every path inside the root is resolved beneath this
 	 * fd (the mount just made: it is opened after it). */
 	if ((x->root = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return fail(e, el, errno, "open %s", root);
+		return fail(e, errno, "open %s", root);
 	/* A bundle's rootfs may hold device nodes (a kmsg, a kvm): none
 	 * opens unless the spec's device rules allow devices, and then its
 	 * devices cgroup decides (docs: "Devices"). No setuid bit counts. */
 	if (s->root_path &&
 	    setattr_fd(x->root, AT_RECURSIVE,
 		       MOUNT_ATTR_NOSUID | (devices_allowed(s) ? 0 : MOUNT_ATTR_NODEV)) < 0)
-		return fail(e, el, errno, "nodev %s", root);
-	if (!s->root_path && (r = quick_root(x, p, e, el)) < 0)
+		return fail(e, errno, "nodev %s", root);
+	if (!s->root_path && (r = quick_root(x, p, e)) < 0)
 		return r;
 
 	for (size_t i = 0; i < s->n_mounts; i++)
-		if ((r = do_mount(x, p, &s->mounts[i], e, el)) < 0)
+		if ((r = do_mount(x, p, &s->mounts[i], e)) < 0)
 			return r;
 	/* Read-only, so the container cannot chmod, chown or rename the host's
 	 * socket inode: scmd's endpoint is a directory of its own holding
@@ -455,8 +446,7 @@ static int setup(rootfs_ctx *x, const launch_plan *p, char *e, size_t el)
 		char dest[sizeof(CONTAINER_ENDPOINT_PATH)] = CONTAINER_ENDPOINT_PATH;
 		if (p->endpoint_dir)
 			*strrchr(dest, '/') = 0;
-		if ((r = bind(x, p->opts->endpoint, dest, false, RO_NOSUID_NODEV | MOUNT_ATTR_NOEXEC, e,
-			      el)) < 0)
+		if ((r = bind(x, p->opts->endpoint, dest, false, RO_NOSUID_NODEV | MOUNT_ATTR_NOEXEC, e)) < 0)
 			return r;
 	}
 	/* Default masks and read-only paths always apply; the spec's add
@@ -467,43 +457,43 @@ static int setup(rootfs_ctx *x, const launch_plan *p, char *e, size_t el)
 		for (size_t i = 0; v && v[i]; i++) {
 			if (pass && in_list(container_default_masked_paths(), v[i]))
 				continue;
-			if ((r = mask(x, v[i], e, el)) < 0)
+			if ((r = mask(x, v[i], e)) < 0)
 				return r;
 		}
 		v = pass ? (const char *const *)s->readonly_paths : container_default_readonly_paths();
 		for (size_t i = 0; v && v[i]; i++) {
 			if (pass && in_list(container_default_readonly_paths(), v[i]))
 				continue;
-			if ((r = make_readonly(x, v[i], e, el)) < 0)
+			if ((r = make_readonly(x, v[i], e)) < 0)
 				return r;
 		}
 	}
 	if (x->priv_attached && umount2(fdpath(target, x->priv), MNT_DETACH) < 0)
-		return fail(e, el, errno, "detach the private tmpfs");
+		return fail(e, errno, "detach the private tmpfs");
 	x->priv = safe_close(x->priv);
 	if ((!s->root_path || s->root_readonly) && setattr_fd(x->root, 0, MOUNT_ATTR_RDONLY) < 0)
-		return fail(e, el, errno, "read-only root");
+		return fail(e, errno, "read-only root");
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
-		return fail(e, el, errno, "sethostname");
+		return fail(e, errno, "sethostname");
 
 	/* pivot_root(".", ".") stacks the old root under the new one; the
 	 * detach then drops every host mount from this namespace. */
 	if (fchdir(x->root) < 0)
-		return fail(e, el, errno, "chdir %s", root);
+		return fail(e, errno, "chdir %s", root);
 	x->root = safe_close(x->root);
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return fail(e, el, errno, "pivot_root %s", root);
+		return fail(e, errno, "pivot_root %s", root);
 	if (umount2(".", MNT_DETACH) < 0)
-		return fail(e, el, errno, "detach the old root");
+		return fail(e, errno, "detach the old root");
 	if (chdir("/") < 0)
-		return fail(e, el, errno, "chdir /");
+		return fail(e, errno, "chdir /");
 	return 0;
 }
 
-int rootfs_setup(const launch_plan *p, char *e, size_t el)
+int rootfs_setup(const launch_plan *p, struct launch_record *e)
 {
 	rootfs_ctx x = {.root = -1, .priv = -1};
-	int r = setup(&x, p, e, el);
+	int r = setup(&x, p, e);
 	safe_close(x.root);
 	safe_close(x.priv);
 	return r;

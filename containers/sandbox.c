@@ -12,6 +12,7 @@
 
 #include "launch-internal.h"
 #include "spec-internal.h"
+#include "scm-internal/error.h"
 
 container_sandbox *container_sandbox_new(void)
 {
@@ -39,7 +40,7 @@ container_sandbox *container_sandbox_free(container_sandbox *sb)
 }
 
 static int parse_syscall_list(json_object *o, const char *key, const char *path, char ***out,
-			      char **err)
+			      scm_error **err)
 {
 	char p[JPATH_MAX], q[JPATH_MAX];
 	int r = jget_strv(o, key, path, out, err);
@@ -52,7 +53,7 @@ static int parse_syscall_list(json_object *o, const char *key, const char *path,
 	return 0;
 }
 
-static int parse_sb(json_object *root, container_sandbox *sb, char **err)
+static int parse_sb(json_object *root, container_sandbox *sb, scm_error **err)
 {
 	static const char *const keys[] = {"syscalls", "capabilities", "mounts", "network",
 					   "memory", "pids", "cpu", "log", NULL};
@@ -127,9 +128,9 @@ static int parse_sb(json_object *root, container_sandbox *sb, char **err)
 	return 0;
 }
 
-int container_sandbox_parse(const char *json, size_t len, container_sandbox **ret, char **ret_errmsg)
+int container_sandbox_parse(const char *json, size_t len, container_sandbox **ret, scm_error **ret_err)
 {
-	_cleanup_free_ char *err = NULL;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	_cleanup_(container_sandbox_freep) container_sandbox *sb = container_sandbox_new();
 	if (!sb)
 		return -ENOMEM;
@@ -147,8 +148,7 @@ int container_sandbox_parse(const char *json, size_t len, container_sandbox **re
 		r = parse_sb(root, sb, &err);
 	json_object_put(root);
 	if (r) {
-		if (ret_errmsg)
-			*ret_errmsg = TAKE_PTR(err);
+		scm_error_push(ret_err, TAKE_PTR(err));
 		return r;
 	}
 	*ret = TAKE_PTR(sb);
@@ -256,20 +256,9 @@ int container_sandbox_apply(container_spec *s, const container_sandbox *sb)
 	return 0;
 }
 
-static int deny(char **err, const char *fmt, ...) _printf_(2, 3);
-static int deny(char **err, const char *fmt, ...)
-{
-	if (err && !*err) {
-		va_list ap;
-		va_start(ap, fmt);
-		if (vasprintf(err, fmt, ap) < 0)
-			*err = NULL;
-		va_end(ap);
-	}
-	return CONTAINER_E_DENIED;
-}
+#define deny(err, ...) ctr_fail((err), CONTAINER_E_DENIED, __VA_ARGS__)
 
-static int check_limit(int64_t spec, int64_t sb, const char *field, char **err)
+static int check_limit(int64_t spec, int64_t sb, const char *field, scm_error **err)
 {
 	if (sb <= 0)
 		return 0;
@@ -281,15 +270,7 @@ static int check_limit(int64_t spec, int64_t sb, const char *field, char **err)
 	return 0;
 }
 
-static bool strv_contains(char *const *v, const char *s)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		if (strcmp(v[i], s) == 0)
-			return true;
-	return false;
-}
-
-int container_sandbox_check(const container_spec *s, const container_sandbox *sb, char **err)
+int container_sandbox_check(const container_spec *s, const container_sandbox *sb, scm_error **err)
 {
 	static const char *const set_names[] = {"bounding", "effective", "permitted",
 						"inheritable", "ambient"};

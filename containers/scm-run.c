@@ -68,6 +68,15 @@ static char *read_arg(const char *arg)
 }
 
 /* --exec: what `scmctl container exec` does, for tests. */
+/* A chain on one line, as scm-run has always said it. */
+static const char *errtext(const scm_error *e)
+{
+	static char *t;
+	free(t);
+	t = scm_error_text(e);
+	return t ? t : "out of memory";
+}
+
 static int exec_into(container *ct, const char *cmd)
 {
 	_cleanup_free_ char *copy = strdup(cmd);
@@ -77,14 +86,14 @@ static int exec_into(container *ct, const char *cmd)
 	     w = strtok_r(NULL, " ", &save))
 		argv[n++] = w;
 	argv[n] = NULL;
-	_cleanup_free_ char *err = NULL;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	pid_t pid;
 	int status = 0, r = n ? container_exec(ct, argv, -1, -1, -1, &pid, &err) : -EINVAL;
 	if (r == 0)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	else
-		fprintf(stderr, "scm-run: %s\n", err ? err : strerror(-r));
+		fprintf(stderr, "scm-run: %s\n", err ? errtext(err) : strerror(-r));
 	int ignored;
 	container_stop(ct, 1000, &ignored);
 	container_free(ct);
@@ -146,14 +155,14 @@ int main(int argc, char **argv)
 
 	_cleanup_(spec_freep) container_spec *spec = NULL;
 	_cleanup_(sandbox_freep) container_sandbox *sb = NULL;
-	_cleanup_free_ char *err = NULL;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	int r;
 	if (bundle)
 		r = container_spec_load(bundle, &spec, &err);
 	else
 		r = container_spec_quick(argv + optind, &spec);
 	if (r != 0) {
-		fprintf(stderr, "scm-run: %s\n", err ? err : strerror(r < 0 ? -r : EINVAL));
+		fprintf(stderr, "scm-run: %s\n", err ? errtext(err) : strerror(r < 0 ? -r : EINVAL));
 		return 125;
 	}
 	if (sandbox_arg) {
@@ -163,12 +172,12 @@ int main(int argc, char **argv)
 			return 125;
 		}
 		if ((r = container_sandbox_parse(json, strlen(json), &sb, &err)) != 0) {
-			fprintf(stderr, "scm-run: --profile-sandbox: %s\n", err ? err : strerror(-r));
+			fprintf(stderr, "scm-run: --profile-sandbox: %s\n", err ? errtext(err) : strerror(-r));
 			return 125;
 		}
 		if ((r = container_sandbox_apply(spec, sb)) < 0 ||
 		    (r = container_sandbox_check(spec, sb, &err)) != 0) {
-			fprintf(stderr, "scm-run: %s\n", err ? err : strerror(-r));
+			fprintf(stderr, "scm-run: %s\n", err ? errtext(err) : strerror(-r));
 			return 125;
 		}
 		opts.sandbox = sb;
@@ -198,7 +207,7 @@ int main(int argc, char **argv)
 	container *ct = NULL;
 	r = container_start(spec, &opts, &ct, &err);
 	if (r != 0) {
-		fprintf(stderr, "scm-run: %s\n", err ? err : strerror(r < 0 ? -r : EINVAL));
+		fprintf(stderr, "scm-run: %s\n", err ? errtext(err) : strerror(r < 0 ? -r : EINVAL));
 		return 125;
 	}
 	int status = 0, timeout = -1;

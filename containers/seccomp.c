@@ -78,14 +78,6 @@ static uint32_t to_action(int action, int errno_ret)
 	return SCMP_ACT_KILL_PROCESS;
 }
 
-static bool strv_has(char *const *v, const char *s)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		if (strcmp(v[i], s) == 0)
-			return true;
-	return false;
-}
-
 /* The canonical text of everything that shapes the filter: the cache key. */
 static char *rules_text(const container_spec *spec, const container_sandbox *sb)
 {
@@ -150,7 +142,7 @@ static int build(const container_spec *spec, const container_sandbox *sb, scmp_f
 		(void)add_rule(rules, &n, spec->seccomp_rules[i].name,
 			       to_action(spec->seccomp_rules[i].action, spec->seccomp_rules[i].errno_ret));
 	for (const char *const *d = default_denied; *d; d++) {
-		bool allowed = sb ? strv_has(sb->syscalls_allowed, *d) : false;
+		bool allowed = sb ? strv_contains(sb->syscalls_allowed, *d) : false;
 		if (!sb)
 			for (size_t i = 0; i < spec->n_seccomp_rules; i++)
 				allowed |= strcmp(spec->seccomp_rules[i].name, *d) == 0 &&
@@ -337,7 +329,7 @@ static int compile(const container_spec *spec, const container_sandbox *sb, sc_f
 }
 
 int seccomp_prepare(const container_spec *spec, const container_sandbox *sb, const char *cache_dir,
-		    const sc_filter **ret, char **ret_errmsg)
+		    const sc_filter **ret, scm_error **ret_err)
 {
 	_cleanup_free_ char *text = rules_text(spec, sb);
 	if (!text)
@@ -354,8 +346,7 @@ int seccomp_prepare(const container_spec *spec, const container_sandbox *sb, con
 	if (!cache_dir || cache_read(cache_dir, h, text, &f) < 0) {
 		r = compile(spec, sb, &f);
 		if (r < 0) {
-			if (ret_errmsg)
-				(void)asprintf(ret_errmsg, "seccomp: compiling the filter: %s",
+			ctr_fail(ret_err, r, "seccomp: compiling the filter: %s",
 					       strerror(-r));
 			goto out;
 		}

@@ -8,31 +8,42 @@
 
 #include "spec-internal.h"
 
-static int vfail(char **err, int code, const char *path, const char *fmt, va_list ap)
+int ctr_fail_at(scm_error **err, const char *where, int code, const char *fmt, ...)
 {
 	if (err && !*err) {
-		char msg[512];
-		vsnprintf(msg, sizeof(msg), fmt, ap);
-		if (asprintf(err, "%s: %s", path && *path ? path : "/", msg) < 0)
-			*err = NULL;
+		va_list ap;
+		va_start(ap, fmt);
+		*err = scm_error_newv(code, where, fmt, ap);
+		va_end(ap);
 	}
 	return code;
 }
 
-int jfail(char **err, const char *path, const char *fmt, ...)
+static int vfail(scm_error **err, const char *where, int code, const char *path, const char *fmt, va_list ap)
+{
+	if (err && !*err) {
+		_cleanup_free_ char *msg = NULL;
+		if (vasprintf(&msg, fmt, ap) < 0)
+			msg = NULL;
+		*err = scm_error_new(code, where, "%s: %s", path && *path ? path : "/", msg ? msg : "out of memory");
+	}
+	return code;
+}
+
+int jfail_at(scm_error **err, const char *where, const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vfail(err, CONTAINER_E_SPEC, path, fmt, ap);
+	int r = vfail(err, where, CONTAINER_E_SPEC, path, fmt, ap);
 	va_end(ap);
 	return r;
 }
 
-int jfail_code(char **err, int code, const char *path, const char *fmt, ...)
+int jfail_code_at(scm_error **err, const char *where, int code, const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vfail(err, code, path, fmt, ap);
+	int r = vfail(err, where, code, path, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -73,7 +84,7 @@ static const char *type_word(json_type t)
 	return "?";
 }
 
-int jexpect_type(json_object *v, json_type t, const char *path, char **err)
+int jexpect_type(json_object *v, json_type t, const char *path, scm_error **err)
 {
 	if (json_object_get_type(v) != t)
 		return jfail(err, path, "expected %s, got %s", type_word(t),
@@ -81,24 +92,16 @@ int jexpect_type(json_object *v, json_type t, const char *path, char **err)
 	return 0;
 }
 
-int jcheck_keys(json_object *obj, const char *path, const char *const *allowed, char **err)
+int jcheck_keys(json_object *obj, const char *path, const char *const *allowed, scm_error **err)
 {
 	char p[JPATH_MAX];
-	json_object_object_foreach(obj, key, val) {
-		(void)val;
-		bool ok = false;
-		for (const char *const *a = allowed; *a; a++)
-			if (strcmp(*a, key) == 0) {
-				ok = true;
-				break;
-			}
-		if (!ok)
-			return jfail(err, jpath_key(p, path, key), "unknown field");
-	}
+	const char *key = json_unknown_key(obj, allowed);
+	if (key)
+		return jfail(err, jpath_key(p, path, key), "unknown field");
 	return 0;
 }
 
-int jstring_value(json_object *v, const char *path, char **out, char **err)
+int jstring_value(json_object *v, const char *path, char **out, scm_error **err)
 {
 	int r = jexpect_type(v, json_type_string, path, err);
 	if (r)
@@ -115,7 +118,7 @@ int jstring_value(json_object *v, const char *path, char **out, char **err)
 }
 
 int jget_string(json_object *obj, const char *key, const char *path, bool required, char **out,
-		char **err)
+		scm_error **err)
 {
 	char p[JPATH_MAX];
 	json_object *v;
@@ -131,7 +134,7 @@ int jget_string(json_object *obj, const char *key, const char *path, bool requir
 	return 0;
 }
 
-int jget_bool(json_object *obj, const char *key, const char *path, bool *out, char **err)
+int jget_bool(json_object *obj, const char *key, const char *path, bool *out, scm_error **err)
 {
 	char p[JPATH_MAX];
 	json_object *v;
@@ -145,7 +148,7 @@ int jget_bool(json_object *obj, const char *key, const char *path, bool *out, ch
 }
 
 int jget_int(json_object *obj, const char *key, const char *path, bool required, int64_t min,
-	     int64_t max, int64_t *out, char **err)
+	     int64_t max, int64_t *out, scm_error **err)
 {
 	char p[JPATH_MAX];
 	json_object *v;
@@ -165,36 +168,7 @@ int jget_int(json_object *obj, const char *key, const char *path, bool required,
 	return 0;
 }
 
-char **strv_free(char **v)
-{
-	if (v)
-		for (char **p = v; *p; p++)
-			free(*p);
-	free(v);
-	return NULL;
-}
-
-size_t strv_length(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-char **strv_copy(char *const *v)
-{
-	size_t n = strv_length(v);
-	char **c = calloc(n + 1, sizeof(char *));
-	if (!c)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!(c[i] = strdup(v[i])))
-			return strv_free(c);
-	return c;
-}
-
-int jget_strv(json_object *obj, const char *key, const char *path, char ***out, char **err)
+int jget_strv(json_object *obj, const char *key, const char *path, char ***out, scm_error **err)
 {
 	char p[JPATH_MAX], q[JPATH_MAX];
 	json_object *v;

@@ -19,7 +19,7 @@ static const struct {
 	{"user", CONTAINER_NS_USER},
 };
 
-static int parse_namespaces(json_object *arr, const char *path, container_spec *s, char **err)
+static int parse_namespaces(json_object *arr, const char *path, container_spec *s, scm_error **err)
 {
 	static const char *const keys[] = {"type", "path", NULL};
 	char p[JPATH_MAX], q[JPATH_MAX];
@@ -52,7 +52,7 @@ static int parse_namespaces(json_object *arr, const char *path, container_spec *
 }
 
 static int parse_mappings(json_object *arr, const char *path, container_idmap **out, size_t *n_out,
-			  char **err)
+			  scm_error **err)
 {
 	static const char *const keys[] = {"containerID", "hostID", "size", NULL};
 	char p[JPATH_MAX];
@@ -85,7 +85,7 @@ static int parse_mappings(json_object *arr, const char *path, container_idmap **
 	return 0;
 }
 
-static int parse_resources(json_object *obj, const char *path, container_spec *s, char **err)
+static int parse_resources(json_object *obj, const char *path, container_spec *s, scm_error **err)
 {
 	static const char *const keys[] = {"memory", "pids", "cpu", "devices", NULL};
 	static const char *const mkeys[] = {"limit", NULL}, *const pkeys[] = {"limit", NULL};
@@ -182,7 +182,7 @@ static int parse_action(const char *a, int *ret)
 	return -EINVAL;
 }
 
-static int parse_seccomp(json_object *obj, const char *path, container_spec *s, char **err)
+static int parse_seccomp(json_object *obj, const char *path, container_spec *s, scm_error **err)
 {
 	static const char *const keys[] = {"defaultAction", "defaultErrnoRet", "architectures",
 					   "syscalls", NULL};
@@ -264,7 +264,7 @@ static int parse_seccomp(json_object *obj, const char *path, container_spec *s, 
 	return 0;
 }
 
-static int parse_paths(json_object *obj, const char *key, const char *path, char ***out, char **err)
+static int parse_paths(json_object *obj, const char *key, const char *path, char ***out, scm_error **err)
 {
 	char p[JPATH_MAX], q[JPATH_MAX];
 	int r = jget_strv(obj, key, path, out, err);
@@ -279,7 +279,7 @@ static int parse_paths(json_object *obj, const char *key, const char *path, char
 	return 0;
 }
 
-int spec_parse_linux(json_object *obj, const char *path, container_spec *s, char **err)
+int spec_parse_linux(json_object *obj, const char *path, container_spec *s, scm_error **err)
 {
 	static const char *const keys[] = {"namespaces", "uidMappings", "gidMappings", "resources",
 					   "seccomp", "maskedPaths", "readonlyPaths", NULL};
@@ -319,7 +319,7 @@ static bool id_mapped(const container_idmap *m, size_t n, uint32_t id)
 	return false;
 }
 
-static int check_overlaps(const container_idmap *m, size_t n, const char *path, char **err)
+static int check_overlaps(const container_idmap *m, size_t n, const char *path, scm_error **err)
 {
 	char p[JPATH_MAX];
 	for (size_t i = 0; i < n; i++)
@@ -337,7 +337,7 @@ static int check_overlaps(const container_idmap *m, size_t n, const char *path, 
 
 /* Mappings that can never work, whoever runs the container. Which ranges
  * the caller may map is checked at start (container_start). */
-int spec_check_mappings(const container_spec *s, char **err)
+int spec_check_mappings(const container_spec *s, scm_error **err)
 {
 	bool userns = s->namespaces & CONTAINER_NS_USER;
 	int r;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "spec-internal.h"
+#include "scm-internal/error.h"
 
 static const char *const rlimit_names[] = {
 	[RLIMIT_CPU] = "RLIMIT_CPU", [RLIMIT_FSIZE] = "RLIMIT_FSIZE",
@@ -29,7 +30,7 @@ static const char *const rlimit_names[] = {
 
 /* An absolute path without "." or ".." components: destinations are joined
  * onto the new root, and ".." would walk out of it. */
-static int check_abs_path(const char *s, const char *path, char **err)
+static int check_abs_path(const char *s, const char *path, scm_error **err)
 {
 	if (s[0] != '/')
 		return jfail(err, path, "\"%s\" is not an absolute path", s);
@@ -46,7 +47,7 @@ static int check_abs_path(const char *s, const char *path, char **err)
 	return 0;
 }
 
-static int parse_caps(json_object *obj, const char *path, container_caps *caps, char **err)
+static int parse_caps(json_object *obj, const char *path, container_caps *caps, scm_error **err)
 {
 	static const char *const keys[] = {"bounding", "effective", "permitted", "inheritable",
 					   "ambient", NULL};
@@ -73,7 +74,7 @@ static int parse_caps(json_object *obj, const char *path, container_caps *caps, 
 	return 0;
 }
 
-static int parse_rlimits(json_object *arr, const char *path, container_spec *s, char **err)
+static int parse_rlimits(json_object *arr, const char *path, container_spec *s, scm_error **err)
 {
 	static const char *const keys[] = {"type", "hard", "soft", NULL};
 	char p[JPATH_MAX];
@@ -109,7 +110,7 @@ static int parse_rlimits(json_object *arr, const char *path, container_spec *s, 
 	return 0;
 }
 
-static int parse_process(json_object *obj, const char *path, container_spec *s, char **err)
+static int parse_process(json_object *obj, const char *path, container_spec *s, scm_error **err)
 {
 	static const char *const keys[] = {"terminal", "user", "args", "env", "cwd",
 					   "capabilities", "rlimits", "noNewPrivileges", NULL};
@@ -203,7 +204,7 @@ static const char *const data_options[] = {"mode=", "size=", "nr_inodes=", "newi
 static const char *const mount_types[] = {"bind", "proc", "tmpfs", "devpts", "mqueue",
 					  "sysfs", "cgroup", "cgroup2", NULL};
 
-static int parse_mount_options(char **opts, const char *path, container_mount *m, char **err)
+static int parse_mount_options(char **opts, const char *path, container_mount *m, scm_error **err)
 {
 	char p[JPATH_MAX];
 	size_t datalen = 0;
@@ -238,7 +239,7 @@ static int parse_mount_options(char **opts, const char *path, container_mount *m
 }
 
 static int parse_mounts(json_object *arr, const char *path, const char *bundle, container_spec *s,
-			char **err)
+			scm_error **err)
 {
 	static const char *const keys[] = {"destination", "type", "source", "options", NULL};
 	char p[JPATH_MAX], q[JPATH_MAX];
@@ -296,7 +297,7 @@ static int parse_mounts(json_object *arr, const char *path, const char *bundle, 
 }
 
 /* "a, b,c" -> {"a","b","c"}; empty items are an error. */
-static int parse_comma_list(json_object *v, const char *path, char ***out, char **err)
+static int parse_comma_list(json_object *v, const char *path, char ***out, scm_error **err)
 {
 	_cleanup_free_ char *s = NULL;
 	int r = jstring_value(v, path, &s, err);
@@ -338,7 +339,7 @@ static int parse_comma_list(json_object *v, const char *path, char ***out, char 
 	return 0;
 }
 
-static int parse_annotations(json_object *obj, const char *path, container_spec *s, char **err)
+static int parse_annotations(json_object *obj, const char *path, container_spec *s, scm_error **err)
 {
 	char p[JPATH_MAX];
 	int r = jexpect_type(obj, json_type_object, path, err);
@@ -361,7 +362,7 @@ static int parse_annotations(json_object *obj, const char *path, container_spec 
 }
 
 static int parse_root(json_object *obj, const char *path, const char *bundle, container_spec *s,
-		      char **err)
+		      scm_error **err)
 {
 	static const char *const keys[] = {"path", "readonly", NULL};
 	char p[JPATH_MAX];
@@ -392,11 +393,11 @@ static int parse_root(json_object *obj, const char *path, const char *bundle, co
 }
 
 int container_spec_parse(const char *json, size_t len, const char *bundle, container_spec **ret,
-			 char **ret_errmsg)
+			 scm_error **ret_err)
 {
 	static const char *const keys[] = {"ociVersion", "process", "root", "hostname",
 					   "mounts", "linux", "annotations", NULL};
-	_cleanup_free_ char *err = NULL;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	_cleanup_(container_spec_freep) container_spec *s = calloc(1, sizeof(*s));
 	json_object *v;
 	int r;
@@ -473,9 +474,8 @@ int container_spec_parse(const char *json, size_t len, const char *bundle, conta
 fail_put:
 	json_object_put(root);
 fail:
-	if (r < 0 && !err)
-		(void)asprintf(&err, "config.json: %s", strerror(-r));
-	if (ret_errmsg)
-		*ret_errmsg = TAKE_PTR(err);
+	if (r < 0)
+		ctr_fail(&err, r, "config.json: %s", strerror(-r));
+	scm_error_push(ret_err, TAKE_PTR(err));
 	return r;
 }

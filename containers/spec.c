@@ -48,13 +48,12 @@ container_spec *container_spec_free(container_spec *s)
 
 #define CONFIG_MAX (4u << 20)
 
-int container_spec_load(const char *bundle, container_spec **ret, char **ret_errmsg)
+int container_spec_load(const char *bundle, container_spec **ret, scm_error **ret_err)
 {
 	char abs[PATH_MAX];
 	if (!realpath(bundle, abs)) {
 		int r = -errno;
-		if (ret_errmsg)
-			(void)asprintf(ret_errmsg, "%s: %s", bundle, strerror(-r));
+		ctr_fail(ret_err, r == -ENOENT || r == -ENOTDIR ? CONTAINER_E_ROOTFS : r, "%s: %s", bundle, strerror(-r));
 		return r == -ENOENT || r == -ENOTDIR ? CONTAINER_E_ROOTFS : r;
 	}
 	_cleanup_free_ char *path = NULL;
@@ -68,8 +67,7 @@ int container_spec_load(const char *bundle, container_spec **ret, char **ret_err
 			r = -EINVAL;
 		else if (fd >= 0 && st.st_size > CONFIG_MAX)
 			r = -EFBIG;
-		if (ret_errmsg)
-			(void)asprintf(ret_errmsg, "%s: %s", path, strerror(-r));
+		ctr_fail(ret_err, CONTAINER_E_SPEC, "%s: %s", path, strerror(-r));
 		return CONTAINER_E_SPEC;
 	}
 	_cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
@@ -85,7 +83,7 @@ int container_spec_load(const char *bundle, container_spec **ret, char **ret_err
 		got += (size_t)n;
 	}
 	buf[got] = 0;
-	return container_spec_parse(buf, got, abs, ret, ret_errmsg);
+	return container_spec_parse(buf, got, abs, ret, ret_err);
 }
 
 static const char *const default_masked[] = {

@@ -12,6 +12,7 @@
 
 #include "container.h"
 #include "scm/macro.h"
+#include "spec-internal.h"
 
 #define ID_LIMIT 4294967295ull /* (uid_t)-1: not an id */
 
@@ -88,7 +89,7 @@ int container_subid_find(const char *text, size_t len, const char *user, uid_t u
 #define SUBID_FILE_MAX (1u << 20)
 
 static int find_in_file(const char *path, const char *user, uint32_t *start, uint32_t *count,
-			char **err)
+			scm_error **err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	struct stat st;
@@ -96,13 +97,11 @@ static int find_in_file(const char *path, const char *user, uint32_t *start, uin
 		if (errno == ENOENT)
 			return 1;
 		int r = -errno;
-		if (err)
-			(void)asprintf(err, "%s: %s", path, strerror(-r));
+		ctr_fail(err, r, "%s: %s", path, strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SUBID_FILE_MAX) {
-		if (err)
-			(void)asprintf(err, "%s: not a regular file of at most 1 MiB", path);
+		ctr_fail(err, -EINVAL, "%s: not a regular file of at most 1 MiB", path);
 		return -EINVAL;
 	}
 	_cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
@@ -121,20 +120,20 @@ static int find_in_file(const char *path, const char *user, uint32_t *start, uin
 	/* By name only: a lookup of the user's uid would load NSS modules
 	 * into the runtime. */
 	int r = container_subid_find(buf, got, user, (uid_t)-1, start, count);
-	if (r < 0 && err)
-		(void)asprintf(err, "%s: the line for \"%s\" is not NAME:START:COUNT with 0 < START and START+COUNT < 2^32",
+	if (r < 0)
+		ctr_fail(err, r, "%s: the line for \"%s\" is not NAME:START:COUNT with 0 < START and START+COUNT < 2^32",
 			       path, user);
 	return r;
 }
 
 int container_idrange_load(const char *subuid, const char *subgid, const char *user,
-			   container_idrange *ret, char **ret_errmsg)
+			   container_idrange *ret, scm_error **ret_err)
 {
 	container_idrange r = {0};
-	int k = find_in_file(subuid ? subuid : "/etc/subuid", user, &r.uid_start, &r.uid_count, ret_errmsg);
+	int k = find_in_file(subuid ? subuid : "/etc/subuid", user, &r.uid_start, &r.uid_count, ret_err);
 	if (k != 0)
 		return k;
-	k = find_in_file(subgid ? subgid : "/etc/subgid", user, &r.gid_start, &r.gid_count, ret_errmsg);
+	k = find_in_file(subgid ? subgid : "/etc/subgid", user, &r.gid_start, &r.gid_count, ret_err);
 	if (k != 0)
 		return k;
 	*ret = r;

@@ -1,65 +1,57 @@
 # policy/: profiles, merge, decisions, lint, explain (libscmpolicy.a), the
-# `scmctl policy` subcommands (scm/scmctl-policy.c), a standalone
+# `scmctl policy` subcommands (scm/scmctl/scmctl-policy.c), a standalone
 # scm-policy tool, unit tests, the profile fuzz target and the bench.
 
-POLICY_SRCS := jsonscan util names profile constraint idl store merge sandbox decide explain \
+POLICY_SRCS := jsonscan util names profile constraint settings idl store merge sandbox decide explain clipboard \
                lint graph suggest
 POLICY_OBJS := $(patsubst %,$(B)/policy/%.o,$(POLICY_SRCS))
 POLICY_LIB  := $(B)/lib/libscmpolicy.a
-# Weak stand-ins for libscm's error chain, for our own programs only: they
-# build before libscm exists, and libscm's definitions win once it does.
-POLICY_WEAK := $(B)/policy/scm-error-weak.o
-POLICY_SCM_LIB := $(if $(wildcard stubs/*.c),$(B)/lib/libscm.a)
+# The engine reports errors as libscm's chains (stubs/include/scm/error.h).
 # libseccomp resolves syscall names in profiles (policy/names.c), so every
 # program that links the engine links it too.
-POLICY_EXT_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null)
-POLICY_LINK := $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK) $(POLICY_EXT_LIBS)
+POLICY_EXT_LIBS := $(shell pkg-config --libs libseccomp libcap 2>/dev/null)
+POLICY_LINK := $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB) $(POLICY_EXT_LIBS)
 
 $(B)/policy/%.o: PART_CFLAGS += -Ipolicy
-$(B)/scm/scmctl-policy.o: PART_CFLAGS += -Ipolicy
+$(B)/scm/scmctl/scmctl-policy.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/unit/policy/%.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/fuzz/fuzz_profile.o: PART_CFLAGS += -Ipolicy
 
-# One relocatable object with only the policy_* API global, so the
-# engine's internal helpers (strv_free, glob_match, ...) cannot clash with
-# another library linked into the same program.
 $(POLICY_LIB): $(POLICY_OBJS)
 	@mkdir -p $(dir $@)
-	$(LD) -r -o $(B)/policy/policy-all.o $^
-	objcopy -w --keep-global-symbol='policy_*' $(B)/policy/policy-all.o
-	rm -f $@ && $(AR) rcs $@ $(B)/policy/policy-all.o
+	$(Q_AR)rm -f $@ && $(AR) rcs $@ $^
 
 # scm-policy: `scmctl policy` without the daemon (tests run it before
 # scmctl exists; the scmd-facing subcommands answer "no daemon").
-$(B)/bin/scm-policy: $(B)/policy/tool-main.o $(B)/scm/scmctl-policy.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/bin/scm-policy: $(B)/policy/tool-main.o $(B)/scm/scmctl/scmctl-policy.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(B)/policy/tool-main.o $(B)/scm/scmctl-policy.o $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS)
+	$(LINK) -o $@ $(B)/policy/tool-main.o $(B)/scm/scmctl/scmctl-policy.o $(POLICY_LINK) $(JSONC_LIBS)
 BINS += $(B)/bin/scm-policy
 
 POLICY_TESTS := $(patsubst tests/unit/policy/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/policy/test_policy_*.c))
-$(B)/tests/unit/test_policy_%: $(B)/tests/unit/policy/test_policy_%.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/tests/unit/test_policy_%: $(B)/tests/unit/policy/test_policy_%.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(CMOCKA_LIBS)
+	$(LINK) -o $@ $< $(POLICY_LINK) $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(POLICY_TESTS)
 
-$(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+	$(LINK) -o $@ $< $(POLICY_LINK) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile
 $(B)/tests/fuzz/fuzz_profile_audit.o: PART_CFLAGS += -Ipolicy
-$(B)/tests/fuzz/fuzz_profile_audit: $(B)/tests/fuzz/fuzz_profile_audit.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/tests/fuzz/fuzz_profile_audit: $(B)/tests/fuzz/fuzz_profile_audit.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+	$(LINK) -o $@ $< $(POLICY_LINK) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile_audit
 
-$(B)/tests/bench/policy-bench: $(B)/policy/bench-main.o $(POLICY_LIB) $(POLICY_SCM_LIB) $(POLICY_WEAK)
+$(B)/tests/bench/policy-bench: $(B)/policy/bench-main.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(POLICY_LINK) $(LDFLAGS) $(JSONC_LIBS)
+	$(LINK) -o $@ $< $(POLICY_LINK) $(JSONC_LIBS)
 BENCH_DEPS += $(B)/tests/bench/policy-bench
 
 .PHONY: policy
 policy: $(POLICY_LIB) $(B)/bin/scm-policy $(POLICY_TESTS)
 
-# scmctl links scm/scmctl-policy.o (scm/build.mk), which needs the engine.
+# scmctl links scm/scmctl/scmctl-policy.o (scm/build.mk), which needs the engine
+# (scm/build.mk links $(POLICY_EXT_LIBS) too).
 $(B)/bin/scmctl: $(POLICY_LIB)
-$(B)/bin/scmctl: LDFLAGS += $(POLICY_EXT_LIBS)

@@ -60,6 +60,11 @@ static int pval_from_json(json_object *j, pval *ret, bool numbers_only)
 	return 0;
 }
 
+int pval_parse(struct json_object *j, pval *ret)
+{
+	return pval_from_json(j, ret, false);
+}
+
 static double pval_num(const pval *v)
 {
 	return v->kind == PV_INT ? (double)v->i : v->d;
@@ -115,82 +120,63 @@ void pcons_done(pcons *c)
 	*c = (pcons){ 0 };
 }
 
-int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz)
+int pcons_from_json(struct json_object *j, pcons *ret, scm_error **ret_err)
 {
 	pcons c = { 0 };
-	if (!json_object_is_type(j, json_type_object) || json_object_object_length(j) != 1) {
-		snprintf(err, errsz, "expected one of {\"eq\": V}, {\"prefix\": \"s\"}, "
+	if (!json_object_is_type(j, json_type_object) || json_object_object_length(j) != 1)
+		return scm_fail(ret_err, -EINVAL, "expected one of {\"eq\": V}, {\"prefix\": \"s\"}, "
 				     "{\"path_prefix\": \"/dir\"}, {\"range\": [lo, hi]}, {\"in\": [V, ...]}");
-		return -EINVAL;
-	}
 	json_object_object_foreach(j, k, v)
 	{
 		if (strcmp(k, "eq") == 0) {
 			c.kind = PC_EQ;
-			if (pval_from_json(v, &c.v, false) < 0) {
-				snprintf(err, errsz, "eq: expected a bool, number or string "
+			if (pval_from_json(v, &c.v, false) < 0)
+				return scm_fail(ret_err, -EINVAL, "eq: expected a bool, number or string "
 						     "(integers from -2^63 to 2^63-1)");
-				return -EINVAL;
-			}
 		} else if (strcmp(k, "prefix") == 0) {
 			c.kind = PC_PREFIX;
-			if (!json_object_is_type(v, json_type_string) || pval_from_json(v, &c.v, false) < 0) {
-				snprintf(err, errsz, "prefix: expected a string");
-				return -EINVAL;
-			}
+			if (!json_object_is_type(v, json_type_string) || pval_from_json(v, &c.v, false) < 0)
+				return scm_fail(ret_err, -EINVAL, "prefix: expected a string");
 		} else if (strcmp(k, "path_prefix") == 0) {
 			c.kind = PC_PATH_PREFIX;
 			const char *why = NULL;
-			if (!json_object_is_type(v, json_type_string)) {
-				snprintf(err, errsz, "path_prefix: expected an absolute directory path");
-				return -EINVAL;
-			}
+			if (!json_object_is_type(v, json_type_string))
+				return scm_fail(ret_err, -EINVAL, "path_prefix: expected an absolute directory path");
 			/* canonical, so "/srv/disks/" and "/srv/disks" are one
 			 * constraint for the merge, and ".." never reaches a grant */
 			int r = path_canon(json_object_get_string(v), &c.v.s, &why);
-			if (r < 0) {
-				snprintf(err, errsz, "path_prefix: \"%.200s\" %s", json_object_get_string(v),
+			if (r < 0)
+				return scm_fail(ret_err, r == -ENOMEM ? -ENOMEM : -EINVAL, "path_prefix: \"%.200s\" %s", json_object_get_string(v),
 					 why ? why : "cannot be stored");
-				return r == -ENOMEM ? -ENOMEM : -EINVAL;
-			}
 			c.v.kind = PV_STRING;
 		} else if (strcmp(k, "range") == 0) {
 			c.kind = PC_RANGE;
 			if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) != 2 ||
 			    pval_from_json(json_object_array_get_idx(v, 0), &c.lo, true) < 0 ||
 			    pval_from_json(json_object_array_get_idx(v, 1), &c.hi, true) < 0) {
-				snprintf(err, errsz, "range: expected [lo, hi] with two numbers "
+				return scm_fail(ret_err, -EINVAL, "range: expected [lo, hi] with two numbers "
 						     "(integers from -2^63 to 2^63-1)");
-				return -EINVAL;
 			}
-			if (pval_cmp_num(&c.lo, &c.hi) > 0) {
-				snprintf(err, errsz, "range: lo is greater than hi");
-				return -EINVAL;
-			}
+			if (pval_cmp_num(&c.lo, &c.hi) > 0)
+				return scm_fail(ret_err, -EINVAL, "range: lo is greater than hi");
 		} else if (strcmp(k, "in") == 0) {
 			c.kind = PC_IN;
 			size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
-			if (n == 0 || n > SET_MAX) {
-				snprintf(err, errsz, "in: expected an array of 1 to %d values", SET_MAX);
-				return -EINVAL;
-			}
+			if (n == 0 || n > SET_MAX)
+				return scm_fail(ret_err, -EINVAL, "in: expected an array of 1 to %d values", SET_MAX);
 			c.set = calloc(n, sizeof(pval));
-			if (!c.set) {
-				snprintf(err, errsz, "out of memory");
-				return -ENOMEM;
-			}
+			if (!c.set)
+				return scm_fail(ret_err, -ENOMEM, "out of memory");
 			for (size_t i = 0; i < n; i++) {
 				if (pval_from_json(json_object_array_get_idx(v, i), &c.set[i], false) < 0) {
 					pcons_done(&c);
-					snprintf(err, errsz, "in/%zu: expected a bool, number or string "
+					return scm_fail(ret_err, -EINVAL, "in/%zu: expected a bool, number or string "
 							     "(integers from -2^63 to 2^63-1)", i);
-					return -EINVAL;
 				}
 				c.n_set++;
 			}
 		} else {
-			snprintf(err, errsz, "unknown constraint \"%.40s\" (eq, prefix, path_prefix, range, in)", k);
-			return -EINVAL;
+			return scm_fail(ret_err, -EINVAL, "unknown constraint \"%.40s\" (eq, prefix, path_prefix, range, in)", k);
 		}
 	}
 	*ret = c;
@@ -220,13 +206,17 @@ bool pcons_equal(const pcons *a, const pcons *b)
 }
 
 /* Two rules at the same priority agree when they would produce the same
- * grant entry: same action and the same constraints. */
+ * grant entry: same action, the same constraints and the same settings. */
 bool prule_same_effect(const prule *a, const prule *b)
 {
-	if (a->allow != b->allow || a->n_args != b->n_args)
+	if (a->allow != b->allow || a->n_args != b->n_args || a->n_settings != b->n_settings)
 		return false;
 	for (size_t i = 0; i < a->n_args; i++)
 		if (!pcons_equal(&a->args[i], &b->args[i]))
+			return false;
+	for (size_t i = 0; i < a->n_settings; i++)
+		if (strcmp(a->settings[i].name, b->settings[i].name) ||
+		    !pval_equal(&a->settings[i].value, &b->settings[i].value))
 			return false;
 	return true;
 }

@@ -55,7 +55,7 @@ int policy_decide(const policy_effective *e, const char *service, policy_decisio
 {
 	const eservice *s;
 	eservice *tmp = NULL;
-	if (!service || !name_valid(service, false)) {
+	if (!service || !name_valid(service, SCM_NAME_MAX, NAME_RULE)) {
 		*ret = (policy_decision){ .allowed = false, .origin = "denied: not a valid service name" };
 		return SCM_E_DENIED;
 	}
@@ -99,7 +99,7 @@ int policy_check_call(const policy_effective *e, const char *service, const char
 	const eservice *s;
 	char buf[512];
 	int verdict = SCM_E_DENIED;
-	if (!service || !method || !name_valid(service, false) || !name_valid(method, false)) {
+	if (!service || !method || !name_valid(service, SCM_NAME_MAX, NAME_RULE) || !name_valid(method, SCM_NAME_MAX, NAME_RULE)) {
 		snprintf(buf, sizeof(buf), "not a valid service or method name");
 		goto out_reason;
 	}
@@ -162,7 +162,19 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 	if (r < 0)
 		return r;
 	*keep = true;
-	if (wildcard) {
+	/* settings took effect when the channel opened: another value needs
+	 * a new channel */
+	json_object *os = NULL, *ns = NULL, *nsg = s->grant_json ? json_tokener_parse(s->grant_json) : NULL;
+	json_object_object_get_ex(g, "settings", &os);
+	if (nsg)
+		json_object_object_get_ex(nsg, "settings", &ns);
+	if ((os || ns) && !(os && ns && json_object_equal(os, ns))) {
+		snprintf(why, whysz, "the settings of %s changed", service);
+		*keep = false;
+		ms = NULL;
+	}
+	json_object_put(nsg);
+	if (*keep && wildcard) {
 		/* "every method": kept only if the new grant is the very same */
 		json_object *ng = s->grant_json ? json_tokener_parse(s->grant_json) : NULL;
 		*keep = ng && json_object_equal(ng, g);
@@ -188,15 +200,28 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 			const pcons *nc = &m->winner->args[k];
 			json_object *ocj = NULL;
 			pcons old = { 0 };
-			char err[160];
+
 			if (!oc || !json_object_object_get_ex(oc, nc->param, &ocj) ||
-			    pcons_from_json(ocj, &old, err, sizeof(err)) < 0 || !pcons_within(&old, nc)) {
+			    pcons_from_json(ocj, &old, NULL) < 0 || !pcons_within(&old, nc)) {
 				snprintf(why, whysz, "method %s.%s: parameter %s is now constrained more tightly",
 					 service, mn, nc->param);
 				*keep = false;
 			}
 			pcons_done(&old);
 		}
+	}
+	/* A gfx grant carries the container's clipboard rules (scmd adds
+	 * them, scm/policy-hook.c): the proxy decides flows by them for as
+	 * long as the channel lives, so any change cuts it (fail closed). */
+	json_object *gx, *old_clip;
+	if (*keep && cs && json_object_object_get_ex(cs, "gfx", &gx) &&
+	    json_object_object_get_ex(gx, "clipboard", &old_clip)) {
+		json_object *now = clip_rules_json(e);
+		if (!now || !json_object_equal(now, old_clip)) {
+			snprintf(why, whysz, "the clipboard rules for %s changed", service);
+			*keep = false;
+		}
+		json_object_put(now);
 	}
 	if (tmp) {
 		eservice_done(tmp);

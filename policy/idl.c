@@ -1,6 +1,9 @@
-/* idl.c: the set of known services, their methods and parameters, read
- * from the interface files (stubs/idl/NAME.json). Rules are checked against it
- * (lint) and globs and "methods": "*" are expanded against it (merge). */
+/* idl.c: the set of known services, their methods, parameters and
+ * settings, read from the interface files (stubs/idl/NAME.json) by libscm's
+ * parser (scm_idl_parse), the one scmd and scm-idlc use, so a file the
+ * policy tools accept is one a service can be registered with. Rules are
+ * checked against the set (lint) and globs and "methods": "*" are
+ * expanded against it (merge). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -8,11 +11,10 @@
 
 #include <json-c/json.h>
 
+#include <scm/idl.h>
 #include <scm/macro.h>
 
 #include "internal.h"
-
-#define IDL_FILE_MAX (1024u * 1024u)
 
 policy_idl_set *policy_idl_set_new(void)
 {
@@ -29,6 +31,9 @@ static void service_done(pidl_service *s)
 		free(s->methods[i].params);
 		free(s->methods[i].name);
 	}
+	for (size_t i = 0; i < s->n_settings; i++)
+		free(s->settings[i].name);
+	free(s->settings);
 	free(s->methods);
 	free(s->name);
 	*s = (pidl_service){ 0 };
@@ -122,7 +127,7 @@ static int idl_insert(policy_idl_set *s, pidl_service *svc)
 int policy_idl_set_add(policy_idl_set *s, const char *service, const char *const *methods,
 		       size_t n_methods, scm_error **ret_err)
 {
-	if (!name_valid(service, false))
+	if (!name_valid(service, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "bad service name \"%.80s\"", service ? service : "");
 	pidl_service svc = { .name = strdup(service), .methods = calloc(n_methods + 1, sizeof(pidl_method)) };
 	if (!svc.name || !svc.methods) {
@@ -130,7 +135,7 @@ int policy_idl_set_add(policy_idl_set *s, const char *service, const char *const
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < n_methods; i++) {
-		if (!name_valid(methods[i], false)) {
+		if (!name_valid(methods[i], SCM_NAME_MAX, NAME_RULE)) {
 			service_done(&svc);
 			return scm_fail(ret_err, SCM_E_INVALID, "%s: bad method name \"%.80s\"", service,
 					methods[i] ? methods[i] : "");
@@ -148,10 +153,24 @@ int policy_idl_set_add(policy_idl_set *s, const char *service, const char *const
 	return 0;
 }
 
+static int copy_settings(pidl_service *to, const scm_idl_setting *from, size_t n)
+{
+	if (!(to->settings = calloc(n + 1, sizeof(scm_idl_setting))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		to->settings[i] = from[i];
+		to->settings[i].doc = NULL;
+		if (!(to->settings[i].name = strdup(from[i].name)))
+			return -ENOMEM;
+		to->n_settings++;
+	}
+	return 0;
+}
+
 static int copy_service(const pidl_service *from, const char *name, pidl_service *ret)
 {
 	pidl_service svc = { .name = strdup(name), .methods = calloc(from->n_methods + 1, sizeof(pidl_method)) };
-	if (!svc.name || !svc.methods)
+	if (!svc.name || !svc.methods || copy_settings(&svc, from->settings, from->n_settings) < 0)
 		goto oom;
 	for (size_t i = 0; i < from->n_methods; i++) {
 		const pidl_method *fm = &from->methods[i];
@@ -180,7 +199,7 @@ int policy_idl_set_alias(policy_idl_set *s, const char *service, const char *int
 {
 	const pidl_service *from = pidl_find(s, interface);
 	pidl_service svc;
-	if (!name_valid(service, false))
+	if (!name_valid(service, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "bad service name \"%.80s\"", service ? service : "");
 	if (!from)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "unknown interface \"%.80s\"", interface);
@@ -202,55 +221,26 @@ policy_idl_set *pidl_copy(const policy_idl_set *s)
 	return c;
 }
 
-static int idl_parse(const char *path, json_object *root, pidl_service *svc, scm_error **ret_err)
+/* The policy's view of a parsed interface: method and parameter names,
+ * parameter types, which strings are paths, the settings schema. */
+static int from_scm_idl(const scm_idl *idl, pidl_service *svc)
 {
-	json_object *v, *methods;
-	if (!json_object_is_type(root, json_type_object) ||
-	    !json_object_object_get_ex(root, "interface", &v) || !json_object_is_type(v, json_type_string) ||
-	    !name_valid(json_object_get_string(v), false))
-		return scm_fail(ret_err, SCM_E_INVALID, "%s: /interface: expected an interface name", path);
-	if (!(svc->name = strdup(json_object_get_string(v))))
-		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	if (!json_object_object_get_ex(root, "methods", &methods) ||
-	    !json_object_is_type(methods, json_type_array))
-		return scm_fail(ret_err, SCM_E_INVALID, "%s: /methods: expected an array", path);
-	size_t n = json_object_array_length(methods);
-	if (!(svc->methods = calloc(n + 1, sizeof(pidl_method))))
-		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		json_object *m = json_object_array_get_idx(methods, i), *name, *params;
-		if (!json_object_is_type(m, json_type_object) || !json_object_object_get_ex(m, "name", &name) ||
-		    !json_object_is_type(name, json_type_string) || !name_valid(json_object_get_string(name), false))
-			return scm_fail(ret_err, SCM_E_INVALID, "%s: /methods/%zu/name: expected a method name",
-					path, i);
+	if (!(svc->name = strdup(idl->name)) || !(svc->methods = calloc(idl->n_methods + 1, sizeof(pidl_method))) ||
+	    copy_settings(svc, idl->settings, idl->n_settings) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < idl->n_methods; i++) {
+		const scm_idl_method *im = &idl->methods[i];
 		pidl_method *pm = &svc->methods[svc->n_methods++];
 		pm->params_known = true;
-		if (!(pm->name = strdup(json_object_get_string(name))))
-			return scm_fail(ret_err, -ENOMEM, "out of memory");
-		if (!json_object_object_get_ex(m, "params", &params))
-			continue;
-		if (!json_object_is_type(params, json_type_array))
-			return scm_fail(ret_err, SCM_E_INVALID, "%s: /methods/%zu/params: expected an array",
-					path, i);
-		size_t np = json_object_array_length(params);
-		if (!(pm->params = calloc(np + 1, sizeof(pidl_param))))
-			return scm_fail(ret_err, -ENOMEM, "out of memory");
-		for (size_t k = 0; k < np; k++) {
-			json_object *p = json_object_array_get_idx(params, k), *pn, *pt;
-			if (!json_object_is_type(p, json_type_object) || !json_object_object_get_ex(p, "name", &pn) ||
-			    !json_object_object_get_ex(p, "type", &pt) || !json_object_is_type(pn, json_type_string) ||
-			    !json_object_is_type(pt, json_type_string))
-				return scm_fail(ret_err, SCM_E_INVALID,
-						"%s: /methods/%zu/params/%zu: expected {\"name\", \"type\"}", path, i, k);
+		if (!(pm->name = strdup(im->name)) || !(pm->params = calloc(im->n_params + 1, sizeof(pidl_param))))
+			return -ENOMEM;
+		for (size_t k = 0; k < im->n_params; k++) {
 			pidl_param *pp = &pm->params[pm->n_params++];
-			pp->name = strdup(json_object_get_string(pn));
-			pp->type = strdup(json_object_get_string(pt));
+			pp->name = strdup(im->params[k].name);
+			pp->type = strdup(scm_idl_type_name(im->params[k].type));
 			if (!pp->name || !pp->type)
-				return scm_fail(ret_err, -ENOMEM, "out of memory");
-			json_object *pf;
-			pp->is_path = json_object_object_get_ex(p, "format", &pf) &&
-				      json_object_is_type(pf, json_type_string) &&
-				      strcmp(json_object_get_string(pf), "path") == 0;
+				return -ENOMEM;
+			pp->is_path = im->params[k].is_path;
 		}
 	}
 	return 0;
@@ -258,38 +248,29 @@ static int idl_parse(const char *path, json_object *root, pidl_service *svc, scm
 
 int policy_idl_set_load_file(policy_idl_set *s, const char *path, scm_error **ret_err)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	_cleanup_free_ char *buf = NULL;
-	if (!f)
-		return scm_fail(ret_err, -errno, "%s: cannot open: %m", path);
-	if (!(buf = malloc(IDL_FILE_MAX + 1)))
-		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	size_t n = fread(buf, 1, IDL_FILE_MAX + 1, f);
-	if (ferror(f))
-		return scm_fail(ret_err, -EIO, "%s: cannot read", path);
-	if (n > IDL_FILE_MAX)
-		return scm_fail(ret_err, SCM_E_INVALID, "%s: larger than %u bytes", path, IDL_FILE_MAX);
-	json_tokener *tok = json_tokener_new_ex(32);
-	if (!tok)
-		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	json_object *root = json_tokener_parse_ex(tok, buf, (int)n);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	size_t off = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (!root || jerr != json_tokener_success) {
-		json_object_put(root);
-		return scm_fail(ret_err, SCM_E_INVALID, "%s: syntax error at byte %zu: %s", path, off,
-				json_tokener_error_desc(jerr));
-	}
-	pidl_service svc = { 0 };
-	int r = idl_parse(path, root, &svc, ret_err);
-	json_object_put(root);
-	if (r == 0 && idl_insert(s, &svc) < 0)
-		r = scm_fail(ret_err, -ENOMEM, "out of memory");
+	scm_idl *idl = NULL;
+	int r = scm_idl_load(path, &idl, ret_err);
 	if (r)
+		return r;
+	pidl_service svc = { 0 };
+	r = from_scm_idl(idl, &svc) < 0 || idl_insert(s, &svc) < 0 ? -ENOMEM : 0;
+	scm_idl_free(idl);
+	if (r) {
 		service_done(&svc);
-	return r;
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+const char *pidl_setting_check(const pidl_service *svc, const char *name, struct json_object *v)
+{
+	const scm_idl_setting *st = NULL;
+	for (size_t i = 0; svc && i < svc->n_settings && !st; i++)
+		if (strcmp(svc->settings[i].name, name) == 0)
+			st = &svc->settings[i];
+	if (!st)
+		return "is not a setting the service's interface declares";
+	return scm_idl_setting_check(st, v);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -326,6 +307,6 @@ int policy_idl_set_load_dir(policy_idl_set *s, const char *dir, scm_error **ret_
 		}
 		r = policy_idl_set_load_file(s, path, ret_err);
 	}
-	strv_free(names, n);
+	strv_free(names);
 	return r;
 }

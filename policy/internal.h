@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "jsonscan.h"
+#include "scmutil.h"
 #include "policy.h"
 
 /* ---- values and argument constraints ------------------------------------ */
@@ -34,6 +35,12 @@ typedef struct pcons {
 
 /* ---- profiles ----------------------------------------------------------- */
 
+/* One per-service setting an allow rule carries (settings.c). */
+typedef struct rsetting {
+	char *name;
+	pval value;
+} rsetting;
+
 typedef struct prule {
 	char *service;
 	bool glob;
@@ -43,13 +50,15 @@ typedef struct prule {
 	bool allow;
 	pcons *args; /* sorted by param */
 	size_t n_args;
+	rsetting *settings; /* sorted by name; allow rules only */
+	size_t n_settings;
 	char *pointer; /* "/services/3" */
 	size_t index;
 	const policy_profile *profile;
 } prule;
 
 /* One sandbox setting as a profile states it: key ("syscall:read",
- * "cap:CAP_CHOWN", "mount:/data", "network", "limit:memory", "gfx:weight")
+ * "cap:CAP_CHOWN", "mount:/data", "network", "limit:memory")
  * and a canonical value string, so one merge serves every kind. */
 typedef struct psetting {
 	char *key;
@@ -57,6 +66,16 @@ typedef struct psetting {
 	char *pointer;
 	const policy_profile *profile;
 } psetting;
+
+/* A clipboard rule (policy/clipboard.c): the flow from -> to, patterns
+ * as scm-internal/clipflow.h defines them. */
+typedef struct pclip {
+	char *from, *to;
+	bool allow;
+	char *pointer; /* "/clipboard/2" */
+	size_t index;
+	const policy_profile *profile;
+} pclip;
 
 struct policy_profile {
 	char *name;
@@ -67,6 +86,8 @@ struct policy_profile {
 	size_t n_rules;
 	psetting *settings; /* sorted by key */
 	size_t n_settings;
+	pclip *clips; /* file order */
+	size_t n_clips;
 	jscan_result pos; /* where values start, for messages */
 };
 
@@ -95,6 +116,10 @@ typedef struct pidl_service {
 	char *name;
 	pidl_method *methods; /* sorted by name */
 	size_t n_methods;
+	/* the interface's settings schema (name and type; doc not kept):
+	 * what an allow rule's "settings" may hold */
+	struct scm_idl_setting *settings;
+	size_t n_settings;
 } pidl_service;
 
 struct policy_idl_set {
@@ -107,6 +132,9 @@ const pidl_service *pidl_find(const policy_idl_set *s, const char *name);
 const pidl_method *pidl_find_method(const pidl_service *s, const char *name);
 const pidl_param *pidl_find_param(const pidl_method *m, const char *name);
 policy_idl_set *pidl_copy(const policy_idl_set *s);
+/* NULL when svc's interface declares setting name and v fits it, else why
+ * (static text). */
+const char *pidl_setting_check(const pidl_service *svc, const char *name, struct json_object *v);
 
 /* ---- effective profiles ------------------------------------------------- */
 
@@ -179,6 +207,15 @@ const eservice *effective_lookup(const policy_effective *e, const char *service)
 int sandbox_merge(policy_effective *e);
 void sandbox_done(policy_effective *e);
 
+/* clipboard.c */
+/* Could some name match both globs (clipboard patterns)? */
+bool clip_overlap(const char *a, const char *b);
+/* The effective clipboard rules, merge order, as a grant carries them. */
+struct json_object *clip_rules_json(const policy_effective *e);
+int clip_explain(const policy_effective *e, const char *from, const char *to, struct json_object **ret,
+		 scm_error **ret_err);
+void clip_explain_print(struct json_object *x, FILE *f);
+
 /* constraint.c */
 bool pcons_equal(const pcons *a, const pcons *b);
 bool prule_same_effect(const prule *a, const prule *b);
@@ -187,19 +224,34 @@ bool prule_same_effect(const prule *a, const prule *b);
 bool pcons_match_all(const pcons *c, size_t n, struct json_object *args, char *buf, size_t bufsz);
 struct json_object *pcons_to_json(const pcons *c);
 struct json_object *pval_to_json(const pval *v);
-int pcons_from_json(struct json_object *j, pcons *ret, char *err, size_t errsz);
+/* A bool, number or string (not a uint64 above INT64_MAX, not a NaN);
+ * -EINVAL or -ENOMEM. */
+int pval_parse(struct json_object *j, pval *ret);
+int pcons_from_json(struct json_object *j, pcons *ret, scm_error **ret_err);
 void pcons_done(pcons *c);
 /* Is old (a grant's constraint object for one param) at least as strict
  * as new? */
 bool pcons_within(const pcons *old_c, const pcons *new_c);
 
+/* settings.c */
+/* Parses a rule's "settings" into r; on error, *ret_key names the setting
+ * at fault (NULL: the object itself) and err says what is wrong. */
+/* Parses a rule's "settings" into r (sorted by name). On a bad value
+ * -EINVAL with *ret_key the offending key (or NULL for the object) and
+ * *ret_why a static reason; the caller words the error with its JSON
+ * pointer. -ENOMEM alone. */
+int rsettings_from_json(struct json_object *o, prule *r, const char **ret_key, const char **ret_why);
+void rsettings_done(prule *r);
+/* NULL when s fits svc's interface, else why (static). */
+const char *rsetting_check(const pidl_service *svc, const rsetting *s);
+/* The settings object of s's grant (NULL when no winner sets any), or
+ * *ret_denied, an origin text, when one does not fit the interface idl
+ * (NULL: none known). 0 or -ENOMEM. */
+int grant_settings(const eservice *s, const pidl_service *idl, struct json_object **ret, char **ret_denied);
+
 /* util.c */
 char *rule_origin(const prule *r); /* "profile 'x' (file#pointer, priority p)" */
 char *setting_origin(const psetting *s);
-bool name_valid(const char *s, bool glob);
-/* Canonical absolute path (no empty or "." component, no trailing slash);
- * -EINVAL with *ret_why for a relative path or a ".." component. */
-int path_canon(const char *in, char **ret, const char **ret_why);
 /* Sandbox names a kernel knows: capabilities (CAP_*) and system calls of
  * the native architecture. */
 bool cap_name_known(const char *s);
@@ -207,6 +259,4 @@ bool syscall_name_known(const char *s);
 const char *cap_name_suggest(const char *s);
 bool glob_match(const char *pattern, const char *s);
 unsigned profile_line(const policy_profile *p, const char *pointer, unsigned *ret_col);
-int strv_add(char ***v, size_t *n, const char *s);
-void strv_free(char **v, size_t n);
 int prule_priority_cmp(const prule *a, const prule *b); /* merge order */

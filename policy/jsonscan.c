@@ -27,34 +27,43 @@ typedef struct scan {
 	unsigned line, col;
 	unsigned max_depth;
 	jscan_result *res;
+	const char *file;
+	scm_error **ret_err;
 	size_t pos_cap;
 	char *path;
 	size_t path_len, path_cap;
 	int err;
 } scan;
 
-static int fail_at(scan *s, unsigned line, unsigned col, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail_at(scan *s, unsigned line, unsigned col, const char *fmt, ...)
+/* The first failure is the one reported; later ones are its consequences. */
+static int fail_where(scan *s, const char *where, unsigned line, unsigned col, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int fail_where(scan *s, const char *where, unsigned line, unsigned col, const char *fmt, ...)
 {
 	if (s->err == 0) {
+		char *what = NULL;
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(s->res->message, sizeof(s->res->message), fmt, ap);
+		if (vasprintf(&what, fmt, ap) < 0)
+			what = NULL;
 		va_end(ap);
 		s->res->line = line;
 		s->res->col = col;
 		s->err = -EINVAL;
+		scm_fail_at(s->ret_err, SCM_E_INVALID, where, "%s:%u:%u: syntax error: %s", s->file, line, col,
+			    what ? what : "(out of memory)");
+		free(what);
 	}
 	return s->err;
 }
+#define fail_at(s, line, col, ...) fail_where((s), __FILE__ ":" _SCM_STR(__LINE__), (line), (col), __VA_ARGS__)
 #define fail(s, ...) fail_at((s), (s)->line, (s)->col, __VA_ARGS__)
 
 static int oom(scan *s)
 {
 	if (s->err == 0) {
-		snprintf(s->res->message, sizeof(s->res->message), "out of memory");
 		s->err = -ENOMEM;
+		scm_fail(s->ret_err, -ENOMEM, "%s: out of memory", s->file);
 	}
 	return s->err;
 }
@@ -535,10 +544,11 @@ static int pos_cmp(const void *a, const void *b)
 	return strcmp(((const jscan_pos *)a)->pointer, ((const jscan_pos *)b)->pointer);
 }
 
-int jscan_check(const char *data, size_t len, unsigned max_depth, jscan_result *res)
+int jscan_check(const char *data, size_t len, unsigned max_depth, const char *file, jscan_result *res,
+		scm_error **ret_err)
 {
 	scan s = { .p = (const unsigned char *)data, .len = len, .line = 1, .col = 1,
-		   .max_depth = max_depth, .res = res };
+		   .max_depth = max_depth, .res = res, .file = file, .ret_err = ret_err };
 	memset(res, 0, sizeof(*res));
 	skip_ws(&s);
 	if (s.i >= s.len) {
@@ -555,7 +565,7 @@ int jscan_check(const char *data, size_t len, unsigned max_depth, jscan_result *
 		free(res->pos);
 		res->pos = NULL;
 		res->n_pos = 0;
-		return s.err;
+		return s.err == -EINVAL ? SCM_E_INVALID : s.err;
 	}
 	if (res->n_pos)
 		qsort(res->pos, res->n_pos, sizeof(*res->pos), pos_cmp);

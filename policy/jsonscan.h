@@ -8,6 +8,8 @@
 #pragma once
 #include <stddef.h>
 
+#include <scm/error.h>
+
 typedef struct jscan_pos {
 	char *pointer; /* JSON pointer of a value, depth <= JSCAN_POS_DEPTH */
 	unsigned line, col;
@@ -16,18 +18,20 @@ typedef struct jscan_pos {
 #define JSCAN_POS_DEPTH 4
 
 typedef struct jscan_result {
-	/* on error */
+	/* on error: where the scan stopped */
 	unsigned line, col;
-	char message[160];
 	/* on success: value positions, sorted by pointer */
 	jscan_pos *pos;
 	size_t n_pos;
 } jscan_result;
 
-/* Returns 0, or -EINVAL with line, col and message filled (a syntax error,
- * invalid UTF-8, nesting deeper than max_depth, a duplicate key, a number
- * that does not fit int64/double, a NUL in a string), or -ENOMEM. */
-int jscan_check(const char *data, size_t len, unsigned max_depth, jscan_result *res);
+/* Returns 0, or SCM_E_INVALID with line and col filled and *ret_err
+ * saying "FILE:LINE:COL: syntax error: what" (a syntax error, invalid
+ * UTF-8, nesting deeper than max_depth, a duplicate key, a number that does
+ * not fit int64/double, a NUL in a string), or -ENOMEM. file names the
+ * input in the message. */
+int jscan_check(const char *data, size_t len, unsigned max_depth, const char *file, jscan_result *res,
+		scm_error **ret_err);
 void jscan_result_clear(jscan_result *res);
 /* Position of pointer, or of its nearest recorded ancestor. */
 const jscan_pos *jscan_lookup(const jscan_result *res, const char *pointer);

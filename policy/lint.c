@@ -139,6 +139,21 @@ static void check_args(linter *l, const prule *r, const pidl_service *svc, const
 	}
 }
 
+/* Settings the interface does not declare, or values that do not fit
+ * it, would deny the service at connect (fail closed): say so here. */
+static void check_settings_idl(linter *l, const prule *r, const pidl_service *svc)
+{
+	for (size_t i = 0; i < r->n_settings; i++) {
+		char ptr[300];
+		const char *why = rsetting_check(svc, &r->settings[i]);
+		snprintf(ptr, sizeof(ptr), "%.100s/settings/%.128s", r->pointer, r->settings[i].name);
+		if (why)
+			add(l, POLICY_LINT_ERROR, r->profile, ptr, "bad-setting",
+			    "service \"%s\": setting \"%s\" %s (the grant would be denied)", svc->name,
+			    r->settings[i].name, why);
+	}
+}
+
 /* A glob that matches no service now may match one registered later
  * (scmd lints again then, but fail closed here too): a "prefix" on a
  * parameter that is a file path in any known interface is refused as
@@ -195,6 +210,7 @@ static void check_rule_idl(linter *l, const prule *r)
 			if (named)
 				check_args(l, r, svc, &svc->methods[i]);
 		}
+		check_settings_idl(l, r, svc);
 		return;
 	}
 	bool any = false;
@@ -208,6 +224,7 @@ static void check_rule_idl(linter *l, const prule *r)
 		if (!glob_match(r->service, svc->name))
 			continue;
 		any = true;
+		check_settings_idl(l, r, svc);
 		for (size_t k = 0; k < r->n_methods; k++)
 			method_known[k] = method_known[k] || pidl_find_method(svc, r->methods[k]);
 		for (size_t k = 0; k < svc->n_methods; k++) {
@@ -433,6 +450,31 @@ static void check_settings(linter *l, const policy_effective *e, lint_mode mode)
 	}
 }
 
+/* Two clipboard rules at equal priority with different actions that some
+ * flow matches both: the flow is denied (fail closed), as for services.
+ * Within one profile too: its order does not make the first one win. */
+static void check_clipboard(linter *l, const policy_effective *e, lint_mode mode)
+{
+	for (size_t i = 0; i < e->n_profiles; i++)
+		for (size_t j = i; j < e->n_profiles && e->profiles[j]->priority == e->profiles[i]->priority; j++) {
+			const policy_profile *p = e->profiles[i], *q = e->profiles[j];
+			for (size_t a = 0; a < p->n_clips; a++)
+				for (size_t b = p == q ? a + 1 : 0; b < q->n_clips; b++) {
+					const pclip *x = &p->clips[a], *y = &q->clips[b];
+					if (x->allow == y->allow || !clip_overlap(x->from, y->from) ||
+					    !clip_overlap(x->to, y->to) || pair_seen(l, x, y))
+						continue;
+					add(l, POLICY_LINT_ERROR, p, x->pointer, "conflict",
+					    "clipboard %s %s -> %s conflicts with %s %s -> %s in profile '%s' (%s#%s) at "
+					    "equal priority %d (%s; give one profile a higher priority)",
+					    x->allow ? "allow" : "deny", x->from, x->to, y->allow ? "allow" : "deny",
+					    y->from, y->to, q->name, q->file, y->pointer, p->priority,
+					    mode == LINT_DIRECTORY ? "a container that carries both is denied the flows both match"
+								   : "the flows both match are denied");
+				}
+		}
+}
+
 static void check_merged(linter *l, const policy_store *s, const char *const *names, size_t n,
 			 lint_mode mode)
 {
@@ -445,6 +487,7 @@ static void check_merged(linter *l, const policy_store *s, const char *const *na
 	}
 	check_services(l, e, mode);
 	check_settings(l, e, mode);
+	check_clipboard(l, e, mode);
 	policy_effective_unref(e);
 }
 

@@ -138,7 +138,7 @@ static int origin_add(char **text, const char *what, const prule *r)
  * A service without IDL whose "*" entry allows, with no method denied,
  * gets "methods": "*" (libscm expands it against the provider's own
  * interface) and the "*" rule's constraints under "*". */
-static int build_grant(eservice *s)
+static int build_grant(eservice *s, json_object *settings)
 {
 	json_object *g = json_object_new_object(), *ms = json_object_new_array(),
 		    *cs = json_object_new_object();
@@ -160,6 +160,8 @@ static int build_grant(eservice *s)
 	if (wildcard)
 		json_object_put(ms);
 	json_object_object_add(g, "constraints", cs);
+	if (settings)
+		json_object_object_add(g, "settings", json_object_get(settings));
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const emethod *m = &s->methods[i];
 		if (m->state != EM_ALLOW || (m == star && !wildcard))
@@ -271,10 +273,20 @@ int eservice_compile(const policy_effective *e, const char *name, const prule *c
 	if (!s.in_idl && star_allow && all_allow)
 		s.allowed = true;
 	r = build_origin(&s);
+	json_object *settings = NULL;
+	char *denied = NULL;
 	if (r == 0 && s.allowed)
-		r = build_grant(&s);
+		r = grant_settings(&s, idl, &settings, &denied);
+	if (r == 0 && denied) {
+		free(s.origin);
+		s.origin = denied;
+		s.allowed = false;
+	}
+	if (r == 0 && s.allowed)
+		r = build_grant(&s, settings);
+	json_object_put(settings);
 out:
-	strv_free(names, n_names);
+	strv_free(names);
 	if (r < 0) {
 		eservice_done(&s);
 		return r;
@@ -402,7 +414,8 @@ int effective_build(const policy_store *store, const char *const *names, size_t 
 	if (!e)
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	e->ref = 1;
-	e->flags = flags;
+	/* nothing to borrow without an IDL set: the empty one made below is ours */
+	e->flags = idl ? flags : flags & ~(unsigned)EB_BORROW_IDL;
 	e->store = (policy_store *)store;
 	__atomic_add_fetch(&e->store->ref, 1, __ATOMIC_SEQ_CST);
 	if (idl && (flags & EB_BORROW_IDL))

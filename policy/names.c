@@ -3,7 +3,8 @@
  * would otherwise deny nothing and let a lower profile's allow of
  * CAP_SYS_ADMIN through, a typo that fails open. System calls are
  * resolved by libseccomp for the native architecture, as the container
- * runtime (containers/seccomp.c) resolves them when it builds the filter. */
+ * runtime (containers/seccomp.c) resolves them when it builds the filter;
+ * capabilities by libcap (util/caps.c), as the runtime resolves them. */
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,25 +13,9 @@
 
 #include "internal.h"
 
-/* linux/capability.h, 0 .. CAP_LAST_CAP (40, CAP_CHECKPOINT_RESTORE) */
-static const char *const cap_names[] = {
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-};
-
 bool cap_name_known(const char *s)
 {
-	for (size_t i = 0; i < ELEMENTSOF(cap_names); i++)
-		if (strcmp(cap_names[i], s) == 0)
-			return true;
-	return false;
+	return cap_number_from_name(s) >= 0;
 }
 
 bool syscall_name_known(const char *s)
@@ -66,11 +51,12 @@ const char *cap_name_suggest(const char *s)
 {
 	const char *best = NULL;
 	size_t bd = 3;
-	for (size_t i = 0; i < ELEMENTSOF(cap_names); i++) {
-		size_t d = edit_distance(s, cap_names[i]);
+	const char *name;
+	for (int i = 0; (name = cap_name_from_number(i)); i++) {
+		size_t d = edit_distance(s, name);
 		if (d < bd) {
 			bd = d;
-			best = cap_names[i];
+			best = name;
 		}
 	}
 	return best;

@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include <scm-internal/clipflow.h>
 #include <scm/macro.h>
 
 #include "internal.h"
@@ -53,17 +54,11 @@ static const char *type_name(json_object *j)
  * error rather than a silently ignored field. */
 static int check_keys(pctx *c, json_object *o, const char *pointer, const char *const *known)
 {
-	json_object_object_foreach(o, k, v)
-	{
-		(void)v;
-		bool ok = false;
-		for (size_t i = 0; known[i]; i++)
-			ok = ok || strcmp(k, known[i]) == 0;
-		if (!ok) {
-			char sub[600];
-			snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
-			return perr(c, sub, "unknown key \"%.200s\"", k);
-		}
+	const char *k = json_unknown_key(o, known);
+	if (k) {
+		char sub[600];
+		snprintf(sub, sizeof(sub), "%.390s/%.200s", pointer, k);
+		return perr(c, sub, "unknown key \"%.200s\"", k);
 	}
 	return 0;
 }
@@ -238,16 +233,24 @@ static int parse_mounts(pctx *c, json_object *a, const char *pointer)
 static int parse_sandbox(pctx *c, json_object *o)
 {
 	static const char *const known[] = { "syscalls", "capabilities", "mounts", "network",
-					     "limits", "gfx", "log", NULL };
+					     "limits", "log", "gfx", NULL };
 	static const char *const lknown[] = { "memory", "pids", "cpu", NULL };
 	static const char *const logknown[] = { "max_bytes", "files", NULL };
-	static const char *const gknown[] = { "weight", NULL };
 	json_object *v;
 	int r;
 	if (!json_object_is_type(o, json_type_object))
 		return perr(c, "/sandbox", "expected an object, got %s", type_name(o));
 	if ((r = check_keys(c, o, "/sandbox", known)))
 		return r;
+	/* The graphics weight was the one service setting scmd knew by name;
+	 * settings now belong to the service's allow rule, for every service. */
+	if (json_object_object_get_ex(o, "gfx", &v))
+		return perr(c, "/sandbox/gfx", "per-service settings moved to the service's allow rule: "
+					      "{\"service\": \"gfx-*\", \"methods\": [...], \"action\": \"allow\", "
+					      "\"settings\": {\"weight\": %s}} (docs/policy.md, \"Service settings\")",
+			    json_object_is_type(v, json_type_object) && json_object_object_get_ex(v, "weight", &v)
+				    ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)
+				    : "W");
 	if (json_object_object_get_ex(o, "syscalls", &v) &&
 	    (r = parse_allow_deny(c, v, "/sandbox/syscalls", "syscall", false)))
 		return r;
@@ -274,7 +277,6 @@ static int parse_sandbox(pctx *c, json_object *o)
 		{ "limits", "memory", "limit:memory", 1u << 20, UINT64_C(1) << 62, lknown },
 		{ "limits", "pids", "limit:pids", 1, 4194304, lknown },
 		{ "limits", "cpu", "limit:cpu", 1, 10000, lknown },
-		{ "gfx", "weight", "gfx:weight", 1, 10000, gknown },
 		{ "log", "max_bytes", "log:max_bytes", 64u << 10, UINT64_C(1) << 40, logknown },
 		{ "log", "files", "log:files", 1, 7, logknown },
 	};
@@ -327,13 +329,14 @@ static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 	json_object_object_foreach(o, k, v)
 	{
-		char sub[600], msg[256];
+		char sub[600];
 		snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
-		if (!name_valid(k, false))
+		if (!name_valid(k, SCM_NAME_MAX, NAME_RULE))
 			return perr(c, sub, "bad parameter name \"%.80s\"", k);
 		pcons *pc = &r->args[r->n_args];
-		if (pcons_from_json(v, pc, msg, sizeof(msg)) < 0)
-			return perr(c, sub, "%s", msg);
+		_cleanup_(scm_error_freep) scm_error *why = NULL;
+		if (pcons_from_json(v, pc, &why) < 0) /* said with the file, line and column */
+			return perr(c, sub, "%s", why && why->message ? why->message : "out of memory");
 		r->n_args++;
 		pc->param = strdup(k);
 		if (!pc->param)
@@ -345,7 +348,7 @@ static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 
 static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 {
-	static const char *const known[] = { "service", "methods", "action", "args", NULL };
+	static const char *const known[] = { "service", "methods", "action", "args", "settings", NULL };
 	char ptr[64], sub[128];
 	const char *svc, *action;
 	json_object *m, *a;
@@ -361,7 +364,7 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 	    (res = get_string(c, o, "action", ptr, true, &action)))
 		return res;
 	snprintf(sub, sizeof(sub), "%s/service", ptr);
-	if (!name_valid(svc, true))
+	if (!name_valid(svc, SCM_NAME_MAX, NAME_RULE | NAME_GLOB))
 		return perr(c, sub, "bad service name or glob \"%.80s\" (letters, digits, _ - . * ?)",
 			    svc);
 	r->glob = strpbrk(svc, "*?") != NULL;
@@ -389,7 +392,7 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 			const char *s = json_object_get_string(e);
 			if (strcmp(s, "*") == 0)
 				return perr(c, el, "use \"methods\": \"*\" for every method");
-			if (!name_valid(s, false))
+			if (!name_valid(s, SCM_NAME_MAX, NAME_RULE))
 				return perr(c, el, "bad method name \"%.80s\"", s);
 			for (size_t k = 0; k < r->n_methods; k++)
 				if (strcmp(r->methods[k], s) == 0)
@@ -404,13 +407,70 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 	snprintf(sub, sizeof(sub), "%s/args", ptr);
 	if (json_object_object_get_ex(o, "args", &a) && (res = parse_args(c, r, a, sub)))
 		return res;
+	if (json_object_object_get_ex(o, "settings", &a)) {
+		char at[400];
+		const char *key, *why;
+		if ((res = rsettings_from_json(a, r, &key, &why)) == -ENOMEM)
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+		snprintf(at, sizeof(at), "%s/settings%s%.200s", ptr, key ? "/" : "", key ? key : "");
+		if (res)
+			return perr(c, at, "%s", why);
+	}
+	return 0;
+}
+
+/* "clipboard": [{"from": PATTERN, "to": PATTERN, "action": "allow"|"deny"}]:
+ * which clipboard flows between desktop apps (and "@viewer") the
+ * container takes part in (docs/policy.md, scm-internal/clipflow.h). */
+static int parse_clipboard(pctx *c, json_object *a)
+{
+	static const char *const known[] = { "from", "to", "action", NULL };
+	policy_profile *p = c->p;
+	int r;
+	if (!json_object_is_type(a, json_type_array))
+		return perr(c, "/clipboard", "expected an array of rules, got %s", type_name(a));
+	size_t n = json_object_array_length(a);
+	if (n > SCM_CLIP_RULES_MAX)
+		return perr(c, "/clipboard", "%zu rules, more than %d", n, SCM_CLIP_RULES_MAX);
+	if (!(p->clips = calloc(n ? n : 1, sizeof(pclip))))
+		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(a, i);
+		pclip *cl = &p->clips[p->n_clips++];
+		const char *from, *to, *action;
+		char ptr[64], sub[96];
+		snprintf(ptr, sizeof(ptr), "/clipboard/%zu", i);
+		cl->index = i;
+		cl->profile = p;
+		if (!(cl->pointer = strdup(ptr)))
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+		if (!json_object_is_type(o, json_type_object))
+			return perr(c, ptr, "expected a rule object, got %s", type_name(o));
+		if ((r = check_keys(c, o, ptr, known)) || (r = get_string(c, o, "from", ptr, true, &from)) ||
+		    (r = get_string(c, o, "to", ptr, true, &to)) ||
+		    (r = get_string(c, o, "action", ptr, true, &action)))
+			return r;
+		const char *pats[2] = { from, to }, *keys[2] = { "from", "to" };
+		for (int k = 0; k < 2; k++) {
+			snprintf(sub, sizeof(sub), "%s/%s", ptr, keys[k]);
+			if (!scm_clip_pattern_valid(pats[k]))
+				return perr(c, sub, "bad endpoint name or glob \"%.80s\" (letters, digits, _ - . * ?, "
+					    "or \"@viewer\")", pats[k]);
+		}
+		snprintf(sub, sizeof(sub), "%s/action", ptr);
+		if (strcmp(action, "allow") && strcmp(action, "deny"))
+			return perr(c, sub, "expected \"allow\" or \"deny\", got \"%.80s\"", action);
+		cl->allow = strcmp(action, "allow") == 0;
+		if (!(cl->from = strdup(from)) || !(cl->to = strdup(to)))
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
 static int parse_root(pctx *c, json_object *root)
 {
 	static const char *const known[] = { "name", "priority", "description", "services", "sandbox",
-					     NULL };
+					     "clipboard", NULL };
 	policy_profile *p = c->p;
 	const char *name, *desc;
 	json_object *v;
@@ -420,7 +480,7 @@ static int parse_root(pctx *c, json_object *root)
 	if ((r = check_keys(c, root, "", known)) || (r = get_string(c, root, "name", "", true, &name)) ||
 	    (r = get_string(c, root, "description", "", false, &desc)))
 		return r;
-	if (!name_valid(name, false))
+	if (!name_valid(name, SCM_NAME_MAX, NAME_RULE))
 		return perr(c, "/name", "bad profile name \"%.80s\" (letters, digits, _ - .)", name);
 	/* Profiles are referenced by name and found as NAME.json: a file that
 	 * says otherwise would make a reference silently pick another file. */
@@ -458,6 +518,8 @@ static int parse_root(pctx *c, json_object *root)
 	}
 	if (json_object_object_get_ex(root, "sandbox", &v) && (r = parse_sandbox(c, v)))
 		return r;
+	if (json_object_object_get_ex(root, "clipboard", &v) && (r = parse_clipboard(c, v)))
+		return r;
 	return 0;
 }
 
@@ -479,15 +541,10 @@ int policy_profile_parse(const char *file, const char *data, size_t len, policy_
 		free(p);
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	}
-	int r = jscan_check(data, len, POLICY_DEPTH_MAX, &p->pos);
-	if (r == -EINVAL) {
-		r = scm_fail(ret_err, SCM_E_INVALID, "%s:%u:%u: syntax error: %s", file, p->pos.line,
-			     p->pos.col, p->pos.message);
+	int r = jscan_check(data, len, POLICY_DEPTH_MAX, file, &p->pos, ret_err);
+	if (r != 0) {
 		policy_profile_free(p);
 		return r;
-	} else if (r < 0) {
-		policy_profile_free(p);
-		return scm_fail(ret_err, r, "%s: %s", file, strerror(-r));
 	}
 	json_tokener *tok = json_tokener_new_ex(POLICY_DEPTH_MAX + 1);
 	if (!tok) {
@@ -559,10 +616,11 @@ policy_profile *policy_profile_free(policy_profile *p)
 	for (size_t i = 0; i < p->n_rules; i++) {
 		prule *r = &p->rules[i];
 		free(r->service);
-		strv_free(r->methods, r->n_methods);
+		strv_free(r->methods);
 		for (size_t k = 0; k < r->n_args; k++)
 			pcons_done(&r->args[k]);
 		free(r->args);
+		rsettings_done(r);
 		free(r->pointer);
 	}
 	free(p->rules);
@@ -572,6 +630,12 @@ policy_profile *policy_profile_free(policy_profile *p)
 		free(p->settings[i].pointer);
 	}
 	free(p->settings);
+	for (size_t i = 0; i < p->n_clips; i++) {
+		free(p->clips[i].from);
+		free(p->clips[i].to);
+		free(p->clips[i].pointer);
+	}
+	free(p->clips);
 	jscan_result_clear(&p->pos);
 	free(p->name);
 	free(p->file);

@@ -2,7 +2,7 @@
  * container runtime reads (policy_effective_sandbox()).
  *
  * Each setting is a key ("syscall:openat", "cap:CAP_CHOWN", "mount:/data",
- * "network", "limit:memory", "gfx:weight") with a canonical value, so one
+ * "network", "limit:memory") with a canonical value, so one
  * rule serves all: the highest priority wins, equal priorities must agree,
  * and a conflict takes the fail-closed value of its kind (deny; no mount;
  * no network; the smallest limit). */
@@ -114,8 +114,6 @@ static int build_typed(policy_effective *e)
 				sb->pids_max = u;
 			else if (strcmp(k, "limit:cpu") == 0)
 				sb->cpu_weight = u;
-			else if (strcmp(k, "gfx:weight") == 0)
-				sb->gfx_weight = u;
 			else if (strcmp(k, "log:max_bytes") == 0)
 				sb->log_max_bytes = u;
 			else if (strcmp(k, "log:files") == 0)

@@ -87,14 +87,12 @@ int policy_store_load_dir(const char *dir, policy_store **ret, scm_error **ret_e
 			r = scm_fail(ret_err, -ENOMEM, "out of memory");
 			break;
 		}
-		char **np = realloc(paths, (n + 1) * sizeof(char *));
-		if (!np) {
-			free(p);
+		int ar = strv_add(&paths, &n, p);
+		free(p);
+		if (ar < 0) {
 			r = scm_fail(ret_err, -ENOMEM, "out of memory");
 			break;
 		}
-		paths = np;
-		paths[n++] = p;
 	}
 	closedir(d);
 	if (r == 0) {
@@ -102,7 +100,7 @@ int policy_store_load_dir(const char *dir, policy_store **ret, scm_error **ret_e
 			qsort(paths, n, sizeof(char *), name_cmp);
 		r = policy_store_load_files(paths, n, ret, ret_err);
 	}
-	strv_free(paths, n);
+	strv_free(paths);
 	return r;
 }
 
@@ -133,7 +131,7 @@ int policy_store_load(const char *dir, const policy_idl_set *idl, policy_store *
 			e = NULL;
 		}
 		scm_error_free(e);
-		r = scm_fail_wrap(ret_err, SCM_E_INVALID, "%s: %zu lint error(s), profile set not loaded",
+		r = scm_fail(ret_err, SCM_E_INVALID, "%s: %zu lint error(s), profile set not loaded",
 				  dir, rep->n_errors);
 	}
 	policy_lint_report_free(rep);

@@ -37,29 +37,34 @@ static int fold(json_object *groups, json_object *ev, const char *name, size_t l
 	json_object *profs, *g;
 	const char *svc = get_str(ev, "service"), *caller = get_str(ev, "caller"),
 		   *method = get_str(ev, "method");
-	if (!svc || !name_valid(svc, false))
+	if (!svc || !name_valid(svc, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: /service: expected a service name", name,
 				lineno);
-	if (method && !name_valid(method, false))
+	if (method && !name_valid(method, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: /method: bad method name", name, lineno);
 	if (!json_object_object_get_ex(ev, "profiles", &profs) || !json_object_is_type(profs, json_type_array))
 		return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: /profiles: expected an array of names", name,
 				lineno);
+	/* The group's key: "profile,profile,|service". */
 	char key[4096];
-	size_t n = 0;
+	size_t n = 0, l;
 	for (size_t i = 0; i < json_object_array_length(profs); i++) {
 		json_object *p = json_object_array_get_idx(profs, i);
-		if (!json_object_is_type(p, json_type_string) || !name_valid(json_object_get_string(p), false))
+		if (!json_object_is_type(p, json_type_string) || !name_valid(json_object_get_string(p), SCM_NAME_MAX, NAME_RULE))
 			return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: /profiles/%zu: expected a profile name",
 					name, lineno, i);
-		n += (size_t)snprintf(key + n, n < sizeof(key) ? sizeof(key) - n : 0, "%s,",
-				      json_object_get_string(p));
-		if (n >= sizeof(key))
+		l = strlen(json_object_get_string(p));
+		if (n + l + 1 >= sizeof(key))
 			return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: /profiles: too long", name, lineno);
+		memcpy(key + n, json_object_get_string(p), l);
+		key[n + l] = ',';
+		n += l + 1;
 	}
-	n += (size_t)snprintf(key + n, sizeof(key) - n, "|%s", svc);
-	if (n >= sizeof(key))
+	l = strlen(svc);
+	if (n + 1 + l >= sizeof(key))
 		return scm_fail(ret_err, SCM_E_INVALID, "%s:%zu: too long", name, lineno);
+	key[n] = '|';
+	memcpy(key + n + 1, svc, l + 1);
 	if (!json_object_object_get_ex(groups, key, &g)) {
 		g = json_object_new_object();
 		json_object_object_add(g, "profiles", json_object_get(profs));

@@ -1,5 +1,5 @@
 /* tool-main.c: scm-policy, `scmctl policy` without scmctl: the same entry
- * point (scm/scmctl-policy.c) with a control call that always fails, so
+ * point (scm/scmctl/scmctl-policy.c) with a control call that always fails, so
  * the offline subcommands and their tests work without the daemon. */
 #include <errno.h>
 #include <stdio.h>

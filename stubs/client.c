@@ -19,7 +19,8 @@
 #include <sys/un.h>
 
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
+#include "scm-internal/error.h"
 
 #define CONNECT_TIMEOUT_MS 30000 /* scmd answers sooner: activation has its own timeout */
 
@@ -183,7 +184,7 @@ int scm_connect_at(const char *endpoint, const char *service, scm_channel **ret,
 		return scm_fail(ret_err, SCM_E_TIMEOUT, "scmd did not answer within %d ms",
 				CONNECT_TIMEOUT_MS);
 	if (r != 0)
-		return scm_fail_wrap(ret_err, r, "reading connect reply from %s", endpoint);
+		return scm_fail(ret_err, r, "reading connect reply from %s", endpoint);
 
 	if (reply->type == SCM_FRAME_ERROR) {
 		scm_error *e = scm_message_error(reply);

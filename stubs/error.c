@@ -5,13 +5,16 @@
  * in: "scmctl: call failed" <- "scmd: activation of 'echo' failed" <-
  * "exec /bin/x: No such file or directory". A layer that recovers frees
  * what it consumed. Chains cross the wire as a JSON array. */
+#include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <string.h>
 
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
+#include "scm-internal/error.h"
 
 static const char *const code_names[] = {
 	[SCM_OK] = "ok",
@@ -32,27 +35,40 @@ static const char *const code_names[] = {
 	[SCM_E_INTERNAL] = "internal",
 };
 
+/* The container runtime's range (containers/container.h). */
+static const char *const container_names[] = {
+	[SCM_E_CONTAINER_SPEC - SCM_E_CONTAINER] = "container-spec",
+	[SCM_E_CONTAINER_DENIED - SCM_E_CONTAINER] = "container-denied",
+	[SCM_E_CONTAINER_ROOTFS - SCM_E_CONTAINER] = "container-rootfs",
+	[SCM_E_CONTAINER_MAPPING - SCM_E_CONTAINER] = "container-mapping",
+};
+
 const char *scm_code_name(int code)
 {
 	static __thread char buf[32];
 
 	if (code >= 0 && (size_t)code < ELEMENTSOF(code_names) && code_names[code])
 		return code_names[code];
+	if (code > SCM_E_CONTAINER && code - SCM_E_CONTAINER < (int)ELEMENTSOF(container_names) &&
+	    container_names[code - SCM_E_CONTAINER])
+		return container_names[code - SCM_E_CONTAINER];
 	if (code < 0 && code != INT_MIN) { /* a peer may send INT_MIN: -code would overflow */
 		const char *n = strerrorname_np(-code);
 		if (n)
 			return n;
 	}
-	snprintf(buf, sizeof(buf), code >= SCM_E_APP ? "app-%d" : "code-%d", code);
+	snprintf(buf, sizeof(buf), code >= SCM_E_APP && code < SCM_E_CONTAINER ? "app-%d" : "code-%d", code);
 	return buf;
 }
 
 static scm_error *error_vnew(int code, const char *where, const char *fmt, va_list ap)
 {
+	int saved = errno; /* for a %m in fmt */
 	scm_error *e = calloc(1, sizeof(*e));
 
 	if (!e)
 		return NULL;
+	errno = saved;
 	e->code = code;
 	if (vasprintf(&e->message, fmt, ap) < 0)
 		e->message = NULL;
@@ -135,6 +151,11 @@ static int vfail(scm_error **ret_err, int code, const char *where, const char *f
 	return code;
 }
 
+int scm_fail_atv(scm_error **ret_err, int code, const char *where, const char *fmt, va_list ap)
+{
+	return vfail(ret_err, code, where, fmt, ap);
+}
+
 int scm_fail_at(scm_error **ret_err, int code, const char *where, const char *fmt, ...)
 {
 	va_list ap;
@@ -145,14 +166,26 @@ int scm_fail_at(scm_error **ret_err, int code, const char *where, const char *fm
 	return code;
 }
 
-int scm_fail_wrap_at(scm_error **ret_err, int code, const char *where, const char *fmt, ...)
+char *scm_error_text(const scm_error *e)
 {
-	va_list ap;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 
-	va_start(ap, fmt);
-	vfail(ret_err, code, where, fmt, ap);
-	va_end(ap);
-	return code;
+	if (!f)
+		return NULL;
+	bool first = true;
+	for (; e; e = e->cause) {
+		if (!e->message || !e->message[0])
+			continue;
+		fprintf(f, "%s%s", first ? "" : ": ", e->message);
+		first = false;
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
 }
 
 struct json_object *scm_error_to_json(const scm_error *e)

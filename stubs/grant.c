@@ -17,27 +17,14 @@
 
 #include "scm/constraint.h"
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
+#include "scmutil.h"
 
-/* A path is under dir when it is absolute, has no "." or ".." component or
- * doubled slash, and continues dir at a component boundary. The provider
- * opens exactly this string, so no later resolution can climb out, short of
- * a symlink inside dir, which is the directory owner's business. */
+/* The rule itself lives in util/path.c, the one copy the policy engine's
+ * path canonicalization sits beside. */
 bool scm_path_under(const char *path, const char *dir)
 {
-	size_t n = strlen(dir);
-
-	if (path[0] != '/' || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../"))
-		return false;
-	size_t pl = strlen(path);
-	if ((pl >= 2 && strcmp(path + pl - 2, "/.") == 0) ||
-	    (pl >= 3 && strcmp(path + pl - 3, "/..") == 0))
-		return false;
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	if (strncmp(path, dir, n) != 0)
-		return false;
-	return path[n] == '/' || (path[n] == '\0' && n > 1) || n == 1;
+	return path_under(path, dir);
 }
 
 static bool is_number(json_object *v)

@@ -10,7 +10,9 @@
 
 #include "scm/idl.h"
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
+#include "scmutil.h"
+#include "scm-internal/error.h"
 
 #define IDL_FILE_MAX (1024 * 1024)
 #define IDL_METHODS_MAX 256
@@ -87,15 +89,9 @@ static int only_keys(struct ctx *c, json_object *o, const char *ptr, const char 
 {
 	if (!json_object_is_type(o, json_type_object))
 		return BAD(c, "%s: %s: expected an object", c->origin, ptr);
-	json_object_object_foreach(o, k, v)
-	{
-		(void)v;
-		bool ok = false;
-		for (size_t i = 0; allowed[i]; i++)
-			ok |= strcmp(k, allowed[i]) == 0;
-		if (!ok)
-			return BAD(c, "%s: %s/%s: unknown key", c->origin, ptr, k);
-	}
+	const char *k = json_unknown_key(o, allowed);
+	if (k)
+		return BAD(c, "%s: %s/%s: unknown key", c->origin, ptr, k);
 	return 0;
 }
 
@@ -168,6 +164,7 @@ static int parse_fields(struct ctx *c, json_object *m, const char *key, const ch
 		    (fd->type != SCM_IDL_STRING || !json_object_is_type(fmt, json_type_string) ||
 		     strcmp(json_object_get_string(fmt), "path") != 0))
 			return BAD(c, "%s: %s/format: only \"path\", on a string field", c->origin, ptr);
+		fd->is_path = fmt != NULL;
 		if (fd->type == SCM_IDL_BYTES && ++n_bytes > 1)
 			return BAD(c, "%s: %s: only one bytes field per direction (it is the frame's binary body)",
 				   c->origin, ptr);
@@ -189,9 +186,78 @@ static int parse_fields(struct ctx *c, json_object *m, const char *key, const ch
 	return 0;
 }
 
+static int parse_range_end(struct ctx *c, json_object *s, const char *key, const char *ptr,
+			   enum scm_idl_type t, bool *ret_set, int64_t *ret)
+{
+	json_object *v;
+	*ret_set = json_object_object_get_ex(s, key, &v);
+	if (!*ret_set)
+		return 0;
+	if (t != SCM_IDL_INT && t != SCM_IDL_UINT)
+		return BAD(c, "%s: %s/%s: only an int or uint setting has a range", c->origin, ptr, key);
+	/* json-c reads 2^63.. as INT64_MAX: bounds stay within int64 */
+	if (!json_object_is_type(v, json_type_int) ||
+	    (json_object_get_int64(v) == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX) ||
+	    (t == SCM_IDL_UINT && json_object_get_int64(v) < 0))
+		return BAD(c, "%s: %s/%s: expected an integer%s within -2^63..2^63-1", c->origin, ptr, key,
+			   t == SCM_IDL_UINT ? " >= 0" : "");
+	*ret = json_object_get_int64(v);
+	return 0;
+}
+
+/* "settings": [{"name", "type", "doc", "min", "max"}]: what a profile
+ * rule may set for this service's grants (scm_idl_setting). */
+static int parse_settings(struct ctx *c, json_object *root, scm_idl *idl)
+{
+	static const char *const skeys[] = { "name", "type", "doc", "min", "max", NULL };
+	json_object *arr, *t;
+	char ptr[64];
+	int r;
+	if (!json_object_object_get_ex(root, "settings", &arr))
+		return 0;
+	if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) > IDL_FIELDS_MAX)
+		return BAD(c, "%s: /settings: expected an array of at most %d", c->origin, IDL_FIELDS_MAX);
+	size_t n = json_object_array_length(arr);
+	idl->settings = calloc(n ? n : 1, sizeof(*idl->settings));
+	if (!idl->settings)
+		return -ENOMEM;
+	idl->n_settings = n;
+	for (size_t i = 0; i < n; i++) {
+		json_object *s = json_object_array_get_idx(arr, i);
+		scm_idl_setting *sd = &idl->settings[i];
+		snprintf(ptr, sizeof(ptr), "/settings/%zu", i);
+		if ((r = only_keys(c, s, ptr, skeys)) || (r = get_str(c, s, "name", ptr, true, &sd->name)) ||
+		    (r = get_str(c, s, "doc", ptr, false, &sd->doc)))
+			return r;
+		if (!is_ident(sd->name))
+			return BAD(c, "%s: %s/name: '%s' is not a lower-case C identifier", c->origin, ptr,
+				   sd->name);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(idl->settings[j].name, sd->name) == 0)
+				return BAD(c, "%s: %s/name: setting '%s' appears twice", c->origin, ptr, sd->name);
+		sd->type = _SCM_IDL_TYPE_MAX;
+		if (json_object_object_get_ex(s, "type", &t) && json_object_is_type(t, json_type_string))
+			for (int k = SCM_IDL_BOOL; k <= SCM_IDL_STRING; k++)
+				if (strcmp(json_object_get_string(t), type_names[k]) == 0)
+					sd->type = k;
+		if (sd->type == _SCM_IDL_TYPE_MAX)
+			return BAD(c, "%s: %s/type: expected one of bool int uint double string", c->origin, ptr);
+		bool has_min, has_max;
+		if ((r = parse_range_end(c, s, "min", ptr, sd->type, &has_min, &sd->min)) ||
+		    (r = parse_range_end(c, s, "max", ptr, sd->type, &has_max, &sd->max)))
+			return r;
+		if (has_min != has_max)
+			return BAD(c, "%s: %s: a range has both min and max", c->origin, ptr);
+		sd->has_range = has_min;
+		if (sd->has_range && sd->min > sd->max)
+			return BAD(c, "%s: %s: min is greater than max", c->origin, ptr);
+	}
+	return 0;
+}
+
 static int parse_root(struct ctx *c, json_object *root, scm_idl *idl)
 {
-	static const char *const keys[] = { "interface", "version", "doc", "errors", "methods", NULL };
+	static const char *const keys[] = { "interface", "version", "doc", "errors", "methods", "settings", NULL };
 	static const char *const mkeys[] = { "name", "doc", "params", "results", NULL };
 	static const char *const ekeys[] = { "name", "code", "doc", NULL };
 	json_object *v, *arr;
@@ -237,6 +303,8 @@ static int parse_root(struct ctx *c, json_object *root, scm_idl *idl)
 			if (strcmp(idl->methods[j].name, md->name) == 0)
 				return BAD(c, "%s: %s/name: method '%s' appears twice", c->origin, ptr, md->name);
 	}
+	if ((r = parse_settings(c, root, idl)))
+		return r;
 
 	if (!json_object_object_get_ex(root, "errors", &arr))
 		return 0;
@@ -333,6 +401,11 @@ scm_idl *scm_idl_free(scm_idl *idl)
 		free(idl->errors[i].name);
 		free(idl->errors[i].doc);
 	}
+	for (size_t i = 0; i < idl->n_settings; i++) {
+		free(idl->settings[i].name);
+		free(idl->settings[i].doc);
+	}
+	free(idl->settings);
 	free(idl->methods);
 	free(idl->errors);
 	free(idl->name);
@@ -352,6 +425,47 @@ const scm_idl_method *scm_idl_method_by_name(const scm_idl *idl, const char *nam
 const scm_idl_method *scm_idl_method_by_id(const scm_idl *idl, uint32_t id)
 {
 	return id >= 1 && id <= idl->n_methods ? &idl->methods[id - 1] : NULL;
+}
+
+const scm_idl_setting *scm_idl_setting_by_name(const scm_idl *idl, const char *name)
+{
+	for (size_t i = 0; i < idl->n_settings; i++)
+		if (strcmp(idl->settings[i].name, name) == 0)
+			return &idl->settings[i];
+	return NULL;
+}
+
+const char *scm_idl_setting_check(const scm_idl_setting *s, struct json_object *v)
+{
+	bool big = json_object_is_type(v, json_type_int) && json_object_get_int64(v) == INT64_MAX &&
+		   json_object_get_uint64(v) > (uint64_t)INT64_MAX;
+	switch (s->type) {
+	case SCM_IDL_BOOL:
+		return json_object_is_type(v, json_type_boolean) ? NULL : "is not a bool";
+	case SCM_IDL_STRING:
+		/* a NUL inside would be cut where the provider reads it */
+		return json_object_is_type(v, json_type_string) &&
+				       strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v)
+			       ? NULL
+			       : "is not a string (or holds a NUL)";
+	case SCM_IDL_DOUBLE:
+		return json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)
+			       ? NULL
+			       : "is not a number";
+	case SCM_IDL_INT:
+	case SCM_IDL_UINT:
+		if (!json_object_is_type(v, json_type_int))
+			return "is not an integer";
+		if (s->type == SCM_IDL_UINT && !big && json_object_get_int64(v) < 0)
+			return "is negative";
+		if (s->type == SCM_IDL_INT && big)
+			return "is out of the int64 range";
+		if (s->has_range && (big || json_object_get_int64(v) < s->min || json_object_get_int64(v) > s->max))
+			return "is out of the setting's range";
+		return NULL;
+	default:
+		return "has a type a setting cannot have";
+	}
 }
 
 static void print_fields(const scm_idl_field *f, size_t n, FILE *out)
@@ -378,6 +492,16 @@ void scm_idl_print(const scm_idl *idl, FILE *out)
 		for (size_t j = 0; j < m->n_params; j++)
 			if (m->params[j].doc && *m->params[j].doc)
 				fprintf(out, "         %s: %s\n", m->params[j].name, m->params[j].doc);
+	}
+	if (idl->n_settings) {
+		fprintf(out, "\nsettings (set by a profile's allow rule):\n");
+		for (size_t i = 0; i < idl->n_settings; i++) {
+			const scm_idl_setting *s = &idl->settings[i];
+			fprintf(out, "  %s %s", type_names[s->type], s->name);
+			if (s->has_range)
+				fprintf(out, " (%lld..%lld)", (long long)s->min, (long long)s->max);
+			fprintf(out, "%s%s\n", s->doc && *s->doc ? ": " : "", s->doc ? s->doc : "");
+		}
 	}
 	if (idl->n_errors) {
 		fprintf(out, "\nerrors:\n");

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 struct scm_outframe {
 	struct scm_outframe *next;

@@ -23,7 +23,8 @@
 #include <sys/un.h>
 
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
+#include "scm-internal/error.h"
 
 #define MAX_METHODS 256 /* grant bitmap size; an IDL may not have more */
 
@@ -116,6 +117,7 @@ static void chan_close(scm_provider *p, struct chan *c)
 		c->next->pprev = c->pprev;
 	scm_outq_clear(&c->outq);
 	json_object_put(c->grant.constraints);
+	json_object_put(c->grant.settings);
 	free(c->service);
 	free(c->caller);
 	free(c);
@@ -147,7 +149,8 @@ static const scm_method_def *find_method(const scm_interface_def *iface, const c
 }
 
 /* A new channel from scmd: {"channel":N,"service":..,"caller":..,"uid":..,
- * "gid":..,"pid":..,"methods":[..]|"*","constraints":{..}} plus its fd. */
+ * "gid":..,"pid":..,"methods":[..]|"*","constraints":{..},"settings":{..}} plus
+ * its fd. */
 static int add_channel(scm_provider *p, scm_message *m)
 {
 	json_object *methods = NULL, *cons = NULL;
@@ -178,6 +181,9 @@ static int add_channel(scm_provider *p, scm_message *m)
 	if (json_object_object_get_ex(m->json, "constraints", &cons) &&
 	    json_object_is_type(cons, json_type_object) && json_object_object_length(cons) > 0)
 		c->grant.constraints = json_object_get(cons);
+	if (json_object_object_get_ex(m->json, "settings", &cons) && json_object_is_type(cons, json_type_object) &&
+	    json_object_object_length(cons) > 0)
+		c->grant.settings = json_object_get(cons);
 	if (json_object_object_get_ex(m->json, "methods", &methods)) {
 		if (json_object_is_type(methods, json_type_string) &&
 		    strcmp(json_object_get_string(methods), "*") == 0) {
@@ -219,7 +225,7 @@ static int handle_control_one(scm_provider *p, scm_error **ret_err)
 	if (r == 1)
 		return 1; /* scmd is done with us */
 	if (r != 0)
-		return scm_fail_wrap(ret_err, r, "control connection to scmd failed");
+		return scm_fail(ret_err, r, "control connection to scmd failed");
 
 	const char *what = m->json ? jstr(m->json, "op", "") : "";
 	if (strcmp(what, "channel") == 0)

@@ -14,7 +14,7 @@
 #include <sys/uio.h>
 
 #include "scm/macro.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 #define HERE "libscm/wire"
 

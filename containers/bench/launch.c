@@ -66,7 +66,7 @@ static int launch_lib_opts(const container_sandbox *sb)
 	char *argv[] = {"/bin/true", NULL};
 	container_spec *spec = NULL;
 	container *c = NULL;
-	char *err = NULL;
+	scm_error *err = NULL;
 	/* As scmd launches: in a user namespace on a subordinate range. */
 	static const container_idrange range = {CONTAINER_SUBID_DEFAULT_START, CONTAINER_SUBID_DEFAULT_COUNT,
 						CONTAINER_SUBID_DEFAULT_START, CONTAINER_SUBID_DEFAULT_COUNT};
@@ -85,8 +85,8 @@ static int launch_lib_opts(const container_sandbox *sb)
 	if (r == 0 && status != 0)
 		r = -EIO;
 	if (err) {
-		fprintf(stderr, "scm: %s\n", err);
-		free(err);
+		fprintf(stderr, "scm: %s\n", err->message);
+		scm_error_free(err);
 	}
 	container_free(c);
 	container_spec_free(spec);
@@ -283,10 +283,10 @@ static void idle_memory(void)
 	long before = rss_kib(getpid());
 	int started = 0;
 	for (int i = 0; i < N; i++) {
-		char *err = NULL;
+		scm_error *err = NULL;
 		if (container_start(spec, &o, &cs[i], &err) == 0)
 			started++;
-		free(err);
+		scm_error_free(err);
 	}
 	/* container_start returns once each main process has exec'd. */
 	long after = rss_kib(getpid()), pss = 0;
@@ -335,7 +335,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-containers: private cgroup2 mount for crun: %m\n");
 	setup_crun();
 	const char *sbj = "{\"pids\":256,\"memory\":268435456}";
-	char *err = NULL;
+	scm_error *err = NULL;
 	container_sandbox_parse(sbj, strlen(sbj), &limits_sb, &err);
 
 	launcher ls[] = {

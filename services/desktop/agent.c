@@ -31,7 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent-clipboard.h"
 #include "scm/gfx-client.h"
+#include "agent-windows.h"
 #include "scm/macro.h"
 #include "xwd.h"
 
@@ -53,8 +55,20 @@ static int die(const char *what, int r, scm_error *err)
 	return 1;
 }
 
-static void inject(Display *dpy, const gfx_input_event *ev, uint8_t *buttons, uint32_t w, uint32_t h)
+static scm_error *clip_warn(const char *what, scm_error *err)
 {
+	fprintf(stderr, "scm-desktop-agent: %s: ", what);
+	scm_error_print(err, stderr);
+	return scm_error_free(err);
+}
+
+static void inject(Display *dpy, aw_state *aw, const gfx_input_event *ev, uint8_t *buttons, uint32_t w,
+		   uint32_t h)
+{
+	if (ev->type == GFX_INPUT_FOCUS || ev->type == GFX_INPUT_CLOSE) {
+		(ev->type == GFX_INPUT_FOCUS ? aw_focus : aw_close)(aw, ev->window);
+		return;
+	}
 	if (ev->type == GFX_INPUT_KEY) {
 		KeyCode kc = XKeysymToKeycode(dpy, (KeySym)ev->keysym);
 		if (kc)
@@ -71,6 +85,34 @@ static void inject(Display *dpy, const gfx_input_event *ev, uint8_t *buttons, ui
 			XTestFakeButtonEvent(dpy, b + 1, (ev->buttons & bit) ? True : False, CurrentTime);
 	}
 	*buttons = ev->buttons;
+}
+
+/* Every X event Xlib has: the window tracker and the clipboard each take
+ * what is theirs (a finished copy goes to the proxy at once). Returns
+ * whether the X server reported damage (dmg_notify: 0 without DAMAGE). */
+static bool drain_x(Display *dpy, aw_state *aw, agent_clip *clip, scm_channel *ch, int dmg_notify)
+{
+	bool damaged = false;
+	while (XPending(dpy)) {
+		XEvent xe;
+		char *text;
+		size_t len;
+		XNextEvent(dpy, &xe);
+		if (dmg_notify && xe.type == dmg_notify) {
+			damaged = true;
+			continue;
+		}
+		aw_event(aw, &xe);
+		if (agent_clip_event(clip, &xe, &text, &len) == 1) {
+			scm_error *serr = NULL;
+			/* A refusal (too big, or the user copied again) ends
+			 * this copy only. */
+			if (agent_clip_put(ch, text, len, &serr))
+				clip_warn("clipboard_put", serr);
+			free(text);
+		}
+	}
+	return damaged;
 }
 
 static struct json_object *damage_json(const gfx_rect *r, size_t n)
@@ -112,12 +154,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scm-desktop-agent: need --display (or $DISPLAY) and --fbdir (or $SCM_DESKTOP_FBDIR)\n");
 		return 2;
 	}
-	char path[4096], err[256];
+	char path[4096];
 	snprintf(path, sizeof(path), "%s/Xvfb_screen0", fbdir);
 	xwd_view xv;
-	int r = xwd_open(path, &xv, err, sizeof(err));
+	scm_error *err = NULL;
+	int r = xwd_open(path, &xv, &err);
 	if (r) {
-		fprintf(stderr, "scm-desktop-agent: %s\n", err);
+		fputs("scm-desktop-agent: ", stderr);
+		scm_error_print(err, stderr);
 		return 1;
 	}
 	Display *dpy = XOpenDisplay(display);
@@ -126,6 +170,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scm-desktop-agent: cannot open display %s with XTest\n", display);
 		return 1;
 	}
+	agent_clip *clip = agent_clip_new(dpy);
+	if (!clip)
+		return die("out of memory", -ENOMEM, NULL);
 	uint32_t w = xv.info.width, h = xv.info.height;
 	scm_channel *ch = NULL;
 	scm_error *serr = NULL;
@@ -144,7 +191,8 @@ int main(int argc, char **argv)
 	if ((r = gfx_surface_map(sfd, w, h, &surf)))
 		return die("mapping the surface", r, NULL);
 	uint32_t *shadow = calloc((size_t)w * h, 4);
-	if (!shadow)
+	aw_state *aw = NULL;
+	if (!shadow || aw_new(dpy, w, h, &aw) < 0)
 		return die("out of memory", -ENOMEM, NULL);
 	printf("agent %s %ux%u at %lld,%lld border %s\n", display, w, h, (long long)x, (long long)y, border);
 	fflush(stdout);
@@ -157,6 +205,7 @@ int main(int argc, char **argv)
 	if (XDamageQueryExtension(dpy, &dmg_ev, &dmg_err))
 		dmg = XDamageCreate(dpy, DefaultRootWindow(dpy), XDamageReportNonEmpty);
 	XFlush(dpy);
+	const int dmg_notify = dmg ? dmg_ev + XDamageNotify : 0;
 	const int64_t ival = interval * 1000000;
 	int64_t last = 0;
 	bool want = true, armed = false;
@@ -195,12 +244,21 @@ int main(int argc, char **argv)
 				size_t k = 0;
 				if ((r = scm_gfx_poll_input(ch, &events, &serr)))
 					return die("poll_input", r, serr);
-				if (gfx_input_from_json(events, in, 64, &k, err, sizeof(err)) == 0) {
-					for (size_t j = 0; j < k; j++)
-						inject(dpy, &in[j], &buttons, w, h);
+				scm_error *ierr = NULL;
+				if (gfx_input_from_json(events, in, 64, &k, &ierr) == 0) {
+					for (size_t j = 0; j < k; j++) {
+						if (in[j].type != GFX_INPUT_CLIPBOARD)
+							inject(dpy, aw, &in[j], &buttons, w, h);
+						else if (in[j].op == GFX_CLIP_OP_COPY)
+							agent_clip_copy(clip);
+						else if ((r = agent_clip_paste(clip, ch, &serr)))
+							serr = clip_warn("clipboard_get", serr);
+					}
 					XFlush(dpy);
 				} else {
-					fprintf(stderr, "scm-desktop-agent: input from the proxy: %s\n", err);
+					fputs("scm-desktop-agent: input from the proxy: ", stderr);
+					scm_error_print(ierr, stderr);
+					scm_error_free(ierr);
 				}
 				json_object_put(events);
 				break;
@@ -212,17 +270,30 @@ int main(int argc, char **argv)
 					return die("the gfx channel ended", r, serr);
 				break;
 			case 3:
-				break; /* read below */
+				break; /* drained below */
 			}
 		}
-		/* Every wakeup: Xlib may have queued events while writing, which
-		 * would not wake epoll again. Its I/O error handler ends us when
-		 * Xvfb goes. */
-		while (XPending(dpy)) {
-			XEvent xe;
-			XNextEvent(dpy, &xe);
-			if (dmg && xe.type == dmg_ev + XDamageNotify)
-				want = true;
+		/* X events, read now whatever woke us: Xlib may already have
+		 * queued them while doing something else (a round trip such as
+		 * XGetSelectionOwner reads what the server sent meanwhile), and
+		 * then the socket would not wake us for them again. Xlib's I/O
+		 * error handler ends us when Xvfb goes. */
+		want |= drain_x(dpy, aw, clip, ch, dmg_notify);
+		/* The app's windows first, so new ones come with their pixels:
+		 * a changed list is looked at at once, whatever the pace. */
+		struct json_object *wl = aw_changed(aw);
+		if (wl) {
+			uint64_t shown;
+			if ((r = scm_gfx_set_windows(ch, wl, &shown, &serr)) != 0) {
+				if (r < 0)
+					return die("set_windows", r, serr);
+				fprintf(stderr, "scm-desktop-agent: set_windows: ");
+				scm_error_print(serr, stderr);
+				serr = scm_error_free(serr);
+			}
+			json_object_put(wl);
+			want = true;
+			last = 0;
 		}
 		if (!want)
 			continue;

@@ -4,11 +4,12 @@
 #
 # At 1280x720 and 1920x1080, two servers run the same apps (xclock
 # ticking every second, an xterm):
-#   proxy   a private scmd runs the two-app desktop (no containers): each
-#           app on its own Xvfb with the agent, composited by scm-gfx-proxy;
+#   proxy   a private scmd runs the two-app desktop (`scmctl desktop launch
+#           --no-containers`): each app on its own Xvfb with the agent,
+#           composited by scm-gfx-proxy;
 #   x11vnc  Debian's x11vnc serving one Xvfb that runs the same two apps.
-# For each, first the idle cost: CPU time of the proxy and the agents
-# (x11vnc for the other) over 10 s with no viewer and no input, in % of
+# For each, first the idle cost: CPU time of the proxy, the agents and the
+# session manager (x11vnc for the other) over 10 s with no viewer and no input, in % of
 # one CPU (from /proc/PID/stat). Then per encoding (Raw, ZRLE, Tight with
 # JPEG at quality 6) a measuring viewer stays connected while a second
 # viewer types a line into the xterm at 25 keys/s ("typing"), then runs a
@@ -21,8 +22,7 @@
 # Lines:  gfx-enc SIZE SERVER ENCODING WORKLOAD BYTES_PER_S B/s
 #         gfx-lat SIZE SERVER ENCODING median MS p90 MS max MS
 #         gfx-idle SIZE SERVER CPU_PERCENT % (PROCESS PERCENT, ...)
-# Not measured: a window dragged across (the proxy has no window moves
-# yet).
+# Not measured: a window dragged across.
 set -euo pipefail
 B=${SCM_BUILD:-$PWD/build}
 SRC=${SCM_SRC:-$PWD}
@@ -30,6 +30,7 @@ RUN=$(mktemp -d /tmp/scm-encbench.XXXXXX)
 in=$B/libexec/scm-gfx-rfb-input
 pids=()
 cleanup() {
+	"$B/bin/scmctl" desktop stop two-apps >/dev/null 2>&1 || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$RUN"
@@ -89,19 +90,22 @@ start_proxy() { # SIZE -> port, SCM_VNC_PASSWORD, term rect, idle pids
 	scmd=$!
 	pids+=($scmd)
 	for _ in $(seq 200); do [ -S "$SCM_RUNTIME_DIR/control.sock" ] && break; sleep 0.02; done
-	HOME=$dir/home "$B/libexec/scm-desktop-run" "$dir/spec.json" >"$dir/run.out" 2>"$dir/run.err" &
-	runner=$!
-	pids+=($runner)
-	for _ in $(seq 600); do grep -q '^ready' "$dir/run.out" && break; sleep 0.05; done
+	"$B/bin/scmctl" desktop launch "$dir/spec.json" --no-containers >"$dir/run.out" 2>"$dir/run.err" || true
 	grep -q '^ready' "$dir/run.out" || { cat "$dir/run.err" >&2; exit 1; }
 	port=$(sed -n 's/^vnc 127.0.0.1://p' "$dir/run.out")
 	SCM_VNC_PASSWORD=$(sed -n 's/^password //p' "$dir/run.out")
 	read -r tx ty <<<"$(awk '$1 == "app" && $2 == "term" { split($4, a, ","); print a[1], a[2] }' "$dir/run.out")"
 	tw=640 th=420
-	mapfile -t idle_pids < <(for p in $(descendants "$scmd" "$runner"); do
-		case $(cat "/proc/$p/comm" 2>/dev/null) in scm-gfx-proxy | scm-desktop-age*) echo "$p" ;; esac
+	# scmd starts the session manager and the proxy; the session manager
+	# the apps (their Xvfb, app and agent).
+	mapfile -t idle_pids < <(for p in $(descendants "$scmd"); do
+		case $(cat "/proc/$p/comm" 2>/dev/null) in scm-gfx-proxy | scm-desktop-age* | scm-desktop-ses*) echo "$p" ;; esac
 	done)
-	stop_server() { kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null || true; kill "$scmd"; wait "$scmd" || true; }
+	stop_server() {
+		"$B/bin/scmctl" desktop stop two-apps >/dev/null 2>&1 || true
+		kill "$scmd"
+		wait "$scmd" || true
+	}
 }
 
 start_x11vnc() { # SIZE

@@ -41,10 +41,10 @@ int main(int argc, char **argv)
 	bool big = !feof(f);
 	fclose(f);
 	desktop_spec *s;
-	char err[256];
-	int r = big ? (snprintf(err, sizeof(err), "/: over 1 MiB"), 100) : desktop_spec_parse(buf, n, &s, err, sizeof(err));
+	scm_error *err = NULL;
+	int r = big ? scm_fail(&err, 100, "/: over 1 MiB") : desktop_spec_parse(buf, n, &s, &err);
 	if (r) {
-		fprintf(stderr, "%s: %s\n", argv[1], r < 0 ? strerror(-r) : err);
+		fprintf(stderr, "%s: %s\n", argv[1], r < 0 || !err ? strerror(r < 0 ? -r : ENOMEM) : err->message);
 		return 1;
 	}
 	printf("desktop %s %ux%u%s\n", s->name, s->width, s->height, s->resize ? " resize" : "");

@@ -7,20 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scmutil.h"
 #include "spec.h"
 
 #define INVALID 100
-#define ERR(...) (snprintf(err, err_len, __VA_ARGS__), INVALID)
+#define ERR(...) scm_fail(ret_err, INVALID, __VA_ARGS__)
 
+/* [a-z0-9-], 1..32, not starting with '-': it names the session's files. */
 static bool good_name(const char *s)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > 32 || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
+	return name_valid(s, 32, NAME_DASH) && s[0] != '-';
 }
 
 static int parse_size(struct json_object *v, uint32_t *w, uint32_t *h)
@@ -32,106 +28,84 @@ static int parse_size(struct json_object *v, uint32_t *w, uint32_t *h)
 	return *w >= 64 && *h >= 64 && *w <= 8192 && *h <= 8192 ? 0 : -1;
 }
 
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* An array of 0..max non-empty strings (at least min). */
 static int parse_strv(struct json_object *v, size_t min, size_t max, char ***ret)
 {
-	if (!v || !json_object_is_type(v, json_type_array))
-		return -1;
-	size_t n = json_object_array_length(v);
-	if (n < min || n > max)
-		return -1;
-	char **out = calloc(n + 1, sizeof(char *));
+	const char *why;
+	char **out = v ? strv_from_json(v, max, false, &why) : NULL;
 	if (!out)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *s = json_object_array_get_idx(v, i);
-		if (!s || !json_object_is_type(s, json_type_string) || json_object_get_string_len(s) == 0 ||
-		    json_object_get_string_len(s) > 4096 || !(out[i] = strdup(json_object_get_string(s)))) {
-			strv_free(out);
-			return -1;
-		}
+		return -1;
+	bool ok = strv_length(out) >= min;
+	for (size_t i = 0; ok && out[i]; i++)
+		ok = strlen(out[i]) <= 4096;
+	if (!ok) {
+		strv_free(out);
+		return -1;
 	}
 	*ret = out;
 	return 0;
 }
 
-static bool only_keys(struct json_object *o, const char *const *keys, const char **bad)
+void desktop_app_clear(desktop_app *a)
 {
-	json_object_object_foreach(o, k, v)
-	{
-		(void)v;
-		bool ok = false;
-		for (size_t i = 0; keys[i]; i++)
-			ok = ok || strcmp(k, keys[i]) == 0;
-		if (!ok) {
-			*bad = k;
-			return false;
-		}
-	}
-	return true;
+	free(a->name);
+	strv_free(a->command);
+	strv_free(a->profiles);
+	*a = (desktop_app){ 0 };
 }
 
 desktop_spec *desktop_spec_free(desktop_spec *s)
 {
 	if (!s)
 		return NULL;
-	for (size_t i = 0; i < s->n_apps; i++) {
-		free(s->apps[i].name);
-		strv_free(s->apps[i].command);
-		strv_free(s->apps[i].profiles);
-	}
+	for (size_t i = 0; i < s->n_apps; i++)
+		desktop_app_clear(&s->apps[i]);
 	free(s->name);
 	free(s);
 	return NULL;
 }
 
-static int parse_app(struct json_object *a, size_t i, desktop_app *app, char *err, size_t err_len)
+/* where: the app's JSON pointer ("/apps/3", or "/app" for app_add). */
+static int parse_app(struct json_object *a, const char *where, desktop_app *app, scm_error **ret_err)
 {
 	static const char *const keys[] = { "name", "command", "size", "profiles", "weight", NULL };
 	struct json_object *v;
 	const char *bad;
 	if (!json_object_is_type(a, json_type_object))
-		return ERR("/apps/%zu: must be an object", i);
-	if (!only_keys(a, keys, &bad))
-		return ERR("/apps/%zu/%.40s: unknown key", i, bad);
+		return ERR("%s: must be an object", where);
+	if ((bad = json_unknown_key(a, keys)))
+		return ERR("%s/%.40s: unknown key", where, bad);
 	if (!json_object_object_get_ex(a, "name", &v) || !json_object_is_type(v, json_type_string) ||
 	    !good_name(json_object_get_string(v)))
-		return ERR("/apps/%zu/name: want 1..32 of [a-z0-9-]", i);
+		return ERR("%s/name: want 1..32 of [a-z0-9-]", where);
 	if (!(app->name = strdup(json_object_get_string(v))))
 		return -ENOMEM;
 	json_object_object_get_ex(a, "command", &v);
 	int r = parse_strv(v, 1, 64, &app->command);
 	if (r)
-		return r == -ENOMEM ? r : ERR("/apps/%zu/command: want 1..64 non-empty strings", i);
+		return r == -ENOMEM ? r : ERR("%s/command: want 1..64 non-empty strings", where);
 	v = NULL;
 	json_object_object_get_ex(a, "size", &v);
 	if (parse_size(v, &app->width, &app->height) < 0)
-		return ERR("/apps/%zu/size: want \"WxH\" within 64..8192", i);
+		return ERR("%s/size: want \"WxH\" within 64..8192", where);
 	app->weight = 1;
 	if (json_object_object_get_ex(a, "weight", &v)) {
 		int64_t w = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
 		if (w < 1 || w > 10000)
-			return ERR("/apps/%zu/weight: want an integer 1..10000", i);
+			return ERR("%s/weight: want an integer 1..10000", where);
 		app->weight = (uint32_t)w;
 	}
 	if (json_object_object_get_ex(a, "profiles", &v)) {
 		r = parse_strv(v, 0, 16, &app->profiles);
 		if (r)
-			return r == -ENOMEM ? r : ERR("/apps/%zu/profiles: want 0..16 non-empty strings", i);
+			return r == -ENOMEM ? r : ERR("%s/profiles: want 0..16 non-empty strings", where);
 	} else if (!(app->profiles = calloc(1, sizeof(char *)))) {
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *err, size_t err_len)
+int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, scm_error **ret_err)
 {
 	static const char *const keys[] = { "name", "description", "size", "resize", "apps", NULL };
 	struct json_tokener *tok = json_tokener_new_ex(8);
@@ -153,7 +127,7 @@ int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *e
 		r = ERR("/: must be an object");
 		goto out;
 	}
-	if (!only_keys(root, keys, &bad)) {
+	if ((bad = json_unknown_key(root, keys))) {
 		r = ERR("/%.40s: unknown key", bad);
 		goto out;
 	}
@@ -191,7 +165,9 @@ int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *e
 	}
 	for (size_t i = 0; i < json_object_array_length(v); i++) {
 		s->n_apps = i + 1;
-		r = parse_app(json_object_array_get_idx(v, i), i, &s->apps[i], err, err_len);
+		char where[32];
+		snprintf(where, sizeof(where), "/apps/%zu", i);
+		r = parse_app(json_object_array_get_idx(v, i), where, &s->apps[i], ret_err);
 		if (r)
 			goto out;
 		for (size_t k = 0; k < i; k++)
@@ -211,5 +187,18 @@ out:
 		*ret = s;
 	else
 		desktop_spec_free(s);
+	return r;
+}
+
+int desktop_app_parse(struct json_object *a, uint32_t max_w, uint32_t max_h, desktop_app *ret, scm_error **ret_err)
+{
+	desktop_app app = { 0 };
+	int r = parse_app(a, "/app", &app, ret_err);
+	if (r == 0 && (app.width > max_w || app.height > max_h))
+		r = ERR("/app/size: %ux%u is larger than the desktop", app.width, app.height);
+	if (r)
+		desktop_app_clear(&app);
+	else
+		*ret = app;
 	return r;
 }

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <scm/error.h>
+
 #define DESKTOP_APPS_MAX 16
 
 typedef struct desktop_app {
@@ -31,7 +33,13 @@ typedef struct desktop_spec {
 	size_t n_apps;
 } desktop_spec;
 
-/* Returns 0, -ENOMEM, or 100 (invalid) with err naming the field as a
+/* Returns 0, -ENOMEM, or 100 (invalid) with *ret_err naming the field as a
  * JSON pointer. */
-int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, char *err, size_t err_len);
+int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, scm_error **ret_err);
 desktop_spec *desktop_spec_free(desktop_spec *s);
+
+struct json_object;
+/* One app object (as in "apps"), for adding to a running desktop of
+ * max_w x max_h: 0, -ENOMEM or 100 with err naming the field ("/app/..."). */
+int desktop_app_parse(struct json_object *a, uint32_t max_w, uint32_t max_h, desktop_app *ret, scm_error **ret_err);
+void desktop_app_clear(desktop_app *a);

@@ -14,7 +14,7 @@
 #include "scm/macro.h"
 #include "xwd.h"
 
-#define ERR(...) (snprintf(err, err_len, __VA_ARGS__), GFX_E_INVALID)
+#define ERR(...) scm_fail(ret_err, GFX_E_INVALID, __VA_ARGS__)
 
 enum {
 	F_HEADER_SIZE, F_VERSION, F_FORMAT, F_DEPTH, F_WIDTH, F_HEIGHT, F_XOFFSET, F_BYTE_ORDER,
@@ -28,7 +28,7 @@ static uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int xwd_parse(const uint8_t *buf, size_t file_size, xwd_info *ret, char *err, size_t err_len)
+int xwd_parse(const uint8_t *buf, size_t file_size, xwd_info *ret, scm_error **ret_err)
 {
 	uint32_t f[F_COUNT];
 	if (file_size < F_COUNT * 4)
@@ -64,25 +64,23 @@ int xwd_parse(const uint8_t *buf, size_t file_size, xwd_info *ret, char *err, si
 	return 0;
 }
 
-int xwd_open(const char *path, xwd_view *ret, char *err, size_t err_len)
+int xwd_open(const char *path, xwd_view *ret, scm_error **ret_err)
 {
 	struct stat st;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		int e = -errno;
-		snprintf(err, err_len, "%s: %s", path, strerror(-e));
-		return e;
+		return scm_fail(ret_err, e, "%s: %s", path, strerror(-e));
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size <= 0)
 		return ERR("%s: not a regular, non-empty file", path);
 	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED) {
 		int e = -errno;
-		snprintf(err, err_len, "%s: mmap: %s", path, strerror(-e));
-		return e;
+		return scm_fail(ret_err, e, "%s: mmap: %s", path, strerror(-e));
 	}
 	xwd_info info;
-	int r = xwd_parse(m, (size_t)st.st_size, &info, err, err_len);
+	int r = xwd_parse(m, (size_t)st.st_size, &info, ret_err);
 	if (r) {
 		munmap(m, (size_t)st.st_size);
 		return r;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <scm/error.h>
+
 #include "gfx.h"
 
 typedef struct xwd_info {
@@ -19,8 +21,8 @@ typedef struct xwd_info {
 
 /* Validates an XWD header (32 bpp ZPixmap, true colour, width and height
  * within GFX_DIM_MAX, pixels inside file_size). Returns 0 or
- * GFX_E_INVALID with err naming the field. */
-int xwd_parse(const uint8_t *buf, size_t file_size, xwd_info *ret, char *err, size_t err_len);
+ * GFX_E_INVALID with *ret_err naming the field. */
+int xwd_parse(const uint8_t *buf, size_t file_size, xwd_info *ret, scm_error **ret_err);
 
 typedef struct xwd_view {
 	int fd;
@@ -30,7 +32,7 @@ typedef struct xwd_view {
 } xwd_view;
 
 /* Maps DIR/Xvfb_screen0 (read-only). */
-int xwd_open(const char *path, xwd_view *ret, char *err, size_t err_len);
+int xwd_open(const char *path, xwd_view *ret, scm_error **ret_err);
 void xwd_close(xwd_view *v);
 static inline const uint32_t *xwd_row(const xwd_view *v, uint32_t y)
 {

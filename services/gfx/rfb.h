@@ -25,11 +25,10 @@ struct json_object;
 
 /* Parses "GET /path?query HTTP/1.1\r\n" at the start of buf into the
  * request target (NUL-terminated, at most path_len - 1 bytes). Returns 0,
- * -EAGAIN while the line is incomplete, or GFX_E_INVALID with err naming
+ * -EAGAIN while the line is incomplete, or GFX_E_INVALID with *ret_err naming
  * what is wrong (not GET, no HTTP/1.x, a target too long or not
  * starting with '/', a control byte). */
-int gfx_ws_parse_request(const uint8_t *buf, size_t len, char *path, size_t path_len, char *err,
-			 size_t err_len);
+int gfx_ws_parse_request(const uint8_t *buf, size_t len, char *path, size_t path_len, scm_error **ret_err);
 /* True when the target's query has token=TOKEN, compared in constant time. */
 bool gfx_ws_token_matches(const char *path, const char *token);
 /* Fills out (n - 1 characters and a NUL) with random letters and digits
@@ -43,6 +42,12 @@ typedef struct gfx_rfb gfx_rfb;
 typedef struct gfx_rfb_ops {
 	void (*key)(void *userdata, bool down, uint32_t keysym);
 	void (*pointer)(void *userdata, uint8_t buttons, int32_t x, int32_t y);
+	/* A viewer's clipboard (ClientCutText), as UTF-8; not from view-only viewers. */
+	void (*cut_text)(void *userdata, const char *utf8, size_t len);
+	/* A viewer resized the desktop (the compositor has its new size and
+	 * is about to be redrawn): the windows are put back within reach.
+	 * NULL: nothing to do. */
+	void (*resized)(void *userdata);
 } gfx_rfb_ops;
 
 typedef struct gfx_rfb_config {
@@ -72,6 +77,12 @@ typedef struct gfx_rfb_config {
 int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops *ops, void *userdata,
 		gfx_rfb **ret);
 gfx_rfb *gfx_rfb_free(gfx_rfb *r);
+/* rfb_clip.c: Latin-1 (the RFB cut text) and UTF-8; malloc'd, NUL-ended. */
+char *gfx_latin1_to_utf8(const char *in, size_t len, size_t *ret_len);
+char *gfx_utf8_to_latin1(const char *in, size_t len, size_t *ret_len);
+/* Sends text (UTF-8) to every viewer's clipboard (ServerCutText; Latin-1
+ * for viewers without the extended clipboard). */
+void gfx_rfb_send_cut_text(gfx_rfb *r, const char *utf8, size_t len);
 uint16_t gfx_rfb_port(const gfx_rfb *r);
 uint16_t gfx_rfb_ws_port(const gfx_rfb *r);
 const char *gfx_rfb_password(const gfx_rfb *r);

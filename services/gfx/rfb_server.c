@@ -254,9 +254,49 @@ static int on_set_desktop_size(int w, int h, int n_screens, struct rfbExtDesktop
 		cl->newFBSizePending = TRUE; /* the answer, with nothing changed */
 		return rfbExtDesktopSize_Success;
 	}
-	int e = gfx_rfb_resize_desktop(cl->screen, r->comp, w, h);
+	int e = gfx_rfb_resize_desktop(cl->screen, r->comp, w, h, r->ops.resized, r->userdata);
 	r->resizes += e == rfbExtDesktopSize_Success;
 	return e;
+}
+
+/* A viewer's clipboard (the desktop clipboard decides what becomes of it).
+ * View-only viewers give no input, and this is input. */
+static void on_cut_text_utf8(char *str, int len, rfbClientPtr cl)
+{
+	gfx_rfb *r = cl->screen->screenData;
+	if (!cl->viewOnly && len >= 0 && r->ops.cut_text)
+		r->ops.cut_text(r->userdata, str, (size_t)len);
+}
+
+static void on_cut_text(char *str, int len, rfbClientPtr cl)
+{
+	size_t n;
+	char *u = len >= 0 ? gfx_latin1_to_utf8(str, (size_t)len, &n) : NULL;
+	if (u && n <= INT32_MAX)
+		on_cut_text_utf8(u, (int)n, cl);
+	free(u);
+}
+
+/* Not rfbSendServerCutText(): it writes to every connection, those still
+ * in the handshake (no password shown yet) and view-only ones included.
+ * The clipboard goes to authenticated full viewers only, as plain
+ * (Latin-1) ServerCutText, which extended-clipboard viewers read too. */
+void gfx_rfb_send_cut_text(gfx_rfb *r, const char *utf8, size_t len)
+{
+	size_t n;
+	char *l1 = len <= INT32_MAX ? gfx_utf8_to_latin1(utf8, len, &n) : NULL;
+	if (!l1)
+		return;
+	rfbServerCutTextMsg sct = { .type = rfbServerCutText, .length = Swap32IfLE((uint32_t)n) };
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
+		if (cl->state != RFB_NORMAL || cl->viewOnly || cl->sock < 0)
+			continue;
+		if (rfbWriteExact(cl, (char *)&sct, sz_rfbServerCutTextMsg) < 0 || rfbWriteExact(cl, l1, (int)n) < 0)
+			rfbCloseClient(cl);
+	}
+	rfbReleaseClientIterator(it);
+	free(l1);
 }
 
 static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
@@ -363,6 +403,8 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	s->ptrAddEvent = on_pointer;
 	s->setDesktopSizeHook = on_set_desktop_size;
 	r->resize = cfg->resize;
+	s->setXCutText = on_cut_text;
+	s->setXCutTextUTF8 = on_cut_text_utf8;
 	if (!cfg->insecure_no_auth) {
 		s->authPasswdData = r->passwords;
 		s->authPasswdFirstViewOnly = 1;
@@ -545,7 +587,8 @@ static void ws_check(gfx_rfb *r, int fd)
 	if (slot == WS_PENDING_MAX)
 		return;
 	uint8_t buf[GFX_WS_REQUEST_MAX];
-	char path[GFX_WS_REQUEST_MAX], err[128];
+	char path[GFX_WS_REQUEST_MAX];
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	/* Peek: libvncserver reads the request again for its handshake. */
 	ssize_t k = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
 	if (k <= 0) {
@@ -553,15 +596,14 @@ static void ws_check(gfx_rfb *r, int fd)
 			pending_drop(r, slot);
 		return;
 	}
-	int e = gfx_ws_parse_request(buf, (size_t)k, path, sizeof(path), err, sizeof(err));
+	int e = gfx_ws_parse_request(buf, (size_t)k, path, sizeof(path), &err);
 	if (e == -EAGAIN)
 		return;
 	if (e == 0 && !gfx_ws_token_matches(path, r->token)) {
-		e = GFX_E_INVALID;
-		snprintf(err, sizeof(err), "wrong or missing token");
+		e = scm_fail(&err, GFX_E_INVALID, "wrong or missing token");
 	}
 	if (e) {
-		ws_refuse(r, fd, err);
+		ws_refuse(r, fd, err && err->message ? err->message : "out of memory");
 		pending_drop(r, slot);
 		return;
 	}

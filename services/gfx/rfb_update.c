@@ -26,11 +26,16 @@ static void new_framebuffer(rfbScreenInfoPtr s, const gfx_compositor *c)
 	rfbReleaseClientIterator(it);
 }
 
-int gfx_rfb_resize_desktop(rfbScreenInfoPtr s, gfx_compositor *c, int w, int h)
+int gfx_rfb_resize_desktop(rfbScreenInfoPtr s, gfx_compositor *c, int w, int h, void (*resized)(void *ud),
+			   void *ud)
 {
 	int e = gfx_comp_resize(c, (uint32_t)w, (uint32_t)h);
 	if (e)
 		return e == GFX_E_INVALID ? rfbExtDesktopSize_InvalidScreenLayout : rfbExtDesktopSize_OutOfResources;
+	/* The taskbar follows the bottom by itself (gfx_comp_taskbar); the
+	 * windows are the window manager's to move. */
+	if (resized)
+		resized(ud);
 	/* Drawn before anyone reads it; the changed area is all of it, which
 	 * rfbNewFramebuffer() marks for every viewer. */
 	gfx_comp_render(c, NULL);
@@ -44,17 +49,20 @@ static bool may_send_jpeg(const rfbClientPtr cl)
 	       cl->tightQualityLevel >= 0;
 }
 
-/* The frames the compositor draws round every window (frame minus
- * content), however the windows overlap. */
+/* What the compositor draws itself: the frames round every window (frame,
+ * title bar included, minus content), however the windows overlap, and
+ * the taskbar. */
 static sraRegionPtr frames_region(const gfx_compositor *c)
 {
-	sraRegionPtr f = sraRgnCreate();
+	gfx_rect tb = gfx_comp_taskbar(c);
+	sraRegionPtr f = tb.h ? sraRgnCreateRect(tb.x, tb.y, tb.x + tb.w, tb.y + tb.h) : sraRgnCreate();
 	for (uint32_t i = 0; i < c->n_ov; i++) {
 		const gfx_overlay *o = c->ov[i];
+		if (o->hidden)
+			continue;
 		gfx_rect fr = gfx_overlay_frame(c, o);
 		sraRegionPtr ring = sraRgnCreateRect(fr.x, fr.y, fr.x + fr.w, fr.y + fr.h);
-		sraRegionPtr in = sraRgnCreateRect(o->x, o->y, o->x + (int)o->surface->width,
-						   o->y + (int)o->surface->height);
+		sraRegionPtr in = sraRgnCreateRect(o->x, o->y, o->x + o->src.w, o->y + o->src.h);
 		sraRgnSubtract(ring, in);
 		sraRgnOr(f, ring);
 		sraRgnDestroy(ring);

@@ -9,6 +9,9 @@
 /* Sends every viewer that asked what changed (see rfb_update.c). Returns
  * whether a viewer was closed on the way (a failed write). */
 bool gfx_rfb_send_pending(rfbScreenInfoPtr s, const gfx_compositor *c);
-/* Resizes the compositor to w x h, recomposites and hands libvncserver
- * the new framebuffer. Returns an rfbExtDesktopSize_* result. */
-int gfx_rfb_resize_desktop(rfbScreenInfoPtr s, gfx_compositor *c, int w, int h);
+/* Resizes the compositor to w x h, calls resized(ud) (if set; the window
+ * manager keeps its windows within the new bounds), recomposites and
+ * hands libvncserver the new framebuffer. Returns an rfbExtDesktopSize_*
+ * result. */
+int gfx_rfb_resize_desktop(rfbScreenInfoPtr s, gfx_compositor *c, int w, int h, void (*resized)(void *ud),
+			   void *ud);

@@ -11,49 +11,35 @@
 
 #include "rfb.h"
 
-int gfx_ws_parse_request(const uint8_t *buf, size_t len, char *path, size_t path_len, char *err,
-			 size_t err_len)
+int gfx_ws_parse_request(const uint8_t *buf, size_t len, char *path, size_t path_len,
+			 scm_error **ret_err)
 {
 	const uint8_t *nl = memchr(buf, '\n', len < GFX_WS_REQUEST_MAX ? len : GFX_WS_REQUEST_MAX);
 	if (!nl) {
-		if (len >= GFX_WS_REQUEST_MAX) {
-			snprintf(err, err_len, "request line longer than %u bytes", GFX_WS_REQUEST_MAX);
-			return GFX_E_INVALID;
-		}
+		if (len >= GFX_WS_REQUEST_MAX)
+			return scm_fail(ret_err, GFX_E_INVALID, "request line longer than %u bytes", GFX_WS_REQUEST_MAX);
 		/* Say no early to what cannot become a GET. */
-		if (len > 0 && memcmp(buf, "GET ", len < 4 ? len : 4) != 0) {
-			snprintf(err, err_len, "not an HTTP GET request");
-			return GFX_E_INVALID;
-		}
+		if (len > 0 && memcmp(buf, "GET ", len < 4 ? len : 4) != 0)
+			return scm_fail(ret_err, GFX_E_INVALID, "not an HTTP GET request");
 		return -EAGAIN;
 	}
 	size_t n = (size_t)(nl - buf);
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
-	if (n < 4 || memcmp(buf, "GET ", 4) != 0) {
-		snprintf(err, err_len, "not an HTTP GET request");
-		return GFX_E_INVALID;
-	}
+	if (n < 4 || memcmp(buf, "GET ", 4) != 0)
+		return scm_fail(ret_err, GFX_E_INVALID, "not an HTTP GET request");
 	for (size_t i = 0; i < n; i++)
-		if (buf[i] < 0x20 || buf[i] == 0x7f) {
-			snprintf(err, err_len, "control byte 0x%02x in the request line", buf[i]);
-			return GFX_E_INVALID;
-		}
+		if (buf[i] < 0x20 || buf[i] == 0x7f)
+			return scm_fail(ret_err, GFX_E_INVALID, "control byte 0x%02x in the request line", buf[i]);
 	const uint8_t *t = buf + 4, *end = buf + n;
 	const uint8_t *sp = memchr(t, ' ', (size_t)(end - t));
-	if (!sp || end - sp < 9 || memcmp(sp + 1, "HTTP/1.", 7) != 0) {
-		snprintf(err, err_len, "no HTTP/1.x version after the target");
-		return GFX_E_INVALID;
-	}
+	if (!sp || end - sp < 9 || memcmp(sp + 1, "HTTP/1.", 7) != 0)
+		return scm_fail(ret_err, GFX_E_INVALID, "no HTTP/1.x version after the target");
 	size_t tl = (size_t)(sp - t);
-	if (tl == 0 || t[0] != '/') {
-		snprintf(err, err_len, "the target does not start with '/'");
-		return GFX_E_INVALID;
-	}
-	if (tl + 1 > path_len) {
-		snprintf(err, err_len, "target longer than %zu bytes", path_len - 1);
-		return GFX_E_INVALID;
-	}
+	if (tl == 0 || t[0] != '/')
+		return scm_fail(ret_err, GFX_E_INVALID, "the target does not start with '/'");
+	if (tl + 1 > path_len)
+		return scm_fail(ret_err, GFX_E_INVALID, "target longer than %zu bytes", path_len - 1);
 	memcpy(path, t, tl);
 	path[tl] = 0;
 	return 0;

@@ -163,11 +163,12 @@ static double fill_raw(const char *path, void *buf)
 static double fill_vhdx(const char *path, void *buf)
 {
 	struct vhdx_create_opts o = { .size = DISK };
-	vhdx_err err;
+	scm_error *err = NULL;
 	vhdx *h;
 	unlink(path);
 	if (vhdx_create(path, &o, &err) < 0 || vhdx_open(path, 0, &h, &err) < 0) {
-		fprintf(stderr, "vdisk-bench: %s\n", err.msg);
+		fputs("vdisk-bench: ", stderr);
+		scm_error_print(err, stderr);
 		return -1;
 	}
 	double t0 = now();
@@ -222,10 +223,11 @@ static int raw_only(const char *path, void *buf)
 static int read_lines(const char *path, void *buf)
 {
 	struct target t = { NULL, -1 };
-	vhdx_err err;
+	scm_error *err = NULL;
 	keep_cache = true;
 	if (vhdx_open(path, VHDX_O_RDONLY, &t.h, &err) < 0) {
-		fprintf(stderr, "vdisk-bench: %s\n", err.msg);
+		fputs("vdisk-bench: ", stderr);
+		scm_error_print(err, stderr);
 		return 1;
 	}
 	for (uint64_t off = 0; off < DISK; off += SEQ)
@@ -280,9 +282,10 @@ int main(int argc, char **argv)
 		rd.fd = open(raw, O_RDWR | O_CLOEXEC);
 	struct target rb = { NULL, open(raw, O_RDWR | O_CLOEXEC) };
 	struct target vd = { NULL, -1 }, vb = { NULL, -1 };
-	vhdx_err err;
+	scm_error *err = NULL;
 	if (rd.fd < 0 || rb.fd < 0 || vhdx_open(img, VHDX_O_DIRECT, &vd.h, &err) < 0) {
-		fprintf(stderr, "vdisk-bench: open failed: %s\n", err.msg);
+		fputs("vdisk-bench: open failed: ", stderr);
+		scm_error_print(err, stderr);
 		return 1;
 	}
 	printf("vdisk reference: raw file %s; the engine with VHDX_O_DIRECT against it, and both buffered\n",
@@ -307,7 +310,8 @@ int main(int argc, char **argv)
 	line("rand-read 4K qd32 (32 threads)", run_qd32(&vd, img), "IOPS", run_qd32(&rd, raw));
 	vhdx_close(vd.h);
 	if (vhdx_open(img, 0, &vb.h, &err) < 0) {
-		fprintf(stderr, "vdisk-bench: open failed: %s\n", err.msg);
+		fputs("vdisk-bench: open failed: ", stderr);
+		scm_error_print(err, stderr);
 		return 1;
 	}
 	for (size_t i = 0; i < ELEMENTSOF(pat); i++) {

@@ -1,56 +1,57 @@
 # services/vdisk: the VHDX engine (libscmvdisk.a), the scm-vdisk tool, its
-# test helpers, unit tests, fuzz target and bench.
+# test helpers, unit tests, fuzz target and bench. The engine reports
+# errors as libscm's chains (scm/error.h): whatever links it links libscm.
 VDISK_LIB_SRCS := $(filter-out %/provider.c %/bench.c,$(wildcard services/vdisk/*.c))
 VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
-$(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk $(if $(findstring clang,$(CC)),,-Wno-format-truncation)
+$(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o: PART_CFLAGS += -Iservices/vdisk
 
 $(VDISK_LIB): $(VDISK_LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(Q_AR)$(AR) rcs $@ $^
 
 VDISK_TOOL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/tool/*.c))
 $(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(VDISK_LIB)
+$(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS)
-BINS += $(B)/bin/scm-vdisk $(VDISK_LIB)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
+BINS += $(B)/bin/scm-vdisk
 
 $(B)/services/vdisk/helpers/%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/libexec/vdisk-crashwriter: $(B)/services/vdisk/helpers/crashwriter.o $(VDISK_LIB)
+$(B)/libexec/vdisk-crashwriter: $(B)/services/vdisk/helpers/crashwriter.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS)
-$(B)/libexec/vdisk-logtool: $(B)/services/vdisk/helpers/logtool.o $(VDISK_LIB)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
+$(B)/libexec/vdisk-logtool: $(B)/services/vdisk/helpers/logtool.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(B)/libexec/vdisk-crashwriter $(B)/libexec/vdisk-logtool
 
 VDISK_UNIT := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/test_vdisk_*.c))
-$(VDISK_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/%.o $(VDISK_LIB)
+$(VDISK_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/%.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CMOCKA_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(VDISK_UNIT)
 
-$(B)/tests/fuzz/fuzz_vhdx: $(B)/tests/fuzz/fuzz_vhdx.o $(VDISK_LIB)
+$(B)/tests/fuzz/fuzz_vhdx: $(B)/tests/fuzz/fuzz_vhdx.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LDFLAGS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx
 
-$(B)/tests/fuzz/fuzz_vhdx_extents: $(B)/tests/fuzz/fuzz_vhdx_extents.o $(VDISK_LIB)
+$(B)/tests/fuzz/fuzz_vhdx_extents: $(B)/tests/fuzz/fuzz_vhdx_extents.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LDFLAGS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_extents
 
-$(B)/tests/fuzz/fuzz_vhdx_scope: $(B)/tests/fuzz/fuzz_vhdx_scope.o $(VDISK_LIB)
+$(B)/tests/fuzz/fuzz_vhdx_scope: $(B)/tests/fuzz/fuzz_vhdx_scope.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LDFLAGS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_scope
 
-$(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB)
+$(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
 BENCH_DEPS += $(B)/libexec/vdisk-bench
 
 # The provider (stubs/idl/vdisk.json), on the generated skeleton and libscm.
@@ -58,7 +59,7 @@ VDISK_PROVIDER := $(B)/libexec/scm-vdisk-provider
 $(B)/services/vdisk/provider.o: $(B)/gen/scm/vdisk-provider.h
 $(VDISK_PROVIDER): $(B)/services/vdisk/provider.o $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the
@@ -68,16 +69,16 @@ $(VDISK_CLIENT_OBJS): $(B)/gen/scm/vdisk-client.h
 $(B)/libexec/vdisk-client: $(VDISK_CLIENT_OBJS) \
 		$(B)/gen/scm/vdisk-client.o $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(B)/libexec/vdisk-client
 
 $(B)/libexec/vdisk-provider-bench: services/vdisk/helpers/provider-bench.sh
 	@mkdir -p $(dir $@)
-	install -m 0755 $< $@
+	$(Q_GEN)install -m 0755 $< $@
 BENCH_DEPS += $(B)/libexec/vdisk-provider-bench $(VDISK_PROVIDER) $(B)/libexec/vdisk-client
 
 # engine in process vs provider vs qemu-nbd + fio, and latency under a flush
 $(B)/libexec/vdisk-nbd-bench: services/vdisk/helpers/nbd-bench.sh
 	@mkdir -p $(dir $@)
-	install -m 0755 $< $@
+	$(Q_GEN)install -m 0755 $< $@
 BENCH_DEPS += $(B)/libexec/vdisk-nbd-bench

@@ -177,12 +177,35 @@ DEFINE_TRIVIAL_CLEANUP(json_object *, json_object_put)
 static int fail(scm_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(scm_call *call, int code, const char *fmt, ...)
 {
-	char msg[VHDX_ERR_MAX + 64];
+	va_list ap;
+	char *msg = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	int r = scm_call_reply_error(call, code, "%s", msg ? msg : "out of memory");
+	free(msg);
+	return r;
+}
+
+/* Replies code with what the provider saw on top of the engine's chain
+ * (cause, taken): the client reads every layer, with its where. */
+static int fail_chain(scm_call *call, int code, scm_error *cause, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail_chain(scm_call *call, int code, scm_error *cause, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	scm_error *e = scm_error_newv(code, "vdisk", fmt, ap); /* as scm_call_reply_error says */
 	va_end(ap);
-	return scm_call_reply_error(call, code, "%s", msg);
+	if (!e) {
+		scm_error_free(cause);
+		return scm_call_reply_error(call, code, "out of memory");
+	}
+	e->cause = cause;
+	int r = scm_call_reply_error_chain(call, e);
+	scm_error_free(e);
+	return r;
 }
 
 /* Maps an engine error to the interface's codes. */
@@ -431,10 +454,10 @@ static int do_create(scm_call *call, const char *path, uint64_t size, uint64_t b
 				      .sector_size = (uint32_t)sector_size, .fixed = fixed,
 				      .parent = parent[0] ? parent : NULL, .bat_max = CHAIN_BAT_MAX,
 				      .scope = scoped ? &scope : NULL };
-	vhdx_err err;
+	scm_error *err = NULL;
 	int r = vhdx_create(path, &o, &err);
 	if (r < 0)
-		return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
+		return fail_chain(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), err, "create %s", path);
 	return scm_vdisk_create_reply(call);
 }
 
@@ -513,12 +536,12 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 	/* First a look without locks: which files this client's grant
 	 * reaches (the top one by fd, never by name again), and whether the
 	 * disk is open already (the same inode, whatever the path). */
-	vhdx_err err;
+	scm_error *err = NULL;
 	vhdx *probe = NULL;
 	int r = scoped ? vhdx_open_scoped(&scope, path, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &probe, &err)
 		       : vhdx_open_fd(-1, path, NULL, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &probe, &err);
 	if (r < 0)
-		return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
+		return fail_chain(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), err, "open %s", path);
 	open_cost = vhdx_memory(probe);
 	uint64_t dev, ino;
 	vhdx_file_id(probe, &dev, &ino);
@@ -553,7 +576,8 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		if (r < 0) {
 			free(d->path);
 			free(d);
-			return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
+			return fail_chain(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), err, "open %s",
+					  path);
 		}
 		struct vhdx_info in;
 		vhdx_get_info(d->h, &in);
@@ -578,7 +602,8 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 			if (vhdx_relock(d->h) < 0)
 				fprintf(stderr, "vdisk-provider: %s: locks not retaken: %s\n", d->path,
 					vhdx_errmsg(d->h));
-			return fail(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), "%s", err.msg);
+			return fail_chain(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), err,
+					  "open %s for writing", path);
 		}
 		if (!same_chain(d->h, nh)) {
 			/* a parent was swapped in between: the clients already
@@ -621,6 +646,13 @@ static bool refused_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
 
 enum op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_FLUSH, OP_TRIM, OP_INFO, OP_CLOSE, OP_DISK_CLOSE };
 
+static const char *op_name(enum op op)
+{
+	static const char *const names[] = { "read", "write", "readv", "writev", "flush",
+					     "trim", "info", "close", "close" };
+	return names[op];
+}
+
 struct job {
 	struct iopool_job pj; /* first: the pool hands this back */
 	scm_task task;
@@ -634,13 +666,14 @@ struct job {
 	size_t n_ex, bad;
 	int r;
 	json_object *info;
-	char msg[VHDX_ERR_MAX];
+	scm_error *err; /* why r < 0, from the engine */
 };
 
-static void job_fail(struct job *j, int r, const char *msg)
+static void job_fail(struct job *j, int r, scm_error *e)
 {
 	j->r = r;
-	snprintf(j->msg, sizeof j->msg, "%s", msg);
+	scm_error_free(j->err);
+	j->err = e;
 }
 
 static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in);
@@ -682,7 +715,8 @@ static void job_run(struct iopool_job *pj)
 		r = vhdx_close_checked(h);
 		j->d->h = NULL;
 		if (r < 0)
-			job_fail(j, r, "closing the disk failed: the last metadata update may be lost");
+			job_fail(j, r, scm_error_new(r, SCM_HERE,
+						     "closing the disk failed: the last metadata update may be lost"));
 		return;
 	case OP_INFO: {
 		struct vhdx_info in;
@@ -694,7 +728,7 @@ static void job_run(struct iopool_job *pj)
 	}
 	}
 	if (r < 0)
-		job_fail(j, r, vhdx_errmsg(h));
+		job_fail(j, r, vhdx_error(h));
 }
 
 static void job_done(struct iopool_job *pj)
@@ -710,10 +744,11 @@ static void job_finish(scm_task *t)
 	scm_call *call = j->call;
 	if (j->op == OP_DISK_CLOSE) {
 		if (call && j->r < 0) /* a client's close rode on it */
-			fail(call, SCM_VDISK_E_IO, "%s", j->msg);
+			fail_chain(call, SCM_VDISK_E_IO, TAKE_PTR(j->err), "close");
 		else if (call)
 			scm_vdisk_close_reply(call);
 		disk_free(j->d);
+		scm_error_free(j->err);
 		free(j);
 		return;
 	}
@@ -727,6 +762,7 @@ static void job_finish(scm_task *t)
 			cj->call = call;
 		else
 			scm_vdisk_close_reply(call);
+		scm_error_free(j->err);
 		free(j);
 		return;
 	}
@@ -734,9 +770,10 @@ static void job_finish(scm_task *t)
 	if (j->r == -ECANCELED)
 		scm_call_reply_error(call, SCM_E_INTERNAL, "cancelled"); /* frees it */
 	else if (j->r < 0 && (j->op == OP_READV || j->op == OP_WRITEV))
-		fail(call, code, "extents[%zu]: %s", j->bad, j->msg);
+		fail_chain(call, code, TAKE_PTR(j->err), "extents[%zu]", j->bad);
 	else if (j->r < 0)
-		fail(call, j->op == OP_FLUSH || j->op == OP_CLOSE ? SCM_VDISK_E_IO : code, "%s", j->msg);
+		fail_chain(call, j->op == OP_FLUSH || j->op == OP_CLOSE ? SCM_VDISK_E_IO : code, TAKE_PTR(j->err),
+			   "%s", op_name(j->op));
 	else
 		switch (j->op) {
 		case OP_READ: scm_vdisk_read_reply(call); break;
@@ -757,6 +794,7 @@ static void job_finish(scm_task *t)
 	else
 		disk_put(j->d);
 	free(j->ex);
+	scm_error_free(j->err);
 	free(j);
 }
 
@@ -767,6 +805,7 @@ static int submit(scm_call *call, struct job *j)
 	j->call = scm_call_defer(call);
 	if (!j->call) { /* over the channel's quota: answered "busy" */
 		free(j->ex);
+		scm_error_free(j->err);
 		free(j);
 		return 0;
 	}
@@ -829,7 +868,7 @@ static int do_rw(scm_call *call, uint64_t handle, uint64_t offset, uint64_t leng
 		struct channel *c = scm_call_channel_data(call);
 		int r = vhdx_read_nowait(h->d->h, c->buf + buffer_offset, length, offset);
 		if (r == -EINVAL)
-			return fail(call, SCM_VDISK_E_BADRANGE, "%s", vhdx_errmsg(h->d->h));
+			return fail_chain(call, SCM_VDISK_E_BADRANGE, vhdx_error(h->d->h), "read");
 		if (r >= 0)
 			return scm_vdisk_read_reply(call);
 	}
@@ -866,15 +905,16 @@ static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bi
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
 	static struct vdisk_extent ex[VDISK_EXTENTS_MAX]; /* parsed on the loop's thread only */
 	size_t n;
-	char why[256];
-	if (vdisk_extents_parse(bin, bin_len, h->d->virtual_size, h->d->sector_size, BUFFER_SIZE, ex, &n, why,
-				sizeof why) < 0)
-		return fail(call, SCM_VDISK_E_BADRANGE, "%s", why);
+	scm_error *why = NULL;
+	if (vdisk_extents_parse(bin, bin_len, h->d->virtual_size, h->d->sector_size, BUFFER_SIZE, ex, &n,
+				&why) < 0)
+		return fail_chain(call, SCM_VDISK_E_BADRANGE, why, "%s", wr ? "writev" : "readv");
 	struct job *j = job_new(call, h, wr ? OP_WRITEV : OP_READV);
 	if (!j)
 		return 0;
 	j->ex = malloc(n * sizeof *ex);
 	if (!j->ex) {
+		scm_error_free(j->err);
 		free(j);
 		return fail(call, SCM_E_INTERNAL, "out of memory");
 	}
@@ -980,6 +1020,7 @@ static int do_close(scm_call *call, uint64_t handle, void *ud)
 	struct disk *d = h->d;
 	j->call = scm_call_defer(call);
 	if (!j->call) { /* over the quota, answered "busy": the handle stays */
+		scm_error_free(j->err);
 		free(j);
 		return 0;
 	}

@@ -123,15 +123,15 @@ int vhdx_check(vhdx *h, vhdx_report_fn fn, void *userdata)
 {
 	struct reporter rp = { fn, userdata, 0 };
 	uint8_t buf[VHDX_HDR_SIZE];
-	char why[256];
 	/* both headers */
 	for (int i = 0; i < 2; i++) {
 		struct vhdx_header hd;
 		int r = vhdx_pread(h, buf, sizeof buf, i ? VHDX_HDR2_OFF : VHDX_HDR1_OFF);
 		if (r < 0)
 			return r;
-		if (vhdx_header_parse(buf, &hd, why, sizeof why) < 0)
-			report(&rp, false, "header %d: %s (the other copy is in use)", i + 1, why);
+		_cleanup_(scm_error_freep) scm_error *why = NULL;
+		if (vhdx_header_parse(buf, &hd, &why) < 0)
+			report(&rp, false, "header %d: %s (the other copy is in use)", i + 1, vhdx_why(why));
 	}
 	/* both region tables must parse and agree */
 	_cleanup_free_ uint8_t *rt = malloc(2 * VHDX_RT_SIZE);
@@ -142,16 +142,17 @@ int vhdx_check(vhdx *h, vhdx_report_fn fn, void *userdata)
 		int r = vhdx_pread(h, rt + i * VHDX_RT_SIZE, VHDX_RT_SIZE, i ? VHDX_RT2_OFF : VHDX_RT1_OFF);
 		if (r < 0)
 			return r;
-		if (vhdx_region_parse(rt + i * VHDX_RT_SIZE, h->file_size, &probe, why, sizeof why) < 0)
-			report(&rp, false, "region table %d: %s", i + 1, why);
+		_cleanup_(scm_error_freep) scm_error *why = NULL;
+		if (vhdx_region_parse(rt + i * VHDX_RT_SIZE, h->file_size, &probe, &why) < 0)
+			report(&rp, false, "region table %d: %s", i + 1, vhdx_why(why));
 	}
 	if (memcmp(rt, rt + VHDX_RT_SIZE, VHDX_RT_SIZE) != 0)
 		report(&rp, false, "region tables 1 and 2 differ");
 	if (h->log_pending)
 		report(&rp, true, "log: entries up to sequence %llu are pending replay (check --repair replays them)",
 		       (unsigned long long)h->log_seq);
-	if (h->log_note[0])
-		report(&rp, true, "log: %s", h->log_note);
+	if (h->log_note)
+		report(&rp, true, "log: %s", vhdx_why(h->log_note));
 	/* BAT: states and ranges were validated at open; look for overlaps */
 	_cleanup_free_ struct extent *ex = calloc(h->bat_entries + 3, sizeof *ex);
 	if (!ex)

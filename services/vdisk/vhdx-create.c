@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vhdx-internal.h"
+#include "scm-internal/error.h"
 
 #define LOG_OFF (1 * MiB)
 #define LOG_LEN (1 * MiB)
@@ -82,12 +83,8 @@ static int write_all(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *err)
+int vhdx_create(const char *path, const struct vhdx_create_opts *o, scm_error **ret_err)
 {
-	vhdx_err local;
-	if (!err)
-		err = &local;
-	err->msg[0] = 0;
 	vhdx tmp = { .fd = -1 };
 	uint64_t vsize = o->size;
 	uint32_t lsec = o->sector_size, psec = o->physical_sector_size ? o->physical_sector_size : 4096;
@@ -98,26 +95,26 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 		vhdx *p = NULL;
 		/* under a scope the parent must be had beneath it like any
 		 * file of a chain, or nothing about it is told */
-		int r = o->scope ? vhdx_open_scoped(o->scope, o->parent, VHDX_O_RDONLY, &p, err)
-				 : vhdx_open(o->parent, VHDX_O_RDONLY, &p, err);
+		int r = o->scope ? vhdx_open_scoped(o->scope, o->parent, VHDX_O_RDONLY, &p, ret_err)
+				 : vhdx_open(o->parent, VHDX_O_RDONLY, &p, ret_err);
 		if (r < 0)
 			return r;
 		_cleanup_free_ char *pc = o->scope ? vhdx_scope_full(o->scope, p->rel, true) : NULL;
 		_cleanup_free_ char *crel = NULL, *cc = NULL;
 		if (o->scope && (vhdx_scope_rel(o->scope, NULL, path, &crel) < 0 ||
 				 !(cc = vhdx_scope_full(o->scope, crel, true)) || !pc)) {
-			snprintf(err->msg, sizeof err->msg, "%s: not a path under the granted directory", path);
+			scm_fail(ret_err, -EACCES, "%s: not a path under the granted directory", path);
 			vhdx_close(p);
 			return -EACCES;
 		}
 		if (vsize && vsize != p->vsize) {
-			snprintf(err->msg, sizeof err->msg, "%s: size %llu differs from the parent's %llu", path,
+			scm_fail(ret_err, -EINVAL, "%s: size %llu differs from the parent's %llu", path,
 				 (unsigned long long)vsize, (unsigned long long)p->vsize);
 			vhdx_close(p);
 			return -EINVAL;
 		}
 		if (lsec && lsec != p->lsec) {
-			snprintf(err->msg, sizeof err->msg, "%s: sector size %u differs from the parent's %u", path,
+			scm_fail(ret_err, -EINVAL, "%s: sector size %u differs from the parent's %u", path,
 				 lsec, p->lsec);
 			vhdx_close(p);
 			return -EINVAL;
@@ -128,14 +125,12 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 		parent_dwg = p->hdr.data_write;
 		vhdx_close(p);
 		if (o->fixed) {
-			snprintf(err->msg, sizeof err->msg, "%s: a differencing disk cannot be fixed", path);
-			return -EINVAL;
+			return scm_fail(ret_err, -EINVAL, "%s: a differencing disk cannot be fixed", path);
 		}
 		r = o->scope ? vhdx_locator_paths(cc, pc, true, &rel, &abs)
 			     : vhdx_locator_paths(path, o->parent, false, &rel, &abs);
 		if (r < 0) {
-			snprintf(err->msg, sizeof err->msg, "%s: parent %s: %s", path, o->parent, strerror(-r));
-			return r;
+			return scm_fail(ret_err, r, "%s: parent %s: %s", path, o->parent, strerror(-r));
 		}
 	}
 	if (!lsec)
@@ -143,23 +138,18 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 	if (!bs)
 		bs = o->parent ? 2 * MiB : 32 * MiB;
 	if (lsec != 512 && lsec != 4096) {
-		snprintf(err->msg, sizeof err->msg, "sector size %u: must be 512 or 4096", lsec);
-		return -EINVAL;
+		return scm_fail(ret_err, -EINVAL, "sector size %u: must be 512 or 4096", lsec);
 	}
 	if (psec != 512 && psec != 4096) {
-		snprintf(err->msg, sizeof err->msg, "physical sector size %u: must be 512 or 4096", psec);
-		return -EINVAL;
+		return scm_fail(ret_err, -EINVAL, "physical sector size %u: must be 512 or 4096", psec);
 	}
 	if (bs < MiB || bs > 256 * MiB || (bs & (bs - 1))) {
-		snprintf(err->msg, sizeof err->msg, "block size %u: must be a power of two from 1 MiB to 256 MiB",
+		return scm_fail(ret_err, -EINVAL, "block size %u: must be a power of two from 1 MiB to 256 MiB",
 			 bs);
-		return -EINVAL;
 	}
 	if (!vsize || vsize % lsec || vsize > VHDX_MAX_VSIZE) {
-		snprintf(err->msg, sizeof err->msg,
-			 "size %llu: must be a non-zero multiple of the %u-byte sector, at most 64 TiB",
+		return scm_fail(ret_err, -EINVAL, "size %llu: must be a non-zero multiple of the %u-byte sector, at most 64 TiB",
 			 (unsigned long long)vsize, lsec);
-		return -EINVAL;
 	}
 	tmp.vsize = vsize;
 	tmp.lsec = lsec;
@@ -168,16 +158,13 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 	vhdx_geometry(&tmp);
 	uint64_t bat_len = (tmp.bat_entries * 8 + MiB - 1) / MiB * MiB;
 	if (bat_len > UINT32_MAX - MiB) {
-		snprintf(err->msg, sizeof err->msg, "size %llu with block size %u needs a BAT over 4 GiB",
+		return scm_fail(ret_err, -EINVAL, "size %llu with block size %u needs a BAT over 4 GiB",
 			 (unsigned long long)vsize, bs);
-		return -EINVAL;
 	}
 	if (o->bat_max && bat_len > o->bat_max) {
-		snprintf(err->msg, sizeof err->msg,
-			 "size %llu with block size %u needs a %llu MiB block table, over the %llu MiB allowed (a larger block size needs less)",
+		return scm_fail(ret_err, -EFBIG, "size %llu with block size %u needs a %llu MiB block table, over the %llu MiB allowed (a larger block size needs less)",
 			 (unsigned long long)vsize, bs, (unsigned long long)(bat_len / MiB),
 			 (unsigned long long)(o->bat_max / MiB));
-		return -EFBIG;
 	}
 	uint64_t data_off = BAT_OFF_C + bat_len;
 	uint64_t end = o->fixed ? data_off + tmp.data_blocks * bs : data_off;
@@ -187,17 +174,17 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 	if (o->scope) {
 		/* the directory beneath the scope, then the name in it: O_EXCL
 		 * and O_NOFOLLOW, so no link is followed anywhere */
-		char why[160];
-		int q = vhdx_scope_dir(o->scope, path, &dirfd, &name, why, sizeof why);
+		scm_error *why = NULL;
+		int q = vhdx_scope_dir(o->scope, path, &dirfd, &name, &why);
 		if (q < 0) {
-			snprintf(err->msg, sizeof err->msg, "%s: %s", path, why);
+			scm_error_push(ret_err, vhdx_error_prefix(why, q, path));
 			return q;
 		}
 	}
 	fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err->msg, sizeof err->msg, "%s: %s", path, strerror(e));
+		scm_fail(ret_err, -e, "%s: %s", path, strerror(e));
 		if (dirfd != AT_FDCWD)
 			close(dirfd);
 		return -e;
@@ -289,8 +276,7 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, vhdx_err *er
 		close(dirfd);
 	return 0;
 fail:
-	if (!err->msg[0])
-		snprintf(err->msg, sizeof err->msg, "%s: create: %s", path, strerror(-r));
+	scm_fail(ret_err, r, "%s: create: %s", path, strerror(-r));
 	close(fd);
 	unlinkat(dirfd, name, 0);
 	if (dirfd != AT_FDCWD)

@@ -7,22 +7,18 @@
 
 #include "vhdx-internal.h"
 
-int vhdx_header_parse(const uint8_t *buf, struct vhdx_header *ret, char *why, size_t why_len)
+int vhdx_header_parse(const uint8_t *buf, struct vhdx_header *ret, scm_error **ret_err)
 {
 	struct vhdx_header h = { 0 };
-	if (get32(buf) != SIG_HEAD) {
-		snprintf(why, why_len, "bad signature 0x%08x (want \"head\")", get32(buf));
-		return -EINVAL;
-	}
+	if (get32(buf) != SIG_HEAD)
+		return scm_fail(ret_err, -EINVAL, "bad signature 0x%08x (want \"head\")", get32(buf));
 	static const uint8_t zero4[4];
 	uint32_t got = vhdx_crc32c(0, buf, 4);
 	got = vhdx_crc32c(got, zero4, 4);
 	got = vhdx_crc32c(got, buf + 8, VHDX_HDR_SIZE - 8);
 	uint32_t want = get32(buf + 4);
-	if (want != got) {
-		snprintf(why, why_len, "checksum 0x%08x does not match CRC-32C 0x%08x", want, got);
-		return -EINVAL;
-	}
+	if (want != got)
+		return scm_fail(ret_err, -EINVAL, "checksum 0x%08x does not match CRC-32C 0x%08x", want, got);
 	h.seq = get64(buf + 8);
 	memcpy(h.file_write.b, buf + 16, 16);
 	memcpy(h.data_write.b, buf + 32, 16);
@@ -31,19 +27,13 @@ int vhdx_header_parse(const uint8_t *buf, struct vhdx_header *ret, char *why, si
 	h.version = get16(buf + 66);
 	h.log_length = get32(buf + 68);
 	h.log_offset = get64(buf + 72);
-	if (h.version != 1) {
-		snprintf(why, why_len, "version %u (only 1 is defined)", h.version);
-		return -EINVAL;
-	}
-	if (h.log_version != 0) {
-		snprintf(why, why_len, "log version %u (only 0 is defined)", h.log_version);
-		return -EINVAL;
-	}
-	if (h.log_length == 0 || h.log_length % MiB || h.log_offset < MiB || h.log_offset % MiB) {
-		snprintf(why, why_len, "log at 0x%llx length 0x%x is not 1 MiB aligned past 1 MiB",
+	if (h.version != 1)
+		return scm_fail(ret_err, -EINVAL, "version %u (only 1 is defined)", h.version);
+	if (h.log_version != 0)
+		return scm_fail(ret_err, -EINVAL, "log version %u (only 0 is defined)", h.log_version);
+	if (h.log_length == 0 || h.log_length % MiB || h.log_offset < MiB || h.log_offset % MiB)
+		return scm_fail(ret_err, -EINVAL, "log at 0x%llx length 0x%x is not 1 MiB aligned past 1 MiB",
 			 (unsigned long long)h.log_offset, h.log_length);
-		return -EINVAL;
-	}
 	h.valid = true;
 	*ret = h;
 	return 0;
@@ -86,27 +76,21 @@ int vhdx_header_update(vhdx *h)
 }
 
 /* Parses one 64 KiB region table copy into h (bat_*, meta_*). */
-int vhdx_region_parse(const uint8_t *buf, uint64_t file_size, vhdx *h, char *why, size_t why_len)
+int vhdx_region_parse(const uint8_t *buf, uint64_t file_size, vhdx *h, scm_error **ret_err)
 {
-	if (get32(buf) != SIG_REGI) {
-		snprintf(why, why_len, "bad signature 0x%08x (want \"regi\")", get32(buf));
-		return -EINVAL;
-	}
+	if (get32(buf) != SIG_REGI)
+		return scm_fail(ret_err, -EINVAL, "bad signature 0x%08x (want \"regi\")", get32(buf));
 	/* CRC over the table with the checksum field taken as zero */
 	static const uint8_t zero4[4];
 	uint32_t got = vhdx_crc32c(0, buf, 4);
 	got = vhdx_crc32c(got, zero4, 4);
 	got = vhdx_crc32c(got, buf + 8, VHDX_RT_SIZE - 8);
 	uint32_t want = get32(buf + 4);
-	if (want != got) {
-		snprintf(why, why_len, "checksum 0x%08x does not match CRC-32C 0x%08x", want, got);
-		return -EINVAL;
-	}
+	if (want != got)
+		return scm_fail(ret_err, -EINVAL, "checksum 0x%08x does not match CRC-32C 0x%08x", want, got);
 	uint32_t n = get32(buf + 8);
-	if (n > VHDX_RT_MAX_ENTRIES) {
-		snprintf(why, why_len, "entry count %u exceeds %u", n, VHDX_RT_MAX_ENTRIES);
-		return -EINVAL;
-	}
+	if (n > VHDX_RT_MAX_ENTRIES)
+		return scm_fail(ret_err, -EINVAL, "entry count %u exceeds %u", n, VHDX_RT_MAX_ENTRIES);
 	vhdx_guid gbat, gmeta;
 	vhdx_guid_const(GUID_BAT, &gbat);
 	vhdx_guid_const(GUID_METADATA, &gmeta);
@@ -120,27 +104,19 @@ int vhdx_region_parse(const uint8_t *buf, uint64_t file_size, vhdx *h, char *why
 		bool required = get32(e + 28) & 1;
 		char gs[39];
 		vhdx_guid_format(&g, gs);
-		if (off % MiB || off < MiB || len == 0 || len % MiB) {
-			snprintf(why, why_len, "entry %u %s: file offset 0x%llx length 0x%x not 1 MiB aligned", i,
+		if (off % MiB || off < MiB || len == 0 || len % MiB)
+			return scm_fail(ret_err, -EINVAL, "entry %u %s: file offset 0x%llx length 0x%x not 1 MiB aligned", i,
 				 gs, (unsigned long long)off, len);
-			return -EINVAL;
-		}
-		if (off + len > file_size) {
-			snprintf(why, why_len, "entry %u %s: file offset 0x%llx + length 0x%x past end of file (0x%llx)",
+		if (off + len > file_size)
+			return scm_fail(ret_err, -EINVAL, "entry %u %s: file offset 0x%llx + length 0x%x past end of file (0x%llx)",
 				 i, gs, (unsigned long long)off, len, (unsigned long long)file_size);
-			return -EINVAL;
-		}
 		for (uint32_t j = 0; j < i; j++) {
 			const uint8_t *o = buf + 16 + 32 * (size_t)j;
 			uint64_t ooff = get64(o + 16), olen = get32(o + 24);
-			if (off < ooff + olen && ooff < off + len) {
-				snprintf(why, why_len, "entry %u %s overlaps entry %u", i, gs, j);
-				return -EINVAL;
-			}
-			if (memcmp(o, e, 16) == 0) {
-				snprintf(why, why_len, "entry %u %s appears twice", i, gs);
-				return -EINVAL;
-			}
+			if (off < ooff + olen && ooff < off + len)
+				return scm_fail(ret_err, -EINVAL, "entry %u %s overlaps entry %u", i, gs, j);
+			if (memcmp(o, e, 16) == 0)
+				return scm_fail(ret_err, -EINVAL, "entry %u %s appears twice", i, gs);
 		}
 		if (vhdx_guid_eq(&g, &gbat)) {
 			bat_off = off;
@@ -148,15 +124,11 @@ int vhdx_region_parse(const uint8_t *buf, uint64_t file_size, vhdx *h, char *why
 		} else if (vhdx_guid_eq(&g, &gmeta)) {
 			meta_off = off;
 			meta_len = len;
-		} else if (required) {
-			snprintf(why, why_len, "entry %u: unknown required region %s", i, gs);
-			return -EOPNOTSUPP;
-		}
+		} else if (required)
+			return scm_fail(ret_err, -EOPNOTSUPP, "entry %u: unknown required region %s", i, gs);
 	}
-	if (!bat_len || !meta_len) {
-		snprintf(why, why_len, "no %s region", bat_len ? "metadata" : "BAT");
-		return -EINVAL;
-	}
+	if (!bat_len || !meta_len)
+		return scm_fail(ret_err, -EINVAL, "no %s region", bat_len ? "metadata" : "BAT");
 	h->bat_off = bat_off;
 	h->bat_len = bat_len;
 	h->meta_off = meta_off;

@@ -2,6 +2,7 @@
  * structure shared by the engine's files. Not installed. */
 #pragma once
 #include <endian.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/types.h>
@@ -124,17 +125,40 @@ struct vhdx {
 	struct vhdx_overlay *ov;
 	size_t n_ov;
 	bool log_replayed, log_pending;
-	char log_note[256]; /* why log entries were ignored, for check */
+	scm_error *log_note; /* why log entries were ignored, for check */
 	uint64_t log_seq, log_head;
 
 	bool file_touched; /* FileWriteGuid renewed this session */
 	bool data_touched; /* DataWriteGuid renewed this session */
-	char err[VHDX_ERR_MAX];
+	/* The last failure (vhdx_errmsg). Reads may fail on several threads
+	 * at once (vhdx.h), so the chain is swapped and read under err_lock. */
+	scm_error *err;
+	pthread_mutex_t err_lock;
 };
 
 /* errors */
-int vhdx_fail(vhdx *h, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int vhdx_failv(char *buf, int code, const char *fmt, va_list ap);
+/* Replaces h's last failure with one observation made here; returns code. */
+#define vhdx_fail(h, code, ...) vhdx_fail_at((h), __FILE__ ":" _SCM_STR(__LINE__), (code), __VA_ARGS__)
+int vhdx_fail_at(vhdx *h, const char *where, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Replaces h's last failure with chain e (taken). */
+void vhdx_fail_set(vhdx *h, scm_error *e);
+/* Replaces h's last failure with why (taken) said as "prefix: what": one
+ * observation, still with why's where and causes (a layer that only names
+ * the file adds no observation of its own). Returns code. */
+int vhdx_fail_prefix(vhdx *h, scm_error *why, int code, const char *prefix);
+/* The same for a chain about to be handed up (create): returns it. */
+scm_error *vhdx_error_prefix(scm_error *why, int code, const char *prefix);
+/* A parse's message, for the places that name two alternatives in one. */
+static inline const char *vhdx_why(const scm_error *e)
+{
+	return e && e->message ? e->message : "out of memory";
+}
+/* A read through the parent failed with r: h's last failure is the
+ * parent's (its chain, where included). Returns r. */
+int vhdx_fail_parent(vhdx *h, int r);
+/* Moves h's last failure onto *ret_err (the open and create paths). */
+void vhdx_fail_take(vhdx *h, scm_error **ret_err);
 
 /* file I/O: full reads (zero past EOF, overlay applied), full writes */
 int vhdx_pread(vhdx *h, void *buf, size_t len, uint64_t off);
@@ -147,10 +171,10 @@ int vhdx_data_pread(vhdx *h, void *buf, size_t len, uint64_t off);
 int vhdx_data_pwrite(vhdx *h, const void *buf, size_t len, uint64_t off);
 
 /* headers (vhdx-header.c) */
-int vhdx_header_parse(const uint8_t *buf, struct vhdx_header *ret, char *why, size_t why_len);
+int vhdx_header_parse(const uint8_t *buf, struct vhdx_header *ret, scm_error **ret_err);
 void vhdx_header_build(const struct vhdx_header *h, uint8_t buf[VHDX_HDR_SIZE]);
 int vhdx_header_update(vhdx *h); /* writes the next header seq to both slots */
-int vhdx_region_parse(const uint8_t *buf, uint64_t file_size, vhdx *h, char *why, size_t why_len);
+int vhdx_region_parse(const uint8_t *buf, uint64_t file_size, vhdx *h, scm_error **ret_err);
 
 /* guids */
 int vhdx_guid_const(const char *s, vhdx_guid *ret);
@@ -214,8 +238,8 @@ void vhdx_lock_release(int fd);
 /* scoped paths (vhdx-scope.c) */
 int vhdx_scope_rel(const struct vhdx_scope *s, const char *child_rel, const char *loc, char **ret_rel);
 char *vhdx_scope_full(const struct vhdx_scope *s, const char *rel, bool canonical);
-int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *ret_fd, char *why,
-		    size_t why_len);
+int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *ret_fd,
+		    scm_error **ret_err);
 int vhdx_reopen_fd(int fd, int mode, int *ret_fd);
 int vhdx_scope_dir(const struct vhdx_scope *s, const char *path, int *ret_dirfd, const char **ret_name,
-		   char *why, size_t why_len);
+		   scm_error **ret_err);

@@ -159,7 +159,7 @@ static int read_block(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off)
 			r = set ? vhdx_data_pread(h, buf + boff, blen, BAT_OFF(e) + in + boff)
 				: vhdx_read(h->parent, buf + boff, blen, off + boff);
 			if (r < 0)
-				return h->parent && !set ? vhdx_fail(h, r, "%s", h->parent->err) : r;
+				return h->parent && !set ? vhdx_fail_parent(h, r) : r;
 			done += run;
 		}
 		return 0;
@@ -170,7 +170,7 @@ static int read_block(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off)
 	default: /* NOT_PRESENT, UNDEFINED, UNMAPPED: the parent's, or zeros */
 		if (h->parent) {
 			int r = vhdx_read(h->parent, buf, len, off);
-			return r < 0 ? vhdx_fail(h, r, "%s", h->parent->err) : 0;
+			return r < 0 ? vhdx_fail_parent(h, r) : 0;
 		}
 		memset(buf, 0, len);
 		return 0;

@@ -116,8 +116,10 @@ int vhdx_relock(vhdx *h)
 	for (vhdx *c = h; c; c = c->parent) {
 		int r = vhdx_lock_take(c, c->lock_mode);
 		if (r < 0) {
-			if (c != h)
-				snprintf(h->err, sizeof h->err, "%s", c->err);
+			if (c != h) {
+				scm_error *e = vhdx_error(c);
+				vhdx_fail_set(h, e);
+			}
 			for (vhdx *u = h; u != c; u = u->parent)
 				vhdx_lock_release(u->fd);
 			return r;

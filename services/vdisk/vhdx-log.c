@@ -49,12 +49,11 @@ static uint64_t desc_area(uint32_t ndesc)
 }
 
 /* Validates the entry at pos; returns 1 valid (fills e and *ret_buf with
- * the entry's bytes), 0 not an entry, and explains in why. */
+ * the entry's bytes), 0 not an entry, and explains in *ret_why. */
 static int entry_parse(vhdx *h, const uint8_t *log, uint64_t log_len, uint64_t pos, struct entry *e,
-		       uint8_t **ret_buf, char *why, size_t why_len)
+		       uint8_t **ret_buf, scm_error **ret_why)
 {
 	const uint8_t *p = log + pos;
-	*why = 0;
 	if (get32(p) != SIG_LOGE)
 		return 0;
 	struct entry x = { .pos = pos };
@@ -67,14 +66,14 @@ static int entry_parse(vhdx *h, const uint8_t *log, uint64_t log_len, uint64_t p
 	vhdx_guid g;
 	memcpy(g.b, p + 32, 16);
 	if (!vhdx_guid_eq(&g, &h->hdr.log_guid)) {
-		snprintf(why, why_len, "log entry at 0x%llx: LogGuid does not match the header",
+		scm_fail(ret_why, -EINVAL, "log entry at 0x%llx: LogGuid does not match the header",
 			 (unsigned long long)pos);
 		return 0;
 	}
 	if (x.len == 0 || x.len % VHDX_LOG_SECTOR || x.len > log_len || x.tail % VHDX_LOG_SECTOR ||
 	    x.tail >= log_len || x.seq == 0 ||
 	    desc_area(x.ndesc) > x.len) {
-		snprintf(why, why_len, "log entry at 0x%llx: bad length/tail/descriptor count",
+		scm_fail(ret_why, -EINVAL, "log entry at 0x%llx: bad length/tail/descriptor count",
 			 (unsigned long long)pos);
 		return 0;
 	}
@@ -85,7 +84,7 @@ static int entry_parse(vhdx *h, const uint8_t *log, uint64_t log_len, uint64_t p
 	uint32_t want = get32(buf + 4);
 	put32(buf + 4, 0);
 	if (vhdx_crc32c(0, buf, x.len) != want) {
-		snprintf(why, why_len, "log entry at 0x%llx seq %llu: bad checksum", (unsigned long long)pos,
+		scm_fail(ret_why, -EINVAL, "log entry at 0x%llx seq %llu: bad checksum", (unsigned long long)pos,
 			 (unsigned long long)x.seq);
 		free(buf);
 		return 0;
@@ -96,7 +95,7 @@ static int entry_parse(vhdx *h, const uint8_t *log, uint64_t log_len, uint64_t p
 		const uint8_t *d = buf + ENTRY_HDR + (size_t)i * DESC_SIZE;
 		uint32_t sig = get32(d);
 		if (get64(d + 24) != x.seq) {
-			snprintf(why, why_len, "log entry seq %llu descriptor %u: sequence number %llu differs",
+			scm_fail(ret_why, -EINVAL, "log entry seq %llu descriptor %u: sequence number %llu differs",
 				 (unsigned long long)x.seq, i, (unsigned long long)get64(d + 24));
 			free(buf);
 			return 0;
@@ -104,14 +103,14 @@ static int entry_parse(vhdx *h, const uint8_t *log, uint64_t log_len, uint64_t p
 		if (sig == SIG_DESC)
 			data_sectors++;
 		else if (sig != SIG_ZERO) {
-			snprintf(why, why_len, "log entry seq %llu descriptor %u: bad signature 0x%08x",
+			scm_fail(ret_why, -EINVAL, "log entry seq %llu descriptor %u: bad signature 0x%08x",
 				 (unsigned long long)x.seq, i, sig);
 			free(buf);
 			return 0;
 		}
 	}
 	if (desc_area(x.ndesc) + data_sectors * VHDX_LOG_SECTOR != x.len) {
-		snprintf(why, why_len, "log entry seq %llu: length %u does not match %llu data sectors",
+		scm_fail(ret_why, -EINVAL, "log entry seq %llu: length %u does not match %llu data sectors",
 			 (unsigned long long)x.seq, x.len, (unsigned long long)data_sectors);
 		free(buf);
 		return 0;
@@ -124,7 +123,7 @@ static int entry_parse(vhdx *h, const uint8_t *log, uint64_t log_len, uint64_t p
 		const uint8_t *ds = buf + s;
 		uint64_t sq = (uint64_t)get32(ds + 4) << 32 | get32(ds + 4092);
 		if (get32(ds) != SIG_DATA || sq != x.seq) {
-			snprintf(why, why_len, "log entry seq %llu data sector %u: bad signature or sequence",
+			scm_fail(ret_why, -EINVAL, "log entry seq %llu data sector %u: bad signature or sequence",
 				 (unsigned long long)x.seq, i);
 			free(buf);
 			return 0;
@@ -201,7 +200,7 @@ struct search {
 	int8_t *state; /* per sector: 0 not yet, 1 valid entry, -1 not one */
 	struct entry *ent;
 	uint64_t budget;
-	char why[256], first_why[256];
+	scm_error **first_why; /* why the first refused entry was */
 };
 
 static int probe(struct search *s, uint64_t pos, struct entry *ret)
@@ -218,12 +217,14 @@ static int probe(struct search *s, uint64_t pos, struct entry *ret)
 						 s->h->path, (unsigned long long)pos);
 			s->budget -= claimed;
 		}
-		int r = entry_parse(s->h, s->log, s->log_len, pos, &e, &buf, s->why, sizeof s->why);
+		scm_error *why = NULL;
+		int r = entry_parse(s->h, s->log, s->log_len, pos, &e, &buf, &why);
+		free(buf);
+		if (!r && why && !*s->first_why)
+			*s->first_why = TAKE_PTR(why);
+		scm_error_free(why);
 		if (r < 0)
 			return r;
-		free(buf);
-		if (!r && *s->why && !*s->first_why)
-			memcpy(s->first_why, s->why, sizeof s->why);
 		s->state[i] = r ? 1 : -1;
 		if (r)
 			s->ent[i] = e;
@@ -260,13 +261,13 @@ int vhdx_log_load(vhdx *h, bool write_back)
 	bool found = false;
 	size_t matched = 0;
 	uint64_t orphan_pos = 0, orphan_tail = 0, orphan_seq = 0;
-	char why[256] = "";
+	_cleanup_(scm_error_freep) scm_error *first_why = NULL;
 	_cleanup_free_ int8_t *state = calloc(nsec, 1);
 	_cleanup_free_ struct entry *ent = calloc(nsec, sizeof *ent);
 	if (!state || !ent)
 		return -ENOMEM;
 	struct search sr = { .h = h, .log = log, .log_len = log_len, .state = state, .ent = ent,
-			     .budget = 2 * log_len + MiB };
+			     .budget = 2 * log_len + MiB, .first_why = &first_why };
 	for (size_t i = 0; i < nsec; i++) {
 		struct entry e, head;
 		r = probe(&sr, i * VHDX_LOG_SECTOR, &e);
@@ -309,7 +310,6 @@ int vhdx_log_load(vhdx *h, bool write_back)
 			best_start = head.tail;
 		}
 	}
-	char *first_why = sr.first_why;
 	if (!found && matched)
 		return vhdx_fail(h, -EINVAL,
 				 "%s: log: no complete sequence: entry seq %llu (run from 0x%llx) names tail 0x%llx outside its sequence (a sequence gap)",
@@ -318,7 +318,8 @@ int vhdx_log_load(vhdx *h, bool write_back)
 	if (!found) {
 		/* a LogGuid with no valid entry: nothing was committed with it
 		 * (a torn first entry). Remember why entries were refused. */
-		snprintf(h->log_note, sizeof h->log_note, "%s", first_why);
+		scm_error_free(h->log_note);
+		h->log_note = TAKE_PTR(first_why);
 		h->log_seq = 0;
 		return 0;
 	}
@@ -331,10 +332,15 @@ int vhdx_log_load(vhdx *h, bool write_back)
 	for (;;) {
 		struct entry e;
 		uint8_t *buf = NULL;
-		r = entry_parse(h, log, log_len, pos, &e, &buf, why, sizeof why);
+		scm_error *why = NULL;
+		r = entry_parse(h, log, log_len, pos, &e, &buf, &why);
 		if (r <= 0) {
 			ops_free(ops, n_ops);
-			return r < 0 ? r : vhdx_fail(h, -EINVAL, "%s: %s", h->path, why);
+			if (r < 0) {
+				scm_error_free(why);
+				return r;
+			}
+			return vhdx_fail_prefix(h, why, -EINVAL, h->path);
 		}
 		if (e.last < e.flushed || e.last > limit) {
 			free(buf);

@@ -46,6 +46,9 @@ static vhdx *vhdx_free(vhdx *h)
 	free(h->loc_kv);
 	free(h->path);
 	free(h->rel);
+	scm_error_free(h->err);
+	scm_error_free(h->log_note);
+	pthread_mutex_destroy(&h->err_lock);
 	free(h);
 	return NULL;
 }
@@ -54,17 +57,18 @@ static int load_headers(vhdx *h)
 {
 	uint8_t buf[2][VHDX_HDR_SIZE];
 	struct vhdx_header hd[2] = { 0 };
-	char why[2][200];
+	_cleanup_(scm_error_freep) scm_error *why0 = NULL, *why1 = NULL;
 	for (int i = 0; i < 2; i++) {
 		int r = vhdx_pread(h, buf[i], VHDX_HDR_SIZE, i ? VHDX_HDR2_OFF : VHDX_HDR1_OFF);
 		if (r < 0)
 			return r;
-		if (vhdx_header_parse(buf[i], &hd[i], why[i], sizeof why[i]) < 0)
+		if (vhdx_header_parse(buf[i], &hd[i], i ? &why1 : &why0) < 0)
 			hd[i].valid = false;
 	}
+	/* two copies, neither the cause of the other: both in one message */
 	if (!hd[0].valid && !hd[1].valid)
-		return vhdx_fail(h, -EINVAL, "%s: no valid header: header 1: %s; header 2: %s", h->path, why[0],
-				 why[1]);
+		return vhdx_fail(h, -EINVAL, "%s: no valid header: header 1: %s; header 2: %s", h->path,
+				 vhdx_why(why0), vhdx_why(why1));
 	int cur = !hd[0].valid ? 1 : !hd[1].valid ? 0 : hd[1].seq > hd[0].seq ? 1 : 0;
 	h->hdr = hd[cur];
 	h->hdr_slot = cur;
@@ -75,7 +79,8 @@ static int load_headers(vhdx *h)
 static int load_regions(vhdx *h)
 {
 	_cleanup_free_ uint8_t *buf = malloc(VHDX_RT_SIZE);
-	char why[2][256];
+	_cleanup_(scm_error_freep) scm_error *why0 = NULL, *why1 = NULL;
+	scm_error **why[2] = { &why0, &why1 };
 	int r = -EINVAL;
 	if (!buf)
 		return -ENOMEM;
@@ -83,14 +88,18 @@ static int load_regions(vhdx *h)
 		r = vhdx_pread(h, buf, VHDX_RT_SIZE, i ? VHDX_RT2_OFF : VHDX_RT1_OFF);
 		if (r < 0)
 			return r;
-		r = vhdx_region_parse(buf, h->file_size, h, why[i], sizeof why[i]);
+		r = vhdx_region_parse(buf, h->file_size, h, why[i]);
 		if (r == 0)
 			return 0;
-		if (r == -EOPNOTSUPP)
-			return vhdx_fail(h, r, "%s: region table %d: %s", h->path, i + 1, why[i]);
+		if (r == -EOPNOTSUPP) {
+			char prefix[PATH_MAX + 32];
+			snprintf(prefix, sizeof prefix, "%s: region table %d", h->path, i + 1);
+			return vhdx_fail_prefix(h, TAKE_PTR(*why[i]), r, prefix);
+		}
 	}
+	/* two copies, neither the cause of the other: both in one message */
 	return vhdx_fail(h, r, "%s: no valid region table: region table 1: %s; region table 2: %s",
-			 h->path, why[0], why[1]);
+			 h->path, vhdx_why(why0), vhdx_why(why1));
 }
 
 int vhdx_bat_validate(vhdx *h)
@@ -259,7 +268,7 @@ static char *locator_path(const vhdx *h, const char *loc)
 }
 
 static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, int fd, unsigned flags,
-		      vhdx **ret, vhdx_err *err, int depth);
+		      vhdx **ret, scm_error **ret_err, int depth);
 
 /* Host mode: the parent wherever the locator points (the host tool, run by
  * someone who can read those files anyway). */
@@ -298,9 +307,8 @@ static int find_parent_scoped(const struct vhdx_scope *s, vhdx *h, char **ret_re
 			return -ENOMEM;
 		if (s->allow && !s->allow(full, s->userdata))
 			continue;
-		char why[128];
 		int fd;
-		if (vhdx_scope_open(s, rel, true, &fd, why, sizeof why) < 0)
+		if (vhdx_scope_open(s, rel, true, &fd, NULL) < 0)
 			continue;
 		*ret_rel = TAKE_PTR(rel);
 		*ret_fd = fd;
@@ -337,12 +345,11 @@ static bool locator_stale(const struct open_ctx *ctx, vhdx *h, const char *found
 	return false;
 }
 
-static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, vhdx_err *err, int depth)
+static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, scm_error **ret_err, int depth)
 {
 	if (depth + 1 >= VHDX_CHAIN_MAX) {
-		snprintf(err->msg, sizeof err->msg, "%s: parent chain longer than %d files", h->path,
-			 VHDX_CHAIN_MAX);
-		return -ELOOP;
+		return scm_fail(ret_err, -ELOOP, "%s: parent chain longer than %d files", h->path,
+				VHDX_CHAIN_MAX);
 	}
 	_cleanup_free_ char *ppath = NULL, *prel = NULL;
 	int pfd = -1, r;
@@ -355,17 +362,16 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, vhdx_err *e
 		if (r < 0) {
 			/* one message, whatever the reason: where a locator points
 			 * outside the grant, nothing about that file is told */
-			snprintf(err->msg, sizeof err->msg, "%s: parent not available under the grant", h->path);
-			return r == -ENOMEM ? r : -ENOENT;
+			return scm_fail(ret_err, r == -ENOMEM ? r : -ENOENT, "%s: parent not available under the grant",
+					h->path);
 		}
 	} else if ((r = find_parent_host(h, &ppath, &pfd)) < 0) {
-		snprintf(err->msg, sizeof err->msg,
-			 "%s: parent locator: parent not found (relative_path \"%s\", absolute_win32_path \"%s\")",
-			 h->path, h->loc_relative ? h->loc_relative : "", h->loc_absolute ? h->loc_absolute : "");
-		return r;
+		return scm_fail(ret_err, r,
+				"%s: parent locator: parent not found (relative_path \"%s\", absolute_win32_path \"%s\")",
+				h->path, h->loc_relative ? h->loc_relative : "", h->loc_absolute ? h->loc_absolute : "");
 	}
 	vhdx *p = NULL;
-	r = open_depth(ctx, ppath, prel, pfd, (flags | VHDX_O_RDONLY) & ~VHDX_O_NO_REPLAY, &p, err, depth + 1);
+	r = open_depth(ctx, ppath, prel, pfd, (flags | VHDX_O_RDONLY) & ~VHDX_O_NO_REPLAY, &p, ret_err, depth + 1);
 	if (r < 0)
 		return r;
 	char pg[39];
@@ -378,14 +384,14 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, vhdx_err *e
 		char l2[64] = "";
 		if (h->parent_linkage2[0])
 			snprintf(l2, sizeof l2, " (nor parent_linkage2 %s)", h->parent_linkage2);
-		snprintf(err->msg, sizeof err->msg,
+		scm_fail(ret_err, -ESTALE,
 			 "%s: parent_linkage %s%s does not match the DataWriteGuid %s of its parent %s (the parent was modified after the child was made; open with the override flag to read it anyway)",
 			 h->path, h->parent_linkage, l2, pg, p->path);
 		vhdx_free(p);
 		return -ESTALE;
 	}
 	if (p->vsize != h->vsize || p->lsec != h->lsec) {
-		snprintf(err->msg, sizeof err->msg,
+		scm_fail(ret_err, -EINVAL,
 			 "%s: parent %s has size %llu / sector %u, the child %llu / %u", h->path, p->path,
 			 (unsigned long long)p->vsize, p->lsec, (unsigned long long)h->vsize, h->lsec);
 		vhdx_free(p);
@@ -403,8 +409,7 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, vhdx_err *e
 		} else {
 			w = vhdx_locator_rewrite(h, h->path, ppath, false);
 		}
-		if (w < 0)
-			fprintf(stderr, "vdisk: %s\n", h->err); /* still usable as found */
+		(void)w; /* not fatal: the disk is usable as found, and vhdx_error(h) says why */
 	}
 	return 0;
 }
@@ -412,14 +417,13 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, vhdx_err *e
 /* Opens one file of a chain: fd when the caller found it already (ours to
  * keep), else by path (host mode) or rel (beneath the scope). */
 static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, int fd, unsigned flags,
-		      vhdx **ret, vhdx_err *err, int depth)
+		      vhdx **ret, scm_error **ret_err, int depth)
 {
 	if (flags & (VHDX_O_IGNORE_PARENT_ID | VHDX_O_NO_PARENT))
 		flags |= VHDX_O_RDONLY;
 	if (flags & VHDX_O_FORCE_SHARE && !(flags & VHDX_O_RDONLY)) {
 		safe_close(fd);
-		snprintf(err->msg, sizeof err->msg, "%s: force-share is for read-only opens", path);
-		return -EINVAL;
+		return scm_fail(ret_err, -EINVAL, "%s: force-share is for read-only opens", path);
 	}
 	vhdx *h = calloc(1, sizeof *h);
 	if (!h) {
@@ -428,6 +432,7 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 	}
 	h->fd = -1;
 	h->dfd = -1;
+	pthread_mutex_init(&h->err_lock, NULL);
 	h->ro = flags & VHDX_O_RDONLY;
 	h->keep_identity = flags & VHDX_O_KEEP_IDENTITY;
 	h->path = strdup(path);
@@ -453,10 +458,10 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 			goto fail;
 		}
 	} else if (ctx->scope) {
-		char why[160];
-		r = vhdx_scope_open(ctx->scope, rel, h->ro, &h->fd, why, sizeof why);
+		scm_error *why = NULL;
+		r = vhdx_scope_open(ctx->scope, rel, h->ro, &h->fd, &why);
 		if (r < 0) {
-			r = vhdx_fail(h, r, "%s: %s", path, why);
+			vhdx_fail_prefix(h, why, r, path);
 			goto fail;
 		}
 	} else {
@@ -531,9 +536,11 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 		goto fail;
 	if (flags & VHDX_O_DIRECT && vhdx_reopen_fd(h->fd, mode | O_DIRECT, &h->dfd) < 0)
 		h->dfd = -1; /* not every file system has it: then buffered */
+	/* opened: what failed on the way and was recovered from is no
+	 * failure; from here vhdx_error(h) says only what chain_open notes */
+	vhdx_fail_set(h, NULL);
 	if (h->has_parent && !(flags & VHDX_O_NO_PARENT)) {
-		snprintf(err->msg, sizeof err->msg, "%s", "");
-		r = chain_open(ctx, h, flags, err, depth);
+		r = chain_open(ctx, h, flags, ret_err, depth);
 		if (r < 0) {
 			vhdx_free(h);
 			return r;
@@ -542,29 +549,25 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 	*ret = h;
 	return 0;
 fail:
-	snprintf(err->msg, sizeof err->msg, "%s", h->err);
+	vhdx_fail_take(h, ret_err);
 	vhdx_free(h);
 	return r;
 }
 
-int vhdx_open(const char *path, unsigned flags, vhdx **ret, vhdx_err *err)
+int vhdx_open(const char *path, unsigned flags, vhdx **ret, scm_error **ret_err)
 {
-	return vhdx_open_fd(-1, path, NULL, flags, ret, err);
+	return vhdx_open_fd(-1, path, NULL, flags, ret, ret_err);
 }
 
 int vhdx_open_scoped(const struct vhdx_scope *scope, const char *path, unsigned flags, vhdx **ret,
-		     vhdx_err *err)
+		     scm_error **ret_err)
 {
-	return vhdx_open_fd(-1, path, scope, flags, ret, err);
+	return vhdx_open_fd(-1, path, scope, flags, ret, ret_err);
 }
 
 int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsigned flags, vhdx **ret,
-		 vhdx_err *err)
+		 scm_error **ret_err)
 {
-	vhdx_err local;
-	if (!err)
-		err = &local;
-	err->msg[0] = 0;
 	struct open_ctx ctx = { .scope = scope, .bat_left = VHDX_BAT_MAX * VHDX_CHAIN_MAX };
 	_cleanup_free_ char *rel = NULL;
 	if (scope) {
@@ -572,9 +575,8 @@ int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsig
 			ctx.bat_left = scope->bat_max;
 		int r = vhdx_scope_rel(scope, NULL, path, &rel);
 		if (r < 0 || path[0] != '/') {
-			snprintf(err->msg, sizeof err->msg, "%s: not a path under the granted directory %s", path,
-				 scope->dir);
-			return -EACCES;
+			return scm_fail(ret_err, -EACCES, "%s: not a path under the granted directory %s", path,
+					scope->dir);
 		}
 		/* the file opened is the lexically resolved one: that name,
 		 * not the one given ("DIR/../x"), is what the grant must allow */
@@ -582,15 +584,14 @@ int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsig
 		if (!full)
 			return -ENOMEM;
 		if (scope->allow && !scope->allow(full, scope->userdata)) {
-			snprintf(err->msg, sizeof err->msg, "%s: not allowed by the grant (it names %s)", path,
-				 full);
-			return -EACCES;
+			return scm_fail(ret_err, -EACCES, "%s: not allowed by the grant (it names %s)", path,
+					full);
 		}
 	}
 	int dup_fd = -1;
 	if (fd >= 0 && (dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
 		return -errno;
-	return open_depth(&ctx, path, rel, dup_fd, flags, ret, err, 0);
+	return open_depth(&ctx, path, rel, dup_fd, flags, ret, ret_err, 0);
 }
 
 int vhdx_fd(const vhdx *h)

@@ -184,8 +184,8 @@ int vhdx_reopen_fd(int fd, int mode, int *ret_fd)
 	return 0;
 }
 
-int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *ret_fd, char *why,
-		    size_t why_len)
+int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *ret_fd,
+		    scm_error **ret_err)
 {
 	int pfd = -1;
 	if (!no_openat2()) {
@@ -202,26 +202,23 @@ int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *r
 		const char *what = pfd == -ELOOP	? "a symbolic link on the way (not followed under a grant)"
 				   : pfd == -EXDEV ? "it leads out of the granted directory"
 						   : strerror(-pfd);
-		snprintf(why, why_len, "%s", what);
-		return pfd == -EXDEV || pfd == -ELOOP ? -EACCES : pfd;
+		return scm_fail(ret_err, pfd == -EXDEV || pfd == -ELOOP ? -EACCES : pfd, "%s", what);
 	}
 	struct stat st;
 	if (fstat(pfd, &st) < 0) {
 		int r = -errno;
 		close(pfd);
-		snprintf(why, why_len, "fstat: %s", strerror(-r));
-		return r;
+		return scm_fail(ret_err, r, "fstat: %s", strerror(-r));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(pfd);
 		int r = S_ISLNK(st.st_mode) ? -EACCES : -EINVAL;
-		snprintf(why, why_len, "not a regular file (%s)",
+		return scm_fail(ret_err, r, "not a regular file (%s)",
 			 S_ISLNK(st.st_mode)    ? "a symbolic link, not followed under a grant"
 			 : S_ISFIFO(st.st_mode) ? "a FIFO"
 			 : S_ISDIR(st.st_mode)  ? "a directory"
 			 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
 								       : "a socket");
-		return r;
 	}
 	int fd;
 	int r = vhdx_reopen_fd(pfd, ro ? O_RDONLY : O_RDWR, &fd);
@@ -246,10 +243,8 @@ int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *r
 		}
 	}
 	close(pfd);
-	if (r < 0) {
-		snprintf(why, why_len, "reopen through /proc/self/fd: %s", strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return scm_fail(ret_err, r, "reopen through /proc/self/fd: %s", strerror(-r));
 	*ret_fd = fd;
 	return 0;
 }
@@ -257,24 +252,18 @@ int vhdx_scope_open(const struct vhdx_scope *s, const char *rel, bool ro, int *r
 /* For create: an O_PATH fd of the directory path names, beneath the
  * scope, and the new file's name in it. */
 int vhdx_scope_dir(const struct vhdx_scope *s, const char *path, int *ret_dirfd, const char **ret_name,
-		   char *why, size_t why_len)
+		   scm_error **ret_err)
 {
 	_cleanup_free_ char *rel = NULL;
 	const char *name = strrchr(path, '/');
-	if (path[0] != '/' || !name || !name[1] || vhdx_scope_rel(s, NULL, path, &rel) < 0) {
-		snprintf(why, why_len, "not a path under the granted directory");
-		return -EACCES;
-	}
+	if (path[0] != '/' || !name || !name[1] || vhdx_scope_rel(s, NULL, path, &rel) < 0)
+		return scm_fail(ret_err, -EACCES, "not a path under the granted directory");
 	_cleanup_free_ char *full = vhdx_scope_full(s, rel, false);
-	if (!full) {
-		snprintf(why, why_len, "out of memory");
-		return -ENOMEM;
-	}
+	if (!full)
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	/* the name created is the lexically resolved one: the grant must allow that */
-	if (s->allow && !s->allow(full, s->userdata)) {
-		snprintf(why, why_len, "not allowed by the grant (it names %s)", full);
-		return -EACCES;
-	}
+	if (s->allow && !s->allow(full, s->userdata))
+		return scm_fail(ret_err, -EACCES, "not allowed by the grant (it names %s)", full);
 	char *slash = strrchr(rel, '/');
 	int fd;
 	if (!slash) {
@@ -302,11 +291,9 @@ int vhdx_scope_dir(const struct vhdx_scope *s, const char *path, int *ret_dirfd,
 			}
 		}
 	}
-	if (fd < 0) {
-		snprintf(why, why_len, "directory: %s",
+	if (fd < 0)
+		return scm_fail(ret_err, fd, "directory: %s",
 			 fd == -ELOOP ? "a symbolic link on the way (not followed under a grant)" : strerror(-fd));
-		return fd;
-	}
 	*ret_dirfd = fd;
 	*ret_name = name + 1;
 	return 0;

@@ -1,6 +1,7 @@
 /* vhdx-util.c: small pieces every part of the engine uses: error text,
  * GUIDs, whole-buffer file I/O (with the pending-log overlay applied). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,25 +10,78 @@
 #include <unistd.h>
 
 #include "vhdx-internal.h"
+#include "scm-internal/error.h"
 
-int vhdx_failv(char *buf, int code, const char *fmt, va_list ap)
+void vhdx_fail_set(vhdx *h, scm_error *e)
 {
-	vsnprintf(buf, VHDX_ERR_MAX, fmt, ap);
-	return code;
+	pthread_mutex_lock(&h->err_lock);
+	scm_error *old = h->err;
+	h->err = e;
+	pthread_mutex_unlock(&h->err_lock);
+	scm_error_free(old);
 }
 
-int vhdx_fail(vhdx *h, int code, const char *fmt, ...)
+int vhdx_fail_at(vhdx *h, const char *where, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vhdx_failv(h->err, code, fmt, ap);
+	vhdx_fail_set(h, scm_error_newv(code, where, fmt, ap));
 	va_end(ap);
 	return code;
 }
 
-const char *vhdx_errmsg(const vhdx *h)
+scm_error *vhdx_error_prefix(scm_error *why, int code, const char *prefix)
 {
-	return h ? h->err : "";
+	if (!why)
+		return scm_error_new(code, NULL, "%s", prefix);
+	scm_error *e = scm_error_new(code, why->where, "%s: %s", prefix, why->message ? why->message : "");
+	if (!e)
+		return why;
+	e->cause = TAKE_PTR(why->cause);
+	scm_error_free(why);
+	return e;
+}
+
+int vhdx_fail_prefix(vhdx *h, scm_error *why, int code, const char *prefix)
+{
+	vhdx_fail_set(h, vhdx_error_prefix(why, code, prefix));
+	return code;
+}
+
+int vhdx_fail_parent(vhdx *h, int r)
+{
+	vhdx_fail_set(h, vhdx_error(h->parent));
+	return r;
+}
+
+void vhdx_fail_take(vhdx *h, scm_error **ret_err)
+{
+	pthread_mutex_lock(&h->err_lock);
+	scm_error *e = TAKE_PTR(h->err);
+	pthread_mutex_unlock(&h->err_lock);
+	scm_error_push(ret_err, e);
+}
+
+scm_error *vhdx_error(vhdx *h)
+{
+	if (!h)
+		return NULL;
+	pthread_mutex_lock(&h->err_lock);
+	scm_error *e = h->err ? scm_error_copy(h->err) : NULL;
+	pthread_mutex_unlock(&h->err_lock);
+	return e;
+}
+
+const char *vhdx_errmsg(vhdx *h)
+{
+	static __thread char *text;
+	if (!h)
+		return "";
+	free(text);
+	pthread_mutex_lock(&h->err_lock);
+	text = h->err ? scm_error_text(h->err) : strdup("");
+	pthread_mutex_unlock(&h->err_lock);
+	return text ? text : "out of memory";
 }
 
 const char *vhdx_path(const vhdx *h)

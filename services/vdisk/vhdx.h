@@ -11,18 +11,17 @@
  * parent may run concurrently with each other (no shared mutable state),
  * but not with write, trim, flush or close.
  *
- * Errors: functions return 0 or a negative errno; a message that names the
- * structure at fault is kept in the handle (vhdx_errmsg) or, for open and
- * create, in the caller's vhdx_err. */
+ * Errors (stubs/include/scm/error.h): functions return 0 or a negative
+ * errno. Open and create push an observation chain that names the
+ * structure at fault onto *ret_err; on a handle, the last failure's chain
+ * stays in the handle (vhdx_error, vhdx_errmsg) until the next one. The
+ * engine never prints. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define VHDX_ERR_MAX 1024
-typedef struct vhdx_err {
-	char msg[VHDX_ERR_MAX];
-} vhdx_err;
+#include <scm/error.h>
 
 typedef struct vhdx vhdx;
 
@@ -160,16 +159,16 @@ struct vhdx_map_range {
 };
 typedef int (*vhdx_map_fn)(const struct vhdx_map_range *r, void *userdata);
 
-int vhdx_create(const char *path, const struct vhdx_create_opts *opts, vhdx_err *err);
-int vhdx_open(const char *path, unsigned flags, vhdx **ret, vhdx_err *err);
+int vhdx_create(const char *path, const struct vhdx_create_opts *opts, scm_error **ret_err);
+int vhdx_open(const char *path, unsigned flags, vhdx **ret, scm_error **ret_err);
 /* Opens path (absolute, under scope->dir) and its chain beneath the scope. */
 int vhdx_open_scoped(const struct vhdx_scope *scope, const char *path, unsigned flags, vhdx **ret,
-		     vhdx_err *err);
+		     scm_error **ret_err);
 /* Opens the file behind fd (the caller's; the engine keeps a reopened
  * copy of its own, never the path) as path, its chain beneath scope (NULL:
  * parents wherever the locator points, as vhdx_open). */
 int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsigned flags, vhdx **ret,
-		 vhdx_err *err);
+		 scm_error **ret_err);
 /* The file's fd (for /proc/self/fd/N), its identity, and the memory its
  * chain's block tables take. */
 int vhdx_fd(const vhdx *h);
@@ -218,7 +217,13 @@ int vhdx_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret
 /* The parent handle of a differencing disk (NULL for a base). */
 vhdx *vhdx_parent(vhdx *h);
 
-const char *vhdx_errmsg(const vhdx *h);
+/* A copy of the last failure on h (NULL when none; the caller frees it):
+ * a chain, outermost first. A read-write open that could not renew a stale
+ * parent locator leaves why here (the disk is usable as found). */
+scm_error *vhdx_error(vhdx *h);
+/* The same on one line ("" when none), valid until this thread's next
+ * call. */
+const char *vhdx_errmsg(vhdx *h);
 const char *vhdx_path(const vhdx *h);
 const char *vhdx_state_name(unsigned state);
 void vhdx_guid_format(const vhdx_guid *g, char out[39]); /* "{8-4-4-4-12}" */

@@ -299,8 +299,10 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	cg=$(find /sys/fs/cgroup -maxdepth 5 -type d -path "*/scm/$inst/left1" | head -1)
 	[ -n "$cg" ]
 	grep -qx "$p1" "$cg/cgroup.procs"
+	[ -e "$SCMT/state/logs/left1.log" ]
 	kill -9 "$SCMD_PID"; wait "$SCMD_PID" 2>/dev/null || true
 	kill -0 "$p1" && kill -0 "$p2" # untracked, still running
+	touch "$SCMT/state/logs/left2.log.1" # as if rotated
 	# The next scmd on the same runtime directory.
 	"$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" \
 		2>"$SCMT/scmd2.log" &
@@ -314,6 +316,10 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	grep -q "removed cgroup .*/scm/$inst" "$SCMT/scmd2.log"
 	[ -z "$(find /sys/fs/cgroup -maxdepth 5 -type d -path "*/scm/$inst*")" ]
 	[ ! -e "$SCMT/run/containers/left1.state" ]
+	# and their logs, which no record leads to any more
+	[ ! -e "$SCMT/state/logs/left1.log" ]
+	[ ! -e "$SCMT/state/logs/left2.log" ]
+	[ ! -e "$SCMT/state/logs/left2.log.1" ]
 	# The new scmd's containers get cgroups of its own instance.
 	inst2=$(cat "$SCMT/run/containers/instance")
 	[ "$inst2" != "$inst" ]

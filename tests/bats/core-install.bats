@@ -41,3 +41,32 @@ teardown() { stop_scmd; }
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cannot open interface"* ]]
 }
+
+@test "helpers install under libexec/scm, and an installed scmd finds a provider there by name" {
+	[ -x "$STAGE/usr/local/libexec/scm/scm-echo-provider" ]
+	[ ! -e "$STAGE/usr/local/libexec/scm-echo-provider" ]
+	for p in scm-idlc scm-run scm-vdisk scm-policy scmctl; do
+		[ -f "$STAGE/usr/local/share/man/man1/$p.1" ] || { echo "no man page for $p"; false; }
+	done
+	[ -f "$STAGE/usr/local/share/man/man8/scmd.8" ]
+	stop_scmd
+	SCMD=$STAGE/usr/local/bin/scmd start_scmd
+	cat >"$SCMT/echo.json" <<JSON
+{ "name": "echo", "interface": "echo", "exec": ["scm-echo-provider"], "allow": ["host"] }
+JSON
+	"$STAGE/usr/local/bin/scmctl" service register "$SCMT/echo.json" >/dev/null
+	run "$STAGE/usr/local/bin/scmctl" call echo greet '{"name":"installed"}'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"hello, installed"* ]]
+}
+
+@test "uninstall removes every file install put in place, and nothing else" {
+	local st=$(mktemp -d /tmp/scm-stage.XXXXXX)
+	mkdir -p "$st/usr/local/bin" && echo keep >"$st/usr/local/bin/other"
+	make -s -C "$SCM_SRC" B="${SCM_BUILD#$SCM_SRC/}" SAN="${SCM_SAN:-}" DESTDIR="$st" PREFIX=/usr/local install >/dev/null
+	[ "$(find "$st" -type f | wc -l)" -gt 30 ]
+	make -s -C "$SCM_SRC" B="${SCM_BUILD#$SCM_SRC/}" SAN="${SCM_SAN:-}" DESTDIR="$st" PREFIX=/usr/local uninstall
+	run find "$st" -not -type d
+	rm -rf "$st"
+	[ "$output" = "$st/usr/local/bin/other" ]
+}

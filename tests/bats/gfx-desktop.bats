@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
-# Containerized desktops, as far as they go without the container runtime:
-# scm-desktop-run starts examples/desktops/two-apps.json against a real
-# scmd: a gfx proxy of its own, one endpoint per app, and per app a real
-# Xvfb with the real X11 program (xclock, xterm) and scm-desktop-agent.
+# Desktops, as far as they go without the container runtime: `scmctl
+# desktop launch --no-containers` has the session manager start
+# examples/desktops/two-apps.json against a real scmd: a gfx proxy of its
+# own, one endpoint per app, and per app a real Xvfb with the real X11
+# program (xclock, xterm) and scm-desktop-agent, as host processes.
 # A real VNC client and noVNC in headless Chromium must see both apps in
 # their border colours, and text typed through VNC must reach the xterm.
 # Viewers need the session's secret: the VNC password for RFB, the token
@@ -16,28 +17,21 @@ setup() {
 	done
 	start_scmd
 	CHK=$SCM_BUILD/libexec/scm-gfx-pngcheck
-	RUN_PID=
 }
 
 teardown() {
-	if [ -n "$RUN_PID" ]; then kill "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null; fi
+	"$SCMCTL" desktop stop two-apps >/dev/null 2>&1 || true
+	"$SCMCTL" desktop stop ct >/dev/null 2>&1 || true
 	stop_scmd
 }
 
 # Starts the example desktop; fills APP_X/APP_Y/APP_BORDER[app] and PORT.
 launch() {
 	declare -gA APP_X APP_Y APP_BORDER APP_DISPLAY
-	# An empty HOME: the xterm's shell must not wait on the host user's
-	# ~/.bashrc before it reads what the test types.
-	mkdir -p "$SCMT/home"
-	HOME=$SCMT/home "$SCM_BUILD/libexec/scm-desktop-run" "$SCM_SRC/examples/desktops/two-apps.json" "$@" \
-		>"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- &
-	RUN_PID=$!
-	for _ in $(seq 400); do
-		grep -q '^ready' "$SCMT/run.out" && break
-		kill -0 "$RUN_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	# (The manager gives host apps an empty HOME of the desktop's own: the
+	# xterm's shell does not wait on the host user's ~/.bashrc.)
+	timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers "$@" \
+		>"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- || true
 	cat "$SCMT/run.out" "$SCMT/run.err"
 	grep -q '^ready' "$SCMT/run.out"
 	while read -r kind name at xy _ border; do
@@ -150,14 +144,13 @@ assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 # either secret. The old URL had them in its query, logged per request.
 @test "gfx desktop: opening the noVNC URL leaves neither the password nor the token in the session's files" {
 	wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	mkdir -p "$SCMT/tmpd"
-	TMPDIR=$SCMT/tmpd launch --novnc "$wport"
+	launch --novnc "$wport"
 	url=$(sed -n 's/^novnc //p' "$SCMT/run.out")
 	run timeout 90 "$SCM_BUILD/libexec/scm-desktop-novnc-shot" "$url" "$SCMT/novnc.png" 5,5
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"pixel 5 5 2b2b2b"* ]]
-	state=$(echo "$SCMT"/tmpd/scm-desktop-*)
+	state=$SCM_RUNTIME_DIR/desktops/two-apps.d
 	[ -d "$state" ] && [ -e "$state/novnc-http.log" ]
 	ls -la "$state"
 	run grep -rlF -e "$PASSWORD" -e "$TOKEN" "$state"
@@ -168,42 +161,42 @@ assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 @test "gfx desktop: stopping the session removes its endpoints and its proxy" {
 	launch
 	"$SCMCTL" service list | grep -q gfx-two-apps
-	kill "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=
+	"$SCMCTL" desktop stop two-apps
 	! "$SCMCTL" endpoint list | grep -q desktop-two-apps
 	! "$SCMCTL" service list | grep -q gfx-two-apps
 	scmd_alive
 }
 
-# Profiles for apps in containers: gfx access, the weight fixed by policy;
-# and the proxy's own (with --containers it runs in a container too).
+# Profiles for apps in containers: gfx access, the weight fixed by policy
+# both ways a profile can fix it: gfx-w1 constrains create_surface's weight
+# argument, gfx-w3 gives the grant the interface's "weight" setting (which
+# wins over whatever the app asks for); and the proxy's own profile (with
+# --containers it runs in a container too).
 container_profiles() {
 	mkdir -p "$SCMT/cfg/profiles"
 	cp "$SCM_SRC/examples/profiles/gfx-proxy.json" "$SCMT/cfg/profiles/"
-	for w in 1 3; do
-		cat >"$SCMT/cfg/profiles/gfx-w$w.json" <<JSON
-{ "name": "gfx-w$w", "priority": $((10 + w)), "description": "a desktop app with $w share(s) of the proxy",
+	cat >"$SCMT/cfg/profiles/gfx-w1.json" <<JSON
+{ "name": "gfx-w1", "priority": 11, "description": "a desktop app with 1 share of the proxy",
   "services": [ { "service": "gfx*", "methods": ["present", "poll_input"], "action": "allow" },
                 { "service": "gfx*", "methods": ["create_surface"], "action": "allow",
-                  "args": { "weight": { "eq": $w } } } ] }
+                  "args": { "weight": { "eq": 1 } } } ] }
 JSON
-	done
+	cat >"$SCMT/cfg/profiles/gfx-w3.json" <<JSON
+{ "name": "gfx-w3", "priority": 13, "description": "a desktop app with 3 shares of the proxy",
+  "services": [ { "service": "gfx*", "methods": ["create_surface", "present", "poll_input"], "action": "allow",
+                  "settings": { "weight": 3 } } ] }
+JSON
 	"$SCMCTL" policy reload >/dev/null
 	cat >"$SCMT/ct.json" <<'JSON'
 { "name": "ct", "size": "900x500", "apps": [
   { "name": "clock", "command": ["xclock", "-update", "1"], "size": "300x300", "profiles": ["gfx-w1"], "weight": 1 },
-  { "name": "eyes", "command": ["xeyes"], "size": "400x300", "profiles": ["gfx-w3"], "weight": 3 } ] }
+  { "name": "eyes", "command": ["xeyes"], "size": "400x300", "profiles": ["gfx-w3"], "weight": 9 } ] }
 JSON
 }
 
 @test "gfx desktop: apps in two containers, gfx granted and weighted by their profiles" {
 	container_profiles
-	"$SCM_BUILD/libexec/scm-desktop-run" "$SCMT/ct.json" --containers >"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- &
-	RUN_PID=$!
-	for _ in $(seq 400); do
-		grep -q '^ready' "$SCMT/run.out" && break
-		kill -0 "$RUN_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	timeout 90 "$SCMCTL" desktop launch "$SCMT/ct.json" >"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- || true
 	cat "$SCMT/run.out" "$SCMT/run.err"
 	grep -q '^ready' "$SCMT/run.out"
 	run "$SCMCTL" container list
@@ -230,7 +223,7 @@ assert c["ct-clock"]["border"] != c["ct-eyes"]["border"], c'
 		[ "$("$CHK" distinct "$SCMT/cap.png" "$x" "$y" "$w" "$h")" -ge 2 ]
 		[ "$("$CHK" count "$SCMT/cap.png" $((x - 4)) $((y - 4)) $((w + 8)) 4 "$b")" -eq $(((w + 8) * 4)) ]
 	done <"$SCMT/run.out"
-	kill "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=
+	"$SCMCTL" desktop stop ct
 	# the apps' containers and the proxy's (provider-gfx-ct-1) are gone
 	! "$SCMCTL" container list | grep -q ct-
 }
@@ -239,7 +232,7 @@ assert c["ct-clock"]["border"] != c["ct-eyes"]["border"], c'
 	container_profiles
 	rm "$SCMT/cfg/profiles/gfx-proxy.json"
 	"$SCMCTL" policy reload >/dev/null
-	run timeout 60 "$SCM_BUILD/libexec/scm-desktop-run" "$SCMT/ct.json" --containers
+	run timeout 60 "$SCMCTL" desktop launch "$SCMT/ct.json"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"gfx-ct did not start"*"gfx-proxy"* ]]
 	# nothing was started for the apps, and nothing stays behind

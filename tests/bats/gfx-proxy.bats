@@ -96,6 +96,8 @@ viewer_password() { "$SCMCTL" call gfx viewer | python3 -c 'import json,sys; pri
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"/damage/0/3: must be a 32-bit integer"* ]]
 	[[ "$output" == *"shrink the memfd: Operation not permitted"* ]]
+	[[ "$output" == *"/windows/0/z: unknown key"* ]]
+	[[ "$output" == *"/windows: 17 windows, at most 16"* ]]
 	[[ "$output" == *"hostile ok"* ]]
 	paint appB 100 100 30a040
 	"$SCMCTL" call gfx stats | grep -q '"caller":"appB"'
@@ -120,7 +122,7 @@ assert c["appB"]["served"] >= 1 and c["appB"]["frames_dropped"] == 0, c'
 }
 
 # The proxy started with --resize (what a spec with "resize": true asks
-# scm-desktop-run for): a viewer's SetDesktopSize resizes the desktop the
+# the session manager for): a viewer's SetDesktopSize resizes the desktop the
 # apps draw on, the proxy's own snapshot has the new size, and what the
 # viewer decoded equals it.
 @test "gfx proxy: with --resize a viewer resizes the desktop, and the snapshot agrees" {

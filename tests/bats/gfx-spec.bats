@@ -38,11 +38,18 @@ CASES
 @test "gfx spec: a refused launch registers nothing" {
 	start_scmd
 	printf '{"name":"x","size":"800x600","apps":[]}' >"$T/s.json"
-	run "$SCM_BUILD/libexec/scm-desktop-run" "$T/s.json"
+	run "$SCMCTL" desktop launch "$T/s.json"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"/apps"* ]]
 	! "$SCMCTL" service list | grep -q gfx-x
-	run "$SCM_BUILD/libexec/scm-desktop-run" "$SCM_SRC/examples/desktops/two-apps.json" --bogus
+	# a container is named DESKTOP-APP, at most 48 characters
+	printf '{"name":"abcdefghijklmnopqrstuvwxyz012345","size":"800x600","apps":[{"name":"an-app-name-that-is-long","command":["xeyes"],"size":"100x100"}]}' >"$T/long.json"
+	run "$SCMCTL" desktop launch "$T/long.json"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"/apps/0/name: 'abcdefghijklmnopqrstuvwxyz012345-an-app-name-that-is-long' is over 48 characters"* ]]
+	! "$SCMCTL" service list | grep -q gfx-abc
+	run "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --bogus
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"unknown argument '--bogus'"* ]]
+	[[ "$output" == *"usage: desktop launch"* ]]
 }

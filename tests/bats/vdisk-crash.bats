@@ -2,6 +2,9 @@
 # vdisk crash consistency: a writer doing random writes and flushes is
 # killed with SIGKILL at random moments; after each kill, reopening (log
 # replay) returns every flushed write and qemu-img check finds no errors.
+# Every round kills the writer only after its first flush, and checks that
+# the count it verifies is above zero: a round with nothing flushed would
+# verify nothing and pass whatever replay did.
 
 setup() {
 	V=$SCM_BUILD/bin/scm-vdisk
@@ -15,17 +18,30 @@ teardown() {
 	rm -rf "$T"
 }
 
+# Starts the writer on FILE with SEED, waits for its first flush, lets it
+# run 0..750 ms more (the kill lands wherever it is), kills it, and sets n
+# to the last flushed count, which must be at least 1.
+write_then_kill() { # FILE SEED
+	local pid k
+	"$W" write "$1" "$2" > w.out 2> w.err &
+	pid=$!
+	for ((k = 0; k < 2000; k++)); do
+		grep -q '^flushed ' w.out && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	grep -q '^flushed ' w.out || { kill -9 "$pid"; echo "round $2: the writer never flushed:"; cat w.err; return 1; }
+	sleep "0.$(printf '%03d' $((RANDOM % 750)))"
+	kill -9 "$pid"
+	wait "$pid" || true
+	n=$(grep '^flushed ' w.out | tail -n 1 | awk '{print $2}')
+	[ "${n:-0}" -ge 1 ] || { echo "round $2: no flushed write to verify"; return 1; }
+}
+
 crash_rounds() { # FILE ROUNDS
-	local f=$1 rounds=$2 i n pid
+	local f=$1 rounds=$2 i n
 	for ((i = 1; i <= rounds; i++)); do
-		"$W" write "$f" "$i" > w.out 2> w.err &
-		pid=$!
-		# let it run 50..800 ms; the kill lands wherever the writer is
-		sleep "0.$(printf '%03d' $((RANDOM % 750 + 50)))"
-		kill -9 "$pid"
-		wait "$pid" || true
-		n=$(tail -n 1 w.out | awk '{print $2}')
-		n=${n:-0}
+		write_then_kill "$f" "$i"
 		# read-only first (the pending log is replayed in memory) ...
 		"$W" verify "$f" "$i" "$n"
 		# ... then replayed into the file, checked by qemu, and read again
@@ -45,16 +61,12 @@ crash_rounds() { # FILE ROUNDS
 	"$V" create --size 128M base.vhdx
 	head -c 4M /dev/urandom | "$V" write --offset 0 base.vhdx
 	"$V" create --parent base.vhdx d.vhdx
+	local i n
 	for ((i = 1; i <= 8; i++)); do
-		"$W" write d.vhdx "$i" > w.out 2> w.err &
-		pid=$!
-		sleep "0.$(printf '%03d' $((RANDOM % 750 + 50)))"
-		kill -9 "$pid"
-		wait "$pid" || true
-		n=$(tail -n 1 w.out | awk '{print $2}')
-		"$W" verify d.vhdx "$i" "${n:-0}"
+		write_then_kill d.vhdx "$i"
+		"$W" verify d.vhdx "$i" "$n"
 		"$V" check --repair d.vhdx
-		"$W" verify d.vhdx "$i" "${n:-0}"
+		"$W" verify d.vhdx "$i" "$n"
 	done
 	# the parent was never written
 	"$V" check base.vhdx

@@ -1,9 +1,7 @@
 # tests/bench/: the `make bench` programs of the benchmark part.
 #
 # ipc-bench: 64-byte round trips through raw SEQPACKET, pipes, dbus-daemon,
-# dbus-broker and a brokered scm channel, plus connect latency. The scm
-# contender is compiled in when libscm is part of the tree ($(LIBSCM) from
-# stubs/build.mk); without it the bench still runs and says "n/a".
+# dbus-broker and a brokered scm channel, plus connect latency.
 IPC_BENCH      := $(B)/tests/bench/ipc-bench
 IPC_BENCH_SRCS := tests/bench/ipc-bench.c tests/bench/ipc-connect.c tests/bench/ipc-util.c \
                   tests/bench/ipc-stats.c tests/bench/ipc-raw.c tests/bench/ipc-dbus.c \
@@ -13,23 +11,17 @@ DBUS_CFLAGS    := $(shell pkg-config --cflags dbus-1 2>/dev/null)
 DBUS_LIBS      := $(shell pkg-config --libs dbus-1 2>/dev/null)
 
 $(B)/tests/bench/%.o: PART_CFLAGS += $(DBUS_CFLAGS)
-ifneq ($(LIBSCM),)
-$(B)/tests/bench/ipc-scm.o: PART_CFLAGS += -DIPC_HAVE_LIBSCM
-IPC_BENCH_LIBSCM := $(LIBSCM)
-endif
 
-$(IPC_BENCH): $(IPC_BENCH_OBJS) $(IPC_BENCH_LIBSCM)
+$(IPC_BENCH): $(IPC_BENCH_OBJS) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(DBUS_LIBS) $(JSONC_LIBS)
+	$(LINK) -o $@ $^ $(DBUS_LIBS) $(JSONC_LIBS)
 
-# The scm contender runs scmd, scmctl and the echo provider of this build:
-# whichever of them the tree defines.
-BENCH_DEPS += $(IPC_BENCH) $(filter %/bin/scmd %/bin/scmctl,$(BINS)) \
-              $(filter %/libexec/scm-echo-provider,$(LIBEXEC))
+# The scm contender runs scmd, scmctl and the echo provider of this build.
+BENCH_DEPS += $(IPC_BENCH) $(SCMD) $(SCMCTL) $(ECHO_PROVIDER)
 
 # scmd-bench: scmd's own cost per idle container and per live channel, and
 # container launch through scmctl and scmd (a script; run-all runs it).
 $(B)/tests/bench/scmd-bench: tests/bench/scmd-bench.sh
 	@mkdir -p $(dir $@)
-	install -m 755 $< $@
+	$(Q_GEN)install -m 755 $< $@
 BENCH_DEPS += $(B)/tests/bench/scmd-bench $(B)/libexec/scm-ctl-ping

@@ -6,10 +6,7 @@
  * "bench", made with scmctl). Clients connect through it with
  * scm_connect_at() and call echo (method 2) with a 64-byte
  * binary body; after the connect, calls go straight to the provider, so
- * this should cost what raw-seqpacket costs plus libscm's framing.
- *
- * Built without libscm (IPC_HAVE_LIBSCM unset) the contender reports
- * itself as not available. */
+ * this should cost what raw-seqpacket costs plus libscm's framing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,8 +18,6 @@
 
 #include "ipc-bench.h"
 #include "scm/macro.h"
-
-#ifdef IPC_HAVE_LIBSCM
 #include "scm/scm.h"
 
 #define SCM_ECHO_METHOD 2u /* echo is the 2nd method of stubs/idl/echo.json */
@@ -305,38 +300,6 @@ static int scm_connect_once(void *client, const uint8_t *req, uint8_t *reply)
 	return 0;
 }
 
-#else /* !IPC_HAVE_LIBSCM */
-
-static const char no_libscm[] = "libscm not built in this tree yet (stubs/build.mk: $(LIBSCM))";
-
-static int scm_start(ipc_instance *inst, const char **ret_why)
-{
-	*ret_why = no_libscm;
-	return 1;
-}
-
-static int scm_client_open(ipc_instance *inst, unsigned idx, void **ret_client)
-{
-	return -ENOSYS;
-}
-
-static int scm_client_call(void *client, const uint8_t *req, uint8_t *reply)
-{
-	return -ENOSYS;
-}
-
-static void scm_stop(ipc_instance *inst)
-{
-}
-
-void ipc_scm_stop(void)
-{
-}
-
-#define scm_connect_open scm_client_open
-#define scm_connect_once scm_client_call
-
-#endif
 
 const ipc_ops ipc_scm_ops = {
 	.name = "scm",

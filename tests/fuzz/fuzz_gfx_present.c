@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_tokener_free(tok);
 	gfx_rect rects[GFX_DAMAGE_MAX];
 	size_t n = 0;
-	char err[160];
-	if (gfx_parse_damage(j, 50, 40, rects, GFX_DAMAGE_MAX, &n, err, sizeof(err)) == 0) {
+	scm_error *err = NULL;
+	if (gfx_parse_damage(j, 50, 40, rects, GFX_DAMAGE_MAX, &n, &err) == 0) {
 		for (size_t i = 0; i < n; i++)
 			if (rects[i].x < 0 || rects[i].y < 0 || rects[i].x + rects[i].w > 50 ||
 			    rects[i].y + rects[i].h > 40 || rects[i].w <= 0 || rects[i].h <= 0)
@@ -38,7 +38,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		gfx_comp_render(comp, NULL);
 	}
 	gfx_input_event evs[64];
-	(void)gfx_input_from_json(j, evs, 64, &n, err, sizeof(err));
+	err = scm_error_free(err);
+	(void)gfx_input_from_json(j, evs, 64, &n, &err);
+	scm_error_free(err);
 	json_object_put(j);
 	return 0;
 }

@@ -13,9 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[GFX_WS_REQUEST_MAX], err[160];
+	char path[GFX_WS_REQUEST_MAX];
+	scm_error *err = NULL;
 	memset(path, 'x', sizeof(path));
-	int r = gfx_ws_parse_request(data, size, path, sizeof(path), err, sizeof(err));
+	int r = gfx_ws_parse_request(data, size, path, sizeof(path), &err);
+	scm_error_free(err);
 	if (r == 0) {
 		if (path[0] != '/' || !memchr(path, 0, sizeof(path)))
 			abort();

@@ -13,24 +13,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	container_spec *s = NULL;
 	container_sandbox *sb = NULL;
-	char *err = NULL;
+	scm_error *err = NULL;
 	int r = container_spec_parse((const char *)data, size, NULL, &s, &err);
 	if (r > 0 && !err)
 		abort(); /* a refusal must say why */
 	if (r == 0 && (!s || !s->args || !s->args[0] || !s->root_path))
 		abort();
-	free(err);
+	scm_error_free(err);
 	err = NULL;
 	/* The same bytes as a sandbox, checked against the spec if both parse. */
 	r = container_sandbox_parse((const char *)data, size, &sb, &err);
 	if (r > 0 && !err)
 		abort();
-	free(err);
+	scm_error_free(err);
 	err = NULL;
 	if (s && sb) {
 		(void)container_sandbox_apply(s, sb);
 		(void)container_sandbox_check(s, sb, &err);
-		free(err);
+		scm_error_free(err);
 	}
 	container_sandbox_free(sb);
 	container_spec_free(s);

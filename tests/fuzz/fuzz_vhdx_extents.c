@@ -19,8 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t sector = (v & 1) ? 4096 : 512;
 	uint64_t vsize = (v >> 1) / sector * sector, bufsize = 4u << 20;
 	size_t n = 0;
-	char why[256];
-	if (vdisk_extents_parse(data + 8, size - 8, vsize, sector, bufsize, ex, &n, why, sizeof why) == 0)
+	scm_error *why = NULL;
+	int r = vdisk_extents_parse(data + 8, size - 8, vsize, sector, bufsize, ex, &n, &why);
+	scm_error_free(why);
+	if (r == 0)
 		for (size_t i = 0; i < n; i++)
 			if (ex[i].len == 0 || ex[i].off % sector || ex[i].len % sector || ex[i].off + ex[i].len > vsize ||
 			    ex[i].off + ex[i].len < ex[i].off || ex[i].boff + ex[i].len > bufsize)

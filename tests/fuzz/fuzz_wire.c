@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "scm/stub-rt.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

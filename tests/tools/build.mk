@@ -3,12 +3,12 @@ TEST_CLIENT := $(B)/libexec/scm-test-client
 $(B)/tests/tools/scm-test-client.o: $(B)/gen/scm/echo-client.h
 $(TEST_CLIENT): $(B)/tests/tools/scm-test-client.o $(B)/gen/scm/echo-client.o $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(TEST_CLIENT)
 
 # scm-ctl-ping: timed control-socket round trips (latency tests, bench)
 CTL_PING := $(B)/libexec/scm-ctl-ping
 $(CTL_PING): $(B)/tests/tools/scm-ctl-ping.o $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(JSONC_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(CTL_PING)

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../stubs/wire.h"
+#include "scm-internal/wire.h"
 
 #define CALL_TIMEOUT_MS 10000
 

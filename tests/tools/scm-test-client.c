@@ -10,6 +10,7 @@
  *   scm-test-client claim LABEL         connect with a request that claims another identity
  *   scm-test-client raw KIND            send a malformed frame to the endpoint, report
  *   scm-test-client flood N             N connect requests without reading replies
+ *   scm-test-client loop N SERVICE      connect to SERVICE and close, N times over
  *
  * The endpoint comes from $SCM_ENDPOINT. Exit 0 when the expected thing
  * happened, 1 otherwise; what happened is printed on stdout. */
@@ -21,7 +22,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "../../stubs/wire.h"
+#include "scm-internal/wire.h"
 #include "scm/echo-client.h"
 #include "scm/macro.h"
 
@@ -298,6 +299,24 @@ static int do_flood(int n)
 	return 0;
 }
 
+/* A client that connects in a loop: what the audit trail must absorb. */
+static int do_loop(int n, const char *service)
+{
+	int ok = 0, refused = 0;
+	for (int i = 0; i < n; i++) {
+		scm_channel *ch = NULL;
+		scm_error *e = NULL;
+		if (scm_connect(service, &ch, &e) == 0)
+			ok++;
+		else
+			refused++;
+		scm_channel_free(ch);
+		scm_error_free(e);
+	}
+	printf("connected %d, refused %d\n", ok, refused);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -323,6 +342,8 @@ int main(int argc, char **argv)
 		return do_raw(argv[2]);
 	if (strcmp(c, "flood") == 0 && argc == 3)
 		return do_flood(atoi(argv[2]));
+	if (strcmp(c, "loop") == 0 && argc == 4)
+		return do_loop(atoi(argv[2]), argv[3]);
 	fprintf(stderr, "bad usage\n");
 	return 2;
 }

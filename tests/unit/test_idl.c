@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "scm/idl.h"
+#include <json-c/json.h>
 
 static void test_good(void **state)
 {
@@ -27,6 +28,51 @@ static void test_good(void **state)
 	assert_ptr_equal(scm_idl_method_by_id(idl, 1), &idl->methods[0]);
 	assert_null(scm_idl_method_by_id(idl, 3));
 	assert_int_equal(idl->errors[0].code, 100);
+	assert_int_equal(idl->n_settings, 0);
+	scm_idl_free(idl);
+}
+
+/* Settings: a profile rule sets them, the provider reads them; the IDL
+ * says which exist, their type and range. */
+static void test_settings(void **state)
+{
+	const char *t = "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\",\"params\":["
+			"{\"name\":\"p\",\"type\":\"string\",\"format\":\"path\"},{\"name\":\"q\",\"type\":\"string\"}]}],"
+			"\"settings\":[{\"name\":\"weight\",\"type\":\"uint\",\"min\":1,\"max\":10000,\"doc\":\"w\"},"
+			"{\"name\":\"label\",\"type\":\"string\"},{\"name\":\"on\",\"type\":\"bool\"},"
+			"{\"name\":\"off\",\"type\":\"int\",\"min\":-5,\"max\":5},{\"name\":\"f\",\"type\":\"double\"}]}";
+	scm_idl *idl = NULL;
+	scm_error *e = NULL;
+	if (scm_idl_parse(t, strlen(t), "t.json", &idl, &e) != 0)
+		fail_msg("refused: %s", e ? e->message : "?");
+	assert_true(idl->methods[0].params[0].is_path);
+	assert_false(idl->methods[0].params[1].is_path);
+	assert_int_equal(idl->n_settings, 5);
+	const scm_idl_setting *w = scm_idl_setting_by_name(idl, "weight");
+	assert_non_null(w);
+	assert_true(w->has_range);
+	assert_int_equal(w->min, 1);
+	assert_int_equal(w->max, 10000);
+	assert_null(scm_idl_setting_by_name(idl, "nope"));
+	static const struct {
+		const char *setting, *value;
+		bool ok;
+	} vals[] = {
+		{ "weight", "1", true },      { "weight", "10000", true },  { "weight", "0", false },
+		{ "weight", "10001", false }, { "weight", "\"3\"", false }, { "weight", "3.0", false },
+		{ "weight", "18446744073709551615", false },                { "weight", "-1", false },
+		{ "label", "\"x\"", true },   { "label", "1", false },      { "on", "true", true },
+		{ "on", "1", false },         { "off", "-5", true },        { "off", "6", false },
+		{ "f", "1.5", true },         { "f", "2", true },           { "f", "\"2\"", false },
+	};
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		struct json_object *v = json_tokener_parse(vals[i].value);
+		const char *why = scm_idl_setting_check(scm_idl_setting_by_name(idl, vals[i].setting), v);
+		if ((why == NULL) != vals[i].ok)
+			fail_msg("%s = %s: want %s, got %s", vals[i].setting, vals[i].value,
+				 vals[i].ok ? "ok" : "refused", why ? why : "ok");
+		json_object_put(v);
+	}
 	scm_idl_free(idl);
 }
 
@@ -62,6 +108,19 @@ static const struct {
 	{ "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\",\"params\":[{\"name\":\"data\",\"type\":\"bytes\"},{\"name\":\"data_len\",\"type\":\"uint\"}]}]}",
 	  "collides with the length of bytes field 'data'" },
 	{ "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"while\"}]}", "'while' is reserved" },
+#define S(x) "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\"}],\"settings\":" x "}"
+	{ S("{}"), "/settings: expected an array" },
+	{ S("[{\"name\":\"w\",\"type\":\"fd\"}]"), "/settings/0/type" },
+	{ S("[{\"name\":\"w\",\"type\":\"json\"}]"), "/settings/0/type" },
+	{ S("[{\"name\":\"w\"}]"), "/settings/0/type" },
+	{ S("[{\"name\":\"W x\",\"type\":\"uint\"}]"), "/settings/0/name" },
+	{ S("[{\"name\":\"w\",\"type\":\"uint\"},{\"name\":\"w\",\"type\":\"int\"}]"), "/settings/1/name: setting 'w' appears twice" },
+	{ S("[{\"name\":\"w\",\"type\":\"uint\",\"min\":1}]"), "/settings/0: a range has both min and max" },
+	{ S("[{\"name\":\"w\",\"type\":\"uint\",\"min\":5,\"max\":1}]"), "min is greater than max" },
+	{ S("[{\"name\":\"w\",\"type\":\"uint\",\"min\":-1,\"max\":1}]"), "/settings/0/min" },
+	{ S("[{\"name\":\"w\",\"type\":\"string\",\"min\":1,\"max\":2}]"), "only an int or uint setting has a range" },
+	{ S("[{\"name\":\"w\",\"type\":\"uint\",\"mni\":1}]"), "/settings/0/mni: unknown key" },
+#undef S
 };
 
 static void test_bad_table(void **state)
@@ -99,6 +158,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_bad_table),
 		cmocka_unit_test(test_echo_idl_in_tree),
 	};

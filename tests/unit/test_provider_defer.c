@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "scm/scm.h"
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 enum { M_DEFER = 1, M_NOW = 2, M_WORK = 3, M_HANG = 4 };
 

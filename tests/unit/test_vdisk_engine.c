@@ -15,6 +15,16 @@
 
 #include "vhdx-internal.h"
 
+/* The last failure's chain on one line (err is reset before each call). */
+#define FRESH(e) (scm_error_free(e), (e) = NULL, &(e))
+static const char *msg_of(const scm_error *e)
+{
+	static char *t;
+	free(t);
+	t = scm_error_text(e);
+	return t ? t : "";
+}
+
 static char dir[] = "/tmp/vdisk-unit-XXXXXX";
 
 static char *path_of(const char *name)
@@ -43,13 +53,13 @@ static int teardown(void **state)
 static vhdx *make(const char *name, uint64_t size, uint32_t bs, uint32_t lsec, const char *parent)
 {
 	struct vhdx_create_opts o = { .size = size, .block_size = bs, .sector_size = lsec, .parent = parent };
-	vhdx_err err;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	vhdx *h = NULL;
 	unlink(path_of(name));
-	if (vhdx_create(path_of(name), &o, &err) < 0)
-		fail_msg("create: %s", err.msg);
-	if (vhdx_open(path_of(name), 0, &h, &err) < 0)
-		fail_msg("open: %s", err.msg);
+	if (vhdx_create(path_of(name), &o, FRESH(err)) < 0)
+		fail_msg("create: %s", msg_of(err));
+	if (vhdx_open(path_of(name), 0, &h, FRESH(err)) < 0)
+		fail_msg("open: %s", msg_of(err));
 	return h;
 }
 
@@ -96,8 +106,8 @@ static void test_geometries(void **state)
 		fill(a + len, g->lsec, 99);
 		assert_int_equal(vhdx_write(h, a + len, g->lsec, g->size - g->lsec), 0);
 		assert_int_equal(vhdx_close_checked(h), 0);
-		vhdx_err err;
-		assert_int_equal(vhdx_open(path_of("g.vhdx"), VHDX_O_RDONLY, &h, &err), 0);
+		_cleanup_(scm_error_freep) scm_error *err = NULL;
+		assert_int_equal(vhdx_open(path_of("g.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), 0);
 		assert_int_equal(vhdx_read(h, b, len, off), 0);
 		assert_memory_equal(a, b, len);
 		assert_int_equal(vhdx_read(h, b, g->lsec, g->size - g->lsec), 0);
@@ -153,8 +163,8 @@ static void test_block_states(void **state)
 	assert_int_equal(state_of(h, 3), VHDX_PB_FULLY_PRESENT);
 	assert_int_equal(vhdx_close_checked(h), 0);
 	/* and the states survived a close/open through the log */
-	vhdx_err err;
-	assert_int_equal(vhdx_open(path_of("s.vhdx"), VHDX_O_RDONLY, &h, &err), 0);
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	assert_int_equal(vhdx_open(path_of("s.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), 0);
 	assert_int_equal(state_of(h, 2), VHDX_PB_UNMAPPED);
 	assert_int_equal(state_of(h, 3), VHDX_PB_FULLY_PRESENT);
 	assert_true(vhdx_guid_is_zero(&h->hdr.log_guid));
@@ -227,15 +237,15 @@ static void test_refusals(void **state)
 	assert_int_equal(vhdx_read(h, buf, 8192, 4 * MiB - 4096), -EINVAL);
 	/* a second writer is refused while the first holds the disk */
 	vhdx *h2 = NULL;
-	vhdx_err err;
-	assert_int_equal(vhdx_open(path_of("r.vhdx"), 0, &h2, &err), -EBUSY);
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	assert_int_equal(vhdx_open(path_of("r.vhdx"), 0, &h2, FRESH(err)), -EBUSY);
 	assert_null(h2);
 	/* and so is a reader (qemu's rules: a writer does not share write),
 	 * unless it forces sharing, as qemu-img -U */
-	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_RDONLY, &h2, &err), -EBUSY);
-	assert_non_null(strstr(err.msg, "failed to get shared \"write\" lock"));
-	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_FORCE_SHARE, &h2, &err), -EINVAL);
-	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_RDONLY | VHDX_O_FORCE_SHARE, &h2, &err), 0);
+	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_RDONLY, &h2, FRESH(err)), -EBUSY);
+	assert_non_null(strstr(msg_of(err), "failed to get shared \"write\" lock"));
+	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_FORCE_SHARE, &h2, FRESH(err)), -EINVAL);
+	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_RDONLY | VHDX_O_FORCE_SHARE, &h2, FRESH(err)), 0);
 	assert_int_equal(vhdx_write(h2, buf, 4096, 0), -EROFS);
 	vhdx_close(h2);
 	vhdx_close(h);
@@ -247,7 +257,7 @@ static void test_refusals(void **state)
 		{ .size = 4 * MiB, .sector_size = 1024 },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-		assert_int_equal(vhdx_create(path_of("bad.vhdx"), &bad[i], &err), -EINVAL);
+		assert_int_equal(vhdx_create(path_of("bad.vhdx"), &bad[i], FRESH(err)), -EINVAL);
 		assert_int_equal(access(path_of("bad.vhdx"), F_OK), -1);
 	}
 }

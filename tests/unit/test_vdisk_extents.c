@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "extents.h"
+#include "scm/macro.h"
 
 #define MiB (1ull << 20)
 
@@ -57,9 +58,9 @@ static void test_table(void **state)
 		uint8_t bin[3 * 24];
 		static struct vdisk_extent ex[VDISK_EXTENTS_MAX];
 		size_t len = pack(bin, t[i].r, t[i].n) - (size_t)t[i].trim, n = 99;
-		char why[256] = "";
-		int r = vdisk_extents_parse(bin, len, 16 * MiB, t[i].sector, 4 * MiB, ex, &n, why, sizeof why);
-		print_message("%s: %d %s\n", t[i].name, r, why);
+		_cleanup_(scm_error_freep) scm_error *why = NULL;
+		int r = vdisk_extents_parse(bin, len, 16 * MiB, t[i].sector, 4 * MiB, ex, &n, &why);
+		print_message("%s: %d %s\n", t[i].name, r, why ? why->message : "");
 		assert_int_equal(r, t[i].want);
 		if (r == 0) {
 			assert_int_equal(n, t[i].n);
@@ -69,7 +70,8 @@ static void test_table(void **state)
 			}
 		} else {
 			assert_int_equal(n, 99); /* untouched */
-			assert_non_null(strstr(why, t[i].why));
+			assert_non_null(why);
+			assert_non_null(strstr(why->message, t[i].why));
 		}
 	}
 }
@@ -82,13 +84,14 @@ static void test_count_limit(void **state)
 	for (size_t i = 0; i <= VDISK_EXTENTS_MAX; i++)
 		pack(bin + i * 24, &one, 1);
 	size_t n = 0;
-	char why[256];
-	assert_int_equal(vdisk_extents_parse(bin, VDISK_EXTENTS_MAX * 24, 16 * MiB, 512, 4 * MiB, ex, &n, why,
-					     sizeof why), 0);
+	_cleanup_(scm_error_freep) scm_error *why = NULL;
+	assert_int_equal(vdisk_extents_parse(bin, VDISK_EXTENTS_MAX * 24, 16 * MiB, 512, 4 * MiB, ex, &n, &why),
+			 0);
 	assert_int_equal(n, VDISK_EXTENTS_MAX);
-	assert_int_equal(vdisk_extents_parse(bin, sizeof bin, 16 * MiB, 512, 4 * MiB, ex, &n, why, sizeof why),
-			 -EINVAL);
-	assert_non_null(strstr(why, "1 to 1024 records"));
+	assert_null(why);
+	assert_int_equal(vdisk_extents_parse(bin, sizeof bin, 16 * MiB, 512, 4 * MiB, ex, &n, &why), -EINVAL);
+	assert_non_null(why);
+	assert_non_null(strstr(why->message, "1 to 1024 records"));
 }
 
 int main(void)

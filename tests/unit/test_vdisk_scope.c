@@ -18,6 +18,16 @@
 
 #include "vhdx-internal.h"
 
+/* The last failure's chain on one line (err is reset before each call). */
+#define FRESH(e) (scm_error_free(e), (e) = NULL, &(e))
+static const char *msg_of(const scm_error *e)
+{
+	static char *t;
+	free(t);
+	t = scm_error_text(e);
+	return t ? t : "";
+}
+
 static void test_rel_table(void **state)
 {
 	(void)state;
@@ -96,23 +106,23 @@ static void opens(bool walk)
 	snprintf(gdir, sizeof gdir, "%s", at("g"));
 	struct vhdx_scope s = { .dirfd = dfd, .dir = gdir, .allow = allow_all };
 	vhdx *h = NULL;
-	vhdx_err err;
-	assert_int_equal(vhdx_open_scoped(&s, at("g/sub/in.vhdx"), VHDX_O_RDONLY, &h, &err), 0);
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	assert_int_equal(vhdx_open_scoped(&s, at("g/sub/in.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), 0);
 	vhdx_close(h);
 	/* a link, inside or out, is never followed */
-	assert_int_equal(vhdx_open_scoped(&s, at("g/link.vhdx"), VHDX_O_RDONLY, &h, &err), -EACCES);
-	assert_non_null(strstr(err.msg, "symbolic link"));
-	assert_int_equal(vhdx_open_scoped(&s, at("g/linkdir/in.vhdx"), VHDX_O_RDONLY, &h, &err), -EACCES);
+	assert_int_equal(vhdx_open_scoped(&s, at("g/link.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), -EACCES);
+	assert_non_null(strstr(msg_of(err), "symbolic link"));
+	assert_int_equal(vhdx_open_scoped(&s, at("g/linkdir/in.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), -EACCES);
 	/* a FIFO fails at once, never opened for reading */
-	assert_int_equal(vhdx_open_scoped(&s, at("g/fifo.vhdx"), VHDX_O_RDONLY, &h, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "a FIFO"));
+	assert_int_equal(vhdx_open_scoped(&s, at("g/fifo.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), -EINVAL);
+	assert_non_null(strstr(msg_of(err), "a FIFO"));
 	/* a child whose parent is outside: one message, nothing about it */
-	assert_int_equal(vhdx_open_scoped(&s, at("g/child.vhdx"), VHDX_O_RDONLY, &h, &err), -ENOENT);
-	assert_non_null(strstr(err.msg, "parent not available under the grant"));
-	assert_null(strstr(err.msg, "out"));
+	assert_int_equal(vhdx_open_scoped(&s, at("g/child.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), -ENOENT);
+	assert_non_null(strstr(msg_of(err), "parent not available under the grant"));
+	assert_null(strstr(msg_of(err), "out"));
 	/* the block-table cap */
 	s.bat_max = 1024;
-	assert_int_equal(vhdx_open_scoped(&s, at("g/sub/in.vhdx"), VHDX_O_RDONLY, &h, &err), -EFBIG);
+	assert_int_equal(vhdx_open_scoped(&s, at("g/sub/in.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), -EFBIG);
 	close(dfd);
 }
 
@@ -135,18 +145,18 @@ static void test_locator_rewrite(void **state)
 	(void)state;
 	unsetenv("SCM_VDISK_NO_OPENAT2");
 	struct vhdx_create_opts o = { .size = 8 << 20, .block_size = 1 << 20 };
-	vhdx_err err;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	assert_int_equal(mkdir(at("g/m"), 0755), 0);
-	assert_int_equal(vhdx_create(at("g/m/base.vhdx"), &o, &err), 0);
+	assert_int_equal(vhdx_create(at("g/m/base.vhdx"), &o, FRESH(err)), 0);
 	struct vhdx_create_opts c = { .parent = at("g/m/base.vhdx") };
-	assert_int_equal(vhdx_create(at("g/m/child.vhdx"), &c, &err), 0);
+	assert_int_equal(vhdx_create(at("g/m/child.vhdx"), &c, FRESH(err)), 0);
 	assert_int_equal(rename(at("g/m"), at("g/n")), 0);
 	int dfd = open(at("g"), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	char gdir[200];
 	snprintf(gdir, sizeof gdir, "%s", at("g"));
 	struct vhdx_scope s = { .dirfd = dfd, .dir = gdir, .allow = allow_all };
 	vhdx *h = NULL;
-	assert_int_equal(vhdx_open_scoped(&s, at("g/n/child.vhdx"), 0, &h, &err), 0);
+	assert_int_equal(vhdx_open_scoped(&s, at("g/n/child.vhdx"), 0, &h, FRESH(err)), 0);
 	struct vhdx_info in;
 	assert_int_equal(vhdx_get_info(h, &in), 0);
 	char want[200];
@@ -166,12 +176,12 @@ static int setup(void **state)
 	if (!mkdtemp(base))
 		return -1;
 	struct vhdx_create_opts o = { .size = 8 << 20, .block_size = 1 << 20 };
-	vhdx_err err;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	if (mkdir(at("g"), 0755) || mkdir(at("g/sub"), 0755) || mkdir(at("out"), 0755) ||
-	    vhdx_create(at("g/sub/in.vhdx"), &o, &err) || vhdx_create(at("out/p.vhdx"), &o, &err))
+	    vhdx_create(at("g/sub/in.vhdx"), &o, FRESH(err)) || vhdx_create(at("out/p.vhdx"), &o, FRESH(err)))
 		return -1;
 	struct vhdx_create_opts c = { .parent = at("out/p.vhdx") };
-	if (vhdx_create(at("g/child.vhdx"), &c, &err) || symlink(at("g/sub/in.vhdx"), at("g/link.vhdx")) ||
+	if (vhdx_create(at("g/child.vhdx"), &c, FRESH(err)) || symlink(at("g/sub/in.vhdx"), at("g/link.vhdx")) ||
 	    symlink("sub", at("g/linkdir")) || mkfifo(at("g/fifo.vhdx"), 0644))
 		return -1;
 	return 0;

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#include "wire.h"
+#include "scm-internal/wire.h"
 
 static size_t frame(uint8_t *buf, uint32_t magic, uint8_t version, uint8_t type, const char *json,
 		    uint32_t json_len_claim, const char *bin, size_t bin_len)

@@ -39,7 +39,7 @@ static void on_reply(scm_channel *ch, scm_message *reply, const scm_error *err, 
 	struct pipeline *p = userdata;
 	p->inflight--;
 	if (err && !p->err)
-		p->err = scm_error_root_code(err) ? scm_error_root_code(err) : -EIO;
+		p->err = err->code ? err->code : -EIO;
 }
 
 /* Sequential 1 MiB reads or writes with qd calls in flight, each on its own

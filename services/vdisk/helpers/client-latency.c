@@ -79,9 +79,7 @@ static int flusher(const char *ep, const char *disk, uint64_t mib, int tell)
 	double t0 = now_ms();
 	if (scm_vdisk_flush(ch, h, &e))
 		goto fail;
-	char msg[64];
-	int n = snprintf(msg, sizeof msg, "%.3f\n", now_ms() - t0);
-	if (write(tell, msg, (size_t)n) != n)
+	if (dprintf(tell, "%.3f\n", now_ms() - t0) < 0)
 		return 1;
 	scm_vdisk_close(ch, h, NULL);
 	scm_channel_free(ch);

@@ -50,7 +50,7 @@ static int die(int r, scm_error *e)
 		scm_error_print(e, stderr);
 	else
 		fprintf(stderr, "%s\n", strerror(r < 0 ? -r : EIO));
-	int code = e ? scm_error_root_code(e) : r;
+	int code = e ? e->code : r;
 	scm_error_free(e);
 	return code > 0 ? 10 + (code >= 100 ? code - 100 + 20 : code) : 1;
 }

@@ -38,9 +38,9 @@ int main(int argc, char **argv)
 	bool verify = !strcmp(argv[1], "verify");
 	uint64_t seed = strtoull(argv[3], NULL, 0), s = seed | 1, n = verify ? strtoull(argv[4], NULL, 0) : 0;
 	vhdx *h;
-	vhdx_err err;
+	scm_error *err = NULL;
 	if (vhdx_open(argv[2], verify ? VHDX_O_RDONLY : 0, &h, &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
+		scm_error_print(err, stderr);
 		return 1;
 	}
 	struct vhdx_info in;

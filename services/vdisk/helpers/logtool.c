@@ -35,9 +35,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vhdx *h;
-	vhdx_err err;
+	scm_error *err = NULL;
 	if (vhdx_open(argv[1], 0, &h, &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
+		scm_error_print(err, stderr);
 		return 1;
 	}
 	uint64_t off = strtoull(argv[2], NULL, 0), len = strtoull(argv[3], NULL, 0);

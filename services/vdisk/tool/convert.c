@@ -114,10 +114,10 @@ static int open_src(const char *path, const char *fmt, unsigned flags, struct di
 	}
 	if (vh) {
 		close(fd);
-		vhdx_err err;
+		_cleanup_(scm_error_freep) scm_error *err = NULL;
 		int r = vhdx_open(path, VHDX_O_RDONLY | flags, &d->h, &err);
 		if (r < 0) {
-			errf("%s", err.msg);
+			errc(err, 0);
 			return r;
 		}
 		struct vhdx_info in;
@@ -208,14 +208,14 @@ int cmd_convert(int argc, char **argv)
 			co.sector_size = in.sector;
 		if (co.size % co.sector_size)
 			co.size = (co.size + co.sector_size - 1) / co.sector_size * co.sector_size;
-		vhdx_err err;
+		_cleanup_(scm_error_freep) scm_error *err = NULL;
 		if (vhdx_create(tmp, &co, &err) < 0) {
-			errf("%s", err.msg);
+			errc(err, 0);
 			goto done;
 		}
 		made = true;
 		if (vhdx_open(tmp, 0, &out, &err) < 0) {
-			errf("%s", err.msg);
+			errc(err, 0);
 			goto done;
 		}
 	} else {
@@ -295,10 +295,10 @@ int cmd_compact(int argc, char **argv)
 	}
 	const char *path = argv[1];
 	vhdx *h = NULL, *out = NULL;
-	vhdx_err err;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	/* opened for writing to hold the writer lock while we copy */
 	if (vhdx_open(path, 0, &h, &err) < 0) {
-		errf("%s", err.msg);
+		errc(err, 0);
 		return EXIT_FAIL;
 	}
 	struct vhdx_info in;
@@ -324,12 +324,12 @@ int cmd_compact(int argc, char **argv)
 		.page83 = &in.page83,
 	};
 	if (vhdx_create(tmp, &co, &err) < 0) {
-		errf("%s", err.msg);
+		errc(err, 0);
 		goto done;
 	}
 	made = true;
 	if (vhdx_open(tmp, VHDX_O_KEEP_IDENTITY, &out, &err) < 0) {
-		errf("%s", err.msg);
+		errc(err, 0);
 		goto done;
 	}
 	/* the new file takes the place of the old: every locator entry as the

@@ -68,9 +68,9 @@ int cmd_io(const char *cmd, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	vhdx *h;
-	vhdx_err err;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	if (vhdx_open(argv[optind], flags | (rd ? VHDX_O_RDONLY : 0), &h, &err) < 0) {
-		errf("%s", err.msg);
+		errc(err, 0);
 		return EXIT_FAIL;
 	}
 	int r = 0;

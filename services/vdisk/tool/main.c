@@ -75,6 +75,19 @@ void errf(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void errc(const scm_error *e, int r)
+{
+	_cleanup_free_ char *text = e ? scm_error_text(e) : NULL;
+	errf("%s", text && *text ? text : strerror(r < 0 ? -r : EIO));
+}
+
+void warn_note(vhdx *h)
+{
+	const char *note = vhdx_errmsg(h);
+	if (*note)
+		fprintf(stderr, "vdisk: %s\n", note);
+}
+
 int parse_size(const char *s, uint64_t *ret)
 {
 	char *end;
@@ -122,29 +135,30 @@ static unsigned g_open_flags;
 
 static int open_or_die(const char *path, unsigned flags, vhdx **ret)
 {
-	vhdx_err err;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	int r = vhdx_open(path, flags | g_open_flags, ret, &err);
 	if (r < 0)
-		errf("%s", err.msg[0] ? err.msg : strerror(-r));
+		errc(err, r);
+	else
+		warn_note(*ret);
 	return r;
 }
 
 /* info and check: a differencing disk whose parent is not here is still
  * described from what the file itself says (as vhdiinfo does); only a
  * missing parent falls back, every other failure is reported as is. */
-static int open_maybe_alone(const char *path, unsigned flags, vhdx **ret, char *why, size_t whylen)
+static int open_maybe_alone(const char *path, unsigned flags, vhdx **ret, char **ret_why)
 {
-	vhdx_err err;
-	why[0] = 0;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	*ret_why = NULL;
 	int r = vhdx_open(path, flags | g_open_flags, ret, &err);
 	if (r == -ENOENT) {
-		vhdx_err err2;
 		vhdx *alone;
 		unsigned fl = (flags | g_open_flags | VHDX_O_NO_PARENT | VHDX_O_RDONLY) & ~VHDX_O_NO_REPLAY;
-		if (vhdx_open(path, fl, &alone, &err2) == 0) {
+		if (vhdx_open(path, fl, &alone, NULL) == 0) {
 			struct vhdx_info in;
 			if (vhdx_get_info(alone, &in) == 0 && in.parent_missing) {
-				snprintf(why, whylen, "%s", err.msg);
+				*ret_why = scm_error_text(err); /* "" without a chain */
 				*ret = alone;
 				return 0;
 			}
@@ -152,7 +166,9 @@ static int open_maybe_alone(const char *path, unsigned flags, vhdx **ret, char *
 		}
 	}
 	if (r < 0)
-		errf("%s", err.msg[0] ? err.msg : strerror(-r));
+		errc(err, r);
+	else
+		warn_note(*ret);
 	return r;
 }
 
@@ -203,10 +219,10 @@ static int cmd_create(int argc, char **argv)
 		errf("create: give exactly one of --size N or --parent PARENT");
 		return EXIT_USAGE;
 	}
-	vhdx_err err;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	int r = vhdx_create(argv[optind], &o, &err);
 	if (r < 0) {
-		errf("%s", err.msg);
+		errc(err, r);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -224,8 +240,8 @@ static int cmd_info(int argc, char **argv, bool json)
 		return EXIT_USAGE;
 	}
 	vhdx *h;
-	char why[512];
-	if (open_maybe_alone(argv[optind], VHDX_O_RDONLY, &h, why, sizeof why) < 0)
+	_cleanup_free_ char *why = NULL;
+	if (open_maybe_alone(argv[optind], VHDX_O_RDONLY, &h, &why) < 0)
 		return EXIT_FAIL;
 	struct vhdx_info in;
 	int r = vhdx_get_info(h, &in);
@@ -356,8 +372,8 @@ static int cmd_check(int argc, char **argv, bool repair)
 	}
 	vhdx *h;
 	unsigned fl = repair ? 0 : VHDX_O_RDONLY | VHDX_O_NO_REPLAY;
-	char why[512];
-	if (open_maybe_alone(argv[optind], fl, &h, why, sizeof why) < 0)
+	_cleanup_free_ char *why = NULL;
+	if (open_maybe_alone(argv[optind], fl, &h, &why) < 0)
 		return EXIT_FAIL;
 	struct vhdx_info in;
 	vhdx_get_info(h, &in);

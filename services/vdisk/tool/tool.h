@@ -22,3 +22,8 @@ int cmd_convert(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_io(const char *cmd, int argc, char **argv);
 void errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* errf() of a chain on one line, or of strerror(-r) when there is none. */
+void errc(const scm_error *e, int r);
+/* A read-write open that could not renew a stale parent locator still
+ * opened: says why on stderr (a warning, as the engine does not print). */
+void warn_note(vhdx *h);

@@ -12,6 +12,8 @@
 
 #include "scm/scm.h"
 
+struct json_object;
+
 enum scm_idl_type {
 	SCM_IDL_BOOL,
 	SCM_IDL_INT,    /* int64_t */
@@ -28,7 +30,20 @@ typedef struct scm_idl_field {
 	char *name;
 	enum scm_idl_type type;
 	char *doc;
+	bool is_path; /* "format": "path": a file path, for path_prefix rules */
 } scm_idl_field;
+
+/* A per-grant setting the service defines: a profile's allow rule may set
+ * it ("settings": {"NAME": value}), checked against this, and the provider
+ * reads it from its grant (scm_grant.settings). Scalars only: bool, int,
+ * uint, double, string; integers may carry an inclusive range. */
+typedef struct scm_idl_setting {
+	char *name;
+	enum scm_idl_type type;
+	char *doc;
+	bool has_range;
+	int64_t min, max;
+} scm_idl_setting;
 
 typedef struct scm_idl_method {
 	char *name;
@@ -52,6 +67,8 @@ typedef struct scm_idl {
 	size_t n_methods;
 	scm_idl_error *errors;
 	size_t n_errors;
+	scm_idl_setting *settings;
+	size_t n_settings;
 } scm_idl;
 
 /* Parses a definition; errors name the JSON pointer (origin is the file
@@ -63,6 +80,10 @@ scm_idl *scm_idl_free(scm_idl *idl);
 
 const scm_idl_method *scm_idl_method_by_name(const scm_idl *idl, const char *name);
 const scm_idl_method *scm_idl_method_by_id(const scm_idl *idl, uint32_t id);
+const scm_idl_setting *scm_idl_setting_by_name(const scm_idl *idl, const char *name);
+/* NULL when v (a json_object) is a valid value of setting s, else a short
+ * reason ("is not an integer", "is out of the range 1..10000"). */
+const char *scm_idl_setting_check(const scm_idl_setting *s, struct json_object *v);
 const char *scm_idl_type_name(enum scm_idl_type t);
 /* The interface as a person reads it: signatures with their docs. */
 void scm_idl_print(const scm_idl *idl, FILE *f);

@@ -10,7 +10,9 @@
  * Conventions: functions return 0 or a positive SCM_E_* code for an
  * expected refusal, or a negative errno when something broke; on failure,
  * when ret_err is not NULL, *ret_err receives an observation chain that says
- * what each layer saw. ret_* outputs are untouched on failure. */
+ * what each layer saw (scm/error.h: the returned code is the chain's
+ * outermost code, the one callers act on). ret_* outputs are untouched on
+ * failure. */
 #pragma once
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,15 +21,13 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "error.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct json_object;
-
-#define _scm_printf(a, b) __attribute__((format(printf, a, b)))
-#define _SCM_STR2(x) #x
-#define _SCM_STR(x) _SCM_STR2(x)
 
 /* Where a client finds its endpoint when $SCM_ENDPOINT is not set: inside a
  * container the runtime binds the container's endpoint here. */
@@ -39,64 +39,6 @@ struct json_object;
 #define SCM_FDS_MAX 8u               /* fds per frame */
 #define SCM_JSON_DEPTH_MAX 16        /* JSON nesting */
 #define SCM_NAME_MAX 128             /* service, method, endpoint names */
-
-/* Expected outcomes; negative values are -errno. Stable, on the wire. */
-enum {
-	SCM_OK = 0,
-	SCM_E_DENIED = 1,        /* policy said no */
-	SCM_E_NO_SERVICE = 2,    /* no such service registered */
-	SCM_E_NO_METHOD = 3,     /* the interface has no such method */
-	SCM_E_BAD_ARGS = 4,      /* arguments do not match the interface */
-	SCM_E_QUOTA = 5,         /* a per-caller limit was reached */
-	SCM_E_ACTIVATION = 6,    /* the provider could not be started */
-	SCM_E_TIMEOUT = 7,       /* something did not answer in time */
-	SCM_E_REVOKED = 8,       /* the channel was cut by scmd */
-	SCM_E_PROVIDER_GONE = 9, /* the provider exited or closed the channel */
-	SCM_E_PROTOCOL = 10,     /* a malformed frame */
-	SCM_E_EXISTS = 11,       /* the name is taken */
-	SCM_E_NOT_FOUND = 12,    /* no such object (endpoint, channel, ...) */
-	SCM_E_INVALID = 13,      /* a request that makes no sense */
-	SCM_E_BUSY = 14,         /* refused for now: the object is in use */
-	SCM_E_INTERNAL = 15,     /* a bug or resource failure on the far side */
-	SCM_E_APP = 100,         /* first code a service's IDL may define */
-};
-const char *scm_code_name(int code); /* "denied", "EPIPE", ... */
-
-/* ---- observation chains ------------------------------------------------ */
-
-/* One layer of an error chain: code, message, where. The newest (outermost)
- * observation is first; ->cause points at what it was built on. */
-typedef struct scm_error {
-	int code;
-	char *message;
-	char *where;
-	struct scm_error *cause;
-} scm_error;
-
-scm_error *scm_error_new(int code, const char *where, const char *fmt, ...) _scm_printf(3, 4);
-scm_error *scm_error_newv(int code, const char *where, const char *fmt, va_list ap) _scm_printf(3, 0);
-/* Adds an observation on top of cause (which it takes) and returns it. */
-scm_error *scm_error_wrap(scm_error *cause, int code, const char *where, const char *fmt, ...)
-	_scm_printf(4, 5);
-scm_error *scm_error_free(scm_error *e);
-/* The innermost code, which is what a caller usually acts on. */
-int scm_error_root_code(const scm_error *e);
-/* "where: message [name]" per layer, outermost first, indented. */
-void scm_error_print(const scm_error *e, FILE *f);
-/* {"error":[{"code":..,"name":..,"message":..,"where":..}, ...]} form. */
-struct json_object *scm_error_to_json(const scm_error *e);
-scm_error *scm_error_from_json(struct json_object *j);
-
-/* Sets *ret_err (when ret_err is set) and returns code: for one-line error
- * paths. `where` is filled from the call site. */
-#define scm_fail(ret_err, code, ...) \
-	scm_fail_at((ret_err), (code), __FILE__ ":" _SCM_STR(__LINE__), __VA_ARGS__)
-/* Wraps *ret_err (if any) with one more observation and returns code. */
-#define scm_fail_wrap(ret_err, code, ...) \
-	scm_fail_wrap_at((ret_err), (code), __FILE__ ":" _SCM_STR(__LINE__), __VA_ARGS__)
-int scm_fail_at(scm_error **ret_err, int code, const char *where, const char *fmt, ...) _scm_printf(4, 5);
-int scm_fail_wrap_at(scm_error **ret_err, int code, const char *where, const char *fmt, ...)
-	_scm_printf(4, 5);
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -202,6 +144,10 @@ typedef struct scm_grant {
 	gid_t gid;
 	pid_t pid;
 	struct json_object *constraints; /* {"method":{"param":{...}}} or NULL */
+	/* {"NAME": value}: the settings the caller's profile gives this grant,
+	 * as the interface declares them (IDL "settings", checked by scmd's
+	 * policy engine), or NULL */
+	struct json_object *settings;
 } scm_grant;
 
 typedef struct scm_provider scm_provider;

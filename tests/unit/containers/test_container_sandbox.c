@@ -88,18 +88,18 @@ static void test_table(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		container_spec *s = NULL;
 		container_sandbox *sb = NULL;
-		char *err = NULL;
+		scm_error *err = NULL;
 		int r = container_spec_parse(cases[i].spec, strlen(cases[i].spec), NULL, &s, &err);
 		if (r)
-			fail_msg("case %zu: spec does not parse: %s", i, err);
+			fail_msg("case %zu: spec does not parse: %s", i, err ? err->message : "");
 		r = container_sandbox_parse(cases[i].sandbox, strlen(cases[i].sandbox), &sb, &err);
 		if (r)
-			fail_msg("case %zu: sandbox does not parse: %s", i, err);
+			fail_msg("case %zu: sandbox does not parse: %s", i, err ? err->message : "");
 		r = container_sandbox_check(s, sb, &err);
-		if (r != cases[i].code || (cases[i].error && (!err || !strstr(err, cases[i].error))))
-			fail_msg("case %zu: got %d \"%s\", want %d \"%s\"", i, r, err ? err : "",
+		if (r != cases[i].code || (cases[i].error && (!err || !strstr(err->message, cases[i].error))))
+			fail_msg("case %zu: got %d \"%s\", want %d \"%s\"", i, r, err ? err->message : "",
 				 cases[i].code, cases[i].error ? cases[i].error : "");
-		free(err);
+		scm_error_free(err);
 		container_sandbox_free(sb);
 		container_spec_free(s);
 	}
@@ -110,13 +110,13 @@ static void test_bad_sandboxes(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad_sandboxes) / sizeof(bad_sandboxes[0]); i++) {
 		container_sandbox *sb = NULL;
-		char *err = NULL;
+		scm_error *err = NULL;
 		int r = container_sandbox_parse(bad_sandboxes[i].json, strlen(bad_sandboxes[i].json), &sb, &err);
-		if (r != CONTAINER_E_SPEC || !err || !strstr(err, bad_sandboxes[i].error))
-			fail_msg("case %zu: got %d \"%s\", want \"%s\"", i, r, err ? err : "",
+		if (r != CONTAINER_E_SPEC || !err || !strstr(err->message, bad_sandboxes[i].error))
+			fail_msg("case %zu: got %d \"%s\", want \"%s\"", i, r, err ? err->message : "",
 				 bad_sandboxes[i].error);
 		assert_null(sb);
-		free(err);
+		scm_error_free(err);
 	}
 }
 
@@ -127,7 +127,7 @@ static void test_apply_quick(void **state)
 	char *argv[] = {"true", NULL};
 	container_spec *s = NULL;
 	container_sandbox *sb = NULL;
-	char *err = NULL;
+	scm_error *err = NULL;
 	const char *j = "{\"pids\":64,\"memory\":67108864,\"network\":true,"
 			"\"mounts\":[{\"source\":\"/srv\",\"destination\":\"/mnt\",\"writable\":true}]}";
 	assert_int_equal(container_spec_quick(argv, &s), 0);
@@ -167,11 +167,11 @@ static void test_apply_defaults(void **state)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		container_spec *s = NULL;
 		container_sandbox *sb = NULL;
-		char *err = NULL;
+		scm_error *err = NULL;
 		assert_int_equal(container_spec_quick(argv, &s), 0);
 		s->resources.pids_limit = t[i].spec_pids;
 		if (t[i].sandbox && container_sandbox_parse(t[i].sandbox, strlen(t[i].sandbox), &sb, &err))
-			fail_msg("case %zu: %s", i, err);
+			fail_msg("case %zu: %s", i, err ? err->message : "");
 		assert_int_equal(container_sandbox_apply(s, sb), 0);
 		if (s->resources.memory_limit != t[i].memory || s->resources.pids_limit != t[i].pids ||
 		    s->resources.defaulted != t[i].defaulted)
@@ -200,7 +200,7 @@ static void test_tmpfs_sizes(void **state)
 	char *argv[] = {"true", NULL};
 	container_spec *s = NULL;
 	container_sandbox *sb = NULL;
-	char *err = NULL;
+	scm_error *err = NULL;
 	assert_int_equal(container_spec_quick(argv, &s), 0);
 	assert_int_equal(container_sandbox_apply(s, NULL), 0);
 	assert_string_equal(mount_data(s, "/tmp"), "mode=1777,size=268435456,nr_inodes=65536");

@@ -112,18 +112,18 @@ static void test_table(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		container_spec *s = NULL;
-		char *err = NULL;
+		scm_error *err = NULL;
 		int r = container_spec_parse(cases[i].json, strlen(cases[i].json), NULL, &s, &err);
-		if (r != cases[i].code || (cases[i].error && (!err || !strstr(err, cases[i].error)))) {
+		if (r != cases[i].code || (cases[i].error && (!err || !strstr(err->message, cases[i].error)))) {
 			fail_msg("case %zu: %s\n  got %d \"%s\", want %d \"%s\"", i, cases[i].json, r,
-				 err ? err : "", cases[i].code, cases[i].error ? cases[i].error : "");
+				 err ? err->message : "", cases[i].code, cases[i].error ? cases[i].error : "");
 		}
 		if (r == 0)
 			assert_non_null(s);
 		else
 			assert_null(s); /* ret untouched on failure */
 		container_spec_free(s);
-		free(err);
+		scm_error_free(err);
 	}
 }
 
@@ -150,10 +150,10 @@ static void test_good_values(void **state)
 {
 	(void)state;
 	container_spec *s = NULL;
-	char *err = NULL;
+	scm_error *err = NULL;
 	int r = container_spec_parse(good, strlen(good), NULL, &s, &err);
 	if (r)
-		fail_msg("%s", err);
+		fail_msg("%s", err ? err->message : "");
 	assert_int_equal(s->uid, 5);
 	assert_int_equal(s->gid, 6);
 	assert_int_equal(s->n_additional_gids, 1);

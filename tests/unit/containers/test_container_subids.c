@@ -71,7 +71,7 @@ static void test_load(void **state)
 	assert_int_equal(write(fu, "scm:100000:500\n", 15), 15);
 	assert_int_equal(write(fg, "other:1:1\n", 10), 10);
 	container_idrange r = {0};
-	char *err = NULL;
+	scm_error *err = NULL;
 	assert_int_equal(container_idrange_load(u, g, "scm", &r, &err), 1); /* missing from subgid */
 	assert_int_equal(write(fg, "scm:700000:600\n", 15), 15);
 	assert_int_equal(container_idrange_load(u, g, "scm", &r, &err), 0);
@@ -89,8 +89,8 @@ static void test_load(void **state)
 	close(fu);
 	assert_int_equal(container_idrange_load(u, "/dev/null", "scm", &r, &err), -EINVAL);
 	assert_non_null(err);
-	assert_non_null(strstr(err, u));
-	free(err);
+	assert_non_null(strstr(err->message, u));
+	scm_error_free(err);
 	unlink(u);
 }
 

@@ -17,7 +17,8 @@
 
 #include "launch-internal.h"
 
-static char top[PATH_MAX], root[PATH_MAX + 8], outside[PATH_MAX + 16];
+/* Sized for what they hold: a mkdtemp name under /tmp and one component. */
+static char top[32], root[48], outside[48];
 
 /* top/root is the root; top/outside stands for the host. */
 static void make_tree(void)

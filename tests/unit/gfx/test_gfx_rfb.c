@@ -20,6 +20,11 @@
 
 #include "rfb.h"
 #include "server.h"
+#include "scm/macro.h"
+
+/* The failure's message ("" when none); err is reset before each call. */
+#define MSG(e) ((e) && (e)->message ? (e)->message : "")
+#define FRESH(e) (scm_error_free(e), (e) = NULL, &(e))
 
 static const struct {
 	const char *name, *line;
@@ -44,26 +49,28 @@ static const struct {
 static void test_request_table(void **state)
 {
 	for (size_t i = 0; i < sizeof(req_cases) / sizeof(req_cases[0]); i++) {
-		char path[256] = "", err[160] = "";
+		char path[256] = "";
+		_cleanup_(scm_error_freep) scm_error *err = NULL;
 		int r = gfx_ws_parse_request((const uint8_t *)req_cases[i].line, strlen(req_cases[i].line), path,
-					     sizeof(path), err, sizeof(err));
+					     sizeof(path), FRESH(err));
 		if (r != req_cases[i].want)
-			fail_msg("%s: got %d (%s), want %d", req_cases[i].name, r, err, req_cases[i].want);
+			fail_msg("%s: got %d (%s), want %d", req_cases[i].name, r, MSG(err), req_cases[i].want);
 		if (r == 0)
 			assert_string_equal(path, req_cases[i].path);
 		if (r == GFX_E_INVALID)
-			assert_true(err[0] != 0);
+			assert_non_null(err);
 	}
 	/* A target longer than the buffer is an error, not a truncation. */
-	char path[8], err[160];
+	char path[8];
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	const char *l = "GET /0123456789 HTTP/1.1\r\n";
-	assert_int_equal(gfx_ws_parse_request((const uint8_t *)l, strlen(l), path, sizeof(path), err, sizeof(err)),
+	assert_int_equal(gfx_ws_parse_request((const uint8_t *)l, strlen(l), path, sizeof(path), FRESH(err)),
 			 GFX_E_INVALID);
 	/* No line end within the limit. */
 	static uint8_t big[GFX_WS_REQUEST_MAX + 10];
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "GET /", 5);
-	assert_int_equal(gfx_ws_parse_request(big, sizeof(big), path, sizeof(path), err, sizeof(err)), GFX_E_INVALID);
+	assert_int_equal(gfx_ws_parse_request(big, sizeof(big), path, sizeof(path), FRESH(err)), GFX_E_INVALID);
 }
 
 static void test_token(void **state)

@@ -12,6 +12,11 @@
 #include <cmocka.h>
 
 #include "server.h"
+#include "scm/macro.h"
+
+/* The failure's message ("" when none); err is reset before each call. */
+#define MSG(e) ((e) && (e)->message ? (e)->message : "")
+#define FRESH(e) (scm_error_free(e), (e) = NULL, &(e))
 
 static gfx_server *new_server(uint32_t w, uint32_t h)
 {
@@ -105,7 +110,8 @@ static void test_wrong_sizes(void **state)
 	gfx_client_present(c, &(gfx_rect){ -5, -5, 2000, 2000 }, 1);
 	gfx_server_work(s, INT64_MAX);
 	gfx_compositor *comp = gfx_server_compositor(s);
-	assert_int_equal(comp->fb[(size_t)199 * 320 + 319], 0xFF00FF00);
+	/* (the taskbar lies over the bottom 20 rows) */
+	assert_int_equal(comp->fb[(size_t)179 * 320 + 319], 0xFF00FF00);
 	gfx_server_free(s);
 }
 
@@ -165,18 +171,18 @@ static void test_damage_message_table(void **state)
 		assert_non_null(j);
 		gfx_rect rects[GFX_DAMAGE_MAX];
 		size_t n = 99;
-		char err[160] = "";
-		int r = gfx_parse_damage(j, 100, 100, rects, GFX_DAMAGE_MAX, &n, err, sizeof(err));
+		_cleanup_(scm_error_freep) scm_error *err = NULL;
+		int r = gfx_parse_damage(j, 100, 100, rects, GFX_DAMAGE_MAX, &n, FRESH(err));
 		if (r != damage_cases[i].want)
-			fail_msg("%s: got %d want %d (%s)", damage_cases[i].json, r, damage_cases[i].want, err);
+			fail_msg("%s: got %d want %d (%s)", damage_cases[i].json, r, damage_cases[i].want, MSG(err));
 		if (r == 0 && n != damage_cases[i].n)
 			fail_msg("%s: %zu rects, want %zu", damage_cases[i].json, n, damage_cases[i].n);
 		if (r == 0)
 			for (size_t k = 0; k < n; k++)
 				assert_true(rects[k].x >= 0 && rects[k].y >= 0 && rects[k].x + rects[k].w <= 100 &&
 					    rects[k].y + rects[k].h <= 100);
-		if (damage_cases[i].err && strncmp(err, damage_cases[i].err, strlen(damage_cases[i].err)))
-			fail_msg("%s: error \"%s\" does not name %s", damage_cases[i].json, err,
+		if (damage_cases[i].err && strncmp(MSG(err), damage_cases[i].err, strlen(damage_cases[i].err)))
+			fail_msg("%s: error \"%s\" does not name %s", damage_cases[i].json, MSG(err),
 				 damage_cases[i].err);
 		json_object_put(j);
 	}
@@ -191,8 +197,8 @@ static void test_damage_message_table(void **state)
 	json_object_object_add(j, "damage", arr);
 	gfx_rect rects[GFX_DAMAGE_MAX];
 	size_t n;
-	char err[160];
-	assert_int_equal(gfx_parse_damage(j, 10, 10, rects, GFX_DAMAGE_MAX, &n, err, sizeof(err)), GFX_E_LIMIT);
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	assert_int_equal(gfx_parse_damage(j, 10, 10, rects, GFX_DAMAGE_MAX, &n, FRESH(err)), GFX_E_LIMIT);
 	json_object_put(j);
 }
 
@@ -222,13 +228,16 @@ static void test_input_to_focused_only(void **state)
 	gfx_server_pointer(s, 0, ob->x + 5, ob->y + 6);
 	assert_int_equal(gfx_client_take_input(b, ev, 8), 0);
 	assert_int_equal(gfx_client_take_input(a, ev, 8), 0);
-	/* Click on b: focus moves, b gets the click in its own coordinates. */
+	/* Click on b: focus moves (b hears of it), b gets the click in its
+	 * own coordinates. */
 	gfx_server_pointer(s, 1, ob->x + 5, ob->y + 6);
 	assert_ptr_equal(gfx_server_focused(s), b);
-	assert_int_equal(gfx_client_take_input(b, ev, 8), 1);
-	assert_int_equal(ev[0].type, GFX_INPUT_POINTER);
-	assert_int_equal(ev[0].x, 5);
-	assert_int_equal(ev[0].y, 6);
+	assert_int_equal(gfx_client_take_input(b, ev, 8), 2);
+	assert_int_equal(ev[0].type, GFX_INPUT_FOCUS);
+	assert_int_equal(ev[0].window, 0);
+	assert_int_equal(ev[1].type, GFX_INPUT_POINTER);
+	assert_int_equal(ev[1].x, 5);
+	assert_int_equal(ev[1].y, 6);
 	gfx_server_pointer(s, 0, ob->x + 5, ob->y + 6);
 	gfx_server_key(s, true, 'y');
 	assert_int_equal(gfx_client_take_input(a, ev, 8), 0);
@@ -254,16 +263,16 @@ static void test_input_json_roundtrip(void **state)
 				  { .type = GFX_INPUT_POINTER, .buttons = 4, .x = -3, .y = 70 } };
 	gfx_input_event out[2];
 	size_t n;
-	char err[128];
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	struct json_object *j = gfx_input_to_json(in, 2);
-	assert_int_equal(gfx_input_from_json(j, out, 2, &n, err, sizeof(err)), 0);
+	assert_int_equal(gfx_input_from_json(j, out, 2, &n, FRESH(err)), 0);
 	assert_int_equal(n, 2);
 	assert_memory_equal(in, out, sizeof(in));
-	assert_int_equal(gfx_input_from_json(j, out, 1, &n, err, sizeof(err)), GFX_E_LIMIT);
+	assert_int_equal(gfx_input_from_json(j, out, 1, &n, FRESH(err)), GFX_E_LIMIT);
 	json_object_put(j);
 	j = json_tokener_parse("{\"events\":[{\"type\":\"pointer\",\"x\":1,\"y\":2,\"buttons\":900}]}");
-	assert_int_equal(gfx_input_from_json(j, out, 2, &n, err, sizeof(err)), GFX_E_INVALID);
-	assert_non_null(strstr(err, "/events/0/buttons"));
+	assert_int_equal(gfx_input_from_json(j, out, 2, &n, FRESH(err)), GFX_E_INVALID);
+	assert_non_null(strstr(MSG(err), "/events/0/buttons"));
 	json_object_put(j);
 }
 

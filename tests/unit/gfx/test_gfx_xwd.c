@@ -12,6 +12,11 @@
 
 #include "spec.h"
 #include "xwd.h"
+#include "scm/macro.h"
+
+/* The failure's message ("" when none); err is reset before each call. */
+#define MSG(e) ((e) && (e)->message ? (e)->message : "")
+#define FRESH(e) (scm_error_free(e), (e) = NULL, &(e))
 
 #define W 40
 #define H 30
@@ -65,25 +70,25 @@ static void test_xwd_header_table(void **state)
 	for (size_t i = 0; i < sizeof(xwd_cases) / sizeof(xwd_cases[0]); i++) {
 		size_t size = make_xwd(buf, sizeof(buf), xwd_cases[i].field, xwd_cases[i].value);
 		xwd_info info = { 0 };
-		char err[160] = "";
-		int r = xwd_parse(buf, size, &info, err, sizeof(err));
+		_cleanup_(scm_error_freep) scm_error *err = NULL;
+		int r = xwd_parse(buf, size, &info, FRESH(err));
 		if (!xwd_cases[i].err) {
 			if (r)
-				fail_msg("%s: refused: %s", xwd_cases[i].name, err);
+				fail_msg("%s: refused: %s", xwd_cases[i].name, MSG(err));
 			assert_int_equal(info.pixel_offset, 3232);
 			assert_int_equal(info.width, W);
 			continue;
 		}
-		if (r != GFX_E_INVALID || strncmp(err, xwd_cases[i].err, strlen(xwd_cases[i].err)))
-			fail_msg("%s: got %d \"%s\", want refusal naming %s", xwd_cases[i].name, r, err,
+		if (r != GFX_E_INVALID || strncmp(MSG(err), xwd_cases[i].err, strlen(xwd_cases[i].err)))
+			fail_msg("%s: got %d \"%s\", want refusal naming %s", xwd_cases[i].name, r, MSG(err),
 				 xwd_cases[i].err);
 	}
 	/* A file cut short anywhere is refused, never read past. */
 	size_t size = make_xwd(buf, sizeof(buf), -1, 0);
 	xwd_info info;
-	char err[160];
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	for (size_t cut = 0; cut < size; cut += 97)
-		assert_int_equal(xwd_parse(buf, cut, &info, err, sizeof(err)), GFX_E_INVALID);
+		assert_int_equal(xwd_parse(buf, cut, &info, FRESH(err)), GFX_E_INVALID);
 }
 
 static void test_diff(void **state)
@@ -147,11 +152,11 @@ static void test_spec_table(void **state)
 {
 	for (size_t i = 0; i < sizeof(spec_cases) / sizeof(spec_cases[0]); i++) {
 		desktop_spec *s = NULL;
-		char err[200] = "";
-		int r = desktop_spec_parse(spec_cases[i].json, strlen(spec_cases[i].json), &s, err, sizeof(err));
+		_cleanup_(scm_error_freep) scm_error *err = NULL;
+		int r = desktop_spec_parse(spec_cases[i].json, strlen(spec_cases[i].json), &s, FRESH(err));
 		if (!spec_cases[i].err) {
 			if (r)
-				fail_msg("case %zu refused: %s", i, err);
+				fail_msg("case %zu refused: %s", i, MSG(err));
 			assert_int_equal(s->n_apps, 1);
 			assert_string_equal(s->apps[0].command[0], "xclock");
 			assert_int_equal(s->apps[0].weight, 1);
@@ -159,8 +164,8 @@ static void test_spec_table(void **state)
 			desktop_spec_free(s);
 			continue;
 		}
-		if (r != 100 || strncmp(err, spec_cases[i].err, strlen(spec_cases[i].err)))
-			fail_msg("case %zu: got %d \"%s\", want refusal naming %s", i, r, err, spec_cases[i].err);
+		if (r != 100 || strncmp(MSG(err), spec_cases[i].err, strlen(spec_cases[i].err)))
+			fail_msg("case %zu: got %d \"%s\", want refusal naming %s", i, r, MSG(err), spec_cases[i].err);
 		assert_null(s);
 	}
 }

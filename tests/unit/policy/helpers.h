@@ -78,7 +78,8 @@ static inline policy_idl_set *test_idl(void)
 		"{'name':'open','params':[{'name':'path','type':'string','format':'path'},{'name':'readonly','type':'bool'}]},"
 		"{'name':'read','params':[{'name':'offset','type':'uint'},{'name':'len','type':'uint'}]},"
 		"{'name':'close'}]}",
-		"{'interface':'gfx','version':1,'methods':[{'name':'draw'},{'name':'present'}]}",
+		"{'interface':'gfx','version':1,'methods':[{'name':'draw'},{'name':'present'}],"
+		"'settings':[{'name':'weight','type':'uint','min':1,'max':10000},{'name':'label','type':'string'}]}",
 	};
 	char *dir = tmpdir_new();
 	policy_idl_set *s = policy_idl_set_new();

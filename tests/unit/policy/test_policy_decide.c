@@ -170,6 +170,15 @@ static const recheck_case rechecks[] = {
 	  "{'service':'vdisk','methods':['open'],'action':'allow','args':{'path':{'path_prefix':'/d'}}}", true },
 	{ "path dir moved", "{'service':'vdisk','methods':['open'],'action':'allow','args':{'path':{'path_prefix':'/d'}}}",
 	  "{'service':'vdisk','methods':['open'],'action':'allow','args':{'path':{'path_prefix':'/e'}}}", false },
+	/* settings took effect at connect: any change needs a new channel */
+	{ "settings unchanged", "{'service':'gfx','methods':['draw'],'action':'allow','settings':{'weight':3}}",
+	  "{'service':'gfx','methods':['draw','present'],'action':'allow','settings':{'weight':3}}", true },
+	{ "setting changed", "{'service':'gfx','methods':['draw'],'action':'allow','settings':{'weight':3}}",
+	  "{'service':'gfx','methods':['draw'],'action':'allow','settings':{'weight':4}}", false },
+	{ "setting added", "{'service':'gfx','methods':['draw'],'action':'allow'}",
+	  "{'service':'gfx','methods':['draw'],'action':'allow','settings':{'weight':4}}", false },
+	{ "setting dropped", "{'service':'gfx','methods':['draw'],'action':'allow','settings':{'weight':3}}",
+	  "{'service':'gfx','methods':['draw'],'action':'allow'}", false },
 };
 
 static void run_recheck(void **state)
@@ -178,7 +187,7 @@ static void run_recheck(void **state)
 	policy_idl_set *idl = test_idl();
 	policy_effective *old = effective_of(c->old_rules, NULL, idl);
 	policy_effective *new = effective_of(c->new_rules, NULL, idl);
-	const char *svc = strstr(c->old_rules, "vdisk") ? "vdisk" : "echo";
+	const char *svc = strstr(c->old_rules, "vdisk") ? "vdisk" : strstr(c->old_rules, "gfx") ? "gfx" : "echo";
 	policy_decision d;
 	assert_int_equal(policy_decide(old, svc, &d), 0);
 	bool keep = !c->keep;

@@ -176,7 +176,7 @@ static void test_sandbox(void **state)
 			      "'mounts':[{'source':'/srv/a','destination':'/a'}],'log':{'max_bytes':2097152,'files':2}}"),
 		SB("app", 10, "{'syscalls':{'deny':['ptrace'],'allow':['openat']},'network':'loopback',"
 			      "'limits':{'memory':67108864},'mounts':[{'source':'/srv/b','destination':'/b','readonly':false}]}"),
-		SB("peer", 10, "{'network':'host','limits':{'memory':16777216},'gfx':{'weight':5},'log':{'max_bytes':1048576},"
+		SB("peer", 10, "{'network':'host','limits':{'memory':16777216},'log':{'max_bytes':1048576},"
 			       "'mounts':[{'source':'/srv/c','destination':'/b'}]}"),
 		{ NULL, NULL },
 	};
@@ -198,7 +198,6 @@ static void test_sandbox(void **state)
 	assert_int_equal(sb->memory_max, 16777216);
 	assert_int_equal(sb->pids_max, 10);
 	assert_int_equal(sb->cpu_weight, 0);
-	assert_int_equal(sb->gfx_weight, 5);
 	/* log: peer's size (10) over base's, base's file count */
 	assert_int_equal(sb->log_max_bytes, 1048576);
 	assert_int_equal(sb->log_files, 2);
@@ -246,6 +245,60 @@ static char *effective_text(const char *dir, const char *const *names, size_t n,
 	policy_effective_unref(e);
 	policy_store_free(st);
 	return s;
+}
+
+/* Settings: the first allow winner in merge order sets each one; the
+ * interface's schema is enforced by denying (fail closed). */
+static void test_settings(void **state)
+{
+	static const struct {
+		prof profs[3];
+		bool allow;
+		const char *want; /* grant's settings, or a part of the origin */
+	} scases[] = {
+		{ { P("a", 10, "{'service':'gfx','methods':['draw'],'action':'allow','settings':{'weight':3}}"),
+		    P("b", 5, "{'service':'gfx','methods':['present'],'action':'allow','settings':{'weight':7,'label':'x'}}") },
+		  true, "{\"weight\":3,\"label\":\"x\"}" },
+		{ { P("a", 10, "{'service':'gfx','methods':'*','action':'allow'}") }, true, NULL },
+		{ { P("a", 10, "{'service':'gfx-*','methods':'*','action':'allow','settings':{'weight':0}}") },
+		  false, "setting \"weight\" = 0 of profile 'a'" },
+		{ { P("a", 10, "{'service':'gfx','methods':'*','action':'allow','settings':{'wieght':2}}") },
+		  false, "is not a setting the service's interface declares" },
+		{ { P("a", 10, "{'service':'gfx','methods':'*','action':'allow','settings':{'label':2}}") },
+		  false, "is not a string" },
+		/* equal priority, different settings: a conflict, denied */
+		{ { P("a", 10, "{'service':'gfx','methods':'*','action':'allow','settings':{'weight':2}}"),
+		    P("b", 10, "{'service':'gfx','methods':'*','action':'allow','settings':{'weight':3}}") },
+		  false, "conflicts" },
+	};
+	for (size_t i = 0; i < sizeof(scases) / sizeof(scases[0]); i++) {
+		char *dir = tmp_with(scases[i].profs);
+		policy_idl_set *idl = test_idl();
+		assert_int_equal(policy_idl_set_alias(idl, "gfx-one", "gfx", NULL), 0);
+		policy_store *st;
+		policy_effective *e = build_all(dir, &st, idl);
+		policy_decision d = { 0 };
+		int r = policy_decide(e, i == 2 ? "gfx-one" : "gfx", &d);
+		if ((r == 0) != scases[i].allow)
+			fail_msg("case %zu: got %s (%s)", i, r == 0 ? "allow" : "deny", d.origin);
+		if (scases[i].allow) {
+			json_object *g = json_tokener_parse(d.grant_json), *sj = NULL;
+			json_object_object_get_ex(g, "settings", &sj);
+			if (!scases[i].want)
+				assert_null(sj);
+			else
+				assert_string_equal(json_object_to_json_string_ext(sj, JSON_C_TO_STRING_PLAIN), scases[i].want);
+			json_object_put(g);
+		} else if (!strstr(d.origin, scases[i].want)) {
+			fail_msg("case %zu: origin \"%s\" lacks \"%s\"", i, d.origin, scases[i].want);
+		}
+		policy_decision_clear(&d);
+		policy_effective_unref(e);
+		policy_store_free(st);
+		policy_idl_set_free(idl);
+		rm_rf(dir);
+		free(dir);
+	}
 }
 
 static void test_determinism(void **state)
@@ -314,6 +367,7 @@ int main(void)
 		t[i] = (struct CMUnitTest){ .name = cases[i].title, .test_func = run_case,
 					    .initial_state = (void *)&cases[i] };
 	t[n++] = (struct CMUnitTest)cmocka_unit_test(test_sandbox);
+	t[n++] = (struct CMUnitTest)cmocka_unit_test(test_settings);
 	t[n++] = (struct CMUnitTest)cmocka_unit_test(test_determinism);
 	t[n++] = (struct CMUnitTest)cmocka_unit_test(test_bad_names);
 	int r = _cmocka_run_group_tests("policy_merge", t, n, NULL, NULL);

@@ -18,11 +18,11 @@ typedef struct parse_case {
 static const parse_case cases[] = {
 	OK("minimal", "{'name':'test','priority':0}"),
 	OK("full", "{'name':'test','priority':-5,'description':'d','services':[{'service':'echo',"
-		   "'methods':['ping','echo'],'action':'allow','args':{'data':{'eq':'x'}}},"
+		   "'methods':['ping','echo'],'action':'allow','args':{'data':{'eq':'x'}},'settings':{'w':7,'l':'x','b':true}},"
 		   "{'service':'v*','methods':'*','action':'deny'}],'sandbox':{'syscalls':{'allow':['read'],"
 		   "'deny':['ptrace']},'capabilities':{'allow':['CAP_CHOWN']},'mounts':[{'source':'/a',"
 		   "'destination':'/b','readonly':false}],'network':'loopback','limits':{'memory':1048576,"
-		   "'pids':3,'cpu':50},'gfx':{'weight':7},'log':{'max_bytes':65536,'files':7}}}"),
+		   "'pids':3,'cpu':50},'log':{'max_bytes':65536,'files':7}}}"),
 	OK("all constraint forms", "{'name':'test','priority':1,'services':[{'service':'vdisk','methods':['open'],"
 				   "'action':'allow','args':{'path':{'path_prefix':'/data'},'readonly':{'in':[true]},"
 				   "'n':{'range':[0,10.5]},'s':{'prefix':'a'}}}]}"),
@@ -120,7 +120,18 @@ static const parse_case cases[] = {
 	    "/sandbox/log/max_bytes: 100 is out of range"),
 	BAD("log files", "{'name':'test','priority':1,'sandbox':{'log':{'files':8}}}", "/sandbox/log/files: 8 is out of range"),
 	BAD("log unknown key", "{'name':'test','priority':1,'sandbox':{'log':{'size':1}}}", "/sandbox/log/size: unknown key"),
-	BAD("gfx unknown key", "{'name':'test','priority':1,'sandbox':{'gfx':{'weigth':1}}}", "/sandbox/gfx/weigth: unknown key"),
+	/* the old place of the graphics weight names the new form */
+	BAD("gfx weight moved", "{'name':'test','priority':1,'sandbox':{'gfx':{'weight':7}}}",
+	    "/sandbox/gfx: per-service settings moved to the service's allow rule: {\"service\": \"gfx-*\", "
+	    "\"methods\": [...], \"action\": \"allow\", \"settings\": {\"weight\": 7}}"),
+	BAD("settings on deny", "{'name':'test','priority':1,'services':[{'service':'gfx','methods':'*',"
+				"'action':'deny','settings':{'weight':1}}]}", "/services/0/settings: a deny rule cannot carry settings"),
+	BAD("settings not object", "{'name':'test','priority':1,'services':[{'service':'gfx','methods':'*',"
+				   "'action':'allow','settings':[1]}]}", "/services/0/settings: expected an object"),
+	BAD("setting an array", "{'name':'test','priority':1,'services':[{'service':'gfx','methods':'*',"
+				"'action':'allow','settings':{'weight':[1]}}]}", "/services/0/settings/weight: expected a bool, number or string"),
+	BAD("setting bad name", "{'name':'test','priority':1,'services':[{'service':'gfx','methods':'*',"
+				"'action':'allow','settings':{'a b':1}}]}", "bad setting name"),
 };
 
 static void run_case(void **state)

@@ -1,0 +1,331 @@
+/* scmd.c: the Service Control Manager daemon: set-up and the event loop.
+ *
+ *   scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIRS]
+ *        [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]
+ *        [--audit journal|file|auto] [--audit-max-size BYTES] [--audit-keep N]
+ *        [--audit-fold-ms MS]
+ *
+ * Runtime state lives in DIR (default /run/scm as root, else
+ * $XDG_RUNTIME_DIR/scm): control.sock, endpoints/, logs/, audit.log (when
+ * the audit does not go to the journal, audit.h). Container logs live on
+ * disk in the state directory (default /var/lib/scm as root, else
+ * $XDG_STATE_HOME/scm or ~/.local/state/scm): a container that writes
+ * without end fills a capped file there, not scmd's tmpfs. Service
+ * manifests are read from CONFIG/services/NAME.json at start. SIGHUP
+ * reloads the policy; SIGTERM and SIGINT stop scmd. Everything but main()
+ * is libscmd.a, which the unit tests link (tests/unit/scmd). */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "scmd.h"
+
+#ifndef SCM_DATADIR
+#define SCM_DATADIR "/usr/local/share/scm"
+#endif
+
+static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			service_reap_children(d);
+			scmd_ctr_reap_execs(d);
+		} else if (si.ssi_signo == SIGHUP) {
+			/* the administrator's "reload": as scmctl policy reload */
+			scm_error *e = NULL;
+			if (scmd_policy_reload(d, NULL, &e) != 0) {
+				log_error_chain(LOG_ERR, e, "SIGHUP: policy reload refused, the old policy stays:");
+				scm_error_free(e);
+			} else
+				log_notice("SIGHUP: policy reloaded");
+		} else
+			d->quit = true;
+	}
+}
+
+/* Root: /var/lib/scm; a user: $XDG_STATE_HOME/scm or ~/.local/state/scm
+ * (the XDG base directory rules), never a tmpfs. */
+static char *default_state_dir(void)
+{
+	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *p = NULL;
+	if (geteuid() == 0)
+		return strdup("/var/lib/scm");
+	if (x && x[0] == '/')
+		return asprintf(&p, "%s/scm", x) < 0 ? NULL : p;
+	if (!home || home[0] != '/') {
+		struct passwd *pw = getpwuid(geteuid());
+		home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+	}
+	if (!home)
+		return NULL;
+	return asprintf(&p, "%s/.local/state/scm", home) < 0 ? NULL : p;
+}
+
+static void load_manifests(struct scmd *d)
+{
+	_cleanup_free_ char *dir = NULL;
+	struct dirent **ents = NULL;
+
+	if (asprintf(&dir, "%s/services", d->config_dir) < 0)
+		return;
+	int n = scandir(dir, &ents, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(ents[i]->d_name);
+		if (l > 5 && strcmp(ents[i]->d_name + l - 5, ".json") == 0) {
+			_cleanup_free_ char *f = NULL;
+			scm_error *e = NULL;
+			if (asprintf(&f, "%s/%s", dir, ents[i]->d_name) >= 0 && service_load_file(d, f, &e) != 0) {
+				/* One bad manifest must not keep the others down. */
+				log_error_chain(LOG_WARNING, e, "skipping %s:", f);
+				scm_error_free(e);
+			}
+		}
+		free(ents[i]);
+	}
+	free(ents);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
+		   "            [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]\n"
+		   "            [--audit journal|file|auto] [--audit-max-size BYTES] [--audit-keep N]\n"
+		   "            [--audit-fold-ms MS]\n"
+		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "idl-path", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "subids", required_argument, NULL, 'U' }, /* long only */
+		{ "launch-timeout", required_argument, NULL, 'L' },
+		{ "exec-timeout", required_argument, NULL, 'E' },
+		{ "audit", required_argument, NULL, 'A' },
+		{ "audit-max-size", required_argument, NULL, 'S' },
+		{ "audit-keep", required_argument, NULL, 'K' },
+		{ "audit-fold-ms", required_argument, NULL, 'F' },
+		{},
+	};
+	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
+	scm_error *e = NULL;
+	const char *subids = NULL;
+	struct audit_opts ao = { .sink = AUDIT_AUTO, .max_bytes = AUDIT_MAX_BYTES_DEFAULT, .keep = AUDIT_KEEP_DEFAULT };
+	int c;
+
+	log_init();
+
+	while ((c = getopt_long(argc, argv, "r:s:c:i:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': d.runtime_dir = strdup(optarg); break;
+		case 's': d.state_dir = strdup(optarg); break;
+		case 'c': d.config_dir = strdup(optarg); break;
+		case 'i': d.idl_path = strdup(optarg); break;
+		case 'U': subids = optarg; break;
+		case 'L':
+		case 'E': {
+			char *end;
+			unsigned long ms = strtoul(optarg, &end, 10);
+			if (*end || ms == 0 || ms > 3600000) {
+				log_error("--%s: give milliseconds, 1 to 3600000",
+					c == 'L' ? "launch-timeout" : "exec-timeout");
+				return 2;
+			}
+			*(c == 'L' ? &d.launch_timeout_ms : &d.exec_timeout_ms) = (unsigned)ms;
+			break;
+		}
+		case 'A':
+			if (strcmp(optarg, "journal") == 0)
+				ao.sink = AUDIT_JOURNAL;
+			else if (strcmp(optarg, "file") == 0)
+				ao.sink = AUDIT_FILE;
+			else if (strcmp(optarg, "auto") != 0) {
+				log_error("--audit %s: expected journal, file or auto", optarg);
+				return 2;
+			}
+			break;
+		case 'S':
+		case 'K':
+		case 'F': {
+			char *end;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			bool bad = *end || !*optarg || optarg[0] == '-' ||
+				   (c == 'S' ? v < 1024 || v > (1ull << 32) : c == 'K' ? v > 100 : v < 1 || v > 3600000);
+			if (bad) {
+				log_error(c == 'S'   ? "--audit-max-size %s: give bytes, 1024 to 4294967296"
+					  : c == 'K' ? "--audit-keep %s: give a number of files, 0 to 100"
+						     : "--audit-fold-ms %s: give milliseconds, 1 to 3600000",
+					  optarg);
+				return 2;
+			}
+			if (c == 'S')
+				ao.max_bytes = (size_t)v;
+			else if (c == 'K')
+				ao.keep = (unsigned)v;
+			else
+				ao.fold_usec = v * 1000;
+			break;
+		}
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!d.runtime_dir) {
+		const char *x = getenv("XDG_RUNTIME_DIR");
+		if (geteuid() == 0 || !x)
+			d.runtime_dir = strdup("/run/scm");
+		else if (asprintf(&d.runtime_dir, "%s/scm", x) < 0)
+			return 1;
+	}
+	if (!d.state_dir && !(d.state_dir = default_state_dir())) {
+		log_error("no state directory: set --state-dir, XDG_STATE_HOME or HOME");
+		return 1;
+	}
+	if (!d.config_dir)
+		d.config_dir = strdup("/etc/scm");
+	if (scmd_ctr_subids_init(&d, subids) < 0)
+		return 1;
+	if (!d.idl_path && asprintf(&d.idl_path, "%s/idl:%s/idl", d.config_dir, SCM_DATADIR) < 0)
+		return 1;
+
+	/* Every channel and container costs scmd fds; ask for all the room
+	 * the hard limit gives (containers get half, see scmd_ctr_init). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	char sub[3][16] = { "", "/endpoints", "/logs" };
+	for (int i = 0; i < 3; i++) {
+		_cleanup_free_ char *p = NULL;
+		if (asprintf(&p, "%s%s", d.runtime_dir, sub[i]) < 0)
+			return 1;
+		int r = mkdir_p_parents(p, 0755, i == 0 ? 0755 : 0711);
+		if (r < 0) {
+			log_error("cannot create %s: %s", p, strerror(-r));
+			return 1;
+		}
+	}
+
+	/* The state directory holds what outlives a boot of scmd (container
+	 * logs); made like the runtime directory, private below it. */
+	int sr = mkdir_p_parents(d.state_dir, 0755, 0700);
+	if (sr < 0) {
+		log_error("cannot create the state directory %s: %s", d.state_dir, strerror(-sr));
+		return 1;
+	}
+
+	list_init(&d.endpoints);
+	list_init(&d.services);
+	list_init(&d.channels);
+	list_init(&d.dead_conns);
+	int cr = scmd_ctr_init(&d);
+	if (cr < 0) {
+		/* scmd_ctr_init said what (another scmd, a directory) */
+		return 1;
+	}
+	d.default_limit = (struct quota){ .channels = 1024, .pending = 64, .conns = 256, .queued = 256 * 1024 };
+	d.host = (struct endpoint){ .name = "host", .limit = { 1 << 20, 1024, 256, 1 << 20 } };
+	list_init(&d.host.conns);
+	list_init(&d.host.channels);
+	d.started = now_usec();
+
+	d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	d.sigfd = (struct watch){ signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK), on_signal };
+	if (d.epoll_fd < 0 || d.sigfd.fd < 0 || watch_add(&d, &d.sigfd, EPOLLIN) < 0 || accept_timer_init(&d) < 0) {
+		log_error("cannot set up the event loop: %m");
+		return 1;
+	}
+
+	_cleanup_free_ char *audit_path = NULL;
+	if (asprintf(&audit_path, "%s/audit.log", d.runtime_dir) < 0)
+		return 1;
+	ao.path = audit_path;
+	d.audit = audit_open(&ao, &e);
+	if (!d.audit) {
+		/* asked for the journal and it is not there: say so, do not start */
+		if (ao.sink == AUDIT_JOURNAL) {
+			log_error_chain(LOG_ERR, e, "cannot start:");
+			return 1;
+		}
+		log_error_chain(LOG_WARNING, e, "running without an audit trail:");
+		scm_error_free(e);
+		e = NULL;
+	}
+
+	/* Policy before the control socket: a profile set that does not load
+	 * keeps scmd from starting rather than running with no policy. */
+	load_manifests(&d);
+	if (scmd_policy_init(&d, &e) != 0 || control_listen(&d, &e) != 0) {
+		log_error_chain(LOG_ERR, e, "cannot start:");
+		scm_error_free(e);
+		service_stop_all(&d);
+		return 1;
+	}
+	log_info("ready, control socket %s/control.sock, audit to the %s", d.runtime_dir,
+		 d.audit ? audit_sink_name(d.audit) : "void");
+
+	while (!d.quit) {
+		struct epoll_event evs[64];
+		struct evbatch b;
+		struct watch *w;
+		uint32_t events;
+		int n = epoll_wait(d.epoll_fd, evs, ELEMENTSOF(evs), -1);
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %m");
+			break;
+		}
+		evbatch_start(&b, evs, n);
+		d.batch = &b;
+		/* skips events whose owner an earlier handler freed (evbatch.h) */
+		while ((w = evbatch_next(&b, &events))) {
+			w->fn(&d, w, events);
+			conn_reap_dead(&d);
+		}
+		d.batch = NULL;
+	}
+
+	log_info("shutting down");
+	scmd_ctr_stop_all(&d);
+	struct list *p, *t;
+	list_for_each_safe(p, t, &d.endpoints) endpoint_remove(&d, list_entry(p, struct endpoint, node));
+	service_stop_all(&d);
+	_cleanup_free_ char *ctl = NULL;
+	if (asprintf(&ctl, "%s/control.sock", d.runtime_dir) >= 0)
+		unlink(ctl);
+	scmd_policy_done(&d);
+	audit_close(d.audit);
+	free(d.runtime_dir);
+	free(d.state_dir);
+	free(d.config_dir);
+	free(d.idl_path);
+	return 0;
+}

@@ -1,0 +1,378 @@
+/* scmd.h: the Service Control Manager's internal structures.
+ *
+ * One thread, one epoll set. Everything scmd waits on is a `watch`: a
+ * listening socket, a client connection, a provider's control socket, the
+ * provider end of a channel (watched only for hang-up), a timer, the
+ * signalfd. Objects live in intrusive lists; counts per endpoint are the
+ * quotas' ledger. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "scm/idl.h"
+#include "scm/macro.h"
+#include "scm/scm.h"
+#include "scmutil.h"
+#include "scm-internal/wire.h"
+#include "audit.h"
+#include "evbatch.h"
+#include "log.h"
+#include "manifest.h"
+#include "quota.h"
+
+struct scmd;
+struct json_object;
+struct epoll_event;
+struct policy_store;
+struct policy_effective;
+
+struct list {
+	struct list *next, *prev;
+};
+#define LIST_INIT(l) ((struct list){ &(l), &(l) })
+#define list_entry(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+static inline void list_init(struct list *l)
+{
+	l->next = l->prev = l;
+}
+static inline void list_add(struct list *head, struct list *n)
+{
+	n->next = head->next;
+	n->prev = head;
+	head->next->prev = n;
+	head->next = n;
+}
+static inline void list_del(struct list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+static inline bool list_empty(const struct list *l)
+{
+	return l->next == l;
+}
+#define list_for_each_safe(p, tmp, head) \
+	for ((p) = (head)->next, (tmp) = (p)->next; (p) != (head); (p) = (tmp), (tmp) = (p)->next)
+
+struct watch {
+	int fd;
+	void (*fn)(struct scmd *d, struct watch *w, uint32_t events);
+};
+int watch_add(struct scmd *d, struct watch *w, uint32_t events);
+int watch_mod(struct scmd *d, struct watch *w, uint32_t events);
+void watch_del(struct scmd *d, struct watch *w);
+/* A timerfd watch armed for ms milliseconds from now (0 disarms). */
+int timer_arm(struct watch *w, uint64_t ms);
+uint64_t now_usec(void);
+/* accept4() failed for lack of fds: stop watching every listening socket
+ * for a moment instead of spinning on one that stays readable. */
+void accept_pause(struct scmd *d);
+int accept_timer_init(struct scmd *d);
+
+
+enum conn_kind { CONN_CONTROL, CONN_ENDPOINT };
+
+/* An accepted client connection, on the control socket or an endpoint. */
+struct conn {
+	struct watch w;
+	struct list node; /* in endpoint->conns; alone on the control socket */
+	enum conn_kind kind;
+	struct endpoint *ep; /* NULL on the control socket */
+	struct ucred cred;   /* from SO_PEERCRED at accept: the kernel's word */
+	struct scm_outq outq; /* replies the client has no room for yet */
+	unsigned pending; /* connects of this conn waiting for activation */
+	bool dead;
+	struct list dead_node; /* on scmd->dead_conns once dead, until closed */
+};
+
+struct endpoint {
+	struct list node;
+	char *name, *path;
+	struct watch listen;
+	struct list conns;
+	struct list channels; /* struct channel.ep_node */
+	char **profiles;      /* policy profile names, NULL-ended */
+	struct policy_effective *eff; /* their merge; NULL: manifest allow lists decide */
+	struct quota limit, used;
+	uid_t owner;
+	struct service *provider_of; /* a provider container's endpoint: its control socket */
+	bool builtin; /* the control socket's "host" identity, not a real endpoint */
+	bool container; /* a container's door out: removed with the container only */
+	/* A container's: its own directory (bound read-only at /run/scm), and
+	 * the host uids allowed to connect (SO_PEERCRED); count 0 = anyone the
+	 * socket's mode lets in. */
+	char *dir;
+	uid_t peer_uid_min;
+	uint32_t peer_uid_count;
+};
+
+enum pstate { P_STOPPED, P_STARTING, P_READY, P_BACKOFF, P_STOPPING };
+
+struct pending_connect {
+	struct list node;
+	struct conn *conn;
+	uint32_t call_id;
+	uint64_t t_start, t_decided;
+	struct json_object *grant;
+	char *origin;
+};
+
+struct service {
+	struct list node;
+	char *name, *iface_name, *manifest_path, *idl_path, *idl_text;
+	scm_idl *idl;
+	char **exec;  /* argv */
+	char **allow; /* endpoint labels; "*" for any */
+	enum activation activation;
+	enum restart restart;
+	unsigned timeout_ms;
+	bool in_container;         /* the provider runs in a container of its own */
+	char **container_profiles; /* its profiles (sandbox and its own connects) */
+	char *container_name;      /* of the running provider */
+	/* provider state */
+	enum pstate state;
+	pid_t pid;
+	struct watch ctl;   /* our end of the provider's control socketpair */
+	struct scm_outq ctl_q; /* hand-offs the provider has not taken in yet */
+	struct watch timer; /* activation timeout or restart backoff */
+	unsigned backoff_ms;
+	uint64_t started_at;
+	int last_status;
+	bool unregistering;
+	struct list pending;  /* struct pending_connect */
+	struct list channels; /* struct channel.svc_node */
+	/* counters for `service list` */
+	uint64_t n_connects, n_denied, n_activations, n_failures;
+};
+
+struct channel {
+	uint64_t id;
+	struct watch w; /* the provider's end, kept to revoke; watched for hang-up */
+	struct list svc_node, ep_node, node;
+	struct service *svc;
+	struct endpoint *ep;
+	char *ep_name;
+	struct ucred cred;
+	uint64_t created;
+	char *origin;     /* the rule that allowed it */
+	char *grant_json; /* what the provider was told, re-checked at policy reload */
+	bool linked;      /* on the lists and charged (channel_link) */
+};
+
+/* Latency samples per connect stage, for `scmctl status`. */
+#define LAT_SAMPLES 1024
+struct latency {
+	uint32_t us[LAT_SAMPLES];
+	size_t n, next;
+};
+
+struct scmd {
+	int epoll_fd;
+	char *runtime_dir, *config_dir, *idl_path;
+	char *state_dir; /* on disk: logs/ of containers (--state-dir) */
+	struct watch control, sigfd;
+	struct list endpoints, services, channels;
+	struct endpoint host; /* identity of control-socket callers */
+	uint64_t next_channel;
+	uint64_t started;
+	bool quit;
+	struct latency lat_decide, lat_activate, lat_handoff, lat_total;
+	struct audit *audit;
+	struct quota default_limit;
+	struct policy_store *policy; /* CONFIG/profiles, or NULL */
+	struct list containers;
+	uint64_t next_container;
+	struct list dead_conns; /* closed by the main loop after each handler */
+	struct watch accept_timer; /* resumes accepting after running out of fds */
+	bool accept_paused;
+	/* The epoll batch being dispatched: watch_del() forgets the events
+	 * still pending in it for a watch whose owner is being freed. */
+	struct evbatch *batch;
+	/* Root: the subordinate ids every container is mapped onto
+	 * (container-identity.c); zero counts when rootless. */
+	uint32_t subuid_start, subuid_count, subgid_start, subgid_count;
+	/* containers (container-hook.c and the container-*.c beside it) */
+	char instance[48];   /* scmd-PID-RANDOM: this scmd's cgroups are scm/INSTANCE */
+	char *cgroup_parent; /* "scm/" INSTANCE */
+	int lock_fd;         /* flock on RUNTIME/containers/lock while we live */
+	uint64_t ctr_serial;
+	unsigned ctr_fds_used, ctr_fds_limit;
+	unsigned launch_timeout_ms, exec_timeout_ms;
+};
+
+/* container-hook.c (the life cycle, control ops, startup and shutdown),
+ * container-launch.c (scmd_ctr_start), container-output.c (the log),
+ * container-view.c (the JSON) */
+struct container_req {
+	const char *name;    /* NULL: generated */
+	const char *bundle;  /* an OCI bundle, or */
+	char **argv;         /* the quick path */
+	char **profiles;     /* NULL: the bundle's annotation */
+	struct json_object *env; /* array of "K=V" */
+	struct json_object *binds; /* [{"source","destination","writable"}]: the admin's */
+	int stdin_fd;        /* -1: /dev/null */
+	int64_t uid, gid;    /* the user it runs as; -1: the spec's (root on the quick path) */
+	bool attach;         /* a pipe of the output for scmctl */
+	bool tty;            /* attached with a pty: attach_fd is its master */
+	uint16_t tty_rows, tty_cols; /* its first window size (0: unset) */
+	bool tty_raw_out;    /* no output processing (\n stays \n): not a terminal */
+	struct service *provider; /* the container runs this service's provider */
+	struct conn *reply_conn; /* answered (call_id) when the launch completes */
+	uint32_t call_id;
+};
+/* scmd_ctr_start returns once the child is cloned; the launch completes
+ * (or fails) later, from the event loop. */
+struct container_started {
+	const char *name, *endpoint;
+	pid_t pid;
+	uint64_t serial;
+};
+int scmd_ctr_init(struct scmd *d);
+int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct container_started *ret,
+		     scm_error **ret_err);
+int scmd_ctr_signal(struct scmd *d, const char *name, int sig, scm_error **ret_err);
+int scmd_ctr_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_error **ret_err);
+/* Replies to (c, call_id) when the container ends (at once if it has). */
+int scmd_ctr_wait(struct scmd *d, struct conn *c, uint32_t call_id, const char *name,
+		    scm_error **ret_err);
+/* Starts argv in the container; *ret_errfd reads EOF once it exec'd, or
+ * the failing step's text. */
+int scmd_ctr_exec(struct scmd *d, const char *name, char **argv, const int fds[3], pid_t *ret_pid,
+		    int *ret_errfd, scm_error **ret_err);
+/* The container's log files, oldest first (rotated ones, then the current
+ * one), at most CONTAINERS_LOG_FDS_MAX; the caller closes them. */
+#define CONTAINERS_LOG_FDS_MAX 8
+int scmd_ctr_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,
+		       scm_error **ret_err);
+int scmd_ctr_remove(struct scmd *d, const char *name, scm_error **ret_err);
+struct json_object *scmd_ctr_json(struct scmd *d, const char *only);
+void scmd_ctr_stop_all(struct scmd *d);
+void cgroup_parent_remove(struct scmd *d);
+/* container-leftovers.c: kill and remove what a dead scmd left in dir. */
+void scmd_ctr_cleanup_leftovers(struct scmd *d, const char *dir);
+/* container-leftovers.c: field 22 of /proc/PID/stat (0 when unreadable). */
+unsigned long long proc_starttime(pid_t pid);
+void scmd_ctr_conn_closed(struct scmd *d, struct conn *c);
+/* Forget c everywhere containers wait on it (container and exec waiters). */
+void scmd_ctr_conn_gone(struct scmd *d, struct conn *c);
+void scmd_ctr_reap_execs(struct scmd *d);
+/* Forget s wherever a container or its endpoint refers to it (s is freed). */
+void scmd_ctr_service_gone(struct scmd *d, struct service *s);
+bool scmd_ctr_control(struct scmd *d, struct conn *c, const char *op, scm_message *m);
+/* container-identity.c: the subordinate id range and what follows from it. */
+struct container_spec;
+struct container_sandbox;
+struct container_idrange;
+int scmd_ctr_subids_init(struct scmd *d, const char *opt); /* --subids or /etc/sub[ug]id */
+void scmd_ctr_idrange(const struct scmd *d, struct container_idrange *ret);
+uid_t scmd_ctr_host_uid(const struct scmd *d, const struct container_spec *spec);
+void scmd_ctr_endpoint_peers(const struct scmd *d, struct endpoint *ep);
+int scmd_ctr_add_binds(struct container_spec *spec, struct container_sandbox *sb,
+			 struct json_object *binds, scm_error **ret_err);
+/* registry.c: a provider container ended / connected its control socket. */
+void service_container_exited(struct scmd *d, struct service *s, int status);
+/* Its launch failed or timed out: pending connects get e. */
+void service_container_failed(struct scmd *d, struct service *s, const scm_error *e);
+void service_provider_connected(struct scmd *d, struct service *s, int fd);
+
+struct decision {
+	bool allowed;
+	int code;
+	char reason[256];
+	char origin[512];
+	struct json_object *grant; /* {"methods":..,"constraints":..} for the provider */
+};
+
+/* policy-hook.c */
+int scmd_policy_init(struct scmd *d, scm_error **ret_err);
+void scmd_policy_done(struct scmd *d);
+int scmd_policy_check_service(struct scmd *d, const char *name, const char *iface, scm_error **ret_err);
+/* The merged profile for a list of names (NULL, and 0, for no names). */
+int scmd_policy_effective(struct scmd *d, char **profiles, struct policy_effective **ret,
+			  scm_error **ret_err);
+void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec);
+/* Loads CONFIG/profiles afresh and re-checks live channels (policy.reload,
+ * SIGHUP); all or nothing. *ret_result (may be NULL): the reply's body. */
+int scmd_policy_reload(struct scmd *d, struct json_object **ret_result, scm_error **ret_err);
+/* Handles policy.* control ops; false if op is not one. */
+bool scmd_policy_control(struct scmd *d, struct conn *c, const char *op, uint32_t id,
+			 struct json_object *args);
+
+/* conn.c */
+struct conn *conn_new(struct scmd *d, int fd, enum conn_kind kind, struct endpoint *ep);
+void conn_close(struct scmd *d, struct conn *c);
+/* Marks c dead; the main loop closes it once the current handler is done
+ * (closing it at once would pull it from under the caller's iteration). */
+void conn_kill(struct scmd *d, struct conn *c);
+void conn_reap_dead(struct scmd *d);
+/* Sends a frame or queues it (charging the endpoint); a connection over its
+ * queue quota is dropped. fds are duplicated when queued, never taken. */
+int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
+	      struct json_object *body, const int *fds, size_t n_fds);
+int conn_send_error(struct scmd *d, struct conn *c, uint32_t call_id, const scm_error *e);
+int conn_reply_fail(struct scmd *d, struct conn *c, uint32_t call_id, int code, const char *fmt, ...)
+	_printf_(5, 6);
+
+/* endpoint.c */
+/* A container's endpoint: RUNTIME/endpoints/NAME/scm.sock, the directory
+ * being what the container gets (read-only). */
+int endpoint_create_dir(struct scmd *d, const char *name, uid_t owner, char **profiles,
+			const struct quota *limit, struct endpoint **ret, scm_error **ret_err);
+int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode,
+		    char **profiles, const struct quota *limit, struct endpoint **ret,
+		    scm_error **ret_err);
+struct endpoint *endpoint_find(struct scmd *d, const char *name);
+void endpoint_remove(struct scmd *d, struct endpoint *ep);
+
+/* registry.c */
+int service_register(struct scmd *d, struct json_object *manifest, const char *origin,
+		     struct service **ret, scm_error **ret_err);
+int service_load_file(struct scmd *d, const char *path, scm_error **ret_err);
+struct service *service_find(struct scmd *d, const char *name);
+void service_unregister(struct scmd *d, struct service *s);
+/* Starts the provider if it is not running; pending connects wait. */
+void service_activate(struct scmd *d, struct service *s);
+void service_reap(struct scmd *d, pid_t pid, int status);
+void service_reap_children(struct scmd *d);
+void service_stop_all(struct scmd *d);
+/* Sends a frame to the provider over its control socket, queueing what it
+ * has no room for. 0, SCM_E_BUSY when too much waits, or -errno. */
+int service_send(struct scmd *d, struct service *s, uint8_t type, uint16_t flags,
+		 struct json_object *body, const int *fds, size_t n_fds);
+
+/* broker.c */
+void broker_connect(struct scmd *d, struct conn *c, uint32_t call_id, struct json_object *args);
+/* Hands pending connects of s to its now-ready provider, or fails them. */
+void broker_flush_pending(struct scmd *d, struct service *s);
+void broker_fail_pending(struct scmd *d, struct service *s, const scm_error *why);
+
+/* pending.c: a connect waiting for s's activation; grant is taken. */
+struct pending_connect *pending_add(struct service *s, struct conn *c, uint32_t call_id, uint64_t t_start,
+				    uint64_t t_decided, struct json_object *grant, const char *origin);
+void pending_free(struct pending_connect *pc);
+/* c is closing: forget its pending connects, wherever they wait. */
+void pending_drop_conn(struct scmd *d, struct conn *c);
+
+/* channel.c */
+/* A channel to s for a caller on ep; provider_fd is the provider's end,
+ * owned by the channel from now on (closed by channel_free). */
+struct channel *channel_new(struct scmd *d, struct service *s, struct endpoint *ep,
+			    const struct ucred *cred, int provider_fd, const char *origin);
+/* Lists it, charges ep's channel quota and watches it for hang-up. */
+void channel_link(struct scmd *d, struct channel *ch);
+void channel_free(struct scmd *d, struct channel *ch);
+void channel_revoke(struct scmd *d, struct channel *ch, int code, const char *fmt, ...) _printf_(4, 5);
+struct channel *channel_find(struct scmd *d, uint64_t id);
+
+/* control.c */
+void control_dispatch(struct scmd *d, struct conn *c, scm_message *m);
+int control_listen(struct scmd *d, scm_error **ret_err);
+
+/* stats */
+void latency_add(struct latency *l, uint64_t us);
+struct json_object *latency_json(const struct latency *l);
+
+
