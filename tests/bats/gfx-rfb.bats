@@ -238,9 +238,13 @@ PY
 	[ "${lines[0]}" = "resized 800x600" ]
 	[ "$("$CHK" size "$T/big.png")" = "800 600" ]
 	# the windows stay where they were, framed; the new area is desktop
+	# above the taskbar, which moved to the new bottom edge
 	x=$(client alpha x) y=$(client alpha y)
 	[ "$("$CHK" pixel "$T/big.png" $((x - 1)) $((y - 1)))" = "$(client alpha border | tr -d '#')" ]
-	[ "$("$CHK" count "$T/big.png" 640 400 160 200 2b2b2b)" -eq $((160 * 200)) ]
+	[ "$("$CHK" count "$T/big.png" 640 400 160 180 2b2b2b)" -eq $((160 * 180)) ]
+	[ "$("$CHK" count "$T/big.png" 0 580 800 20 2b2b2b)" -eq 0 ]
+	[ "$("$CHK" pixel "$T/big.png" 790 590)" = "$("$CHK" pixel "$T/big.png" 630 590)" ]
+	[ "$("$CHK" pixel "$T/big.png" 630 390)" = 2b2b2b ]
 	# a later viewer gets the new size, and the stats count the resize
 	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings tight --no-jpeg --capture "$T/later.png"
 	[ "$status" -eq 0 ]
@@ -256,6 +260,29 @@ PY
 	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --resize 32 32
 	[ "$status" -eq 4 ]
 	[[ "$output" == *"still 800x600"* ]]
+}
+
+@test "gfx: a smaller desktop keeps every window's title bar in reach, above the taskbar" {
+	start --resize
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings zrle --resize 240 160 \
+		--capture "$T/small.png"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$T/small.png")" = "240 160" ]
+	kill -USR1 "$PID"
+	for _ in $(seq 100); do [ "$(jq .width "$T/info.json")" = 240 ] && break; sleep 0.05; done
+	[ "$(jq .width "$T/info.json")" = 240 ]
+	# beta was right of x=240 on the old desktop: now every title bar
+	# starts on the desktop and ends above the taskbar (160 - 20)
+	jq -e '[.clients[].windows[].title_bar] | length == 2 and
+		all(.[0] < 240 and .[0] + .[2] > 0 and .[1] >= 0 and .[1] + .[3] <= 140)' "$T/info.json"
+	[ "$(jq -r '.taskbar[0].rect[1]' "$T/info.json")" -ge 140 ]
+	# and what a viewer decodes is the proxy's snapshot (written with the
+	# info), the moved windows included
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings zrle --capture "$T/small2.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$T/snap.png")" = "240 160" ]
+	[ "$("$CHK" diff "$T/small2.png" "$T/snap.png")" = 0 ]
 }
 
 @test "gfx: without the session's consent, or with the view-only secret, resizing is refused" {
