@@ -225,8 +225,13 @@ int main(int argc, char **argv)
 	uint8_t buttons = 0;
 	uint64_t frames = 0;
 	for (;;) {
+		/* Round trips anywhere in the last turn (the window list's
+		 * XQueryTree, the clipboard's property reads) may have moved
+		 * events from the socket into Xlib's queue, where epoll cannot
+		 * see them: with any queued, only look whether anything else is
+		 * ready, and take them in this turn. Flushes what we wrote. */
 		struct epoll_event evs[4];
-		int n = epoll_wait(ep, evs, 4, -1);
+		int n = epoll_wait(ep, evs, 4, XEventsQueued(dpy, QueuedAfterFlush) > 0 ? 0 : -1);
 		if (n < 0 && errno != EINTR)
 			return die("epoll_wait", -errno, NULL);
 		for (int i = 0; i < n; i++) {

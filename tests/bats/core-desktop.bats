@@ -24,9 +24,9 @@ teardown() {
 	stop_scmd
 }
 
-launch() {
+launch() { # [SPEC]
 	declare -gA APP_X APP_Y APP_BORDER APP_DISPLAY
-	run timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json"
+	run timeout 90 "$SCMCTL" desktop launch "${1:-$SCM_SRC/examples/desktops/two-apps.json}"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	while read -r kind name at xy _ border; do
@@ -64,7 +64,11 @@ assert callers == ["two-apps-clock", "two-apps-term"], callers'
 }
 
 @test "desktop launch: the graphics proxy runs in a container of its own, and viewers still reach it" {
-	launch
+	# "resize": true in the spec reaches the proxy (--resize on its exec line)
+	sed 's/"size": "1280x720",/"size": "1280x720", "resize": true,/' \
+		"$SCM_SRC/examples/desktops/two-apps.json" >"$SCMT/resize.json"
+	grep -q '"resize": true' "$SCMT/resize.json"
+	launch "$SCMT/resize.json"
 	# scmd lists the proxy's container as the provider of gfx-two-apps,
 	# confined by the gfx-proxy profile
 	run "$SCMCTL" --json container list
@@ -100,6 +104,12 @@ print(c[0]["name"], c[0]["pid"])')
 	run gvnc_capture "$PORT" "$PASSWORD" "$SCMT/cap.png"
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
+	# the spec allows resizing: a viewer resizes the desktop
+	SCM_VNC_PASSWORD=$PASSWORD run "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --resize 1024 600 \
+		--capture "$SCMT/resized.png"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/resized.png")" = "1024 600" ]
 	# stopping the desktop stops the proxy's container and drops its record
 	"$SCMCTL" desktop stop two-apps
 	run "$SCMCTL" container list
@@ -124,6 +134,10 @@ print(c[0]["name"], c[0]["pid"])')
 	run gvnc_capture "$PORT" "$PASSWORD" "$SCMT/cap.png"
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
+	# the spec says nothing of resizing: a viewer's resize is refused
+	SCM_VNC_PASSWORD=$PASSWORD run "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --resize 1024 600
+	echo "$output"
+	[ "$status" -eq 4 ]
 	run "$SCMCTL" desktop screenshot nosuch "$SCMT/x.png"
 	[ "$status" -eq 5 ]
 }
