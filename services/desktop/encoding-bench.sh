@@ -8,8 +8,8 @@
 #           --no-containers`): each app on its own Xvfb with the agent,
 #           composited by scm-gfx-proxy;
 #   x11vnc  Debian's x11vnc serving one Xvfb that runs the same two apps.
-# For each, first the idle cost: CPU time of the proxy, the agents and the
-# session manager (x11vnc for the other) over 10 s with no viewer and no input, in % of
+# For each, first the idle cost: CPU time of the proxy and the agents (and
+# the session manager when it is found below scmd; x11vnc for the other) over 10 s with no viewer and no input, in % of
 # one CPU (from /proc/PID/stat). Then per encoding (Raw, ZRLE, Tight with
 # JPEG at quality 6) a measuring viewer stays connected while a second
 # viewer types a line into the xterm at 25 keys/s ("typing"), then runs a
