@@ -48,6 +48,7 @@
 #include "scm/vdisk-provider.h"
 #include "extents.h"
 #include "iopool.h"
+#include "provider-pr.h"
 #include "vhdx.h"
 
 #define BUFFER_SIZE (4u << 20)
@@ -99,6 +100,7 @@ struct disk {
 	bool parallel_reads; /* no parent: reads may run side by side (vhdx.h) */
 	unsigned jobs;       /* queued or running, until their reply went out */
 	bool closing;        /* its engine handle is being closed on a worker */
+	struct pr_disk *pr;  /* persistent reservations (provider-pr.c) */
 	struct iopool_queue q;
 };
 
@@ -254,6 +256,7 @@ static void disk_free(struct disk *d)
 			*p = d->next;
 			break;
 		}
+	pr_disk_free(d->pr);
 	free(d->path);
 	free(d);
 }
@@ -556,6 +559,11 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BADDISK, "%s: parent not available under the grant", path);
 	}
+	if (!readonly && shared && !pr_shared_allowed(scm_call_grant(call))) {
+		vhdx_close(probe);
+		return fail(call, SCM_E_DENIED, "%s: this client's grant does not make disks shareable "
+			    "(the profile's allow rule needs \"settings\": {\"shareable\": true})", path);
+	}
 	if (d && !readonly && d->writers && (!shared || !d->shared)) {
 		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BUSY,
@@ -581,6 +589,12 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		}
 		struct vhdx_info in;
 		vhdx_get_info(d->h, &in);
+		if ((r = pr_disk_open(&d->pr, sp, path, &in.page83, &err)) < 0) {
+			vhdx_close(d->h);
+			free(d->path);
+			free(d);
+			return fail_chain(call, r == -EINVAL ? SCM_VDISK_E_BADDISK : engine_code(r), err, "open %s", path);
+		}
 		d->dev = dev;
 		d->ino = ino;
 		d->virtual_size = in.virtual_size;
@@ -667,6 +681,7 @@ struct job {
 	int r;
 	json_object *info;
 	scm_error *err; /* why r < 0, from the engine */
+	char nexus[VDISK_PR_NEXUS_MAX]; /* the client, for the reservation check */
 };
 
 static void job_fail(struct job *j, int r, scm_error *e)
@@ -687,6 +702,13 @@ static void job_run(struct iopool_job *pj)
 	if ((j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO) && scm_call_cancelled(j->call)) {
 		j->r = -ECANCELED; /* nobody waits for a read any more */
 		return;
+	}
+	/* asked again as it runs: a preempt may have come since it was queued */
+	if (j->op <= OP_WRITEV || j->op == OP_TRIM) {
+		if (pr_check(j->d->pr, j->nexus, j->op != OP_READ && j->op != OP_READV) < 0) {
+			j->r = -EBADE;
+			return;
+		}
 	}
 	switch (j->op) {
 	case OP_READ:
@@ -769,6 +791,10 @@ static void job_finish(scm_task *t)
 	int code = j->r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO;
 	if (j->r == -ECANCELED)
 		scm_call_reply_error(call, SCM_E_INTERNAL, "cancelled"); /* frees it */
+	else if (j->r == -EBADE)
+		fail(call, SCM_VDISK_E_RESERVATIONCONFLICT,
+		     "%s: reservation conflict: %s lost its access while the call was queued (preempted)",
+		     op_name(j->op), j->nexus);
 	else if (j->r < 0 && (j->op == OP_READV || j->op == OP_WRITEV))
 		fail_chain(call, code, TAKE_PTR(j->err), "extents[%zu]", j->bad);
 	else if (j->r < 0)
@@ -845,6 +871,7 @@ static struct job *job_new(scm_call *call, struct handle *h, enum op op)
 	}
 	j->c = scm_call_channel_data(call);
 	j->d = h->d;
+	pr_nexus(call, j->nexus);
 	j->rw = h->rw;
 	j->op = op;
 	return j;
@@ -859,6 +886,8 @@ static int do_rw(scm_call *call, uint64_t handle, uint64_t offset, uint64_t leng
 	if (wr && !h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
 	if (refused_buf(call, length, buffer_offset))
+		return 0;
+	if (pr_refused(call, h->d->pr, wr))
 		return 0;
 	/* A small read of what the page cache holds costs less than the trip
 	 * to a worker and back: done here when nothing on the disk's queue
@@ -903,6 +932,8 @@ static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bi
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (wr && !h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	if (pr_refused(call, h->d->pr, wr))
+		return 0;
 	static struct vdisk_extent ex[VDISK_EXTENTS_MAX]; /* parsed on the loop's thread only */
 	size_t n;
 	scm_error *why = NULL;
@@ -951,6 +982,8 @@ static int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t le
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (!h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	if (pr_refused(call, h->d->pr, true))
+		return 0;
 	struct job *j = job_new(call, h, OP_TRIM);
 	if (!j)
 		return 0;
@@ -1038,7 +1071,20 @@ static const scm_vdisk_handlers handlers = {
 	.create = do_create, .open = do_open, .read = do_read,   .write = do_write,
 	.flush = do_flush,   .trim = do_trim, .info = do_info,   .close = do_close,
 	.readv = do_readv,   .writev = do_writev,
+	.pr_register = pr_do_register, .pr_reserve = pr_do_reserve, .pr_release = pr_do_release,
+	.pr_clear = pr_do_clear, .pr_preempt = pr_do_preempt, .pr_read = pr_do_read,
 };
+
+struct pr_disk *provider_handle_pr(scm_call *call, uint64_t handle, struct iopool_queue **ret_q)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h) {
+		fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+		return NULL;
+	}
+	*ret_q = &h->d->q;
+	return h->d->pr;
+}
 
 int main(int argc, char **argv)
 {
@@ -1085,6 +1131,7 @@ int main(int argc, char **argv)
 	for (struct disk *d = disks, *n; d; d = n) {
 		n = d->next;
 		vhdx_close(d->h);
+		pr_disk_free(d->pr);
 		free(d->path);
 		free(d);
 	}
