@@ -1,0 +1,146 @@
+#!/usr/bin/env bats
+# Shared disks with persistent reservations (docs/vdisk.md "Reservations"):
+# two clients of a private scmd, on endpoints carrying the cluster example's
+# profile (examples/cluster/, its /srv/disks/cluster turned into a scratch
+# directory), fence each other through the provider; the bytes on disk, the
+# conflicts and the state across a provider restart are checked.
+load helpers
+
+V=$SCM_BUILD/bin/scm-vdisk
+C=$SCM_BUILD/libexec/vdisk-client
+WERO=write-exclusive-registrants-only
+
+pre_start() {
+	mkdir -p "$SCMT/cfg/profiles" "$SCMT/disks"
+	for p in "$SCM_SRC"/examples/cluster/cluster-*.json; do
+		sed "s#/srv/disks/cluster#$SCMT/disks#g" "$p" >"$SCMT/cfg/profiles/$(basename "$p")"
+	done
+}
+
+setup() {
+	start_scmd
+	D=$SCMT/disks
+	cat >"$SCMT/vdisk.json" <<JSON
+{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
+  "activation": "on-demand", "restart": "on-failure" }
+JSON
+	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
+	"$SCMCTL" endpoint create nodea --profiles cluster-node >/dev/null
+	"$SCMCTL" endpoint create nodeb --profiles cluster-node >/dev/null
+	"$SCMCTL" endpoint create observer --profiles cluster-observer >/dev/null
+	"$V" create --size 8M --block-size 1M "$D/shared.vhdx"
+}
+
+teardown() {
+	stop_scmd
+}
+
+a() { "$C" --endpoint "$(ep nodea)" pr "$D/shared.vhdx" "$@"; }
+b() { "$C" --endpoint "$(ep nodeb)" pr "$D/shared.vhdx" "$@"; }
+provider_pid() { pgrep -P "$SCMD_PID" -f scm-vdisk-provider | head -1; }
+ondisk() { # OFFSET: the distinct bytes of 4 KiB there, as the file holds them ("aa " when all are 0xaa)
+	"$V" read -U --offset "$1" --length 4096 "$D/shared.vhdx" | od -An -v -tx1 | tr -s ' \n' '\n' | grep . | sort -u | tr '\n' ' '
+}
+
+@test "reserve: node A fences node B (preempt and abort); B's write does not land; state survives a provider restart" {
+	a register 0 0xa1
+	b register 0 0xb1
+	a reserve 0xa1 $WERO
+	# registrants only: both registered nodes write
+	a write 0 4096 0xaa
+	b write 1048576 4096 0xbb
+	run a read
+	[[ $output == *'"keys":[ 161, 177 ]'* || $output == *'"keys":[161,177]'* ]]
+	[[ $output == *"\"type\":\"$WERO\",\"key\":161"* ]]
+	[[ $output == *'"holder":true'* ]]
+	# A preempts and aborts B: B's registration goes
+	a preempt-abort 0xa1 0xb1 $WERO
+	run b write 0 4096 0xcc
+	[ "$status" -eq 39 ] # 10 + ReservationConflict (109 - 100 + 20)
+	[[ $output == *"reservation conflict"* ]]
+	# write-exclusive types let anyone read
+	run b check 0 4096
+	[ "$status" -eq 0 ]
+	[ "$output" = "byte 0xaa" ]
+	# B cannot get back in with its old key
+	run b reserve 0xb1 $WERO
+	[ "$status" -eq 39 ]
+	[ "$(ondisk 0)" = "aa " ]
+	[ "$(ondisk 1048576)" = "bb " ]
+	# the state file is next to the disk and names the disk
+	head -1 "$D/shared.vhdx.scm-pr" | grep -qx 'scm-vdisk-pr 1'
+	grep -q "^disk {" "$D/shared.vhdx.scm-pr"
+
+	# the provider dies; scmd starts it again on the next call
+	pid=$(provider_pid)
+	[ -n "$pid" ]
+	kill -9 "$pid"
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	run b write 0 4096 0xcc
+	[ "$status" -eq 39 ]
+	[ "$(provider_pid)" != "$pid" ]
+	run a read
+	[[ $output == *"\"type\":\"$WERO\",\"key\":161"* ]]
+	[[ $output == *'"keys":[ 161 ]'* || $output == *'"keys":[161]'* ]]
+	a write 4096 4096 0xab
+	[ "$(ondisk 0)" = "aa " ]
+	[ "$(ondisk 4096)" = "ab " ]
+	# B registers anew (ignoring its old key) and may write again: registrants only
+	b register-ignore 0xb2
+	b write 8192 4096 0xbc
+	[ "$(ondisk 8192)" = "bc " ]
+}
+
+@test "reserve: the SCSI-3 types through the service" {
+	a register 0 0xa1 -- reserve 0xa1 exclusive-access
+	b register 0 0xb1
+	# exclusive access: B, registered but not the holder, may neither read nor write
+	run b check 0 4096
+	[ "$status" -eq 39 ]
+	run b write 0 4096 0xbb
+	[ "$status" -eq 39 ]
+	# another type while A holds one: conflict; a release of the wrong type: bad args
+	run b reserve 0xb1 write-exclusive
+	[ "$status" -eq 39 ]
+	run a release 0xa1 write-exclusive
+	[ "$status" -ne 0 ]
+	[[ $output == *"the reservation is exclusive-access"* ]]
+	a release 0xa1 exclusive-access
+	b write 0 4096 0xbb
+	# all registrants: every registrant writes, the reservation key reads 0
+	b reserve 0xb1 write-exclusive-all-registrants
+	a write 4096 4096 0xaa
+	run a read
+	[[ $output == *'"key":0'* && $output == *'"holder":true'* ]]
+	# a wrong key is a conflict; clear drops everything
+	run a clear 0xdead
+	[ "$status" -eq 39 ]
+	a clear 0xa1
+	run b read
+	[[ $output == *'"reservation":null'* && ( $output == *'"keys":[ ]'* || $output == *'"keys":[]'* ) ]]
+	run a reserve 0xa1 write-exclusive
+	[ "$status" -eq 39 ]
+}
+
+@test "reserve: a shared read-write open needs the shareable setting; a damaged state file refuses the disk" {
+	run "$C" --endpoint "$(ep observer)" pr "$D/shared.vhdx" read
+	[ "$status" -ne 0 ]
+	[[ $output == *"does not make disks shareable"* ]]
+	run "$C" --endpoint "$(ep observer)" pr "$D/shared.vhdx" --ro read
+	[ "$status" -eq 0 ]
+	a register 0 0xa1
+	sed -i 's/^generation .*/generation 99/' "$D/shared.vhdx.scm-pr"
+	run b read
+	[ "$status" -ne 0 ]
+	[[ $output == *"CRC-32C mismatch"* && $output == *"shared.vhdx.scm-pr is unreadable"* ]]
+	# a state file of another disk (page 83 id) is not applied either
+	rm "$D/shared.vhdx.scm-pr"
+	a register 0 0xa1 -- reserve 0xa1 exclusive-access
+	cp "$D/shared.vhdx.scm-pr" "$SCMT/saved.pr"
+	rm "$D/shared.vhdx"
+	"$V" create --size 8M "$D/shared.vhdx"
+	cp "$SCMT/saved.pr" "$D/shared.vhdx.scm-pr"
+	run b read
+	[ "$status" -ne 0 ]
+	[[ $output == *"not of this disk"* ]]
+}
