@@ -6,7 +6,7 @@ VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o: PART_CFLAGS += -Iservices/vdisk
 
 $(VDISK_LIB): $(VDISK_LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -48,6 +48,11 @@ $(B)/tests/fuzz/fuzz_vhdx_scope: $(B)/tests/fuzz/fuzz_vhdx_scope.o $(VDISK_LIB) 
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_scope
+
+$(B)/tests/fuzz/fuzz_vhdx_reserve: $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_reserve
 
 $(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)

@@ -14,6 +14,7 @@
  * Every command but the registers needs the nexus registered with the key
  * it gives, else it is a reservation conflict. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,33 +287,41 @@ static size_t hex_nexus(const char *s, char *out)
 	return n;
 }
 
+/* Appends to out (cap bytes) at *n; false when it does not fit. */
+static bool put(char *out, size_t cap, size_t *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static bool put(char *out, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(out + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= cap - *n)
+		return false;
+	*n += (size_t)k;
+	return true;
+}
+
 size_t vdisk_pr_format(const struct vdisk_pr *pr, const char *id, char *out, size_t cap)
 {
 	char hx[2 * VDISK_PR_NEXUS_MAX + 1];
 	size_t n = 0;
-	int k;
-#define PUT(...)                                                                                          \
-	do {                                                                                              \
-		k = snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__);                                 \
-		if (k < 0 || (size_t)k >= (n < cap ? cap - n : 0))                                        \
-			return 0;                                                                         \
-		n += (size_t)k;                                                                           \
-	} while (0)
-	PUT(MAGIC "disk %s\ngeneration %u\n", id, pr->generation);
+	if (!cap || !put(out, cap, &n, MAGIC "disk %s\ngeneration %u\n", id, pr->generation))
+		return 0;
 	if (pr->type == VDISK_PR_NONE) {
-		PUT("reservation none\n");
+		if (!put(out, cap, &n, "reservation none\n"))
+			return 0;
 	} else {
 		hex_nexus(pr->holder, hx);
-		PUT("reservation %s %s\n", vdisk_pr_type_name(pr->type), hx[0] ? hx : "-");
+		if (!put(out, cap, &n, "reservation %s %s\n", vdisk_pr_type_name(pr->type), hx[0] ? hx : "-"))
+			return 0;
 	}
 	for (size_t i = 0; i < pr->n_regs; i++) {
 		hex_nexus(pr->regs[i].nexus, hx);
-		PUT("register %016llx %s\n", (unsigned long long)pr->regs[i].key, hx);
+		if (!put(out, cap, &n, "register %016llx %s\n", (unsigned long long)pr->regs[i].key, hx))
+			return 0;
 	}
 	uint32_t crc = vhdx_crc32c(0, out, n);
-	PUT("crc32c %08x\n", crc);
-#undef PUT
-	return n;
+	return put(out, cap, &n, "crc32c %08x\n", crc) ? n : 0;
 }
 
 static int unhex_nexus(const char *s, size_t len, char *out)

@@ -17,7 +17,7 @@
 
 #define VDISK_PR_NEXUS_MAX 128 /* bytes, with the NUL */
 #define VDISK_PR_REGS_MAX 64   /* registrations per disk */
-#define VDISK_PR_FILE_MAX 16384
+#define VDISK_PR_FILE_MAX 32768 /* 64 registrations of the longest names fit */
 
 enum vdisk_pr_type {
 	VDISK_PR_NONE = 0,
