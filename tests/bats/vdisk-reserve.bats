@@ -18,15 +18,15 @@ pre_start() {
 }
 
 setup() {
-	start_scmd
+	start_scmd --subids "2147483648:65536"
 	D=$SCMT/disks
 	cat >"$SCMT/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
   "activation": "on-demand", "restart": "on-failure" }
 JSON
 	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
-	"$SCMCTL" endpoint create nodea --profiles cluster-node >/dev/null
-	"$SCMCTL" endpoint create nodeb --profiles cluster-node >/dev/null
+	"$SCMCTL" endpoint create hosta --profiles cluster-node >/dev/null
+	"$SCMCTL" endpoint create hostb --profiles cluster-node >/dev/null
 	"$SCMCTL" endpoint create observer --profiles cluster-observer >/dev/null
 	"$V" create --size 8M --block-size 1M "$D/shared.vhdx"
 }
@@ -35,8 +35,8 @@ teardown() {
 	stop_scmd
 }
 
-a() { "$C" --endpoint "$(ep nodea)" pr "$D/shared.vhdx" "$@"; }
-b() { "$C" --endpoint "$(ep nodeb)" pr "$D/shared.vhdx" "$@"; }
+a() { "$C" --endpoint "$(ep hosta)" pr "$D/shared.vhdx" "$@"; }
+b() { "$C" --endpoint "$(ep hostb)" pr "$D/shared.vhdx" "$@"; }
 provider_pid() { pgrep -P "$SCMD_PID" -f scm-vdisk-provider | head -1; }
 ondisk() { # OFFSET: the distinct bytes of 4 KiB there, as the file holds them ("aa " when all are 0xaa)
 	"$V" read -U --offset "$1" --length 4096 "$D/shared.vhdx" | od -An -v -tx1 | tr -s ' \n' '\n' | grep . | sort -u | tr '\n' ' '
@@ -143,4 +143,18 @@ ondisk() { # OFFSET: the distinct bytes of 4 KiB there, as the file holds them (
 	run b read
 	[ "$status" -ne 0 ]
 	[[ $output == *"not of this disk"* ]]
+}
+
+@test "reserve: the cluster example, two containers fencing each other" {
+	[ "$(id -u)" = 0 ] || skip "containers with subordinate ids need root"
+	# the provider runs on the host; the containers reach it through
+	# their endpoints, and see the disk directory bound read-only
+	chmod 755 "$D"
+	run env SCMCTL="$SCMCTL" VDISK_CLIENT="$C" SCM_IDL_PATH="$SCM_SRC/stubs/idl" CLUSTER_ENV=ASAN_OPTIONS=detect_leaks=0 \
+		"$SCM_SRC/examples/cluster/cluster.sh" "$D/shared.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"reservation conflict"* ]]
+	[ "$(ondisk 0)" = "aa " ]
+	[ "$(ondisk 1048576)" = "bb " ]
 }
