@@ -91,6 +91,27 @@ ondisk() { # OFFSET: the distinct bytes of 4 KiB there, as the file holds them (
 	[ "$(ondisk 8192)" = "bc " ]
 }
 
+@test "reserve: preempt and abort while the victim is writing; none of its writes lands after the reply" {
+	a register 0 0xa1 -- reserve 0xa1 $WERO
+	b register 0 0xb1
+	# B writes 0xbb over the first 2 MiB again and again, one client, until refused
+	args=()
+	for i in $(seq 0 1999); do args+=(write $(( (i % 512) * 4096 )) 4096 0xbb --); done
+	b "${args[@]}" read >"$SCMT/b.out" 2>&1 &
+	bpid=$!
+	for _ in $(seq 200); do [ "$(a check 0 4096)" = "byte 0xbb" ] && break; sleep 0.05; done
+	[ "$(a check 0 4096)" = "byte 0xbb" ]
+	a preempt-abort 0xa1 0xb1 $WERO
+	# A now owns the range: whatever B had in flight is done or refused
+	a write 0 2097152 0xaa
+	rc=0
+	wait "$bpid" || rc=$?
+	cat "$SCMT/b.out"
+	[ "$rc" -eq 39 ]
+	grep -q "reservation conflict" "$SCMT/b.out"
+	[ "$("$V" read -U --offset 0 --length 2M "$D/shared.vhdx" | od -An -v -tx1 | tr -s ' \n' '\n' | grep . | sort -u | tr '\n' ' ')" = "aa " ]
+}
+
 @test "reserve: the SCSI-3 types through the service" {
 	a register 0 0xa1 -- reserve 0xa1 exclusive-access
 	b register 0 0xb1
