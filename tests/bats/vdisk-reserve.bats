@@ -143,6 +143,18 @@ ondisk() { # OFFSET: the distinct bytes of 4 KiB there, as the file holds them (
 	[ "$status" -eq 39 ]
 }
 
+@test "reserve: the state follows the disk's identity: a moved disk with its state file keeps its reservations" {
+	a register 0 0xa1 -- reserve 0xa1 exclusive-access -- write 0 4096 0xaa
+	b register 0 0xb1
+	mkdir "$D/moved"
+	mv "$D/shared.vhdx" "$D/shared.vhdx.scm-pr" "$D/moved/"
+	run "$C" --endpoint "$(ep hostb)" pr "$D/moved/shared.vhdx" check 0 4096
+	[ "$status" -eq 39 ]
+	run "$C" --endpoint "$(ep hosta)" pr "$D/moved/shared.vhdx" read -- check 0 4096
+	[ "$status" -eq 0 ]
+	[[ $output == *'"type":"exclusive-access","key":161'*'"holder":true'*"byte 0xaa"* ]]
+}
+
 @test "reserve: a shared read-write open needs the shareable setting; a damaged state file refuses the disk" {
 	run "$C" --endpoint "$(ep observer)" pr "$D/shared.vhdx" read
 	[ "$status" -ne 0 ]
