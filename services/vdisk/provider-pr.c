@@ -47,11 +47,10 @@ void pr_nexus(scm_call *call, char out[VDISK_PR_NEXUS_MAX])
 bool pr_shared_allowed(const scm_grant *g)
 {
 	json_object *v;
-	if (g && g->settings && json_object_object_get_ex(g->settings, "shareable", &v))
-		return json_object_get_boolean(v);
-	/* no profile speaks for the client (a manifest's allow list): as
-	 * before settings existed, shared opens are the client's choice */
-	return !g || (!g->constraints && !g->settings);
+	/* only a profile's allow rule says so: several writers on one disk
+	 * is a cluster's business, never a client's whim */
+	return g && g->settings && json_object_object_get_ex(g->settings, "shareable", &v) &&
+	       json_object_get_boolean(v);
 }
 
 static int load(struct pr_disk *p, scm_error **ret_err)
