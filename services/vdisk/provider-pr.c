@@ -31,7 +31,7 @@
 struct pr_disk {
 	pthread_mutex_t lock;
 	struct vdisk_pr st;
-	bool active; /* a reservation is held: I/O must ask */
+	bool active; /* a reservation is held: I/O must ask (atomic: read without the lock) */
 	int dirfd;   /* the disk's directory (O_PATH) */
 	char *name;  /* the state file's name in it */
 	char id[39]; /* the disk's page 83 GUID */
@@ -157,7 +157,8 @@ void pr_disk_free(struct pr_disk *p)
 
 int pr_check(struct pr_disk *p, const char *nexus, bool write)
 {
-	if (!p)
+	/* no reservation, the common case: no lock on the I/O path */
+	if (!p || !__atomic_load_n(&p->active, __ATOMIC_ACQUIRE))
 		return 0;
 	pthread_mutex_lock(&p->lock);
 	int r = p->active ? vdisk_pr_access(&p->st, nexus, write) : 0;
@@ -220,7 +221,7 @@ static int change(scm_call *call, uint64_t handle, enum pr_op op, uint64_t key, 
 	}
 	if (r == 0 && memcmp(&old, &p->st, sizeof old) && (r = save(p, &e)) < 0)
 		p->st = old;
-	p->active = p->st.type != VDISK_PR_NONE;
+	__atomic_store_n(&p->active, p->st.type != VDISK_PR_NONE, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&p->lock);
 	if (r < 0) {
 		scm_error *top = scm_error_new(code_of(r), "vdisk", "%s", op_names[op]);
