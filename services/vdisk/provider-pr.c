@@ -88,7 +88,11 @@ static int save(struct pr_disk *p, scm_error **ret_err)
 	if (!n)
 		return scm_fail(ret_err, -ENOSPC, "the reservation state does not fit %d bytes", VDISK_PR_FILE_MAX);
 	snprintf(tmp, sizeof tmp, ".%s.tmp", p->name);
-	int fd = openat(p->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* a new file, never one found there: a link planted under the
+	 * temporary name (by a client that may write the directory) would
+	 * have us truncate whatever it leads to */
+	(void)unlinkat(p->dirfd, tmp, 0);
+	int fd = openat(p->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return scm_fail(ret_err, -errno, "saving the reservation state: %s: %m", tmp);
 	ssize_t w = write(fd, buf, n);

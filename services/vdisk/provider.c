@@ -435,6 +435,9 @@ static int do_create(scm_call *call, const char *path, uint64_t size, uint64_t b
 {
 	if (block_size > UINT32_MAX || sector_size > UINT32_MAX)
 		return fail(call, SCM_E_BAD_ARGS, "block_size or sector_size out of range");
+	size_t pl = strlen(path);
+	if (pl >= 7 && !strcmp(path + pl - 7, ".scm-pr")) /* provider-pr.c's files */
+		return fail(call, SCM_E_BAD_ARGS, "create %s: names ending in .scm-pr hold disks' reservations", path);
 	struct channel *c = channel_get(call);
 	if (!c)
 		return fail(call, SCM_E_INTERNAL, "out of memory");

@@ -161,6 +161,16 @@ ondisk() { # OFFSET: the distinct bytes of 4 KiB there, as the file holds them (
 	[[ $output == *"does not make disks shareable"* ]]
 	run "$C" --endpoint "$(ep observer)" pr "$D/shared.vhdx" --ro read
 	[ "$status" -eq 0 ]
+	# nobody creates a disk under a state file's name
+	cat >"$SCMT/cfg/profiles/maker.json" <<'JSON'
+{ "name": "maker", "priority": 30, "services": [ { "service": "vdisk", "methods": "*", "action": "allow" } ] }
+JSON
+	"$SCMCTL" policy reload >/dev/null
+	"$SCMCTL" endpoint create maker --profiles maker >/dev/null
+	run "$SCMCTL" call --endpoint maker vdisk create "{\"path\":\"$D/other.vhdx.scm-pr\",\"size\":1048576,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
+	[ "$status" -ne 0 ]
+	[[ $output == *"names ending in .scm-pr hold disks' reservations"* ]]
+	[ ! -e "$D/other.vhdx.scm-pr" ]
 	a register 0 0xa1
 	sed -i 's/^generation .*/generation 99/' "$D/shared.vhdx.scm-pr"
 	run b read
