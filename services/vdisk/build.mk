@@ -1,7 +1,10 @@
 # services/vdisk: the VHDX engine (libscmvdisk.a), the scm-vdisk tool, its
 # test helpers, unit tests, fuzz target and bench. The engine reports
 # errors as libscm's chains (scm/error.h): whatever links it links libscm.
-VDISK_LIB_SRCS := $(filter-out %/provider.c %/provider-%.c %/bench.c,$(wildcard services/vdisk/*.c))
+# The provider's files (provider*.c) are the program's, not the engine's.
+# (filter-out takes one % a pattern: "%/provider-%.c" would match nothing.)
+VDISK_PROVIDER_SRCS := $(wildcard services/vdisk/provider*.c)
+VDISK_LIB_SRCS := $(filter-out $(VDISK_PROVIDER_SRCS) %/bench.c,$(wildcard services/vdisk/*.c))
 VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
@@ -61,8 +64,9 @@ BENCH_DEPS += $(B)/libexec/vdisk-bench
 
 # The provider (stubs/idl/vdisk.json), on the generated skeleton and libscm.
 VDISK_PROVIDER := $(B)/libexec/scm-vdisk-provider
-$(B)/services/vdisk/provider.o $(B)/services/vdisk/provider-pr.o: $(B)/gen/scm/vdisk-provider.h
-$(VDISK_PROVIDER): $(B)/services/vdisk/provider.o $(B)/services/vdisk/provider-pr.o $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
+VDISK_PROVIDER_OBJS := $(patsubst %.c,$(B)/%.o,$(VDISK_PROVIDER_SRCS))
+$(VDISK_PROVIDER_OBJS): $(B)/gen/scm/vdisk-provider.h
+$(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(VDISK_PROVIDER)
