@@ -114,8 +114,10 @@ static uint32_t pick_weight(const scm_grant *g, uint64_t weight)
 static int reply_chain(scm_call *call, int code, scm_error *cause, const char *method)
 {
 	scm_error *e = scm_error_wrap(cause, code, "gfx", "%s", method);
-	if (!e)
+	if (!e || e == cause) { /* no memory for the layer that carries code */
+		scm_error_free(e);
 		return scm_call_reply_error(call, code, "%s: out of memory", method);
+	}
 	int r = scm_call_reply_error_chain(call, e);
 	scm_error_free(e);
 	return r;
