@@ -97,18 +97,20 @@ int policy_clipboard_rules(const policy_effective *e, struct json_object **ret, 
 int clip_explain(const policy_effective *e, const char *from, const char *to, json_object **ret,
 		 scm_error **ret_err)
 {
-	char why[1024], err[256];
+	char why[1024];
 	if (!from || !to || (!name_valid(from, SCM_NAME_MAX, NAME_FILE) && strcmp(from, SCM_CLIP_VIEWER)) ||
 	    (!name_valid(to, SCM_NAME_MAX, NAME_FILE) && strcmp(to, SCM_CLIP_VIEWER)))
 		return scm_fail(ret_err, SCM_E_INVALID,
 				"explain @clipboard FROM TO: FROM and TO are endpoint names or \"@viewer\"");
 	json_object *rules = clip_rules_json(e), *matching = json_object_new_array(), *o = json_object_new_object();
 	scm_clip_rules cr;
-	if (!rules || !matching || !o || scm_clip_rules_parse(rules, &cr, err, sizeof(err)) != 0) {
+	int pr = !rules || !matching || !o ? scm_fail(ret_err, -ENOMEM, "out of memory")
+					      : scm_clip_rules_parse(rules, &cr, ret_err);
+	if (pr != 0) {
 		json_object_put(rules);
 		json_object_put(matching);
 		json_object_put(o);
-		return scm_fail(ret_err, -ENOMEM, "out of memory");
+		return pr;
 	}
 	bool allow = scm_clip_decide(&cr, from, to, why, sizeof(why));
 	json_object *rule = NULL;
