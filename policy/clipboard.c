@@ -83,13 +83,36 @@ json_object *clip_rules_json(const policy_effective *e)
 	return arr;
 }
 
-int policy_clipboard_rules(const policy_effective *e, struct json_object **ret, scm_error **ret_err)
+/* The kinds of rule a grant can carry, and what builds each: one entry a
+ * kind, so a new kind is a line here and a parser, never a special case
+ * in scmd or a provider's name. */
+static const struct {
+	const char *kind;
+	json_object *(*build)(const policy_effective *e);
+} grant_rule_kinds[] = {
+	{ "clipboard", clip_rules_json },
+};
+
+bool policy_grant_rule_known(const char *kind)
 {
-	json_object *j = clip_rules_json(e);
-	if (!j)
-		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	*ret = j;
-	return 0;
+	for (size_t i = 0; i < sizeof(grant_rule_kinds) / sizeof(grant_rule_kinds[0]); i++)
+		if (strcmp(grant_rule_kinds[i].kind, kind) == 0)
+			return true;
+	return false;
+}
+
+int policy_grant_rules(const policy_effective *e, const char *kind, json_object **ret, scm_error **ret_err)
+{
+	for (size_t i = 0; i < sizeof(grant_rule_kinds) / sizeof(grant_rule_kinds[0]); i++) {
+		if (strcmp(grant_rule_kinds[i].kind, kind) != 0)
+			continue;
+		json_object *j = grant_rule_kinds[i].build(e);
+		if (!j)
+			return scm_fail(ret_err, -ENOMEM, "out of memory");
+		*ret = j;
+		return 0;
+	}
+	return scm_fail(ret_err, SCM_E_INVALID, "no kind of profile rule is called '%s' (known: clipboard)", kind);
 }
 
 /* {"service":"@clipboard","from","to","decision","origin","rule":{..}|null,

@@ -146,14 +146,14 @@ static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, ui
 					    GFX_CLIENTS_MAX);
 	if (r < 0)
 		return scm_call_reply_error(call, r, "creating the surface: %s", strerror(-r));
-	/* The app's clipboard rules, from scmd's grant (scm/policy-hook.c):
-	 * {"gfx": {"clipboard": [...]}}. None (a grant without them): the
-	 * app takes part in no flow. */
-	struct json_object *gx, *rules = NULL;
+	/* The app's clipboard rules, from scmd's grant: gfx.json asks for
+	 * them ("grant_rules": ["clipboard"]), so scmd puts the caller's
+	 * effective ones in the grant's rules. None (a grant without them):
+	 * the app takes part in no flow. */
+	struct json_object *rules = NULL;
 	_cleanup_(scm_error_freep) scm_error *cerr = NULL;
-	if (g->constraints && json_object_object_get_ex(g->constraints, "gfx", &gx) &&
-	    json_object_is_type(gx, json_type_object))
-		json_object_object_get_ex(gx, "clipboard", &rules);
+	if (g->rules)
+		json_object_object_get_ex(g->rules, "clipboard", &rules);
 	if (gfx_clip_attach(clip, c, rules, &cerr) != 0) {
 		_cleanup_free_ char *why = scm_error_text(cerr);
 		fprintf(stderr, "scm-gfx-proxy: %s: %s; it takes part in no clipboard flow\n", gfx_client_caller(c),

@@ -5,8 +5,9 @@
  * A container's effective profile says which clipboard flows it takes
  * part in, as rules {"from": PATTERN, "to": PATTERN, "allow": BOOL} in
  * merge order (priority high to low). scmd hands them to the graphics
- * proxy in the grant of the container's gfx channel, under the
- * constraints' "gfx" key: {"gfx": {"clipboard": [RULE, ...]}}, each rule
+ * proxy in the grant of the container's gfx channel, whose interface asks
+ * for them (IDL "grant_rules": ["clipboard"]), as the grant's
+ * {"rules": {"clipboard": [RULE, ...]}} (scm_grant.rules), each rule
  * also carrying "priority" and "origin" (the profile, file and pointer).
  *
  * Patterns are endpoint names or globs (letters, digits, _ - . * ?) or

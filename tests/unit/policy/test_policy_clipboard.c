@@ -146,7 +146,7 @@ static void test_merge_explain(void **state)
 	const char *names[] = { "low", "high" };
 	assert_int_equal(policy_effective_build(st, names, 2, NULL, &e, &err), 0);
 	json_object *rules = NULL;
-	assert_int_equal(policy_clipboard_rules(e, &rules, &err), 0);
+	assert_int_equal(policy_grant_rules(e, "clipboard", &rules, &err), 0);
 	assert_int_equal(json_object_array_length(rules), 3);
 	json_object *first = json_object_array_get_idx(rules, 0), *v;
 	assert_true(json_object_object_get_ex(first, "to", &v));
