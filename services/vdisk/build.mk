@@ -83,3 +83,9 @@ $(B)/libexec/vdisk-nbd-bench: services/vdisk/helpers/nbd-bench.sh
 	@mkdir -p $(dir $@)
 	$(Q_GEN)install -m 0755 $< $@
 BENCH_DEPS += $(B)/libexec/vdisk-nbd-bench
+
+$(B)/tests/fuzz/fuzz_vdisk_journal.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vdisk_journal: $(B)/tests/fuzz/fuzz_vdisk_journal.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_journal
