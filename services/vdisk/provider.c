@@ -38,7 +38,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "provider.h"
+#include "provider-jobs.h"
 
 struct disk *disks;
 static struct account *accounts;
@@ -238,6 +238,9 @@ static const scm_vdisk_handlers handlers = {
 	.create = do_create, .open = do_open, .read = do_read,   .write = do_write,
 	.flush = do_flush,   .trim = do_trim, .info = do_info,   .close = do_close,
 	.readv = do_readv,   .writev = do_writev,
+	.snapshot = do_snapshot, .merge = do_merge, .compact = do_compact, .job_list = do_job_list,
+	.job_pause = do_job_pause, .job_resume = do_job_resume, .job_cancel = do_job_cancel,
+	.job_wait = do_job_wait,
 };
 
 int main(int argc, char **argv)
@@ -279,6 +282,7 @@ int main(int argc, char **argv)
 	 * free runs (to cancelled calls: only freed) */
 	iopool_stop();
 	pool_running = false;
+	bjob_shutdown();
 	/* freeing the provider ends every channel (on_close releases their
 	 * disks, which commits them); anything left is closed here */
 	scm_provider_free(p);

@@ -73,6 +73,8 @@ struct disk {
 	unsigned jobs;       /* queued or running, until their reply went out */
 	bool closing;        /* its engine handle is being closed on a worker */
 	struct iopool_queue q;
+	struct bjob *bjob;    /* the job running on it (provider-jobs.c), for the loop */
+	struct bjob *bjob_io; /* the same, for writes on workers: set and cleared by its steps */
 };
 
 struct handle {
