@@ -23,6 +23,7 @@
 
 #define FINISHED_KEPT 16 /* finished jobs job_list still shows */
 
+unsigned bjob_step_us;
 static struct bjob *bjobs;
 static uint64_t next_id = 1;
 
@@ -293,6 +294,8 @@ static struct bjob *bjob_new(struct disk *d, enum vjob_kind kind, const char *pa
 /* Starts b: the first step writes the journal, then works. */
 static void bjob_start(struct bjob *b, enum vjob_state st)
 {
+	const char *us = getenv("SCM_VDISK_JOB_STEP_US");
+	bjob_step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
 	b->next = bjobs;
 	bjobs = b;
 	b->d->jobs++;

@@ -47,6 +47,10 @@ struct bjob {
 	scm_error *serr;
 };
 
+/* test hook: $SCM_VDISK_JOB_STEP_US, a pause in each work step, so that a
+ * test can pause, cancel or kill a job in the middle of a small disk */
+extern unsigned bjob_step_us;
+
 /* provider-jobsteps.c */
 void bjob_step_run(struct iopool_job *pj);
 int bjob_journal(struct bjob *b, enum vjob_state st, scm_error **ret_err);

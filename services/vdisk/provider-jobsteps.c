@@ -240,6 +240,8 @@ void bjob_step_run(struct iopool_job *pj)
 		break;
 	}
 	d->bjob_io = b; /* writes mark the dirty map from here on */
+	if (bjob_step_us)
+		usleep(bjob_step_us);
 	b->steps++;
 	switch (b->kind) {
 	case VJOB_COMPACT: r = compact_step(b, d->h); break;
