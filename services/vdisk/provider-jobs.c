@@ -152,6 +152,7 @@ static void finish(struct bjob *b, enum vjob_state s)
 	json_object_put(j);
 	b->n_waiters = 0;
 	b->d = NULL;
+	d->bjob = NULL;
 	d->jobs--;
 	disk_put(d);
 	prune();

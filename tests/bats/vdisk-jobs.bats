@@ -180,6 +180,56 @@ JSON
 	[[ $output == *new* ]]
 }
 
+@test "jobs: under a grant's path_prefix: snapshot, commit and compact; another grant sees no jobs" {
+	mkdir -p "$SCMT/cfg/profiles" "$SCMT/else"
+	local io='"read", "write", "readv", "writev", "flush", "trim", "info", "close"'
+	local ctl='"job_list", "job_pause", "job_resume", "job_cancel", "job_wait"'
+	cat >"$SCMT/cfg/profiles/dj.json" <<JSON
+{ "name": "dj", "priority": 20, "services": [
+  { "service": "vdisk", "methods": ["open", "compact"], "action": "allow", "args": { "path": { "path_prefix": "$D" } } },
+  { "service": "vdisk", "methods": [$io], "action": "allow" },
+  { "service": "vdisk", "methods": ["snapshot"], "action": "allow",
+    "args": { "path": { "path_prefix": "$D" }, "new": { "path_prefix": "$D" } } },
+  { "service": "vdisk", "methods": ["merge"], "action": "allow",
+    "args": { "path": { "path_prefix": "$D" }, "direction": { "eq": "into-parent" } } },
+  { "service": "vdisk", "methods": [$ctl], "action": "allow" } ] }
+JSON
+	cat >"$SCMT/cfg/profiles/dj-other.json" <<JSON
+{ "name": "dj-other", "priority": 30, "services": [
+  { "service": "vdisk", "methods": ["compact"], "action": "allow", "args": { "path": { "path_prefix": "$SCMT/else" } } },
+  { "service": "vdisk", "methods": [$ctl], "action": "allow" } ] }
+JSON
+	"$SCMCTL" policy reload
+	"$SCMCTL" endpoint create scoped --profiles dj >/dev/null
+	"$SCMCTL" endpoint create other --profiles dj-other >/dev/null
+	base_disk "$D/g.vhdx"
+	"$V" convert -O raw "$D/g.vhdx" "$SCMT/expected"
+	"$C" --endpoint "$(ep scoped)" pattern "$D/g.vhdx" "$SCMT/expected" 0 "$SCMT/stop" >"$SCMT/writer.out" 2>&1 &
+	WRITER=$!
+	BG="${BG:-} $WRITER"
+	for _ in $(seq 200); do [ -s "$SCMT/expected.pending" ] && break; sleep 0.02; done
+	export SCM_ENDPOINT
+	SCM_ENDPOINT=$(ep scoped)
+	id=$("$V" compact --detach "$D/g.vhdx")
+	# the other grant does not reach the disk: no job to see or steer
+	run "$V" jobs --endpoint "$(ep other)" --json
+	echo "$output"
+	[ "$output" = "[]" ]
+	run "$V" job --endpoint "$(ep other)" "$id" pause
+	[ "$status" -ne 0 ]
+	[[ $output == *"no job $id"* ]]
+	"$V" job "$id" wait
+	"$V" snapshot "$D/g.vhdx" "$D/g1.vhdx"
+	# the child beside the disk only
+	run "$V" snapshot "$D/g1.vhdx" "$SCMT/else/g2.vhdx"
+	[ "$status" -ne 0 ]
+	"$V" merge --into-parent "$D/g1.vhdx"
+	touch "$SCMT/stop"
+	wait "$WRITER"
+	cat "$SCMT/writer.out"
+	same "$D/g.vhdx"
+}
+
 # kill the provider in the middle of a job of KIND; reopen the disk (the
 # provider comes back and reads the journal); the job resumes (compact,
 # commit) or rolls back (snapshot); every flushed write is there.
