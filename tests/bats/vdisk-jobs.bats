@@ -239,6 +239,35 @@ JSON
 	same "$D/g.vhdx"
 }
 
+@test "jobs: a paused job comes back paused after a restart; a bad journal is left alone" {
+	base_disk "$D/j.vhdx"
+	writer "$D/j.vhdx" 0
+	id=$("$V" compact --detach "$D/j.vhdx")
+	"$V" job "$id" pause
+	for _ in $(seq 100); do grep -q "^state paused" "$D/j.vhdx.job" 2>/dev/null && break; sleep 0.05; done
+	grep -q "^state paused" "$D/j.vhdx.job"
+	kill -KILL "$(cat "$SCMT/provider.pid")"
+	wait "$WRITER" || true
+	cp "$SCMT/expected.pending" "$SCMT/inflight"
+	# the next open for writing finds the journal: the same job, paused
+	"$C" --endpoint "$(ep app)" hold "$D/j.vhdx" rw </dev/null
+	run "$V" jobs --json
+	echo "$output"
+	[[ $output == *"\"id\":$id,\"kind\":\"compact\",\"state\":\"paused\""* ]]
+	"$V" job "$id" resume
+	"$V" job "$id" wait
+	[ ! -e "$D/j.vhdx.job" ]
+	"$V" check "$D/j.vhdx"
+	# a journal of a newer version, or damaged, is refused and left where
+	# it is; the disk opens as if there were none
+	printf 'scm-vdisk-job 2\nid 1\n' >"$D/j.vhdx.job"
+	"$C" --endpoint "$(ep app)" hold "$D/j.vhdx" rw </dev/null
+	[ -e "$D/j.vhdx.job" ]
+	grep -q "version 2, this provider reads version 1; left alone" "$SCMT"/run/logs/vdisk.log
+	echo garbage >"$D/j.vhdx.job"
+	"$V" convert "$D/j.vhdx" "$SCMT/j.raw"
+}
+
 # kill the provider in the middle of a job of KIND; reopen the disk (the
 # provider comes back and reads the journal); the job resumes (compact,
 # commit) or rolls back (snapshot); every flushed write is there.
