@@ -146,6 +146,8 @@ static void finish(struct bjob *b, enum vjob_state s)
 			d->path = p;
 		}
 	}
+	if (s == VJOB_DONE && b->kind == VJOB_STREAM)
+		d->parallel_reads = true; /* no parent any more */
 	json_object *j = bjob_json(b);
 	for (size_t i = 0; i < b->n_waiters; i++)
 		scm_vdisk_job_wait_reply(b->waiters[i], j);
@@ -383,12 +385,19 @@ static int commit_open(struct bjob *b, struct disk *d, scm_error **ret_err)
 	return 0;
 }
 
+/* stream's start: the disk must have a parent; its reads no longer run
+ * side by side (they do not already: a differencing disk). */
+static int stream_check(struct bjob *b, struct disk *d, scm_error **ret_err)
+{
+	if (!vhdx_parent(d->h))
+		return scm_fail(ret_err, -EINVAL, "%s has no parent to stream from", b->path);
+	return 0;
+}
+
 int do_merge(scm_call *call, const char *path, const char *direction, void *ud)
 {
-	if (!strcmp(direction, "from-parent"))
-		return fail(call, SCM_E_INVALID, "merge --from-parent (stream) is not built yet: the engine cannot "
-			    "detach a child from its parent; use scm-vdisk convert");
-	if (strcmp(direction, "into-parent"))
+	bool stream = !strcmp(direction, "from-parent");
+	if (!stream && strcmp(direction, "into-parent"))
 		return fail(call, SCM_E_BAD_ARGS, "merge: direction \"%s\" is neither into-parent nor from-parent",
 			    direction);
 	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
@@ -402,8 +411,8 @@ int do_merge(scm_call *call, const char *path, const char *direction, void *ud)
 	if (!d)
 		return 0;
 	scm_error *err = NULL;
-	struct bjob *b = bjob_new(d, VJOB_COMMIT, path, NULL, a, &scope, scoped, &err);
-	int r = b ? commit_open(b, d, &err) : -ENOMEM;
+	struct bjob *b = bjob_new(d, stream ? VJOB_STREAM : VJOB_COMMIT, path, NULL, a, &scope, scoped, &err);
+	int r = !b ? -ENOMEM : stream ? stream_check(b, d, &err) : commit_open(b, d, &err);
 	if (r < 0) {
 		if (b)
 			bjob_free(b);
@@ -540,7 +549,7 @@ void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 	}
 	if (j->id >= next_id)
 		next_id = j->id + 1;
-	if (vjob_finished(j->state) || j->kind == VJOB_SNAPSHOT || j->kind == VJOB_STREAM) {
+	if (vjob_finished(j->state) || j->kind == VJOB_SNAPSHOT) {
 		if (j->kind == VJOB_SNAPSHOT && !vjob_finished(j->state) && same_dir(j->disk, j->target)) {
 			const char *tn = strrchr(j->target, '/') + 1;
 			int fd = openat(dfd, tn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -554,8 +563,9 @@ void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 	}
 	json_object *a = json_object_new_object();
 	json_object_object_add(a, "path", json_object_new_string(d->path));
-	if (j->kind == VJOB_COMMIT)
-		json_object_object_add(a, "direction", json_object_new_string("into-parent"));
+	if (j->kind == VJOB_COMMIT || j->kind == VJOB_STREAM)
+		json_object_object_add(a, "direction",
+				       json_object_new_string(j->kind == VJOB_COMMIT ? "into-parent" : "from-parent"));
 	struct bjob *b = bjob_new(d, j->kind, d->path, NULL, a, scope, scope != NULL, &err);
 	json_object_put(a);
 	if (b && j->kind == VJOB_COMMIT && (r = commit_open(b, d, &err)) < 0) {
@@ -569,7 +579,7 @@ void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 		goto out;
 	}
 	b->id = j->id;
-	if (j->kind == VJOB_COMPACT && j->total == b->vsize) /* where it was, on a block boundary */
+	if ((j->kind == VJOB_COMPACT || j->kind == VJOB_STREAM) && j->total == b->vsize) /* where it was, on a block boundary */
 		b->cursor = b->done = j->done / b->block_size * b->block_size;
 	bjob_start(b, j->state == VJOB_PAUSED ? VJOB_PAUSED : VJOB_RUNNING);
 out:

@@ -105,6 +105,47 @@ static uint64_t dirty_next(const struct bjob *b, uint64_t from, uint64_t *count)
 	return first;
 }
 
+/* stream: what block [cursor, +block) reads from the parent, into the
+ * child: a block read wholly from the parent that is all zeros becomes
+ * ZERO; the rest is copied piece by piece. After the last block the child
+ * lets its parent go. */
+static int stream_step(struct bjob *b, vhdx *h)
+{
+	uint64_t off = b->cursor, end = off + b->block_size < b->vsize ? off + b->block_size : b->vsize;
+	uint64_t n;
+	int kind, r = vhdx_extent(h, off, end - off, &n, &kind);
+	if (r < 0)
+		return r;
+	bool whole = kind == VHDX_EXT_PARENT && n == end - off, zero = whole;
+	for (uint64_t o = off; zero && o < end; o += BJOB_CHUNK) {
+		uint64_t k = end - o < BJOB_CHUNK ? end - o : BJOB_CHUNK;
+		if ((r = vhdx_read(h, b->buf, k, o)) < 0)
+			return r;
+		zero = all_zero(b->buf, k);
+	}
+	if (zero) {
+		if ((r = vhdx_zero_blocks(h, end - off, off)) < 0)
+			return r;
+	} else {
+		for (uint64_t o = off; o < end; o += n) {
+			if ((r = vhdx_extent(h, o, end - o < BJOB_CHUNK ? end - o : BJOB_CHUNK, &n, &kind)) < 0)
+				return r;
+			if (kind == VHDX_EXT_PARENT &&
+			    ((r = vhdx_read(h, b->buf, n, o)) < 0 || (r = vhdx_write(h, b->buf, n, o)) < 0))
+				return r;
+		}
+	}
+	b->cursor = end;
+	b->done = end;
+	if (end >= b->vsize) {
+		/* (a restart after the detach finds it done) */
+		if ((vhdx_parent(h) && (r = vhdx_detach_parent(h)) < 0) || (r = vhdx_flush(h)) < 0)
+			return r;
+		b->complete = true;
+	}
+	return 0;
+}
+
 /* The switch-over: the last dirty pieces, then the parent reopened without
  * VHDX_O_KEEP_IDENTITY (the copy kept the child's parent_linkage valid, so
  * a crash meanwhile left a usable child; from now on the parent's first
@@ -247,6 +288,7 @@ void bjob_step_run(struct iopool_job *pj)
 	case VJOB_COMPACT: r = compact_step(b, d->h); break;
 	case VJOB_COMMIT: r = commit_step(b, &d->h); break;
 	case VJOB_SNAPSHOT: r = snapshot_step(b, &d->h); break;
+	case VJOB_STREAM: r = stream_step(b, d->h); break;
 	default: r = -EOPNOTSUPP; break;
 	}
 	if (r < 0)

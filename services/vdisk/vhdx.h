@@ -200,6 +200,14 @@ int vhdx_zero_blocks(vhdx *h, uint64_t len, uint64_t off);
  * are (compact carries a Hyper-V child's entries over to the new file).
  * parent_linkage and one path entry are required. */
 int vhdx_set_locator(vhdx *h, const struct vhdx_locator_entry *kv, size_t n);
+/* Makes a differencing disk that holds every sector itself (no range of
+ * it reads from the parent any more: after a stream) a disk without
+ * parent: HasParent cleared and the parent locator removed from the
+ * metadata (through the log), partially present blocks (all of whose
+ * sectors are here) fully present, the sector bitmaps let go; the parent
+ * handle is closed. -EBUSY, naming the block, when a range still reads
+ * from the parent. */
+int vhdx_detach_parent(vhdx *h);
 /* The payload state (VHDX_PB_*) of the block holding off, or -errno. */
 int vhdx_block_state(vhdx *h, uint64_t off);
 

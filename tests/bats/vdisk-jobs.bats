@@ -123,6 +123,24 @@ base_disk() { # FILE: 32 MiB, 1 MiB blocks, some data and some zeros written
 	qemu-img check "$D/b.vhdx"
 }
 
+@test "jobs: merge --from-parent while a client writes: the child stands alone" {
+	base_disk "$D/sb.vhdx"
+	"$V" create --parent "$D/sb.vhdx" "$D/st.vhdx"
+	head -c 3M /dev/urandom | "$V" write --offset 5M "$D/st.vhdx"
+	writer "$D/st.vhdx" 0
+	"$V" merge --from-parent "$D/st.vhdx"
+	sleep 0.3
+	writer_stop
+	run "$V" info --json "$D/st.vhdx"
+	echo "$output"
+	[[ $output != *differencing* ]]
+	# it reads the same without its parent
+	mv "$D/sb.vhdx" "$D/sb.away"
+	same "$D/st.vhdx"
+	qemu-img check "$D/st.vhdx"
+	[ ! -e "$D/st.vhdx.job" ]
+}
+
 @test "jobs: pause, resume, cancel; jobs lists them; offline fallbacks" {
 	base_disk "$D/p.vhdx"
 	writer "$D/p.vhdx" 0
@@ -275,11 +293,15 @@ kill_round() {
 	local kind=$1 disk=$D/k.vhdx
 	rm -f "$D"/k*.vhdx "$D"/k*.job "$SCMT/stop" "$SCMT/expected.pending"
 	base_disk "$D/k0.vhdx"
-	if [ "$kind" = commit ]; then "$V" create --parent "$D/k0.vhdx" "$disk"; else mv "$D/k0.vhdx" "$disk"; fi
+	case $kind in
+	commit | stream) "$V" create --parent "$D/k0.vhdx" "$disk" ;;
+	*) mv "$D/k0.vhdx" "$disk" ;;
+	esac
 	writer "$disk" 0
 	case $kind in
 	compact) id=$("$V" compact --detach "$disk") ;;
 	commit) id=$("$V" merge --into-parent --detach "$disk") ;;
+	stream) id=$("$V" merge --from-parent --detach "$disk") ;;
 	snapshot) id=$("$V" snapshot --detach "$disk" "$D/k1.vhdx") ;;
 	esac
 	sleep "0.$((RANDOM % 4))"
@@ -323,7 +345,7 @@ PY
 
 @test "jobs: SIGKILL of the provider mid-job: resumed or rolled back, flushed writes kept" {
 	for i in $(seq "${VDISK_JOB_KILL_ROUNDS:-1}"); do
-		for kind in ${VDISK_JOB_KINDS:-compact commit snapshot}; do
+		for kind in ${VDISK_JOB_KINDS:-compact commit stream snapshot}; do
 			echo "round $i $kind"
 			kill_round "$kind"
 		done
