@@ -65,9 +65,19 @@ writer_stop() {
 	grep -q "^wrote [1-9]" "$SCMT/writer.out"
 }
 
+# convert_free DISK RAW: once the provider let the disk go (it closes a
+# disk on a worker after its last user, a job included, is done)
+convert_free() {
+	for _ in $(seq 200); do
+		"$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	"$V" convert -O raw "$1" "$2"
+}
+
 # same DISK: the disk reads as the client's copy (qemu-img too)
 same() {
-	"$V" convert -O raw "$1" "$SCMT/got.raw"
+	convert_free "$1" "$SCMT/got.raw"
 	cmp "$SCMT/expected" "$SCMT/got.raw"
 	qemu-img compare -f raw -F raw "$SCMT/expected" "$SCMT/got.raw" >/dev/null
 	"$V" check "$1"
@@ -275,6 +285,7 @@ JSON
 	"$V" job "$id" resume
 	"$V" job "$id" wait
 	[ ! -e "$D/j.vhdx.job" ]
+	convert_free "$D/j.vhdx" "$SCMT/j0.raw"
 	"$V" check "$D/j.vhdx"
 	# a journal of a newer version, or damaged, is refused and left where
 	# it is; the disk opens as if there were none
@@ -283,7 +294,7 @@ JSON
 	[ -e "$D/j.vhdx.job" ]
 	grep -q "version 2, this provider reads version 1; left alone" "$SCMT"/run/logs/vdisk.log
 	echo garbage >"$D/j.vhdx.job"
-	"$V" convert "$D/j.vhdx" "$SCMT/j.raw"
+	convert_free "$D/j.vhdx" "$SCMT/j.raw"
 }
 
 # kill the provider in the middle of a job of KIND; reopen the disk (the
@@ -328,7 +339,7 @@ kill_round() {
 	if [ "$kind" = commit ] && [[ $out == *'"state":"done"'* ]]; then top=$D/k0.vhdx; fi
 	# every acknowledged write is there; only the one write in flight may
 	# hold either contents
-	"$V" convert -O raw "$top" "$SCMT/got.raw"
+	convert_free "$top" "$SCMT/got.raw"
 	python3 - "$SCMT/expected" "$SCMT/got.raw" "$SCMT/inflight" <<'PY'
 import sys
 a = open(sys.argv[1], 'rb').read(); b = open(sys.argv[2], 'rb').read()
