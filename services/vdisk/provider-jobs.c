@@ -197,6 +197,10 @@ static void step_finish(scm_task *t)
 		b->jstate = VJOB_RUNNING;
 		b->persist = true;
 	}
+	/* a commit past its first pass copies what was written meanwhile
+	 * until the switch-over: "waiting" (the journal says running) */
+	if (b->kind == VJOB_COMMIT && b->phase == 1 && b->state == VJOB_RUNNING)
+		set_state(b, VJOB_WAITING);
 	submit_step(b, STEP_WORK);
 }
 

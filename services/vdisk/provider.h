@@ -1,7 +1,8 @@
 /* provider.h: what the vdisk provider's files share (provider.c: the
  * tables of disks, channels, handles and client accounts, and main;
  * provider-scope.c: grants to directories; provider-open.c: open and
- * create; provider-io.c: disk work on the worker pool). Internal to
+ * create; provider-io.c: disk work on the worker pool; provider-jobs.c
+ * and provider-jobsteps.c: jobs, see provider-jobs.h). Internal to
  * scm-vdisk-provider. */
 #pragma once
 #include <errno.h>
