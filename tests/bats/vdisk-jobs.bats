@@ -1,10 +1,10 @@
 #!/usr/bin/env bats
 # vdisk jobs (issue 13 items 1 and 3): snapshot, commit (merge
-# --into-parent) and compact run inside the provider while a client keeps
+# --into-parent), stream (--from-parent) and compact run inside the provider while a client keeps
 # writing known patterns through its handle; afterwards the disk reads as
 # the client's own copy of what it wrote. Pause, resume, cancel; a provider
 # killed in the middle of a job, then the job resumed or rolled back as its
-# journal says. The kill rounds are few here (VDISK_JOB_KILL_ROUNDS, 3 by
+# journal says. The kill rounds are few here (VDISK_JOB_KILL_ROUNDS, 2 by
 # default; the issue's 50+ rounds: VDISK_JOB_KILL_ROUNDS=50).
 load helpers
 
@@ -355,7 +355,7 @@ PY
 }
 
 @test "jobs: SIGKILL of the provider mid-job: resumed or rolled back, flushed writes kept" {
-	for i in $(seq "${VDISK_JOB_KILL_ROUNDS:-1}"); do
+	for i in $(seq "${VDISK_JOB_KILL_ROUNDS:-2}"); do
 		for kind in ${VDISK_JOB_KINDS:-compact commit stream snapshot}; do
 			echo "round $i $kind"
 			kill_round "$kind"
