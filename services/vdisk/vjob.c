@@ -128,9 +128,13 @@ static int take_u64(const char **p, const char *end, const char *key, uint64_t *
 	int r = take(p, end, key, v, sizeof v, line, ret_err);
 	if (r < 0)
 		return r;
+	/* digits only, no sign, space or leading zero: one spelling per number */
+	bool digits = v[0] != 0;
+	for (const char *c = v; *c; c++)
+		digits = digits && *c >= '0' && *c <= '9';
 	errno = 0;
-	unsigned long long x = strtoull(v, &e, 10);
-	if (!v[0] || *e || errno || v[0] == '-' || v[0] == '+' || (v[0] == '0' && v[1]))
+	unsigned long long x = digits ? strtoull(v, &e, 10) : 0;
+	if (!digits || *e || errno || (v[0] == '0' && v[1]))
 		return scm_fail(ret_err, -EINVAL, "job journal line %u: %s \"%s\" is not a decimal number", line,
 				key, v);
 	*ret = x;
@@ -182,9 +186,12 @@ int vjob_journal_parse(const char *buf, size_t len, struct vjob_journal *ret, sc
 	if ((r = take(&p, end, "end", v, sizeof v, 9, ret_err)) < 0)
 		return r;
 	char *e;
+	bool hex = strlen(v) == 8;
+	for (const char *c = v; *c; c++)
+		hex = hex && ((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'));
 	errno = 0;
-	u = strtoull(v, &e, 16);
-	if (strlen(v) != 8 || *e || errno || u != crc)
+	u = hex ? strtoull(v, &e, 16) : 0;
+	if (!hex || *e || errno || u != crc)
 		return scm_fail(ret_err, -EINVAL, "job journal line 9: checksum \"%s\", the lines above sum to %08" PRIx32,
 				v, crc);
 	if (p != end)
