@@ -250,6 +250,22 @@ static struct disk *disk_of(scm_call *call, const char *method, const char *path
 	return NULL;
 }
 
+/* The directory the journal of the disk at path lives in: beneath the
+ * grant's directory when there is one (no link followed, as for the
+ * disk's own files), else by its path. */
+static int journal_dir(const char *path, const struct vhdx_scope *scope, int *ret_fd, scm_error **ret_err)
+{
+	if (scope)
+		return vhdx_scope_opendir(scope, path, ret_fd, ret_err);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	int fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return scm_fail(ret_err, -errno, "the directory of %s: %m", path);
+	*ret_fd = fd;
+	return 0;
+}
+
 static struct bjob *bjob_new(struct disk *d, enum vjob_kind kind, const char *path, const char *target,
 			     json_object *args, const struct vhdx_scope *scope, bool scoped, scm_error **ret_err)
 {
@@ -267,12 +283,12 @@ static struct bjob *bjob_new(struct disk *d, enum vjob_kind kind, const char *pa
 		snprintf(dir, sizeof dir, "%s", target);
 		b->target_name = strdup(basename(dir));
 	}
-	snprintf(dir, sizeof dir, "%s", path);
-	b->dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = journal_dir(path, scoped ? scope : NULL, &b->dirfd, ret_err);
 	b->args = json_object_get(args);
 	b->buf = malloc(BJOB_CHUNK);
-	if (!b->path || !b->name || (target && (!b->target || !b->target_name)) || !b->buf || b->dirfd < 0) {
-		scm_fail(ret_err, b->dirfd < 0 ? -errno : -ENOMEM, "%s: its directory: %m", path);
+	if (r < 0 || !b->path || !b->name || (target && (!b->target || !b->target_name)) || !b->buf) {
+		if (r >= 0)
+			scm_fail(ret_err, -ENOMEM, "out of memory");
 		bjob_free(b);
 		return NULL;
 	}
@@ -534,14 +550,15 @@ int do_job_wait(scm_call *call, uint64_t id, void *ud)
  * journal is removed; an unreadable one is left alone and reported. */
 void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 {
-	char dir[PATH_MAX], base[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", d->path);
+	char base[PATH_MAX];
 	snprintf(base, sizeof base, "%s", d->path);
-	int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return;
-	struct vjob_journal *j = malloc(sizeof *j);
+	int dfd;
 	scm_error *err = NULL;
+	if (journal_dir(d->path, scope, &dfd, &err) < 0) {
+		scm_error_free(err);
+		return;
+	}
+	struct vjob_journal *j = malloc(sizeof *j);
 	int r = j ? vjob_journal_read(dfd, basename(base), j, &err) : -ENOMEM;
 	if (r == -ENOENT || r == -ENOMEM)
 		goto out;

@@ -97,6 +97,11 @@ struct vhdx_scope {
 	uint64_t bat_max;
 };
 
+/* The directory of path (a file beneath the scope, allowed by it), opened
+ * O_RDONLY beneath the scope as create would reach it: for files kept
+ * beside a disk (the provider's job journals). */
+int vhdx_scope_opendir(const struct vhdx_scope *s, const char *path, int *ret_dirfd, scm_error **ret_err);
+
 /* Without a scope, one file's block table may take this much memory. */
 #define VHDX_BAT_MAX (1024ull << 20)
 
