@@ -164,7 +164,11 @@ base_disk() { # FILE: 32 MiB, 1 MiB blocks, some data and some zeros written
 	grep -q "^state paused" "$D/p.vhdx.job"
 	grep -q "^scm-vdisk-job 1" "$D/p.vhdx.job"
 	"$V" job "$id" resume
-	"$V" job "$id" wait
+	# on a terminal: a progress bar, redrawn in place
+	run script -qec "$V job $id wait" /dev/null
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *$'\r'*"compact  done      [########################] 32.0 MiB/32.0 MiB"* ]]
 	run "$V" job "$id" pause
 	[ "$status" -ne 0 ]
 	[[ $output == *"done already"* ]]
