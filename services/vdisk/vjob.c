@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vhdx.h"
@@ -239,6 +240,17 @@ int vjob_journal_read(int dirfd, const char *disk_name, struct vjob_journal *ret
 	int fd = openat(dirfd, jn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? -ENOENT : scm_fail(ret_err, -errno, "job journal %s: %m", jn);
+	/* the provider's own file only: a journal steers a job the provider
+	 * runs, so one someone else wrote (or may rewrite) is not believed */
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022) || !S_ISREG(st.st_mode)) {
+		int r = -errno;
+		close(fd);
+		return scm_fail(ret_err, r < 0 ? r : -EPERM,
+				"job journal %s: not the provider's own (owned by uid %u, mode %o): not believed", jn,
+				(unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	}
+	errno = 0;
 	ssize_t n = read(fd, buf, sizeof buf);
 	int e = errno;
 	close(fd);

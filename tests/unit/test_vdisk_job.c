@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -82,6 +83,13 @@ static void test_roundtrip(void **state)
 	assert_int_equal(vjob_journal_write(dfd, "a.vhdx", &sample, &e), 0);
 	assert_int_equal(vjob_journal_read(dfd, "a.vhdx", &j, &e), 0);
 	assert_memory_equal(&j, &sample, sizeof j);
+	/* writable by others: not believed */
+	char jp[64];
+	snprintf(jp, sizeof jp, "%s/a.vhdx.job", dir);
+	assert_int_equal(chmod(jp, 0666), 0);
+	_cleanup_(scm_error_freep) scm_error *e3 = NULL;
+	assert_int_equal(vjob_journal_read(dfd, "a.vhdx", &j, &e3), -EPERM);
+	assert_non_null(strstr(e3->message, "not the provider's own"));
 	assert_int_equal(vjob_journal_remove(dfd, "a.vhdx", &e), 0);
 	assert_int_equal(vjob_journal_read(dfd, "a.vhdx", &j, &e), -ENOENT);
 	close(dfd);
