@@ -375,8 +375,9 @@ int do_snapshot(scm_call *call, const char *path, const char *new, void *ud)
 }
 
 /* commit's start, on the loop (as open's reopen for writing does): the
- * queue drained, the chain's locks dropped, the parent opened read-write
- * keeping its identity. */
+ * queue drained, the chain's locks dropped (ours on the parent would stop
+ * our own writer: OFD locks are per open), the parent opened read-write
+ * keeping its identity, the child's locks taken back. */
 static int commit_open(struct bjob *b, struct disk *d, scm_error **ret_err)
 {
 	struct vhdx_info in;
@@ -401,6 +402,13 @@ static int commit_open(struct bjob *b, struct disk *d, scm_error **ret_err)
 	if (r < 0) {
 		vhdx_relock(d->h);
 		return scm_fail(ret_err, r, "opening the parent %s for writing", b->target);
+	}
+	/* the child locked again (the parent is, by the handle just opened):
+	 * nobody else opens either while the job runs */
+	if ((r = vhdx_relock_top(d->h)) < 0) {
+		b->other = vhdx_close(b->other);
+		vhdx_relock(d->h);
+		return scm_fail(ret_err, r, "%s: its lock was taken meanwhile", b->path);
 	}
 	return 0;
 }

@@ -183,6 +183,9 @@ uint64_t vhdx_memory(const vhdx *h);
  * a caller that replaces a handle by a read-write one on the same file. */
 void vhdx_unlock(vhdx *h);
 int vhdx_relock(vhdx *h);
+/* Retakes the top file's locks only (its parents stay unlocked: a commit
+ * holds the parent open for writing through another handle). */
+int vhdx_relock_top(vhdx *h);
 vhdx *vhdx_close(vhdx *h); /* flushes; NULL-safe; returns NULL */
 /* Like close, but reports a failure of the final flush. */
 int vhdx_close_checked(vhdx *h);

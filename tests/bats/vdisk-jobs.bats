@@ -178,6 +178,12 @@ base_disk() { # FILE: 32 MiB, 1 MiB blocks, some data and some zeros written
 	rm -f "$SCMT/stop" "$SCMT/expected.pending"
 	writer "$D/q.vhdx" 0
 	id=$("$V" merge --into-parent --detach "$D/q.vhdx")
+	"$V" job "$id" pause
+	# child and parent stay locked while the commit holds them
+	run "$V" write --offset 0 "$D/q.vhdx" < <(head -c 4096 /dev/zero)
+	[[ $output == *'"write" lock'* ]]
+	run "$V" write --offset 0 "$D/p.vhdx" < <(head -c 4096 /dev/zero)
+	[[ $output == *'"write" lock'* ]]
 	"$V" job "$id" cancel
 	run "$V" job "$id" wait
 	[ "$status" -eq 1 ]
