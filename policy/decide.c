@@ -210,6 +210,19 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 			pcons_done(&old);
 		}
 	}
+	/* A gfx grant carries the container's clipboard rules (scmd adds
+	 * them, scm/policy-hook.c): the proxy decides flows by them for as
+	 * long as the channel lives, so any change cuts it (fail closed). */
+	json_object *gx, *old_clip;
+	if (*keep && cs && json_object_object_get_ex(cs, "gfx", &gx) &&
+	    json_object_object_get_ex(gx, "clipboard", &old_clip)) {
+		json_object *now = clip_rules_json(e);
+		if (!now || !json_object_equal(now, old_clip)) {
+			snprintf(why, whysz, "the clipboard rules for %s changed", service);
+			*keep = false;
+		}
+		json_object_put(now);
+	}
 	if (tmp) {
 		eservice_done(tmp);
 		free(tmp);

@@ -151,6 +151,8 @@ int policy_effective_to_json(const policy_effective *e, struct json_object **ret
 		json_object_array_add(sb, s);
 	}
 	json_object_object_add(o, "sandbox", sb);
+	/* merge order: what a gfx grant carries (docs/policy.md) */
+	json_object_object_add(o, "clipboard", clip_rules_json(e));
 	json_object_object_add(o, "conflicts", json_object_new_int64((int64_t)e->n_conflicts));
 	*ret = o;
 	return 0;
@@ -161,6 +163,9 @@ int policy_explain(const policy_effective *e, const char *service, const char *m
 {
 	json_object *args = NULL;
 	policy_decision d = { 0 };
+	/* "@clipboard FROM TO": a clipboard flow (no service has an '@'). */
+	if (service && strcmp(service, "@clipboard") == 0)
+		return clip_explain(e, method, args_json, ret, ret_err);
 	if (!service || !name_valid(service, SCM_NAME_MAX, NAME_RULE))
 		return scm_fail(ret_err, SCM_E_INVALID, "bad service name \"%.80s\"", service ? service : "");
 	if (method && !name_valid(method, SCM_NAME_MAX, NAME_RULE))
@@ -253,6 +258,10 @@ void policy_explain_print(struct json_object *x, FILE *f)
 {
 	json_object *rule = NULL, *grant = NULL, *args = NULL, *ms = NULL;
 	const char *svc = gs(x, "service"), *m = gs(x, "method");
+	if (svc && strcmp(svc, "@clipboard") == 0) {
+		clip_explain_print(x, f);
+		return;
+	}
 	fprintf(f, "%s%s%s: %s\n", svc ? svc : "?", m ? "." : "", m ? m : "",
 		gs(x, "decision") ? gs(x, "decision") : "?");
 	if (gs(x, "origin"))
@@ -344,6 +353,15 @@ void policy_effective_print(struct json_object *x, FILE *f)
 					json_object *r = json_object_array_get_idx(ov, j);
 					fprintf(f, "      overrode %s from %s\n", gs0(r, "value"), gs0(r, "origin"));
 				}
+		}
+	}
+	if (json_object_object_get_ex(x, "clipboard", &a) && json_object_array_length(a)) {
+		fprintf(f, "clipboard (first match decides):\n");
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *r = json_object_array_get_idx(a, i), *al = NULL;
+			json_object_object_get_ex(r, "allow", &al);
+			fprintf(f, "  %-5s %s -> %s  %s\n", json_object_get_boolean(al) ? "allow" : "deny", gs0(r, "from"),
+				gs0(r, "to"), gs0(r, "origin"));
 		}
 	}
 	if (json_object_object_get_ex(x, "conflicts", &v))

@@ -67,6 +67,16 @@ typedef struct psetting {
 	const policy_profile *profile;
 } psetting;
 
+/* A clipboard rule (policy/clipboard.c): the flow from -> to, patterns
+ * as scm-internal/clipflow.h defines them. */
+typedef struct pclip {
+	char *from, *to;
+	bool allow;
+	char *pointer; /* "/clipboard/2" */
+	size_t index;
+	const policy_profile *profile;
+} pclip;
+
 struct policy_profile {
 	char *name;
 	char *file;
@@ -76,6 +86,8 @@ struct policy_profile {
 	size_t n_rules;
 	psetting *settings; /* sorted by key */
 	size_t n_settings;
+	pclip *clips; /* file order */
+	size_t n_clips;
 	jscan_result pos; /* where values start, for messages */
 };
 
@@ -195,6 +207,15 @@ const eservice *effective_lookup(const policy_effective *e, const char *service)
 int sandbox_merge(policy_effective *e);
 void sandbox_done(policy_effective *e);
 
+/* clipboard.c */
+/* Could some name match both globs (clipboard patterns)? */
+bool clip_overlap(const char *a, const char *b);
+/* The effective clipboard rules, merge order, as a grant carries them. */
+struct json_object *clip_rules_json(const policy_effective *e);
+int clip_explain(const policy_effective *e, const char *from, const char *to, struct json_object **ret,
+		 scm_error **ret_err);
+void clip_explain_print(struct json_object *x, FILE *f);
+
 /* constraint.c */
 bool pcons_equal(const pcons *a, const pcons *b);
 bool prule_same_effect(const prule *a, const prule *b);
@@ -215,7 +236,11 @@ bool pcons_within(const pcons *old_c, const pcons *new_c);
 /* settings.c */
 /* Parses a rule's "settings" into r; on error, *ret_key names the setting
  * at fault (NULL: the object itself) and err says what is wrong. */
-int rsettings_from_json(struct json_object *o, prule *r, const char **ret_key, char *err, size_t errsz);
+/* Parses a rule's "settings" into r (sorted by name). On a bad value
+ * -EINVAL with *ret_key the offending key (or NULL for the object) and
+ * *ret_why a static reason; the caller words the error with its JSON
+ * pointer. -ENOMEM alone. */
+int rsettings_from_json(struct json_object *o, prule *r, const char **ret_key, const char **ret_why);
 void rsettings_done(prule *r);
 /* NULL when s fits svc's interface, else why (static). */
 const char *rsetting_check(const pidl_service *svc, const rsetting *s);

@@ -450,6 +450,31 @@ static void check_settings(linter *l, const policy_effective *e, lint_mode mode)
 	}
 }
 
+/* Two clipboard rules at equal priority with different actions that some
+ * flow matches both: the flow is denied (fail closed), as for services.
+ * Within one profile too: its order does not make the first one win. */
+static void check_clipboard(linter *l, const policy_effective *e, lint_mode mode)
+{
+	for (size_t i = 0; i < e->n_profiles; i++)
+		for (size_t j = i; j < e->n_profiles && e->profiles[j]->priority == e->profiles[i]->priority; j++) {
+			const policy_profile *p = e->profiles[i], *q = e->profiles[j];
+			for (size_t a = 0; a < p->n_clips; a++)
+				for (size_t b = p == q ? a + 1 : 0; b < q->n_clips; b++) {
+					const pclip *x = &p->clips[a], *y = &q->clips[b];
+					if (x->allow == y->allow || !clip_overlap(x->from, y->from) ||
+					    !clip_overlap(x->to, y->to) || pair_seen(l, x, y))
+						continue;
+					add(l, POLICY_LINT_ERROR, p, x->pointer, "conflict",
+					    "clipboard %s %s -> %s conflicts with %s %s -> %s in profile '%s' (%s#%s) at "
+					    "equal priority %d (%s; give one profile a higher priority)",
+					    x->allow ? "allow" : "deny", x->from, x->to, y->allow ? "allow" : "deny",
+					    y->from, y->to, q->name, q->file, y->pointer, p->priority,
+					    mode == LINT_DIRECTORY ? "a container that carries both is denied the flows both match"
+								   : "the flows both match are denied");
+				}
+		}
+}
+
 static void check_merged(linter *l, const policy_store *s, const char *const *names, size_t n,
 			 lint_mode mode)
 {
@@ -462,6 +487,7 @@ static void check_merged(linter *l, const policy_store *s, const char *const *na
 	}
 	check_services(l, e, mode);
 	check_settings(l, e, mode);
+	check_clipboard(l, e, mode);
 	policy_effective_unref(e);
 }
 

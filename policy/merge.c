@@ -414,7 +414,8 @@ int effective_build(const policy_store *store, const char *const *names, size_t 
 	if (!e)
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	e->ref = 1;
-	e->flags = flags;
+	/* nothing to borrow without an IDL set: the empty one made below is ours */
+	e->flags = idl ? flags : flags & ~(unsigned)EB_BORROW_IDL;
 	e->store = (policy_store *)store;
 	__atomic_add_fetch(&e->store->ref, 1, __ATOMIC_SEQ_CST);
 	if (idl && (flags & EB_BORROW_IDL))

@@ -180,6 +180,12 @@ int policy_grant_recheck(const policy_effective *e, const char *service, const c
  * connect decision. args_json may be NULL. */
 int policy_explain(const policy_effective *e, const char *service, const char *method,
 		   const char *args_json, struct json_object **ret, scm_error **ret_err);
+/* service "@clipboard", method FROM, args_json TO (a name, not JSON):
+ * explains the clipboard flow FROM -> TO as this effective profile (one
+ * end of it) decides it. */
+/* The effective clipboard rules in merge order, as scm-internal/clipflow.h's
+ * scm_clip_rules_parse() reads them (what a gfx grant carries). */
+int policy_clipboard_rules(const policy_effective *e, struct json_object **ret, scm_error **ret_err);
 /* Renders policy_explain()'s JSON (also what scmd's policy.explain returns)
  * as text. */
 void policy_explain_print(struct json_object *explain, FILE *f);

@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include <scm-internal/clipflow.h>
 #include <scm/macro.h>
 
 #include "internal.h"
@@ -407,13 +408,61 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 	if (json_object_object_get_ex(o, "args", &a) && (res = parse_args(c, r, a, sub)))
 		return res;
 	if (json_object_object_get_ex(o, "settings", &a)) {
-		char msg[256], at[400];
-		const char *key;
-		if ((res = rsettings_from_json(a, r, &key, msg, sizeof(msg))) == -ENOMEM)
+		char at[400];
+		const char *key, *why;
+		if ((res = rsettings_from_json(a, r, &key, &why)) == -ENOMEM)
 			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 		snprintf(at, sizeof(at), "%s/settings%s%.200s", ptr, key ? "/" : "", key ? key : "");
 		if (res)
-			return perr(c, at, "%s", msg);
+			return perr(c, at, "%s", why);
+	}
+	return 0;
+}
+
+/* "clipboard": [{"from": PATTERN, "to": PATTERN, "action": "allow"|"deny"}]:
+ * which clipboard flows between desktop apps (and "@viewer") the
+ * container takes part in (docs/policy.md, scm-internal/clipflow.h). */
+static int parse_clipboard(pctx *c, json_object *a)
+{
+	static const char *const known[] = { "from", "to", "action", NULL };
+	policy_profile *p = c->p;
+	int r;
+	if (!json_object_is_type(a, json_type_array))
+		return perr(c, "/clipboard", "expected an array of rules, got %s", type_name(a));
+	size_t n = json_object_array_length(a);
+	if (n > SCM_CLIP_RULES_MAX)
+		return perr(c, "/clipboard", "%zu rules, more than %d", n, SCM_CLIP_RULES_MAX);
+	if (!(p->clips = calloc(n ? n : 1, sizeof(pclip))))
+		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(a, i);
+		pclip *cl = &p->clips[p->n_clips++];
+		const char *from, *to, *action;
+		char ptr[64], sub[96];
+		snprintf(ptr, sizeof(ptr), "/clipboard/%zu", i);
+		cl->index = i;
+		cl->profile = p;
+		if (!(cl->pointer = strdup(ptr)))
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
+		if (!json_object_is_type(o, json_type_object))
+			return perr(c, ptr, "expected a rule object, got %s", type_name(o));
+		if ((r = check_keys(c, o, ptr, known)) || (r = get_string(c, o, "from", ptr, true, &from)) ||
+		    (r = get_string(c, o, "to", ptr, true, &to)) ||
+		    (r = get_string(c, o, "action", ptr, true, &action)))
+			return r;
+		const char *pats[2] = { from, to }, *keys[2] = { "from", "to" };
+		for (int k = 0; k < 2; k++) {
+			snprintf(sub, sizeof(sub), "%s/%s", ptr, keys[k]);
+			if (!scm_clip_pattern_valid(pats[k]))
+				return perr(c, sub, "bad endpoint name or glob \"%.80s\" (letters, digits, _ - . * ?, "
+					    "or \"@viewer\")", pats[k]);
+		}
+		snprintf(sub, sizeof(sub), "%s/action", ptr);
+		if (strcmp(action, "allow") && strcmp(action, "deny"))
+			return perr(c, sub, "expected \"allow\" or \"deny\", got \"%.80s\"", action);
+		cl->allow = strcmp(action, "allow") == 0;
+		if (!(cl->from = strdup(from)) || !(cl->to = strdup(to)))
+			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -421,7 +470,7 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 static int parse_root(pctx *c, json_object *root)
 {
 	static const char *const known[] = { "name", "priority", "description", "services", "sandbox",
-					     NULL };
+					     "clipboard", NULL };
 	policy_profile *p = c->p;
 	const char *name, *desc;
 	json_object *v;
@@ -468,6 +517,8 @@ static int parse_root(pctx *c, json_object *root)
 		}
 	}
 	if (json_object_object_get_ex(root, "sandbox", &v) && (r = parse_sandbox(c, v)))
+		return r;
+	if (json_object_object_get_ex(root, "clipboard", &v) && (r = parse_clipboard(c, v)))
 		return r;
 	return 0;
 }
@@ -579,6 +630,12 @@ policy_profile *policy_profile_free(policy_profile *p)
 		free(p->settings[i].pointer);
 	}
 	free(p->settings);
+	for (size_t i = 0; i < p->n_clips; i++) {
+		free(p->clips[i].from);
+		free(p->clips[i].to);
+		free(p->clips[i].pointer);
+	}
+	free(p->clips);
 	jscan_result_clear(&p->pos);
 	free(p->name);
 	free(p->file);

@@ -20,27 +20,29 @@
 #include "internal.h"
 
 #define SETTINGS_MAX 32
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 static int rsetting_cmp(const void *a, const void *b)
 {
 	return strcmp(((const rsetting *)a)->name, ((const rsetting *)b)->name);
 }
 
-int rsettings_from_json(json_object *o, prule *r, const char **ret_key, char *err, size_t errsz)
+int rsettings_from_json(json_object *o, prule *r, const char **ret_key, const char **ret_why)
 {
 	*ret_key = NULL;
+	*ret_why = NULL;
 	if (!json_object_is_type(o, json_type_object)) {
-		snprintf(err, errsz, "expected an object {\"NAME\": value} of settings the service's "
-				     "interface declares");
+		*ret_why = "expected an object {\"NAME\": value} of settings the service's interface declares";
 		return -EINVAL;
 	}
 	if (!r->allow) {
-		snprintf(err, errsz, "a deny rule cannot carry settings (they configure a grant)");
+		*ret_why = "a deny rule cannot carry settings (they configure a grant)";
 		return -EINVAL;
 	}
 	size_t n = (size_t)json_object_object_length(o);
 	if (n > SETTINGS_MAX) {
-		snprintf(err, errsz, "more than %d settings", SETTINGS_MAX);
+		*ret_why = "more than " STRINGIFY(SETTINGS_MAX) " settings";
 		return -EINVAL;
 	}
 	if (!(r->settings = calloc(n ? n : 1, sizeof(rsetting))))
@@ -50,12 +52,12 @@ int rsettings_from_json(json_object *o, prule *r, const char **ret_key, char *er
 		rsetting *s = &r->settings[r->n_settings];
 		*ret_key = k;
 		if (!name_valid(k, SCM_NAME_MAX, NAME_RULE)) {
-			snprintf(err, errsz, "bad setting name \"%.80s\"", k);
+			*ret_why = "bad setting name: a-z 0-9 _ . - (it names a key of the service's settings)";
 			return -EINVAL;
 		}
 		int res = pval_parse(v, &s->value);
 		if (res < 0) {
-			snprintf(err, errsz, "expected a bool, number or string (integers from -2^63 to 2^63-1)");
+			*ret_why = "expected a bool, number or string (integers from -2^63 to 2^63-1)";
 			return res == -ENOMEM ? res : -EINVAL;
 		}
 		r->n_settings++;

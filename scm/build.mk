@@ -10,7 +10,8 @@ SCMD_MAIN   := scm/scmd/scmd.c
 SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c evbatch.c log.c quota.c conn.c endpoint.c \
                manifest.c registry.c broker.c pending.c channel.c control.c \
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
-               container-hook.c container-leftovers.c container-control.c container-identity.c)
+               container-hook.c container-launch.c container-output.c container-view.c \
+               container-leftovers.c container-control.c container-identity.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c)
 SCMD   := $(B)/bin/scmd
@@ -23,7 +24,8 @@ SCMD_LDLIBS := $(JSONC_LIBS) $(CONTAINERS_LIBS) $(SYSTEMD_LIBS)
 $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFLAGS)
 
 $(B)/scm/scmd/policy-hook.o $(B)/scm/scmd/control.o $(B)/scm/scmd/endpoint.o: PART_CFLAGS += -Ipolicy
-$(B)/scm/scmd/container-hook.o $(B)/scm/scmd/container-control.o $(B)/scm/scmd/container-identity.o: PART_CFLAGS += -Ipolicy -Icontainers
+$(addprefix $(B)/scm/scmd/,container-hook.o container-launch.o container-output.o container-view.o \
+  container-leftovers.o container-control.o container-identity.o): PART_CFLAGS += -Ipolicy -Icontainers
 $(SCMD_LIB): $(SCMD_LOGIC:%.c=$(B)/%.o)
 	@mkdir -p $(dir $@)
 	$(Q_AR)rm -f $@ && $(AR) rcs $@ $^

@@ -1,7 +1,8 @@
 # stubs/: libscm (wire protocol, client stubs, provider skeleton, IDL) and
 # the stub generator scm-idlc.
 LIBSCM_SRCS := stubs/error.c stubs/wire.c stubs/outq.c stubs/client.c stubs/provider.c \
-               stubs/grant.c stubs/idl.c stubs/stub-rt.c
+               stubs/grant.c stubs/idl.c stubs/stub-rt.c \
+               stubs/clipflow.c
 LIBSCM_OBJS := $(LIBSCM_SRCS:%.c=$(B)/%.o)
 LIBSCM      := $(B)/lib/libscm.a
 LIBSCM_SO   := $(B)/lib/libscm.so.1
@@ -61,4 +62,6 @@ $(B)/tests/fuzz/fuzz_wire: $(B)/tests/fuzz/fuzz_wire.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
 $(B)/tests/fuzz/fuzz_idl: $(B)/tests/fuzz/fuzz_idl.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
-FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_wire $(B)/tests/fuzz/fuzz_idl
+$(B)/tests/fuzz/fuzz_clipflow: $(B)/tests/fuzz/fuzz_clipflow.o $(LIBSCM)
+	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_wire $(B)/tests/fuzz/fuzz_idl $(B)/tests/fuzz/fuzz_clipflow

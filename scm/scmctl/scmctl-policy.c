@@ -47,6 +47,8 @@ static void usage(FILE *f)
 	      "  explain --profiles A,B SERVICE [METHOD [ARGS]]  why allowed or denied\n"
 	      "  explain CONTAINER SERVICE [METHOD [ARGS]]     ... for a running container (scmd)\n"
 	      "  check --profiles A,B SERVICE METHOD [ARGS]    what-if: exit 0 allow, 1 deny\n"
+	      "  explain|check ... @clipboard FROM TO          a clipboard flow (FROM, TO: endpoint\n"
+	      "                                                names or @viewer), as these profiles decide it\n"
 	      "  graph [--config DIR] [--svg FILE]             who may call what (Graphviz DOT)\n"
 	      "  suggest AUDIT-LOG [--json]                    rules that would allow logged denials\n"
 	      "  reload                                        make scmd reload its profiles\n"

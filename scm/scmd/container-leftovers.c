@@ -3,7 +3,10 @@
  * their processes (found by state file and by cgroup), cgroups, state
  * files and logs. scmd kills and removes them at start, logging each, so
  * nothing runs untracked and no cgroup name is reused by accident. Also
- * the removal of this scmd's own cgroup parent at exit. */
+ * the removal of this scmd's own cgroup parent at exit, and the state file
+ * each running container has (RUNTIME/containers/NAME.state: PID 1 and its
+ * start time), written at launch and removed at exit, which is how the
+ * next scmd finds them (moved here from container-hook.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "container-hook.h"
 #include "scmd.h"
 
 /* Where a cgroup tree may be: v2 (pure or hybrid) and the v1 controllers
@@ -179,3 +183,47 @@ void scmd_ctr_cleanup_leftovers(struct scmd *d, const char *dir)
 		}
 }
 
+/* The record the next scmd reads if this one dies without cleaning up:
+ * PID 1 and its start time (so a reused pid is never killed). */
+unsigned long long proc_starttime(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* comm may hold spaces */
+	unsigned long long st = 0;
+	/* fields after comm: state(3) ... starttime(22) */
+	for (int field = 3; p && field <= 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (p && field == 22)
+			st = strtoull(p + 1, NULL, 10);
+	}
+	return st;
+}
+
+void ctr_state_write(struct scmd *d, struct scmd_ctr *t)
+{
+	if (asprintf(&t->state_path, "%s/containers/%s.state", d->runtime_dir, t->name) < 0) {
+		t->state_path = NULL;
+		return;
+	}
+	FILE *f = fopen(t->state_path, "we");
+	if (!f)
+		return;
+	fprintf(f, "pid=%d\nstarttime=%llu\ninstance=%s\n", (int)container_pid(t->c),
+		proc_starttime(container_pid(t->c)), d->instance);
+	fclose(f);
+}
+
+void ctr_state_remove(struct scmd_ctr *t)
+{
+	if (t->state_path)
+		unlink(t->state_path);
+}

@@ -199,6 +199,30 @@ int scmd_policy_effective(struct scmd *d, char **profiles, policy_effective **re
 	return policy_effective_build(d->policy, (const char *const *)profiles, n, idl, ret, ret_err);
 }
 
+/* The clipboard rules of the caller's effective profile go to the
+ * graphics proxy in the grant, as constraints {"gfx": {"clipboard":
+ * [RULE, ...]}} (no method is called "gfx", so the skeleton's argument
+ * checks never look at it; a rule list is no scalar grant setting)
+ * (scm-internal/clipflow.h): the proxy decides each copy between two of its apps
+ * with both apps' rules, which only scmd can vouch for. Always present on
+ * a gfx grant (an empty list: no flow), so the proxy never mistakes a
+ * grant without them for one from an older scmd that allowed anything. */
+static void add_gfx_clipboard(const struct policy_effective *eff, struct service *s, json_object *grant)
+{
+	json_object *cons, *g, *rules = NULL;
+	if (!grant || strcmp(s->iface_name, "gfx") != 0 || policy_clipboard_rules(eff, &rules, NULL) != 0)
+		return;
+	if (!json_object_object_get_ex(grant, "constraints", &cons) || !json_object_is_type(cons, json_type_object)) {
+		cons = json_object_new_object();
+		json_object_object_add(grant, "constraints", cons);
+	}
+	if (!json_object_object_get_ex(cons, "gfx", &g) || !json_object_is_type(g, json_type_object)) {
+		g = json_object_new_object();
+		json_object_object_add(cons, "gfx", g);
+	}
+	json_object_object_add(g, "clipboard", rules);
+}
+
 void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec)
 {
 	if (ep->eff) {
@@ -209,6 +233,7 @@ void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, 
 		snprintf(dec->origin, sizeof(dec->origin), "%s", pd.origin ? pd.origin : "default deny");
 		if (dec->allowed) {
 			dec->grant = pd.grant_json ? json_tokener_parse(pd.grant_json) : NULL;
+			add_gfx_clipboard(ep->eff, s, dec->grant);
 			if (!dec->grant) {
 				dec->allowed = false;
 				dec->code = SCM_E_INTERNAL;

@@ -194,7 +194,7 @@ struct scmd {
 	/* Root: the subordinate ids every container is mapped onto
 	 * (container-identity.c); zero counts when rootless. */
 	uint32_t subuid_start, subuid_count, subgid_start, subgid_count;
-	/* containers (container-hook.c) */
+	/* containers (container-hook.c and the container-*.c beside it) */
 	char instance[48];   /* scmd-PID-RANDOM: this scmd's cgroups are scm/INSTANCE */
 	char *cgroup_parent; /* "scm/" INSTANCE */
 	int lock_fd;         /* flock on RUNTIME/containers/lock while we live */
@@ -203,7 +203,9 @@ struct scmd {
 	unsigned launch_timeout_ms, exec_timeout_ms;
 };
 
-/* container-hook.c */
+/* container-hook.c (the life cycle, control ops, startup and shutdown),
+ * container-launch.c (scmd_ctr_start), container-output.c (the log),
+ * container-view.c (the JSON) */
 struct container_req {
 	const char *name;    /* NULL: generated */
 	const char *bundle;  /* an OCI bundle, or */
@@ -251,7 +253,7 @@ void scmd_ctr_stop_all(struct scmd *d);
 void cgroup_parent_remove(struct scmd *d);
 /* container-leftovers.c: kill and remove what a dead scmd left in dir. */
 void scmd_ctr_cleanup_leftovers(struct scmd *d, const char *dir);
-/* container-hook.c: field 22 of /proc/PID/stat (0 when unreadable). */
+/* container-leftovers.c: field 22 of /proc/PID/stat (0 when unreadable). */
 unsigned long long proc_starttime(pid_t pid);
 void scmd_ctr_conn_closed(struct scmd *d, struct conn *c);
 /* Forget c everywhere containers wait on it (container and exec waiters). */

@@ -26,7 +26,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "agent-clipboard.h"
 #include "scm/gfx-client.h"
+#include "agent-windows.h"
 #include "scm/macro.h"
 #include "xwd.h"
 
@@ -41,8 +43,20 @@ static int die(const char *what, int r, scm_error *err)
 	return 1;
 }
 
-static void inject(Display *dpy, const gfx_input_event *ev, uint8_t *buttons, uint32_t w, uint32_t h)
+static scm_error *clip_warn(const char *what, scm_error *err)
 {
+	fprintf(stderr, "scm-desktop-agent: %s: ", what);
+	scm_error_print(err, stderr);
+	return scm_error_free(err);
+}
+
+static void inject(Display *dpy, aw_state *aw, const gfx_input_event *ev, uint8_t *buttons, uint32_t w,
+		   uint32_t h)
+{
+	if (ev->type == GFX_INPUT_FOCUS || ev->type == GFX_INPUT_CLOSE) {
+		(ev->type == GFX_INPUT_FOCUS ? aw_focus : aw_close)(aw, ev->window);
+		return;
+	}
 	if (ev->type == GFX_INPUT_KEY) {
 		KeyCode kc = XKeysymToKeycode(dpy, (KeySym)ev->keysym);
 		if (kc)
@@ -59,6 +73,27 @@ static void inject(Display *dpy, const gfx_input_event *ev, uint8_t *buttons, ui
 			XTestFakeButtonEvent(dpy, b + 1, (ev->buttons & bit) ? True : False, CurrentTime);
 	}
 	*buttons = ev->buttons;
+}
+
+/* Every X event Xlib has: the window tracker and the clipboard each take
+ * what is theirs (a finished copy goes to the proxy at once). */
+static void drain_x(Display *dpy, aw_state *aw, agent_clip *clip, scm_channel *ch)
+{
+	while (XPending(dpy)) {
+		XEvent xe;
+		char *text;
+		size_t len;
+		XNextEvent(dpy, &xe);
+		aw_event(aw, &xe);
+		if (agent_clip_event(clip, &xe, &text, &len) == 1) {
+			scm_error *serr = NULL;
+			/* A refusal (too big, or the user copied again) ends
+			 * this copy only. */
+			if (agent_clip_put(ch, text, len, &serr))
+				clip_warn("clipboard_put", serr);
+			free(text);
+		}
+	}
 }
 
 static struct json_object *damage_json(const gfx_rect *r, size_t n)
@@ -116,6 +151,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scm-desktop-agent: cannot open display %s with XTest\n", display);
 		return 1;
 	}
+	agent_clip *clip = agent_clip_new(dpy);
+	if (!clip)
+		return die("out of memory", -ENOMEM, NULL);
 	uint32_t w = xv.info.width, h = xv.info.height;
 	scm_channel *ch = NULL;
 	scm_error *serr = NULL;
@@ -134,7 +172,8 @@ int main(int argc, char **argv)
 	if ((r = gfx_surface_map(sfd, w, h, &surf)))
 		return die("mapping the surface", r, NULL);
 	uint32_t *shadow = calloc((size_t)w * h, 4);
-	if (!shadow)
+	aw_state *aw = NULL;
+	if (!shadow || aw_new(dpy, w, h, &aw) < 0)
 		return die("out of memory", -ENOMEM, NULL);
 	printf("agent %s %ux%u at %lld,%lld border %s\n", display, w, h, (long long)x, (long long)y, border);
 	fflush(stdout);
@@ -163,6 +202,20 @@ int main(int argc, char **argv)
 			case 0: {
 				uint64_t ticks;
 				(void)!read(tfd, &ticks, sizeof(ticks));
+				/* The app's windows first, so new ones come with their pixels.
+				 * Events Xlib read during earlier round trips wait in its
+				 * queue, where epoll does not see them: take them here. */
+				drain_x(dpy, aw, clip, ch);
+				struct json_object *wl = aw_changed(aw);
+				uint64_t shown;
+				if (wl && (r = scm_gfx_set_windows(ch, wl, &shown, &serr)) != 0) {
+					if (r < 0)
+						return die("set_windows", r, serr);
+					fprintf(stderr, "scm-desktop-agent: set_windows: ");
+					scm_error_print(serr, stderr);
+					serr = scm_error_free(serr);
+				}
+				json_object_put(wl);
 				gfx_rect rects[MAX_RECTS];
 				size_t k = xwd_diff(xv.map + xv.info.pixel_offset, xv.info.bytes_per_line, w, h, shadow,
 						    surf->pixels, rects, MAX_RECTS);
@@ -185,8 +238,14 @@ int main(int argc, char **argv)
 					return die("poll_input", r, serr);
 				scm_error *ierr = NULL;
 				if (gfx_input_from_json(events, in, 64, &k, &ierr) == 0) {
-					for (size_t j = 0; j < k; j++)
-						inject(dpy, &in[j], &buttons, w, h);
+					for (size_t j = 0; j < k; j++) {
+						if (in[j].type != GFX_INPUT_CLIPBOARD)
+							inject(dpy, aw, &in[j], &buttons, w, h);
+						else if (in[j].op == GFX_CLIP_OP_COPY)
+							agent_clip_copy(clip);
+						else if ((r = agent_clip_paste(clip, ch, &serr)))
+							serr = clip_warn("clipboard_get", serr);
+					}
 					XFlush(dpy);
 				} else {
 					fputs("scm-desktop-agent: input from the proxy: ", stderr);
@@ -203,13 +262,14 @@ int main(int argc, char **argv)
 					return die("the gfx channel ended", r, serr);
 				break;
 			case 3:
-				/* Xlib's I/O error handler ends us when Xvfb goes. */
-				while (XPending(dpy)) {
-					XEvent xe;
-					XNextEvent(dpy, &xe);
-				}
-				break;
+				break; /* drained below */
 			}
 		}
+		/* X events, read now whatever woke us: Xlib may already have
+		 * queued them while doing something else (a round trip such as
+		 * XGetSelectionOwner reads what the server sent meanwhile), and
+		 * then the socket would not wake us for them again. Xlib's I/O
+		 * error handler ends us when Xvfb goes. */
+		drain_x(dpy, aw, clip, ch);
 	}
 }

@@ -14,9 +14,10 @@ $(DESKTOP_LIB): $(B)/services/desktop/xwd.o $(B)/services/desktop/spec.o
 # (services/gfx/build.mk links every gfx unit test with this library.)
 
 DESKTOP_AGENT := $(B)/libexec/scm-desktop-agent
-$(B)/services/desktop/agent.o: $(B)/gen/scm/gfx-client.h
+$(B)/services/desktop/agent.o $(B)/services/desktop/agent-windows.o: $(B)/gen/scm/gfx-client.h
 # This fragment is read before services/gfx/build.mk, so name its library.
-$(DESKTOP_AGENT): $(B)/services/desktop/agent.o $(B)/gen/scm/gfx-client.o $(DESKTOP_LIB) \
+$(B)/services/desktop/agent-clipboard.o: $(B)/gen/scm/gfx-client.h
+$(DESKTOP_AGENT): $(B)/services/desktop/agent.o $(B)/services/desktop/agent-clipboard.o $(B)/services/desktop/agent-windows.o $(B)/gen/scm/gfx-client.o $(DESKTOP_LIB) \
 		$(B)/lib/libscmgfx.a $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(shell pkg-config --libs libpng 2>/dev/null) $(DESKTOP_X_LIBS)

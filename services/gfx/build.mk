@@ -1,7 +1,8 @@
 # services/gfx: libscmgfx (the graphics proxy core), its test helpers and
 # the proxy provider.
 GFX_LIB_SRCS := $(addprefix services/gfx/,region.c surface.c compose.c timebank.c present.c \
-		snapshot.c wsreq.c rfb_server.c server.c)
+		snapshot.c wsreq.c rfb_server.c server.c font.c decor.c wm.c winjson.c \
+		rfb_clip.c clipboard.c clipfd.c)
 GFX_LIB := $(B)/lib/libscmgfx.a
 GFX_PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 GFX_PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null)
@@ -25,7 +26,10 @@ GFX_UNIT := $(patsubst tests/unit/gfx/%.c,$(B)/tests/unit/%,$(wildcard tests/uni
 UNIT_TESTS += $(GFX_UNIT)
 $(GFX_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/gfx/%.o $(GFX_LIB) $(DESKTOP_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $< $(DESKTOP_LIB) $(UTIL_LIB) $(GFX_LIBS) $(CMOCKA_LIBS)
+	$(LINK) -o $@ $< $(DESKTOP_LIB) $(UTIL_LIB) $(GFX_LIBS) $(GFX_UNIT_SCM) $(CMOCKA_LIBS)
+# The desktop clipboard's test needs libscm's flow rules (scm-internal/clipflow.h).
+$(B)/tests/unit/test_gfx_clipboard: GFX_UNIT_SCM = $(B)/lib/libscm.a
+$(B)/tests/unit/test_gfx_clipboard: $(B)/lib/libscm.a
 
 # `make B=... gfx` builds only this part (handy while other parts are in flux).
 .PHONY: gfx
@@ -42,7 +46,7 @@ LIBEXEC += $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck
 gfx: $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck $(B)/tests/unit-tests.list
 
 # libFuzzer targets (make fuzz builds them with clang).
-GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present
+GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present $(B)/tests/fuzz/fuzz_gfx_windows
 FUZZ_TARGETS += $(GFX_FUZZ)
 $(GFX_FUZZ): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)

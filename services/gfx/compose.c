@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gfx.h"
+#include "wm.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -78,14 +79,24 @@ gfx_overlay *gfx_comp_find(gfx_compositor *c, uint32_t id)
 
 static gfx_rect content(const gfx_overlay *o)
 {
-	return (gfx_rect){ o->x, o->y, (int32_t)o->surface->width, (int32_t)o->surface->height };
+	return (gfx_rect){ o->x, o->y, o->src.w, o->src.h };
+}
+
+static int32_t title_h(const gfx_compositor *c, const gfx_overlay *o)
+{
+	return o->titled ? (int32_t)c->title_px : 0;
 }
 
 gfx_rect gfx_overlay_frame(const gfx_compositor *c, const gfx_overlay *o)
 {
-	int32_t b = (int32_t)c->border_px;
-	return (gfx_rect){ o->x - b, o->y - b, (int32_t)o->surface->width + 2 * b,
-			   (int32_t)o->surface->height + 2 * b };
+	int32_t b = (int32_t)c->border_px, t = title_h(c, o);
+	return (gfx_rect){ o->x - b, o->y - b - t, o->src.w + 2 * b, o->src.h + 2 * b + t };
+}
+
+gfx_rect gfx_comp_taskbar(const gfx_compositor *c)
+{
+	uint32_t h = c->taskbar_px < c->height ? c->taskbar_px : 0;
+	return (gfx_rect){ 0, (int32_t)(c->height - h), h ? (int32_t)c->width : 0, (int32_t)h };
 }
 
 static void damage_frame(gfx_compositor *c, const gfx_overlay *o)
@@ -107,13 +118,14 @@ int gfx_comp_add(gfx_compositor *c, gfx_surface *s, int32_t x, int32_t y, uint32
 {
 	if (!s || !position_ok(x, y) || (blend & ~(GFX_BLEND_ALPHA | GFX_BLEND_KEY)))
 		return GFX_E_INVALID;
-	if (c->n_ov >= GFX_CLIENTS_MAX)
+	if (c->n_ov >= GFX_OVERLAYS_MAX)
 		return GFX_E_LIMIT;
 	gfx_overlay *o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
 	*o = (gfx_overlay){ .id = c->next_id++, .surface = s, .x = x, .y = y, .blend = blend,
-			    .key = key & 0xFFFFFFu, .border = border_rgb & 0xFFFFFFu };
+			    .key = key & 0xFFFFFFu, .border = border_rgb & 0xFFFFFFu,
+			    .src = { 0, 0, (int32_t)s->width, (int32_t)s->height } };
 	c->ov[c->n_ov++] = o;
 	damage_frame(c, o);
 	if (ret_id)
@@ -160,19 +172,50 @@ int gfx_comp_raise(gfx_compositor *c, uint32_t id)
 	return 0;
 }
 
+int gfx_comp_set_src(gfx_compositor *c, uint32_t id, const gfx_rect *src)
+{
+	gfx_overlay *o = gfx_comp_find(c, id);
+	gfx_rect surf, r;
+	if (!o)
+		return GFX_E_NO_CLIENT;
+	surf = (gfx_rect){ 0, 0, (int32_t)o->surface->width, (int32_t)o->surface->height };
+	if (!gfx_rect_intersect(src, &surf, &r))
+		return GFX_E_INVALID;
+	damage_frame(c, o);
+	o->src = r;
+	damage_frame(c, o);
+	return 0;
+}
+
+int gfx_comp_set_hidden(gfx_compositor *c, uint32_t id, bool hidden)
+{
+	gfx_overlay *o = gfx_comp_find(c, id);
+	if (!o)
+		return GFX_E_NO_CLIENT;
+	o->hidden = hidden;
+	damage_frame(c, o);
+	return 0;
+}
+
+void gfx_comp_damage_frame(gfx_compositor *c, uint32_t id)
+{
+	gfx_overlay *o = gfx_comp_find(c, id);
+	if (o)
+		damage_frame(c, o);
+}
+
 int gfx_comp_damage_surface(gfx_compositor *c, uint32_t id, const gfx_rect *rects, size_t n)
 {
 	gfx_overlay *o = gfx_comp_find(c, id);
 	if (!o)
 		return GFX_E_NO_CLIENT;
-	gfx_rect surf = { 0, 0, (int32_t)o->surface->width, (int32_t)o->surface->height };
 	gfx_rect d = desktop(c);
 	for (size_t i = 0; i < n; i++) {
 		gfx_rect r;
-		if (!gfx_rect_intersect(&rects[i], &surf, &r))
+		if (o->hidden || !gfx_rect_intersect(&rects[i], &o->src, &r))
 			continue;
-		r.x += o->x;
-		r.y += o->y;
+		r.x += o->x - o->src.x;
+		r.y += o->y - o->src.y;
 		gfx_region_add(&c->damage, &r, &d);
 	}
 	return 0;
@@ -260,7 +303,7 @@ static void draw_content(gfx_compositor *c, const gfx_overlay *o, const gfx_rect
 	const gfx_surface *s = o->surface;
 	for (int32_t y = r.y; y < r.y + r.h; y++) {
 		uint32_t *d = c->fb + (size_t)y * c->width + r.x;
-		const uint32_t *sp = s->pixels + (size_t)(y - o->y) * s->width + (r.x - o->x);
+		const uint32_t *sp = s->pixels + (size_t)(y - o->y + o->src.y) * s->width + (r.x - o->x + o->src.x);
 		if (o->blend == 0) {
 			/* The common case: a straight copy the compiler vectorises. */
 			for (int32_t x = 0; x < r.w; x++)
@@ -282,16 +325,19 @@ static void draw_border(gfx_compositor *c, const gfx_overlay *o, const gfx_rect 
 	int32_t b = (int32_t)c->border_px;
 	gfx_rect f = gfx_overlay_frame(c, o);
 	gfx_rect strips[4] = {
-		{ f.x, f.y, f.w, b },                      /* top */
-		{ f.x, o->y + (int32_t)o->surface->height, f.w, b }, /* bottom */
-		{ f.x, o->y, b, (int32_t)o->surface->height },        /* left */
-		{ o->x + (int32_t)o->surface->width, o->y, b, (int32_t)o->surface->height },
+		{ f.x, o->y - b, f.w, b },                 /* top */
+		{ f.x, o->y + o->src.h, f.w, b },          /* bottom */
+		{ f.x, o->y, b, o->src.h },                /* left */
+		{ o->x + o->src.w, o->y, b, o->src.h },
 	};
 	for (int i = 0; i < 4; i++) {
 		gfx_rect r;
 		if (gfx_rect_intersect(&strips[i], clip, &r))
 			fill(c, &r, o->border | OPAQUE);
 	}
+	/* The title bar lies above the top border, outside the surface too. */
+	if (title_h(c, o))
+		gfx_wm_draw_title(c, o, clip);
 }
 
 /* The usual damage is part of one client's content with nothing on top:
@@ -300,10 +346,13 @@ static void draw_border(gfx_compositor *c, const gfx_overlay *o, const gfx_rect 
  * Draws it and returns true in that case. */
 static bool covered_by_opaque(gfx_compositor *c, const gfx_rect *clip)
 {
+	gfx_rect tb = gfx_comp_taskbar(c), r;
+	if (gfx_rect_intersect(&tb, clip, &r))
+		return false;
 	for (uint32_t k = c->n_ov; k-- > 0;) {
 		const gfx_overlay *o = c->ov[k];
-		gfx_rect f = gfx_overlay_frame(c, o), ct = content(o), r;
-		if (!gfx_rect_intersect(&f, clip, &r))
+		gfx_rect f = gfx_overlay_frame(c, o), ct = content(o);
+		if (o->hidden || !gfx_rect_intersect(&f, clip, &r))
 			continue;
 		/* The topmost overlay touching the clip decides. */
 		if (o->blend != 0 || !gfx_rect_intersect(&ct, clip, &r) || r.w != clip->w || r.h != clip->h)
@@ -314,21 +363,41 @@ static bool covered_by_opaque(gfx_compositor *c, const gfx_rect *clip)
 	return false;
 }
 
+static void render_rect(gfx_compositor *c, const gfx_rect *clip)
+{
+	if (covered_by_opaque(c, clip))
+		return;
+	fill(c, clip, c->background);
+	for (uint32_t k = 0; k < c->n_ov; k++) {
+		if (c->ov[k]->hidden)
+			continue;
+		draw_content(c, c->ov[k], clip);
+		draw_border(c, c->ov[k], clip);
+	}
+	/* Last: no window covers the taskbar. */
+	if (c->taskbar_px)
+		gfx_wm_draw_taskbar(c, clip);
+}
+
 void gfx_comp_render(gfx_compositor *c, gfx_region *ret_out)
 {
 	if (ret_out)
 		gfx_region_clear(ret_out);
 	if (gfx_region_empty(&c->damage))
 		return;
+	gfx_rect tb = gfx_comp_taskbar(c);
 	for (uint32_t i = 0; i < c->damage.n; i++) {
-		const gfx_rect *clip = &c->damage.r[i];
-		if (covered_by_opaque(c, clip))
-			continue;
-		fill(c, clip, c->background);
-		for (uint32_t k = 0; k < c->n_ov; k++) {
-			draw_content(c, c->ov[k], clip);
-			draw_border(c, c->ov[k], clip);
+		gfx_rect clip = c->damage.r[i], bar;
+		/* The part above the taskbar apart from the part in it, so that
+		 * damage inside a window reaching down to the taskbar is still
+		 * the straight copy of covered_by_opaque(). */
+		if (tb.h && gfx_rect_intersect(&clip, &tb, &bar)) {
+			render_rect(c, &bar);
+			clip.h = tb.y - clip.y;
+			if (clip.h <= 0)
+				continue;
 		}
+		render_rect(c, &clip);
 	}
 	if (ret_out)
 		*ret_out = c->damage;
@@ -339,18 +408,21 @@ void gfx_comp_render(gfx_compositor *c, gfx_region *ret_out)
 bool gfx_comp_hit(const gfx_compositor *c, int32_t x, int32_t y, uint32_t *ret_id,
 		  int32_t *ret_lx, int32_t *ret_ly)
 {
+	gfx_rect tb = gfx_comp_taskbar(c), pt0 = { x, y, 1, 1 }, r0;
+	if (gfx_rect_intersect(&tb, &pt0, &r0))
+		return false;
 	for (uint32_t k = c->n_ov; k-- > 0;) {
 		const gfx_overlay *o = c->ov[k];
 		gfx_rect f = gfx_overlay_frame(c, o), ct = content(o);
 		gfx_rect pt = { x, y, 1, 1 }, r;
-		if (!gfx_rect_intersect(&f, &pt, &r))
+		if (o->hidden || !gfx_rect_intersect(&f, &pt, &r))
 			continue;
 		/* The topmost frame under the point owns it, even its border. */
 		if (!gfx_rect_intersect(&ct, &pt, &r))
 			return false;
 		*ret_id = o->id;
-		*ret_lx = x - o->x;
-		*ret_ly = y - o->y;
+		*ret_lx = x - o->x + o->src.x;
+		*ret_ly = y - o->y + o->src.y;
 		return true;
 	}
 	return false;

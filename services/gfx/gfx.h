@@ -37,6 +37,9 @@ enum {
 #define GFX_REGION_MAX 16u         /* rects a region keeps before merging */
 #define GFX_DAMAGE_MAX 256u        /* rects one present may carry */
 #define GFX_CLIENTS_MAX 64u
+#define GFX_WINDOWS_MAX 16u        /* windows (top-level and pop-ups) per client */
+#define GFX_OVERLAYS_MAX (GFX_CLIENTS_MAX * GFX_WINDOWS_MAX)
+#define GFX_TITLE_MAX 63u          /* characters of a title bar's text */
 
 /* ---- rectangles and regions (region.c) ------------------------------- */
 
@@ -100,6 +103,12 @@ typedef struct gfx_overlay {
 	uint32_t blend;       /* GFX_BLEND_* */
 	uint32_t key;         /* RGB colour key */
 	uint32_t border;      /* RGB of the frame the compositor draws */
+	gfx_rect src;         /* the part of the surface shown (a window); all of it by default */
+	bool hidden;          /* minimised: neither drawn nor hit */
+	bool titled;          /* a title bar above the frame (when the compositor draws them) */
+	bool focused;         /* drawn as the focused window */
+	const void *owner;    /* the window manager's: whose window this is */
+	char title[GFX_TITLE_MAX + 16]; /* the title bar's text, set by the window manager */
 } gfx_overlay;
 
 typedef struct gfx_compositor {
@@ -107,7 +116,9 @@ typedef struct gfx_compositor {
 	uint32_t *fb;         /* the desktop, BGRX with X = 0xFF */
 	uint32_t background;
 	uint32_t border_px;   /* frame width around every overlay */
-	gfx_overlay *ov[GFX_CLIENTS_MAX]; /* bottom to top */
+	uint32_t title_px;    /* title bar height of titled overlays; 0: none (wm.c draws them) */
+	uint32_t taskbar_px;  /* the taskbar along the bottom, over everything; 0: none */
+	gfx_overlay *ov[GFX_OVERLAYS_MAX]; /* bottom to top */
 	uint32_t n_ov, next_id;
 	gfx_region damage;    /* desktop area to recomposite */
 	uint64_t renders, pixels_composited;
@@ -122,10 +133,20 @@ int gfx_comp_add(gfx_compositor *c, gfx_surface *s, int32_t x, int32_t y, uint32
 int gfx_comp_remove(gfx_compositor *c, uint32_t id);
 int gfx_comp_move(gfx_compositor *c, uint32_t id, int32_t x, int32_t y);
 int gfx_comp_raise(gfx_compositor *c, uint32_t id);
+/* Shows only rect src of the overlay's surface (a window of the app);
+ * src is clipped to the surface, an empty result refused. */
+int gfx_comp_set_src(gfx_compositor *c, uint32_t id, const gfx_rect *src);
+int gfx_comp_set_hidden(gfx_compositor *c, uint32_t id, bool hidden);
+/* Marks the overlay's frame (border, title bar) for redrawing. */
+void gfx_comp_damage_frame(gfx_compositor *c, uint32_t id);
+/* The taskbar strip (empty when there is none). */
+gfx_rect gfx_comp_taskbar(const gfx_compositor *c);
 gfx_overlay *gfx_comp_find(gfx_compositor *c, uint32_t id);
-/* The frame around an overlay's content, as one rect (content + border). */
+/* The frame around an overlay's content, as one rect (content + border
+ * + title bar). */
 gfx_rect gfx_overlay_frame(const gfx_compositor *c, const gfx_overlay *o);
-/* Marks surface-local rects of overlay id damaged (clipped to the surface). */
+/* Marks surface-local rects of overlay id damaged (clipped to the part
+ * of the surface it shows). */
 int gfx_comp_damage_surface(gfx_compositor *c, uint32_t id, const gfx_rect *rects, size_t n);
 void gfx_comp_damage_all(gfx_compositor *c);
 /* Recomposites the damaged area; *ret_out (if set) receives what changed
@@ -195,10 +216,17 @@ typedef struct gfx_input_event {
 	uint8_t type; /* GFX_INPUT_* */
 	uint8_t down; /* key: pressed */
 	uint8_t buttons; /* pointer: RFB button mask */
+	uint8_t op; /* clipboard: GFX_CLIP_OP_* */
 	uint32_t keysym;
 	int32_t x, y; /* pointer, surface coordinates */
+	uint32_t window; /* pointer, focus, close: the app's window id (0: the whole surface) */
 } gfx_input_event;
-enum { GFX_INPUT_KEY = 1, GFX_INPUT_POINTER = 2 };
+/* FOCUS: the viewer focused that window (keys follow); CLOSE: the viewer
+ * clicked its close button, and the app should close it. */
+enum { GFX_INPUT_KEY = 1, GFX_INPUT_POINTER = 2, GFX_INPUT_FOCUS = 3, GFX_INPUT_CLOSE = 4, GFX_INPUT_CLIPBOARD = 5 };
+/* {"type":"clipboard","op":"copy"}: hand the selection over (clipboard_put);
+ * "paste": fetch the desktop clipboard (clipboard_get) and own the selection. */
+enum { GFX_CLIP_OP_COPY = 1, GFX_CLIP_OP_PASTE = 2 };
 
 /* The same for the damage member alone (as the generated skeleton hands it over). */
 int gfx_parse_damage_list(struct json_object *damage, uint32_t width, uint32_t height,

@@ -27,6 +27,21 @@ static int get_i32(struct json_object *v, int32_t *ret)
 	return 0;
 }
 
+/* The optional "window" member: an app's window id, uint32. */
+static int get_window(struct json_object *e, uint32_t *ret)
+{
+	struct json_object *v;
+	*ret = 0;
+	if (!json_object_object_get_ex(e, "window", &v))
+		return 0;
+	errno = 0;
+	int64_t x = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+	if (errno != 0 || x < 0 || x > UINT32_MAX)
+		return -1;
+	*ret = (uint32_t)x;
+	return 0;
+}
+
 int gfx_parse_damage(struct json_object *args, uint32_t width, uint32_t height, gfx_rect *rects,
 		     size_t max, size_t *ret_n, scm_error **ret_err)
 {
@@ -92,11 +107,19 @@ struct json_object *gfx_input_to_json(const gfx_input_event *ev, size_t n)
 			json_object_object_add(e, "type", json_object_new_string("key"));
 			json_object_object_add(e, "down", json_object_new_boolean(ev[i].down));
 			json_object_object_add(e, "keysym", json_object_new_int64(ev[i].keysym));
-		} else {
+		} else if (ev[i].type == GFX_INPUT_CLIPBOARD) {
+			json_object_object_add(e, "type", json_object_new_string("clipboard"));
+			json_object_object_add(e, "op", json_object_new_string(ev[i].op == GFX_CLIP_OP_COPY ? "copy" : "paste"));
+		} else if (ev[i].type == GFX_INPUT_POINTER) {
 			json_object_object_add(e, "type", json_object_new_string("pointer"));
 			json_object_object_add(e, "x", json_object_new_int(ev[i].x));
 			json_object_object_add(e, "y", json_object_new_int(ev[i].y));
 			json_object_object_add(e, "buttons", json_object_new_int(ev[i].buttons));
+			json_object_object_add(e, "window", json_object_new_int64(ev[i].window));
+		} else {
+			json_object_object_add(e, "type",
+					       json_object_new_string(ev[i].type == GFX_INPUT_FOCUS ? "focus" : "close"));
+			json_object_object_add(e, "window", json_object_new_int64(ev[i].window));
 		}
 		json_object_array_add(arr, e);
 	}
@@ -144,6 +167,19 @@ int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max,
 			if (!json_object_object_get_ex(e, "buttons", &v) || get_i32(v, &x) < 0 || x < 0 || x > 255)
 				return ERR(GFX_E_INVALID, "/events/%zu/buttons: must be 0..255", i);
 			ev.buttons = (uint8_t)x;
+			if (get_window(e, &ev.window) < 0)
+				return ERR(GFX_E_INVALID, "/events/%zu/window: must be an integer in 0..4294967295", i);
+		} else if (strcmp(t, "focus") == 0 || strcmp(t, "close") == 0) {
+			ev.type = t[0] == 'f' ? GFX_INPUT_FOCUS : GFX_INPUT_CLOSE;
+			if (!json_object_object_get_ex(e, "window", &v) || get_window(e, &ev.window) < 0)
+				return ERR(GFX_E_INVALID, "/events/%zu/window: must be an integer in 0..4294967295", i);
+		} else if (strcmp(t, "clipboard") == 0) {
+			ev.type = GFX_INPUT_CLIPBOARD;
+			const char *op = json_object_object_get_ex(e, "op", &v) && json_object_is_type(v, json_type_string)
+						 ? json_object_get_string(v) : "";
+			if (strcmp(op, "copy") && strcmp(op, "paste"))
+				return ERR(GFX_E_INVALID, "/events/%zu/op: must be \"copy\" or \"paste\"", i);
+			ev.op = strcmp(op, "copy") == 0 ? GFX_CLIP_OP_COPY : GFX_CLIP_OP_PASTE;
 		} else {
 			return ERR(GFX_E_INVALID, "/events/%zu/type: unknown \"%.32s\"", i, t);
 		}

@@ -2,9 +2,12 @@
  * (stubs/idl/gfx.json).
  *
  * scmd starts it with $SCM_PROVIDER_FD and hands it one channel per
- * client. Each channel may create one surface; the grant's caller (the
+ * client. Each channel may create one surface (and declare up to 16
+ * windows on it, set_windows); the grant's caller (the
  * container's endpoint label) picks the border colour and the grant's
- * constraints may set the time-bank weight. One thread, one epoll set:
+ * constraints may set the time-bank weight; the grant also carries the
+ * caller's clipboard rules, by which the desktop clipboard (clipboard.c)
+ * decides each paste. One thread, one epoll set:
  * the provider's channels, the RFB viewers and signals; compositing runs
  * between events in the order the time bank picks.
  *
@@ -31,14 +34,17 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "clipboard.h"
 #include "scm/gfx-provider.h"
 #include "scm/macro.h"
 #include "server.h"
+#include "wm.h"
 
 #define INPUT_BATCH 64
 #define DEFAULT_WEIGHT 1
 
 static gfx_server *srv;
+static gfx_clip *clip;
 static char **apps; /* NULL: whoever policy lets in */
 
 static bool is_host(const scm_grant *g)
@@ -102,6 +108,21 @@ static uint32_t pick_weight(const scm_grant *g, uint64_t weight)
 	return weight >= 1 && weight <= GFX_WEIGHT_MAX ? (uint32_t)weight : DEFAULT_WEIGHT;
 }
 
+/* Replies code with the method on top of what the engine saw (cause,
+ * taken), as do_present does: the client reads every layer, the one
+ * naming the field among them. */
+static int reply_chain(scm_call *call, int code, scm_error *cause, const char *method)
+{
+	scm_error *e = scm_error_wrap(cause, code, "gfx", "%s", method);
+	if (!e || e == cause) { /* no memory for the layer that carries code */
+		scm_error_free(e);
+		return scm_call_reply_error(call, code, "%s: out of memory", method);
+	}
+	int r = scm_call_reply_error_chain(call, e);
+	scm_error_free(e);
+	return r;
+}
+
 static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, uint64_t weight, void *ud)
 {
 	const scm_grant *g = scm_call_grant(call);
@@ -125,6 +146,19 @@ static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, ui
 					    GFX_CLIENTS_MAX);
 	if (r < 0)
 		return scm_call_reply_error(call, r, "creating the surface: %s", strerror(-r));
+	/* The app's clipboard rules, from scmd's grant (scm/policy-hook.c):
+	 * {"gfx": {"clipboard": [...]}}. None (a grant without them): the
+	 * app takes part in no flow. */
+	struct json_object *gx, *rules = NULL;
+	_cleanup_(scm_error_freep) scm_error *cerr = NULL;
+	if (g->constraints && json_object_object_get_ex(g->constraints, "gfx", &gx) &&
+	    json_object_is_type(gx, json_type_object))
+		json_object_object_get_ex(gx, "clipboard", &rules);
+	if (gfx_clip_attach(clip, c, rules, &cerr) != 0) {
+		_cleanup_free_ char *why = scm_error_text(cerr);
+		fprintf(stderr, "scm-gfx-proxy: %s: %s; it takes part in no clipboard flow\n", gfx_client_caller(c),
+			why ? why : "out of memory");
+	}
 	scm_call_set_channel_data(call, c);
 	gfx_overlay *o = gfx_comp_find(gfx_server_compositor(srv), gfx_client_id(c));
 	char border[8];
@@ -156,6 +190,27 @@ static int do_present(scm_call *call, struct json_object *damage, void *ud)
 	return scm_gfx_present_reply(call, gfx_client_dropped(c));
 }
 
+static int do_set_windows(scm_call *call, struct json_object *windows, void *ud)
+{
+	gfx_client *c = scm_call_channel_data(call);
+	if (!c)
+		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "set_windows before create_surface");
+	gfx_window_decl d[GFX_WINDOWS_MAX];
+	size_t n = 0;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	gfx_surface *s = gfx_client_surface(c);
+	int r = gfx_parse_windows(windows, s->width, s->height, d, GFX_WINDOWS_MAX, &n, &err);
+	if (r)
+		return reply_chain(call, r == GFX_E_LIMIT ? SCM_GFX_E_LIMIT : SCM_GFX_E_BADWINDOWS, TAKE_PTR(err),
+				   "set_windows");
+	r = gfx_client_set_windows(c, d, n);
+	if (r > 0)
+		return scm_call_reply_error(call, SCM_GFX_E_LIMIT, "no room on the desktop for more windows");
+	if (r < 0)
+		return scm_call_reply_error(call, r, "setting the windows: %s", strerror(-r));
+	return scm_gfx_set_windows_reply(call, n);
+}
+
 static int do_poll_input(scm_call *call, void *ud)
 {
 	gfx_client *c = scm_call_channel_data(call);
@@ -172,11 +227,55 @@ static int do_poll_input(scm_call *call, void *ud)
 	return r;
 }
 
+static int do_clipboard_put(scm_call *call, int data, void *ud)
+{
+	gfx_client *c = scm_call_channel_data(call);
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	if (!c)
+		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_put before create_surface");
+	/* Unasked, the fd is not even looked at. */
+	int r = gfx_clip_asked(clip, c) ? gfx_clip_read_memfd(data, &buf, &len, &err) : 0;
+	/* over the cap: put refuses it by its size alone, audits that and
+	 * says so (the read's observation would only repeat it) */
+	if (r == GFX_E_LIMIT)
+		err = scm_error_free(err);
+	if (r == 0 || r == GFX_E_LIMIT)
+		r = gfx_clip_put(clip, c, buf ? buf : "", len, &err);
+	free(buf);
+	if (r < 0)
+		return scm_call_reply_error(call, r, "clipboard_put: %s", strerror(-r));
+	if (r)
+		return reply_chain(call, SCM_GFX_E_CLIPBOARD, TAKE_PTR(err), "clipboard_put");
+	return scm_gfx_clipboard_put_reply(call, len);
+}
+
+static int do_clipboard_get(scm_call *call, void *ud)
+{
+	gfx_client *c = scm_call_channel_data(call);
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	const void *data;
+	size_t len;
+	int fd = -1;
+	if (!c)
+		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_get before create_surface");
+	int r = gfx_clip_take(clip, c, &data, &len, &err);
+	if (r)
+		return reply_chain(call, SCM_GFX_E_CLIPBOARD, TAKE_PTR(err), "clipboard_get");
+	if ((r = gfx_clip_memfd(data, len, &fd)) < 0)
+		return scm_call_reply_error(call, r, "clipboard_get: %s", strerror(-r));
+	r = scm_gfx_clipboard_get_reply(call, fd, len);
+	close(fd);
+	return r;
+}
+
 static int do_stats(scm_call *call, void *ud)
 {
 	struct json_object *j = gfx_server_stats(srv);
 	if (!j)
 		return -ENOMEM;
+	json_object_object_add(j, "clipboard", gfx_clip_stats(clip));
 	int r = scm_gfx_stats_reply(call, j);
 	json_object_put(j);
 	return r;
@@ -240,17 +339,40 @@ static int do_set_apps(scm_call *call, struct json_object *list, void *ud)
 
 static void on_close(const scm_grant *g, void *chdata, void *ud)
 {
+	gfx_clip_detach(clip, chdata);
 	gfx_client_free(chdata);
+}
+
+/* The proxy's audit stream: one line per clipboard decision on stderr,
+ * which is the provider's log (the container's log under --containers,
+ * which scmd keeps: `scmctl container logs`). */
+static void clip_audit(void *ud, const char *json)
+{
+	fprintf(stderr, "scm-gfx-proxy: audit %s\n", json);
+	fflush(stderr);
+}
+
+static bool hook_key(void *ud, bool down, uint32_t keysym)
+{
+	return gfx_clip_key(ud, down, keysym);
+}
+
+static void hook_cut_text(void *ud, const char *utf8, size_t len)
+{
+	gfx_clip_from_viewer(ud, utf8, len);
 }
 
 static const scm_gfx_handlers handlers = {
 	.create_surface = do_create_surface,
 	.present = do_present,
+	.set_windows = do_set_windows,
 	.poll_input = do_poll_input,
 	.stats = do_stats,
 	.snapshot = do_snapshot,
 	.viewer = do_viewer,
 	.set_apps = do_set_apps,
+	.clipboard_put = do_clipboard_put,
+	.clipboard_get = do_clipboard_get,
 };
 
 static int write_state(const char *path)
@@ -336,6 +458,10 @@ int main(int argc, char **argv)
 			r < 0 ? strerror(-r) : "bad desktop size (1..8192, at most 128 MiB)");
 		return 1;
 	}
+	if (gfx_clip_new(srv, clip_audit, NULL, &clip) < 0)
+		return 1;
+	gfx_server_hooks hooks = { hook_key, hook_cut_text, clip };
+	gfx_server_set_hooks(srv, &hooks);
 	scm_gfx_skeleton sk = { &handlers, NULL };
 	scm_provider *p = NULL;
 	scm_error *err = NULL;
@@ -394,5 +520,6 @@ int main(int argc, char **argv)
 	}
 	scm_provider_free(p);
 	gfx_server_free(srv);
+	gfx_clip_free(clip);
 	return rc;
 }

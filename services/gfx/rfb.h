@@ -42,6 +42,8 @@ typedef struct gfx_rfb gfx_rfb;
 typedef struct gfx_rfb_ops {
 	void (*key)(void *userdata, bool down, uint32_t keysym);
 	void (*pointer)(void *userdata, uint8_t buttons, int32_t x, int32_t y);
+	/* A viewer's clipboard (ClientCutText), as UTF-8; not from view-only viewers. */
+	void (*cut_text)(void *userdata, const char *utf8, size_t len);
 } gfx_rfb_ops;
 
 typedef struct gfx_rfb_config {
@@ -65,6 +67,12 @@ typedef struct gfx_rfb_config {
 int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops *ops, void *userdata,
 		gfx_rfb **ret);
 gfx_rfb *gfx_rfb_free(gfx_rfb *r);
+/* rfb_clip.c: Latin-1 (the RFB cut text) and UTF-8; malloc'd, NUL-ended. */
+char *gfx_latin1_to_utf8(const char *in, size_t len, size_t *ret_len);
+char *gfx_utf8_to_latin1(const char *in, size_t len, size_t *ret_len);
+/* Sends text (UTF-8) to every viewer's clipboard (ServerCutText; Latin-1
+ * for viewers without the extended clipboard). */
+void gfx_rfb_send_cut_text(gfx_rfb *r, const char *utf8, size_t len);
 uint16_t gfx_rfb_port(const gfx_rfb *r);
 uint16_t gfx_rfb_ws_port(const gfx_rfb *r);
 const char *gfx_rfb_password(const gfx_rfb *r);

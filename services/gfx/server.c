@@ -17,6 +17,7 @@
 
 #include "scm/macro.h"
 #include "server.h"
+#include "wm.h"
 
 #define GAP 16
 
@@ -24,14 +25,14 @@ struct gfx_client {
 	gfx_server *srv;
 	char caller[64];
 	gfx_surface *surf;
-	uint32_t ov_id, slot, weight;
+	uint32_t slot, weight, border;
+	int32_t origin_x, origin_y; /* where surface (0, 0) was placed */
 	gfx_region pending;   /* surface coordinates */
 	bool queued;
 	int64_t queued_at;
 	int event_fd;
 	gfx_input_event q[GFX_INPUT_QUEUE];
 	uint32_t q_head, q_len;
-	uint8_t last_buttons;
 	uint64_t presents, inputs, input_dropped;
 	int64_t latency_last, latency_max, latency_sum;
 	uint64_t latency_n;
@@ -43,7 +44,8 @@ struct gfx_server {
 	gfx_rfb *rfb;
 	gfx_client *clients[GFX_CLIENTS_MAX];
 	gfx_client *focus;
-	uint8_t buttons;
+	gfx_server_hooks hooks; /* the clipboard's chords and cut text (clipboard.c) */
+	gfx_wm wm;              /* windows, title bars, taskbar, what the pointer does (wm.c) */
 };
 
 static int64_t now_ns(void)
@@ -60,6 +62,17 @@ static void rfb_key(void *ud, bool down, uint32_t keysym)
 static void rfb_pointer(void *ud, uint8_t buttons, int32_t x, int32_t y)
 {
 	gfx_server_pointer(ud, buttons, x, y);
+}
+static void rfb_cut_text(void *ud, const char *utf8, size_t len)
+{
+	gfx_server *s = ud;
+	if (s->hooks.cut_text)
+		s->hooks.cut_text(s->hooks.ud, utf8, len);
+}
+
+void gfx_server_set_hooks(gfx_server *s, const gfx_server_hooks *h)
+{
+	s->hooks = *h;
 }
 
 gfx_server *gfx_server_free(gfx_server *s)
@@ -84,10 +97,15 @@ int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret)
 	int r = gfx_comp_new(cfg->width, cfg->height, cfg->background, border, &s->comp);
 	if (r)
 		return r;
+	if (!cfg->no_decorations) {
+		s->comp->title_px = GFX_TITLE_PX;
+		s->comp->taskbar_px = GFX_TASKBAR_PX;
+	}
+	gfx_wm_init(&s->wm, s->comp);
 	gfx_tb_init(&s->tb, cfg->period_ns ? cfg->period_ns : 10000000,
 		    cfg->cap_periods ? cfg->cap_periods : 4, now_ns());
 	if (cfg->rfb) {
-		static const gfx_rfb_ops ops = { rfb_key, rfb_pointer };
+		static const gfx_rfb_ops ops = { rfb_key, rfb_pointer, rfb_cut_text };
 		gfx_rfb_config rc = { .port = cfg->rfb_port, .ws_port = cfg->ws_port, .name = cfg->name,
 				      .password = cfg->password, .viewonly_password = cfg->viewonly_password,
 				      .token = cfg->token, .insecure_no_auth = cfg->insecure_no_auth };
@@ -128,8 +146,8 @@ static uint32_t pick_border(gfx_server *s, const char *caller)
 			if (!o)
 				continue;
 			if (strcmp(o->caller, caller) == 0)
-				return gfx_comp_find(s->comp, o->ov_id)->border;
-			if (gfx_comp_find(s->comp, o->ov_id)->border == col)
+				return o->border;
+			if (o->border == col)
 				taken = true;
 		}
 		if (!taken)
@@ -140,10 +158,13 @@ static uint32_t pick_border(gfx_server *s, const char *caller)
 
 static bool frame_free(gfx_server *s, int32_t x, int32_t y, uint32_t w, uint32_t h)
 {
-	int32_t b = (int32_t)s->comp->border_px;
-	/* The new frame plus a gap must fit and meet no other frame. */
-	gfx_rect want = { x - b - GAP / 2, y - b - GAP / 2, (int32_t)w + 2 * b + GAP, (int32_t)h + 2 * b + GAP }, r;
-	if (x + (int32_t)w + b > (int32_t)s->comp->width || y + (int32_t)h + b > (int32_t)s->comp->height)
+	int32_t b = (int32_t)s->comp->border_px, t = (int32_t)s->comp->title_px;
+	int32_t bottom = (int32_t)s->comp->height - gfx_comp_taskbar(s->comp).h;
+	/* The new frame (with its title bar) plus a gap must fit above the
+	 * taskbar and meet no other frame. */
+	gfx_rect want = { x - b - GAP / 2, y - b - t - GAP / 2, (int32_t)w + 2 * b + GAP,
+			  (int32_t)h + 2 * b + t + GAP }, r;
+	if (x + (int32_t)w + b > (int32_t)s->comp->width || y + (int32_t)h + b > bottom)
 		return false;
 	for (uint32_t i = 0; i < s->comp->n_ov; i++) {
 		gfx_rect f = gfx_overlay_frame(s->comp, s->comp->ov[i]);
@@ -158,15 +179,16 @@ static bool frame_free(gfx_server *s, int32_t x, int32_t y, uint32_t w, uint32_t
  * clients that left is used again. */
 static void place(gfx_server *s, uint32_t w, uint32_t h, int32_t *ret_x, int32_t *ret_y)
 {
-	int32_t b = (int32_t)s->comp->border_px, home = b + GAP;
-	int32_t xs[GFX_CLIENTS_MAX + 1], ys[GFX_CLIENTS_MAX + 1];
+	int32_t b = (int32_t)s->comp->border_px, home = b + GAP, t = (int32_t)s->comp->title_px;
+	int32_t xs[GFX_OVERLAYS_MAX + 1], ys[GFX_OVERLAYS_MAX + 1];
 	uint32_t n = 0;
-	xs[n] = ys[n] = home;
+	xs[n] = home;
+	ys[n] = home + t;
 	n++;
 	for (uint32_t i = 0; i < s->comp->n_ov; i++) {
 		gfx_rect f = gfx_overlay_frame(s->comp, s->comp->ov[i]);
 		xs[n] = f.x + f.w + GAP + b;
-		ys[n] = f.y + f.h + GAP + b;
+		ys[n] = f.y + f.h + GAP + b + t;
 		n++;
 	}
 	/* The free candidate with the smallest y, then the smallest x. */
@@ -186,7 +208,7 @@ static void place(gfx_server *s, uint32_t w, uint32_t h, int32_t *ret_x, int32_t
 	}
 	int32_t step = (int32_t)(s->comp->n_ov % 8) * 32;
 	*ret_x = home + step;
-	*ret_y = home + step;
+	*ret_y = home + t + step;
 }
 
 int gfx_client_new(gfx_server *s, const char *caller, uint32_t width, uint32_t height,
@@ -219,10 +241,9 @@ int gfx_client_new(gfx_server *s, const char *caller, uint32_t width, uint32_t h
 			r = -errno;
 	}
 	if (!r) {
-		int32_t x, y;
-		uint32_t border = pick_border(s, c->caller);
-		place(s, width, height, &x, &y);
-		r = gfx_comp_add(s->comp, c->surf, x, y, border, 0, 0, &c->ov_id);
+		c->border = pick_border(s, c->caller);
+		place(s, width, height, &c->origin_x, &c->origin_y);
+		r = gfx_wm_add(&s->wm, c, c->surf, c->origin_x, c->origin_y, c->border, c->caller, NULL);
 	}
 	if (r) {
 		gfx_client_free(c);
@@ -231,7 +252,7 @@ int gfx_client_new(gfx_server *s, const char *caller, uint32_t width, uint32_t h
 	c->weight = weight;
 	s->clients[idx] = c;
 	if (!s->focus)
-		s->focus = c;
+		gfx_server_focus(s, c);
 	*ret = c;
 	return 0;
 }
@@ -246,8 +267,7 @@ gfx_client *gfx_client_free(gfx_client *c)
 			s->clients[i] = NULL;
 	if (s->focus == c)
 		s->focus = NULL;
-	if (c->ov_id)
-		gfx_comp_remove(s->comp, c->ov_id);
+	gfx_wm_remove_owner(&s->wm, c);
 	if (c->slot != UINT32_MAX)
 		gfx_tb_remove(&s->tb, c->slot);
 	gfx_surface_free(c->surf);
@@ -260,13 +280,19 @@ gfx_surface *gfx_client_surface(gfx_client *c)
 {
 	return c->surf;
 }
+/* The client's oldest window (stable whatever the stacking). */
 uint32_t gfx_client_id(const gfx_client *c)
 {
-	return c->ov_id;
+	uint32_t ovs[GFX_WINDOWS_MAX + 1], min = 0;
+	size_t n = gfx_wm_windows(&c->srv->wm, c, ovs, GFX_WINDOWS_MAX + 1);
+	for (size_t i = 0; i < n; i++)
+		if (!min || ovs[i] < min)
+			min = ovs[i];
+	return min;
 }
 uint32_t gfx_client_border(const gfx_client *c)
 {
-	return gfx_comp_find(c->srv->comp, c->ov_id)->border;
+	return c->border;
 }
 uint64_t gfx_client_dropped(const gfx_client *c)
 {
@@ -280,9 +306,27 @@ int gfx_client_event_fd(const gfx_client *c)
 {
 	return c->event_fd;
 }
+/* Moves all of the client's windows as one, surface (0, 0) to (x, y). */
 int gfx_client_move(gfx_client *c, int32_t x, int32_t y)
 {
-	return gfx_comp_move(c->srv->comp, c->ov_id, x, y);
+	uint32_t ovs[GFX_WINDOWS_MAX + 1];
+	size_t n = gfx_wm_windows(&c->srv->wm, c, ovs, GFX_WINDOWS_MAX + 1);
+	int32_t dx = x - c->origin_x, dy = y - c->origin_y;
+	for (size_t i = 0; i < n; i++) {
+		gfx_overlay *o = gfx_comp_find(c->srv->comp, ovs[i]);
+		int r = gfx_comp_move(c->srv->comp, ovs[i], o->x + dx, o->y + dy);
+		if (r)
+			return r;
+	}
+	c->origin_x = x;
+	c->origin_y = y;
+	return 0;
+}
+
+int gfx_client_set_windows(gfx_client *c, const gfx_window_decl *d, size_t n)
+{
+	gfx_server *s = c->srv;
+	return gfx_wm_set_windows(&s->wm, c, c->surf, c->origin_x, c->origin_y, c->border, c->caller, d, n);
 }
 
 int gfx_client_present(gfx_client *c, const gfx_rect *rects, size_t n)
@@ -314,7 +358,10 @@ static void serve(gfx_server *s, gfx_client *c)
 {
 	int64_t t0 = now_ns();
 	gfx_region out;
-	gfx_comp_damage_surface(s->comp, c->ov_id, c->pending.r, c->pending.n);
+	uint32_t ovs[GFX_WINDOWS_MAX + 1];
+	size_t n = gfx_wm_windows(&s->wm, c, ovs, GFX_WINDOWS_MAX + 1);
+	for (size_t i = 0; i < n; i++)
+		gfx_comp_damage_surface(s->comp, ovs[i], c->pending.r, c->pending.n);
 	gfx_region_clear(&c->pending);
 	c->queued = false;
 	gfx_tb_set_ready(&s->tb, c->slot, false);
@@ -396,6 +443,11 @@ static void enqueue(gfx_client *c, const gfx_input_event *ev)
 	(void)!write(c->event_fd, &one, sizeof(one));
 }
 
+void gfx_client_queue(gfx_client *c, const gfx_input_event *ev)
+{
+	enqueue(c, ev);
+}
+
 size_t gfx_client_take_input(gfx_client *c, gfx_input_event *evs, size_t max)
 {
 	size_t n = 0;
@@ -413,9 +465,12 @@ size_t gfx_client_take_input(gfx_client *c, gfx_input_event *evs, size_t max)
 
 void gfx_server_focus(gfx_server *s, gfx_client *c)
 {
+	uint32_t ovs[GFX_WINDOWS_MAX + 1];
+	size_t n = c ? gfx_wm_windows(&s->wm, c, ovs, GFX_WINDOWS_MAX + 1) : 0;
 	s->focus = c;
-	if (c)
-		gfx_comp_raise(s->comp, c->ov_id);
+	/* Its topmost window. */
+	if (n > 0)
+		gfx_wm_focus(&s->wm, ovs[n - 1]);
 }
 
 gfx_client *gfx_server_focused(gfx_server *s)
@@ -425,32 +480,35 @@ gfx_client *gfx_server_focused(gfx_server *s)
 
 void gfx_server_key(gfx_server *s, bool down, uint32_t keysym)
 {
+	if (s->hooks.key && s->hooks.key(s->hooks.ud, down, keysym))
+		return;
 	if (!s->focus)
 		return;
 	gfx_input_event ev = { .type = GFX_INPUT_KEY, .down = down, .keysym = keysym };
 	enqueue(s->focus, &ev);
 }
 
+/* The window manager decides first (title bars, buttons, taskbar, click
+ * to focus); what it lets through reaches the app in surface space. */
 void gfx_server_pointer(gfx_server *s, uint8_t buttons, int32_t x, int32_t y)
 {
-	uint32_t id;
-	int32_t lx, ly;
-	bool over = gfx_comp_hit(s->comp, x, y, &id, &lx, &ly);
-	bool pressed = buttons != 0 && s->buttons == 0;
-	/* Click to focus; while a button is held the focused client keeps
-	 * the pointer (a drag), otherwise it only sees the pointer over it. */
-	if (pressed && over && (!s->focus || s->focus->ov_id != id))
-		for (size_t i = 0; i < GFX_CLIENTS_MAX; i++)
-			if (s->clients[i] && s->clients[i]->ov_id == id)
-				gfx_server_focus(s, s->clients[i]);
-	gfx_client *f = s->focus;
-	if (f && (over ? id == f->ov_id : s->buttons != 0)) {
-		gfx_overlay *o = gfx_comp_find(s->comp, f->ov_id);
-		gfx_input_event ev = { .type = GFX_INPUT_POINTER, .buttons = buttons,
-				       .x = x - o->x, .y = y - o->y };
-		enqueue(f, &ev);
+	gfx_wm_action a[GFX_WM_ACTIONS_MAX];
+	size_t n = gfx_wm_pointer(&s->wm, buttons, x, y, a);
+	for (size_t i = 0; i < n; i++) {
+		gfx_client *c = a[i].owner;
+		gfx_input_event ev = { .window = a[i].wid };
+		if (a[i].kind == GFX_WM_ACT_FOCUS) {
+			s->focus = c;
+			ev.type = GFX_INPUT_FOCUS;
+		} else if (a[i].kind == GFX_WM_ACT_POINTER) {
+			ev = (gfx_input_event){ .type = GFX_INPUT_POINTER, .buttons = a[i].buttons, .x = a[i].x,
+						.y = a[i].y, .window = a[i].wid };
+		} else {
+			ev.type = GFX_INPUT_CLOSE;
+		}
+		if (c)
+			enqueue(c, &ev);
 	}
-	s->buttons = buttons;
 }
 
 struct json_object *gfx_server_stats(gfx_server *s)
@@ -477,17 +535,18 @@ struct json_object *gfx_server_stats(gfx_server *s)
 		if (!c)
 			continue;
 		const gfx_tb_client *t = &s->tb.c[c->slot];
-		const gfx_overlay *o = gfx_comp_find(s->comp, c->ov_id);
+		const gfx_overlay *o = gfx_comp_find(s->comp, gfx_client_id(c));
 		char col[8];
-		snprintf(col, sizeof(col), "#%06x", o->border & 0xFFFFFFu);
+		snprintf(col, sizeof(col), "#%06x", c->border & 0xFFFFFFu);
 		struct json_object *j = json_object_new_object();
 		if (!j)
 			continue;
-		json_object_object_add(j, "id", json_object_new_int64(c->ov_id));
+		json_object_object_add(j, "id", json_object_new_int64(gfx_client_id(c)));
 		json_object_object_add(j, "caller", json_object_new_string(c->caller));
 		json_object_object_add(j, "focused", json_object_new_boolean(s->focus == c));
-		json_object_object_add(j, "x", json_object_new_int(o->x));
-		json_object_object_add(j, "y", json_object_new_int(o->y));
+		json_object_object_add(j, "x", json_object_new_int(o ? o->x : c->origin_x));
+		json_object_object_add(j, "y", json_object_new_int(o ? o->y : c->origin_y));
+		json_object_object_add(j, "windows", gfx_wm_windows_json(&s->wm, c));
 		json_object_object_add(j, "width", json_object_new_int64(c->surf->width));
 		json_object_object_add(j, "height", json_object_new_int64(c->surf->height));
 		json_object_object_add(j, "border", json_object_new_string(col));
@@ -505,5 +564,6 @@ struct json_object *gfx_server_stats(gfx_server *s)
 		json_object_array_add(arr, j);
 	}
 	json_object_object_add(root, "clients", arr);
+	json_object_object_add(root, "taskbar", gfx_wm_taskbar_json(&s->wm));
 	return root;
 }

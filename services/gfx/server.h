@@ -25,6 +25,7 @@ typedef struct gfx_server_config {
 	 * unless given. insecure_no_auth: benches and unit tests only. */
 	const char *password, *viewonly_password, *token;
 	bool insecure_no_auth;
+	bool no_decorations;      /* no title bars, no taskbar (benches) */
 } gfx_server_config;
 
 #define GFX_INPUT_QUEUE 256u
@@ -56,6 +57,10 @@ uint32_t gfx_client_border(const gfx_client *c);
 /* Readable (eventfd) while input is queued for the client. */
 int gfx_client_event_fd(const gfx_client *c);
 int gfx_client_move(gfx_client *c, int32_t x, int32_t y);
+/* Replaces the client's windows with the ones it declares (wm.h); until
+ * it declares any, its whole surface is one window. */
+struct gfx_window_decl;
+int gfx_client_set_windows(gfx_client *c, const struct gfx_window_decl *d, size_t n);
 /* Queues surface-local damage (clipped here again); a present that finds
  * the previous one still queued coalesces with it and counts as a
  * dropped frame. */
@@ -65,6 +70,18 @@ const char *gfx_client_caller(const gfx_client *c);
 size_t gfx_client_take_input(gfx_client *c, gfx_input_event *evs, size_t max);
 void gfx_server_focus(gfx_server *s, gfx_client *c);
 gfx_client *gfx_server_focused(gfx_server *s);
+/* Queues an event for the client as if a viewer had sent it (the
+ * clipboard's requests to the app use this). */
+void gfx_client_queue(gfx_client *c, const gfx_input_event *ev);
+/* Hooks before routing (the clipboard, clipboard.h): key() returns true
+ * for a key it takes (never routed); cut_text() gets a viewer's clipboard
+ * text as UTF-8. */
+typedef struct gfx_server_hooks {
+	bool (*key)(void *ud, bool down, uint32_t keysym);
+	void (*cut_text)(void *ud, const char *utf8, size_t len);
+	void *ud;
+} gfx_server_hooks;
+void gfx_server_set_hooks(gfx_server *s, const gfx_server_hooks *h);
 /* Input as an RFB viewer delivers it, in desktop coordinates. */
 void gfx_server_key(gfx_server *s, bool down, uint32_t keysym);
 void gfx_server_pointer(gfx_server *s, uint8_t buttons, int32_t x, int32_t y);

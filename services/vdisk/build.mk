@@ -1,12 +1,15 @@
 # services/vdisk: the VHDX engine (libscmvdisk.a), the scm-vdisk tool, its
 # test helpers, unit tests, fuzz target and bench. The engine reports
 # errors as libscm's chains (scm/error.h): whatever links it links libscm.
-VDISK_LIB_SRCS := $(filter-out %/provider.c %/provider-%.c %/bench.c,$(wildcard services/vdisk/*.c))
+# The provider's files (provider*.c) are the program's, not the engine's.
+# (filter-out takes one % a pattern: "%/provider-%.c" would match nothing.)
+VDISK_PROVIDER_SRCS := $(wildcard services/vdisk/provider*.c)
+VDISK_LIB_SRCS := $(filter-out $(VDISK_PROVIDER_SRCS) %/bench.c,$(wildcard services/vdisk/*.c))
 VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o: PART_CFLAGS += -Iservices/vdisk
 
 $(VDISK_LIB): $(VDISK_LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -50,6 +53,11 @@ $(B)/tests/fuzz/fuzz_vhdx_scope: $(B)/tests/fuzz/fuzz_vhdx_scope.o $(VDISK_LIB) 
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_scope
 
+$(B)/tests/fuzz/fuzz_vhdx_reserve: $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_reserve
+
 $(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
@@ -57,7 +65,7 @@ BENCH_DEPS += $(B)/libexec/vdisk-bench
 
 # The provider (stubs/idl/vdisk.json), on the generated skeleton and libscm.
 VDISK_PROVIDER := $(B)/libexec/scm-vdisk-provider
-VDISK_PROVIDER_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/provider*.c))
+VDISK_PROVIDER_OBJS := $(patsubst %.c,$(B)/%.o,$(VDISK_PROVIDER_SRCS))
 $(VDISK_PROVIDER_OBJS): $(B)/gen/scm/vdisk-provider.h
 $(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
@@ -66,7 +74,7 @@ LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the
 # channel's buffer (the provider's end-to-end test and bench use it).
-VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency client-pattern)
+VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency client-pr client-pattern)
 $(VDISK_CLIENT_OBJS): $(B)/gen/scm/vdisk-client.h
 $(B)/libexec/vdisk-client: $(VDISK_CLIENT_OBJS) \
 		$(B)/gen/scm/vdisk-client.o $(LIBSCM)

@@ -41,6 +41,7 @@ struct job {
 	int r;
 	json_object *info;
 	scm_error *err; /* why r < 0, from the engine */
+	char nexus[VDISK_PR_NEXUS_MAX]; /* the client, for the reservation check */
 };
 
 static void job_fail(struct job *j, int r, scm_error *e)
@@ -61,6 +62,13 @@ static void job_run(struct iopool_job *pj)
 	if ((j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO) && scm_call_cancelled(j->call)) {
 		j->r = -ECANCELED; /* nobody waits for a read any more */
 		return;
+	}
+	/* asked again as it runs: a preempt may have come since it was queued */
+	if (j->op <= OP_WRITEV || j->op == OP_TRIM) {
+		if (pr_check(j->d->pr, j->nexus, j->op != OP_READ && j->op != OP_READV) < 0) {
+			j->r = -EBADE;
+			return;
+		}
 	}
 	switch (j->op) {
 	case OP_READ:
@@ -148,6 +156,10 @@ static void job_finish(scm_task *t)
 	int code = j->r == -EINVAL ? SCM_VDISK_E_BADRANGE : SCM_VDISK_E_IO;
 	if (j->r == -ECANCELED)
 		scm_call_reply_error(call, SCM_E_INTERNAL, "cancelled"); /* frees it */
+	else if (j->r == -EBADE)
+		fail(call, SCM_VDISK_E_RESERVATIONCONFLICT,
+		     "%s: reservation conflict: %s lost its access while the call was queued (preempted)",
+		     op_name(j->op), j->nexus);
 	else if (j->r < 0 && (j->op == OP_READV || j->op == OP_WRITEV))
 		fail_chain(call, code, TAKE_PTR(j->err), "extents[%zu]", j->bad);
 	else if (j->r < 0)
@@ -224,6 +236,7 @@ static struct job *job_new(scm_call *call, struct handle *h, enum op op)
 	}
 	j->c = scm_call_channel_data(call);
 	j->d = h->d;
+	pr_nexus(call, j->nexus);
 	j->rw = h->rw;
 	j->op = op;
 	return j;
@@ -238,6 +251,8 @@ static int do_rw(scm_call *call, uint64_t handle, uint64_t offset, uint64_t leng
 	if (wr && !h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
 	if (refused_buf(call, length, buffer_offset))
+		return 0;
+	if (pr_refused(call, h->d->pr, wr))
 		return 0;
 	/* A small read of what the page cache holds costs less than the trip
 	 * to a worker and back: done here when nothing on the disk's queue
@@ -282,6 +297,8 @@ static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bi
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (wr && !h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	if (pr_refused(call, h->d->pr, wr))
+		return 0;
 	static struct vdisk_extent ex[VDISK_EXTENTS_MAX]; /* parsed on the loop's thread only */
 	size_t n;
 	scm_error *why = NULL;
@@ -330,6 +347,8 @@ int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, v
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (!h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	if (pr_refused(call, h->d->pr, true))
+		return 0;
 	struct job *j = job_new(call, h, OP_TRIM);
 	if (!j)
 		return 0;

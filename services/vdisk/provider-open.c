@@ -14,6 +14,9 @@ int do_create(scm_call *call, const char *path, uint64_t size, uint64_t block_si
 {
 	if (block_size > UINT32_MAX || sector_size > UINT32_MAX)
 		return fail(call, SCM_E_BAD_ARGS, "block_size or sector_size out of range");
+	size_t pl = strlen(path);
+	if (pl >= 7 && !strcmp(path + pl - 7, ".scm-pr")) /* provider-pr.c's files */
+		return fail(call, SCM_E_BAD_ARGS, "create %s: names ending in .scm-pr hold disks' reservations", path);
 	struct channel *c = channel_get(call);
 	if (!c)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
@@ -138,6 +141,11 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BADDISK, "%s: parent not available under the grant", path);
 	}
+	if (!readonly && shared && !pr_shared_allowed(scm_call_grant(call))) {
+		vhdx_close(probe);
+		return fail(call, SCM_E_DENIED, "%s: this client's grant does not make disks shareable "
+			    "(the profile's allow rule needs \"settings\": {\"shareable\": true})", path);
+	}
 	if (d && !readonly && d->writers && (!shared || !d->shared)) {
 		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BUSY,
@@ -163,6 +171,12 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		}
 		struct vhdx_info in;
 		vhdx_get_info(d->h, &in);
+		if ((r = pr_disk_open(&d->pr, sp, path, &in.page83, &err)) < 0) {
+			vhdx_close(d->h);
+			free(d->path);
+			free(d);
+			return fail_chain(call, r == -EINVAL ? SCM_VDISK_E_BADDISK : engine_code(r), err, "open %s", path);
+		}
 		d->dev = dev;
 		d->ino = ino;
 		d->virtual_size = in.virtual_size;

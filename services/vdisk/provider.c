@@ -170,6 +170,7 @@ void disk_free(struct disk *d)
 			*p = d->next;
 			break;
 		}
+	pr_disk_free(d->pr);
 	free(d->path);
 	free(d);
 }
@@ -238,10 +239,23 @@ static const scm_vdisk_handlers handlers = {
 	.create = do_create, .open = do_open, .read = do_read,   .write = do_write,
 	.flush = do_flush,   .trim = do_trim, .info = do_info,   .close = do_close,
 	.readv = do_readv,   .writev = do_writev,
+	.pr_register = pr_do_register, .pr_reserve = pr_do_reserve, .pr_release = pr_do_release,
+	.pr_clear = pr_do_clear, .pr_preempt = pr_do_preempt, .pr_read = pr_do_read,
 	.snapshot = do_snapshot, .merge = do_merge, .compact = do_compact, .job_list = do_job_list,
 	.job_pause = do_job_pause, .job_resume = do_job_resume, .job_cancel = do_job_cancel,
 	.job_wait = do_job_wait,
 };
+
+struct pr_disk *provider_handle_pr(scm_call *call, uint64_t handle, struct iopool_queue **ret_q)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h) {
+		fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+		return NULL;
+	}
+	*ret_q = &h->d->q;
+	return h->d->pr;
+}
 
 int main(int argc, char **argv)
 {
@@ -289,6 +303,7 @@ int main(int argc, char **argv)
 	for (struct disk *d = disks, *n; d; d = n) {
 		n = d->next;
 		vhdx_close(d->h);
+		pr_disk_free(d->pr);
 		free(d->path);
 		free(d);
 	}

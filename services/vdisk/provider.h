@@ -1,8 +1,9 @@
 /* provider.h: what the vdisk provider's files share (provider.c: the
  * tables of disks, channels, handles and client accounts, and main;
  * provider-scope.c: grants to directories; provider-open.c: open and
- * create; provider-io.c: disk work on the worker pool; provider-jobs.c
- * and provider-jobsteps.c: jobs, see provider-jobs.h). Internal to
+ * create; provider-io.c: disk work on the worker pool; provider-pr.c:
+ * persistent reservations, provider-pr.h; provider-jobs.c and
+ * provider-jobsteps.c: jobs, provider-jobs.h). Internal to
  * scm-vdisk-provider. */
 #pragma once
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include "scm/vdisk-provider.h"
 #include "extents.h"
 #include "iopool.h"
+#include "provider-pr.h"
 #include "vhdx.h"
 
 #define BUFFER_SIZE (4u << 20)
@@ -73,6 +75,7 @@ struct disk {
 	bool parallel_reads; /* no parent: reads may run side by side (vhdx.h) */
 	unsigned jobs;       /* queued or running, until their reply went out */
 	bool closing;        /* its engine handle is being closed on a worker */
+	struct pr_disk *pr;  /* persistent reservations (provider-pr.c) */
 	struct iopool_queue q;
 	struct bjob *bjob;    /* the job running on it (provider-jobs.c), for the loop */
 	struct bjob *bjob_io; /* the same, for writes on workers: set and cleared by its steps */

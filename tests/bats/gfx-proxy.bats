@@ -96,6 +96,8 @@ viewer_password() { "$SCMCTL" call gfx viewer | python3 -c 'import json,sys; pri
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"/damage/0/3: must be a 32-bit integer"* ]]
 	[[ "$output" == *"shrink the memfd: Operation not permitted"* ]]
+	[[ "$output" == *"/windows/0/z: unknown key"* ]]
+	[[ "$output" == *"/windows: 17 windows, at most 16"* ]]
 	[[ "$output" == *"hostile ok"* ]]
 	paint appB 100 100 30a040
 	"$SCMCTL" call gfx stats | grep -q '"caller":"appB"'

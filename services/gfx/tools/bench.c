@@ -100,16 +100,18 @@ static void scene_init(scene *sc, int n, uint32_t blend)
 	memset(sc, 0, sizeof(*sc));
 	if (gfx_server_new(&cfg, &sc->s))
 		exit(1);
-	/* Tiles of a square grid, framed, gaps included, covering the desktop. */
+	/* Tiles of a square grid, framed and titled, gaps included, covering
+	 * the desktop above the taskbar. */
 	int side = n == 1 ? 1 : n == 4 ? 2 : 4;
-	uint32_t cw = W / (uint32_t)side - 8 - 16, ch = H / (uint32_t)side - 8 - 16;
+	const uint32_t title = 16, bar = 20, dh = H - bar;
+	uint32_t cw = W / (uint32_t)side - 8 - 16, ch = dh / (uint32_t)side - 8 - 16 - title;
 	for (int i = 0; i < n; i++) {
 		if (gfx_client_new(sc->s, i % 2 ? "bench-odd" : "bench-even", cw, ch, 1, &sc->c[i]))
 			exit(1);
 		gfx_surface *sf = gfx_client_surface(sc->c[i]);
 		for (size_t p = 0; p < (size_t)cw * ch; p++)
 			sf->pixels[p] = (uint32_t)(p * 2654435761u) | (blend ? 0x80000000u : 0);
-		gfx_client_move(sc->c[i], (i % side) * (W / side) + 12, (i / side) * (H / side) + 12);
+		gfx_client_move(sc->c[i], (i % side) * (W / side) + 12, (i / side) * (dh / side) + 12 + title);
 		if (blend)
 			gfx_comp_find(gfx_server_compositor(sc->s), gfx_client_id(sc->c[i]))->blend = blend;
 	}

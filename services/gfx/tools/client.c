@@ -10,8 +10,9 @@
  *        each refusal and "hostile ok" when every one was refused right
  *   scm-gfx-client snapshot FILE.png | stats | viewer   administration
  *
- * $SCM_GFX_WEIGHT, when set, is passed as the time-bank weight (honoured
+ * $SCM_GFX_SERVICE names the service (default "gfx"). $SCM_GFX_WEIGHT, when set, is passed as the time-bank weight (honoured
  * only where the policy constrains it). */
+#include "clipboard.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -138,6 +139,14 @@ static int hostile(scm_channel *ch)
 	EXPECT("create 64x64", scm_gfx_create_surface(ch, 64, 64, 0, &sfd, &efd, &x, &y, &border, &err), 0);
 	free(border);
 	border = NULL;
+	/* The desktop clipboard: nothing to put unasked, nothing to get ungranted. */
+	int cfd = -1;
+	uint64_t csize;
+	if (gfx_clip_memfd("forged", 6, &cfd) == 0) {
+		EXPECT("clipboard_put unasked", scm_gfx_clipboard_put(ch, cfd, &csize, &err), SCM_GFX_E_CLIPBOARD);
+		close(cfd);
+	}
+	EXPECT("clipboard_get ungranted", scm_gfx_clipboard_get(ch, &cfd, &csize, &err), SCM_GFX_E_CLIPBOARD);
 	/* What the client can do to the memfd: neither shrink nor grow it. */
 	printf("shrink the memfd: %s\n", ftruncate(sfd, 16) < 0 ? strerror(errno) : "ALLOWED");
 	bad += ftruncate(sfd, 16) == 0;
@@ -161,6 +170,28 @@ static int hostile(scm_channel *ch)
 	struct json_object *outside = json_tokener_parse("[[1000,1000,5,5],[-99,-99,10,10]]");
 	EXPECT("damage outside the surface (clipped, accepted)", scm_gfx_present(ch, outside, &dropped, &err), 0);
 	json_object_put(outside);
+	/* Windows: parsed as strictly as damage, and no more than 16. */
+	uint64_t shown;
+	static const char *bad_windows[] = { "{}", "[{\"id\":0,\"x\":0,\"y\":0,\"w\":1,\"h\":1}]",
+					     "[{\"id\":1,\"x\":0,\"y\":0,\"w\":1,\"h\":1,\"z\":1}]",
+					     "[{\"id\":1,\"x\":0,\"y\":0,\"w\":-1,\"h\":1}]" };
+	for (size_t i = 0; i < sizeof(bad_windows) / sizeof(bad_windows[0]); i++) {
+		struct json_object *w = json_tokener_parse(bad_windows[i]);
+		char what[96];
+		snprintf(what, sizeof(what), "windows %s", bad_windows[i]);
+		EXPECT(what, scm_gfx_set_windows(ch, w, &shown, &err), SCM_GFX_E_BADWINDOWS);
+		json_object_put(w);
+	}
+	struct json_object *wins = json_object_new_array();
+	for (int i = 0; i < 17; i++) {
+		struct json_object *w = json_tokener_parse("{\"x\":0,\"y\":0,\"w\":4,\"h\":4}");
+		json_object_object_add(w, "id", json_object_new_int(i + 1));
+		json_object_array_add(wins, w);
+	}
+	EXPECT("17 windows", scm_gfx_set_windows(ch, wins, &shown, &err), SCM_GFX_E_LIMIT);
+	json_object_array_del_idx(wins, 16, 1);
+	EXPECT("16 windows", scm_gfx_set_windows(ch, wins, &shown, &err), 0);
+	json_object_put(wins);
 	printf(bad ? "hostile FAILED\n" : "hostile ok\n");
 	return bad ? 1 : 0;
 }
@@ -173,7 +204,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: scm-gfx-client paint W H RRGGBB [FLOOD] | hostile | snapshot FILE | stats | viewer\n");
 		return 2;
 	}
-	int r = scm_connect("gfx", &ch, &err);
+	const char *svc = getenv("SCM_GFX_SERVICE"); /* as the agent: default "gfx" */
+	int r = scm_connect(svc && *svc ? svc : "gfx", &ch, &err);
 	if (r)
 		return fail("connecting to gfx", r, err);
 	if (strcmp(argv[1], "paint") == 0)

@@ -5,6 +5,13 @@
  *   scm-gfx-testserver [--size WxH] [--port N] [--info FILE]
  *                      [--snapshot FILE] [--animate MS]
  *                      --client NAME:WxH[:WEIGHT[:RRGGBB]] ...
+ *                      [--window NAME:ID:X,Y,W,H[:TITLE]] ...
+ *
+ * --window declares a window of client NAME (set_windows): the rect of
+ * its surface the proxy shows as window ID. Input the engine routes to a
+ * client is printed as "input NAME {json}"; a close event makes the
+ * client act as an app would: the window goes, or (window 0, a client
+ * that declared none) the whole client.
  *
  * Each client paints its colour with diagonal stripes of the inverse
  * colour every 16 pixels and presents it. --animate moves a bar through
@@ -25,12 +32,51 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "wm.h"
 
 typedef struct {
 	gfx_client *c;
+	char name[64];
 	uint32_t colour;
 	uint32_t bar;
+	gfx_window_decl win[GFX_WINDOWS_MAX];
+	size_t n_win;
 } synth;
+
+/* Prints what the engine routed to each client; closes as asked. */
+static void drain(synth *syn, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		gfx_input_event ev[64];
+		size_t k;
+		while (syn[i].c && (k = gfx_client_take_input(syn[i].c, ev, 64)) > 0) {
+			struct json_object *j = gfx_input_to_json(ev, k), *arr;
+			if (j && json_object_object_get_ex(j, "events", &arr))
+				for (size_t e = 0; e < json_object_array_length(arr); e++)
+					printf("input %s %s\n", syn[i].name,
+					       json_object_to_json_string_ext(json_object_array_get_idx(arr, e),
+									      JSON_C_TO_STRING_PLAIN));
+			json_object_put(j);
+			for (size_t e = 0; e < k; e++) {
+				if (ev[e].type != GFX_INPUT_CLOSE)
+					continue;
+				size_t w = 0;
+				for (size_t m = 0; m < syn[i].n_win; m++)
+					if (syn[i].win[m].id != ev[e].window)
+						syn[i].win[w++] = syn[i].win[m];
+				if (ev[e].window == 0 || w == 0) {
+					syn[i].c = gfx_client_free(syn[i].c);
+					printf("closed %s\n", syn[i].name);
+					break;
+				}
+				syn[i].n_win = w;
+				gfx_client_set_windows(syn[i].c, syn[i].win, w);
+				printf("closed %s %u\n", syn[i].name, ev[e].window);
+			}
+		}
+	}
+	fflush(stdout);
+}
 
 static void paint(synth *s)
 {
@@ -77,14 +123,14 @@ int main(int argc, char **argv)
 		{ "size", required_argument, NULL, 's' },   { "port", required_argument, NULL, 'p' },
 		{ "info", required_argument, NULL, 'i' },   { "snapshot", required_argument, NULL, 'o' },
 		{ "animate", required_argument, NULL, 'a' }, { "client", required_argument, NULL, 'c' },
-		{ "password", required_argument, NULL, 'P' },
+		{ "password", required_argument, NULL, 'P' }, { "window", required_argument, NULL, 'w' },
 		{ 0 }
 	};
 	gfx_server_config cfg = { .width = 640, .height = 400, .background = 0x2b2b2b, .rfb = true,
 				  .name = "scm-gfx-testserver" };
 	const char *info = NULL, *snap = NULL;
-	char *clients[GFX_CLIENTS_MAX];
-	size_t n_clients = 0;
+	char *clients[GFX_CLIENTS_MAX], *windows[GFX_OVERLAYS_MAX];
+	size_t n_clients = 0, n_windows = 0;
 	long anim_ms = 0;
 	int o;
 
@@ -116,6 +162,11 @@ int main(int argc, char **argv)
 				return 2;
 			clients[n_clients++] = optarg;
 			break;
+		case 'w':
+			if (n_windows == GFX_OVERLAYS_MAX)
+				return 2;
+			windows[n_windows++] = optarg;
+			break;
 		default:
 			return 2;
 		}
@@ -137,6 +188,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		syn[i] = (synth){ .colour = colour & 0xFFFFFF };
+		snprintf(syn[i].name, sizeof(syn[i].name), "%s", name);
 		r = gfx_client_new(srv, name, w, h, weight, &syn[i].c);
 		if (r) {
 			fprintf(stderr, "testserver: client %s refused: %d\n", name, r);
@@ -145,22 +197,43 @@ int main(int argc, char **argv)
 		paint(&syn[i]);
 		gfx_client_present(syn[i].c, NULL, 0);
 	}
+	for (size_t i = 0; i < n_windows; i++) {
+		char name[64], title[GFX_TITLE_MAX + 1] = "";
+		gfx_window_decl d = { 0 };
+		size_t k;
+		if (sscanf(windows[i], "%63[^:]:%u:%d,%d,%d,%d:%63[^\n]", name, &d.id, &d.r.x, &d.r.y, &d.r.w, &d.r.h,
+			   title) < 6) {
+			fprintf(stderr, "testserver: --window: want NAME:ID:X,Y,W,H[:TITLE], got \"%s\"\n", windows[i]);
+			return 2;
+		}
+		snprintf(d.title, sizeof(d.title), "%s", title);
+		for (k = 0; k < n_clients && strcmp(syn[k].name, name) != 0; k++)
+			;
+		if (k == n_clients || syn[k].n_win == GFX_WINDOWS_MAX)
+			return 2;
+		syn[k].win[syn[k].n_win++] = d;
+		if ((r = gfx_client_set_windows(syn[k].c, syn[k].win, syn[k].n_win)) != 0) {
+			fprintf(stderr, "testserver: windows of %s refused: %d\n", name, r);
+			return 1;
+		}
+	}
 	gfx_server_work(srv, INT64_MAX);
 	if (snap && gfx_snapshot_png(gfx_server_compositor(srv), snap) < 0)
 		fprintf(stderr, "testserver: snapshot %s failed\n", snap);
 	if (info && write_info(srv, info) < 0)
 		fprintf(stderr, "testserver: cannot write %s\n", info);
-	gfx_rfb *rfb = gfx_server_rfb(srv);
-	printf("rfb 127.0.0.1:%u\n", gfx_rfb_port(rfb));
-	printf("secret %s %s %u\n", gfx_rfb_password(rfb), gfx_rfb_token(rfb), gfx_rfb_ws_port(rfb));
-	fflush(stdout);
-
+	/* Blocked before the port is printed: a test may signal right after. */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	gfx_rfb *rfb = gfx_server_rfb(srv);
+	printf("rfb 127.0.0.1:%u\n", gfx_rfb_port(rfb));
+	printf("secret %s %s %u\n", gfx_rfb_password(rfb), gfx_rfb_token(rfb), gfx_rfb_ws_port(rfb));
+	fflush(stdout);
+
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -198,10 +271,12 @@ int main(int argc, char **argv)
 				uint64_t ticks;
 				if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
 					for (size_t k = 0; k < n_clients; k++)
-						animate(&syn[k]);
+						if (syn[k].c)
+							animate(&syn[k]);
 			}
 		}
 		gfx_server_dispatch(srv);
+		drain(syn, n_clients);
 	}
 	gfx_server_free(srv);
 	close(ep);

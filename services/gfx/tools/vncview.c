@@ -7,7 +7,14 @@
  *
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
- *        [--type TEXT] [--return] [--capture OUT.png] [--stay SECONDS]
+ *        [--type TEXT] [--return] [--drag X1 Y1 X2 Y2] [--capture OUT.png] [--stay SECONDS]
+ *        [--key-down SYM] [--key-up SYM] [--down X Y] [--up X Y] [--until-file PATH]
+ *        [--chord ctrl+shift+c] [--cut-text TEXT] [--wait-cut-text SECONDS]
+ *
+ * --down/--up press and release button 1 (held in between), --key-down
+ * and --key-up a keysym (0x... or decimal); --until-file keeps up with
+ * updates until PATH exists (at most 60 s), so a test can look at the
+ * desktop while a menu is held open.
  *
  * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
@@ -19,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static char password[64];
 static bool asked_password;
@@ -126,11 +134,37 @@ static void key(rfbClient *cl, uint32_t sym)
 		pace(cl, key_delay_ms);
 }
 
+/* The viewer's clipboard: what the server sent (ServerCutText). */
+static char *cut_text;
+static void got_cut_text(rfbClient *cl, const char *text, int len)
+{
+	free(cut_text);
+	cut_text = strndup(text, len > 0 ? (size_t)len : 0);
+}
+
+/* "ctrl+shift+c": the modifiers held (left ones), the key, all released. */
+static void chord(rfbClient *cl, const char *keys)
+{
+	uint32_t held[4];
+	size_t n = 0;
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s", keys);
+	for (char *save = NULL, *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
+		uint32_t sym = strcmp(t, "ctrl") == 0 ? 0xFFE3 : strcmp(t, "shift") == 0 ? 0xFFE1
+			       : strcmp(t, "alt") == 0 ? 0xFFE9 : (uint32_t)(unsigned char)t[0];
+		SendKeyEvent(cl, sym, TRUE);
+		if (n < 4)
+			held[n++] = sym;
+	}
+	while (n > 0)
+		SendKeyEvent(cl, held[--n], FALSE);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		fprintf(stderr, "usage: scm-gfx-rfb-input PORT [--password-file F] [--encodings LIST] [--no-jpeg] "
-				"[--quality N] [--compress N] [--click X Y] [--type TEXT] [--return] [--capture PNG]\n");
+				"[--quality N] [--compress N] [--click X Y] [--drag X1 Y1 X2 Y2] [--type TEXT] [--return] [--capture PNG]\n");
 		return 2;
 	}
 	const char *env = getenv("SCM_VNC_PASSWORD");
@@ -144,6 +178,7 @@ int main(int argc, char **argv)
 	cl->GetPassword = get_password;
 	cl->FinishedFrameBufferUpdate = finished;
 	cl->GotFrameBufferUpdate = got_rect;
+	cl->GotXCutText = got_cut_text;
 	cl->appData.encodingsString = "raw";
 	/* The cursor as a shape of its own, so the pixels are the desktop's. */
 	cl->appData.useRemoteCursor = TRUE;
@@ -196,6 +231,27 @@ int main(int argc, char **argv)
 			SendPointerEvent(cl, x, y, 1);
 			SendPointerEvent(cl, x, y, 0);
 			i += 2;
+		} else if (strcmp(argv[i], "--drag") == 0 && i + 4 < argc) {
+			/* Press, move there in steps as a hand would, release. */
+			int x1 = atoi(argv[i + 1]), y1 = atoi(argv[i + 2]), x2 = atoi(argv[i + 3]), y2 = atoi(argv[i + 4]);
+			SendPointerEvent(cl, x1, y1, 0);
+			SendPointerEvent(cl, x1, y1, 1);
+			for (int k = 1; k <= 8; k++)
+				SendPointerEvent(cl, x1 + (x2 - x1) * k / 8, y1 + (y2 - y1) * k / 8, 1);
+			SendPointerEvent(cl, x2, y2, 0);
+			i += 4;
+		} else if ((strcmp(argv[i], "--down") == 0 || strcmp(argv[i], "--up") == 0) && i + 2 < argc) {
+			SendPointerEvent(cl, atoi(argv[i + 1]), atoi(argv[i + 2]), argv[i][2] == 'd' ? 1 : 0);
+			i += 2;
+		} else if ((strcmp(argv[i], "--key-down") == 0 || strcmp(argv[i], "--key-up") == 0) && i + 1 < argc) {
+			SendKeyEvent(cl, (uint32_t)strtoul(argv[i + 1], NULL, 0), argv[i][6] == 'd' ? TRUE : FALSE);
+			i++;
+		} else if (strcmp(argv[i], "--until-file") == 0 && i + 1 < argc) {
+			time_t end = time(NULL) + 60;
+			const char *path = argv[++i];
+			while (rc == 0 && access(path, F_OK) != 0 && time(NULL) < end)
+				if (pace(cl, 50) < 0)
+					rc = 1;
 		} else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc) {
 			/* As a keyboard does it: Shift held for what a US layout
 			 * shifts (the app side maps keysyms to keycodes). */
@@ -222,6 +278,22 @@ int main(int argc, char **argv)
 					SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
 				}
 			}
+		} else if (strcmp(argv[i], "--chord") == 0 && i + 1 < argc) {
+			chord(cl, argv[++i]);
+		} else if (strcmp(argv[i], "--cut-text") == 0 && i + 1 < argc) {
+			i++;
+			SendClientCutText(cl, argv[i], (int)strlen(argv[i]));
+		} else if (strcmp(argv[i], "--wait-cut-text") == 0 && i + 1 < argc) {
+			/* Until the server's cut text arrives (or S seconds pass:
+			 * then it prints "cuttext-none"). */
+			time_t end = time(NULL) + atoi(argv[++i]);
+			while (rc == 0 && !cut_text && time(NULL) < end) {
+				int n = WaitForMessage(cl, 100000);
+				if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl)))
+					rc = 1;
+			}
+			printf(cut_text ? "cuttext %s\n" : "cuttext-none\n", cut_text);
+			fflush(stdout);
 		} else if (strcmp(argv[i], "--return") == 0) {
 			key(cl, 0xFF0D);
 		} else if (strcmp(argv[i], "--capture") == 0 && i + 1 < argc) {

@@ -16,6 +16,8 @@
  *                                                     (client-bench.c)
  *   vdisk-client [--endpoint EP] bench-read DISK      4K qd1/qd32 and 1M reads (read-only)
  *   vdisk-client [--endpoint EP] write-flush-exit DISK MIB   write, send flush + read, exit at once
+ *   vdisk-client [--endpoint EP] pr DISK [--ro] CMD ARGS [-- CMD ARGS]...
+ *                         persistent reservations (client-pr.c)
  *   vdisk-client [--endpoint EP] pattern DISK EXPECTED N [STOPFILE]
  *                         writes with known contents while a job runs (client-pattern.c)
  *   vdisk-client [--endpoint EP] flush-latency DISK_A DISK_B MIB
@@ -77,6 +79,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1], *disk = argv[2];
 	if (!strcmp(cmd, "write-flush-exit"))
 		return argc == 4 ? client_write_flush_exit(ep, argv[2], strtoull(argv[3], NULL, 10)) : 2;
+	if (!strcmp(cmd, "pr"))
+		return client_pr(ep, svc, argc - 2, argv + 2);
 	if (!strcmp(cmd, "flush-latency"))
 		return argc == 5 ? client_flush_latency(ep, argv[2], argv[3], strtoull(argv[4], NULL, 10)) : 2;
 	scm_channel *ch = NULL;

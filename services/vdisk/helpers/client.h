@@ -30,3 +30,7 @@ int client_bench_read(scm_channel *ch, uint64_t handle, uint64_t vsize, scm_erro
  * file expected once acknowledged (client-pattern.c). */
 int client_pattern(scm_channel *ch, const char *disk, const char *expected, long n, const char *stop,
 		   scm_error **ret_err);
+
+/* pr DISK [--ro] CMD ...: persistent reservations (client-pr.c); argv
+ * starts at DISK. Returns the exit status. */
+int client_pr(const char *ep, const char *svc, int argc, char **argv);

@@ -1,0 +1,201 @@
+/* container-output.c: where a container's output goes. Its stdout and
+ * stderr are one pipe that scmd drains (never blocking, a bounded amount per
+ * wakeup) into the container's log, a capped and rotated file on disk in
+ * the state directory, and, for an attached `scmctl container run`, into a
+ * second pipe scmctl copies to the terminal (scmd never blocks on it). An
+ * attached run from a terminal gets a pty of its own instead, whose master
+ * scmctl gets. `scmctl container logs` reads the log files through
+ * scmd_ctr_log_fds. Split from container-hook.c (moves only): the log's
+ * size and rotation rules are one concept, kept apart from the life cycle. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "container-hook.h"
+
+#define DRAIN_READS 16     /* reads of the output pipe per wakeup (256 KiB) */
+
+/* ---- the log -------------------------------------------------------------
+ * STATE/logs/NAME.log and, rotated, NAME.log.1 .. NAME.log.K (newest
+ * first). Each file holds at most max_bytes / (K + 1), so together they
+ * never pass the cap whatever the container writes; a rotation cuts at a
+ * line end when one is in reach. Rotating is K renames and an open, done at
+ * most once per file's worth of output. */
+
+static void log_file(const struct scmd_ctr *t, int k, char *buf, size_t len)
+{
+	if (k == 0)
+		snprintf(buf, len, "%s", t->log_path);
+	else
+		snprintf(buf, len, "%s.%d", t->log_path, k);
+}
+
+void ctr_log_unlink_all(const struct scmd_ctr *t)
+{
+	char p[PATH_MAX];
+	if (!t->log_path)
+		return;
+	for (int k = 0; k < CONTAINERS_LOG_FDS_MAX; k++) {
+		log_file(t, k, p, sizeof(p));
+		(void)unlink(p);
+	}
+}
+
+static int log_create(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+}
+
+/* sb: the profiles' sandbox (its "log" size), or NULL for the default. */
+int ctr_log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb)
+{
+	int64_t max = sb && sb->log_max_bytes > 0 ? sb->log_max_bytes : CONTAINER_DEFAULT_LOG_BYTES;
+	int64_t files = sb && sb->log_files > 0 ? sb->log_files : CONTAINER_DEFAULT_LOG_FILES;
+	if (files > CONTAINERS_LOG_FDS_MAX - 1)
+		files = CONTAINERS_LOG_FDS_MAX - 1;
+	t->log_files = (int)files;
+	t->log_file_max = max / (files + 1);
+	t->log_size = 0;
+	t->log_fd = -1;
+	if (asprintf(&t->log_path, "%s/logs/%s.log", d->state_dir, t->name) < 0) {
+		t->log_path = NULL;
+		return -ENOMEM;
+	}
+	ctr_log_unlink_all(t); /* what a container of that name left before scmd restarted */
+	t->log_fd = log_create(t->log_path);
+	return t->log_fd < 0 ? -errno : 0;
+}
+
+static void log_rotate(struct scmd_ctr *t)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	t->log_fd = safe_close(t->log_fd);
+	for (int k = t->log_files; k >= 1; k--) {
+		log_file(t, k - 1, from, sizeof(from));
+		log_file(t, k, to, sizeof(to));
+		(void)rename(from, to); /* over the oldest */
+	}
+	t->log_fd = log_create(t->log_path);
+	t->log_size = 0;
+}
+
+static void log_write(struct scmd_ctr *t, const char *buf, size_t n)
+{
+	size_t cap = (size_t)t->log_file_max, keep = cap * (size_t)(t->log_files + 1);
+	if (n > keep) { /* no file would keep the head: skip its writes */
+		buf += n - keep;
+		n = keep;
+	}
+	while (n > 0 && t->log_fd >= 0) {
+		size_t room = (size_t)t->log_size < cap ? cap - (size_t)t->log_size : 0, w = n;
+		bool full = n > room;
+		if (full) {
+			const char *nl = room ? memrchr(buf, '\n', room) : NULL;
+			w = nl ? (size_t)(nl - buf) + 1 : room;
+		}
+		if (w > 0) {
+			ssize_t k = write(t->log_fd, buf, w);
+			if (k < 0 || (size_t)k != w)
+				return; /* disk full: this output is lost, the next may fit */
+			t->log_size += k;
+			buf += k;
+			n -= (size_t)k;
+		}
+		if (full)
+			log_rotate(t);
+	}
+}
+
+/* Bounded work per wakeup: a container that writes without pause gets
+ * DRAIN_READS reads, then the other watches of this epoll batch have
+ * their turn; the pipe (blocking on the container's side) holds it back
+ * meanwhile. */
+void ctr_drain_output(struct scmd *d, struct scmd_ctr *t)
+{
+	char buf[16384];
+	for (int i = 0; i < DRAIN_READS; i++) {
+		ssize_t n = read(t->outw.fd, buf, sizeof(buf));
+		if (n <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				watch_del(d, &t->outw);
+				t->outw.fd = safe_close(t->outw.fd);
+				t->attach_fd = safe_close(t->attach_fd); /* EOF for the attached client */
+			}
+			return;
+		}
+		log_write(t, buf, (size_t)n);
+		/* The attached terminal gets what fits; the log keeps the latest. */
+		if (t->attach_fd >= 0 && write(t->attach_fd, buf, (size_t)n) < 0 && errno != EAGAIN)
+			t->attach_fd = safe_close(t->attach_fd);
+	}
+}
+
+void ctr_on_output(struct scmd *d, struct watch *w, uint32_t events)
+{
+	ctr_drain_output(d, (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, outw)));
+}
+
+/* A pty pair for an attached run: [0] the master (for scmctl), [1] the
+ * slave, opened through the master (TIOCGPTPEER) rather than by a name in
+ * /dev/pts that could be swapped. */
+int ctr_open_pty(const struct container_req *req, int ret[2])
+{
+	_cleanup_close_ int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int unlock = 0;
+	if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) < 0)
+		return -errno;
+	/* Set before the program runs, so its first look is right. */
+	struct winsize ws = { .ws_row = req->tty_rows, .ws_col = req->tty_cols };
+	struct termios t;
+	if ((ws.ws_row || ws.ws_col) && ioctl(m, TIOCSWINSZ, &ws) < 0)
+		return -errno;
+	if (req->tty_raw_out && tcgetattr(m, &t) == 0) {
+		t.c_oflag &= ~(tcflag_t)OPOST;
+		if (tcsetattr(m, TCSANOW, &t) < 0)
+			return -errno;
+	}
+	int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s < 0)
+		return -errno;
+	ret[0] = TAKE_FD(m);
+	ret[1] = s;
+	return 0;
+}
+
+int scmd_ctr_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,
+		       scm_error **ret_err)
+{
+	struct scmd_ctr *t = ctr_find(d, name);
+	int fds[CONTAINERS_LOG_FDS_MAX];
+	size_t n = 0;
+	if (!t || !t->log_path)
+		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
+	/* Oldest first. scmd is the only writer and rotates only inside this
+	 * loop's thread, so the set is consistent; rotations after the reply
+	 * rename files, not the inodes the client holds. */
+	for (int k = t->log_files; k >= 0 && n < ELEMENTSOF(fds); k--) {
+		char p[PATH_MAX];
+		log_file(t, k, p, sizeof(p));
+		int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		if (fd >= 0) {
+			fds[n++] = fd;
+			continue;
+		}
+		if (errno == ENOENT)
+			continue;
+		int r = -errno;
+		while (n > 0)
+			safe_close(fds[--n]);
+		return scm_fail(ret_err, r, "opening the log of '%s' (%s): %s", name, p, strerror(-r));
+	}
+	if (n == 0)
+		return scm_fail(ret_err, SCM_E_NOT_FOUND, "the log of '%s' is gone (%s)", name, t->log_path);
+	memcpy(ret_fds, fds, n * sizeof(int));
+	*ret_n = n;
+	return 0;
+}
