@@ -17,7 +17,8 @@ $(VDISK_LIB): $(VDISK_LIB_OBJS)
 
 VDISK_TOOL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/tool/*.c))
 $(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(VDISK_LIB) $(LIBSCM)
+$(B)/services/vdisk/tool/jobs.o: $(B)/gen/scm/vdisk-client.h
+$(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(B)/gen/scm/vdisk-client.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
 BINS += $(B)/bin/scm-vdisk
@@ -73,7 +74,7 @@ LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the
 # channel's buffer (the provider's end-to-end test and bench use it).
-VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency client-pr)
+VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency client-pr client-pattern)
 $(VDISK_CLIENT_OBJS): $(B)/gen/scm/vdisk-client.h
 $(B)/libexec/vdisk-client: $(VDISK_CLIENT_OBJS) \
 		$(B)/gen/scm/vdisk-client.o $(LIBSCM)
@@ -91,3 +92,9 @@ $(B)/libexec/vdisk-nbd-bench: services/vdisk/helpers/nbd-bench.sh
 	@mkdir -p $(dir $@)
 	$(Q_GEN)install -m 0755 $< $@
 BENCH_DEPS += $(B)/libexec/vdisk-nbd-bench
+
+$(B)/tests/fuzz/fuzz_vdisk_journal.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vdisk_journal: $(B)/tests/fuzz/fuzz_vdisk_journal.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_journal

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider.h"
+#include "provider-jobs.h"
 
 static bool refused_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
 {
@@ -111,6 +111,11 @@ static void job_run(struct iopool_job *pj)
 	}
 	if (r < 0)
 		job_fail(j, r, vhdx_error(h));
+	else if (j->d->bjob_io && (j->op == OP_WRITE || j->op == OP_TRIM))
+		bjob_dirty(j->d->bjob_io, j->off, j->len); /* a job copying the disk copies it again */
+	else if (j->d->bjob_io && j->op == OP_WRITEV)
+		for (size_t i = 0; i < j->n_ex; i++)
+			bjob_dirty(j->d->bjob_io, j->ex[i].off, j->ex[i].len);
 }
 
 static void job_done(struct iopool_job *pj)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider.h"
+#include "provider-jobs.h"
 
 /* An open's cost: see OPEN_RATE (provider.h) */
 static uint64_t open_cost; /* set by do_open_loop: the bytes its probe read */
@@ -185,6 +185,8 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		d->rw = !readonly;
 		d->next = disks;
 		disks = d;
+		if (d->rw)
+			bjob_recover(d, sp); /* a job's journal beside it */
 	} else if (!readonly && !d->rw) {
 		/* readers only so far: reopen the same file read-write through
 		 * /proc/self/fd, never by a path, after dropping the readers'

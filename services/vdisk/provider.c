@@ -38,7 +38,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "provider.h"
+#include "provider-jobs.h"
 
 struct disk *disks;
 static struct account *accounts;
@@ -241,6 +241,9 @@ static const scm_vdisk_handlers handlers = {
 	.readv = do_readv,   .writev = do_writev,
 	.pr_register = pr_do_register, .pr_reserve = pr_do_reserve, .pr_release = pr_do_release,
 	.pr_clear = pr_do_clear, .pr_preempt = pr_do_preempt, .pr_read = pr_do_read,
+	.snapshot = do_snapshot, .merge = do_merge, .compact = do_compact, .job_list = do_job_list,
+	.job_pause = do_job_pause, .job_resume = do_job_resume, .job_cancel = do_job_cancel,
+	.job_wait = do_job_wait,
 };
 
 struct pr_disk *provider_handle_pr(scm_call *call, uint64_t handle, struct iopool_queue **ret_q)
@@ -293,6 +296,7 @@ int main(int argc, char **argv)
 	 * free runs (to cancelled calls: only freed) */
 	iopool_stop();
 	pool_running = false;
+	bjob_shutdown();
 	/* freeing the provider ends every channel (on_close releases their
 	 * disks, which commits them); anything left is closed here */
 	scm_provider_free(p);

@@ -2,7 +2,9 @@
  * tables of disks, channels, handles and client accounts, and main;
  * provider-scope.c: grants to directories; provider-open.c: open and
  * create; provider-io.c: disk work on the worker pool; provider-pr.c:
- * persistent reservations, provider-pr.h). Internal to scm-vdisk-provider. */
+ * persistent reservations, provider-pr.h; provider-jobs.c and
+ * provider-jobsteps.c: jobs, provider-jobs.h). Internal to
+ * scm-vdisk-provider. */
 #pragma once
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +77,8 @@ struct disk {
 	bool closing;        /* its engine handle is being closed on a worker */
 	struct pr_disk *pr;  /* persistent reservations (provider-pr.c) */
 	struct iopool_queue q;
+	struct bjob *bjob;    /* the job running on it (provider-jobs.c), for the loop */
+	struct bjob *bjob_io; /* the same, for writes on workers: set and cleared by its steps */
 };
 
 struct handle {

@@ -18,6 +18,8 @@
  *   vdisk-client [--endpoint EP] write-flush-exit DISK MIB   write, send flush + read, exit at once
  *   vdisk-client [--endpoint EP] pr DISK [--ro] CMD ARGS [-- CMD ARGS]...
  *                         persistent reservations (client-pr.c)
+ *   vdisk-client [--endpoint EP] pattern DISK EXPECTED N [STOPFILE]
+ *                         writes with known contents while a job runs (client-pattern.c)
  *   vdisk-client [--endpoint EP] flush-latency DISK_A DISK_B MIB
  *                         B's 4 KiB read latency while A flushes MIB MiB (client-latency.c)
  * Exit: 0 ok, 1 failure, 10+code for a refusal with an interface code. */
@@ -87,6 +89,10 @@ int main(int argc, char **argv)
 	if (r)
 		return die(r, e);
 	g_ch = ch;
+	if (!strcmp(cmd, "pattern") && argc > 4) {
+		r = client_pattern(ch, disk, argv[3], atol(argv[4]), argc > 5 ? argv[5] : "", &e);
+		return r ? die(r, e) : (scm_channel_free(ch), 0);
+	}
 	if (!strcmp(cmd, "many") && argc > 3) {
 		/* the per-client cap: how many handles does the provider give? */
 		long n = atol(argv[3]), k;
