@@ -83,13 +83,36 @@ json_object *clip_rules_json(const policy_effective *e)
 	return arr;
 }
 
-int policy_clipboard_rules(const policy_effective *e, struct json_object **ret, scm_error **ret_err)
+/* The kinds of rule a grant can carry, and what builds each: one entry a
+ * kind, so a new kind is a line here and a parser, never a special case
+ * in scmd or a provider's name. */
+static const struct {
+	const char *kind;
+	json_object *(*build)(const policy_effective *e);
+} grant_rule_kinds[] = {
+	{ "clipboard", clip_rules_json },
+};
+
+bool policy_grant_rule_known(const char *kind)
 {
-	json_object *j = clip_rules_json(e);
-	if (!j)
-		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	*ret = j;
-	return 0;
+	for (size_t i = 0; i < sizeof(grant_rule_kinds) / sizeof(grant_rule_kinds[0]); i++)
+		if (strcmp(grant_rule_kinds[i].kind, kind) == 0)
+			return true;
+	return false;
+}
+
+int policy_grant_rules(const policy_effective *e, const char *kind, json_object **ret, scm_error **ret_err)
+{
+	for (size_t i = 0; i < sizeof(grant_rule_kinds) / sizeof(grant_rule_kinds[0]); i++) {
+		if (strcmp(grant_rule_kinds[i].kind, kind) != 0)
+			continue;
+		json_object *j = grant_rule_kinds[i].build(e);
+		if (!j)
+			return scm_fail(ret_err, -ENOMEM, "out of memory");
+		*ret = j;
+		return 0;
+	}
+	return scm_fail(ret_err, SCM_E_INVALID, "no kind of profile rule is called '%s' (known: clipboard)", kind);
 }
 
 /* {"service":"@clipboard","from","to","decision","origin","rule":{..}|null,
@@ -97,18 +120,20 @@ int policy_clipboard_rules(const policy_effective *e, struct json_object **ret, 
 int clip_explain(const policy_effective *e, const char *from, const char *to, json_object **ret,
 		 scm_error **ret_err)
 {
-	char why[1024], err[256];
+	char why[1024];
 	if (!from || !to || (!name_valid(from, SCM_NAME_MAX, NAME_FILE) && strcmp(from, SCM_CLIP_VIEWER)) ||
 	    (!name_valid(to, SCM_NAME_MAX, NAME_FILE) && strcmp(to, SCM_CLIP_VIEWER)))
 		return scm_fail(ret_err, SCM_E_INVALID,
 				"explain @clipboard FROM TO: FROM and TO are endpoint names or \"@viewer\"");
 	json_object *rules = clip_rules_json(e), *matching = json_object_new_array(), *o = json_object_new_object();
 	scm_clip_rules cr;
-	if (!rules || !matching || !o || scm_clip_rules_parse(rules, &cr, err, sizeof(err)) != 0) {
+	int pr = !rules || !matching || !o ? scm_fail(ret_err, -ENOMEM, "out of memory")
+					      : scm_clip_rules_parse(rules, &cr, ret_err);
+	if (pr != 0) {
 		json_object_put(rules);
 		json_object_put(matching);
 		json_object_put(o);
-		return scm_fail(ret_err, -ENOMEM, "out of memory");
+		return pr;
 	}
 	bool allow = scm_clip_decide(&cr, from, to, why, sizeof(why));
 	json_object *rule = NULL;

@@ -164,16 +164,14 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 	*keep = true;
 	/* settings took effect when the channel opened: another value needs
 	 * a new channel */
-	json_object *os = NULL, *ns = NULL, *nsg = s->grant_json ? json_tokener_parse(s->grant_json) : NULL;
+	json_object *os = NULL, *ns = s->settings_json ? json_tokener_parse(s->settings_json) : NULL;
 	json_object_object_get_ex(g, "settings", &os);
-	if (nsg)
-		json_object_object_get_ex(nsg, "settings", &ns);
 	if ((os || ns) && !(os && ns && json_object_equal(os, ns))) {
 		snprintf(why, whysz, "the settings of %s changed", service);
 		*keep = false;
 		ms = NULL;
 	}
-	json_object_put(nsg);
+	json_object_put(ns);
 	if (*keep && wildcard) {
 		/* "every method": kept only if the new grant is the very same */
 		json_object *ng = s->grant_json ? json_tokener_parse(s->grant_json) : NULL;
@@ -210,18 +208,23 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 			pcons_done(&old);
 		}
 	}
-	/* A gfx grant carries the container's clipboard rules (scmd adds
-	 * them, scm/policy-hook.c): the proxy decides flows by them for as
-	 * long as the channel lives, so any change cuts it (fail closed). */
-	json_object *gx, *old_clip;
-	if (*keep && cs && json_object_object_get_ex(cs, "gfx", &gx) &&
-	    json_object_object_get_ex(gx, "clipboard", &old_clip)) {
-		json_object *now = clip_rules_json(e);
-		if (!now || !json_object_equal(now, old_clip)) {
-			snprintf(why, whysz, "the clipboard rules for %s changed", service);
-			*keep = false;
+	/* A grant may carry the caller's rules of some kinds (its "rules"
+	 * member, asked for by the interface: e.g. the graphics proxy's
+	 * clipboard rules). The provider decides by them for as long as the
+	 * channel lives, so any change cuts it (fail closed). */
+	json_object *ors;
+	if (*keep && json_object_object_get_ex(g, "rules", &ors) && json_object_is_type(ors, json_type_object)) {
+		json_object_object_foreach(ors, kind, old_rules)
+		{
+			json_object *now = NULL;
+			if (!*keep)
+				break;
+			if (policy_grant_rules(e, kind, &now, NULL) != 0 || !json_object_equal(now, old_rules)) {
+				snprintf(why, whysz, "the %s rules for %s changed", kind, service);
+				*keep = false;
+			}
+			json_object_put(now);
 		}
-		json_object_put(now);
 	}
 	if (tmp) {
 		eservice_done(tmp);

@@ -158,6 +158,9 @@ typedef struct eservice {
 	bool allowed;
 	char *origin;
 	char *grant_json;
+	/* the grant's "settings" alone, or NULL when it has none: a reload's
+	 * recheck parses this (rarely there) rather than the whole grant */
+	char *settings_json;
 } eservice;
 
 typedef struct esetting {

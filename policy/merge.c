@@ -110,6 +110,7 @@ void eservice_done(eservice *s)
 	free(s->name);
 	free(s->origin);
 	free(s->grant_json);
+	free(s->settings_json);
 	*s = (eservice){ 0 };
 }
 
@@ -160,8 +161,11 @@ static int build_grant(eservice *s, json_object *settings)
 	if (wildcard)
 		json_object_put(ms);
 	json_object_object_add(g, "constraints", cs);
-	if (settings)
+	if (settings) {
 		json_object_object_add(g, "settings", json_object_get(settings));
+		if (!(s->settings_json = strdup(json_object_to_json_string_ext(settings, JSON_C_TO_STRING_PLAIN))))
+			goto out;
+	}
 	for (size_t i = 0; i < s->n_methods; i++) {
 		const emethod *m = &s->methods[i];
 		if (m->state != EM_ALLOW || (m == star && !wildcard))

@@ -183,9 +183,14 @@ int policy_explain(const policy_effective *e, const char *service, const char *m
 /* service "@clipboard", method FROM, args_json TO (a name, not JSON):
  * explains the clipboard flow FROM -> TO as this effective profile (one
  * end of it) decides it. */
-/* The effective clipboard rules in merge order, as scm-internal/clipflow.h's
- * scm_clip_rules_parse() reads them (what a gfx grant carries). */
-int policy_clipboard_rules(const policy_effective *e, struct json_object **ret, scm_error **ret_err);
+/* The effective rules of one kind a grant carries to a provider whose
+ * interface asks for them (IDL "grant_rules"; the grant's "rules" member):
+ * "clipboard" gives the clipboard rules in merge order, as
+ * scm-internal/clipflow.h's scm_clip_rules_parse() reads them. An unknown
+ * kind is SCM_E_INVALID naming it; policy_grant_rule_known() says whether
+ * a kind exists (scmd refuses to register a service asking for another). */
+int policy_grant_rules(const policy_effective *e, const char *kind, struct json_object **ret, scm_error **ret_err);
+bool policy_grant_rule_known(const char *kind);
 /* Renders policy_explain()'s JSON (also what scmd's policy.explain returns)
  * as text. */
 void policy_explain_print(struct json_object *explain, FILE *f);

@@ -65,23 +65,19 @@ static const char *pattern_of(struct json_object *o, const char *key)
 	return s;
 }
 
-int scm_clip_rules_parse(struct json_object *arr, scm_clip_rules *ret, char *err, size_t errsz)
+int scm_clip_rules_parse(struct json_object *arr, scm_clip_rules *ret, scm_error **ret_err)
 {
 	scm_clip_rules out = { 0 };
 	*ret = out;
 	if (!arr)
 		return 0;
-	if (!json_object_is_type(arr, json_type_array)) {
-		snprintf(err, errsz, "clipboard rules: expected an array");
-		return SCM_E_INVALID;
-	}
+	if (!json_object_is_type(arr, json_type_array))
+		return scm_fail(ret_err, SCM_E_INVALID, "clipboard rules: expected an array");
 	size_t n = json_object_array_length(arr);
-	if (n > SCM_CLIP_RULES_MAX) {
-		snprintf(err, errsz, "clipboard rules: %zu, more than %d", n, SCM_CLIP_RULES_MAX);
-		return SCM_E_INVALID;
-	}
+	if (n > SCM_CLIP_RULES_MAX)
+		return scm_fail(ret_err, SCM_E_INVALID, "clipboard rules: %zu, more than %d", n, SCM_CLIP_RULES_MAX);
 	if (n && !(out.v = calloc(n, sizeof(*out.v))))
-		return -ENOMEM;
+		return scm_fail(ret_err, -ENOMEM, "clipboard rules: out of memory");
 	for (size_t i = 0; i < n; i++, out.n++) {
 		struct json_object *o = json_object_array_get_idx(arr, i), *a, *p, *g;
 		const char *from = NULL, *to = NULL, *origin = "";
@@ -89,10 +85,10 @@ int scm_clip_rules_parse(struct json_object *arr, scm_clip_rules *ret, char *err
 		    !(to = pattern_of(o, "to")) || !json_object_object_get_ex(o, "allow", &a) ||
 		    !json_object_is_type(a, json_type_boolean) || !json_object_object_get_ex(o, "priority", &p) ||
 		    !json_object_is_type(p, json_type_int)) {
-			snprintf(err, errsz, "clipboard rules: /%zu: want {\"from\",\"to\": pattern, \"allow\": bool, "
-				 "\"priority\": int}", i);
 			scm_clip_rules_done(&out);
-			return SCM_E_INVALID;
+			return scm_fail(ret_err, SCM_E_INVALID,
+					"clipboard rules: /%zu: want {\"from\",\"to\": pattern, \"allow\": bool, "
+					"\"priority\": int}", i);
 		}
 		if (json_object_object_get_ex(o, "origin", &g) && json_object_is_type(g, json_type_string))
 			origin = json_object_get_string(g);
@@ -105,20 +101,21 @@ int scm_clip_rules_parse(struct json_object *arr, scm_clip_rules *ret, char *err
 		if (!r->from || !r->to || !r->origin) {
 			out.n++;
 			scm_clip_rules_done(&out);
-			return -ENOMEM;
+			return scm_fail(ret_err, -ENOMEM, "clipboard rules: out of memory");
 		}
 		/* Merge order is scmd's promise; a list out of it is malformed. */
 		if (i > 0 && out.v[i - 1].priority < r->priority) {
-			snprintf(err, errsz, "clipboard rules: /%zu: out of priority order", i);
 			out.n++;
 			scm_clip_rules_done(&out);
-			return SCM_E_INVALID;
+			return scm_fail(ret_err, SCM_E_INVALID, "clipboard rules: /%zu: out of priority order", i);
 		}
 	}
 	*ret = out;
 	return 0;
 }
 
+/* why is the decision's reason, not an error (see clipflow.h): a caller's
+ * buffer, filled for an allow as for a deny. */
 bool scm_clip_decide(const scm_clip_rules *r, const char *from, const char *to, char *why, size_t whysz)
 {
 	const scm_clip_rule *win = NULL;

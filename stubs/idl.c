@@ -17,6 +17,7 @@
 #define IDL_FILE_MAX (1024 * 1024)
 #define IDL_METHODS_MAX 256
 #define IDL_FIELDS_MAX 32
+#define IDL_GRANT_RULES_MAX 8
 
 static const char *const type_names[_SCM_IDL_TYPE_MAX] = {
 	[SCM_IDL_BOOL] = "bool",     [SCM_IDL_INT] = "int",       [SCM_IDL_UINT] = "uint",
@@ -255,9 +256,39 @@ static int parse_settings(struct ctx *c, json_object *root, scm_idl *idl)
 	return 0;
 }
 
+/* "grant_rules": ["clipboard", ...]: kinds of profile rule the provider is
+ * handed with each grant (scm_idl.grant_rules). */
+static int parse_grant_rules(struct ctx *c, json_object *root, scm_idl *idl)
+{
+	json_object *arr;
+	if (!json_object_object_get_ex(root, "grant_rules", &arr))
+		return 0;
+	if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) > IDL_GRANT_RULES_MAX)
+		return BAD(c, "%s: /grant_rules: expected an array of at most %d names", c->origin,
+			   IDL_GRANT_RULES_MAX);
+	size_t n = json_object_array_length(arr);
+	idl->grant_rules = calloc(n + 1, sizeof(char *));
+	if (!idl->grant_rules)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+		if (!json_object_is_type(v, json_type_string) || !is_ident(json_object_get_string(v)))
+			return BAD(c, "%s: /grant_rules/%zu: expected a lower-case C identifier", c->origin, i);
+		const char *name = json_object_get_string(v);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(idl->grant_rules[j], name) == 0)
+				return BAD(c, "%s: /grant_rules/%zu: '%s' appears twice", c->origin, i, name);
+		if (!(idl->grant_rules[i] = strdup(name)))
+			return -ENOMEM;
+		idl->n_grant_rules = i + 1;
+	}
+	return 0;
+}
+
 static int parse_root(struct ctx *c, json_object *root, scm_idl *idl)
 {
-	static const char *const keys[] = { "interface", "version", "doc", "errors", "methods", "settings", NULL };
+	static const char *const keys[] = { "interface", "version", "doc",	   "errors",
+					    "methods",	 "settings", "grant_rules", NULL };
 	static const char *const mkeys[] = { "name", "doc", "params", "results", NULL };
 	static const char *const ekeys[] = { "name", "code", "doc", NULL };
 	json_object *v, *arr;
@@ -303,7 +334,7 @@ static int parse_root(struct ctx *c, json_object *root, scm_idl *idl)
 			if (strcmp(idl->methods[j].name, md->name) == 0)
 				return BAD(c, "%s: %s/name: method '%s' appears twice", c->origin, ptr, md->name);
 	}
-	if ((r = parse_settings(c, root, idl)))
+	if ((r = parse_settings(c, root, idl)) || (r = parse_grant_rules(c, root, idl)))
 		return r;
 
 	if (!json_object_object_get_ex(root, "errors", &arr))
@@ -406,6 +437,7 @@ scm_idl *scm_idl_free(scm_idl *idl)
 		free(idl->settings[i].doc);
 	}
 	free(idl->settings);
+	strv_free(idl->grant_rules);
 	free(idl->methods);
 	free(idl->errors);
 	free(idl->name);
@@ -502,6 +534,12 @@ void scm_idl_print(const scm_idl *idl, FILE *out)
 				fprintf(out, " (%lld..%lld)", (long long)s->min, (long long)s->max);
 			fprintf(out, "%s%s\n", s->doc && *s->doc ? ": " : "", s->doc ? s->doc : "");
 		}
+	}
+	if (idl->n_grant_rules) {
+		fprintf(out, "\nprofile rules handed to the provider with each grant:");
+		for (size_t i = 0; i < idl->n_grant_rules; i++)
+			fprintf(out, " %s", idl->grant_rules[i]);
+		fprintf(out, "\n");
 	}
 	if (idl->n_errors) {
 		fprintf(out, "\nerrors:\n");

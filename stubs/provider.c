@@ -118,6 +118,7 @@ static void chan_close(scm_provider *p, struct chan *c)
 	scm_outq_clear(&c->outq);
 	json_object_put(c->grant.constraints);
 	json_object_put(c->grant.settings);
+	json_object_put(c->grant.rules);
 	free(c->service);
 	free(c->caller);
 	free(c);
@@ -149,7 +150,8 @@ static const scm_method_def *find_method(const scm_interface_def *iface, const c
 }
 
 /* A new channel from scmd: {"channel":N,"service":..,"caller":..,"uid":..,
- * "gid":..,"pid":..,"methods":[..]|"*","constraints":{..},"settings":{..}} plus
+ * "gid":..,"pid":..,"methods":[..]|"*","constraints":{..},"settings":{..},
+ * "rules":{..}} plus
  * its fd. */
 static int add_channel(scm_provider *p, scm_message *m)
 {
@@ -184,6 +186,8 @@ static int add_channel(scm_provider *p, scm_message *m)
 	if (json_object_object_get_ex(m->json, "settings", &cons) && json_object_is_type(cons, json_type_object) &&
 	    json_object_object_length(cons) > 0)
 		c->grant.settings = json_object_get(cons);
+	if (json_object_object_get_ex(m->json, "rules", &cons) && json_object_is_type(cons, json_type_object))
+		c->grant.rules = json_object_get(cons);
 	if (json_object_object_get_ex(m->json, "methods", &methods)) {
 		if (json_object_is_type(methods, json_type_string) &&
 		    strcmp(json_object_get_string(methods), "*") == 0) {

@@ -199,28 +199,37 @@ int scmd_policy_effective(struct scmd *d, char **profiles, policy_effective **re
 	return policy_effective_build(d->policy, (const char *const *)profiles, n, idl, ret, ret_err);
 }
 
-/* The clipboard rules of the caller's effective profile go to the
- * graphics proxy in the grant, as constraints {"gfx": {"clipboard":
- * [RULE, ...]}} (no method is called "gfx", so the skeleton's argument
- * checks never look at it; a rule list is no scalar grant setting)
- * (scm-internal/clipflow.h): the proxy decides each copy between two of its apps
- * with both apps' rules, which only scmd can vouch for. Always present on
- * a gfx grant (an empty list: no flow), so the proxy never mistakes a
- * grant without them for one from an older scmd that allowed anything. */
-static void add_gfx_clipboard(const struct policy_effective *eff, struct service *s, json_object *grant)
+/* The caller's effective rules of each kind the service's interface asks
+ * for (IDL "grant_rules", e.g. the graphics proxy's "clipboard") go to the
+ * provider in the grant's "rules" member: the provider decides by rules
+ * only scmd can vouch for (the clipboard: a flow between two of its apps,
+ * by both apps' rules). Each kind asked for is always there (an empty
+ * list: no rule), so a provider never mistakes a grant without them for
+ * one that allowed anything. Registration refused unknown kinds. */
+static void add_grant_rules(const struct policy_effective *eff, struct service *s, json_object *grant)
 {
-	json_object *cons, *g, *rules = NULL;
-	if (!grant || strcmp(s->iface_name, "gfx") != 0 || policy_clipboard_rules(eff, &rules, NULL) != 0)
+	if (!grant || !s->idl || s->idl->n_grant_rules == 0)
 		return;
-	if (!json_object_object_get_ex(grant, "constraints", &cons) || !json_object_is_type(cons, json_type_object)) {
-		cons = json_object_new_object();
-		json_object_object_add(grant, "constraints", cons);
+	json_object *rules = json_object_new_object();
+	if (!rules)
+		return;
+	for (size_t i = 0; i < s->idl->n_grant_rules; i++) {
+		json_object *j = NULL;
+		if (policy_grant_rules(eff, s->idl->grant_rules[i], &j, NULL) == 0)
+			json_object_object_add(rules, s->idl->grant_rules[i], j);
 	}
-	if (!json_object_object_get_ex(cons, "gfx", &g) || !json_object_is_type(g, json_type_object)) {
-		g = json_object_new_object();
-		json_object_object_add(cons, "gfx", g);
-	}
-	json_object_object_add(g, "clipboard", rules);
+	json_object_object_add(grant, "rules", rules);
+}
+
+/* Whether scmd can hand every kind of rule an interface asks for. */
+int scmd_policy_check_grant_rules(const scm_idl *idl, const char *origin, scm_error **ret_err)
+{
+	for (size_t i = 0; i < idl->n_grant_rules; i++)
+		if (!policy_grant_rule_known(idl->grant_rules[i]))
+			return scm_fail(ret_err, SCM_E_INVALID,
+					"%s: /grant_rules/%zu: no kind of profile rule is called '%s' (known: clipboard)",
+					origin, i, idl->grant_rules[i]);
+	return 0;
 }
 
 void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, struct decision *dec)
@@ -233,7 +242,7 @@ void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, 
 		snprintf(dec->origin, sizeof(dec->origin), "%s", pd.origin ? pd.origin : "default deny");
 		if (dec->allowed) {
 			dec->grant = pd.grant_json ? json_tokener_parse(pd.grant_json) : NULL;
-			add_gfx_clipboard(ep->eff, s, dec->grant);
+			add_grant_rules(ep->eff, s, dec->grant);
 			if (!dec->grant) {
 				dec->allowed = false;
 				dec->code = SCM_E_INTERNAL;

@@ -101,6 +101,8 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 	if (!idl_text || scm_idl_parse(idl_text, strlen(idl_text), idl_path, &idl, ret_err) != 0)
 		return scm_fail(ret_err, SCM_E_INVALID, "%s: /interface: unusable definition", origin);
 	/* the live profiles, linted again with this service in view */
+	if (scmd_policy_check_grant_rules(idl, idl_path, ret_err) != 0)
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: /interface: unusable definition", origin);
 	if (scmd_policy_check_service(d, mf.name, idl->name, ret_err) != 0)
 		return scm_fail(ret_err, SCM_E_INVALID, "%s: policy check", origin);
 

@@ -290,6 +290,9 @@ struct decision {
 int scmd_policy_init(struct scmd *d, scm_error **ret_err);
 void scmd_policy_done(struct scmd *d);
 int scmd_policy_check_service(struct scmd *d, const char *name, const char *iface, scm_error **ret_err);
+/* Refuses an interface that asks for a kind of grant rule (IDL
+ * "grant_rules") the policy engine does not know. */
+int scmd_policy_check_grant_rules(const scm_idl *idl, const char *origin, scm_error **ret_err);
 /* The merged profile for a list of names (NULL, and 0, for no names). */
 int scmd_policy_effective(struct scmd *d, char **profiles, struct policy_effective **ret,
 			  scm_error **ret_err);

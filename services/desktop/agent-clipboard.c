@@ -207,15 +207,15 @@ int agent_clip_paste(agent_clip *ac, scm_channel *ch, scm_error **ret_err)
 {
 	int fd = -1;
 	uint64_t size;
-	char *data = NULL, err[200];
+	char *data = NULL;
 	size_t len;
 	int r = scm_gfx_clipboard_get(ch, &fd, &size, ret_err);
 	if (r)
 		return r;
-	r = gfx_clip_read_memfd(fd, &data, &len, err, sizeof(err));
+	r = gfx_clip_read_memfd(fd, &data, &len, ret_err);
 	close(fd);
 	if (r)
-		return scm_fail(ret_err, r < 0 ? r : SCM_E_INVALID, "the desktop clipboard: %s", err);
+		return scm_fail(ret_err, r < 0 ? r : SCM_E_INVALID, "the desktop clipboard");
 	r = agent_clip_own(ac, data, len);
 	free(data);
 	return r;

@@ -19,7 +19,7 @@
 #include "scm/macro.h"
 #include "scm/scm.h"
 
-#define ERR(code, ...) (snprintf(err, errsz, __VA_ARGS__), (code))
+#define ERR(code, ...) scm_fail(ret_err, (code), __VA_ARGS__)
 
 enum { XK_SHIFT_L = 0xffe1, XK_SHIFT_R = 0xffe2, XK_CONTROL_L = 0xffe3, XK_CONTROL_R = 0xffe4 };
 
@@ -94,7 +94,7 @@ void gfx_clip_detach(gfx_clip *cb, gfx_client *c)
 	*a = (clip_app){ 0 };
 }
 
-int gfx_clip_attach(gfx_clip *cb, gfx_client *c, json_object *rules, char *err, size_t errsz)
+int gfx_clip_attach(gfx_clip *cb, gfx_client *c, json_object *rules, scm_error **ret_err)
 {
 	clip_app *a = NULL;
 	/* A client freed without a detach left an entry under an address a
@@ -106,7 +106,7 @@ int gfx_clip_attach(gfx_clip *cb, gfx_client *c, json_object *rules, char *err, 
 	if (!a)
 		return ERR(GFX_E_LIMIT, "no room for another client");
 	*a = (clip_app){ .c = c };
-	int r = scm_clip_rules_parse(rules, &a->rules, err, errsz);
+	int r = scm_clip_rules_parse(rules, &a->rules, ret_err);
 	if (r == 0)
 		a->rules_json = json_object_get(rules);
 	return r;
@@ -177,8 +177,8 @@ static void chord_paste(gfx_clip *cb)
 		bool src_ok = true;
 		if (strcmp(cb->source, SCM_CLIP_VIEWER) != 0) {
 			scm_clip_rules sr = { 0 };
-			char perr[160];
-			src_ok = scm_clip_rules_parse(cb->source_rules, &sr, perr, sizeof(perr)) == 0 &&
+			/* They parsed when the source attached; failing now, they allow nothing. */
+			src_ok = scm_clip_rules_parse(cb->source_rules, &sr, NULL) == 0 &&
 				 scm_clip_decide(&sr, cb->source, to, why_src, sizeof(why_src));
 			scm_clip_rules_done(&sr);
 		}
@@ -247,7 +247,7 @@ bool gfx_clip_asked(const gfx_clip *cb, const gfx_client *c)
 	return false;
 }
 
-int gfx_clip_put(gfx_clip *cb, gfx_client *c, const void *data, size_t len, char *err, size_t errsz)
+int gfx_clip_put(gfx_clip *cb, gfx_client *c, const void *data, size_t len, scm_error **ret_err)
 {
 	clip_app *a = find(cb, c);
 	const char *from = gfx_client_caller(c);
@@ -277,7 +277,7 @@ int gfx_clip_put(gfx_clip *cb, gfx_client *c, const void *data, size_t len, char
 	return 0;
 }
 
-int gfx_clip_take(gfx_clip *cb, gfx_client *c, const void **ret_data, size_t *ret_len, char *err, size_t errsz)
+int gfx_clip_take(gfx_clip *cb, gfx_client *c, const void **ret_data, size_t *ret_len, scm_error **ret_err)
 {
 	clip_app *a = find(cb, c);
 	if (!a || !a->paste_granted || !cb->data)

@@ -35,8 +35,9 @@ int gfx_clip_new(gfx_server *s, gfx_clip_audit_fn audit, void *ud, gfx_clip **re
 gfx_clip *gfx_clip_free(gfx_clip *cb);
 
 /* A client's clipboard rules, as its grant carries them (JSON array or
- * NULL). A malformed list leaves the client with no rules: no flow. */
-int gfx_clip_attach(gfx_clip *cb, gfx_client *c, struct json_object *rules, char *err, size_t errsz);
+ * NULL). A malformed list leaves the client with no rules: no flow (the
+ * parser's observation is pushed on *ret_err). */
+int gfx_clip_attach(gfx_clip *cb, gfx_client *c, struct json_object *rules, scm_error **ret_err);
 void gfx_clip_detach(gfx_clip *cb, gfx_client *c);
 
 /* Key input from a viewer, before it is routed: true when the key belongs
@@ -44,16 +45,15 @@ void gfx_clip_detach(gfx_clip *cb, gfx_client *c);
 bool gfx_clip_key(gfx_clip *cb, bool down, uint32_t keysym);
 
 /* The app's answer to a copy request: its selection, len bytes. Refused
- * (GFX_E_INVALID, reason in err) unless a copy was asked of this client
- * and not answered yet, or when over GFX_CLIP_BYTES_MAX. */
-int gfx_clip_put(gfx_clip *cb, gfx_client *c, const void *data, size_t len, char *err, size_t errsz);
+ * (GFX_E_INVALID, the reason pushed on *ret_err) unless a copy was asked
+ * of this client and not answered yet; GFX_E_LIMIT over GFX_CLIP_BYTES_MAX. */
+int gfx_clip_put(gfx_clip *cb, gfx_client *c, const void *data, size_t len, scm_error **ret_err);
 /* Whether a copy was asked of c and not answered (checked before the
  * proxy reads what c passed). */
 bool gfx_clip_asked(const gfx_clip *cb, const gfx_client *c);
 /* A paste that was granted to c and not fetched yet: the data (borrowed
  * until the next change) and its length. GFX_E_INVALID when none. */
-int gfx_clip_take(gfx_clip *cb, gfx_client *c, const void **ret_data, size_t *ret_len, char *err,
-		  size_t errsz);
+int gfx_clip_take(gfx_clip *cb, gfx_client *c, const void **ret_data, size_t *ret_len, scm_error **ret_err);
 
 /* Cut text a viewer sent (ClientCutText, UTF-8): it becomes the desktop
  * clipboard with source "@viewer". */
@@ -68,4 +68,4 @@ struct json_object *gfx_clip_stats(const gfx_clip *cb);
  * writes and resizing (so it cannot change or block under us) of at most
  * GFX_CLIP_BYTES_MAX (GFX_E_LIMIT, with *ret_len its size, otherwise). */
 int gfx_clip_memfd(const void *data, size_t len, int *ret_fd);
-int gfx_clip_read_memfd(int fd, char **ret_data, size_t *ret_len, char *err, size_t errsz);
+int gfx_clip_read_memfd(int fd, char **ret_data, size_t *ret_len, scm_error **ret_err);

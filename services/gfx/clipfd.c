@@ -11,7 +11,7 @@
 #include "clipboard.h"
 #include "scm/macro.h"
 
-#define ERR(code, ...) (snprintf(err, errsz, __VA_ARGS__), (code))
+#define ERR(code, ...) scm_fail(ret_err, (code), __VA_ARGS__)
 
 int gfx_clip_memfd(const void *data, size_t len, int *ret_fd)
 {
@@ -34,7 +34,7 @@ int gfx_clip_memfd(const void *data, size_t len, int *ret_fd)
 	return 0;
 }
 
-int gfx_clip_read_memfd(int fd, char **ret_data, size_t *ret_len, char *err, size_t errsz)
+int gfx_clip_read_memfd(int fd, char **ret_data, size_t *ret_len, scm_error **ret_err)
 {
 	struct stat st;
 	int seals = fcntl(fd, F_GET_SEALS);
@@ -52,7 +52,7 @@ int gfx_clip_read_memfd(int fd, char **ret_data, size_t *ret_len, char *err, siz
 	size_t len = (size_t)st.st_size;
 	char *buf = malloc(len + 1);
 	if (!buf)
-		return -ENOMEM;
+		return ERR(-ENOMEM, "/data: out of memory");
 	for (size_t off = 0; off < len;) {
 		ssize_t k = pread(fd, buf + off, len - off, (off_t)off);
 		if (k < 0 && errno == EINTR)

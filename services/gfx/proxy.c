@@ -111,6 +111,21 @@ static uint32_t pick_weight(const scm_grant *g, uint64_t weight)
 	return weight >= 1 && weight <= GFX_WEIGHT_MAX ? (uint32_t)weight : DEFAULT_WEIGHT;
 }
 
+/* Replies code with the method on top of what the engine saw (cause,
+ * taken), as do_present does: the client reads every layer, the one
+ * naming the field among them. */
+static int reply_chain(scm_call *call, int code, scm_error *cause, const char *method)
+{
+	scm_error *e = scm_error_wrap(cause, code, "gfx", "%s", method);
+	if (!e || e == cause) { /* no memory for the layer that carries code */
+		scm_error_free(e);
+		return scm_call_reply_error(call, code, "%s: out of memory", method);
+	}
+	int r = scm_call_reply_error_chain(call, e);
+	scm_error_free(e);
+	return r;
+}
+
 static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, uint64_t weight, void *ud)
 {
 	const scm_grant *g = scm_call_grant(call);
@@ -134,16 +149,19 @@ static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, ui
 					    GFX_CLIENTS_MAX);
 	if (r < 0)
 		return scm_call_reply_error(call, r, "creating the surface: %s", strerror(-r));
-	/* The app's clipboard rules, from scmd's grant (scm/policy-hook.c):
-	 * {"gfx": {"clipboard": [...]}}. None (a grant without them): the
-	 * app takes part in no flow. */
-	struct json_object *gx, *rules = NULL;
-	char cerr[200];
-	if (g->constraints && json_object_object_get_ex(g->constraints, "gfx", &gx) &&
-	    json_object_is_type(gx, json_type_object))
-		json_object_object_get_ex(gx, "clipboard", &rules);
-	if (gfx_clip_attach(clip, c, rules, cerr, sizeof(cerr)) != 0)
-		fprintf(stderr, "scm-gfx-proxy: %s: %s; it takes part in no clipboard flow\n", gfx_client_caller(c), cerr);
+	/* The app's clipboard rules, from scmd's grant: gfx.json asks for
+	 * them ("grant_rules": ["clipboard"]), so scmd puts the caller's
+	 * effective ones in the grant's rules. None (a grant without them):
+	 * the app takes part in no flow. */
+	struct json_object *rules = NULL;
+	_cleanup_(scm_error_freep) scm_error *cerr = NULL;
+	if (g->rules)
+		json_object_object_get_ex(g->rules, "clipboard", &rules);
+	if (gfx_clip_attach(clip, c, rules, &cerr) != 0) {
+		_cleanup_free_ char *why = scm_error_text(cerr);
+		fprintf(stderr, "scm-gfx-proxy: %s: %s; it takes part in no clipboard flow\n", gfx_client_caller(c),
+			why ? why : "out of memory");
+	}
 	scm_call_set_channel_data(call, c);
 	gfx_overlay *o = gfx_comp_find(gfx_server_compositor(srv), gfx_client_id(c));
 	char border[8];
@@ -182,11 +200,12 @@ static int do_set_windows(scm_call *call, struct json_object *windows, void *ud)
 		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "set_windows before create_surface");
 	gfx_window_decl d[GFX_WINDOWS_MAX];
 	size_t n = 0;
-	char err[160];
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	gfx_surface *s = gfx_client_surface(c);
-	int r = gfx_parse_windows(windows, s->width, s->height, d, GFX_WINDOWS_MAX, &n, err, sizeof(err));
+	int r = gfx_parse_windows(windows, s->width, s->height, d, GFX_WINDOWS_MAX, &n, &err);
 	if (r)
-		return scm_call_reply_error(call, r == GFX_E_LIMIT ? SCM_GFX_E_LIMIT : SCM_GFX_E_BADWINDOWS, "%s", err);
+		return reply_chain(call, r == GFX_E_LIMIT ? SCM_GFX_E_LIMIT : SCM_GFX_E_BADWINDOWS, TAKE_PTR(err),
+				   "set_windows");
 	r = gfx_client_set_windows(c, d, n);
 	if (r > 0)
 		return scm_call_reply_error(call, SCM_GFX_E_LIMIT, "no room on the desktop for more windows");
@@ -214,35 +233,39 @@ static int do_poll_input(scm_call *call, void *ud)
 static int do_clipboard_put(scm_call *call, int data, void *ud)
 {
 	gfx_client *c = scm_call_channel_data(call);
-	char err[200], *buf = NULL;
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	char *buf = NULL;
 	size_t len = 0;
 	if (!c)
 		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_put before create_surface");
 	/* Unasked, the fd is not even looked at. */
-	int r = gfx_clip_asked(clip, c) ? gfx_clip_read_memfd(data, &buf, &len, err, sizeof(err)) : 0;
-	/* over the cap: put refuses it by its size alone, and audits that */
+	int r = gfx_clip_asked(clip, c) ? gfx_clip_read_memfd(data, &buf, &len, &err) : 0;
+	/* over the cap: put refuses it by its size alone, audits that and
+	 * says so (the read's observation would only repeat it) */
+	if (r == GFX_E_LIMIT)
+		err = scm_error_free(err);
 	if (r == 0 || r == GFX_E_LIMIT)
-		r = gfx_clip_put(clip, c, buf ? buf : "", len, err, sizeof(err));
+		r = gfx_clip_put(clip, c, buf ? buf : "", len, &err);
 	free(buf);
 	if (r < 0)
 		return scm_call_reply_error(call, r, "clipboard_put: %s", strerror(-r));
 	if (r)
-		return scm_call_reply_error(call, SCM_GFX_E_CLIPBOARD, "%s", err);
+		return reply_chain(call, SCM_GFX_E_CLIPBOARD, TAKE_PTR(err), "clipboard_put");
 	return scm_gfx_clipboard_put_reply(call, len);
 }
 
 static int do_clipboard_get(scm_call *call, void *ud)
 {
 	gfx_client *c = scm_call_channel_data(call);
-	char err[200];
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	const void *data;
 	size_t len;
 	int fd = -1;
 	if (!c)
 		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_get before create_surface");
-	int r = gfx_clip_take(clip, c, &data, &len, err, sizeof(err));
+	int r = gfx_clip_take(clip, c, &data, &len, &err);
 	if (r)
-		return scm_call_reply_error(call, SCM_GFX_E_CLIPBOARD, "%s", err);
+		return reply_chain(call, SCM_GFX_E_CLIPBOARD, TAKE_PTR(err), "clipboard_get");
 	if ((r = gfx_clip_memfd(data, len, &fd)) < 0)
 		return scm_call_reply_error(call, r, "clipboard_get: %s", strerror(-r));
 	r = scm_gfx_clipboard_get_reply(call, fd, len);

@@ -14,7 +14,7 @@
 
 #include "wm.h"
 
-#define ERR(code, ...) (snprintf(err, err_len, __VA_ARGS__), (code))
+#define ERR(code, ...) scm_fail(ret_err, (code), __VA_ARGS__)
 #define TITLE_BYTES_MAX 256u
 
 static int get_int(struct json_object *v, int64_t lo, int64_t hi, int64_t *ret)
@@ -45,7 +45,7 @@ static void clean_title(const char *in, size_t len, char *out)
 }
 
 int gfx_parse_windows(struct json_object *arr, uint32_t width, uint32_t height, gfx_window_decl *out,
-		      size_t max, size_t *ret_n, char *err, size_t err_len)
+		      size_t max, size_t *ret_n, scm_error **ret_err)
 {
 	gfx_rect surf = { 0, 0, (int32_t)width, (int32_t)height };
 	size_t n = 0;

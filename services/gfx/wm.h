@@ -55,9 +55,10 @@ typedef struct gfx_window_decl {
  * "title":"..","popup":false,"parent":N}, ...]: at most max (<=
  * GFX_WINDOWS_MAX) windows, unique ids, w and h >= 1, no unknown keys.
  * Windows wholly outside the surface are dropped. Returns 0, or
- * GFX_E_INVALID / GFX_E_LIMIT with the field named (JSON pointer) in err. */
+ * GFX_E_INVALID / GFX_E_LIMIT with an observation naming the field (JSON
+ * pointer) pushed on *ret_err. */
 int gfx_parse_windows(struct json_object *arr, uint32_t width, uint32_t height, gfx_window_decl *out,
-		      size_t max, size_t *ret_n, char *err, size_t err_len);
+		      size_t max, size_t *ret_n, scm_error **ret_err);
 
 /* For stats: owner's windows [{"window":wid,"x":..,"y":..,"width":..,
  * "height":..,"title":..,"hidden":..,"popup":..,"focused":..,

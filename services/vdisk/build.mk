@@ -1,12 +1,15 @@
 # services/vdisk: the VHDX engine (libscmvdisk.a), the scm-vdisk tool, its
 # test helpers, unit tests, fuzz target and bench. The engine reports
 # errors as libscm's chains (scm/error.h): whatever links it links libscm.
-VDISK_LIB_SRCS := $(filter-out %/provider.c %/bench.c,$(wildcard services/vdisk/*.c))
+# The provider's files (provider*.c) are the program's, not the engine's.
+# (filter-out takes one % a pattern: "%/provider-%.c" would match nothing.)
+VDISK_PROVIDER_SRCS := $(wildcard services/vdisk/provider*.c)
+VDISK_LIB_SRCS := $(filter-out $(VDISK_PROVIDER_SRCS) %/bench.c,$(wildcard services/vdisk/*.c))
 VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o: PART_CFLAGS += -Iservices/vdisk
 
 $(VDISK_LIB): $(VDISK_LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -14,7 +17,8 @@ $(VDISK_LIB): $(VDISK_LIB_OBJS)
 
 VDISK_TOOL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/tool/*.c))
 $(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(VDISK_LIB) $(LIBSCM)
+$(B)/services/vdisk/tool/jobs.o: $(B)/gen/scm/vdisk-client.h
+$(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(B)/gen/scm/vdisk-client.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
 BINS += $(B)/bin/scm-vdisk
@@ -49,6 +53,11 @@ $(B)/tests/fuzz/fuzz_vhdx_scope: $(B)/tests/fuzz/fuzz_vhdx_scope.o $(VDISK_LIB) 
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_scope
 
+$(B)/tests/fuzz/fuzz_vhdx_reserve: $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_reserve
+
 $(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
@@ -56,15 +65,16 @@ BENCH_DEPS += $(B)/libexec/vdisk-bench
 
 # The provider (stubs/idl/vdisk.json), on the generated skeleton and libscm.
 VDISK_PROVIDER := $(B)/libexec/scm-vdisk-provider
-$(B)/services/vdisk/provider.o: $(B)/gen/scm/vdisk-provider.h
-$(VDISK_PROVIDER): $(B)/services/vdisk/provider.o $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
+VDISK_PROVIDER_OBJS := $(patsubst %.c,$(B)/%.o,$(VDISK_PROVIDER_SRCS))
+$(VDISK_PROVIDER_OBJS): $(B)/gen/scm/vdisk-provider.h
+$(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the
 # channel's buffer (the provider's end-to-end test and bench use it).
-VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency)
+VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency client-pr client-pattern)
 $(VDISK_CLIENT_OBJS): $(B)/gen/scm/vdisk-client.h
 $(B)/libexec/vdisk-client: $(VDISK_CLIENT_OBJS) \
 		$(B)/gen/scm/vdisk-client.o $(LIBSCM)
@@ -82,3 +92,9 @@ $(B)/libexec/vdisk-nbd-bench: services/vdisk/helpers/nbd-bench.sh
 	@mkdir -p $(dir $@)
 	$(Q_GEN)install -m 0755 $< $@
 BENCH_DEPS += $(B)/libexec/vdisk-nbd-bench
+
+$(B)/tests/fuzz/fuzz_vdisk_journal.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vdisk_journal: $(B)/tests/fuzz/fuzz_vdisk_journal.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_journal

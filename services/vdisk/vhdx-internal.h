@@ -219,6 +219,8 @@ static inline uint64_t vhdx_sb_index(const vhdx *h, uint64_t chunk)
 	return chunk * (h->chunk_ratio + 1) + h->chunk_ratio;
 }
 int vhdx_bitmap_get(vhdx *h, uint64_t chunk, uint8_t **ret);
+/* Sets a BAT entry and marks its page for the next log commit. */
+void vhdx_bat_set(vhdx *h, uint64_t idx, uint64_t v);
 int vhdx_bat_validate(vhdx *h);
 int vhdx_bat_unique(vhdx *h);
 int vhdx_ensure_writable(vhdx *h, bool user_data);

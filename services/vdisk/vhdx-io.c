@@ -79,6 +79,11 @@ static void bat_set(vhdx *h, uint64_t idx, uint64_t v)
 	}
 }
 
+void vhdx_bat_set(vhdx *h, uint64_t idx, uint64_t v)
+{
+	bat_set(h, idx, v);
+}
+
 static int maybe_commit(vhdx *h)
 {
 	return h->n_dirty >= DIRTY_COMMIT_AT ? vhdx_log_commit(h) : 0;

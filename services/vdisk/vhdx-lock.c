@@ -111,6 +111,11 @@ void vhdx_unlock(vhdx *h)
 		vhdx_lock_release(c->fd);
 }
 
+int vhdx_relock_top(vhdx *h)
+{
+	return vhdx_lock_take(h, h->lock_mode);
+}
+
 int vhdx_relock(vhdx *h)
 {
 	for (vhdx *c = h; c; c = c->parent) {

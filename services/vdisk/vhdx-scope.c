@@ -298,3 +298,21 @@ int vhdx_scope_dir(const struct vhdx_scope *s, const char *path, int *ret_dirfd,
 	*ret_name = name + 1;
 	return 0;
 }
+
+int vhdx_scope_opendir(const struct vhdx_scope *s, const char *path, int *ret_dirfd, scm_error **ret_err)
+{
+	int pfd;
+	const char *name;
+	int r = vhdx_scope_dir(s, path, &pfd, &name, ret_err);
+	if (r < 0)
+		return r;
+	/* an O_PATH fd cannot be fsynced: the directory itself, opened
+	 * through it */
+	int fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	close(pfd);
+	if (r < 0)
+		return scm_fail(ret_err, r, "the directory of %s: %s", path, strerror(-r));
+	*ret_dirfd = fd;
+	return 0;
+}

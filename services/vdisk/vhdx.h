@@ -97,6 +97,11 @@ struct vhdx_scope {
 	uint64_t bat_max;
 };
 
+/* The directory of path (a file beneath the scope, allowed by it), opened
+ * O_RDONLY beneath the scope as create would reach it: for files kept
+ * beside a disk (the provider's job journals). */
+int vhdx_scope_opendir(const struct vhdx_scope *s, const char *path, int *ret_dirfd, scm_error **ret_err);
+
 /* Without a scope, one file's block table may take this much memory. */
 #define VHDX_BAT_MAX (1024ull << 20)
 
@@ -178,6 +183,9 @@ uint64_t vhdx_memory(const vhdx *h);
  * a caller that replaces a handle by a read-write one on the same file. */
 void vhdx_unlock(vhdx *h);
 int vhdx_relock(vhdx *h);
+/* Retakes the top file's locks only (its parents stay unlocked: a commit
+ * holds the parent open for writing through another handle). */
+int vhdx_relock_top(vhdx *h);
 vhdx *vhdx_close(vhdx *h); /* flushes; NULL-safe; returns NULL */
 /* Like close, but reports a failure of the final flush. */
 int vhdx_close_checked(vhdx *h);
@@ -200,6 +208,14 @@ int vhdx_zero_blocks(vhdx *h, uint64_t len, uint64_t off);
  * are (compact carries a Hyper-V child's entries over to the new file).
  * parent_linkage and one path entry are required. */
 int vhdx_set_locator(vhdx *h, const struct vhdx_locator_entry *kv, size_t n);
+/* Makes a differencing disk that holds every sector itself (no range of
+ * it reads from the parent any more: after a stream) a disk without
+ * parent: HasParent cleared and the parent locator removed from the
+ * metadata (through the log), partially present blocks (all of whose
+ * sectors are here) fully present, the sector bitmaps let go; the parent
+ * handle is closed. -EBUSY, naming the block, when a range still reads
+ * from the parent. */
+int vhdx_detach_parent(vhdx *h);
 /* The payload state (VHDX_PB_*) of the block holding off, or -errno. */
 int vhdx_block_state(vhdx *h, uint64_t off);
 

@@ -270,3 +270,22 @@ PY
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"for root"* || "$output" == *"Permission denied"* ]]
 }
+
+@test "an interface that asks for an unknown kind of grant rule is refused at registration" {
+	stop_scmd
+	IDLD=$(mktemp -d /tmp/scm-idl.XXXXXX)
+	sed 's/"interface": "echo"/"interface": "echoext"/; s/"version": 1,/"version": 1, "grant_rules": ["telepathy"],/' \
+		"$SCM_SRC/stubs/idl/echo.json" >"$IDLD/echoext.json"
+	grep -q '"grant_rules": \["telepathy"\]' "$IDLD/echoext.json"
+	start_scmd --idl-path "$IDLD:$SCM_SRC/stubs/idl"
+	cat >"$SCMT/echox.json" <<JSON
+{ "name": "echox", "interface": "echoext", "exec": ["$SCM_BUILD/libexec/scm-echo-provider"], "allow": ["host"] }
+JSON
+	run "$SCMCTL" service register "$SCMT/echox.json"
+	rm -rf "$IDLD"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"/grant_rules/0: no kind of profile rule is called 'telepathy'"* ]]
+	run "$SCMCTL" service list
+	[[ "$output" != *echox* ]]
+}

@@ -68,10 +68,22 @@ hold() { # ENDPOINT DISK MODE: keeps a handle open until killed; waits for "open
 	[[ $output == *"open for writing by another client"* ]]
 	# readers still welcome
 	"$C" --endpoint "$(ep viewer)" copy-out "$D/s.vhdx" "$SCMT/o.raw"
-	# shared writers go together
+	# shared writers go together, when their grants make disks shareable
+	# (the grant setting, docs/vdisk.md "Reservations")
 	"$V" create --size 8M "$D/t.vhdx"
-	hold app "$D/t.vhdx" shared
-	hold viewer "$D/t.vhdx" shared
+	run "$C" --endpoint "$(ep app)" hold "$D/t.vhdx" shared </dev/null
+	[ "$status" -eq 11 ]
+	[[ $output == *"does not make disks shareable"* ]]
+	mkdir -p "$SCMT/cfg/profiles"
+	cat >"$SCMT/cfg/profiles/sharer.json" <<'JSON'
+{ "name": "sharer", "priority": 10, "services": [ { "service": "vdisk", "methods": "*", "action": "allow",
+  "settings": { "shareable": true } } ] }
+JSON
+	"$SCMCTL" policy reload >/dev/null
+	"$SCMCTL" endpoint create sharea --profiles sharer >/dev/null
+	"$SCMCTL" endpoint create shareb --profiles sharer >/dev/null
+	hold sharea "$D/t.vhdx" shared
+	hold shareb "$D/t.vhdx" shared
 }
 
 @test "provider: a modified parent is refused with the ParentChanged error" {

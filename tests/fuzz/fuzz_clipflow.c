@@ -21,8 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct json_object *j = json_tokener_parse_ex(tok, (const char *)data, (int)n);
 	json_tokener_free(tok);
 	scm_clip_rules r;
-	char err[256], why[1024];
-	if (scm_clip_rules_parse(j, &r, err, sizeof(err)) == 0) {
+	char why[1024];
+	scm_error *err = NULL;
+	int pr = scm_clip_rules_parse(j, &r, &err);
+	/* every refusal says why, under the code it returns, and keeps no rule */
+	if (pr ? !err || err->code != pr || !err->message || r.n != 0 : err != NULL)
+		abort();
+	scm_error_free(err);
+	if (pr == 0) {
 		for (size_t i = 0; i < r.n; i++) {
 			if (!scm_clip_pattern_valid(r.v[i].from) || !scm_clip_pattern_valid(r.v[i].to) ||
 			    (i > 0 && r.v[i - 1].priority < r.v[i].priority))

@@ -36,8 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_tokener_free(tok);
 	gfx_window_decl d[GFX_WINDOWS_MAX];
 	size_t n = 0;
-	char err[160];
-	if (gfx_parse_windows(j, 90, 70, d, GFX_WINDOWS_MAX, &n, err, sizeof(err)) == 0) {
+	scm_error *err = NULL;
+	int r = gfx_parse_windows(j, 90, 70, d, GFX_WINDOWS_MAX, &n, &err);
+	/* every refusal says why, under the code it returns; success says nothing */
+	if (r ? !err || err->code != r || !err->message : err != NULL)
+		abort();
+	err = scm_error_free(err);
+	if (r == 0) {
 		for (size_t i = 0; i < n; i++)
 			if (d[i].r.x < 0 || d[i].r.y < 0 || d[i].r.x + d[i].r.w > 90 || d[i].r.y + d[i].r.h > 70 ||
 			    d[i].r.w <= 0 || d[i].r.h <= 0 || d[i].id == 0)

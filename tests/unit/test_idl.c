@@ -121,7 +121,31 @@ static const struct {
 	{ S("[{\"name\":\"w\",\"type\":\"string\",\"min\":1,\"max\":2}]"), "only an int or uint setting has a range" },
 	{ S("[{\"name\":\"w\",\"type\":\"uint\",\"mni\":1}]"), "/settings/0/mni: unknown key" },
 #undef S
+#define G(x) "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\"}],\"grant_rules\":" x "}"
+	{ G("\"clipboard\""), "/grant_rules: expected an array" },
+	{ G("[\"Clip board\"]"), "/grant_rules/0: expected a lower-case C identifier" },
+	{ G("[1]"), "/grant_rules/0: expected a lower-case C identifier" },
+	{ G("[\"clipboard\",\"clipboard\"]"), "/grant_rules/1: 'clipboard' appears twice" },
+	{ G("[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]"), "/grant_rules: expected an array of at most 8" },
+#undef G
 };
+
+/* The kinds of profile rule a provider is handed with each grant. */
+static void test_grant_rules(void **state)
+{
+	const char *t = "{\"interface\":\"t\",\"version\":1,\"methods\":[{\"name\":\"a\"}],"
+			"\"grant_rules\":[\"clipboard\",\"other\"]}";
+	scm_idl *idl = NULL;
+	scm_error *e = NULL;
+	if (scm_idl_parse(t, strlen(t), "t.json", &idl, &e) != 0)
+		fail_msg("refused: %s", e ? e->message : "?");
+	assert_int_equal(idl->n_grant_rules, 2);
+	assert_string_equal(idl->grant_rules[0], "clipboard");
+	assert_string_equal(idl->grant_rules[1], "other");
+	assert_null(idl->grant_rules[2]);
+	scm_idl_free(idl);
+	(void)state;
+}
 
 static void test_bad_table(void **state)
 {
@@ -159,6 +183,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_grant_rules),
 		cmocka_unit_test(test_bad_table),
 		cmocka_unit_test(test_echo_idl_in_tree),
 	};

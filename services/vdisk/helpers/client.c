@@ -16,6 +16,10 @@
  *                                                     (client-bench.c)
  *   vdisk-client [--endpoint EP] bench-read DISK      4K qd1/qd32 and 1M reads (read-only)
  *   vdisk-client [--endpoint EP] write-flush-exit DISK MIB   write, send flush + read, exit at once
+ *   vdisk-client [--endpoint EP] pr DISK [--ro] CMD ARGS [-- CMD ARGS]...
+ *                         persistent reservations (client-pr.c)
+ *   vdisk-client [--endpoint EP] pattern DISK EXPECTED N [STOPFILE]
+ *                         writes with known contents while a job runs (client-pattern.c)
  *   vdisk-client [--endpoint EP] flush-latency DISK_A DISK_B MIB
  *                         B's 4 KiB read latency while A flushes MIB MiB (client-latency.c)
  * Exit: 0 ok, 1 failure, 10+code for a refusal with an interface code. */
@@ -75,6 +79,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1], *disk = argv[2];
 	if (!strcmp(cmd, "write-flush-exit"))
 		return argc == 4 ? client_write_flush_exit(ep, argv[2], strtoull(argv[3], NULL, 10)) : 2;
+	if (!strcmp(cmd, "pr"))
+		return client_pr(ep, svc, argc - 2, argv + 2);
 	if (!strcmp(cmd, "flush-latency"))
 		return argc == 5 ? client_flush_latency(ep, argv[2], argv[3], strtoull(argv[4], NULL, 10)) : 2;
 	scm_channel *ch = NULL;
@@ -83,6 +89,10 @@ int main(int argc, char **argv)
 	if (r)
 		return die(r, e);
 	g_ch = ch;
+	if (!strcmp(cmd, "pattern") && argc > 4) {
+		r = client_pattern(ch, disk, argv[3], atol(argv[4]), argc > 5 ? argv[5] : "", &e);
+		return r ? die(r, e) : (scm_channel_free(ch), 0);
+	}
 	if (!strcmp(cmd, "many") && argc > 3) {
 		/* the per-client cap: how many handles does the provider give? */
 		long n = atol(argv[3]), k;

@@ -25,3 +25,12 @@ int client_write_flush_exit(const char *ep, const char *disk, uint64_t mib);
  * channel) and 1 MiB sequential reads on an open handle, after reading the
  * disk once; prints "provider <pattern> <value>" lines. */
 int client_bench_read(scm_channel *ch, uint64_t handle, uint64_t vsize, scm_error **ret_err);
+
+/* pattern: writes with known contents, each flushed, mirrored into the raw
+ * file expected once acknowledged (client-pattern.c). */
+int client_pattern(scm_channel *ch, const char *disk, const char *expected, long n, const char *stop,
+		   scm_error **ret_err);
+
+/* pr DISK [--ro] CMD ...: persistent reservations (client-pr.c); argv
+ * starts at DISK. Returns the exit status. */
+int client_pr(const char *ep, const char *svc, int argc, char **argv);

@@ -287,7 +287,9 @@ int cmd_compact(int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] == '-') {
 		if (argc == 2 && !strcmp(argv[1], "--help")) {
-			printf("Usage: scm-vdisk compact FILE\n");
+			printf("Usage: scm-vdisk compact [--online|--offline] [--detach] [--endpoint EP] FILE\n"
+			       "A disk the vdisk provider holds open for writing: a job there (--detach: print\n"
+			       "its id and return); else, or with --offline, FILE is rewritten here.\n");
 			return EXIT_OK;
 		}
 		errf("compact: expected FILE");

@@ -24,7 +24,20 @@ static const char usage[] =
 	"  convert [--format raw|vhdx] [-O raw|vhdx] [--block-size N] [--sector-size 512|4096] SRC DST\n"
 	"                             copy the disk's contents (a differencing chain\n"
 	"                             read through to its base) into DST\n"
-	"  compact FILE               rewrite FILE without unused or trimmed space\n"
+	"  compact [--online|--offline] [--detach] FILE\n"
+	"                             a disk the vdisk provider holds open: a job there\n"
+	"                             (zero blocks become ZERO); else rewrite FILE without\n"
+	"                             unused or trimmed space\n"
+	"  snapshot [--detach] DISK NEW   a job in the provider: NEW, a differencing child\n"
+	"                             of DISK beside it, takes over every open handle\n"
+	"  merge (--into-parent|--from-parent) [--detach] DISK\n"
+	"                             a job in the provider: commit DISK into its parent\n"
+	"                             (handles move onto the parent), or stream the\n"
+	"                             parent's data into DISK until it stands alone\n"
+	"  jobs [--json]              the provider's jobs, with progress\n"
+	"  job ID pause|resume|cancel|wait\n"
+	"                             steer a job (wait: until it finishes; exit 0 if done)\n"
+	"Online commands reach the provider through $SCM_ENDPOINT or --endpoint EP.\n"
 	"  write [--offset N] FILE    write stdin at byte offset N (sector multiples)\n"
 	"  read --offset N --length N FILE   copy bytes of the disk to stdout\n"
 	"  trim --offset N --length N FILE   discard a range (space is given back)\n"
@@ -455,8 +468,23 @@ int main(int argc, char **argv)
 		return cmd_create(argc, argv);
 	if (!strcmp(cmd, "convert"))
 		return cmd_convert(argc, argv);
+	if (!strcmp(cmd, "compact") && argc == 3 && !strcmp(argv[1], "--offline")) {
+		argv[1] = argv[2]; /* on the file, whoever serves it */
+		return cmd_compact(2, argv);
+	}
+	if (!strcmp(cmd, "compact") && !(argc == 2 && !strcmp(argv[1], "--help"))) {
+		int r = cmd_online(cmd, argc, argv);
+		if (r >= 0)
+			return r;
+		argv[1] = argv[argc - 1]; /* not served: on the file */
+		return cmd_compact(2, argv);
+	}
 	if (!strcmp(cmd, "compact"))
 		return cmd_compact(argc, argv);
+	if (!strcmp(cmd, "snapshot") || !strcmp(cmd, "merge"))
+		return cmd_online(cmd, argc, argv);
+	if (!strcmp(cmd, "jobs") || !strcmp(cmd, "job"))
+		return cmd_jobs(cmd, argc, argv);
 	if (!strcmp(cmd, "read") || !strcmp(cmd, "write") || !strcmp(cmd, "trim"))
 		return cmd_io(cmd, argc, argv);
 	static const struct option opts[] = {

@@ -21,6 +21,10 @@ void json_str(FILE *f, const char *s);
 int cmd_convert(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_io(const char *cmd, int argc, char **argv);
+/* jobs.c: the provider's jobs; cmd_online returns -1 for a compact the
+ * provider cannot do (the disk is not open there): do it on the file. */
+int cmd_online(const char *cmd, int argc, char **argv);
+int cmd_jobs(const char *cmd, int argc, char **argv);
 void errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* errf() of a chain on one line, or of strerror(-r) when there is none. */
 void errc(const scm_error *e, int r);

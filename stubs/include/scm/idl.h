@@ -69,6 +69,13 @@ typedef struct scm_idl {
 	size_t n_errors;
 	scm_idl_setting *settings;
 	size_t n_settings;
+	/* "grant_rules": the kinds of profile rule (beyond its own methods and
+	 * settings) this service's provider is handed with every grant, e.g.
+	 * "clipboard": scmd puts the caller's effective rules of that kind in
+	 * the grant (scm_grant.rules). Names only; scmd refuses to register a
+	 * service that asks for a kind it does not know. */
+	char **grant_rules;
+	size_t n_grant_rules;
 } scm_idl;
 
 /* Parses a definition; errors name the JSON pointer (origin is the file

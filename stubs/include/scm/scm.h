@@ -148,6 +148,11 @@ typedef struct scm_grant {
 	 * as the interface declares them (IDL "settings", checked by scmd's
 	 * policy engine), or NULL */
 	struct json_object *settings;
+	/* {"KIND": ...}: the caller's effective profile rules of each kind the
+	 * interface asks for (IDL "grant_rules", e.g. "clipboard": a list of
+	 * rules), always present for each kind asked for (an empty list: no
+	 * rule), or NULL when the interface asks for none */
+	struct json_object *rules;
 } scm_grant;
 
 typedef struct scm_provider scm_provider;

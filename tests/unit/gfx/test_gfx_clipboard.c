@@ -34,10 +34,21 @@ typedef struct fixture {
 
 static void attach(gfx_clip *cb, gfx_client *c, const char *rules)
 {
-	char err[200];
 	json_object *j = rules ? json_tokener_parse(rules) : NULL;
-	assert_int_equal(gfx_clip_attach(cb, c, j, err, sizeof(err)), 0);
+	assert_int_equal(gfx_clip_attach(cb, c, j, NULL), 0);
 	json_object_put(j);
+}
+
+/* A refusal pushed one observation: code, a message saying why, and the
+ * where of the check that refused. Frees it. */
+static void assert_refused(scm_error **err, int code, const char *text, const char *file)
+{
+	assert_non_null(*err);
+	assert_int_equal((*err)->code, code);
+	if (!strstr((*err)->message, text) || !strstr((*err)->where, file))
+		fail_msg("got \"%s\" (%s), want \"%s\" from %s", (*err)->message, (*err)->where, text, file);
+	assert_null((*err)->cause);
+	*err = scm_error_free(*err);
 }
 
 #define A_TO_B "[{\"from\":\"a\",\"to\":\"b\",\"allow\":true,\"priority\":1,\"origin\":\"ab\"}]"
@@ -106,12 +117,12 @@ static void test_flow(void **state)
 {
 	fixture *f = *state;
 	unsigned keys, copies, pastes;
-	char err[200];
+	scm_error *err = NULL;
 	const void *data;
 	size_t len;
 	/* unasked, a put is refused and leaves the clipboard empty */
-	assert_int_equal(gfx_clip_put(f->cb, f->a, "x", 1, err, sizeof(err)), GFX_E_INVALID);
-	assert_non_null(strstr(err, "no copy was asked"));
+	assert_int_equal(gfx_clip_put(f->cb, f->a, "x", 1, &err), GFX_E_INVALID);
+	assert_refused(&err, GFX_E_INVALID, "no copy was asked of this app", "clipboard.c");
 	gfx_server_focus(f->s, f->a);
 	chord(f->s, 'C');
 	drain(f->a, &keys, &copies, &pastes);
@@ -119,32 +130,35 @@ static void test_flow(void **state)
 	assert_int_equal(copies, 1);
 	assert_false(gfx_clip_asked(f->cb, f->b));
 	assert_true(gfx_clip_asked(f->cb, f->a));
-	assert_int_equal(gfx_clip_put(f->cb, f->a, "hello", 5, err, sizeof(err)), 0);
+	assert_int_equal(gfx_clip_put(f->cb, f->a, "hello", 5, &err), 0);
+	assert_null(err);
 	assert_non_null(strstr(last_audit, "\"op\":\"copy\",\"from\":\"a\""));
 	/* answered once */
-	assert_int_equal(gfx_clip_put(f->cb, f->a, "again", 5, err, sizeof(err)), GFX_E_INVALID);
+	assert_int_equal(gfx_clip_put(f->cb, f->a, "again", 5, NULL), GFX_E_INVALID);
 	/* a -> c: c's rules allow nothing, so refused, and c gets no event */
 	gfx_server_focus(f->s, f->c);
 	chord(f->s, 'v');
 	drain(f->c, &keys, &copies, &pastes);
 	assert_int_equal(pastes, 0);
 	assert_non_null(strstr(last_audit, "\"to\":\"c\",\"size\":5,\"decision\":\"refuse\""));
-	assert_int_equal(gfx_clip_take(f->cb, f->c, &data, &len, err, sizeof(err)), GFX_E_INVALID);
+	assert_int_equal(gfx_clip_take(f->cb, f->c, &data, &len, &err), GFX_E_INVALID);
+	assert_refused(&err, GFX_E_INVALID, "no paste was granted to this app", "clipboard.c");
 	/* a -> b: both allow */
 	gfx_server_focus(f->s, f->b);
 	chord(f->s, 'V');
 	drain(f->b, &keys, &copies, &pastes);
 	assert_int_equal(pastes, 1);
 	assert_non_null(strstr(last_audit, "\"to\":\"b\",\"size\":5,\"decision\":\"allow\""));
-	assert_int_equal(gfx_clip_take(f->cb, f->b, &data, &len, err, sizeof(err)), 0);
+	assert_int_equal(gfx_clip_take(f->cb, f->b, &data, &len, &err), 0);
+	assert_null(err);
 	assert_int_equal(len, 5);
 	assert_memory_equal(data, "hello", 5);
 	/* fetched once */
-	assert_int_equal(gfx_clip_take(f->cb, f->b, &data, &len, err, sizeof(err)), GFX_E_INVALID);
+	assert_int_equal(gfx_clip_take(f->cb, f->b, &data, &len, NULL), GFX_E_INVALID);
 	/* b -> a: only a -> b is allowed */
 	gfx_server_focus(f->s, f->b);
 	chord(f->s, 'c');
-	assert_int_equal(gfx_clip_put(f->cb, f->b, "from-b", 6, err, sizeof(err)), 0);
+	assert_int_equal(gfx_clip_put(f->cb, f->b, "from-b", 6, NULL), 0);
 	gfx_server_focus(f->s, f->a);
 	chord(f->s, 'v');
 	drain(f->a, &keys, &copies, &pastes);
@@ -187,11 +201,13 @@ static void test_not_chords(void **state)
 static void test_limits(void **state)
 {
 	fixture *f = *state;
-	char err[200];
+	scm_error *err = NULL;
 	gfx_server_focus(f->s, f->a);
 	chord(f->s, 'c');
 	char *big = calloc(1, GFX_CLIP_BYTES_MAX + 1);
-	assert_int_equal(gfx_clip_put(f->cb, f->a, big, GFX_CLIP_BYTES_MAX + 1, err, sizeof(err)), GFX_E_LIMIT);
+	assert_int_equal(gfx_clip_put(f->cb, f->a, big, GFX_CLIP_BYTES_MAX + 1, &err), GFX_E_LIMIT);
+	assert_refused(&err, GFX_E_LIMIT, "1048577 bytes, more than the 1048576 the desktop clipboard holds",
+		       "clipboard.c");
 	assert_non_null(strstr(last_audit, "\"decision\":\"refuse\""));
 	free(big);
 	/* the viewer has no rules of its own: b's decide, and allow only a -> b */
@@ -201,13 +217,36 @@ static void test_limits(void **state)
 	assert_non_null(strstr(last_audit, "\"from\":\"@viewer\",\"to\":\"b\",\"size\":1,\"decision\":\"refuse\""));
 }
 
+/* A malformed rule list from the grant: the parser's observation comes
+ * back, and the app is left with no rules, so no flow reaches it. */
+static void test_attach_malformed(void **state)
+{
+	fixture *f = *state;
+	unsigned keys, copies, pastes;
+	scm_error *err = NULL;
+	json_object *j = json_tokener_parse("[1]");
+	assert_int_equal(gfx_clip_attach(f->cb, f->b, j, &err), SCM_E_INVALID);
+	json_object_put(j);
+	assert_refused(&err, SCM_E_INVALID, "clipboard rules: /0: want {\"from\"", "clipflow.c");
+	gfx_server_focus(f->s, f->a);
+	chord(f->s, 'c');
+	assert_int_equal(gfx_clip_put(f->cb, f->a, "hello", 5, NULL), 0);
+	gfx_server_focus(f->s, f->b);
+	chord(f->s, 'v');
+	drain(f->b, &keys, &copies, &pastes);
+	assert_int_equal(pastes, 0);
+	assert_non_null(strstr(last_audit, "\"to\":\"b\",\"size\":5,\"decision\":\"refuse\""));
+}
+
 static void test_memfd(void **state)
 {
-	char *data, err[200];
+	char *data;
+	scm_error *err = NULL;
 	size_t len;
 	int fd;
 	assert_int_equal(gfx_clip_memfd("abc", 3, &fd), 0);
-	assert_int_equal(gfx_clip_read_memfd(fd, &data, &len, err, sizeof(err)), 0);
+	assert_int_equal(gfx_clip_read_memfd(fd, &data, &len, &err), 0);
+	assert_null(err);
 	assert_int_equal(len, 3);
 	assert_string_equal(data, "abc");
 	free(data);
@@ -215,18 +254,22 @@ static void test_memfd(void **state)
 	close(fd);
 	/* unsealed memfd, a pipe: refused without reading */
 	fd = memfd_create("t", MFD_CLOEXEC);
-	assert_int_equal(gfx_clip_read_memfd(fd, &data, &len, err, sizeof(err)), GFX_E_INVALID);
+	assert_int_equal(gfx_clip_read_memfd(fd, &data, &len, &err), GFX_E_INVALID);
+	assert_refused(&err, GFX_E_INVALID, "/data: not a memfd sealed against writing and resizing", "clipfd.c");
 	close(fd);
 	int p[2];
 	assert_int_equal(pipe(p), 0);
-	assert_int_equal(gfx_clip_read_memfd(p[0], &data, &len, err, sizeof(err)), GFX_E_INVALID);
+	assert_int_equal(gfx_clip_read_memfd(p[0], &data, &len, &err), GFX_E_INVALID);
+	assert_refused(&err, GFX_E_INVALID, "/data: not a memfd", "clipfd.c");
 	close(p[0]);
 	close(p[1]);
 	/* a sealed one over the cap */
 	fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	assert_int_equal(ftruncate(fd, GFX_CLIP_BYTES_MAX + 1), 0);
 	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW), 0);
-	assert_int_equal(gfx_clip_read_memfd(fd, &data, &len, err, sizeof(err)), GFX_E_LIMIT);
+	assert_int_equal(gfx_clip_read_memfd(fd, &data, &len, &err), GFX_E_LIMIT);
+	assert_refused(&err, GFX_E_LIMIT, "/data: 1048577 bytes, more than the 1048576", "clipfd.c");
+	assert_int_equal(len, GFX_CLIP_BYTES_MAX + 1);
 	close(fd);
 }
 
@@ -252,6 +295,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_chords, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_malformed, setup, teardown),
 		cmocka_unit_test(test_memfd),
 		cmocka_unit_test(test_latin1),
 	};

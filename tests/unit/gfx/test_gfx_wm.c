@@ -324,15 +324,18 @@ static const struct {
 static void test_parse_windows(void **state)
 {
 	gfx_window_decl d[GFX_WINDOWS_MAX];
-	char err[160];
+	scm_error *err = NULL;
 	for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
 		struct json_object *j = json_tokener_parse(parse_cases[i].json);
 		size_t n = 99;
-		err[0] = 0;
-		int r = gfx_parse_windows(j, 100, 80, d, GFX_WINDOWS_MAX, &n, err, sizeof(err));
-		if (r != parse_cases[i].code || (parse_cases[i].err && !strstr(err, parse_cases[i].err)) ||
-		    (!r && n != parse_cases[i].n))
-			fail_msg("%s: got %d '%s' n=%zu", parse_cases[i].json, r, err, n);
+		int r = gfx_parse_windows(j, 100, 80, d, GFX_WINDOWS_MAX, &n, &err);
+		/* a refusal is one observation, under the code returned, made in the parser */
+		const char *msg = err ? err->message : "";
+		if (r != parse_cases[i].code || (parse_cases[i].err && !strstr(msg, parse_cases[i].err)) ||
+		    (!r && (n != parse_cases[i].n || err)) ||
+		    (r && (!err || err->code != r || err->cause || !strstr(err->where, "winjson.c"))))
+			fail_msg("%s: got %d '%s' n=%zu", parse_cases[i].json, r, msg, n);
+		err = scm_error_free(err);
 		json_object_put(j);
 	}
 	/* Too many windows; a title with control bytes and UTF-8, cut short. */
@@ -343,11 +346,15 @@ static void test_parse_windows(void **state)
 		json_object_array_add(arr, w);
 	}
 	size_t n;
-	assert_int_equal(gfx_parse_windows(arr, 100, 80, d, GFX_WINDOWS_MAX, &n, err, sizeof(err)), GFX_E_LIMIT);
+	assert_int_equal(gfx_parse_windows(arr, 100, 80, d, GFX_WINDOWS_MAX, &n, &err), GFX_E_LIMIT);
+	assert_non_null(err);
+	assert_string_equal(err->message, "/windows: 17 windows, at most 16");
+	err = scm_error_free(err);
 	json_object_put(arr);
 	struct json_object *j = json_tokener_parse("[{\"id\":5,\"x\":-3,\"y\":0,\"w\":500,\"h\":5,"
 						   "\"title\":\"a\\u0007b\\u00e9c\",\"popup\":true,\"parent\":5}]");
-	assert_int_equal(gfx_parse_windows(j, 100, 80, d, GFX_WINDOWS_MAX, &n, err, sizeof(err)), 0);
+	assert_int_equal(gfx_parse_windows(j, 100, 80, d, GFX_WINDOWS_MAX, &n, &err), 0);
+	assert_null(err);
 	assert_int_equal(n, 1);
 	assert_string_equal(d[0].title, "a?b?c");
 	assert_int_equal(d[0].r.x, 0);

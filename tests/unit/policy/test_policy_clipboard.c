@@ -28,11 +28,13 @@ static void test_match(void **state)
 
 static scm_clip_rules rules_of(const char *jtext)
 {
-	char *j = J(jtext), err[200] = "";
+	char *j = J(jtext);
 	json_object *o = json_tokener_parse(j);
 	scm_clip_rules r;
-	if (scm_clip_rules_parse(o, &r, err, sizeof(err)) != 0)
-		fail_msg("%s: %s", jtext, err);
+	scm_error *err = NULL;
+	if (scm_clip_rules_parse(o, &r, &err) != 0)
+		fail_msg("%s: %s", jtext, err ? err->message : "(no observation)");
+	assert_null(err);
 	json_object_put(o);
 	free(j);
 	return r;
@@ -83,18 +85,23 @@ static void test_bad_lists(void **state)
 		"[{'from':'a\\u0000x','to':'b','allow':true,'priority':1}]",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char *j = J(bad[i]), err[200] = "";
+		char *j = J(bad[i]);
 		json_object *o = json_tokener_parse(j);
 		scm_clip_rules r = { 0 };
+		scm_error *err = NULL;
 		assert_non_null(o);
-		if (scm_clip_rules_parse(o, &r, err, sizeof(err)) != SCM_E_INVALID || r.n != 0 || !err[0])
+		if (scm_clip_rules_parse(o, &r, &err) != SCM_E_INVALID || r.n != 0 || !err ||
+		    err->code != SCM_E_INVALID || strncmp(err->message, "clipboard rules: ", 17) != 0 ||
+		    !strstr(err->where, "clipflow.c"))
 			fail_msg("accepted %s", bad[i]);
+		scm_error_free(err);
 		json_object_put(o);
 		free(j);
 	}
 	scm_clip_rules none;
-	char err[64];
-	assert_int_equal(scm_clip_rules_parse(NULL, &none, err, sizeof(err)), 0);
+	scm_error *err = NULL;
+	assert_int_equal(scm_clip_rules_parse(NULL, &none, &err), 0);
+	assert_null(err);
 	assert_int_equal(none.n, 0);
 	assert_false(scm_clip_decide(&none, "a", "b", NULL, 0));
 }
@@ -139,7 +146,7 @@ static void test_merge_explain(void **state)
 	const char *names[] = { "low", "high" };
 	assert_int_equal(policy_effective_build(st, names, 2, NULL, &e, &err), 0);
 	json_object *rules = NULL;
-	assert_int_equal(policy_clipboard_rules(e, &rules, &err), 0);
+	assert_int_equal(policy_grant_rules(e, "clipboard", &rules, &err), 0);
 	assert_int_equal(json_object_array_length(rules), 3);
 	json_object *first = json_object_array_get_idx(rules, 0), *v;
 	assert_true(json_object_object_get_ex(first, "to", &v));

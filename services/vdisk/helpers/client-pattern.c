@@ -1,0 +1,77 @@
+/* client-pattern.c: vdisk-client's "pattern" mode, a client that keeps
+ * writing while a job (snapshot, merge, compact) runs on its disk:
+ *   vdisk-client [--endpoint EP] pattern DISK EXPECTED N [STOPFILE]
+ * EXPECTED is a raw copy of the disk's contents as they were; each write
+ * (random offset, 4 to 64 KiB, every other one of zeros so that compact
+ * has blocks to turn ZERO) is flushed, and only then put into EXPECTED: so
+ * EXPECTED always holds every acknowledged write. Before each write its
+ * range goes to EXPECTED.pending ("OFFSET LENGTH"), for a test that kills
+ * the provider in the middle: that one range may hold either contents.
+ * N writes, or (N = 0) until STOPFILE exists. Prints "wrote N". */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "scm/vdisk-client.h"
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+int client_pattern(scm_channel *ch, const char *disk, const char *expected, long n, const char *stop,
+		   scm_error **ret_err)
+{
+	uint64_t h, bsz, vsize, sec;
+	int bfd, r;
+	bool ro;
+	if ((r = scm_vdisk_open(ch, disk, false, false, &h, &bfd, &bsz, &vsize, &sec, &ro, ret_err)))
+		return r;
+	uint8_t *buf = mmap(NULL, bsz, PROT_READ | PROT_WRITE, MAP_SHARED, bfd, 0);
+	close(bfd);
+	int ef = open(expected, O_WRONLY | O_CLOEXEC);
+	char pend[4096];
+	snprintf(pend, sizeof pend, "%s.pending", expected);
+	if (buf == MAP_FAILED || ef < 0)
+		return -errno;
+	uint64_t seed = mix((uint64_t)getpid());
+	long i;
+	for (i = 0; n ? i < n : access(stop, F_OK) != 0; i++) {
+		uint64_t x = mix(seed + (uint64_t)i);
+		uint64_t len = (1 + x % 16) * 4096, off = (x >> 8) % (vsize / 4096) * 4096;
+		if (off + len > vsize)
+			len = vsize - off;
+		for (uint64_t k = 0; k < len; k += 8) {
+			uint64_t v = i % 2 ? 0 : mix(x + k) | 1;
+			memcpy(buf + k, &v, 8);
+		}
+		FILE *pf = fopen(pend, "w");
+		if (pf) {
+			fprintf(pf, "%llu %llu\n", (unsigned long long)off, (unsigned long long)len);
+			fflush(pf);
+			fsync(fileno(pf));
+			fclose(pf);
+		}
+		if ((r = scm_vdisk_write(ch, h, off, len, 0, ret_err)) || (r = scm_vdisk_flush(ch, h, ret_err)))
+			break;
+		if (pwrite(ef, buf, len, (off_t)off) != (ssize_t)len) {
+			r = -errno;
+			break;
+		}
+		fsync(ef);
+	}
+	printf("wrote %ld\n", i);
+	fflush(stdout);
+	close(ef);
+	if (!r)
+		r = scm_vdisk_close(ch, h, ret_err);
+	return r;
+}

@@ -1,0 +1,641 @@
+/* provider-jobs.c: jobs, the loop's side (provider-jobs.h). A job is
+ * started by a method on a disk the provider holds open (snapshot, merge,
+ * compact: the disk's clients keep their handles and channels), runs as a
+ * chain of steps on the disk's queue (provider-jobsteps.c), and is driven
+ * from here: after each step the loop decides the next one (work, a
+ * journal write, a rollback) or stops (paused, finished). Nothing here
+ * waits for the storage: journal writes are steps too.
+ *
+ * Who may see or steer a job: a caller whose grant allows the method that
+ * started it with the arguments it was started with (a grant for compact
+ * on /srv/disks may pause a compact job there). job_wait is deferred and
+ * answered when the job finishes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "provider-jobs.h"
+
+#define FINISHED_KEPT 16 /* finished jobs job_list still shows */
+
+unsigned bjob_step_us;
+static struct bjob *bjobs;
+static uint64_t next_id = 1;
+
+static const char *kind_method(enum vjob_kind k)
+{
+	return k == VJOB_SNAPSHOT ? "snapshot" : k == VJOB_COMPACT ? "compact" : "merge";
+}
+
+static bool visible(scm_call *call, const struct bjob *b)
+{
+	const scm_grant *g = scm_call_grant(call);
+	if (!g)
+		return false;
+	scm_error *e = NULL;
+	int r = scm_grant_check(g, kind_method(b->kind), b->args, &e);
+	scm_error_free(e);
+	return r == 0;
+}
+
+static void bjob_free(struct bjob *b)
+{
+	free(b->path);
+	free(b->target);
+	free(b->name);
+	free(b->target_name);
+	safe_close(b->dirfd);
+	safe_close(b->rootfd);
+	free(b->root);
+	free(b->root_real);
+	json_object_put(b->args);
+	scm_error_free(b->err);
+	scm_error_free(b->serr);
+	free(b->waiters);
+	free(b->dirty);
+	free(b->buf);
+	free(b);
+}
+
+static json_object *bjob_json(const struct bjob *b)
+{
+	json_object *j = json_object_new_object();
+	if (!j)
+		return NULL;
+	uint64_t ns = b->ns_run + (b->state == VJOB_RUNNING || b->state == VJOB_WAITING ? mono_ns() - b->t_run : 0);
+	uint64_t rate = ns ? (uint64_t)((double)b->done * 1e9 / (double)ns) : 0;
+	json_object_object_add(j, "id", json_object_new_uint64(b->id));
+	json_object_object_add(j, "kind", json_object_new_string(vjob_kind_name(b->kind)));
+	json_object_object_add(j, "state", json_object_new_string(vjob_state_name(b->state)));
+	json_object_object_add(j, "path", json_object_new_string(b->path));
+	json_object_object_add(j, "target", json_object_new_string(b->target ? b->target : ""));
+	json_object_object_add(j, "done", json_object_new_uint64(b->done));
+	json_object_object_add(j, "total", json_object_new_uint64(b->total));
+	json_object_object_add(j, "rate", json_object_new_uint64(rate));
+	json_object_object_add(j, "eta", json_object_new_uint64(rate && b->total > b->done ? (b->total - b->done) / rate : 0));
+	if (b->err)
+		json_object_object_add(j, "error", scm_error_to_json(b->err));
+	return j;
+}
+
+static void bjob_step_done(struct iopool_job *pj)
+{
+	struct bjob *b = (struct bjob *)((char *)pj - offsetof(struct bjob, pj));
+	scm_provider_post(provider, &b->task);
+}
+
+static void submit_step(struct bjob *b, int op)
+{
+	b->op = op;
+	b->stepping = true;
+	b->pj.run = bjob_step_run;
+	b->pj.done = bjob_step_done;
+	b->pj.shared = false;
+	iopool_submit(&b->d->q, &b->pj);
+}
+
+/* Only the last FINISHED_KEPT finished jobs stay listed. */
+static void prune(void)
+{
+	unsigned n = 0;
+	for (struct bjob **p = &bjobs; *p;) {
+		if (vjob_finished((*p)->state) && ++n > FINISHED_KEPT) {
+			struct bjob *b = *p;
+			*p = b->next;
+			bjob_free(b);
+			continue;
+		}
+		p = &(*p)->next;
+	}
+}
+
+static void set_state(struct bjob *b, enum vjob_state s)
+{
+	bool was = b->state == VJOB_RUNNING || b->state == VJOB_WAITING;
+	bool is = s == VJOB_RUNNING || s == VJOB_WAITING;
+	uint64_t now = mono_ns();
+	if (was && !is)
+		b->ns_run += now - b->t_run;
+	if (!was && is)
+		b->t_run = now;
+	b->state = s;
+}
+
+static void finish(struct bjob *b, enum vjob_state s)
+{
+	set_state(b, s);
+	struct disk *d = b->d;
+	if (b->switched) {
+		/* the handles are on another file now: new opens of it find it */
+		uint64_t dev, ino;
+		struct vhdx_info in;
+		vhdx_file_id(d->h, &dev, &ino);
+		vhdx_get_info(d->h, &in);
+		d->dev = dev;
+		d->ino = ino;
+		d->parallel_reads = !in.differencing;
+		d->rw = true;
+		char *p = strdup(b->target);
+		if (p) {
+			free(d->path);
+			d->path = p;
+		}
+	}
+	if (s == VJOB_DONE && b->kind == VJOB_STREAM)
+		d->parallel_reads = true; /* no parent any more */
+	json_object *j = bjob_json(b);
+	for (size_t i = 0; i < b->n_waiters; i++)
+		scm_vdisk_job_wait_reply(b->waiters[i], j);
+	json_object_put(j);
+	b->n_waiters = 0;
+	b->d = NULL;
+	d->bjob = NULL;
+	d->jobs--;
+	disk_put(d);
+	prune();
+}
+
+/* On the loop, after each step: what comes next. */
+static void step_finish(scm_task *t)
+{
+	struct bjob *b = (struct bjob *)((char *)t - offsetof(struct bjob, task));
+	b->stepping = false;
+	if (!pool_running)
+		return; /* shutting down: the journal says where to go on */
+	if (b->op == STEP_ROLLBACK) {
+		finish(b, VJOB_CANCELLED);
+		return;
+	}
+	if (b->r < 0 && b->op != STEP_ROLLBACK) {
+		b->err = scm_error_wrap(TAKE_PTR(b->serr), b->r, SCM_HERE, "%s job %llu on %s failed",
+					vjob_kind_name(b->kind), (unsigned long long)b->id, b->path);
+		finish(b, VJOB_FAILED);
+		return;
+	}
+	if (b->complete) {
+		finish(b, VJOB_DONE);
+		return;
+	}
+	if (b->cancel_req) {
+		submit_step(b, STEP_ROLLBACK);
+		return;
+	}
+	if (b->state == VJOB_PAUSED) {
+		if (b->jstate != VJOB_PAUSED) {
+			b->jstate = VJOB_PAUSED;
+			b->persist = true;
+			submit_step(b, STEP_PERSIST);
+		}
+		return;
+	}
+	if (b->jstate != VJOB_RUNNING) {
+		b->jstate = VJOB_RUNNING;
+		b->persist = true;
+	}
+	/* a commit past its first pass copies what was written meanwhile
+	 * until the switch-over: "waiting" (the journal says running) */
+	if (b->kind == VJOB_COMMIT && b->phase == 1 && b->state == VJOB_RUNNING)
+		set_state(b, VJOB_WAITING);
+	submit_step(b, STEP_WORK);
+}
+
+/* The disk open at path (the same file, found as open finds it), for a
+ * job method; NULL after replying. */
+static struct disk *disk_of(scm_call *call, const char *method, const char *path, json_object *args,
+			    struct vhdx_scope *scope, bool *scoped)
+{
+	struct channel *c = channel_get(call);
+	if (!c) {
+		fail(call, SCM_E_INTERNAL, "out of memory");
+		return NULL;
+	}
+	struct allow_ctx actx = { scm_call_grant(call), method, json_object_get(args) };
+	if (!scope_get(call, c, method, &actx, scope, scoped)) {
+		json_object_put(actx.args);
+		return NULL;
+	}
+	scope->allow = NULL; /* the path was checked by the skeleton; parents are the open's business */
+	json_object_put(actx.args);
+	scm_error *err = NULL;
+	vhdx *probe = NULL;
+	int r = *scoped ? vhdx_open_scoped(scope, path, VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_PARENT, &probe, &err)
+			: vhdx_open_fd(-1, path, NULL, VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_PARENT, &probe, &err);
+	if (r < 0) {
+		fail_chain(call, engine_code(r), err, "%s %s", method, path);
+		return NULL;
+	}
+	uint64_t dev, ino;
+	vhdx_file_id(probe, &dev, &ino);
+	vhdx_close(probe);
+	for (struct disk *d = disks; d; d = d->next)
+		if (d->dev == dev && d->ino == ino && !d->closing && d->h) {
+			if (!d->rw) {
+				fail(call, SCM_VDISK_E_NOTOPEN, "%s: %s is open read-only in the provider: work on the file itself",
+				     method, path);
+				return NULL;
+			}
+			if (d->bjob) {
+				fail(call, SCM_VDISK_E_JOBSTATE, "%s: job %llu runs on %s already", method,
+				     (unsigned long long)d->bjob->id, path);
+				return NULL;
+			}
+			return d;
+		}
+	fail(call, SCM_VDISK_E_NOTOPEN, "%s: %s is not open in the provider: work on the file itself", method, path);
+	return NULL;
+}
+
+/* The directory the journal of the disk at path lives in: beneath the
+ * grant's directory when there is one (no link followed, as for the
+ * disk's own files), else by its path. */
+static int journal_dir(const char *path, const struct vhdx_scope *scope, int *ret_fd, scm_error **ret_err)
+{
+	if (scope)
+		return vhdx_scope_opendir(scope, path, ret_fd, ret_err);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	int fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return scm_fail(ret_err, -errno, "the directory of %s: %m", path);
+	*ret_fd = fd;
+	return 0;
+}
+
+static struct bjob *bjob_new(struct disk *d, enum vjob_kind kind, const char *path, const char *target,
+			     json_object *args, const struct vhdx_scope *scope, bool scoped, scm_error **ret_err)
+{
+	struct bjob *b = calloc(1, sizeof *b);
+	char dir[PATH_MAX];
+	if (!b)
+		return NULL;
+	b->dirfd = b->rootfd = -1;
+	b->kind = kind;
+	b->path = strdup(path);
+	b->target = target ? strdup(target) : NULL;
+	snprintf(dir, sizeof dir, "%s", path);
+	b->name = strdup(basename(dir));
+	if (target) {
+		snprintf(dir, sizeof dir, "%s", target);
+		b->target_name = strdup(basename(dir));
+	}
+	int r = journal_dir(path, scoped ? scope : NULL, &b->dirfd, ret_err);
+	b->args = json_object_get(args);
+	b->buf = malloc(BJOB_CHUNK);
+	if (r < 0 || !b->path || !b->name || (target && (!b->target || !b->target_name)) || !b->buf) {
+		if (r >= 0)
+			scm_fail(ret_err, -ENOMEM, "out of memory");
+		bjob_free(b);
+		return NULL;
+	}
+	if (scoped) {
+		b->rootfd = fcntl(scope->dirfd, F_DUPFD_CLOEXEC, 3);
+		b->root = strdup(scope->dir);
+		b->root_real = scope->dir_real ? strdup(scope->dir_real) : NULL;
+		b->scope = (struct vhdx_scope){ .dirfd = b->rootfd, .dir = b->root, .dir_real = b->root_real,
+						.bat_max = CHAIN_BAT_MAX };
+		b->scoped = true;
+		if (b->rootfd < 0 || !b->root) {
+			scm_fail(ret_err, -ENOMEM, "out of memory");
+			bjob_free(b);
+			return NULL;
+		}
+	}
+	struct vhdx_info in;
+	vhdx_get_info(d->h, &in);
+	b->vsize = in.virtual_size;
+	b->block_size = in.block_size;
+	b->total = kind == VJOB_SNAPSHOT ? 0 : in.virtual_size;
+	b->d = d;
+	return b;
+}
+
+/* Starts b: the first step writes the journal, then works. */
+static void bjob_start(struct bjob *b, enum vjob_state st)
+{
+	const char *us = getenv("SCM_VDISK_JOB_STEP_US");
+	bjob_step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
+	b->next = bjobs;
+	bjobs = b;
+	b->d->jobs++;
+	b->d->bjob = b;
+	b->task.fn = step_finish;
+	b->state = VJOB_PAUSED;
+	set_state(b, st);
+	b->jstate = st;
+	b->persist = true;
+	submit_step(b, st == VJOB_PAUSED ? STEP_PERSIST : STEP_WORK);
+}
+
+static int start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, uint64_t))
+{
+	b->id = next_id++;
+	bjob_start(b, VJOB_RUNNING);
+	return reply(call, b->id);
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+	return sa && sb && sa - a == sb - b && !memcmp(a, b, (size_t)(sa - a));
+}
+
+int do_snapshot(scm_call *call, const char *path, const char *new, void *ud)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
+	if (!a)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	json_object_object_add(a, "path", json_object_new_string(path));
+	json_object_object_add(a, "new", json_object_new_string(new));
+	/* the child beside the disk: beneath the same grant, and a rollback
+	 * after a crash removes it by name in the disk's directory only */
+	if (!same_dir(path, new) || !new[strlen(new) - 1] || new[strlen(new) - 1] == '/')
+		return fail(call, SCM_E_BAD_ARGS, "snapshot: %s must be in the directory of %s", new, path);
+	struct vhdx_scope scope;
+	bool scoped;
+	struct disk *d = disk_of(call, "snapshot", path, a, &scope, &scoped);
+	if (!d)
+		return 0;
+	scm_error *err = NULL;
+	struct bjob *b = bjob_new(d, VJOB_SNAPSHOT, path, new, a, &scope, scoped, &err);
+	if (!b)
+		return fail_chain(call, SCM_E_INTERNAL, err, "snapshot");
+	if (faccessat(b->dirfd, b->target_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		bjob_free(b);
+		return fail(call, SCM_VDISK_E_EXISTS, "snapshot: %s exists", new);
+	}
+	/* a differencing disk's reads may not run side by side (vhdx.h): from
+	 * the switch-over on, the handle is one */
+	d->parallel_reads = false;
+	return start_reply(call, b, scm_vdisk_snapshot_reply);
+}
+
+/* commit's start, on the loop (as open's reopen for writing does): the
+ * queue drained, the chain's locks dropped (ours on the parent would stop
+ * our own writer: OFD locks are per open), the parent opened read-write
+ * keeping its identity, the child's locks taken back. */
+static int commit_open(struct bjob *b, struct disk *d, scm_error **ret_err)
+{
+	struct vhdx_info in;
+	vhdx_get_info(d->h, &in);
+	vhdx *parent = vhdx_parent(d->h);
+	if (!parent || in.chain_len < 2)
+		return scm_fail(ret_err, -EINVAL, "%s has no parent to merge into", b->path);
+	free(b->target);
+	free(b->target_name);
+	b->target = strdup(in.chain[1]);
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s", in.chain[1]);
+	b->target_name = strdup(basename(tmp));
+	b->n_chunks = (b->vsize + BJOB_CHUNK - 1) / BJOB_CHUNK;
+	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
+	if (!b->target || !b->target_name || !b->dirty)
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	iopool_drain(&d->q);
+	vhdx_unlock(d->h);
+	int r = vhdx_open_fd(vhdx_fd(parent), b->target, b->scoped ? &b->scope : NULL, VHDX_O_KEEP_IDENTITY,
+			     &b->other, ret_err);
+	if (r < 0) {
+		vhdx_relock(d->h);
+		return scm_fail(ret_err, r, "opening the parent %s for writing", b->target);
+	}
+	/* the child locked again (the parent is, by the handle just opened):
+	 * nobody else opens either while the job runs */
+	if ((r = vhdx_relock_top(d->h)) < 0) {
+		b->other = vhdx_close(b->other);
+		vhdx_relock(d->h);
+		return scm_fail(ret_err, r, "%s: its lock was taken meanwhile", b->path);
+	}
+	return 0;
+}
+
+/* stream's start: the disk must have a parent; its reads no longer run
+ * side by side (they do not already: a differencing disk). */
+static int stream_check(struct bjob *b, struct disk *d, scm_error **ret_err)
+{
+	if (!vhdx_parent(d->h))
+		return scm_fail(ret_err, -EINVAL, "%s has no parent to stream from", b->path);
+	return 0;
+}
+
+int do_merge(scm_call *call, const char *path, const char *direction, void *ud)
+{
+	bool stream = !strcmp(direction, "from-parent");
+	if (!stream && strcmp(direction, "into-parent"))
+		return fail(call, SCM_E_BAD_ARGS, "merge: direction \"%s\" is neither into-parent nor from-parent",
+			    direction);
+	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
+	if (!a)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	json_object_object_add(a, "path", json_object_new_string(path));
+	json_object_object_add(a, "direction", json_object_new_string(direction));
+	struct vhdx_scope scope;
+	bool scoped;
+	struct disk *d = disk_of(call, "merge", path, a, &scope, &scoped);
+	if (!d)
+		return 0;
+	scm_error *err = NULL;
+	struct bjob *b = bjob_new(d, stream ? VJOB_STREAM : VJOB_COMMIT, path, NULL, a, &scope, scoped, &err);
+	int r = !b ? -ENOMEM : stream ? stream_check(b, d, &err) : commit_open(b, d, &err);
+	if (r < 0) {
+		if (b)
+			bjob_free(b);
+		return fail_chain(call, engine_code(r), err, "merge %s", path);
+	}
+	return start_reply(call, b, scm_vdisk_merge_reply);
+}
+
+int do_compact(scm_call *call, const char *path, void *ud)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
+	if (!a)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	json_object_object_add(a, "path", json_object_new_string(path));
+	struct vhdx_scope scope;
+	bool scoped;
+	struct disk *d = disk_of(call, "compact", path, a, &scope, &scoped);
+	if (!d)
+		return 0;
+	scm_error *err = NULL;
+	struct bjob *b = bjob_new(d, VJOB_COMPACT, path, NULL, a, &scope, scoped, &err);
+	if (!b)
+		return fail_chain(call, SCM_E_INTERNAL, err, "compact");
+	return start_reply(call, b, scm_vdisk_compact_reply);
+}
+
+int do_job_list(scm_call *call, void *ud)
+{
+	_cleanup_(json_object_putp) json_object *arr = json_object_new_array();
+	if (!arr)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	for (struct bjob *b = bjobs; b; b = b->next)
+		if (visible(call, b))
+			json_object_array_add(arr, bjob_json(b));
+	return scm_vdisk_job_list_reply(call, arr);
+}
+
+static struct bjob *job_get(scm_call *call, uint64_t id)
+{
+	for (struct bjob *b = bjobs; b; b = b->next)
+		if (b->id == id && visible(call, b))
+			return b;
+	fail(call, SCM_VDISK_E_NOTOPEN, "no job %llu (or not one on a disk this client's grant reaches)",
+	     (unsigned long long)id);
+	return NULL;
+}
+
+static int steer(scm_call *call, uint64_t id, enum vjob_event ev)
+{
+	struct bjob *b = job_get(call, id);
+	if (!b)
+		return 0;
+	enum vjob_state n;
+	scm_error *e = NULL;
+	if (ev == VJOB_EV_CANCEL && b->kind == VJOB_SNAPSHOT && !vjob_finished(b->state))
+		return fail(call, SCM_VDISK_E_JOBSTATE, "job %llu: a snapshot is one step: it cannot be cancelled",
+			    (unsigned long long)id);
+	if (vjob_transition(b->state, ev, &n, &e) < 0)
+		return fail_chain(call, SCM_VDISK_E_JOBSTATE, e, "job %llu", (unsigned long long)id);
+	if (ev == VJOB_EV_CANCEL) {
+		b->cancel_req = true;
+		if (!b->stepping)
+			submit_step(b, STEP_ROLLBACK);
+		return scm_vdisk_job_cancel_reply(call);
+	}
+	bool was_paused = b->state == VJOB_PAUSED;
+	set_state(b, n);
+	if (ev == VJOB_EV_RESUME && was_paused && !b->stepping) {
+		b->jstate = VJOB_RUNNING;
+		b->persist = true;
+		submit_step(b, STEP_WORK);
+	}
+	return ev == VJOB_EV_PAUSE ? scm_vdisk_job_pause_reply(call) : scm_vdisk_job_resume_reply(call);
+}
+
+int do_job_pause(scm_call *call, uint64_t id, void *ud)
+{
+	return steer(call, id, VJOB_EV_PAUSE);
+}
+
+int do_job_resume(scm_call *call, uint64_t id, void *ud)
+{
+	return steer(call, id, VJOB_EV_RESUME);
+}
+
+int do_job_cancel(scm_call *call, uint64_t id, void *ud)
+{
+	return steer(call, id, VJOB_EV_CANCEL);
+}
+
+int do_job_wait(scm_call *call, uint64_t id, void *ud)
+{
+	struct bjob *b = job_get(call, id);
+	if (!b)
+		return 0;
+	if (vjob_finished(b->state)) {
+		_cleanup_(json_object_putp) json_object *j = bjob_json(b);
+		return scm_vdisk_job_wait_reply(call, j);
+	}
+	scm_call **w = realloc(b->waiters, (b->n_waiters + 1) * sizeof *w);
+	if (!w)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	b->waiters = w;
+	scm_call *dc = scm_call_defer(call);
+	if (dc)
+		b->waiters[b->n_waiters++] = dc;
+	return 0;
+}
+
+/* A disk's first open: a journal beside it says a job was under way when
+ * the provider stopped. compact goes on where the journal says; commit
+ * starts its copy again (the parent got nothing the child does not hide);
+ * snapshot rolls back (the child, if made, never held a client's write:
+ * the journal is removed before the handles move). A finished job's
+ * journal is removed; an unreadable one is left alone and reported. */
+void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
+{
+	char base[PATH_MAX];
+	snprintf(base, sizeof base, "%s", d->path);
+	int dfd;
+	scm_error *err = NULL;
+	if (journal_dir(d->path, scope, &dfd, &err) < 0) {
+		scm_error_free(err);
+		return;
+	}
+	struct vjob_journal *j = malloc(sizeof *j);
+	int r = j ? vjob_journal_read(dfd, basename(base), j, &err) : -ENOMEM;
+	if (r == -ENOENT || r == -ENOMEM)
+		goto out;
+	if (r < 0 || strcmp(j->disk, d->path)) {
+		_cleanup_free_ char *t = err ? scm_error_text(err) : NULL;
+		fprintf(stderr, "vdisk-provider: %s: %s; left alone\n", d->path,
+			t ? t : "a job journal for another path");
+		goto out;
+	}
+	if (j->id >= next_id)
+		next_id = j->id + 1;
+	if (vjob_finished(j->state) || j->kind == VJOB_SNAPSHOT) {
+		if (j->kind == VJOB_SNAPSHOT && !vjob_finished(j->state) && same_dir(j->disk, j->target)) {
+			const char *tn = strrchr(j->target, '/') + 1;
+			int fd = openat(dfd, tn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			/* only a VHDX: the journal names it, and a journal is a file */
+			if (fd >= 0 && vhdx_probe_fd(fd) == 1)
+				unlinkat(dfd, tn, 0);
+			safe_close(fd);
+		}
+		vjob_journal_remove(dfd, basename(base), NULL);
+		goto out;
+	}
+	json_object *a = json_object_new_object();
+	json_object_object_add(a, "path", json_object_new_string(d->path));
+	if (j->kind == VJOB_COMMIT || j->kind == VJOB_STREAM)
+		json_object_object_add(a, "direction",
+				       json_object_new_string(j->kind == VJOB_COMMIT ? "into-parent" : "from-parent"));
+	struct bjob *b = bjob_new(d, j->kind, d->path, NULL, a, scope, scope != NULL, &err);
+	json_object_put(a);
+	if (b && j->kind == VJOB_COMMIT && (r = commit_open(b, d, &err)) < 0) {
+		bjob_free(b);
+		b = NULL;
+	}
+	if (!b) {
+		_cleanup_free_ char *t = err ? scm_error_text(err) : NULL;
+		fprintf(stderr, "vdisk-provider: %s: job %llu not resumed: %s\n", d->path,
+			(unsigned long long)j->id, t ? t : "out of memory");
+		goto out;
+	}
+	b->id = j->id;
+	if ((j->kind == VJOB_COMPACT || j->kind == VJOB_STREAM) && j->total == b->vsize) /* where it was, on a block boundary */
+		b->cursor = b->done = j->done / b->block_size * b->block_size;
+	bjob_start(b, j->state == VJOB_PAUSED ? VJOB_PAUSED : VJOB_RUNNING);
+out:
+	scm_error_free(err);
+	free(j);
+	close(dfd);
+}
+
+/* The provider stops: the workers are gone, the journals say where each
+ * job was; the parents commit jobs opened are let go. A job whose last
+ * step's report is still queued for the loop stays allocated (the
+ * provider's free runs that report, which then does nothing). */
+void bjob_shutdown(void)
+{
+	while (bjobs) {
+		struct bjob *b = bjobs;
+		bjobs = b->next;
+		vhdx_close(b->other);
+		b->other = NULL;
+		for (size_t i = 0; i < b->n_waiters; i++)
+			scm_call_reply_error(b->waiters[i], SCM_E_INTERNAL, "the provider is stopping");
+		if (b->d) {
+			b->d->jobs--;
+			b->d->bjob = b->d->bjob_io = NULL;
+		}
+		b->n_waiters = 0;
+		if (!b->stepping)
+			bjob_free(b);
+	}
+}

@@ -1,0 +1,70 @@
+/* provider-jobs.h: the vdisk provider's long operations (snapshot, commit,
+ * compact) as jobs: provider-jobs.c keeps the table, the methods and the
+ * loop's side; provider-jobsteps.c does each step on a worker. */
+#pragma once
+#include "provider.h"
+#include "vjob.h"
+
+#define BJOB_CHUNK (1u << 20) /* bytes one copy step moves, and the dirty map's grain */
+
+struct bjob {
+	struct bjob *next;
+	uint64_t id;
+	enum vjob_kind kind;
+	enum vjob_state state;
+	struct disk *d;              /* while it runs (NULL once finished) */
+	char *path, *target;         /* the disk as asked for; snapshot: the child; commit: the parent */
+	char *name, *target_name;    /* their last components, in dirfd */
+	int dirfd;                   /* the disk's directory: the journal lives there */
+	json_object *args;           /* the starting call's arguments, for the grant checks */
+	/* the scope the job opens files in (a copy of the starter's) */
+	int rootfd;
+	char *root, *root_real;
+	struct vhdx_scope scope;
+	bool scoped;
+	uint64_t done, total, vsize;
+	uint32_t block_size;
+	uint64_t t_run, ns_run;      /* when it last started running; time spent running */
+	scm_error *err;
+	scm_call **waiters;
+	size_t n_waiters;
+	bool cancel_req, stepping;
+	/* the step (provider-jobsteps.c), on a worker */
+	struct iopool_job pj;
+	scm_task task;
+	enum { STEP_WORK, STEP_PERSIST, STEP_ROLLBACK } op;
+	bool persist;                /* write the journal first (state, progress) */
+	enum vjob_state jstate;      /* the state the journal is to say */
+	uint64_t cursor;             /* where the work goes on */
+	int phase;                   /* commit: 0 first pass, 1 dirty passes */
+	unsigned steps;
+	vhdx *other;                 /* commit: the parent, read-write */
+	uint8_t *dirty;              /* commit: BJOB_CHUNK pieces written since copied */
+	uint64_t n_chunks;
+	uint8_t *buf;                /* BJOB_CHUNK */
+	bool complete, switched;     /* the work is over; the handles moved */
+	int r;
+	scm_error *serr;
+};
+
+/* test hook: $SCM_VDISK_JOB_STEP_US, a pause in each work step, so that a
+ * test can pause, cancel or kill a job in the middle of a small disk */
+extern unsigned bjob_step_us;
+
+/* provider-jobsteps.c */
+void bjob_step_run(struct iopool_job *pj);
+int bjob_journal(struct bjob *b, enum vjob_state st, scm_error **ret_err);
+/* provider-io.c calls this after a write or trim on a disk with a job */
+void bjob_dirty(struct bjob *b, uint64_t off, uint64_t len);
+
+/* provider-jobs.c: a disk's first open looks for a journal next to it */
+void bjob_recover(struct disk *d, const struct vhdx_scope *scope);
+void bjob_shutdown(void);
+int do_snapshot(scm_call *call, const char *path, const char *new, void *ud);
+int do_merge(scm_call *call, const char *path, const char *direction, void *ud);
+int do_compact(scm_call *call, const char *path, void *ud);
+int do_job_list(scm_call *call, void *ud);
+int do_job_pause(scm_call *call, uint64_t id, void *ud);
+int do_job_resume(scm_call *call, uint64_t id, void *ud);
+int do_job_cancel(scm_call *call, uint64_t id, void *ud);
+int do_job_wait(scm_call *call, uint64_t id, void *ud);

@@ -1,0 +1,109 @@
+/* provider-scope.c: which directory a client's grant scopes a disk's
+ * files to, for the vdisk provider (provider.h). */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "provider.h"
+
+/* The directory a method's path is granted under: the path_prefix of
+ * its "path" parameter (the method's own set, else "*"), or "/" when the
+ * path is constrained to a list of names (eq, in: each file of a chain,
+ * top and parents, is then checked by its resolved name against those by
+ * allow()). NULL: the path is not constrained at all, and the client may
+ * open any file the provider can; or (*ret_bad set) it is constrained in
+ * some other way ("prefix", "range", ...), which no file path can be
+ * trusted to (a "prefix" admits "DIR/../x"): the call is refused, never
+ * scoped to "/" by accident. */
+static const char *granted_dir(const scm_grant *g, const char *method, bool *ret_constrained,
+			       const char **ret_bad)
+{
+	const char *sets[2] = { method, "*" }, *best = NULL;
+	*ret_constrained = false;
+	*ret_bad = NULL;
+	if (!g || !g->constraints || !json_object_is_type(g->constraints, json_type_object))
+		return NULL;
+	for (int i = 0; i < 2; i++) {
+		json_object *set, *pc, *pp;
+		if (!json_object_object_get_ex(g->constraints, sets[i], &set) ||
+		    !json_object_is_type(set, json_type_object) || !json_object_object_get_ex(set, "path", &pc))
+			continue;
+		*ret_constrained = true;
+		if (!json_object_is_type(pc, json_type_object) || json_object_object_length(pc) != 1) {
+			*ret_bad = "a malformed constraint";
+			return NULL;
+		}
+		if (json_object_object_get_ex(pc, "path_prefix", &pp) && json_object_is_type(pp, json_type_string)) {
+			const char *d = json_object_get_string(pp);
+			/* both sets hold: the longer prefix is the narrower one */
+			if (!best || strlen(d) > strlen(best))
+				best = d;
+		} else if (!json_object_object_get_ex(pc, "eq", NULL) && !json_object_object_get_ex(pc, "in", NULL)) {
+			json_object_object_foreach(pc, k, v)
+			{
+				(void)v;
+				*ret_bad = k;
+			}
+			return NULL;
+		}
+	}
+	return *ret_constrained && !best ? "/" : best;
+}
+
+/* Each file of a chain must pass the grant's constraints on "path", as
+ * the top file did in the skeleton. */
+static bool allow_path(const char *path, void *userdata)
+{
+	struct allow_ctx *a = userdata;
+	json_object_object_add(a->args, "path", json_object_new_string(path));
+	scm_error *e = NULL;
+	int r = scm_grant_check(a->g, a->method, a->args, &e);
+	scm_error_free(e);
+	return r == 0;
+}
+
+/* Fills scope for method; false (after replying) when the granted
+ * directory cannot be opened. *ret_scoped false: the path is unconstrained. */
+bool scope_get(scm_call *call, struct channel *c, const char *method, struct allow_ctx *actx,
+	       struct vhdx_scope *scope, bool *ret_scoped)
+{
+	bool constrained;
+	const char *bad;
+	const char *dir = granted_dir(scm_call_grant(call), method, &constrained, &bad);
+	if (bad) {
+		fail(call, SCM_E_DENIED,
+		     "%s: the grant constrains \"path\" by \"%s\", which cannot scope a file path "
+		     "(only path_prefix, eq or in can): refused",
+		     method, bad);
+		return false;
+	}
+	*ret_scoped = dir != NULL;
+	if (!dir)
+		return true;
+	if (!c->root || strcmp(c->root, dir)) {
+		int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			fail(call, SCM_E_DENIED, "%s: the granted directory %s cannot be opened: %m", method, dir);
+			return false;
+		}
+		char real[PATH_MAX];
+		char *r = strdup(dir), *rr = realpath(dir, real) ? strdup(real) : NULL;
+		if (!r) {
+			close(fd);
+			free(rr);
+			fail(call, SCM_E_INTERNAL, "out of memory");
+			return false;
+		}
+		safe_close(c->rootfd);
+		free(c->root);
+		free(c->root_real);
+		c->rootfd = fd;
+		c->root = r;
+		c->root_real = rr;
+	}
+	*scope = (struct vhdx_scope){ .dirfd = c->rootfd, .dir = c->root, .dir_real = c->root_real,
+				      .allow = allow_path, .userdata = actx, .bat_max = CHAIN_BAT_MAX };
+	return true;
+}

@@ -1,0 +1,148 @@
+/* provider.h: what the vdisk provider's files share (provider.c: the
+ * tables of disks, channels, handles and client accounts, and main;
+ * provider-scope.c: grants to directories; provider-open.c: open and
+ * create; provider-io.c: disk work on the worker pool; provider-pr.c:
+ * persistent reservations, provider-pr.h; provider-jobs.c and
+ * provider-jobsteps.c: jobs, provider-jobs.h). Internal to
+ * scm-vdisk-provider. */
+#pragma once
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scm/macro.h"
+#include "scm/vdisk-provider.h"
+#include "extents.h"
+#include "iopool.h"
+#include "provider-pr.h"
+#include "vhdx.h"
+
+#define BUFFER_SIZE (4u << 20)
+#define HANDLES_MAX 64
+#define CHAIN_BAT_MAX (32ull << 20)
+#define GRANT_DISKS_MAX 32
+#define GRANT_BYTES_MAX (256ull << 20)
+/* An open reads and checks the chain's block tables on the loop (up to
+ * CHAIN_BAT_MAX: 25 ms for 24 MiB on an idle machine, 500 ms on a busy
+ * one), and every client waits behind it. Each client's opens are charged
+ * the block table bytes they read, as a debt paid back at OPEN_RATE bytes
+ * a second; while the debt is over OPEN_BURST its opens are refused
+ * "busy". The burst lets a client open its whole GRANT_BYTES_MAX at once;
+ * a client looping over opens gets OPEN_RATE, about a second of a busy
+ * loop in twenty. (Bytes, not time: the same for every load, so a client
+ * on a busy machine is not punished for the others.) */
+#define OPEN_RATE (32ull << 20)
+#define OPEN_BURST (GRANT_BYTES_MAX + CHAIN_BAT_MAX)
+
+/* What one client (endpoint label and uid) holds, across its channels. */
+struct account {
+	struct account *next;
+	char *caller;
+	uid_t uid;
+	unsigned handles;
+	uint64_t bytes;
+	uint64_t open_debt;   /* block table bytes owed for opens, see OPEN_RATE */
+	uint64_t open_paid;   /* when the debt was last brought up to date (CLOCK_MONOTONIC ns) */
+};
+
+/* Reads up to this size that the page cache holds are done on the loop: a
+ * copy of 1 MiB takes about 0.1 ms, less than the hand-off to a worker and
+ * back costs on a busy machine; a 4 MiB transfer goes to the pool. */
+#define INLINE_READ_MAX (1u << 20)
+
+struct disk {
+	struct disk *next;
+	dev_t dev;
+	ino_t ino;
+	char *path;
+	vhdx *h;
+	bool rw;          /* h is open read-write */
+	unsigned users;   /* open handles, all channels */
+	unsigned writers; /* of which writers */
+	bool shared;      /* the writers opened it shared */
+	uint64_t virtual_size;
+	uint32_t sector_size;
+	bool parallel_reads; /* no parent: reads may run side by side (vhdx.h) */
+	unsigned jobs;       /* queued or running, until their reply went out */
+	bool closing;        /* its engine handle is being closed on a worker */
+	struct pr_disk *pr;  /* persistent reservations (provider-pr.c) */
+	struct iopool_queue q;
+	struct bjob *bjob;    /* the job running on it (provider-jobs.c), for the loop */
+	struct bjob *bjob_io; /* the same, for writes on workers: set and cleared by its steps */
+};
+
+struct handle {
+	struct disk *d;
+	bool rw;
+	struct account *acct;
+	uint64_t bytes; /* charged to acct */
+};
+
+struct channel {
+	int memfd;
+	uint8_t *buf;
+	struct handle h[HANDLES_MAX]; /* index + 1 is the handle number */
+	/* the granted directory, opened once: the prefix and its fd */
+	char *root;
+	char *root_real;
+	int rootfd;
+	unsigned jobs;                /* in flight: the buffer stays mapped */
+	bool closed;                  /* the client is gone; free after the last job */
+};
+
+struct allow_ctx {
+	const scm_grant *g;
+	const char *method;
+	json_object *args; /* the call's other arguments; "path" is replaced */
+};
+
+extern struct disk *disks;
+extern scm_provider *provider;
+extern bool pool_running;
+
+DEFINE_TRIVIAL_CLEANUP(json_object *, json_object_put)
+
+struct account *account_get(const scm_grant *g);
+uint64_t mono_ns(void);
+void account_release(struct account *acct, uint64_t bytes);
+int fail(scm_call *call, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int fail_chain(scm_call *call, int code, scm_error *cause, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+int engine_code(int r);
+struct channel *channel_get(scm_call *call);
+void disk_free(struct disk *d);
+struct job;
+struct job *disk_put(struct disk *d);
+struct job *disk_release(struct disk *d, bool rw);
+void channel_put(struct channel *c);
+struct handle *handle_get(scm_call *call, uint64_t n);
+
+/* provider-scope.c */
+bool scope_get(scm_call *call, struct channel *c, const char *method, struct allow_ctx *actx,
+	       struct vhdx_scope *scope, bool *ret_scoped);
+
+/* provider-io.c */
+struct job *disk_close_submit(struct disk *d);
+
+/* the handlers (stubs/idl/vdisk.json) */
+int do_create(scm_call *call, const char *path, uint64_t size, uint64_t block_size, uint64_t sector_size,
+	      bool fixed, const char *parent, void *ud);
+int do_open(scm_call *call, const char *path, bool readonly, bool shared, void *ud);
+int do_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, uint64_t buffer_offset, void *ud);
+int do_write(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, uint64_t buffer_offset, void *ud);
+int do_readv(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, void *ud);
+int do_writev(scm_call *call, uint64_t handle, const void *bin, size_t bin_len, void *ud);
+int do_flush(scm_call *call, uint64_t handle, void *ud);
+int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud);
+int do_info(scm_call *call, uint64_t handle, void *ud);
+int do_close(scm_call *call, uint64_t handle, void *ud);
