@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "scm/macro.h"
+#include "scm-internal/error.h"
 #include "scm-internal/wire.h"
 
 #define HERE "libscm/wire"
@@ -356,4 +357,40 @@ scm_error *scm_message_error(const scm_message *m)
 	if (!m || m->type != SCM_FRAME_ERROR)
 		return NULL;
 	return scm_error_from_json(m->json);
+}
+
+int scm_wire_control_request(int fd, const char *op, json_object *args, const int *fds, size_t n_fds,
+			     json_object **ret, int *ret_fds, size_t max_fds, scm_error **ret_err)
+{
+	scm_message *m = NULL;
+	for (size_t i = 0; ret_fds && i < max_fds; i++)
+		ret_fds[i] = -1;
+	json_object *req = args ? json_object_get(args) : json_object_new_object();
+	if (!req)
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	json_object_object_add(req, "op", json_object_new_string(op));
+	int r = scm_wire_send_json(fd, 0, SCM_FRAME_CALL, 0, 1, 0, req, NULL, 0, fds, n_fds);
+	json_object_put(req);
+	if (r < 0)
+		return scm_fail(ret_err, r, "sending %s to scmd: %s", op, strerror(-r));
+	r = scm_wire_recv(fd, 0, &m, ret_err);
+	if (r == 1)
+		return scm_fail(ret_err, SCM_E_PROTOCOL,
+				"scmd closed the control connection during %s (the control socket is for root and scmd's own user)",
+				op);
+	if (r != 0)
+		return scm_fail(ret_err, r, "reading scmd's answer to %s", op);
+	if (m->type == SCM_FRAME_ERROR) {
+		scm_error *e = scm_message_error(m);
+		r = e ? e->code : -ENOMEM;
+		scm_error_push(ret_err, e);
+		scm_message_free(m);
+		return r;
+	}
+	for (size_t i = 0; ret_fds && i < max_fds; i++)
+		ret_fds[i] = scm_message_steal_fd(m, i);
+	if (ret)
+		*ret = m->json ? json_object_get(m->json) : json_object_new_object();
+	scm_message_free(m);
+	return 0;
 }

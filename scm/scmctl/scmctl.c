@@ -116,35 +116,9 @@ static int control_request(const char *op, json_object *args, const int *fds, si
 			   json_object **ret_result, int *ret_fds, size_t max_ret, scm_error **ret_err)
 {
 	_cleanup_close_ int fd = control_open(ret_err);
-	scm_message *m = NULL;
-	int r;
-
 	if (fd < 0)
 		return fd;
-	json_object *req = args ? json_object_get(args) : json_object_new_object();
-	json_object_object_add(req, "op", json_object_new_string(op));
-	r = scm_wire_send_json(fd, 0, SCM_FRAME_CALL, 0, 1, 0, req, NULL, 0, fds, n_fds);
-	json_object_put(req);
-	if (r < 0)
-		return scm_fail(ret_err, r, "sending to scmd: %s", strerror(-r));
-	r = scm_wire_recv(fd, 0, &m, ret_err);
-	if (r == 1)
-		return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd closed the control connection (are you root?)");
-	if (r != 0)
-		return scm_fail(ret_err, r, "reading scmd's answer");
-	if (m->type == SCM_FRAME_ERROR) {
-		scm_error *e = scm_message_error(m);
-		r = e->code;
-		scm_error_push(ret_err, e);
-		scm_message_free(m);
-		return r;
-	}
-	for (size_t i = 0; ret_fds && i < max_ret; i++)
-		ret_fds[i] = scm_message_steal_fd(m, i);
-	if (ret_result)
-		*ret_result = m->json ? json_object_get(m->json) : json_object_new_object();
-	scm_message_free(m);
-	return 0;
+	return scm_wire_control_request(fd, op, args, fds, n_fds, ret_result, ret_fds, max_ret, ret_err);
 }
 
 /* The fd that came with the last control reply ("connect" returns one). */

@@ -36,38 +36,12 @@ static int control_open(const struct session *s, scm_error **ret_err)
 int scmd_request(const struct session *s, const char *op, json_object *args, json_object **ret, int *ret_fds,
 		 size_t max_fds, scm_error **ret_err)
 {
-	_cleanup_close_ int fd = control_open(s, ret_err);
-	scm_message *m = NULL;
-	int r;
-
 	for (size_t i = 0; ret_fds && i < max_fds; i++)
 		ret_fds[i] = -1;
+	_cleanup_close_ int fd = control_open(s, ret_err);
 	if (fd < 0)
 		return fd;
-	json_object *req = args ? json_object_get(args) : json_object_new_object();
-	json_object_object_add(req, "op", json_object_new_string(op));
-	r = scm_wire_send_json(fd, 0, SCM_FRAME_CALL, 0, 1, 0, req, NULL, 0, NULL, 0);
-	json_object_put(req);
-	if (r < 0)
-		return scm_fail(ret_err, r, "sending %s to scmd: %s", op, strerror(-r));
-	r = scm_wire_recv(fd, 0, &m, ret_err);
-	if (r == 1)
-		return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd closed the control connection during %s", op);
-	if (r != 0)
-		return scm_fail(ret_err, r, "reading scmd's answer to %s", op);
-	if (m->type == SCM_FRAME_ERROR) {
-		scm_error *e = scm_message_error(m);
-		r = e->code;
-		scm_error_push(ret_err, e);
-		scm_message_free(m);
-		return r;
-	}
-	for (size_t i = 0; ret_fds && i < max_fds; i++)
-		ret_fds[i] = scm_message_steal_fd(m, i);
-	if (ret)
-		*ret = m->json ? json_object_get(m->json) : json_object_new_object();
-	scm_message_free(m);
-	return 0;
+	return scm_wire_control_request(fd, op, args, NULL, 0, ret, ret_fds, max_fds, ret_err);
 }
 
 static json_object *named(const char *key, const char *name)

@@ -55,6 +55,14 @@ int scm_wire_recv(int fd, int msg_flags, scm_message **ret, scm_error **ret_err)
 int scm_wire_decode(const void *buf, size_t len, const int *fds, size_t n_fds,
 		    scm_message **ret, scm_error **ret_err);
 
+/* One request and its reply on scmd's control socket (fd: connected):
+ * {"op": op, ...args} with fds, then the reply's JSON in *ret (when set)
+ * and its first max_fds fds in ret_fds (-1 where the reply had none). An
+ * error frame from scmd becomes the chain it carried (its code returned).
+ * scmctl and the desktop session manager talk to scmd through this. */
+int scm_wire_control_request(int fd, const char *op, struct json_object *args, const int *fds, size_t n_fds,
+			     struct json_object **ret, int *ret_fds, size_t max_fds, scm_error **ret_err);
+
 /* Parses a JSON object body with the depth, size and UTF-8 limits. */
 int scm_json_parse(const char *s, size_t len, struct json_object **ret, scm_error **ret_err);
 
