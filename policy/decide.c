@@ -172,6 +172,14 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 		ms = NULL;
 	}
 	json_object_put(ns);
+	/* The rules a grant carries (scmd adds them, and the engine's own
+	 * grant has none) are compared on their own, below: take them out
+	 * of the comparison of whole grants. */
+	json_object *ors = NULL;
+	if (json_object_object_get_ex(g, "rules", &ors)) {
+		json_object_get(ors);
+		json_object_object_del(g, "rules");
+	}
 	if (*keep && wildcard) {
 		/* "every method": kept only if the new grant is the very same */
 		json_object *ng = s->grant_json ? json_tokener_parse(s->grant_json) : NULL;
@@ -212,8 +220,7 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 	 * member, asked for by the interface: e.g. the graphics proxy's
 	 * clipboard rules). The provider decides by them for as long as the
 	 * channel lives, so any change cuts it (fail closed). */
-	json_object *ors;
-	if (*keep && json_object_object_get_ex(g, "rules", &ors) && json_object_is_type(ors, json_type_object)) {
+	if (*keep && ors && json_object_is_type(ors, json_type_object)) {
 		json_object_object_foreach(ors, kind, old_rules)
 		{
 			json_object *now = NULL;
@@ -226,6 +233,7 @@ static int recheck(const policy_effective *e, const char *service, json_object *
 			json_object_put(now);
 		}
 	}
+	json_object_put(ors);
 	if (tmp) {
 		eservice_done(tmp);
 		free(tmp);

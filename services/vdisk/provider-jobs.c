@@ -244,6 +244,11 @@ static struct disk *disk_of(scm_call *call, const char *method, const char *path
 				     (unsigned long long)d->bjob->id, path);
 				return NULL;
 			}
+			/* A job rewrites the disk (or moves its writers): under a
+			 * persistent reservation only a nexus that may write may
+			 * start one, or a fenced node would get round the fence. */
+			if (pr_refused(call, d->pr, true))
+				return NULL;
 			return d;
 		}
 	fail(call, SCM_VDISK_E_NOTOPEN, "%s: %s is not open in the provider: work on the file itself", method, path);

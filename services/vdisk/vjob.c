@@ -214,7 +214,10 @@ int vjob_journal_write(int dirfd, const char *disk_name, const struct vjob_journ
 		return scm_fail(ret_err, n, "job journal of %s: cannot be written (a path too long or with a newline)",
 				disk_name);
 	names(disk_name, jn, tn, sizeof jn);
-	int fd = openat(dirfd, tn, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* a new file, never one found there: a hard link planted under the
+	 * temporary name would have us truncate whatever it leads to */
+	(void)unlinkat(dirfd, tn, 0);
+	int fd = openat(dirfd, tn, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return scm_fail(ret_err, -errno, "job journal %s: %m", tn);
 	ssize_t w = write(fd, buf, (size_t)n);
