@@ -186,8 +186,9 @@ pid_t session_spawn(char *const argv[], char *const env[], const char *out, cons
 	if (pid != 0)
 		return pid;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int e = err ? open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : o;
+	/* no link an app planted in the desktop's directory (its HOME) */
+	int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int e = err ? open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600) : o;
 	dup2(null, 0);
 	dup2(o >= 0 ? o : null, 1);
 	dup2(e >= 0 ? e : null, 2);

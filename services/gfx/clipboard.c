@@ -151,6 +151,11 @@ static void chord_copy(gfx_clip *cb)
 		audit(cb, "copy", f ? gfx_client_caller(f) : "", "desktop", 0, false, "no focused app");
 		return;
 	}
+	/* One copy asked at a time: an app that never answered an earlier
+	 * chord cannot fill the desktop clipboard later, behind the copy the
+	 * user made since. */
+	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++)
+		cb->apps[i].copy_asked = false;
 	a->copy_asked = true;
 	queue_op(f, GFX_CLIP_OP_COPY);
 }

@@ -176,6 +176,29 @@ static void test_flow(void **state)
 	json_object_put(st);
 }
 
+/* An app that did not answer a copy cannot answer it later, after the
+ * user asked another app: only the last copy asked may fill the clipboard. */
+static void test_stale_copy(void **state)
+{
+	fixture *f = *state;
+	unsigned keys, copies, pastes;
+	gfx_server_focus(f->s, f->a);
+	chord(f->s, 'c'); /* a never answers */
+	drain(f->a, &keys, &copies, &pastes);
+	assert_int_equal(copies, 1);
+	gfx_server_focus(f->s, f->b);
+	chord(f->s, 'c');
+	assert_false(gfx_clip_asked(f->cb, f->a));
+	assert_true(gfx_clip_asked(f->cb, f->b));
+	assert_int_equal(gfx_clip_put(f->cb, f->b, "from-b", 6, NULL), 0);
+	/* a's late answer is refused, and the clipboard still holds b's */
+	assert_int_equal(gfx_clip_put(f->cb, f->a, "stale", 5, NULL), GFX_E_INVALID);
+	json_object *st = gfx_clip_stats(f->cb), *v;
+	assert_true(json_object_object_get_ex(st, "source", &v));
+	assert_string_equal(json_object_get_string(v), "b");
+	json_object_put(st);
+}
+
 /* Keys without both modifiers, or other letters, are the app's. */
 static void test_not_chords(void **state)
 {
@@ -293,6 +316,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_chords, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_malformed, setup, teardown),
