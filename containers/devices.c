@@ -142,10 +142,24 @@ static const char *v2_root(void)
 	return NULL;
 }
 
+/* The devices hierarchy's cgroup.procs, kept open: the launch joins the
+ * container to it by fd. */
+static int open_procs(cgroup_set *cg, const char *dir, scm_error **err)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	if ((cg->procs_fd[CG_DEVICES] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+		int r = -errno;
+		ctr_fail(err, r, "cgroup: %s: %s", path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 static int setup_bpf(cgroup_set *cg, const container_spec *s, const char *v2, const char *parent,
 		     const char *id, scm_error **err)
 {
-	char dir[4096], path[4200], log[4096] = "";
+	char dir[4096], log[4096] = "";
 	int r;
 	snprintf(dir, sizeof(dir), "%s/%s/%s", v2, parent, id);
 	if ((r = mkdir_p(dir, 0755)) < 0) {
@@ -177,13 +191,7 @@ static int setup_bpf(cgroup_set *cg, const container_spec *s, const char *v2, co
 				       strerror(-r));
 		return r;
 	}
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	if ((cg->procs_fd[CG_DEVICES] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
-		r = -errno;
-		ctr_fail(err, r, "cgroup: %s: %s", path, strerror(-r));
-		return r;
-	}
-	return 0;
+	return open_procs(cg, dir, err);
 }
 
 bool devices_allowed(const container_spec *s)
@@ -252,13 +260,7 @@ int devices_setup(cgroup_set *cg, const container_spec *s, const container_sandb
 		if ((r = write_file(path, (text = line))) < 0)
 			goto fail;
 	}
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	if ((cg->procs_fd[CG_DEVICES] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
-		r = -errno;
-		ctr_fail(err, r, "cgroup: %s: %s", path, strerror(-r));
-		return r;
-	}
-	return 0;
+	return open_procs(cg, dir, err);
 fail:
 	ctr_fail(err, r, "cgroup: writing \"%s\" to %s: %s", text, path, strerror(-r));
 	return r;

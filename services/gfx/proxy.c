@@ -180,14 +180,9 @@ static int do_present(scm_call *call, struct json_object *damage, void *ud)
 	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	gfx_surface *s = gfx_client_surface(c);
 	int r = gfx_parse_damage_list(damage, s->width, s->height, rects, GFX_DAMAGE_MAX, &n, &err);
-	if (r) {
-		/* the parser's observation, with its where, under the service's code */
-		scm_error *e = scm_error_wrap(TAKE_PTR(err), r == GFX_E_LIMIT ? SCM_GFX_E_LIMIT : SCM_GFX_E_BADDAMAGE,
-					      "gfx", "present");
-		r = scm_call_reply_error_chain(call, e);
-		scm_error_free(e);
-		return r;
-	}
+	if (r) /* the parser's observation, with its where, under the service's code */
+		return reply_chain(call, r == GFX_E_LIMIT ? SCM_GFX_E_LIMIT : SCM_GFX_E_BADDAMAGE, TAKE_PTR(err),
+				   "present");
 	if (n > 0)
 		gfx_client_present(c, rects, n);
 	return scm_gfx_present_reply(call, gfx_client_dropped(c));

@@ -384,11 +384,11 @@ int vdisk_pr_parse(const char *buf, size_t len, const char *id, struct vdisk_pr 
 	uint64_t crc;
 	char tail[32];
 	if (len - last >= sizeof tail || len - last < 8)
-		return scm_fail(ret_err, -EINVAL, "the last line is not \"crc32c XXXXXXXX\"");
+		return scm_fail(ret_err, -EINVAL, "the last line is not \"crc32c\" and 8 hex digits");
 	memcpy(tail, buf + last, len - last - 1);
 	tail[len - last - 1] = 0;
 	if (strncmp(tail, "crc32c ", 7) || !hex_u64(tail + 7, 8, &crc))
-		return scm_fail(ret_err, -EINVAL, "the last line is not \"crc32c XXXXXXXX\"");
+		return scm_fail(ret_err, -EINVAL, "the last line is not \"crc32c\" and 8 hex digits");
 	if ((uint32_t)crc != vhdx_crc32c(0, buf, last))
 		return scm_fail(ret_err, -EINVAL, "CRC-32C mismatch: the file is damaged");
 	struct vdisk_pr pr = { 0 };

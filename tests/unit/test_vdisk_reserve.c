@@ -240,7 +240,7 @@ static void test_file(void **state)
 	} bad[] = {
 		{ "scm-vdisk-pr 2\n", "another format or version" },
 		{ "scm-vdisk-pr 1\ndisk " ID "\ngeneration 1\nreservation none\ncrc32c 00000000\n", "CRC-32C mismatch" },
-		{ "scm-vdisk-pr 1\ndisk " ID "\ngeneration 1\nreservation none\n", "crc32c XXXXXXXX" },
+		{ "scm-vdisk-pr 1\ndisk " ID "\ngeneration 1\nreservation none\n", "\"crc32c\" and 8 hex digits" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		assert_int_equal(vdisk_pr_parse(bad[i].text, strlen(bad[i].text), ID, &back, NULL, &e), -EINVAL);
