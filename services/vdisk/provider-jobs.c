@@ -360,6 +360,9 @@ int do_snapshot(scm_call *call, const char *path, const char *new, void *ud)
 	 * after a crash removes it by name in the disk's directory only */
 	if (!same_dir(path, new) || !new[strlen(new) - 1] || new[strlen(new) - 1] == '/')
 		return fail(call, SCM_E_BAD_ARGS, "snapshot: %s must be in the directory of %s", new, path);
+	if (state_file_suffix(new))
+		return fail(call, SCM_E_BAD_ARGS, "snapshot: %s: names ending in %s hold the provider's state for a disk",
+			    new, state_file_suffix(new));
 	struct vhdx_scope scope;
 	bool scoped;
 	struct disk *d = disk_of(call, "snapshot", path, a, &scope, &scoped);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "provider-pr.h"
+#include "vjob.h"
 #include "vhdx-internal.h"
 
 struct pr_disk {
@@ -63,9 +64,13 @@ static int load(struct pr_disk *p, scm_error **ret_err)
 	struct stat st;
 	char buf[VDISK_PR_FILE_MAX];
 	int r = 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > VDISK_PR_FILE_MAX) {
-		r = scm_fail(ret_err, -EINVAL, "reservation state %s: not a regular file of at most %d bytes",
-			     p->name, VDISK_PR_FILE_MAX);
+	/* the state decides who may write the disk: one someone else wrote
+	 * (or may rewrite) would let them fence or unfence at will */
+	if (vdisk_own_file(fd, "reservation state", p->name, ret_err) < 0) {
+		r = scm_fail(ret_err, -EPERM, "the disk is not opened (the provider writes this file itself)");
+	} else if (fstat(fd, &st) < 0 || st.st_size > VDISK_PR_FILE_MAX) {
+		r = scm_fail(ret_err, -EINVAL, "reservation state %s: more than %d bytes", p->name,
+			     VDISK_PR_FILE_MAX);
 	} else {
 		ssize_t n = pread(fd, buf, sizeof buf, 0);
 		if (n < 0)

@@ -119,6 +119,11 @@ int fail(scm_call *call, int code, const char *fmt, ...) __attribute__((format(p
 int fail_chain(scm_call *call, int code, scm_error *cause, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int engine_code(int r);
+/* The suffix when PATH names one of the provider's own state files (a
+ * reservation state, a job journal, their temporary files), else NULL: no
+ * disk is made under such a name, or the provider would believe it, or
+ * replace it, as its own state. */
+const char *state_file_suffix(const char *path);
 struct channel *channel_get(scm_call *call);
 void disk_free(struct disk *d);
 struct job;

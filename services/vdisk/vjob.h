@@ -71,5 +71,9 @@ int vjob_journal_parse(const char *buf, size_t len, struct vjob_journal *ret, sc
  * "<disk_name>.job" there. write: a temporary file, fsync, rename over,
  * fsync of the directory. read: -ENOENT when there is none. */
 int vjob_journal_write(int dirfd, const char *disk_name, const struct vjob_journal *j, scm_error **ret_err);
+/* The provider believes state files beside a disk (the job journal, the
+ * reservation state) only when they are its own: a regular file owned by
+ * its uid that nobody else may write. Else -EPERM, naming owner and mode. */
+int vdisk_own_file(int fd, const char *what, const char *name, scm_error **ret_err);
 int vjob_journal_read(int dirfd, const char *disk_name, struct vjob_journal *ret, scm_error **ret_err);
 int vjob_journal_remove(int dirfd, const char *disk_name, scm_error **ret_err);
