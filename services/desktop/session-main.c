@@ -137,6 +137,14 @@ static void mark_restarting(json_object *o, const struct desktop *d)
 		json_object_object_add(o, "proxy", json_object_new_string("restarting"));
 }
 
+/* Who is watching a desktop (addresses, view-only or not) is its owner's
+ * business, and a profile's that grants `viewers` to someone else; another
+ * host user sees how many, not who. */
+static bool sees_viewers(scm_call *call, const struct desktop *d)
+{
+	return !is_host(call) || is_owner(call, d);
+}
+
 static int do_list(scm_call *call, void *ud)
 {
 	json_object *arr = json_object_new_array();
@@ -145,7 +153,7 @@ static int do_list(scm_call *call, void *ud)
 		mark_restarting(o, d);
 		if (stats && json_object_object_get_ex(stats, "viewers", &v))
 			json_object_object_add(o, "viewers", json_object_get(v));
-		if (stats && json_object_object_get_ex(stats, "viewer_list", &v))
+		if (sees_viewers(call, d) && stats && json_object_object_get_ex(stats, "viewer_list", &v))
 			json_object_object_add(o, "viewer_list", json_object_get(v));
 		json_object_put(stats);
 		json_object_array_add(arr, o);
@@ -177,6 +185,8 @@ static int do_viewers(scm_call *call, const char *name, void *ud)
 	struct desktop *d = find(call, name, true);
 	if (!d)
 		return 0;
+	if (!sees_viewers(call, d))
+		return refuse_owner(call, "viewers", d);
 	json_object *stats = proxy_stats(d), *v, *list = NULL;
 	if (stats && json_object_object_get_ex(stats, "viewer_list", &v))
 		list = json_object_get(v);
