@@ -164,6 +164,114 @@ static int wait_exit(const char *name)
 	return code;
 }
 
+/* pause answers once the freezer is asked; the freezer stops every
+ * process soon after: wait (10 s at most) until the state says so. */
+static int cmd_pause(const char *sub, const char *name)
+{
+	json_object *res = NULL, *v;
+	char op[32];
+	snprintf(op, sizeof(op), "container.%s", sub);
+	int r = call(op, name_args(name), NULL, 0, &res, NULL);
+	if (r < 0)
+		return -r;
+	for (int i = 0; i < 10000; i++) {
+		const char *st = json_object_object_get_ex(res, "state", &v) ? json_object_get_string(v) : "?";
+		if (strcmp(st, "pausing") != 0) {
+			printf("%s\n", st);
+			json_object_put(res);
+			return 0;
+		}
+		json_object_put(res);
+		res = NULL;
+		(void)usleep(1000);
+		if ((r = call("container.show", name_args(name), NULL, 0, &res, NULL)) < 0)
+			return -r;
+	}
+	json_object_put(res);
+	fprintf(stderr, "scmctl: %s is still pausing after 10 s (a process stuck in the kernel?)\n", name);
+	return 1;
+}
+
+/* 512, 64K, 256M, 2G: bytes */
+static int parse_size(const char *s, int64_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (errno || end == s || *end || s[0] == '-' || v > (unsigned long long)INT64_MAX >> shift)
+		return -EINVAL;
+	*ret = (int64_t)(v << shift);
+	return 0;
+}
+
+static int cmd_update(int argc, char **argv, bool json)
+{
+	json_object *a = name_args(argv[2]), *profiles = NULL, *res = NULL, *v;
+	for (int i = 3; i < argc; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int64_t n;
+		char *end;
+		if (!val)
+			goto usage;
+		i++;
+		if (strcmp(opt, "--memory") == 0) {
+			if (parse_size(val, &n) < 0) {
+				fprintf(stderr, "scmctl: --memory '%s' is not a size (bytes, or with K, M, G)\n", val);
+				goto bad;
+			}
+			json_object_object_add(a, "memory", json_object_new_int64(n));
+		} else if (strcmp(opt, "--pids") == 0 || strcmp(opt, "--cpu-weight") == 0) {
+			errno = 0;
+			n = strtoll(val, &end, 10);
+			if (errno || end == val || *end || n <= 0) {
+				fprintf(stderr, "scmctl: %s '%s' is not a positive number\n", opt, val);
+				goto bad;
+			}
+			json_object_object_add(a, opt[2] == 'p' ? "pids" : "cpu_weight", json_object_new_int64(n));
+		} else if (strcmp(opt, "--profile") == 0) {
+			if (!profiles)
+				json_object_object_add(a, "profiles", profiles = json_object_new_array());
+			json_object_array_add(profiles, json_object_new_string(val));
+		} else
+			goto usage;
+	}
+	int r = call("container.update", a, NULL, 0, &res, NULL);
+	if (r < 0)
+		return -r;
+	if (json) {
+		puts(json_object_to_json_string_ext(res, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		json_object *arr;
+		if (json_object_object_get_ex(res, "applied", &arr))
+			for (size_t i = 0; i < json_object_array_length(arr); i++)
+				printf("applied %s\n", json_object_get_string(json_object_array_get_idx(arr, i)));
+		if (json_object_object_get_ex(res, "channels_revoked", &v))
+			printf("channels revoked %d\n", json_object_get_int(v));
+		if (json_object_object_get_ex(res, "restart_needed", &arr))
+			for (size_t i = 0; i < json_object_array_length(arr); i++) {
+				json_object *o = json_object_array_get_idx(arr, i), *w, *y;
+				json_object_object_get_ex(o, "what", &w);
+				json_object_object_get_ex(o, "why", &y);
+				printf("needs a restart: %s (%s)\n", json_object_get_string(w), json_object_get_string(y));
+			}
+	}
+	json_object_put(res);
+	return 0;
+usage:
+	fprintf(stderr, "scmctl: usage: container update NAME [--memory SIZE] [--pids N] [--cpu-weight 1-10000] "
+			"[--profile P]...\n");
+bad:
+	json_object_put(a);
+	return 2;
+}
+
 /* --bind SRC[:DST][:ro|:rw] (podman's -v): SRC made absolute here, as the
  * caller means it; DST defaults to SRC. */
 static json_object *parse_bind(const char *arg)
@@ -399,6 +507,10 @@ int scmctl_container(int argc, char **argv, bool json)
 		json_object_put(res);
 		return 0;
 	}
+	if (strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0)
+		return argc == 3 ? cmd_pause(sub, name) : (fprintf(stderr, "scmctl: usage: container %s NAME\n", sub), 2);
+	if (strcmp(sub, "update") == 0)
+		return cmd_update(argc, argv, json);
 	if (strcmp(sub, "logs") == 0) {
 		/* The rotated files, oldest first, then the current one. */
 		int fds[8];

@@ -53,6 +53,10 @@ struct scmd_ctr {
 	int attach_client_fd;
 	uint64_t started, ended;
 	struct list waiters;
+	/* the sandbox its profiles gave it (policy_sandbox_to_json; NULL: the
+	 * default one), what an update narrows from; paused by the user */
+	char *sandbox_json;
+	bool paused;
 };
 
 /* container-hook.c */
@@ -70,6 +74,12 @@ void ctr_log_unlink_all(const struct scmd_ctr *t);
 void ctr_drain_output(struct scmd *d, struct scmd_ctr *t);
 void ctr_on_output(struct scmd *d, struct watch *w, uint32_t events);
 int ctr_open_pty(const struct container_req *req, int ret[2]);
+
+/* container-update.c: pause, resume, update */
+bool ctr_update_control(struct scmd *d, struct conn *c, const char *op, uint32_t id, struct scmd_ctr *t,
+			json_object *a);
+/* "running", "pausing" (the freezer is at work) or "paused" */
+const char *ctr_run_state(const struct scmd_ctr *t);
 
 /* container-view.c */
 json_object *ctr_status_json(int status);

@@ -25,8 +25,8 @@
 
 /* Where a cgroup tree may be: v2 (pure or hybrid) and the v1 controllers
  * the runtime uses. */
-static const char *const cg_roots[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory",
-					"/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu" };
+static const char *const cg_roots[] = { "/sys/fs/cgroup",	   "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory",
+					"/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu",	 "/sys/fs/cgroup/freezer" };
 
 void cgroup_parent_remove(struct scmd *d)
 {
@@ -70,6 +70,15 @@ static void reaplist_wait(struct reaplist *rl, int timeout_ms)
 
 /* Kills every process of the cgroup dir and its children; rmdir comes
  * later, once they are gone. */
+static void write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd >= 0) {
+		(void)!write(fd, text, strlen(text));
+		close(fd);
+	}
+}
+
 static void cgroup_kill_tree(const char *dir, struct reaplist *rl)
 {
 	char path[4200];
@@ -81,6 +90,11 @@ static void cgroup_kill_tree(const char *dir, struct reaplist *rl)
 			kill_pid(rl, pid);
 		fclose(f);
 	}
+	/* a container paused when its scmd died takes SIGKILL once thawed */
+	snprintf(path, sizeof(path), "%s/freezer.state", dir);
+	(void)write_text(path, "THAWED");
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
+	(void)write_text(path, "0");
 	DIR *dd = opendir(dir);
 	struct dirent *e;
 	while (dd && (e = readdir(dd))) {

@@ -300,6 +300,11 @@ void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, 
 /* Loads CONFIG/profiles afresh and re-checks live channels (policy.reload,
  * SIGHUP); all or nothing. *ret_result (may be NULL): the reply's body. */
 int scmd_policy_reload(struct scmd *d, struct json_object **ret_result, scm_error **ret_err);
+/* Re-checks live channels (all, or only's) against their endpoint's
+ * effective profile now, revoking those it no longer allows; cut: the
+ * reload's endpoints whose profiles were deleted (NULL: none). */
+void scmd_policy_recheck(struct scmd *d, struct endpoint *only, struct json_object *cut, size_t *ret_kept,
+			 size_t *ret_revoked);
 /* Handles policy.* control ops; false if op is not one. */
 bool scmd_policy_control(struct scmd *d, struct conn *c, const char *op, uint32_t id,
 			 struct json_object *args);
