@@ -201,7 +201,19 @@ struct scmd {
 	uint64_t ctr_serial;
 	unsigned ctr_fds_used, ctr_fds_limit;
 	unsigned launch_timeout_ms, exec_timeout_ms;
+	struct logzip *logzip; /* rotated logs' compressor (logzip.c), started when first needed */
 };
+
+/* logzip.c: compresses a rotated log file (raw) into zst, asynchronously;
+ * 0 when queued (the raw file is replaced once done), else the raw file
+ * stays. */
+int logzip_submit(struct scmd *d, const char *raw, const char *zst);
+struct json_object *logzip_json(struct scmd *d); /* for `status` */
+void logzip_reap(struct scmd *d);                 /* SIGCHLD */
+void logzip_stop(struct scmd *d);
+/* registry.c: a libexec program's path (../libexec/scm or ../libexec
+ * beside scmd's binary), else the bare name for $PATH; malloc'd */
+char *scmd_libexec_path(const char *cmd);
 
 /* container-hook.c (the life cycle, control ops, startup and shutdown),
  * container-launch.c (scmd_ctr_start), container-output.c (the log),
