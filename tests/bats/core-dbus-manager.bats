@@ -33,7 +33,7 @@ start_bus() {
 <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/></policy>
 <include>$SCM_SRC/scm/manager/org.scm.Manager1.conf</include>"
 	else
-		policy='<policy context="default"><allow user="*"/><allow own="*"/><allow send_type="method_call"/><allow send_destination="*"/></policy>'
+		policy='<policy context="default"><allow user="*"/><allow own="*"/><allow send_type="method_call"/><allow send_destination="*"/><allow receive_type="*"/></policy>'
 	fi
 	local sock=$BUSDIR/$1.sock
 	cat >"$BUSDIR/$1.conf" <<XML
