@@ -90,6 +90,12 @@ struct gfx_rfb {
 	bool resize;
 	uint64_t refused, resizes;
 	enc_total sent[ENC_SLOTS];
+	/* The desktop as viewers were last told about it (every change goes
+	 * through gfx_rfb_damage): what a CopyRect's source holds on their
+	 * side, and what need not be sent again. NULL: no memory for it,
+	 * every change is sent as it comes. */
+	uint32_t *shadow;
+	uint64_t copies, copied_px;
 };
 
 static int64_t now_ns(void)
@@ -129,10 +135,21 @@ gfx_rfb *gfx_rfb_free(gfx_rfb *r)
 	safe_close(r->ws_fd);
 	safe_close(r->epfd);
 	safe_close(r->timer_fd);
+	free(r->shadow);
 	free(r);
 	return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP(gfx_rfb *, gfx_rfb_free)
+
+/* The shadow starts (and after a resize starts again) as the whole
+ * framebuffer, which every viewer is sent whole first. */
+static void shadow_reset(gfx_rfb *r)
+{
+	free(r->shadow);
+	r->shadow = malloc((size_t)r->comp->width * r->comp->height * 4);
+	if (r->shadow)
+		memcpy(r->shadow, r->comp->fb, (size_t)r->comp->width * r->comp->height * 4);
+}
 
 static bool authenticated(rfbClientPtr cl)
 {
@@ -255,7 +272,10 @@ static int on_set_desktop_size(int w, int h, int n_screens, struct rfbExtDesktop
 		return rfbExtDesktopSize_Success;
 	}
 	int e = gfx_rfb_resize_desktop(cl->screen, r->comp, w, h, r->ops.resized, r->userdata);
-	r->resizes += e == rfbExtDesktopSize_Success;
+	if (e == rfbExtDesktopSize_Success) {
+		r->resizes++;
+		shadow_reset(r);
+	}
 	return e;
 }
 
@@ -411,6 +431,7 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 		s->passwordCheck = check_password;
 	}
 	rfbInitServer(s);
+	shadow_reset(r);
 	*ret = TAKE_PTR(r);
 	return 0;
 }
@@ -446,6 +467,12 @@ uint64_t gfx_rfb_refused(const gfx_rfb *r)
 uint64_t gfx_rfb_resizes(const gfx_rfb *r)
 {
 	return r->resizes;
+}
+uint64_t gfx_rfb_copies(const gfx_rfb *r, uint64_t *ret_pixels)
+{
+	if (ret_pixels)
+		*ret_pixels = r->copied_px;
+	return r->copies;
 }
 
 uint32_t gfx_rfb_viewers(const gfx_rfb *r)
@@ -727,11 +754,81 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 	return 0;
 }
 
+static bool copyrect_viewers(gfx_rfb *r)
+{
+	bool any = false;
+	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
+	for (rfbClientPtr cl; !any && (cl = rfbClientIteratorNext(it));)
+		any = cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL && cl->useCopyRect;
+	rfbReleaseClientIterator(it);
+	return any;
+}
+
+/* The windows the window manager moved since the last look, as hints. */
+static size_t move_hints(gfx_compositor *c, gfx_move_hint *h, size_t max)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < c->n_ov; i++) {
+		gfx_overlay *o = c->ov[i];
+		if (!o->hidden && (o->x != o->seen_x || o->y != o->seen_y) && n < max)
+			h[n++] = (gfx_move_hint){ gfx_overlay_frame(c, o), o->x - o->seen_x, o->y - o->seen_y };
+		o->seen_x = o->x;
+		o->seen_y = o->y;
+	}
+	return n;
+}
+
+static void add_part(void *ud, const gfx_rect *p)
+{
+	sraRegionPtr part = sraRgnCreateRect(p->x, p->y, p->x + p->w, p->y + p->h);
+	sraRgnOr(ud, part);
+	sraRgnDestroy(part);
+}
+
+/* What changed goes to viewers in two parts: earlier pixels moved (a
+ * scroll, a dragged window) as one CopyRect region, scheduled first so
+ * that its source is what viewers have now, and the rest, less what did
+ * not change at all, as modified. The shadow then takes the new pixels. */
 void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 {
-	for (uint32_t i = 0; i < changed->n; i++) {
-		const gfx_rect *rc = &changed->r[i];
-		rfbMarkRectAsModified(r->screen, rc->x, rc->y, rc->x + rc->w, rc->y + rc->h);
+	gfx_compositor *c = r->comp;
+	if (!r->shadow) {
+		for (uint32_t i = 0; i < changed->n; i++) {
+			const gfx_rect *rc = &changed->r[i];
+			rfbMarkRectAsModified(r->screen, rc->x, rc->y, rc->x + rc->w, rc->y + rc->h);
+		}
+	} else {
+		gfx_move_hint hints[16];
+		size_t nh = move_hints(c, hints, 16);
+		sraRegionPtr mod = sraRgnCreate(), copy = NULL;
+		gfx_copy cp;
+		if (copyrect_viewers(r) && gfx_copy_find(r->shadow, c->fb, c->width, c->height, changed, hints, nh, &cp)) {
+			copy = sraRgnCreate();
+			for (uint32_t i = 0; i < cp.n; i++) {
+				add_part(copy, &cp.r[i]);
+				r->copied_px += (uint64_t)cp.r[i].w * (uint64_t)cp.r[i].h;
+			}
+			r->copies++;
+			rfbScheduleCopyRegion(r->screen, copy, cp.dx, cp.dy);
+		}
+		gfx_rect desk = { 0, 0, (int32_t)c->width, (int32_t)c->height };
+		for (uint32_t i = 0; i < changed->n; i++)
+			gfx_changed_parts(r->shadow, c->fb, c->width, c->height, &changed->r[i], add_part, mod);
+		if (copy)
+			sraRgnSubtract(mod, copy);
+		if (!sraRgnEmpty(mod))
+			rfbMarkRegionAsModified(r->screen, mod);
+		sraRgnDestroy(mod);
+		if (copy)
+			sraRgnDestroy(copy);
+		for (uint32_t i = 0; i < changed->n; i++) {
+			gfx_rect v;
+			if (!gfx_rect_intersect(&changed->r[i], &desk, &v))
+				continue;
+			for (int32_t y = v.y; y < v.y + v.h; y++)
+				memcpy(r->shadow + (size_t)y * c->width + v.x, c->fb + (size_t)y * c->width + v.x,
+				       (size_t)v.w * 4);
+		}
 	}
 	/* A viewer that failed a write is closed; free it now, its socket
 	 * will not wake us. */
