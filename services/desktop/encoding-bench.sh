@@ -15,11 +15,15 @@
 # quality 6; the ZRLE and Tight viewers also take CopyRect, as noVNC,
 # TigerVNC and gvncviewer do) a measuring viewer stays connected while a
 # second viewer types a line into the xterm at 25 keys/s ("typing"), then
-# runs a loop printing a long listing for 5 s ("scrolling"), then drags
-# the xterm's window 384 px left and 192 px down across the clock and
-# back, in 48 steps of 40 ms each way ("dragging": through the proxy's
-# title bar; x11vnc's Xvfb has no window manager, so there xdotool moves
-# the xterm along the same path at the same pace); the clock alone ticks
+# runs a loop printing a listing of 500 lines 5 ms apart ("scrolling",
+# until the loop says it is done), then drags the xterm's window 384 px
+# left and 192 px down across the clock in 48 steps of 40 ms, with 1 s
+# for the last frames ("dragging"; then back, not measured): through the
+# proxy's title bar, while x11vnc's Xvfb has no window manager, so there
+# xdotool moves the xterm along the same path at the same pace (x11vnc's
+# default -wireframe shows the move only once it has ended, as one
+# update, and a second viewer watches as the dragging one does for the
+# proxy). The clock alone ticks
 # for 3 s before ("clock"). Bytes per second are what the measuring
 # viewer read (/proc/PID/io, the same measure for both servers); cpu is
 # the servers' processes (as for idle) over the same span. Then the
@@ -103,8 +107,13 @@ start_proxy() { # SIZE -> port, SCM_VNC_PASSWORD, term rect, idle pids
 	read -r tx ty <<<"$(awk '$1 == "app" && $2 == "term" { split($4, a, ","); print a[1], a[2] }' "$dir/run.out")"
 	tw=640 th=420
 	# The title bar is above the content (border and 16 px of title).
-	# The dragging viewer asks for the measured encodings too.
-	drag() { "$in" "$port" "${args[@]}" --drag-steps $((tx + 100)) $((ty - 12)) $((tx + 100 - 384)) $((ty - 12 + 192)) 48 40; }
+	# The dragging viewer asks for the measured encodings too. drag -1:
+	# the way back, not measured.
+	drag() {
+		local a=(--drag-steps $((tx + 100)) $((ty - 12)) $((tx + 100 - 384)) $((ty - 12 + 192)) 48 40)
+		[ "${1:-}" = -1 ] && a=(--drag-steps $((tx + 100 - 384)) $((ty - 12 + 192)) $((tx + 100)) $((ty - 12)) 48 40)
+		"$in" "$port" "${args[@]}" "${a[@]}"
+	}
 	# scmd starts the session manager and the proxy; the session manager
 	# the apps (their Xvfb, app and agent).
 	mapfile -t idle_pids < <(for p in $(descendants "$scmd"); do
@@ -142,18 +151,20 @@ start_x11vnc() { # SIZE
 	local wid
 	wid=$(DISPLAY=$d xdotool search --sync --class XTerm | head -n1)
 	# No window manager: the window itself moves, along the proxy's path.
-	drag_args=()
-	for k in $(seq 96); do
-		f=$((k <= 48 ? k : 96 - k))
+	drag_args=() back_args=()
+	for f in $(seq 48); do
 		drag_args+=(windowmove "$wid" $((tx - 384 * f / 48)) $((ty + 192 * f / 48)) sleep 0.04)
+		back_args+=(windowmove "$wid" $((tx - 384 + 384 * f / 48)) $((ty + 192 - 192 * f / 48)) sleep 0.04)
 	done
 	xdisplay=$d
 	# A second viewer watches meanwhile, as the dragging one does above.
 	drag() {
+		local steps=("${drag_args[@]}")
+		[ "${1:-}" = -1 ] && steps=("${back_args[@]}")
 		"$in" "$port" "${args[@]}" --stay 6 &
 		local v=$!
 		sleep 0.3
-		DISPLAY=$xdisplay xdotool "${drag_args[@]}"
+		DISPLAY=$xdisplay xdotool "${steps[@]}"
 		kill "$v"
 		wait "$v" || true
 	}
@@ -175,22 +186,31 @@ workload() { # SIZE SERVER
 		esac
 		"$in" "$port" "${args[@]}" --stay 120 &
 		vp=$!
-		sleep 1.5
+		# its first (whole) frame in, however busy the machine
+		sleep 2.5
 		ri=$(rchar $vp) ti=$(now) ci=$(cpu_ticks "${idle_pids[@]}")
 		sleep 3
 		r0=$(rchar $vp) t0=$(now) c0=$(cpu_ticks "${idle_pids[@]}")
 		"$in" "$port" --key-delay 40 --type "echo the quick brown fox jumps over the lazy dog 0123456789 again and again" \
 			--return
 		r1=$(rchar $vp) t1=$(now) c1=$(cpu_ticks "${idle_pids[@]}")
-		"$in" "$port" --type 'for i in $(seq 500); do echo "line $i of a long listing that scrolls by"; sleep 0.005; done' \
+		# 500 lines, 5 ms apart; the pause is read's timeout on a pipe
+		# nobody writes (no process per line: a loaded machine slows
+		# forks, not this), and the shell says when the listing is done.
+		rm -f "$RUN/listed"
+		"$in" "$port" --type 'exec 9<> <(:); for i in $(seq 500); do echo "line $i of a long listing that scrolls by"; read -t 0.005 -u 9; done; touch '"$RUN/listed" \
 			--return
-		sleep 5
+		for _ in $(seq 600); do [ -e "$RUN/listed" ] && break; sleep 0.1; done
+		sleep 0.3
 		r2=$(rchar $vp) t2=$(now) c2=$(cpu_ticks "${idle_pids[@]}")
-		# the listing has ended (not measured), then the window full of it is dragged
-		sleep 3
+		# then the window full of the listing is dragged
+		sleep 1
 		r3=$(rchar $vp) t3=$(now) c3=$(cpu_ticks "${idle_pids[@]}")
 		drag
+		# what the drag left for the viewer (x11vnc sends a move when it ends)
+		sleep 1
 		r4=$(rchar $vp) t4=$(now) c4=$(cpu_ticks "${idle_pids[@]}")
+		drag -1
 		"$in" "$port" --type "clear" --return
 		sleep 0.5
 		lat=$("$in" "$port" "${args[@]}" --latency 20 "$tx" "$ty" "$tw" "$th" | sed -n 's/^latency //p')

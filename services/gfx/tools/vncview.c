@@ -18,7 +18,7 @@
  * updates until PATH exists (at most 60 s), so a test can look at the
  * desktop while a menu is held open.
  *
- * --drag-steps drags in N moves MS ms apart and back. --settle MS keeps
+ * --drag-steps drags in N moves MS ms apart. --settle MS keeps
  * up with (incremental) updates until none came for MS ms; --shot writes
  * what the viewer has decoded so far, without asking for a full update,
  * so a test sees what CopyRect and incremental updates made of a change.
@@ -395,22 +395,21 @@ int main(int argc, char **argv)
 			SendPointerEvent(cl, x2, y2, 0);
 			i += 4;
 		} else if (strcmp(argv[i], "--drag-steps") == 0 && i + 6 < argc) {
-			/* The same at a hand's pace: N moves MS ms apart, and
-			 * back, reading updates meanwhile (make bench drags a
-			 * window across the screen with it). */
+			/* The same at a hand's pace: N moves MS ms apart,
+			 * reading updates meanwhile (make bench drags a window
+			 * across the screen with it). */
 			int p[4], n = atoi(argv[i + 5]);
 			long ms = atol(argv[i + 6]);
 			for (int k = 0; k < 4; k++)
 				p[k] = atoi(argv[i + 1 + k]);
 			SendPointerEvent(cl, p[0], p[1], 0);
 			SendPointerEvent(cl, p[0], p[1], 1);
-			for (int k = 1; rc == 0 && n > 0 && k <= 2 * n; k++) {
-				int f = k <= n ? k : 2 * n - k;
-				SendPointerEvent(cl, p[0] + (p[2] - p[0]) * f / n, p[1] + (p[3] - p[1]) * f / n, 1);
+			for (int k = 1; rc == 0 && n > 0 && k <= n; k++) {
+				SendPointerEvent(cl, p[0] + (p[2] - p[0]) * k / n, p[1] + (p[3] - p[1]) * k / n, 1);
 				if (pace(cl, ms) < 0)
 					rc = 1;
 			}
-			SendPointerEvent(cl, p[0], p[1], 0);
+			SendPointerEvent(cl, p[2], p[3], 0);
 			i += 6;
 		} else if ((strcmp(argv[i], "--down") == 0 || strcmp(argv[i], "--up") == 0) && i + 2 < argc) {
 			SendPointerEvent(cl, atoi(argv[i + 1]), atoi(argv[i + 2]), argv[i][2] == 'd' ? 1 : 0);
