@@ -162,6 +162,14 @@ bool gfx_copy_find(const uint32_t *old, const uint32_t *cur, uint32_t width, uin
 	for (size_t i = 0; i < n_hints; i++)
 		if (hints[i].dx || hints[i].dy)
 			vote(o, &n, OFFSETS, hints[i].dx, hints[i].dy, 0);
+	/* A scrolling terminal's damage is one rect per line of text (the
+	 * rows between lines do not change): a line's old place is outside
+	 * its rect, so the scroll is looked for in their bounding box too. */
+	gfx_rect box = gfx_region_bounds(changed);
+	if (changed->n > 1 && gfx_rect_intersect(&box, &desk, &box))
+		scroll_candidates(old, cur, W, &box, o, &n);
+	else
+		box = (gfx_rect){ 0, 0, 0, 0 };
 	for (uint32_t i = 0; i < changed->n; i++) {
 		gfx_rect r;
 		if (gfx_rect_intersect(&changed->r[i], &desk, &r))
@@ -169,11 +177,12 @@ bool gfx_copy_find(const uint32_t *old, const uint32_t *cur, uint32_t width, uin
 	}
 	/* Each offset is tried where it may apply: a hint's offset on the
 	 * hinted rects (a window's frame, however the damage was merged),
-	 * any offset on the changed rects; the largest total wins. */
+	 * any offset on the changed rects and on their bounding box (one
+	 * rect where it all moved); the largest total wins. */
 	uint64_t best_area = 0;
 	for (size_t k = 0; k < n; k++) {
-		gfx_copy c = { .dx = o[k].dx, .dy = o[k].dy };
-		uint64_t area = 0;
+		gfx_copy c = { .dx = o[k].dx, .dy = o[k].dy }, b = c;
+		uint64_t area = 0, barea = 0;
 		for (size_t i = 0; i < n_hints; i++)
 			if (hints[i].dx == c.dx && hints[i].dy == c.dy)
 				area += verify(old, cur, W, H, &hints[i].dst, c.dx, c.dy, &c);
@@ -181,6 +190,10 @@ bool gfx_copy_find(const uint32_t *old, const uint32_t *cur, uint32_t width, uin
 		if (c.n == 0)
 			for (uint32_t i = 0; i < changed->n; i++)
 				area += verify(old, cur, W, H, &changed->r[i], c.dx, c.dy, &c);
+		if (!gfx_rect_empty(&box) && (barea = verify(old, cur, W, H, &box, b.dx, b.dy, &b)) >= area && barea > 0) {
+			area = barea;
+			c = b;
+		}
 		if (area > best_area) {
 			best_area = area;
 			*ret = c;

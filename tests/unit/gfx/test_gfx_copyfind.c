@@ -108,7 +108,7 @@ static uint64_t copied(const gfx_copy *c)
 	return a;
 }
 
-enum { SCROLL_UP, SCROLL_DOWN, DRAG, DRAG_WRONG_HINT, SCATTER, FLAT, NOTHING };
+enum { SCROLL_UP, SCROLL_DOWN, SCROLL_LINES, DRAG, DRAG_WRONG_HINT, SCATTER, FLAT, NOTHING };
 static const struct {
 	const char *name;
 	int kind;
@@ -117,6 +117,7 @@ static const struct {
 } cases[] = {
 	{ "terminal scrolls up 3 lines", SCROLL_UP, 0, -3 * LINE, 200 * 9 * LINE },
 	{ "terminal scrolls down 1 line", SCROLL_DOWN, 0, LINE, 200 * 11 * LINE },
+	{ "terminal scrolls up 2 lines, damage per line", SCROLL_LINES, 0, -2 * LINE, 200 * 9 * (LINE - 4) },
 	{ "window dragged by (37, 11), with the hint", DRAG, 37, 11, 100 * 80 },
 	{ "window dragged, the hint wrong: verified away", DRAG_WRONG_HINT, 0, 0, 0 },
 	{ "scattered changes: no copy", SCATTER, 0, 0, 0 },
@@ -143,6 +144,15 @@ static void test_copy_table(void **state)
 			memcpy(cur, old, (size_t)W * H * 4);
 			terminal(cur, &term, cases[t].kind == SCROLL_UP ? 103 : 99);
 			gfx_region_add(&changed, &term, &desk);
+			break;
+		case SCROLL_LINES:
+			/* as the agent sees it: the blank rows between lines do
+			 * not change, so each line is a damage rect of its own */
+			terminal(old, &term, 100);
+			memcpy(cur, old, (size_t)W * H * 4);
+			terminal(cur, &term, 102);
+			for (int32_t l = 0; l < 12; l++)
+				gfx_region_add(&changed, &(gfx_rect){ term.x, term.y + l * LINE + 2, term.w, LINE - 4 }, &desk);
 			break;
 		case DRAG:
 		case DRAG_WRONG_HINT: {
