@@ -248,7 +248,7 @@ int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max,
 /* ---- moved and unchanged pixels (copyfind.c) ------------------------------ */
 
 #define GFX_COPY_RECTS_MAX 32u
-#define GFX_CHANGE_BAND 16u /* rows per part gfx_changed_parts() reports */
+#define GFX_CHANGE_BAND 64u /* rows per part gfx_changed_parts() reports */
 
 /* Part of a change that is earlier pixels moved: each destination rect
  * r[i] now holds what the old desktop had at r[i] - (dx, dy). */

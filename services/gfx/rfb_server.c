@@ -785,6 +785,35 @@ static void add_part(void *ud, const gfx_rect *p)
 	sraRgnDestroy(part);
 }
 
+/* Each rect of an update costs a header and, in Tight and ZRLE, a
+ * compression flush and a palette of its own: a terminal whose lines
+ * differ in a few columns only (a counter in a listing) changes a column
+ * of small rects, which cost more as rects than as pixels. When their
+ * bounding box adds little area, it goes as one rect instead (less what
+ * goes as a copy). */
+static sraRegionPtr fewer_rects(sraRegionPtr mod, sraRegionPtr copy)
+{
+	if (sraRgnCountRects(mod) < 2)
+		return mod;
+	uint64_t area = 0;
+	sraRectangleIterator *it = sraRgnGetIterator(mod);
+	for (sraRect rc; sraRgnIteratorNext(it, &rc);)
+		area += (uint64_t)(rc.x2 - rc.x1) * (uint64_t)(rc.y2 - rc.y1);
+	sraRgnReleaseIterator(it);
+	sraRegionPtr box = sraRgnBBox(mod);
+	sraRect b;
+	if (!sraRgnPopRect(box, &b, 0) || (uint64_t)(b.x2 - b.x1) * (uint64_t)(b.y2 - b.y1) > 2 * area + 64 * 64) {
+		sraRgnDestroy(box);
+		return mod;
+	}
+	sraRgnDestroy(box);
+	sraRgnDestroy(mod);
+	mod = sraRgnCreateRect(b.x1, b.y1, b.x2, b.y2);
+	if (copy)
+		sraRgnSubtract(mod, copy);
+	return mod;
+}
+
 /* What changed goes to viewers in two parts: earlier pixels moved (a
  * scroll, a dragged window) as one CopyRect region, scheduled first so
  * that its source is what viewers have now, and the rest, less what did
@@ -816,6 +845,7 @@ void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 			gfx_changed_parts(r->shadow, c->fb, c->width, c->height, &changed->r[i], add_part, mod);
 		if (copy)
 			sraRgnSubtract(mod, copy);
+		mod = fewer_rects(mod, copy);
 		if (!sraRgnEmpty(mod))
 			rfbMarkRegionAsModified(r->screen, mod);
 		sraRgnDestroy(mod);
