@@ -754,111 +754,15 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 	return 0;
 }
 
-static bool copyrect_viewers(gfx_rfb *r)
-{
-	bool any = false;
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; !any && (cl = rfbClientIteratorNext(it));)
-		any = cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL && cl->useCopyRect;
-	rfbReleaseClientIterator(it);
-	return any;
-}
-
-/* The windows the window manager moved since the last look, as hints. */
-static size_t move_hints(gfx_compositor *c, gfx_move_hint *h, size_t max)
-{
-	size_t n = 0;
-	for (uint32_t i = 0; i < c->n_ov; i++) {
-		gfx_overlay *o = c->ov[i];
-		if (!o->hidden && (o->x != o->seen_x || o->y != o->seen_y) && n < max)
-			h[n++] = (gfx_move_hint){ gfx_overlay_frame(c, o), o->x - o->seen_x, o->y - o->seen_y };
-		o->seen_x = o->x;
-		o->seen_y = o->y;
-	}
-	return n;
-}
-
-static void add_part(void *ud, const gfx_rect *p)
-{
-	sraRegionPtr part = sraRgnCreateRect(p->x, p->y, p->x + p->w, p->y + p->h);
-	sraRgnOr(ud, part);
-	sraRgnDestroy(part);
-}
-
-/* Each rect of an update costs a header and, in Tight and ZRLE, a
- * compression flush and a palette of its own: a terminal whose lines
- * differ in a few columns only (a counter in a listing) changes a column
- * of small rects, which cost more as rects than as pixels. When their
- * bounding box adds little area, it goes as one rect instead (less what
- * goes as a copy). */
-static sraRegionPtr fewer_rects(sraRegionPtr mod, sraRegionPtr copy)
-{
-	if (sraRgnCountRects(mod) < 2)
-		return mod;
-	uint64_t area = 0;
-	sraRectangleIterator *it = sraRgnGetIterator(mod);
-	for (sraRect rc; sraRgnIteratorNext(it, &rc);)
-		area += (uint64_t)(rc.x2 - rc.x1) * (uint64_t)(rc.y2 - rc.y1);
-	sraRgnReleaseIterator(it);
-	sraRegionPtr box = sraRgnBBox(mod);
-	sraRect b;
-	if (!sraRgnPopRect(box, &b, 0) || (uint64_t)(b.x2 - b.x1) * (uint64_t)(b.y2 - b.y1) > 2 * area + 64 * 64) {
-		sraRgnDestroy(box);
-		return mod;
-	}
-	sraRgnDestroy(box);
-	sraRgnDestroy(mod);
-	mod = sraRgnCreateRect(b.x1, b.y1, b.x2, b.y2);
-	if (copy)
-		sraRgnSubtract(mod, copy);
-	return mod;
-}
-
-/* What changed goes to viewers in two parts: earlier pixels moved (a
- * scroll, a dragged window) as one CopyRect region, scheduled first so
- * that its source is what viewers have now, and the rest, less what did
- * not change at all, as modified. The shadow then takes the new pixels. */
 void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 {
-	gfx_compositor *c = r->comp;
 	if (!r->shadow) {
 		for (uint32_t i = 0; i < changed->n; i++) {
 			const gfx_rect *rc = &changed->r[i];
 			rfbMarkRectAsModified(r->screen, rc->x, rc->y, rc->x + rc->w, rc->y + rc->h);
 		}
 	} else {
-		gfx_move_hint hints[16];
-		size_t nh = move_hints(c, hints, 16);
-		sraRegionPtr mod = sraRgnCreate(), copy = NULL;
-		gfx_copy cp;
-		if (copyrect_viewers(r) && gfx_copy_find(r->shadow, c->fb, c->width, c->height, changed, hints, nh, &cp)) {
-			copy = sraRgnCreate();
-			for (uint32_t i = 0; i < cp.n; i++) {
-				add_part(copy, &cp.r[i]);
-				r->copied_px += (uint64_t)cp.r[i].w * (uint64_t)cp.r[i].h;
-			}
-			r->copies++;
-			rfbScheduleCopyRegion(r->screen, copy, cp.dx, cp.dy);
-		}
-		gfx_rect desk = { 0, 0, (int32_t)c->width, (int32_t)c->height };
-		for (uint32_t i = 0; i < changed->n; i++)
-			gfx_changed_parts(r->shadow, c->fb, c->width, c->height, &changed->r[i], add_part, mod);
-		if (copy)
-			sraRgnSubtract(mod, copy);
-		mod = fewer_rects(mod, copy);
-		if (!sraRgnEmpty(mod))
-			rfbMarkRegionAsModified(r->screen, mod);
-		sraRgnDestroy(mod);
-		if (copy)
-			sraRgnDestroy(copy);
-		for (uint32_t i = 0; i < changed->n; i++) {
-			gfx_rect v;
-			if (!gfx_rect_intersect(&changed->r[i], &desk, &v))
-				continue;
-			for (int32_t y = v.y; y < v.y + v.h; y++)
-				memcpy(r->shadow + (size_t)y * c->width + v.x, c->fb + (size_t)y * c->width + v.x,
-				       (size_t)v.w * 4);
-		}
+		gfx_rfb_mark_changed(r->screen, r->comp, r->shadow, changed, &r->copies, &r->copied_px);
 	}
 	/* A viewer that failed a write is closed; free it now, its socket
 	 * will not wake us. */
