@@ -98,3 +98,10 @@ $(B)/tests/fuzz/fuzz_vdisk_journal: $(B)/tests/fuzz/fuzz_vdisk_journal.o $(VDISK
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_journal
+
+# migration under load against qemu-img convert and qemu-storage-daemon's
+# blockdev-mirror; merge and compact against dd (issue 13's performance)
+$(B)/libexec/vdisk-migrate-bench: services/vdisk/helpers/migrate-bench.py
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-migrate-bench

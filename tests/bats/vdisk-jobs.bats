@@ -334,7 +334,7 @@ kill_templates() {
 # there, our check and qemu-img's (where qemu opens the disk) pass.
 # A new kind is one more line in each of the three cases below.
 kill_round() {
-	local kind=$1 disk=$D/k.vhdx top r span id jid= jstate= out off len
+	local kind=$1 disk=$D/k.vhdx top r span t0 left id jid= jstate= out off len
 	rm -f "$D"/k*.vhdx "$D"/k*.job "$SCMT/stop" "$SCMT/expected.pending"
 	[ -e "$D/tpl/k0.vhdx" ] || kill_templates
 	# the disk the job runs on
@@ -343,29 +343,32 @@ kill_round() {
 	*) cp "$D/tpl/k0.vhdx" "$disk" ;;
 	esac
 	writer "$disk" 0
+	t0=${EPOCHREALTIME/./}
 	case $kind in
 	compact) id=$("$V" compact --detach "$disk") ;;
 	commit) id=$("$V" merge --into-parent --detach "$disk") ;;
 	stream) id=$("$V" merge --from-parent --detach "$disk") ;;
 	snapshot) id=$("$V" snapshot --detach "$disk" "$D/k1.vhdx") ;;
 	esac
-	# the kill point: a random time within the job's span (its steps take
-	# the provider's $SCM_VDISK_JOB_STEP_US each, 20 ms: 8 steps for the
-	# 8 blocks, a commit's switch-over one more, a snapshot all in one),
-	# or (one round in ten) once it is over. Polling its progress instead
-	# would cost more than a step per poll here.
+	# the kill point: a random time within the job's span from the call
+	# that started it (its steps take the provider's
+	# $SCM_VDISK_JOB_STEP_US each, 20 ms: 8 steps for the 8 blocks, a
+	# commit's switch-over one more, a snapshot all in one), or (one round
+	# in ten) once it is over. Polling its progress instead would cost
+	# more than a step per poll here.
 	case $kind in
 	compact) span=180 ;;
 	commit) span=250 ;;
 	stream) span=160 ;;
 	snapshot) span=30 ;;
 	esac
-	if [ $((RANDOM % 10)) = 0 ]; then
+	if [ $((SRANDOM % 10)) = 0 ]; then
 		"$V" job "$id" wait >/dev/null
 		r=end
 	else
-		r=$((RANDOM % span))
-		sleep "$(printf '0.%03d' "$r")"
+		r=$((SRANDOM % span))
+		left=$((t0 + r * 1000 - ${EPOCHREALTIME/./}))
+		[ "$left" -le 0 ] || sleep "$(printf '%d.%06d' $((left / 1000000)) $((left % 1000000)))"
 	fi
 	kill -KILL "$(cat "$SCMT/provider.pid")"
 	wait "$WRITER" || true
