@@ -130,6 +130,11 @@ struct handle *handle_get(scm_call *call, uint64_t n);
 /* provider-scope.c */
 bool scope_get(scm_call *call, struct channel *c, const char *method, struct allow_ctx *actx,
 	       struct vhdx_scope *scope, bool *ret_scoped);
+/* The granted directory of another path parameter (migrate's dest): 1 and
+ * it opened O_PATH (*ret_fd, its path and canonical path, the caller's),
+ * 0 when param is not constrained, <0 after replying. */
+int scope_param(scm_call *call, const char *method, const char *param, int *ret_fd, char **ret_dir,
+		char **ret_real);
 
 /* provider-io.c */
 struct job *disk_close_submit(struct disk *d);
