@@ -240,16 +240,17 @@ def scm_migrate(sc, src):
     open(stopf, "w").close()
     if w.wait(60):
         raise RuntimeError("vdisk-client randwrite failed")
-    pause = None
+    pause, how = None, ""
     for j in json.loads(run(V, "jobs", "--json")):
         if j.get("kind") == "migrate" and "pause_us" in j:
             pause = j["pause_us"] / 1e3
+            how = f" ({j.get('passes')} passes, {j.get('bytes_copied', 0) / MIB:.0f} MiB copied)"
     samples = []
     with open(lat) as f:
         for line in f:
             t, us = line.split()
             samples.append((float(t), float(us)))
-    return (t1 - t0) / 1e3, window(samples, i0, i0 + IDLE * 1e3), window(samples, t0, t1), pause
+    return (t1 - t0) / 1e3, window(samples, i0, i0 + IDLE * 1e3), window(samples, t0, t1), pause, how
 
 
 def dd_rate(src, n):
@@ -354,9 +355,9 @@ def main():
     sc = Scmd()
     try:
         if has_migrate():
-            st, si, sd, sp = scm_migrate(sc, src)
+            st, si, sd, sp, how = scm_migrate(sc, src)
             lat_line("migrate --mode mirror", st, si, sd, "qemu-img convert idle", idle, sp,
-                     max(sd, default=0), f", ratio {st / qt:.2f} vs qsd blockdev-mirror")
+                     max(sd, default=0), f", ratio {st / qt:.2f} vs qsd blockdev-mirror", how)
             target("migrate total vs idle copy", st / idle, 1.3, "x")
             target("migrate client p99 vs idle", pct(sd, 0.99) / pct(si, 0.99), 3, "x")
             target("migrate switch-over pause", sp, 10, " ms")
