@@ -342,9 +342,10 @@ def main():
     src = f"{T}/src.vhdx"
     make_source(src)
     info = json.loads(run(V, "info", "--json", src))
+    qv = run("qemu-storage-daemon", "--version").splitlines()[0]
     print(f"vdisk migrate bench: 2 GiB disk, {info.get('block_size', 0) >> 20} MiB blocks, "
-          f"{DATA / SIZE:.0%} allocated; the client writes 4 KiB at QD1 over the first GiB; in {T}",
-          flush=True)
+          f"{DATA / SIZE:.0%} allocated; the client writes 4 KiB at QD1 over the first GiB; "
+          f"{qv}; in {T}", flush=True)
     idle = qemu_convert(src)
     print(f"vdisk copy, idle (qemu-img convert -O vhdx): {idle:.2f} s", flush=True)
     qsrc = f"{T}/qsrc.vhdx"
