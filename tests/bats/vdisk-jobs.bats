@@ -315,8 +315,8 @@ JSON
 
 # kill_templates: the round's disks, made once: k0.vhdx (8 MiB, 1 MiB
 # blocks: 3 MiB of data, 1 MiB of zeros) and k.vhdx, a child of it with
-# 2 MiB of its own, kept in $D/tpl. They are made where the rounds use them (the child's locator names its
-# parent by path), then copied aside.
+# 2 MiB of its own, kept in $D/tpl. They are made where the rounds use
+# them (the child's locator names its parent by path), then copied aside.
 kill_templates() {
 	mkdir -p "$D/tpl"
 	"$V" create --size 8M --block-size 1M "$D/k0.vhdx"
@@ -332,9 +332,11 @@ kill_templates() {
 # back and reads the journal); the job resumes (compact, commit, stream)
 # or rolls back (snapshot) as its journal said; every flushed write is
 # there, our check and qemu-img's (where qemu opens the disk) pass.
-# A new kind is one more line in each of the three cases below.
+# A new kind is one more line in each of the cases below (the disk it
+# runs on, the call that starts it, its span and outcome, where the
+# clients' top is after a kill without a journal).
 kill_round() {
-	local kind=$1 disk=$D/k.vhdx top r span t0 left id pid key val jid= jstate= out off len
+	local kind=$1 disk=$D/k.vhdx top r span after made= t0 left id pid key val jid= jstate= out off len
 	rm -f "$D"/k*.vhdx "$D"/k*.job "$SCMT/stop" "$SCMT/expected.pending"
 	[ -e "$D/tpl/k0.vhdx" ] || kill_templates
 	# the disk the job runs on
@@ -356,11 +358,13 @@ kill_round() {
 	# commit's switch-over one more, a snapshot all in one), or (one round
 	# in ten) once it is over. Polling its progress instead would cost
 	# more than a step per poll here.
+	# and what a journal of the job, still running, makes of it after the
+	# restart (resume it, or roll it back and remove what it made)
 	case $kind in
-	compact) span=180 ;;
-	commit) span=250 ;;
-	stream) span=160 ;;
-	snapshot) span=30 ;;
+	compact) span=180 after=resume ;;
+	commit) span=250 after=resume ;;
+	stream) span=160 after=resume ;;
+	snapshot) span=30 after=rollback made=$D/k1.vhdx ;;
 	esac
 	if [ $((SRANDOM % 10)) = 0 ]; then
 		"$V" job "$id" wait >/dev/null
@@ -404,15 +408,15 @@ kill_round() {
 	"$C" --endpoint "$(ep app)" pattern "$top" "$SCMT/expected" 1 >/dev/null
 	out=$("$V" jobs --json)
 	echo "after restart: $out"
-	if [ "$jstate" = running ] && [ "$kind" != snapshot ]; then
+	if [ "$jstate" = running ] && [ "$after" = resume ]; then
 		# resumed: the same job, which then finishes
 		[[ $out == *"\"id\":$jid,\"kind\":\"$kind\""* ]]
 		"$V" job "$jid" wait
 		[ "$kind" != commit ] || top=$D/k0.vhdx
 	else
-		# rolled back (a snapshot's child is gone), or nothing to resume
+		# rolled back (what it made is gone), or nothing to resume
 		[[ $out != *"\"kind\":\"$kind\""* ]]
-		[ -z "$jstate" ] || [ ! -e "$D/k1.vhdx" ]
+		[ -z "$jstate" ] || [ -z "$made" ] || [ ! -e "$made" ]
 	fi
 	[ ! -e "$disk.job" ]
 	# every acknowledged write is there; only the one write in flight may
