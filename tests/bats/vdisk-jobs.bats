@@ -357,9 +357,9 @@ kill_round() {
 	# $SCM_VDISK_JOB_STEP_US each, 20 ms: 8 steps for the 8 blocks, a
 	# commit's switch-over one more, a snapshot all in one), or (one round
 	# in ten) once it is over. Polling its progress instead would cost
-	# more than a step per poll here.
-	# and what a journal of the job, still running, makes of it after the
-	# restart (resume it, or roll it back and remove what it made)
+	# more than a step per poll here. Beside the span: what the restarted
+	# provider does with a journal of the job still running (resume it,
+	# or roll it back and remove what it made).
 	case $kind in
 	compact) span=180 after=resume ;;
 	commit) span=250 after=resume ;;
