@@ -338,35 +338,71 @@ def target(what, value, limit, unit=""):
     print(f"vdisk target {what}: {value:.2f}{unit} (target <= {limit}{unit}): {ok}")
 
 
+def missing(*progs):
+    """the first of progs not installed, or None"""
+    return next((p for p in progs if not shutil.which(p)), None)
+
+
+def attempt(name, fn, *args):
+    """fn(*args), or None after a "failed (why)" line: one broken peer or
+    job does not hide the other lines"""
+    try:
+        return fn(*args)
+    except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as e:
+        why = getattr(e, "stderr", None) or str(e)
+        print(f"vdisk {name}: failed ({str(why).strip().splitlines()[-1]})", flush=True)
+        log(f"{name}: {e!r}")
+        return None
+
+
 def main():
     src = f"{T}/src.vhdx"
     make_source(src)
     info = json.loads(run(V, "info", "--json", src))
-    qv = run("qemu-storage-daemon", "--version").splitlines()[0]
+    qv = "no qemu-storage-daemon"
+    if not missing("qemu-storage-daemon"):
+        qv = run("qemu-storage-daemon", "--version").splitlines()[0]
     print(f"vdisk migrate bench: 2 GiB disk, {info.get('block_size', 0) >> 20} MiB blocks, "
           f"{DATA / SIZE:.0%} allocated; the client writes 4 KiB at QD1 over the first GiB; "
           f"{qv}; in {T}", flush=True)
-    idle = qemu_convert(src)
-    print(f"vdisk copy, idle (qemu-img convert -O vhdx): {idle:.2f} s", flush=True)
-    qsrc = f"{T}/qsrc.vhdx"
-    shutil.copyfile(src, qsrc)
-    qt, qi, qd, qc = qsd_mirror(qsrc)
-    lat_line("qsd blockdev-mirror", qt, qi, qd, "qemu-img convert idle", idle, qc, max(qd, default=0),
-             how=" (block-job-complete to BLOCK_JOB_COMPLETED)")
+    idle = qt = None
+    if missing("qemu-img"):
+        print("vdisk copy, idle (qemu-img convert -O vhdx): n/a (no qemu-img: qemu-utils)")
+    else:
+        idle = attempt("copy, idle (qemu-img convert -O vhdx)", qemu_convert, src)
+    if idle:
+        print(f"vdisk copy, idle (qemu-img convert -O vhdx): {idle:.2f} s", flush=True)
+    m = missing("qemu-storage-daemon", "fio")
+    if m:
+        print(f"vdisk qsd blockdev-mirror: n/a (no {m}: see scripts/deps/bench-vdisk.txt)")
+    elif idle:
+        qsrc = f"{T}/qsrc.vhdx"
+        shutil.copyfile(src, qsrc)
+        q = attempt("qsd blockdev-mirror", qsd_mirror, qsrc)
+        if q:
+            qt, qi, qd, qc = q
+            lat_line("qsd blockdev-mirror", qt, qi, qd, "qemu-img convert idle", idle, qc,
+                     max(qd, default=0), how=" (block-job-complete to BLOCK_JOB_COMPLETED)")
+        os.unlink(qsrc)
     sc = Scmd()
     try:
-        if has_migrate():
-            st, si, sd, sp, how = scm_migrate(sc, src)
+        res = None
+        if not has_migrate():
+            print("vdisk migrate --mode mirror: not available (this build's scm-vdisk has no migrate command)")
+        elif idle:
+            res = attempt("migrate --mode mirror", scm_migrate, sc, src)
+        if res:
+            st, si, sd, sp, how = res
+            vs = f", ratio {st / qt:.2f} vs qsd blockdev-mirror" if qt else ""
             lat_line("migrate --mode mirror", st, si, sd, "qemu-img convert idle", idle, sp,
-                     max(sd, default=0), f", ratio {st / qt:.2f} vs qsd blockdev-mirror", how)
+                     max(sd, default=0), vs, how)
             target("migrate total vs idle copy", st / idle, 1.3, "x")
             target("migrate client p99 vs idle", pct(sd, 0.99) / pct(si, 0.99), 3, "x")
             target("migrate switch-over pause", sp, 10, " ms")
         else:
-            print("vdisk migrate --mode mirror: not available (this build's scm-vdisk has no migrate command)")
             for w in ("migrate total vs idle copy", "migrate client p99 vs idle", "migrate switch-over pause"):
                 target(w, None, 0)
-        jobs_lines(sc)
+        attempt("merge and compact", jobs_lines, sc)
     finally:
         stop(sc.p)
 
