@@ -273,6 +273,8 @@ static void remove_dest(struct disk *d, const char *target, const struct vhdx_sc
 		close(fd);
 	snprintf(rec, sizeof rec, "%s%s.tmp", name, MIG_REC_SUFFIX);
 	unlinkat(dfd, rec, 0);
+	snprintf(rec, sizeof rec, "%s%s", name, MIG_NEW_SUFFIX); /* killed while making it */
+	unlinkat(dfd, rec, 0);
 	fsync(dfd);
 	close(dfd);
 }

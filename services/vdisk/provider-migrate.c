@@ -101,7 +101,21 @@ static int create_dest(struct bjob *b)
 				      .page83 = &m->page83,
 				      .bat_max = CHAIN_BAT_MAX,
 				      .scope = m->dscoped ? &m->dscope : NULL };
-	int r = vhdx_create(b->target, &o, &b->serr);
+	/* made under a name of ours, then renamed into place: a crash in the
+	 * middle of making it leaves no half file under dest's name */
+	char *tmp = NULL, *tname = NULL;
+	if (asprintf(&tmp, "%s%s", b->target, MIG_NEW_SUFFIX) < 0 || asprintf(&tname, "%s%s", m->dname, MIG_NEW_SUFFIX) < 0) {
+		free(tmp);
+		return scm_fail(&b->serr, -ENOMEM, "out of memory");
+	}
+	(void)unlinkat(m->ddirfd, tname, 0);
+	int r = vhdx_create(tmp, &o, &b->serr);
+	if (r >= 0 && renameat2(m->ddirfd, tname, m->ddirfd, m->dname, RENAME_NOREPLACE) < 0) {
+		r = scm_fail(&b->serr, -errno, "%s: %m", b->target);
+		unlinkat(m->ddirfd, tname, 0);
+	}
+	free(tmp);
+	free(tname);
 	if (r < 0)
 		return r;
 	m->dest_made = true;
@@ -491,9 +505,10 @@ int do_migrate(scm_call *call, const char *path, const char *dest, const char *m
 		return fail(call, SCM_E_BAD_ARGS, "migrate: dest \"%s\" is not an absolute file path", dest);
 	if (!strcmp(path, dest))
 		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s is the disk itself", dest);
-	if (dl > 10 && (!strcmp(dest + dl - 7, ".scm-pr") || !strcmp(dest + dl - 8, MIG_REC_SUFFIX)))
-		return fail(call, SCM_E_BAD_ARGS, "migrate: %s: names ending in .scm-pr and .scm-map are the "
-			    "provider's own files", dest);
+	if (dl > 10 && (!strcmp(dest + dl - 7, ".scm-pr") || !strcmp(dest + dl - 8, MIG_REC_SUFFIX) ||
+			!strcmp(dest + dl - 8, MIG_NEW_SUFFIX)))
+		return fail(call, SCM_E_BAD_ARGS, "migrate: %s: names ending in .scm-pr, .scm-map and .scm-new are "
+			    "the provider's own files", dest);
 	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
 	if (!a)
 		return fail(call, SCM_E_INTERNAL, "out of memory");

@@ -11,6 +11,7 @@
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
 #define MIG_REC_SUFFIX ".scm-map"         /* the correspondence record beside dest */
+#define MIG_NEW_SUFFIX ".scm-new"         /* dest while it is being made */
 #define MIG_REC_VERSION 1
 
 enum mig_phase { MP_CREATE, MP_SNAP, MP_COPY, MP_REPARENT, MP_COMMIT, MP_DIRTY, MP_SWITCH, MP_FINAL };

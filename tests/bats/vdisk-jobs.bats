@@ -309,10 +309,12 @@ JSON
 
 # kill the provider in the middle of a job of KIND; reopen the disk (the
 # provider comes back and reads the journal); the job resumes (compact,
-# commit) or rolls back (snapshot); every flushed write is there.
+# commit) or rolls back (snapshot, migrate, migrate-snapshot: the
+# destination is removed, a snapshot-mode child folded back); every flushed
+# write is there.
 kill_round() {
 	local kind=$1 disk=$D/k.vhdx
-	rm -f "$D"/k*.vhdx "$D"/k*.job "$SCMT/stop" "$SCMT/expected.pending"
+	rm -f "$D"/k*.vhdx "$D"/k*.job "$D"/k*.avhdx "$D"/k*.scm-map "$SCMT/stop" "$SCMT/expected.pending"
 	base_disk "$D/k0.vhdx"
 	case $kind in
 	commit | stream) "$V" create --parent "$D/k0.vhdx" "$disk" ;;
@@ -324,8 +326,12 @@ kill_round() {
 	commit) id=$("$V" merge --into-parent --detach "$disk") ;;
 	stream) id=$("$V" merge --from-parent --detach "$disk") ;;
 	snapshot) id=$("$V" snapshot --detach "$disk" "$D/k1.vhdx") ;;
+	migrate) id=$("$V" migrate --detach "$disk" "$D/km.vhdx") ;;
+	migrate-snapshot) id=$("$V" migrate --detach --mode snapshot "$disk" "$D/km.vhdx") ;;
 	esac
-	sleep "0.$((RANDOM % 4))"
+	# (a migration is caught in its copy, its dirty passes or after its
+	# switch-over: it runs for a second or more here)
+	if [[ $kind == migrate* ]]; then sleep "$((RANDOM % 2)).$((RANDOM % 10))"; else sleep "0.$((RANDOM % 4))"; fi
 	kill -KILL "$(cat "$SCMT/provider.pid")"
 	wait "$WRITER" || true
 	cat "$SCMT/writer.out"
@@ -334,6 +340,9 @@ kill_round() {
 	local top=$disk
 	if [ "$kind" = snapshot ] && [ ! -e "$disk.job" ] && [ -e "$D/k1.vhdx" ]; then top=$D/k1.vhdx; fi
 	if [ -e "$disk.job" ] || [ "$kind" != snapshot ]; then top=$disk; fi
+	echo "killed: journal $([ -e "$disk.job" ] && echo yes || echo no), $(ls "$D" | tr '\n' ' ')"
+	# a migration that removed its journal switched over: DEST is the disk
+	if [[ $kind == migrate* ]] && [ ! -e "$disk.job" ] && [ -e "$D/km.vhdx" ]; then top=$D/km.vhdx; fi
 	# the write in flight when the provider died (the next client's
 	# write, which completes, overwrites the file)
 	cp "$SCMT/expected.pending" "$SCMT/inflight"
@@ -345,6 +354,7 @@ kill_round() {
 		sleep 0.05
 	done
 	echo "after restart: $out"
+	grep -h "rolled back\|not resumed\|left alone" "$SCMT"/run/logs/vdisk.log* 2>/dev/null | tail -1 || true
 	# a commit that finished has moved the data, and the handles, onto the parent
 	if [ "$kind" = commit ] && [[ $out == *'"state":"done"'* ]]; then top=$D/k0.vhdx; fi
 	# every acknowledged write is there; only the one write in flight may
@@ -362,11 +372,16 @@ if a != b:
 PY
 	"$V" check "$top"
 	[ ! -e "$disk.job" ] || [[ $out == *paused* ]]
+	if [[ $kind == migrate* ]]; then
+		qemu-img check -f vhdx "$top" >/dev/null
+		# rolled back: the destination and a snapshot child are gone
+		if [ "$top" = "$disk" ]; then [ ! -e "$D/km.vhdx" ] && [ ! -e "$disk.migrate.avhdx" ]; fi
+	fi
 }
 
 @test "jobs: SIGKILL of the provider mid-job: resumed or rolled back, flushed writes kept" {
 	for i in $(seq "${VDISK_JOB_KILL_ROUNDS:-2}"); do
-		for kind in ${VDISK_JOB_KINDS:-compact commit stream snapshot}; do
+		for kind in ${VDISK_JOB_KINDS:-compact commit stream snapshot migrate migrate-snapshot}; do
 			echo "round $i $kind"
 			kill_round "$kind"
 		done
