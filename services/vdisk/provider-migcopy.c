@@ -262,8 +262,11 @@ static void remove_dest(struct disk *d, const char *target, const struct vhdx_sc
 		struct vhdx_info a, b;
 		vhdx_get_info(h, &a);
 		vhdx_get_info(d->h, &b);
-		if (!memcmp(&a.page83, &b.page83, sizeof a.page83))
+		if (!memcmp(&a.page83, &b.page83, sizeof a.page83)) {
 			unlinkat(dfd, name, 0);
+			snprintf(rec, sizeof rec, "%s.scm-pr", name); /* a switch-over's, when killed in it */
+			unlinkat(dfd, rec, 0);
+		}
 		else
 			scm_fail(err, -EEXIST, "%s is not the copy of %s (another page 83 identity): left alone", target,
 				 d->path);

@@ -232,8 +232,13 @@ static int switch_over(struct bjob *b)
 		b->serr = vhdx_error(b->other);
 		return r;
 	}
-	if ((r = vjob_journal_remove(b->dirfd, b->name, &b->serr)) < 0)
+	/* persistent reservations follow the disk (the copy has its page 83) */
+	if ((r = pr_disk_move(d->pr, m->ddirfd, m->dname, &b->serr)) < 0)
 		return r;
+	if ((r = vjob_journal_remove(b->dirfd, b->name, &b->serr)) < 0) {
+		pr_disk_move(d->pr, b->dirfd, b->name, NULL); /* the source stays the disk */
+		return r;
+	}
 	vhdx_set_keep_identity(b->other, false); /* its next write renews DataWriteGuid */
 	m->old = d->h;
 	d->h = b->other;

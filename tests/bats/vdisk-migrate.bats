@@ -336,3 +336,43 @@ JSON
 	[ "$status" -ne 0 ]
 	[[ $output == *new* ]]
 }
+
+@test "migrate: persistent reservations follow the disk to DEST, across a restart" {
+	mkdir -p "$SCMT/cfg/profiles"
+	cat >"$SCMT/cfg/profiles/node.json" <<JSON
+{ "name": "node", "priority": 20, "services": [
+  { "service": "vdisk", "methods": ["open"], "action": "allow", "settings": { "shareable": true } },
+  { "service": "vdisk", "methods": ["read", "write", "readv", "writev", "flush", "info", "close",
+                                    "pr_register", "pr_reserve", "pr_read", "migrate", "job_list", "job_wait"],
+    "action": "allow", "settings": { "shareable": true } } ] }
+JSON
+	"$SCMCTL" policy reload
+	"$SCMCTL" endpoint create node --profiles node >/dev/null
+	"$V" create --size 8M --block-size 1M "$D/r.vhdx"
+	pr() { "$C" --endpoint "$(ep node)" pr "$@"; }
+	pr "$D/r.vhdx" register 0 0xa1 -- reserve 0xa1 write-exclusive
+	# the disk held open (shared) while it moves
+	rm -f "$SCMT/hold.in" "$SCMT/hold.out"
+	mkfifo "$SCMT/hold.in"
+	"$C" --endpoint "$(ep node)" hold "$D/r.vhdx" shared <"$SCMT/hold.in" >"$SCMT/hold.out" &
+	HOLD=$!
+	BG="${BG:-} $HOLD"
+	exec 7>"$SCMT/hold.in"
+	for _ in $(seq 200); do grep -q open "$SCMT/hold.out" && break; sleep 0.02; done
+	# (a job needs the right to write under the reservation: the holder's)
+	run "$V" migrate "$D/r.vhdx" "$SCMT/far/r.vhdx"
+	[ "$status" -eq 1 ]
+	[[ $output == *"reservation conflict"* ]]
+	"$V" migrate --endpoint "$(ep node)" "$D/r.vhdx" "$SCMT/far/r.vhdx"
+	[ -s "$SCMT/far/r.vhdx.scm-pr" ]
+	run pr "$SCMT/far/r.vhdx" read
+	echo "$output"
+	[[ $output == *'"type":"write-exclusive","key":161'* ]]
+	exec 7>&-
+	wait "$HOLD"
+	# a new provider reads the state beside DEST
+	kill -KILL "$(cat "$SCMT/provider.pid")"
+	run pr "$SCMT/far/r.vhdx" read
+	echo "$output"
+	[[ $output == *'"type":"write-exclusive","key":161'* ]]
+}
