@@ -100,3 +100,9 @@ $(B)/tests/fuzz/fuzz_vdisk_journal: $(B)/tests/fuzz/fuzz_vdisk_journal.o $(VDISK
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_journal
+
+$(B)/tests/fuzz/fuzz_vdisk_migmap.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vdisk_migmap: $(B)/tests/fuzz/fuzz_vdisk_migmap.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_migmap

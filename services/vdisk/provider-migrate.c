@@ -92,6 +92,19 @@ void mig_next(struct bjob *b)
 static int create_dest(struct bjob *b)
 {
 	struct bmig *m = b->mig;
+	if (m->reuse) { /* a copy a record vouches for: only what changed goes */
+		int r = m->dscoped ? vhdx_open_scoped(&m->dscope, b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr)
+				   : vhdx_open(b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr);
+		if (r < 0)
+			return r;
+		struct vhdx_info in;
+		vhdx_get_info(b->other, &in);
+		m->dst_dwg = in.data_write_guid;
+		m->dest_made = true; /* discarded like a new one unless the job finishes */
+		m->phase = MP_COPY;
+		return 0;
+	}
+	m->dst_dwg = m->dwg;
 	struct vhdx_create_opts o = { .size = b->vsize,
 				      .block_size = m->block_size,
 				      .sector_size = m->lsec,
@@ -232,6 +245,9 @@ static int switch_over(struct bjob *b)
 		b->serr = vhdx_error(b->other);
 		return r;
 	}
+	struct vhdx_info in;
+	vhdx_get_info(d->h, &in); /* the record says the source held the same then */
+	m->src_dwg = in.data_write_guid;
 	/* persistent reservations follow the disk (the copy has its page 83) */
 	if ((r = pr_disk_move(d->pr, m->ddirfd, m->dname, &b->serr)) < 0)
 		return r;
@@ -423,6 +439,50 @@ static int dest_scope(scm_call *call, struct bmig *m, const char *dest, json_obj
 	return 0;
 }
 
+/* dest exists: a mirror migration reuses it when it is a copy of this
+ * disk that a correspondence record vouches for (a disk migrated back to
+ * where it came from); anything else is refused. On the loop: its
+ * headers and block table are read once. */
+static int existing(scm_call *call, struct bjob *b, const char *dest)
+{
+	struct bmig *m = b->mig;
+	scm_error *err = NULL;
+	vhdx *h = NULL;
+	unsigned fl = VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_PARENT;
+	if (m->snapshot)
+		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination; only "
+			    "mirror mode reuses a copy a record vouches for)", dest), -EEXIST;
+	int r = m->dscoped ? vhdx_open_scoped(&m->dscope, dest, fl, &h, &err) : vhdx_open(dest, fl, &h, &err);
+	if (r < 0)
+		return fail_chain(call, SCM_VDISK_E_EXISTS, err, "migrate: %s exists (a migration makes its destination)",
+				  dest), -EEXIST;
+	struct vhdx_info in;
+	uint64_t dev, ino;
+	vhdx_get_info(h, &in);
+	vhdx_file_id(h, &dev, &ino);
+	vhdx_close(h);
+	for (struct disk *d = disks; d; d = d->next)
+		if (d->dev == dev && d->ino == ino)
+			return fail(call, SCM_VDISK_E_BUSY, "migrate: %s is open in the provider", dest), -EBUSY;
+	const char *why = NULL;
+	if (in.differencing)
+		why = "a differencing disk";
+	else if (in.virtual_size != b->vsize || in.block_size != m->block_size || in.logical_sector_size != m->lsec ||
+		 in.physical_sector_size != m->psec)
+		why = "another geometry";
+	else if (memcmp(&in.page83, &m->page83, sizeof in.page83))
+		why = "another disk (page 83 identity)";
+	if (why)
+		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination; it is %s)",
+			    dest, why), -EEXIST;
+	if ((r = mig_reuse(b, &in, &err)) < 0)
+		return fail_chain(call, SCM_VDISK_E_EXISTS, err,
+				  "migrate: %s exists (a migration makes its destination, or reuses a copy of this disk "
+				  "that a correspondence record vouches for)", dest), -EEXIST;
+	m->reuse = true;
+	return 0;
+}
+
 static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot, uint64_t throttle,
 		 uint64_t max_pause, json_object *args, const struct vhdx_scope *scope, bool scoped)
 {
@@ -453,9 +513,6 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 		r = scm_fail(&err, -errno, "the directory of %s: %m", dest);
 	if (r < 0)
 		return fail_chain(call, engine_code(r), err, "migrate %s to %s", b->path, dest), r;
-	if (faccessat(m->ddirfd, m->dname, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination)", dest),
-		       -EEXIST;
 	struct vhdx_info in;
 	vhdx_get_info(b->d->h, &in);
 	m->block_size = in.block_size;
@@ -479,6 +536,8 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 		else
 			mig_sha256(b->buf, len, m->rec[c].hash);
 	}
+	if (faccessat(m->ddirfd, m->dname, F_OK, AT_SYMLINK_NOFOLLOW) == 0 && (r = existing(call, b, dest)) < 0)
+		return r;
 	b->total = snapshot ? 2 * b->vsize : b->vsize;
 	if (snapshot) {
 		if (asprintf(&m->child, "%s%s", b->path, MIG_CHILD_SUFFIX) < 0 ||
