@@ -147,6 +147,8 @@ static void finish(struct bjob *b, enum vjob_state s)
 		rehome(b);
 	if (s == VJOB_DONE && b->kind == VJOB_STREAM)
 		d->parallel_reads = true; /* no parent any more */
+	if (b->kind == VJOB_MIGRATE_SNAPSHOT && !b->switched)
+		d->parallel_reads = !vhdx_parent(d->h); /* the child folded back, or not */
 	json_object *j = bjob_json(b);
 	for (size_t i = 0; i < b->n_waiters; i++)
 		scm_vdisk_job_wait_reply(b->waiters[i], j);

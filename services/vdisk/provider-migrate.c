@@ -99,7 +99,11 @@ static int create_dest(struct bjob *b)
 			return r;
 		struct vhdx_info in;
 		vhdx_get_info(b->other, &in);
-		m->dst_dwg = in.data_write_guid;
+		if (memcmp(&in.data_write_guid, &m->dst_dwg, sizeof in.data_write_guid)) {
+			b->other = vhdx_close(b->other); /* not ours to discard */
+			return scm_fail(&b->serr, -ESTALE, "%s was written since the migration started: its record no "
+					"longer says what it holds", b->target);
+		}
 		m->dest_made = true; /* discarded like a new one unless the job finishes */
 		m->phase = MP_COPY;
 		return 0;
@@ -124,7 +128,10 @@ static int create_dest(struct bjob *b)
 	(void)unlinkat(m->ddirfd, tname, 0);
 	int r = vhdx_create(tmp, &o, &b->serr);
 	if (r >= 0 && renameat2(m->ddirfd, tname, m->ddirfd, m->dname, RENAME_NOREPLACE) < 0) {
-		r = scm_fail(&b->serr, -errno, "%s: %m", b->target);
+		/* a file system without RENAME_NOREPLACE: a link refuses an
+		 * existing name too */
+		if ((errno != EINVAL && errno != ENOSYS) || linkat(m->ddirfd, tname, m->ddirfd, m->dname, 0) < 0)
+			r = scm_fail(&b->serr, -errno, "%s: %m", b->target);
 		unlinkat(m->ddirfd, tname, 0);
 	}
 	free(tmp);
@@ -480,6 +487,7 @@ static int existing(scm_call *call, struct bjob *b, const char *dest)
 				  "migrate: %s exists (a migration makes its destination, or reuses a copy of this disk "
 				  "that a correspondence record vouches for)", dest), -EEXIST;
 	m->reuse = true;
+	m->dst_dwg = in.data_write_guid; /* checked again when the job opens it */
 	return 0;
 }
 
