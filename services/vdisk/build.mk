@@ -101,6 +101,12 @@ $(B)/tests/fuzz/fuzz_vdisk_journal: $(B)/tests/fuzz/fuzz_vdisk_journal.o $(VDISK
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_journal
 
+$(B)/tests/fuzz/fuzz_vdisk_migmap.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vdisk_migmap: $(B)/tests/fuzz/fuzz_vdisk_migmap.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_migmap
+
 # migration under load against qemu-img convert and qemu-storage-daemon's
 # blockdev-mirror; merge and compact against dd (issue 13's performance)
 $(B)/libexec/vdisk-migrate-bench: services/vdisk/helpers/migrate-bench.py

@@ -1,6 +1,7 @@
 /* provider-jobs.h: the vdisk provider's long operations (snapshot, commit,
  * compact, migrate) as jobs: provider-jobs.c keeps the table, the methods
- * and the loop's side; provider-jobsteps.c does each step on a worker;
+ * and the loop's side; provider-jobnew.c makes a job; provider-jobsteps.c
+ * does each step on a worker;
  * provider-migrate.c and provider-migcopy.c are live migration. */
 #pragma once
 #include "provider.h"

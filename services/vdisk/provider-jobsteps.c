@@ -268,7 +268,8 @@ void bjob_step_run(struct iopool_job *pj)
 	struct disk *d = b->d;
 	int r = 0;
 	b->r = 0;
-	if (b->persist && b->op != STEP_ROLLBACK && (r = bjob_journal(b, b->jstate, &b->serr)) < 0)
+	/* (after a switch-over the journal is gone for good: the copy is the disk) */
+	if (b->persist && b->op != STEP_ROLLBACK && !b->switched && (r = bjob_journal(b, b->jstate, &b->serr)) < 0)
 		goto fail;
 	b->persist = false;
 	switch (b->op) {

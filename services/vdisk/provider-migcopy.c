@@ -18,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
+#include "vmap.h"
 
 enum { CL_NONE, CL_ZERO, CL_DATA };
 
@@ -184,40 +186,38 @@ int mig_fold(vhdx *child, vhdx *into, uint64_t vsize, uint8_t *buf)
 	return vhdx_flush(into);
 }
 
-/* docs/vdisk.md, "The correspondence record": text, a header, one line a
- * piece the destination holds, a CRC-32C line. */
+/* docs/vdisk.md, "The correspondence record" (vmap.c): one extent a
+ * piece the destination holds, as both files were at the switch-over. */
 int mig_record_write(struct bjob *b, scm_error **ret_err)
 {
 	struct bmig *m = b->mig;
-	char *text = NULL, g[39], p83[39], tmp[PATH_MAX], fin[PATH_MAX];
+	struct vmap map = { .virtual_size = b->vsize, .chunk = BJOB_CHUNK, .source_dwg_set = !m->snapshot,
+			    .source_dwg = m->src_dwg, .dest_dwg = m->dst_dwg, .page83 = m->page83 };
+	char tmp[PATH_MAX], fin[PATH_MAX], *text = NULL;
 	size_t size = 0;
-	FILE *f = open_memstream(&text, &size);
-	if (!f)
+	if (strlen(b->path) >= VMAP_PATH_MAX || strlen(b->target) >= VMAP_PATH_MAX)
+		return scm_fail(ret_err, -ENAMETOOLONG, "the correspondence record: a path too long");
+	strcpy(map.source, b->path);
+	strcpy(map.dest, b->target);
+	if (!(map.ext = calloc(b->n_chunks, sizeof *map.ext)))
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	vhdx_guid_format(&m->dwg, g);
-	vhdx_guid_format(&m->page83, p83);
-	fprintf(f, "scm-vdisk-map %d\nsource %s\ndest %s\nvirtual_size %" PRIu64 "\nchunk %u\n"
-		   "data_write_guid %s\npage83 %s\n",
-		MIG_REC_VERSION, b->path, b->target, b->vsize, BJOB_CHUNK, g, p83);
 	for (uint64_t c = 0; c < b->n_chunks; c++) {
 		const struct mig_rec *r = &m->rec[c];
 		if (r->st != REC_DATA && r->st != REC_ZERO)
 			continue;
 		uint64_t off = c * BJOB_CHUNK, len = b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK;
-		char hex[65];
-		for (int i = 0; i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", r->hash[i]);
-		fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %s %s\n", off, off, len,
-			r->st == REC_DATA ? "data" : "zero", hex);
+		struct vmap_extent *e = &map.ext[map.n++];
+		*e = (struct vmap_extent){ .src = off, .dst = off, .len = len, .zero = r->st == REC_ZERO };
+		memcpy(e->hash, r->hash, 32);
 	}
-	fflush(f);
-	fprintf(f, "end %08" PRIx32 "\n", vhdx_crc32c(0, text, size));
-	if (fclose(f) != 0 || !text)
-		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	int r = vmap_format(&map, &text, &size);
+	vmap_clear(&map);
+	if (r < 0)
+		return scm_fail(ret_err, r, "the correspondence record of %s: %s", b->target, strerror(-r));
 	snprintf(tmp, sizeof tmp, "%s%s.tmp", m->dname, MIG_REC_SUFFIX);
 	snprintf(fin, sizeof fin, "%s%s", m->dname, MIG_REC_SUFFIX);
 	(void)unlinkat(m->ddirfd, tmp, 0); /* a new file: never one planted there */
-	int fd = openat(m->ddirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644), r = 0;
+	int fd = openat(m->ddirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		r = -errno;
 	else {
@@ -237,6 +237,86 @@ int mig_record_write(struct bjob *b, scm_error **ret_err)
 		return scm_fail(ret_err, r, "the correspondence record %s%s: %s", b->target, MIG_REC_SUFFIX, strerror(-r));
 	}
 	return 0;
+}
+
+/* A record in dirfd named name, when it is the provider's own (as the job
+ * journal: owned by its user, writable by nobody else) and parses. */
+static int record_read(int dirfd, const char *name, size_t max, struct vmap *ret, scm_error **ret_err)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : scm_fail(ret_err, -errno, "%s: %m", name);
+	struct stat st;
+	int r = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+		r = scm_fail(ret_err, -EPERM, "%s: not the provider's own file: not believed", name);
+	else if ((size_t)st.st_size > max)
+		r = scm_fail(ret_err, -EINVAL, "%s: %lld bytes, more than a record of this disk takes", name,
+			     (long long)st.st_size);
+	char *buf = r ? NULL : malloc((size_t)st.st_size + 1);
+	if (!r && !buf)
+		r = scm_fail(ret_err, -ENOMEM, "out of memory");
+	ssize_t n = buf ? pread(fd, buf, (size_t)st.st_size, 0) : 0;
+	if (!r && n != st.st_size)
+		r = scm_fail(ret_err, n < 0 ? -errno : -EIO, "%s: short read", name);
+	close(fd);
+	if (!r && (r = vmap_parse(buf, (size_t)n, ret, ret_err)) < 0)
+		scm_fail(ret_err, r, "%s", name);
+	free(buf);
+	return r;
+}
+
+/* Does map vouch for what the existing destination holds? It must be a
+ * record of this disk (page 83, size, pieces) naming the destination, as
+ * its source in a mirror migration (the destination was the disk then)
+ * or as its destination, and the destination must not have changed since
+ * (the DataWriteGuid then is the one it has). */
+static bool vouches(const struct bjob *b, const struct vmap *map, const struct vhdx_info *din, const char **why)
+{
+	const struct bmig *m = b->mig;
+	bool as_src = map->source_dwg_set && !strcmp(map->source, b->target) &&
+		      !memcmp(&map->source_dwg, &din->data_write_guid, sizeof map->source_dwg);
+	bool as_dst = !strcmp(map->dest, b->target) && !memcmp(&map->dest_dwg, &din->data_write_guid, sizeof map->dest_dwg);
+	if (memcmp(&map->page83, &m->page83, sizeof m->page83) || map->virtual_size != b->vsize || map->chunk != BJOB_CHUNK)
+		*why = "a record of another disk";
+	else if (!as_src && !as_dst)
+		*why = "a record that does not describe it as it is (written since, or another file)";
+	else
+		return true;
+	return false;
+}
+
+int mig_reuse(struct bjob *b, const struct vhdx_info *din, scm_error **ret_err)
+{
+	struct bmig *m = b->mig;
+	const char *why = "no correspondence record beside it or beside the disk";
+	char names[2][PATH_MAX];
+	int dirs[2] = { m->ddirfd, b->dirfd };
+	snprintf(names[0], sizeof names[0], "%s%s", m->dname, MIG_REC_SUFFIX);
+	snprintf(names[1], sizeof names[1], "%s%s", b->name, MIG_REC_SUFFIX);
+	for (int i = 0; i < 2; i++) {
+		struct vmap map;
+		scm_error *e = NULL;
+		int r = record_read(dirs[i], names[i], vmap_max_size(b->vsize, BJOB_CHUNK), &map, &e);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0) {
+			scm_error_push(ret_err, e);
+			why = "its record is unreadable";
+			continue;
+		}
+		if (vouches(b, &map, din, &why)) {
+			for (size_t k = 0; k < map.n; k++) {
+				struct mig_rec *rec = &m->rec[map.ext[k].dst / BJOB_CHUNK];
+				rec->st = map.ext[k].zero ? REC_ZERO : REC_DATA;
+				memcpy(rec->hash, map.ext[k].hash, 32);
+			}
+			vmap_clear(&map);
+			return 0;
+		}
+		vmap_clear(&map);
+	}
+	return scm_fail(ret_err, -EEXIST, "%s", why);
 }
 
 /* The destination of a migration the provider was killed in: removed
@@ -262,8 +342,11 @@ static void remove_dest(struct disk *d, const char *target, const struct vhdx_sc
 		struct vhdx_info a, b;
 		vhdx_get_info(h, &a);
 		vhdx_get_info(d->h, &b);
-		if (!memcmp(&a.page83, &b.page83, sizeof a.page83))
+		if (!memcmp(&a.page83, &b.page83, sizeof a.page83)) {
 			unlinkat(dfd, name, 0);
+			snprintf(rec, sizeof rec, "%s.scm-pr", name); /* a switch-over's, when killed in it */
+			unlinkat(dfd, rec, 0);
+		}
 		else
 			scm_fail(err, -EEXIST, "%s is not the copy of %s (another page 83 identity): left alone", target,
 				 d->path);
@@ -272,6 +355,8 @@ static void remove_dest(struct disk *d, const char *target, const struct vhdx_sc
 	if (fd >= 0)
 		close(fd);
 	snprintf(rec, sizeof rec, "%s%s.tmp", name, MIG_REC_SUFFIX);
+	unlinkat(dfd, rec, 0);
+	snprintf(rec, sizeof rec, "%s%s", name, MIG_NEW_SUFFIX); /* killed while making it */
 	unlinkat(dfd, rec, 0);
 	fsync(dfd);
 	close(dfd);

@@ -92,6 +92,23 @@ void mig_next(struct bjob *b)
 static int create_dest(struct bjob *b)
 {
 	struct bmig *m = b->mig;
+	if (m->reuse) { /* a copy a record vouches for: only what changed goes */
+		int r = m->dscoped ? vhdx_open_scoped(&m->dscope, b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr)
+				   : vhdx_open(b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr);
+		if (r < 0)
+			return r;
+		struct vhdx_info in;
+		vhdx_get_info(b->other, &in);
+		if (memcmp(&in.data_write_guid, &m->dst_dwg, sizeof in.data_write_guid)) {
+			b->other = vhdx_close(b->other); /* not ours to discard */
+			return scm_fail(&b->serr, -ESTALE, "%s was written since the migration started: its record no "
+					"longer says what it holds", b->target);
+		}
+		m->dest_made = true; /* discarded like a new one unless the job finishes */
+		m->phase = MP_COPY;
+		return 0;
+	}
+	m->dst_dwg = m->dwg;
 	struct vhdx_create_opts o = { .size = b->vsize,
 				      .block_size = m->block_size,
 				      .sector_size = m->lsec,
@@ -101,7 +118,24 @@ static int create_dest(struct bjob *b)
 				      .page83 = &m->page83,
 				      .bat_max = CHAIN_BAT_MAX,
 				      .scope = m->dscoped ? &m->dscope : NULL };
-	int r = vhdx_create(b->target, &o, &b->serr);
+	/* made under a name of ours, then renamed into place: a crash in the
+	 * middle of making it leaves no half file under dest's name */
+	char *tmp = NULL, *tname = NULL;
+	if (asprintf(&tmp, "%s%s", b->target, MIG_NEW_SUFFIX) < 0 || asprintf(&tname, "%s%s", m->dname, MIG_NEW_SUFFIX) < 0) {
+		free(tmp);
+		return scm_fail(&b->serr, -ENOMEM, "out of memory");
+	}
+	(void)unlinkat(m->ddirfd, tname, 0);
+	int r = vhdx_create(tmp, &o, &b->serr);
+	if (r >= 0 && renameat2(m->ddirfd, tname, m->ddirfd, m->dname, RENAME_NOREPLACE) < 0) {
+		/* a file system without RENAME_NOREPLACE: a link refuses an
+		 * existing name too */
+		if ((errno != EINVAL && errno != ENOSYS) || linkat(m->ddirfd, tname, m->ddirfd, m->dname, 0) < 0)
+			r = scm_fail(&b->serr, -errno, "%s: %m", b->target);
+		unlinkat(m->ddirfd, tname, 0);
+	}
+	free(tmp);
+	free(tname);
 	if (r < 0)
 		return r;
 	m->dest_made = true;
@@ -218,8 +252,16 @@ static int switch_over(struct bjob *b)
 		b->serr = vhdx_error(b->other);
 		return r;
 	}
-	if ((r = vjob_journal_remove(b->dirfd, b->name, &b->serr)) < 0)
+	struct vhdx_info in;
+	vhdx_get_info(d->h, &in); /* the record says the source held the same then */
+	m->src_dwg = in.data_write_guid;
+	/* persistent reservations follow the disk (the copy has its page 83) */
+	if ((r = pr_disk_move(d->pr, m->ddirfd, m->dname, &b->serr)) < 0)
 		return r;
+	if ((r = vjob_journal_remove(b->dirfd, b->name, &b->serr)) < 0) {
+		pr_disk_move(d->pr, b->dirfd, b->name, NULL); /* the source stays the disk */
+		return r;
+	}
 	vhdx_set_keep_identity(b->other, false); /* its next write renews DataWriteGuid */
 	m->old = d->h;
 	d->h = b->other;
@@ -404,6 +446,51 @@ static int dest_scope(scm_call *call, struct bmig *m, const char *dest, json_obj
 	return 0;
 }
 
+/* dest exists: a mirror migration reuses it when it is a copy of this
+ * disk that a correspondence record vouches for (a disk migrated back to
+ * where it came from); anything else is refused. On the loop: its
+ * headers and block table are read once. */
+static int existing(scm_call *call, struct bjob *b, const char *dest)
+{
+	struct bmig *m = b->mig;
+	scm_error *err = NULL;
+	vhdx *h = NULL;
+	unsigned fl = VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_PARENT;
+	if (m->snapshot)
+		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination; only "
+			    "mirror mode reuses a copy a record vouches for)", dest), -EEXIST;
+	int r = m->dscoped ? vhdx_open_scoped(&m->dscope, dest, fl, &h, &err) : vhdx_open(dest, fl, &h, &err);
+	if (r < 0)
+		return fail_chain(call, SCM_VDISK_E_EXISTS, err, "migrate: %s exists (a migration makes its destination)",
+				  dest), -EEXIST;
+	struct vhdx_info in;
+	uint64_t dev, ino;
+	vhdx_get_info(h, &in);
+	vhdx_file_id(h, &dev, &ino);
+	vhdx_close(h);
+	for (struct disk *d = disks; d; d = d->next)
+		if (d->dev == dev && d->ino == ino)
+			return fail(call, SCM_VDISK_E_BUSY, "migrate: %s is open in the provider", dest), -EBUSY;
+	const char *why = NULL;
+	if (in.differencing)
+		why = "a differencing disk";
+	else if (in.virtual_size != b->vsize || in.block_size != m->block_size || in.logical_sector_size != m->lsec ||
+		 in.physical_sector_size != m->psec)
+		why = "another geometry";
+	else if (memcmp(&in.page83, &m->page83, sizeof in.page83))
+		why = "another disk (page 83 identity)";
+	if (why)
+		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination; it is %s)",
+			    dest, why), -EEXIST;
+	if ((r = mig_reuse(b, &in, &err)) < 0)
+		return fail_chain(call, SCM_VDISK_E_EXISTS, err,
+				  "migrate: %s exists (a migration makes its destination, or reuses a copy of this disk "
+				  "that a correspondence record vouches for)", dest), -EEXIST;
+	m->reuse = true;
+	m->dst_dwg = in.data_write_guid; /* checked again when the job opens it */
+	return 0;
+}
+
 static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot, uint64_t throttle,
 		 uint64_t max_pause, json_object *args, const struct vhdx_scope *scope, bool scoped)
 {
@@ -434,9 +521,6 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 		r = scm_fail(&err, -errno, "the directory of %s: %m", dest);
 	if (r < 0)
 		return fail_chain(call, engine_code(r), err, "migrate %s to %s", b->path, dest), r;
-	if (faccessat(m->ddirfd, m->dname, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination)", dest),
-		       -EEXIST;
 	struct vhdx_info in;
 	vhdx_get_info(b->d->h, &in);
 	m->block_size = in.block_size;
@@ -460,6 +544,8 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 		else
 			mig_sha256(b->buf, len, m->rec[c].hash);
 	}
+	if (faccessat(m->ddirfd, m->dname, F_OK, AT_SYMLINK_NOFOLLOW) == 0 && (r = existing(call, b, dest)) < 0)
+		return r;
 	b->total = snapshot ? 2 * b->vsize : b->vsize;
 	if (snapshot) {
 		if (asprintf(&m->child, "%s%s", b->path, MIG_CHILD_SUFFIX) < 0 ||
@@ -491,9 +577,10 @@ int do_migrate(scm_call *call, const char *path, const char *dest, const char *m
 		return fail(call, SCM_E_BAD_ARGS, "migrate: dest \"%s\" is not an absolute file path", dest);
 	if (!strcmp(path, dest))
 		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s is the disk itself", dest);
-	if (dl > 10 && (!strcmp(dest + dl - 7, ".scm-pr") || !strcmp(dest + dl - 8, MIG_REC_SUFFIX)))
-		return fail(call, SCM_E_BAD_ARGS, "migrate: %s: names ending in .scm-pr and .scm-map are the "
-			    "provider's own files", dest);
+	if (dl > 10 && (!strcmp(dest + dl - 7, ".scm-pr") || !strcmp(dest + dl - 8, MIG_REC_SUFFIX) ||
+			!strcmp(dest + dl - 8, MIG_NEW_SUFFIX)))
+		return fail(call, SCM_E_BAD_ARGS, "migrate: %s: names ending in .scm-pr, .scm-map and .scm-new are "
+			    "the provider's own files", dest);
 	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
 	if (!a)
 		return fail(call, SCM_E_INTERNAL, "out of memory");

@@ -11,6 +11,7 @@
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
 #define MIG_REC_SUFFIX ".scm-map"         /* the correspondence record beside dest */
+#define MIG_NEW_SUFFIX ".scm-new"         /* dest while it is being made */
 #define MIG_REC_VERSION 1
 
 enum mig_phase { MP_CREATE, MP_SNAP, MP_COPY, MP_REPARENT, MP_COMMIT, MP_DIRTY, MP_SWITCH, MP_FINAL };
@@ -41,12 +42,13 @@ struct bmig {
 	struct iopool_queue q;  /* side steps */
 	/* the destination: its grant's directory, its own directory */
 	struct vhdx_scope dscope;
-	bool dscoped, dest_made;
+	bool dscoped, dest_made, reuse; /* reuse: dest existed, a record vouches for it */
 	int drootfd, ddirfd;
 	char *droot, *droot_real, *dname;
 	uint32_t block_size, lsec, psec;
 	bool fixed;
 	vhdx_guid dwg, page83;
+	vhdx_guid src_dwg, dst_dwg; /* both files' DataWriteGuids at the switch-over */
 	/* snapshot mode: the child that takes the writes while the parent is copied */
 	char *child, *child_name;
 	bool child_made;
@@ -66,3 +68,8 @@ int mig_own(vhdx *h, uint64_t vsize, uint64_t c, bool *ret);
 int mig_fold(vhdx *child, vhdx *into, uint64_t vsize, uint8_t *buf);
 /* The correspondence record beside the destination. */
 int mig_record_write(struct bjob *b, scm_error **ret_err);
+/* dest exists (din: what it says): 0 when a correspondence record (beside
+ * it or beside the disk) vouches for what it holds, which then fills
+ * m->rec; -EEXIST saying why not. */
+struct vhdx_info;
+int mig_reuse(struct bjob *b, const struct vhdx_info *din, scm_error **ret_err);

@@ -2,9 +2,10 @@
  * tables of disks, channels, handles and client accounts, and main;
  * provider-scope.c: grants to directories; provider-open.c: open and
  * create; provider-io.c: disk work on the worker pool; provider-pr.c:
- * persistent reservations, provider-pr.h; provider-jobs.c and
- * provider-jobsteps.c: jobs, provider-jobs.h). Internal to
- * scm-vdisk-provider. */
+ * persistent reservations, provider-pr.h; provider-jobs.c,
+ * provider-jobnew.c and provider-jobsteps.c: jobs, provider-jobs.h;
+ * provider-migrate.c and provider-migcopy.c: live migration,
+ * provider-migrate.h). Internal to scm-vdisk-provider. */
 #pragma once
 #include <errno.h>
 #include <fcntl.h>

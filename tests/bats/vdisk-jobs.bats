@@ -328,16 +328,18 @@ kill_templates() {
 }
 
 # kill_round KIND: kill the provider at a random point of a job of KIND
-# (compact, commit, stream, snapshot); reopen the disk (the provider comes
-# back and reads the journal); the job resumes (compact, commit, stream)
-# or rolls back (snapshot) as its journal said; every flushed write is
-# there, our check and qemu-img's (where qemu opens the disk) pass.
+# (compact, commit, stream, snapshot, migrate, migrate-snapshot); reopen
+# the disk (the provider comes back and reads the journal); the job
+# resumes (compact, commit, stream) or rolls back (snapshot, migrate,
+# migrate-snapshot: the destination is removed, a snapshot-mode child
+# folded back) as its journal said; every flushed write is there, our
+# check and qemu-img's (where qemu opens the disk) pass.
 # A new kind is one more line in each of the cases below (the disk it
 # runs on, the call that starts it, its span and outcome, where the
 # clients' top is after a kill without a journal).
 kill_round() {
-	local kind=$1 disk=$D/k.vhdx top r span after made= t0 left id pid key val jid= jstate= out off len
-	rm -f "$D"/k*.vhdx "$D"/k*.job "$SCMT/stop" "$SCMT/expected.pending"
+	local kind=$1 disk=$D/k.vhdx top r span after made= f t0 left id pid key val jid= jstate= out off len
+	rm -f "$D"/k*.vhdx "$D"/k*.job "$D"/k*.avhdx "$D"/k*.scm-map "$SCMT/stop" "$SCMT/expected.pending"
 	[ -e "$D/tpl/k0.vhdx" ] || kill_templates
 	# the disk the job runs on
 	case $kind in
@@ -351,11 +353,14 @@ kill_round() {
 	commit) id=$("$V" merge --into-parent --detach "$disk") ;;
 	stream) id=$("$V" merge --from-parent --detach "$disk") ;;
 	snapshot) id=$("$V" snapshot --detach "$disk" "$D/k1.vhdx") ;;
+	migrate) id=$("$V" migrate --detach "$disk" "$D/km.vhdx") ;;
+	migrate-snapshot) id=$("$V" migrate --detach --mode snapshot "$disk" "$D/km.vhdx") ;;
 	esac
 	# the kill point: a random time within the job's span from the call
 	# that started it (its steps take the provider's
 	# $SCM_VDISK_JOB_STEP_US each, 20 ms: 8 steps for the 8 blocks, a
-	# commit's switch-over one more, a snapshot all in one), or (one round
+	# commit's switch-over one more, a snapshot all in one; a migration
+	# copies, makes dirty passes and switches over), or (one round
 	# in ten) once it is over. Polling its progress instead would cost
 	# more than a step per poll here. Beside the span: what the restarted
 	# provider does with a journal of the job still running (resume it,
@@ -365,6 +370,8 @@ kill_round() {
 	commit) span=250 after=resume ;;
 	stream) span=160 after=resume ;;
 	snapshot) span=30 after=rollback made=$D/k1.vhdx ;;
+	migrate) span=600 after=rollback made=$D/km.vhdx ;;
+	migrate-snapshot) span=800 after=rollback made="$D/km.vhdx $disk.migrate.avhdx" ;;
 	esac
 	if [ $((SRANDOM % 10)) = 0 ]; then
 		"$V" job "$id" wait >/dev/null
@@ -397,6 +404,8 @@ kill_round() {
 	# there); a commit without one either not begun or done (the child
 	# stale once the parent was written)
 	snapshot) [ -n "$jstate" ] || [ ! -e "$D/k1.vhdx" ] || top=$D/k1.vhdx ;;
+	# a migration that removed its journal switched over: DEST is the disk
+	migrate*) [ -n "$jstate" ] || [ ! -e "$D/km.vhdx" ] || top=$D/km.vhdx ;;
 	commit) [ -n "$jstate" ] || "$V" info "$disk" >/dev/null 2>&1 || top=$D/k0.vhdx ;;
 	esac
 	# the write in flight when the provider died (the next client's
@@ -414,9 +423,10 @@ kill_round() {
 		"$V" job "$jid" wait
 		[ "$kind" != commit ] || top=$D/k0.vhdx
 	else
-		# rolled back (what it made is gone), or nothing to resume
-		[[ $out != *"\"kind\":\"$kind\""* ]]
-		[ -z "$jstate" ] || [ -z "$made" ] || [ ! -e "$made" ]
+		# rolled back (what it made is gone), or nothing to resume (the
+		# status's kind of migrate-snapshot is migrate)
+		[[ $out != *"\"kind\":\"${kind%-snapshot}\""* ]]
+		if [ -n "$jstate" ]; then for f in $made; do [ ! -e "$f" ]; done; fi
 	fi
 	[ ! -e "$disk.job" ]
 	# every acknowledged write is there; only the one write in flight may
@@ -478,7 +488,7 @@ PY
 @test "jobs: SIGKILL of the provider mid-job: resumed or rolled back, flushed writes kept" {
 	local rounds=${VDISK_JOB_KILL_ROUNDS:-$([ -n "${SCM_SAN:-}" ] && echo 10 || echo 50)}
 	for i in $(seq "$rounds"); do
-		for kind in ${VDISK_JOB_KINDS:-compact commit stream snapshot}; do
+		for kind in ${VDISK_JOB_KINDS:-compact commit stream snapshot migrate migrate-snapshot}; do
 			echo "round $i $kind"
 			kill_round "$kind"
 		done

@@ -180,7 +180,7 @@ raw = open(sys.argv[2], 'rb').read()
 assert lines[0] == "scm-vdisk-map 1", lines[0]
 assert lines[-1].startswith("end "), lines[-1]
 n = 0
-for l in lines[7:-1]:
+for l in lines[8:-1]:
     so, do, ln, kind, h = l.split()
     so, do, ln = int(so), int(do), int(ln)
     assert so == do and kind in ("data", "zero"), l
@@ -335,4 +335,82 @@ JSON
 	echo "$output"
 	[ "$status" -ne 0 ]
 	[[ $output == *new* ]]
+}
+
+@test "migrate: persistent reservations follow the disk to DEST, across a restart" {
+	mkdir -p "$SCMT/cfg/profiles"
+	cat >"$SCMT/cfg/profiles/node.json" <<JSON
+{ "name": "node", "priority": 20, "services": [
+  { "service": "vdisk", "methods": ["open"], "action": "allow", "settings": { "shareable": true } },
+  { "service": "vdisk", "methods": ["read", "write", "readv", "writev", "flush", "info", "close",
+                                    "pr_register", "pr_reserve", "pr_read", "migrate", "job_list", "job_wait"],
+    "action": "allow", "settings": { "shareable": true } } ] }
+JSON
+	"$SCMCTL" policy reload
+	"$SCMCTL" endpoint create node --profiles node >/dev/null
+	"$V" create --size 8M --block-size 1M "$D/r.vhdx"
+	pr() { "$C" --endpoint "$(ep node)" pr "$@"; }
+	pr "$D/r.vhdx" register 0 0xa1 -- reserve 0xa1 write-exclusive
+	# the disk held open (shared) while it moves
+	rm -f "$SCMT/hold.in" "$SCMT/hold.out"
+	mkfifo "$SCMT/hold.in"
+	"$C" --endpoint "$(ep node)" hold "$D/r.vhdx" shared <"$SCMT/hold.in" >"$SCMT/hold.out" &
+	HOLD=$!
+	BG="${BG:-} $HOLD"
+	exec 7>"$SCMT/hold.in"
+	for _ in $(seq 200); do grep -q open "$SCMT/hold.out" && break; sleep 0.02; done
+	# (a job needs the right to write under the reservation: the holder's)
+	run "$V" migrate "$D/r.vhdx" "$SCMT/far/r.vhdx"
+	[ "$status" -eq 1 ]
+	[[ $output == *"reservation conflict"* ]]
+	"$V" migrate --endpoint "$(ep node)" "$D/r.vhdx" "$SCMT/far/r.vhdx"
+	[ -s "$SCMT/far/r.vhdx.scm-pr" ]
+	run pr "$SCMT/far/r.vhdx" read
+	echo "$output"
+	[[ $output == *'"type":"write-exclusive","key":161'* ]]
+	exec 7>&-
+	wait "$HOLD"
+	# a new provider reads the state beside DEST
+	kill -KILL "$(cat "$SCMT/provider.pid")"
+	run pr "$SCMT/far/r.vhdx" read
+	echo "$output"
+	[[ $output == *'"type":"write-exclusive","key":161'* ]]
+}
+
+@test "migrate back to where the disk came from: the record lets the copy there be reused" {
+	base_disk "$D/a.vhdx"
+	"$V" convert -O raw "$D/a.vhdx" "$SCMT/expected"
+	hold_open "$D/a.vhdx"
+	id1=$("$V" migrate --detach "$D/a.vhdx" "$SCMT/far/a.vhdx")
+	"$V" job "$id1" wait
+	# back: a.vhdx is the copy far/a.vhdx.scm-map vouches for (the source
+	# of a mirror migration, not written since): nothing is copied again
+	id2=$("$V" migrate --detach "$SCMT/far/a.vhdx" "$D/a.vhdx")
+	"$V" job "$id2" wait
+	run job_json "$id2"
+	echo "$output"
+	[[ $output == *'"bytes_copied":0,"bytes_skipped":9437184'* ]]
+	[ -s "$D/a.vhdx.scm-map" ]
+	# and forth again: far/a.vhdx is unchanged since it was the destination
+	id3=$("$V" migrate --detach "$D/a.vhdx" "$SCMT/far/a.vhdx")
+	"$V" job "$id3" wait
+	run job_json "$id3"
+	[[ $output == *'"bytes_copied":0,'* ]]
+	# a record not the provider's own is not believed
+	chmod 666 "$D/a.vhdx.scm-map" "$SCMT/far/a.vhdx.scm-map"
+	run "$V" migrate "$SCMT/far/a.vhdx" "$D/a.vhdx"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"not the provider's own file: not believed"* ]]
+	chmod 644 "$D/a.vhdx.scm-map" "$SCMT/far/a.vhdx.scm-map"
+	# a copy written since is not reused: refused, and left as it is
+	"$V" write --offset 0 "$D/a.vhdx" < <(head -c 4096 /dev/urandom)
+	cp "$D/a.vhdx" "$SCMT/a.before"
+	run "$V" migrate "$SCMT/far/a.vhdx" "$D/a.vhdx"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"exists"*"written since"* ]]
+	cmp "$D/a.vhdx" "$SCMT/a.before"
+	hold_close
+	same "$SCMT/far/a.vhdx"
 }

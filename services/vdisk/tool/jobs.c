@@ -202,11 +202,13 @@ int cmd_online(const char *cmd, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'h':
-			printf("Usage: scm-vdisk snapshot [--detach] [--endpoint EP] DISK NEW\n"
-			       "       scm-vdisk merge (--into-parent|--from-parent) [--detach] [--endpoint EP] DISK\n"
-			       "       scm-vdisk compact [--online] [--detach] [--endpoint EP] DISK\n"
-			       "       scm-vdisk migrate [--mode mirror|snapshot] [--throttle MiB/s] [--max-pause MS]\n"
-			       "                         [--detach] [--endpoint EP] DISK DEST\n");
+			/* this command's line only: it lists no other's options */
+			printf("Usage: scm-vdisk %s\n",
+			       !strcmp(cmd, "snapshot") ? "snapshot [--detach] [--endpoint EP] DISK NEW"
+			       : !strcmp(cmd, "merge")  ? "merge (--into-parent|--from-parent) [--detach] [--endpoint EP] DISK"
+			       : mig ? "migrate [--mode mirror|snapshot] [--throttle MiB/s] [--max-pause MS]\n"
+				       "                         [--detach] [--endpoint EP] DISK DEST"
+				     : "compact [--online] [--detach] [--endpoint EP] DISK");
 			return EXIT_OK;
 		default: return EXIT_USAGE;
 		}
