@@ -306,6 +306,19 @@ JSON
 	convert_free "$D/j.vhdx" "$SCMT/j.raw"
 }
 
+@test "jobs: waiting for a job outlasts the call timeout" {
+	# 32 steps of 20 ms (the step hook) against a 200 ms call timeout
+	base_disk "$D/w.vhdx"
+	"$C" --endpoint "$(ep app)" hold "$D/w.vhdx" rw < <(sleep 30) >"$SCMT/hold.out" &
+	BG="${BG:-} $!"
+	for _ in $(seq 200); do grep -q "open handle" "$SCMT/hold.out" && break; sleep 0.02; done
+	grep -q "open handle" "$SCMT/hold.out"
+	SCM_CALL_TIMEOUT_MS=200 run "$V" compact "$D/w.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"compact  done"* ]]
+}
+
 # The kill rounds: the issue's 50+ per job kind (VDISK_JOB_KILL_ROUNDS, 50
 # by default; 10 under a sanitizer build, $SCM_SAN from `make check SAN=1`,
 # where every program runs several times slower). A round is cheap: an

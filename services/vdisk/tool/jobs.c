@@ -102,7 +102,8 @@ static json_object *find_job(json_object *arr, uint64_t id)
 }
 
 /* Waits for job id: on a terminal a progress bar redrawn from job_list,
- * else one job_wait. Exit status: 0 done, 1 failed or cancelled. */
+ * else one job_wait, with no call timeout. Exit status: 0 done, 1 failed
+ * or cancelled. */
 static int wait_job(scm_channel *ch, uint64_t id)
 {
 	scm_error *err = NULL;
@@ -131,6 +132,9 @@ static int wait_job(scm_channel *ch, uint64_t id)
 			nanosleep(&(struct timespec){ 0, 200000000 }, NULL);
 		}
 	}
+	/* a job outlasts any call timeout ($SCM_CALL_TIMEOUT_MS included):
+	 * waiting for it is the point; ^C stops the wait, not the job */
+	scm_channel_set_timeout(ch, SCM_TIMEOUT_INFINITE);
 	if (!last && (r = scm_vdisk_job_wait(ch, id, &last, &err)) != 0) {
 		errc(err, r);
 		scm_error_free(err);
