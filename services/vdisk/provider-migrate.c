@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,8 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "bytes_skipped", json_object_new_uint64(m->skipped));
 	json_object_object_add(j, "dirty", json_object_new_uint64(m->dirty_bytes));
 	json_object_object_add(j, "pause_us", json_object_new_uint64(m->pause_us));
+	json_object_object_add(j, "pause_wait_us", json_object_new_uint64(m->pause_wait_us));
+	json_object_object_add(j, "pause_flush_us", json_object_new_uint64(m->pause_flush_us));
 	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
 	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
@@ -242,26 +245,40 @@ static int switch_over(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	struct disk *d = b->d;
-	uint64_t n, t0 = m->t_submit ? m->t_submit : mono_ns();
+	uint64_t n, t1 = mono_ns(), t0 = m->t_submit ? m->t_submit : t1, t2;
 	int r;
+	m->pause_wait_us = (t1 - t0) / 1000; /* for the requests before it */
 	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n))
 		if ((r = mig_copy_chunk(b, d->h, c, true)) < 0)
 			return r;
+	t2 = mono_ns();
 	if ((r = vhdx_flush(b->other)) < 0) {
 		scm_error_free(b->serr);
 		b->serr = vhdx_error(b->other);
 		return r;
 	}
+	m->pause_flush_us = (mono_ns() - t2) / 1000;
 	struct vhdx_info in;
 	vhdx_get_info(d->h, &in); /* the record says the source held the same then */
 	m->src_dwg = in.data_write_guid;
 	/* persistent reservations follow the disk (the copy has its page 83) */
 	if ((r = pr_disk_move(d->pr, m->ddirfd, m->dname, &b->serr)) < 0)
 		return r;
-	if ((r = vjob_journal_remove(b->dirfd, b->name, &b->serr)) < 0) {
+	/* The commit point. The directory's fsync waits for the next flush
+	 * (or the last step, which comes at once): DEST is durable already,
+	 * so the removal may reach the disk any time, and until a flush is
+	 * answered no write made on DEST was promised to survive. */
+	int sfd = fcntl(b->dirfd, F_DUPFD_CLOEXEC, 3);
+	char jn[PATH_MAX];
+	snprintf(jn, sizeof jn, "%s.job", b->name);
+	if (sfd < 0 || (unlinkat(b->dirfd, jn, 0) < 0 && errno != ENOENT)) {
+		r = scm_fail(&b->serr, -errno, "job journal %s: %m", jn);
+		safe_close(sfd);
 		pr_disk_move(d->pr, b->dirfd, b->name, NULL); /* the source stays the disk */
 		return r;
 	}
+	d->sync_dirfd = sfd;
+	__atomic_store_n(&d->sync_pending, true, __ATOMIC_RELEASE);
 	vhdx_set_keep_identity(b->other, false); /* its next write renews DataWriteGuid */
 	m->old = d->h;
 	d->h = b->other;
@@ -335,6 +352,26 @@ int mig_step(struct bjob *b)
 	return -EINVAL;
 }
 
+static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int mig_commit_sync(struct disk *d)
+{
+	int r = 0;
+	if (!__atomic_load_n(&d->sync_pending, __ATOMIC_ACQUIRE))
+		return 0;
+	/* a flush that found it pending returns only once it is durable */
+	pthread_mutex_lock(&commit_lock);
+	if (d->sync_pending) {
+		r = fsync(d->sync_dirfd) < 0 ? -errno : 0;
+		if (r == 0) {
+			close(d->sync_dirfd);
+			__atomic_store_n(&d->sync_pending, false, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&commit_lock);
+	return r;
+}
+
 /* Beside the disk's I/O, on the job's own queue: a throttle's wait, a
  * flush of dest (which only the job's steps touch), or after the
  * switch-over the old handle closed, the snapshot child removed and the
@@ -357,6 +394,8 @@ void mig_side(struct bjob *b)
 		break;
 	case SIDE_FINAL: {
 		scm_error *e = NULL;
+		if ((r = mig_commit_sync(b->d)) < 0) /* a flush will try again */
+			fprintf(stderr, "vdisk-provider: %s: fsync of its directory: %s\n", b->path, strerror(-r));
 		if ((r = vhdx_close_checked(m->old)) < 0)
 			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
 		m->old = NULL;

@@ -32,6 +32,7 @@ struct bmig {
 	uint64_t max_pause_us;
 	unsigned passes;
 	uint64_t copied, skipped, pause_us, slept_us, dirty_bytes;
+	uint64_t pause_wait_us, pause_flush_us; /* parts of pause_us: in-flight requests; flushing dest */
 	uint64_t copy_ns, copy_bytes; /* time spent copying data: the rate estimate */
 	uint64_t tb_last;       /* the throttle's bucket: last refill (ns), tokens (bytes) */
 	int64_t tokens;

@@ -171,6 +171,8 @@ void disk_free(struct disk *d)
 			break;
 		}
 	pr_disk_free(d->pr);
+	if (d->sync_pending)
+		close(d->sync_dirfd);
 	free(d->path);
 	free(d);
 }

@@ -80,7 +80,15 @@ struct disk {
 	struct iopool_queue q;
 	struct bjob *bjob;    /* the job running on it (provider-jobs.c), for the loop */
 	struct bjob *bjob_io; /* the same, for writes on workers: set and cleared by its steps */
+	/* a migration's switch-over removed its journal in this directory
+	 * without waiting for the directory: the next flush (or the job's
+	 * last step) makes that durable first (provider-migrate.c) */
+	bool sync_pending;
+	int sync_dirfd;
 };
+
+/* provider-migrate.c: 0, or the fsync's error (any thread) */
+int mig_commit_sync(struct disk *d);
 
 struct handle {
 	struct disk *d;

@@ -191,7 +191,7 @@ PY
 	grep -q "^dest $SCMT/far/i.vhdx$" "$SCMT/far/i.vhdx.scm-map"
 }
 
-@test "migrate mirror of a differencing chain: DEST is the chain flattened" {
+@test "migrate of a differencing chain, both modes: DEST is the chain flattened" {
 	base_disk "$D/cb.vhdx"
 	"$V" create --parent "$D/cb.vhdx" "$D/ct.vhdx"
 	head -c 3M /dev/urandom | "$V" write --offset 4M "$D/ct.vhdx"
@@ -203,6 +203,19 @@ PY
 	[[ $output != *differencing* ]]
 	mv "$D/cb.vhdx" "$D/cb.away" # DEST needs no parent
 	same "$SCMT/far/flat.vhdx"
+	# snapshot mode: the parent copied is the chain below the child,
+	# flattened; the child re-parented onto it and merged
+	base_disk "$D/sb.vhdx"
+	"$V" create --parent "$D/sb.vhdx" "$D/st.vhdx"
+	head -c 3M /dev/urandom | "$V" write --offset 4M "$D/st.vhdx"
+	writer "$D/st.vhdx"
+	"$V" migrate --mode snapshot "$D/st.vhdx" "$D/sflat.vhdx"
+	more_writes
+	writer_stop
+	run "$V" info --json "$D/sflat.vhdx"
+	[[ $output != *differencing* ]]
+	mv "$D/sb.vhdx" "$D/sb.away"
+	same "$D/sflat.vhdx"
 }
 
 @test "migrate snapshot mode while a client writes: child merged into DEST, handle on DEST" {
