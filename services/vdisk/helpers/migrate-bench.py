@@ -244,7 +244,11 @@ def scm_migrate(sc, src):
     for j in json.loads(run(V, "jobs", "--json")):
         if j.get("kind") == "migrate" and "pause_us" in j:
             pause = j["pause_us"] / 1e3
-            how = f" ({j.get('passes')} passes, {j.get('bytes_copied', 0) / MIB:.0f} MiB copied)"
+            parts = [f"{j.get('passes')} passes", f"{j.get('bytes_copied', 0) / MIB:.0f} MiB copied"]
+            for k, what in (("pause_wait_us", "waiting for I/O"), ("pause_flush_us", "flushing")):
+                if k in j:
+                    parts.append(f"{j[k] / 1e3:.2f} ms {what}")
+            how = f" ({', '.join(parts)})"
     samples = []
     with open(lat) as f:
         for line in f:
