@@ -8,7 +8,7 @@
 
 const char *state_file_suffix(const char *path)
 {
-	static const char *const sfx[] = { ".scm-pr", ".scm-pr.tmp", ".job", ".job.tmp" };
+	static const char *const sfx[] = { ".scm-pr", ".scm-pr.tmp", ".job", ".job.tmp", ".scm-map", ".scm-new" };
 	size_t pl = strlen(path);
 	for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
 		size_t l = strlen(sfx[i]);
