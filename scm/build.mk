@@ -7,7 +7,7 @@
 # and the unit tests in tests/unit/scmd link, as dbus-broker's tests link
 # its bus logic: a test drives the real code without starting a daemon.
 SCMD_MAIN   := scm/scmd/scmd.c
-SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c evbatch.c log.c quota.c conn.c endpoint.c \
+SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c conn.c endpoint.c \
                manifest.c registry.c broker.c pending.c channel.c control.c \
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
                container-hook.c container-launch.c container-output.c container-view.c \

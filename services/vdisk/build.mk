@@ -66,8 +66,8 @@ BENCH_DEPS += $(B)/libexec/vdisk-bench
 # The provider (stubs/idl/vdisk.json), on the generated skeleton and libscm.
 VDISK_PROVIDER := $(B)/libexec/scm-vdisk-provider
 VDISK_PROVIDER_OBJS := $(patsubst %.c,$(B)/%.o,$(VDISK_PROVIDER_SRCS))
-$(VDISK_PROVIDER_OBJS): $(B)/gen/scm/vdisk-provider.h
-$(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
+$(VDISK_PROVIDER_OBJS): $(B)/gen/scm/vdisk-provider.h $(B)/gen/scm/vdisk-client.h
+$(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(B)/gen/scm/vdisk-client.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(VDISK_PROVIDER)

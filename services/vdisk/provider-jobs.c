@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "provider-jobs.h"
+#include "provider-offload.h"
 
 #define FINISHED_KEPT 16 /* finished jobs job_list still shows */
 
@@ -328,6 +329,7 @@ static void bjob_start(struct bjob *b, enum vjob_state st)
 	bjobs = b;
 	b->d->jobs++;
 	b->d->bjob = b;
+	offload_drop_disk(b->d, "a job started on the source disk (its blocks may move)");
 	b->task.fn = step_finish;
 	b->state = VJOB_PAUSED;
 	set_state(b, st);

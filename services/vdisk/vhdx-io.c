@@ -404,6 +404,13 @@ int vhdx_zero_blocks(vhdx *h, uint64_t len, uint64_t off)
  * (reads zero, decided by this file) or VHDX_EXT_PARENT. */
 int vhdx_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind)
 {
+	uint64_t fo;
+	return vhdx_extent_file(h, off, len, ret_len, ret_kind, &fo);
+}
+
+int vhdx_extent_file(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind,
+		     uint64_t *ret_file_off)
+{
 	int r = check_range(h, len, off, "extent");
 	if (r < 0)
 		return r;
@@ -428,5 +435,6 @@ int vhdx_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret
 	}
 	*ret_len = n;
 	*ret_kind = kind;
+	*ret_file_off = kind == VHDX_EXT_HERE ? BAT_OFF(e) + in : 0;
 	return 0;
 }

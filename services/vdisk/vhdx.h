@@ -230,6 +230,11 @@ int vhdx_check(vhdx *h, vhdx_report_fn fn, void *userdata);
 
 enum { VHDX_EXT_HERE, VHDX_EXT_ZERO, VHDX_EXT_PARENT };
 int vhdx_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind);
+/* vhdx_extent(), and for VHDX_EXT_HERE where the run's data lies in this
+ * file (*ret_file_off; the run is contiguous there): an offload copy's
+ * source hands the file and these offsets to the destination. */
+int vhdx_extent_file(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind,
+		     uint64_t *ret_file_off);
 /* The parent handle of a differencing disk (NULL for a base). */
 vhdx *vhdx_parent(vhdx *h);
 

@@ -1,0 +1,402 @@
+/* provider-offload-copy.c: offload copies, the destination side
+ * (offload_write; provider-offload.h, docs/vdisk.md "Offload copy").
+ *
+ * 1. On the loop: the handle must be writable; the token is redeemed
+ *    through scmd (token.redeem on the control connection), which checks
+ *    it, forgets it (one use) and hands us a channel to the provider that
+ *    issued it, for that token only.
+ * 2. On a thread of its own (it waits on the source, which may be this
+ *    very provider, whose workers must stay free): the range is staged in
+ *    an unnamed file (O_TMPFILE) beside the destination, out of sight.
+ *    File mode: reflink (FICLONERANGE) or copy_file_range from the
+ *    source's read-only fd, so the bytes never enter a process; channel
+ *    mode: offload_fetch into the token channel's buffer. Zero ranges
+ *    are not copied. Then offload_check: the source says whether a write
+ *    met the range since offload_read. A failed check ends it here, with
+ *    the destination untouched.
+ * 3. On the destination disk's queue, alone: the staged data is written
+ *    into the disk (zero ranges trimmed, so they stay unallocated), then
+ *    the client's reply. So the destination never holds half-old data:
+ *    either the whole range as it was at offload_read, or nothing new. */
+#include <endian.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "provider-jobs.h"
+#include "provider-offload.h"
+#include "scm/vdisk-client.h"
+#include "scm-internal/error.h"
+
+#define COPY_CHUNK (4u << 20)
+
+struct ocopy {
+	struct iopool_job pj; /* the commit, on the destination's queue */
+	scm_task task;
+	scm_call *call;
+	struct channel *c;
+	struct disk *d;
+	char hex[OFFLOAD_TOKEN_HEX + 1];
+	char nexus[VDISK_PR_NEXUS_MAX];
+	uint64_t dst, length;
+	uint64_t chan_id;
+	int chfd, dirfd, tmp;
+	uint64_t (*ex)[3]; /* staged: {offset, length, zero} */
+	size_t n_ex, cap;
+	uint64_t data, zero;
+	const char *how, *mode;
+	bool staged;
+	int code;
+	scm_error *err;
+};
+
+static unsigned copies; /* running, on the loop */
+
+static void ocopy_end(struct ocopy *o)
+{
+	safe_close(o->chfd);
+	safe_close(o->dirfd);
+	safe_close(o->tmp);
+	o->c->jobs--;
+	channel_put(o->c);
+	o->d->jobs--;
+	disk_put(o->d);
+	copies--;
+	scm_error_free(o->err);
+	free(o->ex);
+	free(o);
+}
+
+static void ocopy_fail(struct ocopy *o, int code, scm_error *e, const char *what)
+{
+	if (e)
+		fail_chain(o->call, code, e, "offload_write: %s", what);
+	else
+		fail(o->call, code, "offload_write: %s", what);
+	ocopy_end(o);
+}
+
+static int stage_add(struct ocopy *o, uint64_t off, uint64_t len, bool zero)
+{
+	if (o->n_ex == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 256;
+		void *p = realloc(o->ex, cap * sizeof *o->ex);
+		if (!p)
+			return -ENOMEM;
+		o->ex = p;
+		o->cap = cap;
+	}
+	o->ex[o->n_ex][0] = off;
+	o->ex[o->n_ex][1] = len;
+	o->ex[o->n_ex][2] = zero;
+	o->n_ex++;
+	*(zero ? &o->zero : &o->data) += len;
+	return 0;
+}
+
+/* len bytes of src at soff to o->tmp at doff: a reflink where the file
+ * system shares blocks, else copy_file_range (in the kernel), else
+ * read and write. */
+static int copy_range(struct ocopy *o, int src, uint64_t soff, uint64_t doff, uint64_t len)
+{
+	if (!(soff % 4096) && !(doff % 4096) && !(len % 4096)) {
+		struct file_clone_range fcr = { .src_fd = src, .src_offset = soff, .src_length = len, .dest_offset = doff };
+		if (ioctl(o->tmp, FICLONERANGE, &fcr) == 0) {
+			o->how = "reflink";
+			return 0;
+		}
+	}
+	while (len) {
+		loff_t si = (loff_t)soff, di = (loff_t)doff;
+		ssize_t n = copy_file_range(src, &si, o->tmp, &di, len, 0);
+		if (n <= 0) {
+			if (n < 0 && errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
+				return -errno;
+			break;
+		}
+		if (!o->how || strcmp(o->how, "reflink"))
+			o->how = "copy_file_range";
+		soff += (uint64_t)n, doff += (uint64_t)n, len -= (uint64_t)n;
+	}
+	static __thread uint8_t *buf;
+	if (len && !buf && !(buf = malloc(COPY_CHUNK)))
+		return -ENOMEM;
+	while (len) {
+		size_t n = len < COPY_CHUNK ? len : COPY_CHUNK;
+		ssize_t r = pread(src, buf, n, (off_t)soff);
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		if (pwrite(o->tmp, buf, (size_t)r, (off_t)doff) != r)
+			return -errno;
+		o->how = "read-write";
+		soff += (uint64_t)r, doff += (uint64_t)r, len -= (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Step 2, on the copy's own thread. */
+static void *stage(void *arg)
+{
+	struct ocopy *o = arg;
+	scm_channel *ch = NULL;
+	uint8_t *buf = NULL;
+	uint64_t bufsize = 0;
+	int r = scm_channel_from_fd(o->chfd, o->chan_id, "vdisk", &ch);
+	o->chfd = -1;
+	if (r < 0) {
+		o->err = scm_error_new(r, SCM_HERE, "the token channel: %s", strerror(-r));
+		goto out;
+	}
+	for (uint64_t next = 0; next < o->length && !o->err;) {
+		char *mode = NULL;
+		int fd = -1;
+		void *ex = NULL;
+		size_t exlen = 0;
+		uint64_t len = 0, nx = 0, bs = 0;
+		if (scm_vdisk_offload_map(ch, o->hex, next, &mode, &fd, &bs, &len, &nx, &ex, &exlen, &o->err) != 0)
+			break;
+		bool file = !strcmp(mode, "file");
+		o->mode = file ? "file" : "channel";
+		if (!file && !buf) {
+			bufsize = bs;
+			buf = mmap(NULL, bufsize, PROT_READ, MAP_SHARED, fd, 0);
+			if (buf == MAP_FAILED) {
+				buf = NULL;
+				o->err = scm_error_new(-errno, SCM_HERE, "mapping the token channel's buffer: %m");
+			}
+		}
+		const uint64_t (*e)[3] = ex;
+		for (size_t i = 0; i < exlen / sizeof *e && !o->err; i++) {
+			uint64_t off = le64toh(e[i][0]), n = le64toh(e[i][1]), fo = le64toh(e[i][2]);
+			if (off > o->length || n > o->length - off || n == 0) {
+				o->err = scm_error_new(SCM_E_PROTOCOL, SCM_HERE, "the source mapped extent %zu outside the token", i);
+				break;
+			}
+			if ((r = stage_add(o, off, n, fo == OFFLOAD_ZERO)) < 0) {
+				o->err = scm_error_new(r, SCM_HERE, "out of memory");
+				break;
+			}
+			if (fo == OFFLOAD_ZERO)
+				continue;
+			if (file) {
+				if ((r = copy_range(o, fd, fo, off, n)) < 0)
+					o->err = scm_error_new(r, SCM_HERE, "staging the copy: %s", strerror(-r));
+				continue;
+			}
+			for (uint64_t k = 0; k < n && !o->err; k += bufsize) {
+				uint64_t m = n - k < bufsize ? n - k : bufsize;
+				if (scm_vdisk_offload_fetch(ch, o->hex, off + k, m, &o->err) != 0)
+					break;
+				if (pwrite(o->tmp, buf, m, (off_t)(off + k)) != (ssize_t)m)
+					o->err = scm_error_new(-errno, SCM_HERE, "staging the copy: %m");
+			}
+			o->how = "channel";
+		}
+		free(mode);
+		free(ex);
+		safe_close(fd);
+		if (nx <= next && !o->err)
+			o->err = scm_error_new(SCM_E_PROTOCOL, SCM_HERE, "the source's map did not advance");
+		next = nx;
+	}
+	/* the copy is whole: was the source written meanwhile? */
+	if (!o->err && scm_vdisk_offload_check(ch, o->hex, &o->err) == 0)
+		o->staged = true;
+out:
+	if (buf)
+		munmap(buf, bufsize);
+	scm_channel_free(ch);
+	o->code = o->staged ? 0 : o->err && o->err->code == SCM_VDISK_E_TOKENINVALID ? SCM_VDISK_E_TOKENINVALID : SCM_VDISK_E_IO;
+	scm_provider_post(provider, &o->task);
+	return NULL;
+}
+
+/* Step 3, on a worker, alone on the destination's queue. */
+static void commit_run(struct iopool_job *pj)
+{
+	struct ocopy *o = (struct ocopy *)pj;
+	vhdx *h = o->d->h;
+	uint8_t *buf = NULL;
+	int r = 0;
+	if (!o->d->rw || pr_check(o->d->pr, o->nexus, true) < 0) {
+		o->code = o->d->rw ? SCM_VDISK_E_RESERVATIONCONFLICT : SCM_VDISK_E_READONLY;
+		o->err = scm_error_new(o->code, SCM_HERE, o->d->rw ? "a reservation refuses the write now"
+								   : "the destination is no longer open for writing");
+		return;
+	}
+	offload_touch(o->d, NULL, 0, o->dst, o->length); /* tokens of the destination's range */
+	if (o->d->bjob_io)
+		bjob_dirty(o->d->bjob_io, o->dst, o->length);
+	struct vhdx_info in;
+	bool parent = vhdx_parent(h) != NULL;
+	uint64_t bs = parent && vhdx_get_info(h, &in) == 0 ? in.block_size : 0;
+	for (size_t i = 0; i < o->n_ex && r >= 0; i++) {
+		uint64_t off = o->ex[i][0], n = o->ex[i][1], at = o->dst + off;
+		if (o->ex[i][2] && !parent) { /* reads zero, and its blocks go */
+			r = vhdx_trim(h, n, at);
+			continue;
+		}
+		if (o->ex[i][2] && bs) { /* whole blocks ZERO, the edges written */
+			uint64_t a = (at + bs - 1) / bs * bs, b = (at + n) / bs * bs;
+			if (a < b && (r = vhdx_zero_blocks(h, b - a, a)) < 0)
+				break;
+			if (a >= b)
+				a = b = at + n;
+			if (!buf && !(buf = calloc(1, COPY_CHUNK))) {
+				r = -ENOMEM;
+				break;
+			}
+			for (uint64_t x = at; x < a && r >= 0; x += COPY_CHUNK)
+				r = vhdx_write(h, buf, a - x < COPY_CHUNK ? a - x : COPY_CHUNK, x);
+			for (uint64_t x = b; x < at + n && r >= 0; x += COPY_CHUNK)
+				r = vhdx_write(h, buf, at + n - x < COPY_CHUNK ? at + n - x : COPY_CHUNK, x);
+			continue;
+		}
+		if (!buf && !(buf = calloc(1, COPY_CHUNK))) {
+			r = -ENOMEM;
+			break;
+		}
+		for (uint64_t k = 0; k < n && r >= 0; k += COPY_CHUNK) {
+			uint64_t m = n - k < COPY_CHUNK ? n - k : COPY_CHUNK;
+			if (o->ex[i][2])
+				memset(buf, 0, m);
+			else if (pread(o->tmp, buf, m, (off_t)(off + k)) != (ssize_t)m) {
+				r = -EIO;
+				o->err = scm_error_new(r, SCM_HERE, "reading the staged copy back: %m");
+				break;
+			}
+			r = vhdx_write(h, buf, m, at + k);
+		}
+	}
+	free(buf);
+	if (r < 0) {
+		o->code = SCM_VDISK_E_IO;
+		if (!o->err)
+			o->err = vhdx_error(h);
+	}
+}
+
+static void commit_done(struct iopool_job *pj)
+{
+	scm_provider_post(provider, &((struct ocopy *)pj)->task);
+}
+
+static void ocopy_finish(scm_task *task);
+
+static void ocopy_reply(struct ocopy *o)
+{
+	json_object *res = json_object_new_object();
+	json_object_object_add(res, "length", json_object_new_uint64(o->length));
+	json_object_object_add(res, "data", json_object_new_uint64(o->data));
+	json_object_object_add(res, "zero", json_object_new_uint64(o->zero));
+	json_object_object_add(res, "mode", json_object_new_string(o->mode ? o->mode : "file"));
+	json_object_object_add(res, "staged_by", json_object_new_string(o->how ? o->how : "none"));
+	scm_vdisk_offload_write_reply(o->call, res);
+	json_object_put(res);
+	ocopy_end(o);
+}
+
+/* On the loop, after staging (then submits the commit) and after it. */
+static void ocopy_finish(scm_task *task)
+{
+	struct ocopy *o = (struct ocopy *)((char *)task - offsetof(struct ocopy, task));
+	if (o->code) {
+		ocopy_fail(o, o->code, TAKE_PTR(o->err),
+			   o->code == SCM_VDISK_E_TOKENINVALID ? "the destination is unchanged" : "the copy failed");
+		return;
+	}
+	if (o->pj.run) { /* committed */
+		ocopy_reply(o);
+		return;
+	}
+	o->pj.run = commit_run;
+	o->pj.done = commit_done;
+	iopool_submit(&o->d->q, &o->pj);
+}
+
+static void redeem_reply(scm_provider *p, scm_message *reply, const scm_error *err, void *userdata)
+{
+	struct ocopy *o = userdata;
+	json_object *v;
+	if (err) {
+		int code = err->code == SCM_E_NOT_FOUND || err->code == SCM_E_TIMEOUT || err->code == SCM_E_PROVIDER_GONE
+				   ? SCM_VDISK_E_TOKENINVALID
+				   : err->code;
+		ocopy_fail(o, code, scm_error_copy(err), "the token was refused (the destination is unchanged)");
+		return;
+	}
+	o->chfd = scm_message_steal_fd(reply, 0);
+	if (json_object_object_get_ex(reply->json, "length", &v))
+		o->length = json_object_get_uint64(v);
+	if (json_object_object_get_ex(reply->json, "channel", &v))
+		o->chan_id = json_object_get_uint64(v);
+	if (o->chfd < 0 || !o->length)
+		return ocopy_fail(o, SCM_E_PROTOCOL, NULL, "scmd's answer to token.redeem holds no channel");
+	if (o->dst % o->d->sector_size || o->length % o->d->sector_size || o->dst > o->d->virtual_size ||
+	    o->length > o->d->virtual_size - o->dst) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "offset %llu + the token's %llu bytes: not whole %u-byte sectors within the %llu-byte disk",
+			 (unsigned long long)o->dst, (unsigned long long)o->length, o->d->sector_size,
+			 (unsigned long long)o->d->virtual_size);
+		return ocopy_fail(o, SCM_VDISK_E_BADRANGE, NULL, msg);
+	}
+	/* the staging file: unnamed, beside the disk (the granted directory),
+	 * so that a reflink can share blocks with the source's file */
+	if (o->c->rootfd >= 0)
+		o->tmp = openat(o->c->rootfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (o->tmp < 0)
+		o->tmp = memfd_create("vdisk-offload", MFD_CLOEXEC);
+	if (o->tmp < 0 || ftruncate(o->tmp, (off_t)o->length) < 0)
+		return ocopy_fail(o, SCM_VDISK_E_IO, scm_error_new(-errno, SCM_HERE, "%m"), "no staging file");
+	o->task.fn = ocopy_finish;
+	pthread_t th;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	int r = pthread_create(&th, &a, stage, o);
+	pthread_attr_destroy(&a);
+	if (r)
+		ocopy_fail(o, SCM_E_INTERNAL, scm_error_new(-r, SCM_HERE, "%s", strerror(r)), "starting the copy");
+}
+
+int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_t offset, void *ud)
+{
+	const scm_grant *g = scm_call_grant(call);
+	if (g && g->token)
+		return fail(call, SCM_E_DENIED, "offload_write: a token channel cannot write");
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	if (!h->rw)
+		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	if (!offload_hex_valid(token))
+		return fail(call, SCM_VDISK_E_TOKENINVALID, "offload_write: a token is 128 lower-case hex digits");
+	if (pr_refused(call, h->d->pr, true))
+		return 0;
+	if (copies >= OFFLOAD_COPIES_MAX)
+		return fail(call, SCM_E_BUSY, "offload_write: %u copies are running, the limit; try again", copies);
+	struct ocopy *o = calloc(1, sizeof *o);
+	if (!o)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	*o = (struct ocopy){ .c = scm_call_channel_data(call), .d = h->d, .dst = offset, .chfd = -1, .dirfd = -1, .tmp = -1 };
+	snprintf(o->hex, sizeof o->hex, "%s", token);
+	pr_nexus(call, o->nexus);
+	json_object *args = json_object_new_object();
+	json_object_object_add(args, "op", json_object_new_string("token.redeem"));
+	json_object_object_add(args, "channel", json_object_new_uint64(g ? g->channel : 0));
+	json_object_object_add(args, "token", json_object_new_string(token));
+	if (!(o->call = scm_call_defer(call))) {
+		json_object_put(args);
+		free(o);
+		return 0;
+	}
+	o->c->jobs++;
+	o->d->jobs++;
+	copies++;
+	scm_error *e = NULL;
+	if (scm_provider_control_call(provider, args, redeem_reply, o, &e) != 0)
+		ocopy_fail(o, e->code, e, "redeeming the token");
+	json_object_put(args);
+	return 0;
+}
