@@ -17,7 +17,7 @@ $(VDISK_LIB): $(VDISK_LIB_OBJS)
 
 VDISK_TOOL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/tool/*.c))
 $(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/services/vdisk/tool/jobs.o: $(B)/gen/scm/vdisk-client.h
+$(B)/services/vdisk/tool/jobs.o $(B)/services/vdisk/tool/offload.o: $(B)/gen/scm/vdisk-client.h
 $(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(B)/gen/scm/vdisk-client.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)

@@ -41,7 +41,7 @@ struct ocopy {
 	char nexus[VDISK_PR_NEXUS_MAX];
 	uint64_t dst, length;
 	uint64_t chan_id;
-	int chfd, dirfd, tmp;
+	int chfd, tmp;
 	uint64_t (*ex)[3]; /* staged: {offset, length, zero} */
 	size_t n_ex, cap;
 	uint64_t data, zero;
@@ -56,7 +56,6 @@ static unsigned copies; /* running, on the loop */
 static void ocopy_end(struct ocopy *o)
 {
 	safe_close(o->chfd);
-	safe_close(o->dirfd);
 	safe_close(o->tmp);
 	o->c->jobs--;
 	channel_put(o->c);
@@ -345,6 +344,11 @@ static void redeem_reply(scm_provider *p, scm_message *reply, const scm_error *e
 	 * so that a reflink can share blocks with the source's file */
 	if (o->c->rootfd >= 0)
 		o->tmp = openat(o->c->rootfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	else { /* no granted directory: the client may name any file; the disk's own */
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof dir, "%s", o->d->path);
+		o->tmp = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	}
 	if (o->tmp < 0)
 		o->tmp = memfd_create("vdisk-offload", MFD_CLOEXEC);
 	if (o->tmp < 0 || ftruncate(o->tmp, (off_t)o->length) < 0)
@@ -379,7 +383,7 @@ int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_
 	struct ocopy *o = calloc(1, sizeof *o);
 	if (!o)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
-	*o = (struct ocopy){ .c = scm_call_channel_data(call), .d = h->d, .dst = offset, .chfd = -1, .dirfd = -1, .tmp = -1 };
+	*o = (struct ocopy){ .c = scm_call_channel_data(call), .d = h->d, .dst = offset, .chfd = -1, .tmp = -1 };
 	snprintf(o->hex, sizeof o->hex, "%s", token);
 	pr_nexus(call, o->nexus);
 	json_object *args = json_object_new_object();
