@@ -40,7 +40,7 @@ $(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(B)/gen/scm/desktop-client.o $(POLICY_LI
 BINS += $(SCMD) $(SCMCTL)
 
 # Unit tests of scmd's logic (tests/unit/scmd), and the manifest fuzz target.
-SCMD_UNIT := $(addprefix $(B)/tests/unit/,test_scmd_quota test_scmd_evbatch test_scmd_broker \
+SCMD_UNIT := $(addprefix $(B)/tests/unit/,test_scmd_tokens test_scmd_quota test_scmd_evbatch test_scmd_broker \
              test_scmd_audit test_scmd_manifest)
 $(B)/tests/unit/scmd/%.o: PART_CFLAGS += -Iscm/scmd $(SYSTEMD_CFLAGS)
 $(SCMD_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/scmd/%.o $(SCMD_LIB) $(SCMD_LIBS)
