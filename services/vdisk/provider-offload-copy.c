@@ -252,6 +252,10 @@ static void commit_run(struct iopool_job *pj)
 				r = vhdx_write(h, buf, at + n - x < COPY_CHUNK ? at + n - x : COPY_CHUNK, x);
 			continue;
 		}
+		if (!o->ex[i][2] && !parent) { /* in the kernel, from the staging file */
+			r = vhdx_write_fd(h, o->tmp, off, n, at);
+			continue;
+		}
 		if (!buf && !(buf = calloc(1, COPY_CHUNK))) {
 			r = -ENOMEM;
 			break;

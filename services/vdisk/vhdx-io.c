@@ -303,6 +303,64 @@ int vhdx_write(vhdx *h, const void *buf, uint64_t len, uint64_t off)
 	return each_block(h, buf, len, off, write_block);
 }
 
+/* The bytes go from fd to the block's place in the file in the kernel
+ * (copy_file_range: a reflink where the file system shares blocks), with
+ * read and write as the fallback; blocks are allocated as vhdx_write
+ * allocates them. */
+int vhdx_write_fd(vhdx *h, int fd, uint64_t fd_off, uint64_t len, uint64_t off)
+{
+	int r = check_range(h, len, off, "write");
+	if (r < 0)
+		return r;
+	if (h->has_parent)
+		return vhdx_fail(h, -EOPNOTSUPP, "%s: a differencing disk takes vhdx_write only", h->path);
+	if ((r = vhdx_ensure_writable(h, true)) < 0)
+		return r;
+	uint8_t *buf = NULL;
+	while (len && r >= 0) {
+		uint64_t blk = off / h->block_size, in = off % h->block_size;
+		uint64_t n = h->block_size - in < len ? h->block_size - in : len;
+		uint64_t idx = vhdx_bat_index(h, blk), e = h->bat[idx];
+		if (BAT_STATE(e) != VHDX_PB_FULLY_PRESENT) {
+			uint64_t boff;
+			if ((r = alloc_space(h, h->block_size, &boff)) < 0)
+				break;
+			e = BAT_MAKE(boff, VHDX_PB_FULLY_PRESENT);
+			bat_set(h, idx, e);
+		}
+		uint64_t at = BAT_OFF(e) + in, done = 0;
+		while (done < n) {
+			loff_t si = (loff_t)(fd_off + done), di = (loff_t)(at + done);
+			ssize_t k = copy_file_range(fd, &si, h->fd, &di, n - done, 0);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break;
+			done += (uint64_t)k;
+		}
+		while (done < n && r >= 0) { /* no copy_file_range between these files */
+			size_t k = n - done < (1u << 20) ? n - done : (1u << 20);
+			if (!buf && !(buf = malloc(1u << 20))) {
+				r = -ENOMEM;
+				break;
+			}
+			if (pread(fd, buf, k, (off_t)(fd_off + done)) != (ssize_t)k)
+				r = vhdx_fail(h, -EIO, "%s: reading the source of a copy at 0x%llx: %m", h->path,
+					      (unsigned long long)(fd_off + done));
+			else if ((r = vhdx_pwrite(h, buf, k, at + done)) >= 0)
+				done += k;
+		}
+		if (r < 0)
+			break;
+		if (at + n > h->file_size)
+			h->file_size = at + n;
+		off += n, fd_off += n, len -= n;
+		r = maybe_commit(h);
+	}
+	free(buf);
+	return r < 0 ? r : 0;
+}
+
 int vhdx_flush(vhdx *h)
 {
 	if (h->ro)

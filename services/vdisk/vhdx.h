@@ -198,6 +198,10 @@ int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off);
  * vhdx_read(); leaves the handle's error message alone on -EAGAIN. */
 int vhdx_read_nowait(vhdx *h, void *buf, uint64_t len, uint64_t off);
 int vhdx_write(vhdx *h, const void *buf, uint64_t len, uint64_t off);
+/* vhdx_write() of len bytes read from fd at fd_off, copied in the kernel
+ * (copy_file_range; a reflink where the file system can) into the blocks;
+ * a disk without parent only (-EOPNOTSUPP otherwise). */
+int vhdx_write_fd(vhdx *h, int fd, uint64_t fd_off, uint64_t len, uint64_t off);
 int vhdx_flush(vhdx *h);
 int vhdx_trim(vhdx *h, uint64_t len, uint64_t off);
 /* Whole blocks [off, off + len) become ZERO (read as zeros whatever a
