@@ -304,6 +304,10 @@ static void ocopy_reply(struct ocopy *o)
 static void ocopy_finish(scm_task *task)
 {
 	struct ocopy *o = (struct ocopy *)((char *)task - offsetof(struct ocopy, task));
+	if (!o->code && !o->pj.run && scm_call_cancelled(o->call)) { /* nobody waits: write nothing */
+		o->code = SCM_E_INTERNAL;
+		o->err = scm_error_new(-ECANCELED, SCM_HERE, "the client left");
+	}
 	if (o->code) {
 		ocopy_fail(o, o->code, TAKE_PTR(o->err),
 			   o->code == SCM_VDISK_E_TOKENINVALID ? "the destination is unchanged" : "the copy failed");

@@ -196,6 +196,11 @@ static void oread_finish(scm_task *task)
 	struct oread *o = (struct oread *)((char *)task - offsetof(struct oread, task));
 	struct disk *d = o->t->d;
 	const scm_grant *g = scm_call_grant(o->call);
+	/* the handle closed while the job waited: the token must not outlive it */
+	pthread_mutex_lock(&tok_lock);
+	if (g && !o->t->why && o->c->h[o->t->handle - 1].d != d)
+		o->t->why = "its source handle was closed";
+	pthread_mutex_unlock(&tok_lock);
 	o->c->jobs--;
 	channel_put(o->c);
 	d->jobs--;
