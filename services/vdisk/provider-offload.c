@@ -41,6 +41,7 @@ struct otoken {
 	const char *why;   /* NULL while good; else why it is not */
 	bool linked;       /* in the table (the hook sees it) */
 	bool registering;  /* waiting for scmd */
+	bool redeemed;     /* a token channel called: scmd checked its expiry, it lives until used */
 	unsigned busy;     /* token channel jobs using it */
 };
 
@@ -76,7 +77,7 @@ static void tok_unlink(struct otoken *t)
 /* Under tok_lock: frees t once nobody uses it and it can serve no more. */
 static void tok_maybe_free(struct otoken *t)
 {
-	bool over = !t->c || (t->expires && mono_ns() > t->expires);
+	bool over = !t->c || (!t->redeemed && t->expires && mono_ns() > t->expires);
 	if (!over || t->registering || t->busy)
 		return;
 	tok_unlink(t);
@@ -332,17 +333,33 @@ static struct otoken *tok_for_call(scm_call *call, const char *method, const cha
 	struct otoken *t = tokens;
 	while (t && strcmp(t->hex, hex) != 0)
 		t = t->next;
-	const char *why = !t              ? "the source provider no longer holds it"
-			  : !t->c         ? "its source handle was closed"
-			  : t->why        ? t->why
-			  : t->expires && mono_ns() > t->expires ? "it expired"
-								  : NULL;
+	/* no expiry here: scmd refused an expired token at redemption, and a
+	 * long copy may outlast the lifetime; the token lives until used or
+	 * until its token channel ends */
+	const char *why = !t ? "the source provider no longer holds it"
+			  : !t->c ? "its source handle was closed"
+				  : t->why;
 	if (why) {
 		pthread_mutex_unlock(&tok_lock);
 		fail(call, SCM_VDISK_E_TOKENINVALID, "token invalidated: %s", why);
 		return NULL;
 	}
+	t->redeemed = true;
 	return t;
+}
+
+void offload_token_channel_closed(const char *hex)
+{
+	pthread_mutex_lock(&tok_lock);
+	for (struct otoken *t = tokens; t; t = t->next)
+		if (!strcmp(t->hex, hex)) {
+			if (!t->why)
+				t->why = "its token channel ended";
+			t->c = NULL;
+			tok_maybe_free(t);
+			break;
+		}
+	pthread_mutex_unlock(&tok_lock);
 }
 
 enum ojob_op { OJ_MAP, OJ_FETCH };

@@ -22,6 +22,9 @@ void offload_drop_disk(struct disk *d, const char *why);
 /* The tokens issued on handle n of c (0: every handle) are dropped. */
 void offload_drop_handle(struct channel *c, uint64_t n);
 
+/* A token channel ended (on_close): its token is used up or abandoned. */
+void offload_token_channel_closed(const char *hex);
+
 bool offload_hex_valid(const char *hex);
 
 int do_offload_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, uint64_t ttl_ms, void *ud);

@@ -217,6 +217,8 @@ void channel_put(struct channel *c)
 static void on_close(const scm_grant *g, void *chdata, void *userdata)
 {
 	struct channel *c = chdata;
+	if (g && g->token)
+		offload_token_channel_closed(g->token);
 	if (!c)
 		return;
 	offload_drop_handle(c, 0);

@@ -72,6 +72,8 @@ static void side_close(struct side *s)
 static int write_token(struct side *dst, const char *token, uint64_t off, bool json, scm_error **err)
 {
 	json_object *res = NULL;
+	/* a whole disk may take a while: the providers answer when it is done */
+	scm_channel_set_timeout(dst->ch, SCM_TIMEOUT_INFINITE);
 	int r = scm_vdisk_offload_write(dst->ch, dst->handle, token, off, &res, err);
 	if (r)
 		return r;
