@@ -157,7 +157,11 @@ static void *stage(void *arg)
 			break;
 		bool file = !strcmp(mode, "file");
 		o->mode = file ? "file" : "channel";
-		if (!file && !buf) {
+		struct stat st;
+		if (!file && !buf && (bs == 0 || bs > (64u << 20) || bs % 4096 || fstat(fd, &st) < 0 || (uint64_t)st.st_size < bs))
+			o->err = scm_error_new(SCM_E_PROTOCOL, SCM_HERE, "the token channel's buffer (%llu bytes) is unusable",
+					       (unsigned long long)bs);
+		if (!file && !buf && !o->err) {
 			bufsize = bs;
 			buf = mmap(NULL, bufsize, PROT_READ, MAP_SHARED, fd, 0);
 			if (buf == MAP_FAILED) {
@@ -165,13 +169,12 @@ static void *stage(void *arg)
 				o->err = scm_error_new(-errno, SCM_HERE, "mapping the token channel's buffer: %m");
 			}
 		}
-		const uint64_t (*e)[3] = ex;
-		for (size_t i = 0; i < exlen / sizeof *e && !o->err; i++) {
-			uint64_t off = le64toh(e[i][0]), n = le64toh(e[i][1]), fo = le64toh(e[i][2]);
-			if (off > o->length || n > o->length - off || n == 0) {
-				o->err = scm_error_new(SCM_E_PROTOCOL, SCM_HERE, "the source mapped extent %zu outside the token", i);
-				break;
-			}
+		struct offload_extent *e = o->err ? NULL : calloc(exlen / OFFLOAD_EXTENT_SIZE + 1, sizeof *e);
+		int ne = e ? offload_map_parse(ex, exlen, next, nx, o->length, e, &o->err) : -ENOMEM;
+		if (!e && !o->err)
+			o->err = scm_error_new(-ENOMEM, SCM_HERE, "out of memory");
+		for (int i = 0; i < ne && !o->err; i++) {
+			uint64_t off = e[i].off, n = e[i].len, fo = e[i].file_off;
 			if ((r = stage_add(o, off, n, fo == OFFLOAD_ZERO)) < 0) {
 				o->err = scm_error_new(r, SCM_HERE, "out of memory");
 				break;
@@ -192,11 +195,10 @@ static void *stage(void *arg)
 			}
 			o->how = "channel";
 		}
+		free(e);
 		free(mode);
 		free(ex);
 		safe_close(fd);
-		if (nx <= next && !o->err)
-			o->err = scm_error_new(SCM_E_PROTOCOL, SCM_HERE, "the source's map did not advance");
 		next = nx;
 	}
 	/* the copy is whole: was the source written meanwhile? */

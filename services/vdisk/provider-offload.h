@@ -4,6 +4,7 @@
  * provider-offload-copy.c the destination side (offload_write). Internal
  * to scm-vdisk-provider. */
 #pragma once
+#include "offload-map.h"
 #include "provider.h"
 
 #define OFFLOAD_TOKEN_HEX 128          /* 512 random bits */
@@ -11,7 +12,6 @@
 #define OFFLOAD_TOKENS_MAX 1024        /* in the provider */
 #define OFFLOAD_MAP_MAX 8192           /* extent records per offload_map reply (192 KiB) */
 #define OFFLOAD_COPIES_MAX 8           /* offload_write copies running at once */
-#define OFFLOAD_ZERO UINT64_MAX        /* an extent's file_offset: reads as zero */
 
 /* The write/trim hook (provider-io.c, on a worker, before the write): the
  * tokens of d whose range meets what is about to be written are
