@@ -485,6 +485,7 @@ int do_job_list(scm_call *call, void *ud)
 	for (struct bjob *b = bjobs; b; b = b->next)
 		if (visible(call, b))
 			json_object_array_add(arr, bjob_json(b));
+	offload_jobs_json(call, arr); /* offload copies running (provider-offload-copy.c) */
 	return scm_vdisk_job_list_reply(call, arr);
 }
 
@@ -538,6 +539,8 @@ int do_job_resume(scm_call *call, uint64_t id, void *ud)
 
 int do_job_cancel(scm_call *call, uint64_t id, void *ud)
 {
+	if (id >= OFFLOAD_JOB_ID0)
+		return offload_job_cancel(call, id);
 	return steer(call, id, VJOB_EV_CANCEL);
 }
 

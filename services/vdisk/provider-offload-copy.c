@@ -21,6 +21,7 @@
 #include <endian.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
@@ -46,15 +47,32 @@ struct ocopy {
 	size_t n_ex, cap;
 	uint64_t data, zero;
 	const char *how, *mode;
-	bool staged;
+	atomic_bool staged;
+	/* as a job: the list (loop), progress and cancel (both threads) */
+	struct ocopy *next;
+	uint64_t id, t0;
+	char *caller, *source;
+	uid_t uid;
+	_Atomic uint64_t done;
+	atomic_bool cancel;
 	int code;
 	scm_error *err;
 };
 
 static unsigned copies; /* running, on the loop */
+static struct ocopy *ocopies;
+static uint64_t next_job = OFFLOAD_JOB_ID0;
+static unsigned step_us; /* test hook: $SCM_VDISK_OFFLOAD_STEP_US, a pause per staged MiB */
 
 static void ocopy_end(struct ocopy *o)
 {
+	for (struct ocopy **p = &ocopies; *p; p = &(*p)->next)
+		if (*p == o) {
+			*p = o->next;
+			break;
+		}
+	free(o->caller);
+	free(o->source);
 	safe_close(o->chfd);
 	safe_close(o->tmp);
 	o->c->jobs--;
@@ -94,6 +112,21 @@ static int stage_add(struct ocopy *o, uint64_t off, uint64_t len, bool zero)
 	return 0;
 }
 
+/* A staged piece: progress, the test hook's pause, a cancel asked for. */
+static bool step(struct ocopy *o, uint64_t n)
+{
+	atomic_fetch_add(&o->done, n);
+	if (step_us)
+		usleep(step_us);
+	if (!atomic_load(&o->cancel))
+		return true;
+	if (!o->err)
+		o->err = scm_error_new(-ECANCELED, SCM_HERE, "cancelled (job_cancel)");
+	return false;
+}
+
+#define STEP_MAX (1u << 20) /* a kernel copy at a time, between looks at cancel */
+
 /* len bytes of src at soff to o->tmp at doff: a reflink where the file
  * system shares blocks, else copy_file_range (in the kernel), else
  * read and write. */
@@ -108,7 +141,7 @@ static int copy_range(struct ocopy *o, int src, uint64_t soff, uint64_t doff, ui
 	}
 	while (len) {
 		loff_t si = (loff_t)soff, di = (loff_t)doff;
-		ssize_t n = copy_file_range(src, &si, o->tmp, &di, len, 0);
+		ssize_t n = copy_file_range(src, &si, o->tmp, &di, len < STEP_MAX ? len : STEP_MAX, 0);
 		if (n <= 0) {
 			if (n < 0 && errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
 				return -errno;
@@ -117,6 +150,8 @@ static int copy_range(struct ocopy *o, int src, uint64_t soff, uint64_t doff, ui
 		if (!o->how || strcmp(o->how, "reflink"))
 			o->how = "copy_file_range";
 		soff += (uint64_t)n, doff += (uint64_t)n, len -= (uint64_t)n;
+		if (!step(o, (uint64_t)n))
+			return -ECANCELED;
 	}
 	static __thread uint8_t *buf;
 	if (len && !buf && !(buf = malloc(COPY_CHUNK)))
@@ -130,6 +165,8 @@ static int copy_range(struct ocopy *o, int src, uint64_t soff, uint64_t doff, ui
 			return -errno;
 		o->how = "read-write";
 		soff += (uint64_t)r, doff += (uint64_t)r, len -= (uint64_t)r;
+		if (!step(o, (uint64_t)r))
+			return -ECANCELED;
 	}
 	return 0;
 }
@@ -179,10 +216,12 @@ static void *stage(void *arg)
 				o->err = scm_error_new(r, SCM_HERE, "out of memory");
 				break;
 			}
-			if (fo == OFFLOAD_ZERO)
+			if (fo == OFFLOAD_ZERO) {
+				step(o, n);
 				continue;
+			}
 			if (file) {
-				if ((r = copy_range(o, fd, fo, off, n)) < 0)
+				if ((r = copy_range(o, fd, fo, off, n)) < 0 && !o->err)
 					o->err = scm_error_new(r, SCM_HERE, "staging the copy: %s", strerror(-r));
 				continue;
 			}
@@ -192,6 +231,8 @@ static void *stage(void *arg)
 					break;
 				if (pwrite(o->tmp, buf, m, (off_t)(off + k)) != (ssize_t)m)
 					o->err = scm_error_new(-errno, SCM_HERE, "staging the copy: %m");
+				else
+					step(o, m);
 			}
 			o->how = "channel";
 		}
@@ -208,7 +249,10 @@ out:
 	if (buf)
 		munmap(buf, bufsize);
 	scm_channel_free(ch);
-	o->code = o->staged ? 0 : o->err && o->err->code == SCM_VDISK_E_TOKENINVALID ? SCM_VDISK_E_TOKENINVALID : SCM_VDISK_E_IO;
+	o->code = o->staged ? 0
+		  : o->err && o->err->code == SCM_VDISK_E_TOKENINVALID ? SCM_VDISK_E_TOKENINVALID
+		  : o->err && o->err->code == -ECANCELED                ? SCM_VDISK_E_JOBSTATE
+									: SCM_VDISK_E_IO;
 	scm_provider_post(provider, &o->task);
 	return NULL;
 }
@@ -312,7 +356,8 @@ static void ocopy_finish(scm_task *task)
 	}
 	if (o->code) {
 		ocopy_fail(o, o->code, TAKE_PTR(o->err),
-			   o->code == SCM_VDISK_E_TOKENINVALID ? "the destination is unchanged" : "the copy failed");
+			   o->code == SCM_VDISK_E_TOKENINVALID || o->code == SCM_VDISK_E_JOBSTATE ? "the destination is unchanged"
+													  : "the copy failed");
 		return;
 	}
 	if (o->pj.run) { /* committed */
@@ -340,6 +385,8 @@ static void redeem_reply(scm_provider *p, scm_message *reply, const scm_error *e
 		o->length = json_object_get_uint64(v);
 	if (json_object_object_get_ex(reply->json, "channel", &v))
 		o->chan_id = json_object_get_uint64(v);
+	if (json_object_object_get_ex(reply->json, "service", &v))
+		o->source = strdup(json_object_get_string(v));
 	if (o->chfd < 0 || !o->length)
 		return ocopy_fail(o, SCM_E_PROTOCOL, NULL, "scmd's answer to token.redeem holds no channel");
 	if (o->dst % o->d->sector_size || o->length % o->d->sector_size || o->dst > o->d->virtual_size ||
@@ -393,7 +440,13 @@ int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_
 	struct ocopy *o = calloc(1, sizeof *o);
 	if (!o)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
-	*o = (struct ocopy){ .c = scm_call_channel_data(call), .d = h->d, .dst = offset, .chfd = -1, .tmp = -1 };
+	*o = (struct ocopy){ .c = scm_call_channel_data(call), .d = h->d, .dst = offset, .chfd = -1, .tmp = -1,
+			     .id = next_job++, .t0 = mono_ns(), .uid = g ? g->uid : (uid_t)-1,
+			     .caller = strdup(g && g->caller ? g->caller : "") };
+	const char *us = getenv("SCM_VDISK_OFFLOAD_STEP_US");
+	step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
+	o->next = ocopies;
+	ocopies = o;
 	snprintf(o->hex, sizeof o->hex, "%s", token);
 	pr_nexus(call, o->nexus);
 	json_object *args = json_object_new_object();
@@ -413,4 +466,46 @@ int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_
 		ocopy_fail(o, e->code, e, "redeeming the token");
 	json_object_put(args);
 	return 0;
+}
+
+/* ---- as a job ----------------------------------------------------------- */
+
+static bool mine(scm_call *call, const struct ocopy *o)
+{
+	const scm_grant *g = scm_call_grant(call);
+	return g && !g->token && g->uid == o->uid && o->caller && !strcmp(g->caller ? g->caller : "", o->caller);
+}
+
+void offload_jobs_json(scm_call *call, json_object *arr)
+{
+	for (struct ocopy *o = ocopies; o; o = o->next) {
+		if (!mine(call, o))
+			continue;
+		json_object *j = json_object_new_object();
+		uint64_t done = atomic_load(&o->done), ns = mono_ns() - o->t0;
+		uint64_t rate = ns ? (uint64_t)((double)done * 1e9 / (double)ns) : 0;
+		json_object_object_add(j, "id", json_object_new_uint64(o->id));
+		json_object_object_add(j, "kind", json_object_new_string("offload"));
+		json_object_object_add(j, "state", json_object_new_string(atomic_load(&o->cancel) ? "cancelling" : "running"));
+		json_object_object_add(j, "path", json_object_new_string(o->d->path ? o->d->path : ""));
+		json_object_object_add(j, "target", json_object_new_string(o->source ? o->source : ""));
+		json_object_object_add(j, "done", json_object_new_uint64(done));
+		json_object_object_add(j, "total", json_object_new_uint64(o->length));
+		json_object_object_add(j, "rate", json_object_new_uint64(rate));
+		json_object_object_add(j, "eta", json_object_new_uint64(rate && o->length > done ? (o->length - done) / rate : 0));
+		json_object_array_add(arr, j);
+	}
+}
+
+int offload_job_cancel(scm_call *call, uint64_t id)
+{
+	for (struct ocopy *o = ocopies; o; o = o->next)
+		if (o->id == id && mine(call, o)) {
+			if (o->staged) /* writing the destination: too late, it finishes */
+				return fail(call, SCM_VDISK_E_JOBSTATE, "job %llu: the offload copy is writing its destination",
+					    (unsigned long long)id);
+			atomic_store(&o->cancel, true);
+			return scm_vdisk_job_cancel_reply(call);
+		}
+	return fail(call, SCM_VDISK_E_NOTOPEN, "no job %llu (or not one this client started)", (unsigned long long)id);
 }

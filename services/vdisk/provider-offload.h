@@ -27,6 +27,13 @@ void offload_token_channel_closed(const char *hex);
 
 bool offload_hex_valid(const char *hex);
 
+/* Copies as jobs: listed by job_list (kind "offload", ids from
+ * OFFLOAD_JOB_ID0 on, to the client account that started them), and
+ * cancelled by job_cancel while they stage (the destination unchanged). */
+#define OFFLOAD_JOB_ID0 (1ull << 40)
+void offload_jobs_json(scm_call *call, json_object *arr);
+int offload_job_cancel(scm_call *call, uint64_t id);
+
 int do_offload_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, uint64_t ttl_ms, void *ud);
 int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_t offset, void *ud);
 int do_offload_map(scm_call *call, const char *token, uint64_t offset, void *ud);

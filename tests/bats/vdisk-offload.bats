@@ -29,6 +29,11 @@ pre_start() {
 { "name": "$s", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"] }
 JSON
 	done
+	# a destination that stages slowly (a pause per MiB, a test hook), so
+	# that a copy can be caught in the middle
+	cat >"$SCMT/cfg/services/vslow.json" <<JSON
+{ "name": "vslow", "interface": "vdisk", "exec": ["env", "SCM_VDISK_OFFLOAD_STEP_US=500000", "$SCM_BUILD/libexec/scm-vdisk-provider"] }
+JSON
 	# one provider with a single I/O thread: a copy within it must not
 	# wait on itself
 	cat >"$SCMT/cfg/services/vone.json" <<JSON
@@ -254,4 +259,39 @@ PY
 	raw "$D/src.vhdx" "$SCMT/s.full"
 	raw "$D/dst2.vhdx" "$SCMT/d2.full"
 	cmp "$SCMT/s.full" "$SCMT/d2.full"
+}
+
+@test "a copy is a job while it runs: listed with its progress, cancelled while it stages" {
+	raw "$D/dst.vhdx" "$SCMT/before.raw"
+	"$V" offload-copy --service va --dest-service vslow "$D/src.vhdx" "$D/dst.vhdx" >"$SCMT/cp.out" 2>&1 &
+	CP=$!
+	BG="$BG $CP"
+	local id=""
+	for _ in $(seq 400); do
+		"$V" jobs --json --service vslow >"$SCMT/jobs.json" 2>/dev/null || true
+		id=$(python3 -c '
+import json, sys
+for j in json.load(open(sys.argv[1])):
+    if j["kind"] == "offload" and j["done"] > 0 and j["total"] == 67108864 and j["target"] == "va":
+        print(j["id"])' "$SCMT/jobs.json" 2>/dev/null || true)
+		[ -n "$id" ] && break
+		sleep 0.05
+	done
+	cat "$SCMT/jobs.json"
+	[ -n "$id" ]
+	# another client's list does not show it
+	run "$V" jobs --json --endpoint "$(ep ro)" --service vslow
+	[[ "$output" != *offload* ]]
+	"$V" job --service vslow "$id" cancel
+	local st=0
+	wait "$CP" || st=$?
+	cat "$SCMT/cp.out"
+	[ "$st" -eq 1 ]
+	grep -q "cancelled (job_cancel)" "$SCMT/cp.out"
+	grep -q "the destination is unchanged" "$SCMT/cp.out"
+	raw "$D/dst.vhdx" "$SCMT/after.raw"
+	cmp "$SCMT/before.raw" "$SCMT/after.raw"
+	# and gone from the list
+	run "$V" jobs --json --service vslow
+	[[ "$output" != *offload* ]]
 }
