@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include "provider-jobs.h"
 #include "provider-offload.h"
@@ -43,6 +44,7 @@ struct ocopy {
 	uint64_t dst, length;
 	uint64_t chan_id;
 	int chfd, tmp;
+	int chsock; /* the token channel's socket while the thread has it (th_lock) */
 	uint64_t (*ex)[3]; /* staged: {offset, length, zero} */
 	size_t n_ex, cap;
 	uint64_t data, zero;
@@ -60,6 +62,11 @@ struct ocopy {
 };
 
 static unsigned copies; /* running, on the loop */
+/* staging threads still running, and their token channels' sockets, so
+ * that a provider shutting down can wake and wait for them */
+static pthread_mutex_t th_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t th_cond = PTHREAD_COND_INITIALIZER;
+static unsigned threads;
 static struct ocopy *ocopies;
 static uint64_t next_job = OFFLOAD_JOB_ID0;
 static unsigned step_us; /* test hook: $SCM_VDISK_OFFLOAD_STEP_US, a pause per staged MiB */
@@ -248,13 +255,33 @@ static void *stage(void *arg)
 out:
 	if (buf)
 		munmap(buf, bufsize);
+	pthread_mutex_lock(&th_lock);
 	scm_channel_free(ch);
+	o->chsock = -1;
+	pthread_mutex_unlock(&th_lock);
 	o->code = o->staged ? 0
 		  : o->err && o->err->code == SCM_VDISK_E_TOKENINVALID ? SCM_VDISK_E_TOKENINVALID
 		  : o->err && o->err->code == -ECANCELED                ? SCM_VDISK_E_JOBSTATE
 									: SCM_VDISK_E_IO;
 	scm_provider_post(provider, &o->task);
+	pthread_mutex_lock(&th_lock);
+	threads--;
+	pthread_cond_broadcast(&th_cond);
+	pthread_mutex_unlock(&th_lock);
 	return NULL;
+}
+
+void offload_shutdown(void)
+{
+	pthread_mutex_lock(&th_lock);
+	for (struct ocopy *o = ocopies; o; o = o->next) {
+		atomic_store(&o->cancel, true);
+		if (o->chsock >= 0)
+			shutdown(o->chsock, SHUT_RDWR); /* a call waiting on the source returns */
+	}
+	while (threads)
+		pthread_cond_wait(&th_cond, &th_lock);
+	pthread_mutex_unlock(&th_lock);
 }
 
 /* Step 3, on a worker, alone on the destination's queue. */
@@ -350,6 +377,10 @@ static void ocopy_reply(struct ocopy *o)
 static void ocopy_finish(scm_task *task)
 {
 	struct ocopy *o = (struct ocopy *)((char *)task - offsetof(struct ocopy, task));
+	if (!o->code && !o->pj.run && !pool_running) { /* shutting down */
+		o->code = SCM_E_INTERNAL;
+		o->err = scm_error_new(-ECANCELED, SCM_HERE, "the provider is stopping");
+	}
 	if (!o->code && !o->pj.run && scm_call_cancelled(o->call)) { /* nobody waits: write nothing */
 		o->code = SCM_E_INTERNAL;
 		o->err = scm_error_new(-ECANCELED, SCM_HERE, "the client left");
@@ -411,14 +442,23 @@ static void redeem_reply(scm_provider *p, scm_message *reply, const scm_error *e
 	if (o->tmp < 0 || ftruncate(o->tmp, (off_t)o->length) < 0)
 		return ocopy_fail(o, SCM_VDISK_E_IO, scm_error_new(-errno, SCM_HERE, "%m"), "no staging file");
 	o->task.fn = ocopy_finish;
+	o->chsock = o->chfd;
+	pthread_mutex_lock(&th_lock);
+	threads++;
+	pthread_mutex_unlock(&th_lock);
 	pthread_t th;
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	int r = pthread_create(&th, &a, stage, o);
 	pthread_attr_destroy(&a);
-	if (r)
+	if (r) {
+		pthread_mutex_lock(&th_lock);
+		threads--;
+		o->chsock = -1;
+		pthread_mutex_unlock(&th_lock);
 		ocopy_fail(o, SCM_E_INTERNAL, scm_error_new(-r, SCM_HERE, "%s", strerror(r)), "starting the copy");
+	}
 }
 
 int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_t offset, void *ud)
@@ -440,7 +480,7 @@ int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_
 	struct ocopy *o = calloc(1, sizeof *o);
 	if (!o)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
-	*o = (struct ocopy){ .c = scm_call_channel_data(call), .d = h->d, .dst = offset, .chfd = -1, .tmp = -1,
+	*o = (struct ocopy){ .c = scm_call_channel_data(call), .d = h->d, .dst = offset, .chfd = -1, .tmp = -1, .chsock = -1,
 			     .id = next_job++, .t0 = mono_ns(), .uid = g ? g->uid : (uid_t)-1,
 			     .caller = strdup(g && g->caller ? g->caller : "") };
 	const char *us = getenv("SCM_VDISK_OFFLOAD_STEP_US");

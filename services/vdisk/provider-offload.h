@@ -33,6 +33,9 @@ bool offload_hex_valid(const char *hex);
 #define OFFLOAD_JOB_ID0 (1ull << 40)
 void offload_jobs_json(scm_call *call, json_object *arr);
 int offload_job_cancel(scm_call *call, uint64_t id);
+/* The provider stops: running copies are cancelled and their threads
+ * waited for (before the worker pool stops). */
+void offload_shutdown(void);
 
 int do_offload_read(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, uint64_t ttl_ms, void *ud);
 int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_t offset, void *ud);

@@ -300,6 +300,7 @@ int main(int argc, char **argv)
 	}
 	/* the last jobs finish and post their replies, which the provider's
 	 * free runs (to cancelled calls: only freed) */
+	offload_shutdown();
 	iopool_stop();
 	pool_running = false;
 	bjob_shutdown();
