@@ -45,6 +45,15 @@ struct ocopy {
 	uint64_t chan_id;
 	int chfd, tmp;
 	int chsock; /* the token channel's socket while the thread has it (th_lock) */
+	/* the whole destination blocks [a, b) of the range are copied into
+	 * space reserved past the disk's blocks (res, through rfd) and adopted
+	 * by the block table at commit: one copy, out of sight until then */
+	uint64_t a, b, res;
+	int rfd;
+	vhdx *rh; /* the engine handle the space was reserved in */
+	bool adopted;
+	struct iopool_job rpj;
+	scm_task rtask;
 	uint64_t (*ex)[3]; /* staged: {offset, length, zero} */
 	size_t n_ex, cap;
 	uint64_t data, zero;
@@ -82,6 +91,9 @@ static void ocopy_end(struct ocopy *o)
 	free(o->source);
 	safe_close(o->chfd);
 	safe_close(o->tmp);
+	if (o->rfd >= 0 && !o->adopted) /* never seen by anyone: give it back */
+		fallocate(o->rfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)o->res, (off_t)(o->b - o->a));
+	safe_close(o->rfd);
 	o->c->jobs--;
 	channel_put(o->c);
 	o->d->jobs--;
@@ -134,21 +146,52 @@ static bool step(struct ocopy *o, uint64_t n)
 
 #define STEP_MAX (1u << 20) /* a kernel copy at a time, between looks at cancel */
 
-/* len bytes of src at soff to o->tmp at doff: a reflink where the file
+/* Where the range's byte x is staged: the reserved space for the whole
+ * destination blocks, else the staging file. *ret_n: how far that holds. */
+static int target(struct ocopy *o, uint64_t x, uint64_t len, uint64_t *ret_off, uint64_t *ret_n)
+{
+	uint64_t at = o->dst + x;
+	if (o->rfd >= 0 && at >= o->a && at < o->b) {
+		*ret_off = o->res + (at - o->a);
+		*ret_n = o->b - at < len ? o->b - at : len;
+		return o->rfd;
+	}
+	*ret_off = x;
+	*ret_n = o->rfd >= 0 && at < o->a && o->a - at < len ? o->a - at : len;
+	return o->tmp;
+}
+
+static int copy_to(struct ocopy *o, int src, uint64_t soff, int dfd, uint64_t doff, uint64_t len);
+
+/* len bytes of src at soff to the range at x (split where the target changes). */
+static int copy_range(struct ocopy *o, int src, uint64_t soff, uint64_t x, uint64_t len)
+{
+	while (len) {
+		uint64_t toff, n;
+		int fd = target(o, x, len, &toff, &n);
+		int r = copy_to(o, src, soff, fd, toff, n);
+		if (r < 0)
+			return r;
+		soff += n, x += n, len -= n;
+	}
+	return 0;
+}
+
+/* len bytes of src at soff to dfd at doff: a reflink where the file
  * system shares blocks, else copy_file_range (in the kernel), else
  * read and write. */
-static int copy_range(struct ocopy *o, int src, uint64_t soff, uint64_t doff, uint64_t len)
+static int copy_to(struct ocopy *o, int src, uint64_t soff, int dfd, uint64_t doff, uint64_t len)
 {
 	if (!(soff % 4096) && !(doff % 4096) && !(len % 4096)) {
 		struct file_clone_range fcr = { .src_fd = src, .src_offset = soff, .src_length = len, .dest_offset = doff };
-		if (ioctl(o->tmp, FICLONERANGE, &fcr) == 0) {
+		if (ioctl(dfd, FICLONERANGE, &fcr) == 0) {
 			o->how = "reflink";
 			return 0;
 		}
 	}
 	while (len) {
 		loff_t si = (loff_t)soff, di = (loff_t)doff;
-		ssize_t n = copy_file_range(src, &si, o->tmp, &di, len < STEP_MAX ? len : STEP_MAX, 0);
+		ssize_t n = copy_file_range(src, &si, dfd, &di, len < STEP_MAX ? len : STEP_MAX, 0);
 		if (n <= 0) {
 			if (n < 0 && errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
 				return -errno;
@@ -168,7 +211,7 @@ static int copy_range(struct ocopy *o, int src, uint64_t soff, uint64_t doff, ui
 		ssize_t r = pread(src, buf, n, (off_t)soff);
 		if (r <= 0)
 			return r < 0 ? -errno : -EIO;
-		if (pwrite(o->tmp, buf, (size_t)r, (off_t)doff) != r)
+		if (pwrite(dfd, buf, (size_t)r, (off_t)doff) != r)
 			return -errno;
 		o->how = "read-write";
 		soff += (uint64_t)r, doff += (uint64_t)r, len -= (uint64_t)r;
@@ -236,9 +279,14 @@ static void *stage(void *arg)
 				uint64_t m = n - k < bufsize ? n - k : bufsize;
 				if (scm_vdisk_offload_fetch(ch, o->hex, off + k, m, &o->err) != 0)
 					break;
-				if (pwrite(o->tmp, buf, m, (off_t)(off + k)) != (ssize_t)m)
-					o->err = scm_error_new(-errno, SCM_HERE, "staging the copy: %m");
-				else
+				for (uint64_t w = 0; w < m && !o->err;) {
+					uint64_t toff, tn;
+					int tfd = target(o, off + k + w, m - w, &toff, &tn);
+					if (pwrite(tfd, buf + w, tn, (off_t)toff) != (ssize_t)tn)
+						o->err = scm_error_new(-errno, SCM_HERE, "staging the copy: %m");
+					w += tn;
+				}
+				if (!o->err)
 					step(o, m);
 			}
 			o->how = "channel";
@@ -297,6 +345,19 @@ static void commit_run(struct iopool_job *pj)
 								   : "the destination is no longer open for writing");
 		return;
 	}
+	if (o->rfd >= 0) { /* the whole blocks: adopt what was copied out of sight */
+		if (h != o->rh) { /* a job replaced the disk's file meanwhile: that space is not its */
+			o->code = SCM_VDISK_E_IO;
+			o->err = scm_error_new(-ESTALE, SCM_HERE, "the destination's file was replaced by a job during the copy");
+			return;
+		}
+		if ((r = vhdx_adopt(h, o->a, o->b - o->a, o->res)) < 0) {
+			o->code = SCM_VDISK_E_IO;
+			o->err = vhdx_error(h);
+			return;
+		}
+		o->adopted = true;
+	}
 	offload_touch(o->d, NULL, 0, o->dst, o->length); /* tokens of the destination's range */
 	if (o->d->bjob_io)
 		bjob_dirty(o->d->bjob_io, o->dst, o->length);
@@ -325,8 +386,16 @@ static void commit_run(struct iopool_job *pj)
 				r = vhdx_write(h, buf, at + n - x < COPY_CHUNK ? at + n - x : COPY_CHUNK, x);
 			continue;
 		}
-		if (!o->ex[i][2] && !parent) { /* in the kernel, from the staging file */
-			r = vhdx_write_fd(h, o->tmp, off, n, at);
+		if (!o->ex[i][2] && !parent) { /* in the kernel, from the staging file; not the adopted blocks */
+			uint64_t e = at + n;
+			if (o->rfd < 0)
+				r = vhdx_write_fd(h, o->tmp, off, n, at);
+			if (o->rfd >= 0 && at < o->a)
+				r = vhdx_write_fd(h, o->tmp, off, (e < o->a ? e : o->a) - at, at);
+			if (o->rfd >= 0 && e > o->b && r >= 0) {
+				uint64_t s0 = at > o->b ? at : o->b;
+				r = vhdx_write_fd(h, o->tmp, off + (s0 - at), e - s0, s0);
+			}
 			continue;
 		}
 		if (!buf && !(buf = calloc(1, COPY_CHUNK))) {
@@ -400,6 +469,39 @@ static void ocopy_finish(scm_task *task)
 	iopool_submit(&o->d->q, &o->pj);
 }
 
+static void start_stage(struct ocopy *o);
+
+/* On a worker, alone on the destination's queue: the space for the whole
+ * blocks, and an fd to fill it through. Without it (an error), everything
+ * is staged in the staging file instead. */
+static void reserve_run(struct iopool_job *pj)
+{
+	struct ocopy *o = (struct ocopy *)((char *)pj - offsetof(struct ocopy, rpj));
+	vhdx *h = o->d->h;
+	char p[64];
+	snprintf(p, sizeof p, "/proc/self/fd/%d", vhdx_fd(h));
+	if (!o->d->rw || vhdx_reserve(h, o->b - o->a, &o->res) < 0 || (o->rfd = open(p, O_RDWR | O_CLOEXEC)) < 0) {
+		o->rfd = -1;
+		return;
+	}
+	o->rh = h;
+}
+
+static void reserve_done(struct iopool_job *pj)
+{
+	struct ocopy *o = (struct ocopy *)((char *)pj - offsetof(struct ocopy, rpj));
+	scm_provider_post(provider, &o->rtask);
+}
+
+static void reserve_finish(scm_task *t)
+{
+	struct ocopy *o = (struct ocopy *)((char *)t - offsetof(struct ocopy, rtask));
+	if (!pool_running) /* the provider is stopping */
+		ocopy_fail(o, SCM_E_INTERNAL, NULL, "the provider is stopping");
+	else
+		start_stage(o);
+}
+
 static void redeem_reply(scm_provider *p, scm_message *reply, const scm_error *err, void *userdata)
 {
 	struct ocopy *o = userdata;
@@ -442,6 +544,23 @@ static void redeem_reply(scm_provider *p, scm_message *reply, const scm_error *e
 	if (o->tmp < 0 || ftruncate(o->tmp, (off_t)o->length) < 0)
 		return ocopy_fail(o, SCM_VDISK_E_IO, scm_error_new(-errno, SCM_HERE, "%m"), "no staging file");
 	o->task.fn = ocopy_finish;
+	uint64_t bs = vhdx_block_size(o->d->h);
+	if (!vhdx_parent(o->d->h) && bs) {
+		o->a = (o->dst + bs - 1) / bs * bs;
+		o->b = (o->dst + o->length) / bs * bs;
+	}
+	if (o->b > o->a) { /* reserve first, on the disk's queue: the thread starts after */
+		o->rpj.run = reserve_run;
+		o->rpj.done = reserve_done;
+		o->rtask.fn = reserve_finish;
+		iopool_submit(&o->d->q, &o->rpj);
+		return;
+	}
+	start_stage(o);
+}
+
+static void start_stage(struct ocopy *o)
+{
 	o->chsock = o->chfd;
 	pthread_mutex_lock(&th_lock);
 	threads++;
@@ -480,7 +599,7 @@ int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_
 	struct ocopy *o = calloc(1, sizeof *o);
 	if (!o)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
-	*o = (struct ocopy){ .c = scm_call_channel_data(call), .d = h->d, .dst = offset, .chfd = -1, .tmp = -1, .chsock = -1,
+	*o = (struct ocopy){ .c = scm_call_channel_data(call), .d = h->d, .dst = offset, .chfd = -1, .tmp = -1, .chsock = -1, .rfd = -1,
 			     .id = next_job++, .t0 = mono_ns(), .uid = g ? g->uid : (uid_t)-1,
 			     .caller = strdup(g && g->caller ? g->caller : "") };
 	const char *us = getenv("SCM_VDISK_OFFLOAD_STEP_US");

@@ -418,6 +418,42 @@ int vhdx_trim(vhdx *h, uint64_t len, uint64_t off)
 	return maybe_commit(h);
 }
 
+uint32_t vhdx_block_size(const vhdx *h)
+{
+	return h->block_size;
+}
+
+/* New space past every block: no BAT entry points there until adopted. */
+int vhdx_reserve(vhdx *h, uint64_t len, uint64_t *ret_foff)
+{
+	int r = vhdx_ensure_writable(h, true);
+	if (r < 0)
+		return r;
+	return alloc_space(h, (len + MiB - 1) / MiB * MiB, ret_foff);
+}
+
+int vhdx_adopt(vhdx *h, uint64_t off, uint64_t len, uint64_t foff)
+{
+	int r = check_range(h, len, off, "adopt");
+	if (r < 0)
+		return r;
+	if (h->has_parent || off % h->block_size || len % h->block_size || foff % MiB ||
+	    foff + len > h->alloc_end)
+		return vhdx_fail(h, -EINVAL, "%s: adopt at %llu+%llu from 0x%llx: not whole blocks of a disk without parent, "
+				 "or not reserved space", h->path, (unsigned long long)off, (unsigned long long)len,
+				 (unsigned long long)foff);
+	if ((r = vhdx_ensure_writable(h, true)) < 0)
+		return r;
+	for (uint64_t k = 0; k < len / h->block_size && r >= 0; k++) {
+		uint64_t idx = vhdx_bat_index(h, off / h->block_size + k), old = h->bat[idx];
+		if (BAT_STATE(old) == VHDX_PB_FULLY_PRESENT && (r = punch(h, BAT_OFF(old), h->block_size)) < 0)
+			break;
+		bat_set(h, idx, BAT_MAKE(foff + k * h->block_size, VHDX_PB_FULLY_PRESENT));
+		r = maybe_commit(h);
+	}
+	return r;
+}
+
 int vhdx_block_state(vhdx *h, uint64_t off)
 {
 	if (off >= h->vsize)

@@ -103,6 +103,8 @@ release_token() { exec 7>&-; wait "$HOLDER" || true; }
 	grep -q '"length":67108864,"data":16777216,"zero":50331648,"mode":"file"' "$SCMT/out"
 	raw "$D/dst.vhdx" "$SCMT/dst.raw"
 	cmp "$SCMT/src.raw" "$SCMT/dst.raw"
+	"$V" check "$D/dst.vhdx"
+	qemu-img check -q "$D/dst.vhdx"
 	# every byte the client sent or received, sockets and files: its
 	# frames and its own program files, far below the 16 MiB moved
 	local bytes
@@ -144,6 +146,23 @@ for r in ranges:
         alloc.append((r["start"], r["length"]))
 assert alloc == [(29 << 20, 16 << 20)], alloc
 PY
+}
+
+@test "a range whose ends are not on the destination's block boundaries" {
+	# 32 MiB blocks at the destination: [5.5M, 5.5M + 40M) has a partial
+	# block at each end and one whole block in the middle
+	"$V" create --size 64M --block-size 32M "$D/big.vhdx"
+	head -c 64M /dev/urandom >"$SCMT/old.raw"
+	"$V" write --offset 0 "$D/big.vhdx" <"$SCMT/old.raw"
+	"$V" offload-copy --service va --dest-service vb "$D/src.vhdx:0:40M" "$D/big.vhdx:5632K"
+	raw "$D/src.vhdx" "$SCMT/src.raw"
+	raw "$D/big.vhdx" "$SCMT/big.raw"
+	cmp <(head -c 40M "$SCMT/src.raw") <(tail -c +$((5632 * 1024 + 1)) "$SCMT/big.raw" | head -c 40M)
+	cmp <(head -c 5632K "$SCMT/old.raw") <(head -c 5632K "$SCMT/big.raw")
+	cmp <(tail -c +$((5632 * 1024 + 40 * 1048576 + 1)) "$SCMT/old.raw") \
+		<(tail -c +$((5632 * 1024 + 40 * 1048576 + 1)) "$SCMT/big.raw")
+	"$V" check "$D/big.vhdx"
+	qemu-img check -q "$D/big.vhdx"
 }
 
 @test "a forged, a malformed and a replayed token are refused; the destination is unchanged" {
@@ -199,6 +218,9 @@ PY
 	[[ "$output" == *"the destination is unchanged"* ]]
 	raw "$D/dst.vhdx" "$SCMT/after.raw"
 	cmp "$SCMT/before.raw" "$SCMT/after.raw"
+	# the space the copy had reserved was given back, and the disk is sound
+	"$V" check "$D/dst.vhdx"
+	[ "$(du -k "$D/dst.vhdx" | cut -f1)" -lt 8192 ]
 	# a write outside the range leaves a token good
 	hold_token "$D/src.vhdx:8M:8M"
 	"$C" --service va copy-in "$D/src.vhdx" "$SCMT/new.raw"

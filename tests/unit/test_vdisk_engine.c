@@ -303,12 +303,44 @@ static void test_write_fd(void **state)
 	free(got);
 }
 
+/* vhdx_reserve + vhdx_adopt: space filled out of sight becomes the disk's
+ * blocks only when adopted (the old block's space punched); refusals. */
+static void test_reserve_adopt(void **state)
+{
+	(void)state;
+	vhdx *h = make("r.vhdx", 8 * MiB, MiB, 512, NULL);
+	uint8_t *old = malloc(2 * MiB), *nw = malloc(2 * MiB), *got = malloc(2 * MiB);
+	fill(old, 2 * MiB, 3);
+	fill(nw, 2 * MiB, 4);
+	assert_int_equal(vhdx_write(h, old, 2 * MiB, 2 * MiB), 0);
+	uint64_t foff;
+	assert_int_equal(vhdx_reserve(h, 2 * MiB, &foff), 0);
+	assert_int_equal(pwrite(vhdx_fd(h), nw, 2 * MiB, (off_t)foff), (ssize_t)(2 * MiB));
+	assert_int_equal(vhdx_read(h, got, 2 * MiB, 2 * MiB), 0);
+	assert_memory_equal(got, old, 2 * MiB); /* not seen before it is adopted */
+	assert_int_equal(vhdx_adopt(h, 2 * MiB, 2 * MiB, foff + MiB), -EINVAL); /* past the reserved space */
+	assert_int_equal(vhdx_adopt(h, 2 * MiB + 512, MiB, foff), -EINVAL); /* not whole blocks */
+	assert_int_equal(vhdx_adopt(h, 2 * MiB, 2 * MiB, foff), 0);
+	assert_int_equal(vhdx_read(h, got, 2 * MiB, 2 * MiB), 0);
+	assert_memory_equal(got, nw, 2 * MiB);
+	assert_int_equal(vhdx_close_checked(h), 0);
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), 0);
+	assert_int_equal(vhdx_read(h, got, 2 * MiB, 2 * MiB), 0);
+	assert_memory_equal(got, nw, 2 * MiB);
+	vhdx_close(h);
+	free(old);
+	free(nw);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_geometries),      cmocka_unit_test(test_block_states),
 		cmocka_unit_test(test_trim_releases_space), cmocka_unit_test(test_sector_bitmap),
 		cmocka_unit_test(test_refusals),        cmocka_unit_test(test_write_fd),
+		cmocka_unit_test(test_reserve_adopt),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
