@@ -5,19 +5,26 @@
  *    through scmd (token.redeem on the control connection), which checks
  *    it, forgets it (one use) and hands us a channel to the provider that
  *    issued it, for that token only.
- * 2. On a thread of its own (it waits on the source, which may be this
- *    very provider, whose workers must stay free): the range is staged in
- *    an unnamed file (O_TMPFILE) beside the destination, out of sight.
- *    File mode: reflink (FICLONERANGE) or copy_file_range from the
+ * 2. For a destination without parent, the whole blocks the range covers
+ *    get space reserved past every block of the file (an exclusive job on
+ *    the disk's queue: vhdx_reserve), which no block table entry points
+ *    at, so no reader sees it. The partial blocks at the ends, and every
+ *    byte of a differencing destination, go to an unnamed staging file
+ *    (O_TMPFILE) beside the disk instead.
+ * 3. On a thread of its own (it waits on the source, which may be this
+ *    very provider, whose workers must stay free): the range is copied
+ *    there. File mode: reflink (FICLONERANGE) or copy_file_range from the
  *    source's read-only fd, so the bytes never enter a process; channel
- *    mode: offload_fetch into the token channel's buffer. Zero ranges
- *    are not copied. Then offload_check: the source says whether a write
- *    met the range since offload_read. A failed check ends it here, with
- *    the destination untouched.
- * 3. On the destination disk's queue, alone: the staged data is written
- *    into the disk (zero ranges trimmed, so they stay unallocated), then
- *    the client's reply. So the destination never holds half-old data:
- *    either the whole range as it was at offload_read, or nothing new. */
+ *    mode: offload_fetch into the token channel's buffer. Zero ranges are
+ *    not copied. Then offload_check: the source says whether a write met
+ *    the range since offload_read. A failed check ends it here: the
+ *    reserved space is punched, the destination untouched.
+ * 4. On the destination disk's queue, alone: the block table adopts the
+ *    reserved blocks (vhdx_adopt: through the log, their old space
+ *    punched), the ends are written from the staging file, zero ranges
+ *    trimmed (so they stay unallocated); then the client's reply. So the
+ *    destination never holds half-old data: either the whole range as it
+ *    was at offload_read, or nothing new. */
 #include <endian.h>
 #include <linux/fs.h>
 #include <pthread.h>
