@@ -352,12 +352,16 @@ static void commit_run(struct iopool_job *pj)
 								   : "the destination is no longer open for writing");
 		return;
 	}
+	if (o->rfd >= 0 && h != o->rh) { /* a job replaced the disk's file meanwhile: that space is not its */
+		o->code = SCM_VDISK_E_IO;
+		o->err = scm_error_new(-ESTALE, SCM_HERE, "the destination's file was replaced by a job during the copy");
+		return;
+	}
+	/* before anything changes, as for any write */
+	offload_touch(o->d, NULL, 0, o->dst, o->length); /* tokens of the destination's range */
+	if (o->d->bjob_io)
+		bjob_dirty(o->d->bjob_io, o->dst, o->length);
 	if (o->rfd >= 0) { /* the whole blocks: adopt what was copied out of sight */
-		if (h != o->rh) { /* a job replaced the disk's file meanwhile: that space is not its */
-			o->code = SCM_VDISK_E_IO;
-			o->err = scm_error_new(-ESTALE, SCM_HERE, "the destination's file was replaced by a job during the copy");
-			return;
-		}
 		if ((r = vhdx_adopt(h, o->a, o->b - o->a, o->res)) < 0) {
 			o->code = SCM_VDISK_E_IO;
 			o->err = vhdx_error(h);
@@ -365,9 +369,6 @@ static void commit_run(struct iopool_job *pj)
 		}
 		o->adopted = true;
 	}
-	offload_touch(o->d, NULL, 0, o->dst, o->length); /* tokens of the destination's range */
-	if (o->d->bjob_io)
-		bjob_dirty(o->d->bjob_io, o->dst, o->length);
 	struct vhdx_info in;
 	bool parent = vhdx_parent(h) != NULL;
 	uint64_t bs = parent && vhdx_get_info(h, &in) == 0 ? in.block_size : 0;
