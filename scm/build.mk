@@ -7,7 +7,7 @@
 # and the unit tests in tests/unit/scmd link, as dbus-broker's tests link
 # its bus logic: a test drives the real code without starting a daemon.
 SCMD_MAIN   := scm/scmd/scmd.c
-SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c evbatch.c log.c quota.c conn.c endpoint.c \
+SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c conn.c endpoint.c \
                manifest.c registry.c broker.c pending.c channel.c control.c \
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
                container-hook.c container-launch.c container-output.c container-view.c \
@@ -47,7 +47,7 @@ $(ZPOOL_HELPER): $(B)/scm/scmd/scm-zpool.o $(UTIL_LIB)
 LIBEXEC += $(ZPOOL_HELPER)
 
 # Unit tests of scmd's logic (tests/unit/scmd), and the manifest fuzz target.
-SCMD_UNIT := $(addprefix $(B)/tests/unit/,test_scmd_quota test_scmd_evbatch test_scmd_broker \
+SCMD_UNIT := $(addprefix $(B)/tests/unit/,test_scmd_tokens test_scmd_quota test_scmd_evbatch test_scmd_broker \
              test_scmd_audit test_scmd_manifest)
 $(B)/tests/unit/scmd/%.o: PART_CFLAGS += -Iscm/scmd $(SYSTEMD_CFLAGS)
 $(SCMD_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/scmd/%.o $(SCMD_LIB) $(SCMD_LIBS)

@@ -102,7 +102,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
 		   "            [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]\n"
 		   "            [--audit journal|file|auto] [--audit-max-size BYTES] [--audit-keep N]\n"
-		   "            [--audit-fold-ms MS]\n"
+		   "            [--audit-fold-ms MS] [--token-ttl-ms MS]\n"
 		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
 }
 
@@ -121,6 +121,7 @@ int main(int argc, char **argv)
 		{ "audit-max-size", required_argument, NULL, 'S' },
 		{ "audit-keep", required_argument, NULL, 'K' },
 		{ "audit-fold-ms", required_argument, NULL, 'F' },
+		{ "token-ttl-ms", required_argument, NULL, 'T' },
 		{},
 	};
 	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
@@ -182,6 +183,16 @@ int main(int argc, char **argv)
 				ao.fold_usec = v * 1000;
 			break;
 		}
+		case 'T': {
+			char *end;
+			unsigned long ms = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || optarg[0] == '-' || ms == 0 || ms > 3600000) {
+				log_error("--token-ttl-ms %s: give milliseconds, 1 to 3600000", optarg);
+				return 2;
+			}
+			d.token_ttl_ms = (unsigned)ms;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -241,6 +252,9 @@ int main(int argc, char **argv)
 	list_init(&d.services);
 	list_init(&d.channels);
 	list_init(&d.dead_conns);
+	list_init(&d.tokens);
+	if (!d.token_ttl_ms)
+		d.token_ttl_ms = TOKEN_TTL_DEFAULT_MS;
 	int cr = scmd_ctr_init(&d);
 	if (cr < 0) {
 		/* scmd_ctr_init said what (another scmd, a directory) */

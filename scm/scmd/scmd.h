@@ -202,6 +202,9 @@ struct scmd {
 	unsigned ctr_fds_used, ctr_fds_limit;
 	unsigned launch_timeout_ms, exec_timeout_ms;
 	struct logzip *logzip; /* rotated logs' compressor (logzip.c), started when first needed */
+	/* offload tokens (tokens.c); tokens.next NULL: not set up (unit tests) */
+	struct list tokens;
+	unsigned token_ttl_ms; /* default and longest lifetime (--token-ttl-ms) */
 };
 
 /* logzip.c: compresses a rotated log file (raw) into zst, asynchronously;
@@ -386,6 +389,20 @@ void channel_link(struct scmd *d, struct channel *ch);
 void channel_free(struct scmd *d, struct channel *ch);
 void channel_revoke(struct scmd *d, struct channel *ch, int code, const char *fmt, ...) _printf_(4, 5);
 struct channel *channel_find(struct scmd *d, uint64_t id);
+
+/* tokens.c: the offload token registry (docs/protocol.md, "Offload
+ * tokens"). A provider's CALL on its control socket (token.register,
+ * token.redeem) is answered there; false if op is not one. */
+#define TOKEN_TTL_DEFAULT_MS 30000u
+#define TOKENS_PER_CLIENT 64u    /* live tokens of one endpoint's clients */
+#define TOKENS_PER_PROVIDER 1024u /* of one service */
+bool tokens_control(struct scmd *d, struct service *s, scm_message *m);
+/* A channel ended: the tokens issued on it are dropped (its grant is gone). */
+void tokens_drop_channel(struct scmd *d, uint64_t channel);
+/* Replies to a provider's call on its control socket. */
+int service_reply(struct scmd *d, struct service *s, uint32_t call_id, struct json_object *body,
+		  const int *fds, size_t n_fds);
+int service_reply_error(struct scmd *d, struct service *s, uint32_t call_id, const scm_error *e);
 
 /* control.c */
 void control_dispatch(struct scmd *d, struct conn *c, scm_message *m);

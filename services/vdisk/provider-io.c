@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "provider-jobs.h"
+#include "provider-offload.h"
 
 static bool refused_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
 {
@@ -70,6 +71,10 @@ static void job_run(struct iopool_job *pj)
 			return;
 		}
 	}
+	/* before the data changes: an offload copy that checks its token
+	 * after this cannot have missed the write (provider-offload.c) */
+	if (j->op == OP_WRITE || j->op == OP_WRITEV || j->op == OP_TRIM)
+		offload_touch(j->d, j->op == OP_WRITEV ? j->ex : NULL, j->n_ex, j->off, j->len);
 	switch (j->op) {
 	case OP_READ:
 		r = vhdx_read(h, j->c->buf + j->boff, j->len, j->off);
@@ -420,6 +425,7 @@ int do_close(scm_call *call, uint64_t handle, void *ud)
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	account_release(h->acct, h->bytes);
+	offload_drop_handle(scm_call_channel_data(call), handle);
 	struct job *j = job_new(call, h, OP_CLOSE);
 	if (!j)
 		return 0;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "provider-jobs.h"
+#include "provider-offload.h"
 
 #define FINISHED_KEPT 16 /* finished jobs job_list still shows */
 
@@ -220,6 +221,7 @@ static void bjob_start(struct bjob *b, enum vjob_state st)
 	bjobs = b;
 	b->d->jobs++;
 	b->d->bjob = b;
+	offload_drop_disk(b->d, "a job started on the source disk (its blocks may move)");
 	b->task.fn = step_finish;
 	b->state = VJOB_PAUSED;
 	set_state(b, st);
@@ -392,6 +394,7 @@ int do_job_list(scm_call *call, void *ud)
 	for (struct bjob *b = bjobs; b; b = b->next)
 		if (visible(call, b))
 			json_object_array_add(arr, bjob_json(b));
+	offload_jobs_json(call, arr); /* offload copies running (provider-offload-copy.c) */
 	return scm_vdisk_job_list_reply(call, arr);
 }
 
@@ -451,6 +454,8 @@ int do_job_resume(scm_call *call, uint64_t id, void *ud)
 
 int do_job_cancel(scm_call *call, uint64_t id, void *ud)
 {
+	if (id >= OFFLOAD_JOB_ID0)
+		return offload_job_cancel(call, id);
 	return steer(call, id, VJOB_EV_CANCEL);
 }
 

@@ -28,7 +28,7 @@ static scm_channel *connect_or_die(scm_error **err)
 
 /* The path as the provider's grant sees it: absolute, the last component
  * as given (a link there is the provider's to refuse). */
-static char *abs_path(const char *p)
+char *abs_path(const char *p)
 {
 	char d[PATH_MAX], b[PATH_MAX], real[PATH_MAX];
 	snprintf(d, sizeof d, "%s", p);
