@@ -351,9 +351,9 @@ int control_listen(struct scmd *d, scm_error **ret_err)
 		return scm_fail(ret_err, -ENAMETOOLONG, "runtime dir %s is too long", d->runtime_dir);
 	/* systemd's socket (scmd.socket), when it made one: checked, not bound */
 	int ra = scmd_sd_control(d, sa.sun_path, &fd, ret_err);
-	if (ra < 0 || ra > 1)
+	if (ra != 0)
 		return ra;
-	if (ra == 1) {
+	if (fd >= 0) {
 		d->control = (struct watch){ TAKE_FD(fd), control_accept };
 		return watch_add(d, &d->control, EPOLLIN);
 	}

@@ -410,8 +410,8 @@ int control_listen(struct scmd *d, scm_error **ret_err);
 
 /* sd.c: systemd. scmd_sd_listen takes $LISTEN_FDS (at start, before
  * anything binds); scmd_sd_take hands one fd over by name (-1: none);
- * scmd_sd_control checks and takes "control" (1, 0 when there is none, or
- * an error); scmd_sd_adopt_endpoints makes an endpoint of every valid
+ * scmd_sd_control checks and takes "control" (*ret_fd -1 when there is
+ * none; an error when it is not what scmd would bind); scmd_sd_adopt_endpoints makes an endpoint of every valid
  * "endpoint-NAME"; scmd_sd_listen_done closes what nobody took. The rest
  * speak sd_notify(3): READY=1 and STATUS=, WATCHDOG=1 pings on a timer at
  * half of $WATCHDOG_USEC, RELOADING=1 around SIGHUP, STOPPING=1. */

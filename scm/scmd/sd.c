@@ -96,6 +96,7 @@ static int check_socket(int fd, const char *what, const char *want, scm_error **
 int scmd_sd_control(struct scmd *d, const char *path, int *ret_fd, scm_error **ret_err)
 {
 	_cleanup_close_ int fd = scmd_sd_take(d, "control");
+	*ret_fd = -1;
 	if (fd < 0)
 		return 0;
 	int r = check_socket(fd, "control socket", path, ret_err);
@@ -103,7 +104,7 @@ int scmd_sd_control(struct scmd *d, const char *path, int *ret_fd, scm_error **r
 		return r;
 	d->sd.control_activated = true;
 	*ret_fd = TAKE_FD(fd);
-	return 1;
+	return 0;
 }
 
 void scmd_sd_adopt_endpoints(struct scmd *d)
