@@ -5,7 +5,8 @@
 # the sockets it was given and refuses one of the wrong type or path);
 # sd_notify reaches a NOTIFY_SOCKET listener (tests/bats/sd-notify-listener.py):
 # READY=1 and STATUS=, RELOADING=1 on SIGHUP, STOPPING=1, WATCHDOG=1 pings
-# at half of $WATCHDOG_USEC; `make install` lays out units, tmpfiles and
+# at half of $WATCHDOG_USEC; the unit's NoNewPrivileges= leaves containers
+# running; `make install` lays out units, tmpfiles and
 # the default /etc/scm tree without overwriting a changed file, and the
 # installed scmd serves the vdisk example from that tree as it is.
 load helpers
@@ -127,6 +128,19 @@ notify_wait() {
 	[[ "$output" != *demo* ]]
 	grep -q "^<4>scmd: not serving activated socket 'endpoint-demo':" "$SCMT/scmd.log"
 	grep -q "bound to $SCMT/elsewhere.sock, not $SCMT/run/endpoints/demo.sock" "$SCMT/scmd.log"
+}
+
+@test "hardening: scmd with no_new_privs (NoNewPrivileges=yes) still runs containers" {
+	grep -q '^NoNewPrivileges=yes$' "$STAGE/usr/local/lib/systemd/system/scmd.service"
+	command -v setpriv >/dev/null || skip "no setpriv (util-linux)"
+	setpriv --no-new-privs "$SCMD" "${SD_ARGS[@]}" 2>"$SCMT/scmd.log" &
+	SCMD_PID=$!
+	for _ in $(seq 250); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
+	grep -q '^NoNewPrivs:[[:space:]]*1$' /proc/$SCMD_PID/status
+	run "$SCMCTL" container run -- /bin/sh -c 'id -u; echo container ran'
+	echo "$output"; cat "$SCMT/scmd.log"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"container ran"* ]]
 }
 
 @test "sd_notify: READY=1 with STATUS=, RELOADING=1 on SIGHUP, STOPPING=1; no watchdog unless asked" {
