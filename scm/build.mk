@@ -12,7 +12,7 @@ SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c con
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
                container-hook.c container-launch.c container-output.c container-view.c \
                container-leftovers.c container-control.c container-identity.c container-update.c \
-               logzip.c)
+               logzip.c sd.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c)
 SCMD   := $(B)/bin/scmd

@@ -349,6 +349,14 @@ int control_listen(struct scmd *d, scm_error **ret_err)
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", d->runtime_dir) >=
 	    sizeof(sa.sun_path))
 		return scm_fail(ret_err, -ENAMETOOLONG, "runtime dir %s is too long", d->runtime_dir);
+	/* systemd's socket (scmd.socket), when it made one: checked, not bound */
+	int ra = scmd_sd_control(d, sa.sun_path, &fd, ret_err);
+	if (ra != 0)
+		return ra;
+	if (fd >= 0) {
+		d->control = (struct watch){ TAKE_FD(fd), control_accept };
+		return watch_add(d, &d->control, EPOLLIN);
+	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return scm_fail(ret_err, -errno, "socket: %m");

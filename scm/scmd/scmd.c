@@ -12,7 +12,8 @@
  * $XDG_STATE_HOME/scm or ~/.local/state/scm): a container that writes
  * without end fills a capped file there, not scmd's tmpfs. Service
  * manifests are read from CONFIG/services/NAME.json at start. SIGHUP
- * reloads the policy; SIGTERM and SIGINT stop scmd. Everything but main()
+ * reloads the policy; SIGTERM and SIGINT stop scmd. Under systemd it is
+ * Type=notify and may be socket-activated (sd.c). Everything but main()
  * is libscmd.a, which the unit tests link (tests/unit/scmd). */
 #include <dirent.h>
 #include <errno.h>
@@ -44,11 +45,13 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 		} else if (si.ssi_signo == SIGHUP) {
 			/* the administrator's "reload": as scmctl policy reload */
 			scm_error *e = NULL;
+			scmd_sd_reloading(d);
 			if (scmd_policy_reload(d, NULL, &e) != 0) {
 				log_error_chain(LOG_ERR, e, "SIGHUP: policy reload refused, the old policy stays:");
 				scm_error_free(e);
 			} else
 				log_notice("SIGHUP: policy reloaded");
+			scmd_sd_reloaded(d);
 		} else
 			d->quit = true;
 	}
@@ -248,6 +251,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* systemd's sockets, before anything binds (sd.c): taken by name below */
+	if (scmd_sd_listen(&d, &e) != 0) {
+		log_error_chain(LOG_ERR, e, "cannot start:");
+		return 1;
+	}
 	list_init(&d.endpoints);
 	list_init(&d.services);
 	list_init(&d.channels);
@@ -305,8 +313,14 @@ int main(int argc, char **argv)
 		service_stop_all(&d);
 		return 1;
 	}
-	log_info("ready, control socket %s/control.sock, audit to the %s", d.runtime_dir,
-		 d.audit ? audit_sink_name(d.audit) : "void");
+	scmd_sd_adopt_endpoints(&d);
+	scmd_sd_listen_done(&d);
+	log_info("ready, control socket %s/control.sock%s, audit to the %s", d.runtime_dir,
+		 d.sd.control_activated ? " (socket-activated)" : "", d.audit ? audit_sink_name(d.audit) : "void");
+	if (scmd_sd_ready(&d) < 0) {
+		service_stop_all(&d);
+		return 1;
+	}
 
 	while (!d.quit) {
 		struct epoll_event evs[64];
@@ -329,13 +343,15 @@ int main(int argc, char **argv)
 	}
 
 	log_info("shutting down");
+	scmd_sd_stopping(&d);
 	scmd_ctr_stop_all(&d);
 	logzip_stop(&d);
 	struct list *p, *t;
 	list_for_each_safe(p, t, &d.endpoints) endpoint_remove(&d, list_entry(p, struct endpoint, node));
 	service_stop_all(&d);
 	_cleanup_free_ char *ctl = NULL;
-	if (asprintf(&ctl, "%s/control.sock", d.runtime_dir) >= 0)
+	/* an activated control socket is systemd's: it keeps listening */
+	if (!d.sd.control_activated && asprintf(&ctl, "%s/control.sock", d.runtime_dir) >= 0)
 		unlink(ctl);
 	scmd_policy_done(&d);
 	audit_close(d.audit);

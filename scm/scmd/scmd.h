@@ -101,6 +101,7 @@ struct endpoint {
 	struct service *provider_of; /* a provider container's endpoint: its control socket */
 	bool builtin; /* the control socket's "host" identity, not a real endpoint */
 	bool container; /* a container's door out: removed with the container only */
+	bool activated; /* its socket is systemd's (sd.c): closed, never unlinked */
 	/* A container's: its own directory (bound read-only at /run/scm), and
 	 * the host uids allowed to connect (SO_PEERCRED); count 0 = anyone the
 	 * socket's mode lets in. */
@@ -169,6 +170,17 @@ struct latency {
 	size_t n, next;
 };
 
+/* sd.c: what systemd handed scmd and what scmd tells it. */
+struct scmd_sd {
+	int *fds;       /* activated fds not taken yet (-1 once taken) */
+	char **names;   /* their FileDescriptorName= */
+	size_t n_fds;
+	bool control_activated; /* the control socket is systemd's: not unlinked */
+	uint64_t watchdog_usec; /* 0: no watchdog */
+	struct watch tick;      /* WATCHDOG=1 and STATUS= refresh */
+	char status[128];       /* the last STATUS= sent */
+};
+
 struct scmd {
 	int epoll_fd;
 	char *runtime_dir, *config_dir, *idl_path;
@@ -186,6 +198,7 @@ struct scmd {
 	struct list containers;
 	uint64_t next_container;
 	struct list dead_conns; /* closed by the main loop after each handler */
+	struct scmd_sd sd;      /* sd.c: systemd's fds, readiness, watchdog */
 	struct watch accept_timer; /* resumes accepting after running out of fds */
 	bool accept_paused;
 	/* The epoll batch being dispatched: watch_del() forgets the events
@@ -347,6 +360,10 @@ int endpoint_create_dir(struct scmd *d, const char *name, uid_t owner, char **pr
 int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode,
 		    char **profiles, const struct quota *limit, struct endpoint **ret,
 		    scm_error **ret_err);
+/* A labelled endpoint on a listening socket scmd did not make (socket
+ * activation, sd.c): fd is taken (closed on failure), path is its file. */
+int endpoint_adopt(struct scmd *d, const char *name, int fd, const char *path, uid_t owner,
+		   scm_error **ret_err);
 struct endpoint *endpoint_find(struct scmd *d, const char *name);
 void endpoint_remove(struct scmd *d, struct endpoint *ep);
 
@@ -407,6 +424,23 @@ int service_reply_error(struct scmd *d, struct service *s, uint32_t call_id, con
 /* control.c */
 void control_dispatch(struct scmd *d, struct conn *c, scm_message *m);
 int control_listen(struct scmd *d, scm_error **ret_err);
+
+/* sd.c: systemd. scmd_sd_listen takes $LISTEN_FDS (at start, before
+ * anything binds); scmd_sd_take hands one fd over by name (-1: none);
+ * scmd_sd_control checks and takes "control" (*ret_fd -1 when there is
+ * none; an error when it is not what scmd would bind); scmd_sd_adopt_endpoints makes an endpoint of every valid
+ * "endpoint-NAME"; scmd_sd_listen_done closes what nobody took. The rest
+ * speak sd_notify(3): READY=1 and STATUS=, WATCHDOG=1 pings on a timer at
+ * half of $WATCHDOG_USEC, RELOADING=1 around SIGHUP, STOPPING=1. */
+int scmd_sd_listen(struct scmd *d, scm_error **ret_err);
+int scmd_sd_take(struct scmd *d, const char *name);
+int scmd_sd_control(struct scmd *d, const char *path, int *ret_fd, scm_error **ret_err);
+void scmd_sd_adopt_endpoints(struct scmd *d);
+void scmd_sd_listen_done(struct scmd *d);
+int scmd_sd_ready(struct scmd *d);
+void scmd_sd_reloading(struct scmd *d);
+void scmd_sd_reloaded(struct scmd *d);
+void scmd_sd_stopping(struct scmd *d);
 
 /* stats */
 void latency_add(struct latency *l, uint64_t us);
