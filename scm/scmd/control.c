@@ -91,10 +91,10 @@ static json_object *endpoint_json(struct endpoint *ep)
 	return o;
 }
 
-static void op_status(struct scmd *d, struct conn *c, uint32_t id)
+void scmd_counts(struct scmd *d, size_t *ret_services, size_t *ret_endpoints, size_t *ret_channels,
+		 size_t *ret_containers)
 {
-	json_object *o = json_object_new_object(), *lat = json_object_new_object();
-	size_t ns = 0, ne = 0, nc = 0;
+	size_t ns = 0, ne = 0, nc = 0, nk = 0;
 	struct list *p;
 	for (p = d->services.next; p != &d->services; p = p->next)
 		ns += list_entry(p, struct service, node)->name[0] != 0;
@@ -102,6 +102,16 @@ static void op_status(struct scmd *d, struct conn *c, uint32_t id)
 		ne++;
 	for (p = d->channels.next; p != &d->channels; p = p->next)
 		nc++;
+	for (p = d->containers.next; p && p != &d->containers; p = p->next)
+		nk++;
+	*ret_services = ns, *ret_endpoints = ne, *ret_channels = nc, *ret_containers = nk;
+}
+
+static void op_status(struct scmd *d, struct conn *c, uint32_t id)
+{
+	json_object *o = json_object_new_object(), *lat = json_object_new_object();
+	size_t ns, ne, nc, nk;
+	scmd_counts(d, &ns, &ne, &nc, &nk);
 	J(o, "pid", JI(getpid()));
 	J(o, "uptime_s", JI((now_usec() - d->started) / 1000000));
 	J(o, "runtime_dir", JS(d->runtime_dir));

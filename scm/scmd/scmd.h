@@ -220,6 +220,10 @@ struct scmd {
 	unsigned token_ttl_ms; /* default and longest lifetime (--token-ttl-ms) */
 };
 
+/* control.c: what scmd holds (named services), for status lines */
+void scmd_counts(struct scmd *d, size_t *ret_services, size_t *ret_endpoints, size_t *ret_channels,
+		 size_t *ret_containers);
+
 /* logzip.c: compresses a rotated log file (raw) into zst, asynchronously;
  * 0 when queued (the raw file is replaced once done), else the raw file
  * stays. */

@@ -154,16 +154,8 @@ void scmd_sd_listen_done(struct scmd *d)
 
 static void status_text(struct scmd *d, char *buf, size_t n)
 {
-	size_t ns = 0, ne = 0, nc = 0, nk = 0;
-	struct list *p;
-	for (p = d->services.next; p != &d->services; p = p->next)
-		ns += list_entry(p, struct service, node)->name[0] != 0;
-	for (p = d->endpoints.next; p != &d->endpoints; p = p->next)
-		ne++;
-	for (p = d->channels.next; p != &d->channels; p = p->next)
-		nc++;
-	for (p = d->containers.next; p && p != &d->containers; p = p->next)
-		nk++;
+	size_t ns, ne, nc, nk;
+	scmd_counts(d, &ns, &ne, &nc, &nk);
 	snprintf(buf, n, "%zu services, %zu endpoints, %zu containers, %zu channels", ns, ne, nk, nc);
 }
 
