@@ -306,6 +306,10 @@ int mig_reuse(struct bjob *b, const struct vhdx_info *din, scm_error **ret_err)
 			continue;
 		}
 		if (vouches(b, &map, din, &why)) {
+			/* a piece without a line is not vouched for: copied as
+			 * if the destination could hold anything there */
+			for (uint64_t c = 0; c < b->n_chunks; c++)
+				m->rec[c].st = REC_UNKNOWN;
 			for (size_t k = 0; k < map.n; k++) {
 				struct mig_rec *rec = &m->rec[map.ext[k].dst / BJOB_CHUNK];
 				rec->st = map.ext[k].zero ? REC_ZERO : REC_DATA;

@@ -239,7 +239,7 @@ PY
 	[[ $output == *'"mode":"snapshot"'* ]]
 }
 
-@test "migrate: the throttle is kept and reported; cancel discards DEST in both modes" {
+@test "migrate: the throttle is kept and reported; pause, resume; cancel discards DEST in both modes" {
 	# 4 MiB of data at 2 MiB/s with a burst of about 1.2 MiB: the copy
 	# waited (and says so); no writer, so that no pass follows
 	"$V" create --size 16M --block-size 1M "$D/t.vhdx"
@@ -259,6 +259,11 @@ PY
 	writer "$D/u.vhdx"
 	id=$("$V" migrate --detach --throttle 1 "$D/u.vhdx" "$SCMT/far/u.vhdx")
 	for _ in $(seq 200); do [ -e "$SCMT/far/u.vhdx" ] && break; sleep 0.02; done
+	# pause and resume, as any job
+	"$V" job "$id" pause
+	run job_json "$id"
+	[[ $output == *'"state":"paused"'* ]]
+	"$V" job "$id" resume
 	"$V" job "$id" cancel
 	run "$V" job "$id" wait
 	[ "$status" -eq 1 ]
