@@ -616,10 +616,9 @@ int do_migrate(scm_call *call, const char *path, const char *dest, const char *m
 		return fail(call, SCM_E_BAD_ARGS, "migrate: dest \"%s\" is not an absolute file path", dest);
 	if (!strcmp(path, dest))
 		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s is the disk itself", dest);
-	if (dl > 10 && (!strcmp(dest + dl - 7, ".scm-pr") || !strcmp(dest + dl - 8, MIG_REC_SUFFIX) ||
-			!strcmp(dest + dl - 8, MIG_NEW_SUFFIX)))
-		return fail(call, SCM_E_BAD_ARGS, "migrate: %s: names ending in .scm-pr, .scm-map and .scm-new are "
-			    "the provider's own files", dest);
+	if (state_file_suffix(dest))
+		return fail(call, SCM_E_BAD_ARGS, "migrate: %s: names ending in %s hold the provider's state for a disk",
+			    dest, state_file_suffix(dest));
 	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
 	if (!a)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
