@@ -4,19 +4,19 @@
 # The provider's files (provider*.c) are the program's, not the engine's.
 # (filter-out takes one % a pattern: "%/provider-%.c" would match nothing.)
 VDISK_PROVIDER_SRCS := $(wildcard services/vdisk/provider*.c)
-VDISK_LIB_SRCS := $(filter-out $(VDISK_PROVIDER_SRCS) %/bench.c,$(wildcard services/vdisk/*.c))
+VDISK_LIB_SRCS := $(filter-out $(VDISK_PROVIDER_SRCS) %/bench.c %/nbdkit-scm-vdisk.c,$(wildcard services/vdisk/*.c))
 VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(B)/tests/fuzz/fuzz_vdisk_export.o: PART_CFLAGS += -Iservices/vdisk
 
 $(VDISK_LIB): $(VDISK_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(Q_AR)$(AR) rcs $@ $^
 
 VDISK_TOOL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/tool/*.c))
-$(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk -Iutil
 $(B)/services/vdisk/tool/jobs.o: $(B)/gen/scm/vdisk-client.h
 $(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(B)/gen/scm/vdisk-client.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
@@ -98,3 +98,19 @@ $(B)/tests/fuzz/fuzz_vdisk_journal: $(B)/tests/fuzz/fuzz_vdisk_journal.o $(VDISK
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_journal
+
+# The NBD export (scm-vdisk export): an nbdkit plugin that is a client of
+# the provider (docs/vdisk.md "NBD export"). libscm goes in whole but hidden:
+# the plugin exports only nbdkit's plugin_init.
+VDISK_NBDKIT_PLUGIN := $(B)/lib/nbdkit-scmvdisk-plugin.so
+$(B)/services/vdisk/nbdkit-scm-vdisk.o: $(B)/gen/scm/vdisk-client.h
+$(B)/services/vdisk/nbdkit-scm-vdisk.o: PART_CFLAGS += $(shell pkg-config --cflags nbdkit 2>/dev/null)
+$(VDISK_NBDKIT_PLUGIN): $(B)/services/vdisk/nbdkit-scm-vdisk.o $(B)/gen/scm/vdisk-client.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -shared -Wl,--exclude-libs,ALL -o $@ $^ $(JSONC_LIBS)
+LIBEXEC += $(VDISK_NBDKIT_PLUGIN)
+
+$(B)/tests/fuzz/fuzz_vdisk_export: $(B)/tests/fuzz/fuzz_vdisk_export.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_export

@@ -37,6 +37,10 @@ static const char usage[] =
 	"  jobs [--json]              the provider's jobs, with progress\n"
 	"  job ID pause|resume|cancel|wait\n"
 	"                             steer a job (wait: until it finishes; exit 0 if done)\n"
+	"  export DISK --nbd unix:PATH|tcp:ADDR:PORT [--readonly] [--name NAME] [--detach]\n"
+	"        [--tls-psk FILE | --tls-certificates DIR] [--allow-remote]\n"
+	"                             serve DISK over NBD (nbdkit) as a client of the\n"
+	"                             provider; export --list, export --stop NAME\n"
 	"Online commands reach the provider through $SCM_ENDPOINT or --endpoint EP.\n"
 	"  write [--offset N] FILE    write stdin at byte offset N (sector multiples)\n"
 	"  read --offset N --length N FILE   copy bytes of the disk to stdout\n"
@@ -485,6 +489,8 @@ int main(int argc, char **argv)
 		return cmd_online(cmd, argc, argv);
 	if (!strcmp(cmd, "jobs") || !strcmp(cmd, "job"))
 		return cmd_jobs(cmd, argc, argv);
+	if (!strcmp(cmd, "export"))
+		return cmd_export(argc, argv);
 	if (!strcmp(cmd, "read") || !strcmp(cmd, "write") || !strcmp(cmd, "trim"))
 		return cmd_io(cmd, argc, argv);
 	static const struct option opts[] = {

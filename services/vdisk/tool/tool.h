@@ -25,6 +25,8 @@ int cmd_io(const char *cmd, int argc, char **argv);
  * provider cannot do (the disk is not open there): do it on the file. */
 int cmd_online(const char *cmd, int argc, char **argv);
 int cmd_jobs(const char *cmd, int argc, char **argv);
+/* export.c: scm-vdisk export (NBD, through nbdkit and the provider) */
+int cmd_export(int argc, char **argv);
 void errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* errf() of a chain on one line, or of strerror(-r) when there is none. */
 void errc(const scm_error *e, int r);
