@@ -65,6 +65,24 @@ export_() {
 
 stop_() { "$V" export --stop "$1"; }
 
+# nbdsh runs python3 -mnbd: Debian's python3, whatever PATH says
+nbdsh() { PATH=/usr/bin:$PATH command nbdsh "$@"; }
+
+hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
+	local out=$SCMT/hold.$RANDOM
+	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
+	HOLDS="${HOLDS:-} $!"
+	for _ in $(seq 200); do
+		grep -q "^open" "$out" 2>/dev/null && return 0
+		grep -q "vdisk-client:" "$out" 2>/dev/null && { cat "$out"; return 1; }
+		sleep 0.05
+	done
+	return 1
+}
+
+# gone PID: no such process, or a zombie nobody reaped yet
+gone() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0; [[ $st == Z* ]]; }
+
 # the provider lets go of a disk on a worker after its last close
 convert_free() {
 	for _ in $(seq 200); do
@@ -153,4 +171,246 @@ assert e["block_size_maximum"] == 4 << 20, e
 	cmp "$SCMT/ours.raw" "$SCMT/nbdcopy.raw"
 	# block status through the chain: data where any file holds it
 	nbd_map "$URI" | grep -q "^0 33554432 data$"
+}
+
+@test "nbd: writes through qemu-io and nbdsh land in the VHDX; check and qemu-img check are clean" {
+	base_disk "$D/w.vhdx"
+	"$V" convert -O raw "$D/w.vhdx" "$SCMT/expected.raw"
+	export_ writer w "$D/w.vhdx" --nbd "unix:$S"
+	qemu-io -f raw -c 'write -P 0xab 1M 64k' -c 'write -P 0xcd 5000 3000' -c 'write -P 0x5a 63M 1M' "$URI"
+	nbdsh -u "$URI" -c 'h.pwrite(b"\x77" * 8192, 30 * 1024 * 1024, nbd.CMD_FLAG_FUA)' -c 'h.flush()'
+	python3 - "$SCMT/expected.raw" <<'PY'
+import sys
+f = open(sys.argv[1], "r+b")
+for off, n, b in ((1 << 20, 64 << 10, 0xab), (5000, 3000, 0xcd), (63 << 20, 1 << 20, 0x5a), (30 << 20, 8192, 0x77)):
+    f.seek(off); f.write(bytes([b]) * n)
+PY
+	# the export reads it back as the mirror says, then the file does
+	nbdcopy "$URI" "$SCMT/via-nbd.raw"
+	cmp "$SCMT/expected.raw" "$SCMT/via-nbd.raw"
+	stop_ w
+	convert_free "$D/w.vhdx" "$SCMT/got.raw"
+	cmp "$SCMT/expected.raw" "$SCMT/got.raw"
+	"$V" check "$D/w.vhdx"
+	qemu-img check -f vhdx "$D/w.vhdx"
+}
+
+@test "nbd: nbdcopy into the export, then out of it" {
+	"$V" create --size 16M --block-size 1M "$D/cp.vhdx"
+	head -c 16M /dev/urandom >"$SCMT/in.raw"
+	export_ writer cp "$D/cp.vhdx" --nbd "unix:$S"
+	nbdcopy "$SCMT/in.raw" "$URI"
+	nbdcopy "$URI" "$SCMT/out.raw"
+	cmp "$SCMT/in.raw" "$SCMT/out.raw"
+	stop_ cp
+	convert_free "$D/cp.vhdx" "$SCMT/got.raw"
+	cmp "$SCMT/in.raw" "$SCMT/got.raw"
+}
+
+@test "nbd: --readonly refuses writes and the file is unchanged" {
+	base_disk "$D/ro.vhdx"
+	sum=$(sha256sum <"$D/ro.vhdx")
+	export_ writer ro "$D/ro.vhdx" --readonly --nbd "unix:$S"
+	[ "$(nbdinfo --is read-only "$URI"; echo $?)" = 0 ]
+	run qemu-io -f raw -c 'write -P 0xee 0 64k' "$URI"
+	echo "$output"
+	[[ $output == *"read-only"* || $output == *"Operation not permitted"* || $output == *"Permission denied"* ]]
+	run nbdsh -u "$URI" -c 'h.pwrite(b"\xee" * 4096, 0)'
+	[ "$status" -ne 0 ]
+	run nbdsh -u "$URI" -c 'h.trim(1 << 20, 0)'
+	[ "$status" -ne 0 ]
+	stop_ ro
+	[ "$(sha256sum <"$D/ro.vhdx")" = "$sum" ]
+}
+
+@test "nbd: trim and write-zeroes show as holes in block status and as UNMAPPED and ZERO blocks" {
+	"$V" create --size 16M --block-size 1M "$D/t.vhdx"
+	head -c 16M /dev/urandom | "$V" write --offset 0 "$D/t.vhdx"
+	export_ writer t "$D/t.vhdx" --nbd "unix:$S"
+	nbd_map "$URI" | grep -q "^0 16777216 data$"
+	# trim 2 blocks, zero 3 with holes allowed, zero 1 without (stays data)
+	nbdsh -u "$URI" -c 'h.trim(2 << 20, 2 << 20)' \
+		-c 'h.zero(3 << 20, 8 << 20)' \
+		-c 'h.zero(1 << 20, 12 << 20, nbd.CMD_FLAG_NO_HOLE)' -c 'h.flush()'
+	nbd_map "$URI" >"$SCMT/map"
+	cat "$SCMT/map"
+	grep -q "^2097152 2097152 hole$" "$SCMT/map"
+	grep -q "^8388608 3145728 hole$" "$SCMT/map"
+	grep -q "^11534336 5242880 data$" "$SCMT/map" # 11M to the end: data, the NO_HOLE zeros at 12M too
+	# the zeros read as zeros
+	nbdsh -u "$URI" -c 'assert h.pread(3 << 20, 8 << 20) == bytes(3 << 20)' \
+		-c 'assert h.pread(1 << 20, 12 << 20) == bytes(1 << 20)' \
+		-c 'assert h.pread(2 << 20, 2 << 20) == bytes(2 << 20)'
+	stop_ t
+	run "$V" info --json "$D/t.vhdx"
+	echo "$output"
+	echo "$output" | python3 -c '
+import json, sys
+b = json.load(sys.stdin)["blocks"]
+assert b["unmapped"] == 2 and b["zero"] == 3, b'
+	"$V" check "$D/t.vhdx"
+}
+
+@test "nbd: TCP needs TLS and a loopback address; a client without TLS is refused" {
+	"$V" create --size 8M "$D/n.vhdx"
+	run "$V" export --endpoint "$(ep writer)" --detach "$D/n.vhdx" --nbd tcp:127.0.0.1:0
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ $output == *"NBD over TCP needs TLS"* ]]
+	psktool -u alice -p "$SCMT/keys.psk" >/dev/null
+	run "$V" export --endpoint "$(ep writer)" --detach "$D/n.vhdx" --nbd tcp:0.0.0.0:0 --tls-psk "$SCMT/keys.psk"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ $output == *"not a loopback address"* ]]
+	[ "$("$V" export --list)" = "" ]
+	export_ writer n "$D/n.vhdx" --nbd tcp:127.0.0.1:0 --tls-psk "$SCMT/keys.psk"
+	[[ $URI == nbds://127.0.0.1:*/n ]]
+	plain=${URI/nbds:/nbd:}
+	run nbdinfo --size "$plain"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	# and the same client with the key is served
+	psk=${URI/nbds:\/\//nbds://alice@}
+	[ "$(nbdinfo --size "$psk?tls-psk-file=$SCMT/keys.psk")" = 8388608 ]
+}
+
+@test "nbd: TCP with PSK and with x509 certificates (nbdinfo, nbdcopy, qemu-img)" {
+	base_disk "$D/x.vhdx"
+	"$V" convert -O raw "$D/x.vhdx" "$SCMT/ours.raw"
+	psktool -u alice -p "$SCMT/keys.psk" >/dev/null
+	export_ reader p "$D/x.vhdx" --readonly --nbd tcp:127.0.0.1:0 --tls-psk "$SCMT/keys.psk"
+	psk="${URI/nbds:\/\//nbds://alice@}?tls-psk-file=$SCMT/keys.psk"
+	nbdcopy "$psk" "$SCMT/psk.raw"
+	cmp "$SCMT/ours.raw" "$SCMT/psk.raw"
+	stop_ p
+	# x509: a CA, a server certificate for 127.0.0.1, made here
+	X=$SCMT/x509
+	mkdir -p "$X/server" "$X/client"
+	certtool --generate-privkey --outfile "$X/ca-key.pem" 2>/dev/null
+	printf 'cn = scm test CA\nca\ncert_signing_key\nexpiration_days = 2\n' >"$X/ca.info"
+	certtool --generate-self-signed --load-privkey "$X/ca-key.pem" --template "$X/ca.info" \
+		--outfile "$X/server/ca-cert.pem" 2>/dev/null
+	cp "$X/server/ca-cert.pem" "$X/client/ca-cert.pem"
+	certtool --generate-privkey --outfile "$X/server/server-key.pem" 2>/dev/null
+	printf 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' >"$X/server.info"
+	certtool --generate-certificate --load-ca-certificate "$X/server/ca-cert.pem" --load-ca-privkey "$X/ca-key.pem" \
+		--load-privkey "$X/server/server-key.pem" --template "$X/server.info" \
+		--outfile "$X/server/server-cert.pem" 2>/dev/null
+	export_ reader c "$D/x.vhdx" --readonly --nbd tcp:127.0.0.1:0 --tls-certificates "$X/server"
+	[ "$(nbdinfo --size "$URI?tls-certificates=$X/client")" = $((64 << 20)) ]
+	nbdcopy "$URI?tls-certificates=$X/client" "$SCMT/x509.raw"
+	cmp "$SCMT/ours.raw" "$SCMT/x509.raw"
+	port=${URI##*:}; port=${port%%/*}
+	qemu-img convert --object "tls-creds-x509,id=tls0,endpoint=client,dir=$X/client" \
+		--image-opts "driver=nbd,host=127.0.0.1,port=$port,export=c,tls-creds=tls0" -O raw "$SCMT/qemu.raw"
+	cmp "$SCMT/ours.raw" "$SCMT/qemu.raw"
+	# a client that does not trust the CA is refused
+	mkdir -p "$X/other"
+	certtool --generate-privkey --outfile "$X/o-key.pem" 2>/dev/null
+	certtool --generate-self-signed --load-privkey "$X/o-key.pem" --template "$X/ca.info" \
+		--outfile "$X/other/ca-cert.pem" 2>/dev/null
+	run nbdinfo --size "$URI?tls-certificates=$X/other"
+	[ "$status" -ne 0 ]
+}
+
+@test "nbd: a disk outside the caller's grant is refused and nothing is served" {
+	"$V" create --size 8M "$D/b/out.vhdx"
+	run "$V" export --endpoint "$(ep writer_a)" --detach "$D/b/out.vhdx" --nbd "unix:$S"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"nothing is served"* ]]
+	[[ $output == *"path"* ]]
+	[ ! -e "$S" ]
+	[ "$("$V" export --list)" = "" ]
+	# a reader's grant opens read-only only: a read-write export is refused
+	run "$V" export --endpoint "$(ep reader)" --detach "$D/b/out.vhdx" --nbd "unix:$S"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"readonly"* ]]
+	[ ! -e "$S" ]
+	# inside its grant the same writer is served
+	"$V" create --size 8M "$D/a/in.vhdx"
+	export_ writer_a in "$D/a/in.vhdx" --nbd "unix:$S"
+	[ "$(nbdinfo --size "$URI")" = 8388608 ]
+}
+
+@test "nbd: the lock rules: a disk open read-write elsewhere conflicts, readers share" {
+	"$V" create --size 8M "$D/l.vhdx"
+	# another client of the provider holds it read-write: a read-write
+	# export is Busy, a read-only one shares the provider's handle
+	hold writer "$D/l.vhdx" rw
+	run "$V" export --endpoint "$(ep writer)" --detach --name l "$D/l.vhdx" --nbd "unix:$S"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"open for writing by another client"* ]]
+	[ ! -e "$S" ]
+	export_ reader lr "$D/l.vhdx" --readonly --nbd "unix:$S"
+	[ "$(nbdinfo --size "$URI")" = 8388608 ]
+	stop_ lr
+	for p in $HOLDS; do kill "$p"; wait "$p" 2>/dev/null || true; done
+	HOLDS=""
+	# a read-write export holds qemu's write lock: qemu-img and scm-vdisk
+	# cannot write the file meanwhile
+	for _ in $(seq 100); do "$V" info "$D/l.vhdx" >/dev/null 2>&1 && break; sleep 0.05; done
+	export_ writer lw "$D/l.vhdx" --nbd "unix:$S"
+	run qemu-io -f vhdx -c 'write 0 4k' "$D/l.vhdx"
+	echo "$output"
+	[[ $output == *"lock"* ]]
+	run "$V" trim --offset 0 --length 1M "$D/l.vhdx"
+	[ "$status" -ne 0 ]
+	stop_ lw
+	# and qemu holding it for writing makes the export Busy
+	coproc QIO { qemu-io -f vhdx "$D/l.vhdx"; }
+	HOLDS="$QIO_PID"
+	echo 'write 0 4k' >&"${QIO[1]}"
+	for _ in $(seq 100); do "$V" info "$D/l.vhdx" >/dev/null 2>&1 || break; sleep 0.05; done
+	run "$V" export --endpoint "$(ep writer)" --detach --name q "$D/l.vhdx" --nbd "unix:$S"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"in use by another process"* ]]
+	[ ! -e "$S" ]
+}
+
+@test "nbd: export --list and --stop; an export name is checked; a second export of one name is refused" {
+	"$V" create --size 8M "$D/s.vhdx"
+	export_ reader s "$D/s.vhdx" --readonly --nbd "unix:$S"
+	run "$V" export --list
+	echo "$output"
+	[[ $output == "s "*" ro  nbd+unix:///s?socket=$S $D/s.vhdx" ]]
+	pid=$(echo "$output" | awk '{print $2}')
+	[ "$(cat /proc/"$pid"/comm)" = nbdkit ]
+	"$V" export --list --json | python3 -c 'import json,sys; l=json.load(sys.stdin); assert l[0]["name"]=="s" and l[0]["readonly"], l'
+	run "$V" export --endpoint "$(ep reader)" --detach --readonly --name s "$D/s.vhdx" --nbd "unix:$SCMT/other.sock"
+	[ "$status" -eq 1 ]
+	[[ $output == *"runs already"* ]]
+	run "$V" export --endpoint "$(ep reader)" --detach --readonly --name "../x" "$D/s.vhdx" --nbd "unix:$SCMT/o2.sock"
+	[ "$status" -eq 2 ]
+	[ ! -e "$SCMT/o2.sock" ]
+	# a client asking for another export name is refused
+	run nbdinfo --size "nbd+unix:///nosuch?socket=$S"
+	[ "$status" -ne 0 ]
+	stop_ s
+	gone "$pid"
+	[ ! -e "$S" ]
+	[ "$("$V" export --list)" = "" ]
+	run "$V" export --stop s
+	[ "$status" -eq 1 ]
+}
+
+@test "nbd: a foreground export serves until interrupted, then the disk is closed clean" {
+	"$V" create --size 8M "$D/f.vhdx"
+	"$V" export --endpoint "$(ep writer)" --name f "$D/f.vhdx" --nbd "unix:$S" >"$SCMT/fg.out" 2>&1 &
+	FG=$!
+	HOLDS="$FG"
+	for _ in $(seq 200); do grep -q "^f " "$SCMT/fg.out" && break; sleep 0.05; done
+	cat "$SCMT/fg.out"
+	URI=$(awk '$1 == "f" { print $2 }' "$SCMT/fg.out")
+	nbdsh -u "$URI" -c 'h.pwrite(b"\x42" * 65536, 1 << 20)'
+	kill -INT "$FG"
+	wait "$FG"
+	HOLDS=""
+	[ ! -e "$S" ]
+	for _ in $(seq 100); do "$V" check "$D/f.vhdx" >/dev/null 2>&1 && break; sleep 0.05; done
+	"$V" check "$D/f.vhdx"
+	"$V" read --offset 1M --length 64K "$D/f.vhdx" | cmp - <(head -c 65536 /dev/zero | tr '\0' '\102')
 }

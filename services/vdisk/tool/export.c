@@ -91,13 +91,16 @@ static int nbdkit_pidfd(pid_t pid)
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pfd < 0)
 		return -1;
-	char p[64], comm[32] = "";
-	snprintf(p, sizeof p, "/proc/%d/comm", (int)pid);
+	/* "PID (nbdkit) S ...": the name, and not a zombie (a stopped
+	 * export nobody has reaped yet) */
+	char p[64], st[128] = "";
+	snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, comm, sizeof comm - 1) : -1;
+	ssize_t n = fd >= 0 ? read(fd, st, sizeof st - 1) : -1;
 	if (fd >= 0)
 		close(fd);
-	if (n <= 0 || strncmp(comm, "nbdkit", 6)) {
+	const char *name = n > 0 ? strchr(st, '(') : NULL;
+	if (!name || strncmp(name, "(nbdkit) ", 9) || name[9] == 'Z' || name[9] == 'X') {
 		close(pfd);
 		return -1;
 	}
