@@ -114,3 +114,9 @@ $(B)/tests/fuzz/fuzz_vdisk_export: $(B)/tests/fuzz/fuzz_vdisk_export.o $(VDISK_L
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_export
+
+# the NBD export against qemu-nbd (fio's nbd engine, nbdcopy)
+$(B)/libexec/vdisk-export-bench: services/vdisk/helpers/export-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-export-bench $(VDISK_NBDKIT_PLUGIN)
