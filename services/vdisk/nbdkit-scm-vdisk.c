@@ -144,9 +144,19 @@ static int lane_open(struct lane *l, bool ro)
  * grant, the lock rules) ends nbdkit with the provider's reason. */
 static int get_ready(void)
 {
-	for (int i = 0; i < lanes_n; i++)
-		if (lane_open(&lanes[i], readonly || i > 0) < 0)
-			return -1;
+	if (lane_open(&lanes[0], readonly) < 0)
+		return -1;
+	/* more lanes if the provider gives them (each is a handle in the
+	 * client's cap): fewer parallel reads, not a refusal */
+	for (int i = 1; i < lanes_n; i++)
+		if (lane_open(&lanes[i], true) < 0) {
+			nbdkit_debug("serving with %d lanes", i);
+			if (lanes[i].ch)
+				scm_channel_free(lanes[i].ch);
+			lanes[i] = (struct lane){ 0 };
+			lanes_n = i;
+			break;
+		}
 	scm_error *e = NULL;
 	json_object *info = NULL, *v;
 	if (scm_vdisk_info(lanes[0].ch, lanes[0].handle, &info, &e) == 0) {
@@ -187,7 +197,7 @@ static void unload(void)
 		if (!l->ch)
 			continue;
 		scm_error *e = NULL;
-		if (scm_vdisk_close(l->ch, l->handle, &e) != 0)
+		if (l->buf && scm_vdisk_close(l->ch, l->handle, &e) != 0) /* the flush */
 			failed("close", -EIO, e);
 		if (l->buf)
 			munmap(l->buf, l->buf_size);

@@ -142,6 +142,8 @@ base_disk() { # FILE: 64 MiB in 1 MiB blocks: data, written zeros, holes
 	base_disk "$D/m.vhdx"
 	export_ reader m "$D/m.vhdx" --readonly --nbd "unix:$S"
 	[[ $URI == "nbd+unix:///m?socket=$S" ]]
+	# whoever connects uses the caller's grant: the socket is the caller's
+	[ "$(stat -c %a "$S")" = 600 ]
 	run nbdinfo --json "$URI"
 	echo "$output"
 	[ "$status" -eq 0 ]

@@ -209,8 +209,13 @@ static int listen_on(const struct opts *o, char **ret_uri, char **ret_socket)
 			return -1;
 		}
 		strcpy(sa.sun_path, path);
+		/* the socket is the caller's alone (0600): whoever may connect
+		 * uses the caller's grant; a chmod widens it on purpose */
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, SOMAXCONN) < 0) {
+		mode_t um = umask(0177);
+		int b = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof sa);
+		umask(um);
+		if (fd < 0 || b < 0 || listen(fd, SOMAXCONN) < 0) {
 			errf("--nbd %s: %s%m", spec, errno == EADDRINUSE ? "the path exists: " : "");
 			if (fd >= 0)
 				close(fd);
