@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <nbdkit-plugin.h>
+#include <endian.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -32,8 +33,22 @@
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 #define LANES_MAX 8
 
+/* A read waiting for its lane: reads that queue up while the lane's call
+ * is out go together in its next call (readv), one round trip for many. */
+struct rreq {
+	struct rreq *next;
+	uint64_t off;
+	uint32_t len;
+	void *dst;
+	int err;   /* errno for the NBD reply, 0 when done well */
+	bool done;
+};
+
 struct lane {
 	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool busy;               /* a call is out: the buffer is in use */
+	struct rreq *head, **tail;
 	scm_channel *ch;
 	uint64_t handle;
 	uint8_t *buf;
@@ -47,6 +62,7 @@ static struct lane lanes[LANES_MAX];
 static uint64_t vsize;
 static uint32_t lsec, psec = 4096;
 static bool extents_ok;
+static atomic_bool no_readv; /* the grant refuses readv: one read a call */
 static atomic_uint next_lane;
 
 static int config(const char *key, const char *value)
@@ -95,20 +111,27 @@ static int config_complete(void)
 	return 0;
 }
 
-/* Says what failed, the provider's chain on one line, and sets errno for
- * the NBD reply (a refused write on a read-only handle is EROFS, a bad
- * range EINVAL, anything else EIO). */
-static int failed(const char *what, int r, scm_error *e)
+/* Says what failed, the provider's chain on one line, and returns the
+ * errno for the NBD reply (a refused write on a read-only handle is EROFS,
+ * a bad range EINVAL, anything else EIO). */
+static int failed_errno(const char *what, int r, scm_error *e)
 {
 	char *t = e ? scm_error_text(e) : NULL;
 	nbdkit_error("%s %s: %s", what, disk, t ? t : strerror(r < 0 ? -r : EIO));
 	int code = e ? e->code : r;
-	nbdkit_set_error(code == SCM_VDISK_E_READONLY	? EROFS
-			 : code == SCM_VDISK_E_BADRANGE ? EINVAL
-			 : code == SCM_E_DENIED		? EPERM
-							: EIO);
 	free(t);
 	scm_error_free(e);
+	return code == SCM_VDISK_E_READONLY ? EROFS
+	       : code == SCM_VDISK_E_BADRANGE ? EINVAL
+	       : code == SCM_E_DENIED	      ? EPERM
+					      : EIO;
+}
+
+/* failed_errno() for the calling thread's reply (nbdkit's errno is per
+ * thread): -1. */
+static int failed(const char *what, int r, scm_error *e)
+{
+	nbdkit_set_error(failed_errno(what, r, e));
 	return -1;
 }
 
@@ -137,6 +160,8 @@ static int lane_open(struct lane *l, bool ro)
 	vsize = vs;
 	lsec = (uint32_t)sec;
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	l->tail = &l->head;
 	return 0;
 }
 
@@ -254,39 +279,121 @@ static int is_rotational(void *h) { return 0; }
  * writes durable: what NBD_FLAG_CAN_MULTI_CONN promises. */
 static int can_multi_conn(void *h) { return 1; }
 
-/* Reads on any lane, the one a counter picks; everything that writes on
- * lane 0, which holds the read-write handle. */
+/* Everything but reads takes a lane whole: waits until no call is out on
+ * it, marks it busy, and lane_put() lets the next one go. Everything that
+ * writes goes to lane 0, which holds the read-write handle, in order. */
 static struct lane *lane_get(bool wr)
 {
-	struct lane *l = wr ? &lanes[0] : &lanes[atomic_fetch_add(&next_lane, 1) % (unsigned)lanes_n];
+	struct lane *l = &lanes[wr ? 0 : atomic_fetch_add(&next_lane, 1) % (unsigned)lanes_n];
 	pthread_mutex_lock(&l->lock);
+	while (l->busy)
+		pthread_cond_wait(&l->cond, &l->lock);
+	l->busy = true;
+	pthread_mutex_unlock(&l->lock);
 	return l;
 }
 
+static void lane_put(struct lane *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->busy = false;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* With the lane locked and free: sends the reads queued on it (as many as
+ * fit the buffer, up to 1024) in one call, readv when there are several,
+ * and copies each to its reader. The lock is let go during the call. */
+#define BATCH_MAX 1024
+static void read_batch(struct lane *l)
+{
+	struct rreq *b[BATCH_MAX];
+	static _Thread_local uint8_t ex[BATCH_MAX * 24];
+	size_t n = 0;
+	uint64_t boff = 0;
+	while (l->head && n < BATCH_MAX && boff + l->head->len <= l->buf_size) {
+		struct rreq *r = l->head;
+		if (!(l->head = r->next))
+			l->tail = &l->head;
+		uint64_t rec[3] = { htole64(r->off), htole64(r->len), htole64(boff) };
+		memcpy(ex + n * 24, rec, 24);
+		b[n++] = r;
+		boff += r->len;
+	}
+	l->busy = true;
+	pthread_mutex_unlock(&l->lock);
+	scm_error *e = NULL;
+	int r, err = 0;
+	if (n == 1 || atomic_load(&no_readv)) {
+		for (size_t i = 0; i < n && !err; i++) {
+			uint64_t o;
+			memcpy(&o, ex + i * 24 + 16, 8);
+			if ((r = scm_vdisk_read(l->ch, l->handle, b[i]->off, b[i]->len, le64toh(o), &e)))
+				err = failed_errno("read", r, e);
+		}
+	} else if ((r = scm_vdisk_readv(l->ch, l->handle, ex, n * 24, &e))) {
+		if (e && e->code == SCM_E_DENIED) { /* the grant has read, not readv */
+			atomic_store(&no_readv, true);
+			scm_error_free(e);
+			e = NULL;
+			for (size_t i = 0, o = 0; i < n && !err; o += b[i]->len, i++)
+				if ((r = scm_vdisk_read(l->ch, l->handle, b[i]->off, b[i]->len, o, &e)))
+					err = failed_errno("read", r, e);
+		} else {
+			err = failed_errno("read", r, e);
+		}
+	}
+	boff = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!err)
+			memcpy(b[i]->dst, l->buf + boff, b[i]->len);
+		boff += b[i]->len;
+	}
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < n; i++) {
+		b[i]->err = err;
+		b[i]->done = true;
+	}
+	l->busy = false;
+	pthread_cond_broadcast(&l->cond);
+}
+
+static int pread_(void *h, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
+{
+	struct lane *l = &lanes[atomic_fetch_add(&next_lane, 1) % (unsigned)lanes_n];
+	/* block_size says at most the buffer; a larger request, one piece at
+	 * a time */
+	for (uint32_t done = 0; done < count;) {
+		struct rreq r = { .off = offset + done, .dst = (uint8_t *)buf + done };
+		r.len = count - done < l->buf_size ? count - done : (uint32_t)l->buf_size;
+		pthread_mutex_lock(&l->lock);
+		*l->tail = &r;
+		l->tail = &r.next;
+		/* the first to find the lane free sends what has queued up,
+		 * its own read among it; the others wait for their turn or
+		 * for their read to be done by another */
+		while (!r.done) {
+			if (!l->busy)
+				read_batch(l);
+			else
+				pthread_cond_wait(&l->cond, &l->lock);
+		}
+		pthread_mutex_unlock(&l->lock);
+		if (r.err) {
+			nbdkit_set_error(r.err);
+			return -1;
+		}
+		done += r.len;
+	}
+	return 0;
+}
+
+/* On a lane taken whole (lane_get). */
 static int flush_locked(struct lane *l)
 {
 	scm_error *e = NULL;
 	int r = scm_vdisk_flush(l->ch, l->handle, &e);
 	return r ? failed("flush", r, e) : 0;
-}
-
-static int pread_(void *h, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
-{
-	struct lane *l = lane_get(false);
-	int ret = 0;
-	for (uint32_t done = 0; done < count;) {
-		uint32_t n = count - done < l->buf_size ? count - done : (uint32_t)l->buf_size;
-		scm_error *e = NULL;
-		int r = scm_vdisk_read(l->ch, l->handle, offset + done, n, 0, &e);
-		if (r) {
-			ret = failed("read", r, e);
-			break;
-		}
-		memcpy((uint8_t *)buf + done, l->buf, n);
-		done += n;
-	}
-	pthread_mutex_unlock(&l->lock);
-	return ret;
 }
 
 static int pwrite_(void *h, const void *buf, uint32_t count, uint64_t offset, uint32_t flags)
@@ -306,7 +413,7 @@ static int pwrite_(void *h, const void *buf, uint32_t count, uint64_t offset, ui
 	}
 	if (!ret && (flags & NBDKIT_FLAG_FUA))
 		ret = flush_locked(l);
-	pthread_mutex_unlock(&l->lock);
+	lane_put(l);
 	return ret;
 }
 
@@ -314,7 +421,7 @@ static int flush(void *h, uint32_t flags)
 {
 	struct lane *l = lane_get(true);
 	int ret = flush_locked(l);
-	pthread_mutex_unlock(&l->lock);
+	lane_put(l);
 	return ret;
 }
 
@@ -326,7 +433,7 @@ static int trim(void *h, uint32_t count, uint64_t offset, uint32_t flags)
 	int ret = r ? failed("trim", r, e) : 0;
 	if (!ret && (flags & NBDKIT_FLAG_FUA))
 		ret = flush_locked(l);
-	pthread_mutex_unlock(&l->lock);
+	lane_put(l);
 	return ret;
 }
 
@@ -338,7 +445,7 @@ static int zero(void *h, uint32_t count, uint64_t offset, uint32_t flags)
 	int ret = r ? failed("zero", r, e) : 0;
 	if (!ret && (flags & NBDKIT_FLAG_FUA))
 		ret = flush_locked(l);
-	pthread_mutex_unlock(&l->lock);
+	lane_put(l);
 	return ret;
 }
 
@@ -350,7 +457,7 @@ static int extents(void *h, uint32_t count, uint64_t offset, uint32_t flags, str
 	scm_error *e = NULL;
 	json_object *a = NULL;
 	int r = scm_vdisk_extents(l->ch, l->handle, offset, count, &a, &e);
-	pthread_mutex_unlock(&l->lock);
+	lane_put(l);
 	if (r)
 		return failed("block status of", r, e);
 	size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;

@@ -360,6 +360,20 @@ static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bi
 	if (vdisk_extents_parse(bin, bin_len, h->d->virtual_size, h->d->sector_size, BUFFER_SIZE, ex, &n,
 				&why) < 0)
 		return fail_chain(call, SCM_VDISK_E_BADRANGE, why, "%s", wr ? "writev" : "readv");
+	/* as read: a batch the page cache holds, small enough, is done here
+	 * (the NBD export's plugin sends the reads that queued up together) */
+	if (!wr && h->d->parallel_reads && iopool_shared_now(&h->d->q)) {
+		struct channel *c = scm_call_channel_data(call);
+		uint64_t total = 0;
+		size_t i;
+		for (i = 0; i < n; i++)
+			total += ex[i].len;
+		for (i = 0; total <= INLINE_READ_MAX && i < n; i++)
+			if (vhdx_read_nowait(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off) < 0)
+				break;
+		if (total <= INLINE_READ_MAX && i == n)
+			return scm_vdisk_readv_reply(call);
+	}
 	struct job *j = job_new(call, h, wr ? OP_WRITEV : OP_READV);
 	if (!j)
 		return 0;

@@ -64,7 +64,7 @@ lines() { # WHO URI
 	copy_run "$1" "$2"
 }
 
-"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --name bench "$T/d.vhdx" --nbd "unix:$T/x.sock" >/dev/null
+"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --lanes "${VDISK_EXPORT_LANES:-4}" --name bench "$T/d.vhdx" --nbd "unix:$T/x.sock" >/dev/null
 lines export "nbd+unix:///bench?socket=$T/x.sock" >"$T/res"
 "$B/bin/scm-vdisk" export --stop bench
 
