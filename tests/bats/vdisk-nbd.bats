@@ -286,7 +286,7 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	[ "$(nbdinfo --size "$psk?tls-psk-file=$SCMT/keys.psk")" = 8388608 ]
 }
 
-@test "nbd: TCP with PSK and with x509 certificates (nbdinfo, nbdcopy, qemu-img)" {
+@test "nbd: TCP with PSK and with x509 certificates (nbdinfo, nbdcopy, qemu-img's tls-creds)" {
 	base_disk "$D/x.vhdx"
 	"$V" convert -O raw "$D/x.vhdx" "$SCMT/ours.raw"
 	psktool -u alice -p "$SCMT/keys.psk" >/dev/null
@@ -294,6 +294,11 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	psk="${URI/nbds:\/\//nbds://alice@}?tls-psk-file=$SCMT/keys.psk"
 	nbdcopy "$psk" "$SCMT/psk.raw"
 	cmp "$SCMT/ours.raw" "$SCMT/psk.raw"
+	# qemu's PSK credentials read DIR/keys.psk
+	port=${URI##*:}; port=${port%%/*}
+	qemu-img convert --object "tls-creds-psk,id=tls0,endpoint=client,dir=$SCMT,username=alice" \
+		--image-opts "driver=nbd,host=127.0.0.1,port=$port,export=p,tls-creds=tls0" -O raw "$SCMT/qpsk.raw"
+	cmp "$SCMT/ours.raw" "$SCMT/qpsk.raw"
 	stop_ p
 	# x509: a CA, a server certificate for 127.0.0.1, made here
 	X=$SCMT/x509
