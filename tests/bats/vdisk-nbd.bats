@@ -412,6 +412,15 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	[ "$("$V" export --list)" = "" ]
 	run "$V" export --stop s
 	[ "$status" -eq 1 ]
+	# a relative socket path is made absolute: the URI and --stop from
+	# elsewhere mean the same file
+	(cd "$SCMT" && "$V" export --endpoint "$(ep reader)" --detach --readonly --name rel "$D/s.vhdx" --nbd unix:rel.sock) >"$SCMT/rel.out"
+	EXPORTS="$EXPORTS rel"
+	cat "$SCMT/rel.out"
+	grep -q "^rel nbd+unix:///rel?socket=$SCMT/rel.sock$" "$SCMT/rel.out"
+	[ "$(nbdinfo --size "nbd+unix:///rel?socket=$SCMT/rel.sock")" = 8388608 ]
+	(cd / && "$V" export --stop rel)
+	[ ! -e "$SCMT/rel.sock" ]
 }
 
 @test "nbd: a foreground export serves until interrupted, then the disk is closed clean" {

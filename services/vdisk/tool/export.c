@@ -202,7 +202,14 @@ static int listen_on(const struct opts *o, char **ret_uri, char **ret_socket)
 {
 	const char *spec = o->nbd;
 	if (!strncmp(spec, "unix:", 5)) {
+		/* absolute: the URI and the record (--stop removes the socket)
+		 * must mean the same file from any directory */
+		char cwd[PATH_MAX], abs_path[PATH_MAX + 110];
 		const char *path = spec + 5;
+		if (*path && *path != '/' && getcwd(cwd, sizeof cwd)) {
+			snprintf(abs_path, sizeof abs_path, "%s/%s", strcmp(cwd, "/") ? cwd : "", path);
+			path = abs_path;
+		}
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		if (!*path || strlen(path) >= sizeof sa.sun_path) {
 			errf("--nbd %s: the socket path is empty or longer than %zu bytes", spec, sizeof sa.sun_path - 1);
