@@ -144,6 +144,10 @@ base_disk() { # FILE: 64 MiB in 1 MiB blocks: data, written zeros, holes
 	[[ $URI == "nbd+unix:///m?socket=$S" ]]
 	# whoever connects uses the caller's grant: the socket is the caller's
 	[ "$(stat -c %a "$S")" = 600 ]
+	# as a new user would: the default export name is this export
+	run qemu-img info "nbd+unix:///?socket=$S"
+	echo "$output"
+	[[ $output == *"virtual size: 64 MiB (67108864 bytes)"* ]]
 	run nbdinfo --json "$URI"
 	echo "$output"
 	[ "$status" -eq 0 ]
