@@ -25,16 +25,6 @@ setup() {
 	command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null || {
 		echo "nbdkit and libnbd-bin are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
 	start_scmd
-	# a sanitizer build's plugin needs the runtime loaded first in nbdkit
-	# (which is not built with it): a wrapper first in PATH preloads it
-	if nm -D "$SCM_BUILD/lib/nbdkit-scmvdisk-plugin.so" 2>/dev/null | grep -q " U __asan_init"; then
-		mkdir -p "$SCMT/bin"
-		printf '#!/bin/sh\nLD_PRELOAD="%s %s" ASAN_OPTIONS=detect_leaks=0 exec %s "$@"\n' \
-			"$(${CC:-gcc} -print-file-name=libasan.so)" "$(${CC:-gcc} -print-file-name=libubsan.so)" \
-			"$(command -v nbdkit)" >"$SCMT/bin/nbdkit"
-		chmod +x "$SCMT/bin/nbdkit"
-		PATH=$SCMT/bin:$PATH
-	fi
 	cat >"$SCMT/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
   "allow": ["reader", "writer", "writer_a"] }
