@@ -19,12 +19,13 @@ static bool refused_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
 
 /* ---- disk work, off the loop -------------------------------------------- */
 
-enum op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_FLUSH, OP_TRIM, OP_INFO, OP_CLOSE, OP_DISK_CLOSE };
+enum op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_FLUSH, OP_TRIM, OP_INFO, OP_CLOSE, OP_DISK_CLOSE,
+	   OP_ZERO, OP_EXTENTS };
 
 static const char *op_name(enum op op)
 {
-	static const char *const names[] = { "read", "write", "readv", "writev", "flush",
-					     "trim", "info", "close", "close" };
+	static const char *const names[] = { "read", "write", "readv", "writev", "flush", "trim",
+					     "info", "close", "close", "zero", "extents" };
 	return names[op];
 }
 
@@ -36,6 +37,7 @@ struct job {
 	struct disk *d;
 	enum op op;
 	bool rw; /* the handle's mode (flush, close) */
+	bool unmap; /* zero: whole blocks may become ZERO blocks */
 	uint64_t off, len, boff;
 	struct vdisk_extent *ex;
 	size_t n_ex, bad;
@@ -54,19 +56,63 @@ static void job_fail(struct job *j, int r, scm_error *e)
 
 static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in);
 
+/* extents: runs of data and of zeros through the chain, as [[length,
+ * kind], ...] (stubs/idl/vdisk.json); neighbours of one kind are one run. */
+#define EXTENTS_MAX 1024
+static int extents_json(vhdx *h, uint64_t off, uint64_t len, json_object **ret)
+{
+	json_object *a = json_object_new_array();
+	if (!a)
+		return -ENOMEM;
+	uint64_t run = 0;
+	bool run_data = false;
+	size_t n = 0;
+	while (len) {
+		uint64_t l;
+		bool data;
+		int r = vhdx_alloc_extent(h, off, len, &l, &data);
+		if (r < 0) {
+			json_object_put(a);
+			return r;
+		}
+		if (run && data != run_data) {
+			json_object *e = json_object_new_array();
+			json_object_array_add(e, json_object_new_uint64(run));
+			json_object_array_add(e, json_object_new_int(!run_data));
+			json_object_array_add(a, e);
+			run = 0;
+			if (++n == EXTENTS_MAX)
+				break;
+		}
+		run_data = data;
+		run += l;
+		off += l;
+		len -= l;
+	}
+	if (run) {
+		json_object *e = json_object_new_array();
+		json_object_array_add(e, json_object_new_uint64(run));
+		json_object_array_add(e, json_object_new_int(!run_data));
+		json_object_array_add(a, e);
+	}
+	*ret = a;
+	return 0;
+}
+
 /* On a worker: the engine calls, nothing else. */
 static void job_run(struct iopool_job *pj)
 {
 	struct job *j = (struct job *)pj;
 	vhdx *h = j->d->h;
 	int r = 0;
-	if ((j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO) && scm_call_cancelled(j->call)) {
+	bool reads = j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO || j->op == OP_EXTENTS;
+	if (reads && scm_call_cancelled(j->call)) {
 		j->r = -ECANCELED; /* nobody waits for a read any more */
 		return;
 	}
 	/* asked again as it runs: a preempt may have come since it was queued */
-	if (j->op <= OP_WRITEV || j->op == OP_TRIM) {
-		if (pr_check(j->d->pr, j->nexus, j->op != OP_READ && j->op != OP_READV) < 0) {
+	if (j->op <= OP_WRITEV || j->op == OP_TRIM || j->op == OP_ZERO || j->op == OP_EXTENTS) {
+		if (pr_check(j->d->pr, j->nexus, !reads) < 0) {
 			j->r = -EBADE;
 			return;
 		}
@@ -104,6 +150,12 @@ static void job_run(struct iopool_job *pj)
 	case OP_TRIM:
 		r = vhdx_trim(h, j->len, j->off);
 		break;
+	case OP_ZERO:
+		r = vhdx_write_zeroes(h, j->len, j->off, j->unmap);
+		break;
+	case OP_EXTENTS:
+		r = extents_json(h, j->off, j->len, &j->info);
+		break;
 	case OP_DISK_CLOSE:
 		r = vhdx_close_checked(h);
 		if (r >= 0)
@@ -124,7 +176,7 @@ static void job_run(struct iopool_job *pj)
 	}
 	if (r < 0)
 		job_fail(j, r, vhdx_error(h));
-	else if (j->d->bjob_io && (j->op == OP_WRITE || j->op == OP_TRIM))
+	else if (j->d->bjob_io && (j->op == OP_WRITE || j->op == OP_TRIM || j->op == OP_ZERO))
 		bjob_dirty(j->d->bjob_io, j->off, j->len); /* a job copying the disk copies it again */
 	else if (j->d->bjob_io && j->op == OP_WRITEV)
 		for (size_t i = 0; i < j->n_ex; i++)
@@ -186,6 +238,8 @@ static void job_finish(scm_task *t)
 		case OP_WRITEV: scm_vdisk_writev_reply(call); break;
 		case OP_FLUSH: scm_vdisk_flush_reply(call); break;
 		case OP_TRIM: scm_vdisk_trim_reply(call); break;
+		case OP_ZERO: scm_vdisk_zero_reply(call); break;
+		case OP_EXTENTS: scm_vdisk_extents_reply(call, j->info); break;
 		case OP_INFO: scm_vdisk_info_reply(call, j->info); break;
 		case OP_CLOSE: case OP_DISK_CLOSE: break; /* above */
 		}
@@ -215,7 +269,8 @@ static int submit(scm_call *call, struct job *j)
 	}
 	j->pj.run = job_run;
 	j->pj.done = job_done;
-	j->pj.shared = (j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO) && j->d->parallel_reads;
+	j->pj.shared = (j->op == OP_READ || j->op == OP_READV || j->op == OP_INFO || j->op == OP_EXTENTS) &&
+		       j->d->parallel_reads;
 	j->task.fn = job_finish;
 	j->c->jobs++;
 	j->d->jobs++;
@@ -318,6 +373,20 @@ static int do_vector(scm_call *call, uint64_t handle, const void *bin, size_t bi
 	if (vdisk_extents_parse(bin, bin_len, h->d->virtual_size, h->d->sector_size, BUFFER_SIZE, ex, &n,
 				&why) < 0)
 		return fail_chain(call, SCM_VDISK_E_BADRANGE, why, "%s", wr ? "writev" : "readv");
+	/* as read: a batch the page cache holds, small enough, is done here
+	 * (the NBD export's plugin sends the reads that queued up together) */
+	if (!wr && h->d->parallel_reads && iopool_shared_now(&h->d->q)) {
+		struct channel *c = scm_call_channel_data(call);
+		uint64_t total = 0;
+		size_t i;
+		for (i = 0; i < n; i++)
+			total += ex[i].len;
+		for (i = 0; total <= INLINE_READ_MAX && i < n; i++)
+			if (vhdx_read_nowait(h->d->h, c->buf + ex[i].boff, ex[i].len, ex[i].off) < 0)
+				break;
+		if (total <= INLINE_READ_MAX && i == n)
+			return scm_vdisk_readv_reply(call);
+	}
 	struct job *j = job_new(call, h, wr ? OP_WRITEV : OP_READV);
 	if (!j)
 		return 0;
@@ -363,6 +432,42 @@ int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, v
 	if (pr_refused(call, h->d->pr, true))
 		return 0;
 	struct job *j = job_new(call, h, OP_TRIM);
+	if (!j)
+		return 0;
+	j->off = offset;
+	j->len = length;
+	return submit(call, j);
+}
+
+/* zero and extents: what an NBD export (nbdkit-scm-vdisk.c) asks besides
+ * reads and writes. Ranges are checked by the engine on the worker (a bad
+ * one answers BadRange). */
+int do_zero(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, bool unmap, void *ud)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	if (!h->rw)
+		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	if (pr_refused(call, h->d->pr, true))
+		return 0;
+	struct job *j = job_new(call, h, OP_ZERO);
+	if (!j)
+		return 0;
+	j->off = offset;
+	j->len = length;
+	j->unmap = unmap;
+	return submit(call, j);
+}
+
+int do_extents(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	if (pr_refused(call, h->d->pr, false))
+		return 0;
+	struct job *j = job_new(call, h, OP_EXTENTS);
 	if (!j)
 		return 0;
 	j->off = offset;

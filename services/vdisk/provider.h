@@ -165,3 +165,5 @@ int do_flush(scm_call *call, uint64_t handle, void *ud);
 int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud);
 int do_info(scm_call *call, uint64_t handle, void *ud);
 int do_close(scm_call *call, uint64_t handle, void *ud);
+int do_zero(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, bool unmap, void *ud);
+int do_extents(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud);

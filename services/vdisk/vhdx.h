@@ -258,6 +258,15 @@ int vhdx_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret
  * source hands the file and these offsets to the destination. */
 int vhdx_extent_file(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind,
 		     uint64_t *ret_file_off);
+/* NBD's base:allocation: the run at off (at most len, whole sectors)
+ * that the chain either holds (*ret_data true: some file of the chain has
+ * the data) or reads as zeros without storage (unallocated, ZERO or
+ * UNMAPPED down to the base). */
+int vhdx_alloc_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, bool *ret_data);
+/* Makes [off, off + len) read as zeros: with unmap, whole blocks become
+ * ZERO blocks (no storage) and the pieces at either end are written with
+ * zeros; without, everything is written (storage stays allocated). */
+int vhdx_write_zeroes(vhdx *h, uint64_t len, uint64_t off, bool unmap);
 /* The parent handle of a differencing disk (NULL for a base). */
 vhdx *vhdx_parent(vhdx *h);
 

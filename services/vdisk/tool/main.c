@@ -48,6 +48,10 @@ static const char usage[] =
 	"  offload-read [--ttl-ms N] SRC[:OFF[:LEN]]   print a token for the range; it\n"
 	"                             stays good until end of input (or it expires)\n"
 	"  offload-write TOKEN DEST[:OFF]   write a token's data to DEST\n"
+	"  export DISK --nbd unix:PATH|tcp:ADDR:PORT [--readonly] [--name NAME] [--detach]\n"
+	"        [--tls-psk FILE | --tls-certificates DIR] [--allow-remote]\n"
+	"                             serve DISK over NBD (nbdkit) as a client of the\n"
+	"                             provider; export --list, export --stop NAME\n"
 	"Online commands reach the provider through $SCM_ENDPOINT or --endpoint EP.\n"
 	"  write [--offset N] FILE    write stdin at byte offset N (sector multiples)\n"
 	"  read --offset N --length N FILE   copy bytes of the disk to stdout\n"
@@ -496,6 +500,8 @@ int main(int argc, char **argv)
 		return cmd_online(cmd, argc, argv);
 	if (!strcmp(cmd, "jobs") || !strcmp(cmd, "job"))
 		return cmd_jobs(cmd, argc, argv);
+	if (!strcmp(cmd, "export"))
+		return cmd_export(argc, argv);
 	if (!strcmp(cmd, "read") || !strcmp(cmd, "write") || !strcmp(cmd, "trim"))
 		return cmd_io(cmd, argc, argv);
 	if (!strncmp(cmd, "offload-", 8))

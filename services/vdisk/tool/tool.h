@@ -30,6 +30,8 @@ char *abs_path(const char *p);
 /* offload.c: offload-read, offload-write, offload-copy (token copies
  * between providers). */
 int cmd_offload(const char *cmd, int argc, char **argv);
+/* export.c: scm-vdisk export (NBD, through nbdkit and the provider) */
+int cmd_export(int argc, char **argv);
 void errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* errf() of a chain on one line, or of strerror(-r) when there is none. */
 void errc(const scm_error *e, int r);
