@@ -47,18 +47,20 @@
 #include "rfb.h"
 #include "rfb_update.h"
 #include "scm/macro.h"
+#include "tls.h"
 
 #define WS_PENDING_MAX 8u
 #define WS_PENDING_NS (10LL * 1000000000LL)
 
 #define GFX_RFB_HANDSHAKE_NS (10LL * 1000000000LL)
 
-enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING, TAG_TIMER };
+enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING, TAG_TIMER, TAG_TLS };
 
 /* Ours per libvncserver client (cl->clientData). */
 typedef struct client_extra {
 	int64_t since;
 	bool held; /* on hold, watched edge-triggered */
+	bool tls;  /* relayed by the TLS worker, with TLS */
 } client_extra;
 
 /* What viewers that have left were sent, per encoding. */
@@ -87,6 +89,10 @@ struct gfx_rfb {
 	void *userdata;
 	ws_pending pending[WS_PENDING_MAX];
 	bool accepting_ws; /* rfbNewClient() is taking a checked websocket */
+	gfx_tls *tls;      /* VeNCrypt: NULL when only VncAuth is offered */
+	const char *relay_peer; /* rfbNewClient() is taking a relayed viewer */
+	bool relay_tls;
+	char security[64];
 	bool resize;
 	uint64_t refused, resizes;
 	enc_total sent[ENC_SLOTS];
@@ -119,6 +125,7 @@ gfx_rfb *gfx_rfb_free(gfx_rfb *r)
 		return NULL;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
 		pending_drop(r, i);
+	gfx_tls_free(r->tls);
 	if (r->screen) {
 		rfbShutdownServer(r->screen, TRUE);
 		/* The framebuffer is the compositor's. */
@@ -194,6 +201,12 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 		return RFB_CLIENT_REFUSE;
 	x->since = now_ns();
 	cl->clientData = x;
+	/* Relayed: libvncserver sees a socketpair; the viewer is elsewhere. */
+	if (r->relay_peer) {
+		free(cl->host);
+		cl->host = strdup(r->relay_peer);
+		x->tls = r->relay_tls;
+	}
 	/* A websocket only through the port that checked its token; the
 	 * path is checked again, it costs nothing. */
 	if (cl->wsctx && (!r->accepting_ws || !cl->wspath || !gfx_ws_token_matches(cl->wspath, r->token))) {
@@ -411,6 +424,25 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 		s->passwordCheck = check_password;
 	}
 	rfbInitServer(s);
+	gfx_sec_types_format(&cfg->security, r->security, sizeof(r->security));
+	if (cfg->insecure_no_auth)
+		snprintf(r->security, sizeof(r->security), "None");
+	else if (!r->security[0])
+		snprintf(r->security, sizeof(r->security), "VncAuth");
+	if (!cfg->insecure_no_auth && gfx_sec_types_tls(&cfg->security)) {
+		_cleanup_(scm_error_freep) scm_error *err = NULL;
+		gfx_tls_config tc = { .types = cfg->security, .cert_file = cfg->tls_cert, .key_file = cfg->tls_key,
+				      .name = cfg->name, .log = cfg->log, .log_ud = cfg->log_ud };
+		if ((e = gfx_tls_new(&tc, &r->tls, &err)) != 0) {
+			_cleanup_free_ char *t = scm_error_text(err);
+			if (cfg->log && t)
+				cfg->log(cfg->log_ud, t);
+			return e;
+		}
+		ev.data.u64 = tag(TAG_TLS, gfx_tls_ready_fd(r->tls));
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, gfx_tls_ready_fd(r->tls), &ev) < 0)
+			return -errno;
+	}
 	*ret = TAKE_PTR(r);
 	return 0;
 }
@@ -441,7 +473,19 @@ int gfx_rfb_fd(const gfx_rfb *r)
 }
 uint64_t gfx_rfb_refused(const gfx_rfb *r)
 {
-	return r->refused;
+	return r->refused + (r->tls ? gfx_tls_refused(r->tls) : 0);
+}
+const char *gfx_rfb_security(const gfx_rfb *r)
+{
+	return r->security;
+}
+const char *gfx_rfb_tls_fingerprint(const gfx_rfb *r)
+{
+	return r->tls ? gfx_tls_fingerprint(r->tls) : "";
+}
+const char *gfx_rfb_tls_cert_pem(const gfx_rfb *r)
+{
+	return r->tls ? gfx_tls_cert_pem(r->tls) : "";
 }
 uint64_t gfx_rfb_resizes(const gfx_rfb *r)
 {
@@ -488,6 +532,7 @@ struct json_object *gfx_rfb_viewers_json(gfx_rfb *r)
 		const char *enc = encoding_name(cl->preferredEncoding);
 		json_object_object_add(v, "address", json_object_new_string(cl->host ? cl->host : ""));
 		json_object_object_add(v, "websocket", json_object_new_boolean(cl->wsctx != NULL));
+		json_object_object_add(v, "tls", json_object_new_boolean(cl->clientData && ((client_extra *)cl->clientData)->tls));
 		json_object_object_add(v, "view_only", json_object_new_boolean(cl->viewOnly));
 		json_object_object_add(v, "encoding", json_object_new_string(enc ? enc : "other"));
 		json_object_object_add(v, "bytes_sent", json_object_new_int64(rfbStatGetSentBytes(cl)));
@@ -540,11 +585,36 @@ static void take(gfx_rfb *r, int fd, bool ws)
 	r->accepting_ws = false;
 }
 
+/* Viewers the TLS worker has brought to VNC authentication. */
+static void take_relayed(gfx_rfb *r)
+{
+	int fd;
+	char peer[64];
+	bool tls;
+	while (gfx_tls_next(r->tls, &fd, peer, sizeof(peer), &tls) == 1) {
+		r->relay_peer = peer, r->relay_tls = tls;
+		take(r, fd, false);
+		r->relay_peer = NULL;
+	}
+}
+
 static void accept_on(gfx_rfb *r, int lfd, bool ws)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
+	if (!ws && r->tls) {
+		/* The TLS worker speaks the handshake up to VNC authentication. */
+		struct sockaddr_in a;
+		socklen_t al = sizeof(a);
+		char ip[INET_ADDRSTRLEN] = "?";
+		if (getpeername(fd, (struct sockaddr *)&a, &al) == 0)
+			inet_ntop(AF_INET, &a.sin_addr, ip, sizeof(ip));
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		gfx_tls_take(r->tls, fd, ip);
+		return;
+	}
 	if (!ws) {
 		take(r, fd, false);
 		return;
@@ -709,6 +779,8 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 			accept_on(r, r->ws_fd, true);
 		else if (kind == TAG_WS_PENDING)
 			ws_check(r, fd);
+		else if (kind == TAG_TLS)
+			take_relayed(r);
 		else if (kind == TAG_TIMER) {
 			uint64_t ticks;
 			(void)!read(r->timer_fd, &ticks, sizeof(ticks));
