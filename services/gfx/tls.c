@@ -20,7 +20,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,11 +241,20 @@ static int step_venc(gfx_tls *t, tconn *c)
 	return 1;
 }
 
+/* GnuTLS may say "again" with bytes still in the socket (a handshake
+ * message in pieces is taken a record a call): with edge-triggered
+ * wakeups nothing would call it again, so look. */
+static bool tls_more(const tconn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	return gnutls_record_get_direction(c->s) == 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 static int step_tls(gfx_tls *t, tconn *c)
 {
 	int g = gnutls_handshake(c->s);
 	if (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED)
-		return 0;
+		return tls_more(c);
 	if (g < 0 && !gnutls_error_is_fatal(g))
 		return 1;
 	if (g < 0) {
@@ -270,7 +281,9 @@ static int step_relay(gfx_tls *t, tconn *c)
 		ssize_t k = c->s ? gnutls_record_recv(c->s, c->up, TLS_BUF) : recv(c->fd, c->up, TLS_BUF, MSG_DONTWAIT);
 		if (k > 0)
 			c->up_len = (size_t)k, c->up_off = 0, progress = 1;
-		else if (k == 0 || !again(c, k)) {
+		else if (k < 0 && again(c, k))
+			progress |= c->s && tls_more(c);
+		else {
 			if (k < 0 && c->s && !gnutls_error_is_fatal((int)k))
 				return 1;
 			conn_close(t, c); /* the viewer left */
@@ -499,7 +512,14 @@ int gfx_tls_new(const gfx_tls_config *cfg, gfx_tls **ret, scm_error **ret_err)
 	ev.data.ptr = &t->timer;
 	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->timer, &ev) < 0)
 		return scm_fail(ret_err, -errno, "TLS worker: %s", strerror(errno));
-	if ((r = pthread_create(&t->thread, NULL, worker, t)) != 0)
+	/* Signals are the proxy's thread's (its signalfd): the worker starts
+	 * with all of them blocked. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&t->thread, NULL, worker, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
 		return scm_fail(ret_err, -r, "TLS worker: %s", strerror(r));
 	t->started = true;
 	*ret = TAKE_PTR(t);

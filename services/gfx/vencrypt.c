@@ -266,10 +266,9 @@ size_t gfx_venc_replay(const gfx_venc *v, uint8_t buf[13])
 size_t gfx_venc_greeting(const gfx_venc *v, uint8_t buf[16])
 {
 	memcpy(buf, "RFB 003.008\n", 12);
-	if (v->minor < 7) {
-		memcpy(buf + 12, "\x00\x00\x00\x02", 4);
-		return 16;
-	}
+	/* 3.3: its security type (VNC authentication) is the viewer's to read. */
+	if (v->minor < 7)
+		return 12;
 	buf[12] = 1, buf[13] = GFX_SEC_VNCAUTH;
 	return 14;
 }

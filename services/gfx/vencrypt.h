@@ -88,6 +88,7 @@ size_t gfx_venc_feed(gfx_venc *v, const uint8_t *buf, size_t len);
  * authentication. Returns its length. */
 size_t gfx_venc_replay(const gfx_venc *v, uint8_t buf[13]);
 /* What libvncserver answers that replay with, which the worker checks and
- * drops (its ProtocolVersion, then its one security type, VNC
- * authentication: a list for 3.7+, a 32-bit type for 3.3). */
+ * drops: its ProtocolVersion, then (3.7+) its list of one security type,
+ * VNC authentication. For 3.3 the 32-bit type it sends next goes on to
+ * the viewer, who has not seen one. */
 size_t gfx_venc_greeting(const gfx_venc *v, uint8_t buf[16]);
