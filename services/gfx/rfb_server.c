@@ -11,7 +11,13 @@
  * browser without the URL never reaches the RFB handshake. A websocket on
  * the RFB port is refused too (libvncserver would accept one there).
  *
- * No threads: libvncserver's sockets join our epoll set, and its event
+ * With TLS offered (VeNCrypt, tls.h), RFB connections go to the TLS
+ * worker first, which hands back a socketpair per viewer once it has
+ * done the handshake up to VNC authentication; libvncserver gets that as
+ * it would a TCP socket, and the gate below treats it alike. The getters
+ * and the JSON of `stats` are in rfb_stats.c.
+ *
+ * No other threads: libvncserver's sockets join our epoll set, and its event
  * processing runs when one of them is readable; updates go out right
  * after the compositor reports damage. libvncserver writes with its own
  * bounded waits, so a viewer that stops reading stalls the proxy for at
@@ -44,59 +50,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rfb.h"
+#include "rfb_private.h"
 #include "rfb_update.h"
 #include "scm/macro.h"
-#include "tls.h"
 
-#define WS_PENDING_MAX 8u
 #define WS_PENDING_NS (10LL * 1000000000LL)
 
 #define GFX_RFB_HANDSHAKE_NS (10LL * 1000000000LL)
 
 enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING, TAG_TIMER, TAG_TLS };
-
-/* Ours per libvncserver client (cl->clientData). */
-typedef struct client_extra {
-	int64_t since;
-	bool held; /* on hold, watched edge-triggered */
-	bool tls;  /* relayed by the TLS worker, with TLS */
-} client_extra;
-
-/* What viewers that have left were sent, per encoding. */
-#define ENC_SLOTS 12
-static const int enc_ids[ENC_SLOTS] = { rfbEncodingRaw, rfbEncodingCopyRect, rfbEncodingRRE, rfbEncodingCoRRE,
-					rfbEncodingHextile, rfbEncodingZlib, rfbEncodingTight, rfbEncodingZlibHex,
-					rfbEncodingUltra, rfbEncodingZRLE, rfbEncodingZYWRLE, (int)rfbEncodingTightPng };
-typedef struct enc_total {
-	uint64_t rects, bytes, bytes_if_raw;
-} enc_total;
-
-typedef struct ws_pending {
-	int fd;
-	int64_t since;
-} ws_pending;
-
-struct gfx_rfb {
-	gfx_compositor *comp;
-	rfbScreenInfoPtr screen;
-	int rfb_fd, ws_fd, epfd, timer_fd;
-	uint16_t port, ws_port;
-	char password[GFX_RFB_PASSWORD_LEN + 1], viewonly[GFX_RFB_PASSWORD_LEN + 1];
-	char token[GFX_RFB_TOKEN_LEN + 1];
-	char *passwords[3];
-	gfx_rfb_ops ops;
-	void *userdata;
-	ws_pending pending[WS_PENDING_MAX];
-	bool accepting_ws; /* rfbNewClient() is taking a checked websocket */
-	gfx_tls *tls;      /* VeNCrypt: NULL when only VncAuth is offered */
-	const char *relay_peer; /* rfbNewClient() is taking a relayed viewer */
-	bool relay_tls;
-	char security[64];
-	bool resize;
-	uint64_t refused, resizes;
-	enc_total sent[ENC_SLOTS];
-};
 
 static int64_t now_ns(void)
 {
@@ -175,14 +137,7 @@ static rfbBool check_password(rfbClientPtr cl, const char *response, int len)
 
 static void on_client_gone(rfbClientPtr cl)
 {
-	gfx_rfb *r = cl->screen->screenData;
-	for (rfbStatList *st = cl->statEncList; st; st = st->Next)
-		for (size_t i = 0; i < ENC_SLOTS; i++)
-			if ((uint32_t)enc_ids[i] == st->type) {
-				r->sent[i].rects += st->sentCount;
-				r->sent[i].bytes += st->bytesSent;
-				r->sent[i].bytes_if_raw += st->bytesSentIfRaw;
-			}
+	gfx_rfb_stats_gone(cl->screen->screenData, cl);
 	/* libvncserver 0.9.14 never frees a websocket's context (fixed
 	 * upstream by LibVNC/libvncserver#575, which frees it right after
 	 * this hook and skips a NULL one): a leak per noVNC visit. */
@@ -445,135 +400,6 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	}
 	*ret = TAKE_PTR(r);
 	return 0;
-}
-
-uint16_t gfx_rfb_port(const gfx_rfb *r)
-{
-	return r->port;
-}
-uint16_t gfx_rfb_ws_port(const gfx_rfb *r)
-{
-	return r->ws_port;
-}
-const char *gfx_rfb_password(const gfx_rfb *r)
-{
-	return r->screen->authPasswdData ? r->password : "";
-}
-const char *gfx_rfb_viewonly_password(const gfx_rfb *r)
-{
-	return r->viewonly;
-}
-const char *gfx_rfb_token(const gfx_rfb *r)
-{
-	return r->token;
-}
-int gfx_rfb_fd(const gfx_rfb *r)
-{
-	return r->epfd;
-}
-uint64_t gfx_rfb_refused(const gfx_rfb *r)
-{
-	return r->refused + (r->tls ? gfx_tls_refused(r->tls) : 0);
-}
-const char *gfx_rfb_security(const gfx_rfb *r)
-{
-	return r->security;
-}
-const char *gfx_rfb_tls_fingerprint(const gfx_rfb *r)
-{
-	return r->tls ? gfx_tls_fingerprint(r->tls) : "";
-}
-const char *gfx_rfb_tls_cert_pem(const gfx_rfb *r)
-{
-	return r->tls ? gfx_tls_cert_pem(r->tls) : "";
-}
-uint64_t gfx_rfb_resizes(const gfx_rfb *r)
-{
-	return r->resizes;
-}
-
-uint32_t gfx_rfb_viewers(const gfx_rfb *r)
-{
-	uint32_t n = 0;
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
-		n += cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL;
-	rfbReleaseClientIterator(it);
-	return n;
-}
-
-static const char *encoding_name(int e)
-{
-	switch (e) {
-	case rfbEncodingRaw: return "raw";
-	case rfbEncodingCopyRect: return "copyrect";
-	case rfbEncodingRRE: return "rre";
-	case rfbEncodingCoRRE: return "corre";
-	case rfbEncodingHextile: return "hextile";
-	case rfbEncodingZlib: return "zlib";
-	case rfbEncodingTight: return "tight";
-	case rfbEncodingZlibHex: return "zlibhex";
-	case rfbEncodingUltra: return "ultra";
-	case rfbEncodingZRLE: return "zrle";
-	case rfbEncodingZYWRLE: return "zywrle";
-	case (int)rfbEncodingTightPng: return "tightpng";
-	default: return NULL;
-	}
-}
-
-struct json_object *gfx_rfb_viewers_json(gfx_rfb *r)
-{
-	struct json_object *arr = json_object_new_array();
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; arr && (cl = rfbClientIteratorNext(it));) {
-		if (cl->sock == RFB_INVALID_SOCKET || cl->state != RFB_NORMAL)
-			continue;
-		struct json_object *v = json_object_new_object(), *rects = json_object_new_object();
-		const char *enc = encoding_name(cl->preferredEncoding);
-		json_object_object_add(v, "address", json_object_new_string(cl->host ? cl->host : ""));
-		json_object_object_add(v, "websocket", json_object_new_boolean(cl->wsctx != NULL));
-		json_object_object_add(v, "tls", json_object_new_boolean(cl->clientData && ((client_extra *)cl->clientData)->tls));
-		json_object_object_add(v, "view_only", json_object_new_boolean(cl->viewOnly));
-		json_object_object_add(v, "encoding", json_object_new_string(enc ? enc : "other"));
-		json_object_object_add(v, "bytes_sent", json_object_new_int64(rfbStatGetSentBytes(cl)));
-		json_object_object_add(v, "bytes_if_raw", json_object_new_int64(rfbStatGetSentBytesIfRaw(cl)));
-		for (rfbStatList *st = cl->statEncList; st; st = st->Next) {
-			const char *nm = encoding_name((int)st->type);
-			if (nm && st->sentCount)
-				json_object_object_add(rects, nm, json_object_new_int64(st->sentCount));
-		}
-		json_object_object_add(v, "rects", rects);
-		json_object_array_add(arr, v);
-	}
-	rfbReleaseClientIterator(it);
-	return arr;
-}
-
-struct json_object *gfx_rfb_encodings_json(gfx_rfb *r)
-{
-	enc_total t[ENC_SLOTS];
-	memcpy(t, r->sent, sizeof(t));
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
-		for (rfbStatList *st = cl->statEncList; st; st = st->Next)
-			for (size_t i = 0; i < ENC_SLOTS; i++)
-				if ((uint32_t)enc_ids[i] == st->type) {
-					t[i].rects += st->sentCount;
-					t[i].bytes += st->bytesSent;
-					t[i].bytes_if_raw += st->bytesSentIfRaw;
-				}
-	rfbReleaseClientIterator(it);
-	struct json_object *o = json_object_new_object();
-	for (size_t i = 0; o && i < ENC_SLOTS; i++) {
-		if (!t[i].rects)
-			continue;
-		struct json_object *e = json_object_new_object();
-		json_object_object_add(e, "rects", json_object_new_int64((int64_t)t[i].rects));
-		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)t[i].bytes));
-		json_object_object_add(e, "bytes_if_raw", json_object_new_int64((int64_t)t[i].bytes_if_raw));
-		json_object_object_add(o, encoding_name(enc_ids[i]), e);
-	}
-	return o;
 }
 
 static void take(gfx_rfb *r, int fd, bool ws)
