@@ -78,21 +78,30 @@ same_as_snapshot() {
 	[ ! -e "$T/wrong2.png" ]
 }
 
-@test "gfx-tls: X509Vnc: gvnccapture that trusts the desktop's certificate gets in, one that does not is refused" {
-	[ "$(id -u)" -eq 0 ] || skip "pinning gtk-vnc's CA needs a mount namespace (root)"
+@test "gfx-tls: X509Vnc: viewers that trust the desktop's certificate get in, those that do not are refused" {
+	# another desktop's certificate, to trust instead
+	"$SRV" --size 64x64 --tls required --cert-out "$T/other.pem" --client a:10x10 >/dev/null 2>&1 &
+	other=$!
+	for _ in $(seq 100); do [ -s "$T/other.pem" ] && break; sleep 0.1; done
+	kill "$other"
 	start --tls required
 	[ -s "$T/cert.pem" ]
+	! cmp -s "$T/cert.pem" "$T/other.pem"
+	# libvncclient with the certificate as its CA; with the other one, no pixels
+	SCM_VNC_CA=$T/cert.pem SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --capture "$T/ok.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" diff "$T/ok.png" "$T/snap.png")" = "0" ]
+	SCM_VNC_CA=$T/other.pem SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --capture "$T/no.png"
+	[ "$status" -ne 0 ]
+	[ ! -e "$T/no.png" ]
+	# gtk-vnc the same way (it picks X509Vnc, and will not take a
+	# certificate it cannot verify)
+	[ "$(id -u)" -eq 0 ] || skip "pinning gtk-vnc's CA needs a mount namespace (root)"
 	GVNC_CA=$T/cert.pem run gvnc_capture "$PORT" "$PASSWORD" "$T/cap.png"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	same_as_snapshot "$T/cap.png"
-	# gtk-vnc picks X509Vnc and will not take a certificate it cannot verify
-	openssl_ca=$T/other.pem
-	"$SRV" --size 64x64 --tls required --cert-out "$openssl_ca" --client a:10x10 >/dev/null 2>&1 &
-	other=$!
-	for _ in $(seq 100); do [ -s "$openssl_ca" ] && break; sleep 0.1; done
-	kill "$other"
-	GVNC_CA=$openssl_ca run gvnc_capture "$PORT" "$PASSWORD" "$T/untrusted.png"
+	GVNC_CA=$T/other.pem run gvnc_capture "$PORT" "$PASSWORD" "$T/untrusted.png"
 	[ "$status" -ne 0 ]
 	[ ! -e "$T/untrusted.png" ]
 }
