@@ -216,3 +216,28 @@ PY
 	wait "$RL2_PID" || true
 	grep -q scm-gfx-testserver "$T/plain.down"
 }
+
+@test "gfx-tls: a configured certificate and key replace the made-up one; a missing or mismatched file is refused at start" {
+	command -v certtool >/dev/null || skip "certtool missing (gnutls-bin)"
+	printf 'cn = "configured desktop"\nexpiration_days = 2\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nca\n' >"$T/tmpl"
+	certtool --generate-privkey --key-type ecdsa --outfile "$T/key.pem" 2>/dev/null
+	certtool --generate-self-signed --load-privkey "$T/key.pem" --template "$T/tmpl" --outfile "$T/mine.pem" 2>/dev/null
+	start --tls required --tls-cert "$T/mine.pem" --tls-key "$T/key.pem"
+	cmp "$T/cert.pem" "$T/mine.pem"
+	SCM_VNC_CA=$T/mine.pem SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --capture "$T/ok.png"
+	[ "$status" -eq 0 ]
+	kill -USR1 "$PID"
+	for _ in $(seq 50); do [ -n "$(jq -r '.tls_fingerprint // empty' "$T/info.json")" ] && break; sleep 0.1; done
+	[ "$(jq -r .tls_fingerprint "$T/info.json")" = "$(certtool --fingerprint --hash sha256 --infile "$T/mine.pem")" ]
+	# bad configurations stop the server at start, saying which file
+	run "$SRV" --tls required --tls-cert "$T/nope.pem" --tls-key "$T/key.pem" --client a:10x10
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"$T/nope.pem"* ]]
+	certtool --generate-privkey --key-type ecdsa --outfile "$T/key2.pem" 2>/dev/null
+	run "$SRV" --tls required --tls-cert "$T/mine.pem" --tls-key "$T/key2.pem" --client a:10x10
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"mine.pem"* ]]
+	run "$SRV" --tls required --tls-cert "$T/mine.pem" --client a:10x10
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"needs its key"* ]]
+}
