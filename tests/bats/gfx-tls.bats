@@ -18,6 +18,8 @@ setup() {
 
 teardown() {
 	[ -n "${HOLD:-}" ] && kill "$HOLD" 2>/dev/null
+	[ -n "${ST_PID:-}" ] && kill "$ST_PID" 2>/dev/null
+	[ -n "${ST2_PID:-}" ] && kill "$ST2_PID" 2>/dev/null
 	[ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
 	exec 8<&- 2>/dev/null
 	rm -rf "$T"

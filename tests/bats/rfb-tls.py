@@ -181,6 +181,7 @@ def listener():
     l = socket.socket()
     l.bind(("127.0.0.1", 0))
     l.listen(1)
+    l.settimeout(30)  # a test that never connects does not leave us behind
     print(l.getsockname()[1], flush=True)
     return l
 
