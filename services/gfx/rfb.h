@@ -4,7 +4,8 @@
  * (Tight with JPEG, ZRLE, zlib, CopyRect, the cursor pseudo-encoding and
  * websockets come from it), on two TCP sockets bound to 127.0.0.1: one for
  * RFB viewers, one for noVNC's websocket. Every viewer authenticates with
- * VNC authentication; there is no security type None. A websocket is
+ * VNC authentication, on the RFB port inside TLS (VeNCrypt, tls.h) when
+ * the configuration offers it; there is no security type None. A websocket is
  * refused before its upgrade unless its request names the session's token
  * (wsreq.c parses that request line: it is the one thing the proxy parses
  * itself on this side, and it has a fuzz target). */
