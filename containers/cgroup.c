@@ -145,7 +145,7 @@ int cgroup_setup(cgroup_set *cg, const char *parent, const char *id,
 	char ctl[512];
 	const char *v2 = NULL;
 	int r;
-	*cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1}, .v2_dir_fd = -1, .rlimit_nproc = -1,
+	*cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1, -1}, .v2_dir_fd = -1, .rlimit_nproc = -1,
 			   .rlimit_as = -1};
 	if (!want[CG_MEMORY] && !want[CG_PIDS] && !want[CG_CPU])
 		return 0;

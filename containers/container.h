@@ -31,6 +31,7 @@ enum {
 	CONTAINER_E_DENIED = SCM_E_CONTAINER_DENIED,   /* the spec asks for more than the sandbox allows */
 	CONTAINER_E_ROOTFS = SCM_E_CONTAINER_ROOTFS,   /* root.path missing or not a directory */
 	CONTAINER_E_MAPPING = SCM_E_CONTAINER_MAPPING, /* uid/gid mappings impossible for this caller */
+	CONTAINER_E_UNSUPPORTED = SCM_E_CONTAINER_UNSUPPORTED, /* a live change that needs a restart */
 };
 
 /* ---- identity ----------------------------------------------------------- */
@@ -320,6 +321,38 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 /* Kills what is left, reaps (blocking unless container_reaped), removes
  * cgroups and state. Returns NULL. */
 container *container_free(container *c);
+
+/* Pause and resume (freeze.c): every process of the container stops (or
+ * goes on) through the cgroup freezer, v1 freezer.state or v2
+ * cgroup.freeze. Freezing takes effect asynchronously: poll
+ * container_freeze_state until it says FROZEN. A container with no
+ * freezer cgroup (rootless without a delegated one) gets
+ * CONTAINER_E_UNSUPPORTED saying why. A signal to a paused container
+ * (container_signal) thaws it after sending: stop and kill work. */
+enum container_freeze_state { CONTAINER_THAWED, CONTAINER_FREEZING, CONTAINER_FROZEN };
+int container_freeze(container *c, bool freeze, scm_error **ret_err);
+int container_freeze_state(const container *c); /* an enum value, or -errno */
+
+/* Live limits: each value -1 leaves it as it is. memory and pids in bytes
+ * and processes; cpu_weight 1-10000 (v2 cpu.weight; v1 cpu.shares is
+ * scaled). A limit whose controller the container was started without
+ * (no cgroup made for it) is CONTAINER_E_UNSUPPORTED, naming it: that
+ * needs a restart. */
+typedef struct container_limits {
+	int64_t memory, pids, cpu_weight;
+} container_limits;
+#define CONTAINER_LIMITS_KEEP ((container_limits){ -1, -1, -1 })
+int container_update_limits(container *c, const container_limits *l, scm_error **ret_err);
+
+/* Narrows the seccomp filter from old_sb's to sb's: every process started
+ * from now on (container_exec) gets sb's filter, which denies all the old
+ * one did and more; processes already running keep the filter they
+ * started with (only a process itself can add to its filter). 1 when it
+ * narrowed, 0 when sb denies nothing more; CONTAINER_E_DENIED when sb
+ * would allow a system call old_sb denies (widening needs a restart),
+ * naming it. */
+int container_narrow_seccomp(container *c, const container_sandbox *old_sb, const container_sandbox *sb,
+			     const char *cache_dir, scm_error **ret_err);
 
 /* Exported for tests and the bench. */
 int container_wait_status_to_exit(int status); /* 128+sig for signals */

@@ -36,8 +36,10 @@ typedef struct sc_filter {
 } sc_filter;
 
 /* CG_DEVICES is the v1 devices controller, set up by devices.c (only for
- * a spec whose device rules allow something), after cgroup_setup. */
-enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_DEVICES, CG_COUNT };
+ * a spec whose device rules allow something), after cgroup_setup.
+ * CG_FREEZER is where pause freezes the container (freeze.c): the v1
+ * freezer hierarchy, or a v2 cgroup (cgroup.freeze); set up last. */
+enum { CG_MEMORY, CG_PIDS, CG_CPU, CG_DEVICES, CG_FREEZER, CG_COUNT };
 
 typedef struct cgroup_set {
 	char *dirs[CG_COUNT]; /* per controller (v1) or the same v2 dir; NULL = none */
@@ -47,6 +49,7 @@ typedef struct cgroup_set {
 	bool all_v2;
 	/* Rootless without a writable cgroup: rlimits stand in. */
 	int64_t rlimit_nproc, rlimit_as;
+	bool frozen; /* pause asked for, resume not yet */
 } cgroup_set;
 
 typedef struct launch_plan {
@@ -91,6 +94,10 @@ struct container {
 	container_spec *spec; /* a copy of what exec needs */
 	cap_t caps;
 	const sc_filter *filter;
+	/* the filter of the narrowest sandbox an update gave it (freeze.c):
+	 * it denies all filter does and more, and later execs load it
+	 * instead; NULL = none */
+	const sc_filter *narrowed;
 	unsigned namespaces;
 	bool userns, rootless;
 };
@@ -117,6 +124,9 @@ bool devices_allowed(const container_spec *s);
 int devices_setup(cgroup_set *cg, const container_spec *s, const container_sandbox *sb,
 		  const char *parent, const char *id, bool rootless, scm_error **ret_err);
 int cgroup_remove(cgroup_set *cg);
+/* freeze.c: the container's freezer cgroup, best effort (none: pause is
+ * refused, saying why). After cgroup_setup and devices_setup. */
+void freezer_setup(cgroup_set *cg, const char *parent, const char *id);
 
 /* rootfs-resolve.c: paths beneath the root fd (RESOLVE_IN_ROOT, or an
  * O_NOFOLLOW walk without openat2); each returns an O_PATH fd. _open

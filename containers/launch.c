@@ -181,7 +181,8 @@ static _Noreturn void child_main(launch_plan *p)
 	const int keep[] = {0, 1, 2, p->err_pipe[1], p->status_pipe[1], p->sync_pipe[0],
 			    p->opts->stdin_fd, p->opts->stdout_fd, p->opts->stderr_fd,
 			    p->cg ? p->cg->procs_fd[0] : -1, p->cg ? p->cg->procs_fd[1] : -1,
-			    p->cg ? p->cg->procs_fd[2] : -1, p->cg ? p->cg->procs_fd[CG_DEVICES] : -1};
+			    p->cg ? p->cg->procs_fd[2] : -1, p->cg ? p->cg->procs_fd[CG_DEVICES] : -1,
+			    p->cg ? p->cg->procs_fd[CG_FREEZER] : -1};
 	close_all_but(keep, ELEMENTSOF(keep));
 	if (p->cg && !p->cg->all_v2) {
 		/* Join first, then the cgroup namespace: its root is where we
@@ -313,7 +314,7 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
 		c->ns_fds[i] = -1;
 	c->pid = -1;
-	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1}, .v2_dir_fd = -1};
+	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1, -1}, .v2_dir_fd = -1};
 	launch_plan p = {.opts = &o, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
 			 .status_pipe = {-1, -1}};
 
@@ -434,6 +435,7 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	if ((r = devices_setup(&c->cg, spec, o.sandbox, o.cgroup_parent ? o.cgroup_parent : "scm", c->id,
 			       p.rootless, &err)) != 0)
 		goto fail;
+	freezer_setup(&c->cg, o.cgroup_parent ? o.cgroup_parent : "scm", c->id);
 	p.cg = &c->cg;
 	if (pipe2(p.err_pipe, O_CLOEXEC) < 0 || pipe2(p.status_pipe, O_CLOEXEC) < 0 ||
 	    (p.userns && pipe2(p.sync_pipe, O_CLOEXEC) < 0)) {
@@ -448,9 +450,10 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	int pidfd = -1;
 	/* v1 cgroups are joined by the child after the clone, so a cgroup
 	 * namespace made by the clone would be rooted in our cgroup. */
-	p.late_cgroupns = (ns & CONTAINER_NS_CGROUP) && !c->cg.all_v2 &&
-			  (c->cg.procs_fd[0] >= 0 || c->cg.procs_fd[1] >= 0 || c->cg.procs_fd[2] >= 0 ||
-			   c->cg.procs_fd[CG_DEVICES] >= 0);
+	bool joins = false;
+	for (int k = 0; k < CG_COUNT; k++)
+		joins |= c->cg.procs_fd[k] >= 0;
+	p.late_cgroupns = (ns & CONTAINER_NS_CGROUP) && !c->cg.all_v2 && joins;
 	/* A new network namespace costs milliseconds, and clone3 pays them in
 	 * the caller (scmd's event loop): as root the child makes its own,
 	 * after taking its mapped ids when it has a user namespace (which

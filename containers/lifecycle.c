@@ -39,6 +39,10 @@ int container_signal(container *c, int sig)
 		return -ESRCH;
 	if (syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0) < 0)
 		return -errno;
+	/* a paused container takes the signal once it runs again (as runc
+	 * and podman do for stop and kill of a paused one) */
+	if (c->cg.frozen)
+		(void)container_freeze(c, false, NULL);
 	return 0;
 }
 
@@ -144,7 +148,7 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 	spec.args = (char **)argv;
 	spec.cwd = (char *)"/";
 	container_opts o = {.stdin_fd = stdin_fd, .stdout_fd = stdout_fd, .stderr_fd = stderr_fd};
-	launch_plan p = {.spec = &spec, .opts = &o, .filter = c->filter, .caps = c->caps,
+	launch_plan p = {.spec = &spec, .opts = &o, .filter = c->narrowed ? c->narrowed : c->filter, .caps = c->caps,
 			 .userns = c->userns, .rootless = c->rootless, .set_groups = !c->rootless,
 			 .cg = &c->cg, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
 			 .status_pipe = {-1, -1}};

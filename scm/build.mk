@@ -11,7 +11,8 @@ SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c evbatch.c log.c quota.c conn.c endpo
                manifest.c registry.c broker.c pending.c channel.c control.c \
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
                container-hook.c container-launch.c container-output.c container-view.c \
-               container-leftovers.c container-control.c container-identity.c)
+               container-leftovers.c container-control.c container-identity.c container-update.c \
+               logzip.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c)
 SCMD   := $(B)/bin/scmd
@@ -21,11 +22,12 @@ SYSTEMD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
 SYSTEMD_LIBS   := $(shell pkg-config --libs libsystemd 2>/dev/null)
 SCMD_LIBS := $(POLICY_LIB) $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 SCMD_LDLIBS := $(JSONC_LIBS) $(CONTAINERS_LIBS) $(SYSTEMD_LIBS)
+ZPOOL_HELPER := $(B)/libexec/scm-zpool
 $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFLAGS)
 
 $(B)/scm/scmd/policy-hook.o $(B)/scm/scmd/control.o $(B)/scm/scmd/endpoint.o: PART_CFLAGS += -Ipolicy
 $(addprefix $(B)/scm/scmd/,container-hook.o container-launch.o container-output.o container-view.o \
-  container-leftovers.o container-control.o container-identity.o): PART_CFLAGS += -Ipolicy -Icontainers
+  container-leftovers.o container-control.o container-identity.o container-update.o): PART_CFLAGS += -Ipolicy -Icontainers
 $(SCMD_LIB): $(SCMD_LOGIC:%.c=$(B)/%.o)
 	@mkdir -p $(dir $@)
 	$(Q_AR)rm -f $@ && $(AR) rcs $@ $^
@@ -36,8 +38,13 @@ $(SCMD): $(B)/scm/scmd/scmd.o $(SCMD_LIB) $(SCMD_LIBS)
 $(B)/scm/scmctl/scmctl-desktop.o: $(B)/gen/scm/desktop-client.h
 $(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(B)/gen/scm/desktop-client.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $^ $(JSONC_LIBS) $(POLICY_EXT_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(POLICY_EXT_LIBS) $(ZSTD_LIBS)
 BINS += $(SCMD) $(SCMCTL)
+# scmd's compressor: the adaptive thread pool in a helper process
+$(ZPOOL_HELPER): $(B)/scm/scmd/scm-zpool.o $(UTIL_LIB)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(ZSTD_LIBS)
+LIBEXEC += $(ZPOOL_HELPER)
 
 # Unit tests of scmd's logic (tests/unit/scmd), and the manifest fuzz target.
 SCMD_UNIT := $(addprefix $(B)/tests/unit/,test_scmd_quota test_scmd_evbatch test_scmd_broker \

@@ -41,6 +41,7 @@ static const char *const container_names[] = {
 	[SCM_E_CONTAINER_DENIED - SCM_E_CONTAINER] = "container-denied",
 	[SCM_E_CONTAINER_ROOTFS - SCM_E_CONTAINER] = "container-rootfs",
 	[SCM_E_CONTAINER_MAPPING - SCM_E_CONTAINER] = "container-mapping",
+	[SCM_E_CONTAINER_UNSUPPORTED - SCM_E_CONTAINER] = "container-unsupported",
 };
 
 const char *scm_code_name(int code)

@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "scm/macro.h"
 #include "scmctl.h"
@@ -144,13 +145,37 @@ static int copy_fd(int from, int to)
 	char buf[65536];
 	ssize_t n;
 	while ((n = read(from, buf, sizeof(buf))) > 0)
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(to, buf + off, (size_t)(n - off));
-			if (w <= 0)
-				return -1;
-			off += w;
-		}
+		if (write_all(to, buf, (size_t)n) < 0)
+			return -1;
 	return n < 0 ? -1 : 0;
+}
+
+/* A rotated log file scmd compressed (a zstd frame) is decompressed as
+ * it streams out, in bounded memory; any other file is copied. */
+static int copy_log(int from, int to)
+{
+	static const unsigned char magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+	unsigned char head[4];
+	if (pread(from, head, sizeof(head), 0) != (ssize_t)sizeof(head) || memcmp(head, magic, 4) != 0)
+		return copy_fd(from, to);
+	ZSTD_DStream *ds = ZSTD_createDStream();
+	static char in[65536], out[131072];
+	int r = ds ? 0 : -1;
+	ssize_t n = 0;
+	while (r == 0 && (n = read(from, in, sizeof(in))) > 0) {
+		ZSTD_inBuffer ib = { in, (size_t)n, 0 };
+		while (r == 0 && ib.pos < ib.size) {
+			ZSTD_outBuffer ob = { out, sizeof(out), 0 };
+			size_t z = ZSTD_decompressStream(ds, &ob, &ib);
+			if (ZSTD_isError(z)) {
+				fprintf(stderr, "scmctl: a compressed log file is damaged: %s\n", ZSTD_getErrorName(z));
+				r = -1;
+			} else
+				r = write_all(to, out, ob.pos);
+		}
+	}
+	ZSTD_freeDStream(ds);
+	return n < 0 ? -1 : r;
 }
 
 static int wait_exit(const char *name)
@@ -162,6 +187,114 @@ static int wait_exit(const char *name)
 	int code = json_object_object_get_ex(res, "exit_code", &v) ? json_object_get_int(v) : 1;
 	json_object_put(res);
 	return code;
+}
+
+/* pause answers once the freezer is asked; the freezer stops every
+ * process soon after: wait (10 s at most) until the state says so. */
+static int cmd_pause(const char *sub, const char *name)
+{
+	json_object *res = NULL, *v;
+	char op[32];
+	snprintf(op, sizeof(op), "container.%s", sub);
+	int r = call(op, name_args(name), NULL, 0, &res, NULL);
+	if (r < 0)
+		return -r;
+	for (int i = 0; i < 10000; i++) {
+		const char *st = json_object_object_get_ex(res, "state", &v) ? json_object_get_string(v) : "?";
+		if (strcmp(st, "pausing") != 0) {
+			printf("%s\n", st);
+			json_object_put(res);
+			return 0;
+		}
+		json_object_put(res);
+		res = NULL;
+		(void)usleep(1000);
+		if ((r = call("container.show", name_args(name), NULL, 0, &res, NULL)) < 0)
+			return -r;
+	}
+	json_object_put(res);
+	fprintf(stderr, "scmctl: %s is still pausing after 10 s (a process stuck in the kernel?)\n", name);
+	return 1;
+}
+
+/* 512, 64K, 256M, 2G: bytes */
+static int parse_size(const char *s, int64_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (errno || end == s || *end || s[0] == '-' || v > (unsigned long long)INT64_MAX >> shift)
+		return -EINVAL;
+	*ret = (int64_t)(v << shift);
+	return 0;
+}
+
+static int cmd_update(int argc, char **argv, bool json)
+{
+	json_object *a = name_args(argv[2]), *profiles = NULL, *res = NULL, *v;
+	for (int i = 3; i < argc; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int64_t n;
+		char *end;
+		if (!val)
+			goto usage;
+		i++;
+		if (strcmp(opt, "--memory") == 0) {
+			if (parse_size(val, &n) < 0) {
+				fprintf(stderr, "scmctl: --memory '%s' is not a size (bytes, or with K, M, G)\n", val);
+				goto bad;
+			}
+			json_object_object_add(a, "memory", json_object_new_int64(n));
+		} else if (strcmp(opt, "--pids") == 0 || strcmp(opt, "--cpu-weight") == 0) {
+			errno = 0;
+			n = strtoll(val, &end, 10);
+			if (errno || end == val || *end || n <= 0) {
+				fprintf(stderr, "scmctl: %s '%s' is not a positive number\n", opt, val);
+				goto bad;
+			}
+			json_object_object_add(a, opt[2] == 'p' ? "pids" : "cpu_weight", json_object_new_int64(n));
+		} else if (strcmp(opt, "--profile") == 0) {
+			if (!profiles)
+				json_object_object_add(a, "profiles", profiles = json_object_new_array());
+			json_object_array_add(profiles, json_object_new_string(val));
+		} else
+			goto usage;
+	}
+	int r = call("container.update", a, NULL, 0, &res, NULL);
+	if (r < 0)
+		return -r;
+	if (json) {
+		puts(json_object_to_json_string_ext(res, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		json_object *arr;
+		if (json_object_object_get_ex(res, "applied", &arr))
+			for (size_t i = 0; i < json_object_array_length(arr); i++)
+				printf("applied %s\n", json_object_get_string(json_object_array_get_idx(arr, i)));
+		if (json_object_object_get_ex(res, "channels_revoked", &v))
+			printf("channels revoked %d\n", json_object_get_int(v));
+		if (json_object_object_get_ex(res, "restart_needed", &arr))
+			for (size_t i = 0; i < json_object_array_length(arr); i++) {
+				json_object *o = json_object_array_get_idx(arr, i), *w, *y;
+				json_object_object_get_ex(o, "what", &w);
+				json_object_object_get_ex(o, "why", &y);
+				printf("needs a restart: %s (%s)\n", json_object_get_string(w), json_object_get_string(y));
+			}
+	}
+	json_object_put(res);
+	return 0;
+usage:
+	fprintf(stderr, "scmctl: usage: container update NAME [--memory SIZE] [--pids N] [--cpu-weight 1-10000] "
+			"[--profile P]...\n");
+bad:
+	json_object_put(a);
+	return 2;
 }
 
 /* --bind SRC[:DST][:ro|:rw] (podman's -v): SRC made absolute here, as the
@@ -399,6 +532,10 @@ int scmctl_container(int argc, char **argv, bool json)
 		json_object_put(res);
 		return 0;
 	}
+	if (strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0)
+		return argc == 3 ? cmd_pause(sub, name) : (fprintf(stderr, "scmctl: usage: container %s NAME\n", sub), 2);
+	if (strcmp(sub, "update") == 0)
+		return cmd_update(argc, argv, json);
 	if (strcmp(sub, "logs") == 0) {
 		/* The rotated files, oldest first, then the current one. */
 		int fds[8];
@@ -411,7 +548,7 @@ int scmctl_container(int argc, char **argv, bool json)
 		int bad = 0;
 		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
 			if (fds[i] >= 0) {
-				bad |= copy_fd(fds[i], 1) < 0;
+				bad |= copy_log(fds[i], 1) < 0;
 				close(fds[i]);
 			}
 		return bad;

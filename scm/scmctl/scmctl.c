@@ -202,6 +202,17 @@ static void show_status(json_object *o)
 		show_lat(l, "handoff");
 		show_lat(l, "total");
 	}
+	if (json_object_object_get_ex(o, "log_compression", &l) && ji(l, "files") > 0) {
+		json_object *lv, *r;
+		printf("rotated logs compressed: %lld files, %lld -> %lld bytes (ratio %.2f), levels", (long long)ji(l, "files"),
+		       (long long)ji(l, "bytes_in"), (long long)ji(l, "bytes_out"),
+		       json_object_object_get_ex(l, "ratio", &r) ? json_object_get_double(r) : 0.0);
+		if (json_object_object_get_ex(l, "levels", &lv)) {
+			json_object_object_foreach(lv, k, v)
+				printf(" %s:%d", k, json_object_get_int(v));
+		}
+		printf("\n");
+	}
 }
 
 static void show_services(json_object *o)
@@ -442,6 +453,9 @@ static void help(void)
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
 	       "  container list | show N | logs N | stop N [--timeout MS] | kill N [SIG]\n"
 	       "  container exec N -- CMD ARGS | rm N\n"
+	       "  container pause N | resume N          freeze and thaw every process (cgroup freezer)\n"
+	       "  container update N [--memory SIZE] [--pids N] [--cpu-weight W] [--profile P]...\n"
+	       "                live limits and profiles; says what needs a restart\n"
 	       "  desktop launch SPEC [--novnc PORT] | list | show N | viewers N | screenshot N FILE.png | stop N\n"
 	       "  desktop app add DESKTOP APP.json | app remove DESKTOP APP\n"
 	       "  policy ...                          author and debug policy (scmctl policy --help)\n"

@@ -11,8 +11,7 @@
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 
-#include "container.h"
-#include "scmd.h"
+#include "container-hook.h"
 
 /* An exec'd process is a child of scmd: its error pipe says when it
  * exec'd (or why it did not), a timer gives up on one that never gets to
@@ -274,6 +273,8 @@ bool scmd_ctr_control(struct scmd *d, struct conn *c, const char *op, scm_messag
 		reply(d, c, id, o, NULL, 0);
 		return true;
 	}
+	if (ctr_update_control(d, c, op, id, ctr_find(d, name), a))
+		return true;
 	if (strcmp(op, "wait") == 0)
 		r = scmd_ctr_wait(d, c, id, name, &e);
 	else if (strcmp(op, "stop") == 0) {

@@ -59,6 +59,7 @@ void ctr_free_record(struct scmd_ctr *t)
 	free(t->log_path);
 	free(t->cmdline);
 	free(t->state_path);
+	free(t->sandbox_json);
 	free(t);
 }
 
@@ -214,7 +215,10 @@ int scmd_ctr_signal(struct scmd *d, const char *name, int sig, scm_error **ret_e
 		return 0;
 	}
 	int r = container_signal(t->c, sig);
-	return r < 0 ? scm_fail(ret_err, r, "signalling '%s': %s", name, strerror(-r)) : 0;
+	if (r < 0)
+		return scm_fail(ret_err, r, "signalling '%s': %s", name, strerror(-r));
+	t->paused = false; /* the runtime thaws a paused one to take it */
+	return 0;
 }
 
 /* stop = SIGTERM now, SIGKILL when the timer fires; the exit is noticed by
@@ -291,6 +295,8 @@ int scmd_ctr_exec(struct scmd *d, const char *name, char **argv, const int fds[3
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no running container '%s'", name);
 	if (t->launching)
 		return scm_fail(ret_err, SCM_E_BUSY, "container '%s' is still starting", name);
+	if (t->paused)
+		return scm_fail(ret_err, SCM_E_BUSY, "container '%s' is paused; resume it first", name);
 	int r = container_exec_begin(t->c, argv, fds[0], fds[1], fds[2], ret_pid, ret_errfd);
 	if (r != 0)
 		return scm_fail(ret_err, r > 0 ? SCM_E_INVALID : r, "exec in '%s': %s", name, strerror(-r));

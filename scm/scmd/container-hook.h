@@ -42,6 +42,7 @@ struct scmd_ctr {
 	int64_t log_size;     /* bytes in the current file */
 	int64_t log_file_max; /* what one file may hold */
 	int log_files;        /* rotated files kept beside the current one */
+	uint64_t log_gen;     /* the generation the current file becomes when rotated */
 	struct endpoint *ep;
 	struct service *provider_of; /* this container runs that service's provider */
 	bool launching, dying, exited;
@@ -53,6 +54,10 @@ struct scmd_ctr {
 	int attach_client_fd;
 	uint64_t started, ended;
 	struct list waiters;
+	/* the sandbox its profiles gave it (policy_sandbox_to_json; NULL: the
+	 * default one), what an update narrows from; paused by the user */
+	char *sandbox_json;
+	bool paused;
 };
 
 /* container-hook.c */
@@ -67,9 +72,16 @@ void ctr_launch_abandon(struct scmd *d, struct scmd_ctr *t, int code, const char
 /* container-output.c */
 int ctr_log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb);
 void ctr_log_unlink_all(const struct scmd_ctr *t);
+void ctr_logs_unlink(const char *dir, const char *name); /* NAME.log and NAME.log.* */
 void ctr_drain_output(struct scmd *d, struct scmd_ctr *t);
 void ctr_on_output(struct scmd *d, struct watch *w, uint32_t events);
 int ctr_open_pty(const struct container_req *req, int ret[2]);
+
+/* container-update.c: pause, resume, update */
+bool ctr_update_control(struct scmd *d, struct conn *c, const char *op, uint32_t id, struct scmd_ctr *t,
+			json_object *a);
+/* "running", "pausing" (the freezer is at work) or "paused" */
+const char *ctr_run_state(const struct scmd_ctr *t);
 
 /* container-view.c */
 json_object *ctr_status_json(int status);

@@ -369,6 +369,7 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	t->provider_of = req->provider;
 	t->started = now_usec();
 	t->cmdline = strdup(req->bundle ? req->bundle : (spec->args && spec->args[0] ? spec->args[0] : "?"));
+	t->sandbox_json = TAKE_PTR(sandbox_json);
 	t->fds = fds;
 	d->ctr_fds_used += fds;
 	/* The launch goes on in the child; its end is an event. */

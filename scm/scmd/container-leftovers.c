@@ -25,8 +25,8 @@
 
 /* Where a cgroup tree may be: v2 (pure or hybrid) and the v1 controllers
  * the runtime uses. */
-static const char *const cg_roots[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory",
-					"/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu" };
+static const char *const cg_roots[] = { "/sys/fs/cgroup",	   "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory",
+					"/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu",	 "/sys/fs/cgroup/freezer" };
 
 void cgroup_parent_remove(struct scmd *d)
 {
@@ -70,6 +70,15 @@ static void reaplist_wait(struct reaplist *rl, int timeout_ms)
 
 /* Kills every process of the cgroup dir and its children; rmdir comes
  * later, once they are gone. */
+static void write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd >= 0) {
+		(void)!write(fd, text, strlen(text));
+		close(fd);
+	}
+}
+
 static void cgroup_kill_tree(const char *dir, struct reaplist *rl)
 {
 	char path[4200];
@@ -81,6 +90,11 @@ static void cgroup_kill_tree(const char *dir, struct reaplist *rl)
 			kill_pid(rl, pid);
 		fclose(f);
 	}
+	/* a container paused when its scmd died takes SIGKILL once thawed */
+	snprintf(path, sizeof(path), "%s/freezer.state", dir);
+	(void)write_text(path, "THAWED");
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
+	(void)write_text(path, "0");
 	DIR *dd = opendir(dir);
 	struct dirent *e;
 	while (dd && (e = readdir(dd))) {
@@ -153,14 +167,9 @@ void scmd_ctr_cleanup_leftovers(struct scmd *d, const char *dir)
 				log_notice("removing the stale state of container '%.*s'", (int)(l - 6), e->d_name);
 			unlink(path);
 			/* and its log files, which no record leads to any more */
-			for (int k = 0; k < CONTAINERS_LOG_FDS_MAX; k++) {
-				_cleanup_free_ char *log = NULL;
-				if ((k ? asprintf(&log, "%s/logs/%.*s.log.%d", d->state_dir, (int)(l - 6),
-						  e->d_name, k)
-				       : asprintf(&log, "%s/logs/%.*s.log", d->state_dir, (int)(l - 6),
-						  e->d_name)) >= 0)
-					unlink(log);
-			}
+			_cleanup_free_ char *logs = NULL, *cname = strndup(e->d_name, l - 6);
+			if (cname && asprintf(&logs, "%s/logs", d->state_dir) >= 0)
+				ctr_logs_unlink(logs, cname);
 		}
 	}
 	if (dd)

@@ -27,7 +27,7 @@ json_object *scmd_ctr_json(struct scmd *d, const char *only)
 		json_object_object_add(o, "name", json_object_new_string(t->name));
 		json_object_object_add(o, "state", json_object_new_string(t->exited      ? "exited"
 									  : t->launching ? "starting"
-											 : "running"));
+											 : ctr_run_state(t)));
 		if (!t->exited)
 			json_object_object_add(o, "fds", json_object_new_int((int)t->fds));
 		json_object_object_add(o, "pid", json_object_new_int(t->exited ? 0 : container_pid(t->c)));

@@ -114,6 +114,7 @@ static void op_status(struct scmd *d, struct conn *c, uint32_t id)
 	J(lat, "handoff", latency_json(&d->lat_handoff));
 	J(lat, "total", latency_json(&d->lat_total));
 	J(o, "connect_latency", lat);
+	J(o, "log_compression", logzip_json(d));
 	reply(d, c, id, o);
 }
 

@@ -392,12 +392,45 @@ static const char *deleted_profiles(json_object *cut, const char *name)
  * and re-checks live channels. All or nothing: effective profiles are
  * built for every endpoint before any is swapped. `scmctl policy reload`
  * and SIGHUP both come here. */
+void scmd_policy_recheck(struct scmd *d, struct endpoint *only, json_object *cut, size_t *ret_kept,
+			 size_t *ret_revoked)
+{
+	struct list *p, *t;
+	size_t kept = 0, revoked = 0;
+	list_for_each_safe(p, t, &d->channels)
+	{
+		struct channel *ch = list_entry(p, struct channel, node);
+		if ((only && ch->ep != only) || !ch->ep->eff || !ch->grant_json)
+			continue;
+		bool keep = false;
+		char *why = NULL;
+		if (policy_grant_recheck(ch->ep->eff, ch->svc->name, ch->grant_json, &keep, &why, NULL) != 0)
+			keep = false;
+		const char *gone = cut ? deleted_profiles(cut, ch->ep->name) : NULL;
+		if (keep)
+			kept++;
+		else if (gone) {
+			revoked++;
+			channel_revoke(d, ch, SCM_E_REVOKED,
+				       "policy reload: the profile(s) %s of endpoint '%s' were deleted, it is denied everything",
+				       gone, ch->ep->name);
+		} else {
+			revoked++;
+			channel_revoke(d, ch, SCM_E_REVOKED, "%s: %s", only ? "container update" : "policy reload",
+				       why ? why : "no longer allowed");
+		}
+		free(why);
+	}
+	*ret_kept = kept;
+	*ret_revoked = revoked;
+}
+
 int scmd_policy_reload(struct scmd *d, json_object **ret_result, scm_error **ret_err)
 {
 	_cleanup_(policy_store_freep) policy_store *st = NULL;
 	scm_error *e = NULL;
 	size_t n_ep = 0, i = 0, revoked = 0, kept = 0;
-	struct list *p, *t;
+	struct list *p;
 
 	if (load_store(d, &st, &e) != 0) {
 		audit_event(d->audit, "policy-reload", "\"result\":\"refused\"");
@@ -459,29 +492,7 @@ int scmd_policy_reload(struct scmd *d, json_object **ret_result, scm_error **ret
 	}
 	free(fresh);
 
-	list_for_each_safe(p, t, &d->channels)
-	{
-		struct channel *ch = list_entry(p, struct channel, node);
-		if (!ch->ep->eff || !ch->grant_json)
-			continue;
-		bool keep = false;
-		char *why = NULL;
-		if (policy_grant_recheck(ch->ep->eff, ch->svc->name, ch->grant_json, &keep, &why, NULL) != 0)
-			keep = false;
-		const char *gone = deleted_profiles(cut, ch->ep->name);
-		if (keep)
-			kept++;
-		else if (gone) {
-			revoked++;
-			channel_revoke(d, ch, SCM_E_REVOKED,
-				       "policy reload: the profile(s) %s of endpoint '%s' were deleted, it is denied everything",
-				       gone, ch->ep->name);
-		} else {
-			revoked++;
-			channel_revoke(d, ch, SCM_E_REVOKED, "policy reload: %s", why ? why : "no longer allowed");
-		}
-		free(why);
-	}
+	scmd_policy_recheck(d, NULL, cut, &kept, &revoked);
 	audit_event(d->audit, "policy-reload", "\"result\":\"ok\",\"revoked\":%zu,\"kept\":%zu,\"endpoints_denied\":%s",
 		    revoked, kept, json_object_to_json_string_ext(cut, JSON_C_TO_STRING_PLAIN));
 	json_object *o = json_object_new_object();

@@ -161,7 +161,7 @@ int service_load_file(struct scmd *d, const char *path, scm_error **ret_err)
 /* Resolves a provider command: a bare name is looked up in scmd's libexec
  * directory first (../libexec/scm as installed, ../libexec in a build
  * tree), then on $PATH (by execvp). */
-static char *resolve_exec(struct scmd *d, const char *cmd)
+char *scmd_libexec_path(const char *cmd)
 {
 	if (strchr(cmd, '/'))
 		return strdup(cmd);
@@ -214,7 +214,7 @@ static void provider_failed(struct scmd *d, struct service *s, int code, const c
  * socket, which its skeleton connects to ($SCM_PROVIDER_ENDPOINT). */
 static void activate_in_container(struct scmd *d, struct service *s)
 {
-	_cleanup_free_ char *prog = resolve_exec(d, s->exec[0]);
+	_cleanup_free_ char *prog = scmd_libexec_path(s->exec[0]);
 	char *name = NULL;
 	size_t n = 0;
 	while (s->exec[n])
@@ -277,7 +277,7 @@ void service_activate(struct scmd *d, struct service *s)
 		provider_failed(d, s, -errno, "socketpair: %m");
 		return;
 	}
-	_cleanup_free_ char *prog = resolve_exec(d, s->exec[0]);
+	_cleanup_free_ char *prog = scmd_libexec_path(s->exec[0]);
 	_cleanup_free_ char *logpath = NULL;
 	if (asprintf(&logpath, "%s/logs/%s.log", d->runtime_dir, s->name) < 0)
 		logpath = NULL;

@@ -40,6 +40,7 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 		if (si.ssi_signo == SIGCHLD) {
 			service_reap_children(d);
 			scmd_ctr_reap_execs(d);
+			logzip_reap(d);
 		} else if (si.ssi_signo == SIGHUP) {
 			/* the administrator's "reload": as scmctl policy reload */
 			scm_error *e = NULL;
@@ -315,6 +316,7 @@ int main(int argc, char **argv)
 
 	log_info("shutting down");
 	scmd_ctr_stop_all(&d);
+	logzip_stop(&d);
 	struct list *p, *t;
 	list_for_each_safe(p, t, &d.endpoints) endpoint_remove(&d, list_entry(p, struct endpoint, node));
 	service_stop_all(&d);

@@ -201,7 +201,19 @@ struct scmd {
 	uint64_t ctr_serial;
 	unsigned ctr_fds_used, ctr_fds_limit;
 	unsigned launch_timeout_ms, exec_timeout_ms;
+	struct logzip *logzip; /* rotated logs' compressor (logzip.c), started when first needed */
 };
+
+/* logzip.c: compresses a rotated log file (raw) into zst, asynchronously;
+ * 0 when queued (the raw file is replaced once done), else the raw file
+ * stays. */
+int logzip_submit(struct scmd *d, const char *raw, const char *zst);
+struct json_object *logzip_json(struct scmd *d); /* for `status` */
+void logzip_reap(struct scmd *d);                 /* SIGCHLD */
+void logzip_stop(struct scmd *d);
+/* registry.c: a libexec program's path (../libexec/scm or ../libexec
+ * beside scmd's binary), else the bare name for $PATH; malloc'd */
+char *scmd_libexec_path(const char *cmd);
 
 /* container-hook.c (the life cycle, control ops, startup and shutdown),
  * container-launch.c (scmd_ctr_start), container-output.c (the log),
@@ -300,6 +312,11 @@ void scmd_policy_decide(struct scmd *d, struct endpoint *ep, struct service *s, 
 /* Loads CONFIG/profiles afresh and re-checks live channels (policy.reload,
  * SIGHUP); all or nothing. *ret_result (may be NULL): the reply's body. */
 int scmd_policy_reload(struct scmd *d, struct json_object **ret_result, scm_error **ret_err);
+/* Re-checks live channels (all, or only's) against their endpoint's
+ * effective profile now, revoking those it no longer allows; cut: the
+ * reload's endpoints whose profiles were deleted (NULL: none). */
+void scmd_policy_recheck(struct scmd *d, struct endpoint *only, struct json_object *cut, size_t *ret_kept,
+			 size_t *ret_revoked);
 /* Handles policy.* control ops; false if op is not one. */
 bool scmd_policy_control(struct scmd *d, struct conn *c, const char *op, uint32_t id,
 			 struct json_object *args);

@@ -46,6 +46,12 @@ struct gfx_rfb {
 	bool resize;
 	uint64_t refused, resizes;
 	enc_total sent[ENC_SLOTS];
+	/* The desktop as viewers were last told about it (every change goes
+	 * through gfx_rfb_damage): what a CopyRect's source holds on their
+	 * side, and what need not be sent again. NULL: no memory for it,
+	 * every change is sent as it comes. */
+	uint32_t *shadow;
+	uint64_t copies, copied_px;
 };
 
 /* rfb_stats.c: adds what a leaving viewer was sent to the totals. */

@@ -67,6 +67,13 @@ uint64_t gfx_rfb_resizes(const gfx_rfb *r)
 	return r->resizes;
 }
 
+uint64_t gfx_rfb_copies(const gfx_rfb *r, uint64_t *ret_pixels)
+{
+	if (ret_pixels)
+		*ret_pixels = r->copied_px;
+	return r->copies;
+}
+
 uint32_t gfx_rfb_viewers(const gfx_rfb *r)
 {
 	uint32_t n = 0;

@@ -67,9 +67,11 @@ BENCH_DEPS += $(B)/libexec/vdisk-bench
 VDISK_PROVIDER := $(B)/libexec/scm-vdisk-provider
 VDISK_PROVIDER_OBJS := $(patsubst %.c,$(B)/%.o,$(VDISK_PROVIDER_SRCS))
 $(VDISK_PROVIDER_OBJS): $(B)/gen/scm/vdisk-provider.h
+# GnuTLS: SHA-256 of the pieces a migration copies (provider-migcopy.c)
+GNUTLS_LIBS := $(shell pkg-config --libs gnutls 2>/dev/null)
 $(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $^ $(JSONC_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(GNUTLS_LIBS)
 LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the
@@ -98,3 +100,16 @@ $(B)/tests/fuzz/fuzz_vdisk_journal: $(B)/tests/fuzz/fuzz_vdisk_journal.o $(VDISK
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_journal
+
+$(B)/tests/fuzz/fuzz_vdisk_migmap.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vdisk_migmap: $(B)/tests/fuzz/fuzz_vdisk_migmap.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_migmap
+
+# migration under load against qemu-img convert and qemu-storage-daemon's
+# blockdev-mirror; merge and compact against dd (issue 13's performance)
+$(B)/libexec/vdisk-migrate-bench: services/vdisk/helpers/migrate-bench.py
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-migrate-bench

@@ -89,12 +89,20 @@ static void job_run(struct iopool_job *pj)
 	case OP_FLUSH:
 	case OP_CLOSE:
 		r = j->rw ? vhdx_flush(h) : 0;
+		/* after a migration's switch-over: its commit point durable
+		 * before any flush on the new file is answered */
+		if (r >= 0 && (r = mig_commit_sync(j->d)) < 0) {
+			job_fail(j, r, scm_error_new(r, SCM_HERE, "fsync of the migrated disk's directory: %s", strerror(-r)));
+			return;
+		}
 		break;
 	case OP_TRIM:
 		r = vhdx_trim(h, j->len, j->off);
 		break;
 	case OP_DISK_CLOSE:
 		r = vhdx_close_checked(h);
+		if (r >= 0)
+			r = mig_commit_sync(j->d);
 		j->d->h = NULL;
 		if (r < 0)
 			job_fail(j, r, scm_error_new(r, SCM_HERE,

@@ -6,6 +6,18 @@
 
 #include "provider-jobs.h"
 
+const char *state_file_suffix(const char *path)
+{
+	static const char *const sfx[] = { ".scm-pr", ".scm-pr.tmp", ".job", ".job.tmp", ".scm-map", ".scm-new" };
+	size_t pl = strlen(path);
+	for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+		size_t l = strlen(sfx[i]);
+		if (pl >= l && !strcmp(path + pl - l, sfx[i]))
+			return sfx[i];
+	}
+	return NULL;
+}
+
 /* An open's cost: see OPEN_RATE (provider.h) */
 static uint64_t open_cost; /* set by do_open_loop: the bytes its probe read */
 
@@ -14,9 +26,10 @@ int do_create(scm_call *call, const char *path, uint64_t size, uint64_t block_si
 {
 	if (block_size > UINT32_MAX || sector_size > UINT32_MAX)
 		return fail(call, SCM_E_BAD_ARGS, "block_size or sector_size out of range");
-	size_t pl = strlen(path);
-	if (pl >= 7 && !strcmp(path + pl - 7, ".scm-pr")) /* provider-pr.c's files */
-		return fail(call, SCM_E_BAD_ARGS, "create %s: names ending in .scm-pr hold disks' reservations", path);
+	const char *sfx = state_file_suffix(path);
+	if (sfx)
+		return fail(call, SCM_E_BAD_ARGS, "create %s: names ending in %s hold the provider's state for a disk",
+			    path, sfx);
 	struct channel *c = channel_get(call);
 	if (!c)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
@@ -137,6 +150,12 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 				break;
 			iopool_drain(&d->q); /* its lock goes with it: wait, then open anew */
 		}
+	if (d && !same_chain(d->h, probe) && d->bjob && d->bjob->kind == VJOB_MIGRATE_SNAPSHOT) {
+		/* its handles are on the migration's child meanwhile */
+		vhdx_close(probe);
+		return fail(call, SCM_VDISK_E_BUSY, "%s: a snapshot-mode migration (job %llu) runs on it; open it "
+			    "when it is over", path, (unsigned long long)d->bjob->id);
+	}
 	if (d && !same_chain(d->h, probe)) {
 		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BADDISK, "%s: parent not available under the grant", path);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "provider-pr.h"
+#include "vjob.h"
 #include "vhdx-internal.h"
 
 struct pr_disk {
@@ -63,9 +64,13 @@ static int load(struct pr_disk *p, scm_error **ret_err)
 	struct stat st;
 	char buf[VDISK_PR_FILE_MAX];
 	int r = 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > VDISK_PR_FILE_MAX) {
-		r = scm_fail(ret_err, -EINVAL, "reservation state %s: not a regular file of at most %d bytes",
-			     p->name, VDISK_PR_FILE_MAX);
+	/* the state decides who may write the disk: one someone else wrote
+	 * (or may rewrite) would let them fence or unfence at will */
+	if (vdisk_own_file(fd, "reservation state", p->name, ret_err) < 0) {
+		r = scm_fail(ret_err, -EPERM, "the disk is not opened (the provider writes this file itself)");
+	} else if (fstat(fd, &st) < 0 || st.st_size > VDISK_PR_FILE_MAX) {
+		r = scm_fail(ret_err, -EINVAL, "reservation state %s: more than %d bytes", p->name,
+			     VDISK_PR_FILE_MAX);
 	} else {
 		ssize_t n = pread(fd, buf, sizeof buf, 0);
 		if (n < 0)
@@ -146,6 +151,36 @@ int pr_disk_open(struct pr_disk **ret, const struct vhdx_scope *scope, const cha
 	p->active = p->st.type != VDISK_PR_NONE;
 	*ret = p;
 	return 0;
+}
+
+int pr_disk_move(struct pr_disk *p, int dirfd, const char *disk_name, scm_error **ret_err)
+{
+	if (!p)
+		return 0;
+	char *name = NULL;
+	int fd = openat(dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC), r = 0;
+	if (fd < 0 || asprintf(&name, "%s.scm-pr", disk_name) < 0) {
+		r = scm_fail(ret_err, fd < 0 ? -errno : -ENOMEM, "moving the reservation state: %m");
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	pthread_mutex_lock(&p->lock);
+	bool had = faccessat(p->dirfd, p->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	int ofd = p->dirfd;
+	char *oname = p->name;
+	p->dirfd = fd;
+	p->name = name;
+	if (had && (r = save(p, ret_err)) < 0) {
+		p->dirfd = ofd;
+		p->name = oname;
+		ofd = fd;
+		oname = name;
+	}
+	pthread_mutex_unlock(&p->lock);
+	close(ofd);
+	free(oname);
+	return r;
 }
 
 void pr_disk_free(struct pr_disk *p)

@@ -171,6 +171,8 @@ void disk_free(struct disk *d)
 			break;
 		}
 	pr_disk_free(d->pr);
+	if (d->sync_pending)
+		close(d->sync_dirfd);
 	free(d->path);
 	free(d);
 }
@@ -243,7 +245,7 @@ static const scm_vdisk_handlers handlers = {
 	.pr_clear = pr_do_clear, .pr_preempt = pr_do_preempt, .pr_read = pr_do_read,
 	.snapshot = do_snapshot, .merge = do_merge, .compact = do_compact, .job_list = do_job_list,
 	.job_pause = do_job_pause, .job_resume = do_job_resume, .job_cancel = do_job_cancel,
-	.job_wait = do_job_wait,
+	.job_wait = do_job_wait, .migrate = do_migrate,
 };
 
 struct pr_disk *provider_handle_pr(scm_call *call, uint64_t handle, struct iopool_queue **ret_q)

@@ -49,6 +49,11 @@ int vhdx_ensure_writable(vhdx *h, bool user_data)
 	return 0;
 }
 
+void vhdx_set_keep_identity(vhdx *h, bool keep)
+{
+	h->keep_identity = keep;
+}
+
 int vhdx_bitmap_get(vhdx *h, uint64_t chunk, uint8_t **ret)
 {
 	if (!h->bitmap[chunk]) {

@@ -208,6 +208,15 @@ int vhdx_zero_blocks(vhdx *h, uint64_t len, uint64_t off);
  * are (compact carries a Hyper-V child's entries over to the new file).
  * parent_linkage and one path entry are required. */
 int vhdx_set_locator(vhdx *h, const struct vhdx_locator_entry *kv, size_t n);
+/* Points a differencing disk at another parent: the locator is rewritten
+ * (through the log) with parent_linkage = linkage and fresh relative and
+ * absolute paths to parent_path (which must exist); the entries that
+ * described the old parent go. The handle keeps reading through the parent
+ * it has open (a migration re-parents a child onto a copy of its parent). */
+int vhdx_set_parent(vhdx *h, const char *parent_path, const vhdx_guid *linkage);
+/* Switches VHDX_O_KEEP_IDENTITY on or off for the writes to come (off: the
+ * next write users can see renews DataWriteGuid, as after a normal open). */
+void vhdx_set_keep_identity(vhdx *h, bool keep);
 /* Makes a differencing disk that holds every sector itself (no range of
  * it reads from the parent any more: after a stream) a disk without
  * parent: HasParent cleared and the parent locator removed from the

@@ -16,7 +16,8 @@
 
 static const char *const state_names[VJOB_STATE_MAX] = { "running", "paused", "waiting", "done",
 							 "failed", "cancelled" };
-static const char *const kind_names[VJOB_KIND_MAX] = { "snapshot", "commit", "stream", "compact" };
+static const char *const kind_names[VJOB_KIND_MAX] = { "snapshot", "commit",         "stream",
+							 "compact",  "migrate-mirror", "migrate-snapshot" };
 static const char *const event_names[VJOB_EV_MAX] = { "pause", "resume", "cancel", "switch", "done", "fail" };
 
 const char *vjob_state_name(enum vjob_state s)
@@ -236,6 +237,21 @@ int vjob_journal_write(int dirfd, const char *disk_name, const struct vjob_journ
 	return 0;
 }
 
+int vdisk_own_file(int fd, const char *what, const char *name, scm_error **ret_err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return scm_fail(ret_err, -errno, "%s %s: %m", what, name);
+	if (!S_ISREG(st.st_mode))
+		return scm_fail(ret_err, -EPERM, "%s %s: not a regular file: not believed", what, name);
+	if (st.st_uid != geteuid() || (st.st_mode & 022))
+		return scm_fail(ret_err, -EPERM,
+				"%s %s: not the provider's own (owned by uid %u, mode %o; the provider runs as "
+				"uid %u and writes it 0600): not believed",
+				what, name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+	return 0;
+}
+
 int vjob_journal_read(int dirfd, const char *disk_name, struct vjob_journal *ret, scm_error **ret_err)
 {
 	char buf[VJOB_JOURNAL_MAX + 1], jn[VJOB_PATH_MAX + 16], tn[VJOB_PATH_MAX + 16];
@@ -243,15 +259,12 @@ int vjob_journal_read(int dirfd, const char *disk_name, struct vjob_journal *ret
 	int fd = openat(dirfd, jn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? -ENOENT : scm_fail(ret_err, -errno, "job journal %s: %m", jn);
-	/* the provider's own file only: a journal steers a job the provider
-	 * runs, so one someone else wrote (or may rewrite) is not believed */
-	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022) || !S_ISREG(st.st_mode)) {
-		int r = -errno;
+	/* a journal steers a job the provider runs, so one someone else wrote
+	 * (or may rewrite) is not believed */
+	int r = vdisk_own_file(fd, "job journal", jn, ret_err);
+	if (r < 0) {
 		close(fd);
-		return scm_fail(ret_err, r < 0 ? r : -EPERM,
-				"job journal %s: not the provider's own (owned by uid %u, mode %o): not believed", jn,
-				(unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return r;
 	}
 	errno = 0;
 	ssize_t n = read(fd, buf, sizeof buf);
@@ -259,7 +272,7 @@ int vjob_journal_read(int dirfd, const char *disk_name, struct vjob_journal *ret
 	close(fd);
 	if (n < 0)
 		return scm_fail(ret_err, -e, "job journal %s: %s", jn, strerror(e));
-	int r = vjob_journal_parse(buf, (size_t)n, ret, ret_err);
+	r = vjob_journal_parse(buf, (size_t)n, ret, ret_err);
 	return r < 0 ? scm_fail(ret_err, r, "job journal %s", jn) : 0;
 }
 

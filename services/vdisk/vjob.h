@@ -20,7 +20,17 @@ enum vjob_state {
 	VJOB_STATE_MAX,
 };
 
-enum vjob_kind { VJOB_SNAPSHOT, VJOB_COMMIT, VJOB_STREAM, VJOB_COMPACT, VJOB_KIND_MAX };
+/* migrate-mirror and migrate-snapshot: live migration in either mode
+ * (provider-migrate.c); their target is the destination. */
+enum vjob_kind {
+	VJOB_SNAPSHOT,
+	VJOB_COMMIT,
+	VJOB_STREAM,
+	VJOB_COMPACT,
+	VJOB_MIGRATE_MIRROR,
+	VJOB_MIGRATE_SNAPSHOT,
+	VJOB_KIND_MAX
+};
 
 enum vjob_event {
 	VJOB_EV_PAUSE,
@@ -56,7 +66,7 @@ struct vjob_journal {
 	enum vjob_kind kind;
 	enum vjob_state state;
 	char disk[VJOB_PATH_MAX];   /* the disk the job runs on */
-	char target[VJOB_PATH_MAX]; /* snapshot: the new child; commit: the parent; else "" */
+	char target[VJOB_PATH_MAX]; /* snapshot: the new child; commit: the parent; migrate: the destination; else "" */
 	uint64_t done, total;       /* bytes */
 };
 
@@ -71,5 +81,9 @@ int vjob_journal_parse(const char *buf, size_t len, struct vjob_journal *ret, sc
  * "<disk_name>.job" there. write: a temporary file, fsync, rename over,
  * fsync of the directory. read: -ENOENT when there is none. */
 int vjob_journal_write(int dirfd, const char *disk_name, const struct vjob_journal *j, scm_error **ret_err);
+/* The provider believes state files beside a disk (the job journal, the
+ * reservation state) only when they are its own: a regular file owned by
+ * its uid that nobody else may write. Else -EPERM, naming owner and mode. */
+int vdisk_own_file(int fd, const char *what, const char *name, scm_error **ret_err);
 int vjob_journal_read(int dirfd, const char *disk_name, struct vjob_journal *ret, scm_error **ret_err);
 int vjob_journal_remove(int dirfd, const char *disk_name, scm_error **ret_err);

@@ -400,12 +400,16 @@ assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], 
 	echo "$output"
 	[ "$status" -eq 0 ]
 	rpw=$(sed -n 's/^password //p' <<<"$output")
-	for m in show stop; do
+	for m in show viewers stop; do
 		run as_user "$SCMCTL" desktop $m roots
 		echo "$output"
 		[ "$status" -ne 0 ] && [[ "$output" == *"for its owner (uid 0) and root only, not uid $(id -u scmtest)"* ]]
 		[[ "$output" != *"$rpw"* ]]
 	done
+	# the list shows how many watch root's desktop, not who
+	run as_user "$SCMCTL" desktop list --json
+	[ "$status" -eq 0 ]
+	python3 -c 'import json,sys; d={x["name"]: x for x in json.load(sys.stdin)["desktops"]}; assert "viewer_list" not in d["roots"] and "viewer_list" in d["two-apps"], d' <<<"$output"
 	# another non-root uid does not get in at all
 	run setpriv --reuid nobody --regid nogroup --clear-groups env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" desktop show two-apps
 	[ "$status" -ne 0 ] && [[ "$output" != *"$upw"* ]]

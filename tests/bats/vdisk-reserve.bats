@@ -169,8 +169,31 @@ JSON
 	"$SCMCTL" endpoint create maker --profiles maker >/dev/null
 	run "$SCMCTL" call --endpoint maker vdisk create "{\"path\":\"$D/other.vhdx.scm-pr\",\"size\":1048576,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
 	[ "$status" -ne 0 ]
-	[[ $output == *"names ending in .scm-pr hold disks' reservations"* ]]
+	[[ $output == *"names ending in .scm-pr hold the provider's state"* ]]
 	[ ! -e "$D/other.vhdx.scm-pr" ]
+	for n in other.vhdx.job other.vhdx.job.tmp .other.vhdx.scm-pr.tmp; do
+		run "$SCMCTL" call --endpoint maker vdisk create "{\"path\":\"$D/$n\",\"size\":1048576,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"\"}"
+		[ "$status" -ne 0 ]
+		[[ $output == *"hold the provider's state for a disk"* ]]
+		[ ! -e "$D/$n" ]
+	done
+	# a state file the provider did not write is not believed: someone who
+	# may write the directory cannot fence or unfence the disk with one
+	a register 0 0xa1 -- reserve 0xa1 exclusive-access
+	chown 4242 "$D/shared.vhdx.scm-pr"
+	run b read
+	[ "$status" -ne 0 ]
+	[[ $output == *"not the provider's own (owned by uid 4242"* ]]
+	chown 0 "$D/shared.vhdx.scm-pr"
+	chmod 0666 "$D/shared.vhdx.scm-pr"
+	run b read
+	[ "$status" -ne 0 ]
+	[[ $output == *"mode 666"* ]]
+	chmod 0600 "$D/shared.vhdx.scm-pr"
+	run b read # its own again: believed, A's reservation stands
+	[ "$status" -eq 0 ]
+	[[ $output == *'"reservation":{"type":"exclusive-access","key":161}'* ]]
+	rm "$D/shared.vhdx.scm-pr"
 	a register 0 0xa1
 	sed -i 's/^generation .*/generation 99/' "$D/shared.vhdx.scm-pr"
 	run b read

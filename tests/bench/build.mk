@@ -25,3 +25,10 @@ $(B)/tests/bench/scmd-bench: tests/bench/scmd-bench.sh
 	@mkdir -p $(dir $@)
 	$(Q_GEN)install -m 755 $< $@
 BENCH_DEPS += $(B)/tests/bench/scmd-bench $(B)/libexec/scm-ctl-ping
+
+# zpool-bench: the adaptive compressor against fixed zstd levels 1, 3, 9
+# under a steady and a bursty producer (issue 15).
+$(B)/tests/bench/zpool-bench: $(B)/tests/bench/zpool-bench.o $(UTIL_LIB)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(ZSTD_LIBS)
+BENCH_DEPS += $(B)/tests/bench/zpool-bench

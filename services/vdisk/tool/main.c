@@ -34,6 +34,10 @@ static const char usage[] =
 	"                             a job in the provider: commit DISK into its parent\n"
 	"                             (handles move onto the parent), or stream the\n"
 	"                             parent's data into DISK until it stands alone\n"
+	"  migrate [--mode mirror|snapshot] [--throttle MiB/s] [--max-pause MS] [--detach] DISK DEST\n"
+	"                             a job in the provider: move DISK (the whole chain,\n"
+	"                             flattened) to the new file DEST while its clients\n"
+	"                             read and write; the handles end on DEST\n"
 	"  jobs [--json]              the provider's jobs, with progress\n"
 	"  job ID pause|resume|cancel|wait\n"
 	"                             steer a job (wait: until it finishes; exit 0 if done)\n"
@@ -481,7 +485,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "compact"))
 		return cmd_compact(argc, argv);
-	if (!strcmp(cmd, "snapshot") || !strcmp(cmd, "merge"))
+	if (!strcmp(cmd, "snapshot") || !strcmp(cmd, "merge") || !strcmp(cmd, "migrate"))
 		return cmd_online(cmd, argc, argv);
 	if (!strcmp(cmd, "jobs") || !strcmp(cmd, "job"))
 		return cmd_jobs(cmd, argc, argv);

@@ -73,6 +73,7 @@ enum {
 	SCM_E_CONTAINER_DENIED = 1002,  /* the spec asks for more than the sandbox allows */
 	SCM_E_CONTAINER_ROOTFS = 1003,  /* root.path missing or not a directory */
 	SCM_E_CONTAINER_MAPPING = 1004, /* uid/gid mappings impossible for this caller */
+	SCM_E_CONTAINER_UNSUPPORTED = 1005, /* a live change this container cannot take: needs a restart */
 	SCM_E_UNASSIGNED = 1100, /* first code no part owns yet */
 };
 /* "denied", "container-spec", "EPIPE", "app-101", ... */
