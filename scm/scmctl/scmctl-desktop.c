@@ -222,6 +222,11 @@ static int cmd_launch(int argc, char **argv)
 			print_app(json_object_array_get_idx(apps, i));
 	printf("vnc %s\nwebsocket %s\npassword %s\nviewonly %s\ntoken %s\n", jstr(d, "vnc"), jstr(d, "websocket"),
 	       jstr(d, "password"), jstr(d, "viewonly_password"), jstr(d, "token"));
+	if (jstr(d, "security"))
+		printf("security %s\n", jstr(d, "security"));
+	if (jstr(d, "tls_fingerprint"))
+		printf("tls_fingerprint %s\ntls_certificate %s\n", jstr(d, "tls_fingerprint"),
+		       jstr(d, "tls_certificate") ? jstr(d, "tls_certificate") : "");
 	if (jstr(d, "novnc"))
 		printf("novnc %s\n", jstr(d, "novnc"));
 	printf("ready\n");

@@ -85,6 +85,14 @@ static json_object *proxy_manifest(const struct session *s, const struct desktop
 	/* "resize": true in the spec: viewers may resize the desktop. */
 	if (spec->resize)
 		json_object_array_add(ex, json_object_new_string("--resize"));
+	/* "tls" and the certificate's files, when the spec names them. */
+	const char *tls_args[][2] = { { "--tls", spec->tls }, { "--tls-cert", spec->tls_cert },
+				      { "--tls-key", spec->tls_key } };
+	for (size_t i = 0; i < 3; i++)
+		if (tls_args[i][1]) {
+			json_object_array_add(ex, json_object_new_string(tls_args[i][0]));
+			json_object_array_add(ex, json_object_new_string(tls_args[i][1]));
+		}
 	json_object_array_add(ex, json_object_new_string("--apps"));
 	json_object_array_add(ex, json_object_new_string(apps ? apps : ""));
 	json_object_object_add(man, "name", json_object_new_string(d->service));
@@ -107,22 +115,29 @@ static json_object *proxy_manifest(const struct session *s, const struct desktop
 static int proxy_viewer(const struct session *s, struct desktop *d, scm_channel **watch, scm_error **ret_err)
 {
 	scm_channel *ch = NULL;
-	char *addr = NULL, *pw = NULL, *vo = NULL, *tok = NULL;
+	char *addr = NULL, *pw = NULL, *vo = NULL, *tok = NULL, *sec = NULL, *fp = NULL, *pem = NULL;
 	uint64_t port = 0, wsp = 0;
 	int r = scmd_channel(s, d->service, &ch, ret_err);
 	if (r == 0)
-		r = scm_gfx_viewer(ch, &addr, &port, &wsp, &pw, &vo, &tok, ret_err);
+		r = scm_gfx_viewer(ch, &addr, &port, &wsp, &pw, &vo, &tok, &sec, &fp, &pem, ret_err);
 	if (r == 0 && (!port || !pw || strlen(pw) != 8 || !tok || strlen(tok) < 16 || strlen(tok) >= sizeof(d->token)))
 		r = scm_fail(ret_err, SCM_DESKTOP_E_START, "%s gave no RFB port or secrets", d->service);
+	if (r == 0 && (!sec || strlen(sec) >= sizeof(d->security) || !fp || (*fp && strlen(fp) != 64) || !pem ||
+		       strlen(pem) >= sizeof(d->tls_cert)))
+		r = scm_fail(ret_err, SCM_DESKTOP_E_START, "%s gave no security types, or a certificate over 8 KiB",
+			     d->service);
 	if (r == 0) {
 		d->rfb_port = (unsigned)port, d->ws_port = (unsigned)wsp;
 		snprintf(d->password, sizeof(d->password), "%s", pw);
 		snprintf(d->viewonly, sizeof(d->viewonly), "%s", vo ? vo : "");
 		snprintf(d->token, sizeof(d->token), "%s", tok);
+		snprintf(d->security, sizeof(d->security), "%s", sec);
+		snprintf(d->tls_fingerprint, sizeof(d->tls_fingerprint), "%s", fp);
+		snprintf(d->tls_cert, sizeof(d->tls_cert), "%s", pem);
 		*watch = TAKE_PTR(ch);
 	}
 	scm_channel_free(ch);
-	free(addr), free(pw), free(vo), free(tok);
+	free(addr), free(pw), free(vo), free(tok), free(sec), free(fp), free(pem);
 	return r;
 }
 

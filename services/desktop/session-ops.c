@@ -276,6 +276,10 @@ static void op_done(scm_task *t)
 			memcpy(d->password, op->fresh.password, sizeof(d->password));
 			memcpy(d->viewonly, op->fresh.viewonly, sizeof(d->viewonly));
 			memcpy(d->token, op->fresh.token, sizeof(d->token));
+			memcpy(d->security, op->fresh.security, sizeof(d->security));
+			memcpy(d->tls_fingerprint, op->fresh.tls_fingerprint, sizeof(d->tls_fingerprint));
+			memcpy(d->tls_cert, op->fresh.tls_cert, sizeof(d->tls_cert));
+			session_write_state(s, d);
 			for (size_t i = 0; i < d->n_apps; i++) {
 				struct session_app *a = &d->apps[i], *b = &op->apps[i];
 				a->pid = b->pid, a->x = b->x, a->y = b->y;

@@ -97,6 +97,16 @@ static json_object *desktop_json(const struct desktop *d, bool secrets, bool ful
 	if (u)
 		json_object_object_add(o, "novnc", json_object_new_string(u));
 	free(u);
+	json_object_object_add(o, "security", json_object_new_string(d->security));
+	if (d->tls_fingerprint[0]) {
+		json_object_object_add(o, "tls_fingerprint", json_object_new_string(d->tls_fingerprint));
+		/* RUNTIME/desktops/NAME.d -> NAME.pem, beside NAME.json */
+		char *pem = NULL;
+		size_t dl = d->dir ? strlen(d->dir) : 0;
+		if (dl > 2 && asprintf(&pem, "%.*s.pem", (int)(dl - 2), d->dir) > 0)
+			json_object_object_add(o, "tls_certificate", json_object_new_string(pem));
+		free(pem);
+	}
 	if (secrets) {
 		json_object_object_add(o, "password", json_object_new_string(d->password));
 		json_object_object_add(o, "viewonly_password", json_object_new_string(d->viewonly));
@@ -113,23 +123,36 @@ json_object *session_desktop_json(const struct desktop *d, bool secrets)
 /* RUNTIME/desktops/NAME.json: what `scmctl desktop` showed before there
  * was a session manager, kept for the owner: 0600 from the start (it
  * holds the secrets) in a 0700 directory. */
-void session_write_state(const struct session *s, const struct desktop *d)
+static void write_private(const char *p, const char *text, uid_t owner)
 {
-	_cleanup_free_ char *p = NULL, *tmp = NULL;
-	if (asprintf(&p, "%s/desktops/%s.json", s->runtime_dir, d->name) < 0 || asprintf(&tmp, "%s.tmp", p) < 0)
+	_cleanup_free_ char *tmp = NULL;
+	if (asprintf(&tmp, "%s.tmp", p) < 0)
 		return;
-	json_object *o = desktop_json(d, true, true);
-	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
 		/* The owner's, when the manager may give it (root's scmd); a
 		 * rootless scmd's manager keeps it as its own user's. */
 		bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fchmod(fd, 0600) == 0 &&
-			  (geteuid() != 0 || fchown(fd, d->owner, (gid_t)-1) == 0);
+			  (geteuid() != 0 || fchown(fd, owner, (gid_t)-1) == 0);
 		close(fd);
 		if (!ok || rename(tmp, p) < 0)
 			unlink(tmp);
 	}
+}
+
+void session_write_state(const struct session *s, const struct desktop *d)
+{
+	_cleanup_free_ char *p = NULL, *pem = NULL;
+	if (asprintf(&p, "%s/desktops/%s.json", s->runtime_dir, d->name) < 0 ||
+	    asprintf(&pem, "%s/desktops/%s.pem", s->runtime_dir, d->name) < 0)
+		return;
+	/* The X509Vnc certificate, for a viewer's CA file (its key stays in
+	 * the proxy); written before the state that names it. */
+	if (d->tls_cert[0])
+		write_private(pem, d->tls_cert, d->owner);
+	json_object *o = desktop_json(d, true, true);
+	write_private(p, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE),
+		      d->owner);
 	json_object_put(o);
 }
 
@@ -451,6 +474,8 @@ void session_teardown(struct session *s, struct desktop *d, bool registered)
 		rm_dir(d->dir);
 		char p[4096];
 		snprintf(p, sizeof(p), "%s/desktops/%s.json", s->runtime_dir, d->name);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/desktops/%s.pem", s->runtime_dir, d->name);
 		unlink(p);
 	}
 }

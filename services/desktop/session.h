@@ -47,6 +47,10 @@ struct desktop {
 	size_t n_apps;
 	unsigned rfb_port, ws_port, novnc_port;
 	char password[16], viewonly[16], token[80];
+	/* The proxy's RFB security types ("X509Vnc,TLSVnc,VncAuth"), and its
+	 * X509Vnc certificate (PEM, written to RUNTIME/desktops/NAME.pem) and
+	 * that certificate's SHA-256. */
+	char security[64], tls_fingerprint[65], tls_cert[8192];
 	pid_t novnc_pid;
 };
 

@@ -61,6 +61,9 @@ desktop_spec *desktop_spec_free(desktop_spec *s)
 	for (size_t i = 0; i < s->n_apps; i++)
 		desktop_app_clear(&s->apps[i]);
 	free(s->name);
+	free(s->tls);
+	free(s->tls_cert);
+	free(s->tls_key);
 	free(s);
 	return NULL;
 }
@@ -105,9 +108,40 @@ static int parse_app(struct json_object *a, const char *where, desktop_app *app,
 	return 0;
 }
 
+/* "tls": the RFB port's security (the proxy's --tls); "tls_cert" and
+ * "tls_key" go together, as absolute clean paths. */
+static int parse_tls(struct json_object *root, desktop_spec *s, scm_error **ret_err)
+{
+	struct json_object *v;
+	if (json_object_object_get_ex(root, "tls", &v)) {
+		const char *m = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		if (strcmp(m, "required") != 0 && strcmp(m, "preferred") != 0 && strcmp(m, "off") != 0)
+			return ERR("/tls: want \"required\", \"preferred\" or \"off\"");
+		if (!(s->tls = strdup(m)))
+			return -ENOMEM;
+	}
+	static const char *const names[] = { "tls_cert", "tls_key" };
+	char **dst[] = { &s->tls_cert, &s->tls_key };
+	for (size_t i = 0; i < 2; i++) {
+		if (!json_object_object_get_ex(root, names[i], &v))
+			continue;
+		const char *p = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		if (p[0] != '/' || strlen(p) > 1024 || !path_is_clean(p))
+			return ERR("/%s: want an absolute path without . or .. (a PEM file)", names[i]);
+		if (!(*dst[i] = strdup(p)))
+			return -ENOMEM;
+	}
+	if (!s->tls_cert != !s->tls_key)
+		return ERR("/%s: tls_cert and tls_key go together", s->tls_cert ? "tls_key" : "tls_cert");
+	if (s->tls_cert && s->tls && strcmp(s->tls, "off") == 0)
+		return ERR("/tls_cert: given with \"tls\": \"off\"");
+	return 0;
+}
+
 int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, scm_error **ret_err)
 {
-	static const char *const keys[] = { "name", "description", "size", "resize", "apps", NULL };
+	static const char *const keys[] = { "name", "description", "size", "resize", "tls", "tls_cert", "tls_key", "apps",
+					    NULL };
 	struct json_tokener *tok = json_tokener_new_ex(8);
 	if (!tok)
 		return -ENOMEM;
@@ -158,6 +192,8 @@ int desktop_spec_parse(const char *text, size_t len, desktop_spec **ret, scm_err
 		}
 		s->resize = json_object_get_boolean(v);
 	}
+	if ((r = parse_tls(root, s, ret_err)) != 0)
+		goto out;
 	if (!json_object_object_get_ex(root, "apps", &v) || !json_object_is_type(v, json_type_array) ||
 	    json_object_array_length(v) < 1 || json_object_array_length(v) > DESKTOP_APPS_MAX) {
 		r = ERR("/apps: want an array of 1..%d apps", DESKTOP_APPS_MAX);

@@ -29,6 +29,10 @@ typedef struct desktop_spec {
 	char *name;
 	uint32_t width, height;
 	bool resize; /* viewers may resize the desktop ("resize": true) */
+	/* "tls": "required", "preferred" or "off" (NULL: the proxy's default,
+	 * preferred); "tls_cert"/"tls_key": absolute paths of PEM files for
+	 * X509Vnc instead of the certificate the proxy makes up. */
+	char *tls, *tls_cert, *tls_key;
 	desktop_app apps[DESKTOP_APPS_MAX];
 	size_t n_apps;
 } desktop_spec;

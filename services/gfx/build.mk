@@ -2,16 +2,18 @@
 # the proxy provider.
 GFX_LIB_SRCS := $(addprefix services/gfx/,region.c surface.c compose.c timebank.c present.c \
 		snapshot.c wsreq.c rfb_server.c rfb_update.c server.c font.c decor.c wm.c winjson.c \
-		rfb_clip.c clipboard.c clipfd.c copyfind.c)
+		rfb_clip.c clipboard.c clipfd.c copyfind.c vencrypt.c tls.c tls_cert.c rfb_stats.c)
 GFX_LIB := $(B)/lib/libscmgfx.a
 GFX_PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 GFX_PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null)
 GFX_VNC_CFLAGS := $(shell pkg-config --cflags libvncserver 2>/dev/null)
-GFX_VNC_LIBS := $(shell pkg-config --libs libvncserver 2>/dev/null)
+# GnuTLS: VeNCrypt on the RFB port (tls.c), which libvncserver 0.9.14 lacks.
+GFX_TLS_CFLAGS := $(shell pkg-config --cflags gnutls 2>/dev/null)
+GFX_VNC_LIBS := $(shell pkg-config --libs libvncserver gnutls 2>/dev/null) -pthread
 # The parsers report errors as libscm's chains (scm/error.h).
 GFX_LIBS := $(GFX_LIB) $(LIBSCM) $(JSONC_LIBS) $(GFX_PNG_LIBS) $(GFX_VNC_LIBS)
 
-$(B)/services/gfx/%.o: PART_CFLAGS += -Iservices/gfx $(GFX_PNG_CFLAGS) $(GFX_VNC_CFLAGS)
+$(B)/services/gfx/%.o: PART_CFLAGS += -Iservices/gfx $(GFX_PNG_CFLAGS) $(GFX_VNC_CFLAGS) $(GFX_TLS_CFLAGS)
 $(B)/tests/unit/gfx/%.o: PART_CFLAGS += -Iservices/gfx
 $(B)/tests/fuzz/fuzz_gfx%.o: PART_CFLAGS += -Iservices/gfx
 
@@ -46,7 +48,8 @@ LIBEXEC += $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck
 gfx: $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck $(B)/tests/unit-tests.list
 
 # libFuzzer targets (make fuzz builds them with clang).
-GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present $(B)/tests/fuzz/fuzz_gfx_windows
+GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present $(B)/tests/fuzz/fuzz_gfx_windows \
+	$(B)/tests/fuzz/fuzz_gfx_vencrypt
 FUZZ_TARGETS += $(GFX_FUZZ)
 $(GFX_FUZZ): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)

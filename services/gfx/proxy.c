@@ -13,6 +13,16 @@
  *
  *   scm-gfx-proxy [--size WxH] [--rfb-port N] [--ws-port N] [--apps A,B,..]
  *                 [--no-rfb] [--state FILE] [--resize]
+ *                 [--tls required|preferred|off] [--security LIST]
+ *                 [--tls-cert PEM --tls-key PEM]
+ *
+ * --tls picks the RFB port's security types (vencrypt.h): preferred (the
+ * default, as the proxy listens on 127.0.0.1 only) offers VeNCrypt
+ * (TLSVnc; X509Vnc first with --tls-cert) before plain VNC
+ * authentication, required only VeNCrypt (X509Vnc, TLSVnc), off only
+ * plain VNC authentication. --security gives the list itself in
+ * TigerVNC's spelling ("X509Vnc,TLSVnc,VncAuth"). X509Vnc uses
+ * --tls-cert/--tls-key, or a self-signed certificate made up at start.
  *
  * --resize lets viewers resize the desktop (SetDesktopSize); the desktop
  * spec's "resize": true asks for it.
@@ -294,9 +304,10 @@ static int do_viewer(scm_call *call, void *ud)
 	if (!is_host(scm_call_grant(call)))
 		return scm_call_reply_error(call, SCM_GFX_E_NOTYOURS, "the viewer secrets are for the host only");
 	if (!rfb)
-		return scm_gfx_viewer_reply(call, "127.0.0.1", 0, 0, "", "", "");
+		return scm_gfx_viewer_reply(call, "127.0.0.1", 0, 0, "", "", "", "", "", "");
 	return scm_gfx_viewer_reply(call, "127.0.0.1", gfx_rfb_port(rfb), gfx_rfb_ws_port(rfb),
-				    gfx_rfb_password(rfb), gfx_rfb_viewonly_password(rfb), gfx_rfb_token(rfb));
+				    gfx_rfb_password(rfb), gfx_rfb_viewonly_password(rfb), gfx_rfb_token(rfb),
+				    gfx_rfb_security(rfb), gfx_rfb_tls_fingerprint(rfb), gfx_rfb_tls_cert_pem(rfb));
 }
 
 static void apps_free(char **v)
@@ -389,6 +400,13 @@ static int write_state(const char *path)
 	return r;
 }
 
+/* The TLS worker's refusals, from its thread (one fprintf a line). */
+static void log_line(void *ud, const char *line)
+{
+	(void)ud;
+	fprintf(stderr, "scm-gfx-proxy: %s\n", line);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "size", required_argument, NULL, 's' },
@@ -398,7 +416,13 @@ int main(int argc, char **argv)
 					      { "ws-port", required_argument, NULL, 'w' },
 					      { "apps", required_argument, NULL, 'a' },
 					      { "resize", no_argument, NULL, 'r' },
+					      { "tls", required_argument, NULL, 'T' },
+					      { "security", required_argument, NULL, 'L' },
+					      { "tls-cert", required_argument, NULL, 'C' },
+					      { "tls-key", required_argument, NULL, 'K' },
 					      { 0 } };
+	scm_error *perr = NULL;
+	const char *tls_mode = "preferred", *security = NULL;
 	char viewonly[GFX_RFB_PASSWORD_LEN + 1];
 	gfx_server_config cfg = { .width = 1280, .height = 800, .background = 0x2b2b2b, .rfb = true,
 				  .name = "scm desktop" };
@@ -441,15 +465,32 @@ int main(int argc, char **argv)
 				continue;
 			}
 		}
+		if (o == 'T' || o == 'L') {
+			*(o == 'T' ? &tls_mode : &security) = optarg;
+			continue;
+		}
+		if (o == 'C' || o == 'K') {
+			*(o == 'C' ? &cfg.tls_cert : &cfg.tls_key) = optarg;
+			continue;
+		}
 		if (o == 'a' && *optarg) {
 			if (!(apps = split_apps(optarg)))
 				return 1;
 			continue;
 		}
 		fprintf(stderr, "usage: scm-gfx-proxy [--size WxH] [--rfb-port N] [--ws-port N] [--apps A,B,..] "
-				"[--no-rfb] [--state FILE] [--resize]\n");
+				"[--no-rfb] [--state FILE] [--resize] [--tls required|preferred|off] [--security LIST] "
+				"[--tls-cert PEM --tls-key PEM]\n");
 		return 2;
 	}
+	if ((security ? gfx_sec_types_parse(security, &cfg.security, &perr)
+		      : gfx_sec_types_for_mode(tls_mode, cfg.tls_cert != NULL, &cfg.security, &perr)) != 0) {
+		fprintf(stderr, "scm-gfx-proxy: --%s: ", security ? "security" : "tls");
+		scm_error_print(perr, stderr);
+		scm_error_free(perr);
+		return 2;
+	}
+	cfg.log = log_line;
 	/* Two secrets: the full one and the view-only one (the engine makes
 	 * up the full one and the websocket token itself). */
 	if (gfx_random_secret(viewonly, sizeof(viewonly)) < 0)

@@ -4,7 +4,8 @@
  * (Tight with JPEG, ZRLE, zlib, CopyRect, the cursor pseudo-encoding and
  * websockets come from it), on two TCP sockets bound to 127.0.0.1: one for
  * RFB viewers, one for noVNC's websocket. Every viewer authenticates with
- * VNC authentication; there is no security type None. A websocket is
+ * VNC authentication, on the RFB port inside TLS (VeNCrypt, tls.h) when
+ * the configuration offers it; there is no security type None. A websocket is
  * refused before its upgrade unless its request names the session's token
  * (wsreq.c parses that request line: it is the one thing the proxy parses
  * itself on this side, and it has a fuzz target). */
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "gfx.h"
+#include "vencrypt.h"
 
 struct json_object;
 
@@ -66,6 +68,16 @@ typedef struct gfx_rfb_config {
 	 * SetDesktopSize (ExtendedDesktopSize); otherwise it is refused as
 	 * prohibited. */
 	bool resize;
+	/* Security types on the RFB port (vencrypt.h), in order. None given
+	 * (n == 0) or VncAuth alone: VNC authentication by libvncserver on
+	 * the accepted socket. With TLSVnc or X509Vnc, connections go through
+	 * the TLS worker (tls.h) first. */
+	gfx_sec_types security;
+	const char *tls_cert, *tls_key; /* X509Vnc: PEM files; NULL: made up */
+	/* Why a connection was refused before libvncserver saw it (from the
+	 * TLS worker's thread); NULL: not said. */
+	void (*log)(void *ud, const char *line);
+	void *log_ud;
 } gfx_rfb_config;
 
 #define GFX_RFB_RESIZE_MIN 64u /* as desktop specs: 64..8192 */
@@ -106,6 +118,12 @@ struct json_object *gfx_rfb_encodings_json(gfx_rfb *r);
 /* Websocket connections refused for a wrong or missing token, and
  * viewers that failed authentication. */
 uint64_t gfx_rfb_refused(const gfx_rfb *r);
+/* The security types offered ("X509Vnc,TLSVnc,VncAuth"), and the
+ * X509Vnc certificate's SHA-256 fingerprint (64 hex digits) and PEM; ""
+ * without X509Vnc. */
+const char *gfx_rfb_security(const gfx_rfb *r);
+const char *gfx_rfb_tls_fingerprint(const gfx_rfb *r);
+const char *gfx_rfb_tls_cert_pem(const gfx_rfb *r);
 /* Desktop resizes viewers made. */
 uint64_t gfx_rfb_resizes(const gfx_rfb *r);
 /* Changes sent (in part) as a CopyRect of pixels viewers had, and how

@@ -11,7 +11,13 @@
  * browser without the URL never reaches the RFB handshake. A websocket on
  * the RFB port is refused too (libvncserver would accept one there).
  *
- * No threads: libvncserver's sockets join our epoll set, and its event
+ * With TLS offered (VeNCrypt, tls.h), RFB connections go to the TLS
+ * worker first, which hands back a socketpair per viewer once it has
+ * done the handshake up to VNC authentication; libvncserver gets that as
+ * it would a TCP socket, and the gate below treats it alike. The getters
+ * and the JSON of `stats` are in rfb_stats.c.
+ *
+ * No other threads: libvncserver's sockets join our epoll set, and its event
  * processing runs when one of them is readable; updates go out right
  * after the compositor reports damage. libvncserver writes with its own
  * bounded waits, so a viewer that stops reading stalls the proxy for at
@@ -44,59 +50,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rfb.h"
+#include "rfb_private.h"
 #include "rfb_update.h"
 #include "scm/macro.h"
 
-#define WS_PENDING_MAX 8u
 #define WS_PENDING_NS (10LL * 1000000000LL)
 
 #define GFX_RFB_HANDSHAKE_NS (10LL * 1000000000LL)
 
-enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING, TAG_TIMER };
-
-/* Ours per libvncserver client (cl->clientData). */
-typedef struct client_extra {
-	int64_t since;
-	bool held; /* on hold, watched edge-triggered */
-} client_extra;
-
-/* What viewers that have left were sent, per encoding. */
-#define ENC_SLOTS 12
-static const int enc_ids[ENC_SLOTS] = { rfbEncodingRaw, rfbEncodingCopyRect, rfbEncodingRRE, rfbEncodingCoRRE,
-					rfbEncodingHextile, rfbEncodingZlib, rfbEncodingTight, rfbEncodingZlibHex,
-					rfbEncodingUltra, rfbEncodingZRLE, rfbEncodingZYWRLE, (int)rfbEncodingTightPng };
-typedef struct enc_total {
-	uint64_t rects, bytes, bytes_if_raw;
-} enc_total;
-
-typedef struct ws_pending {
-	int fd;
-	int64_t since;
-} ws_pending;
-
-struct gfx_rfb {
-	gfx_compositor *comp;
-	rfbScreenInfoPtr screen;
-	int rfb_fd, ws_fd, epfd, timer_fd;
-	uint16_t port, ws_port;
-	char password[GFX_RFB_PASSWORD_LEN + 1], viewonly[GFX_RFB_PASSWORD_LEN + 1];
-	char token[GFX_RFB_TOKEN_LEN + 1];
-	char *passwords[3];
-	gfx_rfb_ops ops;
-	void *userdata;
-	ws_pending pending[WS_PENDING_MAX];
-	bool accepting_ws; /* rfbNewClient() is taking a checked websocket */
-	bool resize;
-	uint64_t refused, resizes;
-	enc_total sent[ENC_SLOTS];
-	/* The desktop as viewers were last told about it (every change goes
-	 * through gfx_rfb_damage): what a CopyRect's source holds on their
-	 * side, and what need not be sent again. NULL: no memory for it,
-	 * every change is sent as it comes. */
-	uint32_t *shadow;
-	uint64_t copies, copied_px;
-};
+enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING, TAG_TIMER, TAG_TLS };
 
 static int64_t now_ns(void)
 {
@@ -125,6 +87,7 @@ gfx_rfb *gfx_rfb_free(gfx_rfb *r)
 		return NULL;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
 		pending_drop(r, i);
+	gfx_tls_free(r->tls);
 	if (r->screen) {
 		rfbShutdownServer(r->screen, TRUE);
 		/* The framebuffer is the compositor's. */
@@ -185,14 +148,7 @@ static rfbBool check_password(rfbClientPtr cl, const char *response, int len)
 
 static void on_client_gone(rfbClientPtr cl)
 {
-	gfx_rfb *r = cl->screen->screenData;
-	for (rfbStatList *st = cl->statEncList; st; st = st->Next)
-		for (size_t i = 0; i < ENC_SLOTS; i++)
-			if ((uint32_t)enc_ids[i] == st->type) {
-				r->sent[i].rects += st->sentCount;
-				r->sent[i].bytes += st->bytesSent;
-				r->sent[i].bytes_if_raw += st->bytesSentIfRaw;
-			}
+	gfx_rfb_stats_gone(cl->screen->screenData, cl);
 	/* libvncserver 0.9.14 never frees a websocket's context (fixed
 	 * upstream by LibVNC/libvncserver#575, which frees it right after
 	 * this hook and skips a NULL one): a leak per noVNC visit. */
@@ -211,6 +167,12 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 		return RFB_CLIENT_REFUSE;
 	x->since = now_ns();
 	cl->clientData = x;
+	/* Relayed: libvncserver sees a socketpair; the viewer is elsewhere. */
+	if (r->relay_peer) {
+		free(cl->host);
+		cl->host = strdup(r->relay_peer);
+		x->tls = r->relay_tls;
+	}
 	/* A websocket only through the port that checked its token; the
 	 * path is checked again, it costs nothing. */
 	if (cl->wsctx && (!r->accepting_ws || !cl->wspath || !gfx_ws_token_matches(cl->wspath, r->token))) {
@@ -431,131 +393,28 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 		s->passwordCheck = check_password;
 	}
 	rfbInitServer(s);
+	gfx_sec_types_format(&cfg->security, r->security, sizeof(r->security));
+	if (cfg->insecure_no_auth)
+		snprintf(r->security, sizeof(r->security), "None");
+	else if (!r->security[0])
+		snprintf(r->security, sizeof(r->security), "VncAuth");
+	if (!cfg->insecure_no_auth && gfx_sec_types_tls(&cfg->security)) {
+		_cleanup_(scm_error_freep) scm_error *err = NULL;
+		gfx_tls_config tc = { .types = cfg->security, .cert_file = cfg->tls_cert, .key_file = cfg->tls_key,
+				      .name = cfg->name, .log = cfg->log, .log_ud = cfg->log_ud };
+		if ((e = gfx_tls_new(&tc, &r->tls, &err)) != 0) {
+			_cleanup_free_ char *t = scm_error_text(err);
+			if (cfg->log && t)
+				cfg->log(cfg->log_ud, t);
+			return e;
+		}
+		ev.data.u64 = tag(TAG_TLS, gfx_tls_ready_fd(r->tls));
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, gfx_tls_ready_fd(r->tls), &ev) < 0)
+			return -errno;
+	}
 	shadow_reset(r);
 	*ret = TAKE_PTR(r);
 	return 0;
-}
-
-uint16_t gfx_rfb_port(const gfx_rfb *r)
-{
-	return r->port;
-}
-uint16_t gfx_rfb_ws_port(const gfx_rfb *r)
-{
-	return r->ws_port;
-}
-const char *gfx_rfb_password(const gfx_rfb *r)
-{
-	return r->screen->authPasswdData ? r->password : "";
-}
-const char *gfx_rfb_viewonly_password(const gfx_rfb *r)
-{
-	return r->viewonly;
-}
-const char *gfx_rfb_token(const gfx_rfb *r)
-{
-	return r->token;
-}
-int gfx_rfb_fd(const gfx_rfb *r)
-{
-	return r->epfd;
-}
-uint64_t gfx_rfb_refused(const gfx_rfb *r)
-{
-	return r->refused;
-}
-uint64_t gfx_rfb_resizes(const gfx_rfb *r)
-{
-	return r->resizes;
-}
-uint64_t gfx_rfb_copies(const gfx_rfb *r, uint64_t *ret_pixels)
-{
-	if (ret_pixels)
-		*ret_pixels = r->copied_px;
-	return r->copies;
-}
-
-uint32_t gfx_rfb_viewers(const gfx_rfb *r)
-{
-	uint32_t n = 0;
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
-		n += cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL;
-	rfbReleaseClientIterator(it);
-	return n;
-}
-
-static const char *encoding_name(int e)
-{
-	switch (e) {
-	case rfbEncodingRaw: return "raw";
-	case rfbEncodingCopyRect: return "copyrect";
-	case rfbEncodingRRE: return "rre";
-	case rfbEncodingCoRRE: return "corre";
-	case rfbEncodingHextile: return "hextile";
-	case rfbEncodingZlib: return "zlib";
-	case rfbEncodingTight: return "tight";
-	case rfbEncodingZlibHex: return "zlibhex";
-	case rfbEncodingUltra: return "ultra";
-	case rfbEncodingZRLE: return "zrle";
-	case rfbEncodingZYWRLE: return "zywrle";
-	case (int)rfbEncodingTightPng: return "tightpng";
-	default: return NULL;
-	}
-}
-
-struct json_object *gfx_rfb_viewers_json(gfx_rfb *r)
-{
-	struct json_object *arr = json_object_new_array();
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; arr && (cl = rfbClientIteratorNext(it));) {
-		if (cl->sock == RFB_INVALID_SOCKET || cl->state != RFB_NORMAL)
-			continue;
-		struct json_object *v = json_object_new_object(), *rects = json_object_new_object();
-		const char *enc = encoding_name(cl->preferredEncoding);
-		json_object_object_add(v, "address", json_object_new_string(cl->host ? cl->host : ""));
-		json_object_object_add(v, "websocket", json_object_new_boolean(cl->wsctx != NULL));
-		json_object_object_add(v, "view_only", json_object_new_boolean(cl->viewOnly));
-		json_object_object_add(v, "encoding", json_object_new_string(enc ? enc : "other"));
-		json_object_object_add(v, "bytes_sent", json_object_new_int64(rfbStatGetSentBytes(cl)));
-		json_object_object_add(v, "bytes_if_raw", json_object_new_int64(rfbStatGetSentBytesIfRaw(cl)));
-		for (rfbStatList *st = cl->statEncList; st; st = st->Next) {
-			const char *nm = encoding_name((int)st->type);
-			if (nm && st->sentCount)
-				json_object_object_add(rects, nm, json_object_new_int64(st->sentCount));
-		}
-		json_object_object_add(v, "rects", rects);
-		json_object_array_add(arr, v);
-	}
-	rfbReleaseClientIterator(it);
-	return arr;
-}
-
-struct json_object *gfx_rfb_encodings_json(gfx_rfb *r)
-{
-	enc_total t[ENC_SLOTS];
-	memcpy(t, r->sent, sizeof(t));
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));)
-		for (rfbStatList *st = cl->statEncList; st; st = st->Next)
-			for (size_t i = 0; i < ENC_SLOTS; i++)
-				if ((uint32_t)enc_ids[i] == st->type) {
-					t[i].rects += st->sentCount;
-					t[i].bytes += st->bytesSent;
-					t[i].bytes_if_raw += st->bytesSentIfRaw;
-				}
-	rfbReleaseClientIterator(it);
-	struct json_object *o = json_object_new_object();
-	for (size_t i = 0; o && i < ENC_SLOTS; i++) {
-		if (!t[i].rects)
-			continue;
-		struct json_object *e = json_object_new_object();
-		json_object_object_add(e, "rects", json_object_new_int64((int64_t)t[i].rects));
-		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)t[i].bytes));
-		json_object_object_add(e, "bytes_if_raw", json_object_new_int64((int64_t)t[i].bytes_if_raw));
-		json_object_object_add(o, encoding_name(enc_ids[i]), e);
-	}
-	return o;
 }
 
 static void take(gfx_rfb *r, int fd, bool ws)
@@ -567,11 +426,36 @@ static void take(gfx_rfb *r, int fd, bool ws)
 	r->accepting_ws = false;
 }
 
+/* Viewers the TLS worker has brought to VNC authentication. */
+static void take_relayed(gfx_rfb *r)
+{
+	int fd;
+	char peer[64];
+	bool tls;
+	while (gfx_tls_next(r->tls, &fd, peer, sizeof(peer), &tls) == 1) {
+		r->relay_peer = peer, r->relay_tls = tls;
+		take(r, fd, false);
+		r->relay_peer = NULL;
+	}
+}
+
 static void accept_on(gfx_rfb *r, int lfd, bool ws)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
+	if (!ws && r->tls) {
+		/* The TLS worker speaks the handshake up to VNC authentication. */
+		struct sockaddr_in a;
+		socklen_t al = sizeof(a);
+		char ip[INET_ADDRSTRLEN] = "?";
+		if (getpeername(fd, (struct sockaddr *)&a, &al) == 0)
+			inet_ntop(AF_INET, &a.sin_addr, ip, sizeof(ip));
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		gfx_tls_take(r->tls, fd, ip);
+		return;
+	}
 	if (!ws) {
 		take(r, fd, false);
 		return;
@@ -736,6 +620,8 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 			accept_on(r, r->ws_fd, true);
 		else if (kind == TAG_WS_PENDING)
 			ws_check(r, fd);
+		else if (kind == TAG_TLS)
+			take_relayed(r);
 		else if (kind == TAG_TIMER) {
 			uint64_t ticks;
 			(void)!read(r->timer_fd, &ticks, sizeof(ticks));

@@ -123,7 +123,8 @@ int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret)
 		gfx_rfb_config rc = { .port = cfg->rfb_port, .ws_port = cfg->ws_port, .name = cfg->name,
 				      .password = cfg->password, .viewonly_password = cfg->viewonly_password,
 				      .token = cfg->token, .insecure_no_auth = cfg->insecure_no_auth,
-				      .resize = cfg->resize };
+				      .resize = cfg->resize, .security = cfg->security, .tls_cert = cfg->tls_cert,
+				      .tls_key = cfg->tls_key, .log = cfg->log, .log_ud = cfg->log_ud };
 		r = gfx_rfb_new(s->comp, &rc, &ops, s, &s->rfb);
 		if (r)
 			return r;
@@ -544,6 +545,8 @@ struct json_object *gfx_server_stats(gfx_server *s)
 		json_object_object_add(root, "encodings_sent", gfx_rfb_encodings_json(s->rfb));
 		json_object_object_add(root, "viewers_refused", json_object_new_int64((int64_t)gfx_rfb_refused(s->rfb)));
 		json_object_object_add(root, "resizes", json_object_new_int64((int64_t)gfx_rfb_resizes(s->rfb)));
+		json_object_object_add(root, "security", json_object_new_string(gfx_rfb_security(s->rfb)));
+		json_object_object_add(root, "tls_fingerprint", json_object_new_string(gfx_rfb_tls_fingerprint(s->rfb)));
 		uint64_t px, copies = gfx_rfb_copies(s->rfb, &px);
 		json_object_object_add(root, "copies", json_object_new_int64((int64_t)copies));
 		json_object_object_add(root, "copied_pixels", json_object_new_int64((int64_t)px));

@@ -27,6 +27,11 @@ typedef struct gfx_server_config {
 	bool insecure_no_auth;
 	bool resize;              /* viewers may resize the desktop (rfb.h) */
 	bool no_decorations;      /* no title bars, no taskbar (benches) */
+	/* The RFB port's security types and TLS (gfx_rfb_config). */
+	gfx_sec_types security;
+	const char *tls_cert, *tls_key;
+	void (*log)(void *ud, const char *line);
+	void *log_ud;
 } gfx_server_config;
 
 #define GFX_INPUT_QUEUE 256u

@@ -302,7 +302,8 @@ JSON
 	launch --novnc "$wport"
 	run rfb_security_types "$PORT"
 	echo "$output"
-	[ "${lines[0]}" = "types 2" ]
+	# VeNCrypt (TLS, tls "preferred") and VNC authentication; never None
+	[ "${lines[0]}" = "types 19 2" ]
 	[[ "${lines[1]}" == refused* ]]
 	run gvnc_capture "$PORT" "notthis1" "$SCMT/wrong.png"
 	[ "$status" -ne 0 ]
@@ -352,4 +353,40 @@ assert s["viewers_refused"] >= 4, s'
 	fi
 	# the app itself is fine: the xterm is drawn
 	wait_term_drawn
+}
+
+@test "gfx desktop: tls required: X509Vnc with the desktop's own certificate (0600, its fingerprint shown); plain VNC authentication refused" {
+	jq '. + {"tls": "required"}' "$SCM_SRC/examples/desktops/two-apps.json" >"$SCMT/tls.json"
+	timeout 90 "$SCMCTL" desktop launch "$SCMT/tls.json" --no-containers >"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- || true
+	cat "$SCMT/run.out" "$SCMT/run.err"
+	grep -q '^ready' "$SCMT/run.out"
+	grep -qx 'security X509Vnc,TLSVnc' "$SCMT/run.out"
+	PORT=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
+	PASSWORD=$(sed -n 's/^password //p' "$SCMT/run.out")
+	fp=$(sed -n 's/^tls_fingerprint //p' "$SCMT/run.out")
+	pem=$(sed -n 's/^tls_certificate //p' "$SCMT/run.out")
+	[ ${#fp} -eq 64 ]
+	# beside the state file, the owner's, 0600
+	[ "$(dirname "$pem")" = "$(dirname "$(ls "$SCM_RUNTIME_DIR"/desktops/two-apps.json)")" ]
+	[ "$(stat -c '%a %u' "$pem")" = "600 $(id -u)" ]
+	[ "$(certtool --fingerprint --hash sha256 --infile "$pem")" = "$fp" ]
+	[ "$("$SCMCTL" desktop show two-apps | jq -r .tls_fingerprint)" = "$fp" ]
+	# what a TLS client is shown on the wire is that certificate
+	coproc ST { python3 "$BATS_TEST_DIRNAME/rfb-tls.py" starttls "$PORT" 261; }
+	read -r -t 20 -u "${ST[0]}" lp
+	timeout 20 gnutls-cli --insecure --print-cert -p "$lp" 127.0.0.1 </dev/null 2>&1 |
+		sed -n '/BEGIN CERT/,/END CERT/p' >"$SCMT/got.pem"
+	[ "$(certtool --fingerprint --hash sha256 --infile "$SCMT/got.pem")" = "$fp" ]
+	# plain VNC authentication is not offered, and asking for it is refused
+	run python3 "$BATS_TEST_DIRNAME/rfb-tls.py" choose "$PORT" 2
+	[ "$output" = "refused security type 2 was not offered" ]
+	# a viewer that trusts the certificate sees both apps
+	if [ "$(id -u)" -eq 0 ]; then
+		GVNC_CA=$pem run gvnc_capture "$PORT" "$PASSWORD" "$SCMT/cap.png"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[ "$("$CHK" size "$SCMT/cap.png")" = "1280 720" ]
+	fi
+	"$SCMCTL" desktop stop two-apps
+	[ ! -e "$pem" ]
 }

@@ -4,13 +4,25 @@
 # a pseudo-terminal and gets the password once echo is off.
 
 # gvnc_capture PORT PASSWORD OUT.png: 0 when gvnccapture saved the desktop.
+# With GVNC_CA=FILE (root only) gvnccapture trusts that certificate for
+# X509Vnc: gtk-vnc reads its CA from ~/.pki/CA/cacert.pem of the user's
+# passwd home, so it runs in a private mount namespace with a tmpfs there.
 gvnc_capture() {
 	timeout 60 python3 - "$@" <<'PY'
 import os, pty, sys, termios, time
 port, password, out = sys.argv[1], sys.argv[2], sys.argv[3]
+ca = os.environ.get("GVNC_CA")
 pid, fd = pty.fork()
 if pid == 0:
-    os.execvp("gvnccapture", ["gvnccapture", "127.0.0.1:%d" % (int(port) - 5900), out])
+    target = "127.0.0.1:%d" % (int(port) - 5900)
+    if ca:
+        import pwd
+        home = pwd.getpwuid(os.getuid()).pw_dir
+        os.execvp("unshare", ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                              'mount -t tmpfs -o mode=0700 none "$0" && mkdir -p "$0/.pki/CA" && '
+                              'cp "$1" "$0/.pki/CA/cacert.pem" && shift && exec gvnccapture "$@"',
+                              home, ca, target, out])
+    os.execvp("gvnccapture", ["gvnccapture", target, out])
 buf = b""
 try:
     while b"Password:" not in buf:

@@ -226,13 +226,16 @@ int main(int argc, char **argv)
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
 		json_object_put(j);
 	} else if (strcmp(argv[1], "viewer") == 0) {
-		char *addr = NULL, *pw = NULL, *vo = NULL, *tok = NULL;
+		char *addr = NULL, *pw = NULL, *vo = NULL, *tok = NULL, *sec = NULL, *fp = NULL, *pem = NULL;
 		uint64_t port = 0, ws = 0;
-		r = scm_gfx_viewer(ch, &addr, &port, &ws, &pw, &vo, &tok, &err);
+		r = scm_gfx_viewer(ch, &addr, &port, &ws, &pw, &vo, &tok, &sec, &fp, &pem, &err);
 		if (r)
 			return fail("viewer", r, err);
 		/* The secrets stay off stdout: this tool runs as an app. */
-		printf("%s %llu ws %llu\n", addr, (unsigned long long)port, (unsigned long long)ws);
+		printf("%s %llu ws %llu security %s\n", addr, (unsigned long long)port, (unsigned long long)ws, sec);
+		free(sec);
+		free(fp);
+		free(pem);
 		free(addr);
 		free(pw);
 		free(vo);

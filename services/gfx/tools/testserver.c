@@ -5,6 +5,8 @@
  *   scm-gfx-testserver [--size WxH] [--port N] [--info FILE]
  *                      [--snapshot FILE] [--animate MS] [--password P]
  *                      [--viewonly P] [--resize] [--photo] [--scroll ROWS:FRAMES]
+ *                      [--tls required|preferred|off | --security LIST]
+ *                      [--tls-cert PEM --tls-key PEM] [--cert-out FILE]
  *                      --client NAME:WxH[:WEIGHT[:RRGGBB]] ...
  *                      [--window NAME:ID:X,Y,W,H[:TITLE]] ...
  *
@@ -26,7 +28,9 @@
  * after the last). --info writes
  * the engine's stats (port, client positions, borders, time bank) as
  * JSON once the first frame is composited and again on SIGUSR1, which
- * also writes --snapshot. SIGTERM/SIGINT end it. */
+ * also writes --snapshot. --tls and --security choose the RFB port's
+ * security types (vencrypt.h; default VncAuth alone); --cert-out writes
+ * the X509Vnc certificate (PEM). SIGTERM/SIGINT end it. */
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -156,6 +160,12 @@ static void animate(synth *s)
 	gfx_client_present(s->c, d, 2);
 }
 
+static void log_line(void *ud, const char *line)
+{
+	(void)ud;
+	fprintf(stderr, "testserver: %s\n", line);
+}
+
 static int write_info(gfx_server *srv, const char *path)
 {
 	char tmp[4096];
@@ -177,11 +187,15 @@ int main(int argc, char **argv)
 		{ "password", required_argument, NULL, 'P' }, { "window", required_argument, NULL, 'w' },
 		{ "viewonly", required_argument, NULL, 'v' }, { "resize", no_argument, NULL, 'r' },
 		{ "photo", no_argument, NULL, 'g' }, { "scroll", required_argument, NULL, 'S' },
+		{ "tls", required_argument, NULL, 'T' }, { "security", required_argument, NULL, 'Y' },
+		{ "tls-cert", required_argument, NULL, 'C' }, { "tls-key", required_argument, NULL, 'K' },
+		{ "cert-out", required_argument, NULL, 'O' },
 		{ 0 }
 	};
 	gfx_server_config cfg = { .width = 640, .height = 400, .background = 0x2b2b2b, .rfb = true,
 				  .name = "scm-gfx-testserver" };
-	const char *info = NULL, *snap = NULL;
+	const char *info = NULL, *snap = NULL, *cert_out = NULL;
+	scm_error *err = NULL;
 	char *clients[GFX_CLIENTS_MAX], *windows[GFX_OVERLAYS_MAX];
 	size_t n_clients = 0, n_windows = 0;
 	long anim_ms = 0;
@@ -210,6 +224,24 @@ int main(int argc, char **argv)
 			break;
 		case 'g':
 			photo = true;
+			break;
+		case 'T':
+		case 'Y':
+			if ((o == 'T' ? gfx_sec_types_for_mode(optarg, false, &cfg.security, &err)
+				      : gfx_sec_types_parse(optarg, &cfg.security, &err)) != 0) {
+				fprintf(stderr, "testserver: --%s: ", o == 'T' ? "tls" : "security");
+				scm_error_print(err, stderr);
+				return 2;
+			}
+			break;
+		case 'C':
+			cfg.tls_cert = optarg;
+			break;
+		case 'K':
+			cfg.tls_key = optarg;
+			break;
+		case 'O':
+			cert_out = optarg;
 			break;
 		case 'S':
 			if (sscanf(optarg, "%u:%u", &scroll_rows, &scroll_frames) != 2 || scroll_rows == 0) {
@@ -240,6 +272,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	cfg.log = log_line;
 	gfx_server *srv;
 	int r = gfx_server_new(&cfg, &srv);
 	if (r) {
@@ -300,6 +333,13 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	gfx_rfb *rfb = gfx_server_rfb(srv);
+	if (cert_out) {
+		FILE *f = fopen(cert_out, "we");
+		if (!f || fputs(gfx_rfb_tls_cert_pem(rfb), f) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "testserver: cannot write %s\n", cert_out);
+			return 1;
+		}
+	}
 	printf("rfb 127.0.0.1:%u\n", gfx_rfb_port(rfb));
 	printf("secret %s %s %u\n", gfx_rfb_password(rfb), gfx_rfb_token(rfb), gfx_rfb_ws_port(rfb));
 	fflush(stdout);

@@ -29,7 +29,9 @@
  * letters one at a time and prints how long each took to come back as a
  * decoded update touching the rect X Y W H ("latency N MEDIAN P90 MAX",
  * in ms): `make bench` measures the proxy and x11vnc with it. 
- * The password comes from --password-file or $SCM_VNC_PASSWORD. Exit
+ * The password comes from --password-file or $SCM_VNC_PASSWORD; with
+ * $SCM_VNC_CA (a PEM file) it takes X509Vnc, checking the server's
+ * certificate against that CA (TLSVnc needs nothing). Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
  * 4 resize refused, 1 anything else. Printable ASCII maps to X keysyms one to one. */
 #include <png.h>
@@ -309,6 +311,20 @@ static void chord(rfbClient *cl, const char *keys)
 		SendKeyEvent(cl, held[--n], FALSE);
 }
 
+/* X509Vnc: the CA file from $SCM_VNC_CA (a desktop's certificate, which
+ * is its own CA); libvncclient frees what it is given. */
+static rfbCredential *get_credential(rfbClient *cl, int type)
+{
+	(void)cl;
+	const char *ca = getenv("SCM_VNC_CA");
+	rfbCredential *c = type == rfbCredentialTypeX509 && ca ? calloc(1, sizeof(*c)) : NULL;
+	if (c && !(c->x509Credential.x509CACertFile = strdup(ca))) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -327,6 +343,7 @@ int main(int argc, char **argv)
 	cl->serverHost = strdup("127.0.0.1");
 	cl->serverPort = atoi(argv[1]);
 	cl->GetPassword = get_password;
+	cl->GetCredential = get_credential;
 	cl->FinishedFrameBufferUpdate = finished;
 	cl->GotFrameBufferUpdate = got_rect;
 	cl->GotXCutText = got_cut_text;

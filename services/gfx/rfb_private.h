@@ -1,0 +1,58 @@
+/* rfb_private.h: what rfb_server.c (the sockets, libvncserver's hooks,
+ * the handshake gate) and rfb_stats.c (the getters and the JSON of
+ * `stats`) share: the server's record. Not for anyone else. */
+#pragma once
+#include <rfb/rfb.h>
+
+#include "rfb.h"
+#include "tls.h"
+
+#define WS_PENDING_MAX 8u
+
+/* Ours per libvncserver client (cl->clientData). */
+typedef struct client_extra {
+	int64_t since;
+	bool held; /* on hold, watched edge-triggered */
+	bool tls;  /* relayed by the TLS worker, with TLS */
+} client_extra;
+
+/* What viewers that have left were sent, per encoding. */
+#define ENC_SLOTS 12
+typedef struct enc_total {
+	uint64_t rects, bytes, bytes_if_raw;
+} enc_total;
+
+typedef struct ws_pending {
+	int fd;
+	int64_t since;
+} ws_pending;
+
+struct gfx_rfb {
+	gfx_compositor *comp;
+	rfbScreenInfoPtr screen;
+	int rfb_fd, ws_fd, epfd, timer_fd;
+	uint16_t port, ws_port;
+	char password[GFX_RFB_PASSWORD_LEN + 1], viewonly[GFX_RFB_PASSWORD_LEN + 1];
+	char token[GFX_RFB_TOKEN_LEN + 1];
+	char *passwords[3];
+	gfx_rfb_ops ops;
+	void *userdata;
+	ws_pending pending[WS_PENDING_MAX];
+	bool accepting_ws; /* rfbNewClient() is taking a checked websocket */
+	gfx_tls *tls;      /* VeNCrypt: NULL when only VncAuth is offered */
+	const char *relay_peer; /* rfbNewClient() is taking a relayed viewer */
+	bool relay_tls;
+	char security[64];
+	bool resize;
+	uint64_t refused, resizes;
+	enc_total sent[ENC_SLOTS];
+	/* The desktop as viewers were last told about it (every change goes
+	 * through gfx_rfb_damage): what a CopyRect's source holds on their
+	 * side, and what need not be sent again. NULL: no memory for it,
+	 * every change is sent as it comes. */
+	uint32_t *shadow;
+	uint64_t copies, copied_px;
+};
+
+/* rfb_stats.c: adds what a leaving viewer was sent to the totals. */
+void gfx_rfb_stats_gone(gfx_rfb *r, rfbClientPtr cl);
