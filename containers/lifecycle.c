@@ -277,6 +277,8 @@ container *container_free(container *c)
 	if (c->caps)
 		cap_free(c->caps);
 	container_spec_free(c->spec);
+	free(c->owned_filter);
+	free(c->owned_narrowed);
 	free(c->id);
 	free(c);
 	return NULL;

@@ -11,7 +11,9 @@ SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c evbatch.c log.c quota.c conn.c endpo
                manifest.c registry.c broker.c pending.c channel.c control.c \
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
                container-hook.c container-launch.c container-output.c container-view.c \
-               container-leftovers.c container-control.c container-identity.c container-update.c)
+               container-leftovers.c container-control.c container-identity.c container-update.c \
+               restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c restart-store.c \
+               restart-start.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c)
 SCMD   := $(B)/bin/scmd
@@ -25,7 +27,9 @@ $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFL
 
 $(B)/scm/scmd/policy-hook.o $(B)/scm/scmd/control.o $(B)/scm/scmd/endpoint.o: PART_CFLAGS += -Ipolicy
 $(addprefix $(B)/scm/scmd/,container-hook.o container-launch.o container-output.o container-view.o \
-  container-leftovers.o container-control.o container-identity.o container-update.o): PART_CFLAGS += -Ipolicy -Icontainers
+  container-leftovers.o container-control.o container-identity.o container-update.o \
+  restart.o restart-state.o restart-save.o restart-load.o restart-ctr.o restart-store.o restart-start.o \
+  scmd.o conn.o): PART_CFLAGS += -Ipolicy -Icontainers
 $(SCMD_LIB): $(SCMD_LOGIC:%.c=$(B)/%.o)
 	@mkdir -p $(dir $@)
 	$(Q_AR)rm -f $@ && $(AR) rcs $@ $^

@@ -390,6 +390,7 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	watch_add(d, &t->pidw, EPOLLIN);
 	watch_add(d, &t->outw, EPOLLIN);
 	list_add(d->containers.prev, &t->node);
+	d->store_dirty = true;
 	ctr_state_write(d, t);
 	ret->name = t->name;
 	ret->pid = container_pid(t->c);

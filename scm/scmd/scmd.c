@@ -12,11 +12,14 @@
  * $XDG_STATE_HOME/scm or ~/.local/state/scm): a container that writes
  * without end fills a capped file there, not scmd's tmpfs. Service
  * manifests are read from CONFIG/services/NAME.json at start. SIGHUP
- * reloads the policy; SIGTERM and SIGINT stop scmd. Everything but main()
+ * reloads the policy; SIGUSR2 restarts scmd in place (restart.c: the
+ * successor starts with the hidden --restore FD, and --check-state FD is
+ * its dry run); SIGTERM and SIGINT stop scmd. Everything but main()
  * is libscmd.a, which the unit tests link (tests/unit/scmd). */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -26,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "restart.h"
 #include "scmd.h"
 
 #ifndef SCM_DATADIR
@@ -48,7 +52,9 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 				scm_error_free(e);
 			} else
 				log_notice("SIGHUP: policy reloaded");
-		} else
+		} else if (si.ssi_signo == SIGUSR2)
+			restart_request(d, NULL, 0, NULL); /* as scmctl daemon restart */
+		else
 			d->quit = true;
 	}
 }
@@ -120,13 +126,17 @@ int main(int argc, char **argv)
 		{ "audit-max-size", required_argument, NULL, 'S' },
 		{ "audit-keep", required_argument, NULL, 'K' },
 		{ "audit-fold-ms", required_argument, NULL, 'F' },
+		{ "restore", required_argument, NULL, 'R' },     /* hidden: restart.c */
+		{ "check-state", required_argument, NULL, 'C' }, /* hidden: restart.c */
 		{},
 	};
 	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
 	scm_error *e = NULL;
 	const char *subids = NULL;
 	struct audit_opts ao = { .sink = AUDIT_AUTO, .max_bytes = AUDIT_MAX_BYTES_DEFAULT, .keep = AUDIT_KEEP_DEFAULT };
-	int c;
+	int c, restore_fd = -1, check_fd = -1;
+	json_object *st = NULL;
+	struct fdmap map = { 0 };
 
 	log_init();
 
@@ -181,6 +191,17 @@ int main(int argc, char **argv)
 				ao.fold_usec = v * 1000;
 			break;
 		}
+		case 'R':
+		case 'C': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 0 || v > INT32_MAX) {
+				log_error("--%s %s: give an fd number", c == 'R' ? "restore" : "check-state", optarg);
+				return 2;
+			}
+			*(c == 'R' ? &restore_fd : &check_fd) = (int)v;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -189,6 +210,31 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (check_fd >= 0)
+		return restart_check_main(check_fd);
+	/* the successor's argv: ours, without a --restore (restart.c adds its own) */
+	d.argv = calloc((size_t)argc + 1, sizeof(char *));
+	for (int i = 0, k = 0; d.argv && i < argc; i++) {
+		if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		if (strncmp(argv[i], "--restore=", 10) != 0)
+			d.argv[k++] = argv[i];
+	}
+	if (!d.argv)
+		return 1;
+	int rs = restore_fd >= 0 ? restart_take_state(restore_fd, &st, &map, &e) : fdstore_take(&st, &map, &e);
+	if (rs < 0) {
+		log_error_chain(LOG_ERR, e, "cannot restore:");
+		return 1;
+	}
+	if (st) {
+		d.restoring = true;
+		d.store_restore = restore_fd < 0;
+		restart_restore_early(&d, st, &map);
+	}
+	uint64_t restore_t0 = now_usec();
 	if (!d.runtime_dir) {
 		const char *x = getenv("XDG_RUNTIME_DIR");
 		if (geteuid() == 0 || !x)
@@ -249,7 +295,8 @@ int main(int argc, char **argv)
 	d.host = (struct endpoint){ .name = "host", .limit = { 1 << 20, 1024, 256, 1 << 20 } };
 	list_init(&d.host.conns);
 	list_init(&d.host.channels);
-	d.started = now_usec();
+	if (!d.restoring)
+		d.started = now_usec();
 
 	d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	sigset_t mask;
@@ -258,6 +305,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d.sigfd = (struct watch){ signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK), on_signal };
 	if (d.epoll_fd < 0 || d.sigfd.fd < 0 || watch_add(&d, &d.sigfd, EPOLLIN) < 0 || accept_timer_init(&d) < 0) {
@@ -283,13 +331,17 @@ int main(int argc, char **argv)
 
 	/* Policy before the control socket: a profile set that does not load
 	 * keeps scmd from starting rather than running with no policy. */
-	load_manifests(&d);
-	if (scmd_policy_init(&d, &e) != 0 || control_listen(&d, &e) != 0) {
+	if (!d.restoring)
+		load_manifests(&d);
+	if (scmd_policy_init(&d, &e) != 0 || (!d.restoring && control_listen(&d, &e) != 0) ||
+	    (d.restoring && restart_finish(&d, st, &map, restore_t0, &e) != 0)) {
 		log_error_chain(LOG_ERR, e, "cannot start:");
 		scm_error_free(e);
 		service_stop_all(&d);
 		return 1;
 	}
+	json_object_put(st);
+	fdstore_init(&d);
 	log_info("ready, control socket %s/control.sock, audit to the %s", d.runtime_dir,
 		 d.audit ? audit_sink_name(d.audit) : "void");
 
@@ -311,6 +363,8 @@ int main(int argc, char **argv)
 			conn_reap_dead(&d);
 		}
 		d.batch = NULL;
+		if (d.store_dirty && d.fdstore)
+			fdstore_sync(&d);
 	}
 
 	log_info("shutting down");
@@ -327,5 +381,6 @@ int main(int argc, char **argv)
 	free(d.state_dir);
 	free(d.config_dir);
 	free(d.idl_path);
+	free(d.argv);
 	return 0;
 }
