@@ -57,3 +57,20 @@ $(B)/tests/fuzz/fuzz_manifest: $(B)/tests/fuzz/fuzz_manifest.o $(B)/scm/scmd/man
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_manifest
+
+# scmd built with the next state version (tests/bats/core-restart.bats):
+# restarting into it is an upgrade it must take; restarting back from it
+# is a state the normal scmd must refuse while the old one goes on. Only
+# the files that know the version are compiled again.
+SCMD_STATE_NEXT := $(B)/libexec/scmd-state-next
+SCMD_VERSIONED  := scm/scmd/scmd.c $(filter scm/scmd/restart%,$(SCMD_LOGIC))
+$(B)/scm-next/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(COMPILE)
+$(B)/scm-next/%.o: PART_CFLAGS += -DSCMD_STATE_VERSION=2 -Iscm/scmd -Ipolicy -Icontainers \
+	-DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFLAGS)
+$(SCMD_STATE_NEXT): $(SCMD_VERSIONED:%.c=$(B)/scm-next/%.o) \
+	$(filter-out $(SCMD_VERSIONED:%.c=$(B)/%.o),$(SCMD_LOGIC:%.c=$(B)/%.o)) $(SCMD_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(SCMD_LDLIBS)
+LIBEXEC += $(SCMD_STATE_NEXT)

@@ -230,6 +230,12 @@ static void on_check_done(struct scmd *d, struct watch *w, uint32_t events)
 	out[n > 0 ? n : 0] = 0;
 	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
 		out[--n] = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && strncmp(out, SCMD_CHECK_OK, strlen(SCMD_CHECK_OK)) != 0) {
+		restart_fail(d, scm_error_new(SCM_E_INVALID, "scmd/restart",
+					      "%s cannot take over: its dry run (--check-state) exited 0 but did not say '%s'"
+					      " (not an scmd?): %s", r->exe, SCMD_CHECK_OK, out[0] ? out : "(it said nothing)"));
+		return;
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		restart_fail(d, scm_error_new(SCM_E_INVALID, "scmd/restart",
 					      "%s cannot take over: its dry run (--check-state) %s %d: %s", r->exe,

@@ -27,6 +27,8 @@
 #define SCMD_STATE_MIN_VERSION 1
 #define SCMD_STATE_MAGIC "SCMDSTAT"
 #define SCMD_STATE_MAX_BYTES (64u << 20)
+/* What --check-state prints first when it can read the state. */
+#define SCMD_CHECK_OK "scmd-check-state: readable;"
 
 /* The header before the JSON text, all little-endian. */
 struct state_header {
