@@ -103,6 +103,7 @@ static void launch_done(struct scmd *d, struct scmd_ctr *t, int r, scm_error *wh
 		return;
 	}
 	t->launching = false;
+	d->store_dirty = true; /* now it is carried (restart-ctr.c) */
 	audit_event(d->audit, "container-start", "\"container\":%s,\"pid\":%d", audit_quote(t->name),
 		    container_pid(t->c));
 	if (t->run_conn) {

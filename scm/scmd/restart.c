@@ -351,9 +351,13 @@ void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at)
 	int64_t exec_at = json_object_get_int64(json_object_object_get(sc, "exec_at"));
 	uint64_t now = now_usec();
 	uint64_t sw = exec_at > 0 && (uint64_t)exec_at < now ? now - (uint64_t)exec_at : 0;
-	log_notice("restarted in place: generation %llu, state version %u, switch took %llu us (restore %llu us)",
-		   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)sw,
-		   (unsigned long long)(now - restored_at));
+	if (d->store_restore)
+		log_notice("restored from systemd's fd store: generation %llu, state version %u (restore %llu us)",
+			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)(now - restored_at));
+	else
+		log_notice("restarted in place: generation %llu, state version %u, switch took %llu us (restore %llu us)",
+			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)sw,
+			   (unsigned long long)(now - restored_at));
 	if (!rep)
 		return;
 	struct conn *c = restart_conn_by_fd(d, (int)json_object_get_int64(json_object_object_get(rep, "fd")));
