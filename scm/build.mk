@@ -74,3 +74,10 @@ $(SCMD_STATE_NEXT): $(SCMD_VERSIONED:%.c=$(B)/scm-next/%.o) \
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(SCMD_LDLIBS)
 LIBEXEC += $(SCMD_STATE_NEXT)
+
+$(B)/tests/fuzz/fuzz_scmd_state.o: PART_CFLAGS += -Iscm/scmd -Ipolicy -Icontainers $(SYSTEMD_CFLAGS)
+$(B)/tests/fuzz/fuzz_scmd_state: $(B)/tests/fuzz/fuzz_scmd_state.o $(B)/scm/scmd/restart-state.o \
+	$(B)/scm/scmd/manifest.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS) $(CONTAINERS_LIBS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_scmd_state
