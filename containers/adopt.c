@@ -59,18 +59,24 @@ static int filter_parse(const char *s, sc_filter **ret)
 		return -ENOMEM;
 	struct sock_filter *ins = (struct sock_filter *)(f + 1);
 	for (size_t i = 0; i < n; i++) {
-		unsigned code, jt, jf, k;
+		/* by hand: a state carries a filter per container, and sscanf
+		 * was most of the successor's time reading one */
 		const char *g = s + i * 17;
-		for (int j = 0; j < 16; j++)
-			if (!((g[j] >= '0' && g[j] <= '9') || (g[j] >= 'a' && g[j] <= 'f'))) {
+		uint64_t v = 0;
+		for (int j = 0; j < 16; j++) {
+			char ch = g[j];
+			int x = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+			if (x < 0) {
 				free(f);
 				return -EINVAL;
 			}
-		if (g[16] != ' ' || sscanf(g, "%4x%2x%2x%8x", &code, &jt, &jf, &k) != 4) {
+			v = v << 4 | (uint64_t)x;
+		}
+		if (g[16] != ' ') {
 			free(f);
 			return -EINVAL;
 		}
-		ins[i] = (struct sock_filter){ (uint16_t)code, (uint8_t)jt, (uint8_t)jf, k };
+		ins[i] = (struct sock_filter){ (uint16_t)(v >> 48), (uint8_t)(v >> 40), (uint8_t)(v >> 32), (uint32_t)v };
 	}
 	f->prog = (struct sock_fprog){ .len = (unsigned short)n, .filter = ins };
 	*ret = f;

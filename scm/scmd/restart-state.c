@@ -61,10 +61,21 @@ int state_memfd_read(int fd, json_object **ret, uint32_t *ret_version, scm_error
 	if (pread(fd, text, h.length, sizeof(h)) != (ssize_t)h.length)
 		return scm_fail(ret_err, -EIO, "reading the state: short");
 	text[h.length] = 0;
-	json_object *o = NULL;
-	int r = scm_json_parse(text, h.length, &o, ret_err);
-	if (r != 0)
-		return scm_fail(ret_err, SCM_E_INVALID, "state version %u: not JSON", h.version);
+	/* not scm_json_parse: that is for frames, and a state with thousands
+	 * of channels is far over a frame's limit; the length is checked above */
+	json_tokener *tok = json_tokener_new_ex(32);
+	if (!tok)
+		return -ENOMEM;
+	json_object *o = json_tokener_parse_ex(tok, text, (int)h.length);
+	enum json_tokener_error je = json_tokener_get_error(tok);
+	size_t used = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (!o || je != json_tokener_success || used != h.length) {
+		json_object_put(o);
+		return scm_fail(ret_err, SCM_E_INVALID, "state version %u: not JSON (%s at byte %zu)", h.version,
+				je == json_tokener_success ? "trailing data" : json_tokener_error_desc(je), used);
+	}
+	int r;
 	if ((r = state_validate(o, h.version, ret_err)) != 0) {
 		json_object_put(o);
 		return r;

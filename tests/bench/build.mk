@@ -25,3 +25,10 @@ $(B)/tests/bench/scmd-bench: tests/bench/scmd-bench.sh
 	@mkdir -p $(dir $@)
 	$(Q_GEN)install -m 755 $< $@
 BENCH_DEPS += $(B)/tests/bench/scmd-bench $(B)/libexec/scm-ctl-ping
+
+# restart-bench: the blackout of scmd's restart in place with live channels
+# and containers (docs/restart.md; a script, run-all runs it).
+$(B)/tests/bench/restart-bench: tests/bench/restart-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 755 $< $@
+BENCH_DEPS += $(B)/tests/bench/restart-bench $(B)/libexec/scm-test-client

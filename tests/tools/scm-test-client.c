@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -333,12 +334,20 @@ static uint64_t usec(void)
  * through scmd, every ping on the held channel does not. Nothing may
  * fail; the longest round (connect + ping + close) is the blackout a
  * client saw. */
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static int do_churn(const char *stop)
 {
 	scm_channel *held = NULL;
 	scm_error *e = NULL;
 	unsigned long calls = 0, failed = 0;
 	uint64_t max_us = 0;
+	size_t n = 0, cap = 1 << 20;
+	uint32_t *rounds = calloc(cap, sizeof(uint32_t));
 	if (scm_connect("echo", &held, &e) != 0)
 		return fail_chain("connect", e);
 	printf("started\n");
@@ -357,10 +366,18 @@ static int do_churn(const char *stop)
 		uint64_t dt = usec() - t0;
 		if (dt > max_us)
 			max_us = dt;
+		if (rounds && n < cap)
+			rounds[n++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
 		calls += 3;
 	}
 	scm_channel_free(held);
-	printf("calls %lu failed %lu longest_us %llu\n", calls, failed, (unsigned long long)max_us);
+	uint32_t p99 = 0;
+	if (rounds && n) {
+		qsort(rounds, n, sizeof(uint32_t), cmp_u32);
+		p99 = rounds[(n * 99) / 100];
+	}
+	free(rounds);
+	printf("calls %lu failed %lu longest_us %llu p99_us %u\n", calls, failed, (unsigned long long)max_us, p99);
 	return failed ? 1 : 0;
 }
 
