@@ -45,8 +45,8 @@ BINS += $(SCMD) $(SCMCTL)
 
 # Unit tests of scmd's logic (tests/unit/scmd), and the manifest fuzz target.
 SCMD_UNIT := $(addprefix $(B)/tests/unit/,test_scmd_quota test_scmd_evbatch test_scmd_broker \
-             test_scmd_audit test_scmd_manifest)
-$(B)/tests/unit/scmd/%.o: PART_CFLAGS += -Iscm/scmd $(SYSTEMD_CFLAGS)
+             test_scmd_audit test_scmd_manifest test_scmd_restart)
+$(B)/tests/unit/scmd/%.o: PART_CFLAGS += -Iscm/scmd -Icontainers $(SYSTEMD_CFLAGS)
 $(SCMD_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/scmd/%.o $(SCMD_LIB) $(SCMD_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(SCMD_LDLIBS) $(CMOCKA_LIBS)

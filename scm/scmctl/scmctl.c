@@ -193,6 +193,8 @@ static void show_status(json_object *o)
 	json_object *l;
 	printf("scmd pid %lld, up %llds, runtime %s, config %s\n", (long long)ji(o, "pid"),
 	       (long long)ji(o, "uptime_s"), js(o, "runtime_dir"), js(o, "config_dir"));
+	if (ji(o, "generation"))
+		printf("restarted in place %lld times\n", (long long)ji(o, "generation"));
 	printf("%lld services, %lld endpoints, %lld live channels\n", (long long)ji(o, "services"),
 	       (long long)ji(o, "endpoints"), (long long)ji(o, "channels"));
 	printf("connect latency (last 1024 connects):\n");

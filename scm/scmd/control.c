@@ -105,6 +105,7 @@ static void op_status(struct scmd *d, struct conn *c, uint32_t id)
 		nc++;
 	J(o, "pid", JI(getpid()));
 	J(o, "uptime_s", JI((now_usec() - d->started) / 1000000));
+	J(o, "generation", JI(d->generation)); /* restarts in place (docs/restart.md) */
 	J(o, "runtime_dir", JS(d->runtime_dir));
 	J(o, "config_dir", JS(d->config_dir));
 	J(o, "services", JI(ns));

@@ -2,7 +2,6 @@
  * the reader the successor and the dry run (--check-state) use
  * (scm/scmd/restart-state.c): header, version range, length, JSON, the
  * structure and the containers' part (containers/adopt.c, check only). */
-#define _GNU_SOURCE
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
