@@ -86,8 +86,6 @@ const char *restart_ctr_busy(struct scmd *d);
 
 /* restart.c */
 void restart_request(struct scmd *d, struct conn *c, uint32_t call_id, const char *exec_path);
-/* After each batch of events: a restart waiting for a quiet moment. */
-void restart_poll(struct scmd *d);
 void restart_conn_gone(struct scmd *d, struct conn *c);
 /* The successor: answer the request that restarted us. */
 void restart_answer(struct scmd *d, struct json_object *st, uint64_t restored_at);
