@@ -137,6 +137,7 @@ libexecdir := $(PREFIX)/libexec/scm
 includedir := $(PREFIX)/include
 idldir     := $(PREFIX)/share/scm/idl
 mandir     := $(PREFIX)/share/man
+dbussysdir := $(PREFIX)/share/dbus-1/system.d
 INST_BINS    := $(filter $(B)/bin/%,$(BINS))
 INST_LIBEXEC := $(filter $(B)/libexec/%,$(LIBEXEC))
 INST_IDL     := $(wildcard stubs/idl/*.json)
@@ -160,6 +161,8 @@ install: $(INST_BINS) $(INST_LIBEXEC) $(LIBSCM) $(LIBSCM_SO) $(B)/lib/libscm.pc
 	$(call Q_STEP,INSTALL,$(DESTDIR)$(idldir))$(INSTALL) -m 644 $(INST_IDL) $(DESTDIR)$(idldir)/
 	$(call Q_STEP,INSTALL,$(DESTDIR)$(mandir))$(INSTALL) -m 644 $(INST_MAN1) $(DESTDIR)$(mandir)/man1/
 	$(Q)$(INSTALL) -m 644 $(INST_MAN8) $(DESTDIR)$(mandir)/man8/
+	$(Q)$(INSTALL) -d $(DESTDIR)$(dbussysdir)
+	$(call Q_STEP,INSTALL,$(DESTDIR)$(dbussysdir))$(INSTALL) -m 644 scm/manager/org.scm.Manager1.conf $(DESTDIR)$(dbussysdir)/
 	@# A package's own install (DESTDIR) neither refreshes the host's
 	@# linker cache nor touches its /etc: the package manager does that.
 	@# The subordinate ids are those a root scmd maps containers onto
@@ -181,7 +184,8 @@ uninstall:
 		$(addprefix $(DESTDIR)$(includedir)/scm/,$(notdir $(LIBSCM_HEADERS))) \
 		$(addprefix $(DESTDIR)$(idldir)/,$(notdir $(INST_IDL))) \
 		$(addprefix $(DESTDIR)$(mandir)/man1/,$(notdir $(INST_MAN1))) \
-		$(addprefix $(DESTDIR)$(mandir)/man8/,$(notdir $(INST_MAN8)))
+		$(addprefix $(DESTDIR)$(mandir)/man8/,$(notdir $(INST_MAN8))) \
+		$(DESTDIR)$(dbussysdir)/org.scm.Manager1.conf
 	-$(Q)rmdir $(DESTDIR)$(libexecdir) $(DESTDIR)$(includedir)/scm $(DESTDIR)$(idldir) \
 		$(DESTDIR)$(PREFIX)/share/scm 2>/dev/null
 	@if [ -z "$(DESTDIR)" ]; then ldconfig 2>/dev/null || true; fi

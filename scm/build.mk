@@ -7,13 +7,13 @@
 # and the unit tests in tests/unit/scmd link, as dbus-broker's tests link
 # its bus logic: a test drives the real code without starting a daemon.
 SCMD_MAIN   := scm/scmd/scmd.c
-SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c evbatch.c log.c quota.c conn.c endpoint.c \
+SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c conn.c endpoint.c \
                manifest.c registry.c broker.c pending.c channel.c control.c \
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
                container-hook.c container-launch.c container-output.c container-view.c \
                container-leftovers.c container-control.c container-identity.c container-update.c \
-               restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c restart-store.c \
-               restart-start.c)
+               logzip.c sd.c restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c \
+               restart-store.c restart-start.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c)
 SCMD   := $(B)/bin/scmd
@@ -23,6 +23,7 @@ SYSTEMD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
 SYSTEMD_LIBS   := $(shell pkg-config --libs libsystemd 2>/dev/null)
 SCMD_LIBS := $(POLICY_LIB) $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 SCMD_LDLIBS := $(JSONC_LIBS) $(CONTAINERS_LIBS) $(SYSTEMD_LIBS)
+ZPOOL_HELPER := $(B)/libexec/scm-zpool
 $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFLAGS)
 
 $(B)/scm/scmd/policy-hook.o $(B)/scm/scmd/control.o $(B)/scm/scmd/endpoint.o: PART_CFLAGS += -Ipolicy
@@ -40,11 +41,16 @@ $(SCMD): $(B)/scm/scmd/scmd.o $(SCMD_LIB) $(SCMD_LIBS)
 $(B)/scm/scmctl/scmctl-desktop.o: $(B)/gen/scm/desktop-client.h
 $(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(B)/gen/scm/desktop-client.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $^ $(JSONC_LIBS) $(POLICY_EXT_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(POLICY_EXT_LIBS) $(ZSTD_LIBS)
 BINS += $(SCMD) $(SCMCTL)
+# scmd's compressor: the adaptive thread pool in a helper process
+$(ZPOOL_HELPER): $(B)/scm/scmd/scm-zpool.o $(UTIL_LIB)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(ZSTD_LIBS)
+LIBEXEC += $(ZPOOL_HELPER)
 
 # Unit tests of scmd's logic (tests/unit/scmd), and the manifest fuzz target.
-SCMD_UNIT := $(addprefix $(B)/tests/unit/,test_scmd_quota test_scmd_evbatch test_scmd_broker \
+SCMD_UNIT := $(addprefix $(B)/tests/unit/,test_scmd_tokens test_scmd_quota test_scmd_evbatch test_scmd_broker \
              test_scmd_audit test_scmd_manifest test_scmd_restart)
 $(B)/tests/unit/scmd/%.o: PART_CFLAGS += -Iscm/scmd -Icontainers $(SYSTEMD_CFLAGS)
 $(SCMD_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/scmd/%.o $(SCMD_LIB) $(SCMD_LIBS)

@@ -1,6 +1,6 @@
 # stubs/: libscm (wire protocol, client stubs, provider skeleton, IDL) and
 # the stub generator scm-idlc.
-LIBSCM_SRCS := stubs/error.c stubs/wire.c stubs/outq.c stubs/client.c stubs/provider.c \
+LIBSCM_SRCS := stubs/error.c stubs/wire.c stubs/outq.c stubs/client.c stubs/provider.c stubs/provider-ctl.c \
                stubs/grant.c stubs/idl.c stubs/stub-rt.c \
                stubs/clipflow.c
 LIBSCM_OBJS := $(LIBSCM_SRCS:%.c=$(B)/%.o)

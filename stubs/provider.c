@@ -25,13 +25,14 @@
 #include "scm/macro.h"
 #include "scm-internal/wire.h"
 #include "scm-internal/error.h"
+#include "scm-internal/provider-ctl.h"
 
 #define MAX_METHODS 256 /* grant bitmap size; an IDL may not have more */
 
 struct chan {
 	int fd;
 	scm_grant grant;
-	char *service, *caller;
+	char *service, *caller, *token;
 	bool allowed[MAX_METHODS + 1];
 	void *data;
 	bool broken;          /* drop it after this call */
@@ -55,7 +56,17 @@ struct scm_provider {
 	int task_fd; /* eventfd: scm_provider_post() woke us */
 	pthread_mutex_t task_lock;
 	scm_task *task_head, *task_tail;
+	struct ctl_calls ctl_calls; /* the provider's own calls to scmd (provider-ctl.c) */
 };
+
+int provider_ctl_fd_(scm_provider *p)
+{
+	return p->ctl_fd;
+}
+struct ctl_calls *provider_ctl_calls_(scm_provider *p)
+{
+	return &p->ctl_calls;
+}
 
 /* Marks an event of the current batch whose channel is gone. */
 static char gone_marker, task_marker;
@@ -121,6 +132,7 @@ static void chan_close(scm_provider *p, struct chan *c)
 	json_object_put(c->grant.rules);
 	free(c->service);
 	free(c->caller);
+	free(c->token);
 	free(c);
 }
 
@@ -180,6 +192,15 @@ static int add_channel(scm_provider *p, scm_message *m)
 		.gid = (gid_t)jint(m->json, "gid", -1),
 		.pid = (pid_t)jint(m->json, "pid", 0),
 	};
+	/* Only scmd writes grants: a token channel (offload) is its word. */
+	if (json_object_object_get_ex(m->json, "token", &cons) && json_object_is_type(cons, json_type_string) &&
+	    !(c->token = strdup(json_object_get_string(cons)))) {
+		free(c->service);
+		free(c->caller);
+		free(c);
+		return safe_close(fd), -ENOMEM;
+	}
+	c->grant.token = c->token;
 	if (json_object_object_get_ex(m->json, "constraints", &cons) &&
 	    json_object_is_type(cons, json_type_object) && json_object_object_length(cons) > 0)
 		c->grant.constraints = json_object_get(cons);
@@ -231,6 +252,10 @@ static int handle_control_one(scm_provider *p, scm_error **ret_err)
 	if (r != 0)
 		return scm_fail(ret_err, r, "control connection to scmd failed");
 
+	if (m->type == SCM_FRAME_REPLY || m->type == SCM_FRAME_ERROR) {
+		provider_ctl_reply_(p, m); /* takes m */
+		return 2;
+	}
 	const char *what = m->json ? jstr(m->json, "op", "") : "";
 	if (strcmp(what, "channel") == 0)
 		r = add_channel(p, m);
@@ -537,6 +562,7 @@ scm_provider *scm_provider_free(scm_provider *p)
 	/* owners reply to their cancelled calls, which frees them */
 	while (p->task_head)
 		run_tasks(p);
+	provider_ctl_fail_all_(p);
 	safe_close(p->epoll_fd);
 	safe_close(p->ctl_fd);
 	safe_close(p->task_fd);
@@ -575,6 +601,8 @@ int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 		p->batch_i = i;
 		if (!evs[i].data.ptr) {
 			int r = handle_control(p, ret_err);
+			if (r != 0)
+				provider_ctl_fail_all_(p);
 			if (r != 0) {
 				p->batch = NULL;
 				return r;

@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "scm/macro.h"
 #include "scmctl.h"
@@ -144,13 +145,37 @@ static int copy_fd(int from, int to)
 	char buf[65536];
 	ssize_t n;
 	while ((n = read(from, buf, sizeof(buf))) > 0)
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(to, buf + off, (size_t)(n - off));
-			if (w <= 0)
-				return -1;
-			off += w;
-		}
+		if (write_all(to, buf, (size_t)n) < 0)
+			return -1;
 	return n < 0 ? -1 : 0;
+}
+
+/* A rotated log file scmd compressed (a zstd frame) is decompressed as
+ * it streams out, in bounded memory; any other file is copied. */
+static int copy_log(int from, int to)
+{
+	static const unsigned char magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+	unsigned char head[4];
+	if (pread(from, head, sizeof(head), 0) != (ssize_t)sizeof(head) || memcmp(head, magic, 4) != 0)
+		return copy_fd(from, to);
+	ZSTD_DStream *ds = ZSTD_createDStream();
+	static char in[65536], out[131072];
+	int r = ds ? 0 : -1;
+	ssize_t n = 0;
+	while (r == 0 && (n = read(from, in, sizeof(in))) > 0) {
+		ZSTD_inBuffer ib = { in, (size_t)n, 0 };
+		while (r == 0 && ib.pos < ib.size) {
+			ZSTD_outBuffer ob = { out, sizeof(out), 0 };
+			size_t z = ZSTD_decompressStream(ds, &ob, &ib);
+			if (ZSTD_isError(z)) {
+				fprintf(stderr, "scmctl: a compressed log file is damaged: %s\n", ZSTD_getErrorName(z));
+				r = -1;
+			} else
+				r = write_all(to, out, ob.pos);
+		}
+	}
+	ZSTD_freeDStream(ds);
+	return n < 0 ? -1 : r;
 }
 
 static int wait_exit(const char *name)
@@ -523,7 +548,7 @@ int scmctl_container(int argc, char **argv, bool json)
 		int bad = 0;
 		for (size_t i = 0; i < ELEMENTSOF(fds); i++)
 			if (fds[i] >= 0) {
-				bad |= copy_fd(fds[i], 1) < 0;
+				bad |= copy_log(fds[i], 1) < 0;
 				close(fds[i]);
 			}
 		return bad;

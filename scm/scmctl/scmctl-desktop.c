@@ -249,11 +249,12 @@ static int cmd_list(bool json)
 		json_object_put(o);
 		return 0;
 	}
-	printf("%-16s %-8s %8s %7s  %-22s %s\n", "DESKTOP", "STATE", "PID", "VIEWERS", "VNC", "NOVNC");
+	printf("%-16s %-8s %8s %7s %-10s %-22s %s\n", "DESKTOP", "STATE", "PID", "VIEWERS", "SIZE", "VNC", "NOVNC");
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		json_object *st = json_object_array_get_idx(arr, i);
 #define S(k) (jstr(st, k) ? jstr(st, k) : "-")
-		printf("%-16s %-8s %8s %7s  %-22s %s\n", S("name"), S("state"), S("pid"), S("viewers"), S("vnc"), S("novnc"));
+		printf("%-16s %-8s %8s %7s %-10s %-22s %s\n", S("name"), S("state"), S("pid"), S("viewers"), S("size"), S("vnc"),
+		       S("novnc"));
 #undef S
 	}
 	json_object_put(arr);

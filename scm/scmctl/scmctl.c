@@ -204,6 +204,17 @@ static void show_status(json_object *o)
 		show_lat(l, "handoff");
 		show_lat(l, "total");
 	}
+	if (json_object_object_get_ex(o, "log_compression", &l) && ji(l, "files") > 0) {
+		json_object *lv, *r;
+		printf("rotated logs compressed: %lld files, %lld -> %lld bytes (ratio %.2f), levels", (long long)ji(l, "files"),
+		       (long long)ji(l, "bytes_in"), (long long)ji(l, "bytes_out"),
+		       json_object_object_get_ex(l, "ratio", &r) ? json_object_get_double(r) : 0.0);
+		if (json_object_object_get_ex(l, "levels", &lv)) {
+			json_object_object_foreach(lv, k, v)
+				printf(" %s:%d", k, json_object_get_int(v));
+		}
+		printf("\n");
+	}
 }
 
 static void show_services(json_object *o)

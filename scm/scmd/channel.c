@@ -68,6 +68,7 @@ void channel_link(struct scmd *d, struct channel *ch)
 
 void channel_free(struct scmd *d, struct channel *ch)
 {
+	tokens_drop_channel(d, ch->id);
 	if (ch->linked) {
 		watch_del(d, &ch->w);
 		list_del(&ch->node);

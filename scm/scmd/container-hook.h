@@ -42,6 +42,7 @@ struct scmd_ctr {
 	int64_t log_size;     /* bytes in the current file */
 	int64_t log_file_max; /* what one file may hold */
 	int log_files;        /* rotated files kept beside the current one */
+	uint64_t log_gen;     /* the generation the current file becomes when rotated */
 	struct endpoint *ep;
 	struct service *provider_of; /* this container runs that service's provider */
 	bool launching, dying, exited;
@@ -77,6 +78,7 @@ void ctr_launch_abandon(struct scmd *d, struct scmd_ctr *t, int code, const char
 /* container-output.c */
 int ctr_log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb);
 void ctr_log_unlink_all(const struct scmd_ctr *t);
+void ctr_logs_unlink(const char *dir, const char *name); /* NAME.log and NAME.log.* */
 void ctr_drain_output(struct scmd *d, struct scmd_ctr *t);
 void ctr_on_output(struct scmd *d, struct watch *w, uint32_t events);
 int ctr_open_pty(const struct container_req *req, int ret[2]);

@@ -172,14 +172,9 @@ void scmd_ctr_cleanup_leftovers(struct scmd *d, const char *dir)
 				log_notice("removing the stale state of container '%.*s'", (int)(l - 6), e->d_name);
 			unlink(path);
 			/* and its log files, which no record leads to any more */
-			for (int k = 0; k < CONTAINERS_LOG_FDS_MAX; k++) {
-				_cleanup_free_ char *log = NULL;
-				if ((k ? asprintf(&log, "%s/logs/%.*s.log.%d", d->state_dir, (int)(l - 6),
-						  e->d_name, k)
-				       : asprintf(&log, "%s/logs/%.*s.log", d->state_dir, (int)(l - 6),
-						  e->d_name)) >= 0)
-					unlink(log);
-			}
+			_cleanup_free_ char *logs = NULL, *cname = strndup(e->d_name, l - 6);
+			if (cname && asprintf(&logs, "%s/logs", d->state_dir) >= 0)
+				ctr_logs_unlink(logs, cname);
 		}
 	}
 	if (dd)

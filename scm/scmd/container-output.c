@@ -7,6 +7,7 @@
  * scmctl gets. `scmctl container logs` reads the log files through
  * scmd_ctr_log_fds. Split from container-hook.c (moves only): the log's
  * size and rotation rules are one concept, kept apart from the life cycle. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,28 +22,59 @@
 #define DRAIN_READS 16     /* reads of the output pipe per wakeup (256 KiB) */
 
 /* ---- the log -------------------------------------------------------------
- * STATE/logs/NAME.log and, rotated, NAME.log.1 .. NAME.log.K (newest
- * first). Each file holds at most max_bytes / (K + 1), so together they
+ * STATE/logs/NAME.log, and the K latest rotated generations beside it:
+ * NAME.log.G (G counts up from 1 and is never reused), which the
+ * compressor (logzip.c) turns into NAME.log.G.zst soon after. Each file
+ * holds at most max_bytes / (K + 1) before compression, so together they
  * never pass the cap whatever the container writes; a rotation cuts at a
- * line end when one is in reach. Rotating is K renames and an open, done at
- * most once per file's worth of output. */
+ * line end when one is in reach. Rotating is one rename, two unlinks and
+ * an open, done at most once per file's worth of output; names never
+ * shift, so the compressor's work stays valid whatever rotates meanwhile. */
 
-static void log_file(const struct scmd_ctr *t, int k, char *buf, size_t len)
+static void gen_file(const struct scmd_ctr *t, uint64_t gen, bool zst, char *buf, size_t len)
 {
-	if (k == 0)
+	if (gen == 0)
 		snprintf(buf, len, "%s", t->log_path);
 	else
-		snprintf(buf, len, "%s.%d", t->log_path, k);
+		snprintf(buf, len, "%s.%llu%s", t->log_path, (unsigned long long)gen, zst ? ".zst" : "");
+}
+
+void ctr_logs_unlink(const char *dir, const char *name)
+{
+	char base[NAME_MAX + 1];
+	int bl = snprintf(base, sizeof(base), "%s.log", name);
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dd = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!dd)
+		return;
+	dfd = -1; /* the DIR has it */
+	struct dirent *e;
+	while ((e = readdir(dd))) {
+		/* NAME.log, NAME.log.G, NAME.log.G.zst: not the container
+		 * "NAME.log"'s NAME.log.log */
+		const char *r = e->d_name + bl;
+		if (strncmp(e->d_name, base, (size_t)bl) != 0)
+			continue;
+		if (*r == '.') {
+			size_t digits = strspn(r + 1, "0123456789");
+			if (!digits || (r[1 + digits] && strcmp(r + 1 + digits, ".zst") != 0))
+				continue;
+		} else if (*r)
+			continue;
+		(void)unlinkat(dirfd(dd), e->d_name, 0);
+	}
+	closedir(dd);
 }
 
 void ctr_log_unlink_all(const struct scmd_ctr *t)
 {
-	char p[PATH_MAX];
 	if (!t->log_path)
 		return;
-	for (int k = 0; k < CONTAINERS_LOG_FDS_MAX; k++) {
-		log_file(t, k, p, sizeof(p));
-		(void)unlink(p);
+	_cleanup_free_ char *dir = strdup(t->log_path);
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+	if (slash) {
+		*slash = 0;
+		ctr_logs_unlink(dir, t->name);
 	}
 }
 
@@ -61,6 +93,7 @@ int ctr_log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb
 	t->log_files = (int)files;
 	t->log_file_max = max / (files + 1);
 	t->log_size = 0;
+	t->log_gen = 1;
 	t->log_fd = -1;
 	if (asprintf(&t->log_path, "%s/logs/%s.log", d->state_dir, t->name) < 0) {
 		t->log_path = NULL;
@@ -71,20 +104,27 @@ int ctr_log_open(struct scmd *d, struct scmd_ctr *t, const container_sandbox *sb
 	return t->log_fd < 0 ? -errno : 0;
 }
 
-static void log_rotate(struct scmd_ctr *t)
+static void log_rotate(struct scmd *d, struct scmd_ctr *t)
 {
-	char from[PATH_MAX], to[PATH_MAX];
+	char raw[PATH_MAX], zst[PATH_MAX];
 	t->log_fd = safe_close(t->log_fd);
-	for (int k = t->log_files; k >= 1; k--) {
-		log_file(t, k - 1, from, sizeof(from));
-		log_file(t, k, to, sizeof(to));
-		(void)rename(from, to); /* over the oldest */
+	uint64_t gen = t->log_gen++;
+	gen_file(t, gen, false, raw, sizeof(raw));
+	(void)rename(t->log_path, raw);
+	if (gen > (uint64_t)t->log_files) { /* the oldest kept goes */
+		for (int z = 0; z < 2; z++) {
+			char old[PATH_MAX];
+			gen_file(t, gen - (uint64_t)t->log_files, z, old, sizeof(old));
+			(void)unlink(old);
+		}
 	}
 	t->log_fd = log_create(t->log_path);
 	t->log_size = 0;
+	gen_file(t, gen, true, zst, sizeof(zst));
+	(void)logzip_submit(d, raw, zst); /* else it stays as it is */
 }
 
-static void log_write(struct scmd_ctr *t, const char *buf, size_t n)
+static void log_write(struct scmd *d, struct scmd_ctr *t, const char *buf, size_t n)
 {
 	size_t cap = (size_t)t->log_file_max, keep = cap * (size_t)(t->log_files + 1);
 	if (n > keep) { /* no file would keep the head: skip its writes */
@@ -107,7 +147,7 @@ static void log_write(struct scmd_ctr *t, const char *buf, size_t n)
 			n -= (size_t)k;
 		}
 		if (full)
-			log_rotate(t);
+			log_rotate(d, t);
 	}
 }
 
@@ -128,7 +168,7 @@ void ctr_drain_output(struct scmd *d, struct scmd_ctr *t)
 			}
 			return;
 		}
-		log_write(t, buf, (size_t)n);
+		log_write(d, t, buf, (size_t)n);
 		/* The attached terminal gets what fits; the log keeps the latest. */
 		if (t->attach_fd >= 0 && write(t->attach_fd, buf, (size_t)n) < 0 && errno != EAGAIN)
 			t->attach_fd = safe_close(t->attach_fd);
@@ -175,13 +215,21 @@ int scmd_ctr_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret
 	size_t n = 0;
 	if (!t || !t->log_path)
 		return scm_fail(ret_err, SCM_E_NOT_FOUND, "no container '%s'", name);
-	/* Oldest first. scmd is the only writer and rotates only inside this
-	 * loop's thread, so the set is consistent; rotations after the reply
-	 * rename files, not the inodes the client holds. */
-	for (int k = t->log_files; k >= 0 && n < ELEMENTSOF(fds); k--) {
+	/* Oldest first: each kept generation (compressed or not yet), then
+	 * the current file. scmd is the only writer and renames only inside
+	 * this loop's thread, so the set is consistent; rotations after the
+	 * reply rename files, not the inodes the client holds. */
+	uint64_t first = t->log_gen > (uint64_t)t->log_files ? t->log_gen - (uint64_t)t->log_files : 1;
+	for (uint64_t g = first; g <= t->log_gen && n < ELEMENTSOF(fds); g++) {
 		char p[PATH_MAX];
-		log_file(t, k, p, sizeof(p));
-		int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		bool cur = g == t->log_gen;
+		int fd = -1;
+		for (int z = cur ? 0 : 1; z >= 0 && fd < 0; z--) {
+			gen_file(t, cur ? 0 : g, z, p, sizeof(p));
+			fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+			if (fd < 0 && errno != ENOENT)
+				break;
+		}
 		if (fd >= 0) {
 			fds[n++] = fd;
 			continue;

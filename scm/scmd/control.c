@@ -92,10 +92,10 @@ static json_object *endpoint_json(struct endpoint *ep)
 	return o;
 }
 
-static void op_status(struct scmd *d, struct conn *c, uint32_t id)
+void scmd_counts(struct scmd *d, size_t *ret_services, size_t *ret_endpoints, size_t *ret_channels,
+		 size_t *ret_containers)
 {
-	json_object *o = json_object_new_object(), *lat = json_object_new_object();
-	size_t ns = 0, ne = 0, nc = 0;
+	size_t ns = 0, ne = 0, nc = 0, nk = 0;
 	struct list *p;
 	for (p = d->services.next; p != &d->services; p = p->next)
 		ns += list_entry(p, struct service, node)->name[0] != 0;
@@ -103,6 +103,16 @@ static void op_status(struct scmd *d, struct conn *c, uint32_t id)
 		ne++;
 	for (p = d->channels.next; p != &d->channels; p = p->next)
 		nc++;
+	for (p = d->containers.next; p && p != &d->containers; p = p->next)
+		nk++;
+	*ret_services = ns, *ret_endpoints = ne, *ret_channels = nc, *ret_containers = nk;
+}
+
+static void op_status(struct scmd *d, struct conn *c, uint32_t id)
+{
+	json_object *o = json_object_new_object(), *lat = json_object_new_object();
+	size_t ns, ne, nc, nk;
+	scmd_counts(d, &ns, &ne, &nc, &nk);
 	J(o, "pid", JI(getpid()));
 	J(o, "uptime_s", JI((now_usec() - d->started) / 1000000));
 	J(o, "generation", JI(d->generation)); /* restarts in place (docs/restart.md) */
@@ -116,6 +126,7 @@ static void op_status(struct scmd *d, struct conn *c, uint32_t id)
 	J(lat, "handoff", latency_json(&d->lat_handoff));
 	J(lat, "total", latency_json(&d->lat_total));
 	J(o, "connect_latency", lat);
+	J(o, "log_compression", logzip_json(d));
 	reply(d, c, id, o);
 }
 
@@ -358,6 +369,14 @@ int control_listen(struct scmd *d, scm_error **ret_err)
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", d->runtime_dir) >=
 	    sizeof(sa.sun_path))
 		return scm_fail(ret_err, -ENAMETOOLONG, "runtime dir %s is too long", d->runtime_dir);
+	/* systemd's socket (scmd.socket), when it made one: checked, not bound */
+	int ra = scmd_sd_control(d, sa.sun_path, &fd, ret_err);
+	if (ra != 0)
+		return ra;
+	if (fd >= 0) {
+		d->control = (struct watch){ TAKE_FD(fd), control_accept };
+		return watch_add(d, &d->control, EPOLLIN);
+	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return scm_fail(ret_err, -errno, "socket: %m");

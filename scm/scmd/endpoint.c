@@ -145,6 +145,62 @@ struct endpoint *endpoint_find(struct scmd *d, const char *name)
 	return NULL;
 }
 
+/* A new endpoint's name: valid, not "host", not taken. */
+static int check_name(struct scmd *d, const char *name, scm_error **ret_err)
+{
+	if (!name_valid(name, 64, NAME_FILE) || strcmp(name, "host") == 0)
+		return scm_fail(ret_err, SCM_E_INVALID,
+				"endpoint name '%s' is not valid: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-', and not 'host' (reserved)",
+				name);
+	if (endpoint_find(d, name))
+		return scm_fail(ret_err, SCM_E_EXISTS, "endpoint '%s' exists already", name);
+	return 0;
+}
+
+/* Lists a listening socket as endpoint name; takes fd, path and dir
+ * (closed, and unless activated unlinked and removed, on failure). */
+static int add(struct scmd *d, const char *name, int fd, char *path, char *dir, uid_t owner, char **profiles,
+	       const struct quota *limit, bool activated, struct endpoint **ret, scm_error **ret_err)
+{
+	struct endpoint *ep = calloc(1, sizeof(*ep));
+	int r;
+
+	if (!ep || !(ep->name = strdup(name))) {
+		free(ep);
+		r = scm_fail(ret_err, -ENOMEM, "endpoint '%s': out of memory", name);
+		goto fail;
+	}
+	ep->path = path;
+	ep->dir = dir;
+	ep->owner = owner;
+	ep->profiles = profiles;
+	ep->limit = *limit;
+	ep->activated = activated;
+	ep->listen = (struct watch){ fd, endpoint_accept };
+	list_init(&ep->conns);
+	list_init(&ep->channels);
+	if (watch_add(d, &ep->listen, EPOLLIN) < 0) {
+		r = scm_fail(ret_err, -errno, "epoll: %m");
+		free(ep->name);
+		free(ep);
+		goto fail;
+	}
+	list_add(d->endpoints.prev, &ep->node);
+	d->store_dirty = true;
+	if (ret)
+		*ret = ep;
+	return 0;
+fail:
+	safe_close(fd);
+	if (!activated)
+		unlink(path);
+	if (dir)
+		rmdir(dir);
+	free(path);
+	free(dir);
+	return r;
+}
+
 static int create(struct scmd *d, const char *name, bool in_dir, uid_t owner, mode_t mode, char **profiles,
 		  const struct quota *limit, struct endpoint **ret, scm_error **ret_err)
 {
@@ -152,12 +208,9 @@ static int create(struct scmd *d, const char *name, bool in_dir, uid_t owner, mo
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *path = NULL, *dir = NULL;
 
-	if (!name_valid(name, 64, NAME_FILE) || strcmp(name, "host") == 0)
-		return scm_fail(ret_err, SCM_E_INVALID,
-				"endpoint name '%s' is not valid: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-', and not 'host' (reserved)",
-				name);
-	if (endpoint_find(d, name))
-		return scm_fail(ret_err, SCM_E_EXISTS, "endpoint '%s' exists already", name);
+	int rn = check_name(d, name, ret_err);
+	if (rn != 0)
+		return rn;
 	if (in_dir) {
 		/* The container's ids must reach scm.sock through it. */
 		if (asprintf(&dir, "%s/endpoints/%s", d->runtime_dir, name) < 0 ||
@@ -205,42 +258,11 @@ static int create(struct scmd *d, const char *name, bool in_dir, uid_t owner, mo
 		return scm_fail(ret_err, r, "preparing endpoint %s: %s", path, strerror(-r));
 	}
 
-	struct endpoint *ep = calloc(1, sizeof(*ep));
-	if (!ep) {
-		unlink(path);
-		if (dir)
-			rmdir(dir);
-		return -ENOMEM;
-	}
-	ep->name = strdup(name);
-	ep->path = TAKE_PTR(path);
-	ep->dir = TAKE_PTR(dir);
-	ep->owner = owner;
-	ep->profiles = profiles;
-	ep->limit = *limit;
-	ep->listen = (struct watch){ TAKE_FD(fd), endpoint_accept };
-	list_init(&ep->conns);
-	list_init(&ep->channels);
-	if (watch_add(d, &ep->listen, EPOLLIN) < 0) {
-		r = -errno;
-		unlink(ep->path);
-		if (ep->dir)
-			rmdir(ep->dir);
-		safe_close(ep->listen.fd);
-		free(ep->name);
-		free(ep->path);
-		free(ep->dir);
-		free(ep);
-		return scm_fail(ret_err, r, "epoll: %s", strerror(-r));
-	}
-	list_add(d->endpoints.prev, &ep->node);
-	d->store_dirty = true;
-	if (ret)
-		*ret = ep;
-	return 0;
+	r = add(d, name, TAKE_FD(fd), TAKE_PTR(path), TAKE_PTR(dir), owner, profiles, limit, false, ret, ret_err);
+	return r;
 }
 
-struct endpoint *endpoint_adopt(struct scmd *d, const char *name, const char *path, const char *dir,
+struct endpoint *endpoint_restore(struct scmd *d, const char *name, const char *path, const char *dir,
 				uid_t owner, char **profiles, const struct quota *limit, int fd)
 {
 	struct endpoint *ep = calloc(1, sizeof(*ep));
@@ -279,6 +301,23 @@ int endpoint_create_dir(struct scmd *d, const char *name, uid_t owner, char **pr
 	return create(d, name, true, owner, 0600, profiles, limit, ret, ret_err);
 }
 
+int endpoint_adopt(struct scmd *d, const char *name, int fd, const char *path, uid_t owner,
+		   scm_error **ret_err)
+{
+	char *p = NULL;
+
+	int r = check_name(d, name, ret_err);
+	if (r == 0 && !(p = strdup(path)))
+		r = -ENOMEM;
+	if (r != 0) {
+		safe_close(fd);
+		return r;
+	}
+	/* No profiles: as `scmctl endpoint create NAME`, the manifests' allow
+	 * lists decide by its label. */
+	return add(d, name, fd, p, NULL, owner, NULL, &d->default_limit, true, NULL, ret_err);
+}
+
 void endpoint_remove(struct scmd *d, struct endpoint *ep)
 {
 	struct list *p, *t;
@@ -289,7 +328,9 @@ void endpoint_remove(struct scmd *d, struct endpoint *ep)
 	list_for_each_safe(p, t, &ep->conns) conn_close(d, list_entry(p, struct conn, node));
 	watch_del(d, &ep->listen);
 	safe_close(ep->listen.fd);
-	unlink(ep->path);
+	/* systemd's socket stays where its unit put it */
+	if (!ep->activated)
+		unlink(ep->path);
 	if (ep->dir)
 		rmdir(ep->dir);
 	list_del(&ep->node);

@@ -162,7 +162,7 @@ int service_load_file(struct scmd *d, const char *path, scm_error **ret_err)
 /* Resolves a provider command: a bare name is looked up in scmd's libexec
  * directory first (../libexec/scm as installed, ../libexec in a build
  * tree), then on $PATH (by execvp). */
-static char *resolve_exec(struct scmd *d, const char *cmd)
+char *scmd_libexec_path(const char *cmd)
 {
 	if (strchr(cmd, '/'))
 		return strdup(cmd);
@@ -215,7 +215,7 @@ static void provider_failed(struct scmd *d, struct service *s, int code, const c
  * socket, which its skeleton connects to ($SCM_PROVIDER_ENDPOINT). */
 static void activate_in_container(struct scmd *d, struct service *s)
 {
-	_cleanup_free_ char *prog = resolve_exec(d, s->exec[0]);
+	_cleanup_free_ char *prog = scmd_libexec_path(s->exec[0]);
 	char *name = NULL;
 	size_t n = 0;
 	while (s->exec[n])
@@ -278,7 +278,7 @@ void service_activate(struct scmd *d, struct service *s)
 		provider_failed(d, s, -errno, "socketpair: %m");
 		return;
 	}
-	_cleanup_free_ char *prog = resolve_exec(d, s->exec[0]);
+	_cleanup_free_ char *prog = scmd_libexec_path(s->exec[0]);
 	_cleanup_free_ char *logpath = NULL;
 	if (asprintf(&logpath, "%s/logs/%s.log", d->runtime_dir, s->name) < 0)
 		logpath = NULL;
@@ -367,6 +367,35 @@ int service_send(struct scmd *d, struct service *s, uint8_t type, uint16_t flags
 	return r < 0 ? r : 0;
 }
 
+int service_reply(struct scmd *d, struct service *s, uint32_t call_id, json_object *body, const int *fds,
+		  size_t n_fds)
+{
+	size_t len = 0;
+	const char *t = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+	if (s->ctl.fd < 0)
+		return -ENOTCONN;
+	int r = scm_outq_send(s->ctl.fd, &s->ctl_q, SCM_FRAME_REPLY, 0, call_id, 0, t, len, NULL, 0, fds, n_fds);
+	if (r == 1)
+		watch_mod(d, &s->ctl, EPOLLIN | EPOLLOUT);
+	return r < 0 ? r : 0;
+}
+
+int service_reply_error(struct scmd *d, struct service *s, uint32_t call_id, const scm_error *e)
+{
+	json_object *body = scm_error_to_json(e);
+	if (!body)
+		return -ENOMEM;
+	size_t len = 0;
+	const char *t = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+	int r = s->ctl.fd < 0 ? -ENOTCONN
+			      : scm_outq_send(s->ctl.fd, &s->ctl_q, SCM_FRAME_ERROR, 0, call_id, 0, t, len, NULL, 0,
+					      NULL, 0);
+	json_object_put(body);
+	if (r == 1)
+		watch_mod(d, &s->ctl, EPOLLIN | EPOLLOUT);
+	return r < 0 ? r : 0;
+}
+
 static void ctl_close(struct scmd *d, struct service *s)
 {
 	if (s->ctl.fd < 0)
@@ -408,6 +437,10 @@ static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 			return;
 		}
 		json_object *op = NULL;
+		if (m->type == SCM_FRAME_CALL && tokens_control(d, s, m)) {
+			scm_message_free(m);
+			continue;
+		}
 		if (m->json && json_object_object_get_ex(m->json, "op", &op) &&
 		    json_object_is_type(op, json_type_string) && strcmp(json_object_get_string(op), "ready") == 0)
 			provider_ready(d, s);

@@ -99,6 +99,7 @@ void restart_restore_early(struct scmd *d, json_object *st, struct fdmap *map)
 			d->lock_fd = fd;
 	}
 	d->generation = (uint64_t)jint(sc, "generation") + 1;
+	d->sd.control_activated = json_object_get_boolean(json_object_object_get(sc, "control_activated"));
 	d->started = (uint64_t)jint(sc, "started");
 	d->next_container = (uint64_t)jint(sc, "next_container");
 	d->ctr_serial = (uint64_t)jint(sc, "ctr_serial");
@@ -167,7 +168,7 @@ static int load_endpoints(struct scmd *d, json_object *arr, struct fdmap *map, s
 		}
 		struct quota lim = { (unsigned)jint(l, "channels"), (unsigned)jint(l, "pending"), (unsigned)jint(l, "conns"),
 				     (size_t)jint(l, "queued") };
-		struct endpoint *ep = endpoint_adopt(d, name, jstr(o, "path"), jstr(o, "dir"), (uid_t)jint(o, "owner"),
+		struct endpoint *ep = endpoint_restore(d, name, jstr(o, "path"), jstr(o, "dir"), (uid_t)jint(o, "owner"),
 						     profiles, &lim, fd);
 		if (!ep) {
 			policy_effective_unref(eff);
@@ -176,6 +177,7 @@ static int load_endpoints(struct scmd *d, json_object *arr, struct fdmap *map, s
 		}
 		ep->eff = eff;
 		ep->container = json_object_get_boolean(json_object_object_get(o, "container"));
+		ep->activated = json_object_get_boolean(json_object_object_get(o, "activated"));
 		ep->peer_uid_min = (uid_t)jint(o, "peer_uid_min");
 		ep->peer_uid_count = (uint32_t)jint(o, "peer_uid_count");
 		if (prov && !(ep->provider_of = service_find(d, prov)))

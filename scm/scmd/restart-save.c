@@ -63,6 +63,7 @@ static json_object *endpoint_state(struct endpoint *ep)
 	J(o, "provider_of", JS(ep->provider_of ? ep->provider_of->name : NULL));
 	J(o, "peer_uid_min", JI(ep->peer_uid_min));
 	J(o, "peer_uid_count", JI(ep->peer_uid_count));
+	J(o, "activated", json_object_new_boolean(ep->activated)); /* systemd's socket: never unlinked */
 	return o;
 }
 
@@ -157,6 +158,7 @@ json_object *restart_save(struct scmd *d, bool store, int reply_fd, uint32_t rep
 	J(sc, "next_container", JI(d->next_container));
 	J(sc, "ctr_serial", JI(d->ctr_serial));
 	J(sc, "instance", JS(d->instance));
+	J(sc, "control_activated", json_object_new_boolean(d->sd.control_activated));
 	/* the runtime directory's flock lives in its open file: keep it
 	 * across exec; a crashed scmd's is released, the next takes it anew */
 	J(sc, "lock_fd", JI(store ? -1 : d->lock_fd));

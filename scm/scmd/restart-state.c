@@ -88,7 +88,7 @@ int state_memfd_read(int fd, json_object **ret, uint32_t *ret_version, scm_error
 
 /* ---- the structure ------------------------------------------------------ */
 
-enum ft { T_INT, T_FD, T_STR, T_STR_NULL, T_BOOL, T_OBJ, T_OBJ_NULL, T_ARR, T_STRV, T_ANY };
+enum ft { T_OPT_BOOL, T_INT, T_FD, T_STR, T_STR_NULL, T_BOOL, T_OBJ, T_OBJ_NULL, T_ARR, T_STRV, T_ANY };
 struct field {
 	const char *key;
 	enum ft t;
@@ -99,12 +99,14 @@ static const struct field f_limit[] = { { "channels", T_INT, NULL }, { "pending"
 					{ "queued", T_INT, NULL }, { NULL, T_ANY, NULL } };
 static const struct field f_scmd[] = { { "generation", T_INT, NULL }, { "started", T_INT, NULL }, { "next_channel", T_INT, NULL },
 				       { "next_container", T_INT, NULL }, { "ctr_serial", T_INT, NULL }, { "instance", T_STR, NULL },
-				       { "lock_fd", T_INT, NULL }, { NULL, T_ANY, NULL } };
+				       { "lock_fd", T_INT, NULL }, { "control_activated", T_OPT_BOOL, NULL },
+				       { NULL, T_ANY, NULL } };
 static const struct field f_reply[] = { { "fd", T_FD, NULL }, { "call_id", T_INT, NULL }, { NULL, T_ANY, NULL } };
 static const struct field f_endpoint[] = { { "name", T_STR, NULL }, { "path", T_STR, NULL }, { "dir", T_STR_NULL, NULL },
 					   { "owner", T_INT, NULL }, { "profiles", T_STRV, NULL }, { "limit", T_OBJ, f_limit },
 					   { "fd", T_FD, NULL }, { "container", T_BOOL, NULL }, { "provider_of", T_STR_NULL, NULL },
-					   { "peer_uid_min", T_INT, NULL }, { "peer_uid_count", T_INT, NULL }, { NULL, T_ANY, NULL } };
+					   { "peer_uid_min", T_INT, NULL }, { "peer_uid_count", T_INT, NULL },
+					   { "activated", T_OPT_BOOL, NULL }, { NULL, T_ANY, NULL } };
 static const struct field f_conn[] = { { "fd", T_FD, NULL }, { "endpoint", T_STR_NULL, NULL }, { NULL, T_ANY, NULL } };
 static const struct field f_pending[] = { { "conn", T_FD, NULL }, { "call_id", T_INT, NULL }, { "t_start", T_INT, NULL },
 					  { "t_decided", T_INT, NULL }, { "grant", T_OBJ, NULL }, { "origin", T_STR, NULL }, { NULL, T_ANY, NULL } };
@@ -132,7 +134,7 @@ static const struct field f_top[] = { { "scmd", T_OBJ, f_scmd }, { "store", T_BO
 				      { "channels", T_ARR, f_channel }, { "containers", T_ARR, f_ctr },
 				      { "execs", T_ARR, f_exec }, { "fds", T_ARR, NULL }, { NULL, T_ANY, NULL } };
 
-static const char *const type_names[] = { "an integer", "an fd number", "a string", "a string or null",
+static const char *const type_names[] = { "true or false", "an integer", "an fd number", "a string", "a string or null",
 					  "true or false", "an object", "an object or null", "an array",
 					  "an array of strings", "anything" };
 
@@ -151,6 +153,7 @@ static int check(json_object *o, const struct field *fs, const char *ptr, scm_er
 		case T_STR: ok = json_object_is_type(v, json_type_string); break;
 		case T_STR_NULL: ok = there && (!v || json_object_is_type(v, json_type_string)); break;
 		case T_BOOL: ok = json_object_is_type(v, json_type_boolean); break;
+		case T_OPT_BOOL: ok = !there || json_object_is_type(v, json_type_boolean); break;
 		case T_OBJ: ok = json_object_is_type(v, json_type_object); break;
 		case T_OBJ_NULL: ok = there && (!v || json_object_is_type(v, json_type_object)); break;
 		case T_ARR: ok = json_object_is_type(v, json_type_array); break;

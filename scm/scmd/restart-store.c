@@ -2,7 +2,8 @@
  * a crash of scmd and its restart by systemd keep endpoints and running
  * containers (docs/restart.md; systemd.service(5) FileDescriptorStoreMax=).
  *
- * When NOTIFY_SOCKET is set, scmd keeps in the store: every fd the store
+ * When NOTIFY_SOCKET and FDSTORE (systemd's FileDescriptorStoreMax=,
+ * passed since systemd 254) are set, scmd keeps in the store: every fd the store
  * variant of the state names (the control socket, endpoints' listening
  * sockets, containers' pidfds, status pipes, namespace fds, output pipes
  * and logs), each named "fdN" after its number here, and the state itself
@@ -32,6 +33,7 @@ struct fdstore {
 	size_t n, cap;
 };
 static char **taken_names;
+static size_t taken_n;
 
 static void store_remove(const char *name)
 {
@@ -49,8 +51,10 @@ static int store_add(const char *name, int fd)
 
 void fdstore_init(struct scmd *d)
 {
-	const char *ns = getenv("NOTIFY_SOCKET");
-	if (!ns || !*ns)
+	/* systemd (254 and later) says how many fds its store takes for us
+	 * in $FDSTORE (FileDescriptorStoreMax=); none: no store to feed */
+	const char *ns = getenv("NOTIFY_SOCKET"), *max = getenv("FDSTORE");
+	if (!ns || !*ns || !max || atoi(max) <= 0)
 		return;
 	d->fdstore = calloc(1, sizeof(*d->fdstore));
 	if (!d->fdstore)
@@ -60,9 +64,9 @@ void fdstore_init(struct scmd *d)
 		store_remove(*n);
 	strv_free(taken_names);
 	taken_names = NULL;
+	taken_n = 0;
 	d->store_dirty = true;
-	fdstore_sync(d);
-	(void)sd_pid_notify(0, 0, "READY=1");
+	fdstore_sync(d); /* READY=1 is sd.c's */
 }
 
 void fdstore_sync(struct scmd *d)
@@ -122,48 +126,54 @@ void fdstore_sync(struct scmd *d)
 	free(fds);
 }
 
-int fdstore_take(json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err)
+int fdstore_take(struct scmd *d, json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err)
 {
-	char **names = NULL;
-	int n = sd_listen_fds_with_names(1, &names);
-	if (n <= 0) {
-		strv_free(names);
-		return 0;
-	}
 	int state = -1;
-	for (int i = 0; i < n; i++)
-		if (names && names[i] && strcmp(names[i], "state") == 0)
-			state = SD_LISTEN_FDS_START + i;
-	taken_names = names; /* removed from the store once we are up */
-	if (state < 0) {
-		for (int i = 0; i < n; i++)
-			close(SD_LISTEN_FDS_START + i);
+	size_t n = d->sd.n_fds;
+	for (size_t i = 0; i < n; i++)
+		if (d->sd.fds[i] >= 0 && d->sd.names && strcmp(d->sd.names[i], "state") == 0)
+			state = TAKE_FD(d->sd.fds[i]);
+	if (state < 0)
 		return 0;
-	}
 	uint32_t version = 0;
 	int r = state_memfd_read(state, ret_st, &version, ret_err);
-	if (r != 0) {
-		for (int i = 0; i < n; i++)
-			close(SD_LISTEN_FDS_START + i);
+	close(state);
+	if (r != 0)
 		return scm_fail(ret_err, r, "the state in systemd's fd store");
-	}
-	ret_map->old_fd = calloc((size_t)n, sizeof(int));
-	ret_map->new_fd = calloc((size_t)n, sizeof(int));
-	ret_map->used = calloc((size_t)n, sizeof(bool));
+	ret_map->old_fd = calloc(n + 1, sizeof(int));
+	ret_map->new_fd = calloc(n + 1, sizeof(int));
+	ret_map->used = calloc(n + 1, sizeof(bool));
 	if (!ret_map->old_fd || !ret_map->new_fd || !ret_map->used)
 		return -ENOMEM;
-	for (int i = 0; i < n; i++) {
-		int fd = SD_LISTEN_FDS_START + i, old;
+	strv_add(&taken_names, &taken_n, "state");
+	/* "fdN": ours; other names are socket activation's (sd.c) */
+	for (size_t i = 0; i < n; i++) {
+		int old;
 		char end;
-		if (fd == state || !names[i] || sscanf(names[i], "fd%d%c", &old, &end) != 1 || old < 0) {
-			if (fd != state)
-				close(fd);
+		if (d->sd.fds[i] < 0 || !d->sd.names[i] || sscanf(d->sd.names[i], "fd%d%c", &old, &end) != 1 || old < 0)
 			continue;
-		}
+		strv_add(&taken_names, &taken_n, d->sd.names[i]);
 		ret_map->old_fd[ret_map->n] = old;
-		ret_map->new_fd[ret_map->n++] = fd;
+		ret_map->new_fd[ret_map->n++] = TAKE_FD(d->sd.fds[i]);
 	}
-	close(state);
 	log_notice("restoring from systemd's fd store: state version %u, %zu fds", version, ret_map->n);
 	return 1;
+}
+
+void fdstore_drop_activated(struct scmd *d)
+{
+	/* the same sockets, passed again by their socket units: the state's
+	 * copies serve, these only say they are systemd's */
+	for (size_t i = 0; i < d->sd.n_fds; i++) {
+		const char *nm = d->sd.names ? d->sd.names[i] : "";
+		if (d->sd.fds[i] < 0)
+			continue;
+		if (strcmp(nm, "control") == 0)
+			d->sd.control_activated = true;
+		else if (strncmp(nm, "endpoint-", 9) == 0 && endpoint_find(d, nm + 9))
+			endpoint_find(d, nm + 9)->activated = true;
+		else
+			continue;
+		d->sd.fds[i] = safe_close(d->sd.fds[i]);
+	}
 }

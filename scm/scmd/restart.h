@@ -95,9 +95,12 @@ int fd_list_add(int **fds, size_t *n, size_t *cap, int fd);
 void fdstore_init(struct scmd *d);
 /* Feeds the store when endpoints or containers changed (d->store_dirty). */
 void fdstore_sync(struct scmd *d);
-/* At start: the state and fds systemd kept, if any. 1 found (*ret_st,
+/* At start, from the fds systemd passed (d->sd, sd.c): the state and the
+ * fds named "fdN", taken; socket activation's stay. 1 found (*ret_st,
  * *ret_map filled), 0 none. */
-int fdstore_take(struct json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err);
+int fdstore_take(struct scmd *d, struct json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err);
+/* After such a restore: activated sockets the state brought already. */
+void fdstore_drop_activated(struct scmd *d);
 
 /* restart-start.c: main()'s side */
 int restart_check_main(int fd); /* --check-state: the exit status */

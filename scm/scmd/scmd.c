@@ -14,7 +14,8 @@
  * manifests are read from CONFIG/services/NAME.json at start. SIGHUP
  * reloads the policy; SIGUSR2 restarts scmd in place (restart.c: the
  * successor starts with the hidden --restore FD, and --check-state FD is
- * its dry run); SIGTERM and SIGINT stop scmd. Everything but main()
+ * its dry run); SIGTERM and SIGINT stop scmd. Under systemd it is
+ * Type=notify and may be socket-activated (sd.c). Everything but main()
  * is libscmd.a, which the unit tests link (tests/unit/scmd). */
 #include <dirent.h>
 #include <errno.h>
@@ -44,14 +45,17 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 		if (si.ssi_signo == SIGCHLD) {
 			service_reap_children(d);
 			scmd_ctr_reap_execs(d);
+			logzip_reap(d);
 		} else if (si.ssi_signo == SIGHUP) {
 			/* the administrator's "reload": as scmctl policy reload */
 			scm_error *e = NULL;
+			scmd_sd_reloading(d);
 			if (scmd_policy_reload(d, NULL, &e) != 0) {
 				log_error_chain(LOG_ERR, e, "SIGHUP: policy reload refused, the old policy stays:");
 				scm_error_free(e);
 			} else
 				log_notice("SIGHUP: policy reloaded");
+			scmd_sd_reloaded(d);
 		} else if (si.ssi_signo == SIGUSR2)
 			restart_request(d, NULL, 0, NULL); /* as scmctl daemon restart */
 		else
@@ -107,7 +111,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: scmd [--runtime-dir DIR] [--state-dir DIR] [--config DIR] [--idl-path DIR[:DIR...]]\n"
 		   "            [--subids START:COUNT] [--launch-timeout MS] [--exec-timeout MS]\n"
 		   "            [--audit journal|file|auto] [--audit-max-size BYTES] [--audit-keep N]\n"
-		   "            [--audit-fold-ms MS]\n"
+		   "            [--audit-fold-ms MS] [--token-ttl-ms MS]\n"
 		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
 }
 
@@ -126,6 +130,7 @@ int main(int argc, char **argv)
 		{ "audit-max-size", required_argument, NULL, 'S' },
 		{ "audit-keep", required_argument, NULL, 'K' },
 		{ "audit-fold-ms", required_argument, NULL, 'F' },
+		{ "token-ttl-ms", required_argument, NULL, 'T' },
 		{ "restore", required_argument, NULL, 'R' },     /* hidden: restart.c */
 		{ "check-state", required_argument, NULL, 'C' }, /* hidden: restart.c */
 		{},
@@ -202,6 +207,16 @@ int main(int argc, char **argv)
 			*(c == 'R' ? &restore_fd : &check_fd) = (int)v;
 			break;
 		}
+		case 'T': {
+			char *end;
+			unsigned long ms = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || optarg[0] == '-' || ms == 0 || ms > 3600000) {
+				log_error("--token-ttl-ms %s: give milliseconds, 1 to 3600000", optarg);
+				return 2;
+			}
+			d.token_ttl_ms = (unsigned)ms;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -224,7 +239,7 @@ int main(int argc, char **argv)
 	}
 	if (!d.argv)
 		return 1;
-	int rs = restore_fd >= 0 ? restart_take_state(restore_fd, &st, &map, &e) : fdstore_take(&st, &map, &e);
+	int rs = restore_fd >= 0 ? restart_take_state(restore_fd, &st, &map, &e) : 0;
 	if (rs < 0) {
 		log_error_chain(LOG_ERR, e, "cannot restore:");
 		return 1;
@@ -282,10 +297,32 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* systemd's sockets, before anything binds (sd.c): taken by name below */
+	if (scmd_sd_listen(&d, &e) != 0) {
+		log_error_chain(LOG_ERR, e, "cannot start:");
+		return 1;
+	}
+	/* after a crash under systemd: the state and fds its store kept
+	 * (restart-store.c), passed with the activated sockets */
+	if (!st) {
+		int fr = fdstore_take(&d, &st, &map, &e);
+		if (fr < 0) {
+			log_error_chain(LOG_ERR, e, "cannot restore:");
+			return 1;
+		}
+		if (st) {
+			d.restoring = true;
+			d.store_restore = true;
+			restart_restore_early(&d, st, &map);
+		}
+	}
 	list_init(&d.endpoints);
 	list_init(&d.services);
 	list_init(&d.channels);
 	list_init(&d.dead_conns);
+	list_init(&d.tokens);
+	if (!d.token_ttl_ms)
+		d.token_ttl_ms = TOKEN_TTL_DEFAULT_MS;
 	int cr = scmd_ctr_init(&d);
 	if (cr < 0) {
 		/* scmd_ctr_init said what (another scmd, a directory) */
@@ -340,10 +377,18 @@ int main(int argc, char **argv)
 		service_stop_all(&d);
 		return 1;
 	}
+	if (st)
+		fdstore_drop_activated(&d); /* what the state brought already */
 	json_object_put(st);
+	scmd_sd_adopt_endpoints(&d);
+	scmd_sd_listen_done(&d);
+	log_info("ready, control socket %s/control.sock%s, audit to the %s", d.runtime_dir,
+		 d.sd.control_activated ? " (socket-activated)" : "", d.audit ? audit_sink_name(d.audit) : "void");
+	if (scmd_sd_ready(&d) < 0) {
+		service_stop_all(&d);
+		return 1;
+	}
 	fdstore_init(&d);
-	log_info("ready, control socket %s/control.sock, audit to the %s", d.runtime_dir,
-		 d.audit ? audit_sink_name(d.audit) : "void");
 
 	while (!d.quit) {
 		struct epoll_event evs[64];
@@ -368,12 +413,15 @@ int main(int argc, char **argv)
 	}
 
 	log_info("shutting down");
+	scmd_sd_stopping(&d);
 	scmd_ctr_stop_all(&d);
+	logzip_stop(&d);
 	struct list *p, *t;
 	list_for_each_safe(p, t, &d.endpoints) endpoint_remove(&d, list_entry(p, struct endpoint, node));
 	service_stop_all(&d);
 	_cleanup_free_ char *ctl = NULL;
-	if (asprintf(&ctl, "%s/control.sock", d.runtime_dir) >= 0)
+	/* an activated control socket is systemd's: it keeps listening */
+	if (!d.sd.control_activated && asprintf(&ctl, "%s/control.sock", d.runtime_dir) >= 0)
 		unlink(ctl);
 	scmd_policy_done(&d);
 	audit_close(d.audit);

@@ -101,6 +101,7 @@ struct endpoint {
 	struct service *provider_of; /* a provider container's endpoint: its control socket */
 	bool builtin; /* the control socket's "host" identity, not a real endpoint */
 	bool container; /* a container's door out: removed with the container only */
+	bool activated; /* its socket is systemd's (sd.c): closed, never unlinked */
 	/* A container's: its own directory (bound read-only at /run/scm), and
 	 * the host uids allowed to connect (SO_PEERCRED); count 0 = anyone the
 	 * socket's mode lets in. */
@@ -170,6 +171,17 @@ struct latency {
 	size_t n, next;
 };
 
+/* sd.c: what systemd handed scmd and what scmd tells it. */
+struct scmd_sd {
+	int *fds;       /* activated fds not taken yet (-1 once taken) */
+	char **names;   /* their FileDescriptorName= */
+	size_t n_fds;
+	bool control_activated; /* the control socket is systemd's: not unlinked */
+	uint64_t watchdog_usec; /* 0: no watchdog */
+	struct watch tick;      /* WATCHDOG=1 and STATUS= refresh */
+	char status[128];       /* the last STATUS= sent */
+};
+
 struct scmd {
 	int epoll_fd;
 	char *runtime_dir, *config_dir, *idl_path;
@@ -187,6 +199,7 @@ struct scmd {
 	struct list containers;
 	uint64_t next_container;
 	struct list dead_conns; /* closed by the main loop after each handler */
+	struct scmd_sd sd;      /* sd.c: systemd's fds, readiness, watchdog */
 	struct watch accept_timer; /* resumes accepting after running out of fds */
 	bool accept_paused;
 	/* The epoll batch being dispatched: watch_del() forgets the events
@@ -210,7 +223,26 @@ struct scmd {
 	uint64_t generation;      /* restarts in place since the first start */
 	struct fdstore *fdstore;  /* systemd's fd store, when NOTIFY_SOCKET is set */
 	bool store_dirty;         /* endpoints or containers changed since the store was fed */
+	struct logzip *logzip; /* rotated logs' compressor (logzip.c), started when first needed */
+	/* offload tokens (tokens.c); tokens.next NULL: not set up (unit tests) */
+	struct list tokens;
+	unsigned token_ttl_ms; /* default and longest lifetime (--token-ttl-ms) */
 };
+
+/* control.c: what scmd holds (named services), for status lines */
+void scmd_counts(struct scmd *d, size_t *ret_services, size_t *ret_endpoints, size_t *ret_channels,
+		 size_t *ret_containers);
+
+/* logzip.c: compresses a rotated log file (raw) into zst, asynchronously;
+ * 0 when queued (the raw file is replaced once done), else the raw file
+ * stays. */
+int logzip_submit(struct scmd *d, const char *raw, const char *zst);
+struct json_object *logzip_json(struct scmd *d); /* for `status` */
+void logzip_reap(struct scmd *d);                 /* SIGCHLD */
+void logzip_stop(struct scmd *d);
+/* registry.c: a libexec program's path (../libexec/scm or ../libexec
+ * beside scmd's binary), else the bare name for $PATH; malloc'd */
+char *scmd_libexec_path(const char *cmd);
 
 /* container-hook.c (the life cycle, control ops, startup and shutdown),
  * container-launch.c (scmd_ctr_start), container-output.c (the log),
@@ -341,11 +373,15 @@ int endpoint_create_dir(struct scmd *d, const char *name, uid_t owner, char **pr
 int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode,
 		    char **profiles, const struct quota *limit, struct endpoint **ret,
 		    scm_error **ret_err);
+/* A labelled endpoint on a listening socket scmd did not make (socket
+ * activation, sd.c): fd is taken (closed on failure), path is its file. */
+int endpoint_adopt(struct scmd *d, const char *name, int fd, const char *path, uid_t owner,
+		   scm_error **ret_err);
 struct endpoint *endpoint_find(struct scmd *d, const char *name);
 /* restart-load.c: an endpoint a predecessor made, with its listening fd
  * (checked by the caller); strings are copied, profiles taken. */
-struct endpoint *endpoint_adopt(struct scmd *d, const char *name, const char *path, const char *dir,
-				uid_t owner, char **profiles, const struct quota *limit, int fd);
+struct endpoint *endpoint_restore(struct scmd *d, const char *name, const char *path, const char *dir,
+				  uid_t owner, char **profiles, const struct quota *limit, int fd);
 void endpoint_remove(struct scmd *d, struct endpoint *ep);
 
 /* registry.c */
@@ -392,10 +428,41 @@ void channel_free(struct scmd *d, struct channel *ch);
 void channel_revoke(struct scmd *d, struct channel *ch, int code, const char *fmt, ...) _printf_(4, 5);
 struct channel *channel_find(struct scmd *d, uint64_t id);
 
+/* tokens.c: the offload token registry (docs/protocol.md, "Offload
+ * tokens"). A provider's CALL on its control socket (token.register,
+ * token.redeem) is answered there; false if op is not one. */
+#define TOKEN_TTL_DEFAULT_MS 30000u
+#define TOKENS_PER_CLIENT 64u    /* live tokens of one endpoint's clients */
+#define TOKENS_PER_PROVIDER 1024u /* of one service */
+bool tokens_control(struct scmd *d, struct service *s, scm_message *m);
+/* A channel ended: the tokens issued on it are dropped (its grant is gone). */
+void tokens_drop_channel(struct scmd *d, uint64_t channel);
+/* Replies to a provider's call on its control socket. */
+int service_reply(struct scmd *d, struct service *s, uint32_t call_id, struct json_object *body,
+		  const int *fds, size_t n_fds);
+int service_reply_error(struct scmd *d, struct service *s, uint32_t call_id, const scm_error *e);
+
 /* control.c */
 void control_dispatch(struct scmd *d, struct conn *c, scm_message *m);
 int control_listen(struct scmd *d, scm_error **ret_err);
 int control_adopt(struct scmd *d, int fd); /* a predecessor's control socket */
+
+/* sd.c: systemd. scmd_sd_listen takes $LISTEN_FDS (at start, before
+ * anything binds); scmd_sd_take hands one fd over by name (-1: none);
+ * scmd_sd_control checks and takes "control" (*ret_fd -1 when there is
+ * none; an error when it is not what scmd would bind); scmd_sd_adopt_endpoints makes an endpoint of every valid
+ * "endpoint-NAME"; scmd_sd_listen_done closes what nobody took. The rest
+ * speak sd_notify(3): READY=1 and STATUS=, WATCHDOG=1 pings on a timer at
+ * half of $WATCHDOG_USEC, RELOADING=1 around SIGHUP, STOPPING=1. */
+int scmd_sd_listen(struct scmd *d, scm_error **ret_err);
+int scmd_sd_take(struct scmd *d, const char *name);
+int scmd_sd_control(struct scmd *d, const char *path, int *ret_fd, scm_error **ret_err);
+void scmd_sd_adopt_endpoints(struct scmd *d);
+void scmd_sd_listen_done(struct scmd *d);
+int scmd_sd_ready(struct scmd *d);
+void scmd_sd_reloading(struct scmd *d);
+void scmd_sd_reloaded(struct scmd *d);
+void scmd_sd_stopping(struct scmd *d);
 
 /* stats */
 void latency_add(struct latency *l, uint64_t us);

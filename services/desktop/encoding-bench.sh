@@ -9,20 +9,30 @@
 #           composited by scm-gfx-proxy;
 #   x11vnc  Debian's x11vnc serving one Xvfb that runs the same two apps.
 # For each, first the idle cost: CPU time of the proxy and the agents (and
-# the session manager when it is found below scmd; x11vnc for the other) over 10 s with no viewer and no input, in % of
-# one CPU (from /proc/PID/stat). Then per encoding (Raw, ZRLE, Tight with
-# JPEG at quality 6) a measuring viewer stays connected while a second
-# viewer types a line into the xterm at 25 keys/s ("typing"), then runs a
-# loop printing a long listing for 5 s ("scrolling"); the clock alone
-# ticks for 3 s before ("clock"). Bytes per second are what the measuring
-# viewer read (/proc/PID/io, the same measure for both servers). Then the
-# typing viewer types 20 letters one at a time and times each from key to
-# the decoded update of the xterm ("latency", median/p90/max ms).
+# the session manager when it is found below scmd; x11vnc for the other)
+# over 10 s with no viewer and no input, in % of one CPU (from
+# /proc/PID/stat). Then per encoding (Raw; ZRLE; Tight with JPEG at
+# quality 6; the ZRLE and Tight viewers also take CopyRect, as noVNC,
+# TigerVNC and gvncviewer do) a measuring viewer stays connected while a
+# second viewer types a line into the xterm at 25 keys/s ("typing"), then
+# runs a loop printing a listing of 500 lines 5 ms apart ("scrolling",
+# until the loop says it is done), then drags the xterm's window 384 px
+# left and 192 px down across the clock in 48 steps of 40 ms, with 1 s
+# for the last frames ("dragging"; then back, not measured): through the
+# proxy's title bar, while x11vnc's Xvfb has no window manager, so there
+# xdotool moves the xterm along the same path at the same pace (x11vnc's
+# default -wireframe shows the move only once it has ended, as one
+# update, and a second viewer watches as the dragging one does for the
+# proxy). The clock alone ticks
+# for 3 s before ("clock"). Bytes per second are what the measuring
+# viewer read (/proc/PID/io, the same measure for both servers); cpu is
+# the servers' processes (as for idle) over the same span. Then the
+# typing viewer types 20 letters one at a time and times each from key
+# to the decoded update of the xterm ("latency", median/p90/max ms).
 #
-# Lines:  gfx-enc SIZE SERVER ENCODING WORKLOAD BYTES_PER_S B/s
+# Lines:  gfx-enc SIZE SERVER ENCODING WORKLOAD BYTES_PER_S B/s cpu PERCENT % over SECONDS s
 #         gfx-lat SIZE SERVER ENCODING median MS p90 MS max MS
 #         gfx-idle SIZE SERVER CPU_PERCENT % (PROCESS PERCENT, ...)
-# Not measured: a window dragged across.
 set -euo pipefail
 B=${SCM_BUILD:-$PWD/build}
 SRC=${SCM_SRC:-$PWD}
@@ -96,6 +106,14 @@ start_proxy() { # SIZE -> port, SCM_VNC_PASSWORD, term rect, idle pids
 	SCM_VNC_PASSWORD=$(sed -n 's/^password //p' "$dir/run.out")
 	read -r tx ty <<<"$(awk '$1 == "app" && $2 == "term" { split($4, a, ","); print a[1], a[2] }' "$dir/run.out")"
 	tw=640 th=420
+	# The title bar is above the content (border and 16 px of title).
+	# The dragging viewer asks for the measured encodings too. drag -1:
+	# the way back, not measured.
+	drag() {
+		local a=(--drag-steps $((tx + 100)) $((ty - 12)) $((tx + 100 - 384)) $((ty - 12 + 192)) 48 40)
+		[ "${1:-}" = -1 ] && a=(--drag-steps $((tx + 100 - 384)) $((ty - 12 + 192)) $((tx + 100)) $((ty - 12)) 48 40)
+		"$in" "$port" "${args[@]}" "${a[@]}"
+	}
 	# scmd starts the session manager and the proxy; the session manager
 	# the apps (their Xvfb, app and agent).
 	mapfile -t idle_pids < <(for p in $(descendants "$scmd"); do
@@ -130,6 +148,26 @@ start_x11vnc() { # SIZE
 	port=$(sed -n 's/^PORT=//p' "$dir/x11vnc.out")
 	[ -n "$port" ] || { cat "$dir/x11vnc.out" >&2; exit 1; }
 	tx=404 ty=20 tw=640 th=420
+	local wid
+	wid=$(DISPLAY=$d xdotool search --sync --class XTerm | head -n1)
+	# No window manager: the window itself moves, along the proxy's path.
+	drag_args=() back_args=()
+	for f in $(seq 48); do
+		drag_args+=(windowmove "$wid" $((tx - 384 * f / 48)) $((ty + 192 * f / 48)) sleep 0.04)
+		back_args+=(windowmove "$wid" $((tx - 384 + 384 * f / 48)) $((ty + 192 - 192 * f / 48)) sleep 0.04)
+	done
+	xdisplay=$d
+	# A second viewer watches meanwhile, as the dragging one does above.
+	drag() {
+		local steps=("${drag_args[@]}")
+		[ "${1:-}" = -1 ] && steps=("${back_args[@]}")
+		"$in" "$port" "${args[@]}" --stay 6 &
+		local v=$!
+		sleep 0.3
+		DISPLAY=$xdisplay xdotool "${steps[@]}"
+		kill "$v"
+		wait "$v" || true
+	}
 	idle_pids=("$x11")
 	stop_server() { kill "$x11" "$xvfb" 2>/dev/null; wait "$x11" "$xvfb" 2>/dev/null || true; }
 }
@@ -143,35 +181,55 @@ workload() { # SIZE SERVER
 	for mode in raw zrle tight+jpeg; do
 		case $mode in
 		raw) args=(--encodings raw) ;;
-		zrle) args=(--encodings zrle) ;;
-		tight+jpeg) args=(--encodings tight --quality 6) ;;
+		zrle) args=(--encodings "zrle copyrect") ;;
+		tight+jpeg) args=(--encodings "tight copyrect" --quality 6) ;;
 		esac
 		"$in" "$port" "${args[@]}" --stay 120 &
 		vp=$!
-		sleep 1.5
-		ri=$(rchar $vp) ti=$(now)
+		# its first (whole) frame in, however busy the machine
+		sleep 2.5
+		ri=$(rchar $vp) ti=$(now) ci=$(cpu_ticks "${idle_pids[@]}")
 		sleep 3
-		r0=$(rchar $vp) t0=$(now)
+		r0=$(rchar $vp) t0=$(now) c0=$(cpu_ticks "${idle_pids[@]}")
 		"$in" "$port" --key-delay 40 --type "echo the quick brown fox jumps over the lazy dog 0123456789 again and again" \
 			--return
-		r1=$(rchar $vp) t1=$(now)
-		"$in" "$port" --type 'for i in $(seq 500); do echo "line $i of a long listing that scrolls by"; sleep 0.005; done' \
+		r1=$(rchar $vp) t1=$(now) c1=$(cpu_ticks "${idle_pids[@]}")
+		# 500 lines, 5 ms apart; the pause is read's timeout on the
+		# terminal, where nobody types meanwhile (no process per line:
+		# a loaded machine slows forks, not this; and no < or >, which
+		# a keysym-to-keycode mapping may type as the other), and the
+		# shell says when the listing is done. Typed at 100 keys/s: at
+		# full speed its ~300 key events can outrun the proxy's input
+		# queue (GFX_INPUT_QUEUE) while the app is busy.
+		rm -f "$RUN/listed"
+		"$in" "$port" --key-delay 10 --type 'for i in $(seq 500); do echo "line $i of a long listing that scrolls by"; read -t 0.005; done; touch '"$RUN/listed" \
 			--return
-		sleep 5
-		r2=$(rchar $vp) t2=$(now)
+		for _ in $(seq 600); do [ -e "$RUN/listed" ] && break; sleep 0.1; done
+		sleep 0.3
+		r2=$(rchar $vp) t2=$(now) c2=$(cpu_ticks "${idle_pids[@]}")
+		# then the window full of the listing is dragged
+		sleep 1
+		r3=$(rchar $vp) t3=$(now) c3=$(cpu_ticks "${idle_pids[@]}")
+		drag
+		# what the drag left for the viewer (x11vnc sends a move when it ends)
+		sleep 1
+		r4=$(rchar $vp) t4=$(now) c4=$(cpu_ticks "${idle_pids[@]}")
+		drag -1
 		"$in" "$port" --type "clear" --return
 		sleep 0.5
 		lat=$("$in" "$port" "${args[@]}" --latency 20 "$tx" "$ty" "$tw" "$th" | sed -n 's/^latency //p')
 		kill "$vp"; wait "$vp" 2>/dev/null || true
 		"$in" "$port" --type "clear" --return
 		sleep 0.5
-		for w in clock typing scrolling; do
+		for w in clock typing scrolling dragging; do
 			case $w in
-			clock) d=$((r0 - ri)) s=$(awk "BEGIN { print $t0 - $ti }") ;;
-			typing) d=$((r1 - r0)) s=$(awk "BEGIN { print $t1 - $t0 }") ;;
-			scrolling) d=$((r2 - r1)) s=$(awk "BEGIN { print $t2 - $t1 }") ;;
+			clock) d=$((r0 - ri)) s=$(awk "BEGIN { print $t0 - $ti }") c=$((c0 - ci)) ;;
+			typing) d=$((r1 - r0)) s=$(awk "BEGIN { print $t1 - $t0 }") c=$((c1 - c0)) ;;
+			scrolling) d=$((r2 - r1)) s=$(awk "BEGIN { print $t2 - $t1 }") c=$((c2 - c1)) ;;
+			dragging) d=$((r4 - r3)) s=$(awk "BEGIN { print $t4 - $t3 }") c=$((c4 - c3)) ;;
 			esac
-			printf 'gfx-enc %-9s %-6s %-10s %-9s %10d B/s\n' "$1" "$2" "$mode" "$w" "$(awk "BEGIN { printf \"%d\", $d / $s }")"
+			printf 'gfx-enc %-9s %-6s %-10s %-9s %10d B/s cpu %5.1f %% over %.1f s\n' "$1" "$2" "$mode" "$w" \
+				"$(awk "BEGIN { printf \"%d\", $d / $s }")" "$(awk "BEGIN { print 100 * $c / $hz / $s }")" "$s"
 		done
 		read -r n med p90 max <<<"${lat:-0 - - -}"
 		printf 'gfx-lat %-9s %-6s %-10s median %s ms p90 %s ms max %s ms (%s keys)\n' "$1" "$2" "$mode" "$med" "$p90" "$max" "$n"

@@ -4,12 +4,16 @@ over the DevTools protocol (Chromium's --screenshot does not wait for
 websockets), waits until noVNC has drawn the remote desktop, then saves a
 screenshot and reads pixels straight from noVNC's canvas.
 
-  scm-desktop-novnc-shot URL OUT.png [--click X,Y] [--type TEXT] [--enter] [X,Y ...]
+  scm-desktop-novnc-shot URL OUT.png [--window W,H] [--resized] [--click X,Y] [--type TEXT] [--enter] [X,Y ...]
 
 Prints "canvas WxH", then "pixel X Y rrggbb" for every X,Y asked (desktop
 coordinates). --click, --type and --enter act as a user in the browser tab
 would (in that order, before the pixels are read): a mouse click on the
-desktop point, keys typed into noVNC, the Enter key. Exits 1 if noVNC does not show a desktop within 30 s.
+desktop point, keys typed into noVNC, the Enter key. --window sizes the
+browser window (default 1600,1000). --resized, for a URL with
+resize=remote (noVNC asks the server to take the size of its view,
+SetDesktopSize): waits until the desktop has the size of noVNC's view
+and prints "resized WxH" once it is steady. Exits 1 if noVNC does not show a desktop within 30 s.
 Chromium is /usr/bin/chromium unless $CHROMIUM says otherwise. The
 websocket client is written here (RFC 6455, text frames, client masking)
 so that no package has to be installed."""
@@ -144,8 +148,15 @@ def main(argv):
         raise SystemExit(__doc__)
     url, out = argv[1], argv[2]
     points, actions, i = [], [], 3
+    window, resized = "1600,1000", False
     while i < len(argv):
-        if argv[i] == "--click":
+        if argv[i] == "--window":
+            window = argv[i + 1]
+            i += 2
+        elif argv[i] == "--resized":
+            resized = True
+            i += 1
+        elif argv[i] == "--click":
             actions.append(("click",) + tuple(map(int, argv[i + 1].split(","))))
             i += 2
         elif argv[i] == "--type":
@@ -163,7 +174,7 @@ def main(argv):
     proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                              "--disable-background-networking", "--disable-component-update",
                              "--disable-sync", "--no-first-run", "--user-data-dir=" + profile,
-                             "--remote-debugging-port=%d" % port, "--window-size=1600,1000", "about:blank"],
+                             "--remote-debugging-port=%d" % port, "--window-size=" + window, "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 30
@@ -198,6 +209,22 @@ def main(argv):
             raise SystemExit("novnc-shot: noVNC did not show a desktop within 30 s")
         time.sleep(0.5)  # let the first full update finish drawing
         print("canvas %dx%d" % (size[0], size[1]))
+        if resized:
+            # The canvas follows the server's new size, which is the size
+            # of noVNC's view once the server said yes; steady for 1 s.
+            dims = """(() => { const c = document.querySelector('#noVNC_container canvas, canvas');
+                const v = document.getElementById('noVNC_container') || c.parentElement;
+                return [c.width, c.height, v.clientWidth, v.clientHeight]; })()"""
+            now, since = ws.js(dims), time.time()
+            while time.time() < deadline + 30 and (now[:2] != now[2:] or time.time() - since < 1.0):
+                time.sleep(0.2)
+                d = ws.js(dims)
+                if d != now:
+                    now, since = d, time.time()
+            if now[:2] != now[2:]:
+                raise SystemExit("novnc-shot: the desktop is %dx%d, not the view's %dx%d" % tuple(now))
+            print("resized %dx%d" % (now[0], now[1]))
+            sys.stdout.flush()
         for a in actions:
             act(ws, a)
         if actions:

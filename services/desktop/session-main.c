@@ -18,6 +18,7 @@
  * unregistering "desktop", SIGTERM), which stops every desktop it runs. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <stdio.h>
@@ -130,6 +131,22 @@ static json_object *proxy_stats(const struct desktop *d)
 	return stats;
 }
 
+/* The size the desktop has now: a viewer may have resized it
+ * (SetDesktopSize, when the spec allows), which only the proxy knows.
+ * "size" is the proxy's when it answered, "spec_size" the spec's. */
+static void current_size(json_object *o, json_object *stats)
+{
+	json_object *w, *h, *spec;
+	if (!json_object_object_get_ex(o, "size", &spec))
+		return;
+	json_object_object_add(o, "spec_size", json_object_get(spec));
+	if (!stats || !json_object_object_get_ex(stats, "width", &w) || !json_object_object_get_ex(stats, "height", &h))
+		return;
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%" PRId64 "x%" PRId64, json_object_get_int64(w), json_object_get_int64(h));
+	json_object_object_add(o, "size", json_object_new_string(buf));
+}
+
 /* While the proxy is being started again, the secrets are the old ones. */
 static void mark_restarting(json_object *o, const struct desktop *d)
 {
@@ -151,6 +168,7 @@ static int do_list(scm_call *call, void *ud)
 	for (struct desktop *d = S.desktops; d; d = d->next) {
 		json_object *o = session_desktop_json(d, false), *stats = proxy_stats(d), *v;
 		mark_restarting(o, d);
+		current_size(o, stats);
 		if (stats && json_object_object_get_ex(stats, "viewers", &v))
 			json_object_object_add(o, "viewers", json_object_get(v));
 		if (sees_viewers(call, d) && stats && json_object_object_get_ex(stats, "viewer_list", &v))
@@ -174,6 +192,7 @@ static int do_show(scm_call *call, const char *name, void *ud)
 		return refuse_owner(call, "show (the viewer secrets)", d);
 	json_object *o = session_desktop_json(d, true), *stats = proxy_stats(d);
 	mark_restarting(o, d);
+	current_size(o, stats);
 	json_object_object_add(o, "stats", stats);
 	int r = scm_desktop_show_reply(call, o);
 	json_object_put(o);

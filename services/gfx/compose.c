@@ -142,7 +142,7 @@ int gfx_comp_add(gfx_compositor *c, gfx_surface *s, int32_t x, int32_t y, uint32
 	gfx_overlay *o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
-	*o = (gfx_overlay){ .id = c->next_id++, .surface = s, .x = x, .y = y, .blend = blend,
+	*o = (gfx_overlay){ .id = c->next_id++, .surface = s, .x = x, .y = y, .seen_x = x, .seen_y = y, .blend = blend,
 			    .key = key & 0xFFFFFFu, .border = border_rgb & 0xFFFFFFu,
 			    .src = { 0, 0, (int32_t)s->width, (int32_t)s->height } };
 	c->ov[c->n_ov++] = o;

@@ -3,7 +3,8 @@
  * Pieces, one file each: shared-memory surfaces (surface.c), damage
  * regions (region.c), the overlay compositor (compose.c), the time bank
  * that shares compositing time between clients (timebank.c), the present
- * and input message formats (present.c), a PNG snapshot (snapshot.c), the
+ * and input message formats (present.c), a PNG snapshot (snapshot.c),
+ * moved and unchanged pixels for viewers (copyfind.c), the
  * RFB side on libvncserver (rfb_server.c, with the websocket gate in
  * wsreq.c), and the server
  * that ties them together (server.c). None of it depends on libscm, so the
@@ -109,6 +110,9 @@ typedef struct gfx_overlay {
 	bool focused;         /* drawn as the focused window */
 	const void *owner;    /* the window manager's: whose window this is */
 	char title[GFX_TITLE_MAX + 16]; /* the title bar's text, set by the window manager */
+	/* Where the RFB side last saw it: a window moved since is offered
+	 * to viewers as a copy of its old pixels (copyfind.c). */
+	int32_t seen_x, seen_y;
 } gfx_overlay;
 
 typedef struct gfx_compositor {
@@ -240,6 +244,41 @@ struct json_object *gfx_input_to_json(const gfx_input_event *ev, size_t n);
 /* Parses the events array poll_input returns, or {"events":[...]}. */
 int gfx_input_from_json(struct json_object *j, gfx_input_event *evs, size_t max, size_t *ret_n,
 			scm_error **ret_err);
+
+/* ---- moved and unchanged pixels (copyfind.c) ------------------------------ */
+
+#define GFX_COPY_RECTS_MAX 32u
+#define GFX_CHANGE_BAND 64u /* rows per part gfx_changed_parts() reports */
+
+/* Part of a change that is earlier pixels moved: each destination rect
+ * r[i] now holds what the old desktop had at r[i] - (dx, dy). */
+typedef struct gfx_copy {
+	int32_t dx, dy;
+	uint32_t n;
+	gfx_rect r[GFX_COPY_RECTS_MAX];
+} gfx_copy;
+
+/* A move the caller made itself (a window dragged by the window
+ * manager): dst now shows what was at dst - (dx, dy). Only a hint: it
+ * is verified like every other candidate. */
+typedef struct gfx_move_hint {
+	gfx_rect dst;
+	int32_t dx, dy;
+} gfx_move_hint;
+
+/* old and cur are the desktop before and after a change (width x height,
+ * stride width); changed says where it changed. Finds the one offset
+ * whose copy covers most of the change: the hints' offsets, and vertical
+ * scrolls inside each changed rect (rows of cur found among the rows of
+ * old above or below). Every row of the result was compared pixel for
+ * pixel. Returns false (ret->n == 0) when nothing is worth a copy. */
+bool gfx_copy_find(const uint32_t *old, const uint32_t *cur, uint32_t width, uint32_t height,
+		   const gfx_region *changed, const gfx_move_hint *hints, size_t n_hints, gfx_copy *ret);
+/* Calls fn with the parts of rect (clipped to the desktop) where cur
+ * differs from old: per band of GFX_CHANGE_BAND rows, the changed rows
+ * and columns of that band; a band that did not change gives nothing. */
+void gfx_changed_parts(const uint32_t *old, const uint32_t *cur, uint32_t width, uint32_t height,
+		       const gfx_rect *rect, void (*fn)(void *ud, const gfx_rect *part), void *ud);
 
 /* ---- snapshot (snapshot.c) ------------------------------------------------- */
 

@@ -91,7 +91,9 @@ const char *gfx_rfb_token(const gfx_rfb *r);
 /* An epoll fd: readable when dispatch() has work. */
 int gfx_rfb_fd(const gfx_rfb *r);
 int gfx_rfb_dispatch(gfx_rfb *r);
-/* Tells every viewer which desktop area changed and sends what they asked for. */
+/* Tells every viewer which desktop area changed and sends what they
+ * asked for: moved pixels as CopyRect to viewers that take it, and
+ * nothing for parts that did not change (copyfind.c). */
 void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed);
 /* Viewers past authentication. */
 uint32_t gfx_rfb_viewers(const gfx_rfb *r);
@@ -106,3 +108,6 @@ struct json_object *gfx_rfb_encodings_json(gfx_rfb *r);
 uint64_t gfx_rfb_refused(const gfx_rfb *r);
 /* Desktop resizes viewers made. */
 uint64_t gfx_rfb_resizes(const gfx_rfb *r);
+/* Changes sent (in part) as a CopyRect of pixels viewers had, and how
+ * many pixels those copies covered. */
+uint64_t gfx_rfb_copies(const gfx_rfb *r, uint64_t *ret_pixels);

@@ -90,6 +90,12 @@ struct gfx_rfb {
 	bool resize;
 	uint64_t refused, resizes;
 	enc_total sent[ENC_SLOTS];
+	/* The desktop as viewers were last told about it (every change goes
+	 * through gfx_rfb_damage): what a CopyRect's source holds on their
+	 * side, and what need not be sent again. NULL: no memory for it,
+	 * every change is sent as it comes. */
+	uint32_t *shadow;
+	uint64_t copies, copied_px;
 };
 
 static int64_t now_ns(void)
@@ -129,10 +135,21 @@ gfx_rfb *gfx_rfb_free(gfx_rfb *r)
 	safe_close(r->ws_fd);
 	safe_close(r->epfd);
 	safe_close(r->timer_fd);
+	free(r->shadow);
 	free(r);
 	return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP(gfx_rfb *, gfx_rfb_free)
+
+/* The shadow starts (and after a resize starts again) as the whole
+ * framebuffer, which every viewer is sent whole first. */
+static void shadow_reset(gfx_rfb *r)
+{
+	free(r->shadow);
+	r->shadow = malloc((size_t)r->comp->width * r->comp->height * 4);
+	if (r->shadow)
+		memcpy(r->shadow, r->comp->fb, (size_t)r->comp->width * r->comp->height * 4);
+}
 
 static bool authenticated(rfbClientPtr cl)
 {
@@ -255,7 +272,10 @@ static int on_set_desktop_size(int w, int h, int n_screens, struct rfbExtDesktop
 		return rfbExtDesktopSize_Success;
 	}
 	int e = gfx_rfb_resize_desktop(cl->screen, r->comp, w, h, r->ops.resized, r->userdata);
-	r->resizes += e == rfbExtDesktopSize_Success;
+	if (e == rfbExtDesktopSize_Success) {
+		r->resizes++;
+		shadow_reset(r);
+	}
 	return e;
 }
 
@@ -411,6 +431,7 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 		s->passwordCheck = check_password;
 	}
 	rfbInitServer(s);
+	shadow_reset(r);
 	*ret = TAKE_PTR(r);
 	return 0;
 }
@@ -446,6 +467,12 @@ uint64_t gfx_rfb_refused(const gfx_rfb *r)
 uint64_t gfx_rfb_resizes(const gfx_rfb *r)
 {
 	return r->resizes;
+}
+uint64_t gfx_rfb_copies(const gfx_rfb *r, uint64_t *ret_pixels)
+{
+	if (ret_pixels)
+		*ret_pixels = r->copied_px;
+	return r->copies;
 }
 
 uint32_t gfx_rfb_viewers(const gfx_rfb *r)
@@ -729,9 +756,13 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 
 void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 {
-	for (uint32_t i = 0; i < changed->n; i++) {
-		const gfx_rect *rc = &changed->r[i];
-		rfbMarkRectAsModified(r->screen, rc->x, rc->y, rc->x + rc->w, rc->y + rc->h);
+	if (!r->shadow) {
+		for (uint32_t i = 0; i < changed->n; i++) {
+			const gfx_rect *rc = &changed->r[i];
+			rfbMarkRectAsModified(r->screen, rc->x, rc->y, rc->x + rc->w, rc->y + rc->h);
+		}
+	} else {
+		gfx_rfb_mark_changed(r->screen, r->comp, r->shadow, changed, &r->copies, &r->copied_px);
 	}
 	/* A viewer that failed a write is closed; free it now, its socket
 	 * will not wake us. */

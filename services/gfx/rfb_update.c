@@ -3,9 +3,11 @@
  * libvncserver would send an update from rfbUpdateClient() as soon as it
  * runs; rfb_server.c sets a deferral that never runs out and sends them
  * here instead (see gfx_rfb_send_pending), and resizes the desktop when a
- * viewer asks (SetDesktopSize). */
+ * viewer asks (SetDesktopSize). What changed is marked here too: moved
+ * pixels as CopyRect, the rest less what did not change (copyfind.c). */
 #include <rfb/rfb.h>
 #include <rfb/rfbregion.h>
+#include <string.h>
 
 #include "rfb_update.h"
 
@@ -124,4 +126,105 @@ bool gfx_rfb_send_pending(rfbScreenInfoPtr s, const gfx_compositor *c)
 	}
 	rfbReleaseClientIterator(it);
 	return gone;
+}
+
+static bool copyrect_viewers(rfbScreenInfoPtr s)
+{
+	bool any = false;
+	rfbClientIteratorPtr it = rfbGetClientIterator(s);
+	for (rfbClientPtr cl; !any && (cl = rfbClientIteratorNext(it));)
+		any = cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL && cl->useCopyRect;
+	rfbReleaseClientIterator(it);
+	return any;
+}
+
+/* The windows the window manager moved since the last look, as hints. */
+static size_t move_hints(gfx_compositor *c, gfx_move_hint *h, size_t max)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < c->n_ov; i++) {
+		gfx_overlay *o = c->ov[i];
+		if (!o->hidden && (o->x != o->seen_x || o->y != o->seen_y) && n < max)
+			h[n++] = (gfx_move_hint){ gfx_overlay_frame(c, o), o->x - o->seen_x, o->y - o->seen_y };
+		o->seen_x = o->x;
+		o->seen_y = o->y;
+	}
+	return n;
+}
+
+static void add_part(void *ud, const gfx_rect *p)
+{
+	sraRegionPtr part = sraRgnCreateRect(p->x, p->y, p->x + p->w, p->y + p->h);
+	sraRgnOr(ud, part);
+	sraRgnDestroy(part);
+}
+
+/* Each rect of an update costs a header and, in Tight and ZRLE, a
+ * compression flush and a palette of its own: a terminal whose lines
+ * differ in a few columns only (a counter in a listing) changes a column
+ * of small rects, which cost more as rects than as pixels. When their
+ * bounding box adds little area, it goes as one rect instead (less what
+ * goes as a copy). */
+static sraRegionPtr fewer_rects(sraRegionPtr mod, sraRegionPtr copy)
+{
+	if (sraRgnCountRects(mod) < 2)
+		return mod;
+	uint64_t area = 0;
+	sraRectangleIterator *it = sraRgnGetIterator(mod);
+	for (sraRect rc; sraRgnIteratorNext(it, &rc);)
+		area += (uint64_t)(rc.x2 - rc.x1) * (uint64_t)(rc.y2 - rc.y1);
+	sraRgnReleaseIterator(it);
+	sraRegionPtr box = sraRgnBBox(mod);
+	sraRect b;
+	if (!sraRgnPopRect(box, &b, 0) || (uint64_t)(b.x2 - b.x1) * (uint64_t)(b.y2 - b.y1) > 2 * area + 64 * 64) {
+		sraRgnDestroy(box);
+		return mod;
+	}
+	sraRgnDestroy(box);
+	sraRgnDestroy(mod);
+	mod = sraRgnCreateRect(b.x1, b.y1, b.x2, b.y2);
+	if (copy)
+		sraRgnSubtract(mod, copy);
+	return mod;
+}
+
+/* What changed goes to viewers in two parts: earlier pixels moved (a
+ * scroll, a dragged window) as one CopyRect region, scheduled first so
+ * that its source is what viewers have now, and the rest, less what did
+ * not change at all, as modified. The shadow then takes the new pixels. */
+void gfx_rfb_mark_changed(rfbScreenInfoPtr s, gfx_compositor *c, uint32_t *shadow, const gfx_region *changed,
+			  uint64_t *copies, uint64_t *copied_px)
+{
+	gfx_move_hint hints[16];
+	size_t nh = move_hints(c, hints, 16);
+	sraRegionPtr mod = sraRgnCreate(), copy = NULL;
+	gfx_copy cp;
+	if (copyrect_viewers(s) && gfx_copy_find(shadow, c->fb, c->width, c->height, changed, hints, nh, &cp)) {
+		copy = sraRgnCreate();
+		for (uint32_t i = 0; i < cp.n; i++) {
+			add_part(copy, &cp.r[i]);
+			*copied_px += (uint64_t)cp.r[i].w * (uint64_t)cp.r[i].h;
+		}
+		(*copies)++;
+		rfbScheduleCopyRegion(s, copy, cp.dx, cp.dy);
+	}
+	gfx_rect desk = { 0, 0, (int32_t)c->width, (int32_t)c->height };
+	for (uint32_t i = 0; i < changed->n; i++)
+		gfx_changed_parts(shadow, c->fb, c->width, c->height, &changed->r[i], add_part, mod);
+	if (copy)
+		sraRgnSubtract(mod, copy);
+	mod = fewer_rects(mod, copy);
+	if (!sraRgnEmpty(mod))
+		rfbMarkRegionAsModified(s, mod);
+	sraRgnDestroy(mod);
+	if (copy)
+		sraRgnDestroy(copy);
+	for (uint32_t i = 0; i < changed->n; i++) {
+		gfx_rect v;
+		if (!gfx_rect_intersect(&changed->r[i], &desk, &v))
+			continue;
+		for (int32_t y = v.y; y < v.y + v.h; y++)
+			memcpy(shadow + (size_t)y * c->width + v.x, c->fb + (size_t)y * c->width + v.x,
+			       (size_t)v.w * 4);
+	}
 }

@@ -15,3 +15,10 @@ bool gfx_rfb_send_pending(rfbScreenInfoPtr s, const gfx_compositor *c);
  * result. */
 int gfx_rfb_resize_desktop(rfbScreenInfoPtr s, gfx_compositor *c, int w, int h, void (*resized)(void *ud),
 			   void *ud);
+/* Tells libvncserver what changed on the desktop: moved pixels (found
+ * against shadow, the desktop as viewers were last told about it) as one
+ * CopyRect region for viewers that take it, then the rest, less what did
+ * not change, as modified; shadow then takes the new pixels. Counts the
+ * copies and the pixels they covered. */
+void gfx_rfb_mark_changed(rfbScreenInfoPtr s, gfx_compositor *c, uint32_t *shadow, const gfx_region *changed,
+			  uint64_t *copies, uint64_t *copied_px);

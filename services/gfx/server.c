@@ -544,6 +544,9 @@ struct json_object *gfx_server_stats(gfx_server *s)
 		json_object_object_add(root, "encodings_sent", gfx_rfb_encodings_json(s->rfb));
 		json_object_object_add(root, "viewers_refused", json_object_new_int64((int64_t)gfx_rfb_refused(s->rfb)));
 		json_object_object_add(root, "resizes", json_object_new_int64((int64_t)gfx_rfb_resizes(s->rfb)));
+		uint64_t px, copies = gfx_rfb_copies(s->rfb, &px);
+		json_object_object_add(root, "copies", json_object_new_int64((int64_t)copies));
+		json_object_object_add(root, "copied_pixels", json_object_new_int64((int64_t)px));
 	}
 	json_object_object_add(root, "renders", json_object_new_int64((int64_t)s->comp->renders));
 	for (size_t i = 0; i < GFX_CLIENTS_MAX; i++) {

@@ -9,7 +9,7 @@ VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_offload_map.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o: PART_CFLAGS += -Iservices/vdisk
 
 $(VDISK_LIB): $(VDISK_LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -17,7 +17,7 @@ $(VDISK_LIB): $(VDISK_LIB_OBJS)
 
 VDISK_TOOL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/tool/*.c))
 $(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/services/vdisk/tool/jobs.o: $(B)/gen/scm/vdisk-client.h
+$(B)/services/vdisk/tool/jobs.o $(B)/services/vdisk/tool/offload.o: $(B)/gen/scm/vdisk-client.h
 $(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(B)/gen/scm/vdisk-client.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
@@ -48,6 +48,11 @@ $(B)/tests/fuzz/fuzz_vhdx_extents: $(B)/tests/fuzz/fuzz_vhdx_extents.o $(VDISK_L
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_extents
 
+$(B)/tests/fuzz/fuzz_offload_map: $(B)/tests/fuzz/fuzz_offload_map.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_offload_map
+
 $(B)/tests/fuzz/fuzz_vhdx_scope: $(B)/tests/fuzz/fuzz_vhdx_scope.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
@@ -66,10 +71,12 @@ BENCH_DEPS += $(B)/libexec/vdisk-bench
 # The provider (stubs/idl/vdisk.json), on the generated skeleton and libscm.
 VDISK_PROVIDER := $(B)/libexec/scm-vdisk-provider
 VDISK_PROVIDER_OBJS := $(patsubst %.c,$(B)/%.o,$(VDISK_PROVIDER_SRCS))
-$(VDISK_PROVIDER_OBJS): $(B)/gen/scm/vdisk-provider.h
-$(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(VDISK_LIB) $(LIBSCM)
+$(VDISK_PROVIDER_OBJS): $(B)/gen/scm/vdisk-provider.h $(B)/gen/scm/vdisk-client.h
+# GnuTLS: SHA-256 of the pieces a migration copies (provider-migcopy.c)
+GNUTLS_LIBS := $(shell pkg-config --libs gnutls 2>/dev/null)
+$(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(B)/gen/scm/vdisk-client.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $^ $(JSONC_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(GNUTLS_LIBS)
 LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the
@@ -98,3 +105,22 @@ $(B)/tests/fuzz/fuzz_vdisk_journal: $(B)/tests/fuzz/fuzz_vdisk_journal.o $(VDISK
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_journal
+
+$(B)/tests/fuzz/fuzz_vdisk_migmap.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vdisk_migmap: $(B)/tests/fuzz/fuzz_vdisk_migmap.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_migmap
+
+# migration under load against qemu-img convert and qemu-storage-daemon's
+# blockdev-mirror; merge and compact against dd (issue 13's performance)
+$(B)/libexec/vdisk-migrate-bench: services/vdisk/helpers/migrate-bench.py
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-migrate-bench
+
+# offload copy (tokens) between two providers vs cp and vs a client copy
+$(B)/libexec/vdisk-offload-bench: services/vdisk/helpers/offload-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-offload-bench

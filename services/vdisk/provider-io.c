@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "provider-jobs.h"
+#include "provider-offload.h"
 
 static bool refused_buf(scm_call *call, uint64_t length, uint64_t buffer_offset)
 {
@@ -70,6 +71,10 @@ static void job_run(struct iopool_job *pj)
 			return;
 		}
 	}
+	/* before the data changes: an offload copy that checks its token
+	 * after this cannot have missed the write (provider-offload.c) */
+	if (j->op == OP_WRITE || j->op == OP_WRITEV || j->op == OP_TRIM)
+		offload_touch(j->d, j->op == OP_WRITEV ? j->ex : NULL, j->n_ex, j->off, j->len);
 	switch (j->op) {
 	case OP_READ:
 		r = vhdx_read(h, j->c->buf + j->boff, j->len, j->off);
@@ -89,12 +94,20 @@ static void job_run(struct iopool_job *pj)
 	case OP_FLUSH:
 	case OP_CLOSE:
 		r = j->rw ? vhdx_flush(h) : 0;
+		/* after a migration's switch-over: its commit point durable
+		 * before any flush on the new file is answered */
+		if (r >= 0 && (r = mig_commit_sync(j->d)) < 0) {
+			job_fail(j, r, scm_error_new(r, SCM_HERE, "fsync of the migrated disk's directory: %s", strerror(-r)));
+			return;
+		}
 		break;
 	case OP_TRIM:
 		r = vhdx_trim(h, j->len, j->off);
 		break;
 	case OP_DISK_CLOSE:
 		r = vhdx_close_checked(h);
+		if (r >= 0)
+			r = mig_commit_sync(j->d);
 		j->d->h = NULL;
 		if (r < 0)
 			job_fail(j, r, scm_error_new(r, SCM_HERE,
@@ -412,6 +425,7 @@ int do_close(scm_call *call, uint64_t handle, void *ud)
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	account_release(h->acct, h->bytes);
+	offload_drop_handle(scm_call_channel_data(call), handle);
 	struct job *j = job_new(call, h, OP_CLOSE);
 	if (!j)
 		return 0;

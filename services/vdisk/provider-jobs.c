@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "provider-jobs.h"
+#include "provider-offload.h"
 
 #define FINISHED_KEPT 16 /* finished jobs job_list still shows */
 
@@ -29,7 +31,10 @@ static uint64_t next_id = 1;
 
 static const char *kind_method(enum vjob_kind k)
 {
-	return k == VJOB_SNAPSHOT ? "snapshot" : k == VJOB_COMPACT ? "compact" : "merge";
+	return k == VJOB_SNAPSHOT			  ? "snapshot"
+	       : k == VJOB_COMPACT			  ? "compact"
+	       : k == VJOB_MIGRATE_MIRROR || k == VJOB_MIGRATE_SNAPSHOT ? "migrate"
+							  : "merge";
 }
 
 static bool visible(scm_call *call, const struct bjob *b)
@@ -43,25 +48,6 @@ static bool visible(scm_call *call, const struct bjob *b)
 	return r == 0;
 }
 
-static void bjob_free(struct bjob *b)
-{
-	free(b->path);
-	free(b->target);
-	free(b->name);
-	free(b->target_name);
-	safe_close(b->dirfd);
-	safe_close(b->rootfd);
-	free(b->root);
-	free(b->root_real);
-	json_object_put(b->args);
-	scm_error_free(b->err);
-	scm_error_free(b->serr);
-	free(b->waiters);
-	free(b->dirty);
-	free(b->buf);
-	free(b);
-}
-
 static json_object *bjob_json(const struct bjob *b)
 {
 	json_object *j = json_object_new_object();
@@ -70,7 +56,7 @@ static json_object *bjob_json(const struct bjob *b)
 	uint64_t ns = b->ns_run + (b->state == VJOB_RUNNING || b->state == VJOB_WAITING ? mono_ns() - b->t_run : 0);
 	uint64_t rate = ns ? (uint64_t)((double)b->done * 1e9 / (double)ns) : 0;
 	json_object_object_add(j, "id", json_object_new_uint64(b->id));
-	json_object_object_add(j, "kind", json_object_new_string(vjob_kind_name(b->kind)));
+	json_object_object_add(j, "kind", json_object_new_string(b->mig ? "migrate" : vjob_kind_name(b->kind)));
 	json_object_object_add(j, "state", json_object_new_string(vjob_state_name(b->state)));
 	json_object_object_add(j, "path", json_object_new_string(b->path));
 	json_object_object_add(j, "target", json_object_new_string(b->target ? b->target : ""));
@@ -80,6 +66,8 @@ static json_object *bjob_json(const struct bjob *b)
 	json_object_object_add(j, "eta", json_object_new_uint64(rate && b->total > b->done ? (b->total - b->done) / rate : 0));
 	if (b->err)
 		json_object_object_add(j, "error", scm_error_to_json(b->err));
+	if (b->mig)
+		mig_json(b, j);
 	return j;
 }
 
@@ -96,7 +84,12 @@ static void submit_step(struct bjob *b, int op)
 	b->pj.run = bjob_step_run;
 	b->pj.done = bjob_step_done;
 	b->pj.shared = false;
-	iopool_submit(&b->d->q, &b->pj);
+	iopool_submit(op == STEP_SIDE ? b->mig_q : &b->d->q, &b->pj);
+}
+
+void bjob_submit(struct bjob *b, int op)
+{
+	submit_step(b, op);
 }
 
 /* Only the last FINISHED_KEPT finished jobs stay listed. */
@@ -126,28 +119,38 @@ static void set_state(struct bjob *b, enum vjob_state s)
 	b->state = s;
 }
 
+/* The handles are on another file now: new opens of it find it. */
+static void rehome(struct bjob *b)
+{
+	struct disk *d = b->d;
+	if (b->rehomed)
+		return;
+	b->rehomed = true;
+	uint64_t dev, ino;
+	struct vhdx_info in;
+	vhdx_file_id(d->h, &dev, &ino);
+	vhdx_get_info(d->h, &in);
+	d->dev = dev;
+	d->ino = ino;
+	d->parallel_reads = !in.differencing;
+	d->rw = true;
+	char *p = strdup(b->target);
+	if (p) {
+		free(d->path);
+		d->path = p;
+	}
+}
+
 static void finish(struct bjob *b, enum vjob_state s)
 {
 	set_state(b, s);
 	struct disk *d = b->d;
-	if (b->switched) {
-		/* the handles are on another file now: new opens of it find it */
-		uint64_t dev, ino;
-		struct vhdx_info in;
-		vhdx_file_id(d->h, &dev, &ino);
-		vhdx_get_info(d->h, &in);
-		d->dev = dev;
-		d->ino = ino;
-		d->parallel_reads = !in.differencing;
-		d->rw = true;
-		char *p = strdup(b->target);
-		if (p) {
-			free(d->path);
-			d->path = p;
-		}
-	}
+	if (b->switched)
+		rehome(b);
 	if (s == VJOB_DONE && b->kind == VJOB_STREAM)
 		d->parallel_reads = true; /* no parent any more */
+	if (b->kind == VJOB_MIGRATE_SNAPSHOT && !b->switched)
+		d->parallel_reads = !vhdx_parent(d->h); /* the child folded back, or not */
 	json_object *j = bjob_json(b);
 	for (size_t i = 0; i < b->n_waiters; i++)
 		scm_vdisk_job_wait_reply(b->waiters[i], j);
@@ -181,7 +184,9 @@ static void step_finish(scm_task *t)
 		finish(b, VJOB_DONE);
 		return;
 	}
-	if (b->cancel_req) {
+	if (b->switched)
+		rehome(b); /* a migration's last step is still to come */
+	if (b->cancel_req && !b->switched) {
 		submit_step(b, STEP_ROLLBACK);
 		return;
 	}
@@ -199,124 +204,12 @@ static void step_finish(scm_task *t)
 	}
 	/* a commit past its first pass copies what was written meanwhile
 	 * until the switch-over: "waiting" (the journal says running) */
-	if (b->kind == VJOB_COMMIT && b->phase == 1 && b->state == VJOB_RUNNING)
+	if ((b->kind == VJOB_COMMIT || b->mig) && b->phase == 1 && b->state == VJOB_RUNNING)
 		set_state(b, VJOB_WAITING);
-	submit_step(b, STEP_WORK);
-}
-
-/* The disk open at path (the same file, found as open finds it), for a
- * job method; NULL after replying. */
-static struct disk *disk_of(scm_call *call, const char *method, const char *path, json_object *args,
-			    struct vhdx_scope *scope, bool *scoped)
-{
-	struct channel *c = channel_get(call);
-	if (!c) {
-		fail(call, SCM_E_INTERNAL, "out of memory");
-		return NULL;
-	}
-	struct allow_ctx actx = { scm_call_grant(call), method, json_object_get(args) };
-	if (!scope_get(call, c, method, &actx, scope, scoped)) {
-		json_object_put(actx.args);
-		return NULL;
-	}
-	scope->allow = NULL; /* the path was checked by the skeleton; parents are the open's business */
-	json_object_put(actx.args);
-	scm_error *err = NULL;
-	vhdx *probe = NULL;
-	int r = *scoped ? vhdx_open_scoped(scope, path, VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_PARENT, &probe, &err)
-			: vhdx_open_fd(-1, path, NULL, VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_PARENT, &probe, &err);
-	if (r < 0) {
-		fail_chain(call, engine_code(r), err, "%s %s", method, path);
-		return NULL;
-	}
-	uint64_t dev, ino;
-	vhdx_file_id(probe, &dev, &ino);
-	vhdx_close(probe);
-	for (struct disk *d = disks; d; d = d->next)
-		if (d->dev == dev && d->ino == ino && !d->closing && d->h) {
-			if (!d->rw) {
-				fail(call, SCM_VDISK_E_NOTOPEN, "%s: %s is open read-only in the provider: work on the file itself",
-				     method, path);
-				return NULL;
-			}
-			if (d->bjob) {
-				fail(call, SCM_VDISK_E_JOBSTATE, "%s: job %llu runs on %s already", method,
-				     (unsigned long long)d->bjob->id, path);
-				return NULL;
-			}
-			/* A job rewrites the disk (or moves its writers): under a
-			 * persistent reservation only a nexus that may write may
-			 * start one, or a fenced node would get round the fence. */
-			if (pr_refused(call, d->pr, true))
-				return NULL;
-			return d;
-		}
-	fail(call, SCM_VDISK_E_NOTOPEN, "%s: %s is not open in the provider: work on the file itself", method, path);
-	return NULL;
-}
-
-/* The directory the journal of the disk at path lives in: beneath the
- * grant's directory when there is one (no link followed, as for the
- * disk's own files), else by its path. */
-static int journal_dir(const char *path, const struct vhdx_scope *scope, int *ret_fd, scm_error **ret_err)
-{
-	if (scope)
-		return vhdx_scope_opendir(scope, path, ret_fd, ret_err);
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", path);
-	int fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return scm_fail(ret_err, -errno, "the directory of %s: %m", path);
-	*ret_fd = fd;
-	return 0;
-}
-
-static struct bjob *bjob_new(struct disk *d, enum vjob_kind kind, const char *path, const char *target,
-			     json_object *args, const struct vhdx_scope *scope, bool scoped, scm_error **ret_err)
-{
-	struct bjob *b = calloc(1, sizeof *b);
-	char dir[PATH_MAX];
-	if (!b)
-		return NULL;
-	b->dirfd = b->rootfd = -1;
-	b->kind = kind;
-	b->path = strdup(path);
-	b->target = target ? strdup(target) : NULL;
-	snprintf(dir, sizeof dir, "%s", path);
-	b->name = strdup(basename(dir));
-	if (target) {
-		snprintf(dir, sizeof dir, "%s", target);
-		b->target_name = strdup(basename(dir));
-	}
-	int r = journal_dir(path, scoped ? scope : NULL, &b->dirfd, ret_err);
-	b->args = json_object_get(args);
-	b->buf = malloc(BJOB_CHUNK);
-	if (r < 0 || !b->path || !b->name || (target && (!b->target || !b->target_name)) || !b->buf) {
-		if (r >= 0)
-			scm_fail(ret_err, -ENOMEM, "out of memory");
-		bjob_free(b);
-		return NULL;
-	}
-	if (scoped) {
-		b->rootfd = fcntl(scope->dirfd, F_DUPFD_CLOEXEC, 3);
-		b->root = strdup(scope->dir);
-		b->root_real = scope->dir_real ? strdup(scope->dir_real) : NULL;
-		b->scope = (struct vhdx_scope){ .dirfd = b->rootfd, .dir = b->root, .dir_real = b->root_real,
-						.bat_max = CHAIN_BAT_MAX };
-		b->scoped = true;
-		if (b->rootfd < 0 || !b->root) {
-			scm_fail(ret_err, -ENOMEM, "out of memory");
-			bjob_free(b);
-			return NULL;
-		}
-	}
-	struct vhdx_info in;
-	vhdx_get_info(d->h, &in);
-	b->vsize = in.virtual_size;
-	b->block_size = in.block_size;
-	b->total = kind == VJOB_SNAPSHOT ? 0 : in.virtual_size;
-	b->d = d;
-	return b;
+	if (b->mig)
+		mig_next(b);
+	else
+		submit_step(b, STEP_WORK);
 }
 
 /* Starts b: the first step writes the journal, then works. */
@@ -328,6 +221,7 @@ static void bjob_start(struct bjob *b, enum vjob_state st)
 	bjobs = b;
 	b->d->jobs++;
 	b->d->bjob = b;
+	offload_drop_disk(b->d, "a job started on the source disk (its blocks may move)");
 	b->task.fn = step_finish;
 	b->state = VJOB_PAUSED;
 	set_state(b, st);
@@ -336,11 +230,28 @@ static void bjob_start(struct bjob *b, enum vjob_state st)
 	submit_step(b, st == VJOB_PAUSED ? STEP_PERSIST : STEP_WORK);
 }
 
-static int start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, uint64_t))
+int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, uint64_t))
 {
 	b->id = next_id++;
 	bjob_start(b, VJOB_RUNNING);
 	return reply(call, b->id);
+}
+
+/* What a snapshot killed in the middle left at its target: the child (a
+ * VHDX), or the file vhdx_create had made but not yet signed (empty, or
+ * its first 8 bytes still zero: killed between its O_EXCL open and its
+ * first write). Only a regular file with no other name. */
+static bool snapshot_leftover(int fd)
+{
+	static const uint8_t zero[8];
+	uint8_t sig[8];
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return false;
+	if (vhdx_probe_fd(fd) == 1)
+		return true;
+	ssize_t n = pread(fd, sig, sizeof sig, 0);
+	return n == 0 || (n == (ssize_t)sizeof sig && !memcmp(sig, zero, sizeof sig));
 }
 
 static bool same_dir(const char *a, const char *b)
@@ -365,7 +276,7 @@ int do_snapshot(scm_call *call, const char *path, const char *new, void *ud)
 			    new, state_file_suffix(new));
 	struct vhdx_scope scope;
 	bool scoped;
-	struct disk *d = disk_of(call, "snapshot", path, a, &scope, &scoped);
+	struct disk *d = bjob_disk_of(call, "snapshot", path, a, &scope, &scoped);
 	if (!d)
 		return 0;
 	scm_error *err = NULL;
@@ -379,7 +290,7 @@ int do_snapshot(scm_call *call, const char *path, const char *new, void *ud)
 	/* a differencing disk's reads may not run side by side (vhdx.h): from
 	 * the switch-over on, the handle is one */
 	d->parallel_reads = false;
-	return start_reply(call, b, scm_vdisk_snapshot_reply);
+	return bjob_start_reply(call, b, scm_vdisk_snapshot_reply);
 }
 
 /* commit's start, on the loop (as open's reopen for writing does): the
@@ -443,7 +354,7 @@ int do_merge(scm_call *call, const char *path, const char *direction, void *ud)
 	json_object_object_add(a, "direction", json_object_new_string(direction));
 	struct vhdx_scope scope;
 	bool scoped;
-	struct disk *d = disk_of(call, "merge", path, a, &scope, &scoped);
+	struct disk *d = bjob_disk_of(call, "merge", path, a, &scope, &scoped);
 	if (!d)
 		return 0;
 	scm_error *err = NULL;
@@ -454,7 +365,7 @@ int do_merge(scm_call *call, const char *path, const char *direction, void *ud)
 			bjob_free(b);
 		return fail_chain(call, engine_code(r), err, "merge %s", path);
 	}
-	return start_reply(call, b, scm_vdisk_merge_reply);
+	return bjob_start_reply(call, b, scm_vdisk_merge_reply);
 }
 
 int do_compact(scm_call *call, const char *path, void *ud)
@@ -465,14 +376,14 @@ int do_compact(scm_call *call, const char *path, void *ud)
 	json_object_object_add(a, "path", json_object_new_string(path));
 	struct vhdx_scope scope;
 	bool scoped;
-	struct disk *d = disk_of(call, "compact", path, a, &scope, &scoped);
+	struct disk *d = bjob_disk_of(call, "compact", path, a, &scope, &scoped);
 	if (!d)
 		return 0;
 	scm_error *err = NULL;
 	struct bjob *b = bjob_new(d, VJOB_COMPACT, path, NULL, a, &scope, scoped, &err);
 	if (!b)
 		return fail_chain(call, SCM_E_INTERNAL, err, "compact");
-	return start_reply(call, b, scm_vdisk_compact_reply);
+	return bjob_start_reply(call, b, scm_vdisk_compact_reply);
 }
 
 int do_job_list(scm_call *call, void *ud)
@@ -483,6 +394,7 @@ int do_job_list(scm_call *call, void *ud)
 	for (struct bjob *b = bjobs; b; b = b->next)
 		if (visible(call, b))
 			json_object_array_add(arr, bjob_json(b));
+	offload_jobs_json(call, arr); /* offload copies running (provider-offload-copy.c) */
 	return scm_vdisk_job_list_reply(call, arr);
 }
 
@@ -506,6 +418,9 @@ static int steer(scm_call *call, uint64_t id, enum vjob_event ev)
 	if (ev == VJOB_EV_CANCEL && b->kind == VJOB_SNAPSHOT && !vjob_finished(b->state))
 		return fail(call, SCM_VDISK_E_JOBSTATE, "job %llu: a snapshot is one step: it cannot be cancelled",
 			    (unsigned long long)id);
+	if (ev == VJOB_EV_CANCEL && b->switched && !vjob_finished(b->state))
+		return fail(call, SCM_VDISK_E_JOBSTATE, "job %llu: the handles moved to %s already: it cannot be cancelled",
+			    (unsigned long long)id, b->target);
 	if (vjob_transition(b->state, ev, &n, &e) < 0)
 		return fail_chain(call, SCM_VDISK_E_JOBSTATE, e, "job %llu", (unsigned long long)id);
 	if (ev == VJOB_EV_CANCEL) {
@@ -519,7 +434,10 @@ static int steer(scm_call *call, uint64_t id, enum vjob_event ev)
 	if (ev == VJOB_EV_RESUME && was_paused && !b->stepping) {
 		b->jstate = VJOB_RUNNING;
 		b->persist = true;
-		submit_step(b, STEP_WORK);
+		if (b->mig)
+			mig_next(b);
+		else
+			submit_step(b, STEP_WORK);
 	}
 	return ev == VJOB_EV_PAUSE ? scm_vdisk_job_pause_reply(call) : scm_vdisk_job_resume_reply(call);
 }
@@ -536,6 +454,8 @@ int do_job_resume(scm_call *call, uint64_t id, void *ud)
 
 int do_job_cancel(scm_call *call, uint64_t id, void *ud)
 {
+	if (id >= OFFLOAD_JOB_ID0)
+		return offload_job_cancel(call, id);
 	return steer(call, id, VJOB_EV_CANCEL);
 }
 
@@ -570,7 +490,7 @@ void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 	snprintf(base, sizeof base, "%s", d->path);
 	int dfd;
 	scm_error *err = NULL;
-	if (journal_dir(d->path, scope, &dfd, &err) < 0) {
+	if (bjob_journal_dir(d->path, scope, &dfd, &err) < 0) {
 		scm_error_free(err);
 		return;
 	}
@@ -586,12 +506,17 @@ void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 	}
 	if (j->id >= next_id)
 		next_id = j->id + 1;
+	if (j->kind == VJOB_MIGRATE_MIRROR || j->kind == VJOB_MIGRATE_SNAPSHOT) {
+		mig_recover(d, j, scope, dfd); /* rolled back, whatever its state */
+		goto out;
+	}
 	if (vjob_finished(j->state) || j->kind == VJOB_SNAPSHOT) {
 		if (j->kind == VJOB_SNAPSHOT && !vjob_finished(j->state) && same_dir(j->disk, j->target)) {
 			const char *tn = strrchr(j->target, '/') + 1;
 			int fd = openat(dfd, tn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			/* only a VHDX: the journal names it, and a journal is a file */
-			if (fd >= 0 && vhdx_probe_fd(fd) == 1)
+			/* only what the job made: the journal names it, and a
+			 * journal is a file */
+			if (snapshot_leftover(fd))
 				unlinkat(dfd, tn, 0);
 			safe_close(fd);
 		}
@@ -636,6 +561,8 @@ void bjob_shutdown(void)
 		bjobs = b->next;
 		vhdx_close(b->other);
 		b->other = NULL;
+		if (b->mig)
+			mig_free(b); /* its handles closed: the journal says the rest */
 		for (size_t i = 0; i < b->n_waiters; i++)
 			scm_call_reply_error(b->waiters[i], SCM_E_INTERNAL, "the provider is stopping");
 		if (b->d) {

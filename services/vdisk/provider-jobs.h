@@ -1,6 +1,8 @@
 /* provider-jobs.h: the vdisk provider's long operations (snapshot, commit,
- * compact) as jobs: provider-jobs.c keeps the table, the methods and the
- * loop's side; provider-jobsteps.c does each step on a worker. */
+ * compact, migrate) as jobs: provider-jobs.c keeps the table, the methods
+ * and the loop's side; provider-jobnew.c makes a job; provider-jobsteps.c
+ * does each step on a worker;
+ * provider-migrate.c and provider-migcopy.c are live migration. */
 #pragma once
 #include "provider.h"
 #include "vjob.h"
@@ -32,7 +34,9 @@ struct bjob {
 	/* the step (provider-jobsteps.c), on a worker */
 	struct iopool_job pj;
 	scm_task task;
-	enum { STEP_WORK, STEP_PERSIST, STEP_ROLLBACK } op;
+	/* STEP_SIDE (migrate): on the job's own queue, beside the disk's
+	 * I/O (a flush of the destination, a throttle's wait) */
+	enum { STEP_WORK, STEP_PERSIST, STEP_ROLLBACK, STEP_SIDE } op;
 	bool persist;                /* write the journal first (state, progress) */
 	enum vjob_state jstate;      /* the state the journal is to say */
 	uint64_t cursor;             /* where the work goes on */
@@ -43,8 +47,11 @@ struct bjob {
 	uint64_t n_chunks;
 	uint8_t *buf;                /* BJOB_CHUNK */
 	bool complete, switched;     /* the work is over; the handles moved */
+	bool rehomed;                /* the disk's identity follows the switch (loop) */
 	int r;
 	scm_error *serr;
+	struct bmig *mig;            /* migrate: its own state (provider-migrate.c) */
+	struct iopool_queue *mig_q;  /* migrate: the queue of its side steps */
 };
 
 /* test hook: $SCM_VDISK_JOB_STEP_US, a pause in each work step, so that a
@@ -57,6 +64,8 @@ int bjob_journal(struct bjob *b, enum vjob_state st, scm_error **ret_err);
 /* provider-io.c calls this after a write or trim on a disk with a job */
 void bjob_dirty(struct bjob *b, uint64_t off, uint64_t len);
 
+uint64_t bjob_dirty_next(const struct bjob *b, uint64_t from, uint64_t *count);
+
 /* provider-jobs.c: a disk's first open looks for a journal next to it */
 void bjob_recover(struct disk *d, const struct vhdx_scope *scope);
 void bjob_shutdown(void);
@@ -68,3 +77,24 @@ int do_job_pause(scm_call *call, uint64_t id, void *ud);
 int do_job_resume(scm_call *call, uint64_t id, void *ud);
 int do_job_cancel(scm_call *call, uint64_t id, void *ud);
 int do_job_wait(scm_call *call, uint64_t id, void *ud);
+/* for provider-migrate.c: the job methods' common parts */
+struct disk *bjob_disk_of(scm_call *call, const char *method, const char *path, json_object *args,
+			  struct vhdx_scope *scope, bool *scoped);
+struct bjob *bjob_new(struct disk *d, enum vjob_kind kind, const char *path, const char *target,
+		      json_object *args, const struct vhdx_scope *scope, bool scoped, scm_error **ret_err);
+void bjob_free(struct bjob *b);
+int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, uint64_t));
+void bjob_submit(struct bjob *b, int op);
+int bjob_journal_dir(const char *path, const struct vhdx_scope *scope, int *ret_fd, scm_error **ret_err);
+
+/* provider-migrate.c */
+struct vjob_journal;
+int do_migrate(scm_call *call, const char *path, const char *dest, const char *mode, uint64_t throttle,
+	       uint64_t max_pause, void *ud);
+int mig_step(struct bjob *b);           /* a work step, exclusive on the disk's queue */
+void mig_side(struct bjob *b);          /* a side step */
+int mig_rollback(struct bjob *b);       /* cancel or failure: the source as it was, dest gone */
+void mig_next(struct bjob *b);          /* on the loop: submits the next step */
+void mig_json(const struct bjob *b, json_object *j);
+void mig_free(struct bjob *b);
+void mig_recover(struct disk *d, const struct vjob_journal *j, const struct vhdx_scope *scope, int dfd);

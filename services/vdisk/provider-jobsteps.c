@@ -92,7 +92,7 @@ static int commit_chunk(struct bjob *b, vhdx *h, uint64_t off)
 	return 0;
 }
 
-static uint64_t dirty_next(const struct bjob *b, uint64_t from, uint64_t *count)
+uint64_t bjob_dirty_next(const struct bjob *b, uint64_t from, uint64_t *count)
 {
 	uint64_t first = UINT64_MAX;
 	*count = 0;
@@ -155,7 +155,7 @@ static int commit_switch(struct bjob *b, vhdx **hp)
 {
 	uint64_t n;
 	int r;
-	for (uint64_t c = dirty_next(b, 0, &n); c != UINT64_MAX; c = dirty_next(b, c + 1, &n))
+	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n))
 		if ((r = commit_chunk(b, *hp, c * BJOB_CHUNK)) < 0)
 			return r;
 	if ((r = vhdx_flush(b->other)) < 0) {
@@ -200,10 +200,10 @@ static int commit_step(struct bjob *b, vhdx **hp)
 	}
 	/* dirty passes: once what was written meanwhile fits in a few
 	 * pieces, it goes in the switch-over step itself */
-	uint64_t n, c = dirty_next(b, b->cursor, &n);
+	uint64_t n, c = bjob_dirty_next(b, b->cursor, &n);
 	if (c == UINT64_MAX && b->cursor) {
 		b->cursor = 0;
-		c = dirty_next(b, 0, &n);
+		c = bjob_dirty_next(b, 0, &n);
 	}
 	if (c == UINT64_MAX || n <= 8)
 		return commit_switch(b, hp);
@@ -250,13 +250,16 @@ static int snapshot_step(struct bjob *b, vhdx **hp)
 /* Undoes what a cancelled or failed job left half done: commit lets the
  * parent go (what it got of the child is hidden by the child's own
  * blocks) and takes the chain's locks back. */
-static void rollback(struct bjob *b, vhdx *h)
+static int rollback(struct bjob *b, vhdx *h)
 {
+	if (b->mig)
+		return mig_rollback(b);
 	if (b->other) {
 		vhdx_close(b->other);
 		b->other = NULL;
 		vhdx_relock(h);
 	}
+	return 0;
 }
 
 void bjob_step_run(struct iopool_job *pj)
@@ -265,17 +268,24 @@ void bjob_step_run(struct iopool_job *pj)
 	struct disk *d = b->d;
 	int r = 0;
 	b->r = 0;
-	if (b->persist && b->op != STEP_ROLLBACK && (r = bjob_journal(b, b->jstate, &b->serr)) < 0)
+	/* (after a switch-over the journal is gone for good: the copy is the disk) */
+	if (b->persist && b->op != STEP_ROLLBACK && !b->switched && (r = bjob_journal(b, b->jstate, &b->serr)) < 0)
 		goto fail;
 	b->persist = false;
 	switch (b->op) {
 	case STEP_PERSIST:
 		return;
 	case STEP_ROLLBACK:
-		rollback(b, d->h);
 		d->bjob_io = NULL;
-		if ((r = vjob_journal_remove(b->dirfd, b->name, &b->serr)) < 0)
+		/* a migration that could not put its source back keeps its
+		 * journal: the next open rolls it back */
+		if ((r = rollback(b, d->h)) < 0 || (r = vjob_journal_remove(b->dirfd, b->name, &b->serr)) < 0)
 			b->r = r;
+		return;
+	case STEP_SIDE:
+		mig_side(b);
+		if (b->complete)
+			d->bjob_io = NULL;
 		return;
 	case STEP_WORK:
 		break;
@@ -289,6 +299,8 @@ void bjob_step_run(struct iopool_job *pj)
 	case VJOB_COMMIT: r = commit_step(b, &d->h); break;
 	case VJOB_SNAPSHOT: r = snapshot_step(b, &d->h); break;
 	case VJOB_STREAM: r = stream_step(b, d->h); break;
+	case VJOB_MIGRATE_MIRROR:
+	case VJOB_MIGRATE_SNAPSHOT: r = mig_step(b); break;
 	default: r = -EOPNOTSUPP; break;
 	}
 	if (r < 0)
@@ -305,9 +317,12 @@ fail:
 	b->r = r;
 	if (!b->serr && d->h)
 		b->serr = vhdx_error(d->h);
-	rollback(b, d->h);
 	d->bjob_io = NULL;
+	if (b->switched)
+		return; /* the handles are on the copy: nothing to roll back */
 	scm_error *e = NULL;
+	if (rollback(b, d->h) < 0)
+		return; /* the journal stays: the next open rolls back */
 	if (vjob_journal_remove(b->dirfd, b->name, &e) < 0)
 		b->serr = e ? (e->cause = b->serr, e) : b->serr;
 }

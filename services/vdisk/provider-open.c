@@ -8,7 +8,7 @@
 
 const char *state_file_suffix(const char *path)
 {
-	static const char *const sfx[] = { ".scm-pr", ".scm-pr.tmp", ".job", ".job.tmp" };
+	static const char *const sfx[] = { ".scm-pr", ".scm-pr.tmp", ".job", ".job.tmp", ".scm-map", ".scm-new" };
 	size_t pl = strlen(path);
 	for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
 		size_t l = strlen(sfx[i]);
@@ -150,6 +150,12 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 				break;
 			iopool_drain(&d->q); /* its lock goes with it: wait, then open anew */
 		}
+	if (d && !same_chain(d->h, probe) && d->bjob && d->bjob->kind == VJOB_MIGRATE_SNAPSHOT) {
+		/* its handles are on the migration's child meanwhile */
+		vhdx_close(probe);
+		return fail(call, SCM_VDISK_E_BUSY, "%s: a snapshot-mode migration (job %llu) runs on it; open it "
+			    "when it is over", path, (unsigned long long)d->bjob->id);
+	}
 	if (d && !same_chain(d->h, probe)) {
 		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BADDISK, "%s: parent not available under the grant", path);

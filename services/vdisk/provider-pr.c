@@ -153,6 +153,36 @@ int pr_disk_open(struct pr_disk **ret, const struct vhdx_scope *scope, const cha
 	return 0;
 }
 
+int pr_disk_move(struct pr_disk *p, int dirfd, const char *disk_name, scm_error **ret_err)
+{
+	if (!p)
+		return 0;
+	char *name = NULL;
+	int fd = openat(dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC), r = 0;
+	if (fd < 0 || asprintf(&name, "%s.scm-pr", disk_name) < 0) {
+		r = scm_fail(ret_err, fd < 0 ? -errno : -ENOMEM, "moving the reservation state: %m");
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	pthread_mutex_lock(&p->lock);
+	bool had = faccessat(p->dirfd, p->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	int ofd = p->dirfd;
+	char *oname = p->name;
+	p->dirfd = fd;
+	p->name = name;
+	if (had && (r = save(p, ret_err)) < 0) {
+		p->dirfd = ofd;
+		p->name = oname;
+		ofd = fd;
+		oname = name;
+	}
+	pthread_mutex_unlock(&p->lock);
+	close(ofd);
+	free(oname);
+	return r;
+}
+
 void pr_disk_free(struct pr_disk *p)
 {
 	if (!p)

@@ -20,6 +20,11 @@ struct pr_disk;
 int pr_disk_open(struct pr_disk **ret, const struct vhdx_scope *scope, const char *path, const vhdx_guid *id,
 		 scm_error **ret_err);
 void pr_disk_free(struct pr_disk *p);
+/* A migration's switch-over: the state goes with the disk to its new
+ * place (dirfd, disk_name; a copy keeps the page 83 identity the file
+ * names): written there durably when the old place had a file, and saved
+ * there from now on. Any thread (under the state's lock). */
+int pr_disk_move(struct pr_disk *p, int dirfd, const char *disk_name, scm_error **ret_err);
 
 /* The caller's name as a registrant: its endpoint label and uid. */
 void pr_nexus(scm_call *call, char out[VDISK_PR_NEXUS_MAX]);

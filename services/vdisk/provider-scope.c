@@ -17,8 +17,8 @@
  * some other way ("prefix", "range", ...), which no file path can be
  * trusted to (a "prefix" admits "DIR/../x"): the call is refused, never
  * scoped to "/" by accident. */
-static const char *granted_dir(const scm_grant *g, const char *method, bool *ret_constrained,
-			       const char **ret_bad)
+static const char *granted_dir(const scm_grant *g, const char *method, const char *param,
+			       bool *ret_constrained, const char **ret_bad)
 {
 	const char *sets[2] = { method, "*" }, *best = NULL;
 	*ret_constrained = false;
@@ -28,7 +28,7 @@ static const char *granted_dir(const scm_grant *g, const char *method, bool *ret
 	for (int i = 0; i < 2; i++) {
 		json_object *set, *pc, *pp;
 		if (!json_object_object_get_ex(g->constraints, sets[i], &set) ||
-		    !json_object_is_type(set, json_type_object) || !json_object_object_get_ex(set, "path", &pc))
+		    !json_object_is_type(set, json_type_object) || !json_object_object_get_ex(set, param, &pc))
 			continue;
 		*ret_constrained = true;
 		if (!json_object_is_type(pc, json_type_object) || json_object_object_length(pc) != 1) {
@@ -71,7 +71,7 @@ bool scope_get(scm_call *call, struct channel *c, const char *method, struct all
 {
 	bool constrained;
 	const char *bad;
-	const char *dir = granted_dir(scm_call_grant(call), method, &constrained, &bad);
+	const char *dir = granted_dir(scm_call_grant(call), method, "path", &constrained, &bad);
 	if (bad) {
 		fail(call, SCM_E_DENIED,
 		     "%s: the grant constrains \"path\" by \"%s\", which cannot scope a file path "
@@ -106,4 +106,40 @@ bool scope_get(scm_call *call, struct channel *c, const char *method, struct all
 	*scope = (struct vhdx_scope){ .dirfd = c->rootfd, .dir = c->root, .dir_real = c->root_real,
 				      .allow = allow_path, .userdata = actx, .bat_max = CHAIN_BAT_MAX };
 	return true;
+}
+
+int scope_param(scm_call *call, const char *method, const char *param, int *ret_fd, char **ret_dir,
+		char **ret_real)
+{
+	bool constrained;
+	const char *bad;
+	const char *dir = granted_dir(scm_call_grant(call), method, param, &constrained, &bad);
+	*ret_fd = -1;
+	*ret_dir = *ret_real = NULL;
+	if (bad) {
+		fail(call, SCM_E_DENIED,
+		     "%s: the grant constrains \"%s\" by \"%s\", which cannot scope a file path "
+		     "(only path_prefix, eq or in can): refused",
+		     method, param, bad);
+		return -EACCES;
+	}
+	if (!dir)
+		return 0;
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		fail(call, SCM_E_DENIED, "%s: the granted directory %s cannot be opened: %m", method, dir);
+		return -EACCES;
+	}
+	char real[PATH_MAX];
+	*ret_dir = strdup(dir);
+	*ret_real = realpath(dir, real) ? strdup(real) : NULL;
+	if (!*ret_dir) {
+		close(fd);
+		free(*ret_real);
+		*ret_real = NULL;
+		fail(call, SCM_E_INTERNAL, "out of memory");
+		return -ENOMEM;
+	}
+	*ret_fd = fd;
+	return 1;
 }

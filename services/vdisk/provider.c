@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "provider-jobs.h"
+#include "provider-offload.h"
 
 struct disk *disks;
 static struct account *accounts;
@@ -171,6 +172,8 @@ void disk_free(struct disk *d)
 			break;
 		}
 	pr_disk_free(d->pr);
+	if (d->sync_pending)
+		close(d->sync_dirfd);
 	free(d->path);
 	free(d);
 }
@@ -216,8 +219,11 @@ void channel_put(struct channel *c)
 static void on_close(const scm_grant *g, void *chdata, void *userdata)
 {
 	struct channel *c = chdata;
+	if (g && g->token)
+		offload_token_channel_closed(g->token);
 	if (!c)
 		return;
+	offload_drop_handle(c, 0);
 	for (size_t i = 0; i < HANDLES_MAX; i++)
 		if (c->h[i].d) {
 			disk_release(c->h[i].d, c->h[i].rw);
@@ -243,7 +249,9 @@ static const scm_vdisk_handlers handlers = {
 	.pr_clear = pr_do_clear, .pr_preempt = pr_do_preempt, .pr_read = pr_do_read,
 	.snapshot = do_snapshot, .merge = do_merge, .compact = do_compact, .job_list = do_job_list,
 	.job_pause = do_job_pause, .job_resume = do_job_resume, .job_cancel = do_job_cancel,
-	.job_wait = do_job_wait,
+	.job_wait = do_job_wait, .migrate = do_migrate,
+	.offload_read = do_offload_read, .offload_write = do_offload_write, .offload_map = do_offload_map,
+	.offload_fetch = do_offload_fetch, .offload_check = do_offload_check,
 };
 
 struct pr_disk *provider_handle_pr(scm_call *call, uint64_t handle, struct iopool_queue **ret_q)
@@ -294,6 +302,7 @@ int main(int argc, char **argv)
 	}
 	/* the last jobs finish and post their replies, which the provider's
 	 * free runs (to cancelled calls: only freed) */
+	offload_shutdown();
 	iopool_stop();
 	pool_running = false;
 	bjob_shutdown();

@@ -2,9 +2,10 @@
  * tables of disks, channels, handles and client accounts, and main;
  * provider-scope.c: grants to directories; provider-open.c: open and
  * create; provider-io.c: disk work on the worker pool; provider-pr.c:
- * persistent reservations, provider-pr.h; provider-jobs.c and
- * provider-jobsteps.c: jobs, provider-jobs.h). Internal to
- * scm-vdisk-provider. */
+ * persistent reservations, provider-pr.h; provider-jobs.c,
+ * provider-jobnew.c and provider-jobsteps.c: jobs, provider-jobs.h;
+ * provider-migrate.c and provider-migcopy.c: live migration,
+ * provider-migrate.h). Internal to scm-vdisk-provider. */
 #pragma once
 #include <errno.h>
 #include <fcntl.h>
@@ -79,7 +80,15 @@ struct disk {
 	struct iopool_queue q;
 	struct bjob *bjob;    /* the job running on it (provider-jobs.c), for the loop */
 	struct bjob *bjob_io; /* the same, for writes on workers: set and cleared by its steps */
+	/* a migration's switch-over removed its journal in this directory
+	 * without waiting for the directory: the next flush (or the job's
+	 * last step) makes that durable first (provider-migrate.c) */
+	bool sync_pending;
+	int sync_dirfd;
 };
+
+/* provider-migrate.c: 0, or the fsync's error (any thread) */
+int mig_commit_sync(struct disk *d);
 
 struct handle {
 	struct disk *d;
@@ -135,6 +144,11 @@ struct handle *handle_get(scm_call *call, uint64_t n);
 /* provider-scope.c */
 bool scope_get(scm_call *call, struct channel *c, const char *method, struct allow_ctx *actx,
 	       struct vhdx_scope *scope, bool *ret_scoped);
+/* The granted directory of another path parameter (migrate's dest): 1 and
+ * it opened O_PATH (*ret_fd, its path and canonical path, the caller's),
+ * 0 when param is not constrained, <0 after replying. */
+int scope_param(scm_call *call, const char *method, const char *param, int *ret_fd, char **ret_dir,
+		char **ret_real);
 
 /* provider-io.c */
 struct job *disk_close_submit(struct disk *d);

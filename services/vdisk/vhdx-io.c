@@ -49,6 +49,11 @@ int vhdx_ensure_writable(vhdx *h, bool user_data)
 	return 0;
 }
 
+void vhdx_set_keep_identity(vhdx *h, bool keep)
+{
+	h->keep_identity = keep;
+}
+
 int vhdx_bitmap_get(vhdx *h, uint64_t chunk, uint8_t **ret)
 {
 	if (!h->bitmap[chunk]) {
@@ -303,6 +308,64 @@ int vhdx_write(vhdx *h, const void *buf, uint64_t len, uint64_t off)
 	return each_block(h, buf, len, off, write_block);
 }
 
+/* The bytes go from fd to the block's place in the file in the kernel
+ * (copy_file_range: a reflink where the file system shares blocks), with
+ * read and write as the fallback; blocks are allocated as vhdx_write
+ * allocates them. */
+int vhdx_write_fd(vhdx *h, int fd, uint64_t fd_off, uint64_t len, uint64_t off)
+{
+	int r = check_range(h, len, off, "write");
+	if (r < 0)
+		return r;
+	if (h->has_parent)
+		return vhdx_fail(h, -EOPNOTSUPP, "%s: a differencing disk takes vhdx_write only", h->path);
+	if ((r = vhdx_ensure_writable(h, true)) < 0)
+		return r;
+	uint8_t *buf = NULL;
+	while (len && r >= 0) {
+		uint64_t blk = off / h->block_size, in = off % h->block_size;
+		uint64_t n = h->block_size - in < len ? h->block_size - in : len;
+		uint64_t idx = vhdx_bat_index(h, blk), e = h->bat[idx];
+		if (BAT_STATE(e) != VHDX_PB_FULLY_PRESENT) {
+			uint64_t boff;
+			if ((r = alloc_space(h, h->block_size, &boff)) < 0)
+				break;
+			e = BAT_MAKE(boff, VHDX_PB_FULLY_PRESENT);
+			bat_set(h, idx, e);
+		}
+		uint64_t at = BAT_OFF(e) + in, done = 0;
+		while (done < n) {
+			loff_t si = (loff_t)(fd_off + done), di = (loff_t)(at + done);
+			ssize_t k = copy_file_range(fd, &si, h->fd, &di, n - done, 0);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break;
+			done += (uint64_t)k;
+		}
+		while (done < n && r >= 0) { /* no copy_file_range between these files */
+			size_t k = n - done < (1u << 20) ? n - done : (1u << 20);
+			if (!buf && !(buf = malloc(1u << 20))) {
+				r = -ENOMEM;
+				break;
+			}
+			if (pread(fd, buf, k, (off_t)(fd_off + done)) != (ssize_t)k)
+				r = vhdx_fail(h, -EIO, "%s: reading the source of a copy at 0x%llx: %m", h->path,
+					      (unsigned long long)(fd_off + done));
+			else if ((r = vhdx_pwrite(h, buf, k, at + done)) >= 0)
+				done += k;
+		}
+		if (r < 0)
+			break;
+		if (at + n > h->file_size)
+			h->file_size = at + n;
+		off += n, fd_off += n, len -= n;
+		r = maybe_commit(h);
+	}
+	free(buf);
+	return r < 0 ? r : 0;
+}
+
 int vhdx_flush(vhdx *h)
 {
 	if (h->ro)
@@ -360,6 +423,42 @@ int vhdx_trim(vhdx *h, uint64_t len, uint64_t off)
 	return maybe_commit(h);
 }
 
+uint32_t vhdx_block_size(const vhdx *h)
+{
+	return h->block_size;
+}
+
+/* New space past every block: no BAT entry points there until adopted. */
+int vhdx_reserve(vhdx *h, uint64_t len, uint64_t *ret_foff)
+{
+	int r = vhdx_ensure_writable(h, true);
+	if (r < 0)
+		return r;
+	return alloc_space(h, (len + MiB - 1) / MiB * MiB, ret_foff);
+}
+
+int vhdx_adopt(vhdx *h, uint64_t off, uint64_t len, uint64_t foff)
+{
+	int r = check_range(h, len, off, "adopt");
+	if (r < 0)
+		return r;
+	if (h->has_parent || off % h->block_size || len % h->block_size || foff % MiB ||
+	    foff + len > h->alloc_end)
+		return vhdx_fail(h, -EINVAL, "%s: adopt at %llu+%llu from 0x%llx: not whole blocks of a disk without parent, "
+				 "or not reserved space", h->path, (unsigned long long)off, (unsigned long long)len,
+				 (unsigned long long)foff);
+	if ((r = vhdx_ensure_writable(h, true)) < 0)
+		return r;
+	for (uint64_t k = 0; k < len / h->block_size && r >= 0; k++) {
+		uint64_t idx = vhdx_bat_index(h, off / h->block_size + k), old = h->bat[idx];
+		if (BAT_STATE(old) == VHDX_PB_FULLY_PRESENT && (r = punch(h, BAT_OFF(old), h->block_size)) < 0)
+			break;
+		bat_set(h, idx, BAT_MAKE(foff + k * h->block_size, VHDX_PB_FULLY_PRESENT));
+		r = maybe_commit(h);
+	}
+	return r;
+}
+
 int vhdx_block_state(vhdx *h, uint64_t off)
 {
 	if (off >= h->vsize)
@@ -404,6 +503,13 @@ int vhdx_zero_blocks(vhdx *h, uint64_t len, uint64_t off)
  * (reads zero, decided by this file) or VHDX_EXT_PARENT. */
 int vhdx_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind)
 {
+	uint64_t fo;
+	return vhdx_extent_file(h, off, len, ret_len, ret_kind, &fo);
+}
+
+int vhdx_extent_file(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind,
+		     uint64_t *ret_file_off)
+{
 	int r = check_range(h, len, off, "extent");
 	if (r < 0)
 		return r;
@@ -428,5 +534,6 @@ int vhdx_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret
 	}
 	*ret_len = n;
 	*ret_kind = kind;
+	*ret_file_off = kind == VHDX_EXT_HERE ? BAT_OFF(e) + in : 0;
 	return 0;
 }

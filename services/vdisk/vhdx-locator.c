@@ -267,6 +267,24 @@ int vhdx_set_locator(vhdx *h, const struct vhdx_locator_entry *kv, size_t n)
 	return write_item(h, loc, len);
 }
 
+int vhdx_set_parent(vhdx *h, const char *parent_path, const vhdx_guid *linkage)
+{
+	if (!h->has_parent)
+		return vhdx_fail(h, -EINVAL, "%s: parent locator: not a differencing disk", h->path);
+	_cleanup_free_ char *rel = NULL, *abs = NULL;
+	int r = vhdx_locator_paths(h->path, parent_path, false, &rel, &abs);
+	if (r < 0)
+		return vhdx_fail(h, r, "%s: parent locator: paths to %s: %s", h->path, parent_path, strerror(-r));
+	if (strlen(abs) > 1000 || strlen(rel) > 1000)
+		return vhdx_fail(h, -ENAMETOOLONG, "%s: parent locator: path too long", h->path);
+	uint8_t loc[16384];
+	uint32_t len = (uint32_t)vhdx_locator_build(loc, sizeof loc, linkage, rel, abs);
+	if ((r = vhdx_ensure_writable(h, false)) < 0 || (r = write_item(h, loc, len)) < 0)
+		return r;
+	vhdx_guid_format(linkage, h->parent_linkage);
+	return 0;
+}
+
 /* Replaces the locator item by loc, in place when it fits, else after the
  * last item. The changed metadata pages go through the log like any
  * metadata update; the handle then reads the new item back. */

@@ -198,6 +198,20 @@ int vhdx_read(vhdx *h, void *buf, uint64_t len, uint64_t off);
  * vhdx_read(); leaves the handle's error message alone on -EAGAIN. */
 int vhdx_read_nowait(vhdx *h, void *buf, uint64_t len, uint64_t off);
 int vhdx_write(vhdx *h, const void *buf, uint64_t len, uint64_t off);
+/* vhdx_write() of len bytes read from fd at fd_off, copied in the kernel
+ * (copy_file_range; a reflink where the file system can) into the blocks;
+ * a disk without parent only (-EOPNOTSUPP otherwise). */
+int vhdx_write_fd(vhdx *h, int fd, uint64_t fd_off, uint64_t len, uint64_t off);
+/* Two-step writes for a copy that must not be seen half done (an offload
+ * copy, disks without parent): vhdx_reserve() takes len bytes (whole MiB)
+ * of new space past every block, which no block uses and no reader sees;
+ * the caller fills it through its own fd of the file; vhdx_adopt() then
+ * makes whole blocks [off, off + len) of the disk take their data from
+ * foff on (their old space is punched), through the log like any block
+ * table change. Space never adopted stays unused (punch it). */
+uint32_t vhdx_block_size(const vhdx *h);
+int vhdx_reserve(vhdx *h, uint64_t len, uint64_t *ret_foff);
+int vhdx_adopt(vhdx *h, uint64_t off, uint64_t len, uint64_t foff);
 int vhdx_flush(vhdx *h);
 int vhdx_trim(vhdx *h, uint64_t len, uint64_t off);
 /* Whole blocks [off, off + len) become ZERO (read as zeros whatever a
@@ -208,6 +222,15 @@ int vhdx_zero_blocks(vhdx *h, uint64_t len, uint64_t off);
  * are (compact carries a Hyper-V child's entries over to the new file).
  * parent_linkage and one path entry are required. */
 int vhdx_set_locator(vhdx *h, const struct vhdx_locator_entry *kv, size_t n);
+/* Points a differencing disk at another parent: the locator is rewritten
+ * (through the log) with parent_linkage = linkage and fresh relative and
+ * absolute paths to parent_path (which must exist); the entries that
+ * described the old parent go. The handle keeps reading through the parent
+ * it has open (a migration re-parents a child onto a copy of its parent). */
+int vhdx_set_parent(vhdx *h, const char *parent_path, const vhdx_guid *linkage);
+/* Switches VHDX_O_KEEP_IDENTITY on or off for the writes to come (off: the
+ * next write users can see renews DataWriteGuid, as after a normal open). */
+void vhdx_set_keep_identity(vhdx *h, bool keep);
 /* Makes a differencing disk that holds every sector itself (no range of
  * it reads from the parent any more: after a stream) a disk without
  * parent: HasParent cleared and the parent locator removed from the
@@ -230,6 +253,11 @@ int vhdx_check(vhdx *h, vhdx_report_fn fn, void *userdata);
 
 enum { VHDX_EXT_HERE, VHDX_EXT_ZERO, VHDX_EXT_PARENT };
 int vhdx_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind);
+/* vhdx_extent(), and for VHDX_EXT_HERE where the run's data lies in this
+ * file (*ret_file_off; the run is contiguous there): an offload copy's
+ * source hands the file and these offsets to the destination. */
+int vhdx_extent_file(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, int *ret_kind,
+		     uint64_t *ret_file_off);
 /* The parent handle of a differencing disk (NULL for a base). */
 vhdx *vhdx_parent(vhdx *h);
 

@@ -20,7 +20,17 @@ enum vjob_state {
 	VJOB_STATE_MAX,
 };
 
-enum vjob_kind { VJOB_SNAPSHOT, VJOB_COMMIT, VJOB_STREAM, VJOB_COMPACT, VJOB_KIND_MAX };
+/* migrate-mirror and migrate-snapshot: live migration in either mode
+ * (provider-migrate.c); their target is the destination. */
+enum vjob_kind {
+	VJOB_SNAPSHOT,
+	VJOB_COMMIT,
+	VJOB_STREAM,
+	VJOB_COMPACT,
+	VJOB_MIGRATE_MIRROR,
+	VJOB_MIGRATE_SNAPSHOT,
+	VJOB_KIND_MAX
+};
 
 enum vjob_event {
 	VJOB_EV_PAUSE,
@@ -56,7 +66,7 @@ struct vjob_journal {
 	enum vjob_kind kind;
 	enum vjob_state state;
 	char disk[VJOB_PATH_MAX];   /* the disk the job runs on */
-	char target[VJOB_PATH_MAX]; /* snapshot: the new child; commit: the parent; else "" */
+	char target[VJOB_PATH_MAX]; /* snapshot: the new child; commit: the parent; migrate: the destination; else "" */
 	uint64_t done, total;       /* bytes */
 };
 

@@ -8,7 +8,8 @@ sd_listen_fds(3) and systemd.service(5) document it, and no more.
 
 It listens on DIR/notify (a datagram socket; NOTIFY_SOCKET for the
 service) and keeps the fds sent with FDSTORE=1 under their FDNAME=
-(FDSTOREREMOVE=1 drops every fd of that name). It starts COMMAND, and
+(FDSTOREREMOVE=1 drops every fd of that name), and tells the service it
+may (FDSTORE=4096, as systemd 254 does). It starts COMMAND, and
 when it dies (kill -9 in the test) starts it again with the stored fds
 as 3, 4, ... (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES), as systemd does.
 It is a child subreaper, as systemd is, and reaps every orphan.
@@ -62,7 +63,7 @@ def main():
             for i, fd in enumerate(tmp):
                 os.dup2(fd, 3 + i, inheritable=True)
             os.closerange(3 + len(tmp), 8192)
-            env = dict(os.environ, NOTIFY_SOCKET=path)
+            env = dict(os.environ, NOTIFY_SOCKET=path, FDSTORE="4096")  # FileDescriptorStoreMax=
             if fds:
                 env.update(LISTEN_FDS=str(len(fds)), LISTEN_PID=str(os.getpid()),
                            LISTEN_FDNAMES=":".join(names))

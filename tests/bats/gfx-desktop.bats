@@ -25,12 +25,12 @@ teardown() {
 	stop_scmd
 }
 
-# Starts the example desktop; fills APP_X/APP_Y/APP_BORDER[app] and PORT.
+# Starts the example desktop ($SPEC if set); fills APP_X/APP_Y/APP_BORDER[app] and PORT.
 launch() {
 	declare -gA APP_X APP_Y APP_BORDER APP_DISPLAY
 	# (The manager gives host apps an empty HOME of the desktop's own: the
 	# xterm's shell does not wait on the host user's ~/.bashrc.)
-	timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers "$@" \
+	timeout 90 "$SCMCTL" desktop launch "${SPEC:-$SCM_SRC/examples/desktops/two-apps.json}" --no-containers "$@" \
 		>"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- || true
 	cat "$SCMT/run.out" "$SCMT/run.err"
 	grep -q '^ready' "$SCMT/run.out"
@@ -136,6 +136,41 @@ assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 	[[ "$output" == *"pixel $((tx - 2)) $((ty + 50)) ${APP_BORDER[term]}"* ]]
 	[[ "$output" == *"pixel 5 5 2b2b2b"* ]]
 	[ "$("$CHK" distinct "$SCMT/novnc.png" 0 0 4000 4000)" -ge 4 ]
+}
+
+# noVNC with resize=remote asks the proxy for the size of its view
+# (SetDesktopSize); a spec with "resize": true lets it. The session
+# manager then reports the size the desktop has now, not the spec's.
+@test "gfx desktop: noVNC resizes the desktop to its window, and desktop show and list report the new size" {
+	sed 's/"size": "1280x720",/"size": "1280x720", "resize": true,/' \
+		"$SCM_SRC/examples/desktops/two-apps.json" >"$SCMT/resize.json"
+	grep -q '"resize": true' "$SCMT/resize.json"
+	wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	SPEC=$SCMT/resize.json launch --novnc "$wport"
+	run "$SCMCTL" --json desktop show two-apps
+	[ "$(jq -r .size <<<"$output")" = 1280x720 ]
+	url=$(sed -n 's/^novnc //p' "$SCMT/run.out")
+	run timeout 120 "$SCM_BUILD/libexec/scm-desktop-novnc-shot" "$url&resize=remote" "$SCMT/novnc.png" \
+		--window 1100,700 --resized 5,5
+	echo "$output"
+	[ "$status" -eq 0 ]
+	size=$(sed -n 's/^resized //p' <<<"$output")
+	[ -n "$size" ] && [ "$size" != 1280x720 ]
+	# the proxy has it: a viewer that comes now gets the new size
+	SCM_VNC_PASSWORD=$PASSWORD run timeout 60 "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/after.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" size "$SCMT/after.png")" = "${size/x/ }" ]
+	# and the session manager reports it, with the spec's size beside it
+	run "$SCMCTL" --json desktop show two-apps
+	echo "$output"
+	[ "$(jq -r .size <<<"$output")" = "$size" ]
+	[ "$(jq -r .spec_size <<<"$output")" = 1280x720 ]
+	[ "$(jq -r .stats.resizes <<<"$output")" -ge 1 ]
+	run "$SCMCTL" --json desktop list
+	[ "$(jq -r '.desktops[0].size' <<<"$output")" = "$size" ]
+	run "$SCMCTL" desktop list
+	echo "$output"
+	[[ "$(sed -n 2p <<<"$output")" =~ ^two-apps\ +running\ +[0-9]+\ +[0-9]+\ +$size\  ]]
 }
 
 # The printed noVNC URL carries the password and the token in its

@@ -318,3 +318,39 @@ PY
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" diff "$T/c.png" "$T/snap.png")" = 0 ]
 }
+
+# A scrolling window is sent as a CopyRect of what the viewer had plus the
+# new rows (copyfind.c); viewers that watched every frame through
+# incremental updates alone must end with the compositor's pixels exactly.
+# Both clients scroll 7 rows per frame for 40 frames.
+@test "gfx: viewers that watched windows scroll, through CopyRect with ZRLE and Tight, have the exact desktop" {
+	start --scroll 7:40 --animate 25
+	for enc in zrle tight; do
+		SCM_VNC_PASSWORD=$PASSWORD "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings "$enc copyrect" --no-jpeg \
+			--until-file "$T/done" --settle 500 --shot "$T/$enc.png" >"$T/$enc.out" 2>&1 &
+		echo $! >>"$T/watchers"
+	done
+	for _ in $(seq 200); do
+		kill -USR1 "$PID"
+		sleep 0.05
+		[ "$(jq .viewers "$T/info.json" 2>/dev/null)" = 2 ] && break
+	done
+	kill -USR2 "$PID"
+	read -r -t 60 -u 8 line
+	[ "$line" = scrolled ]
+	rm -f "$T/info.json"
+	kill -USR1 "$PID"
+	for _ in $(seq 100); do [ -s "$T/info.json" ] && break; sleep 0.05; done
+	touch "$T/done"
+	for w in $(cat "$T/watchers"); do wait "$w"; done
+	for enc in zrle tight; do
+		cat "$T/$enc.out"
+		[ "$("$CHK" diff "$T/$enc.png" "$T/snap.png")" = 0 ]
+	done
+	kill -USR1 "$PID"
+	for _ in $(seq 100); do [ "$(jq .viewers "$T/info.json")" = 0 ] && break; sleep 0.05; done
+	jq '{copies, copied_pixels, encodings_sent}' "$T/info.json"
+	# the scroll went as copies, to both
+	[ "$(jq .copies "$T/info.json")" -gt 0 ]
+	[ "$(jq .encodings_sent.copyrect.rects "$T/info.json")" -ge 2 ]
+}

@@ -180,3 +180,35 @@ view() { SCM_VNC_PASSWORD=$PASSWORD timeout 30 "$VIEW" "$PORT" "$@"; }
 	refresh
 	[ "$(jq -r '.taskbar | map(.title) | join(",")' "$T/info.json")" = "[app] first" ]
 }
+
+# A dragged window is sent as a CopyRect of the frame the viewer had (the
+# window manager's move, verified against the pixels); viewers that
+# watched the whole drag through incremental updates must end with the
+# compositor's pixels exactly. The drag crosses beta and comes back.
+@test "gfx windows: viewers that watched a slow drag through CopyRect (ZRLE, Tight) have the exact desktop" {
+	start --client alpha:200x150:1:c03030 --client beta:180x120:1:30a040
+	refresh
+	for enc in zrle tight; do
+		view --encodings "$enc copyrect" --no-jpeg --until-file "$T/done" --settle 500 --shot "$T/$enc.png" \
+			>"$T/$enc.out" 2>&1 &
+		echo $! >>"$T/watchers"
+	done
+	for _ in $(seq 200); do
+		refresh
+		[ "$(jq .viewers "$T/info.json")" = 2 ] && break
+		sleep 0.05
+	done
+	read -r cx cy < <(centre "$(win alpha 0 title_bar)")
+	view --drag-steps $((cx - 40)) "$cy" $((cx + 160)) $((cy + 130)) 20 30 --drag $((cx - 40)) "$cy" $((cx + 3)) $((cy + 41))
+	refresh
+	touch "$T/done"
+	for w in $(cat "$T/watchers"); do wait "$w"; done
+	for enc in zrle tight; do
+		cat "$T/$enc.out"
+		[ "$("$CHK" diff "$T/$enc.png" "$T/snap.png" 0 0 640 400)" = 0 ]
+	done
+	refresh
+	jq '{copies, copied_pixels, encodings_sent}' "$T/info.json"
+	[ "$(jq .copies "$T/info.json")" -gt 0 ]
+	[ "$(jq .encodings_sent.copyrect.rects "$T/info.json")" -ge 2 ]
+}

@@ -32,3 +32,9 @@ $(B)/tests/bench/restart-bench: tests/bench/restart-bench.sh
 	@mkdir -p $(dir $@)
 	$(Q_GEN)install -m 755 $< $@
 BENCH_DEPS += $(B)/tests/bench/restart-bench $(B)/libexec/scm-test-client
+# zpool-bench: the adaptive compressor against fixed zstd levels 1, 3, 9
+# under a steady and a bursty producer (issue 15).
+$(B)/tests/bench/zpool-bench: $(B)/tests/bench/zpool-bench.o $(UTIL_LIB)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(ZSTD_LIBS)
+BENCH_DEPS += $(B)/tests/bench/zpool-bench

@@ -1,6 +1,7 @@
 /* test_vdisk_engine.c: unit tests of the VHDX engine's I/O: block state
  * transitions, sector bitmaps in differencing disks, trim, 512/4096-byte
  * sectors across block sizes (table-driven), and the refusals. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -262,12 +263,84 @@ static void test_refusals(void **state)
 	}
 }
 
+/* vhdx_write_fd: bytes from a file land as vhdx_write would put them
+ * (across a block boundary, over a written block, into fresh ones), and
+ * vhdx_extent_file says where they lie; a differencing disk refuses it. */
+static void test_write_fd(void **state)
+{
+	(void)state;
+	vhdx *h = make("w.vhdx", 8 * MiB, MiB, 512, NULL);
+	uint8_t *src = malloc(3 * MiB), *got = malloc(3 * MiB);
+	fill(src, 3 * MiB, 11);
+	int fd = open(path_of("w.src"), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, src, 3 * MiB, 0), (ssize_t)(3 * MiB));
+	assert_int_equal(vhdx_write(h, src, 4096, MiB), 0); /* a block already there */
+	assert_int_equal(vhdx_write_fd(h, fd, 512, 3 * MiB - 512, MiB - 4096), 0);
+	assert_int_equal(vhdx_read(h, got, 3 * MiB - 512, MiB - 4096), 0);
+	assert_memory_equal(got, src + 512, 3 * MiB - 512);
+	uint64_t n, fo;
+	int kind;
+	assert_int_equal(vhdx_extent_file(h, MiB, 4096, &n, &kind, &fo), 0);
+	assert_int_equal(kind, VHDX_EXT_HERE);
+	uint8_t sec[512];
+	assert_int_equal(pread(vhdx_fd(h), sec, 512, (off_t)fo), 512);
+	assert_memory_equal(sec, src + 512 + 4096, 512);
+	assert_int_equal(vhdx_extent_file(h, 6 * MiB, MiB, &n, &kind, &fo), 0);
+	assert_int_equal(kind, VHDX_EXT_ZERO);
+	assert_int_equal(vhdx_close_checked(h), 0);
+	/* reopened: the metadata went through the log like any write */
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	assert_int_equal(vhdx_open(path_of("w.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), 0);
+	assert_int_equal(vhdx_read(h, got, 3 * MiB - 512, MiB - 4096), 0);
+	assert_memory_equal(got, src + 512, 3 * MiB - 512);
+	vhdx_close(h);
+	vhdx *c = make("wc.vhdx", 0, 0, 0, path_of("w.vhdx"));
+	assert_int_equal(vhdx_write_fd(c, fd, 0, 4096, 0), -EOPNOTSUPP);
+	vhdx_close(c);
+	close(fd);
+	free(src);
+	free(got);
+}
+
+/* vhdx_reserve + vhdx_adopt: space filled out of sight becomes the disk's
+ * blocks only when adopted (the old block's space punched); refusals. */
+static void test_reserve_adopt(void **state)
+{
+	(void)state;
+	vhdx *h = make("r.vhdx", 8 * MiB, MiB, 512, NULL);
+	uint8_t *old = malloc(2 * MiB), *nw = malloc(2 * MiB), *got = malloc(2 * MiB);
+	fill(old, 2 * MiB, 3);
+	fill(nw, 2 * MiB, 4);
+	assert_int_equal(vhdx_write(h, old, 2 * MiB, 2 * MiB), 0);
+	uint64_t foff;
+	assert_int_equal(vhdx_reserve(h, 2 * MiB, &foff), 0);
+	assert_int_equal(pwrite(vhdx_fd(h), nw, 2 * MiB, (off_t)foff), (ssize_t)(2 * MiB));
+	assert_int_equal(vhdx_read(h, got, 2 * MiB, 2 * MiB), 0);
+	assert_memory_equal(got, old, 2 * MiB); /* not seen before it is adopted */
+	assert_int_equal(vhdx_adopt(h, 2 * MiB, 2 * MiB, foff + MiB), -EINVAL); /* past the reserved space */
+	assert_int_equal(vhdx_adopt(h, 2 * MiB + 512, MiB, foff), -EINVAL); /* not whole blocks */
+	assert_int_equal(vhdx_adopt(h, 2 * MiB, 2 * MiB, foff), 0);
+	assert_int_equal(vhdx_read(h, got, 2 * MiB, 2 * MiB), 0);
+	assert_memory_equal(got, nw, 2 * MiB);
+	assert_int_equal(vhdx_close_checked(h), 0);
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	assert_int_equal(vhdx_open(path_of("r.vhdx"), VHDX_O_RDONLY, &h, FRESH(err)), 0);
+	assert_int_equal(vhdx_read(h, got, 2 * MiB, 2 * MiB), 0);
+	assert_memory_equal(got, nw, 2 * MiB);
+	vhdx_close(h);
+	free(old);
+	free(nw);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_geometries),      cmocka_unit_test(test_block_states),
 		cmocka_unit_test(test_trim_releases_space), cmocka_unit_test(test_sector_bitmap),
-		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_refusals),        cmocka_unit_test(test_write_fd),
+		cmocka_unit_test(test_reserve_adopt),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

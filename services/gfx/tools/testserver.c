@@ -4,7 +4,7 @@
  *
  *   scm-gfx-testserver [--size WxH] [--port N] [--info FILE]
  *                      [--snapshot FILE] [--animate MS] [--password P]
- *                      [--viewonly P] [--resize] [--photo]
+ *                      [--viewonly P] [--resize] [--photo] [--scroll ROWS:FRAMES]
  *                      --client NAME:WxH[:WEIGHT[:RRGGBB]] ...
  *                      [--window NAME:ID:X,Y,W,H[:TITLE]] ...
  *
@@ -19,7 +19,11 @@
  * every client each MS milliseconds (damage-only presents). --photo
  * paints smooth gradients instead of stripes: what Tight sends as JPEG
  * when the viewer asks for a quality level. --resize lets viewers resize
- * the desktop; --viewonly sets the view-only password. --info writes
+ * the desktop; --viewonly sets the view-only password. --scroll paints
+ * rows of text-like blocks instead, and each SIGUSR2 starts FRAMES ticks
+ * of --animate in which every client scrolls its content up by ROWS rows
+ * and paints new ones below, as a terminal does ("scrolled" is printed
+ * after the last). --info writes
  * the engine's stats (port, client positions, borders, time bank) as
  * JSON once the first frame is composited and again on SIGUSR1, which
  * also writes --snapshot. SIGTERM/SIGINT end it. */
@@ -43,11 +47,39 @@ typedef struct {
 	char name[64];
 	uint32_t colour;
 	uint32_t bar;
+	uint32_t next_row; /* --scroll: the next row of text to paint */
 	gfx_window_decl win[GFX_WINDOWS_MAX];
 	size_t n_win;
 } synth;
 
 static bool photo;
+static uint32_t scroll_rows, scroll_frames;
+
+/* Row n of the endless text --scroll shows: blocks of ink in rows 2..10
+ * of each 13, placed by a hash of the row's line and the column. */
+static void text_row(synth *s, gfx_surface *sf, uint32_t y, uint32_t n)
+{
+	uint32_t line = n / 13, k = n % 13;
+	for (uint32_t x = 0; x < sf->width; x++) {
+		uint32_t h = (line * 2654435761u) ^ ((x / 6) * 40503u);
+		h ^= h >> 15;
+		h *= 2246822519u;
+		h ^= h >> 13;
+		bool ink = k >= 2 && k <= 10 && x % 6 != 5 && h % 3 == 0;
+		sf->pixels[(size_t)y * sf->width + x] = ink ? (~s->colour & 0xFFFFFF) : s->colour;
+	}
+}
+
+static void scroll(synth *s)
+{
+	gfx_surface *sf = gfx_client_surface(s->c);
+	uint32_t n = scroll_rows < sf->height ? scroll_rows : sf->height;
+	memmove(sf->pixels, sf->pixels + (size_t)n * sf->width, (size_t)(sf->height - n) * sf->width * 4);
+	for (uint32_t y = sf->height - n; y < sf->height; y++)
+		text_row(s, sf, y, s->next_row++);
+	gfx_rect all = { 0, 0, (int32_t)sf->width, (int32_t)sf->height };
+	gfx_client_present(s->c, &all, 1);
+}
 
 /* Prints what the engine routed to each client; closes as asked. */
 static void drain(synth *syn, size_t n)
@@ -87,6 +119,11 @@ static void drain(synth *syn, size_t n)
 static void paint(synth *s)
 {
 	gfx_surface *sf = gfx_client_surface(s->c);
+	if (scroll_rows) {
+		for (uint32_t y = 0; y < sf->height; y++)
+			text_row(s, sf, y, s->next_row++);
+		return;
+	}
 	if (photo) {
 		for (uint32_t y = 0; y < sf->height; y++)
 			for (uint32_t x = 0; x < sf->width; x++)
@@ -139,7 +176,7 @@ int main(int argc, char **argv)
 		{ "animate", required_argument, NULL, 'a' }, { "client", required_argument, NULL, 'c' },
 		{ "password", required_argument, NULL, 'P' }, { "window", required_argument, NULL, 'w' },
 		{ "viewonly", required_argument, NULL, 'v' }, { "resize", no_argument, NULL, 'r' },
-		{ "photo", no_argument, NULL, 'g' },
+		{ "photo", no_argument, NULL, 'g' }, { "scroll", required_argument, NULL, 'S' },
 		{ 0 }
 	};
 	gfx_server_config cfg = { .width = 640, .height = 400, .background = 0x2b2b2b, .rfb = true,
@@ -148,6 +185,7 @@ int main(int argc, char **argv)
 	char *clients[GFX_CLIENTS_MAX], *windows[GFX_OVERLAYS_MAX];
 	size_t n_clients = 0, n_windows = 0;
 	long anim_ms = 0;
+	uint32_t frames_left = 0;
 	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
@@ -172,6 +210,12 @@ int main(int argc, char **argv)
 			break;
 		case 'g':
 			photo = true;
+			break;
+		case 'S':
+			if (sscanf(optarg, "%u:%u", &scroll_rows, &scroll_frames) != 2 || scroll_rows == 0) {
+				fprintf(stderr, "testserver: --scroll: want ROWS:FRAMES, got \"%s\"\n", optarg);
+				return 2;
+			}
 			break;
 		case 'i':
 			info = optarg;
@@ -253,6 +297,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	gfx_rfb *rfb = gfx_server_rfb(srv);
 	printf("rfb 127.0.0.1:%u\n", gfx_rfb_port(rfb));
@@ -283,7 +328,9 @@ int main(int argc, char **argv)
 				struct signalfd_siginfo si;
 				if (read(sfd, &si, sizeof(si)) != sizeof(si))
 					continue;
-				if (si.ssi_signo == SIGUSR1) {
+				if (si.ssi_signo == SIGUSR2) {
+					frames_left = scroll_frames;
+				} else if (si.ssi_signo == SIGUSR1) {
 					gfx_server_work(srv, INT64_MAX);
 					if (snap)
 						gfx_snapshot_png(gfx_server_compositor(srv), snap);
@@ -294,10 +341,19 @@ int main(int argc, char **argv)
 				}
 			} else if (evs[i].data.u32 == 2) {
 				uint64_t ticks;
-				if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
-					for (size_t k = 0; k < n_clients; k++)
-						if (syn[k].c)
-							animate(&syn[k]);
+				if (read(tfd, &ticks, sizeof(ticks)) != sizeof(ticks))
+					continue;
+				if (scroll_rows && frames_left == 0)
+					continue;
+				for (size_t k = 0; k < n_clients; k++)
+					if (syn[k].c)
+						(scroll_rows ? scroll : animate)(&syn[k]);
+				if (scroll_rows && --frames_left == 0) {
+					/* What the last frame presented, composited first. */
+					gfx_server_work(srv, INT64_MAX);
+					printf("scrolled\n");
+					fflush(stdout);
+				}
 			}
 		}
 		gfx_server_dispatch(srv);

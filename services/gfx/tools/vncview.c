@@ -7,7 +7,8 @@
  *
  *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
- *        [--type TEXT] [--return] [--drag X1 Y1 X2 Y2] [--capture OUT.png] [--stay SECONDS]
+ *        [--type TEXT] [--return] [--drag X1 Y1 X2 Y2] [--drag-steps X1 Y1 X2 Y2 N MS]
+ *        [--capture OUT.png] [--stay SECONDS] [--shot OUT.png] [--settle MS]
  *        [--key-down SYM] [--key-up SYM] [--down X Y] [--up X Y] [--until-file PATH]
  *        [--chord ctrl+shift+c] [--cut-text TEXT] [--wait-cut-text SECONDS]
  *        [--resize W H] [--latency N X Y W H]
@@ -16,6 +17,11 @@
  * and --key-up a keysym (0x... or decimal); --until-file keeps up with
  * updates until PATH exists (at most 60 s), so a test can look at the
  * desktop while a menu is held open.
+ *
+ * --drag-steps drags in N moves MS ms apart. --settle MS keeps
+ * up with (incremental) updates until none came for MS ms; --shot writes
+ * what the viewer has decoded so far, without asking for a full update,
+ * so a test sees what CopyRect and incremental updates made of a change.
  *
  * --resize asks the server for a new desktop size (SetDesktopSize) and
  * waits for its answer: it prints "resized WxH", or "resize refused
@@ -388,6 +394,23 @@ int main(int argc, char **argv)
 				SendPointerEvent(cl, x1 + (x2 - x1) * k / 8, y1 + (y2 - y1) * k / 8, 1);
 			SendPointerEvent(cl, x2, y2, 0);
 			i += 4;
+		} else if (strcmp(argv[i], "--drag-steps") == 0 && i + 6 < argc) {
+			/* The same at a hand's pace: N moves MS ms apart,
+			 * reading updates meanwhile (make bench drags a window
+			 * across the screen with it). */
+			int p[4], n = atoi(argv[i + 5]);
+			long ms = atol(argv[i + 6]);
+			for (int k = 0; k < 4; k++)
+				p[k] = atoi(argv[i + 1 + k]);
+			SendPointerEvent(cl, p[0], p[1], 0);
+			SendPointerEvent(cl, p[0], p[1], 1);
+			for (int k = 1; rc == 0 && n > 0 && k <= n; k++) {
+				SendPointerEvent(cl, p[0] + (p[2] - p[0]) * k / n, p[1] + (p[3] - p[1]) * k / n, 1);
+				if (pace(cl, ms) < 0)
+					rc = 1;
+			}
+			SendPointerEvent(cl, p[2], p[3], 0);
+			i += 6;
 		} else if ((strcmp(argv[i], "--down") == 0 || strcmp(argv[i], "--up") == 0) && i + 2 < argc) {
 			SendPointerEvent(cl, atoi(argv[i + 1]), atoi(argv[i + 2]), argv[i][2] == 'd' ? 1 : 0);
 			i += 2;
@@ -425,6 +448,31 @@ int main(int argc, char **argv)
 					area = 0;
 					SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
 				}
+			}
+		} else if (strcmp(argv[i], "--settle") == 0 && i + 1 < argc) {
+			/* Keeps up with updates until none came for MS ms (at
+			 * most 60 s): the desktop stopped changing, and this
+			 * viewer has all of it, through incremental updates only. */
+			long quiet_ms = atol(argv[++i]);
+			time_t end = time(NULL) + 60;
+			while (rc == 0 && time(NULL) < end) {
+				int n = wait_message(cl, (unsigned)quiet_ms * 1000);
+				if (n == 0)
+					break;
+				if (n < 0 || !handle(cl))
+					rc = 1;
+				else if (full_seen) {
+					full_seen = false;
+					area = 0;
+					SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
+				}
+			}
+		} else if (strcmp(argv[i], "--shot") == 0 && i + 1 < argc) {
+			/* What this viewer has decoded so far, as it is (no new
+			 * full update first, unlike --capture). */
+			if (write_png(cl, argv[++i]) < 0) {
+				fprintf(stderr, "scm-gfx-rfb-input: shot failed\n");
+				rc = 1;
 			}
 		} else if (strcmp(argv[i], "--latency") == 0 && i + 5 < argc) {
 			lat_x = atoi(argv[i + 2]);

@@ -206,3 +206,50 @@ fail:
 	}
 	return 1;
 }
+
+/* randwrite DISK LOG STOPFILE [SPAN]: what a client doing 4 KiB random
+ * writes at queue depth 1 sees (the migration bench's load): writes of
+ * 4 KiB at random 4 KiB-aligned offsets below SPAN bytes (default: the
+ * whole disk), one at a time, no flush, each timed, until STOPFILE exists. LOG gets one line per write,
+ *   <CLOCK_REALTIME when it started, ms> <latency, us>
+ * so that the bench can pick the writes made while a job ran. */
+int client_randwrite(const char *ep, const char *disk, const char *log, const char *stop, uint64_t span)
+{
+	scm_channel *ch;
+	scm_error *e = NULL;
+	uint64_t h, bsz, vsize, rng = 0x2545f4914f6cdd1dull ^ (uint64_t)getpid();
+	uint8_t *buf;
+	FILE *f = fopen(log, "we");
+	if (!f) {
+		fprintf(stderr, "vdisk-client: %s: %s\n", log, strerror(errno));
+		return 1;
+	}
+	if (open_disk(ep, disk, false, &ch, &h, &buf, &bsz, &vsize) < 0)
+		return 1;
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	if (!span || span > vsize)
+		span = vsize;
+	if (span < 4096) {
+		fprintf(stderr, "vdisk-client: randwrite: a span of at least 4096 bytes\n");
+		return 1;
+	}
+	for (unsigned i = 0; i < 4096; i++)
+		buf[i] = (uint8_t)(i * 131u + 7u);
+	for (unsigned long n = 0; (n & 63) || access(stop, F_OK) != 0; n++) {
+		struct timespec wall;
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		memcpy(buf, &rng, sizeof rng); /* not the same block twice */
+		clock_gettime(CLOCK_REALTIME, &wall);
+		double t0 = now_ms();
+		if (scm_vdisk_write(ch, h, rng % (span / 4096) * 4096, 4096, 0, &e)) {
+			fprintf(stderr, "vdisk-client: randwrite: ");
+			scm_error_print(e, stderr);
+			scm_error_free(e);
+			return 1;
+		}
+		fprintf(f, "%.3f %.1f\n", wall.tv_sec * 1e3 + wall.tv_nsec / 1e6, (now_ms() - t0) * 1e3);
+	}
+	scm_vdisk_close(ch, h, NULL);
+	scm_channel_free(ch);
+	return fclose(f) ? 1 : 0;
+}

@@ -81,6 +81,10 @@ int main(int argc, char **argv)
 		return argc == 4 ? client_write_flush_exit(ep, argv[2], strtoull(argv[3], NULL, 10)) : 2;
 	if (!strcmp(cmd, "pr"))
 		return client_pr(ep, svc, argc - 2, argv + 2);
+	if (!strcmp(cmd, "randwrite"))
+		return argc == 5 || argc == 6 ? client_randwrite(ep, argv[2], argv[3], argv[4],
+								argc == 6 ? strtoull(argv[5], NULL, 10) : 0)
+					      : 2;
 	if (!strcmp(cmd, "flush-latency"))
 		return argc == 5 ? client_flush_latency(ep, argv[2], argv[3], strtoull(argv[4], NULL, 10)) : 2;
 	scm_channel *ch = NULL;

@@ -21,6 +21,11 @@ int client_badvec(scm_channel *ch, uint64_t handle, uint64_t vsize, uint64_t bsz
 int client_flush_latency(const char *ep, const char *disk_a, const char *disk_b, uint64_t mib);
 int client_write_flush_exit(const char *ep, const char *disk, uint64_t mib);
 
+/* randwrite: 4 KiB random writes at queue depth 1 over the first span
+ * bytes (0: all) until stop exists, each logged as "<realtime ms>
+ * <latency us>" to log (client-latency.c). */
+int client_randwrite(const char *ep, const char *disk, const char *log, const char *stop, uint64_t span);
+
 /* bench-read: random 4 KiB reads at queue depth 1 and 32 (pipelined on the
  * channel) and 1 MiB sequential reads on an open handle, after reading the
  * disk once; prints "provider <pattern> <value>" lines. */

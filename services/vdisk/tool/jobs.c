@@ -1,6 +1,6 @@
 /* jobs.c: scm-vdisk's online commands, which ask the vdisk provider (through
  * scmd, $SCM_ENDPOINT or --endpoint) to run a job on a disk it holds open:
- * snapshot, merge, compact; and jobs / job ID pause|resume|cancel|wait.
+ * snapshot, merge, compact, migrate; and jobs / job ID pause|resume|cancel|wait.
  * compact of a disk the provider does not hold open is done on the file
  * (convert.c), as before. */
 #include <errno.h>
@@ -28,7 +28,7 @@ static scm_channel *connect_or_die(scm_error **err)
 
 /* The path as the provider's grant sees it: absolute, the last component
  * as given (a link there is the provider's to refuse). */
-static char *abs_path(const char *p)
+char *abs_path(const char *p)
 {
 	char d[PATH_MAX], b[PATH_MAX], real[PATH_MAX];
 	snprintf(d, sizeof d, "%s", p);
@@ -77,6 +77,11 @@ static void job_line(json_object *j, bool bar)
 	printf("%s/%s %s/s eta %llus %s", d, t, r, (unsigned long long)jnum(j, "eta"), jstr(j, "path"));
 	if (*jstr(j, "target"))
 		printf(" -> %s", jstr(j, "target"));
+	if (*jstr(j, "mode")) /* a migration: its passes, and the pause once over */
+		printf(" (%s, %s, pass %llu%s", jstr(j, "mode"), jstr(j, "phase"), (unsigned long long)jnum(j, "passes"),
+		       jnum(j, "pause_us") ? "" : ")");
+	if (*jstr(j, "mode") && jnum(j, "pause_us"))
+		printf(", paused I/O %.1f ms)", (double)jnum(j, "pause_us") / 1000);
 	json_object *e;
 	if (json_object_object_get_ex(j, "error", &e)) {
 		scm_error *err = scm_error_from_json(e);
@@ -97,7 +102,8 @@ static json_object *find_job(json_object *arr, uint64_t id)
 }
 
 /* Waits for job id: on a terminal a progress bar redrawn from job_list,
- * else one job_wait. Exit status: 0 done, 1 failed or cancelled. */
+ * else one job_wait, with no call timeout. Exit status: 0 done, 1 failed
+ * or cancelled. */
 static int wait_job(scm_channel *ch, uint64_t id)
 {
 	scm_error *err = NULL;
@@ -126,6 +132,9 @@ static int wait_job(scm_channel *ch, uint64_t id)
 			nanosleep(&(struct timespec){ 0, 200000000 }, NULL);
 		}
 	}
+	/* a job outlasts any call timeout ($SCM_CALL_TIMEOUT_MS included):
+	 * waiting for it is the point; ^C stops the wait, not the job */
+	scm_channel_set_timeout(ch, SCM_TIMEOUT_INFINITE);
 	if (!last && (r = scm_vdisk_job_wait(ch, id, &last, &err)) != 0) {
 		errc(err, r);
 		scm_error_free(err);
@@ -140,7 +149,21 @@ static int wait_job(scm_channel *ch, uint64_t id)
 	return ok ? EXIT_OK : EXIT_FAIL;
 }
 
-/* snapshot / merge / compact: starts the job; waits unless --detach.
+/* A whole number for --throttle or --max-pause, at most max. */
+static int parse_count(const char *opt, const char *v, uint64_t max, uint64_t *ret)
+{
+	char *e;
+	errno = 0;
+	unsigned long long x = *v >= '0' && *v <= '9' ? strtoull(v, &e, 10) : 0;
+	if (*v < '0' || *v > '9' || *e || errno || x > max) {
+		errf("migrate: %s \"%s\": expected a whole number from 0 to %llu", opt, v, (unsigned long long)max);
+		return -EINVAL;
+	}
+	*ret = x;
+	return 0;
+}
+
+/* snapshot / merge / compact / migrate: starts the job; waits unless --detach.
  * Returns -1 for compact when the disk is not served (do it offline). */
 int cmd_online(const char *cmd, int argc, char **argv)
 {
@@ -148,10 +171,13 @@ int cmd_online(const char *cmd, int argc, char **argv)
 		{ "endpoint", required_argument, NULL, 'e' }, { "service", required_argument, NULL, 's' },
 		{ "detach", no_argument, NULL, 'd' },         { "into-parent", no_argument, NULL, 'i' },
 		{ "from-parent", no_argument, NULL, 'f' },    { "online", no_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },           { 0 },
+		{ "help", no_argument, NULL, 'h' },           { "mode", required_argument, NULL, 'm' },
+		{ "throttle", required_argument, NULL, 't' }, { "max-pause", required_argument, NULL, 'p' },
+		{ 0 },
 	};
-	bool detach = false, online = false;
-	const char *dir = NULL;
+	bool detach = false, online = false, mig = !strcmp(cmd, "migrate");
+	const char *dir = NULL, *mode = "mirror";
+	uint64_t throttle = 0, max_pause = 0;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -162,18 +188,39 @@ int cmd_online(const char *cmd, int argc, char **argv)
 		case 'o': online = true; break;
 		case 'i': dir = "into-parent"; break;
 		case 'f': dir = "from-parent"; break;
+		case 'm':
+			mode = optarg;
+			if (!mig || (strcmp(mode, "mirror") && strcmp(mode, "snapshot"))) {
+				errf("%s: --mode \"%s\": expected mirror or snapshot (migrate only)", cmd, mode);
+				return EXIT_USAGE;
+			}
+			break;
+		case 't':
+		case 'p':
+			if (!mig) {
+				errf("%s: --throttle and --max-pause are migrate's options", cmd);
+				return EXIT_USAGE;
+			}
+			if (parse_count(c == 't' ? "--throttle" : "--max-pause", optarg, c == 't' ? 1u << 20 : 60000,
+					c == 't' ? &throttle : &max_pause) < 0)
+				return EXIT_USAGE;
+			break;
 		case 'h':
-			printf("Usage: scm-vdisk snapshot [--detach] [--endpoint EP] DISK NEW\n"
-			       "       scm-vdisk merge (--into-parent|--from-parent) [--detach] [--endpoint EP] DISK\n"
-			       "       scm-vdisk compact [--online] [--detach] [--endpoint EP] DISK\n");
+			/* this command's line only: it lists no other's options */
+			printf("Usage: scm-vdisk %s\n",
+			       !strcmp(cmd, "snapshot") ? "snapshot [--detach] [--endpoint EP] DISK NEW"
+			       : !strcmp(cmd, "merge")  ? "merge (--into-parent|--from-parent) [--detach] [--endpoint EP] DISK"
+			       : mig ? "migrate [--mode mirror|snapshot] [--throttle MiB/s] [--max-pause MS]\n"
+				       "                         [--detach] [--endpoint EP] DISK DEST"
+				     : "compact [--online] [--detach] [--endpoint EP] DISK");
 			return EXIT_OK;
 		default: return EXIT_USAGE;
 		}
 	}
-	int want = !strcmp(cmd, "snapshot") ? 2 : 1;
+	int want = !strcmp(cmd, "snapshot") || mig ? 2 : 1;
 	if (argc - optind != want || (!strcmp(cmd, "merge") && !dir)) {
 		errf("%s: expected %s (see --help)", cmd,
-		     want == 2 ? "DISK NEW" : !strcmp(cmd, "merge") ? "--into-parent or --from-parent, and DISK" : "DISK");
+		     mig ? "DISK DEST" : want == 2 ? "DISK NEW" : !strcmp(cmd, "merge") ? "--into-parent or --from-parent, and DISK" : "DISK");
 		return EXIT_USAGE;
 	}
 	_cleanup_free_ char *path = abs_path(argv[optind]);
@@ -190,7 +237,8 @@ int cmd_online(const char *cmd, int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	uint64_t id = 0;
-	int r = !strcmp(cmd, "snapshot") ? scm_vdisk_snapshot(ch, path, nw, &id, &err)
+	int r = mig ? scm_vdisk_migrate(ch, path, nw, mode, throttle, max_pause, &id, &err)
+		: !strcmp(cmd, "snapshot") ? scm_vdisk_snapshot(ch, path, nw, &id, &err)
 		: !strcmp(cmd, "merge")  ? scm_vdisk_merge(ch, path, dir, &id, &err)
 					 : scm_vdisk_compact(ch, path, &id, &err);
 	/* not served here (not open, no such service, not granted): the file */

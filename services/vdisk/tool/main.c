@@ -34,9 +34,20 @@ static const char usage[] =
 	"                             a job in the provider: commit DISK into its parent\n"
 	"                             (handles move onto the parent), or stream the\n"
 	"                             parent's data into DISK until it stands alone\n"
+	"  migrate [--mode mirror|snapshot] [--throttle MiB/s] [--max-pause MS] [--detach] DISK DEST\n"
+	"                             a job in the provider: move DISK (the whole chain,\n"
+	"                             flattened) to the new file DEST while its clients\n"
+	"                             read and write; the handles end on DEST\n"
 	"  jobs [--json]              the provider's jobs, with progress\n"
 	"  job ID pause|resume|cancel|wait\n"
 	"                             steer a job (wait: until it finishes; exit 0 if done)\n"
+	"  offload-copy [--dest-endpoint EP] [--dest-service S] SRC[:OFF[:LEN]] DEST[:OFF]\n"
+	"                             copy a range between disks two providers serve,\n"
+	"                             provider to provider (an offload token), not\n"
+	"                             through this command\n"
+	"  offload-read [--ttl-ms N] SRC[:OFF[:LEN]]   print a token for the range; it\n"
+	"                             stays good until end of input (or it expires)\n"
+	"  offload-write TOKEN DEST[:OFF]   write a token's data to DEST\n"
 	"Online commands reach the provider through $SCM_ENDPOINT or --endpoint EP.\n"
 	"  write [--offset N] FILE    write stdin at byte offset N (sector multiples)\n"
 	"  read --offset N --length N FILE   copy bytes of the disk to stdout\n"
@@ -481,12 +492,14 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "compact"))
 		return cmd_compact(argc, argv);
-	if (!strcmp(cmd, "snapshot") || !strcmp(cmd, "merge"))
+	if (!strcmp(cmd, "snapshot") || !strcmp(cmd, "merge") || !strcmp(cmd, "migrate"))
 		return cmd_online(cmd, argc, argv);
 	if (!strcmp(cmd, "jobs") || !strcmp(cmd, "job"))
 		return cmd_jobs(cmd, argc, argv);
 	if (!strcmp(cmd, "read") || !strcmp(cmd, "write") || !strcmp(cmd, "trim"))
 		return cmd_io(cmd, argc, argv);
+	if (!strncmp(cmd, "offload-", 8))
+		return cmd_offload(cmd, argc, argv);
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },  { "repair", no_argument, NULL, 'r' },
 		{ "override-parent-id", no_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },

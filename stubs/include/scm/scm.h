@@ -153,6 +153,10 @@ typedef struct scm_grant {
 	 * rules), always present for each kind asked for (an empty list: no
 	 * rule), or NULL when the interface asks for none */
 	struct json_object *rules;
+	/* Set only on a channel scmd brokered for an offload token (vdisk's
+	 * offload_write): the token (hex) the channel was made for; NULL on
+	 * every channel a client asked for. */
+	const char *token;
 } scm_grant;
 
 typedef struct scm_provider scm_provider;
@@ -191,6 +195,20 @@ int scm_provider_run(scm_provider *p, scm_error **ret_err);
 /* Called when a channel ends (closed, revoked), with its channel data. */
 void scm_provider_on_close(scm_provider *p, void (*fn)(const scm_grant *g, void *chdata,
 						       void *userdata));
+
+/* ---- calls to scmd --------------------------------------------------------
+ *
+ * A provider may ask scmd for something over its control connection (the
+ * vdisk provider registers and redeems offload tokens: docs/protocol.md,
+ * "Offload tokens"). args is a JSON object with "op" (borrowed); cb runs
+ * later on the loop's thread with scmd's reply, or with reply NULL and err
+ * set (scmd's ERROR frame, or the control connection ended). The callback
+ * may steal the reply's fds (scm_message_steal_fd); the message is freed
+ * after it returns. Loop thread only. */
+typedef void (*scm_control_reply_fn)(scm_provider *p, scm_message *reply, const scm_error *err,
+				     void *userdata);
+int scm_provider_control_call(scm_provider *p, struct json_object *args, scm_control_reply_fn cb,
+			      void *userdata, scm_error **ret_err);
 
 /* ---- deferred replies ---------------------------------------------------
  *

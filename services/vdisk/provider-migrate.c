@@ -1,0 +1,646 @@
+/* provider-migrate.c: live migration of a disk the provider serves
+ * (issue 13 item 2; docs/vdisk.md "Live migration"): the migrate method,
+ * the job's phases and its switch-over. The copying itself, the
+ * correspondence record and the recovery after a crash are in
+ * provider-migcopy.c.
+ *
+ * mirror (qemu's drive-mirror sync=full, VMware's first Storage vMotion):
+ * dest is made with the disk's geometry and identity (DataWriteGuid, page
+ * 83), the whole chain flattened into it, while the dirty map (the one
+ * commit uses, marked by provider-io.c) records what clients write
+ * meanwhile; passes over the dirty pieces follow until what is left can
+ * be copied within max_pause at the rate measured so far; then one step,
+ * which holds every request queued after it and starts after those before
+ * it, copies the rest, flushes dest, removes the journal (the commit
+ * point) and puts dest under every handle.
+ *
+ * snapshot (VMware's later method): a differencing child beside the disk
+ * takes every handle, its now read-only parent is copied to dest, the
+ * child is re-parented onto the copy (which kept the parent's
+ * DataWriteGuid, so the child's parent_linkage holds) and merged into it
+ * as commit does, with the same dirty passes and switch-over.
+ *
+ * Until the journal goes, the source is the disk: a cancel or a failure
+ * (or, after a crash, the next open: mig_recover) folds a snapshot child
+ * back and removes dest. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "provider-migrate.h"
+
+static const char *const phase_names[] = { "create", "snapshot", "copy", "reparent",
+					   "commit", "dirty",    "switch", "final" };
+
+void mig_free(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	if (!m)
+		return;
+	vhdx_close(m->old);
+	safe_close(m->drootfd);
+	safe_close(m->ddirfd);
+	free(m->droot);
+	free(m->droot_real);
+	free(m->dname);
+	free(m->child);
+	free(m->child_name);
+	free(m->rec);
+	scm_error_free(m->pending_err);
+	free(m);
+	b->mig = NULL;
+	b->mig_q = NULL;
+}
+
+void mig_json(const struct bjob *b, json_object *j)
+{
+	const struct bmig *m = b->mig;
+	json_object_object_add(j, "mode", json_object_new_string(m->snapshot ? "snapshot" : "mirror"));
+	json_object_object_add(j, "phase", json_object_new_string(phase_names[m->phase]));
+	json_object_object_add(j, "passes", json_object_new_uint64(m->passes));
+	json_object_object_add(j, "bytes_copied", json_object_new_uint64(m->copied));
+	json_object_object_add(j, "bytes_skipped", json_object_new_uint64(m->skipped));
+	json_object_object_add(j, "dirty", json_object_new_uint64(m->dirty_bytes));
+	json_object_object_add(j, "pause_us", json_object_new_uint64(m->pause_us));
+	json_object_object_add(j, "pause_wait_us", json_object_new_uint64(m->pause_wait_us));
+	json_object_object_add(j, "pause_flush_us", json_object_new_uint64(m->pause_flush_us));
+	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
+	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
+	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
+}
+
+/* On the loop: a side step when the last step asked for one, else work. */
+void mig_next(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	if (m->side != SIDE_NONE) {
+		m->side_run = m->side;
+		m->side = SIDE_NONE;
+		bjob_submit(b, STEP_SIDE);
+		return;
+	}
+	if (m->phase == MP_SWITCH)
+		m->t_submit = mono_ns(); /* requests after it wait from now on */
+	bjob_submit(b, STEP_WORK);
+}
+
+/* ---- the steps, on a worker --------------------------------------------- */
+
+static int create_dest(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	if (m->reuse) { /* a copy a record vouches for: only what changed goes */
+		int r = m->dscoped ? vhdx_open_scoped(&m->dscope, b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr)
+				   : vhdx_open(b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr);
+		if (r < 0)
+			return r;
+		struct vhdx_info in;
+		vhdx_get_info(b->other, &in);
+		if (memcmp(&in.data_write_guid, &m->dst_dwg, sizeof in.data_write_guid)) {
+			b->other = vhdx_close(b->other); /* not ours to discard */
+			return scm_fail(&b->serr, -ESTALE, "%s was written since the migration started: its record no "
+					"longer says what it holds", b->target);
+		}
+		m->dest_made = true; /* discarded like a new one unless the job finishes */
+		m->phase = MP_COPY;
+		return 0;
+	}
+	m->dst_dwg = m->dwg;
+	struct vhdx_create_opts o = { .size = b->vsize,
+				      .block_size = m->block_size,
+				      .sector_size = m->lsec,
+				      .physical_sector_size = m->psec,
+				      .fixed = m->fixed,
+				      .data_write_guid = &m->dwg,
+				      .page83 = &m->page83,
+				      .bat_max = CHAIN_BAT_MAX,
+				      .scope = m->dscoped ? &m->dscope : NULL };
+	/* made under a name of ours, then renamed into place: a crash in the
+	 * middle of making it leaves no half file under dest's name */
+	char *tmp = NULL, *tname = NULL;
+	if (asprintf(&tmp, "%s%s", b->target, MIG_NEW_SUFFIX) < 0 || asprintf(&tname, "%s%s", m->dname, MIG_NEW_SUFFIX) < 0) {
+		free(tmp);
+		return scm_fail(&b->serr, -ENOMEM, "out of memory");
+	}
+	(void)unlinkat(m->ddirfd, tname, 0);
+	int r = vhdx_create(tmp, &o, &b->serr);
+	if (r >= 0 && renameat2(m->ddirfd, tname, m->ddirfd, m->dname, RENAME_NOREPLACE) < 0) {
+		/* a file system without RENAME_NOREPLACE: a link refuses an
+		 * existing name too */
+		if ((errno != EINVAL && errno != ENOSYS) || linkat(m->ddirfd, tname, m->ddirfd, m->dname, 0) < 0)
+			r = scm_fail(&b->serr, -errno, "%s: %m", b->target);
+		unlinkat(m->ddirfd, tname, 0);
+	}
+	free(tmp);
+	free(tname);
+	if (r < 0)
+		return r;
+	m->dest_made = true;
+	/* written keeping the identity until the switch-over: a snapshot
+	 * child's parent_linkage names it */
+	r = m->dscoped ? vhdx_open_scoped(&m->dscope, b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr)
+		       : vhdx_open(b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr);
+	if (r < 0)
+		return r;
+	m->phase = m->snapshot ? MP_SNAP : MP_COPY;
+	return 0;
+}
+
+/* snapshot mode: the child beside the disk takes every handle, as the
+ * snapshot job's one step does; the disk is its read-only parent. */
+static int take_snapshot(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	vhdx **hp = &b->d->h, *nh = NULL;
+	int r = vhdx_flush(*hp);
+	if (r < 0)
+		return r;
+	vhdx_unlock(*hp);
+	struct vhdx_create_opts o = { .parent = b->path, .block_size = m->block_size,
+				      .scope = b->scoped ? &b->scope : NULL };
+	r = vhdx_create(m->child, &o, &b->serr);
+	if (r >= 0) {
+		m->child_made = true;
+		r = b->scoped ? vhdx_open_scoped(&b->scope, m->child, 0, &nh, &b->serr) : vhdx_open(m->child, 0, &nh, &b->serr);
+	}
+	if (r < 0) {
+		if (m->child_made)
+			unlinkat(b->dirfd, m->child_name, 0);
+		m->child_made = false;
+		vhdx_relock(*hp);
+		return r;
+	}
+	vhdx *old = *hp;
+	*hp = nh;
+	vhdx_close(old);
+	m->phase = MP_COPY;
+	return 0;
+}
+
+/* A pass over every piece from the cursor: pieces that need no read go
+ * by many a step, a piece of data ends the step. own: only the pieces
+ * the top file holds itself (snapshot mode's merge). */
+static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base)
+{
+	struct bmig *m = b->mig;
+	uint64_t copied = m->copy_bytes;
+	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->copy_bytes == copied; i++) {
+		uint64_t c = b->cursor++;
+		bool mine = true;
+		int r = own ? mig_own(src, b->vsize, c, &mine) : 0;
+		if (r < 0 || (mine && (r = mig_copy_chunk(b, src, c, clear)) < 0))
+			return r;
+	}
+	b->done = base + (b->cursor * BJOB_CHUNK < b->vsize ? b->cursor * BJOB_CHUNK : b->vsize);
+	return 0;
+}
+
+/* The dirty passes. A pass starts (cursor 0) by asking whether what is
+ * dirty could be copied within max_pause at the measured rate: then the
+ * switch-over comes next (after a flush of dest beside the I/O, so that
+ * the one in the pause is short); after MIG_PASSES_MAX passes it comes
+ * anyway. Else one dirty piece a step. */
+static int dirty_step(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	for (int round = 0; round < 2; round++) {
+		uint64_t n, c;
+		if (b->cursor == 0) {
+			bjob_dirty_next(b, 0, &n);
+			m->dirty_bytes = n * BJOB_CHUNK;
+			uint64_t est = !n ? 0 : m->copy_bytes ? (uint64_t)((double)n * BJOB_CHUNK * (double)m->copy_ns / (double)m->copy_bytes / 1000)
+							       : UINT64_MAX;
+			if (est <= m->max_pause_us || m->passes >= MIG_PASSES_MAX) {
+				m->phase = MP_SWITCH;
+				if (m->side == SIDE_NONE)
+					m->side = SIDE_FLUSH;
+				return 0;
+			}
+			m->passes++;
+		}
+		c = bjob_dirty_next(b, b->cursor, &n);
+		if (c == UINT64_MAX) {
+			b->cursor = 0; /* the pass is over: the next one decides */
+			continue;
+		}
+		b->cursor = c + 1;
+		b->total += BJOB_CHUNK;
+		b->done += BJOB_CHUNK;
+		return mig_copy_chunk(b, b->d->h, c, true);
+	}
+	return 0;
+}
+
+/* The switch-over: the disk's I/O is held (an exclusive step), the last
+ * dirty pieces go, dest is made durable, the journal removed (from here
+ * on dest is the disk), and every handle is on dest. The old handle is
+ * closed by the last step, beside the I/O. */
+static int switch_over(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	struct disk *d = b->d;
+	uint64_t n, t1 = mono_ns(), t0 = m->t_submit ? m->t_submit : t1, t2;
+	int r;
+	m->pause_wait_us = (t1 - t0) / 1000; /* for the requests before it */
+	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n))
+		if ((r = mig_copy_chunk(b, d->h, c, true)) < 0)
+			return r;
+	t2 = mono_ns();
+	if ((r = vhdx_flush(b->other)) < 0) {
+		scm_error_free(b->serr);
+		b->serr = vhdx_error(b->other);
+		return r;
+	}
+	m->pause_flush_us = (mono_ns() - t2) / 1000;
+	struct vhdx_info in;
+	vhdx_get_info(d->h, &in); /* the record says the source held the same then */
+	m->src_dwg = in.data_write_guid;
+	/* persistent reservations follow the disk (the copy has its page 83) */
+	if ((r = pr_disk_move(d->pr, m->ddirfd, m->dname, &b->serr)) < 0)
+		return r;
+	/* The commit point. The directory's fsync waits for the next flush
+	 * (or the last step, which comes at once): DEST is durable already,
+	 * so the removal may reach the disk any time, and until a flush is
+	 * answered no write made on DEST was promised to survive. */
+	int sfd = fcntl(b->dirfd, F_DUPFD_CLOEXEC, 3);
+	char jn[PATH_MAX];
+	snprintf(jn, sizeof jn, "%s.job", b->name);
+	if (sfd < 0 || (unlinkat(b->dirfd, jn, 0) < 0 && errno != ENOENT)) {
+		r = scm_fail(&b->serr, -errno, "job journal %s: %m", jn);
+		safe_close(sfd);
+		pr_disk_move(d->pr, b->dirfd, b->name, NULL); /* the source stays the disk */
+		return r;
+	}
+	d->sync_dirfd = sfd;
+	__atomic_store_n(&d->sync_pending, true, __ATOMIC_RELEASE);
+	vhdx_set_keep_identity(b->other, false); /* its next write renews DataWriteGuid */
+	m->old = d->h;
+	d->h = b->other;
+	b->other = NULL;
+	b->switched = true;
+	m->pause_us = (mono_ns() - t0) / 1000;
+	m->dirty_bytes = 0;
+	m->phase = MP_FINAL;
+	m->side = SIDE_FINAL;
+	return 0;
+}
+
+int mig_step(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	struct disk *d = b->d;
+	int r = 0;
+	if (m->pending_r) { /* a side step's failure */
+		r = m->pending_r;
+		m->pending_r = 0;
+		scm_error_free(b->serr);
+		b->serr = TAKE_PTR(m->pending_err);
+		return r;
+	}
+	m->side = SIDE_NONE;
+	switch (m->phase) {
+	case MP_CREATE: return create_dest(b);
+	case MP_SNAP: return take_snapshot(b);
+	case MP_COPY:
+		if ((r = copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
+			return r;
+		if (b->cursor >= b->n_chunks) {
+			b->cursor = 0;
+			if (m->snapshot) {
+				m->phase = MP_REPARENT;
+				if (m->side == SIDE_NONE)
+					m->side = SIDE_FLUSH;
+			} else {
+				m->phase = MP_DIRTY;
+				b->phase = 1;
+			}
+		}
+		return 0;
+	case MP_REPARENT:
+		/* dest durable first: the child will name it as its parent */
+		if ((r = vhdx_flush(b->other)) < 0) {
+			scm_error_free(b->serr);
+			b->serr = vhdx_error(b->other);
+			return r;
+		}
+		if ((r = vhdx_set_parent(d->h, b->target, &m->dwg)) < 0 || (r = vhdx_flush(d->h)) < 0)
+			return r;
+		/* every piece the child holds is merged next: what it is
+		 * written from now on is dirty again */
+		memset(b->dirty, 0, b->n_chunks / 8 + 1);
+		m->phase = MP_COMMIT;
+		return 0;
+	case MP_COMMIT:
+		if ((r = copy_pass(b, d->h, true, true, b->vsize)) < 0)
+			return r;
+		if (b->cursor >= b->n_chunks) {
+			b->cursor = 0;
+			m->phase = MP_DIRTY;
+			b->phase = 1;
+		}
+		return 0;
+	case MP_DIRTY: return dirty_step(b);
+	case MP_SWITCH: return switch_over(b);
+	case MP_FINAL: m->side = SIDE_FINAL; return 0; /* resumed before its last step */
+	}
+	return -EINVAL;
+}
+
+static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int mig_commit_sync(struct disk *d)
+{
+	int r = 0;
+	if (!__atomic_load_n(&d->sync_pending, __ATOMIC_ACQUIRE))
+		return 0;
+	/* a flush that found it pending returns only once it is durable */
+	pthread_mutex_lock(&commit_lock);
+	if (d->sync_pending) {
+		r = fsync(d->sync_dirfd) < 0 ? -errno : 0;
+		if (r == 0) {
+			close(d->sync_dirfd);
+			__atomic_store_n(&d->sync_pending, false, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&commit_lock);
+	return r;
+}
+
+/* Beside the disk's I/O, on the job's own queue: a throttle's wait, a
+ * flush of dest (which only the job's steps touch), or after the
+ * switch-over the old handle closed, the snapshot child removed and the
+ * correspondence record written. A failure waits for the next work step. */
+void mig_side(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	int r;
+	switch (m->side_run) {
+	case SIDE_NONE: break;
+	case SIDE_SLEEP:
+		usleep((useconds_t)(m->sleep_us < 1000000 ? m->sleep_us : 1000000));
+		m->slept_us += m->sleep_us;
+		break;
+	case SIDE_FLUSH:
+		if ((r = vhdx_flush(b->other)) < 0) {
+			m->pending_r = r;
+			m->pending_err = vhdx_error(b->other);
+		}
+		break;
+	case SIDE_FINAL: {
+		scm_error *e = NULL;
+		if ((r = mig_commit_sync(b->d)) < 0) /* a flush will try again */
+			fprintf(stderr, "vdisk-provider: %s: fsync of its directory: %s\n", b->path, strerror(-r));
+		if ((r = vhdx_close_checked(m->old)) < 0)
+			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
+		m->old = NULL;
+		if (m->child_made)
+			unlinkat(b->dirfd, m->child_name, 0);
+		m->child_made = false;
+		if (mig_record_write(b, &e) < 0) {
+			_cleanup_free_ char *t = scm_error_text(e);
+			fprintf(stderr, "vdisk-provider: %s\n", t ? t : "the correspondence record: out of memory");
+			scm_error_free(e);
+		}
+		b->done = b->total;
+		b->complete = true;
+		break;
+	}
+	}
+	m->side_run = SIDE_NONE;
+}
+
+/* Cancel or failure before the switch-over: a snapshot child is folded
+ * back into its parent, which takes the handles again; dest is removed.
+ * Exclusive on the disk's queue. */
+int mig_rollback(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	struct disk *d = b->d;
+	if (b->switched)
+		return 0;
+	b->other = vhdx_close(b->other);
+	if (m->child_made) {
+		vhdx *c = d->h, *s = NULL;
+		vhdx_unlock(c);
+		int r = vhdx_open_fd(vhdx_fd(vhdx_parent(c)), b->path, b->scoped ? &b->scope : NULL, 0, &s, &b->serr);
+		if (r >= 0 && (r = mig_fold(c, s, b->vsize, b->buf)) < 0)
+			scm_error_push(&b->serr, vhdx_error(s));
+		if (r < 0) {
+			vhdx_close(s);
+			vhdx_relock(c);
+			return r;
+		}
+		d->h = s;
+		vhdx_close(c);
+		unlinkat(b->dirfd, m->child_name, 0);
+		m->child_made = false;
+	}
+	if (m->dest_made) {
+		unlinkat(m->ddirfd, m->dname, 0);
+		fsync(m->ddirfd);
+		m->dest_made = false;
+	}
+	return 0;
+}
+
+/* ---- the method, on the loop ---------------------------------------------- */
+
+/* dest's directory: beneath the grant's directory for dest when it has
+ * one, else beneath the one for path (dest must then pass the grant's
+ * constraints on path too), else by its name. */
+static int dest_scope(scm_call *call, struct bmig *m, const char *dest, json_object *args,
+		      const struct vhdx_scope *scope, bool scoped)
+{
+	int r = scope_param(call, "migrate", "dest", &m->drootfd, &m->droot, &m->droot_real);
+	if (r < 0)
+		return r;
+	if (r == 0 && scoped) {
+		_cleanup_(json_object_putp) json_object *a = NULL;
+		if (json_object_deep_copy(args, &a, NULL) < 0)
+			return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
+		json_object_object_add(a, "path", json_object_new_string(dest));
+		scm_error *e = NULL;
+		if (scm_grant_check(scm_call_grant(call), "migrate", a, &e) != 0) {
+			fail_chain(call, SCM_E_DENIED, e, "migrate: the grant does not cover %s (outside what it allows for path)",
+				   dest);
+			return -EACCES;
+		}
+		m->drootfd = fcntl(scope->dirfd, F_DUPFD_CLOEXEC, 3);
+		m->droot = strdup(scope->dir);
+		m->droot_real = scope->dir_real ? strdup(scope->dir_real) : NULL;
+		if (m->drootfd < 0 || !m->droot)
+			return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
+		r = 1;
+	}
+	m->dscoped = r == 1;
+	if (m->dscoped)
+		m->dscope = (struct vhdx_scope){ .dirfd = m->drootfd, .dir = m->droot, .dir_real = m->droot_real,
+						 .bat_max = CHAIN_BAT_MAX };
+	return 0;
+}
+
+/* dest exists: a mirror migration reuses it when it is a copy of this
+ * disk that a correspondence record vouches for (a disk migrated back to
+ * where it came from); anything else is refused. On the loop: its
+ * headers and block table are read once. */
+static int existing(scm_call *call, struct bjob *b, const char *dest)
+{
+	struct bmig *m = b->mig;
+	scm_error *err = NULL;
+	vhdx *h = NULL;
+	unsigned fl = VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_PARENT;
+	if (m->snapshot)
+		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination; only "
+			    "mirror mode reuses a copy a record vouches for)", dest), -EEXIST;
+	int r = m->dscoped ? vhdx_open_scoped(&m->dscope, dest, fl, &h, &err) : vhdx_open(dest, fl, &h, &err);
+	if (r < 0)
+		return fail_chain(call, SCM_VDISK_E_EXISTS, err, "migrate: %s exists (a migration makes its destination)",
+				  dest), -EEXIST;
+	struct vhdx_info in;
+	uint64_t dev, ino;
+	vhdx_get_info(h, &in);
+	vhdx_file_id(h, &dev, &ino);
+	vhdx_close(h);
+	for (struct disk *d = disks; d; d = d->next)
+		if (d->dev == dev && d->ino == ino)
+			return fail(call, SCM_VDISK_E_BUSY, "migrate: %s is open in the provider", dest), -EBUSY;
+	const char *why = NULL;
+	if (in.differencing)
+		why = "a differencing disk";
+	else if (in.virtual_size != b->vsize || in.block_size != m->block_size || in.logical_sector_size != m->lsec ||
+		 in.physical_sector_size != m->psec)
+		why = "another geometry";
+	else if (memcmp(&in.page83, &m->page83, sizeof in.page83))
+		why = "another disk (page 83 identity)";
+	if (why)
+		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination; it is %s)",
+			    dest, why), -EEXIST;
+	if ((r = mig_reuse(b, &in, &err)) < 0)
+		return fail_chain(call, SCM_VDISK_E_EXISTS, err,
+				  "migrate: %s exists (a migration makes its destination, or reuses a copy of this disk "
+				  "that a correspondence record vouches for)", dest), -EEXIST;
+	m->reuse = true;
+	m->dst_dwg = in.data_write_guid; /* checked again when the job opens it */
+	return 0;
+}
+
+static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot, uint64_t throttle,
+		 uint64_t max_pause, json_object *args, const struct vhdx_scope *scope, bool scoped)
+{
+	struct bmig *m = b->mig = calloc(1, sizeof *b->mig);
+	char tmp[PATH_MAX];
+	scm_error *err = NULL;
+	if (!m)
+		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
+	m->drootfd = m->ddirfd = -1;
+	b->mig_q = &m->q;
+	m->snapshot = snapshot;
+	m->throttle = throttle << 20;
+	m->max_pause_us = (max_pause ? max_pause : MIG_MAX_PAUSE_MS) * 1000;
+	m->phase = MP_CREATE;
+	int r = dest_scope(call, m, dest, args, scope, scoped);
+	if (r < 0)
+		return r;
+	if (snapshot && (m->dscoped != scoped || (scoped && strcmp(m->droot, scope->dir))))
+		return fail(call, SCM_E_BAD_ARGS,
+			    "migrate: in snapshot mode %s must be under the granted directory of %s (the child "
+			    "reads its parent through it)", dest, b->path), -EINVAL;
+	snprintf(tmp, sizeof tmp, "%s", dest);
+	if (!(m->dname = strdup(basename(tmp))))
+		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
+	if (m->dscoped)
+		r = vhdx_scope_opendir(&m->dscope, dest, &m->ddirfd, &err);
+	else if ((m->ddirfd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = scm_fail(&err, -errno, "the directory of %s: %m", dest);
+	if (r < 0)
+		return fail_chain(call, engine_code(r), err, "migrate %s to %s", b->path, dest), r;
+	struct vhdx_info in;
+	vhdx_get_info(b->d->h, &in);
+	m->block_size = in.block_size;
+	m->lsec = in.logical_sector_size;
+	m->psec = in.physical_sector_size;
+	m->fixed = in.fixed;
+	m->dwg = in.data_write_guid;
+	m->page83 = in.page83;
+	b->n_chunks = (b->vsize + BJOB_CHUNK - 1) / BJOB_CHUNK;
+	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
+	m->rec = calloc(b->n_chunks, sizeof *m->rec);
+	if (!b->dirty || !m->rec)
+		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
+	memset(b->buf, 0, BJOB_CHUNK);
+	mig_sha256(b->buf, BJOB_CHUNK, m->zero_hash);
+	for (uint64_t c = 0; c < b->n_chunks; c++) { /* a new disk reads zeros */
+		uint64_t len = b->vsize - c * BJOB_CHUNK < BJOB_CHUNK ? b->vsize - c * BJOB_CHUNK : BJOB_CHUNK;
+		m->rec[c].st = REC_NONE;
+		if (len == BJOB_CHUNK)
+			memcpy(m->rec[c].hash, m->zero_hash, 32);
+		else
+			mig_sha256(b->buf, len, m->rec[c].hash);
+	}
+	if (faccessat(m->ddirfd, m->dname, F_OK, AT_SYMLINK_NOFOLLOW) == 0 && (r = existing(call, b, dest)) < 0)
+		return r;
+	b->total = snapshot ? 2 * b->vsize : b->vsize;
+	if (snapshot) {
+		if (asprintf(&m->child, "%s%s", b->path, MIG_CHILD_SUFFIX) < 0 ||
+		    asprintf(&m->child_name, "%s%s", b->name, MIG_CHILD_SUFFIX) < 0)
+			return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
+		if (faccessat(b->dirfd, m->child_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (snapshot mode makes it)", m->child),
+			       -EEXIST;
+		/* a differencing disk's reads may not run side by side (vhdx.h) */
+		b->d->parallel_reads = false;
+	}
+	return 0;
+}
+
+int do_migrate(scm_call *call, const char *path, const char *dest, const char *mode, uint64_t throttle,
+	       uint64_t max_pause, void *ud)
+{
+	bool snapshot = !strcmp(mode, "snapshot");
+	if (!snapshot && strcmp(mode, "mirror"))
+		return fail(call, SCM_E_BAD_ARGS, "migrate: mode \"%s\" is neither mirror nor snapshot", mode);
+	if (throttle > (1u << 20))
+		return fail(call, SCM_E_BAD_ARGS, "migrate: throttle %llu MiB/s is over the most it may be, 1048576 "
+			    "(0: no limit)", (unsigned long long)throttle);
+	if (max_pause > 60000)
+		return fail(call, SCM_E_BAD_ARGS, "migrate: max_pause %llu ms is over the most it may be, 60000",
+			    (unsigned long long)max_pause);
+	size_t dl = strlen(dest);
+	if (dest[0] != '/' || dest[dl - 1] == '/')
+		return fail(call, SCM_E_BAD_ARGS, "migrate: dest \"%s\" is not an absolute file path", dest);
+	if (!strcmp(path, dest))
+		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s is the disk itself", dest);
+	if (dl > 10 && (!strcmp(dest + dl - 7, ".scm-pr") || !strcmp(dest + dl - 8, MIG_REC_SUFFIX) ||
+			!strcmp(dest + dl - 8, MIG_NEW_SUFFIX)))
+		return fail(call, SCM_E_BAD_ARGS, "migrate: %s: names ending in .scm-pr, .scm-map and .scm-new are "
+			    "the provider's own files", dest);
+	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
+	if (!a)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
+	json_object_object_add(a, "path", json_object_new_string(path));
+	json_object_object_add(a, "dest", json_object_new_string(dest));
+	json_object_object_add(a, "mode", json_object_new_string(mode));
+	json_object_object_add(a, "throttle", json_object_new_uint64(throttle));
+	json_object_object_add(a, "max_pause", json_object_new_uint64(max_pause));
+	struct vhdx_scope scope;
+	bool scoped;
+	struct disk *d = bjob_disk_of(call, "migrate", path, a, &scope, &scoped);
+	if (!d)
+		return 0;
+	scm_error *err = NULL;
+	struct bjob *b = bjob_new(d, snapshot ? VJOB_MIGRATE_SNAPSHOT : VJOB_MIGRATE_MIRROR, path, dest, a, &scope,
+				  scoped, &err);
+	if (!b)
+		return fail_chain(call, SCM_E_INTERNAL, err, "migrate");
+	if (setup(call, b, dest, snapshot, throttle, max_pause, a, &scope, scoped) < 0) {
+		bjob_free(b);
+		return 0;
+	}
+	return bjob_start_reply(call, b, scm_vdisk_migrate_reply);
+}

@@ -1,0 +1,76 @@
+/* provider-migrate.h: live migration's own state, shared by
+ * provider-migrate.c (the method, the phases, the switch-over) and
+ * provider-migcopy.c (copying a piece, the correspondence record, folding
+ * a child back, recovery). Internal to scm-vdisk-provider. */
+#pragma once
+#include "provider-jobs.h"
+#include "scm-internal/error.h"
+
+#define MIG_PASSES_MAX 16        /* dirty passes before switching over anyway */
+#define MIG_MAX_PAUSE_MS 10      /* the default --max-pause */
+#define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
+#define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
+#define MIG_REC_SUFFIX ".scm-map"         /* the correspondence record beside dest */
+#define MIG_NEW_SUFFIX ".scm-new"         /* dest while it is being made */
+#define MIG_REC_VERSION 1
+
+enum mig_phase { MP_CREATE, MP_SNAP, MP_COPY, MP_REPARENT, MP_COMMIT, MP_DIRTY, MP_SWITCH, MP_FINAL };
+enum mig_side { SIDE_NONE, SIDE_SLEEP, SIDE_FLUSH, SIDE_FINAL };
+
+/* What the destination holds of one BJOB_CHUNK piece, as copied. */
+enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA };
+struct mig_rec {
+	uint8_t st;
+	uint8_t hash[32]; /* SHA-256 of the piece's contents */
+};
+
+struct bmig {
+	bool snapshot;
+	enum mig_phase phase;
+	enum mig_side side, side_run;
+	uint64_t throttle;      /* bytes a second, 0: none */
+	uint64_t max_pause_us;
+	unsigned passes;
+	uint64_t copied, skipped, pause_us, slept_us, dirty_bytes;
+	uint64_t pause_wait_us, pause_flush_us; /* parts of pause_us: in-flight requests; flushing dest */
+	uint64_t copy_ns, copy_bytes; /* time spent copying data: the rate estimate */
+	uint64_t tb_last;       /* the throttle's bucket: last refill (ns), tokens (bytes) */
+	int64_t tokens;
+	uint64_t sleep_us;
+	uint64_t t_submit;      /* when the switch-over step was queued (loop) */
+	int pending_r;          /* a side step's failure, for the next work step */
+	scm_error *pending_err;
+	struct iopool_queue q;  /* side steps */
+	/* the destination: its grant's directory, its own directory */
+	struct vhdx_scope dscope;
+	bool dscoped, dest_made, reuse; /* reuse: dest existed, a record vouches for it */
+	int drootfd, ddirfd;
+	char *droot, *droot_real, *dname;
+	uint32_t block_size, lsec, psec;
+	bool fixed;
+	vhdx_guid dwg, page83;
+	vhdx_guid src_dwg, dst_dwg; /* both files' DataWriteGuids at the switch-over */
+	/* snapshot mode: the child that takes the writes while the parent is copied */
+	char *child, *child_name;
+	bool child_made;
+	vhdx *old;              /* after the switch: the disk's old handle, closed by the last step */
+	struct mig_rec *rec;    /* per piece */
+	uint8_t zero_hash[32];
+};
+
+/* provider-migcopy.c */
+void mig_sha256(const void *buf, size_t len, uint8_t out[32]);
+/* The piece c of src (read through its chain) into the destination
+ * (b->other), as the piece's class says; clear: the dirty bit first. */
+int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear);
+/* Does the top file of h hold anything of piece c itself? */
+int mig_own(vhdx *h, uint64_t vsize, uint64_t c, bool *ret);
+/* What child holds itself (data, ZERO) written into into. */
+int mig_fold(vhdx *child, vhdx *into, uint64_t vsize, uint8_t *buf);
+/* The correspondence record beside the destination. */
+int mig_record_write(struct bjob *b, scm_error **ret_err);
+/* dest exists (din: what it says): 0 when a correspondence record (beside
+ * it or beside the disk) vouches for what it holds, which then fills
+ * m->rec; -EEXIST saying why not. */
+struct vhdx_info;
+int mig_reuse(struct bjob *b, const struct vhdx_info *din, scm_error **ret_err);
