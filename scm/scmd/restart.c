@@ -116,6 +116,8 @@ static const char *quiet(struct scmd *d)
 		if (s->ctl_q.frames && (scm_outq_flush(s->ctl.fd, &s->ctl_q) != 0 || s->ctl_q.frames))
 			return "a provider has not taken its channels in yet";
 	}
+	if (logzip_busy(d))
+		return "the log compressor has files in flight";
 	why = conns_quiet(d, &d->host.conns);
 	for (struct list *p = d->endpoints.next; !why && p != &d->endpoints; p = p->next)
 		why = conns_quiet(d, &list_entry(p, struct endpoint, node)->conns);
@@ -175,6 +177,9 @@ static void do_exec(struct scmd *d)
 		   SCMD_STATE_VERSION, len, n);
 	audit_event(d->audit, "daemon-restart", "\"exec\":%s,\"generation\":%llu", audit_quote(r->exe),
 		    (unsigned long long)d->generation + 1);
+	/* the compressor helper is idle (quiet): a child the successor would
+	 * not know; it starts one when a log rotates */
+	logzip_stop(d);
 	set_cloexec(fds, n, false);
 	set_cloexec(&memfd, 1, false);
 	execv(r->exe, argv);

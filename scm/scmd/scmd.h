@@ -240,6 +240,7 @@ int logzip_submit(struct scmd *d, const char *raw, const char *zst);
 struct json_object *logzip_json(struct scmd *d); /* for `status` */
 void logzip_reap(struct scmd *d);                 /* SIGCHLD */
 void logzip_stop(struct scmd *d);
+bool logzip_busy(struct scmd *d); /* files in flight (a restart in place waits) */
 /* registry.c: a libexec program's path (../libexec/scm or ../libexec
  * beside scmd's binary), else the bare name for $PATH; malloc'd */
 char *scmd_libexec_path(const char *cmd);
