@@ -357,6 +357,19 @@ int container_narrow_seccomp(container *c, const container_sandbox *old_sb, cons
 /* Exported for tests and the bench. */
 int container_wait_status_to_exit(int status); /* 128+sig for signals */
 
+/* Restart in place (adopt.c): a running container as JSON (its fds by
+ * number; the caller keeps them open across exec), the fds it holds, and
+ * the object rebuilt in the successor. map turns a recorded fd number into
+ * the fd that now holds it (NULL: the same number; -1: missing). Every fd
+ * is checked (the pidfd names the recorded pid, a pipe, nsfs); on failure
+ * the fds stay the caller's. check_only: the JSON alone is validated. */
+struct json_object;
+typedef int (*container_fd_map)(void *userdata, int fd);
+struct json_object *container_serialise(const container *c);
+size_t container_fds(const container *c, int *fds, size_t max);
+int container_adopt(struct json_object *state, container_fd_map map, void *userdata, bool check_only,
+		    container **ret, scm_error **ret_err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -98,6 +98,8 @@ struct container {
 	 * it denies all filter does and more, and later execs load it
 	 * instead; NULL = none */
 	const sc_filter *narrowed;
+	/* filters an adopted container brought (adopt.c), freed with it */
+	sc_filter *owned_filter, *owned_narrowed;
 	unsigned namespaces;
 	bool userns, rootless;
 };

@@ -53,12 +53,23 @@ static int reap(container *c, bool block)
 	siginfo_t si = {0};
 	if (c->reaped)
 		return 0;
-	if (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) < 0)
-		return -errno;
-	if (si.si_pid == 0)
-		return -EAGAIN;
-	int init_status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0)
-						   : W_EXITCODE(0, si.si_status);
+	int init_status;
+	if (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) < 0) {
+		if (errno != ECHILD)
+			return -errno;
+		/* Not our child: adopted by a runtime process that came after
+		 * the one that started it crashed (adopt.c); its parent reaps
+		 * it. The pidfd polls readable once it ended; what PID 1 said
+		 * on the status pipe is the answer, else it was killed. */
+		struct pollfd p = {.fd = c->pidfd, .events = POLLIN};
+		if (poll(&p, 1, block ? -1 : 0) <= 0)
+			return -EAGAIN;
+		init_status = W_EXITCODE(0, SIGKILL);
+	} else {
+		if (si.si_pid == 0)
+			return -EAGAIN;
+		init_status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : W_EXITCODE(0, si.si_status);
+	}
 	int main_status;
 	ssize_t n = read(c->status_fd, &main_status, sizeof(main_status));
 	c->status = n == sizeof(main_status) ? main_status : init_status;
@@ -277,6 +288,8 @@ container *container_free(container *c)
 	if (c->caps)
 		cap_free(c->caps);
 	container_spec_free(c->spec);
+	free(c->owned_filter);
+	free(c->owned_narrowed);
 	free(c->id);
 	free(c);
 	return NULL;

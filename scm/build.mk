@@ -12,7 +12,8 @@ SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c con
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
                container-hook.c container-launch.c container-output.c container-view.c \
                container-leftovers.c container-control.c container-identity.c container-update.c \
-               logzip.c sd.c)
+               logzip.c sd.c restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c \
+               restart-store.c restart-start.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c)
 SCMD   := $(B)/bin/scmd
@@ -27,7 +28,9 @@ $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFL
 
 $(B)/scm/scmd/policy-hook.o $(B)/scm/scmd/control.o $(B)/scm/scmd/endpoint.o: PART_CFLAGS += -Ipolicy
 $(addprefix $(B)/scm/scmd/,container-hook.o container-launch.o container-output.o container-view.o \
-  container-leftovers.o container-control.o container-identity.o container-update.o): PART_CFLAGS += -Ipolicy -Icontainers
+  container-leftovers.o container-control.o container-identity.o container-update.o \
+  restart.o restart-state.o restart-save.o restart-load.o restart-ctr.o restart-store.o restart-start.o \
+  scmd.o conn.o): PART_CFLAGS += -Ipolicy -Icontainers
 $(SCMD_LIB): $(SCMD_LOGIC:%.c=$(B)/%.o)
 	@mkdir -p $(dir $@)
 	$(Q_AR)rm -f $@ && $(AR) rcs $@ $^
@@ -48,8 +51,8 @@ LIBEXEC += $(ZPOOL_HELPER)
 
 # Unit tests of scmd's logic (tests/unit/scmd), and the manifest fuzz target.
 SCMD_UNIT := $(addprefix $(B)/tests/unit/,test_scmd_tokens test_scmd_quota test_scmd_evbatch test_scmd_broker \
-             test_scmd_audit test_scmd_manifest)
-$(B)/tests/unit/scmd/%.o: PART_CFLAGS += -Iscm/scmd $(SYSTEMD_CFLAGS)
+             test_scmd_audit test_scmd_manifest test_scmd_restart)
+$(B)/tests/unit/scmd/%.o: PART_CFLAGS += -Iscm/scmd -Icontainers $(SYSTEMD_CFLAGS)
 $(SCMD_UNIT): $(B)/tests/unit/%: $(B)/tests/unit/scmd/%.o $(SCMD_LIB) $(SCMD_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(SCMD_LDLIBS) $(CMOCKA_LIBS)
@@ -60,3 +63,27 @@ $(B)/tests/fuzz/fuzz_manifest: $(B)/tests/fuzz/fuzz_manifest.o $(B)/scm/scmd/man
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_manifest
+
+# scmd built with the next state version (tests/bats/core-restart.bats):
+# restarting into it is an upgrade it must take; restarting back from it
+# is a state the normal scmd must refuse while the old one goes on. Only
+# the files that know the version are compiled again.
+SCMD_STATE_NEXT := $(B)/libexec/scmd-state-next
+SCMD_VERSIONED  := scm/scmd/scmd.c $(filter scm/scmd/restart%,$(SCMD_LOGIC))
+$(B)/scm-next/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(COMPILE)
+$(B)/scm-next/%.o: PART_CFLAGS += -DSCMD_STATE_VERSION=2 -Iscm/scmd -Ipolicy -Icontainers \
+	-DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFLAGS)
+$(SCMD_STATE_NEXT): $(SCMD_VERSIONED:%.c=$(B)/scm-next/%.o) \
+	$(filter-out $(SCMD_VERSIONED:%.c=$(B)/%.o),$(SCMD_LOGIC:%.c=$(B)/%.o)) $(SCMD_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(SCMD_LDLIBS)
+LIBEXEC += $(SCMD_STATE_NEXT)
+
+$(B)/tests/fuzz/fuzz_scmd_state.o: PART_CFLAGS += -Iscm/scmd -Ipolicy -Icontainers $(SYSTEMD_CFLAGS)
+$(B)/tests/fuzz/fuzz_scmd_state: $(B)/tests/fuzz/fuzz_scmd_state.o $(B)/scm/scmd/restart-state.o \
+	$(B)/scm/scmd/manifest.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS) $(CONTAINERS_LIBS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_scmd_state

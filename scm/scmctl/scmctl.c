@@ -193,6 +193,8 @@ static void show_status(json_object *o)
 	json_object *l;
 	printf("scmd pid %lld, up %llds, runtime %s, config %s\n", (long long)ji(o, "pid"),
 	       (long long)ji(o, "uptime_s"), js(o, "runtime_dir"), js(o, "config_dir"));
+	if (ji(o, "generation"))
+		printf("restarted in place %lld times\n", (long long)ji(o, "generation"));
 	printf("%lld services, %lld endpoints, %lld live channels\n", (long long)ji(o, "services"),
 	       (long long)ji(o, "endpoints"), (long long)ji(o, "channels"));
 	printf("connect latency (last 1024 connects):\n");
@@ -434,6 +436,37 @@ static int cmd_channel(int argc, char **argv)
 	return usage_error("channel needs: list, or revoke ID");
 }
 
+static void show_restart(json_object *o)
+{
+	printf("scmd restarted in place: pid %lld, generation %lld, state version %lld, switch %lld us\n",
+	       (long long)ji(o, "pid"), (long long)ji(o, "generation"), (long long)ji(o, "state_version"),
+	       (long long)ji(o, "switch_us"));
+}
+
+/* daemon restart [--exec PATH]: scmd execs itself (or PATH) keeping every
+ * socket, channel and container (docs/restart.md). */
+static int cmd_daemon(int argc, char **argv)
+{
+	if (argc < 1 || strcmp(argv[0], "restart") != 0)
+		return usage_error("daemon needs: restart [--exec PATH]");
+	json_object *a = json_object_new_object();
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc) {
+			char *abs = realpath(argv[++i], NULL);
+			if (!abs) {
+				json_object_put(a);
+				return usage_error("--exec %s: %s", argv[i], strerror(errno));
+			}
+			json_object_object_add(a, "exec", json_object_new_string(abs));
+			free(abs);
+		} else {
+			json_object_put(a);
+			return usage_error("daemon restart takes --exec PATH only, got '%s'", argv[i]);
+		}
+	}
+	return simple("daemon.restart", a, show_restart);
+}
+
 static void help(void)
 {
 	printf("usage: scmctl [--runtime-dir DIR] [--json] COMMAND ...\n\n"
@@ -447,6 +480,8 @@ static void help(void)
 	       "                  [--quota-connections N] [--quota-bytes N]\n"
 	       "  endpoint list | remove NAME\n"
 	       "  channel list | revoke ID\n"
+	       "  daemon restart [--exec PATH]        restart scmd in place (or as PATH), keeping\n"
+	       "                                      sockets, channels and containers\n"
 	       "  call [--endpoint NAME|PATH] [--hold] SERVICE METHOD [ARGS-JSON]\n"
 	       "  container run [--name N] [--profile P]... [--env K=V]... [-d | -t]\n"
 	       "                [--user UID[:GID]] [--bind SRC[:DST][:rw]]...\n"
@@ -531,6 +566,8 @@ int main(int argc, char **argv)
 		return cmd_endpoint(n, rest);
 	if (strcmp(cmd, "channel") == 0)
 		return cmd_channel(n, rest);
+	if (strcmp(cmd, "daemon") == 0)
+		return cmd_daemon(n, rest);
 	if (strcmp(cmd, "call") == 0)
 		return scmctl_call(n + 1, argv + i);
 	if (strcmp(cmd, "policy") == 0)

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "scm-internal/wire.h"
+#include "restart.h"
 #include "scmd.h"
 
 static void conn_io(struct scmd *d, struct watch *w, uint32_t events);
@@ -51,6 +52,7 @@ void conn_close(struct scmd *d, struct conn *c)
 	pending_drop_conn(d, c);
 	list_del(&c->dead_node); /* it may be closed before the main loop reaps it */
 	scmd_ctr_conn_gone(d, c);
+	restart_conn_gone(d, c);
 	quota_release_bytes(&c->ep->used, c->outq.bytes);
 	scm_outq_clear(&c->outq);
 	watch_del(d, &c->w);

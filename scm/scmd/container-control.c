@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "container-hook.h"
+#include "restart.h"
 
 /* An exec'd process is a child of scmd: its error pipe says when it
  * exec'd (or why it did not), a timer gives up on one that never gets to
@@ -343,4 +344,53 @@ void scmd_ctr_conn_gone(struct scmd *d, struct conn *c)
 {
 	scmd_ctr_conn_closed(d, c);
 	execs_conn_closed(c);
+}
+
+/* Restart in place: an exec'd process stays our child across execve, so
+ * its waiter is carried (pid, the client's conn by fd, call); one still
+ * on its way to execve has an error pipe and a timer, and is waited for. */
+bool scmd_ctr_execs_starting(void)
+{
+	for (struct exec_wait *x = execs; x; x = x->next)
+		if (x->errw.fd >= 0)
+			return true;
+	return false;
+}
+
+json_object *restart_save_execs(struct scmd *d)
+{
+	json_object *arr = json_object_new_array();
+	for (struct exec_wait *x = execs; x; x = x->next) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int64(x->pid));
+		json_object_object_add(o, "conn", json_object_new_int64(x->conn ? x->conn->w.fd : -1));
+		json_object_object_add(o, "call_id", json_object_new_int64(x->call_id));
+		json_object_object_add(o, "name", json_object_new_string(x->name));
+		json_object_object_add(o, "failed", json_object_new_boolean(x->failed));
+		json_object_array_add(arr, o);
+	}
+	(void)d;
+	return arr;
+}
+
+int restart_load_execs(struct scmd *d, json_object *arr, struct fdmap *map, scm_error **ret_err)
+{
+	(void)map;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *o = json_object_array_get_idx(arr, i);
+		int64_t pid = json_object_get_int64(json_object_object_get(o, "pid"));
+		int64_t cfd = json_object_get_int64(json_object_object_get(o, "conn"));
+		if (pid <= 1 || pid > INT32_MAX)
+			return scm_fail(ret_err, SCM_E_INVALID, "state /execs/%zu/pid: not a pid", i);
+		struct exec_wait *x = calloc(1, sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		*x = (struct exec_wait){ execs, (pid_t)pid, cfd >= 0 ? restart_conn_by_fd(d, (int)cfd) : NULL,
+					 (uint32_t)json_object_get_int64(json_object_object_get(o, "call_id")),
+					 { -1, on_exec_err }, { -1, on_exec_timer },
+					 strdup(json_object_get_string(json_object_object_get(o, "name"))),
+					 json_object_get_boolean(json_object_object_get(o, "failed")) };
+		execs = x;
+	}
+	return 0;
 }

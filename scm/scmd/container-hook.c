@@ -99,6 +99,7 @@ static void ctr_ended(struct scmd *d, struct scmd_ctr *t, int status)
 	t->exited = true;
 	t->status = status;
 	t->ended = now_usec();
+	d->store_dirty = true;
 	watch_del(d, &t->pidw);
 	t->c = container_free(t->c); /* reaped: nothing here waits */
 	t->pidw.fd = -1;
@@ -159,6 +160,7 @@ static void ctr_dead(struct scmd *d, struct scmd_ctr *t)
 	t->log_fd = safe_close(t->log_fd);
 	list_del(&t->node);
 	ctr_free_record(t);
+	d->store_dirty = true;
 }
 
 void ctr_on_pidfd(struct scmd *d, struct watch *w, uint32_t events)
@@ -242,7 +244,6 @@ static void on_stop_timer(struct scmd *d, struct watch *w, uint32_t events)
 
 int scmd_ctr_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_error **ret_err)
 {
-	struct stop_timer *st;
 	struct scmd_ctr *t = ctr_find(d, name);
 	if (t && t->launching) {
 		/* Nothing to ask politely yet: its program has not started. */
@@ -252,16 +253,27 @@ int scmd_ctr_stop(struct scmd *d, const char *name, unsigned timeout_ms, scm_err
 	int r = scmd_ctr_signal(d, name, SIGTERM, ret_err);
 	if (r != 0)
 		return r;
-	st = calloc(1, sizeof(*st));
+	r = ctr_kill_timer(d, t, timeout_ms ? timeout_ms : STOP_TIMEOUT_MS);
+	return r < 0 ? scm_fail(ret_err, r, "timerfd: %s", strerror(-r)) : 0;
+}
+
+int ctr_kill_timer(struct scmd *d, struct scmd_ctr *t, unsigned ms)
+{
+	struct stop_timer *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
 	st->w = (struct watch){ timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), on_stop_timer };
 	if (st->w.fd < 0) {
+		int r = -errno;
 		free(st);
-		return scm_fail(ret_err, -errno, "timerfd: %m");
+		return r;
 	}
 	st->serial = t->serial;
-	timer_arm(&st->w, timeout_ms ? timeout_ms : STOP_TIMEOUT_MS);
+	/* a restart in place carries the deadline (restart-ctr.c) */
+	uint64_t at = now_usec() + (uint64_t)ms * 1000;
+	if (!t->kill_at || at < t->kill_at)
+		t->kill_at = at;
+	timer_arm(&st->w, ms);
 	watch_add(d, &st->w, EPOLLIN);
 	return 0;
 }
@@ -372,6 +384,8 @@ void scmd_ctr_stop_all(struct scmd *d)
 	cgroup_parent_remove(d);
 }
 
+static int ctr_init_limits(struct scmd *d);
+
 int scmd_ctr_init(struct scmd *d)
 {
 	_cleanup_free_ char *dir = NULL, *logs = NULL, *lock = NULL, *inst = NULL;
@@ -391,17 +405,25 @@ int scmd_ctr_init(struct scmd *d)
 		return r;
 	}
 	/* One scmd per runtime directory: the lock says whether the state in
-	 * it belongs to a live one. */
+	 * it belongs to a live one. A restart in place inherits it (the lock
+	 * belongs to the open file, which the exec keeps). */
 	if (asprintf(&lock, "%s/lock", dir) < 0)
 		return -ENOMEM;
-	d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (d->lock_fd < 0)
-		return -errno;
+	if (d->lock_fd < 0) {
+		d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (d->lock_fd < 0)
+			return -errno;
+	}
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		log_error("another scmd runs with the runtime directory %s", d->runtime_dir);
 		return -EBUSY;
 	}
-	scmd_ctr_cleanup_leftovers(d, dir);
+	/* restoring: the containers are adopted first (restart-load.c), and
+	 * the leftovers cleaned after, sparing them */
+	if (!d->restoring)
+		scmd_ctr_cleanup_leftovers(d, dir);
+	if (d->instance[0])
+		return ctr_init_limits(d); /* a predecessor's, with its cgroups */
 	/* Cgroups of its own: scm/scmd-PID-RANDOM, so no two scmds (at once,
 	 * or one after another) ever share a container's cgroup. */
 	unsigned rnd = 0;
@@ -417,6 +439,11 @@ int scmd_ctr_init(struct scmd *d)
 		fprintf(f, "%s\n", d->instance);
 		fclose(f);
 	}
+	return ctr_init_limits(d);
+}
+
+static int ctr_init_limits(struct scmd *d)
+{
 	/* Containers may hold at most half of scmd's fds: the rest is for
 	 * clients, channels and logs. */
 	struct rlimit rl;

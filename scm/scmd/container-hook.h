@@ -58,12 +58,18 @@ struct scmd_ctr {
 	 * default one), what an update narrows from; paused by the user */
 	char *sandbox_json;
 	bool paused;
+	uint64_t kill_at; /* a stop's SIGKILL is due then (0: none) */
 };
 
 /* container-hook.c */
 struct scmd_ctr *ctr_find(struct scmd *d, const char *name);
 void ctr_free_record(struct scmd_ctr *t);
 void ctr_on_pidfd(struct scmd *d, struct watch *w, uint32_t events);
+/* SIGKILL in ms unless it ended (stop's second step). */
+int ctr_kill_timer(struct scmd *d, struct scmd_ctr *t, unsigned ms);
+/* container-control.c: an exec whose process has not reached execve yet
+ * (restart.c waits for it), and the exec'd processes across a restart. */
+bool scmd_ctr_execs_starting(void);
 
 /* container-launch.c: a launch in progress ends (done, or given up). */
 void ctr_launch_poll(struct scmd *d, struct scmd_ctr *t);

@@ -103,6 +103,7 @@ static void launch_done(struct scmd *d, struct scmd_ctr *t, int r, scm_error *wh
 		return;
 	}
 	t->launching = false;
+	d->store_dirty = true; /* now it is carried (restart-ctr.c) */
 	audit_event(d->audit, "container-start", "\"container\":%s,\"pid\":%d", audit_quote(t->name),
 		    container_pid(t->c));
 	if (t->run_conn) {
@@ -390,6 +391,7 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	watch_add(d, &t->pidw, EPOLLIN);
 	watch_add(d, &t->outw, EPOLLIN);
 	list_add(d->containers.prev, &t->node);
+	d->store_dirty = true;
 	ctr_state_write(d, t);
 	ret->name = t->name;
 	ret->pid = container_pid(t->c);

@@ -148,6 +148,11 @@ void scmd_ctr_cleanup_leftovers(struct scmd *d, const char *dir)
 	while (dd && (e = readdir(dd))) {
 		size_t l = strlen(e->d_name);
 		if (l > 6 && strcmp(e->d_name + l - 6, ".state") == 0) {
+			char nm[256];
+			snprintf(nm, sizeof(nm), "%.*s", (int)(l - 6 < 255 ? l - 6 : 255), e->d_name);
+			struct scmd_ctr *own = ctr_find(d, nm);
+			if (own && !own->exited)
+				continue; /* adopted from systemd's fd store: ours */
 			int pid = 0;
 			unsigned long long st = 0;
 			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
@@ -174,6 +179,9 @@ void scmd_ctr_cleanup_leftovers(struct scmd *d, const char *dir)
 	}
 	if (dd)
 		closedir(dd);
+	/* a restore from the fd store keeps its predecessor's cgroups */
+	if (prev[0] && strcmp(prev, d->instance) == 0)
+		prev[0] = 0;
 	if (prev[0] && name_valid(prev, 64, NAME_FILE)) {
 		for (size_t i = 0; i < ELEMENTSOF(cg_roots); i++) {
 			snprintf(path, sizeof(path), "%s/scm/%s", cg_roots[i], prev);

@@ -13,6 +13,7 @@
 
 #include "scm-internal/wire.h"
 #include "policy.h"
+#include "restart.h"
 #include "scmd.h"
 
 #define J(o, k, v) json_object_object_add((o), (k), (v))
@@ -114,6 +115,7 @@ static void op_status(struct scmd *d, struct conn *c, uint32_t id)
 	scmd_counts(d, &ns, &ne, &nc, &nk);
 	J(o, "pid", JI(getpid()));
 	J(o, "uptime_s", JI((now_usec() - d->started) / 1000000));
+	J(o, "generation", JI(d->generation)); /* restarts in place (docs/restart.md) */
 	J(o, "runtime_dir", JS(d->runtime_dir));
 	J(o, "config_dir", JS(d->config_dir));
 	J(o, "services", JI(ns));
@@ -319,6 +321,14 @@ void control_dispatch(struct scmd *d, struct conn *c, scm_message *m)
 		}
 		channel_revoke(d, ch, SCM_E_REVOKED, "revoked by an administrator (uid %u)", c->cred.uid);
 		reply(d, c, id, json_object_new_object());
+	} else if (strcmp(op, "daemon.restart") == 0) {
+		const char *exe = arg_str(a, "exec");
+		json_object *v;
+		if (a && json_object_object_get_ex(a, "exec", &v) && !exe) {
+			conn_reply_fail(d, c, id, SCM_E_INVALID, "/exec: expected the path of a binary");
+			return;
+		}
+		restart_request(d, c, id, exe); /* the successor answers */
 	} else if (strcmp(op, "connect") == 0)
 		broker_connect(d, c, id, a); /* as the "host" identity */
 	else if (scmd_policy_control(d, c, op, id, a))
@@ -377,5 +387,11 @@ int control_listen(struct scmd *d, scm_error **ret_err)
 	if (r < 0 || listen(fd, 64) < 0)
 		return scm_fail(ret_err, -errno, "listening on %s: %m", sa.sun_path);
 	d->control = (struct watch){ TAKE_FD(fd), control_accept };
+	return watch_add(d, &d->control, EPOLLIN);
+}
+
+int control_adopt(struct scmd *d, int fd)
+{
+	d->control = (struct watch){ fd, control_accept };
 	return watch_add(d, &d->control, EPOLLIN);
 }

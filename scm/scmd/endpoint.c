@@ -186,6 +186,7 @@ static int add(struct scmd *d, const char *name, int fd, char *path, char *dir, 
 		goto fail;
 	}
 	list_add(d->endpoints.prev, &ep->node);
+	d->store_dirty = true;
 	if (ret)
 		*ret = ep;
 	return 0;
@@ -261,6 +262,33 @@ static int create(struct scmd *d, const char *name, bool in_dir, uid_t owner, mo
 	return r;
 }
 
+struct endpoint *endpoint_restore(struct scmd *d, const char *name, const char *path, const char *dir,
+				uid_t owner, char **profiles, const struct quota *limit, int fd)
+{
+	struct endpoint *ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return NULL;
+	ep->name = strdup(name);
+	ep->path = strdup(path);
+	ep->dir = dir ? strdup(dir) : NULL;
+	ep->owner = owner;
+	ep->profiles = profiles;
+	ep->limit = *limit;
+	ep->listen = (struct watch){ fd, endpoint_accept };
+	list_init(&ep->conns);
+	list_init(&ep->channels);
+	if (!ep->name || !ep->path || (dir && !ep->dir) || watch_add(d, &ep->listen, EPOLLIN) < 0) {
+		free(ep->name);
+		free(ep->path);
+		free(ep->dir);
+		free(ep);
+		return NULL;
+	}
+	list_add(d->endpoints.prev, &ep->node);
+	d->store_dirty = true;
+	return ep;
+}
+
 int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode, char **profiles,
 		    const struct quota *limit, struct endpoint **ret, scm_error **ret_err)
 {
@@ -306,6 +334,7 @@ void endpoint_remove(struct scmd *d, struct endpoint *ep)
 	if (ep->dir)
 		rmdir(ep->dir);
 	list_del(&ep->node);
+	d->store_dirty = true;
 	policy_effective_unref(ep->eff);
 	for (char **s = ep->profiles; s && *s; s++)
 		free(*s);

@@ -222,6 +222,11 @@ json_object *logzip_json(struct scmd *d)
 	return o;
 }
 
+bool logzip_busy(struct scmd *d)
+{
+	return d->logzip && d->logzip->n_pend > 0;
+}
+
 void logzip_stop(struct scmd *d)
 {
 	struct logzip *z = d->logzip;

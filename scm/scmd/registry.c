@@ -127,6 +127,7 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 	s->timeout_ms = mf.timeout_ms;
 	s->in_container = mf.in_container;
 	s->container_profiles = TAKE_PTR(mf.container_profiles);
+	s->manifest_json = strdup(json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
 	s->ctl.fd = -1;
 	s->ctl.fn = provider_ctl_io;
 	s->timer = (struct watch){ tfd, service_timer };
@@ -267,7 +268,7 @@ void service_activate(struct scmd *d, struct service *s)
 {
 	int sp[2], ep[2];
 
-	if (s->state != P_STOPPED || s->unregistering)
+	if (s->state != P_STOPPED || s->unregistering || d->restoring)
 		return;
 	if (s->in_container) {
 		activate_in_container(d, s);
@@ -492,6 +493,7 @@ static void service_free(struct scmd *d, struct service *s)
 	free(s->manifest_path);
 	free(s->idl_path);
 	free(s->idl_text);
+	free(s->manifest_json);
 	free(s);
 }
 
@@ -602,4 +604,22 @@ void service_reap_children(struct scmd *d)
 		if (s->pid > 0 && !s->in_container && waitpid(s->pid, &status, WNOHANG) == s->pid)
 			service_reap(d, s->pid, status);
 	}
+}
+
+int service_adopt_provider(struct scmd *d, struct service *s, enum pstate state, pid_t pid, int ctl_fd,
+			   uint64_t timer_ms)
+{
+	s->state = state;
+	s->pid = pid;
+	if (ctl_fd >= 0) {
+		s->ctl.fd = ctl_fd;
+		if (watch_add(d, &s->ctl, EPOLLIN) < 0) {
+			s->ctl.fd = -1;
+			return -errno;
+		}
+	}
+	/* what was left of the activation timeout or the backoff */
+	if (state == P_STARTING || state == P_BACKOFF)
+		timer_arm(&s->timer, timer_ms ? timer_ms : 1);
+	return 0;
 }

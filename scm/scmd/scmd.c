@@ -12,12 +12,15 @@
  * $XDG_STATE_HOME/scm or ~/.local/state/scm): a container that writes
  * without end fills a capped file there, not scmd's tmpfs. Service
  * manifests are read from CONFIG/services/NAME.json at start. SIGHUP
- * reloads the policy; SIGTERM and SIGINT stop scmd. Under systemd it is
+ * reloads the policy; SIGUSR2 restarts scmd in place (restart.c: the
+ * successor starts with the hidden --restore FD, and --check-state FD is
+ * its dry run); SIGTERM and SIGINT stop scmd. Under systemd it is
  * Type=notify and may be socket-activated (sd.c). Everything but main()
  * is libscmd.a, which the unit tests link (tests/unit/scmd). */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -27,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "restart.h"
 #include "scmd.h"
 
 #ifndef SCM_DATADIR
@@ -52,7 +56,9 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 			} else
 				log_notice("SIGHUP: policy reloaded");
 			scmd_sd_reloaded(d);
-		} else
+		} else if (si.ssi_signo == SIGUSR2)
+			restart_request(d, NULL, 0, NULL); /* as scmctl daemon restart */
+		else
 			d->quit = true;
 	}
 }
@@ -125,13 +131,17 @@ int main(int argc, char **argv)
 		{ "audit-keep", required_argument, NULL, 'K' },
 		{ "audit-fold-ms", required_argument, NULL, 'F' },
 		{ "token-ttl-ms", required_argument, NULL, 'T' },
+		{ "restore", required_argument, NULL, 'R' },     /* hidden: restart.c */
+		{ "check-state", required_argument, NULL, 'C' }, /* hidden: restart.c */
 		{},
 	};
 	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
 	scm_error *e = NULL;
 	const char *subids = NULL;
 	struct audit_opts ao = { .sink = AUDIT_AUTO, .max_bytes = AUDIT_MAX_BYTES_DEFAULT, .keep = AUDIT_KEEP_DEFAULT };
-	int c;
+	int c, restore_fd = -1, check_fd = -1;
+	json_object *st = NULL;
+	struct fdmap map = { 0 };
 
 	log_init();
 
@@ -186,6 +196,17 @@ int main(int argc, char **argv)
 				ao.fold_usec = v * 1000;
 			break;
 		}
+		case 'R':
+		case 'C': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 0 || v > INT32_MAX) {
+				log_error("--%s %s: give an fd number", c == 'R' ? "restore" : "check-state", optarg);
+				return 2;
+			}
+			*(c == 'R' ? &restore_fd : &check_fd) = (int)v;
+			break;
+		}
 		case 'T': {
 			char *end;
 			unsigned long ms = strtoul(optarg, &end, 10);
@@ -204,6 +225,31 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (check_fd >= 0)
+		return restart_check_main(check_fd);
+	/* the successor's argv: ours, without a --restore (restart.c adds its own) */
+	d.argv = calloc((size_t)argc + 1, sizeof(char *));
+	for (int i = 0, k = 0; d.argv && i < argc; i++) {
+		if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		if (strncmp(argv[i], "--restore=", 10) != 0)
+			d.argv[k++] = argv[i];
+	}
+	if (!d.argv)
+		return 1;
+	int rs = restore_fd >= 0 ? restart_take_state(restore_fd, &st, &map, &e) : 0;
+	if (rs < 0) {
+		log_error_chain(LOG_ERR, e, "cannot restore:");
+		return 1;
+	}
+	if (st) {
+		d.restoring = true;
+		d.store_restore = restore_fd < 0;
+		restart_restore_early(&d, st, &map);
+	}
+	uint64_t restore_t0 = now_usec();
 	if (!d.runtime_dir) {
 		const char *x = getenv("XDG_RUNTIME_DIR");
 		if (geteuid() == 0 || !x)
@@ -256,6 +302,20 @@ int main(int argc, char **argv)
 		log_error_chain(LOG_ERR, e, "cannot start:");
 		return 1;
 	}
+	/* after a crash under systemd: the state and fds its store kept
+	 * (restart-store.c), passed with the activated sockets */
+	if (!st) {
+		int fr = fdstore_take(&d, &st, &map, &e);
+		if (fr < 0) {
+			log_error_chain(LOG_ERR, e, "cannot restore:");
+			return 1;
+		}
+		if (st) {
+			d.restoring = true;
+			d.store_restore = true;
+			restart_restore_early(&d, st, &map);
+		}
+	}
 	list_init(&d.endpoints);
 	list_init(&d.services);
 	list_init(&d.channels);
@@ -272,7 +332,8 @@ int main(int argc, char **argv)
 	d.host = (struct endpoint){ .name = "host", .limit = { 1 << 20, 1024, 256, 1 << 20 } };
 	list_init(&d.host.conns);
 	list_init(&d.host.channels);
-	d.started = now_usec();
+	if (!d.restoring)
+		d.started = now_usec();
 
 	d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	sigset_t mask;
@@ -281,6 +342,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d.sigfd = (struct watch){ signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK), on_signal };
 	if (d.epoll_fd < 0 || d.sigfd.fd < 0 || watch_add(&d, &d.sigfd, EPOLLIN) < 0 || accept_timer_init(&d) < 0) {
@@ -306,13 +368,18 @@ int main(int argc, char **argv)
 
 	/* Policy before the control socket: a profile set that does not load
 	 * keeps scmd from starting rather than running with no policy. */
-	load_manifests(&d);
-	if (scmd_policy_init(&d, &e) != 0 || control_listen(&d, &e) != 0) {
+	if (!d.restoring)
+		load_manifests(&d);
+	if (scmd_policy_init(&d, &e) != 0 || (!d.restoring && control_listen(&d, &e) != 0) ||
+	    (d.restoring && restart_finish(&d, st, &map, restore_t0, &e) != 0)) {
 		log_error_chain(LOG_ERR, e, "cannot start:");
 		scm_error_free(e);
 		service_stop_all(&d);
 		return 1;
 	}
+	if (st)
+		fdstore_drop_activated(&d); /* what the state brought already */
+	json_object_put(st);
 	scmd_sd_adopt_endpoints(&d);
 	scmd_sd_listen_done(&d);
 	log_info("ready, control socket %s/control.sock%s, audit to the %s", d.runtime_dir,
@@ -321,6 +388,7 @@ int main(int argc, char **argv)
 		service_stop_all(&d);
 		return 1;
 	}
+	fdstore_init(&d);
 
 	while (!d.quit) {
 		struct epoll_event evs[64];
@@ -340,6 +408,8 @@ int main(int argc, char **argv)
 			conn_reap_dead(&d);
 		}
 		d.batch = NULL;
+		if (d.store_dirty && d.fdstore)
+			fdstore_sync(&d);
 	}
 
 	log_info("shutting down");
@@ -359,5 +429,6 @@ int main(int argc, char **argv)
 	free(d.state_dir);
 	free(d.config_dir);
 	free(d.idl_path);
+	free(d.argv);
 	return 0;
 }

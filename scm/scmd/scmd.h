@@ -147,6 +147,7 @@ struct service {
 	struct list channels; /* struct channel.svc_node */
 	/* counters for `service list` */
 	uint64_t n_connects, n_denied, n_activations, n_failures;
+	char *manifest_json; /* what it was registered with: a successor registers it again */
 };
 
 struct channel {
@@ -214,6 +215,14 @@ struct scmd {
 	uint64_t ctr_serial;
 	unsigned ctr_fds_used, ctr_fds_limit;
 	unsigned launch_timeout_ms, exec_timeout_ms;
+	/* restart in place (restart*.c, docs/restart.md) */
+	struct scmd_restart *restart;/* the one in progress, or NULL */
+	char **argv;              /* how this scmd was started, for its successor */
+	bool restoring;           /* rebuilding from a predecessor's state: nothing activates */
+	bool store_restore;       /* ... from systemd's fd store, after a crash */
+	uint64_t generation;      /* restarts in place since the first start */
+	struct fdstore *fdstore;  /* systemd's fd store, when NOTIFY_SOCKET is set */
+	bool store_dirty;         /* endpoints or containers changed since the store was fed */
 	struct logzip *logzip; /* rotated logs' compressor (logzip.c), started when first needed */
 	/* offload tokens (tokens.c); tokens.next NULL: not set up (unit tests) */
 	struct list tokens;
@@ -231,6 +240,7 @@ int logzip_submit(struct scmd *d, const char *raw, const char *zst);
 struct json_object *logzip_json(struct scmd *d); /* for `status` */
 void logzip_reap(struct scmd *d);                 /* SIGCHLD */
 void logzip_stop(struct scmd *d);
+bool logzip_busy(struct scmd *d); /* files in flight (a restart in place waits) */
 /* registry.c: a libexec program's path (../libexec/scm or ../libexec
  * beside scmd's binary), else the bare name for $PATH; malloc'd */
 char *scmd_libexec_path(const char *cmd);
@@ -369,6 +379,10 @@ int endpoint_create(struct scmd *d, const char *name, uid_t owner, mode_t mode,
 int endpoint_adopt(struct scmd *d, const char *name, int fd, const char *path, uid_t owner,
 		   scm_error **ret_err);
 struct endpoint *endpoint_find(struct scmd *d, const char *name);
+/* restart-load.c: an endpoint a predecessor made, with its listening fd
+ * (checked by the caller); strings are copied, profiles taken. */
+struct endpoint *endpoint_restore(struct scmd *d, const char *name, const char *path, const char *dir,
+				  uid_t owner, char **profiles, const struct quota *limit, int fd);
 void endpoint_remove(struct scmd *d, struct endpoint *ep);
 
 /* registry.c */
@@ -382,6 +396,10 @@ void service_activate(struct scmd *d, struct service *s);
 void service_reap(struct scmd *d, pid_t pid, int status);
 void service_reap_children(struct scmd *d);
 void service_stop_all(struct scmd *d);
+/* restart-load.c: a provider that a predecessor started (pid is still our
+ * child; ctl_fd its control socket, or -1), and its timer's remaining ms. */
+int service_adopt_provider(struct scmd *d, struct service *s, enum pstate state, pid_t pid, int ctl_fd,
+			   uint64_t timer_ms);
 /* Sends a frame to the provider over its control socket, queueing what it
  * has no room for. 0, SCM_E_BUSY when too much waits, or -errno. */
 int service_send(struct scmd *d, struct service *s, uint8_t type, uint16_t flags,
@@ -428,6 +446,7 @@ int service_reply_error(struct scmd *d, struct service *s, uint32_t call_id, con
 /* control.c */
 void control_dispatch(struct scmd *d, struct conn *c, scm_message *m);
 int control_listen(struct scmd *d, scm_error **ret_err);
+int control_adopt(struct scmd *d, int fd); /* a predecessor's control socket */
 
 /* sd.c: systemd. scmd_sd_listen takes $LISTEN_FDS (at start, before
  * anything binds); scmd_sd_take hands one fd over by name (-1: none);

@@ -3,10 +3,11 @@
  * Small on purpose: it shows a provider built on the generated skeleton and
  * gives the tests a way to see what scmd told the provider (whoami), to
  * pass fds (read_fd), and to misbehave on request (crash, sleep, and the
- * --hang / --fail-start options for activation tests). */
+ * --hang / --fail-start / --ready-after MS options for activation tests). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -85,6 +86,13 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--hang") == 0)
 			for (;;)
 				pause(); /* never says ready: activation must time out */
+		if (strcmp(argv[i], "--ready-after") == 0 && i + 1 < argc) {
+			/* a slow start: connects wait (pending) meanwhile */
+			long ms = atol(argv[++i]);
+			struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
 		if (strcmp(argv[i], "--fail-start") == 0) {
 			fprintf(stderr, "echo-provider: failing at start, as asked\n");
 			return 3;

@@ -26,6 +26,12 @@ $(B)/tests/bench/scmd-bench: tests/bench/scmd-bench.sh
 	$(Q_GEN)install -m 755 $< $@
 BENCH_DEPS += $(B)/tests/bench/scmd-bench $(B)/libexec/scm-ctl-ping
 
+# restart-bench: the blackout of scmd's restart in place with live channels
+# and containers (docs/restart.md; a script, run-all runs it).
+$(B)/tests/bench/restart-bench: tests/bench/restart-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 755 $< $@
+BENCH_DEPS += $(B)/tests/bench/restart-bench $(B)/libexec/scm-test-client
 # zpool-bench: the adaptive compressor against fixed zstd levels 1, 3, 9
 # under a steady and a bursty producer (issue 15).
 $(B)/tests/bench/zpool-bench: $(B)/tests/bench/zpool-bench.o $(UTIL_LIB)

@@ -11,6 +11,9 @@
  *   scm-test-client raw KIND            send a malformed frame to the endpoint, report
  *   scm-test-client flood N             N connect requests without reading replies
  *   scm-test-client loop N SERVICE      connect to SERVICE and close, N times over
+ *   scm-test-client churn STOPFILE      until STOPFILE exists: ping on a channel held
+ *                                       throughout, and connect, ping, close a new one;
+ *                                       reports calls, failures and the longest call
  *
  * The endpoint comes from $SCM_ENDPOINT. Exit 0 when the expected thing
  * happened, 1 otherwise; what happened is printed on stdout. */
@@ -18,9 +21,12 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "scm-internal/wire.h"
 #include "scm/echo-client.h"
@@ -317,6 +323,64 @@ static int do_loop(int n, const char *service)
 	return 0;
 }
 
+static uint64_t usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* What a client sees across scmd's restarts in place: every connect goes
+ * through scmd, every ping on the held channel does not. Nothing may
+ * fail; the longest round (connect + ping + close) is the blackout a
+ * client saw. */
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int do_churn(const char *stop)
+{
+	scm_channel *held = NULL;
+	scm_error *e = NULL;
+	unsigned long calls = 0, failed = 0;
+	uint64_t max_us = 0;
+	size_t n = 0, cap = 1 << 20;
+	uint32_t *rounds = calloc(cap, sizeof(uint32_t));
+	if (scm_connect("echo", &held, &e) != 0)
+		return fail_chain("connect", e);
+	printf("started\n");
+	fflush(stdout);
+	while (access(stop, F_OK) != 0) {
+		uint64_t t0 = usec();
+		scm_channel *ch = NULL;
+		if (scm_echo_ping(held, &e) != 0 || scm_connect("echo", &ch, &e) != 0 || scm_echo_ping(ch, &e) != 0) {
+			failed++;
+			_cleanup_free_ char *t = scm_error_text(e);
+			printf("failed: %s\n", t ? t : "?");
+			scm_error_free(e);
+			e = NULL;
+		}
+		scm_channel_free(ch);
+		uint64_t dt = usec() - t0;
+		if (dt > max_us)
+			max_us = dt;
+		if (rounds && n < cap)
+			rounds[n++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+		calls += 3;
+	}
+	scm_channel_free(held);
+	uint32_t p99 = 0;
+	if (rounds && n) {
+		qsort(rounds, n, sizeof(uint32_t), cmp_u32);
+		p99 = rounds[(n * 99) / 100];
+	}
+	free(rounds);
+	printf("calls %lu failed %lu longest_us %llu p99_us %u\n", calls, failed, (unsigned long long)max_us, p99);
+	return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -342,6 +406,8 @@ int main(int argc, char **argv)
 		return do_raw(argv[2]);
 	if (strcmp(c, "flood") == 0 && argc == 3)
 		return do_flood(atoi(argv[2]));
+	if (strcmp(c, "churn") == 0 && argc == 3)
+		return do_churn(argv[2]);
 	if (strcmp(c, "loop") == 0 && argc == 4)
 		return do_loop(atoi(argv[2]), argv[3]);
 	fprintf(stderr, "bad usage\n");

@@ -1,0 +1,291 @@
+/* restart-load.c: a successor scmd rebuilds its tables from the state its
+ * predecessor left (restart-save.c), after restart-state.c checked its
+ * structure. No fd is believed before it is checked: it must be one the
+ * state lists (once: no object may take another's), and of the kind its
+ * use wants (a listening AF_UNIX seqpacket socket for an endpoint, a
+ * connected one for a connection or a channel, a pipe, a file). Services
+ * register again from their manifests (their interfaces read afresh) and
+ * adopt the providers that still run as our children; endpoints get their
+ * effective profiles from the policy as it is now, and the live channels
+ * are re-checked against it after the restore (restart.c), as a policy
+ * reload does. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "policy.h"
+#include "restart.h"
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v = json_object_object_get(o, k);
+	return v ? json_object_get_string(v) : NULL;
+}
+
+static int64_t jint(json_object *o, const char *k)
+{
+	return json_object_get_int64(json_object_object_get(o, k));
+}
+
+int fdmap_get(void *userdata, int old_fd)
+{
+	struct fdmap *m = userdata;
+	for (size_t i = 0; m && i < m->n; i++)
+		if (m->old_fd[i] == old_fd) {
+			if (m->used[i])
+				return -1; /* a second object naming one fd: refused */
+			m->used[i] = true;
+			return m->new_fd[i];
+		}
+	return -1;
+}
+
+int fd_check(int fd, enum fd_kind kind, const char *what, scm_error **ret_err)
+{
+	static const char *const names[] = { "a listening AF_UNIX seqpacket socket",
+					     "a connected AF_UNIX seqpacket socket", "a pipe", "a regular file",
+					     "a pipe or a terminal" };
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: fd %d is not open", what, fd);
+	bool ok;
+	switch (kind) {
+	case FD_LISTEN:
+	case FD_SEQPACKET: {
+		int dom = -1, type = -1, acc = -1;
+		socklen_t l = sizeof(int);
+		ok = S_ISSOCK(st.st_mode) && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 &&
+		     (l = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0) &&
+		     (l = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) == 0) && dom == AF_UNIX &&
+		     type == SOCK_SEQPACKET && (acc == 1) == (kind == FD_LISTEN);
+		break;
+	}
+	case FD_PIPE: ok = S_ISFIFO(st.st_mode); break;
+	case FD_REG: ok = S_ISREG(st.st_mode); break;
+	default: ok = S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode); break;
+	}
+	if (!ok)
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: fd %d is not %s", what, fd, names[kind]);
+	return 0;
+}
+
+/* The fd the state recorded as old, checked; -1 with an error. */
+static int take_fd(struct fdmap *map, int64_t old, enum fd_kind kind, const char *what, scm_error **ret_err)
+{
+	int fd = old >= 0 && old <= INT32_MAX ? fdmap_get(map, (int)old) : -1;
+	if (fd < 0) {
+		scm_fail(ret_err, SCM_E_INVALID, "%s: fd %lld was not handed over (or twice)", what, (long long)old);
+		return -1;
+	}
+	return fd_check(fd, kind, what, ret_err) == 0 ? fd : -1;
+}
+
+void restart_restore_early(struct scmd *d, json_object *st, struct fdmap *map)
+{
+	json_object *sc = json_object_object_get(st, "scmd");
+	const char *inst = jstr(sc, "instance");
+	if (inst && name_valid(inst, 47, NAME_FILE)) {
+		snprintf(d->instance, sizeof(d->instance), "%s", inst);
+		free(d->cgroup_parent);
+		if (asprintf(&d->cgroup_parent, "scm/%s", d->instance) < 0)
+			d->cgroup_parent = NULL;
+	}
+	int64_t lock = jint(sc, "lock_fd");
+	if (lock >= 0) {
+		int fd = fdmap_get(map, (int)lock);
+		if (fd >= 0 && fd_check(fd, FD_REG, "the runtime directory's lock", NULL) == 0)
+			d->lock_fd = fd;
+	}
+	d->generation = (uint64_t)jint(sc, "generation") + 1;
+	d->sd.control_activated = json_object_get_boolean(json_object_object_get(sc, "control_activated"));
+	d->started = (uint64_t)jint(sc, "started");
+	d->next_container = (uint64_t)jint(sc, "next_container");
+	d->ctr_serial = (uint64_t)jint(sc, "ctr_serial");
+}
+
+static int load_services(struct scmd *d, json_object *arr, struct fdmap *map, scm_error **ret_err)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *o = json_object_array_get_idx(arr, i), *m = NULL;
+		const char *text = jstr(o, "manifest");
+		struct service *s = NULL;
+		int r = scm_json_parse(text, strlen(text), &m, ret_err);
+		if (r == 0) {
+			r = service_register(d, m, jstr(o, "origin"), &s, ret_err);
+			json_object_put(m);
+		}
+		if (r != 0)
+			return scm_fail(ret_err, r, "state /services/%zu: registering it again", i);
+		json_object *c = json_object_object_get(o, "counters");
+		uint64_t *cv[] = { &s->n_connects, &s->n_denied, &s->n_activations, &s->n_failures };
+		for (size_t k = 0; k < ELEMENTSOF(cv) && k < json_object_array_length(c); k++)
+			*cv[k] = (uint64_t)json_object_get_int64(json_object_array_get_idx(c, k));
+		s->backoff_ms = (unsigned)jint(o, "backoff_ms");
+		s->started_at = (uint64_t)jint(o, "started_at");
+		s->last_status = (int)jint(o, "last_status");
+		if (jstr(o, "container_name"))
+			s->container_name = strdup(jstr(o, "container_name"));
+		int64_t state = jint(o, "state"), pid = jint(o, "pid"), ctl = jint(o, "ctl_fd");
+		if (state < P_STOPPED || state > P_STOPPING || pid < 0 || pid > INT32_MAX)
+			return scm_fail(ret_err, SCM_E_INVALID, "state /services/%zu: state %lld, pid %lld", i,
+					(long long)state, (long long)pid);
+		int fd = -1;
+		char what[128];
+		snprintf(what, sizeof(what), "the control socket of '%s''s provider", s->name);
+		if (ctl >= 0 && (fd = take_fd(map, ctl, FD_SEQPACKET, what, ret_err)) < 0)
+			return SCM_E_INVALID;
+		if ((r = service_adopt_provider(d, s, (enum pstate)state, (pid_t)pid, fd,
+						(uint64_t)jint(o, "timer_ms"))) < 0)
+			return scm_fail(ret_err, r, "%s: epoll: %s", what, strerror(-r));
+	}
+	return 0;
+}
+
+static int load_endpoints(struct scmd *d, json_object *arr, struct fdmap *map, scm_error **ret_err)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *o = json_object_array_get_idx(arr, i), *l = json_object_object_get(o, "limit");
+		const char *name = jstr(o, "name"), *prov = jstr(o, "provider_of");
+		char what[128];
+		snprintf(what, sizeof(what), "endpoint '%s'", name);
+		if (!name_valid(name, 64, NAME_FILE) || endpoint_find(d, name))
+			return scm_fail(ret_err, SCM_E_INVALID, "state /endpoints/%zu: name '%s' invalid or twice", i, name);
+		int fd = take_fd(map, jint(o, "fd"), FD_LISTEN, what, ret_err);
+		if (fd < 0)
+			return SCM_E_INVALID;
+		char **profiles = strv_from_json(json_object_object_get(o, "profiles"), 1024, false, NULL);
+		if (profiles && !profiles[0]) {
+			strv_free(profiles);
+			profiles = NULL;
+		}
+		struct policy_effective *eff = NULL;
+		int r = scmd_policy_effective(d, profiles, &eff, ret_err);
+		if (r != 0) {
+			strv_free(profiles);
+			return scm_fail(ret_err, r, "%s: its profiles", what);
+		}
+		struct quota lim = { (unsigned)jint(l, "channels"), (unsigned)jint(l, "pending"), (unsigned)jint(l, "conns"),
+				     (size_t)jint(l, "queued") };
+		struct endpoint *ep = endpoint_restore(d, name, jstr(o, "path"), jstr(o, "dir"), (uid_t)jint(o, "owner"),
+						     profiles, &lim, fd);
+		if (!ep) {
+			policy_effective_unref(eff);
+			strv_free(profiles);
+			return scm_fail(ret_err, -ENOMEM, "%s: cannot watch it", what);
+		}
+		ep->eff = eff;
+		ep->container = json_object_get_boolean(json_object_object_get(o, "container"));
+		ep->activated = json_object_get_boolean(json_object_object_get(o, "activated"));
+		ep->peer_uid_min = (uid_t)jint(o, "peer_uid_min");
+		ep->peer_uid_count = (uint32_t)jint(o, "peer_uid_count");
+		if (prov && !(ep->provider_of = service_find(d, prov)))
+			return scm_fail(ret_err, SCM_E_INVALID, "%s: no service '%s' in the state", what, prov);
+	}
+	return 0;
+}
+
+static int load_conns(struct scmd *d, json_object *arr, struct fdmap *map, scm_error **ret_err)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *o = json_object_array_get_idx(arr, i);
+		const char *epn = jstr(o, "endpoint");
+		struct endpoint *ep = epn ? endpoint_find(d, epn) : &d->host;
+		if (!ep)
+			return scm_fail(ret_err, SCM_E_INVALID, "state /conns/%zu: no endpoint '%s'", i, epn);
+		int fd = take_fd(map, jint(o, "fd"), FD_SEQPACKET, "a client connection", ret_err);
+		if (fd < 0)
+			return SCM_E_INVALID;
+		if (!conn_new(d, fd, epn ? CONN_ENDPOINT : CONN_CONTROL, ep))
+			return scm_fail(ret_err, -ENOMEM, "state /conns/%zu: cannot watch it", i);
+	}
+	return 0;
+}
+
+static int load_pending(struct scmd *d, json_object *svcs, scm_error **ret_err)
+{
+	for (size_t i = 0; i < json_object_array_length(svcs); i++) {
+		json_object *so = json_object_array_get_idx(svcs, i), *arr = json_object_object_get(so, "pending");
+		/* the service by its manifest's name (validated already) */
+		struct service *s = NULL;
+		json_object *m = NULL;
+		const char *text = jstr(so, "manifest");
+		if (scm_json_parse(text, strlen(text), &m, NULL) == 0) {
+			s = service_find(d, jstr(m, "name") ? jstr(m, "name") : "");
+			json_object_put(m);
+		}
+		for (size_t k = 0; s && k < json_object_array_length(arr); k++) {
+			json_object *o = json_object_array_get_idx(arr, k);
+			struct conn *c = restart_conn_by_fd(d, (int)jint(o, "conn"));
+			if (!c)
+				return scm_fail(ret_err, SCM_E_INVALID, "state /services/%zu/pending/%zu: no such connection",
+						i, k);
+			if (!pending_add(s, c, (uint32_t)jint(o, "call_id"), (uint64_t)jint(o, "t_start"),
+					 (uint64_t)jint(o, "t_decided"), json_object_get(json_object_object_get(o, "grant")),
+					 jstr(o, "origin")))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int load_channels(struct scmd *d, json_object *arr, struct fdmap *map, scm_error **ret_err)
+{
+	uint64_t next = d->next_channel;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *o = json_object_array_get_idx(arr, i);
+		const char *sn = jstr(o, "service"), *en = jstr(o, "endpoint");
+		struct service *s = service_find(d, sn);
+		struct endpoint *ep = strcmp(en, "host") == 0 ? &d->host : endpoint_find(d, en);
+		if (!s || !ep)
+			return scm_fail(ret_err, SCM_E_INVALID, "state /channels/%zu: no %s '%s'", i,
+					s ? "endpoint" : "service", s ? en : sn);
+		int fd = take_fd(map, jint(o, "fd"), FD_SEQPACKET, "a channel's provider end", ret_err);
+		if (fd < 0)
+			return SCM_E_INVALID;
+		struct ucred cred = { (pid_t)jint(o, "pid"), (uid_t)jint(o, "uid"), (gid_t)jint(o, "gid") };
+		struct channel *ch = channel_new(d, s, ep, &cred, fd, jstr(o, "origin"));
+		if (!ch)
+			return -ENOMEM;
+		ch->id = (uint64_t)jint(o, "id");
+		ch->created = (uint64_t)jint(o, "created");
+		if (jstr(o, "grant"))
+			ch->grant_json = strdup(jstr(o, "grant"));
+		channel_link(d, ch);
+	}
+	d->next_channel = next;
+	return 0;
+}
+
+int restart_restore(struct scmd *d, json_object *st, struct fdmap *map, scm_error **ret_err)
+{
+	int r;
+	json_object *sc = json_object_object_get(st, "scmd");
+	d->next_channel = (uint64_t)jint(sc, "next_channel");
+	if ((r = load_services(d, json_object_object_get(st, "services"), map, ret_err)) != 0 ||
+	    (r = load_endpoints(d, json_object_object_get(st, "endpoints"), map, ret_err)) != 0)
+		return r;
+	int64_t cfd = jint(st, "control_fd");
+	if (cfd >= 0) {
+		int fd = take_fd(map, cfd, FD_LISTEN, "the control socket", ret_err);
+		if (fd < 0)
+			return SCM_E_INVALID;
+		if (control_adopt(d, fd) < 0)
+			return scm_fail(ret_err, -errno, "the control socket: epoll: %m");
+	} else if ((r = control_listen(d, ret_err)) != 0)
+		return r;
+	if ((r = load_conns(d, json_object_object_get(st, "conns"), map, ret_err)) != 0 ||
+	    (r = load_pending(d, json_object_object_get(st, "services"), ret_err)) != 0 ||
+	    (r = load_channels(d, json_object_object_get(st, "channels"), map, ret_err)) != 0 ||
+	    (r = restart_load_containers(d, json_object_object_get(st, "containers"), map, ret_err)) != 0 ||
+	    (r = restart_load_execs(d, json_object_object_get(st, "execs"), map, ret_err)) != 0)
+		return r;
+	/* what the state listed and nothing took: not ours to keep */
+	for (size_t i = 0; map && i < map->n; i++)
+		if (!map->used[i] && map->new_fd[i] != d->lock_fd) {
+			close(map->new_fd[i]);
+			map->used[i] = true;
+		}
+	return 0;
+}

@@ -1,0 +1,379 @@
+/* restart.c: scmd restarts in place (`scmctl daemon restart [--exec
+ * PATH]`, SIGUSR2; docs/restart.md).
+ *
+ * The steps, none of which blocks the loop:
+ *   1. the dry run: the new binary is started as `PATH --check-state 3`
+ *      with a copy of the state as it is now; it reads it with its own
+ *      reader and exits 0, or says why not. Until it has, nothing changed:
+ *      a binary that cannot read the state (a newer format, not scmd at
+ *      all) is refused with its words, and this scmd goes on.
+ *   2. a quiet moment: no container launching, no exec on its way, no
+ *      provider hand-off or reply queued (all short); retried every few
+ *      ms up to RESTART_WAIT_MS.
+ *   3. the switch: the state written afresh to a sealed memfd and read
+ *      back with the same reader, FD_CLOEXEC cleared on exactly the fds
+ *      it lists, and execve of `PATH ARGS... --restore FD`. The pid stays:
+ *      providers and exec'd processes stay our children, and clients see
+ *      no hang-up. Requests that arrive meanwhile wait in the sockets'
+ *      queues (SOCK_SEQPACKET: whole frames, so nothing is half read).
+ *      If execve fails, CLOEXEC is set again and the request fails.
+ * The successor answers the daemon.restart call (restart_answer). */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+
+#include "restart.h"
+
+#define CHECK_TIMEOUT_MS 10000
+#define RESTART_WAIT_MS 10000
+#define RETRY_MS 2
+
+struct scmd_restart {
+	struct conn *conn; /* the daemon.restart call, or NULL (SIGUSR2) */
+	uint32_t call_id;
+	char *exe;
+	pid_t check_pid;
+	struct watch check_w; /* the dry run's pidfd */
+	int check_out;        /* what it printed */
+	struct watch timer;   /* the dry run's deadline, then the quiet-moment retries */
+	bool checked;
+	uint64_t wait_until;
+};
+
+static void restart_free(struct scmd *d, struct scmd_restart *r)
+{
+	if (r->check_w.fd >= 0) {
+		watch_del(d, &r->check_w);
+		close(r->check_w.fd);
+	}
+	if (r->check_pid > 0) {
+		kill(r->check_pid, SIGKILL);
+		(void)waitpid(r->check_pid, NULL, 0);
+	}
+	safe_close(r->check_out);
+	watch_del(d, &r->timer);
+	safe_close(r->timer.fd);
+	free(r->exe);
+	free(r);
+	d->restart = NULL;
+}
+
+/* The restart is given up: e (taken) says why; scmd goes on as it was. */
+static void restart_fail(struct scmd *d, scm_error *e)
+{
+	struct scmd_restart *r = d->restart;
+	e = scm_error_wrap(e, e ? e->code : SCM_E_INTERNAL, "scmd/restart", "restart in place refused, scmd %d goes on",
+			   (int)getpid());
+	log_error_chain(LOG_ERR, e, "restart:");
+	audit_event(d->audit, "daemon-restart-refused", "\"exec\":%s", audit_quote(r->exe ? r->exe : ""));
+	if (r->conn)
+		conn_send_error(d, r->conn, r->call_id, e);
+	scm_error_free(e);
+	restart_free(d, r);
+}
+
+void restart_conn_gone(struct scmd *d, struct conn *c)
+{
+	if (d->restart && d->restart->conn == c)
+		d->restart->conn = NULL;
+}
+
+/* Replies still queued are sent now if the client has room; one that has
+ * not read them yet is waited for (the queue is not part of the state). */
+static const char *conns_quiet(struct scmd *d, struct list *head)
+{
+	for (struct list *q = head->next; q != head; q = q->next) {
+		struct conn *c = list_entry(q, struct conn, node);
+		if (!c->outq.frames || c->dead)
+			continue;
+		size_t before = c->outq.bytes;
+		int k = scm_outq_flush(c->w.fd, &c->outq);
+		quota_release_bytes(&c->ep->used, before - c->outq.bytes);
+		if (k < 0 && k != -EAGAIN)
+			conn_kill(d, c);
+		else if (c->outq.frames)
+			return "a client has not read its replies yet";
+	}
+	return NULL;
+}
+
+static const char *quiet(struct scmd *d)
+{
+	const char *why = restart_ctr_busy(d);
+	if (why)
+		return why;
+	for (struct list *p = d->services.next; p != &d->services; p = p->next) {
+		struct service *s = list_entry(p, struct service, node);
+		if (s->unregistering && s->pid > 0)
+			return "an unregistered provider is still exiting";
+		if (s->ctl_q.frames && (scm_outq_flush(s->ctl.fd, &s->ctl_q) != 0 || s->ctl_q.frames))
+			return "a provider has not taken its channels in yet";
+	}
+	if (logzip_busy(d))
+		return "the log compressor has files in flight";
+	why = conns_quiet(d, &d->host.conns);
+	for (struct list *p = d->endpoints.next; !why && p != &d->endpoints; p = p->next)
+		why = conns_quiet(d, &list_entry(p, struct endpoint, node)->conns);
+	return why;
+}
+
+static void set_cloexec(const int *fds, size_t n, bool on)
+{
+	for (size_t i = 0; i < n; i++) {
+		int f = fcntl(fds[i], F_GETFD);
+		if (f >= 0)
+			(void)fcntl(fds[i], F_SETFD, on ? f | FD_CLOEXEC : f & ~FD_CLOEXEC);
+	}
+}
+
+static void do_exec(struct scmd *d)
+{
+	struct scmd_restart *r = d->restart;
+	scm_error *e = NULL;
+	int *fds = NULL, memfd = -1;
+	size_t n = 0;
+
+	conn_reap_dead(d);
+	json_object *st = restart_save(d, false, r->conn ? r->conn->w.fd : -1, r->call_id, &fds, &n);
+	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
+	json_object *back = NULL;
+	int k = state_memfd_write(text, len, SCMD_STATE_VERSION, &memfd, &e);
+	/* what the successor will read, read here first with the same reader */
+	if (k == 0)
+		k = state_memfd_read(memfd, &back, NULL, &e);
+	json_object_put(back);
+	json_object_put(st);
+	if (k != 0) {
+		free(fds);
+		safe_close(memfd);
+		restart_fail(d, e);
+		return;
+	}
+	char fdarg[16], **argv = NULL;
+	size_t argc = strv_length(d->argv);
+	snprintf(fdarg, sizeof(fdarg), "%d", memfd);
+	argv = calloc(argc + 3, sizeof(char *));
+	if (!argv) {
+		free(fds);
+		close(memfd);
+		restart_fail(d, scm_error_new(-ENOMEM, "scmd/restart", "out of memory"));
+		return;
+	}
+	argv[0] = r->exe;
+	for (size_t i = 1; i < argc; i++)
+		argv[i] = d->argv[i];
+	argv[argc] = (char *)"--restore";
+	argv[argc + 1] = fdarg;
+	log_notice("restarting in place: exec %s (state version %u, %zu bytes, %zu fds)", r->exe,
+		   SCMD_STATE_VERSION, len, n);
+	audit_event(d->audit, "daemon-restart", "\"exec\":%s,\"generation\":%llu", audit_quote(r->exe),
+		    (unsigned long long)d->generation + 1);
+	/* the compressor helper is idle (quiet): a child the successor would
+	 * not know; it starts one when a log rotates */
+	logzip_stop(d);
+	set_cloexec(fds, n, false);
+	set_cloexec(&memfd, 1, false);
+	execv(r->exe, argv);
+	int err = errno;
+	set_cloexec(fds, n, true);
+	close(memfd);
+	free(fds);
+	free(argv);
+	restart_fail(d, scm_error_new(-err, "scmd/restart", "exec %s: %s", r->exe, strerror(err)));
+}
+
+static void try_switch(struct scmd *d)
+{
+	struct scmd_restart *r = d->restart;
+	const char *why = quiet(d);
+	if (!why) {
+		do_exec(d);
+		return;
+	}
+	if (now_usec() >= r->wait_until) {
+		restart_fail(d, scm_error_new(SCM_E_BUSY, "scmd/restart", "no quiet moment within %d ms: %s",
+					      RESTART_WAIT_MS, why));
+		return;
+	}
+	timer_arm(&r->timer, RETRY_MS);
+}
+
+static void on_timer(struct scmd *d, struct watch *w, uint32_t events)
+{
+	uint64_t ticks;
+	if (read(w->fd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return;
+	if (!d->restart->checked) {
+		restart_fail(d, scm_error_new(SCM_E_TIMEOUT, "scmd/restart",
+					      "%s --check-state did not answer within %d ms", d->restart->exe,
+					      CHECK_TIMEOUT_MS));
+		return;
+	}
+	try_switch(d);
+}
+
+static void on_check_done(struct scmd *d, struct watch *w, uint32_t events)
+{
+	struct scmd_restart *r = d->restart;
+	int status = 0;
+	if (waitpid(r->check_pid, &status, WNOHANG) != r->check_pid)
+		return;
+	r->check_pid = 0;
+	watch_del(d, &r->check_w);
+	r->check_w.fd = safe_close(r->check_w.fd);
+	char out[2048];
+	ssize_t n = read(r->check_out, out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = 0;
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && strncmp(out, SCMD_CHECK_OK, strlen(SCMD_CHECK_OK)) != 0) {
+		restart_fail(d, scm_error_new(SCM_E_INVALID, "scmd/restart",
+					      "%s cannot take over: its dry run (--check-state) exited 0 but did not say '%s'"
+					      " (not an scmd?): %s", r->exe, SCMD_CHECK_OK, out[0] ? out : "(it said nothing)"));
+		return;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		restart_fail(d, scm_error_new(SCM_E_INVALID, "scmd/restart",
+					      "%s cannot take over: its dry run (--check-state) %s %d: %s", r->exe,
+					      WIFEXITED(status) ? "exited with status" : "was killed by signal",
+					      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+					      out[0] ? out : "(it said nothing)"));
+		return;
+	}
+	r->checked = true;
+	r->wait_until = now_usec() + RESTART_WAIT_MS * 1000ull;
+	try_switch(d);
+}
+
+/* Starts `exe --check-state 3` on a copy of the state; 0 or -errno. */
+static int start_check(struct scmd *d, struct scmd_restart *r, scm_error **ret_err)
+{
+	int *fds = NULL, memfd = -1, out[2];
+	size_t n = 0, len = 0;
+	json_object *st = restart_save(d, false, -1, 0, &fds, &n);
+	free(fds);
+	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
+	int k = state_memfd_write(text, len, SCMD_STATE_VERSION, &memfd, ret_err);
+	json_object_put(st);
+	if (k != 0)
+		return k;
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		close(memfd);
+		return scm_fail(ret_err, -errno, "pipe: %m");
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, 0);
+		dup2(out[1], 1);
+		dup2(out[1], 2);
+		if (dup2(memfd, 3) < 0)
+			_exit(127);
+		close_range(4, ~0U, 0);
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		execl(r->exe, r->exe, "--check-state", "3", (char *)NULL);
+		dprintf(2, "cannot run it: %s", strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	close(memfd);
+	if (pid < 0) {
+		close(out[0]);
+		return scm_fail(ret_err, -errno, "fork: %m");
+	}
+	r->check_pid = pid;
+	r->check_out = out[0];
+	r->check_w = (struct watch){ (int)syscall(SYS_pidfd_open, pid, 0), on_check_done };
+	if (r->check_w.fd < 0 || watch_add(d, &r->check_w, EPOLLIN) < 0)
+		return scm_fail(ret_err, -errno, "pidfd_open: %m");
+	return 0;
+}
+
+void restart_request(struct scmd *d, struct conn *c, uint32_t call_id, const char *exec_path)
+{
+	scm_error *e = NULL;
+	if (d->restart) {
+		if (c)
+			conn_reply_fail(d, c, call_id, SCM_E_BUSY, "a restart in place is on its way already");
+		return;
+	}
+	struct scmd_restart *r = calloc(1, sizeof(*r));
+	if (!r) {
+		if (c)
+			conn_reply_fail(d, c, call_id, -ENOMEM, "out of memory");
+		return;
+	}
+	*r = (struct scmd_restart){ .conn = c, .call_id = call_id, .check_w = { -1, NULL }, .check_out = -1,
+			       .timer = { timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), on_timer } };
+	d->restart = r;
+	if (exec_path) {
+		if (exec_path[0] != '/' || access(exec_path, X_OK) < 0) {
+			restart_fail(d, scm_error_new(SCM_E_INVALID, "scmd/restart",
+						      "--exec %s: give the absolute path of an executable", exec_path));
+			return;
+		}
+		r->exe = strdup(exec_path);
+	} else {
+		/* our own binary; replaced on disk (an upgrade), its new file */
+		char exe[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = 0;
+			size_t l = strlen(exe);
+			if (l > 10 && strcmp(exe + l - 10, " (deleted)") == 0)
+				exe[l - 10] = 0;
+			r->exe = strdup(exe);
+		}
+	}
+	if (!r->exe || r->timer.fd < 0 || watch_add(d, &r->timer, EPOLLIN) < 0) {
+		restart_fail(d, scm_error_new(-EIO, "scmd/restart", "cannot find our own binary or make a timer"));
+		return;
+	}
+	log_notice("restart in place asked (%s): checking that %s reads our state", c ? "daemon.restart" : "SIGUSR2",
+		   r->exe);
+	if (start_check(d, r, &e) != 0) {
+		restart_fail(d, e);
+		return;
+	}
+	timer_arm(&r->timer, CHECK_TIMEOUT_MS);
+}
+
+void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at)
+{
+	json_object *rep = json_object_object_get(st, "reply"), *sc = json_object_object_get(st, "scmd");
+	int64_t exec_at = json_object_get_int64(json_object_object_get(sc, "exec_at"));
+	uint64_t now = now_usec();
+	uint64_t sw = exec_at > 0 && (uint64_t)exec_at < now ? now - (uint64_t)exec_at : 0;
+	if (d->store_restore)
+		log_notice("restored from systemd's fd store: generation %llu, state version %u (restore %llu us)",
+			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)(now - restored_at));
+	else
+		log_notice("restarted in place: generation %llu, state version %u, switch took %llu us (restore %llu us)",
+			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)sw,
+			   (unsigned long long)(now - restored_at));
+	if (!rep)
+		return;
+	struct conn *c = restart_conn_by_fd(d, (int)json_object_get_int64(json_object_object_get(rep, "fd")));
+	if (!c)
+		return;
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "generation", json_object_new_int64((int64_t)d->generation));
+	json_object_object_add(o, "state_version", json_object_new_int(SCMD_STATE_VERSION));
+	json_object_object_add(o, "switch_us", json_object_new_int64((int64_t)sw));
+	conn_send(d, c, SCM_FRAME_REPLY, (uint32_t)json_object_get_int64(json_object_object_get(rep, "call_id")), o,
+		  NULL, 0);
+	json_object_put(o);
+}

@@ -1,0 +1,109 @@
+/* restart.h: scmd restarts in place (docs/restart.md).
+ *
+ *   restart.c        daemon.restart and SIGUSR2: the dry run of the new
+ *                    binary (--check-state), the wait for a quiet moment,
+ *                    the exec with every fd of the state inherited
+ *   restart-state.c  the state memfd (magic, version, length, JSON) and
+ *                    its validation (the dry run and the successor)
+ *   restart-save.c   struct scmd to the state
+ *   restart-load.c   the state to struct scmd, every fd checked first
+ *   restart-ctr.c    the containers' part of both
+ *   restart-store.c  systemd's fd store: the same state and fds, kept
+ *                    current, so a crash and a restart by systemd keep
+ *                    endpoints and containers
+ * Internal to scm/scmd. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "scmd.h"
+
+/* The state format. A reader takes every version from
+ * SCMD_STATE_MIN_VERSION to its own SCMD_STATE_VERSION and refuses
+ * others (a newer writer's) by name; a test builds with a bumped one. */
+#ifndef SCMD_STATE_VERSION
+#define SCMD_STATE_VERSION 1
+#endif
+#define SCMD_STATE_MIN_VERSION 1
+#define SCMD_STATE_MAGIC "SCMDSTAT"
+#define SCMD_STATE_MAX_BYTES (64u << 20)
+/* What --check-state prints first when it can read the state. */
+#define SCMD_CHECK_OK "scmd-check-state: readable;"
+
+/* The header before the JSON text, all little-endian. */
+struct state_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t flags; /* 0 */
+	uint64_t length; /* of the JSON that follows */
+};
+
+/* restart-state.c */
+/* A sealed memfd (close-on-exec) holding the header and json. */
+int state_memfd_write(const char *json, size_t len, uint32_t version, int *ret_fd, scm_error **ret_err);
+/* Reads and validates (header, version range, JSON, structure). */
+int state_memfd_read(int fd, struct json_object **ret, uint32_t *ret_version, scm_error **ret_err);
+/* The structure of a parsed state: every member's type, naming the JSON
+ * pointer of the first wrong one. Fds are not looked at (the dry run has
+ * none of them). */
+int state_validate(struct json_object *st, uint32_t version, scm_error **ret_err);
+
+/* How recorded fd numbers become fds: across execve they are the same;
+ * from systemd's fd store, names "fdN" say which. */
+struct fdmap {
+	int *old_fd, *new_fd;
+	size_t n;
+	bool *used;
+};
+int fdmap_get(void *map, int old_fd); /* container_fd_map; -1 when absent */
+
+/* restart-save.c: the state of d (store: only what survives a crash:
+ * endpoints, containers, services' manifests, counters). *ret_fds: every
+ * fd the state names (sorted), to be inherited. reply_fd/call: the
+ * daemon.restart request the successor answers (-1: none). */
+struct json_object *restart_save(struct scmd *d, bool store, int reply_fd, uint32_t reply_call, int **ret_fds,
+				 size_t *ret_n);
+
+/* restart-load.c: rebuilds d's tables; d is set up as at start (lists,
+ * epoll, policy) with d->restoring set. On failure d may hold part of it:
+ * the caller exits. */
+int restart_restore(struct scmd *d, struct json_object *st, struct fdmap *map, scm_error **ret_err);
+/* From the state, before anything else is set up: the instance, the
+ * lock, counters. */
+void restart_restore_early(struct scmd *d, struct json_object *st, struct fdmap *map);
+/* The checks of an inherited fd. */
+enum fd_kind { FD_LISTEN, FD_SEQPACKET, FD_PIPE, FD_REG, FD_PIPE_OR_TTY };
+int fd_check(int fd, enum fd_kind kind, const char *what, scm_error **ret_err);
+
+/* restart-ctr.c */
+struct json_object *restart_save_containers(struct scmd *d, bool store, int **fds, size_t *n, size_t *cap);
+struct json_object *restart_save_execs(struct scmd *d);
+int restart_load_containers(struct scmd *d, struct json_object *arr, struct fdmap *map, scm_error **ret_err);
+int restart_load_execs(struct scmd *d, struct json_object *arr, struct fdmap *map, scm_error **ret_err);
+struct conn *restart_conn_by_fd(struct scmd *d, int fd);
+/* Why a restart must wait (a launch or an exec on its way), or NULL. */
+const char *restart_ctr_busy(struct scmd *d);
+
+/* restart.c */
+void restart_request(struct scmd *d, struct conn *c, uint32_t call_id, const char *exec_path);
+void restart_conn_gone(struct scmd *d, struct conn *c);
+/* The successor: answer the request that restarted us. */
+void restart_answer(struct scmd *d, struct json_object *st, uint64_t restored_at);
+int fd_list_add(int **fds, size_t *n, size_t *cap, int fd);
+
+/* restart-store.c */
+void fdstore_init(struct scmd *d);
+/* Feeds the store when endpoints or containers changed (d->store_dirty). */
+void fdstore_sync(struct scmd *d);
+/* At start, from the fds systemd passed (d->sd, sd.c): the state and the
+ * fds named "fdN", taken; socket activation's stay. 1 found (*ret_st,
+ * *ret_map filled), 0 none. */
+int fdstore_take(struct scmd *d, struct json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err);
+/* After such a restore: activated sockets the state brought already. */
+void fdstore_drop_activated(struct scmd *d);
+
+/* restart-start.c: main()'s side */
+int restart_check_main(int fd); /* --check-state: the exit status */
+/* --restore FD: 1 and the state, or <0 */
+int restart_take_state(int fd, struct json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err);
+int restart_finish(struct scmd *d, struct json_object *st, struct fdmap *map, uint64_t t0, scm_error **ret_err);

@@ -1,0 +1,195 @@
+#!/usr/bin/env bats
+# scmd restarts in place (docs/restart.md): `scmctl daemon restart
+# [--exec PATH]` and SIGUSR2 exec a new scmd that inherits every socket,
+# channel and container; a binary that cannot read the state is refused
+# while scmd goes on; under a supervisor with systemd's fd store, a kill -9
+# keeps endpoints and containers.
+load helpers
+
+setup() {
+	start_scmd
+	"$SCMCTL" service register "$(manifest echo)" >/dev/null
+	"$SCMCTL" endpoint create demo >/dev/null
+}
+teardown() {
+	[ -z "${CHURN_PID:-}" ] || kill "$CHURN_PID" 2>/dev/null || true
+	[ -z "${SUP_PID:-}" ] || { kill "$SUP_PID" 2>/dev/null; wait "$SUP_PID" 2>/dev/null || true; }
+	stop_scmd
+}
+
+# The generation scmd says it runs as (0 before any restart).
+generation() { grep -o 'generation [0-9]*' "$SCMT/scmd.log" | tail -1 | cut -d' ' -f2; }
+
+ctr_pid() {
+	"$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'
+}
+
+# A container that ends with status 7 when asked to stop.
+run_looper() {
+	"$SCMCTL" container run -d --name "$1" -- /bin/sh -c 'trap "exit 7" TERM; while :; do sleep 0.1; done' >/dev/null
+}
+
+@test "20 restarts in place: a calling client sees no failure, a container keeps running and stops with its status" {
+	run_looper c1
+	pid=$(ctr_pid c1)
+	rm -f "$SCMT/stop"
+	SCM_ENDPOINT=$(ep demo) "$TC" churn "$SCMT/stop" >"$SCMT/churn.out" 2>&1 &
+	CHURN_PID=$!
+	for _ in $(seq 100); do grep -q started "$SCMT/churn.out" && break; sleep 0.05; done
+	for i in $(seq 20); do
+		run "$SCMCTL" daemon restart
+		[ "$status" -eq 0 ] || { echo "restart $i: $output"; false; }
+		[[ "$output" == *"restarted in place: pid $SCMD_PID, generation $i,"* ]]
+	done
+	touch "$SCMT/stop"
+	wait "$CHURN_PID"
+	CHURN_PID=
+	cat "$SCMT/churn.out"
+	grep -q ' failed 0 ' "$SCMT/churn.out"
+	echo "# across 20 restarts: $(tail -1 "$SCMT/churn.out")" >&3
+	# the same scmd process, the same container, still running
+	scmd_alive
+	[ "$(ctr_pid c1)" = "$pid" ]
+	"$SCMCTL" container list | grep -E "^c1 +running +$pid "
+	# an endpoint still accepts, a new endpoint works, the service too
+	"$SCMCTL" call --endpoint demo echo ping
+	"$SCMCTL" endpoint create late >/dev/null
+	"$SCMCTL" call echo ping
+	# the adopted container: exec into it, then stop it; its status is reported
+	run "$SCMCTL" container exec c1 -- /bin/echo inside
+	[ "$status" -eq 0 ] && [[ "$output" == *inside* ]]
+	"$SCMCTL" container stop c1
+	run "$SCMCTL" --json container show c1
+	[[ "$output" == *'"exit_code":7'* ]]
+	! kill -0 "$pid" 2>/dev/null
+}
+
+@test "a channel held across a restart keeps working and stays revocable" {
+	id=$(hold_start demo)
+	"$SCMCTL" daemon restart >/dev/null
+	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
+	"$SCMCTL" channel revoke "$id"
+	run hold_wait
+	[[ "$output" == *"revoked"* ]]
+}
+
+@test "a connect pending on a slow activation completes after a restart" {
+	"$SCMCTL" service register "$(EXTRA_ARGS=', "--ready-after", "1500"' manifest slowecho '"timeout_ms": 20000')" >/dev/null
+	( "$SCMCTL" call --endpoint demo slowecho ping >"$SCMT/pending.out" 2>&1; echo "exit $?" >>"$SCMT/pending.out" ) &
+	for _ in $(seq 100); do
+		"$SCMCTL" --json endpoint list | grep -q '"pending":1' && break
+		sleep 0.02
+	done
+	"$SCMCTL" --json endpoint list | grep -q '"pending":1'
+	"$SCMCTL" daemon restart >/dev/null
+	for _ in $(seq 200); do grep -q '^exit' "$SCMT/pending.out" && break; sleep 0.05; done
+	cat "$SCMT/pending.out"
+	grep -q '^exit 0' "$SCMT/pending.out"
+}
+
+@test "a stop waiting for a container's exit is answered by the successor" {
+	"$SCMCTL" container run -d --name slow -- /bin/sh -c 'trap "sleep 1; exit 5" TERM; while :; do sleep 0.1; done' >/dev/null
+	( "$SCMCTL" container stop slow >"$SCMT/stop.out" 2>&1; echo "exit $?" >>"$SCMT/stop.out" ) &
+	sleep 0.2
+	"$SCMCTL" daemon restart >/dev/null
+	for _ in $(seq 100); do grep -q '^exit' "$SCMT/stop.out" && break; sleep 0.05; done
+	cat "$SCMT/stop.out"
+	grep -q '^exit 0' "$SCMT/stop.out"
+	run "$SCMCTL" --json container show slow
+	[[ "$output" == *'"exit_code":5'* ]]
+}
+
+@test "a restart asked while a container launches waits for the launch" {
+	"$SCMCTL" container run -d --name quick -- /bin/sleep 60 >/dev/null &
+	runner=$!
+	"$SCMCTL" daemon restart >/dev/null
+	wait "$runner"
+	cat "$SCMT/scmd.log"
+	"$SCMCTL" container list | grep -E '^quick +running'
+	"$SCMCTL" container stop quick
+}
+
+@test "SIGUSR2 restarts in place like the command" {
+	g=$(generation)
+	kill -USR2 "$SCMD_PID"
+	for _ in $(seq 100); do [ "$(generation)" = "$((${g:-0} + 1))" ] && break; sleep 0.05; done
+	[ "$(generation)" = "$((${g:-0} + 1))" ]
+	scmd_alive
+	"$SCMCTL" call --endpoint demo echo ping
+}
+
+@test "--exec: a build with the next state version takes over; the old reader refuses its state and scmd goes on" {
+	next=$SCM_BUILD/libexec/scmd-state-next
+	run "$SCMCTL" daemon restart --exec "$next"
+	[ "$status" -eq 0 ] && [[ "$output" == *"state version 2"* ]]
+	[ "$(readlink /proc/$SCMD_PID/exe)" = "$next" ]
+	run "$SCMCTL" daemon restart --exec "$SCMD"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"refused, scmd $SCMD_PID goes on"* ]]
+	[[ "$output" == *"state version 2: this scmd reads versions 1 to 1"* ]]
+	scmd_alive
+	[ "$(readlink /proc/$SCMD_PID/exe)" = "$next" ]
+	"$SCMCTL" call --endpoint demo echo ping
+	# a plain restart stays on the binary it runs
+	run "$SCMCTL" daemon restart
+	[ "$status" -eq 0 ] && [[ "$output" == *"state version 2"* ]]
+}
+
+@test "a binary that is not an scmd is refused, saying why, and scmd goes on" {
+	printf '#!/bin/sh\necho "not an scmd at all" >&2\nexit 3\n' >"$SCMT/fake"
+	chmod +x "$SCMT/fake"
+	run "$SCMCTL" daemon restart --exec "$SCMT/fake"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"exited with status 3: not an scmd at all"* ]]
+	run "$SCMCTL" daemon restart --exec /bin/true
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"did not say"* ]]
+	run "$SCMCTL" daemon restart --exec "$SCMT/nonexistent"
+	[ "$status" -ne 0 ]
+	scmd_alive
+	"$SCMCTL" call --endpoint demo echo ping
+	grep -q 'daemon-restart-refused' "$SCMT/run/audit.log"
+}
+
+@test "systemd's fd store: after kill -9 the restarted scmd keeps endpoints and running containers" {
+	stop_scmd
+	SCMT=$(mktemp -d /tmp/scm-bats.XXXXXX)
+	chmod 711 "$SCMT"
+	export SCMT SCM_RUNTIME_DIR=$SCMT/run
+	mkdir -p "$SCMT/cfg/services" "$SCMT/sup"
+	"$SCM_SRC/tests/bats/fdstore-supervisor.py" "$SCMT/sup" -- "$SCMD" --runtime-dir "$SCMT/run" \
+		--state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$SCMT/scmd.log" &
+	SUP_PID=$!
+	for _ in $(seq 200); do [ -s "$SCMT/sup/ready" ] && break; sleep 0.05; done
+	SCMD_PID=$(cat "$SCMT/sup/ready")
+	"$SCMCTL" service register "$(manifest echo)" >/dev/null
+	"$SCMCTL" endpoint create demo >/dev/null
+	run_looper c1
+	pid=$(ctr_pid c1)
+	# the store holds the container's fds (pidfd, status pipe, output, log) once fed
+	for _ in $(seq 100); do [ "$(grep -c '^fd' "$SCMT/sup/store")" -ge 7 ] && break; sleep 0.05; done
+	[ "$(grep -c '^fd' "$SCMT/sup/store")" -ge 7 ]
+	old=$SCMD_PID
+	rm "$SCMT/sup/ready"
+	kill -9 "$old"
+	# a call made while no scmd runs waits in the endpoint's queue
+	( "$SCMCTL" call --endpoint demo echo ping >"$SCMT/call.out" 2>&1; echo "exit $?" >>"$SCMT/call.out" ) &
+	for _ in $(seq 200); do [ -s "$SCMT/sup/ready" ] && break; sleep 0.05; done
+	SCMD_PID=$(cat "$SCMT/sup/ready")
+	[ "$SCMD_PID" != "$old" ]
+	for _ in $(seq 100); do grep -q '^exit' "$SCMT/call.out" && break; sleep 0.05; done
+	cat "$SCMT/call.out"
+	grep -q '^exit 0' "$SCMT/call.out"
+	grep -q "restored from systemd's fd store" "$SCMT/scmd.log"
+	"$SCMCTL" endpoint list | grep -q '^demo '
+	[ "$(ctr_pid c1)" = "$pid" ]
+	kill -0 "$pid"
+	"$SCMCTL" container stop c1
+	run "$SCMCTL" --json container show c1
+	[[ "$output" == *'"exit_code":7'* ]]
+	! kill -0 "$pid" 2>/dev/null
+	kill "$SUP_PID"
+	wait "$SUP_PID" || true
+	SUP_PID=
+	SCMD_PID=
+}
