@@ -422,7 +422,9 @@ int do_flush(scm_call *call, uint64_t handle, void *ud)
 	return j ? submit(call, j) : 0;
 }
 
-int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud)
+/* trim and zero: a write's checks (a read-write handle, the reservation),
+ * then a job for the range */
+static int range_write_job(scm_call *call, uint64_t handle, enum op op, uint64_t offset, uint64_t length, bool unmap)
 {
 	struct handle *h = handle_get(call, handle);
 	if (!h)
@@ -431,12 +433,18 @@ int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, v
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
 	if (pr_refused(call, h->d->pr, true))
 		return 0;
-	struct job *j = job_new(call, h, OP_TRIM);
+	struct job *j = job_new(call, h, op);
 	if (!j)
 		return 0;
 	j->off = offset;
 	j->len = length;
+	j->unmap = unmap;
 	return submit(call, j);
+}
+
+int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud)
+{
+	return range_write_job(call, handle, OP_TRIM, offset, length, false);
 }
 
 /* zero and extents: what an NBD export (nbdkit-scm-vdisk.c) asks besides
@@ -444,20 +452,7 @@ int do_trim(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, v
  * one answers BadRange). */
 int do_zero(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, bool unmap, void *ud)
 {
-	struct handle *h = handle_get(call, handle);
-	if (!h)
-		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	if (!h->rw)
-		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
-	if (pr_refused(call, h->d->pr, true))
-		return 0;
-	struct job *j = job_new(call, h, OP_ZERO);
-	if (!j)
-		return 0;
-	j->off = offset;
-	j->len = length;
-	j->unmap = unmap;
-	return submit(call, j);
+	return range_write_job(call, handle, OP_ZERO, offset, length, unmap);
 }
 
 int do_extents(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud)
