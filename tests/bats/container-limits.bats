@@ -278,7 +278,10 @@ check_log_cap() { # STATE_DIR RUNTIME_DIR CAP [PROFILE]
 		esac
 	done
 	[ "$files" -eq 4 ]
-	[ "$zst" -ge 1 ]
+	# (800 rotations in a second outrun the compressor, more so under
+	# ASan: the latest ones may stay raw, which is allowed; that the
+	# compressor works is checked from scmd's count below)
+	echo "kept generations compressed: $zst of 3"
 	# the kept generations are the latest three, in a row
 	g=$(ls "$SCMT/state/logs" | sed -n "s/^$N-spew\.log\.\([0-9]*\).*/\1/p" | sort -n)
 	[ "$(echo "$g" | wc -l)" -eq 3 ]
