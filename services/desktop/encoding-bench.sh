@@ -30,6 +30,9 @@
 # typing viewer types 20 letters one at a time and times each from key
 # to the decoded update of the xterm ("latency", median/p90/max ms).
 #
+# SCM_GFX_BENCH_SIZES (default "1280x720 1920x1080") and SCM_GFX_BENCH_MODES
+# (default "raw zrle tight+jpeg") pick a part of the run.
+#
 # Lines:  gfx-enc SIZE SERVER ENCODING WORKLOAD BYTES_PER_S B/s cpu PERCENT % over SECONDS s
 #         gfx-lat SIZE SERVER ENCODING median MS p90 MS max MS
 #         gfx-idle SIZE SERVER CPU_PERCENT % (PROCESS PERCENT, ...)
@@ -178,7 +181,7 @@ workload() { # SIZE SERVER
 	"$in" "$port" --click $((tx + 100)) $((ty + 100)) --type "clear" --return
 	sleep 3
 	echo "gfx-idle $1 $2 $(idle_cpu "${idle_pids[@]}") over 10 s, no viewer, the clock ticking"
-	for mode in raw zrle tight+jpeg; do
+	for mode in ${SCM_GFX_BENCH_MODES:-raw zrle tight+jpeg}; do
 		case $mode in
 		raw) args=(--encodings raw) ;;
 		zrle) args=(--encodings "zrle copyrect") ;;

@@ -1,6 +1,7 @@
 /* rfb_private.h: what rfb_server.c (the sockets, libvncserver's hooks,
- * the handshake gate) and rfb_stats.c (the getters and the JSON of
- * `stats`) share: the server's record. Not for anyone else. */
+ * the handshake gate), rfb_stats.c (the getters and the JSON of `stats`)
+ * and rfb_update.c (what goes to viewers when) share: the server's
+ * record. Not for anyone else. */
 #pragma once
 #include <rfb/rfb.h>
 
@@ -14,6 +15,10 @@ typedef struct client_extra {
 	int64_t since;
 	bool held; /* on hold, watched edge-triggered */
 	bool tls;  /* relayed by the TLS worker, with TLS */
+	/* rfb_update.c's small updates held back (CLOCK_MONOTONIC ns, 0:
+	 * none): a pointer position alone waiting since, frames alone
+	 * waiting since, the last update sent. */
+	int64_t cursor_since, frames_since, last_sent;
 } client_extra;
 
 /* What viewers that have left were sent, per encoding. */
@@ -52,6 +57,8 @@ struct gfx_rfb {
 	 * every change is sent as it comes. */
 	uint32_t *shadow;
 	uint64_t copies, copied_px;
+	bool ticking; /* the timer ticks each second (handshakes, websockets) */
+	int64_t wake; /* held-back updates are due (CLOCK_MONOTONIC ns, 0: none) */
 };
 
 /* rfb_stats.c: adds what a leaving viewer was sent to the totals. */

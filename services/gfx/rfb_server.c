@@ -586,23 +586,32 @@ static bool gate(gfx_rfb *r)
 	return any;
 }
 
+/* The timer: a tick a second while handshakes or websockets wait, and
+ * when held-back updates are due (rfb_update.c). */
+static void arm_timer(gfx_rfb *r)
+{
+	int64_t at = r->ticking ? now_ns() + 1000000000LL : 0;
+	if (r->wake && (!at || r->wake < at))
+		at = r->wake;
+	struct itimerspec its = { .it_value = { at / 1000000000LL, at % 1000000000LL } };
+	timerfd_settime(r->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 static void process(gfx_rfb *r)
 {
 	bool handshakes = gate(r);
 	rfbProcessEvents(r->screen, 0);
 	/* A viewer closed by a failed write is freed by rfbProcessEvents();
 	 * the gate first, as the first round may have moved handshakes on. */
-	if (gfx_rfb_send_pending(r->screen, r->comp)) {
+	if (gfx_rfb_send_pending(r->screen, r->comp, now_ns(), &r->wake)) {
 		handshakes = gate(r);
 		rfbProcessEvents(r->screen, 0);
 	}
 	bool ws = false;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
 		ws |= r->pending[i].fd >= 0;
-	struct itimerspec its = { 0 };
-	if (handshakes || ws)
-		its.it_value.tv_sec = 1;
-	timerfd_settime(r->timer_fd, 0, &its, NULL);
+	r->ticking = handshakes || ws;
+	arm_timer(r);
 }
 
 int gfx_rfb_dispatch(gfx_rfb *r)
@@ -652,6 +661,8 @@ void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 	}
 	/* A viewer that failed a write is closed; free it now, its socket
 	 * will not wake us. */
-	if (gfx_rfb_send_pending(r->screen, r->comp))
+	if (gfx_rfb_send_pending(r->screen, r->comp, now_ns(), &r->wake))
 		process(r);
+	else
+		arm_timer(r);
 }

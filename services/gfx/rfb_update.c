@@ -9,6 +9,7 @@
 #include <rfb/rfbregion.h>
 #include <string.h>
 
+#include "rfb_private.h"
 #include "rfb_update.h"
 
 /* Hands libvncserver the compositor's new framebuffer. rfbNewFramebuffer()
@@ -99,16 +100,72 @@ static void send_update(const gfx_compositor *c, rfbClientPtr cl)
 	sraRgnDestroy(rest);
 }
 
-/* Sends every viewer what it asked for and what changed. A viewer that
+/* Small updates held back. A viewer told where another one's pointer is
+ * gets a 16-byte update of its own, and over TLS a record of 45 bytes or
+ * more; the pixels the pointer moved (a dragged window) follow within a
+ * few ms and carry the position too, so a position alone waits up to
+ * CURSOR_HOLD_NS for them. The frames sent apart from the rest to a JPEG
+ * viewer (send_update) would be one more update per step of a drag: they
+ * wait until no update went for FRAMES_QUIET_NS, at most FRAMES_MAX_NS,
+ * and go together. Returns 0 to send now, or when to look again. */
+#define CURSOR_HOLD_NS (30LL * 1000000)
+#define FRAMES_QUIET_NS (100LL * 1000000)
+#define FRAMES_MAX_NS (300LL * 1000000)
+
+static int64_t earliest(int64_t a, int64_t b)
+{
+	return a && (!b || a < b) ? a : b;
+}
+
+static bool frames_only(const gfx_compositor *c, rfbClientPtr cl)
+{
+	sraRegionPtr rest = sraRgnCreateRgn(cl->modifiedRegion), frames = frames_region(c);
+	sraRgnSubtract(rest, frames);
+	bool only = sraRgnEmpty(rest);
+	sraRgnDestroy(rest);
+	sraRgnDestroy(frames);
+	return only;
+}
+
+static int64_t held_until(const gfx_compositor *c, rfbClientPtr cl, int64_t now)
+{
+	client_extra *x = cl->clientData;
+	/* A new size, a new cursor shape, a cursor drawn into the pixels:
+	 * nothing to gain. */
+	if (!x || (cl->useNewFBSize && cl->newFBSizePending) || !cl->enableCursorShapeUpdates ||
+	    cl->cursorWasChanged || !sraRgnEmpty(cl->copyRegion))
+		return 0;
+	int64_t until = 0;
+	if (!sraRgnEmpty(cl->modifiedRegion)) {
+		if (!may_send_jpeg(cl) || !frames_only(c, cl))
+			return 0;
+		if (!x->frames_since)
+			x->frames_since = now;
+		until = earliest(x->last_sent + FRAMES_QUIET_NS, x->frames_since + FRAMES_MAX_NS);
+	} else if (!(cl->enableCursorPosUpdates && cl->cursorWasMoved)) {
+		return 0;
+	}
+	if (cl->enableCursorPosUpdates && cl->cursorWasMoved) {
+		if (!x->cursor_since)
+			x->cursor_since = now;
+		until = earliest(until, x->cursor_since + CURSOR_HOLD_NS);
+	}
+	return now < until ? until : 0;
+}
+
+/* Sends every viewer what it asked for and what changed, less what is
+ * held back (held_until; *ret_wake: the earliest time to look again, 0
+ * if none). A viewer that
  * speaks ExtDesktopSize has each non-incremental request answered by an
  * update carrying the size alone, with the pixels still pending: a
  * libvncserver that loops on rfbProcessEvents() sends them on its next
  * turn, but ours runs only when a socket wakes it, so they go out here at
  * once rather than after the viewer's next message. Returns whether a
  * viewer was closed on the way (a failed write). */
-bool gfx_rfb_send_pending(rfbScreenInfoPtr s, const gfx_compositor *c)
+bool gfx_rfb_send_pending(rfbScreenInfoPtr s, const gfx_compositor *c, int64_t now, int64_t *ret_wake)
 {
 	bool gone = false;
+	int64_t wake = 0;
 	rfbClientIteratorPtr it = rfbGetClientIterator(s);
 	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
 		for (int k = 0; k < 2; k++) {
@@ -117,14 +174,26 @@ bool gfx_rfb_send_pending(rfbScreenInfoPtr s, const gfx_compositor *c)
 			if (cl->sock == RFB_INVALID_SOCKET || cl->state != RFB_NORMAL || cl->onHold ||
 			    !(FB_UPDATE_PENDING(cl) || cl->newFBSizePending) || sraRgnEmpty(cl->requestedRegion))
 				break;
+			int64_t until = held_until(c, cl, now);
+			if (until) {
+				wake = earliest(wake, until);
+				break;
+			}
 			bool size_only = cl->useNewFBSize && cl->newFBSizePending;
 			send_update(c, cl);
+			client_extra *x = cl->clientData;
+			if (x) {
+				x->last_sent = now;
+				x->cursor_since = 0;
+				x->frames_since = sraRgnEmpty(cl->modifiedRegion) ? 0 : x->frames_since ? x->frames_since : now;
+			}
 			if (!size_only)
 				break;
 		}
 		gone |= cl->sock == RFB_INVALID_SOCKET;
 	}
 	rfbReleaseClientIterator(it);
+	*ret_wake = wake;
 	return gone;
 }
 

@@ -6,9 +6,12 @@
 
 #include "gfx.h"
 
-/* Sends every viewer that asked what changed (see rfb_update.c). Returns
- * whether a viewer was closed on the way (a failed write). */
-bool gfx_rfb_send_pending(rfbScreenInfoPtr s, const gfx_compositor *c);
+/* Sends every viewer that asked what changed (see rfb_update.c), but
+ * holds back a pointer position alone or a JPEG viewer's frames alone for
+ * a while: *ret_wake is when to call again (CLOCK_MONOTONIC ns; 0: nothing
+ * held). now is CLOCK_MONOTONIC ns. Returns whether a viewer was closed
+ * on the way (a failed write). */
+bool gfx_rfb_send_pending(rfbScreenInfoPtr s, const gfx_compositor *c, int64_t now, int64_t *ret_wake);
 /* Resizes the compositor to w x h, calls resized(ud) (if set; the window
  * manager keeps its windows within the new bounds), recomposites and
  * hands libvncserver the new framebuffer. Returns an rfbExtDesktopSize_*
