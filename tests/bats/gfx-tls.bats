@@ -219,6 +219,30 @@ PY
 	grep -q scm-gfx-testserver "$T/plain.down"
 }
 
+@test "gfx-tls: TLSVnc picks anonymous DH with AES-GCM, in the proxy's order, for libvncclient that asks for ECDH (CBC only) first" {
+	start --tls preferred
+	coproc RL { $RT relay "$PORT" "$T/tls"; }
+	read -r -t 20 -u "${RL[0]}" lp
+	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$lp" --capture "$T/ok.png"
+	[ "$status" -eq 0 ]
+	[ "$("$CHK" diff "$T/ok.png" "$T/snap.png")" = "0" ]
+	wait "$RL_PID" || true
+	python3 - "$T/tls" <<'PY'
+import sys
+down = open(sys.argv[1] + ".down", "rb").read()
+head = b"RFB 003.008\n\x02\x13\x02\x00\x02\x00\x01\x00\x00\x01\x02\x01"
+assert down.startswith(head), down[:40]
+rec = down[len(head):]
+# the first record is the handshake with the ServerHello: type, length,
+# version, random, session id, then the cipher suite
+assert rec[0] == 22 and rec[5] == 2, rec[:8]
+sid = rec[5 + 4 + 2 + 32]
+suite = rec[5 + 4 + 2 + 32 + 1 + sid:][:2]
+# TLS_DH_anon_WITH_AES_256_GCM_SHA384 or ..._128_GCM_SHA256
+assert suite in (b"\x00\xa7", b"\x00\xa6"), suite.hex()
+PY
+}
+
 @test "gfx-tls: a configured certificate and key replace the made-up one; a missing or mismatched file is refused at start" {
 	command -v certtool >/dev/null || skip "certtool missing (gnutls-bin)"
 	printf 'cn = "configured desktop"\nexpiration_days = 2\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\nca\n' >"$T/tmpl"
