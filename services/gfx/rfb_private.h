@@ -1,7 +1,7 @@
 /* rfb_private.h: what rfb_server.c (the sockets, libvncserver's hooks,
- * the handshake gate), rfb_stats.c (the getters and the JSON of `stats`)
- * and rfb_update.c (what goes to viewers when) share: the server's
- * record. Not for anyone else. */
+ * the handshake gate), rfb_stats.c (the getters and the JSON of `stats`),
+ * rfb_clip.c (the clipboard hooks) and rfb_update.c (what goes to viewers
+ * when) share: the server's record. Not for anyone else. */
 #pragma once
 #include <rfb/rfb.h>
 
@@ -61,5 +61,9 @@ struct gfx_rfb {
 	int64_t wake; /* held-back updates are due (CLOCK_MONOTONIC ns, 0: none) */
 };
 
+/* rfb_clip.c: libvncserver's hooks for a viewer's clipboard (Latin-1 and
+ * UTF-8). */
+void gfx_rfb_on_cut_text(char *str, int len, rfbClientPtr cl);
+void gfx_rfb_on_cut_text_utf8(char *str, int len, rfbClientPtr cl);
 /* rfb_stats.c: adds what a leaving viewer was sent to the totals. */
 void gfx_rfb_stats_gone(gfx_rfb *r, rfbClientPtr cl);

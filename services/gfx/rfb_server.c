@@ -241,46 +241,6 @@ static int on_set_desktop_size(int w, int h, int n_screens, struct rfbExtDesktop
 	return e;
 }
 
-/* A viewer's clipboard (the desktop clipboard decides what becomes of it).
- * View-only viewers give no input, and this is input. */
-static void on_cut_text_utf8(char *str, int len, rfbClientPtr cl)
-{
-	gfx_rfb *r = cl->screen->screenData;
-	if (!cl->viewOnly && len >= 0 && r->ops.cut_text)
-		r->ops.cut_text(r->userdata, str, (size_t)len);
-}
-
-static void on_cut_text(char *str, int len, rfbClientPtr cl)
-{
-	size_t n;
-	char *u = len >= 0 ? gfx_latin1_to_utf8(str, (size_t)len, &n) : NULL;
-	if (u && n <= INT32_MAX)
-		on_cut_text_utf8(u, (int)n, cl);
-	free(u);
-}
-
-/* Not rfbSendServerCutText(): it writes to every connection, those still
- * in the handshake (no password shown yet) and view-only ones included.
- * The clipboard goes to authenticated full viewers only, as plain
- * (Latin-1) ServerCutText, which extended-clipboard viewers read too. */
-void gfx_rfb_send_cut_text(gfx_rfb *r, const char *utf8, size_t len)
-{
-	size_t n;
-	char *l1 = len <= INT32_MAX ? gfx_utf8_to_latin1(utf8, len, &n) : NULL;
-	if (!l1)
-		return;
-	rfbServerCutTextMsg sct = { .type = rfbServerCutText, .length = Swap32IfLE((uint32_t)n) };
-	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
-	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
-		if (cl->state != RFB_NORMAL || cl->viewOnly || cl->sock < 0)
-			continue;
-		if (rfbWriteExact(cl, (char *)&sct, sz_rfbServerCutTextMsg) < 0 || rfbWriteExact(cl, l1, (int)n) < 0)
-			rfbCloseClient(cl);
-	}
-	rfbReleaseClientIterator(it);
-	free(l1);
-}
-
 static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -385,8 +345,8 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	s->ptrAddEvent = on_pointer;
 	s->setDesktopSizeHook = on_set_desktop_size;
 	r->resize = cfg->resize;
-	s->setXCutText = on_cut_text;
-	s->setXCutTextUTF8 = on_cut_text_utf8;
+	s->setXCutText = gfx_rfb_on_cut_text;
+	s->setXCutTextUTF8 = gfx_rfb_on_cut_text_utf8;
 	if (!cfg->insecure_no_auth) {
 		s->authPasswdData = r->passwords;
 		s->authPasswdFirstViewOnly = 1;
