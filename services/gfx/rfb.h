@@ -103,6 +103,9 @@ const char *gfx_rfb_token(const gfx_rfb *r);
 /* An epoll fd: readable when dispatch() has work. */
 int gfx_rfb_fd(const gfx_rfb *r);
 int gfx_rfb_dispatch(gfx_rfb *r);
+/* Makes gfx_rfb_fd() readable at t (CLOCK_MONOTONIC ns) for the caller's
+ * own deadline (a drag's pending motion); one at a time, 0 cancels. */
+void gfx_rfb_wake_at(gfx_rfb *r, int64_t t);
 /* Tells every viewer which desktop area changed and sends what they
  * asked for: moved pixels as CopyRect to viewers that take it, and
  * nothing for parts that did not change (copyfind.c). */

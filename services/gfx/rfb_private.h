@@ -59,6 +59,7 @@ struct gfx_rfb {
 	uint64_t copies, copied_px;
 	bool ticking; /* the timer ticks each second (handshakes, websockets) */
 	int64_t wake; /* held-back updates are due (CLOCK_MONOTONIC ns, 0: none) */
+	int64_t wake_user; /* gfx_rfb_wake_at()'s deadline (0: none) */
 };
 
 /* rfb_clip.c: libvncserver's hooks for a viewer's clipboard (Latin-1 and

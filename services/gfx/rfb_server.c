@@ -553,8 +553,16 @@ static void arm_timer(gfx_rfb *r)
 	int64_t at = r->ticking ? now_ns() + 1000000000LL : 0;
 	if (r->wake && (!at || r->wake < at))
 		at = r->wake;
+	if (r->wake_user && (!at || r->wake_user < at))
+		at = r->wake_user;
 	struct itimerspec its = { .it_value = { at / 1000000000LL, at % 1000000000LL } };
 	timerfd_settime(r->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+void gfx_rfb_wake_at(gfx_rfb *r, int64_t t)
+{
+	r->wake_user = t;
+	arm_timer(r);
 }
 
 static void process(gfx_rfb *r)
@@ -595,6 +603,8 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 			uint64_t ticks;
 			(void)!read(r->timer_fd, &ticks, sizeof(ticks));
 			clients = true;
+			if (r->wake_user && r->wake_user <= now_ns())
+				r->wake_user = 0; /* the caller's turn (gfx_server_work) */
 		} else
 			clients = true;
 	}

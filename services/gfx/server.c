@@ -38,6 +38,14 @@ struct gfx_client {
 	uint64_t latency_n;
 };
 
+/* A dragged window follows the pointer at most every DRAG_FRAME_NS: each
+ * move is an update to every viewer (a CopyRect and the strips it
+ * uncovered, each with its header and, over TLS, a record), and a viewer
+ * sending motion at 25-60 Hz made one per event. Motion in between is
+ * kept, the last of it applied when due (gfx_server_work; the RFB timer
+ * wakes the loop) or at once when a button changes. */
+#define DRAG_FRAME_NS (50LL * 1000000)
+
 struct gfx_server {
 	gfx_compositor *comp;
 	gfx_timebank tb;
@@ -46,6 +54,11 @@ struct gfx_server {
 	gfx_client *focus;
 	gfx_server_hooks hooks; /* the clipboard's chords and cut text (clipboard.c) */
 	gfx_wm wm;              /* windows, title bars, taskbar, what the pointer does (wm.c) */
+	/* A drag's pointer motion not applied yet (gfx_server_pointer). */
+	bool drag_pending;
+	uint8_t drag_buttons;
+	int32_t drag_x, drag_y;
+	int64_t drag_at; /* the dragged window last moved */
 };
 
 static int64_t now_ns(void)
@@ -412,6 +425,8 @@ int gfx_server_work(gfx_server *s, int64_t budget_ns)
 		serve(s, c);
 		served++;
 	}
+	if (s->drag_pending && now_ns() - s->drag_at >= DRAG_FRAME_NS)
+		gfx_server_pointer(s, s->drag_buttons, s->drag_x, s->drag_y);
 	/* Moves, removals and new clients damage the desktop outside any
 	 * client's present; render those too. */
 	if (!gfx_region_empty(&s->comp->damage)) {
@@ -508,8 +523,19 @@ void gfx_server_key(gfx_server *s, bool down, uint32_t keysym)
  * to focus); what it lets through reaches the app in surface space. */
 void gfx_server_pointer(gfx_server *s, uint8_t buttons, int32_t x, int32_t y)
 {
+	int64_t t = now_ns();
+	if (s->wm.mode == GFX_WM_DRAG && buttons == s->wm.buttons && t - s->drag_at < DRAG_FRAME_NS) {
+		s->drag_pending = true;
+		s->drag_buttons = buttons, s->drag_x = x, s->drag_y = y;
+		if (s->rfb)
+			gfx_rfb_wake_at(s->rfb, s->drag_at + DRAG_FRAME_NS);
+		return;
+	}
+	s->drag_pending = false;
 	gfx_wm_action a[GFX_WM_ACTIONS_MAX];
 	size_t n = gfx_wm_pointer(&s->wm, buttons, x, y, a);
+	if (s->wm.mode == GFX_WM_DRAG)
+		s->drag_at = t;
 	for (size_t i = 0; i < n; i++) {
 		gfx_client *c = a[i].owner;
 		gfx_input_event ev = { .window = a[i].wid };

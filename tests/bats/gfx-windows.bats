@@ -181,6 +181,30 @@ view() { SCM_VNC_PASSWORD=$PASSWORD timeout 30 "$VIEW" "$PORT" "$@"; }
 	[ "$(jq -r '.taskbar | map(.title) | join(",")' "$T/info.json")" = "[app] first" ]
 }
 
+# A drag moves the window at most every 50 ms (server.c, DRAG_FRAME_NS):
+# motion in between waits, and the last of it is applied when due even
+# if the pointer then stops with the button held.
+@test "gfx windows: a window dragged in a burst of motion and held still ends under the pointer" {
+	start --client alpha:200x150:1:c03030
+	refresh
+	x0=$(win alpha 0 x) y0=$(win alpha 0 y)
+	read -r cx cy < <(centre "$(win alpha 0 title_bar)")
+	cx=$((cx - 40))
+	view --down "$cx" "$cy" --down $((cx + 10)) $((cy + 5)) --down $((cx + 20)) $((cy + 10)) \
+		--down $((cx + 30)) $((cy + 15)) --down $((cx + 37)) $((cy + 21)) --settle 300
+	x=$x0 y=$y0
+	for _ in $(seq 60); do
+		refresh
+		x=$(win alpha 0 x) y=$(win alpha 0 y)
+		[ "$x" -eq $((x0 + 37)) ] && [ "$y" -eq $((y0 + 21)) ] && break
+		sleep 0.5
+	done
+	[ "$x" -eq $((x0 + 37)) ] && [ "$y" -eq $((y0 + 21)) ]
+	view --up $((cx + 37)) $((cy + 21))
+	refresh
+	[ "$(win alpha 0 x)" -eq $((x0 + 37)) ] && [ "$(win alpha 0 y)" -eq $((y0 + 21)) ]
+}
+
 # A dragged window is sent as a CopyRect of the frame the viewer had (the
 # window manager's move, verified against the pixels); viewers that
 # watched the whole drag through incremental updates must end with the
