@@ -126,6 +126,7 @@ struct vhdx {
 	size_t n_ov;
 	bool log_replayed, log_pending;
 	scm_error *log_note; /* why log entries were ignored, for check */
+	bool log_note_error;   /* an entry under the header's LogGuid was refused */
 	uint64_t log_seq, log_head;
 
 	bool file_touched; /* FileWriteGuid renewed this session */

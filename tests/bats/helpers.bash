@@ -62,6 +62,17 @@ ep() {
 
 scmd_alive() { kill -0 "$SCMD_PID"; }
 
+# wait_until SECS CMD...: runs CMD until it succeeds, failing after SECS.
+# The bound is for a loaded machine (two test lanes, CI), not a timing.
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
 # Starts `scmctl call --hold` in the background (output in $SCMT/hold.out)
 # and waits until scmd lists its channel; prints the channel id.
 hold_start() {

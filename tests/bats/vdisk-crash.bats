@@ -25,7 +25,9 @@ write_then_kill() { # FILE SEED
 	local pid k
 	"$W" write "$1" "$2" > w.out 2> w.err &
 	pid=$!
-	for ((k = 0; k < 2000; k++)); do
+	# the first flush is an fsync: with the other test lane writing too
+	# it can take many seconds, so the bound is generous
+	for ((k = SECONDS + 180; SECONDS < k; )); do
 		grep -q '^flushed ' w.out && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.01

@@ -361,8 +361,11 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	for p in $HOLDS; do kill "$p"; wait "$p" 2>/dev/null || true; done
 	HOLDS=""
 	# a read-write export holds qemu's write lock: qemu-img and scm-vdisk
-	# cannot write the file meanwhile
-	for _ in $(seq 100); do "$V" info "$D/l.vhdx" >/dev/null 2>&1 && break; sleep 0.05; done
+	# cannot write the file meanwhile (once the provider has closed the
+	# holder's handle: it syncs the disk first, which a loaded machine
+	# makes slow)
+	unlocked() { "$V" info "$D/l.vhdx" >/dev/null 2>&1; }
+	wait_until 120 unlocked
 	export_ writer lw "$D/l.vhdx" --nbd "unix:$S"
 	run qemu-io -f vhdx -c 'write 0 4k' "$D/l.vhdx"
 	echo "$output"
@@ -370,11 +373,14 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	run "$V" trim --offset 0 --length 1M "$D/l.vhdx"
 	[ "$status" -ne 0 ]
 	stop_ lw
+	wait_until 120 unlocked
 	# and qemu holding it for writing makes the export Busy
 	coproc QIO { qemu-io -f vhdx "$D/l.vhdx"; }
 	HOLDS="$QIO_PID"
 	echo 'write 0 4k' >&"${QIO[1]}"
-	for _ in $(seq 100); do "$V" info "$D/l.vhdx" >/dev/null 2>&1 || break; sleep 0.05; done
+	locked() { ! unlocked; }
+	wait_until 120 locked
+	kill -0 "$QIO_PID"
 	run "$V" export --endpoint "$(ep writer)" --detach --name q "$D/l.vhdx" --nbd "unix:$S"
 	echo "$output"
 	[ "$status" -eq 1 ]
