@@ -1,6 +1,7 @@
 # stubs/: libscm (wire protocol, client stubs, provider skeleton, IDL) and
 # the stub generator scm-idlc.
 LIBSCM_SRCS := stubs/error.c stubs/wire.c stubs/outq.c stubs/client.c stubs/provider.c stubs/provider-ctl.c \
+               stubs/provider-handover.c stubs/provider-state.c \
                stubs/grant.c stubs/idl.c stubs/stub-rt.c \
                stubs/clipflow.c
 LIBSCM_OBJS := $(LIBSCM_SRCS:%.c=$(B)/%.o)
@@ -64,4 +65,7 @@ $(B)/tests/fuzz/fuzz_idl: $(B)/tests/fuzz/fuzz_idl.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
 $(B)/tests/fuzz/fuzz_clipflow: $(B)/tests/fuzz/fuzz_clipflow.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
+$(B)/tests/fuzz/fuzz_provider_state: $(B)/tests/fuzz/fuzz_provider_state.o $(LIBSCM)
+	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_provider_state
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_wire $(B)/tests/fuzz/fuzz_idl $(B)/tests/fuzz/fuzz_clipflow

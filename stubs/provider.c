@@ -27,37 +27,7 @@
 #include "scm-internal/error.h"
 #include "scm-internal/provider-ctl.h"
 
-#define MAX_METHODS 256 /* grant bitmap size; an IDL may not have more */
-
-struct chan {
-	int fd;
-	scm_grant grant;
-	char *service, *caller, *token;
-	bool allowed[MAX_METHODS + 1];
-	void *data;
-	bool broken;          /* drop it after this call */
-	struct scm_outq outq; /* replies the client has no room for yet */
-	struct scm_call *deferred; /* calls whose owner will reply later */
-	unsigned n_deferred;
-	struct chan *next, **pprev;
-};
-
-struct scm_provider {
-	const scm_interface_def *iface;
-	void *userdata;
-	int ctl_fd, epoll_fd;
-	struct chan *chans;
-	void (*on_close)(const scm_grant *g, void *chdata, void *userdata);
-	/* the epoll batch being handled, so a channel closed in it is skipped */
-	struct epoll_event *batch;
-	int batch_i, batch_n;
-	unsigned defer_max;
-	bool sweep;  /* a deferred reply broke a channel: close it after the batch */
-	int task_fd; /* eventfd: scm_provider_post() woke us */
-	pthread_mutex_t task_lock;
-	scm_task *task_head, *task_tail;
-	struct ctl_calls ctl_calls; /* the provider's own calls to scmd (provider-ctl.c) */
-};
+#include "scm-internal/provider-impl.h"
 
 int provider_ctl_fd_(scm_provider *p)
 {
@@ -73,18 +43,6 @@ static char gone_marker, task_marker;
 #define GONE ((void *)&gone_marker)
 #define TASKS ((void *)&task_marker)
 
-struct scm_call {
-	scm_provider *p;
-	struct chan *ch; /* NULL once cancelled */
-	uint32_t call_id;
-	bool no_reply, replied;
-	const char *method;
-	/* a deferred call: on the heap, on ch->deferred */
-	bool deferred;
-	atomic_bool cancelled;
-	struct scm_call *heap; /* on the handler's stack copy: where it went */
-	struct scm_call *next, **pprev;
-};
 
 static void deferred_unlink(scm_call *d)
 {
@@ -120,8 +78,10 @@ static void chan_close(scm_provider *p, struct chan *c)
 		p->on_close(&c->grant, c->data, p->userdata);
 	epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	/* shutdown, not just close: scmd holds a duplicate of this end to be
-	 * able to revoke, so only shutdown makes the client see the end. */
-	shutdown(c->fd, SHUT_RDWR);
+	 * able to revoke, so only shutdown makes the client see the end. Not
+	 * after a handover: the channel lives on in the new process. */
+	if (!provider_ho_handed_(p))
+		shutdown(c->fd, SHUT_RDWR);
 	safe_close(c->fd);
 	*c->pprev = c->next;
 	if (c->next)
@@ -165,7 +125,7 @@ static const scm_method_def *find_method(const scm_interface_def *iface, const c
  * "gid":..,"pid":..,"methods":[..]|"*","constraints":{..},"settings":{..},
  * "rules":{..}} plus
  * its fd. */
-static int add_channel(scm_provider *p, scm_message *m)
+int provider_add_channel_(scm_provider *p, scm_message *m)
 {
 	json_object *methods = NULL, *cons = NULL;
 	int fd = scm_message_steal_fd(m, 0);
@@ -230,9 +190,15 @@ static int add_channel(scm_provider *p, scm_message *m)
 		c->next->pprev = &c->next;
 	c->pprev = &p->chans;
 	p->chans = c;
+	/* handed over by scmd: the predecessor's data for it */
+	int r = provider_ho_channel_(p, c, m->json);
+	if (r != 0) {
+		chan_close(p, c);
+		return r < 0 ? r : -EPROTO;
+	}
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-	if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		int r = -errno;
+	if (!provider_ho_quiet_(p) && epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		r = -errno;
 		chan_close(p, c);
 		return r;
 	}
@@ -256,9 +222,13 @@ static int handle_control_one(scm_provider *p, scm_error **ret_err)
 		provider_ctl_reply_(p, m); /* takes m */
 		return 2;
 	}
+	if (m->json && provider_ho_control_(p, m)) {
+		scm_message_free(m);
+		return 2;
+	}
 	const char *what = m->json ? jstr(m->json, "op", "") : "";
 	if (strcmp(what, "channel") == 0)
-		r = add_channel(p, m);
+		r = provider_add_channel_(p, m);
 	else if (strcmp(what, "revoke") == 0) {
 		uint64_t id = (uint64_t)jint(m->json, "channel", 0);
 		for (struct chan *c = p->chans; c; c = c->next)
@@ -365,7 +335,21 @@ static void handle_call(scm_provider *p, struct chan *c, scm_message *m)
 static void chan_watch(scm_provider *p, struct chan *c, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = c };
-	epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+	/* a quiet channel (handover) is out of the set until it has replies */
+	if (events == 0)
+		epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	else if (epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0 && errno == ENOENT)
+		epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+void provider_chan_watch_(scm_provider *p, struct chan *c, uint32_t events)
+{
+	chan_watch(p, c, events);
+}
+
+void provider_chan_close_(scm_provider *p, struct chan *c)
+{
+	chan_close(p, c);
 }
 
 static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
@@ -382,8 +366,10 @@ static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
 			chan_close(p, c);
 			return;
 		}
-		chan_watch(p, c, EPOLLIN);
+		chan_watch(p, c, provider_ho_quiet_(p) ? 0 : EPOLLIN);
 	}
+	if (provider_ho_quiet_(p))
+		return; /* handing over: what clients send waits in the socket */
 	/* One frame per wake-up: epoll is level-triggered, so a channel with
 	 * more queued comes back in the next round, after the others had their
 	 * turn, and no read is spent learning that the queue is empty. */
@@ -414,7 +400,22 @@ static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
 	}
 }
 
-int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *userdata,
+int provider_send_ready_(scm_provider *p, bool restored)
+{
+	json_object *hello = json_object_new_object();
+	json_object_object_add(hello, "op", json_object_new_string("ready"));
+	json_object_object_add(hello, "interface", json_object_new_string(p->iface->name));
+	json_object_object_add(hello, "version", json_object_new_int((int)p->iface->version));
+	if (restored)
+		json_object_object_add(hello, "restored", json_object_new_boolean(true));
+	int r = scm_wire_send_json(p->ctl_fd, 0, SCM_FRAME_EVENT, 0, 0, 0, hello, NULL, 0, NULL, 0);
+	json_object_put(hello);
+	return r;
+}
+
+/* handover: started to take over from a running provider; ready is said
+ * once scm_provider_handover() restored its state. */
+static int provider_new(const scm_interface_def *iface, int control_fd, bool handover, void *userdata,
 			scm_provider **ret, scm_error **ret_err)
 {
 	for (size_t i = 0; i < iface->n_methods; i++)
@@ -445,13 +446,9 @@ int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *us
 		return scm_fail(ret_err, r, "setting up the provider's epoll: %s", strerror(-r));
 	}
 
-	json_object *hello = json_object_new_object();
-	json_object_object_add(hello, "op", json_object_new_string("ready"));
-	json_object_object_add(hello, "interface", json_object_new_string(iface->name));
-	json_object_object_add(hello, "version", json_object_new_int((int)iface->version));
-	int r = scm_wire_send_json(control_fd, 0, SCM_FRAME_EVENT, 0, 0, 0, hello, NULL, 0, NULL, 0);
-	json_object_put(hello);
+	int r = handover ? provider_ho_started_(p) : provider_send_ready_(p, false);
 	if (r < 0) {
+		provider_ho_free_(p);
 		safe_close(p->epoll_fd);
 		safe_close(p->task_fd);
 		pthread_mutex_destroy(&p->task_lock);
@@ -460,6 +457,12 @@ int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *us
 	}
 	*ret = p;
 	return 0;
+}
+
+int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *userdata,
+			scm_provider **ret, scm_error **ret_err)
+{
+	return provider_new(iface, control_fd, false, userdata, ret, ret_err);
 }
 
 /* A provider that scmd runs in a container reaches it through the
@@ -503,7 +506,11 @@ int scm_provider_new(const scm_interface_def *iface, void *userdata, scm_provide
 	long fd = strtol(s, &end, 10);
 	if (*end || fd < 0 || fd > 65535)
 		return scm_fail(ret_err, -EINVAL, "$SCM_PROVIDER_FD='%s' is not an fd", s);
-	return scm_provider_new_fd(iface, (int)fd, userdata, ret, ret_err);
+	/* scmd starts this provider to take over from a running one */
+	const char *ho = getenv("SCM_PROVIDER_HANDOVER");
+	bool handover = ho && strcmp(ho, "1") == 0;
+	unsetenv("SCM_PROVIDER_HANDOVER"); /* not for the provider's children */
+	return provider_new(iface, (int)fd, handover, userdata, ret, ret_err);
 }
 
 static void run_tasks(scm_provider *p)
@@ -563,6 +570,7 @@ scm_provider *scm_provider_free(scm_provider *p)
 	while (p->task_head)
 		run_tasks(p);
 	provider_ctl_fail_all_(p);
+	provider_ho_free_(p);
 	safe_close(p->epoll_fd);
 	safe_close(p->ctl_fd);
 	safe_close(p->task_fd);
@@ -592,6 +600,11 @@ int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 	struct epoll_event evs[32];
 	int n;
 
+	if (p->ho) { /* started to take over, but never took the state */
+		n = provider_ho_check_(p, ret_err);
+		if (n != 0)
+			return n;
+	}
 	n = epoll_wait(p->epoll_fd, evs, ELEMENTSOF(evs), timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : scm_fail(ret_err, -errno, "epoll_wait: %m");
@@ -618,6 +631,8 @@ int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 	}
 	p->batch = NULL;
 	sweep(p);
+	if (p->ho)
+		provider_ho_poll_(p); /* a handover waiting for calls to be answered */
 	return 0;
 }
 

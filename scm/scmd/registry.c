@@ -264,21 +264,23 @@ void service_provider_connected(struct scmd *d, struct service *s, int fd)
 	watch_add(d, &s->ctl, EPOLLIN);
 }
 
-void service_activate(struct scmd *d, struct service *s)
+/* Forks and execs a provider: fd 3 its end of a new control socketpair;
+ * *ret_ctl is scmd's end. handover: it is to take over from a running one
+ * ($SCM_PROVIDER_HANDOVER, docs/handover.md). An exec that fails is
+ * reported by the child on a pipe (the caller still reaps it). */
+int provider_spawn(struct scmd *d, struct service *s, const char *prog, bool handover, pid_t *ret_pid,
+		   int *ret_ctl, scm_error **ret_err)
 {
 	int sp[2], ep[2];
 
-	if (s->state != P_STOPPED || s->unregistering || d->restoring)
-		return;
-	if (s->in_container) {
-		activate_in_container(d, s);
-		return;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return scm_fail(ret_err, -errno, "socketpair: %m");
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		int r = -errno;
+		close(sp[0]);
+		close(sp[1]);
+		return scm_fail(ret_err, r, "pipe: %s", strerror(-r));
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-		provider_failed(d, s, -errno, "socketpair: %m");
-		return;
-	}
-	_cleanup_free_ char *prog = scmd_libexec_path(s->exec[0]);
 	_cleanup_free_ char *logpath = NULL;
 	if (asprintf(&logpath, "%s/logs/%s.log", d->runtime_dir, s->name) < 0)
 		logpath = NULL;
@@ -307,6 +309,10 @@ void service_activate(struct scmd *d, struct service *s)
 		signal(SIGPIPE, SIG_DFL); /* scmd ignores it; its providers need not */
 		setenv("SCM_PROVIDER_FD", "3", 1);
 		setenv("SCM_SERVICE", s->name, 1);
+		if (handover)
+			setenv("SCM_PROVIDER_HANDOVER", "1", 1);
+		else
+			unsetenv("SCM_PROVIDER_HANDOVER");
 		execvp(prog, s->exec);
 		int e = errno;
 		(void)!write(errfd, &e, sizeof(e));
@@ -318,22 +324,51 @@ void service_activate(struct scmd *d, struct service *s)
 		int e = errno;
 		close(sp[0]);
 		close(ep[0]);
-		provider_failed(d, s, -e, "fork: %s", strerror(e));
-		return;
+		return scm_fail(ret_err, -e, "fork: %s", strerror(e));
 	}
 	/* The pipe closes on a successful exec; an errno on it means exec failed. */
 	int err = 0;
 	ssize_t n = read(ep[0], &err, sizeof(err));
 	close(ep[0]);
+	*ret_pid = pid;
+	*ret_ctl = sp[0];
+	if (n == sizeof(err))
+		return scm_fail(ret_err, -err, "cannot run provider '%s': %s", prog, strerror(err));
+	return 0;
+}
+
+void service_activate(struct scmd *d, struct service *s)
+{
+	if (s->state != P_STOPPED || s->unregistering || d->restoring)
+		return;
+	if (s->in_container) {
+		activate_in_container(d, s);
+		return;
+	}
+	_cleanup_free_ char *prog = scmd_libexec_path(s->exec[0]);
+	pid_t pid = -1;
+	int ctl = -1;
+	scm_error *e = NULL;
+	int r = provider_spawn(d, s, prog, false, &pid, &ctl, &e);
+	if (pid < 0) {
+		e = scm_error_wrap(e, SCM_E_ACTIVATION, "scmd/activation", "service '%s' could not be activated",
+				   s->name);
+		broker_fail_pending(d, s, e);
+		scm_error_free(e);
+		return;
+	}
 	s->pid = pid;
 	s->n_activations++;
 	s->started_at = now_usec();
-	s->ctl.fd = sp[0];
+	s->ctl.fd = ctl;
 	watch_add(d, &s->ctl, EPOLLIN);
 	s->state = P_STARTING;
-	if (n == sizeof(err)) {
+	if (r != 0) {
 		/* Reaped by SIGCHLD as usual; fail the waiters now with the cause. */
-		provider_failed(d, s, -err, "cannot run provider '%s': %s", prog, strerror(err));
+		e = scm_error_wrap(e, SCM_E_ACTIVATION, "scmd/activation", "service '%s' could not be activated",
+				   s->name);
+		broker_fail_pending(d, s, e);
+		scm_error_free(e);
 		s->state = P_STOPPING;
 		return;
 	}
@@ -441,9 +476,16 @@ static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 			scm_message_free(m);
 			continue;
 		}
+		if (s->ho && svc_restart_frame(d, s, m)) {
+			scm_message_free(m);
+			return; /* the handover may have moved on: epoll says if there is more */
+		}
 		if (m->json && json_object_object_get_ex(m->json, "op", &op) &&
-		    json_object_is_type(op, json_type_string) && strcmp(json_object_get_string(op), "ready") == 0)
+		    json_object_is_type(op, json_type_string) && strcmp(json_object_get_string(op), "ready") == 0) {
 			provider_ready(d, s);
+			scm_message_free(m);
+			continue;
+		}
 		scm_message_free(m);
 	}
 }
@@ -455,6 +497,10 @@ static void service_timer(struct scmd *d, struct watch *w, uint32_t events)
 
 	if (read(w->fd, &ticks, sizeof(ticks)) != sizeof(ticks))
 		return;
+	if (s->ho) {
+		svc_restart_timeout(d, s);
+		return;
+	}
 	if (s->state == P_STARTING) {
 		provider_failed(d, s, SCM_E_TIMEOUT, "provider '%s' (pid %d) did not say ready within %u ms",
 				s->exec[0], s->pid, s->timeout_ms);
@@ -508,6 +554,8 @@ void service_reap(struct scmd *d, pid_t pid, int status)
 		struct service *s = list_entry(p, struct service, node);
 		if (s->pid != pid)
 			continue;
+		if (s->ho && svc_restart_reaped(d, s, pid, status))
+			return;
 		bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		s->pid = 0;
 		s->last_status = status;
@@ -544,6 +592,7 @@ void service_unregister(struct scmd *d, struct service *s)
 	scm_error *e = scm_error_new(SCM_E_NO_SERVICE, "scmd", "service '%s' was unregistered", s->name);
 
 	s->unregistering = true;
+	svc_restart_cancel(d, s, "the service was unregistered");
 	broker_fail_pending(d, s, e);
 	scm_error_free(e);
 	list_for_each_safe(p, t, &s->channels)
@@ -573,7 +622,10 @@ void service_stop_all(struct scmd *d)
 		struct service *s = list_entry(p, struct service, node);
 		if (s->pid > 0 && !s->in_container)
 			kill(s->pid, SIGTERM);
+		svc_restart_cancel(d, s, "scmd is stopping");
 	}
+	for (size_t i = 0; i < d->n_old_providers; i++)
+		kill(d->old_providers[i], SIGTERM);
 }
 
 void service_container_failed(struct scmd *d, struct service *s, const scm_error *e)
@@ -604,6 +656,7 @@ void service_reap_children(struct scmd *d)
 		if (s->pid > 0 && !s->in_container && waitpid(s->pid, &status, WNOHANG) == s->pid)
 			service_reap(d, s->pid, status);
 	}
+	svc_restart_reap(d);
 }
 
 int service_adopt_provider(struct scmd *d, struct service *s, enum pstate state, pid_t pid, int ctl_fd,
