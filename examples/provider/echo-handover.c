@@ -2,15 +2,18 @@
  * (docs/handover.md). It counts calls, in all and per channel; the counts
  * go from the old process to the new one at `scmctl service restart echo`,
  * and clients never see the switch: greet says "call N here, M in all"
- * and the numbers carry on.
+ * and the numbers carry on. sleep answers from a thread (a deferred
+ * reply): a restart waits for it, the old process answers it.
  *
  *   --state-version N  writes state version N (reads 1 to N): what a newer
  *                      build does, for the refusal tests */
 #include <errno.h>
+#include <pthread.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "scm/echo-provider.h"
 
@@ -50,6 +53,54 @@ static int do_greet(scm_call *call, const char *name, void *ud)
 	return scm_echo_greet_reply(call, s);
 }
 
+static scm_provider *provider;
+
+struct nap {
+	scm_task task;
+	scm_call *call;
+	uint64_t ms;
+};
+
+static void nap_done(scm_task *t)
+{
+	struct nap *n = (struct nap *)t;
+	scm_echo_sleep_reply(n->call);
+	free(n);
+}
+
+static void *nap_thread(void *arg)
+{
+	struct nap *n = arg;
+	struct timespec ts = { (time_t)(n->ms / 1000), (long)(n->ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	scm_provider_post(provider, &n->task);
+	return NULL;
+}
+
+static int do_sleep(scm_call *call, uint64_t ms, void *ud)
+{
+	count(call);
+	if (ms > 60000)
+		return scm_call_reply_error(call, SCM_ECHO_E_TOOLONG, "%llu ms is over 60000", (unsigned long long)ms);
+	struct nap *n = calloc(1, sizeof *n);
+	pthread_t t;
+	if (!n)
+		return -ENOMEM;
+	*n = (struct nap){ .task.fn = nap_done, .ms = ms };
+	if (!(n->call = scm_call_defer(call))) {
+		free(n);
+		return 0; /* answered busy by libscm */
+	}
+	if (pthread_create(&t, NULL, nap_thread, n) != 0) {
+		scm_call_reply_error(n->call, -EAGAIN, "no thread for the sleep");
+		free(n);
+		return 0;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
 static void on_close(const scm_grant *g, void *chdata, void *ud)
 {
 	free(chdata);
@@ -87,7 +138,8 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 }
 /* ---- */
 
-static const scm_echo_handlers handlers = { .ping = do_ping, .echo = do_echo, .greet = do_greet };
+static const scm_echo_handlers handlers = { .ping = do_ping, .echo = do_echo, .greet = do_greet,
+					    .sleep = do_sleep };
 
 int main(int argc, char **argv)
 {
@@ -101,6 +153,7 @@ int main(int argc, char **argv)
 		ops.version = (uint32_t)atoi(argv[2]);
 	if (scm_echo_provider_new(&sk, &p, &err) != 0)
 		goto fail;
+	provider = p;
 	scm_provider_on_close(p, on_close);
 	if (scm_provider_handover(p, &ops, &err) != 0 || scm_provider_run(p, &err) != 0)
 		goto fail;
