@@ -11,6 +11,9 @@
  *   scm-test-client raw KIND            send a malformed frame to the endpoint, report
  *   scm-test-client flood N             N connect requests without reading replies
  *   scm-test-client loop N SERVICE      connect to SERVICE and close, N times over
+ *   scm-test-client pings STOPFILE      until STOPFILE exists: ping one channel; the
+ *                                       longest gap between two replies (a provider's
+ *                                       handover as a client sees it)
  *   scm-test-client churn STOPFILE      until STOPFILE exists: ping on a channel held
  *                                       throughout, and connect, ping, close a new one;
  *                                       reports calls, failures and the longest call
@@ -381,6 +384,40 @@ static int do_churn(const char *stop)
 	return failed ? 1 : 0;
 }
 
+/* Pings on one channel as fast as it answers: across `service restart`
+ * the longest round is the time from the old process' last reply to the
+ * new one's first (plus one round trip). */
+static int do_pings(const char *stop)
+{
+	scm_channel *ch = NULL;
+	scm_error *e = NULL;
+	unsigned long calls = 0, failed = 0;
+	uint64_t max_us = 0;
+	if (scm_connect("echo", &ch, &e) != 0)
+		return fail_chain("connect", e);
+	printf("started\n");
+	fflush(stdout);
+	for (;;) {
+		if ((calls & 63) == 0 && access(stop, F_OK) == 0)
+			break;
+		uint64_t t0 = usec();
+		if (scm_echo_ping(ch, &e) != 0) {
+			failed++;
+			_cleanup_free_ char *t = scm_error_text(e);
+			printf("failed: %s\n", t ? t : "?");
+			scm_error_free(e);
+			e = NULL;
+		}
+		uint64_t dt = usec() - t0;
+		if (dt > max_us)
+			max_us = dt;
+		calls++;
+	}
+	scm_channel_free(ch);
+	printf("calls %lu failed %lu longest_us %llu\n", calls, failed, (unsigned long long)max_us);
+	return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -406,6 +443,8 @@ int main(int argc, char **argv)
 		return do_raw(argv[2]);
 	if (strcmp(c, "flood") == 0 && argc == 3)
 		return do_flood(atoi(argv[2]));
+	if (strcmp(c, "pings") == 0 && argc == 3)
+		return do_pings(argv[2]);
 	if (strcmp(c, "churn") == 0 && argc == 3)
 		return do_churn(argv[2]);
 	if (strcmp(c, "loop") == 0 && argc == 4)
