@@ -56,8 +56,11 @@ $(B)/tests/unit/test_grant: $(B)/tests/unit/test_grant.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(CMOCKA_LIBS)
 $(B)/tests/unit/test_provider_defer: $(B)/tests/unit/test_provider_defer.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(CMOCKA_LIBS)
+$(B)/tests/unit/test_provider_state: $(B)/tests/unit/test_provider_state.o $(LIBSCM)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(B)/tests/unit/test_wire $(B)/tests/unit/test_idl $(B)/tests/unit/test_grant \
-	      $(B)/tests/unit/test_provider_defer
+	      $(B)/tests/unit/test_provider_defer \
+	      $(B)/tests/unit/test_provider_state
 
 $(B)/tests/fuzz/fuzz_wire: $(B)/tests/fuzz/fuzz_wire.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
