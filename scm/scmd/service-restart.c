@@ -11,15 +11,16 @@
  *      an activation). The old one (libscm) stops reading its channels,
  *      lets every call in progress be answered, and replies with its state
  *      in a sealed memfd, or refuses and goes on as it was.
- *   3. scmd passes the memfd to the new one ("handover.state"), which
- *      restores it and says ready ("restored": true) or "handover.refused".
- *   4. Ready: scmd hands it every live channel again (the provider ends
- *      scmd keeps for revocation are the very sockets the old process
- *      had: the calls clients sent meanwhile wait in them), closes the old
- *      process' control socket (it exits, its channel ends closed without
- *      a shutdown), and answers. Refused, timed out or dead: the new
- *      process is killed and the old one told "handover.abort": it reads
- *      its channels again, and the request fails with the new one's words.
+ *   3. scmd passes the memfd to the new one ("handover.state") and right
+ *      behind it every live channel again (the provider ends scmd keeps
+ *      for revocation are the very sockets the old process had: the calls
+ *      clients sent meanwhile wait in them). It restores the state and
+ *      says ready ("restored": true), or "handover.refused".
+ *   4. Ready: scmd closes the old process' control socket (it exits, its
+ *      channel ends closed without a shutdown) and answers. Refused, timed
+ *      out or dead: the new process is killed and the old one told
+ *      "handover.abort": it reads its channels again, and the request
+ *      fails with the new one's words.
  *
  * Only the channels scmd lists are carried: offload token channels
  * (tokens.c) are not, like at scmd's own restart. */
@@ -53,6 +54,8 @@ struct svc_handover {
 	enum ho_phase phase;
 	pid_t new_pid;     /* 0 once reaped */
 	struct watch new_ctl;
+	struct scm_outq new_q; /* what the new process has not taken in yet */
+	size_t channels; /* handed to the new process with the state */
 	uint64_t t_start, quiet_us;
 };
 
@@ -98,6 +101,7 @@ static void ho_free(struct scmd *d, struct service *s)
 		watch_del(d, &ho->new_ctl);
 		safe_close(ho->new_ctl.fd);
 	}
+	scm_outq_clear(&ho->new_q);
 	if (ho->new_pid > 0) {
 		kill(ho->new_pid, SIGKILL);
 		old_providers_add(d, ho->new_pid);
@@ -185,24 +189,12 @@ static void took_over(struct scmd *d, struct service *s)
 	watch_del(d, &ho->new_ctl);
 	s->ctl.fd = ho->new_ctl.fd;
 	ho->new_ctl.fd = -1;
-	watch_add(d, &s->ctl, EPOLLIN);
+	s->ctl_q = ho->new_q; /* channels it may not have taken in yet */
+	ho->new_q = (struct scm_outq){ 0 };
+	watch_add(d, &s->ctl, s->ctl_q.frames ? EPOLLIN | EPOLLOUT : EPOLLIN);
 	s->pid = ho->new_pid;
 	ho->new_pid = 0;
-
-	size_t n = 0, lost = 0;
-	struct list *p, *t;
-	list_for_each_safe(p, t, &s->channels)
-	{
-		struct channel *ch = list_entry(p, struct channel, svc_node);
-		json_object *g = handover_grant(s, ch);
-		int r = service_send(d, s, SCM_FRAME_CALL, SCM_FLAG_NO_REPLY, g, &ch->w.fd, 1);
-		json_object_put(g);
-		if (r != 0) {
-			lost++;
-			channel_revoke(d, ch, SCM_E_PROVIDER_GONE, "it could not be handed to the restarted provider");
-		} else
-			n++;
-	}
+	size_t n = ho->channels;
 	uint64_t now = now_usec();
 	s->n_restarts++;
 	s->started_at = now;
@@ -217,7 +209,6 @@ static void took_over(struct scmd *d, struct service *s)
 		json_object_object_add(r, "old_pid", json_object_new_int64(old));
 		json_object_object_add(r, "pid", json_object_new_int64(s->pid));
 		json_object_object_add(r, "channels", json_object_new_int64((int64_t)n));
-		json_object_object_add(r, "channels_lost", json_object_new_int64((int64_t)lost));
 		json_object_object_add(r, "switch_us", json_object_new_int64((int64_t)switch_us));
 		json_object_object_add(r, "total_us", json_object_new_int64((int64_t)(now - ho->t_start)));
 		conn_send(d, ho->conn, SCM_FRAME_REPLY, ho->call_id, r, NULL, 0);
@@ -264,6 +255,13 @@ static void new_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 {
 	struct svc_handover *ho = (struct svc_handover *)((char *)w - offsetof(struct svc_handover, new_ctl));
 	struct service *s = ho->s;
+	if (events & EPOLLOUT) {
+		int r = scm_outq_flush(w->fd, &ho->new_q);
+		if (r == 0)
+			watch_mod(d, w, EPOLLIN);
+		else if (r != -EAGAIN)
+			events |= EPOLLHUP; /* read below sees the end */
+	}
 	scm_message *m = NULL;
 	scm_error *e = NULL;
 	int r = scm_wire_recv(w->fd, MSG_DONTWAIT, &m, &e);
@@ -392,6 +390,30 @@ static void quiesced(struct scmd *d, struct service *s, scm_message *m)
 					    ho->new_pid, strerror(-r)));
 		return;
 	}
+	/* The channels right behind the state: the new process takes them in
+	 * as soon as it said ready, without waiting for scmd to hear it. One
+	 * that refuses never reads them; they close with its socket, and the
+	 * old process still has them. */
+	struct list *p, *t;
+	list_for_each_safe(p, t, &s->channels)
+	{
+		struct channel *ch = list_entry(p, struct channel, svc_node);
+		json_object *g = handover_grant(s, ch);
+		size_t len = 0;
+		const char *txt = json_object_to_json_string_length(g, JSON_C_TO_STRING_PLAIN, &len);
+		/* unbounded: the channels are bounded by the endpoints' quotas */
+		r = scm_outq_send(ho->new_ctl.fd, &ho->new_q, SCM_FRAME_CALL, SCM_FLAG_NO_REPLY, 0, 1, txt, len,
+				  NULL, 0, &ch->w.fd, 1);
+		json_object_put(g);
+		if (r < 0) {
+			give_up(d, s, scm_error_new(r, WHERE, "handing the channels to the new provider (pid %d): %s",
+						    ho->new_pid, strerror(-r)));
+			return;
+		}
+		ho->channels++;
+	}
+	if (ho->new_q.frames)
+		watch_mod(d, &ho->new_ctl, EPOLLIN | EPOLLOUT);
 	ho->phase = HO_RESTORE;
 	timer_arm(&s->timer, s->timeout_ms);
 }

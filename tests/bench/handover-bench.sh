@@ -53,4 +53,4 @@ sw=$(sort -n "$T/switch" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[NR]}')
 echo "provider handover (echo): longest client round $((longest / 1000)).$(((longest % 1000) / 100)) ms across $RESTARTS" \
 	"service restarts (target < 10 ms; $( [ "$longest" -lt 10000 ] && echo met || echo 'not met')), longest round" \
 	"without restarts $(us longest_us "$base") us, failed calls $(us failed "$with")"
-echo "provider handover switch (old process quiet to channels handed over, as scmd reports): median ${sw% *} us, max ${sw#* } us"
+echo "provider handover switch (old process quiet to new one ready with the channels, as scmd reports): median ${sw% *} us, max ${sw#* } us"
