@@ -4,8 +4,8 @@
 # echo-handover provider answers while the provider is replaced RESTARTS
 # times; its longest round is the handover as a client sees it (the old
 # process' last reply to the new one's first, plus a round trip). Also the
-# switch scmd reports (the old process quiet to the channels handed to the
-# new one). Issue 15's target: under 10 ms.
+# switch scmd reports (the old process quiet to the new one ready, the
+# channels having gone with the state). Issue 15's target: under 10 ms.
 #   RESTARTS=20 handover-bench
 set -u
 B=${SCM_BUILD:-$PWD/build}
