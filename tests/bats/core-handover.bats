@@ -102,8 +102,30 @@ in_all() {
 	[[ "$output" == *"--exec /nonexistent"* ]]
 	run "$SCMCTL" service restart echo --exec /bin/true
 	[ "$status" -ne 0 ]
+	[[ "$output" == *"exited with status 0 before it took over"* || "$output" == *"closed its control socket"* ]]
 	[ "$(provider_pid)" = "$v2" ]
 	"$SCMCTL" call echo ping
+}
+
+@test "a new provider that never takes over is killed after timeout_ms; the old one goes on" {
+	cat >"$SCMT/quick.json" <<JSON
+{ "name": "quick", "interface": "echo", "exec": ["$SCM_BUILD/libexec/scm-echo-handover"], "allow": ["demo", "host"],
+  "timeout_ms": 500 }
+JSON
+	"$SCMCTL" service register "$SCMT/quick.json" >/dev/null
+	"$SCMCTL" call quick greet '{"name":"a"}' >/dev/null
+	old=$(provider_pid quick)
+	printf '#!/bin/sh\nexec sleep 30\n' >"$SCMT/hang"
+	chmod +x "$SCMT/hang"
+	run "$SCMCTL" service restart quick --exec "$SCMT/hang"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"did not start within 500 ms"* ]]
+	[[ "$output" == *"its provider (pid $old) goes on"* ]]
+	[ "$(provider_pid quick)" = "$old" ]
+	"$SCMCTL" call quick greet '{"name":"a"}' | grep -q '2 in all'
+	# the hung process was killed and reaped
+	for _ in $(seq 100); do pgrep -f "sleep 30" -P "$SCMD_PID" >/dev/null || break; sleep 0.1; done
+	! pgrep -P "$SCMD_PID" -f "sleep 30"
 }
 
 @test "a provider without the handover says so; nothing to restart when none runs; scmd restarts after" {
