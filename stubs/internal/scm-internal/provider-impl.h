@@ -79,7 +79,11 @@ int provider_ho_channel_(scm_provider *p, struct chan *c, json_object *grant);
 bool provider_ho_quiet_(const scm_provider *p); /* no channel is read */
 bool provider_ho_handed_(const scm_provider *p); /* state saved: channel ends are not shut down */
 void provider_ho_free_(scm_provider *p);
-/* provider.c: the "ready" event (restored: after a handover) */
+/* provider.c: marks the task eventfd in the epoll set */
+extern char provider_task_marker_;
+/* provider-setup.c: runs the tasks workers posted */
+void provider_run_tasks_(scm_provider *p);
+/* provider-setup.c: the "ready" event (restored: after a handover) */
 int provider_send_ready_(scm_provider *p, bool restored);
 /* provider-handover.c: started to take over ($SCM_PROVIDER_HANDOVER) */
 int provider_ho_started_(scm_provider *p);
