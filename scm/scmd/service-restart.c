@@ -431,7 +431,13 @@ bool svc_restart_frame(struct scmd *d, struct service *s, scm_message *m)
 
 void svc_restart_timeout(struct scmd *d, struct service *s)
 {
+	/* A "ready" may wait in the socket behind the timer's event: once the
+	 * new process said it, it may be serving, and must not be killed. */
+	if (s->ho->phase == HO_RESTORE)
+		new_ctl_io(d, &s->ho->new_ctl, EPOLLIN);
 	struct svc_handover *ho = s->ho;
+	if (!ho)
+		return; /* it took over after all */
 	if (ho->phase == HO_QUIESCE)
 		give_up(d, s, scm_error_new(SCM_E_TIMEOUT, WHERE,
 					    "the provider did not answer its calls in progress within %d ms", QUIESCE_MS));
