@@ -211,6 +211,9 @@ static void took_over(struct scmd *d, struct service *s)
 		json_object_object_add(r, "channels", json_object_new_int64((int64_t)n));
 		json_object_object_add(r, "switch_us", json_object_new_int64((int64_t)switch_us));
 		json_object_object_add(r, "total_us", json_object_new_int64((int64_t)(now - ho->t_start)));
+		/* CLOCK_MONOTONIC: a client can place its own rounds against them */
+		json_object_object_add(r, "quiet_at_us", json_object_new_int64((int64_t)ho->quiet_us));
+		json_object_object_add(r, "ready_at_us", json_object_new_int64((int64_t)now));
 		conn_send(d, ho->conn, SCM_FRAME_REPLY, ho->call_id, r, NULL, 0);
 		json_object_put(r);
 	}

@@ -2,10 +2,12 @@
 # handover-bench: a provider's restart with its channels (`scmctl service
 # restart`, docs/handover.md). A client pings on one channel as fast as the
 # echo-handover provider answers while the provider is replaced RESTARTS
-# times; its longest round is the handover as a client sees it (the old
-# process' last reply to the new one's first, plus a round trip). Also the
-# switch scmd reports (the old process quiet to the new one ready, the
-# channels having gone with the state). Issue 15's target: under 10 ms.
+# times. For each restart, the client's round that overlaps the switch
+# (scmd says when the old process was quiet and when the new one was
+# ready, on CLOCK_MONOTONIC like the client's rounds) is the handover as
+# the client saw it: the old process' last reply to the new one's first.
+# Also the client's longest rounds overall (on a busy machine mostly other
+# stalls) and the switch as scmd reports it. Issue 15's target: under 10 ms.
 #   RESTARTS=20 handover-bench
 set -u
 B=${SCM_BUILD:-$PWD/build}
@@ -31,7 +33,7 @@ JSON
 
 pings() { # a pinging client's report while "$@" runs
 	rm -f "$T/stop"
-	SCM_ENDPOINT=$T/run/endpoints/bench.sock "$B/libexec/scm-test-client" pings "$T/stop" "$RESTARTS" >"$T/pings.out" &
+	SCM_ENDPOINT=$T/run/endpoints/bench.sock PINGS_LOG=$T/rounds "$B/libexec/scm-test-client" pings "$T/stop" "$RESTARTS" >"$T/pings.out" &
 	local c=$!
 	for _ in $(seq 200); do grep -q started "$T/pings.out" && break; sleep 0.02; done
 	"$@"
@@ -41,7 +43,10 @@ pings() { # a pinging client's report while "$@" runs
 }
 restarts() {
 	for _ in $(seq "$RESTARTS"); do
-		"$BIN/scmctl" service restart echo | sed -n 's/.*switch \([0-9]*\) us/\1/p' >>"$T/switch"
+		{ "$BIN/scmctl" --json service restart echo | tr -d ' \n'; echo; } >"$T/reply"
+		sed -n 's/.*"switch_us":\([0-9]*\).*/\1/p' "$T/reply" >>"$T/switch"
+		# the window the client's round across the switch must overlap
+		sed -n 's/.*"quiet_at_us":\([0-9]*\),"ready_at_us":\([0-9]*\).*/\1 \2/p' "$T/reply" >>"$T/windows"
 		sleep 0.1
 	done
 }
@@ -50,9 +55,18 @@ with=$(pings restarts)
 us() { sed -n "s/.*$1 \([0-9]*\).*/\1/p" <<<"$2"; }
 longest=$(us longest_us "$with")
 typical=$(us "top${RESTARTS}_median_us" "$with")
+# per restart, the longest client round that overlaps [quiet, ready]: the
+# handover as the client saw it (rounds over 1 ms only are logged; none
+# overlapping means under 1 ms)
+across=$(awk 'NR == FNR { q[NR] = $1; r[NR] = $2; n = NR; next }
+	{ for (i = 1; i <= n; i++) if ($1 <= r[i] && $1 + $2 >= q[i] && $2 > m[i]) m[i] = $2 }
+	END { for (i = 1; i <= n; i++) print (m[i] ? m[i] : 1000) }' "$T/windows" "$T/rounds" |
+	sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[NR]}')
 sw=$(sort -n "$T/switch" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[NR]}')
-echo "provider handover (echo): typical $((typical / 1000)).$(((typical % 1000) / 100)) ms (median of the client's" \
-	"$RESTARTS longest rounds across $RESTARTS service restarts; target < 10 ms: $( [ "$typical" -lt 10000 ] && echo met || echo 'not met'))," \
+echo "provider handover (echo), the client's rounds: median of its $RESTARTS longest $((typical / 1000)).$(((typical % 1000) / 100)) ms" \
+	"across $RESTARTS service restarts (whatever stalled them: on a busy machine mostly not the restarts)," \
 	"longest $((longest / 1000)).$(((longest % 1000) / 100)) ms; without restarts: typical $(us "top${RESTARTS}_median_us" "$base") us," \
 	"longest $(us longest_us "$base") us; failed calls $(us failed "$with")"
+echo "provider handover (echo), the client's round across each switch: median $((${across% *} / 1000)).$(((${across% *} % 1000) / 100)) ms" \
+	"(target < 10 ms: $( [ "${across% *}" -lt 10000 ] && echo met || echo 'not met')), max $((${across#* } / 1000)).$(((${across#* } % 1000) / 100)) ms"
 echo "provider handover switch (old process quiet to new one ready with the channels, as scmd reports): median ${sw% *} us, max ${sw#* } us"

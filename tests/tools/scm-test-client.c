@@ -14,7 +14,9 @@
  *   scm-test-client pings STOPFILE [K]  until STOPFILE exists: ping one channel; the
  *                                       longest round (a provider's handover as a
  *                                       client sees it), and the median of the K
- *                                       longest (K restarts: the typical one)
+ *                                       longest (K restarts: the typical one);
+ *                                       $PINGS_LOG: "START_US LENGTH_US" of each round
+ *                                       over 1 ms (CLOCK_MONOTONIC)
  *   scm-test-client churn STOPFILE      until STOPFILE exists: ping on a channel held
  *                                       throughout, and connect, ping, close a new one;
  *                                       reports calls, failures and the longest call
@@ -393,9 +395,11 @@ static int do_pings(const char *stop, size_t k)
 	scm_channel *ch = NULL;
 	scm_error *e = NULL;
 	unsigned long calls = 0, failed = 0;
-	uint64_t max_us = 0;
+	uint64_t max_us = 0, max_at = 0;
 	size_t n = 0, cap = 1 << 22;
 	uint32_t *rounds = calloc(cap, sizeof(uint32_t));
+	const char *logp = getenv("PINGS_LOG");
+	FILE *log = logp ? fopen(logp, "we") : NULL;
 	if (scm_connect("echo", &ch, &e) != 0)
 		return fail_chain("connect", e);
 	printf("started\n");
@@ -412,21 +416,27 @@ static int do_pings(const char *stop, size_t k)
 			e = NULL;
 		}
 		uint64_t dt = usec() - t0;
-		if (dt > max_us)
+		if (dt > max_us) {
 			max_us = dt;
+			max_at = t0;
+		}
+		if (log && dt > 1000)
+			fprintf(log, "%llu %llu\n", (unsigned long long)t0, (unsigned long long)dt);
 		if (rounds && n < cap)
 			rounds[n++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
 		calls++;
 	}
 	scm_channel_free(ch);
+	if (log)
+		fclose(log);
 	uint32_t top = 0;
 	if (rounds && k && n >= k) {
 		qsort(rounds, n, sizeof(uint32_t), cmp_u32);
 		top = rounds[n - k + k / 2]; /* the median of the k longest */
 	}
 	free(rounds);
-	printf("calls %lu failed %lu longest_us %llu top%zu_median_us %u\n", calls, failed, (unsigned long long)max_us,
-	       k, top);
+	printf("calls %lu failed %lu longest_us %llu top%zu_median_us %u longest_at_us %llu\n", calls, failed,
+	       (unsigned long long)max_us, k, top, (unsigned long long)max_at);
 	return failed ? 1 : 0;
 }
 
