@@ -50,7 +50,7 @@ int oci_fail(scm_error *e);
 
 /* ---- state (state.c) ---------------------------------------------------- */
 struct oci_state {
-	char *id, *name, *bundle, *created;
+	char *id, *name, *bundle, *created, *scm_runtime;
 	pid_t shim_pid;
 	unsigned long long shim_start; /* /proc/PID/stat field 22 */
 	json_object *annotations, *binds;
@@ -80,6 +80,10 @@ int oci_expose(int dirfd, json_object *cfg, json_object *binds, scm_error **ret_
 void oci_unexpose(int dirfd, size_t n_binds);
 
 /* ---- scmd (shim.c) ------------------------------------------------------ */
+/* scmd's runtime directory: --scm-runtime-dir, $SCM_RUNTIME_DIR, scmd's
+ * default. create keeps it in the state, so later commands (an engine's
+ * cleanup calls delete without the flags it gave create) find scmd. */
+const char *oci_scm_runtime_dir(void);
 /* One request on scmd's control socket (opened for this call). */
 int oci_scmd_call(const char *op, json_object *args, const int *fds, size_t n_fds, json_object **ret,
 		  int *ret_fd, scm_error **ret_err);

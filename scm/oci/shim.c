@@ -29,7 +29,7 @@
 #include "scm-internal/wire.h"
 #include "scm/macro.h"
 
-static const char *scm_runtime_dir(void)
+const char *oci_scm_runtime_dir(void)
 {
 	static char buf[PATH_MAX];
 	const char *e = getenv("SCM_RUNTIME_DIR"), *x = getenv("XDG_RUNTIME_DIR");
@@ -48,9 +48,9 @@ int oci_scmd_call(const char *op, json_object *args, const int *fds, size_t n_fd
 		  int *ret_fd, scm_error **ret_err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", scm_runtime_dir()) >=
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", oci_scm_runtime_dir()) >=
 	    sizeof(sa.sun_path))
-		return scm_fail(ret_err, -ENAMETOOLONG, "scmd's runtime directory %s: name too long", scm_runtime_dir());
+		return scm_fail(ret_err, -ENAMETOOLONG, "scmd's runtime directory %s: name too long", oci_scm_runtime_dir());
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return scm_fail(ret_err, -errno, "socket: %m");

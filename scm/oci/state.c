@@ -39,7 +39,11 @@ static const char *root_dir(void)
 int oci_state_dir(const char *id, bool create, int *ret_fd, scm_error **ret_err)
 {
 	const char *root = root_dir();
+	struct stat st;
 	if (create && mkdir_p(root, 0711) < 0)
+		return scm_fail(ret_err, -errno, "--root %s: %m", root);
+	/* the container's mapped ids walk through to its rootfs (expose.c) */
+	if (create && (stat(root, &st) < 0 || ((st.st_mode & 0011) != 0011 && chmod(root, (st.st_mode & 07777) | 0011) < 0)))
 		return scm_fail(ret_err, -errno, "--root %s: %m", root);
 	_cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0) {
@@ -111,6 +115,7 @@ int oci_state_save(int dirfd, const struct oci_state *st, scm_error **ret_err)
 	json_object_object_add(o, "name", json_object_new_string(st->name));
 	json_object_object_add(o, "bundle", json_object_new_string(st->bundle));
 	json_object_object_add(o, "created", json_object_new_string(st->created));
+	json_object_object_add(o, "scm_runtime_dir", json_object_new_string(oci_scm_runtime_dir()));
 	json_object_object_add(o, "shim_pid", json_object_new_int64(st->shim_pid));
 	json_object_object_add(o, "shim_start", json_object_new_uint64(st->shim_start));
 	json_object_object_add(o, "annotations", json_object_get(st->annotations));
@@ -144,7 +149,9 @@ int oci_state_load(const char *id, struct oci_state *ret, scm_error **ret_err)
 							  "create did not finish)", id);
 	}
 	*ret = (struct oci_state){ .id = jdup(o, "id"), .name = jdup(o, "name"), .bundle = jdup(o, "bundle"),
-				   .created = jdup(o, "created") };
+				   .created = jdup(o, "created"), .scm_runtime = jdup(o, "scm_runtime_dir") };
+	if (!oci_g.scm_runtime && ret->scm_runtime)
+		oci_g.scm_runtime = ret->scm_runtime; /* the scmd create talked to */
 	ret->shim_pid = json_object_object_get_ex(o, "shim_pid", &v) ? (pid_t)json_object_get_int64(v) : 0;
 	ret->shim_start = json_object_object_get_ex(o, "shim_start", &v) ? json_object_get_uint64(v) : 0;
 	ret->annotations = json_object_object_get_ex(o, "annotations", &v) ? json_object_get(v) : NULL;
@@ -163,6 +170,9 @@ void oci_state_done(struct oci_state *st)
 	free(st->name);
 	free(st->bundle);
 	free(st->created);
+	if (oci_g.scm_runtime == st->scm_runtime)
+		oci_g.scm_runtime = NULL;
+	free(st->scm_runtime);
 	json_object_put(st->annotations);
 	json_object_put(st->binds);
 	*st = (struct oci_state){ 0 };
