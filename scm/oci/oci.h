@@ -48,6 +48,9 @@ extern struct oci_globals oci_g;
  * --log-format json); returns 1. */
 int oci_fail(scm_error *e);
 
+/* `exec` (exec.c) */
+int oci_cmd_exec(int argc, char **argv);
+
 /* ---- state (state.c) ---------------------------------------------------- */
 struct oci_state {
 	char *id, *name, *bundle, *created, *scm_runtime;

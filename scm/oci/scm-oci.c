@@ -456,6 +456,8 @@ static void help(void)
 	     "  state ID                                the runtime spec's state JSON\n"
 	     "  kill ID [SIGNAL]                        signal it (default TERM)\n"
 	     "  delete [--force] ID                     remove it (--force: stop it first)\n"
+	     "  exec [--detach] [--pid-file F] [--process P.json] ID [CMD ARGS...]\n"
+	     "                                          a process in the running container\n"
 	     "  features                                what this runtime supports, as JSON\n\n"
 	     "Global options:\n"
 	     "  --root DIR             state (default /run/scm-oci, rootless $XDG_RUNTIME_DIR/scm-oci)\n"
@@ -519,9 +521,11 @@ int main(int argc, char **argv)
 		return cmd_delete(argc, argv);
 	if (strcmp(cmd, "features") == 0)
 		return cmd_features();
+	if (strcmp(cmd, "exec") == 0)
+		return oci_cmd_exec(argc, argv);
 	if (strcmp(cmd, "version") == 0) {
 		printf("scm-oci version %s\nspec: 1.0.2\n", SCM_OCI_VERSION);
 		return 0;
 	}
-	return usage("unknown command \"%s\" (create, start, state, kill, delete, features)", cmd);
+	return usage("unknown command \"%s\" (create, start, state, kill, delete, exec, features)", cmd);
 }

@@ -25,7 +25,7 @@ setup_file() {
 	cp /bin/busybox "$B/rootfs/bin/"
 	for c in sh true echo sleep cat id; do ln -s busybox "$B/rootfs/bin/$c"; done
 	(cd "$B" && crun spec)
-	jq '.process.terminal=false | .process.args=["/bin/sh","-c","echo hello from oci; exec sleep 60"]' \
+	jq '.process.terminal=false | .process.args=["/bin/sh","-c","echo hello from oci; exec sleep 600"]' \
 		"$B/config.json" >"$B/c" && mv "$B/c" "$B/config.json"
 	export B ROOT=$SCMT/oci
 }
@@ -53,7 +53,7 @@ wait_status() { # ID STATUS
 	return 1
 }
 
-@test "features and version: JSON a engine can read" {
+@test "features and version: JSON an engine can read" {
 	run oci features
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | jq -r .ociVersionMax)" = "1.1.0" ]
@@ -85,6 +85,16 @@ wait_status() { # ID STATUS
 	# its output reaches the stdio the engine gave create
 	for _ in $(seq 300); do grep -q "hello from oci" "$SCMT/t1.out" && break; sleep 0.1; done
 	grep -q "hello from oci" "$SCMT/t1.out"
+	# exec: in the foreground with the exit status, and detached with a
+	# monitor (conmon's way) whose pid the --pid-file gets
+	run oci exec t1 /bin/sh -c 'echo in t1; exit 6'
+	[ "$status" -eq 6 ]
+	[ "$output" = "in t1" ]
+	echo '{"args":["/bin/sh","-c","echo detached >/dev/shm/x; exit 0"],"cwd":"/"}' >"$SCMT/p.json"
+	oci exec --detach --pid-file "$SCMT/exec.pid" --process "$SCMT/p.json" t1 >/dev/null
+	[ "$(cat "$SCMT/exec.pid")" -gt 1 ]
+	for _ in $(seq 150); do oci exec t1 /bin/cat /dev/shm/x 2>/dev/null | grep -q detached && break; sleep 0.2; done
+	[ "$(oci exec t1 /bin/cat /dev/shm/x)" = detached ]
 	# a running container is not deleted without --force
 	run oci delete t1
 	[ "$status" -ne 0 ]
@@ -192,6 +202,8 @@ wait_status() { # ID STATUS
 	[[ "$output" == *'"nosuch" does not exist'* ]]
 	run oci kill t1 NOTASIGNAL
 	[[ "$output" == *"not a signal"* ]]
+	run oci exec nosuch /bin/true
+	[[ "$output" == *'"nosuch" does not exist'* ]]
 	run oci frobnicate x
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"unknown command"* ]]

@@ -98,6 +98,11 @@ RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 	name=$("$OCI" state "$id" | jq -r .scm_name)
 	pid=$("$SCMCTL" --json container show "$name" | jq -r .pid)
 	[ "$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")" -ge 2147483648 ]
+	# podman exec: conmon runs `scm-oci exec --detach --process ...`
+	run timeout 120 "$SCMT/podman" exec bg /bin/sh -c 'echo inside $(cat /proc/1/cmdline | tr "\\0" " "); exit 4'
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"inside"* ]]
 	run timeout 120 "$SCMT/podman" stop -t 20 bg
 	[ "$status" -eq 0 ]
 	run podman_ ps -a --format '{{.Names}} {{.Status}}'
