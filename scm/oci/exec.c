@@ -5,6 +5,7 @@
  * waits for the pid in F: so, as at create, that pid is a monitor, a
  * child that holds the call until scmd answers with the exit status and
  * exits with it. Without --detach scm-oci waits itself. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -134,4 +135,68 @@ int oci_cmd_exec(int argc, char **argv)
 	strv_free(cmd);
 	oci_state_done(&st);
 	return r ? oci_fail(e) : 0;
+}
+
+/* `ps [--format json|table] ID`: the host pids of every process in the
+ * container (those in its PID 1's pid namespace), as runc prints them. */
+int oci_cmd_ps(int argc, char **argv)
+{
+	static const struct option opts[] = { { "format", required_argument, NULL, 'f' }, {} };
+	bool json = false;
+	scm_error *e = NULL;
+	for (int c; (c = getopt_long(argc, argv, "+f:", opts, NULL)) != -1;) {
+		if (c == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "table") == 0))
+			json = strcmp(optarg, "json") == 0;
+		else
+			return oci_fail(scm_error_new(SCM_E_INVALID, "scm-oci", "ps: --format table or json"));
+	}
+	if (optind != argc - 1 || !oci_id_valid(argv[optind]))
+		return oci_fail(scm_error_new(SCM_E_INVALID, "scm-oci", "ps needs one valid container id"));
+	struct oci_state st = { 0 };
+	_cleanup_close_ int dfd = -1;
+	if (oci_state_load(argv[optind], &st, &e) != 0 || oci_state_dir(argv[optind], false, &dfd, &e) != 0) {
+		oci_state_done(&st);
+		return oci_fail(e);
+	}
+	json_object *a = json_object_new_object(), *res = NULL, *v;
+	json_object_object_add(a, "name", json_object_new_string(st.name));
+	int r = oci_status(dfd, &st) == OCI_RUNNING ? oci_scmd_call("container.show", a, NULL, 0, &res, NULL, &e)
+						    : scm_fail(&e, SCM_E_INVALID, "container \"%s\" is not running",
+							       st.id);
+	json_object_put(a);
+	pid_t init = r == 0 && json_object_object_get_ex(res, "pid", &v) ? (pid_t)json_object_get_int(v) : 0;
+	json_object_put(res);
+	char path[64], want[64] = "", link[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)init);
+	if (r == 0 && (init <= 1 || readlink(path, want, sizeof(want) - 1) <= 0))
+		r = scm_fail(&e, SCM_E_NOT_FOUND, "container \"%s\": its processes are gone", st.id);
+	oci_state_done(&st);
+	if (r != 0)
+		return oci_fail(e);
+	DIR *d = opendir("/proc");
+	json_object *pids = json_object_new_array();
+	if (!json)
+		puts("PID CMD");
+	for (struct dirent *de; d && (de = readdir(d));) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/ns/pid", pid);
+		ssize_t n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0 || (link[n] = 0, strcmp(link, want) != 0))
+			continue;
+		json_object_array_add(pids, json_object_new_int((int)pid));
+		if (!json) {
+			snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+			_cleanup_free_ char *comm = oci_read_file(AT_FDCWD, path);
+			printf("%ld %s", pid, comm ? comm : "?\n");
+		}
+	}
+	if (d)
+		closedir(d);
+	if (json)
+		puts(json_object_to_json_string_ext(pids, JSON_C_TO_STRING_PLAIN));
+	json_object_put(pids);
+	return 0;
 }

@@ -50,6 +50,7 @@ int oci_fail(scm_error *e);
 
 /* `exec` (exec.c) */
 int oci_cmd_exec(int argc, char **argv);
+int oci_cmd_ps(int argc, char **argv);
 
 /* ---- state (state.c) ---------------------------------------------------- */
 struct oci_state {

@@ -458,6 +458,7 @@ static void help(void)
 	     "  delete [--force] ID                     remove it (--force: stop it first)\n"
 	     "  exec [--detach] [--pid-file F] [--process P.json] ID [CMD ARGS...]\n"
 	     "                                          a process in the running container\n"
+	     "  ps [--format table|json] ID              host pids of its processes\n"
 	     "  features                                what this runtime supports, as JSON\n\n"
 	     "Global options:\n"
 	     "  --root DIR             state (default /run/scm-oci, rootless $XDG_RUNTIME_DIR/scm-oci)\n"
@@ -523,9 +524,11 @@ int main(int argc, char **argv)
 		return cmd_features();
 	if (strcmp(cmd, "exec") == 0)
 		return oci_cmd_exec(argc, argv);
+	if (strcmp(cmd, "ps") == 0)
+		return oci_cmd_ps(argc, argv);
 	if (strcmp(cmd, "version") == 0) {
 		printf("scm-oci version %s\nspec: 1.0.2\n", SCM_OCI_VERSION);
 		return 0;
 	}
-	return usage("unknown command \"%s\" (create, start, state, kill, delete, exec, features)", cmd);
+	return usage("unknown command \"%s\" (create, start, state, kill, delete, exec, ps, features)", cmd);
 }

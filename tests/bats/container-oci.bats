@@ -82,6 +82,11 @@ wait_status() { # ID STATUS
 	[ "$pid" -gt 1 ]
 	uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
 	[ "$uid" -ge 2147483648 ]
+	# ps: the host pids in its pid namespace (scm's PID 1 and sleep)
+	run oci ps --format json t1
+	echo "$output"
+	echo "$output" | jq -e "index($pid)"
+	[ "$(echo "$output" | jq length)" -ge 2 ]
 	# its output reaches the stdio the engine gave create
 	for _ in $(seq 300); do grep -q "hello from oci" "$SCMT/t1.out" && break; sleep 0.1; done
 	grep -q "hello from oci" "$SCMT/t1.out"
