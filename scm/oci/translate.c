@@ -181,8 +181,8 @@ int oci_translate(const char *json, size_t len, const char *bundle, json_object 
 	}
 	json_object_object_del(cfg, "hooks");
 	drop_keys(cfg, drop_top);
-	if (!process) {
-		r = bad(ret_err, "/process", "required field is missing");
+	if (!process || !json_object_is_type(process, json_type_object)) {
+		r = bad(ret_err, "/process", process ? "expected an object" : "required field is missing");
 		goto out;
 	}
 	if ((v = get(process, "terminal")) && json_object_get_boolean(v)) {
@@ -206,6 +206,10 @@ int oci_translate(const char *json, size_t len, const char *bundle, json_object 
 			goto out;
 		}
 		json_object_object_add(root, "path", json_object_new_string(abs));
+	}
+	if (lin && !json_object_is_type(lin, json_type_object)) {
+		r = bad(ret_err, "/linux", "expected an object");
+		goto out;
 	}
 	if (lin) {
 		json_object *dev = get(lin, "devices");
