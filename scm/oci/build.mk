@@ -16,3 +16,10 @@ $(B)/tests/fuzz/fuzz_oci_translate: $(B)/tests/fuzz/fuzz_oci_translate.o $(B)/sc
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_oci_translate
+
+# oci-bench: `podman run --rm /bin/true` with scm-oci against crun and runc
+# as podman's runtime (issue 16; a script, tests/bench/run-all runs it).
+$(B)/tests/bench/oci-bench: tests/bench/oci-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 755 $< $@
+BENCH_DEPS += $(B)/tests/bench/oci-bench $(SCM_OCI)

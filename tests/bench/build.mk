@@ -38,9 +38,3 @@ $(B)/tests/bench/zpool-bench: $(B)/tests/bench/zpool-bench.o $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(ZSTD_LIBS)
 BENCH_DEPS += $(B)/tests/bench/zpool-bench
-# oci-bench: `podman run --rm /bin/true` with scm-oci against crun and runc
-# as podman's runtime (issue 16; a script, run-all runs it).
-$(B)/tests/bench/oci-bench: tests/bench/oci-bench.sh
-	@mkdir -p $(dir $@)
-	$(Q_GEN)install -m 755 $< $@
-BENCH_DEPS += $(B)/tests/bench/oci-bench $(B)/bin/scm-oci
