@@ -268,6 +268,9 @@ struct container_req {
 	bool tty;            /* attached with a pty: attach_fd is its master */
 	uint16_t tty_rows, tty_cols; /* its first window size (0: unset) */
 	bool tty_raw_out;    /* no output processing (\n stays \n): not a terminal */
+	bool clip;           /* a bundle's capabilities and limits narrowed to the
+			      * profiles' sandbox instead of refused (an OCI engine's
+			      * defaults: scm-oci) */
 	struct service *provider; /* the container runs this service's provider */
 	struct conn *reply_conn; /* answered (call_id) when the launch completes */
 	uint32_t call_id;
