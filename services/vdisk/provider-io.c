@@ -504,6 +504,10 @@ static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *i
 	json_object_object_add(j, "data_write_guid", json_object_new_string(g));
 	if (in->parent_linkage[0])
 		json_object_object_add(j, "parent_linkage", json_object_new_string(in->parent_linkage));
+	if (in->remote_parent)
+		json_object_object_add(j, "remote_parent", json_object_new_string(in->remote_parent));
+	if (in->differencing)
+		json_object_object_add(j, "local_bytes", json_object_new_uint64(in->local_bytes));
 	return j;
 }
 

@@ -45,9 +45,21 @@ int vhdx_get_info(vhdx *h, struct vhdx_info *ret)
 	snprintf(in.parent_linkage2, sizeof in.parent_linkage2, "%s", h->parent_linkage2);
 	in.locator = h->loc_kv;
 	in.locator_len = h->n_loc_kv;
-	in.parent_missing = h->has_parent && !h->parent;
+	in.parent_missing = h->has_parent && !h->parent && !h->remote.pread;
+	const vhdx *last = h;
 	for (vhdx *p = h; p && in.chain_len < VHDX_CHAIN_MAX; p = p->parent)
-		in.chain[in.chain_len++] = p->path;
+		in.chain[last = p, in.chain_len++] = p->path;
+	if (last->remote.pread && in.chain_len < VHDX_CHAIN_MAX)
+		in.chain[in.chain_len++] = in.remote_parent = last->remote.uri;
+	for (uint64_t off = 0; h->has_parent && off < h->vsize;) {
+		uint64_t n;
+		int kind;
+		if (vhdx_extent(h, off, h->vsize - off, &n, &kind) < 0)
+			break; /* a bitmap that cannot be read: counted as not here */
+		if (kind != VHDX_EXT_PARENT)
+			in.local_bytes += n;
+		off += n;
+	}
 	*ret = in;
 	return 0;
 }

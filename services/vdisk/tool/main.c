@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nbd-parent.h"
 #include "tool.h"
 
 static const char usage[] =
@@ -16,7 +17,9 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  create [--fixed] [--block-size N] [--sector-size 512|4096] (--size N | --parent PARENT) FILE\n"
-	"        make a new disk; sizes take K, M, G, T suffixes (powers of 1024)\n"
+	"        make a new disk; sizes take K, M, G, T suffixes (powers of 1024); PARENT\n"
+	"        may be an NBD URI (nbd://HOST:PORT/EXPORT, nbd+unix:///EXPORT?socket=PATH):\n"
+	"        a remote parent, read on demand\n"
 	"  info [--json] FILE         sizes, type, block states, chain\n"
 	"  check [--repair] FILE      structure, checksums, BAT ranges, overlaps, chain\n"
 	"                             linkage; --repair replays a pending log\n"
@@ -333,6 +336,12 @@ static int cmd_info(int argc, char **argv, bool json)
 				json_str(stdout, why);
 			}
 		}
+		if (in.remote_parent) {
+			printf(",\"remote_parent\":");
+			json_str(stdout, in.remote_parent);
+		}
+		if (in.differencing && !in.parent_missing)
+			printf(",\"local_bytes\":%llu", (unsigned long long)in.local_bytes);
 		printf(",\"chain\":[");
 		for (size_t i = 0; i < in.chain_len; i++) {
 			printf("%s", i ? "," : "");
@@ -374,6 +383,12 @@ static int cmd_info(int argc, char **argv, bool json)
 			for (size_t i = 0; i < in.locator_len; i++)
 				printf("  %s: %s\n", in.locator[i].key, in.locator[i].value);
 		}
+		if (in.remote_parent)
+			printf("remote parent: %s\n", in.remote_parent);
+		if (in.differencing && !in.parent_missing)
+			printf("local: %llu of %llu bytes (%.1f%%); the rest reads from the parent\n",
+			       (unsigned long long)in.local_bytes, (unsigned long long)in.virtual_size,
+			       100.0 * (double)in.local_bytes / (double)in.virtual_size);
 		if (in.parent_missing)
 			printf("parent: NOT AVAILABLE (%s); shown is what this file says\n", why);
 		if (in.chain_len > 1) {
@@ -477,6 +492,8 @@ int main(int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *cmd = argv[1];
+	/* the owner's tool: a remote parent is read wherever its URI points */
+	vhdx_set_remote_opener(nbd_parent_host_opener, NULL);
 	argc--;
 	argv++;
 	if (!strcmp(cmd, "create"))
