@@ -48,8 +48,10 @@ int vhdx_remote_connect(const struct vhdx_scope *scope, const char *uri, struct 
 	vhdx_remote_open_fn fn = scope ? scope->remote : host_opener;
 	void *ud = scope ? scope->remote_userdata : host_userdata;
 	if (!fn)
-		return scm_fail(ret_err, -EPERM, "parent %s is remote, and %s", uri,
-				scope ? "this grant allows no remote parents" : "this program reads no remote parents");
+		return scm_fail(ret_err, -EACCES, "parent %s is remote, and %s", uri,
+				scope ? "this grant allows no remote parents"
+				      : "remote parents are read only under a grant that scopes \"path\" "
+					"(path_prefix, eq or in) and names them in nbd_parents");
 	struct vhdx_remote r = { 0 };
 	int k = fn(uri, ud, &r, ret_err);
 	if (k < 0)
