@@ -155,3 +155,115 @@ while True:
 	# copy-on-read left the child's identity alone
 	"$V" check "$D/g.vhdx"
 }
+
+# pause_read DISK OUT: a read-write client copying DISK out, stopped before
+# its read at 8 MiB until a line comes on $SCMT/go (fd 5 holds it open)
+pause_read() {
+	rm -f "$SCMT/go" "$SCMT/c.out"
+	mkfifo "$SCMT/go"
+	"$C" --endpoint "$(ep rp)" copy-out-rw "$1" "$2" 8388608 <"$SCMT/go" >"$SCMT/c.out" 2>&1 &
+	CPID=$!
+	BG="${BG:-} $CPID"
+	exec 5>"$SCMT/go"
+	for _ in $(seq 600); do
+		grep -q paused "$SCMT/c.out" && return 0
+		sleep 0.05
+	done
+	cat "$SCMT/c.out"; return 1
+}
+
+@test "remote: the export killed in the middle of a read: a clear error, no data; used again when it returns" {
+	"$V" create --parent "$URI" "$D/k.vhdx"
+	# killed and back before the next read: the client sees nothing
+	pause_read "$D/k.vhdx" "$SCMT/a.raw"
+	unserve
+	serve
+	echo go >&5
+	exec 5>&-
+	wait "$CPID"
+	cmp "$SCMT/a.raw" "$SCMT/parent.raw"
+	# killed and not back within the wait (1.5 s here): the read fails and
+	# says so; nothing of the second half was returned
+	"$V" create --parent "$URI" "$D/k2.vhdx"
+	pause_read "$D/k2.vhdx" "$SCMT/b.raw"
+	unserve
+	echo go >&5
+	exec 5>&-
+	local rc=0
+	wait "$CPID" || rc=$?
+	cat "$SCMT/c.out"
+	[ "$rc" -ne 0 ]
+	grep -q "remote parent nbd+unix:///p?socket=$S1 unreachable: .* attempts over .* ms failed (SCM_VDISK_NBD_WAIT_MS=1500); no data was returned" "$SCMT/c.out"
+	[ "$(stat -c %s "$SCMT/b.raw")" = 8388608 ]
+	cmp "$SCMT/b.raw" "$SCMT/parent.raw" 8388608 2>&1 | grep -q "EOF on $SCMT/b.raw"
+	# the same disk once the export is back: a new open reads it whole
+	serve
+	"$C" --endpoint "$(ep rp)" copy-out-rw "$D/k2.vhdx" "$SCMT/c.raw"
+	cmp "$SCMT/c.raw" "$SCMT/parent.raw"
+	"$V" check "$D/k2.vhdx"
+}
+
+# writer DISK: a client writing patterns until $SCMT/stop; its copy of what
+# the disk must hold is $SCMT/expected
+writer() {
+	"$V" convert -O raw "$1" "$SCMT/expected"
+	"$C" --endpoint "$(ep rp)" pattern "$1" "$SCMT/expected" 0 "$SCMT/stop" >"$SCMT/writer.out" 2>&1 &
+	WRITER=$!
+	BG="${BG:-} $WRITER"
+	for _ in $(seq 600); do
+		[ -s "$SCMT/expected.pending" ] && return 0
+		sleep 0.02
+	done
+	cat "$SCMT/writer.out"; return 1
+}
+
+@test "remote: stream (merge --from-parent) while a client writes: the child stands alone, the export can go" {
+	"$V" create --parent "$URI" "$D/s.vhdx"
+	writer "$D/s.vhdx"
+	SCM_ENDPOINT=$(ep rp) "$V" merge --from-parent "$D/s.vhdx"
+	touch "$SCMT/stop"
+	wait "$WRITER"
+	cat "$SCMT/writer.out"
+	grep -q "^wrote [1-9]" "$SCMT/writer.out"
+	unserve
+	# the provider lets the disk go on a worker after its last user
+	for _ in $(seq 600); do
+		"$V" info --json "$D/s.vhdx" >"$SCMT/info" 2>/dev/null && break
+		sleep 0.05
+	done
+	cat "$SCMT/info"
+	! grep -q differencing "$SCMT/info"
+	! grep -q scm_nbd_parent "$SCMT/info"
+	"$V" convert -O raw "$D/s.vhdx" "$SCMT/got.raw"
+	cmp "$SCMT/expected" "$SCMT/got.raw"
+	"$V" check "$D/s.vhdx"
+	qemu-img check -f vhdx "$D/s.vhdx"
+}
+
+@test "remote: bad URIs and unreachable servers are refused by name, and no file is made" {
+	bad() { # URI WORDS...
+		local u=$1
+		shift
+		run "$V" create --parent "$u" "$D/bad.vhdx"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ $output == *"$*"* ]]
+		[ ! -e "$D/bad.vhdx" ]
+	}
+	bad "nbd://host name/x" "byte 0x20 at 10"
+	bad "nbd://h/x?socket=/a" "nbd:// takes no query"
+	bad "nbd+unix:///p" "nbd+unix:// needs ?socket=PATH"
+	bad "nbd+unix:///p?socket=$SCMT/../x" "not an absolute path of one spelling"
+	bad "nbd+unix:///p?socket=$S1&tls=on" "only socket=PATH is taken"
+	bad "nbd://u@h/x" "user information"
+	bad "nbd://h:99999/x" "port 99999: not 1 to 65535"
+	bad "nbds://h/x" "TLS (nbds) parents are not supported"
+	bad "nbd://h/x%zz" "a bad percent escape"
+	bad "nbd+unix:///p?socket=$SCMT/none.sock" "$SCMT/none.sock: cannot connect: nbd_connect_unix: connect: No such file or directory"
+	bad "nbd+unix:///nosuch?socket=$S1" "cannot connect"
+	# a size that is not the export's
+	run "$V" create --size 8M --parent "$URI" "$D/bad.vhdx"
+	echo "$output"
+	[ "$status" -eq 2 ] || [ "$status" -eq 1 ]
+	[ ! -e "$D/bad.vhdx" ]
+}
