@@ -77,6 +77,16 @@ $(B)/tests/fuzz/fuzz_nbd_uri: $(B)/tests/fuzz/fuzz_nbd_uri.o $(VDISK_LIB) $(LIBS
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_nbd_uri
 
+# remote parents: first read of a cold block, stream against raw NBD reads
+$(B)/services/vdisk/helpers/remote-lines.o: PART_CFLAGS += $(NBD_CFLAGS)
+$(B)/libexec/vdisk-remote-lines: $(B)/services/vdisk/helpers/remote-lines.o $(VDISK_NBD_OBJ) $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(NBD_LIBS)
+$(B)/libexec/vdisk-remote-bench: services/vdisk/helpers/remote-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-remote-bench $(B)/libexec/vdisk-remote-lines
+
 $(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
