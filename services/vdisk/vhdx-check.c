@@ -51,16 +51,25 @@ int vhdx_get_info(vhdx *h, struct vhdx_info *ret)
 		in.chain[last = p, in.chain_len++] = p->path;
 	if (last->remote.pread && in.chain_len < VHDX_CHAIN_MAX)
 		in.chain[in.chain_len++] = in.remote_parent = last->remote.uri;
+	*ret = in;
+	return 0;
+}
+
+/* Reads the sector bitmaps of partially present blocks: for info
+ * commands, not for every open. */
+int vhdx_local_bytes(vhdx *h, uint64_t *ret)
+{
+	uint64_t sum = 0;
 	for (uint64_t off = 0; h->has_parent && off < h->vsize;) {
 		uint64_t n;
-		int kind;
-		if (vhdx_extent(h, off, h->vsize - off, &n, &kind) < 0)
-			break; /* a bitmap that cannot be read: counted as not here */
+		int kind, r = vhdx_extent(h, off, h->vsize - off, &n, &kind);
+		if (r < 0)
+			return r;
 		if (kind != VHDX_EXT_PARENT)
-			in.local_bytes += n;
+			sum += n;
 		off += n;
 	}
-	*ret = in;
+	*ret = h->has_parent ? sum : h->vsize;
 	return 0;
 }
 

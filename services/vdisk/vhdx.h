@@ -185,9 +185,6 @@ struct vhdx_info {
 	/* the parent is remote: its URI as recorded (also the chain's last
 	 * entry), or NULL */
 	const char *remote_parent;
-	/* differencing disks: bytes of the disk this file decides itself
-	 * (its data, or ZERO blocks); the rest reads from the parent */
-	uint64_t local_bytes;
 };
 
 /* One range of a map: state is "allocated" (data in this file), "zero",
@@ -279,6 +276,10 @@ int vhdx_detach_parent(vhdx *h);
 int vhdx_block_state(vhdx *h, uint64_t off);
 
 int vhdx_get_info(vhdx *h, struct vhdx_info *ret);
+/* The bytes of the disk this file decides itself (its data, or ZERO
+ * blocks; the rest reads from the parent): the whole size for a disk
+ * without parent. Reads sector bitmaps: for info, not for every open. */
+int vhdx_local_bytes(vhdx *h, uint64_t *ret);
 int vhdx_map(vhdx *h, vhdx_map_fn fn, void *userdata);
 
 /* check: problems are reported one line each through fn (severity

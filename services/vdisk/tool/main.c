@@ -275,7 +275,10 @@ static int cmd_info(int argc, char **argv, bool json)
 	if (open_maybe_alone(argv[optind], VHDX_O_RDONLY, &h, &why) < 0)
 		return EXIT_FAIL;
 	struct vhdx_info in;
+	uint64_t local = 0;
 	int r = vhdx_get_info(h, &in);
+	if (r == 0 && in.differencing && !in.parent_missing)
+		r = vhdx_local_bytes(h, &local);
 	if (r < 0) {
 		errf("%s", vhdx_errmsg(h));
 		vhdx_close(h);
@@ -341,7 +344,7 @@ static int cmd_info(int argc, char **argv, bool json)
 			json_str(stdout, in.remote_parent);
 		}
 		if (in.differencing && !in.parent_missing)
-			printf(",\"local_bytes\":%llu", (unsigned long long)in.local_bytes);
+			printf(",\"local_bytes\":%llu", (unsigned long long)local);
 		printf(",\"chain\":[");
 		for (size_t i = 0; i < in.chain_len; i++) {
 			printf("%s", i ? "," : "");
@@ -387,8 +390,8 @@ static int cmd_info(int argc, char **argv, bool json)
 			printf("remote parent: %s\n", in.remote_parent);
 		if (in.differencing && !in.parent_missing)
 			printf("local: %llu of %llu bytes (%.1f%%); the rest reads from the parent\n",
-			       (unsigned long long)in.local_bytes, (unsigned long long)in.virtual_size,
-			       100.0 * (double)in.local_bytes / (double)in.virtual_size);
+			       (unsigned long long)local, (unsigned long long)in.virtual_size,
+			       100.0 * (double)local / (double)in.virtual_size);
 		if (in.parent_missing)
 			printf("parent: NOT AVAILABLE (%s); shown is what this file says\n", why);
 		if (in.chain_len > 1) {
