@@ -189,8 +189,9 @@ void vhdx_geometry(vhdx *h);
 int vhdx_locator_parse(vhdx *h, const uint8_t *p, uint32_t len);
 
 /* remote parents (vhdx-remote.c) */
-/* Connects h's remote parent (the locator's VHDX_LOC_NBD entry uri). */
-int vhdx_remote_attach(vhdx *h, const struct vhdx_scope *scope, const char *uri, scm_error **ret_err);
+/* Connects h's remote parent when its locator names one (VHDX_LOC_NBD):
+ * 0, or -errno; 1 when the parent is a file. */
+int vhdx_remote_attach(vhdx *h, const struct vhdx_scope *scope, scm_error **ret_err);
 /* Opens uri for create: the opener of scope (or host mode's). */
 int vhdx_remote_connect(const struct vhdx_scope *scope, const char *uri, struct vhdx_remote *ret,
 			scm_error **ret_err);

@@ -354,9 +354,8 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, scm_error *
 	}
 	_cleanup_free_ char *ppath = NULL, *prel = NULL;
 	int pfd = -1, r;
-	const char *uri = vhdx_locator_get(h, VHDX_LOC_NBD);
-	if (uri) /* a remote parent: the grant's opener decides (vhdx-remote.c) */
-		return vhdx_remote_attach(h, ctx->scope, uri, ret_err);
+	if ((r = vhdx_remote_attach(h, ctx->scope, ret_err)) <= 0) /* a remote parent (vhdx-remote.c) */
+		return r;
 	if (ctx->scope) {
 		r = find_parent_scoped(ctx->scope, h, &prel, &pfd);
 		if (r == 0 && !(ppath = vhdx_scope_full(ctx->scope, prel, false))) {

@@ -74,8 +74,11 @@ void vhdx_remote_close(struct vhdx_remote *r)
 	*r = (struct vhdx_remote){ 0 };
 }
 
-int vhdx_remote_attach(vhdx *h, const struct vhdx_scope *scope, const char *uri, scm_error **ret_err)
+int vhdx_remote_attach(vhdx *h, const struct vhdx_scope *scope, scm_error **ret_err)
 {
+	const char *uri = vhdx_locator_get(h, VHDX_LOC_NBD);
+	if (!uri)
+		return 1; /* a parent in a file */
 	struct vhdx_remote r;
 	int k = vhdx_remote_connect(scope, uri, &r, ret_err);
 	if (k < 0)
