@@ -69,7 +69,9 @@ static void test_engine(void **state)
 	/* no opener: refused, saying so */
 	vhdx_set_remote_opener(NULL, NULL);
 	assert_int_equal(vhdx_create(child, &o, &e), -EACCES);
-	assert_non_null(strstr(scm_error_text(e), "remote"));
+	char *txt = scm_error_text(e);
+	assert_non_null(strstr(txt, "remote"));
+	free(txt);
 	scm_error_free(e);
 	e = NULL;
 	vhdx_set_remote_opener(mem_open, NULL);
@@ -184,13 +186,15 @@ static void test_uri(void **state)
 		if (!t[i].canon) {
 			if (r == 0)
 				fail_msg("%s: accepted", t[i].in);
-			assert_non_null(e);
-			assert_non_null(strstr(scm_error_text(e), "NBD URI"));
+			char *txt = scm_error_text(e);
+			assert_non_null(txt);
+			assert_non_null(strstr(txt, "NBD URI"));
+			free(txt);
 			scm_error_free(e);
 			continue;
 		}
 		if (r < 0)
-			fail_msg("%s: %s", t[i].in, scm_error_text(e));
+			fail_msg("%s: refused", t[i].in);
 		char *c = nbd_uri_format(&u);
 		assert_non_null(c);
 		if (strcmp(c, t[i].canon))

@@ -37,7 +37,9 @@ static int cmp_double(const void *a, const void *b)
 
 static int die(const char *what, scm_error *e)
 {
-	fprintf(stderr, "vdisk-remote-lines: %s: %s\n", what, e ? scm_error_text(e) : "failed");
+	char *t = e ? scm_error_text(e) : NULL;
+	fprintf(stderr, "vdisk-remote-lines: %s: %s\n", what, t ? t : "failed");
+	free(t);
 	scm_error_free(e);
 	return 1;
 }
