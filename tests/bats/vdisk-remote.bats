@@ -20,7 +20,7 @@ pre_start() {
 	# rp may open disks under D whose remote parent is S1's export "p"
 	cat >"$SCMT/cfg/profiles/remote.json" <<JSON
 { "name": "remote", "priority": 25, "services": [
-  { "service": "vdisk", "methods": ["open"], "action": "allow", "args": { "path": { "path_prefix": "$D" } },
+  { "service": "vdisk", "methods": ["open", "create"], "action": "allow", "args": { "path": { "path_prefix": "$D" } },
     "settings": { "nbd_parents": "nbd+unix:///p?socket=$S1 nbd://127.0.0.1:1/unused" } },
   { "service": "vdisk", "methods": ["read", "write", "readv", "writev", "flush", "info", "close", "extents",
                                     "merge", "job_list", "job_wait"], "action": "allow",
@@ -143,6 +143,15 @@ while True:
 	[ "$status" -ne 0 ]
 	[[ $output == *"remote parent nbd+unix:///p?socket=$S2 is not among the grant's nbd_parents"* ]]
 	[ ! -e "$SCMT/other.log" ]
+	# the provider's create: the same rule
+	mk() { "$SCMCTL" call --endpoint "$(ep rp)" vdisk create "{\"path\":\"$1\",\"size\":0,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"$2\"}"; }
+	run mk "$D/o2.vhdx" "nbd+unix:///p?socket=$S2"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"is not among the grant's nbd_parents"* ]]
+	[ ! -e "$D/o2.vhdx" ] && [ ! -e "$SCMT/other.log" ]
+	mk "$D/g2.vhdx" "nbd+unix:///p?socket=$S1"
+	"$V" info "$D/g2.vhdx" | grep -q "remote parent: $URI"
 	# the granted one: read-write, every block read is kept by the child
 	[ "$(local_bytes "$D/g.vhdx")" = 0 ]
 	"$C" --endpoint "$(ep rp)" copy-out-rw "$D/g.vhdx" "$SCMT/got.raw"
