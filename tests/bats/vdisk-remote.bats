@@ -156,6 +156,11 @@ while True:
 	[ "$(local_bytes "$D/g.vhdx")" = 0 ]
 	"$C" --endpoint "$(ep rp)" copy-out-rw "$D/g.vhdx" "$SCMT/got.raw"
 	cmp "$SCMT/got.raw" "$SCMT/parent.raw"
+	# the provider's info says so too
+	run "$C" --endpoint "$(ep rp)" info "$D/g.vhdx"
+	echo "$output"
+	[[ $output == *"\"remote_parent\":\"nbd+unix:\/\/\/p?socket="* ]]
+	[[ $output == *'"local_bytes":16777216'* ]]
 	for _ in $(seq 200); do
 		[ "$(local_bytes "$D/g.vhdx" 2>/dev/null)" = 16777216 ] && break
 		sleep 0.05
