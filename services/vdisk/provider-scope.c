@@ -91,7 +91,7 @@ static int grant_remote_open(const char *uri, void *userdata, struct vhdx_remote
 		scm_error *why = NULL;
 		if (nbd_uri_parse(t, &g, &why) < 0) {
 			scm_error_free(why);
-			continue; /* lint refused it at load; a bad entry allows nothing */
+			continue; /* lint checks only that it is a string: a bad entry allows nothing */
 		}
 		_cleanup_free_ char *have = nbd_uri_format(&g);
 		allowed = have && !strcmp(have, want);
