@@ -54,7 +54,7 @@ static void job_fail(struct job *j, int r, scm_error *e)
 	j->err = e;
 }
 
-static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in);
+static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in, uint64_t local);
 
 /* extents: runs of data and of zeros through the chain, as [[length,
  * kind], ...] (stubs/idl/vdisk.json); neighbours of one kind are one run. */
@@ -167,9 +167,12 @@ static void job_run(struct iopool_job *pj)
 		return;
 	case OP_INFO: {
 		struct vhdx_info in;
+		uint64_t local = 0;
 		r = vhdx_get_info(h, &in);
+		if (r >= 0 && in.differencing)
+			r = vhdx_local_bytes(h, &local);
 		/* built here: the chain strings belong to the engine handle */
-		if (r >= 0 && !(j->info = info_json(j->d, j->rw, &in)))
+		if (r >= 0 && !(j->info = info_json(j->d, j->rw, &in, local)))
 			r = -ENOMEM;
 		break;
 	}
@@ -470,7 +473,7 @@ int do_extents(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length
 	return submit(call, j);
 }
 
-static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in)
+static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in, uint64_t local)
 {
 	json_object *j = json_object_new_object(), *blocks = json_object_new_object(),
 		    *chain = json_object_new_array();
@@ -504,6 +507,10 @@ static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *i
 	json_object_object_add(j, "data_write_guid", json_object_new_string(g));
 	if (in->parent_linkage[0])
 		json_object_object_add(j, "parent_linkage", json_object_new_string(in->parent_linkage));
+	if (in->remote_parent)
+		json_object_object_add(j, "remote_parent", json_object_new_string(in->remote_parent));
+	if (in->differencing)
+		json_object_object_add(j, "local_bytes", json_object_new_uint64(local));
 	return j;
 }
 

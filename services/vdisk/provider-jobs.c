@@ -150,7 +150,7 @@ static void finish(struct bjob *b, enum vjob_state s)
 	if (s == VJOB_DONE && b->kind == VJOB_STREAM)
 		d->parallel_reads = true; /* no parent any more */
 	if (b->kind == VJOB_MIGRATE_SNAPSHOT && !b->switched)
-		d->parallel_reads = !vhdx_parent(d->h); /* the child folded back, or not */
+		d->parallel_reads = !vhdx_parent(d->h) && !vhdx_remote_uri(d->h); /* the child folded back, or not */
 	json_object *j = bjob_json(b);
 	for (size_t i = 0; i < b->n_waiters; i++)
 		scm_vdisk_job_wait_reply(b->waiters[i], j);
@@ -336,7 +336,7 @@ static int commit_open(struct bjob *b, struct disk *d, scm_error **ret_err)
  * side by side (they do not already: a differencing disk). */
 static int stream_check(struct bjob *b, struct disk *d, scm_error **ret_err)
 {
-	if (!vhdx_parent(d->h))
+	if (!vhdx_parent(d->h) && !vhdx_remote_uri(d->h))
 		return scm_fail(ret_err, -EINVAL, "%s has no parent to stream from", b->path);
 	return 0;
 }

@@ -139,7 +139,7 @@ static int stream_step(struct bjob *b, vhdx *h)
 	b->done = end;
 	if (end >= b->vsize) {
 		/* (a restart after the detach finds it done) */
-		if ((vhdx_parent(h) && (r = vhdx_detach_parent(h)) < 0) || (r = vhdx_flush(h)) < 0)
+		if (((vhdx_parent(h) || vhdx_remote_uri(h)) && (r = vhdx_detach_parent(h)) < 0) || (r = vhdx_flush(h)) < 0)
 			return r;
 		b->complete = true;
 	}

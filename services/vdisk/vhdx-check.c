@@ -45,10 +45,31 @@ int vhdx_get_info(vhdx *h, struct vhdx_info *ret)
 	snprintf(in.parent_linkage2, sizeof in.parent_linkage2, "%s", h->parent_linkage2);
 	in.locator = h->loc_kv;
 	in.locator_len = h->n_loc_kv;
-	in.parent_missing = h->has_parent && !h->parent;
+	in.parent_missing = h->has_parent && !h->parent && !h->remote.pread;
+	const vhdx *last = h;
 	for (vhdx *p = h; p && in.chain_len < VHDX_CHAIN_MAX; p = p->parent)
-		in.chain[in.chain_len++] = p->path;
+		in.chain[last = p, in.chain_len++] = p->path;
+	if (last->remote.pread && in.chain_len < VHDX_CHAIN_MAX)
+		in.chain[in.chain_len++] = in.remote_parent = last->remote.uri;
 	*ret = in;
+	return 0;
+}
+
+/* Reads the sector bitmaps of partially present blocks: for info
+ * commands, not for every open. */
+int vhdx_local_bytes(vhdx *h, uint64_t *ret)
+{
+	uint64_t sum = 0;
+	for (uint64_t off = 0; h->has_parent && off < h->vsize;) {
+		uint64_t n;
+		int kind, r = vhdx_extent(h, off, h->vsize - off, &n, &kind);
+		if (r < 0)
+			return r;
+		if (kind != VHDX_EXT_PARENT)
+			sum += n;
+		off += n;
+	}
+	*ret = h->has_parent ? sum : h->vsize;
 	return 0;
 }
 
