@@ -157,7 +157,9 @@ both_drawn() {
 
 @test "typing through VNC reaches the focused app in its container, and only it" {
 	launch
-	sleep 1
+	# (keys sent before the xterm is mapped go nowhere)
+	wait_until 60 both_drawn
+
 	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) \
 		--type "touch /tmp/typed-through-vnc" --return
 	typed() { "$SCMCTL" container exec two-apps-term -- test -e /tmp/typed-through-vnc; }
