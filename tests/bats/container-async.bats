@@ -445,7 +445,6 @@ state_c_is() { c --json container show "$1" | jq -e --arg s "$2" '.state==$s' >/
 	start_scmd
 	logs_ready() { "$SCMCTL" container logs "$1" | grep -q ready; }
 	pids=()
-
 	for i in 1 2 3 4; do
 		"$SCMCTL" container run -d --name stubborn$i -- /bin/sh -c 'trap "" TERM; echo ready; while :; do sleep 1; done'
 		pids+=("$("$SCMCTL" --json container show stubborn$i | jq -r .pid)")

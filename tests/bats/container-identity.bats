@@ -302,7 +302,6 @@ PY
 	"$SCMD" --runtime-dir "$R" --state-dir "$SCMT/state4" --config "$SCMT/cfg" --subids "$START:$COUNT" 2>"$SCMT/scmd4.log" &
 	upid=$!
 	wait_until 60 test -S "$R/control.sock"
-
 	run env SCM_RUNTIME_DIR="$R" "$SCMCTL" container run -- sh -c "ls -A '$R'; $H connect-unix '$R/control.sock'; ls '$SCM_BUILD/bin'"
 	echo "$output"
 	kill "$upid"; wait "$upid" || true

@@ -257,7 +257,6 @@ check_log_cap() { # STATE_DIR RUNTIME_DIR CAP [PROFILE]
 	# the compressor catches up with the last rotations
 	none_pending() { "$SCMCTL" --json status | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["log_compression"]["pending"])'; }
 	wait_until 60 none_pending
-
 	ls -l "$SCMT/state/logs"
 	# the current file and the 3 latest generations (NAME.log.G, or
 	# NAME.log.G.zst once compressed), each at most a quarter before

@@ -239,7 +239,6 @@ check_sockets() {
 	[ -n "$apid" ]
 	# The host sees A's endpoint there once A is set up.
 	wait_until 60 test -S "/proc/$apid/root/run/scm/scm.sock"
-
 	[ -S "/proc/$apid/root/run/scm/scm.sock" ]
 	run as "$who" "$BIN/scm-run" --endpoint "$D/b.sock" -- "$(H)" connect-unix "/proc/$apid/root/run/scm/scm.sock"
 	echo "$output"

@@ -109,7 +109,6 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 		/dev/null >"$T/scmd.out" 2>&1 &
 	spid=$!
 	wait_until 60 test -S "$T/run/control.sock"
-
 	B=$(mktemp -d /var/tmp/scm-ctty-b.XXXXXX)
 	mkdir -p "$B/rootfs"
 	(cd "$B" && crun spec)

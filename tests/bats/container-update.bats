@@ -148,7 +148,6 @@ JSON
 	[[ "$output" != *echo* ]]
 	was_cut() { "$SCMCTL" container logs app | grep -q 'was cut'; }
 	wait_until 60 was_cut
-
 	run "$SCMCTL" container logs app
 	echo "$output"
 	[[ "$output" == *"was cut: container update: method echo.ping is no longer allowed [revoked]"* ]]

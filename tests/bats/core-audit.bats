@@ -132,7 +132,6 @@ PY
 		"$SCMD" --audit=journal --runtime-dir "$J/run" --state-dir "$J/state" --config "$J/cfg" \
 			--idl-path "$SRC/stubs/idl" 2>"$J/scmd.log" & pid=$!
 		for _ in $(seq 3000); do [ -S "$J/run/control.sock" ] && break; sleep 0.02; done
-
 		SCM_RUNTIME_DIR=$J/run "$SCMCTL" endpoint create demo >/dev/null
 		SCM_ENDPOINT=$J/run/endpoints/demo.sock "$TC" loop 20 echo
 		SCM_ENDPOINT=$J/run/endpoints/demo.sock "$TC" loop 3 nosuch

@@ -262,7 +262,6 @@ PY
 	gone() { ! kill -0 "$pid" 2>/dev/null; }
 	wait_until 60 gone
 	! kill -0 "$pid" 2>/dev/null
-
 }
 
 @test "the control socket refuses non-root users" {

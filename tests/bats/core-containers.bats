@@ -197,7 +197,6 @@ JSON
 		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	upid=$!
 	wait_until 60 test -S "$D/run/control.sock"
-
 	run as_user "$SCMCTL" container run -- /bin/sh -c 'id -u; cat /proc/self/uid_map'
 	echo "$output"
 	[ "$status" -eq 0 ]

@@ -116,7 +116,6 @@ state_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys;
 	start_bus strict
 	"$SCMCTL" container run -d --name keep -- /bin/sleep 600 >/dev/null
 	wait_until 60 state_is keep running
-
 	run timeout 10 as_user gdbus call --address "$A" --dest org.scm.Manager1 --object-path /org/scm/Manager1 --method org.scm.Manager1.ListContainers
 	[ "$status" -eq 0 ] && [[ "$output" == *"'keep'"* ]]
 	# the bus itself refuses: the policy does not let the call through

@@ -101,7 +101,6 @@ stopped() { ! kill -0 "$1" 2>/dev/null; }
 agent_waits() { pgrep -f "$G/agent" >/dev/null; }
 
 frame_pixels() {
-
 	"$CHK" count "$1" $(($2 - 4)) $(($3 - 4)) 208 4 "$4"
 }
 

@@ -159,7 +159,6 @@ both_drawn() {
 	launch
 	# (keys sent before the xterm is mapped go nowhere)
 	wait_until 60 both_drawn
-
 	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) \
 		--type "touch /tmp/typed-through-vnc" --return
 	typed() { "$SCMCTL" container exec two-apps-term -- test -e /tmp/typed-through-vnc; }
@@ -308,7 +307,6 @@ PY
 	SLOW=$!
 	wait_until 60 grep -q connected "$SCMT/slow.out"
 	grep -q connected "$SCMT/slow.out"
-
 	sleep 2 # two bytes in: on the old code the proxy is inside libvncserver's read
 	t0=$(date +%s%N)
 	run timeout 60 "$SCMCTL" desktop screenshot two-apps "$SCMT/shot.png"

@@ -333,7 +333,6 @@ profile_json() { printf '%s\n' "$2" >"$SCMT/cfg/profiles/$1.json"; }
 		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	upid=$!
 	wait_until 60 test -S "$D/run/control.sock"
-
 	# control: loose alone mounts it writable
 	run as_user "$SCMCTL" container run --profile loose -- "$H" write /tmp/x/ctl
 	echo "$output"

@@ -178,7 +178,6 @@ run_looper() {
 	SCMD_PID=$(cat "$SCMT/sup/ready")
 	[ "$SCMD_PID" != "$old" ]
 	wait_until 60 grep -q '^exit' "$SCMT/call.out" || { cat "$SCMT/call.out"; false; }
-
 	cat "$SCMT/call.out"
 	grep -q '^exit 0' "$SCMT/call.out"
 	grep -q "restored from systemd's fd store" "$SCMT/scmd.log"

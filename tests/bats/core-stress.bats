@@ -23,7 +23,6 @@ fds() { ls "/proc/$SCMD_PID/fd" | wc -l; }
 # Waits until scmd holds at most $1 fds again: peers close asynchronously.
 fds_at_most() { [ "$(fds)" -le "$1" ]; }
 fds_settle() {
-
 	wait_until 60 fds_at_most "$1" && return 0
 	echo "scmd holds $(fds) fds, had $1:"
 	ls -l "/proc/$SCMD_PID/fd"

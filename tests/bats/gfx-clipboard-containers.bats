@@ -71,7 +71,6 @@ clip_stats() {
 	clip_stats "c['source'] == 'cc-src' and c['size'] == 6"
 	v --click $((AX[dst] + 50)) $((AY[dst] + 50)) --chord ctrl+shift+v
 	wait_until 60 clip_in dst in-src
-
 	[ "$(inapp dst 'xclip -selection clipboard -o')" = in-src ]
 	v --click $((AX[other] + 50)) $((AY[other] + 50)) --chord ctrl+shift+v
 	clip_stats "any(r['op'] == 'paste' and r['to'] == 'cc-other' and r['decision'] == 'refuse' for r in c['log'])"

@@ -278,7 +278,6 @@ clip_stats() {
 	[[ "$output" == *'"channels_revoked": 1'* ]]
 	# cb-a's agent learns it and ends; cb-c, whose rules did not change, stays
 	wait_until 60 grep -q "clipboard rules for gfx-cb changed" "$SCMT/cb-a.err"
-
 	grep -q "clipboard rules for gfx-cb changed" "$SCMT/cb-a.err"
 	"$SCMCTL" call gfx-cb stats | python3 -c '
 import json, sys

@@ -119,6 +119,5 @@ JSON
 	popup_gone() { [ -z "$(mstats | jq -c '.clients[0].windows[] | select(.popup)')" ]; }
 	wait_until 60 popup_gone || { mstats; false; }
 	[ -z "$(mstats | jq -c '.clients[0].windows[] | select(.popup)')" ] || { mstats; false; }
-
 	"$SCMCTL" desktop stop menu >/dev/null
 }

@@ -286,7 +286,6 @@ JSON
 		-- "$SCM_BUILD/libexec/scm-desktop-app" --size 200x200 -- xeyes >/dev/null
 	greedy_exited() { "$SCMCTL" container list | grep -q 'greedy.*exited'; }
 	wait_until 60 greedy_exited
-
 	run "$SCMCTL" container logs greedy
 	[[ "$output" == *"parameter 'weight' is not the allowed value"* ]]
 	run "$SCMCTL" call gfx stats

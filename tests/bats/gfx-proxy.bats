@@ -79,7 +79,6 @@ viewer_password() { "$SCMCTL" call gfx viewer | python3 -c 'import json,sys; pri
 	SCM_VNC_PASSWORD=$(viewer_password) "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$port" --click "$bx" "$by" --type hi
 	typed_i() { [ "$(grep -c '"keysym":105' "$SCMT/appB.out")" -ge 2 ]; }
 	wait_until 60 typed_i
-
 	grep -q '"type":"pointer","x":10,"y":10,"buttons":1' "$SCMT/appB.out"
 	[ "$(grep -c '"keysym":104' "$SCMT/appB.out")" -eq 2 ]   # down and up
 	[ "$(grep -c '"keysym":105' "$SCMT/appB.out")" -eq 2 ]

@@ -29,7 +29,6 @@ teardown() {
 has_fingerprint() { [ -n "$(jq -r '.tls_fingerprint // empty' "$T/info.json" 2>/dev/null)" ]; }
 
 start() { # extra args for the test server
-
 	"$SRV" --size 640x400 --info "$T/info.json" --snapshot "$T/snap.png" --cert-out "$T/cert.pem" \
 		--client alpha:240x160:1:c03030 --client beta:200x220:3:30a040 "$@" >"$T/out" 2>"$T/err" 3>&- &
 	PID=$!
@@ -234,7 +233,6 @@ PY
 	[ "$status" -eq 0 ]
 	kill -USR1 "$PID"
 	wait_until 60 has_fingerprint
-
 	[ "$(jq -r .tls_fingerprint "$T/info.json")" = "$(certtool --fingerprint --hash sha256 --infile "$T/mine.pem")" ]
 	# bad configurations stop the server at start, saying which file
 	run "$SRV" --tls required --tls-cert "$T/nope.pem" --tls-key "$T/key.pem" --client a:10x10

@@ -195,7 +195,6 @@ view() { SCM_VNC_PASSWORD=$PASSWORD timeout 30 "$VIEW" "$PORT" "$@"; }
 	done
 	two_viewers() { refresh && [ "$(jq .viewers "$T/info.json")" = 2 ]; }
 	wait_until 60 two_viewers
-
 	read -r cx cy < <(centre "$(win alpha 0 title_bar)")
 	view --drag-steps $((cx - 40)) "$cy" $((cx + 160)) $((cy + 130)) 20 30 --drag $((cx - 40)) "$cy" $((cx + 3)) $((cy + 41))
 	refresh

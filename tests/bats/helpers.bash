@@ -79,4 +79,3 @@ hold_wait() {
 	wait_until 60 grep -q '^exit ' "$SCMT/hold.out" 2>/dev/null && { cat "$SCMT/hold.out"; return 0; }
 	echo "held client did not end:"; cat "$SCMT/hold.out"; return 1
 }
-

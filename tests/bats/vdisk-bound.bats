@@ -385,7 +385,6 @@ PY
 	pkill -P "$HOLDS" qemu-io 2>/dev/null || true
 	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
 	wait_until 60 qemu-img info "$D/q.vhdx" >/dev/null 2>&1
-
 	# an scm reader: writers are refused, qemu-img info is not
 	"$V" create --parent "$D/q.vhdx" "$D/qc.vhdx"
 	hold reader "$D/qc.vhdx" ro

@@ -306,7 +306,6 @@ JSON
 	"$C" --endpoint "$(ep app)" hold "$D/w.vhdx" rw < <(sleep 30) >"$SCMT/hold.out" &
 	BG="${BG:-} $!"
 	wait_until 60 grep -q "open handle" "$SCMT/hold.out"
-
 	grep -q "open handle" "$SCMT/hold.out"
 	SCM_CALL_TIMEOUT_MS=200 run "$V" compact "$D/w.vhdx"
 	echo "$output"

@@ -369,7 +369,6 @@ JSON
 	BG="${BG:-} $HOLD"
 	exec 7>"$SCMT/hold.in"
 	wait_until 60 grep -q open "$SCMT/hold.out"
-
 	# (a job needs the right to write under the reservation: the holder's)
 	run "$V" migrate "$D/r.vhdx" "$SCMT/far/r.vhdx"
 	[ "$status" -eq 1 ]

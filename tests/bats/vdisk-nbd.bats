@@ -78,7 +78,6 @@ hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
 }
 opened_or_failed() { grep -q -e "^open" -e "vdisk-client:" "$1" 2>/dev/null; }
 
-
 # gone PID: no such process, or a zombie nobody reaped yet
 gone() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0; [[ $st == Z* ]]; }
 
@@ -433,7 +432,6 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	HOLDS=""
 	[ ! -e "$S" ]
 	wait_until 60 "$V" check "$D/f.vhdx" >/dev/null 2>&1
-
 	"$V" check "$D/f.vhdx"
 	"$V" read --offset 1M --length 64K "$D/f.vhdx" | cmp - <(head -c 65536 /dev/zero | tr '\0' '\102')
 }

@@ -86,7 +86,6 @@ hold_token() {
 	token_or_gone() { [ -s "$SCMT/token" ] || ! kill -0 "$HOLDER" 2>/dev/null; }
 	wait_until 60 token_or_gone
 	cat "$SCMT/token.err"
-
 	TOKEN=$(cut -d' ' -f1 "$SCMT/token")
 	[ ${#TOKEN} -eq 128 ]
 }

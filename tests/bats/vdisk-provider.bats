@@ -35,7 +35,6 @@ hold() { # ENDPOINT DISK MODE: keeps a handle open until killed; waits for "open
 }
 opened_or_failed() { grep -q -e "^open" -e "vdisk-client:" "$1" 2>/dev/null; }
 
-
 @test "provider: data written through the shared buffer lands in the VHDX" {
 	"$V" create --size 24M --block-size 1M "$D/a.vhdx"
 	head -c 24M /dev/urandom > "$SCMT/in.raw"

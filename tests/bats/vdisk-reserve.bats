@@ -102,7 +102,6 @@ ondisk() { # OFFSET: the distinct bytes of 4 KiB there, as the file holds them (
 	bpid=$!
 	b_wrote() { [ "$(a check 0 4096)" = "byte 0xbb" ]; }
 	wait_until 60 b_wrote
-
 	[ "$(a check 0 4096)" = "byte 0xbb" ]
 	a preempt-abort 0xa1 0xb1 $WERO
 	# A now owns the range: whatever B had in flight is done or refused
