@@ -57,7 +57,6 @@ manager_on_bus() {
 	timeout 5 gdbus call --address "$A" --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
 		--method org.freedesktop.DBus.NameHasOwner org.scm.Manager1 2>/dev/null | grep -q true
 }
-
 state_is() { [ "$(state_of "$1")" = "$2" ]; }
 
 m() { timeout 20 gdbus call --address "$A" --dest org.scm.Manager1 --object-path /org/scm/Manager1 --method "org.scm.Manager1.$1" "${@:2}"; }
