@@ -32,8 +32,7 @@ check_exit() {
 
 wait_for() { # file text
 	wait_until 60 grep -q "$2" "$1" 2>/dev/null && return 0
-	echo "timed out
- waiting for '$2' in $1:"; cat "$1"; return 1
+	echo "timed out waiting for '$2' in $1:"; cat "$1"; return 1
 }
 
 # Runs in a subshell that execs, so $! is scm-run itself.

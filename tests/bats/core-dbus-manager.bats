@@ -67,8 +67,10 @@ state_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys;
 	start_bus strict
 	dbus-monitor --address "$A" "type='signal',sender='org.scm.Manager1'" >"$BUSDIR/mon.txt" 2>&1 &
 	mon=$!
-	# (a monitor loses its own name once the bus made it one)
-	wait_until 60 grep -q member=NameLost "$BUSDIR/mon.txt"
+	# (dbus-monitor prints the bus's NameAcquired once its match rules or
+	# monitor are in place: the strict bus refuses BecomeMonitor, so it
+	# falls back to match rules and never loses its name)
+	wait_until 60 grep -q member=NameAcquired "$BUSDIR/mon.txt"
 	run m RunContainer c1 "['/bin/sleep','600']" "[]"
 	echo "$output"
 	[ "$status" -eq 0 ] && [[ "$output" == "('c1',)" ]]

@@ -240,8 +240,7 @@ SH
 		--idl-path "$STAGE/usr/local/share/scm/idl" 2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
 	wait_until 60 test -S "$SCMT/run/control.sock"
-	C=$STAGE
-/usr/local/bin/scmctl
+	C=$STAGE/usr/local/bin/scmctl
 	# the manifests in /etc/scm/services are registered at start
 	run "$C" service list
 	echo "$output"; cat "$SCMT/scmd.log"

@@ -236,8 +236,12 @@ clip_stats() {
 	SCM_VNC_PASSWORD=$VIEWONLY timeout 60 "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --wait-cut-text 4 \
 		>"$SCMT/viewonly.out" 2>&1 &
 	vo=$!
-	one_viewer() { "$SCMCTL" call gfx-cb stats | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["stats"]["viewers"] != 1)'; }
-	wait_until 60 one_viewer
+	# (not a wait_until: the view-only viewer leaves after its 4 s, so a
+	# loaded machine may never show it counted)
+	for _ in $(seq 200); do
+		"$SCMCTL" call gfx-cb stats | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["stats"]["viewers"] != 1)' && break
+		sleep 0.05
+	done
 	focus cb-a
 	run viewer --chord ctrl+shift+c --wait-cut-text 30
 	echo "$output"

@@ -349,8 +349,7 @@ PY
 		[ "$("$CHK" diff "$T/$enc.png" "$T/snap.png")" = 0 ]
 	done
 	wait_until 60 info_now '.viewers == 0'
-	jq '{copies
-, copied_pixels, encodings_sent}' "$T/info.json"
+	jq '{copies, copied_pixels, encodings_sent}' "$T/info.json"
 	# the scroll went as copies, to both
 	[ "$(jq .copies "$T/info.json")" -gt 0 ]
 	[ "$(jq .encodings_sent.copyrect.rects "$T/info.json")" -ge 2 ]
