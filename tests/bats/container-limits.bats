@@ -44,19 +44,17 @@ start_user_scmd() {
 	setpriv --reuid scmtest --regid scmtest --clear-groups env XDG_STATE_HOME="$U/xdg" \
 		"$SCMD" --runtime-dir "$U/run" --config "$U/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$U/scmd.log" &
 	UPID=$!
-	for _ in $(seq 200); do [ -S "$U/run/control.sock" ] && break; sleep 0.02; done
-	[ -S "$U/run/control.sock" ] || { cat "$U/scmd.log"; return 1; }
+	wait_until 60 test -S "$U/run/control.sock" || { cat "$U/scmd.log"; return 1; }
 	CTL=(setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$U/run" "$SCMCTL")
 }
 
 wait_log() { # NAME TEXT: until the container's log has TEXT
-	for _ in $(seq 600); do
-		"${CTL[@]}" container logs "$1" 2>/dev/null | grep -q "$2" && return 0
-		sleep 0.05
-	done
+	wait_until 60 log_has "$1" "$2" && return 0
 	echo "no '$2' in the log of $1:"; "${CTL[@]}" container logs "$1"
 	return 1
 }
+
+log_has() { "${CTL[@]}" container logs "$1" 2>/dev/null | grep -q "$2"; }
 
 wait_exited() { # NAME
 	for _ in $(seq 1200); do
@@ -257,10 +255,8 @@ check_log_cap() { # STATE_DIR RUNTIME_DIR CAP [PROFILE]
 	run "$SCMCTL" container run -d --name "$N-spew" --profile smalllog -- /bin/sh -c "$SPEW"
 	wait_exited "$N-spew"
 	# the compressor catches up with the last rotations
-	for _ in $(seq 100); do
-		"$SCMCTL" --json status | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["log_compression"]["pending"])' && break
-		sleep 0.05
-	done
+	none_pending() { "$SCMCTL" --json status | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["log_compression"]["pending"])'; }
+	wait_until 60 none_pending
 	ls -l "$SCMT/state/logs"
 	# the current file and the 3 latest generations (NAME.log.G, or
 	# NAME.log.G.zst once compressed), each at most a quarter before

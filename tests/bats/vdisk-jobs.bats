@@ -50,10 +50,7 @@ writer() {
 	WRITER=$!
 	BG="${BG:-} $WRITER"
 	# it has its handle once it wrote something
-	for _ in $(seq 200); do
-		[ -s "$SCMT/expected.pending" ] && return 0
-		sleep 0.02
-	done
+	wait_until 60 test -s "$SCMT/expected.pending" && return 0
 	cat "$SCMT/writer.out"; return 1
 }
 
@@ -67,10 +64,7 @@ writer_stop() {
 # convert_free DISK RAW: once the provider let the disk go (it closes a
 # disk on a worker after its last user, a job included, is done)
 convert_free() {
-	for _ in $(seq 200); do
-		"$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
-		sleep 0.05
-	done
+	wait_until 60 "$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
 	"$V" convert -O raw "$1" "$2"
 }
 
@@ -159,7 +153,7 @@ base_disk() { # FILE: 32 MiB, 1 MiB blocks, some data and some zeros written
 	echo "$output"
 	[[ $output == *'"state":"paused"'* ]]
 	# the journal says paused too (it is written by the next step)
-	for _ in $(seq 100); do grep -q "^state paused" "$D/p.vhdx.job" 2>/dev/null && break; sleep 0.05; done
+	wait_until 60 grep -q "^state paused" "$D/p.vhdx.job" 2>/dev/null
 	grep -q "^state paused" "$D/p.vhdx.job"
 	grep -q "^scm-vdisk-job 1" "$D/p.vhdx.job"
 	"$V" job "$id" resume
@@ -253,7 +247,7 @@ JSON
 	"$C" --endpoint "$(ep scoped)" pattern "$D/g.vhdx" "$SCMT/expected" 0 "$SCMT/stop" >"$SCMT/writer.out" 2>&1 &
 	WRITER=$!
 	BG="${BG:-} $WRITER"
-	for _ in $(seq 200); do [ -s "$SCMT/expected.pending" ] && break; sleep 0.02; done
+	wait_until 60 test -s "$SCMT/expected.pending"
 	export SCM_ENDPOINT
 	SCM_ENDPOINT=$(ep scoped)
 	id=$("$V" compact --detach "$D/g.vhdx")
@@ -281,7 +275,7 @@ JSON
 	writer "$D/j.vhdx" 0
 	id=$("$V" compact --detach "$D/j.vhdx")
 	"$V" job "$id" pause
-	for _ in $(seq 100); do grep -q "^state paused" "$D/j.vhdx.job" 2>/dev/null && break; sleep 0.05; done
+	wait_until 60 grep -q "^state paused" "$D/j.vhdx.job" 2>/dev/null
 	grep -q "^state paused" "$D/j.vhdx.job"
 	kill -KILL "$(cat "$SCMT/provider.pid")"
 	wait "$WRITER" || true
@@ -311,7 +305,7 @@ JSON
 	base_disk "$D/w.vhdx"
 	"$C" --endpoint "$(ep app)" hold "$D/w.vhdx" rw < <(sleep 30) >"$SCMT/hold.out" &
 	BG="${BG:-} $!"
-	for _ in $(seq 200); do grep -q "open handle" "$SCMT/hold.out" && break; sleep 0.02; done
+	wait_until 60 grep -q "open handle" "$SCMT/hold.out"
 	grep -q "open handle" "$SCMT/hold.out"
 	SCM_CALL_TIMEOUT_MS=200 run "$V" compact "$D/w.vhdx"
 	echo "$output"

@@ -46,10 +46,7 @@ writer() {
 	"$C" --endpoint "$(ep app)" pattern "$1" "$SCMT/expected" 0 "$SCMT/stop" >"$SCMT/writer.out" 2>&1 &
 	WRITER=$!
 	BG="${BG:-} $WRITER"
-	for _ in $(seq 200); do
-		[ -s "$SCMT/expected.pending" ] && return 0
-		sleep 0.02
-	done
+	wait_until 60 test -s "$SCMT/expected.pending" && return 0
 	cat "$SCMT/writer.out"; return 1
 }
 
@@ -58,13 +55,12 @@ writer() {
 more_writes() {
 	local seen=0 last cur
 	last=$(cat "$SCMT/expected.pending")
-	for _ in $(seq 400); do
-		cur=$(cat "$SCMT/expected.pending" 2>/dev/null || true)
-		if [ -n "$cur" ] && [ "$cur" != "$last" ]; then seen=$((seen + 1)); last=$cur; fi
-		[ $seen -ge 3 ] && return 0
-		sleep 0.01
-	done
-	return 1
+	wait_until 60 three_more
+}
+three_more() { # (more_writes' seen, last, cur)
+	cur=$(cat "$SCMT/expected.pending" 2>/dev/null || true)
+	if [ -n "$cur" ] && [ "$cur" != "$last" ]; then seen=$((seen + 1)); last=$cur; fi
+	[ $seen -ge 3 ]
 }
 
 writer_stop() {
@@ -75,10 +71,7 @@ writer_stop() {
 }
 
 convert_free() {
-	for _ in $(seq 200); do
-		"$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
-		sleep 0.05
-	done
+	wait_until 60 "$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
 	"$V" convert -O raw "$1" "$2"
 }
 
@@ -108,8 +101,7 @@ hold_open() {
 	HOLD=$!
 	BG="${BG:-} $HOLD"
 	exec 7>"$SCMT/hold.in"
-	for _ in $(seq 200); do grep -q open "$SCMT/hold.out" && return 0; sleep 0.02; done
-	return 1
+	wait_until 60 grep -q open "$SCMT/hold.out"
 }
 
 hold_close() {
@@ -258,7 +250,7 @@ PY
 	base_disk "$D/u.vhdx"
 	writer "$D/u.vhdx"
 	id=$("$V" migrate --detach --throttle 1 "$D/u.vhdx" "$SCMT/far/u.vhdx")
-	for _ in $(seq 200); do [ -e "$SCMT/far/u.vhdx" ] && break; sleep 0.02; done
+	wait_until 60 test -e "$SCMT/far/u.vhdx"
 	# pause and resume, as any job
 	"$V" job "$id" pause
 	run job_json "$id"
@@ -276,7 +268,7 @@ PY
 	# snapshot mode: the child's writes are folded back into the source
 	writer "$D/u.vhdx"
 	id=$("$V" migrate --detach --mode snapshot --throttle 1 "$D/u.vhdx" "$D/u2.vhdx")
-	for _ in $(seq 200); do [ -e "$D/u.vhdx.migrate.avhdx" ] && break; sleep 0.02; done
+	wait_until 60 test -e "$D/u.vhdx.migrate.avhdx"
 	more_writes
 	"$V" job "$id" cancel
 	run "$V" job "$id" wait
@@ -376,7 +368,7 @@ JSON
 	HOLD=$!
 	BG="${BG:-} $HOLD"
 	exec 7>"$SCMT/hold.in"
-	for _ in $(seq 200); do grep -q open "$SCMT/hold.out" && break; sleep 0.02; done
+	wait_until 60 grep -q open "$SCMT/hold.out"
 	# (a job needs the right to write under the reservation: the holder's)
 	run "$V" migrate "$D/r.vhdx" "$SCMT/far/r.vhdx"
 	[ "$status" -eq 1 ]
