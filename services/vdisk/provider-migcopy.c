@@ -101,6 +101,7 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 	struct mig_rec *rec = &m->rec[c];
 	if (clear)
 		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
+	m->dest_unflushed = true; /* (a skip writes nothing, but this is cheaper to keep right) */
 	int cl = chunk_class(src, off), dst_st = vhdx_block_state(dst, off), r;
 	if (cl < 0)
 		return cl;

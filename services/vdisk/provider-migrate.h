@@ -1,14 +1,19 @@
 /* provider-migrate.h: live migration's own state, shared by
- * provider-migrate.c (the method, the phases, the switch-over) and
+ * provider-migrate.c (the method, the phases, the switch-over),
  * provider-migcopy.c (copying a piece, the correspondence record, folding
- * a child back, recovery). Internal to scm-vdisk-provider. */
+ * a child back, recovery) and provider-mirror.c (clients' writes applied
+ * to the destination too). Internal to scm-vdisk-provider. */
 #pragma once
+#include <pthread.h>
+
 #include "provider-jobs.h"
 #include "scm-internal/error.h"
 
 #define MIG_PASSES_MAX 16        /* dirty passes before switching over anyway */
 #define MIG_MAX_PAUSE_MS 10      /* the default --max-pause */
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
+#define MIG_BATCH_MAX 4          /* pieces of data one copy step may move */
+#define MIG_BATCH_NS 2000000ull  /* and no more once a step has run this long */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
 #define MIG_REC_SUFFIX ".scm-map"         /* the correspondence record beside dest */
 #define MIG_NEW_SUFFIX ".scm-new"         /* dest while it is being made */
@@ -55,6 +60,13 @@ struct bmig {
 	bool child_made;
 	vhdx *old;              /* after the switch: the disk's old handle, closed by the last step */
 	struct mig_rec *rec;    /* per piece */
+	/* active mirroring (provider-mirror.c): dlock serialises the
+	 * destination's handle between clients' mirrored writes and flushes
+	 * (on the disk's queue) and the side step's flush (beside it) */
+	pthread_mutex_t dlock;
+	bool dest_unflushed;    /* the job wrote dest since its last flush */
+	uint64_t mirrored;      /* bytes of clients' writes applied to dest too */
+	uint64_t switch_bytes;  /* copied in the switch-over's pause */
 	uint8_t zero_hash[32];
 };
 
