@@ -83,6 +83,11 @@ void mig_json(const struct bjob *b, json_object *j)
 void mig_next(struct bjob *b)
 {
 	struct bmig *m = b->mig;
+	/* making dest touches nothing of the disk: beside its I/O, with the
+	 * journal's first write (so clients wait for neither's fsyncs); a
+	 * failure is the next work step's */
+	if (m->phase == MP_CREATE && !m->pending_r && m->side == SIDE_NONE)
+		m->side = SIDE_CREATE;
 	if (m->side != SIDE_NONE) {
 		m->side_run = m->side;
 		m->side = SIDE_NONE;
@@ -96,7 +101,7 @@ void mig_next(struct bjob *b)
 
 /* ---- the steps, on a worker --------------------------------------------- */
 
-static int create_dest(struct bjob *b)
+int mig_create(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	if (m->reuse) { /* a copy a record vouches for: only what changed goes */
@@ -208,6 +213,10 @@ static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t b
 			return r;
 	}
 	b->done = base + (b->cursor * BJOB_CHUNK < b->vsize ? b->cursor * BJOB_CHUNK : b->vsize);
+	if (m->side == SIDE_NONE && m->copied - m->wb_mark >= MIG_WRITEBACK) {
+		m->wb_mark = m->copied;
+		m->side = SIDE_WRITEBACK;
+	}
 	return 0;
 }
 
@@ -322,7 +331,7 @@ int mig_step(struct bjob *b)
 	}
 	m->side = SIDE_NONE;
 	switch (m->phase) {
-	case MP_CREATE: return create_dest(b);
+	case MP_CREATE: return mig_create(b); /* (normally a side step: mig_next) */
 	case MP_SNAP: return take_snapshot(b);
 	case MP_COPY:
 		if ((r = copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)

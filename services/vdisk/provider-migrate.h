@@ -14,13 +14,14 @@
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
 #define MIG_BATCH_MAX 4          /* pieces of data one copy step may move */
 #define MIG_BATCH_NS 2000000ull  /* and no more once a step has run this long */
+#define MIG_WRITEBACK (64u << 20) /* copied bytes after which dest's writeback is started */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
 #define MIG_REC_SUFFIX ".scm-map"         /* the correspondence record beside dest */
 #define MIG_NEW_SUFFIX ".scm-new"         /* dest while it is being made */
 #define MIG_REC_VERSION 1
 
 enum mig_phase { MP_CREATE, MP_SNAP, MP_COPY, MP_REPARENT, MP_COMMIT, MP_DIRTY, MP_SWITCH, MP_FINAL };
-enum mig_side { SIDE_NONE, SIDE_SLEEP, SIDE_FLUSH, SIDE_FINAL };
+enum mig_side { SIDE_NONE, SIDE_CREATE, SIDE_SLEEP, SIDE_WRITEBACK, SIDE_FLUSH, SIDE_FINAL };
 
 /* What the destination holds of one BJOB_CHUNK piece, as copied. */
 enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA };
@@ -67,8 +68,12 @@ struct bmig {
 	bool dest_unflushed;    /* the job wrote dest since its last flush */
 	uint64_t mirrored;      /* bytes of clients' writes applied to dest too */
 	uint64_t switch_bytes;  /* copied in the switch-over's pause */
+	uint64_t wb_mark;       /* m->copied when dest's writeback was last started */
 	uint8_t zero_hash[32];
 };
+
+/* provider-migrate.c: dest made (or an existing copy opened), a side step */
+int mig_create(struct bjob *b);
 
 /* provider-migcopy.c */
 void mig_sha256(const void *buf, size_t len, uint8_t out[32]);

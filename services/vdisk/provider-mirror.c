@@ -23,6 +23,7 @@
  *
  * Also here: the migration's side steps (mig_side), which run beside the
  * disk's I/O on the job's own queue. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,6 +123,17 @@ void mig_side(struct bjob *b)
 	int r;
 	switch (m->side_run) {
 	case SIDE_NONE: break;
+	case SIDE_CREATE:
+		if ((r = mig_create(b)) < 0) {
+			m->pending_r = r;
+			m->pending_err = TAKE_PTR(b->serr);
+		}
+		break;
+	case SIDE_WRITEBACK:
+		/* the copy's data on its way to the disk while the copy goes
+		 * on, not all of it in the flush before the switch-over */
+		(void)sync_file_range(vhdx_fd(b->other), 0, 0, SYNC_FILE_RANGE_WRITE);
+		break;
 	case SIDE_SLEEP:
 		usleep((useconds_t)(m->sleep_us < 1000000 ? m->sleep_us : 1000000));
 		m->slept_us += m->sleep_us;
