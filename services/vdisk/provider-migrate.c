@@ -74,6 +74,9 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "pause_bytes", json_object_new_uint64(m->switch_bytes));
 	json_object_object_add(j, "pause_wait_us", json_object_new_uint64(m->pause_wait_us));
 	json_object_object_add(j, "pause_flush_us", json_object_new_uint64(m->pause_flush_us));
+	json_object_object_add(j, "copy_us", json_object_new_uint64(m->copy_ns / 1000));
+	json_object_object_add(j, "flush_us", json_object_new_uint64(m->flush_us));
+	json_object_object_add(j, "final_us", json_object_new_uint64(m->final_us));
 	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
 	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
@@ -193,18 +196,21 @@ static int take_snapshot(struct bjob *b)
 }
 
 /* A pass over every piece from the cursor: pieces that need no read go
- * by many a step; a step ends after MIG_BATCH_MAX pieces of data, or
- * sooner once it has run MIG_BATCH_NS (clients wait for a step: it is
- * exclusive on the disk's queue), or when the throttle wants a wait.
- * Fewer, larger steps cost fewer trips through the loop. own: only the
- * pieces the top file holds itself (snapshot mode's merge). */
+ * by many a step; a step ends after a piece of data as soon as a
+ * client's request waits on the disk's queue (a step is exclusive on it:
+ * the request waits for one piece at most), else after MIG_BATCH_MAX
+ * pieces or MIG_BATCH_NS (so that pause and cancel are seen), or when
+ * the throttle wants a wait. While nobody waits the copy goes on without
+ * a trip through the loop per piece. own: only the pieces the top file
+ * holds itself (snapshot mode's merge). */
 static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base)
 {
 	struct bmig *m = b->mig;
 	uint64_t copied = m->copy_bytes, t0 = mono_ns();
 	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->side == SIDE_NONE; i++) {
 		if (m->copy_bytes != copied &&
-		    (m->copy_bytes - copied >= (uint64_t)MIG_BATCH_MAX * BJOB_CHUNK || mono_ns() - t0 >= MIG_BATCH_NS))
+		    (m->copy_bytes - copied >= (uint64_t)MIG_BATCH_MAX * BJOB_CHUNK || mono_ns() - t0 >= MIG_BATCH_NS ||
+		     iopool_waiting(&b->d->q)))
 			break;
 		uint64_t c = b->cursor++;
 		bool mine = true;

@@ -12,8 +12,8 @@
 #define MIG_PASSES_MAX 16        /* dirty passes before switching over anyway */
 #define MIG_MAX_PAUSE_MS 10      /* the default --max-pause */
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
-#define MIG_BATCH_MAX 4          /* pieces of data one copy step may move */
-#define MIG_BATCH_NS 2000000ull  /* and no more once a step has run this long */
+#define MIG_BATCH_MAX 16         /* pieces of data one copy step may move */
+#define MIG_BATCH_NS 20000000ull /* and no more once a step has run this long */
 #define MIG_WRITEBACK (64u << 20) /* copied bytes after which dest's writeback is started */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
 #define MIG_REC_SUFFIX ".scm-map"         /* the correspondence record beside dest */
@@ -69,6 +69,7 @@ struct bmig {
 	uint64_t mirrored;      /* bytes of clients' writes applied to dest too */
 	uint64_t switch_bytes;  /* copied in the switch-over's pause */
 	uint64_t wb_mark;       /* m->copied when dest's writeback was last started */
+	uint64_t flush_us, final_us; /* side steps: flushing dest before the switch; the last step */
 	uint8_t zero_hash[32];
 };
 

@@ -103,6 +103,7 @@ int bjob_flushed(struct bjob *b)
 static void side_flush(struct bjob *b)
 {
 	struct bmig *m = b->mig;
+	uint64_t t0 = mono_ns();
 	(void)fdatasync(vhdx_fd(b->other)); /* an error shows again in the flush below */
 	pthread_mutex_lock(&m->dlock);
 	int r = vhdx_flush(b->other);
@@ -111,6 +112,7 @@ static void side_flush(struct bjob *b)
 	else
 		m->dest_unflushed = false;
 	pthread_mutex_unlock(&m->dlock);
+	m->flush_us += (mono_ns() - t0) / 1000;
 }
 
 /* Beside the disk's I/O, on the job's own queue: a throttle's wait, a
@@ -141,6 +143,7 @@ void mig_side(struct bjob *b)
 	case SIDE_FLUSH: side_flush(b); break;
 	case SIDE_FINAL: {
 		scm_error *e = NULL;
+		uint64_t t0 = mono_ns();
 		if ((r = mig_commit_sync(b->d)) < 0) /* a flush will try again */
 			fprintf(stderr, "vdisk-provider: %s: fsync of its directory: %s\n", b->path, strerror(-r));
 		if ((r = vhdx_close_checked(m->old)) < 0)
@@ -155,6 +158,7 @@ void mig_side(struct bjob *b)
 			scm_error_free(e);
 		}
 		b->done = b->total;
+		m->final_us = (mono_ns() - t0) / 1000;
 		b->complete = true;
 		break;
 	}
