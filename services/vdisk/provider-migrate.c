@@ -52,6 +52,7 @@ void mig_free(struct bjob *b)
 	free(m->child);
 	free(m->child_name);
 	free(m->rec);
+	free(m->hbuf);
 	pthread_mutex_destroy(&m->dlock);
 	scm_error_free(m->pending_err);
 	free(m);
@@ -207,7 +208,10 @@ static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t b
 {
 	struct bmig *m = b->mig;
 	uint64_t copied = m->copy_bytes, t0 = mono_ns();
+	m->defer_ok = true;
 	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->side == SIDE_NONE; i++) {
+		if (m->n_hpend == MIG_BATCH_MAX)
+			break;
 		if (m->copy_bytes != copied &&
 		    (m->copy_bytes - copied >= (uint64_t)MIG_BATCH_MAX * BJOB_CHUNK || mono_ns() - t0 >= MIG_BATCH_NS ||
 		     iopool_waiting(&b->d->q)))
@@ -215,13 +219,20 @@ static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t b
 		uint64_t c = b->cursor++;
 		bool mine = true;
 		int r = own ? mig_own(src, b->vsize, c, &mine) : 0;
-		if (r < 0 || (mine && (r = mig_copy_chunk(b, src, c, clear)) < 0))
+		if (r < 0 || (mine && (r = mig_copy_chunk(b, src, c, clear)) < 0)) {
+			m->defer_ok = false;
 			return r;
+		}
 	}
+	m->defer_ok = false;
 	b->done = base + (b->cursor * BJOB_CHUNK < b->vsize ? b->cursor * BJOB_CHUNK : b->vsize);
 	if (m->side == SIDE_NONE && m->copied - m->wb_mark >= MIG_WRITEBACK) {
 		m->wb_mark = m->copied;
 		m->side = SIDE_WRITEBACK;
+	}
+	if (m->n_hpend) { /* first, then what else the step asked for */
+		m->side_also = m->side;
+		m->side = SIDE_HASH;
 	}
 	return 0;
 }
@@ -562,6 +573,7 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	b->n_chunks = (b->vsize + BJOB_CHUNK - 1) / BJOB_CHUNK;
 	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
 	m->rec = calloc(b->n_chunks, sizeof *m->rec);
+	m->hbuf = malloc((size_t)MIG_BATCH_MAX * BJOB_CHUNK); /* none: every hash in the step */
 	if (!b->dirty || !m->rec)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	memset(b->buf, 0, BJOB_CHUNK);

@@ -71,15 +71,16 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 	struct bmig *m = b->mig;
 	pthread_mutex_lock(&m->dlock);
 	int r = op == BW_WRITE ? vhdx_write(b->other, buf, len, off) : vhdx_write_zeroes(b->other, len, off, unmap);
+	/* what the destination holds there is no longer what the record's
+	 * hash says (or a hash step is about to say): the record leaves the
+	 * piece out (never a wrong claim) */
+	for (uint64_t c = off / BJOB_CHUNK; r >= 0 && c <= (off + len - 1) / BJOB_CHUNK && c < b->n_chunks; c++)
+		m->rec[c].st = REC_UNKNOWN;
 	pthread_mutex_unlock(&m->dlock);
 	if (r < 0) {
 		bjob_dirty(b, off, len); /* a pass copies it again, or fails the job */
 		return;
 	}
-	/* what the destination holds there is no longer what the record's
-	 * hash says: the record leaves the piece out (never a wrong claim) */
-	for (uint64_t c = off / BJOB_CHUNK; c <= (off + len - 1) / BJOB_CHUNK && c < b->n_chunks; c++)
-		m->rec[c].st = REC_UNKNOWN;
 	__atomic_add_fetch(&m->mirrored, len, __ATOMIC_RELAXED);
 }
 
@@ -129,6 +130,28 @@ void mig_side(struct bjob *b)
 		if ((r = mig_create(b)) < 0) {
 			m->pending_r = r;
 			m->pending_err = TAKE_PTR(b->serr);
+		}
+		break;
+	case SIDE_HASH:
+		/* the hashes of the pieces the last step wrote without, from its
+		 * own copy of their bytes: clients wait for none of it */
+		for (unsigned i = 0; i < m->n_hpend; i++) {
+			uint64_t c = m->hpend[i], len = b->vsize - c * BJOB_CHUNK;
+			uint8_t h[32];
+			mig_sha256(m->hbuf + (size_t)i * BJOB_CHUNK, len < BJOB_CHUNK ? len : BJOB_CHUNK, h);
+			pthread_mutex_lock(&m->dlock);
+			if (m->rec[c].st == REC_HASHING) { /* else a client wrote it since */
+				m->rec[c].st = REC_DATA;
+				memcpy(m->rec[c].hash, h, 32);
+			}
+			pthread_mutex_unlock(&m->dlock);
+		}
+		m->n_hpend = 0;
+		if (m->side_also != SIDE_NONE) {
+			m->side_run = m->side_also;
+			m->side_also = SIDE_NONE;
+			mig_side(b);
+			return;
 		}
 		break;
 	case SIDE_WRITEBACK:
