@@ -116,10 +116,12 @@ static void side_flush(struct bjob *b)
 	m->flush_us += (mono_ns() - t0) / 1000;
 }
 
-/* Beside the disk's I/O, on the job's own queue: a throttle's wait, a
- * flush of dest (which only the job's steps touch), or after the
- * switch-over the old handle closed, the snapshot child removed and the
- * correspondence record written. A failure waits for the next work step. */
+/* Beside the disk's I/O, on the job's own queue: making dest, hashing
+ * what the last step copied, a throttle's wait, starting dest's
+ * writeback, a flush of dest (under the dest lock: mirrored writes touch
+ * it too), or after the switch-over the old handle closed, the snapshot
+ * child removed and the correspondence record written. None touches the
+ * disk's own handle. A failure waits for the next work step. */
 void mig_side(struct bjob *b)
 {
 	struct bmig *m = b->mig;
