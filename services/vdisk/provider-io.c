@@ -140,6 +140,9 @@ static void job_run(struct iopool_job *pj)
 	case OP_FLUSH:
 	case OP_CLOSE:
 		r = j->rw ? vhdx_flush(h) : 0;
+		/* a mirror migration's destination holds what was promised too */
+		if (r >= 0 && j->rw)
+			r = bjob_flushed(j->d->bjob_io);
 		/* after a migration's switch-over: its commit point durable
 		 * before any flush on the new file is answered */
 		if (r >= 0 && (r = mig_commit_sync(j->d)) < 0) {
@@ -177,13 +180,30 @@ static void job_run(struct iopool_job *pj)
 		break;
 	}
 	}
-	if (r < 0)
+	if (r < 0) {
 		job_fail(j, r, vhdx_error(h));
-	else if (j->d->bjob_io && (j->op == OP_WRITE || j->op == OP_TRIM || j->op == OP_ZERO))
-		bjob_dirty(j->d->bjob_io, j->off, j->len); /* a job copying the disk copies it again */
-	else if (j->d->bjob_io && j->op == OP_WRITEV)
+		/* a failed write may have changed part of its range: copied again */
+		if (j->d->bjob_io && (j->op == OP_WRITE || j->op == OP_TRIM || j->op == OP_ZERO))
+			bjob_dirty(j->d->bjob_io, j->off, j->len);
+		else if (j->d->bjob_io && j->op == OP_WRITEV)
+			for (size_t i = 0; i < j->n_ex; i++)
+				bjob_dirty(j->d->bjob_io, j->ex[i].off, j->ex[i].len);
+		return;
+	}
+	/* a job copying the disk copies it again, or (a mirror migration) the
+	 * write goes to its destination too, before the client hears of it */
+	struct bjob *b = j->d->bjob_io;
+	if (!b)
+		return;
+	if (j->op == OP_WRITE)
+		bjob_written(b, BW_WRITE, j->c->buf + j->boff, j->off, j->len, false);
+	else if (j->op == OP_ZERO)
+		bjob_written(b, BW_ZERO, NULL, j->off, j->len, j->unmap);
+	else if (j->op == OP_TRIM)
+		bjob_written(b, BW_TRIM, NULL, j->off, j->len, false);
+	else if (j->op == OP_WRITEV)
 		for (size_t i = 0; i < j->n_ex; i++)
-			bjob_dirty(j->d->bjob_io, j->ex[i].off, j->ex[i].len);
+			bjob_written(b, BW_WRITE, j->c->buf + j->ex[i].boff, j->ex[i].off, j->ex[i].len, false);
 }
 
 static void job_done(struct iopool_job *pj)

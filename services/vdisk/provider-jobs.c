@@ -227,7 +227,10 @@ static void bjob_start(struct bjob *b, enum vjob_state st)
 	set_state(b, st);
 	b->jstate = st;
 	b->persist = true;
-	submit_step(b, st == VJOB_PAUSED ? STEP_PERSIST : STEP_WORK);
+	if (b->mig && st != VJOB_PAUSED)
+		mig_next(b); /* its first step is a side step */
+	else
+		submit_step(b, st == VJOB_PAUSED ? STEP_PERSIST : STEP_WORK);
 }
 
 int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, uint64_t))

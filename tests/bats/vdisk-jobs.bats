@@ -433,7 +433,7 @@ kill_round() {
 		# rolled back (what it made is gone), or nothing to resume (the
 		# status's kind of migrate-snapshot is migrate)
 		[[ $out != *"\"kind\":\"${kind%-snapshot}\""* ]]
-		if [ -n "$jstate" ]; then for f in $made; do [ ! -e "$f" ]; done; fi
+		if [ -n "$jstate" ]; then for f in $made; do [ ! -e "$f" ] || { echo "left: $f"; ls -l "$D"; false; }; done; fi
 	fi
 	[ ! -e "$disk.job" ]
 	# every acknowledged write is there; only the one write in flight may

@@ -144,6 +144,37 @@ assert b["type"] == "dynamic", b["type"]
 PY
 }
 
+@test "migrate mirror under a writer running flat out: its writes are mirrored, it converges" {
+	# The copy is throttled (2 MiB/s) so that the writer, which never
+	# waits between its writes, outruns it: with a dirty map alone every
+	# pass would find more to copy. Active mirroring applies each write
+	# behind the copy's cursor to DEST before answering it, so no dirty
+	# pass follows the copy and the switch-over's pause copies nothing.
+	base_disk "$D/f.vhdx"
+	writer "$D/f.vhdx"
+	id=$("$V" migrate --detach --throttle 2 "$D/f.vhdx" "$SCMT/far/f.vhdx")
+	# once the copy is past its first piece the job is paused (so this
+	# does not race it) until one of the writer's writes landed behind it
+	for _ in $(seq 300); do [[ $(job_json "$id") =~ \"bytes_copied\":[1-9] ]] && break; sleep 0.1; done
+	"$V" job "$id" pause
+	for _ in $(seq 200); do
+		[[ $(job_json "$id") =~ \"bytes_mirrored\":[1-9] ]] && break
+		more_writes
+	done
+	"$V" job "$id" resume
+	"$V" job "$id" wait
+	more_writes # on DEST now
+	writer_stop
+	same "$SCMT/far/f.vhdx"
+	run job_json "$id"
+	echo "$output"
+	[[ $output == *'"state":"done"'* ]]
+	[[ $output == *'"copy_mode":"write-blocking"'* ]]
+	[[ $output =~ \"bytes_mirrored\":[1-9] ]]
+	[[ $output == *'"passes":0,'* ]]
+	[[ $output == *'"pause_bytes":0,'* ]]
+}
+
 @test "migrate of an idle disk: block states kept, the correspondence record matches DEST" {
 	base_disk "$D/i.vhdx"
 	"$V" convert -O raw "$D/i.vhdx" "$SCMT/expected"
