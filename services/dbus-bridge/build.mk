@@ -1,0 +1,19 @@
+# services/dbus-bridge: host D-Bus services for containers (issue 16),
+# the provider of the "dbus" interface, on libdbus-1.
+DBUS_BRIDGE := $(B)/libexec/scm-dbus-bridge
+DBUS_BRIDGE_CFLAGS := $(shell pkg-config --cflags dbus-1 2>/dev/null)
+DBUS_BRIDGE_LIBS := $(shell pkg-config --libs dbus-1 2>/dev/null)
+DBUS_BRIDGE_OBJS := $(patsubst %,$(B)/services/dbus-bridge/%.o,rules marshal)
+$(B)/services/dbus-bridge/%.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS)
+$(B)/services/dbus-bridge/bridge-provider.o: $(B)/gen/scm/dbus-provider.h
+$(DBUS_BRIDGE): $(B)/services/dbus-bridge/bridge-provider.o $(DBUS_BRIDGE_OBJS) $(B)/gen/scm/dbus-provider.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS) -lpthread
+LIBEXEC += $(DBUS_BRIDGE)
+
+# the tests' notification daemon (tests/bats/core-dbus-bridge.bats, bench)
+$(B)/tests/helper/scm-test-notifyd.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS)
+$(B)/libexec/scm-test-notifyd: $(B)/tests/helper/scm-test-notifyd.o
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS)
+LIBEXEC += $(B)/libexec/scm-test-notifyd
