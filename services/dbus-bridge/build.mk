@@ -17,3 +17,10 @@ $(B)/libexec/scm-test-notifyd: $(B)/tests/helper/scm-test-notifyd.o
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS)
 LIBEXEC += $(B)/libexec/scm-test-notifyd
+
+# the typing of a client's JSON by signature, fuzzed
+$(B)/tests/fuzz/fuzz_dbus_marshal.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS) -Iservices/dbus-bridge
+$(B)/tests/fuzz/fuzz_dbus_marshal: $(B)/tests/fuzz/fuzz_dbus_marshal.o $(B)/services/dbus-bridge/marshal.o
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_dbus_marshal

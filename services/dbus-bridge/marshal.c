@@ -122,6 +122,17 @@ static int put_key(mctx *c, DBusMessageIter *it, int t, const char *k)
 	return r;
 }
 
+/* A container half written (a bad value inside) is abandoned: closing
+ * it is a libdbus usage error. */
+static int close_or_abandon(DBusMessageIter *it, DBusMessageIter *sub, int r)
+{
+	if (r) {
+		dbus_message_iter_abandon_container(it, sub);
+		return r;
+	}
+	return dbus_message_iter_close_container(it, sub) ? 0 : -ENOMEM;
+}
+
 static int put_container(mctx *c, DBusMessageIter *it, DBusSignatureIter *si, json_object *v, int depth)
 {
 	int t = dbus_signature_iter_get_current_type(si);
@@ -142,7 +153,7 @@ static int put_container(mctx *c, DBusMessageIter *it, DBusSignatureIter *si, js
 		if (!dbus_message_iter_open_container(it, t, vs, &sub))
 			return -ENOMEM;
 		r = put(c, &sub, &ssi, json_object_array_get_idx(v, 1), depth + 1);
-		return dbus_message_iter_close_container(it, &sub) || r ? r : -ENOMEM;
+		return close_or_abandon(it, &sub, r);
 	}
 	dbus_signature_iter_recurse(si, &ssi);
 	if (t == DBUS_TYPE_STRUCT) {
@@ -158,7 +169,7 @@ static int put_container(mctx *c, DBusMessageIter *it, DBusSignatureIter *si, js
 		} while (!r && dbus_signature_iter_next(&ssi));
 		if (!r && i != n)
 			r = bad(c, "%s", "a struct has more fields than its signature");
-		return dbus_message_iter_close_container(it, &sub) || r ? r : -ENOMEM;
+		return close_or_abandon(it, &sub, r);
 	}
 	/* an array; of dict entries, a JSON object */
 	if (!(esig = dbus_signature_iter_get_signature(&ssi)))
@@ -189,9 +200,7 @@ static int put_container(mctx *c, DBusMessageIter *it, DBusSignatureIter *si, js
 			r = put_key(c, &de, kt, k);
 			if (!r)
 				r = put(c, &de, &vsi, e, depth + 1);
-			if (!dbus_message_iter_close_container(&sub, &de) && !r)
-				r = -ENOMEM;
-			if (r)
+			if ((r = close_or_abandon(&sub, &de, r)))
 				break;
 		}
 	} else {
@@ -200,11 +209,7 @@ static int put_container(mctx *c, DBusMessageIter *it, DBusSignatureIter *si, js
 			r = put(c, &sub, &esi, json_object_array_get_idx(v, i), depth + 1);
 		}
 	}
-	if (r) {
-		dbus_message_iter_abandon_container(it, &sub);
-		return r;
-	}
-	return dbus_message_iter_close_container(it, &sub) ? 0 : -ENOMEM;
+	return close_or_abandon(it, &sub, r);
 }
 
 static int put(mctx *c, DBusMessageIter *it, DBusSignatureIter *si, json_object *v, int depth)
