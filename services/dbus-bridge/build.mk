@@ -24,3 +24,10 @@ $(B)/tests/fuzz/fuzz_dbus_marshal: $(B)/tests/fuzz/fuzz_dbus_marshal.o $(B)/serv
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_dbus_marshal
+
+# unit test: the decision and the typing, no bus
+$(B)/tests/unit/dbus-bridge/%.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS) -Iservices/dbus-bridge
+$(B)/tests/unit/test_dbus_bridge: $(B)/tests/unit/dbus-bridge/test_dbus_bridge.o $(DBUS_BRIDGE_OBJS) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS) $(CMOCKA_LIBS)
+UNIT_TESTS += $(B)/tests/unit/test_dbus_bridge

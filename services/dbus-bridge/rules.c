@@ -167,8 +167,8 @@ bool br_decide(const br_rules *r, const br_target *t, json_object *args, char *w
 						 : NULL;
 			const char *bad = v ? scm_constraint_check(c, v) : "is missing";
 			if (bad) {
-				snprintf(why, whysz, "%s.%s on %s %s: %s %.120s %s (constrained by %s)", t->interface,
-					 t->method, t->destination, t->path, k,
+				snprintf(why, whysz, "%s.%s on %s %s: %s%s%.120s %s (constrained by %s)", t->interface,
+					 t->method, t->destination, t->path, k, v ? " " : "",
 					 v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "", bad,
 					 win->origin);
 				return false;
