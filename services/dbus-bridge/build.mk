@@ -31,3 +31,16 @@ $(B)/tests/unit/test_dbus_bridge: $(B)/tests/unit/dbus-bridge/test_dbus_bridge.o
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(B)/tests/unit/test_dbus_bridge
+
+# make bench: the same call through the bridge and directly on the bus
+$(B)/tests/bench/dbus-bridge-bench-client.o: tests/bench/dbus-bridge-bench.c $(B)/gen/scm/dbus-client.h
+	@mkdir -p $(dir $@)
+	$(Q_CC)$(CC) $(SCM_CPPFLAGS) $(SCM_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(DBUS_BRIDGE_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/libexec/scm-dbus-bridge-bench-client: $(B)/tests/bench/dbus-bridge-bench-client.o $(B)/gen/scm/dbus-client.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
+$(B)/tests/bench/dbus-bridge-bench: tests/bench/dbus-bridge-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 755 $< $@
+BENCH_DEPS += $(B)/tests/bench/dbus-bridge-bench $(B)/libexec/scm-dbus-bridge-bench-client $(DBUS_BRIDGE) \
+              $(B)/libexec/scm-test-notifyd
