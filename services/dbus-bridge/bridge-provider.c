@@ -17,12 +17,11 @@
  * that arrive on it besides replies are dropped after each call. Signals
  * are not forwarded yet.
  *
- * libdbus blocks in connect and in send_with_reply_and_block, and the
- * provider's loop must not: each call is deferred and runs on a thread of
- * its own, which posts the reply back (scm_provider_post). */
+ * libdbus runs on the provider's own loop (dbusloop.c): a call is deferred,
+ * sent with a pending-call callback, and answered from that callback when
+ * the reply (or an error, or the timeout) comes; nothing waits on the bus,
+ * and calls on one channel reach the bus in order. */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <dbus/dbus.h>
 #include <json-c/json.h>
 
+#include "dbusloop.h"
 #include "marshal.h"
 #include "rules.h"
 #include "scm/dbus-provider.h"
@@ -44,8 +44,7 @@
  * alive by a count: the channel holds one, and so does each call in
  * flight, which may outlive the channel (a client that went away). */
 typedef struct bchan {
-	atomic_uint refs;
-	pthread_mutex_t lock; /* conns */
+	unsigned refs;
 	br_rules rules;
 	const char *rules_why; /* when the grant's rules did not parse */
 	char *caller;
@@ -56,33 +55,27 @@ typedef struct bchan {
 	size_t n_conns;
 } bchan;
 
+static void dbus_message_unrefp(DBusMessage **m)
+{
+	if (*m)
+		dbus_message_unref(*m);
+}
+
 typedef struct job {
-	scm_task task;
-	scm_provider *p;
 	scm_call *call;
 	bchan *ch;
-	char *bus;
-	DBusMessage *msg;
-	/* the outcome, filled by the worker */
-	int code;
-	char why[512];
-	char *reply_sig;
-	json_object *body;
+	bool done;
 } job;
-
-static scm_provider *provider;
 
 static void bchan_unref(bchan *c)
 {
-	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+	if (!c || --c->refs > 0)
 		return;
 	for (size_t i = 0; i < c->n_conns; i++) {
-		dbus_connection_close(c->conns[i].conn);
-		dbus_connection_unref(c->conns[i].conn);
+		dloop_drop(c->conns[i].conn);
 		free(c->conns[i].bus);
 	}
 	br_rules_done(&c->rules);
-	pthread_mutex_destroy(&c->lock);
 	free(c->caller);
 	free(c);
 }
@@ -96,8 +89,7 @@ static bchan *bchan_of(scm_call *call)
 	json_object *rules = NULL;
 	if (!(c = calloc(1, sizeof(*c))))
 		return NULL;
-	atomic_init(&c->refs, 1);
-	pthread_mutex_init(&c->lock, NULL);
+	c->refs = 1;
 	c->caller = strdup(g->caller ? g->caller : "?");
 	if (!g->rules || !json_object_object_get_ex(g->rules, "dbus", &rules))
 		c->rules_why = "the grant carries no dbus rules (is the interface's IDL current?)";
@@ -112,92 +104,106 @@ static void on_close(const scm_grant *g, void *chdata, void *ud)
 	bchan_unref(chdata);
 }
 
-/* The channel's connection to bus, opened on first use (worker thread). */
+/* "session" and "system" as libdbus finds them, else the address. */
+static const char *bus_address(const char *bus)
+{
+	const char *a;
+	if (strcmp(bus, "session") == 0)
+		return getenv("DBUS_SESSION_BUS_ADDRESS");
+	if (strcmp(bus, "system") == 0)
+		return (a = getenv("DBUS_SYSTEM_BUS_ADDRESS")) ? a : "unix:path=/var/run/dbus/system_bus_socket";
+	return bus;
+}
+
+/* The channel's connection to bus, opened on first use. The Hello the bus
+ * wants first is sent, not waited for: the call queued behind it on the
+ * same connection reaches the bus after it. */
 static DBusConnection *conn_for(bchan *c, const char *bus, char *why, size_t whysz)
 {
-	DBusConnection *conn = NULL;
+	const char *addr = bus_address(bus);
+	DBusConnection *conn;
 	DBusError e;
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->n_conns; i++)
-		if (strcmp(c->conns[i].bus, bus) == 0) {
-			conn = c->conns[i].conn;
-			goto out;
-		}
+	for (size_t i = 0; i < c->n_conns; i++) {
+		if (strcmp(c->conns[i].bus, bus) != 0)
+			continue;
+		if (dbus_connection_get_is_connected(c->conns[i].conn))
+			return c->conns[i].conn;
+		/* the bus went away: forget it, connect again */
+		dloop_drop(c->conns[i].conn);
+		free(c->conns[i].bus);
+		c->conns[i] = c->conns[--c->n_conns];
+		break;
+	}
 	if (c->n_conns == BUSES_MAX) {
 		snprintf(why, whysz, "more than %d buses on one channel", BUSES_MAX);
-		goto out;
+		return NULL;
+	}
+	if (!addr) {
+		snprintf(why, whysz, "no %s bus: DBUS_SESSION_BUS_ADDRESS is not set in the bridge's environment", bus);
+		return NULL;
 	}
 	dbus_error_init(&e);
-	if (strcmp(bus, "session") == 0 || strcmp(bus, "system") == 0) {
-		conn = dbus_bus_get_private(strcmp(bus, "session") == 0 ? DBUS_BUS_SESSION : DBUS_BUS_SYSTEM, &e);
-	} else if ((conn = dbus_connection_open_private(bus, &e)) && !dbus_bus_register(conn, &e)) {
-		dbus_connection_close(conn);
-		dbus_connection_unref(conn);
-		conn = NULL;
-	}
-	if (!conn) {
+	if (!(conn = dbus_connection_open_private(addr, &e))) {
 		snprintf(why, whysz, "cannot reach the %s bus: %s", bus, e.message ? e.message : "unknown error");
 		dbus_error_free(&e);
-		goto out;
+		return NULL;
 	}
 	dbus_connection_set_exit_on_disconnect(conn, FALSE);
-	/* what other peers may queue on this connection between calls */
+	/* what other peers may queue on this connection */
 	dbus_connection_set_max_received_size(conn, 1 << 20);
-	c->conns[c->n_conns].bus = strdup(bus);
+	DBusMessage *hello = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "Hello");
+	char *name = strdup(bus);
+	if (!hello || !name || dloop_add(conn) < 0 || !dbus_connection_send(conn, hello, NULL)) {
+		if (hello)
+			dbus_message_unref(hello);
+		free(name);
+		dbus_connection_close(conn);
+		dbus_connection_unref(conn);
+		snprintf(why, whysz, "out of memory");
+		return NULL;
+	}
+	dbus_message_unref(hello);
+	c->conns[c->n_conns].bus = name;
 	c->conns[c->n_conns++].conn = conn;
-out:
-	pthread_mutex_unlock(&c->lock);
 	return conn;
 }
 
-static void finish(scm_task *t)
+/* The reply came (or an error, the timeout, a disconnect): answer. */
+static void on_reply(DBusPendingCall *pc, void *data)
 {
-	job *j = (job *)t;
-	if (j->code)
-		scm_call_reply_error(j->call, j->code, "%s", j->why);
-	else
-		scm_dbus_call_reply(j->call, j->reply_sig ? j->reply_sig : "", j->body);
-	json_object_put(j->body);
-	free(j->reply_sig);
-	free(j->bus);
-	if (j->msg)
-		dbus_message_unref(j->msg);
+	job *j = data;
+	char why[512];
+	DBusError e;
+	if (j->done)
+		return;
+	j->done = true;
+	DBusMessage *r = dbus_pending_call_steal_reply(pc);
+	dbus_error_init(&e);
+	if (!r) {
+		scm_call_reply_error(j->call, SCM_DBUS_E_BUS, "no reply");
+	} else if (dbus_set_error_from_message(&e, r)) {
+		bool remote = strcmp(e.name, DBUS_ERROR_NO_REPLY) && strcmp(e.name, DBUS_ERROR_DISCONNECTED);
+		scm_call_reply_error(j->call, remote ? SCM_DBUS_E_REMOTE : SCM_DBUS_E_BUS, "%s: %s", e.name,
+				     e.message ? e.message : "");
+		dbus_error_free(&e);
+	} else {
+		json_object *body = br_unmarshal(r, why, sizeof(why));
+		if (body)
+			scm_dbus_call_reply(j->call, dbus_message_get_signature(r), body);
+		else
+			scm_call_reply_error(j->call, SCM_DBUS_E_BADMESSAGE, "%s", why);
+		json_object_put(body);
+	}
+	if (r)
+		dbus_message_unref(r);
+	/* the connection may be dropped by this unref: dloop_drop only queues
+	 * it, and the loop closes it after this dispatch */
 	bchan_unref(j->ch);
-	free(j);
 }
 
-static void *worker(void *arg)
+static void job_free(void *data)
 {
-	job *j = arg;
-	DBusConnection *conn = conn_for(j->ch, j->bus, j->why, sizeof(j->why));
-	DBusError e;
-	dbus_error_init(&e);
-	if (!conn) {
-		j->code = SCM_DBUS_E_BUS;
-	} else if (scm_call_cancelled(j->call)) {
-		j->code = -ECANCELED;
-		snprintf(j->why, sizeof(j->why), "cancelled");
-	} else {
-		DBusMessage *r = dbus_connection_send_with_reply_and_block(conn, j->msg, CALL_TIMEOUT_MS, &e);
-		if (!r) {
-			bool remote = e.name && strcmp(e.name, DBUS_ERROR_NO_REPLY) && strcmp(e.name, DBUS_ERROR_DISCONNECTED);
-			j->code = remote ? SCM_DBUS_E_REMOTE : SCM_DBUS_E_BUS;
-			snprintf(j->why, sizeof(j->why), "%s: %s", e.name ? e.name : "error", e.message ? e.message : "");
-			dbus_error_free(&e);
-		} else {
-			const char *s = dbus_message_get_signature(r);
-			if (!(j->body = br_unmarshal(r, j->why, sizeof(j->why))))
-				j->code = SCM_DBUS_E_BADMESSAGE;
-			else if (!(j->reply_sig = strdup(s)))
-				j->code = -ENOMEM;
-			dbus_message_unref(r);
-		}
-		/* nothing else is read from the bus: drop what peers sent */
-		for (DBusMessage *m; (m = dbus_connection_pop_message(conn));)
-			dbus_message_unref(m);
-	}
-	scm_provider_post(j->p, &j->task);
-	return NULL;
+	free(data);
 }
 
 static int do_call(scm_call *call, const char *bus, const char *dest, const char *path, const char *iface,
@@ -224,35 +230,40 @@ static int do_call(scm_call *call, const char *bus, const char *dest, const char
 		fprintf(stderr, "dbus-bridge: %s: denied %s\n", c->caller, why);
 		return scm_call_reply_error(call, SCM_E_DENIED, "%s", why);
 	}
-	DBusMessage *m = dbus_message_new_method_call(dest, path, iface, method);
+	_cleanup_(dbus_message_unrefp) DBusMessage *m = dbus_message_new_method_call(dest, path, iface, method);
 	if (!m)
 		return -ENOMEM;
 	int r = br_marshal(m, sig, args, why, sizeof(why));
-	if (r) {
-		dbus_message_unref(m);
+	if (r)
 		return r == -EINVAL ? scm_call_reply_error(call, SCM_DBUS_E_BADMESSAGE, "%s.%s: %s", iface, method, why)
 				    : r;
-	}
+	DBusConnection *conn = conn_for(c, bus, why, sizeof(why));
+	if (!conn)
+		return scm_call_reply_error(call, SCM_DBUS_E_BUS, "%s", why);
 	job *j = calloc(1, sizeof(*j));
-	scm_call *dc = j ? scm_call_defer(call) : NULL;
-	if (!dc) {
+	if (!j)
+		return -ENOMEM;
+	if (!(j->call = scm_call_defer(call))) {
+		free(j); /* defer() answered BUSY itself */
+		return 0;
+	}
+	DBusPendingCall *pc = NULL;
+	if (!dbus_connection_send_with_reply(conn, m, &pc, CALL_TIMEOUT_MS) || !pc) {
+		scm_call_reply_error(j->call, SCM_DBUS_E_BUS, "the %s bus connection is closed", bus);
 		free(j);
-		dbus_message_unref(m);
-		return j ? 0 : -ENOMEM; /* defer() answered BUSY itself */
+		return 0;
 	}
-	*j = (job){ .task.fn = finish, .p = provider, .call = dc, .ch = c, .bus = strdup(bus), .msg = m };
-	atomic_fetch_add(&c->refs, 1);
-	pthread_attr_t a;
-	pthread_t th;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 256 * 1024);
-	if (!j->bus || pthread_create(&th, &a, worker, j) != 0) {
-		j->code = SCM_DBUS_E_BUS;
-		snprintf(j->why, sizeof(j->why), "cannot start a worker for the call");
-		finish(&j->task);
+	j->ch = c;
+	c->refs++;
+	if (!dbus_pending_call_set_notify(pc, on_reply, j, job_free)) {
+		scm_call_reply_error(j->call, -ENOMEM, "out of memory");
+		dbus_pending_call_cancel(pc);
+		bchan_unref(c);
+		free(j);
+	} else if (dbus_pending_call_get_completed(pc)) {
+		on_reply(pc, j); /* completed before the notify was set */
 	}
-	pthread_attr_destroy(&a);
+	dbus_pending_call_unref(pc); /* the connection keeps it until it completes */
 	return 0;
 }
 
@@ -261,26 +272,22 @@ static const scm_dbus_handlers handlers = { .call = do_call };
 int main(void)
 {
 	scm_dbus_skeleton sk = { &handlers, NULL };
+	scm_provider *p = NULL;
 	scm_error *err = NULL;
-	if (!dbus_threads_init_default()) {
-		fprintf(stderr, "dbus-bridge: libdbus threads: out of memory\n");
-		return 1;
-	}
-	if (scm_dbus_provider_new(&sk, &provider, &err) != 0) {
+	if (scm_dbus_provider_new(&sk, &p, &err) != 0) {
 		fprintf(stderr, "dbus-bridge: ");
 		scm_error_print(err, stderr);
 		scm_error_free(err);
 		return 1;
 	}
-	scm_provider_set_defer_max(provider, DEFER_MAX);
-	scm_provider_on_close(provider, on_close);
-	int r = scm_provider_run(provider, &err);
+	scm_provider_set_defer_max(p, DEFER_MAX);
+	scm_provider_on_close(p, on_close);
+	int r = dloop_run(p, &err);
 	if (r < 0) {
 		fprintf(stderr, "dbus-bridge: ");
 		scm_error_print(err, stderr);
 		scm_error_free(err);
 	}
-	/* calls still on their threads post to the provider: wait for none
-	 * here; the process ends, and the kernel closes the connections */
+	scm_provider_free(p);
 	return r < 0 ? 1 : 0;
 }
