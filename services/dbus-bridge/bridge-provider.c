@@ -13,9 +13,9 @@
  * the call.
  *
  * The bridge owns no name, adds no match rule and exports no object: a
- * bus peer that calls the bridge's connection gets nothing, and messages
- * that arrive on it besides replies are dropped after each call. Signals
- * are not forwarded yet.
+ * bus peer that calls the bridge's connection gets libdbus's UnknownMethod
+ * error, and whatever else arrives on it besides replies is dropped at
+ * dispatch; nothing reaches the container. Signals are not forwarded yet.
  *
  * libdbus runs on the provider's own loop (dbusloop.c): a call is deferred,
  * sent with a pending-call callback, and answered from that callback when

@@ -21,7 +21,7 @@ pre_start() {
    "interface":"org.freedesktop.Notifications","methods":["Notify"],
    "args":{"arg0":{"in":["scm-app","mail"]},"arg7":{"range":[-1,10000]}},"action":"allow"},
   {"bus":"$A","destination":"org.freedesktop.Notifications","path_prefix":"/org/freedesktop/Notifications",
-   "interface":"org.freedesktop.Notifications","methods":["GetCapabilities"],"action":"allow"},
+   "interface":"org.freedesktop.Notifications","methods":["GetCapabilities","Missing"],"action":"allow"},
   {"bus":"$A","destination":"org.freedesktop.Notifications","path_prefix":"/",
    "interface":"org.freedesktop.Notifications","methods":["CloseNotification"],"action":"deny"}
  ]}
@@ -74,6 +74,7 @@ in_ctr() {
 		I=org.freedesktop.Notifications
 		t notify $D $N $I Notify "susssasa{sv}i" scm-app 0 "" hello "from the container" "[]" "{\"urgency\":[\"y\",1]}" 5000
 		t caps $D $N $I GetCapabilities
+		t missing $D $N $I Missing
 		t close $D $N $I CloseNotification u 1
 		t info $D $N $I GetServerInformation
 		t badapp $D $N $I Notify "susssasa{sv}i" evil 0 "" hi body "[]" "{}" 100
@@ -104,13 +105,16 @@ in_ctr() {
 	[[ "$(sec otherpath)" == *"NotificationsX"*"no dbus rule"*"rc=4"* ]]
 	[[ "$(sec session)" == *"(bus session): no dbus rule"*"rc=4"* ]]
 	[[ "$(sec unique)" == *'":1.1" is not a well-known bus name'*"rc=1"* ]]
+	# allowed, and the service's own error comes back as the interface's Remote
+	[[ "$(sec missing)" == *"org.freedesktop.DBus.Error.UnknownMethod: no such method here"*"rc=1"* ]]
 	# allowed by the rules but not a valid Notify: refused by the bridge
 	[[ "$(sec badtype)" == *"arg1: expected an integer"*"rc=1"* ]]
-	# the daemon saw the two granted calls and nothing else
+	# the daemon saw the three granted calls and nothing else
 	cat "$BUSDIR/notifyd.log"
-	[ "$(wc -l <"$BUSDIR/notifyd.log")" -eq 2 ]
+	[ "$(wc -l <"$BUSDIR/notifyd.log")" -eq 3 ]
 	grep -q "^CALL org.freedesktop.Notifications /org/freedesktop/Notifications org.freedesktop.Notifications.Notify susssasa{sv}i app=scm-app summary=hello body=from the container timeout=5000$" "$BUSDIR/notifyd.log"
 	grep -q "org.freedesktop.Notifications.GetCapabilities" "$BUSDIR/notifyd.log"
+	grep -q "org.freedesktop.Notifications.Missing" "$BUSDIR/notifyd.log"
 	# and the bridge owns no name on the bus
 	run dbus-send --address="$A" --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.ListNames
 	[[ "$output" != *"org.scm"* ]]
