@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <scm/constraint.h>
 #include <scm/macro.h>
 
 #include "internal.h"
@@ -321,4 +322,20 @@ json_object *dbus_rules_json(const policy_effective *e)
 		}
 	}
 	return arr;
+}
+
+/* Could one call match both rules? Same bus, destination and interface,
+ * one path prefix under the other, a method in common. For lint. */
+bool dbus_overlap(const pdbus *x, const pdbus *y)
+{
+	if (strcmp(x->bus, y->bus) || strcmp(x->destination, y->destination) || strcmp(x->interface, y->interface))
+		return false;
+	if (!scm_path_under(x->path_prefix, y->path_prefix) && !scm_path_under(y->path_prefix, x->path_prefix))
+		return false;
+	if (x->all_methods || y->all_methods)
+		return true;
+	for (size_t i = 0; i < x->n_methods; i++)
+		if (strv_contains(y->methods, x->methods[i]))
+			return true;
+	return false;
 }

@@ -256,6 +256,7 @@ int parse_dbus(pctx *c, struct json_object *a);
 void dbus_rules_free(policy_profile *p);
 /* The effective D-Bus rules, merge order, as a grant carries them. */
 struct json_object *dbus_rules_json(const policy_effective *e);
+bool dbus_overlap(const pdbus *x, const pdbus *y);
 
 /* constraint.c */
 bool pcons_equal(const pcons *a, const pcons *b);

@@ -105,11 +105,49 @@ static void test_merge(void **state)
 	free(dir);
 }
 
+/* lint: equal-priority rules of the other action that some call matches
+ * both are a conflict; rules that cannot meet are not */
+static void test_lint(void **state)
+{
+	static const struct {
+		const char *a, *b;
+		size_t errors;
+	} t[] = {
+		{ "'path_prefix':'/','methods':['M']", "'path_prefix':'/x','methods':['M','N']", 1 },
+		{ "'path_prefix':'/x','methods':'*'", "'path_prefix':'/','methods':['Q']", 1 },
+		{ "'path_prefix':'/x','methods':['M']", "'path_prefix':'/y','methods':['M']", 0 },
+		{ "'path_prefix':'/','methods':['M']", "'path_prefix':'/','methods':['N']", 0 },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *dir = tmpdir_new(), buf[1024];
+		snprintf(buf, sizeof(buf),
+			 "{'name':'p','priority':3,'dbus':[{'bus':'session','destination':'org.a.B','interface':'org.a.I',"
+			 "%s,'action':'allow'},{'bus':'session','destination':'org.a.B','interface':'org.a.I',%s,"
+			 "'action':'deny'}]}", t[i].a, t[i].b);
+		write_profile(dir, "p", buf);
+		policy_store *st = load_store_or_fail(dir);
+		policy_lint_report *rep = NULL;
+		scm_error *err = NULL;
+		assert_int_equal(policy_lint(st, NULL, NULL, 0, &rep, &err), 0);
+		size_t errors = 0;
+		for (size_t k = 0; k < rep->n_findings; k++)
+			errors += rep->findings[k].severity == POLICY_LINT_ERROR &&
+				  strcmp(rep->findings[k].kind, "conflict") == 0;
+		if (errors != t[i].errors)
+			fail_msg("case %zu: %zu conflicts, want %zu", i, errors, t[i].errors);
+		policy_lint_report_free(rep);
+		policy_store_free(st);
+		rm_rf(dir);
+		free(dir);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_lint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
