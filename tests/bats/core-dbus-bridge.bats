@@ -56,6 +56,17 @@ JSON
 teardown() {
 	[ -z "${NOTIFYD:-}" ] || kill "$NOTIFYD" 2>/dev/null || true
 	[ -z "${BUS:-}" ] || kill "$BUS" 2>/dev/null || true
+	# the bridge ends with scmd; a sanitizer report in its log fails the test
+	local bridge
+	bridge=$("$SCMCTL" --json service list 2>/dev/null | python3 -c '
+import json,sys
+print(next((s.get("pid") or "" for s in json.load(sys.stdin)["services"] if s["name"]=="dbus"), ""))' 2>/dev/null || true)
+	kill "$SCMD_PID" 2>/dev/null || true
+	[ -z "$bridge" ] || [ "$bridge" = 0 ] || wait_until 30 test ! -e "/proc/$bridge" || true
+	if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$SCMT/run/logs/dbus.log" 2>/dev/null; then
+		stop_scmd
+		return 1
+	fi
 	stop_scmd
 }
 
