@@ -131,7 +131,7 @@ in_ctr() {
 	[[ "$output" != *"org.scm"* ]]
 }
 
-@test "dbus bridge: the rules are the caller's own profile's, whatever the call says" {
+@test "dbus bridge: the rules are the caller's own profile's, whatever the call says; a bus that is gone is said so" {
 	run in_ctr stranger nodbus '$D $N org.freedesktop.Notifications GetCapabilities'
 	echo "$output"
 	[ "$status" -eq 4 ]
@@ -141,6 +141,14 @@ in_ctr() {
 	run "$SCMCTL" dbus call "$A" org.freedesktop.Notifications /org/freedesktop/Notifications org.freedesktop.Notifications GetCapabilities
 	[ "$status" -eq 4 ]
 	[ ! -s "$BUSDIR/notifyd.log" ]
+	# a granted call to a bus that is gone fails as such
+	kill "$BUS"
+	wait "$BUS" 2>/dev/null || true
+	BUS=
+	run in_ctr app notify '$D $N org.freedesktop.Notifications GetCapabilities'
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot reach the unix:path=$BUSDIR/bus.sock bus"* ]]
 }
 
 @test "dbus rules in profiles: what a rule cannot grant is refused at load, naming the field" {
