@@ -151,18 +151,21 @@ static DBusConnection *conn_for(bchan *c, const char *bus, char *why, size_t why
 	dbus_connection_set_exit_on_disconnect(conn, FALSE);
 	/* what other peers may queue on this connection */
 	dbus_connection_set_max_received_size(conn, 1 << 20);
-	DBusMessage *hello = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "Hello");
-	char *name = strdup(bus);
-	if (!hello || !name || dloop_add(conn) < 0 || !dbus_connection_send(conn, hello, NULL)) {
-		if (hello)
-			dbus_message_unref(hello);
-		free(name);
+	if (dloop_add(conn) < 0) {
 		dbus_connection_close(conn);
 		dbus_connection_unref(conn);
+		snprintf(why, whysz, "out of memory, or too many bus connections");
+		return NULL;
+	}
+	_cleanup_(dbus_message_unrefp) DBusMessage *hello =
+		dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "Hello");
+	char *name = strdup(bus);
+	if (!hello || !name || !dbus_connection_send(conn, hello, NULL)) {
+		free(name);
+		dloop_drop(conn); /* listed with the loop now: it closes it */
 		snprintf(why, whysz, "out of memory");
 		return NULL;
 	}
-	dbus_message_unref(hello);
 	c->conns[c->n_conns].bus = name;
 	c->conns[c->n_conns++].conn = conn;
 	return conn;
