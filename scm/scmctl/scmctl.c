@@ -518,6 +518,7 @@ static void help(void)
 	       "  daemon restart [--exec PATH]        restart scmd in place (or as PATH), keeping\n"
 	       "                                      sockets, channels and containers\n"
 	       "  call [--endpoint NAME|PATH] [--hold] SERVICE METHOD [ARGS-JSON]\n"
+	       "  dbus call [--endpoint NAME|PATH] BUS DEST PATH INTERFACE METHOD [SIGNATURE [ARG...]]\n"
 	       "  container run [--name N] [--profile P]... [--env K=V]... [-d | -t]\n"
 	       "                [--user UID[:GID]] [--bind SRC[:DST][:rw]]...\n"
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
@@ -605,6 +606,8 @@ int main(int argc, char **argv)
 		return cmd_daemon(n, rest);
 	if (strcmp(cmd, "call") == 0)
 		return scmctl_call(n + 1, argv + i);
+	if (strcmp(cmd, "dbus") == 0)
+		return scmctl_dbus(n + 1, argv + i);
 	if (strcmp(cmd, "policy") == 0)
 		return scmctl_policy(n + 1, argv + i);
 	if (strcmp(cmd, "container") == 0)
