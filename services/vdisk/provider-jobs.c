@@ -244,7 +244,7 @@ int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, ui
  * VHDX), or the file vhdx_create had made but not yet signed (empty, or
  * its first 8 bytes still zero: killed between its O_EXCL open and its
  * first write). Only a regular file with no other name. */
-static bool snapshot_leftover(int fd)
+bool bjob_half_made(int fd)
 {
 	static const uint8_t zero[8];
 	uint8_t sig[8];
@@ -519,7 +519,7 @@ void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 			int fd = openat(dfd, tn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			/* only what the job made: the journal names it, and a
 			 * journal is a file */
-			if (snapshot_leftover(fd))
+			if (bjob_half_made(fd))
 				unlinkat(dfd, tn, 0);
 			safe_close(fd);
 		}

@@ -76,6 +76,10 @@ uint64_t bjob_dirty_next(const struct bjob *b, uint64_t from, uint64_t *count);
 
 /* provider-jobs.c: a disk's first open looks for a journal next to it */
 void bjob_recover(struct disk *d, const struct vhdx_scope *scope);
+/* fd is a file a job's vhdx_create left before it was done: one name, and
+ * empty, zeros where the signature goes, or a VHDX (nothing written to it
+ * yet but what create wrote) */
+bool bjob_half_made(int fd);
 void bjob_shutdown(void);
 int do_snapshot(scm_call *call, const char *path, const char *new, void *ud);
 int do_merge(scm_call *call, const char *path, const char *direction, void *ud);

@@ -402,10 +402,22 @@ void mig_recover(struct disk *d, const struct vjob_journal *j, const struct vhdx
 		unsigned fl = VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_IGNORE_PARENT_ID;
 		uint8_t *buf = malloc(BJOB_CHUNK);
 		r = !buf ? -ENOMEM : scope ? vhdx_open_scoped(scope, cpath, fl, &c, &err) : vhdx_open(cpath, fl, &c, &err);
-		if (r >= 0 && (r = mig_fold(c, d->h, d->virtual_size, buf)) < 0)
+		bool opened = r >= 0;
+		if (opened && (r = mig_fold(c, d->h, d->virtual_size, buf)) < 0)
 			scm_error_push(&err, vhdx_error(d->h));
 		vhdx_close(c);
 		free(buf);
+		if (!opened && r != -ENOMEM) {
+			/* killed while vhdx_create made it (it does not open): no
+			 * client wrote to it, they move onto it once it is made
+			 * and opened */
+			int fd = openat(dfd, cname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (bjob_half_made(fd)) {
+				scm_error_free(TAKE_PTR(err));
+				r = 0;
+			}
+			safe_close(fd);
+		}
 		if (r < 0) {
 			_cleanup_free_ char *t = err ? scm_error_text(err) : NULL;
 			fprintf(stderr, "vdisk-provider: %s: migration job %llu: folding %s back failed, journal kept: %s\n",

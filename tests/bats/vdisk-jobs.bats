@@ -447,12 +447,13 @@ kill_round() {
 	qemu-img check -q "$top" || [[ $("$V" info --json "$top") == *differencing* ]]
 }
 
-# snapshot_journal DISK NEW: the journal of a snapshot of DISK into NEW
-# that was running when the provider died (CRC-32C as vjob.c writes it)
+# snapshot_journal DISK NEW [KIND]: the journal of a snapshot (or KIND) of
+# DISK into NEW that was running when the provider died (CRC-32C as
+# vjob.c writes it)
 snapshot_journal() {
-	python3 - "$1" "$2" <<'PY'
+	python3 - "$1" "$2" "${3:-snapshot}" <<'PY'
 import sys
-body = "scm-vdisk-job 1\nid 9\nkind snapshot\nstate running\ndisk %s\ntarget %s\ndone 0\ntotal 0\n" % (sys.argv[1], sys.argv[2])
+body = "scm-vdisk-job 1\nid 9\nkind %s\nstate running\ndisk %s\ntarget %s\ndone 0\ntotal 0\n" % (sys.argv[3], sys.argv[1], sys.argv[2])
 crc = 0xffffffff
 for b in body.encode():
     crc ^= b
@@ -491,6 +492,14 @@ PY
 	"$C" --endpoint "$(ep app)" hold "$D/r.vhdx" rw </dev/null
 	[ -e "$D/r1.vhdx" ]
 	[ ! -e "$D/r.vhdx.job" ]
+	# a snapshot-mode migration killed as it made its child beside the
+	# disk: rolled back, the half-made child goes (a kill round found it)
+	snapshot_journal "$D/r.vhdx" "$D/rm.vhdx" migrate-snapshot
+	truncate -s 1M "$D/r.vhdx.migrate.avhdx"
+	"$C" --endpoint "$(ep app)" hold "$D/r.vhdx" rw </dev/null
+	[ ! -e "$D/r.vhdx.migrate.avhdx" ]
+	[ ! -e "$D/r.vhdx.job" ]
+	"$V" check "$D/r.vhdx"
 }
 
 @test "jobs: SIGKILL of the provider mid-job: resumed or rolled back, flushed writes kept" {
