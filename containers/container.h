@@ -240,10 +240,23 @@ int container_sandbox_parse(const char *json, size_t len, container_sandbox **re
  * resources.defaulted). sb may be NULL: the defaults alone. Call before
  * start. */
 int container_sandbox_apply(container_spec *spec, const container_sandbox *sb);
+/* Narrows what a spec asks for to what sb allows, where refusing would
+ * only refuse an engine's defaults (scm-oci's bundles: podman asks for 11
+ * capabilities and 2048 pids on every container): the capability sets to
+ * sb's, memory, pids and cpu limits to sb's, no_new_privileges on, ipc and
+ * uts namespaces added. Binds, seccomp rules and devices are not narrowed:
+ * those are still refused by the check. */
+void container_sandbox_clip(container_spec *spec, const container_sandbox *sb);
 /* CONTAINER_E_DENIED with a message naming the spec field when spec asks
  * for more than sb allows. container_start runs it too. */
 int container_sandbox_check(const container_spec *spec, const container_sandbox *sb,
 			    scm_error **ret_err);
+/* Makes PATH (absolute, inside the root ROOTFD) a mount point if it is
+ * missing: a directory, or an empty file when file is set; every component
+ * resolved beneath ROOTFD (RESOLVE_IN_ROOT), nothing created through a
+ * link. For a runtime front end that runs as the rootfs's owner
+ * (scm-oci), since the container's mapped root cannot. */
+int container_rootfs_mountpoint(int rootfd, const char *path, bool file);
 
 /* ---- launch ------------------------------------------------------------- */
 

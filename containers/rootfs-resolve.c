@@ -247,3 +247,11 @@ int rootfs_mkfile(int rootfd, const char *path, int *ret_fd)
 	*ret_fd = fd;
 	return 0;
 }
+
+int container_rootfs_mountpoint(int rootfd, const char *path, bool file)
+{
+	int fd = -1;
+	int r = file ? rootfs_mkfile(rootfd, path, &fd) : rootfs_mkdirs(rootfd, path, &fd);
+	safe_close(fd);
+	return r;
+}

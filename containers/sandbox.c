@@ -256,6 +256,26 @@ int container_sandbox_apply(container_spec *s, const container_sandbox *sb)
 	return 0;
 }
 
+static void clip(int64_t *spec, int64_t sb)
+{
+	if (sb > 0 && (*spec <= 0 || *spec > sb))
+		*spec = sb;
+}
+
+void container_sandbox_clip(container_spec *s, const container_sandbox *sb)
+{
+	uint64_t *sets[] = {&s->caps.bounding, &s->caps.effective, &s->caps.permitted,
+			    &s->caps.inheritable, &s->caps.ambient};
+	for (size_t k = 0; k < ELEMENTSOF(sets); k++)
+		*sets[k] &= sb->caps_keep;
+	s->no_new_privileges = true;
+	s->namespaces |= CONTAINER_NS_IPC | CONTAINER_NS_UTS;
+	clip(&s->resources.memory_limit, sb->memory_limit);
+	clip(&s->resources.pids_limit, sb->pids_limit);
+	clip(&s->resources.cpu_quota, sb->cpu_quota);
+	clip(&s->resources.cpu_shares, sb->cpu_shares);
+}
+
 #define deny(err, ...) ctr_fail((err), CONTAINER_E_DENIED, __VA_ARGS__)
 
 static int check_limit(int64_t spec, int64_t sb, const char *field, scm_error **err)

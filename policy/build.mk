@@ -2,7 +2,7 @@
 # `scmctl policy` subcommands (scm/scmctl/scmctl-policy.c), a standalone
 # scm-policy tool, unit tests, the profile fuzz target and the bench.
 
-POLICY_SRCS := jsonscan util names profile constraint settings idl store merge sandbox decide explain clipboard \
+POLICY_SRCS := jsonscan util names profile constraint settings idl store merge sandbox decide explain clipboard dbus \
                lint graph suggest
 POLICY_OBJS := $(patsubst %,$(B)/policy/%.o,$(POLICY_SRCS))
 POLICY_LIB  := $(B)/lib/libscmpolicy.a
@@ -15,7 +15,7 @@ POLICY_LINK := $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB) $(POLICY_EXT_LIBS)
 $(B)/policy/%.o: PART_CFLAGS += -Ipolicy
 $(B)/scm/scmctl/scmctl-policy.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/unit/policy/%.o: PART_CFLAGS += -Ipolicy
-$(B)/tests/fuzz/fuzz_profile.o: PART_CFLAGS += -Ipolicy
+$(B)/tests/fuzz/fuzz_profile.o: PART_CFLAGS += -Ipolicy -Iservices/dbus-bridge
 
 $(POLICY_LIB): $(POLICY_OBJS)
 	@mkdir -p $(dir $@)
@@ -34,9 +34,10 @@ $(B)/tests/unit/test_policy_%: $(B)/tests/unit/policy/test_policy_%.o $(POLICY_L
 	$(LINK) -o $@ $< $(POLICY_LINK) $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(POLICY_TESTS)
 
-$(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
+# with the D-Bus bridge's reader of the rules a grant carries
+$(B)/tests/fuzz/fuzz_profile: $(B)/tests/fuzz/fuzz_profile.o $(B)/services/dbus-bridge/rules.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $< $(POLICY_LINK) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+	$(LINK) -o $@ $< $(B)/services/dbus-bridge/rules.o $(POLICY_LINK) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_profile
 $(B)/tests/fuzz/fuzz_profile_audit.o: PART_CFLAGS += -Ipolicy
 $(B)/tests/fuzz/fuzz_profile_audit: $(B)/tests/fuzz/fuzz_profile_audit.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)

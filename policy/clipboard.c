@@ -91,6 +91,7 @@ static const struct {
 	json_object *(*build)(const policy_effective *e);
 } grant_rule_kinds[] = {
 	{ "clipboard", clip_rules_json },
+	{ "dbus", dbus_rules_json },
 };
 
 bool policy_grant_rule_known(const char *kind)
@@ -112,7 +113,7 @@ int policy_grant_rules(const policy_effective *e, const char *kind, json_object 
 		*ret = j;
 		return 0;
 	}
-	return scm_fail(ret_err, SCM_E_INVALID, "no kind of profile rule is called '%s' (known: clipboard)", kind);
+	return scm_fail(ret_err, SCM_E_INVALID, "no kind of profile rule is called '%s' (known: clipboard, dbus)", kind);
 }
 
 /* {"service":"@clipboard","from","to","decision","origin","rule":{..}|null,

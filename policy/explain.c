@@ -153,6 +153,8 @@ int policy_effective_to_json(const policy_effective *e, struct json_object **ret
 	json_object_object_add(o, "sandbox", sb);
 	/* merge order: what a gfx grant carries (docs/policy.md) */
 	json_object_object_add(o, "clipboard", clip_rules_json(e));
+	/* merge order: what a dbus bridge grant carries (docs/dbus.md) */
+	json_object_object_add(o, "dbus", dbus_rules_json(e));
 	json_object_object_add(o, "conflicts", json_object_new_int64((int64_t)e->n_conflicts));
 	*ret = o;
 	return 0;

@@ -77,6 +77,24 @@ typedef struct pclip {
 	const policy_profile *profile;
 } pclip;
 
+/* A D-Bus bridge rule (policy/dbus.c): which method calls a container may
+ * make on a host bus through the bridge provider. */
+typedef struct pdbus {
+	char *bus;         /* "session", "system" or an address */
+	char *destination; /* a well-known name */
+	char *path_prefix; /* canonical object path prefix */
+	char *interface;
+	char **methods; /* sorted, unique; NULL with all_methods */
+	size_t n_methods;
+	bool all_methods;
+	bool allow;
+	pcons *args; /* "arg0".. "arg63", sorted by param; allow rules only */
+	size_t n_args;
+	char *pointer; /* "/dbus/1" */
+	size_t index;
+	const policy_profile *profile;
+} pdbus;
+
 struct policy_profile {
 	char *name;
 	char *file;
@@ -88,6 +106,8 @@ struct policy_profile {
 	size_t n_settings;
 	pclip *clips; /* file order */
 	size_t n_clips;
+	pdbus *dbus; /* file order */
+	size_t n_dbus;
 	jscan_result pos; /* where values start, for messages */
 };
 
@@ -218,6 +238,25 @@ struct json_object *clip_rules_json(const policy_effective *e);
 int clip_explain(const policy_effective *e, const char *from, const char *to, struct json_object **ret,
 		 scm_error **ret_err);
 void clip_explain_print(struct json_object *x, FILE *f);
+
+/* profile.c: the parse context and its helpers, for the parsers of
+ * profile sections in other files (dbus.c) */
+typedef struct pctx {
+	policy_profile *p;
+	scm_error **ret_err;
+} pctx;
+int prof_err(pctx *c, const char *pointer, const char *fmt, ...) _scm_printf(3, 4);
+const char *prof_type(struct json_object *j);
+int prof_keys(pctx *c, struct json_object *o, const char *pointer, const char *const *known);
+int prof_string(pctx *c, struct json_object *o, const char *key, const char *pointer, bool required,
+		const char **ret);
+
+/* dbus.c */
+int parse_dbus(pctx *c, struct json_object *a);
+void dbus_rules_free(policy_profile *p);
+/* The effective D-Bus rules, merge order, as a grant carries them. */
+struct json_object *dbus_rules_json(const policy_effective *e);
+bool dbus_overlap(const pdbus *x, const pdbus *y);
 
 /* constraint.c */
 bool pcons_equal(const pcons *a, const pcons *b);

@@ -475,6 +475,26 @@ static void check_clipboard(linter *l, const policy_effective *e, lint_mode mode
 		}
 }
 
+/* D-Bus rules likewise (dbus_overlap: policy/dbus.c). */
+static void check_dbus(linter *l, const policy_effective *e)
+{
+	for (size_t i = 0; i < e->n_profiles; i++)
+		for (size_t j = i; j < e->n_profiles && e->profiles[j]->priority == e->profiles[i]->priority; j++) {
+			const policy_profile *p = e->profiles[i], *q = e->profiles[j];
+			for (size_t a = 0; a < p->n_dbus; a++)
+				for (size_t b = p == q ? a + 1 : 0; b < q->n_dbus; b++) {
+					const pdbus *x = &p->dbus[a], *y = &q->dbus[b];
+					if (x->allow == y->allow || !dbus_overlap(x, y) || pair_seen(l, x, y))
+						continue;
+					add(l, POLICY_LINT_ERROR, p, x->pointer, "conflict",
+					    "dbus %s on %s %s conflicts with %s in profile '%s' (%s#%s) at equal priority "
+					    "%d (the calls both match are denied; give one profile a higher priority)",
+					    x->allow ? "allow" : "deny", x->destination, x->interface,
+					    y->allow ? "allow" : "deny", q->name, q->file, y->pointer, p->priority);
+				}
+		}
+}
+
 static void check_merged(linter *l, const policy_store *s, const char *const *names, size_t n,
 			 lint_mode mode)
 {
@@ -488,6 +508,7 @@ static void check_merged(linter *l, const policy_store *s, const char *const *na
 	check_services(l, e, mode);
 	check_settings(l, e, mode);
 	check_clipboard(l, e, mode);
+	check_dbus(l, e);
 	policy_effective_unref(e);
 }
 

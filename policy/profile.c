@@ -24,13 +24,7 @@
 #define METHODS_MAX 256
 #define SETTINGS_MAX 4096
 
-typedef struct pctx {
-	policy_profile *p;
-	scm_error **ret_err;
-} pctx;
-
-static int perr(pctx *c, const char *pointer, const char *fmt, ...) _printf_(3, 4);
-static int perr(pctx *c, const char *pointer, const char *fmt, ...)
+int prof_err(pctx *c, const char *pointer, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -45,25 +39,25 @@ static int perr(pctx *c, const char *pointer, const char *fmt, ...)
 			msg);
 }
 
-static const char *type_name(json_object *j)
+const char *prof_type(json_object *j)
 {
 	return j ? json_type_to_name(json_object_get_type(j)) : "null";
 }
 
 /* Refuses keys a schema level does not know, so a typo ("acton") is an
  * error rather than a silently ignored field. */
-static int check_keys(pctx *c, json_object *o, const char *pointer, const char *const *known)
+int prof_keys(pctx *c, json_object *o, const char *pointer, const char *const *known)
 {
 	const char *k = json_unknown_key(o, known);
 	if (k) {
 		char sub[600];
 		snprintf(sub, sizeof(sub), "%.390s/%.200s", pointer, k);
-		return perr(c, sub, "unknown key \"%.200s\"", k);
+		return prof_err(c, sub, "unknown key \"%.200s\"", k);
 	}
 	return 0;
 }
 
-static int get_string(pctx *c, json_object *o, const char *key, const char *pointer, bool required,
+int prof_string(pctx *c, json_object *o, const char *key, const char *pointer, bool required,
 		      const char **ret)
 {
 	json_object *v;
@@ -71,12 +65,12 @@ static int get_string(pctx *c, json_object *o, const char *key, const char *poin
 	snprintf(sub, sizeof(sub), "%s/%s", pointer, key);
 	if (!json_object_object_get_ex(o, key, &v)) {
 		if (required)
-			return perr(c, pointer, "missing \"%s\"", key);
+			return prof_err(c, pointer, "missing \"%s\"", key);
 		*ret = NULL;
 		return 0;
 	}
 	if (!json_object_is_type(v, json_type_string))
-		return perr(c, sub, "expected a string, got %s", type_name(v));
+		return prof_err(c, sub, "expected a string, got %s", prof_type(v));
 	*ret = json_object_get_string(v);
 	return 0;
 }
@@ -91,10 +85,10 @@ static int get_uint(pctx *c, json_object *o, const char *key, const char *pointe
 	if (!json_object_object_get_ex(o, key, &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_int))
-		return perr(c, sub, "expected an integer, got %s", type_name(v));
+		return prof_err(c, sub, "expected an integer, got %s", prof_type(v));
 	int64_t i = json_object_get_int64(v);
 	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-		return perr(c, sub, "%lld is out of range [%llu, %llu]", (long long)i,
+		return prof_err(c, sub, "%lld is out of range [%llu, %llu]", (long long)i,
 			    (unsigned long long)min, (unsigned long long)max);
 	*ret = (uint64_t)i;
 	*ret_set = true;
@@ -106,9 +100,9 @@ static int add_setting(pctx *c, const char *key, const char *value, const char *
 	policy_profile *p = c->p;
 	for (size_t i = 0; i < p->n_settings; i++)
 		if (strcmp(p->settings[i].key, key) == 0)
-			return perr(c, pointer, "%s is already set at %s", key, p->settings[i].pointer);
+			return prof_err(c, pointer, "%s is already set at %s", key, p->settings[i].pointer);
 	if (p->n_settings >= SETTINGS_MAX)
-		return perr(c, pointer, "more than %d sandbox settings", SETTINGS_MAX);
+		return prof_err(c, pointer, "more than %d sandbox settings", SETTINGS_MAX);
 	psetting *ns = realloc(p->settings, (p->n_settings + 1) * sizeof(*ns));
 	if (!ns)
 		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
@@ -131,9 +125,9 @@ static int parse_allow_deny(pctx *c, json_object *o, const char *pointer, const 
 {
 	static const char *const known[] = { "allow", "deny", NULL };
 	if (!json_object_is_type(o, json_type_object))
-		return perr(c, pointer, "expected an object {\"allow\": [...], \"deny\": [...]}, got %s",
-			    type_name(o));
-	int r = check_keys(c, o, pointer, known);
+		return prof_err(c, pointer, "expected an object {\"allow\": [...], \"deny\": [...]}, got %s",
+			    prof_type(o));
+	int r = prof_keys(c, o, pointer, known);
 	if (r)
 		return r;
 	for (int d = 0; d < 2; d++) {
@@ -144,13 +138,13 @@ static int parse_allow_deny(pctx *c, json_object *o, const char *pointer, const 
 		if (!json_object_object_get_ex(o, which, &a))
 			continue;
 		if (!json_object_is_type(a, json_type_array))
-			return perr(c, sub, "expected an array of names, got %s", type_name(a));
+			return prof_err(c, sub, "expected an array of names, got %s", prof_type(a));
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
 			json_object *n = json_object_array_get_idx(a, i);
 			char el[600], key[200];
 			snprintf(el, sizeof(el), "%s/%zu", sub, i);
 			if (!json_object_is_type(n, json_type_string))
-				return perr(c, el, "expected a name, got %s", type_name(n));
+				return prof_err(c, el, "expected a name, got %s", prof_type(n));
 			const char *s = json_object_get_string(n);
 			bool ok = *s && strlen(s) <= 64;
 			for (const char *q = s; *q && ok; q++)
@@ -159,18 +153,18 @@ static int parse_allow_deny(pctx *c, json_object *o, const char *pointer, const 
 			if (caps && ok)
 				ok = strncmp(s, "CAP_", 4) == 0 && s[4];
 			if (!ok)
-				return perr(c, el, caps ? "bad capability name \"%.80s\" (expected CAP_NAME)"
+				return prof_err(c, el, caps ? "bad capability name \"%.80s\" (expected CAP_NAME)"
 							: "bad syscall name \"%.80s\"", s);
 			/* a name no kernel knows would deny (or allow) nothing: a
 			 * typo in a deny must not leave a lower allow standing */
 			if (caps && !cap_name_known(s)) {
 				const char *near = cap_name_suggest(s);
 				if (near)
-					return perr(c, el, "unknown capability \"%s\" (did you mean %s?)", s, near);
-				return perr(c, el, "unknown capability \"%s\"", s);
+					return prof_err(c, el, "unknown capability \"%s\" (did you mean %s?)", s, near);
+				return prof_err(c, el, "unknown capability \"%s\"", s);
 			}
 			if (!caps && !syscall_name_known(s))
-				return perr(c, el, "unknown system call \"%s\" (not known to libseccomp for this "
+				return prof_err(c, el, "unknown system call \"%s\" (not known to libseccomp for this "
 						   "architecture)", s);
 			snprintf(key, sizeof(key), "%s:%s", prefix, s);
 			if ((r = add_setting(c, key, which, el)))
@@ -184,7 +178,7 @@ static int parse_mounts(pctx *c, json_object *a, const char *pointer)
 {
 	static const char *const known[] = { "source", "destination", "readonly", NULL };
 	if (!json_object_is_type(a, json_type_array))
-		return perr(c, pointer, "expected an array of mounts, got %s", type_name(a));
+		return prof_err(c, pointer, "expected an array of mounts, got %s", prof_type(a));
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		json_object *m = json_object_array_get_idx(a, i), *ro;
 		char el[512], key[4200], val[4200];
@@ -192,12 +186,12 @@ static int parse_mounts(pctx *c, json_object *a, const char *pointer)
 		bool readonly = true;
 		snprintf(el, sizeof(el), "%s/%zu", pointer, i);
 		if (!json_object_is_type(m, json_type_object))
-			return perr(c, el, "expected a mount object, got %s", type_name(m));
-		int r = check_keys(c, m, el, known);
+			return prof_err(c, el, "expected a mount object, got %s", prof_type(m));
+		int r = prof_keys(c, m, el, known);
 		if (!r)
-			r = get_string(c, m, "source", el, true, &src);
+			r = prof_string(c, m, "source", el, true, &src);
 		if (!r)
-			r = get_string(c, m, "destination", el, true, &dst);
+			r = prof_string(c, m, "destination", el, true, &dst);
 		if (r)
 			return r;
 		/* Keys are canonical paths: "/x/", "/x/." and "/x//" name the same
@@ -210,16 +204,16 @@ static int parse_mounts(pctx *c, json_object *a, const char *pointer)
 		if ((r = path_canon(src, &csrc, &why)) == -ENOMEM)
 			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 		if (r < 0)
-			return perr(c, sub, "source \"%.200s\" %s", src, why);
+			return prof_err(c, sub, "source \"%.200s\" %s", src, why);
 		snprintf(sub, sizeof(sub), "%s/destination", el);
 		if ((r = path_canon(dst, &cdst, &why)) == -ENOMEM)
 			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 		if (r < 0)
-			return perr(c, sub, "destination \"%.200s\" %s", dst, why);
+			return prof_err(c, sub, "destination \"%.200s\" %s", dst, why);
 
 		if (json_object_object_get_ex(m, "readonly", &ro)) {
 			if (!json_object_is_type(ro, json_type_boolean))
-				return perr(c, el, "readonly: expected true or false, got %s", type_name(ro));
+				return prof_err(c, el, "readonly: expected true or false, got %s", prof_type(ro));
 			readonly = json_object_get_boolean(ro);
 		}
 		snprintf(key, sizeof(key), "mount:%s", cdst);
@@ -239,13 +233,13 @@ static int parse_sandbox(pctx *c, json_object *o)
 	json_object *v;
 	int r;
 	if (!json_object_is_type(o, json_type_object))
-		return perr(c, "/sandbox", "expected an object, got %s", type_name(o));
-	if ((r = check_keys(c, o, "/sandbox", known)))
+		return prof_err(c, "/sandbox", "expected an object, got %s", prof_type(o));
+	if ((r = prof_keys(c, o, "/sandbox", known)))
 		return r;
 	/* The graphics weight was the one service setting scmd knew by name;
 	 * settings now belong to the service's allow rule, for every service. */
 	if (json_object_object_get_ex(o, "gfx", &v))
-		return perr(c, "/sandbox/gfx", "per-service settings moved to the service's allow rule: "
+		return prof_err(c, "/sandbox/gfx", "per-service settings moved to the service's allow rule: "
 					      "{\"service\": \"gfx-*\", \"methods\": [...], \"action\": \"allow\", "
 					      "\"settings\": {\"weight\": %s}} (docs/policy.md, \"Service settings\")",
 			    json_object_is_type(v, json_type_object) && json_object_object_get_ex(v, "weight", &v)
@@ -260,11 +254,11 @@ static int parse_sandbox(pctx *c, json_object *o)
 	if (json_object_object_get_ex(o, "mounts", &v) && (r = parse_mounts(c, v, "/sandbox/mounts")))
 		return r;
 	const char *net;
-	if ((r = get_string(c, o, "network", "/sandbox", false, &net)))
+	if ((r = prof_string(c, o, "network", "/sandbox", false, &net)))
 		return r;
 	if (net) {
 		if (strcmp(net, "none") && strcmp(net, "loopback") && strcmp(net, "host"))
-			return perr(c, "/sandbox/network",
+			return prof_err(c, "/sandbox/network",
 				    "expected \"none\", \"loopback\" or \"host\", got \"%.80s\"", net);
 		if ((r = add_setting(c, "network", net, "/sandbox/network")))
 			return r;
@@ -287,8 +281,8 @@ static int parse_sandbox(pctx *c, json_object *o)
 		if (!json_object_object_get_ex(o, lim[i].obj, &lo))
 			continue;
 		if (!json_object_is_type(lo, json_type_object))
-			return perr(c, ptr, "expected an object, got %s", type_name(lo));
-		if ((r = check_keys(c, lo, ptr, lim[i].known)))
+			return prof_err(c, ptr, "expected an object, got %s", prof_type(lo));
+		if ((r = prof_keys(c, lo, ptr, lim[i].known)))
 			return r;
 		bool set;
 		uint64_t u;
@@ -317,13 +311,13 @@ static int cons_cmp(const void *a, const void *b)
 static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 {
 	if (!json_object_is_type(o, json_type_object))
-		return perr(c, pointer, "expected an object {\"PARAM\": CONSTRAINT}, got %s", type_name(o));
+		return prof_err(c, pointer, "expected an object {\"PARAM\": CONSTRAINT}, got %s", prof_type(o));
 	if (!r->allow)
-		return perr(c, pointer, "a deny rule cannot carry args: a grant can only narrow what "
+		return prof_err(c, pointer, "a deny rule cannot carry args: a grant can only narrow what "
 					"is allowed (put the args on an allow rule)");
 	size_t n = (size_t)json_object_object_length(o);
 	if (n > 64)
-		return perr(c, pointer, "more than 64 constrained parameters");
+		return prof_err(c, pointer, "more than 64 constrained parameters");
 	r->args = calloc(n ? n : 1, sizeof(pcons));
 	if (!r->args)
 		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
@@ -332,11 +326,11 @@ static int parse_args(pctx *c, prule *r, json_object *o, const char *pointer)
 		char sub[600];
 		snprintf(sub, sizeof(sub), "%s/%.200s", pointer, k);
 		if (!name_valid(k, SCM_NAME_MAX, NAME_RULE))
-			return perr(c, sub, "bad parameter name \"%.80s\"", k);
+			return prof_err(c, sub, "bad parameter name \"%.80s\"", k);
 		pcons *pc = &r->args[r->n_args];
 		_cleanup_(scm_error_freep) scm_error *why = NULL;
 		if (pcons_from_json(v, pc, &why) < 0) /* said with the file, line and column */
-			return perr(c, sub, "%s", why && why->message ? why->message : "out of memory");
+			return prof_err(c, sub, "%s", why && why->message ? why->message : "out of memory");
 		r->n_args++;
 		pc->param = strdup(k);
 		if (!pc->param)
@@ -359,50 +353,50 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 	if (!(r->pointer = strdup(ptr)))
 		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 	if (!json_object_is_type(o, json_type_object))
-		return perr(c, ptr, "expected a rule object, got %s", type_name(o));
-	if ((res = check_keys(c, o, ptr, known)) || (res = get_string(c, o, "service", ptr, true, &svc)) ||
-	    (res = get_string(c, o, "action", ptr, true, &action)))
+		return prof_err(c, ptr, "expected a rule object, got %s", prof_type(o));
+	if ((res = prof_keys(c, o, ptr, known)) || (res = prof_string(c, o, "service", ptr, true, &svc)) ||
+	    (res = prof_string(c, o, "action", ptr, true, &action)))
 		return res;
 	snprintf(sub, sizeof(sub), "%s/service", ptr);
 	if (!name_valid(svc, SCM_NAME_MAX, NAME_RULE | NAME_GLOB))
-		return perr(c, sub, "bad service name or glob \"%.80s\" (letters, digits, _ - . * ?)",
+		return prof_err(c, sub, "bad service name or glob \"%.80s\" (letters, digits, _ - . * ?)",
 			    svc);
 	r->glob = strpbrk(svc, "*?") != NULL;
 	if (!(r->service = strdup(svc)))
 		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 	snprintf(sub, sizeof(sub), "%s/action", ptr);
 	if (strcmp(action, "allow") && strcmp(action, "deny"))
-		return perr(c, sub, "expected \"allow\" or \"deny\", got \"%.80s\"", action);
+		return prof_err(c, sub, "expected \"allow\" or \"deny\", got \"%.80s\"", action);
 	r->allow = strcmp(action, "allow") == 0;
 	snprintf(sub, sizeof(sub), "%s/methods", ptr);
 	if (!json_object_object_get_ex(o, "methods", &m))
-		return perr(c, ptr, "missing \"methods\" (a list of names, or \"*\")");
+		return prof_err(c, ptr, "missing \"methods\" (a list of names, or \"*\")");
 	if (json_object_is_type(m, json_type_string) && strcmp(json_object_get_string(m), "*") == 0) {
 		r->all_methods = true;
 	} else if (json_object_is_type(m, json_type_array)) {
 		size_t n = json_object_array_length(m);
 		if (n == 0 || n > METHODS_MAX)
-			return perr(c, sub, "expected 1 to %d method names", METHODS_MAX);
+			return prof_err(c, sub, "expected 1 to %d method names", METHODS_MAX);
 		for (size_t i = 0; i < n; i++) {
 			json_object *e = json_object_array_get_idx(m, i);
 			char el[160];
 			snprintf(el, sizeof(el), "%s/%zu", sub, i);
 			if (!json_object_is_type(e, json_type_string))
-				return perr(c, el, "expected a method name, got %s", type_name(e));
+				return prof_err(c, el, "expected a method name, got %s", prof_type(e));
 			const char *s = json_object_get_string(e);
 			if (strcmp(s, "*") == 0)
-				return perr(c, el, "use \"methods\": \"*\" for every method");
+				return prof_err(c, el, "use \"methods\": \"*\" for every method");
 			if (!name_valid(s, SCM_NAME_MAX, NAME_RULE))
-				return perr(c, el, "bad method name \"%.80s\"", s);
+				return prof_err(c, el, "bad method name \"%.80s\"", s);
 			for (size_t k = 0; k < r->n_methods; k++)
 				if (strcmp(r->methods[k], s) == 0)
-					return perr(c, el, "method \"%s\" is listed twice", s);
+					return prof_err(c, el, "method \"%s\" is listed twice", s);
 			if (strv_add(&r->methods, &r->n_methods, s) < 0)
 				return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 		}
 		qsort(r->methods, r->n_methods, sizeof(char *), str_cmp);
 	} else {
-		return perr(c, sub, "expected an array of method names or \"*\", got %s", type_name(m));
+		return prof_err(c, sub, "expected an array of method names or \"*\", got %s", prof_type(m));
 	}
 	snprintf(sub, sizeof(sub), "%s/args", ptr);
 	if (json_object_object_get_ex(o, "args", &a) && (res = parse_args(c, r, a, sub)))
@@ -414,7 +408,7 @@ static int parse_rule(pctx *c, prule *r, json_object *o, size_t index)
 			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 		snprintf(at, sizeof(at), "%s/settings%s%.200s", ptr, key ? "/" : "", key ? key : "");
 		if (res)
-			return perr(c, at, "%s", why);
+			return prof_err(c, at, "%s", why);
 	}
 	return 0;
 }
@@ -428,10 +422,10 @@ static int parse_clipboard(pctx *c, json_object *a)
 	policy_profile *p = c->p;
 	int r;
 	if (!json_object_is_type(a, json_type_array))
-		return perr(c, "/clipboard", "expected an array of rules, got %s", type_name(a));
+		return prof_err(c, "/clipboard", "expected an array of rules, got %s", prof_type(a));
 	size_t n = json_object_array_length(a);
 	if (n > SCM_CLIP_RULES_MAX)
-		return perr(c, "/clipboard", "%zu rules, more than %d", n, SCM_CLIP_RULES_MAX);
+		return prof_err(c, "/clipboard", "%zu rules, more than %d", n, SCM_CLIP_RULES_MAX);
 	if (!(p->clips = calloc(n ? n : 1, sizeof(pclip))))
 		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
@@ -445,21 +439,21 @@ static int parse_clipboard(pctx *c, json_object *a)
 		if (!(cl->pointer = strdup(ptr)))
 			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 		if (!json_object_is_type(o, json_type_object))
-			return perr(c, ptr, "expected a rule object, got %s", type_name(o));
-		if ((r = check_keys(c, o, ptr, known)) || (r = get_string(c, o, "from", ptr, true, &from)) ||
-		    (r = get_string(c, o, "to", ptr, true, &to)) ||
-		    (r = get_string(c, o, "action", ptr, true, &action)))
+			return prof_err(c, ptr, "expected a rule object, got %s", prof_type(o));
+		if ((r = prof_keys(c, o, ptr, known)) || (r = prof_string(c, o, "from", ptr, true, &from)) ||
+		    (r = prof_string(c, o, "to", ptr, true, &to)) ||
+		    (r = prof_string(c, o, "action", ptr, true, &action)))
 			return r;
 		const char *pats[2] = { from, to }, *keys[2] = { "from", "to" };
 		for (int k = 0; k < 2; k++) {
 			snprintf(sub, sizeof(sub), "%s/%s", ptr, keys[k]);
 			if (!scm_clip_pattern_valid(pats[k]))
-				return perr(c, sub, "bad endpoint name or glob \"%.80s\" (letters, digits, _ - . * ?, "
+				return prof_err(c, sub, "bad endpoint name or glob \"%.80s\" (letters, digits, _ - . * ?, "
 					    "or \"@viewer\")", pats[k]);
 		}
 		snprintf(sub, sizeof(sub), "%s/action", ptr);
 		if (strcmp(action, "allow") && strcmp(action, "deny"))
-			return perr(c, sub, "expected \"allow\" or \"deny\", got \"%.80s\"", action);
+			return prof_err(c, sub, "expected \"allow\" or \"deny\", got \"%.80s\"", action);
 		cl->allow = strcmp(action, "allow") == 0;
 		if (!(cl->from = strdup(from)) || !(cl->to = strdup(to)))
 			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
@@ -470,18 +464,18 @@ static int parse_clipboard(pctx *c, json_object *a)
 static int parse_root(pctx *c, json_object *root)
 {
 	static const char *const known[] = { "name", "priority", "description", "services", "sandbox",
-					     "clipboard", NULL };
+					     "clipboard", "dbus", NULL };
 	policy_profile *p = c->p;
 	const char *name, *desc;
 	json_object *v;
 	int r;
 	if (!json_object_is_type(root, json_type_object))
-		return perr(c, "", "expected a profile object, got %s", type_name(root));
-	if ((r = check_keys(c, root, "", known)) || (r = get_string(c, root, "name", "", true, &name)) ||
-	    (r = get_string(c, root, "description", "", false, &desc)))
+		return prof_err(c, "", "expected a profile object, got %s", prof_type(root));
+	if ((r = prof_keys(c, root, "", known)) || (r = prof_string(c, root, "name", "", true, &name)) ||
+	    (r = prof_string(c, root, "description", "", false, &desc)))
 		return r;
 	if (!name_valid(name, SCM_NAME_MAX, NAME_RULE))
-		return perr(c, "/name", "bad profile name \"%.80s\" (letters, digits, _ - .)", name);
+		return prof_err(c, "/name", "bad profile name \"%.80s\" (letters, digits, _ - .)", name);
 	/* Profiles are referenced by name and found as NAME.json: a file that
 	 * says otherwise would make a reference silently pick another file. */
 	const char *base = strrchr(p->file, '/');
@@ -489,24 +483,24 @@ static int parse_root(pctx *c, json_object *root)
 	size_t bl = strlen(base);
 	if (bl > 5 && strcmp(base + bl - 5, ".json") == 0 &&
 	    (strlen(name) != bl - 5 || strncmp(base, name, bl - 5) != 0))
-		return perr(c, "/name", "profile \"%.80s\" must live in %s.json, not %s", name, name, base);
+		return prof_err(c, "/name", "profile \"%.80s\" must live in %s.json, not %s", name, name, base);
 	if (!(p->name = strdup(name)) || (desc && !(p->description = strdup(desc))))
 		return scm_fail(c->ret_err, -ENOMEM, "out of memory");
 	if (!json_object_object_get_ex(root, "priority", &v))
-		return perr(c, "", "missing \"priority\" (an integer; higher wins)");
+		return prof_err(c, "", "missing \"priority\" (an integer; higher wins)");
 	if (!json_object_is_type(v, json_type_int))
-		return perr(c, "/priority", "expected an integer, got %s", type_name(v));
+		return prof_err(c, "/priority", "expected an integer, got %s", prof_type(v));
 	int64_t prio = json_object_get_int64(v);
 	if (prio < -POLICY_PRIORITY_MAX || prio > POLICY_PRIORITY_MAX)
-		return perr(c, "/priority", "%lld is out of range [-%d, %d]", (long long)prio,
+		return prof_err(c, "/priority", "%lld is out of range [-%d, %d]", (long long)prio,
 			    POLICY_PRIORITY_MAX, POLICY_PRIORITY_MAX);
 	p->priority = (int)prio;
 	if (json_object_object_get_ex(root, "services", &v)) {
 		if (!json_object_is_type(v, json_type_array))
-			return perr(c, "/services", "expected an array of rules, got %s", type_name(v));
+			return prof_err(c, "/services", "expected an array of rules, got %s", prof_type(v));
 		size_t n = json_object_array_length(v);
 		if (n > RULES_MAX)
-			return perr(c, "/services", "%zu rules, more than %d", n, RULES_MAX);
+			return prof_err(c, "/services", "%zu rules, more than %d", n, RULES_MAX);
 		p->rules = calloc(n ? n : 1, sizeof(prule));
 		if (!p->rules)
 			return scm_fail(c->ret_err, -ENOMEM, "out of memory");
@@ -519,6 +513,8 @@ static int parse_root(pctx *c, json_object *root)
 	if (json_object_object_get_ex(root, "sandbox", &v) && (r = parse_sandbox(c, v)))
 		return r;
 	if (json_object_object_get_ex(root, "clipboard", &v) && (r = parse_clipboard(c, v)))
+		return r;
+	if (json_object_object_get_ex(root, "dbus", &v) && (r = parse_dbus(c, v)))
 		return r;
 	return 0;
 }
@@ -636,6 +632,7 @@ policy_profile *policy_profile_free(policy_profile *p)
 		free(p->clips[i].pointer);
 	}
 	free(p->clips);
+	dbus_rules_free(p);
 	jscan_result_clear(&p->pos);
 	free(p->name);
 	free(p->file);

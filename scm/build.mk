@@ -13,9 +13,10 @@ SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c con
                container-hook.c container-launch.c container-output.c container-view.c \
                container-leftovers.c container-control.c container-identity.c container-update.c \
                logzip.c sd.c restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c \
-               restart-store.c restart-start.c)
+               restart-store.c restart-start.c service-restart.c provider-spawn.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
-SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c)
+SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c \
+                scmctl-dbus.c)
 SCMD   := $(B)/bin/scmd
 SCMCTL := $(B)/bin/scmctl
 SCMD_LIB := $(B)/lib/libscmd.a
@@ -39,7 +40,8 @@ $(SCMD): $(B)/scm/scmd/scmd.o $(SCMD_LIB) $(SCMD_LIBS)
 	$(LINK) -o $@ $^ $(SCMD_LDLIBS)
 # scmctl desktop is a client of the session manager (stubs/idl/desktop.json).
 $(B)/scm/scmctl/scmctl-desktop.o: $(B)/gen/scm/desktop-client.h
-$(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(B)/gen/scm/desktop-client.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
+$(B)/scm/scmctl/scmctl-dbus.o: $(B)/gen/scm/dbus-client.h
+$(SCMCTL): $(SCMCTL_SRCS:%.c=$(B)/%.o) $(B)/gen/scm/desktop-client.o $(B)/gen/scm/dbus-client.o $(POLICY_LIB) $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(POLICY_EXT_LIBS) $(ZSTD_LIBS)
 BINS += $(SCMD) $(SCMCTL)

@@ -1,6 +1,7 @@
 # stubs/: libscm (wire protocol, client stubs, provider skeleton, IDL) and
 # the stub generator scm-idlc.
 LIBSCM_SRCS := stubs/error.c stubs/wire.c stubs/outq.c stubs/client.c stubs/provider.c stubs/provider-ctl.c \
+               stubs/provider-setup.c stubs/provider-handover.c stubs/provider-state.c \
                stubs/grant.c stubs/idl.c stubs/stub-rt.c \
                stubs/clipflow.c
 LIBSCM_OBJS := $(LIBSCM_SRCS:%.c=$(B)/%.o)
@@ -55,8 +56,11 @@ $(B)/tests/unit/test_grant: $(B)/tests/unit/test_grant.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(CMOCKA_LIBS)
 $(B)/tests/unit/test_provider_defer: $(B)/tests/unit/test_provider_defer.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(CMOCKA_LIBS)
+$(B)/tests/unit/test_provider_state: $(B)/tests/unit/test_provider_state.o $(LIBSCM)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(B)/tests/unit/test_wire $(B)/tests/unit/test_idl $(B)/tests/unit/test_grant \
-	      $(B)/tests/unit/test_provider_defer
+	      $(B)/tests/unit/test_provider_defer \
+	      $(B)/tests/unit/test_provider_state
 
 $(B)/tests/fuzz/fuzz_wire: $(B)/tests/fuzz/fuzz_wire.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
@@ -64,4 +68,7 @@ $(B)/tests/fuzz/fuzz_idl: $(B)/tests/fuzz/fuzz_idl.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
 $(B)/tests/fuzz/fuzz_clipflow: $(B)/tests/fuzz/fuzz_clipflow.o $(LIBSCM)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
+$(B)/tests/fuzz/fuzz_provider_state: $(B)/tests/fuzz/fuzz_provider_state.o $(LIBSCM)
+	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_provider_state
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_wire $(B)/tests/fuzz/fuzz_idl $(B)/tests/fuzz/fuzz_clipflow

@@ -27,37 +27,7 @@
 #include "scm-internal/error.h"
 #include "scm-internal/provider-ctl.h"
 
-#define MAX_METHODS 256 /* grant bitmap size; an IDL may not have more */
-
-struct chan {
-	int fd;
-	scm_grant grant;
-	char *service, *caller, *token;
-	bool allowed[MAX_METHODS + 1];
-	void *data;
-	bool broken;          /* drop it after this call */
-	struct scm_outq outq; /* replies the client has no room for yet */
-	struct scm_call *deferred; /* calls whose owner will reply later */
-	unsigned n_deferred;
-	struct chan *next, **pprev;
-};
-
-struct scm_provider {
-	const scm_interface_def *iface;
-	void *userdata;
-	int ctl_fd, epoll_fd;
-	struct chan *chans;
-	void (*on_close)(const scm_grant *g, void *chdata, void *userdata);
-	/* the epoll batch being handled, so a channel closed in it is skipped */
-	struct epoll_event *batch;
-	int batch_i, batch_n;
-	unsigned defer_max;
-	bool sweep;  /* a deferred reply broke a channel: close it after the batch */
-	int task_fd; /* eventfd: scm_provider_post() woke us */
-	pthread_mutex_t task_lock;
-	scm_task *task_head, *task_tail;
-	struct ctl_calls ctl_calls; /* the provider's own calls to scmd (provider-ctl.c) */
-};
+#include "scm-internal/provider-impl.h"
 
 int provider_ctl_fd_(scm_provider *p)
 {
@@ -69,22 +39,11 @@ struct ctl_calls *provider_ctl_calls_(scm_provider *p)
 }
 
 /* Marks an event of the current batch whose channel is gone. */
-static char gone_marker, task_marker;
+static char gone_marker;
 #define GONE ((void *)&gone_marker)
-#define TASKS ((void *)&task_marker)
+char provider_task_marker_;
+#define TASKS ((void *)&provider_task_marker_)
 
-struct scm_call {
-	scm_provider *p;
-	struct chan *ch; /* NULL once cancelled */
-	uint32_t call_id;
-	bool no_reply, replied;
-	const char *method;
-	/* a deferred call: on the heap, on ch->deferred */
-	bool deferred;
-	atomic_bool cancelled;
-	struct scm_call *heap; /* on the handler's stack copy: where it went */
-	struct scm_call *next, **pprev;
-};
 
 static void deferred_unlink(scm_call *d)
 {
@@ -120,8 +79,10 @@ static void chan_close(scm_provider *p, struct chan *c)
 		p->on_close(&c->grant, c->data, p->userdata);
 	epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	/* shutdown, not just close: scmd holds a duplicate of this end to be
-	 * able to revoke, so only shutdown makes the client see the end. */
-	shutdown(c->fd, SHUT_RDWR);
+	 * able to revoke, so only shutdown makes the client see the end. Not
+	 * after a handover: the channel lives on in the new process. */
+	if (!provider_ho_handed_(p))
+		shutdown(c->fd, SHUT_RDWR);
 	safe_close(c->fd);
 	*c->pprev = c->next;
 	if (c->next)
@@ -165,7 +126,7 @@ static const scm_method_def *find_method(const scm_interface_def *iface, const c
  * "gid":..,"pid":..,"methods":[..]|"*","constraints":{..},"settings":{..},
  * "rules":{..}} plus
  * its fd. */
-static int add_channel(scm_provider *p, scm_message *m)
+int provider_add_channel_(scm_provider *p, scm_message *m)
 {
 	json_object *methods = NULL, *cons = NULL;
 	int fd = scm_message_steal_fd(m, 0);
@@ -230,9 +191,15 @@ static int add_channel(scm_provider *p, scm_message *m)
 		c->next->pprev = &c->next;
 	c->pprev = &p->chans;
 	p->chans = c;
+	/* handed over by scmd: the predecessor's data for it */
+	int r = provider_ho_channel_(p, c, m->json);
+	if (r != 0) {
+		chan_close(p, c);
+		return r < 0 ? r : -EPROTO;
+	}
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-	if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		int r = -errno;
+	if (!provider_ho_quiet_(p) && epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		r = -errno;
 		chan_close(p, c);
 		return r;
 	}
@@ -256,9 +223,13 @@ static int handle_control_one(scm_provider *p, scm_error **ret_err)
 		provider_ctl_reply_(p, m); /* takes m */
 		return 2;
 	}
+	if (m->json && provider_ho_control_(p, m)) {
+		scm_message_free(m);
+		return 2;
+	}
 	const char *what = m->json ? jstr(m->json, "op", "") : "";
 	if (strcmp(what, "channel") == 0)
-		r = add_channel(p, m);
+		r = provider_add_channel_(p, m);
 	else if (strcmp(what, "revoke") == 0) {
 		uint64_t id = (uint64_t)jint(m->json, "channel", 0);
 		for (struct chan *c = p->chans; c; c = c->next)
@@ -365,7 +336,21 @@ static void handle_call(scm_provider *p, struct chan *c, scm_message *m)
 static void chan_watch(scm_provider *p, struct chan *c, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = c };
-	epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+	/* a quiet channel (handover) is out of the set until it has replies */
+	if (events == 0)
+		epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	else if (epoll_ctl(p->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0 && errno == ENOENT)
+		epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+void provider_chan_watch_(scm_provider *p, struct chan *c, uint32_t events)
+{
+	chan_watch(p, c, events);
+}
+
+void provider_chan_close_(scm_provider *p, struct chan *c)
+{
+	chan_close(p, c);
 }
 
 static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
@@ -382,8 +367,10 @@ static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
 			chan_close(p, c);
 			return;
 		}
-		chan_watch(p, c, EPOLLIN);
+		chan_watch(p, c, provider_ho_quiet_(p) ? 0 : EPOLLIN);
 	}
+	if (provider_ho_quiet_(p))
+		return; /* handing over: what clients send waits in the socket */
 	/* One frame per wake-up: epoll is level-triggered, so a channel with
 	 * more queued comes back in the next round, after the others had their
 	 * turn, and no read is spent learning that the queue is empty. */
@@ -414,132 +401,6 @@ static void handle_channel(scm_provider *p, struct chan *c, uint32_t events)
 	}
 }
 
-int scm_provider_new_fd(const scm_interface_def *iface, int control_fd, void *userdata,
-			scm_provider **ret, scm_error **ret_err)
-{
-	for (size_t i = 0; i < iface->n_methods; i++)
-		if (iface->methods[i].id < 1 || iface->methods[i].id > MAX_METHODS)
-			return scm_fail(ret_err, -EINVAL, "method %s has id %u outside 1..%d",
-					iface->methods[i].name, iface->methods[i].id, MAX_METHODS);
-
-	scm_provider *p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->iface = iface;
-	p->userdata = userdata;
-	p->ctl_fd = control_fd;
-	p->defer_max = SCM_DEFER_MAX_DEFAULT;
-	pthread_mutex_init(&p->task_lock, NULL);
-	p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	p->task_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-	struct epoll_event tev = { .events = EPOLLIN, .data.ptr = TASKS };
-	if (p->epoll_fd < 0 || p->task_fd < 0 ||
-	    epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, control_fd, &ev) < 0 ||
-	    epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, p->task_fd, &tev) < 0) {
-		int r = -errno;
-		safe_close(p->epoll_fd);
-		safe_close(p->task_fd);
-		pthread_mutex_destroy(&p->task_lock);
-		free(p);
-		return scm_fail(ret_err, r, "setting up the provider's epoll: %s", strerror(-r));
-	}
-
-	json_object *hello = json_object_new_object();
-	json_object_object_add(hello, "op", json_object_new_string("ready"));
-	json_object_object_add(hello, "interface", json_object_new_string(iface->name));
-	json_object_object_add(hello, "version", json_object_new_int((int)iface->version));
-	int r = scm_wire_send_json(control_fd, 0, SCM_FRAME_EVENT, 0, 0, 0, hello, NULL, 0, NULL, 0);
-	json_object_put(hello);
-	if (r < 0) {
-		safe_close(p->epoll_fd);
-		safe_close(p->task_fd);
-		pthread_mutex_destroy(&p->task_lock);
-		free(p);
-		return scm_fail(ret_err, r, "telling scmd the provider is ready: %s", strerror(-r));
-	}
-	*ret = p;
-	return 0;
-}
-
-/* A provider that scmd runs in a container reaches it through the
- * container's endpoint instead of an inherited fd: $SCM_PROVIDER_ENDPOINT
- * names the socket, and that endpoint exists only for this provider. */
-static int connect_control(const char *path, scm_error **ret_err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return scm_fail(ret_err, -ENAMETOOLONG, "$SCM_PROVIDER_ENDPOINT is too long");
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return scm_fail(ret_err, -errno, "socket: %m");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-		close(fd);
-		return scm_fail(ret_err, r, "cannot reach scmd at %s: %s", path, strerror(-r));
-	}
-	return fd;
-}
-
-int scm_provider_new(const scm_interface_def *iface, void *userdata, scm_provider **ret,
-		     scm_error **ret_err)
-{
-	const char *s = getenv("SCM_PROVIDER_FD"), *ep = getenv("SCM_PROVIDER_ENDPOINT");
-	char *end;
-
-	if ((!s || !*s) && ep && *ep) {
-		int fd = connect_control(ep, ret_err);
-		if (fd < 0)
-			return fd;
-		int r = scm_provider_new_fd(iface, fd, userdata, ret, ret_err);
-		if (r != 0)
-			close(fd);
-		return r;
-	}
-	if (!s || !*s)
-		return scm_fail(ret_err, -ENOTCONN,
-				"$SCM_PROVIDER_FD is not set: providers are started by scmd (register the service with scmctl)");
-	long fd = strtol(s, &end, 10);
-	if (*end || fd < 0 || fd > 65535)
-		return scm_fail(ret_err, -EINVAL, "$SCM_PROVIDER_FD='%s' is not an fd", s);
-	return scm_provider_new_fd(iface, (int)fd, userdata, ret, ret_err);
-}
-
-static void run_tasks(scm_provider *p)
-{
-	uint64_t n;
-	(void)!read(p->task_fd, &n, sizeof n); /* reset the count; EAGAIN is fine */
-	pthread_mutex_lock(&p->task_lock);
-	scm_task *t = p->task_head;
-	p->task_head = p->task_tail = NULL;
-	pthread_mutex_unlock(&p->task_lock);
-	while (t) {
-		scm_task *next = t->next_; /* fn may free t */
-		t->fn(t);
-		t = next;
-	}
-}
-
-void scm_provider_post(scm_provider *p, scm_task *t)
-{
-	uint64_t one = 1;
-	t->next_ = NULL;
-	pthread_mutex_lock(&p->task_lock);
-	bool wake = !p->task_head;
-	if (p->task_tail)
-		p->task_tail->next_ = t;
-	else
-		p->task_head = t;
-	p->task_tail = t;
-	pthread_mutex_unlock(&p->task_lock);
-	/* One write per batch: the loop takes the whole list when it wakes. An
-	 * eventfd write fails only when the counter would overflow, which one
-	 * write per empty-to-non-empty transition cannot reach. */
-	if (wake)
-		(void)!write(p->task_fd, &one, sizeof one);
-}
-
 /* Closes the channels a deferred reply found broken. */
 static void sweep(scm_provider *p)
 {
@@ -561,8 +422,9 @@ scm_provider *scm_provider_free(scm_provider *p)
 		chan_close(p, p->chans);
 	/* owners reply to their cancelled calls, which frees them */
 	while (p->task_head)
-		run_tasks(p);
+		provider_run_tasks_(p);
 	provider_ctl_fail_all_(p);
+	provider_ho_free_(p);
 	safe_close(p->epoll_fd);
 	safe_close(p->ctl_fd);
 	safe_close(p->task_fd);
@@ -571,27 +433,16 @@ scm_provider *scm_provider_free(scm_provider *p)
 	return NULL;
 }
 
-void scm_provider_set_defer_max(scm_provider *p, unsigned max)
-{
-	p->defer_max = max;
-}
-
-int scm_provider_fd(const scm_provider *p)
-{
-	return p->epoll_fd;
-}
-
-void scm_provider_on_close(scm_provider *p,
-			   void (*fn)(const scm_grant *g, void *chdata, void *userdata))
-{
-	p->on_close = fn;
-}
-
 int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 {
 	struct epoll_event evs[32];
 	int n;
 
+	if (p->ho) { /* started to take over, but never took the state */
+		n = provider_ho_check_(p, ret_err);
+		if (n != 0)
+			return n;
+	}
 	n = epoll_wait(p->epoll_fd, evs, ELEMENTSOF(evs), timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : scm_fail(ret_err, -errno, "epoll_wait: %m");
@@ -610,7 +461,7 @@ int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 			continue;
 		}
 		if (evs[i].data.ptr == TASKS) {
-			run_tasks(p);
+			provider_run_tasks_(p);
 			continue;
 		}
 		if (evs[i].data.ptr != GONE) /* closed earlier in this batch */
@@ -618,6 +469,8 @@ int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 	}
 	p->batch = NULL;
 	sweep(p);
+	if (p->ho)
+		provider_ho_poll_(p); /* a handover waiting for calls to be answered */
 	return 0;
 }
 
@@ -627,20 +480,6 @@ int scm_provider_run(scm_provider *p, scm_error **ret_err)
 	while ((r = scm_provider_dispatch(p, -1, ret_err)) == 0)
 		;
 	return r == 1 ? 0 : r;
-}
-
-const scm_grant *scm_call_grant(const scm_call *call)
-{
-	return call->ch ? &call->ch->grant : NULL;
-}
-void *scm_call_channel_data(const scm_call *call)
-{
-	return call->ch ? call->ch->data : NULL;
-}
-void scm_call_set_channel_data(scm_call *call, void *data)
-{
-	if (call->ch)
-		call->ch->data = data;
 }
 
 scm_call *scm_call_defer(scm_call *call)

@@ -91,6 +91,43 @@ static int hold(scm_channel *ch)
 	}
 }
 
+/* A channel to service: through endpoint (a name under the runtime
+ * directory, a socket path, or $SCM_ENDPOINT), else as the "host"
+ * identity over the control socket (root only), decided like any other
+ * caller. */
+int scmctl_connect(const char *endpoint, const char *service, scm_channel **ret, scm_error **ret_err)
+{
+	scm_channel *ch = NULL;
+	int r;
+	if (endpoint || getenv("SCM_ENDPOINT")) {
+		char path[PATH_MAX];
+		if (!endpoint)
+			snprintf(path, sizeof(path), "%s", getenv("SCM_ENDPOINT"));
+		else if (strchr(endpoint, '/'))
+			snprintf(path, sizeof(path), "%s", endpoint);
+		else
+			snprintf(path, sizeof(path), "%s/endpoints/%s.sock", scmctl_runtime_dir(), endpoint);
+		r = scm_connect_at(path, service, &ch, ret_err);
+	} else {
+		json_object *a = json_object_new_object(), *res = NULL;
+		int fd = -1;
+		json_object_object_add(a, "service", json_object_new_string(service));
+		r = scmctl_control_call("connect", a, &res, ret_err);
+		json_object_put(a);
+		if (r == 0) {
+			extern int scmctl_last_fd;
+			fd = TAKE_FD(scmctl_last_fd);
+			json_object *v;
+			r = scm_channel_from_fd(fd, json_object_object_get_ex(res, "channel", &v) ? (uint64_t)json_object_get_int64(v) : 0,
+						json_object_object_get_ex(res, "interface", &v) ? json_object_get_string(v) : NULL, &ch);
+		}
+		json_object_put(res);
+	}
+	if (r == 0)
+		*ret = ch;
+	return r;
+}
+
 int scmctl_call(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -127,33 +164,7 @@ int scmctl_call(int argc, char **argv)
 
 	scm_error *e = NULL;
 	scm_channel *ch = NULL;
-	int r;
-	if (endpoint || getenv("SCM_ENDPOINT")) {
-		char path[PATH_MAX];
-		if (!endpoint)
-			snprintf(path, sizeof(path), "%s", getenv("SCM_ENDPOINT"));
-		else if (strchr(endpoint, '/'))
-			snprintf(path, sizeof(path), "%s", endpoint);
-		else
-			snprintf(path, sizeof(path), "%s/endpoints/%s.sock", scmctl_runtime_dir(), endpoint);
-		r = scm_connect_at(path, service, &ch, &e);
-	} else {
-		/* No endpoint: connect as the "host" identity over the control
-		 * socket (root only), decided like any other caller. */
-		json_object *a = json_object_new_object(), *res = NULL;
-		int fd = -1;
-		json_object_object_add(a, "service", json_object_new_string(service));
-		r = scmctl_control_call("connect", a, &res, &e);
-		json_object_put(a);
-		if (r == 0) {
-			extern int scmctl_last_fd;
-			fd = TAKE_FD(scmctl_last_fd);
-			json_object *v;
-			r = scm_channel_from_fd(fd, json_object_object_get_ex(res, "channel", &v) ? (uint64_t)json_object_get_int64(v) : 0,
-						json_object_object_get_ex(res, "interface", &v) ? json_object_get_string(v) : NULL, &ch);
-		}
-		json_object_put(res);
-	}
+	int r = scmctl_connect(endpoint, service, &ch, &e);
 	if (r != 0) {
 		json_object_put(args);
 		return scmctl_fail(e);

@@ -274,10 +274,41 @@ static json_object *name_arg(const char *name)
 	return a;
 }
 
+static void show_service_restart(json_object *o)
+{
+	printf("service %s restarted with its channels: pid %lld -> %lld, %lld channels handed over, switch %lld us\n",
+	       js(o, "name"), (long long)ji(o, "old_pid"), (long long)ji(o, "pid"), (long long)ji(o, "channels"),
+	       (long long)ji(o, "switch_us"));
+}
+
+/* service restart NAME [--exec PATH]: a new provider process takes over
+ * the running one's state and channels (docs/handover.md). */
+static int service_restart(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("service restart needs a service name");
+	json_object *a = name_arg(argv[1]);
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc) {
+			char *abs = realpath(argv[++i], NULL);
+			if (!abs) {
+				json_object_put(a);
+				return usage_error("--exec %s: %s", argv[i], strerror(errno));
+			}
+			json_object_object_add(a, "exec", json_object_new_string(abs));
+			free(abs);
+		} else {
+			json_object_put(a);
+			return usage_error("service restart takes NAME [--exec PATH], got '%s'", argv[i]);
+		}
+	}
+	return simple("service.restart", a, show_service_restart);
+}
+
 static int cmd_service(int argc, char **argv)
 {
 	if (argc < 1)
-		return usage_error("service needs a command: register, unregister, list, show");
+		return usage_error("service needs a command: register, unregister, restart, list, show");
 	const char *sub = argv[0];
 	if (strcmp(sub, "list") == 0)
 		return simple("service.list", NULL, show_services);
@@ -309,6 +340,8 @@ static int cmd_service(int argc, char **argv)
 			return usage_error("service unregister needs one service name");
 		return simple("service.unregister", name_arg(argv[1]), NULL);
 	}
+	if (strcmp(sub, "restart") == 0)
+		return service_restart(argc, argv);
 	if (strcmp(sub, "show") == 0) {
 		if (argc != 2)
 			return usage_error("service show needs one service name");
@@ -473,6 +506,8 @@ static void help(void)
 	       "  status                              scmd's state and per-stage connect latency\n"
 	       "  service register MANIFEST...        register services from JSON manifests\n"
 	       "  service unregister NAME             unregister (revokes its channels)\n"
+	       "  service restart NAME [--exec PATH]  a new provider process (or PATH) takes over\n"
+	       "                                      the running one's state and channels\n"
 	       "  service list                        registered services\n"
 	       "  service show NAME                   a service and its interface\n"
 	       "  endpoint create NAME [--owner UID] [--mode 0600] [--profiles A,B]\n"
@@ -483,6 +518,7 @@ static void help(void)
 	       "  daemon restart [--exec PATH]        restart scmd in place (or as PATH), keeping\n"
 	       "                                      sockets, channels and containers\n"
 	       "  call [--endpoint NAME|PATH] [--hold] SERVICE METHOD [ARGS-JSON]\n"
+	       "  dbus call [--endpoint NAME|PATH] BUS DEST PATH INTERFACE METHOD [SIGNATURE [ARG...]]\n"
 	       "  container run [--name N] [--profile P]... [--env K=V]... [-d | -t]\n"
 	       "                [--user UID[:GID]] [--bind SRC[:DST][:rw]]...\n"
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
@@ -570,6 +606,8 @@ int main(int argc, char **argv)
 		return cmd_daemon(n, rest);
 	if (strcmp(cmd, "call") == 0)
 		return scmctl_call(n + 1, argv + i);
+	if (strcmp(cmd, "dbus") == 0)
+		return scmctl_dbus(n + 1, argv + i);
 	if (strcmp(cmd, "policy") == 0)
 		return scmctl_policy(n + 1, argv + i);
 	if (strcmp(cmd, "container") == 0)

@@ -29,3 +29,7 @@ int scmctl_policy(int argc, char **argv);
 int scmctl_container(int argc, char **argv, bool json);
 int scmctl_desktop(int argc, char **argv, bool json);
 int scmctl_call(int argc, char **argv);
+/* A channel to service through endpoint (NULL: $SCM_ENDPOINT, else the
+ * control socket as "host"). */
+int scmctl_connect(const char *endpoint, const char *service, scm_channel **ret, scm_error **ret_err);
+int scmctl_dbus(int argc, char **argv);

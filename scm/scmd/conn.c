@@ -53,6 +53,7 @@ void conn_close(struct scmd *d, struct conn *c)
 	list_del(&c->dead_node); /* it may be closed before the main loop reaps it */
 	scmd_ctr_conn_gone(d, c);
 	restart_conn_gone(d, c);
+	svc_restart_conn_gone(d, c);
 	quota_release_bytes(&c->ep->used, c->outq.bytes);
 	scm_outq_clear(&c->outq);
 	watch_del(d, &c->w);

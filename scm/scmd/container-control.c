@@ -188,6 +188,7 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 		.attach = json_object_object_get_ex(a, "attach", &v) && json_object_get_boolean(v),
 		.tty = json_object_object_get_ex(a, "tty", &v) && json_object_get_boolean(v),
 		.tty_raw_out = json_object_object_get_ex(a, "tty_raw_out", &v) && json_object_get_boolean(v),
+		.clip = json_object_object_get_ex(a, "clip", &v) && json_object_get_boolean(v),
 		.uid = -1,
 		.gid = -1,
 	};

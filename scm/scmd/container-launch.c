@@ -274,6 +274,8 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 			goto fail;
 		}
 		container_sandbox_apply(spec, sb);
+		if (req->clip && !spec->quick)
+			container_sandbox_clip(spec, sb);
 		/* The quick path asks for nothing itself: it gets what its
 		 * profiles allow (every set, ambient too, so a non-root user keeps
 		 * them across exec). A bundle gets what it asks for, if allowed. */

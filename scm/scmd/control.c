@@ -20,7 +20,7 @@
 #define JS(s) json_object_new_string((s) ? (s) : "")
 #define JI(i) json_object_new_int64((int64_t)(i))
 
-static const char *const state_names[] = { "stopped", "starting", "running", "backoff", "stopping" };
+static const char *const state_names[] = { "stopped", "starting", "running", "backoff", "stopping", "restarting" };
 
 static const char *arg_str(json_object *a, const char *k)
 {
@@ -53,6 +53,7 @@ static json_object *service_json(struct service *s, bool full)
 	J(o, "denied", JI(s->n_denied));
 	J(o, "activations", JI(s->n_activations));
 	J(o, "failures", JI(s->n_failures));
+	J(o, "restarts", JI(s->n_restarts));
 	if (full) {
 		J(o, "manifest", JS(s->manifest_path));
 		J(o, "idl_path", JS(s->idl_path));
@@ -329,7 +330,8 @@ void control_dispatch(struct scmd *d, struct conn *c, scm_message *m)
 			return;
 		}
 		restart_request(d, c, id, exe); /* the successor answers */
-	} else if (strcmp(op, "connect") == 0)
+	} else if (strcmp(op, "service.restart") == 0)
+		svc_restart_request(d, c, id, a); /* answered once the new provider took over */ else if (strcmp(op, "connect") == 0)
 		broker_connect(d, c, id, a); /* as the "host" identity */
 	else if (scmd_policy_control(d, c, op, id, a))
 		;

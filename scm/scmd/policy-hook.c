@@ -227,7 +227,7 @@ int scmd_policy_check_grant_rules(const scm_idl *idl, const char *origin, scm_er
 	for (size_t i = 0; i < idl->n_grant_rules; i++)
 		if (!policy_grant_rule_known(idl->grant_rules[i]))
 			return scm_fail(ret_err, SCM_E_INVALID,
-					"%s: /grant_rules/%zu: no kind of profile rule is called '%s' (known: clipboard)",
+					"%s: /grant_rules/%zu: no kind of profile rule is called '%s' (known: clipboard, dbus)",
 					origin, i, idl->grant_rules[i]);
 	return 0;
 }

@@ -266,74 +266,36 @@ void service_provider_connected(struct scmd *d, struct service *s, int fd)
 
 void service_activate(struct scmd *d, struct service *s)
 {
-	int sp[2], ep[2];
-
 	if (s->state != P_STOPPED || s->unregistering || d->restoring)
 		return;
 	if (s->in_container) {
 		activate_in_container(d, s);
 		return;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-		provider_failed(d, s, -errno, "socketpair: %m");
-		return;
-	}
 	_cleanup_free_ char *prog = scmd_libexec_path(s->exec[0]);
-	_cleanup_free_ char *logpath = NULL;
-	if (asprintf(&logpath, "%s/logs/%s.log", d->runtime_dir, s->name) < 0)
-		logpath = NULL;
-
-	pid_t pid = fork();
-	if (pid == 0) {
-		/* Child: fd 3 is the control socket, stdout/stderr go to the
-		 * service's log, nothing else is inherited. */
-		int logfd = logpath ? open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640) : -1;
-		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		if (logfd >= 0) {
-			dup2(logfd, 1);
-			dup2(logfd, 2);
-		}
-		if (dup2(sp[1], 3) < 0)
-			_exit(127);
-		int errfd = fcntl(ep[1], F_DUPFD_CLOEXEC, 10);
-		close_range(4, errfd - 1, 0);
-		close_range(errfd + 1, ~0U, 0);
-		setsid();
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		signal(SIGPIPE, SIG_DFL); /* scmd ignores it; its providers need not */
-		setenv("SCM_PROVIDER_FD", "3", 1);
-		setenv("SCM_SERVICE", s->name, 1);
-		execvp(prog, s->exec);
-		int e = errno;
-		(void)!write(errfd, &e, sizeof(e));
-		_exit(127);
-	}
-	close(sp[1]);
-	close(ep[1]);
+	pid_t pid = -1;
+	int ctl = -1;
+	scm_error *e = NULL;
+	int r = provider_spawn(d, s, prog, false, &pid, &ctl, &e);
 	if (pid < 0) {
-		int e = errno;
-		close(sp[0]);
-		close(ep[0]);
-		provider_failed(d, s, -e, "fork: %s", strerror(e));
+		e = scm_error_wrap(e, SCM_E_ACTIVATION, "scmd/activation", "service '%s' could not be activated",
+				   s->name);
+		broker_fail_pending(d, s, e);
+		scm_error_free(e);
 		return;
 	}
-	/* The pipe closes on a successful exec; an errno on it means exec failed. */
-	int err = 0;
-	ssize_t n = read(ep[0], &err, sizeof(err));
-	close(ep[0]);
 	s->pid = pid;
 	s->n_activations++;
 	s->started_at = now_usec();
-	s->ctl.fd = sp[0];
+	s->ctl.fd = ctl;
 	watch_add(d, &s->ctl, EPOLLIN);
 	s->state = P_STARTING;
-	if (n == sizeof(err)) {
+	if (r != 0) {
 		/* Reaped by SIGCHLD as usual; fail the waiters now with the cause. */
-		provider_failed(d, s, -err, "cannot run provider '%s': %s", prog, strerror(err));
+		e = scm_error_wrap(e, SCM_E_ACTIVATION, "scmd/activation", "service '%s' could not be activated",
+				   s->name);
+		broker_fail_pending(d, s, e);
+		scm_error_free(e);
 		s->state = P_STOPPING;
 		return;
 	}
@@ -441,9 +403,16 @@ static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 			scm_message_free(m);
 			continue;
 		}
+		if (s->ho && svc_restart_frame(d, s, m)) {
+			scm_message_free(m);
+			return; /* the handover may have moved on: epoll says if there is more */
+		}
 		if (m->json && json_object_object_get_ex(m->json, "op", &op) &&
-		    json_object_is_type(op, json_type_string) && strcmp(json_object_get_string(op), "ready") == 0)
+		    json_object_is_type(op, json_type_string) && strcmp(json_object_get_string(op), "ready") == 0) {
 			provider_ready(d, s);
+			scm_message_free(m);
+			continue;
+		}
 		scm_message_free(m);
 	}
 }
@@ -455,6 +424,10 @@ static void service_timer(struct scmd *d, struct watch *w, uint32_t events)
 
 	if (read(w->fd, &ticks, sizeof(ticks)) != sizeof(ticks))
 		return;
+	if (s->ho) {
+		svc_restart_timeout(d, s);
+		return;
+	}
 	if (s->state == P_STARTING) {
 		provider_failed(d, s, SCM_E_TIMEOUT, "provider '%s' (pid %d) did not say ready within %u ms",
 				s->exec[0], s->pid, s->timeout_ms);
@@ -508,6 +481,8 @@ void service_reap(struct scmd *d, pid_t pid, int status)
 		struct service *s = list_entry(p, struct service, node);
 		if (s->pid != pid)
 			continue;
+		if (s->ho && svc_restart_reaped(d, s, pid, status))
+			return;
 		bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		s->pid = 0;
 		s->last_status = status;
@@ -544,6 +519,7 @@ void service_unregister(struct scmd *d, struct service *s)
 	scm_error *e = scm_error_new(SCM_E_NO_SERVICE, "scmd", "service '%s' was unregistered", s->name);
 
 	s->unregistering = true;
+	svc_restart_cancel(d, s, "the service was unregistered");
 	broker_fail_pending(d, s, e);
 	scm_error_free(e);
 	list_for_each_safe(p, t, &s->channels)
@@ -573,7 +549,10 @@ void service_stop_all(struct scmd *d)
 		struct service *s = list_entry(p, struct service, node);
 		if (s->pid > 0 && !s->in_container)
 			kill(s->pid, SIGTERM);
+		svc_restart_cancel(d, s, "scmd is stopping");
 	}
+	for (size_t i = 0; i < d->n_old_providers; i++)
+		kill(d->old_providers[i], SIGTERM);
 }
 
 void service_container_failed(struct scmd *d, struct service *s, const scm_error *e)
@@ -604,6 +583,7 @@ void service_reap_children(struct scmd *d)
 		if (s->pid > 0 && !s->in_container && waitpid(s->pid, &status, WNOHANG) == s->pid)
 			service_reap(d, s->pid, status);
 	}
+	svc_restart_reap(d);
 }
 
 int service_adopt_provider(struct scmd *d, struct service *s, enum pstate state, pid_t pid, int ctl_fd,

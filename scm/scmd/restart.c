@@ -118,6 +118,8 @@ static const char *quiet(struct scmd *d)
 	}
 	if (logzip_busy(d))
 		return "the log compressor has files in flight";
+	if ((why = svc_restart_busy(d)))
+		return why;
 	why = conns_quiet(d, &d->host.conns);
 	for (struct list *p = d->endpoints.next; !why && p != &d->endpoints; p = p->next)
 		why = conns_quiet(d, &list_entry(p, struct endpoint, node)->conns);

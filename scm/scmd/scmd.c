@@ -430,5 +430,6 @@ int main(int argc, char **argv)
 	free(d.config_dir);
 	free(d.idl_path);
 	free(d.argv);
+	free(d.old_providers);
 	return 0;
 }

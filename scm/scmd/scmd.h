@@ -110,7 +110,9 @@ struct endpoint {
 	uint32_t peer_uid_count;
 };
 
-enum pstate { P_STOPPED, P_STARTING, P_READY, P_BACKOFF, P_STOPPING };
+/* P_HANDOVER: being replaced with its channels (service-restart.c); new
+ * connects wait as if it were starting. Never in a restart's state. */
+enum pstate { P_STOPPED, P_STARTING, P_READY, P_BACKOFF, P_STOPPING, P_HANDOVER };
 
 struct pending_connect {
 	struct list node;
@@ -148,6 +150,8 @@ struct service {
 	/* counters for `service list` */
 	uint64_t n_connects, n_denied, n_activations, n_failures;
 	char *manifest_json; /* what it was registered with: a successor registers it again */
+	struct svc_handover *ho; /* `service restart` on its way (service-restart.c), or NULL */
+	uint64_t n_restarts;     /* providers replaced with their channels */
 };
 
 struct channel {
@@ -227,6 +231,9 @@ struct scmd {
 	/* offload tokens (tokens.c); tokens.next NULL: not set up (unit tests) */
 	struct list tokens;
 	unsigned token_ttl_ms; /* default and longest lifetime (--token-ttl-ms) */
+	/* providers replaced by `service restart`, exiting: reaped by pid */
+	pid_t *old_providers;
+	size_t n_old_providers;
 };
 
 /* control.c: what scmd holds (named services), for status lines */
@@ -261,6 +268,9 @@ struct container_req {
 	bool tty;            /* attached with a pty: attach_fd is its master */
 	uint16_t tty_rows, tty_cols; /* its first window size (0: unset) */
 	bool tty_raw_out;    /* no output processing (\n stays \n): not a terminal */
+	bool clip;           /* a bundle's capabilities and limits narrowed to the
+			      * profiles' sandbox instead of refused (an OCI engine's
+			      * defaults: scm-oci) */
 	struct service *provider; /* the container runs this service's provider */
 	struct conn *reply_conn; /* answered (call_id) when the launch completes */
 	uint32_t call_id;
@@ -400,6 +410,29 @@ void service_stop_all(struct scmd *d);
  * child; ctl_fd its control socket, or -1), and its timer's remaining ms. */
 int service_adopt_provider(struct scmd *d, struct service *s, enum pstate state, pid_t pid, int ctl_fd,
 			   uint64_t timer_ms);
+/* Forks and execs a provider (fd 3: its control socket; handover: it
+ * takes over from the running one). *ret_pid is set whenever a child was
+ * made, even when its exec failed (the error says so). */
+int provider_spawn(struct scmd *d, struct service *s, const char *prog, bool handover, pid_t *ret_pid,
+		   int *ret_ctl, scm_error **ret_err);
+
+/* service-restart.c: `service.restart`, a provider replaced with its
+ * channels (docs/handover.md). */
+void svc_restart_request(struct scmd *d, struct conn *c, uint32_t call_id, struct json_object *args);
+/* A frame on the (old) provider's control socket of a service being
+ * restarted; false when it is none of the handover's. */
+bool svc_restart_frame(struct scmd *d, struct service *s, scm_message *m);
+void svc_restart_timeout(struct scmd *d, struct service *s);
+/* The provider pid of s ended during a handover: true when handled. */
+bool svc_restart_reaped(struct scmd *d, struct service *s, pid_t pid, int status);
+/* Gives up a handover of s (no-op without one): the request is answered. */
+void svc_restart_cancel(struct scmd *d, struct service *s, const char *why);
+void svc_restart_conn_gone(struct scmd *d, struct conn *c);
+/* SIGCHLD: replaced providers, and new ones that died before taking over */
+void svc_restart_reap(struct scmd *d);
+/* Why a restart in place of scmd must wait, or NULL. */
+const char *svc_restart_busy(struct scmd *d);
+
 /* Sends a frame to the provider over its control socket, queueing what it
  * has no room for. 0, SCM_E_BUSY when too much waits, or -errno. */
 int service_send(struct scmd *d, struct service *s, uint8_t type, uint16_t flags,

@@ -4,12 +4,20 @@
 # The provider's files (provider*.c) are the program's, not the engine's.
 # (filter-out takes one % a pattern: "%/provider-%.c" would match nothing.)
 VDISK_PROVIDER_SRCS := $(wildcard services/vdisk/provider*.c)
-VDISK_LIB_SRCS := $(filter-out $(VDISK_PROVIDER_SRCS) %/bench.c %/nbdkit-scm-vdisk.c,$(wildcard services/vdisk/*.c))
+VDISK_LIB_SRCS := $(filter-out $(VDISK_PROVIDER_SRCS) %/bench.c %/nbdkit-scm-vdisk.c %/nbd-parent.c,$(wildcard services/vdisk/*.c))
 VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_offload_map.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(B)/tests/fuzz/fuzz_vdisk_export.o: PART_CFLAGS += -Iservices/vdisk
+
+# Remote parents (nbd-parent.c, libnbd): linked by the programs that read
+# them, scm-vdisk and the provider; the engine only calls their opener.
+NBD_LIBS := $(shell pkg-config --libs libnbd 2>/dev/null)
+NBD_CFLAGS := $(shell pkg-config --cflags libnbd 2>/dev/null)
+VDISK_NBD_OBJ := $(B)/services/vdisk/nbd-parent.o
+$(VDISK_NBD_OBJ): PART_CFLAGS += $(NBD_CFLAGS)
+$(B)/services/vdisk/nbd-uri.o: PART_CFLAGS += -Iutil
 
 $(VDISK_LIB): $(VDISK_LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -18,9 +26,9 @@ $(VDISK_LIB): $(VDISK_LIB_OBJS)
 VDISK_TOOL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/tool/*.c))
 $(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk -Iutil
 $(B)/services/vdisk/tool/jobs.o $(B)/services/vdisk/tool/offload.o: $(B)/gen/scm/vdisk-client.h
-$(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(B)/gen/scm/vdisk-client.o $(VDISK_LIB) $(LIBSCM)
+$(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(B)/gen/scm/vdisk-client.o $(VDISK_NBD_OBJ) $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $^ $(JSONC_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(NBD_LIBS)
 BINS += $(B)/bin/scm-vdisk
 
 $(B)/services/vdisk/helpers/%.o: PART_CFLAGS += -Iservices/vdisk
@@ -63,6 +71,22 @@ $(B)/tests/fuzz/fuzz_vhdx_reserve: $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(VDISK_L
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vhdx_reserve
 
+$(B)/tests/fuzz/fuzz_nbd_uri.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_nbd_uri: $(B)/tests/fuzz/fuzz_nbd_uri.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_nbd_uri
+
+# remote parents: first read of a cold block, stream against raw NBD reads
+$(B)/services/vdisk/helpers/remote-lines.o: PART_CFLAGS += $(NBD_CFLAGS)
+$(B)/libexec/vdisk-remote-lines: $(B)/services/vdisk/helpers/remote-lines.o $(VDISK_NBD_OBJ) $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(NBD_LIBS)
+$(B)/libexec/vdisk-remote-bench: services/vdisk/helpers/remote-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 0755 $< $@
+BENCH_DEPS += $(B)/libexec/vdisk-remote-bench $(B)/libexec/vdisk-remote-lines
+
 $(B)/libexec/vdisk-bench: $(B)/services/vdisk/bench.o $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
@@ -74,9 +98,9 @@ VDISK_PROVIDER_OBJS := $(patsubst %.c,$(B)/%.o,$(VDISK_PROVIDER_SRCS))
 $(VDISK_PROVIDER_OBJS): $(B)/gen/scm/vdisk-provider.h $(B)/gen/scm/vdisk-client.h
 # GnuTLS: SHA-256 of the pieces a migration copies (provider-migcopy.c)
 GNUTLS_LIBS := $(shell pkg-config --libs gnutls 2>/dev/null)
-$(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(B)/gen/scm/vdisk-client.o $(VDISK_LIB) $(LIBSCM)
+$(VDISK_PROVIDER): $(VDISK_PROVIDER_OBJS) $(B)/gen/scm/vdisk-provider.o $(B)/gen/scm/vdisk-client.o $(VDISK_NBD_OBJ) $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $^ $(JSONC_LIBS) $(GNUTLS_LIBS)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(GNUTLS_LIBS) $(NBD_LIBS)
 LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the

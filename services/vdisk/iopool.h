@@ -38,6 +38,9 @@ void iopool_submit(struct iopool_queue *q, struct iopool_job *j);
  * before it: the caller may then do that job's work itself (it must be the
  * only submitter of q, so nothing can be queued meanwhile). */
 bool iopool_shared_now(struct iopool_queue *q);
+/* True when a job is queued on q, waiting: a long exclusive job running
+ * on q may end early to let it start. */
+bool iopool_waiting(struct iopool_queue *q);
 /* Waits until q has nothing queued or running (blocks the caller). */
 void iopool_drain(struct iopool_queue *q);
 /* Waits for every queue to drain, then stops the workers. */

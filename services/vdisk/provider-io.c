@@ -54,7 +54,7 @@ static void job_fail(struct job *j, int r, scm_error *e)
 	j->err = e;
 }
 
-static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in);
+static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in, uint64_t local);
 
 /* extents: runs of data and of zeros through the chain, as [[length,
  * kind], ...] (stubs/idl/vdisk.json); neighbours of one kind are one run. */
@@ -140,6 +140,9 @@ static void job_run(struct iopool_job *pj)
 	case OP_FLUSH:
 	case OP_CLOSE:
 		r = j->rw ? vhdx_flush(h) : 0;
+		/* a mirror migration's destination holds what was promised too */
+		if (r >= 0 && j->rw)
+			r = bjob_flushed(j->d->bjob_io);
 		/* after a migration's switch-over: its commit point durable
 		 * before any flush on the new file is answered */
 		if (r >= 0 && (r = mig_commit_sync(j->d)) < 0) {
@@ -167,20 +170,40 @@ static void job_run(struct iopool_job *pj)
 		return;
 	case OP_INFO: {
 		struct vhdx_info in;
+		uint64_t local = 0;
 		r = vhdx_get_info(h, &in);
+		if (r >= 0 && in.differencing)
+			r = vhdx_local_bytes(h, &local);
 		/* built here: the chain strings belong to the engine handle */
-		if (r >= 0 && !(j->info = info_json(j->d, j->rw, &in)))
+		if (r >= 0 && !(j->info = info_json(j->d, j->rw, &in, local)))
 			r = -ENOMEM;
 		break;
 	}
 	}
-	if (r < 0)
+	if (r < 0) {
 		job_fail(j, r, vhdx_error(h));
-	else if (j->d->bjob_io && (j->op == OP_WRITE || j->op == OP_TRIM || j->op == OP_ZERO))
-		bjob_dirty(j->d->bjob_io, j->off, j->len); /* a job copying the disk copies it again */
-	else if (j->d->bjob_io && j->op == OP_WRITEV)
+		/* a failed write may have changed part of its range: copied again */
+		if (j->d->bjob_io && (j->op == OP_WRITE || j->op == OP_TRIM || j->op == OP_ZERO))
+			bjob_dirty(j->d->bjob_io, j->off, j->len);
+		else if (j->d->bjob_io && j->op == OP_WRITEV)
+			for (size_t i = 0; i < j->n_ex; i++)
+				bjob_dirty(j->d->bjob_io, j->ex[i].off, j->ex[i].len);
+		return;
+	}
+	/* a job copying the disk copies it again, or (a mirror migration) the
+	 * write goes to its destination too, before the client hears of it */
+	struct bjob *b = j->d->bjob_io;
+	if (!b)
+		return;
+	if (j->op == OP_WRITE)
+		bjob_written(b, BW_WRITE, j->c->buf + j->boff, j->off, j->len, false);
+	else if (j->op == OP_ZERO)
+		bjob_written(b, BW_ZERO, NULL, j->off, j->len, j->unmap);
+	else if (j->op == OP_TRIM)
+		bjob_written(b, BW_TRIM, NULL, j->off, j->len, false);
+	else if (j->op == OP_WRITEV)
 		for (size_t i = 0; i < j->n_ex; i++)
-			bjob_dirty(j->d->bjob_io, j->ex[i].off, j->ex[i].len);
+			bjob_written(b, BW_WRITE, j->c->buf + j->ex[i].boff, j->ex[i].off, j->ex[i].len, false);
 }
 
 static void job_done(struct iopool_job *pj)
@@ -470,7 +493,7 @@ int do_extents(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length
 	return submit(call, j);
 }
 
-static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in)
+static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *in, uint64_t local)
 {
 	json_object *j = json_object_new_object(), *blocks = json_object_new_object(),
 		    *chain = json_object_new_array();
@@ -504,6 +527,10 @@ static json_object *info_json(struct disk *d, bool rw, const struct vhdx_info *i
 	json_object_object_add(j, "data_write_guid", json_object_new_string(g));
 	if (in->parent_linkage[0])
 		json_object_object_add(j, "parent_linkage", json_object_new_string(in->parent_linkage));
+	if (in->remote_parent)
+		json_object_object_add(j, "remote_parent", json_object_new_string(in->remote_parent));
+	if (in->differencing)
+		json_object_object_add(j, "local_bytes", json_object_new_uint64(local));
 	return j;
 }
 

@@ -48,6 +48,7 @@ struct disk *bjob_disk_of(scm_call *call, const char *method, const char *path, 
 		return NULL;
 	}
 	scope->allow = NULL; /* the path was checked by the skeleton; parents are the open's business */
+	scope->remote = NULL; /* actx is gone when a job runs: jobs connect to no remote parent */
 	json_object_put(actx.args);
 	scm_error *err = NULL;
 	vhdx *probe = NULL;

@@ -150,7 +150,7 @@ static void finish(struct bjob *b, enum vjob_state s)
 	if (s == VJOB_DONE && b->kind == VJOB_STREAM)
 		d->parallel_reads = true; /* no parent any more */
 	if (b->kind == VJOB_MIGRATE_SNAPSHOT && !b->switched)
-		d->parallel_reads = !vhdx_parent(d->h); /* the child folded back, or not */
+		d->parallel_reads = !vhdx_parent(d->h) && !vhdx_remote_uri(d->h); /* the child folded back, or not */
 	json_object *j = bjob_json(b);
 	for (size_t i = 0; i < b->n_waiters; i++)
 		scm_vdisk_job_wait_reply(b->waiters[i], j);
@@ -227,7 +227,10 @@ static void bjob_start(struct bjob *b, enum vjob_state st)
 	set_state(b, st);
 	b->jstate = st;
 	b->persist = true;
-	submit_step(b, st == VJOB_PAUSED ? STEP_PERSIST : STEP_WORK);
+	if (b->mig && st != VJOB_PAUSED)
+		mig_next(b); /* its first step is a side step */
+	else
+		submit_step(b, st == VJOB_PAUSED ? STEP_PERSIST : STEP_WORK);
 }
 
 int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, uint64_t))
@@ -241,7 +244,7 @@ int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, ui
  * VHDX), or the file vhdx_create had made but not yet signed (empty, or
  * its first 8 bytes still zero: killed between its O_EXCL open and its
  * first write). Only a regular file with no other name. */
-static bool snapshot_leftover(int fd)
+bool bjob_half_made(int fd)
 {
 	static const uint8_t zero[8];
 	uint8_t sig[8];
@@ -336,7 +339,7 @@ static int commit_open(struct bjob *b, struct disk *d, scm_error **ret_err)
  * side by side (they do not already: a differencing disk). */
 static int stream_check(struct bjob *b, struct disk *d, scm_error **ret_err)
 {
-	if (!vhdx_parent(d->h))
+	if (!vhdx_parent(d->h) && !vhdx_remote_uri(d->h))
 		return scm_fail(ret_err, -EINVAL, "%s has no parent to stream from", b->path);
 	return 0;
 }
@@ -516,7 +519,7 @@ void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 			int fd = openat(dfd, tn, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			/* only what the job made: the journal names it, and a
 			 * journal is a file */
-			if (snapshot_leftover(fd))
+			if (bjob_half_made(fd))
 				unlinkat(dfd, tn, 0);
 			safe_close(fd);
 		}

@@ -2,7 +2,8 @@
  * compact, migrate) as jobs: provider-jobs.c keeps the table, the methods
  * and the loop's side; provider-jobnew.c makes a job; provider-jobsteps.c
  * does each step on a worker;
- * provider-migrate.c and provider-migcopy.c are live migration. */
+ * provider-migrate.c, provider-migcopy.c and provider-mirror.c are live
+ * migration. */
 #pragma once
 #include "provider.h"
 #include "vjob.h"
@@ -61,13 +62,24 @@ extern unsigned bjob_step_us;
 /* provider-jobsteps.c */
 void bjob_step_run(struct iopool_job *pj);
 int bjob_journal(struct bjob *b, enum vjob_state st, scm_error **ret_err);
-/* provider-io.c calls this after a write or trim on a disk with a job */
+/* marks [off, off + len) written since copied (the dirty map) */
 void bjob_dirty(struct bjob *b, uint64_t off, uint64_t len);
+/* provider-mirror.c: provider-io.c calls these on the disk's queue after
+ * a client's write, trim or zero (buf: a write's data) and after its
+ * flush succeeded on a disk with a job (b, or NULL): a mirror migration
+ * applies it to its destination too, any other job marks the dirty map */
+enum bjob_wop { BW_WRITE, BW_ZERO, BW_TRIM };
+void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap);
+int bjob_flushed(struct bjob *b);
 
 uint64_t bjob_dirty_next(const struct bjob *b, uint64_t from, uint64_t *count);
 
 /* provider-jobs.c: a disk's first open looks for a journal next to it */
 void bjob_recover(struct disk *d, const struct vhdx_scope *scope);
+/* fd is a file a job's vhdx_create left before it was done: one name, and
+ * empty, zeros where the signature goes, or a VHDX (nothing written to it
+ * yet but what create wrote) */
+bool bjob_half_made(int fd);
 void bjob_shutdown(void);
 int do_snapshot(scm_call *call, const char *path, const char *new, void *ud);
 int do_merge(scm_call *call, const char *path, const char *direction, void *ud);

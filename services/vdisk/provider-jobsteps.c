@@ -139,7 +139,7 @@ static int stream_step(struct bjob *b, vhdx *h)
 	b->done = end;
 	if (end >= b->vsize) {
 		/* (a restart after the detach finds it done) */
-		if ((vhdx_parent(h) && (r = vhdx_detach_parent(h)) < 0) || (r = vhdx_flush(h)) < 0)
+		if (((vhdx_parent(h) || vhdx_remote_uri(h)) && (r = vhdx_detach_parent(h)) < 0) || (r = vhdx_flush(h)) < 0)
 			return r;
 		b->complete = true;
 	}
@@ -309,8 +309,11 @@ void bjob_step_run(struct iopool_job *pj)
 		d->bjob_io = NULL; /* no write marks the map from now on */
 		if (!b->switched && (r = vjob_journal_remove(b->dirfd, b->name, &b->serr)) < 0)
 			b->r = r;
-	} else if (b->steps % 16 == 0) {
-		b->persist = true; /* progress, now and then */
+	} else if (b->steps % 16 == 0 && !b->mig) {
+		/* progress, now and then (a migration's is not: a restart rolls
+		 * it back wherever it was, and the journal's two fsyncs would
+		 * hold the clients' I/O in its exclusive step) */
+		b->persist = true;
 	}
 	return;
 fail:

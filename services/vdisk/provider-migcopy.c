@@ -101,6 +101,7 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 	struct mig_rec *rec = &m->rec[c];
 	if (clear)
 		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
+	m->dest_unflushed = true; /* (a skip writes nothing, but this is cheaper to keep right) */
 	int cl = chunk_class(src, off), dst_st = vhdx_block_state(dst, off), r;
 	if (cl < 0)
 		return cl;
@@ -110,21 +111,37 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 	uint8_t h[32];
 	if (cl == CL_DATA) {
 		uint64_t t0 = mono_ns();
-		if ((r = vhdx_read(src, b->buf, len, off)) < 0) {
+		/* nothing at dest to compare with: written now, hashed later */
+		bool defer = m->defer_ok && m->hbuf && rec->st == REC_NONE && m->n_hpend < MIG_BATCH_MAX;
+		uint8_t *buf = defer ? m->hbuf + (size_t)m->n_hpend * BJOB_CHUNK : b->buf;
+		if ((r = vhdx_read(src, buf, len, off)) < 0) {
 			scm_error_free(b->serr);
 			b->serr = vhdx_error(src);
 			return r;
 		}
 		throttle_take(m, len);
-		mig_sha256(b->buf, len, h);
-		bool zero = all_zero(b->buf, len);
+		bool zero = all_zero(buf, len);
+		if (defer && !zero) {
+			if ((r = vhdx_write(dst, buf, len, off)) < 0)
+				return dst_fail(b, r);
+			m->copied += len;
+			m->copy_ns += mono_ns() - t0;
+			m->copy_bytes += len;
+			rec->st = REC_HASHING;
+			m->hpend[m->n_hpend++] = c;
+			return 0;
+		}
+		if (zero)
+			zero_hash(m, b->buf, len, h);
+		else
+			mig_sha256(buf, len, h);
 		if (zero && !dst_alloc) {
 			if (dst_st != VHDX_PB_ZERO && (r = vhdx_zero_blocks(dst, blen, bstart)) < 0)
 				return dst_fail(b, r);
 		} else if (rec->st != REC_UNKNOWN && !memcmp(rec->hash, h, 32)) {
 			m->skipped += len; /* the destination holds these bytes */
 		} else {
-			if ((r = vhdx_write(dst, b->buf, len, off)) < 0)
+			if ((r = vhdx_write(dst, buf, len, off)) < 0)
 				return dst_fail(b, r);
 			m->copied += len;
 		}
@@ -385,10 +402,22 @@ void mig_recover(struct disk *d, const struct vjob_journal *j, const struct vhdx
 		unsigned fl = VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_IGNORE_PARENT_ID;
 		uint8_t *buf = malloc(BJOB_CHUNK);
 		r = !buf ? -ENOMEM : scope ? vhdx_open_scoped(scope, cpath, fl, &c, &err) : vhdx_open(cpath, fl, &c, &err);
-		if (r >= 0 && (r = mig_fold(c, d->h, d->virtual_size, buf)) < 0)
+		bool opened = r >= 0;
+		if (opened && (r = mig_fold(c, d->h, d->virtual_size, buf)) < 0)
 			scm_error_push(&err, vhdx_error(d->h));
 		vhdx_close(c);
 		free(buf);
+		if (!opened && r != -ENOMEM) {
+			/* killed while vhdx_create made it (it does not open): no
+			 * client wrote to it, they move onto it once it is made
+			 * and opened */
+			int fd = openat(dfd, cname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (bjob_half_made(fd)) {
+				scm_error_free(TAKE_PTR(err));
+				r = 0;
+			}
+			safe_close(fd);
+		}
 		if (r < 0) {
 			_cleanup_free_ char *t = err ? scm_error_text(err) : NULL;
 			fprintf(stderr, "vdisk-provider: %s: migration job %llu: folding %s back failed, journal kept: %s\n",

@@ -52,6 +52,8 @@ void mig_free(struct bjob *b)
 	free(m->child);
 	free(m->child_name);
 	free(m->rec);
+	free(m->hbuf);
+	pthread_mutex_destroy(&m->dlock);
 	scm_error_free(m->pending_err);
 	free(m);
 	b->mig = NULL;
@@ -62,14 +64,20 @@ void mig_json(const struct bjob *b, json_object *j)
 {
 	const struct bmig *m = b->mig;
 	json_object_object_add(j, "mode", json_object_new_string(m->snapshot ? "snapshot" : "mirror"));
+	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot ? "background" : "write-blocking"));
 	json_object_object_add(j, "phase", json_object_new_string(phase_names[m->phase]));
 	json_object_object_add(j, "passes", json_object_new_uint64(m->passes));
 	json_object_object_add(j, "bytes_copied", json_object_new_uint64(m->copied));
 	json_object_object_add(j, "bytes_skipped", json_object_new_uint64(m->skipped));
 	json_object_object_add(j, "dirty", json_object_new_uint64(m->dirty_bytes));
+	json_object_object_add(j, "bytes_mirrored", json_object_new_uint64(__atomic_load_n(&m->mirrored, __ATOMIC_RELAXED)));
 	json_object_object_add(j, "pause_us", json_object_new_uint64(m->pause_us));
+	json_object_object_add(j, "pause_bytes", json_object_new_uint64(m->switch_bytes));
 	json_object_object_add(j, "pause_wait_us", json_object_new_uint64(m->pause_wait_us));
 	json_object_object_add(j, "pause_flush_us", json_object_new_uint64(m->pause_flush_us));
+	json_object_object_add(j, "copy_us", json_object_new_uint64(m->copy_ns / 1000));
+	json_object_object_add(j, "flush_us", json_object_new_uint64(m->flush_us));
+	json_object_object_add(j, "final_us", json_object_new_uint64(m->final_us));
 	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
 	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
@@ -79,6 +87,11 @@ void mig_json(const struct bjob *b, json_object *j)
 void mig_next(struct bjob *b)
 {
 	struct bmig *m = b->mig;
+	/* making dest touches nothing of the disk: beside its I/O, with the
+	 * journal's first write (so clients wait for neither's fsyncs); a
+	 * failure is the next work step's */
+	if (m->phase == MP_CREATE && !m->pending_r && m->side == SIDE_NONE)
+		m->side = SIDE_CREATE;
 	if (m->side != SIDE_NONE) {
 		m->side_run = m->side;
 		m->side = SIDE_NONE;
@@ -92,7 +105,7 @@ void mig_next(struct bjob *b)
 
 /* ---- the steps, on a worker --------------------------------------------- */
 
-static int create_dest(struct bjob *b)
+int mig_create(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	if (m->reuse) { /* a copy a record vouches for: only what changed goes */
@@ -184,20 +197,43 @@ static int take_snapshot(struct bjob *b)
 }
 
 /* A pass over every piece from the cursor: pieces that need no read go
- * by many a step, a piece of data ends the step. own: only the pieces
- * the top file holds itself (snapshot mode's merge). */
+ * by many a step; a step ends after a piece of data as soon as a
+ * client's request waits on the disk's queue (a step is exclusive on it:
+ * the request waits for one piece at most), else after MIG_BATCH_MAX
+ * pieces or MIG_BATCH_NS (so that pause and cancel are seen), or when
+ * the throttle wants a wait. While nobody waits the copy goes on without
+ * a trip through the loop per piece. own: only the pieces the top file
+ * holds itself (snapshot mode's merge). */
 static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base)
 {
 	struct bmig *m = b->mig;
-	uint64_t copied = m->copy_bytes;
-	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->copy_bytes == copied; i++) {
+	uint64_t copied = m->copy_bytes, t0 = mono_ns();
+	m->defer_ok = true;
+	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->side == SIDE_NONE; i++) {
+		if (m->n_hpend == MIG_BATCH_MAX)
+			break;
+		if (m->copy_bytes != copied &&
+		    (m->copy_bytes - copied >= (uint64_t)MIG_BATCH_MAX * BJOB_CHUNK || mono_ns() - t0 >= MIG_BATCH_NS ||
+		     iopool_waiting(&b->d->q)))
+			break;
 		uint64_t c = b->cursor++;
 		bool mine = true;
 		int r = own ? mig_own(src, b->vsize, c, &mine) : 0;
-		if (r < 0 || (mine && (r = mig_copy_chunk(b, src, c, clear)) < 0))
+		if (r < 0 || (mine && (r = mig_copy_chunk(b, src, c, clear)) < 0)) {
+			m->defer_ok = false;
 			return r;
+		}
 	}
+	m->defer_ok = false;
 	b->done = base + (b->cursor * BJOB_CHUNK < b->vsize ? b->cursor * BJOB_CHUNK : b->vsize);
+	if (m->side == SIDE_NONE && m->copied - m->wb_mark >= MIG_WRITEBACK) {
+		m->wb_mark = m->copied;
+		m->side = SIDE_WRITEBACK;
+	}
+	if (m->n_hpend) { /* first, then what else the step asked for */
+		m->side_also = m->side;
+		m->side = SIDE_HASH;
+	}
 	return 0;
 }
 
@@ -240,7 +276,11 @@ static int dirty_step(struct bjob *b)
 /* The switch-over: the disk's I/O is held (an exclusive step), the last
  * dirty pieces go, dest is made durable, the journal removed (from here
  * on dest is the disk), and every handle is on dest. The old handle is
- * closed by the last step, beside the I/O. */
+ * closed by the last step, beside the I/O. dest is durable already when
+ * the job wrote nothing to it since the side step's flush: what clients
+ * wrote to it since (mirror mode) is as durable as on the source, since
+ * each client flush flushed dest too (provider-mirror.c), so no flush
+ * waits in the pause then. */
 static int switch_over(struct bjob *b)
 {
 	struct bmig *m = b->mig;
@@ -248,15 +288,18 @@ static int switch_over(struct bjob *b)
 	uint64_t n, t1 = mono_ns(), t0 = m->t_submit ? m->t_submit : t1, t2;
 	int r;
 	m->pause_wait_us = (t1 - t0) / 1000; /* for the requests before it */
-	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n))
+	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n)) {
 		if ((r = mig_copy_chunk(b, d->h, c, true)) < 0)
 			return r;
+		m->switch_bytes += BJOB_CHUNK;
+	}
 	t2 = mono_ns();
-	if ((r = vhdx_flush(b->other)) < 0) {
+	if (m->dest_unflushed && (r = vhdx_flush(b->other)) < 0) {
 		scm_error_free(b->serr);
 		b->serr = vhdx_error(b->other);
 		return r;
 	}
+	m->dest_unflushed = false;
 	m->pause_flush_us = (mono_ns() - t2) / 1000;
 	struct vhdx_info in;
 	vhdx_get_info(d->h, &in); /* the record says the source held the same then */
@@ -305,7 +348,7 @@ int mig_step(struct bjob *b)
 	}
 	m->side = SIDE_NONE;
 	switch (m->phase) {
-	case MP_CREATE: return create_dest(b);
+	case MP_CREATE: return mig_create(b); /* (normally a side step: mig_next) */
 	case MP_SNAP: return take_snapshot(b);
 	case MP_COPY:
 		if ((r = copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
@@ -329,6 +372,7 @@ int mig_step(struct bjob *b)
 			b->serr = vhdx_error(b->other);
 			return r;
 		}
+		m->dest_unflushed = false;
 		if ((r = vhdx_set_parent(d->h, b->target, &m->dwg)) < 0 || (r = vhdx_flush(d->h)) < 0)
 			return r;
 		/* every piece the child holds is merged next: what it is
@@ -370,49 +414,6 @@ int mig_commit_sync(struct disk *d)
 	}
 	pthread_mutex_unlock(&commit_lock);
 	return r;
-}
-
-/* Beside the disk's I/O, on the job's own queue: a throttle's wait, a
- * flush of dest (which only the job's steps touch), or after the
- * switch-over the old handle closed, the snapshot child removed and the
- * correspondence record written. A failure waits for the next work step. */
-void mig_side(struct bjob *b)
-{
-	struct bmig *m = b->mig;
-	int r;
-	switch (m->side_run) {
-	case SIDE_NONE: break;
-	case SIDE_SLEEP:
-		usleep((useconds_t)(m->sleep_us < 1000000 ? m->sleep_us : 1000000));
-		m->slept_us += m->sleep_us;
-		break;
-	case SIDE_FLUSH:
-		if ((r = vhdx_flush(b->other)) < 0) {
-			m->pending_r = r;
-			m->pending_err = vhdx_error(b->other);
-		}
-		break;
-	case SIDE_FINAL: {
-		scm_error *e = NULL;
-		if ((r = mig_commit_sync(b->d)) < 0) /* a flush will try again */
-			fprintf(stderr, "vdisk-provider: %s: fsync of its directory: %s\n", b->path, strerror(-r));
-		if ((r = vhdx_close_checked(m->old)) < 0)
-			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
-		m->old = NULL;
-		if (m->child_made)
-			unlinkat(b->dirfd, m->child_name, 0);
-		m->child_made = false;
-		if (mig_record_write(b, &e) < 0) {
-			_cleanup_free_ char *t = scm_error_text(e);
-			fprintf(stderr, "vdisk-provider: %s\n", t ? t : "the correspondence record: out of memory");
-			scm_error_free(e);
-		}
-		b->done = b->total;
-		b->complete = true;
-		break;
-	}
-	}
-	m->side_run = SIDE_NONE;
 }
 
 /* Cancel or failure before the switch-over: a snapshot child is folded
@@ -539,6 +540,7 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	if (!m)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	m->drootfd = m->ddirfd = -1;
+	pthread_mutex_init(&m->dlock, NULL);
 	b->mig_q = &m->q;
 	m->snapshot = snapshot;
 	m->throttle = throttle << 20;
@@ -571,6 +573,7 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	b->n_chunks = (b->vsize + BJOB_CHUNK - 1) / BJOB_CHUNK;
 	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
 	m->rec = calloc(b->n_chunks, sizeof *m->rec);
+	m->hbuf = malloc((size_t)MIG_BATCH_MAX * BJOB_CHUNK); /* none: every hash in the step */
 	if (!b->dirty || !m->rec)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	memset(b->buf, 0, BJOB_CHUNK);

@@ -1,24 +1,30 @@
 /* provider-migrate.h: live migration's own state, shared by
- * provider-migrate.c (the method, the phases, the switch-over) and
+ * provider-migrate.c (the method, the phases, the switch-over),
  * provider-migcopy.c (copying a piece, the correspondence record, folding
- * a child back, recovery). Internal to scm-vdisk-provider. */
+ * a child back, recovery) and provider-mirror.c (clients' writes applied
+ * to the destination too). Internal to scm-vdisk-provider. */
 #pragma once
+#include <pthread.h>
+
 #include "provider-jobs.h"
 #include "scm-internal/error.h"
 
 #define MIG_PASSES_MAX 16        /* dirty passes before switching over anyway */
 #define MIG_MAX_PAUSE_MS 10      /* the default --max-pause */
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
+#define MIG_BATCH_MAX 8          /* pieces of data one copy step may move */
+#define MIG_BATCH_NS 20000000ull /* and no more once a step has run this long */
+#define MIG_WRITEBACK (64u << 20) /* copied bytes after which dest's writeback is started */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
 #define MIG_REC_SUFFIX ".scm-map"         /* the correspondence record beside dest */
 #define MIG_NEW_SUFFIX ".scm-new"         /* dest while it is being made */
 #define MIG_REC_VERSION 1
 
 enum mig_phase { MP_CREATE, MP_SNAP, MP_COPY, MP_REPARENT, MP_COMMIT, MP_DIRTY, MP_SWITCH, MP_FINAL };
-enum mig_side { SIDE_NONE, SIDE_SLEEP, SIDE_FLUSH, SIDE_FINAL };
+enum mig_side { SIDE_NONE, SIDE_CREATE, SIDE_SLEEP, SIDE_WRITEBACK, SIDE_FLUSH, SIDE_FINAL, SIDE_HASH };
 
 /* What the destination holds of one BJOB_CHUNK piece, as copied. */
-enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA };
+enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA, REC_HASHING /* data written, its hash to come */ };
 struct mig_rec {
 	uint8_t st;
 	uint8_t hash[32]; /* SHA-256 of the piece's contents */
@@ -55,8 +61,29 @@ struct bmig {
 	bool child_made;
 	vhdx *old;              /* after the switch: the disk's old handle, closed by the last step */
 	struct mig_rec *rec;    /* per piece */
+	/* active mirroring (provider-mirror.c): dlock serialises the
+	 * destination's handle between clients' mirrored writes and flushes
+	 * (on the disk's queue) and the side step's flush (beside it) */
+	pthread_mutex_t dlock;
+	bool dest_unflushed;    /* the job wrote dest since its last flush */
+	uint64_t mirrored;      /* bytes of clients' writes applied to dest too */
+	uint64_t switch_bytes;  /* copied in the switch-over's pause */
+	uint64_t wb_mark;       /* m->copied when dest's writeback was last started */
+	uint64_t flush_us, final_us; /* side steps: flushing dest before the switch; the last step */
+	/* hashing after the step (provider-mirror.c): pieces copied into a
+	 * destination that held nothing there need no hash to be written, so
+	 * theirs is made by a side step, beside the disk's I/O, from the
+	 * step's own copy of the bytes */
+	uint8_t *hbuf;          /* MIG_BATCH_MAX pieces */
+	uint64_t hpend[MIG_BATCH_MAX];
+	unsigned n_hpend;
+	bool defer_ok;          /* the copy pass's step: hashes may wait */
+	enum mig_side side_also; /* a side step the hash step does after its own */
 	uint8_t zero_hash[32];
 };
+
+/* provider-migrate.c: dest made (or an existing copy opened), a side step */
+int mig_create(struct bjob *b);
 
 /* provider-migcopy.c */
 void mig_sha256(const void *buf, size_t len, uint8_t out[32]);

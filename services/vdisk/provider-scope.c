@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nbd-parent.h"
 #include "provider.h"
 
 /* The directory a method's path is granted under: the path_prefix of
@@ -64,6 +65,52 @@ static bool allow_path(const char *path, void *userdata)
 	return r == 0;
 }
 
+/* A remote parent (vhdx.h): allowed when the grant's "nbd_parents"
+ * setting (space-separated NBD URIs) names the same export, compared as
+ * parsed parts (nbd-uri.h), before anything is connected to. */
+static int grant_remote_open(const char *uri, void *userdata, struct vhdx_remote *ret, scm_error **ret_err)
+{
+	const struct allow_ctx *a = userdata;
+	struct nbd_uri u;
+	int r = nbd_uri_parse(uri, &u, ret_err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *want = nbd_uri_format(&u);
+	json_object *v;
+	const char *list = a->g && a->g->settings &&
+				   json_object_object_get_ex(a->g->settings, "nbd_parents", &v) &&
+				   json_object_is_type(v, json_type_string)
+			   ? json_object_get_string(v)
+			   : "";
+	bool allowed = false;
+	_cleanup_free_ char *copy = strdup(list);
+	char *save = NULL;
+	for (char *t = copy ? strtok_r(copy, " \t\n", &save) : NULL; t && want && !allowed;
+	     t = strtok_r(NULL, " \t\n", &save)) {
+		struct nbd_uri g;
+		scm_error *why = NULL;
+		if (nbd_uri_parse(t, &g, &why) < 0) {
+			scm_error_free(why);
+			continue; /* lint checks only that it is a string: a bad entry allows nothing */
+		}
+		_cleanup_free_ char *have = nbd_uri_format(&g);
+		allowed = have && !strcmp(have, want);
+		nbd_uri_clear(&g);
+	}
+	if (!want || !copy) {
+		nbd_uri_clear(&u);
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	}
+	if (!allowed) {
+		nbd_uri_clear(&u);
+		return scm_fail(ret_err, -EACCES, "remote parent %s is not among the grant's nbd_parents%s", want,
+				list[0] ? "" : " (the profile sets none)");
+	}
+	r = nbd_parent_open(&u, nbd_parent_wait_ms(), ret, ret_err);
+	nbd_uri_clear(&u);
+	return r;
+}
+
 /* Fills scope for method; false (after replying) when the granted
  * directory cannot be opened. *ret_scoped false: the path is unconstrained. */
 bool scope_get(scm_call *call, struct channel *c, const char *method, struct allow_ctx *actx,
@@ -104,7 +151,8 @@ bool scope_get(scm_call *call, struct channel *c, const char *method, struct all
 		c->root_real = rr;
 	}
 	*scope = (struct vhdx_scope){ .dirfd = c->rootfd, .dir = c->root, .dir_real = c->root_real,
-				      .allow = allow_path, .userdata = actx, .bat_max = CHAIN_BAT_MAX };
+				      .allow = allow_path, .userdata = actx, .bat_max = CHAIN_BAT_MAX,
+				      .remote = grant_remote_open, .remote_userdata = actx };
 	return true;
 }
 

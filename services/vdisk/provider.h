@@ -4,7 +4,7 @@
  * create; provider-io.c: disk work on the worker pool; provider-pr.c:
  * persistent reservations, provider-pr.h; provider-jobs.c,
  * provider-jobnew.c and provider-jobsteps.c: jobs, provider-jobs.h;
- * provider-migrate.c and provider-migcopy.c: live migration,
+ * provider-migrate.c, provider-migcopy.c and provider-mirror.c: live migration,
  * provider-migrate.h). Internal to scm-vdisk-provider. */
 #pragma once
 #include <errno.h>

@@ -45,10 +45,31 @@ int vhdx_get_info(vhdx *h, struct vhdx_info *ret)
 	snprintf(in.parent_linkage2, sizeof in.parent_linkage2, "%s", h->parent_linkage2);
 	in.locator = h->loc_kv;
 	in.locator_len = h->n_loc_kv;
-	in.parent_missing = h->has_parent && !h->parent;
+	in.parent_missing = h->has_parent && !h->parent && !h->remote.pread;
+	const vhdx *last = h;
 	for (vhdx *p = h; p && in.chain_len < VHDX_CHAIN_MAX; p = p->parent)
-		in.chain[in.chain_len++] = p->path;
+		in.chain[last = p, in.chain_len++] = p->path;
+	if (last->remote.pread && in.chain_len < VHDX_CHAIN_MAX)
+		in.chain[in.chain_len++] = in.remote_parent = last->remote.uri;
 	*ret = in;
+	return 0;
+}
+
+/* Reads the sector bitmaps of partially present blocks: for info
+ * commands, not for every open. */
+int vhdx_local_bytes(vhdx *h, uint64_t *ret)
+{
+	uint64_t sum = 0;
+	for (uint64_t off = 0; h->has_parent && off < h->vsize;) {
+		uint64_t n;
+		int kind, r = vhdx_extent(h, off, h->vsize - off, &n, &kind);
+		if (r < 0)
+			return r;
+		if (kind != VHDX_EXT_PARENT)
+			sum += n;
+		off += n;
+	}
+	*ret = h->has_parent ? sum : h->vsize;
 	return 0;
 }
 
@@ -151,8 +172,12 @@ int vhdx_check(vhdx *h, vhdx_report_fn fn, void *userdata)
 	if (h->log_pending)
 		report(&rp, true, "log: entries up to sequence %llu are pending replay (check --repair replays them)",
 		       (unsigned long long)h->log_seq);
+	/* A LogGuid no entry carries is what a crash between the header
+	 * update and the first entry leaves: nothing was committed under it,
+	 * so there is nothing to replay (MS-VHDX 2.3.3; qemu agrees). Worth a
+	 * word, not an error. A refused entry of that LogGuid may be damage. */
 	if (h->log_note)
-		report(&rp, true, "log: %s", vhdx_why(h->log_note));
+		report(&rp, h->log_note_error, "log: nothing to replay: %s", vhdx_why(h->log_note));
 	/* BAT: states and ranges were validated at open; look for overlaps */
 	_cleanup_free_ struct extent *ex = calloc(h->bat_entries + 3, sizeof *ex);
 	if (!ex)

@@ -90,8 +90,32 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, scm_error **
 	uint32_t lsec = o->sector_size, psec = o->physical_sector_size ? o->physical_sector_size : 4096;
 	uint32_t bs = o->block_size;
 	vhdx_guid parent_dwg = { 0 };
-	_cleanup_free_ char *rel = NULL, *abs = NULL;
-	if (o->parent) {
+	_cleanup_free_ char *rel = NULL, *abs = NULL, *ruri = NULL;
+	if (o->parent && vhdx_parent_is_remote(o->parent)) {
+		/* a remote parent: the opener checks the URI (the grant) and
+		 * says the export's size; the child's parent_linkage is its
+		 * own (NBD carries no DataWriteGuid) */
+		struct vhdx_remote rp;
+		int r = vhdx_remote_connect(o->scope, o->parent, &rp, ret_err);
+		if (r < 0)
+			return scm_fail(ret_err, r, "%s: remote parent", path);
+		uint64_t psize = rp.size;
+		ruri = rp.uri;
+		rp.uri = NULL;
+		vhdx_remote_close(&rp);
+		if (o->fixed)
+			return scm_fail(ret_err, -EINVAL, "%s: a differencing disk cannot be fixed", path);
+		if (vsize && vsize != psize)
+			return scm_fail(ret_err, -EINVAL, "%s: size %llu differs from the remote parent's %llu", path,
+					(unsigned long long)vsize, (unsigned long long)psize);
+		lsec = lsec ? lsec : 512;
+		if (!psize || psize % lsec)
+			return scm_fail(ret_err, -EINVAL, "%s: the remote parent's size %llu is not a multiple of "
+					"the %u-byte sector", path, (unsigned long long)psize, lsec);
+		vsize = psize;
+		if ((r = vhdx_guid_random(&parent_dwg)) < 0)
+			return scm_fail(ret_err, r, "%s: getrandom failed", path);
+	} else if (o->parent) {
 		vhdx *p = NULL;
 		/* under a scope the parent must be had beneath it like any
 		 * file of a chain, or nothing about it is told */
@@ -247,7 +271,19 @@ int vhdx_create(const char *path, const struct vhdx_create_opts *o, scm_error **
 	};
 	size_t nitems = 5;
 	uint8_t loc[8192];
-	if (o->parent) {
+	if (ruri) {
+		char linkage[39];
+		vhdx_guid_format(&parent_dwg, linkage);
+		struct vhdx_locator_entry kv[2] = { { (char *)"parent_linkage", linkage },
+						    { (char *)VHDX_LOC_NBD, ruri } };
+		items[5].data = loc;
+		items[5].len = strlen(ruri) > 1000 ? 0 : (uint32_t)vhdx_locator_build_kv(loc, sizeof loc, kv, 2);
+		if (!items[5].len) {
+			r = -ENAMETOOLONG;
+			goto fail;
+		}
+		nitems = 6;
+	} else if (o->parent) {
 		if (strlen(abs) > 1000 || (rel && strlen(rel) > 1000)) {
 			r = -ENAMETOOLONG;
 			goto fail;

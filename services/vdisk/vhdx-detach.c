@@ -120,5 +120,6 @@ int vhdx_detach_parent(vhdx *h)
 	h->parent_linkage[0] = h->parent_linkage2[0] = 0;
 	vhdx_close(h->parent);
 	h->parent = NULL;
+	vhdx_remote_close(&h->remote);
 	return 0;
 }

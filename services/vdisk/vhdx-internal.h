@@ -121,11 +121,14 @@ struct vhdx {
 	uint8_t **bm_dirty;  /* per chunk: 256 page flags */
 
 	struct vhdx *parent;
+	/* a remote parent (has_parent, parent NULL): remote.pread set */
+	struct vhdx_remote remote;
 
 	struct vhdx_overlay *ov;
 	size_t n_ov;
 	bool log_replayed, log_pending;
 	scm_error *log_note; /* why log entries were ignored, for check */
+	bool log_note_error;   /* an entry under the header's LogGuid was refused */
 	uint64_t log_seq, log_head;
 
 	bool file_touched; /* FileWriteGuid renewed this session */
@@ -185,6 +188,21 @@ int vhdx_meta_load(vhdx *h);
 void vhdx_geometry(vhdx *h);
 /* (Re)reads the parent locator item into h (loc_*, parent_linkage*). */
 int vhdx_locator_parse(vhdx *h, const uint8_t *p, uint32_t len);
+
+/* remote parents (vhdx-remote.c) */
+/* Connects h's remote parent when its locator names one (VHDX_LOC_NBD):
+ * 0, or -errno; 1 when the parent is a file. */
+int vhdx_remote_attach(vhdx *h, const struct vhdx_scope *scope, scm_error **ret_err);
+/* Opens uri for create: the opener of scope (or host mode's). */
+int vhdx_remote_connect(const struct vhdx_scope *scope, const char *uri, struct vhdx_remote *ret,
+			scm_error **ret_err);
+void vhdx_remote_close(struct vhdx_remote *r);
+/* Reads [off, off + len) from the remote parent (h's last failure says
+ * why not); -EAGAIN under vhdx_nowait (the network is never waited for
+ * there). */
+int vhdx_remote_fetch(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off);
+/* The value of locator key k, or NULL. */
+const char *vhdx_locator_get(const vhdx *h, const char *k);
 
 /* parent locator (vhdx-locator.c) */
 size_t vhdx_put_utf16(uint8_t *out, const char *s);

@@ -147,6 +147,26 @@ static void bits_set(vhdx *h, uint64_t chunk, uint8_t *bm, uint64_t s, uint64_t 
 		}
 }
 
+static int write_block(vhdx *h, const uint8_t *buf, uint64_t len, uint64_t off);
+
+/* What the parent holds of [off, off + len) (within one block). A remote
+ * parent's data is kept by a read-write handle (copy-on-read): the block
+ * is written as any write would write it, but it changes nothing a reader
+ * sees, so DataWriteGuid stays (children of this disk still match it). */
+static int parent_read(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	int r;
+	if (h->parent) {
+		r = vhdx_read(h->parent, buf, len, off);
+		return r < 0 ? vhdx_fail_parent(h, r) : 0;
+	}
+	if ((r = vhdx_remote_fetch(h, buf, len, off)) < 0 || h->ro)
+		return r;
+	if ((r = vhdx_ensure_writable(h, false)) < 0)
+		return r;
+	return write_block(h, buf, len, off);
+}
+
 static int read_block(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off)
 {
 	uint64_t blk = off / h->block_size, in = off % h->block_size;
@@ -167,9 +187,9 @@ static int read_block(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off)
 			uint64_t run = bit_run(bm, s + done, n - done, &set);
 			uint64_t boff = done * h->lsec, blen = run * h->lsec;
 			r = set ? vhdx_data_pread(h, buf + boff, blen, BAT_OFF(e) + in + boff)
-				: vhdx_read(h->parent, buf + boff, blen, off + boff);
+				: parent_read(h, buf + boff, blen, off + boff);
 			if (r < 0)
-				return h->parent && !set ? vhdx_fail_parent(h, r) : r;
+				return r;
 			done += run;
 		}
 		return 0;
@@ -178,10 +198,8 @@ static int read_block(vhdx *h, uint8_t *buf, uint64_t len, uint64_t off)
 		memset(buf, 0, len);
 		return 0;
 	default: /* NOT_PRESENT, UNDEFINED, UNMAPPED: the parent's, or zeros */
-		if (h->parent) {
-			int r = vhdx_read(h->parent, buf, len, off);
-			return r < 0 ? vhdx_fail_parent(h, r) : 0;
-		}
+		if (h->parent || h->remote.pread)
+			return parent_read(h, buf, len, off);
 		memset(buf, 0, len);
 		return 0;
 	}
@@ -218,7 +236,7 @@ static int read_piece(vhdx *h, const uint8_t *buf, uint64_t len, uint64_t off)
  * up the parent's sectors, so there are none. */
 static int parentless(vhdx *h)
 {
-	if (h->has_parent && !h->parent)
+	if (h->has_parent && !h->parent && !h->remote.pread)
 		return vhdx_fail(h, -ENXIO, "%s: opened without its parent: the disk's contents cannot be read",
 				 h->path);
 	return 0;

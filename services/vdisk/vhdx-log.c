@@ -201,6 +201,7 @@ struct search {
 	struct entry *ent;
 	uint64_t budget;
 	scm_error **first_why; /* why the first refused entry was */
+	bool why_is_ours;      /* ... and it carried the header's LogGuid */
 };
 
 static int probe(struct search *s, uint64_t pos, struct entry *ret)
@@ -220,8 +221,15 @@ static int probe(struct search *s, uint64_t pos, struct entry *ret)
 		scm_error *why = NULL;
 		int r = entry_parse(s->h, s->log, s->log_len, pos, &e, &buf, &why);
 		free(buf);
-		if (!r && why && !*s->first_why)
+		/* an entry of an older LogGuid is a leftover; one of ours that
+		 * fails is worth more as the reason */
+		bool ours = get32(s->log + pos) == SIG_LOGE &&
+			    !memcmp(s->log + pos + 32, s->h->hdr.log_guid.b, 16);
+		if (!r && why && (!*s->first_why || (ours && !s->why_is_ours))) {
+			scm_error_free(*s->first_why);
 			*s->first_why = TAKE_PTR(why);
+			s->why_is_ours = ours;
+		}
 		scm_error_free(why);
 		if (r < 0)
 			return r;
@@ -317,9 +325,13 @@ int vhdx_log_load(vhdx *h, bool write_back)
 				 (unsigned long long)orphan_tail);
 	if (!found) {
 		/* a LogGuid with no valid entry: nothing was committed with it
-		 * (a torn first entry). Remember why entries were refused. */
+		 * (a crash before the first entry, or a torn first entry).
+		 * Remember why entries were refused: only entries of an older
+		 * LogGuid is the plain crash state; a refused entry of ours
+		 * may be damage, which check reports as an error. */
 		scm_error_free(h->log_note);
 		h->log_note = TAKE_PTR(first_why);
+		h->log_note_error = sr.why_is_ours;
 		h->log_seq = 0;
 		return 0;
 	}

@@ -132,8 +132,9 @@ int vhdx_locator_parse(vhdx *h, const uint8_t *p, uint32_t len)
 	}
 	if (!h->parent_linkage[0])
 		return vhdx_fail(h, -EINVAL, "%s: parent locator: no parent_linkage entry", h->path);
-	if (!h->loc_relative && !h->loc_absolute && !h->loc_volume)
-		return vhdx_fail(h, -EINVAL, "%s: parent locator: no parent path entry", h->path);
+	if (!h->loc_relative && !h->loc_absolute && !h->loc_volume && !vhdx_locator_get(h, VHDX_LOC_NBD))
+		return vhdx_fail(h, -EINVAL, "%s: parent locator: no parent path entry (nor " VHDX_LOC_NBD ")",
+				 h->path);
 	return 0;
 }
 

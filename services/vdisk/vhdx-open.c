@@ -22,6 +22,7 @@ static vhdx *vhdx_free(vhdx *h)
 	safe_close(h->fd);
 	safe_close(h->dfd);
 	vhdx_free(h->parent);
+	vhdx_remote_close(&h->remote);
 	for (size_t c = 0; c < h->bitmap_blocks; c++) {
 		if (h->bitmap)
 			free(h->bitmap[c]);
@@ -353,6 +354,8 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, scm_error *
 	}
 	_cleanup_free_ char *ppath = NULL, *prel = NULL;
 	int pfd = -1, r;
+	if ((r = vhdx_remote_attach(h, ctx->scope, ret_err)) <= 0) /* a remote parent (vhdx-remote.c) */
+		return r;
 	if (ctx->scope) {
 		r = find_parent_scoped(ctx->scope, h, &prel, &pfd);
 		if (r == 0 && !(ppath = vhdx_scope_full(ctx->scope, prel, false))) {

@@ -27,7 +27,8 @@ int vhdx_alloc_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, bo
 		if (kind == VHDX_EXT_PARENT && f->parent)
 			continue;
 		*ret_len = n;
-		*ret_data = kind == VHDX_EXT_HERE;
+		/* what a remote parent holds is not known here: data */
+		*ret_data = kind == VHDX_EXT_HERE || (kind == VHDX_EXT_PARENT && f->remote.pread);
 		return 0;
 	}
 }

@@ -30,13 +30,39 @@ typedef struct vhdx_guid {
 } vhdx_guid;
 
 struct vhdx_scope;
+
+/* Remote parents (docs/vdisk.md "Remote parents"): a differencing disk
+ * whose parent locator holds VHDX_LOC_NBD (an NBD URI, instead of paths)
+ * reads what it does not hold from there, and a read-write handle keeps
+ * what it fetched (copy-on-read). The engine knows no network: a caller
+ * that allows remote parents hands it an opener (the scope's, or in host
+ * mode vhdx_set_remote_opener's), which checks the URI and connects. */
+#define VHDX_LOC_NBD "scm_nbd_parent"
+struct vhdx_remote {
+	/* reads exactly len bytes at off; on failure pushes why onto *ret_err
+	 * and returns -errno (never short or wrong data) */
+	int (*pread)(void *ud, void *buf, uint64_t len, uint64_t off, scm_error **ret_err);
+	void (*close)(void *ud);
+	void *ud;
+	uint64_t size; /* the export's size, bytes */
+	char *uri;     /* canonical form (malloc'd; the engine frees it) */
+};
+typedef int (*vhdx_remote_open_fn)(const char *uri, void *userdata, struct vhdx_remote *ret,
+				   scm_error **ret_err);
+/* Is s a remote parent's URI (nbd://, nbd+unix://, nbds://...) rather
+ * than a path? */
+bool vhdx_parent_is_remote(const char *s);
+/* Host mode (no scope): the opener for remote parents (NULL: refused). */
+void vhdx_set_remote_opener(vhdx_remote_open_fn fn, void *userdata);
+
 struct vhdx_create_opts {
 	uint64_t size;               /* virtual size, bytes; 0 with parent = parent's */
 	uint32_t block_size;         /* 0 = 32 MiB (2 MiB for differencing) */
 	uint32_t sector_size;        /* logical: 512 or 4096; 0 = 512 (parent's) */
 	uint32_t physical_sector_size; /* 0 = 4096 */
 	bool fixed;                  /* allocate every block now */
-	const char *parent;          /* differencing: parent path */
+	const char *parent;          /* differencing: parent path, or a remote
+				      * parent's URI (vhdx_parent_is_remote) */
 	/* Keep these identities (compact/convert of a disk that has children);
 	 * NULL = new random ones. */
 	const vhdx_guid *data_write_guid;
@@ -95,6 +121,10 @@ struct vhdx_scope {
 	/* Cap on the block tables of the whole chain, bytes (0 = the engine's
 	 * default, VHDX_BAT_MAX): checked before anything is allocated. */
 	uint64_t bat_max;
+	/* Remote parents this scope allows (the opener checks the URI against
+	 * the grant before it connects); NULL: a remote parent is refused. */
+	vhdx_remote_open_fn remote;
+	void *remote_userdata;
 };
 
 /* The directory of path (a file beneath the scope, allowed by it), opened
@@ -152,6 +182,9 @@ struct vhdx_info {
 	size_t locator_len;
 	/* opened with VHDX_O_NO_PARENT: a differencing disk seen alone */
 	bool parent_missing;
+	/* the parent is remote: its URI as recorded (also the chain's last
+	 * entry), or NULL */
+	const char *remote_parent;
 };
 
 /* One range of a map: state is "allocated" (data in this file), "zero",
@@ -243,6 +276,10 @@ int vhdx_detach_parent(vhdx *h);
 int vhdx_block_state(vhdx *h, uint64_t off);
 
 int vhdx_get_info(vhdx *h, struct vhdx_info *ret);
+/* The bytes of the disk this file decides itself (its data, or ZERO
+ * blocks; the rest reads from the parent): the whole size for a disk
+ * without parent. Reads sector bitmaps: for info, not for every open. */
+int vhdx_local_bytes(vhdx *h, uint64_t *ret);
 int vhdx_map(vhdx *h, vhdx_map_fn fn, void *userdata);
 
 /* check: problems are reported one line each through fn (severity
@@ -267,8 +304,11 @@ int vhdx_alloc_extent(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_len, bo
  * ZERO blocks (no storage) and the pieces at either end are written with
  * zeros; without, everything is written (storage stays allocated). */
 int vhdx_write_zeroes(vhdx *h, uint64_t len, uint64_t off, bool unmap);
-/* The parent handle of a differencing disk (NULL for a base). */
+/* The parent handle of a differencing disk (NULL for a base, and for a
+ * remote parent). */
 vhdx *vhdx_parent(vhdx *h);
+/* The URI of a remote parent the handle reads from, or NULL. */
+const char *vhdx_remote_uri(const vhdx *h);
 
 /* A copy of the last failure on h (NULL when none; the caller frees it):
  * a chain, outermost first. A read-write open that could not renew a stale

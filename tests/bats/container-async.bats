@@ -34,16 +34,13 @@ start_scmd_ns() {
 	unshare -m --propagation private -- sh -c '
 		python3 "$1" "$2" >"$3/fuse.out" 2>&1 &
 		echo $! >"$3/fuse.pid"
-		for i in $(seq 200); do grep -q ready "$3/fuse.out" && break; sleep 0.02; done
+		for i in $(seq 3000); do grep -q ready "$3/fuse.out" && break; sleep 0.02; done
 		shift 3; exec "$@"' sh "$SCM_SRC/tests/tools/stuck-fuse.py" "$SCMT/fuse" "$SCMT" \
 		$as "$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" \
 		--idl-path "$SCM_SRC/stubs/idl" "$@" \
 		2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
-	for _ in $(seq 300); do
-		[ -S "$SCMT/run/control.sock" ] && return 0
-		sleep 0.02
-	done
+	wait_until 60 test -S "$SCMT/run/control.sock" && return 0
 	echo "scmd did not start:"; cat "$SCMT/scmd.log" "$SCMT/fuse.out"
 	return 1
 }
@@ -76,12 +73,13 @@ stop_scmd_keep() {
 }
 
 wait_state() { # NAME STATE
-	for _ in $(seq 300); do
-		"$SCMCTL" --json container show "$1" 2>/dev/null | jq -e --arg s "$2" '.state==$s' >/dev/null && return 0
-		sleep 0.02
-	done
+	wait_until 60 state_is "$1" "$2" && return 0
 	echo "container $1 never reached state $2:"; "$SCMCTL" --json container show "$1"; return 1
 }
+state_is() { "$SCMCTL" --json container show "$1" 2>/dev/null | jq -e --arg s "$2" '.state==$s' >/dev/null; }
+no_containers() { "$SCMCTL" --json container list | jq -e '.containers==[]' >/dev/null; }
+none_running() { "$SCMCTL" --json container list | jq -e '[.containers[] | select(.state!="exited")] == []' >/dev/null; }
+stopped() { ! kill -0 "$1" 2>/dev/null; }
 
 # A bundle running the test helper on host binaries, plus MOUNTS (a JSON
 # array of extra mounts): bundle DIR MOUNTS ARGS...
@@ -121,11 +119,11 @@ p99() { sed -n 's/.*p99_us=\([0-9]*\).*/\1/p'; }
 	[ "$("$SCMCTL" --json container show hung | jq -r .state)" = starting ] # it still hangs
 	[ "$(echo "$busy" | p99)" -lt 100000 ]
 	# The launch timer gives up: a clear error for the client, nothing left.
-	for _ in $(seq 300); do grep -q '^exit' "$SCMT/hung.out" && break; sleep 0.05; done
+	wait_until 60 grep -q '^exit' "$SCMT/hung.out" || { cat "$SCMT/hung.out"; false; }
 	cat "$SCMT/hung.out"
 	grep -q '^exit 7' "$SCMT/hung.out"
 	grep -q "did not start within 4000 ms" "$SCMT/hung.out"
-	for _ in $(seq 100); do "$SCMCTL" --json container list | jq -e '.containers==[]' >/dev/null && break; sleep 0.05; done
+	wait_until 60 no_containers
 	"$SCMCTL" --json container list | jq -e '.containers==[]'
 	[ ! -e "$(ep hung)" ]
 	[ -z "$(ls "$SCMT/run/containers" | grep -v -e '^lock$' -e '^instance$')" ]
@@ -144,7 +142,8 @@ check_stop_hung() {
 	[ "$1" = root ] || chown -R "$TEST_USER" "$D/b/rootfs" # its mount points are the user's to make
 	( rc=0; c "$1" container run -d --name hung --bundle "$D/b" >"$SCMT/hung.out" 2>&1 || rc=$?; echo "exit $rc" >>"$SCMT/hung.out" ) &
 	BGPID=$!
-	for _ in $(seq 300); do c "$1" --json container show hung 2>/dev/null | jq -e '.state=="starting"' >/dev/null && break; sleep 0.02; done
+	hung_starting() { c "$1" --json container show hung 2>/dev/null | jq -e '.state=="starting"' >/dev/null; }
+	wait_until 60 hung_starting "$1" || { cat "$SCMT/hung.out" "$SCMT/scmd.log"; false; }
 	c "$1" --json container show hung | jq -e '.state=="starting"' || { cat "$SCMT/hung.out" "$SCMT/scmd.log"; false; }
 	pid=$(c "$1" --json container show hung | jq -r .pid)
 	kill -0 "$pid"
@@ -153,11 +152,11 @@ check_stop_hung() {
 	[ "$(echo "$busy" | p99)" -lt 100000 ]
 	run c "$1" container stop hung
 	[ "$status" -eq 0 ]
-	for _ in $(seq 100); do grep -q '^exit' "$SCMT/hung.out" && break; sleep 0.05; done
+	wait_until 60 grep -q '^exit' "$SCMT/hung.out" || { cat "$SCMT/hung.out"; false; }
 	cat "$SCMT/hung.out"
 	grep -q "stopped while it was starting" "$SCMT/hung.out"
 	! grep -q '^exit 0' "$SCMT/hung.out"
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	wait_until 60 stopped "$pid"
 	! kill -0 "$pid" 2>/dev/null
 }
 @test "root: stop ends a hanging launch at once; the client's run gets the error" { check_stop_hung root; }
@@ -204,12 +203,12 @@ check_stop_hung() {
 	grep -q '^exit 7' "$SCMT/exec.out"
 	# Nothing of the exec is left in the container's pid namespace: PID 1
 	# and its main process only.
-	for _ in $(seq 100); do
+	at_most_two() { # sets n to the number of processes in pid namespace $ns
 		n=0
 		for p in /proc/[0-9]*; do [ "$(readlink $p/ns/pid 2>/dev/null)" = "$ns" ] && n=$((n + 1)); done
-		[ "$n" -le 2 ] && break
-		sleep 0.05
-	done
+		[ "$n" -le 2 ]
+	}
+	wait_until 60 at_most_two
 	[ "$n" -eq 2 ]
 	run "$SCMCTL" container exec box -- /bin/true
 	[ "$status" -eq 0 ]
@@ -231,10 +230,8 @@ JSON
 	# Any client's connect starts the provider's launch.
 	( rc=0; timeout 20 "$SCMCTL" call echo ping >"$SCMT/call.out" 2>&1 || rc=$?; echo "exit $rc" >>"$SCMT/call.out" ) &
 	BGPID=$!
-	for _ in $(seq 200); do
-		"$SCMCTL" --json container list | jq -e '.containers[] | select(.provides=="echo" and .state=="starting")' >/dev/null && break
-		sleep 0.02
-	done
+	echo_starting() { "$SCMCTL" --json container list | jq -e '.containers[] | select(.provides=="echo" and .state=="starting")' >/dev/null; }
+	wait_until 60 echo_starting
 	"$SCMCTL" --json container list | jq -e '.containers[] | select(.provides=="echo" and .state=="starting")'
 	busy=$("$PING" "$SCMT/run/control.sock" 100 5)
 	echo "# provider launch hung on a dead FUSE mount: $busy" >&3
@@ -245,10 +242,7 @@ JSON
 	grep -q "did not say ready within 3000 ms" "$SCMT/call.out"
 	! grep -q '^exit 0' "$SCMT/call.out"
 	! grep -q '^exit 124' "$SCMT/call.out" # answered, not timed out by the test
-	for _ in $(seq 100); do
-		"$SCMCTL" --json container list | jq -e '[.containers[] | select(.state!="exited")] == []' >/dev/null && break
-		sleep 0.05
-	done
+	wait_until 60 none_running
 	"$SCMCTL" --json container list | jq -e '[.containers[] | select(.state!="exited")] == []'
 }
 
@@ -262,7 +256,7 @@ check_reuse() {
 		setpriv --reuid "$TEST_USER" --regid "$TEST_USER" --clear-groups "$SCMD" --runtime-dir "$SCMT/run" \
 			--state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 		SCMD_PID=$!
-		for _ in $(seq 200); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
+		wait_until 60 test -S "$SCMT/run/control.sock"
 		SCMCTL_AS="setpriv --reuid $TEST_USER --regid $TEST_USER --clear-groups env SCM_RUNTIME_DIR=$SCMT/run"
 	fi
 	c() { ${SCMCTL_AS:-} "$SCMCTL" "$@"; }
@@ -281,7 +275,8 @@ check_reuse() {
 	c container kill foo
 	SCMCTL_AS=
 }
-wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --arg s "$2" '.state==$s' >/dev/null && return 0; sleep 0.02; done; return 1; }
+wait_state_c() { wait_until 60 state_c_is "$1" "$2"; }
+state_c_is() { c --json container show "$1" | jq -e --arg s "$2" '.state==$s' >/dev/null; }
 @test "root: stop foo; rm foo; run --name foo: the old stop timer does not kill the new foo" { check_reuse root; }
 @test "rootless: stop foo; rm foo; run --name foo: the old stop timer does not kill the new foo" { check_reuse user; }
 
@@ -307,7 +302,7 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	"$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" \
 		2>"$SCMT/scmd2.log" &
 	SCMD_PID=$!
-	for _ in $(seq 300); do grep -q ready "$SCMT/scmd2.log" && break; sleep 0.02; done
+	wait_until 60 grep -q ready "$SCMT/scmd2.log" || { cat "$SCMT/scmd2.log"; false; }
 	cat "$SCMT/scmd2.log"
 	! kill -0 "$p1" 2>/dev/null
 	! kill -0 "$p2" 2>/dev/null
@@ -336,7 +331,7 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	setpriv --reuid "$TEST_USER" --regid "$TEST_USER" --clear-groups \
 		"$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" --config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	SCMD_PID=$!
-	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$D/run/control.sock"
 	u env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" container run -d --name left -- /bin/sleep 600
 	p=$(u env SCM_RUNTIME_DIR="$D/run" "$SCMCTL" --json container show left | jq -r .pid)
 	kill -9 "$SCMD_PID"; wait "$SCMD_PID" 2>/dev/null || true
@@ -344,7 +339,7 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	setpriv --reuid "$TEST_USER" --regid "$TEST_USER" --clear-groups \
 		"$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" --config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd2.log" &
 	SCMD_PID=$!
-	for _ in $(seq 300); do grep -q ready "$D/scmd2.log" && break; sleep 0.02; done
+	wait_until 60 grep -q ready "$D/scmd2.log" || { cat "$D/scmd2.log"; false; }
 	cat "$D/scmd2.log"
 	! kill -0 "$p" 2>/dev/null
 	grep -q "container 'left' (pid $p) was left running by a previous scmd: killing it" "$D/scmd2.log"
@@ -373,7 +368,7 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	prlimit --nofile=64:160 -- "$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" \
 		--idl-path "$SCM_SRC/stubs/idl" 2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
-	for _ in $(seq 200); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/run/control.sock"
 	grep -E "^Max open files +160 +160" /proc/$SCMD_PID/limits
 	ok=0 refused=0
 	for i in $(seq 40); do
@@ -386,7 +381,8 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	done
 	echo "# $ok started, $refused refused, scmd holds $(ls /proc/$SCMD_PID/fd | wc -l) fds" >&3
 	[ "$ok" -ge 10 ] && [ "$refused" -gt 0 ]
-	for _ in $(seq 100); do "$SCMCTL" container logs b1 | grep -q hello-1 && break; sleep 0.05; done
+	logs_have() { "$SCMCTL" container logs "$1" | grep -q "$2"; }
+	wait_until 60 logs_have b1 hello-1
 	"$SCMCTL" container logs b1 | grep -qx hello-1
 	"$SCMCTL" container logs b$ok | grep -qx hello-$ok
 	# Clients still get in.
@@ -433,7 +429,7 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 	"$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCMT/idl" \
 		2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
-	for _ in $(seq 200); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/run/control.sock"
 	# A broken file that every re-read would trip over.
 	echo '{' >"$SCMT/idl/broken.json"
 	run "$SCMCTL" container run --profile base -- /bin/true
@@ -447,13 +443,14 @@ wait_state_c() { for _ in $(seq 200); do c --json container show "$1" | jq -e --
 
 @test "root: shutdown stops every container at once, with one deadline for all" {
 	start_scmd
+	logs_ready() { "$SCMCTL" container logs "$1" | grep -q ready; }
 	pids=()
 	for i in 1 2 3 4; do
 		"$SCMCTL" container run -d --name stubborn$i -- /bin/sh -c 'trap "" TERM; echo ready; while :; do sleep 1; done'
 		pids+=("$("$SCMCTL" --json container show stubborn$i | jq -r .pid)")
 	done
 	for i in 1 2 3 4; do
-		for _ in $(seq 100); do "$SCMCTL" container logs stubborn$i | grep -q ready && break; sleep 0.05; done
+		wait_until 60 logs_ready stubborn$i
 	done
 	t0=$(date +%s%N)
 	kill -TERM "$SCMD_PID"

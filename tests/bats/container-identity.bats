@@ -29,12 +29,9 @@ for c in json.load(sys.stdin)["containers"]:
 }
 
 wait_state() { # NAME STATE
-	for _ in $(seq 200); do
-		"$SCMCTL" container show "$1" 2>/dev/null | grep -q "\"state\":\"$2\"" && return 0
-		sleep 0.05
-	done
-	return 1
+	wait_until 60 state_is "$1" "$2"
 }
+state_is() { "$SCMCTL" container show "$1" 2>/dev/null | grep -q "\"state\":\"$2\""; }
 
 pid_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'; }
 
@@ -51,7 +48,8 @@ pid_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; p
 	wait_state idle running
 	local p1 main
 	p1=$(pid_of idle)
-	for _ in $(seq 100); do main=$(pgrep -P "$p1" | head -1); [ -n "$main" ] && break; sleep 0.05; done
+	main_found() { main=$(pgrep -P "$p1" | head -1); [ -n "$main" ]; }
+	wait_until 60 main_found
 	for p in "$p1" "$main"; do
 		grep -E '^(Uid|Gid):' "/proc/$p/status"
 		[ "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$p/status")" = "$START $START $START $START" ]
@@ -226,7 +224,7 @@ PY
 	fi
 	"$SCMD" --runtime-dir "$SCMT/run2" --state-dir "$SCMT/state2" --config "$SCMT/cfg" 2>"$SCMT/scmd2.log" &
 	upid=$!
-	for _ in $(seq 200); do [ -S "$SCMT/run2/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/run2/control.sock"
 	grep -q 'no "scm" entry in /etc/subuid and /etc/subgid; containers run as host ids 2147483648-2147549183' "$SCMT/scmd2.log"
 	run env SCM_RUNTIME_DIR="$SCMT/run2" "$SCMCTL" container run -- cat /proc/self/uid_map
 	[ "$(tr -s ' ' <<<"$output" | sed 's/^ //')" = "0 2147483648 65536" ]
@@ -243,10 +241,11 @@ PY
 	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$R/run" --state-dir "$R/state" --config "$R/cfg" \
 		2>"$R/scmd.log" &
 	upid=$!
-	for _ in $(seq 200); do [ -S "$R/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$R/run/control.sock"
 	as_user() { setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$R/run" "$@"; }
 	as_user "$SCMCTL" container run -d --name rl -- sleep 300
-	for _ in $(seq 200); do as_user "$SCMCTL" container show rl 2>/dev/null | grep -q '"state":"running"' && break; sleep 0.05; done
+	rl_running() { as_user "$SCMCTL" container show rl 2>/dev/null | grep -q '"state":"running"'; }
+	wait_until 60 rl_running
 	local sock=$R/run/endpoints/rl/scm.sock p1
 	[ "$(stat -c %U "$sock")" = scmtest ]
 	p1=$(as_user "$SCMCTL" --json container show rl | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
@@ -282,11 +281,12 @@ PY
 	setpriv --groups 0,4 "$SCMD" --runtime-dir "$SCMT/run3" --state-dir "$SCMT/state3" --config "$SCMT/cfg" --subids "$START:$COUNT" \
 		2>"$SCMT/scmd3.log" &
 	upid=$!
-	for _ in $(seq 200); do [ -S "$SCMT/run3/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/run3/control.sock"
 	grep -q '^Groups:.*\b4\b' "/proc/$upid/status"
 	local c="env SCM_RUNTIME_DIR=$SCMT/run3 $SCMCTL"
 	$c container run -d --name g -- sleep 300
-	for _ in $(seq 200); do $c container show g 2>/dev/null | grep -q '"state":"running"' && break; sleep 0.05; done
+	g_running() { $c container show g 2>/dev/null | grep -q '"state":"running"'; }
+	wait_until 60 g_running
 	run $c container exec g -- grep ^Groups: /proc/self/status
 	echo "exec: $output"
 	[ "$(tr -d '[:space:]' <<<"$output")" = "Groups:" ]
@@ -301,7 +301,7 @@ PY
 	local R=$SCM_BUILD/rt-idtest-$$
 	"$SCMD" --runtime-dir "$R" --state-dir "$SCMT/state4" --config "$SCMT/cfg" --subids "$START:$COUNT" 2>"$SCMT/scmd4.log" &
 	upid=$!
-	for _ in $(seq 200); do [ -S "$R/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$R/control.sock"
 	run env SCM_RUNTIME_DIR="$R" "$SCMCTL" container run -- sh -c "ls -A '$R'; $H connect-unix '$R/control.sock'; ls '$SCM_BUILD/bin'"
 	echo "$output"
 	kill "$upid"; wait "$upid" || true

@@ -31,8 +31,7 @@ check_exit() {
 @test "rootless: the container's exit status is scm-run's" { check_exit user; }
 
 wait_for() { # file text
-	local i
-	for i in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+	wait_until 60 grep -q "$2" "$1" 2>/dev/null && return 0
 	echo "timed out waiting for '$2' in $1:"; cat "$1"; return 1
 }
 

@@ -205,9 +205,7 @@ check_raw_mknod() {
 listen() { # path
 	"$BIN/scm-test-helper" listen-unix "$1" >"$1.log" 2>&1 3>&- &
 	LISTENERS="${LISTENERS:-} $!"
-	local i
-	for i in $(seq 100); do grep -q listening "$1.log" 2>/dev/null && return 0; sleep 0.05; done
-	return 1
+	wait_until 60 grep -q listening "$1.log" 2>/dev/null
 }
 
 check_sockets() {
@@ -234,12 +232,13 @@ check_sockets() {
 	as "$who" "$BIN/scm-run" --endpoint "$D/a.sock" -- "$(H)" sleep $secs 3>&- &
 	a=$!
 	# A's PID 1 is the parent of its main process, the helper.
-	for i in $(seq 100); do hpid=$(pgrep -f "^[^ ]*scm-test-helper sleep $secs$" | head -1); [ -n "$hpid" ] && break; sleep 0.05; done
+	helper_found() { hpid=$(pgrep -f "^[^ ]*scm-test-helper sleep $secs$" | head -1); [ -n "$hpid" ]; }
+	wait_until 60 helper_found
 	apid=$(ps -o ppid= -p "$hpid" | tr -d ' ')
 	echo "container A's PID 1 on the host: $apid"
 	[ -n "$apid" ]
 	# The host sees A's endpoint there once A is set up.
-	for i in $(seq 100); do [ -S "/proc/$apid/root/run/scm/scm.sock" ] && break; sleep 0.05; done
+	wait_until 60 test -S "/proc/$apid/root/run/scm/scm.sock"
 	[ -S "/proc/$apid/root/run/scm/scm.sock" ]
 	run as "$who" "$BIN/scm-run" --endpoint "$D/b.sock" -- "$(H)" connect-unix "/proc/$apid/root/run/scm/scm.sock"
 	echo "$output"

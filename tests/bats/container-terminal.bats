@@ -81,7 +81,7 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" --config "$D/cfg" \
 		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	upid=$!
-	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$D/run/control.sock"
 	run $PTY_RUN -- setpriv --reuid scmtest --regid scmtest --clear-groups env SCM_RUNTIME_DIR="$D/run" \
 		"$SCMCTL" container run -- "$H" noecho
 	echo "$output"
@@ -108,7 +108,7 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	script -qfc "exec '$SCMD' --runtime-dir '$T/run' --state-dir '$T/state' --config '$T/cfg' --idl-path '$SCM_SRC/stubs/idl' --subids 2147483648:65536" \
 		/dev/null >"$T/scmd.out" 2>&1 &
 	spid=$!
-	for _ in $(seq 200); do [ -S "$T/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$T/run/control.sock"
 	B=$(mktemp -d /var/tmp/scm-ctty-b.XXXXXX)
 	mkdir -p "$B/rootfs"
 	(cd "$B" && crun spec)

@@ -34,13 +34,11 @@ for c in json.load(sys.stdin)["containers"]:
 }
 
 wait_state() { # NAME STATE
-	for _ in $(seq 200); do
-		"$SCMCTL" container show "$1" 2>/dev/null | grep -q "\"state\":\"$2\"" && return 0
-		sleep 0.05
-	done
+	wait_until 60 state_is "$1" "$2" && return 0
 	"$SCMCTL" container show "$1"
 	return 1
 }
+state_is() { "$SCMCTL" container show "$1" 2>/dev/null | grep -q "\"state\":\"$2\""; }
 
 profiles_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; print(",".join(json.load(sys.stdin)["profiles"]))'; }
 
@@ -77,8 +75,8 @@ cpu_ticks() { # NAME
 	[ "$status" -ne 0 ] && [[ "$output" == *"is paused; resume it first"* ]]
 	run "$SCMCTL" container resume spin
 	[ "$status" -eq 0 ] && [ "$output" = "running" ]
-	sleep 0.5
-	c=$(cpu_ticks spin)
+	cpu_grew() { c=$(cpu_ticks spin); [ "$c" -gt "$b" ]; }
+	wait_until 60 cpu_grew || true # (the check below shows the ticks)
 	echo "resumed: $b -> $c ticks"
 	[ "$c" -gt "$b" ]
 	# stop of a paused container: the signal is taken once it is thawed
@@ -133,7 +131,8 @@ JSON
 	"$SCMCTL" container run -d --name app --profile caller --bind "$SCM_SRC/stubs/idl" \
 		--env SCM_IDL_PATH="$SCM_SRC/stubs/idl" -- \
 		/bin/sh -c "sleep 1000 | $SCMCTL call --hold echo ping" >/dev/null
-	for _ in $(seq 200); do "$SCMCTL" channel list | grep -q echo && break; sleep 0.05; done
+	has_echo() { "$SCMCTL" channel list | grep -q echo; }
+	wait_until 60 has_echo
 	run "$SCMCTL" channel list
 	[[ "$output" == *echo* ]]
 	# mknod works before (a fifo: no device rights needed)
@@ -147,7 +146,8 @@ JSON
 	# the channel is gone for real: not in scmd's table, and the client saw it end
 	run "$SCMCTL" channel list
 	[[ "$output" != *echo* ]]
-	for _ in $(seq 100); do "$SCMCTL" container logs app | grep -q 'was cut' && break; sleep 0.05; done
+	was_cut() { "$SCMCTL" container logs app | grep -q 'was cut'; }
+	wait_until 60 was_cut
 	run "$SCMCTL" container logs app
 	echo "$output"
 	[[ "$output" == *"was cut: container update: method echo.ping is no longer allowed [revoked]"* ]]

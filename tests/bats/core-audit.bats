@@ -25,10 +25,7 @@ teardown() {
 
 # Waits until scmd's log has a line matching the pattern.
 log_wait() {
-	for _ in $(seq 250); do
-		grep -q "$1" "$SCMT/scmd.log" && return 0
-		sleep 0.02
-	done
+	wait_until 60 grep -q "$1" "$SCMT/scmd.log" && return 0
 	echo "no log line matching $1:"; cat "$SCMT/scmd.log"; return 1
 }
 
@@ -131,10 +128,10 @@ PY
 		J=$1; SCMD=$2; SCMCTL=$3; TC=$4; SRC=$5
 		mount -t tmpfs tmpfs /run
 		python3 "$SRC/tests/bats/fake-journald.py" "$J/journal.jsonl" & fj=$!
-		for _ in $(seq 250); do [ -S /run/systemd/journal/socket ] && break; sleep 0.02; done
+		for _ in $(seq 3000); do [ -S /run/systemd/journal/socket ] && break; sleep 0.02; done
 		"$SCMD" --audit=journal --runtime-dir "$J/run" --state-dir "$J/state" --config "$J/cfg" \
 			--idl-path "$SRC/stubs/idl" 2>"$J/scmd.log" & pid=$!
-		for _ in $(seq 250); do [ -S "$J/run/control.sock" ] && break; sleep 0.02; done
+		for _ in $(seq 3000); do [ -S "$J/run/control.sock" ] && break; sleep 0.02; done
 		SCM_RUNTIME_DIR=$J/run "$SCMCTL" endpoint create demo >/dev/null
 		SCM_ENDPOINT=$J/run/endpoints/demo.sock "$TC" loop 20 echo
 		SCM_ENDPOINT=$J/run/endpoints/demo.sock "$TC" loop 3 nosuch

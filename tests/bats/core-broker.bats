@@ -259,7 +259,8 @@ PY
 	"$SCMCTL" service unregister echo
 	out=$(hold_wait)
 	[[ "$out" == *"service 'echo' was unregistered"* ]]
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	gone() { ! kill -0 "$pid" 2>/dev/null; }
+	wait_until 60 gone
 	! kill -0 "$pid" 2>/dev/null
 }
 

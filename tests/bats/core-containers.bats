@@ -25,12 +25,9 @@ for c in json.load(sys.stdin)["containers"]:
 }
 
 wait_state() { # NAME STATE
-	for _ in $(seq 200); do
-		"$SCMCTL" container show "$1" 2>/dev/null | grep -q "\"state\":\"$2\"" && return 0
-		sleep 0.05
-	done
-	return 1
+	wait_until 60 state_is "$1" "$2"
 }
+state_is() { "$SCMCTL" container show "$1" 2>/dev/null | grep -q "\"state\":\"$2\""; }
 
 @test "run attached: output, exit status, hostname, a private pid namespace" {
 	run "$SCMCTL" container run --name one -- /bin/sh -c 'echo out; echo err >&2; hostname; echo pid=$$; exit 7'
@@ -112,7 +109,8 @@ JSON
 	[ "$status" -eq 4 ]
 	# the provider's container ends with the service
 	"$SCMCTL" service unregister echo
-	for _ in $(seq 100); do "$SCMCTL" --json container list | grep -q '"provides":"echo","state":"running"' || break; sleep 0.05; done
+	no_echo_running() { ! "$SCMCTL" --json container list | grep -q '"provides":"echo","state":"running"'; }
+	wait_until 60 no_echo_running
 	run "$SCMCTL" --json container list
 	! echo "$output" | python3 -c '
 import json,sys
@@ -198,7 +196,7 @@ JSON
 	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" --config "$D/cfg" \
 		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	upid=$!
-	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$D/run/control.sock"
 	run as_user "$SCMCTL" container run -- /bin/sh -c 'id -u; cat /proc/self/uid_map'
 	echo "$output"
 	[ "$status" -eq 0 ]

@@ -45,16 +45,19 @@ XML
 	dbus-daemon --config-file="$BUSDIR/$1.conf" --nofork --nopidfile 2>"$BUSDIR/$1.log" &
 	BUS=$!
 	A=unix:path=$sock
-	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$sock"
 	chmod 666 "$sock"
 	"$SCM_BUILD/libexec/scm-dbus-manager" --bus "$A" --runtime-dir "$SCMT/run" 2>"$BUSDIR/mgr.log" &
 	MGR=$!
-	for _ in $(seq 100); do
-		timeout 5 dbus-send --address="$A" --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-			org.freedesktop.DBus.NameHasOwner string:org.scm.Manager1 2>/dev/null | grep -q 'boolean true' && break
-		sleep 0.05
-	done
+	wait_until 60 manager_on_bus
 }
+# (gdbus says Hello first; dbus-send on an --address does not, and the bus
+# refuses it)
+manager_on_bus() {
+	timeout 5 gdbus call --address "$A" --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+		--method org.freedesktop.DBus.NameHasOwner org.scm.Manager1 2>/dev/null | grep -q true
+}
+state_is() { [ "$(state_of "$1")" = "$2" ]; }
 
 m() { timeout 20 gdbus call --address "$A" --dest org.scm.Manager1 --object-path /org/scm/Manager1 --method "org.scm.Manager1.$1" "${@:2}"; }
 as_user() { timeout 20 setpriv --reuid scmtest --regid scmtest --clear-groups "$@"; }
@@ -64,25 +67,26 @@ state_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys;
 	start_bus strict
 	dbus-monitor --address "$A" "type='signal',sender='org.scm.Manager1'" >"$BUSDIR/mon.txt" 2>&1 &
 	mon=$!
-	sleep 0.3
+	# (dbus-monitor prints the bus's NameAcquired once its match rules or
+	# monitor are in place: the strict bus refuses BecomeMonitor, so it
+	# falls back to match rules and never loses its name)
+	wait_until 60 grep -q member=NameAcquired "$BUSDIR/mon.txt"
 	run m RunContainer c1 "['/bin/sleep','600']" "[]"
 	echo "$output"
 	[ "$status" -eq 0 ] && [[ "$output" == "('c1',)" ]]
-	for _ in $(seq 100); do [ "$(state_of c1)" = running ] && break; sleep 0.05; done
+	wait_until 60 state_is c1 running
 	run m ListContainers
 	[[ "$output" == *"('c1', 'running', uint32 "* ]]
-	for _ in $(seq 40); do
-		[ "$(busctl --address="$A" get-property org.scm.Manager1 /org/scm/Manager1 org.scm.Manager1 RunningContainers)" = "u 1" ] && break
-		sleep 0.05
-	done
+	one_running() { [ "$(busctl --address="$A" get-property org.scm.Manager1 /org/scm/Manager1 org.scm.Manager1 RunningContainers)" = "u 1" ]; }
+	wait_until 60 one_running
 	[ "$(busctl --address="$A" get-property org.scm.Manager1 /org/scm/Manager1 org.scm.Manager1 RunningContainers)" = "u 1" ]
 	run m PauseContainer c1
 	[ "$status" -eq 0 ]
-	for _ in $(seq 100); do [ "$(state_of c1)" = paused ] && break; sleep 0.05; done
+	wait_until 60 state_is c1 paused
 	[ "$(state_of c1)" = paused ]
 	m ResumeContainer c1
 	m StopContainer c1 1000
-	for _ in $(seq 100); do [ "$(state_of c1)" = exited ] && break; sleep 0.05; done
+	wait_until 60 state_is c1 exited
 	m RemoveContainer c1
 	run "$SCMCTL" container show c1
 	[ "$status" -ne 0 ]
@@ -91,7 +95,14 @@ state_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys;
 	[ "$status" -ne 0 ] && [[ "$output" == *"org.scm.Error.NotFound: no running container 'nosuch'"* ]]
 	run m RunContainer c2 "@as []" "@as []"
 	[ "$status" -ne 0 ] && [[ "$output" == *"InvalidArgs"* ]]
-	sleep 1.2
+	signals_seen() {
+		local s
+		for s in running paused exited removed; do
+			grep -A2 'member=ContainerStateChanged' "$BUSDIR/mon.txt" | grep -q "\"$s\"" || return 1
+		done
+		grep -q 'member=PropertiesChanged' "$BUSDIR/mon.txt"
+	}
+	wait_until 60 signals_seen || true # (the checks below say which is missing)
 	kill "$mon"
 	cat "$BUSDIR/mon.txt"
 	grep -A2 'member=ContainerStateChanged' "$BUSDIR/mon.txt" | grep -q '"running"'
@@ -108,7 +119,7 @@ state_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys;
 @test "dbus manager: the shipped bus policy lets another user read, not change; the manager checks again by uid" {
 	start_bus strict
 	"$SCMCTL" container run -d --name keep -- /bin/sleep 600 >/dev/null
-	for _ in $(seq 100); do [ "$(state_of keep)" = running ] && break; sleep 0.05; done
+	wait_until 60 state_is keep running
 	run timeout 10 as_user gdbus call --address "$A" --dest org.scm.Manager1 --object-path /org/scm/Manager1 --method org.scm.Manager1.ListContainers
 	[ "$status" -eq 0 ] && [[ "$output" == *"'keep'"* ]]
 	# the bus itself refuses: the policy does not let the call through

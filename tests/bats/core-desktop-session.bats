@@ -69,7 +69,7 @@ assert s["gfx-two-apps"]["interface"] == "gfx", s'
 	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --encodings zrle \
 		--capture "$SCMT/a.png" --stay 60 &
 	vpid=$!
-	for _ in $(seq 200); do [ -s "$SCMT/a.png" ] && break; sleep 0.05; done
+	wait_until 60 test -s "$SCMT/a.png"
 	[ "$(viewers)" = 1 ]
 	run "$SCMCTL" desktop viewers two-apps
 	echo "$output"
@@ -81,7 +81,8 @@ assert len(v) == 1 and v[0]["encoding"] == "zrle", v'
 	[[ "$(sed -n 2p <<<"$output")" =~ ^two-apps\ +running\ +[0-9]+\ +1\  ]]
 	# the viewer leaves; the desktop stays, as it was
 	kill "$vpid"; wait "$vpid" || true
-	for _ in $(seq 100); do [ "$(viewers)" = 0 ] && break; sleep 0.05; done
+	no_viewers() { [ "$(viewers)" = 0 ]; }
+	wait_until 60 no_viewers
 	[ "$(viewers)" = 0 ]
 	run "$SCMCTL" --json container list
 	[ "$(echo "$output" | grep -c '"state":"running"')" -ge 3 ] || [ "$(echo "$output" | grep -c '"state": "running"')" -ge 3 ]
@@ -96,6 +97,9 @@ assert len(v) == 1 and v[0]["encoding"] == "zrle", v'
 
 # app_window_shown FILE X Y BORDER: the 4-pixel frame above the window is
 # all BORDER and the window has content.
+stopped() { ! kill -0 "$1" 2>/dev/null; }
+agent_waits() { pgrep -f "$G/agent" >/dev/null; }
+
 frame_pixels() {
 	"$CHK" count "$1" $(($2 - 4)) $(($3 - 4)) 208 4 "$4"
 }
@@ -111,12 +115,12 @@ frame_pixels() {
 	run "$SCMCTL" --json container list
 	[[ "$output" == *'"two-apps-eyes"'* ]]
 	shown=
-	for _ in $(seq 100); do
-		"$SCMCTL" desktop screenshot two-apps "$SCMT/with.png"
+	eyes_shown() {
+		"$SCMCTL" desktop screenshot two-apps "$SCMT/with.png" || return 1
 		[ "$(frame_pixels "$SCMT/with.png" "$x" "$y" "$border")" -eq $((208 * 4)) ] &&
-			[ "$("$CHK" distinct "$SCMT/with.png" "$x" "$y" 200 200)" -ge 2 ] && shown=1 && break
-		sleep 0.1
-	done
+			[ "$("$CHK" distinct "$SCMT/with.png" "$x" "$y" 200 200)" -ge 2 ] && shown=1
+	}
+	wait_until 60 eyes_shown
 	[ -n "$shown" ]
 	"$SCMCTL" desktop show two-apps | python3 -c '
 import json,sys
@@ -137,11 +141,11 @@ assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", 
 	run "$SCMCTL" desktop app remove two-apps eyes
 	[ "$status" -eq 0 ]
 	gone=
-	for _ in $(seq 100); do
-		"$SCMCTL" desktop screenshot two-apps "$SCMT/without.png"
-		[ "$(frame_pixels "$SCMT/without.png" "$x" "$y" "$border")" -eq 0 ] && gone=1 && break
-		sleep 0.1
-	done
+	eyes_gone() {
+		"$SCMCTL" desktop screenshot two-apps "$SCMT/without.png" || return 1
+		[ "$(frame_pixels "$SCMT/without.png" "$x" "$y" "$border")" -eq 0 ] && gone=1
+	}
+	wait_until 60 eyes_gone
 	[ -n "$gone" ]
 	run "$SCMCTL" --json container list
 	[[ "$output" != *'"two-apps-eyes"'* ]]
@@ -233,7 +237,7 @@ assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", 
 	launch
 	mpid=$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["pid"])')
 	kill -9 "$mpid"
-	for _ in $(seq 100); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.05; done
+	wait_until 60 stopped "$mpid"
 	# its desktop is still there, owned by nobody
 	run "$SCMCTL" container list
 	[[ "$output" == *"two-apps-term"*"running"* ]]
@@ -268,10 +272,8 @@ SH
 	lpid=$!
 	# list answers while the launch waits, and shows the desktop starting
 	listed=
-	for _ in $(seq 200); do
-		"$SCMCTL" --json desktop list >"$SCMT/list.json" 2>&1 && grep -q '"starting"' "$SCMT/list.json" && listed=1 && break
-		sleep 0.05
-	done
+	listed_starting() { "$SCMCTL" --json desktop list >"$SCMT/list.json" 2>&1 && grep -q '"starting"' "$SCMT/list.json" && listed=1; }
+	wait_until 60 listed_starting || { cat "$SCMT/list.json"; false; }
 	cat "$SCMT/list.json"
 	[ -n "$listed" ]
 	run "$SCMCTL" desktop list
@@ -300,7 +302,7 @@ assert [(x["name"], x["state"]) for x in d] == [("two-apps", "running")], d'
 	"$SCMCTL" desktop app add two-apps "$EYES" >"$SCMT/add.out" 2>&1 &
 	apid=$!
 	# (its agent waiting at the gate: the manager is at the app add)
-	for _ in $(seq 200); do pgrep -f "$G/agent" >/dev/null && break; sleep 0.05; done
+	wait_until 60 agent_waits
 	pgrep -f "$G/agent" >/dev/null
 	"$SCMCTL" desktop stop two-apps >"$SCMT/stop.out" 2>&1 &
 	spid=$!
@@ -331,7 +333,7 @@ assert [(x["name"], x["state"]) for x in d] == [("two-apps", "running")], d'
 import json,sys
 print([c for c in json.load(sys.stdin)["channels"] if c["service"] == "gfx-two-apps" and c["endpoint"] == "host"][0]["id"])')
 	"$SCMCTL" channel revoke "$ch"
-	for _ in $(seq 100); do grep -q "the proxy is the same" "$SCM_RUNTIME_DIR/logs/desktop.log" && break; sleep 0.05; done
+	wait_until 60 grep -q "the proxy is the same" "$SCM_RUNTIME_DIR/logs/desktop.log"
 	grep -q "the proxy is the same" "$SCM_RUNTIME_DIR/logs/desktop.log"
 	"$SCMCTL" desktop show two-apps | python3 -c '
 import json,sys
@@ -345,16 +347,16 @@ print([s for s in json.load(sys.stdin)["services"] if s["name"] == "gfx-two-apps
 	kill -9 "$ppid"
 	# the manager notices, starts the proxy again and tells it its apps
 	back=
-	for _ in $(seq 300); do
+	proxy_back() {
 		"$SCMCTL" desktop show two-apps >"$SCMT/show.json" 2>/dev/null &&
 			python3 -c '
 import json,sys
 d = json.load(open(sys.argv[1]))
 assert d["password"] != sys.argv[2] and d.get("proxy_restarts") == 1
 assert sorted(c["caller"] for c in d["stats"]["clients"]) == ["two-apps-clock", "two-apps-term"]' "$SCMT/show.json" "$old" 2>/dev/null &&
-			back=1 && break
-		sleep 0.1
-	done
+			back=1
+	}
+	wait_until 60 proxy_back || { cat "$SCMT/show.json"; false; }
 	cat "$SCMT/show.json"
 	[ -n "$back" ]
 	read -r PORT PASSWORD < <(python3 -c '
@@ -384,7 +386,7 @@ assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], 
 	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" \
 		--config "$D/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	upid=$!
-	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$D/run/control.sock"
 	run as_user timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -427,7 +429,7 @@ assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], 
 	"$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" >"$SCMT/launch.out" 2>&1 &
 	lpid=$!
 	# the state file is written from the launch's first step on
-	for _ in $(seq 500); do [ -e "$SCM_RUNTIME_DIR/desktops/two-apps.json" ] && break; sleep 0.01; done
+	wait_until 60 test -e "$SCM_RUNTIME_DIR/desktops/two-apps.json"
 	mpid=$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; d = json.load(sys.stdin)["desktops"][0]; assert d["state"] == "starting", d; print(d["pid"])')
 	kill -9 "$mpid"
 	wait "$lpid" || true
@@ -440,11 +442,11 @@ assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], 
 	run "$SCMCTL" service list
 	[[ "$output" != *"gfx-two-apps"* ]]
 	# an app container scmd was still starting ends as well
-	for _ in $(seq 100); do
+	none_left() {
 		n=$("$SCMCTL" --json container list | python3 -c 'import json,sys; print(len([c for c in json.load(sys.stdin)["containers"] if c["state"] != "exited"]))')
-		[ "$n" = 0 ] && break
-		sleep 0.1
-	done
+		[ "$n" = 0 ]
+	}
+	wait_until 60 none_left
 	"$SCMCTL" --json container list
 	[ "$n" = 0 ]
 	launch
@@ -458,7 +460,7 @@ assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], 
 	SCM_DESKTOP_AGENT=$G/agent start_scmd
 	timeout 60 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers >"$SCMT/launch.out" 2>&1 &
 	lpid=$!
-	for _ in $(seq 200); do pgrep -f "$G/agent" >/dev/null && break; sleep 0.05; done
+	wait_until 60 agent_waits
 	pgrep -f "$G/agent" >/dev/null
 	mpid=$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["pid"])')
 	kill -TERM "$mpid"
@@ -466,7 +468,7 @@ assert d["password"] == sys.argv[2] and d["vnc"] == "127.0.0.1:" + sys.argv[3], 
 	run wait "$lpid"
 	cat "$SCMT/launch.out"
 	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
-	for _ in $(seq 100); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.05; done
+	wait_until 60 stopped "$mpid"
 	! kill -0 "$mpid" 2>/dev/null
 	! pgrep -f "$G/agent"
 	run "$SCMCTL" endpoint list

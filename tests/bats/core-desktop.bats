@@ -117,9 +117,22 @@ print(c[0]["name"], c[0]["pid"])')
 	! kill -0 "$found" 2>/dev/null
 }
 
+# Takes a screenshot to $SCMT/shot.png: 0 when both apps drew inside
+# their frames.
+both_drawn() {
+	local app x y b w h
+	"$SCMCTL" desktop screenshot two-apps "$SCMT/shot.png" || return 1
+	for app in clock term; do
+		x=${APP_X[$app]} y=${APP_Y[$app]} b=${APP_BORDER[$app]}
+		w=$([ $app = clock ] && echo 360 || echo 640) h=$([ $app = clock ] && echo 360 || echo 420)
+		[ "$("$CHK" distinct "$SCMT/shot.png" "$x" "$y" "$w" "$h")" -ge 2 ] || return 1
+		[ "$("$CHK" count "$SCMT/shot.png" $((x - 4)) $((y - 4)) $((w + 8)) 4 "$b")" -eq $(((w + 8) * 4)) ] || return 1
+	done
+}
+
 @test "desktop screenshot: both regions drawn, framed in their containers' colours" {
 	launch
-	sleep 1
+	wait_until 60 both_drawn || true # (the checks below say what is missing)
 	run "$SCMCTL" desktop screenshot two-apps "$SCMT/shot.png"
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" size "$SCMT/shot.png")" = "1280 720" ]
@@ -144,13 +157,12 @@ print(c[0]["name"], c[0]["pid"])')
 
 @test "typing through VNC reaches the focused app in its container, and only it" {
 	launch
-	sleep 1
+	# (keys sent before the xterm is mapped go nowhere)
+	wait_until 60 both_drawn
 	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) \
 		--type "touch /tmp/typed-through-vnc" --return
-	for _ in $(seq 100); do
-		"$SCMCTL" container exec two-apps-term -- test -e /tmp/typed-through-vnc && break
-		sleep 0.1
-	done
+	typed() { "$SCMCTL" container exec two-apps-term -- test -e /tmp/typed-through-vnc; }
+	wait_until 60 typed
 	"$SCMCTL" container exec two-apps-term -- test -e /tmp/typed-through-vnc
 	# the file is in the app's private /tmp, not the host's, nor the other app's
 	[ ! -e /tmp/typed-through-vnc ]
@@ -208,7 +220,7 @@ assert d["viewers"] == 0 and "token" not in d and "password" not in d, d'
 	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --encodings zrle \
 		--capture "$SCMT/a.png" --stay 60 &
 	vpid=$!
-	for _ in $(seq 200); do [ -s "$SCMT/a.png" ] && break; sleep 0.05; done
+	wait_until 60 test -s "$SCMT/a.png"
 	"$SCMCTL" --json desktop list | python3 -c '
 import json, sys
 d = json.load(sys.stdin)["desktops"][0]
@@ -220,13 +232,11 @@ assert d["viewers"] == 1 and d["viewer_list"][0]["encoding"] == "zrle", d'
 	# and the next viewer finds it as it was
 	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --capture "$SCMT/b.png" --stay 60 &
 	vpid2=$!
-	for _ in $(seq 200); do [ -s "$SCMT/b.png" ] && break; sleep 0.05; done
+	wait_until 60 test -s "$SCMT/b.png"
 	[ "$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["viewers"])')" = 2 ]
 	kill "$vpid" "$vpid2"; wait "$vpid" "$vpid2" || true
-	for _ in $(seq 100); do
-		[ "$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["viewers"])')" = 0 ] && break
-		sleep 0.05
-	done
+	no_viewers() { [ "$("$SCMCTL" --json desktop list | python3 -c 'import json,sys; print(json.load(sys.stdin)["desktops"][0]["viewers"])')" = 0 ]; }
+	wait_until 60 no_viewers
 	run "$SCMCTL" --json desktop list
 	[[ "$output" == *'"viewers":0'* || "$output" == *'"viewers": 0'* ]]
 	[[ "$output" == *'"state":"running"'* || "$output" == *'"state": "running"'* ]]
@@ -238,10 +248,8 @@ assert d["viewers"] == 1 and d["viewer_list"][0]["encoding"] == "zrle", d'
 	launch
 	"$SCMCTL" container run -d --name intruder --user 65534 --profile base --profile desktop-app \
 		--env SCM_GFX_SERVICE=gfx-two-apps -- "$SCM_BUILD/libexec/scm-desktop-app" --size 200x200 -- xeyes >/dev/null
-	for _ in $(seq 200); do
-		"$SCMCTL" container list | grep -q 'intruder.*exited' && break
-		sleep 0.05
-	done
+	intruder_exited() { "$SCMCTL" container list | grep -q 'intruder.*exited'; }
+	wait_until 60 intruder_exited
 	run "$SCMCTL" container logs intruder
 	echo "$output"
 	[[ "$output" == *"'intruder' is not an app of this desktop"* ]]
@@ -297,7 +305,7 @@ for b in b"RFB 003.008\n":
     time.sleep(1.8)
 PY
 	SLOW=$!
-	for _ in $(seq 100); do grep -q connected "$SCMT/slow.out" && break; sleep 0.05; done
+	wait_until 60 grep -q connected "$SCMT/slow.out"
 	grep -q connected "$SCMT/slow.out"
 	sleep 2 # two bytes in: on the old code the proxy is inside libvncserver's read
 	t0=$(date +%s%N)

@@ -16,6 +16,7 @@ teardown() { stop_scmd; }
 	[ -f "$STAGE/usr/local/include/scm/scm.h" ]
 	[ -f "$STAGE/usr/local/lib/pkgconfig/libscm.pc" ]
 	[ -x "$STAGE/usr/local/bin/scm-idlc" ]
+	[ -x "$STAGE/usr/local/bin/scm-oci" ]
 	[ -f "$STAGE/usr/local/share/scm/idl/echo.json" ]
 	[ -f "$STAGE/usr/local/share/man/man1/scmctl.1" ]
 }
@@ -45,7 +46,7 @@ teardown() { stop_scmd; }
 @test "helpers install under libexec/scm, and an installed scmd finds a provider there by name" {
 	[ -x "$STAGE/usr/local/libexec/scm/scm-echo-provider" ]
 	[ ! -e "$STAGE/usr/local/libexec/scm-echo-provider" ]
-	for p in scm-idlc scm-run scm-vdisk scm-policy scmctl; do
+	for p in scm-idlc scm-run scm-oci scm-vdisk scm-policy scmctl; do
 		[ -f "$STAGE/usr/local/share/man/man1/$p.1" ] || { echo "no man page for $p"; false; }
 	done
 	[ -f "$STAGE/usr/local/share/man/man8/scmd.8" ]

@@ -332,7 +332,7 @@ profile_json() { printf '%s\n' "$2" >"$SCMT/cfg/profiles/$1.json"; }
 	setpriv --reuid scmtest --regid scmtest --clear-groups "$SCMD" --runtime-dir "$D/run" --state-dir "$D/state" --config "$D/cfg" \
 		--idl-path "$SCM_SRC/stubs/idl" 2>"$D/scmd.log" &
 	upid=$!
-	for _ in $(seq 200); do [ -S "$D/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$D/run/control.sock"
 	# control: loose alone mounts it writable
 	run as_user "$SCMCTL" container run --profile loose -- "$H" write /tmp/x/ctl
 	echo "$output"

@@ -35,7 +35,7 @@ run_looper() {
 	rm -f "$SCMT/stop"
 	SCM_ENDPOINT=$(ep demo) "$TC" churn "$SCMT/stop" >"$SCMT/churn.out" 2>&1 &
 	CHURN_PID=$!
-	for _ in $(seq 100); do grep -q started "$SCMT/churn.out" && break; sleep 0.05; done
+	wait_until 60 grep -q started "$SCMT/churn.out"
 	for i in $(seq 20); do
 		run "$SCMCTL" daemon restart
 		[ "$status" -eq 0 ] || { echo "restart $i: $output"; false; }
@@ -76,13 +76,11 @@ run_looper() {
 @test "a connect pending on a slow activation completes after a restart" {
 	"$SCMCTL" service register "$(EXTRA_ARGS=', "--ready-after", "1500"' manifest slowecho '"timeout_ms": 20000')" >/dev/null
 	( "$SCMCTL" call --endpoint demo slowecho ping >"$SCMT/pending.out" 2>&1; echo "exit $?" >>"$SCMT/pending.out" ) &
-	for _ in $(seq 100); do
-		"$SCMCTL" --json endpoint list | grep -q '"pending":1' && break
-		sleep 0.02
-	done
+	one_pending() { "$SCMCTL" --json endpoint list | grep -q '"pending":1'; }
+	wait_until 60 one_pending
 	"$SCMCTL" --json endpoint list | grep -q '"pending":1'
 	"$SCMCTL" daemon restart >/dev/null
-	for _ in $(seq 200); do grep -q '^exit' "$SCMT/pending.out" && break; sleep 0.05; done
+	wait_until 60 grep -q '^exit' "$SCMT/pending.out" || { cat "$SCMT/pending.out"; false; }
 	cat "$SCMT/pending.out"
 	grep -q '^exit 0' "$SCMT/pending.out"
 }
@@ -92,7 +90,7 @@ run_looper() {
 	( "$SCMCTL" container stop slow >"$SCMT/stop.out" 2>&1; echo "exit $?" >>"$SCMT/stop.out" ) &
 	sleep 0.2
 	"$SCMCTL" daemon restart >/dev/null
-	for _ in $(seq 100); do grep -q '^exit' "$SCMT/stop.out" && break; sleep 0.05; done
+	wait_until 60 grep -q '^exit' "$SCMT/stop.out" || { cat "$SCMT/stop.out"; false; }
 	cat "$SCMT/stop.out"
 	grep -q '^exit 0' "$SCMT/stop.out"
 	run "$SCMCTL" --json container show slow
@@ -112,7 +110,8 @@ run_looper() {
 @test "SIGUSR2 restarts in place like the command" {
 	g=$(generation)
 	kill -USR2 "$SCMD_PID"
-	for _ in $(seq 100); do [ "$(generation)" = "$((${g:-0} + 1))" ] && break; sleep 0.05; done
+	next_generation() { [ "$(generation)" = "$((${g:-0} + 1))" ]; }
+	wait_until 60 next_generation
 	[ "$(generation)" = "$((${g:-0} + 1))" ]
 	scmd_alive
 	"$SCMCTL" call --endpoint demo echo ping
@@ -160,24 +159,25 @@ run_looper() {
 	"$SCM_SRC/tests/bats/fdstore-supervisor.py" "$SCMT/sup" -- "$SCMD" --runtime-dir "$SCMT/run" \
 		--state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" 2>"$SCMT/scmd.log" &
 	SUP_PID=$!
-	for _ in $(seq 200); do [ -s "$SCMT/sup/ready" ] && break; sleep 0.05; done
+	wait_until 60 test -s "$SCMT/sup/ready"
 	SCMD_PID=$(cat "$SCMT/sup/ready")
 	"$SCMCTL" service register "$(manifest echo)" >/dev/null
 	"$SCMCTL" endpoint create demo >/dev/null
 	run_looper c1
 	pid=$(ctr_pid c1)
 	# the store holds the container's fds (pidfd, status pipe, output, log) once fed
-	for _ in $(seq 100); do [ "$(grep -c '^fd' "$SCMT/sup/store")" -ge 7 ] && break; sleep 0.05; done
+	store_fed() { [ "$(grep -c '^fd' "$SCMT/sup/store")" -ge 7 ]; }
+	wait_until 60 store_fed
 	[ "$(grep -c '^fd' "$SCMT/sup/store")" -ge 7 ]
 	old=$SCMD_PID
 	rm "$SCMT/sup/ready"
 	kill -9 "$old"
 	# a call made while no scmd runs waits in the endpoint's queue
 	( "$SCMCTL" call --endpoint demo echo ping >"$SCMT/call.out" 2>&1; echo "exit $?" >>"$SCMT/call.out" ) &
-	for _ in $(seq 200); do [ -s "$SCMT/sup/ready" ] && break; sleep 0.05; done
+	wait_until 60 test -s "$SCMT/sup/ready"
 	SCMD_PID=$(cat "$SCMT/sup/ready")
 	[ "$SCMD_PID" != "$old" ]
-	for _ in $(seq 100); do grep -q '^exit' "$SCMT/call.out" && break; sleep 0.05; done
+	wait_until 60 grep -q '^exit' "$SCMT/call.out" || { cat "$SCMT/call.out"; false; }
 	cat "$SCMT/call.out"
 	grep -q '^exit 0' "$SCMT/call.out"
 	grep -q "restored from systemd's fd store" "$SCMT/scmd.log"

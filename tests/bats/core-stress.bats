@@ -21,11 +21,9 @@ teardown() { stop_scmd; }
 fds() { ls "/proc/$SCMD_PID/fd" | wc -l; }
 
 # Waits until scmd holds at most $1 fds again: peers close asynchronously.
+fds_at_most() { [ "$(fds)" -le "$1" ]; }
 fds_settle() {
-	for _ in $(seq 100); do
-		[ "$(fds)" -le "$1" ] && return 0
-		sleep 0.05
-	done
+	wait_until 60 fds_at_most "$1" && return 0
 	echo "scmd holds $(fds) fds, had $1:"
 	ls -l "/proc/$SCMD_PID/fd"
 	return 1

@@ -41,15 +41,13 @@ teardown() {
 listener_start() {
 	python3 "$SCM_SRC/tests/bats/sd-notify-listener.py" "$SCMT/notify.sock" "$SCMT/notify.log" &
 	NL_PID=$!
-	for _ in $(seq 250); do [ -S "$SCMT/notify.sock" ] && return 0; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/notify.sock" && return 0
 	echo "the listener did not start"; return 1
 }
 # notify_wait PATTERN [N]: until the listener has N (default 1) lines matching.
+notified() { [ "$(grep -c -- "$1" "$SCMT/notify.log" 2>/dev/null)" -ge "$2" ]; }
 notify_wait() {
-	for _ in $(seq 500); do
-		[ "$(grep -c -- "$1" "$SCMT/notify.log" 2>/dev/null)" -ge "${2:-1}" ] && return 0
-		sleep 0.02
-	done
+	wait_until 60 notified "$1" "${2:-1}" && return 0
 	echo "no ${2:-1} notifications matching $1:"; cat "$SCMT/notify.log" "$SCMT/scmd.log"; return 1
 }
 
@@ -83,7 +81,7 @@ notify_wait() {
 	systemd-socket-activate --seqpacket -l "$SCMT/run/control.sock" -l "$SCMT/run/endpoints/demo.sock" \
 		--fdname=control:endpoint-demo "$SCMD" "${SD_ARGS[@]}" 2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
-	for _ in $(seq 250); do [ -S "$SCMT/run/endpoints/demo.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/run/endpoints/demo.sock"
 	[ -S "$SCMT/run/control.sock" ]
 	# nobody connected yet: still systemd-socket-activate, not scmd
 	[ "$(cat /proc/$SCMD_PID/comm)" = systemd-socket- ]
@@ -110,7 +108,7 @@ notify_wait() {
 	# a stream socket as the control socket: scmd does not start
 	systemd-socket-activate -l "$SCMT/run/control.sock" --fdname=control "$SCMD" "${SD_ARGS[@]}" 2>"$SCMT/scmd.log" &
 	local p=$!
-	for _ in $(seq 250); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/run/control.sock"
 	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' "$SCMT/run/control.sock"
 	wait "$p" || rc=$?
 	cat "$SCMT/scmd.log"
@@ -122,7 +120,7 @@ notify_wait() {
 	systemd-socket-activate --seqpacket -l "$SCMT/run/control.sock" -l "$SCMT/elsewhere.sock" \
 		--fdname=control:endpoint-demo "$SCMD" "${SD_ARGS[@]}" 2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
-	for _ in $(seq 250); do [ -S "$SCMT/elsewhere.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/elsewhere.sock"
 	run "$SCMCTL" endpoint list
 	[ "$status" -eq 0 ]
 	[[ "$output" != *demo* ]]
@@ -135,7 +133,7 @@ notify_wait() {
 	command -v setpriv >/dev/null || skip "no setpriv (util-linux)"
 	setpriv --no-new-privs "$SCMD" "${SD_ARGS[@]}" 2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
-	for _ in $(seq 250); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/run/control.sock"
 	grep -q '^NoNewPrivs:[[:space:]]*1$' /proc/$SCMD_PID/status
 	run "$SCMCTL" container run -- /bin/sh -c 'id -u; echo container ran'
 	echo "$output"; cat "$SCMT/scmd.log"
@@ -241,7 +239,7 @@ SH
 	"$SCMT/scmd-ns" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$E" \
 		--idl-path "$STAGE/usr/local/share/scm/idl" 2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
-	for _ in $(seq 250); do [ -S "$SCMT/run/control.sock" ] && break; sleep 0.02; done
+	wait_until 60 test -S "$SCMT/run/control.sock"
 	C=$STAGE/usr/local/bin/scmctl
 	# the manifests in /etc/scm/services are registered at start
 	run "$C" service list

@@ -36,17 +36,17 @@ inapp() {
 		"export DISPLAY=${DISP[$1]} XAUTHORITY=\$(ls -d /tmp/scm-desktop.*)/Xauthority; $2"
 }
 
+clip_holds() {
+	"$SCMCTL" call gfx-cc stats >"$SCMT/stats.json" || return 1
+	python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))['stats']['clipboard']
+sys.exit(0 if ($1) else 1)" "$SCMT/stats.json"
+}
 # clip_stats EXPR: waits until the Python expression over the proxy's
 # clipboard stats (c) holds.
 clip_stats() {
-	for _ in $(seq 200); do
-		"$SCMCTL" call gfx-cc stats >"$SCMT/stats.json"
-		python3 -c "
-import json, sys
-c = json.load(open(sys.argv[1]))['stats']['clipboard']
-sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
-		sleep 0.05
-	done
+	wait_until 60 clip_holds "$1" && return 0
 	cat "$SCMT/stats.json"
 	return 1
 }
@@ -64,12 +64,13 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	v() { SCM_VNC_PASSWORD=$PASSWORD timeout 60 "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" "$@"; }
 	# xclip serves the selection from the background for a few requests (our checks, the copy)
 	inapp src "printf in-src | xclip -selection clipboard -i -loops 3 >/dev/null 2>&1 &"
-	for _ in $(seq 100); do [ "$(inapp src 'xclip -selection clipboard -o' 2>/dev/null)" = in-src ] && break; sleep 0.05; done
+	clip_in() { [ "$(inapp "$1" 'xclip -selection clipboard -o' 2>/dev/null)" = "$2" ]; }
+	wait_until 60 clip_in src in-src
 	inapp other "printf other-own | xclip -selection clipboard -i -loops 10 >/dev/null 2>&1 &"
 	v --click $((AX[src] + 50)) $((AY[src] + 50)) --chord ctrl+shift+c
 	clip_stats "c['source'] == 'cc-src' and c['size'] == 6"
 	v --click $((AX[dst] + 50)) $((AY[dst] + 50)) --chord ctrl+shift+v
-	for _ in $(seq 100); do [ "$(inapp dst 'xclip -selection clipboard -o' 2>/dev/null)" = in-src ] && break; sleep 0.05; done
+	wait_until 60 clip_in dst in-src
 	[ "$(inapp dst 'xclip -selection clipboard -o')" = in-src ]
 	v --click $((AX[other] + 50)) $((AY[other] + 50)) --chord ctrl+shift+v
 	clip_stats "any(r['op'] == 'paste' and r['to'] == 'cc-other' and r['decision'] == 'refuse' for r in c['log'])"

@@ -56,8 +56,9 @@ teardown() {
 	local pid
 	pid=$(pgrep -f "scm-gfx-proxy --size 800x300 --apps cb-a,cb-b,cb-c,cb-h" | head -1)
 	"$SCMCTL" service unregister gfx-cb >/dev/null 2>&1
-	for _ in $(seq 200); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 	local bad=0
+	proxy_gone() { [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; }
+	wait_until 60 proxy_gone || { echo "the proxy did not end with its service"; bad=1; }
 	if grep -qE "ERROR: AddressSanitizer|LeakSanitizer|runtime error:" "$SCMT/run/logs/gfx-cb.log" 2>/dev/null; then
 		cat "$SCMT/run/logs/gfx-cb.log"
 		bad=1
@@ -66,6 +67,7 @@ teardown() {
 	return $bad
 }
 
+agent_up() { grep -q '^agent ' "$SCMT/$1.out" && [ -e "$SCMT/$1.env" ]; }
 # app NAME PROFILES: an endpoint with those profiles and an app on it whose
 # X display (and cookie) the test may use: $SCMT/NAME.env.
 app() {
@@ -75,10 +77,7 @@ app() {
 		sh -c "echo \"\$DISPLAY \$XAUTHORITY\" >'$SCMT/$1.env.tmp'; mv '$SCMT/$1.env.tmp' '$SCMT/$1.env'; exec sleep 600" \
 		>"$SCMT/$1.out" 2>"$SCMT/$1.err" 3>&- &
 	APP_PIDS+=($!)
-	for _ in $(seq 200); do
-		grep -q '^agent ' "$SCMT/$1.out" && [ -e "$SCMT/$1.env" ] && break
-		sleep 0.05
-	done
+	wait_until 60 agent_up "$1" || { cat "$SCMT/$1.err"; false; }
 	cat "$SCMT/$1.err"
 	local at
 	at=$(sed -n 's/^agent .* at \([0-9]*,[0-9]*\) .*/\1/p' "$SCMT/$1.out")
@@ -95,11 +94,13 @@ xsel() {
 		printf '%s' "$2" | DISPLAY=$d XAUTHORITY=$a xclip -selection "$sel" -i -quiet 2>/dev/null &
 		APP_PIDS+=($!)
 		# owned once xclip answers for it
-		for _ in $(seq 100); do [ "$(xsel "$1")" = "$2" ] && return 0; sleep 0.05; done
-		return 1
+		wait_until 60 xsel_is "$1" "$2"
+		return
 	fi
 	DISPLAY=$d XAUTHORITY=$a timeout 10 xclip -selection "$sel" -o 2>/dev/null
 }
+
+xsel_is() { [ "$(xsel "$1")" = "$2" ]; }
 
 # viewer ARGS...: the VNC viewer with the session's password.
 viewer() {
@@ -111,17 +112,17 @@ focus() {
 	viewer --click $((AX[$1] + 50)) $((AY[$1] + 50))
 }
 
+clip_holds() {
+	"$SCMCTL" call gfx-cb stats >"$SCMT/stats.json" || return 1
+	python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))['stats']['clipboard']
+sys.exit(0 if ($1) else 1)" "$SCMT/stats.json"
+}
 # clip_stats EXPR: waits until the Python expression over the proxy's
 # clipboard stats (c) holds; prints them.
 clip_stats() {
-	for _ in $(seq 200); do
-		"$SCMCTL" call gfx-cb stats >"$SCMT/stats.json"
-		python3 -c "
-import json, sys
-c = json.load(open(sys.argv[1]))['stats']['clipboard']
-sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
-		sleep 0.05
-	done
+	wait_until 60 clip_holds "$1" && return 0
 	cat "$SCMT/stats.json" "$SCMT"/cb-*.err "$SCMT/run/logs/gfx-cb.log"
 	return 1
 }
@@ -138,7 +139,7 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	# the chord itself reached no app: cb-a heard the click, the modifiers, no 'c'
 	focus cb-b
 	viewer --chord ctrl+shift+v
-	for _ in $(seq 100); do [ "$(xsel cb-b)" = "$text" ] && break; sleep 0.05; done
+	wait_until 60 xsel_is cb-b "$text"
 	[ "$(xsel cb-b)" = "$text" ]
 	clip_stats "any(r['op'] == 'paste' and r['from'] == 'cb-a' and r['to'] == 'cb-b' and r['decision'] == 'allow'
 	                and r['size'] == len('$text') for r in c['log'])"
@@ -156,7 +157,7 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	clip_stats "c['copies'] == 1 and c['size'] == len('$want')"
 	focus cb-b
 	viewer --chord ctrl+shift+v
-	for _ in $(seq 100); do [ "$(xsel cb-b)" = "$want" ] && break; sleep 0.05; done
+	wait_until 60 xsel_is cb-b "$want"
 	[ "$(xsel cb-b)" = "$want" ]
 	[ "$(SEL=primary xsel cb-b)" = "$want" ]
 }
@@ -171,19 +172,20 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	[ "$size" -gt 600000 ] && [ "$size" -lt 1048576 ]
 	DISPLAY=$d XAUTHORITY=$a xclip -selection clipboard -i -quiet "$SCMT/big" 2>/dev/null &
 	APP_PIDS+=($!)
-	for _ in $(seq 100); do DISPLAY=$d XAUTHORITY=$a xclip -selection clipboard -o 2>/dev/null | cmp -s - "$SCMT/big" && break; sleep 0.05; done
+	serves() { DISPLAY=$1 XAUTHORITY=$2 xclip -selection clipboard -o 2>/dev/null | cmp -s - "$3"; }
+	wait_until 60 serves "$d" "$a" "$SCMT/big"
 	focus cb-a
 	viewer --chord ctrl+shift+c
 	clip_stats "c['copies'] == 1 and c['size'] == $size"
 	focus cb-b
 	viewer --chord ctrl+shift+v
-	for _ in $(seq 100); do DISPLAY=$db XAUTHORITY=$ab xclip -selection clipboard -o 2>/dev/null | cmp -s - "$SCMT/big" && break; sleep 0.05; done
+	wait_until 60 serves "$db" "$ab" "$SCMT/big"
 	DISPLAY=$db XAUTHORITY=$ab xclip -selection clipboard -o | cmp - "$SCMT/big"
 	# 1.5 MB: the agent stops reading at the cap, the proxy refuses and says why
 	cat "$SCMT/big" "$SCMT/big" >"$SCMT/huge"
 	DISPLAY=$d XAUTHORITY=$a xclip -selection clipboard -i -quiet "$SCMT/huge" 2>/dev/null &
 	APP_PIDS+=($!)
-	for _ in $(seq 100); do DISPLAY=$d XAUTHORITY=$a xclip -selection clipboard -o 2>/dev/null | cmp -s - "$SCMT/huge" && break; sleep 0.05; done
+	wait_until 60 serves "$d" "$a" "$SCMT/huge"
 	focus cb-a
 	viewer --chord ctrl+shift+c
 	clip_stats "any(r['op'] == 'copy' and r['decision'] == 'refuse' and 'over the 1 MiB' in r['why'] for r in c['log'])"
@@ -234,6 +236,8 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	SCM_VNC_PASSWORD=$VIEWONLY timeout 60 "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" --wait-cut-text 4 \
 		>"$SCMT/viewonly.out" 2>&1 &
 	vo=$!
+	# (not a wait_until: the view-only viewer leaves after its 4 s, so a
+	# loaded machine may never show it counted)
 	for _ in $(seq 200); do
 		"$SCMCTL" call gfx-cb stats | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["stats"]["viewers"] != 1)' && break
 		sleep 0.05
@@ -258,7 +262,7 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	clip_stats "c['source'] == '@viewer' and c['size'] == 11"
 	focus cb-b
 	viewer --chord ctrl+shift+v
-	for _ in $(seq 100); do [ "$(xsel cb-b)" = "from-viewer" ] && break; sleep 0.05; done
+	wait_until 60 xsel_is cb-b from-viewer
 	[ "$(xsel cb-b)" = "from-viewer" ]
 	focus cb-c
 	viewer --chord ctrl+shift+v
@@ -277,7 +281,7 @@ sys.exit(0 if ($1) else 1)" "$SCMT/stats.json" && return 0
 	echo "$output"
 	[[ "$output" == *'"channels_revoked": 1'* ]]
 	# cb-a's agent learns it and ends; cb-c, whose rules did not change, stays
-	for _ in $(seq 200); do grep -q "clipboard rules for gfx-cb changed" "$SCMT/cb-a.err" && break; sleep 0.05; done
+	wait_until 60 grep -q "clipboard rules for gfx-cb changed" "$SCMT/cb-a.err"
 	grep -q "clipboard rules for gfx-cb changed" "$SCMT/cb-a.err"
 	"$SCMCTL" call gfx-cb stats | python3 -c '
 import json, sys

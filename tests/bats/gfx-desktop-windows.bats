@@ -28,13 +28,13 @@ teardown() {
 }
 
 stats() { "$SCMCTL" call gfx-pair stats | jq -c '.stats'; }
+windows_are() {
+	[ "$(stats | jq '[.clients[0].windows[] | select(.title != "[desktop-pair-two]")] | length')" = "$1" ] &&
+		[ "$(stats | jq '.clients[0].windows | length')" = "$1" ]
+}
 # wait_windows N: until the app shows N windows, all titled.
 wait_windows() {
-	for _ in $(seq 200); do
-		[ "$(stats | jq '[.clients[0].windows[] | select(.title != "[desktop-pair-two]")] | length')" = "$1" ] &&
-			[ "$(stats | jq '.clients[0].windows | length')" = "$1" ] && return 0
-		sleep 0.05
-	done
+	wait_until 60 windows_are "$1" && return 0
 	stats
 	return 1
 }
@@ -89,10 +89,8 @@ JSON
 	PORT=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
 	export SCM_VNC_PASSWORD=$(sed -n 's/^password //p' "$SCMT/run.out")
 	mstats() { "$SCMCTL" call gfx-menu stats | jq -c '.stats'; }
-	for _ in $(seq 200); do
-		[ "$(mstats | jq '[.clients[0].windows[] | select(.title == "[desktop-menu-term] xterm")] | length')" = 1 ] && break
-		sleep 0.05
-	done
+	xterm_shown() { [ "$(mstats | jq '[.clients[0].windows[] | select(.title == "[desktop-menu-term] xterm")] | length')" = 1 ]; }
+	wait_until 60 xterm_shown
 	x=$(mstats | jq '.clients[0].windows[0].x') y=$(mstats | jq '.clients[0].windows[0].y')
 	# Ctrl + button 1 held in the xterm: its main menu, an override-redirect
 	# window, stays open until the test has looked.
@@ -100,11 +98,8 @@ JSON
 		--until-file "$SCMT/seen" --up $((x + 400)) $((y + 40)) --key-up 0xffe3 &
 	held=$!
 	popup=
-	for _ in $(seq 200); do
-		popup=$(mstats | jq -c '.clients[0].windows[] | select(.popup)')
-		[ -n "$popup" ] && break
-		sleep 0.05
-	done
+	popup_open() { popup=$(mstats | jq -c '.clients[0].windows[] | select(.popup)'); [ -n "$popup" ]; }
+	wait_until 60 popup_open || { mstats; false; }
 	[ -n "$popup" ] || { mstats; false; }
 	timeout 30 "$VIEW" "$PORT" --capture "$SCMT/menu.png"
 	touch "$SCMT/seen"
@@ -121,10 +116,8 @@ JSON
 	[ "$px" -le $((x + 40)) ] && [ "$py" -le $((y + 40)) ] && [ $((px + pw)) -gt $((x + 40)) ]
 	# Released away from it (the pointer still the xterm's while held, as
 	# the proxy keeps it for the window pressed), the menu goes, nothing chosen.
-	for _ in $(seq 200); do
-		[ -z "$(mstats | jq -c '.clients[0].windows[] | select(.popup)')" ] && break
-		sleep 0.05
-	done
+	popup_gone() { [ -z "$(mstats | jq -c '.clients[0].windows[] | select(.popup)')" ]; }
+	wait_until 60 popup_gone || { mstats; false; }
 	[ -z "$(mstats | jq -c '.clients[0].windows[] | select(.popup)')" ] || { mstats; false; }
 	"$SCMCTL" desktop stop menu >/dev/null
 }

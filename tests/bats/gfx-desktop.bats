@@ -57,13 +57,11 @@ capture() {
 # The agent is up before its app has drawn; typing into a window that is
 # not mapped yet goes nowhere. Waits until the xterm shows its white page.
 wait_term_drawn() {
-	for _ in $(seq 100); do
-		capture "$SCMT/wait.png" >/dev/null 2>&1 &&
-			[ "$("$CHK" count "$SCMT/wait.png" "${APP_X[term]}" "${APP_Y[term]}" 640 420 ffffff)" -gt 100000 ] &&
-			return 0
-		sleep 0.1
-	done
-	return 1
+	wait_until 60 term_drawn
+}
+term_drawn() {
+	capture "$SCMT/wait.png" >/dev/null 2>&1 &&
+		[ "$("$CHK" count "$SCMT/wait.png" "${APP_X[term]}" "${APP_Y[term]}" 640 420 ffffff)" -gt 100000 ]
 }
 
 @test "gfx desktop: xclock and xterm in their own endpoints, captured by a VNC client" {
@@ -99,7 +97,7 @@ wait_term_drawn() {
 	[ "$("$CHK" size "$SCMT/viewonly.png")" = "1280 720" ]
 	SCM_VNC_PASSWORD=$PASSWORD "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$PORT" \
 		--click $((APP_X[term] + 100)) $((APP_Y[term] + 100)) --type "touch $typed" --return
-	for _ in $(seq 100); do [ -e "$typed" ] && break; sleep 0.05; done
+	wait_until 60 test -e "$typed"
 	[ -e "$typed" ]
 	# typed before, by the view-only viewer: never arrived
 	[ ! -e "$typed.viewonly" ]
@@ -128,7 +126,7 @@ assert c["desktop-two-apps-term"]["input_events"] > 20, c'
 		$((cx - 2)),$((cy + 50)) $((tx - 2)),$((ty + 50)) 5,5
 	echo "$output"
 	[ "$status" -eq 0 ]
-	for _ in $(seq 100); do [ -e "$typed" ] && break; sleep 0.05; done
+	wait_until 60 test -e "$typed"
 	[ -e "$typed" ]
 	rm -f "$typed"
 	[[ "$output" == *"canvas 1280x720"* ]]
@@ -286,10 +284,8 @@ JSON
 	"$SCMCTL" service register "$SCMT/gfx.json" >/dev/null
 	"$SCMCTL" container run -d --name greedy --profile gfx-w1 --env SCM_GFX_WEIGHT=50 \
 		-- "$SCM_BUILD/libexec/scm-desktop-app" --size 200x200 -- xeyes >/dev/null
-	for _ in $(seq 200); do
-		"$SCMCTL" container list | grep -q 'greedy.*exited' && break
-		sleep 0.05
-	done
+	greedy_exited() { "$SCMCTL" container list | grep -q 'greedy.*exited'; }
+	wait_until 60 greedy_exited
 	run "$SCMCTL" container logs greedy
 	[[ "$output" == *"parameter 'weight' is not the allowed value"* ]]
 	run "$SCMCTL" call gfx stats

@@ -34,10 +34,7 @@ paint() {
 	local ep=$1; shift
 	SCM_ENDPOINT=$(ep "$ep") "$GC" paint "$@" >"$SCMT/$ep.out" 2>&1 < <(sleep 120) 3>&- &
 	HOLDERS+=($!)
-	for _ in $(seq 200); do
-		grep -q '^surface ' "$SCMT/$ep.out" && return 0
-		sleep 0.05
-	done
+	wait_until 60 grep -q '^surface ' "$SCMT/$ep.out" && return 0
 	cat "$SCMT/$ep.out"; return 1
 }
 field() { # ENDPOINT N: field N of the surface line (2=x 3=y 4=border 6=dropped)
@@ -80,10 +77,8 @@ viewer_password() { "$SCMCTL" call gfx viewer | python3 -c 'import json,sys; pri
 	bx=$(( $(field appB 2) + 10 )) by=$(( $(field appB 3) + 10 ))
 	# An authenticated viewer: click into appB, then type "hi".
 	SCM_VNC_PASSWORD=$(viewer_password) "$SCM_BUILD/libexec/scm-gfx-rfb-input" "$port" --click "$bx" "$by" --type hi
-	for _ in $(seq 100); do
-		[ "$(grep -c '"keysym":105' "$SCMT/appB.out")" -ge 2 ] && break
-		sleep 0.05
-	done
+	typed_i() { [ "$(grep -c '"keysym":105' "$SCMT/appB.out")" -ge 2 ]; }
+	wait_until 60 typed_i
 	grep -q '"type":"pointer","x":10,"y":10,"buttons":1' "$SCMT/appB.out"
 	[ "$(grep -c '"keysym":104' "$SCMT/appB.out")" -eq 2 ]   # down and up
 	[ "$(grep -c '"keysym":105' "$SCMT/appB.out")" -eq 2 ]

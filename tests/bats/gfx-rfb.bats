@@ -8,6 +8,7 @@
 # and Raw, zlib, ZRLE and Tight, decoded by libvncclient, all give the
 # snapshot's pixels exactly.
 load gfx-vnc
+load wait
 
 setup() {
 	B=${SCM_BUILD:?}
@@ -37,6 +38,12 @@ start() { # extra args for the test server
 	read -r -t 20 -u 8 _ PASSWORD TOKEN WSPORT || { cat "$T/err"; return 1; }
 	[ ${#PASSWORD} -eq 8 ]
 }
+
+# info_is JQ-EXPR: the last info.json the server wrote says so.
+info_is() { jq -e "$1" "$T/info.json" >/dev/null 2>&1; }
+# info_now JQ-EXPR: asks the server for a new info.json, then as info_is
+# (what it wrote for the previous ask, once the server got there).
+info_now() { kill -USR1 "$PID"; info_is "$1"; }
 
 client() { # NAME FIELD
 	jq -r --arg n "$1" ".clients[] | select(.caller == \$n) | .$2" "$T/info.json"
@@ -89,10 +96,7 @@ client() { # NAME FIELD
 	done
 	kill -USR1 "$PID"
 	# The stats say both clients were served and the animation presented.
-	for _ in $(seq 50); do
-		[ "$(jq '[.clients[].presents] | min' "$T/info.json")" -gt 1 ] && break
-		sleep 0.1
-	done
+	wait_until 60 info_is '[.clients[].presents] | min > 1'
 	[ "$(jq '[.clients[].presents] | min' "$T/info.json")" -gt 1 ]
 	[ "$(jq '[.clients[].served] | min' "$T/info.json")" -gt 1 ]
 }
@@ -129,7 +133,7 @@ client() { # NAME FIELD
 		[ "$("$CHK" diff "$T/$enc.png" "$T/snap.png")" = "0" ]
 	done
 	kill -USR1 "$PID"
-	for _ in $(seq 100); do jq -e '.encodings_sent.tight' "$T/info.json" >/dev/null 2>&1 && break; sleep 0.05; done
+	wait_until 60 info_is '.encodings_sent.tight'
 	cat "$T/info.json"
 	# each encoding carried rectangles, and the compressed ones far fewer
 	# bytes than the same pixels raw
@@ -159,7 +163,7 @@ for b in b"RFB 003.008\n":
 print("dribbled", flush=True)
 PY
 	SLOW=$!
-	for _ in $(seq 100); do grep -q connected "$T/slow.out" && break; sleep 0.05; done
+	wait_until 60 grep -q connected "$T/slow.out"
 	grep -q connected "$T/slow.out"
 	sleep 2 # two bytes in: on the old code the proxy is now inside libvncserver's read
 	t0=$(date +%s%N)
@@ -190,7 +194,7 @@ print("held", len(socks), flush=True)
 time.sleep(60)
 PY
 	IDLE=$!
-	for _ in $(seq 200); do grep -q held "$T/idle.out" && break; sleep 0.05; done
+	wait_until 60 grep -q held "$T/idle.out"
 	grep -q "held 20" "$T/idle.out"
 	SCM_VNC_PASSWORD=$PASSWORD run timeout 30 "$B/libexec/scm-gfx-rfb-input" "$PORT" --capture "$T/ok.png"
 	echo "$output"
@@ -252,7 +256,7 @@ PY
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" size "$T/later.png")" = "800 600" ]
 	kill -USR1 "$PID"
-	for _ in $(seq 100); do [ "$(jq .width "$T/info.json")" = 800 ] && break; sleep 0.05; done
+	wait_until 60 info_is '.width == 800'
 	[ "$(jq .resizes "$T/info.json")" = 1 ]
 	[ "$(jq .height "$T/info.json")" = 600 ]
 	# the viewer that watched all along followed the resize and is still connected
@@ -272,7 +276,7 @@ PY
 	[ "$status" -eq 0 ]
 	[ "$("$CHK" size "$T/small.png")" = "240 160" ]
 	kill -USR1 "$PID"
-	for _ in $(seq 100); do [ "$(jq .width "$T/info.json")" = 240 ] && break; sleep 0.05; done
+	wait_until 60 info_is '.width == 240'
 	[ "$(jq .width "$T/info.json")" = 240 ]
 	# beta was right of x=240 on the old desktop: now every title bar
 	# starts on the desktop and ends above the taskbar (160 - 20)
@@ -307,11 +311,10 @@ PY
 	start
 	SCM_VNC_PASSWORD=$PASSWORD "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings zrle --capture "$T/a.png" --stay 30 &
 	A=$!
-	for _ in $(seq 200); do [ -s "$T/a.png" ] && break; sleep 0.05; done
+	wait_until 60 test -s "$T/a.png"
 	SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --encodings tight --no-jpeg --capture "$T/b.png"
 	[ "$status" -eq 0 ]
-	kill -USR1 "$PID"
-	for _ in $(seq 100); do [ "$(jq .viewers "$T/info.json")" = 1 ] && break; sleep 0.05; done
+	wait_until 60 info_now '.viewers == 1'
 	kill "$A"; wait "$A" || true
 	[ "$("$CHK" diff "$T/a.png" "$T/snap.png")" = 0 ]
 	[ "$("$CHK" diff "$T/b.png" "$T/snap.png")" = 0 ]
@@ -332,25 +335,20 @@ PY
 			--until-file "$T/done" --settle 500 --shot "$T/$enc.png" >"$T/$enc.out" 2>&1 &
 		echo $! >>"$T/watchers"
 	done
-	for _ in $(seq 200); do
-		kill -USR1 "$PID"
-		sleep 0.05
-		[ "$(jq .viewers "$T/info.json" 2>/dev/null)" = 2 ] && break
-	done
+	wait_until 60 info_now '.viewers == 2'
 	kill -USR2 "$PID"
 	read -r -t 60 -u 8 line
 	[ "$line" = scrolled ]
 	rm -f "$T/info.json"
 	kill -USR1 "$PID"
-	for _ in $(seq 100); do [ -s "$T/info.json" ] && break; sleep 0.05; done
+	wait_until 60 test -s "$T/info.json"
 	touch "$T/done"
 	for w in $(cat "$T/watchers"); do wait "$w"; done
 	for enc in zrle tight; do
 		cat "$T/$enc.out"
 		[ "$("$CHK" diff "$T/$enc.png" "$T/snap.png")" = 0 ]
 	done
-	kill -USR1 "$PID"
-	for _ in $(seq 100); do [ "$(jq .viewers "$T/info.json")" = 0 ] && break; sleep 0.05; done
+	wait_until 60 info_now '.viewers == 0'
 	jq '{copies, copied_pixels, encodings_sent}' "$T/info.json"
 	# the scroll went as copies, to both
 	[ "$(jq .copies "$T/info.json")" -gt 0 ]

@@ -4,6 +4,7 @@
 # the certificate pinned as its CA; gnutls-cli for the certificate) and
 # raw clients (rfb-tls.py) for what a viewer should not get away with.
 load gfx-vnc
+load wait
 
 setup() {
 	B=${SCM_BUILD:?}
@@ -24,6 +25,8 @@ teardown() {
 	exec 8<&- 2>/dev/null
 	rm -rf "$T"
 }
+
+has_fingerprint() { [ -n "$(jq -r '.tls_fingerprint // empty' "$T/info.json" 2>/dev/null)" ]; }
 
 start() { # extra args for the test server
 	"$SRV" --size 640x400 --info "$T/info.json" --snapshot "$T/snap.png" --cert-out "$T/cert.pem" \
@@ -84,7 +87,7 @@ same_as_snapshot() {
 	# another desktop's certificate, to trust instead
 	"$SRV" --size 64x64 --tls required --cert-out "$T/other.pem" --client a:10x10 >/dev/null 2>&1 &
 	other=$!
-	for _ in $(seq 100); do [ -s "$T/other.pem" ] && break; sleep 0.1; done
+	wait_until 60 test -s "$T/other.pem"
 	kill "$other"
 	start --tls required
 	[ -s "$T/cert.pem" ]
@@ -112,7 +115,7 @@ same_as_snapshot() {
 	command -v gnutls-cli >/dev/null || skip "gnutls-cli missing (gnutls-bin)"
 	start --tls required
 	kill -USR1 "$PID"
-	for _ in $(seq 50); do [ -n "$(jq -r '.tls_fingerprint // empty' "$T/info.json")" ] && break; sleep 0.1; done
+	wait_until 60 has_fingerprint
 	fp=$(jq -r .tls_fingerprint "$T/info.json")
 	[ ${#fp} -eq 64 ]
 	coproc ST { $RT starttls "$PORT" 261; }
@@ -253,7 +256,7 @@ PY
 	SCM_VNC_CA=$T/mine.pem SCM_VNC_PASSWORD=$PASSWORD run "$B/libexec/scm-gfx-rfb-input" "$PORT" --capture "$T/ok.png"
 	[ "$status" -eq 0 ]
 	kill -USR1 "$PID"
-	for _ in $(seq 50); do [ -n "$(jq -r '.tls_fingerprint // empty' "$T/info.json")" ] && break; sleep 0.1; done
+	wait_until 60 has_fingerprint
 	[ "$(jq -r .tls_fingerprint "$T/info.json")" = "$(certtool --fingerprint --hash sha256 --infile "$T/mine.pem")" ]
 	# bad configurations stop the server at start, saying which file
 	run "$SRV" --tls required --tls-cert "$T/nope.pem" --tls-key "$T/key.pem" --client a:10x10

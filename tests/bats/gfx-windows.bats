@@ -7,6 +7,7 @@
 # must show each step. An app's two windows are framed each, and a click
 # in one reaches the app in surface coordinates with that window named.
 load gfx-vnc
+load wait
 
 setup() {
 	B=${SCM_BUILD:?}
@@ -39,8 +40,7 @@ start() { # extra args for the test server
 refresh() {
 	rm -f "$T/info.json"
 	kill -USR1 "$PID"
-	for _ in $(seq 100); do [ -s "$T/info.json" ] && return 0; sleep 0.05; done
-	return 1
+	wait_until 60 test -s "$T/info.json"
 }
 win() { # CLIENT N FIELD: field of the client's window N (0 = bottom)
 	jq -r --arg n "$1" ".clients[] | select(.caller == \$n) | .windows[$2].$3" "$T/info.json"
@@ -135,7 +135,7 @@ view() { SCM_VNC_PASSWORD=$PASSWORD timeout 30 "$VIEW" "$PORT" "$@"; }
 	# Close asks the app; this one closes, and its window and entry go.
 	read -r qx qy < <(centre "$(win alpha 0 close)")
 	view --click "$qx" "$qy" --capture "$T/closed.png"
-	for _ in $(seq 50); do grep -q '^closed alpha' "$T/out" && break; sleep 0.05; done
+	wait_until 60 grep -q '^closed alpha' "$T/out"
 	grep -q '^input alpha {"type":"close","window":0}' "$T/out"
 	refresh
 	[ "$(jq -r '.taskbar | map(.title) | join(",")' "$T/info.json")" = "[beta]" ]
@@ -176,7 +176,7 @@ view() { SCM_VNC_PASSWORD=$PASSWORD timeout 30 "$VIEW" "$PORT" "$@"; }
 	# Closing one window leaves the other.
 	read -r qx qy < <(centre "$(win app 1 close)")
 	view --click "$qx" "$qy"
-	for _ in $(seq 50); do grep -q '^closed app 9' "$T/out" && break; sleep 0.05; done
+	wait_until 60 grep -q '^closed app 9' "$T/out"
 	refresh
 	[ "$(jq -r '.taskbar | map(.title) | join(",")' "$T/info.json")" = "[app] first" ]
 }
@@ -217,11 +217,8 @@ view() { SCM_VNC_PASSWORD=$PASSWORD timeout 30 "$VIEW" "$PORT" "$@"; }
 			>"$T/$enc.out" 2>&1 &
 		echo $! >>"$T/watchers"
 	done
-	for _ in $(seq 200); do
-		refresh
-		[ "$(jq .viewers "$T/info.json")" = 2 ] && break
-		sleep 0.05
-	done
+	two_viewers() { refresh && [ "$(jq .viewers "$T/info.json")" = 2 ]; }
+	wait_until 60 two_viewers
 	read -r cx cy < <(centre "$(win alpha 0 title_bar)")
 	view --drag-steps $((cx - 40)) "$cy" $((cx + 160)) $((cy + 130)) 20 30 --drag $((cx - 40)) "$cy" $((cx + 3)) $((cy + 41))
 	refresh

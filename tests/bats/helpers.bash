@@ -20,10 +20,7 @@ start_scmd() {
 	"$SCMD" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" --config "$SCMT/cfg" --idl-path "$SCM_SRC/stubs/idl" "$@" \
 		2>"$SCMT/scmd.log" &
 	SCMD_PID=$!
-	for _ in $(seq 200); do
-		[ -S "$SCMT/run/control.sock" ] && return 0
-		sleep 0.02
-	done
+	wait_until 60 test -S "$SCMT/run/control.sock" && return 0
 	echo "scmd did not start:" >&2; cat "$SCMT/scmd.log" >&2
 	return 1
 }
@@ -62,23 +59,23 @@ ep() {
 
 scmd_alive() { kill -0 "$SCMD_PID"; }
 
+# wait_until SECS CMD...: runs CMD until it succeeds, failing after SECS.
+. "$SCM_SRC/tests/bats/wait.bash"
+
 # Starts `scmctl call --hold` in the background (output in $SCMT/hold.out)
 # and waits until scmd lists its channel; prints the channel id.
 hold_start() {
 	( rc=0; "$SCMCTL" call --endpoint "$1" --hold echo ping >"$SCMT/hold.out" 2>&1 < <(sleep 60) || rc=$?; echo "exit $rc" >>"$SCMT/hold.out" ) >/dev/null 2>&1 &
 	HOLD_PID=$!
-	for _ in $(seq 200); do
-		id=$("$SCMCTL" --json channel list | python3 -c 'import json,sys; c=json.load(sys.stdin)["channels"]; print(c[-1]["id"] if c else "")')
-		[ -n "$id" ] && { echo "$id"; return 0; }
-		sleep 0.05
-	done
-	return 1
+	wait_until 60 hold_listed || return 1
+	echo "$id"
+}
+hold_listed() { # sets id to the last channel scmd lists
+	id=$("$SCMCTL" --json channel list | python3 -c 'import json,sys; c=json.load(sys.stdin)["channels"]; print(c[-1]["id"] if c else "")')
+	[ -n "$id" ]
 }
 # Waits for the held client to end; its output is then in $SCMT/hold.out.
 hold_wait() {
-	for _ in $(seq 200); do
-		grep -q '^exit ' "$SCMT/hold.out" 2>/dev/null && { cat "$SCMT/hold.out"; return 0; }
-		sleep 0.05
-	done
+	wait_until 60 grep -q '^exit ' "$SCMT/hold.out" 2>/dev/null && { cat "$SCMT/hold.out"; return 0; }
 	echo "held client did not end:"; cat "$SCMT/hold.out"; return 1
 }

@@ -64,13 +64,11 @@ hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
 	local out=$SCMT/hold.$RANDOM
 	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
 	HOLDS="${HOLDS:-} $!"
-	for _ in $(seq 200); do
-		grep -q "^open" "$out" 2>/dev/null && return 0
-		grep -q "vdisk-client:" "$out" 2>/dev/null && { cat "$out"; return 1; }
-		sleep 0.05
-	done
-	return 1
+	wait_until 60 opened_or_failed "$out" || return 1
+	grep -q "^open" "$out" && return 0
+	cat "$out"; return 1
 }
+opened_or_failed() { grep -q -e "^open" -e "vdisk-client:" "$1" 2>/dev/null; }
 
 guid_of() {
 	"$V" info --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_write_guid"])'
@@ -189,7 +187,7 @@ while True:
     os.rename(name + ".h", name)
 PY
 	HOLDS="$!"
-	for _ in $(seq 400); do [ -e "$SCMT/swapping" ] && break; sleep 0.05; done
+	wait_until 60 test -e "$SCMT/swapping"
 	[ -e "$SCMT/swapping" ]
 	# (a loaded machine may, rarely, line the swaps up with every open of
 	# a batch: then another batch, so that some opens do find the file)
@@ -293,14 +291,15 @@ PY
 	out=$SCMT/many.out
 	"$C" --endpoint "$(ep reader)" many "$D/ok.vhdx" 32 >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
 	HOLDS="$!"
-	for _ in $(seq 200); do grep -q "^opened" "$out" && break; sleep 0.05; done
+	wait_until 60 grep -q "^opened" "$out"
 	grep -qx "opened 32" "$out"
 	run rd info "$D/ok.vhdx"
 	[ "$status" -eq 38 ]
 	wr info "$D/ok.vhdx" >/dev/null
 	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
 	# and the handles are given back when the client goes
-	for _ in $(seq 100); do rd info "$D/ok.vhdx" >/dev/null 2>&1 && break; sleep 0.05; done
+	opens() { rd info "$1" >/dev/null 2>&1; }
+	wait_until 60 opens "$D/ok.vhdx"
 	rd info "$D/ok.vhdx" >/dev/null
 }
 
@@ -372,10 +371,8 @@ PY
 	"$V" write "$D/q.vhdx" <"$SCMT/d.raw"
 	( sleep 60 | qemu-io -f vhdx "$D/q.vhdx" >/dev/null 2>&1 ) &
 	HOLDS="$!"
-	for _ in $(seq 200); do
-		qemu-img info "$D/q.vhdx" >/dev/null 2>&1 || break
-		sleep 0.05
-	done
+	qemu_locked() { ! qemu-img info "$1" >/dev/null 2>&1; }
+	wait_until 60 qemu_locked "$D/q.vhdx"
 	run wr copy-in "$D/q.vhdx" "$SCMT/d.raw"
 	echo "$output"
 	[ "$status" -eq 30 ] # Busy
@@ -387,10 +384,7 @@ PY
 	"$V" check -U "$D/q.vhdx"
 	pkill -P "$HOLDS" qemu-io 2>/dev/null || true
 	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
-	for _ in $(seq 200); do
-		qemu-img info "$D/q.vhdx" >/dev/null 2>&1 && break
-		sleep 0.05
-	done
+	wait_until 60 qemu-img info "$D/q.vhdx" >/dev/null 2>&1
 	# an scm reader: writers are refused, qemu-img info is not
 	"$V" create --parent "$D/q.vhdx" "$D/qc.vhdx"
 	hold reader "$D/qc.vhdx" ro

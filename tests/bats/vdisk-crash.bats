@@ -23,9 +23,14 @@ teardown() {
 # to the last flushed count, which must be at least 1.
 write_then_kill() { # FILE SEED
 	local pid k
+	# emptied here, not only by the writer's redirection, which happens
+	# after the fork: the loop below must not read the last round's lines
+	: >w.out
 	"$W" write "$1" "$2" > w.out 2> w.err &
 	pid=$!
-	for ((k = 0; k < 2000; k++)); do
+	# the first flush is an fsync: with the other test lane writing too
+	# it can take many seconds, so the bound is generous
+	for ((k = SECONDS + 180; SECONDS < k; )); do
 		grep -q '^flushed ' w.out && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.01

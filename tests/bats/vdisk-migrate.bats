@@ -46,10 +46,7 @@ writer() {
 	"$C" --endpoint "$(ep app)" pattern "$1" "$SCMT/expected" 0 "$SCMT/stop" >"$SCMT/writer.out" 2>&1 &
 	WRITER=$!
 	BG="${BG:-} $WRITER"
-	for _ in $(seq 200); do
-		[ -s "$SCMT/expected.pending" ] && return 0
-		sleep 0.02
-	done
+	wait_until 60 test -s "$SCMT/expected.pending" && return 0
 	cat "$SCMT/writer.out"; return 1
 }
 
@@ -58,13 +55,12 @@ writer() {
 more_writes() {
 	local seen=0 last cur
 	last=$(cat "$SCMT/expected.pending")
-	for _ in $(seq 400); do
-		cur=$(cat "$SCMT/expected.pending" 2>/dev/null || true)
-		if [ -n "$cur" ] && [ "$cur" != "$last" ]; then seen=$((seen + 1)); last=$cur; fi
-		[ $seen -ge 3 ] && return 0
-		sleep 0.01
-	done
-	return 1
+	wait_until 60 three_more
+}
+three_more() { # (more_writes' seen, last, cur)
+	cur=$(cat "$SCMT/expected.pending" 2>/dev/null || true)
+	if [ -n "$cur" ] && [ "$cur" != "$last" ]; then seen=$((seen + 1)); last=$cur; fi
+	[ $seen -ge 3 ]
 }
 
 writer_stop() {
@@ -75,10 +71,7 @@ writer_stop() {
 }
 
 convert_free() {
-	for _ in $(seq 200); do
-		"$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
-		sleep 0.05
-	done
+	wait_until 60 "$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
 	"$V" convert -O raw "$1" "$2"
 }
 
@@ -108,8 +101,7 @@ hold_open() {
 	HOLD=$!
 	BG="${BG:-} $HOLD"
 	exec 7>"$SCMT/hold.in"
-	for _ in $(seq 200); do grep -q open "$SCMT/hold.out" && return 0; sleep 0.02; done
-	return 1
+	wait_until 60 grep -q open "$SCMT/hold.out"
 }
 
 hold_close() {
@@ -150,6 +142,37 @@ for k in ("virtual_size", "block_size", "logical_sector_size", "physical_sector_
     assert a[k] == b[k], (k, a[k], b[k])
 assert b["type"] == "dynamic", b["type"]
 PY
+}
+
+@test "migrate mirror under a writer running flat out: its writes are mirrored, it converges" {
+	# The copy is throttled (2 MiB/s) so that the writer, which never
+	# waits between its writes, outruns it: with a dirty map alone every
+	# pass would find more to copy. Active mirroring applies each write
+	# behind the copy's cursor to DEST before answering it, so no dirty
+	# pass follows the copy and the switch-over's pause copies nothing.
+	base_disk "$D/f.vhdx"
+	writer "$D/f.vhdx"
+	id=$("$V" migrate --detach --throttle 2 "$D/f.vhdx" "$SCMT/far/f.vhdx")
+	# once the copy is past its first piece the job is paused (so this
+	# does not race it) until one of the writer's writes landed behind it
+	for _ in $(seq 300); do [[ $(job_json "$id") =~ \"bytes_copied\":[1-9] ]] && break; sleep 0.1; done
+	"$V" job "$id" pause
+	for _ in $(seq 200); do
+		[[ $(job_json "$id") =~ \"bytes_mirrored\":[1-9] ]] && break
+		more_writes
+	done
+	"$V" job "$id" resume
+	"$V" job "$id" wait
+	more_writes # on DEST now
+	writer_stop
+	same "$SCMT/far/f.vhdx"
+	run job_json "$id"
+	echo "$output"
+	[[ $output == *'"state":"done"'* ]]
+	[[ $output == *'"copy_mode":"write-blocking"'* ]]
+	[[ $output =~ \"bytes_mirrored\":[1-9] ]]
+	[[ $output == *'"passes":0,'* ]]
+	[[ $output == *'"pause_bytes":0,'* ]]
 }
 
 @test "migrate of an idle disk: block states kept, the correspondence record matches DEST" {
@@ -258,7 +281,7 @@ PY
 	base_disk "$D/u.vhdx"
 	writer "$D/u.vhdx"
 	id=$("$V" migrate --detach --throttle 1 "$D/u.vhdx" "$SCMT/far/u.vhdx")
-	for _ in $(seq 200); do [ -e "$SCMT/far/u.vhdx" ] && break; sleep 0.02; done
+	wait_until 60 test -e "$SCMT/far/u.vhdx"
 	# pause and resume, as any job
 	"$V" job "$id" pause
 	run job_json "$id"
@@ -276,7 +299,7 @@ PY
 	# snapshot mode: the child's writes are folded back into the source
 	writer "$D/u.vhdx"
 	id=$("$V" migrate --detach --mode snapshot --throttle 1 "$D/u.vhdx" "$D/u2.vhdx")
-	for _ in $(seq 200); do [ -e "$D/u.vhdx.migrate.avhdx" ] && break; sleep 0.02; done
+	wait_until 60 test -e "$D/u.vhdx.migrate.avhdx"
 	more_writes
 	"$V" job "$id" cancel
 	run "$V" job "$id" wait
@@ -376,7 +399,7 @@ JSON
 	HOLD=$!
 	BG="${BG:-} $HOLD"
 	exec 7>"$SCMT/hold.in"
-	for _ in $(seq 200); do grep -q open "$SCMT/hold.out" && break; sleep 0.02; done
+	wait_until 60 grep -q open "$SCMT/hold.out"
 	# (a job needs the right to write under the reservation: the holder's)
 	run "$V" migrate "$D/r.vhdx" "$SCMT/far/r.vhdx"
 	[ "$status" -eq 1 ]

@@ -72,23 +72,18 @@ hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
 	local out=$SCMT/hold.$RANDOM
 	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
 	HOLDS="${HOLDS:-} $!"
-	for _ in $(seq 200); do
-		grep -q "^open" "$out" 2>/dev/null && return 0
-		grep -q "vdisk-client:" "$out" 2>/dev/null && { cat "$out"; return 1; }
-		sleep 0.05
-	done
-	return 1
+	wait_until 60 opened_or_failed "$out" || return 1
+	grep -q "^open" "$out" && return 0
+	cat "$out"; return 1
 }
+opened_or_failed() { grep -q -e "^open" -e "vdisk-client:" "$1" 2>/dev/null; }
 
 # gone PID: no such process, or a zombie nobody reaped yet
 gone() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0; [[ $st == Z* ]]; }
 
 # the provider lets go of a disk on a worker after its last close
 convert_free() {
-	for _ in $(seq 200); do
-		"$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
-		sleep 0.05
-	done
+	wait_until 60 "$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
 	"$V" convert -O raw "$1" "$2"
 }
 
@@ -361,8 +356,11 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	for p in $HOLDS; do kill "$p"; wait "$p" 2>/dev/null || true; done
 	HOLDS=""
 	# a read-write export holds qemu's write lock: qemu-img and scm-vdisk
-	# cannot write the file meanwhile
-	for _ in $(seq 100); do "$V" info "$D/l.vhdx" >/dev/null 2>&1 && break; sleep 0.05; done
+	# cannot write the file meanwhile (once the provider has closed the
+	# holder's handle: it syncs the disk first, which a loaded machine
+	# makes slow)
+	unlocked() { "$V" info "$D/l.vhdx" >/dev/null 2>&1; }
+	wait_until 120 unlocked
 	export_ writer lw "$D/l.vhdx" --nbd "unix:$S"
 	run qemu-io -f vhdx -c 'write 0 4k' "$D/l.vhdx"
 	echo "$output"
@@ -370,11 +368,14 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	run "$V" trim --offset 0 --length 1M "$D/l.vhdx"
 	[ "$status" -ne 0 ]
 	stop_ lw
+	wait_until 120 unlocked
 	# and qemu holding it for writing makes the export Busy
 	coproc QIO { qemu-io -f vhdx "$D/l.vhdx"; }
 	HOLDS="$QIO_PID"
 	echo 'write 0 4k' >&"${QIO[1]}"
-	for _ in $(seq 100); do "$V" info "$D/l.vhdx" >/dev/null 2>&1 || break; sleep 0.05; done
+	locked() { ! unlocked; }
+	wait_until 120 locked
+	kill -0 "$QIO_PID"
 	run "$V" export --endpoint "$(ep writer)" --detach --name q "$D/l.vhdx" --nbd "unix:$S"
 	echo "$output"
 	[ "$status" -eq 1 ]
@@ -422,7 +423,7 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	"$V" export --endpoint "$(ep writer)" --name f "$D/f.vhdx" --nbd "unix:$S" >"$SCMT/fg.out" 2>&1 &
 	FG=$!
 	HOLDS="$FG"
-	for _ in $(seq 200); do grep -q "^f " "$SCMT/fg.out" && break; sleep 0.05; done
+	wait_until 60 grep -q "^f " "$SCMT/fg.out"
 	cat "$SCMT/fg.out"
 	URI=$(awk '$1 == "f" { print $2 }' "$SCMT/fg.out")
 	nbdsh -u "$URI" -c 'h.pwrite(b"\x42" * 65536, 1 << 20)'
@@ -430,7 +431,7 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	wait "$FG"
 	HOLDS=""
 	[ ! -e "$S" ]
-	for _ in $(seq 100); do "$V" check "$D/f.vhdx" >/dev/null 2>&1 && break; sleep 0.05; done
+	wait_until 60 "$V" check "$D/f.vhdx" >/dev/null 2>&1
 	"$V" check "$D/f.vhdx"
 	"$V" read --offset 1M --length 64K "$D/f.vhdx" | cmp - <(head -c 65536 /dev/zero | tr '\0' '\102')
 }

@@ -83,11 +83,8 @@ hold_token() {
 	HOLDER=$!
 	BG="$BG $HOLDER"
 	exec 7>"$SCMT/hold"
-	for _ in $(seq 200); do
-		[ -s "$SCMT/token" ] && break
-		kill -0 "$HOLDER" 2>/dev/null || break
-		sleep 0.02
-	done
+	token_or_gone() { [ -s "$SCMT/token" ] || ! kill -0 "$HOLDER" 2>/dev/null; }
+	wait_until 60 token_or_gone
 	cat "$SCMT/token.err"
 	TOKEN=$(cut -d' ' -f1 "$SCMT/token")
 	[ ${#TOKEN} -eq 128 ]

@@ -29,13 +29,11 @@ hold() { # ENDPOINT DISK MODE: keeps a handle open until killed; waits for "open
 	local out=$SCMT/hold.$RANDOM
 	( sleep 60 | "$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 ) &
 	HOLDS="${HOLDS:-} $!"
-	for _ in $(seq 200); do
-		grep -q "^open" "$out" 2>/dev/null && return 0
-		grep -q "vdisk-client:" "$out" 2>/dev/null && { cat "$out"; return 1; }
-		sleep 0.05
-	done
-	return 1
+	wait_until 60 opened_or_failed "$out" || return 1
+	grep -q "^open" "$out" && return 0
+	cat "$out"; return 1
 }
+opened_or_failed() { grep -q -e "^open" -e "vdisk-client:" "$1" 2>/dev/null; }
 
 @test "provider: data written through the shared buffer lands in the VHDX" {
 	"$V" create --size 24M --block-size 1M "$D/a.vhdx"

@@ -75,7 +75,8 @@ ondisk() { # OFFSET: the distinct bytes of 4 KiB there, as the file holds them (
 	pid=$(provider_pid)
 	[ -n "$pid" ]
 	kill -9 "$pid"
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	gone() { ! kill -0 "$pid" 2>/dev/null; }
+	wait_until 60 gone
 	run b write 0 4096 0xcc
 	[ "$status" -eq 39 ]
 	[ "$(provider_pid)" != "$pid" ]
@@ -99,7 +100,8 @@ ondisk() { # OFFSET: the distinct bytes of 4 KiB there, as the file holds them (
 	for i in $(seq 0 1999); do args+=(write $(( (i % 512) * 4096 )) 4096 0xbb --); done
 	b "${args[@]}" read >"$SCMT/b.out" 2>&1 &
 	bpid=$!
-	for _ in $(seq 200); do [ "$(a check 0 4096)" = "byte 0xbb" ] && break; sleep 0.05; done
+	b_wrote() { [ "$(a check 0 4096)" = "byte 0xbb" ]; }
+	wait_until 60 b_wrote
 	[ "$(a check 0 4096)" = "byte 0xbb" ]
 	a preempt-abort 0xa1 0xb1 $WERO
 	# A now owns the range: whatever B had in flight is done or refused

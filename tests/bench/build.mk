@@ -38,3 +38,9 @@ $(B)/tests/bench/zpool-bench: $(B)/tests/bench/zpool-bench.o $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(ZSTD_LIBS)
 BENCH_DEPS += $(B)/tests/bench/zpool-bench
+# handover-bench: a provider's restart with its channels (docs/handover.md):
+# the longest gap a pinging client sees across `service restart`s.
+$(B)/tests/bench/handover-bench: tests/bench/handover-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 755 $< $@
+BENCH_DEPS += $(B)/tests/bench/handover-bench $(B)/libexec/scm-test-client $(ECHO_HANDOVER)

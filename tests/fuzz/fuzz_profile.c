@@ -4,7 +4,11 @@
  * the parser sees hostile-but-valid profiles too. Two properties abort:
  * a mount path in the effective sandbox that is not canonical, and the
  * tools (policy_check_call) allowing a call that the provider's skeleton
- * (scm_grant_check on the issued grant) denies, or the reverse. */
+ * (scm_grant_check on the issued grant) denies, or the reverse. The
+ * D-Bus rules a grant would carry are read by the bridge's own reader
+ * (services/dbus-bridge/rules.c), which must accept every list the engine
+ * writes, and a call to the first rule's own target is decided: a deny
+ * rule first in merge order must deny it. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,7 @@
 #include <scm/scm.h>
 
 #include "internal.h"
+#include "rules.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -92,6 +97,31 @@ static void check_agreement(const policy_effective *e, const char *svc, const ch
 	json_object_put(g);
 }
 
+static void check_dbus(const policy_effective *e)
+{
+	json_object *dr = NULL, *args = json_tokener_parse("[\"app\", 7, \"\", \"s\"]");
+	br_rules br;
+	const char *why = NULL;
+	char buf[1024];
+	if (policy_grant_rules(e, "dbus", &dr, NULL) != 0) {
+		json_object_put(args);
+		return;
+	}
+	if (br_rules_parse(dr, &br, &why) != 0)
+		abort(); /* the bridge could not read a grant the engine wrote */
+	if (br.n) {
+		const br_rule *r = &br.v[0];
+		br_target t = { r->bus, r->destination, r->path_prefix, r->interface,
+				r->methods && r->methods[0] ? r->methods[0] : "Any" };
+		bool ok = br_decide(&br, &t, args, buf, sizeof(buf));
+		if (ok && !r->allow)
+			abort();
+	}
+	br_rules_done(&br);
+	json_object_put(dr);
+	json_object_put(args);
+}
+
 static void exercise(policy_store *st)
 {
 	const char *names[2] = { st->profiles[0]->name, st->n > 1 ? st->profiles[1]->name : NULL };
@@ -123,6 +153,7 @@ static void exercise(policy_store *st)
 	json_object *j = NULL;
 	if (policy_effective_to_json(e, &j, NULL) == 0)
 		json_object_put(j);
+	check_dbus(e);
 	policy_effective_unref(e);
 	policy_lint_report *rep = NULL;
 	if (policy_lint(st, idl, NULL, 0, &rep, NULL) == 0)

@@ -5,6 +5,7 @@
 # the build tree lives.
 
 TEST_USER=scmtest
+. "$SCM_SRC/tests/bats/wait.bash" # wait_until
 
 container_setup_file() {
 	[ "$(id -u)" = 0 ] || { echo "container tests need root (they also test rootless through $TEST_USER)" >&2; return 1; }

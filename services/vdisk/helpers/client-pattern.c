@@ -7,7 +7,9 @@
  * EXPECTED always holds every acknowledged write. Before each write its
  * range goes to EXPECTED.pending ("OFFSET LENGTH"), for a test that kills
  * the provider in the middle: that one range may hold either contents.
- * N writes, or (N = 0) until STOPFILE exists. Prints "wrote N". */
+ * N writes, or (N = 0) until STOPFILE exists. Prints "wrote N".
+ * VDISK_PATTERN_SPAN=BYTES keeps the writes in the disk's first BYTES, for
+ * a test that needs the rest left as it was. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,13 +44,16 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 	snprintf(pend, sizeof pend, "%s.pending", expected);
 	if (buf == MAP_FAILED || ef < 0)
 		return -errno;
-	uint64_t seed = mix((uint64_t)getpid());
+	uint64_t seed = mix((uint64_t)getpid()), span = vsize;
+	const char *sp = getenv("VDISK_PATTERN_SPAN");
+	if (sp && strtoull(sp, NULL, 0) >= 4096 && strtoull(sp, NULL, 0) < vsize)
+		span = strtoull(sp, NULL, 0);
 	long i;
 	for (i = 0; n ? i < n : access(stop, F_OK) != 0; i++) {
 		uint64_t x = mix(seed + (uint64_t)i);
-		uint64_t len = (1 + x % 16) * 4096, off = (x >> 8) % (vsize / 4096) * 4096;
-		if (off + len > vsize)
-			len = vsize - off;
+		uint64_t len = (1 + x % 16) * 4096, off = (x >> 8) % (span / 4096) * 4096;
+		if (off + len > span)
+			len = span - off;
 		for (uint64_t k = 0; k < len; k += 8) {
 			uint64_t v = i % 2 ? 0 : mix(x + k) | 1;
 			memcpy(buf + k, &v, 8);

@@ -3,6 +3,9 @@
  * data through the channel's shared buffer.
  *   vdisk-client [--endpoint EP] copy-in DISK RAW     raw file -> disk (rw)
  *   vdisk-client [--endpoint EP] copy-out DISK RAW    disk -> raw file (ro)
+ *   vdisk-client [--endpoint EP] copy-out-rw DISK RAW [PAUSE]   the same, opened read-write
+ *                         (a remote parent's data is copied on read); with PAUSE, after
+ *                         PAUSE bytes it says "paused" and reads a line of stdin first
  *   vdisk-client [--endpoint EP] hold DISK ro|rw|shared   open, say "open", wait for stdin EOF
  *   vdisk-client [--endpoint EP] vcopy-in|vcopy-out DISK RAW   the same through writev/readv
  *   vdisk-client [--endpoint EP] badvec DISK [ro]     malformed writev batches, all refused
@@ -211,9 +214,10 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "badvec")) {
 		if ((r = client_badvec(ch, h, vsize, bsz, ro)))
 			return die(r, NULL);
-	} else if (!strcmp(cmd, "copy-in") || !strcmp(cmd, "copy-out")) {
+	} else if (!strcmp(cmd, "copy-in") || !strcmp(cmd, "copy-out") || !strcmp(cmd, "copy-out-rw")) {
 		if (argc < 4)
 			return 2;
+		uint64_t pause = argc > 4 ? strtoull(argv[4], NULL, 0) : UINT64_MAX;
 		bool in = !strcmp(cmd, "copy-in");
 		int fd = open(argv[3], in ? O_RDONLY | O_CLOEXEC : O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0)
@@ -229,6 +233,13 @@ int main(int argc, char **argv)
 				if ((r = scm_vdisk_write(ch, h, off, n, 0, &e)))
 					return die(r, e);
 			} else {
+				if (off == pause) {
+					char line[16];
+					printf("paused\n");
+					fflush(stdout);
+					if (!fgets(line, sizeof line, stdin))
+						return 2;
+				}
 				if ((r = scm_vdisk_read(ch, h, off, n, 0, &e)))
 					return die(r, e);
 				if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n)
@@ -236,7 +247,7 @@ int main(int argc, char **argv)
 			}
 		}
 		close(fd);
-		if (in && (r = scm_vdisk_flush(ch, h, &e)))
+		if (!ro && (r = scm_vdisk_flush(ch, h, &e)))
 			return die(r, e);
 	} else if (!strcmp(cmd, "bench-read")) {
 		if ((r = client_bench_read(ch, h, vsize, &e)))

@@ -31,11 +31,11 @@ static void record(uint8_t *buf, uint64_t seed, uint64_t i)
 
 int main(int argc, char **argv)
 {
-	if (argc < 4) {
-		fprintf(stderr, "usage: vdisk-crashwriter write|verify FILE SEED [N]\n");
+	bool verify = argc > 1 && !strcmp(argv[1], "verify");
+	if (argc != 4 + verify) {
+		fprintf(stderr, "usage: vdisk-crashwriter write FILE SEED | verify FILE SEED N\n");
 		return 2;
 	}
-	bool verify = !strcmp(argv[1], "verify");
 	uint64_t seed = strtoull(argv[3], NULL, 0), s = seed | 1, n = verify ? strtoull(argv[4], NULL, 0) : 0;
 	vhdx *h;
 	scm_error *err = NULL;

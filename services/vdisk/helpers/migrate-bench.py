@@ -245,6 +245,13 @@ def scm_migrate(sc, src):
         if j.get("kind") == "migrate" and "pause_us" in j:
             pause = j["pause_us"] / 1e3
             parts = [f"{j.get('passes')} passes", f"{j.get('bytes_copied', 0) / MIB:.0f} MiB copied"]
+            if "bytes_mirrored" in j:
+                parts.append(f"{j['bytes_mirrored'] / MIB:.1f} MiB of writes mirrored, "
+                             f"{j.get('pause_bytes', 0) / MIB:.0f} MiB copied in the pause")
+            for k, what in (("copy_us", "copying"), ("flush_us", "flushing DEST before the switch"),
+                            ("final_us", "the last step")):
+                if k in j:
+                    parts.append(f"{j[k] / 1e6:.2f} s {what}")
             for k, what in (("pause_wait_us", "waiting for I/O"), ("pause_flush_us", "flushing")):
                 if k in j:
                     parts.append(f"{j[k] / 1e3:.2f} ms {what}")

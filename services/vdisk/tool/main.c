@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nbd-parent.h"
 #include "tool.h"
 
 static const char usage[] =
@@ -16,7 +17,9 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  create [--fixed] [--block-size N] [--sector-size 512|4096] (--size N | --parent PARENT) FILE\n"
-	"        make a new disk; sizes take K, M, G, T suffixes (powers of 1024)\n"
+	"        make a new disk; sizes take K, M, G, T suffixes (powers of 1024); PARENT\n"
+	"        may be an NBD URI (nbd://HOST:PORT/EXPORT, nbd+unix:///EXPORT?socket=PATH):\n"
+	"        a remote parent, read on demand\n"
 	"  info [--json] FILE         sizes, type, block states, chain\n"
 	"  check [--repair] FILE      structure, checksums, BAT ranges, overlaps, chain\n"
 	"                             linkage; --repair replays a pending log\n"
@@ -272,7 +275,10 @@ static int cmd_info(int argc, char **argv, bool json)
 	if (open_maybe_alone(argv[optind], VHDX_O_RDONLY, &h, &why) < 0)
 		return EXIT_FAIL;
 	struct vhdx_info in;
+	uint64_t local = 0;
 	int r = vhdx_get_info(h, &in);
+	if (r == 0 && in.differencing && !in.parent_missing)
+		r = vhdx_local_bytes(h, &local);
 	if (r < 0) {
 		errf("%s", vhdx_errmsg(h));
 		vhdx_close(h);
@@ -333,6 +339,12 @@ static int cmd_info(int argc, char **argv, bool json)
 				json_str(stdout, why);
 			}
 		}
+		if (in.remote_parent) {
+			printf(",\"remote_parent\":");
+			json_str(stdout, in.remote_parent);
+		}
+		if (in.differencing && !in.parent_missing)
+			printf(",\"local_bytes\":%llu", (unsigned long long)local);
 		printf(",\"chain\":[");
 		for (size_t i = 0; i < in.chain_len; i++) {
 			printf("%s", i ? "," : "");
@@ -374,6 +386,12 @@ static int cmd_info(int argc, char **argv, bool json)
 			for (size_t i = 0; i < in.locator_len; i++)
 				printf("  %s: %s\n", in.locator[i].key, in.locator[i].value);
 		}
+		if (in.remote_parent)
+			printf("remote parent: %s\n", in.remote_parent);
+		if (in.differencing && !in.parent_missing)
+			printf("local: %llu of %llu bytes (%.1f%%); the rest reads from the parent\n",
+			       (unsigned long long)local, (unsigned long long)in.virtual_size,
+			       100.0 * (double)local / (double)in.virtual_size);
 		if (in.parent_missing)
 			printf("parent: NOT AVAILABLE (%s); shown is what this file says\n", why);
 		if (in.chain_len > 1) {
@@ -477,6 +495,8 @@ int main(int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *cmd = argv[1];
+	/* the owner's tool: a remote parent is read wherever its URI points */
+	vhdx_set_remote_opener(nbd_parent_host_opener, NULL);
 	argc--;
 	argv++;
 	if (!strcmp(cmd, "create"))

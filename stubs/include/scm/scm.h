@@ -210,6 +210,47 @@ typedef void (*scm_control_reply_fn)(scm_provider *p, scm_message *reply, const 
 int scm_provider_control_call(scm_provider *p, struct json_object *args, scm_control_reply_fn cb,
 			      void *userdata, scm_error **ret_err);
 
+/* ---- handover: restarting a provider with its channels -------------------
+ *
+ * `scmctl service restart NAME [--exec PATH]` replaces a running provider
+ * with a new process without closing a channel (docs/handover.md). A
+ * provider that supports it calls scm_provider_handover() once, after
+ * scm_provider_new() and before serving.
+ *
+ * In the old process, when scmd asks, the skeleton stops reading channels,
+ * waits until every call (deferred ones too) is answered and every reply
+ * has left, then calls save() for the provider's state and save_channel()
+ * for each channel's data (the pointer set with scm_call_set_channel_data;
+ * may be NULL: channels carry no data), and hands the JSON to scmd in a
+ * sealed memfd. save() must leave the provider able to go on: if the new
+ * process refuses the state, the old one reads its channels again. When
+ * the new process took over, scmd closes the old one's control connection:
+ * scm_provider_run() returns 0, and scm_provider_free() closes the channel
+ * ends without ending the channels (on_close still runs for each).
+ *
+ * In the new process (started by scmd with $SCM_PROVIDER_STATE_FD), the
+ * skeleton says nothing to scmd until scm_provider_handover() has read the
+ * state: restore() gets the saved state and its version; a version outside
+ * [min_version, version], another interface's state, or restore() failing
+ * is a refusal that scmd reports while the old process goes on (the call
+ * then fails: exit). Then scmd hands every live channel over again, and
+ * restore_channel() (may be NULL) gives each its data back (*ret_chdata),
+ * or refuses it (non-zero: that channel ends). The calls clients sent
+ * meanwhile wait in the channels and are served by the new process.
+ *
+ * In a process not started by a handover, the call only registers the
+ * callbacks. The JSON given to save()'s caller is taken (owned) by libscm. */
+typedef struct scm_handover_ops {
+	uint32_t version;     /* the format save() writes, >= 1 */
+	uint32_t min_version; /* the oldest restore() reads, 1 <= min_version <= version */
+	struct json_object *(*save)(void *userdata, scm_error **ret_err);
+	struct json_object *(*save_channel)(const scm_grant *g, void *chdata, void *userdata);
+	int (*restore)(struct json_object *state, uint32_t version, void *userdata, scm_error **ret_err);
+	int (*restore_channel)(const scm_grant *g, struct json_object *saved, uint32_t version, void **ret_chdata,
+			       void *userdata);
+} scm_handover_ops;
+int scm_provider_handover(scm_provider *p, const scm_handover_ops *ops, scm_error **ret_err);
+
 /* ---- deferred replies ---------------------------------------------------
  *
  * A handler that would block (disk I/O, a flush, waiting on another

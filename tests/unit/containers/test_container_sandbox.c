@@ -218,6 +218,39 @@ static void test_tmpfs_sizes(void **state)
 	container_spec_free(s);
 }
 
+/* scm-oci's engines ask for more than a profile grants by default (11
+ * capabilities, 2048 pids, no no_new_privs, no uts): clip narrows that to
+ * the sandbox, and the check then passes; a bind is not narrowed. */
+static void test_clip(void **state)
+{
+	(void)state;
+	const char *spec = "{\"process\":{\"args\":[\"a\"],\"capabilities\":{\"bounding\":[\"CAP_CHOWN\",\"CAP_KILL\"],"
+			   "\"effective\":[\"CAP_CHOWN\",\"CAP_KILL\"],\"permitted\":[\"CAP_CHOWN\",\"CAP_KILL\"]}},"
+			   "\"root\":{\"path\":\"/\"},\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"mount\"},"
+			   "{\"type\":\"network\"}],\"resources\":{\"pids\":{\"limit\":2048},\"memory\":{\"limit\":2097152}}}}";
+	const char *sbj = "{\"capabilities\":[\"CAP_KILL\"],\"pids\":64,\"memory\":4194304}";
+	container_spec *s = NULL;
+	container_sandbox *sb = NULL;
+	scm_error *e = NULL;
+	assert_int_equal(container_spec_parse(spec, strlen(spec), NULL, &s, &e), 0);
+	assert_int_equal(container_sandbox_parse(sbj, strlen(sbj), &sb, &e), 0);
+	assert_int_equal(container_sandbox_check(s, sb, &e), CONTAINER_E_DENIED);
+	scm_error_free(e);
+	e = NULL;
+	container_sandbox_clip(s, sb);
+	int r = container_sandbox_check(s, sb, &e);
+	if (r)
+		scm_error_print(e, stderr);
+	assert_int_equal(r, 0);
+	assert_int_equal(s->caps.bounding, 1ull << 5); /* CAP_KILL only */
+	assert_int_equal(s->caps.effective, 1ull << 5);
+	assert_int_equal(s->resources.pids_limit, 64);
+	assert_int_equal(s->resources.memory_limit, 2097152); /* already below: kept */
+	assert_true(s->no_new_privileges);
+	container_sandbox_free(sb);
+	container_spec_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_apply_quick),
 		cmocka_unit_test(test_apply_defaults),
 		cmocka_unit_test(test_tmpfs_sizes),
+		cmocka_unit_test(test_clip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,46 @@
+# services/dbus-bridge: host D-Bus services for containers (issue 16),
+# the provider of the "dbus" interface, on libdbus-1.
+DBUS_BRIDGE := $(B)/libexec/scm-dbus-bridge
+DBUS_BRIDGE_CFLAGS := $(shell pkg-config --cflags dbus-1 2>/dev/null)
+DBUS_BRIDGE_LIBS := $(shell pkg-config --libs dbus-1 2>/dev/null)
+DBUS_BRIDGE_OBJS := $(patsubst %,$(B)/services/dbus-bridge/%.o,rules marshal dbusloop)
+$(B)/services/dbus-bridge/%.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS)
+$(B)/services/dbus-bridge/bridge-provider.o: $(B)/gen/scm/dbus-provider.h
+$(DBUS_BRIDGE): $(B)/services/dbus-bridge/bridge-provider.o $(DBUS_BRIDGE_OBJS) $(B)/gen/scm/dbus-provider.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
+LIBEXEC += $(DBUS_BRIDGE)
+
+# the tests' notification daemon (tests/bats/core-dbus-bridge.bats, bench)
+$(B)/tests/helper/scm-test-notifyd.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS)
+$(B)/libexec/scm-test-notifyd: $(B)/tests/helper/scm-test-notifyd.o
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS)
+LIBEXEC += $(B)/libexec/scm-test-notifyd
+
+# the typing of a client's JSON by signature, fuzzed
+$(B)/tests/fuzz/fuzz_dbus_marshal.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS) -Iservices/dbus-bridge
+$(B)/tests/fuzz/fuzz_dbus_marshal: $(B)/tests/fuzz/fuzz_dbus_marshal.o $(B)/services/dbus-bridge/marshal.o
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_dbus_marshal
+
+# unit test: the decision and the typing, no bus
+$(B)/tests/unit/dbus-bridge/%.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS) -Iservices/dbus-bridge
+$(B)/tests/unit/test_dbus_bridge: $(B)/tests/unit/dbus-bridge/test_dbus_bridge.o $(DBUS_BRIDGE_OBJS) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS) $(CMOCKA_LIBS)
+UNIT_TESTS += $(B)/tests/unit/test_dbus_bridge
+
+# make bench: the same call through the bridge and directly on the bus
+$(B)/tests/bench/dbus-bridge-bench-client.o: tests/bench/dbus-bridge-bench.c $(B)/gen/scm/dbus-client.h
+	@mkdir -p $(dir $@)
+	$(Q_CC)$(CC) $(SCM_CPPFLAGS) $(SCM_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(DBUS_BRIDGE_CFLAGS) -MMD -MP -c $< -o $@
+$(B)/libexec/scm-dbus-bridge-bench-client: $(B)/tests/bench/dbus-bridge-bench-client.o $(B)/gen/scm/dbus-client.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
+$(B)/tests/bench/dbus-bridge-bench: tests/bench/dbus-bridge-bench.sh
+	@mkdir -p $(dir $@)
+	$(Q_GEN)install -m 755 $< $@
+BENCH_DEPS += $(B)/tests/bench/dbus-bridge-bench $(B)/libexec/scm-dbus-bridge-bench-client $(DBUS_BRIDGE) \
+              $(B)/libexec/scm-test-notifyd

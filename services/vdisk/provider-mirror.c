@@ -1,0 +1,192 @@
+/* provider-mirror.c: active (write-blocking) mirroring during a mirror-mode
+ * live migration (docs/vdisk.md "Live migration"), as qemu's mirror job
+ * with copy-mode=write-blocking: once the copy has passed a piece, a
+ * client's write to it is applied to the destination too before the
+ * client is answered, so the dirty map only shrinks and the switch-over
+ * has almost nothing left to copy, however fast the client writes.
+ *
+ * A client's write and a copy step are both exclusive on the disk's queue
+ * (iopool.h), so a piece is either copied wholly before a write or after
+ * it: a write below the copy's cursor mirrors, one at or past it is only
+ * marked dirty and is carried by the copy when it gets there (a write
+ * astride the cursor is split so). What cannot mirror (a trim, whose
+ * effect on a differencing source the flat copy cannot repeat; a failed
+ * write to the destination) falls back to the dirty map and a later
+ * pass.
+ *
+ * The destination's handle is also flushed by a side step beside the
+ * disk's I/O (provider-migrate.c), so its writes here and that flush hold
+ * the job's dest lock. A client's flush flushes the destination too:
+ * every write a client was promised is then durable on both files, which
+ * lets the switch-over skip flushing the destination when it copied
+ * nothing since the last flush of it.
+ *
+ * Also here: the migration's side steps (mig_side), which run beside the
+ * disk's I/O on the job's own queue. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "provider-migrate.h"
+
+/* Is b a mirror-mode migration whose destination takes writes now? */
+static bool mirroring(const struct bjob *b)
+{
+	const struct bmig *m = b->mig;
+	return m && !m->snapshot && b->other && m->phase >= MP_COPY && m->phase <= MP_SWITCH;
+}
+
+/* Where the copy's steps have got to: every piece before it is copied. */
+static uint64_t passed_end(const struct bjob *b)
+{
+	return b->mig->phase != MP_COPY ? UINT64_MAX : b->cursor * BJOB_CHUNK;
+}
+
+/* A failure of the destination outside the job's steps: the next work
+ * step fails the job (which rolls back: the source is still the disk). */
+static void dest_failed(struct bjob *b, int r)
+{
+	struct bmig *m = b->mig;
+	if (!m->pending_r) {
+		m->pending_r = r;
+		m->pending_err = vhdx_error(b->other);
+	}
+}
+
+void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap)
+{
+	if (!b || !len)
+		return;
+	uint64_t end = mirroring(b) && op != BW_TRIM ? passed_end(b) : 0;
+	if (off >= end) {
+		bjob_dirty(b, off, len);
+		return;
+	}
+	if (len > end - off) { /* astride the cursor: the rest is copied when it gets there */
+		bjob_dirty(b, end, len - (end - off));
+		len = end - off;
+	}
+	struct bmig *m = b->mig;
+	pthread_mutex_lock(&m->dlock);
+	int r = op == BW_WRITE ? vhdx_write(b->other, buf, len, off) : vhdx_write_zeroes(b->other, len, off, unmap);
+	/* what the destination holds there is no longer what the record's
+	 * hash says (or a hash step is about to say): the record leaves the
+	 * piece out (never a wrong claim) */
+	for (uint64_t c = off / BJOB_CHUNK; r >= 0 && c <= (off + len - 1) / BJOB_CHUNK && c < b->n_chunks; c++)
+		m->rec[c].st = REC_UNKNOWN;
+	pthread_mutex_unlock(&m->dlock);
+	if (r < 0) {
+		bjob_dirty(b, off, len); /* a pass copies it again, or fails the job */
+		return;
+	}
+	__atomic_add_fetch(&m->mirrored, len, __ATOMIC_RELAXED);
+}
+
+int bjob_flushed(struct bjob *b)
+{
+	if (!b || !mirroring(b))
+		return 0;
+	struct bmig *m = b->mig;
+	pthread_mutex_lock(&m->dlock);
+	int r = vhdx_flush(b->other);
+	if (r < 0)
+		dest_failed(b, r);
+	pthread_mutex_unlock(&m->dlock);
+	return 0; /* the source is the disk until the switch-over: its flush stands */
+}
+
+/* The side step's flush of the destination: the bulk of its data goes
+ * out without the lock (the kernel's fdatasync may run beside writes to
+ * the file), then the engine's own flush (block table, log) under it,
+ * short now. */
+static void side_flush(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	uint64_t t0 = mono_ns();
+	(void)fdatasync(vhdx_fd(b->other)); /* an error shows again in the flush below */
+	pthread_mutex_lock(&m->dlock);
+	int r = vhdx_flush(b->other);
+	if (r < 0)
+		dest_failed(b, r);
+	else
+		m->dest_unflushed = false;
+	pthread_mutex_unlock(&m->dlock);
+	m->flush_us += (mono_ns() - t0) / 1000;
+}
+
+/* Beside the disk's I/O, on the job's own queue: making dest, hashing
+ * what the last step copied, a throttle's wait, starting dest's
+ * writeback, a flush of dest (under the dest lock: mirrored writes touch
+ * it too), or after the switch-over the old handle closed, the snapshot
+ * child removed and the correspondence record written. None touches the
+ * disk's own handle. A failure waits for the next work step. */
+void mig_side(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	int r;
+	switch (m->side_run) {
+	case SIDE_NONE: break;
+	case SIDE_CREATE:
+		if ((r = mig_create(b)) < 0) {
+			m->pending_r = r;
+			m->pending_err = TAKE_PTR(b->serr);
+		}
+		break;
+	case SIDE_HASH:
+		/* the hashes of the pieces the last step wrote without, from its
+		 * own copy of their bytes: clients wait for none of it */
+		for (unsigned i = 0; i < m->n_hpend; i++) {
+			uint64_t c = m->hpend[i], len = b->vsize - c * BJOB_CHUNK;
+			uint8_t h[32];
+			mig_sha256(m->hbuf + (size_t)i * BJOB_CHUNK, len < BJOB_CHUNK ? len : BJOB_CHUNK, h);
+			pthread_mutex_lock(&m->dlock);
+			if (m->rec[c].st == REC_HASHING) { /* else a client wrote it since */
+				m->rec[c].st = REC_DATA;
+				memcpy(m->rec[c].hash, h, 32);
+			}
+			pthread_mutex_unlock(&m->dlock);
+		}
+		m->n_hpend = 0;
+		if (m->side_also != SIDE_NONE) {
+			m->side_run = m->side_also;
+			m->side_also = SIDE_NONE;
+			mig_side(b);
+			return;
+		}
+		break;
+	case SIDE_WRITEBACK:
+		/* the copy's data on its way to the disk while the copy goes
+		 * on, not all of it in the flush before the switch-over */
+		(void)sync_file_range(vhdx_fd(b->other), 0, 0, SYNC_FILE_RANGE_WRITE);
+		break;
+	case SIDE_SLEEP:
+		usleep((useconds_t)(m->sleep_us < 1000000 ? m->sleep_us : 1000000));
+		m->slept_us += m->sleep_us;
+		break;
+	case SIDE_FLUSH: side_flush(b); break;
+	case SIDE_FINAL: {
+		scm_error *e = NULL;
+		uint64_t t0 = mono_ns();
+		if ((r = mig_commit_sync(b->d)) < 0) /* a flush will try again */
+			fprintf(stderr, "vdisk-provider: %s: fsync of its directory: %s\n", b->path, strerror(-r));
+		if ((r = vhdx_close_checked(m->old)) < 0)
+			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
+		m->old = NULL;
+		if (m->child_made)
+			unlinkat(b->dirfd, m->child_name, 0);
+		m->child_made = false;
+		if (mig_record_write(b, &e) < 0) {
+			_cleanup_free_ char *t = scm_error_text(e);
+			fprintf(stderr, "vdisk-provider: %s\n", t ? t : "the correspondence record: out of memory");
+			scm_error_free(e);
+		}
+		b->done = b->total;
+		m->final_us = (mono_ns() - t0) / 1000;
+		b->complete = true;
+		break;
+	}
+	}
+	m->side_run = SIDE_NONE;
+}

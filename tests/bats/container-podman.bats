@@ -1,0 +1,123 @@
+#!/usr/bin/env bats
+# Real podman with scm-oci as its runtime (--runtime): a root filesystem
+# made here from busybox-static (plus scmctl and its libraries) and
+# brought in with `podman import`; podman run, ps, stop and rm; a container
+# calling the echo service through its endpoint under the profile its
+# annotation names, and refused without it. podman's storage lives in the
+# test's directory (--root, --runroot, --tmpdir).
+load helpers
+
+OCI=$SCM_BUILD/bin/scm-oci
+
+pre_start() {
+	mkdir -p "$SCMT/cfg/profiles"
+	cat >"$SCMT/cfg/profiles/caller.json" <<'JSON'
+{"name":"caller","priority":10,"services":[{"service":"echo","methods":["ping","whoami"],"action":"allow"}]}
+JSON
+}
+
+setup_file() {
+	command -v podman >/dev/null || skip "podman is not installed (scripts/install-deps.sh test)"
+	start_scmd
+	export SCMD_PID
+	# podman with its storage here and scm-oci as its runtime (a script,
+	# so that timeout can run it)
+	cat >"$SCMT/podman" <<SH
+#!/bin/sh
+exec podman --root "$SCMT/storage" --runroot "$SCMT/runroot" --tmpdir "$SCMT/ptmp" --cgroup-manager cgroupfs \\
+	--events-backend file --runtime "$OCI" --runtime-flag "scm-runtime-dir=$SCMT/run" "\$@"
+SH
+	chmod +x "$SCMT/podman"
+	cat >"$SCMT/echo.json" <<JSON
+{"name":"echo","interface":"echo","exec":["scm-echo-provider"],"container":true,"allow":["host"]}
+JSON
+	"$SCMCTL" service register "$SCMT/echo.json" >/dev/null
+	# the image: busybox-static, scmctl with the libraries it links, the
+	# echo interface
+	R=$SCMT/image
+	mkdir -p "$R/bin" "$R/idl" "$R/etc"
+	cp /bin/busybox "$R/bin/"
+	for c in sh true echo sleep cat; do ln -s busybox "$R/bin/$c"; done
+	cp "$SCMCTL" "$R/bin/scmctl"
+	cp "$SCM_SRC/stubs/idl/echo.json" "$R/idl/"
+	for l in $(ldd "$SCMCTL" | grep -o '/[^ ]*'); do
+		mkdir -p "$R$(dirname "$l")"
+		cp "$l" "$R$l"
+	done
+	tar -C "$R" -cf "$SCMT/image.tar" .
+	podman_ import -q "$SCMT/image.tar" localhost/scm-oci-test >/dev/null
+}
+
+teardown_file() {
+	[ -z "${SCMT:-}" ] && return 0
+	podman_ rm -af -t 0 >/dev/null 2>&1 || true
+	# podman's overlay mounts in the test's storage
+	grep -o " $SCMT/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+	stop_scmd
+}
+
+podman_() { "$SCMT/podman" "$@"; }
+
+# podman as root asks for rlimits above this machine's hard limits
+RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+
+@test "podman run --rm: the output and the exit status come back through scm-oci" {
+	run timeout 120 "$SCMT/podman" run --rm "${RUN_OPTS[@]}" localhost/scm-oci-test /bin/sh -c 'echo hello from scm; exit 3'
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"hello from scm"* ]]
+	# --rm deleted it everywhere
+	[ -z "$(podman_ ps -aq)" ]
+	! "$SCMCTL" --json container list | grep -q '"name":"oci-'
+}
+
+@test "a container calls the echo service through its endpoint, under the annotation's profile" {
+	run timeout 120 "$SCMT/podman" run --rm "${RUN_OPTS[@]}" --annotation org.scm.profiles=caller -e SCM_IDL_PATH=/idl \
+		localhost/scm-oci-test /bin/scmctl call echo whoami
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"caller":"oci-'* ]]
+	[[ "$output" == *'"uid":2147483648'* ]]
+	# without the profile: default deny, said by scmd
+	run timeout 120 "$SCMT/podman" run --rm "${RUN_OPTS[@]}" -e SCM_IDL_PATH=/idl localhost/scm-oci-test \
+		/bin/scmctl call echo whoami
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"not on the allow list of service 'echo'"* ]]
+}
+
+@test "podman run -d, ps, stop, rm: a long-running container under scm" {
+	run timeout 120 "$SCMT/podman" run -d --name bg "${RUN_OPTS[@]}" localhost/scm-oci-test \
+		/bin/sh -c 'echo started; trap "echo got TERM; exit 5" TERM; while :; do sleep 0.2; done'
+	[ "$status" -eq 0 ]
+	id=$output
+	run podman_ ps --format '{{.Names}} {{.Status}}'
+	echo "$output"
+	[[ "$output" == "bg Up"* ]]
+	# the container on the host: scmd's, running as scm's subordinate root
+	name=$("$OCI" state "$id" | jq -r .scm_name)
+	pid=$("$SCMCTL" --json container show "$name" | jq -r .pid)
+	[ "$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")" -ge 2147483648 ]
+	# podman exec: conmon runs `scm-oci exec --detach --process ...`
+	run timeout 120 "$SCMT/podman" exec bg /bin/sh -c 'echo inside $(cat /proc/1/cmdline | tr "\\0" " "); exit 4'
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"inside"* ]]
+	run timeout 120 "$SCMT/podman" stop -t 20 bg
+	[ "$status" -eq 0 ]
+	run podman_ ps -a --format '{{.Names}} {{.Status}}'
+	echo "$output"
+	[[ "$output" == "bg Exited (5)"* ]]
+	! kill -0 "$pid" 2>/dev/null
+	for _ in $(seq 100); do podman_ logs bg | grep -q "got TERM" && break; sleep 0.1; done
+	run podman_ logs bg
+	[[ "$output" == *"started"*"got TERM"* ]]
+	run podman_ rm bg
+	[ "$status" -eq 0 ]
+	[ -z "$(podman_ ps -aq)" ]
+	# nothing left: not in scm-oci's state, not in scmd, no mount
+	run "$OCI" state "$id"
+	[ "$status" -ne 0 ]
+	! "$SCMCTL" --json container list | grep -q "\"name\":\"$name\""
+	! grep -q "scm-oci/$id" /proc/mounts
+}

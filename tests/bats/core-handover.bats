@@ -1,0 +1,154 @@
+#!/usr/bin/env bats
+# Providers restart with their channels (docs/handover.md): `scmctl
+# service restart NAME [--exec PATH]` starts a new provider process, the
+# old one finishes its calls and hands its state over through libscm, and
+# clients keep their channels without a failed call. A new process that
+# cannot take the state refuses, and the old one goes on.
+load helpers
+
+setup() {
+	start_scmd
+	cat >"$SCMT/echo.json" <<JSON
+{ "name": "echo", "interface": "echo", "exec": ["$SCM_BUILD/libexec/scm-echo-handover"], "allow": ["demo", "host"] }
+JSON
+	"$SCMCTL" service register "$SCMT/echo.json" >/dev/null
+	"$SCMCTL" endpoint create demo >/dev/null
+}
+teardown() {
+	[ -z "${CHURN_PID:-}" ] || kill "$CHURN_PID" 2>/dev/null || true
+	stop_scmd
+}
+
+# (no python in the loops: it takes seconds to start on a busy machine)
+provider_pid() { "$SCMCTL" service list | awk -v s="${1:-echo}" '$1 == s { print $4 }'; }
+# "in all" of a greet: the calls every provider process so far served
+in_all() {
+	"$SCMCTL" call echo greet '{"name":"t"}' | sed -n 's/.*, \([0-9]*\) in all.*/\1/p'
+}
+
+@test "20 service restarts: a client calling in a loop sees no failure, and the provider's counts carry on" {
+	rounds=20
+	[ -z "${SCM_SAN:-}" ] || rounds=8
+	[ "$(in_all)" = 1 ]
+	rm -f "$SCMT/stop"
+	SCM_ENDPOINT=$(ep demo) "$TC" churn "$SCMT/stop" >"$SCMT/churn.out" 2>&1 &
+	CHURN_PID=$!
+	for _ in $(seq 200); do grep -q started "$SCMT/churn.out" && break; sleep 0.05; done
+	prev=$(provider_pid)
+	for i in $(seq "$rounds"); do
+		run "$SCMCTL" service restart echo
+		[ "$status" -eq 0 ] || { echo "restart $i: $output"; false; }
+		[[ "$output" == "service echo restarted with its channels: pid $prev -> "* ]]
+		now=$(sed -n 's/.* -> \([0-9]*\),.*/\1/p' <<<"$output")
+		[ -n "$now" ] && [ "$now" != "$prev" ]
+		prev=$now
+	done
+	touch "$SCMT/stop"
+	wait "$CHURN_PID"
+	CHURN_PID=
+	cat "$SCMT/churn.out"
+	grep -q ' failed 0 ' "$SCMT/churn.out"
+	echo "# across $rounds service restarts: $(tail -1 "$SCMT/churn.out")" >&3
+	# every call any of the processes served is counted by the last one:
+	# the client's two pings a round, the first greet and this one
+	calls=$(sed -n 's/^calls \([0-9]*\) .*/\1/p' "$SCMT/churn.out")
+	[ "$(in_all)" = $((calls / 3 * 2 + 2)) ]
+	[ "$("$SCMCTL" --json service show echo | python3 -c 'import json,sys; print(json.load(sys.stdin)["restarts"])')" = "$rounds" ]
+	# replaced processes are gone (reaped by scmd, not left as zombies)
+	for _ in $(seq 100); do [ "$(pgrep -c -P "$SCMD_PID")" -le 1 ] && break; sleep 0.1; done
+	[ "$(pgrep -c -P "$SCMD_PID")" -eq 1 ]
+	grep -q '"event":"service-restart"' "$SCMT/run/audit.log"
+}
+
+@test "a call in progress is answered by the old process; the restart waits for it" {
+	"$SCMCTL" call echo sleep '{"ms":1500}' >"$SCMT/sleep.out" 2>&1 &
+	sleeper=$!
+	for _ in $(seq 200); do "$SCMCTL" channel list | grep -q ' echo ' && break; sleep 0.05; done
+	sleep 0.3 # most often the old process has it by now; either way it must not fail
+	old=$(provider_pid)
+	run "$SCMCTL" service restart echo
+	[ "$status" -eq 0 ]
+	wait "$sleeper"
+	[ "$(provider_pid)" != "$old" ]
+	# the restart could only finish once the sleep was answered
+	"$SCMCTL" call echo ping
+}
+
+@test "a new provider that cannot take the state refuses, and the old one goes on" {
+	"$SCMCTL" call echo greet '{"name":"a"}' >/dev/null
+	old=$(provider_pid)
+	# a provider that does not implement the handover
+	run "$SCMCTL" service restart echo --exec "$SCM_BUILD/libexec/scm-echo-provider"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"restart of service 'echo' refused; its provider (pid $old) goes on"* ]]
+	[[ "$output" == *"does not implement it"* ]]
+	[ "$(provider_pid)" = "$old" ]
+	[ "$(in_all)" = 2 ]
+	# a newer provider (state version 2) takes version 1; going back is refused
+	printf '#!/bin/sh\nexec %s --state-version 2 "$@"\n' "$SCM_BUILD/libexec/scm-echo-handover" >"$SCMT/v2"
+	chmod +x "$SCMT/v2"
+	run "$SCMCTL" service restart echo --exec "$SCMT/v2"
+	[ "$status" -eq 0 ]
+	v2=$(provider_pid)
+	run "$SCMCTL" service restart echo
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"state version 2: this provider reads versions 1 to 1"* ]]
+	[[ "$output" == *"its provider (pid $v2) goes on"* ]]
+	[ "$(provider_pid)" = "$v2" ]
+	[ "$(in_all)" = 3 ]
+	# not a binary at all
+	run "$SCMCTL" service restart echo --exec /nonexistent
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"--exec /nonexistent"* ]]
+	run "$SCMCTL" service restart echo --exec /bin/true
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"exited with status 0 before it took over"* || "$output" == *"closed its control socket"* ]]
+	[ "$(provider_pid)" = "$v2" ]
+	"$SCMCTL" call echo ping
+}
+
+@test "a new provider that never takes over is killed after timeout_ms; the old one goes on" {
+	cat >"$SCMT/quick.json" <<JSON
+{ "name": "quick", "interface": "echo", "exec": ["$SCM_BUILD/libexec/scm-echo-handover"], "allow": ["demo", "host"],
+  "timeout_ms": 500 }
+JSON
+	"$SCMCTL" service register "$SCMT/quick.json" >/dev/null
+	"$SCMCTL" call quick greet '{"name":"a"}' >/dev/null
+	old=$(provider_pid quick)
+	printf '#!/bin/sh\nexec sleep 30\n' >"$SCMT/hang"
+	chmod +x "$SCMT/hang"
+	run "$SCMCTL" service restart quick --exec "$SCMT/hang"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"did not start within 500 ms"* ]]
+	[[ "$output" == *"its provider (pid $old) goes on"* ]]
+	[ "$(provider_pid quick)" = "$old" ]
+	"$SCMCTL" call quick greet '{"name":"a"}' | grep -q '2 in all'
+	# the hung process was killed and reaped
+	for _ in $(seq 100); do pgrep -f "sleep 30" -P "$SCMD_PID" >/dev/null || break; sleep 0.1; done
+	! pgrep -P "$SCMD_PID" -f "sleep 30"
+}
+
+@test "a provider without the handover says so; nothing to restart when none runs; scmd restarts after" {
+	"$SCMCTL" service register "$(manifest plain)" >/dev/null
+	run "$SCMCTL" service restart plain
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"has no provider serving"* ]]
+	"$SCMCTL" call plain ping
+	pid=$(provider_pid plain)
+	run "$SCMCTL" service restart plain --exec "$SCM_BUILD/libexec/scm-echo-handover"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"cannot hand its channels over"* ]]
+	"$SCMCTL" call plain ping
+	[ "$(provider_pid plain)" = "$pid" ]
+	run "$SCMCTL" service restart nosuch
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"no service 'nosuch'"* ]]
+	# scmd's own restart in place carries a restarted provider on
+	"$SCMCTL" call echo ping
+	"$SCMCTL" service restart echo >/dev/null
+	run "$SCMCTL" daemon restart
+	[ "$status" -eq 0 ]
+	"$SCMCTL" call echo ping
+	"$SCMCTL" service restart echo >/dev/null
+	"$SCMCTL" call echo ping
+}

@@ -1,0 +1,283 @@
+#!/usr/bin/env bats
+# Remote parents (issue 14 item 3): a differencing disk whose parent is a
+# VHDX served by qemu-nbd, read on demand with libnbd. The bytes are
+# checked against the same chain held locally and against qemu-img's
+# copy of the parent with the child's writes laid over it; the
+# grant's nbd_parents decides which exports a client's disks may reach
+# (and a listener shows nothing else is connected to); a server killed in
+# the middle of a read gives a clear error and no data, and is used again
+# when it returns; a stream makes the child stand alone while a client
+# writes.
+load helpers
+
+V=$SCM_BUILD/bin/scm-vdisk
+C=$SCM_BUILD/libexec/vdisk-client
+
+pre_start() {
+	D=$SCMT/disks
+	S1=$SCMT/p.sock
+	mkdir -p "$D" "$SCMT/cfg/profiles"
+	# rp may open disks under D whose remote parent is S1's export "p"
+	cat >"$SCMT/cfg/profiles/remote.json" <<JSON
+{ "name": "remote", "priority": 25, "services": [
+  { "service": "vdisk", "methods": ["open", "create"], "action": "allow", "args": { "path": { "path_prefix": "$D" } },
+    "settings": { "nbd_parents": "nbd+unix:///p?socket=$S1 nbd://127.0.0.1:1/unused" } },
+  { "service": "vdisk", "methods": ["read", "write", "readv", "writev", "flush", "info", "close", "extents",
+                                    "merge", "job_list", "job_wait"], "action": "allow",
+    "settings": { "nbd_parents": "nbd+unix:///p?socket=$S1 nbd://127.0.0.1:1/unused" } } ] }
+JSON
+	sed "s#/srv/disks#$D#g" "$SCM_SRC/examples/profiles/vdisk-writer.json" >"$SCMT/cfg/profiles/vdisk-writer.json"
+}
+
+setup() {
+	command -v qemu-nbd >/dev/null || { echo "qemu-nbd (qemu-utils) is a test dependency" >&2; return 1; }
+	start_scmd
+	# a lost parent is waited for 1.5 s, then the read fails
+	cat >"$SCMT/vdisk.json" <<JSON
+{ "name": "vdisk", "interface": "vdisk",
+  "exec": ["/usr/bin/env", "SCM_VDISK_NBD_WAIT_MS=1500", "$SCM_BUILD/libexec/scm-vdisk-provider"],
+  "allow": ["rp", "writer"] }
+JSON
+	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
+	"$SCMCTL" endpoint create rp --profiles remote >/dev/null
+	"$SCMCTL" endpoint create writer --profiles vdisk-writer >/dev/null
+	# the parent: 16 MiB in 1 MiB blocks, made and written by qemu
+	qemu-img create -q -f vhdx -o subformat=dynamic,block_size=1M "$SCMT/parent.vhdx" 16M
+	qemu-io -f vhdx -c 'write -P 0xab 0 3M' -c 'write -P 0x5c 9M 1M' -c 'write -P 0x11 15M 512' \
+		"$SCMT/parent.vhdx" >/dev/null
+	qemu-img convert -O raw "$SCMT/parent.vhdx" "$SCMT/parent.raw"
+	URI="nbd+unix:///p?socket=$S1"
+	serve
+}
+
+teardown() {
+	for p in ${BG:-} ${QNBD:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	kill "$SCMD_PID" 2>/dev/null || true
+	wait "$SCMD_PID" 2>/dev/null || true
+	local bad=0 f
+	for f in "$SCMT/scmd.log" "$SCMT"/run/logs/vdisk.log*; do
+		if grep -q "Sanitizer" "$f" 2>/dev/null; then cat "$f"; bad=1; fi
+	done
+	stop_scmd
+	return $bad
+}
+
+# serve: qemu-nbd exports the parent read-only as "p" on S1, until unserve
+serve() {
+	rm -f "$S1"
+	qemu-nbd -f vhdx -r -x p -k "$S1" --persistent --shared=8 "$SCMT/parent.vhdx" 2>"$SCMT/qemu-nbd.log" &
+	QNBD=$!
+	for _ in $(seq 600); do
+		[ -S "$S1" ] && return 0
+		sleep 0.05
+	done
+	cat "$SCMT/qemu-nbd.log"; return 1
+}
+
+unserve() { kill "$QNBD"; wait "$QNBD" 2>/dev/null || true; QNBD=""; }
+
+# the same writes into a child: 4 KiB at 1 MiB, 1 MiB at 9.5 MiB, 512 bytes at 15 MiB
+child_writes() {
+	head -c 4096 "$SCMT/r1" | "$V" write --offset 1M "$1"
+	head -c 1M "$SCMT/r2" | "$V" write --offset 9728K "$1"
+	head -c 512 "$SCMT/r1" | "$V" write --offset 15M "$1"
+}
+
+local_bytes() { "$V" info --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["local_bytes"])'; }
+
+@test "remote: a child over qemu-nbd reads as the same chain held locally; info shows the parent and what is local" {
+	head -c 1M /dev/urandom >"$SCMT/r1"
+	head -c 1M /dev/urandom >"$SCMT/r2"
+	"$V" create --parent "$URI" "$D/rc.vhdx"
+	cp "$SCMT/parent.vhdx" "$SCMT/lp.vhdx"
+	"$V" create --parent "$SCMT/lp.vhdx" "$SCMT/lc.vhdx"
+	child_writes "$D/rc.vhdx"
+	child_writes "$SCMT/lc.vhdx"
+	run "$V" info "$D/rc.vhdx"
+	echo "$output"
+	[[ $output == *"remote parent: $URI"* ]]
+	[[ $output == *"scm_nbd_parent: $URI"* ]]
+	[[ $output == *"local: "*" of 16777216 bytes"* ]]
+	# only what the child wrote is here (the 1 MiB write covers 9.5 to 10.5 MiB)
+	[ "$(local_bytes "$D/rc.vhdx")" = $((4096 + 1048576 + 512)) ]
+	"$V" convert -O raw "$D/rc.vhdx" "$SCMT/remote.raw"
+	"$V" convert -O raw "$SCMT/lc.vhdx" "$SCMT/local.raw"
+	cmp "$SCMT/remote.raw" "$SCMT/local.raw"
+	# qemu has no VHDX differencing: its raw copy of the parent with the
+	# child's writes laid over it is the expected image
+	cp "$SCMT/parent.raw" "$SCMT/expected.raw"
+	dd if="$SCMT/r1" of="$SCMT/expected.raw" bs=4096 count=1 seek=256 conv=notrunc status=none
+	dd if="$SCMT/r2" of="$SCMT/expected.raw" bs=1024 count=1024 seek=9728 conv=notrunc status=none
+	dd if="$SCMT/r1" of="$SCMT/expected.raw" bs=512 count=1 seek=30720 conv=notrunc status=none
+	qemu-img compare -f raw -F raw "$SCMT/expected.raw" "$SCMT/remote.raw"
+	# and both differ from the parent where the child wrote
+	! cmp -s "$SCMT/remote.raw" "$SCMT/parent.raw"
+	"$V" check "$D/rc.vhdx"
+}
+
+@test "remote: the grant's nbd_parents decides, before anything is connected; reads copy into the child" {
+	"$V" create --parent "$URI" "$D/g.vhdx"
+	# a grant without nbd_parents: refused, saying why
+	run "$C" --endpoint "$(ep writer)" copy-out "$D/g.vhdx" "$SCMT/out.raw"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"remote parent $URI is not among the grant's nbd_parents (the profile sets none)"* ]]
+	# a disk naming another export: made while qemu-nbd served it there,
+	# then the socket is a listener that logs whoever connects
+	S2=$SCMT/other.sock
+	qemu-nbd -f vhdx -r -x p -k "$S2" --persistent "$SCMT/parent.vhdx" &
+	local q2=$!
+	for _ in $(seq 600); do [ -S "$S2" ] && break; sleep 0.05; done
+	"$V" create --parent "nbd+unix:///p?socket=$S2" "$D/o.vhdx"
+	kill "$q2"; wait "$q2" 2>/dev/null || true
+	rm -f "$S2"
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+while True:
+    c, _ = s.accept(); open(sys.argv[2], "a").write("connected\n"); c.close()' "$S2" "$SCMT/other.log" &
+	BG="${BG:-} $!"
+	for _ in $(seq 600); do [ -S "$S2" ] && break; sleep 0.05; done
+	run "$C" --endpoint "$(ep rp)" copy-out "$D/o.vhdx" "$SCMT/out.raw"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"remote parent nbd+unix:///p?socket=$S2 is not among the grant's nbd_parents"* ]]
+	[ ! -e "$SCMT/other.log" ]
+	# the provider's create: the same rule
+	mk() { "$SCMCTL" call --endpoint "$(ep rp)" vdisk create "{\"path\":\"$1\",\"size\":0,\"block_size\":0,\"sector_size\":0,\"fixed\":false,\"parent\":\"$2\"}"; }
+	run mk "$D/o2.vhdx" "nbd+unix:///p?socket=$S2"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"is not among the grant's nbd_parents"* ]]
+	[ ! -e "$D/o2.vhdx" ] && [ ! -e "$SCMT/other.log" ]
+	mk "$D/g2.vhdx" "nbd+unix:///p?socket=$S1"
+	"$V" info "$D/g2.vhdx" | grep -q "remote parent: $URI"
+	# the granted one: read-write, every block read is kept by the child
+	[ "$(local_bytes "$D/g.vhdx")" = 0 ]
+	"$C" --endpoint "$(ep rp)" copy-out-rw "$D/g.vhdx" "$SCMT/got.raw"
+	cmp "$SCMT/got.raw" "$SCMT/parent.raw"
+	# the provider's info says so too
+	run "$C" --endpoint "$(ep rp)" info "$D/g.vhdx"
+	echo "$output"
+	[[ $output == *"\"remote_parent\":\"nbd+unix:\/\/\/p?socket="* ]]
+	[[ $output == *'"local_bytes":16777216'* ]]
+	for _ in $(seq 200); do
+		[ "$(local_bytes "$D/g.vhdx" 2>/dev/null)" = 16777216 ] && break
+		sleep 0.05
+	done
+	[ "$(local_bytes "$D/g.vhdx")" = 16777216 ]
+	# copy-on-read left the child's identity alone
+	"$V" check "$D/g.vhdx"
+}
+
+# pause_read DISK OUT: a read-write client copying DISK out, stopped before
+# its read at 8 MiB until a line comes on $SCMT/go (fd 5 holds it open)
+pause_read() {
+	rm -f "$SCMT/go" "$SCMT/c.out"
+	mkfifo "$SCMT/go"
+	"$C" --endpoint "$(ep rp)" copy-out-rw "$1" "$2" 8388608 <"$SCMT/go" >"$SCMT/c.out" 2>&1 &
+	CPID=$!
+	BG="${BG:-} $CPID"
+	exec 5>"$SCMT/go"
+	for _ in $(seq 600); do
+		grep -q paused "$SCMT/c.out" && return 0
+		sleep 0.05
+	done
+	cat "$SCMT/c.out"; return 1
+}
+
+@test "remote: the export killed in the middle of a read: a clear error, no data; used again when it returns" {
+	"$V" create --parent "$URI" "$D/k.vhdx"
+	# killed and back before the next read: the client sees nothing
+	pause_read "$D/k.vhdx" "$SCMT/a.raw"
+	unserve
+	serve
+	echo go >&5
+	exec 5>&-
+	wait "$CPID"
+	cmp "$SCMT/a.raw" "$SCMT/parent.raw"
+	# killed and not back within the wait (1.5 s here): the read fails and
+	# says so; nothing of the second half was returned
+	"$V" create --parent "$URI" "$D/k2.vhdx"
+	pause_read "$D/k2.vhdx" "$SCMT/b.raw"
+	unserve
+	echo go >&5
+	exec 5>&-
+	local rc=0
+	wait "$CPID" || rc=$?
+	cat "$SCMT/c.out"
+	[ "$rc" -ne 0 ]
+	grep -q "remote parent nbd+unix:///p?socket=$S1 unreachable: .* attempts over .* ms failed (SCM_VDISK_NBD_WAIT_MS=1500); no data was returned" "$SCMT/c.out"
+	[ "$(stat -c %s "$SCMT/b.raw")" = 8388608 ]
+	cmp "$SCMT/b.raw" "$SCMT/parent.raw" 8388608 2>&1 | grep -q "EOF on $SCMT/b.raw"
+	# the same disk once the export is back: a new open reads it whole
+	serve
+	"$C" --endpoint "$(ep rp)" copy-out-rw "$D/k2.vhdx" "$SCMT/c.raw"
+	cmp "$SCMT/c.raw" "$SCMT/parent.raw"
+	"$V" check "$D/k2.vhdx"
+}
+
+# writer DISK: a client writing patterns until $SCMT/stop; its copy of what
+# the disk must hold is $SCMT/expected
+writer() {
+	"$V" convert -O raw "$1" "$SCMT/expected"
+	"$C" --endpoint "$(ep rp)" pattern "$1" "$SCMT/expected" 0 "$SCMT/stop" >"$SCMT/writer.out" 2>&1 &
+	WRITER=$!
+	BG="${BG:-} $WRITER"
+	for _ in $(seq 600); do
+		[ -s "$SCMT/expected.pending" ] && return 0
+		sleep 0.02
+	done
+	cat "$SCMT/writer.out"; return 1
+}
+
+@test "remote: stream (merge --from-parent) while a client writes: the child stands alone, the export can go" {
+	"$V" create --parent "$URI" "$D/s.vhdx"
+	writer "$D/s.vhdx"
+	SCM_ENDPOINT=$(ep rp) "$V" merge --from-parent "$D/s.vhdx"
+	touch "$SCMT/stop"
+	wait "$WRITER"
+	cat "$SCMT/writer.out"
+	grep -q "^wrote [1-9]" "$SCMT/writer.out"
+	unserve
+	# the provider lets the disk go on a worker after its last user
+	for _ in $(seq 600); do
+		"$V" info --json "$D/s.vhdx" >"$SCMT/info" 2>/dev/null && break
+		sleep 0.05
+	done
+	cat "$SCMT/info"
+	! grep -q differencing "$SCMT/info"
+	! grep -q scm_nbd_parent "$SCMT/info"
+	"$V" convert -O raw "$D/s.vhdx" "$SCMT/got.raw"
+	cmp "$SCMT/expected" "$SCMT/got.raw"
+	"$V" check "$D/s.vhdx"
+	qemu-img check -f vhdx "$D/s.vhdx"
+}
+
+@test "remote: bad URIs and unreachable servers are refused by name, and no file is made" {
+	bad() { # URI WORDS...
+		local u=$1
+		shift
+		run "$V" create --parent "$u" "$D/bad.vhdx"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ $output == *"$*"* ]]
+		[ ! -e "$D/bad.vhdx" ]
+	}
+	bad "nbd://host name/x" "byte 0x20 at 10"
+	bad "nbd://h/x?socket=/a" "nbd:// takes no query"
+	bad "nbd+unix:///p" "nbd+unix:// needs ?socket=PATH"
+	bad "nbd+unix:///p?socket=$SCMT/../x" "not an absolute path of one spelling"
+	bad "nbd+unix:///p?socket=$S1&tls=on" "only socket=PATH is taken"
+	bad "nbd://u@h/x" "user information"
+	bad "nbd://h:99999/x" "port 99999: not 1 to 65535"
+	bad "nbds://h/x" "TLS (nbds) parents are not supported"
+	bad "nbd://h/x%zz" "a bad percent escape"
+	bad "nbd+unix:///p?socket=$SCMT/none.sock" "$SCMT/none.sock: cannot connect: nbd_connect_unix: connect: No such file or directory"
+	bad "nbd+unix:///nosuch?socket=$S1" "cannot connect"
+	# a size that is not the export's
+	run "$V" create --size 8M --parent "$URI" "$D/bad.vhdx"
+	echo "$output"
+	[ "$status" -eq 2 ] || [ "$status" -eq 1 ]
+	[ ! -e "$D/bad.vhdx" ]
+}

@@ -1,0 +1,26 @@
+/* Fuzz target: the state a provider hands its successor at a handover
+ * (stubs/provider-state.c, docs/handover.md): header, envelope version,
+ * length, JSON and the members libscm relies on. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "scm-internal/provider-state.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	json_object *doc = NULL;
+	scm_error *e = NULL;
+	uint32_t version = 0;
+	if (provider_state_parse(data, size, &version, &doc, &e) == 0) {
+		json_object *chans = json_object_object_get(doc, "channels");
+		if (version == 0 || !json_object_is_type(chans, json_type_array))
+			__builtin_trap();
+		json_object_put(doc);
+	} else if (!e || !e->message)
+		__builtin_trap(); /* a refusal always says why */
+	scm_error_free(e);
+	return 0;
+}
