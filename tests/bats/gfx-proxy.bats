@@ -32,7 +32,7 @@ teardown() {
 # the test ends; waits for its "surface X Y BORDER" line.
 paint() {
 	local ep=$1; shift
-	SCM_ENDPOINT=$(ep "$ep") "$GC" paint "$@" >"$SCMT/$ep.out" 2>&1 < <(sleep 120) 3>&- &
+	SCM_ENDPOINT=$(ep "$ep") "$GC" paint "$@" >"$SCMT/$ep.out" 2>&1 < <(bare sleep 120) 3>&- &
 	HOLDERS+=($!)
 	wait_until 60 grep -q '^surface ' "$SCMT/$ep.out" && return 0
 	cat "$SCMT/$ep.out"; return 1

@@ -65,7 +65,7 @@ scmd_alive() { kill -0 "$SCMD_PID"; }
 # Starts `scmctl call --hold` in the background (output in $SCMT/hold.out)
 # and waits until scmd lists its channel; prints the channel id.
 hold_start() {
-	( rc=0; "$SCMCTL" call --endpoint "$1" --hold echo ping >"$SCMT/hold.out" 2>&1 < <(sleep 60) || rc=$?; echo "exit $rc" >>"$SCMT/hold.out" ) >/dev/null 2>&1 &
+	( rc=0; "$SCMCTL" call --endpoint "$1" --hold echo ping >"$SCMT/hold.out" 2>&1 < <(bare sleep 60) || rc=$?; echo "exit $rc" >>"$SCMT/hold.out" ) >/dev/null 2>&1 &
 	HOLD_PID=$!
 	wait_until 60 hold_listed || return 1
 	echo "$id"

@@ -62,7 +62,7 @@ provider_pid() { pgrep -P "$SCMD_PID" -f scm-vdisk-provider | head -1; }
 
 hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
 	local out=$SCMT/hold.$RANDOM
-	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
+	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(bare sleep 60 2>/dev/null) &
 	HOLDS="${HOLDS:-} $!"
 	wait_until 60 opened_or_failed "$out" || return 1
 	grep -q "^open" "$out" && return 0
@@ -289,7 +289,7 @@ PY
 	[[ "$output" == *"this client holds 32 open disks, the most it may"* ]]
 	# the cap is per client: while one holds 32, another opens
 	out=$SCMT/many.out
-	"$C" --endpoint "$(ep reader)" many "$D/ok.vhdx" 32 >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
+	"$C" --endpoint "$(ep reader)" many "$D/ok.vhdx" 32 >"$out" 2>&1 3>&- < <(bare sleep 60 2>/dev/null) &
 	HOLDS="$!"
 	wait_until 60 grep -q "^opened" "$out"
 	grep -qx "opened 32" "$out"
@@ -369,10 +369,11 @@ PY
 	"$V" create --size 8M --block-size 1M "$D/q.vhdx"
 	head -c 1M /dev/urandom >"$SCMT/d.raw"
 	"$V" write "$D/q.vhdx" <"$SCMT/d.raw"
-	( sleep 60 | qemu-io -f vhdx "$D/q.vhdx" >/dev/null 2>&1 ) &
-	HOLDS="$!"
+	# qemu-io holds it open for writing while its stdin (ours) is open
+	coproc QIO { qemu-io -f vhdx "$D/q.vhdx" >"$SCMT/qemu-io.out" 2>&1 3>&-; }
+	HOLDS="$QIO_PID"
 	qemu_locked() { ! qemu-img info "$1" >/dev/null 2>&1; }
-	wait_until 60 qemu_locked "$D/q.vhdx"
+	wait_until 60 qemu_locked "$D/q.vhdx" || { echo "qemu-io:"; cat "$SCMT/qemu-io.out"; qemu-img info "$D/q.vhdx"; false; }
 	run wr copy-in "$D/q.vhdx" "$SCMT/d.raw"
 	echo "$output"
 	[ "$status" -eq 30 ] # Busy
@@ -382,7 +383,6 @@ PY
 	run "$V" check "$D/q.vhdx"
 	[ "$status" -eq 1 ]
 	"$V" check -U "$D/q.vhdx"
-	pkill -P "$HOLDS" qemu-io 2>/dev/null || true
 	kill "$HOLDS"; wait "$HOLDS" 2>/dev/null || true; HOLDS=
 	wait_until 60 qemu-img info "$D/q.vhdx" >/dev/null 2>&1
 	# an scm reader: writers are refused, qemu-img info is not

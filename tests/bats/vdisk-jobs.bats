@@ -304,7 +304,7 @@ JSON
 @test "jobs: waiting for a job outlasts the call timeout" {
 	# 32 steps of 20 ms (the step hook) against a 200 ms call timeout
 	base_disk "$D/w.vhdx"
-	"$C" --endpoint "$(ep app)" hold "$D/w.vhdx" rw < <(sleep 30) >"$SCMT/hold.out" &
+	"$C" --endpoint "$(ep app)" hold "$D/w.vhdx" rw < <(bare sleep 30) >"$SCMT/hold.out" &
 	BG="${BG:-} $!"
 	wait_until 60 grep -q "open handle" "$SCMT/hold.out"
 	grep -q "open handle" "$SCMT/hold.out"

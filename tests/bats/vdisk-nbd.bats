@@ -70,7 +70,7 @@ nbdsh() { PATH=/usr/bin:$PATH command nbdsh "$@"; }
 
 hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
 	local out=$SCMT/hold.$RANDOM
-	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(sleep 60 2>/dev/null 3>&-) &
+	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(bare sleep 60 2>/dev/null) &
 	HOLDS="${HOLDS:-} $!"
 	wait_until 60 opened_or_failed "$out" || return 1
 	grep -q "^open" "$out" && return 0

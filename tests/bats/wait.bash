@@ -10,3 +10,16 @@ wait_until() {
 		sleep 0.05
 	done
 }
+
+# bare CMD...: becomes CMD (exec) with no descriptor above 2. bats waits
+# for every process that holds one of its own, so a helper left running
+# in the background (a `sleep` keeping a client's stdin open) must not,
+# or the test lasts as long as the sleep. Use in a subshell: `< <(bare sleep 60)`.
+bare() {
+	local fd
+	for fd in /proc/$BASHPID/fd/*; do
+		fd=${fd##*/}
+		[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+	done
+	exec "$@"
+}
