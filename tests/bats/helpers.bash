@@ -40,6 +40,20 @@ stop_scmd() {
 	[ -z "${SCMT:-}" ] || rm -rf "$SCMT"
 }
 
+# stop_scmd_sanitized LOG...: stops scmd and its providers (they exit with
+# it), then stop_scmd; a sanitizer report, leaks included, in scmd's log or
+# one of the LOGs fails the test (shown).
+stop_scmd_sanitized() {
+	kill "$SCMD_PID" 2>/dev/null || true
+	wait "$SCMD_PID" 2>/dev/null || true
+	local bad=0 f
+	for f in "$SCMT/scmd.log" "$@"; do
+		if grep -q "Sanitizer" "$f" 2>/dev/null; then cat "$f"; bad=1; fi
+	done
+	stop_scmd
+	return $bad
+}
+
 # A manifest for the echo provider with extra keys: manifest NAME JSON-FIELDS
 manifest() {
 	local name=$1; shift

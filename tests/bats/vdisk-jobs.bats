@@ -32,14 +32,7 @@ teardown() {
 	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 	# the provider exits with scmd: a sanitizer report of its (leaks too)
 	# is in its log
-	kill "$SCMD_PID" 2>/dev/null || true
-	wait "$SCMD_PID" 2>/dev/null || true
-	local bad=0 f
-	for f in "$SCMT/scmd.log" "$SCMT"/run/logs/vdisk.log*; do
-		if grep -q "Sanitizer" "$f" 2>/dev/null; then cat "$f"; bad=1; fi
-	done
-	stop_scmd
-	return $bad
+	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
 }
 
 # writer DISK N: a client writing N patterns in the background; its copy of

@@ -28,14 +28,7 @@ JSON
 
 teardown() {
 	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	kill "$SCMD_PID" 2>/dev/null || true
-	wait "$SCMD_PID" 2>/dev/null || true
-	local bad=0 f
-	for f in "$SCMT/scmd.log" "$SCMT"/run/logs/vdisk.log*; do
-		if grep -q "Sanitizer" "$f" 2>/dev/null; then cat "$f"; bad=1; fi
-	done
-	stop_scmd
-	return $bad
+	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
 }
 
 # writer DISK: a client writing patterns until $SCMT/stop; its copy of what

@@ -54,11 +54,10 @@ static int mem_open(const char *uri, void *userdata, struct vhdx_remote *ret, sc
 	return ret->uri ? 0 : -ENOMEM;
 }
 
-static char dir[] = "/tmp/vdisk-remote-XXXXXX";
-
 static void test_engine(void **state)
 {
 	(void)state;
+	char dir[] = "/tmp/vdisk-remote-XXXXXX"; /* mkdtemp's template */
 	for (size_t i = 0; i < SIZE; i++)
 		parent_data[i] = (uint8_t)(i * 7 + i / 4096);
 	assert_non_null(mkdtemp(dir));
