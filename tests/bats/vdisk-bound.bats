@@ -369,11 +369,19 @@ PY
 	"$V" create --size 8M --block-size 1M "$D/q.vhdx"
 	head -c 1M /dev/urandom >"$SCMT/d.raw"
 	"$V" write "$D/q.vhdx" <"$SCMT/d.raw"
-	# qemu-io holds it open for writing while its stdin (ours) is open
-	coproc QIO { qemu-io -f vhdx "$D/q.vhdx" >"$SCMT/qemu-io.out" 2>&1 3>&-; }
-	HOLDS="$QIO_PID"
+	# qemu-io holds it open for writing while its stdin (ours) is open.
+	# The probe (qemu-img info) takes a shared lock for a moment: a qemu-io
+	# opening just then is refused and exits, so it is started again.
 	qemu_locked() { ! qemu-img info "$1" >/dev/null 2>&1; }
-	wait_until 60 qemu_locked "$D/q.vhdx" || { echo "qemu-io:"; cat "$SCMT/qemu-io.out"; qemu-img info "$D/q.vhdx"; false; }
+	held_or_gone() { qemu_locked "$D/q.vhdx" || ! kill -0 "$HOLDS" 2>/dev/null; }
+	for _ in $(seq 20); do
+		coproc QIO { qemu-io -f vhdx "$D/q.vhdx" >"$SCMT/qemu-io.out" 2>&1 3>&-; }
+		HOLDS="$QIO_PID"
+		wait_until 60 held_or_gone
+		kill -0 "$HOLDS" 2>/dev/null && break
+		wait "$HOLDS" 2>/dev/null || true
+	done
+	kill -0 "$HOLDS" && qemu_locked "$D/q.vhdx" || { echo "qemu-io:"; cat "$SCMT/qemu-io.out"; false; }
 	run wr copy-in "$D/q.vhdx" "$SCMT/d.raw"
 	echo "$output"
 	[ "$status" -eq 30 ] # Busy
