@@ -185,11 +185,6 @@ int oci_translate(const char *json, size_t len, const char *bundle, json_object 
 		r = bad(ret_err, "/process", process ? "expected an object" : "required field is missing");
 		goto out;
 	}
-	if ((v = get(process, "terminal")) && json_object_get_boolean(v)) {
-		r = bad(ret_err, "/process/terminal",
-			"a terminal (console socket) is not supported yet: run without -t / tty");
-		goto out;
-	}
 	drop_keys(process, drop_process);
 	drop_keys(get(process, "user"), drop_user);
 	/* scm's rule in a sandbox; the engine's default is off */

@@ -37,7 +37,7 @@ JSON
 	R=$SCMT/image
 	mkdir -p "$R/bin" "$R/idl" "$R/etc"
 	cp /bin/busybox "$R/bin/"
-	for c in sh true echo sleep cat; do ln -s busybox "$R/bin/$c"; done
+	for c in sh true echo sleep cat stty tty; do ln -s busybox "$R/bin/$c"; done
 	cp "$SCMCTL" "$R/bin/scmctl"
 	cp "$SCM_SRC/stubs/idl/echo.json" "$R/idl/"
 	for l in $(ldd "$SCMCTL" | grep -o '/[^ ]*'); do
@@ -120,4 +120,26 @@ RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 	[ "$status" -ne 0 ]
 	! "$SCMCTL" --json container list | grep -q "\"name\":\"$name\""
 	! grep -q "scm-oci/$id" /proc/mounts
+}
+
+@test "podman run -t and exec -t: the pty comes over --console-socket; the container has a terminal of the caller's size" {
+	run timeout 120 "$SCM_SRC/tests/bats/pty-run.py" --rows 31 --cols 97 --input 'typed-in\n' -- \
+		"$SCMT/podman" run --rm -it "${RUN_OPTS[@]}" localhost/scm-oci-test \
+		/bin/sh -c 'stty size; [ -t 0 ] && [ -t 1 ] && echo stdin-and-stdout-are-a-tty; read l; echo "got:$l"; exit 6'
+	echo "$output"
+	[[ "$output" == *"31 97"* ]]
+	[[ "$output" == *"stdin-and-stdout-are-a-tty"* ]]
+	[[ "$output" == *"got:typed-in"* ]]
+	[[ "$output" == *"exit 6"* ]]
+	# exec -t into a running container: conmon's exec --console-socket
+	run timeout 120 "$SCMT/podman" run -d --name tty-bg "${RUN_OPTS[@]}" localhost/scm-oci-test /bin/sleep 600
+	[ "$status" -eq 0 ]
+	run timeout 120 "$SCM_SRC/tests/bats/pty-run.py" --rows 12 --cols 34 -- \
+		"$SCMT/podman" exec -t tty-bg /bin/sh -c 'stty size; [ -t 0 ] && echo exec-has-a-tty'
+	echo "$output"
+	[[ "$output" == *"12 34"* ]]
+	[[ "$output" == *"exec-has-a-tty"* ]]
+	[[ "$output" == *"exit 0"* ]]
+	run timeout 120 "$SCMT/podman" rm -f -t 0 tty-bg
+	[ "$status" -eq 0 ]
 }
