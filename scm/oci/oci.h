@@ -61,6 +61,8 @@ struct oci_state {
 };
 enum oci_status { OCI_CREATED, OCI_RUNNING, OCI_STOPPED };
 
+/* --root, or its default. */
+const char *oci_root_dir(void);
 /* ROOT/ID as an open directory fd (O_PATH). */
 int oci_state_dir(const char *id, bool create, int *ret_fd, scm_error **ret_err);
 int oci_state_load(const char *id, struct oci_state *ret, scm_error **ret_err);
@@ -82,6 +84,11 @@ char *oci_read_file(int dirfd, const char *name);
 int oci_expose(int dirfd, json_object *cfg, json_object *binds, scm_error **ret_err);
 /* Undoes it (n_binds: how many binds the state holds). */
 void oci_unexpose(int dirfd, size_t n_binds);
+
+/* ---- pod.c --------------------------------------------------------------- */
+/* /proc/PID/ns/TYPE paths in cfg's linux.namespaces naming the monitor of
+ * one of this root's containers become its scmd container's PID 1's. */
+int oci_fix_ns_paths(json_object *cfg, scm_error **ret_err);
 
 /* ---- a terminal (console.c) -------------------------------------------- */
 /* A pty pair for `terminal: true` (process.consoleSize as its size). */

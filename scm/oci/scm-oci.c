@@ -171,7 +171,7 @@ static int cmd_create(int argc, char **argv)
 	if ((r = oci_state_dir(id, true, &dfd, &e)) != 0)
 		goto fail_put;
 	bool made = true;
-	if ((r = oci_expose(dfd, cfg, binds, &e)) != 0)
+	if ((r = oci_fix_ns_paths(cfg, &e)) != 0 || (r = oci_expose(dfd, cfg, binds, &e)) != 0)
 		goto fail;
 	const char *ctext = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
 	if ((r = oci_write_file(dfd, "config.json", ctext, &e)) != 0)
@@ -187,7 +187,12 @@ static int cmd_create(int argc, char **argv)
 		r = scm_fail(&e, r, "bundle %s, as scm takes it", babs);
 		goto fail;
 	}
+	r = container_spec_check_joins(spec, &e);
 	container_spec_free(spec);
+	if (r != 0) {
+		r = scm_fail(&e, r, "bundle %s", babs);
+		goto fail;
+	}
 	if ((r = make_mountpoints(cfg, binds, &e)) != 0)
 		goto fail;
 	if (console && (r = oci_console_open(process, &tty_m, &tty_s, &e)) != 0)

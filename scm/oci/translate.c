@@ -5,8 +5,8 @@
  * capabilities. scm decides those itself (its seccomp filter, cgroups
  * under scmd's instance, the profiles' sandbox), so they are dropped here,
  * each by name in the table below; what cannot be honoured without giving
- * up isolation (hooks run on the host, joining a namespace by path, device
- * nodes) is refused with the JSON pointer, and anything else unknown is
+ * up isolation (hooks run on the host, joining a pid, mount, user or
+ * cgroup namespace by path, device nodes) is refused with the JSON pointer, and anything else unknown is
  * left for scm's strict parser to refuse. The engine's bind mounts become
  * the admin binds of container.run: the engine is root on scmd's control
  * socket, the same as `scmctl container run --bind`. */
@@ -49,6 +49,8 @@ static int bad(scm_error **ret_err, const char *ptr, const char *why)
 	return scm_fail(ret_err, SCM_E_INVALID, "config.json %s: %s", ptr, why);
 }
 
+/* A pod's network, ipc and uts namespaces are joined by path (scm's
+ * runtime checks each is a namespace of its type); the rest are scm's. */
 static int fix_namespaces(json_object *lin, scm_error **ret_err)
 {
 	json_object *ns = get(lin, "namespaces");
@@ -57,18 +59,20 @@ static int fix_namespaces(json_object *lin, scm_error **ret_err)
 	for (size_t i = 0; i < json_object_array_length(ns); i++) {
 		json_object *n = json_object_array_get_idx(ns, i), *p = get(n, "path");
 		const char *type = json_object_get_string(get(n, "type"));
-		if (p && json_object_get_string_len(p) > 0) {
-			char ptr[64];
-			snprintf(ptr, sizeof(ptr), "/linux/namespaces/%zu/path", i);
-			char why[256];
-			snprintf(why, sizeof(why),
-				 "joining an existing %s namespace is not supported: scm makes every namespace its "
-				 "containers have (podman: --network none, no --pod/--ipc/--uts container:)",
-				 type ? type : "?");
-			return bad(ret_err, ptr, why);
-		}
-		if (p)
+		if (p && json_object_get_string_len(p) == 0) {
 			json_object_object_del(n, "path");
+			continue;
+		}
+		if (!p || (type && (strcmp(type, "network") == 0 || strcmp(type, "ipc") == 0 ||
+				    strcmp(type, "uts") == 0)))
+			continue;
+		char ptr[64];
+		snprintf(ptr, sizeof(ptr), "/linux/namespaces/%zu/path", i);
+		char why[256];
+		snprintf(why, sizeof(why),
+			 "joining an existing %s namespace is not supported: scm makes it (network, ipc and uts "
+			 "can be joined, as a pod's)", type ? type : "?");
+		return bad(ret_err, ptr, why);
 	}
 	return 0;
 }

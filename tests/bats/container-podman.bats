@@ -22,9 +22,15 @@ setup_file() {
 	export SCMD_PID
 	# podman with its storage here and scm-oci as its runtime (a script,
 	# so that timeout can run it)
+	# rlimits this machine's hard limits allow, for containers made
+	# without --ulimit too (a pod's infra container)
+	cat >"$SCMT/containers.conf" <<'TOML'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+TOML
 	cat >"$SCMT/podman" <<SH
 #!/bin/sh
-exec podman --root "$SCMT/storage" --runroot "$SCMT/runroot" --tmpdir "$SCMT/ptmp" --cgroup-manager cgroupfs \\
+CONTAINERS_CONF="$SCMT/containers.conf" exec podman --root "$SCMT/storage" --runroot "$SCMT/runroot" --tmpdir "$SCMT/ptmp" --cgroup-manager cgroupfs \\
 	--events-backend file --runtime "$OCI" --runtime-flag "scm-runtime-dir=$SCMT/run" "\$@"
 SH
 	chmod +x "$SCMT/podman"
@@ -37,7 +43,8 @@ JSON
 	R=$SCMT/image
 	mkdir -p "$R/bin" "$R/idl" "$R/etc"
 	cp /bin/busybox "$R/bin/"
-	for c in sh true echo sleep cat stty tty; do ln -s busybox "$R/bin/$c"; done
+	for c in sh true echo sleep cat stty tty readlink nc; do ln -s busybox "$R/bin/$c"; done
+	printf '#!/bin/sh\nexec sleep 100000\n' >"$R/bin/pause" && chmod 755 "$R/bin/pause"
 	cp "$SCMCTL" "$R/bin/scmctl"
 	cp "$SCM_SRC/stubs/idl/echo.json" "$R/idl/"
 	for l in $(ldd "$SCMCTL" | grep -o '/[^ ]*'); do
@@ -141,5 +148,35 @@ RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 	[[ "$output" == *"exec-has-a-tty"* ]]
 	[[ "$output" == *"exit 0"* ]]
 	run timeout 120 "$SCMT/podman" rm -f -t 0 tty-bg
+	[ "$status" -eq 0 ]
+}
+
+@test "podman pod: containers join the infra container's network, ipc and uts namespaces and talk over loopback" {
+	run timeout 120 "$SCMT/podman" pod create --name pod1 --network none --infra-image localhost/scm-oci-test \
+		--infra-command /bin/pause
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run timeout 120 "$SCMT/podman" run -d --pod pod1 --name srv localhost/scm-oci-test \
+		/bin/sh -c 'for n in net ipc uts; do readlink /proc/self/ns/$n; done; nc -l -p 7777'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run timeout 120 "$SCMT/podman" run --rm --pod pod1 localhost/scm-oci-test \
+		/bin/sh -c 'for n in net ipc uts; do readlink /proc/self/ns/$n; done
+			# until the server listens
+			for i in $(seq 300); do echo over-loopback | nc 127.0.0.1 7777 2>/dev/null && exit; sleep 0.1; done; exit 1'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	client=$output
+	wait_until 60 sh -c "'$SCMT/podman' logs srv | grep -q over-loopback"
+	server=$(podman_ logs srv | grep -v over-loopback)
+	echo "server: $server"
+	[ "$(echo "$client" | grep -c '^net:\|^ipc:\|^uts:')" -eq 3 ]
+	[ "$client" = "$server" ]
+	# ... the infra container's, not the host's
+	[[ "$client" != *"$(readlink /proc/self/ns/net)"* ]]
+	infra=$(podman_ pod inspect pod1 --format '{{.InfraContainerID}}')
+	pid=$("$SCMCTL" --json container show "$("$OCI" state "$infra" | jq -r .scm_name)" | jq -r .pid)
+	[[ "$client" == *"$(readlink /proc/$pid/ns/net)"* ]]
+	run timeout 120 "$SCMT/podman" pod rm -f pod1
 	[ "$status" -eq 0 ]
 }
