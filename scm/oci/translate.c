@@ -11,6 +11,7 @@
  * the admin binds of container.run: the engine is root on scmd's control
  * socket, the same as `scmctl container run --bind`. */
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,49 @@ static int fix_namespaces(json_object *lin, scm_error **ret_err)
 		return bad(ret_err, ptr, why);
 	}
 	return 0;
+}
+
+/* containerd's and CRI-O's default device rules allow the nodes every
+ * container gets (null, zero, full, random, urandom, tty, console, ptmx,
+ * the ptys), /dev/net/tun, and mknod of anything. scm gives those nodes
+ * itself (its own rules follow the spec's), gives no tun, and a container
+ * in scm's user namespace cannot mknod: such rules are dropped, so only an
+ * engine's rule that asks for more (a --device-cgroup-rule) stays, for the
+ * sandbox to decide. */
+static bool default_device_rule(json_object *d)
+{
+	json_object *allow = get(d, "allow"), *maj = get(d, "major"), *min = get(d, "minor");
+	const char *type = json_object_get_string(get(d, "type")), *acc = json_object_get_string(get(d, "access"));
+	if (!allow || !json_object_get_boolean(allow))
+		return false;
+	if (acc && strcmp(acc, "m") == 0)
+		return true;
+	if (!type || strcmp(type, "c") != 0 || !maj || !json_object_is_type(maj, json_type_int))
+		return false;
+	int64_t M = json_object_get_int64(maj), m = min && json_object_is_type(min, json_type_int)
+							? json_object_get_int64(min) : -1;
+	static const int64_t nodes[][2] = { { 1, 3 }, { 1, 5 }, { 1, 7 }, { 1, 8 }, { 1, 9 },
+					    { 5, 0 }, { 5, 1 }, { 5, 2 }, { 10, 200 } };
+	if (M == 136 && (!min || m >= 0))
+		return true;
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
+		if (M == nodes[i][0] && m == nodes[i][1])
+			return true;
+	return false;
+}
+
+static void drop_default_device_rules(json_object *res)
+{
+	json_object *devs = get(res, "devices");
+	if (!devs || !json_object_is_type(devs, json_type_array))
+		return;
+	json_object *keep = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		json_object *d = json_object_array_get_idx(devs, i);
+		if (!json_object_is_type(d, json_type_object) || !default_device_rule(d))
+			json_object_array_add(keep, json_object_get(d));
+	}
+	json_object_object_add(res, "devices", keep);
 }
 
 static bool has_opt(json_object *opts, const char *w)
@@ -223,6 +267,8 @@ int oci_translate(const char *json, size_t len, const char *bundle, json_object 
 		drop_keys(res, drop_resources);
 		drop_keys(get(res, "memory"), drop_memory);
 		drop_keys(get(res, "cpu"), drop_cpu);
+		if (res && json_object_is_type(res, json_type_object))
+			drop_default_device_rules(res);
 		if ((r = fix_namespaces(lin, ret_err)) != 0)
 			goto out;
 	}

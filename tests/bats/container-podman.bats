@@ -43,7 +43,7 @@ JSON
 	R=$SCMT/image
 	mkdir -p "$R/bin" "$R/idl" "$R/etc"
 	cp /bin/busybox "$R/bin/"
-	for c in sh true echo sleep cat stty tty readlink nc; do ln -s busybox "$R/bin/$c"; done
+	for c in sh true echo sleep cat stty tty readlink nc ip; do ln -s busybox "$R/bin/$c"; done
 	printf '#!/bin/sh\nexec sleep 100000\n' >"$R/bin/pause" && chmod 755 "$R/bin/pause"
 	cp "$SCMCTL" "$R/bin/scmctl"
 	cp "$SCM_SRC/stubs/idl/echo.json" "$R/idl/"
@@ -179,4 +179,11 @@ RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 	[[ "$client" == *"$(readlink /proc/$pid/ns/net)"* ]]
 	run timeout 120 "$SCMT/podman" pod rm -f pod1
 	[ "$status" -eq 0 ]
+}
+
+@test "podman's own network: the network namespace podman made (a path under /run/netns) is the container's" {
+	run timeout 120 "$SCMT/podman" run --rm --network bridge localhost/scm-oci-test /bin/sh -c 'ip -o addr; readlink /proc/self/ns/net'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"eth0"*"inet "* ]]
 }
