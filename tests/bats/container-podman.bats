@@ -181,9 +181,20 @@ RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 	[ "$status" -eq 0 ]
 }
 
-@test "podman's own network: the network namespace podman made (a path under /run/netns) is the container's" {
+@test "podman's own network (a netns path under /run/netns) and --network container:NAME are the container's" {
 	run timeout 120 "$SCMT/podman" run --rm --network bridge localhost/scm-oci-test /bin/sh -c 'ip -o addr; readlink /proc/self/ns/net'
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"eth0"*"inet "* ]]
+	# --network container:NAME: the same rule outside a pod
+	run timeout 120 "$SCMT/podman" run -d --name solo "${RUN_OPTS[@]}" localhost/scm-oci-test /bin/sleep 600
+	[ "$status" -eq 0 ]
+	want=$(podman_ exec solo readlink /proc/self/ns/net)
+	run timeout 120 "$SCMT/podman" run --rm --network container:solo localhost/scm-oci-test readlink /proc/self/ns/net
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$want" ]
+	[ "$want" != "$(readlink /proc/self/ns/net)" ]
+	run timeout 120 "$SCMT/podman" rm -f -t 0 solo
+	[ "$status" -eq 0 ]
 }
