@@ -129,10 +129,14 @@ RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 	! grep -q "scm-oci/$id" /proc/mounts
 }
 
+# podman sets no process.consoleSize: it resizes the terminal through conmon
+# once attached, which may be after the program started (with any runtime)
+SIZE='while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
+
 @test "podman run -t and exec -t: the pty comes over --console-socket; the container has a terminal of the caller's size" {
 	run timeout 120 "$SCM_SRC/tests/bats/pty-run.py" --rows 31 --cols 97 --input 'typed-in\n' -- \
 		"$SCMT/podman" run --rm -it "${RUN_OPTS[@]}" localhost/scm-oci-test \
-		/bin/sh -c 'stty size; [ -t 0 ] && [ -t 1 ] && echo stdin-and-stdout-are-a-tty; read l; echo "got:$l"; exit 6'
+		/bin/sh -c "$SIZE"'; [ -t 0 ] && [ -t 1 ] && echo stdin-and-stdout-are-a-tty; read l; echo "got:$l"; exit 6'
 	echo "$output"
 	[[ "$output" == *"31 97"* ]]
 	[[ "$output" == *"stdin-and-stdout-are-a-tty"* ]]
@@ -142,7 +146,7 @@ RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 	run timeout 120 "$SCMT/podman" run -d --name tty-bg "${RUN_OPTS[@]}" localhost/scm-oci-test /bin/sleep 600
 	[ "$status" -eq 0 ]
 	run timeout 120 "$SCM_SRC/tests/bats/pty-run.py" --rows 12 --cols 34 -- \
-		"$SCMT/podman" exec -t tty-bg /bin/sh -c 'stty size; [ -t 0 ] && echo exec-has-a-tty'
+		"$SCMT/podman" exec -t tty-bg /bin/sh -c "$SIZE"'; [ -t 0 ] && echo exec-has-a-tty'
 	echo "$output"
 	[[ "$output" == *"12 34"* ]]
 	[[ "$output" == *"exec-has-a-tty"* ]]
