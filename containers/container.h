@@ -73,6 +73,9 @@ enum container_ns {
 	CONTAINER_NS_CGROUP = 1u << 5,
 	CONTAINER_NS_USER = 1u << 6,
 };
+/* The namespaces a spec can join by path, as indexes of container_spec's
+ * ns_join. */
+enum { CONTAINER_JOIN_NET, CONTAINER_JOIN_IPC, CONTAINER_JOIN_UTS };
 
 typedef struct container_idmap {
 	uint32_t container_id, host_id, size;
@@ -167,7 +170,12 @@ typedef struct container_spec {
 	container_mount *mounts;
 	size_t n_mounts;
 	/* linux */
-	unsigned namespaces; /* CONTAINER_NS_* */
+	unsigned namespaces; /* CONTAINER_NS_* (a joined one's flag too) */
+	/* linux.namespaces[].path: an existing network, ipc or uts namespace
+	 * to join (a pod's), by CONTAINER_JOIN_*; ns_join_idx is its index in
+	 * /linux/namespaces, for errors */
+	char *ns_join[3];
+	size_t ns_join_idx[3];
 	container_idmap *uid_mappings, *gid_mappings;
 	size_t n_uid_mappings, n_gid_mappings;
 	container_resources resources;
@@ -192,6 +200,10 @@ int container_spec_load(const char *bundle, container_spec **ret, scm_error **re
  * root.path, and when NULL the rootfs is not checked (fuzzing, tests). */
 int container_spec_parse(const char *json, size_t len, const char *bundle, container_spec **ret,
 			 scm_error **ret_err);
+/* The namespaces the spec joins by path (linux.namespaces[].path) exist
+ * and are of their type, checked as start does: CONTAINER_E_SPEC naming
+ * /linux/namespaces/N/path otherwise. */
+int container_spec_check_joins(const container_spec *s, scm_error **ret_err);
 /* The quick path: argv runs as the caller (root inside), the root holds
  * the host's /usr, /bin, /sbin, /lib* and /etc without its secrets,
  * read-only, and the runtime's own tree; private /tmp /dev /proc /run /sys,

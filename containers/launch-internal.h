@@ -134,6 +134,13 @@ void freezer_setup(cgroup_set *cg, const char *parent, const char *id);
  * O_NOFOLLOW walk without openat2); each returns an O_PATH fd. _open
  * follows links inside the root; _mkdirs and _mkfile create what is
  * missing one component at a time and never through a link (-ELOOP). */
+/* nsjoin.c: the spec's namespaces to join by path, opened and checked
+ * (ret_fds -1 where none); the calling thread steps into them around
+ * clone3 (enter: saved gets its own; leave restores them, or aborts). */
+int launch_join_open(const container_spec *s, bool rootless, int ret_fds[3], scm_error **err);
+int launch_join_enter(const int fds[3], int saved[3]);
+void launch_join_leave(int saved[3]);
+
 int rootfs_open(int rootfd, const char *path, int *ret_fd);
 int rootfs_mkdirs(int rootfd, const char *path, int *ret_fd);
 int rootfs_mkfile(int rootfd, const char *path, int *ret_fd);

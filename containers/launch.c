@@ -317,6 +317,7 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1, -1}, .v2_dir_fd = -1};
 	launch_plan p = {.opts = &o, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
 			 .status_pipe = {-1, -1}};
+	int join[3] = {-1, -1, -1}, saved[3];
 
 	const container_spec *spec = spec_in;
 	if (o.sandbox && (r = container_sandbox_check(spec, o.sandbox, &err)) != 0)
@@ -350,7 +351,13 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	if (o.sandbox && !o.sandbox->network)
 		ns |= CONTAINER_NS_NET;
 	p.userns = ns & CONTAINER_NS_USER;
-	p.clone_flags = clone_flags_of(ns);
+	/* joined, not made: the clone inherits them from this thread */
+	unsigned joined = (spec->ns_join[CONTAINER_JOIN_NET] ? CONTAINER_NS_NET : 0) |
+			  (spec->ns_join[CONTAINER_JOIN_IPC] ? CONTAINER_NS_IPC : 0) |
+			  (spec->ns_join[CONTAINER_JOIN_UTS] ? CONTAINER_NS_UTS : 0);
+	if (joined && (r = launch_join_open(spec, p.rootless, join, &err)) != 0)
+		goto fail;
+	p.clone_flags = clone_flags_of(ns & ~joined);
 	p.set_groups = !p.rootless;
 	if (p.rootless && (r = check_caller_mappings(spec, uid, gid, &err)) != 0)
 		goto fail;
@@ -459,9 +466,9 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	 * after taking its mapped ids when it has a user namespace (which
 	 * then owns it, as with the clone). Rootless the clone must (the
 	 * namespace fds opened below must be the container's). */
-	p.late_netns = (ns & CONTAINER_NS_NET) && !p.rootless;
+	p.late_netns = (ns & ~joined & CONTAINER_NS_NET) && !p.rootless;
 	struct clone_args ca = {
-		.flags = ((uint64_t)clone_flags_of(ns) & ~(p.late_cgroupns ? (uint64_t)CLONE_NEWCGROUP : 0) &
+		.flags = ((uint64_t)clone_flags_of(ns & ~joined) & ~(p.late_cgroupns ? (uint64_t)CLONE_NEWCGROUP : 0) &
 			  ~(p.late_netns ? (uint64_t)CLONE_NEWNET : 0)) |
 			 CLONE_PIDFD,
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
@@ -471,10 +478,17 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 		ca.flags |= CLONE_INTO_CGROUP;
 		ca.cgroup = (uint64_t)c->cg.v2_dir_fd;
 	}
+	if (joined && (r = launch_join_enter(join, saved)) < 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		r = fail_msg(&err, r, "joining the namespaces of /linux/namespaces: %s", strerror(-r));
+		goto fail;
+	}
 	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0)
 		child_main(&p);
 	int clone_errno = errno;
+	if (joined)
+		launch_join_leave(saved);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		r = fail_msg(&err, -clone_errno, "clone3: %s", strerror(clone_errno));
@@ -517,9 +531,13 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	c->userns = p.userns;
 	c->rootless = p.rootless;
 	c->launching = true;
+	for (int i = 0; i < 3; i++)
+		safe_close(join[i]);
 	*ret = c;
 	return 0;
 fail:
+	for (int i = 0; i < 3; i++)
+		safe_close(join[i]);
 	rootfs_quick_plan_done(&p);
 	close_pipe(p.err_pipe);
 	close_pipe(p.sync_pipe);

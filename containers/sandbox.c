@@ -305,6 +305,10 @@ int container_sandbox_check(const container_spec *s, const container_sandbox *sb
 	}
 	if (!s->no_new_privileges)
 		return deny(err, "/process/noNewPrivileges: must be true in a sandbox");
+	if (!sb->network && s->ns_join[CONTAINER_JOIN_NET])
+		return deny(err, "/linux/namespaces/%zu/path: the sandbox allows no network, so the container "
+			    "cannot join network namespace %s: add \"network\"", s->ns_join_idx[CONTAINER_JOIN_NET],
+			    s->ns_join[CONTAINER_JOIN_NET]);
 	if (!sb->network && !(s->namespaces & CONTAINER_NS_NET))
 		return deny(err, "/linux/namespaces: the sandbox allows no network: add \"network\"");
 	if (!(s->namespaces & CONTAINER_NS_IPC) || !(s->namespaces & CONTAINER_NS_UTS))

@@ -34,9 +34,6 @@ static int parse_namespaces(json_object *arr, const char *path, container_spec *
 		    (r = jcheck_keys(o, p, keys, err)) ||
 		    (r = jget_string(o, "type", p, true, &type, err)))
 			return r;
-		if (json_object_object_get_ex(o, "path", &v))
-			return jfail(err, jpath_key(q, p, "path"),
-				     "joining an existing namespace is not supported");
 		unsigned flag = 0;
 		for (size_t k = 0; k < ELEMENTSOF(ns_names); k++)
 			if (strcmp(ns_names[k].name, type) == 0)
@@ -47,6 +44,22 @@ static int parse_namespaces(json_object *arr, const char *path, container_spec *
 			return jfail(err, jpath_key(q, p, "type"), "namespace \"%s\" listed twice",
 				     type);
 		s->namespaces |= flag;
+		if (!json_object_object_get_ex(o, "path", &v))
+			continue;
+		/* A pod's namespaces: joined at start, after checking that the
+		 * path is a namespace of this type (launch.c). */
+		int j = flag == CONTAINER_NS_NET ? CONTAINER_JOIN_NET
+			: flag == CONTAINER_NS_IPC ? CONTAINER_JOIN_IPC
+			: flag == CONTAINER_NS_UTS ? CONTAINER_JOIN_UTS : -1;
+		if (j < 0)
+			return jfail(err, jpath_key(q, p, "path"),
+				     "joining an existing %s namespace is not supported (network, ipc and uts can be)",
+				     type);
+		if ((r = jget_string(o, "path", p, true, &s->ns_join[j], err)))
+			return r;
+		if (s->ns_join[j][0] != '/')
+			return jfail(err, jpath_key(q, p, "path"), "must be an absolute path");
+		s->ns_join_idx[j] = i;
 	}
 	return 0;
 }
@@ -341,6 +354,9 @@ int spec_check_mappings(const container_spec *s, scm_error **err)
 {
 	bool userns = s->namespaces & CONTAINER_NS_USER;
 	int r;
+	if (s->hostname && s->ns_join[CONTAINER_JOIN_UTS])
+		return jfail(err, "/hostname", "needs the container's own uts namespace, but /linux/namespaces/%zu "
+			     "joins %s", s->ns_join_idx[CONTAINER_JOIN_UTS], s->ns_join[CONTAINER_JOIN_UTS]);
 	if (!userns && (s->n_uid_mappings || s->n_gid_mappings))
 		return jfail_code(err, CONTAINER_E_MAPPING,
 				  s->n_uid_mappings ? "/linux/uidMappings" : "/linux/gidMappings",

@@ -26,6 +26,8 @@ container_spec *container_spec_free(container_spec *s)
 	free(s->rlimits);
 	free(s->root_path);
 	free(s->hostname);
+	for (size_t i = 0; i < ELEMENTSOF(s->ns_join); i++)
+		free(s->ns_join[i]);
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		free(s->mounts[i].destination);
 		free(s->mounts[i].type);

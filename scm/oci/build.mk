@@ -3,7 +3,7 @@
 # (libscm's internal wire) that checks the translated bundle with the
 # container runtime's own parser. docs/oci.md.
 SCM_OCI := $(B)/bin/scm-oci
-SCM_OCI_SRCS := $(addprefix scm/oci/,scm-oci.c translate.c state.c shim.c expose.c exec.c)
+SCM_OCI_SRCS := $(addprefix scm/oci/,scm-oci.c translate.c state.c shim.c expose.c exec.c console.c pod.c)
 $(B)/scm/oci/%.o: PART_CFLAGS += -Icontainers
 $(SCM_OCI): $(SCM_OCI_SRCS:%.c=$(B)/%.o) $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,28 +22,25 @@
 
 /* process.json's args; the rest of a process (env, cwd, user) is the
  * container's, as scmctl container exec gives it. */
-static int process_args(const char *path, char ***ret, scm_error **ret_err)
+static int process_args(const char *path, char ***ret, json_object **ret_process, scm_error **ret_err)
 {
 	_cleanup_free_ char *text = oci_read_file(AT_FDCWD, path);
 	if (!text)
 		return scm_fail(ret_err, SCM_E_INVALID, "--process %s: %m", path);
-	json_object *o = json_tokener_parse(text), *a, *t;
+	json_object *o = json_tokener_parse(text), *a;
 	const char *why = NULL;
-	if (o && json_object_object_get_ex(o, "terminal", &t) && json_object_get_boolean(t)) {
-		json_object_put(o);
-		return scm_fail(ret_err, SCM_E_INVALID, "--process %s /terminal: a terminal is not supported yet", path);
-	}
 	char **argv = o && json_object_object_get_ex(o, "args", &a) ? strv_from_json(a, 4096, true, &why) : NULL;
-	json_object_put(o);
 	if (!argv || !argv[0]) {
+		json_object_put(o);
 		strv_free(argv);
 		return scm_fail(ret_err, SCM_E_INVALID, "--process %s /args: a non-empty list of strings is required", path);
 	}
 	*ret = argv;
+	*ret_process = o;
 	return 0;
 }
 
-static int exec_call(const char *name, char **argv, scm_error **ret_err)
+static int exec_call(const char *name, char **argv, int tty, scm_error **ret_err)
 {
 	json_object *a = json_object_new_object(), *res = NULL, *v;
 	json_object *arr = json_object_new_array();
@@ -50,7 +48,9 @@ static int exec_call(const char *name, char **argv, scm_error **ret_err)
 		json_object_array_add(arr, json_object_new_string(*p));
 	json_object_object_add(a, "name", json_object_new_string(name));
 	json_object_object_add(a, "argv", arr);
-	int fds[3] = { 0, 1, 2 };
+	/* a terminal's slave as all three (the process's own session and
+	 * controlling terminal are not made: `container.exec` enters as is) */
+	int fds[3] = { tty >= 0 ? tty : 0, tty >= 0 ? tty : 1, tty >= 0 ? tty : 2 };
 	int r = oci_scmd_call("container.exec", a, fds, 3, &res, NULL, ret_err);
 	json_object_put(a);
 	int code = r == 0 && json_object_object_get_ex(res, "exit_code", &v) ? json_object_get_int(v) : -1;
@@ -68,8 +68,8 @@ int oci_cmd_exec(int argc, char **argv)
 					      { "cwd", required_argument, NULL, 'w' },
 					      { "env", required_argument, NULL, 'e' },
 					      {} };
-	const char *process = NULL, *pid_file = NULL;
-	bool detach = false;
+	const char *process = NULL, *pid_file = NULL, *console = NULL;
+	bool detach = false, tty_flag = false;
 	scm_error *e = NULL;
 	/* "+": the command after the id keeps its own options */
 	for (int c; (c = getopt_long(argc, argv, "+p:dt", opts, NULL)) != -1;) {
@@ -79,8 +79,10 @@ int oci_cmd_exec(int argc, char **argv)
 			pid_file = optarg;
 		else if (c == 'd')
 			detach = true;
-		else if (c == 't' || c == 'c')
-			return oci_fail(scm_error_new(SCM_E_INVALID, "scm-oci", "exec: a terminal is not supported yet"));
+		else if (c == 't')
+			tty_flag = true;
+		else if (c == 'c')
+			console = optarg;
 		else if (c == 'w' || c == 'e')
 			return oci_fail(scm_error_new(SCM_E_INVALID, "scm-oci",
 						      "exec: --cwd and --env are not supported (the container's own)"));
@@ -91,13 +93,26 @@ int oci_cmd_exec(int argc, char **argv)
 		return oci_fail(scm_error_new(SCM_E_INVALID, "scm-oci", "exec needs a valid container id"));
 	const char *id = argv[optind++];
 	char **cmd = NULL;
+	json_object *proc = NULL;
 	if (process) {
-		if (process_args(process, &cmd, &e) != 0)
+		if (process_args(process, &cmd, &proc, &e) != 0)
 			return oci_fail(e);
 	} else if (optind < argc) {
 		cmd = strv_copy(argv + optind);
+		proc = json_object_new_object();
+		json_object_object_add(proc, "terminal", json_object_new_boolean(tty_flag));
 	} else
 		return oci_fail(scm_error_new(SCM_E_INVALID, "scm-oci", "exec needs --process FILE or a command"));
+	_cleanup_close_ int tty_m = -1, tty_s = -1;
+	char where[PATH_MAX + 16];
+	snprintf(where, sizeof(where), "%s%s", process ? "--process " : "the command line", process ? process : "");
+	if (oci_console_check(proc, console, where, &e) != 0 ||
+	    (console && oci_console_open(proc, &tty_m, &tty_s, &e) != 0)) {
+		json_object_put(proc);
+		strv_free(cmd);
+		return oci_fail(e);
+	}
+	json_object_put(proc);
 	struct oci_state st = { 0 };
 	_cleanup_close_ int dfd = -1;
 	if (oci_state_load(id, &st, &e) != 0 || oci_state_dir(id, false, &dfd, &e) != 0) {
@@ -109,8 +124,12 @@ int oci_cmd_exec(int argc, char **argv)
 	if (oci_status(dfd, &st) != OCI_RUNNING)
 		r = scm_fail(&e, SCM_E_INVALID, "container \"%s\" is %s, not running", id,
 			     oci_status_name(oci_status(dfd, &st)));
+	/* the engine waits for the terminal before exec returns (detached) */
+	if (r == 0 && console && oci_console_send(console, tty_m, &e) != 0)
+		r = -1;
+	tty_m = safe_close(tty_m);
 	if (r == 0 && !detach) {
-		int code = exec_call(st.name, cmd, &e);
+		int code = exec_call(st.name, cmd, tty_s, &e);
 		strv_free(cmd);
 		oci_state_done(&st);
 		return code < 0 ? oci_fail(e) : code;
@@ -120,7 +139,7 @@ int oci_cmd_exec(int argc, char **argv)
 		r = scm_fail(&e, -errno, "fork: %m");
 	if (pid == 0) {
 		setsid();
-		int code = exec_call(st.name, cmd, &e);
+		int code = exec_call(st.name, cmd, tty_s, &e);
 		if (code < 0)
 			oci_fail(e);
 		_exit(code < 0 ? 126 : code & 0xff);

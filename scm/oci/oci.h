@@ -61,6 +61,8 @@ struct oci_state {
 };
 enum oci_status { OCI_CREATED, OCI_RUNNING, OCI_STOPPED };
 
+/* --root, or its default. */
+const char *oci_root_dir(void);
 /* ROOT/ID as an open directory fd (O_PATH). */
 int oci_state_dir(const char *id, bool create, int *ret_fd, scm_error **ret_err);
 int oci_state_load(const char *id, struct oci_state *ret, scm_error **ret_err);
@@ -83,6 +85,24 @@ int oci_expose(int dirfd, json_object *cfg, json_object *binds, scm_error **ret_
 /* Undoes it (n_binds: how many binds the state holds). */
 void oci_unexpose(int dirfd, size_t n_binds);
 
+/* ---- pod.c --------------------------------------------------------------- */
+/* /proc/PID/ns/TYPE paths in cfg's linux.namespaces naming the monitor of
+ * one of this root's containers become its scmd container's PID 1's. */
+int oci_fix_ns_paths(json_object *cfg, scm_error **ret_err);
+
+/* ---- a terminal (console.c) -------------------------------------------- */
+/* A pty pair for `terminal: true` (process.consoleSize as its size). */
+int oci_console_open(json_object *process, int *ret_master, int *ret_slave, scm_error **ret_err);
+/* Hands the master to the engine over --console-socket (SCM_RIGHTS). */
+int oci_console_send(const char *path, int master, scm_error **ret_err);
+/* process.terminal and --console-socket go together (where: "config.json"
+ * or "--process FILE"). */
+int oci_console_check(json_object *process, const char *console_socket, const char *where, scm_error **ret_err);
+/* Relays between outer (the engine's pty's slave) and inner (the master of
+ * the container's pty) until the container's side is closed; signals from
+ * sfd go to on_signal. */
+void oci_console_relay(int outer, int inner, int sfd, void (*on_signal)(int sig, void *data), void *data);
+
 /* ---- scmd (shim.c) ------------------------------------------------------ */
 /* scmd's runtime directory: --scm-runtime-dir, $SCM_RUNTIME_DIR, scmd's
  * default. create keeps it in the state, so later commands (an engine's
@@ -91,7 +111,8 @@ const char *oci_scm_runtime_dir(void);
 /* One request on scmd's control socket (opened for this call). */
 int oci_scmd_call(const char *op, json_object *args, const int *fds, size_t n_fds, json_object **ret,
 		  int *ret_fd, scm_error **ret_err);
-/* The monitor: never returns. sync is written one byte once it listens. */
-_Noreturn void oci_shim_main(int dirfd, const char *id, int sync);
+/* The monitor: never returns. sync is written one byte once it listens.
+ * tty: the slave of the engine's terminal, or -1. */
+_Noreturn void oci_shim_main(int dirfd, const char *id, int sync, int tty);
 /* Asks the monitor of a created container to start it. */
 int oci_shim_start(int dirfd, const char *id, scm_error **ret_err);

@@ -127,14 +127,14 @@ static int cmd_create(int argc, char **argv)
 					      { "no-new-keyring", no_argument, NULL, 'k' },
 					      { "preserve-fds", required_argument, NULL, 'f' },
 					      {} };
-	const char *bundle = ".", *pid_file = NULL;
+	const char *bundle = ".", *pid_file = NULL, *console = NULL;
 	for (int c; (c = getopt_long(argc, argv, "b:", opts, NULL)) != -1;) {
 		if (c == 'b')
 			bundle = optarg;
 		else if (c == 'p')
 			pid_file = optarg;
 		else if (c == 'c')
-			return usage("--console-socket: a terminal is not supported yet (run without -t)");
+			console = optarg;
 		else if (c == 'f' && strcmp(optarg, "0") != 0)
 			return usage("--preserve-fds %s: passing fds is not supported", optarg);
 		else if (c == '?')
@@ -159,7 +159,11 @@ static int cmd_create(int argc, char **argv)
 	int r = oci_translate(text, strlen(text), babs, &cfg, &binds, &e);
 	if (r != 0)
 		return oci_fail(scm_error_wrap(e, r, "scm-oci", "bundle %s", babs));
-	_cleanup_close_ int dfd = -1;
+	json_object *process = NULL;
+	json_object_object_get_ex(cfg, "process", &process);
+	if ((r = oci_console_check(process, console, "config.json", &e)) != 0)
+		return oci_fail(e);
+	_cleanup_close_ int dfd = -1, tty_m = -1, tty_s = -1;
 	struct oci_state st = { .id = (char *)id, .bundle = babs };
 	char name[49], created[64];
 	oci_scm_name(id, name);
@@ -167,7 +171,7 @@ static int cmd_create(int argc, char **argv)
 	if ((r = oci_state_dir(id, true, &dfd, &e)) != 0)
 		goto fail_put;
 	bool made = true;
-	if ((r = oci_expose(dfd, cfg, binds, &e)) != 0)
+	if ((r = oci_fix_ns_paths(cfg, &e)) != 0 || (r = oci_expose(dfd, cfg, binds, &e)) != 0)
 		goto fail;
 	const char *ctext = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
 	if ((r = oci_write_file(dfd, "config.json", ctext, &e)) != 0)
@@ -183,8 +187,15 @@ static int cmd_create(int argc, char **argv)
 		r = scm_fail(&e, r, "bundle %s, as scm takes it", babs);
 		goto fail;
 	}
+	r = container_spec_check_joins(spec, &e);
 	container_spec_free(spec);
+	if (r != 0) {
+		r = scm_fail(&e, r, "bundle %s", babs);
+		goto fail;
+	}
 	if ((r = make_mountpoints(cfg, binds, &e)) != 0)
+		goto fail;
+	if (console && (r = oci_console_open(process, &tty_m, &tty_s, &e)) != 0)
 		goto fail;
 	int sp[2];
 	if (pipe2(sp, O_CLOEXEC) < 0) {
@@ -198,9 +209,10 @@ static int cmd_create(int argc, char **argv)
 	}
 	if (pid == 0) {
 		close(sp[0]);
-		oci_shim_main(dfd, id, sp[1]);
+		oci_shim_main(dfd, id, sp[1], tty_s);
 	}
 	close(sp[1]);
+	tty_s = safe_close(tty_s);
 	char b;
 	ssize_t k = read(sp[0], &b, 1);
 	close(sp[0]);
@@ -208,6 +220,11 @@ static int cmd_create(int argc, char **argv)
 		int status = 0;
 		waitpid(pid, &status, 0);
 		r = scm_fail(&e, -EIO, "the container's monitor did not start");
+		goto fail;
+	}
+	/* the engine waits for the terminal before create returns */
+	if (console && (r = oci_console_send(console, tty_m, &e)) != 0) {
+		kill(pid, SIGKILL);
 		goto fail;
 	}
 	time_t t = time(NULL);
@@ -451,12 +468,13 @@ static void help(void)
 	puts("Usage: scm-oci [GLOBAL OPTIONS] COMMAND [OPTIONS] ID\n"
 	     "An OCI runtime (runc's command line) whose containers are scmd's.\n\n"
 	     "Commands:\n"
-	     "  create --bundle DIR [--pid-file F] ID   make the container (its monitor waits for start)\n"
+	     "  create --bundle DIR [--pid-file F] [--console-socket S] ID\n"
+	     "                                          make the container (its monitor waits for start)\n"
 	     "  start ID                                launch it through scmd\n"
 	     "  state ID                                the runtime spec's state JSON\n"
 	     "  kill ID [SIGNAL]                        signal it (default TERM)\n"
 	     "  delete [--force] ID                     remove it (--force: stop it first)\n"
-	     "  exec [--detach] [--pid-file F] [--process P.json] ID [CMD ARGS...]\n"
+	     "  exec [--detach] [--pid-file F] [--process P.json] [--tty --console-socket S] ID [CMD ARGS...]\n"
 	     "                                          a process in the running container\n"
 	     "  ps [--format table|json] ID              host pids of its processes\n"
 	     "  features                                what this runtime supports, as JSON\n\n"

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -88,7 +90,7 @@ static int write_all(int fd, const char *buf, size_t n)
 }
 
 /* container.run for this id: the reply's fd is the output pipe. */
-static int launch(int dirfd, int *ret_out, char **ret_name, scm_error **ret_err)
+static int launch(int dirfd, int tty, int *ret_out, char **ret_name, scm_error **ret_err)
 {
 	struct oci_state st;
 	char self[64], dir[PATH_MAX];
@@ -109,6 +111,16 @@ static int launch(int dirfd, int *ret_out, char **ret_name, scm_error **ret_err)
 	if (st.binds && json_object_array_length(st.binds) > 0)
 		json_object_object_add(a, "binds", json_object_get(st.binds));
 	int in = isatty(0) ? -1 : 0; /* conmon gives /dev/null or a pipe */
+	struct winsize ws = { 0 };
+	if (tty >= 0) {
+		/* a pty of its own from scmd, the same size as the engine's */
+		in = -1;
+		json_object_object_add(a, "tty", json_object_new_boolean(true));
+		if (ioctl(tty, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+			json_object_object_add(a, "tty_rows", json_object_new_int(ws.ws_row));
+			json_object_object_add(a, "tty_cols", json_object_new_int(ws.ws_col));
+		}
+	}
 	r = oci_scmd_call("container.run", a, &in, in >= 0 ? 1 : 0, NULL, ret_out, ret_err);
 	json_object_put(a);
 	if (r == 0 && *ret_out < 0)
@@ -130,18 +142,40 @@ static void forward(const char *name, int sig)
 	json_object_put(a);
 }
 
-/* Copies the container's output to the engine's stdout until the
- * container closes it, forwarding signals; then its exit status. */
-static _Noreturn void run_phase(int out, int sfd, const char *name)
+struct relay_ctx {
+	const char *name;
+	int outer, inner;
+};
+
+/* The engine resized its terminal: the container's follows (its
+ * foreground process group gets SIGWINCH from the kernel). */
+static void relay_signal(int sig, void *data)
 {
-	bool open_out = true;
+	struct relay_ctx *x = data;
+	struct winsize ws;
+	if (sig != SIGWINCH)
+		forward(x->name, sig);
+	else if (ioctl(x->outer, TIOCGWINSZ, &ws) == 0)
+		(void)ioctl(x->inner, TIOCSWINSZ, &ws);
+}
+
+/* Copies the container's output to the engine's stdout (or relays its
+ * terminal) until the container closes it, forwarding signals; then its
+ * exit status. */
+static _Noreturn void run_phase(int out, int sfd, int tty, const char *name)
+{
+	bool open_out = tty < 0;
+	if (tty >= 0) {
+		struct relay_ctx x = { name, tty, out };
+		oci_console_relay(tty, out, sfd, relay_signal, &x);
+	}
 	while (open_out) {
 		struct pollfd p[2] = { { out, POLLIN, 0 }, { sfd, POLLIN, 0 } };
 		if (poll(p, 2, -1) < 0)
 			continue;
 		if (p[1].revents) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGWINCH)
 				forward(name, (int)si.ssi_signo);
 		}
 		if (p[0].revents) {
@@ -169,14 +203,25 @@ static _Noreturn void run_phase(int out, int sfd, const char *name)
 	_exit(code & 0xff);
 }
 
-_Noreturn void oci_shim_main(int dirfd, const char *id, int sync)
+_Noreturn void oci_shim_main(int dirfd, const char *id, int sync, int tty)
 {
 	(void)id;
 	setsid();
 	signal(SIGPIPE, SIG_IGN);
+	if (tty >= 0) {
+		/* the engine's terminal as this session's: its resizes come as
+		 * SIGWINCH; raw, so the container's own pty does the line
+		 * discipline once, not twice */
+		struct termios t;
+		if (ioctl(tty, TIOCSCTTY, 0) < 0 || tcgetattr(tty, &t) < 0)
+			_exit(125);
+		cfmakeraw(&t);
+		if (tcsetattr(tty, TCSANOW, &t) < 0)
+			_exit(125);
+	}
 	sigset_t ss;
 	sigemptyset(&ss);
-	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
 		sigaddset(&ss, sigs[i]);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
@@ -195,7 +240,7 @@ _Noreturn void oci_shim_main(int dirfd, const char *id, int sync)
 		if (p[1].revents) {
 			/* killed while created: nothing ran, the engine sees the signal */
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGWINCH)
 				_exit(128 + (int)si.ssi_signo);
 		}
 		if (!p[0].revents)
@@ -208,7 +253,7 @@ _Noreturn void oci_shim_main(int dirfd, const char *id, int sync)
 		char *name = NULL;
 		int out = -1;
 		scm_error *se = NULL;
-		if (launch(dirfd, &out, &name, &e) == 0 && oci_write_file(dirfd, "started", "", &se) != 0)
+		if (launch(dirfd, tty, &out, &name, &e) == 0 && oci_write_file(dirfd, "started", "", &se) != 0)
 			scm_error_free(se); /* `state` then says created: cosmetic */
 		json_object *o = e ? scm_error_to_json(e) : json_object_new_object();
 		const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -220,7 +265,7 @@ _Noreturn void oci_shim_main(int dirfd, const char *id, int sync)
 			_exit(125);
 		}
 		close(ls);
-		run_phase(out, sfd, name);
+		run_phase(out, sfd, tty, name);
 	}
 }
 

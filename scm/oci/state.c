@@ -23,7 +23,7 @@
 
 struct oci_globals oci_g;
 
-static const char *root_dir(void)
+const char *oci_root_dir(void)
 {
 	static char buf[PATH_MAX];
 	const char *x = getenv("XDG_RUNTIME_DIR");
@@ -38,7 +38,7 @@ static const char *root_dir(void)
 
 int oci_state_dir(const char *id, bool create, int *ret_fd, scm_error **ret_err)
 {
-	const char *root = root_dir();
+	const char *root = oci_root_dir();
 	struct stat st;
 	if (create && mkdir_p(root, 0711) < 0)
 		return scm_fail(ret_err, -errno, "--root %s: %m", root);

@@ -5,12 +5,13 @@
  * capabilities. scm decides those itself (its seccomp filter, cgroups
  * under scmd's instance, the profiles' sandbox), so they are dropped here,
  * each by name in the table below; what cannot be honoured without giving
- * up isolation (hooks run on the host, joining a namespace by path, device
- * nodes) is refused with the JSON pointer, and anything else unknown is
+ * up isolation (hooks run on the host, joining a pid, mount, user or
+ * cgroup namespace by path, device nodes) is refused with the JSON pointer, and anything else unknown is
  * left for scm's strict parser to refuse. The engine's bind mounts become
  * the admin binds of container.run: the engine is root on scmd's control
  * socket, the same as `scmctl container run --bind`. */
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +50,8 @@ static int bad(scm_error **ret_err, const char *ptr, const char *why)
 	return scm_fail(ret_err, SCM_E_INVALID, "config.json %s: %s", ptr, why);
 }
 
+/* A pod's network, ipc and uts namespaces are joined by path (scm's
+ * runtime checks each is a namespace of its type); the rest are scm's. */
 static int fix_namespaces(json_object *lin, scm_error **ret_err)
 {
 	json_object *ns = get(lin, "namespaces");
@@ -57,20 +60,65 @@ static int fix_namespaces(json_object *lin, scm_error **ret_err)
 	for (size_t i = 0; i < json_object_array_length(ns); i++) {
 		json_object *n = json_object_array_get_idx(ns, i), *p = get(n, "path");
 		const char *type = json_object_get_string(get(n, "type"));
-		if (p && json_object_get_string_len(p) > 0) {
-			char ptr[64];
-			snprintf(ptr, sizeof(ptr), "/linux/namespaces/%zu/path", i);
-			char why[256];
-			snprintf(why, sizeof(why),
-				 "joining an existing %s namespace is not supported: scm makes every namespace its "
-				 "containers have (podman: --network none, no --pod/--ipc/--uts container:)",
-				 type ? type : "?");
-			return bad(ret_err, ptr, why);
-		}
-		if (p)
+		if (p && json_object_get_string_len(p) == 0) {
 			json_object_object_del(n, "path");
+			continue;
+		}
+		if (!p || (type && (strcmp(type, "network") == 0 || strcmp(type, "ipc") == 0 ||
+				    strcmp(type, "uts") == 0)))
+			continue;
+		char ptr[64];
+		snprintf(ptr, sizeof(ptr), "/linux/namespaces/%zu/path", i);
+		char why[256];
+		snprintf(why, sizeof(why),
+			 "joining an existing %s namespace is not supported: scm makes it (network, ipc and uts "
+			 "can be joined, as a pod's)", type ? type : "?");
+		return bad(ret_err, ptr, why);
 	}
 	return 0;
+}
+
+/* containerd's and CRI-O's default device rules allow the nodes every
+ * container gets (null, zero, full, random, urandom, tty, console, ptmx,
+ * the ptys), /dev/net/tun, and mknod of anything. scm gives those nodes
+ * itself (its own rules follow the spec's), gives no tun, and a container
+ * in scm's user namespace cannot mknod: such rules are dropped, so only an
+ * engine's rule that asks for more (a --device-cgroup-rule) stays, for the
+ * sandbox to decide. */
+static bool default_device_rule(json_object *d)
+{
+	json_object *allow = get(d, "allow"), *maj = get(d, "major"), *min = get(d, "minor");
+	const char *type = json_object_get_string(get(d, "type")), *acc = json_object_get_string(get(d, "access"));
+	if (!allow || !json_object_get_boolean(allow))
+		return false;
+	if (acc && strcmp(acc, "m") == 0)
+		return true;
+	if (!type || strcmp(type, "c") != 0 || !maj || !json_object_is_type(maj, json_type_int))
+		return false;
+	int64_t M = json_object_get_int64(maj), m = min && json_object_is_type(min, json_type_int)
+							? json_object_get_int64(min) : -1;
+	static const int64_t nodes[][2] = { { 1, 3 }, { 1, 5 }, { 1, 7 }, { 1, 8 }, { 1, 9 },
+					    { 5, 0 }, { 5, 1 }, { 5, 2 }, { 10, 200 } };
+	if (M == 136 && (!min || m >= 0))
+		return true;
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
+		if (M == nodes[i][0] && m == nodes[i][1])
+			return true;
+	return false;
+}
+
+static void drop_default_device_rules(json_object *res)
+{
+	json_object *devs = get(res, "devices");
+	if (!devs || !json_object_is_type(devs, json_type_array))
+		return;
+	json_object *keep = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		json_object *d = json_object_array_get_idx(devs, i);
+		if (!json_object_is_type(d, json_type_object) || !default_device_rule(d))
+			json_object_array_add(keep, json_object_get(d));
+	}
+	json_object_object_add(res, "devices", keep);
 }
 
 static bool has_opt(json_object *opts, const char *w)
@@ -185,11 +233,6 @@ int oci_translate(const char *json, size_t len, const char *bundle, json_object 
 		r = bad(ret_err, "/process", process ? "expected an object" : "required field is missing");
 		goto out;
 	}
-	if ((v = get(process, "terminal")) && json_object_get_boolean(v)) {
-		r = bad(ret_err, "/process/terminal",
-			"a terminal (console socket) is not supported yet: run without -t / tty");
-		goto out;
-	}
 	drop_keys(process, drop_process);
 	drop_keys(get(process, "user"), drop_user);
 	/* scm's rule in a sandbox; the engine's default is off */
@@ -224,6 +267,8 @@ int oci_translate(const char *json, size_t len, const char *bundle, json_object 
 		drop_keys(res, drop_resources);
 		drop_keys(get(res, "memory"), drop_memory);
 		drop_keys(get(res, "cpu"), drop_cpu);
+		if (res && json_object_is_type(res, json_type_object))
+			drop_default_device_rules(res);
 		if ((r = fix_namespaces(lin, ret_err)) != 0)
 			goto out;
 	}

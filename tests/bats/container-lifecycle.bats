@@ -149,7 +149,7 @@ bad_spec() {
 	bad_spec '.process.foo=1' "/process/foo: unknown field"
 	bad_spec '.linux.sysctl={}' "/linux/sysctl: unknown field"
 	bad_spec '.mounts[0].bogus=true' "/mounts/0/bogus: unknown field"
-	bad_spec '.linux.namespaces[0].path="/proc/1/ns/pid"' "/linux/namespaces/0/path: joining an existing namespace is not supported"
+	bad_spec '.linux.namespaces[0].path="/proc/1/ns/pid"' "/linux/namespaces/0/path: joining an existing pid namespace is not supported"
 	bad_spec '.annotations={"org.scm.colour":"red"}' "/annotations/org.scm.colour: unknown scm annotation"
 }
 

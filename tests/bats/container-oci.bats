@@ -23,7 +23,7 @@ setup_file() {
 	B=$SCMT/bundle
 	mkdir -p "$B/rootfs/bin"
 	cp /bin/busybox "$B/rootfs/bin/"
-	for c in sh true echo sleep cat id; do ln -s busybox "$B/rootfs/bin/$c"; done
+	for c in sh true echo sleep cat id readlink; do ln -s busybox "$B/rootfs/bin/$c"; done
 	(cd "$B" && crun spec)
 	jq '.process.terminal=false | .process.args=["/bin/sh","-c","echo hello from oci; exec sleep 600"]' \
 		"$B/config.json" >"$B/c" && mv "$B/c" "$B/config.json"
@@ -181,13 +181,15 @@ wait_status() { # ID STATUS
 	run oci create --bundle "$SCMT/bad" b1
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"/hooks"* ]]
-	jq '.linux.namespaces += [{"type":"network","path":"/proc/1/ns/net"}]' "$B/config.json" >"$SCMT/bad/config.json"
+	jq '.linux.namespaces += [{"type":"pid","path":"/proc/1/ns/pid"}]' "$B/config.json" >"$SCMT/bad/config.json"
 	run oci create --bundle "$SCMT/bad" b1
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"/linux/namespaces/"*"/path"* ]]
+	[[ "$output" == *"/linux/namespaces/"*"/path"*"pid namespace is not supported"* ]]
 	jq '.process.terminal=true' "$B/config.json" >"$SCMT/bad/config.json"
 	run oci create --bundle "$SCMT/bad" b1
-	[[ "$output" == *"/process/terminal"* ]]
+	[[ "$output" == *"/process/terminal is true: --console-socket is needed"* ]]
+	run oci create --bundle "$B" --console-socket "$SCMT/nosock" b1
+	[[ "$output" == *"/process/terminal is not true"* ]]
 	# what scm's own parser refuses, named by its pointer
 	jq '.process.args=["/bin/sh", 7]' "$B/config.json" >"$SCMT/bad/config.json"
 	run oci create --bundle "$SCMT/bad" b1
@@ -215,4 +217,53 @@ wait_status() { # ID STATUS
 	# --log-format json: the error is a JSON line in --log too
 	run "$OCI" --root "$ROOT" --log "$SCMT/log.json" --log-format json start nosuch
 	jq -e 'select(.level=="error") | .msg | contains("does not exist")' "$SCMT/log.json"
+}
+
+# BUNDLE-DIR NS-TYPE PATH: $B's spec joining PATH as its NS-TYPE namespace
+join_bundle() {
+	mkdir -p "$1"
+	ln -sfn "$B/rootfs" "$1/rootfs"
+	jq --arg t "$2" --arg p "$3" '.linux.namespaces |= (map(select(.type != $t)) + [{"type": $t, "path": $p}])
+		| .process.args=["/bin/sh","-c","readlink /proc/self/ns/net"]' "$B/config.json" >"$1/config.json"
+}
+
+@test "namespaces joined by path: a network namespace made outside; bogus paths refused, naming the field" {
+	# a network namespace of the host's making, held by a sleep
+	bare unshare --net sleep 600 </dev/null >/dev/null 2>&1 &
+	holder=$!
+	wait_until 60 sh -c "[ \"\$(readlink /proc/$holder/ns/net)\" != \"\$(readlink /proc/self/ns/net)\" ]"
+	want=$(readlink "/proc/$holder/ns/net")
+	join_bundle "$SCMT/j" network "/proc/$holder/ns/net"
+	create j1 "$SCMT/j"
+	oci start j1
+	wait_status j1 stopped
+	cat "$SCMT/j1.out"
+	[ "$(cat "$SCMT/j1.out")" = "$want" ]
+	oci delete j1
+	# what is not a namespace of its type is refused at create, by fd
+	join_bundle "$SCMT/j" network "$B/config.json"
+	run oci create --bundle "$SCMT/j" j2
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"/linux/namespaces/"*"/path: $B/config.json is not a namespace"* ]]
+	join_bundle "$SCMT/j" network "/proc/$holder/ns/ipc"
+	run oci create --bundle "$SCMT/j" j2
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"/path: /proc/$holder/ns/ipc is a ipc namespace, not network"* ]]
+	join_bundle "$SCMT/j" ipc "$SCMT/nothere"
+	run oci create --bundle "$SCMT/j" j2
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"/path: $SCMT/nothere: No such file"* ]]
+	[ ! -e "$ROOT/j2" ]
+	# a profile without network: no joining one either (said at start)
+	join_bundle "$SCMT/j" network "/proc/$holder/ns/net"
+	jq '.annotations["org.scm.profiles"]="caller"' "$SCMT/j/config.json" >"$SCMT/j/c" && mv "$SCMT/j/c" "$SCMT/j/config.json"
+	create j3 "$SCMT/j"
+	run oci start j3
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"the sandbox allows no network, so the container cannot join network namespace"* ]]
+	oci delete --force j3
+	kill "$holder"
 }

@@ -22,9 +22,15 @@ setup_file() {
 	export SCMD_PID
 	# podman with its storage here and scm-oci as its runtime (a script,
 	# so that timeout can run it)
+	# rlimits this machine's hard limits allow, for containers made
+	# without --ulimit too (a pod's infra container)
+	cat >"$SCMT/containers.conf" <<'TOML'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+TOML
 	cat >"$SCMT/podman" <<SH
 #!/bin/sh
-exec podman --root "$SCMT/storage" --runroot "$SCMT/runroot" --tmpdir "$SCMT/ptmp" --cgroup-manager cgroupfs \\
+CONTAINERS_CONF="$SCMT/containers.conf" exec podman --root "$SCMT/storage" --runroot "$SCMT/runroot" --tmpdir "$SCMT/ptmp" --cgroup-manager cgroupfs \\
 	--events-backend file --runtime "$OCI" --runtime-flag "scm-runtime-dir=$SCMT/run" "\$@"
 SH
 	chmod +x "$SCMT/podman"
@@ -37,7 +43,8 @@ JSON
 	R=$SCMT/image
 	mkdir -p "$R/bin" "$R/idl" "$R/etc"
 	cp /bin/busybox "$R/bin/"
-	for c in sh true echo sleep cat; do ln -s busybox "$R/bin/$c"; done
+	for c in sh true echo sleep cat stty tty readlink nc ip; do ln -s busybox "$R/bin/$c"; done
+	printf '#!/bin/sh\nexec sleep 100000\n' >"$R/bin/pause" && chmod 755 "$R/bin/pause"
 	cp "$SCMCTL" "$R/bin/scmctl"
 	cp "$SCM_SRC/stubs/idl/echo.json" "$R/idl/"
 	for l in $(ldd "$SCMCTL" | grep -o '/[^ ]*'); do
@@ -120,4 +127,78 @@ RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 	[ "$status" -ne 0 ]
 	! "$SCMCTL" --json container list | grep -q "\"name\":\"$name\""
 	! grep -q "scm-oci/$id" /proc/mounts
+}
+
+# podman sets no process.consoleSize: it resizes the terminal through conmon
+# once attached, which may be after the program started (with any runtime)
+SIZE='while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
+
+@test "podman run -t and exec -t: the pty comes over --console-socket; the container has a terminal of the caller's size" {
+	run timeout 120 "$SCM_SRC/tests/bats/pty-run.py" --rows 31 --cols 97 --input 'typed-in\n' -- \
+		"$SCMT/podman" run --rm -it "${RUN_OPTS[@]}" localhost/scm-oci-test \
+		/bin/sh -c "$SIZE"'; [ -t 0 ] && [ -t 1 ] && echo stdin-and-stdout-are-a-tty; read l; echo "got:$l"; exit 6'
+	echo "$output"
+	[[ "$output" == *"31 97"* ]]
+	[[ "$output" == *"stdin-and-stdout-are-a-tty"* ]]
+	[[ "$output" == *"got:typed-in"* ]]
+	[[ "$output" == *"exit 6"* ]]
+	# exec -t into a running container: conmon's exec --console-socket
+	run timeout 120 "$SCMT/podman" run -d --name tty-bg "${RUN_OPTS[@]}" localhost/scm-oci-test /bin/sleep 600
+	[ "$status" -eq 0 ]
+	run timeout 120 "$SCM_SRC/tests/bats/pty-run.py" --rows 12 --cols 34 -- \
+		"$SCMT/podman" exec -t tty-bg /bin/sh -c "$SIZE"'; [ -t 0 ] && echo exec-has-a-tty'
+	echo "$output"
+	[[ "$output" == *"12 34"* ]]
+	[[ "$output" == *"exec-has-a-tty"* ]]
+	[[ "$output" == *"exit 0"* ]]
+	run timeout 120 "$SCMT/podman" rm -f -t 0 tty-bg
+	[ "$status" -eq 0 ]
+}
+
+@test "podman pod: containers join the infra container's network, ipc and uts namespaces and talk over loopback" {
+	run timeout 120 "$SCMT/podman" pod create --name pod1 --network none --infra-image localhost/scm-oci-test \
+		--infra-command /bin/pause
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run timeout 120 "$SCMT/podman" run -d --pod pod1 --name srv localhost/scm-oci-test \
+		/bin/sh -c 'for n in net ipc uts; do readlink /proc/self/ns/$n; done; nc -l -p 7777'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run timeout 120 "$SCMT/podman" run --rm --pod pod1 localhost/scm-oci-test \
+		/bin/sh -c 'for n in net ipc uts; do readlink /proc/self/ns/$n; done
+			# until the server listens
+			for i in $(seq 300); do echo over-loopback | nc 127.0.0.1 7777 2>/dev/null && exit; sleep 0.1; done; exit 1'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	client=$output
+	wait_until 60 sh -c "'$SCMT/podman' logs srv | grep -q over-loopback"
+	server=$(podman_ logs srv | grep -v over-loopback)
+	echo "server: $server"
+	[ "$(echo "$client" | grep -c '^net:\|^ipc:\|^uts:')" -eq 3 ]
+	[ "$client" = "$server" ]
+	# ... the infra container's, not the host's
+	[[ "$client" != *"$(readlink /proc/self/ns/net)"* ]]
+	infra=$(podman_ pod inspect pod1 --format '{{.InfraContainerID}}')
+	pid=$("$SCMCTL" --json container show "$("$OCI" state "$infra" | jq -r .scm_name)" | jq -r .pid)
+	[[ "$client" == *"$(readlink /proc/$pid/ns/net)"* ]]
+	run timeout 120 "$SCMT/podman" pod rm -f pod1
+	[ "$status" -eq 0 ]
+}
+
+@test "podman's own network (a netns path under /run/netns) and --network container:NAME are the container's" {
+	run timeout 120 "$SCMT/podman" run --rm --network bridge localhost/scm-oci-test /bin/sh -c 'ip -o addr; readlink /proc/self/ns/net'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"eth0"*"inet "* ]]
+	# --network container:NAME: the same rule outside a pod
+	run timeout 120 "$SCMT/podman" run -d --name solo "${RUN_OPTS[@]}" localhost/scm-oci-test /bin/sleep 600
+	[ "$status" -eq 0 ]
+	want=$(podman_ exec solo readlink /proc/self/ns/net)
+	run timeout 120 "$SCMT/podman" run --rm --network container:solo localhost/scm-oci-test readlink /proc/self/ns/net
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$want" ]
+	[ "$want" != "$(readlink /proc/self/ns/net)" ]
+	run timeout 120 "$SCMT/podman" rm -f -t 0 solo
+	[ "$status" -eq 0 ]
 }

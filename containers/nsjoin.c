@@ -1,0 +1,124 @@
+/* nsjoin.c: a pod's namespaces, joined by path (linux.namespaces[].path).
+ *
+ * The container's user namespace comes with its clone, and from inside it
+ * a namespace owned elsewhere can no longer be entered (setns needs
+ * CAP_SYS_ADMIN over the target's owner). So the runtime's own thread
+ * steps into the network, ipc and uts namespaces to join just before
+ * clone3, which inherits them, and steps back right after: the clone
+ * leaves those types out of its flags. Each path is opened once and
+ * checked by that fd (nsfs, NS_GET_NSTYPE) before anything moves, so a
+ * path that is not a namespace of its type is refused, not followed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "launch-internal.h"
+#include "spec-internal.h"
+#include "scm-internal/error.h"
+
+static const int join_types[3] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS};
+static const char *const join_names[3] = {"network", "ipc", "uts"};
+static const char *const self_paths[3] = {"/proc/thread-self/ns/net", "/proc/thread-self/ns/ipc",
+					   "/proc/thread-self/ns/uts"};
+
+static const char *type_name(int t)
+{
+	switch (t) {
+	case CLONE_NEWNET: return "network";
+	case CLONE_NEWIPC: return "ipc";
+	case CLONE_NEWUTS: return "uts";
+	case CLONE_NEWNS: return "mount";
+	case CLONE_NEWPID: return "pid";
+	case CLONE_NEWUSER: return "user";
+	case CLONE_NEWCGROUP: return "cgroup";
+	default: return "unknown";
+	}
+}
+
+int launch_join_open(const container_spec *s, bool rootless, int ret_fds[3], scm_error **err)
+{
+	int fds[3] = {-1, -1, -1};
+	int r = 0;
+	for (int i = 0; i < 3 && r == 0; i++) {
+		const char *path = s->ns_join[i];
+		size_t idx = s->ns_join_idx[i];
+		if (!path)
+			continue;
+		if (rootless) {
+			r = ctr_fail(err, CONTAINER_E_DENIED,
+				     "/linux/namespaces/%zu/path: joining a %s namespace needs a runtime running as root",
+				     idx, join_names[i]);
+			break;
+		}
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fds[i] < 0) {
+			r = ctr_fail(err, CONTAINER_E_SPEC, "/linux/namespaces/%zu/path: %s: %m", idx, path);
+			break;
+		}
+		struct statfs sf;
+		int t;
+		if (fstatfs(fds[i], &sf) < 0 || sf.f_type != NSFS_MAGIC)
+			r = ctr_fail(err, CONTAINER_E_SPEC, "/linux/namespaces/%zu/path: %s is not a namespace", idx,
+				     path);
+		else if ((t = ioctl(fds[i], NS_GET_NSTYPE)) != join_types[i])
+			r = ctr_fail(err, CONTAINER_E_SPEC, "/linux/namespaces/%zu/path: %s is a %s namespace, not %s",
+				     idx, path, t < 0 ? "unknown" : type_name(t), join_names[i]);
+	}
+	if (r != 0) {
+		for (int i = 0; i < 3; i++)
+			safe_close(fds[i]);
+		return r;
+	}
+	for (int i = 0; i < 3; i++)
+		ret_fds[i] = fds[i];
+	return 0;
+}
+
+int launch_join_enter(const int fds[3], int saved[3])
+{
+	for (int i = 0; i < 3; i++)
+		saved[i] = -1;
+	for (int i = 0; i < 3; i++) {
+		if (fds[i] < 0)
+			continue;
+		if ((saved[i] = open(self_paths[i], O_RDONLY | O_CLOEXEC)) < 0 || setns(fds[i], join_types[i]) < 0) {
+			int e = errno;
+			launch_join_leave(saved);
+			return -e;
+		}
+	}
+	return 0;
+}
+
+void launch_join_leave(int saved[3])
+{
+	for (int i = 0; i < 3; i++) {
+		if (saved[i] < 0)
+			continue;
+		/* Back to the runtime's own: a runtime left in a container's
+		 * namespaces would launch every later container there. */
+		if (setns(saved[i], join_types[i]) < 0)
+			abort();
+		saved[i] = safe_close(saved[i]);
+	}
+}
+
+int container_spec_check_joins(const container_spec *s, scm_error **ret_err)
+{
+	int fds[3];
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	int r = launch_join_open(s, geteuid() != 0, fds, &err);
+	if (r != 0) {
+		scm_error_push(ret_err, TAKE_PTR(err));
+		return r;
+	}
+	for (int i = 0; i < 3; i++)
+		safe_close(fds[i]);
+	return 0;
+}
