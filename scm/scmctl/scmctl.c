@@ -536,6 +536,7 @@ static void help(void)
 	       "                                      sockets, channels and containers\n"
 	       "  call [--endpoint NAME|PATH] [--hold] SERVICE METHOD [ARGS-JSON]\n"
 	       "  dbus call [--endpoint NAME|PATH] BUS DEST PATH INTERFACE METHOD [SIGNATURE [ARG...]]\n"
+	       "  dbus subscribe [--endpoint NAME|PATH] [--count N] BUS SENDER PATH INTERFACE MEMBER\n"
 	       "  container run [--name N] [--profile P]... [--env K=V]... [-d | -t]\n"
 	       "                [--user UID[:GID]] [--bind SRC[:DST][:rw]]...\n"
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"
