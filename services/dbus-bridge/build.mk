@@ -44,3 +44,9 @@ $(B)/tests/bench/dbus-bridge-bench: tests/bench/dbus-bridge-bench.sh
 	$(Q_GEN)install -m 755 $< $@
 BENCH_DEPS += $(B)/tests/bench/dbus-bridge-bench $(B)/libexec/scm-dbus-bridge-bench-client $(DBUS_BRIDGE) \
               $(B)/libexec/scm-test-notifyd
+# the bench's private dbus-broker (its controller: tests/bench/ipc-broker-ctl.c)
+$(B)/libexec/scm-dbus-broker-run: $(B)/tests/bench/dbus-broker-run.o $(B)/tests/bench/ipc-broker-ctl.o \
+                                  $(B)/tests/bench/ipc-util.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
+BENCH_DEPS += $(B)/libexec/scm-dbus-broker-run
