@@ -22,3 +22,10 @@ $(B)/tests/fuzz/fuzz_dbus_export: $(B)/tests/fuzz/fuzz_dbus_export.o $(B)/scm/ma
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_MGR_LIBS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_dbus_export
+
+# unit test: the mapping, no bus
+$(B)/tests/unit/manager/%.o: PART_CFLAGS += $(DBUS_MGR_CFLAGS) -Iscm/manager
+$(B)/tests/unit/test_dbus_export: $(B)/tests/unit/manager/test_dbus_export.o $(B)/scm/manager/export-map.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_MGR_LIBS) $(JSONC_LIBS) $(CMOCKA_LIBS)
+UNIT_TESTS += $(B)/tests/unit/test_dbus_export
