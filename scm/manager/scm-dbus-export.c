@@ -131,10 +131,15 @@ static int parse_caller(const char *spec, scm_error **ret_err)
 	}
 	if (!c->profiles)
 		return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: no profile", spec);
+	/* named by the bus name, which one process owns at a time: two exports
+	 * never share an endpoint, and one found at start is a dead export's */
 	if (c->uid == UID_ANY)
-		snprintf(c->endpoint, sizeof(c->endpoint), "dbus-%s-any", service);
+		snprintf(c->endpoint, sizeof(c->endpoint), "dbus-%s-any", bus_name);
 	else
-		snprintf(c->endpoint, sizeof(c->endpoint), "dbus-%s-%u", service, (unsigned)c->uid);
+		snprintf(c->endpoint, sizeof(c->endpoint), "dbus-%s-%u", bus_name, (unsigned)c->uid);
+	if (!name_valid(c->endpoint, 64, NAME_FILE))
+		return scm_fail(ret_err, SCM_E_INVALID, "--name %s is too long for scm's endpoint names (%s: 64 at most)",
+				bus_name, c->endpoint);
 	n_callers++;
 	return 0;
 }
@@ -187,12 +192,13 @@ static int make_endpoints(scm_error **ret_err)
 	return 0;
 }
 
-static void remove_endpoints(void)
+static void remove_endpoints(bool owned)
 {
 	for (size_t i = 0; i < n_callers; i++) {
 		json_object *n = json_object_new_object();
 		json_object_object_add(n, "name", json_object_new_string(callers[i].endpoint));
-		scmd("endpoint.remove", n, NULL, NULL);
+		if (owned)
+			scmd("endpoint.remove", n, NULL, NULL);
 		json_object_put(n);
 		scm_channel_free(callers[i].ch);
 		strv_free(callers[i].profiles);
@@ -537,11 +543,13 @@ int main(int argc, char **argv)
 	}
 	dbus_connection_set_exit_on_disconnect(bus, FALSE);
 	int rc = 1;
+	bool owned = false; /* the endpoints are ours to remove only then */
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	signal(SIGPIPE, SIG_IGN);
-	if (make_endpoints(&e) != 0) {
-		die(e, "cannot export");
+	/* a running export's snippet is not ours to overwrite (nor remove) */
+	if (dbus_bus_name_has_owner(bus, bus_name, NULL)) {
+		fprintf(stderr, "scm-dbus-export: cannot own %s on the %s bus: it is taken\n", bus_name, busarg);
 		goto out;
 	}
 	if (policy_dir) {
@@ -557,6 +565,11 @@ int main(int argc, char **argv)
 			dbus_error_is_set(&err) ? err.message
 						: "it is taken (or the bus policy denies it: does the bus include the policy directory?)");
 		dbus_error_free(&err);
+		goto out;
+	}
+	owned = true;
+	if (make_endpoints(&e) != 0) {
+		die(e, "cannot export");
 		goto out;
 	}
 	static const DBusObjectPathVTable vt = { .message_function = on_message };
@@ -575,7 +588,7 @@ out:
 		if (dbus_connection_get_is_connected(bus))
 			bus_reload(bus);
 	}
-	remove_endpoints();
+	remove_endpoints(owned);
 	free(policy_file);
 	if (policy_dirfd >= 0)
 		close(policy_dirfd);

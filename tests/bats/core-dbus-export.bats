@@ -88,14 +88,14 @@ O=(--dest org.example.Echo --object-path /org/example/Echo)
 	# the provider sees the caller as the uid's endpoint
 	run busctl --address="$A" call org.example.Echo /org/example/Echo org.example.Echo Whoami
 	echo "$output"
-	[[ "$output" == 'stxt "dbus-echo-0" '* ]]
+	[[ "$output" == 'stxt "dbus-org.example.Echo-0" '* ]]
 	[ "$(reached)" -eq 4 ]
 	# refused by the profile: an argument outside its constraint, a method
 	# it denies, one it does not name; each a D-Bus AccessDenied naming why
 	run gdbus call --address "$A" "${O[@]}" --method org.example.Echo.Greet eve
 	echo "$output"
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"AccessDenied"*"scm policy of endpoint 'dbus-echo-0' (uid 0): echo.greet"* ]]
+	[[ "$output" == *"AccessDenied"*"scm policy of endpoint 'dbus-org.example.Echo-0' (uid 0): echo.greet"* ]]
 	run busctl --address="$A" call org.example.Echo /org/example/Echo org.example.Echo Crash
 	echo "$output"
 	[ "$status" -ne 0 ]
@@ -129,7 +129,7 @@ O=(--dest org.example.Echo --object-path /org/example/Echo)
 	grep -q "denied echo.crash" "$SCMT/export.err"
 	# and scmd audited the calls as the uid's endpoint
 	run "$SCMCTL" channel list
-	[[ "$output" == *"dbus-echo-0"* ]]
+	[[ "$output" == *"dbus-org.example.Echo-0"* ]]
 }
 
 @test "dbus export: introspection from the IDL; the bus policy snippet and the endpoints last as long as the export" {
@@ -140,12 +140,33 @@ O=(--dest org.example.Echo --object-path /org/example/Echo)
 	grep -q '<allow own="org.example.Echo"/>' "$BUSDIR/policy.d/org.example.Echo.conf"
 	grep -q '<policy user="65534">' "$BUSDIR/policy.d/org.example.Echo.conf"
 	run "$SCMCTL" endpoint list
-	[[ "$output" == *"dbus-echo-0"* && "$output" == *"dbus-echo-65534"* ]]
-	# a second export of the same name is refused by the bus
-	run "$SCMCTL" service export-dbus echo --bus "$A" --name org.example.Echo --no-bus-policy --caller 1=echo-bus-user
+	[[ "$output" == *"dbus-org.example.Echo-0"* && "$output" == *"dbus-org.example.Echo-65534"* ]]
+	# a second export of the same name is refused, and leaves the first's
+	# snippet and endpoints alone
+	run "$SCMCTL" service export-dbus echo --bus "$A" --name org.example.Echo --bus-policy-dir "$BUSDIR/policy.d" \
+		--caller 0=echo-bus-guest
 	echo "$output"
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"cannot own org.example.Echo"* ]]
+	[[ "$output" == *"cannot own org.example.Echo"*"it is taken"* ]]
+	grep -q '<policy user="65534">' "$BUSDIR/policy.d/org.example.Echo.conf"
+	run busctl --address="$A" call org.example.Echo /org/example/Echo org.example.Echo Greet s bob
+	[ "$output" = 's "hello, bob"' ]
+	# '*' maps every uid no other --caller names: here user daemon, to the
+	# guest profile, on a second name beside the first
+	"$SCMCTL" service export-dbus echo --bus "$A" --name org.example.Echo2 --bus-policy-dir "$BUSDIR/policy.d" \
+		--caller '*=echo-bus-guest' >"$SCMT/export2.out" 2>&1 < <(bare sleep 600) &
+	local e2=$!
+	wait_until 30 grep -q "^exported" "$SCMT/export2.out"
+	run setpriv --reuid=daemon --regid=daemon --clear-groups busctl --address="$A" call org.example.Echo2 /org/example/Echo2 org.example.Echo2 Ping
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run setpriv --reuid=daemon --regid=daemon --clear-groups gdbus call --address "$A" --dest org.example.Echo2 \
+		--object-path /org/example/Echo2 --method org.example.Echo2.Greet ann
+	echo "$output"
+	[[ "$output" == *"AccessDenied"*"endpoint 'dbus-org.example.Echo2-any' (uid 1)"* ]]
+	kill "$e2"
+	wait "$e2" || true
+	[ ! -e "$BUSDIR/policy.d/org.example.Echo2.conf" ]
 	# bad input: named
 	run "$SCMCTL" service export-dbus echo --bus "$A" --name noDots --no-bus-policy --caller 0=x
 	[ "$status" -eq 2 ]
@@ -165,7 +186,7 @@ O=(--dest org.example.Echo --object-path /org/example/Echo)
 	EXPORT=
 	[ ! -e "$BUSDIR/policy.d/org.example.Echo.conf" ]
 	run "$SCMCTL" endpoint list
-	[[ "$output" != *"dbus-echo"* ]]
+	[[ "$output" != *"dbus-org.example.Echo-"* ]]
 	run busctl --address="$A" call org.example.Echo /org/example/Echo org.example.Echo Ping
 	[ "$status" -ne 0 ]
 }
