@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <json-c/json.h>
 #include <pwd.h>
 #include <signal.h>
@@ -390,6 +391,18 @@ static DBusHandlerResult call(DBusConnection *bus, DBusMessage *m, const scm_idl
 	}
 	if (r)
 		return reply_scm_error(bus, m, e);
+	/* a channel scmd cut meanwhile (a policy reload that changed its
+	 * grant, the provider gone) has said so on its socket: connect anew,
+	 * decided anew, rather than fail this call on it */
+	struct pollfd pfd = { c->ch ? scm_channel_fd(c->ch) : -1, POLLIN, 0 };
+	if (c->ch && poll(&pfd, 1, 0) > 0) {
+		scm_error *gone = NULL;
+		if (scm_channel_dispatch(c->ch, &gone) != 0) {
+			scm_channel_free(c->ch);
+			c->ch = NULL;
+		}
+		scm_error_free(gone);
+	}
 	if (!c->ch) {
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/endpoints/%s.sock", runtime_dir, c->endpoint);

@@ -130,6 +130,20 @@ O=(--dest org.example.Echo --object-path /org/example/Echo)
 	# and scmd audited the calls as the uid's endpoint
 	run "$SCMCTL" channel list
 	[[ "$output" == *"dbus-org.example.Echo-0"* ]]
+	# a reload that takes echo away: decided anew at the next call, and the
+	# channel scmd cut is replaced without a failed call
+	sed -i 's/"ping","echo","whoami"/"ping","whoami"/' "$SCMT/cfg/profiles/echo-bus-user.json"
+	"$SCMCTL" policy reload >/dev/null
+	run busctl --address="$A" call org.example.Echo /org/example/Echo org.example.Echo Echo ay 1 7
+	[ "$status" -ne 0 ]
+	grep -q "denied echo.echo" "$SCMT/export.err"
+	run gdbus call --address "$A" "${O[@]}" --method org.example.Echo.Greet bob
+	echo "$output"
+	[ "$output" = "('hello, bob',)" ]
+	run busctl --address="$A" call org.example.Echo /org/example/Echo org.example.Echo Whoami
+	echo "$output"
+	[[ "$output" == 'stxt "dbus-org.example.Echo-0" '* && "$output" != *" 1" ]] # a new channel
+	[ "$(reached)" -eq 7 ]
 }
 
 @test "dbus export: introspection from the IDL; the bus policy snippet and the endpoints last as long as the export" {
