@@ -22,8 +22,9 @@
  * to reload (ReloadConfig) before the name is requested; both are undone
  * at exit, with the endpoints.
  *
- * One call at a time: a slow provider call holds the others (the scm call
- * timeout, 25 s, bounds it). */
+ * Calls to the provider are asynchronous: a slow one holds no other
+ * caller. The decision (a control-socket round trip) and the bus's word on
+ * a new sender's uid are synchronous, both quick. */
 #include <dbus/dbus.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -293,7 +294,7 @@ static DBusHandlerResult fail(DBusConnection *bus, DBusMessage *m, const char *n
 
 /* An error of the call: the IDL's own errors as BUS.NAME.Error.Name, scm's
  * codes as org.scm.Error.CodeName (as org.scm.Manager1 does). */
-static DBusHandlerResult reply_scm_error(DBusConnection *bus, DBusMessage *m, scm_error *e)
+static DBusHandlerResult reply_scm_error_c(DBusConnection *bus, DBusMessage *m, const scm_error *e)
 {
 	_cleanup_free_ char *text = scm_error_text(e);
 	char name[256];
@@ -306,9 +307,43 @@ static DBusHandlerResult reply_scm_error(DBusConnection *bus, DBusMessage *m, sc
 		n = (size_t)snprintf(name, sizeof(name), "org.scm.Error.");
 		xp_member(code, name + n, sizeof(name) - n);
 	}
-	scm_error_free(e);
 	return send_reply(bus, dbus_message_new_error(m, dbus_validate_error_name(name, NULL) ? name : "org.scm.Error.Failed",
 						      text ? text : "failed"));
+}
+
+static DBusHandlerResult reply_scm_error(DBusConnection *bus, DBusMessage *m, scm_error *e)
+{
+	DBusHandlerResult r = reply_scm_error_c(bus, m, e);
+	scm_error_free(e);
+	return r;
+}
+
+/* A call in flight to the provider: answered from its channel's dispatch. */
+struct inflight {
+	DBusConnection *bus;
+	DBusMessage *m;
+	const scm_idl_method *meth;
+};
+
+static void on_scm_reply(scm_channel *ch, scm_message *reply, const scm_error *err, void *ud)
+{
+	struct inflight *f = ud;
+	char why[768];
+	if (err || !reply) {
+		reply_scm_error_c(f->bus, f->m, err);
+	} else {
+		DBusMessage *out = dbus_message_new_method_return(f->m);
+		int r = out ? xp_reply_to_dbus(f->meth, reply, out, why, sizeof(why)) : -ENOMEM;
+		if (r) {
+			if (out)
+				dbus_message_unref(out);
+			fail(f->bus, f->m, r == -EINVAL ? DBUS_ERROR_FAILED : DBUS_ERROR_NO_MEMORY, "%s",
+			     r == -EINVAL ? why : "out of memory");
+		} else
+			send_reply(f->bus, out);
+	}
+	dbus_message_unref(f->m);
+	free(f);
 }
 
 static bool sender_uid(DBusConnection *bus, const char *sender, uid_t *ret)
@@ -409,29 +444,22 @@ static DBusHandlerResult call(DBusConnection *bus, DBusMessage *m, const scm_idl
 		if ((r = scm_connect_at(path, service, &c->ch, &e)) != 0)
 			return reply_scm_error(bus, m, e);
 	}
-	scm_message *reply = NULL;
-	scm_call_opts opts = { .method_name = meth->name };
-	r = scm_call_sync_opts(c->ch, meth->id, &opts, json_object_object_length(in.args) ? in.args : NULL, in.bin,
-			       in.bin_len, in.fds, in.n_fds, &reply, &e);
+	/* sent now, answered when the provider replies: the loop goes on
+	 * serving other callers meanwhile */
+	struct inflight *f = calloc(1, sizeof(*f));
+	if (!f)
+		return DBUS_HANDLER_RESULT_NEED_MEMORY;
+	*f = (struct inflight){ bus, dbus_message_ref(m), meth };
+	r = scm_call_async(c->ch, meth->id, json_object_object_length(in.args) ? in.args : NULL, in.bin, in.bin_len,
+			   in.fds, in.n_fds, on_scm_reply, f, &e);
 	if (r != 0) {
-		/* not the service's own answer: the channel may be gone (revoked
-		 * by a policy reload, the provider restarted); the next call
-		 * connects again, decided anew */
-		if (r < SCM_E_APP) {
-			scm_channel_free(c->ch);
-			c->ch = NULL;
-		}
+		/* this call's failure; a channel that is gone is seen (readable
+		 * at its end) and replaced before the next call */
+		dbus_message_unref(f->m);
+		free(f);
 		return reply_scm_error(bus, m, e);
 	}
-	DBusMessage *out = dbus_message_new_method_return(m);
-	r = out ? xp_reply_to_dbus(meth, reply, out, why, sizeof(why)) : -ENOMEM;
-	scm_message_free(reply);
-	if (r) {
-		if (out)
-			dbus_message_unref(out);
-		return r == -EINVAL ? fail(bus, m, DBUS_ERROR_FAILED, "%s", why) : DBUS_HANDLER_RESULT_NEED_MEMORY;
-	}
-	return send_reply(bus, out);
+	return DBUS_HANDLER_RESULT_HANDLED;
 }
 
 static DBusHandlerResult on_message(DBusConnection *bus, DBusMessage *m, void *ud)
@@ -590,8 +618,39 @@ int main(int argc, char **argv)
 		goto out;
 	printf("exported service %s as %s %s (interface %s) on the %s bus\n", service, bus_name, obj_path, iface, busarg);
 	fflush(stdout);
-	while (!got_term && dbus_connection_read_write_dispatch(bus, 500))
-		;
+	int busfd = -1;
+	dbus_connection_get_unix_fd(bus, &busfd);
+	while (!got_term) {
+		/* the bus and every caller's channel, in one poll */
+		struct pollfd pf[1 + CALLERS_MAX];
+		struct caller *of[1 + CALLERS_MAX];
+		nfds_t n = 0;
+		pf[n++] = (struct pollfd){ busfd, POLLIN, 0 };
+		for (size_t i = 0; i < n_callers; i++)
+			if (callers[i].ch) {
+				of[n] = &callers[i];
+				pf[n++] = (struct pollfd){ scm_channel_fd(callers[i].ch), POLLIN, 0 };
+			}
+		bool more = dbus_connection_get_dispatch_status(bus) == DBUS_DISPATCH_DATA_REMAINS;
+		if (poll(pf, n, more ? 0 : 500) < 0 && errno != EINTR)
+			break;
+		if (!dbus_connection_read_write(bus, 0))
+			break; /* the bus went away */
+		while (dbus_connection_dispatch(bus) == DBUS_DISPATCH_DATA_REMAINS)
+			;
+		for (nfds_t i = 1; i < n; i++) {
+			scm_error *gone = NULL;
+			if (!pf[i].revents || !of[i]->ch)
+				continue;
+			if (scm_channel_dispatch(of[i]->ch, &gone) != 0) {
+				/* its calls in flight were answered with the error */
+				scm_channel_free(of[i]->ch);
+				of[i]->ch = NULL;
+			}
+			scm_error_free(gone);
+		}
+		dbus_connection_flush(bus);
+	}
 	rc = got_term ? 0 : 1;
 	if (!got_term)
 		fprintf(stderr, "scm-dbus-export: the %s bus went away\n", busarg);
