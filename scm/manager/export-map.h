@@ -10,6 +10,7 @@
 #pragma once
 #include <dbus/dbus.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "scm/idl.h"
 #include "scm/scm.h"
@@ -50,3 +51,12 @@ void xp_call_done(xp_call *c);
  * type), -ENOMEM. */
 int xp_reply_to_dbus(const scm_idl_method *method, const scm_message *reply, DBusMessage *out, char *why,
 		     size_t whysz);
+
+/* export-policy.c: writes DIR/BUS_NAME.conf, a bus policy that lets this
+ * user own bus_name and the uids ((uid_t)-1: anyone) send to iface,
+ * Introspectable and Peer on it; the directory's fd and the file's name
+ * in *ret_dirfd and *ret_file. Asks the bus to ReloadConfig (false, said
+ * on stderr, when it did not). */
+int xp_write_bus_policy(const char *dir, const char *service, const char *bus_name, const char *iface,
+			const uid_t *uids, size_t n_uids, int *ret_dirfd, char **ret_file, scm_error **ret_err);
+bool xp_bus_reload(DBusConnection *bus);

@@ -207,66 +207,12 @@ static void remove_endpoints(bool owned)
 	}
 }
 
-static int write_bus_policy(const char *dir, scm_error **ret_err)
+static int write_policy(const char *dir, scm_error **ret_err)
 {
-	_cleanup_free_ char *text = NULL, *tmp = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	struct passwd *me = getpwuid(geteuid());
-	if (!f)
-		return -ENOMEM;
-	fprintf(f, "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-		   " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-		   "<!-- written by scm-dbus-export for scm service '%s' and removed when the export ends;\n"
-		   "     scm's policy still decides every call (docs/dbus.md) -->\n<busconfig>\n",
-		service);
-	fprintf(f, " <policy user=\"%s\">\n  <allow own=\"%s\"/>\n </policy>\n", me ? me->pw_name : "root", bus_name);
-	/* the bus lets through only the uids a --caller names ('*': anyone) */
-	for (size_t i = 0; i < n_callers; i++) {
-		if (callers[i].uid == UID_ANY)
-			fprintf(f, " <policy context=\"default\">\n");
-		else
-			fprintf(f, " <policy user=\"%u\">\n", (unsigned)callers[i].uid);
-		fprintf(f, "  <allow send_destination=\"%s\" send_interface=\"%s\"/>\n"
-			   "  <allow send_destination=\"%s\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
-			   "  <allow send_destination=\"%s\" send_interface=\"org.freedesktop.DBus.Peer\"/>\n"
-			   " </policy>\n",
-			bus_name, iface, bus_name, bus_name);
-	}
-	fprintf(f, "</busconfig>\n");
-	if (fclose(f) != 0)
-		return -ENOMEM;
-	if ((policy_dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return scm_fail(ret_err, -errno, "the bus policy directory %s: %m", dir);
-	if (asprintf(&policy_file, "%s.conf", bus_name) < 0 || asprintf(&tmp, ".%s.conf.tmp", bus_name) < 0)
-		return -ENOMEM;
-	_cleanup_close_ int fd = openat(policy_dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || renameat(policy_dirfd, tmp, policy_dirfd, policy_file) < 0) {
-		int r = -errno;
-		unlinkat(policy_dirfd, tmp, 0);
-		free(policy_file);
-		policy_file = NULL;
-		return scm_fail(ret_err, r ? r : -EIO, "writing %s/%s.conf: %m", dir, bus_name);
-	}
-	return 0;
-}
-
-static bool bus_reload(DBusConnection *bus)
-{
-	DBusError e;
-	dbus_error_init(&e);
-	DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "ReloadConfig");
-	DBusMessage *r = m ? dbus_connection_send_with_reply_and_block(bus, m, 10000, &e) : NULL;
-	if (m)
-		dbus_message_unref(m);
-	if (r)
-		dbus_message_unref(r);
-	if (dbus_error_is_set(&e)) {
-		fprintf(stderr, "scm-dbus-export: the bus did not reload its configuration: %s\n", e.message);
-		dbus_error_free(&e);
-		return false;
-	}
-	return r != NULL;
+	uid_t uids[CALLERS_MAX];
+	for (size_t i = 0; i < n_callers; i++)
+		uids[i] = callers[i].uid;
+	return xp_write_bus_policy(dir, service, bus_name, iface, uids, n_callers, &policy_dirfd, &policy_file, ret_err);
 }
 
 /* ---- calls ---------------------------------------------------------------- */
@@ -594,11 +540,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (policy_dir) {
-		if (write_bus_policy(policy_dir, &e) != 0) {
+		if (write_policy(policy_dir, &e) != 0) {
 			die(e, "cannot export");
 			goto out;
 		}
-		bus_reload(bus);
+		xp_bus_reload(bus);
 	}
 	int r = dbus_bus_request_name(bus, bus_name, DBUS_NAME_FLAG_DO_NOT_QUEUE, &err);
 	if (r != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER) {
@@ -658,7 +604,7 @@ out:
 	if (policy_file) {
 		unlinkat(policy_dirfd, policy_file, 0);
 		if (dbus_connection_get_is_connected(bus))
-			bus_reload(bus);
+			xp_bus_reload(bus);
 	}
 	remove_endpoints(owned);
 	free(policy_file);
