@@ -92,10 +92,71 @@ static int dbus_call(int argc, char **argv)
 	return 0;
 }
 
+/* dbus subscribe: prints "subscribed N" once the bridge has the match in
+ * place, then each signal as a JSON line, until --count signals came (or
+ * for ever). */
+static int dbus_subscribe(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "service", required_argument, NULL, 's' },
+		{ "count", required_argument, NULL, 'c' },
+		{},
+	};
+	const char *endpoint = NULL, *service = "dbus";
+	long count = -1;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+e:s:c:", opts, NULL)) != -1) {
+		if (c == 'e')
+			endpoint = optarg;
+		else if (c == 's')
+			service = optarg;
+		else if (c == 'c')
+			count = atol(optarg);
+		else
+			return 2;
+	}
+	if (argc - optind != 5 || count == 0) {
+		fprintf(stderr, "scmctl: usage: dbus subscribe [--endpoint NAME|PATH] [--service NAME] [--count N] BUS SENDER "
+				"PATH INTERFACE MEMBER\n");
+		return 2;
+	}
+	char **a = argv + optind;
+	scm_error *e = NULL;
+	scm_channel *ch = NULL;
+	uint64_t id = 0;
+	int r = scmctl_connect(endpoint, service, &ch, &e);
+	if (r == 0)
+		r = scm_dbus_subscribe(ch, a[0], a[1], a[2], a[3], a[4], &id, &e);
+	if (r == 0) {
+		printf("subscribed %llu\n", (unsigned long long)id);
+		fflush(stdout);
+	}
+	while (r == 0 && count != 0) {
+		json_object *sigs = NULL;
+		uint64_t dropped = 0;
+		if ((r = scm_dbus_signals(ch, 20000, &sigs, &dropped, &e)) != 0)
+			break;
+		if (dropped)
+			fprintf(stderr, "scmctl: %llu signals were dropped (the bridge's queue was full)\n",
+				(unsigned long long)dropped);
+		for (size_t i = 0; count != 0 && i < json_object_array_length(sigs); i++, count--)
+			printf("%s\n", json_object_to_json_string_ext(json_object_array_get_idx(sigs, i),
+								      JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		fflush(stdout);
+		json_object_put(sigs);
+	}
+	scm_channel_free(ch);
+	return r != 0 ? scmctl_fail(e) : 0;
+}
+
 int scmctl_dbus(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "call") == 0)
 		return dbus_call(argc - 1, argv + 1);
-	fprintf(stderr, "scmctl: usage: dbus call ...\n");
+	if (argc >= 2 && strcmp(argv[1], "subscribe") == 0)
+		return dbus_subscribe(argc - 1, argv + 1);
+	fprintf(stderr, "scmctl: usage: dbus call|subscribe ...\n");
 	return 2;
 }

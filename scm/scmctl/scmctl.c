@@ -305,11 +305,24 @@ static int service_restart(int argc, char **argv)
 	return simple("service.restart", a, show_service_restart);
 }
 
+static int exec_helper(const char *name, int argc, char **argv);
+
 static int cmd_service(int argc, char **argv)
 {
 	if (argc < 1)
-		return usage_error("service needs a command: register, unregister, restart, list, show");
+		return usage_error("service needs a command: register, unregister, restart, list, show, export-dbus");
 	const char *sub = argv[0];
+	if (strcmp(sub, "export-dbus") == 0) {
+		/* libexec/scm-dbus-export, told where scmd is */
+		char **v = calloc((size_t)argc + 3, sizeof(char *));
+		if (!v)
+			return EXIT_FAIL;
+		v[0] = (char *)"scm-dbus-export";
+		v[1] = (char *)"--runtime-dir";
+		v[2] = (char *)scmctl_runtime_dir();
+		memcpy(v + 3, argv + 1, (size_t)(argc - 1) * sizeof(char *));
+		return exec_helper("dbus-export", argc + 2, v);
+	}
 	if (strcmp(sub, "list") == 0)
 		return simple("service.list", NULL, show_services);
 	if (strcmp(sub, "register") == 0) {
@@ -510,6 +523,10 @@ static void help(void)
 	       "                                      the running one's state and channels\n"
 	       "  service list                        registered services\n"
 	       "  service show NAME                   a service and its interface\n"
+	       "  service export-dbus NAME --name BUS.NAME [--bus session|system|ADDRESS]\n"
+	       "                  --caller UID|USER|*=PROFILE[,PROFILE]... [--path /OBJ]\n"
+	       "                  [--interface IFACE] [--bus-policy-dir DIR | --no-bus-policy]\n"
+	       "                                      serve NAME on a D-Bus bus (docs/dbus.md)\n"
 	       "  endpoint create NAME [--owner UID] [--mode 0600] [--profiles A,B]\n"
 	       "                  [--quota-channels N] [--quota-pending N]\n"
 	       "                  [--quota-connections N] [--quota-bytes N]\n"
@@ -519,6 +536,7 @@ static void help(void)
 	       "                                      sockets, channels and containers\n"
 	       "  call [--endpoint NAME|PATH] [--hold] SERVICE METHOD [ARGS-JSON]\n"
 	       "  dbus call [--endpoint NAME|PATH] BUS DEST PATH INTERFACE METHOD [SIGNATURE [ARG...]]\n"
+	       "  dbus subscribe [--endpoint NAME|PATH] [--count N] BUS SENDER PATH INTERFACE MEMBER\n"
 	       "  container run [--name N] [--profile P]... [--env K=V]... [-d | -t]\n"
 	       "                [--user UID[:GID]] [--bind SRC[:DST][:rw]]...\n"
 	       "                (--bundle DIR | -- CMD ARGS)  run a container (attached unless -d)\n"

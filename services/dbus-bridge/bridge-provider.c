@@ -30,30 +30,15 @@
 #include <dbus/dbus.h>
 #include <json-c/json.h>
 
+#include "bridge.h"
 #include "dbusloop.h"
 #include "marshal.h"
 #include "rules.h"
 #include "scm/dbus-provider.h"
 #include "scm/macro.h"
 
-#define BUSES_MAX 8
 #define CALL_TIMEOUT_MS 25000
 #define DEFER_MAX 16
-
-/* One channel: its rules (parsed once) and its bus connections. Kept
- * alive by a count: the channel holds one, and so does each call in
- * flight, which may outlive the channel (a client that went away). */
-typedef struct bchan {
-	unsigned refs;
-	br_rules rules;
-	const char *rules_why; /* when the grant's rules did not parse */
-	char *caller;
-	struct {
-		char *bus;
-		DBusConnection *conn;
-	} conns[BUSES_MAX];
-	size_t n_conns;
-} bchan;
 
 static void dbus_message_unrefp(DBusMessage **m)
 {
@@ -67,10 +52,11 @@ typedef struct job {
 	bool done;
 } job;
 
-static void bchan_unref(bchan *c)
+void bchan_unref(bchan *c)
 {
 	if (!c || --c->refs > 0)
 		return;
+	sig_free(c);
 	for (size_t i = 0; i < c->n_conns; i++) {
 		dloop_drop(c->conns[i].conn);
 		free(c->conns[i].bus);
@@ -118,7 +104,7 @@ static const char *bus_address(const char *bus)
 /* The channel's connection to bus, opened on first use. The Hello the bus
  * wants first is sent, not waited for: the call queued behind it on the
  * same connection reaches the bus after it. */
-static DBusConnection *conn_for(bchan *c, const char *bus, char *why, size_t whysz)
+DBusConnection *bchan_conn(bchan *c, const char *bus, char *why, size_t whysz)
 {
 	const char *addr = bus_address(bus);
 	DBusConnection *conn;
@@ -128,7 +114,9 @@ static DBusConnection *conn_for(bchan *c, const char *bus, char *why, size_t why
 			continue;
 		if (dbus_connection_get_is_connected(c->conns[i].conn))
 			return c->conns[i].conn;
-		/* the bus went away: forget it, connect again */
+		/* the bus went away: forget it, connect again (its
+		 * subscriptions are gone with it) */
+		sig_conn_gone(c, c->conns[i].conn);
 		dloop_drop(c->conns[i].conn);
 		free(c->conns[i].bus);
 		c->conns[i] = c->conns[--c->n_conns];
@@ -167,8 +155,17 @@ static DBusConnection *conn_for(bchan *c, const char *bus, char *why, size_t why
 		return NULL;
 	}
 	c->conns[c->n_conns].bus = name;
+	c->conns[c->n_conns].filtered = false;
 	c->conns[c->n_conns++].conn = conn;
 	return conn;
+}
+
+const char *bchan_bus_of(bchan *c, DBusConnection *conn)
+{
+	for (size_t i = 0; i < c->n_conns; i++)
+		if (c->conns[i].conn == conn)
+			return c->conns[i].bus;
+	return NULL;
 }
 
 /* The reply came (or an error, the timeout, a disconnect): answer. */
@@ -240,7 +237,7 @@ static int do_call(scm_call *call, const char *bus, const char *dest, const char
 	if (r)
 		return r == -EINVAL ? scm_call_reply_error(call, SCM_DBUS_E_BADMESSAGE, "%s.%s: %s", iface, method, why)
 				    : r;
-	DBusConnection *conn = conn_for(c, bus, why, sizeof(why));
+	DBusConnection *conn = bchan_conn(c, bus, why, sizeof(why));
 	if (!conn)
 		return scm_call_reply_error(call, SCM_DBUS_E_BUS, "%s", why);
 	job *j = calloc(1, sizeof(*j));
@@ -270,7 +267,24 @@ static int do_call(scm_call *call, const char *bus, const char *dest, const char
 	return 0;
 }
 
-static const scm_dbus_handlers handlers = { .call = do_call };
+static int do_subscribe(scm_call *call, const char *bus, const char *sender, const char *path, const char *iface,
+			const char *member, void *ud)
+{
+	bchan *c = bchan_of(call);
+	if (!c)
+		return -ENOMEM;
+	if (c->rules_why)
+		return scm_call_reply_error(call, SCM_E_DENIED, "dbus rules of the grant: %s", c->rules_why);
+	return sig_subscribe(call, c, bus, sender, path, iface, member);
+}
+
+static int do_signals(scm_call *call, uint64_t timeout_ms, void *ud)
+{
+	bchan *c = bchan_of(call);
+	return c ? sig_signals(call, c, timeout_ms) : -ENOMEM;
+}
+
+static const scm_dbus_handlers handlers = { .call = do_call, .subscribe = do_subscribe, .signals = do_signals };
 
 int main(void)
 {

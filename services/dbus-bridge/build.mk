@@ -5,8 +5,8 @@ DBUS_BRIDGE_CFLAGS := $(shell pkg-config --cflags dbus-1 2>/dev/null)
 DBUS_BRIDGE_LIBS := $(shell pkg-config --libs dbus-1 2>/dev/null)
 DBUS_BRIDGE_OBJS := $(patsubst %,$(B)/services/dbus-bridge/%.o,rules marshal dbusloop)
 $(B)/services/dbus-bridge/%.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS)
-$(B)/services/dbus-bridge/bridge-provider.o: $(B)/gen/scm/dbus-provider.h
-$(DBUS_BRIDGE): $(B)/services/dbus-bridge/bridge-provider.o $(DBUS_BRIDGE_OBJS) $(B)/gen/scm/dbus-provider.o $(LIBSCM)
+$(B)/services/dbus-bridge/bridge-provider.o $(B)/services/dbus-bridge/signals.o: $(B)/gen/scm/dbus-provider.h
+$(DBUS_BRIDGE): $(B)/services/dbus-bridge/bridge-provider.o $(B)/services/dbus-bridge/signals.o $(DBUS_BRIDGE_OBJS) $(B)/gen/scm/dbus-provider.o $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
 LIBEXEC += $(DBUS_BRIDGE)
@@ -44,3 +44,9 @@ $(B)/tests/bench/dbus-bridge-bench: tests/bench/dbus-bridge-bench.sh
 	$(Q_GEN)install -m 755 $< $@
 BENCH_DEPS += $(B)/tests/bench/dbus-bridge-bench $(B)/libexec/scm-dbus-bridge-bench-client $(DBUS_BRIDGE) \
               $(B)/libexec/scm-test-notifyd
+# the bench's private dbus-broker (its controller: tests/bench/ipc-broker-ctl.c)
+$(B)/libexec/scm-dbus-broker-run: $(B)/tests/bench/dbus-broker-run.o $(B)/tests/bench/ipc-broker-ctl.o \
+                                  $(B)/tests/bench/ipc-util.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
+BENCH_DEPS += $(B)/libexec/scm-dbus-broker-run

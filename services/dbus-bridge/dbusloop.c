@@ -40,6 +40,17 @@ static size_t n_conns;
 static DBusConnection *dropq[CONNS_MAX];
 static size_t n_dropq;
 
+/* the bridge's own timers (a signals call waiting for a signal) */
+#define TIMERS_MAX 1024
+static struct timer {
+	unsigned id;
+	long long deadline_ms;
+	void (*fn)(void *);
+	void *data;
+} timers[TIMERS_MAX];
+static size_t n_timers;
+static unsigned next_timer_id = 1;
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -102,6 +113,39 @@ int dloop_add(DBusConnection *conn)
 		return -ENOMEM;
 	conns[n_conns++] = conn;
 	return 0;
+}
+
+unsigned dloop_timer_add(long long after_ms, void (*fn)(void *), void *data)
+{
+	if (n_timers == TIMERS_MAX)
+		return 0;
+	if (next_timer_id == 0)
+		next_timer_id = 1;
+	timers[n_timers] = (struct timer){ next_timer_id++, now_ms() + after_ms, fn, data };
+	return timers[n_timers++].id;
+}
+
+void dloop_timer_cancel(unsigned id)
+{
+	for (size_t i = 0; id && i < n_timers; i++)
+		if (timers[i].id == id) {
+			timers[i] = timers[--n_timers];
+			return;
+		}
+}
+
+/* Fires one expired timer (its fn may add or cancel others); true when
+ * one fired. */
+static bool fire_timer(long long now)
+{
+	for (size_t i = 0; i < n_timers; i++)
+		if (timers[i].deadline_ms <= now) {
+			struct timer t = timers[i];
+			timers[i] = timers[--n_timers];
+			t.fn(t.data);
+			return true;
+		}
+	return false;
 }
 
 static void dispatch(DBusConnection *conn)
@@ -168,6 +212,10 @@ int dloop_run(scm_provider *p, scm_error **ret_err)
 				long long left = timeouts[i].deadline_ms - now;
 				wait = wait < 0 || left < wait ? (left < 0 ? 0 : left) : wait;
 			}
+		for (size_t i = 0; i < n_timers; i++) {
+			long long left = timers[i].deadline_ms - now;
+			wait = wait < 0 || left < wait ? (left < 0 ? 0 : left) : wait;
+		}
 		if (poll(pfd, n, (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -190,6 +238,8 @@ int dloop_run(scm_provider *p, scm_error **ret_err)
 				dbus_timeout_handle(t); /* may remove it: the list may change */
 				break;
 			}
+		while (fire_timer(now))
+			;
 		for (size_t i = 0; i < n_conns; i++)
 			dispatch(conns[i]);
 		if (pfd[0].revents) {

@@ -130,7 +130,7 @@ static bool matches(const br_rule *x, const br_target *t)
 	return false;
 }
 
-bool br_decide(const br_rules *r, const br_target *t, json_object *args, char *why, size_t whysz)
+static bool decide(const br_rules *r, const br_target *t, json_object *args, bool check_args, char *why, size_t whysz)
 {
 	const br_rule *win = NULL;
 	for (size_t i = 0; i < r->n; i++) {
@@ -157,7 +157,7 @@ bool br_decide(const br_rules *r, const br_target *t, json_object *args, char *w
 			 win->origin);
 		return false;
 	}
-	if (win->args) {
+	if (win->args && check_args) {
 		json_object_object_foreach(win->args, k, c)
 		{
 			size_t pos = strncmp(k, "arg", 3) == 0 ? strtoul(k + 3, NULL, 10) : SIZE_MAX;
@@ -177,4 +177,14 @@ bool br_decide(const br_rules *r, const br_target *t, json_object *args, char *w
 	}
 	snprintf(why, whysz, "allowed by %s", win->origin);
 	return true;
+}
+
+bool br_decide(const br_rules *r, const br_target *t, json_object *args, char *why, size_t whysz)
+{
+	return decide(r, t, args, true, why, whysz);
+}
+
+bool br_decide_member(const br_rules *r, const br_target *t, char *why, size_t whysz)
+{
+	return decide(r, t, NULL, false, why, whysz);
 }

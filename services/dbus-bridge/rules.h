@@ -34,3 +34,7 @@ void br_rules_done(br_rules *r);
 /* Decides a call with its JSON arguments (an array, positional): true when
  * allowed, else false with why filled (the rule, or "no rule"). */
 bool br_decide(const br_rules *r, const br_target *t, struct json_object *args, char *why, size_t whysz);
+/* As br_decide, leaving the winning rule's argument constraints out: may
+ * this member be reached at all (a signal subscription, whose arguments
+ * are checked signal by signal). */
+bool br_decide_member(const br_rules *r, const br_target *t, char *why, size_t whysz);

@@ -3,9 +3,11 @@
  * Small on purpose: it shows a provider built on the generated skeleton and
  * gives the tests a way to see what scmd told the provider (whoami), to
  * pass fds (read_fd), and to misbehave on request (crash, sleep, and the
- * --hang / --fail-start / --ready-after MS options for activation tests). */
+ * --hang / --fail-start / --ready-after MS options for activation tests;
+ * --trace logs each call). */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +16,30 @@
 #include "scm/echo-provider.h"
 #include "scm/macro.h"
 
+/* --trace: a line on stderr (the service's log) for every call a handler
+ * runs, so a test can count what reached the provider */
+static bool trace;
+#define TRACE(call, m)                                                                                        \
+	do {                                                                                                  \
+		if (trace)                                                                                    \
+			fprintf(stderr, "echo-provider: call %s from %s\n", m, scm_call_grant(call)->caller); \
+	} while (0)
+
 static int do_ping(scm_call *call, void *ud)
 {
+	TRACE(call, "ping");
 	return scm_echo_ping_reply(call);
 }
 
 static int do_echo(scm_call *call, const void *data, size_t len, void *ud)
 {
+	TRACE(call, "echo");
 	return scm_echo_echo_reply(call, data, len);
 }
 
 static int do_greet(scm_call *call, const char *name, void *ud)
 {
+	TRACE(call, "greet");
 	_cleanup_free_ char *s = NULL;
 	if (asprintf(&s, "hello, %s", name) < 0)
 		return -ENOMEM;
@@ -34,12 +48,14 @@ static int do_greet(scm_call *call, const char *name, void *ud)
 
 static int do_whoami(scm_call *call, void *ud)
 {
+	TRACE(call, "whoami");
 	const scm_grant *g = scm_call_grant(call);
 	return scm_echo_whoami_reply(call, g->caller, g->uid, g->pid, g->channel);
 }
 
 static int do_sleep(scm_call *call, uint64_t ms, void *ud)
 {
+	TRACE(call, "sleep");
 	if (ms > 60000)
 		return scm_call_reply_error(call, SCM_ECHO_E_TOOLONG, "%llu ms is over 60000",
 					    (unsigned long long)ms);
@@ -51,6 +67,7 @@ static int do_sleep(scm_call *call, uint64_t ms, void *ud)
 
 static int do_read_fd(scm_call *call, int fd, uint64_t max, void *ud)
 {
+	TRACE(call, "read_fd");
 	char buf[4096];
 	if (max > sizeof(buf))
 		max = sizeof(buf);
@@ -62,6 +79,7 @@ static int do_read_fd(scm_call *call, int fd, uint64_t max, void *ud)
 
 static int do_crash(scm_call *call, void *ud)
 {
+	TRACE(call, "crash");
 	signal(SIGABRT, SIG_DFL);
 	abort();
 }
@@ -93,6 +111,8 @@ int main(int argc, char **argv)
 			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 				;
 		}
+		if (strcmp(argv[i], "--trace") == 0)
+			trace = true;
 		if (strcmp(argv[i], "--fail-start") == 0) {
 			fprintf(stderr, "echo-provider: failing at start, as asked\n");
 			return 3;

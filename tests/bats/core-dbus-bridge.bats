@@ -15,8 +15,11 @@ pre_start() {
 	A=unix:path=$BUSDIR/bus.sock
 	cat >"$SCMT/cfg/profiles/notify.json" <<JSON
 {"name":"notify","priority":10,
- "services":[{"service":"dbus","methods":["call"],"action":"allow"}],
+ "services":[{"service":"dbus","methods":["call","subscribe","signals"],"action":"allow"}],
  "dbus":[
+  {"bus":"$A","destination":"org.freedesktop.Notifications","path_prefix":"/org/freedesktop/Notifications",
+   "interface":"org.freedesktop.Notifications","methods":["NotificationClosed"],
+   "args":{"arg0":{"range":[1,100]}},"action":"allow"},
   {"bus":"$A","destination":"org.freedesktop.Notifications","path_prefix":"/org/freedesktop/Notifications",
    "interface":"org.freedesktop.Notifications","methods":["Notify"],
    "args":{"arg0":{"in":["scm-app","mail"]},"arg7":{"range":[-1,10000]}},"action":"allow"},
@@ -149,6 +152,38 @@ in_ctr() {
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cannot reach the unix:path=$BUSDIR/bus.sock bus"* ]]
+}
+
+@test "dbus bridge: a container gets the signals it subscribed to that its rules allow, arguments checked signal by signal" {
+	# refused subscriptions say why; the allowed one waits for two signals
+	in_ctr listener notify '
+		I=org.freedesktop.Notifications
+		$S dbus subscribe $A $N $I ActionInvoked 2>&1; echo "rc=$?"
+		$S dbus subscribe $A org.example.Other /org/freedesktop/Notifications $I NotificationClosed 2>&1; echo "rc=$?"
+		$S dbus subscribe --count 2 $A $N $I NotificationClosed 2>&1; echo "rc=$?"
+	' >"$SCMT/listener.out" 2>&1 < <(bare sleep 120) &
+	local ctr=$!
+	wait_until 60 grep -q "^subscribed" "$SCMT/listener.out"
+	# the daemon emits ActionInvoked and NotificationClosed for each close
+	for id in 7 500 8; do
+		busctl --address="$A" call org.freedesktop.Notifications /org/freedesktop/Notifications \
+			org.freedesktop.Notifications CloseNotification u "$id"
+	done
+	listener_done() { [ "$(grep -c '^rc=' "$SCMT/listener.out")" -eq 3 ]; }
+	wait_until 60 listener_done
+	wait "$ctr" || true
+	cat "$SCMT/listener.out"
+	run cat "$SCMT/listener.out"
+	[[ "$output" == *"ActionInvoked on org.freedesktop.Notifications /org/freedesktop/Notifications"*"no dbus rule"*"rc=4"* ]]
+	[[ "$output" == *"NotificationClosed on org.example.Other"*"no dbus rule"*"rc=4"* ]]
+	# 7 and 8 arrive, in order; 500 is outside arg0's range and ActionInvoked
+	# was never granted: neither reaches the container
+	[ "$(grep -c '"member":"NotificationClosed"' "$SCMT/listener.out")" -eq 2 ]
+	grep -q '"sender":"org.freedesktop.Notifications","path":"/org/freedesktop/Notifications","interface":"org.freedesktop.Notifications","member":"NotificationClosed","signature":"uu","body":\[7,3\]' "$SCMT/listener.out"
+	grep -q '"body":\[8,3\]' "$SCMT/listener.out"
+	! grep -q '500\|ActionInvoked","signature' "$SCMT/listener.out"
+	[[ "$(tail -1 "$SCMT/listener.out")" == "rc=0" ]]
+	grep -q "signal dropped: org.freedesktop.Notifications.NotificationClosed.*arg0 500 is out of the allowed range" "$SCMT/run/logs/dbus.log"
 }
 
 @test "dbus rules in profiles: what a rule cannot grant is refused at load, naming the field" {

@@ -8,8 +8,9 @@
  * whatever it is (so a test can prove that a refused call never reached
  * the bus): "CALL DEST PATH IFACE.MEMBER SIG" then, for Notify, the app
  * name, summary, body and timeout. Answers Notify (an id), GetCapabilities,
- * GetServerInformation, CloseNotification and Introspect; the rest get
- * UnknownMethod. Prints "ready" on stdout once it owns both names. */
+ * GetServerInformation, CloseNotification (which emits ActionInvoked(id,
+ * "default") and NotificationClosed(id, 3), for the signal tests) and
+ * Introspect; the rest get UnknownMethod. Prints "ready" on stdout once it owns both names. */
 #include <dbus/dbus.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,24 @@ static void handle(DBusConnection *c, DBusMessage *m, FILE *log)
 					 &ver, DBUS_TYPE_STRING, &spec, DBUS_TYPE_INVALID);
 	} else if (iface && strcmp(iface, "org.freedesktop.Notifications") == 0 &&
 		   strcmp(member, "CloseNotification") == 0) {
+		/* the spec's NotificationClosed (reason 3: closed by a call),
+		 * and ActionInvoked for the tests of signal filtering */
+		dbus_uint32_t id = 0, reason = 3;
+		const char *action = "default";
+		dbus_message_get_args(m, NULL, DBUS_TYPE_UINT32, &id, DBUS_TYPE_INVALID);
 		r = dbus_message_new_method_return(m);
+		DBusMessage *sig = dbus_message_new_signal("/org/freedesktop/Notifications", "org.freedesktop.Notifications",
+							  "ActionInvoked");
+		if (sig && dbus_message_append_args(sig, DBUS_TYPE_UINT32, &id, DBUS_TYPE_STRING, &action, DBUS_TYPE_INVALID))
+			dbus_connection_send(c, sig, NULL);
+		if (sig)
+			dbus_message_unref(sig);
+		sig = dbus_message_new_signal("/org/freedesktop/Notifications", "org.freedesktop.Notifications",
+					      "NotificationClosed");
+		if (sig && dbus_message_append_args(sig, DBUS_TYPE_UINT32, &id, DBUS_TYPE_UINT32, &reason, DBUS_TYPE_INVALID))
+			dbus_connection_send(c, sig, NULL);
+		if (sig)
+			dbus_message_unref(sig);
 	} else if (iface && strcmp(iface, DBUS_INTERFACE_INTROSPECTABLE) == 0) {
 		const char *xml = "<node><interface name=\"org.freedesktop.Notifications\"/></node>";
 		r = dbus_message_new_method_return(m);

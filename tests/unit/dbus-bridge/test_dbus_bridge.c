@@ -67,6 +67,17 @@ static void test_decide(void **state)
 	char buf[512];
 	br_target t = { "system", "org.a.N", "/org/a", "org.a.N", "Other" };
 	assert_false(br_decide(&r, &t, NULL, buf, sizeof(buf)));
+	/* a subscription: the member may be reached, its constraints left to
+	 * each signal; denials and conflicts still deny */
+	br_target s1 = { "session", "org.a.N", "/org/a", "org.a.N", "Notify" };
+	assert_true(br_decide_member(&r, &s1, buf, sizeof(buf)));
+	assert_false(br_decide(&r, &s1, NULL, buf, sizeof(buf)));
+	br_target s2 = { "session", "org.a.N", "/org/a", "org.a.N", "Close" };
+	assert_false(br_decide_member(&r, &s2, buf, sizeof(buf)));
+	br_target s3 = { "session", "org.a.X", "/", "org.a.X", "M" };
+	assert_false(br_decide_member(&r, &s3, buf, sizeof(buf)));
+	br_target s4 = { "session", "org.a.Y", "/", "org.a.N", "Notify" };
+	assert_false(br_decide_member(&r, &s4, buf, sizeof(buf)));
 	br_rules_done(&r);
 	json_object_put(j);
 }
