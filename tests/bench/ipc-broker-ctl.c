@@ -111,14 +111,18 @@ static int write_all(int fd, const char *s)
 /* SASL EXTERNAL with our uid, then fd passing, then BEGIN. */
 static int sasl(int fd)
 {
-	char line[256], cmd[128], hex[32];
-	char uid[16];
+	static const char digits[] = "0123456789abcdef";
+	char line[256], cmd[128];
+	char uid[16], hex[2 * sizeof(uid) + 1];
+	size_t i;
 	ssize_t r;
 
 	snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
-	hex[0] = 0;
-	for (size_t i = 0; uid[i]; i++)
-		snprintf(hex + 2 * i, sizeof(hex) - 2 * i, "%02x", (unsigned char)uid[i]);
+	for (i = 0; uid[i]; i++) {
+		hex[2 * i] = digits[(unsigned char)uid[i] >> 4];
+		hex[2 * i + 1] = digits[(unsigned char)uid[i] & 15];
+	}
+	hex[2 * i] = 0;
 	snprintf(cmd, sizeof(cmd), "AUTH EXTERNAL %s\r\n", hex);
 	if (write(fd, "", 1) != 1 || write_all(fd, cmd) < 0)
 		return -EIO;
