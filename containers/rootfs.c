@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "launch-internal.h"
+#include "scmutil.h"
 #include "spec-internal.h"
 
 /* Fills the child's error record (where and what) and returns -err. */
@@ -394,13 +395,26 @@ static int quick_root(rootfs_ctx *x, const launch_plan *p, struct launch_record 
 	}
 	/* Before the spec's mounts, which may cover part of it (scmd hides
 	 * its runtime directory when it lies in there); a tree under /tmp or
-	 * /run is covered by the private ones. */
+	 * /run is covered by the private tmpfs there and bound again on it
+	 * (self_tree_again). */
 	if (p->self_tree && (r = bind(x, p->self_tree, p->self_tree, true, RO_NOSUID_NODEV, e)) < 0)
 		return r;
 	for (char **m = p->etc_masks; m && *m; m++)
 		if ((r = hide(x, *m, e)) < 0)
 			return r;
 	return 0;
+}
+
+/* The runtime's own tree lies under a mount just made on the quick path
+ * (a source tree cloned to /tmp: the private /tmp covers it): bind it
+ * again on that mount, before the spec's later mounts, which may hide a
+ * part of it as they would have on the first bind. */
+static int self_tree_again(rootfs_ctx *x, const launch_plan *p, const container_mount *m,
+			   struct launch_record *e)
+{
+	if (!p->self_tree || strcmp(m->type, "bind") == 0 || !path_under(p->self_tree, m->destination))
+		return 0;
+	return bind(x, p->self_tree, p->self_tree, true, RO_NOSUID_NODEV, e);
 }
 
 static int setup(rootfs_ctx *x, const launch_plan *p, struct launch_record *e)
@@ -435,9 +449,12 @@ static int setup(rootfs_ctx *x, const launch_plan *p, struct launch_record *e)
 	if (!s->root_path && (r = quick_root(x, p, e)) < 0)
 		return r;
 
-	for (size_t i = 0; i < s->n_mounts; i++)
+	for (size_t i = 0; i < s->n_mounts; i++) {
 		if ((r = do_mount(x, p, &s->mounts[i], e)) < 0)
 			return r;
+		if (!s->root_path && (r = self_tree_again(x, p, &s->mounts[i], e)) < 0)
+			return r;
+	}
 	/* Read-only, so the container cannot chmod, chown or rename the host's
 	 * socket inode: scmd's endpoint is a directory of its own holding
 	 * scm.sock (bound at the directory of CONTAINER_ENDPOINT_PATH); a bare

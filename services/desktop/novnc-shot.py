@@ -4,12 +4,17 @@ over the DevTools protocol (Chromium's --screenshot does not wait for
 websockets), waits until noVNC has drawn the remote desktop, then saves a
 screenshot and reads pixels straight from noVNC's canvas.
 
-  scm-desktop-novnc-shot URL OUT.png [--window W,H] [--resized] [--click X,Y] [--type TEXT] [--enter] [X,Y ...]
+  scm-desktop-novnc-shot URL OUT.png [--window W,H] [--resized] [--click X,Y] [--dblclick X,Y]
+                        [--drag X1,Y1,X2,Y2] [--type TEXT] [--enter] [--chord KEYS] [--wait S] [X,Y ...]
 
 Prints "canvas WxH", then "pixel X Y rrggbb" for every X,Y asked (desktop
-coordinates). --click, --type and --enter act as a user in the browser tab
-would (in that order, before the pixels are read): a mouse click on the
-desktop point, keys typed into noVNC, the Enter key. --window sizes the
+coordinates). The actions act as a user in the browser tab would, in the
+order given, before the pixels are read: --click a mouse click on the
+desktop point, --dblclick a double click (selects a word in xterm),
+--drag a press at X1,Y1, a move to X2,Y2 in 20 steps and a release,
+--type keys typed into noVNC, --enter the Enter key, --chord keys held
+together such as ctrl+shift+c or shift+Insert, --wait a pause of S
+seconds (the app answering). --window sizes the
 browser window (default 1600,1000). --resized, for a URL with
 resize=remote (noVNC asks the server to take the size of its view,
 SetDesktopSize): waits until the desktop has the size of noVNC's view
@@ -105,16 +110,73 @@ def key(ws, k, code, vk, text=None):
     ws.call("Input.dispatchKeyEvent", type="keyUp", key=k, code=code, windowsVirtualKeyCode=vk)
 
 
+# --chord names: modifiers (DevTools' bit, key, code, virtual key code)
+# and the few named keys a chord may end in
+MODIFIERS = {"alt": (1, "Alt", "AltLeft", 18), "ctrl": (2, "Control", "ControlLeft", 17),
+             "shift": (8, "Shift", "ShiftLeft", 16)}
+NAMED = {"insert": ("Insert", "Insert", 45), "enter": ("Enter", "Enter", 13), "tab": ("Tab", "Tab", 9)}
+
+
+def chord(ws, spec):
+    """Modifiers held, the last key pressed and released, modifiers let go."""
+    *mods, last = spec.split("+")
+    bits = 0
+    for m in mods:
+        if m.lower() not in MODIFIERS:
+            raise SystemExit("novnc-shot: --chord %s: %r is not alt, ctrl or shift" % (spec, m))
+        bit, k, code, vk = MODIFIERS[m.lower()]
+        bits |= bit
+        ws.call("Input.dispatchKeyEvent", type="rawKeyDown", key=k, code=code, windowsVirtualKeyCode=vk,
+                modifiers=bits)
+    if last.lower() in NAMED:
+        k, code, vk = NAMED[last.lower()]
+    elif len(last) == 1 and last.isalnum():
+        k, code, vk = last, ("Key" if last.isalpha() else "Digit") + last.upper(), ord(last.upper())
+    else:
+        raise SystemExit("novnc-shot: --chord %s: cannot press %r" % (spec, last))
+    ws.call("Input.dispatchKeyEvent", type="rawKeyDown", key=k, code=code, windowsVirtualKeyCode=vk, modifiers=bits)
+    ws.call("Input.dispatchKeyEvent", type="keyUp", key=k, code=code, windowsVirtualKeyCode=vk, modifiers=bits)
+    for m in reversed(mods):
+        bit, k, code, vk = MODIFIERS[m.lower()]
+        bits &= ~bit
+        ws.call("Input.dispatchKeyEvent", type="keyUp", key=k, code=code, windowsVirtualKeyCode=vk, modifiers=bits)
+
+
+def page_point(ws, x, y):
+    """Desktop point -> page point through the canvas' box and scale."""
+    box = ws.js("""(() => { const c = document.querySelector('#noVNC_container canvas, canvas');
+        const r = c.getBoundingClientRect(); return [r.left, r.top, r.width / c.width, r.height / c.height]; })()""")
+    return box[0] + x * box[2], box[1] + y * box[3]
+
+
+def mouse(ws, kind, x, y, count=0, held=False):
+    """A mouse event; held: the left button is down during a move."""
+    ws.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, clickCount=count,
+            button="left" if kind != "mouseMoved" or held else "none",
+            buttons=1 if held or kind == "mousePressed" else 0)
+
+
 def act(ws, a):
     """One user action on the noVNC page, in desktop coordinates."""
-    if a[0] == "click":
-        # Desktop point -> page point through the canvas' box and scale.
-        box = ws.js("""(() => { const c = document.querySelector('#noVNC_container canvas, canvas');
-            const r = c.getBoundingClientRect(); return [r.left, r.top, r.width / c.width, r.height / c.height]; })()""")
-        x, y = box[0] + a[1] * box[2], box[1] + a[2] * box[3]
-        for t in ("mouseMoved", "mousePressed", "mouseReleased"):
-            ws.call("Input.dispatchMouseEvent", type=t, x=x, y=y, button="left" if t != "mouseMoved" else "none",
-                    clickCount=1 if t != "mouseMoved" else 0)
+    if a[0] in ("click", "dblclick"):
+        x, y = page_point(ws, a[1], a[2])
+        mouse(ws, "mouseMoved", x, y)
+        for n in range(1, 3 if a[0] == "dblclick" else 2):
+            mouse(ws, "mousePressed", x, y, n)
+            mouse(ws, "mouseReleased", x, y, n)
+    elif a[0] == "drag":
+        x1, y1 = page_point(ws, a[1], a[2])
+        x2, y2 = page_point(ws, a[3], a[4])
+        mouse(ws, "mouseMoved", x1, y1)
+        mouse(ws, "mousePressed", x1, y1, 1)
+        for i in range(1, 21):
+            mouse(ws, "mouseMoved", x1 + (x2 - x1) * i / 20, y1 + (y2 - y1) * i / 20, held=True)
+            time.sleep(0.03)
+        mouse(ws, "mouseReleased", x2, y2, 1)
+    elif a[0] == "chord":
+        chord(ws, a[1])
+    elif a[0] == "wait":
+        time.sleep(a[1])
     elif a[0] == "type":
         for ch in a[1]:
             if ch == " ":
@@ -156,8 +218,17 @@ def main(argv):
         elif argv[i] == "--resized":
             resized = True
             i += 1
-        elif argv[i] == "--click":
-            actions.append(("click",) + tuple(map(int, argv[i + 1].split(","))))
+        elif argv[i] in ("--click", "--dblclick", "--drag"):
+            xy = tuple(map(int, argv[i + 1].split(",")))
+            if len(xy) != (4 if argv[i] == "--drag" else 2):
+                raise SystemExit("novnc-shot: %s %s: wrong number of coordinates" % (argv[i], argv[i + 1]))
+            actions.append((argv[i][2:],) + xy)
+            i += 2
+        elif argv[i] == "--chord":
+            actions.append(("chord", argv[i + 1]))
+            i += 2
+        elif argv[i] == "--wait":
+            actions.append(("wait", float(argv[i + 1])))
             i += 2
         elif argv[i] == "--type":
             actions.append(("type", argv[i + 1]))

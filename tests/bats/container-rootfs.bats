@@ -235,3 +235,30 @@ check_device_rules() {
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"/linux/resources/devices: a rule allows devices, but a rootless runtime"* ]]
 }
+
+# A runtime whose own tree lies under /tmp (a source tree cloned there, as
+# `make demo` from /tmp/scm would): the quick path's private /tmp covered
+# its bind, so none of its programs ran in a container. The tree is bound
+# again, read-only, on the private /tmp; the rest of /tmp stays private.
+@test "remap: a runtime whose own tree lies under /tmp runs its programs in the quick path" {
+	T=$(mktemp -d /tmp/scm-selftree.XXXXXX)
+	mkdir -p "$T/bin" "$T/libexec"
+	cp "$BIN/scm-run" "$T/bin/"
+	cp "$(H)" "$T/libexec/helper"
+	echo host-only >"$T/../$(basename "$T").secret"
+	chmod 755 "$T" "$T/bin" "$T/libexec"
+	run as remap "$T/bin/scm-run" -- /bin/sh -c \
+		"$T/libexec/helper read $T/libexec/helper >/dev/null && echo ran;
+		 touch $T/bin/planted 2>/dev/null && echo planted;
+		 cat $T.secret 2>/dev/null; echo tmp: \$(ls /tmp)"
+	rm -f "$T.secret"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *ran* ]]
+	[ ! -e "$T/bin/planted" ]
+	[[ "$output" != *planted* ]]
+	[[ "$output" != *host-only* ]]
+	# /tmp inside holds the tree's path only, nothing else of the host's
+	[[ "$output" == *"tmp: $(basename "$T")" ]]
+	rm -rf "$T"
+}

@@ -5,7 +5,7 @@
  * a real decoder made of Tight, ZRLE or Raw with the compositor's own
  * snapshot.
  *
- *   scm-gfx-rfb-input PORT [--password-file F] [--encodings "tight zrle"]
+ *   scm-gfx-rfb-input PORT [--password-file F] [--security vnc|tls] [--encodings "tight zrle"]
  *        [--no-jpeg] [--quality 0..9] [--compress 0..9] [--key-delay MS] [--click X Y]
  *        [--type TEXT] [--return] [--drag X1 Y1 X2 Y2] [--drag-steps X1 Y1 X2 Y2 N MS]
  *        [--capture OUT.png] [--stay SECONDS] [--shot OUT.png] [--settle MS]
@@ -31,7 +31,10 @@
  * in ms): `make bench` measures the proxy and x11vnc with it. 
  * The password comes from --password-file or $SCM_VNC_PASSWORD; with
  * $SCM_VNC_CA (a PEM file) it takes X509Vnc, checking the server's
- * certificate against that CA (TLSVnc needs nothing). Exit
+ * certificate against that CA (TLSVnc needs nothing). --security vnc
+ * takes VNC authentication alone (no TLS, as a viewer of a server that
+ * offers nothing else would), --security tls VeNCrypt alone; by default
+ * libvncclient picks from what the server offers (VeNCrypt first). Exit
  * status: 0 done, 3 authentication refused (nothing else was received),
  * 4 resize refused, 1 anything else. Printable ASCII maps to X keysyms one to one. */
 #include <png.h>
@@ -363,6 +366,17 @@ int main(int argc, char **argv)
 			}
 			fclose(f);
 			password[strcspn(password, "\r\n")] = 0;
+		} else if (strcmp(argv[i], "--security") == 0 && i + 1 < argc) {
+			uint32_t scheme;
+			if (strcmp(argv[++i], "vnc") == 0)
+				scheme = rfbVncAuth;
+			else if (strcmp(argv[i], "tls") == 0)
+				scheme = rfbVeNCrypt;
+			else {
+				fprintf(stderr, "scm-gfx-rfb-input: --security %s: not vnc or tls\n", argv[i]);
+				return 1;
+			}
+			SetClientAuthSchemes(cl, &scheme, 1);
 		} else if (strcmp(argv[i], "--encodings") == 0 && i + 1 < argc) {
 			cl->appData.encodingsString = argv[++i];
 		} else if (strcmp(argv[i], "--no-jpeg") == 0) {
