@@ -8,7 +8,7 @@
 # names the export and the TLS material. A container on B reads and
 # writes through B's vdisk service and boots a workload from a child
 # whose stream has not finished; the bytes are checked against the same
-# chain held locally; A's export stopped in the middle of a read gives a
+# chain held locally; A's export killed in the middle of a read gives a
 # clear error and no data, and is used again once it is back.
 load helpers
 
@@ -149,18 +149,29 @@ serve() {
 		--name "$n" "$DA/base.vhdx" --nbd "tcp:$ADDR_A:$port" --allow-remote "$@"
 }
 unserve() { SCM_EXPORT_DIR=$T/A/exports "$V" export --stop "$1"; }
+# crash NAME: A's nbdkit dies at once (SIGKILL, as a host that goes away
+# would: --stop lets requests finish and waits for idle clients), then
+# its record goes
+crash() {
+	local pid
+	pid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' "$T/A/exports/$1.json")
+	kill -KILL "$pid"
+	unserve "$1"
+}
 
 teardown_file() {
 	[ -n "${T:-}" ] || return 0
-	for n in base basep; do SCM_EXPORT_DIR=$T/A/exports "$V" export --stop "$n" 2>/dev/null || true; done
 	local bad=0 h p
-	for h in A B; do
+	# B first: its provider's connections to A's exports end with it
+	for h in B A; do
 		p=$(cat "$T/$h/scmd.pid" 2>/dev/null) || continue
 		kill "$p" 2>/dev/null || true
 		for _ in $(seq 600); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		if grep -q "Sanitizer" "$T/$h/scmd.log" "$T/$h"/run/logs/vdisk.log* 2>/dev/null; then
 			cat "$T/$h/scmd.log" "$T/$h"/run/logs/vdisk.log*; bad=1
 		fi
+		[ "$h" = A ] || continue
+		for n in base basep; do SCM_EXPORT_DIR=$T/A/exports "$V" export --stop "$n" 2>/dev/null || true; done
 	done
 	ip netns del "${NS}A" 2>/dev/null || true
 	ip netns del "${NS}B" 2>/dev/null || true
@@ -258,10 +269,21 @@ pause_read() {
 	wait_until 60 grep -q paused "$T/c.out" || { cat "$T/c.out"; return 1; }
 }
 
-@test "twohost: A's export stopped in the middle of a read: a clear error, no data; used again once A is back" {
+@test "twohost: A's export killed in the middle of a read: a clear error, no data; used again once A is back" {
 	mkchild k
+	# killed and back before the next read: the same handle reconnects
+	# (TLS again) and the client sees nothing
+	mkchild k0
+	pause_read "$DB/k0.vhdx" "$T/k0.raw"
+	crash base
+	serve base 10809 --tls-certificates "$X/server"
+	echo go >&5
+	exec 5>&-
+	wait "$CPID"
+	cmp "$T/k0.raw" "$T/base.raw"
+	# killed and not back within the wait (1.5 s here)
 	pause_read "$DB/k.vhdx" "$T/k.raw"
-	unserve base
+	crash base
 	echo go >&5
 	exec 5>&-
 	local rc=0
