@@ -76,12 +76,14 @@ static uint64_t now_ms(void)
 }
 
 /* Runs libnbd's state machine until done(nbd) says 1 (0: not yet, -1: it
- * failed) or deadline (ms, now_ms's clock) passes: -ETIMEDOUT. libnbd
- * itself has no timeouts; a server that stops answering (a host gone,
- * not a process killed) would otherwise hold a read, or the provider's
- * loop at open, for as long as TCP keeps trying. */
+ * failed) or deadline (ms, now_ms's clock) passes: -ETIMEDOUT. With
+ * idle_ms, every poll that moved bytes pushes the deadline to idle_ms from
+ * then: a slow link that is still answering is not a lost one. libnbd
+ * itself has no timeouts; a server that stops answering (a host gone, not
+ * a process killed) would otherwise hold a read, or the provider's loop
+ * at open, for as long as TCP keeps trying. */
 static int poll_until(struct nbd_handle *nbd, int (*done)(struct nbd_handle *, int64_t), int64_t cookie,
-		      uint64_t deadline)
+		      uint64_t deadline, unsigned idle_ms)
 {
 	for (;;) {
 		int r = done(nbd, cookie);
@@ -91,8 +93,11 @@ static int poll_until(struct nbd_handle *nbd, int (*done)(struct nbd_handle *, i
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		uint64_t left = deadline - now;
-		if (nbd_poll(nbd, left > 60000 ? 60000 : (int)left) < 0)
+		int k = nbd_poll(nbd, left > 60000 ? 60000 : (int)left);
+		if (k < 0)
 			return -1;
+		if (k > 0 && idle_ms && now_ms() + idle_ms > deadline)
+			deadline = now_ms() + idle_ms;
 	}
 }
 
@@ -141,7 +146,7 @@ static int connect_once(struct nbd_parent *p, uint64_t deadline, scm_error **ret
 	if (r == 0)
 		r = p->u.unix_socket ? nbd_aio_connect_unix(nbd, p->u.socket) : nbd_aio_connect_tcp(nbd, p->u.host, port);
 	if (r == 0)
-		r = poll_until(nbd, connected, 0, deadline);
+		r = poll_until(nbd, connected, 0, deadline, 0);
 	int64_t size = r == 0 ? nbd_get_size(nbd) : -1;
 	if (r == -ETIMEDOUT) {
 		scm_fail(ret_err, -ETIMEDOUT, "%s: cannot connect: no answer within %u ms (SCM_VDISK_NBD_CONNECT_MS)",
@@ -189,7 +194,10 @@ static int read_locked(struct nbd_parent *p, void *buf, uint64_t len, uint64_t o
 		for (uint64_t done = 0; r == 0 && done < len;) {
 			uint64_t n = len - done < NBD_CHUNK ? len - done : NBD_CHUNK;
 			int64_t c = nbd_aio_pread(p->nbd, (char *)buf + done, n, off + done, NBD_NULL_COMPLETION, 0);
-			int k = c < 0 ? -1 : poll_until(p->nbd, completed, c, floor > deadline ? floor : deadline);
+			/* silence for the wait is a lost link; a slow answer is not */
+			int k = c < 0 ? -1
+				      : poll_until(p->nbd, completed, c, floor > deadline ? floor : deadline,
+						   p->wait_ms > 200 ? p->wait_ms : 200);
 			if (k < 0) {
 				int e = k == -ETIMEDOUT ? ETIMEDOUT : nbd_get_errno();
 				r = scm_fail(&why, e > 0 ? -e : -EIO, "%s: reading %llu+%llu: %s", p->canon,

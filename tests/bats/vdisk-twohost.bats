@@ -318,9 +318,11 @@ job_field() { # ID FIELD: the job's FIELD from B's job list
 	BG="${BG:-} $!"
 	WRITER=$!
 	wait_until 60 test -s "$T/expected.pending"
-	# the link from A is slowed to 16 Mbit/s, so the 16 MiB stream takes
-	# seconds; it starts, and is paused before anything else happens
-	tc -n "${NS}A" qdisc add dev "${NS}a" root tbf rate 16mbit burst 64kbit latency 1s
+	# the link from A is slowed to 4 Mbit/s, so the 16 MiB stream would
+	# take half a minute; it starts, and is paused before anything else
+	# happens (the pause, not a timing, is what the checks below rely on;
+	# the slow link only keeps the stream from ending before the pause)
+	tc -n "${NS}A" qdisc add dev "${NS}a" root tbf rate 4mbit burst 64kbit latency 2s
 	id=$(SCM_ENDPOINT=$(epb twohost) "$V" merge --from-parent --detach "$DB/s.vhdx")
 	SCM_ENDPOINT=$(epb twohost) "$V" job "$id" pause
 	[ "$(job_field "$id" state)" = paused ]
