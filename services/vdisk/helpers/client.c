@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench DISK [ARG]\n");
+		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench|cat DISK [ARG]\n");
 		return 2;
 	}
 	const char *cmd = argv[1], *disk = argv[2];
