@@ -4,7 +4,11 @@
  * is what is reached), checks the export's size on every connection, and
  * when a connection is lost, connects again with backoff for up to the
  * configured wait before the read fails: a read is never answered with
- * anything but the export's bytes. Not part of libscmvdisk.a (only the
+ * anything but the export's bytes. Every wait on the network (connect,
+ * handshake, TLS, a read's answer) is bounded: libnbd's own calls are
+ * not, so we drive its state machine with nbd_poll against a deadline.
+ * nbds URIs require TLS, with the material the reader was configured with
+ * (struct nbd_parent_opts), never what a URI or a disk says. Not part of libscmvdisk.a (only the
  * programs that read remote parents link libnbd). */
 #include <errno.h>
 #include <libnbd.h>
@@ -14,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <scm/macro.h>
+
 #include "nbd-parent.h"
 #include "scm-internal/error.h"
 
@@ -22,21 +28,44 @@ struct nbd_parent {
 	char *canon;
 	struct nbd_handle *nbd; /* NULL while disconnected */
 	uint64_t size;
-	unsigned wait_ms;
+	unsigned wait_ms, connect_ms;
+	char *tls_certificates, *tls_psk_file, *tls_username;
 	pthread_mutex_t lock; /* the connection, for the provider's workers */
 };
 
 /* libnbd refuses requests over 64 MiB; blocks may be 256 MiB */
 #define NBD_CHUNK (32u << 20)
 
-unsigned nbd_parent_wait_ms(void)
+static unsigned env_ms(const char *name, unsigned dflt)
 {
-	const char *e = getenv("SCM_VDISK_NBD_WAIT_MS");
+	const char *e = getenv(name);
 	char *end;
 	unsigned long v = e && *e ? strtoul(e, &end, 10) : 0;
 	if (!e || !*e || *end || v > 3600000)
-		return NBD_PARENT_WAIT_MS;
+		return dflt;
 	return (unsigned)v;
+}
+
+unsigned nbd_parent_wait_ms(void)
+{
+	return env_ms("SCM_VDISK_NBD_WAIT_MS", NBD_PARENT_WAIT_MS);
+}
+
+unsigned nbd_parent_connect_ms(void)
+{
+	unsigned v = env_ms("SCM_VDISK_NBD_CONNECT_MS", NBD_PARENT_CONNECT_MS);
+	return v ? v : NBD_PARENT_CONNECT_MS;
+}
+
+void nbd_parent_opts_from_env(struct nbd_parent_opts *ret)
+{
+	const char *c = getenv("SCM_VDISK_NBD_TLS_CERTIFICATES"), *p = getenv("SCM_VDISK_NBD_TLS_PSK_FILE"),
+		   *n = getenv("SCM_VDISK_NBD_TLS_USERNAME");
+	*ret = (struct nbd_parent_opts){ .wait_ms = nbd_parent_wait_ms(),
+					 .connect_ms = nbd_parent_connect_ms(),
+					 .tls_certificates = c && *c ? c : NULL,
+					 .tls_psk_file = p && *p ? p : NULL,
+					 .tls_username = n && *n ? n : NULL };
 }
 
 static uint64_t now_ms(void)
@@ -46,8 +75,65 @@ static uint64_t now_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-/* One connection attempt; on failure *ret_err says why, in libnbd's words. */
-static int connect_once(struct nbd_parent *p, scm_error **ret_err)
+/* Runs libnbd's state machine until done(nbd) says 1 (0: not yet, -1: it
+ * failed) or deadline (ms, now_ms's clock) passes: -ETIMEDOUT. With
+ * idle_ms, every poll that moved bytes pushes the deadline to idle_ms from
+ * then: a slow link that is still answering is not a lost one. libnbd
+ * itself has no timeouts; a server that stops answering (a host gone, not
+ * a process killed) would otherwise hold a read, or the provider's loop
+ * at open, for as long as TCP keeps trying. */
+static int poll_until(struct nbd_handle *nbd, int (*done)(struct nbd_handle *, int64_t), int64_t cookie,
+		      uint64_t deadline, unsigned idle_ms)
+{
+	for (;;) {
+		int r = done(nbd, cookie);
+		if (r != 0)
+			return r > 0 ? 0 : -1;
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		uint64_t left = deadline - now;
+		int k = nbd_poll(nbd, left > 60000 ? 60000 : (int)left);
+		if (k < 0)
+			return -1;
+		if (k > 0 && idle_ms && now_ms() + idle_ms > deadline)
+			deadline = now_ms() + idle_ms;
+	}
+}
+
+static int connected(struct nbd_handle *nbd, int64_t cookie)
+{
+	(void)cookie;
+	if (nbd_aio_is_ready(nbd))
+		return 1;
+	return nbd_aio_is_dead(nbd) || nbd_aio_is_closed(nbd) ? -1 : 0;
+}
+
+static int completed(struct nbd_handle *nbd, int64_t cookie)
+{
+	return nbd_aio_command_completed(nbd, (uint64_t)cookie);
+}
+
+static int setup_tls(struct nbd_parent *p, struct nbd_handle *nbd)
+{
+	if (!p->u.tls)
+		return 0;
+	/* required: a server that does not start TLS is refused, not read */
+	if (nbd_set_tls(nbd, LIBNBD_TLS_REQUIRE) < 0)
+		return -1;
+	if (p->tls_certificates &&
+	    (nbd_set_tls_certificates(nbd, p->tls_certificates) < 0 || nbd_set_tls_verify_peer(nbd, true) < 0))
+		return -1;
+	if (p->tls_psk_file && nbd_set_tls_psk_file(nbd, p->tls_psk_file) < 0)
+		return -1;
+	if (p->tls_username && nbd_set_tls_username(nbd, p->tls_username) < 0)
+		return -1;
+	return 0;
+}
+
+/* One connection attempt, given until deadline; on failure *ret_err says
+ * why, in libnbd's words. */
+static int connect_once(struct nbd_parent *p, uint64_t deadline, scm_error **ret_err)
 {
 	struct nbd_handle *nbd = nbd_create();
 	if (!nbd)
@@ -56,11 +142,23 @@ static int connect_once(struct nbd_parent *p, scm_error **ret_err)
 	snprintf(port, sizeof port, "%u", p->u.port);
 	int r = nbd_set_export_name(nbd, p->u.export_name);
 	if (r == 0)
-		r = p->u.unix_socket ? nbd_connect_unix(nbd, p->u.socket) : nbd_connect_tcp(nbd, p->u.host, port);
+		r = setup_tls(p, nbd);
+	if (r == 0)
+		r = p->u.unix_socket ? nbd_aio_connect_unix(nbd, p->u.socket) : nbd_aio_connect_tcp(nbd, p->u.host, port);
+	if (r == 0)
+		r = poll_until(nbd, connected, 0, deadline, 0);
 	int64_t size = r == 0 ? nbd_get_size(nbd) : -1;
+	if (r == -ETIMEDOUT) {
+		scm_fail(ret_err, -ETIMEDOUT, "%s: cannot connect: no answer within %u ms (SCM_VDISK_NBD_CONNECT_MS)",
+			 p->canon, p->connect_ms);
+		nbd_close(nbd);
+		return -ETIMEDOUT;
+	}
 	if (r < 0 || size < 0) {
 		int e = nbd_get_errno();
-		scm_fail(ret_err, e > 0 ? -e : -ECONNREFUSED, "%s: cannot connect: %s", p->canon, nbd_get_error());
+		const char *msg = nbd_get_error();
+		scm_fail(ret_err, e > 0 ? -e : -ECONNREFUSED, "%s: cannot connect: %s", p->canon,
+			 msg ? msg : "the server closed the connection");
 		nbd_close(nbd);
 		return e > 0 ? -e : -ECONNREFUSED;
 	}
@@ -74,28 +172,44 @@ static int connect_once(struct nbd_parent *p, scm_error **ret_err)
 	return 0;
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 static int read_locked(struct nbd_parent *p, void *buf, uint64_t len, uint64_t off, scm_error **ret_err)
 {
-	uint64_t start = now_ms();
+	uint64_t start = now_ms(), deadline = start + p->wait_ms;
 	unsigned backoff = 50, tries = 0;
 	for (;;) {
 		scm_error *why = NULL;
-		int r = p->nbd ? 0 : connect_once(p, &why);
+		/* an attempt gets at least 200 ms, so a short wait still tries */
+		uint64_t floor = now_ms() + 200;
+		int r = p->nbd ? 0 : connect_once(p, min_u64(floor > deadline ? floor : deadline,
+							     now_ms() + p->connect_ms), &why);
 		if (r == -ESTALE) {
 			scm_error_push(ret_err, why);
 			return r;
 		}
 		for (uint64_t done = 0; r == 0 && done < len;) {
 			uint64_t n = len - done < NBD_CHUNK ? len - done : NBD_CHUNK;
-			if (nbd_pread(p->nbd, (char *)buf + done, n, off + done, 0) < 0) {
-				int e = nbd_get_errno();
+			int64_t c = nbd_aio_pread(p->nbd, (char *)buf + done, n, off + done, NBD_NULL_COMPLETION, 0);
+			/* silence for the wait is a lost link; a slow answer is not */
+			int k = c < 0 ? -1
+				      : poll_until(p->nbd, completed, c, floor > deadline ? floor : deadline,
+						   p->wait_ms > 200 ? p->wait_ms : 200);
+			if (k < 0) {
+				int e = k == -ETIMEDOUT ? ETIMEDOUT : nbd_get_errno();
 				r = scm_fail(&why, e > 0 ? -e : -EIO, "%s: reading %llu+%llu: %s", p->canon,
-					     (unsigned long long)(off + done), (unsigned long long)n, nbd_get_error());
+					     (unsigned long long)(off + done), (unsigned long long)n,
+					     k == -ETIMEDOUT ? "no answer" : nbd_get_error());
 				/* the server's own answer (a bad range) is no lost link */
-				if (nbd_aio_is_ready(p->nbd)) {
+				if (k != -ETIMEDOUT && nbd_aio_is_ready(p->nbd)) {
 					scm_error_push(ret_err, why);
 					return r;
 				}
+				/* a late answer must never land in a buffer
+				 * that is the caller's again: the handle goes */
 				nbd_close(p->nbd);
 				p->nbd = NULL;
 			}
@@ -140,16 +254,32 @@ static void parent_close(void *ud)
 	pthread_mutex_destroy(&p->lock);
 	nbd_uri_clear(&p->u);
 	free(p->canon);
+	free(p->tls_certificates);
+	free(p->tls_psk_file);
+	free(p->tls_username);
 	free(p);
 }
 
-int nbd_parent_open(const struct nbd_uri *u, unsigned wait_ms, struct vhdx_remote *ret, scm_error **ret_err)
+static bool dup_opt(char **dst, const char *src)
 {
+	return !src || (*dst = strdup(src)) != NULL;
+}
+
+int nbd_parent_open(const struct nbd_uri *u, const struct nbd_parent_opts *o, struct vhdx_remote *ret,
+		    scm_error **ret_err)
+{
+	if (u->tls && !o->tls_certificates && !o->tls_psk_file) {
+		_cleanup_free_ char *c = nbd_uri_format(u);
+		return scm_fail(ret_err, -EACCES, "remote parent %s needs TLS material, and none is configured "
+				"(x509: a CA directory, or a PSK file; docs/vdisk.md, \"TLS\")", c ? c : "nbds");
+	}
 	struct nbd_parent *p = calloc(1, sizeof *p);
 	if (!p)
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&p->lock, NULL);
-	p->wait_ms = wait_ms;
+	p->wait_ms = o->wait_ms;
+	p->connect_ms = o->connect_ms ? o->connect_ms : NBD_PARENT_CONNECT_MS;
+	p->u.tls = u->tls;
 	p->u.unix_socket = u->unix_socket;
 	p->u.port = u->port;
 	p->u.host = u->host ? strdup(u->host) : NULL;
@@ -157,14 +287,16 @@ int nbd_parent_open(const struct nbd_uri *u, unsigned wait_ms, struct vhdx_remot
 	p->u.export_name = strdup(u->export_name);
 	p->canon = nbd_uri_format(u);
 	char *uri = nbd_uri_format(u);
-	if (!p->canon || !uri || !p->u.export_name || (u->host && !p->u.host) || (u->socket && !p->u.socket)) {
+	if (!p->canon || !uri || !p->u.export_name || (u->host && !p->u.host) || (u->socket && !p->u.socket) ||
+	    !dup_opt(&p->tls_certificates, o->tls_certificates) || !dup_opt(&p->tls_psk_file, o->tls_psk_file) ||
+	    !dup_opt(&p->tls_username, o->tls_username)) {
 		free(uri);
 		parent_close(p);
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
 	}
 	/* the first connection is tried once: a parent that is not there
 	 * when a disk is made or opened is an error to report now */
-	int r = connect_once(p, ret_err);
+	int r = connect_once(p, now_ms() + p->connect_ms, ret_err);
 	if (r < 0) {
 		free(uri);
 		parent_close(p);
@@ -182,7 +314,9 @@ int nbd_parent_host_opener(const char *uri, void *userdata, struct vhdx_remote *
 	int r = nbd_uri_parse(uri, &u, ret_err);
 	if (r < 0)
 		return r;
-	r = nbd_parent_open(&u, nbd_parent_wait_ms(), ret, ret_err);
+	struct nbd_parent_opts o;
+	nbd_parent_opts_from_env(&o);
+	r = nbd_parent_open(&u, &o, ret, ret_err);
 	nbd_uri_clear(&u);
 	return r;
 }

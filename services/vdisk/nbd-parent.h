@@ -11,7 +11,32 @@
 #define NBD_PARENT_WAIT_MS 10000u
 unsigned nbd_parent_wait_ms(void);
 
-/* Connects to u (one attempt) and fills ret (the engine's reader). */
-int nbd_parent_open(const struct nbd_uri *u, unsigned wait_ms, struct vhdx_remote *ret, scm_error **ret_err);
-/* vhdx_remote_open_fn for host mode: any URI the parser takes. */
+/* How long one connection attempt (TCP, handshake, TLS) may take (ms):
+ * SCM_VDISK_NBD_CONNECT_MS, else this. The attempt at open runs on the
+ * provider's loop: this is what bounds a stall there. */
+#define NBD_PARENT_CONNECT_MS 3000u
+unsigned nbd_parent_connect_ms(void);
+
+/* How a remote parent is reached, besides its URI. The TLS material is
+ * named by whoever configures the reader (the grant's settings in the
+ * provider, the environment for scm-vdisk), never by the URI. */
+struct nbd_parent_opts {
+	unsigned wait_ms, connect_ms;
+	const char *tls_certificates; /* x509: a directory with ca-cert.pem (client-cert.pem, client-key.pem) */
+	const char *tls_psk_file;     /* PSK: psktool's USER:HEXKEY lines */
+	const char *tls_username;     /* the PSK identity (or x509 user); NULL: libnbd's default */
+};
+/* The opts from the environment (scm-vdisk, host mode):
+ * SCM_VDISK_NBD_TLS_CERTIFICATES, SCM_VDISK_NBD_TLS_PSK_FILE,
+ * SCM_VDISK_NBD_TLS_USERNAME, and the two waits above. */
+void nbd_parent_opts_from_env(struct nbd_parent_opts *ret);
+
+/* Connects to u (one attempt, bounded by connect_ms) and fills ret (the
+ * engine's reader). An nbds URI needs tls_certificates or tls_psk_file
+ * (refused before connecting otherwise); x509 peers are verified against
+ * the CA and the host name or address of the URI. */
+int nbd_parent_open(const struct nbd_uri *u, const struct nbd_parent_opts *o, struct vhdx_remote *ret,
+		    scm_error **ret_err);
+/* vhdx_remote_open_fn for host mode: any URI the parser takes, with the
+ * environment's opts. */
 int nbd_parent_host_opener(const char *uri, void *userdata, struct vhdx_remote *ret, scm_error **ret_err);

@@ -114,7 +114,8 @@ static int parse_query(const char *q, struct nbd_uri *u, scm_error **ret_err)
 		const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
 		const char *eq = memchr(p, '=', (size_t)(end - p));
 		if (!eq || eq - p != 6 || strncmp(p, "socket", 6))
-			return scm_fail(ret_err, -EINVAL, "NBD URI: query \"%.*s\": only socket=PATH is taken",
+			return scm_fail(ret_err, -EINVAL, "NBD URI: query \"%.*s\": only socket=PATH is taken "
+					"(TLS material is the reader's configuration, never the URI's)",
 					(int)(end - p > 40 ? 40 : end - p), p);
 		if (u->socket)
 			return scm_fail(ret_err, -EINVAL, "NBD URI: socket given twice");
@@ -143,18 +144,24 @@ int nbd_uri_parse(const char *s, struct nbd_uri *ret, scm_error **ret_err)
 					"non-ASCII bytes must be percent-encoded", (unsigned char)s[i], i);
 	if (strchr(s, '#'))
 		return scm_fail(ret_err, -EINVAL, "NBD URI: a fragment (\"#...\") is not taken");
-	const char *rest;
-	if (!strncmp(s, "nbd://", 6)) {
-		rest = s + 6;
-	} else if (!strncmp(s, "nbd+unix://", 11)) {
-		rest = s + 11;
-		u.unix_socket = true;
-	} else if (!strncmp(s, "nbds", 4)) {
-		return scm_fail(ret_err, -EPROTONOSUPPORT, "NBD URI: %.12s...: TLS (nbds) parents are not supported",
-				s);
-	} else {
-		return scm_fail(ret_err, -EINVAL, "NBD URI \"%.40s\": the scheme is neither nbd:// nor nbd+unix://", s);
-	}
+	/* the four schemes of the NBD URI specification we read: "s" is TLS */
+	static const struct {
+		const char *prefix;
+		bool tls, unix_socket;
+	} schemes[] = { { "nbd://", false, false },
+			{ "nbds://", true, false },
+			{ "nbd+unix://", false, true },
+			{ "nbds+unix://", true, true } };
+	const char *rest = NULL;
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0] && !rest; i++)
+		if (!strncmp(s, schemes[i].prefix, strlen(schemes[i].prefix))) {
+			rest = s + strlen(schemes[i].prefix);
+			u.tls = schemes[i].tls;
+			u.unix_socket = schemes[i].unix_socket;
+		}
+	if (!rest)
+		return scm_fail(ret_err, -EINVAL, "NBD URI \"%.40s\": the scheme is none of nbd://, nbds://, "
+				"nbd+unix:// or nbds+unix://", s);
 	const char *path = strchr(rest, '/'), *query = strchr(rest, '?');
 	if (query && path && path > query)
 		path = NULL;
@@ -169,7 +176,7 @@ int nbd_uri_parse(const char *s, struct nbd_uri *ret, scm_error **ret_err)
 		if (r == 0 && !u.socket)
 			r = scm_fail(ret_err, -EINVAL, "NBD URI: nbd+unix:// needs ?socket=PATH");
 	} else if (query) {
-		r = scm_fail(ret_err, -EINVAL, "NBD URI: nbd:// takes no query (\"?...\")");
+		r = scm_fail(ret_err, -EINVAL, "NBD URI: nbd:// and nbds:// take no query (\"?...\"; TLS material is the reader's configuration, never the URI's)");
 	} else {
 		r = parse_authority(rest, (size_t)(aend - rest), &u, ret_err);
 	}
@@ -210,13 +217,13 @@ char *nbd_uri_format(const struct nbd_uri *u)
 	if (!out)
 		return NULL;
 	if (u->unix_socket) {
-		w = stpcpy(w, "nbd+unix:///");
+		w = stpcpy(w, u->tls ? "nbds+unix:///" : "nbd+unix:///");
 		w = encode(w, u->export_name, true);
 		w = stpcpy(w, "?socket=");
 		encode(w, u->socket, true);
 	} else {
 		bool v6 = strchr(u->host, ':') != NULL;
-		w += sprintf(w, "nbd://%s%s%s:%u/", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
+		w += sprintf(w, "%s://%s%s%s:%u/", u->tls ? "nbds" : "nbd", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
 		encode(w, u->export_name, true);
 	}
 	return out;

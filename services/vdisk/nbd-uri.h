@@ -13,6 +13,7 @@
 #define NBD_DEFAULT_PORT 10809
 
 struct nbd_uri {
+	bool tls;         /* nbds:// or nbds+unix://: TLS is required */
 	bool unix_socket; /* nbd+unix: socket is set; else host and port */
 	char *host;       /* lower case; an IPv6 address without brackets */
 	uint16_t port;
@@ -20,10 +21,12 @@ struct nbd_uri {
 	char *export_name; /* decoded; "" is the default export */
 };
 
-/* Parses s: nbd://HOST[:PORT][/EXPORT] or nbd+unix:///[EXPORT]?socket=PATH.
- * Refused, with the part at fault named: other schemes (nbds: TLS is not
- * read yet), user info, fragments, query keys other than socket, bad
- * percent escapes, a relative or unclean socket path, NUL bytes. */
+/* Parses s: nbd[s]://HOST[:PORT][/EXPORT] or nbd[s]+unix:///[EXPORT]?socket=PATH
+ * (the "s": TLS required). Refused, with the part at fault named: other
+ * schemes, user info, fragments, query keys other than socket (TLS
+ * material such as tls-psk-file never comes from a URI: the reader's
+ * configuration names it), bad percent escapes, a relative or unclean
+ * socket path, NUL bytes. */
 int nbd_uri_parse(const char *s, struct nbd_uri *ret, scm_error **ret_err);
 /* The canonical form (malloc'd), or NULL without memory. */
 char *nbd_uri_format(const struct nbd_uri *u);

@@ -65,6 +65,16 @@ static bool allow_path(const char *path, void *userdata)
 	return r == 0;
 }
 
+/* A string setting of the grant, or NULL (unset, empty or not a string). */
+static const char *grant_setting(const scm_grant *g, const char *key)
+{
+	json_object *v;
+	if (!g || !g->settings || !json_object_object_get_ex(g->settings, key, &v) ||
+	    !json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
 /* A remote parent (vhdx.h): allowed when the grant's "nbd_parents"
  * setting (space-separated NBD URIs) names the same export, compared as
  * parsed parts (nbd-uri.h), before anything is connected to. */
@@ -106,7 +116,14 @@ static int grant_remote_open(const char *uri, void *userdata, struct vhdx_remote
 		return scm_fail(ret_err, -EACCES, "remote parent %s is not among the grant's nbd_parents%s", want,
 				list[0] ? "" : " (the profile sets none)");
 	}
-	r = nbd_parent_open(&u, nbd_parent_wait_ms(), ret, ret_err);
+	/* TLS material comes from the grant's settings, which the profile's
+	 * author (the admin) wrote: never from the disk or the client */
+	struct nbd_parent_opts o = { .wait_ms = nbd_parent_wait_ms(),
+				     .connect_ms = nbd_parent_connect_ms(),
+				     .tls_certificates = grant_setting(a->g, "nbd_tls_certificates"),
+				     .tls_psk_file = grant_setting(a->g, "nbd_tls_psk_file"),
+				     .tls_username = grant_setting(a->g, "nbd_tls_username") };
+	r = nbd_parent_open(&u, &o, ret, ret_err);
 	nbd_uri_clear(&u);
 	return r;
 }

@@ -258,15 +258,16 @@ writer() {
 		[ ! -e "$D/bad.vhdx" ]
 	}
 	bad "nbd://host name/x" "byte 0x20 at 10"
-	bad "nbd://h/x?socket=/a" "nbd:// takes no query"
+	bad "nbd://h/x?socket=/a" "nbd:// and nbds:// take no query"
 	bad "nbd+unix:///p" "nbd+unix:// needs ?socket=PATH"
 	bad "nbd+unix:///p?socket=$SCMT/../x" "not an absolute path of one spelling"
 	bad "nbd+unix:///p?socket=$S1&tls=on" "only socket=PATH is taken"
 	bad "nbd://u@h/x" "user information"
 	bad "nbd://h:99999/x" "port 99999: not 1 to 65535"
-	bad "nbds://h/x" "TLS (nbds) parents are not supported"
+	bad "nbds://h/x" "remote parent nbds://h:10809/x needs TLS material, and none is configured"
+	bad "nbds://h/x?tls-psk-file=/etc/k" "nbd:// and nbds:// take no query"
 	bad "nbd://h/x%zz" "a bad percent escape"
-	bad "nbd+unix:///p?socket=$SCMT/none.sock" "$SCMT/none.sock: cannot connect: nbd_connect_unix: connect: No such file or directory"
+	bad "nbd+unix:///p?socket=$SCMT/none.sock" "$SCMT/none.sock: cannot connect: nbd_aio_connect_unix: connect: No such file or directory"
 	bad "nbd+unix:///nosuch?socket=$S1" "cannot connect"
 	# a size that is not the export's
 	run "$V" create --size 8M --parent "$URI" "$D/bad.vhdx"

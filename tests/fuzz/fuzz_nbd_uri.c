@@ -2,7 +2,8 @@
  * (services/vdisk/nbd-uri.c), which reads remote parents' URIs from the
  * command line, from any disk's parent locator and from profiles. What it
  * accepts must format to a canonical form that parses again to the same
- * parts and formats to the same string (grants compare that form). */
+ * parts and formats to the same string (grants compare that form): TLS
+ * (nbds, nbds+unix) included, which must survive the round trip. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 
 static bool same(const struct nbd_uri *a, const struct nbd_uri *b)
 {
-	return a->unix_socket == b->unix_socket && a->port == b->port &&
+	return a->tls == b->tls && a->unix_socket == b->unix_socket && a->port == b->port &&
 	       !strcmp(a->export_name, b->export_name) && !a->host == !b->host &&
 	       (!a->host || !strcmp(a->host, b->host)) && !a->socket == !b->socket &&
 	       (!a->socket || !strcmp(a->socket, b->socket));

@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench DISK [ARG]\n");
+		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench|cat DISK [ARG]\n");
 		return 2;
 	}
 	const char *cmd = argv[1], *disk = argv[2];
@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 		scm_channel_free(ch);
 		return 0;
 	}
-	bool ro = !strcmp(cmd, "copy-out") || !strcmp(cmd, "bench-read") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") || !strcmp(cmd, "info-latency") ||
+	bool ro = !strcmp(cmd, "cat") || !strcmp(cmd, "copy-out") || !strcmp(cmd, "bench-read") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") || !strcmp(cmd, "info-latency") ||
 		  ((!strcmp(cmd, "hold") || !strcmp(cmd, "badvec")) && argc > 3 && !strcmp(argv[3], "ro"));
 	bool shared = !strcmp(cmd, "hold") && argc > 3 && !strcmp(argv[3], "shared");
 	uint64_t h, bsz, vsize, sec;
@@ -249,6 +249,24 @@ int main(int argc, char **argv)
 		close(fd);
 		if (!ro && (r = scm_vdisk_flush(ch, h, &e)))
 			return die(r, e);
+	} else if (!strcmp(cmd, "cat") && argc > 4) {
+		/* cat DISK OFFSET LENGTH: a range to stdout (a workload reading
+		 * only its files, not the whole disk) */
+		uint64_t off = strtoull(argv[3], NULL, 0), len = strtoull(argv[4], NULL, 0);
+		if (off > vsize || len > vsize - off)
+			return 2;
+		for (uint64_t done = 0; done < len;) {
+			uint64_t n = len - done < bsz ? len - done : bsz;
+			if ((r = scm_vdisk_read(ch, h, off + done, n, 0, &e)))
+				return die(r, e);
+			for (uint64_t w = 0; w < n;) {
+				ssize_t k = write(1, buf + w, n - w);
+				if (k <= 0)
+					return die(-errno, NULL);
+				w += (uint64_t)k;
+			}
+			done += n;
+		}
 	} else if (!strcmp(cmd, "bench-read")) {
 		if ((r = client_bench_read(ch, h, vsize, &e)))
 			return die(r, e);

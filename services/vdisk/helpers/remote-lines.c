@@ -106,9 +106,17 @@ int main(int argc, char **argv)
 	scm_error *e = NULL;
 	if (nbd_uri_parse(argv[1], &u, &e) < 0)
 		return die("uri", e);
+	struct nbd_parent_opts o;
+	nbd_parent_opts_from_env(&o);
+	char port[8];
+	snprintf(port, sizeof port, "%u", u.port);
 	struct nbd_handle *nbd = nbd_create();
 	if (!nbd || nbd_set_export_name(nbd, u.export_name) < 0 ||
-	    (u.unix_socket ? nbd_connect_unix(nbd, u.socket) : nbd_connect_tcp(nbd, u.host, "10809")) < 0) {
+	    (u.tls && (nbd_set_tls(nbd, LIBNBD_TLS_REQUIRE) < 0 ||
+		       (o.tls_psk_file && nbd_set_tls_psk_file(nbd, o.tls_psk_file) < 0) ||
+		       (o.tls_username && nbd_set_tls_username(nbd, o.tls_username) < 0) ||
+		       (o.tls_certificates && nbd_set_tls_certificates(nbd, o.tls_certificates) < 0))) ||
+	    (u.unix_socket ? nbd_connect_unix(nbd, u.socket) : nbd_connect_tcp(nbd, u.host, port)) < 0) {
 		fprintf(stderr, "vdisk-remote-lines: %s\n", nbd_get_error());
 		return 1;
 	}
