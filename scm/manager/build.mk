@@ -4,14 +4,14 @@ DBUS_MGR := $(B)/libexec/scm-dbus-manager
 DBUS_MGR_CFLAGS := $(shell pkg-config --cflags dbus-1 2>/dev/null)
 DBUS_MGR_LIBS := $(shell pkg-config --libs dbus-1 2>/dev/null)
 $(B)/scm/manager/%.o: PART_CFLAGS += $(DBUS_MGR_CFLAGS)
-$(DBUS_MGR): $(B)/scm/manager/scm-dbus-manager.o $(LIBSCM) $(UTIL_LIB)
+$(DBUS_MGR): $(B)/scm/manager/scm-dbus-manager.o $(B)/scm/manager/busopen.o $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_MGR_LIBS) $(JSONC_LIBS)
 LIBEXEC += $(DBUS_MGR)
 
 # scm-dbus-export: an scm service on a host bus (`scmctl service export-dbus`)
 DBUS_EXPORT := $(B)/libexec/scm-dbus-export
-$(DBUS_EXPORT): $(B)/scm/manager/scm-dbus-export.o $(B)/scm/manager/export-map.o $(B)/scm/manager/export-policy.o $(LIBSCM) $(UTIL_LIB)
+$(DBUS_EXPORT): $(B)/scm/manager/scm-dbus-export.o $(B)/scm/manager/busopen.o $(B)/scm/manager/export-map.o $(B)/scm/manager/export-policy.o $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_MGR_LIBS) $(JSONC_LIBS)
 LIBEXEC += $(DBUS_EXPORT)

@@ -40,6 +40,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "busopen.h"
 #include "export-map.h"
 #include "scm-internal/error.h"
 #include "scm-internal/wire.h"
@@ -516,19 +517,11 @@ int main(int argc, char **argv)
 
 	DBusError err;
 	dbus_error_init(&err);
-	DBusConnection *bus;
-	if (strcmp(busarg, "system") == 0 || strcmp(busarg, "session") == 0)
-		bus = dbus_bus_get_private(busarg[1] == 'y' ? DBUS_BUS_SYSTEM : DBUS_BUS_SESSION, &err);
-	else if ((bus = dbus_connection_open_private(busarg, &err)) && !dbus_bus_register(bus, &err)) {
-		dbus_connection_close(bus);
-		dbus_connection_unref(bus);
-		bus = NULL;
-	}
+	DBusConnection *bus = manager_bus_open(busarg, &err);
 	if (!bus) {
 		fprintf(stderr, "scm-dbus-export: the %s bus: %s\n", busarg, err.message);
 		return 1;
 	}
-	dbus_connection_set_exit_on_disconnect(bus, FALSE);
 	int rc = 1;
 	bool owned = false; /* the endpoints are ours to remove only then */
 	signal(SIGTERM, on_term);

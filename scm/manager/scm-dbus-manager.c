@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "busopen.h"
 #include "scm-internal/error.h"
 #include "scm-internal/wire.h"
 #include "scm/macro.h"
@@ -511,14 +512,7 @@ int main(int argc, char **argv)
 	}
 	DBusError err;
 	dbus_error_init(&err);
-	DBusConnection *bus;
-	if (strcmp(busarg, "system") == 0 || strcmp(busarg, "session") == 0)
-		bus = dbus_bus_get_private(busarg[1] == 'y' ? DBUS_BUS_SYSTEM : DBUS_BUS_SESSION, &err);
-	else if ((bus = dbus_connection_open_private(busarg, &err)) && !dbus_bus_register(bus, &err)) {
-		dbus_connection_close(bus);
-		dbus_connection_unref(bus);
-		bus = NULL;
-	}
+	DBusConnection *bus = manager_bus_open(busarg, &err);
 	if (!bus) {
 		fprintf(stderr, "scm-dbus-manager: the %s bus: %s\n", busarg, err.message);
 		return 1;
