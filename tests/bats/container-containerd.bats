@@ -52,15 +52,8 @@ JSON
 	"$SCMCTL" service register "$SCMT/echo.json" >/dev/null
 	# a docker-archive image: one layer, its config, the manifest
 	R=$SCMT/image
-	mkdir -p "$R/bin" "$R/idl" "$R/etc" "$SCMT/archive"
-	cp /bin/busybox "$R/bin/"
-	for c in sh true echo sleep cat id; do ln -s busybox "$R/bin/$c"; done
-	cp "$SCMCTL" "$R/bin/scmctl"
-	cp "$SCM_SRC/stubs/idl/echo.json" "$R/idl/"
-	for l in $(ldd "$SCMCTL" | grep -o '/[^ ]*'); do
-		mkdir -p "$R$(dirname "$l")"
-		cp "$l" "$R$l"
-	done
+	mkdir -p "$SCMT/archive"
+	busybox_scmctl_rootfs "$R" sh true echo sleep cat id
 	tar -C "$R" -cf "$SCMT/archive/layer.tar" .
 	diff=$(sha256sum "$SCMT/archive/layer.tar" | cut -d' ' -f1)
 	cat >"$SCMT/archive/config.json" <<JSON

@@ -41,16 +41,8 @@ JSON
 	# the image: busybox-static, scmctl with the libraries it links, the
 	# echo interface
 	R=$SCMT/image
-	mkdir -p "$R/bin" "$R/idl" "$R/etc"
-	cp /bin/busybox "$R/bin/"
-	for c in sh true echo sleep cat stty tty readlink nc ip; do ln -s busybox "$R/bin/$c"; done
+	busybox_scmctl_rootfs "$R" sh true echo sleep cat stty tty readlink nc ip
 	printf '#!/bin/sh\nexec sleep 100000\n' >"$R/bin/pause" && chmod 755 "$R/bin/pause"
-	cp "$SCMCTL" "$R/bin/scmctl"
-	cp "$SCM_SRC/stubs/idl/echo.json" "$R/idl/"
-	for l in $(ldd "$SCMCTL" | grep -o '/[^ ]*'); do
-		mkdir -p "$R$(dirname "$l")"
-		cp "$l" "$R$l"
-	done
 	tar -C "$R" -cf "$SCMT/image.tar" .
 	podman_ import -q "$SCMT/image.tar" localhost/scm-oci-test >/dev/null
 }

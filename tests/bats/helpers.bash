@@ -93,3 +93,21 @@ hold_wait() {
 	wait_until 60 grep -q '^exit ' "$SCMT/hold.out" 2>/dev/null && { cat "$SCMT/hold.out"; return 0; }
 	echo "held client did not end:"; cat "$SCMT/hold.out"; return 1
 }
+
+# busybox_scmctl_rootfs DIR APPLET...: an image's root file system made of
+# the host's busybox-static (with links for the applets named), scmctl
+# with the libraries it links, and the echo interface in /idl, for the
+# OCI engines' tests to pack in their own image format.
+busybox_scmctl_rootfs() {
+	local r=$1 c l
+	shift
+	mkdir -p "$r/bin" "$r/idl" "$r/etc"
+	cp /bin/busybox "$r/bin/"
+	for c in "$@"; do ln -s busybox "$r/bin/$c"; done
+	cp "$SCMCTL" "$r/bin/scmctl"
+	cp "$SCM_SRC/stubs/idl/echo.json" "$r/idl/"
+	for l in $(ldd "$SCMCTL" | grep -o '/[^ ]*'); do
+		mkdir -p "$r$(dirname "$l")"
+		cp "$l" "$r$l"
+	done
+}
