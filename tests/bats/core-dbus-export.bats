@@ -194,6 +194,16 @@ O=(--dest org.example.Echo --object-path /org/example/Echo)
 	run "$SCMCTL" service export-dbus nosuch --bus "$A" --name org.a.B --no-bus-policy --caller 0=x
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"service 'nosuch'"* ]]
+	# a policy file already there for a name nobody owns now (a package's,
+	# for a service not running) is neither replaced nor removed at exit
+	printf '<busconfig><!-- the package'"'"'s --></busconfig>\n' >"$BUSDIR/policy.d/org.example.Pkg.conf"
+	run timeout 20 "$SCMCTL" service export-dbus echo --bus "$A" --name org.example.Pkg \
+		--bus-policy-dir "$BUSDIR/policy.d" --caller 0=echo-bus-guest
+	echo "$output"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ "$output" == *"policy.d/org.example.Pkg.conf exists"* ]]
+	grep -q "the package's" "$BUSDIR/policy.d/org.example.Pkg.conf"
+	[ -z "$(ls -A "$BUSDIR/policy.d" | grep '^\.')" ]
 	# the end of the export takes its snippet, its name and its endpoints
 	kill "$EXPORT"
 	wait "$EXPORT" || true
