@@ -26,7 +26,9 @@ int xp_write_bus_policy(const char *dir, const char *service, const char *bus_na
 		   " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
 		   "<!-- written by scm-dbus-export for scm service '%s' and removed when the export ends;\n"
 		   "     scm's policy still decides every call (docs/dbus.md) -->\n<busconfig>\n",
-		service);
+		/* no "--" in a comment: the bus would refuse the file, and
+		 * its whole configuration with it */
+		strstr(service, "--") ? "(its name has \"- -\")" : service);
 	fprintf(f, " <policy user=\"%s\">\n  <allow own=\"%s\"/>\n </policy>\n", me ? me->pw_name : "root", bus_name);
 	/* the bus lets through only the uids a --caller names ('*': anyone) */
 	for (size_t i = 0; i < n_uids; i++) {
