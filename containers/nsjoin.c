@@ -13,8 +13,10 @@
 #include <linux/magic.h>
 #include <linux/nsfs.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -56,16 +58,23 @@ int launch_join_open(const container_spec *s, bool rootless, int ret_fds[3], scm
 				     idx, join_names[i]);
 			break;
 		}
-		fds[i] = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fds[i] < 0) {
+		/* Looked at before it is opened: opened as root, a FIFO would
+		 * hang the runtime and a device (a watchdog, a tape) act. The
+		 * nsfs file found is then reopened, the same one, for setns. */
+		_cleanup_close_ int pfd = open(path, O_PATH | O_CLOEXEC);
+		if (pfd < 0) {
 			r = ctr_fail(err, CONTAINER_E_SPEC, "/linux/namespaces/%zu/path: %s: %m", idx, path);
 			break;
 		}
 		struct statfs sf;
+		char self[64];
 		int t;
-		if (fstatfs(fds[i], &sf) < 0 || sf.f_type != NSFS_MAGIC)
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+		if (fstatfs(pfd, &sf) < 0 || sf.f_type != NSFS_MAGIC)
 			r = ctr_fail(err, CONTAINER_E_SPEC, "/linux/namespaces/%zu/path: %s is not a namespace", idx,
 				     path);
+		else if ((fds[i] = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+			r = ctr_fail(err, CONTAINER_E_SPEC, "/linux/namespaces/%zu/path: %s: %m", idx, path);
 		else if ((t = ioctl(fds[i], NS_GET_NSTYPE)) != join_types[i])
 			r = ctr_fail(err, CONTAINER_E_SPEC, "/linux/namespaces/%zu/path: %s is a %s namespace, not %s",
 				     idx, path, t < 0 ? "unknown" : type_name(t), join_names[i]);
@@ -77,6 +86,30 @@ int launch_join_open(const container_spec *s, bool rootless, int ret_fds[3], scm
 	}
 	for (int i = 0; i < 3; i++)
 		ret_fds[i] = fds[i];
+	return 0;
+}
+
+int launch_join_check_sandbox(const container_spec *s, const int fds[3], scm_error **err)
+{
+	struct stat own, st;
+	if (stat("/proc/self/ns/user", &own) < 0)
+		return ctr_fail(err, -errno, "/proc/self/ns/user: %m");
+	/* The sandbox gives a container ipc and uts namespaces of its own:
+	 * one joined must be another container's (owned by its user
+	 * namespace), never the host's nor one made beside the runtime. */
+	for (int i = CONTAINER_JOIN_IPC; i <= CONTAINER_JOIN_UTS; i++) {
+		if (fds[i] < 0)
+			continue;
+		_cleanup_close_ int ufd = ioctl(fds[i], NS_GET_USERNS);
+		if (ufd < 0 && errno != EPERM)
+			return ctr_fail(err, -errno, "/linux/namespaces/%zu/path: %s: its owner: %m",
+					s->ns_join_idx[i], s->ns_join[i]);
+		if (ufd < 0 || (fstat(ufd, &st) == 0 && st.st_dev == own.st_dev && st.st_ino == own.st_ino))
+			return ctr_fail(err, CONTAINER_E_DENIED,
+					"/linux/namespaces/%zu/path: %s is not a container's %s namespace (it belongs to "
+					"the host's user namespace), and a sandbox requires one apart from the host's",
+					s->ns_join_idx[i], s->ns_join[i], join_names[i]);
+	}
 	return 0;
 }
 

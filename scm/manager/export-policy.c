@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "export-map.h"
@@ -25,7 +26,9 @@ int xp_write_bus_policy(const char *dir, const char *service, const char *bus_na
 		   " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
 		   "<!-- written by scm-dbus-export for scm service '%s' and removed when the export ends;\n"
 		   "     scm's policy still decides every call (docs/dbus.md) -->\n<busconfig>\n",
-		service);
+		/* no "--" in a comment: the bus would refuse the file, and
+		 * its whole configuration with it */
+		strstr(service, "--") ? "(its name has \"- -\")" : service);
 	fprintf(f, " <policy user=\"%s\">\n  <allow own=\"%s\"/>\n </policy>\n", me ? me->pw_name : "root", bus_name);
 	/* the bus lets through only the uids a --caller names ('*': anyone) */
 	for (size_t i = 0; i < n_uids; i++) {
@@ -46,12 +49,24 @@ int xp_write_bus_policy(const char *dir, const char *service, const char *bus_na
 		return scm_fail(ret_err, -errno, "the bus policy directory %s: %m", dir);
 	if (asprintf(&file, "%s.conf", bus_name) < 0 || asprintf(&tmp, ".%s.conf.tmp", bus_name) < 0)
 		return -ENOMEM;
-	/* written whole beside it, then renamed: the bus never reads half */
-	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || renameat(dirfd, tmp, dirfd, file) < 0) {
+	/* A file of that name is not ours: a package's policy for a service
+	 * that is not running now, or an export's that died. Replaced, it
+	 * would be lost, and removed at exit. */
+	if (faccessat(dirfd, file, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return scm_fail(ret_err, -EEXIST,
+				"%s/%s exists: scm-dbus-export writes a policy for %s only where none is (a snippet a dead "
+				"export left can be removed by hand)",
+				dir, file, bus_name);
+	/* written whole beside it, then renamed without replacing: the bus
+	 * never reads half, and what appeared meanwhile is kept */
+	unlinkat(dirfd, tmp, 0); /* ours, left by an export that died */
+	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || renameat2(dirfd, tmp, dirfd, file, RENAME_NOREPLACE) < 0) {
 		int r = -errno;
-		unlinkat(dirfd, tmp, 0);
-		return scm_fail(ret_err, r ? r : -EIO, "writing %s/%s.conf: %m", dir, bus_name);
+		if (fd >= 0)
+			unlinkat(dirfd, tmp, 0);
+		return scm_fail(ret_err, r ? r : -EIO, "writing %s/%s: %s", dir, r == -EEXIST ? file : tmp,
+				strerror(r ? -r : EIO));
 	}
 	*ret_dirfd = TAKE_FD(dirfd);
 	*ret_file = TAKE_PTR(file);

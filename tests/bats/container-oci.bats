@@ -267,3 +267,47 @@ join_bundle() {
 	oci delete --force j3
 	kill "$holder"
 }
+
+@test "namespaces joined by path: a FIFO is never opened; a sandbox's container joins a container's ipc, never the host's" {
+	# under the caller profile's sandbox: the host's ipc namespace (a host
+	# process's) is refused
+	bare sleep 600 </dev/null >/dev/null 2>&1 &
+	local holder=$! host
+	host=$(readlink /proc/self/ns/ipc)
+	join_bundle "$SCMT/jh" ipc "/proc/$holder/ns/ipc"
+	jq '.annotations["org.scm.profiles"]="caller" | .process.args=["/bin/sh","-c","readlink /proc/self/ns/ipc"]' \
+		"$SCMT/jh/config.json" >"$SCMT/jh/c" && mv "$SCMT/jh/c" "$SCMT/jh/config.json"
+	create jh1 "$SCMT/jh" || { cat "$SCMT/jh1.err"; false; }
+	run oci start jh1
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"/proc/$holder/ns/ipc is not a container's ipc namespace"* ]]
+	[ "$(cat "$SCMT/jh1.out")" != "$host" ]
+	oci delete --force jh1
+	kill "$holder"
+	# opened as root a FIFO would hang the runtime (and a device act): it
+	# is looked at by an O_PATH fd first
+	mkfifo "$SCMT/fifo"
+	join_bundle "$SCMT/jf" ipc "$SCMT/fifo"
+	run timeout 20 "$OCI" --root "$ROOT" --scm-runtime-dir "$SCMT/run" create --bundle "$SCMT/jf" jf1 </dev/null
+	echo "$output"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ "$output" == *"/path: $SCMT/fifo is not a namespace"* ]]
+	[ ! -e "$ROOT/jf1" ]
+	# another container's (a pod's) is joined: the engine's path to its
+	# monitor becomes its PID 1's
+	create jp1
+	oci start jp1
+	wait_status jp1 running
+	join_bundle "$SCMT/jm" ipc "/proc/$(cat "$SCMT/jp1.pid")/ns/ipc"
+	jq '.annotations["org.scm.profiles"]="caller" | .process.args=["/bin/sh","-c","readlink /proc/self/ns/ipc"]' \
+		"$SCMT/jm/config.json" >"$SCMT/jm/c" && mv "$SCMT/jm/c" "$SCMT/jm/config.json"
+	create jm1 "$SCMT/jm"
+	oci start jm1
+	wait_status jm1 stopped
+	cat "$SCMT/jm1.out"
+	[[ "$(cat "$SCMT/jm1.out")" == ipc:* ]]
+	[ "$(cat "$SCMT/jm1.out")" != "$host" ]
+	oci delete jm1
+	oci delete --force jp1
+}

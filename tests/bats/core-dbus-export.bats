@@ -194,6 +194,28 @@ O=(--dest org.example.Echo --object-path /org/example/Echo)
 	run "$SCMCTL" service export-dbus nosuch --bus "$A" --name org.a.B --no-bus-policy --caller 0=x
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"service 'nosuch'"* ]]
+	# a policy file already there for a name nobody owns now (a package's,
+	# for a service not running) is neither replaced nor removed at exit
+	printf '<busconfig><!-- the package'"'"'s --></busconfig>\n' >"$BUSDIR/policy.d/org.example.Pkg.conf"
+	run timeout 20 "$SCMCTL" service export-dbus echo --bus "$A" --name org.example.Pkg \
+		--bus-policy-dir "$BUSDIR/policy.d" --caller 0=echo-bus-guest
+	echo "$output"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ "$output" == *"policy.d/org.example.Pkg.conf exists"* ]]
+	grep -q "the package's" "$BUSDIR/policy.d/org.example.Pkg.conf"
+	[ -z "$(ls -A "$BUSDIR/policy.d" | grep '^\.')" ]
+	# a service name with "--" (which no XML comment may hold) still makes
+	# a snippet the bus reads
+	sed 's/"name":"echo"/"name":"echo--b"/' "$SCMT/echo.json" >"$SCMT/echo-b.json"
+	"$SCMCTL" service register "$SCMT/echo-b.json" >/dev/null
+	"$SCMCTL" service export-dbus echo--b --bus "$A" --name org.example.Dash --bus-policy-dir "$BUSDIR/policy.d" \
+		--caller 0=echo-bus-user >"$SCMT/export3.out" 2>&1 < <(bare sleep 600) &
+	local e3=$!
+	wait_until 30 grep -q "^exported\|cannot" "$SCMT/export3.out"
+	cat "$SCMT/export3.out"
+	grep -q "^exported" "$SCMT/export3.out"
+	kill "$e3"
+	wait "$e3" || true
 	# the end of the export takes its snippet, its name and its endpoints
 	kill "$EXPORT"
 	wait "$EXPORT" || true
