@@ -137,6 +137,18 @@ void provider_ho_free_(scm_provider *p)
 	p->ho = NULL;
 }
 
+/* What scmd sent behind the state (the channels, fds) is read and dropped:
+ * a socket closed with unread frames resets its peer, whose read of our
+ * refusal could then fail and lose why. */
+static void drain(scm_provider *p)
+{
+	scm_message *m = NULL;
+	while (scm_wire_recv(p->ctl_fd, MSG_DONTWAIT, &m, NULL) == 0) {
+		scm_message_free(m);
+		m = NULL;
+	}
+}
+
 /* The new process cannot take the state: scmd hears why (and keeps the
  * old one running); the caller exits. */
 static int refuse(scm_provider *p, scm_error **ret_err, int code, const char *why)
@@ -145,8 +157,16 @@ static int refuse(scm_provider *p, scm_error **ret_err, int code, const char *wh
 	int r = scm_fail(e, code, "%s", why);
 	json_object *ev = scm_error_to_json(*e); /* {"error": [...]} */
 	json_object_object_add(ev, "op", json_object_new_string("handover.refused"));
+	drain(p);
 	scm_wire_send_json(p->ctl_fd, MSG_NOSIGNAL, SCM_FRAME_EVENT, 0, 0, 0, ev, NULL, 0, NULL, 0);
 	json_object_put(ev);
+	/* scmd, which heard us, stops sending: what came meanwhile goes too */
+	for (int i = 0; i < 20; i++) {
+		struct pollfd pfd = { .fd = p->ctl_fd, .events = POLLIN };
+		if (poll(&pfd, 1, 50) <= 0 || (pfd.revents & (POLLHUP | POLLERR)))
+			break;
+		drain(p);
+	}
 	scm_error_free(local);
 	return r;
 }

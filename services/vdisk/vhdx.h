@@ -207,6 +207,20 @@ int vhdx_open_scoped(const struct vhdx_scope *scope, const char *path, unsigned 
  * parents wherever the locator points, as vhdx_open). */
 int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsigned flags, vhdx **ret,
 		 scm_error **ret_err);
+/* Builds a handle on files another process has open (the vdisk provider
+ * handed over, docs/handover.md): fds[0] is the top file, fds[i] its i-th
+ * parent, each opened with the access the handle needs (the top O_RDWR
+ * unless VHDX_O_RDONLY), paths their names for messages. Nothing is
+ * looked up by name or locator: a parent is fds[i], and must still be the
+ * one its child's linkage names; n must be the chain's length. The image
+ * locks are taken again on the same open file descriptions, which is a
+ * no-op for a holder: the locks never lapse. fds are borrowed. */
+int vhdx_open_adopt(const int *fds, const char *const *paths, size_t n, unsigned flags, vhdx **ret,
+		    scm_error **ret_err);
+/* Frees the handle without committing or unlocking anything: for a process
+ * whose files another one took over (whatever is not committed is lost
+ * for this handle). NULL-safe; returns NULL. */
+vhdx *vhdx_abandon(vhdx *h);
 /* The file's fd (for /proc/self/fd/N), its identity, and the memory its
  * chain's block tables take. */
 int vhdx_fd(const vhdx *h);
