@@ -12,8 +12,10 @@
  * process reads it again), and each channel's data buffer, a memfd the
  * client has mapped, goes whole, with the channel's handles by disk.
  *
- * Before saving, every rw disk's metadata is committed (vhdx_flush): the
- * new process reads the files as they are, and the old one then frees its
+ * Before saving, every rw disk's metadata is committed into the file
+ * (vhdx_commit; no fdatasync: durability is what the client's flushes
+ * asked for, and a flush in the new process syncs the same file): the new
+ * process reads the files as they are, and the old one then frees its
  * handles without a commit or an unlock (vhdx_abandon): the new one owns
  * the files. What is refused, the old process serving on: a job queued,
  * running or paused on a disk (finish, cancel or wait for it), a disk
@@ -65,7 +67,7 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 	if (d->rw) {
 		int r = d->sync_pending ? mig_commit_sync(d) : 0;
 		if (r == 0)
-			r = vhdx_flush(d->h);
+			r = vhdx_commit(d->h);
 		if (r < 0) {
 			scm_fail(ret_err, SCM_VDISK_E_IO, "%s: committing its metadata before the handover: %s", d->path,
 				 vhdx_errmsg(d->h));
@@ -79,6 +81,7 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 	json_object_object_add(o, "shared", json_object_new_boolean(d->shared));
 	json_object_object_add(o, "dev", json_object_new_uint64(d->dev));
 	json_object_object_add(o, "ino", json_object_new_uint64(d->ino));
+	json_object_object_add(o, "session", json_object_new_int((int)vhdx_session(d->h)));
 	json_object_object_add(o, "chain", chain);
 	for (vhdx *c = d->h; c; c = vhdx_parent(c)) {
 		json_object *f = json_object_new_object();
@@ -219,6 +222,8 @@ static struct disk *restore_disk(json_object *o, size_t idx, scm_error **ret_err
 		r = scm_fail(ret_err, engine_code(r), "/disks/%zu: %s", idx, path);
 		goto out;
 	}
+	if (rw && get_int(o, "session") > 0) /* the session goes on: no new identity */
+		vhdx_session_set(d->h, (unsigned)get_int(o, "session") & (VHDX_SESSION_FILE | VHDX_SESSION_DATA));
 	struct vhdx_info in;
 	vhdx_get_info(d->h, &in);
 	if (json_object_object_get_ex(o, "pr", &pr)) {

@@ -351,6 +351,22 @@ vhdx *vhdx_close(vhdx *h)
 	return NULL;
 }
 
+unsigned vhdx_session(const vhdx *h)
+{
+	return (h->file_touched ? VHDX_SESSION_FILE : 0) | (h->data_touched ? VHDX_SESSION_DATA : 0);
+}
+
+void vhdx_session_set(vhdx *h, unsigned s)
+{
+	h->file_touched = s & VHDX_SESSION_FILE;
+	h->data_touched = s & VHDX_SESSION_DATA;
+}
+
+int vhdx_commit(vhdx *h)
+{
+	return h->ro ? 0 : vhdx_log_commit(h);
+}
+
 vhdx *vhdx_abandon(vhdx *h)
 {
 	return vhdx_free(h);
