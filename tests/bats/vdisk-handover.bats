@@ -23,7 +23,8 @@ setup() {
 	D=$SCMT/disks
 	mkdir -p "$D"
 	cat >"$SCMT/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
+{ "name": "vdisk", "interface": "vdisk",
+  "exec": ["/bin/sh", "-c", "exec env SCM_VDISK_JOB_STEP_US=20000 $SCM_BUILD/libexec/scm-vdisk-provider"],
   "allow": ["app", "hosta", "hostb"] }
 JSON
 	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
@@ -174,4 +175,29 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	# the holder's channel and handle went over too: it closes cleanly
 	exec 7>&-
 	wait "$HOLDER"
+}
+
+@test "a job on an open disk refuses the restart, and the old process goes on with it; once it ended, the restart goes" {
+	"$V" create --size 32M --block-size 1M "$D/j.vhdx"
+	head -c 8M /dev/urandom | "$V" write --offset 0 "$D/j.vhdx"
+	head -c 4M /dev/zero | "$V" write --offset 16M "$D/j.vhdx"
+	"$C" --endpoint "$(ep app)" hold "$D/j.vhdx" rw < <(bare sleep 600) >"$SCMT/hold.out" 2>&1 &
+	BG="${BG:-} $!"
+	wait_until 60 grep -q open "$SCMT/hold.out"
+	export SCM_ENDPOINT
+	SCM_ENDPOINT=$(ep app)
+	id=$("$V" compact --detach "$D/j.vhdx")
+	"$V" job "$id" pause
+	old=$(provider_pid)
+	run "$SCMCTL" service restart vdisk
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"job $id is on it"*"goes on"* || "$output" == *"goes on"*"job $id is on it"* ]]
+	[ "$(provider_pid)" = "$old" ]
+	"$V" jobs --json | grep -q '"paused"'
+	"$V" job "$id" resume
+	"$V" job "$id" wait
+	# the job's reply went out: nothing holds the disk but its handle
+	wait_until 60 restart_ok
+	locked "$D/j.vhdx"
 }
