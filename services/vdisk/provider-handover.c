@@ -81,7 +81,11 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 	json_object_object_add(o, "shared", json_object_new_boolean(d->shared));
 	json_object_object_add(o, "dev", json_object_new_uint64(d->dev));
 	json_object_object_add(o, "ino", json_object_new_uint64(d->ino));
-	json_object_object_add(o, "session", json_object_new_int((int)vhdx_session(d->h)));
+	struct vhdx_session ss;
+	vhdx_session_get(d->h, &ss);
+	json_object_object_add(o, "session", json_object_new_int((int)ss.touched));
+	json_object_object_add(o, "log_seq", json_object_new_uint64(ss.log_seq));
+	json_object_object_add(o, "log_head", json_object_new_uint64(ss.log_head));
 	json_object_object_add(o, "chain", chain);
 	for (vhdx *c = d->h; c; c = vhdx_parent(c)) {
 		json_object *f = json_object_new_object();
@@ -222,8 +226,14 @@ static struct disk *restore_disk(json_object *o, size_t idx, scm_error **ret_err
 		r = scm_fail(ret_err, engine_code(r), "/disks/%zu: %s", idx, path);
 		goto out;
 	}
-	if (rw && get_int(o, "session") > 0) /* the session goes on: no new identity */
-		vhdx_session_set(d->h, (unsigned)get_int(o, "session") & (VHDX_SESSION_FILE | VHDX_SESSION_DATA));
+	/* the write session goes on: no new identity, the same log */
+	struct vhdx_session ss = { (unsigned)get_int(o, "session") & (VHDX_SESSION_FILE | VHDX_SESSION_DATA),
+				   (uint64_t)get_int(o, "log_seq"), (uint64_t)get_int(o, "log_head") };
+	if (rw && (get_int(o, "log_seq") < 0 || vhdx_session_set(d->h, &ss) < 0)) {
+		r = scm_fail(ret_err, SCM_E_INVALID, "/disks/%zu: %s: no usable log position: %s", idx, path,
+			     vhdx_errmsg(d->h));
+		goto out;
+	}
 	struct vhdx_info in;
 	vhdx_get_info(d->h, &in);
 	if (json_object_object_get_ex(o, "pr", &pr)) {
@@ -245,7 +255,7 @@ out:
 	for (size_t i = 0; i < got; i++)
 		safe_close(fds[i]);
 	if (r < 0 && d) {
-		vhdx_close(d->h);
+		vhdx_abandon(d->h); /* the old process's still: no commit */
 		pr_disk_free(d->pr);
 		free(d->path);
 		free(d);

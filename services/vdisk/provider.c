@@ -303,6 +303,8 @@ int main(int argc, char **argv)
 	r = provider_handover_setup(p, &err);
 	if (r == 0)
 		r = scm_provider_run(p, &err);
+	else
+		provider_handed_over = true; /* refused: what it adopted is still the old process's */
 	if (r != 0) {
 		fprintf(stderr, "vdisk-provider: ");
 		scm_error_print(err, stderr);
@@ -310,7 +312,7 @@ int main(int argc, char **argv)
 	}
 	/* the last jobs finish and post their replies, which the provider's
 	 * free runs (to cancelled calls: only freed) */
-	provider_handed_over = scm_provider_handed_over(p);
+	provider_handed_over = provider_handed_over || scm_provider_handed_over(p);
 	offload_shutdown();
 	iopool_stop();
 	pool_running = false;

@@ -543,7 +543,11 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 	}
 	if ((r = load_headers(h)) < 0)
 		goto fail;
-	if ((r = vhdx_log_load(h, !h->ro && !(flags & VHDX_O_NO_REPLAY))) < 0)
+	/* adopted, the top goes on with its predecessor's log session, which
+	 * committed everything in place (vhdx_session_set says where the log
+	 * stands): a replay would rewrite the header under it */
+	bool adopt_top = ctx->n_adopt && depth == 0 && !h->ro;
+	if (!adopt_top && (r = vhdx_log_load(h, !h->ro && !(flags & VHDX_O_NO_REPLAY))) < 0)
 		goto fail;
 	if ((r = load_regions(h)) < 0)
 		goto fail;

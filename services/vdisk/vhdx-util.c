@@ -351,15 +351,23 @@ vhdx *vhdx_close(vhdx *h)
 	return NULL;
 }
 
-unsigned vhdx_session(const vhdx *h)
+void vhdx_session_get(const vhdx *h, struct vhdx_session *ret)
 {
-	return (h->file_touched ? VHDX_SESSION_FILE : 0) | (h->data_touched ? VHDX_SESSION_DATA : 0);
+	*ret = (struct vhdx_session){ .touched = (h->file_touched ? VHDX_SESSION_FILE : 0) |
+						 (h->data_touched ? VHDX_SESSION_DATA : 0),
+				      .log_seq = h->log_seq, .log_head = h->log_head };
 }
 
-void vhdx_session_set(vhdx *h, unsigned s)
+int vhdx_session_set(vhdx *h, const struct vhdx_session *s)
 {
-	h->file_touched = s & VHDX_SESSION_FILE;
-	h->data_touched = s & VHDX_SESSION_DATA;
+	if (s->log_head >= h->hdr.log_length || s->log_head % VHDX_LOG_SECTOR)
+		return vhdx_fail(h, -EINVAL, "%s: log head 0x%llx is not a sector of the %llu-byte log", h->path,
+				 (unsigned long long)s->log_head, (unsigned long long)h->hdr.log_length);
+	h->file_touched = s->touched & VHDX_SESSION_FILE;
+	h->data_touched = s->touched & VHDX_SESSION_DATA;
+	h->log_seq = s->log_seq;
+	h->log_head = s->log_head;
+	return 0;
 }
 
 int vhdx_commit(vhdx *h)

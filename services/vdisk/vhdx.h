@@ -217,14 +217,21 @@ int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsig
  * no-op for a holder: the locks never lapse. fds are borrowed. */
 int vhdx_open_adopt(const int *fds, const char *const *paths, size_t n, unsigned flags, vhdx **ret,
 		    scm_error **ret_err);
-/* Which of the identity GUIDs the top file's header got anew in this
- * session (MS-VHDX: FileWriteGuid before the first write after an open,
- * DataWriteGuid before the first change of user data). A handover carries
- * them: the file stays open across it (the same open file description),
- * so the new process must not renew them again. */
+/* The top file's write session: which identity GUIDs its header got anew
+ * (MS-VHDX: FileWriteGuid before the first write after an open,
+ * DataWriteGuid before the first change of user data) and where its log
+ * stands. A handover carries it: the file stays open across it (the same
+ * open file description), so the new process renews no GUID and appends
+ * to the same log (vhdx_open_adopt reads no log: the old process
+ * committed everything in place, and a replay would rewrite the header
+ * under it). _set: -EINVAL for a log position outside the log. */
 enum { VHDX_SESSION_FILE = 1u << 0, VHDX_SESSION_DATA = 1u << 1 };
-unsigned vhdx_session(const vhdx *h);
-void vhdx_session_set(vhdx *h, unsigned s);
+struct vhdx_session {
+	unsigned touched;
+	uint64_t log_seq, log_head;
+};
+void vhdx_session_get(const vhdx *h, struct vhdx_session *ret);
+int vhdx_session_set(vhdx *h, const struct vhdx_session *s);
 /* Writes the dirty metadata (block table, bitmaps) through the log into
  * place, without vhdx_flush's final fdatasync: another open of the file
  * then reads what this handle wrote (durable or not, as before). */
