@@ -178,9 +178,9 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 }
 
 @test "a job on an open disk refuses the restart, and the old process goes on with it; once it ended, the restart goes" {
-	"$V" create --size 32M --block-size 1M "$D/j.vhdx"
-	head -c 8M /dev/urandom | "$V" write --offset 0 "$D/j.vhdx"
-	head -c 4M /dev/zero | "$V" write --offset 16M "$D/j.vhdx"
+	"$V" create --size 8M --block-size 1M "$D/j.vhdx"
+	head -c 2M /dev/urandom | "$V" write --offset 0 "$D/j.vhdx"
+	head -c 2M /dev/zero | "$V" write --offset 4M "$D/j.vhdx"
 	"$C" --endpoint "$(ep app)" hold "$D/j.vhdx" rw < <(bare sleep 600) >"$SCMT/hold.out" 2>&1 &
 	BG="${BG:-} $!"
 	wait_until 60 grep -q open "$SCMT/hold.out"
