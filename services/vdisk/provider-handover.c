@@ -19,7 +19,9 @@
  * handles without a commit or an unlock (vhdx_abandon): the new one owns
  * the files. What is refused, the old process serving on: a job queued,
  * running or paused on a disk (finish, cancel or wait for it), a disk
- * being closed, a disk with a remote (NBD) parent. Not carried: the
+ * being closed, a disk with a remote (NBD) parent. At most
+ * SCM_HANDOVER_FDS_MAX fds in all (disk files, reservation directories,
+ * channel buffers): past it the handover is refused. Not carried: the
  * accounts' open debts (start from zero), offload tokens (a copy through a
  * token fails after the restart, as after scmd's), the granted directories
  * each channel opened (opened again from its grant at its next call). */
@@ -108,6 +110,19 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 
 static json_object *save(void *userdata, scm_error **ret_err)
 {
+	/* every fd the state will take, before any is added: past the quota
+	 * the handover is refused as a whole, never a channel left behind */
+	size_t need = channels_live;
+	for (struct disk *d = disks; d; d = d->next) {
+		need += d->pr != NULL;
+		for (vhdx *c = d->h; c; c = vhdx_parent(c))
+			need++;
+	}
+	if (need > SCM_HANDOVER_FDS_MAX)
+		return refuse_save(ret_err, SCM_VDISK_E_LIMIT,
+				   "%s: the state would carry %llu fds (disk files, reservation directories, "
+				   "channel buffers), over the most a state takes",
+				   "the provider's disks and channels", need);
 	_cleanup_(json_object_putp) json_object *st = json_object_new_object();
 	json_object *arr = json_object_new_array();
 	json_object_object_add(st, "disks", arr);

@@ -42,6 +42,7 @@
 #include "provider-offload.h"
 
 struct disk *disks;
+unsigned channels_live;
 static struct account *accounts;
 scm_provider *provider;
 bool pool_running;
@@ -157,6 +158,7 @@ struct channel *channel_get(scm_call *call)
 	if (c->buf == MAP_FAILED)
 		goto fail;
 	scm_call_set_channel_data(call, c);
+	channels_live++;
 	return c;
 fail:
 	safe_close(c->memfd);
@@ -217,6 +219,7 @@ void channel_put(struct channel *c)
 	munmap(c->buf, BUFFER_SIZE);
 	safe_close(c->memfd);
 	free(c);
+	channels_live--;
 }
 
 static void on_close(const scm_grant *g, void *chdata, void *userdata)

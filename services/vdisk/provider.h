@@ -117,6 +117,7 @@ struct allow_ctx {
 };
 
 extern struct disk *disks;
+extern unsigned channels_live; /* struct channel made and not freed */
 extern scm_provider *provider;
 extern bool pool_running;
 
