@@ -296,6 +296,12 @@ static int restore(json_object *state, uint32_t version, void *userdata, scm_err
 		disks = d;
 		restored[n_restored++] = d;
 	}
+	/* test hook: refuse after adopting every disk, as a later failure
+	 * would (tests/bats/vdisk-handover.bats: the old process must find
+	 * its files as it left them) */
+	if (getenv("SCM_VDISK_RESTORE_FAIL"))
+		return scm_fail(ret_err, SCM_E_INVALID, "refused after adopting %zu disks ($SCM_VDISK_RESTORE_FAIL)",
+				n_restored);
 	return 0;
 }
 

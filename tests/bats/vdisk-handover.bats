@@ -149,9 +149,17 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	echo "$output"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"state version 1: this provider reads versions 2 to 2"* ]]
+	# one that refuses only after it adopted every disk: the old process
+	# finds its files as it left them (no header or log written meanwhile)
+	printf '#!/bin/sh\nexec env SCM_VDISK_RESTORE_FAIL=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/late"
+	chmod +x "$SCMT/late"
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/late"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"refused after adopting 2 disks"* ]]
 	[ "$(provider_pid)" = "$old" ]
 	locked "$D/a.vhdx"
-	"$C" --endpoint "$(ep hosta)" pr "$D/a.vhdx" write 0 512 0x11
+	"$C" --endpoint "$(ep hosta)" pr "$D/a.vhdx" write 0 512 0x11 -- check 0 512 | grep -q 'byte 0x11'
 	restart_ok
 	new=$(provider_pid)
 	wait_until 60 test ! -e "/proc/$old"
@@ -175,6 +183,8 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	# the holder's channel and handle went over too: it closes cleanly
 	exec 7>&-
 	wait "$HOLDER"
+	# the provider lets it go once its last handle closed: a sound file
+	wait_until 60 qemu-img check "$D/a.vhdx"
 }
 
 @test "a job on an open disk refuses the restart, and the old process goes on with it; once it ended, the restart goes" {
