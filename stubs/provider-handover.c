@@ -45,6 +45,11 @@ struct provider_ho {
 	bool quiet;           /* channels are not read */
 	bool handed;          /* the state went to scmd */
 	uint32_t call_id;     /* scmd's "handover" call */
+	/* fds in the state: the old process's duplicates while it saves and
+	 * sends; the new process's until taken (-1 once taken) */
+	int *fds;
+	size_t n_fds;
+	bool saving, restoring; /* scm_handover_fd_add / _take may be called */
 };
 
 static uint64_t mono_us(void)
@@ -80,13 +85,68 @@ bool provider_ho_handed_(const scm_provider *p)
 	return p->ho && p->ho->handed;
 }
 
+static void fds_close(struct provider_ho *ho)
+{
+	for (size_t i = 0; i < ho->n_fds; i++)
+		safe_close(ho->fds[i]);
+	free(ho->fds);
+	ho->fds = NULL;
+	ho->n_fds = 0;
+}
+
+bool scm_provider_handed_over(const scm_provider *p)
+{
+	return provider_ho_handed_(p);
+}
+
+int scm_handover_fd_add(scm_provider *p, int fd)
+{
+	struct provider_ho *ho = p ? p->ho : NULL;
+	if (!ho || !ho->saving || fd < 0)
+		return -EINVAL;
+	if (ho->n_fds >= SCM_HANDOVER_FDS_MAX)
+		return -EMFILE;
+	int *n = realloc(ho->fds, (ho->n_fds + 1) * sizeof(int));
+	if (!n)
+		return -ENOMEM;
+	ho->fds = n;
+	int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (d < 0)
+		return errno == EBADF ? -EINVAL : -errno;
+	ho->fds[ho->n_fds] = d;
+	return (int)ho->n_fds++;
+}
+
+int scm_handover_fd_take(scm_provider *p, int64_t index)
+{
+	struct provider_ho *ho = p ? p->ho : NULL;
+	if (!ho || !ho->restoring || index < 0 || (uint64_t)index >= ho->n_fds || ho->fds[index] < 0)
+		return -EBADF;
+	int fd = ho->fds[index];
+	ho->fds[index] = -1;
+	return fd;
+}
+
 void provider_ho_free_(scm_provider *p)
 {
 	if (!p->ho)
 		return;
+	fds_close(p->ho);
 	json_object_put(p->ho->saved);
 	free(p->ho);
 	p->ho = NULL;
+}
+
+/* What scmd sent behind the state (the channels, fds) is read and dropped:
+ * a socket closed with unread frames resets its peer, whose read of our
+ * refusal could then fail and lose why. */
+static void drain(scm_provider *p)
+{
+	scm_message *m = NULL;
+	while (scm_wire_recv(p->ctl_fd, MSG_DONTWAIT, &m, NULL) == 0) {
+		scm_message_free(m);
+		m = NULL;
+	}
 }
 
 /* The new process cannot take the state: scmd hears why (and keeps the
@@ -97,16 +157,41 @@ static int refuse(scm_provider *p, scm_error **ret_err, int code, const char *wh
 	int r = scm_fail(e, code, "%s", why);
 	json_object *ev = scm_error_to_json(*e); /* {"error": [...]} */
 	json_object_object_add(ev, "op", json_object_new_string("handover.refused"));
+	drain(p);
 	scm_wire_send_json(p->ctl_fd, MSG_NOSIGNAL, SCM_FRAME_EVENT, 0, 0, 0, ev, NULL, 0, NULL, 0);
 	json_object_put(ev);
+	/* scmd, which heard us, stops sending: what came meanwhile goes too */
+	for (int i = 0; i < 20; i++) {
+		struct pollfd pfd = { .fd = p->ctl_fd, .events = POLLIN };
+		if (poll(&pfd, 1, 50) <= 0 || (pfd.revents & (POLLHUP | POLLERR)))
+			break;
+		drain(p);
+	}
 	scm_error_free(local);
 	return r;
 }
 
-/* Says it waits, and waits (scmd bounds it: the manifest's timeout_ms,
- * then we are killed) for the state's memfd. */
-static int wait_state(scm_provider *p, scm_error **ret_err)
+/* The fds scmd passes right behind the state, up to SCM_FDS_MAX a frame
+ * ("handover.fds"), until n arrived. */
+static int take_fds(struct provider_ho *ho, scm_message *m, size_t n, scm_error **ret_err)
 {
+	for (size_t i = 0; i < m->n_fds; i++) {
+		int fd = scm_message_steal_fd(m, i);
+		if (ho->n_fds >= n) {
+			safe_close(fd);
+			return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd passed more fds than the %zu it announced", n);
+		}
+		ho->fds[ho->n_fds++] = fd;
+	}
+	return 0;
+}
+
+/* Says it waits, and waits (scmd bounds it: the manifest's timeout_ms,
+ * then we are killed) for the state's memfd and the fds that go with it. */
+static int wait_state(scm_provider *p, struct provider_ho *ho, scm_error **ret_err)
+{
+	int state_fd = -1;
+	size_t want = 0;
 	json_object *ev = json_object_new_object();
 	json_object_object_add(ev, "op", json_object_new_string("handover.waiting"));
 	int r = scm_wire_send_json(p->ctl_fd, MSG_NOSIGNAL, SCM_FRAME_EVENT, 0, 0, 0, ev, NULL, 0, NULL, 0);
@@ -124,35 +209,62 @@ static int wait_state(scm_provider *p, scm_error **ret_err)
 		r = scm_wire_recv(p->ctl_fd, MSG_DONTWAIT, &m, ret_err);
 		if (r == -EAGAIN)
 			continue;
-		if (r == 1)
-			return scm_fail(ret_err, SCM_E_REVOKED, "scmd gave up the handover (it closed the control connection)");
-		if (r != 0)
+		if (r == 1 || r != 0) {
+			safe_close(state_fd);
+			if (r == 1)
+				return scm_fail(ret_err, SCM_E_REVOKED,
+						"scmd gave up the handover (it closed the control connection)");
 			return scm_fail(ret_err, r, "waiting for the predecessor's state");
-		const char *op = m->json ? json_object_get_string(json_object_object_get(m->json, "op")) : NULL;
-		if (op && strcmp(op, "handover.state") == 0) {
-			int fd = scm_message_steal_fd(m, 0);
-			scm_message_free(m);
-			if (fd < 0)
-				return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd passed no state");
-			return fd;
 		}
-		scm_message_free(m); /* nothing else is expected before it */
+		const char *op = m->json ? json_object_get_string(json_object_object_get(m->json, "op")) : NULL;
+		if (op && state_fd < 0 && strcmp(op, "handover.state") == 0) {
+			state_fd = scm_message_steal_fd(m, 0);
+			int64_t n = json_object_get_int64(json_object_object_get(m->json, "fds"));
+			scm_message_free(m);
+			if (state_fd < 0)
+				return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd passed no state");
+			if (n < 0 || n > SCM_HANDOVER_FDS_MAX) {
+				close(state_fd);
+				return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd announced %lld fds with the state",
+						(long long)n);
+			}
+			want = (size_t)n;
+			if (want && !(ho->fds = calloc(want, sizeof(int)))) {
+				close(state_fd);
+				return scm_fail(ret_err, -ENOMEM, "out of memory");
+			}
+		} else if (op && state_fd >= 0 && strcmp(op, "handover.fds") == 0) {
+			r = take_fds(ho, m, want, ret_err);
+			scm_message_free(m);
+			if (r != 0) {
+				close(state_fd);
+				return r;
+			}
+		} else
+			scm_message_free(m); /* nothing else is expected before it */
+		if (state_fd >= 0 && ho->n_fds == want)
+			return state_fd;
 	}
 }
 
 static int restore(scm_provider *p, struct provider_ho *ho, scm_error **ret_err)
 {
 	json_object *doc = NULL;
-	uint32_t version = 0;
+	uint32_t version = 0, n_fds = 0;
 	char why[256];
 
-	int fd = wait_state(p, ret_err);
+	int fd = wait_state(p, ho, ret_err);
 	if (fd < 0)
 		return fd;
-	int r = provider_state_read(fd, &version, &doc, ret_err);
+	int r = provider_state_read(fd, &version, &n_fds, &doc, ret_err);
 	close(fd);
 	if (r != 0)
 		return refuse(p, ret_err, SCM_E_INVALID, "the predecessor's state is unreadable");
+	if (n_fds != ho->n_fds) {
+		snprintf(why, sizeof why, "the state names %u fds, scmd passed %zu", n_fds, ho->n_fds);
+		json_object_put(doc);
+		return refuse(p, ret_err, SCM_E_INVALID, why);
+	}
 	json_object *v = json_object_object_get(doc, "interface");
 	if (strcmp(json_object_get_string(v), p->iface->name) != 0) {
 		snprintf(why, sizeof why, "the state is of interface '%s', this provider serves '%s'",
@@ -166,6 +278,7 @@ static int restore(scm_provider *p, struct provider_ho *ho, scm_error **ret_err)
 		json_object_put(doc);
 		return refuse(p, ret_err, SCM_E_INVALID, why);
 	}
+	ho->restoring = true;
 	r = ho->ops.restore(json_object_object_get(doc, "state"), version, p->userdata, ret_err);
 	if (r != 0) {
 		json_object_put(doc);
@@ -181,6 +294,10 @@ static int restore(scm_provider *p, struct provider_ho *ho, scm_error **ret_err)
 		json_object_object_add(ho->saved, id, json_object_get(json_object_object_get(c, "data")));
 	}
 	json_object_put(doc);
+	if (json_object_object_length(ho->saved) == 0) {
+		ho->restoring = false; /* no channel will take what restore() left */
+		fds_close(ho);
+	}
 	return 0;
 }
 
@@ -232,6 +349,10 @@ int provider_ho_channel_(scm_provider *p, struct chan *c, json_object *grant)
 	if (ho->ops.restore_channel)
 		r = ho->ops.restore_channel(&c->grant, data, ho->version, &c->data, p->userdata);
 	json_object_object_del(ho->saved, id);
+	if (json_object_object_length(ho->saved) == 0) {
+		ho->restoring = false; /* the last saved channel is back */
+		fds_close(ho);
+	}
 	return r;
 }
 
@@ -246,9 +367,14 @@ static bool all_quiet(scm_provider *p)
 
 static int save(scm_provider *p, struct provider_ho *ho, int *ret_fd, size_t *ret_n, scm_error **ret_err)
 {
+	fds_close(ho);
+	ho->saving = true;
 	json_object *state = ho->ops.save(p->userdata, ret_err);
-	if (!state && ret_err && *ret_err)
+	if (!state && ret_err && *ret_err) {
+		ho->saving = false;
+		fds_close(ho);
 		return scm_fail(ret_err, (*ret_err)->code, "the provider could not save its state");
+	}
 	json_object *doc = json_object_new_object();
 	json_object *chans = json_object_new_array();
 	size_t n = 0;
@@ -264,10 +390,30 @@ static int save(scm_provider *p, struct provider_ho *ho, int *ret_fd, size_t *re
 		json_object_array_add(chans, e);
 	}
 	json_object_object_add(doc, "channels", chans);
-	int r = provider_state_write(doc, ho->ops.version, ret_fd, ret_err);
+	ho->saving = false;
+	int r = provider_state_write(doc, ho->ops.version, (uint32_t)ho->n_fds, ret_fd, ret_err);
 	json_object_put(doc);
+	if (r != 0)
+		fds_close(ho);
 	*ret_n = n;
 	return r;
+}
+
+/* The state's fds go to scmd before the reply that carries the memfd, up
+ * to SCM_FDS_MAX a frame; scmd counts them against the reply's "fds". */
+static int send_fds(scm_provider *p, struct provider_ho *ho)
+{
+	for (size_t i = 0; i < ho->n_fds; i += SCM_FDS_MAX) {
+		size_t k = ho->n_fds - i < SCM_FDS_MAX ? ho->n_fds - i : SCM_FDS_MAX;
+		json_object *ev = json_object_new_object();
+		json_object_object_add(ev, "op", json_object_new_string("handover.fds"));
+		int r = scm_wire_send_json(p->ctl_fd, MSG_NOSIGNAL, SCM_FRAME_EVENT, 0, 0, 0, ev, NULL, 0,
+					   ho->fds + i, k);
+		json_object_put(ev);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static void watch_all(scm_provider *p, bool reading)
@@ -298,10 +444,14 @@ void provider_ho_poll_(scm_provider *p)
 	json_object_object_add(body, "channels", json_object_new_int64((int64_t)n));
 	json_object_object_add(body, "version", json_object_new_int64(ho->ops.version));
 	json_object_object_add(body, "quiet_us", json_object_new_int64((int64_t)quiet_us));
-	int r = scm_wire_send_json(p->ctl_fd, MSG_NOSIGNAL, SCM_FRAME_REPLY, 0, ho->call_id, 0, body, NULL, 0,
-				   &fd, 1);
+	json_object_object_add(body, "fds", json_object_new_int64((int64_t)ho->n_fds));
+	int r = send_fds(p, ho);
+	if (r == 0)
+		r = scm_wire_send_json(p->ctl_fd, MSG_NOSIGNAL, SCM_FRAME_REPLY, 0, ho->call_id, 0, body, NULL, 0,
+				       &fd, 1);
 	json_object_put(body);
 	close(fd);
+	fds_close(ho); /* scmd has its own */
 	if (r < 0) { /* scmd is gone: go on serving until the loop notices */
 		ho->quiet = false;
 		watch_all(p, true);

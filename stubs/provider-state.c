@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "scm/macro.h"
+#include "scm/scm.h"
 #include "scm-internal/error.h"
 #include "scm-internal/provider-state.h"
 #include "scm-internal/wire.h"
@@ -53,9 +54,11 @@ static int write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-int provider_state_write(json_object *doc, uint32_t version, int *ret_fd, scm_error **ret_err)
+int provider_state_write(json_object *doc, uint32_t version, uint32_t n_fds, int *ret_fd, scm_error **ret_err)
 {
 	size_t len = 0;
+	if (n_fds)
+		json_object_object_add(doc, "fds", json_object_new_int64(n_fds));
 	const char *text = json_object_to_json_string_length(doc, JSON_C_TO_STRING_PLAIN, &len);
 	if (!text)
 		return scm_fail(ret_err, -ENOMEM, "out of memory writing the state");
@@ -67,7 +70,7 @@ int provider_state_write(json_object *doc, uint32_t version, int *ret_fd, scm_er
 		return scm_fail(ret_err, -errno, "memfd_create: %m");
 	unsigned char h[PROVIDER_STATE_HEADER];
 	memcpy(h, PROVIDER_STATE_MAGIC, 8);
-	put32(h + 8, PROVIDER_STATE_ENVELOPE);
+	put32(h + 8, n_fds ? PROVIDER_STATE_ENVELOPE : 1u);
 	put32(h + 12, version);
 	put64(h + 16, len);
 	int r = write_all(fd, h, sizeof h);
@@ -83,17 +86,17 @@ int provider_state_write(json_object *doc, uint32_t version, int *ret_fd, scm_er
 	return 0;
 }
 
-int provider_state_parse(const void *buf, size_t len, uint32_t *ret_version, json_object **ret_doc,
-			 scm_error **ret_err)
+int provider_state_parse(const void *buf, size_t len, uint32_t *ret_version, uint32_t *ret_n_fds,
+			 json_object **ret_doc, scm_error **ret_err)
 {
 	const unsigned char *b = buf;
 	if (len < PROVIDER_STATE_HEADER || memcmp(b, PROVIDER_STATE_MAGIC, 8) != 0)
 		return scm_fail(ret_err, SCM_E_INVALID, "not a provider state (no %s header)", PROVIDER_STATE_MAGIC);
 	uint32_t envelope = get32(b + 8), version = get32(b + 12);
 	uint64_t n = get64(b + 16);
-	if (envelope != PROVIDER_STATE_ENVELOPE)
-		return scm_fail(ret_err, SCM_E_INVALID, "state envelope %u: this libscm reads envelope %u",
-				envelope, PROVIDER_STATE_ENVELOPE);
+	if (envelope < PROVIDER_STATE_ENVELOPE_MIN || envelope > PROVIDER_STATE_ENVELOPE)
+		return scm_fail(ret_err, SCM_E_INVALID, "state envelope %u: this libscm reads envelopes %u to %u",
+				envelope, PROVIDER_STATE_ENVELOPE_MIN, PROVIDER_STATE_ENVELOPE);
 	if (version == 0)
 		return scm_fail(ret_err, SCM_E_INVALID, "state version 0 is not a version");
 	if (n > PROVIDER_STATE_MAX || n != len - PROVIDER_STATE_HEADER)
@@ -105,6 +108,7 @@ int provider_state_parse(const void *buf, size_t len, uint32_t *ret_version, jso
 		return scm_fail(ret_err, SCM_E_INVALID, "the state's JSON is malformed");
 	json_object *v, *chans;
 	const char *bad = NULL;
+	int64_t n_fds = 0;
 	if (!json_object_is_type(doc, json_type_object))
 		bad = "";
 	else if (!json_object_object_get_ex(doc, "interface", &v) || !json_object_is_type(v, json_type_string))
@@ -113,6 +117,15 @@ int provider_state_parse(const void *buf, size_t len, uint32_t *ret_version, jso
 		bad = "/state";
 	else if (!json_object_object_get_ex(doc, "channels", &chans) || !json_object_is_type(chans, json_type_array))
 		bad = "/channels";
+	else if (envelope >= 2 && json_object_object_get_ex(doc, "fds", &v)) {
+		n_fds = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+		if (n_fds < 0 || n_fds > SCM_HANDOVER_FDS_MAX) {
+			json_object_put(doc);
+			return scm_fail(ret_err, SCM_E_INVALID,
+					"the state's /fds is not a count from 0 to %u (the most a state carries)",
+					SCM_HANDOVER_FDS_MAX);
+		}
+	}
 	for (size_t i = 0; !bad && i < json_object_array_length(chans); i++) {
 		json_object *c = json_object_array_get_idx(chans, i);
 		if (!json_object_is_type(c, json_type_object) || !json_object_object_get_ex(c, "channel", &v) ||
@@ -125,11 +138,13 @@ int provider_state_parse(const void *buf, size_t len, uint32_t *ret_version, jso
 				*bad ? bad : "an object at the top");
 	}
 	*ret_version = version;
+	*ret_n_fds = (uint32_t)n_fds;
 	*ret_doc = doc;
 	return 0;
 }
 
-int provider_state_read(int fd, uint32_t *ret_version, json_object **ret_doc, scm_error **ret_err)
+int provider_state_read(int fd, uint32_t *ret_version, uint32_t *ret_n_fds, json_object **ret_doc,
+			scm_error **ret_err)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
@@ -141,7 +156,7 @@ int provider_state_read(int fd, uint32_t *ret_version, json_object **ret_doc, sc
 	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (m == MAP_FAILED)
 		return scm_fail(ret_err, -errno, "mapping the state: %m");
-	int r = provider_state_parse(m, (size_t)st.st_size, ret_version, ret_doc, ret_err);
+	int r = provider_state_parse(m, (size_t)st.st_size, ret_version, ret_n_fds, ret_doc, ret_err);
 	munmap(m, (size_t)st.st_size);
 	return r;
 }

@@ -22,6 +22,14 @@
  *      "handover.abort": it reads its channels again, and the request
  *      fails with the new one's words.
  *
+ * The state may carry fds (docs/handover.md, "Descriptors"): the old
+ * process sends them on its control socket ("handover.fds" events, up to
+ * SCM_FDS_MAX a frame) right before its reply, which says how many. scmd
+ * keeps them only from that socket, only while it waits for that reply,
+ * at most SCM_HANDOVER_FDS_MAX, and passes exactly those to the new
+ * process of the same service behind the state; they are closed when the
+ * handover ends, whichever way.
+ *
  * Only the channels scmd lists are carried: offload token channels
  * (tokens.c) are not, like at scmd's own restart. */
 #include <errno.h>
@@ -56,6 +64,9 @@ struct svc_handover {
 	struct watch new_ctl;
 	struct scm_outq new_q; /* what the new process has not taken in yet */
 	size_t channels; /* handed to the new process with the state */
+	int *fds;        /* the old process' state fds, for the new one */
+	size_t n_fds;
+	bool fds_over;   /* it sent more than SCM_HANDOVER_FDS_MAX */
 	uint64_t t_start, quiet_us;
 };
 
@@ -102,6 +113,9 @@ static void ho_free(struct scmd *d, struct service *s)
 		safe_close(ho->new_ctl.fd);
 	}
 	scm_outq_clear(&ho->new_q);
+	for (size_t i = 0; i < ho->n_fds; i++)
+		safe_close(ho->fds[i]);
+	free(ho->fds);
 	if (ho->new_pid > 0) {
 		kill(ho->new_pid, SIGKILL);
 		old_providers_add(d, ho->new_pid);
@@ -377,6 +391,14 @@ static void quiesced(struct scmd *d, struct service *s, scm_message *m)
 	json_object *v;
 	if (json_object_object_get_ex(m->json, "quiet_us", &v))
 		ho->quiet_us = (uint64_t)json_object_get_int64(v);
+	int64_t said = json_object_object_get_ex(m->json, "fds", &v) ? json_object_get_int64(v) : 0;
+	if (ho->fds_over || said != (int64_t)ho->n_fds) {
+		give_up(d, s, scm_error_new(SCM_E_PROTOCOL, WHERE,
+					    "the provider's state names %lld fds, it sent %s%zu (at most %u are taken)",
+					    (long long)said, ho->fds_over ? "more than " : "", ho->n_fds,
+					    SCM_HANDOVER_FDS_MAX));
+		return;
+	}
 	int fd = scm_message_steal_fd(m, 0);
 	if (fd < 0) {
 		give_up(d, s, scm_error_new(SCM_E_PROTOCOL, WHERE, "the provider handed over no state"));
@@ -384,6 +406,7 @@ static void quiesced(struct scmd *d, struct service *s, scm_message *m)
 	}
 	json_object *st = json_object_new_object();
 	json_object_object_add(st, "op", json_object_new_string("handover.state"));
+	json_object_object_add(st, "fds", json_object_new_int64((int64_t)ho->n_fds));
 	int r = scm_wire_send_json(ho->new_ctl.fd, MSG_DONTWAIT | MSG_NOSIGNAL, SCM_FRAME_EVENT, 0, 0, 0, st, NULL,
 				   0, &fd, 1);
 	json_object_put(st);
@@ -393,6 +416,22 @@ static void quiesced(struct scmd *d, struct service *s, scm_message *m)
 					    ho->new_pid, strerror(-r)));
 		return;
 	}
+	/* its fds right behind it, before the channels: the new process
+	 * restores (and takes them) before it reads a channel */
+	for (size_t i = 0; i < ho->n_fds; i += SCM_FDS_MAX) {
+		size_t k = ho->n_fds - i < SCM_FDS_MAX ? ho->n_fds - i : SCM_FDS_MAX;
+		static const char ev[] = "{\"op\":\"handover.fds\"}";
+		r = scm_outq_send(ho->new_ctl.fd, &ho->new_q, SCM_FRAME_EVENT, 0, 0, 0, ev, sizeof ev - 1, NULL, 0,
+				  ho->fds + i, k);
+		if (r < 0) {
+			give_up(d, s, scm_error_new(r, WHERE, "passing the state's fds to the new provider (pid %d): %s",
+						    ho->new_pid, strerror(-r)));
+			return;
+		}
+	}
+	for (size_t i = 0; i < ho->n_fds; i++) /* the queue has its own (or they left) */
+		safe_close(ho->fds[i]);
+	ho->n_fds = 0;
 	/* The channels right behind the state: the new process takes them in
 	 * as soon as it said ready, without waiting for scmd to hear it. One
 	 * that refuses never reads them; they close with its socket, and the
@@ -421,9 +460,31 @@ static void quiesced(struct scmd *d, struct service *s, scm_message *m)
 	timer_arm(&s->timer, s->timeout_ms);
 }
 
+/* A "handover.fds" event of the old process, before its reply: its fds
+ * are kept for the new process, up to the quota (past it they are closed
+ * and the reply is refused). */
+static void take_fds(struct svc_handover *ho, scm_message *m)
+{
+	for (size_t i = 0; i < m->n_fds; i++) {
+		int fd = scm_message_steal_fd(m, i);
+		int *n = ho->n_fds < SCM_HANDOVER_FDS_MAX ? realloc(ho->fds, (ho->n_fds + 1) * sizeof(int)) : NULL;
+		if (!n) {
+			safe_close(fd);
+			ho->fds_over = true;
+			continue;
+		}
+		ho->fds = n;
+		ho->fds[ho->n_fds++] = fd;
+	}
+}
+
 bool svc_restart_frame(struct scmd *d, struct service *s, scm_message *m)
 {
 	struct svc_handover *ho = s->ho;
+	if (ho->phase == HO_QUIESCE && m->type == SCM_FRAME_EVENT && strcmp(op_of(m), "handover.fds") == 0) {
+		take_fds(ho, m);
+		return true;
+	}
 	if (ho->phase == HO_QUIESCE && (m->type == SCM_FRAME_REPLY || m->type == SCM_FRAME_ERROR) &&
 	    m->call_id == ho->ctl_call) {
 		quiesced(d, s, m);

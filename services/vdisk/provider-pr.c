@@ -153,6 +153,38 @@ int pr_disk_open(struct pr_disk **ret, const struct vhdx_scope *scope, const cha
 	return 0;
 }
 
+int pr_disk_dirfd(const struct pr_disk *p, const char **ret_name)
+{
+	*ret_name = p->name;
+	return p->dirfd;
+}
+
+int pr_disk_adopt(struct pr_disk **ret, int dirfd, const char *name, const vhdx_guid *id, scm_error **ret_err)
+{
+	size_t l = strlen(name);
+	if (strchr(name, '/') || l <= 7 || strcmp(name + l - 7, ".scm-pr") || !strcmp(name, "..")) {
+		safe_close(dirfd);
+		return scm_fail(ret_err, -EINVAL, "'%s' is not the name of a reservation state", name);
+	}
+	struct pr_disk *p = calloc(1, sizeof *p);
+	if (!p || !(p->name = strdup(name))) {
+		free(p);
+		safe_close(dirfd);
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	p->dirfd = dirfd;
+	vhdx_guid_format(id, p->id);
+	int r = load(p, ret_err);
+	if (r < 0) {
+		pr_disk_free(p);
+		return r;
+	}
+	p->active = p->st.type != VDISK_PR_NONE;
+	*ret = p;
+	return 0;
+}
+
 int pr_disk_move(struct pr_disk *p, int dirfd, const char *disk_name, scm_error **ret_err)
 {
 	if (!p)

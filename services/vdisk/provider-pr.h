@@ -20,6 +20,11 @@ struct pr_disk;
 int pr_disk_open(struct pr_disk **ret, const struct vhdx_scope *scope, const char *path, const vhdx_guid *id,
 		 scm_error **ret_err);
 void pr_disk_free(struct pr_disk *p);
+/* The handover (provider-handover.c): the directory (O_PATH) the state
+ * file lives in and its name; and the state loaded again in the new
+ * process from that directory's fd (taken) and name, never by path. */
+int pr_disk_dirfd(const struct pr_disk *p, const char **ret_name);
+int pr_disk_adopt(struct pr_disk **ret, int dirfd, const char *name, const vhdx_guid *id, scm_error **ret_err);
 /* A migration's switch-over: the state goes with the disk to its new
  * place (dirfd, disk_name; a copy keeps the page 83 identity the file
  * names): written there durably when the old place had a file, and saved

@@ -42,6 +42,7 @@
 #include "provider-offload.h"
 
 struct disk *disks;
+unsigned channels_live;
 static struct account *accounts;
 scm_provider *provider;
 bool pool_running;
@@ -157,6 +158,7 @@ struct channel *channel_get(scm_call *call)
 	if (c->buf == MAP_FAILED)
 		goto fail;
 	scm_call_set_channel_data(call, c);
+	channels_live++;
 	return c;
 fail:
 	safe_close(c->memfd);
@@ -188,7 +190,10 @@ struct job *disk_put(struct disk *d)
 	if (d->users || d->jobs || d->closing)
 		return NULL;
 	if (!pool_running) { /* starting up or shutting down */
-		vhdx_close(d->h);
+		if (provider_handed_over)
+			vhdx_abandon(d->h);
+		else
+			vhdx_close(d->h);
 		disk_free(d);
 		return NULL;
 	}
@@ -214,6 +219,7 @@ void channel_put(struct channel *c)
 	munmap(c->buf, BUFFER_SIZE);
 	safe_close(c->memfd);
 	free(c);
+	channels_live--;
 }
 
 static void on_close(const scm_grant *g, void *chdata, void *userdata)
@@ -295,7 +301,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pool_running = true;
-	r = scm_provider_run(p, &err);
+	/* after the pool, before serving: a process started to take over
+	 * restores its predecessor's disks and channels here */
+	r = provider_handover_setup(p, &err);
+	if (r == 0)
+		r = scm_provider_run(p, &err);
+	else
+		provider_handed_over = true; /* refused: what it adopted is still the old process's */
 	if (r != 0) {
 		fprintf(stderr, "vdisk-provider: ");
 		scm_error_print(err, stderr);
@@ -303,6 +315,7 @@ int main(int argc, char **argv)
 	}
 	/* the last jobs finish and post their replies, which the provider's
 	 * free runs (to cancelled calls: only freed) */
+	provider_handed_over = provider_handed_over || scm_provider_handed_over(p);
 	offload_shutdown();
 	iopool_stop();
 	pool_running = false;
@@ -312,7 +325,10 @@ int main(int argc, char **argv)
 	scm_provider_free(p);
 	for (struct disk *d = disks, *n; d; d = n) {
 		n = d->next;
-		vhdx_close(d->h);
+		if (provider_handed_over)
+			vhdx_abandon(d->h);
+		else
+			vhdx_close(d->h);
 		pr_disk_free(d->pr);
 		free(d->path);
 		free(d);

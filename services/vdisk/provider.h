@@ -85,6 +85,7 @@ struct disk {
 	 * last step) makes that durable first (provider-migrate.c) */
 	bool sync_pending;
 	int sync_dirfd;
+	int ho_idx; /* its index in a handover's saved state (provider-handover.c) */
 };
 
 /* provider-migrate.c: 0, or the fsync's error (any thread) */
@@ -116,6 +117,7 @@ struct allow_ctx {
 };
 
 extern struct disk *disks;
+extern unsigned channels_live; /* struct channel made and not freed */
 extern scm_provider *provider;
 extern bool pool_running;
 
@@ -149,6 +151,13 @@ bool scope_get(scm_call *call, struct channel *c, const char *method, struct all
  * 0 when param is not constrained, <0 after replying. */
 int scope_param(scm_call *call, const char *method, const char *param, int *ret_fd, char **ret_dir,
 		char **ret_real);
+
+/* provider-handover.c: restarting the provider with its channels. Once
+ * provider_handed_over is set (the old process, after its successor took
+ * over), disks are freed without a commit or an unlock: the files are the
+ * new process's. */
+extern bool provider_handed_over;
+int provider_handover_setup(scm_provider *p, scm_error **ret_err);
 
 /* provider-io.c */
 struct job *disk_close_submit(struct disk *d);

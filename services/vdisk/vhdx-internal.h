@@ -225,6 +225,8 @@ size_t vhdx_locator_build_kv(uint8_t *out, size_t cap, const struct vhdx_locator
 
 /* log (vhdx-log.c) */
 int vhdx_log_load(vhdx *h, bool write_back);
+/* frees h and its chain: closes the fds, commits nothing (vhdx-open.c) */
+vhdx *vhdx_free(vhdx *h);
 int vhdx_log_commit(vhdx *h); /* dirty BAT/bitmap pages -> log -> final place */
 
 /* blocks (vhdx-io.c) */

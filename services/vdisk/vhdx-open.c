@@ -15,7 +15,7 @@
 
 #include "vhdx-internal.h"
 
-static vhdx *vhdx_free(vhdx *h)
+vhdx *vhdx_free(vhdx *h)
 {
 	if (!h)
 		return NULL;
@@ -156,6 +156,10 @@ int vhdx_bat_validate(vhdx *h)
 /* What one open of a chain may still take, and who is in it already. */
 struct open_ctx {
 	const struct vhdx_scope *scope; /* NULL: host paths, links followed */
+	/* vhdx_open_adopt: the chain's files, top first, never looked up */
+	const int *adopt_fds;
+	const char *const *adopt_paths;
+	size_t n_adopt;
 	uint64_t bat_left;              /* bytes of block table left for the chain */
 	dev_t dev[VHDX_CHAIN_MAX + 1];
 	ino_t ino[VHDX_CHAIN_MAX + 1];
@@ -354,9 +358,19 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, scm_error *
 	}
 	_cleanup_free_ char *ppath = NULL, *prel = NULL;
 	int pfd = -1, r;
-	if ((r = vhdx_remote_attach(h, ctx->scope, ret_err)) <= 0) /* a remote parent (vhdx-remote.c) */
+	if (ctx->n_adopt) {
+		if ((size_t)depth + 1 >= ctx->n_adopt)
+			return scm_fail(ret_err, -ESTALE, "%s: has a parent, but no file was handed over for it",
+					h->path);
+		if ((pfd = fcntl(ctx->adopt_fds[depth + 1], F_DUPFD_CLOEXEC, 3)) < 0)
+			return scm_fail(ret_err, -errno, "%s: the parent's fd: %m", h->path);
+		if (!(ppath = strdup(ctx->adopt_paths[depth + 1]))) {
+			close(pfd);
+			return -ENOMEM;
+		}
+	} else if ((r = vhdx_remote_attach(h, ctx->scope, ret_err)) <= 0) { /* a remote parent (vhdx-remote.c) */
 		return r;
-	if (ctx->scope) {
+	} else if (ctx->scope) {
 		r = find_parent_scoped(ctx->scope, h, &prel, &pfd);
 		if (r == 0 && !(ppath = vhdx_scope_full(ctx->scope, prel, false))) {
 			close(pfd);
@@ -403,7 +417,7 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, scm_error *
 	h->parent = p;
 	/* A read-write open renews paths that no longer lead to the parent
 	 * (the files were moved): Hyper-V does the same. Not fatal. */
-	if (!h->ro && locator_stale(ctx, h, ctx->scope ? prel : ppath)) {
+	if (!h->ro && !ctx->n_adopt && locator_stale(ctx, h, ctx->scope ? prel : ppath)) {
 		int w;
 		if (ctx->scope) {
 			_cleanup_free_ char *cc = vhdx_scope_full(ctx->scope, h->rel, true),
@@ -529,7 +543,11 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 	}
 	if ((r = load_headers(h)) < 0)
 		goto fail;
-	if ((r = vhdx_log_load(h, !h->ro && !(flags & VHDX_O_NO_REPLAY))) < 0)
+	/* adopted, the top goes on with its predecessor's log session, which
+	 * committed everything in place (vhdx_session_set says where the log
+	 * stands): a replay would rewrite the header under it */
+	bool adopt_top = ctx->n_adopt && depth == 0 && !h->ro;
+	if (!adopt_top && (r = vhdx_log_load(h, !h->ro && !(flags & VHDX_O_NO_REPLAY))) < 0)
 		goto fail;
 	if ((r = load_regions(h)) < 0)
 		goto fail;
@@ -555,6 +573,32 @@ fail:
 	vhdx_fail_take(h, ret_err);
 	vhdx_free(h);
 	return r;
+}
+
+int vhdx_open_adopt(const int *fds, const char *const *paths, size_t n, unsigned flags, vhdx **ret,
+		    scm_error **ret_err)
+{
+	struct open_ctx ctx = { .bat_left = VHDX_BAT_MAX * VHDX_CHAIN_MAX, .adopt_fds = fds, .adopt_paths = paths,
+				.n_adopt = n };
+	if (n == 0 || n > VHDX_CHAIN_MAX)
+		return scm_fail(ret_err, -EINVAL, "a chain of %zu files cannot be adopted", n);
+	int dup_fd = fcntl(fds[0], F_DUPFD_CLOEXEC, 3);
+	if (dup_fd < 0)
+		return scm_fail(ret_err, -errno, "%s: the fd: %m", paths[0]);
+	vhdx *h = NULL;
+	int r = open_depth(&ctx, paths[0], NULL, dup_fd, flags & ~VHDX_O_NO_PARENT, &h, ret_err, 0);
+	if (r < 0)
+		return r;
+	size_t depth = 0;
+	for (vhdx *c = h; c; c = c->parent)
+		depth++;
+	if (depth != n) {
+		vhdx_free(h);
+		return scm_fail(ret_err, -ESTALE, "%s: a chain of %zu files, %zu were handed over", paths[0], depth,
+				n);
+	}
+	*ret = h;
+	return 0;
 }
 
 int vhdx_open(const char *path, unsigned flags, vhdx **ret, scm_error **ret_err)
@@ -597,55 +641,3 @@ int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsig
 	return open_depth(&ctx, path, rel, dup_fd, flags, ret, ret_err, 0);
 }
 
-int vhdx_fd(const vhdx *h)
-{
-	return h->fd;
-}
-
-void vhdx_file_id(const vhdx *h, uint64_t *ret_dev, uint64_t *ret_ino)
-{
-	*ret_dev = h->dev;
-	*ret_ino = h->ino;
-}
-
-uint64_t vhdx_memory(const vhdx *h)
-{
-	uint64_t n = 0;
-	for (const vhdx *c = h; c; c = c->parent)
-		n += c->bat_pages * VHDX_LOG_SECTOR + c->bat_pages;
-	return n;
-}
-
-static int close_commit(vhdx *h)
-{
-	if (h->ro)
-		return 0;
-	int r = vhdx_log_commit(h);
-	if (r < 0)
-		return r;
-	if (h->file_touched && fdatasync(h->fd) < 0)
-		return vhdx_fail(h, -errno, "%s: fdatasync: %m", h->path);
-	if (!vhdx_guid_is_zero(&h->hdr.log_guid)) {
-		/* everything is in place: the log is no longer needed */
-		memset(&h->hdr.log_guid, 0, sizeof h->hdr.log_guid);
-		r = vhdx_header_update(h);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-int vhdx_close_checked(vhdx *h)
-{
-	if (!h)
-		return 0;
-	int r = close_commit(h);
-	vhdx_free(h);
-	return r;
-}
-
-vhdx *vhdx_close(vhdx *h)
-{
-	vhdx_close_checked(h);
-	return NULL;
-}

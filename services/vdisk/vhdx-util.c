@@ -297,3 +297,85 @@ int vhdx_data_pwrite(vhdx *h, const void *buf, size_t len, uint64_t off)
 		h->file_size = off + len;
 	return 0;
 }
+
+int vhdx_fd(const vhdx *h)
+{
+	return h->fd;
+}
+
+void vhdx_file_id(const vhdx *h, uint64_t *ret_dev, uint64_t *ret_ino)
+{
+	*ret_dev = h->dev;
+	*ret_ino = h->ino;
+}
+
+uint64_t vhdx_memory(const vhdx *h)
+{
+	uint64_t n = 0;
+	for (const vhdx *c = h; c; c = c->parent)
+		n += c->bat_pages * VHDX_LOG_SECTOR + c->bat_pages;
+	return n;
+}
+
+static int close_commit(vhdx *h)
+{
+	if (h->ro)
+		return 0;
+	int r = vhdx_log_commit(h);
+	if (r < 0)
+		return r;
+	if (h->file_touched && fdatasync(h->fd) < 0)
+		return vhdx_fail(h, -errno, "%s: fdatasync: %m", h->path);
+	if (!vhdx_guid_is_zero(&h->hdr.log_guid)) {
+		/* everything is in place: the log is no longer needed */
+		memset(&h->hdr.log_guid, 0, sizeof h->hdr.log_guid);
+		r = vhdx_header_update(h);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int vhdx_close_checked(vhdx *h)
+{
+	if (!h)
+		return 0;
+	int r = close_commit(h);
+	vhdx_free(h);
+	return r;
+}
+
+vhdx *vhdx_close(vhdx *h)
+{
+	vhdx_close_checked(h);
+	return NULL;
+}
+
+void vhdx_session_get(const vhdx *h, struct vhdx_session *ret)
+{
+	*ret = (struct vhdx_session){ .touched = (h->file_touched ? VHDX_SESSION_FILE : 0) |
+						 (h->data_touched ? VHDX_SESSION_DATA : 0),
+				      .log_seq = h->log_seq, .log_head = h->log_head };
+}
+
+int vhdx_session_set(vhdx *h, const struct vhdx_session *s)
+{
+	if (s->log_head >= h->hdr.log_length || s->log_head % VHDX_LOG_SECTOR)
+		return vhdx_fail(h, -EINVAL, "%s: log head 0x%llx is not a sector of the %llu-byte log", h->path,
+				 (unsigned long long)s->log_head, (unsigned long long)h->hdr.log_length);
+	h->file_touched = s->touched & VHDX_SESSION_FILE;
+	h->data_touched = s->touched & VHDX_SESSION_DATA;
+	h->log_seq = s->log_seq;
+	h->log_head = s->log_head;
+	return 0;
+}
+
+int vhdx_commit(vhdx *h)
+{
+	return h->ro ? 0 : vhdx_log_commit(h);
+}
+
+vhdx *vhdx_abandon(vhdx *h)
+{
+	return vhdx_free(h);
+}

@@ -207,6 +207,39 @@ int vhdx_open_scoped(const struct vhdx_scope *scope, const char *path, unsigned 
  * parents wherever the locator points, as vhdx_open). */
 int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsigned flags, vhdx **ret,
 		 scm_error **ret_err);
+/* Builds a handle on files another process has open (the vdisk provider
+ * handed over, docs/handover.md): fds[0] is the top file, fds[i] its i-th
+ * parent, each opened with the access the handle needs (the top O_RDWR
+ * unless VHDX_O_RDONLY), paths their names for messages. Nothing is
+ * looked up by name or locator: a parent is fds[i], and must still be the
+ * one its child's linkage names; n must be the chain's length. The image
+ * locks are taken again on the same open file descriptions, which is a
+ * no-op for a holder: the locks never lapse. fds are borrowed. */
+int vhdx_open_adopt(const int *fds, const char *const *paths, size_t n, unsigned flags, vhdx **ret,
+		    scm_error **ret_err);
+/* The top file's write session: which identity GUIDs its header got anew
+ * (MS-VHDX: FileWriteGuid before the first write after an open,
+ * DataWriteGuid before the first change of user data) and where its log
+ * stands. A handover carries it: the file stays open across it (the same
+ * open file description), so the new process renews no GUID and appends
+ * to the same log (vhdx_open_adopt reads no log: the old process
+ * committed everything in place, and a replay would rewrite the header
+ * under it). _set: -EINVAL for a log position outside the log. */
+enum { VHDX_SESSION_FILE = 1u << 0, VHDX_SESSION_DATA = 1u << 1 };
+struct vhdx_session {
+	unsigned touched;
+	uint64_t log_seq, log_head;
+};
+void vhdx_session_get(const vhdx *h, struct vhdx_session *ret);
+int vhdx_session_set(vhdx *h, const struct vhdx_session *s);
+/* Writes the dirty metadata (block table, bitmaps) through the log into
+ * place, without vhdx_flush's final fdatasync: another open of the file
+ * then reads what this handle wrote (durable or not, as before). */
+int vhdx_commit(vhdx *h);
+/* Frees the handle without committing or unlocking anything: for a process
+ * whose files another one took over (whatever is not committed is lost
+ * for this handle). NULL-safe; returns NULL. */
+vhdx *vhdx_abandon(vhdx *h);
 /* The file's fd (for /proc/self/fd/N), its identity, and the memory its
  * chain's block tables take. */
 int vhdx_fd(const vhdx *h);

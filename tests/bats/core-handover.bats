@@ -152,3 +152,32 @@ JSON
 	"$SCMCTL" service restart echo >/dev/null
 	"$SCMCTL" call echo ping
 }
+
+# fds of scmd's own process
+scmd_fds() { ls "/proc/$SCMD_PID/fd" | wc -l; }
+
+@test "scmd keeps no more fds than a state may carry, and refuses a state whose fds do not match; the old provider goes on" {
+	for mode in many lie; do
+		cat >"$SCMT/rogue-$mode.json" <<JSON
+{ "name": "rogue-$mode", "interface": "echo", "activation": "always",
+  "exec": ["/bin/sh", "-c", "exec env SCM_ROGUE=$mode $SCM_BUILD/libexec/scm-rogue-provider"], "allow": ["demo"] }
+JSON
+		"$SCMCTL" service register "$SCMT/rogue-$mode.json" >/dev/null
+		wait_until 30 rogue_ready "rogue-$mode"
+		old=$(provider_pid "rogue-$mode")
+		before=$(scmd_fds)
+		run "$SCMCTL" service restart "rogue-$mode"
+		echo "$output"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"refused; its provider (pid $old) goes on"* ]]
+		if [ "$mode" = many ]; then
+			[[ "$output" == *"it sent more than 256"* ]]
+		else
+			[[ "$output" == *"state names 3 fds, it sent 2"* ]]
+		fi
+		[ "$(provider_pid "rogue-$mode")" = "$old" ]
+		# what it sent is closed again: scmd holds no more fds than before
+		wait_until 30 test "$(scmd_fds)" -le "$before"
+	done
+}
+rogue_ready() { "$SCMCTL" service list | grep -q "^$1 .* running "; }

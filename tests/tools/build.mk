@@ -12,3 +12,10 @@ $(CTL_PING): $(B)/tests/tools/scm-ctl-ping.o $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS)
 LIBEXEC += $(CTL_PING)
+
+# scm-rogue-provider: lies about the fds of its handover state (core-handover.bats)
+ROGUE_PROVIDER := $(B)/libexec/scm-rogue-provider
+$(ROGUE_PROVIDER): $(B)/tests/tools/scm-rogue-provider.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
+LIBEXEC += $(ROGUE_PROVIDER)

@@ -9,7 +9,10 @@
  * the provider in the middle: that one range may hold either contents.
  * N writes, or (N = 0) until STOPFILE exists. Prints "wrote N".
  * VDISK_PATTERN_SPAN=BYTES keeps the writes in the disk's first BYTES, for
- * a test that needs the rest left as it was. */
+ * a test that needs the rest left as it was. VDISK_PATTERN_ALSO="D1 D2 ..."
+ * opens more disks read-only on the same channel and reads 4 KiB of one of
+ * them every round (their handles must live as long as the channel: the
+ * provider restart test); their first 4 KiB must not change. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "scm/macro.h"
 #include "scm/vdisk-client.h"
 
 static uint64_t mix(uint64_t x)
@@ -44,6 +48,21 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 	snprintf(pend, sizeof pend, "%s.pending", expected);
 	if (buf == MAP_FAILED || ef < 0)
 		return -errno;
+	uint64_t also[8], na = 0;
+	uint8_t first[8][64];
+	_cleanup_free_ char *al = getenv("VDISK_PATTERN_ALSO") ? strdup(getenv("VDISK_PATTERN_ALSO")) : NULL;
+	char *save = NULL;
+	for (char *t = al ? strtok_r(al, " ", &save) : NULL; t && na < 8; t = strtok_r(NULL, " ", &save)) {
+		uint64_t ab, av, as;
+		int afd;
+		bool aro;
+		if ((r = scm_vdisk_open(ch, t, true, false, &also[na], &afd, &ab, &av, &as, &aro, ret_err)))
+			return r;
+		close(afd);
+		if ((r = scm_vdisk_read(ch, also[na], 0, 4096, 0, ret_err)))
+			return r;
+		memcpy(first[na++], buf, 64);
+	}
 	uint64_t seed = mix((uint64_t)getpid()), span = vsize;
 	const char *sp = getenv("VDISK_PATTERN_SPAN");
 	if (sp && strtoull(sp, NULL, 0) >= 4096 && strtoull(sp, NULL, 0) < vsize)
@@ -64,6 +83,16 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 			fflush(pf);
 			fsync(fileno(pf));
 			fclose(pf);
+		}
+		if (na) {
+			/* the read goes to the buffer's end: the write's data stays */
+			uint64_t k = (uint64_t)i % na;
+			if ((r = scm_vdisk_read(ch, also[k], 0, 4096, bsz - 4096, ret_err)))
+				break;
+			if (memcmp(buf + bsz - 4096, first[k], 64)) {
+				r = scm_fail(ret_err, -EIO, "the read-only disk %llu reads otherwise", (unsigned long long)k);
+				break;
+			}
 		}
 		if ((r = scm_vdisk_write(ch, h, off, len, 0, ret_err)) || (r = scm_vdisk_flush(ch, h, ret_err)))
 			break;

@@ -23,6 +23,9 @@
  *                         persistent reservations (client-pr.c)
  *   vdisk-client [--endpoint EP] pattern DISK EXPECTED N [STOPFILE]
  *                         writes with known contents while a job runs (client-pattern.c)
+ *   vdisk-client [--endpoint EP] rounds STOPFILE K DISK...
+ *                         4 KiB write + read back round robin, long rounds logged
+ *                         (client-rounds.c: handover-bench)
  *   vdisk-client [--endpoint EP] flush-latency DISK_A DISK_B MIB
  *                         B's 4 KiB read latency while A flushes MIB MiB (client-latency.c)
  * Exit: 0 ok, 1 failure, 10+code for a refusal with an interface code. */
@@ -96,6 +99,10 @@ int main(int argc, char **argv)
 	if (r)
 		return die(r, e);
 	g_ch = ch;
+	if (!strcmp(cmd, "rounds") && argc > 4) {
+		r = client_rounds(ch, argv[2], strtoul(argv[3], NULL, 10), argv + 4, (size_t)argc - 4, &e);
+		return r ? die(r, e) : (scm_channel_free(ch), 0);
+	}
 	if (!strcmp(cmd, "pattern") && argc > 4) {
 		r = client_pattern(ch, disk, argv[3], atol(argv[4]), argc > 5 ? argv[5] : "", &e);
 		return r ? die(r, e) : (scm_channel_free(ch), 0);

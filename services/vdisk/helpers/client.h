@@ -39,3 +39,8 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 /* pr DISK [--ro] CMD ...: persistent reservations (client-pr.c); argv
  * starts at DISK. Returns the exit status. */
 int client_pr(const char *ep, const char *svc, int argc, char **argv);
+
+/* rounds STOPFILE K DISK...: write and read back 4 KiB round robin on the
+ * disks until STOPFILE exists, rounds over 1 ms logged to $PINGS_LOG
+ * (client-rounds.c; handover-bench). */
+int client_rounds(scm_channel *ch, const char *stop, size_t k, char **disks, size_t n, scm_error **ret_err);

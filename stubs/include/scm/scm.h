@@ -251,6 +251,31 @@ typedef struct scm_handover_ops {
 } scm_handover_ops;
 int scm_provider_handover(scm_provider *p, const scm_handover_ops *ops, scm_error **ret_err);
 
+/* File descriptors in the state (docs/handover.md, "Descriptors"): what a
+ * new process cannot open again by itself, or must not (an open file whose
+ * OFD locks belong to its open file description, a memfd a client has
+ * mapped, a socket).
+ *
+ * scm_handover_fd_add(), only inside save() or save_channel(), adds a
+ * duplicate of fd to the state and returns its index (>= 0), which the
+ * provider records in its JSON; -EMFILE past SCM_HANDOVER_FDS_MAX fds in
+ * one state, -EINVAL outside a save or for a bad fd. The fds go to scmd
+ * beside the memfd, and scmd passes those, and only those, to the new
+ * process of the same service.
+ *
+ * scm_handover_fd_take(), inside restore() or restore_channel(), gives the
+ * fd at index (the caller owns it; O_CLOEXEC), or -EBADF when the state
+ * has no such fd or it was taken already: a provider checks what it got
+ * (fstat, seals) before it uses it. Fds nobody took are closed once every
+ * saved channel was restored. */
+#define SCM_HANDOVER_FDS_MAX 256u
+int scm_handover_fd_add(scm_provider *p, int fd);
+int scm_handover_fd_take(scm_provider *p, int64_t index);
+/* After scm_provider_run() returned: whether this process handed its
+ * state and channels to a successor (then it must not undo what the new
+ * process now owns: no commit to shared files, no unlocking). */
+bool scm_provider_handed_over(const scm_provider *p);
+
 /* ---- deferred replies ---------------------------------------------------
  *
  * A handler that would block (disk I/O, a flush, waiting on another
