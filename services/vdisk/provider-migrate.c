@@ -52,7 +52,8 @@ void mig_free(struct bjob *b)
 	free(m->child);
 	free(m->child_name);
 	free(m->rec);
-	free(m->hbuf);
+	free(m->wbuf);
+	safe_close(m->dfd);
 	pthread_mutex_destroy(&m->dlock);
 	scm_error_free(m->pending_err);
 	free(m);
@@ -81,6 +82,11 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
 	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
+	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
+	json_object_object_add(j, "direct", json_object_new_boolean(m->dfd >= 0));
+	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
+	json_object_object_add(j, "hash_us", json_object_new_uint64(m->hash_ns / 1000));
+	json_object_object_add(j, "queued_us", json_object_new_uint64(m->queued_ns / 1000));
 }
 
 /* On the loop: a side step when the last step asked for one, else work. */
@@ -92,6 +98,7 @@ void mig_next(struct bjob *b)
 	 * failure is the next work step's */
 	if (m->phase == MP_CREATE && !m->pending_r && m->side == SIDE_NONE)
 		m->side = SIDE_CREATE;
+	m->t_queued = mono_ns();
 	if (m->side != SIDE_NONE) {
 		m->side_run = m->side;
 		m->side = SIDE_NONE;
@@ -104,6 +111,18 @@ void mig_next(struct bjob *b)
 }
 
 /* ---- the steps, on a worker --------------------------------------------- */
+
+/* dest's own fd for the copy's writes (provider-migcopy.c), bypassing the
+ * page cache where the file system allows it: the copy is written once and
+ * not read back, so it costs no copy into the cache, no writeback work on
+ * the way and little flushing at the switch-over. Else -1: the copy goes
+ * through dest's handle's fd, buffered. */
+static void open_direct(struct bmig *m, vhdx *dst)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/self/fd/%d", vhdx_fd(dst));
+	m->dfd = open(p, O_WRONLY | O_DIRECT | O_CLOEXEC);
+}
 
 int mig_create(struct bjob *b)
 {
@@ -121,6 +140,7 @@ int mig_create(struct bjob *b)
 					"longer says what it holds", b->target);
 		}
 		m->dest_made = true; /* discarded like a new one unless the job finishes */
+		open_direct(m, b->other);
 		m->phase = MP_COPY;
 		return 0;
 	}
@@ -161,6 +181,7 @@ int mig_create(struct bjob *b)
 		       : vhdx_open(b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr);
 	if (r < 0)
 		return r;
+	open_direct(m, b->other);
 	m->phase = m->snapshot ? MP_SNAP : MP_COPY;
 	return 0;
 }
@@ -196,43 +217,36 @@ static int take_snapshot(struct bjob *b)
 	return 0;
 }
 
-/* A pass over every piece from the cursor: pieces that need no read go
- * by many a step; a step ends after a piece of data as soon as a
+/* A pass over every piece from the cursor, its first half: the pieces
+ * are read (data into wbuf) and queued for the side step that writes them
+ * to dest beside the disk's I/O (provider-migcopy.c). Pieces that need no
+ * read go by many a step; a step ends after a piece of data as soon as a
  * client's request waits on the disk's queue (a step is exclusive on it:
- * the request waits for one piece at most), else after MIG_BATCH_MAX
- * pieces or MIG_BATCH_NS (so that pause and cancel are seen), or when
- * the throttle wants a wait. While nobody waits the copy goes on without
- * a trip through the loop per piece. own: only the pieces the top file
- * holds itself (snapshot mode's merge). */
+ * the request waits for one piece's read at most), else after
+ * MIG_BATCH_MAX pieces of data or MIG_BATCH_NS (so that pause and cancel
+ * are seen), or when the throttle wants a wait. own: only the pieces the
+ * top file holds itself (snapshot mode's merge). */
 static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base)
 {
 	struct bmig *m = b->mig;
-	uint64_t copied = m->copy_bytes, t0 = mono_ns();
-	m->defer_ok = true;
+	uint64_t t0 = mono_ns();
+	unsigned data = 0;
 	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->side == SIDE_NONE; i++) {
-		if (m->n_hpend == MIG_BATCH_MAX)
-			break;
-		if (m->copy_bytes != copied &&
-		    (m->copy_bytes - copied >= (uint64_t)MIG_BATCH_MAX * BJOB_CHUNK || mono_ns() - t0 >= MIG_BATCH_NS ||
-		     iopool_waiting(&b->d->q)))
+		if (data == MIG_BATCH_MAX ||
+		    (data && (mono_ns() - t0 >= MIG_BATCH_NS || iopool_waiting(&b->d->q))))
 			break;
 		uint64_t c = b->cursor++;
 		bool mine = true;
 		int r = own ? mig_own(src, b->vsize, c, &mine) : 0;
-		if (r < 0 || (mine && (r = mig_copy_chunk(b, src, c, clear)) < 0)) {
-			m->defer_ok = false;
+		if (r < 0 || (mine && (r = mig_read_piece(b, src, c, clear, data)) < 0))
 			return r;
-		}
+		if (mine && r == CL_DATA)
+			data++;
 	}
-	m->defer_ok = false;
 	b->done = base + (b->cursor * BJOB_CHUNK < b->vsize ? b->cursor * BJOB_CHUNK : b->vsize);
-	if (m->side == SIDE_NONE && m->copied - m->wb_mark >= MIG_WRITEBACK) {
-		m->wb_mark = m->copied;
-		m->side = SIDE_WRITEBACK;
-	}
-	if (m->n_hpend) { /* first, then what else the step asked for */
+	if (m->n_wpend) { /* first, then what else the step asked for */
 		m->side_also = m->side;
-		m->side = SIDE_HASH;
+		m->side = SIDE_WRITE;
 	}
 	return 0;
 }
@@ -339,6 +353,7 @@ int mig_step(struct bjob *b)
 	struct bmig *m = b->mig;
 	struct disk *d = b->d;
 	int r = 0;
+	m->queued_ns += mono_ns() - m->t_queued;
 	if (m->pending_r) { /* a side step's failure */
 		r = m->pending_r;
 		m->pending_r = 0;
@@ -353,7 +368,9 @@ int mig_step(struct bjob *b)
 	case MP_COPY:
 		if ((r = copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
 			return r;
-		if (b->cursor >= b->n_chunks) {
+		/* over once the side step wrote the last pieces read: until then
+		 * a client's write to them is only marked dirty */
+		if (b->cursor >= b->n_chunks && !m->n_wpend) {
 			b->cursor = 0;
 			if (m->snapshot) {
 				m->phase = MP_REPARENT;
@@ -383,7 +400,7 @@ int mig_step(struct bjob *b)
 	case MP_COMMIT:
 		if ((r = copy_pass(b, d->h, true, true, b->vsize)) < 0)
 			return r;
-		if (b->cursor >= b->n_chunks) {
+		if (b->cursor >= b->n_chunks && !m->n_wpend) {
 			b->cursor = 0;
 			m->phase = MP_DIRTY;
 			b->phase = 1;
@@ -539,7 +556,7 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	scm_error *err = NULL;
 	if (!m)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
-	m->drootfd = m->ddirfd = -1;
+	m->drootfd = m->ddirfd = m->dfd = -1;
 	pthread_mutex_init(&m->dlock, NULL);
 	b->mig_q = &m->q;
 	m->snapshot = snapshot;
@@ -573,8 +590,9 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	b->n_chunks = (b->vsize + BJOB_CHUNK - 1) / BJOB_CHUNK;
 	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
 	m->rec = calloc(b->n_chunks, sizeof *m->rec);
-	m->hbuf = malloc((size_t)MIG_BATCH_MAX * BJOB_CHUNK); /* none: every hash in the step */
-	if (!b->dirty || !m->rec)
+	if (posix_memalign((void **)&m->wbuf, 4096, (size_t)MIG_BATCH_MAX * BJOB_CHUNK))
+		m->wbuf = NULL;
+	if (!b->dirty || !m->rec || !m->wbuf)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	memset(b->buf, 0, BJOB_CHUNK);
 	mig_sha256(b->buf, BJOB_CHUNK, m->zero_hash);

@@ -5,14 +5,16 @@
  * client is answered, so the dirty map only shrinks and the switch-over
  * has almost nothing left to copy, however fast the client writes.
  *
- * A client's write and a copy step are both exclusive on the disk's queue
- * (iopool.h), so a piece is either copied wholly before a write or after
- * it: a write below the copy's cursor mirrors, one at or past it is only
- * marked dirty and is carried by the copy when it gets there (a write
- * astride the cursor is split so). What cannot mirror (a trim, whose
- * effect on a differencing source the flat copy cannot repeat; a failed
- * write to the destination) falls back to the dirty map and a later
- * pass.
+ * The copy reads a piece in a step exclusive on the disk's queue
+ * (iopool.h) and writes it to the destination in a side step beside the
+ * disk's I/O; only then is the piece "passed". A write to a passed piece
+ * mirrors (it comes after the copy's bytes there); one to a piece not yet
+ * passed is only marked dirty: the copy carries it when it gets there,
+ * or (read before the write, written after) a dirty pass copies the piece
+ * again. A write astride the line is split so. What cannot mirror (a
+ * trim, whose effect on a differencing source the flat copy cannot
+ * repeat; a failed write to the destination) falls back to the dirty map
+ * and a later pass.
  *
  * The destination's handle is also flushed by a side step beside the
  * disk's I/O (provider-migrate.c), so its writes here and that flush hold
@@ -41,7 +43,7 @@ static bool mirroring(const struct bjob *b)
 /* Where the copy's steps have got to: every piece before it is copied. */
 static uint64_t passed_end(const struct bjob *b)
 {
-	return b->mig->phase != MP_COPY ? UINT64_MAX : b->cursor * BJOB_CHUNK;
+	return b->mig->phase != MP_COPY ? UINT64_MAX : __atomic_load_n(&b->mig->passed, __ATOMIC_ACQUIRE) * BJOB_CHUNK;
 }
 
 /* A failure of the destination outside the job's steps: the next work
@@ -116,13 +118,13 @@ static void side_flush(struct bjob *b)
 	m->flush_us += (mono_ns() - t0) / 1000;
 }
 
-/* Beside the disk's I/O, on the job's own queue: making dest, hashing
- * what the last step copied, a throttle's wait, starting dest's
- * writeback, a flush of dest (under the dest lock: mirrored writes touch
- * it too), or after the switch-over the old handle closed, the snapshot
+/* Beside the disk's I/O, on the job's own queue: making dest, writing
+ * and hashing what the last step read (provider-migcopy.c), a throttle's
+ * wait, a flush of dest (under the dest lock: mirrored writes touch it
+ * too), or after the switch-over the old handle closed, the snapshot
  * child removed and the correspondence record written. None touches the
  * disk's own handle. A failure waits for the next work step. */
-void mig_side(struct bjob *b)
+static void side_one(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	int r;
@@ -134,32 +136,9 @@ void mig_side(struct bjob *b)
 			m->pending_err = TAKE_PTR(b->serr);
 		}
 		break;
-	case SIDE_HASH:
-		/* the hashes of the pieces the last step wrote without, from its
-		 * own copy of their bytes: clients wait for none of it */
-		for (unsigned i = 0; i < m->n_hpend; i++) {
-			uint64_t c = m->hpend[i], len = b->vsize - c * BJOB_CHUNK;
-			uint8_t h[32];
-			mig_sha256(m->hbuf + (size_t)i * BJOB_CHUNK, len < BJOB_CHUNK ? len : BJOB_CHUNK, h);
-			pthread_mutex_lock(&m->dlock);
-			if (m->rec[c].st == REC_HASHING) { /* else a client wrote it since */
-				m->rec[c].st = REC_DATA;
-				memcpy(m->rec[c].hash, h, 32);
-			}
-			pthread_mutex_unlock(&m->dlock);
-		}
-		m->n_hpend = 0;
-		if (m->side_also != SIDE_NONE) {
-			m->side_run = m->side_also;
-			m->side_also = SIDE_NONE;
-			mig_side(b);
-			return;
-		}
-		break;
-	case SIDE_WRITEBACK:
-		/* the copy's data on its way to the disk while the copy goes
-		 * on, not all of it in the flush before the switch-over */
-		(void)sync_file_range(vhdx_fd(b->other), 0, 0, SYNC_FILE_RANGE_WRITE);
+	case SIDE_WRITE:
+		/* what the last step read, into dest: clients wait for none of it */
+		mig_write_pieces(b);
 		break;
 	case SIDE_SLEEP:
 		usleep((useconds_t)(m->sleep_us < 1000000 ? m->sleep_us : 1000000));
@@ -188,5 +167,18 @@ void mig_side(struct bjob *b)
 		break;
 	}
 	}
+}
+
+void mig_side(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	m->n_side++;
+	m->queued_ns += mono_ns() - m->t_queued;
+	side_one(b);
+	if (m->side_run == SIDE_WRITE && m->side_also != SIDE_NONE) { /* what else the read step asked for */
+		m->side_run = m->side_also;
+		side_one(b);
+	}
+	m->side_also = SIDE_NONE;
 	m->side_run = SIDE_NONE;
 }
