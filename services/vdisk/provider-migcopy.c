@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
@@ -209,6 +210,36 @@ static int put(struct bjob *b, const uint8_t *buf, uint64_t len, uint64_t foff)
 	return 0;
 }
 
+/* put() started, when dest takes asynchronous writes (O_DIRECT, AIO):
+ * true when it is in flight, for put_wait(). */
+static bool put_start(struct bjob *b, const uint8_t *buf, uint64_t len, uint64_t foff, struct iocb *cb)
+{
+	struct bmig *m = b->mig;
+	struct iocb *cbs[1] = { cb };
+	if (!m->aio || m->dfd < 0 || ((len | foff) & 4095))
+		return false;
+	*cb = (struct iocb){ .aio_fildes = (uint32_t)m->dfd, .aio_lio_opcode = IOCB_CMD_PWRITE,
+			     .aio_buf = (uint64_t)(uintptr_t)buf, .aio_nbytes = len, .aio_offset = (int64_t)foff };
+	return syscall(SYS_io_submit, m->aio, 1, cbs) == 1;
+}
+
+static int put_wait(struct bjob *b, const uint8_t *buf, uint64_t len, uint64_t foff)
+{
+	struct io_event ev;
+	long n;
+	do
+		n = syscall(SYS_io_getevents, b->mig->aio, 1, 1, &ev, NULL);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		return scm_fail(&b->serr, n < 0 ? -errno : -EIO, "%s: waiting for the copy's write at 0x%llx: %s",
+				b->target, (unsigned long long)foff, n < 0 ? strerror(errno) : "no event");
+	if (ev.res < 0)
+		return scm_fail(&b->serr, (int)ev.res, "%s: writing the copy at 0x%llx: %s", b->target,
+				(unsigned long long)foff, strerror((int)-ev.res));
+	/* short: the rest the plain way */
+	return (uint64_t)ev.res < len ? put(b, buf + ev.res, len - (uint64_t)ev.res, foff + (uint64_t)ev.res) : 0;
+}
+
 /* One piece the read step queued, into dest: as mig_copy_chunk does, but
  * only the engine's calls on dest under the dest lock (clients' mirrored
  * writes take it too); the bytes go to the file, and are hashed, outside
@@ -254,16 +285,19 @@ static int write_piece(struct bjob *b, const struct mig_pend *p)
 	pthread_mutex_unlock(&m->dlock);
 	if (r < 0 || p->cl != CL_DATA)
 		return r;
-	if (write) {
-		if ((r = put(b, buf, len, foff)) < 0)
-			return r;
-		m->copied += len;
-	}
-	if (!zero && !known) { /* nothing at dest to compare with: hashed after the write */
+	struct iocb cb;
+	bool flying = write && put_start(b, buf, len, foff, &cb);
+	if (write && !flying && (r = put(b, buf, len, foff)) < 0)
+		return r;
+	if (!zero && !known) { /* nothing at dest to compare with: hashed as it is written */
 		uint64_t th = mono_ns();
 		mig_sha256(buf, len, h);
 		m->hash_ns += mono_ns() - th;
 	}
+	if (flying && (r = put_wait(b, buf, len, foff)) < 0)
+		return r;
+	if (write)
+		m->copied += len;
 	pthread_mutex_lock(&m->dlock);
 	rec->st = zero ? REC_ZERO : REC_DATA;
 	memcpy(rec->hash, h, 32);

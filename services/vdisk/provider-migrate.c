@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
@@ -53,6 +54,8 @@ void mig_free(struct bjob *b)
 	free(m->child_name);
 	free(m->rec);
 	free(m->wbuf);
+	if (m->aio)
+		syscall(SYS_io_destroy, m->aio);
 	safe_close(m->dfd);
 	pthread_mutex_destroy(&m->dlock);
 	scm_error_free(m->pending_err);
@@ -122,6 +125,8 @@ static void open_direct(struct bmig *m, vhdx *dst)
 	char p[64];
 	snprintf(p, sizeof p, "/proc/self/fd/%d", vhdx_fd(dst));
 	m->dfd = open(p, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	if (m->dfd >= 0 && syscall(SYS_io_setup, 1, &m->aio) < 0)
+		m->aio = 0; /* the writes wait, then the hash */
 }
 
 int mig_create(struct bjob *b)

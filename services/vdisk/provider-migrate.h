@@ -4,6 +4,7 @@
  * a child back, recovery) and provider-mirror.c (clients' writes applied
  * to the destination too). Internal to scm-vdisk-provider. */
 #pragma once
+#include <linux/aio_abi.h>
 #include <pthread.h>
 
 #include "provider-jobs.h"
@@ -88,6 +89,7 @@ struct bmig {
 	unsigned n_wpend;
 	uint64_t passed;        /* atomic: written by the side step, read by clients' writes */
 	int dfd;                /* dest for the side step's writes, or -1: dest's own fd */
+	aio_context_t aio;      /* for dfd: a piece's write in flight while it is hashed (0: none) */
 	enum mig_side side_also; /* a side step the write step does after its own */
 	uint8_t zero_hash[32];
 };
