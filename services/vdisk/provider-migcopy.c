@@ -210,42 +210,67 @@ static int put(struct bjob *b, const uint8_t *buf, uint64_t len, uint64_t foff)
 	return 0;
 }
 
-/* put() started, when dest takes asynchronous writes (O_DIRECT, AIO):
- * true when it is in flight, for put_wait(). */
-static bool put_start(struct bjob *b, const uint8_t *buf, uint64_t len, uint64_t foff, struct iocb *cb)
+/* The side step's pieces, each: what to do with it, then its write in
+ * flight. */
+struct wp {
+	uint64_t len, foff;
+	bool zero, known, write, flying;
+	uint8_t h[32];
+	struct iocb cb;
+};
+
+/* put() started, when dest takes asynchronous writes (O_DIRECT and AIO):
+ * true when it is in flight. */
+static bool put_start(struct bjob *b, const uint8_t *buf, struct wp *w)
 {
 	struct bmig *m = b->mig;
-	struct iocb *cbs[1] = { cb };
-	if (!m->aio || m->dfd < 0 || ((len | foff) & 4095))
+	struct iocb *cbs[1] = { &w->cb };
+	if (!m->aio || m->dfd < 0 || ((w->len | w->foff) & 4095))
 		return false;
-	*cb = (struct iocb){ .aio_fildes = (uint32_t)m->dfd, .aio_lio_opcode = IOCB_CMD_PWRITE,
-			     .aio_buf = (uint64_t)(uintptr_t)buf, .aio_nbytes = len, .aio_offset = (int64_t)foff };
+	w->cb = (struct iocb){ .aio_fildes = (uint32_t)m->dfd, .aio_lio_opcode = IOCB_CMD_PWRITE,
+			       .aio_buf = (uint64_t)(uintptr_t)buf, .aio_nbytes = w->len,
+			       .aio_offset = (int64_t)w->foff, .aio_data = (uint64_t)(uintptr_t)w };
 	return syscall(SYS_io_submit, m->aio, 1, cbs) == 1;
 }
 
-static int put_wait(struct bjob *b, const uint8_t *buf, uint64_t len, uint64_t foff)
+/* Waits for n writes in flight; the first failure is the result (every
+ * one is waited for all the same: their buffers are the job's). */
+static int put_wait(struct bjob *b, unsigned n)
 {
-	struct io_event ev;
-	long n;
-	do
-		n = syscall(SYS_io_getevents, b->mig->aio, 1, 1, &ev, NULL);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		return scm_fail(&b->serr, n < 0 ? -errno : -EIO, "%s: waiting for the copy's write at 0x%llx: %s",
-				b->target, (unsigned long long)foff, n < 0 ? strerror(errno) : "no event");
-	if (ev.res < 0)
-		return scm_fail(&b->serr, (int)ev.res, "%s: writing the copy at 0x%llx: %s", b->target,
-				(unsigned long long)foff, strerror((int)-ev.res));
-	/* short: the rest the plain way */
-	return (uint64_t)ev.res < len ? put(b, buf + ev.res, len - (uint64_t)ev.res, foff + (uint64_t)ev.res) : 0;
+	int r = 0;
+	while (n) {
+		struct io_event ev[MIG_BATCH_MAX];
+		long k = syscall(SYS_io_getevents, b->mig->aio, 1, n < MIG_BATCH_MAX ? n : MIG_BATCH_MAX, ev, NULL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) /* (cannot happen with events outstanding) */
+			return scm_fail(&b->serr, k < 0 ? -errno : -EIO, "%s: waiting for the copy's writes: %s",
+					b->target, k < 0 ? strerror(errno) : "no event");
+		for (long i = 0; i < k; i++) {
+			struct wp *w = (struct wp *)(uintptr_t)ev[i].data;
+			const uint8_t *buf = (const uint8_t *)(uintptr_t)w->cb.aio_buf;
+			int64_t res = ev[i].res;
+			w->flying = false;
+			if (r < 0)
+				continue;
+			if (res < 0)
+				r = scm_fail(&b->serr, (int)res, "%s: writing the copy at 0x%llx: %s", b->target,
+					     (unsigned long long)w->foff, strerror((int)-res));
+			else if ((uint64_t)res < w->len) /* short: the rest the plain way */
+				r = put(b, buf + res, w->len - (uint64_t)res, w->foff + (uint64_t)res);
+		}
+		n -= (unsigned)k;
+	}
+	return r;
 }
 
-/* One piece the read step queued, into dest: as mig_copy_chunk does, but
- * only the engine's calls on dest under the dest lock (clients' mirrored
- * writes take it too); the bytes go to the file, and are hashed, outside
- * it. No client mirrors a write into this piece yet (it is not passed),
- * so its record entry is this step's alone. */
-static int write_piece(struct bjob *b, const struct mig_pend *p)
+/* A piece the read step queued, first half: what dest needs, decided as
+ * mig_copy_chunk does, with only the engine's calls on dest under the
+ * dest lock (clients' mirrored writes take it too); its bytes' write is
+ * started (or done, without AIO) outside it. No client mirrors a write
+ * into this piece yet (it is not passed), so its record entry is this
+ * step's alone. */
+static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
 {
 	struct bmig *m = b->mig;
 	vhdx *dst = b->other;
@@ -254,73 +279,86 @@ static int write_piece(struct bjob *b, const struct mig_pend *p)
 	uint64_t blen = b->vsize - bstart < m->block_size ? b->vsize - bstart : m->block_size;
 	struct mig_rec *rec = &m->rec[p->c];
 	const uint8_t *buf = m->wbuf + (size_t)p->slot * BJOB_CHUNK;
-	uint64_t t0 = mono_ns(), foff = 0;
-	uint8_t h[32];
 	int r;
-	m->dest_unflushed = true;
-	bool zero = p->cl == CL_DATA && all_zero(buf, len);
+	*w = (struct wp){ .len = len };
+	w->zero = p->cl == CL_DATA && all_zero(buf, len);
 	/* a piece of data over something the record knows: hashed first, to
 	 * tell whether dest holds it already */
-	bool known = p->cl == CL_DATA && !zero && rec->st != REC_NONE && rec->st != REC_UNKNOWN;
-	if (zero)
-		zero_hash(m, b->buf, len, h);
-	else if (known)
-		mig_sha256(buf, len, h);
+	w->known = p->cl == CL_DATA && !w->zero && rec->st != REC_NONE && rec->st != REC_UNKNOWN;
+	if (w->zero)
+		zero_hash(m, b->buf, len, w->h);
+	else if (w->known)
+		mig_sha256(buf, len, w->h);
 	pthread_mutex_lock(&m->dlock);
 	int dst_st = vhdx_block_state(dst, off);
-	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT, write = false;
-	if (dst_st < 0)
+	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT;
+	if (dst_st < 0) {
 		r = dst_fail(b, dst_st);
-	else if (p->cl != CL_DATA)
+	} else if (p->cl != CL_DATA) {
 		r = no_data(b, p->c, p->cl, dst_st);
-	else if (zero && !dst_alloc) {
+	} else if (w->zero && !dst_alloc) {
 		if ((r = dst_st == VHDX_PB_ZERO ? 0 : vhdx_zero_blocks(dst, blen, bstart)) < 0)
 			dst_fail(b, r);
-	} else if ((zero || known) && rec->st != REC_UNKNOWN && !memcmp(rec->hash, h, 32))
-		r = 0, m->skipped += len; /* the destination holds these bytes */
-	else if ((r = vhdx_place(dst, off, len, &foff)) < 0)
+	} else if ((w->zero || w->known) && rec->st != REC_UNKNOWN && !memcmp(rec->hash, w->h, 32)) {
+		r = 0;
+		m->skipped += len; /* the destination holds these bytes */
+	} else if ((r = vhdx_place(dst, off, len, &w->foff)) < 0) {
 		dst_fail(b, r);
-	else
-		write = true;
-	pthread_mutex_unlock(&m->dlock);
-	if (r < 0 || p->cl != CL_DATA)
-		return r;
-	struct iocb cb;
-	bool flying = write && put_start(b, buf, len, foff, &cb);
-	if (write && !flying && (r = put(b, buf, len, foff)) < 0)
-		return r;
-	if (!zero && !known) { /* nothing at dest to compare with: hashed as it is written */
-		uint64_t th = mono_ns();
-		mig_sha256(buf, len, h);
-		m->hash_ns += mono_ns() - th;
+	} else {
+		w->write = true;
 	}
-	if (flying && (r = put_wait(b, buf, len, foff)) < 0)
-		return r;
-	if (write)
-		m->copied += len;
-	pthread_mutex_lock(&m->dlock);
-	rec->st = zero ? REC_ZERO : REC_DATA;
-	memcpy(rec->hash, h, 32);
 	pthread_mutex_unlock(&m->dlock);
-	m->copy_ns += mono_ns() - t0;
-	m->copy_bytes += len;
-	return 0;
+	if (r < 0 || !w->write)
+		return r;
+	m->copied += len;
+	w->flying = put_start(b, buf, w);
+	return w->flying ? 0 : put(b, buf, len, w->foff);
 }
 
+/* Every piece the read step queued, into dest, in three rounds: their
+ * writes started, the pieces hashed while those are in flight, the
+ * writes waited for; then their record entries, and the pieces are
+ * passed. */
 void mig_write_pieces(struct bjob *b)
 {
 	struct bmig *m = b->mig;
-	for (unsigned i = 0; i < m->n_wpend; i++) {
-		int r = write_piece(b, &m->wpend[i]);
-		if (r < 0) {
-			/* the next work step fails the job: it rolls back */
-			m->pending_r = r;
-			m->pending_err = TAKE_PTR(b->serr);
-			break;
-		}
-		/* from here on a client's write there goes to dest too */
-		__atomic_store_n(&m->passed, m->wpend[i].c + 1, __ATOMIC_RELEASE);
+	struct wp w[MIG_SCAN_MAX];
+	unsigned n = 0, flying = 0;
+	uint64_t t0 = mono_ns();
+	int r = 0;
+	m->dest_unflushed = true;
+	for (; n < m->n_wpend && r >= 0; n++) {
+		r = piece_start(b, &m->wpend[n], &w[n]);
+		flying += w[n].flying;
 	}
+	uint64_t th = mono_ns();
+	for (unsigned i = 0; i < n && r >= 0; i++)
+		if (m->wpend[i].cl == CL_DATA && !w[i].zero && !w[i].known) /* nothing at dest to compare with */
+			mig_sha256(m->wbuf + (size_t)m->wpend[i].slot * BJOB_CHUNK, w[i].len, w[i].h);
+	m->hash_ns += mono_ns() - th;
+	int rw = flying ? put_wait(b, flying) : 0;
+	if (r >= 0)
+		r = rw;
+	if (r < 0) {
+		/* the next work step fails the job: it rolls back */
+		m->pending_r = r;
+		m->pending_err = TAKE_PTR(b->serr);
+		m->n_wpend = 0;
+		return;
+	}
+	pthread_mutex_lock(&m->dlock);
+	for (unsigned i = 0; i < n; i++)
+		if (m->wpend[i].cl == CL_DATA) {
+			struct mig_rec *rec = &m->rec[m->wpend[i].c];
+			rec->st = w[i].zero ? REC_ZERO : REC_DATA;
+			memcpy(rec->hash, w[i].h, 32);
+			m->copy_bytes += w[i].len;
+		}
+	pthread_mutex_unlock(&m->dlock);
+	/* from here on a client's write there goes to dest too */
+	if (n)
+		__atomic_store_n(&m->passed, m->wpend[n - 1].c + 1, __ATOMIC_RELEASE);
+	m->copy_ns += mono_ns() - t0;
 	m->n_wpend = 0;
 	if (m->copied - m->wb_mark >= MIG_WRITEBACK) {
 		/* what went through the page cache (clients' mirrored writes;

@@ -125,7 +125,7 @@ static void open_direct(struct bmig *m, vhdx *dst)
 	char p[64];
 	snprintf(p, sizeof p, "/proc/self/fd/%d", vhdx_fd(dst));
 	m->dfd = open(p, O_WRONLY | O_DIRECT | O_CLOEXEC);
-	if (m->dfd >= 0 && syscall(SYS_io_setup, 1, &m->aio) < 0)
+	if (m->dfd >= 0 && syscall(SYS_io_setup, MIG_BATCH_MAX, &m->aio) < 0)
 		m->aio = 0; /* the writes wait, then the hash */
 }
 

@@ -27,6 +27,7 @@
  * disk's I/O on the job's own queue. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -136,10 +137,19 @@ static void side_one(struct bjob *b)
 			m->pending_err = TAKE_PTR(b->serr);
 		}
 		break;
-	case SIDE_WRITE:
-		/* what the last step read, into dest: clients wait for none of it */
+	case SIDE_WRITE: {
+		/* what the last step read, into dest: clients wait for none of
+		 * it; and as a batch thread (its wake-ups preempt nobody: a
+		 * client's request does not queue behind the copy for a CPU) */
+		struct sched_param sp = { 0 };
+		int pol = SCHED_OTHER;
+		pthread_getschedparam(pthread_self(), &pol, &sp);
+		bool batch = pol == SCHED_OTHER && pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
 		mig_write_pieces(b);
+		if (batch)
+			pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
 		break;
+	}
 	case SIDE_SLEEP:
 		usleep((useconds_t)(m->sleep_us < 1000000 ? m->sleep_us : 1000000));
 		m->slept_us += m->sleep_us;
