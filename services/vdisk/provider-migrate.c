@@ -54,9 +54,7 @@ void mig_free(struct bjob *b)
 	free(m->child_name);
 	free(m->rec);
 	free(m->wbuf);
-	if (m->aio)
-		syscall(SYS_io_destroy, m->aio);
-	safe_close(m->dfd);
+	mig_direct_close(m);
 	pthread_mutex_destroy(&m->dlock);
 	scm_error_free(m->pending_err);
 	free(m);
@@ -114,6 +112,14 @@ void mig_next(struct bjob *b)
 }
 
 /* ---- the steps, on a worker --------------------------------------------- */
+
+void mig_direct_close(struct bmig *m)
+{
+	if (m->aio)
+		syscall(SYS_io_destroy, m->aio);
+	m->aio = 0;
+	m->dfd = safe_close(m->dfd);
+}
 
 /* dest's own fd for the copy's writes (provider-migcopy.c), bypassing the
  * page cache where the file system allows it: the copy is written once and
@@ -447,6 +453,7 @@ int mig_rollback(struct bjob *b)
 	struct disk *d = b->d;
 	if (b->switched)
 		return 0;
+	mig_direct_close(m);
 	b->other = vhdx_close(b->other);
 	if (m->child_made) {
 		vhdx *c = d->h, *s = NULL;

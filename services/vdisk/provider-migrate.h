@@ -96,6 +96,8 @@ struct bmig {
 
 /* provider-migrate.c: dest made (or an existing copy opened), a side step */
 int mig_create(struct bjob *b);
+/* the copy's own fd of dest closed (no write of it in flight) */
+void mig_direct_close(struct bmig *m);
 
 /* provider-migcopy.c */
 void mig_sha256(const void *buf, size_t len, uint8_t out[32]);

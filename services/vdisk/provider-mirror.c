@@ -163,6 +163,7 @@ static void side_one(struct bjob *b)
 		if ((r = vhdx_close_checked(m->old)) < 0)
 			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
 		m->old = NULL;
+		mig_direct_close(m); /* (its file is the disk now) */
 		if (m->child_made)
 			unlinkat(b->dirfd, m->child_name, 0);
 		m->child_made = false;
