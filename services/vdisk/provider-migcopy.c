@@ -340,10 +340,15 @@ void mig_write_pieces(struct bjob *b)
 	if (r >= 0)
 		r = rw;
 	if (r < 0) {
-		/* the next work step fails the job: it rolls back */
+		/* the next work step fails the job: it rolls back; a client's
+		 * write held for these pieces only marks them dirty */
 		m->pending_r = r;
 		m->pending_err = TAKE_PTR(b->serr);
 		m->n_wpend = 0;
+		pthread_mutex_lock(&m->dlock);
+		m->wfail = true;
+		pthread_cond_broadcast(&m->pcond);
+		pthread_mutex_unlock(&m->dlock);
 		return;
 	}
 	pthread_mutex_lock(&m->dlock);
@@ -354,10 +359,11 @@ void mig_write_pieces(struct bjob *b)
 			memcpy(rec->hash, w[i].h, 32);
 			m->copy_bytes += w[i].len;
 		}
-	pthread_mutex_unlock(&m->dlock);
 	/* from here on a client's write there goes to dest too */
 	if (n)
 		__atomic_store_n(&m->passed, m->wpend[n - 1].c + 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&m->pcond);
+	pthread_mutex_unlock(&m->dlock);
 	m->copy_ns += mono_ns() - t0;
 	m->n_wpend = 0;
 	if (m->copied - m->wb_mark >= MIG_WRITEBACK) {

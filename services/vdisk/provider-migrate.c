@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
@@ -56,6 +57,7 @@ void mig_free(struct bjob *b)
 	free(m->wbuf);
 	mig_direct_close(m);
 	pthread_mutex_destroy(&m->dlock);
+	pthread_cond_destroy(&m->pcond);
 	scm_error_free(m->pending_err);
 	free(m);
 	b->mig = NULL;
@@ -84,10 +86,16 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
 	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
-	json_object_object_add(j, "direct", json_object_new_boolean(m->dfd >= 0));
+	json_object_object_add(j, "direct", json_object_new_boolean(m->direct));
+	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
 	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
 	json_object_object_add(j, "hash_us", json_object_new_uint64(m->hash_ns / 1000));
 	json_object_object_add(j, "queued_us", json_object_new_uint64(m->queued_ns / 1000));
+}
+
+bool mig_write_pending(const struct bjob *b)
+{
+	return b->mig->side == SIDE_WRITE;
 }
 
 /* On the loop: a side step when the last step asked for one, else work. */
@@ -131,6 +139,7 @@ static void open_direct(struct bmig *m, vhdx *dst)
 	char p[64];
 	snprintf(p, sizeof p, "/proc/self/fd/%d", vhdx_fd(dst));
 	m->dfd = open(p, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	m->direct = m->dfd >= 0;
 	if (m->dfd >= 0 && syscall(SYS_io_setup, MIG_BATCH_MAX, &m->aio) < 0)
 		m->aio = 0; /* the writes wait, then the hash */
 }
@@ -570,6 +579,11 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	m->drootfd = m->ddirfd = m->dfd = -1;
 	pthread_mutex_init(&m->dlock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->pcond, &ca);
+	pthread_condattr_destroy(&ca);
 	b->mig_q = &m->q;
 	m->snapshot = snapshot;
 	m->throttle = throttle << 20;

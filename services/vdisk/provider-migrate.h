@@ -87,7 +87,10 @@ struct bmig {
 		uint8_t cl, slot; /* its class (CL_*); where its data is in wbuf */
 	} wpend[MIG_SCAN_MAX];
 	unsigned n_wpend;
-	uint64_t passed;        /* atomic: written by the side step, read by clients' writes */
+	uint64_t passed;        /* atomic: written by the side step (under dlock), read by clients' writes */
+	pthread_cond_t pcond;   /* with dlock: passed moved, or the side step failed (wfail) */
+	bool wfail, direct;     /* direct: dfd was opened O_DIRECT */
+	uint64_t held;          /* clients' writes that waited for a piece's side step */
 	int dfd;                /* dest for the side step's writes, or -1: dest's own fd */
 	aio_context_t aio;      /* for dfd: a piece's write in flight while it is hashed (0: none) */
 	enum mig_side side_also; /* a side step the write step does after its own */

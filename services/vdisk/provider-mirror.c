@@ -25,11 +25,13 @@
  *
  * Also here: the migration's side steps (mig_side), which run beside the
  * disk's I/O on the job's own queue. */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
@@ -58,11 +60,38 @@ static void dest_failed(struct bjob *b, int r)
 	}
 }
 
+/* A write to pieces the copy has read but not yet written to dest waits
+ * for the side step writing them (which the loop submits right after the
+ * read, whatever else comes: provider-jobs.c), so that it mirrors rather
+ * than leaving a dirty piece behind: held for one side step at most, and
+ * only where the disk is being copied. A second's bound (a provider
+ * shutting down runs no more side steps) falls back to the dirty map. */
+static void wait_passed(struct bjob *b, uint64_t upto)
+{
+	struct bmig *m = b->mig;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += 1;
+	pthread_mutex_lock(&m->dlock);
+	m->held++;
+	while (!m->wfail && __atomic_load_n(&m->passed, __ATOMIC_ACQUIRE) * BJOB_CHUNK < upto)
+		if (pthread_cond_timedwait(&m->pcond, &m->dlock, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&m->dlock);
+}
+
 void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap)
 {
 	if (!b || !len)
 		return;
-	uint64_t end = mirroring(b) && op != BW_TRIM ? passed_end(b) : 0;
+	bool mir = mirroring(b) && op != BW_TRIM;
+	uint64_t end = mir ? passed_end(b) : 0;
+	/* (the cursor moves only in steps exclusive with this write) */
+	uint64_t rd = mir && end != UINT64_MAX ? b->cursor * BJOB_CHUNK : 0;
+	if (off < rd && off + len > end) {
+		wait_passed(b, off + len < rd ? off + len : rd);
+		end = passed_end(b);
+	}
 	if (off >= end) {
 		bjob_dirty(b, off, len);
 		return;
