@@ -8,13 +8,13 @@
  * The copy reads a piece in a step exclusive on the disk's queue
  * (iopool.h) and writes it to the destination in a side step beside the
  * disk's I/O; only then is the piece "passed". A write to a passed piece
- * mirrors (it comes after the copy's bytes there); one to a piece not yet
- * passed is only marked dirty: the copy carries it when it gets there,
- * or (read before the write, written after) a dirty pass copies the piece
- * again. A write astride the line is split so. What cannot mirror (a
- * trim, whose effect on a differencing source the flat copy cannot
- * repeat; a failed write to the destination) falls back to the dirty map
- * and a later pass.
+ * mirrors (it comes after the copy's bytes there); one to a piece the
+ * copy has not read yet is only marked dirty: the copy carries it when it
+ * gets there. One to a piece read but not yet passed waits for that side
+ * step, then mirrors (wait_passed). A write astride the line is split so.
+ * What cannot mirror (a trim, whose effect on a differencing source the
+ * flat copy cannot repeat; a failed write to the destination) falls back
+ * to the dirty map and a later pass.
  *
  * The destination's handle is also flushed by a side step beside the
  * disk's I/O (provider-migrate.c), so its writes here and that flush hold
