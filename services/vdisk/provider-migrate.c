@@ -31,14 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
-
-static const char *const phase_names[] = { "create", "snapshot", "copy", "reparent",
-					   "commit", "dirty",    "switch", "final" };
 
 void mig_free(struct bjob *b)
 {
@@ -62,35 +58,6 @@ void mig_free(struct bjob *b)
 	free(m);
 	b->mig = NULL;
 	b->mig_q = NULL;
-}
-
-void mig_json(const struct bjob *b, json_object *j)
-{
-	const struct bmig *m = b->mig;
-	json_object_object_add(j, "mode", json_object_new_string(m->snapshot ? "snapshot" : "mirror"));
-	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot ? "background" : "write-blocking"));
-	json_object_object_add(j, "phase", json_object_new_string(phase_names[m->phase]));
-	json_object_object_add(j, "passes", json_object_new_uint64(m->passes));
-	json_object_object_add(j, "bytes_copied", json_object_new_uint64(m->copied));
-	json_object_object_add(j, "bytes_skipped", json_object_new_uint64(m->skipped));
-	json_object_object_add(j, "dirty", json_object_new_uint64(m->dirty_bytes));
-	json_object_object_add(j, "bytes_mirrored", json_object_new_uint64(__atomic_load_n(&m->mirrored, __ATOMIC_RELAXED)));
-	json_object_object_add(j, "pause_us", json_object_new_uint64(m->pause_us));
-	json_object_object_add(j, "pause_bytes", json_object_new_uint64(m->switch_bytes));
-	json_object_object_add(j, "pause_wait_us", json_object_new_uint64(m->pause_wait_us));
-	json_object_object_add(j, "pause_flush_us", json_object_new_uint64(m->pause_flush_us));
-	json_object_object_add(j, "copy_us", json_object_new_uint64(m->copy_ns / 1000));
-	json_object_object_add(j, "flush_us", json_object_new_uint64(m->flush_us));
-	json_object_object_add(j, "final_us", json_object_new_uint64(m->final_us));
-	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
-	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
-	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
-	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
-	json_object_object_add(j, "direct", json_object_new_boolean(m->direct));
-	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
-	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
-	json_object_object_add(j, "hash_us", json_object_new_uint64(m->hash_ns / 1000));
-	json_object_object_add(j, "queued_us", json_object_new_uint64(m->queued_ns / 1000));
 }
 
 bool mig_write_pending(const struct bjob *b)
@@ -121,29 +88,6 @@ void mig_next(struct bjob *b)
 
 /* ---- the steps, on a worker --------------------------------------------- */
 
-void mig_direct_close(struct bmig *m)
-{
-	if (m->aio)
-		syscall(SYS_io_destroy, m->aio);
-	m->aio = 0;
-	m->dfd = safe_close(m->dfd);
-}
-
-/* dest's own fd for the copy's writes (provider-migcopy.c), bypassing the
- * page cache where the file system allows it: the copy is written once and
- * not read back, so it costs no copy into the cache, no writeback work on
- * the way and little flushing at the switch-over. Else -1: the copy goes
- * through dest's handle's fd, buffered. */
-static void open_direct(struct bmig *m, vhdx *dst)
-{
-	char p[64];
-	snprintf(p, sizeof p, "/proc/self/fd/%d", vhdx_fd(dst));
-	m->dfd = open(p, O_WRONLY | O_DIRECT | O_CLOEXEC);
-	m->direct = m->dfd >= 0;
-	if (m->dfd >= 0 && syscall(SYS_io_setup, MIG_BATCH_MAX, &m->aio) < 0)
-		m->aio = 0; /* the writes wait, then the hash */
-}
-
 int mig_create(struct bjob *b)
 {
 	struct bmig *m = b->mig;
@@ -160,7 +104,7 @@ int mig_create(struct bjob *b)
 					"longer says what it holds", b->target);
 		}
 		m->dest_made = true; /* discarded like a new one unless the job finishes */
-		open_direct(m, b->other);
+		mig_direct_open(m, b->other);
 		m->phase = MP_COPY;
 		return 0;
 	}
@@ -201,7 +145,7 @@ int mig_create(struct bjob *b)
 		       : vhdx_open(b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr);
 	if (r < 0)
 		return r;
-	open_direct(m, b->other);
+	mig_direct_open(m, b->other);
 	m->phase = m->snapshot ? MP_SNAP : MP_COPY;
 	return 0;
 }

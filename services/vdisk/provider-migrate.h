@@ -99,7 +99,10 @@ struct bmig {
 
 /* provider-migrate.c: dest made (or an existing copy opened), a side step */
 int mig_create(struct bjob *b);
-/* the copy's own fd of dest closed (no write of it in flight) */
+/* provider-mirror.c: the copy's own fd of dest opened (m->dfd, m->aio;
+ * both unset when O_DIRECT or AIO is not to be had), and closed (no
+ * write of it in flight) */
+void mig_direct_open(struct bmig *m, vhdx *dst);
 void mig_direct_close(struct bmig *m);
 
 /* provider-migcopy.c */
