@@ -186,6 +186,12 @@ static void step_finish(scm_task *t)
 	}
 	if (b->switched)
 		rehome(b); /* a migration's last step is still to come */
+	if (b->mig && mig_write_pending(b)) {
+		/* what a migration's step read goes to DEST first, whatever
+		 * comes next: a client's write there waits for it */
+		mig_next(b);
+		return;
+	}
 	if (b->cancel_req && !b->switched) {
 		submit_step(b, STEP_ROLLBACK);
 		return;

@@ -19,12 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
 #include "vmap.h"
-
-enum { CL_NONE, CL_ZERO, CL_DATA };
 
 void mig_sha256(const void *buf, size_t len, uint8_t out[32])
 {
@@ -91,6 +90,34 @@ static int dst_fail(struct bjob *b, int r)
 	return r;
 }
 
+/* A piece of class zero or none: the destination must read zeros there
+ * (dst_st: its block's state). */
+static int no_data(struct bjob *b, uint64_t c, int cl, int dst_st)
+{
+	struct bmig *m = b->mig;
+	vhdx *dst = b->other;
+	uint64_t off = c * BJOB_CHUNK, len = b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK;
+	uint64_t bstart = off / m->block_size * m->block_size;
+	uint64_t blen = b->vsize - bstart < m->block_size ? b->vsize - bstart : m->block_size;
+	struct mig_rec *rec = &m->rec[c];
+	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT;
+	uint8_t h[32];
+	int r;
+	zero_hash(m, b->buf, len, h);
+	if (dst_alloc && (rec->st == REC_UNKNOWN || memcmp(rec->hash, h, 32))) {
+		memset(b->buf, 0, len);
+		if ((r = vhdx_write(dst, b->buf, len, off)) < 0)
+			return dst_fail(b, r);
+		m->copied += len;
+	} else if (!dst_alloc && cl == CL_ZERO && dst_st != VHDX_PB_ZERO &&
+		   (r = vhdx_zero_blocks(dst, blen, bstart)) < 0) {
+		return dst_fail(b, r);
+	}
+	rec->st = cl == CL_ZERO || dst_alloc ? REC_ZERO : REC_NONE;
+	memcpy(rec->hash, h, 32);
+	return 0;
+}
+
 int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 {
 	struct bmig *m = b->mig;
@@ -111,9 +138,7 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 	uint8_t h[32];
 	if (cl == CL_DATA) {
 		uint64_t t0 = mono_ns();
-		/* nothing at dest to compare with: written now, hashed later */
-		bool defer = m->defer_ok && m->hbuf && rec->st == REC_NONE && m->n_hpend < MIG_BATCH_MAX;
-		uint8_t *buf = defer ? m->hbuf + (size_t)m->n_hpend * BJOB_CHUNK : b->buf;
+		uint8_t *buf = b->buf;
 		if ((r = vhdx_read(src, buf, len, off)) < 0) {
 			scm_error_free(b->serr);
 			b->serr = vhdx_error(src);
@@ -121,16 +146,6 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 		}
 		throttle_take(m, len);
 		bool zero = all_zero(buf, len);
-		if (defer && !zero) {
-			if ((r = vhdx_write(dst, buf, len, off)) < 0)
-				return dst_fail(b, r);
-			m->copied += len;
-			m->copy_ns += mono_ns() - t0;
-			m->copy_bytes += len;
-			rec->st = REC_HASHING;
-			m->hpend[m->n_hpend++] = c;
-			return 0;
-		}
 		if (zero)
 			zero_hash(m, b->buf, len, h);
 		else
@@ -151,20 +166,214 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 		memcpy(rec->hash, h, 32);
 		return 0;
 	}
-	/* zero or none: the destination must read zeros there */
-	zero_hash(m, b->buf, len, h);
-	if (dst_alloc && (rec->st == REC_UNKNOWN || memcmp(rec->hash, h, 32))) {
-		memset(b->buf, 0, len);
-		if ((r = vhdx_write(dst, b->buf, len, off)) < 0)
-			return dst_fail(b, r);
-		m->copied += len;
-	} else if (!dst_alloc && cl == CL_ZERO && dst_st != VHDX_PB_ZERO &&
-		   (r = vhdx_zero_blocks(dst, blen, bstart)) < 0) {
-		return dst_fail(b, r);
+	return no_data(b, c, cl, dst_st);
+}
+
+int mig_read_piece(struct bjob *b, vhdx *src, uint64_t c, bool clear, unsigned slot)
+{
+	struct bmig *m = b->mig;
+	uint64_t off = c * BJOB_CHUNK, len = b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK;
+	if (clear)
+		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
+	int cl = chunk_class(src, off), r;
+	if (cl < 0)
+		return cl;
+	if (cl == CL_DATA) {
+		uint64_t t0 = mono_ns();
+		if ((r = vhdx_read(src, m->wbuf + (size_t)slot * BJOB_CHUNK, len, off)) < 0) {
+			scm_error_free(b->serr);
+			b->serr = vhdx_error(src);
+			return r;
+		}
+		m->copy_ns += mono_ns() - t0;
+		throttle_take(m, len);
 	}
-	rec->st = cl == CL_ZERO || dst_alloc ? REC_ZERO : REC_NONE;
-	memcpy(rec->hash, h, 32);
+	m->wpend[m->n_wpend++] = (struct mig_pend){ .c = c, .cl = (uint8_t)cl, .slot = (uint8_t)slot };
+	return cl;
+}
+
+/* len bytes at foff of dest's file, through dfd when they are aligned for
+ * it, else through the handle's own fd (both outside the engine). */
+static int put(struct bjob *b, const uint8_t *buf, uint64_t len, uint64_t foff)
+{
+	struct bmig *m = b->mig;
+	int fd = m->dfd >= 0 && !((len | foff) & 4095) ? m->dfd : vhdx_fd(b->other);
+	for (uint64_t done = 0; done < len;) {
+		ssize_t n = pwrite(fd, buf + done, len - done, (off_t)(foff + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return scm_fail(&b->serr, n < 0 ? -errno : -EIO, "%s: writing the copy at 0x%llx: %s", b->target,
+					(unsigned long long)(foff + done), n < 0 ? strerror(errno) : "no progress");
+		done += (uint64_t)n;
+	}
 	return 0;
+}
+
+/* The side step's pieces, each: what to do with it, then its write in
+ * flight. */
+struct wp {
+	uint64_t len, foff;
+	bool zero, known, write, flying;
+	uint8_t h[32];
+	struct iocb cb;
+};
+
+/* put() started, when dest takes asynchronous writes (O_DIRECT and AIO):
+ * true when it is in flight. */
+static bool put_start(struct bjob *b, const uint8_t *buf, struct wp *w)
+{
+	struct bmig *m = b->mig;
+	struct iocb *cbs[1] = { &w->cb };
+	if (!m->aio || m->dfd < 0 || ((w->len | w->foff) & 4095))
+		return false;
+	w->cb = (struct iocb){ .aio_fildes = (uint32_t)m->dfd, .aio_lio_opcode = IOCB_CMD_PWRITE,
+			       .aio_buf = (uint64_t)(uintptr_t)buf, .aio_nbytes = w->len,
+			       .aio_offset = (int64_t)w->foff, .aio_data = (uint64_t)(uintptr_t)w };
+	return syscall(SYS_io_submit, m->aio, 1, cbs) == 1;
+}
+
+/* Waits for n writes in flight; the first failure is the result (every
+ * one is waited for all the same: their buffers are the job's). */
+static int put_wait(struct bjob *b, unsigned n)
+{
+	int r = 0;
+	while (n) {
+		struct io_event ev[MIG_BATCH_MAX];
+		long k = syscall(SYS_io_getevents, b->mig->aio, 1, n < MIG_BATCH_MAX ? n : MIG_BATCH_MAX, ev, NULL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) /* (cannot happen with events outstanding) */
+			return scm_fail(&b->serr, k < 0 ? -errno : -EIO, "%s: waiting for the copy's writes: %s",
+					b->target, k < 0 ? strerror(errno) : "no event");
+		for (long i = 0; i < k; i++) {
+			struct wp *w = (struct wp *)(uintptr_t)ev[i].data;
+			const uint8_t *buf = (const uint8_t *)(uintptr_t)w->cb.aio_buf;
+			int64_t res = ev[i].res;
+			w->flying = false;
+			if (r < 0)
+				continue;
+			if (res < 0)
+				r = scm_fail(&b->serr, (int)res, "%s: writing the copy at 0x%llx: %s", b->target,
+					     (unsigned long long)w->foff, strerror((int)-res));
+			else if ((uint64_t)res < w->len) /* short: the rest the plain way */
+				r = put(b, buf + res, w->len - (uint64_t)res, w->foff + (uint64_t)res);
+		}
+		n -= (unsigned)k;
+	}
+	return r;
+}
+
+/* A piece the read step queued, first half: what dest needs, decided as
+ * mig_copy_chunk does, with only the engine's calls on dest under the
+ * dest lock (clients' mirrored writes take it too); its bytes' write is
+ * started (or done, without AIO) outside it. No client mirrors a write
+ * into this piece yet (it is not passed), so its record entry is this
+ * step's alone. */
+static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
+{
+	struct bmig *m = b->mig;
+	vhdx *dst = b->other;
+	uint64_t off = p->c * BJOB_CHUNK, len = b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK;
+	uint64_t bstart = off / m->block_size * m->block_size;
+	uint64_t blen = b->vsize - bstart < m->block_size ? b->vsize - bstart : m->block_size;
+	struct mig_rec *rec = &m->rec[p->c];
+	const uint8_t *buf = m->wbuf + (size_t)p->slot * BJOB_CHUNK;
+	int r;
+	*w = (struct wp){ .len = len };
+	w->zero = p->cl == CL_DATA && all_zero(buf, len);
+	/* a piece of data over something the record knows: hashed first, to
+	 * tell whether dest holds it already */
+	w->known = p->cl == CL_DATA && !w->zero && rec->st != REC_NONE && rec->st != REC_UNKNOWN;
+	if (w->zero)
+		zero_hash(m, b->buf, len, w->h);
+	else if (w->known)
+		mig_sha256(buf, len, w->h);
+	pthread_mutex_lock(&m->dlock);
+	int dst_st = vhdx_block_state(dst, off);
+	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT;
+	if (dst_st < 0) {
+		r = dst_fail(b, dst_st);
+	} else if (p->cl != CL_DATA) {
+		r = no_data(b, p->c, p->cl, dst_st);
+	} else if (w->zero && !dst_alloc) {
+		if ((r = dst_st == VHDX_PB_ZERO ? 0 : vhdx_zero_blocks(dst, blen, bstart)) < 0)
+			dst_fail(b, r);
+	} else if ((w->zero || w->known) && rec->st != REC_UNKNOWN && !memcmp(rec->hash, w->h, 32)) {
+		r = 0;
+		m->skipped += len; /* the destination holds these bytes */
+	} else if ((r = vhdx_place(dst, off, len, &w->foff)) < 0) {
+		dst_fail(b, r);
+	} else {
+		w->write = true;
+	}
+	pthread_mutex_unlock(&m->dlock);
+	if (r < 0 || !w->write)
+		return r;
+	m->copied += len;
+	w->flying = put_start(b, buf, w);
+	return w->flying ? 0 : put(b, buf, len, w->foff);
+}
+
+/* Every piece the read step queued, into dest, in three rounds: their
+ * writes started, the pieces hashed while those are in flight, the
+ * writes waited for; then their record entries, and the pieces are
+ * passed. */
+void mig_write_pieces(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	struct wp w[MIG_SCAN_MAX];
+	unsigned n = 0, flying = 0;
+	uint64_t t0 = mono_ns();
+	int r = 0;
+	m->dest_unflushed = true;
+	for (; n < m->n_wpend && r >= 0; n++) {
+		r = piece_start(b, &m->wpend[n], &w[n]);
+		flying += w[n].flying;
+	}
+	uint64_t th = mono_ns();
+	for (unsigned i = 0; i < n && r >= 0; i++)
+		if (m->wpend[i].cl == CL_DATA && !w[i].zero && !w[i].known) /* nothing at dest to compare with */
+			mig_sha256(m->wbuf + (size_t)m->wpend[i].slot * BJOB_CHUNK, w[i].len, w[i].h);
+	m->hash_ns += mono_ns() - th;
+	int rw = flying ? put_wait(b, flying) : 0;
+	if (r >= 0)
+		r = rw;
+	if (r < 0) {
+		/* the next work step fails the job: it rolls back; a client's
+		 * write held for these pieces only marks them dirty */
+		m->pending_r = r;
+		m->pending_err = TAKE_PTR(b->serr);
+		m->n_wpend = 0;
+		pthread_mutex_lock(&m->dlock);
+		m->wfail = true;
+		pthread_cond_broadcast(&m->pcond);
+		pthread_mutex_unlock(&m->dlock);
+		return;
+	}
+	pthread_mutex_lock(&m->dlock);
+	for (unsigned i = 0; i < n; i++)
+		if (m->wpend[i].cl == CL_DATA) {
+			struct mig_rec *rec = &m->rec[m->wpend[i].c];
+			rec->st = w[i].zero ? REC_ZERO : REC_DATA;
+			memcpy(rec->hash, w[i].h, 32);
+			m->copy_bytes += w[i].len;
+		}
+	/* from here on a client's write there goes to dest too */
+	if (n)
+		__atomic_store_n(&m->passed, m->wpend[n - 1].c + 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&m->pcond);
+	pthread_mutex_unlock(&m->dlock);
+	m->copy_ns += mono_ns() - t0;
+	m->n_wpend = 0;
+	if (m->copied - m->wb_mark >= MIG_WRITEBACK) {
+		/* what went through the page cache (clients' mirrored writes;
+		 * the copy when dest has no O_DIRECT) on its way to the disk
+		 * while the copy goes on, not all of it in the flush before the
+		 * switch-over */
+		m->wb_mark = m->copied;
+		(void)sync_file_range(vhdx_fd(b->other), 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
 }
 
 int mig_own(vhdx *h, uint64_t vsize, uint64_t c, bool *ret)

@@ -31,12 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
-
-static const char *const phase_names[] = { "create", "snapshot", "copy", "reparent",
-					   "commit", "dirty",    "switch", "final" };
 
 void mig_free(struct bjob *b)
 {
@@ -52,35 +50,19 @@ void mig_free(struct bjob *b)
 	free(m->child);
 	free(m->child_name);
 	free(m->rec);
-	free(m->hbuf);
+	free(m->wbuf);
+	mig_direct_close(m);
 	pthread_mutex_destroy(&m->dlock);
+	pthread_cond_destroy(&m->pcond);
 	scm_error_free(m->pending_err);
 	free(m);
 	b->mig = NULL;
 	b->mig_q = NULL;
 }
 
-void mig_json(const struct bjob *b, json_object *j)
+bool mig_write_pending(const struct bjob *b)
 {
-	const struct bmig *m = b->mig;
-	json_object_object_add(j, "mode", json_object_new_string(m->snapshot ? "snapshot" : "mirror"));
-	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot ? "background" : "write-blocking"));
-	json_object_object_add(j, "phase", json_object_new_string(phase_names[m->phase]));
-	json_object_object_add(j, "passes", json_object_new_uint64(m->passes));
-	json_object_object_add(j, "bytes_copied", json_object_new_uint64(m->copied));
-	json_object_object_add(j, "bytes_skipped", json_object_new_uint64(m->skipped));
-	json_object_object_add(j, "dirty", json_object_new_uint64(m->dirty_bytes));
-	json_object_object_add(j, "bytes_mirrored", json_object_new_uint64(__atomic_load_n(&m->mirrored, __ATOMIC_RELAXED)));
-	json_object_object_add(j, "pause_us", json_object_new_uint64(m->pause_us));
-	json_object_object_add(j, "pause_bytes", json_object_new_uint64(m->switch_bytes));
-	json_object_object_add(j, "pause_wait_us", json_object_new_uint64(m->pause_wait_us));
-	json_object_object_add(j, "pause_flush_us", json_object_new_uint64(m->pause_flush_us));
-	json_object_object_add(j, "copy_us", json_object_new_uint64(m->copy_ns / 1000));
-	json_object_object_add(j, "flush_us", json_object_new_uint64(m->flush_us));
-	json_object_object_add(j, "final_us", json_object_new_uint64(m->final_us));
-	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
-	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
-	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
+	return b->mig->side == SIDE_WRITE;
 }
 
 /* On the loop: a side step when the last step asked for one, else work. */
@@ -92,6 +74,7 @@ void mig_next(struct bjob *b)
 	 * failure is the next work step's */
 	if (m->phase == MP_CREATE && !m->pending_r && m->side == SIDE_NONE)
 		m->side = SIDE_CREATE;
+	m->t_queued = mono_ns();
 	if (m->side != SIDE_NONE) {
 		m->side_run = m->side;
 		m->side = SIDE_NONE;
@@ -121,6 +104,7 @@ int mig_create(struct bjob *b)
 					"longer says what it holds", b->target);
 		}
 		m->dest_made = true; /* discarded like a new one unless the job finishes */
+		mig_direct_open(m, b->other);
 		m->phase = MP_COPY;
 		return 0;
 	}
@@ -161,6 +145,7 @@ int mig_create(struct bjob *b)
 		       : vhdx_open(b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr);
 	if (r < 0)
 		return r;
+	mig_direct_open(m, b->other);
 	m->phase = m->snapshot ? MP_SNAP : MP_COPY;
 	return 0;
 }
@@ -196,43 +181,36 @@ static int take_snapshot(struct bjob *b)
 	return 0;
 }
 
-/* A pass over every piece from the cursor: pieces that need no read go
- * by many a step; a step ends after a piece of data as soon as a
+/* A pass over every piece from the cursor, its first half: the pieces
+ * are read (data into wbuf) and queued for the side step that writes them
+ * to dest beside the disk's I/O (provider-migcopy.c). Pieces that need no
+ * read go by many a step; a step ends after a piece of data as soon as a
  * client's request waits on the disk's queue (a step is exclusive on it:
- * the request waits for one piece at most), else after MIG_BATCH_MAX
- * pieces or MIG_BATCH_NS (so that pause and cancel are seen), or when
- * the throttle wants a wait. While nobody waits the copy goes on without
- * a trip through the loop per piece. own: only the pieces the top file
- * holds itself (snapshot mode's merge). */
+ * the request waits for one piece's read at most), else after
+ * MIG_BATCH_MAX pieces of data or MIG_BATCH_NS (so that pause and cancel
+ * are seen), or when the throttle wants a wait. own: only the pieces the
+ * top file holds itself (snapshot mode's merge). */
 static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base)
 {
 	struct bmig *m = b->mig;
-	uint64_t copied = m->copy_bytes, t0 = mono_ns();
-	m->defer_ok = true;
+	uint64_t t0 = mono_ns();
+	unsigned data = 0;
 	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->side == SIDE_NONE; i++) {
-		if (m->n_hpend == MIG_BATCH_MAX)
-			break;
-		if (m->copy_bytes != copied &&
-		    (m->copy_bytes - copied >= (uint64_t)MIG_BATCH_MAX * BJOB_CHUNK || mono_ns() - t0 >= MIG_BATCH_NS ||
-		     iopool_waiting(&b->d->q)))
+		if (data == MIG_BATCH_MAX ||
+		    (data && (mono_ns() - t0 >= MIG_BATCH_NS || iopool_waiting(&b->d->q))))
 			break;
 		uint64_t c = b->cursor++;
 		bool mine = true;
 		int r = own ? mig_own(src, b->vsize, c, &mine) : 0;
-		if (r < 0 || (mine && (r = mig_copy_chunk(b, src, c, clear)) < 0)) {
-			m->defer_ok = false;
+		if (r < 0 || (mine && (r = mig_read_piece(b, src, c, clear, data)) < 0))
 			return r;
-		}
+		if (mine && r == CL_DATA)
+			data++;
 	}
-	m->defer_ok = false;
 	b->done = base + (b->cursor * BJOB_CHUNK < b->vsize ? b->cursor * BJOB_CHUNK : b->vsize);
-	if (m->side == SIDE_NONE && m->copied - m->wb_mark >= MIG_WRITEBACK) {
-		m->wb_mark = m->copied;
-		m->side = SIDE_WRITEBACK;
-	}
-	if (m->n_hpend) { /* first, then what else the step asked for */
+	if (m->n_wpend) { /* first, then what else the step asked for */
 		m->side_also = m->side;
-		m->side = SIDE_HASH;
+		m->side = SIDE_WRITE;
 	}
 	return 0;
 }
@@ -339,6 +317,7 @@ int mig_step(struct bjob *b)
 	struct bmig *m = b->mig;
 	struct disk *d = b->d;
 	int r = 0;
+	m->queued_ns += mono_ns() - m->t_queued;
 	if (m->pending_r) { /* a side step's failure */
 		r = m->pending_r;
 		m->pending_r = 0;
@@ -353,7 +332,9 @@ int mig_step(struct bjob *b)
 	case MP_COPY:
 		if ((r = copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
 			return r;
-		if (b->cursor >= b->n_chunks) {
+		/* over once the side step wrote the last pieces read: until then
+		 * a client's write to them is only marked dirty */
+		if (b->cursor >= b->n_chunks && !m->n_wpend) {
 			b->cursor = 0;
 			if (m->snapshot) {
 				m->phase = MP_REPARENT;
@@ -383,7 +364,7 @@ int mig_step(struct bjob *b)
 	case MP_COMMIT:
 		if ((r = copy_pass(b, d->h, true, true, b->vsize)) < 0)
 			return r;
-		if (b->cursor >= b->n_chunks) {
+		if (b->cursor >= b->n_chunks && !m->n_wpend) {
 			b->cursor = 0;
 			m->phase = MP_DIRTY;
 			b->phase = 1;
@@ -425,6 +406,7 @@ int mig_rollback(struct bjob *b)
 	struct disk *d = b->d;
 	if (b->switched)
 		return 0;
+	mig_direct_close(m);
 	b->other = vhdx_close(b->other);
 	if (m->child_made) {
 		vhdx *c = d->h, *s = NULL;
@@ -539,8 +521,13 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	scm_error *err = NULL;
 	if (!m)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
-	m->drootfd = m->ddirfd = -1;
+	m->drootfd = m->ddirfd = m->dfd = -1;
 	pthread_mutex_init(&m->dlock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->pcond, &ca);
+	pthread_condattr_destroy(&ca);
 	b->mig_q = &m->q;
 	m->snapshot = snapshot;
 	m->throttle = throttle << 20;
@@ -573,8 +560,9 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	b->n_chunks = (b->vsize + BJOB_CHUNK - 1) / BJOB_CHUNK;
 	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
 	m->rec = calloc(b->n_chunks, sizeof *m->rec);
-	m->hbuf = malloc((size_t)MIG_BATCH_MAX * BJOB_CHUNK); /* none: every hash in the step */
-	if (!b->dirty || !m->rec)
+	if (posix_memalign((void **)&m->wbuf, 4096, (size_t)MIG_BATCH_MAX * BJOB_CHUNK))
+		m->wbuf = NULL;
+	if (!b->dirty || !m->rec || !m->wbuf)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	memset(b->buf, 0, BJOB_CHUNK);
 	mig_sha256(b->buf, BJOB_CHUNK, m->zero_hash);

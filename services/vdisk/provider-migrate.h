@@ -4,6 +4,7 @@
  * a child back, recovery) and provider-mirror.c (clients' writes applied
  * to the destination too). Internal to scm-vdisk-provider. */
 #pragma once
+#include <linux/aio_abi.h>
 #include <pthread.h>
 
 #include "provider-jobs.h"
@@ -21,10 +22,10 @@
 #define MIG_REC_VERSION 1
 
 enum mig_phase { MP_CREATE, MP_SNAP, MP_COPY, MP_REPARENT, MP_COMMIT, MP_DIRTY, MP_SWITCH, MP_FINAL };
-enum mig_side { SIDE_NONE, SIDE_CREATE, SIDE_SLEEP, SIDE_WRITEBACK, SIDE_FLUSH, SIDE_FINAL, SIDE_HASH };
+enum mig_side { SIDE_NONE, SIDE_CREATE, SIDE_SLEEP, SIDE_FLUSH, SIDE_FINAL, SIDE_WRITE };
 
 /* What the destination holds of one BJOB_CHUNK piece, as copied. */
-enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA, REC_HASHING /* data written, its hash to come */ };
+enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA };
 struct mig_rec {
 	uint8_t st;
 	uint8_t hash[32]; /* SHA-256 of the piece's contents */
@@ -70,26 +71,52 @@ struct bmig {
 	uint64_t switch_bytes;  /* copied in the switch-over's pause */
 	uint64_t wb_mark;       /* m->copied when dest's writeback was last started */
 	uint64_t flush_us, final_us; /* side steps: flushing dest before the switch; the last step */
-	/* hashing after the step (provider-mirror.c): pieces copied into a
-	 * destination that held nothing there need no hash to be written, so
-	 * theirs is made by a side step, beside the disk's I/O, from the
-	 * step's own copy of the bytes */
-	uint8_t *hbuf;          /* MIG_BATCH_MAX pieces */
-	uint64_t hpend[MIG_BATCH_MAX];
-	unsigned n_hpend;
-	bool defer_ok;          /* the copy pass's step: hashes may wait */
-	enum mig_side side_also; /* a side step the hash step does after its own */
+	/* where the time went (the bench's breakdown): steps and side steps
+	 * run, time hashing, time steps spent queued before they started */
+	uint64_t n_side, hash_ns, queued_ns, t_queued;
+	/* the copy passes in two halves (provider-migcopy.c): a step on the
+	 * disk's queue reads pieces into wbuf (clients wait for a read at
+	 * most); the side step after it writes them to dest, through dfd
+	 * (O_DIRECT where the file system has it) beside the disk's I/O, and
+	 * hashes them. passed: every piece before it is in dest (mirror mode's
+	 * clients mirror their writes there); pieces read but not yet passed
+	 * take a client's write in the dirty map. */
+	uint8_t *wbuf;          /* MIG_BATCH_MAX pieces, 4 KiB aligned */
+	struct mig_pend {
+		uint64_t c;
+		uint8_t cl, slot; /* its class (CL_*); where its data is in wbuf */
+	} wpend[MIG_SCAN_MAX];
+	unsigned n_wpend;
+	uint64_t passed;        /* atomic: written by the side step (under dlock), read by clients' writes */
+	pthread_cond_t pcond;   /* with dlock: passed moved, or the side step failed (wfail) */
+	bool wfail, direct;     /* direct: dfd was opened O_DIRECT */
+	uint64_t held;          /* clients' writes that waited for a piece's side step */
+	int dfd;                /* dest for the side step's writes, or -1: dest's own fd */
+	aio_context_t aio;      /* for dfd: a piece's write in flight while it is hashed (0: none) */
+	enum mig_side side_also; /* a side step the write step does after its own */
 	uint8_t zero_hash[32];
 };
 
 /* provider-migrate.c: dest made (or an existing copy opened), a side step */
 int mig_create(struct bjob *b);
+/* provider-mirror.c: the copy's own fd of dest opened (m->dfd, m->aio;
+ * both unset when O_DIRECT or AIO is not to be had), and closed (no
+ * write of it in flight) */
+void mig_direct_open(struct bmig *m, vhdx *dst);
+void mig_direct_close(struct bmig *m);
 
 /* provider-migcopy.c */
 void mig_sha256(const void *buf, size_t len, uint8_t out[32]);
 /* The piece c of src (read through its chain) into the destination
  * (b->other), as the piece's class says; clear: the dirty bit first. */
 int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear);
+/* A copy pass's halves: piece c of src read into wbuf's slot (its dirty
+ * bit cleared first when clear) and queued for the side step, on the
+ * disk's queue; then, beside it, every queued piece into dest. Returns
+ * the piece's class (data: it took the slot), or -errno. */
+int mig_read_piece(struct bjob *b, vhdx *src, uint64_t c, bool clear, unsigned slot);
+void mig_write_pieces(struct bjob *b);
+enum { CL_NONE, CL_ZERO, CL_DATA };
 /* Does the top file of h hold anything of piece c itself? */
 int mig_own(vhdx *h, uint64_t vsize, uint64_t c, bool *ret);
 /* What child holds itself (data, ZERO) written into into. */

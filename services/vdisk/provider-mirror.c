@@ -5,14 +5,16 @@
  * client is answered, so the dirty map only shrinks and the switch-over
  * has almost nothing left to copy, however fast the client writes.
  *
- * A client's write and a copy step are both exclusive on the disk's queue
- * (iopool.h), so a piece is either copied wholly before a write or after
- * it: a write below the copy's cursor mirrors, one at or past it is only
- * marked dirty and is carried by the copy when it gets there (a write
- * astride the cursor is split so). What cannot mirror (a trim, whose
- * effect on a differencing source the flat copy cannot repeat; a failed
- * write to the destination) falls back to the dirty map and a later
- * pass.
+ * The copy reads a piece in a step exclusive on the disk's queue
+ * (iopool.h) and writes it to the destination in a side step beside the
+ * disk's I/O; only then is the piece "passed". A write to a passed piece
+ * mirrors (it comes after the copy's bytes there); one to a piece the
+ * copy has not read yet is only marked dirty: the copy carries it when it
+ * gets there. One to a piece read but not yet passed waits for that side
+ * step, then mirrors (wait_passed). A write astride the line is split so.
+ * What cannot mirror (a trim, whose effect on a differencing source the
+ * flat copy cannot repeat; a failed write to the destination) falls back
+ * to the dirty map and a later pass.
  *
  * The destination's handle is also flushed by a side step beside the
  * disk's I/O (provider-migrate.c), so its writes here and that flush hold
@@ -22,11 +24,16 @@
  * nothing since the last flush of it.
  *
  * Also here: the migration's side steps (mig_side), which run beside the
- * disk's I/O on the job's own queue. */
+ * disk's I/O on the job's own queue, the copy's own fd of the destination
+ * they write through, and the job's status. */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
@@ -41,7 +48,7 @@ static bool mirroring(const struct bjob *b)
 /* Where the copy's steps have got to: every piece before it is copied. */
 static uint64_t passed_end(const struct bjob *b)
 {
-	return b->mig->phase != MP_COPY ? UINT64_MAX : b->cursor * BJOB_CHUNK;
+	return b->mig->phase != MP_COPY ? UINT64_MAX : __atomic_load_n(&b->mig->passed, __ATOMIC_ACQUIRE) * BJOB_CHUNK;
 }
 
 /* A failure of the destination outside the job's steps: the next work
@@ -55,11 +62,38 @@ static void dest_failed(struct bjob *b, int r)
 	}
 }
 
+/* A write to pieces the copy has read but not yet written to dest waits
+ * for the side step writing them (which the loop submits right after the
+ * read, whatever else comes: provider-jobs.c), so that it mirrors rather
+ * than leaving a dirty piece behind: held for one side step at most, and
+ * only where the disk is being copied. A second's bound (a provider
+ * shutting down runs no more side steps) falls back to the dirty map. */
+static void wait_passed(struct bjob *b, uint64_t upto)
+{
+	struct bmig *m = b->mig;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += 1;
+	pthread_mutex_lock(&m->dlock);
+	m->held++;
+	while (!m->wfail && __atomic_load_n(&m->passed, __ATOMIC_ACQUIRE) * BJOB_CHUNK < upto)
+		if (pthread_cond_timedwait(&m->pcond, &m->dlock, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&m->dlock);
+}
+
 void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap)
 {
 	if (!b || !len)
 		return;
-	uint64_t end = mirroring(b) && op != BW_TRIM ? passed_end(b) : 0;
+	bool mir = mirroring(b) && op != BW_TRIM;
+	uint64_t end = mir ? passed_end(b) : 0;
+	/* (the cursor moves only in steps exclusive with this write) */
+	uint64_t rd = mir && end != UINT64_MAX ? b->cursor * BJOB_CHUNK : 0;
+	if (off < rd && off + len > end) {
+		wait_passed(b, off + len < rd ? off + len : rd);
+		end = passed_end(b);
+	}
 	if (off >= end) {
 		bjob_dirty(b, off, len);
 		return;
@@ -116,13 +150,13 @@ static void side_flush(struct bjob *b)
 	m->flush_us += (mono_ns() - t0) / 1000;
 }
 
-/* Beside the disk's I/O, on the job's own queue: making dest, hashing
- * what the last step copied, a throttle's wait, starting dest's
- * writeback, a flush of dest (under the dest lock: mirrored writes touch
- * it too), or after the switch-over the old handle closed, the snapshot
+/* Beside the disk's I/O, on the job's own queue: making dest, writing
+ * and hashing what the last step read (provider-migcopy.c), a throttle's
+ * wait, a flush of dest (under the dest lock: mirrored writes touch it
+ * too), or after the switch-over the old handle closed, the snapshot
  * child removed and the correspondence record written. None touches the
  * disk's own handle. A failure waits for the next work step. */
-void mig_side(struct bjob *b)
+static void side_one(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	int r;
@@ -134,33 +168,19 @@ void mig_side(struct bjob *b)
 			m->pending_err = TAKE_PTR(b->serr);
 		}
 		break;
-	case SIDE_HASH:
-		/* the hashes of the pieces the last step wrote without, from its
-		 * own copy of their bytes: clients wait for none of it */
-		for (unsigned i = 0; i < m->n_hpend; i++) {
-			uint64_t c = m->hpend[i], len = b->vsize - c * BJOB_CHUNK;
-			uint8_t h[32];
-			mig_sha256(m->hbuf + (size_t)i * BJOB_CHUNK, len < BJOB_CHUNK ? len : BJOB_CHUNK, h);
-			pthread_mutex_lock(&m->dlock);
-			if (m->rec[c].st == REC_HASHING) { /* else a client wrote it since */
-				m->rec[c].st = REC_DATA;
-				memcpy(m->rec[c].hash, h, 32);
-			}
-			pthread_mutex_unlock(&m->dlock);
-		}
-		m->n_hpend = 0;
-		if (m->side_also != SIDE_NONE) {
-			m->side_run = m->side_also;
-			m->side_also = SIDE_NONE;
-			mig_side(b);
-			return;
-		}
+	case SIDE_WRITE: {
+		/* what the last step read, into dest: clients wait for none of
+		 * it; and as a batch thread (its wake-ups preempt nobody: a
+		 * client's request does not queue behind the copy for a CPU) */
+		struct sched_param sp = { 0 };
+		int pol = SCHED_OTHER;
+		pthread_getschedparam(pthread_self(), &pol, &sp);
+		bool batch = pol == SCHED_OTHER && pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
+		mig_write_pieces(b);
+		if (batch)
+			pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
 		break;
-	case SIDE_WRITEBACK:
-		/* the copy's data on its way to the disk while the copy goes
-		 * on, not all of it in the flush before the switch-over */
-		(void)sync_file_range(vhdx_fd(b->other), 0, 0, SYNC_FILE_RANGE_WRITE);
-		break;
+	}
 	case SIDE_SLEEP:
 		usleep((useconds_t)(m->sleep_us < 1000000 ? m->sleep_us : 1000000));
 		m->slept_us += m->sleep_us;
@@ -174,6 +194,7 @@ void mig_side(struct bjob *b)
 		if ((r = vhdx_close_checked(m->old)) < 0)
 			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
 		m->old = NULL;
+		mig_direct_close(m); /* (its file is the disk now) */
 		if (m->child_made)
 			unlinkat(b->dirfd, m->child_name, 0);
 		m->child_made = false;
@@ -188,5 +209,73 @@ void mig_side(struct bjob *b)
 		break;
 	}
 	}
+}
+
+void mig_side(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	m->n_side++;
+	m->queued_ns += mono_ns() - m->t_queued;
+	side_one(b);
+	if (m->side_run == SIDE_WRITE && m->side_also != SIDE_NONE) { /* what else the read step asked for */
+		m->side_run = m->side_also;
+		side_one(b);
+	}
+	m->side_also = SIDE_NONE;
 	m->side_run = SIDE_NONE;
+}
+
+/* dest's own fd for the copy's writes (provider-migcopy.c), bypassing the
+ * page cache where the file system allows it: the copy is written once and
+ * not read back, so it costs no copy into the cache, no writeback work on
+ * the way and little flushing at the switch-over. Else -1: the copy goes
+ * through dest's handle's fd, buffered. */
+void mig_direct_open(struct bmig *m, vhdx *dst)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/self/fd/%d", vhdx_fd(dst));
+	m->dfd = open(p, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	m->direct = m->dfd >= 0;
+	if (m->dfd >= 0 && syscall(SYS_io_setup, MIG_BATCH_MAX, &m->aio) < 0)
+		m->aio = 0; /* the writes wait, then the hash */
+}
+
+void mig_direct_close(struct bmig *m)
+{
+	if (m->aio)
+		syscall(SYS_io_destroy, m->aio);
+	m->aio = 0;
+	m->dfd = safe_close(m->dfd);
+}
+
+static const char *const phase_names[] = { "create", "snapshot", "copy", "reparent",
+					   "commit", "dirty",    "switch", "final" };
+
+void mig_json(const struct bjob *b, json_object *j)
+{
+	const struct bmig *m = b->mig;
+	json_object_object_add(j, "mode", json_object_new_string(m->snapshot ? "snapshot" : "mirror"));
+	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot ? "background" : "write-blocking"));
+	json_object_object_add(j, "phase", json_object_new_string(phase_names[m->phase]));
+	json_object_object_add(j, "passes", json_object_new_uint64(m->passes));
+	json_object_object_add(j, "bytes_copied", json_object_new_uint64(m->copied));
+	json_object_object_add(j, "bytes_skipped", json_object_new_uint64(m->skipped));
+	json_object_object_add(j, "dirty", json_object_new_uint64(m->dirty_bytes));
+	json_object_object_add(j, "bytes_mirrored", json_object_new_uint64(__atomic_load_n(&m->mirrored, __ATOMIC_RELAXED)));
+	json_object_object_add(j, "pause_us", json_object_new_uint64(m->pause_us));
+	json_object_object_add(j, "pause_bytes", json_object_new_uint64(m->switch_bytes));
+	json_object_object_add(j, "pause_wait_us", json_object_new_uint64(m->pause_wait_us));
+	json_object_object_add(j, "pause_flush_us", json_object_new_uint64(m->pause_flush_us));
+	json_object_object_add(j, "copy_us", json_object_new_uint64(m->copy_ns / 1000));
+	json_object_object_add(j, "flush_us", json_object_new_uint64(m->flush_us));
+	json_object_object_add(j, "final_us", json_object_new_uint64(m->final_us));
+	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
+	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
+	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
+	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
+	json_object_object_add(j, "direct", json_object_new_boolean(m->direct));
+	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
+	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
+	json_object_object_add(j, "hash_us", json_object_new_uint64(m->hash_ns / 1000));
+	json_object_object_add(j, "queued_us", json_object_new_uint64(m->queued_ns / 1000));
 }

@@ -441,6 +441,32 @@ int vhdx_trim(vhdx *h, uint64_t len, uint64_t off)
 	return maybe_commit(h);
 }
 
+int vhdx_place(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_foff)
+{
+	int r = check_range(h, len, off, "place");
+	if (r < 0)
+		return r;
+	if (h->has_parent || off / h->block_size != (off + len - 1) / h->block_size)
+		return vhdx_fail(h, -EINVAL, "%s: place at %llu+%llu: not within one block of a disk without parent",
+				 h->path, (unsigned long long)off, (unsigned long long)len);
+	if ((r = vhdx_ensure_writable(h, true)) < 0)
+		return r;
+	uint64_t idx = vhdx_bat_index(h, off / h->block_size), e = h->bat[idx];
+	if (BAT_STATE(e) != VHDX_PB_FULLY_PRESENT) {
+		/* new space reads as zeros: what a NOT_PRESENT or ZERO block of
+		 * a disk without parent read before */
+		uint64_t boff;
+		if ((r = alloc_space(h, h->block_size, &boff)) < 0)
+			return r;
+		e = BAT_MAKE(boff, VHDX_PB_FULLY_PRESENT);
+		bat_set(h, idx, e);
+		if ((r = maybe_commit(h)) < 0)
+			return r;
+	}
+	*ret_foff = BAT_OFF(e) + off % h->block_size;
+	return 0;
+}
+
 uint32_t vhdx_block_size(const vhdx *h)
 {
 	return h->block_size;

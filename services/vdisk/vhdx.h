@@ -278,6 +278,12 @@ int vhdx_write_fd(vhdx *h, int fd, uint64_t fd_off, uint64_t len, uint64_t off);
 uint32_t vhdx_block_size(const vhdx *h);
 int vhdx_reserve(vhdx *h, uint64_t len, uint64_t *ret_foff);
 int vhdx_adopt(vhdx *h, uint64_t off, uint64_t len, uint64_t foff);
+/* Where the bytes of [off, off + len) (within one block of a disk
+ * without parent) lie in the file, the block allocated first as
+ * vhdx_write() would (its other bytes read as zeros): for a caller that
+ * writes them through its own fd of the file (a migration's copy, with
+ * O_DIRECT, beside the handle's other writes). */
+int vhdx_place(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_foff);
 int vhdx_flush(vhdx *h);
 int vhdx_trim(vhdx *h, uint64_t len, uint64_t off);
 /* Whole blocks [off, off + len) become ZERO (read as zeros whatever a

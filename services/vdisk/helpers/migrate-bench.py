@@ -252,6 +252,12 @@ def scm_migrate(sc, src):
                             ("final_us", "the last step")):
                 if k in j:
                     parts.append(f"{j[k] / 1e6:.2f} s {what}")
+            if "steps" in j:
+                parts.append(f"{j['steps']} steps and {j.get('side_steps', 0)} beside the I/O"
+                             f"{' (O_DIRECT)' if j.get('direct') else ''}, "
+                             f"{j.get('hash_us', 0) / 1e6:.2f} s hashing, "
+                             f"{j.get('queued_us', 0) / 1e6:.2f} s steps queued, "
+                             f"{j.get('writes_held', 0)} writes held for a piece's write to DEST")
             for k, what in (("pause_wait_us", "waiting for I/O"), ("pause_flush_us", "flushing")):
                 if k in j:
                     parts.append(f"{j[k] / 1e3:.2f} ms {what}")
