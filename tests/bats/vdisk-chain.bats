@@ -152,6 +152,11 @@ pattern() { # BYTE-OCTAL LENGTH
 	[[ $output == *"exists"* ]]
 	run "$V" frobnicate d.vhdx
 	[ "$status" -eq 2 ]
+	# an option before the command says where options go
+	run "$V" --endpoint /nonexistent migrate d.vhdx e.vhdx
+	[ "$status" -eq 2 ]
+	[[ $output == *"--endpoint: options go after the command"* ]]
+	[ ! -e e.vhdx ]
 }
 
 @test "differencing: stale parent paths are rewritten by a read-write open" {

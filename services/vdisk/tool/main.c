@@ -495,6 +495,11 @@ int main(int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *cmd = argv[1];
+	if (cmd[0] == '-') {
+		errf("%s: options go after the command (scm-vdisk COMMAND [OPTION...] ARG...; --help lists them)",
+		     cmd);
+		return EXIT_USAGE;
+	}
 	/* the owner's tool: a remote parent is read wherever its URI points */
 	vhdx_set_remote_opener(nbd_parent_host_opener, NULL);
 	argc--;
