@@ -11,7 +11,7 @@ LIBEXEC += $(DBUS_MGR)
 
 # scm-dbus-export: an scm service on a host bus (`scmctl service export-dbus`)
 DBUS_EXPORT := $(B)/libexec/scm-dbus-export
-$(DBUS_EXPORT): $(B)/scm/manager/scm-dbus-export.o $(B)/scm/manager/busopen.o $(B)/scm/manager/export-map.o $(B)/scm/manager/export-policy.o $(B)/scm/manager/export-ep.o $(LIBSCM) $(UTIL_LIB)
+$(DBUS_EXPORT): $(B)/scm/manager/scm-dbus-export.o $(B)/scm/manager/busopen.o $(B)/scm/manager/export-map.o $(B)/scm/manager/export-policy.o $(B)/scm/manager/export-ep.o $(B)/scm/manager/export-opts.o $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_MGR_LIBS) $(JSONC_LIBS)
 LIBEXEC += $(DBUS_EXPORT)

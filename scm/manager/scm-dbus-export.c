@@ -49,26 +49,15 @@
 #include "busopen.h"
 #include "export-ep.h"
 #include "export-map.h"
+#include "export-opts.h"
 #include "scm-internal/error.h"
 #include "scm-internal/wire.h"
 #include "scm/macro.h"
 #include "scmutil.h"
 
-#define CALLERS_MAX 32
-#define UID_ANY ((uid_t)-1)
 #define SENDERS_CACHED 64
 #define UID_LOOKUP_TIMEOUT_MS 5000
 
-struct caller {
-	uid_t uid; /* UID_ANY: '*' */
-	char **profiles;
-	size_t n_profiles;
-	char endpoint[160];
-	const char *spec; /* the --caller */
-	int lockfd;       /* the endpoint's record, held (export-ep.c) */
-	scm_channel *ch;  /* opened on the first call, again after it broke */
-	unsigned late;    /* its calls timed out and not answered since */
-};
 
 /* A call in flight to the provider: answered from its channel's dispatch,
  * or by the timeout (m NULL then, until the provider answers late or the
@@ -125,59 +114,6 @@ static int die(scm_error *e, const char *what)
 }
 
 /* ---- set-up: the interface, the callers' endpoints, the bus policy -------- */
-
-/* UID|USER|*=PROFILE[,PROFILE]... */
-static int parse_caller(const char *spec, scm_error **ret_err)
-{
-	const char *eq = strchr(spec, '=');
-	struct caller *c = &callers[n_callers];
-	*c = (struct caller){ .spec = spec, .lockfd = -1 };
-	if (n_callers == CALLERS_MAX)
-		return scm_fail(ret_err, SCM_E_INVALID, "more than %d --caller", CALLERS_MAX);
-	if (!eq || eq == spec || !eq[1])
-		return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: expected UID=PROFILE[,PROFILE...]", spec);
-	_cleanup_free_ char *who = strndup(spec, (size_t)(eq - spec));
-	char *end;
-	if (!who)
-		return -ENOMEM;
-	if (strcmp(who, "*") == 0)
-		c->uid = UID_ANY;
-	else if ((errno = 0, c->uid = (uid_t)strtoul(who, &end, 10), !*end && !errno && who[0] >= '0' && who[0] <= '9' &&
-					  c->uid != UID_ANY))
-		;
-	else {
-		struct passwd *pw = getpwnam(who);
-		if (!pw)
-			return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: no user '%s'", spec, who);
-		c->uid = pw->pw_uid;
-	}
-	for (size_t i = 0; i < n_callers; i++)
-		if (callers[i].uid == c->uid)
-			return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: '%s' is mapped twice", spec, who);
-	_cleanup_free_ char *list = strdup(eq + 1);
-	char *save = NULL;
-	if (!list)
-		return -ENOMEM;
-	for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-		if (!name_valid(p, 128, NAME_FILE))
-			return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: '%s' is not a profile name", spec, p);
-		if (strv_add(&c->profiles, &c->n_profiles, p) < 0)
-			return -ENOMEM;
-	}
-	if (!c->profiles)
-		return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: no profile", spec);
-	/* named by the bus name, which one process owns at a time: two exports
-	 * never share an endpoint, and one found at start is a dead export's */
-	if (c->uid == UID_ANY)
-		snprintf(c->endpoint, sizeof(c->endpoint), "dbus-%s-any", bus_name);
-	else
-		snprintf(c->endpoint, sizeof(c->endpoint), "dbus-%s-%u", bus_name, (unsigned)c->uid);
-	if (!name_valid(c->endpoint, 64, NAME_FILE))
-		return scm_fail(ret_err, SCM_E_INVALID, "--name %s is too long for scm's endpoint names (%s: 64 at most)",
-				bus_name, c->endpoint);
-	n_callers++;
-	return 0;
-}
 
 static int load_idl(scm_error **ret_err)
 {
@@ -517,25 +453,6 @@ static void on_term(int sig)
 	got_term = sig;
 }
 
-/* a positive count up to max, or for --call-timeout seconds (a decimal,
- * at least 1 ms, up to max s) in ms */
-static bool parse_bound(const char *arg, const char *opt, int max, int *ret)
-{
-	char *end;
-	errno = 0;
-	bool secs = strcmp(opt, "--call-timeout") == 0;
-	double v = secs ? strtod(arg, &end) : (double)strtol(arg, &end, 10);
-	if (secs)
-		v *= 1000;
-	if (errno || end == arg || *end || !(v >= 1) || v > (secs ? max * 1000.0 : max)) {
-		fprintf(stderr, "scm-dbus-export: %s %s: expected %s from %s to %d\n", opt, arg,
-			secs ? "seconds" : "a number", secs ? "0.001" : "1", max);
-		return false;
-	}
-	*ret = (int)v;
-	return true;
-}
-
 static int usage(void)
 {
 	fprintf(stderr, "usage: scm-dbus-export [--runtime-dir DIR] SERVICE --name BUS.NAME [--bus session|system|ADDRESS]\n"
@@ -575,13 +492,13 @@ int main(int argc, char **argv)
 		case 'd': policy_dir = optarg; break;
 		case 'N': no_policy = true; break;
 		case 'T':
-			if (!parse_bound(optarg, "--call-timeout", 3600, &call_timeout_ms))
+			if (!xp_parse_bound(optarg, "--call-timeout", 3600, &call_timeout_ms))
 				return 2;
 			break;
 		case 'M':
 		case 'U': {
 			int v;
-			if (!parse_bound(optarg, c == 'M' ? "--max-calls" : "--max-calls-per-caller", 65536, &v))
+			if (!xp_parse_bound(optarg, c == 'M' ? "--max-calls" : "--max-calls-per-caller", 65536, &v))
 				return 2;
 			*(c == 'M' ? &max_calls : &max_calls_uid) = (unsigned)v;
 			break;
@@ -616,7 +533,7 @@ int main(int argc, char **argv)
 	if (!dbus_validate_interface(iface, NULL))
 		return fprintf(stderr, "scm-dbus-export: --interface %s is not an interface name\n", iface), 2;
 	for (size_t i = 0; i < n_specs; i++)
-		if (parse_caller(specs[i], &e) != 0)
+		if (xp_parse_caller(specs[i], bus_name, callers, &n_callers, &e) != 0)
 			return fprintf(stderr, "scm-dbus-export: "), scm_error_print(e, stderr), scm_error_free(e), 2;
 	if (!policy_dir && !no_policy) {
 		if (strcmp(busarg, "system") == 0)

@@ -102,7 +102,7 @@ export_bg() {
 	"$SCMCTL" service export-dbus echo --bus "$A" --name "org.example.$n" --bus-policy-dir "$BUSDIR/policy.d" \
 		"$@" >"$SCMT/export-$n.out" 2>"$SCMT/export-$n.err" < <(bare sleep 600) &
 	XPID=$!
-	wait_until 30 grep -q "^exported\|cannot" "$SCMT/export-$n.out" "$SCMT/export-$n.err"
+	wait_until 30 grep -q "^exported\|cannot\|usage" "$SCMT/export-$n.out" "$SCMT/export-$n.err"
 	cat "$SCMT/export-$n.err"
 	grep -q "^exported" "$SCMT/export-$n.out"
 }
