@@ -64,7 +64,7 @@ teardown() {
 	[ -z "${EXPORT:-}" ] || kill "$EXPORT" 2>/dev/null || true
 	[ -z "${EXPORT:-}" ] || wait "$EXPORT" 2>/dev/null || true
 	[ -z "${BUS:-}" ] || kill "$BUS" 2>/dev/null || true
-	if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$SCMT/export.err" 2>/dev/null; then
+	if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$SCMT"/export*.err 2>/dev/null; then
 		stop_scmd_sanitized "$SCMT"/state/logs/provider-echo-*.log
 		return 1
 	fi
