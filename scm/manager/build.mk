@@ -11,7 +11,7 @@ LIBEXEC += $(DBUS_MGR)
 
 # scm-dbus-export: an scm service on a host bus (`scmctl service export-dbus`)
 DBUS_EXPORT := $(B)/libexec/scm-dbus-export
-$(DBUS_EXPORT): $(B)/scm/manager/scm-dbus-export.o $(B)/scm/manager/busopen.o $(B)/scm/manager/export-map.o $(B)/scm/manager/export-policy.o $(LIBSCM) $(UTIL_LIB)
+$(DBUS_EXPORT): $(B)/scm/manager/scm-dbus-export.o $(B)/scm/manager/busopen.o $(B)/scm/manager/export-map.o $(B)/scm/manager/export-policy.o $(B)/scm/manager/export-ep.o $(B)/scm/manager/export-opts.o $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_MGR_LIBS) $(JSONC_LIBS)
 LIBEXEC += $(DBUS_EXPORT)
@@ -25,7 +25,7 @@ FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_dbus_export
 
 # unit test: the mapping, no bus
 $(B)/tests/unit/manager/%.o: PART_CFLAGS += $(DBUS_MGR_CFLAGS) -Iscm/manager
-$(B)/tests/unit/test_dbus_export: $(B)/tests/unit/manager/test_dbus_export.o $(B)/scm/manager/export-map.o $(LIBSCM)
+$(B)/tests/unit/test_dbus_export: $(B)/tests/unit/manager/test_dbus_export.o $(B)/scm/manager/export-map.o $(B)/scm/manager/export-opts.o $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_MGR_LIBS) $(JSONC_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(B)/tests/unit/test_dbus_export

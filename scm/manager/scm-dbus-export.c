@@ -4,6 +4,7 @@
  *   scm-dbus-export [--runtime-dir DIR] SERVICE --name BUS.NAME
  *       [--bus session|system|ADDRESS] [--path /OBJ] [--interface IFACE]
  *       [--bus-policy-dir DIR | --no-bus-policy] --caller UID|USER|*=PROFILE[,PROFILE]...
+ *       [--max-calls-per-caller N] [--max-calls N] [--call-timeout SECONDS]
  *
  * The service (a provider, in a container or not) keeps its scm interface;
  * export-map.c makes it a D-Bus interface by one rule for all. Who a bus
@@ -23,8 +24,14 @@
  * at exit, with the endpoints.
  *
  * Calls to the provider are asynchronous: a slow one holds no other
- * caller. The decision (a control-socket round trip) and the bus's word on
- * a new sender's uid are synchronous, both quick. */
+ * caller. Each has a deadline (--call-timeout, 25 s by default), after
+ * which the caller gets org.freedesktop.DBus.Error.Timeout and the call
+ * leaves the counts; a caller uid has at most --max-calls-per-caller calls
+ * in flight and the export --max-calls, the excess refused at once with
+ * LimitsExceeded. The decision (a round trip to scmd's control socket)
+ * and the bus's word on a new sender's uid are synchronous: both are
+ * answered by a daemon from its own tables, never by a provider, and
+ * bounded (XP_SCMD_TIMEOUT_MS, UID_LOOKUP_TIMEOUT_MS) should it hang. */
 #include <dbus/dbus.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,27 +43,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "busopen.h"
+#include "export-ep.h"
 #include "export-map.h"
+#include "export-opts.h"
 #include "scm-internal/error.h"
 #include "scm-internal/wire.h"
 #include "scm/macro.h"
 #include "scmutil.h"
 
-#define CALLERS_MAX 32
-#define UID_ANY ((uid_t)-1)
 #define SENDERS_CACHED 64
+#define UID_LOOKUP_TIMEOUT_MS 5000
 
-struct caller {
-	uid_t uid; /* UID_ANY: '*' */
-	char **profiles;
-	size_t n_profiles;
-	char endpoint[160];
-	scm_channel *ch; /* opened on the first call, again after it broke */
+
+/* A call in flight to the provider: answered from its channel's dispatch,
+ * or by the timeout (m NULL then, until the provider answers late or the
+ * channel goes). On the list in the order sent, so of deadlines. */
+struct inflight {
+	DBusConnection *bus;
+	DBusMessage *m;
+	const scm_idl_method *meth;
+	struct caller *c;
+	uid_t uid;
+	int64_t deadline; /* ms, CLOCK_MONOTONIC */
+	struct inflight *prev, *next;
 };
 
 static const char *runtime_dir = "/run/scm";
@@ -73,16 +86,23 @@ static struct {
 	uid_t uid;
 } senders[SENDERS_CACHED]; /* unique names are never reused on a bus */
 static unsigned senders_next;
+/* the bounds (docs/dbus.md, "Bounds"): calls in flight per caller uid and
+ * in all, and how long the provider may take to answer one */
+static unsigned max_calls_uid = 64, max_calls = 512;
+static int call_timeout_ms = SCM_CALL_TIMEOUT_DEFAULT_MS;
+static struct inflight flying = { .prev = &flying, .next = &flying };
+static unsigned n_flying;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int scmd(const char *op, json_object *args, json_object **ret, scm_error **ret_err)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", runtime_dir) >= sizeof(sa.sun_path))
-		return scm_fail(ret_err, -ENAMETOOLONG, "runtime dir %s is too long", runtime_dir);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return scm_fail(ret_err, -errno, "cannot reach scmd at %s: %m", sa.sun_path);
-	return scm_wire_control_request(fd, op, args, NULL, 0, ret, NULL, 0, ret_err);
+{ /* bounded: export-ep.c */
+	return xp_scmd(runtime_dir, op, args, ret, ret_err);
 }
 
 static int die(scm_error *e, const char *what)
@@ -94,58 +114,6 @@ static int die(scm_error *e, const char *what)
 }
 
 /* ---- set-up: the interface, the callers' endpoints, the bus policy -------- */
-
-/* UID|USER|*=PROFILE[,PROFILE]... */
-static int parse_caller(const char *spec, scm_error **ret_err)
-{
-	const char *eq = strchr(spec, '=');
-	struct caller *c = &callers[n_callers];
-	if (n_callers == CALLERS_MAX)
-		return scm_fail(ret_err, SCM_E_INVALID, "more than %d --caller", CALLERS_MAX);
-	if (!eq || eq == spec || !eq[1])
-		return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: expected UID=PROFILE[,PROFILE...]", spec);
-	_cleanup_free_ char *who = strndup(spec, (size_t)(eq - spec));
-	char *end;
-	if (!who)
-		return -ENOMEM;
-	if (strcmp(who, "*") == 0)
-		c->uid = UID_ANY;
-	else if ((errno = 0, c->uid = (uid_t)strtoul(who, &end, 10), !*end && !errno && who[0] >= '0' && who[0] <= '9' &&
-					  c->uid != UID_ANY))
-		;
-	else {
-		struct passwd *pw = getpwnam(who);
-		if (!pw)
-			return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: no user '%s'", spec, who);
-		c->uid = pw->pw_uid;
-	}
-	for (size_t i = 0; i < n_callers; i++)
-		if (callers[i].uid == c->uid)
-			return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: '%s' is mapped twice", spec, who);
-	_cleanup_free_ char *list = strdup(eq + 1);
-	char *save = NULL;
-	if (!list)
-		return -ENOMEM;
-	for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-		if (!name_valid(p, 128, NAME_FILE))
-			return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: '%s' is not a profile name", spec, p);
-		if (strv_add(&c->profiles, &c->n_profiles, p) < 0)
-			return -ENOMEM;
-	}
-	if (!c->profiles)
-		return scm_fail(ret_err, SCM_E_INVALID, "--caller %s: no profile", spec);
-	/* named by the bus name, which one process owns at a time: two exports
-	 * never share an endpoint, and one found at start is a dead export's */
-	if (c->uid == UID_ANY)
-		snprintf(c->endpoint, sizeof(c->endpoint), "dbus-%s-any", bus_name);
-	else
-		snprintf(c->endpoint, sizeof(c->endpoint), "dbus-%s-%u", bus_name, (unsigned)c->uid);
-	if (!name_valid(c->endpoint, 64, NAME_FILE))
-		return scm_fail(ret_err, SCM_E_INVALID, "--name %s is too long for scm's endpoint names (%s: 64 at most)",
-				bus_name, c->endpoint);
-	n_callers++;
-	return 0;
-}
 
 static int load_idl(scm_error **ret_err)
 {
@@ -168,42 +136,18 @@ static int make_endpoints(scm_error **ret_err)
 {
 	for (size_t i = 0; i < n_callers; i++) {
 		struct caller *c = &callers[i];
-		json_object *a = json_object_new_object(), *ps = json_object_new_array();
-		for (char **p = c->profiles; *p; p++)
-			json_object_array_add(ps, json_object_new_string(*p));
-		json_object_object_add(a, "name", json_object_new_string(c->endpoint));
-		json_object_object_add(a, "owner", json_object_new_int64(geteuid()));
-		json_object_object_add(a, "mode", json_object_new_int(0600));
-		json_object_object_add(a, "profiles", ps);
-		scm_error *e = NULL;
-		int r = scmd("endpoint.create", a, NULL, &e);
-		if (r == SCM_E_EXISTS) { /* left by an export that did not end cleanly */
-			json_object *n = json_object_new_object();
-			json_object_object_add(n, "name", json_object_new_string(c->endpoint));
-			scmd("endpoint.remove", n, NULL, NULL);
-			json_object_put(n);
-			scm_error_free(e);
-			e = NULL;
-			r = scmd("endpoint.create", a, NULL, &e);
-		}
-		json_object_put(a);
-		if (r != 0) {
-			scm_error_push(ret_err, e);
-			return scm_fail(ret_err, r, "the endpoint for --caller %s", c->endpoint);
-		}
+		int r = xp_endpoint_make(runtime_dir, c->endpoint, c->profiles, &c->lockfd, ret_err);
+		if (r != 0)
+			return scm_fail(ret_err, r, "the endpoint for --caller %s", c->spec);
 	}
 	return 0;
 }
 
-static void remove_endpoints(bool owned)
+static void remove_endpoints(void)
 {
 	for (size_t i = 0; i < n_callers; i++) {
-		json_object *n = json_object_new_object();
-		json_object_object_add(n, "name", json_object_new_string(callers[i].endpoint));
-		if (owned)
-			scmd("endpoint.remove", n, NULL, NULL);
-		json_object_put(n);
 		scm_channel_free(callers[i].ch);
+		xp_endpoint_remove(runtime_dir, callers[i].endpoint, callers[i].lockfd);
 		strv_free(callers[i].profiles);
 	}
 }
@@ -265,17 +209,26 @@ static DBusHandlerResult reply_scm_error(DBusConnection *bus, DBusMessage *m, sc
 	return r;
 }
 
-/* A call in flight to the provider: answered from its channel's dispatch. */
-struct inflight {
-	DBusConnection *bus;
-	DBusMessage *m;
-	const scm_idl_method *meth;
-};
+static void landed(struct inflight *f)
+{
+	f->prev->next = f->next;
+	f->next->prev = f->prev;
+	f->prev = f->next = f;
+	n_flying--;
+	dbus_message_unref(f->m);
+	f->m = NULL;
+}
 
 static void on_scm_reply(scm_channel *ch, scm_message *reply, const scm_error *err, void *ud)
 {
 	struct inflight *f = ud;
 	char why[768];
+	(void)ch;
+	if (!f->m) { /* timed out and answered so: only forgotten now */
+		f->c->late--;
+		free(f);
+		return;
+	}
 	if (err || !reply) {
 		reply_scm_error_c(f->bus, f->m, err);
 	} else {
@@ -289,8 +242,55 @@ static void on_scm_reply(scm_channel *ch, scm_message *reply, const scm_error *e
 		} else
 			send_reply(f->bus, out);
 	}
-	dbus_message_unref(f->m);
+	landed(f);
 	free(f);
+}
+
+/* The calls past their deadline get the bus's Timeout error and leave
+ * the counts; what libscm holds for them (a callback) goes when the
+ * provider answers late. A channel whose provider leaves as many calls
+ * unanswered as a uid may have in flight is dropped (its calls in flight
+ * answered with an error) and made anew at the next call: what a
+ * provider that never answers costs stays bounded. */
+static void expire(void)
+{
+	int64_t now = now_ms();
+	while (flying.next != &flying && flying.next->deadline <= now) {
+		struct inflight *f = flying.next;
+		struct caller *c = f->c;
+		fprintf(stderr, "scm-dbus-export: uid %u (endpoint %s): %s.%s got no answer within %d ms\n",
+			(unsigned)f->uid, c->endpoint, service, f->meth->name, call_timeout_ms);
+		fail(f->bus, f->m, DBUS_ERROR_TIMEOUT,
+		     "scm: service '%s' did not answer %s.%s within %d ms (scm-dbus-export --call-timeout)", service,
+		     service, f->meth->name, call_timeout_ms);
+		landed(f);
+		if (++c->late >= max_calls_uid && c->ch) {
+			fprintf(stderr, "scm-dbus-export: endpoint %s: %u calls unanswered, its channel dropped\n",
+				c->endpoint, c->late);
+			c->ch = scm_channel_free(c->ch); /* runs the callbacks: late back to 0 */
+		}
+	}
+}
+
+/* ms until the first deadline, at most cap */
+static int next_deadline(int cap)
+{
+	if (flying.next == &flying)
+		return cap;
+	int64_t left = flying.next->deadline - now_ms();
+	return left <= 0 ? 0 : left < cap ? (int)left : cap;
+}
+
+/* 0 when uid may have one more call in flight; 1 when the export has
+ * all it may, 2 when uid has */
+static int over_quota(uid_t uid)
+{
+	unsigned mine = 0;
+	if (n_flying >= max_calls)
+		return 1;
+	for (struct inflight *f = flying.next; f != &flying; f = f->next)
+		mine += f->uid == uid;
+	return mine >= max_calls_uid ? 2 : 0;
 }
 
 static bool sender_uid(DBusConnection *bus, const char *sender, uid_t *ret)
@@ -300,13 +300,19 @@ static bool sender_uid(DBusConnection *bus, const char *sender, uid_t *ret)
 			*ret = senders[i].uid;
 			return true;
 		}
-	DBusError e;
-	dbus_error_init(&e);
-	unsigned long uid = dbus_bus_get_unix_user(bus, sender, &e);
-	if (uid == (unsigned long)-1) {
-		dbus_error_free(&e);
+	/* the bus daemon answers from its own tables: quick, and bounded */
+	DBusMessage *q = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
+						      "GetConnectionUnixUser"), *a = NULL;
+	dbus_uint32_t uid;
+	if (q && dbus_message_append_args(q, DBUS_TYPE_STRING, &sender, DBUS_TYPE_INVALID))
+		a = dbus_connection_send_with_reply_and_block(bus, q, UID_LOOKUP_TIMEOUT_MS, NULL);
+	if (q)
+		dbus_message_unref(q);
+	bool ok = a && dbus_message_get_args(a, NULL, DBUS_TYPE_UINT32, &uid, DBUS_TYPE_INVALID);
+	if (a)
+		dbus_message_unref(a);
+	if (!ok)
 		return false;
-	}
 	if (strlen(sender) < sizeof(senders[0].name)) {
 		unsigned k = senders_next++ % SENDERS_CACHED;
 		snprintf(senders[k].name, sizeof(senders[k].name), "%s", sender);
@@ -358,6 +364,16 @@ static DBusHandlerResult call(DBusConnection *bus, DBusMessage *m, const scm_idl
 		return fail(bus, m, DBUS_ERROR_ACCESS_DENIED,
 			    "scm: uid %u is not a caller of %s (no --caller maps it to a profile; deny by default)",
 			    (unsigned)uid, bus_name);
+	int over = over_quota(uid);
+	if (over) {
+		bool all = over == 1;
+		fprintf(stderr, "scm-dbus-export: uid %u: %s.%s refused: %u calls in flight %s\n", (unsigned)uid,
+			service, meth->name, all ? max_calls : max_calls_uid, all ? "in all" : "of this uid");
+		return fail(bus, m, DBUS_ERROR_LIMITS_EXCEEDED,
+			    "scm: %s.%s refused: %s has %u calls in flight, the most it may (scm-dbus-export %s)",
+			    service, meth->name, all ? "the export" : "uid", all ? max_calls : max_calls_uid,
+			    all ? "--max-calls" : "--max-calls-per-caller");
+	}
 	_cleanup_(xp_call_done) xp_call in = { 0 };
 	int r = xp_call_from_dbus(meth, m, &in, why, sizeof(why));
 	if (r == -EINVAL)
@@ -396,13 +412,15 @@ static DBusHandlerResult call(DBusConnection *bus, DBusMessage *m, const scm_idl
 	struct inflight *f = calloc(1, sizeof(*f));
 	if (!f)
 		return DBUS_HANDLER_RESULT_NEED_MEMORY;
-	*f = (struct inflight){ bus, dbus_message_ref(m), meth };
+	*f = (struct inflight){ bus, dbus_message_ref(m), meth, c, uid, now_ms() + call_timeout_ms, flying.prev, &flying };
+	f->prev->next = f->next->prev = f;
+	n_flying++;
 	r = scm_call_async(c->ch, meth->id, json_object_object_length(in.args) ? in.args : NULL, in.bin, in.bin_len,
 			   in.fds, in.n_fds, on_scm_reply, f, &e);
 	if (r != 0) {
 		/* this call's failure; a channel that is gone is seen (readable
 		 * at its end) and replaced before the next call */
-		dbus_message_unref(f->m);
+		landed(f);
 		free(f);
 		return reply_scm_error(bus, m, e);
 	}
@@ -439,7 +457,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: scm-dbus-export [--runtime-dir DIR] SERVICE --name BUS.NAME [--bus session|system|ADDRESS]\n"
 			"       [--path /OBJ] [--interface IFACE] [--bus-policy-dir DIR | --no-bus-policy]\n"
-			"       --caller UID|USER|*=PROFILE[,PROFILE]...\n");
+			"       --caller UID|USER|*=PROFILE[,PROFILE]... [--max-calls-per-caller N] [--max-calls N]\n"
+			"       [--call-timeout SECONDS]\n");
 	return 2;
 }
 
@@ -455,6 +474,9 @@ int main(int argc, char **argv)
 					      { "bus-policy-dir", required_argument, NULL, 'd' },
 					      { "no-bus-policy", no_argument, NULL, 'N' },
 					      { "caller", required_argument, NULL, 'c' },
+					      { "call-timeout", required_argument, NULL, 'T' },
+					      { "max-calls", required_argument, NULL, 'M' },
+					      { "max-calls-per-caller", required_argument, NULL, 'U' },
 					      {} };
 	const char *specs[CALLERS_MAX + 1];
 	size_t n_specs = 0;
@@ -469,6 +491,18 @@ int main(int argc, char **argv)
 		case 'i': iface = optarg; break;
 		case 'd': policy_dir = optarg; break;
 		case 'N': no_policy = true; break;
+		case 'T':
+			if (!xp_parse_bound(optarg, "--call-timeout", 3600, &call_timeout_ms))
+				return 2;
+			break;
+		case 'M':
+		case 'U': {
+			int v;
+			if (!xp_parse_bound(optarg, c == 'M' ? "--max-calls" : "--max-calls-per-caller", 65536, &v))
+				return 2;
+			*(c == 'M' ? &max_calls : &max_calls_uid) = (unsigned)v;
+			break;
+		}
 		case 'c':
 			if (n_specs > CALLERS_MAX)
 				return usage();
@@ -499,7 +533,7 @@ int main(int argc, char **argv)
 	if (!dbus_validate_interface(iface, NULL))
 		return fprintf(stderr, "scm-dbus-export: --interface %s is not an interface name\n", iface), 2;
 	for (size_t i = 0; i < n_specs; i++)
-		if (parse_caller(specs[i], &e) != 0)
+		if (xp_parse_caller(specs[i], bus_name, callers, &n_callers, &e) != 0)
 			return fprintf(stderr, "scm-dbus-export: "), scm_error_print(e, stderr), scm_error_free(e), 2;
 	if (!policy_dir && !no_policy) {
 		if (strcmp(busarg, "system") == 0)
@@ -523,7 +557,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int rc = 1;
-	bool owned = false; /* the endpoints are ours to remove only then */
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	signal(SIGPIPE, SIG_IGN);
@@ -547,7 +580,6 @@ int main(int argc, char **argv)
 		dbus_error_free(&err);
 		goto out;
 	}
-	owned = true;
 	if (make_endpoints(&e) != 0) {
 		die(e, "cannot export");
 		goto out;
@@ -571,7 +603,7 @@ int main(int argc, char **argv)
 				pf[n++] = (struct pollfd){ scm_channel_fd(callers[i].ch), POLLIN, 0 };
 			}
 		bool more = dbus_connection_get_dispatch_status(bus) == DBUS_DISPATCH_DATA_REMAINS;
-		if (poll(pf, n, more ? 0 : 500) < 0 && errno != EINTR)
+		if (poll(pf, n, more ? 0 : next_deadline(500)) < 0 && errno != EINTR)
 			break;
 		if (!dbus_connection_read_write(bus, 0))
 			break; /* the bus went away */
@@ -588,6 +620,7 @@ int main(int argc, char **argv)
 			}
 			scm_error_free(gone);
 		}
+		expire();
 		dbus_connection_flush(bus);
 	}
 	rc = got_term ? 0 : 1;
@@ -599,7 +632,7 @@ out:
 		if (dbus_connection_get_is_connected(bus))
 			xp_bus_reload(bus);
 	}
-	remove_endpoints(owned);
+	remove_endpoints();
 	free(policy_file);
 	if (policy_dirfd >= 0)
 		close(policy_dirfd);

@@ -526,6 +526,7 @@ static void help(void)
 	       "  service export-dbus NAME --name BUS.NAME [--bus session|system|ADDRESS]\n"
 	       "                  --caller UID|USER|*=PROFILE[,PROFILE]... [--path /OBJ]\n"
 	       "                  [--interface IFACE] [--bus-policy-dir DIR | --no-bus-policy]\n"
+	       "                  [--max-calls-per-caller N] [--max-calls N] [--call-timeout SECONDS]\n"
 	       "                                      serve NAME on a D-Bus bus (docs/dbus.md)\n"
 	       "  endpoint create NAME [--owner UID] [--mode 0600] [--profiles A,B]\n"
 	       "                  [--quota-channels N] [--quota-pending N]\n"

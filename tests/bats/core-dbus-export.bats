@@ -21,6 +21,10 @@ JSON
 	cat >"$SCMT/cfg/profiles/echo-bus-guest.json" <<'JSON'
 {"name":"echo-bus-guest","priority":10,"services":[{"service":"echo","methods":["ping"],"action":"allow"}]}
 JSON
+	# slow calls, for the bounds
+	cat >"$SCMT/cfg/profiles/echo-bus-slow.json" <<'JSON'
+{"name":"echo-bus-slow","priority":10,"services":[{"service":"echo","methods":["ping","sleep"],"action":"allow"}]}
+JSON
 }
 
 setup() {
@@ -38,6 +42,7 @@ setup() {
  <allow send_requested_reply="true" send_type="error"/>
  <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
  <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+ <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
  <allow receive_type="*"/></policy>
 <includedir>$BUSDIR/policy.d</includedir>
 </busconfig>
@@ -59,7 +64,7 @@ teardown() {
 	[ -z "${EXPORT:-}" ] || kill "$EXPORT" 2>/dev/null || true
 	[ -z "${EXPORT:-}" ] || wait "$EXPORT" 2>/dev/null || true
 	[ -z "${BUS:-}" ] || kill "$BUS" 2>/dev/null || true
-	if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$SCMT/export.err" 2>/dev/null; then
+	if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$SCMT"/export*.err 2>/dev/null; then
 		stop_scmd_sanitized "$SCMT"/state/logs/provider-echo-*.log
 		return 1
 	fi
@@ -71,6 +76,37 @@ plog() { cat "$SCMT"/state/logs/provider-echo-*.log 2>/dev/null || true; }
 reached() { plog | grep -c "echo-provider: call" || true; }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 O=(--dest org.example.Echo --object-path /org/example/Echo)
+
+# the echo provider's processes (its container's), stopped and resumed so
+# that calls stay in flight as long as a test needs
+provider_pids() {
+	local p kids=() all
+	all=$("$SCMCTL" --json service show echo | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$')
+	kids=($all)
+	while [ "${#kids[@]}" -gt 0 ]; do
+		kids=($(for p in "${kids[@]}"; do cat /proc/$p/task/*/children 2>/dev/null; done))
+		all="$all ${kids[*]}"
+	done
+	echo $all
+}
+provider_signal() {
+	local p=$(provider_pids)
+	# never "kill -STOP 0" (this process group) when none runs
+	[[ -n "$p" && " $p " != *" 0 "* ]] || return 1
+	kill -"$1" $p
+}
+# export NAME ARGS...: echo exported as org.example.NAME, in the background
+export_bg() {
+	local n=$1
+	shift
+	"$SCMCTL" service export-dbus echo --bus "$A" --name "org.example.$n" --bus-policy-dir "$BUSDIR/policy.d" \
+		"$@" >"$SCMT/export-$n.out" 2>"$SCMT/export-$n.err" < <(bare sleep 600) &
+	XPID=$!
+	wait_until 30 grep -q "^exported\|cannot\|usage" "$SCMT/export-$n.out" "$SCMT/export-$n.err"
+	cat "$SCMT/export-$n.err"
+	grep -q "^exported" "$SCMT/export-$n.out"
+}
+routed() { [ "$(grep -c "member=$1" "$SCMT/monitor.log")" -ge "$2" ]; }
 
 @test "dbus export: gdbus, busctl and dbus-send are answered by the provider in its container; scm's policy refuses the rest before it" {
 	# allowed, three clients
@@ -225,4 +261,104 @@ O=(--dest org.example.Echo --object-path /org/example/Echo)
 	[[ "$output" != *"dbus-org.example.Echo-"* ]]
 	run busctl --address="$A" call org.example.Echo /org/example/Echo org.example.Echo Ping
 	[ "$status" -ne 0 ]
+}
+
+@test "dbus export: calls in flight are bounded per caller uid and in all: the excess is refused at once, the rest answered" {
+	export_bg Slow --caller 0=echo-bus-slow --caller nobody=echo-bus-slow --max-calls-per-caller 2 --max-calls 3
+	local slow=$XPID
+	local S=(--dest org.example.Slow --object-path /org/example/Slow --method org.example.Slow.Sleep 1)
+	# what the bus routes to the export, in the order the export reads it
+	dbus-monitor --address "$A" "interface='org.example.Slow'" >"$SCMT/monitor.log" 2>&1 < <(bare sleep 600) &
+	local mon=$!
+	wait_until 30 grep -q "NameAcquired\|NameLost\|member=" "$SCMT/monitor.log"
+	# the provider running (it starts on demand), then stopped: nothing it
+	# is sent is answered until resumed
+	gdbus call --address "$A" --dest org.example.Slow --object-path /org/example/Slow --method org.example.Slow.Ping
+	provider_signal STOP
+	gdbus call --address "$A" "${S[@]}" >"$SCMT/q1" 2>&1 < <(bare sleep 600) &
+	local q1=$!
+	gdbus call --address "$A" "${S[@]}" >"$SCMT/q2" 2>&1 < <(bare sleep 600) &
+	local q2=$!
+	wait_until 30 routed Sleep 2
+	# root's third: refused at once (the provider cannot have answered)
+	run gdbus call --address "$A" "${S[@]}"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"LimitsExceeded"*"echo.sleep refused: uid has 2 calls in flight"*"--max-calls-per-caller"* ]]
+	# another uid: one more fits the export's 3, the next does not
+	as_nobody gdbus call --address "$A" "${S[@]}" >"$SCMT/q3" 2>&1 < <(bare sleep 600) &
+	local q3=$!
+	wait_until 30 routed Sleep 4
+	run as_nobody gdbus call --address "$A" "${S[@]}"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"LimitsExceeded"*"the export has 3 calls in flight"*"--max-calls"* ]]
+	provider_signal CONT
+	# the first three are answered, and then the quota is free again
+	wait "$q1" && wait "$q2" && wait "$q3"
+	cat "$SCMT/q1" "$SCMT/q2" "$SCMT/q3"
+	[ "$(cat "$SCMT/q1" "$SCMT/q2" "$SCMT/q3")" = "$(printf '()\n()\n()')" ]
+	run gdbus call --address "$A" "${S[@]}"
+	[ "$status" -eq 0 ]
+	grep -q "uid 0: echo.sleep refused: 2 calls in flight of this uid" "$SCMT/export-Slow.err"
+	kill "$mon" "$slow"
+	wait "$slow" || true
+	# bad bounds: named
+	run "$SCMCTL" service export-dbus echo --bus "$A" --name org.a.B --no-bus-policy --caller 0=x --max-calls 0
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--max-calls 0: expected a number from 1 to 65536"* ]]
+	run "$SCMCTL" service export-dbus echo --bus "$A" --name org.a.B --no-bus-policy --caller 0=x --call-timeout 1s
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--call-timeout 1s: expected seconds"* ]]
+}
+
+@test "dbus export: a call the provider does not answer within --call-timeout gets Timeout, and the next call works" {
+	export_bg Quick --caller 0=echo-bus-slow --call-timeout 1 --max-calls-per-caller 1
+	local quick=$XPID
+	local Q=(--dest org.example.Quick --object-path /org/example/Quick)
+	gdbus call --address "$A" "${Q[@]}" --method org.example.Quick.Ping
+	provider_signal STOP
+	run gdbus call --address "$A" "${Q[@]}" --method org.example.Quick.Sleep 1
+	provider_signal CONT
+	echo "$output"
+	[ "$status" -ne 0 ]
+	# the export's error (gdbus's own would come after 25 s, as NoReply)
+	[[ "$output" == *"org.freedesktop.DBus.Error.Timeout"*"service 'echo' did not answer echo.sleep within 1000 ms"* ]]
+	grep -q "echo.sleep got no answer within 1000 ms" "$SCMT/export-Quick.err"
+	# its slot is free (1 per uid), and the provider answers again
+	wait_until 30 gdbus call --address "$A" "${Q[@]}" --method org.example.Quick.Ping
+	run gdbus call --address "$A" "${Q[@]}" --method org.example.Quick.Sleep 1
+	[ "$output" = "()" ]
+	kill "$quick"
+	wait "$quick" || true
+	! grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$SCMT/export-Quick.err"
+}
+
+@test "dbus export: an endpoint of the name it did not make is refused, not replaced; a dead export's is made anew" {
+	# an admin's endpoint that happens to have the name
+	"$SCMCTL" endpoint create dbus-org.example.Adm-0 --profiles echo-bus-guest >/dev/null
+	run timeout 20 "$SCMCTL" service export-dbus echo --bus "$A" --name org.example.Adm \
+		--bus-policy-dir "$BUSDIR/policy.d" --caller 0=echo-bus-user
+	echo "$output"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ "$output" == *"endpoint 'dbus-org.example.Adm-0' exists and is not one an export left"* ]]
+	# still the admin's: same profiles, served
+	run bash -c "'$SCMCTL' --json endpoint list | tr -d ' \n'"
+	[[ "$output" == *'"name":"dbus-org.example.Adm-0"'*'"profiles":["echo-bus-guest"]'* ]]
+	[ ! -e "$BUSDIR/policy.d/org.example.Adm.conf" ]
+	# an export killed outright leaves its endpoint (and its snippet, to
+	# remove by hand): the next export of the name knows it as its own
+	export_bg Dead --caller 0=echo-bus-user
+	kill -9 "$XPID"
+	wait "$XPID" || true
+	run "$SCMCTL" endpoint list
+	[[ "$output" == *"dbus-org.example.Dead-0"* ]]
+	rm "$BUSDIR/policy.d/org.example.Dead.conf"
+	export_bg Dead --caller 0=echo-bus-user
+	run busctl --address="$A" call org.example.Dead /org/example/Dead org.example.Dead Greet s ann
+	[ "$output" = 's "hello, ann"' ]
+	kill "$XPID"
+	wait "$XPID" || true
+	run "$SCMCTL" endpoint list
+	[[ "$output" != *"dbus-org.example.Dead-0"* ]]
 }

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "export-map.h"
+#include "export-opts.h"
 
 static const char idl_text[] =
 	"{\"interface\":\"t\",\"version\":1,\"methods\":["
@@ -101,11 +102,31 @@ static void test_call_and_reply(void **state)
 	scm_idl_free(idl);
 }
 
+/* the bounds' options: counts, and --call-timeout's seconds in ms */
+static void test_bounds(void **state)
+{
+	int v = -1;
+	(void)state;
+	assert_true(xp_parse_bound("2", "--max-calls", 65536, &v) && v == 2);
+	assert_true(xp_parse_bound("65536", "--max-calls", 65536, &v) && v == 65536);
+	assert_true(xp_parse_bound("0.5", "--call-timeout", 3600, &v) && v == 500);
+	assert_true(xp_parse_bound("25", "--call-timeout", 3600, &v) && v == 25000);
+	v = 7;
+	const char *bad_count[] = { "0", "-1", "", "1x", "65537", "99999999999999999999", "0.5" };
+	for (size_t i = 0; i < sizeof(bad_count) / sizeof(*bad_count); i++)
+		assert_false(xp_parse_bound(bad_count[i], "--max-calls", 65536, &v));
+	const char *bad_secs[] = { "0", "0.0001", "1s", "", "nan", "inf", "3601", "-2" };
+	for (size_t i = 0; i < sizeof(bad_secs) / sizeof(*bad_secs); i++)
+		assert_false(xp_parse_bound(bad_secs[i], "--call-timeout", 3600, &v));
+	assert_int_equal(v, 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_call_and_reply),
+		cmocka_unit_test(test_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
