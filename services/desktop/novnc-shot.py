@@ -18,7 +18,8 @@ seconds (the app answering). --window sizes the
 browser window (default 1600,1000). --resized, for a URL with
 resize=remote (noVNC asks the server to take the size of its view,
 SetDesktopSize): waits until the desktop has the size of noVNC's view
-and prints "resized WxH" once it is steady. Exits 1 if noVNC does not show a desktop within 30 s.
+and prints "resized WxH" once it is steady. Exits 1 (saying what the page shows) if noVNC does not show a desktop within
+45 s of Chromium's DevTools answering (which has 30 s).
 Chromium is /usr/bin/chromium unless $CHROMIUM says otherwise. The
 websocket client is written here (RFC 6455, text frames, client masking)
 so that no package has to be installed."""
@@ -262,6 +263,7 @@ def main(argv):
         if not targets:
             raise SystemExit("novnc-shot: Chromium's DevTools did not come up")
         ws = WS(targets[0]["webSocketDebuggerUrl"])
+        deadline = time.time() + 45  # the page, noVNC's handshake, the first frame
         ws.call("Page.enable")
         ws.call("Page.navigate", url=url)
         # noVNC draws into a canvas sized like the remote desktop once the
@@ -277,7 +279,12 @@ def main(argv):
             if not size:
                 time.sleep(0.2)
         if not size:
-            raise SystemExit("novnc-shot: noVNC did not show a desktop within 30 s")
+            # what the page says, for whoever reads the failure
+            status = ws.js("""(() => { const s = document.getElementById('noVNC_status');
+                const c = document.querySelector('#noVNC_container canvas, canvas');
+                return [document.readyState, document.title, location.href.split('#')[0],
+                        s ? s.textContent : null, c ? [c.width, c.height] : null]; })()""")
+            raise SystemExit("novnc-shot: noVNC did not show a desktop within 45 s (page: %r)" % (status,))
         time.sleep(0.5)  # let the first full update finish drawing
         print("canvas %dx%d" % (size[0], size[1]))
         if resized:

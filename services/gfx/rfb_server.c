@@ -56,7 +56,11 @@
 
 #define WS_PENDING_NS (10LL * 1000000000LL)
 
-#define GFX_RFB_HANDSHAKE_NS (10LL * 1000000000LL)
+/* A browser on a loaded machine runs noVNC's side of the handshake (its
+ * DES included) in a renderer that waits for a CPU: 10 s turned away a
+ * real viewer now and then; the count (GFX_RFB_PREAUTH_MAX) is what
+ * bounds idle connections, the time only frees their slots. */
+#define GFX_RFB_HANDSHAKE_NS (30LL * 1000000000LL)
 
 enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING, TAG_TIMER, TAG_TLS };
 
