@@ -163,7 +163,9 @@ SIZE='while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
 	echo "$output"
 	[ "$status" -eq 0 ]
 	client=$output
-	wait_until 60 sh -c "'$SCMT/podman' logs srv | grep -q over-loopback"
+	wait_until 60 sh -c "'$SCMT/podman' logs srv | grep -q over-loopback" || {
+		echo "the server's log:"; podman_ logs srv; podman_ ps -a; false
+	}
 	server=$(podman_ logs srv | grep -v over-loopback)
 	echo "server: $server"
 	[ "$(echo "$client" | grep -c '^net:\|^ipc:\|^uts:')" -eq 3 ]
