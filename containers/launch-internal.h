@@ -137,7 +137,7 @@ void freezer_setup(cgroup_set *cg, const char *parent, const char *id);
 /* nsjoin.c: the spec's namespaces to join by path, opened and checked
  * (ret_fds -1 where none); the calling thread steps into them around
  * clone3 (enter: saved gets its own; leave restores them, or aborts). */
-int launch_join_open(const container_spec *s, bool rootless, int ret_fds[3], scm_error **err);
+int launch_join_open(const container_spec *s, bool rootless, const int *given, int ret_fds[3], scm_error **err);
 /* A sandbox's container joins only other containers' ipc and uts
  * namespaces (owned by a user namespace other than the runtime's). */
 int launch_join_check_sandbox(const container_spec *s, const int fds[3], scm_error **err);

@@ -355,7 +355,7 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	unsigned joined = (spec->ns_join[CONTAINER_JOIN_NET] ? CONTAINER_NS_NET : 0) |
 			  (spec->ns_join[CONTAINER_JOIN_IPC] ? CONTAINER_NS_IPC : 0) |
 			  (spec->ns_join[CONTAINER_JOIN_UTS] ? CONTAINER_NS_UTS : 0);
-	if (joined && ((r = launch_join_open(spec, p.rootless, join, &err)) != 0 ||
+	if (joined && ((r = launch_join_open(spec, p.rootless, o.join_fds, join, &err)) != 0 ||
 		       (o.sandbox && (r = launch_join_check_sandbox(spec, join, &err)) != 0)))
 		goto fail;
 	p.clone_flags = clone_flags_of(ns & ~joined);

@@ -43,13 +43,18 @@ static const char *type_name(int t)
 	}
 }
 
-int launch_join_open(const container_spec *s, bool rootless, int ret_fds[3], scm_error **err)
+int launch_join_open(const container_spec *s, bool rootless, const int *given, int ret_fds[3], scm_error **err)
 {
 	int fds[3] = {-1, -1, -1};
 	int r = 0;
 	for (int i = 0; i < 3 && r == 0; i++) {
 		const char *path = s->ns_join[i];
 		size_t idx = s->ns_join_idx[i];
+		if (given && given[i] >= 0 && !path) {
+			r = ctr_fail(err, CONTAINER_E_SPEC, "a %s namespace was handed over to join, but the spec's "
+				     "linux.namespaces joins none by path", join_names[i]);
+			break;
+		}
 		if (!path)
 			continue;
 		if (rootless) {
@@ -60,8 +65,12 @@ int launch_join_open(const container_spec *s, bool rootless, int ret_fds[3], scm
 		}
 		/* Looked at before it is opened: opened as root, a FIFO would
 		 * hang the runtime and a device (a watchdog, a tape) act. The
-		 * nsfs file found is then reopened, the same one, for setns. */
-		_cleanup_close_ int pfd = open(path, O_PATH | O_CLOEXEC);
+		 * nsfs file found is then reopened, the same one, for setns.
+		 * A namespace handed over (pinned when the container was
+		 * created) stands for the path: the path may name another
+		 * process by now. */
+		_cleanup_close_ int pfd = given && given[i] >= 0 ? fcntl(given[i], F_DUPFD_CLOEXEC, 3)
+								 : open(path, O_PATH | O_CLOEXEC);
 		if (pfd < 0) {
 			r = ctr_fail(err, CONTAINER_E_SPEC, "/linux/namespaces/%zu/path: %s: %m", idx, path);
 			break;
@@ -142,16 +151,20 @@ void launch_join_leave(int saved[3])
 	}
 }
 
+int container_spec_open_joins(const container_spec *s, int ret_fds[3], scm_error **ret_err)
+{
+	_cleanup_(scm_error_freep) scm_error *err = NULL;
+	int r = launch_join_open(s, geteuid() != 0, NULL, ret_fds, &err);
+	if (r != 0)
+		scm_error_push(ret_err, TAKE_PTR(err));
+	return r;
+}
+
 int container_spec_check_joins(const container_spec *s, scm_error **ret_err)
 {
 	int fds[3];
-	_cleanup_(scm_error_freep) scm_error *err = NULL;
-	int r = launch_join_open(s, geteuid() != 0, fds, &err);
-	if (r != 0) {
-		scm_error_push(ret_err, TAKE_PTR(err));
-		return r;
-	}
-	for (int i = 0; i < 3; i++)
+	int r = container_spec_open_joins(s, fds, ret_err);
+	for (int i = 0; r == 0 && i < 3; i++)
 		safe_close(fds[i]);
-	return 0;
+	return r;
 }
