@@ -141,12 +141,12 @@ int launch_join_open(const container_spec *s, bool rootless, const int *given, i
 /* A sandbox's container joins only other containers' ipc and uts
  * namespaces (owned by a user namespace other than the runtime's). */
 int launch_join_check_sandbox(const container_spec *s, const int fds[3], scm_error **err);
-/* clone3(ca) from a thread made for it, which joins fds first and ends
- * after: the pid, or -errno (*ret_entered: whether the joins were made,
- * so the clone failed). In the child, child(arg), which never returns. */
+/* clone3(ca): from this thread when fds is NULL, else from a thread made
+ * for it, which joins fds first and ends after. The pid, or -errno
+ * (*ret_entered false: joining failed, not the clone). In the child,
+ * child(arg), which never returns. */
 struct clone_args;
-pid_t launch_join_clone(const int fds[3], struct clone_args *ca, void (*child)(void *), void *arg,
-			bool *ret_entered);
+pid_t launch_clone(const int *fds, struct clone_args *ca, void (*child)(void *), void *arg, bool *ret_entered);
 
 int rootfs_open(int rootfd, const char *path, int *ret_fd);
 int rootfs_mkdirs(int rootfd, const char *path, int *ret_fd);

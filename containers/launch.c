@@ -357,7 +357,7 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 		ns |= CONTAINER_NS_NET;
 	p.userns = ns & CONTAINER_NS_USER;
 	/* joined, not made: the clone inherits them from the thread that
-	 * makes it (launch_join_clone) */
+	 * makes it (launch_clone) */
 	unsigned joined = (spec->ns_join[CONTAINER_JOIN_NET] ? CONTAINER_NS_NET : 0) |
 			  (spec->ns_join[CONTAINER_JOIN_IPC] ? CONTAINER_NS_IPC : 0) |
 			  (spec->ns_join[CONTAINER_JOIN_UTS] ? CONTAINER_NS_UTS : 0);
@@ -485,26 +485,12 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 		ca.flags |= CLONE_INTO_CGROUP;
 		ca.cgroup = (uint64_t)c->cg.v2_dir_fd;
 	}
-	pid_t pid;
-	int clone_errno = 0;
-	if (joined) {
-		bool entered;
-		pid = launch_join_clone(join, &ca, child_thunk, &p, &entered);
-		if (pid < 0 && !entered) {
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			r = fail_msg(&err, (int)pid, "joining the namespaces of /linux/namespaces: %s", strerror((int)-pid));
-			goto fail;
-		}
-		clone_errno = pid < 0 ? (int)-pid : 0;
-	} else {
-		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-		if (pid == 0)
-			child_main(&p);
-		clone_errno = errno;
-	}
+	bool entered;
+	pid_t pid = launch_clone(joined ? join : NULL, &ca, child_thunk, &p, &entered);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		r = fail_msg(&err, -clone_errno, "clone3: %s", strerror(clone_errno));
+		r = fail_msg(&err, (int)pid, "%s: %s", entered ? "clone3" : "joining the namespaces of /linux/namespaces",
+			     strerror((int)-pid));
 		goto fail;
 	}
 	c->pid = pid;

@@ -284,6 +284,10 @@ _Noreturn void oci_shim_main(int dirfd, const char *id, int sync, int tty, const
 			_exit(125);
 		}
 		close(ls);
+		/* scmd holds the joined namespaces now (the container is in them) */
+		for (int i = 0; i < 3; i++)
+			if (join[i] >= 0)
+				close(join[i]);
 		run_phase(out, sfd, tty, name);
 	}
 }
