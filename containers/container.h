@@ -204,6 +204,11 @@ int container_spec_parse(const char *json, size_t len, const char *bundle, conta
  * and are of their type, checked as start does: CONTAINER_E_SPEC naming
  * /linux/namespaces/N/path otherwise. */
 int container_spec_check_joins(const container_spec *s, scm_error **ret_err);
+/* The same, keeping the checked namespaces open (ret_fds by
+ * CONTAINER_JOIN_*, -1 where none; the caller closes them): a namespace
+ * pinned at create, joined at start by container_opts.join_fds whatever
+ * its path names by then. */
+int container_spec_open_joins(const container_spec *s, int ret_fds[3], scm_error **ret_err);
 /* The quick path: argv runs as the caller (root inside), the root holds
  * the host's /usr, /bin, /sbin, /lib* and /etc without its secrets,
  * read-only, and the runtime's own tree; private /tmp /dev /proc /run /sys,
@@ -288,6 +293,11 @@ typedef struct container_opts {
 	const container_idrange *idrange;
 	bool pty; /* the stdio fds are a pty's slave made for this container: the
 		   * main process makes it its controlling terminal */
+	/* NULL, or 3 fds by CONTAINER_JOIN_* (-1: none): a namespace opened
+	 * earlier (container_spec_open_joins), joined in place of what the
+	 * spec's path of that type names now. Checked as a path is; a type
+	 * the spec joins by no path is refused. */
+	const int *join_fds;
 } container_opts;
 #define CONTAINER_OPTS_INIT                                                      \
 	{ .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 }

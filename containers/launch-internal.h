@@ -135,14 +135,18 @@ void freezer_setup(cgroup_set *cg, const char *parent, const char *id);
  * follows links inside the root; _mkdirs and _mkfile create what is
  * missing one component at a time and never through a link (-ELOOP). */
 /* nsjoin.c: the spec's namespaces to join by path, opened and checked
- * (ret_fds -1 where none); the calling thread steps into them around
- * clone3 (enter: saved gets its own; leave restores them, or aborts). */
-int launch_join_open(const container_spec *s, bool rootless, int ret_fds[3], scm_error **err);
+ * (ret_fds -1 where none; given: fds handed over for those paths, or
+ * NULL). */
+int launch_join_open(const container_spec *s, bool rootless, const int *given, int ret_fds[3], scm_error **err);
 /* A sandbox's container joins only other containers' ipc and uts
  * namespaces (owned by a user namespace other than the runtime's). */
 int launch_join_check_sandbox(const container_spec *s, const int fds[3], scm_error **err);
-int launch_join_enter(const int fds[3], int saved[3]);
-void launch_join_leave(int saved[3]);
+/* clone3(ca): from this thread when fds is NULL, else from a thread made
+ * for it, which joins fds first and ends after. The pid, or -errno
+ * (*ret_entered false: joining failed, not the clone). In the child,
+ * child(arg), which never returns. */
+struct clone_args;
+pid_t launch_clone(const int *fds, struct clone_args *ca, void (*child)(void *), void *arg, bool *ret_entered);
 
 int rootfs_open(int rootfd, const char *path, int *ret_fd);
 int rootfs_mkdirs(int rootfd, const char *path, int *ret_fd);

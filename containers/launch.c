@@ -230,6 +230,11 @@ static _Noreturn void child_main(launch_plan *p)
 	init_run(p);
 }
 
+static void child_thunk(void *p)
+{
+	child_main(p);
+}
+
 /* What container_exec needs later, so the caller may free its spec. */
 static container_spec *exec_spec_copy(const container_spec *s)
 {
@@ -317,7 +322,7 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1, -1}, .v2_dir_fd = -1};
 	launch_plan p = {.opts = &o, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
 			 .status_pipe = {-1, -1}};
-	int join[3] = {-1, -1, -1}, saved[3];
+	int join[3] = {-1, -1, -1};
 
 	const container_spec *spec = spec_in;
 	if (o.sandbox && (r = container_sandbox_check(spec, o.sandbox, &err)) != 0)
@@ -351,11 +356,12 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	if (o.sandbox && !o.sandbox->network)
 		ns |= CONTAINER_NS_NET;
 	p.userns = ns & CONTAINER_NS_USER;
-	/* joined, not made: the clone inherits them from this thread */
+	/* joined, not made: the clone inherits them from the thread that
+	 * makes it (launch_clone) */
 	unsigned joined = (spec->ns_join[CONTAINER_JOIN_NET] ? CONTAINER_NS_NET : 0) |
 			  (spec->ns_join[CONTAINER_JOIN_IPC] ? CONTAINER_NS_IPC : 0) |
 			  (spec->ns_join[CONTAINER_JOIN_UTS] ? CONTAINER_NS_UTS : 0);
-	if (joined && ((r = launch_join_open(spec, p.rootless, join, &err)) != 0 ||
+	if (joined && ((r = launch_join_open(spec, p.rootless, o.join_fds, join, &err)) != 0 ||
 		       (o.sandbox && (r = launch_join_check_sandbox(spec, join, &err)) != 0)))
 		goto fail;
 	p.clone_flags = clone_flags_of(ns & ~joined);
@@ -479,20 +485,12 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 		ca.flags |= CLONE_INTO_CGROUP;
 		ca.cgroup = (uint64_t)c->cg.v2_dir_fd;
 	}
-	if (joined && (r = launch_join_enter(join, saved)) < 0) {
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		r = fail_msg(&err, r, "joining the namespaces of /linux/namespaces: %s", strerror(-r));
-		goto fail;
-	}
-	pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid == 0)
-		child_main(&p);
-	int clone_errno = errno;
-	if (joined)
-		launch_join_leave(saved);
+	bool entered;
+	pid_t pid = launch_clone(joined ? join : NULL, &ca, child_thunk, &p, &entered);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		r = fail_msg(&err, -clone_errno, "clone3: %s", strerror(clone_errno));
+		r = fail_msg(&err, (int)pid, "%s: %s", entered ? "clone3" : "joining the namespaces of /linux/namespaces",
+			     strerror((int)-pid));
 		goto fail;
 	}
 	c->pid = pid;

@@ -88,7 +88,16 @@ void oci_unexpose(int dirfd, size_t n_binds);
 /* ---- pod.c --------------------------------------------------------------- */
 /* /proc/PID/ns/TYPE paths in cfg's linux.namespaces naming the monitor of
  * one of this root's containers become its scmd container's PID 1's. */
-int oci_fix_ns_paths(json_object *cfg, scm_error **ret_err);
+/* pins (may be NULL) records, by CONTAINER_JOIN_*, which container's PID 1
+ * a rewritten path names: oci_pod_pins_check, once the namespaces are
+ * open, proves that pid was still that PID 1 (not a reused one). */
+struct oci_pod_pins {
+	char *name[3];
+	int pid[3];
+};
+int oci_fix_ns_paths(json_object *cfg, struct oci_pod_pins *pins, scm_error **ret_err);
+int oci_pod_pins_check(const struct oci_pod_pins *pins, scm_error **ret_err);
+void oci_pod_pins_done(struct oci_pod_pins *pins);
 
 /* ---- a terminal (console.c) -------------------------------------------- */
 /* A pty pair for `terminal: true` (process.consoleSize as its size). */
@@ -113,6 +122,6 @@ int oci_scmd_call(const char *op, json_object *args, const int *fds, size_t n_fd
 		  int *ret_fd, scm_error **ret_err);
 /* The monitor: never returns. sync is written one byte once it listens.
  * tty: the slave of the engine's terminal, or -1. */
-_Noreturn void oci_shim_main(int dirfd, const char *id, int sync, int tty);
+_Noreturn void oci_shim_main(int dirfd, const char *id, int sync, int tty, const int join[3]);
 /* Asks the monitor of a created container to start it. */
 int oci_shim_start(int dirfd, const char *id, scm_error **ret_err);

@@ -165,13 +165,15 @@ static int cmd_create(int argc, char **argv)
 		return oci_fail(e);
 	_cleanup_close_ int dfd = -1, tty_m = -1, tty_s = -1;
 	struct oci_state st = { .id = (char *)id, .bundle = babs };
+	struct oci_pod_pins pins = { 0 };
+	int join[3] = { -1, -1, -1 };
 	char name[49], created[64];
 	oci_scm_name(id, name);
 	st.name = name;
 	if ((r = oci_state_dir(id, true, &dfd, &e)) != 0)
 		goto fail_put;
 	bool made = true;
-	if ((r = oci_fix_ns_paths(cfg, &e)) != 0 || (r = oci_expose(dfd, cfg, binds, &e)) != 0)
+	if ((r = oci_fix_ns_paths(cfg, &pins, &e)) != 0 || (r = oci_expose(dfd, cfg, binds, &e)) != 0)
 		goto fail;
 	const char *ctext = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
 	if ((r = oci_write_file(dfd, "config.json", ctext, &e)) != 0)
@@ -187,8 +189,11 @@ static int cmd_create(int argc, char **argv)
 		r = scm_fail(&e, r, "bundle %s, as scm takes it", babs);
 		goto fail;
 	}
-	r = container_spec_check_joins(spec, &e);
+	/* Pinned now, kept by the monitor, handed to scmd at start. */
+	r = container_spec_open_joins(spec, join, &e);
 	container_spec_free(spec);
+	if (r == 0)
+		r = oci_pod_pins_check(&pins, &e);
 	if (r != 0) {
 		r = scm_fail(&e, r, "bundle %s", babs);
 		goto fail;
@@ -209,9 +214,11 @@ static int cmd_create(int argc, char **argv)
 	}
 	if (pid == 0) {
 		close(sp[0]);
-		oci_shim_main(dfd, id, sp[1], tty_s);
+		oci_shim_main(dfd, id, sp[1], tty_s, join);
 	}
 	close(sp[1]);
+	for (int i = 0; i < 3; i++)
+		join[i] = safe_close(join[i]);
 	tty_s = safe_close(tty_s);
 	char b;
 	ssize_t k = read(sp[0], &b, 1);
@@ -241,6 +248,7 @@ static int cmd_create(int argc, char **argv)
 	}
 	json_object_put(cfg);
 	json_object_put(binds);
+	oci_pod_pins_done(&pins);
 	return 0;
 fail:
 	if (made) {
@@ -250,6 +258,9 @@ fail:
 			scm_error_free(e2);
 	}
 fail_put:
+	for (int i = 0; i < 3; i++)
+		safe_close(join[i]);
+	oci_pod_pins_done(&pins);
 	json_object_put(cfg);
 	json_object_put(binds);
 	return oci_fail(e);

@@ -89,8 +89,11 @@ static int write_all(int fd, const char *buf, size_t n)
 	return 0;
 }
 
-/* container.run for this id: the reply's fd is the output pipe. */
-static int launch(int dirfd, int tty, int *ret_out, char **ret_name, scm_error **ret_err)
+/* container.run for this id: the reply's fd is the output pipe. join:
+ * the namespaces to join, opened at create (by CONTAINER_JOIN_*, -1:
+ * none), handed over so scmd joins those and not what the bundle's paths
+ * name by now. */
+static int launch(int dirfd, int tty, const int join[3], int *ret_out, char **ret_name, scm_error **ret_err)
 {
 	struct oci_state st;
 	char self[64], dir[PATH_MAX];
@@ -121,7 +124,23 @@ static int launch(int dirfd, int tty, int *ret_out, char **ret_name, scm_error *
 			json_object_object_add(a, "tty_cols", json_object_new_int(ws.ws_col));
 		}
 	}
-	r = oci_scmd_call("container.run", a, &in, in >= 0 ? 1 : 0, NULL, ret_out, ret_err);
+	int fds[4];
+	size_t n_fds = 0;
+	if (in >= 0)
+		fds[n_fds++] = in;
+	static const char *const jn[3] = { "network", "ipc", "uts" };
+	json_object *jf = NULL;
+	for (int i = 0; i < 3; i++) {
+		if (join[i] < 0)
+			continue;
+		if (!jf)
+			jf = json_object_new_object();
+		json_object_object_add(jf, jn[i], json_object_new_int((int)n_fds));
+		fds[n_fds++] = join[i];
+	}
+	if (jf)
+		json_object_object_add(a, "join_fds", jf);
+	r = oci_scmd_call("container.run", a, fds, n_fds, NULL, ret_out, ret_err);
 	json_object_put(a);
 	if (r == 0 && *ret_out < 0)
 		r = scm_fail(ret_err, SCM_E_INTERNAL, "scmd sent no output pipe for '%s'", st.name);
@@ -203,7 +222,7 @@ static _Noreturn void run_phase(int out, int sfd, int tty, const char *name)
 	_exit(code & 0xff);
 }
 
-_Noreturn void oci_shim_main(int dirfd, const char *id, int sync, int tty)
+_Noreturn void oci_shim_main(int dirfd, const char *id, int sync, int tty, const int join[3])
 {
 	(void)id;
 	setsid();
@@ -253,7 +272,7 @@ _Noreturn void oci_shim_main(int dirfd, const char *id, int sync, int tty)
 		char *name = NULL;
 		int out = -1;
 		scm_error *se = NULL;
-		if (launch(dirfd, tty, &out, &name, &e) == 0 && oci_write_file(dirfd, "started", "", &se) != 0)
+		if (launch(dirfd, tty, join, &out, &name, &e) == 0 && oci_write_file(dirfd, "started", "", &se) != 0)
 			scm_error_free(se); /* `state` then says created: cosmetic */
 		json_object *o = e ? scm_error_to_json(e) : json_object_new_object();
 		const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -265,6 +284,10 @@ _Noreturn void oci_shim_main(int dirfd, const char *id, int sync, int tty)
 			_exit(125);
 		}
 		close(ls);
+		/* scmd holds the joined namespaces now (the container is in them) */
+		for (int i = 0; i < 3; i++)
+			if (join[i] >= 0)
+				close(join[i]);
 		run_phase(out, sfd, tty, name);
 	}
 }

@@ -177,14 +177,40 @@ static void op_run(struct scmd *d, struct conn *c, scm_message *m)
 				"binds must be a list of {\"source\", \"destination\", \"writable\"}");
 		goto out;
 	}
+	/* "join_fds": {"network"|"ipc"|"uts": N}, N an index of the fds sent
+	 * (scm-oci's monitor hands over the namespaces it pinned at create);
+	 * stdin is the first fd when no namespace takes that index. */
+	int join_fds[3] = { -1, -1, -1 };
+	json_object *jf = NULL;
+	bool stdin0 = m->n_fds > 0;
+	if (json_object_object_get_ex(a, "join_fds", &jf)) {
+		static const char *const names[3] = { "network", "ipc", "uts" };
+		bool badj = !json_object_is_type(jf, json_type_object);
+		for (int i = 0; !badj && i < 3; i++) {
+			if (!json_object_object_get_ex(jf, names[i], &v))
+				continue;
+			int64_t k = json_object_get_int64(v);
+			badj = !json_object_is_type(v, json_type_int) || k < 0 || (size_t)k >= m->n_fds;
+			if (!badj) {
+				join_fds[i] = m->fds[k];
+				stdin0 &= k != 0;
+			}
+		}
+		if (badj || json_object_object_length(jf) != (join_fds[0] >= 0) + (join_fds[1] >= 0) + (join_fds[2] >= 0)) {
+			conn_reply_fail(d, c, m->call_id, SCM_E_INVALID,
+					"join_fds must be {\"network\"|\"ipc\"|\"uts\": the index of an fd sent}");
+			goto out;
+		}
+	}
 	struct container_req req = {
 		.name = jstr(a, "name"),
+		.join_fds = jf ? join_fds : NULL,
 		.bundle = bundle,
 		.argv = argv,
 		.profiles = profiles,
 		.env = env,
 		.binds = binds,
-		.stdin_fd = m->n_fds > 0 ? m->fds[0] : -1,
+		.stdin_fd = stdin0 ? m->fds[0] : -1,
 		.attach = json_object_object_get_ex(a, "attach", &v) && json_object_get_boolean(v),
 		.tty = json_object_object_get_ex(a, "tty", &v) && json_object_get_boolean(v),
 		.tty_raw_out = json_object_object_get_ex(a, "tty_raw_out", &v) && json_object_get_boolean(v),

@@ -336,6 +336,7 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	scmd_ctr_idrange(d, &range);
 	opts.idrange = &range;
 	opts.stdin_fd = req->stdin_fd >= 0 ? req->stdin_fd : devnull;
+	opts.join_fds = req->join_fds;
 	opts.stdout_fd = outp[1];
 	opts.stderr_fd = outp[1];
 	if (req->tty) {

@@ -263,6 +263,9 @@ struct container_req {
 	struct json_object *env; /* array of "K=V" */
 	struct json_object *binds; /* [{"source","destination","writable"}]: the admin's */
 	int stdin_fd;        /* -1: /dev/null */
+	const int *join_fds; /* NULL, or by CONTAINER_JOIN_* (-1: none): namespaces
+			      * handed over (pinned at create), for the bundle's
+			      * paths of those types */
 	int64_t uid, gid;    /* the user it runs as; -1: the spec's (root on the quick path) */
 	bool attach;         /* a pipe of the output for scmctl */
 	bool tty;            /* attached with a pty: attach_fd is its master */

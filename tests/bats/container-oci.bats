@@ -311,3 +311,44 @@ join_bundle() {
 	oci delete jm1
 	oci delete --force jp1
 }
+
+@test "namespaces joined by path are pinned at create: a pod's infra pid reused by start names another namespace, not joined" {
+	# the infra container, and a member joining its network by the path
+	# the engine gives (its monitor's), which create turns into its PID 1's
+	create jr1
+	oci start jr1
+	wait_status jr1 running
+	local infra want impostor= p
+	infra=$("$SCMCTL" --json container show jr1 | jq -r .pid)
+	want=$(readlink "/proc/$infra/ns/net")
+	join_bundle "$SCMT/jr" network "/proc/$(cat "$SCMT/jr1.pid")/ns/net"
+	create jr2 "$SCMT/jr" || { cat "$SCMT/jr2.err"; false; }
+	[ "$(jq -r '.linux.namespaces[] | select(.type == "network") | .path' "$ROOT/jr2/config.json")" = "/proc/$infra/ns/net" ]
+	# the infra's PID 1 ends; its pid goes to a process in a network
+	# namespace of its own (the next pid set by ns_last_pid)
+	kill -KILL "$infra"
+	wait_until 60 sh -c "[ ! -e /proc/$infra ]"
+	for _ in $(seq 200); do
+		echo $((infra - 1)) >/proc/sys/kernel/ns_last_pid
+		bare unshare --net sleep 600 </dev/null >/dev/null 2>&1 &
+		p=$!
+		[ "$p" = "$infra" ] && break
+		kill "$p"
+	done
+	[ "$p" = "$infra" ] || skip "another process kept taking pid $infra"
+	wait_until 60 sh -c "[ \"\$(readlink /proc/$infra/ns/net)\" != \"$want\" ] && [ \"\$(readlink /proc/$infra/ns/net)\" != \"\$(readlink /proc/self/ns/net)\" ]"
+	impostor=$(readlink "/proc/$infra/ns/net")
+	echo "infra's: $want; its pid's now: $impostor"
+	oci start jr2
+	wait_status jr2 stopped
+	kill "$p"
+	cat "$SCMT/jr2.out"
+	[ "$(cat "$SCMT/jr2.out")" = "$want" ]
+	# scmd's own threads never stepped into it (a thread made for the
+	# clone did, and ended)
+	local t host
+	host=$(readlink /proc/self/ns/net)
+	for t in /proc/"$SCMD_PID"/task/*; do [ "$(readlink "$t/ns/net")" = "$host" ]; done
+	oci delete jr2
+	oci delete --force jr1
+}
