@@ -83,6 +83,15 @@ static void zero_hash(const struct bmig *m, uint8_t *buf, uint64_t len, uint8_t 
 	mig_sha256(buf, len, out);
 }
 
+/* Piece c: its bytes (the last may be short) and the block holding it. */
+struct piece { uint64_t off, len, bstart, blen; };
+static struct piece piece_of(const struct bjob *b, uint64_t c)
+{
+	uint64_t bs = b->mig->block_size, off = c * BJOB_CHUNK, bstart = off / bs * bs;
+	return (struct piece){ off, b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK, bstart,
+			       b->vsize - bstart < bs ? b->vsize - bstart : bs };
+}
+
 static int dst_fail(struct bjob *b, int r)
 {
 	scm_error_free(b->serr);
@@ -96,9 +105,8 @@ static int no_data(struct bjob *b, uint64_t c, int cl, int dst_st)
 {
 	struct bmig *m = b->mig;
 	vhdx *dst = b->other;
-	uint64_t off = c * BJOB_CHUNK, len = b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK;
-	uint64_t bstart = off / m->block_size * m->block_size;
-	uint64_t blen = b->vsize - bstart < m->block_size ? b->vsize - bstart : m->block_size;
+	struct piece pc = piece_of(b, c);
+	uint64_t off = pc.off, len = pc.len, bstart = pc.bstart, blen = pc.blen;
 	struct mig_rec *rec = &m->rec[c];
 	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT;
 	uint8_t h[32];
@@ -122,9 +130,8 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 {
 	struct bmig *m = b->mig;
 	vhdx *dst = b->other;
-	uint64_t off = c * BJOB_CHUNK, len = b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK;
-	uint64_t bstart = off / m->block_size * m->block_size;
-	uint64_t blen = b->vsize - bstart < m->block_size ? b->vsize - bstart : m->block_size;
+	struct piece pc = piece_of(b, c);
+	uint64_t off = pc.off, len = pc.len, bstart = pc.bstart, blen = pc.blen;
 	struct mig_rec *rec = &m->rec[c];
 	if (clear)
 		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
@@ -172,7 +179,8 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 int mig_read_piece(struct bjob *b, vhdx *src, uint64_t c, bool clear, unsigned slot)
 {
 	struct bmig *m = b->mig;
-	uint64_t off = c * BJOB_CHUNK, len = b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK;
+	struct piece pc = piece_of(b, c);
+	uint64_t off = pc.off, len = pc.len;
 	if (clear)
 		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
 	int cl = chunk_class(src, off), r;
@@ -274,9 +282,8 @@ static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
 {
 	struct bmig *m = b->mig;
 	vhdx *dst = b->other;
-	uint64_t off = p->c * BJOB_CHUNK, len = b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK;
-	uint64_t bstart = off / m->block_size * m->block_size;
-	uint64_t blen = b->vsize - bstart < m->block_size ? b->vsize - bstart : m->block_size;
+	struct piece pc = piece_of(b, p->c);
+	uint64_t off = pc.off, len = pc.len, bstart = pc.bstart, blen = pc.blen;
 	struct mig_rec *rec = &m->rec[p->c];
 	const uint8_t *buf = m->wbuf + (size_t)p->slot * BJOB_CHUNK;
 	int r;
@@ -431,7 +438,8 @@ int mig_record_write(struct bjob *b, scm_error **ret_err)
 		const struct mig_rec *r = &m->rec[c];
 		if (r->st != REC_DATA && r->st != REC_ZERO)
 			continue;
-		uint64_t off = c * BJOB_CHUNK, len = b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK;
+		struct piece pc = piece_of(b, c);
+		uint64_t off = pc.off, len = pc.len;
 		struct vmap_extent *e = &map.ext[map.n++];
 		*e = (struct vmap_extent){ .src = off, .dst = off, .len = len, .zero = r->st == REC_ZERO };
 		memcpy(e->hash, r->hash, 32);
