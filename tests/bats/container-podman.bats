@@ -156,10 +156,18 @@ SIZE='while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
 		/bin/sh -c 'for n in net ipc uts; do readlink /proc/self/ns/$n; done; nc -l -p 7777'
 	echo "$output"
 	[ "$status" -eq 0 ]
+	# The message comes from a quoted here-document, which the shell writes
+	# into nc's stdin before nc runs. busybox nc reads stdin before the
+	# socket, so the server's end of writing (its stdin is /dev/null: it
+	# shuts its side at once) cannot end the client before it sent; with
+	# `echo | nc` it could, on a loaded machine (the echo not yet written).
 	run timeout 120 "$SCMT/podman" run --rm --pod pod1 localhost/scm-oci-test \
 		/bin/sh -c 'for n in net ipc uts; do readlink /proc/self/ns/$n; done
 			# until the server listens
-			for i in $(seq 300); do echo over-loopback | nc 127.0.0.1 7777 2>/dev/null && exit; sleep 0.1; done; exit 1'
+			for i in $(seq 300); do nc 127.0.0.1 7777 2>/dev/null <<\EOF && exit
+over-loopback
+EOF
+			sleep 0.1; done; exit 1'
 	echo "$output"
 	[ "$status" -eq 0 ]
 	client=$output
