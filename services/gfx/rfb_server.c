@@ -76,6 +76,11 @@ static uint64_t tag(int kind, int fd)
 	return (uint64_t)kind << 32 | (uint32_t)fd;
 }
 
+uint64_t gfx_rfb_client_tag(int fd)
+{
+	return tag(TAG_CLIENT, fd);
+}
+
 static void pending_drop(gfx_rfb *r, size_t i)
 {
 	if (r->pending[i].fd < 0)
@@ -176,6 +181,7 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 		free(cl->host);
 		cl->host = strdup(r->relay_peer);
 		x->tls = r->relay_tls;
+		x->relayed = r->relaying;
 	}
 	/* A websocket only through the port that checked its token; the
 	 * path is checked again, it costs nothing. */
@@ -266,6 +272,21 @@ static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
 	return 0;
 }
 
+/* A listening TCP socket of the proxy's predecessor, checked to be one. */
+static int adopt_listener(int fd, uint16_t *ret_port)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int acc = 0, type = 0;
+	socklen_t il = sizeof(int);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &al) < 0 || a.sin_family != AF_INET ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0 || !acc ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &il) < 0 || type != SOCK_STREAM)
+		return -EBADF;
+	*ret_port = ntohs(a.sin_port);
+	return 0;
+}
+
 static int set_secret(char *dst, size_t n, const char *given)
 {
 	if (given && *given) {
@@ -282,6 +303,8 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	if (!r)
 		return -ENOMEM;
 	r->rfb_fd = r->ws_fd = r->epfd = r->timer_fd = -1;
+	if (cfg->adopt) /* ours whatever happens (closed by gfx_rfb_free) */
+		r->rfb_fd = cfg->adopt_rfb_fd, r->ws_fd = cfg->adopt_ws_fd;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
 		r->pending[i].fd = -1;
 	r->comp = c;
@@ -301,8 +324,13 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0)
 		return -errno;
-	if ((e = listen_on(cfg->port, &r->rfb_fd, &r->port)) < 0 ||
-	    (e = listen_on(cfg->ws_port, &r->ws_fd, &r->ws_port)) < 0)
+	if (cfg->adopt) {
+		e = adopt_listener(r->rfb_fd, &r->port);
+		if (e == 0)
+			e = adopt_listener(r->ws_fd, &r->ws_port);
+	} else if ((e = listen_on(cfg->port, &r->rfb_fd, &r->port)) == 0)
+		e = listen_on(cfg->ws_port, &r->ws_fd, &r->ws_port);
+	if (e < 0)
 		return e;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_RFB_LISTEN, r->rfb_fd) };
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->rfb_fd, &ev) < 0)
@@ -397,9 +425,9 @@ static void take_relayed(gfx_rfb *r)
 	char peer[64];
 	bool tls;
 	while (gfx_tls_next(r->tls, &fd, peer, sizeof(peer), &tls) == 1) {
-		r->relay_peer = peer, r->relay_tls = tls;
+		r->relay_peer = peer, r->relay_tls = tls, r->relaying = true;
 		take(r, fd, false);
-		r->relay_peer = NULL;
+		r->relay_peer = NULL, r->relaying = false;
 	}
 }
 
@@ -573,11 +601,13 @@ static void process(gfx_rfb *r)
 {
 	bool handshakes = gate(r);
 	rfbProcessEvents(r->screen, 0);
+	gfx_rfb_carried_fixup(r);
 	/* A viewer closed by a failed write is freed by rfbProcessEvents();
 	 * the gate first, as the first round may have moved handshakes on. */
 	if (gfx_rfb_send_pending(r->screen, r->comp, now_ns(), &r->wake)) {
 		handshakes = gate(r);
 		rfbProcessEvents(r->screen, 0);
+		gfx_rfb_carried_fixup(r);
 	}
 	bool ws = false;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
@@ -589,6 +619,8 @@ static void process(gfx_rfb *r)
 int gfx_rfb_dispatch(gfx_rfb *r)
 {
 	struct epoll_event evs[16];
+	if (r->frozen)
+		return 0;
 	int n = epoll_wait(r->epfd, evs, 16, 0);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -625,6 +657,8 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 
 void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 {
+	if (r->frozen)
+		return; /* the shadow keeps what viewers have: a thaw sends the rest */
 	if (!r->shadow) {
 		for (uint32_t i = 0; i < changed->n; i++) {
 			const gfx_rect *rc = &changed->r[i];
