@@ -28,6 +28,7 @@
 #include <json-c/json.h>
 #include <poll.h>
 #include <rfb/rfb.h>
+#include <netinet/in.h>
 #include <rfb/rfbregion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,22 @@ json_object *gfx_rfb_save(gfx_rfb *r, gfx_fd_add_fn add, void *ud, scm_error **r
 }
 
 /* ---- the new process ---------------------------------------------------- */
+
+/* A listening TCP socket of the proxy's predecessor, checked to be one. */
+int gfx_rfb_adopt_listener(int fd, uint16_t *ret_port)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int acc = 0, type = 0;
+	socklen_t il = sizeof(int);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &al) < 0 || a.sin_family != AF_INET ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0 || !acc ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &il) < 0 || type != SOCK_STREAM)
+		return -EBADF;
+	*ret_port = ntohs(a.sin_port);
+	return 0;
+}
+
 
 /* Exactly n bytes of what libvncserver wrote to its end; it writes
  * before rfbProcessClientMessage() returns, so they are there. */

@@ -81,3 +81,5 @@ uint64_t gfx_rfb_client_tag(int fd);
 /* rfb_handover.c: a carried viewer's encoding, after libvncserver read
  * what it asked for. */
 void gfx_rfb_carried_fixup(gfx_rfb *r);
+/* rfb_handover.c: a listening TCP socket of the predecessor, checked. */
+int gfx_rfb_adopt_listener(int fd, uint16_t *ret_port);

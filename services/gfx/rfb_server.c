@@ -272,21 +272,6 @@ static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
 	return 0;
 }
 
-/* A listening TCP socket of the proxy's predecessor, checked to be one. */
-static int adopt_listener(int fd, uint16_t *ret_port)
-{
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-	int acc = 0, type = 0;
-	socklen_t il = sizeof(int);
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &al) < 0 || a.sin_family != AF_INET ||
-	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0 || !acc ||
-	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &il) < 0 || type != SOCK_STREAM)
-		return -EBADF;
-	*ret_port = ntohs(a.sin_port);
-	return 0;
-}
-
 static int set_secret(char *dst, size_t n, const char *given)
 {
 	if (given && *given) {
@@ -325,9 +310,9 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	if (r->epfd < 0)
 		return -errno;
 	if (cfg->adopt) {
-		e = adopt_listener(r->rfb_fd, &r->port);
+		e = gfx_rfb_adopt_listener(r->rfb_fd, &r->port);
 		if (e == 0)
-			e = adopt_listener(r->ws_fd, &r->ws_port);
+			e = gfx_rfb_adopt_listener(r->ws_fd, &r->ws_port);
 	} else if ((e = listen_on(cfg->port, &r->rfb_fd, &r->port)) == 0)
 		e = listen_on(cfg->ws_port, &r->ws_fd, &r->ws_port);
 	if (e < 0)
