@@ -254,6 +254,24 @@ static int play_viewer(gfx_rfb *r, rfbClientPtr cl, int fd, bool view_only, cons
 	return fake_say(cl, fd, m, 4 + 4 * n_enc);
 }
 
+/* Puts the viewer's socket fd where libvncserver has the socketpair's
+ * end (the same fd number, so its records stay right); fd stays the
+ * caller's. */
+static int swap_socket(gfx_rfb *r, rfbClientPtr cl, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = gfx_rfb_client_tag(cl->sock) };
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, cl->sock, NULL);
+	if (dup3(fd, cl->sock, O_CLOEXEC) < 0)
+		return -errno;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, cl->sock, &ev) < 0) {
+		int e = -errno;
+		close(cl->sock); /* the viewer's: no shutdown, the old process may serve on */
+		cl->sock = RFB_INVALID_SOCKET;
+		return e;
+	}
+	return 0;
+}
+
 /* One viewer: a client made on a socketpair, then the viewer's socket in
  * its place. Takes fd. */
 static int adopt_viewer(gfx_rfb *r, int fd, json_object *v)
@@ -293,15 +311,7 @@ static int adopt_viewer(gfx_rfb *r, int fd, json_object *v)
 		char junk[4096];
 		while (recv(sv[1], junk, sizeof(junk), MSG_DONTWAIT) > 0)
 			;
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = gfx_rfb_client_tag(cl->sock) };
-		epoll_ctl(r->epfd, EPOLL_CTL_DEL, cl->sock, NULL);
-		if (dup3(fd, cl->sock, O_CLOEXEC) < 0)
-			e = -errno;
-		else if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, cl->sock, &ev) < 0) {
-			e = -errno;
-			close(cl->sock); /* the viewer's: no shutdown, the old process may serve on */
-			cl->sock = RFB_INVALID_SOCKET;
-		}
+		e = swap_socket(r, cl, fd);
 	}
 	close(sv[1]);
 	close(fd);
@@ -337,6 +347,44 @@ int gfx_rfb_restore_viewers(gfx_rfb *r, json_object *viewers, gfx_fd_take_fn tak
 	*ret_carried = ok;
 	*ret_dropped = dropped;
 	return 0;
+}
+
+void gfx_rfb_take_plain(gfx_rfb *r, const gfx_tls_conn *c)
+{
+	int sv[2], e = 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		close(c->fd);
+		return;
+	}
+	r->relay_peer = c->peer;
+	rfbClientPtr cl = rfbNewClient(r->screen, sv[0]);
+	r->relay_peer = NULL;
+	/* libvncserver's ProtocolVersion, then (3.7+) its security types
+	 * and, once it read the choice, the challenge; 3.3: the type and
+	 * the challenge at once */
+	if (!cl || send(sv[1], c->replay, c->replay_len, MSG_NOSIGNAL) != (ssize_t)c->replay_len)
+		e = -EPIPE;
+	for (int i = 0; e == 0 && i < 2 && cl->state != RFB_AUTHENTICATION; i++) {
+		rfbProcessClientMessage(cl);
+		if (cl->sock == RFB_INVALID_SOCKET)
+			e = -ECONNRESET;
+	}
+	uint8_t buf[64];
+	ssize_t k = e == 0 && cl->state == RFB_AUTHENTICATION ? recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) : -1;
+	if (k < (ssize_t)c->greet_len + CHALLENGESIZE)
+		e = e ? e : -EPROTO;
+	/* what the viewer has not seen yet; a fresh socket's buffer takes it */
+	size_t n = e == 0 ? (size_t)k - c->greet_len : 0;
+	if (e == 0 && send(c->fd, buf + c->greet_len, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
+		e = -EIO;
+	if (e == 0)
+		e = swap_socket(r, cl, c->fd);
+	close(sv[1]);
+	close(c->fd);
+	if (e < 0 && cl && cl->sock != RFB_INVALID_SOCKET)
+		rfbCloseClient(cl);
+	if (e < 0)
+		r->refused++;
 }
 
 void gfx_rfb_abandon(gfx_rfb *r)

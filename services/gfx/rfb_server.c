@@ -406,12 +406,14 @@ static void take(gfx_rfb *r, int fd, bool ws)
 /* Viewers the TLS worker has brought to VNC authentication. */
 static void take_relayed(gfx_rfb *r)
 {
-	int fd;
-	char peer[64];
-	bool tls;
-	while (gfx_tls_next(r->tls, &fd, peer, sizeof(peer), &tls) == 1) {
-		r->relay_peer = peer, r->relay_tls = tls, r->relaying = true;
-		take(r, fd, false);
+	gfx_tls_conn c;
+	while (gfx_tls_next(r->tls, &c) == 1) {
+		if (c.plain) { /* the viewer's own socket (rfb_handover.c) */
+			gfx_rfb_take_plain(r, &c);
+			continue;
+		}
+		r->relay_peer = c.peer, r->relay_tls = c.tls, r->relaying = true;
+		take(r, c.fd, false);
 		r->relay_peer = NULL, r->relaying = false;
 	}
 }
