@@ -13,7 +13,10 @@
  * ProtocolVersion and choice of VNC authentication; libvncserver's own
  * answer to that replay is checked and dropped, everything else is
  * copied both ways. After libvncserver hangs up, what it wrote still
- * goes out for GFX_TLS_DRAIN_NS at most. Why a thread and not the
+ * goes out for GFX_TLS_DRAIN_NS at most. A viewer that chose plain VNC
+ * authentication is not relayed: its own socket goes to the proxy's
+ * thread with the replay (hand_plain), which a restarted proxy can then
+ * carry. Why a thread and not the
  * proxy's loop: libvncserver writes an update with blocking waits, and a
  * full update is larger than a socketpair holds, so someone must drain
  * the other end while the proxy's thread is inside libvncserver. */
