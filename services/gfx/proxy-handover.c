@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy.h"
@@ -120,8 +121,16 @@ static int restore_apps(json_object *a, scm_error **ret_err)
 
 static gfx_server_config *start_cfg; /* main's, for restore() */
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int restore(json_object *st, uint32_t version, void *ud, scm_error **ret_err)
 {
+	int64_t t0 = mono_us();
 	gfx_server_config cfg = *start_cfg;
 	json_object *rfb = json_object_object_get(st, "rfb");
 	int64_t w = json_object_get_int64(json_object_object_get(st, "width"));
@@ -162,9 +171,10 @@ static int restore(json_object *st, uint32_t version, void *ud, scm_error **ret_
 		uint32_t carried = 0, dropped = 0;
 		gfx_rfb_restore_viewers(gfx_server_rfb(proxy_srv), json_object_object_get(rfb, "viewers"), fd_take,
 					provider, &carried, &dropped);
-		fprintf(stderr, "scm-gfx-proxy: took over %zu clients and %u viewers (%u dropped, %lld left to reconnect)\n",
-			n_restored, carried, dropped,
-			(long long)json_object_get_int64(json_object_object_get(rfb, "left")));
+		fprintf(stderr,
+			"scm-gfx-proxy: took over %zu clients and %u viewers (%u dropped, %lld left to reconnect) in %lld us\n",
+			n_restored, carried, dropped, (long long)json_object_get_int64(json_object_object_get(rfb, "left")),
+			(long long)(mono_us() - t0));
 	}
 	return 0;
 }
