@@ -119,8 +119,6 @@ static int restore_apps(json_object *a, scm_error **ret_err)
 	return v ? 0 : scm_fail(ret_err, -ENOMEM, "out of memory");
 }
 
-static gfx_server_config *start_cfg; /* main's, for restore() */
-
 static int64_t mono_us(void)
 {
 	struct timespec ts;
@@ -131,35 +129,33 @@ static int64_t mono_us(void)
 static int restore(json_object *st, uint32_t version, void *ud, scm_error **ret_err)
 {
 	int64_t t0 = mono_us();
-	gfx_server_config cfg = *start_cfg;
+	if (!proxy_srv)
+		return scm_fail(ret_err, SCM_E_INTERNAL, "no desktop made before the state came");
 	json_object *rfb = json_object_object_get(st, "rfb");
 	int64_t w = json_object_get_int64(json_object_object_get(st, "width"));
 	int64_t h = json_object_get_int64(json_object_object_get(st, "height"));
 	if (w < 1 || h < 1 || w > GFX_DIM_MAX || h > GFX_DIM_MAX)
 		return scm_fail(ret_err, SCM_E_INVALID, "/width, /height: not a desktop size");
-	cfg.width = (uint32_t)w, cfg.height = (uint32_t)h;
-	if (cfg.rfb != (rfb != NULL))
+	bool has_rfb = gfx_server_rfb(proxy_srv) != NULL;
+	if (has_rfb != (rfb != NULL))
 		return scm_fail(ret_err, SCM_E_INVALID, "/rfb: the old proxy %s viewers, this one %s",
-				rfb ? "had" : "had no", cfg.rfb ? "must" : "must not");
+				rfb ? "had" : "had no", has_rfb ? "must" : "must not");
+	const char *pw = NULL, *vo = NULL, *tok = NULL;
+	int rfd = -1, wfd = -1;
 	if (rfb) {
-		cfg.password = secret(rfb, "password", GFX_RFB_PASSWORD_LEN, GFX_RFB_PASSWORD_LEN);
-		cfg.viewonly_password = secret(rfb, "viewonly", 0, GFX_RFB_PASSWORD_LEN);
-		cfg.token = secret(rfb, "token", 16, GFX_RFB_TOKEN_LEN);
-		if (!cfg.password || !cfg.viewonly_password || !cfg.token)
+		pw = secret(rfb, "password", GFX_RFB_PASSWORD_LEN, GFX_RFB_PASSWORD_LEN);
+		vo = secret(rfb, "viewonly", 0, GFX_RFB_PASSWORD_LEN);
+		tok = secret(rfb, "token", 16, GFX_RFB_TOKEN_LEN);
+		if (!pw || !vo || !tok)
 			return scm_fail(ret_err, SCM_E_INVALID, "/rfb: no password, view-only password or token");
-		cfg.adopt = true;
-		cfg.adopt_rfb_fd = fd_take(provider, json_object_get_int64(json_object_object_get(rfb, "rfb_fd")));
-		cfg.adopt_ws_fd = fd_take(provider, json_object_get_int64(json_object_object_get(rfb, "ws_fd")));
-		if (cfg.adopt_rfb_fd < 0 || cfg.adopt_ws_fd < 0) {
-			safe_close(cfg.adopt_rfb_fd);
-			safe_close(cfg.adopt_ws_fd);
-			return scm_fail(ret_err, SCM_E_INVALID, "/rfb: no listening sockets in the state");
-		}
+		rfd = fd_take(provider, json_object_get_int64(json_object_object_get(rfb, "rfb_fd")));
+		wfd = fd_take(provider, json_object_get_int64(json_object_object_get(rfb, "ws_fd")));
 	}
-	int r = gfx_server_new(&cfg, &proxy_srv);
+	/* takes the fds in every case */
+	int r = gfx_server_adopt(proxy_srv, rfd, wfd, pw, vo, tok, (uint32_t)w, (uint32_t)h);
 	if (r)
-		return scm_fail(ret_err, r < 0 ? r : SCM_E_INVALID, "the desktop of the state: %s",
-				r < 0 ? strerror(-r) : "refused (its listening sockets, or its size)");
+		return scm_fail(ret_err, r < 0 ? r : SCM_E_INVALID, "/rfb: %s",
+				r == -EBADF ? "no listening sockets in the state" : "its secrets or its size are refused");
 	if ((r = restore_apps(json_object_object_get(st, "apps"), ret_err)) != 0)
 		return r;
 	r = gfx_server_restore_clients(proxy_srv, st, fd_take, provider, restored, GFX_CLIENTS_MAX, &n_restored,
@@ -200,13 +196,20 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 	return 0;
 }
 
-int proxy_handover(scm_provider *p, gfx_server_config *cfg, scm_error **ret_err)
+int proxy_handover(scm_provider *p, gfx_server_config *cfg, bool taking_over, scm_error **ret_err)
 {
 	scm_handover_ops ops = { .version = STATE_VERSION, .min_version = 1, .save = save,
 				 .save_channel = save_channel, .restore = restore, .restore_channel = restore_channel };
 	provider = p;
-	start_cfg = cfg;
-	int r = scm_provider_handover(p, &ops, ret_err);
-	start_cfg = NULL;
-	return r;
+	/* Started to take over: everything but what the state gives is made
+	 * now, while the old process still serves (most of the time a
+	 * restore would take otherwise: the engine, libvncserver, TLS). */
+	if (taking_over) {
+		cfg->adopt = true;
+		int r = gfx_server_new(cfg, &proxy_srv);
+		if (r)
+			return scm_fail(ret_err, r < 0 ? r : SCM_E_INVALID, "cannot start: %s",
+					r < 0 ? strerror(-r) : "bad desktop size");
+	}
+	return scm_provider_handover(p, &ops, ret_err);
 }

@@ -499,12 +499,15 @@ int main(int argc, char **argv)
 	scm_gfx_skeleton sk = { &handlers, NULL };
 	scm_provider *p = NULL;
 	scm_error *err = NULL;
+	/* read before libscm unsets it */
+	const char *ho = getenv("SCM_PROVIDER_HANDOVER");
+	bool taking_over = ho && strcmp(ho, "1") == 0;
 	int r = scm_gfx_provider_new(&sk, &p, &err);
 	if (r == 0) {
 		scm_provider_on_close(p, on_close);
 		/* Started to take over from a running proxy: its state makes the
 		 * engine (proxy-handover.c); otherwise it only keeps the ops. */
-		r = proxy_handover(p, &cfg, &err);
+		r = proxy_handover(p, &cfg, taking_over, &err);
 	}
 	if (r != 0) {
 		fprintf(stderr, "scm-gfx-proxy: ");

@@ -11,10 +11,11 @@ extern gfx_clip *proxy_clip;
 extern char **proxy_apps; /* NULL: whoever policy lets in */
 
 /* scm_provider_handover() with the proxy's ops. In a process started to
- * take over, it makes proxy_srv from the saved state (cfg gives what the
- * command line says; the state the secrets, sockets, size and clients)
- * and sets proxy_apps; otherwise it only registers the ops. */
-int proxy_handover(scm_provider *p, gfx_server_config *cfg, scm_error **ret_err);
+ * take over (taking_over: $SCM_PROVIDER_HANDOVER was 1, which libscm
+ * unsets), it makes proxy_srv (cfg: what the command line says) and
+ * completes it from the saved state (secrets, sockets, size, clients,
+ * viewers, proxy_apps); otherwise it only registers the ops. */
+int proxy_handover(scm_provider *p, gfx_server_config *cfg, bool taking_over, scm_error **ret_err);
 /* Whether a handover has frozen the viewers; thaws them once it was
  * refused or aborted (the old process serves on). */
 bool proxy_handover_frozen(scm_provider *p);

@@ -78,10 +78,9 @@ typedef struct gfx_rfb_config {
 	 * TLS worker's thread); NULL: not said. */
 	void (*log)(void *ud, const char *line);
 	void *log_ud;
-	/* A restarted proxy (rfb_handover.c): listen on these sockets, its
-	 * predecessor's, instead of binding new ones (port, ws_port unused). */
+	/* A restarted proxy (rfb_handover.c): no listening sockets until
+	 * gfx_rfb_adopt() gives it its predecessor's (port, ws_port unused). */
 	bool adopt;
-	int adopt_rfb_fd, adopt_ws_fd;
 } gfx_rfb_config;
 
 #define GFX_RFB_RESIZE_MIN 64u /* as desktop specs: 64..8192 */
@@ -160,6 +159,11 @@ struct json_object *gfx_rfb_save(gfx_rfb *r, gfx_fd_add_fn add, void *ud, scm_er
  * viewer that cannot be taken is closed (counted in *ret_dropped). */
 int gfx_rfb_restore_viewers(gfx_rfb *r, struct json_object *viewers, gfx_fd_take_fn take, void *ud,
 			    uint32_t *ret_carried, uint32_t *ret_dropped);
+/* In a server made with .adopt, before any viewer: the predecessor's
+ * listening sockets (taken in every case, checked to be listening TCP
+ * sockets), secrets and desktop size. */
+int gfx_rfb_adopt(gfx_rfb *r, int rfb_fd, int ws_fd, const char *password, const char *viewonly, const char *token,
+		  uint32_t width, uint32_t height);
 /* After a handover: closes every viewer's and listening socket without
  * ending its connection (no shutdown), which the new process now owns. */
 void gfx_rfb_abandon(gfx_rfb *r);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "rfb_private.h"
+#include "rfb_update.h"
 #include "scm/macro.h"
 
 DEFINE_TRIVIAL_CLEANUP(json_object *, json_object_put)
@@ -180,6 +181,29 @@ int gfx_rfb_adopt_listener(int fd, uint16_t *ret_port)
 	return 0;
 }
 
+
+int gfx_rfb_adopt(gfx_rfb *r, int rfb_fd, int ws_fd, const char *password, const char *viewonly, const char *token,
+		  uint32_t width, uint32_t height)
+{
+	int e = 0;
+	r->rfb_fd = rfb_fd, r->ws_fd = ws_fd; /* ours from here: gfx_rfb_free closes them */
+	if (gfx_rfb_adopt_listener(rfb_fd, &r->port) < 0 || gfx_rfb_adopt_listener(ws_fd, &r->ws_port) < 0)
+		return -EBADF;
+	if (!password || strlen(password) != GFX_RFB_PASSWORD_LEN || !viewonly ||
+	    strlen(viewonly) > GFX_RFB_PASSWORD_LEN || !token || strlen(token) > GFX_RFB_TOKEN_LEN)
+		return -EINVAL;
+	snprintf(r->password, sizeof(r->password), "%s", password);
+	snprintf(r->viewonly, sizeof(r->viewonly), "%s", viewonly);
+	snprintf(r->token, sizeof(r->token), "%s", token);
+	r->passwords[1] = r->viewonly[0] ? r->viewonly : NULL;
+	if (width != r->comp->width || height != r->comp->height) {
+		e = gfx_rfb_resize_desktop(r->screen, r->comp, (int)width, (int)height, r->ops.resized, r->userdata);
+		if (e != rfbExtDesktopSize_Success)
+			return -EINVAL;
+		gfx_rfb_shadow_reset(r);
+	}
+	return gfx_rfb_listen_watch(r);
+}
 
 /* Exactly n bytes of what libvncserver wrote to its end; it writes
  * before rfbProcessClientMessage() returns, so they are there. */

@@ -83,6 +83,10 @@ uint64_t gfx_rfb_client_tag(int fd);
 void gfx_rfb_carried_fixup(gfx_rfb *r);
 /* rfb_handover.c: a listening TCP socket of the predecessor, checked. */
 int gfx_rfb_adopt_listener(int fd, uint16_t *ret_port);
+/* rfb_server.c: the listening sockets into the epoll set; the shadow
+ * made again from the framebuffer. */
+int gfx_rfb_listen_watch(gfx_rfb *r);
+void gfx_rfb_shadow_reset(gfx_rfb *r);
 /* rfb_handover.c: a plain VNC-authentication viewer the TLS worker
  * brought to the choice of VNC authentication, on its own socket. */
 void gfx_rfb_take_plain(gfx_rfb *r, const gfx_tls_conn *c);

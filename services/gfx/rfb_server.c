@@ -115,7 +115,7 @@ DEFINE_TRIVIAL_CLEANUP(gfx_rfb *, gfx_rfb_free)
 
 /* The shadow starts (and after a resize starts again) as the whole
  * framebuffer, which every viewer is sent whole first. */
-static void shadow_reset(gfx_rfb *r)
+void gfx_rfb_shadow_reset(gfx_rfb *r)
 {
 	free(r->shadow);
 	r->shadow = malloc((size_t)r->comp->width * r->comp->height * 4);
@@ -246,7 +246,7 @@ static int on_set_desktop_size(int w, int h, int n_screens, struct rfbExtDesktop
 	int e = gfx_rfb_resize_desktop(cl->screen, r->comp, w, h, r->ops.resized, r->userdata);
 	if (e == rfbExtDesktopSize_Success) {
 		r->resizes++;
-		shadow_reset(r);
+		gfx_rfb_shadow_reset(r);
 	}
 	return e;
 }
@@ -272,6 +272,18 @@ static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
 	return 0;
 }
 
+/* The listening sockets join the epoll set. */
+int gfx_rfb_listen_watch(gfx_rfb *r)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_RFB_LISTEN, r->rfb_fd) };
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->rfb_fd, &ev) < 0)
+		return -errno;
+	ev.data.u64 = tag(TAG_WS_LISTEN, r->ws_fd);
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ws_fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
 static int set_secret(char *dst, size_t n, const char *given)
 {
 	if (given && *given) {
@@ -288,8 +300,6 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	if (!r)
 		return -ENOMEM;
 	r->rfb_fd = r->ws_fd = r->epfd = r->timer_fd = -1;
-	if (cfg->adopt) /* ours whatever happens (closed by gfx_rfb_free) */
-		r->rfb_fd = cfg->adopt_rfb_fd, r->ws_fd = cfg->adopt_ws_fd;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
 		r->pending[i].fd = -1;
 	r->comp = c;
@@ -309,20 +319,13 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0)
 		return -errno;
-	if (cfg->adopt) {
-		e = gfx_rfb_adopt_listener(r->rfb_fd, &r->port);
-		if (e == 0)
-			e = gfx_rfb_adopt_listener(r->ws_fd, &r->ws_port);
-	} else if ((e = listen_on(cfg->port, &r->rfb_fd, &r->port)) == 0)
-		e = listen_on(cfg->ws_port, &r->ws_fd, &r->ws_port);
-	if (e < 0)
+	/* A restarted proxy gets its predecessor's later (gfx_rfb_adopt) */
+	if (!cfg->adopt && ((e = listen_on(cfg->port, &r->rfb_fd, &r->port)) < 0 ||
+			    (e = listen_on(cfg->ws_port, &r->ws_fd, &r->ws_port)) < 0))
 		return e;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_RFB_LISTEN, r->rfb_fd) };
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->rfb_fd, &ev) < 0)
-		return -errno;
-	ev.data.u64 = tag(TAG_WS_LISTEN, r->ws_fd);
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ws_fd, &ev) < 0)
-		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN };
+	if (!cfg->adopt && (e = gfx_rfb_listen_watch(r)) < 0)
+		return e;
 	/* Wakes us to end handshakes that ran out of time. */
 	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (r->timer_fd < 0)
@@ -389,7 +392,7 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, gfx_tls_ready_fd(r->tls), &ev) < 0)
 			return -errno;
 	}
-	shadow_reset(r);
+	gfx_rfb_shadow_reset(r);
 	*ret = TAKE_PTR(r);
 	return 0;
 }

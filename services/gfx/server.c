@@ -97,8 +97,7 @@ int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret)
 				      .token = cfg->token, .insecure_no_auth = cfg->insecure_no_auth,
 				      .resize = cfg->resize, .security = cfg->security, .tls_cert = cfg->tls_cert,
 				      .tls_key = cfg->tls_key, .log = cfg->log, .log_ud = cfg->log_ud,
-				      .adopt = cfg->adopt, .adopt_rfb_fd = cfg->adopt_rfb_fd,
-				      .adopt_ws_fd = cfg->adopt_ws_fd };
+				      .adopt = cfg->adopt };
 		r = gfx_rfb_new(s->comp, &rc, &ops, s, &s->rfb);
 		if (r)
 			return r;

@@ -32,10 +32,10 @@ typedef struct gfx_server_config {
 	const char *tls_cert, *tls_key;
 	void (*log)(void *ud, const char *line);
 	void *log_ud;
-	/* A restarted proxy: its predecessor's listening sockets (taken in
-	 * every case), password, view-only password and token above. */
+	/* A restarted proxy: made before its predecessor's state arrives
+	 * (the slow part, while the old one still serves), without
+	 * listening sockets until gfx_server_adopt(). */
 	bool adopt;
-	int adopt_rfb_fd, adopt_ws_fd;
 } gfx_server_config;
 
 #define GFX_INPUT_QUEUE 256u
@@ -108,5 +108,9 @@ struct json_object *gfx_server_save(gfx_server *s, gfx_fd_add_fn add, void *ud, 
 int gfx_server_restore_clients(gfx_server *s, struct json_object *st, gfx_fd_take_fn take, void *ud,
 			       gfx_client **clients, size_t max, size_t *ret_n, scm_error **ret_err);
 void gfx_server_abandon(gfx_server *s);
+/* In a server made with .adopt: the predecessor's size and, with RFB,
+ * listening sockets (taken in every case) and secrets (gfx_rfb_adopt). */
+int gfx_server_adopt(gfx_server *s, int rfb_fd, int ws_fd, const char *password, const char *viewonly,
+		     const char *token, uint32_t width, uint32_t height);
 /* The client's index in the last save(). */
 int32_t gfx_client_ho_index(const gfx_client *c);

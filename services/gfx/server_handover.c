@@ -258,6 +258,18 @@ int gfx_server_restore_clients(gfx_server *s, json_object *st, gfx_fd_take_fn ta
 	return 0;
 }
 
+int gfx_server_adopt(gfx_server *s, int rfb_fd, int ws_fd, const char *password, const char *viewonly,
+		     const char *token, uint32_t width, uint32_t height)
+{
+	if (s->rfb)
+		return gfx_rfb_adopt(s->rfb, rfb_fd, ws_fd, password, viewonly, token, width, height);
+	safe_close(rfb_fd);
+	safe_close(ws_fd);
+	if (width == s->comp->width && height == s->comp->height)
+		return 0;
+	return gfx_comp_resize(s->comp, width, height);
+}
+
 void gfx_server_abandon(gfx_server *s)
 {
 	if (s->rfb)

@@ -48,6 +48,13 @@ print(v["port"], v["ws_port"], v["password"], v["viewonly_password"], v["token"]
 
 proxy_pid() { "$SCMCTL" service list | awk '$1 == "gfx-two-apps" { print $4 }'; }
 
+clock_presents() {
+	"$SCMCTL" call gfx-two-apps stats | python3 -c '
+import json, sys
+c = {x["caller"]: x for x in json.load(sys.stdin)["stats"]["clients"]}
+assert c["desktop-two-apps-clock"]["presents"] > 0, c'
+}
+
 term_white() {
 	SCM_VNC_PASSWORD=$PASSWORD timeout 60 "$VIEW" "$PORT" --security vnc --capture "$SCMT/w.png" >/dev/null 2>&1 &&
 		[ "$("$CHK" count "$SCMT/w.png" "$TX" "$TY" 640 420 ffffff)" -gt 100000 ]
@@ -88,6 +95,8 @@ term_white() {
 		# the viewer is still the same connection
 		kill -0 "$BG"
 	done
+	# the clock keeps drawing into the surface it had: presents reach the new proxy
+	wait_until 30 clock_presents
 	wait "$BG"
 	BG=
 	cat "$SCMT/viewer.out"
