@@ -14,7 +14,7 @@
 # Then the graphics proxy with 4 surfaces: a client with 4 channels draws
 # a square and presents it on each in turn (scm-gfx-client rounds); the
 # surfaces' memfds, their eventfds and the listening sockets go as fds.
-#   RESTARTS=20 handover-bench
+#   RESTARTS=20 [ONLY=gfx] handover-bench
 set -u
 B=${SCM_BUILD:-$PWD/build}
 BIN=$B/bin
@@ -93,12 +93,12 @@ report() {
 }
 DISKS=()
 WHAT=echo
-report
+[ "${ONLY:-}" = gfx ] || report
 SVC=vdisk WHAT="vdisk with 4 open disks"
 CLIENT=("$B/libexec/vdisk-client" rounds)
 DISKS=("$T"/disks/*.vhdx)
 rm -f "$T/switch" "$T/windows"
-report
+[ "${ONLY:-}" = gfx ] || report
 SVC=gfx WHAT="the graphics proxy with 4 surfaces"
 CLIENT=("$B/libexec/scm-gfx-client" rounds)
 DISKS=()
