@@ -172,6 +172,10 @@ static int restore(json_object *st, uint32_t version, void *ud, scm_error **ret_
 			n_restored, carried, dropped, (long long)json_object_get_int64(json_object_object_get(rfb, "left")),
 			(long long)(mono_us() - t0));
 	}
+	/* test hook: refuse once every viewer was adopted, as a later failure
+	 * would (gfx-handover.bats: the old proxy's viewers must live on) */
+	if (getenv("SCM_GFX_RESTORE_FAIL"))
+		return scm_fail(ret_err, SCM_E_INVALID, "refused after adopting the viewers ($SCM_GFX_RESTORE_FAIL)");
 	return 0;
 }
 

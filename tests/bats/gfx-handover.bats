@@ -6,8 +6,9 @@
 # typing into the xterm; after each `scmctl service restart` of the proxy
 # its keys still reach the shell (a file appears), the xterm keeps
 # drawing, the secrets and ports did not change, and the viewer never
-# reconnected. A new process that refuses the state leaves the old one
-# serving, its viewers too.
+# reconnected. A new process that refuses the state (another program; a
+# proxy that refuses after it adopted the viewer's socket) leaves the old
+# one serving, its viewer too.
 load helpers
 
 setup() {
@@ -123,6 +124,17 @@ term_white() {
 	echo "$output"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"goes on"* ]]
+	[ "$(proxy_pid)" = "$pid" ]
+	[ "$(secrets)" = "$before" ]
+	# a proxy that refuses after it adopted the viewer's socket: it must
+	# let go of it without ending the connection
+	printf '#!/bin/sh\nSCM_GFX_RESTORE_FAIL=1 exec %s "$@"\n' "$SCM_BUILD/libexec/scm-gfx-proxy" >"$SCMT/failing-proxy"
+	chmod +x "$SCMT/failing-proxy"
+	run "$SCMCTL" service restart gfx-two-apps --exec "$SCMT/failing-proxy"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"refused after adopting the viewers"* ]]
+	grep -q "took over 2 clients and 1 viewers" "$SCMT/run/logs/gfx-two-apps.log"
 	[ "$(proxy_pid)" = "$pid" ]
 	[ "$(secrets)" = "$before" ]
 	touch "$SCMT/go"
