@@ -77,6 +77,14 @@ static json_object *save(void *ud, scm_error **ret_err)
 	json_object_object_add(st, "apps", proxy_apps ? a : NULL);
 	if (!proxy_apps)
 		json_object_put(a);
+	json_object *cb = gfx_clip_save(proxy_clip, fd_add, provider, ret_err);
+	if (!cb) {
+		json_object_put(st);
+		if (rfb)
+			gfx_rfb_freeze(rfb, false);
+		return NULL;
+	}
+	json_object_object_add(st, "clipboard", cb);
 	return st;
 }
 
@@ -158,6 +166,9 @@ static int restore(json_object *st, uint32_t version, void *ud, scm_error **ret_
 				r == -EBADF ? "no listening sockets in the state" : "its secrets or its size are refused");
 	if ((r = restore_apps(json_object_object_get(st, "apps"), ret_err)) != 0)
 		return r;
+	json_object *cb = json_object_object_get(st, "clipboard");
+	if (cb && (r = gfx_clip_restore(proxy_clip, cb, fd_take, provider, ret_err)) != 0)
+		return r;
 	r = gfx_server_restore_clients(proxy_srv, st, fd_take, provider, restored, GFX_CLIENTS_MAX, &n_restored,
 				       ret_err);
 	if (r)
@@ -214,6 +225,8 @@ int proxy_handover(scm_provider *p, gfx_server_config *cfg, bool taking_over, sc
 		if (r)
 			return scm_fail(ret_err, r < 0 ? r : SCM_E_INVALID, "cannot start: %s",
 					r < 0 ? strerror(-r) : "bad desktop size");
+		if ((r = proxy_clip_new()) < 0)
+			return scm_fail(ret_err, r, "the desktop clipboard: %s", strerror(-r));
 	}
 	return scm_provider_handover(p, &ops, ret_err);
 }

@@ -371,6 +371,16 @@ static void hook_cut_text(void *ud, const char *utf8, size_t len)
 	gfx_clip_from_viewer(ud, utf8, len);
 }
 
+int proxy_clip_new(void)
+{
+	int r = gfx_clip_new(proxy_srv, clip_audit, NULL, &proxy_clip);
+	if (r < 0)
+		return r;
+	gfx_server_hooks hooks = { hook_key, hook_cut_text, proxy_clip };
+	gfx_server_set_hooks(proxy_srv, &hooks);
+	return 0;
+}
+
 static const scm_gfx_handlers handlers = {
 	.create_surface = do_create_surface,
 	.present = do_present,
@@ -518,6 +528,7 @@ int main(int argc, char **argv)
 		 * process's (no shutdown of its viewers' sockets) */
 		if (proxy_srv)
 			gfx_server_abandon(proxy_srv);
+		gfx_clip_free(proxy_clip);
 		gfx_server_free(proxy_srv);
 		return 1;
 	}
@@ -527,10 +538,8 @@ int main(int argc, char **argv)
 		scm_provider_free(p);
 		return 1;
 	}
-	if (gfx_clip_new(proxy_srv, clip_audit, NULL, &proxy_clip) < 0)
+	if (!proxy_clip && proxy_clip_new() < 0)
 		return 1;
-	gfx_server_hooks hooks = { hook_key, hook_cut_text, proxy_clip };
-	gfx_server_set_hooks(proxy_srv, &hooks);
 	if (state && write_state(state) < 0)
 		fprintf(stderr, "scm-gfx-proxy: cannot write %s\n", state);
 

@@ -19,3 +19,5 @@ int proxy_handover(scm_provider *p, gfx_server_config *cfg, bool taking_over, sc
 /* Whether a handover has frozen the viewers; thaws them once it was
  * refused or aborted (the old process serves on). */
 bool proxy_handover_frozen(scm_provider *p);
+/* proxy.c: proxy_clip for proxy_srv, with the engine's hooks to it. */
+int proxy_clip_new(void);

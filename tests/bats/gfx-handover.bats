@@ -71,7 +71,7 @@ term_white() {
 	rm -f "$typed".*
 	# One viewer, one connection: it types a command, then waits for the
 	# test's go before the next; it fails if the connection drops.
-	args=(--security vnc --encodings "tight zrle hextile" --click $((TX + 100)) $((TY + 100))
+	args=(--security vnc --encodings "tight zrle hextile" --cut-text "carried over" --click $((TX + 100)) $((TY + 100))
 		--type "touch $typed.0" --return)
 	for i in $(seq 1 "$rounds"); do
 		args+=(--until-file "$SCMT/go.$i" --type "touch $typed.$i" --return)
@@ -96,6 +96,11 @@ term_white() {
 		# the viewer is still the same connection
 		kill -0 "$BG"
 	done
+	# the desktop clipboard the viewer set went over too
+	"$SCMCTL" call gfx-two-apps stats | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["stats"]["clipboard"]
+assert c["size"] == 12 and c["source"] == "@viewer", c'
 	# the clock keeps drawing into the surface it had: presents reach the new proxy
 	wait_until 30 clock_presents
 	wait "$BG"
