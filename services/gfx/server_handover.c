@@ -6,9 +6,9 @@
  * create_surface it never makes), with its caller, size, weight, border
  * colour and origin; the windows go as the window manager has them,
  * bottom to top, with their place, the part of the surface they show,
- * their title, whether minimised, and which one has the focus. What is
- * not carried: the time bank's accounts (every client starts with a
- * full bank), input queued and not yet polled, a drag in progress. */
+ * their title, whether minimised, and which one has the focus; each
+ * client's time-bank account and counters. What is not carried: input
+ * queued and not yet polled, a drag in progress. */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -95,6 +95,15 @@ json_object *gfx_server_save(gfx_server *s, gfx_fd_add_fn add, void *ud, scm_err
 		json_object_object_add(j, "x", json_object_new_int(c->origin_x));
 		json_object_object_add(j, "y", json_object_new_int(c->origin_y));
 		json_object_object_add(j, "focus", json_object_new_boolean(s->focus == c));
+		/* its time-bank account and counters go on (stats stay whole) */
+		const gfx_tb_client *tc = &s->tb.c[c->slot];
+		json_object_object_add(j, "balance_ns", json_object_new_int64(tc->balance_ns));
+		json_object_object_add(j, "used_ns", json_object_new_uint64(tc->used_ns));
+		json_object_object_add(j, "served", json_object_new_uint64(tc->served));
+		json_object_object_add(j, "waits", json_object_new_uint64(tc->waits));
+		json_object_object_add(j, "dropped", json_object_new_uint64(tc->dropped));
+		json_object_object_add(j, "presents", json_object_new_uint64(c->presents));
+		json_object_object_add(j, "inputs", json_object_new_uint64(c->inputs));
 		if (add_fd(j, "surface", c->surf->fd, add, ud, ret_err) < 0 ||
 		    add_fd(j, "events", c->event_fd, add, ud, ret_err) < 0)
 			return NULL;
@@ -161,6 +170,16 @@ static int adopt_client(gfx_server *s, json_object *j, size_t idx, gfx_fd_take_f
 	}
 	if (r == 0 && (r = gfx_tb_add(&s->tb, c->weight, &c->slot)) == 0)
 		r = gfx_wm_add(&s->wm, c, c->surf, c->origin_x, c->origin_y, c->border, c->caller, NULL);
+	if (r == 0) {
+		/* the account as it was, within what a bank may hold (the
+		 * clock is CLOCK_MONOTONIC in both processes) */
+		gfx_tb_client *tc = &s->tb.c[c->slot];
+		int64_t cap = (int64_t)s->tb.cap_periods * s->tb.period_ns, b = get_int(j, "balance_ns", 0);
+		tc->balance_ns = b < -cap ? -cap : b > cap ? cap : b;
+		tc->used_ns = (uint64_t)get_int(j, "used_ns", 0), tc->served = (uint64_t)get_int(j, "served", 0);
+		tc->waits = (uint64_t)get_int(j, "waits", 0), tc->dropped = (uint64_t)get_int(j, "dropped", 0);
+		c->presents = (uint64_t)get_int(j, "presents", 0), c->inputs = (uint64_t)get_int(j, "inputs", 0);
+	}
 	safe_close(sfd);
 	safe_close(efd);
 	if (r) {
