@@ -50,3 +50,18 @@ $(B)/libexec/scm-dbus-broker-run: $(B)/tests/bench/dbus-broker-run.o $(B)/tests/
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
 BENCH_DEPS += $(B)/libexec/scm-dbus-broker-run
+
+# scm-dbus-stubgen: typed calls through the bridge from introspection XML
+# (expat reads the XML, libdbus checks names and signatures)
+EXPAT_LIBS := $(shell pkg-config --libs expat 2>/dev/null || echo -lexpat)
+DBUS_STUBGEN := $(B)/bin/scm-dbus-stubgen
+$(DBUS_STUBGEN): $(B)/services/dbus-bridge/stubgen.o $(B)/services/dbus-bridge/introspect.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(EXPAT_LIBS) $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
+BINS += $(DBUS_STUBGEN)
+
+$(B)/tests/fuzz/fuzz_dbus_introspect.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS) -Iservices/dbus-bridge
+$(B)/tests/fuzz/fuzz_dbus_introspect: $(B)/tests/fuzz/fuzz_dbus_introspect.o $(B)/services/dbus-bridge/introspect.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(EXPAT_LIBS) $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_dbus_introspect

@@ -205,3 +205,48 @@ in_ctr() {
 	bad '{"bus":"session","destination":"org.a.B","path_prefix":"/a/","interface":"org.x.Y","methods":"*","action":"allow"}' "/dbus/0/path_prefix: expected an object path"
 	bad '{"bus":"session","destination":"org.a.B","path_prefix":"/","interface":"org.x.Y","methods":["M"],"args":{"arg0":{"eq":1}},"action":"deny"}' "a deny rule cannot carry args"
 }
+
+@test "dbus bridge: typed calls that scm-dbus-stubgen made from introspection XML go through the same rules" {
+	run in_ctr typed notify "$SCM_BUILD/libexec/scm-notify-send --app scm-app --timeout 100 $A hello 'typed call'"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'capabilities ["body","actions"]'* ]]
+	[[ "$output" == *"id 1"* ]]
+	grep -q "Notify susssasa{sv}i app=scm-app summary=hello body=typed call timeout=100$" "$BUSDIR/notifyd.log"
+	# what the profile refuses a shell refuses a typed call too
+	run in_ctr typed2 notify "$SCM_BUILD/libexec/scm-notify-send --app evil $A hi"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'arg0 "evil" is not one of the allowed values'* ]]
+	! grep -q "app=evil" "$BUSDIR/notifyd.log"
+}
+
+@test "scm-dbus-stubgen: what it cannot write C for is refused with the line and the reason, and nothing is written" {
+	G=$SCM_BUILD/bin/scm-dbus-stubgen
+	cd "$SCMT"
+	printf '<node>\n<interface name="a.b">\n<method name="M"><arg type="q{" direction="in"/></method>\n</interface></node>\n' >bad-type.xml
+	run "$G" bad-type.xml out
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad-type.xml: line 3: <arg> needs one complete D-Bus type, got q{"* ]]
+	[ ! -e out.h ] && [ ! -e out.c ]
+	printf '<node><interface name="a.b"><method name="M">\n</interface></node>' >bad-xml.xml
+	run "$G" bad-xml.xml out
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad-xml.xml: line 2: mismatched tag"* ]]
+	printf '<node><interface name="no_dots"/></node>' >bad-name.xml
+	run "$G" bad-name.xml out
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"<interface> needs a valid interface name, got no_dots"* ]]
+	run "$G" --interface org.example.None "$SCM_SRC/examples/dbus/notifications.xml" out
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"has no interface org.example.None"* ]]
+	[ ! -e out.h ]
+	# an fd argument cannot pass the bridge: the method is left out, said so
+	printf '<node><interface name="a.b"><method name="Fd"><arg type="h"/></method><method name="Ok"/></interface></node>' >fd.xml
+	run "$G" fd.xml out
+	[ "$status" -eq 0 ]
+	grep -q "Fd: left out, file descriptors do not pass the bridge" out.h
+	grep -q "^int a_b_ok(scm_channel \*ch, const struct scm_dbus_target \*t, scm_error \*\*ret_err);" out.h
+	! grep -q "a_b_fd" out.c
+}
