@@ -112,6 +112,13 @@ _Noreturn void payload_exec(const launch_plan *p)
 	if (!s->terminal || o->pty)
 		(void)setsid();
 	int fds[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
+	if (o->pty) {
+		/* after setsid: the slave becomes the controlling terminal below */
+		int slave = console_make(p, &rec);
+		if (slave < 0)
+			report_record(p, 126, &rec);
+		fds[0] = fds[1] = fds[2] = slave;
+	}
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0 && dup2(fds[i], i) < 0) {
 			launch_note(&rec, errno, "stdio");

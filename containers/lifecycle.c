@@ -283,6 +283,8 @@ container *container_free(container *c)
 	safe_close(c->pidfd);
 	safe_close(c->status_fd);
 	safe_close(c->launch_fd);
+	safe_close(c->console_fd);
+	safe_close(c->pty_master);
 	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
 		safe_close(c->ns_fds[i]);
 	if (c->caps)
