@@ -165,6 +165,9 @@ int rootfs_setup(const launch_plan *p, struct launch_record *rec);
 _Noreturn void init_run(const launch_plan *p);
 /* Exec the main process (after the drop); on failure reports and exits. */
 _Noreturn void payload_exec(const launch_plan *p);
+/* The spec's rlimits set on pid (0: self) from outside the container's
+ * user namespace, before sandbox_enter sets them again inside. */
+void rlimits_preset(pid_t pid, const container_spec *s);
 /* Drop privileges (rlimits, caps, nnp, seccomp); shared with exec. */
 int sandbox_enter(const launch_plan *p, struct launch_record *rec);
 

@@ -515,6 +515,8 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 			snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns_names[i]);
 			c->ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		}
+		if (!p.rootless)
+			rlimits_preset(pid, spec);
 		(void)!write(p.sync_pipe[1], "x", 1);
 		p.sync_pipe[1] = safe_close(p.sync_pipe[1]);
 	}
