@@ -17,8 +17,8 @@ exampledir      = $(PREFIX)/share/scm/examples
 SD_UNITS_GEN := $(B)/systemd/scmd.service
 SD_UNITS     := $(SD_UNITS_GEN) systemd/scmd.socket systemd/scmd-endpoint@.socket
 # what /etc/scm gets: DEST:SOURCE, DEST relative to it
-SCM_CONF_PROFILES := base desktop-app desktop-clipboard gfx-proxy vdisk-provider vdisk-reader vdisk-writer
-SCM_CONF_SERVICES := echo vdisk
+SCM_CONF_PROFILES := base dbus-notify desktop-app desktop-clipboard gfx-proxy vdisk-provider vdisk-reader vdisk-writer
+SCM_CONF_SERVICES := dbus echo vdisk
 SCM_CONF_FILES := README:etc/scm/README \
 	$(foreach p,$(SCM_CONF_PROFILES),profiles/$(p).json:examples/profiles/$(p).json) \
 	$(foreach s,$(SCM_CONF_SERVICES),services/$(s).json:examples/services/$(s).json)
