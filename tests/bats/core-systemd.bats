@@ -219,6 +219,18 @@ PY
 	[ "$(cat "$st/etc/scm/profiles/base.json")" = '{"name":"base","priority":0}' ]
 	# a deleted one comes back (it is missing, not changed)
 	cmp "$SCM_SRC/examples/profiles/gfx-proxy.json" "$st/etc/scm/profiles/gfx-proxy.json"
+	# an upgrade: a file as an older install shipped it (its sum recorded
+	# then), never changed here, gets the new version; a changed one stays
+	local sums=$st/usr/local/share/scm/etc-scm.sha256
+	grep -q "  profiles/dbus-notify.json$" "$sums"
+	echo '{"name":"dbus-notify","priority":1}' >"$st/etc/scm/profiles/dbus-notify.json"
+	sed -i "s|^[0-9a-f]*  profiles/dbus-notify.json$|$(sha256sum <"$st/etc/scm/profiles/dbus-notify.json" | cut -d' ' -f1)  profiles/dbus-notify.json|" "$sums"
+	run "${mk[@]}" DESTDIR="$st" install
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"updated $st/etc/scm/profiles/dbus-notify.json (unchanged since the last install)"* ]]
+	cmp "$SCM_SRC/examples/profiles/dbus-notify.json" "$st/etc/scm/profiles/dbus-notify.json"
+	[ "$(cat "$st/etc/scm/profiles/base.json")" = '{"name":"base","priority":0}' ]
 	# uninstall takes what is as shipped and leaves the changed file
 	run "${mk[@]}" DESTDIR="$st" uninstall
 	[ "$status" -eq 0 ]
