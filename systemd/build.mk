@@ -64,7 +64,7 @@ install-systemd: $(SD_UNITS_GEN)
 
 uninstall: uninstall-systemd
 uninstall-systemd:
-	$(call Q_STEP,RM,scm units and configuration in $(DESTDIR))rm -f \
+	$(call Q_STEP,RM,scm units in $(DESTDIR)$(systemdunitdir) and $(DESTDIR)$(scmconfdir))rm -f \
 		$(addprefix $(DESTDIR)$(systemdunitdir)/,$(notdir $(SD_UNITS))) \
 		$(DESTDIR)$(tmpfilesdir)/scm.conf $(addprefix $(DESTDIR)$(exampledir)/,$(notdir $(SCM_EXAMPLES))) \
 		$(DESTDIR)$(confsums)
@@ -73,6 +73,6 @@ uninstall-systemd:
 		if cmp -s "$$src" "$$dst"; then rm -f "$$dst"; \
 		elif [ -e "$$dst" ]; then echo "uninstall: keeping $$dst, changed here"; fi; \
 	done
-	-$(Q)rmdir $(DESTDIR)$(exampledir) $(DESTDIR)$(scmconfdir)/profiles $(DESTDIR)$(scmconfdir)/services \
-		$(DESTDIR)$(scmconfdir) 2>/dev/null
-	-$(Q)rmdir $(DESTDIR)$(systemdunitdir) $(DESTDIR)$(PREFIX)/lib/systemd $(DESTDIR)$(tmpfilesdir) 2>/dev/null
+	$(Q)rmdir $(DESTDIR)$(exampledir) $(DESTDIR)$(scmconfdir)/profiles $(DESTDIR)$(scmconfdir)/services \
+		$(DESTDIR)$(scmconfdir) 2>/dev/null || true
+	$(Q)rmdir $(DESTDIR)$(systemdunitdir) $(DESTDIR)$(PREFIX)/lib/systemd $(DESTDIR)$(tmpfilesdir) 2>/dev/null || true
