@@ -18,6 +18,14 @@ $(B)/libexec/scm-test-notifyd: $(B)/tests/helper/scm-test-notifyd.o
 	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS)
 LIBEXEC += $(B)/libexec/scm-test-notifyd
 
+# a container's client of subscribe, unsubscribe and signals on one
+# channel (tests/bats/core-dbus-bridge.bats)
+$(B)/tests/helper/scm-test-dbus-signals.o: $(B)/gen/scm/dbus-client.h
+$(B)/libexec/scm-test-dbus-signals: $(B)/tests/helper/scm-test-dbus-signals.o $(B)/gen/scm/dbus-client.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
+LIBEXEC += $(B)/libexec/scm-test-dbus-signals
+
 # the typing of a client's JSON by signature, fuzzed
 $(B)/tests/fuzz/fuzz_dbus_marshal.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS) -Iservices/dbus-bridge
 $(B)/tests/fuzz/fuzz_dbus_marshal: $(B)/tests/fuzz/fuzz_dbus_marshal.o $(B)/services/dbus-bridge/marshal.o

@@ -29,6 +29,14 @@ pre_start() {
    "interface":"org.freedesktop.Notifications","methods":["CloseNotification"],"action":"deny"}
  ]}
 JSON
+	cat >"$SCMT/cfg/profiles/sigs.json" <<JSON
+{"name":"sigs","priority":10,
+ "services":[{"service":"dbus","methods":["subscribe","unsubscribe","signals"],"action":"allow"}],
+ "dbus":[
+  {"bus":"$A","destination":"org.freedesktop.Notifications","path_prefix":"/org/freedesktop/Notifications",
+   "interface":"org.freedesktop.Notifications","methods":["NotificationClosed","ActionInvoked"],"action":"allow"}
+ ]}
+JSON
 	cat >"$SCMT/cfg/profiles/nodbus.json" <<JSON
 {"name":"nodbus","priority":10,"services":[{"service":"dbus","methods":["call"],"action":"allow"}]}
 JSON
@@ -79,6 +87,7 @@ print(next((s.get("pid") or "" for s in json.load(sys.stdin)["services"] if s["n
 in_ctr() {
 	"$SCMCTL" container run --name "$1" --profile "$2" --bind "$SCM_SRC/stubs/idl" \
 		--env SCM_IDL_PATH="$SCM_SRC/stubs/idl" --env A="$A" --env S="$SCMCTL" --env D="$SCMCTL dbus call $A" \
+		--env H="$SCM_BUILD/libexec/scm-test-dbus-signals" \
 		--env N="org.freedesktop.Notifications /org/freedesktop/Notifications" -- /bin/sh -c "$3"
 }
 
@@ -184,6 +193,32 @@ in_ctr() {
 	! grep -q '500\|ActionInvoked","signature' "$SCMT/listener.out"
 	[[ "$(tail -1 "$SCMT/listener.out")" == "rc=0" ]]
 	grep -q "signal dropped: org.freedesktop.Notifications.NotificationClosed.*arg0 500 is out of the allowed range" "$SCMT/run/logs/dbus.log"
+}
+
+@test "dbus bridge: unsubscribe ends a subscription: the bus stops sending it, the channel's others go on" {
+	local close=(busctl --address="$A" call org.freedesktop.Notifications /org/freedesktop/Notifications
+		org.freedesktop.Notifications CloseNotification u)
+	in_ctr unsub sigs '"$H" "$A"; echo "rc=$?"' >"$SCMT/unsub.out" 2>&1 < <(bare sleep 120) &
+	local ctr=$!
+	wait_until 60 grep -q "^subscribed" "$SCMT/unsub.out"
+	"${close[@]}" 7
+	wait_until 60 grep -q "^unsubscribed" "$SCMT/unsub.out"
+	"${close[@]}" 8
+	unsub_done() { grep -q '^rc=' "$SCMT/unsub.out"; }
+	wait_until 60 unsub_done
+	wait "$ctr" || true
+	cat "$SCMT/unsub.out"
+	run cat "$SCMT/unsub.out"
+	[[ "$output" == *"subscribed 1 2"* ]]
+	# both came for 7; for 8 only the subscription left
+	grep -q '^signal ActionInvoked \[7,"default"\]$' "$SCMT/unsub.out"
+	grep -q '^signal NotificationClosed \[7,3\]$' "$SCMT/unsub.out"
+	grep -q '^signal NotificationClosed \[8,3\]$' "$SCMT/unsub.out"
+	! grep -q '^signal ActionInvoked \[8' "$SCMT/unsub.out"
+	# an id the channel no longer (or never) held is not found
+	[[ "$output" == *"again: "*"no subscription 2 on this channel"*"[not-found]"* ]]
+	[[ "$output" == *"never given: "*"no subscription 999 on this channel"*"[not-found]"* ]]
+	[[ "$output" == *"rc=0"* ]]
 }
 
 @test "dbus rules in profiles: what a rule cannot grant is refused at load, naming the field" {
