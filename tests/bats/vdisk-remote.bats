@@ -252,7 +252,9 @@ pause_read() {
 	[ "$(stat -c %s "$SCMT/b.raw")" = 8388608 ]
 	cmp "$SCMT/b.raw" "$SCMT/parent.raw" 8388608 2>&1 | grep -q "EOF on $SCMT/b.raw"
 	# info while the parent is gone: what the file says, and that the
-	# parent is unreachable (exit 0, as for a missing parent file)
+	# parent is unreachable (exit 0, as for a missing parent file), once
+	# the provider let the disk go (on a worker, after the client left)
+	wait_until 60 "$V" info "$D/k2.vhdx"
 	run "$V" info "$D/k2.vhdx"
 	echo "$output"
 	[ "$status" -eq 0 ]
