@@ -154,7 +154,6 @@ void remote_defer(scm_call *call, const struct allow_ctx *a, const char *uri, co
 	pthread_t tid;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&at, 256u << 10);
 	pthread_mutex_lock(&lock);
 	threads++;
 	r = pthread_create(&tid, &at, connect_thread, p);

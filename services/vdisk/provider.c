@@ -131,7 +131,7 @@ int fail_chain(scm_call *call, int code, scm_error *cause, const char *fmt, ...)
 int engine_code(int r)
 {
 	switch (r) {
-	case -EBUSY: return SCM_VDISK_E_BUSY;
+	case -EBUSY: case -EAGAIN: return SCM_VDISK_E_BUSY;
 	case -ESTALE: return SCM_VDISK_E_PARENTCHANGED;
 	case -EEXIST: return SCM_VDISK_E_EXISTS;
 	case -EROFS: return SCM_VDISK_E_READONLY;
