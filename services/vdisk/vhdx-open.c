@@ -368,8 +368,8 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, scm_error *
 			close(pfd);
 			return -ENOMEM;
 		}
-	} else if ((r = vhdx_remote_attach(h, ctx->scope, !(flags & VHDX_O_NO_REMOTE), ret_err)) <= 0) { /* a remote parent (vhdx-remote.c) */
-		return r;
+	} else if ((r = vhdx_remote_attach(h, ctx->scope, !(flags & VHDX_O_NO_REMOTE), ret_err)) <= 0) {
+		return r; /* a remote parent (vhdx-remote.c) */
 	} else if (ctx->scope) {
 		r = find_parent_scoped(ctx->scope, h, &prel, &pfd);
 		if (r == 0 && !(ppath = vhdx_scope_full(ctx->scope, prel, false))) {
