@@ -160,7 +160,8 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 	scm_error *err = NULL;
 	vhdx *probe = NULL;
 	const unsigned pfl = VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_REMOTE;
-	int r = scoped ? vhdx_open_scoped(&scope, path, pfl, &probe, &err) : vhdx_open_fd(-1, path, NULL, pfl, &probe, &err);
+	int r = scoped ? vhdx_open_scoped(&scope, path, pfl, &probe, &err)
+		       : vhdx_open_fd(-1, path, NULL, pfl, &probe, &err);
 	if (r < 0)
 		return fail_chain(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), err, "open %s", path);
 	open_cost = vhdx_memory(probe);
