@@ -42,7 +42,7 @@ struct disk *bjob_disk_of(scm_call *call, const char *method, const char *path, 
 		fail(call, SCM_E_INTERNAL, "out of memory");
 		return NULL;
 	}
-	struct allow_ctx actx = { scm_call_grant(call), method, json_object_get(args) };
+	struct allow_ctx actx = { scm_call_grant(call), method, json_object_get(args), NULL };
 	if (!scope_get(call, c, method, &actx, scope, scoped)) {
 		json_object_put(actx.args);
 		return NULL;
