@@ -29,6 +29,7 @@ void bjob_free(struct bjob *b)
 	free(b->waiters);
 	free(b->dirty);
 	free(b->buf);
+	json_object_put(b->final);
 	free(b);
 }
 
