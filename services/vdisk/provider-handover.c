@@ -53,7 +53,7 @@ int ho_fd_add(json_object *o, const char *key, int fd, scm_error **ret_err)
 
 static json_object *save_disk(struct disk *d, scm_error **ret_err)
 {
-	if (d->closing || d->jobs)
+	if (d->closing || d->jobs > (d->bjob != NULL))
 		return refuse_save(ret_err, SCM_VDISK_E_BUSY, "%s: being closed (%llu jobs): try again", d->path,
 				   d->jobs);
 	for (vhdx *c = d->h; c; c = vhdx_parent(c))
@@ -144,8 +144,13 @@ static json_object *save(void *userdata, scm_error **ret_err)
 static json_object *save_channel(const scm_grant *g, void *chdata, void *userdata)
 {
 	struct channel *c = chdata;
-	if (!c || c->closed)
-		return NULL;
+	if (!c || c->closed) { /* no disk: perhaps a job wait */
+		json_object *w = bjob_carry_waits(g->channel), *o = NULL;
+		if (w && json_object_array_length(w) > 0 && (o = json_object_new_object()))
+			json_object_object_add(o, "waits", json_object_get(w));
+		json_object_put(w);
+		return o;
+	}
 	json_object *o = json_object_new_object();
 	json_object *hs = json_object_new_array();
 	int i = scm_handover_fd_add(provider, c->memfd);
@@ -383,6 +388,10 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 {
 	if (!saved)
 		return 0;
+	if (!json_object_object_get(saved, "memfd")) { /* a channel without disks: its job waits */
+		bjob_carry_waits_restore(json_object_object_get(saved, "waits"));
+		return 0;
+	}
 	json_object *hs = json_object_object_get(saved, "handles");
 	int fd = scm_handover_fd_take(provider, get_int(saved, "memfd"));
 	struct stat st;
