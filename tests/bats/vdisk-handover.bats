@@ -188,7 +188,8 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 }
 
 @test "a paused compact goes over with its id, still paused, and finishes; a commit refuses the restart and the old process goes on with it" {
-	"$V" create --size 8M --block-size 1M "$D/j.vhdx"
+	# 64 blocks, a step each (20 ms here): paused well before its end
+	"$V" create --size 64M --block-size 1M "$D/j.vhdx"
 	head -c 2M /dev/urandom | "$V" write --offset 0 "$D/j.vhdx"
 	head -c 2M /dev/zero | "$V" write --offset 4M "$D/j.vhdx"
 	"$C" --endpoint "$(ep app)" hold "$D/j.vhdx" rw < <(bare sleep 600) >"$SCMT/hold.out" 2>&1 &
@@ -198,6 +199,7 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	SCM_ENDPOINT=$(ep app)
 	id=$("$V" compact --detach "$D/j.vhdx")
 	"$V" job "$id" pause
+	"$V" jobs --json | grep -q "\"id\":$id,\"kind\":\"compact\",\"state\":\"paused\""
 	restart_ok
 	run "$V" jobs --json
 	echo "$output"
