@@ -122,7 +122,7 @@ size_t bjob_carry_fds(const struct bjob *b)
 		return 0;
 	size_t n = b->scoped;
 	if (b->mig)
-		n += 2 + b->mig->dscoped; /* dest, its directory, its scope */
+		n += 1 + b->mig->dscoped; /* dest's directory, its scope (dest itself: its chain, by the caller) */
 	return n;
 }
 

@@ -271,23 +271,6 @@ int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, ui
 	return reply(call, b->id);
 }
 
-/* What a snapshot killed in the middle left at its target: the child (a
- * VHDX), or the file vhdx_create had made but not yet signed (empty, or
- * its first 8 bytes still zero: killed between its O_EXCL open and its
- * first write). Only a regular file with no other name. */
-bool bjob_half_made(int fd)
-{
-	static const uint8_t zero[8];
-	uint8_t sig[8];
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
-		return false;
-	if (vhdx_probe_fd(fd) == 1)
-		return true;
-	ssize_t n = pread(fd, sig, sizeof sig, 0);
-	return n == 0 || (n == (ssize_t)sizeof sig && !memcmp(sig, zero, sizeof sig));
-}
-
 static bool same_dir(const char *a, const char *b)
 {
 	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
