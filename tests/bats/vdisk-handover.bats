@@ -211,7 +211,7 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	restart_ok
 	"$V" jobs --json | grep -q "\"id\":$id,\"kind\":\"compact\",\"state\":\"done\""
 	# a commit is not carried: refused, the old process goes on with it
-	"$V" create --size 8M "$D/p.vhdx"
+	"$V" create --size 64M --block-size 1M "$D/p.vhdx"
 	"$V" create --parent "$D/p.vhdx" "$D/c.vhdx"
 	head -c 1M /dev/urandom | "$V" write --offset 0 "$D/c.vhdx"
 	"$C" --endpoint "$(ep app)" hold "$D/c.vhdx" rw < <(bare sleep 600) >"$SCMT/hold2.out" 2>&1 &
@@ -219,6 +219,7 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	wait_until 60 grep -q open "$SCMT/hold2.out"
 	id=$("$V" merge --detach --into-parent "$D/c.vhdx")
 	"$V" job "$id" pause
+	"$V" jobs --json | grep -q "\"id\":$id,\"kind\":\"commit\",\"state\":\"paused\""
 	old=$(provider_pid)
 	run "$SCMCTL" service restart vdisk
 	echo "$output"
