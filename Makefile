@@ -186,8 +186,8 @@ uninstall:
 		$(addprefix $(DESTDIR)$(mandir)/man1/,$(notdir $(INST_MAN1))) \
 		$(addprefix $(DESTDIR)$(mandir)/man8/,$(notdir $(INST_MAN8))) \
 		$(DESTDIR)$(dbussysdir)/org.scm.Manager1.conf
-	-$(Q)rmdir $(DESTDIR)$(libexecdir) $(DESTDIR)$(includedir)/scm $(DESTDIR)$(idldir) \
-		$(DESTDIR)$(PREFIX)/share/scm 2>/dev/null
+	$(Q)rmdir $(DESTDIR)$(libexecdir) $(DESTDIR)$(includedir)/scm $(DESTDIR)$(idldir) \
+		$(DESTDIR)$(PREFIX)/share/scm 2>/dev/null || true
 	@if [ -z "$(DESTDIR)" ]; then ldconfig 2>/dev/null || true; fi
 
 # Removes the build directory B and nothing else; refuses a B that holds

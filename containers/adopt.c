@@ -265,7 +265,7 @@ int container_adopt(json_object *o, container_fd_map map, void *ud, bool check_o
 	int r = -ENOMEM;
 	if (!c || !s)
 		goto fail;
-	c->pidfd = c->status_fd = c->launch_fd = -1;
+	c->pidfd = c->status_fd = c->launch_fd = c->console_fd = c->pty_master = -1;
 	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
 		c->ns_fds[i] = -1;
 	c->cg = (cgroup_set){ .procs_fd = { -1, -1, -1, -1, -1 }, .v2_dir_fd = -1 };

@@ -291,8 +291,14 @@ typedef struct container_opts {
 	 * without mappings gets 0..count-1; its own must lie inside). NULL or
 	 * count 0: no user namespace unless the spec asks. */
 	const container_idrange *idrange;
-	bool pty; /* the stdio fds are a pty's slave made for this container: the
-		   * main process makes it its controlling terminal */
+	/* A terminal for the main process: a pty of the container's own devpts
+	 * (its /dev/pts), made inside it, is its stdio (the stdio fds are
+	 * ignored) and controlling terminal; the master is the runtime's once
+	 * the launch finished (container_pty_take). rows, cols: its first
+	 * window size (0: unset); raw_out: no output processing. */
+	bool pty;
+	unsigned short pty_rows, pty_cols;
+	bool pty_raw_out;
 	/* NULL, or 3 fds by CONTAINER_JOIN_* (-1: none): a namespace opened
 	 * earlier (container_spec_open_joins), joined in place of what the
 	 * spec's path of that type names now. Checked as a path is; a type
@@ -317,6 +323,9 @@ int container_start(const container_spec *spec, const container_opts *opts, cont
 int container_start_begin(const container_spec *spec, const container_opts *opts, container **ret,
 			  scm_error **ret_err);
 int container_launch_fd(const container *c); /* -1 once finished */
+/* opts.pty: the master of the container's terminal, once the launch
+ * finished well (the caller's to close; -1 after the first call). */
+int container_pty_take(container *c);
 /* A child of the runtime that fails before its exec sends one fixed record
  * of at most this size on its error pipe (container_exec_begin's
  * *ret_errfd too). */

@@ -31,6 +31,20 @@ static _Noreturn void report_record(const launch_plan *p, int code, const struct
 	_exit(code);
 }
 
+/* The spec's rlimits on pid (0: ourselves), set by the runtime while it
+ * is still the host's root. A hard limit above the runtime's own is then
+ * granted as runc grants it: in the container's user namespace the
+ * setrlimit below could not raise it (CAP_SYS_RESOURCE counts only in the
+ * initial one), and podman asks for nofile 1048576 whatever the host's
+ * session allows. Failures are left to that setrlimit, which says which. */
+void rlimits_preset(pid_t pid, const container_spec *s)
+{
+	for (size_t i = 0; i < s->n_rlimits; i++) {
+		struct rlimit rl = {s->rlimits[i].soft, s->rlimits[i].hard};
+		(void)prlimit(pid, s->rlimits[i].resource, &rl, NULL);
+	}
+}
+
 int sandbox_enter(const launch_plan *p, struct launch_record *e)
 {
 	const container_spec *s = p->spec;
@@ -112,6 +126,13 @@ _Noreturn void payload_exec(const launch_plan *p)
 	if (!s->terminal || o->pty)
 		(void)setsid();
 	int fds[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
+	if (o->pty) {
+		/* after setsid: the slave becomes the controlling terminal below */
+		int slave = console_make(p, &rec);
+		if (slave < 0)
+			report_record(p, 126, &rec);
+		fds[0] = fds[1] = fds[2] = slave;
+	}
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0 && dup2(fds[i], i) < 0) {
 			launch_note(&rec, errno, "stdio");

@@ -71,6 +71,7 @@ typedef struct launch_plan {
 	int err_pipe[2];   /* child -> parent: a launch record (below); EOF = exec'd */
 	int sync_pipe[2];  /* parent -> child: id maps written */
 	int status_pipe[2];/* PID 1 -> parent: wait status of the main process */
+	int console_sock[2]; /* opts->pty: main process -> parent, the pty's master */
 } launch_plan;
 
 struct container {
@@ -84,6 +85,9 @@ struct container {
 	bool launching;
 	char launch_rec[CONTAINER_RECORD_SIZE];
 	size_t launch_got;
+	/* opts->pty: while launching, the socket the master comes on; then
+	 * the master until container_pty_take (console.c) */
+	int console_fd, pty_master;
 	/* Rootless: the namespaces, opened while PID 1 is still readable by
 	 * us (it turns non-dumpable, and its memory belongs to the host's
 	 * user namespace, so later only a privileged caller could setns). */
@@ -161,6 +165,9 @@ int rootfs_setup(const launch_plan *p, struct launch_record *rec);
 _Noreturn void init_run(const launch_plan *p);
 /* Exec the main process (after the drop); on failure reports and exits. */
 _Noreturn void payload_exec(const launch_plan *p);
+/* The spec's rlimits set on pid (0: self) from outside the container's
+ * user namespace, before sandbox_enter sets them again inside. */
+void rlimits_preset(pid_t pid, const container_spec *s);
 /* Drop privileges (rlimits, caps, nnp, seccomp); shared with exec. */
 int sandbox_enter(const launch_plan *p, struct launch_record *rec);
 
@@ -171,6 +178,11 @@ const char *const *container_default_readonly_paths(void);
 int rootfs_quick_plan(launch_plan *p);
 void rootfs_quick_plan_done(launch_plan *p);
 char *rootfs_self_tree(void);
+
+/* console.c: the main process's terminal, made in the container (the
+ * slave, or -errno with rec filled); the runtime's side of it. */
+int console_make(const launch_plan *p, struct launch_record *rec);
+int console_receive(container *c, scm_error **ret_err);
 
 /* Closes every fd but those listed (-1 entries ignored): a raw clone
  * shares nothing by exec, so PID 1 would otherwise keep every fd of the

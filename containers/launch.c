@@ -178,7 +178,7 @@ static _Noreturn void child_main(launch_plan *p)
 {
 	struct launch_record rec;
 	/* First, drop every fd of the runtime this container does not need. */
-	const int keep[] = {0, 1, 2, p->err_pipe[1], p->status_pipe[1], p->sync_pipe[0],
+	const int keep[] = {0, 1, 2, p->err_pipe[1], p->status_pipe[1], p->sync_pipe[0], p->console_sock[1],
 			    p->opts->stdin_fd, p->opts->stdout_fd, p->opts->stderr_fd,
 			    p->cg ? p->cg->procs_fd[0] : -1, p->cg ? p->cg->procs_fd[1] : -1,
 			    p->cg ? p->cg->procs_fd[2] : -1, p->cg ? p->cg->procs_fd[CG_DEVICES] : -1,
@@ -315,13 +315,13 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	container *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->pidfd = c->status_fd = c->launch_fd = -1;
+	c->pidfd = c->status_fd = c->launch_fd = c->console_fd = c->pty_master = -1;
 	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
 		c->ns_fds[i] = -1;
 	c->pid = -1;
 	c->cg = (cgroup_set){.procs_fd = {-1, -1, -1, -1, -1}, .v2_dir_fd = -1};
 	launch_plan p = {.opts = &o, .err_pipe = {-1, -1}, .sync_pipe = {-1, -1},
-			 .status_pipe = {-1, -1}};
+			 .status_pipe = {-1, -1}, .console_sock = {-1, -1}};
 	int join[3] = {-1, -1, -1};
 
 	const container_spec *spec = spec_in;
@@ -452,7 +452,8 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	freezer_setup(&c->cg, o.cgroup_parent ? o.cgroup_parent : "scm", c->id);
 	p.cg = &c->cg;
 	if (pipe2(p.err_pipe, O_CLOEXEC) < 0 || pipe2(p.status_pipe, O_CLOEXEC) < 0 ||
-	    (p.userns && pipe2(p.sync_pipe, O_CLOEXEC) < 0)) {
+	    (p.userns && pipe2(p.sync_pipe, O_CLOEXEC) < 0) ||
+	    (o.pty && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p.console_sock) < 0)) {
 		r = fail_msg(&err, -errno, "pipe: %m");
 		goto fail;
 	}
@@ -497,6 +498,7 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	c->pidfd = pidfd;
 	p.err_pipe[1] = safe_close(p.err_pipe[1]);
 	p.status_pipe[1] = safe_close(p.status_pipe[1]);
+	p.console_sock[1] = safe_close(p.console_sock[1]);
 	cgroup_close_fds(&c->cg);
 	if (p.userns) {
 		p.sync_pipe[0] = safe_close(p.sync_pipe[0]);
@@ -513,6 +515,8 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 			snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns_names[i]);
 			c->ns_fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		}
+		if (!p.rootless)
+			rlimits_preset(pid, spec);
 		(void)!write(p.sync_pipe[1], "x", 1);
 		p.sync_pipe[1] = safe_close(p.sync_pipe[1]);
 	}
@@ -524,6 +528,7 @@ int container_start_begin(const container_spec *spec_in, const container_opts *o
 	c->launch_fd = p.err_pipe[0];
 	rootfs_quick_plan_done(&p);
 	c->status_fd = p.status_pipe[0];
+	c->console_fd = p.console_sock[0];
 	c->caps = p.caps;
 	c->filter = p.filter;
 	c->namespaces = ns;
@@ -541,6 +546,7 @@ fail:
 	close_pipe(p.err_pipe);
 	close_pipe(p.sync_pipe);
 	close_pipe(p.status_pipe);
+	close_pipe(p.console_sock);
 	if (p.caps)
 		cap_free(p.caps);
 	container_free(c);
@@ -621,7 +627,7 @@ int container_start_finish(container *c, scm_error **ret_err)
 		scm_error_push(ret_err, scm_error_wrap(e, -EIO, SCM_HERE, "container setup"));
 		return -EIO;
 	}
-	return 0;
+	return c->console_fd >= 0 ? console_receive(c, ret_err) : 0;
 }
 
 int container_start(const container_spec *spec, const container_opts *opts, container **ret,

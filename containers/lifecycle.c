@@ -200,6 +200,8 @@ int container_exec_begin(container *c, char *const *argv, int stdin_fd, int stdo
 				    c->ns_fds[4], c->ns_fds[5], c->ns_fds[6]};
 		close_all_but(keep, ELEMENTSOF(keep));
 		(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if (!c->rootless)
+			rlimits_preset(0, &spec);
 		if (enter_namespaces(c) < 0) {
 			launch_note(&rec, errno, "setns");
 			launch_report_record(p.err_pipe[1], &rec);
@@ -283,6 +285,8 @@ container *container_free(container *c)
 	safe_close(c->pidfd);
 	safe_close(c->status_fd);
 	safe_close(c->launch_fd);
+	safe_close(c->console_fd);
+	safe_close(c->pty_master);
 	for (size_t i = 0; i < ELEMENTSOF(c->ns_fds); i++)
 		safe_close(c->ns_fds[i]);
 	if (c->caps)

@@ -50,6 +50,7 @@ struct provider_ho {
 	int *fds;
 	size_t n_fds;
 	bool saving, restoring; /* scm_handover_fd_add / _take may be called */
+	struct chan *cur;       /* the channel restore_channel() runs for (scm_call_restore) */
 };
 
 static uint64_t mono_us(void)
@@ -346,8 +347,10 @@ int provider_ho_channel_(scm_provider *p, struct chan *c, json_object *grant)
 	if (!json_object_object_get_ex(ho->saved, id, &data))
 		return 0; /* made after the state was saved: nothing to restore */
 	int r = 0;
+	ho->cur = c;
 	if (ho->ops.restore_channel)
 		r = ho->ops.restore_channel(&c->grant, data, ho->version, &c->data, p->userdata);
+	ho->cur = NULL;
 	json_object_object_del(ho->saved, id);
 	if (json_object_object_length(ho->saved) == 0) {
 		ho->restoring = false; /* the last saved channel is back */
@@ -356,13 +359,101 @@ int provider_ho_channel_(scm_provider *p, struct chan *c, json_object *grant)
 	return r;
 }
 
-/* Whether every call was answered and every reply has left. */
+/* ---- work in progress and calls across a handover ------------------------ */
+
+scm_call *provider_call_deferred_(scm_provider *p, struct chan *c, uint32_t call_id, const char *method,
+				  bool no_reply)
+{
+	scm_call *d = malloc(sizeof(*d));
+	if (!d)
+		return NULL;
+	*d = (scm_call){ .p = p, .ch = c, .call_id = call_id, .no_reply = no_reply, .method = method,
+			 .deferred = true, .replied = false };
+	atomic_init(&d->cancelled, false);
+	d->next = c->deferred;
+	if (d->next)
+		d->next->pprev = &d->next;
+	d->pprev = &c->deferred;
+	c->deferred = d;
+	c->n_deferred++;
+	return d;
+}
+
+int scm_call_set_carriable(scm_call *call)
+{
+	if (!call || !call->deferred || !call->ch)
+		return -EINVAL;
+	if (!call->carriable) {
+		call->carriable = true;
+		call->ch->n_carriable++;
+	}
+	return 0;
+}
+
+void scm_provider_hold(scm_provider *p, int delta)
+{
+	p->holds += delta;
+	if (p->holds < 0)
+		p->holds = 0;
+}
+
+void scm_provider_on_quiesce(scm_provider *p, void (*fn)(bool quiet, void *userdata))
+{
+	p->on_quiesce = fn;
+}
+
+/* Whether every call was answered (but those the state may carry), every
+ * reply has left and no work the provider holds the handover for is on. */
 static bool all_quiet(scm_provider *p)
 {
+	if (p->holds > 0)
+		return false;
 	for (struct chan *c = p->chans; c; c = c->next)
-		if (c->n_deferred || c->outq.head)
+		if (c->n_deferred > c->n_carriable || c->outq.head)
 			return false;
 	return true;
+}
+
+static void quiesce(scm_provider *p, bool quiet)
+{
+	if (p->on_quiesce)
+		p->on_quiesce(quiet, p->userdata);
+}
+
+json_object *scm_call_save(scm_call *call)
+{
+	struct provider_ho *ho = call && call->p ? call->p->ho : NULL;
+	if (!ho || !ho->saving || !call->deferred || !call->ch || !call->carriable)
+		return NULL;
+	json_object *o = json_object_new_object();
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "call", json_object_new_int64(call->call_id));
+	json_object_object_add(o, "method", json_object_new_string(call->method ? call->method : ""));
+	json_object_object_add(o, "no_reply", json_object_new_boolean(call->no_reply));
+	call->carried = true;
+	return o;
+}
+
+scm_call *scm_call_restore(scm_provider *p, json_object *saved)
+{
+	struct provider_ho *ho = p ? p->ho : NULL;
+	json_object *v;
+	if (!ho || !ho->cur || !json_object_object_get_ex(saved, "call", &v) || !json_object_is_type(v, json_type_int))
+		return NULL;
+	int64_t id = json_object_get_int64(v);
+	const char *m = json_object_get_string(json_object_object_get(saved, "method"));
+	const char *name = NULL;
+	for (size_t i = 0; m && i < p->iface->n_methods; i++)
+		if (strcmp(p->iface->methods[i].name, m) == 0)
+			name = p->iface->methods[i].name;
+	if (id <= 0 || id > UINT32_MAX || !name)
+		return NULL; /* not a call of this interface */
+	scm_call *d = provider_call_deferred_(p, ho->cur, (uint32_t)id, name,
+					      json_object_get_boolean(json_object_object_get(saved, "no_reply")));
+	if (d)
+		scm_call_set_carriable(d);
+	return d;
 }
 
 static int save(scm_provider *p, struct provider_ho *ho, int *ret_fd, size_t *ret_n, scm_error **ret_err)
@@ -438,6 +529,7 @@ void provider_ho_poll_(scm_provider *p)
 		scm_error_free(e);
 		ho->quiet = false;
 		watch_all(p, true);
+		quiesce(p, false);
 		return;
 	}
 	json_object *body = json_object_new_object();
@@ -455,6 +547,7 @@ void provider_ho_poll_(scm_provider *p)
 	if (r < 0) { /* scmd is gone: go on serving until the loop notices */
 		ho->quiet = false;
 		watch_all(p, true);
+		quiesce(p, false);
 		return;
 	}
 	ho->handed = true;
@@ -481,12 +574,14 @@ bool provider_ho_control_(scm_provider *p, scm_message *m)
 		ho->quiet = true;
 		ho->call_id = m->call_id;
 		watch_all(p, false);
+		quiesce(p, true);
 		return true; /* provider_ho_poll_ answers once all is quiet */
 	}
 	if (strcmp(op, "handover.abort") == 0) {
 		if (p->ho && p->ho->quiet) {
 			p->ho->quiet = p->ho->handed = false;
 			watch_all(p, true);
+			quiesce(p, false);
 		}
 		return true;
 	}

@@ -54,6 +54,8 @@ static void deferred_unlink(scm_call *d)
 		d->next->pprev = d->pprev;
 	d->pprev = NULL;
 	d->ch->n_deferred--;
+	if (d->carriable)
+		d->ch->n_carriable--;
 }
 
 /* The channel is ending: its deferred calls stay with their owners, who
@@ -543,9 +545,15 @@ static void deferred_done(scm_call *d)
 	free(d);
 }
 
-/* Only frees a cancelled deferred call. */
+/* Only frees a cancelled deferred call, or one a handover carried to the
+ * successor, which answers it on the same channel. */
 static bool deferred_cancelled(scm_call *call)
 {
+	if (call->deferred && call->ch && call->carried && provider_ho_handed_(call->p)) {
+		deferred_unlink(call);
+		free(call);
+		return true;
+	}
 	if (!call->deferred || call->ch)
 		return false;
 	free(call);

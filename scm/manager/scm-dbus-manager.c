@@ -12,13 +12,18 @@
  * where polkit runs on the bus, whoever polkit authorises for the action
  * org.scm.manage. Everyone else gets org.freedesktop.DBus.Error.AccessDenied.
  *
- * Changes are noticed by asking scmd for its containers twice a second;
- * each change of state is a ContainerStateChanged signal, and the
- * RunningContainers property changes with PropertiesChanged. */
+ * Changes come from scmd's event feed (events.subscribe, the records of
+ * its audit trail as they are written): on each container record it asks
+ * scmd for its containers, and each change of state is a
+ * ContainerStateChanged signal; the RunningContainers property changes
+ * with PropertiesChanged. When the feed ends (scmd restarted in place, or
+ * stopped) it subscribes again, once a second until scmd answers, and
+ * catches up from the list. */
 #include <dbus/dbus.h>
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +41,7 @@
 #define NAME "org.scm.Manager1"
 #define PATH "/org/scm/Manager1"
 #define IFACE "org.scm.Manager1"
-#define POLL_MS 500
+#define RESUBSCRIBE_MS 1000
 
 static const char *runtime_dir = "/run/scm";
 static json_object *last_containers; /* name -> state, as last seen */
@@ -75,7 +80,7 @@ static const char introspection[] =
 
 /* ---- scmd ---------------------------------------------------------------- */
 
-static int scmd(const char *op, json_object *args, json_object **ret, scm_error **ret_err)
+static int scmd_open(scm_error **ret_err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", runtime_dir) >= sizeof(sa.sun_path))
@@ -83,8 +88,34 @@ static int scmd(const char *op, json_object *args, json_object **ret, scm_error 
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return scm_fail(ret_err, -errno, "cannot reach scmd at %s: %m", sa.sun_path);
+	return TAKE_FD(fd);
+}
+
+static int scmd(const char *op, json_object *args, json_object **ret, scm_error **ret_err)
+{
+	_cleanup_close_ int fd = scmd_open(ret_err);
+	if (fd < 0)
+		return fd;
 	return scm_wire_control_request(fd, op, args, NULL, 0, ret, NULL, 0, ret_err);
 }
+
+/* A connection carrying scmd's container records (and its restarts), or
+ * -1 when scmd is not there (we try again). */
+static int events_open(void)
+{
+	scm_error *e = NULL;
+	int fd = scmd_open(&e);
+	json_object *a = json_object_new_object(), *pats = json_object_new_array();
+	json_object_array_add(pats, json_object_new_string("container-*"));
+	json_object_array_add(pats, json_object_new_string("daemon-restarted"));
+	json_object_object_add(a, "events", pats);
+	if (fd >= 0 && scm_wire_control_request(fd, "events.subscribe", a, NULL, 0, NULL, NULL, 0, &e) != 0)
+		fd = safe_close(fd);
+	json_object_put(a);
+	scm_error_free(e);
+	return fd;
+}
+
 
 static const char *jstr(json_object *o, const char *k)
 {
@@ -398,65 +429,90 @@ static DBusHandlerResult properties(DBusConnection *bus, DBusMessage *m, const c
 	return send_reply(bus, r);
 }
 
-/* Asks scmd for its containers; a signal per changed state, and
- * PropertiesChanged when the count of running ones changed. */
+static void running_changed(DBusConnection *bus)
+{
+	DBusMessage *sig = dbus_message_new_signal(PATH, DBUS_INTERFACE_PROPERTIES, "PropertiesChanged");
+	DBusMessageIter it, dict, inv;
+	const char *iface = IFACE;
+	dbus_message_iter_init_append(sig, &it);
+	dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &iface);
+	dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict);
+	append_entry(&dict, "RunningContainers");
+	dbus_message_iter_close_container(&it, &dict);
+	dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &inv);
+	dbus_message_iter_close_container(&it, &inv);
+	dbus_connection_send(bus, sig, NULL);
+	dbus_message_unref(sig);
+}
+
+/* A container's state as last seen becomes state ("removed": forgotten):
+ * ContainerStateChanged when it is a change, and PropertiesChanged when
+ * the number of running ones changed with it. */
+static void set_state(DBusConnection *bus, const char *name, const char *state)
+{
+	json_object *old = NULL;
+	if (json_object_object_get_ex(last_containers, name, &old) ? strcmp(json_object_get_string(old), state) == 0
+								    : strcmp(state, "removed") == 0)
+		return;
+	dbus_uint32_t before = running(last_containers);
+	DBusMessage *sig = dbus_message_new_signal(PATH, IFACE, "ContainerStateChanged");
+	dbus_message_append_args(sig, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &state, DBUS_TYPE_INVALID);
+	dbus_connection_send(bus, sig, NULL);
+	dbus_message_unref(sig);
+	if (strcmp(state, "removed") == 0)
+		json_object_object_del(last_containers, name);
+	else
+		json_object_object_add(last_containers, name, json_object_new_string(state));
+	if (running(last_containers) != before)
+		running_changed(bus);
+}
+
+/* Asks scmd for its containers and brings the states last seen up to
+ * date with them. */
 static void poll_changes(DBusConnection *bus)
 {
-	json_object *res = NULL, *arr, *now = json_object_new_object();
+	json_object *res = NULL, *arr;
 	scm_error *e = NULL;
 	if (scmd("container.list", NULL, &res, &e) != 0) {
 		scm_error_free(e);
-		json_object_put(now);
 		return;
 	}
+	json_object *now = json_object_new_object();
 	if (json_object_object_get_ex(res, "containers", &arr))
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			json_object *c = json_object_array_get_idx(arr, i);
 			json_object_object_add(now, jstr(c, "name"), json_object_new_string(jstr(c, "state")));
 		}
 	json_object_put(res);
-	dbus_uint32_t before = last_containers ? running(last_containers) : 0;
 	json_object_object_foreach(now, name, st)
 	{
-		json_object *old = NULL;
-		if (last_containers && json_object_object_get_ex(last_containers, name, &old) &&
-		    strcmp(json_object_get_string(old), json_object_get_string(st)) == 0)
-			continue;
-		DBusMessage *sig = dbus_message_new_signal(PATH, IFACE, "ContainerStateChanged");
-		const char *state = json_object_get_string(st);
-		dbus_message_append_args(sig, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &state, DBUS_TYPE_INVALID);
-		dbus_connection_send(bus, sig, NULL);
-		dbus_message_unref(sig);
+		set_state(bus, name, json_object_get_string(st));
 	}
-	if (last_containers) {
-		json_object_object_foreach(last_containers, gone, ost)
-		{
-			(void)ost;
-			if (json_object_object_get_ex(now, gone, NULL))
-				continue;
-			DBusMessage *sig = dbus_message_new_signal(PATH, IFACE, "ContainerStateChanged");
-			const char *state = "removed";
-			dbus_message_append_args(sig, DBUS_TYPE_STRING, &gone, DBUS_TYPE_STRING, &state, DBUS_TYPE_INVALID);
-			dbus_connection_send(bus, sig, NULL);
-			dbus_message_unref(sig);
-		}
+	/* (a copy of the names: set_state deletes from the object) */
+	json_object *gone = json_object_new_array();
+	json_object_object_foreach(last_containers, was, ost)
+	{
+		(void)ost;
+		if (!json_object_object_get_ex(now, was, NULL))
+			json_object_array_add(gone, json_object_new_string(was));
 	}
-	json_object_put(last_containers);
-	last_containers = now;
-	if (running(now) != before) {
-		DBusMessage *sig = dbus_message_new_signal(PATH, DBUS_INTERFACE_PROPERTIES, "PropertiesChanged");
-		DBusMessageIter it, dict, inv;
-		const char *iface = IFACE;
-		dbus_message_iter_init_append(sig, &it);
-		dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &iface);
-		dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &dict);
-		append_entry(&dict, "RunningContainers");
-		dbus_message_iter_close_container(&it, &dict);
-		dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &inv);
-		dbus_message_iter_close_container(&it, &inv);
-		dbus_connection_send(bus, sig, NULL);
-		dbus_message_unref(sig);
-	}
+	for (size_t i = 0; i < json_object_array_length(gone); i++)
+		set_state(bus, json_object_get_string(json_object_array_get_idx(gone, i)), "removed");
+	json_object_put(gone);
+	json_object_put(now);
+}
+
+/* A record from scmd's feed: the state it says a container is in now, so
+ * that a pause and resume between two lists are both signalled. */
+static void note_record(DBusConnection *bus, json_object *rec)
+{
+	static const char *const map[][2] = { { "container-start", "running" },	  { "container-pause", "paused" },
+					      { "container-resume", "running" }, { "container-exit", "exited" },
+					      { "container-remove", "removed" } };
+	const char *ev = jstr(rec, "event"), *name = jstr(rec, "container");
+	for (size_t i = 0; *name && i < ELEMENTSOF(map); i++)
+		if (strcmp(ev, map[i][0]) == 0)
+			set_state(bus, name, map[i][1]);
 }
 
 static DBusHandlerResult on_message(DBusConnection *bus, DBusMessage *m, void *ud)
@@ -531,16 +587,42 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	fprintf(stderr, "scm-dbus-manager: %s on the %s bus, scmd at %s/control.sock\n", NAME, busarg, runtime_dir);
-	poll_changes(bus);
-	while (!got_term && dbus_connection_read_write_dispatch(bus, POLL_MS)) {
-		static struct timespec last;
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000 >= POLL_MS) {
+	last_containers = json_object_new_object();
+	int busfd = -1, evfd = -1;
+	if (!dbus_connection_get_unix_fd(bus, &busfd)) {
+		fprintf(stderr, "scm-dbus-manager: the bus connection has no fd to wait on\n");
+		return 1;
+	}
+	while (!got_term && dbus_connection_get_is_connected(bus)) {
+		if (evfd < 0 && (evfd = events_open()) >= 0)
+			poll_changes(bus); /* what happened while not subscribed */
+		dbus_connection_flush(bus);
+		struct pollfd p[2] = { { busfd, POLLIN, 0 }, { evfd, POLLIN, 0 } };
+		if (poll(p, evfd >= 0 ? 2 : 1, evfd >= 0 ? -1 : RESUBSCRIBE_MS) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents) {
+			dbus_connection_read_write(bus, 0);
+			while (dbus_connection_dispatch(bus) == DBUS_DISPATCH_DATA_REMAINS)
+				;
+		}
+		if (evfd >= 0 && p[1].revents) {
+			/* what the feed has, then the list (a record of what
+			 * has no record of its own, as a launch that failed) */
+			int rr;
+			scm_message *m = NULL;
+			scm_error *e = NULL;
+			while ((rr = scm_wire_recv(evfd, MSG_DONTWAIT, &m, &e)) == 0) {
+				if (m->type == SCM_FRAME_EVENT && m->json)
+					note_record(bus, m->json);
+				scm_message_free(m);
+			}
+			scm_error_free(e);
+			if (rr != -EAGAIN)
+				evfd = safe_close(evfd);
 			poll_changes(bus);
-			last = now;
 		}
 	}
+	safe_close(evfd);
 	json_object_put(last_containers);
 	dbus_connection_close(bus);
 	dbus_connection_unref(bus);

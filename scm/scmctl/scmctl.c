@@ -88,7 +88,7 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static int control_open(scm_error **ret_err)
+int scmctl_control_open(scm_error **ret_err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
@@ -115,7 +115,7 @@ static int control_open(scm_error **ret_err)
 static int control_request(const char *op, json_object *args, const int *fds, size_t n_fds,
 			   json_object **ret_result, int *ret_fds, size_t max_ret, scm_error **ret_err)
 {
-	_cleanup_close_ int fd = control_open(ret_err);
+	_cleanup_close_ int fd = scmctl_control_open(ret_err);
 	if (fd < 0)
 		return fd;
 	return scm_wire_control_request(fd, op, args, fds, n_fds, ret_result, ret_fds, max_ret, ret_err);
@@ -533,6 +533,8 @@ static void help(void)
 	       "                  [--quota-connections N] [--quota-bytes N]\n"
 	       "  endpoint list | remove NAME\n"
 	       "  channel list | revoke ID\n"
+	       "  events [--count N] [PATTERN...]     what scmd does, live: its audit records as they\n"
+	       "                                      are written (PATTERN: e.g. 'container-*')\n"
 	       "  daemon restart [--exec PATH]        restart scmd in place (or as PATH), keeping\n"
 	       "                                      sockets, channels and containers\n"
 	       "  call [--endpoint NAME|PATH] [--hold] SERVICE METHOD [ARGS-JSON]\n"
@@ -627,6 +629,8 @@ int main(int argc, char **argv)
 		return scmctl_call(n + 1, argv + i);
 	if (strcmp(cmd, "dbus") == 0)
 		return scmctl_dbus(n + 1, argv + i);
+	if (strcmp(cmd, "events") == 0)
+		return scmctl_events(n + 1, argv + i, json_out);
 	if (strcmp(cmd, "policy") == 0)
 		return scmctl_policy(n + 1, argv + i);
 	if (strcmp(cmd, "container") == 0)

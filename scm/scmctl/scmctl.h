@@ -25,7 +25,12 @@ int scmctl_control_call_fds(const char *op, struct json_object *args, const int 
 int scmctl_control_call_fdv(const char *op, struct json_object *args, struct json_object **ret_result,
 			    int *ret_fds, size_t max_fds, scm_error **ret_err);
 
+/* A connection to scmd's control socket (an fd), or the error saying why
+ * there is none. */
+int scmctl_control_open(scm_error **ret_err);
+
 int scmctl_policy(int argc, char **argv);
+int scmctl_events(int argc, char **argv, bool json);
 int scmctl_container(int argc, char **argv, bool json);
 int scmctl_desktop(int argc, char **argv, bool json);
 int scmctl_call(int argc, char **argv);

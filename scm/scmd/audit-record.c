@@ -34,6 +34,11 @@ static const struct {
 	{ "container-start", "bfb5415c327840a39c52013d2be0eefa", LOG_INFO, false },
 	{ "container-exit", "b2b007248ff9483bb4d19ddf57050941", LOG_INFO, false },
 	{ "container-failed", "71f5630f529c41bba950ae3ec3a0525c", LOG_WARNING, false },
+	{ "container-pause", "78ae41cbe95348d09ac32b12d461bbeb", LOG_INFO, false },
+	{ "container-resume", "2160680bd7dd4374890231558bfd01f8", LOG_INFO, false },
+	{ "container-update", "444c0b8bbe7e40e09c52701466a965c5", LOG_NOTICE, false },
+	{ "container-stop", "407fa0ac556f4e81a976ba63d3acc0c2", LOG_INFO, false },
+	{ "container-remove", "9833fe810d984295ab583a79fb55c570", LOG_INFO, false },
 	{ "policy-reload", "3eb7a3d8ded04e03a1b926f1174841a7", LOG_NOTICE, false },
 };
 #define OTHER_ID "a6297586b17642a7872e6b24d84414c9"

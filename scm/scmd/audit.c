@@ -29,6 +29,8 @@ struct audit {
 	bool journal_failed;     /* said once */
 	uint64_t (*clock)(void);
 	uint64_t fold_usec;
+	void (*tap)(void *userdata, const char *event, const char *json, size_t len);
+	void *tap_data;
 	struct fold folds[FOLD_SLOTS];
 };
 
@@ -41,6 +43,8 @@ struct audit *audit_open(const struct audit_opts *o, scm_error **ret_err)
 	}
 	a->clock = o->clock ? o->clock : now_usec;
 	a->fold_usec = o->fold_usec ? o->fold_usec : AUDIT_FOLD_USEC;
+	a->tap = o->tap;
+	a->tap_data = o->tap_data;
 	enum audit_sink sink = o->sink;
 	if (sink == AUDIT_AUTO)
 		sink = audit_journal_wanted() ? AUDIT_JOURNAL : AUDIT_FILE;
@@ -93,7 +97,7 @@ static void stamp(FILE *f, const char *event)
 }
 
 /* Ends the record in m and hands it to the sink. */
-static void emit(struct audit *a, FILE *m, char **linep, size_t *len)
+static void emit(struct audit *a, const char *event, FILE *m, char **linep, size_t *len)
 {
 	fputs("}\n", m);
 	/* open_memstream sets *linep and *len at fclose */
@@ -101,6 +105,8 @@ static void emit(struct audit *a, FILE *m, char **linep, size_t *len)
 	char *line = *linep;
 	if (closed != 0 || !line)
 		goto out;
+	if (a->tap)
+		a->tap(a->tap_data, event, line, *len - 1);
 	if (a->file) {
 		audit_file_write(a->file, line, *len);
 		goto out;
@@ -171,7 +177,7 @@ void audit_connect(struct audit *a, const struct endpoint *ep, const struct ucre
 		fprintf(m, ",\"channel\":%llu", (unsigned long long)channel);
 	if (folded)
 		fprintf(m, ",\"folded\":%u", folded);
-	emit(a, m, &line, &len);
+	emit(a, "connect", m, &line, &len);
 }
 
 void audit_revoke(struct audit *a, const struct channel *ch, const char *reason)
@@ -196,5 +202,5 @@ void audit_event(struct audit *a, const char *event, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(m, fmt, ap);
 	va_end(ap);
-	emit(a, m, &line, &len);
+	emit(a, event, m, &line, &len);
 }

@@ -32,6 +32,10 @@ struct audit_opts {
 	unsigned keep;        /* rotated files kept: path.1 .. path.KEEP */
 	uint64_t fold_usec;   /* the folding window; 0: AUDIT_FOLD_USEC */
 	uint64_t (*clock)(void); /* monotonic microseconds for folding; NULL: now_usec (tests pass their own) */
+	/* Given every record written (one JSON object, no newline) before
+	 * its sink: scmd's live feed of them (events.c). */
+	void (*tap)(void *userdata, const char *event, const char *json, size_t len);
+	void *tap_data;
 };
 
 struct audit *audit_open(const struct audit_opts *o, scm_error **ret_err);

@@ -54,6 +54,7 @@ void conn_close(struct scmd *d, struct conn *c)
 	scmd_ctr_conn_gone(d, c);
 	restart_conn_gone(d, c);
 	svc_restart_conn_gone(d, c);
+	events_conn_gone(d, c);
 	quota_release_bytes(&c->ep->used, c->outq.bytes);
 	scm_outq_clear(&c->outq);
 	watch_del(d, &c->w);
@@ -78,16 +79,15 @@ static int flush(struct scmd *d, struct conn *c)
 	return watch_mod(d, &c->w, EPOLLIN);
 }
 
-int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
-	      struct json_object *body, const int *fds, size_t n_fds)
+static int send_text(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id, const char *s, size_t len,
+		     const int *fds, size_t n_fds)
 {
-	size_t len = 0, before = c->outq.bytes;
-	const char *s = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len) : NULL;
+	size_t before = c->outq.bytes;
 
 	if (c->dead)
 		return -EPIPE;
 	int r = scm_outq_send(c->w.fd, &c->outq, type, 0, call_id, 0, s, len, NULL, 0, fds, n_fds);
-	if (r == -EMSGSIZE && type != SCM_FRAME_ERROR)
+	if (r == -EMSGSIZE && type != SCM_FRAME_ERROR && type != SCM_FRAME_EVENT)
 		/* A reply over the frame limit (a long listing, a big IDL) must
 		 * still answer: the caller would wait for it forever. */
 		return conn_reply_fail(d, c, call_id, SCM_E_INTERNAL,
@@ -102,6 +102,19 @@ int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
 		return SCM_E_QUOTA;
 	}
 	return watch_mod(d, &c->w, EPOLLIN | EPOLLOUT);
+}
+
+int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
+	      struct json_object *body, const int *fds, size_t n_fds)
+{
+	size_t len = 0;
+	const char *s = body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len) : NULL;
+	return send_text(d, c, type, call_id, s, len, fds, n_fds);
+}
+
+int conn_send_raw(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id, const char *json, size_t len)
+{
+	return send_text(d, c, type, call_id, json, len, NULL, 0);
 }
 
 int conn_send_error(struct scmd *d, struct conn *c, uint32_t call_id, const scm_error *e)

@@ -307,8 +307,10 @@ bool scmd_ctr_control(struct scmd *d, struct conn *c, const char *op, scm_messag
 		r = scmd_ctr_wait(d, c, id, name, &e);
 	else if (strcmp(op, "stop") == 0) {
 		unsigned t = json_object_object_get_ex(a, "timeout_ms", &v) ? (unsigned)json_object_get_int(v) : 0;
-		if ((r = scmd_ctr_stop(d, name, t, &e)) == 0)
+		if ((r = scmd_ctr_stop(d, name, t, &e)) == 0) {
+			audit_event(d->audit, "container-stop", "\"container\":%s,\"timeout_ms\":%u", audit_quote(name), t);
 			reply(d, c, id, json_object_new_object(), NULL, 0);
+		}
 	} else if (strcmp(op, "kill") == 0) {
 		int sig = json_object_object_get_ex(a, "signal", &v) ? json_object_get_int(v) : SIGKILL;
 		if (sig <= 0 || sig >= 65)
@@ -316,8 +318,10 @@ bool scmd_ctr_control(struct scmd *d, struct conn *c, const char *op, scm_messag
 		else if ((r = scmd_ctr_signal(d, name, sig, &e)) == 0)
 			reply(d, c, id, json_object_new_object(), NULL, 0);
 	} else if (strcmp(op, "rm") == 0) {
-		if ((r = scmd_ctr_remove(d, name, &e)) == 0)
+		if ((r = scmd_ctr_remove(d, name, &e)) == 0) {
+			audit_event(d->audit, "container-remove", "\"container\":%s", audit_quote(name));
 			reply(d, c, id, json_object_new_object(), NULL, 0);
+		}
 	} else if (strcmp(op, "logs") == 0) {
 		/* Every file of the log, oldest first: scmctl reads them in turn. */
 		int fds[CONTAINERS_LOG_FDS_MAX];

@@ -52,6 +52,7 @@ struct scmd_ctr {
 	struct conn *run_conn;
 	uint32_t run_call;
 	int attach_client_fd;
+	bool tty; /* attach_client_fd is the container's pty master, at the launch's end */
 	uint64_t started, ended;
 	struct list waiters;
 	/* the sandbox its profiles gave it (policy_sandbox_to_json; NULL: the
@@ -81,7 +82,6 @@ void ctr_log_unlink_all(const struct scmd_ctr *t);
 void ctr_logs_unlink(const char *dir, const char *name); /* NAME.log and NAME.log.* */
 void ctr_drain_output(struct scmd *d, struct scmd_ctr *t);
 void ctr_on_output(struct scmd *d, struct watch *w, uint32_t events);
-int ctr_open_pty(const struct container_req *req, int ret[2]);
 
 /* container-update.c: pause, resume, update */
 bool ctr_update_control(struct scmd *d, struct conn *c, const char *op, uint32_t id, struct scmd_ctr *t,

@@ -103,6 +103,8 @@ static void launch_done(struct scmd *d, struct scmd_ctr *t, int r, scm_error *wh
 		return;
 	}
 	t->launching = false;
+	if (t->tty)
+		t->attach_client_fd = container_pty_take(t->c);
 	d->store_dirty = true; /* now it is carried (restart-ctr.c) */
 	audit_event(d->audit, "container-start", "\"container\":%s,\"pid\":%d", audit_quote(t->name),
 		    container_pid(t->c));
@@ -212,7 +214,7 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	container_sandbox *sb = NULL;
 	struct policy_effective *eff = NULL;
 	struct endpoint *ep = NULL;
-	int outp[2] = { -1, -1 }, attp[2] = { -1, -1 }, pty[2] = { -1, -1 }, r;
+	int outp[2] = { -1, -1 }, attp[2] = { -1, -1 }, r;
 	char name[64];
 
 	/* The caller's terminal is never the container's: through it a
@@ -315,9 +317,8 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 
 	struct scmd_ctr *t = calloc(1, sizeof(*t));
 	if (!t || pipe2(outp, O_CLOEXEC | O_NONBLOCK) < 0 ||
-	    (req->attach && !req->tty && pipe2(attp, O_CLOEXEC | O_NONBLOCK) < 0) ||
-	    (req->tty && (errno = -ctr_open_pty(req, pty)) != 0)) {
-		r = scm_fail(ret_err, -errno, "pipe or pty: %m");
+	    (req->attach && !req->tty && pipe2(attp, O_CLOEXEC | O_NONBLOCK) < 0)) {
+		r = scm_fail(ret_err, -errno, "pipe: %m");
 		free(t);
 		goto fail;
 	}
@@ -340,9 +341,13 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	opts.stdout_fd = outp[1];
 	opts.stderr_fd = outp[1];
 	if (req->tty) {
-		/* Its output goes to the pty only: the log stays empty. */
-		opts.stdin_fd = opts.stdout_fd = opts.stderr_fd = pty[1];
+		/* A pty of the container's own devpts, made in there (so `tty`
+		 * names it); its master comes back with the launch's end. Its
+		 * output goes to the pty only: the log stays empty. */
 		opts.pty = true;
+		opts.pty_rows = req->tty_rows;
+		opts.pty_cols = req->tty_cols;
+		opts.pty_raw_out = req->tty_raw_out;
 	}
 	/* A bundle's "terminal" would keep scmd's session, and with it
 	 * scmd's controlling terminal (/dev/tty): here it is a pty or none. */
@@ -354,7 +359,6 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	r = container_start_begin(spec, &opts, &t->c, &why);
 	safe_close(devnull);
 	outp[1] = safe_close(outp[1]);
-	pty[1] = safe_close(pty[1]);
 	if (r != 0) {
 		/* the runtime's code goes on as it is: one code space */
 		scm_error_push(ret_err, why);
@@ -380,7 +384,8 @@ int scmd_ctr_start(struct scmd *d, const struct container_req *req, struct conta
 	t->launching = true;
 	t->run_conn = req->reply_conn;
 	t->run_call = req->call_id;
-	t->attach_client_fd = req->tty ? TAKE_FD(pty[0]) : TAKE_FD(attp[0]);
+	t->attach_client_fd = TAKE_FD(attp[0]); /* a tty's master: at the launch's end */
+	t->tty = req->tty;
 	t->launchw = (struct watch){ container_launch_fd(t->c), on_launch };
 	t->launch_timer = (struct watch){ timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
 					  on_launch_timer };
@@ -413,8 +418,6 @@ fail:
 	safe_close(outp[1]);
 	safe_close(attp[0]);
 	safe_close(attp[1]);
-	safe_close(pty[0]);
-	safe_close(pty[1]);
 	container_sandbox_free(sb);
 	container_spec_free(spec);
 	return r;

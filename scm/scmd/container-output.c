@@ -3,8 +3,8 @@
  * wakeup) into the container's log, a capped and rotated file on disk in
  * the state directory, and, for an attached `scmctl container run`, into a
  * second pipe scmctl copies to the terminal (scmd never blocks on it). An
- * attached run from a terminal gets a pty of its own instead, whose master
- * scmctl gets. `scmctl container logs` reads the log files through
+ * attached run from a terminal gets a pty of its own instead (made in the
+ * container, containers/console.c), whose master scmctl gets. `scmctl container logs` reads the log files through
  * scmd_ctr_log_fds. Split from container-hook.c (moves only): the log's
  * size and rotation rules are one concept, kept apart from the life cycle. */
 #include <dirent.h>
@@ -13,8 +13,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "container-hook.h"
@@ -178,33 +176,6 @@ void ctr_drain_output(struct scmd *d, struct scmd_ctr *t)
 void ctr_on_output(struct scmd *d, struct watch *w, uint32_t events)
 {
 	ctr_drain_output(d, (struct scmd_ctr *)((char *)w - offsetof(struct scmd_ctr, outw)));
-}
-
-/* A pty pair for an attached run: [0] the master (for scmctl), [1] the
- * slave, opened through the master (TIOCGPTPEER) rather than by a name in
- * /dev/pts that could be swapped. */
-int ctr_open_pty(const struct container_req *req, int ret[2])
-{
-	_cleanup_close_ int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	int unlock = 0;
-	if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) < 0)
-		return -errno;
-	/* Set before the program runs, so its first look is right. */
-	struct winsize ws = { .ws_row = req->tty_rows, .ws_col = req->tty_cols };
-	struct termios t;
-	if ((ws.ws_row || ws.ws_col) && ioctl(m, TIOCSWINSZ, &ws) < 0)
-		return -errno;
-	if (req->tty_raw_out && tcgetattr(m, &t) == 0) {
-		t.c_oflag &= ~(tcflag_t)OPOST;
-		if (tcsetattr(m, TCSANOW, &t) < 0)
-			return -errno;
-	}
-	int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (s < 0)
-		return -errno;
-	ret[0] = TAKE_FD(m);
-	ret[1] = s;
-	return 0;
 }
 
 int scmd_ctr_log_fds(struct scmd *d, const char *name, int *ret_fds, size_t *ret_n,

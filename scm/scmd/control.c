@@ -122,6 +122,7 @@ static void op_status(struct scmd *d, struct conn *c, uint32_t id)
 	J(o, "services", JI(ns));
 	J(o, "endpoints", JI(ne));
 	J(o, "channels", JI(nc));
+	J(o, "event_subscribers", JI(d->events.used.conns));
 	J(lat, "decide", latency_json(&d->lat_decide));
 	J(lat, "activate", latency_json(&d->lat_activate));
 	J(lat, "handoff", latency_json(&d->lat_handoff));
@@ -255,8 +256,15 @@ void control_dispatch(struct scmd *d, struct conn *c, scm_message *m)
 		conn_reply_fail(d, c, id, SCM_E_INVALID, "control requests need an \"op\"");
 		return;
 	}
+	if (c->sub) {
+		conn_reply_fail(d, c, id, SCM_E_INVALID,
+				"this connection carries scmd's events (events.subscribe): make requests on another");
+		return;
+	}
 	if (strcmp(op, "status") == 0)
 		op_status(d, c, id);
+	else if (strcmp(op, "events.subscribe") == 0)
+		events_subscribe(d, c, id, a);
 	else if (strcmp(op, "service.list") == 0)
 		op_list(d, c, id, "services");
 	else if (strcmp(op, "endpoint.list") == 0)

@@ -354,6 +354,9 @@ int main(int argc, char **argv)
 	if (asprintf(&audit_path, "%s/audit.log", d.runtime_dir) < 0)
 		return 1;
 	ao.path = audit_path;
+	ao.tap = events_tap;
+	ao.tap_data = &d;
+	events_init(&d);
 	d.audit = audit_open(&ao, &e);
 	if (!d.audit) {
 		/* asked for the journal and it is not there: say so, do not start */

@@ -84,6 +84,7 @@ struct conn {
 	struct ucred cred;   /* from SO_PEERCRED at accept: the kernel's word */
 	struct scm_outq outq; /* replies the client has no room for yet */
 	unsigned pending; /* connects of this conn waiting for activation */
+	struct event_sub *sub; /* events.c: it carries scmd's events, nothing else */
 	bool dead;
 	struct list dead_node; /* on scmd->dead_conns once dead, until closed */
 };
@@ -193,6 +194,8 @@ struct scmd {
 	struct watch control, sigfd;
 	struct list endpoints, services, channels;
 	struct endpoint host; /* identity of control-socket callers */
+	struct endpoint events;	 /* events.c: the ledger of event subscribers */
+	struct list event_subs;	 /* struct event_sub.node */
 	uint64_t next_channel;
 	uint64_t started;
 	bool quit;
@@ -375,7 +378,18 @@ void conn_reap_dead(struct scmd *d);
  * queue quota is dropped. fds are duplicated when queued, never taken. */
 int conn_send(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id,
 	      struct json_object *body, const int *fds, size_t n_fds);
+/* The same with a body already in JSON text (an event record). */
+int conn_send_raw(struct scmd *d, struct conn *c, uint8_t type, uint32_t call_id, const char *json, size_t len);
 int conn_send_error(struct scmd *d, struct conn *c, uint32_t call_id, const scm_error *e);
+
+/* events.c: the live feed of audit records ("events.subscribe") */
+#define EVENTS_SUBS_MAX 32
+#define EVENTS_QUEUE_MAX (64 * 1024)
+void events_init(struct scmd *d);
+void events_subscribe(struct scmd *d, struct conn *c, uint32_t id, struct json_object *args);
+void events_conn_gone(struct scmd *d, struct conn *c);
+/* audit_opts.tap: userdata is the struct scmd */
+void events_tap(void *userdata, const char *event, const char *json, size_t len);
 int conn_reply_fail(struct scmd *d, struct conn *c, uint32_t call_id, int code, const char *fmt, ...)
 	_printf_(5, 6);
 

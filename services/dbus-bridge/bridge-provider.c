@@ -284,7 +284,14 @@ static int do_signals(scm_call *call, uint64_t timeout_ms, void *ud)
 	return c ? sig_signals(call, c, timeout_ms) : -ENOMEM;
 }
 
-static const scm_dbus_handlers handlers = { .call = do_call, .subscribe = do_subscribe, .signals = do_signals };
+static int do_unsubscribe(scm_call *call, uint64_t subscription, void *ud)
+{
+	bchan *c = bchan_of(call);
+	return c ? sig_unsubscribe(call, c, subscription) : -ENOMEM;
+}
+
+static const scm_dbus_handlers handlers = { .call = do_call, .subscribe = do_subscribe, .signals = do_signals,
+					    .unsubscribe = do_unsubscribe };
 
 int main(void)
 {

@@ -35,11 +35,12 @@ DBusConnection *bchan_conn(bchan *c, const char *bus, char *why, size_t whysz);
 /* The bus name a connection of the channel is for; NULL if none. */
 const char *bchan_bus_of(bchan *c, DBusConnection *conn);
 
-/* signals.c: the subscribe and signals methods; sig_free before the
+/* signals.c: the subscribe, unsubscribe and signals methods; sig_free before the
  * channel's connections are dropped. */
 int sig_subscribe(scm_call *call, bchan *c, const char *bus, const char *sender, const char *path,
 		  const char *iface, const char *member);
 int sig_signals(scm_call *call, bchan *c, uint64_t timeout_ms);
+int sig_unsubscribe(scm_call *call, bchan *c, uint64_t id);
 void sig_free(bchan *c);
 /* conn (of c) is about to be dropped: its filter off, its subscriptions
  * forgotten. */

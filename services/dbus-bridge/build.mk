@@ -18,6 +18,14 @@ $(B)/libexec/scm-test-notifyd: $(B)/tests/helper/scm-test-notifyd.o
 	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS)
 LIBEXEC += $(B)/libexec/scm-test-notifyd
 
+# a container's client of subscribe, unsubscribe and signals on one
+# channel (tests/bats/core-dbus-bridge.bats)
+$(B)/tests/helper/scm-test-dbus-signals.o: $(B)/gen/scm/dbus-client.h
+$(B)/libexec/scm-test-dbus-signals: $(B)/tests/helper/scm-test-dbus-signals.o $(B)/gen/scm/dbus-client.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS)
+LIBEXEC += $(B)/libexec/scm-test-dbus-signals
+
 # the typing of a client's JSON by signature, fuzzed
 $(B)/tests/fuzz/fuzz_dbus_marshal.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS) -Iservices/dbus-bridge
 $(B)/tests/fuzz/fuzz_dbus_marshal: $(B)/tests/fuzz/fuzz_dbus_marshal.o $(B)/services/dbus-bridge/marshal.o
@@ -50,3 +58,18 @@ $(B)/libexec/scm-dbus-broker-run: $(B)/tests/bench/dbus-broker-run.o $(B)/tests/
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
 BENCH_DEPS += $(B)/libexec/scm-dbus-broker-run
+
+# scm-dbus-stubgen: typed calls through the bridge from introspection XML
+# (expat reads the XML, libdbus checks names and signatures)
+EXPAT_LIBS := $(shell pkg-config --libs expat 2>/dev/null || echo -lexpat)
+DBUS_STUBGEN := $(B)/bin/scm-dbus-stubgen
+$(DBUS_STUBGEN): $(B)/services/dbus-bridge/stubgen.o $(B)/services/dbus-bridge/introspect.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(EXPAT_LIBS) $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS)
+BINS += $(DBUS_STUBGEN)
+
+$(B)/tests/fuzz/fuzz_dbus_introspect.o: PART_CFLAGS += $(DBUS_BRIDGE_CFLAGS) -Iservices/dbus-bridge
+$(B)/tests/fuzz/fuzz_dbus_introspect: $(B)/tests/fuzz/fuzz_dbus_introspect.o $(B)/services/dbus-bridge/introspect.o $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(EXPAT_LIBS) $(DBUS_BRIDGE_LIBS) $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_dbus_introspect

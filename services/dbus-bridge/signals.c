@@ -181,9 +181,23 @@ static void on_owner(DBusPendingCall *pc, void *data)
 	p->call = NULL;
 }
 
-static bool add_match(DBusConnection *conn, const char *rule)
+/* The two match rules of a subscription: its signal, and its sender's
+ * NameOwnerChanged (names and paths were validated: nothing in them
+ * needs quoting). */
+static void match_rules(const struct sub *s, char sig[1024], char owner[1024])
 {
-	DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "AddMatch");
+	snprintf(sig, 1024, "type='signal',sender='%s',path='%s',interface='%s',member='%s'", s->sender, s->path,
+		 s->iface, s->member);
+	snprintf(owner, 1024,
+		 "type='signal',sender='" DBUS_SERVICE_DBUS "',interface='" DBUS_INTERFACE_DBUS
+		 "',member='NameOwnerChanged',arg0='%s'",
+		 s->sender);
+}
+
+/* AddMatch or RemoveMatch, without waiting for the answer */
+static bool send_match(DBusConnection *conn, const char *op, const char *rule)
+{
+	DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, op);
 	bool ok = m && dbus_message_append_args(m, DBUS_TYPE_STRING, &rule, DBUS_TYPE_INVALID) &&
 		  dbus_connection_send(conn, m, NULL);
 	if (m)
@@ -194,7 +208,7 @@ static bool add_match(DBusConnection *conn, const char *rule)
 int sig_subscribe(scm_call *call, bchan *c, const char *bus, const char *sender, const char *path,
 		  const char *iface, const char *member)
 {
-	char why[768], rule[1024];
+	char why[768], rule[1024], orule[1024];
 	if (!dbus_validate_bus_name(sender, NULL) || sender[0] == ':')
 		return scm_call_reply_error(call, SCM_DBUS_E_BADMESSAGE, "sender \"%.80s\" is not a well-known bus name", sender);
 	if (!dbus_validate_path(path, NULL))
@@ -234,15 +248,8 @@ int sig_subscribe(scm_call *call, bchan *c, const char *bus, const char *sender,
 		sub_done(&s);
 		return -ENOMEM;
 	}
-	/* names and paths were validated: nothing in them needs quoting */
-	snprintf(rule, sizeof(rule), "type='signal',sender='%s',path='%s',interface='%s',member='%s'", sender, path, iface,
-		 member);
-	bool ok = add_match(conn, rule);
-	snprintf(rule, sizeof(rule),
-		 "type='signal',sender='" DBUS_SERVICE_DBUS "',interface='" DBUS_INTERFACE_DBUS
-		 "',member='NameOwnerChanged',arg0='%s'",
-		 sender);
-	ok = ok && add_match(conn, rule);
+	match_rules(&s, rule, orule);
+	bool ok = send_match(conn, "AddMatch", rule) && send_match(conn, "AddMatch", orule);
 	DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "GetNameOwner");
 	DBusPendingCall *pc = NULL;
 	struct pending_sub *p = calloc(1, sizeof(*p));
@@ -281,6 +288,43 @@ int sig_subscribe(scm_call *call, bchan *c, const char *bus, const char *sender,
 		on_owner(pc, p);
 	dbus_pending_call_unref(pc);
 	return 0;
+}
+
+int sig_unsubscribe(scm_call *call, bchan *c, uint64_t id)
+{
+	struct br_sigs *g = c->sigs;
+	size_t i = 0;
+	while (g && i < g->n_subs && g->subs[i].id != id)
+		i++;
+	if (!g || i == g->n_subs)
+		return scm_call_reply_error(call, SCM_E_NOT_FOUND, "no subscription %llu on this channel",
+					    (unsigned long long)id);
+	struct sub *s = &g->subs[i];
+	char why[768], rule[1024], orule[1024];
+	/* The bus stops sending them: the rules subscribe added, once each
+	 * (the bus counts a rule added twice twice). A subscription lives
+	 * only while its bus connection does (sig_conn_gone). */
+	DBusConnection *conn = bchan_conn(c, s->bus, why, sizeof(why));
+	match_rules(s, rule, orule);
+	if (conn) {
+		(void)send_match(conn, "RemoveMatch", rule);
+		(void)send_match(conn, "RemoveMatch", orule);
+	}
+	/* and what came for it, not yet taken, is gone too */
+	for (size_t k = json_object_array_length(g->queue); k-- > 0;) {
+		json_object *v;
+		if (json_object_object_get_ex(json_object_array_get_idx(g->queue, k), "subscription", &v) &&
+		    json_object_get_uint64(v) == id)
+			json_object_array_del_idx(g->queue, k, 1);
+	}
+	sub_done(s);
+	g->subs[i] = g->subs[--g->n_subs];
+	int r = scm_dbus_unsubscribe_reply(call);
+	/* nothing can come any more: a waiting signals call ends now, as a
+	 * new one would (sig_signals); answer() may free c, touched no more */
+	if (!g->n_subs && g->waiting)
+		answer(c);
+	return r;
 }
 
 int sig_signals(scm_call *call, bchan *c, uint64_t timeout_ms)

@@ -27,7 +27,7 @@
  * each channel opened (opened again from its grant at its next call). */
 #include "provider-jobs.h"
 
-#define STATE_VERSION 1
+#define STATE_VERSION 2 /* 2: jobs, job waits and the finished jobs' list */
 
 bool provider_handed_over;
 
@@ -41,7 +41,7 @@ static json_object *refuse_save(scm_error **ret_err, int code, const char *fmt, 
 	return NULL;
 }
 
-static int fd_add(json_object *o, const char *key, int fd, scm_error **ret_err)
+int ho_fd_add(json_object *o, const char *key, int fd, scm_error **ret_err)
 {
 	int i = scm_handover_fd_add(provider, fd);
 	if (i < 0)
@@ -53,12 +53,7 @@ static int fd_add(json_object *o, const char *key, int fd, scm_error **ret_err)
 
 static json_object *save_disk(struct disk *d, scm_error **ret_err)
 {
-	if (d->bjob)
-		return refuse_save(ret_err, SCM_VDISK_E_BUSY,
-				   "%s: job %llu is on it (queued, running or paused): wait for it or cancel it, "
-				   "then restart the provider",
-				   d->path, d->bjob->id);
-	if (d->closing || d->jobs)
+	if (d->closing || d->jobs > (d->bjob != NULL))
 		return refuse_save(ret_err, SCM_VDISK_E_BUSY, "%s: being closed (%llu jobs): try again", d->path,
 				   d->jobs);
 	for (vhdx *c = d->h; c; c = vhdx_parent(c))
@@ -93,7 +88,7 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 		json_object *f = json_object_new_object();
 		json_object_array_add(chain, f);
 		json_object_object_add(f, "path", json_object_new_string(vhdx_path(c)));
-		if (fd_add(f, "fd", vhdx_fd(c), ret_err) < 0)
+		if (ho_fd_add(f, "fd", vhdx_fd(c), ret_err) < 0)
 			return NULL;
 	}
 	if (d->pr) {
@@ -102,8 +97,14 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 		json_object *pr = json_object_new_object();
 		json_object_object_add(o, "pr", pr);
 		json_object_object_add(pr, "name", json_object_new_string(name));
-		if (fd_add(pr, "dirfd", dirfd, ret_err) < 0)
+		if (ho_fd_add(pr, "dirfd", dirfd, ret_err) < 0)
 			return NULL;
+	}
+	if (d->bjob) { /* stopped at a safe point (provider-jobcarry.c), or refused */
+		json_object *j = bjob_carry_save(d->bjob, ret_err);
+		if (!j)
+			return NULL;
+		json_object_object_add(o, "job", j);
 	}
 	return TAKE_PTR(o);
 }
@@ -114,8 +115,10 @@ static json_object *save(void *userdata, scm_error **ret_err)
 	 * the handover is refused as a whole, never a channel left behind */
 	size_t need = channels_live;
 	for (struct disk *d = disks; d; d = d->next) {
-		need += d->pr != NULL;
+		need += (d->pr != NULL) + bjob_carry_fds(d->bjob);
 		for (vhdx *c = d->h; c; c = vhdx_parent(c))
+			need++;
+		for (vhdx *c = d->bjob ? d->bjob->other : NULL; c; c = vhdx_parent(c))
 			need++;
 	}
 	if (need > SCM_HANDOVER_FDS_MAX)
@@ -134,14 +137,20 @@ static json_object *save(void *userdata, scm_error **ret_err)
 		d->ho_idx = i;
 		json_object_array_add(arr, o);
 	}
+	json_object_object_add(st, "jobs", bjob_carry_save_all());
 	return TAKE_PTR(st);
 }
 
 static json_object *save_channel(const scm_grant *g, void *chdata, void *userdata)
 {
 	struct channel *c = chdata;
-	if (!c || c->closed)
-		return NULL;
+	if (!c || c->closed) { /* no disk: perhaps a job wait */
+		json_object *w = bjob_carry_waits(g->channel), *o = NULL;
+		if (w && json_object_array_length(w) > 0 && (o = json_object_new_object()))
+			json_object_object_add(o, "waits", json_object_get(w));
+		json_object_put(w);
+		return o;
+	}
 	json_object *o = json_object_new_object();
 	json_object *hs = json_object_new_array();
 	int i = scm_handover_fd_add(provider, c->memfd);
@@ -156,7 +165,35 @@ static json_object *save_channel(const scm_grant *g, void *chdata, void *userdat
 		json_object_object_add(h, "rw", json_object_new_boolean(c->h[k].rw));
 		json_object_array_add(hs, h);
 	}
+	json_object_object_add(o, "waits", bjob_carry_waits(g->channel));
 	return o;
+}
+
+/* A handle another process is to adopt: its metadata in the file, its
+ * chain's fds, its write session (a migration's destination). */
+json_object *ho_save_vhdx(vhdx *h, scm_error **ret_err)
+{
+	if (vhdx_commit(h) < 0) {
+		scm_fail(ret_err, SCM_VDISK_E_IO, "%s: committing its metadata before the handover: %s", vhdx_path(h),
+			 vhdx_errmsg(h));
+		return NULL;
+	}
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	json_object *chain = json_object_new_array();
+	struct vhdx_session ss;
+	vhdx_session_get(h, &ss);
+	json_object_object_add(o, "session", json_object_new_int((int)ss.touched));
+	json_object_object_add(o, "log_seq", json_object_new_uint64(ss.log_seq));
+	json_object_object_add(o, "log_head", json_object_new_uint64(ss.log_head));
+	json_object_object_add(o, "chain", chain);
+	for (vhdx *c = h; c; c = vhdx_parent(c)) {
+		json_object *f = json_object_new_object();
+		json_object_array_add(chain, f);
+		json_object_object_add(f, "path", json_object_new_string(vhdx_path(c)));
+		if (ho_fd_add(f, "fd", vhdx_fd(c), ret_err) < 0)
+			return NULL;
+	}
+	return TAKE_PTR(o);
 }
 
 /* ---- the new process ---------------------------------------------------- */
@@ -183,7 +220,7 @@ static bool get_bool(json_object *o, const char *k)
 }
 
 /* An fd of the state, checked to be what the state says it is. */
-static int take_file(json_object *o, const char *key, bool dir, int mode, scm_error **ret_err)
+int ho_take_file(json_object *o, const char *key, bool dir, int mode, scm_error **ret_err)
 {
 	int fd = scm_handover_fd_take(provider, get_int(o, key));
 	struct stat st;
@@ -199,6 +236,41 @@ static int take_file(json_object *o, const char *key, bool dir, int mode, scm_er
 				dir ? "a directory" : mode == O_RDWR ? "a file open read-write" : "a file open read-only");
 	}
 	return fd;
+}
+
+int ho_restore_vhdx(json_object *o, unsigned flags, vhdx **ret, scm_error **ret_err)
+{
+	json_object *chain = json_object_object_get(o, "chain");
+	size_t n = json_object_is_type(chain, json_type_array) ? json_object_array_length(chain) : 0;
+	bool rw = !(flags & VHDX_O_RDONLY);
+	int fds[VHDX_CHAIN_MAX];
+	const char *paths[VHDX_CHAIN_MAX];
+	size_t got = 0;
+	int r = 0;
+	if (n == 0 || n > VHDX_CHAIN_MAX)
+		return scm_fail(ret_err, SCM_E_INVALID, "/chain: not 1 to %d files", VHDX_CHAIN_MAX);
+	for (; got < n; got++) {
+		json_object *f = json_object_array_get_idx(chain, got);
+		paths[got] = get_str(f, "path");
+		fds[got] = paths[got] ? ho_take_file(f, "fd", false, got == 0 && rw ? O_RDWR : O_RDONLY, ret_err) : -1;
+		if (fds[got] < 0) {
+			r = scm_fail(ret_err, SCM_E_INVALID, "/chain/%zu", got);
+			goto out;
+		}
+	}
+	r = vhdx_open_adopt(fds, paths, n, flags, ret, ret_err);
+	if (r < 0)
+		goto out;
+	struct vhdx_session ss = { (unsigned)get_int(o, "session") & (VHDX_SESSION_FILE | VHDX_SESSION_DATA),
+				   (uint64_t)get_int(o, "log_seq"), (uint64_t)get_int(o, "log_head") };
+	if (rw && (get_int(o, "log_seq") < 0 || vhdx_session_set(*ret, &ss) < 0)) {
+		r = scm_fail(ret_err, SCM_E_INVALID, "%s: no usable log position: %s", paths[0], vhdx_errmsg(*ret));
+		*ret = vhdx_abandon(*ret);
+	}
+out:
+	for (size_t i = 0; i < got; i++)
+		safe_close(fds[i]);
+	return r;
 }
 
 static struct disk *restore_disk(json_object *o, size_t idx, scm_error **ret_err)
@@ -220,7 +292,7 @@ static struct disk *restore_disk(json_object *o, size_t idx, scm_error **ret_err
 	for (; got < n; got++) {
 		json_object *f = json_object_array_get_idx(chain, got);
 		paths[got] = get_str(f, "path");
-		fds[got] = paths[got] ? take_file(f, "fd", false, got == 0 && rw ? O_RDWR : O_RDONLY, ret_err) : -1;
+		fds[got] = paths[got] ? ho_take_file(f, "fd", false, got == 0 && rw ? O_RDWR : O_RDONLY, ret_err) : -1;
 		if (fds[got] < 0) {
 			r = scm_fail(ret_err, SCM_E_INVALID, "/disks/%zu/chain/%zu: %s", idx, got, path);
 			goto out;
@@ -253,7 +325,7 @@ static struct disk *restore_disk(json_object *o, size_t idx, scm_error **ret_err
 	vhdx_get_info(d->h, &in);
 	if (json_object_object_get_ex(o, "pr", &pr)) {
 		const char *name = get_str(pr, "name");
-		int dirfd = name ? take_file(pr, "dirfd", true, 0, ret_err) : -1;
+		int dirfd = name ? ho_take_file(pr, "dirfd", true, 0, ret_err) : -1;
 		if (dirfd < 0 || pr_disk_adopt(&d->pr, dirfd, name, &in.page83, ret_err) < 0) {
 			r = scm_fail(ret_err, SCM_E_INVALID, "/disks/%zu/pr: %s", idx, path);
 			goto out;
@@ -295,7 +367,13 @@ static int restore(json_object *state, uint32_t version, void *userdata, scm_err
 		d->next = disks;
 		disks = d;
 		restored[n_restored++] = d;
+		json_object *job = json_object_object_get(json_object_array_get_idx(arr, i), "job");
+		if (job && bjob_carry_restore(d, job, ret_err) < 0)
+			return scm_fail(ret_err, SCM_E_INVALID, "/disks/%zu/job: %s", i, d->path);
 	}
+	json_object *jobs = json_object_object_get(state, "jobs");
+	if (jobs)
+		bjob_carry_restore_all(jobs);
 	/* test hook: refuse after adopting every disk, as a later failure
 	 * would (tests/bats/vdisk-handover.bats: the old process must find
 	 * its files as it left them) */
@@ -310,6 +388,10 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 {
 	if (!saved)
 		return 0;
+	if (!json_object_object_get(saved, "memfd")) { /* a channel without disks: its job waits */
+		bjob_carry_waits_restore(json_object_object_get(saved, "waits"));
+		return 0;
+	}
 	json_object *hs = json_object_object_get(saved, "handles");
 	int fd = scm_handover_fd_take(provider, get_int(saved, "memfd"));
 	struct stat st;
@@ -354,6 +436,7 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 		c->h[k - 1] = (struct handle){ d, rw, acct, bytes };
 	}
 	*ret_chdata = c;
+	bjob_carry_waits_restore(json_object_object_get(saved, "waits"));
 	return 0;
 }
 
@@ -366,5 +449,6 @@ int provider_handover_setup(scm_provider *p, scm_error **ret_err)
 	const char *mv = getenv("SCM_VDISK_STATE_MIN");
 	if (mv && atoi(mv) > STATE_VERSION)
 		ops.version = ops.min_version = (uint32_t)atoi(mv);
+	scm_provider_on_quiesce(p, bjob_quiesce);
 	return scm_provider_handover(p, &ops, ret_err);
 }

@@ -29,6 +29,7 @@ void bjob_free(struct bjob *b)
 	free(b->waiters);
 	free(b->dirty);
 	free(b->buf);
+	json_object_put(b->final);
 	free(b);
 }
 
@@ -42,7 +43,7 @@ struct disk *bjob_disk_of(scm_call *call, const char *method, const char *path, 
 		fail(call, SCM_E_INTERNAL, "out of memory");
 		return NULL;
 	}
-	struct allow_ctx actx = { scm_call_grant(call), method, json_object_get(args) };
+	struct allow_ctx actx = { scm_call_grant(call), method, json_object_get(args), NULL };
 	if (!scope_get(call, c, method, &actx, scope, scoped)) {
 		json_object_put(actx.args);
 		return NULL;
@@ -146,4 +147,21 @@ struct bjob *bjob_new(struct disk *d, enum vjob_kind kind, const char *path, con
 	b->total = kind == VJOB_SNAPSHOT ? 0 : in.virtual_size;
 	b->d = d;
 	return b;
+}
+
+/* What a snapshot killed in the middle left at its target: the child (a
+ * VHDX), or the file vhdx_create had made but not yet signed (empty, or
+ * its first 8 bytes still zero: killed between its O_EXCL open and its
+ * first write). Only a regular file with no other name. */
+bool bjob_half_made(int fd)
+{
+	static const uint8_t zero[8];
+	uint8_t sig[8];
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return false;
+	if (vhdx_probe_fd(fd) == 1)
+		return true;
+	ssize_t n = pread(fd, sig, sizeof sig, 0);
+	return n == 0 || (n == (ssize_t)sizeof sig && !memcmp(sig, zero, sizeof sig));
 }

@@ -26,8 +26,8 @@
 #define FINISHED_KEPT 16 /* finished jobs job_list still shows */
 
 unsigned bjob_step_us;
-static struct bjob *bjobs;
-static uint64_t next_id = 1;
+struct bjob *bjobs;
+uint64_t bjob_next_id = 1;
 
 static const char *kind_method(enum vjob_kind k)
 {
@@ -48,8 +48,12 @@ static bool visible(scm_call *call, const struct bjob *b)
 	return r == 0;
 }
 
-static json_object *bjob_json(const struct bjob *b)
+json_object *bjob_json(const struct bjob *b)
 {
+	if (b->final) { /* finished before a handover: as it was then */
+		json_object *c = NULL;
+		return json_object_deep_copy(b->final, &c, NULL) < 0 ? NULL : c;
+	}
 	json_object *j = json_object_new_object();
 	if (!j)
 		return NULL;
@@ -79,6 +83,10 @@ static void bjob_step_done(struct iopool_job *pj)
 
 static void submit_step(struct bjob *b, int op)
 {
+	if (!b->held && bjob_holds(b)) { /* a handover waits for the step */
+		scm_provider_hold(provider, 1);
+		b->held = true;
+	}
 	b->op = op;
 	b->stepping = true;
 	b->pj.run = bjob_step_run;
@@ -163,11 +171,17 @@ static void finish(struct bjob *b, enum vjob_state s)
 	prune();
 }
 
+static void go_on(struct bjob *b);
+
 /* On the loop, after each step: what comes next. */
 static void step_finish(scm_task *t)
 {
 	struct bjob *b = (struct bjob *)((char *)t - offsetof(struct bjob, task));
 	b->stepping = false;
+	if (b->held) {
+		scm_provider_hold(provider, -1);
+		b->held = false;
+	}
 	if (!pool_running)
 		return; /* shutting down: the journal says where to go on */
 	if (b->op == STEP_ROLLBACK) {
@@ -196,6 +210,17 @@ static void step_finish(scm_task *t)
 		submit_step(b, STEP_ROLLBACK);
 		return;
 	}
+	if (bjob_parking() && b->state != VJOB_PAUSED && bjob_parkable(b)) {
+		b->parked = true; /* a handover carries it from here */
+		return;
+	}
+	go_on(b);
+}
+
+/* The next step of a job between two steps: none while paused (but the
+ * journal's word), else work. */
+static void go_on(struct bjob *b)
+{
 	if (b->state == VJOB_PAUSED) {
 		if (b->jstate != VJOB_PAUSED) {
 			b->jstate = VJOB_PAUSED;
@@ -241,26 +266,9 @@ static void bjob_start(struct bjob *b, enum vjob_state st)
 
 int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, uint64_t))
 {
-	b->id = next_id++;
+	b->id = bjob_next_id++;
 	bjob_start(b, VJOB_RUNNING);
 	return reply(call, b->id);
-}
-
-/* What a snapshot killed in the middle left at its target: the child (a
- * VHDX), or the file vhdx_create had made but not yet signed (empty, or
- * its first 8 bytes still zero: killed between its O_EXCL open and its
- * first write). Only a regular file with no other name. */
-bool bjob_half_made(int fd)
-{
-	static const uint8_t zero[8];
-	uint8_t sig[8];
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
-		return false;
-	if (vhdx_probe_fd(fd) == 1)
-		return true;
-	ssize_t n = pread(fd, sig, sizeof sig, 0);
-	return n == 0 || (n == (ssize_t)sizeof sig && !memcmp(sig, zero, sizeof sig));
 }
 
 static bool same_dir(const char *a, const char *b)
@@ -482,9 +490,54 @@ int do_job_wait(scm_call *call, uint64_t id, void *ud)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
 	b->waiters = w;
 	scm_call *dc = scm_call_defer(call);
-	if (dc)
+	if (dc) {
+		scm_call_set_carriable(dc); /* a provider restart hands it over with the job */
 		b->waiters[b->n_waiters++] = dc;
+	}
 	return 0;
+}
+
+/* ---- across a handover (provider-jobcarry.c) ------------------------------ */
+
+void bjob_unpark(void)
+{
+	for (struct bjob *b = bjobs; b; b = b->next)
+		if (b->parked) {
+			b->parked = false;
+			go_on(b);
+		}
+}
+
+/* The first dispatch of the new process: the job's steps go on. */
+static void kick(scm_task *t)
+{
+	struct bjob *b = (struct bjob *)((char *)t - offsetof(struct bjob, task));
+	b->stepping = false;
+	b->task.fn = step_finish;
+	if (pool_running)
+		go_on(b);
+}
+
+void bjob_adopt(struct bjob *b, enum vjob_state st)
+{
+	const char *us = getenv("SCM_VDISK_JOB_STEP_US");
+	bjob_step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
+	b->next = bjobs;
+	bjobs = b;
+	b->d->jobs++;
+	b->d->bjob = b;
+	b->d->bjob_io = b; /* clients' writes mark its map (or mirror) from now on */
+	b->state = VJOB_PAUSED;
+	set_state(b, st);
+	b->jstate = st == VJOB_PAUSED ? VJOB_PAUSED : VJOB_RUNNING;
+	b->persist = st != VJOB_PAUSED;
+	if (b->id >= bjob_next_id)
+		bjob_next_id = b->id + 1;
+	/* not before the provider serves: a state the new process refuses
+	 * must not have started anything (a report queued: shutdown keeps it) */
+	b->stepping = true;
+	b->task.fn = kick;
+	scm_provider_post(provider, &b->task);
 }
 
 /* A disk's first open: a journal beside it says a job was under way when
@@ -513,8 +566,8 @@ void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 			t ? t : "a job journal for another path");
 		goto out;
 	}
-	if (j->id >= next_id)
-		next_id = j->id + 1;
+	if (j->id >= bjob_next_id)
+		bjob_next_id = j->id + 1;
 	if (j->kind == VJOB_MIGRATE_MIRROR || j->kind == VJOB_MIGRATE_SNAPSHOT) {
 		mig_recover(d, j, scope, dfd); /* rolled back, whatever its state */
 		goto out;
@@ -568,7 +621,10 @@ void bjob_shutdown(void)
 	while (bjobs) {
 		struct bjob *b = bjobs;
 		bjobs = b->next;
-		vhdx_close(b->other);
+		if (provider_handed_over) /* the new process's now (provider-jobcarry.c) */
+			vhdx_abandon(b->other);
+		else
+			vhdx_close(b->other);
 		b->other = NULL;
 		if (b->mig)
 			mig_free(b); /* its handles closed: the journal says the rest */

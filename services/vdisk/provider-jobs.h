@@ -53,7 +53,14 @@ struct bjob {
 	scm_error *serr;
 	struct bmig *mig;            /* migrate: its own state (provider-migrate.c) */
 	struct iopool_queue *mig_q;  /* migrate: the queue of its side steps */
+	/* across a handover (provider-jobcarry.c) */
+	bool held;                   /* a step of it holds the handover */
+	bool parked;                 /* stopped at a safe point for a handover */
+	json_object *final;          /* a finished job carried over: what it said */
 };
+
+extern struct bjob *bjobs;
+extern uint64_t bjob_next_id;
 
 /* test hook: $SCM_VDISK_JOB_STEP_US, a pause in each work step, so that a
  * test can pause, cancel or kill a job in the middle of a small disk */
@@ -98,6 +105,33 @@ void bjob_free(struct bjob *b);
 int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, uint64_t));
 void bjob_submit(struct bjob *b, int op);
 int bjob_journal_dir(const char *path, const struct vhdx_scope *scope, int *ret_fd, scm_error **ret_err);
+
+json_object *bjob_json(const struct bjob *b);
+
+/* provider-jobs.c, for provider-jobcarry.c: a job made from a handover's
+ * state goes on (its first step once the provider serves); a finished one
+ * listed again; the job waits a channel carried, answered once it serves */
+void bjob_adopt(struct bjob *b, enum vjob_state st);
+void bjob_link_finished(struct bjob *b);
+void bjob_unpark(void);
+void bjob_carry_waits_restore(json_object *arr);
+
+/* provider-jobcarry.c: jobs across a handover */
+bool bjob_holds(const struct bjob *b);    /* its steps hold a handover back */
+bool bjob_parkable(const struct bjob *b); /* may stop here and be carried */
+bool bjob_parking(void);                  /* a handover is quieting the provider */
+void bjob_quiesce(bool quiet, void *userdata); /* scm_provider_on_quiesce's callback */
+size_t bjob_carry_fds(const struct bjob *b);   /* fds its state takes */
+json_object *bjob_carry_save(struct bjob *b, scm_error **ret_err);
+json_object *bjob_carry_waits(uint64_t channel);
+json_object *bjob_carry_save_all(void);
+int bjob_carry_restore(struct disk *d, json_object *o, scm_error **ret_err);
+void bjob_carry_restore_all(json_object *o);
+/* provider-handover.c, for provider-jobcarry.c */
+int ho_fd_add(json_object *o, const char *key, int fd, scm_error **ret_err);
+int ho_take_file(json_object *o, const char *key, bool dir, int mode, scm_error **ret_err);
+json_object *ho_save_vhdx(vhdx *h, scm_error **ret_err);
+int ho_restore_vhdx(json_object *o, unsigned flags, vhdx **ret, scm_error **ret_err);
 
 /* provider-migrate.c */
 struct vjob_journal;

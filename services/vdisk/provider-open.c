@@ -1,6 +1,7 @@
 /* provider-open.c: the vdisk provider's create and open (provider.h):
  * on the loop, with each client's opens charged the block table bytes they
- * read. */
+ * read. A disk with a remote parent is first connected from a thread
+ * (provider-remote.c), then opened here with that reader. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,13 @@ static uint64_t open_cost; /* set by do_open_loop: the bytes its probe read */
 int do_create(scm_call *call, const char *path, uint64_t size, uint64_t block_size,
 	      uint64_t sector_size, bool fixed, const char *parent, void *ud)
 {
+	(void)ud;
+	return do_create_pre(call, path, size, block_size, sector_size, fixed, parent, NULL);
+}
+
+int do_create_pre(scm_call *call, const char *path, uint64_t size, uint64_t block_size, uint64_t sector_size,
+		  bool fixed, const char *parent, struct vhdx_remote *pre)
+{
 	if (block_size > UINT32_MAX || sector_size > UINT32_MAX)
 		return fail(call, SCM_E_BAD_ARGS, "block_size or sector_size out of range");
 	const char *sfx = state_file_suffix(path);
@@ -41,11 +49,17 @@ int do_create(scm_call *call, const char *path, uint64_t size, uint64_t block_si
 	json_object_object_add(a, "sector_size", json_object_new_uint64(sector_size));
 	json_object_object_add(a, "fixed", json_object_new_boolean(fixed));
 	json_object_object_add(a, "parent", json_object_new_string(parent));
-	struct allow_ctx actx = { scm_call_grant(call), "create", a };
+	struct allow_ctx actx = { scm_call_grant(call), "create", a, pre };
 	struct vhdx_scope scope;
 	bool scoped;
 	if (!scope_get(call, c, "create", &actx, &scope, &scoped))
 		return 0;
+	if (scoped && !pre && vhdx_parent_is_remote(parent)) {
+		struct remote_redo redo = { .create = true, .path = path, .size = size, .block_size = block_size,
+					    .sector_size = sector_size, .fixed = fixed, .parent = parent };
+		remote_defer(call, &actx, parent, &redo);
+		return 0;
+	}
 	/* a disk we would refuse to open is not made either: its block
 	 * table alone would be over the cap */
 	struct vhdx_create_opts o = { .size = size, .block_size = (uint32_t)block_size,
@@ -72,7 +86,7 @@ static bool same_chain(vhdx *a, vhdx *b)
 	return !a && !b;
 }
 
-static int do_open_loop(scm_call *call, const char *path, bool readonly, bool shared);
+static int do_open_loop(scm_call *call, const char *path, bool readonly, bool shared, struct vhdx_remote *pre);
 
 
 /* The open's block table bytes are charged to the client (see
@@ -95,13 +109,21 @@ int do_open(scm_call *call, const char *path, bool readonly, bool shared, void *
 			    (unsigned long long)(acct->open_debt >> 20), (unsigned long long)(OPEN_BURST >> 20),
 			    (unsigned long long)(OPEN_RATE >> 20),
 			    (unsigned long long)((acct->open_debt - OPEN_BURST) * 1000 / OPEN_RATE + 1));
+	return do_open_pre(call, path, readonly, shared, NULL);
+}
+
+int do_open_pre(scm_call *call, const char *path, bool readonly, bool shared, struct vhdx_remote *pre)
+{
+	struct account *acct = account_get(scm_call_grant(call));
+	if (!acct)
+		return fail(call, SCM_E_INTERNAL, "out of memory");
 	open_cost = 0;
-	int r = do_open_loop(call, path, readonly, shared);
+	int r = do_open_loop(call, path, readonly, shared, pre);
 	acct->open_debt += open_cost;
 	return r;
 }
 
-static int do_open_loop(scm_call *call, const char *path, bool readonly, bool shared)
+static int do_open_loop(scm_call *call, const char *path, bool readonly, bool shared, struct vhdx_remote *pre)
 {
 	struct channel *c = channel_get(call);
 	if (!c)
@@ -124,7 +146,7 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		return fail(call, SCM_E_INTERNAL, "out of memory");
 	json_object_object_add(a, "readonly", json_object_new_boolean(readonly));
 	json_object_object_add(a, "shared", json_object_new_boolean(shared));
-	struct allow_ctx actx = { scm_call_grant(call), "open", a };
+	struct allow_ctx actx = { scm_call_grant(call), "open", a, pre };
 	struct vhdx_scope scope;
 	bool scoped;
 	if (!scope_get(call, c, "open", &actx, &scope, &scoped))
@@ -133,11 +155,13 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 	scope.bat_max = left < CHAIN_BAT_MAX ? left : CHAIN_BAT_MAX;
 	/* First a look without locks: which files this client's grant
 	 * reaches (the top one by fd, never by name again), and whether the
-	 * disk is open already (the same inode, whatever the path). */
+	 * disk is open already (the same inode, whatever the path). It does
+	 * not connect a remote parent: only the real open does, once. */
 	scm_error *err = NULL;
 	vhdx *probe = NULL;
-	int r = scoped ? vhdx_open_scoped(&scope, path, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &probe, &err)
-		       : vhdx_open_fd(-1, path, NULL, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &probe, &err);
+	const unsigned pfl = VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_REMOTE;
+	int r = scoped ? vhdx_open_scoped(&scope, path, pfl, &probe, &err)
+		       : vhdx_open_fd(-1, path, NULL, pfl, &probe, &err);
 	if (r < 0)
 		return fail_chain(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), err, "open %s", path);
 	open_cost = vhdx_memory(probe);
@@ -170,6 +194,14 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		return fail(call, SCM_VDISK_E_BUSY,
 			    "%s is open for writing by another client%s", path,
 			    shared ? " that did not open it shared" : " (open it shared to write alongside)");
+	}
+	const char *ruri = vhdx_remote_named(probe);
+	if (ruri && !pre && scoped && (!d || (!readonly && !d->rw))) {
+		/* the real open connects: from a thread, then again here */
+		struct remote_redo redo = { .path = path, .readonly = readonly, .shared = shared };
+		remote_defer(call, &actx, ruri, &redo);
+		vhdx_close(probe);
+		return 0;
 	}
 	const struct vhdx_scope *sp = scoped ? &scope : NULL;
 	if (!d) {

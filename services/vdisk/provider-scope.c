@@ -77,10 +77,13 @@ static const char *grant_setting(const scm_grant *g, const char *key)
 
 /* A remote parent (vhdx.h): allowed when the grant's "nbd_parents"
  * setting (space-separated NBD URIs) names the same export, compared as
- * parsed parts (nbd-uri.h), before anything is connected to. */
-static int grant_remote_open(const char *uri, void *userdata, struct vhdx_remote *ret, scm_error **ret_err)
+ * parsed parts (nbd-uri.h), before anything is connected to. On success
+ * *ret_u is the parsed URI, *ret_canon its canonical form and *ret_o the
+ * TLS material the grant names (pointers into the grant: valid while the
+ * call is). */
+int remote_check(const struct allow_ctx *a, const char *uri, struct nbd_uri *ret_u, char **ret_canon,
+		 struct nbd_parent_opts *ret_o, scm_error **ret_err)
 {
-	const struct allow_ctx *a = userdata;
 	struct nbd_uri u;
 	int r = nbd_uri_parse(uri, &u, ret_err);
 	if (r < 0)
@@ -118,14 +121,37 @@ static int grant_remote_open(const char *uri, void *userdata, struct vhdx_remote
 	}
 	/* TLS material comes from the grant's settings, which the profile's
 	 * author (the admin) wrote: never from the disk or the client */
-	struct nbd_parent_opts o = { .wait_ms = nbd_parent_wait_ms(),
-				     .connect_ms = nbd_parent_connect_ms(),
-				     .tls_certificates = grant_setting(a->g, "nbd_tls_certificates"),
-				     .tls_psk_file = grant_setting(a->g, "nbd_tls_psk_file"),
-				     .tls_username = grant_setting(a->g, "nbd_tls_username") };
-	r = nbd_parent_open(&u, &o, ret, ret_err);
+	*ret_o = (struct nbd_parent_opts){ .wait_ms = nbd_parent_wait_ms(),
+					   .connect_ms = nbd_parent_connect_ms(),
+					   .tls_certificates = grant_setting(a->g, "nbd_tls_certificates"),
+					   .tls_psk_file = grant_setting(a->g, "nbd_tls_psk_file"),
+					   .tls_username = grant_setting(a->g, "nbd_tls_username") };
+	*ret_u = u;
+	*ret_canon = want;
+	want = NULL;
+	return 0;
+}
+
+/* The scope's opener, on the loop: it never connects there (a server
+ * that does not answer would hold every client). The handler connected
+ * first, from a thread (provider-remote.c), and left the reader in
+ * a->pre: the opener checks the grant again and hands that over. */
+static int grant_remote_open(const char *uri, void *userdata, struct vhdx_remote *ret, scm_error **ret_err)
+{
+	const struct allow_ctx *a = userdata;
+	struct nbd_uri u;
+	struct nbd_parent_opts o;
+	_cleanup_free_ char *want = NULL;
+	int r = remote_check(a, uri, &u, &want, &o, ret_err);
+	if (r < 0)
+		return r;
 	nbd_uri_clear(&u);
-	return r;
+	if (!a->pre || !a->pre->pread || strcmp(a->pre->uri, want))
+		return scm_fail(ret_err, -EAGAIN, "remote parent %s: not connected (the chain changed while its "
+				"parent was being connected; try again)", want);
+	*ret = *a->pre;
+	*a->pre = (struct vhdx_remote){ 0 };
+	return 0;
 }
 
 /* Fills scope for method; false (after replying) when the granted

@@ -27,8 +27,9 @@
  * the disk's queue in a small pool of threads (iopool.c); the result comes
  * back through scm_provider_post() and the loop replies. (A read the page
  * cache already holds is done on the loop, with RWF_NOWAIT; open and
- * create still run there.) A client's fsync of a large dirty disk or a 4 MiB
- * transfer so holds up only the calls queued behind it on that disk, in
+ * create still run there, except the connection to a remote parent,
+ * made from a thread first: provider-remote.c.) A client's fsync of a
+ * large dirty disk or a 4 MiB transfer so holds up only the calls queued behind it on that disk, in
  * the order they came (writes then flush; a read after an acknowledged
  * write sees it). A job keeps its channel and its disk alive until its
  * reply went out, even if the client left meanwhile. */
@@ -130,7 +131,7 @@ int fail_chain(scm_call *call, int code, scm_error *cause, const char *fmt, ...)
 int engine_code(int r)
 {
 	switch (r) {
-	case -EBUSY: return SCM_VDISK_E_BUSY;
+	case -EBUSY: case -EAGAIN: return SCM_VDISK_E_BUSY;
 	case -ESTALE: return SCM_VDISK_E_PARENTCHANGED;
 	case -EEXIST: return SCM_VDISK_E_EXISTS;
 	case -EROFS: return SCM_VDISK_E_READONLY;
@@ -317,6 +318,7 @@ int main(int argc, char **argv)
 	 * free runs (to cancelled calls: only freed) */
 	provider_handed_over = provider_handed_over || scm_provider_handed_over(p);
 	offload_shutdown();
+	remote_shutdown(); /* their posts are in before the provider is freed */
 	iopool_stop();
 	pool_running = false;
 	bjob_shutdown();

@@ -54,6 +54,7 @@ struct account {
 	uint64_t bytes;
 	uint64_t open_debt;   /* block table bytes owed for opens, see OPEN_RATE */
 	uint64_t open_paid;   /* when the debt was last brought up to date (CLOCK_MONOTONIC ns) */
+	unsigned connecting;  /* its opens and creates waiting for a remote parent (provider-remote.c) */
 };
 
 /* Reads up to this size that the page cache holds are done on the loop: a
@@ -114,6 +115,9 @@ struct allow_ctx {
 	const scm_grant *g;
 	const char *method;
 	json_object *args; /* the call's other arguments; "path" is replaced */
+	/* a remote parent connected off the loop for this call
+	 * (provider-remote.c), which the scope's opener hands over */
+	struct vhdx_remote *pre;
 };
 
 extern struct disk *disks;
@@ -151,6 +155,34 @@ bool scope_get(scm_call *call, struct channel *c, const char *method, struct all
  * 0 when param is not constrained, <0 after replying. */
 int scope_param(scm_call *call, const char *method, const char *param, int *ret_fd, char **ret_dir,
 		char **ret_real);
+
+struct nbd_uri;
+struct nbd_parent_opts;
+/* Is uri among the grant's nbd_parents? 0 and its parsed and canonical
+ * forms and the grant's TLS settings (valid while the call is), or -errno. */
+int remote_check(const struct allow_ctx *a, const char *uri, struct nbd_uri *ret_u, char **ret_canon,
+		 struct nbd_parent_opts *ret_o, scm_error **ret_err);
+
+/* provider-remote.c: opens and creates of disks with a remote parent
+ * connect from a thread, never on the loop. What to do again once
+ * connected: */
+struct remote_redo {
+	bool create;
+	const char *path;
+	bool readonly, shared;                     /* open */
+	uint64_t size, block_size, sector_size;    /* create */
+	bool fixed;
+	const char *parent;
+};
+/* Defers call and connects to uri (checked against the grant first) on a
+ * thread; once connected, the loop runs the open or create again with the
+ * reader in allow_ctx.pre. Always answers or defers the call. */
+void remote_defer(scm_call *call, const struct allow_ctx *a, const char *uri, const struct remote_redo *redo);
+/* Waits for the connecting threads (before the provider is freed). */
+void remote_shutdown(void);
+int do_open_pre(scm_call *call, const char *path, bool readonly, bool shared, struct vhdx_remote *pre);
+int do_create_pre(scm_call *call, const char *path, uint64_t size, uint64_t block_size, uint64_t sector_size,
+		  bool fixed, const char *parent, struct vhdx_remote *pre);
 
 /* provider-handover.c: restarting the provider with its channels. Once
  * provider_handed_over is set (the old process, after its successor took

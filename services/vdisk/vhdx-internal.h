@@ -191,8 +191,9 @@ int vhdx_locator_parse(vhdx *h, const uint8_t *p, uint32_t len);
 
 /* remote parents (vhdx-remote.c) */
 /* Connects h's remote parent when its locator names one (VHDX_LOC_NBD):
- * 0, or -errno; 1 when the parent is a file. */
-int vhdx_remote_attach(vhdx *h, const struct vhdx_scope *scope, scm_error **ret_err);
+ * 0, or -errno; 1 when the parent is a file. Without connect
+ * (VHDX_O_NO_REMOTE) it only says which: 0 leaves h without a parent. */
+int vhdx_remote_attach(vhdx *h, const struct vhdx_scope *scope, bool connect, scm_error **ret_err);
 /* Opens uri for create: the opener of scope (or host mode's). */
 int vhdx_remote_connect(const struct vhdx_scope *scope, const char *uri, struct vhdx_remote *ret,
 			scm_error **ret_err);

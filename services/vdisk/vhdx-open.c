@@ -368,8 +368,8 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, scm_error *
 			close(pfd);
 			return -ENOMEM;
 		}
-	} else if ((r = vhdx_remote_attach(h, ctx->scope, ret_err)) <= 0) { /* a remote parent (vhdx-remote.c) */
-		return r;
+	} else if ((r = vhdx_remote_attach(h, ctx->scope, !(flags & VHDX_O_NO_REMOTE), ret_err)) <= 0) {
+		return r; /* a remote parent (vhdx-remote.c) */
 	} else if (ctx->scope) {
 		r = find_parent_scoped(ctx->scope, h, &prel, &pfd);
 		if (r == 0 && !(ppath = vhdx_scope_full(ctx->scope, prel, false))) {
@@ -436,7 +436,7 @@ static int chain_open(struct open_ctx *ctx, vhdx *h, unsigned flags, scm_error *
 static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, int fd, unsigned flags,
 		      vhdx **ret, scm_error **ret_err, int depth)
 {
-	if (flags & (VHDX_O_IGNORE_PARENT_ID | VHDX_O_NO_PARENT))
+	if (flags & (VHDX_O_IGNORE_PARENT_ID | VHDX_O_NO_PARENT | VHDX_O_NO_REMOTE))
 		flags |= VHDX_O_RDONLY;
 	if (flags & VHDX_O_FORCE_SHARE && !(flags & VHDX_O_RDONLY)) {
 		safe_close(fd);

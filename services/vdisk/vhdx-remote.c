@@ -42,6 +42,13 @@ const char *vhdx_remote_uri(const vhdx *h)
 	return h->remote.pread ? h->remote.uri : NULL;
 }
 
+const char *vhdx_remote_named(const vhdx *h)
+{
+	while (h->parent)
+		h = h->parent;
+	return h->has_parent ? vhdx_locator_get(h, VHDX_LOC_NBD) : NULL;
+}
+
 int vhdx_remote_connect(const struct vhdx_scope *scope, const char *uri, struct vhdx_remote *ret,
 			scm_error **ret_err)
 {
@@ -74,11 +81,13 @@ void vhdx_remote_close(struct vhdx_remote *r)
 	*r = (struct vhdx_remote){ 0 };
 }
 
-int vhdx_remote_attach(vhdx *h, const struct vhdx_scope *scope, scm_error **ret_err)
+int vhdx_remote_attach(vhdx *h, const struct vhdx_scope *scope, bool connect, scm_error **ret_err)
 {
 	const char *uri = vhdx_locator_get(h, VHDX_LOC_NBD);
 	if (!uri)
 		return 1; /* a parent in a file */
+	if (!connect)
+		return 0; /* VHDX_O_NO_REMOTE: has_parent, neither parent nor reader */
 	struct vhdx_remote r;
 	int k = vhdx_remote_connect(scope, uri, &r, ret_err);
 	if (k < 0)

@@ -101,6 +101,11 @@ enum {
 	 * disk whose parent is not here): what the file itself says; reads
 	 * are refused. Forces read-only. */
 	VHDX_O_NO_PARENT = 1u << 7,
+	/* A remote parent is not connected (local parents are opened as
+	 * usual): the provider's probe of a chain, which needs its files, not
+	 * the network (vhdx_remote_named says what it would connect to).
+	 * Reads of what only the parent holds are refused. Forces read-only. */
+	VHDX_O_NO_REMOTE = 1u << 8,
 };
 
 /* Where a chain may come from (the provider's grant). Every file, the top
@@ -348,6 +353,9 @@ int vhdx_write_zeroes(vhdx *h, uint64_t len, uint64_t off, bool unmap);
 vhdx *vhdx_parent(vhdx *h);
 /* The URI of a remote parent the handle reads from, or NULL. */
 const char *vhdx_remote_uri(const vhdx *h);
+/* The URI the chain's last file names as its remote parent (connected or
+ * not: opened with VHDX_O_NO_REMOTE or VHDX_O_NO_PARENT), or NULL. */
+const char *vhdx_remote_named(const vhdx *h);
 
 /* A copy of the last failure on h (NULL when none; the caller frees it):
  * a chain, outermost first. A read-write open that could not renew a stale

@@ -169,6 +169,28 @@ check_pids() {
 	[ "$(cat "$f")" = 536870912 ]
 }
 
+# Raising a hard limit takes CAP_SYS_RESOURCE in the initial user
+# namespace: scmd sets a bundle's rlimits on PID 1 from the host before
+# the container takes its ids, as runc does (podman asks for nofile
+# 1048576 whatever the session allows). Inside, the setrlimit alone fails.
+@test "root: a bundle's rlimit above scmd's own hard limit is set from the host (run and exec)" {
+	(( ($(awk '/^CapEff/ {print "0x" $2}' /proc/self/status) >> 24) & 1 )) ||
+		skip "root here lacks CAP_SYS_RESOURCE: nobody can raise a hard limit"
+	local want=$(($(ulimit -Hn) + 1024)) b="$SCMT/bundle-rl"
+	[ "$want" -le "$(cat /proc/sys/fs/nr_open)" ] || skip "the hard limit is fs.nr_open already"
+	mkdir -p "$b"
+	jq --argjson n "$want" 'del(.annotations) | .process.rlimits=[{"type":"RLIMIT_NOFILE","hard":$n,"soft":1024}] |
+		.process.args=["/bin/sh","-c","echo hard=$(ulimit -Hn); sleep 300"]' \
+		"$SCM_SRC/examples/bundles/host-ro/config.json" >"$b/config.json"
+	run "$SCMCTL" container run -d --name "$N-rl" --bundle "$b"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_log "$N-rl" "hard=$want"
+	run "$SCMCTL" container exec "$N-rl" -- /bin/sh -c 'ulimit -Hn'
+	echo "$output"
+	[ "$output" = "$want" ]
+}
+
 # Writes 2 GiB into each of /tmp, /run and /dev/shm, keeps what it got and
 # reports; the host measures while the pages are held.
 FILL='for d in /tmp /run /dev/shm; do dd if=/dev/zero of=$d/fill bs=1M count=2048 2>&1 | grep -o "No space left on device" || echo "$d: filled"; done; echo fill-done; sleep 300'

@@ -134,6 +134,12 @@ SIZE='while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
 	[[ "$output" == *"stdin-and-stdout-are-a-tty"* ]]
 	[[ "$output" == *"got:typed-in"* ]]
 	[[ "$output" == *"exit 6"* ]]
+	# the pty is the container's own (its devpts, as with runc and crun)
+	run timeout 120 "$SCM_SRC/tests/bats/pty-run.py" -- \
+		"$SCMT/podman" run --rm -t "${RUN_OPTS[@]}" localhost/scm-oci-test /bin/sh -c 'tty; ls /dev/pts'
+	echo "$output"
+	[[ "$output" == *"/dev/pts/0"* ]]
+	[[ "$output" == *"exit 0"* ]]
 	# exec -t into a running container: conmon's exec --console-socket
 	run timeout 120 "$SCMT/podman" run -d --name tty-bg "${RUN_OPTS[@]}" localhost/scm-oci-test /bin/sleep 600
 	[ "$status" -eq 0 ]

@@ -36,6 +36,13 @@ teardown() { stop_scmd; }
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"33 101"* ]]
 	[[ "$output" == *"stdin-is-a-tty"* ]]
+	# The pty is the container's own (its devpts), as with runc: tty names
+	# it, and /dev/pts inside shows it.
+	run $PTY_RUN -- "$SCMCTL" container run --name ttyname -- /bin/sh -c 'tty; ls /dev/pts | tr "\n" " "; echo'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"/dev/pts/0"* ]]
+	[[ "$output" == *"0 ptmx"* ]]
 	# Input typed on the caller's terminal reaches the program.
 	run $PTY_RUN --input 'hello-from-outside\n' -- "$SCMCTL" container run --name input -- \
 		/bin/sh -c 'read line; echo "got:$line"'
@@ -97,6 +104,10 @@ sys.stdout.write(repr(out))' "$SCMCTL" container run --name tofile -- /bin/sh -c
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *tty*one*two*done* ]]
+	run sh -c "true | '$SCMCTL' container run -t --name forced-tty -- /bin/sh -c 'tty'"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"/dev/pts/0"* ]]
 }
 
 @test "terminal: a bundle's process.terminal does not hand it scmd's own controlling terminal" {

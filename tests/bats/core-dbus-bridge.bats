@@ -29,6 +29,14 @@ pre_start() {
    "interface":"org.freedesktop.Notifications","methods":["CloseNotification"],"action":"deny"}
  ]}
 JSON
+	cat >"$SCMT/cfg/profiles/sigs.json" <<JSON
+{"name":"sigs","priority":10,
+ "services":[{"service":"dbus","methods":["subscribe","unsubscribe","signals"],"action":"allow"}],
+ "dbus":[
+  {"bus":"$A","destination":"org.freedesktop.Notifications","path_prefix":"/org/freedesktop/Notifications",
+   "interface":"org.freedesktop.Notifications","methods":["NotificationClosed","ActionInvoked"],"action":"allow"}
+ ]}
+JSON
 	cat >"$SCMT/cfg/profiles/nodbus.json" <<JSON
 {"name":"nodbus","priority":10,"services":[{"service":"dbus","methods":["call"],"action":"allow"}]}
 JSON
@@ -79,6 +87,7 @@ print(next((s.get("pid") or "" for s in json.load(sys.stdin)["services"] if s["n
 in_ctr() {
 	"$SCMCTL" container run --name "$1" --profile "$2" --bind "$SCM_SRC/stubs/idl" \
 		--env SCM_IDL_PATH="$SCM_SRC/stubs/idl" --env A="$A" --env S="$SCMCTL" --env D="$SCMCTL dbus call $A" \
+		--env H="$SCM_BUILD/libexec/scm-test-dbus-signals" \
 		--env N="org.freedesktop.Notifications /org/freedesktop/Notifications" -- /bin/sh -c "$3"
 }
 
@@ -186,6 +195,32 @@ in_ctr() {
 	grep -q "signal dropped: org.freedesktop.Notifications.NotificationClosed.*arg0 500 is out of the allowed range" "$SCMT/run/logs/dbus.log"
 }
 
+@test "dbus bridge: unsubscribe ends a subscription: the bus stops sending it, the channel's others go on" {
+	local close=(busctl --address="$A" call org.freedesktop.Notifications /org/freedesktop/Notifications
+		org.freedesktop.Notifications CloseNotification u)
+	in_ctr unsub sigs '"$H" "$A"; echo "rc=$?"' >"$SCMT/unsub.out" 2>&1 < <(bare sleep 120) &
+	local ctr=$!
+	wait_until 60 grep -q "^subscribed" "$SCMT/unsub.out"
+	"${close[@]}" 7
+	wait_until 60 grep -q "^unsubscribed" "$SCMT/unsub.out"
+	"${close[@]}" 8
+	unsub_done() { grep -q '^rc=' "$SCMT/unsub.out"; }
+	wait_until 60 unsub_done
+	wait "$ctr" || true
+	cat "$SCMT/unsub.out"
+	run cat "$SCMT/unsub.out"
+	[[ "$output" == *"subscribed 1 2"* ]]
+	# both came for 7; for 8 only the subscription left
+	grep -q '^signal ActionInvoked \[7,"default"\]$' "$SCMT/unsub.out"
+	grep -q '^signal NotificationClosed \[7,3\]$' "$SCMT/unsub.out"
+	grep -q '^signal NotificationClosed \[8,3\]$' "$SCMT/unsub.out"
+	! grep -q '^signal ActionInvoked \[8' "$SCMT/unsub.out"
+	# an id the channel no longer (or never) held is not found
+	[[ "$output" == *"again: "*"no subscription 2 on this channel"*"[not-found]"* ]]
+	[[ "$output" == *"never given: "*"no subscription 999 on this channel"*"[not-found]"* ]]
+	[[ "$output" == *"rc=0"* ]]
+}
+
 @test "dbus rules in profiles: what a rule cannot grant is refused at load, naming the field" {
 	mkdir -p "$SCMT/p/profiles"
 	bad() { # JSON-OF-ONE-RULE EXPECTED
@@ -204,4 +239,49 @@ in_ctr() {
 	bad '{"bus":"tcp host","destination":"org.a.B","path_prefix":"/","interface":"org.x.Y","methods":"*","action":"allow"}' "/dbus/0/bus: expected"
 	bad '{"bus":"session","destination":"org.a.B","path_prefix":"/a/","interface":"org.x.Y","methods":"*","action":"allow"}' "/dbus/0/path_prefix: expected an object path"
 	bad '{"bus":"session","destination":"org.a.B","path_prefix":"/","interface":"org.x.Y","methods":["M"],"args":{"arg0":{"eq":1}},"action":"deny"}' "a deny rule cannot carry args"
+}
+
+@test "dbus bridge: typed calls that scm-dbus-stubgen made from introspection XML go through the same rules" {
+	run in_ctr typed notify "$SCM_BUILD/libexec/scm-notify-send --app scm-app --timeout 100 $A hello 'typed call'"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'capabilities ["body","actions"]'* ]]
+	[[ "$output" == *"id 1"* ]]
+	grep -q "Notify susssasa{sv}i app=scm-app summary=hello body=typed call timeout=100$" "$BUSDIR/notifyd.log"
+	# what the profile refuses a shell refuses a typed call too
+	run in_ctr typed2 notify "$SCM_BUILD/libexec/scm-notify-send --app evil $A hi"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'arg0 "evil" is not one of the allowed values'* ]]
+	! grep -q "app=evil" "$BUSDIR/notifyd.log"
+}
+
+@test "scm-dbus-stubgen: what it cannot write C for is refused with the line and the reason, and nothing is written" {
+	G=$SCM_BUILD/bin/scm-dbus-stubgen
+	cd "$SCMT"
+	printf '<node>\n<interface name="a.b">\n<method name="M"><arg type="q{" direction="in"/></method>\n</interface></node>\n' >bad-type.xml
+	run "$G" bad-type.xml out
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad-type.xml: line 3: <arg> needs one complete D-Bus type, got q{"* ]]
+	[ ! -e out.h ] && [ ! -e out.c ]
+	printf '<node><interface name="a.b"><method name="M">\n</interface></node>' >bad-xml.xml
+	run "$G" bad-xml.xml out
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad-xml.xml: line 2: mismatched tag"* ]]
+	printf '<node><interface name="no_dots"/></node>' >bad-name.xml
+	run "$G" bad-name.xml out
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"<interface> needs a valid interface name, got no_dots"* ]]
+	run "$G" --interface org.example.None "$SCM_SRC/examples/dbus/notifications.xml" out
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"has no interface org.example.None"* ]]
+	[ ! -e out.h ]
+	# an fd argument cannot pass the bridge: the method is left out, said so
+	printf '<node><interface name="a.b"><method name="Fd"><arg type="h"/></method><method name="Ok"/></interface></node>' >fd.xml
+	run "$G" fd.xml out
+	[ "$status" -eq 0 ]
+	grep -q "Fd: left out, file descriptors do not pass the bridge" out.h
+	grep -q "^int a_b_ok(scm_channel \*ch, const struct scm_dbus_target \*t, scm_error \*\*ret_err);" out.h
+	! grep -q "a_b_fd" out.c
 }

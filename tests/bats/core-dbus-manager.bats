@@ -116,6 +116,29 @@ state_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys;
 	[ "$status" -eq 0 ]
 }
 
+@test "dbus manager: each change is signalled as it happens, a pause and resume in one breath too, and after scmd restarts in place" {
+	start_bus open
+	"$SCMCTL" container run -d --name quick -- /bin/sleep 600 >/dev/null
+	wait_until 60 state_is quick running
+	dbus-monitor --address "$A" "type='signal',sender='org.scm.Manager1'" >"$BUSDIR/mon.txt" 2>&1 &
+	mon=$!
+	wait_until 60 grep -q member=NameAcquired "$BUSDIR/mon.txt"
+	# back to back: no list taken between them would see "paused"
+	"$SCMCTL" container pause quick >/dev/null && "$SCMCTL" container resume quick >/dev/null
+	states() { grep -A2 'member=ContainerStateChanged' "$BUSDIR/mon.txt" | sed -n 's/^ *string "\(paused\|running\|exited\|removed\)"$/\1/p' | tr '\n' ' '; }
+	wait_until 60 sh -c "grep -A2 member=ContainerStateChanged '$BUSDIR/mon.txt' | grep -q '\"running\"'" || true
+	echo "states: $(states)"
+	[ "$(states)" = "paused running " ]
+	# scmd restarts in place: the feed ends, the manager subscribes again
+	run "$SCMCTL" daemon restart
+	[ "$status" -eq 0 ]
+	"$SCMCTL" container stop quick --timeout 1000 >/dev/null
+	wait_until 60 sh -c "grep -A2 member=ContainerStateChanged '$BUSDIR/mon.txt' | grep -q '\"exited\"'" || true
+	kill "$mon"
+	cat "$BUSDIR/mon.txt"
+	[ "$(states)" = "paused running exited " ]
+}
+
 @test "dbus manager: the shipped bus policy lets another user read, not change; the manager checks again by uid" {
 	start_bus strict
 	"$SCMCTL" container run -d --name keep -- /bin/sleep 600 >/dev/null

@@ -8,7 +8,8 @@
 # at half of $WATCHDOG_USEC; the unit's NoNewPrivileges= leaves containers
 # running; `make install` lays out units, tmpfiles and
 # the default /etc/scm tree without overwriting a changed file, and the
-# installed scmd serves the vdisk example from that tree as it is.
+# installed scmd serves the vdisk example and, through the installed
+# D-Bus bridge, a container's desktop notification from that tree as it is.
 load helpers
 
 START=2147483648
@@ -33,6 +34,8 @@ setup() {
 }
 teardown() {
 	[ -z "${NL_PID:-}" ] || { kill "$NL_PID" 2>/dev/null; wait "$NL_PID" 2>/dev/null || true; }
+	[ -z "${NOTIFYD:-}" ] || kill "$NOTIFYD" 2>/dev/null || true
+	[ -z "${BUS:-}" ] || kill "$BUS" 2>/dev/null || true
 	stop_scmd
 }
 
@@ -201,10 +204,11 @@ PY
 	grep -q '^d /run/scm ' "$st/usr/local/lib/tmpfiles.d/scm.conf"
 	grep -q '^d /var/lib/scm ' "$st/usr/local/lib/tmpfiles.d/scm.conf"
 	[ -f "$st/etc/scm/README" ]
-	for p in base desktop-app gfx-proxy vdisk-provider vdisk-reader vdisk-writer; do
+	for p in base dbus-notify desktop-app gfx-proxy vdisk-provider vdisk-reader vdisk-writer; do
 		cmp "$SCM_SRC/examples/profiles/$p.json" "$st/etc/scm/profiles/$p.json"
 	done
 	cmp "$SCM_SRC/examples/services/vdisk.json" "$st/etc/scm/services/vdisk.json"
+	cmp "$SCM_SRC/examples/services/dbus.json" "$st/etc/scm/services/dbus.json"
 	[ -f "$st/usr/local/share/scm/examples/two-apps.json" ]
 	# the administrator changes a profile: install keeps it, and says so
 	echo '{"name":"base","priority":0}' >"$st/etc/scm/profiles/base.json"
@@ -215,6 +219,18 @@ PY
 	[ "$(cat "$st/etc/scm/profiles/base.json")" = '{"name":"base","priority":0}' ]
 	# a deleted one comes back (it is missing, not changed)
 	cmp "$SCM_SRC/examples/profiles/gfx-proxy.json" "$st/etc/scm/profiles/gfx-proxy.json"
+	# an upgrade: a file as an older install shipped it (its sum recorded
+	# then), never changed here, gets the new version; a changed one stays
+	local sums=$st/usr/local/share/scm/etc-scm.sha256
+	grep -q "  profiles/dbus-notify.json$" "$sums"
+	echo '{"name":"dbus-notify","priority":1}' >"$st/etc/scm/profiles/dbus-notify.json"
+	sed -i "s|^[0-9a-f]*  profiles/dbus-notify.json$|$(sha256sum <"$st/etc/scm/profiles/dbus-notify.json" | cut -d' ' -f1)  profiles/dbus-notify.json|" "$sums"
+	run "${mk[@]}" DESTDIR="$st" install
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"updated $st/etc/scm/profiles/dbus-notify.json (unchanged since the last install)"* ]]
+	cmp "$SCM_SRC/examples/profiles/dbus-notify.json" "$st/etc/scm/profiles/dbus-notify.json"
+	[ "$(cat "$st/etc/scm/profiles/base.json")" = '{"name":"base","priority":0}' ]
 	# uninstall takes what is as shipped and leaves the changed file
 	run "${mk[@]}" DESTDIR="$st" uninstall
 	[ "$status" -eq 0 ]
@@ -274,4 +290,48 @@ SH
 	run "$C" policy check --config "$E" --idl "$STAGE/usr/local/share/scm/idl" --profiles base,desktop-app gfx-two-apps present
 	echo "$output"
 	[ "$status" -eq 0 ]
+}
+
+# The new user's notification (issue 16's trial): the installed scmd, the
+# installed bridge manifest and dbus-notify profile, nothing copied; a
+# private session bus with the test's notification daemon stands in for
+# the desktop's. The container's Notify arrives; Introspect does not.
+@test "the installed scmd sends a desktop notification from a container through the installed bridge, nothing copied" {
+	command -v dbus-daemon >/dev/null || skip "dbus-daemon is missing"
+	local L=$STAGE/usr/local A="unix:path=$SCMT/bus.sock"
+	cat >"$SCMT/bus.conf" <<XML
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>$A</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_type="*"/></policy>
+</busconfig>
+XML
+	bare dbus-daemon --config-file="$SCMT/bus.conf" --nofork --nopidfile 2>"$SCMT/bus.log" &
+	BUS=$!
+	wait_until 30 test -S "$SCMT/bus.sock"
+	: >"$SCMT/notifyd.log"
+	bare "$L/libexec/scm/scm-test-notifyd" "$A" "$SCMT/notifyd.log" >"$SCMT/notifyd.out" 2>&1 &
+	NOTIFYD=$!
+	wait_until 30 grep -q ready "$SCMT/notifyd.out"
+	DBUS_SESSION_BUS_ADDRESS=$A "$L/bin/scmd" --runtime-dir "$SCMT/run" --state-dir "$SCMT/state" \
+		--config "$STAGE/etc/scm" --idl-path "$L/share/scm/idl" 2>"$SCMT/scmd.log" &
+	SCMD_PID=$!
+	wait_until 60 test -S "$SCMT/run/control.sock"
+	run "$L/bin/scmctl" service list
+	echo "$output"
+	[[ "$output" == *dbus* ]]
+	run "$L/bin/scmctl" container run --profile dbus-notify -- "$L/bin/scmctl" dbus call session \
+		org.freedesktop.Notifications /org/freedesktop/Notifications org.freedesktop.Notifications Notify \
+		'susssasa{sv}i' mail 0 '' 'New mail' 'From: ann' '[]' '{}' 5000
+	echo "$output"; cat "$SCMT/scmd.log"
+	[ "$status" -eq 0 ]
+	run "$L/bin/scmctl" container run --profile dbus-notify -- "$L/bin/scmctl" dbus call session \
+		org.freedesktop.Notifications /org/freedesktop/Notifications org.freedesktop.DBus.Introspectable Introspect
+	echo "$output"
+	[ "$status" -eq 4 ]
+	kill "$NOTIFYD" "$BUS"
+	NOTIFYD= BUS=
+	cat "$SCMT/notifyd.log"
+	[ "$(wc -l <"$SCMT/notifyd.log")" -eq 1 ]
+	grep -q "Notify susssasa{sv}i app=mail summary=New mail body=From: ann timeout=5000$" "$SCMT/notifyd.log"
 }

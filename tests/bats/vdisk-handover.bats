@@ -143,12 +143,12 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"refused; its provider (pid $old) goes on"* ]]
 	# a vdisk provider that reads only a newer state: refused, with why
-	printf '#!/bin/sh\nexec env SCM_VDISK_STATE_MIN=2 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/newer"
+	printf '#!/bin/sh\nexec env SCM_VDISK_STATE_MIN=3 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/newer"
 	chmod +x "$SCMT/newer"
 	run "$SCMCTL" service restart vdisk --exec "$SCMT/newer"
 	echo "$output"
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"state version 1: this provider reads versions 2 to 2"* ]]
+	[[ "$output" == *"state version 2: this provider reads versions 3 to 3"* ]]
 	# one that refuses only after it adopted every disk: the old process
 	# finds its files as it left them (no header or log written meanwhile)
 	printf '#!/bin/sh\nexec env SCM_VDISK_RESTORE_FAIL=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/late"
@@ -187,8 +187,9 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	wait_until 60 qemu-img check "$D/a.vhdx"
 }
 
-@test "a job on an open disk refuses the restart, and the old process goes on with it; once it ended, the restart goes" {
-	"$V" create --size 8M --block-size 1M "$D/j.vhdx"
+@test "a paused compact goes over with its id, still paused, and finishes; a commit refuses the restart and the old process goes on with it" {
+	# 64 blocks, a step each (20 ms here): paused well before its end
+	"$V" create --size 64M --block-size 1M "$D/j.vhdx"
 	head -c 2M /dev/urandom | "$V" write --offset 0 "$D/j.vhdx"
 	head -c 2M /dev/zero | "$V" write --offset 4M "$D/j.vhdx"
 	"$C" --endpoint "$(ep app)" hold "$D/j.vhdx" rw < <(bare sleep 600) >"$SCMT/hold.out" 2>&1 &
@@ -198,16 +199,34 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	SCM_ENDPOINT=$(ep app)
 	id=$("$V" compact --detach "$D/j.vhdx")
 	"$V" job "$id" pause
+	"$V" jobs --json | grep -q "\"id\":$id,\"kind\":\"compact\",\"state\":\"paused\""
+	restart_ok
+	run "$V" jobs --json
+	echo "$output"
+	[[ $output == *"\"id\":$id,\"kind\":\"compact\",\"state\":\"paused\""* ]]
+	"$V" job "$id" resume
+	"$V" job "$id" wait
+	locked "$D/j.vhdx"
+	# a finished job is still listed after the next restart
+	restart_ok
+	"$V" jobs --json | grep -q "\"id\":$id,\"kind\":\"compact\",\"state\":\"done\""
+	# a commit is not carried: refused, the old process goes on with it
+	"$V" create --size 64M --block-size 1M "$D/p.vhdx"
+	"$V" create --parent "$D/p.vhdx" "$D/c.vhdx"
+	head -c 1M /dev/urandom | "$V" write --offset 0 "$D/c.vhdx"
+	"$C" --endpoint "$(ep app)" hold "$D/c.vhdx" rw < <(bare sleep 600) >"$SCMT/hold2.out" 2>&1 &
+	BG="${BG:-} $!"
+	wait_until 60 grep -q open "$SCMT/hold2.out"
+	id=$("$V" merge --detach --into-parent "$D/c.vhdx")
+	"$V" job "$id" pause
+	"$V" jobs --json | grep -q "\"id\":$id,\"kind\":\"commit\",\"state\":\"paused\""
 	old=$(provider_pid)
 	run "$SCMCTL" service restart vdisk
 	echo "$output"
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"job $id is on it"*"goes on"* || "$output" == *"goes on"*"job $id is on it"* ]]
+	[[ "$output" == *"job $id (commit) cannot be carried"*"goes on"* || "$output" == *"goes on"*"job $id ("*"cannot be carried"* ]]
 	[ "$(provider_pid)" = "$old" ]
-	"$V" jobs --json | grep -q '"paused"'
 	"$V" job "$id" resume
 	"$V" job "$id" wait
-	# the job's reply went out: nothing holds the disk but its handle
 	wait_until 60 restart_ok
-	locked "$D/j.vhdx"
 }

@@ -7,7 +7,10 @@
 # (and a listener shows nothing else is connected to); a server killed in
 # the middle of a read gives a clear error and no data, and is used again
 # when it returns; a stream makes the child stand alone while a client
-# writes.
+# writes. An open whose parent never answers holds up only itself (the
+# provider connects from a thread), an open connects once (a counting
+# proxy in front of qemu-nbd), and info of a child whose parent is gone
+# says what the file holds.
 load helpers
 
 V=$SCM_BUILD/bin/scm-vdisk
@@ -16,15 +19,18 @@ C=$SCM_BUILD/libexec/vdisk-client
 pre_start() {
 	D=$SCMT/disks
 	S1=$SCMT/p.sock
+	S3=$SCMT/count.sock # a proxy to S1 that counts connections
+	S4=$SCMT/stuck.sock # accepts, never answers
+	NP="nbd+unix:///p?socket=$S1 nbd+unix:///p?socket=$S3 nbd+unix:///p?socket=$S4 nbd://127.0.0.1:1/unused"
 	mkdir -p "$D" "$SCMT/cfg/profiles"
 	# rp may open disks under D whose remote parent is S1's export "p"
 	cat >"$SCMT/cfg/profiles/remote.json" <<JSON
 { "name": "remote", "priority": 25, "services": [
   { "service": "vdisk", "methods": ["open", "create"], "action": "allow", "args": { "path": { "path_prefix": "$D" } },
-    "settings": { "nbd_parents": "nbd+unix:///p?socket=$S1 nbd://127.0.0.1:1/unused" } },
+    "settings": { "nbd_parents": "$NP" } },
   { "service": "vdisk", "methods": ["read", "write", "readv", "writev", "flush", "info", "close", "extents",
                                     "merge", "job_list", "job_wait"], "action": "allow",
-    "settings": { "nbd_parents": "nbd+unix:///p?socket=$S1 nbd://127.0.0.1:1/unused" } } ] }
+    "settings": { "nbd_parents": "$NP" } } ] }
 JSON
 	sed "s#/srv/disks#$D#g" "$SCM_SRC/examples/profiles/vdisk-writer.json" >"$SCMT/cfg/profiles/vdisk-writer.json"
 }
@@ -32,10 +38,38 @@ JSON
 setup() {
 	command -v qemu-nbd >/dev/null || { echo "qemu-nbd (qemu-utils) is a test dependency" >&2; return 1; }
 	start_scmd
-	# a lost parent is waited for 1.5 s, then the read fails
+	cat >"$SCMT/proxy.py" <<'PY'
+import socket, sys, threading
+# proxy.py LISTEN TARGET LOG: forwards each connection to TARGET, one line a connection in LOG
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+while True:
+    c, _ = s.accept()
+    with open(sys.argv[3], "a") as f:
+        f.write("connected\n")
+    u = socket.socket(socket.AF_UNIX); u.connect(sys.argv[2])
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+PY
+	# a lost parent is waited for 1.5 s, then the read fails; a connection
+	# that is not answered is given 2 minutes (a server that never answers
+	# is ended by the test, so no timing decides the order it checks)
 	cat >"$SCMT/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk",
-  "exec": ["/usr/bin/env", "SCM_VDISK_NBD_WAIT_MS=1500", "$SCM_BUILD/libexec/scm-vdisk-provider"],
+  "exec": ["/usr/bin/env", "SCM_VDISK_NBD_WAIT_MS=1500", "SCM_VDISK_NBD_CONNECT_MS=120000",
+           "$SCM_BUILD/libexec/scm-vdisk-provider"],
   "allow": ["rp", "writer"] }
 JSON
 	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
@@ -145,6 +179,20 @@ while True:
 	[ ! -e "$D/o2.vhdx" ] && [ ! -e "$SCMT/other.log" ]
 	mk "$D/g2.vhdx" "nbd+unix:///p?socket=$S1"
 	"$V" info "$D/g2.vhdx" | grep -q "remote parent: $URI"
+	# each open connects once: counted by a proxy in front of S1
+	python3 "$SCMT/proxy.py" "$S3" "$S1" "$SCMT/count.log" &
+	BG="${BG:-} $!"
+	wait_until 60 test -S "$S3"
+	"$V" create --parent "nbd+unix:///p?socket=$S3" "$D/n.vhdx"
+	conns() { if [ -e "$SCMT/count.log" ]; then wc -l <"$SCMT/count.log"; else echo 0; fi; }
+	[ "$(conns)" = 1 ]
+	mk "$D/n2.vhdx" "nbd+unix:///p?socket=$S3"
+	[ "$(conns)" = 2 ]
+	"$C" --endpoint "$(ep rp)" copy-out "$D/n.vhdx" "$SCMT/n.raw"
+	[ "$(conns)" = 3 ]
+	"$C" --endpoint "$(ep rp)" copy-out-rw "$D/n2.vhdx" "$SCMT/n2.raw"
+	[ "$(conns)" = 4 ]
+	cmp "$SCMT/n.raw" "$SCMT/parent.raw" && cmp "$SCMT/n2.raw" "$SCMT/parent.raw"
 	# the granted one: read-write, every block read is kept by the child
 	[ "$(local_bytes "$D/g.vhdx")" = 0 ]
 	"$C" --endpoint "$(ep rp)" copy-out-rw "$D/g.vhdx" "$SCMT/got.raw"
@@ -203,11 +251,77 @@ pause_read() {
 	grep -q "remote parent nbd+unix:///p?socket=$S1 unreachable: .* attempts over .* ms failed (SCM_VDISK_NBD_WAIT_MS=1500); no data was returned" "$SCMT/c.out"
 	[ "$(stat -c %s "$SCMT/b.raw")" = 8388608 ]
 	cmp "$SCMT/b.raw" "$SCMT/parent.raw" 8388608 2>&1 | grep -q "EOF on $SCMT/b.raw"
+	# info while the parent is gone: what the file says, and that the
+	# parent is unreachable (exit 0, as for a missing parent file), once
+	# the provider let the disk go (on a worker, after the client left)
+	wait_until 60 "$V" info "$D/k2.vhdx"
+	run "$V" info "$D/k2.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"remote parent: $URI"* ]]
+	[[ $output == *"local: 8388608 of 16777216 bytes (50.0%); the rest is the parent's"* ]]
+	[[ $output == *"parent: UNREACHABLE ("*"cannot connect"*"); shown is what this file says"* ]]
+	"$V" info --json "$D/k2.vhdx" | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["parent_available"] is False and "cannot connect" in j["parent_error"], j
+assert j["remote_parent"] == sys.argv[1] and j["local_bytes"] == 8388608, j' "$URI"
 	# the same disk once the export is back: a new open reads it whole
 	serve
 	"$C" --endpoint "$(ep rp)" copy-out-rw "$D/k2.vhdx" "$SCMT/c.raw"
 	cmp "$SCMT/c.raw" "$SCMT/parent.raw"
 	"$V" check "$D/k2.vhdx"
+}
+
+@test "remote: an open whose parent accepts and never answers holds up only itself" {
+	# made while qemu-nbd served there; then S4 accepts and says nothing
+	qemu-nbd -f vhdx -r -x p -k "$S4" --persistent "$SCMT/parent.vhdx" &
+	local q=$!
+	wait_until 60 test -S "$S4"
+	"$V" create --parent "nbd+unix:///p?socket=$S4" "$D/st.vhdx"
+	kill "$q"; wait "$q" 2>/dev/null || true
+	rm -f "$S4"
+	"$V" create --size 4M "$D/local.vhdx"
+	head -c 4M /dev/urandom | "$V" write "$D/local.vhdx"
+	python3 -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c); open(sys.argv[2], "a").write("connected\n")
+    while not os.path.exists(sys.argv[3]): time.sleep(0.05)
+    for c in held: c.close()
+    held = []' "$S4" "$SCMT/stuck.log" "$SCMT/release" < <(bare true) &
+	BG="${BG:-} $!"
+	wait_until 60 test -S "$S4"
+	"$C" --endpoint "$(ep rp)" copy-out "$D/st.vhdx" "$SCMT/st.raw" >"$SCMT/st.out" 2>&1 &
+	local spid=$!
+	BG="${BG:-} $spid"
+	wait_until 60 grep -q connected "$SCMT/stuck.log"
+	# meanwhile another client opens, reads and closes another disk, five times
+	other() {
+		for _ in 1 2 3 4 5; do
+			"$C" --endpoint "$(ep writer)" copy-out "$D/local.vhdx" "$SCMT/l.raw" || return 1
+			echo x >>"$SCMT/other.n"
+		done
+	}
+	other >"$SCMT/other.out" 2>&1 &
+	BG="${BG:-} $!"
+	other_done() { [ -e "$SCMT/other.n" ] && [ "$(wc -l <"$SCMT/other.n")" = 5 ]; }
+	wait_until 60 other_done
+	"$V" convert -O raw "$D/local.vhdx" "$SCMT/l.want"
+	cmp "$SCMT/l.raw" "$SCMT/l.want"
+	# all five were answered while the stuck open still waits
+	kill -0 "$spid"
+	[ ! -s "$SCMT/st.out" ]
+	touch "$SCMT/release"
+	local rc=0
+	wait "$spid" || rc=$?
+	cat "$SCMT/st.out"
+	[ "$rc" -ne 0 ]
+	grep -q "open $D/st.vhdx: remote parent" "$SCMT/st.out"
+	grep -q "nbd+unix:///p?socket=$S4: cannot connect: .*server disconnected" "$SCMT/st.out"
+	[ ! -s "$SCMT/st.raw" ]
 }
 
 # writer DISK: a client writing patterns until $SCMT/stop; its copy of what

@@ -294,6 +294,16 @@ pause_read() {
 	# the first half arrived, nothing of the second
 	[ "$(stat -c %s "$T/k.raw")" = 8388608 ]
 	cmp -n 8388608 "$T/k.raw" "$T/base.raw"
+	# info on B while A is gone: what the file says (A's URI, the half
+	# the read copied in), that the parent is unreachable, exit 0 (once
+	# B's provider let the disk go, on a worker after the client left)
+	wait_until 60 vb info "$DB/k.vhdx"
+	run vb info "$DB/k.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"remote parent: $URI"* ]]
+	[[ $output == *"local: 8388608 of 16777216 bytes"* ]]
+	[[ $output == *"parent: UNREACHABLE ("*"$URI: cannot connect"* ]]
 	# A is back: a new open reads it whole, and what the child kept is A's
 	serve base 10809 --tls-certificates "$X/server"
 	"$C" --endpoint "$(epb twohost)" copy-out-rw "$DB/k.vhdx" "$T/k2.raw"

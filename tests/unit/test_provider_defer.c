@@ -1,7 +1,8 @@
 /* Unit tests of the provider skeleton's deferred replies and the client's
  * call timeouts: a real skeleton on a control socketpair (the test plays
  * scmd) and a real client channel, in one process. Run under ASan too
- * (make B=build-asan SAN=1): the cancellation tests are about memory. */
+ * (make B=build-asan SAN=1): the cancellation tests are about memory. The
+ * last one: work held and a carriable call across a handover. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -396,6 +397,76 @@ static void test_timeout_env(void **state)
 	scm_channel_free(ch);
 }
 
+/* A handover (the test plays scmd): a step the provider holds keeps it
+ * waiting, a carriable deferred call does not; save_channel() describes
+ * the call; called off, the provider hears it and still answers the call
+ * itself. */
+static int quiesced = -1;
+static bool saved_call;
+static void on_quiesce(bool quiet, void *ud)
+{
+	quiesced = quiet;
+}
+static json_object *ho_save(void *ud, scm_error **ret_err)
+{
+	return json_object_new_object();
+}
+static json_object *ho_save_channel(const scm_grant *g, void *chdata, void *ud)
+{
+	json_object *c = n_held ? scm_call_save(held[0]) : NULL;
+	saved_call = c != NULL;
+	return c;
+}
+static int ho_restore(json_object *st, uint32_t v, void *ud, scm_error **ret_err)
+{
+	return 0;
+}
+
+static void test_handover_hold_and_carry(void **state)
+{
+	struct got g = { 0 };
+	scm_handover_ops ops = { .version = 1, .min_version = 1, .save = ho_save, .save_channel = ho_save_channel,
+				 .restore = ho_restore };
+	assert_int_equal(scm_provider_handover(fx.p, &ops, NULL), 0);
+	scm_provider_on_quiesce(fx.p, on_quiesce);
+	call_async(M_DEFER, &g);
+	PUMP_UNTIL(n_held == 1);
+	assert_null(scm_call_save(held[0])); /* not carriable, and not in a save */
+	assert_int_equal(scm_call_set_carriable(held[0]), 0);
+	assert_null(scm_call_save(held[0])); /* not in a save */
+	scm_provider_hold(fx.p, 1);
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "op", json_object_new_string("handover"));
+	assert_int_equal(scm_wire_send_json(fx.scmd, 0, SCM_FRAME_CALL, 0, 99, 0, j, NULL, 0, NULL, 0), 0);
+	json_object_put(j);
+	PUMP_UNTIL(quiesced == 1);
+	for (int k = 0; k < 5; k++)
+		scm_provider_dispatch(fx.p, 5, NULL);
+	scm_message *m = NULL;
+	assert_int_equal(scm_wire_recv(fx.scmd, MSG_DONTWAIT, &m, NULL), -EAGAIN); /* held */
+	scm_provider_hold(fx.p, -1);
+	scm_provider_dispatch(fx.p, 5, NULL);
+	struct pollfd pf = { fx.scmd, POLLIN, 0 };
+	assert_int_equal(poll(&pf, 1, 2000), 1);
+	assert_int_equal(scm_wire_recv(fx.scmd, 0, &m, NULL), 0);
+	assert_int_equal(m->type, SCM_FRAME_REPLY); /* the carriable call did not hold it */
+	assert_int_equal(m->call_id, 99);
+	assert_true(saved_call);
+	scm_message_free(m);
+	j = json_object_new_object();
+	json_object_object_add(j, "op", json_object_new_string("handover.abort"));
+	assert_int_equal(scm_wire_send_json(fx.scmd, 0, SCM_FRAME_EVENT, 0, 0, 0, j, NULL, 0, NULL, 0), 0);
+	json_object_put(j);
+	PUMP_UNTIL(quiesced == 0);
+	/* called off: the old process answers the call itself */
+	reply_n(held[0], 5);
+	held[0] = NULL;
+	n_held = 0;
+	PUMP_UNTIL(g.n == 1);
+	assert_int_equal(g.err, 0);
+	assert_int_equal(g.order[0], 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +477,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_defer_revoke_with_worker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_call_timeout, setup, teardown),
 		cmocka_unit_test(test_timeout_env),
+		cmocka_unit_test_setup_teardown(test_handover_hold_and_carry, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

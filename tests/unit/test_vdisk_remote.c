@@ -4,8 +4,9 @@
  * it; libnbd is nbd-parent.c's, driven by tests/bats/vdisk-remote.bats):
  * reads come from it, a read-write child keeps them (copy-on-read) without
  * renewing DataWriteGuid, a read-only one does not, a failed fetch
- * returns no data and says why, the no-wait path never calls it, and a
- * stream's end (detach) lets it go. The parser's side is a table. */
+ * returns no data and says why, the no-wait path never calls it, an open
+ * with VHDX_O_NO_REMOTE does not connect, and a stream's end (detach) lets
+ * it go. The parser's side is a table. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,7 +26,7 @@
 #define SIZE (8 * MiB)
 
 static uint8_t parent_data[SIZE];
-static int fetches, fail_next, closed;
+static int fetches, fail_next, closed, opens;
 
 static int mem_pread(void *ud, void *buf, uint64_t len, uint64_t off, scm_error **ret_err)
 {
@@ -48,6 +49,7 @@ static void mem_close(void *ud)
 static int mem_open(const char *uri, void *userdata, struct vhdx_remote *ret, scm_error **ret_err)
 {
 	(void)userdata;
+	opens++;
 	if (strcmp(uri, "nbd://test:10809/p"))
 		return scm_fail(ret_err, -EACCES, "%s: not the test export", uri);
 	*ret = (struct vhdx_remote){ .pread = mem_pread, .close = mem_close, .size = SIZE, .uri = strdup(uri) };
@@ -98,6 +100,17 @@ static void test_engine(void **state)
 	assert_int_equal(fetches, before);
 	vhdx_close(h);
 	assert_int_equal(closed, 2); /* create's connection, and this one */
+
+	/* VHDX_O_NO_REMOTE (the provider's probe): the opener is not
+	 * called, the URI is named, reads of the parent's part are refused */
+	int o0 = opens;
+	assert_int_equal(vhdx_open(child, VHDX_O_RDONLY | VHDX_O_NO_REMOTE, &h, &e), 0);
+	assert_int_equal(opens, o0);
+	assert_string_equal(vhdx_remote_named(h), "nbd://test:10809/p");
+	assert_null(vhdx_remote_uri(h));
+	assert_int_equal(vhdx_read(h, buf, 4096, 0), -ENXIO);
+	vhdx_close(h);
+	assert_int_equal(closed, 2);
 
 	/* read-write: a fetched range is kept; DataWriteGuid stays */
 	assert_int_equal(vhdx_open(child, 0, &h, &e), 0);

@@ -175,20 +175,24 @@ static int open_or_die(const char *path, unsigned flags, vhdx **ret)
 	return r;
 }
 
-/* info and check: a differencing disk whose parent is not here is still
- * described from what the file itself says (as vhdiinfo does); only a
- * missing parent falls back, every other failure is reported as is. */
+/* info and check: a differencing disk whose parent is not here (a file
+ * missing, or a remote parent that cannot be reached) is still described
+ * from what the file itself says (as vhdiinfo does); only a missing or
+ * unreachable parent falls back, every other failure is reported as is. */
 static int open_maybe_alone(const char *path, unsigned flags, vhdx **ret, char **ret_why)
 {
 	_cleanup_(scm_error_freep) scm_error *err = NULL;
 	*ret_why = NULL;
 	int r = vhdx_open(path, flags | g_open_flags, ret, &err);
-	if (r == -ENOENT) {
+	if (r < 0 && r != -ENOMEM) {
 		vhdx *alone;
 		unsigned fl = (flags | g_open_flags | VHDX_O_NO_PARENT | VHDX_O_RDONLY) & ~VHDX_O_NO_REPLAY;
 		if (vhdx_open(path, fl, &alone, NULL) == 0) {
 			struct vhdx_info in;
-			if (vhdx_get_info(alone, &in) == 0 && in.parent_missing) {
+			/* a remote parent fails in the network's words (refused,
+			 * timed out, reset...), a file only with ENOENT */
+			if (vhdx_get_info(alone, &in) == 0 && in.parent_missing &&
+			    (r == -ENOENT || vhdx_remote_named(alone))) {
 				*ret_why = scm_error_text(err); /* "" without a chain */
 				*ret = alone;
 				return 0;
@@ -277,8 +281,11 @@ static int cmd_info(int argc, char **argv, bool json)
 	struct vhdx_info in;
 	uint64_t local = 0;
 	int r = vhdx_get_info(h, &in);
-	if (r == 0 && in.differencing && !in.parent_missing)
+	/* what is local is the file's own business: known without the parent */
+	if (r == 0 && in.differencing)
 		r = vhdx_local_bytes(h, &local);
+	/* named by the file, reached or not */
+	const char *remote = in.remote_parent ? in.remote_parent : vhdx_remote_named(h);
 	if (r < 0) {
 		errf("%s", vhdx_errmsg(h));
 		vhdx_close(h);
@@ -339,11 +346,11 @@ static int cmd_info(int argc, char **argv, bool json)
 				json_str(stdout, why);
 			}
 		}
-		if (in.remote_parent) {
+		if (remote) {
 			printf(",\"remote_parent\":");
-			json_str(stdout, in.remote_parent);
+			json_str(stdout, remote);
 		}
-		if (in.differencing && !in.parent_missing)
+		if (in.differencing)
 			printf(",\"local_bytes\":%llu", (unsigned long long)local);
 		printf(",\"chain\":[");
 		for (size_t i = 0; i < in.chain_len; i++) {
@@ -386,14 +393,16 @@ static int cmd_info(int argc, char **argv, bool json)
 			for (size_t i = 0; i < in.locator_len; i++)
 				printf("  %s: %s\n", in.locator[i].key, in.locator[i].value);
 		}
-		if (in.remote_parent)
-			printf("remote parent: %s\n", in.remote_parent);
-		if (in.differencing && !in.parent_missing)
-			printf("local: %llu of %llu bytes (%.1f%%); the rest reads from the parent\n",
+		if (remote)
+			printf("remote parent: %s\n", remote);
+		if (in.differencing)
+			printf("local: %llu of %llu bytes (%.1f%%); the rest %s\n",
 			       (unsigned long long)local, (unsigned long long)in.virtual_size,
-			       100.0 * (double)local / (double)in.virtual_size);
+			       100.0 * (double)local / (double)in.virtual_size,
+			       in.parent_missing ? "is the parent's" : "reads from the parent");
 		if (in.parent_missing)
-			printf("parent: NOT AVAILABLE (%s); shown is what this file says\n", why);
+			printf("parent: %s (%s); shown is what this file says\n",
+			       remote ? "UNREACHABLE" : "NOT AVAILABLE", why);
 		if (in.chain_len > 1) {
 			printf("chain:\n");
 			for (size_t i = 0; i < in.chain_len; i++)

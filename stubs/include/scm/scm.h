@@ -276,6 +276,31 @@ int scm_handover_fd_take(scm_provider *p, int64_t index);
  * process now owns: no commit to shared files, no unlocking). */
 bool scm_provider_handed_over(const scm_provider *p);
 
+/* Work in progress across a handover (docs/handover.md, "Work in
+ * progress"). A provider's own background work (a disk job) is brought to
+ * a point its state can describe before save() runs:
+ * scm_provider_on_quiesce() sets a callback called with true when a
+ * handover starts quieting the provider (bring the work to such a point),
+ * and with false when the handover was called off (the old process goes
+ * on: resume it). While scm_provider_hold(p, +1) is not matched by a -1,
+ * the handover waits (as for a call in progress), bounded by scmd's quiet
+ * timeout. Loop thread only. */
+void scm_provider_hold(scm_provider *p, int delta);
+void scm_provider_on_quiesce(scm_provider *p, void (*fn)(bool quiet, void *userdata));
+/* A deferred call may wait across a handover (a "wait for this job"):
+ * scm_call_set_carriable() says so; it then does not hold a handover back.
+ * In save() or save_channel(), scm_call_save() describes it as JSON (the
+ * provider puts it in its state, with the channel's data); after the
+ * handover the old process's reply to it is dropped. In restore_channel()
+ * of that channel, scm_call_restore() makes it again in the new process,
+ * which replies to it as to any deferred call: the client sees one
+ * answer. NULL for a call that is not deferred and carriable, outside
+ * those callbacks, or for JSON that does not describe a call of this
+ * interface. */
+int scm_call_set_carriable(scm_call *deferred);
+struct json_object *scm_call_save(scm_call *deferred);
+scm_call *scm_call_restore(scm_provider *p, struct json_object *saved);
+
 /* ---- deferred replies ---------------------------------------------------
  *
  * A handler that would block (disk I/O, a flush, waiting on another

@@ -24,6 +24,7 @@ struct chan {
 	struct scm_outq outq; /* replies the client has no room for yet */
 	struct scm_call *deferred; /* calls whose owner will reply later */
 	unsigned n_deferred;
+	unsigned n_carriable; /* of them, calls a handover may carry (scm_call_set_carriable) */
 	struct chan *next, **pprev;
 };
 
@@ -43,6 +44,8 @@ struct scm_provider {
 	scm_task *task_head, *task_tail;
 	struct ctl_calls ctl_calls; /* the provider's own calls to scmd (provider-ctl.c) */
 	struct provider_ho *ho;     /* handover (provider-handover.c), NULL until asked */
+	int holds;                  /* scm_provider_hold: work a handover waits for */
+	void (*on_quiesce)(bool quiet, void *userdata);
 };
 
 struct scm_call {
@@ -53,6 +56,7 @@ struct scm_call {
 	const char *method;
 	/* a deferred call: on the heap, on ch->deferred */
 	bool deferred;
+	bool carriable, carried; /* may wait across a handover; saved in its state */
 	atomic_bool cancelled;
 	struct scm_call *heap; /* on the handler's stack copy: where it went */
 	struct scm_call *next, **pprev;
@@ -77,6 +81,9 @@ int provider_ho_check_(scm_provider *p, scm_error **ret_err);
  * refusal (the channel is closed). */
 int provider_ho_channel_(scm_provider *p, struct chan *c, json_object *grant);
 bool provider_ho_quiet_(const scm_provider *p); /* no channel is read */
+/* provider.c, for provider-handover.c: a deferred call on c (restored) */
+scm_call *provider_call_deferred_(scm_provider *p, struct chan *c, uint32_t call_id, const char *method,
+				  bool no_reply);
 bool provider_ho_handed_(const scm_provider *p); /* state saved: channel ends are not shut down */
 void provider_ho_free_(scm_provider *p);
 /* provider.c: marks the task eventfd in the epoll set */

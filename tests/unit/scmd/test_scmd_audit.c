@@ -70,7 +70,8 @@ static void other_records_and_ids(void **state)
 	/* every kind has its own id; unknown kinds share one */
 	const char *kinds[] = { "connect", "revoke", "protocol-error", "endpoint-refused", "endpoint-create",
 				"endpoint-remove", "service-register", "service-unregister", "container-start",
-				"container-exit", "container-failed", "policy-reload", "something-new" };
+				"container-exit", "container-failed", "container-pause", "container-resume",
+				"container-update", "container-stop", "container-remove", "policy-reload", "something-new" };
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		assert_int_equal(strlen(audit_message_id(kinds[i])), 32);
 		for (size_t j = 0; j < i; j++)
