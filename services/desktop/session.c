@@ -60,7 +60,7 @@ static char *novnc_url(const struct desktop *d, bool secrets)
 		return NULL;
 	if (!secrets)
 		return asprintf(&u, "http://127.0.0.1:%u/vnc.html", d->novnc_port) < 0 ? NULL : u;
-	if (asprintf(&u, "http://127.0.0.1:%u/vnc.html#autoconnect=1&host=127.0.0.1&port=%u&path=websockify%%3Ftoken%%3D%s&password=%s",
+	if (asprintf(&u, "http://127.0.0.1:%u/vnc.html#autoconnect=1&reconnect=true&host=127.0.0.1&port=%u&path=websockify%%3Ftoken%%3D%s&password=%s",
 		     d->novnc_port, d->ws_port, d->token, d->password) < 0)
 		return NULL;
 	return u;

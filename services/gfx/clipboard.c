@@ -324,3 +324,59 @@ json_object *gfx_clip_stats(const gfx_clip *cb)
 	json_object_object_add(o, "log", log);
 	return o;
 }
+
+/* ---- a restarted proxy (proxy-handover.c) -------------------------------
+ * The desktop clipboard goes over with its source and the source's rules
+ * as they were when it copied (a later paste is decided by them, as it
+ * would have been); the text in a sealed memfd, read back with the same
+ * checks as an app's (gfx_clip_read_memfd). Not carried: the audit log
+ * (it went to the log already), a copy asked and not answered, a paste
+ * granted and not fetched, the chord keys held. */
+json_object *gfx_clip_save(gfx_clip *cb, gfx_fd_add_fn add, void *ud, scm_error **ret_err)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "copies", json_object_new_uint64(cb->copies));
+	json_object_object_add(o, "pastes", json_object_new_uint64(cb->pastes));
+	json_object_object_add(o, "refused", json_object_new_uint64(cb->refused));
+	if (!cb->data)
+		return o;
+	int fd = -1, r = gfx_clip_memfd(cb->data, cb->len, &fd), i = r < 0 ? r : add(ud, fd);
+	safe_close(fd);
+	if (i < 0) {
+		json_object_put(o);
+		scm_fail(ret_err, i, "the desktop clipboard: %s", strerror(-i));
+		return NULL;
+	}
+	json_object_object_add(o, "data", json_object_new_int(i));
+	json_object_object_add(o, "source", json_object_new_string(cb->source));
+	json_object_object_add(o, "rules", json_object_get(cb->source_rules));
+	return o;
+}
+
+int gfx_clip_restore(gfx_clip *cb, json_object *o, gfx_fd_take_fn take, void *ud, scm_error **ret_err)
+{
+	json_object *v;
+	cb->copies = json_object_get_uint64(json_object_object_get(o, "copies"));
+	cb->pastes = json_object_get_uint64(json_object_object_get(o, "pastes"));
+	cb->refused = json_object_get_uint64(json_object_object_get(o, "refused"));
+	if (!json_object_object_get_ex(o, "data", &v))
+		return 0;
+	const char *source = json_object_get_string(json_object_object_get(o, "source"));
+	json_object *rules = json_object_object_get(o, "rules");
+	int fd = take(ud, json_object_get_int64(v));
+	char *buf = NULL;
+	size_t len = 0;
+	if (fd < 0 || !source || strlen(source) > SCM_NAME_MAX || (rules && !json_object_is_type(rules, json_type_array))) {
+		safe_close(fd);
+		return scm_fail(ret_err, GFX_E_INVALID, "/clipboard: no text, source or rules");
+	}
+	int r = gfx_clip_read_memfd(fd, &buf, &len, ret_err);
+	close(fd);
+	if (r)
+		return scm_fail(ret_err, r, "/clipboard/data");
+	uint64_t copies = cb->copies;
+	set_clipboard(cb, source, rules, buf, len);
+	cb->copies = copies;
+	free(buf);
+	return 0;
+}

@@ -69,3 +69,7 @@ struct json_object *gfx_clip_stats(const gfx_clip *cb);
  * GFX_CLIP_BYTES_MAX (GFX_E_LIMIT, with *ret_len its size, otherwise). */
 int gfx_clip_memfd(const void *data, size_t len, int *ret_fd);
 int gfx_clip_read_memfd(int fd, char **ret_data, size_t *ret_len, scm_error **ret_err);
+/* A restarted proxy (clipboard.c): the desktop clipboard (its text in a
+ * memfd through add, its source and the source's rules) and counters. */
+struct json_object *gfx_clip_save(gfx_clip *cb, gfx_fd_add_fn add, void *ud, scm_error **ret_err);
+int gfx_clip_restore(gfx_clip *cb, struct json_object *o, gfx_fd_take_fn take, void *ud, scm_error **ret_err);

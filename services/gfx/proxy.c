@@ -50,15 +50,15 @@
 #include "clipboard.h"
 #include "scm/gfx-provider.h"
 #include "scm/macro.h"
-#include "server.h"
+#include "proxy.h"
 #include "wm.h"
 
 #define INPUT_BATCH 64
 #define DEFAULT_WEIGHT 1
 
-static gfx_server *srv;
-static gfx_clip *clip;
-static char **apps; /* NULL: whoever policy lets in */
+gfx_server *proxy_srv;
+gfx_clip *proxy_clip;
+char **proxy_apps; /* NULL: whoever policy lets in */
 
 static bool is_host(const scm_grant *g)
 {
@@ -67,10 +67,10 @@ static bool is_host(const scm_grant *g)
 
 static bool is_app(const scm_grant *g)
 {
-	if (!apps)
+	if (!proxy_apps)
 		return true;
-	for (size_t i = 0; g->caller && apps[i]; i++)
-		if (strcmp(apps[i], g->caller) == 0)
+	for (size_t i = 0; g->caller && proxy_apps[i]; i++)
+		if (strcmp(proxy_apps[i], g->caller) == 0)
 			return true;
 	return false;
 }
@@ -152,7 +152,7 @@ static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, ui
 					    (unsigned long long)width, (unsigned long long)height, GFX_DIM_MAX,
 					    GFX_SURFACE_BYTES_MAX >> 20);
 	gfx_client *c;
-	int r = gfx_client_new(srv, g->caller && *g->caller ? g->caller : "unknown", (uint32_t)width,
+	int r = gfx_client_new(proxy_srv, g->caller && *g->caller ? g->caller : "unknown", (uint32_t)width,
 			       (uint32_t)height, pick_weight(g, weight), &c);
 	if (r > 0)
 		return scm_call_reply_error(call, SCM_GFX_E_LIMIT, "no room for another client (at most %u)",
@@ -167,13 +167,13 @@ static int do_create_surface(scm_call *call, uint64_t width, uint64_t height, ui
 	_cleanup_(scm_error_freep) scm_error *cerr = NULL;
 	if (g->rules)
 		json_object_object_get_ex(g->rules, "clipboard", &rules);
-	if (gfx_clip_attach(clip, c, rules, &cerr) != 0) {
+	if (gfx_clip_attach(proxy_clip, c, rules, &cerr) != 0) {
 		_cleanup_free_ char *why = scm_error_text(cerr);
 		fprintf(stderr, "scm-gfx-proxy: %s: %s; it takes part in no clipboard flow\n", gfx_client_caller(c),
 			why ? why : "out of memory");
 	}
 	scm_call_set_channel_data(call, c);
-	gfx_overlay *o = gfx_comp_find(gfx_server_compositor(srv), gfx_client_id(c));
+	gfx_overlay *o = gfx_comp_find(gfx_server_compositor(proxy_srv), gfx_client_id(c));
 	char border[8];
 	snprintf(border, sizeof(border), "#%06x", gfx_client_border(c) & 0xFFFFFFu);
 	return scm_gfx_create_surface_reply(call, gfx_client_surface(c)->fd, gfx_client_event_fd(c), o->x, o->y,
@@ -244,13 +244,13 @@ static int do_clipboard_put(scm_call *call, int data, void *ud)
 	if (!c)
 		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_put before create_surface");
 	/* Unasked, the fd is not even looked at. */
-	int r = gfx_clip_asked(clip, c) ? gfx_clip_read_memfd(data, &buf, &len, &err) : 0;
+	int r = gfx_clip_asked(proxy_clip, c) ? gfx_clip_read_memfd(data, &buf, &len, &err) : 0;
 	/* over the cap: put refuses it by its size alone, audits that and
 	 * says so (the read's observation would only repeat it) */
 	if (r == GFX_E_LIMIT)
 		err = scm_error_free(err);
 	if (r == 0 || r == GFX_E_LIMIT)
-		r = gfx_clip_put(clip, c, buf ? buf : "", len, &err);
+		r = gfx_clip_put(proxy_clip, c, buf ? buf : "", len, &err);
 	free(buf);
 	if (r < 0)
 		return scm_call_reply_error(call, r, "clipboard_put: %s", strerror(-r));
@@ -268,7 +268,7 @@ static int do_clipboard_get(scm_call *call, void *ud)
 	int fd = -1;
 	if (!c)
 		return scm_call_reply_error(call, SCM_GFX_E_NOSURFACE, "clipboard_get before create_surface");
-	int r = gfx_clip_take(clip, c, &data, &len, &err);
+	int r = gfx_clip_take(proxy_clip, c, &data, &len, &err);
 	if (r)
 		return reply_chain(call, SCM_GFX_E_CLIPBOARD, TAKE_PTR(err), "clipboard_get");
 	if ((r = gfx_clip_memfd(data, len, &fd)) < 0)
@@ -280,10 +280,10 @@ static int do_clipboard_get(scm_call *call, void *ud)
 
 static int do_stats(scm_call *call, void *ud)
 {
-	struct json_object *j = gfx_server_stats(srv);
+	struct json_object *j = gfx_server_stats(proxy_srv);
 	if (!j)
 		return -ENOMEM;
-	json_object_object_add(j, "clipboard", gfx_clip_stats(clip));
+	json_object_object_add(j, "clipboard", gfx_clip_stats(proxy_clip));
 	int r = scm_gfx_stats_reply(call, j);
 	json_object_put(j);
 	return r;
@@ -291,8 +291,8 @@ static int do_stats(scm_call *call, void *ud)
 
 static int do_snapshot(scm_call *call, int file, void *ud)
 {
-	gfx_server_work(srv, INT64_MAX);
-	int r = gfx_snapshot_png_fd(gfx_server_compositor(srv), file);
+	gfx_server_work(proxy_srv, INT64_MAX);
+	int r = gfx_snapshot_png_fd(gfx_server_compositor(proxy_srv), file);
 	if (r < 0)
 		return scm_call_reply_error(call, SCM_GFX_E_IO, "writing the PNG: %s", strerror(-r));
 	return scm_gfx_snapshot_reply(call);
@@ -300,7 +300,7 @@ static int do_snapshot(scm_call *call, int file, void *ud)
 
 static int do_viewer(scm_call *call, void *ud)
 {
-	gfx_rfb *rfb = gfx_server_rfb(srv);
+	gfx_rfb *rfb = gfx_server_rfb(proxy_srv);
 	if (!is_host(scm_call_grant(call)))
 		return scm_call_reply_error(call, SCM_GFX_E_NOTYOURS, "the viewer secrets are for the host only");
 	if (!rfb)
@@ -341,14 +341,14 @@ static int do_set_apps(scm_call *call, struct json_object *list, void *ud)
 			return -ENOMEM;
 		}
 	}
-	apps_free(apps);
-	apps = v;
+	apps_free(proxy_apps);
+	proxy_apps = v;
 	return scm_gfx_set_apps_reply(call);
 }
 
 static void on_close(const scm_grant *g, void *chdata, void *ud)
 {
-	gfx_clip_detach(clip, chdata);
+	gfx_clip_detach(proxy_clip, chdata);
 	gfx_client_free(chdata);
 }
 
@@ -371,6 +371,16 @@ static void hook_cut_text(void *ud, const char *utf8, size_t len)
 	gfx_clip_from_viewer(ud, utf8, len);
 }
 
+int proxy_clip_new(void)
+{
+	int r = gfx_clip_new(proxy_srv, clip_audit, NULL, &proxy_clip);
+	if (r < 0)
+		return r;
+	gfx_server_hooks hooks = { hook_key, hook_cut_text, proxy_clip };
+	gfx_server_set_hooks(proxy_srv, &hooks);
+	return 0;
+}
+
 static const scm_gfx_handlers handlers = {
 	.create_surface = do_create_surface,
 	.present = do_present,
@@ -388,8 +398,8 @@ static int write_state(const char *path)
 {
 	char tmp[4096];
 	struct json_object *j = json_object_new_object();
-	gfx_compositor *c = gfx_server_compositor(srv);
-	gfx_rfb *rfb = gfx_server_rfb(srv);
+	gfx_compositor *c = gfx_server_compositor(proxy_srv);
+	gfx_rfb *rfb = gfx_server_rfb(proxy_srv);
 	json_object_object_add(j, "rfb_port", json_object_new_int(rfb ? gfx_rfb_port(rfb) : 0));
 	json_object_object_add(j, "width", json_object_new_int64(c->width));
 	json_object_object_add(j, "height", json_object_new_int64(c->height));
@@ -474,7 +484,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (o == 'a' && *optarg) {
-			if (!(apps = split_apps(optarg)))
+			if (!(proxy_apps = split_apps(optarg)))
 				return 1;
 			continue;
 		}
@@ -496,27 +506,40 @@ int main(int argc, char **argv)
 	if (gfx_random_secret(viewonly, sizeof(viewonly)) < 0)
 		return 1;
 	cfg.viewonly_password = viewonly;
-	int r = gfx_server_new(&cfg, &srv);
-	if (r) {
-		fprintf(stderr, "scm-gfx-proxy: cannot start: %s\n",
-			r < 0 ? strerror(-r) : "bad desktop size (1..8192, at most 128 MiB)");
-		return 1;
-	}
-	if (gfx_clip_new(srv, clip_audit, NULL, &clip) < 0)
-		return 1;
-	gfx_server_hooks hooks = { hook_key, hook_cut_text, clip };
-	gfx_server_set_hooks(srv, &hooks);
 	scm_gfx_skeleton sk = { &handlers, NULL };
 	scm_provider *p = NULL;
 	scm_error *err = NULL;
-	if (scm_gfx_provider_new(&sk, &p, &err) != 0) {
+	/* read before libscm unsets it */
+	const char *ho = getenv("SCM_PROVIDER_HANDOVER");
+	bool taking_over = ho && strcmp(ho, "1") == 0;
+	int r = scm_gfx_provider_new(&sk, &p, &err);
+	if (r == 0) {
+		scm_provider_on_close(p, on_close);
+		/* Started to take over from a running proxy: its state makes the
+		 * engine (proxy-handover.c); otherwise it only keeps the ops. */
+		r = proxy_handover(p, &cfg, taking_over, &err);
+	}
+	if (r != 0) {
 		fprintf(stderr, "scm-gfx-proxy: ");
 		scm_error_print(err, stderr);
 		scm_error_free(err);
-		gfx_server_free(srv);
+		scm_provider_free(p);
+		/* a state refused halfway: what it held is still the old
+		 * process's (no shutdown of its viewers' sockets) */
+		if (proxy_srv)
+			gfx_server_abandon(proxy_srv);
+		gfx_clip_free(proxy_clip);
+		gfx_server_free(proxy_srv);
 		return 1;
 	}
-	scm_provider_on_close(p, on_close);
+	if (!proxy_srv && (r = gfx_server_new(&cfg, &proxy_srv)) != 0) {
+		fprintf(stderr, "scm-gfx-proxy: cannot start: %s\n",
+			r < 0 ? strerror(-r) : "bad desktop size (1..8192, at most 128 MiB)");
+		scm_provider_free(p);
+		return 1;
+	}
+	if (!proxy_clip && proxy_clip_new() < 0)
+		return 1;
 	if (state && write_state(state) < 0)
 		fprintf(stderr, "scm-gfx-proxy: cannot write %s\n", state);
 
@@ -533,15 +556,16 @@ int main(int argc, char **argv)
 		return 1;
 	ev.data.u32 = 2;
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
-	if (gfx_server_fd(srv) >= 0) {
+	bool watching = gfx_server_fd(proxy_srv) >= 0;
+	if (watching) {
 		ev.data.u32 = 1;
-		epoll_ctl(ep, EPOLL_CTL_ADD, gfx_server_fd(srv), &ev);
+		epoll_ctl(ep, EPOLL_CTL_ADD, gfx_server_fd(proxy_srv), &ev);
 	}
 	int rc = 0;
 	for (bool run = true; run;) {
 		struct epoll_event evs[8];
 		/* Queued frames the bank has not served yet: do not sleep. */
-		int n = epoll_wait(ep, evs, 8, gfx_server_has_work(srv) ? 0 : -1);
+		int n = epoll_wait(ep, evs, 8, gfx_server_has_work(proxy_srv) ? 0 : -1);
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -560,10 +584,22 @@ int main(int argc, char **argv)
 				run = false;
 			}
 		}
-		gfx_server_dispatch(srv);
+		gfx_server_dispatch(proxy_srv);
+		/* A handover froze the viewers: not watched (they are not read)
+		 * until it is refused or aborted, when they are thawed. */
+		bool frozen = proxy_handover_frozen(p);
+		if (gfx_server_fd(proxy_srv) >= 0 && frozen == watching) {
+			ev.data.u32 = 1;
+			epoll_ctl(ep, frozen ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, gfx_server_fd(proxy_srv), &ev);
+			watching = !frozen;
+		}
 	}
+	/* Handed over: the sockets are the new process's, left without a
+	 * shutdown (which would end its viewers' connections too). */
+	if (scm_provider_handed_over(p))
+		gfx_server_abandon(proxy_srv);
 	scm_provider_free(p);
-	gfx_server_free(srv);
-	gfx_clip_free(clip);
+	gfx_server_free(proxy_srv);
+	gfx_clip_free(proxy_clip);
 	return rc;
 }

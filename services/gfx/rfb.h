@@ -78,6 +78,9 @@ typedef struct gfx_rfb_config {
 	 * TLS worker's thread); NULL: not said. */
 	void (*log)(void *ud, const char *line);
 	void *log_ud;
+	/* A restarted proxy (rfb_handover.c): no listening sockets until
+	 * gfx_rfb_adopt() gives it its predecessor's (port, ws_port unused). */
+	bool adopt;
 } gfx_rfb_config;
 
 #define GFX_RFB_RESIZE_MIN 64u /* as desktop specs: 64..8192 */
@@ -132,3 +135,35 @@ uint64_t gfx_rfb_resizes(const gfx_rfb *r);
 /* Changes sent (in part) as a CopyRect of pixels viewers had, and how
  * many pixels those copies covered. */
 uint64_t gfx_rfb_copies(const gfx_rfb *r, uint64_t *ret_pixels);
+
+/* ---- handover (rfb_handover.c): a restarted proxy keeps its viewers ---- */
+
+/* fd_add(ud, fd): a duplicate of fd into the state, its index (>= 0) or
+ * a negative errno; fd_take(ud, index): the fd at index, or < 0. */
+typedef int (*gfx_fd_add_fn)(void *ud, int fd);
+typedef int (*gfx_fd_take_fn)(void *ud, int64_t index);
+/* Stops (true) or resumes (false) all reading and writing of viewers and
+ * of the listening sockets; resuming sends what changed meanwhile. */
+void gfx_rfb_freeze(gfx_rfb *r, bool frozen);
+bool gfx_rfb_frozen(const gfx_rfb *r);
+/* The secrets, the listening sockets and every viewer that can be
+ * carried (plain VNC authentication on the RFB port, in its normal
+ * phase): {"password","viewonly","token","rfb_fd","ws_fd","viewers":
+ * [{"fd","host","view_only","requested","format":[..16 bytes],
+ * "encodings":[..]}],"left":N}. Viewers left (websockets, TLS, in the
+ * handshake) are closed with the old process. Call frozen. NULL with
+ * *ret_err on failure. */
+struct json_object *gfx_rfb_save(gfx_rfb *r, gfx_fd_add_fn add, void *ud, scm_error **ret_err);
+/* Takes the viewers of a saved state into a server made with .adopt:
+ * each one's socket goes on, without a new handshake for its viewer. A
+ * viewer that cannot be taken is closed (counted in *ret_dropped). */
+int gfx_rfb_restore_viewers(gfx_rfb *r, struct json_object *viewers, gfx_fd_take_fn take, void *ud,
+			    uint32_t *ret_carried, uint32_t *ret_dropped);
+/* In a server made with .adopt, before any viewer: the predecessor's
+ * listening sockets (taken in every case, checked to be listening TCP
+ * sockets), secrets and desktop size. */
+int gfx_rfb_adopt(gfx_rfb *r, int rfb_fd, int ws_fd, const char *password, const char *viewonly, const char *token,
+		  uint32_t width, uint32_t height);
+/* After a handover: closes every viewer's and listening socket without
+ * ending its connection (no shutdown), which the new process now owns. */
+void gfx_rfb_abandon(gfx_rfb *r);

@@ -15,6 +15,10 @@ typedef struct client_extra {
 	int64_t since;
 	bool held; /* on hold, watched edge-triggered */
 	bool tls;  /* relayed by the TLS worker, with TLS */
+	/* taken over from the proxy's predecessor (rfb_handover.c): its
+	 * viewer's zlib streams are elsewhere, so no encoding that keeps any */
+	bool carried;
+	bool relayed; /* through the TLS worker's socketpair (TLS or not): not carried */
 	/* rfb_update.c's small updates held back (CLOCK_MONOTONIC ns, 0:
 	 * none): a pointer position alone waiting since, frames alone
 	 * waiting since, the last update sent. */
@@ -47,6 +51,7 @@ struct gfx_rfb {
 	gfx_tls *tls;      /* VeNCrypt: NULL when only VncAuth is offered */
 	const char *relay_peer; /* rfbNewClient() is taking a relayed viewer */
 	bool relay_tls;
+	bool relaying; /* rfbNewClient() is taking a connection from the TLS worker */
 	char security[64];
 	bool resize;
 	uint64_t refused, resizes;
@@ -60,6 +65,9 @@ struct gfx_rfb {
 	bool ticking; /* the timer ticks each second (handshakes, websockets) */
 	int64_t wake; /* held-back updates are due (CLOCK_MONOTONIC ns, 0: none) */
 	int64_t wake_user; /* gfx_rfb_wake_at()'s deadline (0: none) */
+	/* A handover is saving or saved us (rfb_handover.c): the viewers and
+	 * the listening sockets are not ours to touch until thawed. */
+	bool frozen;
 };
 
 /* rfb_clip.c: libvncserver's hooks for a viewer's clipboard (Latin-1 and
@@ -68,3 +76,17 @@ void gfx_rfb_on_cut_text(char *str, int len, rfbClientPtr cl);
 void gfx_rfb_on_cut_text_utf8(char *str, int len, rfbClientPtr cl);
 /* rfb_stats.c: adds what a leaving viewer was sent to the totals. */
 void gfx_rfb_stats_gone(gfx_rfb *r, rfbClientPtr cl);
+/* rfb_server.c: the epoll tag of a viewer's socket. */
+uint64_t gfx_rfb_client_tag(int fd);
+/* rfb_handover.c: a carried viewer's encoding, after libvncserver read
+ * what it asked for. */
+void gfx_rfb_carried_fixup(gfx_rfb *r);
+/* rfb_handover.c: a listening TCP socket of the predecessor, checked. */
+int gfx_rfb_adopt_listener(int fd, uint16_t *ret_port);
+/* rfb_server.c: the listening sockets into the epoll set; the shadow
+ * made again from the framebuffer. */
+int gfx_rfb_listen_watch(gfx_rfb *r);
+void gfx_rfb_shadow_reset(gfx_rfb *r);
+/* rfb_handover.c: a plain VNC-authentication viewer the TLS worker
+ * brought to the choice of VNC authentication, on its own socket. */
+void gfx_rfb_take_plain(gfx_rfb *r, const gfx_tls_conn *c);

@@ -76,6 +76,11 @@ static uint64_t tag(int kind, int fd)
 	return (uint64_t)kind << 32 | (uint32_t)fd;
 }
 
+uint64_t gfx_rfb_client_tag(int fd)
+{
+	return tag(TAG_CLIENT, fd);
+}
+
 static void pending_drop(gfx_rfb *r, size_t i)
 {
 	if (r->pending[i].fd < 0)
@@ -110,7 +115,7 @@ DEFINE_TRIVIAL_CLEANUP(gfx_rfb *, gfx_rfb_free)
 
 /* The shadow starts (and after a resize starts again) as the whole
  * framebuffer, which every viewer is sent whole first. */
-static void shadow_reset(gfx_rfb *r)
+void gfx_rfb_shadow_reset(gfx_rfb *r)
 {
 	free(r->shadow);
 	r->shadow = malloc((size_t)r->comp->width * r->comp->height * 4);
@@ -176,6 +181,7 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 		free(cl->host);
 		cl->host = strdup(r->relay_peer);
 		x->tls = r->relay_tls;
+		x->relayed = r->relaying;
 	}
 	/* A websocket only through the port that checked its token; the
 	 * path is checked again, it costs nothing. */
@@ -240,7 +246,7 @@ static int on_set_desktop_size(int w, int h, int n_screens, struct rfbExtDesktop
 	int e = gfx_rfb_resize_desktop(cl->screen, r->comp, w, h, r->ops.resized, r->userdata);
 	if (e == rfbExtDesktopSize_Success) {
 		r->resizes++;
-		shadow_reset(r);
+		gfx_rfb_shadow_reset(r);
 	}
 	return e;
 }
@@ -263,6 +269,18 @@ static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
 	}
 	*ret_fd = fd;
 	*ret_port = ntohs(a.sin_port);
+	return 0;
+}
+
+/* The listening sockets join the epoll set. */
+int gfx_rfb_listen_watch(gfx_rfb *r)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_RFB_LISTEN, r->rfb_fd) };
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->rfb_fd, &ev) < 0)
+		return -errno;
+	ev.data.u64 = tag(TAG_WS_LISTEN, r->ws_fd);
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ws_fd, &ev) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -301,15 +319,13 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0)
 		return -errno;
-	if ((e = listen_on(cfg->port, &r->rfb_fd, &r->port)) < 0 ||
-	    (e = listen_on(cfg->ws_port, &r->ws_fd, &r->ws_port)) < 0)
+	/* A restarted proxy gets its predecessor's later (gfx_rfb_adopt) */
+	if (!cfg->adopt && ((e = listen_on(cfg->port, &r->rfb_fd, &r->port)) < 0 ||
+			    (e = listen_on(cfg->ws_port, &r->ws_fd, &r->ws_port)) < 0))
 		return e;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_RFB_LISTEN, r->rfb_fd) };
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->rfb_fd, &ev) < 0)
-		return -errno;
-	ev.data.u64 = tag(TAG_WS_LISTEN, r->ws_fd);
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ws_fd, &ev) < 0)
-		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN };
+	if (!cfg->adopt && (e = gfx_rfb_listen_watch(r)) < 0)
+		return e;
 	/* Wakes us to end handshakes that ran out of time. */
 	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (r->timer_fd < 0)
@@ -376,7 +392,7 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, gfx_tls_ready_fd(r->tls), &ev) < 0)
 			return -errno;
 	}
-	shadow_reset(r);
+	gfx_rfb_shadow_reset(r);
 	*ret = TAKE_PTR(r);
 	return 0;
 }
@@ -393,13 +409,15 @@ static void take(gfx_rfb *r, int fd, bool ws)
 /* Viewers the TLS worker has brought to VNC authentication. */
 static void take_relayed(gfx_rfb *r)
 {
-	int fd;
-	char peer[64];
-	bool tls;
-	while (gfx_tls_next(r->tls, &fd, peer, sizeof(peer), &tls) == 1) {
-		r->relay_peer = peer, r->relay_tls = tls;
-		take(r, fd, false);
-		r->relay_peer = NULL;
+	gfx_tls_conn c;
+	while (gfx_tls_next(r->tls, &c) == 1) {
+		if (c.plain) { /* the viewer's own socket (rfb_handover.c) */
+			gfx_rfb_take_plain(r, &c);
+			continue;
+		}
+		r->relay_peer = c.peer, r->relay_tls = c.tls, r->relaying = true;
+		take(r, c.fd, false);
+		r->relay_peer = NULL, r->relaying = false;
 	}
 }
 
@@ -573,11 +591,13 @@ static void process(gfx_rfb *r)
 {
 	bool handshakes = gate(r);
 	rfbProcessEvents(r->screen, 0);
+	gfx_rfb_carried_fixup(r);
 	/* A viewer closed by a failed write is freed by rfbProcessEvents();
 	 * the gate first, as the first round may have moved handshakes on. */
 	if (gfx_rfb_send_pending(r->screen, r->comp, now_ns(), &r->wake)) {
 		handshakes = gate(r);
 		rfbProcessEvents(r->screen, 0);
+		gfx_rfb_carried_fixup(r);
 	}
 	bool ws = false;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
@@ -589,6 +609,8 @@ static void process(gfx_rfb *r)
 int gfx_rfb_dispatch(gfx_rfb *r)
 {
 	struct epoll_event evs[16];
+	if (r->frozen)
+		return 0;
 	int n = epoll_wait(r->epfd, evs, 16, 0);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -625,6 +647,8 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 
 void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 {
+	if (r->frozen)
+		return; /* the shadow keeps what viewers have: a thaw sends the rest */
 	if (!r->shadow) {
 		for (uint32_t i = 0; i < changed->n; i++) {
 			const gfx_rect *rc = &changed->r[i];

@@ -16,50 +16,9 @@
 #include <unistd.h>
 
 #include "scm/macro.h"
-#include "server.h"
-#include "wm.h"
+#include "server_private.h"
 
 #define GAP 16
-
-struct gfx_client {
-	gfx_server *srv;
-	char caller[64];
-	gfx_surface *surf;
-	uint32_t slot, weight, border;
-	int32_t origin_x, origin_y; /* where surface (0, 0) was placed */
-	gfx_region pending;   /* surface coordinates */
-	bool queued;
-	int64_t queued_at;
-	int event_fd;
-	gfx_input_event q[GFX_INPUT_QUEUE];
-	uint32_t q_head, q_len;
-	uint64_t presents, inputs, input_dropped;
-	int64_t latency_last, latency_max, latency_sum;
-	uint64_t latency_n;
-};
-
-/* A dragged window follows the pointer at most every DRAG_FRAME_NS: each
- * move is an update to every viewer (a CopyRect and the strips it
- * uncovered, each with its header and, over TLS, a record), and a viewer
- * sending motion at 25-60 Hz made one per event. Motion in between is
- * kept, the last of it applied when due (gfx_server_work; the RFB timer
- * wakes the loop) or at once when a button changes. */
-#define DRAG_FRAME_NS (50LL * 1000000)
-
-struct gfx_server {
-	gfx_compositor *comp;
-	gfx_timebank tb;
-	gfx_rfb *rfb;
-	gfx_client *clients[GFX_CLIENTS_MAX];
-	gfx_client *focus;
-	gfx_server_hooks hooks; /* the clipboard's chords and cut text (clipboard.c) */
-	gfx_wm wm;              /* windows, title bars, taskbar, what the pointer does (wm.c) */
-	/* A drag's pointer motion not applied yet (gfx_server_pointer). */
-	bool drag_pending;
-	uint8_t drag_buttons;
-	int32_t drag_x, drag_y;
-	int64_t drag_at; /* the dragged window last moved */
-};
 
 static int64_t now_ns(void)
 {
@@ -137,7 +96,8 @@ int gfx_server_new(const gfx_server_config *cfg, gfx_server **ret)
 				      .password = cfg->password, .viewonly_password = cfg->viewonly_password,
 				      .token = cfg->token, .insecure_no_auth = cfg->insecure_no_auth,
 				      .resize = cfg->resize, .security = cfg->security, .tls_cert = cfg->tls_cert,
-				      .tls_key = cfg->tls_key, .log = cfg->log, .log_ud = cfg->log_ud };
+				      .tls_key = cfg->tls_key, .log = cfg->log, .log_ud = cfg->log_ud,
+				      .adopt = cfg->adopt };
 		r = gfx_rfb_new(s->comp, &rc, &ops, s, &s->rfb);
 		if (r)
 			return r;

@@ -32,6 +32,10 @@ typedef struct gfx_server_config {
 	const char *tls_cert, *tls_key;
 	void (*log)(void *ud, const char *line);
 	void *log_ud;
+	/* A restarted proxy: made before its predecessor's state arrives
+	 * (the slow part, while the old one still serves), without
+	 * listening sockets until gfx_server_adopt(). */
+	bool adopt;
 } gfx_server_config;
 
 #define GFX_INPUT_QUEUE 256u
@@ -91,3 +95,22 @@ void gfx_server_set_hooks(gfx_server *s, const gfx_server_hooks *h);
 /* Input as an RFB viewer delivers it, in desktop coordinates. */
 void gfx_server_key(gfx_server *s, bool down, uint32_t keysym);
 void gfx_server_pointer(gfx_server *s, uint8_t buttons, int32_t x, int32_t y);
+
+/* ---- handover (server_handover.c): a restarted proxy keeps its clients --
+ * save(): the desktop's size, every client with its surface memfd and
+ * input eventfd (as fds through add), the windows bottom to top, and the
+ * RFB side (gfx_rfb_save; freeze it first). restore_clients(), in a
+ * server made with .adopt: the clients again, with the same surfaces,
+ * places, stacking and focus; clients[i] is the saved client i (at most
+ * max; *ret_n made, freed by the caller's gfx_client_free on failure).
+ * abandon(): after the handover, lets go of what the new process owns. */
+struct json_object *gfx_server_save(gfx_server *s, gfx_fd_add_fn add, void *ud, scm_error **ret_err);
+int gfx_server_restore_clients(gfx_server *s, struct json_object *st, gfx_fd_take_fn take, void *ud,
+			       gfx_client **clients, size_t max, size_t *ret_n, scm_error **ret_err);
+void gfx_server_abandon(gfx_server *s);
+/* In a server made with .adopt: the predecessor's size and, with RFB,
+ * listening sockets (taken in every case) and secrets (gfx_rfb_adopt). */
+int gfx_server_adopt(gfx_server *s, int rfb_fd, int ws_fd, const char *password, const char *viewonly,
+		     const char *token, uint32_t width, uint32_t height);
+/* The client's index in the last save(). */
+int32_t gfx_client_ho_index(const gfx_client *c);

@@ -13,7 +13,10 @@
  * ProtocolVersion and choice of VNC authentication; libvncserver's own
  * answer to that replay is checked and dropped, everything else is
  * copied both ways. After libvncserver hangs up, what it wrote still
- * goes out for GFX_TLS_DRAIN_NS at most. Why a thread and not the
+ * goes out for GFX_TLS_DRAIN_NS at most. A viewer that chose plain VNC
+ * authentication is not relayed: its own socket goes to the proxy's
+ * thread with the replay (hand_plain), which a restarted proxy can then
+ * carry. Why a thread and not the
  * proxy's loop: libvncserver writes an update with blocking waits, and a
  * full update is larger than a socketpair holds, so someone must drain
  * the other end while the proxy's thread is inside libvncserver. */
@@ -67,11 +70,7 @@ struct tconn {
 	ep_ref ref;
 };
 
-typedef struct qent {
-	int fd;
-	bool tls;
-	char peer[64];
-} qent;
+typedef gfx_tls_conn qent;
 
 struct gfx_tls {
 	gfx_sec_types types;
@@ -132,6 +131,34 @@ static void refuse(gfx_tls *t, tconn *c, const char *why, const char *what)
 	conn_close(t, c);
 }
 
+/* Plain VNC authentication: the viewer's own socket goes to the proxy's
+ * thread, which gives libvncserver the replay and the viewer the rest of
+ * libvncserver's answer (the challenge), with nothing relayed after: a
+ * direct socket is what a restarted proxy can carry (rfb_handover.c).
+ * Returns 0 with c closed (its fd no longer ours), or a negative errno. */
+static int hand_plain(gfx_tls *t, tconn *c)
+{
+	pthread_mutex_lock(&t->lock);
+	bool room = t->n_out < QUEUE_MAX;
+	if (room) {
+		qent *q = &t->out[t->n_out++];
+		*q = (qent){ .fd = c->fd, .plain = true };
+		snprintf(q->peer, sizeof(q->peer), "%s", c->peer);
+		q->replay_len = gfx_venc_replay(&c->v, q->replay);
+		uint8_t g[16];
+		q->greet_len = gfx_venc_greeting(&c->v, g);
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!room)
+		return -EBUSY;
+	epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->fd = -1;
+	conn_close(t, c);
+	uint64_t one = 1;
+	(void)!write(t->ready, &one, sizeof(one));
+	return 0;
+}
+
 /* libvncserver's end goes to the proxy's thread. */
 static int hand_over(gfx_tls *t, tconn *c)
 {
@@ -158,7 +185,7 @@ static int hand_over(gfx_tls *t, tconn *c)
 	bool room = t->n_out < QUEUE_MAX;
 	if (room) {
 		qent *q = &t->out[t->n_out++];
-		q->fd = sp[1], q->tls = c->s != NULL;
+		*q = (qent){ .fd = sp[1], .tls = c->s != NULL };
 		snprintf(q->peer, sizeof(q->peer), "%s", c->peer);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -219,12 +246,10 @@ static int step_venc(gfx_tls *t, tconn *c)
 		}
 		return 1;
 	case GFX_VENC_PLAIN: {
-		int r = hand_over(t, c);
-		if (r < 0) {
+		int r = hand_plain(t, c);
+		if (r < 0)
 			refuse(t, c, "cannot hand over: ", strerror(-r));
-			return -1;
-		}
-		return 1;
+		return -1; /* no longer the worker's, either way */
 	}
 	default: break;
 	}
@@ -550,16 +575,14 @@ int gfx_tls_ready_fd(const gfx_tls *t)
 	return t->ready;
 }
 
-int gfx_tls_next(gfx_tls *t, int *ret_fd, char *peer, size_t peer_len, bool *ret_tls)
+int gfx_tls_next(gfx_tls *t, gfx_tls_conn *ret)
 {
 	uint64_t v;
 	(void)!read(t->ready, &v, sizeof(v));
 	pthread_mutex_lock(&t->lock);
 	bool any = t->n_out > 0;
 	if (any) {
-		*ret_fd = t->out[0].fd;
-		*ret_tls = t->out[0].tls;
-		snprintf(peer, peer_len, "%s", t->out[0].peer);
+		*ret = t->out[0];
 		memmove(t->out, t->out + 1, --t->n_out * sizeof(qent));
 	}
 	pthread_mutex_unlock(&t->lock);

@@ -44,9 +44,22 @@ gfx_tls *gfx_tls_free(gfx_tls *t);
 void gfx_tls_take(gfx_tls *t, int fd, const char *peer);
 /* An eventfd, readable while connections are ready for libvncserver. */
 int gfx_tls_ready_fd(const gfx_tls *t);
-/* The next one: 1 with *ret_fd (libvncserver's end of the socketpair),
- * the viewer's address and whether it chose TLS; 0 when none. */
-int gfx_tls_next(gfx_tls *t, int *ret_fd, char *peer, size_t peer_len, bool *ret_tls);
+/* A connection ready for libvncserver. With TLS: fd is libvncserver's
+ * end of the socketpair the worker relays. Plain VNC authentication
+ * (plain): fd is the viewer's own socket, not relayed, the dialogue done
+ * up to the choice of VNC authentication: libvncserver must be given
+ * replay (the viewer's ProtocolVersion and choice) first, and the first
+ * greet_len bytes of its answer are not for the viewer (rfb_handover.c,
+ * gfx_rfb_take_plain). */
+typedef struct gfx_tls_conn {
+	int fd;
+	bool tls, plain;
+	char peer[64];
+	uint8_t replay[13];
+	size_t replay_len, greet_len;
+} gfx_tls_conn;
+/* The next one: 1 with *ret filled; 0 when none. */
+int gfx_tls_next(gfx_tls *t, gfx_tls_conn *ret);
 /* SHA-256 of the X509Vnc certificate (DER), 64 lowercase hex digits;
  * "" without X509Vnc. */
 const char *gfx_tls_fingerprint(const gfx_tls *t);

@@ -7,10 +7,10 @@
  * Xvnc does), reads the viewer's choices, and then either runs a TLS
  * handshake (TLSVnc: anonymous TLS; X509Vnc: the desktop's certificate)
  * or, for plain VNC authentication, hands over at once. Either way
- * libvncserver then gets a socketpair on which the worker replays a
- * ProtocolVersion and the choice of VNC authentication, so libvncserver
- * does the VNC authentication (through TLS when there is TLS) and
- * everything after it.
+ * libvncserver is then given a replayed ProtocolVersion and the choice of
+ * VNC authentication, so it does the VNC authentication (through TLS when
+ * there is TLS) and everything after it: on a socketpair the worker
+ * relays with TLS, on the viewer's own socket without (rfb_handover.c).
  *
  * This file is that dialogue as a state machine on bytes, with no I/O:
  * gfx_venc_feed() takes what the viewer sent and queues the answer. It

@@ -11,7 +11,10 @@
 # Then the same for the vdisk provider with 4 open disks: a client writes
 # 4 KiB and reads it back on each disk in turn (vdisk-client rounds), and
 # the disks' open files, handles and data buffer go over as fds.
-#   RESTARTS=20 handover-bench
+# Then the graphics proxy with 4 surfaces: a client with 4 channels draws
+# a square and presents it on each in turn (scm-gfx-client rounds); the
+# surfaces' memfds, their eventfds and the listening sockets go as fds.
+#   RESTARTS=20 [ONLY=gfx] handover-bench
 set -u
 B=${SCM_BUILD:-$PWD/build}
 BIN=$B/bin
@@ -36,6 +39,10 @@ cat >"$T/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk", "exec": ["$B/libexec/scm-vdisk-provider"], "allow": ["bench"] }
 JSON
 "$BIN/scmctl" service register "$T/vdisk.json" >/dev/null || exit 1
+cat >"$T/gfx.json" <<JSON
+{ "name": "gfx", "interface": "gfx", "exec": ["$B/libexec/scm-gfx-proxy", "--size", "1280x720"], "allow": ["bench"] }
+JSON
+"$BIN/scmctl" service register "$T/gfx.json" >/dev/null || exit 1
 "$BIN/scmctl" endpoint create bench >/dev/null || exit 1
 mkdir -p "$T/disks"
 for x in 1 2 3 4; do "$BIN/scm-vdisk" create --size 64M "$T/disks/$x.vhdx" >/dev/null || exit 1; done
@@ -86,9 +93,14 @@ report() {
 }
 DISKS=()
 WHAT=echo
-report
+[ "${ONLY:-}" = gfx ] || report
 SVC=vdisk WHAT="vdisk with 4 open disks"
 CLIENT=("$B/libexec/vdisk-client" rounds)
 DISKS=("$T"/disks/*.vhdx)
+rm -f "$T/switch" "$T/windows"
+[ "${ONLY:-}" = gfx ] || report
+SVC=gfx WHAT="the graphics proxy with 4 surfaces"
+CLIENT=("$B/libexec/scm-gfx-client" rounds)
+DISKS=()
 rm -f "$T/switch" "$T/windows"
 report

@@ -9,6 +9,10 @@
  *   scm-gfx-client hostile                    malformed requests; prints
  *        each refusal and "hostile ok" when every one was refused right
  *   scm-gfx-client snapshot FILE.png | stats | viewer   administration
+ *   scm-gfx-client rounds STOPFILE [K]        4 surfaces (4 channels), each
+ *        drawn and presented in turn until STOPFILE exists; prints what
+ *        scm-test-client pings does (make bench: the proxy's handover as
+ *        its clients see it; $PINGS_LOG gets rounds over 1 ms)
  *
  * $SCM_GFX_SERVICE names the service (default "gfx"). $SCM_GFX_WEIGHT, when set, is passed as the time-bank weight (honoured
  * only where the policy constrains it). */
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gfx.h"
@@ -196,6 +201,95 @@ static int hostile(scm_channel *ch)
 	return bad ? 1 : 0;
 }
 
+static uint64_t usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define ROUND_SURFACES 4
+#define ROUND_W 256u
+#define ROUND_H 256u
+
+/* The rounds of a bench client with ROUND_SURFACES surfaces: a changed
+ * 64x64 square presented on each in turn, one round a present. */
+static int rounds(scm_channel *first, const char *stop, size_t k)
+{
+	scm_channel *ch[ROUND_SURFACES] = { first };
+	gfx_surface *s[ROUND_SURFACES] = { 0 };
+	scm_error *err = NULL;
+	const char *svc = getenv("SCM_GFX_SERVICE");
+	for (size_t i = 0; i < ROUND_SURFACES; i++) {
+		int sfd = -1, efd = -1, r = i ? scm_connect(svc && *svc ? svc : "gfx", &ch[i], &err) : 0;
+		int64_t x, y;
+		char *border = NULL;
+		if (r == 0)
+			r = scm_gfx_create_surface(ch[i], ROUND_W, ROUND_H, 0, &sfd, &efd, &x, &y, &border, &err);
+		free(border);
+		if (r == 0)
+			r = gfx_surface_map(sfd, ROUND_W, ROUND_H, &s[i]);
+		if (r)
+			return fail("a bench surface", r, err);
+		safe_close(efd);
+	}
+	size_t n = 0, cap = 1 << 22;
+	uint32_t *all = calloc(cap, sizeof(uint32_t));
+	unsigned long calls = 0, failed = 0;
+	uint64_t max_us = 0, max_at = 0;
+	const char *logp = getenv("PINGS_LOG");
+	FILE *log = logp ? fopen(logp, "we") : NULL;
+	printf("started\n");
+	fflush(stdout);
+	for (;; calls++) {
+		if ((calls & 63) == 0 && access(stop, F_OK) == 0)
+			break;
+		size_t i = calls % ROUND_SURFACES;
+		uint32_t colour = (uint32_t)calls * 2654435761u & 0xFFFFFFu;
+		for (uint32_t j = 0; j < 64; j++)
+			for (uint32_t q = 0; q < 64; q++)
+				s[i]->pixels[(size_t)j * ROUND_W + q] = colour;
+		struct json_object *d = json_tokener_parse("[[0,0,64,64]]");
+		uint64_t dropped, t0 = usec();
+		if (scm_gfx_present(ch[i], d, &dropped, &err) != 0) {
+			failed++;
+			_cleanup_free_ char *t = scm_error_text(err);
+			printf("failed: %s\n", t ? t : "?");
+			err = scm_error_free(err);
+		}
+		uint64_t dt = usec() - t0;
+		json_object_put(d);
+		if (dt > max_us)
+			max_us = dt, max_at = t0;
+		if (log && dt > 1000)
+			fprintf(log, "%llu %llu\n", (unsigned long long)t0, (unsigned long long)dt);
+		if (all && n < cap)
+			all[n++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+	}
+	if (log)
+		fclose(log);
+	uint32_t top = 0;
+	if (all && k && n >= k) {
+		qsort(all, n, sizeof(uint32_t), cmp_u32);
+		top = all[n - k + k / 2];
+	}
+	free(all);
+	for (size_t i = 0; i < ROUND_SURFACES; i++) {
+		gfx_surface_free(s[i]);
+		if (i)
+			scm_channel_free(ch[i]);
+	}
+	printf("calls %lu failed %lu longest_us %llu top%zu_median_us %u longest_at_us %llu\n", calls, failed,
+	       (unsigned long long)max_us, k, top, (unsigned long long)max_at);
+	return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	scm_channel *ch = NULL;
@@ -210,6 +304,8 @@ int main(int argc, char **argv)
 		return fail("connecting to gfx", r, err);
 	if (strcmp(argv[1], "paint") == 0)
 		r = paint(ch, argc, argv);
+	else if (strcmp(argv[1], "rounds") == 0 && (argc == 3 || argc == 4))
+		r = rounds(ch, argv[2], argc == 4 ? (size_t)atoi(argv[3]) : 0);
 	else if (strcmp(argv[1], "hostile") == 0)
 		r = hostile(ch);
 	else if (strcmp(argv[1], "snapshot") == 0 && argc == 3) {

@@ -1,0 +1,155 @@
+#!/usr/bin/env bats
+# The graphics proxy restarted with its channels, clients and viewers
+# (docs/gfx.md "Restarting the proxy", docs/handover.md): a real desktop
+# (Xvfb, xclock and xterm, `desktop launch --no-containers`), a real VNC
+# viewer connected with plain VNC authentication across every restart,
+# typing into the xterm; after each `scmctl service restart` of the proxy
+# its keys still reach the shell (a file appears), the xterm keeps
+# drawing, the secrets and ports did not change, and the viewer never
+# reconnected. A new process that refuses the state (another program; a
+# proxy that refuses after it adopted the viewer's socket) leaves the old
+# one serving, its viewer too.
+load helpers
+
+setup() {
+	for t in Xvfb xauth xclock xterm python3; do
+		command -v $t >/dev/null || { echo "$t missing (scripts/deps/test-gfx.txt)"; return 1; }
+	done
+	start_scmd
+	CHK=$SCM_BUILD/libexec/scm-gfx-pngcheck
+	VIEW=$SCM_BUILD/libexec/scm-gfx-rfb-input
+}
+
+teardown() {
+	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	"$SCMCTL" desktop stop two-apps >/dev/null 2>&1 || true
+	stop_scmd_sanitized "$SCMT"/run/logs/gfx-two-apps.log*
+}
+
+# The example desktop, as the demo runs it (VeNCrypt offered, then VNC
+# authentication: the viewers here pick the latter).
+launch() {
+	timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" --no-containers \
+		>"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- || true
+	cat "$SCMT/run.out" "$SCMT/run.err"
+	grep -q '^ready' "$SCMT/run.out"
+	read -r TX TY < <(awk '$1 == "app" && $2 == "term" { split($4, a, ","); print a[1], a[2] }' "$SCMT/run.out")
+	PORT=$(sed -n 's/^vnc 127.0.0.1://p' "$SCMT/run.out")
+	PASSWORD=$(sed -n 's/^password //p' "$SCMT/run.out")
+	[ ${#PASSWORD} -eq 8 ] && [ -n "$TX" ]
+}
+
+# the viewer secrets and ports as the proxy tells them (the host's call)
+secrets() {
+	"$SCMCTL" call gfx-two-apps viewer | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+print(v["port"], v["ws_port"], v["password"], v["viewonly_password"], v["token"], v["security"])'
+}
+
+proxy_pid() { "$SCMCTL" service list | awk '$1 == "gfx-two-apps" { print $4 }'; }
+
+# the clock's presents as the proxy counts them (carried over a restart)
+clock_presents() {
+	"$SCMCTL" call gfx-two-apps stats | python3 -c '
+import json, sys
+c = {x["caller"]: x for x in json.load(sys.stdin)["stats"]["clients"]}
+print(c["desktop-two-apps-clock"]["presents"])'
+}
+clock_presents_over() { [ "$(clock_presents)" -gt "$1" ]; }
+
+term_white() {
+	SCM_VNC_PASSWORD=$PASSWORD timeout 60 "$VIEW" "$PORT" --security vnc --capture "$SCMT/w.png" >/dev/null 2>&1 &&
+		[ "$("$CHK" count "$SCMT/w.png" "$TX" "$TY" 640 420 ffffff)" -gt 100000 ]
+}
+
+@test "gfx handover: a viewer stays connected and keeps typing into the xterm across proxy restarts" {
+	launch
+	wait_until 60 term_white
+	before=$(secrets)
+	rounds=${SCM_SAN:+2}
+	rounds=${rounds:-5}
+	typed=/tmp/scmgfxho$RANDOM$RANDOM
+	rm -f "$typed".*
+	# One viewer, one connection: it types a command, then waits for the
+	# test's go before the next; it fails if the connection drops.
+	args=(--security vnc --encodings "tight zrle hextile" --cut-text "carried over" --click $((TX + 100)) $((TY + 100))
+		--type "touch $typed.0" --return)
+	for i in $(seq 1 "$rounds"); do
+		args+=(--until-file "$SCMT/go.$i" --type "touch $typed.$i" --return)
+	done
+	args+=(--settle 300 --shot "$SCMT/last.png")
+	SCM_VNC_PASSWORD=$PASSWORD "$VIEW" "$PORT" "${args[@]}" >"$SCMT/viewer.out" 2>&1 < <(bare sleep 600) &
+	BG=$!
+	wait_until 60 test -e "$typed.0"
+	pid=$(proxy_pid)
+	for i in $(seq 1 "$rounds"); do
+		presents=$(clock_presents)
+		run "$SCMCTL" service restart gfx-two-apps
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"restarted with its channels"* ]]
+		new=$(proxy_pid)
+		[ -n "$new" ] && [ "$new" != "$pid" ]
+		pid=$new
+		grep -q "took over 2 clients and 1 viewers (0 dropped" "$SCMT/run/logs/gfx-two-apps.log"
+		[ "$(secrets)" = "$before" ]
+		touch "$SCMT/go.$i"
+		wait_until 60 test -e "$typed.$i" || { cat "$SCMT/viewer.out" "$SCMT/run/logs/gfx-two-apps.log"; false; }
+		# the viewer is still the same connection
+		kill -0 "$BG"
+	done
+	# the desktop clipboard the viewer set went over too
+	"$SCMCTL" call gfx-two-apps stats | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["stats"]["clipboard"]
+assert c["size"] == 12 and c["source"] == "@viewer", c'
+	# the clock keeps drawing into the surface it had: its presents (the
+	# count carried over) go on in the newest proxy
+	[ "$(clock_presents)" -ge "$presents" ]
+	wait_until 30 clock_presents_over "$(clock_presents)"
+	wait "$BG"
+	BG=
+	cat "$SCMT/viewer.out"
+	# the xterm shows what was typed, as the carried viewer decoded it
+	[ "$("$CHK" distinct "$SCMT/last.png" "$TX" "$TY" 640 100)" -ge 2 ]
+	rm -f "$typed".*
+	# a new viewer gets in with the same password
+	SCM_VNC_PASSWORD=$PASSWORD timeout 60 "$VIEW" "$PORT" --capture "$SCMT/new.png"
+	[ "$("$CHK" count "$SCMT/new.png" "$TX" "$TY" 640 420 ffffff)" -gt 1000 ]
+}
+
+@test "gfx handover: a new process that refuses the state leaves the old proxy serving its viewer" {
+	launch
+	wait_until 60 term_white
+	before=$(secrets)
+	pid=$(proxy_pid)
+	typed=/tmp/scmgfxho$RANDOM$RANDOM
+	SCM_VNC_PASSWORD=$PASSWORD "$VIEW" "$PORT" --security vnc --click $((TX + 100)) $((TY + 100)) \
+		--until-file "$SCMT/go" --type "touch $typed" --return --settle 300 >"$SCMT/viewer.out" 2>&1 < <(bare sleep 600) &
+	BG=$!
+	wait_until 60 grep -q 'viewers' <("$SCMCTL" call gfx-two-apps stats)
+	# a binary that does not take over (the echo provider): refused
+	run "$SCMCTL" service restart gfx-two-apps --exec "$SCM_BUILD/libexec/scm-echo-provider"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"goes on"* ]]
+	[ "$(proxy_pid)" = "$pid" ]
+	[ "$(secrets)" = "$before" ]
+	# a proxy that refuses after it adopted the viewer's socket: it must
+	# let go of it without ending the connection
+	printf '#!/bin/sh\nSCM_GFX_RESTORE_FAIL=1 exec %s "$@"\n' "$SCM_BUILD/libexec/scm-gfx-proxy" >"$SCMT/failing-proxy"
+	chmod +x "$SCMT/failing-proxy"
+	run "$SCMCTL" service restart gfx-two-apps --exec "$SCMT/failing-proxy"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"refused after adopting the viewers"* ]]
+	grep -q "took over 2 clients and 1 viewers" "$SCMT/run/logs/gfx-two-apps.log"
+	[ "$(proxy_pid)" = "$pid" ]
+	[ "$(secrets)" = "$before" ]
+	touch "$SCMT/go"
+	wait_until 60 test -e "$typed"
+	wait "$BG"
+	BG=
+	rm -f "$typed"
+}
