@@ -51,9 +51,9 @@ void mig_free(struct bjob *b)
 	free(m->child_name);
 	free(m->rec);
 	free(m->wbuf);
+	free(m->inflight);
 	mig_direct_close(m);
 	pthread_mutex_destroy(&m->dlock);
-	pthread_cond_destroy(&m->pcond);
 	scm_error_free(m->pending_err);
 	free(m);
 	b->mig = NULL;
@@ -182,14 +182,14 @@ static int take_snapshot(struct bjob *b)
 }
 
 /* A pass over every piece from the cursor, its first half: the pieces
- * are read (data into wbuf) and queued for the side step that writes them
- * to dest beside the disk's I/O (provider-migcopy.c). Pieces that need no
- * read go by many a step; a step ends after a piece of data as soon as a
- * client's request waits on the disk's queue (a step is exclusive on it:
- * the request waits for one piece's read at most), else after
- * MIG_BATCH_MAX pieces of data or MIG_BATCH_NS (so that pause and cancel
- * are seen), or when the throttle wants a wait. own: only the pieces the
- * top file holds itself (snapshot mode's merge). */
+ * are taken (a chain's data read into wbuf; a plain source's left for the
+ * side step to read from its file) and queued for the side step that
+ * writes them to dest beside the disk's I/O (provider-migpiece.c). A step
+ * ends after a piece of data as soon as a client's request waits on the
+ * disk's queue (a step is exclusive on it), else after MIG_BATCH_MAX
+ * pieces of data or MIG_BATCH_NS (so that pause and cancel are seen), or
+ * when the throttle wants a wait. own: only the pieces the top file holds
+ * itself (snapshot mode's merge). */
 static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base)
 {
 	struct bmig *m = b->mig;
@@ -219,11 +219,15 @@ static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t b
  * dirty could be copied within max_pause at the measured rate: then the
  * switch-over comes next (after a flush of dest beside the I/O, so that
  * the one in the pause is short); after MIG_PASSES_MAX passes it comes
- * anyway. Else one dirty piece a step. */
+ * anyway. Else dirty pieces are taken as the first pass takes them
+ * (their dirty bits cleared, their data left to the side step where it
+ * can read it), and a step ends as copy_pass's do. */
 static int dirty_step(struct bjob *b)
 {
 	struct bmig *m = b->mig;
-	for (int round = 0; round < 2; round++) {
+	uint64_t t0 = mono_ns();
+	unsigned data = 0;
+	for (int round = 0; round < 2 && !data; round++) {
 		uint64_t n, c;
 		if (b->cursor == 0) {
 			bjob_dirty_next(b, 0, &n);
@@ -238,15 +242,27 @@ static int dirty_step(struct bjob *b)
 			}
 			m->passes++;
 		}
-		c = bjob_dirty_next(b, b->cursor, &n);
-		if (c == UINT64_MAX) {
-			b->cursor = 0; /* the pass is over: the next one decides */
-			continue;
+		while (m->n_wpend < MIG_SCAN_MAX && m->side == SIDE_NONE && data < MIG_BATCH_MAX &&
+		       !(data && (mono_ns() - t0 >= MIG_BATCH_NS || iopool_waiting(&b->d->q)))) {
+			c = bjob_dirty_next(b, b->cursor, &n);
+			if (c == UINT64_MAX) {
+				b->cursor = 0; /* the pass is over: the next one decides */
+				break;
+			}
+			b->cursor = c + 1;
+			b->total += BJOB_CHUNK;
+			b->done += BJOB_CHUNK;
+			int r = mig_read_piece(b, b->d->h, c, true, data);
+			if (r < 0)
+				return r;
+			data += r == CL_DATA;
 		}
-		b->cursor = c + 1;
-		b->total += BJOB_CHUNK;
-		b->done += BJOB_CHUNK;
-		return mig_copy_chunk(b, b->d->h, c, true);
+		if (m->n_wpend)
+			break;
+	}
+	if (m->n_wpend) { /* first, then what else the step asked for */
+		m->side_also = m->side;
+		m->side = SIDE_WRITE;
 	}
 	return 0;
 }
@@ -523,11 +539,6 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	m->drootfd = m->ddirfd = m->dfd = -1;
 	pthread_mutex_init(&m->dlock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&m->pcond, &ca);
-	pthread_condattr_destroy(&ca);
 	b->mig_q = &m->q;
 	m->snapshot = snapshot;
 	m->throttle = throttle << 20;
@@ -560,9 +571,10 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	b->n_chunks = (b->vsize + BJOB_CHUNK - 1) / BJOB_CHUNK;
 	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
 	m->rec = calloc(b->n_chunks, sizeof *m->rec);
+	m->inflight = calloc(b->n_chunks / 8 + 1, 1);
 	if (posix_memalign((void **)&m->wbuf, 4096, (size_t)MIG_BATCH_MAX * BJOB_CHUNK))
 		m->wbuf = NULL;
-	if (!b->dirty || !m->rec || !m->wbuf)
+	if (!b->dirty || !m->rec || !m->wbuf || !m->inflight)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	memset(b->buf, 0, BJOB_CHUNK);
 	mig_sha256(b->buf, BJOB_CHUNK, m->zero_hash);

@@ -5,13 +5,15 @@
  * client is answered, so the dirty map only shrinks and the switch-over
  * has almost nothing left to copy, however fast the client writes.
  *
- * The copy reads a piece in a step exclusive on the disk's queue
- * (iopool.h) and writes it to the destination in a side step beside the
- * disk's I/O; only then is the piece "passed". A write to a passed piece
- * mirrors (it comes after the copy's bytes there); one to a piece the
- * copy has not read yet is only marked dirty: the copy carries it when it
- * gets there. One to a piece read but not yet passed waits for that side
- * step, then mirrors (wait_passed). A write astride the line is split so.
+ * The copy takes pieces in a step exclusive on the disk's queue
+ * (iopool.h) and reads and writes them to the destination in a side step
+ * beside the disk's I/O (provider-migpiece.c); meanwhile they are "in
+ * flight". A write to a piece the copy took and put in dest mirrors (it
+ * comes after the copy's bytes there); one to a piece the copy has not
+ * taken yet, or to one in flight (whose bytes the side step may have read
+ * before the write), is only marked dirty: the copy carries it when it
+ * gets there, or in a later pass, as qemu's mirror does with its dirty
+ * bitmap. No client's write ever waits for the copy's I/O.
  * What cannot mirror (a trim, whose effect on a differencing source the
  * flat copy cannot repeat; a failed write to the destination) falls back
  * to the dirty map and a later pass.
@@ -33,7 +35,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
@@ -43,12 +44,6 @@ static bool mirroring(const struct bjob *b)
 {
 	const struct bmig *m = b->mig;
 	return m && !m->snapshot && b->other && m->phase >= MP_COPY && m->phase <= MP_SWITCH;
-}
-
-/* Where the copy's steps have got to: every piece before it is copied. */
-static uint64_t passed_end(const struct bjob *b)
-{
-	return b->mig->phase != MP_COPY ? UINT64_MAX : __atomic_load_n(&b->mig->passed, __ATOMIC_ACQUIRE) * BJOB_CHUNK;
 }
 
 /* A failure of the destination outside the job's steps: the next work
@@ -62,53 +57,44 @@ static void dest_failed(struct bjob *b, int r)
 	}
 }
 
-/* A write to pieces the copy has read but not yet written to dest waits
- * for the side step writing them (which the loop submits right after the
- * read, whatever else comes: provider-jobs.c), so that it mirrors rather
- * than leaving a dirty piece behind: held for one side step at most, and
- * only where the disk is being copied. A second's bound (a provider
- * shutting down runs no more side steps) falls back to the dirty map. */
-static void wait_passed(struct bjob *b, uint64_t upto)
+/* Is piece c where a client's write mirrors: taken by the copy already
+ * (the first pass goes in order: c behind its cursor, which only steps
+ * exclusive with this write move) and not in flight (dlock held)? */
+static bool settled(const struct bjob *b, uint64_t c)
 {
-	struct bmig *m = b->mig;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += 1;
-	pthread_mutex_lock(&m->dlock);
-	m->held++;
-	while (!m->wfail && __atomic_load_n(&m->passed, __ATOMIC_ACQUIRE) * BJOB_CHUNK < upto)
-		if (pthread_cond_timedwait(&m->pcond, &m->dlock, &ts) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&m->dlock);
+	const struct bmig *m = b->mig;
+	return (m->phase != MP_COPY || c < b->cursor) && !mig_inflight(m, c);
 }
 
 void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap)
 {
 	if (!b || !len)
 		return;
-	bool mir = mirroring(b) && op != BW_TRIM;
-	uint64_t end = mir ? passed_end(b) : 0;
-	/* (the cursor moves only in steps exclusive with this write) */
-	uint64_t rd = mir && end != UINT64_MAX ? b->cursor * BJOB_CHUNK : 0;
-	if (off < rd && off + len > end) {
-		wait_passed(b, off + len < rd ? off + len : rd);
-		end = passed_end(b);
-	}
-	if (off >= end) {
+	if (!mirroring(b) || op == BW_TRIM) {
 		bjob_dirty(b, off, len);
 		return;
 	}
-	if (len > end - off) { /* astride the cursor: the rest is copied when it gets there */
-		bjob_dirty(b, end, len - (end - off));
-		len = end - off;
-	}
 	struct bmig *m = b->mig;
+	uint64_t c0 = off / BJOB_CHUNK, c1 = (off + len - 1) / BJOB_CHUNK;
 	pthread_mutex_lock(&m->dlock);
+	bool mir = true, flying = false;
+	for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++) {
+		mir = mir && settled(b, c);
+		flying = flying || mig_inflight(m, c);
+	}
+	if (!mir) {
+		/* the copy carries it: when it gets there, or (a piece in
+		 * flight, its bytes maybe read before this write) in a later
+		 * pass; the client waits for none of it */
+		m->redirtied += flying;
+		pthread_mutex_unlock(&m->dlock);
+		bjob_dirty(b, off, len);
+		return;
+	}
 	int r = op == BW_WRITE ? vhdx_write(b->other, buf, len, off) : vhdx_write_zeroes(b->other, len, off, unmap);
 	/* what the destination holds there is no longer what the record's
-	 * hash says (or a hash step is about to say): the record leaves the
-	 * piece out (never a wrong claim) */
-	for (uint64_t c = off / BJOB_CHUNK; r >= 0 && c <= (off + len - 1) / BJOB_CHUNK && c < b->n_chunks; c++)
+	 * hash says: the record leaves the piece out (never a wrong claim) */
+	for (uint64_t c = c0; r >= 0 && c <= c1 && c < b->n_chunks; c++)
 		m->rec[c].st = REC_UNKNOWN;
 	pthread_mutex_unlock(&m->dlock);
 	if (r < 0) {
@@ -274,8 +260,9 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
 	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
 	json_object_object_add(j, "direct", json_object_new_boolean(m->direct));
-	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
+	json_object_object_add(j, "writes_redirtied", json_object_new_uint64(m->redirtied));
 	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
 	json_object_object_add(j, "hash_us", json_object_new_uint64(m->hash_ns / 1000));
+	json_object_object_add(j, "side_read_us", json_object_new_uint64(m->side_read_ns / 1000));
 	json_object_object_add(j, "queued_us", json_object_new_uint64(m->queued_ns / 1000));
 }
