@@ -218,8 +218,9 @@ static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t b
 /* The dirty passes. A pass starts (cursor 0) by asking whether what is
  * dirty could be copied within max_pause at the measured rate: then the
  * switch-over comes next (after a flush of dest beside the I/O, so that
- * the one in the pause is short); after MIG_PASSES_MAX passes it comes
- * anyway. Else dirty pieces are taken as the first pass takes them
+ * the one in the pause is short), once nothing is dirty or, after
+ * MIG_PASSES_EAGER passes, once the rest fits; after MIG_PASSES_MAX passes
+ * it comes anyway. Else dirty pieces are taken as the first pass takes them
  * (their dirty bits cleared, their data left to the side step where it
  * can read it), and a step ends as copy_pass's do. */
 static int dirty_step(struct bjob *b)
@@ -234,7 +235,12 @@ static int dirty_step(struct bjob *b)
 			m->dirty_bytes = n * BJOB_CHUNK;
 			uint64_t est = !n ? 0 : m->copy_bytes ? (uint64_t)((double)n * BJOB_CHUNK * (double)m->copy_ns / (double)m->copy_bytes / 1000)
 							       : UINT64_MAX;
-			if (est <= m->max_pause_us || m->passes >= MIG_PASSES_MAX) {
+			/* nothing dirty is best: no copy and no flush of dest in
+			 * the pause; what a pass leaves (pieces written while in
+			 * flight) is a few pieces at most, so a few passes get
+			 * there before settling for what fits in max_pause */
+			if (!n || (est <= m->max_pause_us && m->passes >= MIG_PASSES_EAGER) ||
+			    m->passes >= MIG_PASSES_MAX) {
 				m->phase = MP_SWITCH;
 				if (m->side == SIDE_NONE)
 					m->side = SIDE_FLUSH;

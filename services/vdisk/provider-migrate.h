@@ -12,6 +12,7 @@
 #include "scm-internal/error.h"
 
 #define MIG_PASSES_MAX 16        /* dirty passes before switching over anyway */
+#define MIG_PASSES_EAGER 4       /* dirty passes aiming at none left, before what fits in max_pause will do */
 #define MIG_MAX_PAUSE_MS 10      /* the default --max-pause */
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
 #define MIG_BATCH_MAX 8          /* pieces of data one copy step may move */

@@ -39,11 +39,18 @@
 
 #include "provider-migrate.h"
 
-/* Is b a mirror-mode migration whose destination takes writes now? */
+/* Does b's destination take clients' writes now? A mirror migration's
+ * from its copy on; a snapshot migration's once the child is re-parented
+ * onto it, while the child is merged (as qemu's active commit is a
+ * mirror): a write to the child then goes to its new parent too, where
+ * it changes nothing the child reads (the child holds those sectors now),
+ * so the merge's dirty passes converge under a writer as mirror's do. */
 static bool mirroring(const struct bjob *b)
 {
 	const struct bmig *m = b->mig;
-	return m && !m->snapshot && b->other && m->phase >= MP_COPY && m->phase <= MP_SWITCH;
+	if (!m || !b->other)
+		return false;
+	return m->snapshot ? m->phase >= MP_COMMIT && m->phase <= MP_SWITCH : m->phase >= MP_COPY && m->phase <= MP_SWITCH;
 }
 
 /* A failure of the destination outside the job's steps: the next work
@@ -58,12 +65,13 @@ static void dest_failed(struct bjob *b, int r)
 }
 
 /* Is piece c where a client's write mirrors: taken by the copy already
- * (the first pass goes in order: c behind its cursor, which only steps
- * exclusive with this write move) and not in flight (dlock held)? */
+ * (the first pass, or snapshot mode's merge, goes in order: c behind its
+ * cursor, which only steps exclusive with this write move) and not in
+ * flight (dlock held)? */
 static bool settled(const struct bjob *b, uint64_t c)
 {
 	const struct bmig *m = b->mig;
-	return (m->phase != MP_COPY || c < b->cursor) && !mig_inflight(m, c);
+	return (m->phase != MP_COPY && m->phase != MP_COMMIT) || c < b->cursor ? !mig_inflight(m, c) : false;
 }
 
 void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap)
@@ -241,7 +249,7 @@ void mig_json(const struct bjob *b, json_object *j)
 {
 	const struct bmig *m = b->mig;
 	json_object_object_add(j, "mode", json_object_new_string(m->snapshot ? "snapshot" : "mirror"));
-	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot ? "background" : "write-blocking"));
+	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot && m->phase < MP_COMMIT ? "background" : "write-blocking"));
 	json_object_object_add(j, "phase", json_object_new_string(phase_names[m->phase]));
 	json_object_object_add(j, "passes", json_object_new_uint64(m->passes));
 	json_object_object_add(j, "bytes_copied", json_object_new_uint64(m->copied));
