@@ -65,6 +65,20 @@ bool mig_write_pending(const struct bjob *b)
 	return b->mig->side == SIDE_WRITE;
 }
 
+/* Is b's next work step one that only takes pieces of a source without
+ * parent (block table lookups, no I/O; mig_read_piece leaves the reading
+ * to the side step), with no journal write or failure to handle in it? */
+bool mig_step_quick(const struct bjob *b)
+{
+	const struct bmig *m = b->mig;
+	vhdx *src = m->phase == MP_COPY && m->snapshot ? vhdx_parent(b->d->h) : b->d->h;
+	if (b->persist || bjob_step_us || m->pending_r || m->side != SIDE_NONE)
+		return false;
+	if (m->phase != MP_COPY && !(m->phase == MP_DIRTY && !m->snapshot))
+		return false;
+	return src && !vhdx_parent(src) && !vhdx_remote_uri(src);
+}
+
 /* On the loop: a side step when the last step asked for one, else work. */
 void mig_next(struct bjob *b)
 {

@@ -185,12 +185,18 @@ static void side_one(struct bjob *b)
 		uint64_t t0 = mono_ns();
 		if ((r = mig_commit_sync(b->d)) < 0) /* a flush will try again */
 			fprintf(stderr, "vdisk-provider: %s: fsync of its directory: %s\n", b->path, strerror(-r));
-		if ((r = vhdx_close_checked(m->old)) < 0)
+		if (m->child_made) {
+			/* snapshot mode: the old handle is the child, merged into
+			 * DEST, which is the disk now: removed, and let go of
+			 * without flushing it (writing back the clients' writes
+			 * to a file about to go took seconds) */
+			unlinkat(b->dirfd, m->child_name, 0);
+			m->old = vhdx_abandon(m->old);
+		} else if ((r = vhdx_close_checked(m->old)) < 0) {
 			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
+		}
 		m->old = NULL;
 		mig_direct_close(m); /* (its file is the disk now) */
-		if (m->child_made)
-			unlinkat(b->dirfd, m->child_name, 0);
 		m->child_made = false;
 		if (mig_record_write(b, &e) < 0) {
 			_cleanup_free_ char *t = scm_error_text(e);
