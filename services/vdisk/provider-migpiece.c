@@ -1,8 +1,8 @@
-/* provider-migpiece.c: a live migration's copy pass in two halves
- * (provider-migrate.h): the step on the disk's queue takes pieces, the
- * side step beside the disk's I/O reads them from the source, writes them
- * to the destination (O_DIRECT, Linux AIO) and hashes them for the
- * correspondence record.
+/* provider-migpiece.c: a live migration's copy passes (the first, and
+ * the dirty passes) in two halves (provider-migrate.h): the step on the
+ * disk's queue takes pieces, the side step beside the disk's I/O reads
+ * them from the source, writes them to the destination (O_DIRECT, Linux
+ * AIO) and hashes them for the correspondence record.
  *
  * A piece of data the source holds itself, in one run of its file (the
  * source has no parent: what a mirror migration of a plain disk, and
@@ -17,6 +17,7 @@
  * the last word. A piece of a chain is read through the engine on the
  * disk's queue, as before. */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -66,6 +67,102 @@ int mig_read_piece(struct bjob *b, vhdx *src, uint64_t c, bool clear, unsigned s
 	m->wpend[m->n_wpend++] = p;
 	return cl;
 }
+
+/* ---- the steps on the disk's queue ------------------------------------------- */
+
+/* A pass over every piece from the cursor, its first half: the pieces
+ * are taken (a chain's data read into wbuf; a plain source's left for the
+ * side step to read from its file) and queued for the side step that
+ * writes them to dest beside the disk's I/O (provider-migpiece.c). A step
+ * ends after a piece of data as soon as a client's request waits on the
+ * disk's queue (a step is exclusive on it), else after MIG_BATCH_MAX
+ * pieces of data or MIG_BATCH_NS (so that pause and cancel are seen), or
+ * when the throttle wants a wait. own: only the pieces the top file holds
+ * itself (snapshot mode's merge). */
+int mig_copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base)
+{
+	struct bmig *m = b->mig;
+	uint64_t t0 = mono_ns();
+	unsigned data = 0;
+	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->side == SIDE_NONE; i++) {
+		if (data == MIG_BATCH_MAX ||
+		    (data && (mono_ns() - t0 >= MIG_BATCH_NS || iopool_waiting(&b->d->q))))
+			break;
+		uint64_t c = b->cursor++;
+		bool mine = true;
+		int r = own ? mig_own(src, b->vsize, c, &mine) : 0;
+		if (r < 0 || (mine && (r = mig_read_piece(b, src, c, clear, data)) < 0))
+			return r;
+		if (mine && r == CL_DATA)
+			data++;
+	}
+	b->done = base + (b->cursor * BJOB_CHUNK < b->vsize ? b->cursor * BJOB_CHUNK : b->vsize);
+	if (m->n_wpend) { /* first, then what else the step asked for */
+		m->side_also = m->side;
+		m->side = SIDE_WRITE;
+	}
+	return 0;
+}
+
+/* The dirty passes. A pass starts (cursor 0) by asking whether what is
+ * dirty could be copied within max_pause at the measured rate: then the
+ * switch-over comes next (after a flush of dest beside the I/O, so that
+ * the one in the pause is short), once nothing is dirty or, after
+ * MIG_PASSES_EAGER passes, once the rest fits; after MIG_PASSES_MAX passes
+ * it comes anyway. Else dirty pieces are taken as the first pass takes them
+ * (their dirty bits cleared, their data left to the side step where it
+ * can read it), and a step ends as mig_copy_pass's do. */
+int mig_dirty_step(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	uint64_t t0 = mono_ns();
+	unsigned data = 0;
+	for (int round = 0; round < 2 && !data; round++) {
+		uint64_t n, c;
+		if (b->cursor == 0) {
+			bjob_dirty_next(b, 0, &n);
+			m->dirty_bytes = n * BJOB_CHUNK;
+			uint64_t est = !n ? 0 : m->copy_bytes ? (uint64_t)((double)n * BJOB_CHUNK * (double)m->copy_ns / (double)m->copy_bytes / 1000)
+							       : UINT64_MAX;
+			/* nothing dirty is best: no copy and no flush of dest in
+			 * the pause; what a pass leaves (pieces written while in
+			 * flight) is a few pieces at most, so a few passes get
+			 * there before settling for what fits in max_pause */
+			if (!n || (est <= m->max_pause_us && m->passes >= MIG_PASSES_EAGER) ||
+			    m->passes >= MIG_PASSES_MAX) {
+				m->phase = MP_SWITCH;
+				if (m->side == SIDE_NONE)
+					m->side = SIDE_FLUSH;
+				return 0;
+			}
+			m->passes++;
+		}
+		while (m->n_wpend < MIG_SCAN_MAX && m->side == SIDE_NONE && data < MIG_BATCH_MAX &&
+		       !(data && (mono_ns() - t0 >= MIG_BATCH_NS || iopool_waiting(&b->d->q)))) {
+			c = bjob_dirty_next(b, b->cursor, &n);
+			if (c == UINT64_MAX) {
+				b->cursor = 0; /* the pass is over: the next one decides */
+				break;
+			}
+			b->cursor = c + 1;
+			b->total += BJOB_CHUNK;
+			b->done += BJOB_CHUNK;
+			int r = mig_read_piece(b, b->d->h, c, true, data);
+			if (r < 0)
+				return r;
+			data += r == CL_DATA;
+		}
+		if (m->n_wpend)
+			break;
+	}
+	if (m->n_wpend) { /* first, then what else the step asked for */
+		m->side_also = m->side;
+		m->side = SIDE_WRITE;
+	}
+	return 0;
+}
+
+/* ---- the side step ------------------------------------------------------------ */
 
 /* A deferred piece's bytes from the source's file, into its slot. The
  * file never shrinks (the engine only extends it), so a short read is an

@@ -1,8 +1,8 @@
 /* provider-migrate.c: live migration of a disk the provider serves
  * (issue 13 item 2; docs/vdisk.md "Live migration"): the migrate method,
- * the job's phases and its switch-over. The copying itself, the
- * correspondence record and the recovery after a crash are in
- * provider-migcopy.c.
+ * the job's phases and its switch-over. The copy passes are in
+ * provider-migpiece.c; copying a piece in a step, the correspondence
+ * record and the recovery after a crash in provider-migcopy.c.
  *
  * mirror (qemu's drive-mirror sync=full, VMware's first Storage vMotion):
  * dest is made with the disk's geometry and identity (DataWriteGuid, page
@@ -195,98 +195,6 @@ static int take_snapshot(struct bjob *b)
 	return 0;
 }
 
-/* A pass over every piece from the cursor, its first half: the pieces
- * are taken (a chain's data read into wbuf; a plain source's left for the
- * side step to read from its file) and queued for the side step that
- * writes them to dest beside the disk's I/O (provider-migpiece.c). A step
- * ends after a piece of data as soon as a client's request waits on the
- * disk's queue (a step is exclusive on it), else after MIG_BATCH_MAX
- * pieces of data or MIG_BATCH_NS (so that pause and cancel are seen), or
- * when the throttle wants a wait. own: only the pieces the top file holds
- * itself (snapshot mode's merge). */
-static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base)
-{
-	struct bmig *m = b->mig;
-	uint64_t t0 = mono_ns();
-	unsigned data = 0;
-	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->side == SIDE_NONE; i++) {
-		if (data == MIG_BATCH_MAX ||
-		    (data && (mono_ns() - t0 >= MIG_BATCH_NS || iopool_waiting(&b->d->q))))
-			break;
-		uint64_t c = b->cursor++;
-		bool mine = true;
-		int r = own ? mig_own(src, b->vsize, c, &mine) : 0;
-		if (r < 0 || (mine && (r = mig_read_piece(b, src, c, clear, data)) < 0))
-			return r;
-		if (mine && r == CL_DATA)
-			data++;
-	}
-	b->done = base + (b->cursor * BJOB_CHUNK < b->vsize ? b->cursor * BJOB_CHUNK : b->vsize);
-	if (m->n_wpend) { /* first, then what else the step asked for */
-		m->side_also = m->side;
-		m->side = SIDE_WRITE;
-	}
-	return 0;
-}
-
-/* The dirty passes. A pass starts (cursor 0) by asking whether what is
- * dirty could be copied within max_pause at the measured rate: then the
- * switch-over comes next (after a flush of dest beside the I/O, so that
- * the one in the pause is short), once nothing is dirty or, after
- * MIG_PASSES_EAGER passes, once the rest fits; after MIG_PASSES_MAX passes
- * it comes anyway. Else dirty pieces are taken as the first pass takes them
- * (their dirty bits cleared, their data left to the side step where it
- * can read it), and a step ends as copy_pass's do. */
-static int dirty_step(struct bjob *b)
-{
-	struct bmig *m = b->mig;
-	uint64_t t0 = mono_ns();
-	unsigned data = 0;
-	for (int round = 0; round < 2 && !data; round++) {
-		uint64_t n, c;
-		if (b->cursor == 0) {
-			bjob_dirty_next(b, 0, &n);
-			m->dirty_bytes = n * BJOB_CHUNK;
-			uint64_t est = !n ? 0 : m->copy_bytes ? (uint64_t)((double)n * BJOB_CHUNK * (double)m->copy_ns / (double)m->copy_bytes / 1000)
-							       : UINT64_MAX;
-			/* nothing dirty is best: no copy and no flush of dest in
-			 * the pause; what a pass leaves (pieces written while in
-			 * flight) is a few pieces at most, so a few passes get
-			 * there before settling for what fits in max_pause */
-			if (!n || (est <= m->max_pause_us && m->passes >= MIG_PASSES_EAGER) ||
-			    m->passes >= MIG_PASSES_MAX) {
-				m->phase = MP_SWITCH;
-				if (m->side == SIDE_NONE)
-					m->side = SIDE_FLUSH;
-				return 0;
-			}
-			m->passes++;
-		}
-		while (m->n_wpend < MIG_SCAN_MAX && m->side == SIDE_NONE && data < MIG_BATCH_MAX &&
-		       !(data && (mono_ns() - t0 >= MIG_BATCH_NS || iopool_waiting(&b->d->q)))) {
-			c = bjob_dirty_next(b, b->cursor, &n);
-			if (c == UINT64_MAX) {
-				b->cursor = 0; /* the pass is over: the next one decides */
-				break;
-			}
-			b->cursor = c + 1;
-			b->total += BJOB_CHUNK;
-			b->done += BJOB_CHUNK;
-			int r = mig_read_piece(b, b->d->h, c, true, data);
-			if (r < 0)
-				return r;
-			data += r == CL_DATA;
-		}
-		if (m->n_wpend)
-			break;
-	}
-	if (m->n_wpend) { /* first, then what else the step asked for */
-		m->side_also = m->side;
-		m->side = SIDE_WRITE;
-	}
-	return 0;
-}
-
 /* The switch-over: the disk's I/O is held (an exclusive step), the last
  * dirty pieces go, dest is made durable, the journal removed (from here
  * on dest is the disk), and every handle is on dest. The old handle is
@@ -366,7 +274,7 @@ int mig_step(struct bjob *b)
 	case MP_CREATE: return mig_create(b); /* (normally a side step: mig_next) */
 	case MP_SNAP: return take_snapshot(b);
 	case MP_COPY:
-		if ((r = copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
+		if ((r = mig_copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
 			return r;
 		/* over once the side step wrote the last pieces read: until then
 		 * a client's write to them is only marked dirty */
@@ -398,7 +306,7 @@ int mig_step(struct bjob *b)
 		m->phase = MP_COMMIT;
 		return 0;
 	case MP_COMMIT:
-		if ((r = copy_pass(b, d->h, true, true, b->vsize)) < 0)
+		if ((r = mig_copy_pass(b, d->h, true, true, b->vsize)) < 0)
 			return r;
 		if (b->cursor >= b->n_chunks && !m->n_wpend) {
 			b->cursor = 0;
@@ -406,7 +314,7 @@ int mig_step(struct bjob *b)
 			b->phase = 1;
 		}
 		return 0;
-	case MP_DIRTY: return dirty_step(b);
+	case MP_DIRTY: return mig_dirty_step(b);
 	case MP_SWITCH: return switch_over(b);
 	case MP_FINAL: m->side = SIDE_FINAL; return 0; /* resumed before its last step */
 	}

@@ -154,6 +154,12 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear);
  * took the slot), or -errno. */
 int mig_read_piece(struct bjob *b, vhdx *src, uint64_t c, bool clear, unsigned slot);
 void mig_write_pieces(struct bjob *b);
+/* The steps on the disk's queue that take pieces: a pass over every piece
+ * from the cursor (own: only those the top file of src holds itself;
+ * base: added to the progress), and the dirty passes, which decide the
+ * switch-over too. */
+int mig_copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base);
+int mig_dirty_step(struct bjob *b);
 enum { CL_NONE, CL_ZERO, CL_DATA };
 /* Does the top file of h hold anything of piece c itself? */
 int mig_own(vhdx *h, uint64_t vsize, uint64_t c, bool *ret);
