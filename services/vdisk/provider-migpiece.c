@@ -341,6 +341,10 @@ void mig_write_pieces(struct bjob *b)
 		m->pending_r = r;
 		m->pending_err = TAKE_PTR(b->serr);
 		m->n_wpend = 0;
+		pthread_mutex_lock(&m->dlock);
+		m->wfail = true;
+		pthread_cond_broadcast(&m->pcond);
+		pthread_mutex_unlock(&m->dlock);
 		return;
 	}
 	pthread_mutex_lock(&m->dlock);
@@ -354,6 +358,7 @@ void mig_write_pieces(struct bjob *b)
 	/* from here on a client's write there goes to dest too */
 	for (unsigned i = 0; i < n; i++)
 		m->inflight[m->wpend[i].c / 8] &= (uint8_t)~(1u << (m->wpend[i].c % 8));
+	pthread_cond_broadcast(&m->pcond);
 	pthread_mutex_unlock(&m->dlock);
 	m->copy_ns += mono_ns() - t0;
 	m->n_wpend = 0;

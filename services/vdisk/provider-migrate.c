@@ -54,6 +54,7 @@ void mig_free(struct bjob *b)
 	free(m->inflight);
 	mig_direct_close(m);
 	pthread_mutex_destroy(&m->dlock);
+	pthread_cond_destroy(&m->pcond);
 	scm_error_free(m->pending_err);
 	free(m);
 	b->mig = NULL;
@@ -467,6 +468,11 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	m->drootfd = m->ddirfd = m->dfd = -1;
 	pthread_mutex_init(&m->dlock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->pcond, &ca);
+	pthread_condattr_destroy(&ca);
 	b->mig_q = &m->q;
 	m->snapshot = snapshot;
 	m->throttle = throttle << 20;

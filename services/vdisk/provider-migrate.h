@@ -97,6 +97,13 @@ struct bmig {
 	uint8_t *inflight;      /* per piece: taken by a step, not yet in dest (set on the disk's queue, cleared under dlock) */
 	bool direct;            /* dfd was opened O_DIRECT */
 	uint64_t redirtied;     /* clients' writes to a piece in flight: marked dirty, not held */
+	/* after MIG_PASSES_EAGER dirty passes such a write waits for the side
+	 * step instead (then mirrors), so a writer cannot keep the passes
+	 * from converging: pcond (with dlock) says pieces left flight, or the
+	 * side step failed (wfail) */
+	pthread_cond_t pcond;
+	bool wfail;
+	uint64_t held;
 	uint64_t side_read_ns;  /* the side steps' reads of the source */
 	int dfd;                /* dest for the side step's writes, or -1: dest's own fd */
 	aio_context_t aio;      /* for dfd: a piece's write in flight while it is hashed (0: none) */

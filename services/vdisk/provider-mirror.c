@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
@@ -74,6 +75,25 @@ static bool settled(const struct bjob *b, uint64_t c)
 	return (m->phase != MP_COPY && m->phase != MP_COMMIT) || c < b->cursor ? !mig_inflight(m, c) : false;
 }
 
+/* Late in the dirty passes (MIG_PASSES_EAGER done), a write to pieces in
+ * flight waits for the side step writing them, then mirrors: what a
+ * writer hits while the copy has it can then not keep the passes going.
+ * Held for one side step at most; a second's bound (a provider shutting
+ * down runs no more side steps) falls back to the dirty map. dlock held. */
+static void wait_flight(struct bjob *b, uint64_t c0, uint64_t c1)
+{
+	struct bmig *m = b->mig;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += 1;
+	m->held++;
+	for (uint64_t c = c0; c <= c1 && c < b->n_chunks && !m->wfail;)
+		if (!mig_inflight(m, c))
+			c++;
+		else if (pthread_cond_timedwait(&m->pcond, &m->dlock, &ts) == ETIMEDOUT)
+			break;
+}
+
 void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap)
 {
 	if (!b || !len)
@@ -86,9 +106,16 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 	uint64_t c0 = off / BJOB_CHUNK, c1 = (off + len - 1) / BJOB_CHUNK;
 	pthread_mutex_lock(&m->dlock);
 	bool mir = true, flying = false;
-	for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++) {
-		mir = mir && settled(b, c);
-		flying = flying || mig_inflight(m, c);
+	for (int round = 0; round < 2; round++) {
+		mir = true;
+		flying = false;
+		for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++) {
+			mir = mir && settled(b, c);
+			flying = flying || mig_inflight(m, c);
+		}
+		if (mir || !flying || round || m->phase != MP_DIRTY || m->passes < MIG_PASSES_EAGER)
+			break;
+		wait_flight(b, c0, c1);
 	}
 	if (!mir) {
 		/* the copy carries it: when it gets there, or (a piece in
@@ -275,6 +302,7 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
 	json_object_object_add(j, "direct", json_object_new_boolean(m->direct));
 	json_object_object_add(j, "writes_redirtied", json_object_new_uint64(m->redirtied));
+	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
 	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
 	json_object_object_add(j, "hash_us", json_object_new_uint64(m->hash_ns / 1000));
 	json_object_object_add(j, "side_read_us", json_object_new_uint64(m->side_read_ns / 1000));

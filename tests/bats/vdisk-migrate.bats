@@ -144,8 +144,9 @@ PY
 	# behind the copy's cursor to DEST before answering it; only a write
 	# to a piece the copy has in flight marks it dirty again (it waits
 	# for nothing), so the dirty passes after the copy have a few pieces
-	# at most and converge well before the 16 that would force the
-	# switch-over.
+	# at most; after 4 passes such a write waits for the piece's side
+	# step and mirrors, so they converge well before the 16 that would
+	# force the switch-over.
 	base_disk "$D/f.vhdx"
 	writer "$D/f.vhdx"
 	id=$("$V" migrate --detach --throttle 2 "$D/f.vhdx" "$SCMT/far/f.vhdx")

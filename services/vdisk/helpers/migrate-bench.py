@@ -259,7 +259,8 @@ def scm_migrate(sc, src, mode, dst):
                              f"{j.get('hash_us', 0) / 1e6:.2f} s hashing, "
                              f"{j.get('side_read_us', 0) / 1e6:.2f} s reading the source beside the I/O, "
                              f"{j.get('queued_us', 0) / 1e6:.2f} s steps queued, "
-                             f"{j.get('writes_redirtied', 0)} writes to a piece in flight marked dirty")
+                             f"{j.get('writes_redirtied', 0)} writes to a piece in flight marked dirty, "
+                             f"{j.get('writes_held', 0)} held for its write to DEST")
             for k, what in (("pause_wait_us", "waiting for I/O"), ("pause_flush_us", "flushing")):
                 if k in j:
                     parts.append(f"{j[k] / 1e3:.2f} ms {what}")
