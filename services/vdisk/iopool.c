@@ -160,6 +160,14 @@ bool iopool_shared_now(struct iopool_queue *q)
 	return r;
 }
 
+bool iopool_idle_now(struct iopool_queue *q)
+{
+	pthread_mutex_lock(&lock);
+	bool r = !q->head && !q->running_excl && !q->running_shared;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
 bool iopool_waiting(struct iopool_queue *q)
 {
 	pthread_mutex_lock(&lock);

@@ -38,6 +38,10 @@ void iopool_submit(struct iopool_queue *q, struct iopool_job *j);
  * before it: the caller may then do that job's work itself (it must be the
  * only submitter of q, so nothing can be queued meanwhile). */
 bool iopool_shared_now(struct iopool_queue *q);
+/* True when nothing is queued or running on q: an exclusive job submitted
+ * now would start at once; its submitter (the only one of q, as above)
+ * may do a short one's work itself. */
+bool iopool_idle_now(struct iopool_queue *q);
 /* True when a job is queued on q, waiting: a long exclusive job running
  * on q may end early to let it start. */
 bool iopool_waiting(struct iopool_queue *q);

@@ -92,6 +92,14 @@ static void submit_step(struct bjob *b, int op)
 	b->pj.run = bjob_step_run;
 	b->pj.done = bjob_step_done;
 	b->pj.shared = false;
+	if (op == STEP_WORK && b->mig && mig_step_quick(b) && iopool_idle_now(&b->d->q)) {
+		/* a migration's step that only takes pieces (microseconds, no
+		 * I/O) with the disk's queue idle: done here, so a client's
+		 * request never waits behind it for a worker to wake */
+		bjob_step_run(&b->pj);
+		scm_provider_post(provider, &b->task);
+		return;
+	}
 	iopool_submit(op == STEP_SIDE ? b->mig_q : &b->d->q, &b->pj);
 }
 

@@ -142,6 +142,7 @@ void mig_side(struct bjob *b);          /* a side step */
 int mig_rollback(struct bjob *b);       /* cancel or failure: the source as it was, dest gone */
 void mig_next(struct bjob *b);          /* on the loop: submits the next step */
 bool mig_write_pending(const struct bjob *b); /* pieces read, their side step to come */
+bool mig_step_quick(const struct bjob *b);    /* its next work step may run on the loop */
 void mig_json(const struct bjob *b, json_object *j);
 void mig_free(struct bjob *b);
 void mig_recover(struct disk *d, const struct vjob_journal *j, const struct vhdx_scope *scope, int dfd);

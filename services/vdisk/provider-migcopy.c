@@ -32,7 +32,7 @@ void mig_sha256(const void *buf, size_t len, uint8_t out[32])
 }
 
 /* The class of the piece at off: the first file of the chain that decides. */
-static int chunk_class(vhdx *h, uint64_t off)
+int mig_chunk_class(vhdx *h, uint64_t off)
 {
 	for (vhdx *x = h; x; x = vhdx_parent(x)) {
 		int st = vhdx_block_state(x, off);
@@ -48,7 +48,7 @@ static int chunk_class(vhdx *h, uint64_t off)
 	return CL_NONE;
 }
 
-static void throttle_take(struct bmig *m, uint64_t bytes)
+void mig_throttle_take(struct bmig *m, uint64_t bytes)
 {
 	if (!m->throttle)
 		return;
@@ -66,14 +66,9 @@ static void throttle_take(struct bmig *m, uint64_t bytes)
 	}
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
-}
-
 /* The hash of len zero bytes: the whole piece's is kept, a short last
  * piece's is made. */
-static void zero_hash(const struct bmig *m, uint8_t *buf, uint64_t len, uint8_t out[32])
+void mig_zero_hash(const struct bmig *m, uint8_t *buf, uint64_t len, uint8_t out[32])
 {
 	if (len == BJOB_CHUNK) {
 		memcpy(out, m->zero_hash, 32);
@@ -83,16 +78,7 @@ static void zero_hash(const struct bmig *m, uint8_t *buf, uint64_t len, uint8_t 
 	mig_sha256(buf, len, out);
 }
 
-/* Piece c: its bytes (the last may be short) and the block holding it. */
-struct piece { uint64_t off, len, bstart, blen; };
-static struct piece piece_of(const struct bjob *b, uint64_t c)
-{
-	uint64_t bs = b->mig->block_size, off = c * BJOB_CHUNK, bstart = off / bs * bs;
-	return (struct piece){ off, b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK, bstart,
-			       b->vsize - bstart < bs ? b->vsize - bstart : bs };
-}
-
-static int dst_fail(struct bjob *b, int r)
+int mig_dst_fail(struct bjob *b, int r)
 {
 	scm_error_free(b->serr);
 	b->serr = vhdx_error(b->other);
@@ -101,25 +87,25 @@ static int dst_fail(struct bjob *b, int r)
 
 /* A piece of class zero or none: the destination must read zeros there
  * (dst_st: its block's state). */
-static int no_data(struct bjob *b, uint64_t c, int cl, int dst_st)
+int mig_no_data(struct bjob *b, uint64_t c, int cl, int dst_st)
 {
 	struct bmig *m = b->mig;
 	vhdx *dst = b->other;
-	struct piece pc = piece_of(b, c);
+	struct mig_piece pc = mig_piece_of(b, c);
 	uint64_t off = pc.off, len = pc.len, bstart = pc.bstart, blen = pc.blen;
 	struct mig_rec *rec = &m->rec[c];
 	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT;
 	uint8_t h[32];
 	int r;
-	zero_hash(m, b->buf, len, h);
+	mig_zero_hash(m, b->buf, len, h);
 	if (dst_alloc && (rec->st == REC_UNKNOWN || memcmp(rec->hash, h, 32))) {
 		memset(b->buf, 0, len);
 		if ((r = vhdx_write(dst, b->buf, len, off)) < 0)
-			return dst_fail(b, r);
+			return mig_dst_fail(b, r);
 		m->copied += len;
 	} else if (!dst_alloc && cl == CL_ZERO && dst_st != VHDX_PB_ZERO &&
 		   (r = vhdx_zero_blocks(dst, blen, bstart)) < 0) {
-		return dst_fail(b, r);
+		return mig_dst_fail(b, r);
 	}
 	rec->st = cl == CL_ZERO || dst_alloc ? REC_ZERO : REC_NONE;
 	memcpy(rec->hash, h, 32);
@@ -130,17 +116,17 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 {
 	struct bmig *m = b->mig;
 	vhdx *dst = b->other;
-	struct piece pc = piece_of(b, c);
+	struct mig_piece pc = mig_piece_of(b, c);
 	uint64_t off = pc.off, len = pc.len, bstart = pc.bstart, blen = pc.blen;
 	struct mig_rec *rec = &m->rec[c];
 	if (clear)
 		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
 	m->dest_unflushed = true; /* (a skip writes nothing, but this is cheaper to keep right) */
-	int cl = chunk_class(src, off), dst_st = vhdx_block_state(dst, off), r;
+	int cl = mig_chunk_class(src, off), dst_st = vhdx_block_state(dst, off), r;
 	if (cl < 0)
 		return cl;
 	if (dst_st < 0)
-		return dst_fail(b, dst_st);
+		return mig_dst_fail(b, dst_st);
 	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT;
 	uint8_t h[32];
 	if (cl == CL_DATA) {
@@ -151,20 +137,20 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 			b->serr = vhdx_error(src);
 			return r;
 		}
-		throttle_take(m, len);
-		bool zero = all_zero(buf, len);
+		mig_throttle_take(m, len);
+		bool zero = mig_all_zero(buf, len);
 		if (zero)
-			zero_hash(m, b->buf, len, h);
+			mig_zero_hash(m, b->buf, len, h);
 		else
 			mig_sha256(buf, len, h);
 		if (zero && !dst_alloc) {
 			if (dst_st != VHDX_PB_ZERO && (r = vhdx_zero_blocks(dst, blen, bstart)) < 0)
-				return dst_fail(b, r);
+				return mig_dst_fail(b, r);
 		} else if (rec->st != REC_UNKNOWN && !memcmp(rec->hash, h, 32)) {
 			m->skipped += len; /* the destination holds these bytes */
 		} else {
 			if ((r = vhdx_write(dst, buf, len, off)) < 0)
-				return dst_fail(b, r);
+				return mig_dst_fail(b, r);
 			m->copied += len;
 		}
 		m->copy_ns += mono_ns() - t0;
@@ -173,214 +159,7 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 		memcpy(rec->hash, h, 32);
 		return 0;
 	}
-	return no_data(b, c, cl, dst_st);
-}
-
-int mig_read_piece(struct bjob *b, vhdx *src, uint64_t c, bool clear, unsigned slot)
-{
-	struct bmig *m = b->mig;
-	struct piece pc = piece_of(b, c);
-	uint64_t off = pc.off, len = pc.len;
-	if (clear)
-		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
-	int cl = chunk_class(src, off), r;
-	if (cl < 0)
-		return cl;
-	if (cl == CL_DATA) {
-		uint64_t t0 = mono_ns();
-		if ((r = vhdx_read(src, m->wbuf + (size_t)slot * BJOB_CHUNK, len, off)) < 0) {
-			scm_error_free(b->serr);
-			b->serr = vhdx_error(src);
-			return r;
-		}
-		m->copy_ns += mono_ns() - t0;
-		throttle_take(m, len);
-	}
-	m->wpend[m->n_wpend++] = (struct mig_pend){ .c = c, .cl = (uint8_t)cl, .slot = (uint8_t)slot };
-	return cl;
-}
-
-/* len bytes at foff of dest's file, through dfd when they are aligned for
- * it, else through the handle's own fd (both outside the engine). */
-static int put(struct bjob *b, const uint8_t *buf, uint64_t len, uint64_t foff)
-{
-	struct bmig *m = b->mig;
-	int fd = m->dfd >= 0 && !((len | foff) & 4095) ? m->dfd : vhdx_fd(b->other);
-	for (uint64_t done = 0; done < len;) {
-		ssize_t n = pwrite(fd, buf + done, len - done, (off_t)(foff + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return scm_fail(&b->serr, n < 0 ? -errno : -EIO, "%s: writing the copy at 0x%llx: %s", b->target,
-					(unsigned long long)(foff + done), n < 0 ? strerror(errno) : "no progress");
-		done += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* The side step's pieces, each: what to do with it, then its write in
- * flight. */
-struct wp {
-	uint64_t len, foff;
-	bool zero, known, write, flying;
-	uint8_t h[32];
-	struct iocb cb;
-};
-
-/* put() started, when dest takes asynchronous writes (O_DIRECT and AIO):
- * true when it is in flight. */
-static bool put_start(struct bjob *b, const uint8_t *buf, struct wp *w)
-{
-	struct bmig *m = b->mig;
-	struct iocb *cbs[1] = { &w->cb };
-	if (!m->aio || m->dfd < 0 || ((w->len | w->foff) & 4095))
-		return false;
-	w->cb = (struct iocb){ .aio_fildes = (uint32_t)m->dfd, .aio_lio_opcode = IOCB_CMD_PWRITE,
-			       .aio_buf = (uint64_t)(uintptr_t)buf, .aio_nbytes = w->len,
-			       .aio_offset = (int64_t)w->foff, .aio_data = (uint64_t)(uintptr_t)w };
-	return syscall(SYS_io_submit, m->aio, 1, cbs) == 1;
-}
-
-/* Waits for n writes in flight; the first failure is the result (every
- * one is waited for all the same: their buffers are the job's). */
-static int put_wait(struct bjob *b, unsigned n)
-{
-	int r = 0;
-	while (n) {
-		struct io_event ev[MIG_BATCH_MAX];
-		long k = syscall(SYS_io_getevents, b->mig->aio, 1, n < MIG_BATCH_MAX ? n : MIG_BATCH_MAX, ev, NULL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) /* (cannot happen with events outstanding) */
-			return scm_fail(&b->serr, k < 0 ? -errno : -EIO, "%s: waiting for the copy's writes: %s",
-					b->target, k < 0 ? strerror(errno) : "no event");
-		for (long i = 0; i < k; i++) {
-			struct wp *w = (struct wp *)(uintptr_t)ev[i].data;
-			const uint8_t *buf = (const uint8_t *)(uintptr_t)w->cb.aio_buf;
-			int64_t res = ev[i].res;
-			w->flying = false;
-			if (r < 0)
-				continue;
-			if (res < 0)
-				r = scm_fail(&b->serr, (int)res, "%s: writing the copy at 0x%llx: %s", b->target,
-					     (unsigned long long)w->foff, strerror((int)-res));
-			else if ((uint64_t)res < w->len) /* short: the rest the plain way */
-				r = put(b, buf + res, w->len - (uint64_t)res, w->foff + (uint64_t)res);
-		}
-		n -= (unsigned)k;
-	}
-	return r;
-}
-
-/* A piece the read step queued, first half: what dest needs, decided as
- * mig_copy_chunk does, with only the engine's calls on dest under the
- * dest lock (clients' mirrored writes take it too); its bytes' write is
- * started (or done, without AIO) outside it. No client mirrors a write
- * into this piece yet (it is not passed), so its record entry is this
- * step's alone. */
-static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
-{
-	struct bmig *m = b->mig;
-	vhdx *dst = b->other;
-	struct piece pc = piece_of(b, p->c);
-	uint64_t off = pc.off, len = pc.len, bstart = pc.bstart, blen = pc.blen;
-	struct mig_rec *rec = &m->rec[p->c];
-	const uint8_t *buf = m->wbuf + (size_t)p->slot * BJOB_CHUNK;
-	int r;
-	*w = (struct wp){ .len = len };
-	w->zero = p->cl == CL_DATA && all_zero(buf, len);
-	/* a piece of data over something the record knows: hashed first, to
-	 * tell whether dest holds it already */
-	w->known = p->cl == CL_DATA && !w->zero && rec->st != REC_NONE && rec->st != REC_UNKNOWN;
-	if (w->zero)
-		zero_hash(m, b->buf, len, w->h);
-	else if (w->known)
-		mig_sha256(buf, len, w->h);
-	pthread_mutex_lock(&m->dlock);
-	int dst_st = vhdx_block_state(dst, off);
-	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT;
-	if (dst_st < 0) {
-		r = dst_fail(b, dst_st);
-	} else if (p->cl != CL_DATA) {
-		r = no_data(b, p->c, p->cl, dst_st);
-	} else if (w->zero && !dst_alloc) {
-		if ((r = dst_st == VHDX_PB_ZERO ? 0 : vhdx_zero_blocks(dst, blen, bstart)) < 0)
-			dst_fail(b, r);
-	} else if ((w->zero || w->known) && rec->st != REC_UNKNOWN && !memcmp(rec->hash, w->h, 32)) {
-		r = 0;
-		m->skipped += len; /* the destination holds these bytes */
-	} else if ((r = vhdx_place(dst, off, len, &w->foff)) < 0) {
-		dst_fail(b, r);
-	} else {
-		w->write = true;
-	}
-	pthread_mutex_unlock(&m->dlock);
-	if (r < 0 || !w->write)
-		return r;
-	m->copied += len;
-	w->flying = put_start(b, buf, w);
-	return w->flying ? 0 : put(b, buf, len, w->foff);
-}
-
-/* Every piece the read step queued, into dest, in three rounds: their
- * writes started, the pieces hashed while those are in flight, the
- * writes waited for; then their record entries, and the pieces are
- * passed. */
-void mig_write_pieces(struct bjob *b)
-{
-	struct bmig *m = b->mig;
-	struct wp w[MIG_SCAN_MAX];
-	unsigned n = 0, flying = 0;
-	uint64_t t0 = mono_ns();
-	int r = 0;
-	m->dest_unflushed = true;
-	for (; n < m->n_wpend && r >= 0; n++) {
-		r = piece_start(b, &m->wpend[n], &w[n]);
-		flying += w[n].flying;
-	}
-	uint64_t th = mono_ns();
-	for (unsigned i = 0; i < n && r >= 0; i++)
-		if (m->wpend[i].cl == CL_DATA && !w[i].zero && !w[i].known) /* nothing at dest to compare with */
-			mig_sha256(m->wbuf + (size_t)m->wpend[i].slot * BJOB_CHUNK, w[i].len, w[i].h);
-	m->hash_ns += mono_ns() - th;
-	int rw = flying ? put_wait(b, flying) : 0;
-	if (r >= 0)
-		r = rw;
-	if (r < 0) {
-		/* the next work step fails the job: it rolls back; a client's
-		 * write held for these pieces only marks them dirty */
-		m->pending_r = r;
-		m->pending_err = TAKE_PTR(b->serr);
-		m->n_wpend = 0;
-		pthread_mutex_lock(&m->dlock);
-		m->wfail = true;
-		pthread_cond_broadcast(&m->pcond);
-		pthread_mutex_unlock(&m->dlock);
-		return;
-	}
-	pthread_mutex_lock(&m->dlock);
-	for (unsigned i = 0; i < n; i++)
-		if (m->wpend[i].cl == CL_DATA) {
-			struct mig_rec *rec = &m->rec[m->wpend[i].c];
-			rec->st = w[i].zero ? REC_ZERO : REC_DATA;
-			memcpy(rec->hash, w[i].h, 32);
-			m->copy_bytes += w[i].len;
-		}
-	/* from here on a client's write there goes to dest too */
-	if (n)
-		__atomic_store_n(&m->passed, m->wpend[n - 1].c + 1, __ATOMIC_RELEASE);
-	pthread_cond_broadcast(&m->pcond);
-	pthread_mutex_unlock(&m->dlock);
-	m->copy_ns += mono_ns() - t0;
-	m->n_wpend = 0;
-	if (m->copied - m->wb_mark >= MIG_WRITEBACK) {
-		/* what went through the page cache (clients' mirrored writes;
-		 * the copy when dest has no O_DIRECT) on its way to the disk
-		 * while the copy goes on, not all of it in the flush before the
-		 * switch-over */
-		m->wb_mark = m->copied;
-		(void)sync_file_range(vhdx_fd(b->other), 0, 0, SYNC_FILE_RANGE_WRITE);
-	}
+	return mig_no_data(b, c, cl, dst_st);
 }
 
 int mig_own(vhdx *h, uint64_t vsize, uint64_t c, bool *ret)
@@ -438,7 +217,7 @@ int mig_record_write(struct bjob *b, scm_error **ret_err)
 		const struct mig_rec *r = &m->rec[c];
 		if (r->st != REC_DATA && r->st != REC_ZERO)
 			continue;
-		struct piece pc = piece_of(b, c);
+		struct mig_piece pc = mig_piece_of(b, c);
 		uint64_t off = pc.off, len = pc.len;
 		struct vmap_extent *e = &map.ext[map.n++];
 		*e = (struct vmap_extent){ .src = off, .dst = off, .len = len, .zero = r->st == REC_ZERO };

@@ -1,8 +1,8 @@
 /* provider-migrate.c: live migration of a disk the provider serves
  * (issue 13 item 2; docs/vdisk.md "Live migration"): the migrate method,
- * the job's phases and its switch-over. The copying itself, the
- * correspondence record and the recovery after a crash are in
- * provider-migcopy.c.
+ * the job's phases and its switch-over. The copy passes are in
+ * provider-migpiece.c; copying a piece in a step, the correspondence
+ * record and the recovery after a crash in provider-migcopy.c.
  *
  * mirror (qemu's drive-mirror sync=full, VMware's first Storage vMotion):
  * dest is made with the disk's geometry and identity (DataWriteGuid, page
@@ -51,6 +51,7 @@ void mig_free(struct bjob *b)
 	free(m->child_name);
 	free(m->rec);
 	free(m->wbuf);
+	free(m->inflight);
 	mig_direct_close(m);
 	pthread_mutex_destroy(&m->dlock);
 	pthread_cond_destroy(&m->pcond);
@@ -63,6 +64,20 @@ void mig_free(struct bjob *b)
 bool mig_write_pending(const struct bjob *b)
 {
 	return b->mig->side == SIDE_WRITE;
+}
+
+/* Is b's next work step one that only takes pieces of a source without
+ * parent (block table lookups, no I/O; mig_read_piece leaves the reading
+ * to the side step), with no journal write or failure to handle in it? */
+bool mig_step_quick(const struct bjob *b)
+{
+	const struct bmig *m = b->mig;
+	vhdx *src = m->phase == MP_COPY && m->snapshot ? vhdx_parent(b->d->h) : b->d->h;
+	if (b->persist || bjob_step_us || m->pending_r || m->side != SIDE_NONE)
+		return false;
+	if (m->phase != MP_COPY && !(m->phase == MP_DIRTY && !m->snapshot))
+		return false;
+	return src && !vhdx_parent(src) && !vhdx_remote_uri(src);
 }
 
 /* On the loop: a side step when the last step asked for one, else work. */
@@ -181,76 +196,6 @@ static int take_snapshot(struct bjob *b)
 	return 0;
 }
 
-/* A pass over every piece from the cursor, its first half: the pieces
- * are read (data into wbuf) and queued for the side step that writes them
- * to dest beside the disk's I/O (provider-migcopy.c). Pieces that need no
- * read go by many a step; a step ends after a piece of data as soon as a
- * client's request waits on the disk's queue (a step is exclusive on it:
- * the request waits for one piece's read at most), else after
- * MIG_BATCH_MAX pieces of data or MIG_BATCH_NS (so that pause and cancel
- * are seen), or when the throttle wants a wait. own: only the pieces the
- * top file holds itself (snapshot mode's merge). */
-static int copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base)
-{
-	struct bmig *m = b->mig;
-	uint64_t t0 = mono_ns();
-	unsigned data = 0;
-	for (unsigned i = 0; i < MIG_SCAN_MAX && b->cursor < b->n_chunks && m->side == SIDE_NONE; i++) {
-		if (data == MIG_BATCH_MAX ||
-		    (data && (mono_ns() - t0 >= MIG_BATCH_NS || iopool_waiting(&b->d->q))))
-			break;
-		uint64_t c = b->cursor++;
-		bool mine = true;
-		int r = own ? mig_own(src, b->vsize, c, &mine) : 0;
-		if (r < 0 || (mine && (r = mig_read_piece(b, src, c, clear, data)) < 0))
-			return r;
-		if (mine && r == CL_DATA)
-			data++;
-	}
-	b->done = base + (b->cursor * BJOB_CHUNK < b->vsize ? b->cursor * BJOB_CHUNK : b->vsize);
-	if (m->n_wpend) { /* first, then what else the step asked for */
-		m->side_also = m->side;
-		m->side = SIDE_WRITE;
-	}
-	return 0;
-}
-
-/* The dirty passes. A pass starts (cursor 0) by asking whether what is
- * dirty could be copied within max_pause at the measured rate: then the
- * switch-over comes next (after a flush of dest beside the I/O, so that
- * the one in the pause is short); after MIG_PASSES_MAX passes it comes
- * anyway. Else one dirty piece a step. */
-static int dirty_step(struct bjob *b)
-{
-	struct bmig *m = b->mig;
-	for (int round = 0; round < 2; round++) {
-		uint64_t n, c;
-		if (b->cursor == 0) {
-			bjob_dirty_next(b, 0, &n);
-			m->dirty_bytes = n * BJOB_CHUNK;
-			uint64_t est = !n ? 0 : m->copy_bytes ? (uint64_t)((double)n * BJOB_CHUNK * (double)m->copy_ns / (double)m->copy_bytes / 1000)
-							       : UINT64_MAX;
-			if (est <= m->max_pause_us || m->passes >= MIG_PASSES_MAX) {
-				m->phase = MP_SWITCH;
-				if (m->side == SIDE_NONE)
-					m->side = SIDE_FLUSH;
-				return 0;
-			}
-			m->passes++;
-		}
-		c = bjob_dirty_next(b, b->cursor, &n);
-		if (c == UINT64_MAX) {
-			b->cursor = 0; /* the pass is over: the next one decides */
-			continue;
-		}
-		b->cursor = c + 1;
-		b->total += BJOB_CHUNK;
-		b->done += BJOB_CHUNK;
-		return mig_copy_chunk(b, b->d->h, c, true);
-	}
-	return 0;
-}
-
 /* The switch-over: the disk's I/O is held (an exclusive step), the last
  * dirty pieces go, dest is made durable, the journal removed (from here
  * on dest is the disk), and every handle is on dest. The old handle is
@@ -330,7 +275,7 @@ int mig_step(struct bjob *b)
 	case MP_CREATE: return mig_create(b); /* (normally a side step: mig_next) */
 	case MP_SNAP: return take_snapshot(b);
 	case MP_COPY:
-		if ((r = copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
+		if ((r = mig_copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
 			return r;
 		/* over once the side step wrote the last pieces read: until then
 		 * a client's write to them is only marked dirty */
@@ -362,7 +307,7 @@ int mig_step(struct bjob *b)
 		m->phase = MP_COMMIT;
 		return 0;
 	case MP_COMMIT:
-		if ((r = copy_pass(b, d->h, true, true, b->vsize)) < 0)
+		if ((r = mig_copy_pass(b, d->h, true, true, b->vsize)) < 0)
 			return r;
 		if (b->cursor >= b->n_chunks && !m->n_wpend) {
 			b->cursor = 0;
@@ -370,7 +315,7 @@ int mig_step(struct bjob *b)
 			b->phase = 1;
 		}
 		return 0;
-	case MP_DIRTY: return dirty_step(b);
+	case MP_DIRTY: return mig_dirty_step(b);
 	case MP_SWITCH: return switch_over(b);
 	case MP_FINAL: m->side = SIDE_FINAL; return 0; /* resumed before its last step */
 	}
@@ -560,9 +505,10 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	b->n_chunks = (b->vsize + BJOB_CHUNK - 1) / BJOB_CHUNK;
 	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
 	m->rec = calloc(b->n_chunks, sizeof *m->rec);
+	m->inflight = calloc(b->n_chunks / 8 + 1, 1);
 	if (posix_memalign((void **)&m->wbuf, 4096, (size_t)MIG_BATCH_MAX * BJOB_CHUNK))
 		m->wbuf = NULL;
-	if (!b->dirty || !m->rec || !m->wbuf)
+	if (!b->dirty || !m->rec || !m->wbuf || !m->inflight)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	memset(b->buf, 0, BJOB_CHUNK);
 	mig_sha256(b->buf, BJOB_CHUNK, m->zero_hash);

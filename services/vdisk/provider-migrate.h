@@ -6,11 +6,13 @@
 #pragma once
 #include <linux/aio_abi.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "provider-jobs.h"
 #include "scm-internal/error.h"
 
 #define MIG_PASSES_MAX 16        /* dirty passes before switching over anyway */
+#define MIG_PASSES_EAGER 4       /* dirty passes aiming at none left, before what fits in max_pause will do */
 #define MIG_MAX_PAUSE_MS 10      /* the default --max-pause */
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
 #define MIG_BATCH_MAX 8          /* pieces of data one copy step may move */
@@ -75,22 +77,34 @@ struct bmig {
 	 * run, time hashing, time steps spent queued before they started */
 	uint64_t n_side, hash_ns, queued_ns, t_queued;
 	/* the copy passes in two halves (provider-migcopy.c): a step on the
-	 * disk's queue reads pieces into wbuf (clients wait for a read at
-	 * most); the side step after it writes them to dest, through dfd
-	 * (O_DIRECT where the file system has it) beside the disk's I/O, and
-	 * hashes them. passed: every piece before it is in dest (mirror mode's
-	 * clients mirror their writes there); pieces read but not yet passed
-	 * take a client's write in the dirty map. */
+	 * disk's queue takes pieces (dirty bit cleared, marked in flight) and
+	 * reads into wbuf only what it cannot leave to the side step (a
+	 * chain's data); the side step after it reads the rest straight from
+	 * the source's file (pread at the block's place, beside the disk's
+	 * I/O: a client's write meanwhile marks the piece dirty again, as in
+	 * qemu's mirror), writes them to dest through dfd (O_DIRECT where the
+	 * file system has it), hashes them, and clears their in-flight bits.
+	 * A client's write to a piece in flight, or (first pass) one the copy
+	 * has not taken yet, only marks the dirty map; elsewhere it mirrors. */
 	uint8_t *wbuf;          /* MIG_BATCH_MAX pieces, 4 KiB aligned */
 	struct mig_pend {
 		uint64_t c;
+		uint64_t foff;    /* deferred: where its bytes lie in rfd */
+		int rfd;          /* >= 0: the side step reads it (the source's file, no chain) */
 		uint8_t cl, slot; /* its class (CL_*); where its data is in wbuf */
 	} wpend[MIG_SCAN_MAX];
 	unsigned n_wpend;
-	uint64_t passed;        /* atomic: written by the side step (under dlock), read by clients' writes */
-	pthread_cond_t pcond;   /* with dlock: passed moved, or the side step failed (wfail) */
-	bool wfail, direct;     /* direct: dfd was opened O_DIRECT */
-	uint64_t held;          /* clients' writes that waited for a piece's side step */
+	uint8_t *inflight;      /* per piece: taken by a step, not yet in dest (set on the disk's queue, cleared under dlock) */
+	bool direct;            /* dfd was opened O_DIRECT */
+	uint64_t redirtied;     /* clients' writes to a piece in flight: marked dirty, not held */
+	/* after MIG_PASSES_EAGER dirty passes such a write waits for the side
+	 * step instead (then mirrors), so a writer cannot keep the passes
+	 * from converging: pcond (with dlock) says pieces left flight, or the
+	 * side step failed (wfail) */
+	pthread_cond_t pcond;
+	bool wfail;
+	uint64_t held;
+	uint64_t side_read_ns;  /* the side steps' reads of the source */
 	int dfd;                /* dest for the side step's writes, or -1: dest's own fd */
 	aio_context_t aio;      /* for dfd: a piece's write in flight while it is hashed (0: none) */
 	enum mig_side side_also; /* a side step the write step does after its own */
@@ -105,17 +119,54 @@ int mig_create(struct bjob *b);
 void mig_direct_open(struct bmig *m, vhdx *dst);
 void mig_direct_close(struct bmig *m);
 
+/* Piece c: its bytes (the last may be short) and the block holding it. */
+struct mig_piece { uint64_t off, len, bstart, blen; };
+static inline struct mig_piece mig_piece_of(const struct bjob *b, uint64_t c)
+{
+	uint64_t bs = b->mig->block_size, off = c * BJOB_CHUNK, bstart = off / bs * bs;
+	return (struct mig_piece){ off, b->vsize - off < BJOB_CHUNK ? b->vsize - off : BJOB_CHUNK, bstart,
+				   b->vsize - bstart < bs ? b->vsize - bstart : bs };
+}
+static inline bool mig_all_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
+}
+static inline bool mig_inflight(const struct bmig *m, uint64_t c)
+{
+	return m->inflight[c / 8] & (1u << (c % 8));
+}
+
 /* provider-migcopy.c */
 void mig_sha256(const void *buf, size_t len, uint8_t out[32]);
+/* The class (CL_*) of the piece at off: the first file of h's chain that
+ * decides. */
+int mig_chunk_class(vhdx *h, uint64_t off);
+/* The throttle's bucket takes bytes: a SIDE_SLEEP when it runs dry. */
+void mig_throttle_take(struct bmig *m, uint64_t bytes);
+/* The hash of len zero bytes (buf: BJOB_CHUNK of room). */
+void mig_zero_hash(const struct bmig *m, uint8_t *buf, uint64_t len, uint8_t out[32]);
+/* r, with dest's error chain as the job's. */
+int mig_dst_fail(struct bjob *b, int r);
+/* A piece of class zero or none (dst_st: its dest block's state): dest
+ * made to read zeros there, its record entry set. */
+int mig_no_data(struct bjob *b, uint64_t c, int cl, int dst_st);
 /* The piece c of src (read through its chain) into the destination
  * (b->other), as the piece's class says; clear: the dirty bit first. */
 int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear);
-/* A copy pass's halves: piece c of src read into wbuf's slot (its dirty
- * bit cleared first when clear) and queued for the side step, on the
- * disk's queue; then, beside it, every queued piece into dest. Returns
- * the piece's class (data: it took the slot), or -errno. */
+/* provider-migpiece.c: a copy pass's halves. Piece c of src taken (its
+ * dirty bit cleared first when clear, marked in flight) and queued for
+ * the side step, its data read into wbuf's slot now only when the side
+ * step cannot read it from src's file, on the disk's queue; then, beside
+ * it, every queued piece into dest. Returns the piece's class (data: it
+ * took the slot), or -errno. */
 int mig_read_piece(struct bjob *b, vhdx *src, uint64_t c, bool clear, unsigned slot);
 void mig_write_pieces(struct bjob *b);
+/* The steps on the disk's queue that take pieces: a pass over every piece
+ * from the cursor (own: only those the top file of src holds itself;
+ * base: added to the progress), and the dirty passes, which decide the
+ * switch-over too. */
+int mig_copy_pass(struct bjob *b, vhdx *src, bool clear, bool own, uint64_t base);
+int mig_dirty_step(struct bjob *b);
 enum { CL_NONE, CL_ZERO, CL_DATA };
 /* Does the top file of h hold anything of piece c itself? */
 int mig_own(vhdx *h, uint64_t vsize, uint64_t c, bool *ret);

@@ -5,13 +5,15 @@
  * client is answered, so the dirty map only shrinks and the switch-over
  * has almost nothing left to copy, however fast the client writes.
  *
- * The copy reads a piece in a step exclusive on the disk's queue
- * (iopool.h) and writes it to the destination in a side step beside the
- * disk's I/O; only then is the piece "passed". A write to a passed piece
- * mirrors (it comes after the copy's bytes there); one to a piece the
- * copy has not read yet is only marked dirty: the copy carries it when it
- * gets there. One to a piece read but not yet passed waits for that side
- * step, then mirrors (wait_passed). A write astride the line is split so.
+ * The copy takes pieces in a step exclusive on the disk's queue
+ * (iopool.h) and reads and writes them to the destination in a side step
+ * beside the disk's I/O (provider-migpiece.c); meanwhile they are "in
+ * flight". A write to a piece the copy took and put in dest mirrors (it
+ * comes after the copy's bytes there); one to a piece the copy has not
+ * taken yet, or to one in flight (whose bytes the side step may have read
+ * before the write), is only marked dirty: the copy carries it when it
+ * gets there, or in a later pass, as qemu's mirror does with its dirty
+ * bitmap. No client's write ever waits for the copy's I/O.
  * What cannot mirror (a trim, whose effect on a differencing source the
  * flat copy cannot repeat; a failed write to the destination) falls back
  * to the dirty map and a later pass.
@@ -38,17 +40,18 @@
 
 #include "provider-migrate.h"
 
-/* Is b a mirror-mode migration whose destination takes writes now? */
+/* Does b's destination take clients' writes now? A mirror migration's
+ * from its copy on; a snapshot migration's once the child is re-parented
+ * onto it, while the child is merged (as qemu's active commit is a
+ * mirror): a write to the child then goes to its new parent too, where
+ * it changes nothing the child reads (the child holds those sectors now),
+ * so the merge's dirty passes converge under a writer as mirror's do. */
 static bool mirroring(const struct bjob *b)
 {
 	const struct bmig *m = b->mig;
-	return m && !m->snapshot && b->other && m->phase >= MP_COPY && m->phase <= MP_SWITCH;
-}
-
-/* Where the copy's steps have got to: every piece before it is copied. */
-static uint64_t passed_end(const struct bjob *b)
-{
-	return b->mig->phase != MP_COPY ? UINT64_MAX : __atomic_load_n(&b->mig->passed, __ATOMIC_ACQUIRE) * BJOB_CHUNK;
+	if (!m || !b->other)
+		return false;
+	return m->snapshot ? m->phase >= MP_COMMIT && m->phase <= MP_SWITCH : m->phase >= MP_COPY && m->phase <= MP_SWITCH;
 }
 
 /* A failure of the destination outside the job's steps: the next work
@@ -62,53 +65,71 @@ static void dest_failed(struct bjob *b, int r)
 	}
 }
 
-/* A write to pieces the copy has read but not yet written to dest waits
- * for the side step writing them (which the loop submits right after the
- * read, whatever else comes: provider-jobs.c), so that it mirrors rather
- * than leaving a dirty piece behind: held for one side step at most, and
- * only where the disk is being copied. A second's bound (a provider
- * shutting down runs no more side steps) falls back to the dirty map. */
-static void wait_passed(struct bjob *b, uint64_t upto)
+/* Is piece c where a client's write mirrors: taken by the copy already
+ * (the first pass, or snapshot mode's merge, goes in order: c behind its
+ * cursor, which only steps exclusive with this write move) and not in
+ * flight (dlock held)? */
+static bool settled(const struct bjob *b, uint64_t c)
+{
+	const struct bmig *m = b->mig;
+	return (m->phase != MP_COPY && m->phase != MP_COMMIT) || c < b->cursor ? !mig_inflight(m, c) : false;
+}
+
+/* Late in the dirty passes (MIG_PASSES_EAGER done), a write to pieces in
+ * flight waits for the side step writing them, then mirrors: what a
+ * writer hits while the copy has it can then not keep the passes going.
+ * Held for one side step at most; a second's bound (a provider shutting
+ * down runs no more side steps) falls back to the dirty map. dlock held. */
+static void wait_flight(struct bjob *b, uint64_t c0, uint64_t c1)
 {
 	struct bmig *m = b->mig;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += 1;
-	pthread_mutex_lock(&m->dlock);
 	m->held++;
-	while (!m->wfail && __atomic_load_n(&m->passed, __ATOMIC_ACQUIRE) * BJOB_CHUNK < upto)
-		if (pthread_cond_timedwait(&m->pcond, &m->dlock, &ts) == ETIMEDOUT)
+	for (uint64_t c = c0; c <= c1 && c < b->n_chunks && !m->wfail;)
+		if (!mig_inflight(m, c))
+			c++;
+		else if (pthread_cond_timedwait(&m->pcond, &m->dlock, &ts) == ETIMEDOUT)
 			break;
-	pthread_mutex_unlock(&m->dlock);
 }
 
 void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap)
 {
 	if (!b || !len)
 		return;
-	bool mir = mirroring(b) && op != BW_TRIM;
-	uint64_t end = mir ? passed_end(b) : 0;
-	/* (the cursor moves only in steps exclusive with this write) */
-	uint64_t rd = mir && end != UINT64_MAX ? b->cursor * BJOB_CHUNK : 0;
-	if (off < rd && off + len > end) {
-		wait_passed(b, off + len < rd ? off + len : rd);
-		end = passed_end(b);
-	}
-	if (off >= end) {
+	if (!mirroring(b) || op == BW_TRIM) {
 		bjob_dirty(b, off, len);
 		return;
 	}
-	if (len > end - off) { /* astride the cursor: the rest is copied when it gets there */
-		bjob_dirty(b, end, len - (end - off));
-		len = end - off;
-	}
 	struct bmig *m = b->mig;
+	uint64_t c0 = off / BJOB_CHUNK, c1 = (off + len - 1) / BJOB_CHUNK;
 	pthread_mutex_lock(&m->dlock);
+	bool mir = true, flying = false;
+	for (int round = 0; round < 2; round++) {
+		mir = true;
+		flying = false;
+		for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++) {
+			mir = mir && settled(b, c);
+			flying = flying || mig_inflight(m, c);
+		}
+		if (mir || !flying || round || m->phase != MP_DIRTY || m->passes < MIG_PASSES_EAGER)
+			break;
+		wait_flight(b, c0, c1);
+	}
+	if (!mir) {
+		/* the copy carries it: when it gets there, or (a piece in
+		 * flight, its bytes maybe read before this write) in a later
+		 * pass; the client waits for none of it */
+		m->redirtied += flying;
+		pthread_mutex_unlock(&m->dlock);
+		bjob_dirty(b, off, len);
+		return;
+	}
 	int r = op == BW_WRITE ? vhdx_write(b->other, buf, len, off) : vhdx_write_zeroes(b->other, len, off, unmap);
 	/* what the destination holds there is no longer what the record's
-	 * hash says (or a hash step is about to say): the record leaves the
-	 * piece out (never a wrong claim) */
-	for (uint64_t c = off / BJOB_CHUNK; r >= 0 && c <= (off + len - 1) / BJOB_CHUNK && c < b->n_chunks; c++)
+	 * hash says: the record leaves the piece out (never a wrong claim) */
+	for (uint64_t c = c0; r >= 0 && c <= c1 && c < b->n_chunks; c++)
 		m->rec[c].st = REC_UNKNOWN;
 	pthread_mutex_unlock(&m->dlock);
 	if (r < 0) {
@@ -191,12 +212,18 @@ static void side_one(struct bjob *b)
 		uint64_t t0 = mono_ns();
 		if ((r = mig_commit_sync(b->d)) < 0) /* a flush will try again */
 			fprintf(stderr, "vdisk-provider: %s: fsync of its directory: %s\n", b->path, strerror(-r));
-		if ((r = vhdx_close_checked(m->old)) < 0)
+		if (m->child_made) {
+			/* snapshot mode: the old handle is the child, merged into
+			 * DEST, which is the disk now: removed, and let go of
+			 * without flushing it (writing back the clients' writes
+			 * to a file about to go took seconds) */
+			unlinkat(b->dirfd, m->child_name, 0);
+			m->old = vhdx_abandon(m->old);
+		} else if ((r = vhdx_close_checked(m->old)) < 0) {
 			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
+		}
 		m->old = NULL;
 		mig_direct_close(m); /* (its file is the disk now) */
-		if (m->child_made)
-			unlinkat(b->dirfd, m->child_name, 0);
 		m->child_made = false;
 		if (mig_record_write(b, &e) < 0) {
 			_cleanup_free_ char *t = scm_error_text(e);
@@ -255,7 +282,7 @@ void mig_json(const struct bjob *b, json_object *j)
 {
 	const struct bmig *m = b->mig;
 	json_object_object_add(j, "mode", json_object_new_string(m->snapshot ? "snapshot" : "mirror"));
-	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot ? "background" : "write-blocking"));
+	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot && m->phase < MP_COMMIT ? "background" : "write-blocking"));
 	json_object_object_add(j, "phase", json_object_new_string(phase_names[m->phase]));
 	json_object_object_add(j, "passes", json_object_new_uint64(m->passes));
 	json_object_object_add(j, "bytes_copied", json_object_new_uint64(m->copied));
@@ -274,8 +301,10 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
 	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
 	json_object_object_add(j, "direct", json_object_new_boolean(m->direct));
+	json_object_object_add(j, "writes_redirtied", json_object_new_uint64(m->redirtied));
 	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
 	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
 	json_object_object_add(j, "hash_us", json_object_new_uint64(m->hash_ns / 1000));
+	json_object_object_add(j, "side_read_us", json_object_new_uint64(m->side_read_ns / 1000));
 	json_object_object_add(j, "queued_us", json_object_new_uint64(m->queued_ns / 1000));
 }

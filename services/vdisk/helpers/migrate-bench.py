@@ -9,7 +9,8 @@ client does 4 KiB random writes at queue depth 1 over its first GiB:
     below), the load through its NBD export by fio's nbd engine (libnbd);
   - `scm-vdisk migrate --mode mirror` through a private scmd and the vdisk
     provider, the load by vdisk-client randwrite (when this build has the
-    migrate command);
+    migrate command); then `--mode snapshot` of the moved disk the same
+    way (its lines have no target of their own);
   for each: total time, the client's write latency p50/p99 during the
   migration against the same client idle just before it, and the pause at
   switch-over (the job's figure, and the longest write the client saw).
@@ -226,23 +227,23 @@ def has_migrate():
                                        text=True).stdout
 
 
-def scm_migrate(sc, src):
-    """scm-vdisk migrate --mode mirror under vdisk-client's 4K QD1 writes"""
-    dst, lat, stopf = f"{T}/sdst.vhdx", f"{T}/scm-lat.log", f"{T}/scm-stop"
+def scm_migrate(sc, src, mode, dst):
+    """scm-vdisk migrate --mode MODE under vdisk-client's 4K QD1 writes"""
+    lat, stopf = f"{T}/scm-lat-{mode}.log", f"{T}/scm-stop-{mode}"
     w = start(C, "--endpoint", sc.ep, "randwrite", src, lat, stopf, str(SPAN))
     wait_path(lat)
     time.sleep(WARM)
     i0 = time.time() * 1e3
     time.sleep(IDLE)
     t0 = time.time() * 1e3
-    run(V, "migrate", "--mode", "mirror", src, dst)
+    run(V, "migrate", "--mode", mode, src, dst)
     t1 = time.time() * 1e3
     open(stopf, "w").close()
     if w.wait(60):
         raise RuntimeError("vdisk-client randwrite failed")
     pause, how = None, ""
     for j in json.loads(run(V, "jobs", "--json")):
-        if j.get("kind") == "migrate" and "pause_us" in j:
+        if j.get("kind") == "migrate" and "pause_us" in j and j.get("target") == dst:
             pause = j["pause_us"] / 1e3
             parts = [f"{j.get('passes')} passes", f"{j.get('bytes_copied', 0) / MIB:.0f} MiB copied"]
             if "bytes_mirrored" in j:
@@ -256,8 +257,10 @@ def scm_migrate(sc, src):
                 parts.append(f"{j['steps']} steps and {j.get('side_steps', 0)} beside the I/O"
                              f"{' (O_DIRECT)' if j.get('direct') else ''}, "
                              f"{j.get('hash_us', 0) / 1e6:.2f} s hashing, "
+                             f"{j.get('side_read_us', 0) / 1e6:.2f} s reading the source beside the I/O, "
                              f"{j.get('queued_us', 0) / 1e6:.2f} s steps queued, "
-                             f"{j.get('writes_held', 0)} writes held for a piece's write to DEST")
+                             f"{j.get('writes_redirtied', 0)} writes to a piece in flight marked dirty, "
+                             f"{j.get('writes_held', 0)} held for its write to DEST")
             for k, what in (("pause_wait_us", "waiting for I/O"), ("pause_flush_us", "flushing")):
                 if k in j:
                     parts.append(f"{j[k] / 1e3:.2f} ms {what}")
@@ -407,7 +410,7 @@ def main():
         if not has_migrate():
             print("vdisk migrate --mode mirror: not available (this build's scm-vdisk has no migrate command)")
         elif idle:
-            res = attempt("migrate --mode mirror", scm_migrate, sc, src)
+            res = attempt("migrate --mode mirror", scm_migrate, sc, src, "mirror", f"{T}/sdst.vhdx")
         if res:
             st, si, sd, sp, how = res
             vs = f", ratio {st / qt:.2f} vs qsd blockdev-mirror" if qt else ""
@@ -419,6 +422,16 @@ def main():
         else:
             for w in ("migrate total vs idle copy", "migrate client p99 vs idle", "migrate switch-over pause"):
                 target(w, None, 0)
+        # snapshot mode (no target of its own): the disk just moved, still
+        # 60% allocated, moves on the same way under the same load
+        if res:
+            sn = attempt("migrate --mode snapshot", scm_migrate, sc, f"{T}/sdst.vhdx", "snapshot",
+                         f"{T}/sdst2.vhdx")
+            if sn:
+                st, si, sd, sp, how = sn
+                vs = f", ratio {st / qt:.2f} vs qsd blockdev-mirror" if qt else ""
+                lat_line("migrate --mode snapshot", st, si, sd, "qemu-img convert idle", idle, sp,
+                         max(sd, default=0), vs, how)
         attempt("merge and compact", jobs_lines, sc)
     finally:
         stop(sc.p)
