@@ -152,7 +152,6 @@ static int save_mig(struct bjob *b, json_object *o, scm_error **ret_err)
 	add_u64(j, "copy_bytes", m->copy_bytes);
 	add_u64(j, "tb_last", m->tb_last);
 	json_object_object_add(j, "tokens", json_object_new_int64(m->tokens));
-	add_u64(j, "passed", __atomic_load_n(&m->passed, __ATOMIC_ACQUIRE));
 	add_u64(j, "wb_mark", m->wb_mark);
 	json_object_object_add(j, "dest_made", json_object_new_boolean(m->dest_made));
 	json_object_object_add(j, "reuse", json_object_new_boolean(m->reuse));
@@ -282,7 +281,6 @@ static int restore_mig(struct bjob *b, json_object *j, scm_error **ret_err)
 	m->copy_bytes = get_u64(j, "copy_bytes");
 	m->tb_last = get_u64(j, "tb_last");
 	m->tokens = json_object_get_int64(json_object_object_get(j, "tokens"));
-	m->passed = get_u64(j, "passed");
 	m->wb_mark = get_u64(j, "wb_mark");
 	m->dest_made = json_object_get_boolean(json_object_object_get(j, "dest_made"));
 	m->reuse = json_object_get_boolean(json_object_object_get(j, "reuse"));
@@ -293,9 +291,12 @@ static int restore_mig(struct bjob *b, json_object *j, scm_error **ret_err)
 	m->dest_unflushed = true; /* the next flush or switch-over makes sure */
 	const char *dn = json_object_get_string(json_object_object_get(j, "dname"));
 	m->rec = calloc(b->n_chunks ? b->n_chunks : 1, sizeof *m->rec);
+	/* parked with nothing in flight: every piece the copy took is in
+	 * dest, those before the cursor included (b->cursor, carried) */
+	m->inflight = calloc(b->n_chunks / 8 + 1, 1);
 	if (posix_memalign((void **)&m->wbuf, 4096, (size_t)MIG_BATCH_MAX * BJOB_CHUNK))
 		m->wbuf = NULL;
-	if (!m->rec || !m->wbuf || !dn || !(m->dname = strdup(dn)) || strchr(dn, '/'))
+	if (!m->rec || !m->inflight || !m->wbuf || !dn || !(m->dname = strdup(dn)) || strchr(dn, '/'))
 		return scm_fail(ret_err, SCM_E_INVALID, "/mig: no destination name, or out of memory");
 	if (unhex(json_object_object_get(j, "dwg"), &m->dwg, sizeof m->dwg) < 0 ||
 	    unhex(json_object_object_get(j, "page83"), &m->page83, sizeof m->page83) < 0 ||
