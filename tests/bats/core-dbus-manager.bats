@@ -120,6 +120,8 @@ state_of() { "$SCMCTL" --json container show "$1" | python3 -c 'import json,sys;
 	start_bus open
 	"$SCMCTL" container run -d --name quick -- /bin/sleep 600 >/dev/null
 	wait_until 60 state_is quick running
+	# the manager has seen it run (its signal for that is before the monitor)
+	wait_until 60 sh -c "busctl --address='$A' get-property org.scm.Manager1 /org/scm/Manager1 org.scm.Manager1 RunningContainers | grep -qx 'u 1'"
 	dbus-monitor --address "$A" "type='signal',sender='org.scm.Manager1'" >"$BUSDIR/mon.txt" 2>&1 &
 	mon=$!
 	wait_until 60 grep -q member=NameAcquired "$BUSDIR/mon.txt"
