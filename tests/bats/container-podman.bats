@@ -122,8 +122,11 @@ RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 }
 
 # podman sets no process.consoleSize: it resizes the terminal through conmon
-# once attached, which may be after the program started (with any runtime)
-SIZE='while [ "$(stty size)" = "0 0" ]; do sleep 0.1; done; stty size'
+# once attached, which may be after the program started (with any runtime).
+# Until then busybox's `stty size` prints nothing on stdout (0 rows is an
+# error to it, said on stderr, exit status 0), so wait for a size (30 s at
+# most).
+SIZE='i=0; while [ $i -lt 300 ]; do case "$(stty size 2>/dev/null)" in ""|"0 "*|*" 0") ;; *) break ;; esac; i=$((i+1)); sleep 0.1; done; stty size'
 
 @test "podman run -t and exec -t: the pty comes over --console-socket; the container has a terminal of the caller's size" {
 	run timeout 120 "$SCM_SRC/tests/bats/pty-run.py" --rows 31 --cols 97 --input 'typed-in\n' -- \
