@@ -326,6 +326,16 @@ check_log_cap() { # STATE_DIR RUNTIME_DIR CAP [PROFILE]
 	g=$(ls "$SCMT/state/logs" | sed -n "s/^$N-spew\.log\.\([0-9]*\).*/\1/p" | sort -n)
 	[ "$(echo "$g" | wc -l)" -eq 3 ]
 	[ "$(echo "$g" | tail -1)" -eq $(($(echo "$g" | head -1) + 2)) ]
+	# That the compressor works: the burst may have outrun it entirely (a
+	# frame whose raw generation was dropped meanwhile counts for
+	# nothing), so a writer that rotates twice, with the queue empty, is
+	# what it must compress.
+	"$SCMCTL" container run -d --name "$N-slow" --profile smalllog -- \
+		/bin/sh -c 'yes "a slower line of log output" | head -c 600000' >/dev/null
+	wait_exited "$N-slow"
+	compressed_some() { "$SCMCTL" --json status | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["log_compression"]["files"] == 0)'; }
+	wait_until 60 compressed_some
+	"$SCMCTL" container rm "$N-slow"
 	# scmd says what it compressed, and how well
 	run "$SCMCTL" status
 	echo "$output"
