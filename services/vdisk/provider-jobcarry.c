@@ -257,14 +257,7 @@ static int restore_mig(struct bjob *b, json_object *j, scm_error **ret_err)
 	struct bmig *m = b->mig = calloc(1, sizeof *b->mig);
 	if (!m)
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	m->drootfd = m->ddirfd = m->dfd = -1;
-	pthread_mutex_init(&m->dlock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&m->pcond, &ca);
-	pthread_condattr_destroy(&ca);
-	b->mig_q = &m->q;
+	mig_init(b, m);
 	m->phase = (enum mig_phase)get_u64(j, "phase");
 	m->side = get_u64(j, "side") == SIDE_SLEEP ? SIDE_SLEEP : SIDE_NONE;
 	if (m->phase != MP_COPY && m->phase != MP_DIRTY)

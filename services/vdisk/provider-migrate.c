@@ -458,14 +458,11 @@ static int existing(scm_call *call, struct bjob *b, const char *dest)
 	return 0;
 }
 
-static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot, uint64_t throttle,
-		 uint64_t max_pause, json_object *args, const struct vhdx_scope *scope, bool scoped)
+/* A migration's own state as a new job has it: no fds, its lock and its
+ * condition (on CLOCK_MONOTONIC, for the bounded waits), its side queue
+ * the job's. */
+void mig_init(struct bjob *b, struct bmig *m)
 {
-	struct bmig *m = b->mig = calloc(1, sizeof *b->mig);
-	char tmp[PATH_MAX];
-	scm_error *err = NULL;
-	if (!m)
-		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	m->drootfd = m->ddirfd = m->dfd = -1;
 	pthread_mutex_init(&m->dlock, NULL);
 	pthread_condattr_t ca;
@@ -474,6 +471,17 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	pthread_cond_init(&m->pcond, &ca);
 	pthread_condattr_destroy(&ca);
 	b->mig_q = &m->q;
+}
+
+static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot, uint64_t throttle,
+		 uint64_t max_pause, json_object *args, const struct vhdx_scope *scope, bool scoped)
+{
+	struct bmig *m = b->mig = calloc(1, sizeof *b->mig);
+	char tmp[PATH_MAX];
+	scm_error *err = NULL;
+	if (!m)
+		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
+	mig_init(b, m);
 	m->snapshot = snapshot;
 	m->throttle = throttle << 20;
 	m->max_pause_us = (max_pause ? max_pause : MIG_MAX_PAUSE_MS) * 1000;

@@ -111,6 +111,9 @@ struct bmig {
 	uint8_t zero_hash[32];
 };
 
+/* provider-migrate.c: a new job's migration state (no fds, lock and
+ * condition made, b->mig_q set) */
+void mig_init(struct bjob *b, struct bmig *m);
 /* provider-migrate.c: dest made (or an existing copy opened), a side step */
 int mig_create(struct bjob *b);
 /* provider-mirror.c: the copy's own fd of dest opened (m->dfd, m->aio;
