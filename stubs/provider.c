@@ -499,21 +499,12 @@ scm_call *scm_call_defer(scm_call *call)
 				     call->method ? call->method : "call", c->n_deferred);
 		return NULL;
 	}
-	scm_call *d = malloc(sizeof(*d));
+	scm_call *d = provider_call_deferred_(call->p, c, call->call_id, call->method, call->no_reply);
 	if (!d) {
 		scm_call_reply_error(call, SCM_E_INTERNAL, "out of memory deferring %s",
 				     call->method ? call->method : "a call");
 		return NULL;
 	}
-	*d = (scm_call){ .p = call->p, .ch = c, .call_id = call->call_id,
-			 .no_reply = call->no_reply, .method = call->method, .deferred = true };
-	atomic_init(&d->cancelled, false);
-	d->next = c->deferred;
-	if (d->next)
-		d->next->pprev = &d->next;
-	d->pprev = &c->deferred;
-	c->deferred = d;
-	c->n_deferred++;
 	call->heap = d;
 	call->replied = true; /* the stack copy is done with */
 	return d;

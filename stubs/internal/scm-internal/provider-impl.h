@@ -81,7 +81,8 @@ int provider_ho_check_(scm_provider *p, scm_error **ret_err);
  * refusal (the channel is closed). */
 int provider_ho_channel_(scm_provider *p, struct chan *c, json_object *grant);
 bool provider_ho_quiet_(const scm_provider *p); /* no channel is read */
-/* provider.c, for provider-handover.c: a deferred call on c (restored) */
+/* provider-handover.c: a deferred call on the heap, on c's list (made by
+ * scm_call_defer, and for a call restored from a handover); NULL: no memory */
 scm_call *provider_call_deferred_(scm_provider *p, struct chan *c, uint32_t call_id, const char *method,
 				  bool no_reply);
 bool provider_ho_handed_(const scm_provider *p); /* state saved: channel ends are not shut down */
