@@ -4,10 +4,10 @@
  * (service-restart.c): the manifest's command on the quick path with the
  * service's profiles, an endpoint that is its control socket
  * ($SCM_PROVIDER_ENDPOINT), and $SCM_PROVIDER_HANDOVER=1 for a successor.
- * Each container is named provider-NAME-N, N the first number from the
- * next activation's on that no container or endpoint has (a replaced
- * provider's container may still be exiting, or kept as an exited
- * record). */
+ * Each container is named provider-NAME-N, N counting the service's
+ * activations and restarts (1 for the first), or the first number past it
+ * that no container or endpoint has (a successor given up may still be
+ * exiting, a provider that ended is kept as an exited record). */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -39,7 +39,7 @@ int provider_ctr_start(struct scmd *d, struct service *s, const char *prog, bool
 	int r = SCM_E_EXISTS;
 	for (unsigned k = 0; r == SCM_E_EXISTS && k < NAME_TRIES; k++) {
 		char *name = NULL;
-		if (asprintf(&name, "provider-%s-%llu", s->name, (unsigned long long)(s->n_activations + 1 + k)) < 0) {
+		if (asprintf(&name, "provider-%s-%llu", s->name, (unsigned long long)(s->n_activations + s->n_restarts + 1 + k)) < 0) {
 			r = scm_fail(ret_err, -ENOMEM, "out of memory");
 			break;
 		}
