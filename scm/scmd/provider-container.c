@@ -39,7 +39,8 @@ int provider_ctr_start(struct scmd *d, struct service *s, const char *prog, bool
 	int r = SCM_E_EXISTS;
 	for (unsigned k = 0; r == SCM_E_EXISTS && k < NAME_TRIES; k++) {
 		char *name = NULL;
-		if (asprintf(&name, "provider-%s-%llu", s->name, (unsigned long long)(s->n_activations + s->n_restarts + 1 + k)) < 0) {
+		unsigned long long nr = s->n_activations + s->n_restarts + 1 + k;
+		if (asprintf(&name, "provider-%s-%llu", s->name, nr) < 0) {
 			r = scm_fail(ret_err, -ENOMEM, "out of memory");
 			break;
 		}
