@@ -112,12 +112,17 @@ int scm_provider_new(const scm_interface_def *iface, void *userdata, scm_provide
 {
 	const char *s = getenv("SCM_PROVIDER_FD"), *ep = getenv("SCM_PROVIDER_ENDPOINT");
 	char *end;
+	/* scmd starts this provider to take over from a running one (in a
+	 * container of its own too: docs/handover.md) */
+	const char *ho = getenv("SCM_PROVIDER_HANDOVER");
+	bool handover = ho && strcmp(ho, "1") == 0;
+	unsetenv("SCM_PROVIDER_HANDOVER"); /* not for the provider's children */
 
 	if ((!s || !*s) && ep && *ep) {
 		int fd = connect_control(ep, ret_err);
 		if (fd < 0)
 			return fd;
-		int r = scm_provider_new_fd(iface, fd, userdata, ret, ret_err);
+		int r = provider_new(iface, fd, handover, userdata, ret, ret_err);
 		if (r != 0)
 			close(fd);
 		return r;
@@ -128,10 +133,6 @@ int scm_provider_new(const scm_interface_def *iface, void *userdata, scm_provide
 	long fd = strtol(s, &end, 10);
 	if (*end || fd < 0 || fd > 65535)
 		return scm_fail(ret_err, -EINVAL, "$SCM_PROVIDER_FD='%s' is not an fd", s);
-	/* scmd starts this provider to take over from a running one */
-	const char *ho = getenv("SCM_PROVIDER_HANDOVER");
-	bool handover = ho && strcmp(ho, "1") == 0;
-	unsetenv("SCM_PROVIDER_HANDOVER"); /* not for the provider's children */
 	return provider_new(iface, (int)fd, handover, userdata, ret, ret_err);
 }
 

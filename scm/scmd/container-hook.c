@@ -31,6 +31,7 @@
 #define EXITED_KEEP 64     /* exited records kept for show/logs */
 #define STOP_TIMEOUT_MS 5000
 #define SHUTDOWN_TIMEOUT_MS 2000 /* for all containers together */
+#define LET_GO_KILL_MS 10000     /* for a replaced provider to exit by itself */
 
 struct scmd_ctr *ctr_find(struct scmd *d, const char *name)
 {
@@ -127,9 +128,16 @@ static void ctr_ended(struct scmd *d, struct scmd_ctr *t, int status)
 	}
 	audit_event(d->audit, "container-exit", "\"container\":%s,\"exit_code\":%d", audit_quote(t->name),
 		    container_wait_status_to_exit(status));
-	if (t->provider_of)
-		service_container_exited(d, t->provider_of, status);
-	evict_old(d);
+	/* The service hears it last: it may let go of this very record. */
+	struct service *s = t->provider_of;
+	_cleanup_free_ char *name = s ? strdup(t->name) : NULL;
+	if (t->replaced) {
+		list_del(&t->node);
+		ctr_free_record(t);
+	} else
+		evict_old(d);
+	if (s && name)
+		service_container_exited(d, s, name, status);
 }
 
 /* A dying container is gone once reaped: no record, no name kept. */
@@ -175,6 +183,39 @@ void ctr_on_pidfd(struct scmd *d, struct watch *w, uint32_t events)
 		ctr_dead(d, t);
 	else
 		ctr_ended(d, t, status);
+}
+
+void scmd_ctr_let_go(struct scmd *d, const char *name, bool kill)
+{
+	struct scmd_ctr *t = name ? ctr_find(d, name) : NULL;
+	if (!t)
+		return;
+	t->provider_of = NULL; /* its end is no provider's end */
+	t->replaced = true;
+	if (t->exited) {
+		list_del(&t->node);
+		ctr_free_record(t);
+		d->store_dirty = true;
+		return;
+	}
+	if (t->dying)
+		return; /* freed once reaped */
+	if (kill) {
+		scm_error *e = NULL;
+		if (scmd_ctr_signal(d, name, SIGKILL, &e) != 0)
+			scm_error_free(e);
+	} else if (!t->launching)
+		(void)ctr_kill_timer(d, t, LET_GO_KILL_MS);
+}
+
+bool scmd_ctr_replaced_running(struct scmd *d)
+{
+	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
+		if (t->replaced && !t->exited)
+			return true;
+	}
+	return false;
 }
 
 void scmd_ctr_service_gone(struct scmd *d, struct service *s)

@@ -46,6 +46,10 @@ struct scmd_ctr {
 	struct endpoint *ep;
 	struct service *provider_of; /* this container runs that service's provider */
 	bool launching, dying, exited;
+	/* a provider's container let go of by its service (replaced by a
+	 * service restart, or a successor given up): no provider's end when
+	 * it ends, and its record goes then */
+	bool replaced;
 	int status;
 	unsigned fds; /* scmd's fds it holds, charged to d->ctr_fds_used */
 	/* the `container run` call answered when the launch completes */

@@ -77,7 +77,7 @@ static void launch_abandon_chain(struct scmd *d, struct scmd_ctr *t, scm_error *
 	struct service *s = t->provider_of;
 	t->provider_of = NULL;
 	if (s)
-		service_container_failed(d, s, e);
+		service_container_failed(d, s, t->name, e);
 	scm_error_free(e);
 	audit_event(d->audit, "container-failed", "\"container\":%s", audit_quote(t->name));
 	/* The pidfd watch (level-triggered) frees it once PID 1 is reaped. */

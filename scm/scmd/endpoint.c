@@ -111,7 +111,7 @@ static void endpoint_accept(struct scmd *d, struct watch *w, uint32_t events)
 		if (ep->provider_of) {
 			/* A provider container's only connection is its control
 			 * socket; the registry takes it (or refuses a second). */
-			service_provider_connected(d, ep->provider_of, fd);
+			service_provider_connected(d, ep->provider_of, ep->name, fd);
 			continue;
 		}
 		if (!quota_room(&ep->used, &ep->limit, QUOTA_CONNS)) {

@@ -212,52 +212,39 @@ static void provider_failed(struct scmd *d, struct service *s, int code, const c
 }
 
 /* The provider in a container of its own: its endpoint is its control
- * socket, which its skeleton connects to ($SCM_PROVIDER_ENDPOINT). */
+ * socket, which its skeleton connects to ($SCM_PROVIDER_ENDPOINT). Returns
+ * once the child is cloned: a launch that fails later or hangs comes back
+ * through service_container_failed (or the activation timer), with
+ * pending connects answered either way. */
 static void activate_in_container(struct scmd *d, struct service *s)
 {
 	_cleanup_free_ char *prog = scmd_libexec_path(s->exec[0]);
 	char *name = NULL;
-	size_t n = 0;
-	while (s->exec[n])
-		n++;
-	char **argv = calloc(n + 1, sizeof(char *));
-	if (!argv || asprintf(&name, "provider-%s-%llu", s->name, (unsigned long long)(s->n_activations + 1)) < 0) {
-		free(argv);
-		provider_failed(d, s, -ENOMEM, "out of memory");
-		return;
-	}
-	argv[0] = prog;
-	for (size_t i = 1; i < n; i++)
-		argv[i] = s->exec[i];
-	struct container_req req = { .name = name, .argv = argv, .profiles = s->container_profiles,
-				     .stdin_fd = -1, .provider = s, .uid = -1, .gid = -1 };
-	/* Returns once the child is cloned: a launch that fails later or
-	 * hangs comes back through service_container_failed (or the
-	 * activation timer), with pending connects answered either way. */
-	struct container_started st;
+	pid_t pid = -1;
 	scm_error *e = NULL;
-	int r = scmd_ctr_start(d, &req, &st, &e);
-	free(argv);
-	if (r != 0) {
+	if (!prog || provider_ctr_start(d, s, prog, false, &name, &pid, &e) != 0) {
 		e = scm_error_wrap(e, SCM_E_ACTIVATION, "scmd/activation", "service '%s' could not be activated", s->name);
 		broker_fail_pending(d, s, e);
 		scm_error_free(e);
-		free(name);
 		return;
 	}
 	free(s->container_name);
 	s->container_name = name;
-	s->pid = st.pid;
+	s->pid = pid;
 	s->n_activations++;
 	s->started_at = now_usec();
 	s->state = P_STARTING;
 	timer_arm(&s->timer, s->timeout_ms);
 }
 
-void service_provider_connected(struct scmd *d, struct service *s, int fd)
+void service_provider_connected(struct scmd *d, struct service *s, const char *ep_name, int fd)
 {
-	if (s->state != P_STARTING || s->ctl.fd >= 0) {
-		close(fd); /* one control connection per activation */
+	if (s->ho && svc_restart_connected(d, s, ep_name, fd))
+		return;
+	/* one control connection per activation, from its container only (a
+	 * replaced one may still be exiting) */
+	if (s->state != P_STARTING || s->ctl.fd >= 0 || !s->container_name || strcmp(ep_name, s->container_name) != 0) {
+		close(fd);
 		return;
 	}
 	s->ctl.fd = fd;
@@ -555,8 +542,10 @@ void service_stop_all(struct scmd *d)
 		kill(d->old_providers[i], SIGTERM);
 }
 
-void service_container_failed(struct scmd *d, struct service *s, const scm_error *e)
+void service_container_failed(struct scmd *d, struct service *s, const char *name, const scm_error *e)
 {
+	if (s->ho && svc_restart_ctr_ended(d, s, name, e, 0))
+		return;
 	scm_error *w = scm_error_wrap(scm_error_copy(e), SCM_E_ACTIVATION,
 				      "scmd/activation", "service '%s' could not be activated", s->name);
 	broker_fail_pending(d, s, w);
@@ -565,8 +554,12 @@ void service_container_failed(struct scmd *d, struct service *s, const scm_error
 		service_reap(d, s->pid, W_EXITCODE(126, 0));
 }
 
-void service_container_exited(struct scmd *d, struct service *s, int status)
+void service_container_exited(struct scmd *d, struct service *s, const char *name, int status)
 {
+	if (s->ho && svc_restart_ctr_ended(d, s, name, NULL, status))
+		return;
+	if (!s->container_name || strcmp(name, s->container_name) != 0)
+		return; /* not its provider's (any more) */
 	if (s->pid > 0)
 		service_reap(d, s->pid, status);
 }

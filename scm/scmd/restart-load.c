@@ -119,7 +119,8 @@ static int load_services(struct scmd *d, json_object *arr, struct fdmap *map, sc
 		if (r != 0)
 			return scm_fail(ret_err, r, "state /services/%zu: registering it again", i);
 		json_object *c = json_object_object_get(o, "counters");
-		uint64_t *cv[] = { &s->n_connects, &s->n_denied, &s->n_activations, &s->n_failures };
+		uint64_t *cv[] = { &s->n_connects, &s->n_denied, &s->n_activations, &s->n_failures,
+				   &s->n_restarts }; /* (a state without the last one: 0) */
 		for (size_t k = 0; k < ELEMENTSOF(cv) && k < json_object_array_length(c); k++)
 			*cv[k] = (uint64_t)json_object_get_int64(json_object_array_get_idx(c, k));
 		s->backoff_ms = (unsigned)jint(o, "backoff_ms");

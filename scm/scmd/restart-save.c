@@ -87,7 +87,7 @@ static json_object *service_state(struct service *s, bool store)
 	J(o, "backoff_ms", JI(s->backoff_ms));
 	J(o, "started_at", JI(s->started_at));
 	J(o, "last_status", JI(s->last_status));
-	uint64_t c[] = { s->n_connects, s->n_denied, s->n_activations, s->n_failures };
+	uint64_t c[] = { s->n_connects, s->n_denied, s->n_activations, s->n_failures, s->n_restarts };
 	for (size_t i = 0; i < ELEMENTSOF(c); i++)
 		json_object_array_add(cnt, JI(c[i]));
 	J(o, "counters", cnt);

@@ -319,6 +319,13 @@ void scmd_ctr_conn_gone(struct scmd *d, struct conn *c);
 void scmd_ctr_reap_execs(struct scmd *d);
 /* Forget s wherever a container or its endpoint refers to it (s is freed). */
 void scmd_ctr_service_gone(struct scmd *d, struct service *s);
+/* A provider's container its service no longer runs (replaced by a
+ * service restart, or a successor given up): its end is no provider's
+ * end, and its record goes once it ends. kill: SIGKILL now; else it is
+ * to exit by itself, and is killed if it has not within 10 s. */
+void scmd_ctr_let_go(struct scmd *d, const char *name, bool kill);
+/* Whether such a container has not ended yet (scmd's restart waits). */
+bool scmd_ctr_replaced_running(struct scmd *d);
 bool scmd_ctr_control(struct scmd *d, struct conn *c, const char *op, scm_message *m);
 /* container-identity.c: the subordinate id range and what follows from it. */
 struct container_spec;
@@ -330,11 +337,18 @@ uid_t scmd_ctr_host_uid(const struct scmd *d, const struct container_spec *spec)
 void scmd_ctr_endpoint_peers(const struct scmd *d, struct endpoint *ep);
 int scmd_ctr_add_binds(struct container_spec *spec, struct container_sandbox *sb,
 			 struct json_object *binds, scm_error **ret_err);
-/* registry.c: a provider container ended / connected its control socket. */
-void service_container_exited(struct scmd *d, struct service *s, int status);
+/* registry.c: a provider container (name) ended / connected its control
+ * socket (through its endpoint, ep_name). */
+void service_container_exited(struct scmd *d, struct service *s, const char *name, int status);
 /* Its launch failed or timed out: pending connects get e. */
-void service_container_failed(struct scmd *d, struct service *s, const scm_error *e);
-void service_provider_connected(struct scmd *d, struct service *s, int fd);
+void service_container_failed(struct scmd *d, struct service *s, const char *name, const scm_error *e);
+void service_provider_connected(struct scmd *d, struct service *s, const char *ep_name, int fd);
+/* provider-container.c: starts s's provider (prog) in a container of its
+ * own, named provider-NAME-N; handover: to take over from the running one. */
+int provider_ctr_start(struct scmd *d, struct service *s, const char *prog, bool handover, char **ret_name,
+		       pid_t *ret_pid, scm_error **ret_err);
+/* The end of container name's log on one line, into buf ("" if none). */
+void provider_ctr_log_tail(struct scmd *d, const char *name, char *buf, size_t len);
 
 struct decision {
 	bool allowed;
@@ -449,6 +463,11 @@ void svc_restart_conn_gone(struct scmd *d, struct conn *c);
 void svc_restart_reap(struct scmd *d);
 /* Why a restart in place of scmd must wait, or NULL. */
 const char *svc_restart_busy(struct scmd *d);
+/* A provider container's control connection (through ep_name), or its end
+ * (e: its launch failed, else status): true when it is the successor of a
+ * restart of s, which then takes it. */
+bool svc_restart_connected(struct scmd *d, struct service *s, const char *ep_name, int fd);
+bool svc_restart_ctr_ended(struct scmd *d, struct service *s, const char *name, const scm_error *e, int status);
 
 /* Sends a frame to the provider over its control socket, queueing what it
  * has no room for. 0, SCM_E_BUSY when too much waits, or -errno. */

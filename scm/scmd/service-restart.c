@@ -30,6 +30,15 @@
  * process of the same service behind the state; they are closed when the
  * handover ends, whichever way.
  *
+ * A provider in a container of its own gets its successor in a new
+ * container (provider-container.c, as at an activation, with
+ * $SCM_PROVIDER_HANDOVER=1): its control connection comes through that
+ * container's endpoint (svc_restart_connected) instead of a socketpair,
+ * and its end before it took over is the restart's failure
+ * (svc_restart_ctr_ended). The old container, once replaced, and a
+ * successor given up are let go of (scmd_ctr_let_go): their end is no
+ * provider's end, and their records go with them.
+ *
  * Only the channels scmd lists are carried: offload token channels
  * (tokens.c) are not, like at scmd's own restart. */
 #include <errno.h>
@@ -46,6 +55,7 @@
 #include "scmd.h"
 
 #define QUIESCE_MS 10000 /* for the old process to answer what it has in progress */
+#define LOG_TAIL 400     /* of a new provider's container that ended, in the error */
 #define WHERE "scmd/service-restart"
 
 enum ho_phase {
@@ -61,6 +71,7 @@ struct svc_handover {
 	uint32_t ctl_call; /* our "handover" call to the old process */
 	enum ho_phase phase;
 	pid_t new_pid;     /* 0 once reaped */
+	char *ctr;         /* the new provider's container, or NULL (a process) */
 	struct watch new_ctl;
 	struct scm_outq new_q; /* what the new process has not taken in yet */
 	size_t channels; /* handed to the new process with the state */
@@ -88,7 +99,7 @@ const char *svc_restart_busy(struct scmd *d)
 	for (struct list *p = d->services.next; p != &d->services; p = p->next)
 		if (list_entry(p, struct service, node)->ho)
 			return "a provider is being restarted with its channels";
-	if (d->n_old_providers)
+	if (d->n_old_providers || scmd_ctr_replaced_running(d))
 		return "a provider replaced by a service restart is still exiting";
 	return NULL;
 }
@@ -116,10 +127,13 @@ static void ho_free(struct scmd *d, struct service *s)
 	for (size_t i = 0; i < ho->n_fds; i++)
 		safe_close(ho->fds[i]);
 	free(ho->fds);
-	if (ho->new_pid > 0) {
+	if (ho->ctr)
+		scmd_ctr_let_go(d, ho->ctr, true); /* its record goes too */
+	else if (ho->new_pid > 0) {
 		kill(ho->new_pid, SIGKILL);
 		old_providers_add(d, ho->new_pid);
 	}
+	free(ho->ctr);
 	free(ho);
 }
 
@@ -199,7 +213,13 @@ static void took_over(struct scmd *d, struct service *s)
 	watch_del(d, &s->ctl);
 	safe_close(s->ctl.fd);
 	scm_outq_clear(&s->ctl_q);
-	old_providers_add(d, old);
+	if (ho->ctr) {
+		/* the old container goes when its provider exits */
+		scmd_ctr_let_go(d, s->container_name, false);
+		free(s->container_name);
+		s->container_name = TAKE_PTR(ho->ctr);
+	} else
+		old_providers_add(d, old);
 	watch_del(d, &ho->new_ctl);
 	s->ctl.fd = ho->new_ctl.fd;
 	ho->new_ctl.fd = -1;
@@ -334,13 +354,6 @@ void svc_restart_request(struct scmd *d, struct conn *c, uint32_t call_id, json_
 									: "scmd itself is restarting");
 		return;
 	}
-	if (s->in_container) {
-		conn_reply_fail(d, c, call_id, SCM_E_INVALID,
-				"service '%s' runs its provider in a container: a restart with channels is for "
-				"providers scmd starts as processes",
-				s->name);
-		return;
-	}
 	if (s->state != P_READY) {
 		conn_reply_fail(d, c, call_id, SCM_E_BUSY,
 				"service '%s' has no provider serving (it is %s): nothing to restart; the next "
@@ -351,15 +364,24 @@ void svc_restart_request(struct scmd *d, struct conn *c, uint32_t call_id, json_
 	_cleanup_free_ char *prog = exe ? strdup(exe) : scmd_libexec_path(s->exec[0]);
 	pid_t pid = -1;
 	int ctl = -1;
+	char *ctr = NULL;
 	scm_error *e = NULL;
-	int r = provider_spawn(d, s, prog, true, &pid, &ctl, &e);
-	if (pid > 0 && r != 0) {
+	/* in a container: its control connection comes later, through the
+	 * container's endpoint (svc_restart_connected) */
+	int r = !prog		  ? scm_fail(&e, -ENOMEM, "out of memory")
+		: s->in_container ? provider_ctr_start(d, s, prog, true, &ctr, &pid, &e)
+				  : provider_spawn(d, s, prog, true, &pid, &ctl, &e);
+	if (pid > 0 && r != 0 && !ctr) {
 		old_providers_add(d, pid);
 		safe_close(ctl);
 	}
 	struct svc_handover *ho = r == 0 ? calloc(1, sizeof(*ho)) : NULL;
 	if (!ho) {
-		if (r == 0) {
+		if (r == 0 && ctr) {
+			scmd_ctr_let_go(d, ctr, true);
+			free(ctr);
+			e = scm_error_new(-ENOMEM, WHERE, "out of memory");
+		} else if (r == 0) {
 			kill(pid, SIGKILL);
 			old_providers_add(d, pid);
 			close(ctl);
@@ -372,12 +394,13 @@ void svc_restart_request(struct scmd *d, struct conn *c, uint32_t call_id, json_
 		return;
 	}
 	*ho = (struct svc_handover){ .s = s, .conn = c, .call_id = call_id, .phase = HO_SPAWN, .new_pid = pid,
-				     .new_ctl = { ctl, new_ctl_io }, .t_start = now_usec() };
+				     .new_ctl = { ctl, new_ctl_io }, .ctr = ctr, .t_start = now_usec() };
 	s->ho = ho;
-	watch_add(d, &ho->new_ctl, EPOLLIN);
+	if (ctl >= 0)
+		watch_add(d, &ho->new_ctl, EPOLLIN);
 	timer_arm(&s->timer, s->timeout_ms); /* the old one serves on meanwhile */
-	log_info("restarting service '%s' (pid %d) as pid %d%s%s", s->name, s->pid, pid, exe ? ", " : "",
-		 exe ? exe : "");
+	log_info("restarting service '%s' (pid %d) as pid %d%s%s%s%s", s->name, s->pid, pid, ctr ? " in container " : "",
+		 ctr ? ctr : "", exe ? ", " : "", exe ? exe : "");
 }
 
 /* The old process answered: its state (for the new one) or a refusal. */
@@ -547,7 +570,9 @@ void svc_restart_reap(struct scmd *d)
 	{
 		struct service *s = list_entry(p, struct service, node);
 		int status;
-		if (!s->ho || s->ho->new_pid <= 0 || waitpid(s->ho->new_pid, &status, WNOHANG) != s->ho->new_pid)
+		/* (a container is reaped by the runtime: svc_restart_ctr_ended) */
+		if (!s->ho || s->ho->ctr || s->ho->new_pid <= 0 ||
+		    waitpid(s->ho->new_pid, &status, WNOHANG) != s->ho->new_pid)
 			continue;
 		char how[64];
 		describe(status, how, sizeof how);
@@ -557,4 +582,44 @@ void svc_restart_reap(struct scmd *d)
 					    "the new provider (pid %d) %s before it took over (see %s/logs/%s.log)", pid,
 					    how, d->runtime_dir, s->name));
 	}
+}
+
+bool svc_restart_connected(struct scmd *d, struct service *s, const char *ep_name, int fd)
+{
+	struct svc_handover *ho = s->ho;
+	if (!ho->ctr || strcmp(ep_name, ho->ctr) != 0)
+		return false;
+	if (ho->new_ctl.fd >= 0 || ho->phase != HO_SPAWN) {
+		close(fd); /* one control connection per container */
+		return true;
+	}
+	ho->new_ctl.fd = fd;
+	if (watch_add(d, &ho->new_ctl, EPOLLIN) < 0) {
+		int r = -errno;
+		ho->new_ctl.fd = -1;
+		close(fd);
+		give_up(d, s, scm_error_new(r, WHERE, "epoll: %s", strerror(-r)));
+	}
+	return true;
+}
+
+bool svc_restart_ctr_ended(struct scmd *d, struct service *s, const char *name, const scm_error *e, int status)
+{
+	struct svc_handover *ho = s->ho;
+	if (!ho->ctr || strcmp(name, ho->ctr) != 0)
+		return false;
+	pid_t pid = ho->new_pid;
+	ho->new_pid = 0;
+	if (e) {
+		give_up(d, s, scm_error_wrap(scm_error_copy(e), e->code, WHERE,
+					     "the new provider's container %s did not start", name));
+		return true;
+	}
+	char how[64], tail[LOG_TAIL + 1];
+	describe(status, how, sizeof how);
+	provider_ctr_log_tail(d, name, tail, sizeof tail); /* its record and log go with it */
+	give_up(d, s, scm_error_new(SCM_E_PROVIDER_GONE, WHERE,
+				    "the new provider (pid %d, container %s) %s before it took over%s%s", pid, name,
+				    how, tail[0] ? "; its last output: " : "", tail));
+	return true;
 }

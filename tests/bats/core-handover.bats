@@ -60,6 +60,58 @@ in_all() {
 	grep -q '"event":"service-restart"' "$SCMT/run/audit.log"
 }
 
+# the provider's containers (name state)
+echo_ctrs() { "$SCMCTL" container list | awk '$1 ~ /^provider-echo-[0-9]+$/ { print $1, $2 }'; }
+one_echo_ctr() { [ "$(echo_ctrs | wc -l)" -eq 1 ]; }
+
+@test "a provider in a container of its own restarts into a new container with its channels; one that fails is removed" {
+	"$SCMCTL" service unregister echo >/dev/null
+	cat >"$SCMT/echo.json" <<JSON
+{ "name": "echo", "interface": "echo", "exec": ["$SCM_BUILD/libexec/scm-echo-handover"], "allow": ["demo", "host"],
+  "container": {} }
+JSON
+	"$SCMCTL" service register "$SCMT/echo.json" >/dev/null
+	[ "$(in_all)" = 1 ]
+	rm -f "$SCMT/stop"
+	SCM_ENDPOINT=$(ep demo) "$TC" churn "$SCMT/stop" >"$SCMT/churn.out" 2>&1 &
+	CHURN_PID=$!
+	wait_until 30 grep -q started "$SCMT/churn.out"
+	prev=$(provider_pid)
+	ctr=$(echo_ctrs | awk '{ print $1 }')
+	for i in 1 2 3; do
+		run "$SCMCTL" service restart echo
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[[ "$output" == "service echo restarted with its channels: pid $prev -> "* ]]
+		prev=$(provider_pid)
+		old=$ctr
+		ctr=$(echo_ctrs | awk '$2 == "running" { print $1 }')
+		[ "$ctr" != "$old" ]
+		# the old container exits once it handed over, and its record goes
+		wait_until 30 one_echo_ctr
+		[ "$i" -ne 2 ] || "$SCMCTL" daemon restart
+	done
+	# a successor that refuses, one that dies: the old container goes on,
+	# theirs are removed
+	run "$SCMCTL" service restart echo --exec "$SCM_BUILD/libexec/scm-echo-provider"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"its provider (pid $prev) goes on"*"does not implement it"* ]]
+	run "$SCMCTL" service restart echo --exec /bin/false
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"its provider (pid $prev) goes on"*"exited with status 1 before it took over"* ]]
+	wait_until 30 one_echo_ctr
+	[ "$(echo_ctrs)" = "$ctr running" ]
+	touch "$SCMT/stop"
+	wait "$CHURN_PID"
+	CHURN_PID=
+	cat "$SCMT/churn.out"
+	grep -q ' failed 0 ' "$SCMT/churn.out"
+	# every call went to one of the providers, counted on by the last one
+	calls=$(sed -n 's/^calls \([0-9]*\) .*/\1/p' "$SCMT/churn.out")
+	[ "$(in_all)" = $((calls / 3 * 2 + 2)) ]
+	[ "$("$SCMCTL" --json service show echo | python3 -c 'import json,sys; print(json.load(sys.stdin)["restarts"])')" = 3 ]
+}
+
 @test "a call in progress is answered by the old process; the restart waits for it" {
 	"$SCMCTL" call echo sleep '{"ms":1500}' >"$SCMT/sleep.out" 2>&1 &
 	sleeper=$!
