@@ -283,7 +283,7 @@ static int play_viewer(gfx_rfb *r, rfbClientPtr cl, int fd, bool view_only, cons
  * caller's. */
 static int swap_socket(gfx_rfb *r, rfbClientPtr cl, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = gfx_rfb_client_tag(cl->sock) };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = gfx_rfb_tag(TAG_CLIENT, cl->sock) };
 	epoll_ctl(r->epfd, EPOLL_CTL_DEL, cl->sock, NULL);
 	if (dup3(fd, cl->sock, O_CLOEXEC) < 0)
 		return -errno;

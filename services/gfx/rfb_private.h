@@ -1,9 +1,12 @@
 /* rfb_private.h: what rfb_server.c (the sockets, libvncserver's hooks,
  * the handshake gate), rfb_stats.c (the getters and the JSON of `stats`),
- * rfb_clip.c (the clipboard hooks) and rfb_update.c (what goes to viewers
+ * rfb_clip.c (the clipboard hooks), rfb_accept.c (new
+ * connections) and rfb_update.c (what goes to viewers
  * when) share: the server's record. Not for anyone else. */
 #pragma once
 #include <rfb/rfb.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "rfb.h"
 #include "tls.h"
@@ -76,8 +79,31 @@ void gfx_rfb_on_cut_text(char *str, int len, rfbClientPtr cl);
 void gfx_rfb_on_cut_text_utf8(char *str, int len, rfbClientPtr cl);
 /* rfb_stats.c: adds what a leaving viewer was sent to the totals. */
 void gfx_rfb_stats_gone(gfx_rfb *r, rfbClientPtr cl);
-/* rfb_server.c: the epoll tag of a viewer's socket. */
-uint64_t gfx_rfb_client_tag(int fd);
+/* What each fd in the server's epoll set is: the kind in the tag's high
+ * half, the fd in the low one. */
+enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING, TAG_TIMER, TAG_TLS };
+static inline uint64_t gfx_rfb_tag(int kind, int fd)
+{
+	return (uint64_t)kind << 32 | (uint32_t)fd;
+}
+static inline int64_t gfx_rfb_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* How long a websocket may take to send its request line. */
+#define WS_PENDING_NS (10LL * 1000000000LL)
+
+/* rfb_accept.c: a new connection on a listening socket (ws: the websocket
+ * port), a pending websocket's request line checked for the token, the
+ * viewers the TLS worker has brought to VNC authentication, and a pending
+ * websocket closed. */
+void gfx_rfb_accept(gfx_rfb *r, int lfd, bool ws);
+void gfx_rfb_ws_check(gfx_rfb *r, int fd);
+void gfx_rfb_take_relayed(gfx_rfb *r);
+void gfx_rfb_pending_drop(gfx_rfb *r, size_t i);
 /* rfb_handover.c: a carried viewer's encoding, after libvncserver read
  * what it asked for. */
 void gfx_rfb_carried_fixup(gfx_rfb *r);

@@ -6,9 +6,9 @@
  * by shifts 16/8/0), and it does VNC authentication and websockets. What
  * stays ours: the sockets. We listen on 127.0.0.1 ourselves (libvncserver
  * would bind every address and scan 5900..5999) and hand accepted
- * connections to rfbNewClient(); a websocket is read up to its request
- * line first and turned away with 403 unless it carries the token, so a
- * browser without the URL never reaches the RFB handshake. A websocket on
+ * connections to rfbNewClient() (rfb_accept.c); a websocket is read up to
+ * its request line first and turned away with 403 unless it carries the
+ * token, so a browser without the URL never reaches the RFB handshake. A websocket on
  * the RFB port is refused too (libvncserver would accept one there).
  *
  * With TLS offered (VeNCrypt, tls.h), RFB connections go to the TLS
@@ -35,7 +35,6 @@
  * oldest; only authenticated viewers count against GFX_RFB_VIEWERS_MAX. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <json-c/json.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -54,48 +53,18 @@
 #include "rfb_update.h"
 #include "scm/macro.h"
 
-#define WS_PENDING_NS (10LL * 1000000000LL)
-
 /* A browser on a loaded machine runs noVNC's side of the handshake (its
  * DES included) in a renderer that waits for a CPU: 10 s turned away a
  * real viewer now and then; the count (GFX_RFB_PREAUTH_MAX) is what
  * bounds idle connections, the time only frees their slots. */
 #define GFX_RFB_HANDSHAKE_NS (30LL * 1000000000LL)
 
-enum { TAG_RFB_LISTEN = 1, TAG_WS_LISTEN, TAG_CLIENT, TAG_WS_PENDING, TAG_TIMER, TAG_TLS };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static uint64_t tag(int kind, int fd)
-{
-	return (uint64_t)kind << 32 | (uint32_t)fd;
-}
-
-uint64_t gfx_rfb_client_tag(int fd)
-{
-	return tag(TAG_CLIENT, fd);
-}
-
-static void pending_drop(gfx_rfb *r, size_t i)
-{
-	if (r->pending[i].fd < 0)
-		return;
-	epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->pending[i].fd, NULL);
-	safe_close(r->pending[i].fd);
-	r->pending[i].fd = -1;
-}
-
 gfx_rfb *gfx_rfb_free(gfx_rfb *r)
 {
 	if (!r)
 		return NULL;
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
-		pending_drop(r, i);
+		gfx_rfb_pending_drop(r, i);
 	gfx_tls_free(r->tls);
 	if (r->screen) {
 		rfbShutdownServer(r->screen, TRUE);
@@ -174,7 +143,7 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 	client_extra *x = calloc(1, sizeof(*x));
 	if (!x)
 		return RFB_CLIENT_REFUSE;
-	x->since = now_ns();
+	x->since = gfx_rfb_now_ns();
 	cl->clientData = x;
 	/* Relayed: libvncserver sees a socketpair; the viewer is elsewhere. */
 	if (r->relay_peer) {
@@ -205,7 +174,7 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 		rfbCloseClient(oldest);
 		r->refused++;
 	}
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = tag(TAG_CLIENT, cl->sock) };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = gfx_rfb_tag(TAG_CLIENT, cl->sock) };
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, cl->sock, &ev) < 0)
 		return RFB_CLIENT_REFUSE;
 	int one = 1;
@@ -275,10 +244,10 @@ static int listen_on(uint16_t port, int *ret_fd, uint16_t *ret_port)
 /* The listening sockets join the epoll set. */
 int gfx_rfb_listen_watch(gfx_rfb *r)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_RFB_LISTEN, r->rfb_fd) };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = gfx_rfb_tag(TAG_RFB_LISTEN, r->rfb_fd) };
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->rfb_fd, &ev) < 0)
 		return -errno;
-	ev.data.u64 = tag(TAG_WS_LISTEN, r->ws_fd);
+	ev.data.u64 = gfx_rfb_tag(TAG_WS_LISTEN, r->ws_fd);
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ws_fd, &ev) < 0)
 		return -errno;
 	return 0;
@@ -330,7 +299,7 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (r->timer_fd < 0)
 		return -errno;
-	ev.data.u64 = tag(TAG_TIMER, r->timer_fd);
+	ev.data.u64 = gfx_rfb_tag(TAG_TIMER, r->timer_fd);
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->timer_fd, &ev) < 0)
 		return -errno;
 
@@ -388,121 +357,13 @@ int gfx_rfb_new(gfx_compositor *c, const gfx_rfb_config *cfg, const gfx_rfb_ops 
 				cfg->log(cfg->log_ud, t);
 			return e;
 		}
-		ev.data.u64 = tag(TAG_TLS, gfx_tls_ready_fd(r->tls));
+		ev.data.u64 = gfx_rfb_tag(TAG_TLS, gfx_tls_ready_fd(r->tls));
 		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, gfx_tls_ready_fd(r->tls), &ev) < 0)
 			return -errno;
 	}
 	gfx_rfb_shadow_reset(r);
 	*ret = TAKE_PTR(r);
 	return 0;
-}
-
-static void take(gfx_rfb *r, int fd, bool ws)
-{
-	r->accepting_ws = ws;
-	/* rfbNewClient() makes the socket blocking-with-timeouts its way and
-	 * calls on_new_client(), which joins it to our epoll set. */
-	rfbNewClient(r->screen, fd);
-	r->accepting_ws = false;
-}
-
-/* Viewers the TLS worker has brought to VNC authentication. */
-static void take_relayed(gfx_rfb *r)
-{
-	gfx_tls_conn c;
-	while (gfx_tls_next(r->tls, &c) == 1) {
-		if (c.plain) { /* the viewer's own socket (rfb_handover.c) */
-			gfx_rfb_take_plain(r, &c);
-			continue;
-		}
-		r->relay_peer = c.peer, r->relay_tls = c.tls, r->relaying = true;
-		take(r, c.fd, false);
-		r->relay_peer = NULL, r->relaying = false;
-	}
-}
-
-static void accept_on(gfx_rfb *r, int lfd, bool ws)
-{
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;
-	if (!ws && r->tls) {
-		/* The TLS worker speaks the handshake up to VNC authentication. */
-		struct sockaddr_in a;
-		socklen_t al = sizeof(a);
-		char ip[INET_ADDRSTRLEN] = "?";
-		if (getpeername(fd, (struct sockaddr *)&a, &al) == 0)
-			inet_ntop(AF_INET, &a.sin_addr, ip, sizeof(ip));
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		gfx_tls_take(r->tls, fd, ip);
-		return;
-	}
-	if (!ws) {
-		take(r, fd, false);
-		return;
-	}
-	/* Wait for its request line; the oldest pending one makes room. */
-	size_t slot = 0;
-	for (size_t i = 0; i < WS_PENDING_MAX; i++) {
-		if (r->pending[i].fd < 0) {
-			slot = i;
-			break;
-		}
-		if (r->pending[i].since < r->pending[slot].since)
-			slot = i;
-	}
-	pending_drop(r, slot);
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag(TAG_WS_PENDING, fd) };
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		close(fd);
-		return;
-	}
-	r->pending[slot] = (ws_pending){ fd, now_ns() };
-}
-
-static void ws_refuse(gfx_rfb *r, int fd, const char *why)
-{
-	char resp[256];
-	int n = snprintf(resp, sizeof(resp),
-			 "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-			 "Content-Length: %zu\r\n\r\n%s\n", strlen(why) + 1, why);
-	(void)!send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	r->refused++;
-}
-
-static void ws_check(gfx_rfb *r, int fd)
-{
-	size_t slot = WS_PENDING_MAX;
-	for (size_t i = 0; i < WS_PENDING_MAX; i++)
-		if (r->pending[i].fd == fd)
-			slot = i;
-	if (slot == WS_PENDING_MAX)
-		return;
-	uint8_t buf[GFX_WS_REQUEST_MAX];
-	char path[GFX_WS_REQUEST_MAX];
-	_cleanup_(scm_error_freep) scm_error *err = NULL;
-	/* Peek: libvncserver reads the request again for its handshake. */
-	ssize_t k = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-	if (k <= 0) {
-		if (k == 0 || (errno != EAGAIN && errno != EINTR))
-			pending_drop(r, slot);
-		return;
-	}
-	int e = gfx_ws_parse_request(buf, (size_t)k, path, sizeof(path), &err);
-	if (e == -EAGAIN)
-		return;
-	if (e == 0 && !gfx_ws_token_matches(path, r->token)) {
-		e = scm_fail(&err, GFX_E_INVALID, "wrong or missing token");
-	}
-	if (e) {
-		ws_refuse(r, fd, err && err->message ? err->message : "out of memory");
-		pending_drop(r, slot);
-		return;
-	}
-	epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
-	r->pending[slot].fd = -1;
-	take(r, fd, true);
 }
 
 /* How many bytes libvncserver reads next from a client in the handshake. */
@@ -525,7 +386,7 @@ static void set_held(gfx_rfb *r, rfbClientPtr cl, bool held)
 	/* Held: woken by each new arrival only (level-triggered, a partial
 	 * message would wake us in a loop). */
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (held ? EPOLLET : 0u),
-				  .data.u64 = tag(TAG_CLIENT, cl->sock) };
+				  .data.u64 = gfx_rfb_tag(TAG_CLIENT, cl->sock) };
 	epoll_ctl(r->epfd, EPOLL_CTL_MOD, cl->sock, &ev);
 }
 
@@ -536,7 +397,7 @@ static void set_held(gfx_rfb *r, rfbClientPtr cl, bool held)
 static bool gate(gfx_rfb *r)
 {
 	bool any = false;
-	int64_t t = now_ns();
+	int64_t t = gfx_rfb_now_ns();
 	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
 	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
 		client_extra *x = cl->clientData;
@@ -572,7 +433,7 @@ static bool gate(gfx_rfb *r)
  * when held-back updates are due (rfb_update.c). */
 static void arm_timer(gfx_rfb *r)
 {
-	int64_t at = r->ticking ? now_ns() + 1000000000LL : 0;
+	int64_t at = r->ticking ? gfx_rfb_now_ns() + 1000000000LL : 0;
 	if (r->wake && (!at || r->wake < at))
 		at = r->wake;
 	if (r->wake_user && (!at || r->wake_user < at))
@@ -594,7 +455,7 @@ static void process(gfx_rfb *r)
 	gfx_rfb_carried_fixup(r);
 	/* A viewer closed by a failed write is freed by rfbProcessEvents();
 	 * the gate first, as the first round may have moved handshakes on. */
-	if (gfx_rfb_send_pending(r->screen, r->comp, now_ns(), &r->wake)) {
+	if (gfx_rfb_send_pending(r->screen, r->comp, gfx_rfb_now_ns(), &r->wake)) {
 		handshakes = gate(r);
 		rfbProcessEvents(r->screen, 0);
 		gfx_rfb_carried_fixup(r);
@@ -618,26 +479,26 @@ int gfx_rfb_dispatch(gfx_rfb *r)
 	for (int i = 0; i < n; i++) {
 		int kind = (int)(evs[i].data.u64 >> 32), fd = (int)(uint32_t)evs[i].data.u64;
 		if (kind == TAG_RFB_LISTEN)
-			accept_on(r, r->rfb_fd, false);
+			gfx_rfb_accept(r, r->rfb_fd, false);
 		else if (kind == TAG_WS_LISTEN)
-			accept_on(r, r->ws_fd, true);
+			gfx_rfb_accept(r, r->ws_fd, true);
 		else if (kind == TAG_WS_PENDING)
-			ws_check(r, fd);
+			gfx_rfb_ws_check(r, fd);
 		else if (kind == TAG_TLS)
-			take_relayed(r);
+			gfx_rfb_take_relayed(r);
 		else if (kind == TAG_TIMER) {
 			uint64_t ticks;
 			(void)!read(r->timer_fd, &ticks, sizeof(ticks));
 			clients = true;
-			if (r->wake_user && r->wake_user <= now_ns())
+			if (r->wake_user && r->wake_user <= gfx_rfb_now_ns())
 				r->wake_user = 0; /* the caller's turn (gfx_server_work) */
 		} else
 			clients = true;
 	}
-	int64_t t = now_ns();
+	int64_t t = gfx_rfb_now_ns();
 	for (size_t i = 0; i < WS_PENDING_MAX; i++)
 		if (r->pending[i].fd >= 0 && t - r->pending[i].since > WS_PENDING_NS)
-			pending_drop(r, i);
+			gfx_rfb_pending_drop(r, i);
 	/* Reads what viewers sent, answers requests, drops the gone (a closed
 	 * socket leaves our epoll set by itself). */
 	if (clients || n > 0)
@@ -659,7 +520,7 @@ void gfx_rfb_damage(gfx_rfb *r, const gfx_region *changed)
 	}
 	/* A viewer that failed a write is closed; free it now, its socket
 	 * will not wake us. */
-	if (gfx_rfb_send_pending(r->screen, r->comp, now_ns(), &r->wake))
+	if (gfx_rfb_send_pending(r->screen, r->comp, gfx_rfb_now_ns(), &r->wake))
 		process(r);
 	else
 		arm_timer(r);
