@@ -485,13 +485,21 @@ static void print_table(json_object *res)
 {
 	json_object *arr;
 	json_object_object_get_ex(res, "containers", &arr);
-	printf("%-20s %-8s %8s %6s %9s  %s\n", "NAME", "STATE", "PID", "EXIT", "UP(ms)", "COMMAND");
+	/* The name column is as wide as the longest name (provider containers'
+	 * names, provider-SERVICE-N, are often past 20). */
+	int w = 20;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		const char *n = json_object_get_string(json_object_object_get(json_object_array_get_idx(arr, i), "name"));
+		if (n && strlen(n) > (size_t)w && strlen(n) <= 255)
+			w = (int)strlen(n);
+	}
+	printf("%-*s %-8s %8s %6s %9s  %s\n", w, "NAME", "STATE", "PID", "EXIT", "UP(ms)", "COMMAND");
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		json_object *o = json_object_array_get_idx(arr, i), *v;
 		char ex[16] = "-";
 		if (json_object_object_get_ex(o, "exit_code", &v))
 			snprintf(ex, sizeof(ex), "%d", json_object_get_int(v));
-		printf("%-20s %-8s %8d %6s %9lld  %s\n", json_object_get_string(json_object_object_get(o, "name")),
+		printf("%-*s %-8s %8d %6s %9lld  %s\n", w, json_object_get_string(json_object_object_get(o, "name")),
 		       json_object_get_string(json_object_object_get(o, "state")),
 		       json_object_get_int(json_object_object_get(o, "pid")), ex,
 		       (long long)json_object_get_int64(json_object_object_get(o, "uptime_ms")),

@@ -416,6 +416,19 @@ state_c_is() { c --json container show "$1" | jq -e --arg s "$2" '.state==$s' >/
 	scmd_alive
 }
 
+@test "container list: the columns stay aligned with names past 20 characters" {
+	start_scmd
+	"$SCMCTL" container run --name short -- /bin/true
+	"$SCMCTL" container run --name a-container-name-of-forty-characters-x -- /bin/true
+	run "$SCMCTL" container list
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# every row's state starts in the header's STATE column
+	col=$(echo "$output" | head -n1 | awk '{ print index($0, "STATE") }')
+	[ "$col" -gt 21 ]
+	[ "$(echo "$output" | tail -n +2 | cut -c"$col"- | awk '{ print $1 }' | sort -u)" = exited ]
+}
+
 @test "the IDL set is read once: a container create after the IDL directory changed does not read it" {
 	pre_start() {
 		mkdir -p "$SCMT/cfg/profiles"
