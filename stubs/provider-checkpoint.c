@@ -13,9 +13,12 @@
  * At most one every SCM_CHECKPOINT_MIN_MS: a call sooner marks it due, and
  * the loop sends it when its turn comes (scm_provider_dispatch waits no
  * longer than that), so the last change always reaches scmd. scmd bounds
- * the rate too, and the size, and refuses past them. */
+ * the rate too, and the size, and refuses past them. Only a provider
+ * scmd started with $SCM_PROVIDER_RECOVER=1 (its service has "recover":
+ * true) sends any. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -65,10 +68,24 @@ static int send_now(scm_provider *p, scm_error **ret_err)
 	return 0;
 }
 
+/* scmd says it holds checkpoints for this service ("recover": true in its
+ * manifest): else there is nothing to send them to. */
+static bool wanted(void)
+{
+	static int w = -1;
+	if (w < 0) {
+		const char *e = getenv("SCM_PROVIDER_RECOVER");
+		w = e && strcmp(e, "1") == 0;
+	}
+	return w;
+}
+
 int scm_provider_checkpoint(scm_provider *p, scm_error **ret_err)
 {
 	if (!p)
 		return scm_fail(ret_err, -EINVAL, "scm_provider_checkpoint: no provider");
+	if (!wanted())
+		return 0;
 	if (provider_ho_quiet_(p) || provider_ho_handed_(p))
 		return 0; /* a handover carries the state now */
 	uint64_t now = mono_us();

@@ -313,7 +313,9 @@ scm_call *scm_call_restore(scm_provider *p, struct json_object *saved);
  * recovery needs has changed, before replying to the call that changed it
  * (what reached scmd before the crash is what is recovered). At most one
  * goes every SCM_CHECKPOINT_MIN_MS; one asked for sooner goes when its turn
- * comes, from scm_provider_dispatch(). Nothing is sent during a handover.
+ * comes, from scm_provider_dispatch(). Nothing is sent during a handover,
+ * nor for a service without "recover" (scmd then starts the provider
+ * without $SCM_PROVIDER_RECOVER=1, and the call returns 0 at once).
  * Non-zero with *ret_err when save() refused or scmd is gone: scmd then
  * keeps the checkpoint it had. scmd refuses one over 4 MiB or with more
  * than SCM_HANDOVER_FDS_MAX fds (and then holds none).
