@@ -160,3 +160,24 @@ JSON
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"/recover: a provider in a container cannot be recovered"* ]]
 }
+
+# devnulls: how many /dev/null scmd holds (the rogue's fds are /dev/null)
+devnulls() { for f in /proc/"$SCMD_PID"/fd/*; do readlink "$f"; done | grep -c '^/dev/null$' || true; }
+
+@test "checkpoints over the rate, unsealed or with too many fds are refused and logged; scmd keeps none of their fds" {
+	before=$(devnulls)
+	for mode in ckpt-burst ckpt-unsealed ckpt-fds; do
+		cat >"$SCMT/$mode.json" <<JSON
+{ "name": "$mode", "interface": "echo", "activation": "always", "recover": true,
+  "exec": ["/bin/sh", "-c", "exec env SCM_ROGUE=$mode $SCM_BUILD/libexec/scm-rogue-provider"], "allow": ["demo"] }
+JSON
+		"$SCMCTL" service register "$SCMT/$mode.json" >/dev/null
+	done
+	wait_until 60 grep -q "service 'ckpt-burst': checkpoint of its provider (pid [0-9]*) refused: more than 50 a second (a burst of 10)" "$SCMT/scmd.log"
+	wait_until 60 grep -q "service 'ckpt-unsealed': checkpoint of its provider (pid [0-9]*) refused: its file is not a sealed memfd" "$SCMT/scmd.log"
+	wait_until 60 grep -q "service 'ckpt-fds': checkpoint of its provider (pid [0-9]*) refused: it names 264 fds, more than 256 came with it" "$SCMT/scmd.log"
+	# the burst's first ones were taken, the rest refused, and none is held
+	j=$("$SCMCTL" --json service show ckpt-burst)
+	[[ "$j" =~ \"taken\":\ *10[,}] ]] && [[ "$j" =~ \"refused\":\ *20[,}] ]] && [[ "$j" =~ \"held\":\ *false ]]
+	[ "$(devnulls)" -eq "$before" ]
+}
