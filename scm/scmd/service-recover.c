@@ -31,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "scm-internal/error.h"
@@ -346,9 +347,11 @@ bool svc_recover_reaped(struct scmd *d, struct service *s, pid_t pid, int status
 	if (r != 0) {
 		log_error_chain(LOG_WARNING, e, "service '%s': no new provider for its channels", s->name);
 		scm_error_free(e);
-		if (npid > 0) { /* reaped as s->pid below, as for a crash */
+		if (npid > 0) { /* its exec failed: it is exiting, not ours to keep */
 			safe_close(ctl);
 			kill(npid, SIGKILL);
+			while (waitpid(npid, NULL, 0) < 0 && errno == EINTR)
+				;
 		}
 		return false;
 	}
