@@ -13,7 +13,7 @@ SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c con
                container-hook.c container-launch.c container-output.c container-view.c \
                container-leftovers.c container-control.c container-identity.c container-update.c \
                logzip.c sd.c restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c \
-               restart-store.c restart-start.c service-restart.c provider-spawn.c provider-container.c events.c)
+               restart-store.c restart-start.c service-restart.c service-recover.c provider-spawn.c provider-container.c events.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c \
                 scmctl-dbus.c scmctl-events.c)

@@ -1,7 +1,7 @@
 # stubs/: libscm (wire protocol, client stubs, provider skeleton, IDL) and
 # the stub generator scm-idlc.
 LIBSCM_SRCS := stubs/error.c stubs/wire.c stubs/outq.c stubs/client.c stubs/provider.c stubs/provider-ctl.c \
-               stubs/provider-setup.c stubs/provider-handover.c stubs/provider-state.c \
+               stubs/provider-setup.c stubs/provider-handover.c stubs/provider-checkpoint.c stubs/provider-state.c \
                stubs/grant.c stubs/idl.c stubs/stub-rt.c \
                stubs/clipflow.c
 LIBSCM_OBJS := $(LIBSCM_SRCS:%.c=$(B)/%.o)

@@ -40,7 +40,16 @@ struct scm_channel {
 	struct pending *pending;
 	size_t n_pending, cap_pending;
 	scm_error *dead; /* why the channel is gone, once it is */
+	unsigned recoveries; /* "provider.recovering" events seen */
 };
+
+static scm_error *recovering_error(const scm_channel *ch)
+{
+	return scm_error_new(SCM_E_PROVIDER_GONE, "libscm/client",
+			     "the provider of '%s' crashed during the call: it may or may not have taken effect; the "
+			     "channel goes on with a new provider process",
+			     ch->service ? ch->service : ch->interface ? ch->interface : "?");
+}
 
 static int fail_dead(scm_channel *ch, scm_error **ret_err)
 {
@@ -280,6 +289,21 @@ static uint32_t next_call_id(scm_channel *ch)
 	return id;
 }
 
+/* scmd says the provider crashed and a new process takes the channel over
+ * (docs/handover.md, "A provider that crashes"): the channel lives on, the
+ * calls in progress fail (the dead process may or may not have done them;
+ * a reply the new one sends to one of them is dropped: nobody waits). */
+static void provider_recovering(scm_channel *ch)
+{
+	ch->recoveries++;
+	while (ch->n_pending > 0) {
+		struct pending p = ch->pending[--ch->n_pending];
+		scm_error *e = recovering_error(ch);
+		p.cb(ch, NULL, e ? e : &dead_fallback, p.userdata);
+		scm_error_free(e);
+	}
+}
+
 /* Handles one frame that is not the reply a synchronous caller waits for.
  * Takes m. */
 static void handle_frame(scm_channel *ch, scm_message *m)
@@ -289,6 +313,10 @@ static void handle_frame(scm_channel *ch, scm_message *m)
 		 * for closing. The end of stream follows. */
 		if (m->type == SCM_FRAME_ERROR)
 			channel_kill(ch, scm_message_error(m));
+		else if (m->type == SCM_FRAME_EVENT && m->json &&
+			 strcmp(json_object_get_string(json_object_object_get(m->json, "op")) ?: "",
+				"provider.recovering") == 0)
+			provider_recovering(ch);
 		scm_message_free(m);
 		return;
 	}
@@ -318,6 +346,21 @@ static int read_frame(scm_channel *ch, int msg_flags, scm_message **ret)
 	if (ch->dead)
 		return ch->dead->code;
 	r = scm_wire_recv(ch->fd, msg_flags, ret, &e);
+	if (r == -ECONNRESET) {
+		/* The provider's end closed with our frames unread in it: the
+		 * kernel reports that before the frames still queued for us
+		 * (scmd's revocation notice among them), and only once. */
+		scm_message *m = NULL;
+		while (scm_wire_recv(ch->fd, MSG_DONTWAIT, &m, NULL) == 0) {
+			if (m->call_id == 0 && m->type == SCM_FRAME_ERROR) {
+				channel_kill(ch, scm_message_error(m));
+				scm_message_free(m);
+				return ch->dead->code;
+			}
+			handle_frame(ch, m);
+			m = NULL;
+		}
+	}
 	if (r == 0 || r == -EAGAIN)
 		return r;
 	if (r == 1 || r == -ECONNRESET)
@@ -426,6 +469,11 @@ int scm_call_sync_opts(scm_channel *ch, uint32_t method, const scm_call_opts *op
 	scm_message *m;
 	int r;
 
+	/* What came meanwhile first: a "provider.recovering" queued before
+	 * this call was sent must not fail it. */
+	while (!ch->dead && read_frame(ch, MSG_DONTWAIT, &m) == 0)
+		handle_frame(ch, m);
+	unsigned recoveries = ch->recoveries;
 	r = send_call(ch, id, method, 0, args, bin, bin_len, fds, n_fds, deadline, ret_err);
 	if (r == -ETIMEDOUT)
 		return fail_timeout(ch, method, name, timeout, true, ret_err);
@@ -451,6 +499,10 @@ int scm_call_sync_opts(scm_channel *ch, uint32_t method, const scm_call_opts *op
 			return fail_dead(ch, ret_err);
 		if (m->call_id != id) {
 			handle_frame(ch, m);
+			if (ch->recoveries != recoveries) {
+				scm_error_push(ret_err, recovering_error(ch));
+				return SCM_E_PROVIDER_GONE;
+			}
 			continue;
 		}
 		if (m->type == SCM_FRAME_ERROR) {

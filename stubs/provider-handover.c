@@ -221,6 +221,8 @@ static int wait_state(scm_provider *p, struct provider_ho *ho, scm_error **ret_e
 		if (op && state_fd < 0 && strcmp(op, "handover.state") == 0) {
 			state_fd = scm_message_steal_fd(m, 0);
 			int64_t n = json_object_get_int64(json_object_object_get(m->json, "fds"));
+			/* a checkpoint held by scmd, after a crash (provider-checkpoint.c) */
+			p->recovered = json_object_get_boolean(json_object_object_get(m->json, "recovery"));
 			scm_message_free(m);
 			if (state_fd < 0)
 				return scm_fail(ret_err, SCM_E_PROTOCOL, "scmd passed no state");
@@ -458,6 +460,8 @@ scm_call *scm_call_restore(scm_provider *p, json_object *saved)
 
 static int save(scm_provider *p, struct provider_ho *ho, int *ret_fd, size_t *ret_n, scm_error **ret_err)
 {
+	if (!ho->have_ops)
+		return scm_fail(ret_err, -EINVAL, "the provider has no state to save (no scm_provider_handover)");
 	fds_close(ho);
 	ho->saving = true;
 	json_object *state = ho->ops.save(p->userdata, ret_err);
@@ -488,6 +492,33 @@ static int save(scm_provider *p, struct provider_ho *ho, int *ret_fd, size_t *re
 		fds_close(ho);
 	*ret_n = n;
 	return r;
+}
+
+/* A checkpoint (provider-checkpoint.c): the state as for a handover, its
+ * fds in *ret_fds until provider_ho_save_done_(). */
+int provider_ho_save_(scm_provider *p, int *ret_fd, const int **ret_fds, size_t *ret_n_fds, scm_error **ret_err)
+{
+	struct provider_ho *ho = ho_get(p);
+	size_t n = 0;
+	if (!ho)
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	int r = save(p, ho, ret_fd, &n, ret_err);
+	*ret_fds = ho->fds;
+	*ret_n_fds = ho->n_fds;
+	return r;
+}
+
+void provider_ho_save_done_(scm_provider *p)
+{
+	if (p->ho)
+		fds_close(p->ho);
+}
+
+bool scm_provider_recovery(const scm_provider *p)
+{
+	if (!p || !p->ho)
+		return false;
+	return p->ho->saving ? p->ckpt_saving : p->recovered;
 }
 
 /* The state's fds go to scmd before the reply that carries the memfd, up

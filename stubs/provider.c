@@ -445,7 +445,7 @@ int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 		if (n != 0)
 			return n;
 	}
-	n = epoll_wait(p->epoll_fd, evs, ELEMENTSOF(evs), timeout_ms);
+	n = epoll_wait(p->epoll_fd, evs, ELEMENTSOF(evs), provider_ckpt_timeout_(p, timeout_ms));
 	if (n < 0)
 		return errno == EINTR ? 0 : scm_fail(ret_err, -errno, "epoll_wait: %m");
 	p->batch = evs;
@@ -473,6 +473,8 @@ int scm_provider_dispatch(scm_provider *p, int timeout_ms, scm_error **ret_err)
 	sweep(p);
 	if (p->ho)
 		provider_ho_poll_(p); /* a handover waiting for calls to be answered */
+	if (p->ckpt_due)
+		provider_ckpt_poll_(p);
 	return 0;
 }
 

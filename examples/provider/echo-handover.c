@@ -5,8 +5,16 @@
  * and the numbers carry on. sleep answers from a thread (a deferred
  * reply): a restart waits for it, the old process answers it.
  *
+ * With "recover": true in its manifest it also survives a crash: each
+ * call sends a checkpoint of the counts to scmd (rate-limited by libscm),
+ * and a new process started after a crash takes the channels over with
+ * the counts of the last one (docs/handover.md, "A provider that
+ * crashes").
+ *
  *   --state-version N  writes state version N (reads 1 to N): what a newer
- *                      build does, for the refusal tests */
+ *                      build does, for the refusal tests
+ *   --pad BYTES        adds BYTES of padding to each state: a checkpoint
+ *                      over scmd's bound, for the refusal test */
 #include <errno.h>
 #include <pthread.h>
 #include <json-c/json.h>
@@ -18,6 +26,8 @@
 #include "scm/echo-provider.h"
 
 static uint64_t total; /* calls served by this process and its predecessors */
+static size_t pad;     /* --pad */
+static scm_provider *provider;
 
 struct chan_count {
 	uint64_t calls;
@@ -29,7 +39,13 @@ static uint64_t count(scm_call *call)
 	if (!c && (c = calloc(1, sizeof *c)))
 		scm_call_set_channel_data(call, c);
 	total++;
-	return c ? ++c->calls : 0;
+	uint64_t n = c ? ++c->calls : 0;
+	/* before the reply: a recovery then knows of every call answered
+	 * (but those of the last SCM_CHECKPOINT_MIN_MS, which go a little later) */
+	scm_error *e = NULL;
+	if (scm_provider_checkpoint(provider, &e) != 0)
+		scm_error_free(e);
+	return n;
 }
 
 static int do_ping(scm_call *call, void *ud)
@@ -52,8 +68,6 @@ static int do_greet(scm_call *call, const char *name, void *ud)
 		 (unsigned long long)total);
 	return scm_echo_greet_reply(call, s);
 }
-
-static scm_provider *provider;
 
 struct nap {
 	scm_task task;
@@ -111,6 +125,15 @@ static json_object *save(void *ud, scm_error **ret_err)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "total", json_object_new_int64((int64_t)total));
+	if (pad) {
+		char *b = malloc(pad + 1);
+		if (b) {
+			memset(b, 'x', pad);
+			b[pad] = 0;
+			json_object_object_add(o, "pad", json_object_new_string(b));
+			free(b);
+		}
+	}
 	return o;
 }
 
@@ -151,6 +174,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--state-version") == 0)
 		ops.version = (uint32_t)atoi(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--pad") == 0)
+		pad = (size_t)strtoull(argv[2], NULL, 10);
 	if (scm_echo_provider_new(&sk, &p, &err) != 0)
 		goto fail;
 	provider = p;

@@ -54,6 +54,7 @@ static json_object *service_json(struct service *s, bool full)
 	J(o, "activations", JI(s->n_activations));
 	J(o, "failures", JI(s->n_failures));
 	J(o, "restarts", JI(s->n_restarts));
+	svc_recover_json(s, o);
 	if (full) {
 		J(o, "manifest", JS(s->manifest_path));
 		J(o, "idl_path", JS(s->idl_path));

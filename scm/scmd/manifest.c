@@ -3,7 +3,7 @@
  *   {"name": "echo", "interface": "echo", "exec": ["scm-echo"],
  *    "activation": "on-demand"|"always", "restart": "no"|"on-failure"|"always",
  *    "timeout_ms": 5000, "allow": ["host", "app-*"], "description": "...",
- *    "container": true | {"profiles": [...]}}
+ *    "container": true | {"profiles": [...]}, "recover": true|false}
  *
  * Unknown members are refused, so a misspelt one is not silently
  * ignored. */
@@ -30,7 +30,7 @@ void manifest_done(struct manifest *m)
 int manifest_parse(json_object *m, const char *origin, struct manifest *ret, scm_error **ret_err)
 {
 	static const char *const keys[] = { "name", "interface", "exec", "activation", "restart",
-					    "timeout_ms", "allow", "description", "container", NULL };
+					    "timeout_ms", "allow", "description", "container", "recover", NULL };
 	json_object *v;
 	const char *bad = NULL;
 
@@ -110,6 +110,20 @@ int manifest_parse(json_object *m, const char *origin, struct manifest *ret, scm
 			return MBAD("%s: /container: expected true, false or {\"profiles\": [...]}", origin);
 	}
 
+	/* docs/handover.md, "A provider that crashes" */
+	bool recover = false;
+	if (json_object_object_get_ex(m, "recover", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return MBAD("%s: /recover: expected true or false (whether a crashed provider's channels are "
+				    "recovered from its checkpoint)",
+				    origin);
+		recover = json_object_get_boolean(v);
+		if (recover && in_container)
+			return MBAD("%s: /recover: a provider in a container cannot be recovered: its channels are "
+				    "recovered for providers scmd starts as processes",
+				    origin);
+	}
+
 	char *n = strdup(name), *i = strdup(iname);
 	if (!n || !i) {
 		free(n);
@@ -118,7 +132,8 @@ int manifest_parse(json_object *m, const char *origin, struct manifest *ret, scm
 	}
 	*ret = (struct manifest){ .name = n, .iface = i, .exec = TAKE_PTR(exec), .allow = TAKE_PTR(allow),
 				  .activation = act, .restart = rs, .timeout_ms = timeout,
-				  .in_container = in_container, .container_profiles = TAKE_PTR(cprofiles) };
+				  .in_container = in_container, .container_profiles = TAKE_PTR(cprofiles),
+				  .recover = recover };
 	return 0;
 }
 

@@ -25,6 +25,7 @@ struct manifest {
 	unsigned timeout_ms;
 	bool in_container;
 	char **container_profiles;
+	bool recover; /* a crash keeps the channels, restored from a checkpoint */
 };
 
 /* Errors name the member (origin: /key: what is wrong). ret is filled only

@@ -61,6 +61,10 @@ int provider_spawn(struct scmd *d, struct service *s, const char *prog, bool han
 			setenv("SCM_PROVIDER_HANDOVER", "1", 1);
 		else
 			unsetenv("SCM_PROVIDER_HANDOVER");
+		if (s->recover) /* scmd holds its checkpoints (service-recover.c) */
+			setenv("SCM_PROVIDER_RECOVER", "1", 1);
+		else
+			unsetenv("SCM_PROVIDER_RECOVER");
 		execvp(prog, s->exec);
 		int e = errno;
 		(void)!write(errfd, &e, sizeof(e));

@@ -126,6 +126,7 @@ int service_register(struct scmd *d, json_object *m, const char *origin, struct 
 	s->restart = mf.restart;
 	s->timeout_ms = mf.timeout_ms;
 	s->in_container = mf.in_container;
+	s->recover = mf.recover;
 	s->container_profiles = TAKE_PTR(mf.container_profiles);
 	s->manifest_json = strdup(json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN));
 	s->ctl.fd = -1;
@@ -390,6 +391,10 @@ static void provider_ctl_io(struct scmd *d, struct watch *w, uint32_t events)
 			scm_message_free(m);
 			continue;
 		}
+		if (s->recover && svc_recover_frame(d, s, m)) {
+			scm_message_free(m);
+			continue;
+		}
 		if (s->ho && svc_restart_frame(d, s, m)) {
 			scm_message_free(m);
 			return; /* the handover may have moved on: epoll says if there is more */
@@ -415,6 +420,8 @@ static void service_timer(struct scmd *d, struct watch *w, uint32_t events)
 		svc_restart_timeout(d, s);
 		return;
 	}
+	if (svc_recover_timeout(d, s))
+		return;
 	if (s->state == P_STARTING) {
 		provider_failed(d, s, SCM_E_TIMEOUT, "provider '%s' (pid %d) did not say ready within %u ms",
 				s->exec[0], s->pid, s->timeout_ms);
@@ -440,6 +447,7 @@ static void describe_status(int status, char *buf, size_t n)
 static void service_free(struct scmd *d, struct service *s)
 {
 	scmd_ctr_service_gone(d, s);
+	svc_recover_free(s);
 	watch_del(d, &s->timer);
 	safe_close(s->timer.fd);
 	list_del(&s->node);
@@ -469,6 +477,8 @@ void service_reap(struct scmd *d, pid_t pid, int status)
 		if (s->pid != pid)
 			continue;
 		if (s->ho && svc_restart_reaped(d, s, pid, status))
+			return;
+		if (svc_recover_reaped(d, s, pid, status))
 			return;
 		bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		s->pid = 0;

@@ -113,6 +113,8 @@ static const char *quiet(struct scmd *d)
 		struct service *s = list_entry(p, struct service, node);
 		if (s->unregistering && s->pid > 0)
 			return "an unregistered provider is still exiting";
+		if (s->state == P_HANDOVER && !s->ho)
+			return "a crashed provider's channels are being recovered";
 		if (s->ctl_q.frames && (scm_outq_flush(s->ctl.fd, &s->ctl_q) != 0 || s->ctl_q.frames))
 			return "a provider has not taken its channels in yet";
 	}

@@ -153,6 +153,8 @@ struct service {
 	char *manifest_json; /* what it was registered with: a successor registers it again */
 	struct svc_handover *ho; /* `service restart` on its way (service-restart.c), or NULL */
 	uint64_t n_restarts;     /* providers replaced with their channels */
+	bool recover;             /* manifest "recover": a crash keeps the channels (service-recover.c) */
+	struct svc_recover *rec;  /* its checkpoint and recovery, or NULL */
 };
 
 struct channel {
@@ -468,6 +470,23 @@ const char *svc_restart_busy(struct scmd *d);
  * restart of s, which then takes it. */
 bool svc_restart_connected(struct scmd *d, struct service *s, const char *ep_name, int fd);
 bool svc_restart_ctr_ended(struct scmd *d, struct service *s, const char *name, const scm_error *e, int status);
+/* The grant a channel was made with, marked as handed over. */
+struct json_object *handover_grant(struct service *s, struct channel *ch);
+
+/* service-recover.c: a crashed provider's channels recovered from its
+ * checkpoint (docs/handover.md, "A provider that crashes"). */
+#define CKPT_BYTES_MAX (4u << 20) /* one checkpoint's memfd */
+#define CKPT_PER_SEC 50           /* checkpoints a second, on average ... */
+#define CKPT_BURST 10             /* ... and in a row */
+#define RECOVER_STABLE_USEC (10 * 1000000ull) /* a crash sooner after a recovery revokes */
+/* A checkpoint or a recovering provider's frame: true when taken. */
+bool svc_recover_frame(struct scmd *d, struct service *s, scm_message *m);
+/* The provider pid of s died: true when its channels are being recovered
+ * (s->pid is then the new process). */
+bool svc_recover_reaped(struct scmd *d, struct service *s, pid_t pid, int status);
+bool svc_recover_timeout(struct scmd *d, struct service *s);
+void svc_recover_free(struct service *s);
+void svc_recover_json(struct service *s, struct json_object *o);
 
 /* Sends a frame to the provider over its control socket, queueing what it
  * has no room for. 0, SCM_E_BUSY when too much waits, or -errno. */

@@ -183,8 +183,8 @@ void svc_restart_cancel(struct scmd *d, struct service *s, const char *why)
 		s->state = P_READY;
 }
 
-/* The grant a channel was made with, marked as handed over. */
-static json_object *handover_grant(struct service *s, struct channel *ch)
+/* The grant a channel was made with, marked as handed over (service-recover.c too). */
+json_object *handover_grant(struct service *s, struct channel *ch)
 {
 	json_object *g = NULL;
 	if (ch->grant_json)

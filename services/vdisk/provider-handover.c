@@ -111,6 +111,11 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 
 static json_object *save(void *userdata, scm_error **ret_err)
 {
+	if (scm_provider_recovery(provider)) { /* a checkpoint: the channels say it all */
+		json_object *st = json_object_new_object();
+		json_object_object_add(st, "disks", json_object_new_array());
+		return st;
+	}
 	/* every fd the state will take, before any is added: past the quota
 	 * the handover is refused as a whole, never a channel left behind */
 	size_t need = channels_live;
@@ -144,6 +149,8 @@ static json_object *save(void *userdata, scm_error **ret_err)
 static json_object *save_channel(const scm_grant *g, void *chdata, void *userdata)
 {
 	struct channel *c = chdata;
+	if (scm_provider_recovery(provider))
+		return rec_save_channel(g, c);
 	if (!c || c->closed) { /* no disk: perhaps a job wait */
 		json_object *w = bjob_carry_waits(g->channel), *o = NULL;
 		if (w && json_object_array_length(w) > 0 && (o = json_object_new_object()))
@@ -388,6 +395,8 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 {
 	if (!saved)
 		return 0;
+	if (scm_provider_recovery(provider))
+		return rec_restore_channel(g, saved, ret_chdata);
 	if (!json_object_object_get(saved, "memfd")) { /* a channel without disks: its job waits */
 		bjob_carry_waits_restore(json_object_object_get(saved, "waits"));
 		return 0;

@@ -564,6 +564,7 @@ int do_close(scm_call *call, uint64_t handle, void *ud)
 		return 0;
 	}
 	*h = (struct handle){ 0 };
+	rec_checkpoint();
 	j->pj.run = job_run;
 	j->pj.done = job_done;
 	j->task.fn = job_finish;

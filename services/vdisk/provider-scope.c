@@ -154,37 +154,35 @@ static int grant_remote_open(const char *uri, void *userdata, struct vhdx_remote
 	return 0;
 }
 
-/* Fills scope for method; false (after replying) when the granted
- * directory cannot be opened. *ret_scoped false: the path is unconstrained. */
-bool scope_get(scm_call *call, struct channel *c, const char *method, struct allow_ctx *actx,
-	       struct vhdx_scope *scope, bool *ret_scoped)
+/* Fills scope for method under grant g; non-zero with *ret_err when the
+ * granted directory cannot be opened. *ret_scoped false: the path is
+ * unconstrained. Without a call: a recovery opens disks again with it
+ * (provider-recover.c). */
+int scope_for(const scm_grant *g, struct channel *c, const char *method, struct allow_ctx *actx,
+	      struct vhdx_scope *scope, bool *ret_scoped, scm_error **ret_err)
 {
 	bool constrained;
 	const char *bad;
-	const char *dir = granted_dir(scm_call_grant(call), method, "path", &constrained, &bad);
-	if (bad) {
-		fail(call, SCM_E_DENIED,
-		     "%s: the grant constrains \"path\" by \"%s\", which cannot scope a file path "
-		     "(only path_prefix, eq or in can): refused",
-		     method, bad);
-		return false;
-	}
+	const char *dir = granted_dir(g, method, "path", &constrained, &bad);
+	if (bad)
+		return scm_fail(ret_err, SCM_E_DENIED,
+				"%s: the grant constrains \"path\" by \"%s\", which cannot scope a file path "
+				"(only path_prefix, eq or in can): refused",
+				method, bad);
 	*ret_scoped = dir != NULL;
 	if (!dir)
-		return true;
+		return 0;
 	if (!c->root || strcmp(c->root, dir)) {
 		int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			fail(call, SCM_E_DENIED, "%s: the granted directory %s cannot be opened: %m", method, dir);
-			return false;
-		}
+		if (fd < 0)
+			return scm_fail(ret_err, SCM_E_DENIED, "%s: the granted directory %s cannot be opened: %m",
+					method, dir);
 		char real[PATH_MAX];
 		char *r = strdup(dir), *rr = realpath(dir, real) ? strdup(real) : NULL;
 		if (!r) {
 			close(fd);
 			free(rr);
-			fail(call, SCM_E_INTERNAL, "out of memory");
-			return false;
+			return scm_fail(ret_err, SCM_E_INTERNAL, "out of memory");
 		}
 		safe_close(c->rootfd);
 		free(c->root);
@@ -196,7 +194,21 @@ bool scope_get(scm_call *call, struct channel *c, const char *method, struct all
 	*scope = (struct vhdx_scope){ .dirfd = c->rootfd, .dir = c->root, .dir_real = c->root_real,
 				      .allow = allow_path, .userdata = actx, .bat_max = CHAIN_BAT_MAX,
 				      .remote = grant_remote_open, .remote_userdata = actx };
-	return true;
+	return 0;
+}
+
+/* The same for a call: false (after replying) when it cannot be made. */
+bool scope_get(scm_call *call, struct channel *c, const char *method, struct allow_ctx *actx,
+	       struct vhdx_scope *scope, bool *ret_scoped)
+{
+	scm_error *e = NULL;
+	if (scope_for(scm_call_grant(call), c, method, actx, scope, ret_scoped, &e) == 0)
+		return true;
+	int code = e->code;
+	_cleanup_free_ char *t = scm_error_text(e);
+	scm_error_free(e);
+	fail(call, code, "%s", t ? t : method);
+	return false;
 }
 
 int scope_param(scm_call *call, const char *method, const char *param, int *ret_fd, char **ret_dir,

@@ -150,6 +150,14 @@ struct handle *handle_get(scm_call *call, uint64_t n);
 /* provider-scope.c */
 bool scope_get(scm_call *call, struct channel *c, const char *method, struct allow_ctx *actx,
 	       struct vhdx_scope *scope, bool *ret_scoped);
+int scope_for(const scm_grant *g, struct channel *c, const char *method, struct allow_ctx *actx,
+	      struct vhdx_scope *scope, bool *ret_scoped, scm_error **ret_err);
+
+/* provider-recover.c: checkpoints, and the channels back after a crash
+ * (docs/vdisk.md, "A crash of the provider") */
+void rec_checkpoint(void);
+struct json_object *rec_save_channel(const scm_grant *g, struct channel *c);
+int rec_restore_channel(const scm_grant *g, struct json_object *saved, void **ret_chdata);
 /* The granted directory of another path parameter (migrate's dest): 1 and
  * it opened O_PATH (*ret_fd, its path and canonical path, the caller's),
  * 0 when param is not constrained, <0 after replying. */

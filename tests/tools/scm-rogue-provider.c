@@ -3,11 +3,16 @@
  * may carry, and refuse a state that does not match them.
  *   SCM_ROGUE=many   sends 264 fds (33 "handover.fds" frames), over the 256
  *   SCM_ROGUE=lie    sends 2 fds and says 3
+ * and checkpoints scmd must refuse (core-recover.bats), right after ready:
+ *   SCM_ROGUE=ckpt-burst     30 sealed checkpoints at once, over the rate's burst
+ *   SCM_ROGUE=ckpt-unsealed  a checkpoint whose memfd is not sealed
+ *   SCM_ROGUE=ckpt-fds       264 fds ahead of a checkpoint, over the 256
  * It speaks the provider protocol raw on $SCM_PROVIDER_FD (docs/protocol.md):
  * ready, then it answers "handover" and ignores everything else. */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -44,6 +49,38 @@ static void handover(int ctl, uint32_t call_id, bool many)
 		close(fds[i]);
 }
 
+static int memfd(bool sealed)
+{
+	int fd = memfd_create("rogue-checkpoint", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd >= 0 && (write(fd, "SCMPSTAT", 8) != 8 ||
+			(sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK) < 0)))
+		return -1;
+	return fd;
+}
+
+static void checkpoints(int ctl, const char *mode)
+{
+	int fds[SCM_FDS_MAX];
+	size_t n = 1, extra = 0;
+	if (!strcmp(mode, "ckpt-burst"))
+		n = 30;
+	if (!strcmp(mode, "ckpt-fds")) {
+		for (size_t i = 0; i < SCM_FDS_MAX; i++)
+			fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		for (; extra < 264; extra += SCM_FDS_MAX)
+			send_ev(ctl, "{\"op\":\"checkpoint.fds\"}", fds, SCM_FDS_MAX);
+		for (size_t i = 0; i < SCM_FDS_MAX; i++)
+			close(fds[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		int fd = memfd(strcmp(mode, "ckpt-unsealed") != 0);
+		char ev[64];
+		snprintf(ev, sizeof ev, "{\"op\":\"checkpoint\",\"fds\":%zu}", extra);
+		send_ev(ctl, ev, &fd, 1);
+		close(fd);
+	}
+}
+
 int main(void)
 {
 	const char *s = getenv("SCM_PROVIDER_FD"), *mode = getenv("SCM_ROGUE");
@@ -55,6 +92,8 @@ int main(void)
 		send_ev(ctl, "{\"op\":\"handover.waiting\"}", NULL, 0);
 	else
 		send_ev(ctl, "{\"op\":\"ready\",\"interface\":\"echo\",\"version\":1}", NULL, 0);
+	if (mode && !strncmp(mode, "ckpt-", 5))
+		checkpoints(ctl, mode);
 	for (;;) {
 		scm_message *m = NULL;
 		int r = scm_wire_recv(ctl, 0, &m, NULL);

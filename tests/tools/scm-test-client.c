@@ -17,6 +17,12 @@
  *                                       longest (K restarts: the typical one);
  *                                       $PINGS_LOG: "START_US LENGTH_US" of each round
  *                                       over 1 ms (CLOCK_MONOTONIC)
+ *   scm-test-client recover STOPFILE    greet, then until STOPFILE exists ping one channel,
+ *                                       then greet again on it: what failed, the first
+ *                                       call answered after a failure ("answered again
+ *                                       END"), the rounds over 1 ms ("round START END
+ *                                       ok|failed"; CLOCK_REALTIME us: a test places a
+ *                                       crash against them)
  *   scm-test-client churn STOPFILE      until STOPFILE exists: ping on a channel held
  *                                       throughout, and connect, ping, close a new one;
  *                                       reports calls, failures and the longest call
@@ -387,6 +393,67 @@ static int do_churn(const char *stop)
 	return failed ? 1 : 0;
 }
 
+static uint64_t rt_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int greet(scm_channel *ch, const char *what)
+{
+	scm_error *e = NULL;
+	char *reply = NULL;
+	if (scm_echo_greet(ch, "r", &reply, &e) != 0)
+		return fail_chain(what, e);
+	printf("%s %s\n", what, reply);
+	free(reply);
+	return 0;
+}
+
+/* One channel held across a provider's crash and recovery: the pings
+ * may fail only with provider-gone (the call in progress at the crash),
+ * and the channel must go on; the last greet's count tells whether the
+ * provider's state came back. */
+static int do_recover(const char *stop)
+{
+	scm_channel *ch = NULL;
+	scm_error *e = NULL;
+	unsigned long calls = 0, failed = 0, after = 0;
+	if (scm_connect("echo", &ch, &e) != 0)
+		return fail_chain("connect", e);
+	if (greet(ch, "first") != 0)
+		return 1;
+	printf("started\n");
+	fflush(stdout);
+	for (;; calls++) {
+		if ((calls & 15) == 0 && access(stop, F_OK) == 0)
+			break;
+		uint64_t t0 = rt_usec();
+		int r = scm_echo_ping(ch, &e);
+		uint64_t t1 = rt_usec();
+		if (r != 0) {
+			failed++;
+			after = 0;
+			_cleanup_free_ char *t = scm_error_text(e);
+			printf("failed [%s]: %s\n", scm_code_name(r), t ? t : "?");
+			scm_error_free(e);
+			e = NULL;
+			if (r != SCM_E_PROVIDER_GONE || scm_channel_pending(ch) || failed > 5)
+				break;
+		} else if (after++ == 0 && failed)
+			printf("answered again %llu\n", (unsigned long long)t1);
+		if (t1 - t0 > 1000)
+			printf("round %llu %llu %s\n", (unsigned long long)t0, (unsigned long long)t1,
+			       r ? "failed" : "ok");
+		fflush(stdout);
+	}
+	int r = greet(ch, "last");
+	scm_channel_free(ch);
+	printf("calls %lu failed %lu after %lu\n", calls, failed, after);
+	return r;
+}
+
 /* Pings on one channel as fast as it answers: across `service restart`
  * the longest round is the time from the old process' last reply to the
  * new one's first (plus one round trip). */
@@ -467,6 +534,8 @@ int main(int argc, char **argv)
 		return do_flood(atoi(argv[2]));
 	if (strcmp(c, "pings") == 0 && (argc == 3 || argc == 4))
 		return do_pings(argv[2], argc == 4 ? (size_t)atoi(argv[3]) : 0);
+	if (strcmp(c, "recover") == 0 && argc == 3)
+		return do_recover(argv[2]);
 	if (strcmp(c, "churn") == 0 && argc == 3)
 		return do_churn(argv[2]);
 	if (strcmp(c, "loop") == 0 && argc == 4)

@@ -12,7 +12,11 @@
  * a test that needs the rest left as it was. VDISK_PATTERN_ALSO="D1 D2 ..."
  * opens more disks read-only on the same channel and reads 4 KiB of one of
  * them every round (their handles must live as long as the channel: the
- * provider restart test); their first 4 KiB must not change. */
+ * provider restart test); their first 4 KiB must not change.
+ * VDISK_PATTERN_RETRY=1 does a round again when its call failed with
+ * provider-gone on a channel that goes on (the provider crashed and scmd
+ * recovered it: docs/handover.md), at most 3 times in a row; prints
+ * "retried N" too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,8 +71,14 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 	const char *sp = getenv("VDISK_PATTERN_SPAN");
 	if (sp && strtoull(sp, NULL, 0) >= 4096 && strtoull(sp, NULL, 0) < vsize)
 		span = strtoull(sp, NULL, 0);
-	long i;
+	long i, retried = 0, again = 0;
+	bool retry = getenv("VDISK_PATTERN_RETRY") != NULL;
 	for (i = 0; n ? i < n : access(stop, F_OK) != 0; i++) {
+		if (r == SCM_E_PROVIDER_GONE) { /* the round before failed: this one is it again */
+			scm_error_free(*ret_err);
+			*ret_err = NULL;
+			r = 0;
+		}
 		uint64_t x = mix(seed + (uint64_t)i);
 		uint64_t len = (1 + x % 16) * 4096, off = (x >> 8) % (span / 4096) * 4096;
 		if (off + len > span)
@@ -87,15 +97,28 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 		if (na) {
 			/* the read goes to the buffer's end: the write's data stays */
 			uint64_t k = (uint64_t)i % na;
-			if ((r = scm_vdisk_read(ch, also[k], 0, 4096, bsz - 4096, ret_err)))
+			if ((r = scm_vdisk_read(ch, also[k], 0, 4096, bsz - 4096, ret_err))) {
+				if (r == SCM_E_PROVIDER_GONE && retry && again++ < 3) {
+					retried++;
+					i--;
+					continue;
+				}
 				break;
+			}
 			if (memcmp(buf + bsz - 4096, first[k], 64)) {
 				r = scm_fail(ret_err, -EIO, "the read-only disk %llu reads otherwise", (unsigned long long)k);
 				break;
 			}
 		}
-		if ((r = scm_vdisk_write(ch, h, off, len, 0, ret_err)) || (r = scm_vdisk_flush(ch, h, ret_err)))
+		if ((r = scm_vdisk_write(ch, h, off, len, 0, ret_err)) || (r = scm_vdisk_flush(ch, h, ret_err))) {
+			if (r == SCM_E_PROVIDER_GONE && retry && again++ < 3) {
+				retried++;
+				i--;
+				continue;
+			}
 			break;
+		}
+		again = 0;
 		if (pwrite(ef, buf, len, (off_t)off) != (ssize_t)len) {
 			r = -errno;
 			break;
@@ -103,6 +126,8 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 		fsync(ef);
 	}
 	printf("wrote %ld\n", i);
+	if (retry)
+		printf("retried %ld\n", retried);
 	fflush(stdout);
 	close(ef);
 	if (!r)

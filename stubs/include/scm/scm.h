@@ -301,6 +301,35 @@ int scm_call_set_carriable(scm_call *deferred);
 struct json_object *scm_call_save(scm_call *deferred);
 scm_call *scm_call_restore(scm_provider *p, struct json_object *saved);
 
+/* Recovery after a crash (docs/handover.md, "A provider that crashes"): a
+ * service whose manifest says "recover": true keeps its channels when its
+ * provider crashes, and a new process restores them from the last
+ * checkpoint scmd holds, as after a handover (scm_provider_handover's
+ * callbacks and fd functions; the calls in progress at the crash fail on
+ * the client's side with provider-gone).
+ *
+ * scm_provider_checkpoint() saves the state with save() and save_channel()
+ * and sends it to scmd, which keeps the last one: call it whenever what a
+ * recovery needs has changed, before replying to the call that changed it
+ * (what reached scmd before the crash is what is recovered). At most one
+ * goes every SCM_CHECKPOINT_MIN_MS; one asked for sooner goes when its turn
+ * comes, from scm_provider_dispatch(). Nothing is sent during a handover,
+ * nor for a service without "recover" (scmd then starts the provider
+ * without $SCM_PROVIDER_RECOVER=1, and the call returns 0 at once).
+ * Non-zero with *ret_err when save() refused or scmd is gone: scmd then
+ * keeps the checkpoint it had. scmd refuses one over 4 MiB or with more
+ * than SCM_HANDOVER_FDS_MAX fds (and then holds none).
+ *
+ * scm_provider_recovery() says, in save() and save_channel(), whether they
+ * run for a checkpoint (say what a new process can open again by itself,
+ * rather than passing fds whose locks must not outlive a crash), and in
+ * restore() and restore_channel(), whether the state is a checkpoint
+ * restored after a crash (not a predecessor that quiesced: work may have
+ * been cut in the middle). */
+#define SCM_CHECKPOINT_MIN_MS 25
+int scm_provider_checkpoint(scm_provider *p, scm_error **ret_err);
+bool scm_provider_recovery(const scm_provider *p);
+
 /* ---- deferred replies ---------------------------------------------------
  *
  * A handler that would block (disk I/O, a flush, waiting on another

@@ -46,6 +46,11 @@ struct scm_provider {
 	struct provider_ho *ho;     /* handover (provider-handover.c), NULL until asked */
 	int holds;                  /* scm_provider_hold: work a handover waits for */
 	void (*on_quiesce)(bool quiet, void *userdata);
+	/* checkpoints (provider-checkpoint.c) */
+	uint64_t ckpt_last_us; /* when the last one was sent */
+	bool ckpt_due;         /* asked for, waits for its turn */
+	bool ckpt_saving;      /* save() runs for a checkpoint */
+	bool recovered;        /* this process restored a checkpoint after a crash */
 };
 
 struct scm_call {
@@ -87,6 +92,14 @@ scm_call *provider_call_deferred_(scm_provider *p, struct chan *c, uint32_t call
 				  bool no_reply);
 bool provider_ho_handed_(const scm_provider *p); /* state saved: channel ends are not shut down */
 void provider_ho_free_(scm_provider *p);
+/* provider-handover.c, for provider-checkpoint.c: the state saved as for a
+ * handover (memfd in *ret_fd, its fds in *ret_fds until _done_) */
+int provider_ho_save_(scm_provider *p, int *ret_fd, const int **ret_fds, size_t *ret_n_fds, scm_error **ret_err);
+void provider_ho_save_done_(scm_provider *p);
+/* provider-checkpoint.c, for provider.c: the epoll timeout that lets a
+ * checkpoint that waits for its turn go in time, and sending it then */
+int provider_ckpt_timeout_(scm_provider *p, int timeout_ms);
+void provider_ckpt_poll_(scm_provider *p);
 /* provider.c: marks the task eventfd in the epoll set */
 extern char provider_task_marker_;
 /* provider-setup.c: runs the tasks workers posted */

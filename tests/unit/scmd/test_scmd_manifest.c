@@ -26,6 +26,17 @@ static void accepted_with_defaults(void **state)
 	assert_int_equal(m.restart, RESTART_ON_FAILURE);
 	assert_int_equal(m.timeout_ms, 5000);
 	assert_false(m.in_container);
+	assert_false(m.recover);
+	manifest_done(&m);
+}
+
+static void accepted_recover(void **state)
+{
+	struct manifest m;
+	scm_error *e = NULL;
+	const char *t = "{\"name\":\"e\",\"interface\":\"e\",\"exec\":[\"p\"],\"recover\":true}";
+	assert_int_equal(manifest_parse_text(t, strlen(t), "m.json", &m, &e), 0);
+	assert_true(m.recover);
 	manifest_done(&m);
 }
 
@@ -79,6 +90,9 @@ static void refused_naming_the_member(void **state)
 		{ "{\"name\":\"e\",\"interface\":\"e\",\"exec\":[\"p\"],\"timeout_ms\":0}", "/timeout_ms:" },
 		{ "{\"name\":\"e\",\"interface\":\"e\",\"exec\":[\"p\"],\"timeout_ms\":\"5\"}", "/timeout_ms:" },
 		{ "{\"name\":\"e\",\"interface\":\"e\",\"exec\":[\"p\"],\"container\":1}", "/container: expected" },
+		{ "{\"name\":\"e\",\"interface\":\"e\",\"exec\":[\"p\"],\"recover\":1}", "/recover: expected true or false" },
+		{ "{\"name\":\"e\",\"interface\":\"e\",\"exec\":[\"p\"],\"recover\":\"yes\"}", "/recover: expected true or false" },
+		{ "{\"name\":\"e\",\"interface\":\"e\",\"exec\":[\"p\"],\"recover\":true,\"container\":true}", "/recover: a provider in a container" },
 		{ "{\"name\":\"e\",\"interface\":\"e\",\"exec\":[\"p\"],\"container\":{\"rootfs\":1}}", "/container/rootfs: unknown key" },
 		{ "{\"name\":\"e\",\"interface\":\"e\",\"exec\":[\"p\"],\"container\":{\"profiles\":[1]}}", "/container/profiles:" },
 		{ "{\"name\":", "not a valid manifest" },
@@ -101,6 +115,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(accepted_with_defaults),
+		cmocka_unit_test(accepted_recover),
 		cmocka_unit_test(accepted_in_full),
 		cmocka_unit_test(not_an_object),
 		cmocka_unit_test(refused_naming_the_member),

@@ -1,0 +1,198 @@
+/* provider-recover.c: the vdisk provider's channels back after a crash
+ * (docs/handover.md, "A provider that crashes"; docs/vdisk.md).
+ *
+ * With "recover": true in the service's manifest, every open and close of
+ * a handle sends a checkpoint to scmd (scm_provider_checkpoint, before the
+ * reply). A checkpoint is small and derived: per channel, its data buffer
+ * (the memfd the client has mapped: it must stay the same memory) and its
+ * handles by number, with the disk's path as it was opened, rw and
+ * shared. No disk fds: their OFD locks would be held by scmd past the
+ * crash, and a write session the crash cut must be replayed from the log
+ * by an ordinary open, not adopted. No jobs: a job's journal beside its
+ * disk makes it resume or roll back at that open, as after any crash.
+ *
+ * After the crash, the new process opens each disk again by its path,
+ * beneath the channel's grant as any open is (the grant scmd passed with
+ * the channel is the one it was made with), and gives the handle its
+ * number back. A handle that cannot be opened again (the file is gone,
+ * the grant no longer reaches it, another channel's handle took it in a
+ * way this one cannot share) is left out: the client's calls on it fail
+ * with "no handle", the channel and its other handles go on. */
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "provider-jobs.h"
+
+void rec_checkpoint(void)
+{
+	scm_error *e = NULL;
+	if (scm_provider_checkpoint(provider, &e) != 0) {
+		_cleanup_free_ char *t = scm_error_text(e);
+		fprintf(stderr, "vdisk-provider: %s\n", t ? t : "checkpoint failed");
+		scm_error_free(e);
+	}
+}
+
+json_object *rec_save_channel(const scm_grant *g, struct channel *c)
+{
+	(void)g;
+	if (!c || c->closed)
+		return NULL;
+	json_object *o = json_object_new_object();
+	json_object *hs = json_object_new_array();
+	json_object_object_add(o, "memfd", json_object_new_int(scm_handover_fd_add(provider, c->memfd)));
+	json_object_object_add(o, "handles", hs);
+	for (size_t k = 0; k < HANDLES_MAX; k++) {
+		struct disk *d = c->h[k].d;
+		if (!d)
+			continue;
+		json_object *h = json_object_new_object();
+		json_object_object_add(h, "n", json_object_new_uint64(k + 1));
+		json_object_object_add(h, "path", json_object_new_string(d->path));
+		json_object_object_add(h, "rw", json_object_new_boolean(c->h[k].rw));
+		json_object_object_add(h, "shared", json_object_new_boolean(d->shared));
+		json_object_array_add(hs, h);
+	}
+	return o;
+}
+
+/* The disk at path, open already or opened now, under g's scope. */
+static struct disk *reopen(const scm_grant *g, struct channel *c, const char *path, bool rw, bool shared,
+			   scm_error **ret_err)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_object();
+	json_object_object_add(a, "readonly", json_object_new_boolean(!rw));
+	json_object_object_add(a, "shared", json_object_new_boolean(shared));
+	struct allow_ctx actx = { g, "open", a, NULL };
+	struct vhdx_scope scope;
+	bool scoped;
+	if (scope_for(g, c, "open", &actx, &scope, &scoped, ret_err) != 0)
+		return NULL;
+	const struct vhdx_scope *sp = scoped ? &scope : NULL;
+	vhdx *probe = NULL;
+	const unsigned pfl = VHDX_O_RDONLY | VHDX_O_NO_LOCK | VHDX_O_NO_REMOTE;
+	int r = scoped ? vhdx_open_scoped(&scope, path, pfl, &probe, ret_err)
+		       : vhdx_open_fd(-1, path, NULL, pfl, &probe, ret_err);
+	if (r < 0)
+		return NULL;
+	uint64_t dev, ino;
+	vhdx_file_id(probe, &dev, &ino);
+	struct disk *d;
+	for (d = disks; d; d = d->next)
+		if (d->dev == dev && d->ino == ino && !d->closing)
+			break;
+	if (d) {
+		vhdx_close(probe);
+		if (rw && (!d->rw || (d->writers && !(shared && d->shared)))) {
+			scm_fail(ret_err, SCM_VDISK_E_BUSY, "%s: open by another channel in a way this handle cannot share",
+				 path);
+			return NULL;
+		}
+		return d;
+	}
+	if (vhdx_remote_named(probe)) {
+		vhdx_close(probe);
+		scm_fail(ret_err, SCM_VDISK_E_BUSY, "%s: a disk with a remote parent is not opened again after a crash",
+			 path);
+		return NULL;
+	}
+	d = calloc(1, sizeof *d);
+	if (!d || !(d->path = strdup(path))) {
+		free(d);
+		vhdx_close(probe);
+		scm_fail(ret_err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	/* an ordinary open: a write session the crash cut is replayed */
+	r = vhdx_open_fd(vhdx_fd(probe), path, sp, rw ? 0 : VHDX_O_RDONLY, &d->h, ret_err);
+	vhdx_close(probe);
+	struct vhdx_info in;
+	if (r == 0) {
+		vhdx_get_info(d->h, &in);
+		r = pr_disk_open(&d->pr, sp, path, &in.page83, ret_err);
+		if (r < 0)
+			vhdx_close(d->h);
+	}
+	if (r < 0) {
+		free(d->path);
+		free(d);
+		return NULL;
+	}
+	d->dev = dev;
+	d->ino = ino;
+	d->virtual_size = in.virtual_size;
+	d->sector_size = in.logical_sector_size;
+	d->parallel_reads = !in.differencing;
+	d->rw = rw;
+	d->next = disks;
+	disks = d;
+	if (rw)
+		bjob_recover(d, sp); /* a job's journal beside it */
+	return d;
+}
+
+int rec_restore_channel(const scm_grant *g, json_object *saved, void **ret_chdata)
+{
+	json_object *hs = json_object_object_get(saved, "handles"), *v;
+	int fd = scm_handover_fd_take(provider, json_object_object_get_ex(saved, "memfd", &v) ? json_object_get_int64(v)
+											       : -1);
+	struct stat st;
+	int seals = fd >= 0 ? fcntl(fd, F_GET_SEALS) : -1;
+	const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	if (fd < 0 || seals < 0 || (seals & want) != want || fstat(fd, &st) < 0 || st.st_size != BUFFER_SIZE ||
+	    !json_object_is_type(hs, json_type_array)) {
+		safe_close(fd);
+		fprintf(stderr, "vdisk-provider: channel %llu: its checkpointed data buffer or handles are not usable\n",
+			(unsigned long long)g->channel);
+		return -EINVAL;
+	}
+	struct channel *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->rootfd = -1;
+	c->memfd = fd;
+	c->buf = mmap(NULL, BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c->buf == MAP_FAILED) {
+		close(fd);
+		free(c);
+		return -errno;
+	}
+	channels_live++;
+	size_t back = 0, n = json_object_array_length(hs);
+	for (size_t i = 0; i < n; i++) {
+		json_object *h = json_object_array_get_idx(hs, i), *x;
+		int64_t k = json_object_object_get_ex(h, "n", &x) ? json_object_get_int64(x) : 0;
+		const char *path = json_object_get_string(json_object_object_get(h, "path"));
+		bool rw = json_object_get_boolean(json_object_object_get(h, "rw"));
+		bool shared = json_object_get_boolean(json_object_object_get(h, "shared"));
+		struct account *acct = account_get(g);
+		if (k < 1 || k > HANDLES_MAX || c->h[k - 1].d || !path || !acct)
+			continue;
+		scm_error *e = NULL;
+		struct disk *d = reopen(g, c, path, rw, shared, &e);
+		if (!d) {
+			_cleanup_free_ char *t = scm_error_text(e);
+			fprintf(stderr, "vdisk-provider: channel %llu: handle %lld (%s) not opened again: %s\n",
+				(unsigned long long)g->channel, (long long)k, path, t ? t : "?");
+			scm_error_free(e);
+			continue;
+		}
+		if (rw) {
+			d->shared = d->writers ? d->shared && shared : shared;
+			d->writers++;
+		}
+		d->users++;
+		uint64_t bytes = vhdx_memory(d->h);
+		acct->handles++;
+		acct->bytes += bytes;
+		c->h[k - 1] = (struct handle){ d, rw, acct, bytes };
+		back++;
+	}
+	fprintf(stderr, "vdisk-provider: channel %llu recovered after a crash: %zu of %zu handles opened again\n",
+		(unsigned long long)g->channel, back, n);
+	*ret_chdata = c;
+	return 0;
+}
