@@ -59,6 +59,8 @@ bool bjob_parkable(const struct bjob *b)
 	if (!b->mig)
 		return true;
 	const struct bmig *m = b->mig;
+	if (m->to_nbd) /* its connection is not carried: cancel it, or let it end */
+		return false;
 	return (m->phase == MP_COPY || m->phase == MP_DIRTY) && (m->side == SIDE_NONE || m->side == SIDE_SLEEP) &&
 	       !m->n_wpend && !m->pending_r;
 }

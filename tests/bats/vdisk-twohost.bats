@@ -9,7 +9,10 @@
 # writes through B's vdisk service and boots a workload from a child
 # whose stream has not finished; the bytes are checked against the same
 # chain held locally; A's export killed in the middle of a read gives a
-# clear error and no data, and is used again once it is back.
+# clear error and no data, and is used again once it is back. A disk on A
+# migrates live (mirror mode) to an export of B's, over TLS (PSK), while a
+# client on A writes: B's disk then equals the client's copy, and A's disk
+# takes no more writes.
 load helpers
 
 V=$SCM_BUILD/bin/scm-vdisk
@@ -52,6 +55,28 @@ profile() {
   { "service": "vdisk", "methods": ["read", "write", "readv", "writev", "flush", "info", "close", "extents",
                                     "merge", "job_list", "job_wait", "job_pause", "job_resume"], "action": "allow",
     "settings": $4 } ] }
+JSON
+}
+
+# migration_profiles: A's clients may open and migrate disks under DA to
+# B's export (PSK), or to a port where nothing listens; B's export may open
+# disks under DB read-write
+migration_profiles() {
+	local set="{ \"nbd_migrate_dests\": \"nbds://$ADDR_B:10811/dst nbds://$ADDR_B:10813/gone\",
+	             \"nbd_tls_psk_file\": \"$T/keys.psk\", \"nbd_tls_username\": \"alice\" }"
+	cat >"$T/A/cfg/profiles/migr.json" <<JSON
+{ "name": "migr", "priority": 29, "services": [
+  { "service": "vdisk", "methods": ["open", "migrate"], "action": "allow", "args": { "path": { "path_prefix": "$DA" } },
+    "settings": $set },
+  { "service": "vdisk", "methods": ["read", "write", "readv", "writev", "flush", "info", "close", "extents",
+                                    "job_list", "job_wait", "job_pause", "job_resume", "job_cancel"], "action": "allow",
+    "settings": $set } ] }
+JSON
+	cat >"$T/B/cfg/profiles/exportw.json" <<JSON
+{ "name": "exportw", "priority": 30, "services": [
+  { "service": "vdisk", "methods": ["open"], "action": "allow", "args": { "path": { "path_prefix": "$DB" } } },
+  { "service": "vdisk", "methods": ["read", "readv", "write", "writev", "flush", "trim", "zero", "info", "close",
+                                    "extents"], "action": "allow" } ] }
 JSON
 }
 
@@ -109,6 +134,7 @@ setup_file() {
 	profile "$T/B/cfg/profiles/notls.json" notls 27 "{ \"nbd_parents\": \"nbds://$ADDR_A:10809/base\" }"
 	profile "$T/B/cfg/profiles/wrongca.json" wrongca 28 \
 		"{ \"nbd_parents\": \"nbds://$ADDR_A:10809/base\", \"nbd_tls_certificates\": \"$X/other\" }"
+	migration_profiles
 	start_host A
 	start_host B
 	cat >"$T/A/vdisk.json" <<JSON
@@ -123,6 +149,8 @@ JSON
 	ctl B service register "$T/B/vdisk.json" >/dev/null
 	ctl A endpoint create exporter --profiles vdisk-reader >/dev/null
 	for p in twohost psk notls wrongca; do ctl B endpoint create "$p" --profiles "$p" >/dev/null; done
+	ctl A endpoint create migr --profiles migr >/dev/null
+	ctl B endpoint create exportw --profiles exportw >/dev/null
 	# A's base: 16 MiB in 1 MiB blocks; random data in the first 8 MiB, a
 	# workload (a tar archive) at 12 MiB, a few bytes at the end
 	head -c 8M /dev/urandom >"$T/r0"
@@ -172,6 +200,7 @@ teardown_file() {
 		fi
 		[ "$h" = A ] || continue
 		for n in base basep; do SCM_EXPORT_DIR=$T/A/exports "$V" export --stop "$n" 2>/dev/null || true; done
+		SCM_EXPORT_DIR=$T/B/exports "$V" export --stop dst 2>/dev/null || true
 	done
 	ip netns del "${NS}A" 2>/dev/null || true
 	ip netns del "${NS}B" 2>/dev/null || true
@@ -363,4 +392,95 @@ job_field() { # ID FIELD: the job's FIELD from B's job list
 	"$V" check "$DB/s.vhdx"
 	qemu-img check -f vhdx "$DB/s.vhdx"
 	serve base 10809 --tls-certificates "$X/server"
+}
+
+# ma ARGS...: scm-vdisk as A's migrating client
+ma() { SCM_ENDPOINT=$(epa migr) "$V" "$@"; }
+mjob() { # ID FIELD: the job's FIELD from A's job list
+	ma jobs --json |
+		python3 -c 'import json,sys; j=[x for x in json.load(sys.stdin) if x["id"]==int(sys.argv[1])][0]; print(j[sys.argv[2]])' "$1" "$2"
+}
+pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
+
+@test "twohost: a disk on A migrates live to B's export while a client on A writes; B's disk is the client's copy" {
+	MURI=nbds://$ADDR_B:10811/dst
+	# A's disk: data in its first 8 MiB, the rest never written
+	"$V" create --size 16M --block-size 1M "$DA/m.vhdx"
+	"$V" write --offset 0 "$DA/m.vhdx" <"$T/r0"
+	"$V" convert -O raw "$DA/m.vhdx" "$T/mexpected"
+	# B's disk of the same size, holding old data at 14 MiB where A's
+	# reads zeros; served read-write over TCP with TLS (PSK)
+	"$V" create --size 16M --block-size 1M "$DB/dst.vhdx"
+	head -c 1M /dev/urandom | "$V" write --offset 14M "$DB/dst.vhdx"
+	in_ns B env SCM_EXPORT_DIR="$T/B/exports" "$V" export --endpoint "$(epb exportw)" --detach --name dst \
+		"$DB/dst.vhdx" --nbd "tcp:$ADDR_B:10811" --allow-remote --tls-psk "$T/keys.psk"
+	# a client on A writes patterns in the first 8 MiB (each flushed, then
+	# put in its copy) until its disk refuses a write
+	VDISK_PATTERN_SPAN=8388608 "$C" --endpoint "$(epa migr)" pattern "$DA/m.vhdx" "$T/mexpected" 0 "$T/mstop" \
+		>"$T/mwriter.out" 2>&1 &
+	WRITER=$!
+	BG="${BG:-} $WRITER"
+	wait_until 60 test -s "$T/mexpected.pending"
+	# bad destinations: refused by name, nothing copied, the writer goes on
+	run ma migrate "$DA/m.vhdx" "nbds://$ADDR_B:99999/dst"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"port"* ]]
+	run ma migrate "$DA/m.vhdx" "nbds://$ADDR_B:10812/other"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"migration destination nbds://$ADDR_B:10812/other is not among the grant's nbd_migrate_dests"* ]]
+	run ma migrate --mode snapshot "$DA/m.vhdx" "$MURI"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"snapshot mode needs a file destination"* ]]
+	run ma migrate "$DA/m.vhdx" "nbds://$ADDR_B:10813/gone"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"migration destination nbds://$ADDR_B:10813/gone unreachable: nothing was copied"* ]]
+	[[ $output == *"cannot connect"* ]]
+	# a cancelled migration leaves the disk as it was
+	id=$(ma migrate --detach "$DA/m.vhdx" "$MURI")
+	ma job "$id" cancel
+	run ma job "$id" wait
+	[ "$status" -ne 0 ]
+	[ "$(mjob "$id" state)" = cancelled ]
+	kill -0 "$WRITER"
+	# the migration: started, paused, and held there while the writer
+	# makes two more writes (so writes land during the copy, whatever the
+	# timing), then resumed to its end
+	id=$(ma migrate --detach --throttle 64 "$DA/m.vhdx" "$MURI")
+	ma job "$id" pause
+	local p
+	p=$(cat "$T/mexpected.pending")
+	wait_until 60 pending_moved "$p"
+	p=$(cat "$T/mexpected.pending")
+	wait_until 60 pending_moved "$p"
+	ma job "$id" resume
+	ma job "$id" wait
+	[ "$(mjob "$id" state)" = done ]
+	[ "$(mjob "$id" target)" = "$MURI" ]
+	# the writer's next write was refused: A's disk takes no more
+	local rc=0
+	wait "$WRITER" || rc=$?
+	cat "$T/mwriter.out"
+	[ "$rc" -ne 0 ]
+	grep -q "^wrote [1-9]" "$T/mwriter.out"
+	grep -q "$DA/m.vhdx was migrated to $MURI: it takes no more writes here" "$T/mwriter.out"
+	# B's disk holds every write the client was answered for, and zeros
+	# where A's disk had none (the old data at 14 MiB is gone, its block
+	# let go rather than written with zeros)
+	SCM_EXPORT_DIR=$T/B/exports "$V" export --stop dst
+	wait_until 60 "$V" convert -O raw "$DB/dst.vhdx" "$T/mgot.raw"
+	cmp "$T/mexpected" "$T/mgot.raw"
+	qemu-img compare -f raw -F vhdx "$T/mexpected" "$DB/dst.vhdx"
+	"$V" check "$DB/dst.vhdx"
+	"$V" map --json "$DB/dst.vhdx" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+bad = [e for e in m if e["start"] + e["length"] > 8 << 20 and e["state"] != "zero"]
+assert not bad, bad'
+	# A's disk is complete as of the switch-over: the same bytes
+	wait_until 60 "$V" convert -O raw "$DA/m.vhdx" "$T/msrc.raw"
+	cmp "$T/mexpected" "$T/msrc.raw"
 }
