@@ -185,7 +185,7 @@ static int save_mig(struct bjob *b, json_object *o, scm_error **ret_err)
 
 json_object *bjob_carry_save(struct bjob *b, scm_error **ret_err)
 {
-	if (!carried_kind(b->kind))
+	if (!carried_kind(b->kind) || (b->mig && b->mig->to_nbd))
 		return refuse(ret_err, b, "cannot be carried across a restart (docs/handover.md)");
 	if (!bjob_parkable(b))
 		return refuse(ret_err, b, "is not at a point where it can stop (a step, a switch-over or a cancel "

@@ -157,7 +157,7 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 		} else if (m->to_nbd) {
 			if ((r = zero ? mig_nbd_zeroes(b, len, off, true, &b->serr) : mig_nbd_write(b, buf, len, off, &b->serr)) < 0)
 				return r;
-			m->copied += len;
+			m->copied += zero ? 0 : len; /* (zeros go as WRITE_ZEROES: no data) */
 		} else {
 			if ((r = vhdx_write(dst, buf, len, off)) < 0)
 				return mig_dst_fail(b, r);

@@ -303,8 +303,6 @@ static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
 		w->foff = off;
 		w->write = !w->zero;
 		r = w->zero ? mig_nbd_zeroes(b, len, off, true, &b->serr) : 0;
-		if (r >= 0 && w->zero)
-			m->copied += len;
 	} else if ((r = vhdx_place(dst, off, len, &w->foff)) < 0) {
 		mig_dst_fail(b, r);
 	} else {

@@ -317,6 +317,7 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
 	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
 	json_object_object_add(j, "direct", json_object_new_boolean(m->direct));
+	json_object_object_add(j, "dest_nbd", json_object_new_boolean(m->to_nbd));
 	json_object_object_add(j, "writes_redirtied", json_object_new_uint64(m->redirtied));
 	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
 	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));

@@ -103,8 +103,9 @@ tls_material() {
 }
 
 setup_file() {
-	command -v nbdkit >/dev/null && command -v certtool >/dev/null && command -v psktool >/dev/null || {
-		echo "nbdkit, gnutls-bin are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
+	command -v nbdkit >/dev/null && command -v certtool >/dev/null && command -v psktool >/dev/null &&
+		command -v jq >/dev/null || {
+		echo "nbdkit, gnutls-bin, jq are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
 	[ "$(id -u)" = 0 ] || skip "network namespaces and containers need root"
 	# Not under /tmp: containers get a private /tmp, and read their
 	# endpoint and the client from here
@@ -396,9 +397,11 @@ job_field() { # ID FIELD: the job's FIELD from B's job list
 
 # ma ARGS...: scm-vdisk as A's migrating client
 ma() { SCM_ENDPOINT=$(epa migr) "$V" "$@"; }
-mjob() { # ID FIELD: the job's FIELD from A's job list
-	ma jobs --json |
-		python3 -c 'import json,sys; j=[x for x in json.load(sys.stdin) if x["id"]==int(sys.argv[1])][0]; print(j[sys.argv[2]])' "$1" "$2"
+mjob() { ma jobs --json | jq -r ".[] | select(.id == $1) | .$2"; } # ID FIELD: from A's job list
+# serve_dst: B exports its dst.vhdx read-write on B's address, TLS with PSK
+serve_dst() {
+	in_ns B env SCM_EXPORT_DIR="$T/B/exports" "$V" export --endpoint "$(epb exportw)" --detach --name dst \
+		"$DB/dst.vhdx" --nbd "tcp:$ADDR_B:10811" --allow-remote --tls-psk "$T/keys.psk"
 }
 pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
 
@@ -412,8 +415,7 @@ pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
 	# reads zeros; served read-write over TCP with TLS (PSK)
 	"$V" create --size 16M --block-size 1M "$DB/dst.vhdx"
 	head -c 1M /dev/urandom | "$V" write --offset 14M "$DB/dst.vhdx"
-	in_ns B env SCM_EXPORT_DIR="$T/B/exports" "$V" export --endpoint "$(epb exportw)" --detach --name dst \
-		"$DB/dst.vhdx" --nbd "tcp:$ADDR_B:10811" --allow-remote --tls-psk "$T/keys.psk"
+	serve_dst
 	# a client on A writes patterns in the first 8 MiB (each flushed, then
 	# put in its copy) until its disk refuses a write
 	VDISK_PATTERN_SPAN=8388608 "$C" --endpoint "$(epa migr)" pattern "$DA/m.vhdx" "$T/mexpected" 0 "$T/mstop" \
@@ -446,6 +448,20 @@ pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
 	[ "$status" -ne 0 ]
 	[ "$(mjob "$id" state)" = cancelled ]
 	kill -0 "$WRITER"
+	# B's export killed (SIGKILL) while a migration is paused: resumed, the
+	# job fails saying so, and the disk (still the writer's) loses nothing
+	id=$(ma migrate --detach "$DA/m.vhdx" "$MURI")
+	ma job "$id" pause
+	kill -KILL "$(jq -r .pid "$T/B/exports/dst.json")"
+	SCM_EXPORT_DIR=$T/B/exports "$V" export --stop dst
+	ma job "$id" resume
+	run ma job "$id" wait
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ "$(mjob "$id" state)" = failed ]
+	[[ $output == *"migration destination $MURI"* ]]
+	kill -0 "$WRITER"
+	serve_dst
 	# the migration: started, paused, and held there while the writer
 	# makes two more writes (so writes land during the copy, whatever the
 	# timing), then resumed to its end
