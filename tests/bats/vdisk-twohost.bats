@@ -138,8 +138,11 @@ setup_file() {
 	migration_profiles
 	start_host A
 	start_host B
+	# A's provider gives a migration's connection a minute (one test holds
+	# B's export stopped while it connects)
 	cat >"$T/A/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"] }
+{ "name": "vdisk", "interface": "vdisk",
+  "exec": ["/usr/bin/env", "SCM_VDISK_NBD_CONNECT_MS=60000", "$SCM_BUILD/libexec/scm-vdisk-provider"] }
 JSON
 	# B's provider waits 1.5 s for a lost parent, then the read fails
 	cat >"$T/B/vdisk.json" <<JSON
@@ -403,6 +406,22 @@ serve_dst() {
 	in_ns B env SCM_EXPORT_DIR="$T/B/exports" "$V" export --endpoint "$(epb exportw)" --detach --name dst \
 		"$DB/dst.vhdx" --nbd "tcp:$ADDR_B:10811" --allow-remote --tls-psk "$T/keys.psk"
 }
+# held_migration ARGS...: a migration of A's m.vhdx to B's export, paused
+# before it copies anything, whatever the timing: B's nbdkit is stopped
+# (SIGSTOP) while the job connects, so the job is still in its first step
+# when the pause comes; MID is its id
+held_migration() {
+	local pid
+	pid=$(jq -r .pid "$T/B/exports/dst.json")
+	kill -STOP "$pid"
+	MID=$(ma migrate --detach "$@" "$DA/m.vhdx" "$MURI") || { kill -CONT "$pid"; return 1; }
+	ma job "$MID" pause || { kill -CONT "$pid"; return 1; }
+	kill -CONT "$pid"
+	wait_until 60 job_is "$MID" phase copy
+	[ "$(mjob "$MID" state)" = paused ]
+	[ "$(mjob "$MID" bytes_copied)" = 0 ]
+}
+job_is() { [ "$(mjob "$1" "$2")" = "$3" ]; }
 pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
 
 @test "twohost: a disk on A migrates live to B's export while a client on A writes; B's disk is the client's copy" {
@@ -442,7 +461,8 @@ pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
 	[[ $output == *"migration destination nbds://$ADDR_B:10813/gone unreachable: nothing was copied"* ]]
 	[[ $output == *"cannot connect"* ]]
 	# a cancelled migration leaves the disk as it was
-	id=$(ma migrate --detach "$DA/m.vhdx" "$MURI")
+	held_migration
+	id=$MID
 	ma job "$id" cancel
 	run ma job "$id" wait
 	[ "$status" -ne 0 ]
@@ -450,8 +470,8 @@ pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
 	kill -0 "$WRITER"
 	# B's export killed (SIGKILL) while a migration is paused: resumed, the
 	# job fails saying so, and the disk (still the writer's) loses nothing
-	id=$(ma migrate --detach "$DA/m.vhdx" "$MURI")
-	ma job "$id" pause
+	held_migration
+	id=$MID
 	kill -KILL "$(jq -r .pid "$T/B/exports/dst.json")"
 	SCM_EXPORT_DIR=$T/B/exports "$V" export --stop dst
 	ma job "$id" resume
@@ -461,12 +481,13 @@ pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
 	[ "$(mjob "$id" state)" = failed ]
 	[[ $output == *"migration destination $MURI"* ]]
 	kill -0 "$WRITER"
-	serve_dst
+	# (once B's provider let go of the killed export's handle)
+	wait_until 60 serve_dst
 	# the migration: started, paused, and held there while the writer
 	# makes two more writes (so writes land during the copy, whatever the
 	# timing), then resumed to its end
-	id=$(ma migrate --detach --throttle 64 "$DA/m.vhdx" "$MURI")
-	ma job "$id" pause
+	held_migration --throttle 64
+	id=$MID
 	local p
 	p=$(cat "$T/mexpected.pending")
 	wait_until 60 pending_moved "$p"
