@@ -34,7 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nbd-parent.h"
 #include "provider-migrate.h"
 
 void mig_free(struct bjob *b)
@@ -503,37 +502,6 @@ void mig_init(struct bjob *b, struct bmig *m)
 	b->mig_q = &m->q;
 }
 
-/* dest is an NBD URI: mirror mode only, the export named in the grant's
- * nbd_migrate_dests, TLS material for an nbds one, all checked before
- * anything is connected to (the job's first side step connects). */
-static int nbd_dest(scm_call *call, struct bjob *b, const char *dest)
-{
-	struct bmig *m = b->mig;
-	struct nbd_parent_opts o;
-	_cleanup_free_ char *canon = NULL;
-	scm_error *err = NULL;
-	if (m->snapshot)
-		return fail(call, SCM_E_BAD_ARGS, "migrate: %s: snapshot mode needs a file destination (the child names "
-			    "it as its parent); migrate to an NBD export in mirror mode", dest), -EINVAL;
-	int r = dest_check(scm_call_grant(call), dest, &m->nbd_u, &canon, &o, &err);
-	if (r < 0)
-		return fail_chain(call, r == -EACCES ? SCM_E_DENIED : SCM_E_BAD_ARGS, err, "migrate %s to %s", b->path,
-				  dest), r;
-	m->to_nbd = true;
-	if (m->nbd_u.tls && !o.tls_certificates && !o.tls_psk_file)
-		return fail(call, SCM_E_DENIED, "migrate: migration destination %s needs TLS material, and none is "
-			    "configured (the grant's nbd_tls_certificates or nbd_tls_psk_file)", canon), -EACCES;
-	if ((o.tls_certificates && !(m->nbd_certs = strdup(o.tls_certificates))) ||
-	    (o.tls_psk_file && !(m->nbd_psk = strdup(o.tls_psk_file))) ||
-	    (o.tls_username && !(m->nbd_user = strdup(o.tls_username))))
-		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
-	/* the job's target is the canonical form: what its status and
-	 * journal say, and what the grant compared */
-	free(b->target);
-	b->target = TAKE_PTR(canon);
-	return 0;
-}
-
 static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot, uint64_t throttle,
 		 uint64_t max_pause, json_object *args, const struct vhdx_scope *scope, bool scoped)
 {
@@ -549,7 +517,7 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	m->phase = MP_CREATE;
 	int r = 0;
 	if (mig_is_nbd(dest))
-		r = nbd_dest(call, b, dest);
+		r = mig_nbd_dest(call, b, dest);
 	else if ((r = dest_scope(call, m, dest, args, scope, scoped)) < 0)
 		return r;
 	if (r < 0)

@@ -138,6 +138,10 @@ void mig_direct_close(struct bmig *m);
  * FULLY_PRESENT). The rest: the export's requests, errors into *err. */
 struct mig_nbd;
 bool mig_is_nbd(const char *dest);
+/* On the loop, at the method: dest (an NBD URI) checked (mirror mode, the
+ * grant's nbd_migrate_dests, TLS material for nbds), m->nbd_u and the TLS
+ * settings kept, b->target made the canonical URI; <0 after replying. */
+int mig_nbd_dest(scm_call *call, struct bjob *b, const char *dest);
 int mig_nbd_open(struct bjob *b);
 void mig_nbd_close(struct mig_nbd *n);
 int mig_dest_state(struct bjob *b, uint64_t c);
