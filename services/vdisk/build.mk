@@ -16,7 +16,7 @@ $(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/
 NBD_LIBS := $(shell pkg-config --libs libnbd 2>/dev/null)
 NBD_CFLAGS := $(shell pkg-config --cflags libnbd 2>/dev/null)
 VDISK_NBD_OBJ := $(B)/services/vdisk/nbd-parent.o
-$(VDISK_NBD_OBJ): PART_CFLAGS += $(NBD_CFLAGS)
+$(VDISK_NBD_OBJ) $(B)/services/vdisk/provider-mignbd.o: PART_CFLAGS += $(NBD_CFLAGS)
 $(B)/services/vdisk/nbd-uri.o: PART_CFLAGS += -Iutil
 
 $(VDISK_LIB): $(VDISK_LIB_OBJS)

@@ -114,54 +114,84 @@ static int completed(struct nbd_handle *nbd, int64_t cookie)
 	return nbd_aio_command_completed(nbd, (uint64_t)cookie);
 }
 
-static int setup_tls(struct nbd_parent *p, struct nbd_handle *nbd)
+static int setup_tls(const struct nbd_uri *u, const char *certs, const char *psk, const char *user,
+		     struct nbd_handle *nbd)
 {
-	if (!p->u.tls)
+	if (!u->tls)
 		return 0;
 	/* required: a server that does not start TLS is refused, not read */
 	if (nbd_set_tls(nbd, LIBNBD_TLS_REQUIRE) < 0)
 		return -1;
-	if (p->tls_certificates &&
-	    (nbd_set_tls_certificates(nbd, p->tls_certificates) < 0 || nbd_set_tls_verify_peer(nbd, true) < 0))
+	if (certs && (nbd_set_tls_certificates(nbd, certs) < 0 || nbd_set_tls_verify_peer(nbd, true) < 0))
 		return -1;
-	if (p->tls_psk_file && nbd_set_tls_psk_file(nbd, p->tls_psk_file) < 0)
+	if (psk && nbd_set_tls_psk_file(nbd, psk) < 0)
 		return -1;
-	if (p->tls_username && nbd_set_tls_username(nbd, p->tls_username) < 0)
+	if (user && nbd_set_tls_username(nbd, user) < 0)
 		return -1;
 	return 0;
+}
+
+int nbd_dial(const struct nbd_uri *u, const struct nbd_parent_opts *o, bool alloc, struct nbd_handle **ret,
+	     scm_error **ret_err)
+{
+	_cleanup_free_ char *canon = nbd_uri_format(u);
+	unsigned cms = o->connect_ms ? o->connect_ms : NBD_PARENT_CONNECT_MS;
+	struct nbd_handle *nbd = nbd_create();
+	if (!nbd || !canon) {
+		if (nbd)
+			nbd_close(nbd);
+		return scm_fail(ret_err, -ENOMEM, "%s: %s", canon ? canon : "nbd", nbd ? "out of memory" : nbd_get_error());
+	}
+	char port[8];
+	snprintf(port, sizeof port, "%u", u->port);
+	int r = nbd_set_export_name(nbd, u->export_name);
+	if (r == 0)
+		r = setup_tls(u, o->tls_certificates, o->tls_psk_file, o->tls_username, nbd);
+	if (r == 0 && alloc)
+		r = nbd_add_meta_context(nbd, LIBNBD_CONTEXT_BASE_ALLOCATION);
+	if (r == 0)
+		r = u->unix_socket ? nbd_aio_connect_unix(nbd, u->socket) : nbd_aio_connect_tcp(nbd, u->host, port);
+	if (r == 0)
+		r = poll_until(nbd, connected, 0, now_ms() + cms, 0);
+	if (r == -ETIMEDOUT) {
+		scm_fail(ret_err, -ETIMEDOUT, "%s: cannot connect: no answer within %u ms (SCM_VDISK_NBD_CONNECT_MS)",
+			 canon, cms);
+		nbd_close(nbd);
+		return -ETIMEDOUT;
+	}
+	if (r < 0 || nbd_get_size(nbd) < 0) {
+		int e = nbd_get_errno();
+		const char *msg = nbd_get_error();
+		scm_fail(ret_err, e > 0 ? -e : -ECONNREFUSED, "%s: cannot connect: %s", canon,
+			 msg ? msg : "the server closed the connection");
+		nbd_close(nbd);
+		return e > 0 ? -e : -ECONNREFUSED;
+	}
+	*ret = nbd;
+	return 0;
+}
+
+int nbd_wait(struct nbd_handle *nbd, int64_t cookie, unsigned idle_ms)
+{
+	if (cookie < 0)
+		return -1;
+	return poll_until(nbd, completed, cookie, now_ms() + idle_ms, idle_ms);
 }
 
 /* One connection attempt, given until deadline; on failure *ret_err says
  * why, in libnbd's words. */
 static int connect_once(struct nbd_parent *p, uint64_t deadline, scm_error **ret_err)
 {
-	struct nbd_handle *nbd = nbd_create();
-	if (!nbd)
-		return scm_fail(ret_err, -ENOMEM, "%s: %s", p->canon, nbd_get_error());
-	char port[8];
-	snprintf(port, sizeof port, "%u", p->u.port);
-	int r = nbd_set_export_name(nbd, p->u.export_name);
-	if (r == 0)
-		r = setup_tls(p, nbd);
-	if (r == 0)
-		r = p->u.unix_socket ? nbd_aio_connect_unix(nbd, p->u.socket) : nbd_aio_connect_tcp(nbd, p->u.host, port);
-	if (r == 0)
-		r = poll_until(nbd, connected, 0, deadline, 0);
-	int64_t size = r == 0 ? nbd_get_size(nbd) : -1;
-	if (r == -ETIMEDOUT) {
-		scm_fail(ret_err, -ETIMEDOUT, "%s: cannot connect: no answer within %u ms (SCM_VDISK_NBD_CONNECT_MS)",
-			 p->canon, p->connect_ms);
-		nbd_close(nbd);
-		return -ETIMEDOUT;
-	}
-	if (r < 0 || size < 0) {
-		int e = nbd_get_errno();
-		const char *msg = nbd_get_error();
-		scm_fail(ret_err, e > 0 ? -e : -ECONNREFUSED, "%s: cannot connect: %s", p->canon,
-			 msg ? msg : "the server closed the connection");
-		nbd_close(nbd);
-		return e > 0 ? -e : -ECONNREFUSED;
-	}
+	uint64_t now = now_ms();
+	struct nbd_parent_opts o = { .connect_ms = deadline > now ? (unsigned)(deadline - now) : 1,
+				     .tls_certificates = p->tls_certificates,
+				     .tls_psk_file = p->tls_psk_file,
+				     .tls_username = p->tls_username };
+	struct nbd_handle *nbd = NULL;
+	int r = nbd_dial(&p->u, &o, false, &nbd, ret_err);
+	if (r < 0)
+		return r;
+	int64_t size = nbd_get_size(nbd);
 	if (p->size && (uint64_t)size != p->size) {
 		nbd_close(nbd);
 		return scm_fail(ret_err, -ESTALE, "%s: the export's size changed from %llu to %lld since the child "

@@ -37,6 +37,17 @@ void nbd_parent_opts_from_env(struct nbd_parent_opts *ret);
  * the CA and the host name or address of the URI. */
 int nbd_parent_open(const struct nbd_uri *u, const struct nbd_parent_opts *o, struct vhdx_remote *ret,
 		    scm_error **ret_err);
+/* One connection to u, made as the reader makes its own (TLS as o names
+ * it, required for nbds; bounded by o->connect_ms), for a writer: a
+ * mirror migration's destination (provider-mignbd.c). alloc: the
+ * base:allocation context is asked for (BLOCK_STATUS). */
+struct nbd_handle;
+int nbd_dial(const struct nbd_uri *u, const struct nbd_parent_opts *o, bool alloc, struct nbd_handle **ret,
+	     scm_error **ret_err);
+/* Drives nbd until the command cookie completes: 0; -1 when it failed or
+ * the connection died (libnbd's error says why); -ETIMEDOUT after idle_ms
+ * in which no byte moved. */
+int nbd_wait(struct nbd_handle *nbd, int64_t cookie, unsigned idle_ms);
 /* vhdx_remote_open_fn for host mode: any URI the parser takes, with the
  * environment's opts. */
 int nbd_parent_host_opener(const char *uri, void *userdata, struct vhdx_remote *ret, scm_error **ret_err);

@@ -117,6 +117,15 @@ static void job_run(struct iopool_job *pj)
 			return;
 		}
 	}
+	/* migrated to an NBD export: the export is the disk; a write here
+	 * would be one the destination never sees (the switch-over ran
+	 * exclusive on the disk's queue: no write is half on either side) */
+	if (j->d->moved_to && (j->op == OP_WRITE || j->op == OP_WRITEV || j->op == OP_TRIM || j->op == OP_ZERO)) {
+		job_fail(j, -EROFS, scm_error_new(-EROFS, SCM_HERE, "%s was migrated to %s: it takes no more writes "
+						  "here (write to the destination; reads here still work)",
+						  j->d->path, j->d->moved_to));
+		return;
+	}
 	/* before the data changes: an offload copy that checks its token
 	 * after this cannot have missed the write (provider-offload.c) */
 	if (j->op == OP_WRITE || j->op == OP_WRITEV || j->op == OP_TRIM)

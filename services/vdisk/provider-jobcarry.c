@@ -59,6 +59,8 @@ bool bjob_parkable(const struct bjob *b)
 	if (!b->mig)
 		return true;
 	const struct bmig *m = b->mig;
+	if (m->to_nbd) /* its connection is not carried: cancel it, or let it end */
+		return false;
 	return (m->phase == MP_COPY || m->phase == MP_DIRTY) && (m->side == SIDE_NONE || m->side == SIDE_SLEEP) &&
 	       !m->n_wpend && !m->pending_r;
 }
@@ -183,7 +185,7 @@ static int save_mig(struct bjob *b, json_object *o, scm_error **ret_err)
 
 json_object *bjob_carry_save(struct bjob *b, scm_error **ret_err)
 {
-	if (!carried_kind(b->kind))
+	if (!carried_kind(b->kind) || (b->mig && b->mig->to_nbd))
 		return refuse(ret_err, b, "cannot be carried across a restart (docs/handover.md)");
 	if (!bjob_parkable(b))
 		return refuse(ret_err, b, "is not at a point where it can stop (a step, a switch-over or a cancel "

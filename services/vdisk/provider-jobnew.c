@@ -69,6 +69,11 @@ struct disk *bjob_disk_of(scm_call *call, const char *method, const char *path, 
 				     method, path);
 				return NULL;
 			}
+			if (d->moved_to) {
+				fail(call, SCM_VDISK_E_READONLY, "%s: %s was migrated to %s: it takes no more writes here",
+				     method, path, d->moved_to);
+				return NULL;
+			}
 			if (d->bjob) {
 				fail(call, SCM_VDISK_E_JOBSTATE, "%s: job %llu runs on %s already", method,
 				     (unsigned long long)d->bjob->id, path);

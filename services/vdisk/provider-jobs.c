@@ -139,7 +139,8 @@ static void set_state(struct bjob *b, enum vjob_state s)
 static void rehome(struct bjob *b)
 {
 	struct disk *d = b->d;
-	if (b->rehomed)
+	/* (migrated to an NBD export: the disk is this file still, frozen) */
+	if (b->rehomed || d->moved_to)
 		return;
 	b->rehomed = true;
 	uint64_t dev, ino;

@@ -80,6 +80,8 @@ void mig_zero_hash(const struct bmig *m, uint8_t *buf, uint64_t len, uint8_t out
 
 int mig_dst_fail(struct bjob *b, int r)
 {
+	if (b->mig->to_nbd)
+		return r; /* an export's requests put their error in b->serr themselves */
 	scm_error_free(b->serr);
 	b->serr = vhdx_error(b->other);
 	return r;
@@ -98,7 +100,11 @@ int mig_no_data(struct bjob *b, uint64_t c, int cl, int dst_st)
 	uint8_t h[32];
 	int r;
 	mig_zero_hash(m, b->buf, len, h);
-	if (dst_alloc && (rec->st == REC_UNKNOWN || memcmp(rec->hash, h, 32))) {
+	if (m->to_nbd) {
+		/* an export reads zeros there, or is made to (a hole allowed) */
+		if (dst_st != VHDX_PB_ZERO && (r = mig_nbd_zeroes(b, len, off, true, &b->serr)) < 0)
+			return r;
+	} else if (dst_alloc && (rec->st == REC_UNKNOWN || memcmp(rec->hash, h, 32))) {
 		memset(b->buf, 0, len);
 		if ((r = vhdx_write(dst, b->buf, len, off)) < 0)
 			return mig_dst_fail(b, r);
@@ -107,7 +113,7 @@ int mig_no_data(struct bjob *b, uint64_t c, int cl, int dst_st)
 		   (r = vhdx_zero_blocks(dst, blen, bstart)) < 0) {
 		return mig_dst_fail(b, r);
 	}
-	rec->st = cl == CL_ZERO || dst_alloc ? REC_ZERO : REC_NONE;
+	rec->st = cl == CL_ZERO || dst_alloc || m->to_nbd ? REC_ZERO : REC_NONE;
 	memcpy(rec->hash, h, 32);
 	return 0;
 }
@@ -122,7 +128,7 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 	if (clear)
 		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
 	m->dest_unflushed = true; /* (a skip writes nothing, but this is cheaper to keep right) */
-	int cl = mig_chunk_class(src, off), dst_st = vhdx_block_state(dst, off), r;
+	int cl = mig_chunk_class(src, off), dst_st = mig_dest_state(b, c), r;
 	if (cl < 0)
 		return cl;
 	if (dst_st < 0)
@@ -148,6 +154,10 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 				return mig_dst_fail(b, r);
 		} else if (rec->st != REC_UNKNOWN && !memcmp(rec->hash, h, 32)) {
 			m->skipped += len; /* the destination holds these bytes */
+		} else if (m->to_nbd) {
+			if ((r = zero ? mig_nbd_zeroes(b, len, off, true, &b->serr) : mig_nbd_write(b, buf, len, off, &b->serr)) < 0)
+				return r;
+			m->copied += zero ? 0 : len; /* (zeros go as WRITE_ZEROES: no data) */
 		} else {
 			if ((r = vhdx_write(dst, buf, len, off)) < 0)
 				return mig_dst_fail(b, r);
@@ -423,7 +433,10 @@ void mig_recover(struct disk *d, const struct vjob_journal *j, const struct vhdx
 		}
 		unlinkat(dfd, cname, 0);
 	}
-	remove_dest(d, j->target, scope, &err);
+	if (j->target[0] == '/')
+		remove_dest(d, j->target, scope, &err);
+	else /* an NBD export (provider-mignbd.c): another's disk, left as it is */
+		scm_fail(&err, -EEXIST, "%s keeps what the job wrote to it: it is not the disk", j->target);
 	vjob_journal_remove(dfd, basename(base), NULL);
 	_cleanup_free_ char *t = err ? scm_error_text(err) : NULL;
 	fprintf(stderr, "vdisk-provider: %s: migration job %llu to %s rolled back%s%s\n", d->path,

@@ -190,6 +190,8 @@ static int side_read(struct bjob *b, const struct mig_pend *p, uint64_t len)
 static int put(struct bjob *b, const uint8_t *buf, uint64_t len, uint64_t foff)
 {
 	struct bmig *m = b->mig;
+	if (m->to_nbd) /* an export: foff is the piece's own offset */
+		return mig_nbd_write(b, buf, len, foff, &b->serr);
 	int fd = m->dfd >= 0 && !((len | foff) & 4095) ? m->dfd : vhdx_fd(b->other);
 	for (uint64_t done = 0; done < len;) {
 		ssize_t n = pwrite(fd, buf + done, len - done, (off_t)(foff + done));
@@ -284,7 +286,7 @@ static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
 	else if (w->known)
 		mig_sha256(buf, len, w->h);
 	pthread_mutex_lock(&m->dlock);
-	int dst_st = vhdx_block_state(dst, off);
+	int dst_st = mig_dest_state(b, p->c);
 	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT;
 	if (dst_st < 0) {
 		r = mig_dst_fail(b, dst_st);
@@ -296,6 +298,11 @@ static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
 	} else if ((w->zero || w->known) && rec->st != REC_UNKNOWN && !memcmp(rec->hash, w->h, 32)) {
 		r = 0;
 		m->skipped += len; /* the destination holds these bytes */
+	} else if (m->to_nbd) {
+		/* written below, outside the lock; zeros as WRITE_ZEROES */
+		w->foff = off;
+		w->write = !w->zero;
+		r = w->zero ? mig_nbd_zeroes(b, len, off, true, &b->serr) : 0;
 	} else if ((r = vhdx_place(dst, off, len, &w->foff)) < 0) {
 		mig_dst_fail(b, r);
 	} else {
@@ -362,7 +369,7 @@ void mig_write_pieces(struct bjob *b)
 	pthread_mutex_unlock(&m->dlock);
 	m->copy_ns += mono_ns() - t0;
 	m->n_wpend = 0;
-	if (m->copied - m->wb_mark >= MIG_WRITEBACK) {
+	if (b->other && m->copied - m->wb_mark >= MIG_WRITEBACK) {
 		/* what went through the page cache (clients' mirrored writes;
 		 * the copy when dest has no O_DIRECT) on its way to the disk
 		 * while the copy goes on, not all of it in the flush before the

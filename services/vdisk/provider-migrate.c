@@ -53,6 +53,11 @@ void mig_free(struct bjob *b)
 	free(m->wbuf);
 	free(m->inflight);
 	mig_direct_close(m);
+	mig_nbd_close(m->nbd);
+	nbd_uri_clear(&m->nbd_u);
+	free(m->nbd_certs);
+	free(m->nbd_psk);
+	free(m->nbd_user);
 	pthread_mutex_destroy(&m->dlock);
 	pthread_cond_destroy(&m->pcond);
 	scm_error_free(m->pending_err);
@@ -106,6 +111,8 @@ void mig_next(struct bjob *b)
 int mig_create(struct bjob *b)
 {
 	struct bmig *m = b->mig;
+	if (m->to_nbd)
+		return mig_nbd_open(b);
 	if (m->reuse) { /* a copy a record vouches for: only what changed goes */
 		int r = m->dscoped ? vhdx_open_scoped(&m->dscope, b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr)
 				   : vhdx_open(b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr);
@@ -217,7 +224,12 @@ static int switch_over(struct bjob *b)
 		m->switch_bytes += BJOB_CHUNK;
 	}
 	t2 = mono_ns();
-	if (m->dest_unflushed && (r = vhdx_flush(b->other)) < 0) {
+	if (m->to_nbd) {
+		/* whatever went to the export (the job's copy, clients'
+		 * mirrored writes, flushed or not) is durable there first */
+		if ((r = mig_nbd_flush(b, &b->serr)) < 0)
+			return r;
+	} else if (m->dest_unflushed && (r = vhdx_flush(b->other)) < 0) {
 		scm_error_free(b->serr);
 		b->serr = vhdx_error(b->other);
 		return r;
@@ -227,8 +239,9 @@ static int switch_over(struct bjob *b)
 	struct vhdx_info in;
 	vhdx_get_info(d->h, &in); /* the record says the source held the same then */
 	m->src_dwg = in.data_write_guid;
-	/* persistent reservations follow the disk (the copy has its page 83) */
-	if ((r = pr_disk_move(d->pr, m->ddirfd, m->dname, &b->serr)) < 0)
+	/* persistent reservations follow the disk (the copy has its page 83);
+	 * an export's disk has its own */
+	if (!m->to_nbd && (r = pr_disk_move(d->pr, m->ddirfd, m->dname, &b->serr)) < 0)
 		return r;
 	/* The commit point. The directory's fsync waits for the next flush
 	 * (or the last step, which comes at once): DEST is durable already,
@@ -240,15 +253,25 @@ static int switch_over(struct bjob *b)
 	if (sfd < 0 || (unlinkat(b->dirfd, jn, 0) < 0 && errno != ENOENT)) {
 		r = scm_fail(&b->serr, -errno, "job journal %s: %m", jn);
 		safe_close(sfd);
-		pr_disk_move(d->pr, b->dirfd, b->name, NULL); /* the source stays the disk */
+		if (!m->to_nbd)
+			pr_disk_move(d->pr, b->dirfd, b->name, NULL); /* the source stays the disk */
 		return r;
 	}
 	d->sync_dirfd = sfd;
 	__atomic_store_n(&d->sync_pending, true, __ATOMIC_RELEASE);
-	vhdx_set_keep_identity(b->other, false); /* its next write renews DataWriteGuid */
-	m->old = d->h;
-	d->h = b->other;
-	b->other = NULL;
+	if (m->to_nbd) {
+		/* the export is the disk: no handle can move there (a handle
+		 * is a file), so from the next request on writes here are
+		 * refused, reads go on (this file holds what the export does),
+		 * and the clients carry on on the other host */
+		if (!(d->moved_to = strdup(b->target)))
+			d->moved_to = strdup("another host");
+	} else {
+		vhdx_set_keep_identity(b->other, false); /* its next write renews DataWriteGuid */
+		m->old = d->h;
+		d->h = b->other;
+		b->other = NULL;
+	}
 	b->switched = true;
 	m->pause_us = (mono_ns() - t0) / 1000;
 	m->dirty_bytes = 0;
@@ -353,6 +376,12 @@ int mig_rollback(struct bjob *b)
 		return 0;
 	mig_direct_close(m);
 	b->other = vhdx_close(b->other);
+	if (m->nbd) { /* what the export got is left there: it is not the disk */
+		pthread_mutex_lock(&m->dlock);
+		mig_nbd_close(m->nbd);
+		m->nbd = NULL;
+		pthread_mutex_unlock(&m->dlock);
+	}
 	if (m->child_made) {
 		vhdx *c = d->h, *s = NULL;
 		vhdx_unlock(c);
@@ -486,7 +515,11 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	m->throttle = throttle << 20;
 	m->max_pause_us = (max_pause ? max_pause : MIG_MAX_PAUSE_MS) * 1000;
 	m->phase = MP_CREATE;
-	int r = dest_scope(call, m, dest, args, scope, scoped);
+	int r = 0;
+	if (mig_is_nbd(dest))
+		r = mig_nbd_dest(call, b, dest);
+	else if ((r = dest_scope(call, m, dest, args, scope, scoped)) < 0)
+		return r;
 	if (r < 0)
 		return r;
 	if (snapshot && (m->dscoped != scoped || (scoped && strcmp(m->droot, scope->dir))))
@@ -494,9 +527,11 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 			    "migrate: in snapshot mode %s must be under the granted directory of %s (the child "
 			    "reads its parent through it)", dest, b->path), -EINVAL;
 	snprintf(tmp, sizeof tmp, "%s", dest);
-	if (!(m->dname = strdup(basename(tmp))))
+	if (m->to_nbd)
+		; /* no file of ours: no directory, no name */
+	else if (!(m->dname = strdup(basename(tmp))))
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
-	if (m->dscoped)
+	else if (m->dscoped)
 		r = vhdx_scope_opendir(&m->dscope, dest, &m->ddirfd, &err);
 	else if ((m->ddirfd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = scm_fail(&err, -errno, "the directory of %s: %m", dest);
@@ -528,7 +563,8 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 		else
 			mig_sha256(b->buf, len, m->rec[c].hash);
 	}
-	if (faccessat(m->ddirfd, m->dname, F_OK, AT_SYMLINK_NOFOLLOW) == 0 && (r = existing(call, b, dest)) < 0)
+	if (!m->to_nbd && faccessat(m->ddirfd, m->dname, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (r = existing(call, b, dest)) < 0)
 		return r;
 	b->total = snapshot ? 2 * b->vsize : b->vsize;
 	if (snapshot) {
@@ -557,8 +593,9 @@ int do_migrate(scm_call *call, const char *path, const char *dest, const char *m
 		return fail(call, SCM_E_BAD_ARGS, "migrate: max_pause %llu ms is over the most it may be, 60000",
 			    (unsigned long long)max_pause);
 	size_t dl = strlen(dest);
-	if (dest[0] != '/' || dest[dl - 1] == '/')
-		return fail(call, SCM_E_BAD_ARGS, "migrate: dest \"%s\" is not an absolute file path", dest);
+	if (!mig_is_nbd(dest) && (dest[0] != '/' || dest[dl - 1] == '/'))
+		return fail(call, SCM_E_BAD_ARGS, "migrate: dest \"%s\" is neither an absolute file path nor an NBD URI "
+			    "(nbd://, nbds://, nbd+unix://, nbds+unix://)", dest);
 	if (!strcmp(path, dest))
 		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s is the disk itself", dest);
 	if (state_file_suffix(dest))

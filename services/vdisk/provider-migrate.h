@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "nbd-uri.h"
 #include "provider-jobs.h"
 #include "scm-internal/error.h"
 
@@ -109,6 +110,13 @@ struct bmig {
 	aio_context_t aio;      /* for dfd: a piece's write in flight while it is hashed (0: none) */
 	enum mig_side side_also; /* a side step the write step does after its own */
 	uint8_t zero_hash[32];
+	/* the destination is an NBD export (provider-mignbd.c): b->target is
+	 * its canonical URI, b->other stays NULL, nbd is the connection
+	 * (set under dlock once made); rec says what the export reads as */
+	bool to_nbd;
+	struct nbd_uri nbd_u;
+	char *nbd_certs, *nbd_psk, *nbd_user; /* the grant's TLS settings */
+	struct mig_nbd *nbd;
 };
 
 /* provider-migrate.c: a new job's migration state (no fds, lock and
@@ -121,6 +129,25 @@ int mig_create(struct bjob *b);
  * write of it in flight) */
 void mig_direct_open(struct bmig *m, vhdx *dst);
 void mig_direct_close(struct bmig *m);
+
+/* provider-mignbd.c: an NBD destination. mig_is_nbd: does dest name one
+ * (an nbd, nbds, nbd+unix or nbds+unix URI)? mig_nbd_open: connected
+ * (its first side step), checked, its zeros known; error in b->serr.
+ * mig_dest_state: what the destination holds of piece c, as a VHDX_PB_*
+ * (a file's block state; an export's: ZERO where it reads zeros, else
+ * FULLY_PRESENT). The rest: the export's requests, errors into *err. */
+struct mig_nbd;
+bool mig_is_nbd(const char *dest);
+/* On the loop, at the method: dest (an NBD URI) checked (mirror mode, the
+ * grant's nbd_migrate_dests, TLS material for nbds), m->nbd_u and the TLS
+ * settings kept, b->target made the canonical URI; <0 after replying. */
+int mig_nbd_dest(scm_call *call, struct bjob *b, const char *dest);
+int mig_nbd_open(struct bjob *b);
+void mig_nbd_close(struct mig_nbd *n);
+int mig_dest_state(struct bjob *b, uint64_t c);
+int mig_nbd_write(struct bjob *b, const void *buf, uint64_t len, uint64_t off, scm_error **err);
+int mig_nbd_zeroes(struct bjob *b, uint64_t len, uint64_t off, bool unmap, scm_error **err);
+int mig_nbd_flush(struct bjob *b, scm_error **err);
 
 /* Piece c: its bytes (the last may be short) and the block holding it. */
 struct mig_piece { uint64_t off, len, bstart, blen; };

@@ -49,19 +49,21 @@
 static bool mirroring(const struct bjob *b)
 {
 	const struct bmig *m = b->mig;
-	if (!m || !b->other)
+	if (!m || (!b->other && !m->nbd))
 		return false;
 	return m->snapshot ? m->phase >= MP_COMMIT && m->phase <= MP_SWITCH : m->phase >= MP_COPY && m->phase <= MP_SWITCH;
 }
 
 /* A failure of the destination outside the job's steps: the next work
  * step fails the job (which rolls back: the source is still the disk). */
-static void dest_failed(struct bjob *b, int r)
+static void dest_failed(struct bjob *b, int r, scm_error *e)
 {
 	struct bmig *m = b->mig;
 	if (!m->pending_r) {
 		m->pending_r = r;
-		m->pending_err = vhdx_error(b->other);
+		m->pending_err = e ? e : vhdx_error(b->other);
+	} else {
+		scm_error_free(e);
 	}
 }
 
@@ -126,7 +128,11 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 		bjob_dirty(b, off, len);
 		return;
 	}
-	int r = op == BW_WRITE ? vhdx_write(b->other, buf, len, off) : vhdx_write_zeroes(b->other, len, off, unmap);
+	scm_error *e = NULL;
+	int r = m->to_nbd ? (op == BW_WRITE ? mig_nbd_write(b, buf, len, off, &e) : mig_nbd_zeroes(b, len, off, unmap, &e))
+		: op == BW_WRITE ? vhdx_write(b->other, buf, len, off)
+				 : vhdx_write_zeroes(b->other, len, off, unmap);
+	scm_error_free(e); /* the dirty map takes it: a pass copies it again, or fails the job */
 	/* what the destination holds there is no longer what the record's
 	 * hash says: the record leaves the piece out (never a wrong claim) */
 	for (uint64_t c = c0; r >= 0 && c <= c1 && c < b->n_chunks; c++)
@@ -145,9 +151,10 @@ int bjob_flushed(struct bjob *b)
 		return 0;
 	struct bmig *m = b->mig;
 	pthread_mutex_lock(&m->dlock);
-	int r = vhdx_flush(b->other);
+	scm_error *e = NULL;
+	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
 	if (r < 0)
-		dest_failed(b, r);
+		dest_failed(b, r, e);
 	pthread_mutex_unlock(&m->dlock);
 	return 0; /* the source is the disk until the switch-over: its flush stands */
 }
@@ -160,11 +167,13 @@ static void side_flush(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	uint64_t t0 = mono_ns();
-	(void)fdatasync(vhdx_fd(b->other)); /* an error shows again in the flush below */
+	if (!m->to_nbd)
+		(void)fdatasync(vhdx_fd(b->other)); /* an error shows again in the flush below */
 	pthread_mutex_lock(&m->dlock);
-	int r = vhdx_flush(b->other);
+	scm_error *e = NULL;
+	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
 	if (r < 0)
-		dest_failed(b, r);
+		dest_failed(b, r, e);
 	else
 		m->dest_unflushed = false;
 	pthread_mutex_unlock(&m->dlock);
@@ -212,7 +221,14 @@ static void side_one(struct bjob *b)
 		uint64_t t0 = mono_ns();
 		if ((r = mig_commit_sync(b->d)) < 0) /* a flush will try again */
 			fprintf(stderr, "vdisk-provider: %s: fsync of its directory: %s\n", b->path, strerror(-r));
-		if (m->child_made) {
+		if (m->to_nbd) {
+			/* nothing of ours moved: the export's connection goes (no
+			 * client's write reaches it any more: phase final) */
+			pthread_mutex_lock(&m->dlock);
+			mig_nbd_close(m->nbd);
+			m->nbd = NULL;
+			pthread_mutex_unlock(&m->dlock);
+		} else if (m->child_made) {
 			/* snapshot mode: the old handle is the child, merged into
 			 * DEST, which is the disk now: removed, and let go of
 			 * without flushing it (writing back the clients' writes
@@ -225,7 +241,7 @@ static void side_one(struct bjob *b)
 		m->old = NULL;
 		mig_direct_close(m); /* (its file is the disk now) */
 		m->child_made = false;
-		if (mig_record_write(b, &e) < 0) {
+		if (!m->to_nbd && mig_record_write(b, &e) < 0) {
 			_cleanup_free_ char *t = scm_error_text(e);
 			fprintf(stderr, "vdisk-provider: %s\n", t ? t : "the correspondence record: out of memory");
 			scm_error_free(e);
@@ -301,6 +317,7 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
 	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
 	json_object_object_add(j, "direct", json_object_new_boolean(m->direct));
+	json_object_object_add(j, "dest_nbd", json_object_new_boolean(m->to_nbd));
 	json_object_object_add(j, "writes_redirtied", json_object_new_uint64(m->redirtied));
 	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
 	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));

@@ -81,8 +81,8 @@ static const char *grant_setting(const scm_grant *g, const char *key)
  * *ret_u is the parsed URI, *ret_canon its canonical form and *ret_o the
  * TLS material the grant names (pointers into the grant: valid while the
  * call is). */
-int remote_check(const struct allow_ctx *a, const char *uri, struct nbd_uri *ret_u, char **ret_canon,
-		 struct nbd_parent_opts *ret_o, scm_error **ret_err)
+static int uri_check(const scm_grant *gr, const char *key, const char *what, const char *uri, struct nbd_uri *ret_u,
+		     char **ret_canon, struct nbd_parent_opts *ret_o, scm_error **ret_err)
 {
 	struct nbd_uri u;
 	int r = nbd_uri_parse(uri, &u, ret_err);
@@ -90,8 +90,7 @@ int remote_check(const struct allow_ctx *a, const char *uri, struct nbd_uri *ret
 		return r;
 	_cleanup_free_ char *want = nbd_uri_format(&u);
 	json_object *v;
-	const char *list = a->g && a->g->settings &&
-				   json_object_object_get_ex(a->g->settings, "nbd_parents", &v) &&
+	const char *list = gr && gr->settings && json_object_object_get_ex(gr->settings, key, &v) &&
 				   json_object_is_type(v, json_type_string)
 			   ? json_object_get_string(v)
 			   : "";
@@ -116,20 +115,32 @@ int remote_check(const struct allow_ctx *a, const char *uri, struct nbd_uri *ret
 	}
 	if (!allowed) {
 		nbd_uri_clear(&u);
-		return scm_fail(ret_err, -EACCES, "remote parent %s is not among the grant's nbd_parents%s", want,
+		return scm_fail(ret_err, -EACCES, "%s %s is not among the grant's %s%s", what, want, key,
 				list[0] ? "" : " (the profile sets none)");
 	}
 	/* TLS material comes from the grant's settings, which the profile's
 	 * author (the admin) wrote: never from the disk or the client */
 	*ret_o = (struct nbd_parent_opts){ .wait_ms = nbd_parent_wait_ms(),
 					   .connect_ms = nbd_parent_connect_ms(),
-					   .tls_certificates = grant_setting(a->g, "nbd_tls_certificates"),
-					   .tls_psk_file = grant_setting(a->g, "nbd_tls_psk_file"),
-					   .tls_username = grant_setting(a->g, "nbd_tls_username") };
+					   .tls_certificates = grant_setting(gr, "nbd_tls_certificates"),
+					   .tls_psk_file = grant_setting(gr, "nbd_tls_psk_file"),
+					   .tls_username = grant_setting(gr, "nbd_tls_username") };
 	*ret_u = u;
 	*ret_canon = want;
 	want = NULL;
 	return 0;
+}
+
+int remote_check(const struct allow_ctx *a, const char *uri, struct nbd_uri *ret_u, char **ret_canon,
+		 struct nbd_parent_opts *ret_o, scm_error **ret_err)
+{
+	return uri_check(a->g, "nbd_parents", "remote parent", uri, ret_u, ret_canon, ret_o, ret_err);
+}
+
+int dest_check(const scm_grant *g, const char *uri, struct nbd_uri *ret_u, char **ret_canon,
+	       struct nbd_parent_opts *ret_o, scm_error **ret_err)
+{
+	return uri_check(g, "nbd_migrate_dests", "migration destination", uri, ret_u, ret_canon, ret_o, ret_err);
 }
 
 /* The scope's opener, on the loop: it never connects there (a server

@@ -177,6 +177,7 @@ void disk_free(struct disk *d)
 	pr_disk_free(d->pr);
 	if (d->sync_pending)
 		close(d->sync_dirfd);
+	free(d->moved_to);
 	free(d->path);
 	free(d);
 }

@@ -87,6 +87,9 @@ struct disk {
 	bool sync_pending;
 	int sync_dirfd;
 	int ho_idx; /* its index in a handover's saved state (provider-handover.c) */
+	/* a mirror migration to an NBD export switched over: the export is
+	 * the disk now, so writes here are refused (reads go on); the URI */
+	char *moved_to;
 };
 
 /* provider-migrate.c: 0, or the fsync's error (any thread) */
@@ -170,6 +173,12 @@ struct nbd_parent_opts;
  * forms and the grant's TLS settings (valid while the call is), or -errno. */
 int remote_check(const struct allow_ctx *a, const char *uri, struct nbd_uri *ret_u, char **ret_canon,
 		 struct nbd_parent_opts *ret_o, scm_error **ret_err);
+
+/* Is uri among the grant's nbd_migrate_dests (a mirror migration to an
+ * NBD export)? The same as remote_check otherwise, with the same TLS
+ * settings. */
+int dest_check(const scm_grant *g, const char *uri, struct nbd_uri *ret_u, char **ret_canon,
+	       struct nbd_parent_opts *ret_o, scm_error **ret_err);
 
 /* provider-remote.c: opens and creates of disks with a remote parent
  * connect from a thread, never on the loop. What to do again once

@@ -463,3 +463,79 @@ JSON
 	hold_close
 	same "$SCMT/far/a.vhdx"
 }
+
+# nbd_job ID FIELD: the job's FIELD (jobs --json)
+nbd_job() { "$V" jobs --json | jq -r ".[] | select(.id == $1) | .$2"; }
+nbd_job_is() { [ "$(nbd_job "$1" "$2")" = "$3" ]; }
+
+@test "migrate to an NBD export (qemu-nbd, unix socket): the export is the writer's copy; a provider killed in it rolls back" {
+	command -v qemu-nbd >/dev/null && command -v jq >/dev/null || {
+		echo "qemu-nbd (qemu-utils) and jq are test dependencies (scripts/deps)" >&2; return 1; }
+	base_disk "$D/n.vhdx"
+	# the destination: a raw file of the disk's size holding old data where
+	# the disk has none, served by qemu-nbd (not ours: any NBD server does)
+	qemu-img create -q -f raw "$SCMT/n.raw" 32M
+	head -c 1M /dev/urandom | dd of="$SCMT/n.raw" bs=1M seek=30 conv=notrunc status=none
+	qemu-nbd -f raw -x dst -k "$SCMT/n.sock" --persistent --discard=unmap "$SCMT/n.raw" \
+		>/dev/null 2>&1 &
+	local qpid=$!
+	BG="${BG:-} $qpid"
+	wait_until 60 test -S "$SCMT/n.sock"
+	local uri="nbd+unix:///dst?socket=$SCMT/n.sock"
+	mkdir -p "$SCMT/cfg/profiles"
+	local set="{ \"nbd_migrate_dests\": \"$uri\" }"
+	cat >"$SCMT/cfg/profiles/nm.json" <<JSON
+{ "name": "nm", "priority": 20, "services": [
+  { "service": "vdisk", "methods": ["open", "migrate"], "action": "allow", "args": { "path": { "path_prefix": "$D" } },
+    "settings": $set },
+  { "service": "vdisk", "methods": ["read", "write", "readv", "writev", "flush", "trim", "info", "close",
+                                    "job_list", "job_wait", "job_pause", "job_resume", "job_cancel"], "action": "allow",
+    "settings": $set } ] }
+JSON
+	"$SCMCTL" policy reload
+	"$SCMCTL" endpoint create nm --profiles nm >/dev/null
+	writer "$D/n.vhdx"
+	# a grant without nbd_migrate_dests reaches no export
+	run "$V" migrate "$D/n.vhdx" "$uri"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"is not among the grant's nbd_migrate_dests (the profile sets none)"* ]]
+	writer_stop
+	# killed in it: a migration held before it copies (qemu-nbd stopped
+	# while the job connects, the pause sent meanwhile), then the
+	# provider SIGKILLed; the next open rolls it back: the journal goes,
+	# the export is left as it is, the disk as the writer left it
+	hold_open "$D/n.vhdx"
+	export SCM_ENDPOINT
+	SCM_ENDPOINT=$(ep nm)
+	kill -STOP "$qpid"
+	local id
+	id=$("$V" migrate --detach "$D/n.vhdx" "$uri") || { kill -CONT "$qpid"; false; }
+	"$V" job "$id" pause || { kill -CONT "$qpid"; false; }
+	kill -CONT "$qpid"
+	wait_until 60 nbd_job_is "$id" phase copy
+	[ "$(nbd_job "$id" target)" = "$uri" ]
+	[ "$(nbd_job "$id" dest_nbd)" = true ]
+	[ -e "$D/n.vhdx.job" ]
+	kill -KILL "$(cat "$SCMT/provider.pid")"
+	exec 7>&-
+	wait "$HOLD" || true
+	"$C" --endpoint "$(ep app)" pattern "$D/n.vhdx" "$SCMT/expected" 1 >/dev/null
+	[ ! -e "$D/n.vhdx.job" ]
+	grep -q "migration job $id to $uri rolled back: $uri keeps what the job wrote to it" "$SCMT"/run/logs/vdisk.log*
+	same "$D/n.vhdx"
+	# the migration, under a writer: once over, the writer's next write is
+	# refused, and the export holds every write it was answered for
+	writer "$D/n.vhdx"
+	more_writes
+	"$V" migrate --throttle 100 "$D/n.vhdx" "$uri"
+	local rc=0
+	wait "$WRITER" || rc=$?
+	cat "$SCMT/writer.out"
+	[ "$rc" -ne 0 ]
+	grep -q "was migrated to $uri: it takes no more writes here" "$SCMT/writer.out"
+	cmp "$SCMT/expected" "$SCMT/n.raw"
+	qemu-img compare -q -f raw -F raw "$SCMT/expected" "$SCMT/n.raw"
+	# the disk itself holds the same, and is an ordinary disk again
+	same "$D/n.vhdx"
+}

@@ -9,7 +9,10 @@
 # writes through B's vdisk service and boots a workload from a child
 # whose stream has not finished; the bytes are checked against the same
 # chain held locally; A's export killed in the middle of a read gives a
-# clear error and no data, and is used again once it is back.
+# clear error and no data, and is used again once it is back. A disk on A
+# migrates live (mirror mode) to an export of B's, over TLS (PSK), while a
+# client on A writes: B's disk then equals the client's copy, and A's disk
+# takes no more writes.
 load helpers
 
 V=$SCM_BUILD/bin/scm-vdisk
@@ -55,6 +58,28 @@ profile() {
 JSON
 }
 
+# migration_profiles: A's clients may open and migrate disks under DA to
+# B's export (PSK), or to a port where nothing listens; B's export may open
+# disks under DB read-write
+migration_profiles() {
+	local set="{ \"nbd_migrate_dests\": \"nbds://$ADDR_B:10811/dst nbds://$ADDR_B:10813/gone\",
+	             \"nbd_tls_psk_file\": \"$T/keys.psk\", \"nbd_tls_username\": \"alice\" }"
+	cat >"$T/A/cfg/profiles/migr.json" <<JSON
+{ "name": "migr", "priority": 29, "services": [
+  { "service": "vdisk", "methods": ["open", "migrate"], "action": "allow", "args": { "path": { "path_prefix": "$DA" } },
+    "settings": $set },
+  { "service": "vdisk", "methods": ["read", "write", "readv", "writev", "flush", "info", "close", "extents",
+                                    "job_list", "job_wait", "job_pause", "job_resume", "job_cancel"], "action": "allow",
+    "settings": $set } ] }
+JSON
+	cat >"$T/B/cfg/profiles/exportw.json" <<JSON
+{ "name": "exportw", "priority": 30, "services": [
+  { "service": "vdisk", "methods": ["open"], "action": "allow", "args": { "path": { "path_prefix": "$DB" } } },
+  { "service": "vdisk", "methods": ["read", "readv", "write", "writev", "flush", "trim", "zero", "info", "close",
+                                    "extents"], "action": "allow" } ] }
+JSON
+}
+
 # tls_material: a CA, a server certificate for A's address, a second CA
 # B does not trust, and a PSK file
 tls_material() {
@@ -78,8 +103,9 @@ tls_material() {
 }
 
 setup_file() {
-	command -v nbdkit >/dev/null && command -v certtool >/dev/null && command -v psktool >/dev/null || {
-		echo "nbdkit, gnutls-bin are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
+	command -v nbdkit >/dev/null && command -v certtool >/dev/null && command -v psktool >/dev/null &&
+		command -v jq >/dev/null || {
+		echo "nbdkit, gnutls-bin, jq are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
 	[ "$(id -u)" = 0 ] || skip "network namespaces and containers need root"
 	# Not under /tmp: containers get a private /tmp, and read their
 	# endpoint and the client from here
@@ -109,10 +135,14 @@ setup_file() {
 	profile "$T/B/cfg/profiles/notls.json" notls 27 "{ \"nbd_parents\": \"nbds://$ADDR_A:10809/base\" }"
 	profile "$T/B/cfg/profiles/wrongca.json" wrongca 28 \
 		"{ \"nbd_parents\": \"nbds://$ADDR_A:10809/base\", \"nbd_tls_certificates\": \"$X/other\" }"
+	migration_profiles
 	start_host A
 	start_host B
+	# A's provider gives a migration's connection a minute (one test holds
+	# B's export stopped while it connects)
 	cat >"$T/A/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"] }
+{ "name": "vdisk", "interface": "vdisk",
+  "exec": ["/usr/bin/env", "SCM_VDISK_NBD_CONNECT_MS=60000", "$SCM_BUILD/libexec/scm-vdisk-provider"] }
 JSON
 	# B's provider waits 1.5 s for a lost parent, then the read fails
 	cat >"$T/B/vdisk.json" <<JSON
@@ -123,6 +153,8 @@ JSON
 	ctl B service register "$T/B/vdisk.json" >/dev/null
 	ctl A endpoint create exporter --profiles vdisk-reader >/dev/null
 	for p in twohost psk notls wrongca; do ctl B endpoint create "$p" --profiles "$p" >/dev/null; done
+	ctl A endpoint create migr --profiles migr >/dev/null
+	ctl B endpoint create exportw --profiles exportw >/dev/null
 	# A's base: 16 MiB in 1 MiB blocks; random data in the first 8 MiB, a
 	# workload (a tar archive) at 12 MiB, a few bytes at the end
 	head -c 8M /dev/urandom >"$T/r0"
@@ -172,6 +204,7 @@ teardown_file() {
 		fi
 		[ "$h" = A ] || continue
 		for n in base basep; do SCM_EXPORT_DIR=$T/A/exports "$V" export --stop "$n" 2>/dev/null || true; done
+		SCM_EXPORT_DIR=$T/B/exports "$V" export --stop dst 2>/dev/null || true
 	done
 	ip netns del "${NS}A" 2>/dev/null || true
 	ip netns del "${NS}B" 2>/dev/null || true
@@ -363,4 +396,128 @@ job_field() { # ID FIELD: the job's FIELD from B's job list
 	"$V" check "$DB/s.vhdx"
 	qemu-img check -f vhdx "$DB/s.vhdx"
 	serve base 10809 --tls-certificates "$X/server"
+}
+
+# ma ARGS...: scm-vdisk as A's migrating client
+ma() { SCM_ENDPOINT=$(epa migr) "$V" "$@"; }
+mjob() { ma jobs --json | jq -r ".[] | select(.id == $1) | .$2"; } # ID FIELD: from A's job list
+# serve_dst: B exports its dst.vhdx read-write on B's address, TLS with PSK
+serve_dst() {
+	in_ns B env SCM_EXPORT_DIR="$T/B/exports" "$V" export --endpoint "$(epb exportw)" --detach --name dst \
+		"$DB/dst.vhdx" --nbd "tcp:$ADDR_B:10811" --allow-remote --tls-psk "$T/keys.psk"
+}
+# held_migration ARGS...: a migration of A's m.vhdx to B's export, paused
+# before it copies anything, whatever the timing: B's nbdkit is stopped
+# (SIGSTOP) while the job connects, so the job is still in its first step
+# when the pause comes; MID is its id
+held_migration() {
+	local pid
+	pid=$(jq -r .pid "$T/B/exports/dst.json")
+	kill -STOP "$pid"
+	MID=$(ma migrate --detach "$@" "$DA/m.vhdx" "$MURI") || { kill -CONT "$pid"; return 1; }
+	ma job "$MID" pause || { kill -CONT "$pid"; return 1; }
+	kill -CONT "$pid"
+	wait_until 60 job_is "$MID" phase copy
+	[ "$(mjob "$MID" state)" = paused ]
+	[ "$(mjob "$MID" bytes_copied)" = 0 ]
+}
+job_is() { [ "$(mjob "$1" "$2")" = "$3" ]; }
+pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
+
+@test "twohost: a disk on A migrates live to B's export while a client on A writes; B's disk is the client's copy" {
+	MURI=nbds://$ADDR_B:10811/dst
+	# A's disk: data in its first 8 MiB, the rest never written
+	"$V" create --size 16M --block-size 1M "$DA/m.vhdx"
+	"$V" write --offset 0 "$DA/m.vhdx" <"$T/r0"
+	"$V" convert -O raw "$DA/m.vhdx" "$T/mexpected"
+	# B's disk of the same size, holding old data at 14 MiB where A's
+	# reads zeros; served read-write over TCP with TLS (PSK)
+	"$V" create --size 16M --block-size 1M "$DB/dst.vhdx"
+	head -c 1M /dev/urandom | "$V" write --offset 14M "$DB/dst.vhdx"
+	serve_dst
+	# a client on A writes patterns in the first 8 MiB (each flushed, then
+	# put in its copy) until its disk refuses a write
+	VDISK_PATTERN_SPAN=8388608 "$C" --endpoint "$(epa migr)" pattern "$DA/m.vhdx" "$T/mexpected" 0 "$T/mstop" \
+		>"$T/mwriter.out" 2>&1 &
+	WRITER=$!
+	BG="${BG:-} $WRITER"
+	wait_until 60 test -s "$T/mexpected.pending"
+	# bad destinations: refused by name, nothing copied, the writer goes on
+	run ma migrate "$DA/m.vhdx" "nbds://$ADDR_B:99999/dst"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"port"* ]]
+	run ma migrate "$DA/m.vhdx" "nbds://$ADDR_B:10812/other"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"migration destination nbds://$ADDR_B:10812/other is not among the grant's nbd_migrate_dests"* ]]
+	run ma migrate --mode snapshot "$DA/m.vhdx" "$MURI"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"snapshot mode needs a file destination"* ]]
+	run ma migrate "$DA/m.vhdx" "nbds://$ADDR_B:10813/gone"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"migration destination nbds://$ADDR_B:10813/gone unreachable: nothing was copied"* ]]
+	[[ $output == *"cannot connect"* ]]
+	# a cancelled migration leaves the disk as it was
+	held_migration
+	id=$MID
+	ma job "$id" cancel
+	run ma job "$id" wait
+	[ "$status" -ne 0 ]
+	[ "$(mjob "$id" state)" = cancelled ]
+	kill -0 "$WRITER"
+	# B's export killed (SIGKILL) while a migration is paused: resumed, the
+	# job fails saying so, and the disk (still the writer's) loses nothing
+	held_migration
+	id=$MID
+	kill -KILL "$(jq -r .pid "$T/B/exports/dst.json")"
+	SCM_EXPORT_DIR=$T/B/exports "$V" export --stop dst
+	ma job "$id" resume
+	run ma job "$id" wait
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ "$(mjob "$id" state)" = failed ]
+	[[ $output == *"migration destination $MURI"* ]]
+	kill -0 "$WRITER"
+	# (once B's provider let go of the killed export's handle)
+	wait_until 60 serve_dst
+	# the migration: started, paused, and held there while the writer
+	# makes two more writes (so writes land during the copy, whatever the
+	# timing), then resumed to its end
+	held_migration --throttle 64
+	id=$MID
+	local p
+	p=$(cat "$T/mexpected.pending")
+	wait_until 60 pending_moved "$p"
+	p=$(cat "$T/mexpected.pending")
+	wait_until 60 pending_moved "$p"
+	ma job "$id" resume
+	ma job "$id" wait
+	[ "$(mjob "$id" state)" = done ]
+	[ "$(mjob "$id" target)" = "$MURI" ]
+	# the writer's next write was refused: A's disk takes no more
+	local rc=0
+	wait "$WRITER" || rc=$?
+	cat "$T/mwriter.out"
+	[ "$rc" -ne 0 ]
+	grep -q "^wrote [1-9]" "$T/mwriter.out"
+	grep -q "$DA/m.vhdx was migrated to $MURI: it takes no more writes here" "$T/mwriter.out"
+	# B's disk holds every write the client was answered for, and zeros
+	# where A's disk had none (the old data at 14 MiB is gone, its block
+	# let go rather than written with zeros)
+	SCM_EXPORT_DIR=$T/B/exports "$V" export --stop dst
+	wait_until 60 "$V" convert -O raw "$DB/dst.vhdx" "$T/mgot.raw"
+	cmp "$T/mexpected" "$T/mgot.raw"
+	qemu-img compare -f raw -F vhdx "$T/mexpected" "$DB/dst.vhdx"
+	"$V" check "$DB/dst.vhdx"
+	"$V" map --json "$DB/dst.vhdx" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+bad = [e for e in m if e["start"] + e["length"] > 8 << 20 and e["state"] != "zero"]
+assert not bad, bad'
+	# A's disk is complete as of the switch-over: the same bytes
+	wait_until 60 "$V" convert -O raw "$DA/m.vhdx" "$T/msrc.raw"
+	cmp "$T/mexpected" "$T/msrc.raw"
 }

@@ -211,7 +211,7 @@ int cmd_online(const char *cmd, int argc, char **argv)
 			       !strcmp(cmd, "snapshot") ? "snapshot [--detach] [--endpoint EP] DISK NEW"
 			       : !strcmp(cmd, "merge")  ? "merge (--into-parent|--from-parent) [--detach] [--endpoint EP] DISK"
 			       : mig ? "migrate [--mode mirror|snapshot] [--throttle MiB/s] [--max-pause MS]\n"
-				       "                         [--detach] [--endpoint EP] DISK DEST"
+				       "                         [--detach] [--endpoint EP] DISK DEST|nbd[s]://HOST:PORT/NAME"
 				     : "compact [--online] [--detach] [--endpoint EP] DISK");
 			return EXIT_OK;
 		default: return EXIT_USAGE;
@@ -224,7 +224,9 @@ int cmd_online(const char *cmd, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	_cleanup_free_ char *path = abs_path(argv[optind]);
-	_cleanup_free_ char *nw = want == 2 ? abs_path(argv[optind + 1]) : NULL;
+	/* migrate's DEST may be an NBD URI (another host's export): as given */
+	const char *dst = want == 2 ? argv[optind + 1] : NULL;
+	_cleanup_free_ char *nw = !dst ? NULL : mig && strstr(dst, "://") ? strdup(dst) : abs_path(dst);
 	scm_error *err = NULL;
 	scm_channel *ch = connect_or_die(&err);
 	if (!ch) {

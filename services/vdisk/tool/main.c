@@ -37,7 +37,7 @@ static const char usage[] =
 	"                             a job in the provider: commit DISK into its parent\n"
 	"                             (handles move onto the parent), or stream the\n"
 	"                             parent's data into DISK until it stands alone\n"
-	"  migrate [--mode mirror|snapshot] [--throttle MiB/s] [--max-pause MS] [--detach] DISK DEST\n"
+	"  migrate [--mode mirror|snapshot] [--throttle MiB/s] [--max-pause MS] [--detach] DISK DEST|NBD-URI\n"
 	"                             a job in the provider: move DISK (the whole chain,\n"
 	"                             flattened) to the new file DEST while its clients\n"
 	"                             read and write; the handles end on DEST\n"
