@@ -13,7 +13,7 @@ SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c con
                container-hook.c container-launch.c container-output.c container-view.c \
                container-leftovers.c container-control.c container-identity.c container-update.c \
                logzip.c sd.c restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c \
-               restart-store.c restart-start.c service-restart.c provider-spawn.c events.c)
+               restart-store.c restart-start.c restart-handoff.c service-restart.c provider-spawn.c events.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c \
                 scmctl-dbus.c scmctl-events.c)
@@ -30,7 +30,7 @@ $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFL
 $(B)/scm/scmd/policy-hook.o $(B)/scm/scmd/control.o $(B)/scm/scmd/endpoint.o: PART_CFLAGS += -Ipolicy
 $(addprefix $(B)/scm/scmd/,container-hook.o container-launch.o container-output.o container-view.o \
   container-leftovers.o container-control.o container-identity.o container-update.o \
-  restart.o restart-state.o restart-save.o restart-load.o restart-ctr.o restart-store.o restart-start.o \
+  restart.o restart-state.o restart-save.o restart-load.o restart-ctr.o restart-store.o restart-start.o restart-handoff.o \
   scmd.o conn.o): PART_CFLAGS += -Ipolicy -Icontainers
 $(SCMD_LIB): $(SCMD_LOGIC:%.c=$(B)/%.o)
 	@mkdir -p $(dir $@)

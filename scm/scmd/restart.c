@@ -10,13 +10,13 @@
  *   2. a quiet moment: no container launching, no exec on its way, no
  *      provider hand-off or reply queued (all short); retried every few
  *      ms up to RESTART_WAIT_MS.
- *   3. the switch: the state written afresh to a sealed memfd and read
- *      back with the same reader, FD_CLOEXEC cleared on exactly the fds
- *      it lists, and execve of `PATH ARGS... --restore FD`. The pid stays:
- *      providers and exec'd processes stay our children, and clients see
- *      no hang-up. Requests that arrive meanwhile wait in the sockets'
+ *   3. the switch (restart-handoff.c): a copy of scmd serves the
+ *      endpoints while this process execs `PATH ARGS... --standby FD`
+ *      and loads; once it is ready the copy writes the state and passes
+ *      its fds, and the successor restores. The pid stays: providers and
+ *      exec'd processes stay our children, and clients see no hang-up.
+ *      Requests that arrive during the blackout wait in the sockets'
  *      queues (SOCK_SEQPACKET: whole frames, so nothing is half read).
- *      If execve fails, CLOEXEC is set again and the request fails.
  * The successor answers the daemon.restart call (restart_answer). */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,6 +83,7 @@ void restart_conn_gone(struct scmd *d, struct conn *c)
 {
 	if (d->restart && d->restart->conn == c)
 		d->restart->conn = NULL;
+	handoff_conn_gone(c);
 }
 
 /* Replies still queued are sent now if the client has room; one that has
@@ -104,7 +105,7 @@ static const char *conns_quiet(struct scmd *d, struct list *head)
 	return NULL;
 }
 
-static const char *quiet(struct scmd *d)
+const char *restart_quiet(struct scmd *d)
 {
 	const char *why = restart_ctr_busy(d);
 	if (why)
@@ -126,79 +127,29 @@ static const char *quiet(struct scmd *d)
 	return why;
 }
 
-static void set_cloexec(const int *fds, size_t n, bool on)
-{
-	for (size_t i = 0; i < n; i++) {
-		int f = fcntl(fds[i], F_GETFD);
-		if (f >= 0)
-			(void)fcntl(fds[i], F_SETFD, on ? f | FD_CLOEXEC : f & ~FD_CLOEXEC);
-	}
-}
-
-static void do_exec(struct scmd *d)
+/* The switch (restart-handoff.c): the successor is started and loaded
+ * while a copy of us serves; in the copy this returns, with the copy's
+ * loop set up, and the restart object is no longer wanted there. */
+static void do_switch(struct scmd *d)
 {
 	struct scmd_restart *r = d->restart;
 	scm_error *e = NULL;
-	int *fds = NULL, memfd = -1;
-	size_t n = 0;
-
 	conn_reap_dead(d);
-	json_object *st = restart_save(d, false, r->conn ? r->conn->w.fd : -1, r->call_id, &fds, &n);
-	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
-	size_t len = 0;
-	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
-	json_object *back = NULL;
-	int k = state_memfd_write(text, len, SCMD_STATE_VERSION, &memfd, &e);
-	/* what the successor will read, read here first with the same reader */
-	if (k == 0)
-		k = state_memfd_read(memfd, &back, NULL, &e);
-	json_object_put(back);
-	json_object_put(st);
-	if (k != 0) {
-		free(fds);
-		safe_close(memfd);
+	int k = handoff_start(d, r->exe, r->conn, r->call_id, &e);
+	if (k < 0) {
 		restart_fail(d, e);
 		return;
 	}
-	char fdarg[16], **argv = NULL;
-	size_t argc = strv_length(d->argv);
-	snprintf(fdarg, sizeof(fdarg), "%d", memfd);
-	argv = calloc(argc + 3, sizeof(char *));
-	if (!argv) {
-		free(fds);
-		close(memfd);
-		restart_fail(d, scm_error_new(-ENOMEM, "scmd/restart", "out of memory"));
-		return;
-	}
-	argv[0] = r->exe;
-	for (size_t i = 1; i < argc; i++)
-		argv[i] = d->argv[i];
-	argv[argc] = (char *)"--restore";
-	argv[argc + 1] = fdarg;
-	log_notice("restarting in place: exec %s (state version %u, %zu bytes, %zu fds)", r->exe,
-		   SCMD_STATE_VERSION, len, n);
-	audit_event(d->audit, "daemon-restart", "\"exec\":%s,\"generation\":%llu", audit_quote(r->exe),
-		    (unsigned long long)d->generation + 1);
-	/* the compressor helper is idle (quiet): a child the successor would
-	 * not know; it starts one when a log rotates */
-	logzip_stop(d);
-	set_cloexec(fds, n, false);
-	set_cloexec(&memfd, 1, false);
-	execv(r->exe, argv);
-	int err = errno;
-	set_cloexec(fds, n, true);
-	close(memfd);
-	free(fds);
-	free(argv);
-	restart_fail(d, scm_error_new(-err, "scmd/restart", "exec %s: %s", r->exe, strerror(err)));
+	r->conn = NULL;
+	restart_free(d, r);
 }
 
 static void try_switch(struct scmd *d)
 {
 	struct scmd_restart *r = d->restart;
-	const char *why = quiet(d);
+	const char *why = restart_quiet(d);
 	if (!why) {
-		do_exec(d);
+		do_switch(d);
 		return;
 	}
 	if (now_usec() >= r->wait_until) {
@@ -352,7 +303,7 @@ void restart_request(struct scmd *d, struct conn *c, uint32_t call_id, const cha
 	timer_arm(&r->timer, CHECK_TIMEOUT_MS);
 }
 
-void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at)
+void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at, int reply_fd)
 {
 	json_object *rep = json_object_object_get(st, "reply"), *sc = json_object_object_get(st, "scmd");
 	int64_t exec_at = json_object_get_int64(json_object_object_get(sc, "exec_at"));
@@ -361,13 +312,23 @@ void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at)
 	if (d->store_restore)
 		log_notice("restored from systemd's fd store: generation %llu, state version %u (restore %llu us)",
 			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)(now - restored_at));
+	else if (d->restart_clock.fds && sw)
+		log_notice("restarted in place: generation %llu, state version %u, switch took %llu us (state written and "
+			   "fds passed %lld us, state read %lld us, tables %lld us, policy re-check %lld us; the successor's CPU "
+			   "time %llu us)",
+			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)sw,
+			   (long long)(d->restart_clock.fds - (uint64_t)exec_at),
+			   (long long)(d->restart_clock.parsed - d->restart_clock.fds),
+			   (long long)(d->restart_clock.tables - d->restart_clock.parsed),
+			   (long long)(d->restart_clock.checked - d->restart_clock.tables),
+			   (unsigned long long)d->restart_clock.cpu0);
 	else
 		log_notice("restarted in place: generation %llu, state version %u, switch took %llu us (restore %llu us)",
 			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)sw,
 			   (unsigned long long)(now - restored_at));
 	if (!rep)
 		return;
-	struct conn *c = restart_conn_by_fd(d, (int)json_object_get_int64(json_object_object_get(rep, "fd")));
+	struct conn *c = reply_fd >= 0 ? restart_conn_by_fd(d, reply_fd) : NULL;
 	if (!c)
 		return;
 	json_object *o = json_object_new_object();

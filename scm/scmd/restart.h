@@ -8,6 +8,8 @@
  *   restart-save.c   struct scmd to the state
  *   restart-load.c   the state to struct scmd, every fd checked first
  *   restart-ctr.c    the containers' part of both
+ *   restart-handoff.c the switch: a copy of scmd serves while the
+ *                    successor loads, then hands it the state and fds
  *   restart-store.c  systemd's fd store: the same state and fds, kept
  *                    current, so a crash and a restart by systemd keep
  *                    endpoints and containers
@@ -54,6 +56,7 @@ struct fdmap {
 	int *old_fd, *new_fd;
 	size_t n;
 	bool *used;
+	bool sorted; /* by old_fd: looked up by bisection */
 };
 int fdmap_get(void *map, int old_fd); /* container_fd_map; -1 when absent */
 
@@ -88,7 +91,27 @@ const char *restart_ctr_busy(struct scmd *d);
 void restart_request(struct scmd *d, struct conn *c, uint32_t call_id, const char *exec_path);
 void restart_conn_gone(struct scmd *d, struct conn *c);
 /* The successor: answer the request that restarted us. */
-void restart_answer(struct scmd *d, struct json_object *st, uint64_t restored_at);
+void restart_answer(struct scmd *d, struct json_object *st, uint64_t restored_at, int reply_fd);
+/* Why a restart must wait for a quiet moment, or NULL. */
+const char *restart_quiet(struct scmd *d);
+
+/* restart-handoff.c: the switch. In the old scmd: fork a copy that serves
+ * while this process execs exe in standby (never returns there); in the
+ * copy, 1. <0: nothing happened. */
+int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t call_id, scm_error **ret_err);
+void handoff_conn_gone(struct conn *c);
+/* The successor (--standby FD), loaded: "ready", then the state and its
+ * fds (the map sorted, from the copy's numbers to ours); 1 or <0. */
+int handoff_take_state(int sp, struct json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
+		       scm_error **ret_err);
+/* Restored: the copy may go. */
+void handoff_done(int sp);
+/* The successor's heap, grown to bytes and touched before "ready"; then
+ * malloc's thresholds as they were. */
+void handoff_prefault(size_t bytes);
+void handoff_prefault_end(void);
+/* The fd an old number maps to, without taking it; -1 when absent. */
+int fdmap_peek(struct fdmap *map, int old_fd);
 int fd_list_add(int **fds, size_t *n, size_t *cap, int fd);
 
 /* restart-store.c */
@@ -107,3 +130,7 @@ int restart_check_main(int fd); /* --check-state: the exit status */
 /* --restore FD: 1 and the state, or <0 */
 int restart_take_state(int fd, struct json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err);
 int restart_finish(struct scmd *d, struct json_object *st, struct fdmap *map, uint64_t t0, scm_error **ret_err);
+/* --standby FD: the state from the old scmd's copy, then what main() did
+ * before the loop with it (the instance, the lock, containers' set-up). */
+int restart_standby_take(struct scmd *d, int sp, struct json_object **ret_st, struct fdmap *ret_map,
+			 scm_error **ret_err);
