@@ -287,7 +287,7 @@ static int load_channels(struct scmd *d, json_object *arr, struct fdmap *map, sc
 	return 0;
 }
 
-int restart_restore(struct scmd *d, json_object *st, struct fdmap *map, scm_error **ret_err)
+static int restore_tables(struct scmd *d, json_object *st, struct fdmap *map, scm_error **ret_err)
 {
 	int r;
 	json_object *sc = json_object_object_get(st, "scmd");
@@ -317,4 +317,14 @@ int restart_restore(struct scmd *d, json_object *st, struct fdmap *map, scm_erro
 			map->used[i] = true;
 		}
 	return 0;
+}
+
+int restart_restore(struct scmd *d, json_object *st, struct fdmap *map, scm_error **ret_err)
+{
+	/* connections are named by the predecessor's fd numbers (pending
+	 * connects, waiters, execs): restart_conn_by_fd maps them meanwhile */
+	d->restore_map = map;
+	int r = restore_tables(d, st, map, ret_err);
+	d->restore_map = NULL;
+	return r;
 }

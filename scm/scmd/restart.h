@@ -83,6 +83,8 @@ struct json_object *restart_save_containers(struct scmd *d, bool store, int **fd
 struct json_object *restart_save_execs(struct scmd *d);
 int restart_load_containers(struct scmd *d, struct json_object *arr, struct fdmap *map, scm_error **ret_err);
 int restart_load_execs(struct scmd *d, struct json_object *arr, struct fdmap *map, scm_error **ret_err);
+/* The connection restored from the state's fd number (during the
+ * restore), or by our own number (after it). */
 struct conn *restart_conn_by_fd(struct scmd *d, int fd);
 /* Why a restart must wait (a launch or an exec on its way), or NULL. */
 const char *restart_ctr_busy(struct scmd *d);

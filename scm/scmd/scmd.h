@@ -27,6 +27,7 @@ struct json_object;
 struct epoll_event;
 struct policy_store;
 struct policy_effective;
+struct fdmap;
 
 struct list {
 	struct list *next, *prev;
@@ -230,6 +231,7 @@ struct scmd {
 	uint64_t generation;      /* restarts in place since the first start */
 	struct fdstore *fdstore;  /* systemd's fd store, when NOTIFY_SOCKET is set */
 	bool store_dirty;         /* endpoints or containers changed since the store was fed */
+	struct fdmap *restore_map; /* during restart_restore: the state's fd numbers to ours */
 	pid_t handoff_pid;        /* the copy that served while this scmd loaded, until reaped */
 	/* when the successor had the fds, the state parsed, the tables, the
 	 * policy re-check: the switch's breakdown in its log line */
