@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "restart.h"
 
@@ -45,7 +46,8 @@
 struct handoff_hdr {
 	char magic[8];
 	uint32_t n_fds; /* sent after this message, FDS_PER_MSG at a time */
-	uint32_t flags; /* 0 */
+	int32_t copy_pid; /* the sender, our child: reaped at its SIGCHLD (SO_PEERCRED
+			   * would name the socketpair's maker, scmd itself) */
 };
 
 /* The serving copy's side. */
@@ -54,6 +56,7 @@ struct handoff {
 	struct watch timer; /* quiet-moment retries */
 	struct conn *reply; /* the daemon.restart call, or NULL */
 	uint32_t call_id;
+	char *refused; /* why the successor could not take over (handoff_fall_back) */
 	uint64_t wait_until;
 };
 
@@ -124,8 +127,9 @@ static void force_quiet(struct scmd *d)
 }
 
 /* The copy: the state and every fd it names to the successor, then wait
- * for its word; never returns. */
-static _Noreturn void send_state(struct scmd *d, struct handoff *h)
+ * for its word: gone when it took over; back to serving when it could not
+ * and our own binary is loading to take the state back. */
+static void send_state(struct scmd *d, struct handoff *h)
 {
 	int *fds = NULL, memfd = -1;
 	size_t n = 0, len = 0;
@@ -133,6 +137,9 @@ static _Noreturn void send_state(struct scmd *d, struct handoff *h)
 	conn_reap_dead(d);
 	json_object *st = restart_save(d, false, h->reply ? h->reply->w.fd : -1, h->call_id, &fds, &n);
 	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
+	json_object *rep = json_object_object_get(st, "reply");
+	if (h->refused && rep)
+		json_object_object_add(rep, "refused", json_object_new_string(h->refused));
 	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
 	/* not read back here: the successor's reader checks it whole (the
 	 * dry run proved it reads this version) before it takes anything */
@@ -140,7 +147,7 @@ static _Noreturn void send_state(struct scmd *d, struct handoff *h)
 		log_error_chain(LOG_ERR, e, "restart: the state for the successor:");
 		_exit(1); /* the successor sees the hang-up and says so */
 	}
-	struct handoff_hdr hdr = { .n_fds = (uint32_t)n };
+	struct handoff_hdr hdr = { .n_fds = (uint32_t)n, .copy_pid = (int32_t)getpid() };
 	memcpy(hdr.magic, HANDOFF_MAGIC, 8);
 	int r = send_fds(h->sp.fd, &hdr, sizeof(hdr), &memfd, 1);
 	for (size_t i = 0; r == 0 && i < n; i += FDS_PER_MSG) {
@@ -152,13 +159,24 @@ static _Noreturn void send_state(struct scmd *d, struct handoff *h)
 	}
 	if (r != 0)
 		log_error("restart: handing the fds to the successor: %s", strerror(-r));
+	free(fds);
+	safe_close(memfd);
+	json_object_put(st);
 	/* serve nothing more: what we would change now is not in the state */
-	char c = 0;
+	char msg[4096];
 	ssize_t k;
 	do
-		k = read(h->sp.fd, &c, 1);
+		k = read(h->sp.fd, msg, sizeof(msg) - 1);
 	while (k < 0 && errno == EINTR);
-	_exit(k == 1 && c == 'D' ? 0 : 1);
+	if (k >= 1 && msg[0] == 'F') {
+		msg[k] = 0;
+		free(h->refused);
+		h->refused = strdup(msg[1] ? msg + 1 : "(it said nothing)");
+		log_error("restart: the successor could not take over (%s); the previous binary takes the state back",
+			  h->refused);
+		return; /* it says "ready" again when loaded */
+	}
+	_exit(k == 1 && msg[0] == 'D' ? 0 : 1);
 }
 
 static void try_send(struct scmd *d, struct handoff *h)
@@ -254,9 +272,8 @@ int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t 
 	/* how much heap our tables take: the successor faults that much in
 	 * before it says it is ready (handoff_prefault) */
 	struct mallinfo2 mi = mallinfo2();
-	char fdarg[48], **argv = NULL;
+	char fdarg[96], **argv = NULL;
 	size_t argc = strv_length(d->argv);
-	snprintf(fdarg, sizeof(fdarg), "%d,%zu", sp[0], mi.arena);
 	argv = calloc(argc + 3, sizeof(char *));
 	if (!argv)
 		abort(); /* the copy sees the hang-up */
@@ -265,6 +282,9 @@ int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t 
 		argv[i] = d->argv[i];
 	argv[argc] = (char *)"--standby";
 	argv[argc + 1] = fdarg;
+	/* our own binary, for the successor to fall back on (handoff_fall_back) */
+	int self = open("/proc/self/exe", O_PATH);
+	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu", sp[0], mi.arena, self, argc);
 	log_notice("restarting in place: exec %s (state version %u) while a copy (pid %d) serves", exe,
 		   SCMD_STATE_VERSION, (int)pid);
 	audit_event(d->audit, "daemon-restart", "\"exec\":%s,\"generation\":%llu", audit_quote(exe),
@@ -324,7 +344,8 @@ static int cmp_pair(const void *a, const void *b)
 	return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
-int handoff_take_state(int sp, json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at, scm_error **ret_err)
+int handoff_take_state(int sp, json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at, pid_t *ret_copy,
+		       scm_error **ret_err)
 {
 	struct handoff_hdr hdr;
 	int memfd = -1, *pairs = NULL;
@@ -338,6 +359,7 @@ int handoff_take_state(int sp, json_object **ret_st, struct fdmap *ret_map, uint
 		safe_close(memfd);
 		return scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's hand-off does not start with its state");
 	}
+	*ret_copy = hdr.copy_pid > 0 && hdr.copy_pid != getpid() ? (pid_t)hdr.copy_pid : 0;
 	pairs = calloc((size_t)hdr.n_fds + 1, 2 * sizeof(int));
 	if (!pairs) {
 		close(memfd);
@@ -419,6 +441,32 @@ void handoff_prefault_end(void)
 	 * are its initial values) */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
+void handoff_fall_back(int sp, int self_fd, size_t self_argc, const scm_error *e, char **args)
+{
+	_cleanup_free_ char *why = scm_error_text(e);
+	char msg[4096];
+	int n = snprintf(msg, sizeof(msg), "F%s", why ? why : "");
+	if (write(sp, msg, (size_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1)) < 0 || self_fd < 0)
+		return;
+	size_t argc = strv_length(args);
+	if (self_argc && self_argc < argc)
+		argc = self_argc; /* what the previous scmd ran with, not what a wrapper added */
+	char fdarg[48], **argv = calloc(argc + 3, sizeof(char *));
+	if (!argv)
+		return;
+	snprintf(fdarg, sizeof(fdarg), "%d,0,-1,0", sp); /* no further fall-back */
+	for (size_t i = 0; i < argc; i++)
+		argv[i] = args[i];
+	argv[argc] = (char *)"--standby";
+	argv[argc + 1] = fdarg;
+	int f = fcntl(sp, F_GETFD);
+	(void)fcntl(sp, F_SETFD, f & ~FD_CLOEXEC);
+	log_notice("restart: the previous scmd binary takes the state back");
+	execveat(self_fd, "", argv, environ, AT_EMPTY_PATH);
+	log_error("restart: exec of the previous binary: %m");
+	free(argv);
 }
 
 void handoff_done(int sp)

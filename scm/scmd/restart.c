@@ -329,6 +329,19 @@ void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at, int r
 	if (!rep)
 		return;
 	struct conn *c = reply_fd >= 0 ? restart_conn_by_fd(d, reply_fd) : NULL;
+	json_object *refused = json_object_object_get(rep, "refused");
+	if (refused) {
+		/* the successor could not take over; we are the previous binary */
+		scm_error *e = scm_error_new(SCM_E_INVALID, "scmd/restart",
+					     "restart in place refused, scmd %d goes on with its previous binary: "
+					     "the successor could not take over: %s",
+					     (int)getpid(), json_object_get_string(refused));
+		audit_event(d->audit, "daemon-restart-refused", "\"exec\":\"\"");
+		if (c)
+			conn_send_error(d, c, (uint32_t)json_object_get_int64(json_object_object_get(rep, "call_id")), e);
+		scm_error_free(e);
+		return;
+	}
 	if (!c)
 		return;
 	json_object *o = json_object_new_object();

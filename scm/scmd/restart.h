@@ -105,7 +105,12 @@ void handoff_conn_gone(struct conn *c);
 /* The successor (--standby FD), loaded: "ready", then the state and its
  * fds (the map sorted, from the copy's numbers to ours); 1 or <0. */
 int handoff_take_state(int sp, struct json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
-		       scm_error **ret_err);
+		       pid_t *ret_copy, scm_error **ret_err);
+/* The successor could not take over (e says why): the copy is told, and
+ * the previous binary (self_fd, O_PATH) is exec'd in standby, with the
+ * first self_argc of args (the previous scmd's own), to take the state
+ * back. Returns only when it could not. */
+void handoff_fall_back(int sp, int self_fd, size_t self_argc, const scm_error *e, char **args);
 /* Restored: the copy may go. */
 void handoff_done(int sp);
 /* The successor's heap, grown to bytes and touched before "ready"; then

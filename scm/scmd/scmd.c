@@ -145,6 +145,8 @@ int main(int argc, char **argv)
 	struct audit_opts ao = { .sink = AUDIT_AUTO, .max_bytes = AUDIT_MAX_BYTES_DEFAULT, .keep = AUDIT_KEEP_DEFAULT };
 	int c, restore_fd = -1, check_fd = -1, standby_fd = -1;
 	size_t standby_heap = 0;
+	int standby_self = -1;
+	size_t standby_argc = 0;
 	json_object *st = NULL;
 	struct fdmap map = { 0 };
 
@@ -206,9 +208,17 @@ int main(int argc, char **argv)
 		case 'Y': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
-			/* --standby FD,HEAP: HEAP the old scmd's heap in bytes */
+			/* --standby FD,HEAP,SELF,ARGC: HEAP the old scmd's heap in
+			 * bytes, SELF an O_PATH fd of its binary to fall back on (-1:
+			 * none), ARGC how many of our arguments were its own */
 			if (c == 'Y' && *end == ',' && end[1] >= '0' && end[1] <= '9')
 				standby_heap = (size_t)strtoull(end + 1, &end, 10);
+			if (c == 'Y' && *end == ',') {
+				long sf = strtol(end + 1, &end, 10);
+				standby_self = sf >= 0 && sf <= INT32_MAX ? (int)sf : -1;
+			}
+			if (c == 'Y' && *end == ',' && end[1] >= '0' && end[1] <= '9')
+				standby_argc = (size_t)strtoull(end + 1, &end, 10);
 			if (*end || v < 0 || v > INT32_MAX) {
 				log_error("--%s %s: give an fd number",
 					  c == 'R' ? "restore" : c == 'C' ? "check-state" : "standby", optarg);
@@ -398,16 +408,16 @@ int main(int argc, char **argv)
 	    (standby_fd >= 0 && (restore_t0 = now_usec(), restart_standby_take(&d, standby_fd, &st, &map, &e)) != 0) ||
 	    (d.restoring && restart_finish(&d, st, &map, restore_t0, &e) != 0)) {
 		log_error_chain(LOG_ERR, e, "cannot start:");
+		if (standby_fd >= 0)
+			handoff_fall_back(standby_fd, standby_self, standby_argc, e, d.argv); /* returns if it cannot */
 		scm_error_free(e);
 		service_stop_all(&d);
 		return 1;
 	}
+	if (standby_self >= 0)
+		close(standby_self);
 	if (standby_fd >= 0) {
-		struct ucred cr_copy;
-		socklen_t cl = sizeof(cr_copy);
-		if (getsockopt(standby_fd, SOL_SOCKET, SO_PEERCRED, &cr_copy, &cl) == 0 && cr_copy.pid != getpid())
-			d.handoff_pid = cr_copy.pid; /* our child: reaped at its SIGCHLD */
-		handoff_done(standby_fd);
+		handoff_done(standby_fd); /* the copy exits: reaped at its SIGCHLD */
 		handoff_prefault_end();
 	}
 	if (st)
