@@ -32,7 +32,7 @@ int restart_check_main(int fd)
 	printf(SCMD_CHECK_OK " state version %u (this scmd reads %u to %u):", version, SCMD_STATE_MIN_VERSION, SCMD_STATE_VERSION);
 	for (size_t i = 0; i < ELEMENTSOF(parts); i++)
 		printf(" %zu %s", json_object_array_length(json_object_object_get(st, parts[i])), parts[i]);
-	printf("\n");
+	printf("; " SCMD_CHECK_STANDBY "\n");
 	json_object_put(st);
 	return 0;
 }

@@ -44,6 +44,7 @@ struct scmd_restart {
 	int check_out;        /* what it printed */
 	struct watch timer;   /* the dry run's deadline, then the quiet-moment retries */
 	bool checked;
+	bool standby; /* its dry run says it takes --standby (restart-handoff.c) */
 	uint64_t wait_until;
 };
 
@@ -127,6 +128,76 @@ const char *restart_quiet(struct scmd *d)
 	return why;
 }
 
+static void set_cloexec(const int *fds, size_t n, bool on)
+{
+	for (size_t i = 0; i < n; i++) {
+		int f = fcntl(fds[i], F_GETFD);
+		if (f >= 0)
+			(void)fcntl(fds[i], F_SETFD, on ? f | FD_CLOEXEC : f & ~FD_CLOEXEC);
+	}
+}
+
+/* The switch for a successor that does not take --standby (an scmd from
+ * before it, its dry run does not say so): the state read back here, then
+ * execve with every fd it names inherited at its number (--restore). */
+static void do_exec(struct scmd *d)
+{
+	struct scmd_restart *r = d->restart;
+	scm_error *e = NULL;
+	int *fds = NULL, memfd = -1;
+	size_t n = 0;
+
+	conn_reap_dead(d);
+	json_object *st = restart_save(d, false, r->conn ? r->conn->w.fd : -1, r->call_id, &fds, &n);
+	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
+	size_t len = 0;
+	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
+	json_object *back = NULL;
+	int k = state_memfd_write(text, len, SCMD_STATE_VERSION, &memfd, &e);
+	/* what the successor will read, read here first with the same reader */
+	if (k == 0)
+		k = state_memfd_read(memfd, &back, NULL, &e);
+	json_object_put(back);
+	json_object_put(st);
+	if (k != 0) {
+		free(fds);
+		safe_close(memfd);
+		restart_fail(d, e);
+		return;
+	}
+	char fdarg[16], **argv = NULL;
+	size_t argc = strv_length(d->argv);
+	snprintf(fdarg, sizeof(fdarg), "%d", memfd);
+	argv = calloc(argc + 3, sizeof(char *));
+	if (!argv) {
+		free(fds);
+		close(memfd);
+		restart_fail(d, scm_error_new(-ENOMEM, "scmd/restart", "out of memory"));
+		return;
+	}
+	argv[0] = r->exe;
+	for (size_t i = 1; i < argc; i++)
+		argv[i] = d->argv[i];
+	argv[argc] = (char *)"--restore";
+	argv[argc + 1] = fdarg;
+	log_notice("restarting in place: exec %s (state version %u, %zu bytes, %zu fds)", r->exe,
+		   SCMD_STATE_VERSION, len, n);
+	audit_event(d->audit, "daemon-restart", "\"exec\":%s,\"generation\":%llu", audit_quote(r->exe),
+		    (unsigned long long)d->generation + 1);
+	/* the compressor helper is idle (quiet): a child the successor would
+	 * not know; it starts one when a log rotates */
+	logzip_stop(d);
+	set_cloexec(fds, n, false);
+	set_cloexec(&memfd, 1, false);
+	execv(r->exe, argv);
+	int err = errno;
+	set_cloexec(fds, n, true);
+	close(memfd);
+	free(fds);
+	free(argv);
+	restart_fail(d, scm_error_new(-err, "scmd/restart", "exec %s: %s", r->exe, strerror(err)));
+}
+
 /* The switch (restart-handoff.c): the successor is started and loaded
  * while a copy of us serves; in the copy this returns, with the copy's
  * loop set up, and the restart object is no longer wanted there. */
@@ -149,7 +220,10 @@ static void try_switch(struct scmd *d)
 	struct scmd_restart *r = d->restart;
 	const char *why = restart_quiet(d);
 	if (!why) {
-		do_switch(d);
+		if (r->standby)
+			do_switch(d);
+		else
+			do_exec(d);
 		return;
 	}
 	if (now_usec() >= r->wait_until) {
@@ -203,6 +277,7 @@ static void on_check_done(struct scmd *d, struct watch *w, uint32_t events)
 		return;
 	}
 	r->checked = true;
+	r->standby = strstr(out, SCMD_CHECK_STANDBY) != NULL;
 	r->wait_until = now_usec() + RESTART_WAIT_MS * 1000ull;
 	try_switch(d);
 }

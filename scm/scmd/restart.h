@@ -31,6 +31,9 @@
 #define SCMD_STATE_MAX_BYTES (64u << 20)
 /* What --check-state prints first when it can read the state. */
 #define SCMD_CHECK_OK "scmd-check-state: readable;"
+/* ... and then this when it takes --standby (restart-handoff.c); an older
+ * scmd is exec'd with --restore instead. */
+#define SCMD_CHECK_STANDBY "takes --standby"
 
 /* The header before the JSON text, all little-endian. */
 struct state_header {

@@ -153,6 +153,21 @@ run_looper() {
 	[ "$status" -eq 0 ]
 }
 
+@test "a successor whose dry run does not say it takes --standby (an older scmd) is exec'd in place with --restore" {
+	printf '#!/bin/sh\nif [ "$1" = --check-state ]; then "%s" "$@" | sed "s/; takes --standby//"; exit 0; fi\nexec "%s" "$@"\n' \
+		"$SCMD" "$SCMD" >"$SCMT/older-scmd"
+	chmod +x "$SCMT/older-scmd"
+	id=$(hold_start demo)
+	run "$SCMCTL" daemon restart --exec "$SCMT/older-scmd"
+	echo "$output"
+	[ "$status" -eq 0 ] && [[ "$output" == *"restarted in place: pid $SCMD_PID,"* ]]
+	# the exec in place (the state's size in its log line), not a copy serving
+	grep -q "restarting in place: exec $SCMT/older-scmd (state version [0-9]*, [0-9]* bytes" "$SCMT/scmd.log"
+	! grep -q "while a copy" "$SCMT/scmd.log"
+	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
+	"$SCMCTL" call --endpoint demo echo ping
+}
+
 @test "a restart asked while a container launches waits for the launch" {
 	"$SCMCTL" container run -d --name quick -- /bin/sleep 60 >/dev/null &
 	runner=$!
