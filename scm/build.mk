@@ -10,10 +10,10 @@ SCMD_MAIN   := scm/scmd/scmd.c
 SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c conn.c endpoint.c \
                manifest.c registry.c broker.c pending.c channel.c control.c \
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
-               container-hook.c container-launch.c container-output.c container-view.c \
+               container-hook.c container-launch.c container-output.c container-view.c restart-handoff.c \
                container-leftovers.c container-control.c container-identity.c container-update.c \
                logzip.c sd.c restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c \
-               restart-store.c restart-start.c restart-handoff.c service-restart.c provider-spawn.c events.c)
+               restart-store.c restart-start.c service-restart.c provider-spawn.c events.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c \
                 scmctl-dbus.c scmctl-events.c)
