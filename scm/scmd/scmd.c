@@ -19,6 +19,7 @@
  * is libscmd.a, which the unit tests link (tests/unit/scmd). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <pwd.h>
@@ -274,6 +275,8 @@ int main(int argc, char **argv)
 	 * the old scmd's copy still serves; the state comes after the policy */
 	if (standby_fd >= 0)
 		d.restoring = true;
+	if (standby_self >= 0) /* not for our children; execveat takes it as it is */
+		(void)fcntl(standby_self, F_SETFD, FD_CLOEXEC);
 	uint64_t restore_t0 = now_usec();
 	if (!d.runtime_dir) {
 		const char *x = getenv("XDG_RUNTIME_DIR");
