@@ -425,8 +425,8 @@ void handoff_prefault(size_t bytes)
 {
 	if (bytes < (4u << 20))
 		bytes = 4u << 20;
-	if (bytes > (256u << 20))
-		bytes = 256u << 20;
+	if (bytes > (30u << 20)) /* malloc takes no larger M_MMAP_THRESHOLD (32 MiB) */
+		bytes = 30u << 20;
 	mallopt(M_MMAP_THRESHOLD, (int)(bytes + (1u << 20))); /* from the heap, not an mmap */
 	mallopt(M_TRIM_THRESHOLD, (int)(bytes * 2));
 	char *p = malloc(bytes);
