@@ -10,7 +10,7 @@ SCMD_MAIN   := scm/scmd/scmd.c
 SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c conn.c endpoint.c \
                manifest.c registry.c broker.c pending.c channel.c control.c \
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
-               container-hook.c container-launch.c container-output.c container-view.c \
+               container-hook.c container-launch.c container-output.c container-view.c restart-handoff.c \
                container-leftovers.c container-control.c container-identity.c container-update.c \
                logzip.c sd.c restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c \
                restart-store.c restart-start.c service-restart.c service-recover.c provider-spawn.c provider-container.c events.c)
@@ -30,7 +30,7 @@ $(B)/scm/%.o: PART_CFLAGS += -DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFL
 $(B)/scm/scmd/policy-hook.o $(B)/scm/scmd/control.o $(B)/scm/scmd/endpoint.o: PART_CFLAGS += -Ipolicy
 $(addprefix $(B)/scm/scmd/,container-hook.o container-launch.o container-output.o container-view.o \
   container-leftovers.o container-control.o container-identity.o container-update.o \
-  restart.o restart-state.o restart-save.o restart-load.o restart-ctr.o restart-store.o restart-start.o \
+  restart.o restart-state.o restart-save.o restart-load.o restart-ctr.o restart-store.o restart-start.o restart-handoff.o \
   scmd.o conn.o): PART_CFLAGS += -Ipolicy -Icontainers
 $(SCMD_LIB): $(SCMD_LOGIC:%.c=$(B)/%.o)
 	@mkdir -p $(dir $@)

@@ -123,7 +123,8 @@ static struct conn *conn_by_fd(struct scmd *d, int fd)
 
 struct conn *restart_conn_by_fd(struct scmd *d, int fd)
 {
-	return conn_by_fd(d, fd);
+	/* during the restore, the state's numbers: the predecessor's */
+	return conn_by_fd(d, d->restore_map ? fdmap_peek(d->restore_map, fd) : fd);
 }
 
 static int own_fd(struct fdmap *map, json_object *o, const char *k, enum fd_kind kind, const char *what,
@@ -199,7 +200,7 @@ static int load_one(struct scmd *d, json_object *o, struct fdmap *map, scm_error
 	json_object *ws = json_object_object_get(o, "waiters");
 	for (size_t i = 0; i < json_object_array_length(ws); i++) {
 		json_object *x = json_object_array_get_idx(ws, i);
-		struct conn *c = conn_by_fd(d, (int)json_object_get_int64(json_object_array_get_idx(x, 0)));
+		struct conn *c = restart_conn_by_fd(d, (int)json_object_get_int64(json_object_array_get_idx(x, 0)));
 		struct waiter *w = c ? calloc(1, sizeof(*w)) : NULL;
 		if (!w)
 			continue; /* its client is gone */

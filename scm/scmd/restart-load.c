@@ -29,17 +29,46 @@ static int64_t jint(json_object *o, const char *k)
 	return json_object_get_int64(json_object_object_get(o, k));
 }
 
+static long fdmap_find(struct fdmap *m, int old_fd)
+{
+	if (!m)
+		return -1;
+	if (m->sorted) {
+		size_t lo = 0, hi = m->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (m->old_fd[mid] == old_fd) {
+				while (mid > 0 && m->old_fd[mid - 1] == old_fd)
+					mid--;
+				return (long)mid;
+			}
+			if (m->old_fd[mid] < old_fd)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return -1;
+	}
+	for (size_t i = 0; i < m->n; i++)
+		if (m->old_fd[i] == old_fd)
+			return (long)i;
+	return -1;
+}
+
+int fdmap_peek(struct fdmap *m, int old_fd)
+{
+	long i = fdmap_find(m, old_fd);
+	return i < 0 ? -1 : m->new_fd[i];
+}
+
 int fdmap_get(void *userdata, int old_fd)
 {
 	struct fdmap *m = userdata;
-	for (size_t i = 0; m && i < m->n; i++)
-		if (m->old_fd[i] == old_fd) {
-			if (m->used[i])
-				return -1; /* a second object naming one fd: refused */
-			m->used[i] = true;
-			return m->new_fd[i];
-		}
-	return -1;
+	long i = fdmap_find(m, old_fd);
+	if (i < 0 || m->used[i])
+		return -1; /* absent, or a second object naming one fd: refused */
+	m->used[i] = true;
+	return m->new_fd[i];
 }
 
 int fd_check(int fd, enum fd_kind kind, const char *what, scm_error **ret_err)
@@ -259,7 +288,7 @@ static int load_channels(struct scmd *d, json_object *arr, struct fdmap *map, sc
 	return 0;
 }
 
-int restart_restore(struct scmd *d, json_object *st, struct fdmap *map, scm_error **ret_err)
+static int restore_tables(struct scmd *d, json_object *st, struct fdmap *map, scm_error **ret_err)
 {
 	int r;
 	json_object *sc = json_object_object_get(st, "scmd");
@@ -289,4 +318,14 @@ int restart_restore(struct scmd *d, json_object *st, struct fdmap *map, scm_erro
 			map->used[i] = true;
 		}
 	return 0;
+}
+
+int restart_restore(struct scmd *d, json_object *st, struct fdmap *map, scm_error **ret_err)
+{
+	/* connections are named by the predecessor's fd numbers (pending
+	 * connects, waiters, execs): restart_conn_by_fd maps them meanwhile */
+	d->restore_map = map;
+	int r = restore_tables(d, st, map, ret_err);
+	d->restore_map = NULL;
+	return r;
 }

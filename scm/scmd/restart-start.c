@@ -1,7 +1,8 @@
 /* restart-start.c: the successor's side of a restart in place, from
  * main(): the dry run (`scmd --check-state FD`: read the state with this
  * binary's reader, say what it holds or why it cannot be read, exit), the
- * state handed with `--restore FD`, and the end of the restore (what the
+ * state handed with `--restore FD` (systemd's store path and older
+ * callers) or `--standby FD` (restart-handoff.c), and the end of the restore (what the
  * restored tables still need: activations, reaping what ended during the
  * switch, the policy re-check of live channels, the answer to the
  * daemon.restart call). */
@@ -10,6 +11,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "restart.h"
 
@@ -30,7 +32,7 @@ int restart_check_main(int fd)
 	printf(SCMD_CHECK_OK " state version %u (this scmd reads %u to %u):", version, SCMD_STATE_MIN_VERSION, SCMD_STATE_VERSION);
 	for (size_t i = 0; i < ELEMENTSOF(parts); i++)
 		printf(" %zu %s", json_object_array_length(json_object_object_get(st, parts[i])), parts[i]);
-	printf("\n");
+	printf("; " SCMD_CHECK_STANDBY "\n");
 	json_object_put(st);
 	return 0;
 }
@@ -64,13 +66,38 @@ int restart_take_state(int fd, json_object **ret_st, struct fdmap *ret_map, scm_
 			(void)fcntl((int)v, F_SETFD, f | FD_CLOEXEC);
 		ret_map->n++;
 	}
+	ret_map->sorted = true; /* restart-save.c sorts the list */
 	*ret_st = st;
 	return 1;
 }
 
+static uint64_t cpu_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int restart_standby_take(struct scmd *d, int sp, json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err)
+{
+	d->restart_clock.cpu0 = cpu_usec();
+	int r = handoff_take_state(sp, ret_st, ret_map, &d->restart_clock.fds, &d->handoff_pid, ret_err);
+	d->restart_clock.parsed = now_usec();
+	if (r < 0)
+		return scm_fail(ret_err, r, "the state handed over with --standby %d", sp);
+	restart_restore_early(d, *ret_st, ret_map);
+	r = scmd_ctr_init(d);
+	if (r < 0)
+		return scm_fail(ret_err, r, "setting containers up: %s", strerror(-r));
+	return 0;
+}
+
 int restart_finish(struct scmd *d, json_object *st, struct fdmap *map, uint64_t t0, scm_error **ret_err)
 {
+	json_object *rep = json_object_object_get(st, "reply");
+	int reply_fd = rep ? fdmap_peek(map, (int)json_object_get_int64(json_object_object_get(rep, "fd"))) : -1;
 	int r = restart_restore(d, st, map, ret_err);
+	d->restart_clock.tables = now_usec();
 	free(map->old_fd);
 	free(map->new_fd);
 	free(map->used);
@@ -95,10 +122,13 @@ int restart_finish(struct scmd *d, json_object *st, struct fdmap *map, uint64_t 
 	scmd_ctr_reap_execs(d);
 	size_t kept = 0, revoked = 0;
 	scmd_policy_recheck(d, NULL, NULL, &kept, &revoked);
+	d->restart_clock.checked = now_usec();
+	if (d->restart_clock.cpu0) /* from "ready" on: the switch's share, as CPU time */
+		d->restart_clock.cpu0 = cpu_usec() - d->restart_clock.cpu0;
 	if (revoked)
 		log_notice("restart: the policy as it is now revoked %zu live channels (%zu kept)", revoked, kept);
 	audit_event(d->audit, "daemon-restarted", "\"generation\":%llu,\"state_version\":%u,\"from_store\":%s",
 		    (unsigned long long)d->generation, SCMD_STATE_VERSION, d->store_restore ? "true" : "false");
-	restart_answer(d, st, t0);
+	restart_answer(d, st, t0, reply_fd);
 	return 0;
 }

@@ -10,13 +10,13 @@
  *   2. a quiet moment: no container launching, no exec on its way, no
  *      provider hand-off or reply queued (all short); retried every few
  *      ms up to RESTART_WAIT_MS.
- *   3. the switch: the state written afresh to a sealed memfd and read
- *      back with the same reader, FD_CLOEXEC cleared on exactly the fds
- *      it lists, and execve of `PATH ARGS... --restore FD`. The pid stays:
- *      providers and exec'd processes stay our children, and clients see
- *      no hang-up. Requests that arrive meanwhile wait in the sockets'
+ *   3. the switch (restart-handoff.c): a copy of scmd serves the
+ *      endpoints while this process execs `PATH ARGS... --standby FD`
+ *      and loads; once it is ready the copy writes the state and passes
+ *      its fds, and the successor restores. The pid stays: providers and
+ *      exec'd processes stay our children, and clients see no hang-up.
+ *      Requests that arrive during the blackout wait in the sockets'
  *      queues (SOCK_SEQPACKET: whole frames, so nothing is half read).
- *      If execve fails, CLOEXEC is set again and the request fails.
  * The successor answers the daemon.restart call (restart_answer). */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +44,7 @@ struct scmd_restart {
 	int check_out;        /* what it printed */
 	struct watch timer;   /* the dry run's deadline, then the quiet-moment retries */
 	bool checked;
+	bool standby; /* its dry run says it takes --standby (restart-handoff.c) */
 	uint64_t wait_until;
 };
 
@@ -83,6 +84,7 @@ void restart_conn_gone(struct scmd *d, struct conn *c)
 {
 	if (d->restart && d->restart->conn == c)
 		d->restart->conn = NULL;
+	handoff_conn_gone(c);
 }
 
 /* Replies still queued are sent now if the client has room; one that has
@@ -104,7 +106,7 @@ static const char *conns_quiet(struct scmd *d, struct list *head)
 	return NULL;
 }
 
-static const char *quiet(struct scmd *d)
+const char *restart_quiet(struct scmd *d)
 {
 	const char *why = restart_ctr_busy(d);
 	if (why)
@@ -137,6 +139,9 @@ static void set_cloexec(const int *fds, size_t n, bool on)
 	}
 }
 
+/* The switch for a successor that does not take --standby (an scmd from
+ * before it, its dry run does not say so): the state read back here, then
+ * execve with every fd it names inherited at its number (--restore). */
 static void do_exec(struct scmd *d)
 {
 	struct scmd_restart *r = d->restart;
@@ -195,12 +200,32 @@ static void do_exec(struct scmd *d)
 	restart_fail(d, scm_error_new(-err, "scmd/restart", "exec %s: %s", r->exe, strerror(err)));
 }
 
+/* The switch (restart-handoff.c): the successor is started and loaded
+ * while a copy of us serves; in the copy this returns, with the copy's
+ * loop set up, and the restart object is no longer wanted there. */
+static void do_switch(struct scmd *d)
+{
+	struct scmd_restart *r = d->restart;
+	scm_error *e = NULL;
+	conn_reap_dead(d);
+	int k = handoff_start(d, r->exe, r->conn, r->call_id, &e);
+	if (k < 0) {
+		restart_fail(d, e);
+		return;
+	}
+	r->conn = NULL;
+	restart_free(d, r);
+}
+
 static void try_switch(struct scmd *d)
 {
 	struct scmd_restart *r = d->restart;
-	const char *why = quiet(d);
+	const char *why = restart_quiet(d);
 	if (!why) {
-		do_exec(d);
+		if (r->standby)
+			do_switch(d);
+		else
+			do_exec(d);
 		return;
 	}
 	if (now_usec() >= r->wait_until) {
@@ -254,6 +279,7 @@ static void on_check_done(struct scmd *d, struct watch *w, uint32_t events)
 		return;
 	}
 	r->checked = true;
+	r->standby = strstr(out, SCMD_CHECK_STANDBY) != NULL;
 	r->wait_until = now_usec() + RESTART_WAIT_MS * 1000ull;
 	try_switch(d);
 }
@@ -354,7 +380,7 @@ void restart_request(struct scmd *d, struct conn *c, uint32_t call_id, const cha
 	timer_arm(&r->timer, CHECK_TIMEOUT_MS);
 }
 
-void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at)
+void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at, int reply_fd)
 {
 	json_object *rep = json_object_object_get(st, "reply"), *sc = json_object_object_get(st, "scmd");
 	int64_t exec_at = json_object_get_int64(json_object_object_get(sc, "exec_at"));
@@ -363,13 +389,36 @@ void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at)
 	if (d->store_restore)
 		log_notice("restored from systemd's fd store: generation %llu, state version %u (restore %llu us)",
 			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)(now - restored_at));
+	else if (d->restart_clock.fds && sw)
+		log_notice("restarted in place: generation %llu, state version %u, switch took %llu us (state written and "
+			   "fds passed %lld us, state read %lld us, tables %lld us, policy re-check %lld us; the successor's CPU "
+			   "time %llu us)",
+			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)sw,
+			   (long long)(d->restart_clock.fds - (uint64_t)exec_at),
+			   (long long)(d->restart_clock.parsed - d->restart_clock.fds),
+			   (long long)(d->restart_clock.tables - d->restart_clock.parsed),
+			   (long long)(d->restart_clock.checked - d->restart_clock.tables),
+			   (unsigned long long)d->restart_clock.cpu0);
 	else
 		log_notice("restarted in place: generation %llu, state version %u, switch took %llu us (restore %llu us)",
 			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)sw,
 			   (unsigned long long)(now - restored_at));
 	if (!rep)
 		return;
-	struct conn *c = restart_conn_by_fd(d, (int)json_object_get_int64(json_object_object_get(rep, "fd")));
+	struct conn *c = reply_fd >= 0 ? restart_conn_by_fd(d, reply_fd) : NULL;
+	json_object *refused = json_object_object_get(rep, "refused");
+	if (refused) {
+		/* the successor could not take over; we are the previous binary */
+		scm_error *e = scm_error_new(SCM_E_INVALID, "scmd/restart",
+					     "restart in place refused, scmd %d goes on with its previous binary: "
+					     "the successor could not take over: %s",
+					     (int)getpid(), json_object_get_string(refused));
+		audit_event(d->audit, "daemon-restart-refused", "\"exec\":\"\"");
+		if (c)
+			conn_send_error(d, c, (uint32_t)json_object_get_int64(json_object_object_get(rep, "call_id")), e);
+		scm_error_free(e);
+		return;
+	}
 	if (!c)
 		return;
 	json_object *o = json_object_new_object();

@@ -8,6 +8,8 @@
  *   restart-save.c   struct scmd to the state
  *   restart-load.c   the state to struct scmd, every fd checked first
  *   restart-ctr.c    the containers' part of both
+ *   restart-handoff.c the switch: a copy of scmd serves while the
+ *                    successor loads, then hands it the state and fds
  *   restart-store.c  systemd's fd store: the same state and fds, kept
  *                    current, so a crash and a restart by systemd keep
  *                    endpoints and containers
@@ -29,6 +31,9 @@
 #define SCMD_STATE_MAX_BYTES (64u << 20)
 /* What --check-state prints first when it can read the state. */
 #define SCMD_CHECK_OK "scmd-check-state: readable;"
+/* ... and then this when it takes --standby (restart-handoff.c); an older
+ * scmd is exec'd with --restore instead. */
+#define SCMD_CHECK_STANDBY "takes --standby"
 
 /* The header before the JSON text, all little-endian. */
 struct state_header {
@@ -54,6 +59,7 @@ struct fdmap {
 	int *old_fd, *new_fd;
 	size_t n;
 	bool *used;
+	bool sorted; /* by old_fd: looked up by bisection */
 };
 int fdmap_get(void *map, int old_fd); /* container_fd_map; -1 when absent */
 
@@ -80,6 +86,8 @@ struct json_object *restart_save_containers(struct scmd *d, bool store, int **fd
 struct json_object *restart_save_execs(struct scmd *d);
 int restart_load_containers(struct scmd *d, struct json_object *arr, struct fdmap *map, scm_error **ret_err);
 int restart_load_execs(struct scmd *d, struct json_object *arr, struct fdmap *map, scm_error **ret_err);
+/* The connection restored from the state's fd number (during the
+ * restore), or by our own number (after it). */
 struct conn *restart_conn_by_fd(struct scmd *d, int fd);
 /* Why a restart must wait (a launch or an exec on its way), or NULL. */
 const char *restart_ctr_busy(struct scmd *d);
@@ -88,7 +96,32 @@ const char *restart_ctr_busy(struct scmd *d);
 void restart_request(struct scmd *d, struct conn *c, uint32_t call_id, const char *exec_path);
 void restart_conn_gone(struct scmd *d, struct conn *c);
 /* The successor: answer the request that restarted us. */
-void restart_answer(struct scmd *d, struct json_object *st, uint64_t restored_at);
+void restart_answer(struct scmd *d, struct json_object *st, uint64_t restored_at, int reply_fd);
+/* Why a restart must wait for a quiet moment, or NULL. */
+const char *restart_quiet(struct scmd *d);
+
+/* restart-handoff.c: the switch. In the old scmd: fork a copy that serves
+ * while this process execs exe in standby (never returns there); in the
+ * copy, 1. <0: nothing happened. */
+int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t call_id, scm_error **ret_err);
+void handoff_conn_gone(struct conn *c);
+/* The successor (--standby FD), loaded: "ready", then the state and its
+ * fds (the map sorted, from the copy's numbers to ours); 1 or <0. */
+int handoff_take_state(int sp, struct json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
+		       pid_t *ret_copy, scm_error **ret_err);
+/* The successor could not take over (e says why): the copy is told, and
+ * the previous binary (self_fd, O_PATH) is exec'd in standby, with the
+ * first self_argc of args (the previous scmd's own), to take the state
+ * back. Returns only when it could not. */
+void handoff_fall_back(int sp, int self_fd, size_t self_argc, const scm_error *e, char **args);
+/* Restored: the copy may go. */
+void handoff_done(int sp);
+/* The successor's heap, grown to bytes and touched before "ready"; then
+ * malloc's thresholds as they were. */
+void handoff_prefault(size_t bytes);
+void handoff_prefault_end(void);
+/* The fd an old number maps to, without taking it; -1 when absent. */
+int fdmap_peek(struct fdmap *map, int old_fd);
 int fd_list_add(int **fds, size_t *n, size_t *cap, int fd);
 
 /* restart-store.c */
@@ -107,3 +140,7 @@ int restart_check_main(int fd); /* --check-state: the exit status */
 /* --restore FD: 1 and the state, or <0 */
 int restart_take_state(int fd, struct json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err);
 int restart_finish(struct scmd *d, struct json_object *st, struct fdmap *map, uint64_t t0, scm_error **ret_err);
+/* --standby FD: the state from the old scmd's copy, then what main() did
+ * before the loop with it (the instance, the lock, containers' set-up). */
+int restart_standby_take(struct scmd *d, int sp, struct json_object **ret_st, struct fdmap *ret_map,
+			 scm_error **ret_err);

@@ -13,12 +13,13 @@
  * without end fills a capped file there, not scmd's tmpfs. Service
  * manifests are read from CONFIG/services/NAME.json at start. SIGHUP
  * reloads the policy; SIGUSR2 restarts scmd in place (restart.c: the
- * successor starts with the hidden --restore FD, and --check-state FD is
+ * successor starts with the hidden --standby FD, and --check-state FD is
  * its dry run); SIGTERM and SIGINT stop scmd. Under systemd it is
  * Type=notify and may be socket-activated (sd.c). Everything but main()
  * is libscmd.a, which the unit tests link (tests/unit/scmd). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <pwd.h>
@@ -43,6 +44,9 @@ static void on_signal(struct scmd *d, struct watch *w, uint32_t events)
 
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
+			/* the copy that served while we loaded (restart-handoff.c) */
+			if (d->handoff_pid > 0 && waitpid(d->handoff_pid, NULL, WNOHANG) == d->handoff_pid)
+				d->handoff_pid = 0;
 			service_reap_children(d);
 			scmd_ctr_reap_execs(d);
 			logzip_reap(d);
@@ -133,13 +137,17 @@ int main(int argc, char **argv)
 		{ "token-ttl-ms", required_argument, NULL, 'T' },
 		{ "restore", required_argument, NULL, 'R' },     /* hidden: restart.c */
 		{ "check-state", required_argument, NULL, 'C' }, /* hidden: restart.c */
+		{ "standby", required_argument, NULL, 'Y' },     /* hidden: restart-handoff.c */
 		{},
 	};
 	struct scmd d = { .epoll_fd = -1, .lock_fd = -1 };
 	scm_error *e = NULL;
 	const char *subids = NULL;
 	struct audit_opts ao = { .sink = AUDIT_AUTO, .max_bytes = AUDIT_MAX_BYTES_DEFAULT, .keep = AUDIT_KEEP_DEFAULT };
-	int c, restore_fd = -1, check_fd = -1;
+	int c, restore_fd = -1, check_fd = -1, standby_fd = -1;
+	size_t standby_heap = 0;
+	int standby_self = -1;
+	size_t standby_argc = 0;
 	json_object *st = NULL;
 	struct fdmap map = { 0 };
 
@@ -197,14 +205,27 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'R':
-		case 'C': {
+		case 'C':
+		case 'Y': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
+			/* --standby FD,HEAP,SELF,ARGC: HEAP the old scmd's heap in
+			 * bytes, SELF an O_PATH fd of its binary to fall back on (-1:
+			 * none), ARGC how many of our arguments were its own */
+			if (c == 'Y' && *end == ',' && end[1] >= '0' && end[1] <= '9')
+				standby_heap = (size_t)strtoull(end + 1, &end, 10);
+			if (c == 'Y' && *end == ',') {
+				long sf = strtol(end + 1, &end, 10);
+				standby_self = sf >= 0 && sf <= INT32_MAX ? (int)sf : -1;
+			}
+			if (c == 'Y' && *end == ',' && end[1] >= '0' && end[1] <= '9')
+				standby_argc = (size_t)strtoull(end + 1, &end, 10);
 			if (*end || v < 0 || v > INT32_MAX) {
-				log_error("--%s %s: give an fd number", c == 'R' ? "restore" : "check-state", optarg);
+				log_error("--%s %s: give an fd number",
+					  c == 'R' ? "restore" : c == 'C' ? "check-state" : "standby", optarg);
 				return 2;
 			}
-			*(c == 'R' ? &restore_fd : &check_fd) = (int)v;
+			*(c == 'R' ? &restore_fd : c == 'C' ? &check_fd : &standby_fd) = (int)v;
 			break;
 		}
 		case 'T': {
@@ -227,14 +248,15 @@ int main(int argc, char **argv)
 	}
 	if (check_fd >= 0)
 		return restart_check_main(check_fd);
-	/* the successor's argv: ours, without a --restore (restart.c adds its own) */
+	/* the successor's argv: ours, without a --restore or --standby
+	 * (restart-handoff.c adds its own) */
 	d.argv = calloc((size_t)argc + 1, sizeof(char *));
 	for (int i = 0, k = 0; d.argv && i < argc; i++) {
-		if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
+		if ((strcmp(argv[i], "--restore") == 0 || strcmp(argv[i], "--standby") == 0) && i + 1 < argc) {
 			i++;
 			continue;
 		}
-		if (strncmp(argv[i], "--restore=", 10) != 0)
+		if (strncmp(argv[i], "--restore=", 10) != 0 && strncmp(argv[i], "--standby=", 10) != 0)
 			d.argv[k++] = argv[i];
 	}
 	if (!d.argv)
@@ -249,6 +271,12 @@ int main(int argc, char **argv)
 		d.store_restore = restore_fd < 0;
 		restart_restore_early(&d, st, &map);
 	}
+	/* --standby: everything that needs no state is set up first, while
+	 * the old scmd's copy still serves; the state comes after the policy */
+	if (standby_fd >= 0)
+		d.restoring = true;
+	if (standby_self >= 0) /* not for our children; execveat takes it as it is */
+		(void)fcntl(standby_self, F_SETFD, FD_CLOEXEC);
 	uint64_t restore_t0 = now_usec();
 	if (!d.runtime_dir) {
 		const char *x = getenv("XDG_RUNTIME_DIR");
@@ -304,7 +332,7 @@ int main(int argc, char **argv)
 	}
 	/* after a crash under systemd: the state and fds its store kept
 	 * (restart-store.c), passed with the activated sockets */
-	if (!st) {
+	if (!st && standby_fd < 0) {
 		int fr = fdstore_take(&d, &st, &map, &e);
 		if (fr < 0) {
 			log_error_chain(LOG_ERR, e, "cannot restore:");
@@ -323,7 +351,11 @@ int main(int argc, char **argv)
 	list_init(&d.tokens);
 	if (!d.token_ttl_ms)
 		d.token_ttl_ms = TOKEN_TTL_DEFAULT_MS;
-	int cr = scmd_ctr_init(&d);
+	int cr = 0;
+	if (standby_fd >= 0)
+		list_init(&d.containers); /* scmd_ctr_init once the state is here */
+	else
+		cr = scmd_ctr_init(&d);
 	if (cr < 0) {
 		/* scmd_ctr_init said what (another scmd, a directory) */
 		return 1;
@@ -373,12 +405,23 @@ int main(int argc, char **argv)
 	 * keeps scmd from starting rather than running with no policy. */
 	if (!d.restoring)
 		load_manifests(&d);
+	if (standby_fd >= 0)
+		handoff_prefault(standby_heap);
 	if (scmd_policy_init(&d, &e) != 0 || (!d.restoring && control_listen(&d, &e) != 0) ||
+	    (standby_fd >= 0 && (restore_t0 = now_usec(), restart_standby_take(&d, standby_fd, &st, &map, &e)) != 0) ||
 	    (d.restoring && restart_finish(&d, st, &map, restore_t0, &e) != 0)) {
 		log_error_chain(LOG_ERR, e, "cannot start:");
+		if (standby_fd >= 0)
+			handoff_fall_back(standby_fd, standby_self, standby_argc, e, d.argv); /* returns if it cannot */
 		scm_error_free(e);
 		service_stop_all(&d);
 		return 1;
+	}
+	if (standby_self >= 0)
+		close(standby_self);
+	if (standby_fd >= 0) {
+		handoff_done(standby_fd); /* the copy exits: reaped at its SIGCHLD */
+		handoff_prefault_end();
 	}
 	if (st)
 		fdstore_drop_activated(&d); /* what the state brought already */

@@ -27,6 +27,7 @@ struct json_object;
 struct epoll_event;
 struct policy_store;
 struct policy_effective;
+struct fdmap;
 
 struct list {
 	struct list *next, *prev;
@@ -232,6 +233,11 @@ struct scmd {
 	uint64_t generation;      /* restarts in place since the first start */
 	struct fdstore *fdstore;  /* systemd's fd store, when NOTIFY_SOCKET is set */
 	bool store_dirty;         /* endpoints or containers changed since the store was fed */
+	struct fdmap *restore_map; /* during restart_restore: the state's fd numbers to ours */
+	pid_t handoff_pid;        /* the copy that served while this scmd loaded, until reaped */
+	/* when the successor had the fds, the state parsed, the tables, the
+	 * policy re-check: the switch's breakdown in its log line */
+	struct { uint64_t fds, parsed, tables, checked, cpu0; } restart_clock;
 	struct logzip *logzip; /* rotated logs' compressor (logzip.c), started when first needed */
 	/* offload tokens (tokens.c); tokens.next NULL: not set up (unit tests) */
 	struct list tokens;

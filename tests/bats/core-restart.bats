@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # scmd restarts in place (docs/restart.md): `scmctl daemon restart
-# [--exec PATH]` and SIGUSR2 exec a new scmd that inherits every socket,
-# channel and container; a binary that cannot read the state is refused
+# [--exec PATH]` and SIGUSR2 exec a new scmd (loaded while a copy of scmd
+# serves) that takes over every socket, channel and container; a binary that cannot read the state is refused
 # while scmd goes on; under a supervisor with systemd's fd store, a kill -9
 # keeps endpoints and containers.
 load helpers
@@ -95,6 +95,77 @@ run_looper() {
 	grep -q '^exit 0' "$SCMT/stop.out"
 	run "$SCMCTL" --json container show slow
 	[[ "$output" == *'"exit_code":5'* ]]
+}
+
+@test "the successor loads while a copy of scmd serves the endpoints; control calls wait for the successor" {
+	# a successor that stays in its loading phase until told: the window
+	# in which the copy (a child of scmd's pid) is the one serving
+	printf '#!/bin/sh\n[ "$1" = --check-state ] || { : >"%s/loading"; while [ ! -e "%s/go" ]; do sleep 0.05; done; }\nexec "%s" "$@"\n' \
+		"$SCMT" "$SCMT" "$SCMD" >"$SCMT/slow-scmd"
+	chmod +x "$SCMT/slow-scmd"
+	# the provider runs (the copy starts none: a connect to a stopped
+	# one waits for the successor)
+	"$SCMCTL" call --endpoint demo echo ping
+	( "$SCMCTL" daemon restart --exec "$SCMT/slow-scmd" >"$SCMT/restart.out" 2>&1; echo "exit $?" >>"$SCMT/restart.out" ) &
+	wait_until 60 test -e "$SCMT/loading"
+	copy=$(pgrep -P "$SCMD_PID" -x scmd)
+	[ -n "$copy" ] && [ "$copy" != "$SCMD_PID" ]
+	# the copy serves a new connection: connects, channels, calls
+	SCM_ENDPOINT=$(ep demo) "$TC" async 3
+	SCM_ENDPOINT=$(ep demo) "$TC" loop 3 echo
+	# a control call waits in the socket's queue for the successor
+	( "$SCMCTL" endpoint list >"$SCMT/list.out" 2>&1; echo "exit $?" >>"$SCMT/list.out" ) &
+	: >"$SCMT/go"
+	wait_until 60 grep -q '^exit' "$SCMT/restart.out"
+	cat "$SCMT/restart.out"
+	grep -q '^exit 0' "$SCMT/restart.out"
+	grep -q "restarted in place: pid $SCMD_PID," "$SCMT/restart.out"
+	wait_until 60 grep -q '^exit' "$SCMT/list.out"
+	grep -q '^exit 0' "$SCMT/list.out" && grep -q '^demo' "$SCMT/list.out"
+	# the copy went, and was reaped by scmd (no zombie left)
+	copy_gone() { [ ! -e "/proc/$copy" ]; }
+	wait_until 60 copy_gone
+	[ "$(readlink "/proc/$SCMD_PID/exe")" = "$SCMD" ]
+	"$SCMCTL" call --endpoint demo echo ping
+	grep -q 'switch took' "$SCMT/scmd.log"
+}
+
+@test "a successor that cannot take the state over falls back on the previous binary, and scmd goes on" {
+	id=$(hold_start demo)
+	# it passes the dry run, then cannot register the services again (no IDL)
+	mkdir -p "$SCMT/no-idl"
+	printf '#!/bin/sh\n[ "$1" = --check-state ] && exec "%s" "$@"\nexec "%s" "$@" --idl-path "%s"\n' \
+		"$SCMD" "$SCMD" "$SCMT/no-idl" >"$SCMT/bad-scmd"
+	chmod +x "$SCMT/bad-scmd"
+	run "$SCMCTL" daemon restart --exec "$SCMT/bad-scmd"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"refused, scmd $SCMD_PID goes on with its previous binary"* ]]
+	[[ "$output" == *"could not take over"* ]]
+	scmd_alive
+	[ "$(readlink "/proc/$SCMD_PID/exe")" = "$SCMD" ]
+	# everything came back: the held channel, the endpoint, the service
+	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
+	"$SCMCTL" call --endpoint demo echo ping
+	grep -q 'daemon-restart-refused' "$SCMT/run/audit.log"
+	# and the next restart is an ordinary one
+	run "$SCMCTL" daemon restart
+	[ "$status" -eq 0 ]
+}
+
+@test "a successor whose dry run does not say it takes --standby (an older scmd) is exec'd in place with --restore" {
+	printf '#!/bin/sh\nif [ "$1" = --check-state ]; then "%s" "$@" | sed "s/; takes --standby//"; exit 0; fi\nexec "%s" "$@"\n' \
+		"$SCMD" "$SCMD" >"$SCMT/older-scmd"
+	chmod +x "$SCMT/older-scmd"
+	id=$(hold_start demo)
+	run "$SCMCTL" daemon restart --exec "$SCMT/older-scmd"
+	echo "$output"
+	[ "$status" -eq 0 ] && [[ "$output" == *"restarted in place: pid $SCMD_PID,"* ]]
+	# the exec in place (the state's size in its log line), not a copy serving
+	grep -q "restarting in place: exec $SCMT/older-scmd (state version [0-9]*, [0-9]* bytes" "$SCMT/scmd.log"
+	! grep -q "while a copy" "$SCMT/scmd.log"
+	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
+	"$SCMCTL" call --endpoint demo echo ping
 }
 
 @test "a restart asked while a container launches waits for the launch" {

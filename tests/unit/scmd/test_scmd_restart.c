@@ -123,10 +123,22 @@ static void fd_kinds(void **state)
 	/* an fd is taken once: a second object naming it gets none */
 	int olds[] = { 7, 8 }, news[] = { 17, 18 };
 	bool used[2] = { false, false };
-	struct fdmap m = { olds, news, 2, used };
+	struct fdmap m = { olds, news, 2, used, false };
 	assert_int_equal(fdmap_get(&m, 8), 18);
 	assert_int_equal(fdmap_get(&m, 8), -1);
 	assert_int_equal(fdmap_get(&m, 9), -1);
+	/* sorted (a hand-off's map): found by bisection, the same rules */
+	int solds[] = { 3, 5, 9, 40, 41 }, snews[] = { 13, 15, 19, 50, 51 };
+	bool sused[5] = { false };
+	struct fdmap sm = { solds, snews, 5, sused, true };
+	assert_int_equal(fdmap_peek(&sm, 41), 51);
+	assert_int_equal(fdmap_get(&sm, 41), 51);
+	assert_int_equal(fdmap_get(&sm, 41), -1);
+	assert_int_equal(fdmap_get(&sm, 3), 13);
+	assert_int_equal(fdmap_get(&sm, 9), 19);
+	assert_int_equal(fdmap_get(&sm, 4), -1);
+	assert_int_equal(fdmap_get(&sm, 42), -1);
+	assert_int_equal(fdmap_peek(&sm, 2), -1);
 	close(sp[0]), close(sp[1]), close(pp[0]), close(pp[1]), close(ls), close(st);
 }
 

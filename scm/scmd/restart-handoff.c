@@ -1,0 +1,477 @@
+/* restart-handoff.c: the switch of a restart in place, with the successor
+ * loaded before scmd stops serving (docs/restart.md, "The switch").
+ *
+ * What a new scmd costs before it can serve (the dynamic loader, the
+ * policy, the audit sink, its loop) is paid while clients are still
+ * served, so the blackout is only: the state written, its fds passed, the
+ * tables rebuilt. The pid must not change (providers and exec'd processes
+ * are scmd's children, systemd knows scmd by it), so it is not the
+ * successor that is started beside scmd but a copy of scmd that goes on
+ * serving:
+ *
+ *   scmd (pid P)  --fork-->  copy C: serves endpoints (connects, provider
+ *        |                   control sockets) while P loads
+ *        execve(NEW ... --standby FD)          |
+ *        loads everything, then "ready" -----> quiet moment, state written
+ *        <---- state memfd, then every fd (SCM_RIGHTS, by batches)
+ *        restores, "done" -------------------> _exit(0); P reaps it
+ *
+ * The copy does nothing that makes a child (it is not the parent of P's
+ * children and could not reap them): it does not read the control socket
+ * (the daemon.restart call is answered by the successor, other control
+ * calls wait in the queue as they did during an exec), does not activate
+ * providers (a connect waits, carried as pending) and does not watch
+ * containers or signals (what ends meanwhile is seen by P after the
+ * restore: SIGCHLD stays pending for P, a pidfd stays readable). */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "restart.h"
+
+#define HANDOFF_MAGIC "SCMDHAND"
+#define FDS_PER_MSG 250 /* under the kernel's SCM_MAX_FD (253) */
+#define QUIET_RETRY_MS 2
+#define QUIET_WAIT_MS 10000
+
+struct handoff_hdr {
+	char magic[8];
+	uint32_t n_fds; /* sent after this message, FDS_PER_MSG at a time */
+	int32_t copy_pid; /* the sender, our child: reaped at its SIGCHLD (SO_PEERCRED
+			   * would name the socketpair's maker, scmd itself) */
+};
+
+/* The serving copy's side. */
+struct handoff {
+	struct watch sp;    /* the socketpair to the successor */
+	struct watch timer; /* quiet-moment retries */
+	struct conn *reply; /* the daemon.restart call, or NULL */
+	uint32_t call_id;
+	char *refused; /* why the successor could not take over (handoff_fall_back) */
+	uint64_t wait_until;
+};
+
+static struct handoff *the_handoff; /* in the copy only */
+
+void handoff_conn_gone(struct conn *c)
+{
+	if (the_handoff && the_handoff->reply == c)
+		the_handoff->reply = NULL;
+}
+
+static int send_fds(int sp, const void *data, size_t len, const int *fds, size_t n)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * FDS_PER_MSG)] = { 0 };
+	struct iovec iov = { (void *)data, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (n) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+	}
+	ssize_t k;
+	do
+		k = sendmsg(sp, &mh, MSG_NOSIGNAL);
+	while (k < 0 && errno == EINTR);
+	return k == (ssize_t)len ? 0 : -errno;
+}
+
+/* What the quiet moment still waits for after its deadline is dropped:
+ * the copy cannot give the restart up any more (the successor has its
+ * pid). A client that does not read its replies is disconnected, a
+ * provider that does not take its hand-offs in is stopped (activated
+ * again by the successor). */
+static void force_quiet(struct scmd *d)
+{
+	for (struct list *p = d->endpoints.next; p != &d->endpoints; p = p->next) {
+		struct endpoint *ep = list_entry(p, struct endpoint, node);
+		for (struct list *q = ep->conns.next; q != &ep->conns; q = q->next) {
+			struct conn *c = list_entry(q, struct conn, node);
+			if (c->outq.frames && !c->dead) {
+				log_warning("restart: a client of endpoint %s did not read its replies: disconnected",
+					    ep->name);
+				conn_kill(d, c);
+			}
+		}
+	}
+	for (struct list *q = d->host.conns.next; q != &d->host.conns; q = q->next) {
+		struct conn *c = list_entry(q, struct conn, node);
+		if (c->outq.frames && !c->dead)
+			conn_kill(d, c);
+	}
+	conn_reap_dead(d);
+	for (struct list *p = d->services.next; p != &d->services; p = p->next) {
+		struct service *s = list_entry(p, struct service, node);
+		if (s->ctl_q.frames && s->ctl.fd >= 0) {
+			log_warning("restart: the provider of '%s' did not take its channels in: stopped", s->name);
+			watch_del(d, &s->ctl);
+			s->ctl.fd = safe_close(s->ctl.fd);
+			scm_outq_clear(&s->ctl_q);
+			if (s->pid > 0)
+				kill(s->pid, SIGKILL);
+		}
+	}
+}
+
+/* The copy: the state and every fd it names to the successor, then wait
+ * for its word: gone when it took over; back to serving when it could not
+ * and our own binary is loading to take the state back. */
+static void send_state(struct scmd *d, struct handoff *h)
+{
+	int *fds = NULL, memfd = -1;
+	size_t n = 0, len = 0;
+	scm_error *e = NULL;
+	conn_reap_dead(d);
+	json_object *st = restart_save(d, false, h->reply ? h->reply->w.fd : -1, h->call_id, &fds, &n);
+	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
+	json_object *rep = json_object_object_get(st, "reply");
+	if (h->refused && rep)
+		json_object_object_add(rep, "refused", json_object_new_string(h->refused));
+	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
+	/* not read back here: the successor's reader checks it whole (the
+	 * dry run proved it reads this version) before it takes anything */
+	if (state_memfd_write(text, len, SCMD_STATE_VERSION, &memfd, &e) != 0) {
+		log_error_chain(LOG_ERR, e, "restart: the state for the successor:");
+		_exit(1); /* the successor sees the hang-up and says so */
+	}
+	struct handoff_hdr hdr = { .n_fds = (uint32_t)n, .copy_pid = (int32_t)getpid() };
+	memcpy(hdr.magic, HANDOFF_MAGIC, 8);
+	int r = send_fds(h->sp.fd, &hdr, sizeof(hdr), &memfd, 1);
+	for (size_t i = 0; r == 0 && i < n; i += FDS_PER_MSG) {
+		size_t k = n - i < FDS_PER_MSG ? n - i : FDS_PER_MSG;
+		int32_t nums[FDS_PER_MSG];
+		for (size_t j = 0; j < k; j++)
+			nums[j] = fds[i + j];
+		r = send_fds(h->sp.fd, nums, k * sizeof(int32_t), fds + i, k);
+	}
+	if (r != 0)
+		log_error("restart: handing the fds to the successor: %s", strerror(-r));
+	free(fds);
+	safe_close(memfd);
+	json_object_put(st);
+	/* serve nothing more: what we would change now is not in the state */
+	char msg[4096];
+	ssize_t k;
+	do
+		k = read(h->sp.fd, msg, sizeof(msg) - 1);
+	while (k < 0 && errno == EINTR);
+	if (k >= 1 && msg[0] == 'F') {
+		msg[k] = 0;
+		free(h->refused);
+		h->refused = strdup(msg[1] ? msg + 1 : "(it said nothing)");
+		log_error("restart: the successor could not take over (%s); the previous binary takes the state back",
+			  h->refused);
+		return; /* it says "ready" again when loaded */
+	}
+	_exit(k == 1 && msg[0] == 'D' ? 0 : 1);
+}
+
+static void try_send(struct scmd *d, struct handoff *h)
+{
+	const char *why = restart_quiet(d);
+	if (why && now_usec() < h->wait_until) {
+		timer_arm(&h->timer, QUIET_RETRY_MS);
+		return;
+	}
+	if (why)
+		force_quiet(d);
+	send_state(d, h);
+}
+
+static void on_timer(struct scmd *d, struct watch *w, uint32_t events)
+{
+	uint64_t ticks;
+	if (read(w->fd, &ticks, sizeof(ticks)) == sizeof(ticks))
+		try_send(d, the_handoff);
+}
+
+static void on_successor(struct scmd *d, struct watch *w, uint32_t events)
+{
+	char c = 0;
+	ssize_t k = read(w->fd, &c, 1);
+	if (k < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (k != 1 || c != 'R') {
+		/* the successor died before it was ready: scmd is gone with it */
+		log_error("restart: the successor exited before it took the state over");
+		_exit(1);
+	}
+	the_handoff->wait_until = now_usec() + QUIET_WAIT_MS * 1000ull;
+	try_send(d, the_handoff);
+}
+
+/* The copy sets up its own loop: endpoints' listening sockets and
+ * connections, providers' control sockets, the successor. */
+static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t call_id)
+{
+	static struct handoff h;
+	h = (struct handoff){ .sp = { sp, on_successor }, .reply = reply, .call_id = call_id,
+			      .timer = { timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), on_timer } };
+	the_handoff = &h;
+	int old = d->epoll_fd;
+	d->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	close(old);
+	if (d->batch)
+		d->batch->n = d->batch->i + 1; /* the rest of the batch is the successor's */
+	d->restoring = true;  /* nothing activates (registry.c) */
+	d->fdstore = NULL;    /* systemd hears from P only */
+	d->store_dirty = false;
+	if (d->epoll_fd < 0 || h.timer.fd < 0 || watch_add(d, &h.sp, EPOLLIN) < 0 || watch_add(d, &h.timer, EPOLLIN) < 0)
+		_exit(1);
+	for (struct list *p = d->endpoints.next; p != &d->endpoints; p = p->next) {
+		struct endpoint *ep = list_entry(p, struct endpoint, node);
+		if (ep->listen.fd >= 0)
+			watch_add(d, &ep->listen, EPOLLIN);
+		for (struct list *q = ep->conns.next; q != &ep->conns; q = q->next) {
+			struct conn *c = list_entry(q, struct conn, node);
+			if (!c->dead)
+				watch_add(d, &c->w, EPOLLIN | (c->outq.frames ? EPOLLOUT : 0));
+		}
+	}
+	for (struct list *p = d->services.next; p != &d->services; p = p->next) {
+		struct service *s = list_entry(p, struct service, node);
+		if (s->ctl.fd >= 0)
+			watch_add(d, &s->ctl, EPOLLIN | (s->ctl_q.frames ? EPOLLOUT : 0));
+	}
+}
+
+int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t call_id, scm_error **ret_err)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return scm_fail(ret_err, -errno, "socketpair: %m");
+	/* the compressor helper is idle (quiet): a child the successor would
+	 * not know; it starts one when a log rotates */
+	logzip_stop(d);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+		close(sp[0]);
+		close(sp[1]);
+		return scm_fail(ret_err, r, "fork: %s", strerror(-r));
+	}
+	if (pid == 0) {
+		close(sp[0]);
+		become_copy(d, sp[1], reply, call_id);
+		return 1;
+	}
+	close(sp[1]);
+	/* how much heap our tables take: the successor faults that much in
+	 * before it says it is ready (handoff_prefault) */
+	struct mallinfo2 mi = mallinfo2();
+	char fdarg[96], **argv = NULL;
+	size_t argc = strv_length(d->argv);
+	argv = calloc(argc + 3, sizeof(char *));
+	if (!argv)
+		abort(); /* the copy sees the hang-up */
+	argv[0] = (char *)exe;
+	for (size_t i = 1; i < argc; i++)
+		argv[i] = d->argv[i];
+	argv[argc] = (char *)"--standby";
+	argv[argc + 1] = fdarg;
+	/* our own binary, for the successor to fall back on (handoff_fall_back) */
+	int self = open("/proc/self/exe", O_PATH);
+	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu", sp[0], mi.arena, self, argc);
+	log_notice("restarting in place: exec %s (state version %u) while a copy (pid %d) serves", exe,
+		   SCMD_STATE_VERSION, (int)pid);
+	audit_event(d->audit, "daemon-restart", "\"exec\":%s,\"generation\":%llu", audit_quote(exe),
+		    (unsigned long long)d->generation + 1);
+	int f = fcntl(sp[0], F_GETFD);
+	(void)fcntl(sp[0], F_SETFD, f & ~FD_CLOEXEC);
+	execv(exe, argv);
+	/* The dry run of this very file passed a moment ago. Our tables are
+	 * the copy's now: this binary takes them back as any successor. */
+	log_error("restart: exec %s: %m; taking the state back with %s", exe, "/proc/self/exe");
+	argv[0] = (char *)"/proc/self/exe";
+	execv(argv[0], argv);
+	log_error("restart: exec /proc/self/exe: %m; scmd stops");
+	kill(pid, SIGKILL);
+	_exit(1);
+}
+
+static int recv_fds(int sp, void *data, size_t len, int *fds, size_t max, size_t *ret_n, scm_error **ret_err)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * FDS_PER_MSG)];
+	struct iovec iov = { data, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	ssize_t k;
+	do
+		k = recvmsg(sp, &mh, MSG_CMSG_CLOEXEC);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return scm_fail(ret_err, -errno, "receiving from the old scmd: %m");
+	if (k == 0)
+		return scm_fail(ret_err, -EPIPE, "the old scmd hung up before it handed its state over");
+	size_t n = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t c = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < c; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (n < max)
+				fds[n++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
+		for (size_t i = 0; i < n; i++)
+			close(fds[i]);
+		return scm_fail(ret_err, -EMSGSIZE, "a message from the old scmd was cut (out of fds?)");
+	}
+	*ret_n = n;
+	return (int)k;
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const int *x = a, *y = b;
+	return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+int handoff_take_state(int sp, json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at, pid_t *ret_copy,
+		       scm_error **ret_err)
+{
+	struct handoff_hdr hdr;
+	int memfd = -1, *pairs = NULL;
+	size_t got = 0;
+	if (write(sp, "R", 1) != 1)
+		return scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
+	int k = recv_fds(sp, &hdr, sizeof(hdr), &memfd, 1, &got, ret_err);
+	if (k < 0)
+		return k;
+	if ((size_t)k != sizeof(hdr) || memcmp(hdr.magic, HANDOFF_MAGIC, 8) != 0 || got != 1) {
+		safe_close(memfd);
+		return scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's hand-off does not start with its state");
+	}
+	*ret_copy = hdr.copy_pid > 0 && hdr.copy_pid != getpid() ? (pid_t)hdr.copy_pid : 0;
+	pairs = calloc((size_t)hdr.n_fds + 1, 2 * sizeof(int));
+	if (!pairs) {
+		close(memfd);
+		return -ENOMEM;
+	}
+	size_t n = 0;
+	while (n < hdr.n_fds) {
+		int32_t nums[FDS_PER_MSG];
+		int fds[FDS_PER_MSG];
+		k = recv_fds(sp, nums, sizeof(nums), fds, FDS_PER_MSG, &got, ret_err);
+		if (k >= 0 && ((size_t)k != got * sizeof(int32_t) || got == 0 || n + got > hdr.n_fds)) {
+			for (size_t i = 0; i < got; i++)
+				close(fds[i]);
+			k = scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's fds do not match their numbers");
+		}
+		if (k < 0) {
+			for (size_t i = 0; i < n; i++)
+				close(pairs[2 * i + 1]);
+			free(pairs);
+			close(memfd);
+			return k;
+		}
+		for (size_t i = 0; i < got; i++) {
+			pairs[2 * (n + i)] = nums[i];
+			pairs[2 * (n + i) + 1] = fds[i];
+		}
+		n += got;
+	}
+	*ret_fds_at = now_usec();
+	json_object *st = NULL;
+	int r = state_memfd_read(memfd, &st, NULL, ret_err);
+	close(memfd);
+	qsort(pairs, n, 2 * sizeof(int), cmp_pair);
+	ret_map->old_fd = calloc(n + 1, sizeof(int));
+	ret_map->new_fd = calloc(n + 1, sizeof(int));
+	ret_map->used = calloc(n + 1, sizeof(bool));
+	if (r == 0 && (!ret_map->old_fd || !ret_map->new_fd || !ret_map->used))
+		r = -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (r != 0) {
+			close(pairs[2 * i + 1]);
+			continue;
+		}
+		ret_map->old_fd[i] = pairs[2 * i];
+		ret_map->new_fd[i] = pairs[2 * i + 1];
+	}
+	free(pairs);
+	if (r != 0) {
+		json_object_put(st);
+		return scm_fail(ret_err, r, "the state handed over by the old scmd");
+	}
+	ret_map->n = n;
+	ret_map->sorted = true;
+	*ret_st = st;
+	return 1;
+}
+
+/* A new process's heap is not there yet: every page the restore touches
+ * first costs a page fault (a sixth of the successor's time in the switch
+ * with 1,000 channels). So it is grown and touched while the old scmd
+ * still serves, and kept (no trimming) until the restore is over. */
+void handoff_prefault(size_t bytes)
+{
+	if (bytes < (4u << 20))
+		bytes = 4u << 20;
+	if (bytes > (30u << 20)) /* malloc takes no larger M_MMAP_THRESHOLD (32 MiB) */
+		bytes = 30u << 20;
+	mallopt(M_MMAP_THRESHOLD, (int)(bytes + (1u << 20))); /* from the heap, not an mmap */
+	mallopt(M_TRIM_THRESHOLD, (int)(bytes * 2));
+	char *p = malloc(bytes);
+	if (p)
+		memset(p, 0, bytes);
+	free(p);
+}
+
+void handoff_prefault_end(void)
+{
+	/* malloc's defaults again (the thresholds are fixed once set: these
+	 * are its initial values) */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
+void handoff_fall_back(int sp, int self_fd, size_t self_argc, const scm_error *e, char **args)
+{
+	_cleanup_free_ char *why = scm_error_text(e);
+	char msg[4096];
+	int n = snprintf(msg, sizeof(msg), "F%s", why ? why : "");
+	if (write(sp, msg, (size_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1)) < 0 || self_fd < 0)
+		return;
+	size_t argc = strv_length(args);
+	if (self_argc && self_argc < argc)
+		argc = self_argc; /* what the previous scmd ran with, not what a wrapper added */
+	char fdarg[48], **argv = calloc(argc + 3, sizeof(char *));
+	if (!argv)
+		return;
+	snprintf(fdarg, sizeof(fdarg), "%d,0,-1,0", sp); /* no further fall-back */
+	for (size_t i = 0; i < argc; i++)
+		argv[i] = args[i];
+	argv[argc] = (char *)"--standby";
+	argv[argc + 1] = fdarg;
+	int f = fcntl(sp, F_GETFD);
+	(void)fcntl(sp, F_SETFD, f & ~FD_CLOEXEC);
+	log_notice("restart: the previous scmd binary takes the state back");
+	execveat(self_fd, "", argv, environ, AT_EMPTY_PATH);
+	log_error("restart: exec of the previous binary: %m");
+	free(argv);
+}
+
+void handoff_done(int sp)
+{
+	if (write(sp, "D", 1) != 1)
+		log_warning("restart: telling the old scmd's copy to go: %m");
+	close(sp);
+}
