@@ -3,8 +3,10 @@
 # the provider) against qemu-nbd serving the same VHDX, in the same run,
 # both read-only from a hot page cache over a unix socket, driven by fio's
 # nbd engine (libnbd): 4 KiB random reads at queue depth 1 and 32, 1 MiB
-# sequential reads; and nbdcopy's whole-disk read of each. Prints
-#   vdisk export <pattern>: export X, qemu-nbd Y (Z x qemu-nbd)
+# sequential reads; and nbdcopy's whole-disk read of each. The export runs
+# twice, with its read ring and without (--no-ring: every read a call).
+# Prints
+#   vdisk export <pattern>: export X, qemu-nbd Y (Z x qemu-nbd); without the ring C (W x)
 #   vdisk export target: ahead of qemu-nbd on every line: met | NOT met
 # Needs $SCM_BUILD and $SCM_SRC (tests/bench/run-all sets them).
 set -eu
@@ -64,9 +66,14 @@ lines() { # WHO URI
 	copy_run "$1" "$2"
 }
 
-"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --lanes "${VDISK_EXPORT_LANES:-4}" --name bench "$T/d.vhdx" --nbd "unix:$T/x.sock" >/dev/null
-lines export "nbd+unix:///bench?socket=$T/x.sock" >"$T/res"
-"$B/bin/scm-vdisk" export --stop bench
+# the export twice: with its read ring (the default), then through calls
+# only (--no-ring), to show what the ring is worth
+for who in export calls; do
+	"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --lanes "${VDISK_EXPORT_LANES:-4}" \
+		$([ $who = calls ] && echo --no-ring) --name bench "$T/d.vhdx" --nbd "unix:$T/x.sock" >/dev/null
+	lines $who "nbd+unix:///bench?socket=$T/x.sock" >>"$T/res"
+	"$B/bin/scm-vdisk" export --stop bench
+done
 
 qemu-nbd -r -f vhdx --cache=writeback --shared=8 --persistent -k "$T/q.sock" "$T/d.vhdx" 2>"$T/qemu-nbd.log" &
 npid=$!
@@ -78,9 +85,9 @@ val() { awk -v w="$1" -v p="$2" '$1 == w && $2 == p { print $3 }' "$T/res"; }
 met=1
 for pat in rand-read-4k-qd1 rand-read-4k-qd32 seq-read-1m nbdcopy; do
 	unit=IOPS; [ "$pat" = seq-read-1m ] || [ "$pat" = nbdcopy ] && unit=MiB/s
-	x=$(val export "$pat"); q=$(val qemu-nbd "$pat")
-	awk -v n="$pat" -v x="$x" -v q="$q" -v u="$unit" 'BEGIN {
-		printf "vdisk export %s: export %.1f %s, qemu-nbd %.1f %s (%.2fx qemu-nbd)\n", n, x, u, q, u, x / q }'
+	x=$(val export "$pat"); q=$(val qemu-nbd "$pat"); c=$(val calls "$pat")
+	awk -v n="$pat" -v x="$x" -v q="$q" -v c="$c" -v u="$unit" 'BEGIN {
+		printf "vdisk export %s: export %.1f %s, qemu-nbd %.1f %s (%.2fx qemu-nbd); without the ring %.1f (%.2fx)\n", n, x, u, q, u, x / q, c, c / q }'
 	awk -v x="$x" -v q="$q" 'BEGIN { exit !(x > q) }' || met=
 done
 echo "vdisk export target: ahead of qemu-nbd on every line: $([ -n "$met" ] && echo met || echo "NOT met")"
