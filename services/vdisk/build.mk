@@ -105,7 +105,7 @@ LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the
 # channel's buffer (the provider's end-to-end test and bench use it).
-VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency client-pr client-pattern client-rounds)
+VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency client-pr client-pattern client-rounds client-ring)
 $(VDISK_CLIENT_OBJS): $(B)/gen/scm/vdisk-client.h
 $(B)/libexec/vdisk-client: $(VDISK_CLIENT_OBJS) \
 		$(B)/gen/scm/vdisk-client.o $(LIBSCM)
