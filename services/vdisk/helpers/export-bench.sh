@@ -20,6 +20,7 @@ T=$(mktemp -d "${VDISK_BENCH_DIR:-$B}/vdisk-xbench.XXXXXX")
 pid= npid=
 cleanup() {
 	SCM_EXPORT_DIR=$T/exports "$B/bin/scm-vdisk" export --stop bench >/dev/null 2>&1 || true
+	SCM_EXPORT_DIR=$T/exports "$B/bin/scm-vdisk" export --stop benchc >/dev/null 2>&1 || true
 	[ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	rm -rf "$T"
@@ -59,29 +60,31 @@ copy_run() {
 	nbdcopy "$2" null: 2>>"$T/fio.log"
 	awk -v w="$1" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%s nbdcopy %.1f\n", w, 512 / (b - a) }'
 }
-lines() { # WHO URI
-	fio_run "$1" "$2" rand-read-4k-qd1 randread 4k 1
-	fio_run "$1" "$2" rand-read-4k-qd32 randread 4k 32
-	fio_run "$1" "$2" seq-read-1m read 1M 1
-	copy_run "$1" "$2"
-}
-
-# the export twice: with its read ring (the default), then through calls
-# only (--no-ring), to show what the ring is worth
-for who in export calls; do
-	"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --lanes "${VDISK_EXPORT_LANES:-4}" \
-		$([ $who = calls ] && echo --no-ring) --name bench "$T/d.vhdx" --nbd "unix:$T/x.sock" >/dev/null
-	lines $who "nbd+unix:///bench?socket=$T/x.sock" >>"$T/res"
-	"$B/bin/scm-vdisk" export --stop bench
-done
-
+# the export twice, with its read ring (the default) and through calls
+# only (--no-ring), and qemu-nbd, all serving at once; each line is run on
+# the three one after the other, so that the load of the machine (shared,
+# and it swings) falls on all three alike; VDISK_EXPORT_ROUNDS times
+# (default 2), the figures averaged
+"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --lanes "${VDISK_EXPORT_LANES:-4}" \
+	--name bench "$T/d.vhdx" --nbd "unix:$T/x.sock" >/dev/null
+"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --lanes "${VDISK_EXPORT_LANES:-4}" \
+	--no-ring --name benchc "$T/d.vhdx" --nbd "unix:$T/c.sock" >/dev/null
 qemu-nbd -r -f vhdx --cache=writeback --shared=8 --persistent -k "$T/q.sock" "$T/d.vhdx" 2>"$T/qemu-nbd.log" &
 npid=$!
 for _ in $(seq 200); do [ -S "$T/q.sock" ] && break; sleep 0.02; done
-lines qemu-nbd "nbd+unix:///?socket=$T/q.sock" >>"$T/res"
+declare -A URIS=([export]="nbd+unix:///bench?socket=$T/x.sock" [calls]="nbd+unix:///benchc?socket=$T/c.sock"
+	[qemu-nbd]="nbd+unix:///?socket=$T/q.sock")
+for _ in $(seq "${VDISK_EXPORT_ROUNDS:-2}"); do
+	for who in export calls qemu-nbd; do fio_run $who "${URIS[$who]}" rand-read-4k-qd1 randread 4k 1; done
+	for who in export calls qemu-nbd; do fio_run $who "${URIS[$who]}" rand-read-4k-qd32 randread 4k 32; done
+	for who in export calls qemu-nbd; do fio_run $who "${URIS[$who]}" seq-read-1m read 1M 1; done
+	for who in export calls qemu-nbd; do copy_run $who "${URIS[$who]}"; done
+done >"$T/res"
+"$B/bin/scm-vdisk" export --stop bench
+"$B/bin/scm-vdisk" export --stop benchc
 kill "$npid"; wait "$npid" 2>/dev/null || true; npid=
 
-val() { awk -v w="$1" -v p="$2" '$1 == w && $2 == p { print $3 }' "$T/res"; }
+val() { awk -v w="$1" -v p="$2" '$1 == w && $2 == p { t += $3; n++ } END { print t / n }' "$T/res"; }
 met=1
 for pat in rand-read-4k-qd1 rand-read-4k-qd32 seq-read-1m nbdcopy; do
 	unit=IOPS; [ "$pat" = seq-read-1m ] || [ "$pat" = nbdcopy ] && unit=MiB/s
