@@ -16,9 +16,7 @@
  * handle that writes, the others read-only handles for reads in parallel),
  * ready_fd=N (gets "ready PID\n" once the disk is open and nbdkit serves),
  * ring=BOOL (default true: reads of up to VRING_DATA_SIZE go through each
- * lane's read ring, vring.h, when the provider gives one; false: calls),
- * ring_spin_us=N (how long a reader polls its ring slot before it sleeps
- * on it, 0-10000, default 20). */
+ * lane's read ring, vring.h, when the provider gives one; false: calls). */
 #define NBDKIT_API_VERSION 2
 #include <errno.h>
 #include <json-c/json.h>
@@ -72,7 +70,7 @@ struct lane {
 
 static char *disk, *endpoint, *service, *export_name;
 static bool readonly, use_ring = true;
-static uint64_t spin_ns = 20000; /* ring_spin_us= */
+#define SPIN_NS 20000 /* a ring reader polls its slot this long, then sleeps */
 static int lanes_n = 4, ready_fd = -1;
 static struct lane lanes[LANES_MAX];
 static uint64_t vsize;
@@ -103,13 +101,6 @@ static int config(const char *key, const char *value)
 		*(!strcmp(key, "ring") ? &use_ring : &readonly) = r;
 		return 0;
 	}
-	if (!strcmp(key, "ring_spin_us")) {
-		unsigned v;
-		if (nbdkit_parse_unsigned(key, value, &v) < 0)
-			return -1;
-		spin_ns = (v > 10000 ? 10000 : v) * 1000ull;
-		return 0;
-	}
 	if (!strcmp(key, "lanes") || !strcmp(key, "ready_fd")) {
 		int v;
 		if (nbdkit_parse_int(key, value, &v) < 0)
@@ -121,7 +112,7 @@ static int config(const char *key, const char *value)
 		*(!strcmp(key, "lanes") ? &lanes_n : &ready_fd) = v;
 		return 0;
 	}
-	nbdkit_error("unknown parameter '%s' (disk, readonly, endpoint, service, name, lanes, ready_fd, ring, ring_spin_us)", key);
+	nbdkit_error("unknown parameter '%s' (disk, readonly, endpoint, service, name, lanes, ready_fd, ring)", key);
 	return -1;
 }
 
@@ -188,9 +179,7 @@ static void ring_open(struct lane *l)
 		close(bell);
 		return;
 	}
-	l->ring = h;
-	l->bell = bell;
-	l->rfree = ~0ull;
+	l->ring = h, l->bell = bell, l->rfree = ~0ull;
 }
 
 /* The provider is gone (its end of the channel closed)? */
@@ -227,13 +216,12 @@ static int ring_read(struct lane *l, void *dst, uint32_t len, uint64_t off)
 		uint64_t one = 1;
 		(void)!write(l->bell, &one, sizeof one);
 	}
-	/* a little while awake first: a read the page cache holds is done
-	 * sooner than this thread would be woken */
+	/* awake a little first: a cached read is done before a wake-up */
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (atomic_load_explicit(&s->state, memory_order_acquire) != VRING_DONE) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)(t.tv_nsec - t0.tv_nsec) >= spin_ns)
+		if ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)(t.tv_nsec - t0.tv_nsec) >= SPIN_NS)
 			break;
 		sched_yield();
 	}

@@ -362,9 +362,6 @@ static void exec_nbdkit(const struct opts *o, const char *plugin, const char *di
 	argv[n++] = "ready_fd=4";
 	if (o->no_ring)
 		argv[n++] = "ring=false";
-	char *a_spin = NULL; /* a tuning knob for benches, not an option */
-	if (getenv("SCM_VDISK_RING_SPIN_US") && asprintf(&a_spin, "ring_spin_us=%s", getenv("SCM_VDISK_RING_SPIN_US")) > 0)
-		argv[n++] = a_spin;
 	if (o->endpoint && asprintf(&a_ep, "endpoint=%s", o->endpoint) > 0)
 		argv[n++] = a_ep;
 	if (o->service && asprintf(&a_svc, "service=%s", o->service) > 0)
