@@ -9,7 +9,7 @@ VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_offload_map.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(B)/tests/fuzz/fuzz_vdisk_export.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_offload_map.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(B)/tests/fuzz/fuzz_vdisk_export.o $(B)/tests/fuzz/fuzz_vdisk_ring.o: PART_CFLAGS += -Iservices/vdisk
 
 # Remote parents (nbd-parent.c, libnbd): linked by the programs that read
 # them, scm-vdisk and the provider; the engine only calls their opener.
@@ -105,7 +105,7 @@ LIBEXEC += $(VDISK_PROVIDER)
 
 # A test client: opens a disk through scmd and moves data through the
 # channel's buffer (the provider's end-to-end test and bench use it).
-VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency client-pr client-pattern client-rounds)
+VDISK_CLIENT_OBJS := $(patsubst %,$(B)/services/vdisk/helpers/%.o,client client-bench client-vec client-latency client-pr client-pattern client-rounds client-ring)
 $(VDISK_CLIENT_OBJS): $(B)/gen/scm/vdisk-client.h
 $(B)/libexec/vdisk-client: $(VDISK_CLIENT_OBJS) \
 		$(B)/gen/scm/vdisk-client.o $(LIBSCM)
@@ -171,7 +171,7 @@ VDISK_PLUGIN_SRC_OBJS := $(patsubst %.c,$(B)/nosan/%.o,services/vdisk/nbdkit-scm
 VDISK_PLUGIN_OBJS := $(VDISK_PLUGIN_SRC_OBJS) $(B)/nosan/gen/scm/vdisk-client.o
 $(VDISK_PLUGIN_SRC_OBJS): $(B)/nosan/%.o: %.c $(B)/gen/scm/vdisk-client.h
 	@mkdir -p $(dir $@)
-	$(Q_CC)$(CC) $(SCM_CPPFLAGS) $(NOSAN_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(NBDKIT_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q_CC)$(CC) $(SCM_CPPFLAGS) $(NOSAN_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(NBDKIT_CFLAGS) -Iservices/vdisk -MMD -MP -c $< -o $@
 $(B)/nosan/util/%.o: CFLAGS += -fvisibility=hidden
 $(B)/nosan/gen/scm/vdisk-client.o: $(B)/gen/scm/vdisk-client.c
 	@mkdir -p $(dir $@)
@@ -187,6 +187,11 @@ $(B)/tests/fuzz/fuzz_vdisk_export: $(B)/tests/fuzz/fuzz_vdisk_export.o $(VDISK_L
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_export
+
+$(B)/tests/fuzz/fuzz_vdisk_ring: $(B)/tests/fuzz/fuzz_vdisk_ring.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_ring
 
 # the NBD export against qemu-nbd (fio's nbd engine, nbdcopy)
 $(B)/libexec/vdisk-export-bench: services/vdisk/helpers/export-bench.sh

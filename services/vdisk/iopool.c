@@ -160,6 +160,26 @@ bool iopool_shared_now(struct iopool_queue *q)
 	return r;
 }
 
+bool iopool_enter_shared(struct iopool_queue *q)
+{
+	pthread_mutex_lock(&lock);
+	bool r = !q->head && !q->running_excl;
+	if (r)
+		q->running_shared++;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+void iopool_leave_shared(struct iopool_queue *q)
+{
+	pthread_mutex_lock(&lock);
+	q->running_shared--;
+	if (q->head)
+		pthread_cond_broadcast(&work);
+	pthread_cond_broadcast(&idle);
+	pthread_mutex_unlock(&lock);
+}
+
 bool iopool_idle_now(struct iopool_queue *q)
 {
 	pthread_mutex_lock(&lock);

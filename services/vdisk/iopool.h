@@ -38,6 +38,11 @@ void iopool_submit(struct iopool_queue *q, struct iopool_job *j);
  * before it: the caller may then do that job's work itself (it must be the
  * only submitter of q, so nothing can be queued meanwhile). */
 bool iopool_shared_now(struct iopool_queue *q);
+/* From any thread: when a shared job submitted now would start at once,
+ * counts the caller as one running (true); it does the job's work itself,
+ * then iopool_leave_shared(). False: nothing changed, submit a job. */
+bool iopool_enter_shared(struct iopool_queue *q);
+void iopool_leave_shared(struct iopool_queue *q);
 /* True when nothing is queued or running on q: an exclusive job submitted
  * now would start at once; its submitter (the only one of q, as above)
  * may do a short one's work itself. */

@@ -14,7 +14,9 @@
  * $SCM_ENDPOINT), service=NAME (vdisk), name=EXPORT (the one export name
  * served; "" is taken as it too), lanes=N (channels, 1-8: lane 0 holds the
  * handle that writes, the others read-only handles for reads in parallel),
- * ready_fd=N (gets "ready PID\n" once the disk is open and nbdkit serves). */
+ * ready_fd=N (gets "ready PID\n" once the disk is open and nbdkit serves),
+ * ring=BOOL (default true: reads of up to VRING_DATA_SIZE go through each
+ * lane's read ring, vring.h, when the provider gives one; false: calls). */
 #define NBDKIT_API_VERSION 2
 #include <errno.h>
 #include <json-c/json.h>
@@ -25,10 +27,16 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "scm/vdisk-client.h"
+#include "vring.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 #define LANES_MAX 8
@@ -53,10 +61,16 @@ struct lane {
 	uint64_t handle;
 	uint8_t *buf;
 	uint64_t buf_size;
+	/* the read ring, or NULL: its slots free (a bit each, under lock) */
+	struct vring_hdr *ring;
+	int bell;
+	uint64_t rfree;
+	pthread_cond_t rcond;
 };
 
 static char *disk, *endpoint, *service, *export_name;
-static bool readonly;
+static bool readonly, use_ring = true;
+#define SPIN_NS 20000 /* a ring reader polls its slot this long, then sleeps */
 static int lanes_n = 4, ready_fd = -1;
 static struct lane lanes[LANES_MAX];
 static uint64_t vsize;
@@ -80,11 +94,11 @@ static int config(const char *key, const char *value)
 		}
 		return 0;
 	}
-	if (!strcmp(key, "readonly")) {
+	if (!strcmp(key, "readonly") || !strcmp(key, "ring")) {
 		int r = nbdkit_parse_bool(value);
 		if (r < 0)
 			return -1;
-		readonly = r;
+		*(!strcmp(key, "ring") ? &use_ring : &readonly) = r;
 		return 0;
 	}
 	if (!strcmp(key, "lanes") || !strcmp(key, "ready_fd")) {
@@ -98,7 +112,7 @@ static int config(const char *key, const char *value)
 		*(!strcmp(key, "lanes") ? &lanes_n : &ready_fd) = v;
 		return 0;
 	}
-	nbdkit_error("unknown parameter '%s' (disk, readonly, endpoint, service, name, lanes, ready_fd)", key);
+	nbdkit_error("unknown parameter '%s' (disk, readonly, endpoint, service, name, lanes, ready_fd, ring)", key);
 	return -1;
 }
 
@@ -111,6 +125,14 @@ static int config_complete(void)
 	return 0;
 }
 
+static int code_errno(int code)
+{
+	return code == SCM_VDISK_E_READONLY   ? EROFS
+	       : code == SCM_VDISK_E_BADRANGE ? EINVAL
+	       : code == SCM_E_DENIED	      ? EPERM
+					      : EIO;
+}
+
 /* Says what failed, the provider's chain on one line, and returns the
  * errno for the NBD reply (a refused write on a read-only handle is EROFS,
  * a bad range EINVAL, anything else EIO). */
@@ -121,10 +143,7 @@ static int failed_errno(const char *what, int r, scm_error *e)
 	int code = e ? e->code : r;
 	free(t);
 	scm_error_free(e);
-	return code == SCM_VDISK_E_READONLY ? EROFS
-	       : code == SCM_VDISK_E_BADRANGE ? EINVAL
-	       : code == SCM_E_DENIED	      ? EPERM
-					      : EIO;
+	return code_errno(code);
 }
 
 /* failed_errno() for the calling thread's reply (nbdkit's errno is per
@@ -133,6 +152,106 @@ static int failed(const char *what, int r, scm_error *e)
 {
 	nbdkit_set_error(failed_errno(what, r, e));
 	return -1;
+}
+
+/* The lane's read ring, when the provider gives one (not for a disk with a
+ * parent, nor a grant without "ring"): reads without a call. */
+static void ring_open(struct lane *l)
+{
+	scm_error *e = NULL;
+	int fd = -1, bell = -1;
+	uint64_t size = 0;
+	if (scm_vdisk_ring(l->ch, l->handle, &fd, &bell, &size, &e)) {
+		char *t = scm_error_text(e);
+		nbdkit_debug("no read ring: %s", t ? t : "");
+		free(t);
+		scm_error_free(e);
+		return;
+	}
+	void *m = size == VRING_SIZE ? mmap(NULL, VRING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+	close(fd);
+	struct vring_hdr *h = m;
+	if (m == MAP_FAILED || h->magic != VRING_MAGIC || h->version != VRING_VERSION || h->slots != VRING_SLOTS ||
+	    h->data_size != VRING_DATA_SIZE || h->hdr_size != VRING_HDR_SIZE) {
+		nbdkit_debug("no read ring: a ring of another layout (%llu bytes)", (unsigned long long)size);
+		if (m != MAP_FAILED)
+			munmap(m, VRING_SIZE);
+		close(bell);
+		return;
+	}
+	l->ring = h, l->bell = bell, l->rfree = ~0ull;
+}
+
+/* The provider is gone (its end of the channel closed)? */
+static bool provider_gone(struct lane *l)
+{
+	struct pollfd p = { .fd = scm_channel_fd(l->ch), .events = POLLRDHUP };
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+/* A read through the ring: 0 done, -1 failed (nbdkit's error set), 1 the
+ * ring stopped (the caller uses calls). */
+static int ring_read(struct lane *l, void *dst, uint32_t len, uint64_t off)
+{
+	pthread_mutex_lock(&l->lock);
+	while (!l->rfree)
+		pthread_cond_wait(&l->rcond, &l->lock);
+	unsigned i = (unsigned)__builtin_ctzll(l->rfree);
+	l->rfree &= ~(1ull << i);
+	pthread_mutex_unlock(&l->lock);
+	struct vring_slot *s = &l->ring->slot[i];
+	s->op = VRING_OP_READ;
+	s->handle = l->handle;
+	s->offset = off;
+	s->length = len;
+	s->data = i;
+	atomic_store(&s->state, VRING_SUBMITTED);
+	int ret = 0;
+	uint32_t v = VRING_SUBMITTED;
+	if (atomic_load(&l->ring->dead) && atomic_compare_exchange_strong(&s->state, &v, VRING_FREE)) {
+		ret = 1;
+		goto out;
+	}
+	if (atomic_load(&l->ring->sleeping)) {
+		uint64_t one = 1;
+		(void)!write(l->bell, &one, sizeof one);
+	}
+	/* awake a little first: a cached read is done before a wake-up */
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load_explicit(&s->state, memory_order_acquire) != VRING_DONE) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)(t.tv_nsec - t0.tv_nsec) >= SPIN_NS)
+			break;
+		sched_yield();
+	}
+	while ((v = atomic_load_explicit(&s->state, memory_order_acquire)) != VRING_DONE) {
+		struct timespec ts = { 1, 0 };
+		if (syscall(SYS_futex, &s->state, FUTEX_WAIT, v, &ts, NULL, 0) < 0 && errno == ETIMEDOUT &&
+		    provider_gone(l)) {
+			nbdkit_error("read %s: the vdisk provider is gone", disk);
+			nbdkit_set_error(EIO);
+			return -1; /* the slot stays taken: nobody will answer it */
+		}
+	}
+	if (s->status == -ESHUTDOWN)
+		ret = 1;
+	else if (s->status < 0) {
+		char msg[VRING_MSG_MAX];
+		memcpy(msg, s->msg, sizeof msg);
+		msg[sizeof msg - 1] = 0;
+		nbdkit_error("read %s: %s", disk, msg);
+		nbdkit_set_error(code_errno((int)s->code));
+		ret = -1;
+	} else
+		memcpy(dst, (uint8_t *)l->ring + VRING_HDR_SIZE + (uint64_t)i * VRING_DATA_SIZE, len);
+	atomic_store(&s->state, VRING_FREE);
+out:
+	pthread_mutex_lock(&l->lock);
+	l->rfree |= 1ull << i;
+	pthread_cond_signal(&l->rcond);
+	pthread_mutex_unlock(&l->lock);
+	return ret;
 }
 
 static int lane_open(struct lane *l, bool ro)
@@ -161,7 +280,10 @@ static int lane_open(struct lane *l, bool ro)
 	lsec = (uint32_t)sec;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);
+	pthread_cond_init(&l->rcond, NULL);
 	l->tail = &l->head;
+	if (use_ring)
+		ring_open(l);
 	return 0;
 }
 
@@ -226,6 +348,10 @@ static void unload(void)
 			failed("close", -EIO, e);
 		if (l->buf)
 			munmap(l->buf, l->buf_size);
+		if (l->ring) {
+			munmap(l->ring, VRING_SIZE);
+			close(l->bell);
+		}
 		scm_channel_free(l->ch);
 	}
 	free(disk);
@@ -361,6 +487,12 @@ static void read_batch(struct lane *l)
 static int pread_(void *h, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
 {
 	struct lane *l = &lanes[atomic_fetch_add(&next_lane, 1) % (unsigned)lanes_n];
+	/* the ring, unless it stopped (a handover): then calls */
+	if (l->ring && count <= VRING_DATA_SIZE && !atomic_load(&l->ring->dead)) {
+		int r = ring_read(l, buf, count, offset);
+		if (r <= 0)
+			return r;
+	}
 	/* block_size says at most the buffer; a larger request, one piece at
 	 * a time */
 	for (uint32_t done = 0; done < count;) {

@@ -158,6 +158,8 @@ static json_object *save_channel(const scm_grant *g, void *chdata, void *userdat
 		json_object_put(w);
 		return o;
 	}
+	/* rings are not handed over: their clients go on with calls */
+	ring_stop_channel(c);
 	json_object *o = json_object_new_object();
 	json_object *hs = json_object_new_array();
 	int i = scm_handover_fd_add(provider, c->memfd);
@@ -442,7 +444,7 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 		acct->bytes += bytes;
 		d->users++;
 		d->writers += rw;
-		c->h[k - 1] = (struct handle){ d, rw, acct, bytes };
+		c->h[k - 1] = (struct handle){ .d = d, .rw = rw, .acct = acct, .bytes = bytes };
 	}
 	*ret_chdata = c;
 	bjob_carry_waits_restore(json_object_object_get(saved, "waits"));

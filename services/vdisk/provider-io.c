@@ -560,6 +560,7 @@ int do_close(scm_call *call, uint64_t handle, void *ud)
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	ring_stop(h); /* before the handle goes: the ring serves it */
 	account_release(h->acct, h->bytes);
 	offload_drop_handle(scm_call_channel_data(call), handle);
 	struct job *j = job_new(call, h, OP_CLOSE);

@@ -277,7 +277,7 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 	uint64_t bytes = vhdx_memory(d->h);
 	acct->handles++;
 	acct->bytes += bytes;
-	c->h[slot] = (struct handle){ d, !readonly, acct, bytes };
+	c->h[slot] = (struct handle){ .d = d, .rw = !readonly, .acct = acct, .bytes = bytes };
 	rec_checkpoint(); /* before the reply: a recovery knows the handle */
 	return scm_vdisk_open_reply(call, slot + 1, c->memfd, BUFFER_SIZE, d->virtual_size,
 				    d->sector_size, readonly);

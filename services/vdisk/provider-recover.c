@@ -188,7 +188,7 @@ int rec_restore_channel(const scm_grant *g, json_object *saved, void **ret_chdat
 		uint64_t bytes = vhdx_memory(d->h);
 		acct->handles++;
 		acct->bytes += bytes;
-		c->h[k - 1] = (struct handle){ d, rw, acct, bytes };
+		c->h[k - 1] = (struct handle){ .d = d, .rw = rw, .acct = acct, .bytes = bytes };
 		back++;
 	}
 	fprintf(stderr, "vdisk-provider: channel %llu recovered after a crash: %zu of %zu handles opened again\n",

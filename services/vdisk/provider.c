@@ -232,6 +232,7 @@ static void on_close(const scm_grant *g, void *chdata, void *userdata)
 	if (!c)
 		return;
 	offload_drop_handle(c, 0);
+	ring_stop_channel(c);
 	for (size_t i = 0; i < HANDLES_MAX; i++)
 		if (c->h[i].d) {
 			disk_release(c->h[i].d, c->h[i].rw);
@@ -252,7 +253,7 @@ struct handle *handle_get(scm_call *call, uint64_t n)
 static const scm_vdisk_handlers handlers = {
 	.create = do_create, .open = do_open, .read = do_read,   .write = do_write,
 	.flush = do_flush,   .trim = do_trim, .info = do_info,   .close = do_close,
-	.readv = do_readv,   .writev = do_writev,
+	.readv = do_readv,   .writev = do_writev, .ring = do_ring,
 	.pr_register = pr_do_register, .pr_reserve = pr_do_reserve, .pr_release = pr_do_release,
 	.pr_clear = pr_do_clear, .pr_preempt = pr_do_preempt, .pr_read = pr_do_read,
 	.snapshot = do_snapshot, .merge = do_merge, .compact = do_compact, .job_list = do_job_list,

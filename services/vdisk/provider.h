@@ -100,6 +100,7 @@ struct handle {
 	bool rw;
 	struct account *acct;
 	uint64_t bytes; /* charged to acct */
+	struct ring *ring; /* its read ring (provider-ring.c), or NULL */
 };
 
 struct channel {
@@ -225,3 +226,8 @@ int do_info(scm_call *call, uint64_t handle, void *ud);
 int do_close(scm_call *call, uint64_t handle, void *ud);
 int do_zero(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, bool unmap, void *ud);
 int do_extents(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud);
+int do_ring(scm_call *call, uint64_t handle, void *ud);
+/* provider-ring.c: stops a handle's read ring (waits for the read it
+ * serves), or a whole channel's; nothing when it has none */
+void ring_stop(struct handle *h);
+void ring_stop_channel(struct channel *c);

@@ -41,6 +41,8 @@ JSON
 teardown() {
 	for n in $EXPORTS; do "$V" export --stop "$n" 2>/dev/null || true; done
 	for p in ${HOLDS:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	touch "$SCMT/stop"
+	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
 }
 
@@ -427,4 +429,56 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	wait_until 60 "$V" check "$D/f.vhdx" >/dev/null 2>&1
 	"$V" check "$D/f.vhdx"
 	"$V" read --offset 1M --length 64K "$D/f.vhdx" | cmp - <(head -c 65536 /dev/zero | tr '\0' '\102')
+}
+
+# ring_mapped NAME: the export's nbdkit maps a read ring of the provider
+ring_mapped() {
+	local pid
+	pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$SCM_EXPORT_DIR/$1.json")
+	grep -q "vdisk-ring" "/proc/$pid/maps"
+}
+
+@test "nbd: reads go through the read ring; an attacker's slots are refused and the others are served meanwhile" {
+	"$V" create --size 32M --block-size 1M "$D/r.vhdx"
+	head -c 32M /dev/urandom >"$SCMT/r.raw"
+	"$V" write "$D/r.vhdx" <"$SCMT/r.raw"
+	export_ reader rg "$D/r.vhdx" --readonly --nbd "unix:$S"
+	ring_mapped rg
+	nbdcopy "$URI" "$SCMT/out1.raw"
+	cmp "$SCMT/r.raw" "$SCMT/out1.raw"
+	# an export reading the whole disk over and over while a second
+	# client of the same provider writes garbage into its own ring
+	reads() { while [ ! -e "$SCMT/stop" ]; do
+		nbdcopy "$URI" "$SCMT/loop.raw" && cmp -s "$SCMT/r.raw" "$SCMT/loop.raw" && echo ok >>"$SCMT/reads.n"
+	done; }
+	reads 3>&- &
+	BG="${BG:-} $!"
+	run "$C" --endpoint "$(ep reader)" badring "$D/r.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"resize: refused"* ]]
+	[[ $output == *"past-end: refused"*"past the disk's 33554432 bytes"* ]]
+	[[ $output == *"offset-wraps: refused"* ]]
+	[[ $output == *"length-over-area: refused"*"1 to 262144 bytes"* ]]
+	[[ $output == *"data-area-out: refused"*"data area 64 of 64"* ]]
+	[[ $output == *"other-handle: refused"*"serves handle"* ]]
+	[[ $output == *"write-op: refused"*"only reads"* ]]
+	[[ $output == *"scribbled: the ring answered every submitted slot"* ]]
+	[[ $output == *"good read: same as the call's"* ]]
+	[[ $output != *ACCEPTED* ]]
+	# the export's reads went on right: progress counted after the attack
+	local n0
+	n0=$(cat "$SCMT/reads.n" 2>/dev/null | wc -l)
+	more_reads() { [ "$(cat "$SCMT/reads.n" 2>/dev/null | wc -l)" -ge $((n0 + 2)) ]; }
+	wait_until 120 more_reads
+	touch "$SCMT/stop"
+	# and through plain calls too
+	"$C" --endpoint "$(ep reader)" copy-out "$D/r.vhdx" "$SCMT/out2.raw"
+	cmp "$SCMT/r.raw" "$SCMT/out2.raw"
+	# --no-ring: the same bytes through calls, and no ring
+	stop_ rg
+	export_ reader rg2 "$D/r.vhdx" --readonly --no-ring --nbd "unix:$S"
+	! ring_mapped rg2
+	nbdcopy "$URI" "$SCMT/out3.raw"
+	cmp "$SCMT/r.raw" "$SCMT/out3.raw"
 }

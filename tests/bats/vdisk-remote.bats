@@ -389,3 +389,46 @@ writer() {
 	[ "$status" -eq 2 ] || [ "$status" -eq 1 ]
 	[ ! -e "$D/bad.vhdx" ]
 }
+
+@test "remote: a read whose parent went silent (accepts, never answers) fails clearly; another client keeps being served" {
+	"$V" create --parent "$URI" "$D/sl.vhdx"
+	"$V" create --size 4M "$D/other.vhdx"
+	head -c 4M /dev/urandom | "$V" write "$D/other.vhdx"
+	"$V" convert -O raw "$D/other.vhdx" "$SCMT/o.want"
+	pause_read "$D/sl.vhdx" "$SCMT/s.raw"
+	# the parent's host goes silent: its socket accepts and says nothing
+	unserve
+	rm -f "$S1"
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c); open(sys.argv[2], "a").write("connected\n")' "$S1" "$SCMT/silent.log" < <(bare true) &
+	BG="${BG:-} $!"
+	wait_until 60 test -S "$S1"
+	# another client of the provider reads a local disk over and over
+	others() { while [ ! -e "$SCMT/stop" ]; do
+		"$C" --endpoint "$(ep writer)" copy-out "$D/other.vhdx" "$SCMT/o.raw" &&
+			cmp -s "$SCMT/o.raw" "$SCMT/o.want" && echo ok >>"$SCMT/others.n"
+	done; }
+	others >"$SCMT/others.out" 2>&1 3>&- &
+	BG="${BG:-} $!"
+	echo go >&5
+	exec 5>&-
+	local rc=0
+	wait "$CPID" || rc=$?
+	cat "$SCMT/c.out"
+	[ "$rc" -ne 0 ]
+	# it was the silent host that was tried, and the error says so
+	grep -q connected "$SCMT/silent.log"
+	grep -q "remote parent nbd+unix:///p?socket=$S1 unreachable: .* attempts over .* ms failed (SCM_VDISK_NBD_WAIT_MS=1500); no data was returned" "$SCMT/c.out"
+	grep -q "no answer\|cannot connect" "$SCMT/c.out"
+	[ "$(stat -c %s "$SCMT/s.raw")" = 8388608 ]
+	# the other client went on: more whole, right reads after the failure
+	local n0
+	n0=$(cat "$SCMT/others.n" 2>/dev/null | wc -l)
+	more() { [ "$(cat "$SCMT/others.n" 2>/dev/null | wc -l)" -ge $((n0 + 3)) ]; }
+	wait_until 120 more
+	touch "$SCMT/stop"
+}

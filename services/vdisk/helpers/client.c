@@ -9,6 +9,7 @@
  *   vdisk-client [--endpoint EP] hold DISK ro|rw|shared   open, say "open", wait for stdin EOF
  *   vdisk-client [--endpoint EP] vcopy-in|vcopy-out DISK RAW   the same through writev/readv
  *   vdisk-client [--endpoint EP] badvec DISK [ro]     malformed writev batches, all refused
+ *   vdisk-client [--endpoint EP] badring DISK        malformed read ring slots, all refused
  *                                                     (ro: a good batch on a read-only handle)
  *   vdisk-client [--endpoint EP] info DISK
  *   vdisk-client [--endpoint EP] many DISK N          open read-only up to N handles on one
@@ -79,7 +80,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] copy-in|copy-out|vcopy-in|vcopy-out|badvec|hold|info|bench|cat DISK [ARG]\n");
+		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] copy-in|copy-out|vcopy-in|vcopy-out|badvec|badring|hold|info|bench|cat DISK [ARG]\n");
 		return 2;
 	}
 	const char *cmd = argv[1], *disk = argv[2];
@@ -159,7 +160,7 @@ int main(int argc, char **argv)
 		scm_channel_free(ch);
 		return 0;
 	}
-	bool ro = !strcmp(cmd, "cat") || !strcmp(cmd, "copy-out") || !strcmp(cmd, "bench-read") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") || !strcmp(cmd, "info-latency") ||
+	bool ro = !strcmp(cmd, "cat") || !strcmp(cmd, "copy-out") || !strcmp(cmd, "bench-read") || !strcmp(cmd, "vcopy-out") || !strcmp(cmd, "info") || !strcmp(cmd, "info-latency") || !strcmp(cmd, "badring") ||
 		  ((!strcmp(cmd, "hold") || !strcmp(cmd, "badvec")) && argc > 3 && !strcmp(argv[3], "ro"));
 	bool shared = !strcmp(cmd, "hold") && argc > 3 && !strcmp(argv[3], "shared");
 	uint64_t h, bsz, vsize, sec;
@@ -218,6 +219,10 @@ int main(int argc, char **argv)
 		close(fd);
 		if (r)
 			return die(r, e);
+	} else if (!strcmp(cmd, "badring")) {
+		r = client_badring(ch, h, vsize, buf, sec);
+		fflush(stdout);
+		return r;
 	} else if (!strcmp(cmd, "badvec")) {
 		if ((r = client_badvec(ch, h, vsize, bsz, ro)))
 			return die(r, NULL);

@@ -36,6 +36,10 @@ int client_bench_read(scm_channel *ch, uint64_t handle, uint64_t vsize, scm_erro
 int client_pattern(scm_channel *ch, const char *disk, const char *expected, long n, const char *stop,
 		   scm_error **ret_err);
 
+/* badring: the read ring as an attacker uses it (client-ring.c); 0 when
+ * every malformed slot was refused and a good read still reads right. */
+int client_badring(scm_channel *ch, uint64_t handle, uint64_t vsize, uint8_t *buf, uint64_t sec);
+
 /* pr DISK [--ro] CMD ...: persistent reservations (client-pr.c); argv
  * starts at DISK. Returns the exit status. */
 int client_pr(const char *ep, const char *svc, int argc, char **argv);

@@ -32,7 +32,7 @@
 static const char export_usage[] =
 	"Usage: scm-vdisk export DISK --nbd unix:PATH|tcp:ADDR:PORT [--readonly] [--name NAME]\n"
 	"                        [--tls-psk FILE | --tls-certificates DIR [--tls-verify-peer]]\n"
-	"                        [--allow-remote] [--detach] [--lanes N] [--endpoint EP] [--service NAME]\n"
+	"                        [--allow-remote] [--detach] [--lanes N] [--no-ring] [--endpoint EP] [--service NAME]\n"
 	"       scm-vdisk export --list [--json]\n"
 	"       scm-vdisk export --stop NAME\n"
 	"Serves DISK (its whole chain) over NBD through the vdisk provider, with the\n"
@@ -41,7 +41,7 @@ static const char export_usage[] =
 
 struct opts {
 	const char *disk, *nbd, *name, *psk, *certs, *endpoint, *service;
-	bool readonly, verify_peer, allow_remote, detach;
+	bool readonly, verify_peer, allow_remote, detach, no_ring;
 	int lanes;
 };
 
@@ -360,6 +360,8 @@ static void exec_nbdkit(const struct opts *o, const char *plugin, const char *di
 	argv[n++] = a_lanes;
 	argv[n++] = o->readonly ? "readonly=true" : "readonly=false";
 	argv[n++] = "ready_fd=4";
+	if (o->no_ring)
+		argv[n++] = "ring=false";
 	if (o->endpoint && asprintf(&a_ep, "endpoint=%s", o->endpoint) > 0)
 		argv[n++] = a_ep;
 	if (o->service && asprintf(&a_svc, "service=%s", o->service) > 0)
@@ -550,7 +552,8 @@ int cmd_export(int argc, char **argv)
 		{ "lanes", required_argument, NULL, 'l' },	   { "endpoint", required_argument, NULL, 'e' },
 		{ "service", required_argument, NULL, 's' },	   { "list", no_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },		   { "stop", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },		   { 0 },
+		{ "help", no_argument, NULL, 'h' },		   { "no-ring", no_argument, NULL, 'R' },
+		{ 0 },
 	};
 	struct opts o = { .lanes = 4 };
 	const char *stop = NULL;
@@ -566,6 +569,7 @@ int cmd_export(int argc, char **argv)
 		case 'v': o.verify_peer = true; break;
 		case 'a': o.allow_remote = true; break;
 		case 'd': o.detach = true; break;
+		case 'R': o.no_ring = true; break;
 		case 'l':
 			o.lanes = atoi(optarg);
 			if (o.lanes < 1 || o.lanes > 8) {
