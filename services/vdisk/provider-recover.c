@@ -6,7 +6,8 @@
  * reply). A checkpoint is small and derived: per channel, its data buffer
  * (the memfd the client has mapped: it must stay the same memory) and its
  * handles by number, with the disk's path as it was opened, rw and
- * shared. No disk fds: their OFD locks would be held by scmd past the
+ * shared, and its read ring's memory if it has one (stopped at the
+ * recovery, so the client goes on with calls). No disk fds: their OFD locks would be held by scmd past the
  * crash, and a write session the crash cut must be replayed from the log
  * by an ordinary open, not adopted. No jobs: a job's journal beside its
  * disk makes it resume or roll back at that open, as after any crash.
@@ -52,6 +53,9 @@ json_object *rec_save_channel(const scm_grant *g, struct channel *c)
 		json_object_object_add(h, "path", json_object_new_string(d->path));
 		json_object_object_add(h, "rw", json_object_new_boolean(c->h[k].rw));
 		json_object_object_add(h, "shared", json_object_new_boolean(d->shared));
+		if (ring_fd(&c->h[k]) >= 0)
+			json_object_object_add(h, "ring", json_object_new_int(scm_handover_fd_add(provider,
+												   ring_fd(&c->h[k]))));
 		json_object_array_add(hs, h);
 	}
 	return o;
@@ -168,6 +172,12 @@ int rec_restore_channel(const scm_grant *g, json_object *saved, void **ret_chdat
 		const char *path = json_object_get_string(json_object_object_get(h, "path"));
 		bool rw = json_object_get_boolean(json_object_object_get(h, "rw"));
 		bool shared = json_object_get_boolean(json_object_object_get(h, "shared"));
+		/* its read ring, if it had one, is stopped whatever happens to it */
+		if (json_object_object_get_ex(h, "ring", &x)) {
+			int rfd = scm_handover_fd_take(provider, json_object_get_int64(x));
+			if (rfd >= 0)
+				ring_release(rfd);
+		}
 		struct account *acct = account_get(g);
 		if (k < 1 || k > HANDLES_MAX || c->h[k - 1].d || !path || !acct)
 			continue;

@@ -13,13 +13,18 @@
  * busy. The ring stops (its header says so, the client goes on with calls)
  * when its handle is closed, its channel closes or the provider is handed
  * over; stopping waits for the read in progress, a local one: a disk with
- * a parent (possibly remote) has no ring. */
+ * a parent (possibly remote) has no ring. After a crash the ring's memory
+ * is in the checkpoint (provider-recover.c): the new process marks it
+ * stopped and hands back every read the dead one left, so the client
+ * sends them as calls. */
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "provider.h"
@@ -198,6 +203,34 @@ void ring_stop_channel(struct channel *c)
 		ring_stop(&c->h[i]);
 }
 
+int ring_fd(const struct handle *h)
+{
+	return h->ring ? h->ring->memfd : -1;
+}
+
+void ring_release(int memfd)
+{
+	struct stat st;
+	int seals = fcntl(memfd, F_GET_SEALS);
+	void *m = MAP_FAILED;
+	if (seals >= 0 && (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW) &&
+	    fstat(memfd, &st) == 0 && (uint64_t)st.st_size == VRING_SIZE)
+		m = mmap(NULL, VRING_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (m != MAP_FAILED) {
+		struct vring_hdr *hdr = m;
+		atomic_store(&hdr->dead, 1);
+		/* the dead process's thread took some: nobody answers those */
+		for (unsigned i = 0; hdr->magic == VRING_MAGIC && i < VRING_SLOTS; i++) {
+			struct vring_slot *s = &hdr->slot[i];
+			uint32_t want = VRING_SUBMITTED;
+			if (atomic_compare_exchange_strong(&s->state, &want, VRING_TAKEN) || want == VRING_TAKEN)
+				slot_done(s, -ESHUTDOWN, "the ring stopped: send the read as a call");
+		}
+		munmap(m, VRING_HDR_SIZE);
+	}
+	safe_close(memfd);
+}
+
 static uint64_t spin_ns(void)
 {
 	const char *s = getenv("SCM_VDISK_RING_SPIN_US");
@@ -260,5 +293,6 @@ int do_ring(scm_call *call, uint64_t handle, void *ud)
 		return fail(call, SCM_E_INTERNAL, "starting the ring's thread: %s", strerror(e));
 	}
 	h->ring = r;
+	rec_checkpoint(); /* a recovery after a crash stops it (ring_release) */
 	return scm_vdisk_ring_reply(call, r->memfd, r->efd, VRING_SIZE);
 }

@@ -231,3 +231,8 @@ int do_ring(scm_call *call, uint64_t handle, void *ud);
  * serves), or a whole channel's; nothing when it has none */
 void ring_stop(struct handle *h);
 void ring_stop_channel(struct channel *c);
+/* The ring's memfd of h, or -1 (for a checkpoint). */
+int ring_fd(const struct handle *h);
+/* A ring a crashed process served (its memfd, taken): marked stopped, the
+ * reads it left handed back to the client (which sends them as calls). */
+void ring_release(int memfd);

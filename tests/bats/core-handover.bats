@@ -207,6 +207,7 @@ JSON
 
 # fds of scmd's own process
 scmd_fds() { ls "/proc/$SCMD_PID/fd" | wc -l; }
+fds_at_most() { [ "$(scmd_fds)" -le "$1" ]; }
 
 @test "scmd keeps no more fds than a state may carry, and refuses a state whose fds do not match; the old provider goes on" {
 	for mode in many lie; do
@@ -229,7 +230,7 @@ JSON
 		fi
 		[ "$(provider_pid "rogue-$mode")" = "$old" ]
 		# what it sent is closed again: scmd holds no more fds than before
-		wait_until 30 test "$(scmd_fds)" -le "$before"
+		wait_until 30 fds_at_most "$before"
 	done
 }
 rogue_ready() { "$SCMCTL" service list | grep -q "^$1 .* running "; }

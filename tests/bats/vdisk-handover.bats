@@ -39,6 +39,7 @@ teardown() {
 }
 
 provider_pid() { "$SCMCTL" service list | awk '$1 == "vdisk" { print $4 }'; }
+children_are() { [ "$(pgrep -c -P "$SCMD_PID")" -eq "$1" ]; }
 
 # writer DISK: a client writing patterns until $SCMT/stop exists; its copy
 # of what the disk must hold is $SCMT/expected
@@ -111,7 +112,7 @@ restart_ok() {
 	cmp "$SCMT/expected" "$SCMT/got.raw"
 	qemu-img check "$D/a.vhdx"
 	# replaced processes are gone
-	wait_until 60 test "$(pgrep -c -P "$SCMD_PID")" -eq 1
+	wait_until 60 children_are 1
 }
 
 # what PID holds: its regular files and directories under $D, and how
