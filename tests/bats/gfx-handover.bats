@@ -109,6 +109,7 @@ assert c["size"] == 12 and c["source"] == "@viewer", c'
 		kill -0 "$BRIDGE"
 	done
 	[ "$(grep -c 'websockets carried' "$SCMT/run/logs/gfx-two-apps.log")" -eq 2 ]
+	grep 'took over' "$SCMT/run/logs/gfx-two-apps.log" | sed 's/^/# /' >&3
 	wait "$viewer"
 	BG=$BRIDGE
 	wait_until 30 grep -q "the viewer left" "$SCMT/bridge.out"
