@@ -31,13 +31,24 @@ if not head.startswith(b"HTTP/1.1 101"):
 print("ws-bridge: upgraded", flush=True)
 buf = b""
 frames = 0
+
+
+def viewer_left():
+    # its end may be reset while the server's frames still come: that is
+    # the viewer leaving too, not the websocket closing
+    print("ws-bridge: the viewer left after %d frames" % frames, flush=True)
+    sys.exit(0)
+
+
 while True:
     r, _, _ = select.select([tcp, ws], [], [])
     if tcp in r:
-        d = tcp.recv(65536)
+        try:
+            d = tcp.recv(65536)
+        except OSError:
+            d = b""
         if not d:
-            print("ws-bridge: the viewer left after %d frames" % frames, flush=True)
-            sys.exit(0)
+            viewer_left()
         # one frame per read, as noVNC sends a message or a batch
         mask = os.urandom(4)
         n = len(d)
@@ -69,4 +80,7 @@ while True:
                 print("ws-bridge: close frame from the server", flush=True)
                 sys.exit(1)
             if op == 2:
-                tcp.sendall(payload)
+                try:
+                    tcp.sendall(payload)
+                except OSError:
+                    viewer_left()
