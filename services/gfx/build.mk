@@ -49,7 +49,7 @@ gfx: $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck $(B)/tests/un
 
 # libFuzzer targets (make fuzz builds them with clang).
 GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present $(B)/tests/fuzz/fuzz_gfx_windows \
-	$(B)/tests/fuzz/fuzz_gfx_vencrypt $(B)/tests/fuzz/fuzz_gfx_state
+	$(B)/tests/fuzz/fuzz_gfx_vencrypt $(B)/tests/fuzz/fuzz_gfx_state $(B)/tests/fuzz/fuzz_gfx_wsframe
 FUZZ_TARGETS += $(GFX_FUZZ)
 $(GFX_FUZZ): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
