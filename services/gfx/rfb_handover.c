@@ -221,6 +221,7 @@ int gfx_rfb_adopt(gfx_rfb *r, int rfb_fd, int ws_fd, const char *password, const
 typedef struct fake_end {
 	int fd;
 	bool ws;
+	bool said_version; /* before rfbNewClient(): see adopt_viewer() */
 	uint64_t left; /* of the frame libvncserver is sending */
 } fake_end;
 
@@ -247,7 +248,9 @@ static int fake_read(fake_end *fe, void *buf, size_t n)
 /* Sends the viewer's next message and lets libvncserver read it. */
 static int fake_say(rfbClientPtr cl, fake_end *fe, const void *buf, size_t n)
 {
-	if (fe->ws ? gfx_ws_fake_send(fe->fd, buf, n) < 0 : send(fe->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+	if (!buf) /* said already */
+		;
+	else if (fe->ws ? gfx_ws_fake_send(fe->fd, buf, n) < 0 : send(fe->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
 		return -EPIPE;
 	rfbProcessClientMessage(cl);
 	return cl->sock == RFB_INVALID_SOCKET ? -ECONNRESET : 0;
@@ -261,7 +264,7 @@ static int play_viewer(gfx_rfb *r, rfbClientPtr cl, fake_end *fd, bool view_only
 	uint8_t buf[256], types[255];
 	int e;
 	if ((e = fake_read(fd, buf, sz_rfbProtocolVersionMsg)) < 0 ||
-	    (e = fake_say(cl, fd, "RFB 003.008\n", sz_rfbProtocolVersionMsg)) < 0 || (e = fake_read(fd, buf, 1)) < 0 ||
+	    (e = fake_say(cl, fd, fd->said_version ? NULL : "RFB 003.008\n", sz_rfbProtocolVersionMsg)) < 0 || (e = fake_read(fd, buf, 1)) < 0 ||
 	    (e = fake_read(fd, types, buf[0])) < 0)
 		return e;
 	if (!memchr(types, rfbVncAuth, buf[0]))
@@ -351,6 +354,17 @@ static int adopt_viewer(gfx_rfb *r, int fd, json_object *v)
 	fake_end fe = { .fd = sv[1], .ws = ws_path != NULL };
 	/* a websocket's upgrade first: libvncserver reads it in rfbNewClient()
 	 * (and on_new_client() checks its token as for any websocket) */
+	/* A plain one's ProtocolVersion first: libvncserver peeks at the first
+	 * bytes of every new client for a websocket's GET and, when there are
+	 * none yet, waits 100 ms for them; "RFB " tells it at once, and the
+	 * peeked bytes stay for its reading of the version. */
+	if (!ws_path) {
+		fe.said_version = true;
+		if (send(sv[1], "RFB 003.008\n", sz_rfbProtocolVersionMsg, MSG_NOSIGNAL) != sz_rfbProtocolVersionMsg) {
+			close(sv[0]), close(sv[1]), close(fd);
+			return -EPIPE;
+		}
+	}
 	if (ws_path && gfx_ws_fake_upgrade(sv[1], ws_path) < 0) {
 		close(sv[0]), close(sv[1]), close(fd);
 		return -EPIPE;

@@ -49,6 +49,7 @@ load gfx-handover
 		# the viewer is still the same connection
 		kill -0 "$BG"
 	done
+	grep 'took over' "$SCMT/run/logs/gfx-two-apps.log" | sed 's/^/# /' >&3
 	# the desktop clipboard the viewer set went over too
 	"$SCMCTL" call gfx-two-apps stats | python3 -c '
 import json, sys
