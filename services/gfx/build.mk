@@ -2,7 +2,7 @@
 # the proxy provider.
 GFX_LIB_SRCS := $(addprefix services/gfx/,region.c surface.c compose.c timebank.c present.c \
 		snapshot.c wsreq.c rfb_server.c rfb_update.c server.c font.c decor.c wm.c winjson.c \
-		rfb_clip.c rfb_accept.c rfb_handover.c server_handover.c clipboard.c clipfd.c copyfind.c vencrypt.c tls.c tls_cert.c rfb_stats.c)
+		rfb_clip.c rfb_accept.c rfb_handover.c rfb_ws_handover.c server_handover.c clipboard.c clipfd.c copyfind.c vencrypt.c tls.c tls_cert.c rfb_stats.c)
 GFX_LIB := $(B)/lib/libscmgfx.a
 GFX_PNG_CFLAGS := $(shell pkg-config --cflags libpng 2>/dev/null)
 GFX_PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null)
@@ -49,7 +49,7 @@ gfx: $(B)/libexec/scm-gfx-testserver $(B)/libexec/scm-gfx-pngcheck $(B)/tests/un
 
 # libFuzzer targets (make fuzz builds them with clang).
 GFX_FUZZ := $(B)/tests/fuzz/fuzz_gfx_rfb $(B)/tests/fuzz/fuzz_gfx_present $(B)/tests/fuzz/fuzz_gfx_windows \
-	$(B)/tests/fuzz/fuzz_gfx_vencrypt $(B)/tests/fuzz/fuzz_gfx_state
+	$(B)/tests/fuzz/fuzz_gfx_vencrypt $(B)/tests/fuzz/fuzz_gfx_state $(B)/tests/fuzz/fuzz_gfx_wsframe
 FUZZ_TARGETS += $(GFX_FUZZ)
 $(GFX_FUZZ): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(GFX_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)

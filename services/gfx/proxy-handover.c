@@ -175,12 +175,14 @@ static int restore(json_object *st, uint32_t version, void *ud, scm_error **ret_
 		return r;
 	gfx_server_work(proxy_srv, INT64_MAX); /* the desktop drawn before any viewer sees it */
 	if (rfb) {
-		uint32_t carried = 0, dropped = 0;
+		uint32_t carried = 0, dropped = 0, ws = 0;
 		gfx_rfb_restore_viewers(gfx_server_rfb(proxy_srv), json_object_object_get(rfb, "viewers"), fd_take,
-					provider, &carried, &dropped);
+					provider, &carried, &dropped, &ws);
 		fprintf(stderr,
-			"scm-gfx-proxy: took over %zu clients and %u viewers (%u dropped, %lld left to reconnect) in %lld us\n",
+			"scm-gfx-proxy: took over %zu clients and %u viewers (%u dropped, %lld left to reconnect; "
+			"%u websockets carried, %lld left) in %lld us\n",
 			n_restored, carried, dropped, (long long)json_object_get_int64(json_object_object_get(rfb, "left")),
+			ws, (long long)json_object_get_int64(json_object_object_get(rfb, "ws_left")),
 			(long long)(mono_us() - t0));
 	}
 	/* test hook: refuse once every viewer was adopted, as a later failure

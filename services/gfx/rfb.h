@@ -147,18 +147,20 @@ typedef int (*gfx_fd_take_fn)(void *ud, int64_t index);
 void gfx_rfb_freeze(gfx_rfb *r, bool frozen);
 bool gfx_rfb_frozen(const gfx_rfb *r);
 /* The secrets, the listening sockets and every viewer that can be
- * carried (plain VNC authentication on the RFB port, in its normal
- * phase): {"password","viewonly","token","rfb_fd","ws_fd","viewers":
- * [{"fd","host","view_only","requested","format":[..16 bytes],
- * "encodings":[..]}],"left":N}. Viewers left (websockets, TLS, in the
- * handshake) are closed with the old process. Call frozen. NULL with
- * *ret_err on failure. */
+ * carried (plain VNC authentication, on the RFB port or a binary
+ * websocket at a frame boundary, in its normal phase): {"password",
+ * "viewonly","token","rfb_fd","ws_fd","viewers":[{"fd","host",
+ * "view_only","requested","format":[..16 bytes],"encodings":[..],
+ * "ws_path" (websockets only)}],"left":N,"ws_left":N}. Viewers left (TLS,
+ * websockets mid-frame or base64, in the handshake) are closed with the
+ * old process. Call frozen. NULL with *ret_err on failure. */
 struct json_object *gfx_rfb_save(gfx_rfb *r, gfx_fd_add_fn add, void *ud, scm_error **ret_err);
 /* Takes the viewers of a saved state into a server made with .adopt:
  * each one's socket goes on, without a new handshake for its viewer. A
- * viewer that cannot be taken is closed (counted in *ret_dropped). */
+ * viewer that cannot be taken is closed (counted in *ret_dropped);
+ * *ret_ws: how many of the carried are websockets. */
 int gfx_rfb_restore_viewers(gfx_rfb *r, struct json_object *viewers, gfx_fd_take_fn take, void *ud,
-			    uint32_t *ret_carried, uint32_t *ret_dropped);
+			    uint32_t *ret_carried, uint32_t *ret_dropped, uint32_t *ret_ws);
 /* In a server made with .adopt, before any viewer: the predecessor's
  * listening sockets (taken in every case, checked to be listening TCP
  * sockets), secrets and desktop size. */

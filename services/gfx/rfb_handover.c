@@ -13,10 +13,16 @@
  * number) and marks the whole desktop for its next update. The viewer
  * never sees the handshake: it gets a full update, as after a request.
  *
+ * A websocket viewer (the ws port: noVNC) is carried the same way when
+ * its framing is at a frame boundary (rfb_ws_handover.c): the new
+ * process replays its upgrade (the same path, so the same token check)
+ * on the socketpair, then the handshake in frames, then the swap.
+ *
  * What cannot be carried, and is closed (its viewer reconnects with the
- * same secrets): websockets (their framing state is libvncserver's), TLS
- * sessions (the TLS worker's thread holds their keys), connections still
- * in the handshake. And no carried viewer keeps an encoding with a zlib
+ * same secrets): a websocket mid-frame or in base64 text frames, TLS
+ * sessions (the TLS worker's thread holds their keys, and their sequence
+ * numbers and stream state with them), connections still in the
+ * handshake. And no carried viewer keeps an encoding with a zlib
  * stream (Tight, ZRLE, Zlib, ZlibHex): its decoder's stream state goes
  * on from the old process's compressor, which did not come along, and
  * the new process's would start a stream the viewer cannot read. So a
@@ -79,7 +85,9 @@ void gfx_rfb_carried_fixup(gfx_rfb *r)
 static bool carriable(rfbClientPtr cl)
 {
 	client_extra *x = cl->clientData;
-	return x && !x->tls && !x->relayed && !cl->wsctx && cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL;
+	int ws = gfx_rfb_ws_state(cl);
+	return x && !x->tls && !x->relayed && (ws == GFX_WS_NONE || ws == GFX_WS_QUIET) &&
+	       cl->sock != RFB_INVALID_SOCKET && cl->state == RFB_NORMAL;
 }
 
 /* The encodings a viewer asked for, as far as libvncserver keeps them:
@@ -127,13 +135,14 @@ json_object *gfx_rfb_save(gfx_rfb *r, gfx_fd_add_fn add, void *ud, scm_error **r
 	}
 	json_object_object_add(o, "rfb_fd", json_object_new_int(ri));
 	json_object_object_add(o, "ws_fd", json_object_new_int(wi));
-	uint32_t left = 0;
+	uint32_t left = 0, ws_left = 0;
 	rfbClientIteratorPtr it = rfbGetClientIterator(r->screen);
 	for (rfbClientPtr cl; (cl = rfbClientIteratorNext(it));) {
 		if (cl->sock == RFB_INVALID_SOCKET)
 			continue;
 		if (!carriable(cl)) {
 			left++;
+			ws_left += cl->wsctx != NULL;
 			continue;
 		}
 		int fi = add(ud, cl->sock);
@@ -157,10 +166,13 @@ json_object *gfx_rfb_save(gfx_rfb *r, gfx_fd_add_fn add, void *ud, scm_error **r
 		json_object_object_add(v, "requested", json_object_new_boolean(!sraRgnEmpty(cl->requestedRegion)));
 		json_object_object_add(v, "format", f);
 		json_object_object_add(v, "encodings", encodings(cl));
+		if (cl->wsctx) /* the path it upgraded with, token and all */
+			json_object_object_add(v, "ws_path", json_object_new_string(cl->wspath));
 		json_object_array_add(vs, v);
 	}
 	rfbReleaseClientIterator(it);
 	json_object_object_add(o, "left", json_object_new_int64(left));
+	json_object_object_add(o, "ws_left", json_object_new_int64(ws_left));
 	return TAKE_PTR(o);
 }
 
@@ -205,10 +217,21 @@ int gfx_rfb_adopt(gfx_rfb *r, int rfb_fd, int ws_fd, const char *password, const
 	return gfx_rfb_listen_watch(r);
 }
 
+/* Our end of the socketpair: a websocket's frames, or bytes. */
+typedef struct fake_end {
+	int fd;
+	bool ws;
+	bool said_version; /* before rfbNewClient(): see adopt_viewer() */
+	uint64_t left; /* of the frame libvncserver is sending */
+} fake_end;
+
 /* Exactly n bytes of what libvncserver wrote to its end; it writes
  * before rfbProcessClientMessage() returns, so they are there. */
-static int fake_read(int fd, void *buf, size_t n)
+static int fake_read(fake_end *fe, void *buf, size_t n)
 {
+	int fd = fe->fd;
+	if (fe->ws)
+		return gfx_ws_fake_read(fd, &fe->left, buf, n);
 	size_t got = 0;
 	while (got < n) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -223,9 +246,11 @@ static int fake_read(int fd, void *buf, size_t n)
 }
 
 /* Sends the viewer's next message and lets libvncserver read it. */
-static int fake_say(rfbClientPtr cl, int fd, const void *buf, size_t n)
+static int fake_say(rfbClientPtr cl, fake_end *fe, const void *buf, size_t n)
 {
-	if (send(fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+	if (!buf) /* said already */
+		;
+	else if (fe->ws ? gfx_ws_fake_send(fe->fd, buf, n) < 0 : send(fe->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
 		return -EPIPE;
 	rfbProcessClientMessage(cl);
 	return cl->sock == RFB_INVALID_SOCKET ? -ECONNRESET : 0;
@@ -233,13 +258,13 @@ static int fake_say(rfbClientPtr cl, int fd, const void *buf, size_t n)
 
 /* The viewer's side of the handshake, up to its pixel format and
  * encodings. */
-static int play_viewer(gfx_rfb *r, rfbClientPtr cl, int fd, bool view_only, const uint8_t *format,
+static int play_viewer(gfx_rfb *r, rfbClientPtr cl, fake_end *fd, bool view_only, const uint8_t *format,
 		       const int32_t *enc, size_t n_enc)
 {
 	uint8_t buf[256], types[255];
 	int e;
 	if ((e = fake_read(fd, buf, sz_rfbProtocolVersionMsg)) < 0 ||
-	    (e = fake_say(cl, fd, "RFB 003.008\n", sz_rfbProtocolVersionMsg)) < 0 || (e = fake_read(fd, buf, 1)) < 0 ||
+	    (e = fake_say(cl, fd, fd->said_version ? NULL : "RFB 003.008\n", sz_rfbProtocolVersionMsg)) < 0 || (e = fake_read(fd, buf, 1)) < 0 ||
 	    (e = fake_read(fd, types, buf[0])) < 0)
 		return e;
 	if (!memchr(types, rfbVncAuth, buf[0]))
@@ -302,6 +327,7 @@ static int adopt_viewer(gfx_rfb *r, int fd, json_object *v)
 {
 	json_object *f = json_object_object_get(v, "format"), *en = json_object_object_get(v, "encodings");
 	const char *host = json_object_get_string(json_object_object_get(v, "host"));
+	const char *ws_path = json_object_get_string(json_object_object_get(v, "ws_path"));
 	bool view_only = json_object_get_boolean(json_object_object_get(v, "view_only"));
 	uint8_t format[sz_rfbPixelFormat];
 	int32_t enc[16];
@@ -309,7 +335,8 @@ static int adopt_viewer(gfx_rfb *r, int fd, json_object *v)
 	int type = 0, sv[2] = { -1, -1 };
 	socklen_t tl = sizeof(type);
 	if (!json_object_is_type(f, json_type_array) || json_object_array_length(f) != sz_rfbPixelFormat ||
-	    n_enc == 0 || n_enc > 16 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
+	    n_enc == 0 || n_enc > 16 || (ws_path && strlen(ws_path) >= GFX_WS_REQUEST_MAX) ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
 		close(fd);
 		return -EINVAL;
 	}
@@ -324,10 +351,34 @@ static int adopt_viewer(gfx_rfb *r, int fd, json_object *v)
 		close(fd);
 		return -errno;
 	}
+	fake_end fe = { .fd = sv[1], .ws = ws_path != NULL };
+	/* a websocket's upgrade first: libvncserver reads it in rfbNewClient()
+	 * (and on_new_client() checks its token as for any websocket) */
+	/* A plain one's ProtocolVersion first: libvncserver peeks at the first
+	 * bytes of every new client for a websocket's GET and, when there are
+	 * none yet, waits 100 ms for them; "RFB " tells it at once, and the
+	 * peeked bytes stay for its reading of the version. */
+	if (!ws_path) {
+		fe.said_version = true;
+		if (send(sv[1], "RFB 003.008\n", sz_rfbProtocolVersionMsg, MSG_NOSIGNAL) != sz_rfbProtocolVersionMsg) {
+			close(sv[0]), close(sv[1]), close(fd);
+			return -EPIPE;
+		}
+	}
+	if (ws_path && gfx_ws_fake_upgrade(sv[1], ws_path) < 0) {
+		close(sv[0]), close(sv[1]), close(fd);
+		return -EPIPE;
+	}
 	r->relay_peer = host ? host : "?";
+	r->accepting_ws = ws_path != NULL;
 	rfbClientPtr cl = rfbNewClient(r->screen, sv[0]);
 	r->relay_peer = NULL;
-	int e = cl ? play_viewer(r, cl, sv[1], view_only, format, enc, n_enc) : -ECONNREFUSED;
+	r->accepting_ws = false;
+	int e = !cl ? -ECONNREFUSED : ws_path && !cl->wsctx ? -EPROTO : 0;
+	if (e == 0 && ws_path)
+		e = gfx_ws_fake_response(sv[1]);
+	if (e == 0)
+		e = play_viewer(r, cl, &fe, view_only, format, enc, n_enc);
 	if (e == 0 && (cl->state != RFB_NORMAL || !cl->clientData))
 		e = -EPROTO;
 	if (e == 0) {
@@ -354,9 +405,9 @@ static int adopt_viewer(gfx_rfb *r, int fd, json_object *v)
 }
 
 int gfx_rfb_restore_viewers(gfx_rfb *r, json_object *viewers, gfx_fd_take_fn take, void *ud,
-			    uint32_t *ret_carried, uint32_t *ret_dropped)
+			    uint32_t *ret_carried, uint32_t *ret_dropped, uint32_t *ret_ws)
 {
-	uint32_t ok = 0, dropped = 0;
+	uint32_t ok = 0, dropped = 0, ws = 0;
 	size_t n = json_object_is_type(viewers, json_type_array) ? json_object_array_length(viewers) : 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(viewers, i);
@@ -364,12 +415,13 @@ int gfx_rfb_restore_viewers(gfx_rfb *r, json_object *viewers, gfx_fd_take_fn tak
 		if (fd < 0 || adopt_viewer(r, fd, v) < 0)
 			dropped++;
 		else
-			ok++;
+			ok++, ws += json_object_object_get(v, "ws_path") != NULL;
 	}
 	/* every viewer gets the whole desktop next, with what changed since */
 	rfbMarkRectAsModified(r->screen, 0, 0, r->screen->width, r->screen->height);
 	*ret_carried = ok;
 	*ret_dropped = dropped;
+	*ret_ws = ws;
 	return 0;
 }
 

@@ -116,3 +116,13 @@ void gfx_rfb_shadow_reset(gfx_rfb *r);
 /* rfb_handover.c: a plain VNC-authentication viewer the TLS worker
  * brought to the choice of VNC authentication, on its own socket. */
 void gfx_rfb_take_plain(gfx_rfb *r, const gfx_tls_conn *c);
+/* rfb_ws_handover.c: a websocket's framing state as libvncserver 0.9.14
+ * keeps it (GFX_WS_QUIET: at a frame boundary, binary, nothing buffered:
+ * it can be carried), and the viewer's side of a websocket, played on a
+ * socketpair: the upgrade, its answer, a frame sent, payload read. */
+enum { GFX_WS_NONE, GFX_WS_QUIET, GFX_WS_MIDFRAME, GFX_WS_BASE64, GFX_WS_UNKNOWN };
+int gfx_rfb_ws_state(rfbClientPtr cl);
+int gfx_ws_fake_upgrade(int fd, const char *path);
+int gfx_ws_fake_response(int fd);
+int gfx_ws_fake_send(int fd, const void *buf, size_t n);
+int gfx_ws_fake_read(int fd, uint64_t *left, void *buf, size_t n);

@@ -6,9 +6,10 @@
 # typing into the xterm; after each `scmctl service restart` of the proxy
 # its keys still reach the shell (a file appears), the xterm keeps
 # drawing, the secrets and ports did not change, and the viewer never
-# reconnected. A new process that refuses the state (another program; a
-# proxy that refuses after it adopted the viewer's socket) leaves the old
-# one serving, its viewer too.
+# reconnected; the same for a websocket viewer (the ws port with the
+# token, binary frames as noVNC sends them). A new process that refuses
+# the state (another program; a proxy that refuses after it adopted the
+# viewer's socket) leaves the old one serving, its viewer too.
 load helpers
 load gfx-handover
 
@@ -48,6 +49,7 @@ load gfx-handover
 		# the viewer is still the same connection
 		kill -0 "$BG"
 	done
+	grep 'took over' "$SCMT/run/logs/gfx-two-apps.log" | sed 's/^/# /' >&3
 	# the desktop clipboard the viewer set went over too
 	"$SCMCTL" call gfx-two-apps stats | python3 -c '
 import json, sys
@@ -66,6 +68,60 @@ assert c["size"] == 12 and c["source"] == "@viewer", c'
 	# a new viewer gets in with the same password
 	SCM_VNC_PASSWORD=$PASSWORD timeout 60 "$VIEW" "$PORT" --capture "$SCMT/new.png"
 	[ "$("$CHK" count "$SCMT/new.png" "$TX" "$TY" 640 420 ffffff)" -gt 1000 ]
+}
+
+@test "gfx handover: a websocket viewer (the ws port, as noVNC) stays connected and keeps typing across proxy restarts" {
+	launch
+	wait_until 60 term_white
+	before=$(secrets)
+	read -r _ wsport _ _ token _ <<<"$before"
+	typed=/tmp/scmgfxws$RANDOM$RANDOM
+	rm -f "$typed".*
+	# one websocket with the token, binary frames; the bridge exits 1 if
+	# it closes and never opens another
+	python3 "$SCM_SRC/tests/bats/ws-bridge.py" "$wsport" "/websockify?token=$token" "$SCMT/bridge.port" \
+		>"$SCMT/bridge.out" 2>&1 < <(bare sleep 600) &
+	BRIDGE=$!
+	BG=$BRIDGE
+	wait_until 30 test -s "$SCMT/bridge.port"
+	args=(--security vnc --encodings "tight zrle hextile" --click $((TX + 100)) $((TY + 100))
+		--type "touch $typed.0" --return)
+	for i in 1 2; do
+		args+=(--until-file "$SCMT/go.$i" --type "touch $typed.$i" --return)
+	done
+	args+=(--settle 300 --shot "$SCMT/last.png")
+	SCM_VNC_PASSWORD=$PASSWORD "$VIEW" "$(cat "$SCMT/bridge.port")" "${args[@]}" >"$SCMT/viewer.out" 2>&1 \
+		< <(bare sleep 600) &
+	BG="$BRIDGE $!"
+	viewer=$!
+	wait_until 60 test -e "$typed.0" || { cat "$SCMT/viewer.out" "$SCMT/bridge.out"; false; }
+	grep -q "upgraded" "$SCMT/bridge.out"
+	for i in 1 2; do
+		run "$SCMCTL" service restart gfx-two-apps
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"restarted with its channels"* ]]
+		grep -q "took over 2 clients and 1 viewers (0 dropped, 0 left to reconnect; 1 websockets carried, 0 left)" \
+			"$SCMT/run/logs/gfx-two-apps.log" || { grep "took over" "$SCMT/run/logs/gfx-two-apps.log"; false; }
+		[ "$(secrets)" = "$before" ]
+		touch "$SCMT/go.$i"
+		wait_until 60 test -e "$typed.$i" || { cat "$SCMT/viewer.out" "$SCMT/bridge.out"; false; }
+		# the same websocket: the bridge has not seen it close
+		kill -0 "$BRIDGE"
+	done
+	[ "$(grep -c 'websockets carried' "$SCMT/run/logs/gfx-two-apps.log")" -eq 2 ]
+	grep 'took over' "$SCMT/run/logs/gfx-two-apps.log" | sed 's/^/# /' >&3
+	wait "$viewer"
+	BG=$BRIDGE
+	# the viewer's leaving ends the bridge (status 0), not a closed websocket
+	wait "$BRIDGE" || { cat "$SCMT/bridge.out"; false; }
+	BG=
+	cat "$SCMT/viewer.out" "$SCMT/bridge.out"
+	grep -q "the viewer left" "$SCMT/bridge.out"
+	# one upgrade, ever
+	[ "$(grep -c upgraded "$SCMT/bridge.out")" -eq 1 ]
+	[ "$("$CHK" distinct "$SCMT/last.png" "$TX" "$TY" 640 100)" -ge 2 ]
+	rm -f "$typed".*
 }
 
 @test "gfx handover: a new process that refuses the state leaves the old proxy serving its viewer" {
