@@ -14,7 +14,8 @@
  * is mid-frame, or base64, stays behind (closed; it reconnects) and is
  * counted.
  *
- * The layout below is 0.9.14's; it is checked on every use (the context
+ * The layout below is 0.9.14's (Debian 12's; built against another
+ * release, it is not used at all); it is checked on every use (the context
  * points back at its client, its functions are set, its state is one of
  * the decoder's): with another layout no websocket is carried. */
 #include <errno.h>
@@ -66,6 +67,10 @@ int gfx_rfb_ws_state(rfbClientPtr cl)
 	const struct lv_ws_ctx *w = (const void *)cl->wsctx;
 	if (!w)
 		return GFX_WS_NONE;
+	/* the layout is 0.9.14's: built against another release, nothing is
+	 * read from it */
+	if (strcmp(LIBVNCSERVER_VERSION, "0.9.14") != 0)
+		return GFX_WS_UNKNOWN;
 	if (w->ctxInfo.ctxPtr != cl || !w->ctxInfo.readFunc || !w->encode || !w->decode ||
 	    w->hybiDecodeState < LV_HEADER_PENDING || w->hybiDecodeState > LV_ERR || (w->base64 & ~1) || !cl->wspath)
 		return GFX_WS_UNKNOWN;
