@@ -225,6 +225,7 @@ static void side_one(struct bjob *b)
 		m->old = NULL;
 		mig_direct_close(m); /* (its file is the disk now) */
 		m->child_made = false;
+		mig_hash_drain(m); /* every hash the record needs, made */
 		if (mig_record_write(b, &e) < 0) {
 			_cleanup_free_ char *t = scm_error_text(e);
 			fprintf(stderr, "vdisk-provider: %s\n", t ? t : "the correspondence record: out of memory");
@@ -304,7 +305,9 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "writes_redirtied", json_object_new_uint64(m->redirtied));
 	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
 	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
-	json_object_object_add(j, "hash_us", json_object_new_uint64(m->hash_ns / 1000));
+	json_object_object_add(j, "hash_us", json_object_new_uint64(mig_hash_ns(m) / 1000));
+	json_object_object_add(j, "hash_wait_us", json_object_new_uint64(mig_hash_wait_ns(m) / 1000));
+	json_object_object_add(j, "write_wait_us", json_object_new_uint64(m->write_wait_ns / 1000));
 	json_object_object_add(j, "side_read_us", json_object_new_uint64(m->side_read_ns / 1000));
 	json_object_object_add(j, "queued_us", json_object_new_uint64(m->queued_ns / 1000));
 }

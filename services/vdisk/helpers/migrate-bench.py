@@ -20,7 +20,10 @@ Prints
   vdisk <name>: <value> <unit> (ratio <x> vs <what>)
   vdisk target <what>: <value> (target ...): met | NOT met | not measured
 Needs $SCM_BUILD and $SCM_SRC (tests/bench/run-all sets them); work dir
-$VDISK_BENCH_DIR, else $SCM_BUILD.
+$VDISK_BENCH_DIR, else $SCM_BUILD. $VDISK_MIGRATE_BENCH_LINES (comma
+separated: qsd, mirror, snapshot, jobs; all when unset) runs only those
+parts, e.g. `mirror,snapshot` to time the migration alone (the idle copy
+always runs: every total is compared to it).
 """
 import json
 import os
@@ -41,6 +44,7 @@ SIZE, DATA, SPAN = 2 * GIB, 1229 * MIB, GIB  # disk, allocated, written by the c
 IDLE, WARM = 3.0, 0.5  # seconds of idle load measured, after a warm-up
 T = tempfile.mkdtemp(prefix="vdisk-mbench.", dir=os.environ.get("VDISK_BENCH_DIR", B))
 procs = []
+LINES = set((os.environ.get("VDISK_MIGRATE_BENCH_LINES") or "qsd,mirror,snapshot,jobs").split(","))
 
 
 def log(*a):
@@ -393,7 +397,9 @@ def main():
     if idle:
         print(f"vdisk copy, idle (qemu-img convert -O vhdx): {idle:.2f} s", flush=True)
     m = missing("qemu-storage-daemon", "fio")
-    if m:
+    if "qsd" not in LINES:
+        pass
+    elif m:
         print(f"vdisk qsd blockdev-mirror: n/a (no {m}: see scripts/deps/bench-vdisk.txt)")
     elif idle:
         qsrc = f"{T}/qsrc.vhdx"
@@ -409,7 +415,7 @@ def main():
         res = None
         if not has_migrate():
             print("vdisk migrate --mode mirror: not available (this build's scm-vdisk has no migrate command)")
-        elif idle:
+        elif idle and "mirror" in LINES:
             res = attempt("migrate --mode mirror", scm_migrate, sc, src, "mirror", f"{T}/sdst.vhdx")
         if res:
             st, si, sd, sp, how = res
@@ -424,7 +430,7 @@ def main():
                 target(w, None, 0)
         # snapshot mode (no target of its own): the disk just moved, still
         # 60% allocated, moves on the same way under the same load
-        if res:
+        if res and "snapshot" in LINES:
             sn = attempt("migrate --mode snapshot", scm_migrate, sc, f"{T}/sdst.vhdx", "snapshot",
                          f"{T}/sdst2.vhdx")
             if sn:
@@ -432,7 +438,8 @@ def main():
                 vs = f", ratio {st / qt:.2f} vs qsd blockdev-mirror" if qt else ""
                 lat_line("migrate --mode snapshot", st, si, sd, "qemu-img convert idle", idle, sp,
                          max(sd, default=0), vs, how)
-        attempt("merge and compact", jobs_lines, sc)
+        if "jobs" in LINES:
+            attempt("merge and compact", jobs_lines, sc)
     finally:
         stop(sc.p)
 
