@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -160,6 +161,14 @@ static void side_flush(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	uint64_t t0 = mono_ns();
+	/* mirror mode: the source's own dirty pages (clients' writes, never
+	 * flushed by the bench's client) start out to the disk now, beside
+	 * this flush, rather than all in the last step's close, which must
+	 * make them durable before the record may say the source holds
+	 * what DEST holds. (Its handle is the disk's until the switch-over,
+	 * which comes after this step: only its fd is used.) */
+	if (!m->snapshot && m->phase == MP_SWITCH)
+		(void)sync_file_range(vhdx_fd(b->d->h), 0, 0, SYNC_FILE_RANGE_WRITE);
 	(void)fdatasync(vhdx_fd(b->other)); /* an error shows again in the flush below */
 	pthread_mutex_lock(&m->dlock);
 	int r = vhdx_flush(b->other);
@@ -169,6 +178,26 @@ static void side_flush(struct bjob *b)
 		m->dest_unflushed = false;
 	pthread_mutex_unlock(&m->dlock);
 	m->flush_us += (mono_ns() - t0) / 1000;
+}
+
+static void *closer(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/* fd closed by a detached thread (or here, when none can be had). */
+static void close_beside(int fd)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	if (fd < 0)
+		return;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, closer, (void *)(intptr_t)fd) != 0)
+		close(fd);
+	pthread_attr_destroy(&a);
 }
 
 /* Beside the disk's I/O, on the job's own queue: making dest, writing
@@ -216,9 +245,17 @@ static void side_one(struct bjob *b)
 			/* snapshot mode: the old handle is the child, merged into
 			 * DEST, which is the disk now: removed, and let go of
 			 * without flushing it (writing back the clients' writes
-			 * to a file about to go took seconds) */
+			 * to a file about to go took seconds). The last close of
+			 * the removed file is its eviction (its pages dropped,
+			 * its blocks freed): 4.8 s of a 4.9 s last step, traced,
+			 * for a child of 1 GiB at load 20. A thread of its own
+			 * closes it, so the job is done without it; the name goes
+			 * first, as before (a crash between leaves an orphan
+			 * inode, which the file system frees when it mounts). */
+			int keep = fcntl(vhdx_fd(m->old), F_DUPFD_CLOEXEC, 3);
 			unlinkat(b->dirfd, m->child_name, 0);
 			m->old = vhdx_abandon(m->old);
+			close_beside(keep);
 		} else if ((r = vhdx_close_checked(m->old)) < 0) {
 			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
 		}

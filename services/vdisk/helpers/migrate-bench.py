@@ -3,7 +3,11 @@
 
 Migration of a 2 GiB VHDX, 60% allocated (the first 1.2 GiB), while one
 client does 4 KiB random writes at queue depth 1 over its first GiB:
-  - `qemu-img convert` of the idle disk (the copy the total is compared to);
+  - `qemu-img convert` of the idle disk (the copy the total is compared to;
+    its default cache mode for the output, unsafe, never flushes it: the
+    copy is left in the page cache), and `qemu-img convert -t writeback`,
+    which flushes the copy when it closes it, as a migration must before
+    its switch-over (the line beside it, no target);
   - qemu-storage-daemon's blockdev-mirror of the same image under the same
     load: the daemon driven over QMP on a unix socket (the small QMP client
     below), the load through its NBD export by fio's nbd engine (libnbd);
@@ -23,7 +27,8 @@ Needs $SCM_BUILD and $SCM_SRC (tests/bench/run-all sets them); work dir
 $VDISK_BENCH_DIR, else $SCM_BUILD. $VDISK_MIGRATE_BENCH_LINES (comma
 separated: qsd, mirror, snapshot, jobs; all when unset) runs only those
 parts, e.g. `mirror,snapshot` to time the migration alone (the idle copy
-always runs: every total is compared to it).
+always runs: every total is compared to it). $VDISK_BENCH_KEEP=1 keeps
+the work dir (the clients' latency logs) instead of removing it.
 """
 import json
 import os
@@ -143,10 +148,10 @@ class QMP:
             self.events.append(self.read())
 
 
-def qemu_convert(src):
+def qemu_convert(src, *opts):
     dst = f"{T}/qconv.vhdx"
     t0 = time.monotonic()
-    run("qemu-img", "convert", "-f", "vhdx", "-O", "vhdx", src, dst)
+    run("qemu-img", "convert", *opts, "-f", "vhdx", "-O", "vhdx", src, dst)
     t = time.monotonic() - t0
     os.unlink(dst)
     return t
@@ -261,6 +266,8 @@ def scm_migrate(sc, src, mode, dst):
                 parts.append(f"{j['steps']} steps and {j.get('side_steps', 0)} beside the I/O"
                              f"{' (O_DIRECT)' if j.get('direct') else ''}, "
                              f"{j.get('hash_us', 0) / 1e6:.2f} s hashing, "
+                             f"{j.get('hash_wait_us', 0) / 1e6:.2f} s waiting for the hashes, "
+                             f"{j.get('write_wait_us', 0) / 1e6:.2f} s waiting for writes to DEST, "
                              f"{j.get('side_read_us', 0) / 1e6:.2f} s reading the source beside the I/O, "
                              f"{j.get('queued_us', 0) / 1e6:.2f} s steps queued, "
                              f"{j.get('writes_redirtied', 0)} writes to a piece in flight marked dirty, "
@@ -394,8 +401,12 @@ def main():
         print("vdisk copy, idle (qemu-img convert -O vhdx): n/a (no qemu-img: qemu-utils)")
     else:
         idle = attempt("copy, idle (qemu-img convert -O vhdx)", qemu_convert, src)
+    durable = None
     if idle:
         print(f"vdisk copy, idle (qemu-img convert -O vhdx): {idle:.2f} s", flush=True)
+        durable = attempt("copy, idle, flushed (qemu-img convert -t writeback)", qemu_convert, src, "-t", "writeback")
+    if durable:
+        print(f"vdisk copy, idle, flushed (qemu-img convert -t writeback -O vhdx): {durable:.2f} s", flush=True)
     m = missing("qemu-storage-daemon", "fio")
     if "qsd" not in LINES:
         pass
@@ -423,6 +434,8 @@ def main():
             lat_line("migrate --mode mirror", st, si, sd, "qemu-img convert idle", idle, sp,
                      max(sd, default=0), vs, how)
             target("migrate total vs idle copy", st / idle, 1.3, "x")
+            if durable:
+                print(f"vdisk migrate total vs idle flushed copy: {st / durable:.2f}x (no target)", flush=True)
             target("migrate client p99 vs idle", pct(sd, 0.99) / pct(si, 0.99), 3, "x")
             target("migrate switch-over pause", sp, 10, " ms")
         else:
@@ -452,4 +465,7 @@ if __name__ == "__main__":
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        shutil.rmtree(T, ignore_errors=True)
+        if os.environ.get("VDISK_BENCH_KEEP") == "1":
+            log(f"kept {T}")
+        else:
+            shutil.rmtree(T, ignore_errors=True)
