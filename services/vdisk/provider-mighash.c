@@ -47,19 +47,25 @@ int mig_hash_alloc(struct bmig *m, uint64_t n_chunks)
 	return 0;
 }
 
-/* One piece of a batch: hashed, its entry filled if it still waits for
- * this hash. */
-static void hash_piece(struct bmig *m, const struct mig_hbatch *hb, unsigned i)
+/* A batch: every piece hashed, then (one short hold of dlock, which
+ * clients' mirrored writes take too) each entry filled if it still waits
+ * for this hash. */
+static void hash_batch(struct bmig *m, const struct mig_hbatch *hb)
 {
-	uint8_t h[32];
-	uint64_t c = hb->p[i].c;
-	mig_sha256(hb->buf + (size_t)hb->p[i].slot * BJOB_CHUNK, hb->p[i].len, h);
+	uint8_t h[MIG_BATCH_MAX][32];
+	uint64_t t0 = mono_ns();
+	for (unsigned i = 0; i < hb->n; i++)
+		mig_sha256(hb->buf + (size_t)hb->p[i].slot * BJOB_CHUNK, hb->p[i].len, h[i]);
 	pthread_mutex_lock(&m->dlock);
-	if (m->rec[c].st == REC_HASHING && m->rseq[c] == hb->p[i].seq) {
-		memcpy(m->rec[c].hash, h, 32);
-		m->rec[c].st = REC_DATA;
+	for (unsigned i = 0; i < hb->n; i++) {
+		uint64_t c = hb->p[i].c;
+		if (m->rec[c].st == REC_HASHING && m->rseq[c] == hb->p[i].seq) {
+			memcpy(m->rec[c].hash, h[i], 32);
+			m->rec[c].st = REC_DATA;
+		}
 	}
 	pthread_mutex_unlock(&m->dlock);
+	__atomic_add_fetch(&m->hs.busy_ns, mono_ns() - t0, __ATOMIC_RELAXED);
 }
 
 static void *hasher(void *arg)
@@ -77,10 +83,7 @@ static void *hasher(void *arg)
 		/* the head stays queued (its buffer not free) until hashed */
 		const struct mig_hbatch *hb = &hs->q[hs->head];
 		pthread_mutex_unlock(&hs->hlock);
-		uint64_t t0 = mono_ns();
-		for (unsigned i = 0; i < hb->n; i++)
-			hash_piece(m, hb, i);
-		__atomic_add_fetch(&hs->busy_ns, mono_ns() - t0, __ATOMIC_RELAXED);
+		hash_batch(m, hb);
 		pthread_mutex_lock(&hs->hlock);
 		hs->free[hs->n_free++] = hb->buf;
 		hs->head = (hs->head + 1) % MIG_HASH_BUFS;
@@ -99,10 +102,7 @@ void mig_hash_batch(struct bmig *m, const struct mig_hbatch *hb)
 		hs->started = pthread_create(&hs->thread, NULL, hasher, m) == 0;
 	if (!hs->started) { /* no thread to be had: hashed here, as before */
 		pthread_mutex_unlock(&hs->hlock);
-		uint64_t t0 = mono_ns();
-		for (unsigned i = 0; i < hb->n; i++)
-			hash_piece(m, hb, i);
-		__atomic_add_fetch(&hs->busy_ns, mono_ns() - t0, __ATOMIC_RELAXED);
+		hash_batch(m, hb);
 		return;
 	}
 	hs->q[(hs->head + hs->count) % MIG_HASH_BUFS] = *hb;
