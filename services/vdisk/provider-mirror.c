@@ -161,14 +161,6 @@ static void side_flush(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	uint64_t t0 = mono_ns();
-	/* mirror mode: the source's own dirty pages (clients' writes, never
-	 * flushed by the bench's client) start out to the disk now, beside
-	 * this flush, rather than all in the last step's close, which must
-	 * make them durable before the record may say the source holds
-	 * what DEST holds. (Its handle is the disk's until the switch-over,
-	 * which comes after this step: only its fd is used.) */
-	if (!m->snapshot && m->phase == MP_SWITCH)
-		(void)sync_file_range(vhdx_fd(b->d->h), 0, 0, SYNC_FILE_RANGE_WRITE);
 	(void)fdatasync(vhdx_fd(b->other)); /* an error shows again in the flush below */
 	pthread_mutex_lock(&m->dlock);
 	int r = vhdx_flush(b->other);
