@@ -164,7 +164,19 @@ static int save_mig(struct bjob *b, json_object *o, scm_error **ret_err)
 	json_object_object_add(j, "dwg", hex(&m->dwg, sizeof m->dwg));
 	json_object_object_add(j, "page83", hex(&m->page83, sizeof m->page83));
 	json_object_object_add(j, "dst_dwg", hex(&m->dst_dwg, sizeof m->dst_dwg));
-	json_object_object_add(j, "rec", hex(m->rec, b->n_chunks * sizeof *m->rec));
+	/* a hash the hasher has not made yet is not carried: the entry
+	 * vouches for nothing (a later migration copies that piece again) */
+	struct mig_rec *rc = malloc(b->n_chunks ? b->n_chunks * sizeof *rc : 1);
+	if (!rc)
+		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	pthread_mutex_lock(&m->dlock);
+	memcpy(rc, m->rec, b->n_chunks * sizeof *rc);
+	pthread_mutex_unlock(&m->dlock);
+	for (uint64_t c = 0; c < b->n_chunks; c++)
+		if (rc[c].st == REC_HASHING)
+			rc[c].st = REC_UNKNOWN;
+	json_object_object_add(j, "rec", hex(rc, b->n_chunks * sizeof *rc));
+	free(rc);
 	json_object_object_add(j, "dname", json_object_new_string(m->dname));
 	if (ho_fd_add(j, "ddirfd", m->ddirfd, ret_err) < 0)
 		return -EMFILE;
@@ -289,9 +301,7 @@ static int restore_mig(struct bjob *b, json_object *j, scm_error **ret_err)
 	/* parked with nothing in flight: every piece the copy took is in
 	 * dest, those before the cursor included (b->cursor, carried) */
 	m->inflight = calloc(b->n_chunks / 8 + 1, 1);
-	if (posix_memalign((void **)&m->wbuf, 4096, (size_t)MIG_BATCH_MAX * BJOB_CHUNK))
-		m->wbuf = NULL;
-	if (!m->rec || !m->inflight || !m->wbuf || !dn || !(m->dname = strdup(dn)) || strchr(dn, '/'))
+	if (!m->rec || !m->inflight || mig_hash_alloc(m, b->n_chunks) < 0 || !dn || !(m->dname = strdup(dn)) || strchr(dn, '/'))
 		return scm_fail(ret_err, SCM_E_INVALID, "/mig: no destination name, or out of memory");
 	if (unhex(json_object_object_get(j, "dwg"), &m->dwg, sizeof m->dwg) < 0 ||
 	    unhex(json_object_object_get(j, "page83"), &m->page83, sizeof m->page83) < 0 ||

@@ -6,8 +6,10 @@
  * Only allocated data moves. A piece's class is what the source's chain
  * says of its block, top file first: data (a present block), zero (a ZERO
  * block, or an UNMAPPED one of the base), or none (no file of the chain
- * holds the block). Data is read, hashed (SHA-256) and written unless the
- * record says the destination holds those bytes already; a piece of zeros
+ * holds the block). Data is read and written unless the record says the
+ * destination holds those bytes already (hashed first, SHA-256, when the
+ * record knows what it holds there; else the hasher hashes it after the
+ * write, provider-mighash.c); a piece of zeros
  * over an unallocated destination block makes that block ZERO instead;
  * none is left unallocated. */
 #include <errno.h>
@@ -104,7 +106,7 @@ int mig_no_data(struct bjob *b, uint64_t c, int cl, int dst_st)
 		/* an export reads zeros there, or is made to (a hole allowed) */
 		if (dst_st != VHDX_PB_ZERO && (r = mig_nbd_zeroes(b, len, off, true, &b->serr)) < 0)
 			return r;
-	} else if (dst_alloc && (rec->st == REC_UNKNOWN || memcmp(rec->hash, h, 32))) {
+	} else if (dst_alloc && (!mig_rec_known(rec->st) || memcmp(rec->hash, h, 32))) {
 		memset(b->buf, 0, len);
 		if ((r = vhdx_write(dst, b->buf, len, off)) < 0)
 			return mig_dst_fail(b, r);
@@ -118,6 +120,8 @@ int mig_no_data(struct bjob *b, uint64_t c, int cl, int dst_st)
 	return 0;
 }
 
+/* (the switch-over's: the disk's I/O held; the record's entries under
+ * dlock all the same, which the hasher fills under) */
 int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 {
 	struct bmig *m = b->mig;
@@ -149,10 +153,13 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 			mig_zero_hash(m, b->buf, len, h);
 		else
 			mig_sha256(buf, len, h);
+		pthread_mutex_lock(&m->dlock);
+		bool same = mig_rec_known(rec->st) && !memcmp(rec->hash, h, 32);
+		pthread_mutex_unlock(&m->dlock);
 		if (zero && !dst_alloc) {
 			if (dst_st != VHDX_PB_ZERO && (r = vhdx_zero_blocks(dst, blen, bstart)) < 0)
 				return mig_dst_fail(b, r);
-		} else if (rec->st != REC_UNKNOWN && !memcmp(rec->hash, h, 32)) {
+		} else if (same) {
 			m->skipped += len; /* the destination holds these bytes */
 		} else if (m->to_nbd) {
 			if ((r = zero ? mig_nbd_zeroes(b, len, off, true, &b->serr) : mig_nbd_write(b, buf, len, off, &b->serr)) < 0)
@@ -165,11 +172,16 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 		}
 		m->copy_ns += mono_ns() - t0;
 		m->copy_bytes += len;
+		pthread_mutex_lock(&m->dlock);
 		rec->st = zero ? REC_ZERO : REC_DATA;
 		memcpy(rec->hash, h, 32);
+		pthread_mutex_unlock(&m->dlock);
 		return 0;
 	}
-	return mig_no_data(b, c, cl, dst_st);
+	pthread_mutex_lock(&m->dlock);
+	r = mig_no_data(b, c, cl, dst_st);
+	pthread_mutex_unlock(&m->dlock);
+	return r;
 }
 
 int mig_own(vhdx *h, uint64_t vsize, uint64_t c, bool *ret)

@@ -1,8 +1,9 @@
 /* provider-migpiece.c: a live migration's copy passes (the first, and
  * the dirty passes) in two halves (provider-migrate.h): the step on the
  * disk's queue takes pieces, the side step beside the disk's I/O reads
- * them from the source, writes them to the destination (O_DIRECT, Linux
- * AIO) and hashes them for the correspondence record.
+ * them from the source and writes them to the destination (O_DIRECT,
+ * Linux AIO); the job's hasher (provider-mighash.c) hashes them for the
+ * correspondence record after that, off the copy's path.
  *
  * A piece of data the source holds itself, in one run of its file (the
  * source has no parent: what a mirror migration of a plain disk, and
@@ -279,12 +280,19 @@ static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
 		return r;
 	w->zero = p->cl == CL_DATA && mig_all_zero(buf, len);
 	/* a piece of data over something the record knows: hashed first, to
-	 * tell whether dest holds it already */
-	w->known = p->cl == CL_DATA && !w->zero && rec->st != REC_NONE && rec->st != REC_UNKNOWN;
+	 * tell whether dest holds it already (the only hash a copy waits
+	 * for); anywhere else the hasher makes it after the write. (The
+	 * entry's state is read under the lock the hasher fills it under.) */
+	pthread_mutex_lock(&m->dlock);
+	uint8_t st = rec->st;
+	pthread_mutex_unlock(&m->dlock);
+	w->known = p->cl == CL_DATA && !w->zero && (st == REC_ZERO || st == REC_DATA);
+	uint64_t th = mono_ns();
 	if (w->zero)
 		mig_zero_hash(m, b->buf, len, w->h);
 	else if (w->known)
 		mig_sha256(buf, len, w->h);
+	m->hash_ns += w->known ? mono_ns() - th : 0;
 	pthread_mutex_lock(&m->dlock);
 	int dst_st = mig_dest_state(b, p->c);
 	bool dst_alloc = dst_st == VHDX_PB_FULLY_PRESENT || dst_st == VHDX_PB_PARTIALLY_PRESENT;
@@ -295,7 +303,7 @@ static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
 	} else if (w->zero && !dst_alloc) {
 		if ((r = dst_st == VHDX_PB_ZERO ? 0 : vhdx_zero_blocks(dst, blen, bstart)) < 0)
 			mig_dst_fail(b, r);
-	} else if ((w->zero || w->known) && rec->st != REC_UNKNOWN && !memcmp(rec->hash, w->h, 32)) {
+	} else if ((w->zero || w->known) && mig_rec_known(rec->st) && !memcmp(rec->hash, w->h, 32)) {
 		r = 0;
 		m->skipped += len; /* the destination holds these bytes */
 	} else if (m->to_nbd) {
@@ -316,15 +324,17 @@ static int piece_start(struct bjob *b, const struct mig_pend *p, struct wp *w)
 	return w->flying ? 0 : put(b, buf, len, w->foff);
 }
 
-/* Every piece the read step queued, into dest, in three rounds: each
- * read (when deferred) and its write started, the pieces hashed while
- * those are in flight, the writes waited for; then their record entries,
- * and the pieces are no longer in flight: a client's write there mirrors
- * from then on. */
+/* Every piece the read step queued, into dest: each read (when
+ * deferred) and its write started, the writes waited for; then their
+ * record entries (a new piece's REC_HASHING, for the hasher), and the
+ * pieces are no longer in flight: a client's write there mirrors from
+ * then on. The new pieces' buffer goes to the hasher, and the next step
+ * reads into a free one. */
 void mig_write_pieces(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	struct wp w[MIG_SCAN_MAX];
+	struct mig_hbatch hb = { .buf = m->wbuf };
 	unsigned n = 0, flying = 0;
 	uint64_t t0 = mono_ns();
 	int r = 0;
@@ -333,12 +343,9 @@ void mig_write_pieces(struct bjob *b)
 		r = piece_start(b, &m->wpend[n], &w[n]);
 		flying += w[n].flying;
 	}
-	uint64_t th = mono_ns();
-	for (unsigned i = 0; i < n && r >= 0; i++)
-		if (m->wpend[i].cl == CL_DATA && !w[i].zero && !w[i].known) /* nothing at dest to compare with */
-			mig_sha256(m->wbuf + (size_t)m->wpend[i].slot * BJOB_CHUNK, w[i].len, w[i].h);
-	m->hash_ns += mono_ns() - th;
+	uint64_t tw = mono_ns();
 	int rw = flying ? put_wait(b, flying) : 0;
+	m->write_wait_ns += mono_ns() - tw;
 	if (r >= 0)
 		r = rw;
 	if (r < 0) {
@@ -357,9 +364,18 @@ void mig_write_pieces(struct bjob *b)
 	pthread_mutex_lock(&m->dlock);
 	for (unsigned i = 0; i < n; i++)
 		if (m->wpend[i].cl == CL_DATA) {
-			struct mig_rec *rec = &m->rec[m->wpend[i].c];
-			rec->st = w[i].zero ? REC_ZERO : REC_DATA;
-			memcpy(rec->hash, w[i].h, 32);
+			uint64_t c = m->wpend[i].c;
+			struct mig_rec *rec = &m->rec[c];
+			if (w[i].zero || w[i].known) {
+				rec->st = w[i].zero ? REC_ZERO : REC_DATA;
+				memcpy(rec->hash, w[i].h, 32);
+			} else if (m->to_nbd) { /* no record for an export: nothing to hash */
+				rec->st = REC_UNKNOWN;
+			} else { /* nothing at dest to compare with: hashed later */
+				rec->st = REC_HASHING;
+				hb.p[hb.n++] = (typeof(hb.p[0])){ .c = c, .seq = ++m->rseq[c], .len = (uint32_t)w[i].len,
+								  .slot = m->wpend[i].slot };
+			}
 			m->copy_bytes += w[i].len;
 		}
 	/* from here on a client's write there goes to dest too */
@@ -369,6 +385,8 @@ void mig_write_pieces(struct bjob *b)
 	pthread_mutex_unlock(&m->dlock);
 	m->copy_ns += mono_ns() - t0;
 	m->n_wpend = 0;
+	if (hb.n)
+		mig_hash_batch(m, &hb); /* (waits only when the hasher is every other buffer behind) */
 	if (b->other && m->copied - m->wb_mark >= MIG_WRITEBACK) {
 		/* what went through the page cache (clients' mirrored writes;
 		 * the copy when dest has no O_DIRECT) on its way to the disk

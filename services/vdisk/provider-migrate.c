@@ -49,8 +49,8 @@ void mig_free(struct bjob *b)
 	free(m->dname);
 	free(m->child);
 	free(m->child_name);
+	mig_hash_free(m); /* first: its thread fills m->rec */
 	free(m->rec);
-	free(m->wbuf);
 	free(m->inflight);
 	mig_direct_close(m);
 	mig_nbd_close(m->nbd);
@@ -499,6 +499,7 @@ void mig_init(struct bjob *b, struct bmig *m)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&m->pcond, &ca);
 	pthread_condattr_destroy(&ca);
+	mig_hash_setup(m);
 	b->mig_q = &m->q;
 }
 
@@ -549,9 +550,7 @@ static int setup(scm_call *call, struct bjob *b, const char *dest, bool snapshot
 	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
 	m->rec = calloc(b->n_chunks, sizeof *m->rec);
 	m->inflight = calloc(b->n_chunks / 8 + 1, 1);
-	if (posix_memalign((void **)&m->wbuf, 4096, (size_t)MIG_BATCH_MAX * BJOB_CHUNK))
-		m->wbuf = NULL;
-	if (!b->dirty || !m->rec || !m->wbuf || !m->inflight)
+	if (!b->dirty || !m->rec || !m->inflight || mig_hash_alloc(m, b->n_chunks) < 0)
 		return fail(call, SCM_E_INTERNAL, "out of memory"), -ENOMEM;
 	memset(b->buf, 0, BJOB_CHUNK);
 	mig_sha256(b->buf, BJOB_CHUNK, m->zero_hash);

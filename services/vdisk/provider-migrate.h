@@ -17,6 +17,7 @@
 #define MIG_MAX_PAUSE_MS 10      /* the default --max-pause */
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
 #define MIG_BATCH_MAX 8          /* pieces of data one copy step may move */
+#define MIG_HASH_BUFS 3          /* batch buffers: the copy's, and those awaiting their hash */
 #define MIG_BATCH_NS 20000000ull /* and no more once a step has run this long */
 #define MIG_WRITEBACK (64u << 20) /* copied bytes after which dest's writeback is started */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
@@ -27,11 +28,43 @@
 enum mig_phase { MP_CREATE, MP_SNAP, MP_COPY, MP_REPARENT, MP_COMMIT, MP_DIRTY, MP_SWITCH, MP_FINAL };
 enum mig_side { SIDE_NONE, SIDE_CREATE, SIDE_SLEEP, SIDE_FLUSH, SIDE_FINAL, SIDE_WRITE };
 
-/* What the destination holds of one BJOB_CHUNK piece, as copied. */
-enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA };
+/* What the destination holds of one BJOB_CHUNK piece, as copied.
+ * REC_HASHING: the bytes the copy wrote, their hash still being made by
+ * the job's hasher (provider-mighash.c); like REC_UNKNOWN to everyone
+ * else (it vouches for nothing), and never carried to a successor. */
+enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA, REC_HASHING };
 struct mig_rec {
 	uint8_t st;
 	uint8_t hash[32]; /* SHA-256 of the piece's contents */
+};
+/* Does the entry's hash say what dest holds there? */
+static inline bool mig_rec_known(uint8_t st)
+{
+	return st == REC_NONE || st == REC_ZERO || st == REC_DATA;
+}
+
+/* The job's hasher (provider-mighash.c): a thread that makes the record's
+ * hashes of the pieces the copy wrote where dest held nothing it knew, off
+ * the copy's path. The side step hands it its batch buffer once the
+ * writes are done and takes a free one; the hasher sets each entry (if no
+ * write changed the piece since: its sequence number) and frees the
+ * buffer. Its queue and buffers are under hlock; the record under dlock. */
+struct mig_hbatch {
+	uint8_t *buf;
+	unsigned n;
+	struct { uint64_t c; uint32_t seq, len; uint8_t slot; } p[MIG_BATCH_MAX];
+};
+struct mig_hasher {
+	pthread_mutex_t hlock;
+	pthread_cond_t hcond;   /* a batch queued, one done, or stop */
+	pthread_t thread;
+	bool started, stop;
+	uint8_t *bufs[MIG_HASH_BUFS];
+	uint8_t *free[MIG_HASH_BUFS];
+	unsigned n_free;
+	struct mig_hbatch q[MIG_HASH_BUFS]; /* FIFO: head, count */
+	unsigned head, count;
+	uint64_t busy_ns, wait_ns; /* its hashing; the copy's waits for it */
 };
 
 struct bmig {
@@ -65,6 +98,8 @@ struct bmig {
 	bool child_made;
 	vhdx *old;              /* after the switch: the disk's old handle, closed by the last step */
 	struct mig_rec *rec;    /* per piece */
+	uint32_t *rseq;         /* per piece: bumped each time the copy hands it to the hasher */
+	struct mig_hasher hs;
 	/* active mirroring (provider-mirror.c): dlock serialises the
 	 * destination's handle between clients' mirrored writes and flushes
 	 * (on the disk's queue) and the side step's flush (beside it) */
@@ -87,7 +122,7 @@ struct bmig {
 	 * file system has it), hashes them, and clears their in-flight bits.
 	 * A client's write to a piece in flight, or (first pass) one the copy
 	 * has not taken yet, only marks the dirty map; elsewhere it mirrors. */
-	uint8_t *wbuf;          /* MIG_BATCH_MAX pieces, 4 KiB aligned */
+	uint8_t *wbuf;          /* MIG_BATCH_MAX pieces, 4 KiB aligned: one of hs.bufs */
 	struct mig_pend {
 		uint64_t c;
 		uint64_t foff;    /* deferred: where its bytes lie in rfd */
@@ -106,6 +141,7 @@ struct bmig {
 	bool wfail;
 	uint64_t held;
 	uint64_t side_read_ns;  /* the side steps' reads of the source */
+	uint64_t write_wait_ns; /* the side steps' waits for their writes to dest */
 	int dfd;                /* dest for the side step's writes, or -1: dest's own fd */
 	aio_context_t aio;      /* for dfd: a piece's write in flight while it is hashed (0: none) */
 	enum mig_side side_also; /* a side step the write step does after its own */
@@ -165,6 +201,25 @@ static inline bool mig_inflight(const struct bmig *m, uint64_t c)
 {
 	return m->inflight[c / 8] & (1u << (c % 8));
 }
+
+/* provider-mighash.c: the hasher. mig_hash_setup: its lock (mig_init);
+ * mig_hash_alloc: its buffers (m->wbuf set) and the pieces' sequence
+ * numbers; -ENOMEM. mig_hash_batch: the side step's new pieces (their
+ * entries REC_HASHING, their seq bumped under dlock) handed over with
+ * m->wbuf, which becomes a free buffer (waiting for one; the thread
+ * started the first time, or the batch hashed there and then when it
+ * cannot be). mig_hash_drain: waits until every batch handed over is
+ * hashed. mig_hash_free: the thread stopped and joined (what it had not
+ * hashed stays REC_HASHING), the buffers freed. */
+void mig_hash_setup(struct bmig *m);
+int mig_hash_alloc(struct bmig *m, uint64_t n_chunks);
+void mig_hash_batch(struct bmig *m, const struct mig_hbatch *hb);
+void mig_hash_drain(struct bmig *m);
+void mig_hash_free(struct bmig *m);
+/* The time spent hashing (inline and the hasher's) and waiting for the
+ * hasher, for the status. */
+uint64_t mig_hash_ns(const struct bmig *m);
+uint64_t mig_hash_wait_ns(const struct bmig *m);
 
 /* provider-migcopy.c */
 void mig_sha256(const void *buf, size_t len, uint8_t out[32]);

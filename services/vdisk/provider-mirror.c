@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -180,6 +181,26 @@ static void side_flush(struct bjob *b)
 	m->flush_us += (mono_ns() - t0) / 1000;
 }
 
+static void *closer(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/* fd closed by a detached thread (or here, when none can be had). */
+static void close_beside(int fd)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	if (fd < 0)
+		return;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, closer, (void *)(intptr_t)fd) != 0)
+		close(fd);
+	pthread_attr_destroy(&a);
+}
+
 /* Beside the disk's I/O, on the job's own queue: making dest, writing
  * and hashing what the last step read (provider-migcopy.c), a throttle's
  * wait, a flush of dest (under the dest lock: mirrored writes touch it
@@ -232,15 +253,24 @@ static void side_one(struct bjob *b)
 			/* snapshot mode: the old handle is the child, merged into
 			 * DEST, which is the disk now: removed, and let go of
 			 * without flushing it (writing back the clients' writes
-			 * to a file about to go took seconds) */
+			 * to a file about to go took seconds). The last close of
+			 * the removed file is its eviction (its pages dropped,
+			 * its blocks freed): 4.8 s of a 4.9 s last step, traced,
+			 * for a child of 1 GiB at load 20. A thread of its own
+			 * closes it, so the job is done without it; the name goes
+			 * first, as before (a crash between leaves an orphan
+			 * inode, which the file system frees when it mounts). */
+			int keep = fcntl(vhdx_fd(m->old), F_DUPFD_CLOEXEC, 3);
 			unlinkat(b->dirfd, m->child_name, 0);
 			m->old = vhdx_abandon(m->old);
+			close_beside(keep);
 		} else if ((r = vhdx_close_checked(m->old)) < 0) {
 			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
 		}
 		m->old = NULL;
 		mig_direct_close(m); /* (its file is the disk now) */
 		m->child_made = false;
+		mig_hash_drain(m); /* every hash the record needs, made */
 		if (!m->to_nbd && mig_record_write(b, &e) < 0) {
 			_cleanup_free_ char *t = scm_error_text(e);
 			fprintf(stderr, "vdisk-provider: %s\n", t ? t : "the correspondence record: out of memory");
@@ -321,7 +351,9 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "writes_redirtied", json_object_new_uint64(m->redirtied));
 	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
 	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
-	json_object_object_add(j, "hash_us", json_object_new_uint64(m->hash_ns / 1000));
+	json_object_object_add(j, "hash_us", json_object_new_uint64(mig_hash_ns(m) / 1000));
+	json_object_object_add(j, "hash_wait_us", json_object_new_uint64(mig_hash_wait_ns(m) / 1000));
+	json_object_object_add(j, "write_wait_us", json_object_new_uint64(m->write_wait_ns / 1000));
 	json_object_object_add(j, "side_read_us", json_object_new_uint64(m->side_read_ns / 1000));
 	json_object_object_add(j, "queued_us", json_object_new_uint64(m->queued_ns / 1000));
 }

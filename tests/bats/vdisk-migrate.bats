@@ -102,6 +102,10 @@ hold_close() {
 	wait "$HOLD"
 }
 
+write_4k() { # DISK OFFSET: $SCMT/w4k written there (offline), once the provider let go of it
+	"$V" write --offset "$2" "$1" <"$SCMT/w4k" 2>/dev/null
+}
+
 job_json() { # ID: the job's entry of jobs --json
 	"$V" jobs --json | python3 -c "import json,sys; print(json.dumps([j for j in json.load(sys.stdin) if j['id'] == $1][0], separators=(',', ':')))"
 }
@@ -440,11 +444,21 @@ JSON
 	echo "$output"
 	[[ $output == *'"bytes_copied":0,"bytes_skipped":9437184'* ]]
 	[ -s "$D/a.vhdx.scm-map" ]
-	# and forth again: far/a.vhdx is unchanged since it was the destination
+	# and forth again after a 4 KiB write: far/a.vhdx is unchanged since it
+	# was the source, so only the piece written goes (its hash differs),
+	# the other 8 MiB of data are skipped by their hashes, and far/a.vhdx
+	# holds the write (same, at the end, once the disk is let go)
+	# (written offline: the client lets go of the disk meanwhile)
+	hold_close
+	head -c 4096 /dev/urandom >"$SCMT/w4k"
+	wait_until 60 write_4k "$D/a.vhdx" 1052672
+	dd if="$SCMT/w4k" of="$SCMT/expected" bs=4096 seek=257 conv=notrunc status=none
+	hold_open "$D/a.vhdx"
 	id3=$("$V" migrate --detach "$D/a.vhdx" "$SCMT/far/a.vhdx")
 	"$V" job "$id3" wait
 	run job_json "$id3"
-	[[ $output == *'"bytes_copied":0,'* ]]
+	echo "$output"
+	[[ $output == *'"bytes_copied":1048576,"bytes_skipped":8388608'* ]]
 	# a record not the provider's own is not believed
 	chmod 666 "$D/a.vhdx.scm-map" "$SCMT/far/a.vhdx.scm-map"
 	run "$V" migrate "$SCMT/far/a.vhdx" "$D/a.vhdx"

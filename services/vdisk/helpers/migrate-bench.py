@@ -3,7 +3,11 @@
 
 Migration of a 2 GiB VHDX, 60% allocated (the first 1.2 GiB), while one
 client does 4 KiB random writes at queue depth 1 over its first GiB:
-  - `qemu-img convert` of the idle disk (the copy the total is compared to);
+  - `qemu-img convert` of the idle disk (the copy the total is compared to;
+    its default cache mode for the output, unsafe, never flushes it: the
+    copy is left in the page cache), and `qemu-img convert -t writeback`,
+    which flushes the copy when it closes it, as a migration must before
+    its switch-over (the line beside it, no target);
   - qemu-storage-daemon's blockdev-mirror of the same image under the same
     load: the daemon driven over QMP on a unix socket (the small QMP client
     below), the load through its NBD export by fio's nbd engine (libnbd);
@@ -20,7 +24,11 @@ Prints
   vdisk <name>: <value> <unit> (ratio <x> vs <what>)
   vdisk target <what>: <value> (target ...): met | NOT met | not measured
 Needs $SCM_BUILD and $SCM_SRC (tests/bench/run-all sets them); work dir
-$VDISK_BENCH_DIR, else $SCM_BUILD.
+$VDISK_BENCH_DIR, else $SCM_BUILD. $VDISK_MIGRATE_BENCH_LINES (comma
+separated: qsd, mirror, snapshot, jobs; all when unset) runs only those
+parts, e.g. `mirror,snapshot` to time the migration alone (the idle copy
+always runs: every total is compared to it). $VDISK_BENCH_KEEP=1 keeps
+the work dir (the clients' latency logs) instead of removing it.
 """
 import json
 import os
@@ -41,6 +49,7 @@ SIZE, DATA, SPAN = 2 * GIB, 1229 * MIB, GIB  # disk, allocated, written by the c
 IDLE, WARM = 3.0, 0.5  # seconds of idle load measured, after a warm-up
 T = tempfile.mkdtemp(prefix="vdisk-mbench.", dir=os.environ.get("VDISK_BENCH_DIR", B))
 procs = []
+LINES = set((os.environ.get("VDISK_MIGRATE_BENCH_LINES") or "qsd,mirror,snapshot,jobs").split(","))
 
 
 def log(*a):
@@ -139,10 +148,10 @@ class QMP:
             self.events.append(self.read())
 
 
-def qemu_convert(src):
+def qemu_convert(src, *opts):
     dst = f"{T}/qconv.vhdx"
     t0 = time.monotonic()
-    run("qemu-img", "convert", "-f", "vhdx", "-O", "vhdx", src, dst)
+    run("qemu-img", "convert", *opts, "-f", "vhdx", "-O", "vhdx", src, dst)
     t = time.monotonic() - t0
     os.unlink(dst)
     return t
@@ -257,6 +266,8 @@ def scm_migrate(sc, src, mode, dst):
                 parts.append(f"{j['steps']} steps and {j.get('side_steps', 0)} beside the I/O"
                              f"{' (O_DIRECT)' if j.get('direct') else ''}, "
                              f"{j.get('hash_us', 0) / 1e6:.2f} s hashing, "
+                             f"{j.get('hash_wait_us', 0) / 1e6:.2f} s waiting for the hashes, "
+                             f"{j.get('write_wait_us', 0) / 1e6:.2f} s waiting for writes to DEST, "
                              f"{j.get('side_read_us', 0) / 1e6:.2f} s reading the source beside the I/O, "
                              f"{j.get('queued_us', 0) / 1e6:.2f} s steps queued, "
                              f"{j.get('writes_redirtied', 0)} writes to a piece in flight marked dirty, "
@@ -390,10 +401,16 @@ def main():
         print("vdisk copy, idle (qemu-img convert -O vhdx): n/a (no qemu-img: qemu-utils)")
     else:
         idle = attempt("copy, idle (qemu-img convert -O vhdx)", qemu_convert, src)
+    durable = None
     if idle:
         print(f"vdisk copy, idle (qemu-img convert -O vhdx): {idle:.2f} s", flush=True)
+        durable = attempt("copy, idle, flushed (qemu-img convert -t writeback)", qemu_convert, src, "-t", "writeback")
+    if durable:
+        print(f"vdisk copy, idle, flushed (qemu-img convert -t writeback -O vhdx): {durable:.2f} s", flush=True)
     m = missing("qemu-storage-daemon", "fio")
-    if m:
+    if "qsd" not in LINES:
+        pass
+    elif m:
         print(f"vdisk qsd blockdev-mirror: n/a (no {m}: see scripts/deps/bench-vdisk.txt)")
     elif idle:
         qsrc = f"{T}/qsrc.vhdx"
@@ -409,7 +426,7 @@ def main():
         res = None
         if not has_migrate():
             print("vdisk migrate --mode mirror: not available (this build's scm-vdisk has no migrate command)")
-        elif idle:
+        elif idle and "mirror" in LINES:
             res = attempt("migrate --mode mirror", scm_migrate, sc, src, "mirror", f"{T}/sdst.vhdx")
         if res:
             st, si, sd, sp, how = res
@@ -417,6 +434,8 @@ def main():
             lat_line("migrate --mode mirror", st, si, sd, "qemu-img convert idle", idle, sp,
                      max(sd, default=0), vs, how)
             target("migrate total vs idle copy", st / idle, 1.3, "x")
+            if durable:
+                print(f"vdisk migrate total vs idle flushed copy: {st / durable:.2f}x (no target)", flush=True)
             target("migrate client p99 vs idle", pct(sd, 0.99) / pct(si, 0.99), 3, "x")
             target("migrate switch-over pause", sp, 10, " ms")
         else:
@@ -424,7 +443,7 @@ def main():
                 target(w, None, 0)
         # snapshot mode (no target of its own): the disk just moved, still
         # 60% allocated, moves on the same way under the same load
-        if res:
+        if res and "snapshot" in LINES:
             sn = attempt("migrate --mode snapshot", scm_migrate, sc, f"{T}/sdst.vhdx", "snapshot",
                          f"{T}/sdst2.vhdx")
             if sn:
@@ -432,7 +451,8 @@ def main():
                 vs = f", ratio {st / qt:.2f} vs qsd blockdev-mirror" if qt else ""
                 lat_line("migrate --mode snapshot", st, si, sd, "qemu-img convert idle", idle, sp,
                          max(sd, default=0), vs, how)
-        attempt("merge and compact", jobs_lines, sc)
+        if "jobs" in LINES:
+            attempt("merge and compact", jobs_lines, sc)
     finally:
         stop(sc.p)
 
@@ -445,4 +465,7 @@ if __name__ == "__main__":
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        shutil.rmtree(T, ignore_errors=True)
+        if os.environ.get("VDISK_BENCH_KEEP") == "1":
+            log(f"kept {T}")
+        else:
+            shutil.rmtree(T, ignore_errors=True)
