@@ -404,30 +404,10 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 		return 0;
 	}
 	json_object *hs = json_object_object_get(saved, "handles");
-	int fd = scm_handover_fd_take(provider, get_int(saved, "memfd"));
-	struct stat st;
-	int seals = fd >= 0 ? fcntl(fd, F_GET_SEALS) : -1;
-	const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
-	if (fd < 0 || seals < 0 || (seals & want) != want || fstat(fd, &st) < 0 || st.st_size != BUFFER_SIZE ||
-	    !json_object_is_type(hs, json_type_array)) {
-		safe_close(fd);
-		fprintf(stderr, "vdisk-provider: channel %llu: its saved data buffer or handles are not usable\n",
-			(unsigned long long)g->channel);
-		return -EINVAL;
-	}
-	struct channel *c = calloc(1, sizeof *c);
-	if (!c) {
-		close(fd);
-		return -ENOMEM;
-	}
-	c->rootfd = -1;
-	c->memfd = fd;
-	c->buf = mmap(NULL, BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (c->buf == MAP_FAILED) {
-		close(fd);
-		free(c);
-		return -errno;
-	}
+	int r;
+	struct channel *c = channel_adopt(g, saved, "saved", &r);
+	if (!c)
+		return r;
 	for (size_t i = 0; i < json_object_array_length(hs); i++) {
 		json_object *h = json_object_array_get_idx(hs, i);
 		int64_t k = get_int(h, "n"), di = get_int(h, "disk");
@@ -449,6 +429,43 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 	*ret_chdata = c;
 	bjob_carry_waits_restore(json_object_object_get(saved, "waits"));
 	return 0;
+}
+
+/* The channel a saved state or a checkpoint (what: "saved",
+ * "checkpointed") names, made again around its data buffer: the memfd the
+ * client has mapped, which must be sealed and BUFFER_SIZE long, and an
+ * array of handles beside it. NULL and *ret_r (-errno) when not usable,
+ * logged. */
+struct channel *channel_adopt(const scm_grant *g, json_object *saved, const char *what, int *ret_r)
+{
+	int fd = scm_handover_fd_take(provider, get_int(saved, "memfd"));
+	struct stat st;
+	int seals = fd >= 0 ? fcntl(fd, F_GET_SEALS) : -1;
+	const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	if (fd < 0 || seals < 0 || (seals & want) != want || fstat(fd, &st) < 0 || st.st_size != BUFFER_SIZE ||
+	    !json_object_is_type(json_object_object_get(saved, "handles"), json_type_array)) {
+		safe_close(fd);
+		fprintf(stderr, "vdisk-provider: channel %llu: its %s data buffer or handles are not usable\n",
+			(unsigned long long)g->channel, what);
+		*ret_r = -EINVAL;
+		return NULL;
+	}
+	struct channel *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		*ret_r = -ENOMEM;
+		return NULL;
+	}
+	c->rootfd = -1;
+	c->memfd = fd;
+	c->buf = mmap(NULL, BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c->buf == MAP_FAILED) {
+		*ret_r = -errno;
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	return c;
 }
 
 int provider_handover_setup(scm_provider *p, scm_error **ret_err)

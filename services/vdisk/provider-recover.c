@@ -138,32 +138,11 @@ static struct disk *reopen(const scm_grant *g, struct channel *c, const char *pa
 
 int rec_restore_channel(const scm_grant *g, json_object *saved, void **ret_chdata)
 {
-	json_object *hs = json_object_object_get(saved, "handles"), *v;
-	int fd = scm_handover_fd_take(provider, json_object_object_get_ex(saved, "memfd", &v) ? json_object_get_int64(v)
-											       : -1);
-	struct stat st;
-	int seals = fd >= 0 ? fcntl(fd, F_GET_SEALS) : -1;
-	const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
-	if (fd < 0 || seals < 0 || (seals & want) != want || fstat(fd, &st) < 0 || st.st_size != BUFFER_SIZE ||
-	    !json_object_is_type(hs, json_type_array)) {
-		safe_close(fd);
-		fprintf(stderr, "vdisk-provider: channel %llu: its checkpointed data buffer or handles are not usable\n",
-			(unsigned long long)g->channel);
-		return -EINVAL;
-	}
-	struct channel *c = calloc(1, sizeof *c);
-	if (!c) {
-		close(fd);
-		return -ENOMEM;
-	}
-	c->rootfd = -1;
-	c->memfd = fd;
-	c->buf = mmap(NULL, BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (c->buf == MAP_FAILED) {
-		close(fd);
-		free(c);
-		return -errno;
-	}
+	json_object *hs = json_object_object_get(saved, "handles");
+	int r;
+	struct channel *c = channel_adopt(g, saved, "checkpointed", &r);
+	if (!c)
+		return r;
 	channels_live++;
 	size_t back = 0, n = json_object_array_length(hs);
 	for (size_t i = 0; i < n; i++) {

@@ -236,3 +236,6 @@ int ring_fd(const struct handle *h);
 /* A ring a crashed process served (its memfd, taken): marked stopped, the
  * reads it left handed back to the client (which sends them as calls). */
 void ring_release(int memfd);
+/* provider-handover.c: the channel a saved state or a checkpoint names,
+ * around its data buffer (what: "saved", "checkpointed"); NULL and *ret_r. */
+struct channel *channel_adopt(const scm_grant *g, json_object *saved, const char *what, int *ret_r);
