@@ -232,17 +232,7 @@ static int fake_read(fake_end *fe, void *buf, size_t n)
 	int fd = fe->fd;
 	if (fe->ws)
 		return gfx_ws_fake_read(fd, &fe->left, buf, n);
-	size_t got = 0;
-	while (got < n) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, 2000) <= 0)
-			return -ETIMEDOUT;
-		ssize_t k = recv(fd, (char *)buf + got, n - got, MSG_DONTWAIT);
-		if (k <= 0)
-			return k == 0 ? -EPIPE : -errno;
-		got += (size_t)k;
-	}
-	return 0;
+	return gfx_recv_exact(fd, buf, n);
 }
 
 /* Sends the viewer's next message and lets libvncserver read it. */

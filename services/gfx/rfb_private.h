@@ -104,6 +104,9 @@ void gfx_rfb_accept(gfx_rfb *r, int lfd, bool ws);
 void gfx_rfb_ws_check(gfx_rfb *r, int fd);
 void gfx_rfb_take_relayed(gfx_rfb *r);
 void gfx_rfb_pending_drop(gfx_rfb *r, size_t i);
+/* rfb_ws_handover.c: n bytes from a socket of the replayed handshake, each
+ * wait at most 2 s: 0, -ETIMEDOUT, -EPIPE (closed) or -errno. */
+int gfx_recv_exact(int fd, void *buf, size_t n);
 /* rfb_handover.c: a carried viewer's encoding, after libvncserver read
  * what it asked for. */
 void gfx_rfb_carried_fixup(gfx_rfb *r);

@@ -104,7 +104,7 @@ int gfx_ws_fake_upgrade(int fd, const char *path)
 	return send(fd, req, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -EPIPE;
 }
 
-static int recv_exact(int fd, void *buf, size_t n)
+int gfx_recv_exact(int fd, void *buf, size_t n)
 {
 	size_t got = 0;
 	while (got < n) {
@@ -125,7 +125,7 @@ int gfx_ws_fake_response(int fd)
 	size_t n = 0;
 	/* byte by byte: what follows the blank line is framed */
 	while (n < sizeof(buf)) {
-		int e = recv_exact(fd, buf + n, 1);
+		int e = gfx_recv_exact(fd, buf + n, 1);
 		if (e < 0)
 			return e;
 		n++;
@@ -156,14 +156,14 @@ int gfx_ws_fake_read(int fd, uint64_t *left, void *buf, size_t n)
 	while (n > 0) {
 		if (*left == 0) {
 			uint8_t h[8];
-			int e = recv_exact(fd, h, 2);
+			int e = gfx_recv_exact(fd, h, 2);
 			if (e < 0)
 				return e;
 			if ((h[0] & 0x0f) != 2 || (h[1] & 0x80))
 				return -EPROTO; /* binary, unmasked: what a server sends */
 			uint64_t l = h[1] & 0x7f;
 			size_t ext = l == 126 ? 2 : l == 127 ? 8 : 0;
-			if (ext && (e = recv_exact(fd, h, ext)) < 0)
+			if (ext && (e = gfx_recv_exact(fd, h, ext)) < 0)
 				return e;
 			if (ext)
 				for (size_t i = l = 0; i < ext; i++)
@@ -172,7 +172,7 @@ int gfx_ws_fake_read(int fd, uint64_t *left, void *buf, size_t n)
 			continue;
 		}
 		size_t k = n < *left ? n : (size_t)*left;
-		int e = recv_exact(fd, p, k);
+		int e = gfx_recv_exact(fd, p, k);
 		if (e < 0)
 			return e;
 		p += k, n -= k, *left -= k;
