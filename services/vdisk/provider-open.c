@@ -92,6 +92,19 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 /* The open's block table bytes are charged to the client (see
  * OPEN_RATE): a client looping over opens of a disk with a large block
  * table cannot starve the others. */
+void handle_attach(struct channel *c, size_t slot, struct disk *d, bool rw, bool shared, struct account *acct)
+{
+	if (rw) {
+		d->shared = d->writers ? d->shared && shared : shared;
+		d->writers++;
+	}
+	d->users++;
+	uint64_t bytes = vhdx_memory(d->h);
+	acct->handles++;
+	acct->bytes += bytes;
+	c->h[slot] = (struct handle){ .d = d, .rw = rw, .acct = acct, .bytes = bytes };
+}
+
 int do_open(scm_call *call, const char *path, bool readonly, bool shared, void *ud)
 {
 	struct account *acct = account_get(scm_call_grant(call));
@@ -269,15 +282,7 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 	} else {
 		vhdx_close(probe);
 	}
-	if (!readonly) {
-		d->shared = d->writers ? d->shared && shared : shared;
-		d->writers++;
-	}
-	d->users++;
-	uint64_t bytes = vhdx_memory(d->h);
-	acct->handles++;
-	acct->bytes += bytes;
-	c->h[slot] = (struct handle){ .d = d, .rw = !readonly, .acct = acct, .bytes = bytes };
+	handle_attach(c, slot, d, !readonly, shared, acct);
 	rec_checkpoint(); /* before the reply: a recovery knows the handle */
 	return scm_vdisk_open_reply(call, slot + 1, c->memfd, BUFFER_SIZE, d->virtual_size,
 				    d->sector_size, readonly);

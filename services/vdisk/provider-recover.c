@@ -169,15 +169,7 @@ int rec_restore_channel(const scm_grant *g, json_object *saved, void **ret_chdat
 			scm_error_free(e);
 			continue;
 		}
-		if (rw) {
-			d->shared = d->writers ? d->shared && shared : shared;
-			d->writers++;
-		}
-		d->users++;
-		uint64_t bytes = vhdx_memory(d->h);
-		acct->handles++;
-		acct->bytes += bytes;
-		c->h[k - 1] = (struct handle){ .d = d, .rw = rw, .acct = acct, .bytes = bytes };
+		handle_attach(c, (size_t)k - 1, d, rw, shared, acct);
 		back++;
 	}
 	fprintf(stderr, "vdisk-provider: channel %llu recovered after a crash: %zu of %zu handles opened again\n",

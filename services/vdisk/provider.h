@@ -236,6 +236,9 @@ int ring_fd(const struct handle *h);
 /* A ring a crashed process served (its memfd, taken): marked stopped, the
  * reads it left handed back to the client (which sends them as calls). */
 void ring_release(int memfd);
+/* provider-open.c: handle slot of c is now d's, opened rw or not (shared:
+ * with other writers), charged to acct. */
+void handle_attach(struct channel *c, size_t slot, struct disk *d, bool rw, bool shared, struct account *acct);
 /* provider-handover.c: the channel a saved state or a checkpoint names,
  * around its data buffer (what: "saved", "checkpointed"); NULL and *ret_r. */
 struct channel *channel_adopt(const scm_grant *g, json_object *saved, const char *what, int *ret_r);
