@@ -65,6 +65,8 @@ extern uint64_t bjob_next_id;
 /* test hook: $SCM_VDISK_JOB_STEP_US, a pause in each work step, so that a
  * test can pause, cancel or kill a job in the middle of a small disk */
 extern unsigned bjob_step_us;
+/* test hook: $SCM_VDISK_JOB_LIMIT (provider-jobsteps.c) */
+bool bjob_limited(const struct bjob *b);
 
 /* provider-jobsteps.c */
 void bjob_step_run(struct iopool_job *pj);

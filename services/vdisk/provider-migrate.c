@@ -78,7 +78,7 @@ bool mig_step_quick(const struct bjob *b)
 {
 	const struct bmig *m = b->mig;
 	vhdx *src = m->phase == MP_COPY && m->snapshot ? vhdx_parent(b->d->h) : b->d->h;
-	if (b->persist || bjob_step_us || m->pending_r || m->side != SIDE_NONE)
+	if (b->persist || bjob_step_us || m->pending_r || m->side != SIDE_NONE || bjob_limited(b))
 		return false;
 	if (m->phase != MP_COPY && !(m->phase == MP_DIRTY && !m->snapshot))
 		return false;
