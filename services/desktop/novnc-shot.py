@@ -5,7 +5,8 @@ websockets), waits until noVNC has drawn the remote desktop, then saves a
 screenshot and reads pixels straight from noVNC's canvas.
 
   scm-desktop-novnc-shot URL OUT.png [--window W,H] [--resized] [--click X,Y] [--dblclick X,Y]
-                        [--drag X1,Y1,X2,Y2] [--type TEXT] [--enter] [--chord KEYS] [--wait S] [X,Y ...]
+                        [--drag X1,Y1,X2,Y2] [--type TEXT] [--enter] [--chord KEYS] [--wait S]
+                        [--until-file PATH] [--shot-each PREFIX] [X,Y ...]
 
 Prints "canvas WxH", then "pixel X Y rrggbb" for every X,Y asked (desktop
 coordinates). The actions act as a user in the browser tab would, in the
@@ -14,7 +15,13 @@ desktop point, --dblclick a double click (selects a word in xterm),
 --drag a press at X1,Y1, a move to X2,Y2 in 20 steps and a release,
 --type keys typed into noVNC, --enter the Enter key, --chord keys held
 together such as ctrl+shift+c or shift+Insert, --wait a pause of S
-seconds (the app answering). --window sizes the
+seconds (the app answering), --until-file a wait (at most 300 s) until
+PATH exists (a test's go, e.g. after it restarted the proxy). After
+the actions it prints "disconnects N": how often noVNC's page left
+the connected state (noVNC's "disconnect" event; without reconnect=true
+noVNC stays disconnected and says so) since it first showed the
+desktop. --shot-each PREFIX saves PREFIX.N.png after each
+--until-file wait and its next actions. --window sizes the
 browser window (default 1600,1000). --resized, for a URL with
 resize=remote (noVNC asks the server to take the size of its view,
 SetDesktopSize): waits until the desktop has the size of noVNC's view
@@ -27,6 +34,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -196,6 +204,27 @@ def act(ws, a):
                 raise SystemExit("novnc-shot: cannot type %r" % ch)
     elif a[0] == "enter":
         key(ws, "Enter", "Enter", 13, "\r")
+    elif a[0] == "until-file":
+        deadline = time.time() + 300
+        while not os.path.exists(a[1]):
+            if time.time() > deadline:
+                raise SystemExit("novnc-shot: %s did not appear within 300 s" % a[1])
+            time.sleep(0.1)  # a file has no other sign
+
+
+# Counts the page's leaving the connected state: noVNC's UI takes the
+# class noVNC_connected off <html> on its RFB's "disconnect" event.
+WATCH = """(() => { window.scmDrops = 0; const h = document.documentElement;
+    new MutationObserver(() => { if (!h.classList.contains('noVNC_connected') && !window.scmDown) {
+        window.scmDown = true; window.scmDrops++; } else if (h.classList.contains('noVNC_connected')) window.scmDown = false; })
+    .observe(h, { attributes: true, attributeFilter: ['class'] });
+    window.scmDown = !h.classList.contains('noVNC_connected'); return window.scmDown; })()"""
+
+
+def shoot(ws, out):
+    shot = ws.call("Page.captureScreenshot", format="png")
+    with open(out, "wb") as f:
+        f.write(base64.b64decode(shot["data"]))
 
 
 def free_port():
@@ -211,7 +240,7 @@ def main(argv):
         raise SystemExit(__doc__)
     url, out = argv[1], argv[2]
     points, actions, i = [], [], 3
-    window, resized = "1600,1000", False
+    window, resized, shot_each = "1600,1000", False, None
     while i < len(argv):
         if argv[i] == "--window":
             window = argv[i + 1]
@@ -234,12 +263,20 @@ def main(argv):
         elif argv[i] == "--type":
             actions.append(("type", argv[i + 1]))
             i += 2
+        elif argv[i] == "--until-file":
+            actions.append(("until-file", argv[i + 1]))
+            i += 2
+        elif argv[i] == "--shot-each":
+            shot_each = argv[i + 1]
+            i += 2
         elif argv[i] == "--enter":
             actions.append(("enter",))
             i += 1
         else:
             points.append(tuple(map(int, argv[i].split(","))))
             i += 1
+    # a test's teardown (or timeout) ends us with SIGTERM: Chromium too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("novnc-shot: terminated"))
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     port = free_port()
     profile = tempfile.mkdtemp(prefix="scm-novnc-")
@@ -303,17 +340,29 @@ def main(argv):
                 raise SystemExit("novnc-shot: the desktop is %dx%d, not the view's %dx%d" % tuple(now))
             print("resized %dx%d" % (now[0], now[1]))
             sys.stdout.flush()
+        if ws.js(WATCH):
+            print("novnc-shot: the page shows the desktop but is not connected", file=sys.stderr)
+        n = 0
         for a in actions:
+            if a[0] == "until-file" and shot_each:
+                shoot(ws, "%s.%d.png" % (shot_each, n))
+                n += 1
             act(ws, a)
+            sys.stdout.flush()
+        if shot_each:
+            time.sleep(0.5)
+            shoot(ws, "%s.%d.png" % (shot_each, n))
+        print("disconnects %d" % ws.js("window.scmDrops"))
+        print("status %s" % ws.js("(() => { const s = document.getElementById('noVNC_status');"
+                                  " return (document.documentElement.classList.contains('noVNC_connected')"
+                                  " ? 'connected' : 'not-connected') + ' ' + (s ? JSON.stringify(s.textContent) : '-'); })()"))
         if actions:
             time.sleep(0.5)  # the app answers through the proxy
         for x, y in points:
             px = ws.js("Array.from(document.querySelector('#noVNC_container canvas, canvas')"
                        ".getContext('2d').getImageData(%d, %d, 1, 1).data)" % (x, y))
             print("pixel %d %d %02x%02x%02x" % (x, y, px[0], px[1], px[2]))
-        shot = ws.call("Page.captureScreenshot", format="png")
-        with open(out, "wb") as f:
-            f.write(base64.b64decode(shot["data"]))
+        shoot(ws, out)
     finally:
         proc.terminate()
         try:

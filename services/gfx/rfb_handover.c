@@ -422,13 +422,22 @@ void gfx_rfb_take_plain(gfx_rfb *r, const gfx_tls_conn *c)
 		close(c->fd);
 		return;
 	}
+	/* The viewer's ProtocolVersion and choice before libvncserver sees the
+	 * socket: it peeks at a new client's first bytes for a websocket's
+	 * GET and waits 100 ms when there are none; "RFB " tells it at once
+	 * (as for a carried viewer, adopt_viewer()). */
+	if (send(sv[1], c->replay, c->replay_len, MSG_NOSIGNAL) != (ssize_t)c->replay_len) {
+		close(sv[0]), close(sv[1]), close(c->fd);
+		r->refused++;
+		return;
+	}
 	r->relay_peer = c->peer;
 	rfbClientPtr cl = rfbNewClient(r->screen, sv[0]);
 	r->relay_peer = NULL;
 	/* libvncserver's ProtocolVersion, then (3.7+) its security types
 	 * and, once it read the choice, the challenge; 3.3: the type and
 	 * the challenge at once */
-	if (!cl || send(sv[1], c->replay, c->replay_len, MSG_NOSIGNAL) != (ssize_t)c->replay_len)
+	if (!cl)
 		e = -EPIPE;
 	for (int i = 0; e == 0 && i < 2 && cl->state != RFB_AUTHENTICATION; i++) {
 		rfbProcessClientMessage(cl);

@@ -19,11 +19,12 @@ teardown() {
 
 # The example desktop, as the demo runs it (VeNCrypt offered, then VNC
 # authentication: the viewers here pick the latter); with CONTAINERS=1
-# the proxy and the apps each in a container of their own.
+# the proxy and the apps each in a container of their own; more
+# arguments go to `desktop launch` (--novnc PORT).
 launch() {
 	local how=(--no-containers)
 	[ -z "${CONTAINERS:-}" ] || how=()
-	timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" "${how[@]}" \
+	timeout 90 "$SCMCTL" desktop launch "$SCM_SRC/examples/desktops/two-apps.json" "${how[@]}" "$@" \
 		>"$SCMT/run.out" 2>"$SCMT/run.err" 3>&- || true
 	cat "$SCMT/run.out" "$SCMT/run.err"
 	grep -q '^ready' "$SCMT/run.out"

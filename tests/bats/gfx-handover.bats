@@ -7,7 +7,9 @@
 # its keys still reach the shell (a file appears), the xterm keeps
 # drawing, the secrets and ports did not change, and the viewer never
 # reconnected; the same for a websocket viewer (the ws port with the
-# token, binary frames as noVNC sends them). A new process that refuses
+# token, binary frames as noVNC sends them), and noVNC itself in headless
+# Chromium across two proxy restarts and one of scmd, its page never
+# leaving the connected state. A new process that refuses
 # the state (another program; a proxy that refuses after it adopted the
 # viewer's socket) leaves the old one serving, its viewer too.
 load helpers
@@ -157,4 +159,59 @@ assert c["size"] == 12 and c["source"] == "@viewer", c'
 	wait "$BG"
 	BG=
 	rm -f "$typed"
+}
+
+@test "gfx handover: noVNC in headless Chromium stays connected and keeps typing across proxy and scmd restarts" {
+	command -v "${CHROMIUM:-chromium}" >/dev/null && [ -e /usr/share/novnc/vnc.html ] ||
+		{ echo "chromium or novnc missing (scripts/deps/test-gfx.txt)"; false; }
+	wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	launch --novnc "$wport"
+	wait_until 60 term_white
+	url=$(sed -n 's/^novnc //p' "$SCMT/run.out")
+	# the page README points to: noVNC with reconnect=true, so a dropped
+	# websocket would come back unseen by typing; the page's state tells
+	[[ "$url" == *"reconnect=true"* ]]
+	before=$(secrets)
+	typed=/tmp/scmgfxnovnc$RANDOM$RANDOM
+	rm -f "$typed".*
+	args=(--click $((TX + 100)),$((TY + 100)) --type "touch $typed.0" --enter)
+	for i in 1 2 3; do
+		args+=(--until-file "$SCMT/go.$i" --type "touch $typed.$i" --enter)
+	done
+	timeout 400 "$SCM_BUILD/libexec/scm-desktop-novnc-shot" "$url" "$SCMT/novnc.png" --shot-each "$SCMT/novnc" \
+		--wait 1 "${args[@]}" >"$SCMT/novnc.out" 2>&1 < <(bare sleep 600) &
+	BG=$!
+	wait_until 90 test -e "$typed.0" || { cat "$SCMT/novnc.out"; false; }
+	pid=$(proxy_pid)
+	# two restarts of the proxy around one of scmd
+	for i in 1 2 3; do
+		if [ "$i" -eq 2 ]; then
+			run "$SCMCTL" daemon restart
+			echo "$output"
+			[ "$status" -eq 0 ]
+			[ "$(proxy_pid)" = "$pid" ]
+		else
+			run "$SCMCTL" service restart gfx-two-apps
+			echo "$output"
+			[ "$status" -eq 0 ]
+			[[ "$output" == *"restarted with its channels"* ]]
+			new=$(proxy_pid)
+			[ -n "$new" ] && [ "$new" != "$pid" ]
+			pid=$new
+		fi
+		[ "$(secrets)" = "$before" ]
+		touch "$SCMT/go.$i"
+		wait_until 60 test -e "$typed.$i" || { cat "$SCMT/novnc.out"; false; }
+	done
+	wait "$BG"
+	BG=
+	cat "$SCMT/novnc.out"
+	grep 'took over' "$SCMT/run/logs/gfx-two-apps.log" | sed 's/^/# /' >&3
+	# noVNC's websocket went over in binary frames both times: never closed
+	[ "$(grep -c 'took over 2 clients and 1 viewers (0 dropped, 0 left to reconnect; 1 websockets carried, 0 left)' \
+		"$SCMT/run/logs/gfx-two-apps.log")" -eq 2 ]
+	# and the page never left the connected state (no reconnect either)
+	grep -qx 'disconnects 0' "$SCMT/novnc.out"
+	grep -q '^status connected' "$SCMT/novnc.out"
+	rm -f "$typed".*
 }
