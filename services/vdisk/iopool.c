@@ -204,6 +204,61 @@ void iopool_drain(struct iopool_queue *q)
 	pthread_mutex_unlock(&lock);
 }
 
+static void barrier_run(struct iopool_job *j)
+{
+	struct iopool_barrier *b = (struct iopool_barrier *)j;
+	pthread_mutex_lock(&lock);
+	b->running = true;
+	pthread_cond_broadcast(&idle);
+	while (!b->released)
+		pthread_cond_wait(&idle, &lock);
+	pthread_mutex_unlock(&lock);
+}
+
+static void barrier_done(struct iopool_job *j)
+{
+	(void)j;
+}
+
+void iopool_hold(struct iopool_queue *q)
+{
+	struct iopool_barrier *b = &q->barrier;
+	*b = (struct iopool_barrier){ .pj = { .shared = false, .run = barrier_run, .done = barrier_done } };
+	iopool_submit(q, &b->pj);
+	pthread_mutex_lock(&lock);
+	while (!b->running)
+		pthread_cond_wait(&idle, &lock);
+	pthread_mutex_unlock(&lock);
+}
+
+void iopool_release(struct iopool_queue *q)
+{
+	pthread_mutex_lock(&lock);
+	q->barrier.released = true;
+	pthread_cond_broadcast(&idle);
+	pthread_mutex_unlock(&lock);
+}
+
+bool iopool_try_inline(struct iopool_queue *q)
+{
+	pthread_mutex_lock(&lock);
+	bool r = !q->head && !q->running_excl && !q->running_shared;
+	if (r)
+		q->running_excl = true;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+void iopool_end_inline(struct iopool_queue *q)
+{
+	pthread_mutex_lock(&lock);
+	q->running_excl = false;
+	if (q->head)
+		pthread_cond_broadcast(&work);
+	pthread_cond_broadcast(&idle);
+	pthread_mutex_unlock(&lock);
+}
+
 void iopool_stop(void)
 {
 	pthread_mutex_lock(&lock);

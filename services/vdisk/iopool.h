@@ -21,12 +21,20 @@ struct iopool_job {
 	void (*done)(struct iopool_job *j);
 };
 
+/* iopool_hold()'s job: it holds a worker, exclusive on its queue, until
+ * iopool_release(). */
+struct iopool_barrier {
+	struct iopool_job pj;
+	bool running, released;
+};
+
 struct iopool_queue {
 	/* private; zero-initialised is an idle queue */
 	struct iopool_job *head, *tail;
 	unsigned running_shared;
 	bool running_excl, ready;
 	struct iopool_queue *rnext, *rprev;
+	struct iopool_barrier barrier;
 };
 
 /* Starts n worker threads (1..64). Returns 0 or -errno. */
@@ -52,5 +60,17 @@ bool iopool_idle_now(struct iopool_queue *q);
 bool iopool_waiting(struct iopool_queue *q);
 /* Waits until q has nothing queued or running (blocks the caller). */
 void iopool_drain(struct iopool_queue *q);
+/* Queues an exclusive job that does nothing but wait, and waits until it
+ * runs: then nothing else runs on q (what was queued before is done, what
+ * comes after waits, iopool_enter_shared() says no) until
+ * iopool_release(). For the one submitter of q to change what its jobs
+ * use (a disk's engine handle) while other threads (a read ring) may
+ * enter q, which iopool_drain() cannot keep out. One hold at a time. */
+void iopool_hold(struct iopool_queue *q);
+void iopool_release(struct iopool_queue *q);
+/* Like iopool_idle_now(), and when true the caller runs as q's exclusive
+ * job until iopool_end_inline(): nothing else starts or enters. */
+bool iopool_try_inline(struct iopool_queue *q);
+void iopool_end_inline(struct iopool_queue *q);
 /* Waits for every queue to drain, then stops the workers. */
 void iopool_stop(void);

@@ -92,11 +92,12 @@ static void submit_step(struct bjob *b, int op)
 	b->pj.run = bjob_step_run;
 	b->pj.done = bjob_step_done;
 	b->pj.shared = false;
-	if (op == STEP_WORK && b->mig && mig_step_quick(b) && iopool_idle_now(&b->d->q)) {
-		/* a migration's step that only takes pieces (microseconds, no
-		 * I/O) with the disk's queue idle: done here, so a client's
+	if (op == STEP_WORK && b->mig && mig_step_quick(b) && iopool_try_inline(&b->d->q)) {
+		/* a step that only takes pieces (microseconds, no I/O), the queue
+		 * idle: done here as its exclusive job (no ring enters), so a
 		 * request never waits behind it for a worker to wake */
 		bjob_step_run(&b->pj);
+		iopool_end_inline(&b->d->q);
 		scm_provider_post(provider, &b->task);
 		return;
 	}

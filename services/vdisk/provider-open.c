@@ -256,7 +256,9 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		 * /proc/self/fd, never by a path, after dropping the readers'
 		 * locks (ours would stop us: OFD locks are per open) */
 		vhdx *nh;
-		iopool_drain(&d->q); /* no job may use the handle we swap */
+		/* nothing may use the handle we swap: no job, and no read
+		 * ring's read, which enters the queue from its own thread */
+		iopool_hold(&d->q);
 		vhdx_unlock(d->h);
 		r = vhdx_open_fd(vhdx_fd(probe), path, sp, 0, &nh, &err);
 		vhdx_close(probe);
@@ -264,6 +266,7 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 			if (vhdx_relock(d->h) < 0)
 				fprintf(stderr, "vdisk-provider: %s: locks not retaken: %s\n", d->path,
 					vhdx_errmsg(d->h));
+			iopool_release(&d->q);
 			return fail_chain(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), err,
 					  "open %s for writing", path);
 		}
@@ -274,10 +277,12 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 			if (vhdx_relock(d->h) < 0)
 				fprintf(stderr, "vdisk-provider: %s: locks not retaken: %s\n", d->path,
 					vhdx_errmsg(d->h));
+			iopool_release(&d->q);
 			return fail(call, SCM_VDISK_E_BUSY, "%s: its chain changed while it was open; try again", path);
 		}
 		vhdx_close(d->h);
 		d->h = nh;
+		iopool_release(&d->q);
 		d->rw = true;
 	} else {
 		vhdx_close(probe);

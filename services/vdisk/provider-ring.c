@@ -34,6 +34,7 @@ struct ring {
 	struct vring_hdr *hdr;
 	uint8_t *data;
 	int memfd, efd;
+	int stopfd; /* ours alone: the client can read efd, and eat a wake-up */
 	struct disk *d;
 	struct vring_limits lim;
 	char nexus[VDISK_PR_NEXUS_MAX];
@@ -159,8 +160,8 @@ static void *ring_main(void *arg)
 			idle_since = 0;
 			continue;
 		}
-		struct pollfd p = { .fd = r->efd, .events = POLLIN };
-		if (poll(&p, 1, -1) > 0) {
+		struct pollfd p[2] = { { .fd = r->efd, .events = POLLIN }, { .fd = r->stopfd, .events = POLLIN } };
+		if (poll(p, 2, -1) > 0 && (p[0].revents & POLLIN)) {
 			uint64_t v;
 			(void)!read(r->efd, &v, sizeof v);
 		}
@@ -187,11 +188,12 @@ void ring_stop(struct handle *h)
 	h->ring = NULL;
 	atomic_store(&r->stop, true);
 	uint64_t one = 1;
-	(void)!write(r->efd, &one, sizeof one);
+	(void)!write(r->stopfd, &one, sizeof one);
 	pthread_join(r->th, NULL);
 	munmap(r->hdr, VRING_SIZE);
 	close(r->memfd);
 	close(r->efd);
+	close(r->stopfd);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);
@@ -262,14 +264,16 @@ int do_ring(scm_call *call, uint64_t handle, void *ud)
 		return fail(call, SCM_E_INTERNAL, "out of memory");
 	r->memfd = memfd_create("vdisk-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	void *m = MAP_FAILED;
-	if (r->memfd >= 0 && r->efd >= 0 && ftruncate(r->memfd, (off_t)VRING_SIZE) == 0 &&
+	if (r->memfd >= 0 && r->efd >= 0 && r->stopfd >= 0 && ftruncate(r->memfd, (off_t)VRING_SIZE) == 0 &&
 	    fcntl(r->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
 		m = mmap(NULL, VRING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd, 0);
 	int err = errno;
 	if (m == MAP_FAILED) {
 		safe_close(r->memfd);
 		safe_close(r->efd);
+		safe_close(r->stopfd);
 		free(r);
 		return fail(call, SCM_E_INTERNAL, "making the ring's memory: %s", strerror(err));
 	}
@@ -289,6 +293,7 @@ int do_ring(scm_call *call, uint64_t handle, void *ud)
 		munmap(m, VRING_SIZE);
 		close(r->memfd);
 		close(r->efd);
+		close(r->stopfd);
 		free(r);
 		return fail(call, SCM_E_INTERNAL, "starting the ring's thread: %s", strerror(e));
 	}
