@@ -471,6 +471,14 @@ ring_mapped() {
 	n0=$(cat "$SCMT/reads.n" 2>/dev/null | wc -l)
 	more_reads() { [ "$(cat "$SCMT/reads.n" 2>/dev/null | wc -l)" -ge $((n0 + 2)) ]; }
 	wait_until 120 more_reads
+	# a writer's open of the disk swaps its engine handle for a writable
+	# one (readers only so far): never under a ring's read
+	run "$C" --endpoint "$(ep writer)" opens "$D/r.vhdx" 20
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^33554432$' <<<"$output")" -eq 20 ]
+	n0=$(cat "$SCMT/reads.n" 2>/dev/null | wc -l)
+	wait_until 120 more_reads
 	touch "$SCMT/stop"
 	# and through plain calls too
 	"$C" --endpoint "$(ep reader)" copy-out "$D/r.vhdx" "$SCMT/out2.raw"
