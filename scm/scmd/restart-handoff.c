@@ -172,8 +172,14 @@ static void send_state(struct scmd *d, struct handoff *h)
 			nums[j] = fds[i + j];
 		r = send_fds(h->sp.fd, nums, k * sizeof(int32_t), fds + i, k);
 	}
-	if (r != 0)
+	if (r != 0) {
+		/* the successor waits for the fds promised: an empty message (or
+		 * our hang-up) tells it it has none coming and it falls back
+		 * (handoff_take_state), so the previous binary can try again */
 		log_error("restart: handing the fds to the successor: %s", strerror(-r));
+		if (send_fds(h->sp.fd, "", 0, NULL, 0) != 0)
+			shutdown(h->sp.fd, SHUT_WR);
+	}
 	free(fds);
 	safe_close(memfd);
 	json_object_put(st);
@@ -327,7 +333,7 @@ static int recv_fds(int sp, void *data, size_t len, int *fds, size_t max, size_t
 	if (k < 0)
 		return scm_fail(ret_err, -errno, "receiving from the old scmd: %m");
 	if (k == 0)
-		return scm_fail(ret_err, -EPIPE, "the old scmd hung up before it handed its state over");
+		return scm_fail(ret_err, -EPIPE, "the old scmd gave up or hung up before it handed its state over");
 	size_t n = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
