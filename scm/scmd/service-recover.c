@@ -54,6 +54,7 @@ struct svc_recover {
 	uint64_t tat_us; /* the rate's theoretical arrival time (GCRA) */
 	/* a recovery under way */
 	bool active;
+	bool passed; /* its state went to the new process: once per recovery */
 	pid_t dead_pid;
 	uint64_t t_crash;
 	size_t channels;
@@ -250,6 +251,12 @@ bool svc_recover_frame(struct scmd *d, struct service *s, scm_message *m)
 		return false;
 	json_object *v;
 	if (strcmp(op, "handover.waiting") == 0) {
+		/* each pass queues the checkpoint, its fds and every channel again */
+		if (rc->passed) {
+			fail(s, "asked for its state twice", NULL);
+			return true;
+		}
+		rc->passed = true;
 		int r = pass_state(d, s, rc);
 		if (r != 0)
 			fail(s, "could not be given its state: ", strerror(-r));
@@ -365,6 +372,7 @@ bool svc_recover_reaped(struct scmd *d, struct service *s, pid_t pid, int status
 	s->started_at = now;
 	s->state = P_HANDOVER; /* connects wait */
 	rc->active = true;
+	rc->passed = false;
 	rc->dead_pid = pid;
 	rc->t_crash = now;
 	timer_arm(&s->timer, s->timeout_ms);
