@@ -258,8 +258,8 @@ bool svc_recover_frame(struct scmd *d, struct service *s, scm_message *m)
 		}
 		rc->passed = true;
 		int r = pass_state(d, s, rc);
-		if (r != 0)
-			fail(s, "could not be given its state: ", strerror(-r));
+		if (r != 0) /* service_send's SCM_E_BUSY is positive, errnos negative */
+			fail(s, "could not be given its state: ", r < 0 ? strerror(-r) : scm_code_name(r));
 	} else if (strcmp(op, "ready") == 0 && json_object_object_get_ex(m->json, "restored", &v) &&
 		   json_object_get_boolean(v)) {
 		uint64_t now = now_usec();
