@@ -95,6 +95,18 @@ void svc_recover_free(struct service *s)
 	s->rec = NULL;
 }
 
+/* The provider's process is gone or replaced: what it checkpointed, and
+ * its fds ahead of a checkpoint, are not the next process's state. */
+void svc_recover_forget(struct service *s)
+{
+	struct svc_recover *rc = s->rec;
+	if (!rc)
+		return;
+	drop_held(rc);
+	close_fds(&rc->next_fds, &rc->n_next);
+	rc->next_over = false;
+}
+
 static const char *op_of(scm_message *m)
 {
 	json_object *op;
@@ -365,6 +377,10 @@ bool svc_recover_reaped(struct scmd *d, struct service *s, pid_t pid, int status
 	s->last_status = status;
 	s->n_failures++;
 	tell_channels(s);
+	/* fds the dead one sent ahead of a checkpoint it never sent; the held
+	 * checkpoint is the new one's state */
+	close_fds(&rc->next_fds, &rc->n_next);
+	rc->next_over = false;
 	s->pid = npid;
 	s->ctl.fd = ctl;
 	watch_add(d, &s->ctl, EPOLLIN);
