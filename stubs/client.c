@@ -296,12 +296,19 @@ static uint32_t next_call_id(scm_channel *ch)
 static void provider_recovering(scm_channel *ch)
 {
 	ch->recoveries++;
-	while (ch->n_pending > 0) {
-		struct pending p = ch->pending[--ch->n_pending];
+	/* only the calls made before: a callback that calls again (the new
+	 * process serves it) adds to a fresh array */
+	struct pending *old = ch->pending;
+	size_t n = ch->n_pending;
+	ch->pending = NULL;
+	ch->n_pending = ch->cap_pending = 0;
+	while (n > 0) {
+		struct pending p = old[--n];
 		scm_error *e = recovering_error(ch);
 		p.cb(ch, NULL, e ? e : &dead_fallback, p.userdata);
 		scm_error_free(e);
 	}
+	free(old);
 }
 
 /* Handles one frame that is not the reply a synchronous caller waits for.

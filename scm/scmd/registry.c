@@ -482,6 +482,7 @@ void service_reap(struct scmd *d, pid_t pid, int status)
 			return;
 		bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		s->pid = 0;
+		svc_recover_forget(s); /* its channels go: nothing to recover */
 		s->last_status = status;
 		if (failed)
 			s->n_failures++;

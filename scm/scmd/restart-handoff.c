@@ -126,6 +126,21 @@ static void force_quiet(struct scmd *d)
 	}
 }
 
+/* "F<why>" from the successor (handoff_fall_back): it could not take over
+ * and execs the previous binary, which says "ready" again when loaded. The
+ * message is read whole (a seqpacket's rest is lost) into msg[k]. */
+static bool took_refusal(struct handoff *h, char *msg, ssize_t k)
+{
+	if (k < 1 || msg[0] != 'F')
+		return false;
+	msg[k] = 0;
+	free(h->refused);
+	h->refused = strdup(msg[1] ? msg + 1 : "(it said nothing)");
+	log_error("restart: the successor could not take over (%s); the previous binary takes the state back",
+		  h->refused ? h->refused : "?");
+	return true;
+}
+
 /* The copy: the state and every fd it names to the successor, then wait
  * for its word: gone when it took over; back to serving when it could not
  * and our own binary is loading to take the state back. */
@@ -157,8 +172,14 @@ static void send_state(struct scmd *d, struct handoff *h)
 			nums[j] = fds[i + j];
 		r = send_fds(h->sp.fd, nums, k * sizeof(int32_t), fds + i, k);
 	}
-	if (r != 0)
+	if (r != 0) {
+		/* the successor waits for the fds promised: an empty message (or
+		 * our hang-up) tells it it has none coming and it falls back
+		 * (handoff_take_state), so the previous binary can try again */
 		log_error("restart: handing the fds to the successor: %s", strerror(-r));
+		if (send_fds(h->sp.fd, "", 0, NULL, 0) != 0)
+			shutdown(h->sp.fd, SHUT_WR);
+	}
 	free(fds);
 	safe_close(memfd);
 	json_object_put(st);
@@ -168,14 +189,8 @@ static void send_state(struct scmd *d, struct handoff *h)
 	do
 		k = read(h->sp.fd, msg, sizeof(msg) - 1);
 	while (k < 0 && errno == EINTR);
-	if (k >= 1 && msg[0] == 'F') {
-		msg[k] = 0;
-		free(h->refused);
-		h->refused = strdup(msg[1] ? msg + 1 : "(it said nothing)");
-		log_error("restart: the successor could not take over (%s); the previous binary takes the state back",
-			  h->refused);
+	if (took_refusal(h, msg, k))
 		return; /* it says "ready" again when loaded */
-	}
 	_exit(k == 1 && msg[0] == 'D' ? 0 : 1);
 }
 
@@ -200,11 +215,15 @@ static void on_timer(struct scmd *d, struct watch *w, uint32_t events)
 
 static void on_successor(struct scmd *d, struct watch *w, uint32_t events)
 {
-	char c = 0;
-	ssize_t k = read(w->fd, &c, 1);
+	char msg[4096];
+	ssize_t k = read(w->fd, msg, sizeof(msg) - 1);
 	if (k < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (k != 1 || c != 'R') {
+	/* it failed before it took the state (its policy did not load...):
+	 * serve on until the previous binary says "ready" */
+	if (took_refusal(the_handoff, msg, k))
+		return;
+	if (k != 1 || msg[0] != 'R') {
 		/* the successor died before it was ready: scmd is gone with it */
 		log_error("restart: the successor exited before it took the state over");
 		_exit(1);
@@ -314,7 +333,7 @@ static int recv_fds(int sp, void *data, size_t len, int *fds, size_t max, size_t
 	if (k < 0)
 		return scm_fail(ret_err, -errno, "receiving from the old scmd: %m");
 	if (k == 0)
-		return scm_fail(ret_err, -EPIPE, "the old scmd hung up before it handed its state over");
+		return scm_fail(ret_err, -EPIPE, "the old scmd gave up or hung up before it handed its state over");
 	size_t n = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)

@@ -119,6 +119,18 @@ static void usage(FILE *f)
 		   "Runs the Service Control Manager in the foreground; see scmd(8).\n");
 }
 
+/* A start that fails: with --standby, before the state is taken, the
+ * previous binary takes it back (handoff_fall_back, which returns if it
+ * cannot). e is logged and freed. */
+static int start_failed(struct scmd *d, int standby_fd, int standby_self, size_t standby_argc, scm_error *e)
+{
+	log_error_chain(LOG_ERR, e, "cannot start:");
+	if (standby_fd >= 0)
+		handoff_fall_back(standby_fd, standby_self, standby_argc, e, d->argv);
+	scm_error_free(e);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -291,8 +303,11 @@ int main(int argc, char **argv)
 	}
 	if (!d.config_dir)
 		d.config_dir = strdup("/etc/scm");
-	if (scmd_ctr_subids_init(&d, subids) < 0)
-		return 1;
+	if (scmd_ctr_subids_init(&d, subids) < 0) {
+		/* it said what */
+		scm_fail(&e, -EPERM, "the subordinate ids");
+		return start_failed(&d, standby_fd, standby_self, standby_argc, e);
+	}
 	if (!d.idl_path && asprintf(&d.idl_path, "%s/idl:%s/idl", d.config_dir, SCM_DATADIR) < 0)
 		return 1;
 
@@ -312,8 +327,8 @@ int main(int argc, char **argv)
 			return 1;
 		int r = mkdir_p_parents(p, 0755, i == 0 ? 0755 : 0711);
 		if (r < 0) {
-			log_error("cannot create %s: %s", p, strerror(-r));
-			return 1;
+			scm_fail(&e, r, "cannot create %s: %s", p, strerror(-r));
+			return start_failed(&d, standby_fd, standby_self, standby_argc, e);
 		}
 	}
 
@@ -321,15 +336,13 @@ int main(int argc, char **argv)
 	 * logs); made like the runtime directory, private below it. */
 	int sr = mkdir_p_parents(d.state_dir, 0755, 0700);
 	if (sr < 0) {
-		log_error("cannot create the state directory %s: %s", d.state_dir, strerror(-sr));
-		return 1;
+		scm_fail(&e, sr, "cannot create the state directory %s: %s", d.state_dir, strerror(-sr));
+		return start_failed(&d, standby_fd, standby_self, standby_argc, e);
 	}
 
 	/* systemd's sockets, before anything binds (sd.c): taken by name below */
-	if (scmd_sd_listen(&d, &e) != 0) {
-		log_error_chain(LOG_ERR, e, "cannot start:");
-		return 1;
-	}
+	if (scmd_sd_listen(&d, &e) != 0)
+		return start_failed(&d, standby_fd, standby_self, standby_argc, e);
 	/* after a crash under systemd: the state and fds its store kept
 	 * (restart-store.c), passed with the activated sockets */
 	if (!st && standby_fd < 0) {
@@ -378,8 +391,9 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d.sigfd = (struct watch){ signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK), on_signal };
 	if (d.epoll_fd < 0 || d.sigfd.fd < 0 || watch_add(&d, &d.sigfd, EPOLLIN) < 0 || accept_timer_init(&d) < 0) {
-		log_error("cannot set up the event loop: %m");
-		return 1;
+		int er = errno;
+		scm_fail(&e, -er, "cannot set up the event loop: %s", strerror(er));
+		return start_failed(&d, standby_fd, standby_self, standby_argc, e);
 	}
 
 	_cleanup_free_ char *audit_path = NULL;
@@ -392,10 +406,8 @@ int main(int argc, char **argv)
 	d.audit = audit_open(&ao, &e);
 	if (!d.audit) {
 		/* asked for the journal and it is not there: say so, do not start */
-		if (ao.sink == AUDIT_JOURNAL) {
-			log_error_chain(LOG_ERR, e, "cannot start:");
-			return 1;
-		}
+		if (ao.sink == AUDIT_JOURNAL)
+			return start_failed(&d, standby_fd, standby_self, standby_argc, e);
 		log_error_chain(LOG_WARNING, e, "running without an audit trail:");
 		scm_error_free(e);
 		e = NULL;
@@ -410,10 +422,7 @@ int main(int argc, char **argv)
 	if (scmd_policy_init(&d, &e) != 0 || (!d.restoring && control_listen(&d, &e) != 0) ||
 	    (standby_fd >= 0 && (restore_t0 = now_usec(), restart_standby_take(&d, standby_fd, &st, &map, &e)) != 0) ||
 	    (d.restoring && restart_finish(&d, st, &map, restore_t0, &e) != 0)) {
-		log_error_chain(LOG_ERR, e, "cannot start:");
-		if (standby_fd >= 0)
-			handoff_fall_back(standby_fd, standby_self, standby_argc, e, d.argv); /* returns if it cannot */
-		scm_error_free(e);
+		start_failed(&d, standby_fd, standby_self, standby_argc, e);
 		service_stop_all(&d);
 		return 1;
 	}

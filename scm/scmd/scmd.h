@@ -492,6 +492,7 @@ bool svc_recover_frame(struct scmd *d, struct service *s, scm_message *m);
 bool svc_recover_reaped(struct scmd *d, struct service *s, pid_t pid, int status);
 bool svc_recover_timeout(struct scmd *d, struct service *s);
 void svc_recover_free(struct service *s);
+void svc_recover_forget(struct service *s);
 void svc_recover_json(struct service *s, struct json_object *o);
 
 /* Sends a frame to the provider over its control socket, queueing what it

@@ -54,6 +54,7 @@ struct svc_recover {
 	uint64_t tat_us; /* the rate's theoretical arrival time (GCRA) */
 	/* a recovery under way */
 	bool active;
+	bool passed; /* its state went to the new process: once per recovery */
 	pid_t dead_pid;
 	uint64_t t_crash;
 	size_t channels;
@@ -92,6 +93,18 @@ void svc_recover_free(struct service *s)
 	close_fds(&rc->next_fds, &rc->n_next);
 	free(rc);
 	s->rec = NULL;
+}
+
+/* The provider's process is gone or replaced: what it checkpointed, and
+ * its fds ahead of a checkpoint, are not the next process's state. */
+void svc_recover_forget(struct service *s)
+{
+	struct svc_recover *rc = s->rec;
+	if (!rc)
+		return;
+	drop_held(rc);
+	close_fds(&rc->next_fds, &rc->n_next);
+	rc->next_over = false;
 }
 
 static const char *op_of(scm_message *m)
@@ -250,9 +263,15 @@ bool svc_recover_frame(struct scmd *d, struct service *s, scm_message *m)
 		return false;
 	json_object *v;
 	if (strcmp(op, "handover.waiting") == 0) {
+		/* each pass queues the checkpoint, its fds and every channel again */
+		if (rc->passed) {
+			fail(s, "asked for its state twice", NULL);
+			return true;
+		}
+		rc->passed = true;
 		int r = pass_state(d, s, rc);
-		if (r != 0)
-			fail(s, "could not be given its state: ", strerror(-r));
+		if (r != 0) /* service_send's SCM_E_BUSY is positive, errnos negative */
+			fail(s, "could not be given its state: ", r < 0 ? strerror(-r) : scm_code_name(r));
 	} else if (strcmp(op, "ready") == 0 && json_object_object_get_ex(m->json, "restored", &v) &&
 		   json_object_get_boolean(v)) {
 		uint64_t now = now_usec();
@@ -358,6 +377,10 @@ bool svc_recover_reaped(struct scmd *d, struct service *s, pid_t pid, int status
 	s->last_status = status;
 	s->n_failures++;
 	tell_channels(s);
+	/* fds the dead one sent ahead of a checkpoint it never sent; the held
+	 * checkpoint is the new one's state */
+	close_fds(&rc->next_fds, &rc->n_next);
+	rc->next_over = false;
 	s->pid = npid;
 	s->ctl.fd = ctl;
 	watch_add(d, &s->ctl, EPOLLIN);
@@ -365,6 +388,7 @@ bool svc_recover_reaped(struct scmd *d, struct service *s, pid_t pid, int status
 	s->started_at = now;
 	s->state = P_HANDOVER; /* connects wait */
 	rc->active = true;
+	rc->passed = false;
 	rc->dead_pid = pid;
 	rc->t_crash = now;
 	timer_arm(&s->timer, s->timeout_ms);

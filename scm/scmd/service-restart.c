@@ -228,6 +228,7 @@ static void took_over(struct scmd *d, struct service *s)
 	watch_add(d, &s->ctl, s->ctl_q.frames ? EPOLLIN | EPOLLOUT : EPOLLIN);
 	s->pid = ho->new_pid;
 	ho->new_pid = 0;
+	svc_recover_forget(s); /* the old process' checkpoint */
 	size_t n = ho->channels;
 	uint64_t now = now_usec();
 	s->n_restarts++;

@@ -153,6 +153,27 @@ run_looper() {
 	[ "$status" -eq 0 ]
 }
 
+@test "a successor whose policy does not load falls back on the previous binary, and scmd goes on" {
+	id=$(hold_start demo)
+	# it passes the dry run, then its profiles do not load (before it takes the state)
+	mkdir -p "$SCMT/bad-cfg/profiles"
+	echo '{ not json' >"$SCMT/bad-cfg/profiles/broken.json"
+	printf '#!/bin/sh\n[ "$1" = --check-state ] && exec "%s" "$@"\nexec "%s" "$@" --config "%s"\n' \
+		"$SCMD" "$SCMD" "$SCMT/bad-cfg" >"$SCMT/bad-policy-scmd"
+	chmod +x "$SCMT/bad-policy-scmd"
+	run "$SCMCTL" daemon restart --exec "$SCMT/bad-policy-scmd"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"refused, scmd $SCMD_PID goes on with its previous binary"* ]]
+	[[ "$output" == *"do not load"* ]]
+	scmd_alive
+	[ "$(readlink "/proc/$SCMD_PID/exe")" = "$SCMD" ]
+	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
+	"$SCMCTL" call --endpoint demo echo ping
+	run "$SCMCTL" daemon restart
+	[ "$status" -eq 0 ]
+}
+
 @test "a successor whose dry run does not say it takes --standby (an older scmd) is exec'd in place with --restore" {
 	printf '#!/bin/sh\nif [ "$1" = --check-state ]; then "%s" "$@" | sed "s/; takes --standby//"; exit 0; fi\nexec "%s" "$@"\n' \
 		"$SCMD" "$SCMD" >"$SCMT/older-scmd"
