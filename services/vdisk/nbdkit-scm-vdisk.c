@@ -66,11 +66,13 @@ struct lane {
 	int bell;
 	uint64_t rfree;
 	pthread_cond_t rcond;
+	atomic_bool ring_off; /* a slot went unanswered: calls from now on */
 };
 
 static char *disk, *endpoint, *service, *export_name;
 static bool readonly, use_ring = true;
 #define SPIN_NS 20000 /* a ring reader polls its slot this long, then sleeps */
+static unsigned ring_wait_ms = 30000; /* a slot the provider took, answered within (SCM_VDISK_RING_WAIT_MS) */
 static int lanes_n = 4, ready_fd = -1;
 static struct lane lanes[LANES_MAX];
 static uint64_t vsize;
@@ -180,6 +182,9 @@ static void ring_open(struct lane *l)
 		return;
 	}
 	l->ring = h, l->bell = bell, l->rfree = ~0ull;
+	const char *w = getenv("SCM_VDISK_RING_WAIT_MS");
+	if (w && *w)
+		ring_wait_ms = (unsigned)strtoul(w, NULL, 10);
 }
 
 /* The provider is gone (its end of the channel closed)? */
@@ -225,13 +230,33 @@ static int ring_read(struct lane *l, void *dst, uint32_t len, uint64_t off)
 			break;
 		sched_yield();
 	}
+	unsigned waited_ms = 0;
 	while ((v = atomic_load_explicit(&s->state, memory_order_acquire)) != VRING_DONE) {
 		struct timespec ts = { 1, 0 };
-		if (syscall(SYS_futex, &s->state, FUTEX_WAIT, v, &ts, NULL, 0) < 0 && errno == ETIMEDOUT &&
-		    provider_gone(l)) {
+		if (syscall(SYS_futex, &s->state, FUTEX_WAIT, v, &ts, NULL, 0) == 0 || errno != ETIMEDOUT)
+			continue;
+		waited_ms += 1000;
+		if (provider_gone(l)) {
 			nbdkit_error("read %s: the vdisk provider is gone", disk);
 			nbdkit_set_error(EIO);
 			return -1; /* the slot stays taken: nobody will answer it */
+		}
+		/* not taken in a second: maybe nobody serves the ring (a
+		 * provider that crashed before its checkpoint named the ring
+		 * while scmd kept the channel): the slot back, and calls */
+		v = VRING_SUBMITTED;
+		if (atomic_compare_exchange_strong(&s->state, &v, VRING_FREE)) {
+			nbdkit_debug("read %s: the ring took no slot within 1 s: reads by calls from now on", disk);
+			atomic_store(&l->ring_off, true);
+			ret = 1;
+			goto out;
+		}
+		if (v == VRING_TAKEN && waited_ms >= ring_wait_ms) {
+			atomic_store(&l->ring_off, true);
+			nbdkit_error("read %s: the vdisk provider took the read but gave no answer within %u ms "
+				     "(SCM_VDISK_RING_WAIT_MS): the ring is not used again", disk, ring_wait_ms);
+			nbdkit_set_error(EIO);
+			return -1; /* the slot stays taken: it may still be answered */
 		}
 	}
 	if (s->status == -ESHUTDOWN)
@@ -488,7 +513,7 @@ static int pread_(void *h, void *buf, uint32_t count, uint64_t offset, uint32_t 
 {
 	struct lane *l = &lanes[atomic_fetch_add(&next_lane, 1) % (unsigned)lanes_n];
 	/* the ring, unless it stopped (a handover): then calls */
-	if (l->ring && count <= VRING_DATA_SIZE && !atomic_load(&l->ring->dead)) {
+	if (l->ring && count <= VRING_DATA_SIZE && !atomic_load(&l->ring->dead) && !atomic_load(&l->ring_off)) {
 		int r = ring_read(l, buf, count, offset);
 		if (r <= 0)
 			return r;

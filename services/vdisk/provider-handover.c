@@ -76,6 +76,8 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 	json_object_object_add(o, "path", json_object_new_string(d->path));
 	json_object_object_add(o, "rw", json_object_new_boolean(d->rw));
 	json_object_object_add(o, "shared", json_object_new_boolean(d->shared));
+	if (d->moved_to) /* migrated to an NBD export: still no writes here */
+		json_object_object_add(o, "moved_to", json_object_new_string(d->moved_to));
 	json_object_object_add(o, "dev", json_object_new_uint64(d->dev));
 	json_object_object_add(o, "ino", json_object_new_uint64(d->ino));
 	struct vhdx_session ss;
@@ -347,6 +349,9 @@ static struct disk *restore_disk(json_object *o, size_t idx, scm_error **ret_err
 	d->parallel_reads = !in.differencing;
 	d->rw = rw;
 	d->shared = get_bool(o, "shared");
+	const char *moved = get_str(o, "moved_to"); /* absent (an older state): not moved */
+	if (moved && !(d->moved_to = strdup(moved)))
+		r = scm_fail(ret_err, -ENOMEM, "out of memory");
 out:
 	for (size_t i = 0; i < got; i++)
 		safe_close(fds[i]);

@@ -42,6 +42,7 @@ struct mig_nbd {
 	char *uri; /* canonical */
 	unsigned wait_ms;
 	bool can_zero, can_flush;
+	bool dead; /* a request failed: every later one fails (__atomic) */
 	pthread_mutex_t lock;
 	uint8_t *zeros; /* a WRITE's worth, for a server without WRITE_ZEROES */
 };
@@ -52,15 +53,35 @@ bool mig_is_nbd(const char *dest)
 	       !strncmp(dest, "nbds+unix://", 12);
 }
 
-/* The failure of a request: libnbd's words (this thread's last error). */
+/* The failure of a request: libnbd's words (this thread's last error).
+ * The connection is not used again: a request that got no answer may
+ * still be at the server, and NBD does not order requests in flight, so a
+ * stale WRITE could land after any later one (even after the switch-over's
+ * FLUSH). Every later request fails, so the job fails and never switches
+ * over to the export. */
 static int req_fail(struct mig_nbd *n, int k, const char *what, uint64_t off, uint64_t len, scm_error **err)
 {
 	int e = k == -ETIMEDOUT ? ETIMEDOUT : nbd_get_errno();
 	const char *msg = k == -ETIMEDOUT ? NULL : nbd_get_error();
 	char why[64];
 	snprintf(why, sizeof why, "no answer within %u ms (SCM_VDISK_NBD_WAIT_MS)", n->wait_ms);
-	return scm_fail(err, e > 0 ? -e : -EIO, "migration destination %s: %s %llu+%llu: %s", n->uri, what,
-			(unsigned long long)off, (unsigned long long)len, msg ? msg : why);
+	int r = scm_fail(err, e > 0 ? -e : -EIO, "migration destination %s: %s %llu+%llu: %s", n->uri, what,
+			 (unsigned long long)off, (unsigned long long)len, msg ? msg : why);
+	if (!__atomic_exchange_n(&n->dead, true, __ATOMIC_ACQ_REL))
+		(void)nbd_shutdown(n->nbd, LIBNBD_SHUTDOWN_ABANDON_PENDING);
+	return r;
+}
+
+/* After a failed request: none is sent again on this connection. */
+static int dead_fail(struct mig_nbd *n, const char *what, uint64_t off, uint64_t len, scm_error **err)
+{
+	return scm_fail(err, -EIO, "migration destination %s: %s %llu+%llu: an earlier request failed: the "
+			"connection is not used again", n->uri, what, (unsigned long long)off, (unsigned long long)len);
+}
+
+static bool is_dead(struct mig_nbd *n)
+{
+	return __atomic_load_n(&n->dead, __ATOMIC_ACQUIRE);
 }
 
 static int nbd_put(struct mig_nbd *n, const void *buf, uint64_t len, uint64_t off, scm_error **err)
@@ -69,6 +90,10 @@ static int nbd_put(struct mig_nbd *n, const void *buf, uint64_t len, uint64_t of
 	pthread_mutex_lock(&n->lock);
 	for (uint64_t done = 0; done < len && r == 0;) {
 		uint64_t k = len - done < NBD_REQ_MAX ? len - done : NBD_REQ_MAX;
+		if (is_dead(n)) {
+			r = dead_fail(n, "writing", off + done, k, err);
+			break;
+		}
 		int64_t c = nbd_aio_pwrite(n->nbd, (const char *)buf + done, k, off + done, NBD_NULL_COMPLETION, 0);
 		int w = nbd_wait(n->nbd, c, n->wait_ms);
 		if (w < 0)
@@ -97,6 +122,10 @@ static int nbd_zeroes(struct mig_nbd *n, uint64_t len, uint64_t off, bool unmap,
 	pthread_mutex_lock(&n->lock);
 	for (uint64_t done = 0; done < len && r == 0;) {
 		uint64_t k = len - done < NBD_ZERO_MAX ? len - done : NBD_ZERO_MAX;
+		if (is_dead(n)) {
+			r = dead_fail(n, "writing zeroes at", off + done, k, err);
+			break;
+		}
 		int64_t c = nbd_aio_zero(n->nbd, k, off + done, NBD_NULL_COMPLETION, unmap ? 0 : LIBNBD_CMD_FLAG_NO_HOLE);
 		int w = nbd_wait(n->nbd, c, n->wait_ms);
 		if (w < 0)
@@ -109,6 +138,8 @@ static int nbd_zeroes(struct mig_nbd *n, uint64_t len, uint64_t off, bool unmap,
 
 static int nbd_sync(struct mig_nbd *n, scm_error **err)
 {
+	if (is_dead(n))
+		return dead_fail(n, "flushing", 0, 0, err);
 	if (!n->can_flush) /* the server says its writes need none */
 		return 0;
 	pthread_mutex_lock(&n->lock);

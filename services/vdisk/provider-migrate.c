@@ -89,6 +89,8 @@ bool mig_step_quick(const struct bjob *b)
 void mig_next(struct bjob *b)
 {
 	struct bmig *m = b->mig;
+	if (b->switched && b->d->moved_to)
+		rec_checkpoint(); /* a recovery after a crash still refuses writes here */
 	/* making dest touches nothing of the disk: beside its I/O, with the
 	 * journal's first write (so clients wait for neither's fsyncs); a
 	 * failure is the next work step's */

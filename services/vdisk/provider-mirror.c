@@ -133,11 +133,15 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 	int r = m->to_nbd ? (op == BW_WRITE ? mig_nbd_write(b, buf, len, off, &e) : mig_nbd_zeroes(b, len, off, unmap, &e))
 		: op == BW_WRITE ? vhdx_write(b->other, buf, len, off)
 				 : vhdx_write_zeroes(b->other, len, off, unmap);
-	scm_error_free(e); /* the dirty map takes it: a pass copies it again, or fails the job */
 	/* what the destination holds there is no longer what the record's
-	 * hash says: the record leaves the piece out (never a wrong claim) */
-	for (uint64_t c = c0; r >= 0 && c <= c1 && c < b->n_chunks; c++)
+	 * hash says (a failed write may have reached it, or may still):
+	 * the record leaves the piece out (never a wrong claim) */
+	for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++)
 		m->rec[c].st = REC_UNKNOWN;
+	if (r < 0 && m->to_nbd)
+		dest_failed(b, r, e); /* the connection is not used again (provider-mignbd.c): the job fails */
+	else
+		scm_error_free(e); /* the dirty map takes it: a pass copies it again, or fails the job */
 	pthread_mutex_unlock(&m->dlock);
 	if (r < 0) {
 		bjob_dirty(b, off, len); /* a pass copies it again, or fails the job */

@@ -352,6 +352,12 @@ static void commit_run(struct iopool_job *pj)
 								   : "the destination is no longer open for writing");
 		return;
 	}
+	if (o->d->moved_to) { /* switched over to an NBD export during the copy (as job_run refuses) */
+		o->code = SCM_VDISK_E_READONLY;
+		o->err = scm_error_new(-EROFS, SCM_HERE, "%s was migrated to %s: it takes no more writes here "
+				       "(write to the destination; reads here still work)", o->d->path, o->d->moved_to);
+		return;
+	}
 	if (o->rfd >= 0 && h != o->rh) { /* a job replaced the disk's file meanwhile: that space is not its */
 		o->code = SCM_VDISK_E_IO;
 		o->err = scm_error_new(-ESTALE, SCM_HERE, "the destination's file was replaced by a job during the copy");
@@ -598,6 +604,9 @@ int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	if (!h->rw)
 		return fail(call, SCM_VDISK_E_READONLY, "handle %llu is read-only", (unsigned long long)handle);
+	if (h->d->moved_to) /* the export is the disk: this file would take a write it never sees */
+		return fail(call, SCM_VDISK_E_READONLY, "%s was migrated to %s: it takes no more writes here "
+			    "(write to the destination; reads here still work)", h->d->path, h->d->moved_to);
 	if (!offload_hex_valid(token))
 		return fail(call, SCM_VDISK_E_TOKENINVALID, "offload_write: a token is 128 lower-case hex digits");
 	if (pr_refused(call, h->d->pr, true))

@@ -53,6 +53,8 @@ json_object *rec_save_channel(const scm_grant *g, struct channel *c)
 		json_object_object_add(h, "path", json_object_new_string(d->path));
 		json_object_object_add(h, "rw", json_object_new_boolean(c->h[k].rw));
 		json_object_object_add(h, "shared", json_object_new_boolean(d->shared));
+		if (d->moved_to) /* migrated to an NBD export: still no writes here */
+			json_object_object_add(h, "moved_to", json_object_new_string(d->moved_to));
 		if (ring_fd(&c->h[k]) >= 0)
 			json_object_object_add(h, "ring", json_object_new_int(scm_handover_fd_add(provider,
 												   ring_fd(&c->h[k]))));
@@ -169,6 +171,10 @@ int rec_restore_channel(const scm_grant *g, json_object *saved, void **ret_chdat
 			scm_error_free(e);
 			continue;
 		}
+		/* absent (an older checkpoint): not moved */
+		const char *moved = json_object_object_get_ex(h, "moved_to", &x) ? json_object_get_string(x) : NULL;
+		if (moved && !d->moved_to)
+			d->moved_to = strdup(moved);
 		handle_attach(c, (size_t)k - 1, d, rw, shared, acct);
 		back++;
 	}

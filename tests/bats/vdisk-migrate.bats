@@ -539,7 +539,15 @@ JSON
 	grep -q "migration job $id to $uri rolled back: $uri keeps what the job wrote to it" "$SCMT"/run/logs/vdisk.log*
 	same "$D/n.vhdx"
 	# the migration, under a writer: once over, the writer's next write is
-	# refused, and the export holds every write it was answered for
+	# refused, and the export holds every write it was answered for (a
+	# reader holds the disk open throughout, for the restart below)
+	rm -f "$SCMT/hold.in" "$SCMT/hold.out"
+	mkfifo "$SCMT/hold.in"
+	"$C" --endpoint "$(ep app)" hold "$D/n.vhdx" ro <"$SCMT/hold.in" >"$SCMT/hold.out" &
+	HOLD=$!
+	BG="${BG:-} $HOLD"
+	exec 7>"$SCMT/hold.in"
+	wait_until 60 grep -q open "$SCMT/hold.out"
 	writer "$D/n.vhdx"
 	more_writes
 	"$V" migrate --throttle 100 "$D/n.vhdx" "$uri"
@@ -550,6 +558,15 @@ JSON
 	grep -q "was migrated to $uri: it takes no more writes here" "$SCMT/writer.out"
 	cmp "$SCMT/expected" "$SCMT/n.raw"
 	qemu-img compare -q -f raw -F raw "$SCMT/expected" "$SCMT/n.raw"
+	# still after a restart (the handover carries it): a new client's
+	# write is refused, the disk unchanged
+	"$SCMCTL" service restart vdisk
+	run "$C" --endpoint "$(ep app)" pattern "$D/n.vhdx" "$SCMT/expected" 1
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"was migrated to $uri: it takes no more writes here"* ]]
+	exec 7>&-
+	wait "$HOLD"
 	# the disk itself holds the same, and is an ordinary disk again
 	same "$D/n.vhdx"
 }
