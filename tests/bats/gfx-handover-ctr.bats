@@ -47,18 +47,9 @@ typed() { "$SCMCTL" container exec two-apps-term -- test -e "$1"; }
 	pid=$(proxy_pid)
 	for i in $(seq 1 "$rounds"); do
 		if [ "$i" -eq $((rounds / 2 + 1)) ]; then
-			run "$SCMCTL" daemon restart
-			echo "$output"
-			[ "$status" -eq 0 ]
-			[ "$(proxy_pid)" = "$pid" ]
+			scmd_restart_keeps_proxy
 		else
-			run "$SCMCTL" service restart gfx-two-apps
-			echo "$output"
-			[ "$status" -eq 0 ]
-			[[ "$output" == *"restarted with its channels"* ]]
-			new=$(proxy_pid)
-			[ -n "$new" ] && [ "$new" != "$pid" ]
-			pid=$new
+			proxy_restart
 			# a new container took over; the old one went, record and all
 			old=$ctr
 			ctr=$(proxy_ctr)

@@ -34,6 +34,29 @@ launch() {
 	[ ${#PASSWORD} -eq 8 ] && [ -n "$TX" ]
 }
 
+# proxy_restart: `service restart` of the proxy, which says it kept its
+# channels and leaves a new process serving; $pid (the old one) is set to
+# the new one.
+proxy_restart() {
+	run "$SCMCTL" service restart gfx-two-apps
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"restarted with its channels"* ]]
+	local new
+	new=$(proxy_pid)
+	[ -n "$new" ] && [ "$new" != "$pid" ]
+	pid=$new
+}
+
+# scmd_restart_keeps_proxy: `daemon restart`, the proxy's process ($pid)
+# left as it was.
+scmd_restart_keeps_proxy() {
+	run "$SCMCTL" daemon restart
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(proxy_pid)" = "$pid" ]
+}
+
 # the viewer secrets and ports as the proxy tells them (the host's call)
 secrets() {
 	"$SCMCTL" call gfx-two-apps viewer | python3 -c '

@@ -37,13 +37,7 @@ load gfx-handover
 	pid=$(proxy_pid)
 	for i in $(seq 1 "$rounds"); do
 		presents=$(clock_presents)
-		run "$SCMCTL" service restart gfx-two-apps
-		echo "$output"
-		[ "$status" -eq 0 ]
-		[[ "$output" == *"restarted with its channels"* ]]
-		new=$(proxy_pid)
-		[ -n "$new" ] && [ "$new" != "$pid" ]
-		pid=$new
+		proxy_restart
 		grep -q "took over 2 clients and 1 viewers (0 dropped" "$SCMT/run/logs/gfx-two-apps.log"
 		[ "$(secrets)" = "$before" ]
 		touch "$SCMT/go.$i"
@@ -186,18 +180,9 @@ assert c["size"] == 12 and c["source"] == "@viewer", c'
 	# two restarts of the proxy around one of scmd
 	for i in 1 2 3; do
 		if [ "$i" -eq 2 ]; then
-			run "$SCMCTL" daemon restart
-			echo "$output"
-			[ "$status" -eq 0 ]
-			[ "$(proxy_pid)" = "$pid" ]
+			scmd_restart_keeps_proxy
 		else
-			run "$SCMCTL" service restart gfx-two-apps
-			echo "$output"
-			[ "$status" -eq 0 ]
-			[[ "$output" == *"restarted with its channels"* ]]
-			new=$(proxy_pid)
-			[ -n "$new" ] && [ "$new" != "$pid" ]
-			pid=$new
+			proxy_restart
 		fi
 		[ "$(secrets)" = "$before" ]
 		touch "$SCMT/go.$i"
