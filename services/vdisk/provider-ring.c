@@ -55,10 +55,20 @@ struct ring_job {
 	bool done;
 };
 
+/* The reservation asked again where the read runs, as job_run does: a
+ * PREEMPT AND ABORT answered since serve() checked it fenced the queue,
+ * and a victim's read must not land after it. */
+static int checked_read(struct ring *r, uint8_t *buf, uint32_t len, uint64_t off)
+{
+	if (pr_check(r->d->pr, r->nexus, false) < 0)
+		return -EBADE;
+	return vhdx_read(r->d->h, buf, len, off);
+}
+
 static void rjob_run(struct iopool_job *pj)
 {
 	struct ring_job *j = (struct ring_job *)pj;
-	j->res = vhdx_read(j->r->d->h, j->buf, j->len, j->off);
+	j->res = checked_read(j->r, j->buf, j->len, j->off);
 }
 
 static void rjob_done(struct iopool_job *pj)
@@ -76,7 +86,7 @@ static int ring_read(struct ring *r, uint8_t *buf, uint32_t len, uint64_t off)
 	struct disk *d = r->d;
 	if (iopool_enter_shared(&d->q)) {
 		if (__atomic_load_n(&d->parallel_reads, __ATOMIC_ACQUIRE)) {
-			int res = vhdx_read(d->h, buf, len, off);
+			int res = checked_read(r, buf, len, off);
 			iopool_leave_shared(&d->q);
 			return res;
 		}
@@ -117,7 +127,8 @@ static void serve(struct ring *r, struct vring_slot *s)
 		snprintf(msg, sizeof msg, "reservation conflict: %.40s may not read", r->nexus);
 	}
 	if (st == 0 && (st = ring_read(r, r->data + (uint64_t)q.data * VRING_DATA_SIZE, q.length, q.offset)) < 0)
-		snprintf(msg, sizeof msg, "read at %llu: %s", (unsigned long long)q.offset, strerror(-st));
+		snprintf(msg, sizeof msg, "read at %llu: %s", (unsigned long long)q.offset,
+			 st == -EBADE ? "reservation conflict (preempted)" : strerror(-st));
 	slot_done(s, st < 0 ? st : 0, msg);
 }
 
