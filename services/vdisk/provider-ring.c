@@ -266,6 +266,8 @@ void ring_stop(struct handle *h)
 	if (!r)
 		return;
 	h->ring = NULL;
+	if (h->acct)
+		h->acct->rings--;
 	pthread_mutex_lock(&r->mu);
 	atomic_store(&r->stop, true);
 	pthread_cond_broadcast(&r->cv);
@@ -336,6 +338,10 @@ int do_ring(scm_call *call, uint64_t handle, void *ud)
 	if (g && g->constraints &&
 	    (json_object_object_get(g->constraints, "read") || json_object_object_get(g->constraints, "*")))
 		return fail(call, SCM_E_DENIED, "the grant constrains read's parameters: no ring, read through calls");
+	if (h->acct && h->acct->rings >= RINGS_MAX)
+		return fail(call, SCM_VDISK_E_LIMIT, "this client has %u read rings already, the provider's cap (each is "
+			    "%llu MiB of memory and a thread): close a handle that has one, or read through calls",
+			    h->acct->rings, (unsigned long long)(VRING_SIZE >> 20));
 	if (pr_refused(call, h->d->pr, false))
 		return 0;
 	struct ring *r = calloc(1, sizeof *r);
@@ -378,6 +384,8 @@ int do_ring(scm_call *call, uint64_t handle, void *ud)
 		return fail(call, SCM_E_INTERNAL, "starting the ring's thread: %s", strerror(e));
 	}
 	h->ring = r;
+	if (h->acct)
+		h->acct->rings++;
 	rec_checkpoint(); /* a recovery after a crash stops it (ring_release) */
 	return scm_vdisk_ring_reply(call, r->memfd, r->efd, VRING_SIZE);
 }

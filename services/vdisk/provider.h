@@ -55,7 +55,13 @@ struct account {
 	uint64_t open_debt;   /* block table bytes owed for opens, see OPEN_RATE */
 	uint64_t open_paid;   /* when the debt was last brought up to date (CLOCK_MONOTONIC ns) */
 	unsigned connecting;  /* its opens and creates waiting for a remote parent (provider-remote.c) */
+	unsigned rings;       /* its handles' read rings (provider-ring.c), at most RINGS_MAX */
 };
+
+/* A read ring is VRING_SIZE of shared memory and a thread: a client gets
+ * this many (an export's 8 lanes), beyond GRANT_BYTES_MAX; its other
+ * handles read through calls. */
+#define RINGS_MAX 8
 
 /* Reads up to this size that the page cache holds are done on the loop: a
  * copy of 1 MiB takes about 0.1 ms, less than the hand-off to a worker and

@@ -11,6 +11,8 @@
  *   vdisk-client [--endpoint EP] badvec DISK [ro]     malformed writev batches, all refused
  *   vdisk-client [--endpoint EP] badring DISK        malformed read ring slots, all refused
  *                                                     (ro: a good batch on a read-only handle)
+ *   vdisk-client [--endpoint EP] rings DISK N        N read-only handles, a read ring asked for
+ *                                                     each: how many rings the provider gives
  *   vdisk-client [--endpoint EP] info DISK
  *   vdisk-client [--endpoint EP] many DISK N          open read-only up to N handles on one
  *                                                     channel, say how many, wait for stdin EOF
@@ -107,6 +109,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "pattern") && argc > 4) {
 		r = client_pattern(ch, disk, argv[3], atol(argv[4]), argc > 5 ? argv[5] : "", &e);
 		return r ? die(r, e) : (scm_channel_free(ch), 0);
+	}
+	if (!strcmp(cmd, "rings") && argc > 3) {
+		r = client_rings(ch, disk, atol(argv[3]));
+		scm_channel_free(ch);
+		return r;
 	}
 	if (!strcmp(cmd, "many") && argc > 3) {
 		/* the per-client cap: how many handles does the provider give? */
