@@ -166,6 +166,8 @@ int scope_for(const scm_grant *g, struct channel *c, const char *method, struct 
 /* provider-recover.c: checkpoints, and the channels back after a crash
  * (docs/vdisk.md, "A crash of the provider") */
 void rec_checkpoint(void);
+/* A checkpoint's save starts (its fds are counted per client from here). */
+void rec_save_begin(void);
 struct json_object *rec_save_channel(const scm_grant *g, struct channel *c);
 int rec_restore_channel(const scm_grant *g, struct json_object *saved, void **ret_chdata);
 /* The granted directory of another path parameter (migrate's dest): 1 and
