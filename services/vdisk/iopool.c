@@ -215,15 +215,29 @@ static void barrier_run(struct iopool_job *j)
 	pthread_mutex_unlock(&lock);
 }
 
+/* The worker is done with the barrier (it read pj after run): a next hold
+ * may use it again. */
 static void barrier_done(struct iopool_job *j)
 {
-	(void)j;
+	struct iopool_barrier *b = (struct iopool_barrier *)j;
+	pthread_mutex_lock(&lock);
+	b->busy = false;
+	pthread_cond_broadcast(&idle);
+	pthread_mutex_unlock(&lock);
 }
 
 void iopool_hold(struct iopool_queue *q)
 {
 	struct iopool_barrier *b = &q->barrier;
-	*b = (struct iopool_barrier){ .pj = { .shared = false, .run = barrier_run, .done = barrier_done } };
+	/* the last hold's worker may not have seen its release yet: set up
+	 * anew before, it would wait for this hold's release, and this one
+	 * behind it for ever */
+	pthread_mutex_lock(&lock);
+	while (b->busy)
+		pthread_cond_wait(&idle, &lock);
+	*b = (struct iopool_barrier){ .pj = { .shared = false, .run = barrier_run, .done = barrier_done },
+				      .busy = true };
+	pthread_mutex_unlock(&lock);
 	iopool_submit(q, &b->pj);
 	pthread_mutex_lock(&lock);
 	while (!b->running)
@@ -237,6 +251,12 @@ void iopool_release(struct iopool_queue *q)
 	q->barrier.released = true;
 	pthread_cond_broadcast(&idle);
 	pthread_mutex_unlock(&lock);
+}
+
+void iopool_fence(struct iopool_queue *q)
+{
+	iopool_hold(q);
+	iopool_release(q);
 }
 
 bool iopool_try_inline(struct iopool_queue *q)

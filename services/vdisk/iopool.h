@@ -26,6 +26,7 @@ struct iopool_job {
 struct iopool_barrier {
 	struct iopool_job pj;
 	bool running, released;
+	bool busy; /* from iopool_hold() until its worker is done with it */
 };
 
 struct iopool_queue {
@@ -58,7 +59,9 @@ bool iopool_idle_now(struct iopool_queue *q);
 /* True when a job is queued on q, waiting: a long exclusive job running
  * on q may end early to let it start. */
 bool iopool_waiting(struct iopool_queue *q);
-/* Waits until q has nothing queued or running (blocks the caller). */
+/* Waits until q has nothing queued or running (blocks the caller). Only
+ * for a queue nothing else enters: a read ring's reads keep coming, and
+ * can keep it from ever being idle (use iopool_fence() or iopool_hold()). */
 void iopool_drain(struct iopool_queue *q);
 /* Queues an exclusive job that does nothing but wait, and waits until it
  * runs: then nothing else runs on q (what was queued before is done, what
@@ -68,6 +71,10 @@ void iopool_drain(struct iopool_queue *q);
  * enter q, which iopool_drain() cannot keep out. One hold at a time. */
 void iopool_hold(struct iopool_queue *q);
 void iopool_release(struct iopool_queue *q);
+/* Waits until everything queued or running on q when it was called is
+ * done (iopool_hold() then iopool_release()): what comes after, a read
+ * ring's reads too, waits behind it, so it cannot be starved. */
+void iopool_fence(struct iopool_queue *q);
 /* Like iopool_idle_now(), and when true the caller runs as q's exclusive
  * job until iopool_end_inline(): nothing else starts or enters. */
 bool iopool_try_inline(struct iopool_queue *q);

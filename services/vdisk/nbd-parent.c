@@ -75,15 +75,26 @@ static uint64_t now_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
+/* A request's own bound, which bytes moving never push back: its wait
+ * for silence, a second, and a second for each NBD_MIN_RATE of its bytes.
+ * A server that takes a WRITE a window at a time, just inside the silence
+ * bound, would otherwise hold it (and the disk's queue behind it) for as
+ * long as it likes. */
+static uint64_t hard_deadline(unsigned idle_ms, uint64_t bytes)
+{
+	return now_ms() + idle_ms + 1000 + bytes * 1000 / NBD_MIN_RATE;
+}
+
 /* Runs libnbd's state machine until done(nbd) says 1 (0: not yet, -1: it
  * failed) or deadline (ms, now_ms's clock) passes: -ETIMEDOUT. With
  * idle_ms, every poll that moved bytes pushes the deadline to idle_ms from
- * then: a slow link that is still answering is not a lost one. libnbd
- * itself has no timeouts; a server that stops answering (a host gone, not
- * a process killed) would otherwise hold a read, or the provider's loop
- * at open, for as long as TCP keeps trying. */
+ * then, never past hard: a slow link that is still answering is not a
+ * lost one, a trickle is. libnbd itself has no timeouts; a server that
+ * stops answering (a host gone, not a process killed) would otherwise
+ * hold a read, or the provider's loop at open, for as long as TCP keeps
+ * trying. */
 static int poll_until(struct nbd_handle *nbd, int (*done)(struct nbd_handle *, int64_t), int64_t cookie,
-		      uint64_t deadline, unsigned idle_ms)
+		      uint64_t deadline, unsigned idle_ms, uint64_t hard)
 {
 	for (;;) {
 		int r = done(nbd, cookie);
@@ -97,7 +108,7 @@ static int poll_until(struct nbd_handle *nbd, int (*done)(struct nbd_handle *, i
 		if (k < 0)
 			return -1;
 		if (k > 0 && idle_ms && now_ms() + idle_ms > deadline)
-			deadline = now_ms() + idle_ms;
+			deadline = now_ms() + idle_ms < hard ? now_ms() + idle_ms : hard;
 	}
 }
 
@@ -152,7 +163,7 @@ int nbd_dial(const struct nbd_uri *u, const struct nbd_parent_opts *o, bool allo
 	if (r == 0)
 		r = u->unix_socket ? nbd_aio_connect_unix(nbd, u->socket) : nbd_aio_connect_tcp(nbd, u->host, port);
 	if (r == 0)
-		r = poll_until(nbd, connected, 0, now_ms() + cms, 0);
+		r = poll_until(nbd, connected, 0, now_ms() + cms, 0, UINT64_MAX);
 	if (r == -ETIMEDOUT) {
 		scm_fail(ret_err, -ETIMEDOUT, "%s: cannot connect: no answer within %u ms (SCM_VDISK_NBD_CONNECT_MS)",
 			 canon, cms);
@@ -171,11 +182,11 @@ int nbd_dial(const struct nbd_uri *u, const struct nbd_parent_opts *o, bool allo
 	return 0;
 }
 
-int nbd_wait(struct nbd_handle *nbd, int64_t cookie, unsigned idle_ms)
+int nbd_wait(struct nbd_handle *nbd, int64_t cookie, unsigned idle_ms, uint64_t bytes)
 {
 	if (cookie < 0)
 		return -1;
-	return poll_until(nbd, completed, cookie, now_ms() + idle_ms, idle_ms);
+	return poll_until(nbd, completed, cookie, now_ms() + idle_ms, idle_ms, hard_deadline(idle_ms, bytes));
 }
 
 /* One connection attempt, given until deadline; on failure *ret_err says
@@ -227,7 +238,8 @@ static int read_locked(struct nbd_parent *p, void *buf, uint64_t len, uint64_t o
 			/* silence for the wait is a lost link; a slow answer is not */
 			int k = c < 0 ? -1
 				      : poll_until(p->nbd, completed, c, floor > deadline ? floor : deadline,
-						   p->wait_ms > 200 ? p->wait_ms : 200);
+						   p->wait_ms > 200 ? p->wait_ms : 200,
+						   hard_deadline(p->wait_ms > 200 ? p->wait_ms : 200, n));
 			if (k < 0) {
 				int e = k == -ETIMEDOUT ? ETIMEDOUT : nbd_get_errno();
 				r = scm_fail(&why, e > 0 ? -e : -EIO, "%s: reading %llu+%llu: %s", p->canon,

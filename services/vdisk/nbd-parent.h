@@ -44,10 +44,17 @@ int nbd_parent_open(const struct nbd_uri *u, const struct nbd_parent_opts *o, st
 struct nbd_handle;
 int nbd_dial(const struct nbd_uri *u, const struct nbd_parent_opts *o, bool alloc, struct nbd_handle **ret,
 	     scm_error **ret_err);
+/* The slowest transfer a request may make (bytes a second): a request of
+ * n bytes gets its wait for silence, a second and n / NBD_MIN_RATE
+ * seconds in all, however its bytes trickle (nbd_wait, a remote parent's
+ * reads). */
+#define NBD_MIN_RATE (1ull << 20)
 /* Drives nbd until the command cookie completes: 0; -1 when it failed or
  * the connection died (libnbd's error says why); -ETIMEDOUT after idle_ms
- * in which no byte moved. */
-int nbd_wait(struct nbd_handle *nbd, int64_t cookie, unsigned idle_ms);
+ * in which no byte moved, or once idle_ms + 1 s + bytes / NBD_MIN_RATE
+ * passed since the call, bytes moving or not (bytes: what the request
+ * carries, a WRITE's data; 0 for the others). */
+int nbd_wait(struct nbd_handle *nbd, int64_t cookie, unsigned idle_ms, uint64_t bytes);
 /* vhdx_remote_open_fn for host mode: any URI the parser takes, with the
  * environment's opts. */
 int nbd_parent_host_opener(const char *uri, void *userdata, struct vhdx_remote *ret, scm_error **ret_err);

@@ -194,13 +194,28 @@ static bool provider_gone(struct lane *l)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
 }
 
+/* The lane reads through calls from now on; readers waiting for a slot
+ * go there too. */
+static void lane_ring_off(struct lane *l)
+{
+	pthread_mutex_lock(&l->lock);
+	atomic_store(&l->ring_off, true);
+	pthread_cond_broadcast(&l->rcond);
+	pthread_mutex_unlock(&l->lock);
+}
+
 /* A read through the ring: 0 done, -1 failed (nbdkit's error set), 1 the
  * ring stopped (the caller uses calls). */
 static int ring_read(struct lane *l, void *dst, uint32_t len, uint64_t off)
 {
 	pthread_mutex_lock(&l->lock);
-	while (!l->rfree)
+	/* a slot comes back with every answer, and once the ring is off */
+	while (!l->rfree && !atomic_load(&l->ring_off))
 		pthread_cond_wait(&l->rcond, &l->lock);
+	if (atomic_load(&l->ring_off)) {
+		pthread_mutex_unlock(&l->lock);
+		return 1;
+	}
 	unsigned i = (unsigned)__builtin_ctzll(l->rfree);
 	l->rfree &= ~(1ull << i);
 	pthread_mutex_unlock(&l->lock);
@@ -239,7 +254,12 @@ static int ring_read(struct lane *l, void *dst, uint32_t len, uint64_t off)
 		if (provider_gone(l)) {
 			nbdkit_error("read %s: the vdisk provider is gone", disk);
 			nbdkit_set_error(EIO);
-			return -1; /* the slot stays taken: nobody will answer it */
+			/* nobody will answer it: the slot back (the ring is
+			 * not used again, so nobody fills it either), and the
+			 * lane's next reads are calls, which fail at once */
+			lane_ring_off(l);
+			ret = -1;
+			goto out;
 		}
 		/* not taken in a second: maybe nobody serves the ring (a
 		 * provider that crashed before its checkpoint named the ring
@@ -247,12 +267,12 @@ static int ring_read(struct lane *l, void *dst, uint32_t len, uint64_t off)
 		v = VRING_SUBMITTED;
 		if (atomic_compare_exchange_strong(&s->state, &v, VRING_FREE)) {
 			nbdkit_debug("read %s: the ring took no slot within 1 s: reads by calls from now on", disk);
-			atomic_store(&l->ring_off, true);
+			lane_ring_off(l);
 			ret = 1;
 			goto out;
 		}
 		if (v == VRING_TAKEN && waited_ms >= ring_wait_ms) {
-			atomic_store(&l->ring_off, true);
+			lane_ring_off(l);
 			nbdkit_error("read %s: the vdisk provider took the read but gave no answer within %u ms "
 				     "(SCM_VDISK_RING_WAIT_MS): the ring is not used again", disk, ring_wait_ms);
 			nbdkit_set_error(EIO);

@@ -114,6 +114,7 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 static json_object *save(void *userdata, scm_error **ret_err)
 {
 	if (scm_provider_recovery(provider)) { /* a checkpoint: the channels say it all */
+		rec_save_begin();
 		json_object *st = json_object_new_object();
 		json_object_object_add(st, "disks", json_object_new_array());
 		return st;

@@ -341,12 +341,16 @@ static int commit_open(struct bjob *b, struct disk *d, scm_error **ret_err)
 	b->dirty = calloc(b->n_chunks / 8 + 1, 1);
 	if (!b->target || !b->target_name || !b->dirty)
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	iopool_drain(&d->q);
+	/* held, not drained: a read ring (opened before a snapshot gave the
+	 * disk its parent) enters the queue from its own thread, and could
+	 * keep it from ever being idle while the loop waits */
+	iopool_hold(&d->q);
 	vhdx_unlock(d->h);
 	int r = vhdx_open_fd(vhdx_fd(parent), b->target, b->scoped ? &b->scope : NULL, VHDX_O_KEEP_IDENTITY,
 			     &b->other, ret_err);
 	if (r < 0) {
 		vhdx_relock(d->h);
+		iopool_release(&d->q);
 		return scm_fail(ret_err, r, "opening the parent %s for writing", b->target);
 	}
 	/* the child locked again (the parent is, by the handle just opened):
@@ -354,8 +358,10 @@ static int commit_open(struct bjob *b, struct disk *d, scm_error **ret_err)
 	if ((r = vhdx_relock_top(d->h)) < 0) {
 		b->other = vhdx_close(b->other);
 		vhdx_relock(d->h);
+		iopool_release(&d->q);
 		return scm_fail(ret_err, r, "%s: its lock was taken meanwhile", b->path);
 	}
+	iopool_release(&d->q);
 	return 0;
 }
 

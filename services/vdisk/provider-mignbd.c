@@ -20,7 +20,8 @@
  *   host, as a VM does after qemu's storage migration to an NBD target.
  *
  * Every request waits for its answer against a bound
- * (SCM_VDISK_NBD_WAIT_MS of silence); a lost connection is not retried:
+ * (SCM_VDISK_NBD_WAIT_MS of silence, and a limit bytes moving do not push
+ * back: nbd_wait); a lost connection is not retried:
  * the job fails, and the disk is as it was (nothing of it depended on the
  * export). One request at a time on the connection (n->lock): libnbd's
  * handle is thread-safe, but two threads polling it would each wait for
@@ -63,8 +64,9 @@ static int req_fail(struct mig_nbd *n, int k, const char *what, uint64_t off, ui
 {
 	int e = k == -ETIMEDOUT ? ETIMEDOUT : nbd_get_errno();
 	const char *msg = k == -ETIMEDOUT ? NULL : nbd_get_error();
-	char why[64];
-	snprintf(why, sizeof why, "no answer within %u ms (SCM_VDISK_NBD_WAIT_MS)", n->wait_ms);
+	char why[128];
+	snprintf(why, sizeof why, "no answer within %u ms (SCM_VDISK_NBD_WAIT_MS), or not done within its time "
+		 "limit (that, a second, and a second a MiB)", n->wait_ms);
 	int r = scm_fail(err, e > 0 ? -e : -EIO, "migration destination %s: %s %llu+%llu: %s", n->uri, what,
 			 (unsigned long long)off, (unsigned long long)len, msg ? msg : why);
 	if (!__atomic_exchange_n(&n->dead, true, __ATOMIC_ACQ_REL))
@@ -95,7 +97,7 @@ static int nbd_put(struct mig_nbd *n, const void *buf, uint64_t len, uint64_t of
 			break;
 		}
 		int64_t c = nbd_aio_pwrite(n->nbd, (const char *)buf + done, k, off + done, NBD_NULL_COMPLETION, 0);
-		int w = nbd_wait(n->nbd, c, n->wait_ms);
+		int w = nbd_wait(n->nbd, c, n->wait_ms, k);
 		if (w < 0)
 			r = req_fail(n, w, "writing", off + done, k, err);
 		done += k;
@@ -127,7 +129,7 @@ static int nbd_zeroes(struct mig_nbd *n, uint64_t len, uint64_t off, bool unmap,
 			break;
 		}
 		int64_t c = nbd_aio_zero(n->nbd, k, off + done, NBD_NULL_COMPLETION, unmap ? 0 : LIBNBD_CMD_FLAG_NO_HOLE);
-		int w = nbd_wait(n->nbd, c, n->wait_ms);
+		int w = nbd_wait(n->nbd, c, n->wait_ms, 0);
 		if (w < 0)
 			r = req_fail(n, w, "writing zeroes at", off + done, k, err);
 		done += k;
@@ -144,7 +146,7 @@ static int nbd_sync(struct mig_nbd *n, scm_error **err)
 		return 0;
 	pthread_mutex_lock(&n->lock);
 	int64_t c = nbd_aio_flush(n->nbd, NBD_NULL_COMPLETION, 0);
-	int w = nbd_wait(n->nbd, c, n->wait_ms);
+	int w = nbd_wait(n->nbd, c, n->wait_ms, 0);
 	int r = w < 0 ? req_fail(n, w, "flushing", 0, 0, err) : 0;
 	pthread_mutex_unlock(&n->lock);
 	return r;
@@ -210,7 +212,7 @@ static int scan(struct bjob *b, struct mig_nbd *n)
 		uint64_t at = s.reached, k = b->vsize - at < NBD_ZERO_MAX ? b->vsize - at : NBD_ZERO_MAX;
 		int64_t c = nbd_aio_block_status(n->nbd, k, at, (nbd_extent_callback){ .callback = extent_cb, .user_data = &s },
 						 NBD_NULL_COMPLETION, 0);
-		int w = nbd_wait(n->nbd, c, n->wait_ms);
+		int w = nbd_wait(n->nbd, c, n->wait_ms, 0);
 		if (w < 0)
 			return req_fail(n, w, "block status of", at, k, &b->serr);
 		if (s.reached <= at)

@@ -351,10 +351,12 @@ int pr_do_preempt(scm_call *call, uint64_t handle, uint64_t key, uint64_t victim
 	if (!ok)
 		return r;
 	/* PREEMPT AND ABORT: every command queued before the change asks
-	 * again when it runs (and the victims' fail); once the queue is
-	 * drained none of theirs can land, and only then is it answered */
+	 * again when it runs (and the victims' fail); once what was queued
+	 * then is done none of theirs can land, and only then is it
+	 * answered. A fence, not a wait for an idle queue: a read ring's
+	 * reads may keep the queue from ever being idle, and the loop waits */
 	if (abort)
-		iopool_drain(q);
+		iopool_fence(q);
 	return scm_vdisk_pr_preempt_reply(call);
 }
 

@@ -35,14 +35,92 @@ void rec_checkpoint(void)
 	}
 }
 
+/* The checkpoint holds SCM_HANDOVER_FDS_MAX fds in all, shared out so
+ * that no client crowds the others out of a recovery: a client (endpoint
+ * and uid) gets at most CK_FDS_CLIENT of them, and read rings (which a
+ * recovery only stops: the plugin takes its slots back by itself and
+ * reads through calls) only the first half of the table, so channels'
+ * buffers always have the rest. What is left out is logged: a channel
+ * not in the checkpoint is not restored after a crash, the client's calls
+ * on it fail and it connects again. */
+#define CK_FDS_CLIENT (SCM_HANDOVER_FDS_MAX / 4)
+#define CK_CLIENTS 64
+static struct ck_client {
+	char caller[64];
+	uid_t uid;
+	unsigned fds;
+} ck[CK_CLIENTS];
+static unsigned ck_n, ck_total;
+
+void rec_save_begin(void)
+{
+	ck_n = 0;
+	ck_total = 0;
+}
+
+/* g's count of fds in this checkpoint (NULL: past CK_CLIENTS clients,
+ * which then share nothing but the table's own bound). */
+static struct ck_client *ck_client(const scm_grant *g)
+{
+	const char *who = g && g->caller ? g->caller : "";
+	uid_t uid = g ? g->uid : (uid_t)-1;
+	for (unsigned i = 0; i < ck_n; i++)
+		if (ck[i].uid == uid && !strncmp(ck[i].caller, who, sizeof ck[i].caller - 1))
+			return &ck[i];
+	if (ck_n == CK_CLIENTS)
+		return NULL;
+	struct ck_client *k = &ck[ck_n++];
+	snprintf(k->caller, sizeof k->caller, "%s", who);
+	k->uid = uid;
+	k->fds = 0;
+	return k;
+}
+
+/* Whether to log a left-out channel or ring now: checkpoints come up to
+ * 40 a second, and one client with many channels would fill the log. */
+static bool ck_say(void)
+{
+	static uint64_t said;
+	uint64_t now = mono_ns();
+	if (said && now - said < 10000000000ull)
+		return false;
+	said = now;
+	return true;
+}
+
+/* fd into the checkpoint for g's client: its index, or < 0. */
+static int ck_fd_add(const scm_grant *g, int fd, bool ring)
+{
+	struct ck_client *k = ck_client(g);
+	if (k && k->fds >= CK_FDS_CLIENT)
+		return -EDQUOT;
+	if (ring && ck_total >= SCM_HANDOVER_FDS_MAX / 2)
+		return -EMFILE;
+	int i = scm_handover_fd_add(provider, fd);
+	if (i < 0)
+		return i;
+	ck_total++;
+	if (k)
+		k->fds++;
+	return i;
+}
+
 json_object *rec_save_channel(const scm_grant *g, struct channel *c)
 {
-	(void)g;
 	if (!c || c->closed)
 		return NULL;
+	int mi = ck_fd_add(g, c->memfd, false);
+	if (mi < 0) {
+		if (ck_say())
+			fprintf(stderr, "vdisk-provider: channel %llu of %s (uid %u) left out of the checkpoint: %s; its handles are not "
+			"opened again after a crash (said once in 10 s)\n", (unsigned long long)(g ? g->channel : 0), g && g->caller ? g->caller : "?",
+			g ? (unsigned)g->uid : 0, mi == -EDQUOT ? "its client has its share of the checkpoint's fds"
+								: "the checkpoint holds no more fds");
+		return NULL;
+	}
 	json_object *o = json_object_new_object();
 	json_object *hs = json_object_new_array();
-	json_object_object_add(o, "memfd", json_object_new_int(scm_handover_fd_add(provider, c->memfd)));
+	json_object_object_add(o, "memfd", json_object_new_int(mi));
 	json_object_object_add(o, "handles", hs);
 	for (size_t k = 0; k < HANDLES_MAX; k++) {
 		struct disk *d = c->h[k].d;
@@ -55,9 +133,14 @@ json_object *rec_save_channel(const scm_grant *g, struct channel *c)
 		json_object_object_add(h, "shared", json_object_new_boolean(d->shared));
 		if (d->moved_to) /* migrated to an NBD export: still no writes here */
 			json_object_object_add(h, "moved_to", json_object_new_string(d->moved_to));
-		if (ring_fd(&c->h[k]) >= 0)
-			json_object_object_add(h, "ring", json_object_new_int(scm_handover_fd_add(provider,
-												   ring_fd(&c->h[k]))));
+		int ri = ring_fd(&c->h[k]) >= 0 ? ck_fd_add(g, ring_fd(&c->h[k]), true) : -EBADF;
+		if (ri >= 0)
+			json_object_object_add(h, "ring", json_object_new_int(ri));
+		else if (ri != -EBADF && ck_say())
+			fprintf(stderr, "vdisk-provider: channel %llu: handle %zu's read ring left out of the checkpoint "
+				"(%s): after a crash its reader takes its slots back and reads through calls\n",
+				(unsigned long long)(g ? g->channel : 0), k + 1,
+				ri == -EDQUOT ? "its client has its share of the checkpoint's fds" : "rings have theirs");
 		json_object_array_add(hs, h);
 	}
 	return o;

@@ -12,8 +12,9 @@
  * (iopool_enter_shared), or queued behind them as a job when the queue is
  * busy. The ring stops (its header says so, the client goes on with calls)
  * when its handle is closed, its channel closes or the provider is handed
- * over; stopping waits for the read in progress, a local one: a disk with
- * a parent (possibly remote) has no ring. After a crash the ring's memory
+ * over; stopping waits for a read the thread does itself in the queue, a
+ * local one (a disk with a parent, possibly remote, has no ring), never
+ * for one it queued as a job: that one is left to its worker. After a crash the ring's memory
  * is in the checkpoint (provider-recover.c): the new process marks it
  * stopped and hands back every read the dead one left, so the client
  * sends them as calls. */
@@ -41,10 +42,16 @@ struct ring {
 	pthread_t th;
 	atomic_bool stop;
 	uint64_t spin_ns;
-	pthread_mutex_t mu; /* a read queued as a job: its end */
+	/* the owner (the handle), the thread, and each read queued as a job:
+	 * the last one frees the ring (ring_put) */
+	atomic_uint refs;
+	pthread_mutex_t mu; /* stop's effect on the thread; a queued read's end */
 	pthread_cond_t cv;
+	bool inside; /* the thread reads in the disk's queue itself (mu) */
 };
 
+/* On the heap: a thread told to stop leaves it behind (abandoned), and
+ * the worker that runs it frees it. */
 struct ring_job {
 	struct iopool_job pj;
 	struct ring *r;
@@ -52,46 +59,113 @@ struct ring_job {
 	uint32_t len;
 	uint64_t off;
 	int res;
-	bool done;
+	bool done, abandoned; /* mu */
 };
+
+static void ring_put(struct ring *r)
+{
+	if (atomic_fetch_sub(&r->refs, 1) != 1)
+		return;
+	munmap(r->hdr, VRING_SIZE);
+	close(r->memfd);
+	close(r->efd);
+	close(r->stopfd);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r);
+}
+
+/* The reservation asked again where the read runs, as job_run does: a
+ * PREEMPT AND ABORT answered since serve() checked it fenced the queue,
+ * and a victim's read must not land after it. */
+static int checked_read(struct ring *r, uint8_t *buf, uint32_t len, uint64_t off)
+{
+	if (pr_check(r->d->pr, r->nexus, false) < 0)
+		return -EBADE;
+	return vhdx_read(r->d->h, buf, len, off);
+}
 
 static void rjob_run(struct iopool_job *pj)
 {
 	struct ring_job *j = (struct ring_job *)pj;
-	j->res = vhdx_read(j->r->d->h, j->buf, j->len, j->off);
+	/* stopped: nobody waits for it (the disk is still there: its close
+	 * is queued behind this) */
+	j->res = atomic_load(&j->r->stop) ? -ESHUTDOWN : checked_read(j->r, j->buf, j->len, j->off);
 }
 
 static void rjob_done(struct iopool_job *pj)
 {
 	struct ring_job *j = (struct ring_job *)pj;
-	pthread_mutex_lock(&j->r->mu);
+	struct ring *r = j->r;
+	pthread_mutex_lock(&r->mu);
+	bool abandoned = j->abandoned;
 	j->done = true;
-	pthread_cond_signal(&j->r->cv);
-	pthread_mutex_unlock(&j->r->mu);
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	if (abandoned) {
+		free(j);
+		ring_put(r);
+	}
 }
 
-/* The read, as a shared job of the disk's queue would do it. */
+/* The read, as a shared job of the disk's queue would do it. The disk is
+ * touched only with mu held and stop not set, or while inside says so, or
+ * by a job queued then: ring_stop() waits for none of it but inside (one
+ * local read: a disk with a ring has no parent), so the loop never waits
+ * for the queue, where a write may wait for a slow network (a migration's
+ * export); after it returns, the thread adds nothing to the queue, and
+ * what it queued before runs ahead of the disk's close. */
 static int ring_read(struct ring *r, uint8_t *buf, uint32_t len, uint64_t off)
 {
 	struct disk *d = r->d;
+	pthread_mutex_lock(&r->mu);
+	if (atomic_load(&r->stop)) {
+		pthread_mutex_unlock(&r->mu);
+		return -ESHUTDOWN;
+	}
 	if (iopool_enter_shared(&d->q)) {
-		if (__atomic_load_n(&d->parallel_reads, __ATOMIC_ACQUIRE)) {
-			int res = vhdx_read(d->h, buf, len, off);
-			iopool_leave_shared(&d->q);
+		r->inside = true;
+		pthread_mutex_unlock(&r->mu);
+		bool alone = !__atomic_load_n(&d->parallel_reads, __ATOMIC_ACQUIRE);
+		int res = alone ? 0 : checked_read(r, buf, len, off);
+		iopool_leave_shared(&d->q);
+		pthread_mutex_lock(&r->mu);
+		r->inside = false;
+		pthread_cond_broadcast(&r->cv);
+		if (!alone) {
+			pthread_mutex_unlock(&r->mu);
 			return res;
 		}
-		iopool_leave_shared(&d->q); /* a chain change came: in turn, alone */
+		/* a chain change came: in turn, alone */
+		if (atomic_load(&r->stop)) {
+			pthread_mutex_unlock(&r->mu);
+			return -ESHUTDOWN;
+		}
 	}
-	struct ring_job j = { .r = r, .buf = buf, .len = len, .off = off };
-	j.pj.run = rjob_run;
-	j.pj.done = rjob_done;
-	j.pj.shared = __atomic_load_n(&d->parallel_reads, __ATOMIC_ACQUIRE);
-	iopool_submit(&d->q, &j.pj);
-	pthread_mutex_lock(&r->mu);
-	while (!j.done)
+	struct ring_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		pthread_mutex_unlock(&r->mu);
+		return -ENOMEM;
+	}
+	*j = (struct ring_job){ .r = r, .buf = buf, .len = len, .off = off };
+	j->pj.run = rjob_run;
+	j->pj.done = rjob_done;
+	j->pj.shared = __atomic_load_n(&d->parallel_reads, __ATOMIC_ACQUIRE);
+	atomic_fetch_add(&r->refs, 1); /* the job's: the ring's memory is its buffer */
+	iopool_submit(&d->q, &j->pj);
+	while (!j->done && !atomic_load(&r->stop))
 		pthread_cond_wait(&r->cv, &r->mu);
+	if (!j->done) {
+		/* stopped: the read is left to its worker, which frees it */
+		j->abandoned = true;
+		pthread_mutex_unlock(&r->mu);
+		return -ESHUTDOWN;
+	}
 	pthread_mutex_unlock(&r->mu);
-	return j.res;
+	int res = j->res;
+	free(j);
+	ring_put(r);
+	return res;
 }
 
 static void slot_done(struct vring_slot *s, int status, const char *msg)
@@ -112,12 +186,14 @@ static void serve(struct ring *r, struct vring_slot *s)
 	struct vring_req q;
 	char msg[VRING_MSG_MAX];
 	int st = vring_entry_parse(s, &r->lim, &q, msg);
-	if (st == 0 && pr_check(r->d->pr, r->nexus, false) < 0) {
-		st = -EBADE;
-		snprintf(msg, sizeof msg, "reservation conflict: %.40s may not read", r->nexus);
+	/* the reservation is asked where the read runs (ring_read: never
+	 * here, the disk may be gone once the ring is stopped) */
+	if (st == 0 && (st = ring_read(r, r->data + (uint64_t)q.data * VRING_DATA_SIZE, q.length, q.offset)) < 0) {
+		if (st == -EBADE)
+			snprintf(msg, sizeof msg, "reservation conflict: %.40s may not read", r->nexus);
+		else
+			snprintf(msg, sizeof msg, "read at %llu: %s", (unsigned long long)q.offset, strerror(-st));
 	}
-	if (st == 0 && (st = ring_read(r, r->data + (uint64_t)q.data * VRING_DATA_SIZE, q.length, q.offset)) < 0)
-		snprintf(msg, sizeof msg, "read at %llu: %s", (unsigned long long)q.offset, strerror(-st));
 	slot_done(s, st < 0 ? st : 0, msg);
 }
 
@@ -177,26 +253,31 @@ static void *ring_main(void *arg)
 		if (atomic_compare_exchange_strong(&s->state, &want, VRING_TAKEN))
 			slot_done(s, -ESHUTDOWN, "the ring stopped: send the read as a call");
 	}
+	ring_put(r);
 	return NULL;
 }
 
+/* On the loop: never waits for the disk's queue (ring_read). The thread
+ * is detached and ends by itself; the last of it, its queued read and
+ * the handle frees the ring. */
 void ring_stop(struct handle *h)
 {
 	struct ring *r = h->ring;
 	if (!r)
 		return;
 	h->ring = NULL;
+	if (h->acct)
+		h->acct->rings--;
+	pthread_mutex_lock(&r->mu);
 	atomic_store(&r->stop, true);
+	pthread_cond_broadcast(&r->cv);
+	while (r->inside)
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
 	uint64_t one = 1;
 	(void)!write(r->stopfd, &one, sizeof one);
-	pthread_join(r->th, NULL);
-	munmap(r->hdr, VRING_SIZE);
-	close(r->memfd);
-	close(r->efd);
-	close(r->stopfd);
-	pthread_mutex_destroy(&r->mu);
-	pthread_cond_destroy(&r->cv);
-	free(r);
+	pthread_detach(r->th);
+	ring_put(r);
 }
 
 void ring_stop_channel(struct channel *c)
@@ -257,6 +338,10 @@ int do_ring(scm_call *call, uint64_t handle, void *ud)
 	if (g && g->constraints &&
 	    (json_object_object_get(g->constraints, "read") || json_object_object_get(g->constraints, "*")))
 		return fail(call, SCM_E_DENIED, "the grant constrains read's parameters: no ring, read through calls");
+	if (h->acct && h->acct->rings >= RINGS_MAX)
+		return fail(call, SCM_VDISK_E_LIMIT, "this client has %u read rings already, the provider's cap (each is "
+			    "%llu MiB of memory and a thread): close a handle that has one, or read through calls",
+			    h->acct->rings, (unsigned long long)(VRING_SIZE >> 20));
 	if (pr_refused(call, h->d->pr, false))
 		return 0;
 	struct ring *r = calloc(1, sizeof *r);
@@ -288,6 +373,7 @@ int do_ring(scm_call *call, uint64_t handle, void *ud)
 	r->spin_ns = spin_ns();
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
+	atomic_init(&r->refs, 2); /* the handle's, the thread's */
 	int e = pthread_create(&r->th, NULL, ring_main, r);
 	if (e) {
 		munmap(m, VRING_SIZE);
@@ -298,6 +384,8 @@ int do_ring(scm_call *call, uint64_t handle, void *ud)
 		return fail(call, SCM_E_INTERNAL, "starting the ring's thread: %s", strerror(e));
 	}
 	h->ring = r;
+	if (h->acct)
+		h->acct->rings++;
 	rec_checkpoint(); /* a recovery after a crash stops it (ring_release) */
 	return scm_vdisk_ring_reply(call, r->memfd, r->efd, VRING_SIZE);
 }

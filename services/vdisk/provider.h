@@ -55,7 +55,13 @@ struct account {
 	uint64_t open_debt;   /* block table bytes owed for opens, see OPEN_RATE */
 	uint64_t open_paid;   /* when the debt was last brought up to date (CLOCK_MONOTONIC ns) */
 	unsigned connecting;  /* its opens and creates waiting for a remote parent (provider-remote.c) */
+	unsigned rings;       /* its handles' read rings (provider-ring.c), at most RINGS_MAX */
 };
+
+/* A read ring is VRING_SIZE of shared memory and a thread: a client gets
+ * this many (an export's 8 lanes), beyond GRANT_BYTES_MAX; its other
+ * handles read through calls. */
+#define RINGS_MAX 8
 
 /* Reads up to this size that the page cache holds are done on the loop: a
  * copy of 1 MiB takes about 0.1 ms, less than the hand-off to a worker and
@@ -160,6 +166,8 @@ int scope_for(const scm_grant *g, struct channel *c, const char *method, struct 
 /* provider-recover.c: checkpoints, and the channels back after a crash
  * (docs/vdisk.md, "A crash of the provider") */
 void rec_checkpoint(void);
+/* A checkpoint's save starts (its fds are counted per client from here). */
+void rec_save_begin(void);
 struct json_object *rec_save_channel(const scm_grant *g, struct channel *c);
 int rec_restore_channel(const scm_grant *g, struct json_object *saved, void **ret_chdata);
 /* The granted directory of another path parameter (migrate's dest): 1 and

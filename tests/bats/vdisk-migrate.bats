@@ -570,3 +570,42 @@ JSON
 	# the disk itself holds the same, and is an ordinary disk again
 	same "$D/n.vhdx"
 }
+
+@test "migrate to an NBD export that takes a WRITE a window at a time: the request's time limit fails the job" {
+	command -v qemu-nbd >/dev/null && command -v jq >/dev/null || {
+		echo "qemu-nbd (qemu-utils) and jq are test dependencies (scripts/deps)" >&2; return 1; }
+	base_disk "$D/t.vhdx"
+	qemu-img create -q -f raw "$SCMT/t.raw" 32M
+	qemu-nbd -f raw -x dst -k "$SCMT/t.sock" --persistent "$SCMT/t.raw" >/dev/null 2>&1 &
+	BG="${BG:-} $!"
+	wait_until 60 test -S "$SCMT/t.sock"
+	# bytes keep moving (a socket's buffer, up to 256 KiB, every 5 s:
+	# inside the 10 s silence bound), a 1 MiB WRITE takes 20 s, over its
+	# limit (10 s + 1 s + 1 s); before the limit, the copy went on at that
+	# pace for ever
+	bare python3 "$BATS_TEST_DIRNAME/nbd-trickle.py" "$SCMT/slow.sock" "$SCMT/t.sock" 5 </dev/null >/dev/null 2>&1 &
+	BG="${BG:-} $!"
+	wait_until 60 test -S "$SCMT/slow.sock"
+	local uri="nbd+unix:///dst?socket=$SCMT/slow.sock"
+	mkdir -p "$SCMT/cfg/profiles"
+	cat >"$SCMT/cfg/profiles/nt.json" <<JSON
+{ "name": "nt", "priority": 20, "services": [
+  { "service": "vdisk", "methods": ["open", "migrate"], "action": "allow",
+    "args": { "path": { "path_prefix": "$D" } }, "settings": { "nbd_migrate_dests": "$uri" } },
+  { "service": "vdisk", "methods": ["job_list", "job_wait", "job_cancel"], "action": "allow",
+    "settings": { "nbd_migrate_dests": "$uri" } } ] }
+JSON
+	"$SCMCTL" policy reload
+	"$SCMCTL" endpoint create nt --profiles nt >/dev/null
+	hold_open "$D/t.vhdx"
+	export SCM_ENDPOINT
+	SCM_ENDPOINT=$(ep nt)
+	local id
+	id=$("$V" migrate --detach "$D/t.vhdx" "$uri")
+	wait_until 90 nbd_job_is "$id" state failed || { "$V" jobs --json; false; }
+	nbd_job "$id" error | tee "$SCMT/err.json"
+	grep -q "migration destination $uri: writing .*not done within its time limit" "$SCMT/err.json"
+	# the disk is the disk still, and an ordinary one once let go of
+	hold_close
+	wait_until 60 "$V" check "$D/t.vhdx"
+}

@@ -145,3 +145,17 @@ JSON
 	run "$V" map "$D/b.vhdx"
 	[[ $output != *allocated* ]]
 }
+
+@test "provider: a client gets 8 read rings (memory and a thread each); the next is refused until one goes" {
+	"$V" create --size 8M "$D/r.vhdx"
+	run "$C" --endpoint "$(ep app)" rings "$D/r.vhdx" 10
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"rings 8"* ]]
+	[[ $output == *"refused: code 108: "*"has 8 read rings already, the provider's cap"*"read through calls"* ]]
+	[[ $output == *"again: ring"* ]]
+	# another client has its own 8
+	run "$C" --endpoint "$(ep viewer)" rings "$D/r.vhdx" 8
+	echo "$output"
+	[[ $output == *"rings 8"* ]]
+}

@@ -17,10 +17,11 @@ setup() {
 	mkdir -p "$D"
 	cat >"$SCMT/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["app"], "recover": true }
+  "allow": ["app", "hog"], "recover": true }
 JSON
 	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
 	"$SCMCTL" endpoint create app >/dev/null
+	"$SCMCTL" endpoint create hog >/dev/null
 }
 
 teardown() {
@@ -35,6 +36,7 @@ recovered() { [ "$(recoveries)" = "$1" ]; }
 reads_at_least() { [ "$(grep -c . "$SCMT/reads")" -ge "$1" ]; }
 # oks_after N M: at least M whole reads right after the first N lines
 oks_after() { [ "$(tail -n +$(($1 + 1)) "$SCMT/reads" | grep -c '^ok$')" -ge "$2" ]; }
+ck_fds_at_least() { [ "$("$SCMCTL" --json service show vdisk | jq '[.. | objects | .checkpoint? | objects | .fds] | max')" -ge "$1" ]; }
 locked() { ! qemu-io -f vhdx -c 'write 0 512' "$1" >/dev/null 2>&1; }
 
 @test "kill -9 while a client writes patterns: it goes on on the same handles, and every flushed write is there" {
@@ -117,4 +119,44 @@ locked() { ! qemu-io -f vhdx -c 'write 0 512' "$1" >/dev/null 2>&1; }
 	kill -0 "$pid"
 	grep -q "ring\|recovered after a crash: 1 of 1" "$SCMT"/run/logs/vdisk.log
 	"$V" export --stop rr
+}
+
+# The checkpoint holds 256 fds. A client that opens channels by the
+# hundred (each a data buffer) gets its share of them, not all: an older
+# client's channel (an NBD export's lane, newer channels are saved first)
+# is still in it and goes on after the crash.
+@test "kill -9 after another client opened 300 channels: an older export's channel is still recovered" {
+	export SCM_EXPORT_DIR=$SCMT/exports
+	"$V" create --size 4M --block-size 1M "$D/h.vhdx"
+	head -c 4M /dev/urandom >"$SCMT/h.raw"
+	"$V" write "$D/h.vhdx" <"$SCMT/h.raw"
+	run "$V" export --endpoint "$(ep app)" --detach --name hh --readonly --lanes 1 "$D/h.vhdx" --nbd "unix:$SCMT/hh.sock"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	timeout 60 nbdcopy "nbd+unix:///hh?socket=$SCMT/hh.sock" "$SCMT/got.raw"
+	cmp "$SCMT/h.raw" "$SCMT/got.raw"
+	rm -f "$SCMT/hog.in"
+	mkfifo "$SCMT/hog.in"
+	"$C" --endpoint "$(ep hog)" channels "$D/h.vhdx" 300 <"$SCMT/hog.in" >"$SCMT/hog.out" 2>&1 &
+	BG=$!
+	exec 8>"$SCMT/hog.in"
+	wait_until 120 grep -q "^channels" "$SCMT/hog.out"
+	cat "$SCMT/hog.out"
+	grep -q "^channels 300$" "$SCMT/hog.out"
+	# the checkpoint scmd holds has the hog's channels in it (as many as
+	# it may: 64 fds, and the export's 2)
+	wait_until 60 ck_fds_at_least 66
+	old=$(provider_pid)
+	kill -9 "$old"
+	wait_until 60 recovered 1
+	# the export's channel and handle came back: a whole read through it
+	rm -f "$SCMT/got.raw"
+	timeout 60 nbdcopy "nbd+unix:///hh?socket=$SCMT/hh.sock" "$SCMT/got.raw"
+	cmp "$SCMT/h.raw" "$SCMT/got.raw"
+	grep -q "recovered after a crash: 1 of 1 handles opened again" "$SCMT"/run/logs/vdisk.log
+	grep -q "of hog (uid [0-9]*) left out of the checkpoint: its client has its share" "$SCMT"/run/logs/vdisk.log
+	exec 8>&-
+	wait "$BG" || true
+	BG=
+	"$V" export --stop hh
 }

@@ -140,3 +140,62 @@ int client_badring(scm_channel *ch, uint64_t h, uint64_t vsize, uint8_t *buf, ui
 	close(bell);
 	return bad ? 1 : 0;
 }
+
+/* rings DISK N: N read-only handles on one channel, a read ring asked for
+ * each: "rings K" (how many were given), the first refusal's message,
+ * then, after the first handle is closed, whether the last refused handle
+ * gets one now ("again: ring" / "again: refused"). The rings stay mapped
+ * by nobody: the memfds are closed, the provider keeps them. */
+int client_rings(scm_channel *ch, const char *disk, long n)
+{
+	uint64_t hs[64];
+	long got = 0, refused = -1;
+	scm_error *e = NULL;
+	if (n < 1 || n > 64)
+		return 2;
+	for (long k = 0; k < n; k++) {
+		uint64_t bsz, vs, sec, size;
+		int bfd, fd, bell;
+		bool ro;
+		int r = scm_vdisk_open(ch, disk, true, false, &hs[k], &bfd, &bsz, &vs, &sec, &ro, &e);
+		if (r) {
+			char *t = scm_error_text(e);
+			fprintf(stderr, "open %ld: %s\n", k, t ? t : strerror(-r));
+			free(t);
+			scm_error_free(e);
+			return 1;
+		}
+		close(bfd);
+		r = scm_vdisk_ring(ch, hs[k], &fd, &bell, &size, &e);
+		if (r == 0) {
+			got++;
+			close(fd);
+			close(bell);
+			continue;
+		}
+		if (refused < 0) {
+			char *t = scm_error_text(e);
+			printf("refused: code %d: %s\n", r, t ? t : "");
+			free(t);
+		}
+		scm_error_free(e);
+		e = NULL;
+		refused = k;
+	}
+	printf("rings %ld\n", got);
+	if (refused >= 0) {
+		int fd, bell;
+		uint64_t size;
+		int r = scm_vdisk_close(ch, hs[0], &e);
+		if (r == 0)
+			r = scm_vdisk_ring(ch, hs[refused], &fd, &bell, &size, &e);
+		printf("again: %s\n", r == 0 ? "ring" : "refused");
+		if (r == 0) {
+			close(fd);
+			close(bell);
+		}
+		scm_error_free(e);
+	}
+	fflush(stdout);
+	return 0;
+}

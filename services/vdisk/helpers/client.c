@@ -11,6 +11,10 @@
  *   vdisk-client [--endpoint EP] badvec DISK [ro]     malformed writev batches, all refused
  *   vdisk-client [--endpoint EP] badring DISK        malformed read ring slots, all refused
  *                                                     (ro: a good batch on a read-only handle)
+ *   vdisk-client [--endpoint EP] rings DISK N        N read-only handles, a read ring asked for
+ *                                                     each: how many rings the provider gives
+ *   vdisk-client [--endpoint EP] channels DISK N     N channels, each with a data buffer (an open
+ *                                                     and a close), held until stdin EOF
  *   vdisk-client [--endpoint EP] info DISK
  *   vdisk-client [--endpoint EP] many DISK N          open read-only up to N handles on one
  *                                                     channel, say how many, wait for stdin EOF
@@ -92,6 +96,38 @@ int main(int argc, char **argv)
 		return argc == 5 || argc == 6 ? client_randwrite(ep, argv[2], argv[3], argv[4],
 								argc == 6 ? strtoull(argv[5], NULL, 10) : 0)
 					      : 2;
+	if (!strcmp(cmd, "channels") && argc > 3) {
+		/* a client with many channels, each with a data buffer (an
+		 * open, then a close): says how many, holds them until stdin
+		 * EOF */
+		long n = atol(argv[3]), k;
+		scm_channel **chs = calloc((size_t)(n > 0 ? n : 1), sizeof *chs);
+		scm_error *ce = NULL;
+		if (!chs)
+			return 1;
+		for (k = 0; k < n; k++) {
+			uint64_t oh, obsz, ovsize, osec;
+			int ofd;
+			bool oro;
+			int r = ep ? scm_connect_at(ep, svc, &chs[k], &ce) : scm_connect(svc, &chs[k], &ce);
+			if (r == 0 && (r = scm_vdisk_open(chs[k], disk, true, false, &oh, &ofd, &obsz, &ovsize, &osec, &oro,
+							  &ce)) == 0) {
+				close(ofd);
+				r = scm_vdisk_close(chs[k], oh, &ce);
+			}
+			if (r) {
+				printf("channels %ld\n", k);
+				fflush(stdout);
+				return die(r, ce);
+			}
+		}
+		printf("channels %ld\n", k);
+		fflush(stdout);
+		char c;
+		while (read(0, &c, 1) > 0)
+			;
+		return 0;
+	}
 	if (!strcmp(cmd, "flush-latency"))
 		return argc == 5 ? client_flush_latency(ep, argv[2], argv[3], strtoull(argv[4], NULL, 10)) : 2;
 	scm_channel *ch = NULL;
@@ -107,6 +143,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "pattern") && argc > 4) {
 		r = client_pattern(ch, disk, argv[3], atol(argv[4]), argc > 5 ? argv[5] : "", &e);
 		return r ? die(r, e) : (scm_channel_free(ch), 0);
+	}
+	if (!strcmp(cmd, "rings") && argc > 3) {
+		r = client_rings(ch, disk, atol(argv[3]));
+		scm_channel_free(ch);
+		return r;
 	}
 	if (!strcmp(cmd, "many") && argc > 3) {
 		/* the per-client cap: how many handles does the provider give? */

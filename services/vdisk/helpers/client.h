@@ -39,6 +39,8 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 /* badring: the read ring as an attacker uses it (client-ring.c); 0 when
  * every malformed slot was refused and a good read still reads right. */
 int client_badring(scm_channel *ch, uint64_t handle, uint64_t vsize, uint8_t *buf, uint64_t sec);
+/* rings DISK N: how many read rings one client gets (client-ring.c). */
+int client_rings(scm_channel *ch, const char *disk, long n);
 
 /* pr DISK [--ro] CMD ...: persistent reservations (client-pr.c); argv
  * starts at DISK. Returns the exit status. */
