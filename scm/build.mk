@@ -75,7 +75,11 @@ FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_manifest
 SCMD_STATE_NEXT := $(B)/libexec/scmd-state-next
 SCMD_STATE_V1   := $(B)/libexec/scmd-state-v1
 SCMD_VERSIONED  := scm/scmd/scmd.c $(filter scm/scmd/restart%,$(SCMD_LOGIC))
-$(B)/scm-next/%.o $(B)/scm-v1/%.o: %.c
+# (two rules: a pattern rule with two targets would make both at once)
+$(B)/scm-next/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(COMPILE)
+$(B)/scm-v1/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(COMPILE)
 $(B)/scm-next/%.o: PART_CFLAGS += -DSCMD_STATE_VERSION=3 -Iscm/scmd -Ipolicy -Icontainers \
