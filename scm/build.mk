@@ -12,7 +12,7 @@ SCMD_LOGIC  := $(addprefix scm/scmd/,loop.c tokens.c evbatch.c log.c quota.c con
                audit.c audit-record.c audit-file.c audit-journal.c policy-hook.c \
                container-hook.c container-launch.c container-output.c container-view.c restart-handoff.c \
                container-leftovers.c container-control.c container-identity.c container-update.c \
-               logzip.c sd.c restart.c restart-state.c restart-save.c restart-load.c restart-ctr.c \
+               logzip.c sd.c restart.c restart-state.c restart-chans.c restart-save.c restart-load.c restart-ctr.c \
                restart-store.c restart-start.c service-restart.c service-recover.c provider-spawn.c provider-container.c events.c)
 SCMD_SRCS   := $(SCMD_MAIN) $(SCMD_LOGIC)
 SCMCTL_SRCS := $(addprefix scm/scmctl/,scmctl.c call.c scmctl-container.c scmctl-desktop.c scmctl-policy.c \
@@ -68,23 +68,37 @@ FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_manifest
 
 # scmd built with the next state version (tests/bats/core-restart.bats):
 # restarting into it is an upgrade it must take; restarting back from it
-# is a state the normal scmd must refuse while the old one goes on. Only
-# the files that know the version are compiled again.
+# is a state the normal scmd must refuse while the old one goes on. And
+# scmd built as version 1 wrote its state (channels as JSON objects): the
+# normal scmd must read it. Only the files that know the version are
+# compiled again.
 SCMD_STATE_NEXT := $(B)/libexec/scmd-state-next
+SCMD_STATE_V1   := $(B)/libexec/scmd-state-v1
 SCMD_VERSIONED  := scm/scmd/scmd.c $(filter scm/scmd/restart%,$(SCMD_LOGIC))
+# (two rules: a pattern rule with two targets would make both at once)
 $(B)/scm-next/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(COMPILE)
-$(B)/scm-next/%.o: PART_CFLAGS += -DSCMD_STATE_VERSION=2 -Iscm/scmd -Ipolicy -Icontainers \
+$(B)/scm-v1/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(COMPILE)
+$(B)/scm-next/%.o: PART_CFLAGS += -DSCMD_STATE_VERSION=3 -Iscm/scmd -Ipolicy -Icontainers \
+	-DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFLAGS)
+$(B)/scm-v1/%.o: PART_CFLAGS += -DSCMD_STATE_VERSION=1 -Iscm/scmd -Ipolicy -Icontainers \
 	-DSCM_DATADIR='"$(PREFIX)/share/scm"' $(SYSTEMD_CFLAGS)
 $(SCMD_STATE_NEXT): $(SCMD_VERSIONED:%.c=$(B)/scm-next/%.o) \
 	$(filter-out $(SCMD_VERSIONED:%.c=$(B)/%.o),$(SCMD_LOGIC:%.c=$(B)/%.o)) $(SCMD_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(SCMD_LDLIBS)
-LIBEXEC += $(SCMD_STATE_NEXT)
+$(SCMD_STATE_V1): $(SCMD_VERSIONED:%.c=$(B)/scm-v1/%.o) \
+	$(filter-out $(SCMD_VERSIONED:%.c=$(B)/%.o),$(SCMD_LOGIC:%.c=$(B)/%.o)) $(SCMD_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(SCMD_LDLIBS)
+LIBEXEC += $(SCMD_STATE_NEXT) $(SCMD_STATE_V1)
 
 $(B)/tests/fuzz/fuzz_scmd_state.o: PART_CFLAGS += -Iscm/scmd -Ipolicy -Icontainers $(SYSTEMD_CFLAGS)
 $(B)/tests/fuzz/fuzz_scmd_state: $(B)/tests/fuzz/fuzz_scmd_state.o $(B)/scm/scmd/restart-state.o \
+	$(B)/scm/scmd/restart-chans.o \
 	$(B)/scm/scmd/manifest.o $(B)/lib/libscmcontainers.a $(LIBSCM) $(UTIL_LIB)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(FUZZ_LDFLAGS) $(JSONC_LIBS) $(CONTAINERS_LIBS)

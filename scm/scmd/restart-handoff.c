@@ -146,22 +146,24 @@ static bool took_refusal(struct handoff *h, char *msg, ssize_t k)
  * and our own binary is loading to take the state back. */
 static void send_state(struct scmd *d, struct handoff *h)
 {
-	int *fds = NULL, memfd = -1;
-	size_t n = 0, len = 0;
+	int memfd = -1;
+	struct state_out so;
 	scm_error *e = NULL;
 	conn_reap_dead(d);
-	json_object *st = restart_save(d, false, h->reply ? h->reply->w.fd : -1, h->call_id, &fds, &n);
+	restart_save(d, false, h->reply ? h->reply->w.fd : -1, h->call_id, &so);
+	json_object *st = so.json;
 	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
 	json_object *rep = json_object_object_get(st, "reply");
 	if (h->refused && rep)
 		json_object_object_add(rep, "refused", json_object_new_string(h->refused));
-	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
 	/* not read back here: the successor's reader checks it whole (the
 	 * dry run proved it reads this version) before it takes anything */
-	if (state_memfd_write(text, len, SCMD_STATE_VERSION, &memfd, &e) != 0) {
+	if (state_out_memfd(&so, &memfd, &e) != 0) {
 		log_error_chain(LOG_ERR, e, "restart: the state for the successor:");
 		_exit(1); /* the successor sees the hang-up and says so */
 	}
+	int *fds = so.fds;
+	size_t n = so.n_fds;
 	struct handoff_hdr hdr = { .n_fds = (uint32_t)n, .copy_pid = (int32_t)getpid() };
 	memcpy(hdr.magic, HANDOFF_MAGIC, 8);
 	int r = send_fds(h->sp.fd, &hdr, sizeof(hdr), &memfd, 1);
@@ -180,9 +182,8 @@ static void send_state(struct scmd *d, struct handoff *h)
 		if (send_fds(h->sp.fd, "", 0, NULL, 0) != 0)
 			shutdown(h->sp.fd, SHUT_WR);
 	}
-	free(fds);
 	safe_close(memfd);
-	json_object_put(st);
+	state_out_done(&so);
 	/* serve nothing more: what we would change now is not in the state */
 	char msg[4096];
 	ssize_t k;
@@ -409,7 +410,7 @@ int handoff_take_state(int sp, json_object **ret_st, struct fdmap *ret_map, uint
 	}
 	*ret_fds_at = now_usec();
 	json_object *st = NULL;
-	int r = state_memfd_read(memfd, &st, NULL, ret_err);
+	int r = state_memfd_read(memfd, &st, NULL, &ret_map->chans, ret_err);
 	close(memfd);
 	qsort(pairs, n, 2 * sizeof(int), cmp_pair);
 	ret_map->old_fd = calloc(n + 1, sizeof(int));
@@ -428,10 +429,12 @@ int handoff_take_state(int sp, json_object **ret_st, struct fdmap *ret_map, uint
 	free(pairs);
 	if (r != 0) {
 		json_object_put(st);
+		fdmap_done(ret_map);
 		return scm_fail(ret_err, r, "the state handed over by the old scmd");
 	}
 	ret_map->n = n;
 	ret_map->sorted = true;
+	ret_map->from_copy = true; /* take_fd's check: see fd_check_from_copy */
 	*ret_st = st;
 	return 1;
 }

@@ -100,6 +100,28 @@ int fd_check(int fd, enum fd_kind kind, const char *what, scm_error **ret_err)
 	return 0;
 }
 
+/* Connected seqpacket sockets (connections, channels: a thousand and
+ * more) that came from our own copy. The copy is a fork of this scmd, the
+ * socketpair was made by scmd before the fork, close-on-exec, and handed
+ * to nobody else: what arrives on it is what scmd itself held, under the
+ * numbers its own tables gave them. The checks guard against a bug that
+ * puts a number in the wrong place, not against a peer lying: one
+ * getsockopt(SO_TYPE) says the fd is a socket (ENOTSOCK otherwise) and a
+ * seqpacket one, which is all the code that uses it relies on (frames
+ * whole, EPOLLRDHUP). The domain (scmd makes AF_UNIX sockets only) and
+ * SO_ACCEPTCONN (a listening socket among channels would be scmd's own
+ * endpoint, also held under its own number) would cost two more system
+ * calls per fd in the blackout. Listening sockets, and every fd inherited
+ * across execve (--restore) or from systemd's store, have the full check. */
+static int fd_check_from_copy(int fd, const char *what, scm_error **ret_err)
+{
+	int type = -1;
+	socklen_t l = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_SEQPACKET)
+		return scm_fail(ret_err, SCM_E_INVALID, "%s: fd %d is not a seqpacket socket", what, fd);
+	return 0;
+}
+
 /* The fd the state recorded as old, checked; -1 with an error. */
 static int take_fd(struct fdmap *map, int64_t old, enum fd_kind kind, const char *what, scm_error **ret_err)
 {
@@ -108,7 +130,18 @@ static int take_fd(struct fdmap *map, int64_t old, enum fd_kind kind, const char
 		scm_fail(ret_err, SCM_E_INVALID, "%s: fd %lld was not handed over (or twice)", what, (long long)old);
 		return -1;
 	}
+	if (map->from_copy && kind == FD_SEQPACKET)
+		return fd_check_from_copy(fd, what, ret_err) == 0 ? fd : -1;
 	return fd_check(fd, kind, what, ret_err) == 0 ? fd : -1;
+}
+
+void fdmap_done(struct fdmap *map)
+{
+	free(map->old_fd);
+	free(map->new_fd);
+	free(map->used);
+	state_chans_free(&map->chans);
+	*map = (struct fdmap){ 0 };
 }
 
 void restart_restore_early(struct scmd *d, json_object *st, struct fdmap *map)
@@ -134,7 +167,8 @@ void restart_restore_early(struct scmd *d, json_object *st, struct fdmap *map)
 	d->ctr_serial = (uint64_t)jint(sc, "ctr_serial");
 }
 
-static int load_services(struct scmd *d, json_object *arr, struct fdmap *map, scm_error **ret_err)
+static int load_services(struct scmd *d, json_object *arr, struct fdmap *map, struct service **svcs,
+			 scm_error **ret_err)
 {
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		json_object *o = json_object_array_get_idx(arr, i), *m = NULL;
@@ -147,6 +181,7 @@ static int load_services(struct scmd *d, json_object *arr, struct fdmap *map, sc
 		}
 		if (r != 0)
 			return scm_fail(ret_err, r, "state /services/%zu: registering it again", i);
+		svcs[i] = s;
 		json_object *c = json_object_object_get(o, "counters");
 		uint64_t *cv[] = { &s->n_connects, &s->n_denied, &s->n_activations, &s->n_failures,
 				   &s->n_restarts }; /* (a state without the last one: 0) */
@@ -169,11 +204,15 @@ static int load_services(struct scmd *d, json_object *arr, struct fdmap *map, sc
 		if ((r = service_adopt_provider(d, s, (enum pstate)state, (pid_t)pid, fd,
 						(uint64_t)jint(o, "timer_ms"))) < 0)
 			return scm_fail(ret_err, r, "%s: epoll: %s", what, strerror(-r));
+		json_object *ck = json_object_object_get(o, "checkpoint");
+		if (ck && (r = svc_recover_load(s, ck, map, ret_err)) != 0)
+			return scm_fail(ret_err, r, "state /services/%zu/checkpoint", i);
 	}
 	return 0;
 }
 
-static int load_endpoints(struct scmd *d, json_object *arr, struct fdmap *map, scm_error **ret_err)
+static int load_endpoints(struct scmd *d, json_object *arr, struct fdmap *map, struct endpoint **eps,
+			  scm_error **ret_err)
 {
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		json_object *o = json_object_array_get_idx(arr, i), *l = json_object_object_get(o, "limit");
@@ -206,6 +245,7 @@ static int load_endpoints(struct scmd *d, json_object *arr, struct fdmap *map, s
 			return scm_fail(ret_err, -ENOMEM, "%s: cannot watch it", what);
 		}
 		ep->eff = eff;
+		eps[i] = ep;
 		ep->container = json_object_get_boolean(json_object_object_get(o, "container"));
 		ep->activated = json_object_get_boolean(json_object_object_get(o, "activated"));
 		ep->peer_uid_min = (uid_t)jint(o, "peer_uid_min");
@@ -288,13 +328,47 @@ static int load_channels(struct scmd *d, json_object *arr, struct fdmap *map, sc
 	return 0;
 }
 
+/* Version 2: the channel table (restart-chans.c checked its indexes and
+ * strings); services and endpoints by their index in the state. */
+static int load_chans(struct scmd *d, const struct state_chans *t, struct service **svcs, struct endpoint **eps,
+		      struct fdmap *map, scm_error **ret_err)
+{
+	uint64_t next = d->next_channel;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct state_chan *c = &t->c[i];
+		struct endpoint *ep = c->endpoint == SCMD_CHAN_NONE ? &d->host : eps[c->endpoint];
+		int fd = take_fd(map, c->fd, FD_SEQPACKET, "a channel's provider end", ret_err);
+		if (fd < 0)
+			return scm_fail(ret_err, SCM_E_INVALID, "state channel table, record %zu", i);
+		struct ucred cred = { (pid_t)c->pid, (uid_t)c->uid, (gid_t)c->gid };
+		struct channel *ch = channel_new(d, svcs[c->service], ep, &cred, fd, c->origin);
+		if (!ch || (c->grant && !(ch->grant_json = strdup(c->grant)))) {
+			if (ch)
+				channel_free(d, ch);
+			else
+				close(fd);
+			return -ENOMEM;
+		}
+		ch->id = c->id;
+		ch->created = c->created;
+		channel_link(d, ch);
+	}
+	d->next_channel = next;
+	return 0;
+}
+
 static int restore_tables(struct scmd *d, json_object *st, struct fdmap *map, scm_error **ret_err)
 {
 	int r;
 	json_object *sc = json_object_object_get(st, "scmd");
+	json_object *sa = json_object_object_get(st, "services"), *ea = json_object_object_get(st, "endpoints");
 	d->next_channel = (uint64_t)jint(sc, "next_channel");
-	if ((r = load_services(d, json_object_object_get(st, "services"), map, ret_err)) != 0 ||
-	    (r = load_endpoints(d, json_object_object_get(st, "endpoints"), map, ret_err)) != 0)
+	/* by index, for the channel table */
+	_cleanup_free_ struct service **svcs = calloc(json_object_array_length(sa) + 1, sizeof(*svcs));
+	_cleanup_free_ struct endpoint **eps = calloc(json_object_array_length(ea) + 1, sizeof(*eps));
+	if (!svcs || !eps)
+		return -ENOMEM;
+	if ((r = load_services(d, sa, map, svcs, ret_err)) != 0 || (r = load_endpoints(d, ea, map, eps, ret_err)) != 0)
 		return r;
 	int64_t cfd = jint(st, "control_fd");
 	if (cfd >= 0) {
@@ -306,11 +380,20 @@ static int restore_tables(struct scmd *d, json_object *st, struct fdmap *map, sc
 	} else if ((r = control_listen(d, ret_err)) != 0)
 		return r;
 	if ((r = load_conns(d, json_object_object_get(st, "conns"), map, ret_err)) != 0 ||
-	    (r = load_pending(d, json_object_object_get(st, "services"), ret_err)) != 0 ||
-	    (r = load_channels(d, json_object_object_get(st, "channels"), map, ret_err)) != 0 ||
-	    (r = restart_load_containers(d, json_object_object_get(st, "containers"), map, ret_err)) != 0 ||
+	    (r = load_pending(d, json_object_object_get(st, "services"), ret_err)) != 0)
+		return r;
+	/* the two parts that grow with the state, timed for the log line */
+	uint64_t t0 = now_usec();
+	if ((r = json_object_object_get_ex(st, "channels", NULL)
+			 ? load_channels(d, json_object_object_get(st, "channels"), map, ret_err)
+			 : load_chans(d, &map->chans, svcs, eps, map, ret_err)) != 0)
+		return r;
+	uint64_t t1 = now_usec();
+	if ((r = restart_load_containers(d, json_object_object_get(st, "containers"), map, ret_err)) != 0 ||
 	    (r = restart_load_execs(d, json_object_object_get(st, "execs"), map, ret_err)) != 0)
 		return r;
+	d->restart_clock.chans_us = t1 - t0;
+	d->restart_clock.ctrs_us = now_usec() - t1;
 	/* what the state listed and nothing took: not ours to keep */
 	for (size_t i = 0; map && i < map->n; i++)
 		if (!map->used[i] && map->new_fd[i] != d->lock_fd) {

@@ -21,22 +21,6 @@
 #define JI(i) json_object_new_int64((int64_t)(i))
 #define JS(s) ((s) ? json_object_new_string(s) : NULL)
 
-int fd_list_add(int **fds, size_t *n, size_t *cap, int fd)
-{
-	if (fd < 0)
-		return 0;
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 64;
-		int *p = realloc(*fds, c * sizeof(int));
-		if (!p)
-			return -ENOMEM;
-		*fds = p;
-		*cap = c;
-	}
-	(*fds)[(*n)++] = fd;
-	return 0;
-}
-
 static json_object *strv_json(char **v)
 {
 	json_object *a = json_object_new_array();
@@ -75,7 +59,7 @@ static uint64_t timer_left_ms(int fd)
 	return (uint64_t)its.it_value.tv_sec * 1000 + (uint64_t)its.it_value.tv_nsec / 1000000;
 }
 
-static json_object *service_state(struct service *s, bool store)
+static json_object *service_state(struct service *s, bool store, int **fds, size_t *n, size_t *cap)
 {
 	json_object *o = json_object_new_object(), *cnt = json_object_new_array(), *pend = json_object_new_array();
 	J(o, "manifest", JS(s->manifest_json));
@@ -104,6 +88,11 @@ static json_object *service_state(struct service *s, bool store)
 		json_object_array_add(pend, x);
 	}
 	J(o, "pending", pend);
+	/* a crash-recovery checkpoint held (service-recover.c): its memfd
+	 * and fds go along, so a crash after the restart still recovers */
+	json_object *ck = store ? NULL : svc_recover_save(s, fds, n, cap);
+	if (ck)
+		J(o, "checkpoint", ck);
 	return o;
 }
 
@@ -142,8 +131,7 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
-json_object *restart_save(struct scmd *d, bool store, int reply_fd, uint32_t reply_call, int **ret_fds,
-			  size_t *ret_n)
+void restart_save(struct scmd *d, bool store, int reply_fd, uint32_t reply_call, struct state_out *ret)
 {
 	json_object *st = json_object_new_object(), *sc = json_object_new_object();
 	json_object *eps = json_object_new_array(), *conns = json_object_new_array();
@@ -152,6 +140,7 @@ json_object *restart_save(struct scmd *d, bool store, int reply_fd, uint32_t rep
 	size_t n = 0, cap = 0;
 	struct list *p;
 
+	*ret = (struct state_out){ 0 };
 	J(sc, "generation", JI(d->generation));
 	J(sc, "started", JI(d->started));
 	J(sc, "next_channel", JI(d->next_channel));
@@ -192,18 +181,39 @@ json_object *restart_save(struct scmd *d, bool store, int reply_fd, uint32_t rep
 		struct service *s = list_entry(p, struct service, node);
 		if (s->unregistering)
 			continue; /* restart_ctr_busy waits for these to be reaped */
-		json_object_array_add(svcs, service_state(s, store));
+		json_object_array_add(svcs, service_state(s, store, &fds, &n, &cap));
 		if (!store)
 			fd_list_add(&fds, &n, &cap, s->ctl.fd);
 	}
 	J(st, "services", svcs);
 
-	for (p = d->channels.next; !store && p != &d->channels; p = p->next) {
-		struct channel *ch = list_entry(p, struct channel, node);
-		json_object_array_add(chans, channel_state(ch));
-		fd_list_add(&fds, &n, &cap, ch->w.fd);
+	if (SCMD_STATE_VERSION < SCMD_STATE_CHANS_VERSION) {
+		for (p = d->channels.next; !store && p != &d->channels; p = p->next) {
+			struct channel *ch = list_entry(p, struct channel, node);
+			json_object_array_add(chans, channel_state(ch));
+			fd_list_add(&fds, &n, &cap, ch->w.fd);
+		}
+		J(st, "channels", chans);
+	} else {
+		/* channels name services and endpoints by their index in the
+		 * JSON's arrays: the same order here */
+		json_object_put(chans);
+		size_t n_svcs = 0, n_eps = 0;
+		struct service **sa = calloc(json_object_array_length(svcs) + 1, sizeof(*sa));
+		struct endpoint **ea = calloc(json_object_array_length(eps) + 1, sizeof(*ea));
+		for (p = d->services.next; sa && p != &d->services; p = p->next)
+			if (!list_entry(p, struct service, node)->unregistering)
+				sa[n_svcs++] = list_entry(p, struct service, node);
+		for (p = d->endpoints.next; ea && p != &d->endpoints; p = p->next)
+			ea[n_eps++] = list_entry(p, struct endpoint, node);
+		/* the store's variant has no channels: an empty table */
+		if (!sa || !ea ||
+		    chans_encode(d, store ? NULL : &d->channels, sa, n_svcs, ea, n_eps, &ret->chans, &ret->chans_len, &fds,
+				 &n, &cap) != 0)
+			log_error("restart: out of memory writing the channel table");
+		free(sa);
+		free(ea);
 	}
-	J(st, "channels", chans);
 	J(st, "containers", restart_save_containers(d, store, &fds, &n, &cap));
 	J(st, "execs", store ? json_object_new_array() : restart_save_execs(d));
 
@@ -213,7 +223,7 @@ json_object *restart_save(struct scmd *d, bool store, int reply_fd, uint32_t rep
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(fa, JI(fds[i]));
 	J(st, "fds", fa);
-	*ret_fds = fds;
-	*ret_n = n;
-	return st;
+	ret->json = st;
+	ret->fds = fds;
+	ret->n_fds = n;
 }

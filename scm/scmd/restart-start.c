@@ -20,7 +20,8 @@ int restart_check_main(int fd)
 	json_object *st = NULL;
 	scm_error *e = NULL;
 	uint32_t version = 0;
-	if (state_memfd_read(fd, &st, &version, &e) != 0) {
+	struct state_chans chans = { 0 };
+	if (state_memfd_read(fd, &st, &version, &chans, &e) != 0) {
 		_cleanup_free_ char *t = scm_error_text(e);
 		printf("%s\n", t ? t : "unreadable state");
 		scm_error_free(e);
@@ -31,9 +32,14 @@ int restart_check_main(int fd)
 	 * (/bin/true exits 0 too) */
 	printf(SCMD_CHECK_OK " state version %u (this scmd reads %u to %u):", version, SCMD_STATE_MIN_VERSION, SCMD_STATE_VERSION);
 	for (size_t i = 0; i < ELEMENTSOF(parts); i++)
-		printf(" %zu %s", json_object_array_length(json_object_object_get(st, parts[i])), parts[i]);
+		printf(" %zu %s",
+		       strcmp(parts[i], "channels") == 0 && version >= SCMD_STATE_CHANS_VERSION
+			       ? chans.n
+			       : json_object_array_length(json_object_object_get(st, parts[i])),
+		       parts[i]);
 	printf("; " SCMD_CHECK_STANDBY "\n");
 	json_object_put(st);
+	state_chans_free(&chans);
 	return 0;
 }
 
@@ -41,7 +47,8 @@ int restart_take_state(int fd, json_object **ret_st, struct fdmap *ret_map, scm_
 {
 	json_object *st = NULL;
 	uint32_t version = 0;
-	int r = state_memfd_read(fd, &st, &version, ret_err);
+	struct state_chans chans = { 0 };
+	int r = state_memfd_read(fd, &st, &version, &chans, ret_err);
 	close(fd);
 	if (r != 0)
 		return scm_fail(ret_err, r, "the state handed over with --restore %d", fd);
@@ -51,8 +58,10 @@ int restart_take_state(int fd, json_object **ret_st, struct fdmap *ret_map, scm_
 	ret_map->old_fd = calloc(n + 1, sizeof(int));
 	ret_map->new_fd = calloc(n + 1, sizeof(int));
 	ret_map->used = calloc(n + 1, sizeof(bool));
+	ret_map->chans = chans;
 	if (!ret_map->old_fd || !ret_map->new_fd || !ret_map->used) {
 		json_object_put(st);
+		fdmap_done(ret_map);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -98,10 +107,7 @@ int restart_finish(struct scmd *d, json_object *st, struct fdmap *map, uint64_t 
 	int reply_fd = rep ? fdmap_peek(map, (int)json_object_get_int64(json_object_object_get(rep, "fd"))) : -1;
 	int r = restart_restore(d, st, map, ret_err);
 	d->restart_clock.tables = now_usec();
-	free(map->old_fd);
-	free(map->new_fd);
-	free(map->used);
-	*map = (struct fdmap){ 0 };
+	fdmap_done(map);
 	if (r != 0)
 		return scm_fail(ret_err, r, "restoring the state of scmd generation %llu",
 				(unsigned long long)d->generation - 1);

@@ -72,14 +72,16 @@ void fdstore_init(struct scmd *d)
 void fdstore_sync(struct scmd *d)
 {
 	struct fdstore *s = d->fdstore;
-	int *fds = NULL, memfd = -1;
-	size_t n = 0, len = 0;
+	int memfd = -1;
+	struct state_out so;
 	char name[32];
 
 	if (!s)
 		return;
 	d->store_dirty = false;
-	json_object *st = restart_save(d, true, -1, 0, &fds, &n);
+	restart_save(d, true, -1, 0, &so);
+	int *fds = so.fds;
+	size_t n = so.n_fds;
 	/* gone, or the number now holds another file: out of the store */
 	for (size_t i = 0; i < s->n;) {
 		struct stat sb;
@@ -115,15 +117,13 @@ void fdstore_sync(struct scmd *d)
 		if (store_add(name, fds[k]) > 0)
 			s->v[s->n++] = (struct stored){ fds[k], sb.st_dev, sb.st_ino };
 	}
-	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
-	if (state_memfd_write(text, len, SCMD_STATE_VERSION, &memfd, NULL) == 0) {
+	if (state_out_memfd(&so, &memfd, NULL) == 0) {
 		store_remove("state");
 		if (store_add("state", memfd) <= 0)
 			log_warning("cannot put the state into systemd's fd store (FileDescriptorStoreMax= unset?)");
 		close(memfd);
 	}
-	json_object_put(st);
-	free(fds);
+	state_out_done(&so);
 }
 
 int fdstore_take(struct scmd *d, json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err)
@@ -136,7 +136,7 @@ int fdstore_take(struct scmd *d, json_object **ret_st, struct fdmap *ret_map, sc
 	if (state < 0)
 		return 0;
 	uint32_t version = 0;
-	int r = state_memfd_read(state, ret_st, &version, ret_err);
+	int r = state_memfd_read(state, ret_st, &version, &ret_map->chans, ret_err);
 	close(state);
 	if (r != 0)
 		return scm_fail(ret_err, r, "the state in systemd's fd store");
@@ -144,7 +144,7 @@ int fdstore_take(struct scmd *d, json_object **ret_st, struct fdmap *ret_map, sc
 	ret_map->new_fd = calloc(n + 1, sizeof(int));
 	ret_map->used = calloc(n + 1, sizeof(bool));
 	if (!ret_map->old_fd || !ret_map->new_fd || !ret_map->used)
-		return -ENOMEM;
+		return -ENOMEM; /* main() exits */
 	strv_add(&taken_names, &taken_n, "state");
 	/* "fdN": ours; other names are socket activation's (sd.c) */
 	for (size_t i = 0; i < n; i++) {

@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -146,21 +147,24 @@ static void do_exec(struct scmd *d)
 {
 	struct scmd_restart *r = d->restart;
 	scm_error *e = NULL;
-	int *fds = NULL, memfd = -1;
-	size_t n = 0;
+	int memfd = -1;
+	struct state_out so;
 
 	conn_reap_dead(d);
-	json_object *st = restart_save(d, false, r->conn ? r->conn->w.fd : -1, r->call_id, &fds, &n);
-	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
-	size_t len = 0;
-	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
+	restart_save(d, false, r->conn ? r->conn->w.fd : -1, r->call_id, &so);
+	json_object_object_add(json_object_object_get(so.json, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
 	json_object *back = NULL;
-	int k = state_memfd_write(text, len, SCMD_STATE_VERSION, &memfd, &e);
+	int k = state_out_memfd(&so, &memfd, &e);
+	struct stat sb;
+	size_t len = k == 0 && fstat(memfd, &sb) == 0 ? (size_t)sb.st_size : 0;
+	int *fds = so.fds;
+	size_t n = so.n_fds;
+	so.fds = NULL;
+	state_out_done(&so);
 	/* what the successor will read, read here first with the same reader */
 	if (k == 0)
-		k = state_memfd_read(memfd, &back, NULL, &e);
+		k = state_memfd_read(memfd, &back, NULL, NULL, &e);
 	json_object_put(back);
-	json_object_put(st);
 	if (k != 0) {
 		free(fds);
 		safe_close(memfd);
@@ -287,13 +291,11 @@ static void on_check_done(struct scmd *d, struct watch *w, uint32_t events)
 /* Starts `exe --check-state 3` on a copy of the state; 0 or -errno. */
 static int start_check(struct scmd *d, struct scmd_restart *r, scm_error **ret_err)
 {
-	int *fds = NULL, memfd = -1, out[2];
-	size_t n = 0, len = 0;
-	json_object *st = restart_save(d, false, -1, 0, &fds, &n);
-	free(fds);
-	const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN, &len);
-	int k = state_memfd_write(text, len, SCMD_STATE_VERSION, &memfd, ret_err);
-	json_object_put(st);
+	int memfd = -1, out[2];
+	struct state_out so;
+	restart_save(d, false, -1, 0, &so);
+	int k = state_out_memfd(&so, &memfd, ret_err);
+	state_out_done(&so);
 	if (k != 0)
 		return k;
 	if (pipe2(out, O_CLOEXEC) < 0) {
@@ -391,12 +393,13 @@ void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at, int r
 			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)(now - restored_at));
 	else if (d->restart_clock.fds && sw)
 		log_notice("restarted in place: generation %llu, state version %u, switch took %llu us (state written and "
-			   "fds passed %lld us, state read %lld us, tables %lld us, policy re-check %lld us; the successor's CPU "
-			   "time %llu us)",
+			   "fds passed %lld us, state read %lld us, tables %lld us (channels %llu, containers %llu), policy "
+			   "re-check %lld us; the successor's CPU time %llu us)",
 			   (unsigned long long)d->generation, SCMD_STATE_VERSION, (unsigned long long)sw,
 			   (long long)(d->restart_clock.fds - (uint64_t)exec_at),
 			   (long long)(d->restart_clock.parsed - d->restart_clock.fds),
 			   (long long)(d->restart_clock.tables - d->restart_clock.parsed),
+			   (unsigned long long)d->restart_clock.chans_us, (unsigned long long)d->restart_clock.ctrs_us,
 			   (long long)(d->restart_clock.checked - d->restart_clock.tables),
 			   (unsigned long long)d->restart_clock.cpu0);
 	else

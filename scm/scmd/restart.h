@@ -17,6 +17,8 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <errno.h>
 
 #include "scmd.h"
 
@@ -24,7 +26,7 @@
  * SCMD_STATE_MIN_VERSION to its own SCMD_STATE_VERSION and refuses
  * others (a newer writer's) by name; a test builds with a bumped one. */
 #ifndef SCMD_STATE_VERSION
-#define SCMD_STATE_VERSION 1
+#define SCMD_STATE_VERSION 2
 #endif
 #define SCMD_STATE_MIN_VERSION 1
 #define SCMD_STATE_MAGIC "SCMDSTAT"
@@ -43,11 +45,83 @@ struct state_header {
 	uint64_t length; /* of the JSON that follows */
 };
 
+/* From version 2 on, the channels are not in the JSON but in a table of
+ * fixed records behind it (restart-chans.c, docs/restart.md). */
+#define SCMD_STATE_CHANS_VERSION 2
+#define SCMD_CHANS_MAGIC "SCMDCHAN"
+#define SCMD_CHANS_HEADER 24     /* magic, count, record size, strings, flags */
+#define SCMD_CHAN_RECORD 56      /* the record as version 2 writes it */
+#define SCMD_CHAN_NONE UINT32_MAX /* endpoint: the host's; grant: none */
+#define SCMD_CHANS_MAX (1u << 20)
+
+/* One channel record, decoded and checked: indexes into the JSON's
+ * services and endpoints, strings into the table's string block. */
+struct state_chan {
+	uint64_t id, created;
+	int fd;
+	uint32_t pid, uid, gid;
+	uint32_t service, endpoint; /* endpoint SCMD_CHAN_NONE: the host */
+	const char *origin, *grant; /* grant NULL: none */
+};
+struct state_chans {
+	size_t n;
+	struct state_chan *c;
+	char *strings; /* owned */
+};
+void state_chans_free(struct state_chans *t);
+
+/* What a writer produces: the JSON, the channel table (version 2 and
+ * later; NULL for version 1), and every fd the state names, sorted. */
+struct state_out {
+	struct json_object *json;
+	uint8_t *chans;
+	size_t chans_len;
+	int *fds;
+	size_t n_fds;
+};
+void state_out_done(struct state_out *o);
+
 /* restart-state.c */
-/* A sealed memfd (close-on-exec) holding the header and json. */
-int state_memfd_write(const char *json, size_t len, uint32_t version, int *ret_fd, scm_error **ret_err);
-/* Reads and validates (header, version range, JSON, structure). */
-int state_memfd_read(int fd, struct json_object **ret, uint32_t *ret_version, scm_error **ret_err);
+/* A sealed memfd (close-on-exec) holding the header, the JSON text and,
+ * from version 2 on, the channel table (chans, chans_len; padded to 8
+ * bytes behind the JSON). */
+int state_memfd_write(const char *json, size_t len, const uint8_t *chans, size_t chans_len, uint32_t version,
+		      int *ret_fd, scm_error **ret_err);
+/* The state out as a memfd (the JSON serialised here). */
+int state_out_memfd(struct state_out *o, int *ret_fd, scm_error **ret_err);
+/* Reads and validates (header, version range, JSON, structure, the
+ * channel table: counts, sizes, indexes, strings). *ret_chans: version 2's
+ * table (empty for version 1, whose channels are in the JSON); NULL: only
+ * checked. */
+int state_memfd_read(int fd, struct json_object **ret, uint32_t *ret_version, struct state_chans *ret_chans,
+		     scm_error **ret_err);
+
+/* Appends fd (not when < 0) to a growing list of the state's fds. */
+static inline int fd_list_add(int **fds, size_t *n, size_t *cap, int fd)
+{
+	if (fd < 0)
+		return 0;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		int *p = realloc(*fds, c * sizeof(int));
+		if (!p)
+			return -ENOMEM;
+		*fds = p;
+		*cap = c;
+	}
+	(*fds)[(*n)++] = fd;
+	return 0;
+}
+
+/* restart-chans.c: version 2's channel table of the channels on the list
+ * (NULL: none; their fds added to fds), services and endpoints by their index in the
+ * state's arrays. */
+int chans_encode(struct scmd *d, struct list *channels, struct service **svcs, size_t n_svcs, struct endpoint **eps, size_t n_eps,
+		 uint8_t **ret, size_t *ret_len, int **fds, size_t *n, size_t *cap);
+/* Checks and decodes a table of len bytes (untrusted: every count, size,
+ * offset and index checked against len and the state's n_svcs, n_eps). */
+int chans_decode(const uint8_t *p, size_t len, size_t n_svcs, size_t n_eps, struct state_chans *ret,
+		 scm_error **ret_err);
 /* The structure of a parsed state: every member's type, naming the JSON
  * pointer of the first wrong one. Fds are not looked at (the dry run has
  * none of them). */
@@ -60,6 +134,11 @@ struct fdmap {
 	size_t n;
 	bool *used;
 	bool sorted; /* by old_fd: looked up by bisection */
+	/* the fds came from our own copy over the socketpair we made
+	 * (restart-handoff.c): checked with one system call (take_fd) */
+	bool from_copy;
+	/* version 2's channel table, which came with the state */
+	struct state_chans chans;
 };
 int fdmap_get(void *map, int old_fd); /* container_fd_map; -1 when absent */
 
@@ -67,8 +146,7 @@ int fdmap_get(void *map, int old_fd); /* container_fd_map; -1 when absent */
  * endpoints, containers, services' manifests, counters). *ret_fds: every
  * fd the state names (sorted), to be inherited. reply_fd/call: the
  * daemon.restart request the successor answers (-1: none). */
-struct json_object *restart_save(struct scmd *d, bool store, int reply_fd, uint32_t reply_call, int **ret_fds,
-				 size_t *ret_n);
+void restart_save(struct scmd *d, bool store, int reply_fd, uint32_t reply_call, struct state_out *ret);
 
 /* restart-load.c: rebuilds d's tables; d is set up as at start (lists,
  * epoll, policy) with d->restoring set. On failure d may hold part of it:
@@ -80,6 +158,8 @@ void restart_restore_early(struct scmd *d, struct json_object *st, struct fdmap 
 /* The checks of an inherited fd. */
 enum fd_kind { FD_LISTEN, FD_SEQPACKET, FD_PIPE, FD_REG, FD_PIPE_OR_TTY };
 int fd_check(int fd, enum fd_kind kind, const char *what, scm_error **ret_err);
+/* A map's arrays and channel table freed. */
+void fdmap_done(struct fdmap *map);
 
 /* restart-ctr.c */
 struct json_object *restart_save_containers(struct scmd *d, bool store, int **fds, size_t *n, size_t *cap);
@@ -122,7 +202,12 @@ void handoff_prefault(size_t bytes);
 void handoff_prefault_end(void);
 /* The fd an old number maps to, without taking it; -1 when absent. */
 int fdmap_peek(struct fdmap *map, int old_fd);
-int fd_list_add(int **fds, size_t *n, size_t *cap, int fd);
+
+/* service-recover.c: a restart in place carries the crash-recovery
+ * checkpoint held for a provider: its JSON (NULL: none held), its fds
+ * added to the list; the successor takes it back, fds by the map. */
+struct json_object *svc_recover_save(struct service *s, int **fds, size_t *n, size_t *cap);
+int svc_recover_load(struct service *s, struct json_object *o, struct fdmap *map, scm_error **ret_err);
 
 /* restart-store.c */
 void fdstore_init(struct scmd *d);

@@ -237,7 +237,7 @@ struct scmd {
 	pid_t handoff_pid;        /* the copy that served while this scmd loaded, until reaped */
 	/* when the successor had the fds, the state parsed, the tables, the
 	 * policy re-check: the switch's breakdown in its log line */
-	struct { uint64_t fds, parsed, tables, checked, cpu0; } restart_clock;
+	struct { uint64_t fds, parsed, tables, checked, cpu0, chans_us, ctrs_us; } restart_clock;
 	struct logzip *logzip; /* rotated logs' compressor (logzip.c), started when first needed */
 	/* offload tokens (tokens.c); tokens.next NULL: not set up (unit tests) */
 	struct list tokens;

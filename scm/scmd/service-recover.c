@@ -36,6 +36,7 @@
 
 #include "scm-internal/error.h"
 #include "scm-internal/wire.h"
+#include "restart.h"
 #include "scmd.h"
 
 #define WHERE "scmd/service-recover"
@@ -421,4 +422,93 @@ void svc_recover_json(struct service *s, json_object *o)
 	json_object_object_add(c, "taken", json_object_new_int64(rc ? (int64_t)rc->n_taken : 0));
 	json_object_object_add(c, "refused", json_object_new_int64(rc ? (int64_t)rc->n_refused : 0));
 	json_object_object_add(o, "checkpoint", c);
+}
+
+/* ---- across a restart in place (restart-save.c, restart-load.c) -------- */
+
+static json_object *fd_array(const int *fds, size_t n, int **all, size_t *n_all, size_t *cap)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		json_object_array_add(a, json_object_new_int(fds[i]));
+		fd_list_add(all, n_all, cap, fds[i]);
+	}
+	return a;
+}
+
+json_object *svc_recover_save(struct service *s, int **fds, size_t *n, size_t *cap)
+{
+	struct svc_recover *rc = s->rec;
+	/* counters alone are kept too: service show's recoveries, and the
+	 * crash-loop guard (recovered_at, CLOCK_MONOTONIC survives execve) */
+	if (!s->recover || !rc)
+		return NULL;
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "state_fd", json_object_new_int(rc->state_fd));
+	fd_list_add(fds, n, cap, rc->state_fd);
+	json_object_object_add(o, "fds", fd_array(rc->fds, rc->n_fds, fds, n, cap));
+	json_object_object_add(o, "next_fds", fd_array(rc->next_fds, rc->n_next, fds, n, cap));
+	json_object_object_add(o, "next_over", json_object_new_boolean(rc->next_over));
+	uint64_t v[] = { rc->bytes, rc->at_us, rc->n_taken, rc->n_refused, rc->tat_us, rc->n_recoveries, rc->recovered_at };
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; i < ELEMENTSOF(v); i++)
+		json_object_array_add(a, json_object_new_int64((int64_t)v[i]));
+	json_object_object_add(o, "counters", a);
+	return o;
+}
+
+/* The fds of array k of o, taken from the map (any kind: they are the
+ * provider's, passed on as they came); -1 and e when one is missing. */
+static int load_fds(json_object *o, const char *k, struct fdmap *map, int **ret, size_t *ret_n,
+		    const char *svc, scm_error **ret_err)
+{
+	json_object *a = json_object_object_get(o, k);
+	size_t n = json_object_array_length(a);
+	if (n > SCM_HANDOVER_FDS_MAX)
+		return scm_fail(ret_err, SCM_E_INVALID, "service '%s': its checkpoint's %s: %zu fds, over %u", svc, k, n,
+				SCM_HANDOVER_FDS_MAX);
+	int *v = calloc(n + 1, sizeof(int));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int64_t old = json_object_get_int64(json_object_array_get_idx(a, i));
+		v[i] = old >= 0 && old <= INT32_MAX ? fdmap_get(map, (int)old) : -1;
+		if (v[i] < 0) {
+			*ret = v;
+			*ret_n = i;
+			return scm_fail(ret_err, SCM_E_INVALID, "service '%s': its checkpoint's %s: fd %lld was not handed "
+					"over (or twice)", svc, k, (long long)old);
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int svc_recover_load(struct service *s, json_object *o, struct fdmap *map, scm_error **ret_err)
+{
+	struct svc_recover *rc = s->recover ? rc_get(s) : NULL;
+	if (!rc)
+		return s->recover ? -ENOMEM : 0; /* the manifest no longer says "recover": its fds are closed */
+	int64_t sf = json_object_get_int64(json_object_object_get(o, "state_fd"));
+	if (sf >= 0) {
+		rc->state_fd = sf <= INT32_MAX ? fdmap_get(map, (int)sf) : -1;
+		/* the provider's memfd as ckpt_check took it: sealed */
+		int seals = rc->state_fd >= 0 ? fcntl(rc->state_fd, F_GET_SEALS) : -1;
+		if (seals < 0 || (seals & CKPT_SEALS) != CKPT_SEALS)
+			return scm_fail(ret_err, SCM_E_INVALID, "service '%s': its checkpoint's fd %lld is not a sealed memfd",
+					s->name, (long long)sf);
+	}
+	int r = load_fds(o, "fds", map, &rc->fds, &rc->n_fds, s->name, ret_err);
+	if (r == 0)
+		r = load_fds(o, "next_fds", map, &rc->next_fds, &rc->n_next, s->name, ret_err);
+	if (r != 0)
+		return r;
+	rc->next_over = json_object_get_boolean(json_object_object_get(o, "next_over"));
+	json_object *c = json_object_object_get(o, "counters");
+	uint64_t *v[] = { &rc->bytes, &rc->at_us, &rc->n_taken, &rc->n_refused, &rc->tat_us, &rc->n_recoveries,
+			  &rc->recovered_at };
+	for (size_t i = 0; i < ELEMENTSOF(v) && i < json_object_array_length(c); i++)
+		*v[i] = (uint64_t)json_object_get_int64(json_object_array_get_idx(c, i));
+	return 0;
 }

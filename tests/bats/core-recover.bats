@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # A provider that crashes gets its channels back (docs/handover.md, "A
 # provider that crashes"): with "recover": true in its manifest it sends
-# checkpoints to scmd; when it is SIGKILLed, scmd keeps the channels, tells
+# checkpoints to scmd (held across a daemon restart); when it is SIGKILLed, scmd keeps the channels, tells
 # the clients (the call in progress fails with provider-gone) and a new
 # process takes them over from the checkpoint. Without "recover", with a
 # checkpoint over scmd's bound, or at a second crash right after a
@@ -90,6 +90,38 @@ stop_client() {
 	first=$(awk -v t="$t0" '$1 == "round" && $4 == "ok" && $3 > t && $3 - $2 > m { m = $3 - $2; e = $3 }
 		END { print e }' <<<"$output")
 	echo "# crash to the first answered call: $(( (first - t0) / 1000 )) ms (scmd: $(sed -n 's/.*checkpoint of .* in \([0-9]*\) us$/\1/p' "$SCMT/scmd.log") us from reaping to ready)" >&3
+}
+
+@test "the checkpoint scmd holds is carried across a daemon restart: kill -9 after it still recovers, with the state" {
+	register_echo '"recover": true'
+	rm -f "$SCMT/go"
+	# the client greets (one call: one checkpoint), then waits for go
+	rm -f "$SCMT/stop"
+	SCM_ENDPOINT=$(ep demo) RECOVER_GO=$SCMT/go bare "$TC" recover "$SCMT/stop" >"$SCMT/client.out" 2>&1 &
+	CLIENT_PID=$!
+	wait_until 60 grep -q '^started' "$SCMT/client.out"
+	grep -q '^first hello, r (call 1 here, 1 in all)' "$SCMT/client.out"
+	taken_one() { [ "$(show_num taken)" = 1 ]; }
+	wait_until 60 taken_one
+	old=$(provider_pid)
+	run "$SCMCTL" daemon restart
+	[ "$status" -eq 0 ]
+	# the successor holds it: nothing was sent since (the client is idle)
+	"$SCMCTL" --json service show echo | grep -q '"held": *true'
+	[ "$(show_num taken)" = 1 ]
+	[ "$(provider_pid)" = "$old" ]
+	kill -9 "$old"
+	wait_until 60 recovered 1
+	[ "$(provider_pid)" != "$old" ]
+	grep -q "service 'echo' recovered its channels: pid $old crashed" "$SCMT/scmd.log"
+	touch "$SCMT/go"
+	stop_client
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ calls\ [0-9]+\ failed\ 0\ after ]]
+	# the channel's count came from the checkpoint written before the
+	# restart: the first greet, every ping, the last greet
+	calls=$(sed -n 's/^calls \([0-9]*\) failed.*/\1/p' <<<"$output")
+	grep -q "^last hello, r (call $((calls + 2)) here" <<<"$output"
 }
 
 @test "a held channel outlives the crash without a call in progress; connects made during it wait and work" {

@@ -212,18 +212,59 @@ run_looper() {
 @test "--exec: a build with the next state version takes over; the old reader refuses its state and scmd goes on" {
 	next=$SCM_BUILD/libexec/scmd-state-next
 	run "$SCMCTL" daemon restart --exec "$next"
-	[ "$status" -eq 0 ] && [[ "$output" == *"state version 2"* ]]
+	[ "$status" -eq 0 ] && [[ "$output" == *"state version 3"* ]]
 	[ "$(readlink /proc/$SCMD_PID/exe)" = "$next" ]
 	run "$SCMCTL" daemon restart --exec "$SCMD"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"refused, scmd $SCMD_PID goes on"* ]]
-	[[ "$output" == *"state version 2: this scmd reads versions 1 to 1"* ]]
+	[[ "$output" == *"state version 3: this scmd reads versions 1 to 2"* ]]
 	scmd_alive
 	[ "$(readlink /proc/$SCMD_PID/exe)" = "$next" ]
 	"$SCMCTL" call --endpoint demo echo ping
 	# a plain restart stays on the binary it runs
 	run "$SCMCTL" daemon restart
+	[ "$status" -eq 0 ] && [[ "$output" == *"state version 3"* ]]
+}
+
+@test "an scmd of state version 1 (channels as JSON) hands its channels and containers to this one; version 1 refuses version 2" {
+	v1=$SCM_BUILD/libexec/scmd-state-v1
+	# this scmd's state (version 2, the channel table) is one v1 cannot read
+	id=$(hold_start demo)
+	run "$SCMCTL" daemon restart --exec "$v1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"state version 2: this scmd reads versions 1 to 1"* ]]
+	kill "$HOLD_PID" 2>/dev/null || true
+	HOLD_PID=
+	# an scmd that writes version 1, with live channels and a container
+	stop_scmd
+	SCMD=$v1 start_scmd
+	"$SCMCTL" service register "$(manifest echo)" >/dev/null
+	"$SCMCTL" endpoint create demo >/dev/null
+	run_looper c1
+	pid=$(ctr_pid c1)
+	id=$(hold_start demo)
+	SCM_ENDPOINT=$(ep demo) "$TC" hold 5 < <(bare sleep 60) >"$SCMT/hold5.out" &
+	CHURN_PID=$!
+	wait_until 60 grep -q 'opened 5' "$SCMT/hold5.out"
+	before=$("$SCMCTL" --json channel list | grep -o '"id":' | wc -l)
+	[ "$before" -eq 6 ]
+	run "$SCMCTL" daemon restart --exec "$SCMD"
+	echo "$output"
 	[ "$status" -eq 0 ] && [[ "$output" == *"state version 2"* ]]
+	[ "$(readlink "/proc/$SCMD_PID/exe")" = "$SCMD" ]
+	grep -q "exec $SCMD (state version 1)" "$SCMT/scmd.log"
+	# every channel came over (read from version 1's JSON), still revocable
+	[ "$("$SCMCTL" --json channel list | grep -o '"id":' | wc -l)" -eq 6 ]
+	"$SCMCTL" channel revoke "$id"
+	run hold_wait
+	[[ "$output" == *"revoked"* ]]
+	[ "$(ctr_pid c1)" = "$pid" ]
+	"$SCMCTL" call --endpoint demo echo ping
+	# and the next restart writes version 2 and reads it back
+	run "$SCMCTL" daemon restart
+	[ "$status" -eq 0 ] && [[ "$output" == *"state version 2"* ]]
+	[ "$("$SCMCTL" --json channel list | grep -o '"id":' | wc -l)" -eq 5 ]
+	"$SCMCTL" container stop c1
 }
 
 @test "a binary that is not an scmd is refused, saying why, and scmd goes on" {

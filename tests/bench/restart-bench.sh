@@ -66,3 +66,10 @@ sw=$(sort -n "$T/switch" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[NR]}')
 echo "restart blackout: longest client round $((longest / 1000)).$(((longest % 1000) / 100)) ms across $RESTARTS restarts" \
 	"($CHANNELS live channels, $CONTAINERS containers; target < 20 ms), p99 without restarts $p99 us, failed calls ${failed:-?}"
 echo "restart switch (exec to serving, as scmd reports): median ${sw% *} us, max ${sw#* } us"
+# the parts of the switch as scmd's log breaks them down, medians
+# (older builds log fewer parts: those print as -)
+part() { # part REGEX: the median of its number over the restarts' log lines
+	grep -o "$1 [0-9][0-9]*" "$T/scmd.log" | grep -o '[0-9]*$' | sort -n | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "-"}'
+}
+echo "restart switch parts (medians, us): state written and fds passed $(part 'fds passed'), state read $(part 'state read')," \
+	"tables $(part 'tables') (channels $(part '(channels'), containers $(part 'containers')), successor's CPU $(part 'CPU time')"

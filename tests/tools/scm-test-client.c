@@ -22,7 +22,8 @@
  *                                       call answered after a failure ("answered again
  *                                       END"), the rounds over 1 ms ("round START END
  *                                       ok|failed"; CLOCK_REALTIME us: a test places a
- *                                       crash against them)
+ *                                       crash against them); $RECOVER_GO=FILE: the
+ *                                       pings start once FILE exists
  *   scm-test-client churn STOPFILE      until STOPFILE exists: ping on a channel held
  *                                       throughout, and connect, ping, close a new one;
  *                                       reports calls, failures and the longest call
@@ -426,6 +427,10 @@ static int do_recover(const char *stop)
 		return 1;
 	printf("started\n");
 	fflush(stdout);
+	/* RECOVER_GO=FILE: no call until FILE exists (a test does something
+	 * to scmd and the provider first) */
+	for (const char *go = getenv("RECOVER_GO"); go && access(go, F_OK) != 0;)
+		usleep(10000);
 	for (;; calls++) {
 		if ((calls & 15) == 0 && access(stop, F_OK) == 0)
 			break;
