@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -228,10 +229,14 @@ static void side_one(struct bjob *b)
 		 * it; and as a batch thread (its wake-ups preempt nobody: a
 		 * client's request does not queue behind the copy for a CPU) */
 		struct sched_param sp = { 0 };
-		int pol = SCHED_OTHER;
+		int pol = SCHED_OTHER, slack = prctl(PR_GET_TIMERSLACK);
 		pthread_getschedparam(pthread_self(), &pol, &sp);
 		bool batch = pol == SCHED_OTHER && pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
+		if (slack > 0) /* its breathers (mig_breathe): a microsecond */
+			prctl(PR_SET_TIMERSLACK, 1ul);
 		mig_write_pieces(b);
+		if (slack > 0)
+			prctl(PR_SET_TIMERSLACK, (unsigned long)slack);
 		if (batch)
 			pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
 		break;
