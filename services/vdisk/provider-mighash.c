@@ -9,26 +9,26 @@
  * other CPU when there is one: hashing 1.2 GiB takes 0.8 s of CPU here,
  * SHA-NI, about what the device takes to write it).
  *
- * The hasher runs as SCHED_IDLE: it only gets a CPU nothing else of the
- * provider wants, and the provider's threads woken where it runs preempt
- * it at once. A client's thread is another process (another scheduling
- * group: autogroups, containers), for which the provider's group is what
- * runs there, whatever the policy of its thread: so the hasher also
- * leaves the CPU for a moment (a microsecond's sleep) after every 256 KiB
- * it hashes, and a woken client waits for 0.16 ms of hashing at most.
- * (As one SCHED_BATCH run a batch, it kept the CPU for the rest of its
- * slice, 1.5 ms and more, whenever a client's request woke a thread
- * there.) On a busy machine it may get no CPU at all, so the copy never
- * waits for it: a side step that finds no free buffer (the hasher two
- * batches behind) hashes its own batch itself, paced the same way.
+ * The hasher runs as SCHED_BATCH and leaves the CPU for a moment (a
+ * microsecond's sleep, mig_breathe) after every 256 KiB it hashes, so
+ * that a thread woken where it runs, a client's (another process, and
+ * another scheduling group: autogroups, containers) or the provider's
+ * own, waits for 0.16 ms of hashing at most. (Hashing a batch in one
+ * run, it kept the CPU for the rest of its slice, 1.5 ms and more,
+ * whenever a client's request woke a thread there. SCHED_IDLE would not
+ * do: it changes nothing for a thread of another group, for which the
+ * provider's group is what runs there, and an unprivileged thread cannot
+ * leave it again, so a busy machine could starve the last step's wait.)
+ * The copy never waits for the hasher: a side step that finds no free
+ * buffer (the hasher two batches behind, on a busy machine) hashes its
+ * own batch itself, paced the same way, and keeps its buffer.
  *
  * An entry is REC_HASHING from the side step until the hasher fills it,
  * and the hasher fills it only if the piece has not changed since: a
  * client's write mirrored into it (REC_UNKNOWN) or a later pass that
  * copied it again (a new sequence number) makes the pending hash stale.
  * Until then the entry vouches for nothing: never a wrong claim. The last
- * step waits for the hasher before writing the record (SCHED_OTHER from
- * then on, so that a busy machine does not starve it there). */
+ * step waits for the hasher before writing the record. */
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <pthread.h>
@@ -116,25 +116,13 @@ static void hash_batch(struct bmig *m, const struct mig_hbatch *hb)
 	__atomic_add_fetch(&m->hs.busy_ns, mono_ns() - t0, __ATOMIC_RELAXED);
 }
 
-/* Someone waits for the hasher now (the last step, or its end): a
- * thread like any other from here on, so that a busy machine does not
- * starve it. hlock held. */
-static void hs_urgent(struct mig_hasher *hs)
-{
-	struct sched_param sp = { 0 };
-	if (hs->started && !hs->drain)
-		(void)pthread_setschedparam(hs->thread, SCHED_OTHER, &sp);
-	hs->drain = true;
-}
-
 static void *hasher(void *arg)
 {
 	struct bmig *m = arg;
 	struct mig_hasher *hs = &m->hs;
 	struct sched_param sp = { 0 };
 	pthread_mutex_lock(&hs->hlock);
-	if (!hs->drain)
-		(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	(void)prctl(PR_SET_TIMERSLACK, 1ul); /* its breathers: a microsecond, not the default 50 */
 	(void)pthread_setname_np(pthread_self(), "vdisk-mighash");
 	for (;;) {
@@ -164,8 +152,7 @@ void mig_hash_batch(struct bmig *m, const struct mig_hbatch *hb)
 		hs->started = pthread_create(&hs->thread, NULL, hasher, m) == 0;
 	if (!hs->started || !hs->n_free) {
 		/* no thread to be had, or it is behind by every other buffer
-		 * (a busy machine gives a SCHED_IDLE thread little CPU):
-		 * hashed here, the buffer kept */
+		 * (a busy machine): hashed here, the buffer kept */
 		pthread_mutex_unlock(&hs->hlock);
 		uint64_t t0 = mono_ns();
 		hash_batch(m, hb);
@@ -184,7 +171,6 @@ void mig_hash_drain(struct bmig *m)
 	struct mig_hasher *hs = &m->hs;
 	uint64_t t0 = mono_ns();
 	pthread_mutex_lock(&hs->hlock);
-	hs_urgent(hs);
 	while (hs->count && hs->started && !hs->stop)
 		pthread_cond_wait(&hs->hcond, &hs->hlock);
 	pthread_mutex_unlock(&hs->hlock);
@@ -195,7 +181,6 @@ void mig_hash_free(struct bmig *m)
 {
 	struct mig_hasher *hs = &m->hs;
 	pthread_mutex_lock(&hs->hlock);
-	hs_urgent(hs); /* (the join waits for the batch in hand) */
 	hs->stop = true;
 	pthread_cond_broadcast(&hs->hcond);
 	pthread_mutex_unlock(&hs->hlock);

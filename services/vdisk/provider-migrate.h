@@ -59,7 +59,7 @@ struct mig_hasher {
 	pthread_mutex_t hlock;
 	pthread_cond_t hcond;   /* a batch queued, one done, or stop */
 	pthread_t thread;
-	bool started, stop, drain; /* drain: the last step waits for it */
+	bool started, stop;
 	uint8_t *bufs[MIG_HASH_BUFS];
 	uint8_t *free[MIG_HASH_BUFS];
 	unsigned n_free;
