@@ -211,7 +211,8 @@ static void close_beside(int fd)
  * wait, a flush of dest (under the dest lock: mirrored writes touch it
  * too), or after the switch-over the old handle closed, the snapshot
  * child removed and the correspondence record written. None touches the
- * disk's own handle. A failure waits for the next work step. */
+ * disk's own handle (snapshot mode's first fdatasyncs its file). A
+ * failure waits for the next work step. */
 static void side_one(struct bjob *b)
 {
 	struct bmig *m = b->mig;
@@ -222,6 +223,12 @@ static void side_one(struct bjob *b)
 		if ((r = mig_create(b)) < 0) {
 			m->pending_r = r;
 			m->pending_err = TAKE_PTR(b->serr);
+		} else if (m->snapshot) {
+			/* the snapshot step flushes the disk with its I/O held:
+			 * what the clients wrote and never flushed is written
+			 * back here first, beside the I/O (the file's fd only,
+			 * not the engine), so that flush has little left */
+			(void)fdatasync(vhdx_fd(b->d->h));
 		}
 		break;
 	case SIDE_WRITE: {
