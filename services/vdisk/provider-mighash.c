@@ -7,8 +7,21 @@
  * buffer, the data in memory once, to a thread of the job's own, and
  * goes on with a free buffer; the hash is off the copy's path (on the
  * other CPU when there is one: hashing 1.2 GiB takes 0.8 s of CPU here,
- * SHA-NI, about what the device takes to write it). It runs as a batch
- * thread, so a client's request preempts it.
+ * SHA-NI, about what the device takes to write it).
+ *
+ * The hasher runs as SCHED_BATCH and leaves the CPU for a moment (a
+ * microsecond's sleep, mig_breathe) after every 256 KiB it hashes, so
+ * that a thread woken where it runs, a client's (another process, and
+ * another scheduling group: autogroups, containers) or the provider's
+ * own, waits for 0.16 ms of hashing at most. (Hashing a batch in one
+ * run, it kept the CPU for the rest of its slice, 1.5 ms and more,
+ * whenever a client's request woke a thread there. SCHED_IDLE would not
+ * do: it changes nothing for a thread of another group, for which the
+ * provider's group is what runs there, and an unprivileged thread cannot
+ * leave it again, so a busy machine could starve the last step's wait.)
+ * The copy never waits for the hasher: a side step that finds no free
+ * buffer (the hasher two batches behind, on a busy machine) hashes its
+ * own batch itself, paced the same way, and keeps its buffer.
  *
  * An entry is REC_HASHING from the side step until the hasher fills it,
  * and the hasher fills it only if the piece has not changed since: a
@@ -17,10 +30,13 @@
  * Until then the entry vouches for nothing: never a wrong claim. The last
  * step waits for the hasher before writing the record. */
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
 
 #include "provider-migrate.h"
 
@@ -47,15 +63,47 @@ int mig_hash_alloc(struct bmig *m, uint64_t n_chunks)
 	return 0;
 }
 
-/* A batch: every piece hashed, then (one short hold of dlock, which
- * clients' mirrored writes take too) each entry filled if it still waits
- * for this hash. */
+void mig_breathe(void)
+{
+	struct timespec ts = { 0, 1000 };
+	nanosleep(&ts, NULL);
+}
+
+/* mig_sha256 of a piece, MIG_HASH_STEP bytes at a time, off the CPU for
+ * a moment between them (mig_breathe): whoever waits for this CPU waits
+ * for one step's hashing at most (about 0.16 ms here). */
+static void sha256_paced(const uint8_t *buf, size_t len, uint8_t out[32])
+{
+	gnutls_hash_hd_t hd;
+	if (gnutls_hash_init(&hd, GNUTLS_DIG_SHA256) < 0) {
+		mig_sha256(buf, len, out);
+		return;
+	}
+	for (size_t o = 0; o < len; o += MIG_HASH_STEP) {
+		size_t n = len - o < MIG_HASH_STEP ? len - o : MIG_HASH_STEP;
+		if (gnutls_hash(hd, buf + o, n) < 0) {
+			gnutls_hash_deinit(hd, NULL);
+			memset(out, 0xff, 32); /* as mig_sha256's failure */
+			return;
+		}
+		if (o + n < len)
+			mig_breathe();
+	}
+	gnutls_hash_deinit(hd, out);
+}
+
+/* A batch: every piece hashed (paced), then (one short hold of dlock,
+ * which clients' mirrored writes take too) each entry filled if it still
+ * waits for this hash. */
 static void hash_batch(struct bmig *m, const struct mig_hbatch *hb)
 {
 	uint8_t h[MIG_BATCH_MAX][32];
 	uint64_t t0 = mono_ns();
-	for (unsigned i = 0; i < hb->n; i++)
-		mig_sha256(hb->buf + (size_t)hb->p[i].slot * BJOB_CHUNK, hb->p[i].len, h[i]);
+	for (unsigned i = 0; i < hb->n; i++) {
+		sha256_paced(hb->buf + (size_t)hb->p[i].slot * BJOB_CHUNK, hb->p[i].len, h[i]);
+		if (i + 1 < hb->n)
+			mig_breathe();
+	}
 	pthread_mutex_lock(&m->dlock);
 	for (unsigned i = 0; i < hb->n; i++) {
 		uint64_t c = hb->p[i].c;
@@ -73,8 +121,10 @@ static void *hasher(void *arg)
 	struct bmig *m = arg;
 	struct mig_hasher *hs = &m->hs;
 	struct sched_param sp = { 0 };
-	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	pthread_mutex_lock(&hs->hlock);
+	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	(void)prctl(PR_SET_TIMERSLACK, 1ul); /* its breathers: a microsecond, not the default 50 */
+	(void)pthread_setname_np(pthread_self(), "vdisk-mighash");
 	for (;;) {
 		while (!hs->count && !hs->stop)
 			pthread_cond_wait(&hs->hcond, &hs->hlock);
@@ -100,18 +150,18 @@ void mig_hash_batch(struct bmig *m, const struct mig_hbatch *hb)
 	pthread_mutex_lock(&hs->hlock);
 	if (!hs->started && !hs->stop)
 		hs->started = pthread_create(&hs->thread, NULL, hasher, m) == 0;
-	if (!hs->started) { /* no thread to be had: hashed here, as before */
+	if (!hs->started || !hs->n_free) {
+		/* no thread to be had, or it is behind by every other buffer
+		 * (a busy machine): hashed here, the buffer kept */
 		pthread_mutex_unlock(&hs->hlock);
+		uint64_t t0 = mono_ns();
 		hash_batch(m, hb);
+		__atomic_add_fetch(&hs->wait_ns, mono_ns() - t0, __ATOMIC_RELAXED);
 		return;
 	}
 	hs->q[(hs->head + hs->count) % MIG_HASH_BUFS] = *hb;
 	hs->count++;
 	pthread_cond_broadcast(&hs->hcond);
-	uint64_t t0 = mono_ns();
-	while (!hs->n_free) /* the hasher is behind by every other buffer */
-		pthread_cond_wait(&hs->hcond, &hs->hlock);
-	__atomic_add_fetch(&hs->wait_ns, mono_ns() - t0, __ATOMIC_RELAXED);
 	m->wbuf = hs->free[--hs->n_free];
 	pthread_mutex_unlock(&hs->hlock);
 }

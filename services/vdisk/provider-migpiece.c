@@ -183,6 +183,9 @@ static int side_read(struct bjob *b, const struct mig_pend *p, uint64_t len)
 		done += (uint64_t)n;
 	}
 	m->side_read_ns += mono_ns() - t0;
+	/* the CPU left to whoever waits for it (a client's thread woken
+	 * here), rather than kept for the whole batch's reads */
+	mig_breathe();
 	return 0;
 }
 
@@ -386,7 +389,7 @@ void mig_write_pieces(struct bjob *b)
 	m->copy_ns += mono_ns() - t0;
 	m->n_wpend = 0;
 	if (hb.n)
-		mig_hash_batch(m, &hb); /* (waits only when the hasher is every other buffer behind) */
+		mig_hash_batch(m, &hb); /* (hashed here when the hasher is every other buffer behind) */
 	if (b->other && m->copied - m->wb_mark >= MIG_WRITEBACK) {
 		/* what went through the page cache (clients' mirrored writes;
 		 * the copy when dest has no O_DIRECT) on its way to the disk

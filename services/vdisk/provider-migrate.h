@@ -18,6 +18,7 @@
 #define MIG_SCAN_MAX 256         /* pieces one step may look at without copying */
 #define MIG_BATCH_MAX 8          /* pieces of data one copy step may move */
 #define MIG_HASH_BUFS 3          /* batch buffers: the copy's, and those awaiting their hash */
+#define MIG_HASH_STEP (256u << 10) /* hashed between two breathers (mig_breathe) */
 #define MIG_BATCH_NS 20000000ull /* and no more once a step has run this long */
 #define MIG_WRITEBACK (64u << 20) /* copied bytes after which dest's writeback is started */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
@@ -64,7 +65,7 @@ struct mig_hasher {
 	unsigned n_free;
 	struct mig_hbatch q[MIG_HASH_BUFS]; /* FIFO: head, count */
 	unsigned head, count;
-	uint64_t busy_ns, wait_ns; /* its hashing; the copy's waits for it */
+	uint64_t busy_ns, wait_ns; /* its hashing; the copy's hashing in its stead, and waits for it */
 };
 
 struct bmig {
@@ -212,6 +213,11 @@ static inline bool mig_inflight(const struct bmig *m, uint64_t c)
  * hashed. mig_hash_free: the thread stopped and joined (what it had not
  * hashed stays REC_HASHING), the buffers freed. */
 void mig_hash_setup(struct bmig *m);
+/* The calling thread off the CPU for a moment (a microsecond's sleep): a
+ * thread of any process waiting for this CPU runs first. (sched_yield
+ * lets only this process's threads by: the scheduler picks among groups
+ * first, and the provider's group keeps the CPU.) */
+void mig_breathe(void);
 int mig_hash_alloc(struct bmig *m, uint64_t n_chunks);
 void mig_hash_batch(struct bmig *m, const struct mig_hbatch *hb);
 void mig_hash_drain(struct bmig *m);

@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -210,7 +211,8 @@ static void close_beside(int fd)
  * wait, a flush of dest (under the dest lock: mirrored writes touch it
  * too), or after the switch-over the old handle closed, the snapshot
  * child removed and the correspondence record written. None touches the
- * disk's own handle. A failure waits for the next work step. */
+ * disk's own handle (snapshot mode's first fdatasyncs its file). A
+ * failure waits for the next work step. */
 static void side_one(struct bjob *b)
 {
 	struct bmig *m = b->mig;
@@ -221,6 +223,12 @@ static void side_one(struct bjob *b)
 		if ((r = mig_create(b)) < 0) {
 			m->pending_r = r;
 			m->pending_err = TAKE_PTR(b->serr);
+		} else if (m->snapshot) {
+			/* the snapshot step flushes the disk with its I/O held:
+			 * what the clients wrote and never flushed is written
+			 * back here first, beside the I/O (the file's fd only,
+			 * not the engine), so that flush has little left */
+			(void)fdatasync(vhdx_fd(b->d->h));
 		}
 		break;
 	case SIDE_WRITE: {
@@ -228,10 +236,14 @@ static void side_one(struct bjob *b)
 		 * it; and as a batch thread (its wake-ups preempt nobody: a
 		 * client's request does not queue behind the copy for a CPU) */
 		struct sched_param sp = { 0 };
-		int pol = SCHED_OTHER;
+		int pol = SCHED_OTHER, slack = prctl(PR_GET_TIMERSLACK);
 		pthread_getschedparam(pthread_self(), &pol, &sp);
 		bool batch = pol == SCHED_OTHER && pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
+		if (slack > 0) /* its breathers (mig_breathe): a microsecond */
+			prctl(PR_SET_TIMERSLACK, 1ul);
 		mig_write_pieces(b);
+		if (slack > 0)
+			prctl(PR_SET_TIMERSLACK, (unsigned long)slack);
 		if (batch)
 			pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
 		break;
