@@ -418,13 +418,16 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 		json_object *h = json_object_array_get_idx(hs, i);
 		int64_t k = get_int(h, "n"), di = get_int(h, "disk");
 		bool rw = get_bool(h, "rw");
+		struct account *acct = NULL;
 		if (k < 1 || k > HANDLES_MAX || c->h[k - 1].d || di < 0 || (uint64_t)di >= n_restored ||
-		    (rw && !restored[di]->rw))
-			continue; /* not a handle this state can give back: the client's calls on it fail */
-		struct disk *d = restored[di];
-		struct account *acct = account_get(g);
-		if (!acct)
+		    (rw && !restored[di]->rw) || !(acct = account_get(g))) {
+			/* not a handle this state can give back: the client's calls on it fail */
+			fprintf(stderr, "vdisk-provider: channel %llu: handle %lld (disk %lld of %zu%s) not given back\n",
+				(unsigned long long)g->channel, (long long)k, (long long)di, n_restored,
+				rw ? ", read-write" : "");
 			continue;
+		}
+		struct disk *d = restored[di];
 		uint64_t bytes = vhdx_memory(d->h);
 		acct->handles++;
 		acct->bytes += bytes;
@@ -471,6 +474,7 @@ struct channel *channel_adopt(const scm_grant *g, json_object *saved, const char
 		free(c);
 		return NULL;
 	}
+	channels_live++; /* channel_put counts it out */
 	return c;
 }
 

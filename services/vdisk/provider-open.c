@@ -73,8 +73,7 @@ int do_create_pre(scm_call *call, const char *path, uint64_t size, uint64_t bloc
 	return scm_vdisk_create_reply(call);
 }
 
-/* Do two handles reach the same files, top to base? */
-static bool same_chain(vhdx *a, vhdx *b)
+bool disk_same_chain(vhdx *a, vhdx *b)
 {
 	for (; a && b; a = vhdx_parent(a), b = vhdx_parent(b)) {
 		uint64_t ad, ai, bd, bi;
@@ -103,6 +102,35 @@ void handle_attach(struct channel *c, size_t slot, struct disk *d, bool rw, bool
 	acct->handles++;
 	acct->bytes += bytes;
 	c->h[slot] = (struct handle){ .d = d, .rw = rw, .acct = acct, .bytes = bytes };
+}
+
+/* Readers only so far: the same file opened again read-write through the
+ * probe's fd, never by a path, after dropping the readers' locks (ours
+ * would stop us: OFD locks are per open). A parent swapped in between
+ * leaves d as it was (1). Nothing may use the handle swapped: no job, and
+ * no read ring's read, which enters the queue from its own thread. */
+int disk_open_rw(struct disk *d, vhdx *probe, const char *path, const struct vhdx_scope *sp, scm_error **ret_err)
+{
+	vhdx *nh = NULL;
+	iopool_hold(&d->q);
+	vhdx_unlock(d->h);
+	int r = vhdx_open_fd(vhdx_fd(probe), path, sp, 0, &nh, ret_err);
+	vhdx_close(probe);
+	if (r == 0 && !disk_same_chain(d->h, nh)) {
+		vhdx_close(nh);
+		r = 1;
+	}
+	if (r != 0) {
+		if (vhdx_relock(d->h) < 0)
+			fprintf(stderr, "vdisk-provider: %s: locks not retaken: %s\n", d->path, vhdx_errmsg(d->h));
+		iopool_release(&d->q);
+		return r;
+	}
+	vhdx_close(d->h);
+	d->h = nh;
+	iopool_release(&d->q);
+	d->rw = true;
+	return 0;
 }
 
 int do_open(scm_call *call, const char *path, bool readonly, bool shared, void *ud)
@@ -187,13 +215,13 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 				break;
 			iopool_drain(&d->q); /* its lock goes with it: wait, then open anew */
 		}
-	if (d && !same_chain(d->h, probe) && d->bjob && d->bjob->kind == VJOB_MIGRATE_SNAPSHOT) {
+	if (d && !disk_same_chain(d->h, probe) && d->bjob && d->bjob->kind == VJOB_MIGRATE_SNAPSHOT) {
 		/* its handles are on the migration's child meanwhile */
 		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BUSY, "%s: a snapshot-mode migration (job %llu) runs on it; open it "
 			    "when it is over", path, (unsigned long long)d->bjob->id);
 	}
-	if (d && !same_chain(d->h, probe)) {
+	if (d && !disk_same_chain(d->h, probe)) {
 		vhdx_close(probe);
 		return fail(call, SCM_VDISK_E_BADDISK, "%s: parent not available under the grant", path);
 	}
@@ -252,38 +280,12 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		if (d->rw)
 			bjob_recover(d, sp); /* a job's journal beside it */
 	} else if (!readonly && !d->rw) {
-		/* readers only so far: reopen the same file read-write through
-		 * /proc/self/fd, never by a path, after dropping the readers'
-		 * locks (ours would stop us: OFD locks are per open) */
-		vhdx *nh;
-		/* nothing may use the handle we swap: no job, and no read
-		 * ring's read, which enters the queue from its own thread */
-		iopool_hold(&d->q);
-		vhdx_unlock(d->h);
-		r = vhdx_open_fd(vhdx_fd(probe), path, sp, 0, &nh, &err);
-		vhdx_close(probe);
-		if (r < 0) {
-			if (vhdx_relock(d->h) < 0)
-				fprintf(stderr, "vdisk-provider: %s: locks not retaken: %s\n", d->path,
-					vhdx_errmsg(d->h));
-			iopool_release(&d->q);
+		r = disk_open_rw(d, probe, path, sp, &err);
+		if (r < 0)
 			return fail_chain(call, r == -EFBIG ? SCM_VDISK_E_LIMIT : engine_code(r), err,
 					  "open %s for writing", path);
-		}
-		if (!same_chain(d->h, nh)) {
-			/* a parent was swapped in between: the clients already
-			 * there were granted the old chain, not this one */
-			vhdx_close(nh);
-			if (vhdx_relock(d->h) < 0)
-				fprintf(stderr, "vdisk-provider: %s: locks not retaken: %s\n", d->path,
-					vhdx_errmsg(d->h));
-			iopool_release(&d->q);
+		if (r > 0) /* the clients already there were granted the old chain, not this one */
 			return fail(call, SCM_VDISK_E_BUSY, "%s: its chain changed while it was open; try again", path);
-		}
-		vhdx_close(d->h);
-		d->h = nh;
-		iopool_release(&d->q);
-		d->rw = true;
 	} else {
 		vhdx_close(probe);
 	}

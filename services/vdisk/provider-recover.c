@@ -15,7 +15,12 @@
  * After the crash, the new process opens each disk again by its path,
  * beneath the channel's grant as any open is (the grant scmd passed with
  * the channel is the one it was made with), and gives the handle its
- * number back. A handle that cannot be opened again (the file is gone,
+ * number back. The disk is one engine handle for every channel, as in a
+ * live open, and the channels come back in scmd's order (newest first), not
+ * the order their handles were opened in: a read-write handle that finds
+ * the disk opened again by another channel's reader has it opened
+ * read-write (disk_open_rw), so every handle valid before the crash comes
+ * back. A handle that cannot be opened again (the file is gone,
  * the grant no longer reaches it, another channel's handle took it in a
  * way this one cannot share) is left out: the client's calls on it fail
  * with "no handle", the channel and its other handles go on. */
@@ -172,12 +177,31 @@ static struct disk *reopen(const scm_grant *g, struct channel *c, const char *pa
 		if (d->dev == dev && d->ino == ino && !d->closing)
 			break;
 	if (d) {
-		vhdx_close(probe);
-		if (rw && (!d->rw || (d->writers && !(shared && d->shared)))) {
-			scm_fail(ret_err, SCM_VDISK_E_BUSY, "%s: open by another channel in a way this handle cannot share",
-				 path);
+		/* as a live open: the same engine handle for every channel, and
+		 * the channels come back in any order, so a writer may find the
+		 * disk opened again by readers first: it is opened read-write
+		 * then (disk_open_rw), as it was before the crash */
+		const char *why = NULL;
+		int code = SCM_VDISK_E_BUSY;
+		if (!disk_same_chain(d->h, probe)) {
+			why = "parent not available under the grant";
+			code = SCM_VDISK_E_BADDISK;
+		} else if (rw && d->writers && !(shared && d->shared))
+			why = "open for writing by another channel in a way this handle cannot share";
+		if (why || !rw || d->rw) {
+			vhdx_close(probe);
+			if (why)
+				scm_fail(ret_err, code, "%s: %s", path, why);
+			return why ? NULL : d;
+		}
+		r = disk_open_rw(d, probe, path, sp, ret_err);
+		if (r != 0) {
+			scm_fail(ret_err, r < 0 ? engine_code(r) : SCM_VDISK_E_BUSY, "%s: %s", path,
+				 r < 0 ? "opened again for writing" : "its chain changed while it was opened again");
 			return NULL;
 		}
+		if (!d->bjob)
+			bjob_recover(d, sp); /* a job's journal beside it */
 		return d;
 	}
 	if (vhdx_remote_named(probe)) {
@@ -228,7 +252,6 @@ int rec_restore_channel(const scm_grant *g, json_object *saved, void **ret_chdat
 	struct channel *c = channel_adopt(g, saved, "checkpointed", &r);
 	if (!c)
 		return r;
-	channels_live++;
 	size_t back = 0, n = json_object_array_length(hs);
 	for (size_t i = 0; i < n; i++) {
 		json_object *h = json_object_array_get_idx(hs, i), *x;

@@ -247,6 +247,13 @@ void ring_release(int memfd);
 /* provider-open.c: handle slot of c is now d's, opened rw or not (shared:
  * with other writers), charged to acct. */
 void handle_attach(struct channel *c, size_t slot, struct disk *d, bool rw, bool shared, struct account *acct);
+/* provider-open.c: do two handles reach the same files, top to base? */
+bool disk_same_chain(vhdx *a, vhdx *b);
+/* provider-open.c: d, open for readers only so far, open read-write from
+ * now on, one engine handle for all as ever: the file probe holds (a probe
+ * of d's file, taken) opened again, scoped by sp. 0; 1 when the chain
+ * changed meanwhile (d as it was); or the engine's -errno (*ret_err). */
+int disk_open_rw(struct disk *d, vhdx *probe, const char *path, const struct vhdx_scope *sp, scm_error **ret_err);
 /* provider-handover.c: the channel a saved state or a checkpoint names,
  * around its data buffer (what: "saved", "checkpointed"); NULL and *ret_r. */
 struct channel *channel_adopt(const scm_grant *g, json_object *saved, const char *what, int *ret_r);

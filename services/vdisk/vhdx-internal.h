@@ -256,6 +256,8 @@ enum {
 	VHDX_PERM_ALL = 0xf,
 };
 int vhdx_lock_take(vhdx *h, unsigned mode);
+/* the same for a file adopted from a predecessor: applied, not tested */
+int vhdx_lock_adopt(vhdx *h, unsigned mode);
 void vhdx_lock_release(int fd);
 
 /* scoped paths (vhdx-scope.c) */

@@ -49,25 +49,62 @@ void vhdx_lock_release(int fd)
 	(void)fcntl(fd, F_OFD_SETLK, &fl);
 }
 
+/* The bytes a mode uses: the permissions it takes, those it shares. */
+static void lock_bits(unsigned mode, unsigned *ret_perm, unsigned *ret_shared)
+{
+	switch (mode) {
+	case VHDX_LOCK_NONE:
+		*ret_perm = 0;
+		*ret_shared = VHDX_PERM_ALL;
+		break;
+	case VHDX_LOCK_WRITER: /* what a qemu writer of a format node holds */
+		*ret_perm = VHDX_PERM_READ | VHDX_PERM_WRITE | VHDX_PERM_WRITE_UNCHANGED | VHDX_PERM_RESIZE;
+		*ret_shared = VHDX_PERM_READ | VHDX_PERM_WRITE_UNCHANGED;
+		break;
+	case VHDX_LOCK_SHARE_ALL: /* force-share: read, let anyone do anything */
+		*ret_perm = VHDX_PERM_READ;
+		*ret_shared = VHDX_PERM_ALL;
+		break;
+	default: /* reader: the data must not change under it */
+		*ret_perm = VHDX_PERM_READ;
+		*ret_shared = VHDX_PERM_READ | VHDX_PERM_WRITE_UNCHANGED;
+		break;
+	}
+}
+
+/* A file adopted from a predecessor (vhdx_open_adopt): its open file
+ * description holds the locks already, the predecessor's, which tested
+ * them when it took them, and relies on them until it exits. Applying
+ * them again is a no-op for their holder. Testing them again is not
+ * harmless: a qemu probing the disk at that moment (it applies its bytes,
+ * then tests ours and backs off) would be seen, and the failure's release
+ * would drop the very bytes the predecessor holds, leaving the disk
+ * unlocked under a running writer. So: apply, never test, never release. */
+int vhdx_lock_adopt(vhdx *h, unsigned mode)
+{
+	unsigned perm, shared;
+	lock_bits(mode, &perm, &shared);
+	int r = 0;
+	for (int i = 0; i < LOCK_BITS && r >= 0; i++) {
+		if (perm & (1u << i))
+			r = ofd_lock(h->fd, F_RDLCK, LOCK_PERM_BASE + i);
+		if (r >= 0 && !(shared & (1u << i)))
+			r = ofd_lock(h->fd, F_RDLCK, LOCK_SHARED_BASE + i);
+	}
+	if (r == -EINVAL || r == -EOPNOTSUPP || r == -ENOLCK)
+		return 0; /* a file system without OFD locks, as at the first open */
+	if (r < 0)
+		return vhdx_fail(h, -EBUSY, "%s: cannot take its image lock again: %s", h->path, strerror(-r));
+	h->lock_mode = mode;
+	return 0;
+}
+
 int vhdx_lock_take(vhdx *h, unsigned mode)
 {
 	unsigned perm, shared;
-	switch (mode) {
-	case VHDX_LOCK_NONE:
+	if (mode == VHDX_LOCK_NONE)
 		return 0;
-	case VHDX_LOCK_WRITER: /* what a qemu writer of a format node holds */
-		perm = VHDX_PERM_READ | VHDX_PERM_WRITE | VHDX_PERM_WRITE_UNCHANGED | VHDX_PERM_RESIZE;
-		shared = VHDX_PERM_READ | VHDX_PERM_WRITE_UNCHANGED;
-		break;
-	case VHDX_LOCK_SHARE_ALL: /* force-share: read, let anyone do anything */
-		perm = VHDX_PERM_READ;
-		shared = VHDX_PERM_ALL;
-		break;
-	default: /* reader: the data must not change under it */
-		perm = VHDX_PERM_READ;
-		shared = VHDX_PERM_READ | VHDX_PERM_WRITE_UNCHANGED;
-		break;
-	}
+	lock_bits(mode, &perm, &shared);
 	int r = 0;
 	for (int i = 0; i < LOCK_BITS && r >= 0; i++) {
 		if (perm & (1u << i))

@@ -526,7 +526,9 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 			: flags & VHDX_O_FORCE_SHARE ? VHDX_LOCK_SHARE_ALL
 			: h->ro			     ? VHDX_LOCK_READER
 						     : VHDX_LOCK_WRITER;
-	if ((r = vhdx_lock_take(h, lock)) < 0)
+	/* adopted: the predecessor's locks, held by this very open file
+	 * description (vhdx_lock_adopt says why they are not tested again) */
+	if ((r = ctx->n_adopt ? vhdx_lock_adopt(h, lock) : vhdx_lock_take(h, lock)) < 0)
 		goto fail;
 	h->file_size = (uint64_t)st.st_size;
 	if (h->file_size < MiB) {

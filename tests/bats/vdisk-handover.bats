@@ -35,7 +35,25 @@ JSON
 
 teardown() {
 	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	# a failure shows what the writer, the providers and scmd said last
+	# (CI keeps only the output); $SCM_TEST_KEEP=DIR keeps the whole run
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${SCMT:-}" ]; then
+		diagnose
+		if [ -n "${SCM_TEST_KEEP:-}" ]; then
+			mkdir -p "$SCM_TEST_KEEP" && cp -a "$SCMT" "$SCM_TEST_KEEP/" 2>/dev/null
+			echo "# kept in $SCM_TEST_KEEP/$(basename "$SCMT")"
+		fi
+	fi
 	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
+}
+
+diagnose() {
+	local f
+	for f in "$SCMT/writer.out" "$SCMT"/run/logs/vdisk.log "$SCMT/scmd.log"; do
+		[ -s "$f" ] || continue
+		echo "# --- $(basename "$f"), its end:"
+		tail -n 12 "$f" | sed 's/^/# /'
+	done
 }
 
 provider_pid() { "$SCMCTL" service list | awk '$1 == "vdisk" { print $4 }'; }
@@ -58,6 +76,10 @@ locked() {
 
 # the writer wrote after time T (ns): its pending file is newer
 wrote_since() { [ "$(stat -c %.9Y "$SCMT/expected.pending" | tr -d .)" -gt "$1" ]; }
+# the writer ended: it says how many it wrote (it ends by itself only on
+# a failed call, before $SCMT/stop exists)
+writer_ended() { grep -q '^wrote ' "$SCMT/writer.out"; }
+went_on_since() { writer_ended || wrote_since "$1"; }
 
 # restart_ok: one service restart, which must succeed with a new pid; the
 # disk's lock held right after it
@@ -93,9 +115,13 @@ restart_ok() {
 	old=$(provider_pid)
 	for i in $(seq "$rounds"); do
 		restart_ok || { echo "restart $i failed"; false; }
-		locked "$D/a.vhdx" || { echo "round $i: qemu-io got in"; cat "$SCMT/writer.out"; tail -20 "$SCMT"/run/logs/vdisk.log; false; }
+		locked "$D/a.vhdx" || { echo "round $i: qemu-io got in"; false; }
 		# the writer goes on with the new process before the next round
-		wait_until 60 wrote_since "$(date +%s%N)"
+		t=$(date +%s%N)
+		if ! wait_until 60 went_on_since "$t" || writer_ended; then
+			echo "round $i: the writer did not go on with pid $(provider_pid)"
+			false
+		fi
 	done
 	# the prober stops before the writer closes the disk
 	touch "$SCMT/stop-probe"

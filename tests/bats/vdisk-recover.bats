@@ -9,6 +9,15 @@
 # write is in the disk.
 load helpers
 
+# the cluster example's profiles (shareable disks), its directory turned
+# into ours
+pre_start() {
+	mkdir -p "$SCMT/cfg/profiles"
+	for p in "$SCM_SRC"/examples/cluster/cluster-*.json; do
+		sed "s#/srv/disks/cluster#$SCMT/disks#g" "$p" >"$SCMT/cfg/profiles/$(basename "$p")"
+	done
+}
+
 setup() {
 	start_scmd
 	V=$SCM_BUILD/bin/scm-vdisk
@@ -17,11 +26,12 @@ setup() {
 	mkdir -p "$D"
 	cat >"$SCMT/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["app", "hog"], "recover": true }
+  "allow": ["app", "hog", "hosta"], "recover": true }
 JSON
 	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
 	"$SCMCTL" endpoint create app >/dev/null
 	"$SCMCTL" endpoint create hog >/dev/null
+	"$SCMCTL" endpoint create hosta --profiles cluster-node >/dev/null
 }
 
 teardown() {
@@ -33,6 +43,7 @@ provider_pid() { "$SCMCTL" service list | awk '$1 == "vdisk" { print $4 }'; }
 recoveries() { "$SCMCTL" --json service show vdisk | grep -o '"recoveries": *[0-9]*' | grep -o '[0-9]*$'; }
 wrote_since() { [ "$(stat -c %.9Y "$SCMT/expected.pending" | tr -d .)" -gt "$1" ]; }
 recovered() { [ "$(recoveries)" = "$1" ]; }
+taken_at_least() { [ "$("$SCMCTL" --json service show vdisk | grep -o '"taken": *[0-9]*' | grep -o '[0-9]*$')" -ge "$1" ]; }
 reads_at_least() { [ "$(grep -c . "$SCMT/reads")" -ge "$1" ]; }
 # oks_after N M: at least M whole reads right after the first N lines
 oks_after() { [ "$(tail -n +$(($1 + 1)) "$SCMT/reads" | grep -c '^ok$')" -ge "$2" ]; }
@@ -75,6 +86,54 @@ locked() { ! qemu-io -f vhdx -c 'write 0 512' "$1" >/dev/null 2>&1; }
 	wait_until 60 "$V" convert -O raw "$D/a.vhdx" "$SCMT/got.raw"
 	cmp "$SCMT/expected" "$SCMT/got.raw"
 	qemu-img check "$D/a.vhdx"
+}
+
+# One engine handle per disk, shared by its channels: a reader's channel
+# made after a writer's on the same disk (its open made nothing new). scmd
+# hands the channels back newest first, so after the crash the reader's
+# handle is opened again first, read-only; the writer's must still come
+# back (the disk opened read-write then, as a live open does), and its
+# writes must land in the disk, where the reader sees them.
+@test "kill -9 with a writer's and then a reader's channel on one disk: both handles come back, the writes land" {
+	"$V" create --size 8M "$D/s.vhdx"
+	mkfifo "$SCMT/w.in" "$SCMT/r.in"
+	"$C" --endpoint "$(ep hosta)" pr "$D/s.vhdx" write 0 4096 0x11 -- wait -- write 0 4096 0x22 -- check 0 4096 \
+		<"$SCMT/w.in" >"$SCMT/w.out" 2>&1 &
+	W=$!
+	BG="$W"
+	exec 7>"$SCMT/w.in"
+	wait_until 60 grep -q waiting "$SCMT/w.out"
+	"$C" --endpoint "$(ep hosta)" pr "$D/s.vhdx" --ro check 0 4096 -- wait -- check 0 4096 \
+		<"$SCMT/r.in" >"$SCMT/r.out" 2>&1 7>&- &
+	R=$!
+	BG="$BG $R"
+	exec 8>"$SCMT/r.in"
+	wait_until 60 grep -q waiting "$SCMT/r.out"
+	grep -q "byte 0x11" "$SCMT/r.out"
+	# the checkpoint of the second open went out (one per open)
+	wait_until 60 taken_at_least 2
+	old=$(provider_pid)
+	kill -9 "$old"
+	wait_until 60 recovered 1
+	cat "$SCMT"/run/logs/vdisk.log
+	[ "$(grep -c "recovered after a crash: 1 of 1 handles opened again" "$SCMT"/run/logs/vdisk.log)" -eq 2 ]
+	# the writer writes on its handle, the reader reads it on its own
+	echo go >&7
+	exec 7>&-
+	wait "$W" || { cat "$SCMT/w.out"; false; }
+	cat "$SCMT/w.out"
+	[ "$(tail -1 "$SCMT/w.out")" = "byte 0x22" ]
+	echo go >&8
+	exec 8>&-
+	wait "$R" || { cat "$SCMT/r.out"; false; }
+	cat "$SCMT/r.out"
+	[ "$(tail -1 "$SCMT/r.out")" = "byte 0x22" ]
+	BG=
+	# in the disk, once the provider let it go: 4 KiB of 0x22
+	wait_until 60 "$V" convert -O raw "$D/s.vhdx" "$SCMT/s.raw"
+	[ "$(head -c 4096 "$SCMT/s.raw" | tr -d '\042' | wc -c)" -eq 0 ]
+	[ "$(head -c 8192 "$SCMT/s.raw" | tail -c 4096 | tr -d '\000' | wc -c)" -eq 0 ]
+	qemu-img check "$D/s.vhdx"
 }
 
 # The NBD export reads through the provider's read ring (docs/vdisk.md "The

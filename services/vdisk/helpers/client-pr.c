@@ -10,6 +10,9 @@
  *   write OFFSET LENGTH BYTE      LENGTH bytes of BYTE at OFFSET, then flush
  *   check OFFSET LENGTH           reads; prints "byte 0xNN" when every byte
  *                                 is the same, else "mixed"
+ *   wait                          prints "waiting", then reads a line of
+ *                                 stdin or its end (the channel and handle
+ *                                 stay open meanwhile)
  * Keys and numbers take C notation (0x...). The first refusal ends the
  * run: the error on stderr, exit 10 + code as the other commands. */
 #include <errno.h>
@@ -37,7 +40,7 @@ static int one(scm_channel *ch, uint64_t h, uint8_t *buf, uint64_t bsz, int argc
 {
 	const char *c = argv[0];
 	uint64_t a = 0, b = 0, v = 0;
-	int need = !strcmp(c, "read") ? 1
+	int need = !strcmp(c, "read") || !strcmp(c, "wait") ? 1
 		   : !strcmp(c, "register-ignore") || !strcmp(c, "unregister") || !strcmp(c, "clear") ? 2
 		   : !strcmp(c, "register") || !strcmp(c, "reserve") || !strcmp(c, "release") || !strcmp(c, "check") ? 3
 		   : !strcmp(c, "write") || !strcmp(c, "preempt") || !strcmp(c, "preempt-abort") ? 4
@@ -52,7 +55,13 @@ static int one(scm_channel *ch, uint64_t h, uint8_t *buf, uint64_t bsz, int argc
 	if (!strncmp(c, "preempt", 7) && num(argv[2], &b) < 0)
 		return -1;
 	int r = 0;
-	if (!strcmp(c, "register"))
+	if (!strcmp(c, "wait")) {
+		char line[64];
+		printf("waiting\n");
+		fflush(stdout);
+		if (!fgets(line, sizeof line, stdin))
+			clearerr(stdin); /* its end: go on as for a line */
+	} else if (!strcmp(c, "register"))
 		r = scm_vdisk_pr_register(ch, h, a, b, false, ret_err);
 	else if (!strcmp(c, "register-ignore"))
 		r = scm_vdisk_pr_register(ch, h, 0, a, true, ret_err);
