@@ -83,8 +83,8 @@ int nbd_request_parse(const uint8_t raw[NBD_REQUEST_SIZE], const struct nbd_limi
 
 static void put(struct nbd_hs *hs, const void *p, size_t n)
 {
-	if (n > NBD_HS_OUT_MAX - hs->out_len)
-		return; /* never: replies are bounded well below */
+	if (!n || n > NBD_HS_OUT_MAX - hs->out_len)
+		return; /* (never too long: replies are bounded well below) */
 	memcpy(hs->out + hs->out_len, p, n);
 	hs->out_len += n;
 }
