@@ -9,7 +9,7 @@ VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
 $(B)/tests/unit/test_vdisk_%.o: PART_CFLAGS += -Iservices/vdisk
-$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_offload_map.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(B)/tests/fuzz/fuzz_vdisk_export.o $(B)/tests/fuzz/fuzz_vdisk_ring.o: PART_CFLAGS += -Iservices/vdisk
+$(B)/tests/fuzz/fuzz_vhdx.o $(B)/tests/fuzz/fuzz_vhdx_extents.o $(B)/tests/fuzz/fuzz_offload_map.o $(B)/tests/fuzz/fuzz_vhdx_scope.o $(B)/tests/fuzz/fuzz_vhdx_reserve.o $(B)/tests/fuzz/fuzz_vdisk_export.o $(B)/tests/fuzz/fuzz_vdisk_ring.o $(B)/tests/fuzz/fuzz_vdisk_nbdreq.o $(B)/tests/fuzz/fuzz_vdisk_nbdopt.o: PART_CFLAGS += -Iservices/vdisk
 
 # Remote parents (nbd-parent.c, libnbd): linked by the programs that read
 # them, scm-vdisk and the provider; the engine only calls their opener.
@@ -25,7 +25,7 @@ $(VDISK_LIB): $(VDISK_LIB_OBJS)
 
 VDISK_TOOL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard services/vdisk/tool/*.c))
 $(B)/services/vdisk/tool/%.o: PART_CFLAGS += -Iservices/vdisk -Iutil
-$(B)/services/vdisk/tool/jobs.o $(B)/services/vdisk/tool/offload.o: $(B)/gen/scm/vdisk-client.h
+$(B)/services/vdisk/tool/jobs.o $(B)/services/vdisk/tool/offload.o $(B)/services/vdisk/tool/nbdserve.o: $(B)/gen/scm/vdisk-client.h
 $(B)/bin/scm-vdisk: $(VDISK_TOOL_OBJS) $(B)/gen/scm/vdisk-client.o $(VDISK_NBD_OBJ) $(VDISK_LIB) $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(NBD_LIBS)
@@ -192,6 +192,15 @@ $(B)/tests/fuzz/fuzz_vdisk_ring: $(B)/tests/fuzz/fuzz_vdisk_ring.o $(VDISK_LIB) 
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
 FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_ring
+
+# the provider-served export's parsers: requests, handshake options
+$(B)/tests/fuzz/fuzz_vdisk_nbdreq: $(B)/tests/fuzz/fuzz_vdisk_nbdreq.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+$(B)/tests/fuzz/fuzz_vdisk_nbdopt: $(B)/tests/fuzz/fuzz_vdisk_nbdopt.o $(VDISK_LIB) $(LIBSCM)
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(JSONC_LIBS) $(FUZZ_LDFLAGS)
+FUZZ_TARGETS += $(B)/tests/fuzz/fuzz_vdisk_nbdreq $(B)/tests/fuzz/fuzz_vdisk_nbdopt
 
 # the NBD export against qemu-nbd (fio's nbd engine, nbdcopy)
 $(B)/libexec/vdisk-export-bench: services/vdisk/helpers/export-bench.sh

@@ -134,6 +134,10 @@ static json_object *save(void *userdata, scm_error **ret_err)
 				   "%s: the state would carry %llu fds (disk files, reservation directories, "
 				   "channel buffers), over the most a state takes",
 				   "the provider's disks and channels", need);
+	/* served NBD connections are not carried: they end here, their
+	 * requests in flight answered, before the disks are committed; the
+	 * clients connect again through the export (docs/vdisk.md) */
+	nbd_stop_all();
 	_cleanup_(json_object_putp) json_object *st = json_object_new_object();
 	json_object *arr = json_object_new_array();
 	json_object_object_add(st, "disks", arr);

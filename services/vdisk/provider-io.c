@@ -99,6 +99,69 @@ static int extents_json(vhdx *h, uint64_t off, uint64_t len, json_object **ret)
 	return 0;
 }
 
+/* On a worker: what a call of op does to d, for a job of a call and for a
+ * served NBD connection's request (provider-nbd.c) alike: the reservation
+ * asked again as it runs (a preempt may have come since it was queued),
+ * a migrated disk's refusal of writes, an offload token's invalidation,
+ * the engine's work, and what a job copying the disk must hear of it. */
+int io_work(struct disk *d, enum io_op op, uint8_t *buf, uint64_t off, uint64_t len, bool unmap, bool rw,
+	    const char *nexus, scm_error **ret_err)
+{
+	vhdx *h = d->h;
+	bool wr = op == IO_WRITE || op == IO_TRIM || op == IO_ZERO;
+	int r = 0;
+	*ret_err = NULL;
+	if (op != IO_FLUSH && pr_check(d->pr, nexus, wr) < 0)
+		return -EBADE;
+	/* migrated to an NBD export: the export is the disk; a write here
+	 * would be one the destination never sees (the switch-over ran
+	 * exclusive on the disk's queue: no write is half on either side) */
+	if (d->moved_to && wr) {
+		*ret_err = scm_error_new(-EROFS, SCM_HERE, "%s was migrated to %s: it takes no more writes here "
+				 "(write to the destination; reads here still work)", d->path, d->moved_to);
+		return -EROFS;
+	}
+	/* before the data changes: an offload copy that checks its token
+	 * after this cannot have missed the write (provider-offload.c) */
+	if (op == IO_WRITE || op == IO_TRIM)
+		offload_touch(d, NULL, 0, off, len);
+	switch (op) {
+	case IO_READ: r = vhdx_read(h, buf, len, off); break;
+	case IO_WRITE: r = vhdx_write(h, buf, len, off); break;
+	case IO_TRIM: r = vhdx_trim(h, len, off); break;
+	case IO_ZERO: r = vhdx_write_zeroes(h, len, off, unmap); break;
+	case IO_FLUSH:
+		r = rw ? vhdx_flush(h) : 0;
+		/* a mirror migration's destination holds what was promised too */
+		if (r >= 0 && rw)
+			r = bjob_flushed(d->bjob_io);
+		/* after a migration's switch-over: its commit point durable
+		 * before any flush on the new file is answered */
+		if (r >= 0 && (r = mig_commit_sync(d)) < 0) {
+			*ret_err = scm_error_new(r, SCM_HERE, "fsync of the migrated disk's directory: %s", strerror(-r));
+			return r;
+		}
+		break;
+	}
+	if (r < 0) {
+		*ret_err = vhdx_error(h);
+		/* a failed write may have changed part of its range: copied again */
+		if (d->bjob_io && wr)
+			bjob_dirty(d->bjob_io, off, len);
+		return r;
+	}
+	/* a job copying the disk copies it again, or (a mirror migration) the
+	 * write goes to its destination too, before the client hears of it */
+	struct bjob *b = d->bjob_io;
+	if (b && op == IO_WRITE)
+		bjob_written(b, BW_WRITE, buf, off, len, false);
+	else if (b && op == IO_ZERO)
+		bjob_written(b, BW_ZERO, NULL, off, len, unmap);
+	else if (b && op == IO_TRIM)
+		bjob_written(b, BW_TRIM, NULL, off, len, false);
+	return 0;
+}
+
 /* On a worker: the engine calls, nothing else. */
 static void job_run(struct iopool_job *pj)
 {
@@ -110,33 +173,32 @@ static void job_run(struct iopool_job *pj)
 		j->r = -ECANCELED; /* nobody waits for a read any more */
 		return;
 	}
-	/* asked again as it runs: a preempt may have come since it was queued */
-	if (j->op <= OP_WRITEV || j->op == OP_TRIM || j->op == OP_ZERO || j->op == OP_EXTENTS) {
-		if (pr_check(j->d->pr, j->nexus, !reads) < 0) {
+	static const int simple[] = { [OP_READ] = IO_READ + 1, [OP_WRITE] = IO_WRITE + 1, [OP_FLUSH] = IO_FLUSH + 1,
+				      [OP_CLOSE] = IO_FLUSH + 1, [OP_TRIM] = IO_TRIM + 1, [OP_ZERO] = IO_ZERO + 1,
+				      [OP_EXTENTS] = 0 };
+	if (simple[j->op]) {
+		scm_error *e = NULL;
+		r = io_work(j->d, (enum io_op)(simple[j->op] - 1), j->c ? j->c->buf + j->boff : NULL, j->off, j->len,
+			    j->unmap, j->rw, j->nexus, &e);
+		if (r < 0)
+			job_fail(j, r, e);
+		return;
+	}
+	if (j->op == OP_WRITEV || j->op == OP_READV || j->op == OP_EXTENTS) {
+		if (pr_check(j->d->pr, j->nexus, j->op == OP_WRITEV) < 0) {
 			j->r = -EBADE;
 			return;
 		}
 	}
-	/* migrated to an NBD export: the export is the disk; a write here
-	 * would be one the destination never sees (the switch-over ran
-	 * exclusive on the disk's queue: no write is half on either side) */
-	if (j->d->moved_to && (j->op == OP_WRITE || j->op == OP_WRITEV || j->op == OP_TRIM || j->op == OP_ZERO)) {
+	if (j->d->moved_to && j->op == OP_WRITEV) {
 		job_fail(j, -EROFS, scm_error_new(-EROFS, SCM_HERE, "%s was migrated to %s: it takes no more writes "
 						  "here (write to the destination; reads here still work)",
 						  j->d->path, j->d->moved_to));
 		return;
 	}
-	/* before the data changes: an offload copy that checks its token
-	 * after this cannot have missed the write (provider-offload.c) */
-	if (j->op == OP_WRITE || j->op == OP_WRITEV || j->op == OP_TRIM)
-		offload_touch(j->d, j->op == OP_WRITEV ? j->ex : NULL, j->n_ex, j->off, j->len);
+	if (j->op == OP_WRITEV)
+		offload_touch(j->d, j->ex, j->n_ex, j->off, j->len);
 	switch (j->op) {
-	case OP_READ:
-		r = vhdx_read(h, j->c->buf + j->boff, j->len, j->off);
-		break;
-	case OP_WRITE:
-		r = vhdx_write(h, j->c->buf + j->boff, j->len, j->off);
-		break;
 	case OP_READV:
 	case OP_WRITEV:
 		for (size_t i = 0; i < j->n_ex && r >= 0; i++) {
@@ -145,25 +207,6 @@ static void job_run(struct iopool_job *pj)
 					       : vhdx_read(h, j->c->buf + e->boff, e->len, e->off);
 			j->bad = i;
 		}
-		break;
-	case OP_FLUSH:
-	case OP_CLOSE:
-		r = j->rw ? vhdx_flush(h) : 0;
-		/* a mirror migration's destination holds what was promised too */
-		if (r >= 0 && j->rw)
-			r = bjob_flushed(j->d->bjob_io);
-		/* after a migration's switch-over: its commit point durable
-		 * before any flush on the new file is answered */
-		if (r >= 0 && (r = mig_commit_sync(j->d)) < 0) {
-			job_fail(j, r, scm_error_new(r, SCM_HERE, "fsync of the migrated disk's directory: %s", strerror(-r)));
-			return;
-		}
-		break;
-	case OP_TRIM:
-		r = vhdx_trim(h, j->len, j->off);
-		break;
-	case OP_ZERO:
-		r = vhdx_write_zeroes(h, j->len, j->off, j->unmap);
 		break;
 	case OP_EXTENTS:
 		r = extents_json(h, j->off, j->len, &j->info);
@@ -188,29 +231,18 @@ static void job_run(struct iopool_job *pj)
 			r = -ENOMEM;
 		break;
 	}
+	default:
+		break; /* the simple ones, above */
 	}
 	if (r < 0) {
 		job_fail(j, r, vhdx_error(h));
-		/* a failed write may have changed part of its range: copied again */
-		if (j->d->bjob_io && (j->op == OP_WRITE || j->op == OP_TRIM || j->op == OP_ZERO))
-			bjob_dirty(j->d->bjob_io, j->off, j->len);
-		else if (j->d->bjob_io && j->op == OP_WRITEV)
+		if (j->d->bjob_io && j->op == OP_WRITEV)
 			for (size_t i = 0; i < j->n_ex; i++)
 				bjob_dirty(j->d->bjob_io, j->ex[i].off, j->ex[i].len);
 		return;
 	}
-	/* a job copying the disk copies it again, or (a mirror migration) the
-	 * write goes to its destination too, before the client hears of it */
 	struct bjob *b = j->d->bjob_io;
-	if (!b)
-		return;
-	if (j->op == OP_WRITE)
-		bjob_written(b, BW_WRITE, j->c->buf + j->boff, j->off, j->len, false);
-	else if (j->op == OP_ZERO)
-		bjob_written(b, BW_ZERO, NULL, j->off, j->len, j->unmap);
-	else if (j->op == OP_TRIM)
-		bjob_written(b, BW_TRIM, NULL, j->off, j->len, false);
-	else if (j->op == OP_WRITEV)
+	if (b && j->op == OP_WRITEV)
 		for (size_t i = 0; i < j->n_ex; i++)
 			bjob_written(b, BW_WRITE, j->c->buf + j->ex[i].boff, j->ex[i].off, j->ex[i].len, false);
 }
@@ -560,7 +592,8 @@ int do_close(scm_call *call, uint64_t handle, void *ud)
 	struct handle *h = handle_get(call, handle);
 	if (!h)
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
-	ring_stop(h); /* before the handle goes: the ring serves it */
+	nbd_stop_handle(h); /* before the handle goes: they serve it */
+	ring_stop(h);
 	account_release(h->acct, h->bytes);
 	offload_drop_handle(scm_call_channel_data(call), handle);
 	struct job *j = job_new(call, h, OP_CLOSE);

@@ -232,6 +232,7 @@ static void on_close(const scm_grant *g, void *chdata, void *userdata)
 	if (!c)
 		return;
 	offload_drop_handle(c, 0);
+	nbd_stop_channel(c);
 	ring_stop_channel(c);
 	for (size_t i = 0; i < HANDLES_MAX; i++)
 		if (c->h[i].d) {
@@ -261,7 +262,7 @@ static const scm_vdisk_handlers handlers = {
 	.job_wait = do_job_wait, .migrate = do_migrate,
 	.offload_read = do_offload_read, .offload_write = do_offload_write, .offload_map = do_offload_map,
 	.offload_fetch = do_offload_fetch, .offload_check = do_offload_check,
-	.extents = do_extents, .zero = do_zero,
+	.extents = do_extents, .zero = do_zero, .nbd_serve = do_nbd_serve,
 };
 
 struct pr_disk *provider_handle_pr(scm_call *call, uint64_t handle, struct iopool_queue **ret_q)
@@ -321,6 +322,7 @@ int main(int argc, char **argv)
 	provider_handed_over = provider_handed_over || scm_provider_handed_over(p);
 	offload_shutdown();
 	remote_shutdown(); /* their posts are in before the provider is freed */
+	nbd_stop_all();    /* their requests are the pool's */
 	iopool_stop();
 	pool_running = false;
 	bjob_shutdown();

@@ -119,6 +119,7 @@ struct channel {
 	int rootfd;
 	unsigned jobs;                /* in flight: the buffer stays mapped */
 	bool closed;                  /* the client is gone; free after the last job */
+	unsigned nbd_conns;           /* NBD connections served for it (provider-nbd.c) */
 };
 
 struct allow_ctx {
@@ -219,6 +220,14 @@ int provider_handover_setup(scm_provider *p, scm_error **ret_err);
 
 /* provider-io.c */
 struct job *disk_close_submit(struct disk *d);
+/* On a worker, inside a job of d's queue (exclusive for writes and
+ * flushes): what the call of op does (the reservation asked again, a
+ * migrated disk's refusal of writes, offload tokens, a copying job told).
+ * 0, or -errno with *ret_err (may be NULL: -EBADE, a reservation
+ * conflict). rw: the handle's mode (a flush of a read-only one is none). */
+enum io_op { IO_READ, IO_WRITE, IO_FLUSH, IO_TRIM, IO_ZERO };
+int io_work(struct disk *d, enum io_op op, uint8_t *buf, uint64_t off, uint64_t len, bool unmap, bool rw,
+	    const char *nexus, scm_error **ret_err);
 
 /* the handlers (stubs/idl/vdisk.json) */
 int do_create(scm_call *call, const char *path, uint64_t size, uint64_t block_size, uint64_t sector_size,
@@ -235,6 +244,14 @@ int do_close(scm_call *call, uint64_t handle, void *ud);
 int do_zero(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, bool unmap, void *ud);
 int do_extents(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud);
 int do_ring(scm_call *call, uint64_t handle, void *ud);
+int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool structured, uint64_t meta_id,
+		 void *ud);
+/* provider-nbd.c: ends the NBD connections a handle serves (waits for
+ * their requests in flight), a channel's, or all (before a handover
+ * saves the disks) */
+void nbd_stop_handle(struct handle *h);
+void nbd_stop_channel(struct channel *c);
+void nbd_stop_all(void);
 /* provider-ring.c: stops a handle's read ring (waits for the read it
  * serves), or a whole channel's; nothing when it has none */
 void ring_stop(struct handle *h);

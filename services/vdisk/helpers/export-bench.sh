@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# vdisk-export-bench: the NBD export (scm-vdisk export: nbdkit, our plugin,
-# the provider) against qemu-nbd serving the same VHDX, in the same run,
+# vdisk-export-bench: the NBD export (scm-vdisk export: the provider serves
+# the connections itself) against qemu-nbd serving the same VHDX, in the same run,
 # both read-only from a hot page cache over a unix socket, driven by fio's
 # nbd engine (libnbd): 4 KiB random reads at queue depth 1 and 32, 1 MiB
 # sequential reads; and nbdcopy's whole-disk read of each. The export runs
-# twice, with its read ring and without (--no-ring: every read a call).
-# Prints
-#   vdisk export <pattern>: export X, qemu-nbd Y (Z x qemu-nbd); without the ring C (W x)
+# twice: served by the provider (the default) and through nbdkit and our
+# plugin with its read ring (--nbdkit, what TLS exports use). Prints
+#   vdisk export <pattern>: export X, qemu-nbd Y (Z x qemu-nbd); through nbdkit C (W x)
 #   vdisk export target: ahead of qemu-nbd on every line: met | NOT met
 # Needs $SCM_BUILD and $SCM_SRC (tests/bench/run-all sets them).
 set -eu
@@ -60,25 +60,25 @@ copy_run() {
 	nbdcopy "$2" null: 2>>"$T/fio.log"
 	awk -v w="$1" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%s nbdcopy %.1f\n", w, 512 / (b - a) }'
 }
-# the export twice, with its read ring (the default) and through calls
-# only (--no-ring), and qemu-nbd, all serving at once; each line is run on
+# the export twice, served by the provider (the default) and through
+# nbdkit (--nbdkit, with its read ring), and qemu-nbd, all serving at once; each line is run on
 # the three one after the other, so that the load of the machine (shared,
 # and it swings) falls on all three alike; VDISK_EXPORT_ROUNDS times
 # (default 2), the figures averaged
-"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --lanes "${VDISK_EXPORT_LANES:-4}" \
+"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly \
 	--name bench "$T/d.vhdx" --nbd "unix:$T/x.sock" >/dev/null
-"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --lanes "${VDISK_EXPORT_LANES:-4}" \
-	--no-ring --name benchc "$T/d.vhdx" --nbd "unix:$T/c.sock" >/dev/null
+"$B/bin/scm-vdisk" export --endpoint "$EP" --detach --readonly --nbdkit --lanes "${VDISK_EXPORT_LANES:-4}" \
+	--name benchc "$T/d.vhdx" --nbd "unix:$T/c.sock" >/dev/null
 qemu-nbd -r -f vhdx --cache=writeback --shared=8 --persistent -k "$T/q.sock" "$T/d.vhdx" 2>"$T/qemu-nbd.log" &
 npid=$!
 for _ in $(seq 200); do [ -S "$T/q.sock" ] && break; sleep 0.02; done
-declare -A URIS=([export]="nbd+unix:///bench?socket=$T/x.sock" [calls]="nbd+unix:///benchc?socket=$T/c.sock"
+declare -A URIS=([export]="nbd+unix:///bench?socket=$T/x.sock" [nbdkit]="nbd+unix:///benchc?socket=$T/c.sock"
 	[qemu-nbd]="nbd+unix:///?socket=$T/q.sock")
 for _ in $(seq "${VDISK_EXPORT_ROUNDS:-2}"); do
-	for who in export calls qemu-nbd; do fio_run $who "${URIS[$who]}" rand-read-4k-qd1 randread 4k 1; done
-	for who in export calls qemu-nbd; do fio_run $who "${URIS[$who]}" rand-read-4k-qd32 randread 4k 32; done
-	for who in export calls qemu-nbd; do fio_run $who "${URIS[$who]}" seq-read-1m read 1M 1; done
-	for who in export calls qemu-nbd; do copy_run $who "${URIS[$who]}"; done
+	for who in export nbdkit qemu-nbd; do fio_run $who "${URIS[$who]}" rand-read-4k-qd1 randread 4k 1; done
+	for who in export nbdkit qemu-nbd; do fio_run $who "${URIS[$who]}" rand-read-4k-qd32 randread 4k 32; done
+	for who in export nbdkit qemu-nbd; do fio_run $who "${URIS[$who]}" seq-read-1m read 1M 1; done
+	for who in export nbdkit qemu-nbd; do copy_run $who "${URIS[$who]}"; done
 done >"$T/res"
 "$B/bin/scm-vdisk" export --stop bench
 "$B/bin/scm-vdisk" export --stop benchc
@@ -88,9 +88,9 @@ val() { awk -v w="$1" -v p="$2" '$1 == w && $2 == p { t += $3; n++ } END { print
 met=1
 for pat in rand-read-4k-qd1 rand-read-4k-qd32 seq-read-1m nbdcopy; do
 	unit=IOPS; [ "$pat" = seq-read-1m ] || [ "$pat" = nbdcopy ] && unit=MiB/s
-	x=$(val export "$pat"); q=$(val qemu-nbd "$pat"); c=$(val calls "$pat")
+	x=$(val export "$pat"); q=$(val qemu-nbd "$pat"); c=$(val nbdkit "$pat")
 	awk -v n="$pat" -v x="$x" -v q="$q" -v c="$c" -v u="$unit" 'BEGIN {
-		printf "vdisk export %s: export %.1f %s, qemu-nbd %.1f %s (%.2fx qemu-nbd); without the ring %.1f (%.2fx)\n", n, x, u, q, u, x / q, c, c / q }'
+		printf "vdisk export %s: export %.1f %s, qemu-nbd %.1f %s (%.2fx qemu-nbd); through nbdkit %.1f (%.2fx)\n", n, x, u, q, u, x / q, c, c / q }'
 	awk -v x="$x" -v q="$q" 'BEGIN { exit !(x > q) }' || met=
 done
 echo "vdisk export target: ahead of qemu-nbd on every line: $([ -n "$met" ] && echo met || echo "NOT met")"

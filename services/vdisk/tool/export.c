@@ -1,6 +1,9 @@
-/* export.c: `scm-vdisk export`, a vdisk served over NBD. nbdkit speaks the
- * protocol (and TLS); our plugin (nbdkit-scm-vdisk.c) is a client of the
- * vdisk provider with the caller's grant. This file makes the listening
+/* export.c: `scm-vdisk export`, a vdisk served over NBD. A plain (unix
+ * socket, no TLS) export is served by the provider itself: this process
+ * does the handshake and hands each connection over (nbdserve.c). With
+ * TLS, or --nbdkit, nbdkit speaks the protocol (and TLS) and our plugin
+ * (nbdkit-scm-vdisk.c) is a client of the vdisk provider with the caller's
+ * grant. This file makes the listening
  * socket itself (so loopback-only and "TCP needs TLS" are decided here,
  * before anything listens), hands it to nbdkit by socket activation, waits
  * until the plugin has the disk open (its ready_fd), and keeps a record
@@ -32,16 +35,17 @@
 static const char export_usage[] =
 	"Usage: scm-vdisk export DISK --nbd unix:PATH|tcp:ADDR:PORT [--readonly] [--name NAME]\n"
 	"                        [--tls-psk FILE | --tls-certificates DIR [--tls-verify-peer]]\n"
-	"                        [--allow-remote] [--detach] [--lanes N] [--no-ring] [--endpoint EP] [--service NAME]\n"
+	"                        [--allow-remote] [--detach] [--nbdkit [--lanes N] [--no-ring]] [--endpoint EP] [--service NAME]\n"
 	"       scm-vdisk export --list [--json]\n"
 	"       scm-vdisk export --stop NAME\n"
 	"Serves DISK (its whole chain) over NBD through the vdisk provider, with the\n"
 	"caller's grant. TCP needs TLS and binds a loopback address unless\n"
-	"--allow-remote. Without --detach it serves until interrupted.\n";
+	"--allow-remote. Without --detach it serves until interrupted. A plain\n"
+	"export is served by the provider; TLS, or --nbdkit, goes through nbdkit.\n";
 
 struct opts {
 	const char *disk, *nbd, *name, *psk, *certs, *endpoint, *service;
-	bool readonly, verify_peer, allow_remote, detach, no_ring;
+	bool readonly, verify_peer, allow_remote, detach, no_ring, nbdkit;
 	int lanes;
 };
 
@@ -84,15 +88,15 @@ static int record_read(const char *dir, const char *name, struct export_record *
 	return r;
 }
 
-/* Is pid an nbdkit still? (The record may outlive it, and a pid comes
- * back.) Returns a pidfd on it, or -1. */
+/* Is pid an export still, nbdkit or our own server? (The record may
+ * outlive it, and a pid comes back.) Returns a pidfd on it, or -1. */
 static int nbdkit_pidfd(pid_t pid)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pfd < 0)
 		return -1;
-	/* "PID (nbdkit) S ...": the name, and not a zombie (a stopped
-	 * export nobody has reaped yet) */
+	/* "PID (nbdkit) S ..." or "(scm-vdisk)": the name, and not a zombie
+	 * (a stopped export nobody has reaped yet) */
 	char p[64], st[128] = "";
 	snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -100,7 +104,8 @@ static int nbdkit_pidfd(pid_t pid)
 	if (fd >= 0)
 		close(fd);
 	const char *name = n > 0 ? strchr(st, '(') : NULL;
-	if (!name || strncmp(name, "(nbdkit) ", 9) || name[9] == 'Z' || name[9] == 'X') {
+	size_t k = !name ? 0 : !strncmp(name, "(nbdkit) ", 9) ? 9 : !strncmp(name, "(scm-vdisk) ", 12) ? 12 : 0;
+	if (!k || name[k] == 'Z' || name[k] == 'X') {
 		close(pfd);
 		return -1;
 	}
@@ -324,6 +329,8 @@ static void exec_nbdkit(const struct opts *o, const char *plugin, const char *di
 		dup2(logfd, 1);
 		dup2(logfd, 2);
 	}
+	if (!o->nbdkit) /* our own server, the provider serving */
+		_exit(export_serve_here(o->endpoint, o->service, disk, o->name, o->readonly, !o->detach, lfd, rfd));
 	/* fds 3 and 4 from wherever they are now, without clobbering */
 	int l = fcntl(lfd, F_DUPFD_CLOEXEC, 10), r = fcntl(rfd, F_DUPFD_CLOEXEC, 10);
 	if (l < 0 || r < 0 || dup2(l, 3) < 0 || dup2(r, 4) < 0)
@@ -505,9 +512,9 @@ static int serve(struct opts *o)
 			unlink(log);
 		}
 		if (o->detach)
-			errf("export %s: nothing is served: nbdkit exited before serving", disk);
+			errf("export %s: nothing is served: the export exited before serving", disk);
 		else
-			errf("export %s: nothing is served: nbdkit %s %d", disk,
+			errf("export %s: nothing is served: %s %s %d", disk, o->nbdkit ? "nbdkit" : "the export",
 			     WIFEXITED(st) ? "exited with status" : "died of signal",
 			     WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 		if (sock)
@@ -553,6 +560,7 @@ int cmd_export(int argc, char **argv)
 		{ "service", required_argument, NULL, 's' },	   { "list", no_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },		   { "stop", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },		   { "no-ring", no_argument, NULL, 'R' },
+		{ "nbdkit", no_argument, NULL, 'K' },
 		{ 0 },
 	};
 	struct opts o = { .lanes = 4 };
@@ -569,7 +577,8 @@ int cmd_export(int argc, char **argv)
 		case 'v': o.verify_peer = true; break;
 		case 'a': o.allow_remote = true; break;
 		case 'd': o.detach = true; break;
-		case 'R': o.no_ring = true; break;
+		case 'R': o.no_ring = o.nbdkit = true; break;
+		case 'K': o.nbdkit = true; break;
 		case 'l':
 			o.lanes = atoi(optarg);
 			if (o.lanes < 1 || o.lanes > 8) {
@@ -603,5 +612,7 @@ int cmd_export(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	o.disk = argv[optind];
+	if (o.psk || o.certs) /* TLS: nbdkit's */
+		o.nbdkit = true;
 	return serve(&o);
 }

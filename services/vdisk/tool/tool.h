@@ -32,6 +32,12 @@ char *abs_path(const char *p);
 int cmd_offload(const char *cmd, int argc, char **argv);
 /* export.c: scm-vdisk export (NBD, through nbdkit and the provider) */
 int cmd_export(int argc, char **argv);
+/* nbdserve.c: a plain export served by the provider: opens the disk,
+ * says "ready PID" on rfd, then hands the connections accepted on lfd to
+ * the provider after their handshake, until SIGTERM/SIGINT/SIGHUP. An
+ * exit code. */
+int export_serve_here(const char *endpoint, const char *service, const char *disk, const char *name,
+		      bool readonly, bool foreground, int lfd, int rfd);
 void errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* errf() of a chain on one line, or of strerror(-r) when there is none. */
 void errc(const scm_error *e, int r);

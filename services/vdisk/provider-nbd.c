@@ -1,0 +1,523 @@
+/* provider-nbd.c: NBD connections the provider serves itself (nbd_serve,
+ * docs/vdisk.md "NBD export"). scm-vdisk export does the handshake, then
+ * hands the connected socket over its channel with the handle it opened;
+ * from then on no other process is in a request's path.
+ *
+ * A thread per connection reads the 28-byte requests and checks each
+ * (nbd_request_parse: magic, command, flags, lengths up to the agreed
+ * maximum, offset and length within the disk, whole sectors, the export's
+ * read-only); a request is then what the call of its kind would be on the
+ * handle: the reservation is asked as the request runs, a write goes
+ * through io_work() as a write call's job does (migration, offload
+ * tokens). A read the disk's queue lets run at once is done on the
+ * connection's thread (iopool_enter_shared, as the read ring does: one
+ * thread switch each way, the client's); anything else becomes a job of
+ * the disk's queue, answered by the worker that ran it, so several
+ * requests of a connection are in flight at once (up to NBD_INFLIGHT, and
+ * NBD_INFLIGHT_BYTES of data; the reader waits for room). Replies are
+ * whole writev()s under the connection's lock. A violation of the protocol
+ * ends the connection without an answer; a bad request that is not one
+ * gets its error and the connection goes on.
+ *
+ * The connection ends when the client disconnects, its handle is closed,
+ * its channel closes, or the provider is handed over (nbd_stop_all: the
+ * sockets are not carried, the clients connect again to the export, which
+ * hands the new connections to the new process). A crash closes them with
+ * the process. */
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+
+#include "nbdproto.h"
+#include "provider.h"
+
+#define NBD_CONNS_MAX 16		   /* per channel */
+#define NBD_INFLIGHT 64			   /* requests per connection */
+#define NBD_INFLIGHT_BYTES (64u << 20)	   /* their data */
+#define NBD_MAX_PAYLOAD (4u << 20)	   /* the maximum block size offered */
+#define NBD_STATUS_MAX 256		   /* block status descriptors per reply */
+#define NBD_SEND_TIMEOUT_S 60		   /* a client that does not read its replies */
+
+struct nbdconn {
+	struct nbdconn *next;
+	struct channel *c;
+	struct handle *h;
+	struct disk *d;
+	int fd;
+	bool rw;
+	struct nbd_limits lim;
+	uint32_t meta_id;
+	char nexus[VDISK_PR_NEXUS_MAX];
+	uint8_t *rbuf; /* the reader's, for reads done inline */
+	uint32_t rbuf_size;
+	pthread_t th;
+	pthread_mutex_t mu; /* sending; inflight */
+	pthread_cond_t cv;
+	unsigned inflight;
+	uint64_t inflight_bytes;
+	atomic_bool stop, finished;
+};
+
+struct nreq {
+	struct iopool_job pj;
+	struct nbdconn *n;
+	struct nbd_request q;
+	uint8_t *buf;
+	uint32_t (*desc)[2]; /* block status: length, flags */
+	unsigned ndesc;
+	int res; /* 0 or -errno */
+	char msg[NBD_MSG_MAX];
+};
+
+static struct nbdconn *conns; /* the loop's */
+
+static uint32_t nbd_errno(int r)
+{
+	switch (-r) {
+	case 0: return 0;
+	case EPERM: case EROFS: case EBADE: case EACCES: return NBD_EPERM;
+	case EINVAL: return NBD_EINVAL;
+	case ENOSPC: return NBD_ENOSPC;
+	case ENOMEM: return NBD_ENOMEM;
+	case ESHUTDOWN: return NBD_ESHUTDOWN;
+	default: return NBD_EIO;
+	}
+}
+
+static void be16put(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void be32put(uint8_t *p, uint32_t v)
+{
+	be16put(p, (uint16_t)(v >> 16));
+	be16put(p + 2, (uint16_t)v);
+}
+
+static void be64put(uint8_t *p, uint64_t v)
+{
+	be32put(p, (uint32_t)(v >> 32));
+	be32put(p + 4, (uint32_t)v);
+}
+
+/* All of iov, or the connection is broken (shut down: its reader ends). */
+static void sendv(struct nbdconn *n, struct iovec *iov, int cnt)
+{
+	while (cnt > 0) {
+		ssize_t w = sendmsg(n->fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = (size_t)cnt }, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			shutdown(n->fd, SHUT_RDWR);
+			return;
+		}
+		while (cnt > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+}
+
+/* The answer to a request: data for a good READ, descriptors for BLOCK
+ * STATUS, else its error. Structured for READ and BLOCK_STATUS when agreed,
+ * simple otherwise. Any thread. */
+static void reply(struct nbdconn *n, const struct nbd_request *q, int res, const char *msg, const uint8_t *data,
+		  uint32_t (*desc)[2], unsigned ndesc)
+{
+	uint8_t hdr[20 + 8 + 4 + 2], *dbuf = NULL;
+	struct iovec iov[3];
+	int cnt = 1;
+	uint32_t err = nbd_errno(res);
+	bool structured = n->lim.structured && (q->type == NBD_CMD_READ || q->type == NBD_CMD_BLOCK_STATUS);
+	if (!structured) {
+		be32put(hdr, NBD_SIMPLE_REPLY_MAGIC);
+		be32put(hdr + 4, err);
+		be64put(hdr + 8, q->cookie);
+		iov[0] = (struct iovec){ hdr, 16 };
+		if (!err && q->type == NBD_CMD_READ)
+			iov[cnt++] = (struct iovec){ (void *)data, q->length };
+	} else {
+		be32put(hdr, NBD_STRUCTURED_REPLY_MAGIC);
+		be16put(hdr + 4, NBD_REPLY_FLAG_DONE);
+		be64put(hdr + 8, q->cookie);
+		if (err) {
+			uint16_t ml = (uint16_t)strnlen(msg ? msg : "", NBD_MSG_MAX - 1);
+			be16put(hdr + 6, NBD_REPLY_TYPE_ERROR);
+			be32put(hdr + 16, 4 + 2 + ml);
+			be32put(hdr + 20, err);
+			be16put(hdr + 24, ml);
+			iov[0] = (struct iovec){ hdr, 26 };
+			if (ml)
+				iov[cnt++] = (struct iovec){ (void *)msg, ml };
+		} else if (q->type == NBD_CMD_READ) {
+			be16put(hdr + 6, NBD_REPLY_TYPE_OFFSET_DATA);
+			be32put(hdr + 16, 8 + q->length);
+			be64put(hdr + 20, q->offset);
+			iov[0] = (struct iovec){ hdr, 28 };
+			iov[cnt++] = (struct iovec){ (void *)data, q->length };
+		} else {
+			be16put(hdr + 6, NBD_REPLY_TYPE_BLOCK_STATUS);
+			be32put(hdr + 16, 4 + 8 * ndesc);
+			be32put(hdr + 20, n->meta_id);
+			iov[0] = (struct iovec){ hdr, 24 };
+			dbuf = malloc(8 * (size_t)ndesc);
+			for (unsigned i = 0; dbuf && i < ndesc; i++) {
+				be32put(dbuf + 8 * i, desc[i][0]);
+				be32put(dbuf + 8 * i + 4, desc[i][1]);
+			}
+			if (!dbuf) { /* the header promised them: nothing sane to send */
+				shutdown(n->fd, SHUT_RDWR);
+				return;
+			}
+			iov[cnt++] = (struct iovec){ dbuf, 8 * (size_t)ndesc };
+		}
+	}
+	pthread_mutex_lock(&n->mu);
+	sendv(n, iov, cnt);
+	pthread_mutex_unlock(&n->mu);
+	free(dbuf);
+}
+
+/* Block status from q's offset on: runs of data (0) and of zeros without
+ * storage (hole|zero), neighbours of one kind merged. */
+static int block_status(struct nreq *r)
+{
+	struct nbdconn *n = r->n;
+	uint64_t off = r->q.offset, len = r->q.length;
+	unsigned max = r->q.flags & NBD_CMD_FLAG_REQ_ONE ? 1 : NBD_STATUS_MAX;
+	if (pr_check(n->d->pr, n->nexus, false) < 0)
+		return -EBADE;
+	r->desc = calloc(max, sizeof *r->desc);
+	if (!r->desc)
+		return -ENOMEM;
+	while (len) {
+		uint64_t l;
+		bool data;
+		int e = vhdx_alloc_extent(n->d->h, off, len, &l, &data);
+		if (e < 0)
+			return r->ndesc ? 0 : e; /* what was found so far is true */
+		if (l == 0 || l > len)
+			l = len;
+		uint32_t fl = data ? 0 : NBD_STATE_HOLE | NBD_STATE_ZERO;
+		if (r->ndesc && r->desc[r->ndesc - 1][1] == fl)
+			r->desc[r->ndesc - 1][0] += (uint32_t)l;
+		else if (r->ndesc == max)
+			break;
+		else {
+			r->desc[r->ndesc][0] = (uint32_t)l;
+			r->desc[r->ndesc++][1] = fl;
+		}
+		off += l;
+		len -= l;
+	}
+	return r->ndesc ? 0 : -EIO;
+}
+
+static void nreq_run(struct iopool_job *pj)
+{
+	struct nreq *r = (struct nreq *)pj;
+	struct nbdconn *n = r->n;
+	const struct nbd_request *q = &r->q;
+	bool fua = q->flags & NBD_CMD_FLAG_FUA;
+	scm_error *e = NULL;
+	int res = 0;
+	switch (q->type) {
+	case NBD_CMD_READ:
+		res = io_work(n->d, IO_READ, r->buf, q->offset, q->length, false, n->rw, n->nexus, &e);
+		break;
+	case NBD_CMD_WRITE:
+		res = io_work(n->d, IO_WRITE, r->buf, q->offset, q->length, false, n->rw, n->nexus, &e);
+		break;
+	case NBD_CMD_TRIM:
+		res = io_work(n->d, IO_TRIM, NULL, q->offset, q->length, false, n->rw, n->nexus, &e);
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		res = io_work(n->d, IO_ZERO, NULL, q->offset, q->length, !(q->flags & NBD_CMD_FLAG_NO_HOLE), n->rw,
+			      n->nexus, &e);
+		break;
+	case NBD_CMD_FLUSH:
+		fua = true;
+		break;
+	case NBD_CMD_BLOCK_STATUS:
+		res = block_status(r);
+		break;
+	}
+	if (res >= 0 && fua) /* FUA: the engine's flush is the whole disk's */
+		res = io_work(n->d, IO_FLUSH, NULL, 0, 0, false, n->rw, n->nexus, &e);
+	r->res = res < 0 ? res : 0;
+	if (res == -EBADE)
+		snprintf(r->msg, sizeof r->msg, "reservation conflict: %.40s may not do this", n->nexus);
+	else if (res < 0) {
+		char *t = e ? scm_error_text(e) : NULL;
+		snprintf(r->msg, sizeof r->msg, "%s", t ? t : strerror(-res));
+		free(t);
+	}
+	scm_error_free(e);
+}
+
+static void nreq_free(struct nreq *r)
+{
+	struct nbdconn *n = r->n;
+	uint64_t bytes = r->q.type == NBD_CMD_READ || r->q.type == NBD_CMD_WRITE ? r->q.length : 0;
+	free(r->buf);
+	free(r->desc);
+	free(r);
+	pthread_mutex_lock(&n->mu);
+	n->inflight--;
+	n->inflight_bytes -= bytes;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
+static void nreq_done(struct iopool_job *pj)
+{
+	struct nreq *r = (struct nreq *)pj;
+	reply(r->n, &r->q, r->res, r->msg, r->buf, r->desc, r->ndesc);
+	nreq_free(r);
+}
+
+/* exactly len bytes, or false (EOF, error, stopped) */
+static bool recv_all(struct nbdconn *n, void *p, size_t len)
+{
+	while (len) {
+		ssize_t k = recv(n->fd, p, len, MSG_WAITALL);
+		if (k < 0 && errno == EINTR && !atomic_load(&n->stop))
+			continue;
+		if (k <= 0)
+			return false;
+		p = (uint8_t *)p + k;
+		len -= (size_t)k;
+	}
+	return true;
+}
+
+static bool drop(struct nbdconn *n, uint32_t len)
+{
+	uint8_t b[16384];
+	while (len) {
+		uint32_t k = len < sizeof b ? len : (uint32_t)sizeof b;
+		if (!recv_all(n, b, k))
+			return false;
+		len -= k;
+	}
+	return true;
+}
+
+/* A read the disk's queue lets run now, here, into the connection's own
+ * buffer (no allocation, no accounting: the common case of a hot read);
+ * false: make it a job. */
+static bool read_inline(struct nbdconn *n, const struct nbd_request *q)
+{
+	struct disk *d = n->d;
+	if (q->length > n->rbuf_size) {
+		uint8_t *b = realloc(n->rbuf, q->length);
+		if (!b)
+			return false;
+		n->rbuf = b;
+		n->rbuf_size = q->length;
+	}
+	if (!iopool_enter_shared(&d->q))
+		return false;
+	if (!__atomic_load_n(&d->parallel_reads, __ATOMIC_ACQUIRE)) {
+		iopool_leave_shared(&d->q); /* a chain change came: in turn, alone */
+		return false;
+	}
+	int res = pr_check(d->pr, n->nexus, false) < 0 ? -EBADE : vhdx_read(d->h, n->rbuf, q->length, q->offset);
+	iopool_leave_shared(&d->q);
+	char msg[NBD_MSG_MAX] = "";
+	if (res == -EBADE)
+		snprintf(msg, sizeof msg, "reservation conflict: %.40s may not read", n->nexus);
+	else if (res < 0)
+		snprintf(msg, sizeof msg, "read at %llu: %s", (unsigned long long)q->offset, strerror(-res));
+	reply(n, q, res < 0 ? res : 0, msg, n->rbuf, NULL, 0);
+	return true;
+}
+
+static void *conn_main(void *arg)
+{
+	struct nbdconn *n = arg;
+	uint8_t raw[NBD_REQUEST_SIZE];
+	while (!atomic_load(&n->stop) && recv_all(n, raw, sizeof raw)) {
+		struct nbd_request q;
+		char msg[NBD_MSG_MAX];
+		int p = nbd_request_parse(raw, &n->lim, &q, msg);
+		if (p < 0) {
+			fprintf(stderr, "vdisk-provider: nbd: %s: connection closed\n", msg);
+			break;
+		}
+		if (p > 0) {
+			if (!drop(n, q.payload))
+				break;
+			reply(n, &q, p == NBD_EPERM ? -EPERM : p == NBD_EOVERFLOW ? -EOVERFLOW : -EINVAL, msg, NULL,
+			      NULL, 0);
+			continue;
+		}
+		if (q.type == NBD_CMD_DISC)
+			break;
+		if (q.type == NBD_CMD_READ && read_inline(n, &q))
+			continue;
+		uint64_t bytes = q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE ? q.length : 0;
+		pthread_mutex_lock(&n->mu);
+		while (!atomic_load(&n->stop) && n->inflight &&
+		       (n->inflight >= NBD_INFLIGHT || n->inflight_bytes + bytes > NBD_INFLIGHT_BYTES))
+			pthread_cond_wait(&n->cv, &n->mu);
+		n->inflight++;
+		n->inflight_bytes += bytes;
+		pthread_mutex_unlock(&n->mu);
+		struct nreq *r = calloc(1, sizeof *r);
+		if (r) {
+			r->n = n;
+			r->q = q;
+		}
+		if (r && bytes && !(r->buf = malloc(bytes))) {
+			free(r);
+			r = NULL;
+		}
+		if (!r) {
+			pthread_mutex_lock(&n->mu);
+			n->inflight--;
+			n->inflight_bytes -= bytes;
+			pthread_mutex_unlock(&n->mu);
+			if (!drop(n, q.payload))
+				break;
+			reply(n, &q, -ENOMEM, "out of memory", NULL, NULL, 0);
+			continue;
+		}
+		if (q.payload && !recv_all(n, r->buf, q.payload)) {
+			nreq_free(r);
+			break;
+		}
+		r->pj.run = nreq_run;
+		r->pj.done = nreq_done;
+		r->pj.shared = (q.type == NBD_CMD_READ || q.type == NBD_CMD_BLOCK_STATUS) &&
+			       __atomic_load_n(&n->d->parallel_reads, __ATOMIC_ACQUIRE);
+		iopool_submit(&n->d->q, &r->pj);
+	}
+	/* the requests in flight are answered (or fail to be) first */
+	pthread_mutex_lock(&n->mu);
+	while (n->inflight)
+		pthread_cond_wait(&n->cv, &n->mu);
+	pthread_mutex_unlock(&n->mu);
+	shutdown(n->fd, SHUT_RDWR);
+	atomic_store(&n->finished, true);
+	return NULL;
+}
+
+static void conn_end(struct nbdconn *n)
+{
+	atomic_store(&n->stop, true);
+	/* the reader sees the end; replies in flight still go out */
+	shutdown(n->fd, SHUT_RD);
+	pthread_mutex_lock(&n->mu);
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+	pthread_join(n->th, NULL);
+	close(n->fd);
+	free(n->rbuf);
+	n->c->nbd_conns--;
+	pthread_mutex_destroy(&n->mu);
+	pthread_cond_destroy(&n->cv);
+	free(n);
+}
+
+/* Ends the connections that match (all: every one; else those of c, or
+ * of h), and reaps those that ended by themselves. */
+static void stop_where(bool all, const struct channel *c, const struct handle *h)
+{
+	for (struct nbdconn **p = &conns; *p;) {
+		struct nbdconn *n = *p;
+		if (all || n->c == c || n->h == h || atomic_load(&n->finished)) {
+			*p = n->next;
+			conn_end(n);
+		} else {
+			p = &n->next;
+		}
+	}
+}
+
+void nbd_stop_handle(struct handle *h)
+{
+	stop_where(false, NULL, h);
+}
+
+void nbd_stop_channel(struct channel *c)
+{
+	stop_where(false, c, NULL);
+}
+
+void nbd_stop_all(void)
+{
+	stop_where(true, NULL, NULL);
+}
+
+int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool structured, uint64_t meta_id,
+		 void *ud)
+{
+	struct handle *h = handle_get(call, handle);
+	if (!h)
+		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
+	struct channel *c = scm_call_channel_data(call);
+	stop_where(false, NULL, NULL); /* reaps the ended ones */
+	if (c->nbd_conns >= NBD_CONNS_MAX)
+		return fail(call, SCM_VDISK_E_LIMIT, "%u NBD connections are served for this channel already: no more",
+			    NBD_CONNS_MAX);
+	if (meta_id > UINT32_MAX)
+		return fail(call, SCM_E_BAD_ARGS, "meta_id %llu: more than 32 bits", (unsigned long long)meta_id);
+	/* a grant that allows nbd_serve lets the connection do what the
+	 * handle may (reads; writes, trim, zero, flush on a read-write one;
+	 * block status): per-parameter rules on those cannot be checked per
+	 * request, so such a grant exports through nbdkit's calls instead */
+	const scm_grant *g = scm_call_grant(call);
+	static const char *const ruled[] = { "*", "read", "write", "trim", "zero", "flush", "extents" };
+	for (size_t i = 0; g && g->constraints && i < ELEMENTSOF(ruled); i++)
+		if (json_object_object_get(g->constraints, ruled[i]))
+			return fail(call, SCM_E_DENIED, "the grant constrains %s's parameters: a served connection "
+				    "cannot check them per request (scm-vdisk export --nbdkit)", ruled[i]);
+	int type = 0;
+	socklen_t tl = sizeof type;
+	if (getsockopt(conn, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
+		return fail(call, SCM_E_BAD_ARGS, "conn: not a stream socket");
+	if (pr_refused(call, h->d->pr, false))
+		return 0;
+	struct nbdconn *n = calloc(1, sizeof *n);
+	int fd = fcntl(conn, F_DUPFD_CLOEXEC, 3);
+	if (!n || fd < 0) {
+		free(n);
+		safe_close(fd);
+		return fail(call, SCM_E_INTERNAL, "out of memory or fds");
+	}
+	/* blocking, whatever the caller left; a client that stops reading its
+	 * replies is cut off rather than holding a worker */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	struct timeval tv = { .tv_sec = NBD_SEND_TIMEOUT_S };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	*n = (struct nbdconn){ .c = c, .h = h, .d = h->d, .fd = fd, .rw = h->rw, .meta_id = (uint32_t)meta_id,
+			       .lim = { .size = h->d->virtual_size, .min_block = h->d->sector_size,
+					.max_payload = NBD_MAX_PAYLOAD, .readonly = readonly || !h->rw,
+					.structured = structured, .meta = structured && meta_id } };
+	pr_nexus(call, n->nexus);
+	pthread_mutex_init(&n->mu, NULL);
+	pthread_cond_init(&n->cv, NULL);
+	int e = pthread_create(&n->th, NULL, conn_main, n);
+	if (e) {
+		close(fd);
+		free(n);
+		return fail(call, SCM_E_INTERNAL, "starting the connection's thread: %s", strerror(e));
+	}
+	c->nbd_conns++;
+	n->next = conns;
+	conns = n;
+	return scm_vdisk_nbd_serve_reply(call);
+}

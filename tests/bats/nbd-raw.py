@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""nbd-raw.py SOCKET NAME CMD...: a deliberately plain NBD client, for what
+libnbd will not send (bad magic, lengths past the maximum, offsets past the
+disk): the newstyle fixed handshake with NBD_OPT_GO (simple replies), then
+each CMD in turn on the one connection, one line printed per CMD:
+
+  read OFF LEN [MAGIC]   -> "read error E" or "read ok SHA256"
+  write OFF LEN [MAGIC]  -> "write error E" (LEN bytes of 0xee follow)
+  rawwrite OFF LEN       -> a write header only, saying LEN (no data)
+  expect-closed          -> "closed" when the server hung up, else "open"
+
+Exit 0 unless the handshake failed."""
+import hashlib
+import socket
+import struct
+import sys
+
+REQ = 0x25609513
+
+
+def recv(s, n):
+    b = b""
+    while len(b) < n:
+        k = s.recv(n - len(b))
+        if not k:
+            raise EOFError
+        b += k
+    return b
+
+
+def handshake(path, name):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(60)
+    s.connect(path)
+    magic, opt, flags = struct.unpack(">QQH", recv(s, 18))
+    assert magic == 0x4E42444D41474943 and opt == 0x49484156454F5054, "greeting"
+    s.sendall(struct.pack(">I", 3))  # fixed newstyle, no zeroes
+    n = name.encode()
+    data = struct.pack(">I", len(n)) + n + struct.pack(">H", 0)
+    s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, len(data)) + data)
+    size = None
+    while True:
+        _, ropt, rtype, rlen = struct.unpack(">QIII", recv(s, 20))
+        body = recv(s, rlen)
+        if rtype == 3 and struct.unpack(">H", body[:2])[0] == 0:
+            size = struct.unpack(">Q", body[2:10])[0]
+        if rtype == 1:
+            return s, size
+        if rtype & 0x80000000:
+            raise SystemExit("GO refused: %#x %r" % (rtype, body))
+
+
+def reply(s, cookie):
+    magic, err, ck = struct.unpack(">IIQ", recv(s, 16))
+    assert magic == 0x67446698 and ck == cookie, (hex(magic), ck, cookie)
+    return err
+
+
+def main():
+    s, size = handshake(sys.argv[1], sys.argv[2])
+    print("size", size, flush=True)
+    args = sys.argv[3:]
+    cookie = 0
+    while args:
+        cmd = args.pop(0)
+        cookie += 1
+        try:
+            if cmd == "expect-closed":
+                s.settimeout(60)
+                print("closed" if s.recv(1) == b"" else "open", flush=True)
+                continue
+            off, ln = int(args.pop(0)), int(args.pop(0))
+            magic = REQ
+            if args and args[0].startswith("0x"):
+                magic = int(args.pop(0), 16)
+            typ = 0 if cmd == "read" else 1
+            s.sendall(struct.pack(">IHHQQI", magic, 0, typ, cookie, off, ln))
+            if cmd == "write":
+                s.sendall(b"\xee" * ln)
+            if cmd == "rawwrite":
+                continue
+            err = reply(s, cookie)
+            if err:
+                print(cmd, "error", err, flush=True)
+            elif cmd == "read":
+                print("read ok", hashlib.sha256(recv(s, ln)).hexdigest(), flush=True)
+            else:
+                print(cmd, "ok", flush=True)
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            print("closed", flush=True)
+            return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

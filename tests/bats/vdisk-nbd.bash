@@ -1,0 +1,115 @@
+# vdisk-nbd.bash: what the NBD export's tests share (vdisk-nbd.bats,
+# vdisk-nbdserve.bats): a scmd per test with the example vdisk profiles
+# granted to D, exports made and stopped, maps as NBD and as we say them.
+V=$SCM_BUILD/bin/scm-vdisk
+C=$SCM_BUILD/libexec/vdisk-client
+
+pre_start() {
+	D=$SCMT/disks
+	mkdir -p "$D/a" "$D/b" "$SCMT/cfg/profiles"
+	export D
+	for p in reader writer; do
+		sed "s#/srv/disks#$D#g" "$SCM_SRC/examples/profiles/vdisk-$p.json" >"$SCMT/cfg/profiles/vdisk-$p.json"
+	done
+	# a writer granted only D/a
+	sed -e "s#/srv/disks#$D/a#g" -e 's#"vdisk-writer"#"vdisk-writer-a"#' -e 's#"priority": 20#"priority": 25#' \
+		"$SCM_SRC/examples/profiles/vdisk-writer.json" >"$SCMT/cfg/profiles/vdisk-writer-a.json"
+}
+
+setup() {
+	command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null || {
+		echo "nbdkit and libnbd-bin are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
+	start_scmd
+	cat >"$SCMT/vdisk.json" <<JSON
+{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
+  "allow": ["reader", "writer", "writer_a"] }
+JSON
+	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
+	"$SCMCTL" endpoint create reader --profiles vdisk-reader >/dev/null
+	"$SCMCTL" endpoint create writer --profiles vdisk-writer >/dev/null
+	"$SCMCTL" endpoint create writer_a --profiles vdisk-writer-a >/dev/null
+	export SCM_EXPORT_DIR=$SCMT/exports
+	S=$SCMT/nbd.sock
+	EXPORTS=""
+}
+
+teardown() {
+	for n in $EXPORTS; do "$V" export --stop "$n" 2>/dev/null || true; done
+	for p in ${HOLDS:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	touch "$SCMT/stop"
+	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
+}
+
+# export EP NAME DISK ARGS...: detached; its URI in $URI
+export_() {
+	local e=$1 name=$2 disk=$3
+	shift 3
+	run "$V" export --endpoint "$(ep "$e")" --detach --name "$name" "$disk" "$@"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	EXPORTS="$EXPORTS $name"
+	URI=$(echo "$output" | awk -v n="$name" '$1 == n { print $2 }')
+	[ -n "$URI" ]
+}
+
+stop_() { "$V" export --stop "$1"; }
+
+# nbdsh runs python3 -mnbd: Debian's python3, whatever PATH says
+nbdsh() { PATH=/usr/bin:$PATH command nbdsh "$@"; }
+
+hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
+	local out=$SCMT/hold.$RANDOM
+	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(bare sleep 60 2>/dev/null) &
+	HOLDS="${HOLDS:-} $!"
+	wait_until 60 opened_or_failed "$out" || return 1
+	grep -q "^open" "$out" && return 0
+	cat "$out"; return 1
+}
+opened_or_failed() { grep -q -e "^open" -e "vdisk-client:" "$1" 2>/dev/null; }
+
+# gone PID: no such process, or a zombie nobody reaped yet
+gone() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0; [[ $st == Z* ]]; }
+
+# the provider lets go of a disk on a worker after its last close
+convert_free() {
+	wait_until 60 "$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
+	"$V" convert -O raw "$1" "$2"
+}
+
+# data_map DISK: our map of a disk without parent as NBD would say it:
+# "OFFSET LENGTH data|hole" with neighbours merged
+our_map() {
+	"$V" map --json "$1" | python3 -c '
+import json, sys
+out = []
+for r in json.load(sys.stdin):
+    k = "data" if r["state"] in ("allocated", "partial") else "hole"
+    if out and out[-1][2] == k:
+        out[-1][1] += r["length"]
+    else:
+        out.append([r["start"], r["length"], k])
+for o in out: print(*o)'
+}
+
+# nbd_map URI: nbdinfo --map the same way (type 0 data, 3 hole,zero)
+nbd_map() {
+	nbdinfo --map --json "$1" | python3 -c '
+import json, sys
+out = []
+for r in json.load(sys.stdin):
+    k = {0: "data", 3: "hole"}.get(r["type"], "type%d" % r["type"])
+    if out and out[-1][2] == k:
+        out[-1][1] += r["length"]
+    else:
+        out.append([r["offset"], r["length"], k])
+for o in out: print(*o)'
+}
+
+base_disk() { # FILE: 64 MiB in 1 MiB blocks: data, written zeros, holes
+	"$V" create --size 64M --block-size 1M "$1"
+	head -c 4M /dev/urandom | "$V" write --offset 0 "$1"
+	head -c 2M /dev/zero | "$V" write --offset 16M "$1"
+	head -c 1M /dev/urandom | "$V" write --offset 40M "$1"
+}
+

@@ -1,0 +1,140 @@
+#!/usr/bin/env bats
+# The provider-served NBD export (docs/vdisk.md "NBD export"): scm-vdisk
+# export does the handshake and hands each plain connection to the
+# provider, which parses every request itself. Bad requests from a raw
+# client (nbd-raw.py: what libnbd will not send) get their error or end
+# their connection, never the provider, and other clients read right
+# meanwhile; a read-only export refuses a write with EPERM and the file
+# does not change; block status is what qemu-nbd says of the same data;
+# a provider restart ends the served connections and new ones are served
+# by the new process.
+load helpers
+load vdisk-nbd
+
+RAW="python3 $BATS_TEST_DIRNAME/nbd-raw.py"
+provider_pid() { "$SCMCTL" service list | awk '$1 == "vdisk" { print $4 }'; }
+
+@test "nbdserve: malformed requests get an error or end their connection; the provider serves the others right" {
+	"$V" create --size 16M --block-size 1M "$D/m.vhdx"
+	head -c 16M /dev/urandom >"$SCMT/m.raw"
+	"$V" write "$D/m.vhdx" <"$SCMT/m.raw"
+	export_ reader m "$D/m.vhdx" --readonly --nbd "unix:$S"
+	pid=$(provider_pid)
+	want=$(head -c 4096 "$SCMT/m.raw" | sha256sum | cut -d' ' -f1)
+	# past the disk's end, longer than the maximum block size, not whole
+	# sectors: each an EINVAL, and the same connection reads right after
+	run $RAW "$S" m read $((16 << 20)) 4096 read $(((16 << 20) - 512)) 1024 read 0 $((8 << 20)) \
+		read 100 512 read 0 4096
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "size 16777216" ]
+	[ "${lines[1]}" = "read error 22" ]
+	[ "${lines[2]}" = "read error 22" ]
+	[ "${lines[3]}" = "read error 22" ]
+	[ "${lines[4]}" = "read error 22" ]
+	[ "${lines[5]}" = "read ok $want" ]
+	# a bad magic is a protocol violation: the connection ends unanswered
+	run $RAW "$S" m read 0 4096 0x12345678 expect-closed
+	echo "$output"
+	[ "${lines[1]}" = "closed" ]
+	# a write longer than the maximum: its data is not read, closed
+	run $RAW "$S" m rawwrite 0 $((64 << 20)) expect-closed
+	echo "$output"
+	[ "${lines[1]}" = "closed" ]
+	# garbage in place of requests
+	python3 - "$S" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(18)
+s.sendall(struct.pack(">I", 3))
+n = b"m"; d = struct.pack(">I", len(n)) + n + struct.pack(">H", 0)
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, len(d)) + d)
+s.sendall(bytes(range(256)) * 64)
+PY
+	# the provider is the same process and still reads right, for a new
+	# client and through libnbd
+	[ "$(provider_pid)" = "$pid" ]
+	run $RAW "$S" m read 0 4096
+	[ "${lines[1]}" = "read ok $want" ]
+	nbdcopy "$URI" "$SCMT/out.raw"
+	cmp "$SCMT/m.raw" "$SCMT/out.raw"
+	grep -q "bad request magic" "$SCMT"/run/logs/vdisk.log*
+}
+
+@test "nbdserve: a read-only export refuses a write with EPERM; the file is unchanged" {
+	base_disk "$D/ro.vhdx"
+	sum=$(sha256sum <"$D/ro.vhdx")
+	# a writer's grant, the export read-only: the handle is read-only too
+	export_ writer ro "$D/ro.vhdx" --readonly --nbd "unix:$S"
+	run $RAW "$S" ro write 0 4096 write $((1 << 20)) 512 read 0 4096
+	echo "$output"
+	[ "${lines[1]}" = "write error 1" ]
+	[ "${lines[2]}" = "write error 1" ]
+	[[ ${lines[3]} == "read ok "* ]]
+	run nbdsh -u "$URI" -c 'h.zero(1 << 20, 0)'
+	[ "$status" -ne 0 ]
+	stop_ ro
+	[ "$(sha256sum <"$D/ro.vhdx")" = "$sum" ]
+}
+
+# qemu's VHDX driver has no block status (qemu-nbd -f vhdx says "all
+# data"): qemu-nbd serves the same bytes as a sparse raw file instead, its
+# holes where the VHDX has no block, and says where they are from the file
+# system (SEEK_DATA), independently of our engine.
+@test "nbdserve: block status equals qemu-nbd's of the same data; bytes equal through both" {
+	"$V" create --size 64M --block-size 1M "$D/q.vhdx"
+	truncate -s 64M "$SCMT/q.raw"
+	put() { # OFFSET FILE: into both
+		"$V" write --offset "$1" "$D/q.vhdx" <"$2"
+		dd if="$2" of="$SCMT/q.raw" bs=1M seek="$(($1 >> 20))" conv=notrunc 2>/dev/null
+	}
+	head -c 4M /dev/urandom >"$SCMT/p1"; put 0 "$SCMT/p1"
+	head -c 2M /dev/zero >"$SCMT/p2"; put $((16 << 20)) "$SCMT/p2"   # written zeros: data on both
+	head -c 3M /dev/urandom >"$SCMT/p3"; put $((40 << 20)) "$SCMT/p3"
+	head -c 1M /dev/urandom >"$SCMT/p4"; put $((63 << 20)) "$SCMT/p4"
+	export_ reader q "$D/q.vhdx" --readonly --nbd "unix:$S"
+	qemu-nbd -r -f raw --persistent -k "$SCMT/qemu.sock" "$SCMT/q.raw" 3>&- &
+	HOLDS="${HOLDS:-} $!"
+	wait_until 60 test -S "$SCMT/qemu.sock"
+	qemu_uri="nbd+unix:///?socket=$SCMT/qemu.sock"
+	nbd_map "$URI" >"$SCMT/ours"
+	nbd_map "$qemu_uri" >"$SCMT/qemus"
+	cat "$SCMT/ours" "$SCMT/qemus"
+	diff "$SCMT/ours" "$SCMT/qemus"
+	grep -q "^4194304 12582912 hole$" "$SCMT/ours"
+	# qemu-img map asks per extent: the same runs
+	qemu-img map --output=json -f raw "$URI" | python3 -c '
+import json, sys
+m = [(e["start"], e["length"], e["data"]) for e in json.load(sys.stdin)]
+assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
+	nbdcopy "$URI" "$SCMT/a.raw"
+	cmp "$SCMT/q.raw" "$SCMT/a.raw"
+}
+
+@test "nbdserve: a provider restart ends the served connections; new ones are served by the new process" {
+	base_disk "$D/h.vhdx"
+	"$V" convert -O raw "$D/h.vhdx" "$SCMT/h.raw"
+	export_ writer h "$D/h.vhdx" --nbd "unix:$S"
+	nbdsh -u "$URI" -c 'h.pwrite(b"\x5a" * 65536, 8 << 20)' -c 'h.flush()'
+	patch_raw() { python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); f.write(bytes([int(sys.argv[3], 0)]) * int(sys.argv[4]))' "$SCMT/h.raw" "$@"; }
+	patch_raw $((8 << 20)) 0x5a 65536
+	# a connection open across the restart: it ends (EOF), cleanly
+	$RAW "$S" h read 0 4096 expect-closed >"$SCMT/raw.out" 2>&1 3>&- &
+	HOLDS="${HOLDS:-} $!"
+	wait_until 60 grep -q "^read ok" "$SCMT/raw.out"
+	prev=$(provider_pid)
+	run "$SCMCTL" service restart vdisk
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(provider_pid)" != "$prev" ]
+	wait_until 60 grep -q "^closed" "$SCMT/raw.out"
+	cat "$SCMT/raw.out"
+	# the export's channel and handle went over: new connections are served
+	nbdsh -u "$URI" -c 'h.pwrite(b"\x33" * 4096, 0)' -c 'h.flush()'
+	patch_raw 0 0x33 4096
+	nbdcopy "$URI" "$SCMT/after.raw"
+	cmp "$SCMT/h.raw" "$SCMT/after.raw"
+	stop_ h
+	convert_free "$D/h.vhdx" "$SCMT/got.raw"
+	cmp "$SCMT/h.raw" "$SCMT/got.raw"
+	"$V" check "$D/h.vhdx"
+}
