@@ -28,6 +28,7 @@ struct pending {
 	uint32_t call_id;
 	scm_reply_fn cb;
 	void *userdata;
+	uint64_t sent_us; /* CLOCK_MONOTONIC, before it was sent */
 };
 
 struct scm_channel {
@@ -41,6 +42,7 @@ struct scm_channel {
 	size_t n_pending, cap_pending;
 	scm_error *dead; /* why the channel is gone, once it is */
 	unsigned recoveries; /* "provider.recovering" events seen */
+	uint64_t recovering_at_us; /* the last one's "dead_at_us"; 0: none, or it had none */
 };
 
 static scm_error *recovering_error(const scm_channel *ch)
@@ -96,11 +98,16 @@ static int default_timeout(void)
 	return (int)v;
 }
 
-static int64_t now_ms(void)
+static uint64_t now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(now_us() / 1000u);
 }
 
 /* Milliseconds to poll until deadline (-1: none); 0 once it has passed. */
@@ -289,26 +296,59 @@ static uint32_t next_call_id(scm_channel *ch)
 	return id;
 }
 
+/* Whether a call sent at sent_us may have been read by the process that
+ * crashed: scmd says when it found that process dead ("dead_at_us",
+ * CLOCK_MONOTONIC, only when the client shares its clock); a call sent
+ * later waited in the socket for the new process, which answers it.
+ * Without it, every call in progress may have been. */
+static bool maybe_lost(const scm_channel *ch, uint64_t sent_us)
+{
+	return !ch->recovering_at_us || sent_us <= ch->recovering_at_us;
+}
+
 /* scmd says the provider crashed and a new process takes the channel over
  * (docs/handover.md, "A provider that crashes"): the channel lives on, the
- * calls in progress fail (the dead process may or may not have done them;
- * a reply the new one sends to one of them is dropped: nobody waits). */
-static void provider_recovering(scm_channel *ch)
+ * calls the dead process may have read fail (it may or may not have done
+ * them; a reply the new one sends to one of them is dropped: nobody
+ * waits), those sent after it was found dead wait for the new one. */
+static void provider_recovering(scm_channel *ch, json_object *ev)
 {
+	json_object *at;
 	ch->recoveries++;
-	/* only the calls made before: a callback that calls again (the new
-	 * process serves it) adds to a fresh array */
-	struct pending *old = ch->pending;
-	size_t n = ch->n_pending;
-	ch->pending = NULL;
-	ch->n_pending = ch->cap_pending = 0;
+	ch->recovering_at_us = json_object_object_get_ex(ev, "dead_at_us", &at) &&
+					       json_object_is_type(at, json_type_int) && json_object_get_int64(at) > 0
+				       ? (uint64_t)json_object_get_int64(at)
+				       : 0;
+	/* the calls that fail leave the array before any callback runs: a
+	 * callback that calls again (the new process serves it) adds to it */
+	size_t n = 0, kept = 0;
+	for (size_t i = 0; i < ch->n_pending; i++)
+		n += maybe_lost(ch, ch->pending[i].sent_us);
+	if (n == 0)
+		return;
+	struct pending *lost = n < ch->n_pending ? malloc(n * sizeof(*lost)) : ch->pending;
+	if (!lost) { /* out of memory: all of them, as without the time */
+		lost = ch->pending;
+		n = ch->n_pending;
+	}
+	if (lost == ch->pending) {
+		ch->pending = NULL;
+		ch->cap_pending = 0;
+	} else {
+		for (size_t i = 0, k = 0; i < ch->n_pending; i++)
+			if (maybe_lost(ch, ch->pending[i].sent_us))
+				lost[k++] = ch->pending[i];
+			else
+				ch->pending[kept++] = ch->pending[i];
+	}
+	ch->n_pending = kept;
 	while (n > 0) {
-		struct pending p = old[--n];
+		struct pending p = lost[--n];
 		scm_error *e = recovering_error(ch);
 		p.cb(ch, NULL, e ? e : &dead_fallback, p.userdata);
 		scm_error_free(e);
 	}
-	free(old);
+	free(lost);
 }
 
 /* Handles one frame that is not the reply a synchronous caller waits for.
@@ -323,7 +363,7 @@ static void handle_frame(scm_channel *ch, scm_message *m)
 		else if (m->type == SCM_FRAME_EVENT && m->json &&
 			 strcmp(json_object_get_string(json_object_object_get(m->json, "op")) ?: "",
 				"provider.recovering") == 0)
-			provider_recovering(ch);
+			provider_recovering(ch, m->json);
 		scm_message_free(m);
 		return;
 	}
@@ -472,15 +512,15 @@ int scm_call_sync_opts(scm_channel *ch, uint32_t method, const scm_call_opts *op
 	int timeout = opts && opts->timeout_ms ? opts->timeout_ms : ch->timeout_ms;
 	if (timeout < 0)
 		timeout = SCM_TIMEOUT_INFINITE;
-	int64_t deadline = timeout < 0 ? -1 : now_ms() + timeout;
+	/* nothing is read before the call goes: a "provider.recovering"
+	 * queued meanwhile is read while it waits, and says whether the call
+	 * went after the crash (maybe_lost) */
+	uint64_t sent_us = now_us();
+	int64_t deadline = timeout < 0 ? -1 : (int64_t)(sent_us / 1000u) + timeout;
+	unsigned recoveries = ch->recoveries;
 	scm_message *m;
 	int r;
 
-	/* What came meanwhile first: a "provider.recovering" queued before
-	 * this call was sent must not fail it. */
-	while (!ch->dead && read_frame(ch, MSG_DONTWAIT, &m) == 0)
-		handle_frame(ch, m);
-	unsigned recoveries = ch->recoveries;
 	r = send_call(ch, id, method, 0, args, bin, bin_len, fds, n_fds, deadline, ret_err);
 	if (r == -ETIMEDOUT)
 		return fail_timeout(ch, method, name, timeout, true, ret_err);
@@ -507,8 +547,11 @@ int scm_call_sync_opts(scm_channel *ch, uint32_t method, const scm_call_opts *op
 		if (m->call_id != id) {
 			handle_frame(ch, m);
 			if (ch->recoveries != recoveries) {
-				scm_error_push(ret_err, recovering_error(ch));
-				return SCM_E_PROVIDER_GONE;
+				recoveries = ch->recoveries;
+				if (maybe_lost(ch, sent_us)) {
+					scm_error_push(ret_err, recovering_error(ch));
+					return SCM_E_PROVIDER_GONE;
+				}
 			}
 			continue;
 		}
@@ -532,6 +575,7 @@ int scm_call_async(scm_channel *ch, uint32_t method, struct json_object *args, c
 		   scm_error **ret_err)
 {
 	uint32_t id = next_call_id(ch);
+	uint64_t sent_us = now_us();
 	int r;
 
 	if (ch->n_pending == ch->cap_pending) {
@@ -543,13 +587,13 @@ int scm_call_async(scm_channel *ch, uint32_t method, struct json_object *args, c
 		ch->cap_pending = cap;
 	}
 	r = send_call(ch, id, method, cb ? 0 : SCM_FLAG_NO_REPLY, args, bin, bin_len, fds, n_fds,
-		      ch->timeout_ms < 0 ? -1 : now_ms() + ch->timeout_ms, ret_err);
+		      ch->timeout_ms < 0 ? -1 : (int64_t)(sent_us / 1000u) + ch->timeout_ms, ret_err);
 	if (r == -ETIMEDOUT)
 		return fail_timeout(ch, method, NULL, ch->timeout_ms, true, ret_err);
 	if (r != 0)
 		return r;
 	if (cb)
-		ch->pending[ch->n_pending++] = (struct pending){ id, cb, userdata };
+		ch->pending[ch->n_pending++] = (struct pending){ id, cb, userdata, sent_us };
 	return 0;
 }
 

@@ -13,8 +13,9 @@
  *
  * When such a provider dies of a failure with live channels and a
  * checkpoint held, scmd keeps the channels (the provider ends it holds for
- * revocation), writes {"op":"provider.recovering"} into each (libscm's
- * client fails the calls in progress, keeps the channel), and starts a new
+ * revocation), writes {"op":"provider.recovering","dead_at_us":T} into
+ * each (libscm's client fails the calls in progress that were sent before
+ * T, keeps the channel), and starts a new
  * process as for a handover: "handover.waiting", then the checkpoint
  * ("handover.state" with "recovery": true, its fds) and every channel
  * marked "handover". Connects wait meanwhile (P_HANDOVER). Its "ready"
@@ -317,13 +318,33 @@ static void drain(struct scmd *d, struct service *s)
 	scm_outq_clear(&s->ctl_q);
 }
 
-static void tell_channels(struct service *s)
+/* Whether the client that made a channel (pid, as SO_PEERCRED gave it)
+ * reads CLOCK_MONOTONIC as scmd does: outside a time namespace of its own.
+ * Unknown (the process is gone, /proc does not say) is no. */
+static bool same_clock(pid_t pid)
 {
-	static const char ev[] = "{\"op\":\"provider.recovering\"}";
+	struct stat a, b;
+	char path[48];
+	if (stat("/proc/self/ns/time", &a) < 0) /* a kernel without time namespaces */
+		return errno == ENOENT && stat("/proc/self/ns", &b) == 0;
+	snprintf(path, sizeof path, "/proc/%d/ns/time", (int)pid);
+	return pid > 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* The event says when the dead process was found dead (dead_at: after it
+ * was reaped): a call the client sent later waits in the socket for the
+ * new process, and libscm's client does not fail it. */
+static void tell_channels(struct service *s, uint64_t dead_at)
+{
 	struct list *p;
+	char ev[80];
 	for (p = s->channels.next; p != &s->channels; p = p->next) {
 		struct channel *ch = list_entry(p, struct channel, svc_node);
-		scm_wire_send(ch->w.fd, MSG_DONTWAIT | MSG_NOSIGNAL, SCM_FRAME_EVENT, 0, 0, 0, ev, sizeof ev - 1, NULL,
+		int len = same_clock(ch->cred.pid)
+				  ? snprintf(ev, sizeof ev, "{\"op\":\"provider.recovering\",\"dead_at_us\":%llu}",
+					     (unsigned long long)dead_at)
+				  : snprintf(ev, sizeof ev, "{\"op\":\"provider.recovering\"}");
+		scm_wire_send(ch->w.fd, MSG_DONTWAIT | MSG_NOSIGNAL, SCM_FRAME_EVENT, 0, 0, 0, ev, (size_t)len, NULL,
 			      0, NULL, 0);
 	}
 }
@@ -377,7 +398,7 @@ bool svc_recover_reaped(struct scmd *d, struct service *s, pid_t pid, int status
 	}
 	s->last_status = status;
 	s->n_failures++;
-	tell_channels(s);
+	tell_channels(s, now);
 	/* fds the dead one sent ahead of a checkpoint it never sent; the held
 	 * checkpoint is the new one's state */
 	close_fds(&rc->next_fds, &rc->n_next);

@@ -12,13 +12,20 @@
  * process reads it again), and each channel's data buffer, a memfd the
  * client has mapped, goes whole, with the channel's handles by disk.
  *
- * Before saving, every rw disk's metadata is committed into the file
- * (vhdx_commit; no fdatasync: durability is what the client's flushes
- * asked for, and a flush in the new process syncs the same file): the new
- * process reads the files as they are, and the old one then frees its
- * handles without a commit or an unlock (vhdx_abandon): the new one owns
- * the files. What is refused, the old process serving on: a job queued,
- * running or paused on a disk (finish, cancel or wait for it), a disk
+ * Nothing is committed or synced while the clients wait: durability is
+ * what the client's flushes asked for (those committed already), and a
+ * flush in the new process syncs the same file. The block table pages a
+ * rw disk changed since its last commit go in the state as they are
+ * ("bat", vhdx_carry_get), and the new process applies them over the table
+ * it reads from the file, checked as that one is, and commits them at its
+ * next flush or close; only what cannot go so (a differencing disk's
+ * bitmaps, other metadata pages, over CARRY_PAGES_MAX pages) is committed
+ * into the file first (vhdx_commit, through the log). Had the handover
+ * been called off, the old process still has them pending as before. The
+ * old one then frees its handles without a commit or an unlock
+ * (vhdx_abandon): the new one owns the files. What is refused, the old
+ * process serving on: a job queued, running or paused on a disk (finish,
+ * cancel or wait for it), a disk
  * being closed, a disk with a remote (NBD) parent. At most
  * SCM_HANDOVER_FDS_MAX fds in all (disk files, reservation directories,
  * channel buffers): past it the handover is refused. Not carried: the
@@ -27,7 +34,8 @@
  * each channel opened (opened again from its grant at its next call). */
 #include "provider-jobs.h"
 
-#define STATE_VERSION 2 /* 2: jobs, job waits and the finished jobs' list */
+#define STATE_VERSION 3 /* 2: jobs, job waits and the finished jobs' list; 3: "bat" */
+#define CARRY_PAGES_MAX 16 /* block table pages a disk carries instead of a commit */
 
 bool provider_handed_over;
 
@@ -61,17 +69,29 @@ static json_object *save_disk(struct disk *d, scm_error **ret_err)
 			return refuse_save(ret_err, SCM_VDISK_E_BUSY,
 					   "%s: has a remote parent, whose connection cannot be handed over (%llu)",
 					   d->path, 0);
+	_cleanup_free_ uint8_t *bat = NULL;
+	size_t bat_len = 0;
 	if (d->rw) {
+		/* the block table pages changed since the last commit go over
+		 * as they are (vhdx_carry_get): no commit, no fdatasync while
+		 * the clients wait; what cannot go so is committed */
 		int r = d->sync_pending ? mig_commit_sync(d) : 0;
-		if (r == 0)
+		if (r == 0 && (r = vhdx_carry_get(d->h, CARRY_PAGES_MAX, &bat, &bat_len)) == -EAGAIN)
 			r = vhdx_commit(d->h);
 		if (r < 0) {
 			scm_fail(ret_err, SCM_VDISK_E_IO, "%s: committing its metadata before the handover: %s", d->path,
-				 vhdx_errmsg(d->h));
+				 r == -ENOMEM ? strerror(ENOMEM) : vhdx_errmsg(d->h));
 			return NULL;
 		}
 	}
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	json_object *bat_hex = bat ? ho_hex(bat, bat_len) : NULL;
+	if (bat && !bat_hex) { /* never a state without them */
+		scm_fail(ret_err, -ENOMEM, "%s: out of memory", d->path);
+		return NULL;
+	}
+	if (bat_hex)
+		json_object_object_add(o, "bat", bat_hex);
 	json_object *chain = json_object_new_array();
 	json_object_object_add(o, "path", json_object_new_string(d->path));
 	json_object_object_add(o, "rw", json_object_new_boolean(d->rw));
@@ -274,7 +294,7 @@ int ho_restore_vhdx(json_object *o, unsigned flags, vhdx **ret, scm_error **ret_
 			goto out;
 		}
 	}
-	r = vhdx_open_adopt(fds, paths, n, flags, ret, ret_err);
+	r = vhdx_open_adopt(fds, paths, n, flags, NULL, 0, ret, ret_err);
 	if (r < 0)
 		goto out;
 	struct vhdx_session ss = { (unsigned)get_int(o, "session") & (VHDX_SESSION_FILE | VHDX_SESSION_DATA),
@@ -287,6 +307,26 @@ out:
 	for (size_t i = 0; i < got; i++)
 		safe_close(fds[i]);
 	return r;
+}
+
+/* The block table pages the old process carried instead of a commit
+ * ("bat": hex of vhdx_carry_get's records), for vhdx_open_adopt. */
+static int carry_bytes(json_object *hex, uint8_t **ret, size_t *ret_len)
+{
+	size_t n = json_object_is_type(hex, json_type_string) ? (size_t)json_object_get_string_len(hex) / 2 : 0;
+	*ret = NULL;
+	*ret_len = 0;
+	if (!hex)
+		return 0;
+	if (n == 0 || !(*ret = malloc(n)))
+		return n == 0 ? -EINVAL : -ENOMEM;
+	if (ho_unhex(hex, *ret, n) < 0) {
+		free(*ret);
+		*ret = NULL;
+		return -EINVAL;
+	}
+	*ret_len = n;
+	return 0;
 }
 
 static struct disk *restore_disk(json_object *o, size_t idx, scm_error **ret_err)
@@ -302,7 +342,8 @@ static struct disk *restore_disk(json_object *o, size_t idx, scm_error **ret_err
 	bool rw = get_bool(o, "rw");
 	int fds[VHDX_CHAIN_MAX];
 	const char *paths[VHDX_CHAIN_MAX];
-	size_t got = 0;
+	size_t got = 0, carry_len = 0;
+	_cleanup_free_ uint8_t *carry = NULL;
 	struct disk *d = NULL;
 	int r = 0;
 	for (; got < n; got++) {
@@ -324,7 +365,11 @@ static struct disk *restore_disk(json_object *o, size_t idx, scm_error **ret_err
 		r = scm_fail(ret_err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = vhdx_open_adopt(fds, paths, n, rw ? 0 : VHDX_O_RDONLY, &d->h, ret_err);
+	if (carry_bytes(json_object_object_get(o, "bat"), &carry, &carry_len) < 0) {
+		r = scm_fail(ret_err, SCM_E_INVALID, "/disks/%zu/bat: %s: not a hex string", idx, path);
+		goto out;
+	}
+	r = vhdx_open_adopt(fds, paths, n, rw ? 0 : VHDX_O_RDONLY, carry, carry_len, &d->h, ret_err);
 	if (r < 0) {
 		r = scm_fail(ret_err, engine_code(r), "/disks/%zu: %s", idx, path);
 		goto out;

@@ -74,7 +74,7 @@ void bjob_quiesce(bool quiet, void *userdata)
 
 /* ---- hex, for the maps --------------------------------------------------- */
 
-static json_object *hex(const void *p, size_t n)
+json_object *ho_hex(const void *p, size_t n)
 {
 	static const char dig[] = "0123456789abcdef";
 	char *s = malloc(2 * n + 1);
@@ -90,7 +90,7 @@ static json_object *hex(const void *p, size_t n)
 	return o;
 }
 
-static int unhex(json_object *o, void *out, size_t n)
+int ho_unhex(json_object *o, void *out, size_t n)
 {
 	const char *s = json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
 	if (!s || (size_t)json_object_get_string_len(o) != 2 * n)
@@ -161,9 +161,9 @@ static int save_mig(struct bjob *b, json_object *o, scm_error **ret_err)
 	add_u64(j, "lsec", m->lsec);
 	add_u64(j, "psec", m->psec);
 	json_object_object_add(j, "fixed", json_object_new_boolean(m->fixed));
-	json_object_object_add(j, "dwg", hex(&m->dwg, sizeof m->dwg));
-	json_object_object_add(j, "page83", hex(&m->page83, sizeof m->page83));
-	json_object_object_add(j, "dst_dwg", hex(&m->dst_dwg, sizeof m->dst_dwg));
+	json_object_object_add(j, "dwg", ho_hex(&m->dwg, sizeof m->dwg));
+	json_object_object_add(j, "page83", ho_hex(&m->page83, sizeof m->page83));
+	json_object_object_add(j, "dst_dwg", ho_hex(&m->dst_dwg, sizeof m->dst_dwg));
 	/* a hash the hasher has not made yet is not carried: the entry
 	 * vouches for nothing (a later migration copies that piece again) */
 	struct mig_rec *rc = malloc(b->n_chunks ? b->n_chunks * sizeof *rc : 1);
@@ -175,7 +175,7 @@ static int save_mig(struct bjob *b, json_object *o, scm_error **ret_err)
 	for (uint64_t c = 0; c < b->n_chunks; c++)
 		if (rc[c].st == REC_HASHING)
 			rc[c].st = REC_UNKNOWN;
-	json_object_object_add(j, "rec", hex(rc, b->n_chunks * sizeof *rc));
+	json_object_object_add(j, "rec", ho_hex(rc, b->n_chunks * sizeof *rc));
 	free(rc);
 	json_object_object_add(j, "dname", json_object_new_string(m->dname));
 	if (ho_fd_add(j, "ddirfd", m->ddirfd, ret_err) < 0)
@@ -218,7 +218,7 @@ json_object *bjob_carry_save(struct bjob *b, scm_error **ret_err)
 	uint64_t ns = b->ns_run + (b->state == VJOB_RUNNING || b->state == VJOB_WAITING ? mono_ns() - b->t_run : 0);
 	add_u64(o, "ns_run", ns);
 	if (b->dirty)
-		json_object_object_add(o, "dirty", hex(b->dirty, b->n_chunks / 8 + 1));
+		json_object_object_add(o, "dirty", ho_hex(b->dirty, b->n_chunks / 8 + 1));
 	if (b->scoped) {
 		json_object_object_add(o, "root", json_object_new_string(b->root));
 		if (b->root_real)
@@ -303,10 +303,10 @@ static int restore_mig(struct bjob *b, json_object *j, scm_error **ret_err)
 	m->inflight = calloc(b->n_chunks / 8 + 1, 1);
 	if (!m->rec || !m->inflight || mig_hash_alloc(m, b->n_chunks) < 0 || !dn || !(m->dname = strdup(dn)) || strchr(dn, '/'))
 		return scm_fail(ret_err, SCM_E_INVALID, "/mig: no destination name, or out of memory");
-	if (unhex(json_object_object_get(j, "dwg"), &m->dwg, sizeof m->dwg) < 0 ||
-	    unhex(json_object_object_get(j, "page83"), &m->page83, sizeof m->page83) < 0 ||
-	    unhex(json_object_object_get(j, "dst_dwg"), &m->dst_dwg, sizeof m->dst_dwg) < 0 ||
-	    unhex(json_object_object_get(j, "rec"), m->rec, b->n_chunks * sizeof *m->rec) < 0)
+	if (ho_unhex(json_object_object_get(j, "dwg"), &m->dwg, sizeof m->dwg) < 0 ||
+	    ho_unhex(json_object_object_get(j, "page83"), &m->page83, sizeof m->page83) < 0 ||
+	    ho_unhex(json_object_object_get(j, "dst_dwg"), &m->dst_dwg, sizeof m->dst_dwg) < 0 ||
+	    ho_unhex(json_object_object_get(j, "rec"), m->rec, b->n_chunks * sizeof *m->rec) < 0)
 		return scm_fail(ret_err, SCM_E_INVALID, "/mig: identities or correspondence record malformed");
 	memset(b->buf, 0, BJOB_CHUNK);
 	mig_sha256(b->buf, BJOB_CHUNK, m->zero_hash);
@@ -365,7 +365,7 @@ int bjob_carry_restore(struct disk *d, json_object *o, scm_error **ret_err)
 	if (json_object_object_get(o, "dirty") || kind == VJOB_MIGRATE_MIRROR) {
 		b->n_chunks = (b->vsize + BJOB_CHUNK - 1) / BJOB_CHUNK;
 		b->dirty = calloc(b->n_chunks / 8 + 1, 1);
-		if (!b->dirty || unhex(json_object_object_get(o, "dirty"), b->dirty, b->n_chunks / 8 + 1) < 0)
+		if (!b->dirty || ho_unhex(json_object_object_get(o, "dirty"), b->dirty, b->n_chunks / 8 + 1) < 0)
 			r = scm_fail(ret_err, SCM_E_INVALID, "/job/dirty: malformed");
 	}
 	if (r == 0 && kind == VJOB_MIGRATE_MIRROR)

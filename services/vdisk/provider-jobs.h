@@ -132,6 +132,9 @@ void bjob_carry_restore_all(json_object *o);
 /* provider-handover.c, for provider-jobcarry.c */
 int ho_fd_add(json_object *o, const char *key, int fd, scm_error **ret_err);
 int ho_take_file(json_object *o, const char *key, bool dir, int mode, scm_error **ret_err);
+/* provider-jobcarry.c: bytes as a JSON hex string, and back (exactly n) */
+json_object *ho_hex(const void *p, size_t n);
+int ho_unhex(json_object *o, void *out, size_t n);
 json_object *ho_save_vhdx(vhdx *h, scm_error **ret_err);
 int ho_restore_vhdx(json_object *o, unsigned flags, vhdx **ret, scm_error **ret_err);
 

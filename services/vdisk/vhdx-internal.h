@@ -243,6 +243,8 @@ int vhdx_bitmap_get(vhdx *h, uint64_t chunk, uint8_t **ret);
 /* Sets a BAT entry and marks its page for the next log commit. */
 void vhdx_bat_set(vhdx *h, uint64_t idx, uint64_t v);
 int vhdx_bat_validate(vhdx *h);
+/* vhdx_open_adopt's carried block table pages, applied (not checked) */
+int vhdx_carry_apply(vhdx *h, const uint8_t *buf, size_t len);
 int vhdx_bat_unique(vhdx *h);
 int vhdx_ensure_writable(vhdx *h, bool user_data);
 

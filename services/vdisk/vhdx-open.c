@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,56 +104,6 @@ static int load_regions(vhdx *h)
 			 h->path, vhdx_why(why0), vhdx_why(why1));
 }
 
-int vhdx_bat_validate(vhdx *h)
-{
-	uint64_t max_end = h->bat_off + h->bat_len;
-	if (h->meta_off + h->meta_len > max_end)
-		max_end = h->meta_off + h->meta_len;
-	for (uint64_t i = 0; i < h->bat_entries; i++) {
-		uint64_t e = h->bat[i];
-		unsigned st = BAT_STATE(e);
-		bool sb = (i % (h->chunk_ratio + 1)) == h->chunk_ratio;
-		uint64_t off = BAT_OFF(e), len = sb ? VHDX_BITMAP_BLOCK : h->block_size;
-		uint64_t idx = sb ? i / (h->chunk_ratio + 1) : i - i / (h->chunk_ratio + 1);
-		const char *kind = sb ? "sector bitmap block" : "payload block";
-		if (sb ? (st != 0 && st != SB_PRESENT) : (st == 4 || st == 5))
-			return vhdx_fail(h, -EINVAL, "%s: BAT entry %llu (%s %llu): invalid state %u", h->path,
-					 (unsigned long long)i, kind, (unsigned long long)idx, st);
-		bool present = sb ? st == SB_PRESENT
-				  : (st == VHDX_PB_FULLY_PRESENT || st == VHDX_PB_PARTIALLY_PRESENT);
-		if (!sb && st == VHDX_PB_PARTIALLY_PRESENT && !h->has_parent)
-			return vhdx_fail(h, -EINVAL,
-					 "%s: BAT entry %llu (payload block %llu): PARTIALLY_PRESENT in a disk without parent",
-					 h->path, (unsigned long long)i, (unsigned long long)idx);
-		if (!present)
-			continue;
-		if (sb && !h->has_parent)
-			continue; /* unused in dynamic and fixed disks */
-		if (off < MiB || off + len > h->file_size)
-			return vhdx_fail(h, -EINVAL,
-					 "%s: BAT entry %llu (%s %llu): file offset 0x%llx + 0x%llx past end of file (0x%llx)",
-					 h->path, (unsigned long long)i, kind, (unsigned long long)idx,
-					 (unsigned long long)off, (unsigned long long)len,
-					 (unsigned long long)h->file_size);
-		if (off < max_end && off + len > VHDX_RT2_OFF + VHDX_RT_SIZE &&
-		    ((off < h->bat_off + h->bat_len && h->bat_off < off + len) ||
-		     (off < h->meta_off + h->meta_len && h->meta_off < off + len) ||
-		     (off < h->hdr.log_offset + h->hdr.log_length && h->hdr.log_offset < off + len)))
-			return vhdx_fail(h, -EINVAL,
-					 "%s: BAT entry %llu (%s %llu): file offset 0x%llx overlaps the BAT, metadata or log region",
-					 h->path, (unsigned long long)i, kind, (unsigned long long)idx,
-					 (unsigned long long)off);
-		if (off + len > max_end)
-			max_end = off + len;
-	}
-	if (h->hdr.log_offset + h->hdr.log_length > max_end)
-		max_end = h->hdr.log_offset + h->hdr.log_length;
-	if (h->file_size > max_end)
-		max_end = h->file_size;
-	h->alloc_end = (max_end + MiB - 1) / MiB * MiB;
-	return 0;
-}
-
 /* What one open of a chain may still take, and who is in it already. */
 struct open_ctx {
 	const struct vhdx_scope *scope; /* NULL: host paths, links followed */
@@ -160,63 +111,15 @@ struct open_ctx {
 	const int *adopt_fds;
 	const char *const *adopt_paths;
 	size_t n_adopt;
+	const uint8_t *carry; /* block table pages for the top (vhdx_carry_get) */
+	size_t carry_len;
 	uint64_t bat_left;              /* bytes of block table left for the chain */
 	dev_t dev[VHDX_CHAIN_MAX + 1];
 	ino_t ino[VHDX_CHAIN_MAX + 1];
 };
 
-struct bat_ext {
-	uint64_t off, entry;
-};
 
-static int cmp_bat_ext(const void *a, const void *b)
-{
-	const struct bat_ext *x = a, *y = b;
-	return x->off < y->off ? -1 : x->off > y->off;
-}
-
-/* Two BAT entries that place blocks at the same file bytes would let a
- * write to one block change another (a disk made to leak one guest's data
- * into another's view, or to corrupt itself): refused at open, as qemu
- * does, not only found by check. */
-int vhdx_bat_unique(vhdx *h)
-{
-	size_t n = 0;
-	for (uint64_t i = 0; i < h->bat_entries; i++) {
-		unsigned st = BAT_STATE(h->bat[i]);
-		bool sb = (i % (h->chunk_ratio + 1)) == h->chunk_ratio;
-		if (sb ? h->has_parent && st == SB_PRESENT
-		       : st == VHDX_PB_FULLY_PRESENT || st == VHDX_PB_PARTIALLY_PRESENT)
-			n++;
-	}
-	if (n < 2)
-		return 0;
-	_cleanup_free_ struct bat_ext *ex = malloc(n * sizeof *ex);
-	if (!ex)
-		return -ENOMEM;
-	n = 0;
-	for (uint64_t i = 0; i < h->bat_entries; i++) {
-		unsigned st = BAT_STATE(h->bat[i]);
-		bool sb = (i % (h->chunk_ratio + 1)) == h->chunk_ratio;
-		if (sb ? h->has_parent && st == SB_PRESENT
-		       : st == VHDX_PB_FULLY_PRESENT || st == VHDX_PB_PARTIALLY_PRESENT)
-			ex[n++] = (struct bat_ext){ BAT_OFF(h->bat[i]), i };
-	}
-	qsort(ex, n, sizeof *ex, cmp_bat_ext);
-	for (size_t i = 1; i < n; i++) {
-		const struct bat_ext *a = &ex[i - 1], *b = &ex[i];
-		bool asb = (a->entry % (h->chunk_ratio + 1)) == h->chunk_ratio;
-		uint64_t alen = asb ? VHDX_BITMAP_BLOCK : h->block_size;
-		if (b->off < a->off + alen)
-			return vhdx_fail(h, -EINVAL,
-					 "%s: BAT entries %llu and %llu map blocks to overlapping file offsets 0x%llx and 0x%llx",
-					 h->path, (unsigned long long)a->entry, (unsigned long long)b->entry,
-					 (unsigned long long)a->off, (unsigned long long)b->off);
-	}
-	return 0;
-}
-
-static int load_bat(vhdx *h, struct open_ctx *ctx)
+static int load_bat(vhdx *h, struct open_ctx *ctx, int depth)
 {
 	if (h->bat_entries * 8 > h->bat_len)
 		return vhdx_fail(h, -EINVAL, "%s: BAT region: 0x%llx bytes cannot hold %llu entries", h->path,
@@ -231,7 +134,14 @@ static int load_bat(vhdx *h, struct open_ctx *ctx)
 				 h->path, (unsigned long long)(bytes >> 10), (unsigned long long)h->vsize,
 				 h->block_size, (unsigned long long)(ctx->bat_left >> 10));
 	ctx->bat_left -= bytes;
-	h->bat = malloc(bytes);
+	/* page-aligned and its pages made present in one call, not a page
+	 * fault each as the read fills it (a 64 GiB disk of 1 MiB blocks: 128
+	 * of them, which a handover's new process would take while clients
+	 * wait); a kernel without MADV_POPULATE_WRITE faults them as before */
+	if (posix_memalign((void **)&h->bat, VHDX_LOG_SECTOR, bytes) != 0)
+		h->bat = NULL;
+	else if (bytes > VHDX_LOG_SECTOR)
+		(void)madvise(h->bat, bytes, MADV_POPULATE_WRITE);
 	h->bat_dirty = calloc(h->bat_pages, 1);
 	if (!h->bat || !h->bat_dirty)
 		return -ENOMEM;
@@ -246,6 +156,9 @@ static int load_bat(vhdx *h, struct open_ctx *ctx)
 		if (!h->bitmap || !h->bm_dirty)
 			return -ENOMEM;
 	}
+	/* pages a handover carried, checked with the rest of the table */
+	if (depth == 0 && ctx->carry_len && (r = vhdx_carry_apply(h, ctx->carry, ctx->carry_len)) < 0)
+		return r;
 	if ((r = vhdx_bat_validate(h)) < 0)
 		return r;
 	return vhdx_bat_unique(h);
@@ -555,7 +468,7 @@ static int open_depth(struct open_ctx *ctx, const char *path, const char *rel, i
 		goto fail;
 	if ((r = vhdx_meta_load(h)) < 0)
 		goto fail;
-	if ((r = load_bat(h, ctx)) < 0)
+	if ((r = load_bat(h, ctx, depth)) < 0)
 		goto fail;
 	if (flags & VHDX_O_DIRECT && vhdx_reopen_fd(h->fd, mode | O_DIRECT, &h->dfd) < 0)
 		h->dfd = -1; /* not every file system has it: then buffered */
@@ -577,11 +490,11 @@ fail:
 	return r;
 }
 
-int vhdx_open_adopt(const int *fds, const char *const *paths, size_t n, unsigned flags, vhdx **ret,
-		    scm_error **ret_err)
+int vhdx_open_adopt(const int *fds, const char *const *paths, size_t n, unsigned flags, const uint8_t *carry,
+		    size_t carry_len, vhdx **ret, scm_error **ret_err)
 {
 	struct open_ctx ctx = { .bat_left = VHDX_BAT_MAX * VHDX_CHAIN_MAX, .adopt_fds = fds, .adopt_paths = paths,
-				.n_adopt = n };
+				.n_adopt = n, .carry = carry, .carry_len = carry_len };
 	if (n == 0 || n > VHDX_CHAIN_MAX)
 		return scm_fail(ret_err, -EINVAL, "a chain of %zu files cannot be adopted", n);
 	int dup_fd = fcntl(fds[0], F_DUPFD_CLOEXEC, 3);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -378,4 +379,57 @@ int vhdx_commit(vhdx *h)
 vhdx *vhdx_abandon(vhdx *h)
 {
 	return vhdx_free(h);
+}
+
+/* One carried page: its index in the BAT region, then its 512 entries,
+ * little-endian as in the file. */
+#define CARRY_PAGE (4 + VHDX_LOG_SECTOR)
+
+int vhdx_carry_get(const vhdx *h, size_t max, uint8_t **ret, size_t *ret_len)
+{
+	size_t n = 0;
+	*ret = NULL;
+	*ret_len = 0;
+	if (h->ro || !h->n_dirty)
+		return 0;
+	for (size_t pg = 0; pg < h->bat_pages; pg++)
+		n += h->bat_dirty[pg] != 0;
+	/* only block table pages: a bitmap or another page is committed */
+	if (h->parent || h->has_parent || h->n_extra || n != h->n_dirty || n > max)
+		return -EAGAIN;
+	uint8_t *buf = malloc(n * CARRY_PAGE), *b = buf;
+	if (!buf)
+		return -ENOMEM;
+	for (size_t pg = 0; pg < h->bat_pages; pg++) {
+		if (!h->bat_dirty[pg])
+			continue;
+		put32(b, (uint32_t)pg);
+		memset(b + 4, 0, VHDX_LOG_SECTOR);
+		uint64_t first = pg * (VHDX_LOG_SECTOR / 8);
+		for (uint64_t k = 0; k < VHDX_LOG_SECTOR / 8 && first + k < h->bat_entries; k++)
+			put64(b + 4 + 8 * k, h->bat[first + k]);
+		b += CARRY_PAGE;
+	}
+	*ret = buf;
+	*ret_len = n * CARRY_PAGE;
+	return 0;
+}
+
+int vhdx_carry_apply(vhdx *h, const uint8_t *buf, size_t len)
+{
+	if (h->ro || h->has_parent || len % CARRY_PAGE)
+		return vhdx_fail(h, -EINVAL, "%s: %zu bytes of carried block table pages%s", h->path, len,
+				 h->ro || h->has_parent ? " for a read-only or differencing handle" : ": not whole pages");
+	for (const uint8_t *b = buf; b < buf + len; b += CARRY_PAGE) {
+		uint32_t pg = get32(b);
+		if (pg >= h->bat_pages || h->bat_dirty[pg])
+			return vhdx_fail(h, -EINVAL, "%s: carried block table page %u: %s", h->path, pg,
+					 pg >= h->bat_pages ? "past the table" : "carried twice");
+		uint64_t first = (uint64_t)pg * (VHDX_LOG_SECTOR / 8);
+		for (uint64_t k = 0; k < VHDX_LOG_SECTOR / 8 && first + k < h->bat_entries; k++)
+			h->bat[first + k] = get64(b + 4 + 8 * k);
+		h->bat_dirty[pg] = 1;
+		h->n_dirty++;
+	}
+	return 0;
 }

@@ -219,9 +219,12 @@ int vhdx_open_fd(int fd, const char *path, const struct vhdx_scope *scope, unsig
  * looked up by name or locator: a parent is fds[i], and must still be the
  * one its child's linkage names; n must be the chain's length. The image
  * locks are taken again on the same open file descriptions, which is a
- * no-op for a holder: the locks never lapse. fds are borrowed. */
-int vhdx_open_adopt(const int *fds, const char *const *paths, size_t n, unsigned flags, vhdx **ret,
-		    scm_error **ret_err);
+ * no-op for a holder: the locks never lapse. fds are borrowed. carry (may
+ * be NULL, carry_len 0): block table pages the old process had not
+ * committed (vhdx_carry_get), applied over the top file's table before it
+ * is checked, and dirty in the new handle. */
+int vhdx_open_adopt(const int *fds, const char *const *paths, size_t n, unsigned flags, const uint8_t *carry,
+		    size_t carry_len, vhdx **ret, scm_error **ret_err);
 /* The top file's write session: which identity GUIDs its header got anew
  * (MS-VHDX: FileWriteGuid before the first write after an open,
  * DataWriteGuid before the first change of user data) and where its log
@@ -241,6 +244,17 @@ int vhdx_session_set(vhdx *h, const struct vhdx_session *s);
  * place, without vhdx_flush's final fdatasync: another open of the file
  * then reads what this handle wrote (durable or not, as before). */
 int vhdx_commit(vhdx *h);
+/* A handover without a commit (provider-handover.c): the block table pages
+ * changed since the last commit go to the process that adopts the file,
+ * which applies them over the table it reads (vhdx_open_adopt's carry,
+ * checked as the file's own table is, then dirty there: committed at its
+ * next flush or close). What the client flushed is committed already; the
+ * rest was never durable and need not be now. *ret NULL when nothing is
+ * pending; -EAGAIN when what is pending cannot be carried (a differencing
+ * disk, other metadata pages, more than max pages): commit instead. *ret
+ * is the caller's to free: records of a little-endian u32 page index and
+ * the page's 4096 bytes as in the file. */
+int vhdx_carry_get(const vhdx *h, size_t max, uint8_t **ret, size_t *ret_len);
 /* Frees the handle without committing or unlocking anything: for a process
  * whose files another one took over (whatever is not committed is lost
  * for this handle). NULL-safe; returns NULL. */

@@ -127,15 +127,29 @@ stop_client() {
 @test "a held channel outlives the crash without a call in progress; connects made during it wait and work" {
 	register_echo '"recover": true'
 	hold_start demo >/dev/null
+	# a second client reads nothing until after the recovery: scmd's
+	# event waits in its channel, queued before its next call
+	rm -f "$SCMT/go"
+	SCM_ENDPOINT=$(ep demo) bare "$TC" recover-idle "$SCMT/go" >"$SCMT/idle.out" 2>&1 &
+	CLIENT_PID=$!
+	wait_until 60 grep -q '^started' "$SCMT/idle.out"
 	old=$(provider_pid)
 	kill -9 "$old"
 	"$SCMCTL" call echo ping # waits for the recovery, or starts a provider
 	wait_until 60 recovered 1
 	# the held client saw the event, and kept its channel
 	! grep -q 'the channel ended' "$SCMT/hold.out"
-	[ "$("$SCMCTL" --json channel list | grep -o '"id"' | wc -l)" -eq 1 ]
+	[ "$("$SCMCTL" --json channel list | grep -o '"id"' | wc -l)" -eq 2 ]
 	kill "$HOLD_PID"
 	HOLD_PID=
+	# the idle client's call went after the crash: answered, not failed,
+	# on the same channel, by the new process with the state
+	touch "$SCMT/go"
+	wait "$CLIENT_PID"
+	CLIENT_PID=
+	cat "$SCMT/idle.out"
+	grep -q '^ping ok$' "$SCMT/idle.out"
+	grep -q '^last hello, r (call 3 here' "$SCMT/idle.out"
 }
 
 @test "a provider without \"recover\" still has its channels revoked" {

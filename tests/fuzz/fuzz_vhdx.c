@@ -1,7 +1,10 @@
 /* fuzz_vhdx.c: libFuzzer target for the VHDX parsers. The input is a file
  * image (in a memfd) that goes through open (headers, log, region table,
  * metadata, parent locator, BAT), info, map, check and a few reads, both
- * read-only (log served from memory) and read-write (log replayed).
+ * read-only (log served from memory) and read-write (log replayed); then
+ * adopted read-write as a handover does, with the input's first whole
+ * 4100-byte records as carried block table pages (vhdx_open_adopt), then
+ * a write, the pages out again (vhdx_carry_get) and a flush.
  *
  * Input: either a raw image, or, when it starts with "VHDXFZ01", a sparse
  * one: records of a little-endian u32 page number followed by 4096 bytes,
@@ -25,10 +28,17 @@ static int map_cb(const struct vhdx_map_range *r, void *ud)
 	return 0;
 }
 
-static void exercise(const char *path, unsigned flags)
+static void exercise(const char *path, unsigned flags, const uint8_t *carry, size_t carry_len)
 {
 	vhdx *h = NULL;
-	if (vhdx_open(path, flags, &h, NULL) < 0)
+	if (carry_len) { /* adopted as a handover does, with carried pages */
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		int r = fd < 0 ? -1 : vhdx_open_adopt(&fd, &path, 1, flags, carry, carry_len, &h, NULL);
+		if (fd >= 0)
+			close(fd);
+		if (r < 0)
+			return;
+	} else if (vhdx_open(path, flags, &h, NULL) < 0)
 		return;
 	struct vhdx_info in;
 	if (vhdx_get_info(h, &in) == 0) {
@@ -42,6 +52,10 @@ static void exercise(const char *path, unsigned flags)
 		if (!(flags & VHDX_O_RDONLY)) {
 			memset(buf, 0xa5, sizeof buf);
 			vhdx_write(h, buf, sec, offs[1]);
+			uint8_t *out = NULL;
+			size_t out_len = 0;
+			vhdx_carry_get(h, 16, &out, &out_len);
+			free(out);
 			vhdx_flush(h);
 		}
 	}
@@ -73,11 +87,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	exercise(path, VHDX_O_RDONLY | VHDX_O_NO_REPLAY);
+	exercise(path, VHDX_O_RDONLY | VHDX_O_NO_REPLAY, NULL, 0);
 	/* a differencing image seen alone (info/check without the parent):
 	 * every locator entry kept, reads refused */
-	exercise(path, VHDX_O_NO_PARENT | VHDX_O_NO_REPLAY);
-	exercise(path, 0);
+	exercise(path, VHDX_O_NO_PARENT | VHDX_O_NO_REPLAY, NULL, 0);
+	exercise(path, 0, NULL, 0);
+	size_t carry = size < 2 * 4100 ? size / 4100 * 4100 : 2 * 4100;
+	if (carry)
+		exercise(path, 0, data, carry);
 	close(fd);
 	return 0;
 }

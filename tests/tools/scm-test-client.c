@@ -24,6 +24,9 @@
  *                                       ok|failed"; CLOCK_REALTIME us: a test places a
  *                                       crash against them); $RECOVER_GO=FILE: the
  *                                       pings start once FILE exists
+ *   scm-test-client recover-idle GOFILE greet, then read nothing until GOFILE exists (a
+ *                                       crash and recovery meanwhile), then ping and greet
+ *                                       on the same channel: "ping ok" or "ping failed ..."
  *   scm-test-client churn STOPFILE      until STOPFILE exists: ping on a channel held
  *                                       throughout, and connect, ping, close a new one;
  *                                       reports calls, failures and the longest call
@@ -459,6 +462,34 @@ static int do_recover(const char *stop)
 	return r;
 }
 
+/* A channel left unread across a provider's crash and recovery: scmd's
+ * "provider.recovering" waits in it, queued before the next call is sent,
+ * and must not fail that call (libscm compares its time with the call's). */
+static int do_recover_idle(const char *go)
+{
+	scm_channel *ch = NULL;
+	scm_error *e = NULL;
+	if (scm_connect("echo", &ch, &e) != 0)
+		return fail_chain("connect", e);
+	if (greet(ch, "first") != 0)
+		return 1;
+	printf("started\n");
+	fflush(stdout);
+	while (access(go, F_OK) != 0)
+		usleep(20000);
+	int r = scm_echo_ping(ch, &e);
+	if (r != 0) {
+		_cleanup_free_ char *t = scm_error_text(e);
+		printf("ping failed [%s]: %s\n", scm_code_name(r), t ? t : "?");
+		scm_error_free(e);
+	} else
+		printf("ping ok\n");
+	if (r == 0)
+		r = greet(ch, "last");
+	scm_channel_free(ch);
+	return r != 0;
+}
+
 /* Pings on one channel as fast as it answers: across `service restart`
  * the longest round is the time from the old process' last reply to the
  * new one's first (plus one round trip). */
@@ -541,6 +572,8 @@ int main(int argc, char **argv)
 		return do_pings(argv[2], argc == 4 ? (size_t)atoi(argv[3]) : 0);
 	if (strcmp(c, "recover") == 0 && argc == 3)
 		return do_recover(argv[2]);
+	if (strcmp(c, "recover-idle") == 0 && argc == 3)
+		return do_recover_idle(argv[2]);
 	if (strcmp(c, "churn") == 0 && argc == 3)
 		return do_churn(argv[2]);
 	if (strcmp(c, "loop") == 0 && argc == 4)

@@ -3,7 +3,10 @@
  *   vdisk-client [--endpoint EP] rounds STOPFILE K DISK...
  * opens each DISK read-write on one channel and, until STOPFILE exists,
  * writes 4 KiB to one disk after the other and reads it back, checking
- * it. Each round that takes over 1 ms is logged to $PINGS_LOG as
+ * it ($VDISK_ROUNDS_STRIDE bytes further on the same disk each time, 4 KiB
+ * by default, from $VDISK_ROUNDS_FROM, 0 by default: a stride of a block
+ * or more allocates blocks as it goes). Each round that takes over 1 ms
+ * is logged to $PINGS_LOG as
  * "START_US LENGTH_US" (CLOCK_MONOTONIC), so the bench can find the round
  * across a provider's handover. Prints "started", then "calls N failed N
  * longest_us N topK_median_us N" like scm-test-client pings. */
@@ -49,6 +52,11 @@ int client_rounds(scm_channel *ch, const char *stop, size_t k, char **disks, siz
 			return -errno;
 		close(fd);
 	}
+	const char *sv = getenv("VDISK_ROUNDS_STRIDE"), *fv = getenv("VDISK_ROUNDS_FROM");
+	uint64_t stride = sv ? strtoull(sv, NULL, 0) : 4096, from = fv ? strtoull(fv, NULL, 0) : 0;
+	if (stride == 0 || stride % 4096 || from % 4096)
+		return scm_fail(ret_err, -EINVAL, "$VDISK_ROUNDS_STRIDE and $VDISK_ROUNDS_FROM: multiples of 4096 "
+				"(a stride not 0)");
 	const char *logp = getenv("PINGS_LOG");
 	FILE *log = logp ? fopen(logp, "we") : NULL;
 	size_t cap = 1 << 20, nr = 0;
@@ -61,7 +69,7 @@ int client_rounds(scm_channel *ch, const char *stop, size_t k, char **disks, siz
 		if ((i & 15) == 0 && access(stop, F_OK) == 0)
 			break;
 		size_t d = i % n;
-		uint64_t off = (i / n * 4096) % vsize[d], t0 = mono_us();
+		uint64_t off = (from + i / n * stride) % vsize[d] / 4096 * 4096, t0 = mono_us();
 		memset(buf, (int)(i & 0xff), 4096);
 		r = scm_vdisk_write(ch, h[d], off, 4096, 0, ret_err);
 		if (r == 0) {
