@@ -447,8 +447,10 @@ void mig_recover(struct disk *d, const struct vjob_journal *j, const struct vhdx
 	}
 	if (j->target[0] == '/')
 		remove_dest(d, j->target, scope, &err);
-	else /* an NBD export (provider-mignbd.c): another's disk, left as it is */
+	else { /* an NBD export (provider-mignbd.c): another's disk, left as it is */
 		scm_fail(&err, -EEXIST, "%s keeps what the job wrote to it: it is not the disk", j->target);
+		mig_mark_drop(dfd, basename(base)); /* the mark it had ready (provider-migmark.c) */
+	}
 	vjob_journal_remove(dfd, basename(base), NULL);
 	_cleanup_free_ char *t = err ? scm_error_text(err) : NULL;
 	fprintf(stderr, "vdisk-provider: %s: migration job %llu to %s rolled back%s%s\n", d->path,

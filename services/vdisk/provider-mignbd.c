@@ -289,6 +289,8 @@ int mig_nbd_open(struct bjob *b)
 	n->can_flush = nbd_can_flush(n->nbd) == 1;
 	if (r == 0)
 		r = scan(b, n);
+	if (r == 0) /* the mark the switch-over puts in the journal's place */
+		r = mig_mark_prepare(b);
 	if (r < 0) {
 		mig_nbd_close(n);
 		return r;

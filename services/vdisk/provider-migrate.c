@@ -252,8 +252,16 @@ static int switch_over(struct bjob *b)
 	int sfd = fcntl(b->dirfd, F_DUPFD_CLOEXEC, 3);
 	char jn[PATH_MAX];
 	snprintf(jn, sizeof jn, "%s.job", b->name);
-	if (sfd < 0 || (unlinkat(b->dirfd, jn, 0) < 0 && errno != ENOENT)) {
-		r = scm_fail(&b->serr, -errno, "job journal %s: %m", jn);
+	if (sfd < 0)
+		r = -errno;
+	else if (m->to_nbd) /* the journal becomes the mark that keeps the
+			     * disk from taking writes, in one rename
+			     * (provider-migmark.c) */
+		r = mig_mark_commit(b);
+	else
+		r = unlinkat(b->dirfd, jn, 0) < 0 && errno != ENOENT ? -errno : 0;
+	if (r < 0) {
+		r = scm_fail(&b->serr, r, "job journal %s: %s", jn, strerror(-r));
 		safe_close(sfd);
 		if (!m->to_nbd)
 			pr_disk_move(d->pr, b->dirfd, b->name, NULL); /* the source stays the disk */
@@ -383,6 +391,7 @@ int mig_rollback(struct bjob *b)
 		mig_nbd_close(m->nbd);
 		m->nbd = NULL;
 		pthread_mutex_unlock(&m->dlock);
+		mig_mark_drop(b->dirfd, b->name); /* the mark it had ready */
 	}
 	if (m->child_made) {
 		vhdx *c = d->h, *s = NULL;

@@ -261,7 +261,7 @@ static const scm_vdisk_handlers handlers = {
 	.job_wait = do_job_wait, .migrate = do_migrate,
 	.offload_read = do_offload_read, .offload_write = do_offload_write, .offload_map = do_offload_map,
 	.offload_fetch = do_offload_fetch, .offload_check = do_offload_check,
-	.extents = do_extents, .zero = do_zero,
+	.extents = do_extents, .zero = do_zero, .migrated = do_migrated,
 };
 
 struct pr_disk *provider_handle_pr(scm_call *call, uint64_t handle, struct iopool_queue **ret_q)

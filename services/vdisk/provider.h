@@ -227,6 +227,11 @@ int do_close(scm_call *call, uint64_t handle, void *ud);
 int do_zero(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, bool unmap, void *ud);
 int do_extents(scm_call *call, uint64_t handle, uint64_t offset, uint64_t length, void *ud);
 int do_ring(scm_call *call, uint64_t handle, void *ud);
+int do_migrated(scm_call *call, const char *path, bool clear, void *ud);
+/* provider-migmark.c: an open of d (NULL: not held yet) at path for
+ * writing, refused (true, after replying) when the disk was migrated to
+ * an NBD export: its handles say so, or the mark beside it does. */
+bool mig_mark_refused(scm_call *call, const struct disk *d, const char *path, const struct vhdx_scope *sp);
 /* provider-ring.c: stops a handle's read ring (waits for the read it
  * serves), or a whole channel's; nothing when it has none */
 void ring_stop(struct handle *h);

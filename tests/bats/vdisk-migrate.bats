@@ -567,6 +567,39 @@ JSON
 	[[ $output == *"was migrated to $uri: it takes no more writes here"* ]]
 	exec 7>&-
 	wait "$HOLD"
-	# the disk itself holds the same, and is an ordinary disk again
+	# the disk itself holds the same
 	same "$D/n.vhdx"
+	# every handle closed and the provider killed: the mark beside the
+	# disk (its journal's place) still refuses an open for writing, naming
+	# the export and the way out; a read-only open works
+	[ "$(sed -n 3p "$D/n.vhdx.job")" = "kind migrated" ]
+	kill -KILL "$(cat "$SCMT/provider.pid")"
+	run "$C" --endpoint "$(ep app)" pattern "$D/n.vhdx" "$SCMT/expected" 1
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"open $D/n.vhdx for writing: $D/n.vhdx was migrated to $uri: it takes no more writes here"* ]]
+	[[ $output == *"scmctl vdisk migrated --clear $D/n.vhdx"* ]]
+	"$C" --endpoint "$(ep app)" copy-out "$D/n.vhdx" "$SCMT/ro.raw"
+	cmp "$SCMT/expected" "$SCMT/ro.raw"
+	same "$D/n.vhdx"
+	run "$V" migrated --endpoint "$(ep admin)" "$D/n.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"migrated to $uri"* ]]
+	# clearing it is a method the grant must allow (nm's does not)
+	run "$V" migrated --clear "$D/n.vhdx"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"vdisk.migrated is not in this channel's grant"* ]]
+	[ -e "$D/n.vhdx.job" ]
+	SCM_ENDPOINT=$(ep admin) "$V" migrated --clear "$D/n.vhdx"
+	[ ! -e "$D/n.vhdx.job" ]
+	run "$V" migrated --endpoint "$(ep admin)" "$D/n.vhdx"
+	[ "$status" -eq 1 ]
+	[[ $output == *"not migrated"* ]]
+	# an ordinary disk again: written, and it holds the writes
+	"$C" --endpoint "$(ep app)" pattern "$D/n.vhdx" "$SCMT/expected" 1 >/dev/null
+	same "$D/n.vhdx"
+	run cmp -s "$SCMT/expected" "$SCMT/n.raw"
+	[ "$status" -ne 0 ]
 }
