@@ -39,6 +39,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "nbd-parent.h"
 #include "provider-jobs.h"
 #include "provider-offload.h"
 
@@ -304,6 +305,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pool_running = true;
+	/* reads waiting for a lost remote parent hold workers: half of them
+	 * at most, the rest stay the other disks' (nbd-parent.c) */
+	nbd_parent_set_waiters(threads / 2, threads);
 	/* after the pool, before serving: a process started to take over
 	 * restores its predecessor's disks and channels here */
 	r = provider_handover_setup(p, &err);
