@@ -130,7 +130,7 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 	uint64_t off = pc.off, len = pc.len, bstart = pc.bstart, blen = pc.blen;
 	struct mig_rec *rec = &m->rec[c];
 	if (clear)
-		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
+		__atomic_fetch_and(&b->dirty[c / 8], (uint8_t)~(1u << (c % 8)), __ATOMIC_RELAXED);
 	m->dest_unflushed = true; /* (a skip writes nothing, but this is cheaper to keep right) */
 	int cl = mig_chunk_class(src, off), dst_st = mig_dest_state(b, c), r;
 	if (cl < 0)

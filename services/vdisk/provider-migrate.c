@@ -219,7 +219,10 @@ static int switch_over(struct bjob *b)
 	struct disk *d = b->d;
 	uint64_t n, t1 = mono_ns(), t0 = m->t_submit ? m->t_submit : t1, t2;
 	int r;
+	unsigned gen, rounds = 0;
 	m->pause_wait_us = (t1 - t0) / 1000; /* for the requests before it */
+again:
+	gen = mig_nbd_gen(b);
 	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n)) {
 		if ((r = mig_copy_chunk(b, d->h, c, true)) < 0)
 			return r;
@@ -231,6 +234,14 @@ static int switch_over(struct bjob *b)
 		 * mirrored writes, flushed or not) is durable there first */
 		if ((r = mig_nbd_flush(b, &b->serr)) < 0)
 			return r;
+		/* connected again meanwhile (provider-mignbd.c): what went
+		 * since the last flush is dirty again, and goes again (the
+		 * retry time bounds this) */
+		if (mig_nbd_gen(b) != gen && ++rounds < 8)
+			goto again;
+		if (mig_nbd_gen(b) != gen)
+			return scm_fail(&b->serr, -EIO, "migration destination %s: the connection was lost again in "
+					"each of 8 rounds of the switch-over", b->target);
 	} else if (m->dest_unflushed && (r = vhdx_flush(b->other)) < 0) {
 		scm_error_free(b->serr);
 		b->serr = vhdx_error(b->other);
