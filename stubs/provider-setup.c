@@ -190,6 +190,15 @@ const scm_grant *scm_call_grant(const scm_call *call)
 {
 	return call->ch ? &call->ch->grant : NULL;
 }
+bool scm_call_allows(const scm_call *call, const char *method)
+{
+	if (!call->ch || !method)
+		return false;
+	for (size_t i = 0; i < call->p->iface->n_methods; i++)
+		if (!strcmp(call->p->iface->methods[i].name, method))
+			return call->ch->allowed[call->p->iface->methods[i].id];
+	return false;
+}
 void *scm_call_channel_data(const scm_call *call)
 {
 	return call->ch ? call->ch->data : NULL;

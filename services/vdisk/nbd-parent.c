@@ -11,6 +11,7 @@
  * (struct nbd_parent_opts), never what a URI or a disk says. Not part of libscmvdisk.a (only the
  * programs that read remote parents link libnbd). */
 #include <errno.h>
+#include <limits.h>
 #include <libnbd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -218,10 +219,61 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-static int read_locked(struct nbd_parent *p, void *buf, uint64_t len, uint64_t off, scm_error **ret_err)
+/* Reads that wait for a lost connection (reconnects and backoff, up to
+ * wait_ms) each hold the thread they run on, in the provider one of its
+ * few I/O workers: enough of them would stall every other disk's I/O.
+ * At most waiters_max wait at once (0: no cap, scm-vdisk's own reads);
+ * another read whose parent is lost fails at once, with the same error. */
+static pthread_mutex_t waiters_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned waiters, waiters_workers;
+static int waiters_max = -1; /* -1: no cap */
+
+void nbd_parent_set_waiters(unsigned max, unsigned workers)
+{
+	pthread_mutex_lock(&waiters_lock);
+	waiters_max = max > INT_MAX ? INT_MAX : (int)max;
+	waiters_workers = workers;
+	pthread_mutex_unlock(&waiters_lock);
+}
+
+/* A place among the waiters: true, or false with *ret_err saying why the
+ * read fails at once (why, the lost connection's error, goes under it). */
+static bool waiter_take(struct nbd_parent *p, scm_error *why, scm_error **ret_err)
+{
+	pthread_mutex_lock(&waiters_lock);
+	int max = waiters_max;
+	unsigned n = waiters;
+	bool ok = max < 0 || n < (unsigned)max;
+	if (ok)
+		waiters++;
+	pthread_mutex_unlock(&waiters_lock);
+	if (ok)
+		return true;
+	if (why)
+		scm_error_push(ret_err, why);
+	scm_fail(ret_err, -EHOSTDOWN, "remote parent %s unreachable: its connection is lost, and %u read%s of "
+		 "other disks already wait%s for theirs, the most that may (%d of the provider's %u I/O workers: the "
+		 "other disks' I/O keeps the rest); not waited for, no data was returned",
+		 p->canon, n, n == 1 ? "" : "s", n == 1 ? "s" : "", max, waiters_workers);
+	return false;
+}
+
+static void waiter_put(void)
+{
+	pthread_mutex_lock(&waiters_lock);
+	waiters--;
+	pthread_mutex_unlock(&waiters_lock);
+}
+
+/* *waiting: it took a place among the waiters (the caller gives it back) */
+static int read_locked(struct nbd_parent *p, void *buf, uint64_t len, uint64_t off, bool *waiting,
+		       scm_error **ret_err)
 {
 	uint64_t start = now_ms(), deadline = start + p->wait_ms;
 	unsigned backoff = 50, tries = 0;
+	/* known lost: reconnecting is waiting */
+	if (!p->nbd && !(*waiting = waiter_take(p, NULL, ret_err)))
+		return -EHOSTDOWN;
 	for (;;) {
 		scm_error *why = NULL;
 		/* an attempt gets at least 200 ms, so a short wait still tries */
@@ -260,6 +312,8 @@ static int read_locked(struct nbd_parent *p, void *buf, uint64_t len, uint64_t o
 		if (r == 0)
 			return 0;
 		tries++;
+		if (!*waiting && !(*waiting = waiter_take(p, why, ret_err)))
+			return -EHOSTDOWN;
 		uint64_t spent = now_ms() - start;
 		if (spent >= p->wait_ms) {
 			scm_error_push(ret_err, why);
@@ -280,8 +334,11 @@ static int read_locked(struct nbd_parent *p, void *buf, uint64_t len, uint64_t o
 static int parent_pread(void *ud, void *buf, uint64_t len, uint64_t off, scm_error **ret_err)
 {
 	struct nbd_parent *p = ud;
+	bool waiting = false;
 	pthread_mutex_lock(&p->lock);
-	int r = read_locked(p, buf, len, off, ret_err);
+	int r = read_locked(p, buf, len, off, &waiting, ret_err);
+	if (waiting)
+		waiter_put();
 	pthread_mutex_unlock(&p->lock);
 	return r;
 }

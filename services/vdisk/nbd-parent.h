@@ -10,6 +10,11 @@
  * fails (ms): SCM_VDISK_NBD_WAIT_MS, else this. */
 #define NBD_PARENT_WAIT_MS 10000u
 unsigned nbd_parent_wait_ms(void);
+/* At most max reads of remote parents wait for a lost connection at once
+ * (each holds the thread it runs on: the provider's I/O workers, of which
+ * it has workers); others fail at once. 0: none waits. Not called: no
+ * cap (scm-vdisk). */
+void nbd_parent_set_waiters(unsigned max, unsigned workers);
 
 /* How long one connection attempt (TCP, handshake, TLS) may take (ms):
  * SCM_VDISK_NBD_CONNECT_MS, else this. The attempt at open runs on the

@@ -588,6 +588,11 @@ void bjob_recover(struct disk *d, const struct vhdx_scope *scope)
 		mig_recover(d, j, scope, dfd); /* rolled back, whatever its state */
 		goto out;
 	}
+	if (j->kind == VJOB_MIGRATED) { /* stays until cleared (provider-migmark.c) */
+		if (!d->moved_to)
+			d->moved_to = strdup(j->target);
+		goto out;
+	}
 	if (vjob_finished(j->state) || j->kind == VJOB_SNAPSHOT) {
 		if (j->kind == VJOB_SNAPSHOT && !vjob_finished(j->state) && same_dir(j->disk, j->target)) {
 			const char *tn = strrchr(j->target, '/') + 1;

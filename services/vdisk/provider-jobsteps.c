@@ -31,7 +31,8 @@ void bjob_dirty(struct bjob *b, uint64_t off, uint64_t len)
 	if (!b->dirty || !len)
 		return;
 	for (uint64_t c = off / BJOB_CHUNK; c <= (off + len - 1) / BJOB_CHUNK && c < b->n_chunks; c++)
-		b->dirty[c / 8] |= (uint8_t)(1u << (c % 8));
+		__atomic_fetch_or(&b->dirty[c / 8], (uint8_t)(1u << (c % 8)), __ATOMIC_RELAXED); /* (a lost
+		 * migration connection's marks come from another thread) */
 }
 
 static bool all_zero(const uint8_t *p, size_t n)

@@ -130,7 +130,7 @@ int mig_copy_chunk(struct bjob *b, vhdx *src, uint64_t c, bool clear)
 	uint64_t off = pc.off, len = pc.len, bstart = pc.bstart, blen = pc.blen;
 	struct mig_rec *rec = &m->rec[c];
 	if (clear)
-		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
+		__atomic_fetch_and(&b->dirty[c / 8], (uint8_t)~(1u << (c % 8)), __ATOMIC_RELAXED);
 	m->dest_unflushed = true; /* (a skip writes nothing, but this is cheaper to keep right) */
 	int cl = mig_chunk_class(src, off), dst_st = mig_dest_state(b, c), r;
 	if (cl < 0)
@@ -447,8 +447,10 @@ void mig_recover(struct disk *d, const struct vjob_journal *j, const struct vhdx
 	}
 	if (j->target[0] == '/')
 		remove_dest(d, j->target, scope, &err);
-	else /* an NBD export (provider-mignbd.c): another's disk, left as it is */
+	else { /* an NBD export (provider-mignbd.c): another's disk, left as it is */
 		scm_fail(&err, -EEXIST, "%s keeps what the job wrote to it: it is not the disk", j->target);
+		mig_mark_drop(dfd, basename(base)); /* the mark it had ready (provider-migmark.c) */
+	}
 	vjob_journal_remove(dfd, basename(base), NULL);
 	_cleanup_free_ char *t = err ? scm_error_text(err) : NULL;
 	fprintf(stderr, "vdisk-provider: %s: migration job %llu to %s rolled back%s%s\n", d->path,

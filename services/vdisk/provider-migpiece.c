@@ -43,7 +43,7 @@ int mig_read_piece(struct bjob *b, vhdx *src, uint64_t c, bool clear, unsigned s
 	struct mig_pend p = { .c = c, .rfd = -1, .slot = (uint8_t)slot };
 	int r;
 	if (clear)
-		b->dirty[c / 8] &= (uint8_t)~(1u << (c % 8));
+		__atomic_fetch_and(&b->dirty[c / 8], (uint8_t)~(1u << (c % 8)), __ATOMIC_RELAXED);
 	/* from here a client's write to it only marks it dirty, until the
 	 * side step has put it in dest */
 	m->inflight[c / 8] |= (uint8_t)(1u << (c % 8));

@@ -219,7 +219,10 @@ static int switch_over(struct bjob *b)
 	struct disk *d = b->d;
 	uint64_t n, t1 = mono_ns(), t0 = m->t_submit ? m->t_submit : t1, t2;
 	int r;
+	unsigned gen, rounds = 0;
 	m->pause_wait_us = (t1 - t0) / 1000; /* for the requests before it */
+again:
+	gen = mig_nbd_gen(b);
 	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n)) {
 		if ((r = mig_copy_chunk(b, d->h, c, true)) < 0)
 			return r;
@@ -231,6 +234,14 @@ static int switch_over(struct bjob *b)
 		 * mirrored writes, flushed or not) is durable there first */
 		if ((r = mig_nbd_flush(b, &b->serr)) < 0)
 			return r;
+		/* connected again meanwhile (provider-mignbd.c): what went
+		 * since the last flush is dirty again, and goes again (the
+		 * retry time bounds this) */
+		if (mig_nbd_gen(b) != gen && ++rounds < 8)
+			goto again;
+		if (mig_nbd_gen(b) != gen)
+			return scm_fail(&b->serr, -EIO, "migration destination %s: the connection was lost again in "
+					"each of 8 rounds of the switch-over", b->target);
 	} else if (m->dest_unflushed && (r = vhdx_flush(b->other)) < 0) {
 		scm_error_free(b->serr);
 		b->serr = vhdx_error(b->other);
@@ -252,8 +263,16 @@ static int switch_over(struct bjob *b)
 	int sfd = fcntl(b->dirfd, F_DUPFD_CLOEXEC, 3);
 	char jn[PATH_MAX];
 	snprintf(jn, sizeof jn, "%s.job", b->name);
-	if (sfd < 0 || (unlinkat(b->dirfd, jn, 0) < 0 && errno != ENOENT)) {
-		r = scm_fail(&b->serr, -errno, "job journal %s: %m", jn);
+	if (sfd < 0)
+		r = -errno;
+	else if (m->to_nbd) /* the journal becomes the mark that keeps the
+			     * disk from taking writes, in one rename
+			     * (provider-migmark.c) */
+		r = mig_mark_commit(b);
+	else
+		r = unlinkat(b->dirfd, jn, 0) < 0 && errno != ENOENT ? -errno : 0;
+	if (r < 0) {
+		r = scm_fail(&b->serr, r, "job journal %s: %s", jn, strerror(-r));
 		safe_close(sfd);
 		if (!m->to_nbd)
 			pr_disk_move(d->pr, b->dirfd, b->name, NULL); /* the source stays the disk */
@@ -383,6 +402,7 @@ int mig_rollback(struct bjob *b)
 		mig_nbd_close(m->nbd);
 		m->nbd = NULL;
 		pthread_mutex_unlock(&m->dlock);
+		mig_mark_drop(b->dirfd, b->name); /* the mark it had ready */
 	}
 	if (m->child_made) {
 		vhdx *c = d->h, *s = NULL;

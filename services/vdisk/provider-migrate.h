@@ -185,6 +185,16 @@ int mig_dest_state(struct bjob *b, uint64_t c);
 int mig_nbd_write(struct bjob *b, const void *buf, uint64_t len, uint64_t off, scm_error **err);
 int mig_nbd_zeroes(struct bjob *b, uint64_t len, uint64_t off, bool unmap, scm_error **err);
 int mig_nbd_flush(struct bjob *b, scm_error **err);
+/* How often the connection was made again after it was lost (0 for a
+ * file): what was written since the last flush before it is dirty again. */
+unsigned mig_nbd_gen(struct bjob *b);
+/* provider-migmark.c: the mark a migration to an export leaves. prepare:
+ * written and fsynced as DISK.job.mark (the job's first step; error in
+ * b->serr); commit: renamed over the journal at the switch-over (0 or
+ * -errno); drop: a rolled back migration's removed. */
+int mig_mark_prepare(struct bjob *b);
+int mig_mark_commit(struct bjob *b);
+void mig_mark_drop(int dirfd, const char *disk_name);
 
 /* Piece c: its bytes (the last may be short) and the block holding it. */
 struct mig_piece { uint64_t off, len, bstart, blen; };

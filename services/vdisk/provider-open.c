@@ -9,7 +9,8 @@
 
 const char *state_file_suffix(const char *path)
 {
-	static const char *const sfx[] = { ".scm-pr", ".scm-pr.tmp", ".job", ".job.tmp", ".scm-map", ".scm-new" };
+	static const char *const sfx[] = { ".scm-pr", ".scm-pr.tmp", ".job", ".job.tmp", ".job.mark", ".scm-map",
+					      ".scm-new" };
 	size_t pl = strlen(path);
 	for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
 		size_t l = strlen(sfx[i]);
@@ -235,6 +236,12 @@ static int do_open_loop(scm_call *call, const char *path, bool readonly, bool sh
 		return fail(call, SCM_VDISK_E_BUSY,
 			    "%s is open for writing by another client%s", path,
 			    shared ? " that did not open it shared" : " (open it shared to write alongside)");
+	}
+	/* migrated to an NBD export: the export is the disk (a read-only
+	 * open goes on) */
+	if (!readonly && mig_mark_refused(call, d, path, scoped ? &scope : NULL)) {
+		vhdx_close(probe);
+		return 0;
 	}
 	const char *ruri = vhdx_remote_named(probe);
 	if (ruri && !pre && scoped && (!d || (!readonly && !d->rw))) {

@@ -332,6 +332,10 @@ int do_ring(scm_call *call, uint64_t handle, void *ud)
 	if (!h->d->parallel_reads)
 		return fail(call, SCM_VDISK_E_BUSY,
 			    "%s has a parent: its reads go one at a time, through calls (no ring)", h->d->path);
+	/* a ring is reads: only for a grant that allows read itself (the
+	 * skeleton checked ring alone) */
+	if (!scm_call_allows(call, "read"))
+		return fail(call, SCM_E_DENIED, "ring: the grant does not allow read, and a read ring is reads: no ring");
 	/* the grant's per-parameter rules for read are checked per call; the
 	 * ring cannot, so it is not for a grant that has them */
 	const scm_grant *g = scm_call_grant(call);

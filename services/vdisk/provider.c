@@ -39,6 +39,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "nbd-parent.h"
 #include "provider-jobs.h"
 #include "provider-offload.h"
 
@@ -262,7 +263,7 @@ static const scm_vdisk_handlers handlers = {
 	.job_wait = do_job_wait, .migrate = do_migrate,
 	.offload_read = do_offload_read, .offload_write = do_offload_write, .offload_map = do_offload_map,
 	.offload_fetch = do_offload_fetch, .offload_check = do_offload_check,
-	.extents = do_extents, .zero = do_zero, .nbd_serve = do_nbd_serve,
+	.extents = do_extents, .zero = do_zero, .nbd_serve = do_nbd_serve, .migrated = do_migrated,
 };
 
 struct pr_disk *provider_handle_pr(scm_call *call, uint64_t handle, struct iopool_queue **ret_q)
@@ -305,6 +306,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pool_running = true;
+	/* reads waiting for a lost remote parent hold workers: half of them
+	 * at most, the rest stay the other disks' (nbd-parent.c) */
+	nbd_parent_set_waiters(threads / 2, threads);
 	/* after the pool, before serving: a process started to take over
 	 * restores its predecessor's disks and channels here */
 	r = provider_handover_setup(p, &err);

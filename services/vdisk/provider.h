@@ -252,6 +252,11 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 void nbd_stop_handle(struct handle *h);
 void nbd_stop_channel(struct channel *c);
 void nbd_stop_all(void);
+int do_migrated(scm_call *call, const char *path, bool clear, void *ud);
+/* provider-migmark.c: an open of d (NULL: not held yet) at path for
+ * writing, refused (true, after replying) when the disk was migrated to
+ * an NBD export: its handles say so, or the mark beside it does. */
+bool mig_mark_refused(scm_call *call, const struct disk *d, const char *path, const struct vhdx_scope *sp);
 /* provider-ring.c: stops a handle's read ring (waits for the read it
  * serves), or a whole channel's; nothing when it has none */
 void ring_stop(struct handle *h);

@@ -17,7 +17,8 @@
 static const char *const state_names[VJOB_STATE_MAX] = { "running", "paused", "waiting", "done",
 							 "failed", "cancelled" };
 static const char *const kind_names[VJOB_KIND_MAX] = { "snapshot", "commit",         "stream",
-							 "compact",  "migrate-mirror", "migrate-snapshot" };
+							 "compact",  "migrate-mirror", "migrate-snapshot",
+							 "migrated" };
 static const char *const event_names[VJOB_EV_MAX] = { "pause", "resume", "cancel", "switch", "done", "fail" };
 
 const char *vjob_state_name(enum vjob_state s)

@@ -21,7 +21,10 @@ enum vjob_state {
 };
 
 /* migrate-mirror and migrate-snapshot: live migration in either mode
- * (provider-migrate.c); their target is the destination. */
+ * (provider-migrate.c); their target is the destination. migrated is no
+ * job but the mark a mirror migration to an NBD export leaves at its
+ * switch-over (state done, target the export's URI): the disk takes no
+ * writes here until it is cleared (provider-migmark.c). */
 enum vjob_kind {
 	VJOB_SNAPSHOT,
 	VJOB_COMMIT,
@@ -29,6 +32,7 @@ enum vjob_kind {
 	VJOB_COMPACT,
 	VJOB_MIGRATE_MIRROR,
 	VJOB_MIGRATE_SNAPSHOT,
+	VJOB_MIGRATED,
 	VJOB_KIND_MAX
 };
 

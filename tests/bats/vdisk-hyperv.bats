@@ -220,7 +220,7 @@ EOF
 	run "$V" --help
 	[ "$status" -eq 0 ]
 	main=$output
-	for cmd in create info check map convert compact write read trim snapshot merge migrate jobs job offload-copy offload-read offload-write export; do
+	for cmd in create info check map convert compact write read trim snapshot merge migrate migrated jobs job offload-copy offload-read offload-write export; do
 		# the options named on the command's lines of the main help and in
 		# its own --help
 		run "$V" "$cmd" --help

@@ -567,8 +567,93 @@ JSON
 	[[ $output == *"was migrated to $uri: it takes no more writes here"* ]]
 	exec 7>&-
 	wait "$HOLD"
-	# the disk itself holds the same, and is an ordinary disk again
+	# the disk itself holds the same
 	same "$D/n.vhdx"
+	# every handle closed and the provider killed: the mark beside the
+	# disk (its journal's place) still refuses an open for writing, naming
+	# the export and the way out; a read-only open works
+	[ "$(sed -n 3p "$D/n.vhdx.job")" = "kind migrated" ]
+	kill -KILL "$(cat "$SCMT/provider.pid")"
+	run "$C" --endpoint "$(ep app)" pattern "$D/n.vhdx" "$SCMT/expected" 1
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"open $D/n.vhdx for writing: $D/n.vhdx was migrated to $uri: it takes no more writes here"* ]]
+	[[ $output == *"scmctl vdisk migrated --clear $D/n.vhdx"* ]]
+	"$C" --endpoint "$(ep app)" copy-out "$D/n.vhdx" "$SCMT/ro.raw"
+	cmp "$SCMT/expected" "$SCMT/ro.raw"
+	same "$D/n.vhdx"
+	run "$V" migrated --endpoint "$(ep admin)" "$D/n.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"migrated to $uri"* ]]
+	# clearing it is a method the grant must allow (nm's does not)
+	run "$V" migrated --clear "$D/n.vhdx"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"vdisk.migrated is not in this channel's grant"* ]]
+	[ -e "$D/n.vhdx.job" ]
+	SCM_ENDPOINT=$(ep admin) "$V" migrated --clear "$D/n.vhdx"
+	[ ! -e "$D/n.vhdx.job" ]
+	run "$V" migrated --endpoint "$(ep admin)" "$D/n.vhdx"
+	[ "$status" -eq 1 ]
+	[[ $output == *"not migrated"* ]]
+	# an ordinary disk again: written, and it holds the writes
+	"$C" --endpoint "$(ep app)" pattern "$D/n.vhdx" "$SCMT/expected" 1 >/dev/null
+	same "$D/n.vhdx"
+	run cmp -s "$SCMT/expected" "$SCMT/n.raw"
+	[ "$status" -ne 0 ]
+}
+
+# knbd_start: qemu-nbd serves $SCMT/k.raw as "dst" on $SCMT/k.sock (KQ)
+knbd_start() {
+	rm -f "$SCMT/k.sock"
+	qemu-nbd -f raw -x dst -k "$SCMT/k.sock" --persistent --discard=unmap "$SCMT/k.raw" >/dev/null 2>&1 &
+	KQ=$!
+	BG="${BG:-} $KQ"
+	wait_until 60 test -S "$SCMT/k.sock"
+}
+copied_some() { [ "$(nbd_job "$1" bytes_copied)" -ge $((2 << 20)) ]; }
+reconnecting() { grep -q "migration job $1: the connection to $2 was lost; connecting again" "$SCMT"/run/logs/vdisk.log*; }
+
+@test "migrate to an NBD export killed and started again mid-copy: the job connects again, resends, completes" {
+	command -v qemu-nbd >/dev/null && command -v jq >/dev/null || {
+		echo "qemu-nbd (qemu-utils) and jq are test dependencies (scripts/deps)" >&2; return 1; }
+	base_disk "$D/k.vhdx"
+	qemu-img create -q -f raw "$SCMT/k.raw" 32M
+	knbd_start
+	local uri="nbd+unix:///dst?socket=$SCMT/k.sock"
+	mkdir -p "$SCMT/cfg/profiles"
+	cat >"$SCMT/cfg/profiles/km.json" <<JSON
+{ "name": "km", "priority": 20, "services": [
+  { "service": "vdisk", "methods": ["open", "migrate"], "action": "allow", "args": { "path": { "path_prefix": "$D" } },
+    "settings": { "nbd_migrate_dests": "$uri" } },
+  { "service": "vdisk", "methods": ["read", "write", "flush", "info", "close", "job_list", "job_wait"],
+    "action": "allow", "settings": { "nbd_migrate_dests": "$uri" } } ] }
+JSON
+	"$SCMCTL" policy reload
+	"$SCMCTL" endpoint create km --profiles km >/dev/null
+	writer "$D/k.vhdx"
+	export SCM_ENDPOINT
+	SCM_ENDPOINT=$(ep km)
+	local id
+	id=$("$V" migrate --detach --throttle 2 "$D/k.vhdx" "$uri")
+	# part of the copy went over; then the export's server is killed and,
+	# once the job has noticed, started again on the same file
+	wait_until 60 copied_some "$id"
+	kill -KILL "$KQ"
+	wait "$KQ" 2>/dev/null || true
+	wait_until 60 reconnecting "$id" "$uri"
+	knbd_start
+	"$V" job "$id" wait
+	grep -q "migration job $id: connected to $uri again" "$SCMT"/run/logs/vdisk.log*
+	# the writer's writes after the switch-over are refused; the export
+	# holds every write it was answered for before
+	local rc=0
+	wait "$WRITER" || rc=$?
+	cat "$SCMT/writer.out"
+	[ "$rc" -ne 0 ]
+	grep -q "was migrated to $uri: it takes no more writes here" "$SCMT/writer.out"
+	cmp "$SCMT/expected" "$SCMT/k.raw"
 }
 
 @test "migrate to an NBD export that takes a WRITE a window at a time: the request's time limit fails the job" {

@@ -159,3 +159,36 @@ JSON
 	echo "$output"
 	[[ $output == *"rings 8"* ]]
 }
+
+@test "provider: a grant with ring but not read gets no ring, and no byte of the disk through one" {
+	"$V" create --size 8M --block-size 1M "$D/r.vhdx"
+	head -c 8M /dev/urandom >"$SCMT/r.raw"
+	"$C" --endpoint "$(ep app)" copy-in "$D/r.vhdx" "$SCMT/r.raw"
+	mkdir -p "$SCMT/cfg/profiles"
+	cat >"$SCMT/cfg/profiles/ringonly.json" <<JSON
+{ "name": "ringonly", "priority": 20, "services": [
+  { "service": "vdisk", "methods": ["open"], "action": "allow",
+    "args": { "path": { "path_prefix": "$D" }, "readonly": { "eq": true } } },
+  { "service": "vdisk", "methods": ["ring", "info", "close"], "action": "allow" } ] }
+JSON
+	"$SCMCTL" policy reload
+	"$SCMCTL" endpoint create ringonly --profiles ringonly >/dev/null
+	# the ring is refused: no memfd, no doorbell, nothing read
+	run "$C" --endpoint "$(ep ringonly)" badring "$D/r.vhdx"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"ring: "*"the grant does not allow read, and a read ring is reads: no ring"* ]]
+	[[ $output != *"good read"* ]]
+	# and reads through calls are refused as they always were
+	run "$C" --endpoint "$(ep ringonly)" copy-out "$D/r.vhdx" "$SCMT/out.raw"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"vdisk.read is not in this channel's grant"* ]]
+	run cmp -s "$SCMT/r.raw" "$SCMT/out.raw"
+	[ "$status" -ne 0 ]
+	# a grant with read gets its ring, which reads what a call reads
+	run "$C" --endpoint "$(ep app)" badring "$D/r.vhdx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"good read: same as the call's"* ]]
+}

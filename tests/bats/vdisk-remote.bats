@@ -432,3 +432,78 @@ while True:
 	wait_until 120 more
 	touch "$SCMT/stop"
 }
+
+# w_ended N: N of the three readers (WP) have ended
+w_ended() { local n=0 i; for i in 1 2 3; do gone_pid "${WP[$i]}" && n=$((n + 1)); done; [ "$n" -eq "$1" ]; }
+gone_pid() { ! kill -0 "$1" 2>/dev/null || [[ $(ps -o stat= -p "$1" 2>/dev/null) == Z* ]]; }
+
+@test "remote: reads waiting for lost parents hold at most half the I/O workers; another disk's client is served meanwhile" {
+	# the provider again, with 2 workers and a lost parent waited for 10
+	# minutes (the test ends the wait by serving the parent again)
+	"$SCMCTL" service unregister vdisk
+	sed -e 's#"SCM_VDISK_NBD_WAIT_MS=1500"#"SCM_VDISK_NBD_WAIT_MS=600000", "SCM_VDISK_THREADS=2"#' \
+		"$SCMT/vdisk.json" >"$SCMT/vdisk2.json"
+	grep -q THREADS=2 "$SCMT/vdisk2.json"
+	"$SCMCTL" service register "$SCMT/vdisk2.json" >/dev/null
+	"$V" create --size 4M "$D/loc.vhdx"
+	head -c 4M /dev/urandom >"$SCMT/loc.in"
+	# three clients of three children of the export read half of their
+	# disk, then wait for a word
+	local i
+	WP=()
+	for i in 1 2 3; do
+		"$V" create --parent "$URI" "$D/w$i.vhdx"
+		rm -f "$SCMT/go$i"
+		mkfifo "$SCMT/go$i"
+		"$C" --endpoint "$(ep rp)" copy-out-rw "$D/w$i.vhdx" "$SCMT/w$i.raw" 8388608 <"$SCMT/go$i" \
+			>"$SCMT/w$i.out" 2>&1 &
+		WP[$i]=$!
+		BG="${BG:-} $!"
+	done
+	exec 5>"$SCMT/go1" 6>"$SCMT/go2" 7>"$SCMT/go3"
+	for i in 1 2 3; do wait_until 60 grep -q paused "$SCMT/w$i.out"; done
+	# the export goes, and each reads on into blocks only it had
+	unserve
+	echo go >&5
+	echo go >&6
+	echo go >&7
+	exec 5>&- 6>&- 7>&-
+	# one of them waits for its parent on one worker; the two others are
+	# not waited for (one worker stays the other disks'): they fail at
+	# once, saying so, with nothing of the second half
+	wait_until 60 w_ended 2
+	local waiting="" failed=0
+	for i in 1 2 3; do
+		if gone_pid "${WP[$i]}"; then
+			cat "$SCMT/w$i.out"
+			grep -q "remote parent $URI unreachable: its connection is lost, and 1 read of other disks already waits for theirs, the most that may (1 of the provider's 2 I/O workers" "$SCMT/w$i.out"
+			grep -q "no data was returned" "$SCMT/w$i.out"
+			[ "$(stat -c %s "$SCMT/w$i.raw")" = 8388608 ]
+			failed=$((failed + 1))
+		else
+			waiting=$i
+		fi
+	done
+	[ "$failed" -eq 2 ]
+	[ -n "$waiting" ]
+	# a client of a local disk: its writes, flush and reads (each on a
+	# worker) are answered while that read still waits
+	"$C" --endpoint "$(ep writer)" copy-in "$D/loc.vhdx" "$SCMT/loc.in" &
+	local lp=$!
+	BG="${BG:-} $lp"
+	wait_until 120 gone_pid "$lp"
+	wait "$lp"
+	"$C" --endpoint "$(ep writer)" copy-out "$D/loc.vhdx" "$SCMT/loc.out" &
+	lp=$!
+	BG="${BG:-} $lp"
+	wait_until 120 gone_pid "$lp"
+	wait "$lp"
+	cmp "$SCMT/loc.in" "$SCMT/loc.out"
+	kill -0 "${WP[$waiting]}"
+	run grep -q unreachable "$SCMT/w$waiting.out"
+	[ "$status" -ne 0 ]
+	# its parent back, the waiting read goes on and reads the parent's bytes
+	serve
+	wait "${WP[$waiting]}"
+	cmp "$SCMT/w$waiting.raw" "$SCMT/parent.raw"
+}

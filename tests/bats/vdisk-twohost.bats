@@ -139,10 +139,12 @@ setup_file() {
 	start_host A
 	start_host B
 	# A's provider gives a migration's connection a minute (one test holds
-	# B's export stopped while it connects)
+	# B's export stopped while it connects), and a lost one 2 s to come
+	# back (one test kills B's export for good)
 	cat >"$T/A/vdisk.json" <<JSON
 { "name": "vdisk", "interface": "vdisk",
-  "exec": ["/usr/bin/env", "SCM_VDISK_NBD_CONNECT_MS=60000", "$SCM_BUILD/libexec/scm-vdisk-provider"] }
+  "exec": ["/usr/bin/env", "SCM_VDISK_NBD_CONNECT_MS=60000", "SCM_VDISK_NBD_RETRY_MS=2000",
+           "$SCM_BUILD/libexec/scm-vdisk-provider"] }
 JSON
 	# B's provider waits 1.5 s for a lost parent, then the read fails
 	cat >"$T/B/vdisk.json" <<JSON
@@ -479,7 +481,7 @@ pending_moved() { [ "$(cat "$T/mexpected.pending" 2>/dev/null)" != "$1" ]; }
 	echo "$output"
 	[ "$status" -ne 0 ]
 	[ "$(mjob "$id" state)" = failed ]
-	[[ $output == *"migration destination $MURI"* ]]
+	[[ $output == *"migration destination $MURI"*"the connection was lost, and "*"attempts to connect again "*"(SCM_VDISK_NBD_RETRY_MS=2000)"* ]]
 	kill -0 "$WRITER"
 	# (once B's provider let go of the killed export's handle)
 	wait_until 60 serve_dst

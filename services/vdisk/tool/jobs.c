@@ -1,6 +1,7 @@
 /* jobs.c: scm-vdisk's online commands, which ask the vdisk provider (through
  * scmd, $SCM_ENDPOINT or --endpoint) to run a job on a disk it holds open:
- * snapshot, merge, compact, migrate; and jobs / job ID pause|resume|cancel|wait.
+ * snapshot, merge, compact, migrate; and jobs / job ID pause|resume|cancel|wait;
+ * migrated DISK [--clear], the mark a migration to an NBD export leaves.
  * compact of a disk the provider does not hold open is done on the file
  * (convert.c), as before. */
 #include <errno.h>
@@ -333,4 +334,62 @@ int cmd_jobs(const char *cmd, int argc, char **argv)
 	}
 	scm_channel_free(ch);
 	return ret;
+}
+
+/* migrated [--clear] DISK: where DISK was migrated to (the mark that
+ * keeps it from being opened for writing), and --clear removes the mark.
+ * Exit status: 0 marked (or cleared), 1 failed or (without --clear) not
+ * marked. */
+int cmd_migrated(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "endpoint", required_argument, NULL, 'e' }, { "service", required_argument, NULL, 's' },
+		{ "clear", no_argument, NULL, 'c' },          { "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool clear = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e': endpoint = optarg; break;
+		case 's': service = optarg; break;
+		case 'c': clear = true; break;
+		case 'h':
+			printf("Usage: scm-vdisk migrated [--clear] [--endpoint EP] DISK\n");
+			return EXIT_OK;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		errf("migrated: expected DISK (see --help)");
+		return EXIT_USAGE;
+	}
+	_cleanup_free_ char *path = abs_path(argv[optind]);
+	scm_error *err = NULL;
+	scm_channel *ch = connect_or_die(&err);
+	if (!ch) {
+		errc(err, -EIO);
+		scm_error_free(err);
+		return EXIT_FAIL;
+	}
+	_cleanup_free_ char *dest = NULL;
+	int r = scm_vdisk_migrated(ch, path, clear, &dest, &err);
+	scm_channel_free(ch);
+	if (r) {
+		errc(err, r);
+		scm_error_free(err);
+		return EXIT_FAIL;
+	}
+	if (!*dest) {
+		printf("%s: not migrated (no mark)\n", path);
+		return clear ? EXIT_OK : EXIT_FAIL;
+	}
+	if (clear)
+		printf("%s: the mark of its migration to %s is cleared: it may be opened for writing again\n", path,
+		       dest);
+	else
+		printf("%s: migrated to %s: opens for writing are refused (scm-vdisk migrated --clear %s)\n", path,
+		       dest, path);
+	return EXIT_OK;
 }

@@ -41,6 +41,8 @@ static const char usage[] =
 	"                             a job in the provider: move DISK (the whole chain,\n"
 	"                             flattened) to the new file DEST while its clients\n"
 	"                             read and write; the handles end on DEST\n"
+	"  migrated [--clear] DISK    where a migration to an NBD export took DISK (its\n"
+	"                             mark refuses opens for writing); --clear removes it\n"
 	"  jobs [--json]              the provider's jobs, with progress\n"
 	"  job ID pause|resume|cancel|wait\n"
 	"                             steer a job (wait: until it finishes; exit 0 if done)\n"
@@ -532,6 +534,8 @@ int main(int argc, char **argv)
 		return cmd_compact(argc, argv);
 	if (!strcmp(cmd, "snapshot") || !strcmp(cmd, "merge") || !strcmp(cmd, "migrate"))
 		return cmd_online(cmd, argc, argv);
+	if (!strcmp(cmd, "migrated"))
+		return cmd_migrated(argc, argv);
 	if (!strcmp(cmd, "jobs") || !strcmp(cmd, "job"))
 		return cmd_jobs(cmd, argc, argv);
 	if (!strcmp(cmd, "export"))

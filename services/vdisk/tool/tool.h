@@ -25,6 +25,7 @@ int cmd_io(const char *cmd, int argc, char **argv);
  * provider cannot do (the disk is not open there): do it on the file. */
 int cmd_online(const char *cmd, int argc, char **argv);
 int cmd_jobs(const char *cmd, int argc, char **argv);
+int cmd_migrated(int argc, char **argv);
 /* The path as the provider's grant sees it: absolute (jobs.c). */
 char *abs_path(const char *p);
 /* offload.c: offload-read, offload-write, offload-copy (token copies

@@ -378,6 +378,13 @@ void scm_provider_post(scm_provider *p, scm_task *t);
 
 /* NULL once the call is cancelled. */
 const scm_grant *scm_call_grant(const scm_call *call);
+/* Does the call's channel's grant allow method (a method of the
+ * interface, by name)? For a method that would give what another one
+ * guards (a read ring is reads): the skeleton checked only the method
+ * called. False once the call is cancelled, or for a name the interface
+ * does not have. The grant's argument constraints are
+ * scm_grant_check()'s. */
+bool scm_call_allows(const scm_call *call, const char *method);
 /* Per-channel state a provider keeps (open disks, surfaces, ...); NULL
  * once the call is cancelled. */
 void *scm_call_channel_data(const scm_call *call);
