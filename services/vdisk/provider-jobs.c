@@ -256,8 +256,6 @@ static void go_on(struct bjob *b)
 /* Starts b: the first step writes the journal, then works. */
 static void bjob_start(struct bjob *b, enum vjob_state st)
 {
-	const char *us = getenv("SCM_VDISK_JOB_STEP_US");
-	bjob_step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
 	b->next = bjobs;
 	bjobs = b;
 	b->d->jobs++;
@@ -530,8 +528,6 @@ static void kick(scm_task *t)
 
 void bjob_adopt(struct bjob *b, enum vjob_state st)
 {
-	const char *us = getenv("SCM_VDISK_JOB_STEP_US");
-	bjob_step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
 	b->next = bjobs;
 	bjobs = b;
 	b->d->jobs++;

@@ -67,6 +67,8 @@ extern uint64_t bjob_next_id;
 extern unsigned bjob_step_us;
 /* test hook: $SCM_VDISK_JOB_LIMIT (provider-jobsteps.c) */
 bool bjob_limited(const struct bjob *b);
+/* reads both test hooks' variables: once, as the provider starts */
+void bjob_hooks_init(void);
 
 /* provider-jobsteps.c */
 void bjob_step_run(struct iopool_job *pj);
