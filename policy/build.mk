@@ -2,7 +2,7 @@
 # `scmctl policy` subcommands (scm/scmctl/scmctl-policy.c), a standalone
 # scm-policy tool, unit tests, the profile fuzz target and the bench.
 
-POLICY_SRCS := jsonscan util names profile constraint settings idl store merge sandbox decide explain clipboard dbus \
+POLICY_SRCS := jsonscan util names profile profile-sandbox constraint settings idl store merge sandbox decide explain clipboard dbus \
                lint graph suggest
 POLICY_OBJS := $(patsubst %,$(B)/policy/%.o,$(POLICY_SRCS))
 POLICY_LIB  := $(B)/lib/libscmpolicy.a

@@ -240,7 +240,7 @@ int clip_explain(const policy_effective *e, const char *from, const char *to, st
 void clip_explain_print(struct json_object *x, FILE *f);
 
 /* profile.c: the parse context and its helpers, for the parsers of
- * profile sections in other files (dbus.c) */
+ * profile sections in other files (profile-sandbox.c, dbus.c) */
 typedef struct pctx {
 	policy_profile *p;
 	scm_error **ret_err;
@@ -250,6 +250,9 @@ const char *prof_type(struct json_object *j);
 int prof_keys(pctx *c, struct json_object *o, const char *pointer, const char *const *known);
 int prof_string(pctx *c, struct json_object *o, const char *key, const char *pointer, bool required,
 		const char **ret);
+
+/* profile-sandbox.c: the "sandbox" section */
+int parse_sandbox(pctx *c, struct json_object *o);
 
 /* dbus.c */
 int parse_dbus(pctx *c, struct json_object *a);

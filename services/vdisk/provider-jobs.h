@@ -1,7 +1,8 @@
 /* provider-jobs.h: the vdisk provider's long operations (snapshot, commit,
- * compact, migrate) as jobs: provider-jobs.c keeps the table, the methods
- * and the loop's side; provider-jobnew.c makes a job; provider-jobsteps.c
- * does each step on a worker;
+ * compact, migrate) as jobs: provider-jobs.c keeps the table, the steering
+ * methods and the loop's side; provider-jobstart.c the methods that start
+ * a job and the journal read at a disk's first open; provider-jobnew.c
+ * makes a job; provider-jobsteps.c does each step on a worker;
  * provider-migrate.c, provider-migcopy.c and provider-mirror.c are live
  * migration. */
 #pragma once
@@ -67,6 +68,8 @@ extern uint64_t bjob_next_id;
 extern unsigned bjob_step_us;
 /* test hook: $SCM_VDISK_JOB_LIMIT (provider-jobsteps.c) */
 bool bjob_limited(const struct bjob *b);
+/* reads both test hooks' variables: once, as the provider starts */
+void bjob_hooks_init(void);
 
 /* provider-jobsteps.c */
 void bjob_step_run(struct iopool_job *pj);
@@ -83,7 +86,7 @@ int bjob_flushed(struct bjob *b);
 
 uint64_t bjob_dirty_next(const struct bjob *b, uint64_t from, uint64_t *count);
 
-/* provider-jobs.c: a disk's first open looks for a journal next to it */
+/* provider-jobstart.c: a disk's first open looks for a journal next to it */
 void bjob_recover(struct disk *d, const struct vhdx_scope *scope);
 /* fd is a file a job's vhdx_create left before it was done: one name, and
  * empty, zeros where the signature goes, or a VHDX (nothing written to it
@@ -105,6 +108,9 @@ struct bjob *bjob_new(struct disk *d, enum vjob_kind kind, const char *path, con
 		      json_object *args, const struct vhdx_scope *scope, bool scoped, scm_error **ret_err);
 void bjob_free(struct bjob *b);
 int bjob_start_reply(scm_call *call, struct bjob *b, int (*reply)(scm_call *, uint64_t));
+/* provider-jobs.c, for provider-jobstart.c: b listed and its first step
+ * submitted (paused: only its journal written) */
+void bjob_start(struct bjob *b, enum vjob_state st);
 void bjob_submit(struct bjob *b, int op);
 int bjob_journal_dir(const char *path, const struct vhdx_scope *scope, int *ret_fd, scm_error **ret_err);
 

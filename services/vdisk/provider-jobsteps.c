@@ -267,13 +267,25 @@ static int rollback(struct bjob *b, vhdx *h)
  * While it exists and a job's done has reached that count, the job's work
  * steps do nothing (it stays running, a handover parks and carries it as
  * ever), so that a test holds a job at a known point whatever the
- * machine's speed. Unset, it costs a getenv. */
-bool bjob_limited(const struct bjob *b)
+ * machine's speed. The variable is read once, at the provider's start
+ * (bjob_hooks_init, with $SCM_VDISK_JOB_STEP_US); unset, a step costs a
+ * test of a pointer. The file is read at each step: a test moves the
+ * limit while the job runs. */
+static const char *limit_file;
+
+void bjob_hooks_init(void)
 {
 	const char *p = getenv("SCM_VDISK_JOB_LIMIT");
-	if (!p || !*p)
+	limit_file = p && *p ? p : NULL;
+	const char *us = getenv("SCM_VDISK_JOB_STEP_US");
+	bjob_step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
+}
+
+bool bjob_limited(const struct bjob *b)
+{
+	if (!limit_file)
 		return false;
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	int fd = open(limit_file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	char buf[32];

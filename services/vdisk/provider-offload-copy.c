@@ -11,10 +11,11 @@
  *    at, so no reader sees it. The partial blocks at the ends, and every
  *    byte of a differencing destination, go to an unnamed staging file
  *    (O_TMPFILE) beside the disk instead.
- * 3. On a thread of its own (it waits on the source, which may be this
- *    very provider, whose workers must stay free): the range is copied
- *    there. File mode: reflink (FICLONERANGE) or copy_file_range from the
- *    source's read-only fd, so the bytes never enter a process; channel
+ * 3. On a thread of its own (provider-offload-stage.c; it waits on the
+ *    source, which may be this very provider, whose workers must stay
+ *    free): the range is copied there. File mode: reflink (FICLONERANGE)
+ *    or copy_file_range from the source's read-only fd, so the bytes
+ *    never enter a process; channel
  *    mode: offload_fetch into the token channel's buffer. Zero ranges are
  *    not copied. Then offload_check: the source says whether a write met
  *    the range since offload_read. A failed check ends it here: the
@@ -26,66 +27,17 @@
  *    destination never holds half-old data: either the whole range as it
  *    was at offload_read, or nothing new. */
 #include <endian.h>
-#include <linux/fs.h>
-#include <pthread.h>
 #include <stdatomic.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 
-#include "provider-jobs.h"
-#include "provider-offload.h"
+#include "provider-offload-copy.h"
 #include "scm/vdisk-client.h"
 #include "scm-internal/error.h"
 
-#define COPY_CHUNK (4u << 20)
-
-struct ocopy {
-	struct iopool_job pj; /* the commit, on the destination's queue */
-	scm_task task;
-	scm_call *call;
-	struct channel *c;
-	struct disk *d;
-	char hex[OFFLOAD_TOKEN_HEX + 1];
-	char nexus[VDISK_PR_NEXUS_MAX];
-	uint64_t dst, length;
-	uint64_t chan_id;
-	int chfd, tmp;
-	int chsock; /* the token channel's socket while the thread has it (th_lock) */
-	/* the whole destination blocks [a, b) of the range are copied into
-	 * space reserved past the disk's blocks (res, through rfd) and adopted
-	 * by the block table at commit: one copy, out of sight until then */
-	uint64_t a, b, res;
-	int rfd;
-	vhdx *rh; /* the engine handle the space was reserved in */
-	bool adopted;
-	struct iopool_job rpj;
-	scm_task rtask;
-	uint64_t (*ex)[3]; /* staged: {offset, length, zero} */
-	size_t n_ex, cap;
-	uint64_t data, zero;
-	const char *how, *mode;
-	atomic_bool staged;
-	/* as a job: the list (loop), progress and cancel (both threads) */
-	struct ocopy *next;
-	uint64_t id, t0;
-	char *caller, *source;
-	uid_t uid;
-	_Atomic uint64_t done;
-	atomic_bool cancel;
-	int code;
-	scm_error *err;
-};
-
 static unsigned copies; /* running, on the loop */
-/* staging threads still running, and their token channels' sockets, so
- * that a provider shutting down can wake and wait for them */
-static pthread_mutex_t th_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t th_cond = PTHREAD_COND_INITIALIZER;
-static unsigned threads;
-static struct ocopy *ocopies;
+struct ocopy *ocopies;
 static uint64_t next_job = OFFLOAD_JOB_ID0;
-static unsigned step_us; /* test hook: $SCM_VDISK_OFFLOAD_STEP_US, a pause per staged MiB */
+unsigned ocopy_step_us;
 
 static void ocopy_end(struct ocopy *o)
 {
@@ -111,232 +63,13 @@ static void ocopy_end(struct ocopy *o)
 	free(o);
 }
 
-static void ocopy_fail(struct ocopy *o, int code, scm_error *e, const char *what)
+void ocopy_fail(struct ocopy *o, int code, scm_error *e, const char *what)
 {
 	if (e)
 		fail_chain(o->call, code, e, "offload_write: %s", what);
 	else
 		fail(o->call, code, "offload_write: %s", what);
 	ocopy_end(o);
-}
-
-static int stage_add(struct ocopy *o, uint64_t off, uint64_t len, bool zero)
-{
-	if (o->n_ex == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 256;
-		void *p = realloc(o->ex, cap * sizeof *o->ex);
-		if (!p)
-			return -ENOMEM;
-		o->ex = p;
-		o->cap = cap;
-	}
-	o->ex[o->n_ex][0] = off;
-	o->ex[o->n_ex][1] = len;
-	o->ex[o->n_ex][2] = zero;
-	o->n_ex++;
-	*(zero ? &o->zero : &o->data) += len;
-	return 0;
-}
-
-/* A staged piece: progress, the test hook's pause, a cancel asked for. */
-static bool step(struct ocopy *o, uint64_t n)
-{
-	atomic_fetch_add(&o->done, n);
-	if (step_us)
-		usleep(step_us);
-	if (!atomic_load(&o->cancel))
-		return true;
-	if (!o->err)
-		o->err = scm_error_new(-ECANCELED, SCM_HERE, "cancelled (job_cancel)");
-	return false;
-}
-
-#define STEP_MAX (1u << 20) /* a kernel copy at a time, between looks at cancel */
-
-/* Where the range's byte x is staged: the reserved space for the whole
- * destination blocks, else the staging file. *ret_n: how far that holds. */
-static int target(struct ocopy *o, uint64_t x, uint64_t len, uint64_t *ret_off, uint64_t *ret_n)
-{
-	uint64_t at = o->dst + x;
-	if (o->rfd >= 0 && at >= o->a && at < o->b) {
-		*ret_off = o->res + (at - o->a);
-		*ret_n = o->b - at < len ? o->b - at : len;
-		return o->rfd;
-	}
-	*ret_off = x;
-	*ret_n = o->rfd >= 0 && at < o->a && o->a - at < len ? o->a - at : len;
-	return o->tmp;
-}
-
-static int copy_to(struct ocopy *o, int src, uint64_t soff, int dfd, uint64_t doff, uint64_t len);
-
-/* len bytes of src at soff to the range at x (split where the target changes). */
-static int copy_range(struct ocopy *o, int src, uint64_t soff, uint64_t x, uint64_t len)
-{
-	while (len) {
-		uint64_t toff, n;
-		int fd = target(o, x, len, &toff, &n);
-		int r = copy_to(o, src, soff, fd, toff, n);
-		if (r < 0)
-			return r;
-		soff += n, x += n, len -= n;
-	}
-	return 0;
-}
-
-/* len bytes of src at soff to dfd at doff: a reflink where the file
- * system shares blocks, else copy_file_range (in the kernel), else
- * read and write. */
-static int copy_to(struct ocopy *o, int src, uint64_t soff, int dfd, uint64_t doff, uint64_t len)
-{
-	if (!(soff % 4096) && !(doff % 4096) && !(len % 4096)) {
-		struct file_clone_range fcr = { .src_fd = src, .src_offset = soff, .src_length = len, .dest_offset = doff };
-		if (ioctl(dfd, FICLONERANGE, &fcr) == 0) {
-			o->how = "reflink";
-			return 0;
-		}
-	}
-	while (len) {
-		loff_t si = (loff_t)soff, di = (loff_t)doff;
-		ssize_t n = copy_file_range(src, &si, dfd, &di, len < STEP_MAX ? len : STEP_MAX, 0);
-		if (n <= 0) {
-			if (n < 0 && errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
-				return -errno;
-			break;
-		}
-		if (!o->how || strcmp(o->how, "reflink"))
-			o->how = "copy_file_range";
-		soff += (uint64_t)n, doff += (uint64_t)n, len -= (uint64_t)n;
-		if (!step(o, (uint64_t)n))
-			return -ECANCELED;
-	}
-	static __thread uint8_t *buf;
-	if (len && !buf && !(buf = malloc(COPY_CHUNK)))
-		return -ENOMEM;
-	while (len) {
-		size_t n = len < COPY_CHUNK ? len : COPY_CHUNK;
-		ssize_t r = pread(src, buf, n, (off_t)soff);
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		if (pwrite(dfd, buf, (size_t)r, (off_t)doff) != r)
-			return -errno;
-		o->how = "read-write";
-		soff += (uint64_t)r, doff += (uint64_t)r, len -= (uint64_t)r;
-		if (!step(o, (uint64_t)r))
-			return -ECANCELED;
-	}
-	return 0;
-}
-
-/* Step 2, on the copy's own thread. */
-static void *stage(void *arg)
-{
-	struct ocopy *o = arg;
-	scm_channel *ch = NULL;
-	uint8_t *buf = NULL;
-	uint64_t bufsize = 0;
-	int r = scm_channel_from_fd(o->chfd, o->chan_id, "vdisk", &ch);
-	o->chfd = -1;
-	if (r < 0) {
-		o->err = scm_error_new(r, SCM_HERE, "the token channel: %s", strerror(-r));
-		goto out;
-	}
-	for (uint64_t next = 0; next < o->length && !o->err;) {
-		char *mode = NULL;
-		int fd = -1;
-		void *ex = NULL;
-		size_t exlen = 0;
-		uint64_t len = 0, nx = 0, bs = 0;
-		if (scm_vdisk_offload_map(ch, o->hex, next, &mode, &fd, &bs, &len, &nx, &ex, &exlen, &o->err) != 0)
-			break;
-		bool file = !strcmp(mode, "file");
-		o->mode = file ? "file" : "channel";
-		struct stat st;
-		if (!file && !buf && (bs == 0 || bs > (64u << 20) || bs % 4096 || fstat(fd, &st) < 0 || (uint64_t)st.st_size < bs))
-			o->err = scm_error_new(SCM_E_PROTOCOL, SCM_HERE, "the token channel's buffer (%llu bytes) is unusable",
-					       (unsigned long long)bs);
-		if (!file && !buf && !o->err) {
-			bufsize = bs;
-			buf = mmap(NULL, bufsize, PROT_READ, MAP_SHARED, fd, 0);
-			if (buf == MAP_FAILED) {
-				buf = NULL;
-				o->err = scm_error_new(-errno, SCM_HERE, "mapping the token channel's buffer: %m");
-			}
-		}
-		struct offload_extent *e = o->err ? NULL : calloc(exlen / OFFLOAD_EXTENT_SIZE + 1, sizeof *e);
-		int ne = e ? offload_map_parse(ex, exlen, next, nx, o->length, e, &o->err) : -ENOMEM;
-		if (!e && !o->err)
-			o->err = scm_error_new(-ENOMEM, SCM_HERE, "out of memory");
-		for (int i = 0; i < ne && !o->err; i++) {
-			uint64_t off = e[i].off, n = e[i].len, fo = e[i].file_off;
-			if ((r = stage_add(o, off, n, fo == OFFLOAD_ZERO)) < 0) {
-				o->err = scm_error_new(r, SCM_HERE, "out of memory");
-				break;
-			}
-			if (fo == OFFLOAD_ZERO) {
-				step(o, n);
-				continue;
-			}
-			if (file) {
-				if ((r = copy_range(o, fd, fo, off, n)) < 0 && !o->err)
-					o->err = scm_error_new(r, SCM_HERE, "staging the copy: %s", strerror(-r));
-				continue;
-			}
-			for (uint64_t k = 0; k < n && !o->err; k += bufsize) {
-				uint64_t m = n - k < bufsize ? n - k : bufsize;
-				if (scm_vdisk_offload_fetch(ch, o->hex, off + k, m, &o->err) != 0)
-					break;
-				for (uint64_t w = 0; w < m && !o->err;) {
-					uint64_t toff, tn;
-					int tfd = target(o, off + k + w, m - w, &toff, &tn);
-					if (pwrite(tfd, buf + w, tn, (off_t)toff) != (ssize_t)tn)
-						o->err = scm_error_new(-errno, SCM_HERE, "staging the copy: %m");
-					w += tn;
-				}
-				if (!o->err)
-					step(o, m);
-			}
-			o->how = "channel";
-		}
-		free(e);
-		free(mode);
-		free(ex);
-		safe_close(fd);
-		next = nx;
-	}
-	/* the copy is whole: was the source written meanwhile? */
-	if (!o->err && scm_vdisk_offload_check(ch, o->hex, &o->err) == 0)
-		o->staged = true;
-out:
-	if (buf)
-		munmap(buf, bufsize);
-	pthread_mutex_lock(&th_lock);
-	scm_channel_free(ch);
-	o->chsock = -1;
-	pthread_mutex_unlock(&th_lock);
-	o->code = o->staged ? 0
-		  : o->err && o->err->code == SCM_VDISK_E_TOKENINVALID ? SCM_VDISK_E_TOKENINVALID
-		  : o->err && o->err->code == -ECANCELED                ? SCM_VDISK_E_JOBSTATE
-									: SCM_VDISK_E_IO;
-	scm_provider_post(provider, &o->task);
-	pthread_mutex_lock(&th_lock);
-	threads--;
-	pthread_cond_broadcast(&th_cond);
-	pthread_mutex_unlock(&th_lock);
-	return NULL;
-}
-
-void offload_shutdown(void)
-{
-	pthread_mutex_lock(&th_lock);
-	for (struct ocopy *o = ocopies; o; o = o->next) {
-		atomic_store(&o->cancel, true);
-		if (o->chsock >= 0)
-			shutdown(o->chsock, SHUT_RDWR); /* a call waiting on the source returns */
-	}
-	while (threads)
-		pthread_cond_wait(&th_cond, &th_lock);
-	pthread_mutex_unlock(&th_lock);
 }
 
 /* Step 3, on a worker, alone on the destination's queue. */
@@ -483,8 +216,6 @@ static void ocopy_finish(scm_task *task)
 	iopool_submit(&o->d->q, &o->pj);
 }
 
-static void start_stage(struct ocopy *o);
-
 /* On a worker, alone on the destination's queue: the space for the whole
  * blocks, and an fd to fill it through. Without it (an error), everything
  * is staged in the staging file instead. */
@@ -513,7 +244,7 @@ static void reserve_finish(scm_task *t)
 	if (!pool_running) /* the provider is stopping */
 		ocopy_fail(o, SCM_E_INTERNAL, NULL, "the provider is stopping");
 	else
-		start_stage(o);
+		ocopy_stage_start(o);
 }
 
 static void redeem_reply(scm_provider *p, scm_message *reply, const scm_error *err, void *userdata)
@@ -570,28 +301,7 @@ static void redeem_reply(scm_provider *p, scm_message *reply, const scm_error *e
 		iopool_submit(&o->d->q, &o->rpj);
 		return;
 	}
-	start_stage(o);
-}
-
-static void start_stage(struct ocopy *o)
-{
-	o->chsock = o->chfd;
-	pthread_mutex_lock(&th_lock);
-	threads++;
-	pthread_mutex_unlock(&th_lock);
-	pthread_t th;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	int r = pthread_create(&th, &a, stage, o);
-	pthread_attr_destroy(&a);
-	if (r) {
-		pthread_mutex_lock(&th_lock);
-		threads--;
-		o->chsock = -1;
-		pthread_mutex_unlock(&th_lock);
-		ocopy_fail(o, SCM_E_INTERNAL, scm_error_new(-r, SCM_HERE, "%s", strerror(r)), "starting the copy");
-	}
+	ocopy_stage_start(o);
 }
 
 int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_t offset, void *ud)
@@ -620,7 +330,7 @@ int do_offload_write(scm_call *call, uint64_t handle, const char *token, uint64_
 			     .id = next_job++, .t0 = mono_ns(), .uid = g ? g->uid : (uid_t)-1,
 			     .caller = strdup(g && g->caller ? g->caller : "") };
 	const char *us = getenv("SCM_VDISK_OFFLOAD_STEP_US");
-	step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
+	ocopy_step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
 	o->next = ocopies;
 	ocopies = o;
 	snprintf(o->hex, sizeof o->hex, "%s", token);

@@ -1,8 +1,9 @@
 /* provider-offload.h: offload copies with tokens (docs/vdisk.md "Offload
  * copy"). provider-offload.c is the source side (tokens, offload_read,
  * the token channel's offload_map, offload_fetch, offload_check);
- * provider-offload-copy.c the destination side (offload_write). Internal
- * to scm-vdisk-provider. */
+ * provider-offload-copy.c the destination side (offload_write), whose
+ * copying thread is provider-offload-stage.c. Internal to
+ * scm-vdisk-provider. */
 #pragma once
 #include "offload-map.h"
 #include "provider.h"

@@ -299,6 +299,7 @@ int main(int argc, char **argv)
 	}
 	scm_provider_on_close(p, on_close);
 	provider = p;
+	bjob_hooks_init();
 	int r = iopool_start(threads);
 	if (r < 0) {
 		fprintf(stderr, "vdisk-provider: starting %u I/O threads: %s\n", threads, strerror(-r));

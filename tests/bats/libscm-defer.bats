@@ -6,30 +6,18 @@
 # synchronous call to a provider that does not answer ends with a timeout
 # error naming the service and the method.
 load helpers
+load vdisk
 
 setup() {
-	start_scmd
-	V=$SCM_BUILD/bin/scm-vdisk
-	C=$SCM_BUILD/libexec/vdisk-client
-	D=$SCMT/disks
-	mkdir -p "$D"
+	vdisk_start
 }
 
 teardown() {
 	stop_scmd
 }
 
-vdisk_service() {
-	cat >"$SCMT/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["app"] }
-JSON
-	"$SCMCTL" service register "$SCMT/vdisk.json"
-	"$SCMCTL" endpoint create app >/dev/null
-}
-
 @test "vdisk: a client's reads of one disk are not held up by another client's flush of a large dirty disk" {
-	vdisk_service
+	vdisk_register app
 	"$V" create --size 2G "$D/a.vhdx"
 	"$V" create --size 64M "$D/b.vhdx"
 	head -c 64M /dev/urandom >"$SCMT/b.raw"
@@ -60,7 +48,7 @@ JSON
 }
 
 @test "vdisk: writes then a read on the same disk see each other through the queue" {
-	vdisk_service
+	vdisk_register app
 	"$V" create --size 32M --block-size 1M "$D/o.vhdx"
 	head -c 32M /dev/urandom >"$SCMT/in.raw"
 	# writev in 4 KiB extents and reads back through readv: many jobs on
@@ -88,7 +76,7 @@ JSON
 }
 
 @test "vdisk: a client that leaves with a flush and a read in progress cancels them cleanly" {
-	vdisk_service
+	vdisk_register app
 	"$V" create --size 1G "$D/c.vhdx"
 	# the flush of 512 MiB is still running on a worker when the channel
 	# ends: the provider must finish it, drop the replies, free the

@@ -8,9 +8,8 @@
 # /srv/disks turned into a scratch directory D. O is a 0700 directory
 # beside D that no grant names.
 load helpers
+load vdisk
 
-V=$SCM_BUILD/bin/scm-vdisk
-C=$SCM_BUILD/libexec/vdisk-client
 FORGE=$SCM_SRC/tests/bats/vdisk-forge.py
 
 pre_start() {
@@ -32,43 +31,19 @@ JSON
 		"$SCM_SRC/examples/profiles/vdisk-writer.json" >"$SCMT/cfg/profiles/vdisk-writer-a.json"
 }
 
-setup() {
-	start_scmd
-	register
-}
+# the endpoints, on the profiles pre_start wrote
+ENDPOINTS="reader:vdisk-reader writer:vdisk-writer writer_a:vdisk-writer-a maker:vdisk-maker"
 
-register() {
-	cat >"$SCMT/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["reader", "writer", "writer_a", "maker"] }
-JSON
-	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
-	"$SCMCTL" endpoint create reader --profiles vdisk-reader >/dev/null
-	"$SCMCTL" endpoint create writer --profiles vdisk-writer >/dev/null
-	"$SCMCTL" endpoint create writer_a --profiles vdisk-writer-a >/dev/null
-	"$SCMCTL" endpoint create maker --profiles vdisk-maker >/dev/null
+setup() {
+	vdisk_setup $ENDPOINTS
 }
 
 teardown() {
-	for p in ${HOLDS:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	stop_scmd
+	vdisk_teardown
 }
 
 rd() { "$C" --endpoint "$(ep reader)" "$@"; }
 wr() { "$C" --endpoint "$(ep writer)" "$@"; }
-
-# The provider scmd started for this test (other scmds run on this host).
-provider_pid() { pgrep -P "$SCMD_PID" -f scm-vdisk-provider | head -1; }
-
-hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
-	local out=$SCMT/hold.$RANDOM
-	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(bare sleep 60 2>/dev/null) &
-	HOLDS="${HOLDS:-} $!"
-	wait_until 60 opened_or_failed "$out" || return 1
-	grep -q "^open" "$out" && return 0
-	cat "$out"; return 1
-}
-opened_or_failed() { grep -q -e "^open" -e "vdisk-client:" "$1" 2>/dev/null; }
 
 guid_of() {
 	"$V" info --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_write_guid"])'
@@ -137,8 +112,7 @@ guid_of() {
 
 @test "chain grant: the same without openat2 (a walk of O_NOFOLLOW opens)" {
 	stop_scmd
-	SCM_VDISK_NO_OPENAT2=1 start_scmd
-	register
+	SCM_VDISK_NO_OPENAT2=1 vdisk_setup $ENDPOINTS
 	"$V" create --size 8M --block-size 1M "$O/base.vhdx"
 	"$V" create --parent "$O/base.vhdx" "$D/child1.vhdx"
 	mkdir -p "$D/sub"

@@ -6,67 +6,19 @@
 # killed in the middle of a job, then the job resumed or rolled back as its
 # journal says, 50 rounds per job kind (see kill_round).
 load helpers
+load vdisk
 
 setup() {
-	start_scmd
-	V=$SCM_BUILD/bin/scm-vdisk
-	C=$SCM_BUILD/libexec/vdisk-client
-	D=$SCMT/disks
-	mkdir -p "$D"
 	# the provider's pid lands in $SCMT/provider.pid (the kill test); its
 	# job steps take a little while, so that a job can be caught in the
 	# middle ($SCM_VDISK_JOB_STEP_US, a test hook)
-	cat >"$SCMT/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk",
-  "exec": ["/bin/sh", "-c", "echo \$\$ > $SCMT/provider.pid; exec env SCM_VDISK_JOB_STEP_US=\${STEP_US:-20000} $SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["app", "admin"] }
-JSON
-	"$SCMCTL" service register "$SCMT/vdisk.json"
-	"$SCMCTL" endpoint create app >/dev/null
-	"$SCMCTL" endpoint create admin >/dev/null
+	vdisk_setup --env 'SCM_VDISK_JOB_STEP_US=${STEP_US:-20000}' app admin
 	export SCM_ENDPOINT
 	SCM_ENDPOINT=$(ep admin)
 }
 
 teardown() {
-	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	# the provider exits with scmd: a sanitizer report of its (leaks too)
-	# is in its log
-	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
-}
-
-# writer DISK N: a client writing N patterns in the background; its copy of
-# what the disk must hold is $SCMT/expected (made from the disk first)
-writer() {
-	"$V" convert -O raw "$1" "$SCMT/expected"
-	"$C" --endpoint "$(ep app)" pattern "$1" "$SCMT/expected" "$2" "$SCMT/stop" >"$SCMT/writer.out" 2>&1 &
-	WRITER=$!
-	BG="${BG:-} $WRITER"
-	# it has its handle once it wrote something
-	wait_until 60 test -s "$SCMT/expected.pending" && return 0
-	cat "$SCMT/writer.out"; return 1
-}
-
-writer_stop() {
-	touch "$SCMT/stop"
-	wait "$WRITER"
-	cat "$SCMT/writer.out"
-	grep -q "^wrote [1-9]" "$SCMT/writer.out"
-}
-
-# convert_free DISK RAW: once the provider let the disk go (it closes a
-# disk on a worker after its last user, a job included, is done)
-convert_free() {
-	wait_until 60 "$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
-	"$V" convert -O raw "$1" "$2"
-}
-
-# same DISK: the disk reads as the client's copy (qemu-img too)
-same() {
-	convert_free "$1" "$SCMT/got.raw"
-	cmp "$SCMT/expected" "$SCMT/got.raw"
-	qemu-img compare -f raw -F raw "$SCMT/expected" "$SCMT/got.raw" >/dev/null
-	"$V" check "$1"
+	vdisk_teardown
 }
 
 base_disk() { # FILE: 32 MiB, 1 MiB blocks, some data and some zeros written

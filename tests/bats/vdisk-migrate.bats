@@ -7,40 +7,17 @@
 # The SIGKILL rounds are in vdisk-jobs.bats (kill_round's kinds migrate and
 # migrate-snapshot).
 load helpers
+load vdisk
 
 setup() {
-	start_scmd
-	V=$SCM_BUILD/bin/scm-vdisk
-	C=$SCM_BUILD/libexec/vdisk-client
-	D=$SCMT/disks
-	mkdir -p "$D" "$SCMT/far"
-	cat >"$SCMT/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk",
-  "exec": ["/bin/sh", "-c", "echo \$\$ > $SCMT/provider.pid; exec env SCM_VDISK_JOB_STEP_US=\${STEP_US:-5000} $SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["app", "admin"] }
-JSON
-	"$SCMCTL" service register "$SCMT/vdisk.json"
-	"$SCMCTL" endpoint create app >/dev/null
-	"$SCMCTL" endpoint create admin >/dev/null
+	vdisk_setup --env 'SCM_VDISK_JOB_STEP_US=${STEP_US:-5000}' app admin
+	mkdir -p "$SCMT/far"
 	export SCM_ENDPOINT
 	SCM_ENDPOINT=$(ep admin)
 }
 
 teardown() {
-	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
-}
-
-# writer DISK: a client writing patterns until $SCMT/stop; its copy of what
-# the disk must hold is $SCMT/expected (vdisk-client pattern)
-writer() {
-	rm -f "$SCMT/stop" "$SCMT/expected.pending"
-	"$V" convert -O raw "$1" "$SCMT/expected"
-	"$C" --endpoint "$(ep app)" pattern "$1" "$SCMT/expected" 0 "$SCMT/stop" >"$SCMT/writer.out" 2>&1 &
-	WRITER=$!
-	BG="${BG:-} $WRITER"
-	wait_until 60 test -s "$SCMT/expected.pending" && return 0
-	cat "$SCMT/writer.out"; return 1
+	vdisk_teardown
 }
 
 # more_writes: the writer got through a few more writes (each one names
@@ -54,28 +31,6 @@ three_more() { # (more_writes' seen, last, cur)
 	cur=$(cat "$SCMT/expected.pending" 2>/dev/null || true)
 	if [ -n "$cur" ] && [ "$cur" != "$last" ]; then seen=$((seen + 1)); last=$cur; fi
 	[ $seen -ge 3 ]
-}
-
-writer_stop() {
-	touch "$SCMT/stop"
-	wait "$WRITER"
-	cat "$SCMT/writer.out"
-	grep -q "^wrote [1-9]" "$SCMT/writer.out"
-}
-
-convert_free() {
-	wait_until 60 "$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
-	"$V" convert -O raw "$1" "$2"
-}
-
-# same DISK: the disk reads as the client's copy (qemu-img compare too),
-# and checks clean with ours and qemu's check
-same() {
-	convert_free "$1" "$SCMT/got.raw"
-	cmp "$SCMT/expected" "$SCMT/got.raw"
-	qemu-img compare -f raw -F raw "$SCMT/expected" "$SCMT/got.raw" >/dev/null
-	"$V" check "$1"
-	qemu-img check -f vhdx "$1" >/dev/null
 }
 
 base_disk() { # FILE: 32 MiB, 1 MiB blocks: data, zeros written, a ZERO block, unallocated rest

@@ -1,8 +1,8 @@
 # vdisk-nbd.bash: what the NBD export's tests share (vdisk-nbd.bats,
 # vdisk-nbdserve.bats): a scmd per test with the example vdisk profiles
 # granted to D, exports made and stopped, maps as NBD and as we say them.
-V=$SCM_BUILD/bin/scm-vdisk
-C=$SCM_BUILD/libexec/vdisk-client
+# (the scmd and provider set-up, hold and convert_free: vdisk.bash)
+load vdisk
 
 pre_start() {
 	D=$SCMT/disks
@@ -19,15 +19,7 @@ pre_start() {
 setup() {
 	command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null || {
 		echo "nbdkit and libnbd-bin are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
-	start_scmd
-	cat >"$SCMT/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["reader", "writer", "writer_a"] }
-JSON
-	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
-	"$SCMCTL" endpoint create reader --profiles vdisk-reader >/dev/null
-	"$SCMCTL" endpoint create writer --profiles vdisk-writer >/dev/null
-	"$SCMCTL" endpoint create writer_a --profiles vdisk-writer-a >/dev/null
+	vdisk_setup reader:vdisk-reader writer:vdisk-writer writer_a:vdisk-writer-a
 	export SCM_EXPORT_DIR=$SCMT/exports
 	S=$SCMT/nbd.sock
 	EXPORTS=""
@@ -35,10 +27,8 @@ JSON
 
 teardown() {
 	for n in $EXPORTS; do "$V" export --stop "$n" 2>/dev/null || true; done
-	for p in ${HOLDS:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 	touch "$SCMT/stop"
-	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
+	vdisk_teardown
 }
 
 # export EP NAME DISK ARGS...: detached; its URI in $URI
@@ -58,24 +48,8 @@ stop_() { "$V" export --stop "$1"; }
 # nbdsh runs python3 -mnbd: Debian's python3, whatever PATH says
 nbdsh() { PATH=/usr/bin:$PATH command nbdsh "$@"; }
 
-hold() { # ENDPOINT DISK MODE: keeps a handle open until the test ends
-	local out=$SCMT/hold.$RANDOM
-	"$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 3>&- < <(bare sleep 60 2>/dev/null) &
-	HOLDS="${HOLDS:-} $!"
-	wait_until 60 opened_or_failed "$out" || return 1
-	grep -q "^open" "$out" && return 0
-	cat "$out"; return 1
-}
-opened_or_failed() { grep -q -e "^open" -e "vdisk-client:" "$1" 2>/dev/null; }
-
 # gone PID: no such process, or a zombie nobody reaped yet
 gone() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0; [[ $st == Z* ]]; }
-
-# the provider lets go of a disk on a worker after its last close
-convert_free() {
-	wait_until 60 "$V" convert -O raw "$1" "$2" 2>/dev/null && return 0
-	"$V" convert -O raw "$1" "$2"
-}
 
 # data_map DISK: our map of a disk without parent as NBD would say it:
 # "OFFSET LENGTH data|hole" with neighbours merged

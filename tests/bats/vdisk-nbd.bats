@@ -260,8 +260,8 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	coproc QIO { qemu-io -f vhdx "$D/l.vhdx"; }
 	HOLDS="$QIO_PID"
 	echo 'write 0 4k' >&"${QIO[1]}"
-	locked() { ! unlocked; }
-	wait_until 120 locked
+	qemu_holds() { ! unlocked; }
+	wait_until 120 qemu_holds
 	kill -0 "$QIO_PID"
 	run "$V" export --endpoint "$(ep writer)" --detach --name q "$D/l.vhdx" --nbd "unix:$S"
 	echo "$output"

@@ -3,37 +3,16 @@
 # with scmctl, and vdisk-client moving data through the channel's shared
 # buffer.
 load helpers
+load vdisk
 
 setup() {
-	start_scmd
-	V=$SCM_BUILD/bin/scm-vdisk
-	C=$SCM_BUILD/libexec/vdisk-client
-	D=$SCMT/disks
-	mkdir -p "$D"
-	cat >"$SCMT/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["app", "viewer"] }
-JSON
-	"$SCMCTL" service register "$SCMT/vdisk.json"
-	"$SCMCTL" endpoint create app >/dev/null
-	"$SCMCTL" endpoint create viewer >/dev/null
-	"$SCMCTL" endpoint create stranger >/dev/null
+	vdisk_setup app viewer
+	"$SCMCTL" endpoint create stranger >/dev/null # not on the allow list
 }
 
 teardown() {
-	for p in ${HOLDS:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	stop_scmd
+	vdisk_teardown
 }
-
-hold() { # ENDPOINT DISK MODE: keeps a handle open until killed; waits for "open"
-	local out=$SCMT/hold.$RANDOM
-	( sleep 60 | "$C" --endpoint "$(ep "$1")" hold "$2" "$3" >"$out" 2>&1 ) &
-	HOLDS="${HOLDS:-} $!"
-	wait_until 60 opened_or_failed "$out" || return 1
-	grep -q "^open" "$out" && return 0
-	cat "$out"; return 1
-}
-opened_or_failed() { grep -q -e "^open" -e "vdisk-client:" "$1" 2>/dev/null; }
 
 @test "provider: data written through the shared buffer lands in the VHDX" {
 	"$V" create --size 24M --block-size 1M "$D/a.vhdx"

@@ -8,6 +8,7 @@
 # the crash fails (provider-gone), it is done again, and every flushed
 # write is in the disk.
 load helpers
+load vdisk
 
 # the cluster example's profiles (shareable disks), its directory turned
 # into ours
@@ -19,36 +20,20 @@ pre_start() {
 }
 
 setup() {
-	start_scmd
-	V=$SCM_BUILD/bin/scm-vdisk
-	C=$SCM_BUILD/libexec/vdisk-client
-	D=$SCMT/disks
-	mkdir -p "$D"
-	cat >"$SCMT/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk", "exec": ["$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["app", "hog", "hosta"], "recover": true }
-JSON
-	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
-	"$SCMCTL" endpoint create app >/dev/null
-	"$SCMCTL" endpoint create hog >/dev/null
-	"$SCMCTL" endpoint create hosta --profiles cluster-node >/dev/null
+	vdisk_setup --recover app hog hosta:cluster-node
 }
 
 teardown() {
-	for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
+	vdisk_teardown
 }
 
-provider_pid() { "$SCMCTL" service list | awk '$1 == "vdisk" { print $4 }'; }
 recoveries() { "$SCMCTL" --json service show vdisk | grep -o '"recoveries": *[0-9]*' | grep -o '[0-9]*$'; }
-wrote_since() { [ "$(stat -c %.9Y "$SCMT/expected.pending" | tr -d .)" -gt "$1" ]; }
 recovered() { [ "$(recoveries)" = "$1" ]; }
 taken_at_least() { [ "$("$SCMCTL" --json service show vdisk | grep -o '"taken": *[0-9]*' | grep -o '[0-9]*$')" -ge "$1" ]; }
 reads_at_least() { [ "$(grep -c . "$SCMT/reads")" -ge "$1" ]; }
 # oks_after N M: at least M whole reads right after the first N lines
 oks_after() { [ "$(tail -n +$(($1 + 1)) "$SCMT/reads" | grep -c '^ok$')" -ge "$2" ]; }
 ck_fds_at_least() { [ "$("$SCMCTL" --json service show vdisk | jq '[.. | objects | .checkpoint? | objects | .fds] | max')" -ge "$1" ]; }
-locked() { ! qemu-io -f vhdx -c 'write 0 512' "$1" >/dev/null 2>&1; }
 
 @test "kill -9 while a client writes patterns: it goes on on the same handles, and every flushed write is there" {
 	"$V" create --size 32M --block-size 1M "$D/a.vhdx"

@@ -12,9 +12,7 @@
 # proxy in front of qemu-nbd), and info of a child whose parent is gone
 # says what the file holds.
 load helpers
-
-V=$SCM_BUILD/bin/scm-vdisk
-C=$SCM_BUILD/libexec/vdisk-client
+load vdisk
 
 pre_start() {
 	D=$SCMT/disks
@@ -37,7 +35,11 @@ JSON
 
 setup() {
 	command -v qemu-nbd >/dev/null || { echo "qemu-nbd (qemu-utils) is a test dependency" >&2; return 1; }
-	start_scmd
+	# a lost parent is waited for 1.5 s, then the read fails; a connection
+	# that is not answered is given 2 minutes (a server that never answers
+	# is ended by the test, so no timing decides the order it checks)
+	vdisk_setup --env SCM_VDISK_NBD_WAIT_MS=1500 --env SCM_VDISK_NBD_CONNECT_MS=120000 \
+		rp:remote writer:vdisk-writer
 	cat >"$SCMT/proxy.py" <<'PY'
 import socket, sys, threading
 # proxy.py LISTEN TARGET LOG: forwards each connection to TARGET, one line a connection in LOG
@@ -63,18 +65,6 @@ while True:
     threading.Thread(target=pipe, args=(c, u), daemon=True).start()
     threading.Thread(target=pipe, args=(u, c), daemon=True).start()
 PY
-	# a lost parent is waited for 1.5 s, then the read fails; a connection
-	# that is not answered is given 2 minutes (a server that never answers
-	# is ended by the test, so no timing decides the order it checks)
-	cat >"$SCMT/vdisk.json" <<JSON
-{ "name": "vdisk", "interface": "vdisk",
-  "exec": ["/usr/bin/env", "SCM_VDISK_NBD_WAIT_MS=1500", "SCM_VDISK_NBD_CONNECT_MS=120000",
-           "$SCM_BUILD/libexec/scm-vdisk-provider"],
-  "allow": ["rp", "writer"] }
-JSON
-	"$SCMCTL" service register "$SCMT/vdisk.json" >/dev/null
-	"$SCMCTL" endpoint create rp --profiles remote >/dev/null
-	"$SCMCTL" endpoint create writer --profiles vdisk-writer >/dev/null
 	# the parent: 16 MiB in 1 MiB blocks, made and written by qemu
 	qemu-img create -q -f vhdx -o subformat=dynamic,block_size=1M "$SCMT/parent.vhdx" 16M
 	qemu-io -f vhdx -c 'write -P 0xab 0 3M' -c 'write -P 0x5c 9M 1M' -c 'write -P 0x11 15M 512' \
@@ -85,8 +75,8 @@ JSON
 }
 
 teardown() {
-	for p in ${BG:-} ${QNBD:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	stop_scmd_sanitized "$SCMT"/run/logs/vdisk.log*
+	[ -z "${QNBD:-}" ] || { kill "$QNBD" 2>/dev/null || true; wait "$QNBD" 2>/dev/null || true; }
+	vdisk_teardown
 }
 
 # serve: qemu-nbd exports the parent read-only as "p" on S1, until unserve
@@ -324,23 +314,9 @@ while True:
 	[ ! -s "$SCMT/st.raw" ]
 }
 
-# writer DISK: a client writing patterns until $SCMT/stop; its copy of what
-# the disk must hold is $SCMT/expected
-writer() {
-	"$V" convert -O raw "$1" "$SCMT/expected"
-	"$C" --endpoint "$(ep rp)" pattern "$1" "$SCMT/expected" 0 "$SCMT/stop" >"$SCMT/writer.out" 2>&1 &
-	WRITER=$!
-	BG="${BG:-} $WRITER"
-	for _ in $(seq 600); do
-		[ -s "$SCMT/expected.pending" ] && return 0
-		sleep 0.02
-	done
-	cat "$SCMT/writer.out"; return 1
-}
-
 @test "remote: stream (merge --from-parent) while a client writes: the child stands alone, the export can go" {
 	"$V" create --parent "$URI" "$D/s.vhdx"
-	writer "$D/s.vhdx"
+	writer "$D/s.vhdx" 0 rp
 	SCM_ENDPOINT=$(ep rp) "$V" merge --from-parent "$D/s.vhdx"
 	touch "$SCMT/stop"
 	wait "$WRITER"
