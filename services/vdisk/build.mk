@@ -4,7 +4,7 @@
 # The provider's files (provider*.c) are the program's, not the engine's.
 # (filter-out takes one % a pattern: "%/provider-%.c" would match nothing.)
 VDISK_PROVIDER_SRCS := $(wildcard services/vdisk/provider*.c)
-VDISK_LIB_SRCS := $(filter-out $(VDISK_PROVIDER_SRCS) %/bench.c %/nbdkit-scm-vdisk.c %/nbd-parent.c,$(wildcard services/vdisk/*.c))
+VDISK_LIB_SRCS := $(filter-out $(VDISK_PROVIDER_SRCS) %/bench.c %/nbdkit-scm-vdisk.c %/nbdkit-scm-vdisk-ring.c %/nbd-parent.c,$(wildcard services/vdisk/*.c))
 VDISK_LIB_OBJS := $(VDISK_LIB_SRCS:%.c=$(B)/%.o)
 VDISK_LIB := $(B)/lib/libscmvdisk.a
 $(B)/services/vdisk/%.o: PART_CFLAGS += -Iservices/vdisk
@@ -154,10 +154,11 @@ BENCH_DEPS += $(B)/libexec/vdisk-offload-bench
 # the plugin exports only nbdkit's plugin_init.
 VDISK_NBDKIT_PLUGIN := $(B)/lib/nbdkit-scmvdisk-plugin.so
 NBDKIT_CFLAGS := $(shell pkg-config --cflags nbdkit 2>/dev/null)
-$(B)/services/vdisk/nbdkit-scm-vdisk.o: $(B)/gen/scm/vdisk-client.h
-$(B)/services/vdisk/nbdkit-scm-vdisk.o: PART_CFLAGS += $(NBDKIT_CFLAGS)
+VDISK_PLUGIN_SRCS := services/vdisk/nbdkit-scm-vdisk.c services/vdisk/nbdkit-scm-vdisk-ring.c
+$(patsubst %.c,$(B)/%.o,$(VDISK_PLUGIN_SRCS)): $(B)/gen/scm/vdisk-client.h
+$(patsubst %.c,$(B)/%.o,$(VDISK_PLUGIN_SRCS)): PART_CFLAGS += $(NBDKIT_CFLAGS)
 ifneq ($(SAN),1)
-$(VDISK_NBDKIT_PLUGIN): $(B)/services/vdisk/nbdkit-scm-vdisk.o $(B)/gen/scm/vdisk-client.o $(LIBSCM)
+$(VDISK_NBDKIT_PLUGIN): $(patsubst %.c,$(B)/%.o,$(VDISK_PLUGIN_SRCS)) $(B)/gen/scm/vdisk-client.o $(LIBSCM)
 	@mkdir -p $(dir $@)
 	$(LINK) -shared -Wl,--exclude-libs,ALL -o $@ $^ $(JSONC_LIBS)
 else
@@ -166,7 +167,7 @@ else
 # SAN=1 the plugin and the libscm it carries are compiled again without
 # them, into $(B)/nosan/.
 NOSAN_CFLAGS = $(filter-out -fsanitize% -fno-sanitize%,$(SCM_CFLAGS))
-VDISK_PLUGIN_SRC_OBJS := $(patsubst %.c,$(B)/nosan/%.o,services/vdisk/nbdkit-scm-vdisk.c $(LIBSCM_SRCS) \
+VDISK_PLUGIN_SRC_OBJS := $(patsubst %.c,$(B)/nosan/%.o,$(VDISK_PLUGIN_SRCS) $(LIBSCM_SRCS) \
 	$(filter-out util/caps.c util/zpool.c,$(UTIL_SRCS)))
 VDISK_PLUGIN_OBJS := $(VDISK_PLUGIN_SRC_OBJS) $(B)/nosan/gen/scm/vdisk-client.o
 $(VDISK_PLUGIN_SRC_OBJS): $(B)/nosan/%.o: %.c $(B)/gen/scm/vdisk-client.h

@@ -35,44 +35,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "nbdkit-scm-vdisk.h"
 #include "scm/vdisk-client.h"
 #include "vring.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
-#define LANES_MAX 8
-
-/* A read waiting for its lane: reads that queue up while the lane's call
- * is out go together in its next call (readv), one round trip for many. */
-struct rreq {
-	struct rreq *next;
-	uint64_t off;
-	uint32_t len;
-	void *dst;
-	int err;   /* errno for the NBD reply, 0 when done well */
-	bool done;
-};
-
-struct lane {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool busy;               /* a call is out: the buffer is in use */
-	struct rreq *head, **tail;
-	scm_channel *ch;
-	uint64_t handle;
-	uint8_t *buf;
-	uint64_t buf_size;
-	/* the read ring, or NULL: its slots free (a bit each, under lock) */
-	struct vring_hdr *ring;
-	int bell;
-	uint64_t rfree;
-	pthread_cond_t rcond;
-	atomic_bool ring_off; /* a slot went unanswered: calls from now on */
-};
-
-static char *disk, *endpoint, *service, *export_name;
+char *disk;
+static char *endpoint, *service, *export_name;
 static bool readonly, use_ring = true;
-#define SPIN_NS 20000 /* a ring reader polls its slot this long, then sleeps */
-static unsigned ring_wait_ms = 30000; /* a slot the provider took, answered within (SCM_VDISK_RING_WAIT_MS) */
 static int lanes_n = 4, ready_fd = -1;
 static struct lane lanes[LANES_MAX];
 static uint64_t vsize;
@@ -127,7 +97,7 @@ static int config_complete(void)
 	return 0;
 }
 
-static int code_errno(int code)
+int code_errno(int code)
 {
 	return code == SCM_VDISK_E_READONLY   ? EROFS
 	       : code == SCM_VDISK_E_BADRANGE ? EINVAL
@@ -155,150 +125,6 @@ static int failed(const char *what, int r, scm_error *e)
 	nbdkit_set_error(failed_errno(what, r, e));
 	return -1;
 }
-
-/* The lane's read ring, when the provider gives one (not for a disk with a
- * parent, nor a grant without "ring"): reads without a call. */
-static void ring_open(struct lane *l)
-{
-	scm_error *e = NULL;
-	int fd = -1, bell = -1;
-	uint64_t size = 0;
-	if (scm_vdisk_ring(l->ch, l->handle, &fd, &bell, &size, &e)) {
-		char *t = scm_error_text(e);
-		nbdkit_debug("no read ring: %s", t ? t : "");
-		free(t);
-		scm_error_free(e);
-		return;
-	}
-	void *m = size == VRING_SIZE ? mmap(NULL, VRING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
-	close(fd);
-	struct vring_hdr *h = m;
-	if (m == MAP_FAILED || h->magic != VRING_MAGIC || h->version != VRING_VERSION || h->slots != VRING_SLOTS ||
-	    h->data_size != VRING_DATA_SIZE || h->hdr_size != VRING_HDR_SIZE) {
-		nbdkit_debug("no read ring: a ring of another layout (%llu bytes)", (unsigned long long)size);
-		if (m != MAP_FAILED)
-			munmap(m, VRING_SIZE);
-		close(bell);
-		return;
-	}
-	l->ring = h, l->bell = bell, l->rfree = ~0ull;
-	const char *w = getenv("SCM_VDISK_RING_WAIT_MS");
-	if (w && *w)
-		ring_wait_ms = (unsigned)strtoul(w, NULL, 10);
-}
-
-/* The provider is gone (its end of the channel closed)? */
-static bool provider_gone(struct lane *l)
-{
-	struct pollfd p = { .fd = scm_channel_fd(l->ch), .events = POLLRDHUP };
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
-}
-
-/* The lane reads through calls from now on; readers waiting for a slot
- * go there too. */
-static void lane_ring_off(struct lane *l)
-{
-	pthread_mutex_lock(&l->lock);
-	atomic_store(&l->ring_off, true);
-	pthread_cond_broadcast(&l->rcond);
-	pthread_mutex_unlock(&l->lock);
-}
-
-/* A read through the ring: 0 done, -1 failed (nbdkit's error set), 1 the
- * ring stopped (the caller uses calls). */
-static int ring_read(struct lane *l, void *dst, uint32_t len, uint64_t off)
-{
-	pthread_mutex_lock(&l->lock);
-	/* a slot comes back with every answer, and once the ring is off */
-	while (!l->rfree && !atomic_load(&l->ring_off))
-		pthread_cond_wait(&l->rcond, &l->lock);
-	if (atomic_load(&l->ring_off)) {
-		pthread_mutex_unlock(&l->lock);
-		return 1;
-	}
-	unsigned i = (unsigned)__builtin_ctzll(l->rfree);
-	l->rfree &= ~(1ull << i);
-	pthread_mutex_unlock(&l->lock);
-	struct vring_slot *s = &l->ring->slot[i];
-	s->op = VRING_OP_READ;
-	s->handle = l->handle;
-	s->offset = off;
-	s->length = len;
-	s->data = i;
-	atomic_store(&s->state, VRING_SUBMITTED);
-	int ret = 0;
-	uint32_t v = VRING_SUBMITTED;
-	if (atomic_load(&l->ring->dead) && atomic_compare_exchange_strong(&s->state, &v, VRING_FREE)) {
-		ret = 1;
-		goto out;
-	}
-	if (atomic_load(&l->ring->sleeping)) {
-		uint64_t one = 1;
-		(void)!write(l->bell, &one, sizeof one);
-	}
-	/* awake a little first: a cached read is done before a wake-up */
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (atomic_load_explicit(&s->state, memory_order_acquire) != VRING_DONE) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)(t.tv_nsec - t0.tv_nsec) >= SPIN_NS)
-			break;
-		sched_yield();
-	}
-	unsigned waited_ms = 0;
-	while ((v = atomic_load_explicit(&s->state, memory_order_acquire)) != VRING_DONE) {
-		struct timespec ts = { 1, 0 };
-		if (syscall(SYS_futex, &s->state, FUTEX_WAIT, v, &ts, NULL, 0) == 0 || errno != ETIMEDOUT)
-			continue;
-		waited_ms += 1000;
-		if (provider_gone(l)) {
-			nbdkit_error("read %s: the vdisk provider is gone", disk);
-			nbdkit_set_error(EIO);
-			/* nobody will answer it: the slot back (the ring is
-			 * not used again, so nobody fills it either), and the
-			 * lane's next reads are calls, which fail at once */
-			lane_ring_off(l);
-			ret = -1;
-			goto out;
-		}
-		/* not taken in a second: maybe nobody serves the ring (a
-		 * provider that crashed before its checkpoint named the ring
-		 * while scmd kept the channel): the slot back, and calls */
-		v = VRING_SUBMITTED;
-		if (atomic_compare_exchange_strong(&s->state, &v, VRING_FREE)) {
-			nbdkit_debug("read %s: the ring took no slot within 1 s: reads by calls from now on", disk);
-			lane_ring_off(l);
-			ret = 1;
-			goto out;
-		}
-		if (v == VRING_TAKEN && waited_ms >= ring_wait_ms) {
-			lane_ring_off(l);
-			nbdkit_error("read %s: the vdisk provider took the read but gave no answer within %u ms "
-				     "(SCM_VDISK_RING_WAIT_MS): the ring is not used again", disk, ring_wait_ms);
-			nbdkit_set_error(EIO);
-			return -1; /* the slot stays taken: it may still be answered */
-		}
-	}
-	if (s->status == -ESHUTDOWN)
-		ret = 1;
-	else if (s->status < 0) {
-		char msg[VRING_MSG_MAX];
-		memcpy(msg, s->msg, sizeof msg);
-		msg[sizeof msg - 1] = 0;
-		nbdkit_error("read %s: %s", disk, msg);
-		nbdkit_set_error(code_errno((int)s->code));
-		ret = -1;
-	} else
-		memcpy(dst, (uint8_t *)l->ring + VRING_HDR_SIZE + (uint64_t)i * VRING_DATA_SIZE, len);
-	atomic_store(&s->state, VRING_FREE);
-out:
-	pthread_mutex_lock(&l->lock);
-	l->rfree |= 1ull << i;
-	pthread_cond_signal(&l->rcond);
-	pthread_mutex_unlock(&l->lock);
-	return ret;
-}
-
 static int lane_open(struct lane *l, bool ro)
 {
 	scm_error *e = NULL;
@@ -328,7 +154,7 @@ static int lane_open(struct lane *l, bool ro)
 	pthread_cond_init(&l->rcond, NULL);
 	l->tail = &l->head;
 	if (use_ring)
-		ring_open(l);
+		lane_ring_open(l);
 	return 0;
 }
 
@@ -534,7 +360,7 @@ static int pread_(void *h, void *buf, uint32_t count, uint64_t offset, uint32_t 
 	struct lane *l = &lanes[atomic_fetch_add(&next_lane, 1) % (unsigned)lanes_n];
 	/* the ring, unless it stopped (a handover): then calls */
 	if (l->ring && count <= VRING_DATA_SIZE && !atomic_load(&l->ring->dead) && !atomic_load(&l->ring_off)) {
-		int r = ring_read(l, buf, count, offset);
+		int r = lane_ring_read(l, buf, count, offset);
 		if (r <= 0)
 			return r;
 	}
