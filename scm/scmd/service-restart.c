@@ -71,6 +71,7 @@ struct svc_handover {
 	uint32_t ctl_call; /* our "handover" call to the old process */
 	enum ho_phase phase;
 	pid_t new_pid;     /* 0 once reaped */
+	bool new_reaped;   /* waited for, its pid kept a moment: not to be killed */
 	char *ctr;         /* the new provider's container, or NULL (a process) */
 	struct watch new_ctl;
 	struct scm_outq new_q; /* what the new process has not taken in yet */
@@ -129,7 +130,7 @@ static void ho_free(struct scmd *d, struct service *s)
 	free(ho->fds);
 	if (ho->ctr)
 		scmd_ctr_let_go(d, ho->ctr, true); /* its record goes too */
-	else if (ho->new_pid > 0) {
+	else if (ho->new_pid > 0 && !ho->new_reaped) {
 		kill(ho->new_pid, SIGKILL);
 		old_providers_add(d, ho->new_pid);
 	}
@@ -575,9 +576,21 @@ void svc_restart_reap(struct scmd *d)
 		if (!s->ho || s->ho->ctr || s->ho->new_pid <= 0 ||
 		    waitpid(s->ho->new_pid, &status, WNOHANG) != s->ho->new_pid)
 			continue;
+		pid_t pid = s->ho->new_pid;
+		/* A "ready" may wait in its socket, as at the timeout: once the
+		 * new process said it, it took the channels and may have
+		 * written (a disk), so the old one must not resume. Then this
+		 * is the end of the provider, with its channels. */
+		s->ho->new_reaped = true;
+		if (s->ho->phase == HO_RESTORE)
+			new_ctl_io(d, &s->ho->new_ctl, EPOLLIN);
+		if (!s->ho) {
+			if (s->pid == pid)
+				service_reap(d, pid, status);
+			continue;
+		}
 		char how[64];
 		describe(status, how, sizeof how);
-		pid_t pid = s->ho->new_pid;
 		s->ho->new_pid = 0;
 		give_up(d, s, scm_error_new(SCM_E_PROVIDER_GONE, WHERE,
 					    "the new provider (pid %d) %s before it took over (see %s/logs/%s.log)", pid,
