@@ -121,9 +121,10 @@ ck_fds_at_least() { [ "$("$SCMCTL" --json service show vdisk | jq '[.. | objects
 	qemu-img check "$D/s.vhdx"
 }
 
-# The NBD export reads through the provider's read ring (docs/vdisk.md "The
-# read ring"); the ring is in the checkpoint, and the new process marks it
-# stopped and hands back the reads the dead one left, so the export goes on
+# The NBD export through nbdkit (--nbdkit) reads through the provider's
+# read ring (docs/vdisk.md "The read ring"); the ring is in the checkpoint,
+# and the new process marks it stopped and hands back the reads the dead
+# one left, so the export goes on
 # with calls on the same channel instead of waiting for a ring nobody
 # serves. A read cut by the crash may fail (EIO); none returns wrong bytes.
 @test "kill -9 under an NBD export reading through its ring: the export goes on with calls, every byte right" {
@@ -131,7 +132,7 @@ ck_fds_at_least() { [ "$("$SCMCTL" --json service show vdisk | jq '[.. | objects
 	"$V" create --size 16M --block-size 1M "$D/r.vhdx"
 	head -c 16M /dev/urandom >"$SCMT/r.raw"
 	"$V" write "$D/r.vhdx" <"$SCMT/r.raw"
-	run "$V" export --endpoint "$(ep app)" --detach --name rr --readonly "$D/r.vhdx" --nbd "unix:$SCMT/rr.sock"
+	run "$V" export --endpoint "$(ep app)" --detach --nbdkit --name rr --readonly "$D/r.vhdx" --nbd "unix:$SCMT/rr.sock"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$SCM_EXPORT_DIR/rr.json")
@@ -174,7 +175,7 @@ ck_fds_at_least() { [ "$("$SCMCTL" --json service show vdisk | jq '[.. | objects
 	"$V" create --size 4M --block-size 1M "$D/h.vhdx"
 	head -c 4M /dev/urandom >"$SCMT/h.raw"
 	"$V" write "$D/h.vhdx" <"$SCMT/h.raw"
-	run "$V" export --endpoint "$(ep app)" --detach --name hh --readonly --lanes 1 "$D/h.vhdx" --nbd "unix:$SCMT/hh.sock"
+	run "$V" export --endpoint "$(ep app)" --detach --nbdkit --name hh --readonly --lanes 1 "$D/h.vhdx" --nbd "unix:$SCMT/hh.sock"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	timeout 60 nbdcopy "nbd+unix:///hh?socket=$SCMT/hh.sock" "$SCMT/got.raw"
