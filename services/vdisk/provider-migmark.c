@@ -146,6 +146,29 @@ bool mig_mark_refused(scm_call *call, const struct disk *d, const char *path, co
 	return true;
 }
 
+/* A disk opened again for writing after a crash: the mark beside it, by
+ * the directory and name of the path this handle used (bjob_recover
+ * believes a journal only for the path it names, and the disk may have
+ * come back first under another spelling of it), so a switch-over the
+ * checkpoint never heard of still refuses the writes. */
+void mig_mark_apply(struct disk *d, const char *path, const struct vhdx_scope *sp)
+{
+	if (d->moved_to)
+		return;
+	int dfd;
+	scm_error *err = NULL;
+	if (bjob_journal_dir(path, sp, &dfd, &err) < 0) {
+		scm_error_free(err);
+		return;
+	}
+	char *dest = NULL;
+	if (mark_read(dfd, path, &dest, NULL) > 0)
+		d->moved_to = dest;
+	else
+		free(dest);
+	close(dfd);
+}
+
 int do_migrated(scm_call *call, const char *path, bool clear, void *ud)
 {
 	(void)ud;

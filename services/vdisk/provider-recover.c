@@ -202,6 +202,7 @@ static struct disk *reopen(const scm_grant *g, struct channel *c, const char *pa
 		}
 		if (!d->bjob)
 			bjob_recover(d, sp); /* a job's journal beside it */
+		mig_mark_apply(d, path, sp);
 		return d;
 	}
 	if (vhdx_remote_named(probe)) {
@@ -240,8 +241,10 @@ static struct disk *reopen(const scm_grant *g, struct channel *c, const char *pa
 	d->rw = rw;
 	d->next = disks;
 	disks = d;
-	if (rw)
+	if (rw) {
 		bjob_recover(d, sp); /* a job's journal beside it */
+		mig_mark_apply(d, path, sp);
+	}
 	return d;
 }
 

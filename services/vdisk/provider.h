@@ -257,6 +257,9 @@ int do_migrated(scm_call *call, const char *path, bool clear, void *ud);
  * writing, refused (true, after replying) when the disk was migrated to
  * an NBD export: its handles say so, or the mark beside it does. */
 bool mig_mark_refused(scm_call *call, const struct disk *d, const char *path, const struct vhdx_scope *sp);
+/* ... and a disk opened again for writing after a crash takes the mark
+ * beside path into d->moved_to (provider-recover.c). */
+void mig_mark_apply(struct disk *d, const char *path, const struct vhdx_scope *sp);
 /* provider-ring.c: stops a handle's read ring (waits for the read it
  * serves), or a whole channel's; nothing when it has none */
 void ring_stop(struct handle *h);
