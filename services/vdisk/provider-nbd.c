@@ -14,10 +14,17 @@
  * thread switch each way, the client's); anything else becomes a job of
  * the disk's queue, answered by the worker that ran it, so several
  * requests of a connection are in flight at once (up to NBD_INFLIGHT, and
- * NBD_INFLIGHT_BYTES of data; the reader waits for room). Replies are
- * whole writev()s under the connection's lock. A violation of the protocol
- * ends the connection without an answer; a bad request that is not one
- * gets its error and the connection goes on.
+ * NBD_INFLIGHT_BYTES of data; the reader waits for room). No worker
+ * sends: a finished request's reply goes on the connection's queue (its
+ * request still counts in flight, so the queue has the same bounds) and
+ * the connection's sender thread writes it without blocking, within a
+ * total deadline per reply (send_reply: NBD_SEND_IDLE_MS plus its bytes
+ * at NBD_SEND_RATE, at most NBD_SEND_HARD_MS); past it the socket is shut
+ * down and the connection ends. A client that does not read its replies
+ * holds only its own connection, never the pool. The reader's own replies
+ * (inline reads, refusals) go the same way and it waits for each. A
+ * violation of the protocol ends the connection without an answer; a bad
+ * request that is not one gets its error and the connection goes on.
  *
  * The connection ends when the client disconnects, its handle is closed,
  * its channel closes, or the provider is handed over (nbd_stop_all: the
@@ -39,7 +46,22 @@
 #define NBD_INFLIGHT_BYTES (64u << 20)	   /* their data */
 #define NBD_MAX_PAYLOAD (4u << 20)	   /* the maximum block size offered */
 #define NBD_STATUS_MAX 256		   /* block status descriptors per reply */
-#define NBD_SEND_TIMEOUT_S 60		   /* a client that does not read its replies */
+#define NBD_SEND_IDLE_MS 30000		   /* a reply's deadline: this, */
+#define NBD_SEND_RATE (1u << 20)	   /* plus its bytes at this many a second, */
+#define NBD_SEND_HARD_MS 120000		   /* at most this */
+
+/* A reply waiting for the sender: built by any thread, sent by the
+ * connection's sender only. */
+struct nout {
+	struct nout *next;
+	uint8_t hdr[20 + 8 + 4 + 2];
+	struct iovec iov[3];
+	int cnt;
+	uint8_t *dbuf; /* block status descriptors, owned */
+	char msg[NBD_MSG_MAX];
+	struct nreq *r; /* a worker's: freed once sent */
+	bool sent;	/* the reader's: it waits for this */
+};
 
 struct nbdconn {
 	struct nbdconn *next;
@@ -53,12 +75,14 @@ struct nbdconn {
 	char nexus[VDISK_PR_NEXUS_MAX];
 	uint8_t *rbuf; /* the reader's, for reads done inline */
 	uint32_t rbuf_size;
-	pthread_t th;
-	pthread_mutex_t mu; /* sending; inflight */
+	pthread_t th, sender;
+	pthread_mutex_t mu; /* the queue; inflight; rdone; sent */
 	pthread_cond_t cv;
 	unsigned inflight;
 	uint64_t inflight_bytes;
-	atomic_bool stop, finished;
+	struct nout *qhead, **qtail;
+	bool rdone; /* the reader is done: the sender ends once the queue is empty */
+	atomic_bool stop, finished, broken;
 };
 
 struct nreq {
@@ -69,7 +93,7 @@ struct nreq {
 	uint32_t (*desc)[2]; /* block status: length, flags */
 	unsigned ndesc;
 	int res; /* 0 or -errno */
-	char msg[NBD_MSG_MAX];
+	struct nout out; /* its reply; out.msg is its error's text */
 };
 
 static struct nbdconn *conns; /* the loop's */
@@ -105,17 +129,36 @@ static void be64put(uint8_t *p, uint64_t v)
 	be32put(p + 4, (uint32_t)v);
 }
 
-/* All of iov, or the connection is broken (shut down: its reader ends). */
-static void sendv(struct nbdconn *n, struct iovec *iov, int cnt)
+/* All of iov within the reply's deadline, or the connection is broken:
+ * shut down (its reader ends) and nothing more is sent. Never blocks
+ * beyond the deadline; the sender's thread only. */
+static void send_reply(struct nbdconn *n, struct iovec *iov, int cnt)
 {
-	while (cnt > 0) {
-		ssize_t w = sendmsg(n->fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = (size_t)cnt }, MSG_NOSIGNAL);
+	size_t total = 0;
+	for (int i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	uint64_t now = mono_ns() / 1000000, wait = NBD_SEND_IDLE_MS + (uint64_t)total * 1000 / NBD_SEND_RATE;
+	uint64_t deadline = now + (wait < NBD_SEND_HARD_MS ? wait : NBD_SEND_HARD_MS);
+	while (cnt > 0 && !atomic_load(&n->broken)) {
+		ssize_t w = sendmsg(n->fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = (size_t)cnt },
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0) {
-			shutdown(n->fd, SHUT_RDWR);
-			return;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			now = mono_ns() / 1000000;
+			if (now >= deadline) {
+				fprintf(stderr, "vdisk-provider: nbd: the client did not read a reply of %zu bytes "
+					"within %llu ms: connection closed\n", total,
+					(unsigned long long)(wait < NBD_SEND_HARD_MS ? wait : NBD_SEND_HARD_MS));
+				break;
+			}
+			struct pollfd pfd = { .fd = n->fd, .events = POLLOUT };
+			uint64_t left = deadline - now;
+			poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+			continue;
 		}
+		if (w <= 0)
+			break;
 		while (cnt > 0 && (size_t)w >= iov->iov_len) {
 			w -= (ssize_t)iov->iov_len;
 			iov++;
@@ -126,17 +169,24 @@ static void sendv(struct nbdconn *n, struct iovec *iov, int cnt)
 			iov->iov_len -= (size_t)w;
 		}
 	}
+	if (cnt > 0) {
+		atomic_store(&n->broken, true);
+		shutdown(n->fd, SHUT_RDWR);
+	}
 }
 
-/* The answer to a request: data for a good READ, descriptors for BLOCK
- * STATUS, else its error. Structured for READ and BLOCK_STATUS when agreed,
- * simple otherwise. Any thread. */
-static void reply(struct nbdconn *n, const struct nbd_request *q, int res, const char *msg, const uint8_t *data,
-		  uint32_t (*desc)[2], unsigned ndesc)
+/* Builds into o the answer to a request: data for a good READ, descriptors
+ * for BLOCK STATUS, else its error. Structured for READ and BLOCK_STATUS
+ * when agreed, simple otherwise. Any thread; sends nothing. */
+static void build(struct nbdconn *n, struct nout *o, const struct nbd_request *q, int res, const char *msg,
+		  const uint8_t *data, uint32_t (*desc)[2], unsigned ndesc)
 {
-	uint8_t hdr[20 + 8 + 4 + 2], *dbuf = NULL;
-	struct iovec iov[3];
+	uint8_t *hdr = o->hdr, *dbuf = NULL;
+	struct iovec *iov = o->iov;
 	int cnt = 1;
+	if (msg != o->msg)
+		snprintf(o->msg, sizeof o->msg, "%s", msg ? msg : "");
+	msg = o->msg;
 	uint32_t err = nbd_errno(res);
 	bool structured = n->lim.structured && (q->type == NBD_CMD_READ || q->type == NBD_CMD_BLOCK_STATUS);
 	if (!structured) {
@@ -176,16 +226,39 @@ static void reply(struct nbdconn *n, const struct nbd_request *q, int res, const
 				be32put(dbuf + 8 * i + 4, desc[i][1]);
 			}
 			if (!dbuf) { /* the header promised them: nothing sane to send */
+				atomic_store(&n->broken, true);
 				shutdown(n->fd, SHUT_RDWR);
+				o->cnt = 0;
 				return;
 			}
 			iov[cnt++] = (struct iovec){ dbuf, 8 * (size_t)ndesc };
 		}
 	}
+	o->cnt = cnt;
+	o->dbuf = dbuf;
+}
+
+static void enqueue(struct nbdconn *n, struct nout *o)
+{
+	o->next = NULL;
 	pthread_mutex_lock(&n->mu);
-	sendv(n, iov, cnt);
+	*n->qtail = o;
+	n->qtail = &o->next;
+	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mu);
-	free(dbuf);
+}
+
+/* The reader's replies: queued as the workers' are, and waited for (data
+ * may be the reader's buffer). */
+static void reply(struct nbdconn *n, const struct nbd_request *q, int res, const char *msg, const uint8_t *data)
+{
+	struct nout o = { 0 };
+	build(n, &o, q, res, msg, data, NULL, 0);
+	enqueue(n, &o);
+	pthread_mutex_lock(&n->mu);
+	while (!o.sent)
+		pthread_cond_wait(&n->cv, &n->mu);
+	pthread_mutex_unlock(&n->mu);
 }
 
 /* Block status from q's offset on: runs of data (0) and of zeros without
@@ -256,10 +329,10 @@ static void nreq_run(struct iopool_job *pj)
 		res = io_work(n->d, IO_FLUSH, NULL, 0, 0, false, n->rw, n->nexus, &e);
 	r->res = res < 0 ? res : 0;
 	if (res == -EBADE)
-		snprintf(r->msg, sizeof r->msg, "reservation conflict: %.40s may not do this", n->nexus);
+		snprintf(r->out.msg, sizeof r->out.msg, "reservation conflict: %.40s may not do this", n->nexus);
 	else if (res < 0) {
 		char *t = e ? scm_error_text(e) : NULL;
-		snprintf(r->msg, sizeof r->msg, "%s", t ? t : strerror(-res));
+		snprintf(r->out.msg, sizeof r->out.msg, "%s", t ? t : strerror(-res));
 		free(t);
 	}
 	scm_error_free(e);
@@ -279,11 +352,44 @@ static void nreq_free(struct nreq *r)
 	pthread_mutex_unlock(&n->mu);
 }
 
+/* On a pool worker: queues the reply, never sends */
 static void nreq_done(struct iopool_job *pj)
 {
 	struct nreq *r = (struct nreq *)pj;
-	reply(r->n, &r->q, r->res, r->msg, r->buf, r->desc, r->ndesc);
-	nreq_free(r);
+	build(r->n, &r->out, &r->q, r->res, r->out.msg, r->buf, r->desc, r->ndesc);
+	r->out.r = r;
+	enqueue(r->n, &r->out);
+}
+
+/* Sends the queued replies in order until the reader is done and the queue
+ * empty; once the connection is broken, drops them (their requests leave
+ * the count in flight all the same). */
+static void *sender_main(void *arg)
+{
+	struct nbdconn *n = arg;
+	for (;;) {
+		pthread_mutex_lock(&n->mu);
+		while (!n->qhead && !n->rdone)
+			pthread_cond_wait(&n->cv, &n->mu);
+		struct nout *o = n->qhead;
+		if (o && !(n->qhead = o->next))
+			n->qtail = &n->qhead;
+		pthread_mutex_unlock(&n->mu);
+		if (!o)
+			return NULL;
+		if (o->cnt && !atomic_load(&n->broken))
+			send_reply(n, o->iov, o->cnt);
+		free(o->dbuf);
+		o->dbuf = NULL;
+		if (o->r) {
+			nreq_free(o->r);
+			continue;
+		}
+		pthread_mutex_lock(&n->mu);
+		o->sent = true;
+		pthread_cond_broadcast(&n->cv);
+		pthread_mutex_unlock(&n->mu);
+	}
 }
 
 /* exactly len bytes, or false (EOF, error, stopped) */
@@ -339,7 +445,7 @@ static bool read_inline(struct nbdconn *n, const struct nbd_request *q)
 		snprintf(msg, sizeof msg, "reservation conflict: %.40s may not read", n->nexus);
 	else if (res < 0)
 		snprintf(msg, sizeof msg, "read at %llu: %s", (unsigned long long)q->offset, strerror(-res));
-	reply(n, q, res < 0 ? res : 0, msg, n->rbuf, NULL, 0);
+	reply(n, q, res < 0 ? res : 0, msg, n->rbuf);
 	return true;
 }
 
@@ -347,6 +453,13 @@ static void *conn_main(void *arg)
 {
 	struct nbdconn *n = arg;
 	uint8_t raw[NBD_REQUEST_SIZE];
+	int se = pthread_create(&n->sender, NULL, sender_main, n);
+	if (se) {
+		fprintf(stderr, "vdisk-provider: nbd: starting the sender: %s: connection closed\n", strerror(se));
+		shutdown(n->fd, SHUT_RDWR);
+		atomic_store(&n->finished, true);
+		return NULL;
+	}
 	while (!atomic_load(&n->stop) && recv_all(n, raw, sizeof raw)) {
 		struct nbd_request q;
 		char msg[NBD_MSG_MAX];
@@ -358,8 +471,7 @@ static void *conn_main(void *arg)
 		if (p > 0) {
 			if (!drop(n, q.payload))
 				break;
-			reply(n, &q, p == NBD_EPERM ? -EPERM : p == NBD_EOVERFLOW ? -EOVERFLOW : -EINVAL, msg, NULL,
-			      NULL, 0);
+			reply(n, &q, p == NBD_EPERM ? -EPERM : p == NBD_EOVERFLOW ? -EOVERFLOW : -EINVAL, msg, NULL);
 			continue;
 		}
 		if (q.type == NBD_CMD_DISC)
@@ -390,7 +502,7 @@ static void *conn_main(void *arg)
 			pthread_mutex_unlock(&n->mu);
 			if (!drop(n, q.payload))
 				break;
-			reply(n, &q, -ENOMEM, "out of memory", NULL, NULL, 0);
+			reply(n, &q, -ENOMEM, "out of memory", NULL);
 			continue;
 		}
 		if (q.payload && !recv_all(n, r->buf, q.payload)) {
@@ -403,11 +515,16 @@ static void *conn_main(void *arg)
 			       __atomic_load_n(&n->d->parallel_reads, __ATOMIC_ACQUIRE);
 		iopool_submit(&n->d->q, &r->pj);
 	}
-	/* the requests in flight are answered (or fail to be) first */
+	/* the requests in flight are answered (or dropped, the socket shut
+	 * down) first; the sender sends or drops within a deadline, so this
+	 * waits for the disk's work only */
 	pthread_mutex_lock(&n->mu);
 	while (n->inflight)
 		pthread_cond_wait(&n->cv, &n->mu);
+	n->rdone = true;
+	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mu);
+	pthread_join(n->sender, NULL);
 	shutdown(n->fd, SHUT_RDWR);
 	atomic_store(&n->finished, true);
 	return NULL;
@@ -416,7 +533,8 @@ static void *conn_main(void *arg)
 static void conn_end(struct nbdconn *n)
 {
 	atomic_store(&n->stop, true);
-	/* the reader sees the end; replies in flight still go out */
+	/* the reader sees the end; replies in flight still go out (each
+	 * within its deadline) */
 	shutdown(n->fd, SHUT_RD);
 	pthread_mutex_lock(&n->mu);
 	pthread_cond_broadcast(&n->cv);
@@ -496,23 +614,25 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 		safe_close(fd);
 		return fail(call, SCM_E_INTERNAL, "out of memory or fds");
 	}
-	/* blocking, whatever the caller left; a client that stops reading its
-	 * replies is cut off rather than holding a worker */
+	/* blocking for the reader, whatever the caller left; the sender sends
+	 * with MSG_DONTWAIT within its deadline */
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	struct timeval tv = { .tv_sec = NBD_SEND_TIMEOUT_S };
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	*n = (struct nbdconn){ .c = c, .h = h, .d = h->d, .fd = fd, .rw = h->rw, .meta_id = (uint32_t)meta_id,
+	bool rw = h->rw;
+	*n = (struct nbdconn){ .c = c, .h = h, .d = h->d, .fd = fd, .rw = rw, .meta_id = (uint32_t)meta_id,
 			       .lim = { .size = h->d->virtual_size, .min_block = h->d->sector_size,
-					.max_payload = NBD_MAX_PAYLOAD, .readonly = readonly || !h->rw,
+					.max_payload = NBD_MAX_PAYLOAD, .readonly = readonly || !rw,
 					.structured = structured, .meta = structured && meta_id } };
 	pr_nexus(call, n->nexus);
+	n->qtail = &n->qhead;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
 	int e = pthread_create(&n->th, NULL, conn_main, n);
 	if (e) {
 		close(fd);
+		pthread_mutex_destroy(&n->mu);
+		pthread_cond_destroy(&n->cv);
 		free(n);
 		return fail(call, SCM_E_INTERNAL, "starting the connection's thread: %s", strerror(e));
 	}
