@@ -29,8 +29,10 @@
  * The connection ends when the client disconnects, its handle is closed,
  * its channel closes, or the provider is handed over (nbd_stop_all: the
  * sockets are not carried, the clients connect again to the export, which
- * hands the new connections to the new process). A crash closes them with
- * the process. */
+ * hands the new connections to the new process). Ending one shuts its
+ * socket down both ways, so nothing waits on the client any more: the
+ * loop waits only for the requests the disk is running (answers to a
+ * socket shut down are dropped). A crash closes them with the process. */
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -533,9 +535,11 @@ static void *conn_main(void *arg)
 static void conn_end(struct nbdconn *n)
 {
 	atomic_store(&n->stop, true);
-	/* the reader sees the end; replies in flight still go out (each
-	 * within its deadline) */
-	shutdown(n->fd, SHUT_RD);
+	/* both ways: the reader sees the end, the sender's next send fails at
+	 * once and it drops the rest; the join waits for the requests the
+	 * disk is running only, never for the client */
+	atomic_store(&n->broken, true);
+	shutdown(n->fd, SHUT_RDWR);
 	pthread_mutex_lock(&n->mu);
 	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mu);

@@ -138,3 +138,32 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	cmp "$SCMT/h.raw" "$SCMT/got.raw"
 	"$V" check "$D/h.vhdx"
 }
+
+@test "nbdserve: a client that never reads its replies stalls no other client; stopping its export does not hang" {
+	base_disk "$D/fl.vhdx"
+	base_disk "$D/ok.vhdx"
+	export_ writer fl "$D/fl.vhdx" --nbd "unix:$S"
+	export_ writer ok "$D/ok.vhdx" --nbd "unix:$SCMT/ok.sock"
+	# 64 rounds of write, 4 MiB read, flush, none of the replies read:
+	# far more than the socket buffers hold, many done by the pool
+	$RAW "$S" fl flood 64 $((4 << 20)) >"$SCMT/flood.out" 2>&1 < <(bare sleep 600) &
+	HOLDS="${HOLDS:-} $!"
+	wait_until 60 grep -q "^flooded" "$SCMT/flood.out"
+	# another client, another disk: its writes and reads complete
+	for i in 1 2 3 4 5 6 7 8; do
+		run timeout 120 $RAW "$SCMT/ok.sock" ok write $((i << 20)) 65536 read $((i << 20)) 65536 flush 0 0
+		echo "$output"
+		[ "${lines[1]}" = "write ok" ]
+		[[ ${lines[2]} == "read ok "* ]]
+	done
+	# ending the flooded export's connection (its handle closes) does not
+	# wait for the client: the export stops, the provider answers others
+	run timeout 120 "$V" export --stop fl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_until 60 grep -q "^closed" "$SCMT/flood.out"
+	run timeout 120 $RAW "$SCMT/ok.sock" ok read 0 4096
+	[[ ${lines[1]} == "read ok "* ]]
+	stop_ ok
+	"$V" check "$D/ok.vhdx"
+}
