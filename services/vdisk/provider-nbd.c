@@ -26,6 +26,10 @@
  * violation of the protocol ends the connection without an answer; a bad
  * request that is not one gets its error and the connection goes on.
  *
+ * What the connection may do is what the grant allows (do_nbd_serve): reads
+ * only unless "write" is allowed, and trim, write zeroes, flush and block
+ * status each only if the method of that name is (EPERM otherwise).
+ *
  * The connection ends when the client disconnects, its handle is closed,
  * its channel closes, or the provider is handed over (nbd_stop_all: the
  * sockets are not carried, the clients connect again to the export, which
@@ -77,6 +81,7 @@ struct nbdconn {
 	char nexus[VDISK_PR_NEXUS_MAX];
 	uint8_t *rbuf; /* the reader's, for reads done inline */
 	uint32_t rbuf_size;
+	bool may_trim, may_zero, may_flush, may_extents; /* the grant's */
 	pthread_t th, sender;
 	pthread_mutex_t mu; /* the queue; inflight; rdone; sent */
 	pthread_cond_t cv;
@@ -451,6 +456,19 @@ static bool read_inline(struct nbdconn *n, const struct nbd_request *q)
 	return true;
 }
 
+/* Does the grant allow what q asks? (read and write: do_nbd_serve, the
+ * export's read-only) */
+static const char *refused(const struct nbdconn *n, const struct nbd_request *q)
+{
+	switch (q->type) {
+	case NBD_CMD_TRIM: return n->may_trim ? NULL : "trim";
+	case NBD_CMD_WRITE_ZEROES: return n->may_zero ? NULL : "zero";
+	case NBD_CMD_FLUSH: return n->may_flush ? NULL : "flush";
+	case NBD_CMD_BLOCK_STATUS: return n->may_extents ? NULL : "extents";
+	default: return NULL;
+	}
+}
+
 static void *conn_main(void *arg)
 {
 	struct nbdconn *n = arg;
@@ -478,6 +496,12 @@ static void *conn_main(void *arg)
 		}
 		if (q.type == NBD_CMD_DISC)
 			break;
+		const char *what = refused(n, &q);
+		if (what) {
+			snprintf(msg, sizeof msg, "the grant does not allow %s", what);
+			reply(n, &q, -EPERM, msg, NULL);
+			continue;
+		}
 		if (q.type == NBD_CMD_READ && read_inline(n, &q))
 			continue;
 		uint64_t bytes = q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE ? q.length : 0;
@@ -590,14 +614,16 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	struct channel *c = scm_call_channel_data(call);
 	stop_where(false, NULL, NULL); /* reaps the ended ones */
+	if (!scm_call_allows(call, "read"))
+		return fail(call, SCM_E_DENIED, "nbd_serve: the grant does not allow read");
 	if (c->nbd_conns >= NBD_CONNS_MAX)
 		return fail(call, SCM_VDISK_E_LIMIT, "%u NBD connections are served for this channel already: no more",
 			    NBD_CONNS_MAX);
 	if (meta_id > UINT32_MAX)
 		return fail(call, SCM_E_BAD_ARGS, "meta_id %llu: more than 32 bits", (unsigned long long)meta_id);
 	/* a grant that allows nbd_serve lets the connection do what the
-	 * handle may (reads; writes, trim, zero, flush on a read-write one;
-	 * block status): per-parameter rules on those cannot be checked per
+	 * handle may and the grant allows (read; write, trim, zero, flush,
+	 * extents each if allowed): per-parameter rules on those cannot be checked per
 	 * request, so such a grant exports through nbdkit's calls instead */
 	const scm_grant *g = scm_call_grant(call);
 	static const char *const ruled[] = { "*", "read", "write", "trim", "zero", "flush", "extents" };
@@ -623,8 +649,12 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	bool rw = h->rw;
+	bool rw = h->rw && scm_call_allows(call, "write");
 	*n = (struct nbdconn){ .c = c, .h = h, .d = h->d, .fd = fd, .rw = rw, .meta_id = (uint32_t)meta_id,
+			       .may_trim = rw && scm_call_allows(call, "trim"),
+			       .may_zero = rw && scm_call_allows(call, "zero"),
+			       .may_flush = scm_call_allows(call, "flush"),
+			       .may_extents = scm_call_allows(call, "extents"),
 			       .lim = { .size = h->d->virtual_size, .min_block = h->d->sector_size,
 					.max_payload = NBD_MAX_PAYLOAD, .readonly = readonly || !rw,
 					.structured = structured, .meta = structured && meta_id } };

@@ -139,6 +139,23 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	"$V" check "$D/h.vhdx"
 }
 
+@test "nbdserve: a grant with nbd_serve and read but not write: a write gets EPERM, the disk is unchanged" {
+	base_disk "$D/nw.vhdx"
+	sum=$(sha256sum <"$D/nw.vhdx")
+	# the handle is read-write (the grant allows such an open), the
+	# connection is not: write is not among the grant's methods
+	export_ nowrite nw "$D/nw.vhdx" --nbd "unix:$S"
+	run $RAW "$S" nw write 0 4096 write $((1 << 20)) 512 read 0 4096
+	echo "$output"
+	[ "${lines[1]}" = "write error 1" ]
+	[ "${lines[2]}" = "write error 1" ]
+	[[ ${lines[3]} == "read ok "* ]]
+	run nbdsh -u "$URI" -c 'h.trim(1 << 20, 0)'
+	[ "$status" -ne 0 ]
+	stop_ nw
+	[ "$(sha256sum <"$D/nw.vhdx")" = "$sum" ]
+}
+
 @test "nbdserve: a client that never reads its replies stalls no other client; stopping its export does not hang" {
 	base_disk "$D/fl.vhdx"
 	base_disk "$D/ok.vhdx"
