@@ -28,7 +28,9 @@
  *
  * What the connection may do is what the grant allows (do_nbd_serve): reads
  * only unless "write" is allowed, and trim, write zeroes, flush and block
- * status each only if the method of that name is (EPERM otherwise).
+ * status each only if the method of that name is (EPERM otherwise). A
+ * client (account) has at most NBD_CONNS_CLIENT connections served, the
+ * provider NBD_CONNS_TOTAL.
  *
  * The connection ends when the client disconnects, its handle is closed,
  * its channel closes, or the provider is handed over (nbd_stop_all: the
@@ -48,6 +50,8 @@
 #include "provider.h"
 
 #define NBD_CONNS_MAX 16		   /* per channel */
+#define NBD_CONNS_CLIENT 16		   /* per client (account) */
+#define NBD_CONNS_TOTAL 64		   /* per provider */
 #define NBD_INFLIGHT 64			   /* requests per connection */
 #define NBD_INFLIGHT_BYTES (64u << 20)	   /* their data */
 #define NBD_MAX_PAYLOAD (4u << 20)	   /* the maximum block size offered */
@@ -82,6 +86,7 @@ struct nbdconn {
 	uint8_t *rbuf; /* the reader's, for reads done inline */
 	uint32_t rbuf_size;
 	bool may_trim, may_zero, may_flush, may_extents; /* the grant's */
+	struct account *acct;
 	pthread_t th, sender;
 	pthread_mutex_t mu; /* the queue; inflight; rdone; sent */
 	pthread_cond_t cv;
@@ -104,6 +109,7 @@ struct nreq {
 };
 
 static struct nbdconn *conns; /* the loop's */
+static unsigned conns_total;
 
 static uint32_t nbd_errno(int r)
 {
@@ -571,6 +577,9 @@ static void conn_end(struct nbdconn *n)
 	close(n->fd);
 	free(n->rbuf);
 	n->c->nbd_conns--;
+	if (n->acct)
+		n->acct->nbd_conns--;
+	conns_total--;
 	pthread_mutex_destroy(&n->mu);
 	pthread_cond_destroy(&n->cv);
 	free(n);
@@ -619,6 +628,12 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 	if (c->nbd_conns >= NBD_CONNS_MAX)
 		return fail(call, SCM_VDISK_E_LIMIT, "%u NBD connections are served for this channel already: no more",
 			    NBD_CONNS_MAX);
+	if (h->acct && h->acct->nbd_conns >= NBD_CONNS_CLIENT)
+		return fail(call, SCM_VDISK_E_LIMIT, "%u NBD connections are served for this client already: no more",
+			    NBD_CONNS_CLIENT);
+	if (conns_total >= NBD_CONNS_TOTAL)
+		return fail(call, SCM_VDISK_E_LIMIT, "the provider serves %u NBD connections already: no more",
+			    NBD_CONNS_TOTAL);
 	if (meta_id > UINT32_MAX)
 		return fail(call, SCM_E_BAD_ARGS, "meta_id %llu: more than 32 bits", (unsigned long long)meta_id);
 	/* a grant that allows nbd_serve lets the connection do what the
@@ -654,7 +669,7 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 			       .may_trim = rw && scm_call_allows(call, "trim"),
 			       .may_zero = rw && scm_call_allows(call, "zero"),
 			       .may_flush = scm_call_allows(call, "flush"),
-			       .may_extents = scm_call_allows(call, "extents"),
+			       .may_extents = scm_call_allows(call, "extents"), .acct = h->acct,
 			       .lim = { .size = h->d->virtual_size, .min_block = h->d->sector_size,
 					.max_payload = NBD_MAX_PAYLOAD, .readonly = readonly || !rw,
 					.structured = structured, .meta = structured && meta_id } };
@@ -671,6 +686,9 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 		return fail(call, SCM_E_INTERNAL, "starting the connection's thread: %s", strerror(e));
 	}
 	c->nbd_conns++;
+	if (n->acct)
+		n->acct->nbd_conns++;
+	conns_total++;
 	n->next = conns;
 	conns = n;
 	return scm_vdisk_nbd_serve_reply(call);

@@ -184,3 +184,29 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	stop_ ok
 	"$V" check "$D/ok.vhdx"
 }
+
+@test "nbdserve: a client gets at most 16 served connections across its exports" {
+	base_disk "$D/c1.vhdx"
+	base_disk "$D/c2.vhdx"
+	export_ reader c1 "$D/c1.vhdx" --readonly --nbd "unix:$S"
+	export_ reader c2 "$D/c2.vhdx" --readonly --nbd "unix:$SCMT/c2.sock"
+	local i
+	for i in $(seq 1 16); do
+		if [ "$i" -le 10 ]; then sock=$S name=c1; else sock=$SCMT/c2.sock name=c2; fi
+		$RAW "$sock" $name read 0 4096 hold >"$SCMT/hold.$i" 2>&1 < <(bare sleep 600) &
+		HOLDS="${HOLDS:-} $!"
+	done
+	for i in $(seq 1 16); do wait_until 60 grep -q "^read ok" "$SCMT/hold.$i"; done
+	# the 17th, on either export, is refused; the writer (another client) is served
+	run $RAW "$SCMT/c2.sock" c2 read 0 4096
+	echo "$output"
+	[[ $output != *"read ok"* ]]
+	[[ $output == *"NBD connections are served for this client already"* ]]
+	base_disk "$D/w.vhdx"
+	export_ writer w "$D/w.vhdx" --nbd "unix:$SCMT/w.sock"
+	run $RAW "$SCMT/w.sock" w read 0 4096
+	[[ ${lines[1]} == "read ok "* ]]
+	# one ends: a new one is served again
+	kill ${HOLDS##* }
+	wait_until 60 sh -c "$RAW $SCMT/c2.sock c2 read 0 4096 | grep -q 'read ok'"
+}
