@@ -117,6 +117,7 @@ static uint32_t nbd_errno(int r)
 	case 0: return 0;
 	case EPERM: case EROFS: case EBADE: case EACCES: return NBD_EPERM;
 	case EINVAL: return NBD_EINVAL;
+	case EOVERFLOW: return NBD_EOVERFLOW;
 	case ENOSPC: return NBD_ENOSPC;
 	case ENOMEM: return NBD_ENOMEM;
 	case ESHUTDOWN: return NBD_ESHUTDOWN;
