@@ -18,7 +18,7 @@
  * sends: a finished request's reply goes on the connection's queue (its
  * request still counts in flight, so the queue has the same bounds) and
  * the connection's sender thread writes it without blocking, within a
- * total deadline per reply (send_reply: NBD_SEND_IDLE_MS plus its bytes
+ * total deadline per reply (provider-nbdsend.c: NBD_SEND_IDLE_MS plus its bytes
  * at NBD_SEND_RATE, at most NBD_SEND_HARD_MS); past it the socket is shut
  * down and the connection ends. A client that does not read its replies
  * holds only its own connection, never the pool. The reader's own replies
@@ -39,15 +39,7 @@
  * socket down both ways, so nothing waits on the client any more: the
  * loop waits only for the requests the disk is running (answers to a
  * socket shut down are dropped). A crash closes them with the process. */
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/uio.h>
-
-#include "nbdproto.h"
-#include "provider.h"
+#include "provider-nbd.h"
 
 #define NBD_CONNS_MAX 16		   /* per channel */
 #define NBD_CONNS_CLIENT 16		   /* per client (account) */
@@ -56,224 +48,9 @@
 #define NBD_INFLIGHT_BYTES (64u << 20)	   /* their data */
 #define NBD_MAX_PAYLOAD (4u << 20)	   /* the maximum block size offered */
 #define NBD_STATUS_MAX 256		   /* block status descriptors per reply */
-#define NBD_SEND_IDLE_MS 30000		   /* a reply's deadline: this, */
-#define NBD_SEND_RATE (1u << 20)	   /* plus its bytes at this many a second, */
-#define NBD_SEND_HARD_MS 120000		   /* at most this */
-
-/* A reply waiting for the sender: built by any thread, sent by the
- * connection's sender only. */
-struct nout {
-	struct nout *next;
-	uint8_t hdr[20 + 8 + 4 + 2];
-	struct iovec iov[3];
-	int cnt;
-	uint8_t *dbuf; /* block status descriptors, owned */
-	char msg[NBD_MSG_MAX];
-	struct nreq *r; /* a worker's: freed once sent */
-	bool sent;	/* the reader's: it waits for this */
-};
-
-struct nbdconn {
-	struct nbdconn *next;
-	struct channel *c;
-	struct handle *h;
-	struct disk *d;
-	int fd;
-	bool rw;
-	struct nbd_limits lim;
-	uint32_t meta_id;
-	char nexus[VDISK_PR_NEXUS_MAX];
-	uint8_t *rbuf; /* the reader's, for reads done inline */
-	uint32_t rbuf_size;
-	bool may_trim, may_zero, may_flush, may_extents; /* the grant's */
-	struct account *acct;
-	pthread_t th, sender;
-	pthread_mutex_t mu; /* the queue; inflight; rdone; sent */
-	pthread_cond_t cv;
-	unsigned inflight;
-	uint64_t inflight_bytes;
-	struct nout *qhead, **qtail;
-	bool rdone; /* the reader is done: the sender ends once the queue is empty */
-	atomic_bool stop, finished, broken;
-};
-
-struct nreq {
-	struct iopool_job pj;
-	struct nbdconn *n;
-	struct nbd_request q;
-	uint8_t *buf;
-	uint32_t (*desc)[2]; /* block status: length, flags */
-	unsigned ndesc;
-	int res; /* 0 or -errno */
-	struct nout out; /* its reply; out.msg is its error's text */
-};
 
 static struct nbdconn *conns; /* the loop's */
 static unsigned conns_total;
-
-static uint32_t nbd_errno(int r)
-{
-	switch (-r) {
-	case 0: return 0;
-	case EPERM: case EROFS: case EBADE: case EACCES: return NBD_EPERM;
-	case EINVAL: return NBD_EINVAL;
-	case EOVERFLOW: return NBD_EOVERFLOW;
-	case ENOSPC: return NBD_ENOSPC;
-	case ENOMEM: return NBD_ENOMEM;
-	case ESHUTDOWN: return NBD_ESHUTDOWN;
-	default: return NBD_EIO;
-	}
-}
-
-static void be16put(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void be32put(uint8_t *p, uint32_t v)
-{
-	be16put(p, (uint16_t)(v >> 16));
-	be16put(p + 2, (uint16_t)v);
-}
-
-static void be64put(uint8_t *p, uint64_t v)
-{
-	be32put(p, (uint32_t)(v >> 32));
-	be32put(p + 4, (uint32_t)v);
-}
-
-/* All of iov within the reply's deadline, or the connection is broken:
- * shut down (its reader ends) and nothing more is sent. Never blocks
- * beyond the deadline; the sender's thread only. */
-static void send_reply(struct nbdconn *n, struct iovec *iov, int cnt)
-{
-	size_t total = 0;
-	for (int i = 0; i < cnt; i++)
-		total += iov[i].iov_len;
-	uint64_t now = mono_ns() / 1000000, wait = NBD_SEND_IDLE_MS + (uint64_t)total * 1000 / NBD_SEND_RATE;
-	uint64_t deadline = now + (wait < NBD_SEND_HARD_MS ? wait : NBD_SEND_HARD_MS);
-	while (cnt > 0 && !atomic_load(&n->broken)) {
-		ssize_t w = sendmsg(n->fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = (size_t)cnt },
-				    MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			now = mono_ns() / 1000000;
-			if (now >= deadline) {
-				fprintf(stderr, "vdisk-provider: nbd: the client did not read a reply of %zu bytes "
-					"within %llu ms: connection closed\n", total,
-					(unsigned long long)(wait < NBD_SEND_HARD_MS ? wait : NBD_SEND_HARD_MS));
-				break;
-			}
-			struct pollfd pfd = { .fd = n->fd, .events = POLLOUT };
-			uint64_t left = deadline - now;
-			poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
-			continue;
-		}
-		if (w <= 0)
-			break;
-		while (cnt > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	if (cnt > 0) {
-		atomic_store(&n->broken, true);
-		shutdown(n->fd, SHUT_RDWR);
-	}
-}
-
-/* Builds into o the answer to a request: data for a good READ, descriptors
- * for BLOCK STATUS, else its error. Structured for READ and BLOCK_STATUS
- * when agreed, simple otherwise. Any thread; sends nothing. */
-static void build(struct nbdconn *n, struct nout *o, const struct nbd_request *q, int res, const char *msg,
-		  const uint8_t *data, uint32_t (*desc)[2], unsigned ndesc)
-{
-	uint8_t *hdr = o->hdr, *dbuf = NULL;
-	struct iovec *iov = o->iov;
-	int cnt = 1;
-	if (msg != o->msg)
-		snprintf(o->msg, sizeof o->msg, "%s", msg ? msg : "");
-	msg = o->msg;
-	uint32_t err = nbd_errno(res);
-	bool structured = n->lim.structured && (q->type == NBD_CMD_READ || q->type == NBD_CMD_BLOCK_STATUS);
-	if (!structured) {
-		be32put(hdr, NBD_SIMPLE_REPLY_MAGIC);
-		be32put(hdr + 4, err);
-		be64put(hdr + 8, q->cookie);
-		iov[0] = (struct iovec){ hdr, 16 };
-		if (!err && q->type == NBD_CMD_READ)
-			iov[cnt++] = (struct iovec){ (void *)data, q->length };
-	} else {
-		be32put(hdr, NBD_STRUCTURED_REPLY_MAGIC);
-		be16put(hdr + 4, NBD_REPLY_FLAG_DONE);
-		be64put(hdr + 8, q->cookie);
-		if (err) {
-			uint16_t ml = (uint16_t)strnlen(msg ? msg : "", NBD_MSG_MAX - 1);
-			be16put(hdr + 6, NBD_REPLY_TYPE_ERROR);
-			be32put(hdr + 16, 4 + 2 + ml);
-			be32put(hdr + 20, err);
-			be16put(hdr + 24, ml);
-			iov[0] = (struct iovec){ hdr, 26 };
-			if (ml)
-				iov[cnt++] = (struct iovec){ (void *)msg, ml };
-		} else if (q->type == NBD_CMD_READ) {
-			be16put(hdr + 6, NBD_REPLY_TYPE_OFFSET_DATA);
-			be32put(hdr + 16, 8 + q->length);
-			be64put(hdr + 20, q->offset);
-			iov[0] = (struct iovec){ hdr, 28 };
-			iov[cnt++] = (struct iovec){ (void *)data, q->length };
-		} else {
-			be16put(hdr + 6, NBD_REPLY_TYPE_BLOCK_STATUS);
-			be32put(hdr + 16, 4 + 8 * ndesc);
-			be32put(hdr + 20, n->meta_id);
-			iov[0] = (struct iovec){ hdr, 24 };
-			dbuf = malloc(8 * (size_t)ndesc);
-			for (unsigned i = 0; dbuf && i < ndesc; i++) {
-				be32put(dbuf + 8 * i, desc[i][0]);
-				be32put(dbuf + 8 * i + 4, desc[i][1]);
-			}
-			if (!dbuf) { /* the header promised them: nothing sane to send */
-				atomic_store(&n->broken, true);
-				shutdown(n->fd, SHUT_RDWR);
-				o->cnt = 0;
-				return;
-			}
-			iov[cnt++] = (struct iovec){ dbuf, 8 * (size_t)ndesc };
-		}
-	}
-	o->cnt = cnt;
-	o->dbuf = dbuf;
-}
-
-static void enqueue(struct nbdconn *n, struct nout *o)
-{
-	o->next = NULL;
-	pthread_mutex_lock(&n->mu);
-	*n->qtail = o;
-	n->qtail = &o->next;
-	pthread_cond_broadcast(&n->cv);
-	pthread_mutex_unlock(&n->mu);
-}
-
-/* The reader's replies: queued as the workers' are, and waited for (data
- * may be the reader's buffer). */
-static void reply(struct nbdconn *n, const struct nbd_request *q, int res, const char *msg, const uint8_t *data)
-{
-	struct nout o = { 0 };
-	build(n, &o, q, res, msg, data, NULL, 0);
-	enqueue(n, &o);
-	pthread_mutex_lock(&n->mu);
-	while (!o.sent)
-		pthread_cond_wait(&n->cv, &n->mu);
-	pthread_mutex_unlock(&n->mu);
-}
 
 /* Block status from q's offset on: runs of data (0) and of zeros without
  * storage (hole|zero), neighbours of one kind merged. */
@@ -352,7 +129,7 @@ static void nreq_run(struct iopool_job *pj)
 	scm_error_free(e);
 }
 
-static void nreq_free(struct nreq *r)
+void nreq_free(struct nreq *r)
 {
 	struct nbdconn *n = r->n;
 	uint64_t bytes = r->q.type == NBD_CMD_READ || r->q.type == NBD_CMD_WRITE ? r->q.length : 0;
@@ -370,40 +147,9 @@ static void nreq_free(struct nreq *r)
 static void nreq_done(struct iopool_job *pj)
 {
 	struct nreq *r = (struct nreq *)pj;
-	build(r->n, &r->out, &r->q, r->res, r->out.msg, r->buf, r->desc, r->ndesc);
+	nbd_build(r->n, &r->out, &r->q, r->res, r->out.msg, r->buf, r->desc, r->ndesc);
 	r->out.r = r;
-	enqueue(r->n, &r->out);
-}
-
-/* Sends the queued replies in order until the reader is done and the queue
- * empty; once the connection is broken, drops them (their requests leave
- * the count in flight all the same). */
-static void *sender_main(void *arg)
-{
-	struct nbdconn *n = arg;
-	for (;;) {
-		pthread_mutex_lock(&n->mu);
-		while (!n->qhead && !n->rdone)
-			pthread_cond_wait(&n->cv, &n->mu);
-		struct nout *o = n->qhead;
-		if (o && !(n->qhead = o->next))
-			n->qtail = &n->qhead;
-		pthread_mutex_unlock(&n->mu);
-		if (!o)
-			return NULL;
-		if (o->cnt && !atomic_load(&n->broken))
-			send_reply(n, o->iov, o->cnt);
-		free(o->dbuf);
-		o->dbuf = NULL;
-		if (o->r) {
-			nreq_free(o->r);
-			continue;
-		}
-		pthread_mutex_lock(&n->mu);
-		o->sent = true;
-		pthread_cond_broadcast(&n->cv);
-		pthread_mutex_unlock(&n->mu);
-	}
+	nbd_enqueue(r->n, &r->out);
 }
 
 /* exactly len bytes, or false (EOF, error, stopped) */
@@ -459,7 +205,7 @@ static bool read_inline(struct nbdconn *n, const struct nbd_request *q)
 		snprintf(msg, sizeof msg, "reservation conflict: %.40s may not read", n->nexus);
 	else if (res < 0)
 		snprintf(msg, sizeof msg, "read at %llu: %s", (unsigned long long)q->offset, strerror(-res));
-	reply(n, q, res < 0 ? res : 0, msg, n->rbuf);
+	nbd_reply(n, q, res < 0 ? res : 0, msg, n->rbuf);
 	return true;
 }
 
@@ -480,7 +226,7 @@ static void *conn_main(void *arg)
 {
 	struct nbdconn *n = arg;
 	uint8_t raw[NBD_REQUEST_SIZE];
-	int se = pthread_create(&n->sender, NULL, sender_main, n);
+	int se = pthread_create(&n->sender, NULL, nbd_sender_main, n);
 	if (se) {
 		fprintf(stderr, "vdisk-provider: nbd: starting the sender: %s: connection closed\n", strerror(se));
 		shutdown(n->fd, SHUT_RDWR);
@@ -498,7 +244,7 @@ static void *conn_main(void *arg)
 		if (p > 0) {
 			if (!drop(n, q.payload))
 				break;
-			reply(n, &q, p == NBD_EPERM ? -EPERM : p == NBD_EOVERFLOW ? -EOVERFLOW : -EINVAL, msg, NULL);
+			nbd_reply(n, &q, p == NBD_EPERM ? -EPERM : p == NBD_EOVERFLOW ? -EOVERFLOW : -EINVAL, msg, NULL);
 			continue;
 		}
 		if (q.type == NBD_CMD_DISC)
@@ -506,7 +252,7 @@ static void *conn_main(void *arg)
 		const char *what = refused(n, &q);
 		if (what) {
 			snprintf(msg, sizeof msg, "the grant does not allow %s", what);
-			reply(n, &q, -EPERM, msg, NULL);
+			nbd_reply(n, &q, -EPERM, msg, NULL);
 			continue;
 		}
 		if (q.type == NBD_CMD_READ && read_inline(n, &q))
@@ -535,7 +281,7 @@ static void *conn_main(void *arg)
 			pthread_mutex_unlock(&n->mu);
 			if (!drop(n, q.payload))
 				break;
-			reply(n, &q, -ENOMEM, "out of memory", NULL);
+			nbd_reply(n, &q, -ENOMEM, "out of memory", NULL);
 			continue;
 		}
 		if (q.payload && !recv_all(n, r->buf, q.payload)) {
