@@ -168,18 +168,18 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	wait_until 60 grep -q "^flooded" "$SCMT/flood.out"
 	# another client, another disk: its writes and reads complete
 	for i in 1 2 3 4 5 6 7 8; do
-		run timeout 120 $RAW "$SCMT/ok.sock" ok write $((i << 20)) 65536 read $((i << 20)) 65536 flush 0 0
+		run timeout 30 $RAW "$SCMT/ok.sock" ok write $((i << 20)) 65536 read $((i << 20)) 65536 flush 0 0
 		echo "$output"
 		[ "${lines[1]}" = "write ok" ]
 		[[ ${lines[2]} == "read ok "* ]]
 	done
 	# ending the flooded export's connection (its handle closes) does not
 	# wait for the client: the export stops, the provider answers others
-	run timeout 120 "$V" export --stop fl
+	run timeout 45 "$V" export --stop fl
 	echo "$output"
 	[ "$status" -eq 0 ]
 	wait_until 60 grep -q "^closed" "$SCMT/flood.out"
-	run timeout 120 $RAW "$SCMT/ok.sock" ok read 0 4096
+	run timeout 30 $RAW "$SCMT/ok.sock" ok read 0 4096
 	[[ ${lines[1]} == "read ok "* ]]
 	stop_ ok
 	"$V" check "$D/ok.vhdx"
