@@ -14,179 +14,43 @@
  * thread switch each way, the client's); anything else becomes a job of
  * the disk's queue, answered by the worker that ran it, so several
  * requests of a connection are in flight at once (up to NBD_INFLIGHT, and
- * NBD_INFLIGHT_BYTES of data; the reader waits for room). Replies are
- * whole writev()s under the connection's lock. A violation of the protocol
- * ends the connection without an answer; a bad request that is not one
- * gets its error and the connection goes on.
+ * NBD_INFLIGHT_BYTES of data; the reader waits for room). No worker
+ * sends: a finished request's reply goes on the connection's queue (its
+ * request still counts in flight, so the queue has the same bounds) and
+ * the connection's sender thread writes it without blocking, within a
+ * total deadline per reply (provider-nbdsend.c: NBD_SEND_IDLE_MS plus its bytes
+ * at NBD_SEND_RATE, at most NBD_SEND_HARD_MS); past it the socket is shut
+ * down and the connection ends. A client that does not read its replies
+ * holds only its own connection, never the pool. The reader's own replies
+ * (inline reads, refusals) go the same way and it waits for each. A
+ * violation of the protocol ends the connection without an answer; a bad
+ * request that is not one gets its error and the connection goes on.
+ *
+ * What the connection may do is what the grant allows (do_nbd_serve): reads
+ * only unless "write" is allowed, and trim, write zeroes, flush and block
+ * status each only if the method of that name is (EPERM otherwise). A
+ * client (account) has at most NBD_CONNS_CLIENT connections served, the
+ * provider NBD_CONNS_TOTAL.
  *
  * The connection ends when the client disconnects, its handle is closed,
  * its channel closes, or the provider is handed over (nbd_stop_all: the
  * sockets are not carried, the clients connect again to the export, which
- * hands the new connections to the new process). A crash closes them with
- * the process. */
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/uio.h>
-
-#include "nbdproto.h"
-#include "provider.h"
+ * hands the new connections to the new process). Ending one shuts its
+ * socket down both ways, so nothing waits on the client any more: the
+ * loop waits only for the requests the disk is running (answers to a
+ * socket shut down are dropped). A crash closes them with the process. */
+#include "provider-nbd.h"
 
 #define NBD_CONNS_MAX 16		   /* per channel */
+#define NBD_CONNS_CLIENT 16		   /* per client (account) */
+#define NBD_CONNS_TOTAL 64		   /* per provider */
 #define NBD_INFLIGHT 64			   /* requests per connection */
 #define NBD_INFLIGHT_BYTES (64u << 20)	   /* their data */
 #define NBD_MAX_PAYLOAD (4u << 20)	   /* the maximum block size offered */
 #define NBD_STATUS_MAX 256		   /* block status descriptors per reply */
-#define NBD_SEND_TIMEOUT_S 60		   /* a client that does not read its replies */
-
-struct nbdconn {
-	struct nbdconn *next;
-	struct channel *c;
-	struct handle *h;
-	struct disk *d;
-	int fd;
-	bool rw;
-	struct nbd_limits lim;
-	uint32_t meta_id;
-	char nexus[VDISK_PR_NEXUS_MAX];
-	uint8_t *rbuf; /* the reader's, for reads done inline */
-	uint32_t rbuf_size;
-	pthread_t th;
-	pthread_mutex_t mu; /* sending; inflight */
-	pthread_cond_t cv;
-	unsigned inflight;
-	uint64_t inflight_bytes;
-	atomic_bool stop, finished;
-};
-
-struct nreq {
-	struct iopool_job pj;
-	struct nbdconn *n;
-	struct nbd_request q;
-	uint8_t *buf;
-	uint32_t (*desc)[2]; /* block status: length, flags */
-	unsigned ndesc;
-	int res; /* 0 or -errno */
-	char msg[NBD_MSG_MAX];
-};
 
 static struct nbdconn *conns; /* the loop's */
-
-static uint32_t nbd_errno(int r)
-{
-	switch (-r) {
-	case 0: return 0;
-	case EPERM: case EROFS: case EBADE: case EACCES: return NBD_EPERM;
-	case EINVAL: return NBD_EINVAL;
-	case ENOSPC: return NBD_ENOSPC;
-	case ENOMEM: return NBD_ENOMEM;
-	case ESHUTDOWN: return NBD_ESHUTDOWN;
-	default: return NBD_EIO;
-	}
-}
-
-static void be16put(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void be32put(uint8_t *p, uint32_t v)
-{
-	be16put(p, (uint16_t)(v >> 16));
-	be16put(p + 2, (uint16_t)v);
-}
-
-static void be64put(uint8_t *p, uint64_t v)
-{
-	be32put(p, (uint32_t)(v >> 32));
-	be32put(p + 4, (uint32_t)v);
-}
-
-/* All of iov, or the connection is broken (shut down: its reader ends). */
-static void sendv(struct nbdconn *n, struct iovec *iov, int cnt)
-{
-	while (cnt > 0) {
-		ssize_t w = sendmsg(n->fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = (size_t)cnt }, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			shutdown(n->fd, SHUT_RDWR);
-			return;
-		}
-		while (cnt > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-}
-
-/* The answer to a request: data for a good READ, descriptors for BLOCK
- * STATUS, else its error. Structured for READ and BLOCK_STATUS when agreed,
- * simple otherwise. Any thread. */
-static void reply(struct nbdconn *n, const struct nbd_request *q, int res, const char *msg, const uint8_t *data,
-		  uint32_t (*desc)[2], unsigned ndesc)
-{
-	uint8_t hdr[20 + 8 + 4 + 2], *dbuf = NULL;
-	struct iovec iov[3];
-	int cnt = 1;
-	uint32_t err = nbd_errno(res);
-	bool structured = n->lim.structured && (q->type == NBD_CMD_READ || q->type == NBD_CMD_BLOCK_STATUS);
-	if (!structured) {
-		be32put(hdr, NBD_SIMPLE_REPLY_MAGIC);
-		be32put(hdr + 4, err);
-		be64put(hdr + 8, q->cookie);
-		iov[0] = (struct iovec){ hdr, 16 };
-		if (!err && q->type == NBD_CMD_READ)
-			iov[cnt++] = (struct iovec){ (void *)data, q->length };
-	} else {
-		be32put(hdr, NBD_STRUCTURED_REPLY_MAGIC);
-		be16put(hdr + 4, NBD_REPLY_FLAG_DONE);
-		be64put(hdr + 8, q->cookie);
-		if (err) {
-			uint16_t ml = (uint16_t)strnlen(msg ? msg : "", NBD_MSG_MAX - 1);
-			be16put(hdr + 6, NBD_REPLY_TYPE_ERROR);
-			be32put(hdr + 16, 4 + 2 + ml);
-			be32put(hdr + 20, err);
-			be16put(hdr + 24, ml);
-			iov[0] = (struct iovec){ hdr, 26 };
-			if (ml)
-				iov[cnt++] = (struct iovec){ (void *)msg, ml };
-		} else if (q->type == NBD_CMD_READ) {
-			be16put(hdr + 6, NBD_REPLY_TYPE_OFFSET_DATA);
-			be32put(hdr + 16, 8 + q->length);
-			be64put(hdr + 20, q->offset);
-			iov[0] = (struct iovec){ hdr, 28 };
-			iov[cnt++] = (struct iovec){ (void *)data, q->length };
-		} else {
-			be16put(hdr + 6, NBD_REPLY_TYPE_BLOCK_STATUS);
-			be32put(hdr + 16, 4 + 8 * ndesc);
-			be32put(hdr + 20, n->meta_id);
-			iov[0] = (struct iovec){ hdr, 24 };
-			dbuf = malloc(8 * (size_t)ndesc);
-			for (unsigned i = 0; dbuf && i < ndesc; i++) {
-				be32put(dbuf + 8 * i, desc[i][0]);
-				be32put(dbuf + 8 * i + 4, desc[i][1]);
-			}
-			if (!dbuf) { /* the header promised them: nothing sane to send */
-				shutdown(n->fd, SHUT_RDWR);
-				return;
-			}
-			iov[cnt++] = (struct iovec){ dbuf, 8 * (size_t)ndesc };
-		}
-	}
-	pthread_mutex_lock(&n->mu);
-	sendv(n, iov, cnt);
-	pthread_mutex_unlock(&n->mu);
-	free(dbuf);
-}
+static unsigned conns_total;
 
 /* Block status from q's offset on: runs of data (0) and of zeros without
  * storage (hole|zero), neighbours of one kind merged. */
@@ -256,16 +120,16 @@ static void nreq_run(struct iopool_job *pj)
 		res = io_work(n->d, IO_FLUSH, NULL, 0, 0, false, n->rw, n->nexus, &e);
 	r->res = res < 0 ? res : 0;
 	if (res == -EBADE)
-		snprintf(r->msg, sizeof r->msg, "reservation conflict: %.40s may not do this", n->nexus);
+		snprintf(r->out.msg, sizeof r->out.msg, "reservation conflict: %.40s may not do this", n->nexus);
 	else if (res < 0) {
 		char *t = e ? scm_error_text(e) : NULL;
-		snprintf(r->msg, sizeof r->msg, "%s", t ? t : strerror(-res));
+		snprintf(r->out.msg, sizeof r->out.msg, "%s", t ? t : strerror(-res));
 		free(t);
 	}
 	scm_error_free(e);
 }
 
-static void nreq_free(struct nreq *r)
+void nreq_free(struct nreq *r)
 {
 	struct nbdconn *n = r->n;
 	uint64_t bytes = r->q.type == NBD_CMD_READ || r->q.type == NBD_CMD_WRITE ? r->q.length : 0;
@@ -279,11 +143,13 @@ static void nreq_free(struct nreq *r)
 	pthread_mutex_unlock(&n->mu);
 }
 
+/* On a pool worker: queues the reply, never sends */
 static void nreq_done(struct iopool_job *pj)
 {
 	struct nreq *r = (struct nreq *)pj;
-	reply(r->n, &r->q, r->res, r->msg, r->buf, r->desc, r->ndesc);
-	nreq_free(r);
+	nbd_build(r->n, &r->out, &r->q, r->res, r->out.msg, r->buf, r->desc, r->ndesc);
+	r->out.r = r;
+	nbd_enqueue(r->n, &r->out);
 }
 
 /* exactly len bytes, or false (EOF, error, stopped) */
@@ -339,14 +205,34 @@ static bool read_inline(struct nbdconn *n, const struct nbd_request *q)
 		snprintf(msg, sizeof msg, "reservation conflict: %.40s may not read", n->nexus);
 	else if (res < 0)
 		snprintf(msg, sizeof msg, "read at %llu: %s", (unsigned long long)q->offset, strerror(-res));
-	reply(n, q, res < 0 ? res : 0, msg, n->rbuf, NULL, 0);
+	nbd_reply(n, q, res < 0 ? res : 0, msg, n->rbuf);
 	return true;
+}
+
+/* Does the grant allow what q asks? (read and write: do_nbd_serve, the
+ * export's read-only) */
+static const char *refused(const struct nbdconn *n, const struct nbd_request *q)
+{
+	switch (q->type) {
+	case NBD_CMD_TRIM: return n->may_trim ? NULL : "trim";
+	case NBD_CMD_WRITE_ZEROES: return n->may_zero ? NULL : "zero";
+	case NBD_CMD_FLUSH: return n->may_flush ? NULL : "flush";
+	case NBD_CMD_BLOCK_STATUS: return n->may_extents ? NULL : "extents";
+	default: return NULL;
+	}
 }
 
 static void *conn_main(void *arg)
 {
 	struct nbdconn *n = arg;
 	uint8_t raw[NBD_REQUEST_SIZE];
+	int se = pthread_create(&n->sender, NULL, nbd_sender_main, n);
+	if (se) {
+		fprintf(stderr, "vdisk-provider: nbd: starting the sender: %s: connection closed\n", strerror(se));
+		shutdown(n->fd, SHUT_RDWR);
+		atomic_store(&n->finished, true);
+		return NULL;
+	}
 	while (!atomic_load(&n->stop) && recv_all(n, raw, sizeof raw)) {
 		struct nbd_request q;
 		char msg[NBD_MSG_MAX];
@@ -358,12 +244,17 @@ static void *conn_main(void *arg)
 		if (p > 0) {
 			if (!drop(n, q.payload))
 				break;
-			reply(n, &q, p == NBD_EPERM ? -EPERM : p == NBD_EOVERFLOW ? -EOVERFLOW : -EINVAL, msg, NULL,
-			      NULL, 0);
+			nbd_reply(n, &q, p == NBD_EPERM ? -EPERM : p == NBD_EOVERFLOW ? -EOVERFLOW : -EINVAL, msg, NULL);
 			continue;
 		}
 		if (q.type == NBD_CMD_DISC)
 			break;
+		const char *what = refused(n, &q);
+		if (what) {
+			snprintf(msg, sizeof msg, "the grant does not allow %s", what);
+			nbd_reply(n, &q, -EPERM, msg, NULL);
+			continue;
+		}
 		if (q.type == NBD_CMD_READ && read_inline(n, &q))
 			continue;
 		uint64_t bytes = q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE ? q.length : 0;
@@ -390,7 +281,7 @@ static void *conn_main(void *arg)
 			pthread_mutex_unlock(&n->mu);
 			if (!drop(n, q.payload))
 				break;
-			reply(n, &q, -ENOMEM, "out of memory", NULL, NULL, 0);
+			nbd_reply(n, &q, -ENOMEM, "out of memory", NULL);
 			continue;
 		}
 		if (q.payload && !recv_all(n, r->buf, q.payload)) {
@@ -403,11 +294,16 @@ static void *conn_main(void *arg)
 			       __atomic_load_n(&n->d->parallel_reads, __ATOMIC_ACQUIRE);
 		iopool_submit(&n->d->q, &r->pj);
 	}
-	/* the requests in flight are answered (or fail to be) first */
+	/* the requests in flight are answered (or dropped, the socket shut
+	 * down) first; the sender sends or drops within a deadline, so this
+	 * waits for the disk's work only */
 	pthread_mutex_lock(&n->mu);
 	while (n->inflight)
 		pthread_cond_wait(&n->cv, &n->mu);
+	n->rdone = true;
+	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mu);
+	pthread_join(n->sender, NULL);
 	shutdown(n->fd, SHUT_RDWR);
 	atomic_store(&n->finished, true);
 	return NULL;
@@ -416,8 +312,11 @@ static void *conn_main(void *arg)
 static void conn_end(struct nbdconn *n)
 {
 	atomic_store(&n->stop, true);
-	/* the reader sees the end; replies in flight still go out */
-	shutdown(n->fd, SHUT_RD);
+	/* both ways: the reader sees the end, the sender's next send fails at
+	 * once and it drops the rest; the join waits for the requests the
+	 * disk is running only, never for the client */
+	atomic_store(&n->broken, true);
+	shutdown(n->fd, SHUT_RDWR);
 	pthread_mutex_lock(&n->mu);
 	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mu);
@@ -425,6 +324,9 @@ static void conn_end(struct nbdconn *n)
 	close(n->fd);
 	free(n->rbuf);
 	n->c->nbd_conns--;
+	if (n->acct)
+		n->acct->nbd_conns--;
+	conns_total--;
 	pthread_mutex_destroy(&n->mu);
 	pthread_cond_destroy(&n->cv);
 	free(n);
@@ -468,14 +370,22 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 		return fail(call, SCM_VDISK_E_NOHANDLE, "no handle %llu", (unsigned long long)handle);
 	struct channel *c = scm_call_channel_data(call);
 	stop_where(false, NULL, NULL); /* reaps the ended ones */
+	if (!scm_call_allows(call, "read"))
+		return fail(call, SCM_E_DENIED, "nbd_serve: the grant does not allow read");
 	if (c->nbd_conns >= NBD_CONNS_MAX)
 		return fail(call, SCM_VDISK_E_LIMIT, "%u NBD connections are served for this channel already: no more",
 			    NBD_CONNS_MAX);
+	if (h->acct && h->acct->nbd_conns >= NBD_CONNS_CLIENT)
+		return fail(call, SCM_VDISK_E_LIMIT, "%u NBD connections are served for this client already: no more",
+			    NBD_CONNS_CLIENT);
+	if (conns_total >= NBD_CONNS_TOTAL)
+		return fail(call, SCM_VDISK_E_LIMIT, "the provider serves %u NBD connections already: no more",
+			    NBD_CONNS_TOTAL);
 	if (meta_id > UINT32_MAX)
 		return fail(call, SCM_E_BAD_ARGS, "meta_id %llu: more than 32 bits", (unsigned long long)meta_id);
 	/* a grant that allows nbd_serve lets the connection do what the
-	 * handle may (reads; writes, trim, zero, flush on a read-write one;
-	 * block status): per-parameter rules on those cannot be checked per
+	 * handle may and the grant allows (read; write, trim, zero, flush,
+	 * extents each if allowed): per-parameter rules on those cannot be checked per
 	 * request, so such a grant exports through nbdkit's calls instead */
 	const scm_grant *g = scm_call_grant(call);
 	static const char *const ruled[] = { "*", "read", "write", "trim", "zero", "flush", "extents" };
@@ -496,27 +406,36 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 		safe_close(fd);
 		return fail(call, SCM_E_INTERNAL, "out of memory or fds");
 	}
-	/* blocking, whatever the caller left; a client that stops reading its
-	 * replies is cut off rather than holding a worker */
+	/* blocking for the reader, whatever the caller left; the sender sends
+	 * with MSG_DONTWAIT within its deadline */
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	struct timeval tv = { .tv_sec = NBD_SEND_TIMEOUT_S };
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	*n = (struct nbdconn){ .c = c, .h = h, .d = h->d, .fd = fd, .rw = h->rw, .meta_id = (uint32_t)meta_id,
+	bool rw = h->rw && scm_call_allows(call, "write");
+	*n = (struct nbdconn){ .c = c, .h = h, .d = h->d, .fd = fd, .rw = rw, .meta_id = (uint32_t)meta_id,
+			       .may_trim = rw && scm_call_allows(call, "trim"),
+			       .may_zero = rw && scm_call_allows(call, "zero"),
+			       .may_flush = scm_call_allows(call, "flush"),
+			       .may_extents = scm_call_allows(call, "extents"), .acct = h->acct,
 			       .lim = { .size = h->d->virtual_size, .min_block = h->d->sector_size,
-					.max_payload = NBD_MAX_PAYLOAD, .readonly = readonly || !h->rw,
+					.max_payload = NBD_MAX_PAYLOAD, .readonly = readonly || !rw,
 					.structured = structured, .meta = structured && meta_id } };
 	pr_nexus(call, n->nexus);
+	n->qtail = &n->qhead;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
 	int e = pthread_create(&n->th, NULL, conn_main, n);
 	if (e) {
 		close(fd);
+		pthread_mutex_destroy(&n->mu);
+		pthread_cond_destroy(&n->cv);
 		free(n);
 		return fail(call, SCM_E_INTERNAL, "starting the connection's thread: %s", strerror(e));
 	}
 	c->nbd_conns++;
+	if (n->acct)
+		n->acct->nbd_conns++;
+	conns_total++;
 	n->next = conns;
 	conns = n;
 	return scm_vdisk_nbd_serve_reply(call);

@@ -56,6 +56,7 @@ struct account {
 	uint64_t open_paid;   /* when the debt was last brought up to date (CLOCK_MONOTONIC ns) */
 	unsigned connecting;  /* its opens and creates waiting for a remote parent (provider-remote.c) */
 	unsigned rings;       /* its handles' read rings (provider-ring.c), at most RINGS_MAX */
+	unsigned nbd_conns;   /* NBD connections served for its handles (provider-nbd.c) */
 };
 
 /* A read ring is VRING_SIZE of shared memory and a thread: a client gets

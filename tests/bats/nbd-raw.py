@@ -8,9 +8,16 @@ each CMD in turn on the one connection, one line printed per CMD:
   write OFF LEN [MAGIC]  -> "write error E" (LEN bytes of 0xee follow)
   rawwrite OFF LEN       -> a write header only, saying LEN (no data)
   expect-closed          -> "closed" when the server hung up, else "open"
+  flush OFF LEN          -> "flush ok" or "flush error E"
+  flood N LEN            -> N times a 4096-byte write at 0, a read of LEN
+                            at 0 and a flush (until the server stops
+                            reading), none of the replies read: "flooded",
+                            then "closed" once the server hangs up
+  hold                   -> "held", then waits until the server hangs up
 
 Exit 0 unless the handshake failed."""
 import hashlib
+import select
 import socket
 import struct
 import sys
@@ -65,6 +72,32 @@ def main():
         cmd = args.pop(0)
         cookie += 1
         try:
+            if cmd == "hold":
+                print("held", flush=True)
+                s.settimeout(None)
+                while s.recv(65536):
+                    pass
+                print("closed", flush=True)
+                continue
+            if cmd == "flood":
+                n, ln = int(args.pop(0)), int(args.pop(0))
+                s.settimeout(10)  # the server stops reading once full: enough
+                try:
+                    for i in range(n):
+                        s.sendall(struct.pack(">IHHQQI", REQ, 0, 1, 3 * i + 1, 0, 4096) + b"\xee" * 4096)
+                        s.sendall(struct.pack(">IHHQQI", REQ, 0, 0, 3 * i + 2, 0, ln))
+                        s.sendall(struct.pack(">IHHQQI", REQ, 0, 3, 3 * i + 3, 0, 0))
+                except socket.timeout:
+                    pass
+                print("flooded", flush=True)
+                # until the server hangs up, reading nothing (POLLHUP
+                # is reported without asking)
+                p = select.poll()
+                p.register(s, 0)
+                while not p.poll():
+                    pass
+                print("closed", flush=True)
+                return 0
             if cmd == "expect-closed":
                 s.settimeout(60)
                 print("closed" if s.recv(1) == b"" else "open", flush=True)
@@ -73,7 +106,7 @@ def main():
             magic = REQ
             if args and args[0].startswith("0x"):
                 magic = int(args.pop(0), 16)
-            typ = 0 if cmd == "read" else 1
+            typ = {"read": 0, "flush": 3}.get(cmd, 1)
             s.sendall(struct.pack(">IHHQQI", magic, 0, typ, cookie, off, ln))
             if cmd == "write":
                 s.sendall(b"\xee" * ln)

@@ -14,12 +14,19 @@ pre_start() {
 	# a writer granted only D/a
 	sed -e "s#/srv/disks#$D/a#g" -e 's#"vdisk-writer"#"vdisk-writer-a"#' -e 's#"priority": 20#"priority": 25#' \
 		"$SCM_SRC/examples/profiles/vdisk-writer.json" >"$SCMT/cfg/profiles/vdisk-writer-a.json"
+	# opens read-write, may serve NBD and read, not write (nor trim, zero)
+	cat >"$SCMT/cfg/profiles/vdisk-nowrite.json" <<JSON
+{ "name": "vdisk-nowrite", "priority": 30,
+  "services": [
+    { "service": "vdisk", "methods": ["open"], "action": "allow", "args": { "path": { "path_prefix": "$D" } } },
+    { "service": "vdisk", "methods": ["read", "nbd_serve", "flush", "info", "close", "extents"], "action": "allow" } ] }
+JSON
 }
 
 setup() {
 	command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null || {
 		echo "nbdkit and libnbd-bin are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
-	vdisk_setup reader:vdisk-reader writer:vdisk-writer writer_a:vdisk-writer-a
+	vdisk_setup reader:vdisk-reader writer:vdisk-writer writer_a:vdisk-writer-a nowrite:vdisk-nowrite
 	export SCM_EXPORT_DIR=$SCMT/exports
 	S=$SCMT/nbd.sock
 	EXPORTS=""

@@ -138,3 +138,75 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	cmp "$SCMT/h.raw" "$SCMT/got.raw"
 	"$V" check "$D/h.vhdx"
 }
+
+@test "nbdserve: a grant with nbd_serve and read but not write: a write gets EPERM, the disk is unchanged" {
+	base_disk "$D/nw.vhdx"
+	sum=$(sha256sum <"$D/nw.vhdx")
+	# the handle is read-write (the grant allows such an open), the
+	# connection is not: write is not among the grant's methods
+	export_ nowrite nw "$D/nw.vhdx" --nbd "unix:$S"
+	run $RAW "$S" nw write 0 4096 write $((1 << 20)) 512 read 0 4096
+	echo "$output"
+	[ "${lines[1]}" = "write error 1" ]
+	[ "${lines[2]}" = "write error 1" ]
+	[[ ${lines[3]} == "read ok "* ]]
+	run nbdsh -u "$URI" -c 'h.trim(1 << 20, 0)'
+	[ "$status" -ne 0 ]
+	stop_ nw
+	[ "$(sha256sum <"$D/nw.vhdx")" = "$sum" ]
+}
+
+@test "nbdserve: a client that never reads its replies stalls no other client; stopping its export does not hang" {
+	base_disk "$D/fl.vhdx"
+	base_disk "$D/ok.vhdx"
+	export_ writer fl "$D/fl.vhdx" --nbd "unix:$S"
+	export_ writer ok "$D/ok.vhdx" --nbd "unix:$SCMT/ok.sock"
+	# 64 rounds of write, 4 MiB read, flush, none of the replies read:
+	# far more than the socket buffers hold, many done by the pool
+	$RAW "$S" fl flood 64 $((4 << 20)) >"$SCMT/flood.out" 2>&1 < <(bare sleep 600) &
+	HOLDS="${HOLDS:-} $!"
+	wait_until 60 grep -q "^flooded" "$SCMT/flood.out"
+	# another client, another disk: its writes and reads complete
+	for i in 1 2 3 4 5 6 7 8; do
+		run timeout 30 $RAW "$SCMT/ok.sock" ok write $((i << 20)) 65536 read $((i << 20)) 65536 flush 0 0
+		echo "$output"
+		[ "${lines[1]}" = "write ok" ]
+		[[ ${lines[2]} == "read ok "* ]]
+	done
+	# ending the flooded export's connection (its handle closes) does not
+	# wait for the client: the export stops, the provider answers others
+	run timeout 45 "$V" export --stop fl
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait_until 60 grep -q "^closed" "$SCMT/flood.out"
+	run timeout 30 $RAW "$SCMT/ok.sock" ok read 0 4096
+	[[ ${lines[1]} == "read ok "* ]]
+	stop_ ok
+	"$V" check "$D/ok.vhdx"
+}
+
+@test "nbdserve: a client gets at most 16 served connections across its exports" {
+	base_disk "$D/c1.vhdx"
+	base_disk "$D/c2.vhdx"
+	export_ reader c1 "$D/c1.vhdx" --readonly --nbd "unix:$S"
+	export_ reader c2 "$D/c2.vhdx" --readonly --nbd "unix:$SCMT/c2.sock"
+	local i
+	for i in $(seq 1 16); do
+		if [ "$i" -le 10 ]; then sock=$S name=c1; else sock=$SCMT/c2.sock name=c2; fi
+		$RAW "$sock" $name read 0 4096 hold >"$SCMT/hold.$i" 2>&1 < <(bare sleep 600) &
+		HOLDS="${HOLDS:-} $!"
+	done
+	for i in $(seq 1 16); do wait_until 60 grep -q "^read ok" "$SCMT/hold.$i"; done
+	# the 17th, on either export, is refused; the writer (another client) is served
+	run $RAW "$SCMT/c2.sock" c2 read 0 4096
+	echo "$output"
+	[[ $output != *"read ok"* ]]
+	[[ $output == *"NBD connections are served for this client already"* ]]
+	base_disk "$D/w.vhdx"
+	export_ writer w "$D/w.vhdx" --nbd "unix:$SCMT/w.sock"
+	run $RAW "$SCMT/w.sock" w read 0 4096
+	[[ ${lines[1]} == "read ok "* ]]
+	# one ends: a new one is served again
+	kill ${HOLDS##* }
+	wait_until 60 sh -c "$RAW $SCMT/c2.sock c2 read 0 4096 | grep -q 'read ok'"
+}

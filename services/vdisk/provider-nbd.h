@@ -1,0 +1,73 @@
+/* provider-nbd.h: what provider-nbd.c (the connections, their requests)
+ * and provider-nbdsend.c (their replies) share. */
+#pragma once
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "nbdproto.h"
+#include "provider.h"
+
+#define NBD_SEND_IDLE_MS 30000		   /* a reply's deadline: this, */
+#define NBD_SEND_RATE (1u << 20)	   /* plus its bytes at this many a second, */
+#define NBD_SEND_HARD_MS 120000		   /* at most this */
+
+/* A reply waiting for the sender: built by any thread, sent by the
+ * connection's sender only. */
+struct nout {
+	struct nout *next;
+	uint8_t hdr[20 + 8 + 4 + 2];
+	struct iovec iov[3];
+	int cnt;
+	uint8_t *dbuf; /* block status descriptors, owned */
+	char msg[NBD_MSG_MAX];
+	struct nreq *r; /* a worker's: freed once sent */
+	bool sent;	/* the reader's: it waits for this */
+};
+
+struct nbdconn {
+	struct nbdconn *next;
+	struct channel *c;
+	struct handle *h;
+	struct disk *d;
+	int fd;
+	bool rw;
+	struct nbd_limits lim;
+	uint32_t meta_id;
+	char nexus[VDISK_PR_NEXUS_MAX];
+	uint8_t *rbuf; /* the reader's, for reads done inline */
+	uint32_t rbuf_size;
+	bool may_trim, may_zero, may_flush, may_extents; /* the grant's */
+	struct account *acct;
+	pthread_t th, sender;
+	pthread_mutex_t mu; /* the queue; inflight; rdone; sent */
+	pthread_cond_t cv;
+	unsigned inflight;
+	uint64_t inflight_bytes;
+	struct nout *qhead, **qtail;
+	bool rdone; /* the reader is done: the sender ends once the queue is empty */
+	atomic_bool stop, finished, broken;
+};
+
+struct nreq {
+	struct iopool_job pj;
+	struct nbdconn *n;
+	struct nbd_request q;
+	uint8_t *buf;
+	uint32_t (*desc)[2]; /* block status: length, flags */
+	unsigned ndesc;
+	int res; /* 0 or -errno */
+	struct nout out; /* its reply; out.msg is its error's text */
+};
+
+void nreq_free(struct nreq *r);
+/* Builds into o the answer to q (any thread; sends nothing). */
+void nbd_build(struct nbdconn *n, struct nout *o, const struct nbd_request *q, int res, const char *msg,
+	       const uint8_t *data, uint32_t (*desc)[2], unsigned ndesc);
+/* Queues o for the sender. */
+void nbd_enqueue(struct nbdconn *n, struct nout *o);
+/* The reader's replies: queued, and waited for until sent or dropped. */
+void nbd_reply(struct nbdconn *n, const struct nbd_request *q, int res, const char *msg, const uint8_t *data);
+/* The connection's sender thread. */
+void *nbd_sender_main(void *arg);
