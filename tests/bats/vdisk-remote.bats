@@ -417,7 +417,7 @@ gone_pid() { ! kill -0 "$1" 2>/dev/null || [[ $(ps -o stat= -p "$1" 2>/dev/null)
 	# the provider again, with 2 workers and a lost parent waited for 10
 	# minutes (the test ends the wait by serving the parent again)
 	"$SCMCTL" service unregister vdisk
-	sed -e 's#"SCM_VDISK_NBD_WAIT_MS=1500"#"SCM_VDISK_NBD_WAIT_MS=600000", "SCM_VDISK_THREADS=2"#' \
+	sed -e 's#SCM_VDISK_NBD_WAIT_MS=1500#SCM_VDISK_NBD_WAIT_MS=600000 SCM_VDISK_THREADS=2#' \
 		"$SCMT/vdisk.json" >"$SCMT/vdisk2.json"
 	grep -q THREADS=2 "$SCMT/vdisk2.json"
 	"$SCMCTL" service register "$SCMT/vdisk2.json" >/dev/null
