@@ -22,7 +22,8 @@
  * at NBD_SEND_RATE, at most NBD_SEND_HARD_MS); past it the socket is shut
  * down and the connection ends. A client that does not read its replies
  * holds only its own connection, never the pool. The reader's own replies
- * (inline reads, refusals) go the same way and it waits for each. A
+ * (inline reads, refusals) it sends itself, under the same deadline, when
+ * nothing is queued or being sent; else they are queued and waited for. A
  * violation of the protocol ends the connection without an answer; a bad
  * request that is not one gets its error and the connection goes on.
  *

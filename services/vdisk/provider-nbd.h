@@ -14,7 +14,7 @@
 #define NBD_SEND_HARD_MS 120000		   /* at most this */
 
 /* A reply waiting for the sender: built by any thread, sent by the
- * connection's sender only. */
+ * connection's sender (or by the reader, its own, when nothing waits). */
 struct nout {
 	struct nout *next;
 	uint8_t hdr[20 + 8 + 4 + 2];
@@ -41,12 +41,13 @@ struct nbdconn {
 	bool may_trim, may_zero, may_flush, may_extents; /* the grant's */
 	struct account *acct;
 	pthread_t th, sender;
-	pthread_mutex_t mu; /* the queue; inflight; rdone; sent */
+	pthread_mutex_t mu; /* the queue; inflight; rdone; sent; sending */
 	pthread_cond_t cv;
 	unsigned inflight;
 	uint64_t inflight_bytes;
 	struct nout *qhead, **qtail;
 	bool rdone; /* the reader is done: the sender ends once the queue is empty */
+	bool sending; /* a reply is being sent (by the sender, or the reader itself) */
 	atomic_bool stop, finished, broken;
 };
 
@@ -67,7 +68,8 @@ void nbd_build(struct nbdconn *n, struct nout *o, const struct nbd_request *q, i
 	       const uint8_t *data, uint32_t (*desc)[2], unsigned ndesc);
 /* Queues o for the sender. */
 void nbd_enqueue(struct nbdconn *n, struct nout *o);
-/* The reader's replies: queued, and waited for until sent or dropped. */
+/* The reader's replies: sent by the reader itself when nothing else is
+ * queued or being sent, else queued and waited for until sent or dropped. */
 void nbd_reply(struct nbdconn *n, const struct nbd_request *q, int res, const char *msg, const uint8_t *data);
 /* The connection's sender thread. */
 void *nbd_sender_main(void *arg);

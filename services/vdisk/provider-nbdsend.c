@@ -41,7 +41,8 @@ static void be64put(uint8_t *p, uint64_t v)
 
 /* All of iov within the reply's deadline, or the connection is broken:
  * shut down (its reader ends) and nothing more is sent. Never blocks
- * beyond the deadline; the sender's thread only. */
+ * beyond the deadline; whoever set n->sending (the sender, or the reader
+ * for its own reply). */
 static void send_reply(struct nbdconn *n, struct iovec *iov, int cnt)
 {
 	size_t total = 0;
@@ -158,12 +159,29 @@ void nbd_enqueue(struct nbdconn *n, struct nout *o)
 	pthread_mutex_unlock(&n->mu);
 }
 
-/* The reader's replies: queued as the workers' are, and waited for (data
- * may be the reader's buffer). */
+/* The reader's replies (data may be the reader's buffer). With nothing
+ * queued or being sent, the reader sends it itself, under the same
+ * deadline: a hot read then costs no switch to the sender and back (the
+ * reader would wait for it anyway, and only this connection waits on its
+ * client). Otherwise it is queued behind the workers' and waited for. */
 void nbd_reply(struct nbdconn *n, const struct nbd_request *q, int res, const char *msg, const uint8_t *data)
 {
 	struct nout o = { 0 };
 	nbd_build(n, &o, q, res, msg, data, NULL, 0);
+	pthread_mutex_lock(&n->mu);
+	if (!n->qhead && !n->sending) {
+		n->sending = true;
+		pthread_mutex_unlock(&n->mu);
+		if (o.cnt && !atomic_load(&n->broken))
+			send_reply(n, o.iov, o.cnt);
+		free(o.dbuf);
+		pthread_mutex_lock(&n->mu);
+		n->sending = false;
+		pthread_cond_broadcast(&n->cv);
+		pthread_mutex_unlock(&n->mu);
+		return;
+	}
+	pthread_mutex_unlock(&n->mu);
 	nbd_enqueue(n, &o);
 	pthread_mutex_lock(&n->mu);
 	while (!o.sent)
@@ -179,11 +197,12 @@ void *nbd_sender_main(void *arg)
 	struct nbdconn *n = arg;
 	for (;;) {
 		pthread_mutex_lock(&n->mu);
-		while (!n->qhead && !n->rdone)
+		while (n->sending || (!n->qhead && !n->rdone))
 			pthread_cond_wait(&n->cv, &n->mu);
 		struct nout *o = n->qhead;
 		if (o && !(n->qhead = o->next))
 			n->qtail = &n->qhead;
+		n->sending = o != NULL;
 		pthread_mutex_unlock(&n->mu);
 		if (!o)
 			return NULL;
@@ -191,13 +210,14 @@ void *nbd_sender_main(void *arg)
 			send_reply(n, o->iov, o->cnt);
 		free(o->dbuf);
 		o->dbuf = NULL;
-		if (o->r) {
-			nreq_free(o->r);
-			continue;
-		}
+		struct nreq *r = o->r;
 		pthread_mutex_lock(&n->mu);
-		o->sent = true;
+		n->sending = false;
+		if (!r)
+			o->sent = true; /* the reader's: it may go on (o is its own) */
 		pthread_cond_broadcast(&n->cv);
 		pthread_mutex_unlock(&n->mu);
+		if (r)
+			nreq_free(r);
 	}
 }

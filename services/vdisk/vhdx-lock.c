@@ -72,6 +72,20 @@ static void lock_bits(unsigned mode, unsigned *ret_perm, unsigned *ret_shared)
 	}
 }
 
+/* Applies the bytes of a mode (perm, shared) on fd: read locks on each
+ * permission held and on each one not shared; the first error, or 0. */
+static int lock_apply(int fd, unsigned perm, unsigned shared)
+{
+	int r = 0;
+	for (int i = 0; i < LOCK_BITS && r >= 0; i++) {
+		if (perm & (1u << i))
+			r = ofd_lock(fd, F_RDLCK, LOCK_PERM_BASE + i);
+		if (r >= 0 && !(shared & (1u << i)))
+			r = ofd_lock(fd, F_RDLCK, LOCK_SHARED_BASE + i);
+	}
+	return r;
+}
+
 /* A file adopted from a predecessor (vhdx_open_adopt): its open file
  * description holds the locks already, the predecessor's, which tested
  * them when it took them, and relies on them until it exits. Applying
@@ -84,13 +98,7 @@ int vhdx_lock_adopt(vhdx *h, unsigned mode)
 {
 	unsigned perm, shared;
 	lock_bits(mode, &perm, &shared);
-	int r = 0;
-	for (int i = 0; i < LOCK_BITS && r >= 0; i++) {
-		if (perm & (1u << i))
-			r = ofd_lock(h->fd, F_RDLCK, LOCK_PERM_BASE + i);
-		if (r >= 0 && !(shared & (1u << i)))
-			r = ofd_lock(h->fd, F_RDLCK, LOCK_SHARED_BASE + i);
-	}
+	int r = lock_apply(h->fd, perm, shared);
 	if (r == -EINVAL || r == -EOPNOTSUPP || r == -ENOLCK)
 		return 0; /* a file system without OFD locks, as at the first open */
 	if (r < 0)
@@ -105,13 +113,7 @@ int vhdx_lock_take(vhdx *h, unsigned mode)
 	if (mode == VHDX_LOCK_NONE)
 		return 0;
 	lock_bits(mode, &perm, &shared);
-	int r = 0;
-	for (int i = 0; i < LOCK_BITS && r >= 0; i++) {
-		if (perm & (1u << i))
-			r = ofd_lock(h->fd, F_RDLCK, LOCK_PERM_BASE + i);
-		if (r >= 0 && !(shared & (1u << i)))
-			r = ofd_lock(h->fd, F_RDLCK, LOCK_SHARED_BASE + i);
-	}
+	int r = lock_apply(h->fd, perm, shared);
 	if (r == -EINVAL || r == -EOPNOTSUPP || r == -ENOLCK) {
 		/* a file system without OFD locks: as qemu's locking=auto, go on */
 		vhdx_lock_release(h->fd);

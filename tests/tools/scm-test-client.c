@@ -415,21 +415,36 @@ static int greet(scm_channel *ch, const char *what)
 	return 0;
 }
 
+/* A channel to echo, greeted once, and "started" said: NULL (said why)
+ * when either failed. */
+static scm_channel *echo_started(void)
+{
+	scm_channel *ch = NULL;
+	scm_error *e = NULL;
+	if (scm_connect("echo", &ch, &e) != 0) {
+		fail_chain("connect", e);
+		return NULL;
+	}
+	if (greet(ch, "first") != 0) {
+		scm_channel_free(ch);
+		return NULL;
+	}
+	printf("started\n");
+	fflush(stdout);
+	return ch;
+}
+
 /* One channel held across a provider's crash and recovery: the pings
  * may fail only with provider-gone (the call in progress at the crash),
  * and the channel must go on; the last greet's count tells whether the
  * provider's state came back. */
 static int do_recover(const char *stop)
 {
-	scm_channel *ch = NULL;
 	scm_error *e = NULL;
 	unsigned long calls = 0, failed = 0, after = 0;
-	if (scm_connect("echo", &ch, &e) != 0)
-		return fail_chain("connect", e);
-	if (greet(ch, "first") != 0)
+	scm_channel *ch = echo_started();
+	if (!ch)
 		return 1;
-	printf("started\n");
-	fflush(stdout);
 	/* RECOVER_GO=FILE: no call until FILE exists (a test does something
 	 * to scmd and the provider first) */
 	for (const char *go = getenv("RECOVER_GO"); go && access(go, F_OK) != 0;)
@@ -467,14 +482,10 @@ static int do_recover(const char *stop)
  * and must not fail that call (libscm compares its time with the call's). */
 static int do_recover_idle(const char *go)
 {
-	scm_channel *ch = NULL;
 	scm_error *e = NULL;
-	if (scm_connect("echo", &ch, &e) != 0)
-		return fail_chain("connect", e);
-	if (greet(ch, "first") != 0)
+	scm_channel *ch = echo_started();
+	if (!ch)
 		return 1;
-	printf("started\n");
-	fflush(stdout);
 	while (access(go, F_OK) != 0)
 		usleep(20000);
 	int r = scm_echo_ping(ch, &e);
