@@ -75,7 +75,12 @@ static void job_line(json_object *j, bool bar)
 		int w = 24, f = total ? (int)((double)done / (double)total * w) : 0;
 		printf("[%.*s%*s] ", f, "########################", w - f, "");
 	}
-	printf("%s/%s %s/s eta %llus %s", d, t, r, (unsigned long long)jnum(j, "eta"), jstr(j, "path"));
+	/* no rate yet (a job just started, or stalled): its end is unknown,
+	 * not near */
+	char eta[32] = "-";
+	if (jnum(j, "rate") || done >= total)
+		snprintf(eta, sizeof eta, "%llus", (unsigned long long)jnum(j, "eta"));
+	printf("%s/%s %s/s eta %s %s", d, t, r, eta, jstr(j, "path"));
 	if (*jstr(j, "target"))
 		printf(" -> %s", jstr(j, "target"));
 	if (*jstr(j, "mode")) /* a migration: its passes, and the pause once over */
