@@ -84,7 +84,10 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] copy-in|copy-out|vcopy-in|vcopy-out|badvec|badring|hold|info|bench|cat DISK [ARG]\n");
+		fprintf(stderr, "usage: vdisk-client [--endpoint EP] [--service NAME] COMMAND DISK [ARG]...\n"
+				"commands: copy-in copy-out copy-out-rw vcopy-in vcopy-out hold info cat many opens channels\n"
+				"          rings bench bench-read pattern rounds pr write-flush-exit flush-latency badvec badring\n"
+				"(services/vdisk/helpers/client.c says what each takes)\n");
 		return 2;
 	}
 	const char *cmd = argv[1], *disk = argv[2];
