@@ -513,9 +513,8 @@ static int cmd_daemon(int argc, char **argv)
 	return simple("daemon.restart", a, show_restart);
 }
 
-static void help(void)
-{
-	printf("usage: scmctl [--runtime-dir DIR] [--json] COMMAND ...\n\n"
+static const char help_text[] =
+	"usage: scmctl [--runtime-dir DIR] [--json] COMMAND ...\n\n"
 	       "  status                              scmd's state and per-stage connect latency\n"
 	       "  service register MANIFEST...        register services from JSON manifests\n"
 	       "  service unregister NAME             unregister (revokes its channels)\n"
@@ -554,7 +553,44 @@ static void help(void)
 	       "  vdisk ...                           virtual disks (scmctl vdisk --help)\n\n"
 	       "Exit status: 0 ok, 1 failed, 2 usage, 3 scmd unreachable, 4 denied,\n"
 	       "5 no such service/object/method, 6 quota, 7 timeout or activation failure.\n"
-	       "See scmctl(1).\n");
+	       "See scmctl(1).\n";
+
+static void help(void)
+{
+	fputs(help_text, stdout);
+}
+
+/* `scmctl COMMAND ... --help`: the lines of the help about COMMAND (each
+ * "  COMMAND ..." line and the more indented ones that continue it). */
+static int help_for(const char *cmd)
+{
+	size_t n = strlen(cmd);
+	bool in = false, any = false;
+	for (const char *l = help_text; *l;) {
+		const char *e = strchrnul(l, '\n');
+		if (strncmp(l, "  ", 2) == 0 && l[2] != ' ')
+			in = strncmp(l + 2, cmd, n) == 0 && (l[2 + n] == ' ' || l[2 + n] == '\n');
+		else if (strncmp(l, "   ", 3) != 0)
+			in = false;
+		if (in) {
+			if (!any)
+				printf("usage: scmctl [--runtime-dir DIR] [--json]\n");
+			printf("%.*s\n", (int)(e - l), l);
+			any = true;
+		}
+		l = *e ? e + 1 : e;
+	}
+	if (any)
+		printf("See scmctl(1).\n");
+	return any ? 0 : usage_error("unknown command '%s'", cmd);
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int k = 0; k < argc && strcmp(argv[k], "--") != 0; k++)
+		if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
+			return true;
+	return false;
 }
 
 /* Subcommands that are programs of their own (scm-NAME next to scmctl, or
@@ -615,6 +651,9 @@ int main(int argc, char **argv)
 	const char *cmd = argv[i];
 	int n = argc - i - 1;
 	char **rest = argv + i + 1;
+	/* policy and vdisk are programs with a help of their own */
+	if (strcmp(cmd, "policy") != 0 && strcmp(cmd, "vdisk") != 0 && wants_help(n, rest))
+		return help_for(cmd);
 	if (strcmp(cmd, "status") == 0)
 		return simple("status", NULL, show_status);
 	if (strcmp(cmd, "service") == 0)

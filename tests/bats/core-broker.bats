@@ -253,6 +253,24 @@ PY
 	[[ "$output" != *" x "* ]]
 }
 
+@test "COMMAND --help prints that command's usage and changes nothing" {
+	run "$SCMCTL" container run --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"container run [--name N]"* ]]
+	[[ "$output" != *"endpoint create"* ]]
+	run "$SCMCTL" container list
+	[[ "$output" != *" running "* ]]
+	run "$SCMCTL" endpoint create --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--quota-channels N"* ]]
+	[ ! -e "$SCM_RUNTIME_DIR/endpoints/--help.sock" ]
+	# after --, --help belongs to the container's command
+	run "$SCMCTL" container run -- /bin/echo --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--help"* ]]
+	[[ "$output" != *"usage:"* ]]
+}
+
 @test "unregistering a service revokes its channels and stops the provider" {
 	hold_start demo
 	pid=$("$SCMCTL" --json service list | python3 -c 'import json,sys; print(json.load(sys.stdin)["services"][0]["pid"])')
