@@ -297,8 +297,9 @@ static uint32_t next_call_id(scm_channel *ch)
 }
 
 /* Whether a call sent at sent_us may have been read by the process that
- * crashed: scmd says when it found that process dead ("dead_at_us",
- * CLOCK_MONOTONIC, only when the client shares its clock); a call sent
+ * crashed: scmd says when it found that process dead ("dead_at_us", on
+ * our CLOCK_MONOTONIC, time namespace and all; absent when scmd could not
+ * tell our namespace's offset); a call sent
  * later waited in the socket for the new process, which answers it.
  * Without it, every call in progress may have been. */
 static bool maybe_lost(const scm_channel *ch, uint64_t sent_us)

@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -318,17 +319,48 @@ static void drain(struct scmd *d, struct service *s)
 	scm_outq_clear(&s->ctl_q);
 }
 
-/* Whether the client that made a channel (pid, as SO_PEERCRED gave it)
- * reads CLOCK_MONOTONIC as scmd does: outside a time namespace of its own.
- * Unknown (the process is gone, /proc does not say) is no. */
-static bool same_clock(pid_t pid)
+/* The monotonic offset of a process's time namespace against the initial
+ * one (/proc/PID/timens_offsets, "monotonic SECS NSECS"), in us; false when
+ * /proc does not say (the process is gone; a kernel without time
+ * namespaces has no file, and no offsets: 0). */
+static bool monotonic_offset(const char *pid, int64_t *ret_us)
 {
-	struct stat a, b;
-	char path[48];
-	if (stat("/proc/self/ns/time", &a) < 0) /* a kernel without time namespaces */
-		return errno == ENOENT && stat("/proc/self/ns", &b) == 0;
-	snprintf(path, sizeof path, "/proc/%d/ns/time", (int)pid);
-	return pid > 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/%s/timens_offsets", pid);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		*ret_us = 0;
+		return errno == ENOENT && access("/proc/self/ns", F_OK) == 0 && access("/proc/self/ns/time", F_OK) < 0;
+	}
+	bool found = false;
+	while (!found && fgets(line, sizeof line, f)) {
+		long long sec, nsec;
+		if (sscanf(line, "monotonic %lld %lld", &sec, &nsec) == 2) {
+			*ret_us = (int64_t)sec * 1000000 + (int64_t)nsec / 1000;
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* scmd's CLOCK_MONOTONIC time t as the client that made a channel (pid,
+ * as SO_PEERCRED gave it) reads that clock: in a time namespace of its
+ * own (another runtime's container) it is shifted by the difference of
+ * the two namespaces' offsets. False when that cannot be known (the
+ * process is gone): the client is then told no time. */
+static bool client_clock(pid_t pid, uint64_t t, uint64_t *ret)
+{
+	char p[16];
+	int64_t mine, theirs;
+	snprintf(p, sizeof p, "%d", (int)pid);
+	if (pid <= 0 || !monotonic_offset("self", &mine) || !monotonic_offset(p, &theirs))
+		return false;
+	int64_t v = (int64_t)t - mine + theirs;
+	if (v <= 0)
+		return false;
+	*ret = (uint64_t)v;
+	return true;
 }
 
 /* The event says when the dead process was found dead (dead_at: after it
@@ -340,9 +372,10 @@ static void tell_channels(struct service *s, uint64_t dead_at)
 	char ev[80];
 	for (p = s->channels.next; p != &s->channels; p = p->next) {
 		struct channel *ch = list_entry(p, struct channel, svc_node);
-		int len = same_clock(ch->cred.pid)
+		uint64_t at;
+		int len = client_clock(ch->cred.pid, dead_at, &at)
 				  ? snprintf(ev, sizeof ev, "{\"op\":\"provider.recovering\",\"dead_at_us\":%llu}",
-					     (unsigned long long)dead_at)
+					     (unsigned long long)at)
 				  : snprintf(ev, sizeof ev, "{\"op\":\"provider.recovering\"}");
 		scm_wire_send(ch->w.fd, MSG_DONTWAIT | MSG_NOSIGNAL, SCM_FRAME_EVENT, 0, 0, 0, ev, (size_t)len, NULL,
 			      0, NULL, 0);
