@@ -97,9 +97,16 @@ done_over() { [ "$(job_field "$1" done)" -gt "$2" ]; }
 	"$V" create --size 32M --block-size 1M "$D/k.vhdx"
 	head -c 12M /dev/urandom | "$V" write --offset 0 "$D/k.vhdx"
 	writer "$D/k.vhdx"
+	# held at 2 MiB before the restart and at 4 MiB after it (the job-limit
+	# hook): on a loaded machine a throttled copy of 12 MiB could otherwise
+	# end between the checks below, its journal gone with it
+	echo $((2 << 20)) >"$SCMT/job.limit"
 	id=$("$V" migrate --detach --throttle 1 "$D/k.vhdx" "$SCMT/far/k.vhdx")
+	wait_until 60 done_over "$id" $(((2 << 20) - 1))
 	restart_ok
-	wait_until 60 done_over "$id" "$(job_field "$id" done)"
+	d0=$(job_field "$id" done)
+	echo $((4 << 20)) >"$SCMT/job.limit"
+	wait_until 60 done_over "$id" "$d0"
 	[ "$(job_field "$id" state)" = running ]
 	grep -q "^state running" "$D/k.vhdx.job"
 	kill -KILL "$(provider_pid)"
