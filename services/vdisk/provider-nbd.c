@@ -672,6 +672,8 @@ static int adopt(const scm_grant *g, struct channel *c, json_object *o, const ch
 		   : !h || !h->d ? "no such handle on the channel"
 		   : rw && !h->rw ? "read-write on a read-only handle"
 		   : meta_id < 0 || meta_id > UINT32_MAX ? "no meta_id of 32 bits"
+		   /* test hook (vdisk-nbdserve.bats): a successor that cannot adopt it */
+		   : getenv("SCM_VDISK_NBD_NOADOPT") ? "refused ($SCM_VDISK_NBD_NOADOPT)"
 							 : NULL;
 	struct nbdconn *n = *ret_why ? NULL : calloc(1, sizeof *n);
 	if (!n) {

@@ -154,6 +154,50 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	"$V" check "$D/h.vhdx"
 }
 
+@test "nbdserve: a restart called off: the connection reads on in the old process; one the successor cannot adopt ends cleanly" {
+	base_disk "$D/r.vhdx"
+	"$V" convert -O raw "$D/r.vhdx" "$SCMT/r.raw"
+	export_ writer r "$D/r.vhdx" --nbd "unix:$S"
+	/usr/bin/python3 "$BATS_TEST_DIRNAME/nbd-pattern.py" "$URI" "$SCMT/r.raw" "$SCMT/want.raw" "$SCMT/stop-pattern" \
+		>"$SCMT/pattern.out" 2>&1 3>&- &
+	local client=$! old rounds
+	wait_until 60 grep -q "^round 3$" "$SCMT/pattern.out"
+	# a successor that refuses the state after adopting the disks: the
+	# handover is called off, the old process reads the connection again
+	old=$(provider_pid)
+	printf '#!/bin/sh\nexec env SCM_VDISK_RESTORE_FAIL=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/late"
+	chmod +x "$SCMT/late"
+	rounds=$(grep -c "^round" "$SCMT/pattern.out")
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/late"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ "$(provider_pid)" = "$old" ]
+	wait_until 60 sh -c "[ \$(grep -c '^round' '$SCMT/pattern.out') -gt $((rounds + 2)) ]"
+	touch "$SCMT/stop-pattern"
+	wait_until 120 grep -q "^ok \|^error" "$SCMT/pattern.out"
+	wait "$client"
+	grep -q "^ok " "$SCMT/pattern.out"
+	# a successor that takes over but cannot adopt the connection: the
+	# client sees its connection end (no hang), the export serves anew
+	$RAW "$S" r read 0 4096 hold >"$SCMT/raw.out" 2>&1 3>&- < <(bare sleep 600) &
+	HOLDS="${HOLDS:-} $!"
+	wait_until 60 grep -q "^held" "$SCMT/raw.out"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_NOADOPT=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/noadopt"
+	chmod +x "$SCMT/noadopt"
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/noadopt"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(provider_pid)" != "$old" ]
+	wait_until 60 grep -q "^closed" "$SCMT/raw.out"
+	grep -q "not adopted (refused" "$SCMT"/run/logs/vdisk.log*
+	run $RAW "$S" r read 0 4096
+	[[ ${lines[1]} == "read ok "* ]]
+	stop_ r
+	convert_free "$D/r.vhdx" "$SCMT/got.raw"
+	cmp "$SCMT/want.raw" "$SCMT/got.raw"
+	"$V" check "$D/r.vhdx"
+}
+
 @test "nbdserve: a grant with nbd_serve and read but not write: a write gets EPERM, the disk is unchanged" {
 	base_disk "$D/nw.vhdx"
 	sum=$(sha256sum <"$D/nw.vhdx")
