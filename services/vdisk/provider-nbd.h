@@ -65,7 +65,7 @@ struct nbdconn {
 	bool at_pause;	     /* the reader's: it stopped for the pause, at a boundary */
 	atomic_bool parked;  /* stopped so, the socket intact: the state may carry it */
 	atomic_bool done;    /* the reader's thread has ended (joinable) */
-	uint64_t pause_at;   /* when the pause was asked (mono ns): the sender gives up NBD_PAUSE_MS later */
+	_Atomic uint64_t pause_at; /* when the pause was asked (mono ns): the sender gives up NBD_PAUSE_MS later */
 	bool running;	     /* the loop's: threads started and not joined */
 	bool held;	     /* the loop's: this connection holds the handover (scm_provider_hold) */
 };

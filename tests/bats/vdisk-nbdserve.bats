@@ -122,9 +122,24 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	$RAW "$S" h read 0 4096 hold >"$SCMT/raw.out" 2>&1 3>&- < <(bare sleep 600) &
 	HOLDS="${HOLDS:-} $!"
 	wait_until 60 grep -q "^held" "$SCMT/raw.out"
-	wait_until 60 grep -q "^round 3$" "$SCMT/pattern.out" || { cat "$SCMT/pattern.out" "$SCMT"/run/logs/vdisk.log*; ps -ef | grep -i "nbd\|vdisk"; false; }
-	local i prev rounds
-	for i in 1 2 3 4 5; do
+	wait_until 60 grep -q "^round 3$" "$SCMT/pattern.out" || { cat "$SCMT/pattern.out" "$SCMT"/run/logs/vdisk.log*; false; }
+	# qemu-io on another export, one connection: a pattern written, half
+	# a second, read back and verified, 16 times
+	base_disk "$D/q.vhdx"
+	"$V" convert -O raw "$D/q.vhdx" "$SCMT/q.raw"
+	export_ writer q "$D/q.vhdx" --nbd "unix:$SCMT/q.sock"
+	local k qargs=()
+	for k in $(seq 1 16); do
+		qargs+=(-c "write -P $((k + 64)) $((k << 20)) 1M" -c "sleep 500" -c "read -P $((k + 64)) $((k << 20)) 1M")
+		python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2]) << 20); f.write(bytes([int(sys.argv[3])]) * (1 << 20))' \
+			"$SCMT/q.raw" "$k" $((k + 64))
+	done
+	qemu-io -f raw "${qargs[@]}" "$URI" >"$SCMT/qemu-io.out" 2>&1 3>&- &
+	local qio=$!
+	# restarts until qemu-io is done, 5 at least
+	local i=0 prev rounds
+	while [ $i -lt 5 ] || kill -0 $qio 2>/dev/null; do
+		i=$((i + 1))
 		prev=$(provider_pid)
 		rounds=$(grep -c "^round" "$SCMT/pattern.out")
 		run "$SCMCTL" service restart vdisk
@@ -135,6 +150,14 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 		wait_until 60 sh -c "[ \$(grep -c '^round' '$SCMT/pattern.out') -gt $((rounds + 2)) ]"
 		! grep -q "^error" "$SCMT/pattern.out"
 	done
+	echo "$i restarts"
+	wait $qio
+	cat "$SCMT/qemu-io.out"
+	[ "$(grep -c "^read 1048576/1048576 bytes" "$SCMT/qemu-io.out")" -eq 16 ]
+	! grep -qi "fail\|error" "$SCMT/qemu-io.out"
+	stop_ q
+	convert_free "$D/q.vhdx" "$SCMT/qgot.raw"
+	cmp "$SCMT/q.raw" "$SCMT/qgot.raw"
 	touch "$SCMT/stop-pattern"
 	wait_until 120 grep -q "^ok \|^error" "$SCMT/pattern.out"
 	wait "$client"
