@@ -225,6 +225,7 @@ static enum nbd_hs_step meta(struct nbd_hs *hs, uint32_t opt, const uint8_t *d, 
 	}
 	if (at != len)
 		return refuse(hs, opt, NBD_REP_ERR_INVALID, "bytes after the last query");
+	want = want && !hs->no_meta; /* a valid query that selects nothing */
 	if (opt == NBD_OPT_SET_META_CONTEXT)
 		hs->meta = want;
 	if (want) {

@@ -121,6 +121,7 @@ struct nbd_hs {
 	uint64_t size;
 	uint16_t tflags; /* transmission flags */
 	uint32_t min_block, pref_block, max_block;
+	bool no_meta; /* block status not allowed: no meta context listed or set */
 	/* what was agreed */
 	bool structured, meta;
 	/* the replies to send, built by nbd_hs_option */

@@ -34,7 +34,7 @@
  * each channel opened (opened again from its grant at its next call). */
 #include "provider-jobs.h"
 
-#define STATE_VERSION 3 /* 2: jobs, job waits and the finished jobs' list; 3: "bat" */
+#define STATE_VERSION 4 /* 2: jobs, job waits and the finished jobs' list; 3: "bat"; 4: a channel's "nbd" */
 #define CARRY_PAGES_MAX 16 /* block table pages a disk carries instead of a commit */
 
 bool provider_handed_over;
@@ -139,9 +139,15 @@ static json_object *save(void *userdata, scm_error **ret_err)
 		json_object_object_add(st, "disks", json_object_new_array());
 		return st;
 	}
+	/* served NBD connections were parked by the quiesce (nbd_quiesce:
+	 * their requests answered, nothing more read): their sockets go over
+	 * with their channels, before which no disk is saved */
+	unsigned nconn = 0;
+	if (nbd_save_check(&nconn, ret_err) < 0)
+		return NULL;
 	/* every fd the state will take, before any is added: past the quota
 	 * the handover is refused as a whole, never a channel left behind */
-	size_t need = channels_live;
+	size_t need = channels_live + nconn;
 	for (struct disk *d = disks; d; d = d->next) {
 		need += (d->pr != NULL) + bjob_carry_fds(d->bjob);
 		for (vhdx *c = d->h; c; c = vhdx_parent(c))
@@ -154,10 +160,6 @@ static json_object *save(void *userdata, scm_error **ret_err)
 				   "%s: the state would carry %llu fds (disk files, reservation directories, "
 				   "channel buffers), over the most a state takes",
 				   "the provider's disks and channels", need);
-	/* served NBD connections are not carried: they end here, their
-	 * requests in flight answered, before the disks are committed; the
-	 * clients connect again through the export (docs/vdisk.md) */
-	nbd_stop_all();
 	_cleanup_(json_object_putp) json_object *st = json_object_new_object();
 	json_object *arr = json_object_new_array();
 	json_object_object_add(st, "disks", arr);
@@ -202,6 +204,7 @@ static json_object *save_channel(const scm_grant *g, void *chdata, void *userdat
 		json_object_array_add(hs, h);
 	}
 	json_object_object_add(o, "waits", bjob_carry_waits(g->channel));
+	json_object_object_add(o, "nbd", nbd_save_channel(c));
 	return o;
 }
 
@@ -486,6 +489,8 @@ static int restore_channel(const scm_grant *g, json_object *saved, uint32_t vers
 	}
 	*ret_chdata = c;
 	bjob_carry_waits_restore(json_object_object_get(saved, "waits"));
+	/* its served NBD connections read again here (state version 4) */
+	nbd_restore_channel(g, c, json_object_object_get(saved, "nbd"));
 	return 0;
 }
 
@@ -527,6 +532,13 @@ struct channel *channel_adopt(const scm_grant *g, json_object *saved, const char
 	return c;
 }
 
+/* jobs stop at a safe point, served NBD connections at a request boundary */
+static void quiesce(bool quiet, void *userdata)
+{
+	bjob_quiesce(quiet, userdata);
+	nbd_quiesce(quiet);
+}
+
 int provider_handover_setup(scm_provider *p, scm_error **ret_err)
 {
 	scm_handover_ops ops = { .version = STATE_VERSION, .min_version = 1, .save = save,
@@ -536,6 +548,6 @@ int provider_handover_setup(scm_provider *p, scm_error **ret_err)
 	const char *mv = getenv("SCM_VDISK_STATE_MIN");
 	if (mv && atoi(mv) > STATE_VERSION)
 		ops.version = ops.min_version = (uint32_t)atoi(mv);
-	scm_provider_on_quiesce(p, bjob_quiesce);
+	scm_provider_on_quiesce(p, quiesce);
 	return scm_provider_handover(p, &ops, ret_err);
 }

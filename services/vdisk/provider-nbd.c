@@ -33,13 +33,27 @@
  * client (account) has at most NBD_CONNS_CLIENT connections served, the
  * provider NBD_CONNS_TOTAL.
  *
- * The connection ends when the client disconnects, its handle is closed,
- * its channel closes, or the provider is handed over (nbd_stop_all: the
- * sockets are not carried, the clients connect again to the export, which
- * hands the new connections to the new process). Ending one shuts its
- * socket down both ways, so nothing waits on the client any more: the
- * loop waits only for the requests the disk is running (answers to a
- * socket shut down are dropped). A crash closes them with the process. */
+ * The connection ends when the client disconnects, its handle is closed
+ * or its channel closes. Ending one shuts its socket down both ways, so
+ * nothing waits on the client any more: the loop waits only for the
+ * requests the disk is running (answers to a socket shut down are
+ * dropped). A crash closes them with the process.
+ *
+ * Across a handover the connections go on (nbd_quiesce, nbd_save_channel,
+ * nbd_restore_channel): the reader stops at the next request boundary (a
+ * flag it checks before each request, and a signal, repeated by the
+ * sender until it stopped, that interrupts its recv() when it waits for
+ * one; a request begun is read whole first), its requests in flight are
+ * answered and their replies sent, and both threads end with the socket
+ * left as it is ("parked"), each connection holding the handover until
+ * then (scm_provider_hold). What the client sends meanwhile waits in the
+ * socket. The state carries the socket with its channel (the handle's
+ * number, structured replies, the meta context id, read-only and what the
+ * grant allowed); the new process adopts it on the same handle and reads
+ * again. Called off, the old process reads again. A connection that does
+ * not reach a boundary, or whose reply is not read, within NBD_PAUSE_MS
+ * ends as a broken client would. The old process closes its copies
+ * without shutdown(), which would end them for the new one too. */
 #include "provider-nbd.h"
 
 #define NBD_CONNS_MAX 16		   /* per channel */
@@ -52,6 +66,7 @@
 
 static struct nbdconn *conns; /* the loop's */
 static unsigned conns_total;
+static void stop_where(bool all, const struct channel *c, const struct handle *h);
 
 /* Block status from q's offset on: runs of data (0) and of zeros without
  * storage (hole|zero), neighbours of one kind merged. */
@@ -153,15 +168,25 @@ static void nreq_done(struct iopool_job *pj)
 	nbd_enqueue(r->n, &r->out);
 }
 
-/* exactly len bytes, or false (EOF, error, stopped) */
-static bool recv_all(struct nbdconn *n, void *p, size_t len)
+/* exactly len bytes, or false (EOF, error, stopped). At a request's first
+ * byte (boundary), a pause's signal with nothing read yet stops it too
+ * (n->at_pause); inside a request the rest is read first: the client is
+ * sending it. */
+static bool recv_all(struct nbdconn *n, void *p, size_t len, bool boundary)
 {
+	bool got = false;
 	while (len) {
 		ssize_t k = recv(n->fd, p, len, MSG_WAITALL);
-		if (k < 0 && errno == EINTR && !atomic_load(&n->stop))
+		if (k < 0 && errno == EINTR && !atomic_load(&n->stop)) {
+			if (boundary && !got && atomic_load(&n->pause)) {
+				n->at_pause = true;
+				return false;
+			}
 			continue;
+		}
 		if (k <= 0)
 			return false;
+		got = true;
 		p = (uint8_t *)p + k;
 		len -= (size_t)k;
 	}
@@ -173,7 +198,7 @@ static bool drop(struct nbdconn *n, uint32_t len)
 	uint8_t b[16384];
 	while (len) {
 		uint32_t k = len < sizeof b ? len : (uint32_t)sizeof b;
-		if (!recv_all(n, b, k))
+		if (!recv_all(n, b, k, false))
 			return false;
 		len -= k;
 	}
@@ -219,22 +244,36 @@ static const char *refused(const struct nbdconn *n, const struct nbd_request *q)
 	case NBD_CMD_WRITE_ZEROES: return n->may_zero ? NULL : "zero";
 	case NBD_CMD_FLUSH: return n->may_flush ? NULL : "flush";
 	case NBD_CMD_BLOCK_STATUS: return n->may_extents ? NULL : "extents";
-	default: return NULL;
+	default: /* FUA is a flush of the handle (nreq_run) */
+		return q->flags & NBD_CMD_FLAG_FUA && !n->may_flush ? "flush (FUA)" : NULL;
 	}
 }
+
+static void conn_exit(struct nbdconn *n, bool parked);
 
 static void *conn_main(void *arg)
 {
 	struct nbdconn *n = arg;
 	uint8_t raw[NBD_REQUEST_SIZE];
+	sigset_t ss;
+	n->reader = pthread_self();
+	sigemptyset(&ss);
+	sigaddset(&ss, nbd_pause_signal());
+	pthread_sigmask(SIG_UNBLOCK, &ss, NULL);
 	int se = pthread_create(&n->sender, NULL, nbd_sender_main, n);
 	if (se) {
 		fprintf(stderr, "vdisk-provider: nbd: starting the sender: %s: connection closed\n", strerror(se));
 		shutdown(n->fd, SHUT_RDWR);
-		atomic_store(&n->finished, true);
+		conn_exit(n, false);
 		return NULL;
 	}
-	while (!atomic_load(&n->stop) && recv_all(n, raw, sizeof raw)) {
+	for (;;) {
+		if (atomic_load(&n->pause)) { /* between two requests: stop here */
+			n->at_pause = true;
+			break;
+		}
+		if (atomic_load(&n->stop) || !recv_all(n, raw, sizeof raw, true))
+			break;
 		struct nbd_request q;
 		char msg[NBD_MSG_MAX];
 		int p = nbd_request_parse(raw, &n->lim, &q, msg);
@@ -285,7 +324,7 @@ static void *conn_main(void *arg)
 			nbd_reply(n, &q, -ENOMEM, "out of memory", NULL);
 			continue;
 		}
-		if (q.payload && !recv_all(n, r->buf, q.payload)) {
+		if (q.payload && !recv_all(n, r->buf, q.payload, false)) {
 			nreq_free(r);
 			break;
 		}
@@ -299,15 +338,124 @@ static void *conn_main(void *arg)
 	 * down) first; the sender sends or drops within a deadline, so this
 	 * waits for the disk's work only */
 	pthread_mutex_lock(&n->mu);
+	n->rstopped = true;
 	while (n->inflight)
 		pthread_cond_wait(&n->cv, &n->mu);
 	n->rdone = true;
 	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mu);
 	pthread_join(n->sender, NULL);
-	shutdown(n->fd, SHUT_RDWR);
-	atomic_store(&n->finished, true);
+	/* paused, every reply sent: the socket stays as it is, for the
+	 * handover's state (or to read again if it is called off) */
+	bool parked = n->at_pause && !atomic_load(&n->broken) && !atomic_load(&n->stop);
+	if (!parked)
+		shutdown(n->fd, SHUT_RDWR);
+	conn_exit(n, parked);
 	return NULL;
+}
+
+/* ---- across a handover --------------------------------------------------- */
+
+static atomic_bool task_posted;
+static void nbd_task(scm_task *t);
+static scm_task task = { .fn = nbd_task };
+
+static void on_pause_signal(int sig)
+{
+	(void)sig; /* only to interrupt recv() */
+}
+
+int nbd_pause_signal(void)
+{
+	return SIGRTMIN;
+}
+
+/* The reader's last act: the loop joins it (nbd_task) */
+static void conn_exit(struct nbdconn *n, bool parked)
+{
+	atomic_store(parked ? &n->parked : &n->finished, true);
+	atomic_store(&n->done, true);
+	bool f = false;
+	if (atomic_compare_exchange_strong(&task_posted, &f, true))
+		scm_provider_post(provider, &task);
+}
+
+/* A connection's threads, from a fresh state (first, again after a pause
+ * called off, or adopted from a predecessor); on the loop. */
+static int conn_start(struct nbdconn *n)
+{
+	static bool sig_set;
+	if (!sig_set) {
+		struct sigaction sa = { .sa_handler = on_pause_signal }; /* no SA_RESTART */
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(nbd_pause_signal(), &sa, NULL) < 0)
+			return errno;
+		sig_set = true;
+	}
+	n->rdone = n->rstopped = n->at_pause = n->sending = false;
+	atomic_store(&n->parked, false);
+	atomic_store(&n->done, false);
+	int e = pthread_create(&n->th, NULL, conn_main, n);
+	n->running = e == 0;
+	return e;
+}
+
+static void release(struct nbdconn *n)
+{
+	if (n->held) {
+		scm_provider_hold(provider, -1);
+		n->held = false;
+	}
+}
+
+/* On the loop: readers that ended are joined; a parked connection no
+ * longer holds the handover, and reads again if the pause was called off
+ * meanwhile; the connections that ended are freed. */
+static void nbd_task(scm_task *t)
+{
+	(void)t;
+	atomic_store(&task_posted, false);
+	for (struct nbdconn *n = conns; n; n = n->next) {
+		if (!n->running || !atomic_load(&n->done))
+			continue;
+		pthread_join(n->th, NULL);
+		n->running = false;
+		release(n);
+		if (atomic_load(&n->parked) && !atomic_load(&n->pause) && conn_start(n) != 0) {
+			shutdown(n->fd, SHUT_RDWR);
+			atomic_store(&n->finished, true);
+		}
+	}
+	stop_where(false, NULL, NULL);
+}
+
+/* scm_provider_on_quiesce (provider-handover.c): true, every connection
+ * stops reading at its next request boundary, and holds the handover
+ * until its requests in flight are answered; false (called off), they
+ * read again. */
+void nbd_quiesce(bool quiet)
+{
+	for (struct nbdconn *n = conns; n; n = n->next) {
+		if (atomic_load(&n->finished))
+			continue;
+		if (quiet && n->running && !n->held) {
+			n->held = true;
+			scm_provider_hold(provider, 1);
+		}
+		if (!quiet)
+			release(n);
+		n->pause_at = mono_ns();
+		atomic_store(&n->pause, quiet);
+		pthread_mutex_lock(&n->mu);
+		pthread_cond_broadcast(&n->cv); /* the sender starts (or stops) waking the reader */
+		pthread_mutex_unlock(&n->mu);
+		if (quiet && n->running)
+			pthread_kill(n->th, nbd_pause_signal());
+		if (!quiet && !n->running && atomic_load(&n->parked) && conn_start(n) != 0) {
+			shutdown(n->fd, SHUT_RDWR);
+			atomic_store(&n->finished, true);
+		}
+	}
 }
 
 static void conn_end(struct nbdconn *n)
@@ -315,13 +463,18 @@ static void conn_end(struct nbdconn *n)
 	atomic_store(&n->stop, true);
 	/* both ways: the reader sees the end, the sender's next send fails at
 	 * once and it drops the rest; the join waits for the requests the
-	 * disk is running only, never for the client */
+	 * disk is running only, never for the client. Not once handed over:
+	 * the socket is the new process's (a parked connection has no
+	 * threads, its fd is only closed) */
 	atomic_store(&n->broken, true);
-	shutdown(n->fd, SHUT_RDWR);
+	if (!(provider_handed_over || scm_provider_handed_over(provider)) || n->running)
+		shutdown(n->fd, SHUT_RDWR);
 	pthread_mutex_lock(&n->mu);
 	pthread_cond_broadcast(&n->cv);
 	pthread_mutex_unlock(&n->mu);
-	pthread_join(n->th, NULL);
+	if (n->running)
+		pthread_join(n->th, NULL);
+	release(n);
 	close(n->fd);
 	free(n->rbuf);
 	n->c->nbd_conns--;
@@ -412,10 +565,10 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	bool rw = h->rw && scm_call_allows(call, "write");
+	bool rw = h->rw && scm_call_allows(call, "write"), w = rw && !readonly;
 	*n = (struct nbdconn){ .c = c, .h = h, .d = h->d, .fd = fd, .rw = rw, .meta_id = (uint32_t)meta_id,
-			       .may_trim = rw && scm_call_allows(call, "trim"),
-			       .may_zero = rw && scm_call_allows(call, "zero"),
+			       .may_trim = w && scm_call_allows(call, "trim"),
+			       .may_zero = w && scm_call_allows(call, "zero"),
 			       .may_flush = scm_call_allows(call, "flush"),
 			       .may_extents = scm_call_allows(call, "extents"), .acct = h->acct,
 			       .lim = { .size = h->d->virtual_size, .min_block = h->d->sector_size,
@@ -425,7 +578,7 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 	n->qtail = &n->qhead;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
-	int e = pthread_create(&n->th, NULL, conn_main, n);
+	int e = conn_start(n);
 	if (e) {
 		close(fd);
 		pthread_mutex_destroy(&n->mu);
@@ -439,5 +592,138 @@ int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool 
 	conns_total++;
 	n->next = conns;
 	conns = n;
-	return scm_vdisk_nbd_serve_reply(call);
+	return scm_vdisk_nbd_serve_reply(call, !n->lim.readonly, n->may_trim, n->may_zero, n->may_flush,
+					 n->may_extents);
+}
+
+/* Readers that ended and were not joined yet (their task may still be
+ * queued): joined now, so save() sees where each connection stands. */
+static void reap_done(void)
+{
+	for (struct nbdconn *n = conns; n; n = n->next)
+		if (n->running && atomic_load(&n->done)) {
+			pthread_join(n->th, NULL);
+			n->running = false;
+			release(n);
+		}
+	stop_where(false, NULL, NULL);
+}
+
+int nbd_save_check(unsigned *ret_n, scm_error **ret_err)
+{
+	unsigned k = 0;
+	reap_done();
+	for (struct nbdconn *n = conns; n; n = n->next, k++)
+		if (n->running || !atomic_load(&n->parked))
+			return scm_fail(ret_err, SCM_VDISK_E_BUSY,
+					"an NBD connection is still finishing its requests: try again");
+	*ret_n = k;
+	return 0;
+}
+
+json_object *nbd_save_channel(struct channel *c)
+{
+	json_object *arr = json_object_new_array();
+	for (struct nbdconn *n = conns; arr && n; n = n->next) {
+		if (n->c != c || n->running || !atomic_load(&n->parked))
+			continue;
+		json_object *o = json_object_new_object();
+		json_object_array_add(arr, o);
+		/* < 0 (no room: save() counted them first): the new process
+		 * refuses it, and the socket closes with both processes' fds */
+		json_object_object_add(o, "fd", json_object_new_int(scm_handover_fd_add(provider, n->fd)));
+		json_object_object_add(o, "handle", json_object_new_uint64((uint64_t)(n->h - c->h) + 1));
+		json_object_object_add(o, "rw", json_object_new_boolean(n->rw));
+		json_object_object_add(o, "readonly", json_object_new_boolean(n->lim.readonly));
+		json_object_object_add(o, "structured", json_object_new_boolean(n->lim.structured));
+		json_object_object_add(o, "meta_id", json_object_new_uint64(n->lim.meta ? n->meta_id : 0));
+		json_object_object_add(o, "may_trim", json_object_new_boolean(n->may_trim));
+		json_object_object_add(o, "may_zero", json_object_new_boolean(n->may_zero));
+		json_object_object_add(o, "may_flush", json_object_new_boolean(n->may_flush));
+		json_object_object_add(o, "may_extents", json_object_new_boolean(n->may_extents));
+	}
+	return arr;
+}
+
+static bool jbool(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_boolean) &&
+	       json_object_get_boolean(v);
+}
+
+static int64_t jint(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int) ? json_object_get_int64(v)
+											  : -1;
+}
+
+/* One saved connection of channel c, adopted; -errno and why when not. */
+static int adopt(const scm_grant *g, struct channel *c, json_object *o, const char **ret_why)
+{
+	int64_t k = jint(o, "handle"), meta_id = jint(o, "meta_id");
+	int fd = scm_handover_fd_take(provider, jint(o, "fd")), type = 0;
+	socklen_t tl = sizeof type;
+	struct handle *h = k >= 1 && k <= HANDLES_MAX ? &c->h[k - 1] : NULL;
+	bool rw = jbool(o, "rw");
+	*ret_why = fd < 0 ? "no such fd in the state"
+		   : getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ? "not a stream socket"
+		   : !h || !h->d ? "no such handle on the channel"
+		   : rw && !h->rw ? "read-write on a read-only handle"
+		   : meta_id < 0 || meta_id > UINT32_MAX ? "no meta_id of 32 bits"
+		   /* test hook (vdisk-nbdserve.bats): a successor that cannot adopt it */
+		   : getenv("SCM_VDISK_NBD_NOADOPT") ? "refused ($SCM_VDISK_NBD_NOADOPT)"
+							 : NULL;
+	struct nbdconn *n = *ret_why ? NULL : calloc(1, sizeof *n);
+	if (!n) {
+		if (fd >= 0) { /* the new process's own now: ended cleanly */
+			shutdown(fd, SHUT_RDWR);
+			close(fd);
+		}
+		if (!*ret_why)
+			*ret_why = "out of memory";
+		return -EINVAL;
+	}
+	bool w = rw && !jbool(o, "readonly"), structured = jbool(o, "structured");
+	*n = (struct nbdconn){ .c = c, .h = h, .d = h->d, .fd = fd, .rw = rw, .meta_id = (uint32_t)meta_id,
+			       .may_trim = w && jbool(o, "may_trim"), .may_zero = w && jbool(o, "may_zero"),
+			       .may_flush = jbool(o, "may_flush"), .may_extents = jbool(o, "may_extents"),
+			       .acct = h->acct,
+			       .lim = { .size = h->d->virtual_size, .min_block = h->d->sector_size,
+					.max_payload = NBD_MAX_PAYLOAD, .readonly = !w, .structured = structured,
+					.meta = structured && meta_id } };
+	/* who asks the reservation: the grant's caller, as pr_nexus says it */
+	snprintf(n->nexus, sizeof n->nexus, "%s:%ld", g->caller && g->caller[0] ? g->caller : "host", (long)g->uid);
+	n->qtail = &n->qhead;
+	pthread_mutex_init(&n->mu, NULL);
+	pthread_cond_init(&n->cv, NULL);
+	int e = conn_start(n);
+	if (e) {
+		shutdown(fd, SHUT_RDWR);
+		close(fd);
+		pthread_mutex_destroy(&n->mu);
+		pthread_cond_destroy(&n->cv);
+		free(n);
+		*ret_why = strerror(e);
+		return -e;
+	}
+	c->nbd_conns++;
+	if (n->acct)
+		n->acct->nbd_conns++;
+	conns_total++;
+	n->next = conns;
+	conns = n;
+	return 0;
+}
+
+void nbd_restore_channel(const scm_grant *g, struct channel *c, json_object *saved)
+{
+	size_t len = json_object_is_type(saved, json_type_array) ? json_object_array_length(saved) : 0;
+	for (size_t i = 0; i < len; i++) {
+		const char *why = NULL;
+		if (adopt(g, c, json_object_array_get_idx(saved, i), &why) < 0)
+			fprintf(stderr, "vdisk-provider: channel %llu: NBD connection %zu not adopted (%s): closed\n",
+				(unsigned long long)g->channel, i, why);
+	}
 }

@@ -2,6 +2,7 @@
  * and provider-nbdsend.c (their replies) share. */
 #pragma once
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -12,6 +13,11 @@
 #define NBD_SEND_IDLE_MS 30000		   /* a reply's deadline: this, */
 #define NBD_SEND_RATE (1u << 20)	   /* plus its bytes at this many a second, */
 #define NBD_SEND_HARD_MS 120000		   /* at most this */
+#define NBD_PAUSE_MS 5000		   /* a handover waits this long for a request boundary */
+#define NBD_PAUSE_KICK_MS 2		   /* the reader is signalled this often until it stopped */
+
+/* the signal that interrupts a reader's recv() for a pause (no SA_RESTART) */
+int nbd_pause_signal(void);
 
 /* A reply waiting for the sender: built by any thread, sent by the
  * connection's sender (or by the reader, its own, when nothing waits). */
@@ -41,6 +47,7 @@ struct nbdconn {
 	bool may_trim, may_zero, may_flush, may_extents; /* the grant's */
 	struct account *acct;
 	pthread_t th, sender;
+	pthread_t reader; /* th as the reader itself knows it (pthread_self), for the sender's kicks */
 	pthread_mutex_t mu; /* the queue; inflight; rdone; sent; sending */
 	pthread_cond_t cv;
 	unsigned inflight;
@@ -48,7 +55,19 @@ struct nbdconn {
 	struct nout *qhead, **qtail;
 	bool rdone; /* the reader is done: the sender ends once the queue is empty */
 	bool sending; /* a reply is being sent (by the sender, or the reader itself) */
+	bool rstopped; /* the reader reads no more requests (the sender stops waking it) */
 	atomic_bool stop, finished, broken;
+	/* a handover (provider-nbd.c "Across a handover"): pause asks the
+	 * reader to stop at the next request boundary; it then lets the
+	 * requests in flight finish, their replies go out, and ends both
+	 * threads with the socket intact (parked) */
+	atomic_bool pause;
+	bool at_pause;	     /* the reader's: it stopped for the pause, at a boundary */
+	atomic_bool parked;  /* stopped so, the socket intact: the state may carry it */
+	atomic_bool done;    /* the reader's thread has ended (joinable) */
+	_Atomic uint64_t pause_at; /* when the pause was asked (mono ns): the sender gives up NBD_PAUSE_MS later */
+	bool running;	     /* the loop's: threads started and not joined */
+	bool held;	     /* the loop's: this connection holds the handover (scm_provider_hold) */
 };
 
 struct nreq {

@@ -4,6 +4,8 @@
  * only, without blocking and within a deadline per reply, so no pool
  * worker and no lock ever waits for a client. */
 #include <poll.h>
+#include <signal.h>
+#include <time.h>
 
 #include "provider-nbd.h"
 
@@ -57,6 +59,12 @@ static void send_reply(struct nbdconn *n, struct iovec *iov, int cnt)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			now = mono_ns() / 1000000;
+			if (atomic_load(&n->pause) && now > n->pause_at / 1000000 + NBD_PAUSE_MS) {
+				/* a handover waits for this reply: no longer */
+				fprintf(stderr, "vdisk-provider: nbd: the client did not read a reply of %zu bytes "
+					"within %u ms of a handover's pause: connection closed\n", total, NBD_PAUSE_MS);
+				break;
+			}
 			if (now >= deadline) {
 				fprintf(stderr, "vdisk-provider: nbd: the client did not read a reply of %zu bytes "
 					"within %llu ms: connection closed\n", total,
@@ -189,6 +197,36 @@ void nbd_reply(struct nbdconn *n, const struct nbd_request *q, int res, const ch
 	pthread_mutex_unlock(&n->mu);
 }
 
+/* A pause is asked (a handover) and the reader still reads: a signal
+ * interrupts its recv() if it waits for a request (n->mu held). The reader
+ * may be just about to block when one comes, so this repeats every
+ * NBD_PAUSE_KICK_MS until it stopped; a reader inside a request (a client
+ * that sent half of one) gets NBD_PAUSE_MS to finish it, then the
+ * connection ends as at any other broken client. */
+static void kick(struct nbdconn *n)
+{
+	if (atomic_load(&n->broken)) {
+		pthread_cond_wait(&n->cv, &n->mu); /* the reader sees the end */
+		return;
+	}
+	if (mono_ns() - n->pause_at > (uint64_t)NBD_PAUSE_MS * 1000000) {
+		fprintf(stderr, "vdisk-provider: nbd: a request still incomplete after %u ms of a handover's pause: "
+			"connection closed\n", NBD_PAUSE_MS);
+		atomic_store(&n->broken, true);
+		shutdown(n->fd, SHUT_RDWR);
+		return;
+	}
+	pthread_kill(n->reader, nbd_pause_signal());
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += NBD_PAUSE_KICK_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+}
+
 /* Sends the queued replies in order until the reader is done and the queue
  * empty; once the connection is broken, drops them (their requests leave
  * the count in flight all the same). */
@@ -197,8 +235,12 @@ void *nbd_sender_main(void *arg)
 	struct nbdconn *n = arg;
 	for (;;) {
 		pthread_mutex_lock(&n->mu);
-		while (n->sending || (!n->qhead && !n->rdone))
-			pthread_cond_wait(&n->cv, &n->mu);
+		while (n->sending || (!n->qhead && !n->rdone)) {
+			if (atomic_load(&n->pause) && !n->rstopped)
+				kick(n);
+			else
+				pthread_cond_wait(&n->cv, &n->mu);
+		}
 		struct nout *o = n->qhead;
 		if (o && !(n->qhead = o->next))
 			n->qtail = &n->qhead;

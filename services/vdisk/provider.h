@@ -248,11 +248,19 @@ int do_ring(scm_call *call, uint64_t handle, void *ud);
 int do_nbd_serve(scm_call *call, uint64_t handle, int conn, bool readonly, bool structured, uint64_t meta_id,
 		 void *ud);
 /* provider-nbd.c: ends the NBD connections a handle serves (waits for
- * their requests in flight), a channel's, or all (before a handover
- * saves the disks) */
+ * their requests in flight), a channel's, or all (the provider ends) */
 void nbd_stop_handle(struct handle *h);
 void nbd_stop_channel(struct channel *c);
 void nbd_stop_all(void);
+/* ... across a handover: quiesce(true) parks every connection (stops
+ * reading at a request boundary, its requests answered; the handover
+ * waits), quiesce(false) reads again; save() checks that all are parked
+ * (*ret_n: how many fds they add), save_channel() carries a channel's
+ * (socket and what was agreed), restore_channel() adopts them. */
+void nbd_quiesce(bool quiet);
+int nbd_save_check(unsigned *ret_n, scm_error **ret_err);
+json_object *nbd_save_channel(struct channel *c);
+void nbd_restore_channel(const scm_grant *g, struct channel *c, json_object *saved);
 int do_migrated(scm_call *call, const char *path, bool clear, void *ud);
 /* provider-migmark.c: an open of d (NULL: not held yet) at path for
  * writing, refused (true, after replying) when the disk was migrated to

@@ -170,12 +170,12 @@ sockets() { for f in /proc/"$1"/fd/*; do readlink "$f"; done | grep -c '^socket:
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"refused; its provider (pid $old) goes on"* ]]
 	# a vdisk provider that reads only a newer state: refused, with why
-	printf '#!/bin/sh\nexec env SCM_VDISK_STATE_MIN=4 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/newer"
+	printf '#!/bin/sh\nexec env SCM_VDISK_STATE_MIN=5 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/newer"
 	chmod +x "$SCMT/newer"
 	run "$SCMCTL" service restart vdisk --exec "$SCMT/newer"
 	echo "$output"
 	[ "$status" -ne 0 ]
-	[[ "$output" == *"state version 3: this provider reads versions 4 to 4"* ]]
+	[[ "$output" == *"state version 4: this provider reads versions 5 to 5"* ]]
 	# one that refuses only after it adopted every disk: the old process
 	# finds its files as it left them (no header or log written meanwhile)
 	printf '#!/bin/sh\nexec env SCM_VDISK_RESTORE_FAIL=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/late"

@@ -21,12 +21,20 @@ pre_start() {
     { "service": "vdisk", "methods": ["open"], "action": "allow", "args": { "path": { "path_prefix": "$D" } } },
     { "service": "vdisk", "methods": ["read", "nbd_serve", "flush", "info", "close", "extents"], "action": "allow" } ] }
 JSON
+	# opens read-write, may write and zero, not trim, nor ask block status
+	cat >"$SCMT/cfg/profiles/vdisk-notrim.json" <<JSON
+{ "name": "vdisk-notrim", "priority": 30,
+  "services": [
+    { "service": "vdisk", "methods": ["open"], "action": "allow", "args": { "path": { "path_prefix": "$D" } } },
+    { "service": "vdisk", "methods": ["read", "write", "zero", "nbd_serve", "flush", "info", "close"], "action": "allow" } ] }
+JSON
 }
 
 setup() {
 	command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null || {
 		echo "nbdkit and libnbd-bin are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
-	vdisk_setup reader:vdisk-reader writer:vdisk-writer writer_a:vdisk-writer-a nowrite:vdisk-nowrite
+	vdisk_setup reader:vdisk-reader writer:vdisk-writer writer_a:vdisk-writer-a nowrite:vdisk-nowrite \
+		notrim:vdisk-notrim
 	export SCM_EXPORT_DIR=$SCMT/exports
 	S=$SCMT/nbd.sock
 	EXPORTS=""
@@ -51,6 +59,16 @@ export_() {
 }
 
 stop_() { "$V" export --stop "$1"; }
+
+# nbd_flags URI: what nbdinfo says the export offers, one "key value" a line
+nbd_flags() {
+	nbdinfo --json --no-content "$1" | python3 -c '
+import json, sys
+e = json.load(sys.stdin)["exports"][0]
+for k in ("is_read_only", "can_flush", "can_fua", "can_trim", "can_zero", "can_multi_conn"):
+    print(k, str(e[k]).lower())
+print("contexts", " ".join(e.get("contexts", [])) or "none")'
+}
 
 # nbdsh runs python3 -mnbd: Debian's python3, whatever PATH says
 nbdsh() { PATH=/usr/bin:$PATH command nbdsh "$@"; }

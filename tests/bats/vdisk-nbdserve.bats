@@ -6,8 +6,8 @@
 # their connection, never the provider, and other clients read right
 # meanwhile; a read-only export refuses a write with EPERM and the file
 # does not change; block status is what qemu-nbd says of the same data;
-# a provider restart ends the served connections and new ones are served
-# by the new process.
+# a served connection goes on across provider restarts (its socket and
+# state carried to the new process).
 load helpers
 load vdisk-nbd
 
@@ -110,33 +110,115 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	cmp "$SCMT/q.raw" "$SCMT/a.raw"
 }
 
-@test "nbdserve: a provider restart ends the served connections; new ones are served by the new process" {
+@test "nbdserve: a served connection goes on across provider restarts: every byte as written, no reconnect" {
 	base_disk "$D/h.vhdx"
 	"$V" convert -O raw "$D/h.vhdx" "$SCMT/h.raw"
 	export_ writer h "$D/h.vhdx" --nbd "unix:$S"
-	nbdsh -u "$URI" -c 'h.pwrite(b"\x5a" * 65536, 8 << 20)' -c 'h.flush()'
-	patch_raw() { python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); f.write(bytes([int(sys.argv[3], 0)]) * int(sys.argv[4]))' "$SCMT/h.raw" "$@"; }
-	patch_raw $((8 << 20)) 0x5a 65536
-	# a connection open across the restart: it ends (EOF), cleanly
-	$RAW "$S" h read 0 4096 expect-closed >"$SCMT/raw.out" 2>&1 3>&- &
+	# one libnbd connection writing and reading back patterns, 8 requests
+	# in flight at a time; a raw client holding a connection open too
+	/usr/bin/python3 "$BATS_TEST_DIRNAME/nbd-pattern.py" "$URI" "$SCMT/h.raw" "$SCMT/want.raw" "$SCMT/stop-pattern" \
+		>"$SCMT/pattern.out" 2>&1 3>&- &
+	local client=$!
+	$RAW "$S" h read 0 4096 hold >"$SCMT/raw.out" 2>&1 3>&- < <(bare sleep 600) &
 	HOLDS="${HOLDS:-} $!"
-	wait_until 60 grep -q "^read ok" "$SCMT/raw.out"
-	prev=$(provider_pid)
-	run "$SCMCTL" service restart vdisk
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[ "$(provider_pid)" != "$prev" ]
-	wait_until 60 grep -q "^closed" "$SCMT/raw.out"
-	cat "$SCMT/raw.out"
-	# the export's channel and handle went over: new connections are served
-	nbdsh -u "$URI" -c 'h.pwrite(b"\x33" * 4096, 0)' -c 'h.flush()'
-	patch_raw 0 0x33 4096
-	nbdcopy "$URI" "$SCMT/after.raw"
-	cmp "$SCMT/h.raw" "$SCMT/after.raw"
+	wait_until 60 grep -q "^held" "$SCMT/raw.out"
+	wait_until 60 grep -q "^round 3$" "$SCMT/pattern.out" || { cat "$SCMT/pattern.out" "$SCMT"/run/logs/vdisk.log*; false; }
+	# qemu-io on another export, one connection: a pattern written, half
+	# a second, read back and verified, 16 times
+	base_disk "$D/q.vhdx"
+	"$V" convert -O raw "$D/q.vhdx" "$SCMT/q.raw"
+	export_ writer q "$D/q.vhdx" --nbd "unix:$SCMT/q.sock"
+	local k qargs=()
+	for k in $(seq 1 16); do
+		qargs+=(-c "write -P $((k + 64)) $((k << 20)) 1M" -c "sleep 500" -c "read -P $((k + 64)) $((k << 20)) 1M")
+		python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2]) << 20); f.write(bytes([int(sys.argv[3])]) * (1 << 20))' \
+			"$SCMT/q.raw" "$k" $((k + 64))
+	done
+	qemu-io -f raw "${qargs[@]}" "$URI" >"$SCMT/qemu-io.out" 2>&1 3>&- &
+	local qio=$!
+	# restarts until qemu-io is done, 5 at least
+	local i=0 prev rounds
+	while [ $i -lt 5 ] || kill -0 $qio 2>/dev/null; do
+		i=$((i + 1))
+		prev=$(provider_pid)
+		rounds=$(grep -c "^round" "$SCMT/pattern.out")
+		run "$SCMCTL" service restart vdisk
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[ "$(provider_pid)" != "$prev" ]
+		# the client goes on with the new process
+		wait_until 60 sh -c "[ \$(grep -c '^round' '$SCMT/pattern.out') -gt $((rounds + 2)) ]"
+		! grep -q "^error" "$SCMT/pattern.out"
+	done
+	echo "$i restarts"
+	wait $qio
+	cat "$SCMT/qemu-io.out"
+	[ "$(grep -c "^read 1048576/1048576 bytes" "$SCMT/qemu-io.out")" -eq 16 ]
+	! grep -qi "fail\|error" "$SCMT/qemu-io.out"
+	stop_ q
+	convert_free "$D/q.vhdx" "$SCMT/qgot.raw"
+	cmp "$SCMT/q.raw" "$SCMT/qgot.raw"
+	touch "$SCMT/stop-pattern"
+	wait_until 120 grep -q "^ok \|^error" "$SCMT/pattern.out"
+	wait "$client"
+	tail -3 "$SCMT/pattern.out"
+	grep -q "^ok " "$SCMT/pattern.out"
+	! grep -q "^error" "$SCMT/pattern.out"
+	# the held connection was never closed, and reads on the new process:
+	# a new connection too
+	! grep -q "^closed" "$SCMT/raw.out"
+	run $RAW "$S" h read 0 4096
+	[[ ${lines[1]} == "read ok "* ]]
+	# the new process serves the adopted sockets (and its logs say so)
+	! grep -q "not adopted" "$SCMT"/run/logs/vdisk.log*
 	stop_ h
 	convert_free "$D/h.vhdx" "$SCMT/got.raw"
-	cmp "$SCMT/h.raw" "$SCMT/got.raw"
+	cmp "$SCMT/want.raw" "$SCMT/got.raw"
 	"$V" check "$D/h.vhdx"
+}
+
+@test "nbdserve: a restart called off: the connection reads on in the old process; one the successor cannot adopt ends cleanly" {
+	base_disk "$D/r.vhdx"
+	"$V" convert -O raw "$D/r.vhdx" "$SCMT/r.raw"
+	export_ writer r "$D/r.vhdx" --nbd "unix:$S"
+	/usr/bin/python3 "$BATS_TEST_DIRNAME/nbd-pattern.py" "$URI" "$SCMT/r.raw" "$SCMT/want.raw" "$SCMT/stop-pattern" \
+		>"$SCMT/pattern.out" 2>&1 3>&- &
+	local client=$! old rounds
+	wait_until 60 grep -q "^round 3$" "$SCMT/pattern.out"
+	# a successor that refuses the state after adopting the disks: the
+	# handover is called off, the old process reads the connection again
+	old=$(provider_pid)
+	printf '#!/bin/sh\nexec env SCM_VDISK_RESTORE_FAIL=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/late"
+	chmod +x "$SCMT/late"
+	rounds=$(grep -c "^round" "$SCMT/pattern.out")
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/late"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ "$(provider_pid)" = "$old" ]
+	wait_until 60 sh -c "[ \$(grep -c '^round' '$SCMT/pattern.out') -gt $((rounds + 2)) ]"
+	touch "$SCMT/stop-pattern"
+	wait_until 120 grep -q "^ok \|^error" "$SCMT/pattern.out"
+	wait "$client"
+	grep -q "^ok " "$SCMT/pattern.out"
+	# a successor that takes over but cannot adopt the connection: the
+	# client sees its connection end (no hang), the export serves anew
+	$RAW "$S" r read 0 4096 hold >"$SCMT/raw.out" 2>&1 3>&- < <(bare sleep 600) &
+	HOLDS="${HOLDS:-} $!"
+	wait_until 60 grep -q "^held" "$SCMT/raw.out"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_NOADOPT=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/noadopt"
+	chmod +x "$SCMT/noadopt"
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/noadopt"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(provider_pid)" != "$old" ]
+	wait_until 60 grep -q "^closed" "$SCMT/raw.out"
+	grep -q "not adopted (refused" "$SCMT"/run/logs/vdisk.log*
+	run $RAW "$S" r read 0 4096
+	[[ ${lines[1]} == "read ok "* ]]
+	stop_ r
+	convert_free "$D/r.vhdx" "$SCMT/got.raw"
+	cmp "$SCMT/want.raw" "$SCMT/got.raw"
+	"$V" check "$D/r.vhdx"
 }
 
 @test "nbdserve: a grant with nbd_serve and read but not write: a write gets EPERM, the disk is unchanged" {
@@ -154,6 +236,63 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	[ "$status" -ne 0 ]
 	stop_ nw
 	[ "$(sha256sum <"$D/nw.vhdx")" = "$sum" ]
+}
+
+# What the handshake advertises is what the grant allows (nbd_serve's
+# results): a client such as qemu or nbdcopy sees a read-only export, or
+# one without trim, instead of meeting EPERM; a raw client that sends
+# them anyway still gets EPERM and the file does not change.
+@test "nbdserve: the handshake advertises what the grant allows; refused commands sent anyway change no byte" {
+	base_disk "$D/fw.vhdx"
+	base_disk "$D/fn.vhdx"
+	base_disk "$D/ft.vhdx"
+	export_ writer fw "$D/fw.vhdx" --nbd "unix:$SCMT/fw.sock"
+	run nbd_flags "$URI"
+	echo "$output"
+	[ "$output" = "$(printf '%s\n' 'is_read_only false' 'can_flush true' 'can_fua true' 'can_trim true' \
+		'can_zero true' 'can_multi_conn true' 'contexts base:allocation')" ]
+	# no write: read-only, no trim, zero or FUA; flush and block status stay
+	sum=$(sha256sum <"$D/fn.vhdx")
+	export_ nowrite fn "$D/fn.vhdx" --nbd "unix:$SCMT/fn.sock"
+	run nbd_flags "$URI"
+	echo "$output"
+	[ "$output" = "$(printf '%s\n' 'is_read_only true' 'can_flush true' 'can_fua false' 'can_trim false' \
+		'can_zero false' 'can_multi_conn true' 'contexts base:allocation')" ]
+	run $RAW "$SCMT/fn.sock" fn write 0 4096 fuawrite 0 4096 trim 0 $((1 << 20)) zero $((1 << 20)) 65536 \
+		read 0 4096 flush 0 0
+	echo "$output"
+	[ "$(echo "$output" | tail -n +2 | sed 's/^read ok .*/read ok/')" = "$(printf '%s\n' 'write error 1' \
+		'fuawrite error 1' 'trim error 1' 'zero error 1' 'read ok' 'flush ok')" ]
+	# qemu-io reads the flags and refuses a write itself
+	run qemu-io -f raw -c 'write -P 0x11 0 64k' "$URI"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"can't open device"*"Permission denied"* ]]
+	stop_ fn
+	[ "$(sha256sum <"$D/fn.vhdx")" = "$sum" ]
+	# no trim, no extents: writable, no TRIM, no base:allocation (block
+	# status asked for anyway: refused)
+	sum=$(sha256sum <"$D/ft.vhdx")
+	export_ notrim ft "$D/ft.vhdx" --nbd "unix:$SCMT/ft.sock"
+	run nbd_flags "$URI"
+	echo "$output"
+	[ "$output" = "$(printf '%s\n' 'is_read_only false' 'can_flush true' 'can_fua true' 'can_trim false' \
+		'can_zero true' 'can_multi_conn true' 'contexts none')" ]
+	run nbdinfo --map "$URI"
+	[ "$status" -ne 0 ]
+	run $RAW "$SCMT/ft.sock" ft trim 0 $((1 << 20)) trim $((40 << 20)) $((1 << 20)) read 0 4096
+	echo "$output"
+	[ "${lines[1]}" = "trim error 1" ]
+	[ "${lines[2]}" = "trim error 1" ]
+	[[ ${lines[3]} == "read ok "* ]]
+	stop_ ft
+	[ "$(sha256sum <"$D/ft.vhdx")" = "$sum" ]
+	# and the writes the notrim grant allows do land: zero through nbdsh
+	export_ notrim ft "$D/ft.vhdx" --nbd "unix:$SCMT/ft.sock"
+	nbdsh -u "$URI" -c 'h.zero(1 << 20, 0)' -c 'h.flush()'
+	stop_ ft
+	"$V" convert -O raw "$D/ft.vhdx" "$SCMT/ft.raw"
+	cmp -n $((1 << 20)) "$SCMT/ft.raw" /dev/zero
 }
 
 @test "nbdserve: a client that never reads its replies stalls no other client; stopping its export does not hang" {

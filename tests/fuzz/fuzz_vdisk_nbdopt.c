@@ -4,7 +4,8 @@
  * nbd_hs_option). The input is a sequence of options, each a 4-byte code,
  * a 2-byte length and that many bytes. The replies built must stay in
  * their buffer and be well-formed (magic, the option's code, the length
- * they say); a chosen export is only ever this one. */
+ * they say); a chosen export is only ever this one; with no_meta (a grant
+ * without extents) no meta context is ever offered or set. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ static void check_out(const struct nbd_hs *hs, uint32_t opt)
 		uint64_t m = (uint64_t)be32(hs->out + at) << 32 | be32(hs->out + at + 4);
 		if (m != NBD_REP_MAGIC || be32(hs->out + at + 8) != opt)
 			abort();
+		if (hs->no_meta && be32(hs->out + at + 12) == NBD_REP_META_CONTEXT)
+			abort(); /* block status not allowed: no context offered */
 		uint32_t len = be32(hs->out + at + 16);
 		if (len > hs->out_len - at - 20)
 			abort();
@@ -38,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct nbd_hs hs = { .name = "disk-1", .size = 64u << 20, .tflags = 1, .min_block = 512, .pref_block = 4096,
 			     .max_block = 4u << 20 };
+	hs.no_meta = size & 1; /* the grant without extents, for half the inputs */
 	nbd_hs_greeting(&hs);
 	if (hs.out_len != 18)
 		abort();
@@ -54,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(copy);
 		data += len;
 		size -= len;
-		if (hs.out_len > NBD_HS_OUT_MAX)
+		if (hs.out_len > NBD_HS_OUT_MAX || (hs.no_meta && hs.meta))
 			abort();
 		if (st == NBD_HS_EXPORT_NAME) {
 			nbd_hs_export_name_reply(&hs, false);

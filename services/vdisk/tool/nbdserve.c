@@ -30,9 +30,16 @@
 #define HANDSHAKE_TIMEOUT_S 30 /* a client silent this long in the handshake is dropped */
 #define OPTIONS_MAX 64       /* options a connection may send */
 
+/* What a connection may do, as the provider said (nbd_serve's results):
+ * the handshake advertises exactly this. */
+struct allow {
+	bool write, trim, zero, flush, extents;
+};
+
 struct srv {
 	scm_channel *ch;
-	pthread_mutex_t mu; /* the channel: one call at a time */
+	pthread_mutex_t mu; /* the channel: one call at a time; allow */
+	struct allow allow; /* the provider's last word (the probe, then each connection) */
 	uint64_t handle;
 	const char *name;
 	uint64_t size;
@@ -86,13 +93,47 @@ static void timeouts(int fd, int secs)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
+/* The transmission flags for what a connection may do: a feature the
+ * grant refuses is not advertised (the NBD protocol: "the server MUST NOT
+ * set the flag for features it does not support"), so qemu or nbdcopy see
+ * a read-only export, or one without trim, instead of failing on EPERM.
+ * FUA is a flush of the handle, so it needs flush too. */
+static uint16_t tflags_of(const struct allow *a)
+{
+	uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_CAN_MULTI_CONN;
+	f |= a->write ? 0 : NBD_FLAG_READ_ONLY;
+	f |= a->flush ? NBD_FLAG_SEND_FLUSH : 0;
+	f |= a->write && a->flush ? NBD_FLAG_SEND_FUA : 0;
+	f |= a->trim ? NBD_FLAG_SEND_TRIM : 0;
+	f |= a->zero ? NBD_FLAG_SEND_WRITE_ZEROES : 0;
+	return f;
+}
+
+/* nbd_serve under the channel's lock; what the connection may do goes to
+ * *ret and becomes what the next handshakes advertise. */
+static int serve(struct srv *s, int fd, bool readonly, bool structured, uint64_t meta_id, struct allow *ret,
+		 scm_error **e)
+{
+	struct allow a = { 0 };
+	pthread_mutex_lock(&s->mu);
+	int r = scm_vdisk_nbd_serve(s->ch, s->handle, fd, readonly, structured, meta_id, &a.write, &a.trim, &a.zero,
+				    &a.flush, &a.extents, e);
+	if (!r)
+		s->allow = *ret = a;
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
 /* The handshake; true when the provider took the connection. */
 static bool handshake(struct srv *s, int fd)
 {
 	struct nbd_hs hs = { .name = s->name, .size = s->size, .min_block = s->minb, .pref_block = s->prefb,
 			     .max_block = 4u << 20 };
-	hs.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_CAN_MULTI_CONN;
-	hs.tflags |= s->readonly ? NBD_FLAG_READ_ONLY : NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES;
+	pthread_mutex_lock(&s->mu);
+	struct allow a = s->allow;
+	pthread_mutex_unlock(&s->mu);
+	hs.tflags = tflags_of(&a);
+	hs.no_meta = !a.extents;
 	nbd_hs_greeting(&hs);
 	uint8_t cf[4];
 	bool no_zeroes;
@@ -108,19 +149,16 @@ static bool handshake(struct srv *s, int fd)
 		if (len > NBD_OPT_DATA_MAX || !recv_all(fd, data, len))
 			return false;
 		enum nbd_hs_step st = nbd_hs_option(&hs, opt, data, len);
-		if (!send_all(fd, hs.out, hs.out_len))
-			return false;
-		if (st == NBD_HS_CLOSE)
-			return false;
-		if (st == NBD_HS_MORE)
+		if (st == NBD_HS_MORE || st == NBD_HS_CLOSE) {
+			if (!send_all(fd, hs.out, hs.out_len) || st == NBD_HS_CLOSE)
+				return false;
 			continue;
-		/* chosen: the provider serves it from the next byte on */
+		}
+		/* chosen: the provider serves it from the next byte on, and
+		 * says what it may do before GO's INFO tells the client */
 		timeouts(fd, 0);
 		scm_error *e = NULL;
-		pthread_mutex_lock(&s->mu);
-		int r = scm_vdisk_nbd_serve(s->ch, s->handle, fd, s->readonly, hs.structured,
-					    hs.meta ? NBD_META_ID : 0, &e);
-		pthread_mutex_unlock(&s->mu);
+		int r = serve(s, fd, s->readonly, hs.structured, hs.meta ? NBD_META_ID : 0, &a, &e);
 		if (r) {
 			char *t = scm_error_text(e);
 			fprintf(stderr, "scm-vdisk: export: the provider did not take a connection: %s\n",
@@ -134,11 +172,13 @@ static bool handshake(struct srv *s, int fd)
 			scm_error_free(e);
 			return false;
 		}
-		hs.out_len = 0;
-		if (st == NBD_HS_GO)
+		hs.tflags = tflags_of(&a);
+		if (st == NBD_HS_GO) { /* its INFO again, with these flags (pure: the same replies) */
+			nbd_hs_option(&hs, opt, data, len);
 			nbd_hs_reply(&hs, hs.go_opt, NBD_REP_ACK, NULL, 0);
-		else
+		} else {
 			nbd_hs_export_name_reply(&hs, no_zeroes);
+		}
 		send_all(fd, hs.out, hs.out_len);
 		return true;
 	}
@@ -163,15 +203,17 @@ static void on_signal(int sig)
 }
 
 /* Does the provider take a connection at all (the grant allows nbd_serve
- * and puts no parameter rules on the methods a connection does)? A
- * connection that ends at once, to learn it before anything is served. */
+ * and puts no parameter rules on the methods a connection does), and what
+ * may one do? A connection that ends at once, to learn both before
+ * anything is served: the first handshakes advertise what it said. */
 static int probe(struct srv *s, scm_error **e)
 {
 	int sp[2];
+	struct allow a;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return -errno;
 	close(sp[1]);
-	int r = scm_vdisk_nbd_serve(s->ch, s->handle, sp[0], true, false, 0, e);
+	int r = serve(s, sp[0], s->readonly, true, NBD_META_ID, &a, e);
 	close(sp[0]);
 	return r;
 }
