@@ -236,16 +236,18 @@ static bool read_inline(struct nbdconn *n, const struct nbd_request *q)
 }
 
 /* Does the grant allow what q asks? (read and write: do_nbd_serve, the
- * export's read-only) */
+ * export's read-only) FUA on any command is a flush of the handle
+ * (nreq_run): it needs flush whatever the command. */
 static const char *refused(const struct nbdconn *n, const struct nbd_request *q)
 {
+	if (q->flags & NBD_CMD_FLAG_FUA && !n->may_flush)
+		return "flush (FUA)";
 	switch (q->type) {
 	case NBD_CMD_TRIM: return n->may_trim ? NULL : "trim";
 	case NBD_CMD_WRITE_ZEROES: return n->may_zero ? NULL : "zero";
 	case NBD_CMD_FLUSH: return n->may_flush ? NULL : "flush";
 	case NBD_CMD_BLOCK_STATUS: return n->may_extents ? NULL : "extents";
-	default: /* FUA is a flush of the handle (nreq_run) */
-		return q->flags & NBD_CMD_FLAG_FUA && !n->may_flush ? "flush (FUA)" : NULL;
+	default: return NULL;
 	}
 }
 
@@ -290,7 +292,9 @@ static void *conn_main(void *arg)
 		if (q.type == NBD_CMD_DISC)
 			break;
 		const char *what = refused(n, &q);
-		if (what) {
+		if (what) { /* a write's data is read (and dropped): the next request follows it */
+			if (!drop(n, q.payload))
+				break;
 			snprintf(msg, sizeof msg, "the grant does not allow %s", what);
 			nbd_reply(n, &q, -EPERM, msg, NULL);
 			continue;

@@ -9,9 +9,9 @@ each CMD in turn on the one connection, one line printed per CMD:
   rawwrite OFF LEN       -> a write header only, saying LEN (no data)
   expect-closed          -> "closed" when the server hung up, else "open"
   flush OFF LEN          -> "flush ok" or "flush error E"
-  trim OFF LEN, zero OFF LEN, fuawrite OFF LEN
-                         -> "CMD ok" or "CMD error E" (sent whatever the
-                            transmission flags say)
+  trim OFF LEN, zero OFF LEN, fuawrite OFF LEN, fuatrim OFF LEN,
+  fuazero OFF LEN        -> "CMD ok" or "CMD error E" (sent whatever the
+                            transmission flags say; fua*: with FUA)
   flood N LEN            -> N times a 4096-byte write at 0, a read of LEN
                             at 0 and a flush (until the server stops
                             reading), none of the replies read: "flooded",
@@ -109,8 +109,8 @@ def main():
             magic = REQ
             if args and args[0].startswith("0x"):
                 magic = int(args.pop(0), 16)
-            typ = {"read": 0, "flush": 3, "trim": 4, "zero": 6}.get(cmd, 1)
-            fl = 1 if cmd == "fuawrite" else 0  # NBD_CMD_FLAG_FUA
+            typ = {"read": 0, "flush": 3, "trim": 4, "zero": 6, "fuatrim": 4, "fuazero": 6}.get(cmd, 1)
+            fl = 1 if cmd.startswith("fua") else 0  # NBD_CMD_FLAG_FUA
             s.sendall(struct.pack(">IHHQQI", magic, fl, typ, cookie, off, ln))
             if cmd in ("write", "fuawrite"):
                 s.sendall(b"\xee" * ln)

@@ -295,6 +295,33 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	cmp -n $((1 << 20)) "$SCMT/ft.raw" /dev/zero
 }
 
+# FUA is a flush of the handle: on any command it needs flush, trim and
+# write zeroes included (they were let through without it)
+@test "nbdserve: FUA without the flush grant gets EPERM on write, trim and write zeroes; the file is unchanged" {
+	base_disk "$D/fu.vhdx"
+	sum=$(sha256sum <"$D/fu.vhdx")
+	export_ noflush fu "$D/fu.vhdx" --nbd "unix:$S"
+	run nbd_flags "$URI"
+	echo "$output"
+	[ "$output" = "$(printf '%s\n' 'is_read_only false' 'can_flush false' 'can_fua false' 'can_trim true' \
+		'can_zero true' 'can_multi_conn true' 'contexts base:allocation')" ]
+	run $RAW "$S" fu fuatrim 0 $((1 << 20)) fuazero $((1 << 20)) 65536 fuawrite 0 4096 flush 0 0 read 0 4096
+	echo "$output"
+	[ "$(echo "$output" | tail -n +2 | sed 's/^read ok .*/read ok/')" = "$(printf '%s\n' 'fuatrim error 1' \
+		'fuazero error 1' 'fuawrite error 1' 'flush error 1' 'read ok')" ]
+	stop_ fu
+	[ "$(sha256sum <"$D/fu.vhdx")" = "$sum" ]
+	# without FUA the same grant trims and writes zeroes
+	export_ noflush fu "$D/fu.vhdx" --nbd "unix:$S"
+	run $RAW "$S" fu trim 0 $((1 << 20)) zero $((1 << 20)) 65536
+	echo "$output"
+	[ "${lines[1]}" = "trim ok" ]
+	[ "${lines[2]}" = "zero ok" ]
+	stop_ fu
+	"$V" convert -O raw "$D/fu.vhdx" "$SCMT/fu.raw"
+	cmp -n $(((1 << 20) + 65536)) "$SCMT/fu.raw" /dev/zero
+}
+
 @test "nbdserve: a client that never reads its replies stalls no other client; stopping its export does not hang" {
 	base_disk "$D/fl.vhdx"
 	base_disk "$D/ok.vhdx"
