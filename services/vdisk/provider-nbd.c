@@ -168,15 +168,40 @@ static void nreq_done(struct iopool_job *pj)
 	nbd_enqueue(r->n, &r->out);
 }
 
+void nbd_client_waited(struct nbdconn *n, uint64_t start, uint64_t now)
+{
+	if (!atomic_load(&n->pause))
+		return;
+	uint64_t from = start > n->pause_at ? start : n->pause_at;
+	if (now > from)
+		atomic_fetch_add(&n->client_ns, now - from);
+}
+
+uint64_t nbd_client_wait(struct nbdconn *n, uint64_t now)
+{
+	uint64_t w = atomic_load(&n->client_ns), s = atomic_load(&n->recv_since);
+	if (s) {
+		uint64_t from = s > n->pause_at ? s : n->pause_at;
+		w += now > from ? now - from : 0;
+	}
+	return w;
+}
+
 /* exactly len bytes, or false (EOF, error, stopped). At a request's first
  * byte (boundary), a pause's signal with nothing read yet stops it too
  * (n->at_pause); inside a request the rest is read first: the client is
- * sending it. */
+ * sending it, within what is left of NBD_PAUSE_MS (the sender ends the
+ * connection past it: recv_since says the reader waits on the client). */
 static bool recv_all(struct nbdconn *n, void *p, size_t len, bool boundary)
 {
 	bool got = false;
 	while (len) {
+		uint64_t t0 = mono_ns();
+		atomic_store(&n->recv_since, t0);
 		ssize_t k = recv(n->fd, p, len, MSG_WAITALL);
+		atomic_store(&n->recv_since, 0);
+		if (atomic_load(&n->pause))
+			nbd_client_waited(n, t0, mono_ns());
 		if (k < 0 && errno == EINTR && !atomic_load(&n->stop)) {
 			if (boundary && !got && atomic_load(&n->pause)) {
 				n->at_pause = true;
@@ -449,11 +474,12 @@ void nbd_quiesce(bool quiet)
 		if (!quiet)
 			release(n);
 		n->pause_at = mono_ns();
+		atomic_store(&n->client_ns, 0);
 		atomic_store(&n->pause, quiet);
 		pthread_mutex_lock(&n->mu);
 		pthread_cond_broadcast(&n->cv); /* the sender starts (or stops) waking the reader */
 		pthread_mutex_unlock(&n->mu);
-		if (quiet && n->running)
+		if (quiet && n->running && atomic_load(&n->recv_since)) /* else the sender's kicks */
 			pthread_kill(n->th, nbd_pause_signal());
 		if (!quiet && !n->running && atomic_load(&n->parked) && conn_start(n) != 0) {
 			shutdown(n->fd, SHUT_RDWR);
