@@ -250,6 +250,13 @@ static bool read_inline(struct nbdconn *n, const struct nbd_request *q)
 		return false;
 	}
 	int res = pr_check(d->pr, n->nexus, false) < 0 ? -EBADE : vhdx_read(d->h, n->rbuf, q->length, q->offset);
+	static const char *slow;
+	if (!slow) /* test hook (vdisk-nbdserve.bats): a disk this slow on reads of 512 bytes */
+		slow = getenv("SCM_VDISK_NBD_SLOW_READ_MS") ? getenv("SCM_VDISK_NBD_SLOW_READ_MS") : "";
+	if (*slow && q->length == 512) {
+		fprintf(stderr, "vdisk-provider: nbd: a slow read (test hook)\n");
+		usleep((useconds_t)strtoul(slow, NULL, 10) * 1000);
+	}
 	iopool_leave_shared(&d->q);
 	char msg[NBD_MSG_MAX] = "";
 	if (res == -EBADE)
@@ -649,6 +656,22 @@ int nbd_save_check(unsigned *ret_n, scm_error **ret_err)
 					"an NBD connection is still finishing its requests: try again");
 	*ret_n = k;
 	return 0;
+}
+
+unsigned nbd_shed(unsigned keep)
+{
+	unsigned k = 0, ended = 0;
+	for (struct nbdconn **p = &conns; *p;) {
+		struct nbdconn *n = *p;
+		if (k++ < keep) {
+			p = &n->next;
+			continue;
+		}
+		*p = n->next;
+		conn_end(n); /* parked: its socket shut down (not handed over yet), closed */
+		ended++;
+	}
+	return ended;
 }
 
 json_object *nbd_save_channel(struct channel *c)

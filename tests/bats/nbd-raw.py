@@ -17,9 +17,12 @@ each CMD in turn on the one connection, one line printed per CMD:
                             reading), none of the replies read: "flooded",
                             then "closed" once the server hangs up
   hold                   -> "held", then waits until the server hangs up
+  wait FILE              -> "waiting", then waits until FILE exists and
+                            goes on ("closed" if the server hangs up first)
 
 Exit 0 unless the handshake failed."""
 import hashlib
+import os
 import select
 import socket
 import struct
@@ -81,6 +84,15 @@ def main():
                 while s.recv(65536):
                     pass
                 print("closed", flush=True)
+                continue
+            if cmd == "wait":
+                path = args.pop(0)
+                print("waiting", flush=True)
+                p = select.poll()
+                p.register(s, select.POLLIN)
+                while not os.path.exists(path):
+                    if p.poll(100) and s.recv(1, socket.MSG_PEEK) == b"":
+                        raise EOFError
                 continue
             if cmd == "flood":
                 n, ln = int(args.pop(0)), int(args.pop(0))

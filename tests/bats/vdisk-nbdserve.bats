@@ -295,6 +295,70 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	cmp -n $((1 << 20)) "$SCMT/ft.raw" /dev/zero
 }
 
+# A handover's pause bounds what the client makes it wait (5 s), not the
+# disk: a reader in a slow read of its own (9 s here, a test hook; scmd
+# gives the quiesce 10 s) when the restart comes is let finish, its reply
+# sent, and the connection goes on in the new process.
+@test "nbdserve: a restart during a slow disk read carries the connection: the read answered, the next one on the new process" {
+	base_disk "$D/sl.vhdx"
+	"$V" convert -O raw "$D/sl.vhdx" "$SCMT/sl.raw"
+	want512=$(head -c 512 "$SCMT/sl.raw" | sha256sum | cut -d' ' -f1)
+	want4k=$(head -c 4096 "$SCMT/sl.raw" | sha256sum | cut -d' ' -f1)
+	export_ writer sl "$D/sl.vhdx" --nbd "unix:$S"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_READ_MS=9000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
+	chmod +x "$SCMT/slow"
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/slow"
+	[ "$status" -eq 0 ]
+	slow=$(provider_pid)
+	$RAW "$S" sl read 0 512 wait "$SCMT/go" read 0 4096 >"$SCMT/raw.out" 2>&1 3>&- &
+	local client=$!
+	wait_until 60 grep -q "a slow read (test hook)" "$SCMT"/run/logs/vdisk.log*
+	run "$SCMCTL" service restart vdisk
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(provider_pid)" != "$slow" ]
+	touch "$SCMT/go"
+	wait "$client"
+	cat "$SCMT/raw.out"
+	[ "$(sed -n 2,4p "$SCMT/raw.out")" = "$(printf '%s\n' "read ok $want512" waiting "read ok $want4k")" ]
+	! grep -q "pause wait" "$SCMT"/run/logs/vdisk.log*
+	! grep -q "not adopted" "$SCMT"/run/logs/vdisk.log*
+}
+
+# NBD sockets take the room the state has left after the channels' and
+# disks' fds (SCM_HANDOVER_FDS_MAX; lowered here by a test hook): the
+# connections past it end cleanly, the restart goes on, the others are
+# carried and read on the new process.
+@test "nbdserve: NBD connections past the state's fd budget end cleanly; the restart goes on with the others" {
+	base_disk "$D/bu.vhdx"
+	"$V" convert -O raw "$D/bu.vhdx" "$SCMT/bu.raw"
+	want=$(head -c 4096 "$SCMT/bu.raw" | sha256sum | cut -d' ' -f1)
+	export_ writer bu "$D/bu.vhdx" --nbd "unix:$S"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_HANDOVER_FDS=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/budget"
+	chmod +x "$SCMT/budget"
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/budget"
+	[ "$status" -eq 0 ]
+	local old i pids=()
+	old=$(provider_pid)
+	for i in 1 2 3; do
+		$RAW "$S" bu read 0 4096 wait "$SCMT/go" read 0 4096 >"$SCMT/raw$i.out" 2>&1 3>&- &
+		pids+=($!)
+	done
+	for i in 1 2 3; do wait_until 60 grep -q "^waiting" "$SCMT/raw$i.out"; done
+	run "$SCMCTL" service restart vdisk
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(provider_pid)" != "$old" ]
+	grep -q "room for 1 NBD sockets .*: 2 of 3 NBD connections ended" "$SCMT"/run/logs/vdisk.log*
+	touch "$SCMT/go"
+	for i in 0 1 2; do wait "${pids[$i]}"; done
+	cat "$SCMT"/raw?.out
+	[ "$(cat "$SCMT"/raw?.out | grep -c "^closed$")" -eq 2 ]
+	[ "$(cat "$SCMT"/raw?.out | grep -c "^read ok $want$")" -eq 4 ]
+	run $RAW "$S" bu read 0 4096
+	[ "${lines[1]}" = "read ok $want" ]
+}
+
 # FUA is a flush of the handle: on any command it needs flush, trim and
 # write zeroes included (they were let through without it)
 @test "nbdserve: FUA without the flush grant gets EPERM on write, trim and write zeroes; the file is unchanged" {
