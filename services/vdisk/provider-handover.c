@@ -28,7 +28,8 @@
  * cancel or wait for it), a disk
  * being closed, a disk with a remote (NBD) parent. At most
  * SCM_HANDOVER_FDS_MAX fds in all (disk files, reservation directories,
- * channel buffers): past it the handover is refused. Not carried: the
+ * channel buffers): past it the handover is refused; served NBD sockets
+ * take the room left, the connections past it are ended. Not carried: the
  * accounts' open debts (start from zero), offload tokens (a copy through a
  * token fails after the restart, as after scmd's), the granted directories
  * each channel opened (opened again from its grant at its next call). */

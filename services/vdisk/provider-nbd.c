@@ -50,10 +50,13 @@
  * socket. The state carries the socket with its channel (the handle's
  * number, structured replies, the meta context id, read-only and what the
  * grant allowed); the new process adopts it on the same handle and reads
- * again. Called off, the old process reads again. A connection that does
- * not reach a boundary, or whose reply is not read, within NBD_PAUSE_MS
- * ends as a broken client would. The old process closes its copies
- * without shutdown(), which would end them for the new one too. */
+ * again. Called off, the old process reads again. A connection whose
+ * client makes the pause wait NBD_PAUSE_MS (nbd_client_wait: in recv()
+ * inside a request, replies not read) ends as a broken client would;
+ * waits for the disk or for room in flight are not the client's and are
+ * let finish (scmd bounds the whole quiesce). Connections the state has
+ * no fds left for are ended (nbd_shed). The old process closes its
+ * copies without shutdown(), which would end them for the new one too. */
 #include "provider-nbd.h"
 
 #define NBD_CONNS_MAX 16		   /* per channel */

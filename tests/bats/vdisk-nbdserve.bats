@@ -119,9 +119,10 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	/usr/bin/python3 "$BATS_TEST_DIRNAME/nbd-pattern.py" "$URI" "$SCMT/h.raw" "$SCMT/want.raw" "$SCMT/stop-pattern" \
 		>"$SCMT/pattern.out" 2>&1 3>&- &
 	local client=$!
-	$RAW "$S" h read 0 4096 hold >"$SCMT/raw.out" 2>&1 3>&- < <(bare sleep 600) &
-	HOLDS="${HOLDS:-} $!"
-	wait_until 60 grep -q "^held" "$SCMT/raw.out"
+	$RAW "$S" h read 0 4096 wait "$SCMT/go" read 0 4096 >"$SCMT/raw.out" 2>&1 3>&- &
+	local raw=$!
+	BG="${BG:-} $raw"
+	wait_until 60 grep -q "^waiting" "$SCMT/raw.out"
 	wait_until 60 grep -q "^round 3$" "$SCMT/pattern.out" || { cat "$SCMT/pattern.out" "$SCMT"/run/logs/vdisk.log*; false; }
 	# qemu-io on another export, one connection: a pattern written, half
 	# a second, read back and verified, 16 times
@@ -164,9 +165,13 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	tail -3 "$SCMT/pattern.out"
 	grep -q "^ok " "$SCMT/pattern.out"
 	! grep -q "^error" "$SCMT/pattern.out"
-	# the held connection was never closed, and reads on the new process:
-	# a new connection too
-	! grep -q "^closed" "$SCMT/raw.out"
+	# the held connection was never closed, and reads on the new process
+	# what the pattern client left: a new connection too
+	touch "$SCMT/go"
+	wait "$raw"
+	cat "$SCMT/raw.out"
+	[ "$(sed -n 3,4p "$SCMT/raw.out")" = "$(printf '%s\n' waiting \
+		"read ok $(head -c 4096 "$SCMT/want.raw" | sha256sum | cut -d' ' -f1)")" ]
 	run $RAW "$S" h read 0 4096
 	[[ ${lines[1]} == "read ok "* ]]
 	# the new process serves the adopted sockets (and its logs say so)
@@ -312,6 +317,7 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	slow=$(provider_pid)
 	$RAW "$S" sl read 0 512 wait "$SCMT/go" read 0 4096 >"$SCMT/raw.out" 2>&1 3>&- &
 	local client=$!
+	BG="${BG:-} $client"
 	wait_until 60 grep -q "a slow read (test hook)" "$SCMT"/run/logs/vdisk.log*
 	run "$SCMCTL" service restart vdisk
 	echo "$output"
@@ -343,6 +349,7 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	for i in 1 2 3; do
 		$RAW "$S" bu read 0 4096 wait "$SCMT/go" read 0 4096 >"$SCMT/raw$i.out" 2>&1 3>&- &
 		pids+=($!)
+		BG="${BG:-} $!"
 	done
 	for i in 1 2 3; do wait_until 60 grep -q "^waiting" "$SCMT/raw$i.out"; done
 	run "$SCMCTL" service restart vdisk
