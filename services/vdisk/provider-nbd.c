@@ -118,9 +118,18 @@ static void nreq_run(struct iopool_job *pj)
 	case NBD_CMD_READ:
 		res = io_work(n->d, IO_READ, r->buf, q->offset, q->length, false, n->rw, n->nexus, &e);
 		break;
-	case NBD_CMD_WRITE:
+	case NBD_CMD_WRITE: {
+		/* test hook (vdisk-nbdserve.bats): the process's first write of
+		 * 512 bytes this slow, the writes behind it waiting in turn */
+		static atomic_bool slow_done;
+		const char *slow = getenv("SCM_VDISK_NBD_SLOW_WRITE_MS");
+		if (slow && q->length == 512 && !atomic_exchange(&slow_done, true)) {
+			fprintf(stderr, "vdisk-provider: nbd: a slow write (test hook)\n");
+			usleep((useconds_t)strtoul(slow, NULL, 10) * 1000);
+		}
 		res = io_work(n->d, IO_WRITE, r->buf, q->offset, q->length, false, n->rw, n->nexus, &e);
 		break;
+	}
 	case NBD_CMD_TRIM:
 		res = io_work(n->d, IO_TRIM, NULL, q->offset, q->length, false, n->rw, n->nexus, &e);
 		break;

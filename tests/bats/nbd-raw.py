@@ -17,6 +17,9 @@ each CMD in turn on the one connection, one line printed per CMD:
                             reading), none of the replies read: "flooded",
                             then "closed" once the server hangs up
   hold                   -> "held", then waits until the server hangs up
+  pipeline N LEN         -> N writes of LEN bytes of 0xee at 0, LEN, 2 LEN...
+                            all sent before any reply is read, then every
+                            reply read: "pipeline ok N" or "pipeline error E"
   wait FILE              -> "waiting", then waits until FILE exists and
                             goes on ("closed" if the server hangs up first)
 
@@ -84,6 +87,19 @@ def main():
                 while s.recv(65536):
                     pass
                 print("closed", flush=True)
+                continue
+            if cmd == "pipeline":
+                n, ln = int(args.pop(0)), int(args.pop(0))
+                for i in range(n):
+                    s.sendall(struct.pack(">IHHQQI", REQ, 0, 1, 1000 + i, i * ln, ln) + b"\xee" * ln)
+                bad, seen = [], set()
+                for i in range(n):  # in any order
+                    magic, err, ck = struct.unpack(">IIQ", recv(s, 16))
+                    assert magic == 0x67446698 and 1000 <= ck < 1000 + n and ck not in seen, (hex(magic), ck)
+                    seen.add(ck)
+                    if err:
+                        bad.append(err)
+                print("pipeline", "error %d" % bad[0] if bad else "ok %d" % n, flush=True)
                 continue
             if cmd == "wait":
                 path = args.pop(0)

@@ -331,6 +331,37 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	! grep -q "not adopted" "$SCMT"/run/logs/vdisk.log*
 }
 
+# ... nor a reader that holds a whole request and waits for room in flight
+# (64 requests): the first of 65 writes takes 9 s (test hook), the other
+# 63 in flight wait behind it, the 65th waits for a slot when the restart
+# comes. All are answered, and the connection reads on in the new process.
+@test "nbdserve: a restart while the window of 64 requests is full behind a slow write carries the connection" {
+	base_disk "$D/wi.vhdx"
+	export_ writer wi "$D/wi.vhdx" --nbd "unix:$S"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_WRITE_MS=9000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
+	chmod +x "$SCMT/slow"
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/slow"
+	[ "$status" -eq 0 ]
+	slow=$(provider_pid)
+	$RAW "$S" wi pipeline 65 512 wait "$SCMT/go" read 0 4096 >"$SCMT/raw.out" 2>&1 3>&- &
+	local client=$!
+	BG="${BG:-} $client"
+	wait_until 60 grep -q "a slow write (test hook)" "$SCMT"/run/logs/vdisk.log*
+	run "$SCMCTL" service restart vdisk
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(provider_pid)" != "$slow" ]
+	touch "$SCMT/go"
+	wait "$client"
+	cat "$SCMT/raw.out"
+	want=$(head -c 4096 /dev/zero | tr '\0' '\356' | sha256sum | cut -d' ' -f1)
+	[ "$(sed -n 2,4p "$SCMT/raw.out")" = "$(printf '%s\n' "pipeline ok 65" waiting "read ok $want")" ]
+	! grep -q "pause wait" "$SCMT"/run/logs/vdisk.log*
+	! grep -q "not adopted" "$SCMT"/run/logs/vdisk.log*
+	stop_ wi
+	"$V" check "$D/wi.vhdx"
+}
+
 # NBD sockets take the room the state has left after the channels' and
 # disks' fds (SCM_HANDOVER_FDS_MAX; lowered here by a test hook): the
 # connections past it end cleanly, the restart goes on, the others are
