@@ -122,8 +122,10 @@ static void nreq_run(struct iopool_job *pj)
 		/* test hook (vdisk-nbdserve.bats): the process's first write of
 		 * 512 bytes this slow, the writes behind it waiting in turn */
 		static atomic_bool slow_done;
-		const char *slow = getenv("SCM_VDISK_NBD_SLOW_WRITE_MS");
-		if (slow && q->length == 512 && !atomic_exchange(&slow_done, true)) {
+		static const char *slow;
+		if (!slow)
+			slow = getenv("SCM_VDISK_NBD_SLOW_WRITE_MS") ? getenv("SCM_VDISK_NBD_SLOW_WRITE_MS") : "";
+		if (*slow && q->length == 512 && !atomic_exchange(&slow_done, true)) {
 			fprintf(stderr, "vdisk-provider: nbd: a slow write (test hook)\n");
 			usleep((useconds_t)strtoul(slow, NULL, 10) * 1000);
 		}
