@@ -28,7 +28,8 @@
  * cancel or wait for it), a disk
  * being closed, a disk with a remote (NBD) parent. At most
  * SCM_HANDOVER_FDS_MAX fds in all (disk files, reservation directories,
- * channel buffers): past it the handover is refused. Not carried: the
+ * channel buffers): past it the handover is refused; served NBD sockets
+ * take the room left, the connections past it are ended. Not carried: the
  * accounts' open debts (start from zero), offload tokens (a copy through a
  * token fails after the restart, as after scmd's), the granted directories
  * each channel opened (opened again from its grant at its next call). */
@@ -146,8 +147,10 @@ static json_object *save(void *userdata, scm_error **ret_err)
 	if (nbd_save_check(&nconn, ret_err) < 0)
 		return NULL;
 	/* every fd the state will take, before any is added: past the quota
-	 * the handover is refused as a whole, never a channel left behind */
-	size_t need = channels_live + nconn;
+	 * the handover is refused as a whole, never a channel left behind;
+	 * NBD sockets take what room is left, the connections past it are
+	 * ended as a broken client's would be (their clients reconnect) */
+	size_t need = channels_live;
 	for (struct disk *d = disks; d; d = d->next) {
 		need += (d->pr != NULL) + bjob_carry_fds(d->bjob);
 		for (vhdx *c = d->h; c; c = vhdx_parent(c))
@@ -160,6 +163,15 @@ static json_object *save(void *userdata, scm_error **ret_err)
 				   "%s: the state would carry %llu fds (disk files, reservation directories, "
 				   "channel buffers), over the most a state takes",
 				   "the provider's disks and channels", need);
+	size_t room = SCM_HANDOVER_FDS_MAX - need;
+	const char *hook = getenv("SCM_VDISK_NBD_HANDOVER_FDS"); /* test hook: less room for NBD sockets */
+	if (hook && strtoul(hook, NULL, 10) < room)
+		room = strtoul(hook, NULL, 10);
+	if (nconn > room) {
+		unsigned ended = nbd_shed((unsigned)room);
+		fprintf(stderr, "vdisk-provider: handover: the state has room for %zu NBD sockets besides its %zu other "
+			"fds: %u of %u NBD connections ended\n", room, need, ended, nconn);
+	}
 	_cleanup_(json_object_putp) json_object *st = json_object_new_object();
 	json_object *arr = json_object_new_array();
 	json_object_object_add(st, "disks", arr);

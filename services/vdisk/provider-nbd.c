@@ -50,10 +50,13 @@
  * socket. The state carries the socket with its channel (the handle's
  * number, structured replies, the meta context id, read-only and what the
  * grant allowed); the new process adopts it on the same handle and reads
- * again. Called off, the old process reads again. A connection that does
- * not reach a boundary, or whose reply is not read, within NBD_PAUSE_MS
- * ends as a broken client would. The old process closes its copies
- * without shutdown(), which would end them for the new one too. */
+ * again. Called off, the old process reads again. A connection whose
+ * client makes the pause wait NBD_PAUSE_MS (nbd_client_wait: in recv()
+ * inside a request, replies not read) ends as a broken client would;
+ * waits for the disk or for room in flight are not the client's and are
+ * let finish (scmd bounds the whole quiesce). Connections the state has
+ * no fds left for are ended (nbd_shed). The old process closes its
+ * copies without shutdown(), which would end them for the new one too. */
 #include "provider-nbd.h"
 
 #define NBD_CONNS_MAX 16		   /* per channel */
@@ -115,9 +118,20 @@ static void nreq_run(struct iopool_job *pj)
 	case NBD_CMD_READ:
 		res = io_work(n->d, IO_READ, r->buf, q->offset, q->length, false, n->rw, n->nexus, &e);
 		break;
-	case NBD_CMD_WRITE:
+	case NBD_CMD_WRITE: {
+		/* test hook (vdisk-nbdserve.bats): the process's first write of
+		 * 512 bytes this slow, the writes behind it waiting in turn */
+		static atomic_bool slow_done;
+		static const char *slow;
+		if (!slow)
+			slow = getenv("SCM_VDISK_NBD_SLOW_WRITE_MS") ? getenv("SCM_VDISK_NBD_SLOW_WRITE_MS") : "";
+		if (*slow && q->length == 512 && !atomic_exchange(&slow_done, true)) {
+			fprintf(stderr, "vdisk-provider: nbd: a slow write (test hook)\n");
+			usleep((useconds_t)strtoul(slow, NULL, 10) * 1000);
+		}
 		res = io_work(n->d, IO_WRITE, r->buf, q->offset, q->length, false, n->rw, n->nexus, &e);
 		break;
+	}
 	case NBD_CMD_TRIM:
 		res = io_work(n->d, IO_TRIM, NULL, q->offset, q->length, false, n->rw, n->nexus, &e);
 		break;
@@ -168,15 +182,40 @@ static void nreq_done(struct iopool_job *pj)
 	nbd_enqueue(r->n, &r->out);
 }
 
+void nbd_client_waited(struct nbdconn *n, uint64_t start, uint64_t now)
+{
+	if (!atomic_load(&n->pause))
+		return;
+	uint64_t from = start > n->pause_at ? start : n->pause_at;
+	if (now > from)
+		atomic_fetch_add(&n->client_ns, now - from);
+}
+
+uint64_t nbd_client_wait(struct nbdconn *n, uint64_t now)
+{
+	uint64_t w = atomic_load(&n->client_ns), s = atomic_load(&n->recv_since);
+	if (s) {
+		uint64_t from = s > n->pause_at ? s : n->pause_at;
+		w += now > from ? now - from : 0;
+	}
+	return w;
+}
+
 /* exactly len bytes, or false (EOF, error, stopped). At a request's first
  * byte (boundary), a pause's signal with nothing read yet stops it too
  * (n->at_pause); inside a request the rest is read first: the client is
- * sending it. */
+ * sending it, within what is left of NBD_PAUSE_MS (the sender ends the
+ * connection past it: recv_since says the reader waits on the client). */
 static bool recv_all(struct nbdconn *n, void *p, size_t len, bool boundary)
 {
 	bool got = false;
 	while (len) {
+		uint64_t t0 = mono_ns();
+		atomic_store(&n->recv_since, t0);
 		ssize_t k = recv(n->fd, p, len, MSG_WAITALL);
+		atomic_store(&n->recv_since, 0);
+		if (atomic_load(&n->pause))
+			nbd_client_waited(n, t0, mono_ns());
 		if (k < 0 && errno == EINTR && !atomic_load(&n->stop)) {
 			if (boundary && !got && atomic_load(&n->pause)) {
 				n->at_pause = true;
@@ -225,6 +264,13 @@ static bool read_inline(struct nbdconn *n, const struct nbd_request *q)
 		return false;
 	}
 	int res = pr_check(d->pr, n->nexus, false) < 0 ? -EBADE : vhdx_read(d->h, n->rbuf, q->length, q->offset);
+	static const char *slow;
+	if (!slow) /* test hook (vdisk-nbdserve.bats): a disk this slow on reads of 512 bytes */
+		slow = getenv("SCM_VDISK_NBD_SLOW_READ_MS") ? getenv("SCM_VDISK_NBD_SLOW_READ_MS") : "";
+	if (*slow && q->length == 512) {
+		fprintf(stderr, "vdisk-provider: nbd: a slow read (test hook)\n");
+		usleep((useconds_t)strtoul(slow, NULL, 10) * 1000);
+	}
 	iopool_leave_shared(&d->q);
 	char msg[NBD_MSG_MAX] = "";
 	if (res == -EBADE)
@@ -236,16 +282,18 @@ static bool read_inline(struct nbdconn *n, const struct nbd_request *q)
 }
 
 /* Does the grant allow what q asks? (read and write: do_nbd_serve, the
- * export's read-only) */
+ * export's read-only) FUA on any command is a flush of the handle
+ * (nreq_run): it needs flush whatever the command. */
 static const char *refused(const struct nbdconn *n, const struct nbd_request *q)
 {
+	if (q->flags & NBD_CMD_FLAG_FUA && !n->may_flush)
+		return "flush (FUA)";
 	switch (q->type) {
 	case NBD_CMD_TRIM: return n->may_trim ? NULL : "trim";
 	case NBD_CMD_WRITE_ZEROES: return n->may_zero ? NULL : "zero";
 	case NBD_CMD_FLUSH: return n->may_flush ? NULL : "flush";
 	case NBD_CMD_BLOCK_STATUS: return n->may_extents ? NULL : "extents";
-	default: /* FUA is a flush of the handle (nreq_run) */
-		return q->flags & NBD_CMD_FLAG_FUA && !n->may_flush ? "flush (FUA)" : NULL;
+	default: return NULL;
 	}
 }
 
@@ -290,7 +338,9 @@ static void *conn_main(void *arg)
 		if (q.type == NBD_CMD_DISC)
 			break;
 		const char *what = refused(n, &q);
-		if (what) {
+		if (what) { /* a write's data is read (and dropped): the next request follows it */
+			if (!drop(n, q.payload))
+				break;
 			snprintf(msg, sizeof msg, "the grant does not allow %s", what);
 			nbd_reply(n, &q, -EPERM, msg, NULL);
 			continue;
@@ -445,11 +495,12 @@ void nbd_quiesce(bool quiet)
 		if (!quiet)
 			release(n);
 		n->pause_at = mono_ns();
+		atomic_store(&n->client_ns, 0);
 		atomic_store(&n->pause, quiet);
 		pthread_mutex_lock(&n->mu);
 		pthread_cond_broadcast(&n->cv); /* the sender starts (or stops) waking the reader */
 		pthread_mutex_unlock(&n->mu);
-		if (quiet && n->running)
+		if (quiet && n->running && atomic_load(&n->recv_since)) /* else the sender's kicks */
 			pthread_kill(n->th, nbd_pause_signal());
 		if (!quiet && !n->running && atomic_load(&n->parked) && conn_start(n) != 0) {
 			shutdown(n->fd, SHUT_RDWR);
@@ -619,6 +670,22 @@ int nbd_save_check(unsigned *ret_n, scm_error **ret_err)
 					"an NBD connection is still finishing its requests: try again");
 	*ret_n = k;
 	return 0;
+}
+
+unsigned nbd_shed(unsigned keep)
+{
+	unsigned k = 0, ended = 0;
+	for (struct nbdconn **p = &conns; *p;) {
+		struct nbdconn *n = *p;
+		if (k++ < keep) {
+			p = &n->next;
+			continue;
+		}
+		*p = n->next;
+		conn_end(n); /* parked: its socket shut down (not handed over yet), closed */
+		ended++;
+	}
+	return ended;
 }
 
 json_object *nbd_save_channel(struct channel *c)

@@ -13,7 +13,7 @@
 #define NBD_SEND_IDLE_MS 30000		   /* a reply's deadline: this, */
 #define NBD_SEND_RATE (1u << 20)	   /* plus its bytes at this many a second, */
 #define NBD_SEND_HARD_MS 120000		   /* at most this */
-#define NBD_PAUSE_MS 5000		   /* a handover waits this long for a request boundary */
+#define NBD_PAUSE_MS 5000		   /* a handover waits this long for the client (nbd_client_wait) */
 #define NBD_PAUSE_KICK_MS 2		   /* the reader is signalled this often until it stopped */
 
 /* the signal that interrupts a reader's recv() for a pause (no SA_RESTART) */
@@ -65,7 +65,13 @@ struct nbdconn {
 	bool at_pause;	     /* the reader's: it stopped for the pause, at a boundary */
 	atomic_bool parked;  /* stopped so, the socket intact: the state may carry it */
 	atomic_bool done;    /* the reader's thread has ended (joinable) */
-	_Atomic uint64_t pause_at; /* when the pause was asked (mono ns): the sender gives up NBD_PAUSE_MS later */
+	_Atomic uint64_t pause_at; /* when the pause was asked (mono ns) */
+	/* what the client made the pause wait (nbd_client_wait): the time
+	 * since pause_at in the reader's recv() (recv_since: it is in one
+	 * since then, mono ns, else 0) and the replies' senders' poll() for
+	 * room, accumulated in client_ns; the disk's work and the wait for
+	 * room in flight are not the client's and do not count */
+	_Atomic uint64_t recv_since, client_ns;
 	bool running;	     /* the loop's: threads started and not joined */
 	bool held;	     /* the loop's: this connection holds the handover (scm_provider_hold) */
 };
@@ -82,6 +88,11 @@ struct nreq {
 };
 
 void nreq_free(struct nreq *r);
+/* How long the client has made a handover's pause wait so far (ns):
+ * past NBD_PAUSE_MS its connection ends. */
+uint64_t nbd_client_wait(struct nbdconn *n, uint64_t now);
+/* Adds the client's wait from start to now, the part after the pause. */
+void nbd_client_waited(struct nbdconn *n, uint64_t start, uint64_t now);
 /* Builds into o the answer to q (any thread; sends nothing). */
 void nbd_build(struct nbdconn *n, struct nout *o, const struct nbd_request *q, int res, const char *msg,
 	       const uint8_t *data, uint32_t (*desc)[2], unsigned ndesc);

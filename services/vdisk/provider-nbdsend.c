@@ -58,11 +58,13 @@ static void send_reply(struct nbdconn *n, struct iovec *iov, int cnt)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			now = mono_ns() / 1000000;
-			if (atomic_load(&n->pause) && now > n->pause_at / 1000000 + NBD_PAUSE_MS) {
+			uint64_t t0 = mono_ns();
+			now = t0 / 1000000;
+			if (atomic_load(&n->pause) && nbd_client_wait(n, t0) > (uint64_t)NBD_PAUSE_MS * 1000000) {
 				/* a handover waits for this reply: no longer */
-				fprintf(stderr, "vdisk-provider: nbd: the client did not read a reply of %zu bytes "
-					"within %u ms of a handover's pause: connection closed\n", total, NBD_PAUSE_MS);
+				fprintf(stderr, "vdisk-provider: nbd: the client did not read a reply of %zu bytes: "
+					"it made a handover's pause wait %u ms: connection closed\n", total,
+					NBD_PAUSE_MS);
 				break;
 			}
 			if (now >= deadline) {
@@ -72,8 +74,9 @@ static void send_reply(struct nbdconn *n, struct iovec *iov, int cnt)
 				break;
 			}
 			struct pollfd pfd = { .fd = n->fd, .events = POLLOUT };
-			uint64_t left = deadline - now;
-			poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+			uint64_t left = deadline - now, most = atomic_load(&n->pause) ? 100 : 1000;
+			poll(&pfd, 1, left > most ? (int)most : (int)left);
+			nbd_client_waited(n, t0, mono_ns()); /* waiting for room: the client's doing */
 			continue;
 		}
 		if (w <= 0)
@@ -200,23 +203,28 @@ void nbd_reply(struct nbdconn *n, const struct nbd_request *q, int res, const ch
 /* A pause is asked (a handover) and the reader still reads: a signal
  * interrupts its recv() if it waits for a request (n->mu held). The reader
  * may be just about to block when one comes, so this repeats every
- * NBD_PAUSE_KICK_MS until it stopped; a reader inside a request (a client
- * that sent half of one) gets NBD_PAUSE_MS to finish it, then the
- * connection ends as at any other broken client. */
+ * NBD_PAUSE_KICK_MS until it stopped. Only the client's waits are bounded
+ * (nbd_client_wait: the reader in recv() inside a request, a reply not
+ * read): past NBD_PAUSE_MS of them the connection ends as at any other
+ * broken client. A reader waiting for the disk (a read it does itself)
+ * or for room in flight is let finish: the disk's work has its own
+ * bounds, and the connection holds the handover meanwhile. It is
+ * signalled only while in recv(): a signal is of no use elsewhere. */
 static void kick(struct nbdconn *n)
 {
 	if (atomic_load(&n->broken)) {
 		pthread_cond_wait(&n->cv, &n->mu); /* the reader sees the end */
 		return;
 	}
-	if (mono_ns() - n->pause_at > (uint64_t)NBD_PAUSE_MS * 1000000) {
-		fprintf(stderr, "vdisk-provider: nbd: a request still incomplete after %u ms of a handover's pause: "
-			"connection closed\n", NBD_PAUSE_MS);
+	if (nbd_client_wait(n, mono_ns()) > (uint64_t)NBD_PAUSE_MS * 1000000) {
+		fprintf(stderr, "vdisk-provider: nbd: the client made a handover's pause wait %u ms "
+			"(a request left incomplete, or its replies not read): connection closed\n", NBD_PAUSE_MS);
 		atomic_store(&n->broken, true);
 		shutdown(n->fd, SHUT_RDWR);
 		return;
 	}
-	pthread_kill(n->reader, nbd_pause_signal());
+	if (atomic_load(&n->recv_since))
+		pthread_kill(n->reader, nbd_pause_signal());
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_nsec += NBD_PAUSE_KICK_MS * 1000000L;

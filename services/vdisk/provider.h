@@ -260,6 +260,9 @@ void nbd_stop_all(void);
 void nbd_quiesce(bool quiet);
 int nbd_save_check(unsigned *ret_n, scm_error **ret_err);
 json_object *nbd_save_channel(struct channel *c);
+/* Ends the parked connections past the first keep (the state has no room
+ * for their sockets): how many it ended. */
+unsigned nbd_shed(unsigned keep);
 void nbd_restore_channel(const scm_grant *g, struct channel *c, json_object *saved);
 int do_migrated(scm_call *call, const char *path, bool clear, void *ud);
 /* provider-migmark.c: an open of d (NULL: not held yet) at path for

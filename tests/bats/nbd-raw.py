@@ -9,17 +9,23 @@ each CMD in turn on the one connection, one line printed per CMD:
   rawwrite OFF LEN       -> a write header only, saying LEN (no data)
   expect-closed          -> "closed" when the server hung up, else "open"
   flush OFF LEN          -> "flush ok" or "flush error E"
-  trim OFF LEN, zero OFF LEN, fuawrite OFF LEN
-                         -> "CMD ok" or "CMD error E" (sent whatever the
-                            transmission flags say)
+  trim OFF LEN, zero OFF LEN, fuawrite OFF LEN, fuatrim OFF LEN,
+  fuazero OFF LEN        -> "CMD ok" or "CMD error E" (sent whatever the
+                            transmission flags say; fua*: with FUA)
   flood N LEN            -> N times a 4096-byte write at 0, a read of LEN
                             at 0 and a flush (until the server stops
                             reading), none of the replies read: "flooded",
                             then "closed" once the server hangs up
   hold                   -> "held", then waits until the server hangs up
+  pipeline N LEN         -> N writes of LEN bytes of 0xee at 0, LEN, 2 LEN...
+                            all sent before any reply is read, then every
+                            reply read: "pipeline ok N" or "pipeline error E"
+  wait FILE              -> "waiting", then waits until FILE exists and
+                            goes on ("closed" if the server hangs up first)
 
 Exit 0 unless the handshake failed."""
 import hashlib
+import os
 import select
 import socket
 import struct
@@ -82,6 +88,28 @@ def main():
                     pass
                 print("closed", flush=True)
                 continue
+            if cmd == "pipeline":
+                n, ln = int(args.pop(0)), int(args.pop(0))
+                for i in range(n):
+                    s.sendall(struct.pack(">IHHQQI", REQ, 0, 1, 1000 + i, i * ln, ln) + b"\xee" * ln)
+                bad, seen = [], set()
+                for i in range(n):  # in any order
+                    magic, err, ck = struct.unpack(">IIQ", recv(s, 16))
+                    assert magic == 0x67446698 and 1000 <= ck < 1000 + n and ck not in seen, (hex(magic), ck)
+                    seen.add(ck)
+                    if err:
+                        bad.append(err)
+                print("pipeline", "error %d" % bad[0] if bad else "ok %d" % n, flush=True)
+                continue
+            if cmd == "wait":
+                path = args.pop(0)
+                print("waiting", flush=True)
+                p = select.poll()
+                p.register(s, select.POLLIN)
+                while not os.path.exists(path):
+                    if p.poll(100) and s.recv(1, socket.MSG_PEEK) == b"":
+                        raise EOFError
+                continue
             if cmd == "flood":
                 n, ln = int(args.pop(0)), int(args.pop(0))
                 s.settimeout(10)  # the server stops reading once full: enough
@@ -109,8 +137,8 @@ def main():
             magic = REQ
             if args and args[0].startswith("0x"):
                 magic = int(args.pop(0), 16)
-            typ = {"read": 0, "flush": 3, "trim": 4, "zero": 6}.get(cmd, 1)
-            fl = 1 if cmd == "fuawrite" else 0  # NBD_CMD_FLAG_FUA
+            typ = {"read": 0, "flush": 3, "trim": 4, "zero": 6, "fuatrim": 4, "fuazero": 6}.get(cmd, 1)
+            fl = 1 if cmd.startswith("fua") else 0  # NBD_CMD_FLAG_FUA
             s.sendall(struct.pack(">IHHQQI", magic, fl, typ, cookie, off, ln))
             if cmd in ("write", "fuawrite"):
                 s.sendall(b"\xee" * ln)

@@ -28,13 +28,20 @@ JSON
     { "service": "vdisk", "methods": ["open"], "action": "allow", "args": { "path": { "path_prefix": "$D" } } },
     { "service": "vdisk", "methods": ["read", "write", "zero", "nbd_serve", "flush", "info", "close"], "action": "allow" } ] }
 JSON
+	# opens read-write, may write, trim and zero, not flush (so no FUA)
+	cat >"$SCMT/cfg/profiles/vdisk-noflush.json" <<JSON
+{ "name": "vdisk-noflush", "priority": 30,
+  "services": [
+    { "service": "vdisk", "methods": ["open"], "action": "allow", "args": { "path": { "path_prefix": "$D" } } },
+    { "service": "vdisk", "methods": ["read", "write", "trim", "zero", "nbd_serve", "info", "close", "extents"], "action": "allow" } ] }
+JSON
 }
 
 setup() {
 	command -v nbdkit >/dev/null && command -v nbdinfo >/dev/null || {
 		echo "nbdkit and libnbd-bin are test dependencies (scripts/deps/test-vdisk.txt)" >&2; return 1; }
 	vdisk_setup reader:vdisk-reader writer:vdisk-writer writer_a:vdisk-writer-a nowrite:vdisk-nowrite \
-		notrim:vdisk-notrim
+		notrim:vdisk-notrim noflush:vdisk-noflush
 	export SCM_EXPORT_DIR=$SCMT/exports
 	S=$SCMT/nbd.sock
 	EXPORTS=""

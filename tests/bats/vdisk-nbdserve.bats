@@ -119,9 +119,10 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	/usr/bin/python3 "$BATS_TEST_DIRNAME/nbd-pattern.py" "$URI" "$SCMT/h.raw" "$SCMT/want.raw" "$SCMT/stop-pattern" \
 		>"$SCMT/pattern.out" 2>&1 3>&- &
 	local client=$!
-	$RAW "$S" h read 0 4096 hold >"$SCMT/raw.out" 2>&1 3>&- < <(bare sleep 600) &
-	HOLDS="${HOLDS:-} $!"
-	wait_until 60 grep -q "^held" "$SCMT/raw.out"
+	$RAW "$S" h read 0 4096 wait "$SCMT/go" read 0 4096 >"$SCMT/raw.out" 2>&1 3>&- &
+	local raw=$!
+	BG="${BG:-} $raw"
+	wait_until 60 grep -q "^waiting" "$SCMT/raw.out"
 	wait_until 60 grep -q "^round 3$" "$SCMT/pattern.out" || { cat "$SCMT/pattern.out" "$SCMT"/run/logs/vdisk.log*; false; }
 	# qemu-io on another export, one connection: a pattern written, half
 	# a second, read back and verified, 16 times
@@ -164,9 +165,13 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	tail -3 "$SCMT/pattern.out"
 	grep -q "^ok " "$SCMT/pattern.out"
 	! grep -q "^error" "$SCMT/pattern.out"
-	# the held connection was never closed, and reads on the new process:
-	# a new connection too
-	! grep -q "^closed" "$SCMT/raw.out"
+	# the held connection was never closed, and reads on the new process
+	# what the pattern client left: a new connection too
+	touch "$SCMT/go"
+	wait "$raw"
+	cat "$SCMT/raw.out"
+	[ "$(sed -n 3,4p "$SCMT/raw.out")" = "$(printf '%s\n' waiting \
+		"read ok $(head -c 4096 "$SCMT/want.raw" | sha256sum | cut -d' ' -f1)")" ]
 	run $RAW "$S" h read 0 4096
 	[[ ${lines[1]} == "read ok "* ]]
 	# the new process serves the adopted sockets (and its logs say so)
@@ -293,6 +298,130 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	stop_ ft
 	"$V" convert -O raw "$D/ft.vhdx" "$SCMT/ft.raw"
 	cmp -n $((1 << 20)) "$SCMT/ft.raw" /dev/zero
+}
+
+# A handover's pause bounds what the client makes it wait (5 s), not the
+# disk: a reader in a slow read of its own (9 s here, a test hook; scmd
+# gives the quiesce 10 s) when the restart comes is let finish, its reply
+# sent, and the connection goes on in the new process.
+@test "nbdserve: a restart during a slow disk read carries the connection: the read answered, the next one on the new process" {
+	base_disk "$D/sl.vhdx"
+	"$V" convert -O raw "$D/sl.vhdx" "$SCMT/sl.raw"
+	want512=$(head -c 512 "$SCMT/sl.raw" | sha256sum | cut -d' ' -f1)
+	want4k=$(head -c 4096 "$SCMT/sl.raw" | sha256sum | cut -d' ' -f1)
+	export_ writer sl "$D/sl.vhdx" --nbd "unix:$S"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_READ_MS=9000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
+	chmod +x "$SCMT/slow"
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/slow"
+	[ "$status" -eq 0 ]
+	slow=$(provider_pid)
+	$RAW "$S" sl read 0 512 wait "$SCMT/go" read 0 4096 >"$SCMT/raw.out" 2>&1 3>&- &
+	local client=$!
+	BG="${BG:-} $client"
+	wait_until 60 grep -q "a slow read (test hook)" "$SCMT"/run/logs/vdisk.log*
+	run "$SCMCTL" service restart vdisk
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(provider_pid)" != "$slow" ]
+	touch "$SCMT/go"
+	wait "$client"
+	cat "$SCMT/raw.out"
+	[ "$(sed -n 2,4p "$SCMT/raw.out")" = "$(printf '%s\n' "read ok $want512" waiting "read ok $want4k")" ]
+	! grep -q "pause wait" "$SCMT"/run/logs/vdisk.log*
+	! grep -q "not adopted" "$SCMT"/run/logs/vdisk.log*
+}
+
+# ... nor a reader that holds a whole request and waits for room in flight
+# (64 requests): the first of 65 writes takes 9 s (test hook), the other
+# 63 in flight wait behind it, the 65th waits for a slot when the restart
+# comes. All are answered, and the connection reads on in the new process.
+@test "nbdserve: a restart while the window of 64 requests is full behind a slow write carries the connection" {
+	base_disk "$D/wi.vhdx"
+	export_ writer wi "$D/wi.vhdx" --nbd "unix:$S"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_WRITE_MS=9000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
+	chmod +x "$SCMT/slow"
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/slow"
+	[ "$status" -eq 0 ]
+	slow=$(provider_pid)
+	$RAW "$S" wi pipeline 65 512 wait "$SCMT/go" read 0 4096 >"$SCMT/raw.out" 2>&1 3>&- &
+	local client=$!
+	BG="${BG:-} $client"
+	wait_until 60 grep -q "a slow write (test hook)" "$SCMT"/run/logs/vdisk.log*
+	run "$SCMCTL" service restart vdisk
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(provider_pid)" != "$slow" ]
+	touch "$SCMT/go"
+	wait "$client"
+	cat "$SCMT/raw.out"
+	want=$(head -c 4096 /dev/zero | tr '\0' '\356' | sha256sum | cut -d' ' -f1)
+	[ "$(sed -n 2,4p "$SCMT/raw.out")" = "$(printf '%s\n' "pipeline ok 65" waiting "read ok $want")" ]
+	! grep -q "pause wait" "$SCMT"/run/logs/vdisk.log*
+	! grep -q "not adopted" "$SCMT"/run/logs/vdisk.log*
+	stop_ wi
+	"$V" check "$D/wi.vhdx"
+}
+
+# NBD sockets take the room the state has left after the channels' and
+# disks' fds (SCM_HANDOVER_FDS_MAX; lowered here by a test hook): the
+# connections past it end cleanly, the restart goes on, the others are
+# carried and read on the new process.
+@test "nbdserve: NBD connections past the state's fd budget end cleanly; the restart goes on with the others" {
+	base_disk "$D/bu.vhdx"
+	"$V" convert -O raw "$D/bu.vhdx" "$SCMT/bu.raw"
+	want=$(head -c 4096 "$SCMT/bu.raw" | sha256sum | cut -d' ' -f1)
+	export_ writer bu "$D/bu.vhdx" --nbd "unix:$S"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_HANDOVER_FDS=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/budget"
+	chmod +x "$SCMT/budget"
+	run "$SCMCTL" service restart vdisk --exec "$SCMT/budget"
+	[ "$status" -eq 0 ]
+	local old i pids=()
+	old=$(provider_pid)
+	for i in 1 2 3; do
+		$RAW "$S" bu read 0 4096 wait "$SCMT/go" read 0 4096 >"$SCMT/raw$i.out" 2>&1 3>&- &
+		pids+=($!)
+		BG="${BG:-} $!"
+	done
+	for i in 1 2 3; do wait_until 60 grep -q "^waiting" "$SCMT/raw$i.out"; done
+	run "$SCMCTL" service restart vdisk
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(provider_pid)" != "$old" ]
+	grep -q "room for 1 NBD sockets .*: 2 of 3 NBD connections ended" "$SCMT"/run/logs/vdisk.log*
+	touch "$SCMT/go"
+	for i in 0 1 2; do wait "${pids[$i]}"; done
+	cat "$SCMT"/raw?.out
+	[ "$(cat "$SCMT"/raw?.out | grep -c "^closed$")" -eq 2 ]
+	[ "$(cat "$SCMT"/raw?.out | grep -c "^read ok $want$")" -eq 4 ]
+	run $RAW "$S" bu read 0 4096
+	[ "${lines[1]}" = "read ok $want" ]
+}
+
+# FUA is a flush of the handle: on any command it needs flush, trim and
+# write zeroes included (they were let through without it)
+@test "nbdserve: FUA without the flush grant gets EPERM on write, trim and write zeroes; the file is unchanged" {
+	base_disk "$D/fu.vhdx"
+	sum=$(sha256sum <"$D/fu.vhdx")
+	export_ noflush fu "$D/fu.vhdx" --nbd "unix:$S"
+	run nbd_flags "$URI"
+	echo "$output"
+	[ "$output" = "$(printf '%s\n' 'is_read_only false' 'can_flush false' 'can_fua false' 'can_trim true' \
+		'can_zero true' 'can_multi_conn true' 'contexts base:allocation')" ]
+	run $RAW "$S" fu fuatrim 0 $((1 << 20)) fuazero $((1 << 20)) 65536 fuawrite 0 4096 flush 0 0 read 0 4096
+	echo "$output"
+	[ "$(echo "$output" | tail -n +2 | sed 's/^read ok .*/read ok/')" = "$(printf '%s\n' 'fuatrim error 1' \
+		'fuazero error 1' 'fuawrite error 1' 'flush error 1' 'read ok')" ]
+	stop_ fu
+	[ "$(sha256sum <"$D/fu.vhdx")" = "$sum" ]
+	# without FUA the same grant trims and writes zeroes
+	export_ noflush fu "$D/fu.vhdx" --nbd "unix:$S"
+	run $RAW "$S" fu trim 0 $((1 << 20)) zero $((1 << 20)) 65536
+	echo "$output"
+	[ "${lines[1]}" = "trim ok" ]
+	[ "${lines[2]}" = "zero ok" ]
+	stop_ fu
+	"$V" convert -O raw "$D/fu.vhdx" "$SCMT/fu.raw"
+	cmp -n $(((1 << 20) + 65536)) "$SCMT/fu.raw" /dev/zero
 }
 
 @test "nbdserve: a client that never reads its replies stalls no other client; stopping its export does not hang" {
