@@ -301,7 +301,7 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 }
 
 # A handover's pause bounds what the client makes it wait (5 s), not the
-# disk: a reader in a slow read of its own (9 s here, a test hook; scmd
+# disk: a reader in a slow read of its own (7 s here, a test hook; scmd
 # gives the quiesce 10 s) when the restart comes is let finish, its reply
 # sent, and the connection goes on in the new process.
 @test "nbdserve: a restart during a slow disk read carries the connection: the read answered, the next one on the new process" {
@@ -310,7 +310,7 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	want512=$(head -c 512 "$SCMT/sl.raw" | sha256sum | cut -d' ' -f1)
 	want4k=$(head -c 4096 "$SCMT/sl.raw" | sha256sum | cut -d' ' -f1)
 	export_ writer sl "$D/sl.vhdx" --nbd "unix:$S"
-	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_READ_MS=9000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_READ_MS=7000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
 	chmod +x "$SCMT/slow"
 	run "$SCMCTL" service restart vdisk --exec "$SCMT/slow"
 	[ "$status" -eq 0 ]
@@ -332,13 +332,13 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 }
 
 # ... nor a reader that holds a whole request and waits for room in flight
-# (64 requests): the first of 65 writes takes 9 s (test hook), the other
+# (64 requests): the first of 65 writes takes 7 s (test hook), the other
 # 63 in flight wait behind it, the 65th waits for a slot when the restart
 # comes. All are answered, and the connection reads on in the new process.
 @test "nbdserve: a restart while the window of 64 requests is full behind a slow write carries the connection" {
 	base_disk "$D/wi.vhdx"
 	export_ writer wi "$D/wi.vhdx" --nbd "unix:$S"
-	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_WRITE_MS=9000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
+	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_WRITE_MS=7000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
 	chmod +x "$SCMT/slow"
 	run "$SCMCTL" service restart vdisk --exec "$SCMT/slow"
 	[ "$status" -eq 0 ]
