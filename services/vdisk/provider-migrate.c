@@ -41,6 +41,7 @@ void mig_free(struct bjob *b)
 	struct bmig *m = b->mig;
 	if (!m)
 		return;
+	mig_flush_stop(&m->fl); /* its descriptors, before the files go */
 	vhdx_close(m->old);
 	safe_close(m->drootfd);
 	safe_close(m->ddirfd);
@@ -50,6 +51,7 @@ void mig_free(struct bjob *b)
 	free(m->child);
 	free(m->child_name);
 	mig_hash_free(m); /* first: its thread fills m->rec */
+	mig_flush_free(&m->fl); /* (before the files it flushes are closed) */
 	free(m->rec);
 	free(m->inflight);
 	mig_direct_close(m);
@@ -395,6 +397,7 @@ int mig_rollback(struct bjob *b)
 	struct disk *d = b->d;
 	if (b->switched)
 		return 0;
+	mig_flush_stop(&m->fl);
 	mig_direct_close(m);
 	b->other = vhdx_close(b->other);
 	if (m->nbd) { /* what the export got is left there: it is not the disk */
@@ -522,6 +525,7 @@ void mig_init(struct bjob *b, struct bmig *m)
 	pthread_cond_init(&m->pcond, &ca);
 	pthread_condattr_destroy(&ca);
 	mig_hash_setup(m);
+	mig_flush_setup(&m->fl);
 	b->mig_q = &m->q;
 }
 
