@@ -15,11 +15,21 @@
  * writes to it since they last flushed, and whatever the kernel had not
  * written back yet): the last step's close of it flushes it before the
  * record says what it holds, and then finds little left. These are
- * flushes the job does anyway, earlier; none is a promise to anyone. */
+ * flushes the job does anyway, earlier; none is a promise to anyone.
+ *
+ * Each goes through an open file of its own (the file opened again
+ * through /proc/self/fd), never the engine's descriptor or a duplicate
+ * of it: the kernel reports a writeback error once to each open file
+ * (errseq), so an error an early flush met on the engine's open file
+ * would not show again in the engine's own flush, and dest would be
+ * taken for durable. On an open file of its own the error is this
+ * flush's and the engine's flush still sees it. (It also holds none of
+ * the engine's OFD locks.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
@@ -53,6 +63,27 @@ static void *flusher(void *arg)
 	return NULL;
 }
 
+/* fd's file opened again, read-only: an open file of its own. */
+static int reopen(int fd)
+{
+	char p[64];
+	if (fd < 0)
+		return -1;
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	return open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+}
+
+int mig_fdatasync_beside(int fd)
+{
+	int own = reopen(fd), r = 0;
+	if (own < 0)
+		return 0; /* (only an early flush: the engine's own comes anyway) */
+	if (fdatasync(own) < 0)
+		r = -errno;
+	close(own);
+	return r;
+}
+
 void mig_flush_setup(struct mig_flusher *fl)
 {
 	pthread_mutex_init(&fl->lock, NULL);
@@ -64,11 +95,10 @@ void mig_flush_kick(struct mig_flusher *fl, int dest_fd, int src_fd)
 {
 	pthread_mutex_lock(&fl->lock);
 	if (!fl->started && !fl->stop) {
-		/* its own descriptors (dup: the same open file, so no lock of
-		 * the engine's is taken or let go of by them), closed when it
-		 * stops, which the job does before it closes either file */
-		fl->fd[0] = dest_fd >= 0 ? fcntl(dest_fd, F_DUPFD_CLOEXEC, 3) : -1;
-		fl->fd[1] = src_fd >= 0 ? fcntl(src_fd, F_DUPFD_CLOEXEC, 3) : -1;
+		/* open files of its own (above), closed when it stops, which
+		 * the job does before it closes either file */
+		fl->fd[0] = reopen(dest_fd);
+		fl->fd[1] = reopen(src_fd);
 		fl->started = pthread_create(&fl->thread, NULL, flusher, fl) == 0;
 	}
 	if (fl->started && !fl->busy) /* (one running: the next mark asks again) */

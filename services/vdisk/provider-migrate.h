@@ -70,7 +70,7 @@ struct mig_hasher {
 
 /* The job's early flushes of dest (provider-migflush.c): a thread that
  * fdatasyncs dest's file (and in mirror mode the source's) when the copy
- * asks, beside it, through descriptors of its own. Under lock. */
+ * asks, beside it, through open files of its own. Under lock. */
 struct mig_flusher {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -253,7 +253,7 @@ uint64_t mig_hash_wait_ns(const struct bmig *m);
 
 /* provider-migflush.c: the early flushes. setup: its lock (mig_init);
  * kick: a flush of dest_fd and src_fd (either -1: none) asked for, the
- * thread started (with its own descriptors) the first time, nothing when
+ * thread started (with open files of its own) the first time, nothing when
  * one is running; stop: the thread stopped and joined (a flush under way
  * finished) and its descriptors closed, before either file is (no more
  * after it); free: stopped, its lock gone (mig_free). */
@@ -261,6 +261,10 @@ void mig_flush_setup(struct mig_flusher *fl);
 void mig_flush_kick(struct mig_flusher *fl, int dest_fd, int src_fd);
 void mig_flush_stop(struct mig_flusher *fl);
 void mig_flush_free(struct mig_flusher *fl);
+/* fd's file fdatasynced through an open file of its own (a writeback
+ * error reported there leaves the engine's open file to report it too);
+ * 0 or -errno. */
+int mig_fdatasync_beside(int fd);
 
 /* provider-migcopy.c */
 void mig_sha256(const void *buf, size_t len, uint8_t out[32]);

@@ -176,7 +176,9 @@ static void side_flush(struct bjob *b)
 	if (m->phase == MP_SWITCH)
 		mig_flush_stop(&m->fl); /* (an early flush under way: finished, as this one would wait for it) */
 	if (!m->to_nbd)
-		(void)fdatasync(vhdx_fd(b->other)); /* an error shows again in the flush below */
+		/* (through an open file of its own, so that an error shows
+		 * again in the flush below: provider-migflush.c) */
+		(void)mig_fdatasync_beside(vhdx_fd(b->other));
 	pthread_mutex_lock(&m->dlock);
 	scm_error *e = NULL;
 	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
@@ -230,7 +232,7 @@ static void side_one(struct bjob *b)
 			 * what the clients wrote and never flushed is written
 			 * back here first, beside the I/O (the file's fd only,
 			 * not the engine), so that flush has little left */
-			(void)fdatasync(vhdx_fd(b->d->h));
+			(void)mig_fdatasync_beside(vhdx_fd(b->d->h)); /* (its error left for the disk's own flush) */
 		}
 		break;
 	case SIDE_WRITE: {
