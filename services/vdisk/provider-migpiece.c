@@ -391,12 +391,14 @@ void mig_write_pieces(struct bjob *b)
 	if (hb.n)
 		mig_hash_batch(m, &hb); /* (hashed here when the hasher is every other buffer behind) */
 	if (b->other && m->copied - m->wb_mark >= MIG_WRITEBACK) {
-		/* what went through the page cache (clients' mirrored writes;
-		 * the copy when dest has no O_DIRECT) on its way to the disk
-		 * while the copy goes on, not all of it in the flush before the
-		 * switch-over */
+		/* what the copy wrote (in the device's cache, O_DIRECT or not)
+		 * and what went through the page cache (clients' mirrored
+		 * writes) on its way to stable storage while the copy goes on,
+		 * not all of it in the flush before the switch-over
+		 * (provider-migflush.c); and the source's clients' writes, which
+		 * the last step's close of it flushes */
 		m->wb_mark = m->copied;
-		(void)sync_file_range(vhdx_fd(b->other), 0, 0, SYNC_FILE_RANGE_WRITE);
+		mig_flush_kick(&m->fl, vhdx_fd(b->other), m->snapshot ? -1 : vhdx_fd(b->d->h));
 	}
 }
 

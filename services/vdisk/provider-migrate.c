@@ -41,6 +41,7 @@ void mig_free(struct bjob *b)
 	struct bmig *m = b->mig;
 	if (!m)
 		return;
+	mig_flush_stop(&m->fl); /* its descriptors, before the files go */
 	vhdx_close(m->old);
 	safe_close(m->drootfd);
 	safe_close(m->ddirfd);
@@ -50,6 +51,7 @@ void mig_free(struct bjob *b)
 	free(m->child);
 	free(m->child_name);
 	mig_hash_free(m); /* first: its thread fills m->rec */
+	mig_flush_free(&m->fl); /* (before the files it flushes are closed) */
 	free(m->rec);
 	free(m->inflight);
 	mig_direct_close(m);
@@ -110,6 +112,24 @@ void mig_next(struct bjob *b)
 
 /* ---- the steps, on a worker --------------------------------------------- */
 
+/* A record beside dest (the one that vouched for a copy reused here, or
+ * one an older migration left) says what dest held before this job: it
+ * goes, durably, before the job writes anything to dest. Else a crash
+ * after the switch-over but before this job's own record left it
+ * vouching for bytes dest no longer holds (dest keeps its DataWriteGuid
+ * until the first write after the switch-over). */
+static int drop_record(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	char rn[PATH_MAX];
+	snprintf(rn, sizeof rn, "%s%s", m->dname, MIG_REC_SUFFIX);
+	if (unlinkat(m->ddirfd, rn, 0) < 0)
+		return errno == ENOENT ? 0 : scm_fail(&b->serr, -errno, "%s%s: %m", b->target, MIG_REC_SUFFIX);
+	if (fsync(m->ddirfd) < 0)
+		return scm_fail(&b->serr, -errno, "the directory of %s: %m", b->target);
+	return 0;
+}
+
 int mig_create(struct bjob *b)
 {
 	struct bmig *m = b->mig;
@@ -128,10 +148,15 @@ int mig_create(struct bjob *b)
 					"longer says what it holds", b->target);
 		}
 		m->dest_made = true; /* discarded like a new one unless the job finishes */
+		if ((r = drop_record(b)) < 0)
+			return r;
 		mig_direct_open(m, b->other);
 		m->phase = MP_COPY;
 		return 0;
 	}
+	int r = drop_record(b);
+	if (r < 0)
+		return r;
 	m->dst_dwg = m->dwg;
 	struct vhdx_create_opts o = { .size = b->vsize,
 				      .block_size = m->block_size,
@@ -150,7 +175,7 @@ int mig_create(struct bjob *b)
 		return scm_fail(&b->serr, -ENOMEM, "out of memory");
 	}
 	(void)unlinkat(m->ddirfd, tname, 0);
-	int r = vhdx_create(tmp, &o, &b->serr);
+	r = vhdx_create(tmp, &o, &b->serr);
 	if (r >= 0 && renameat2(m->ddirfd, tname, m->ddirfd, m->dname, RENAME_NOREPLACE) < 0) {
 		/* a file system without RENAME_NOREPLACE: a link refuses an
 		 * existing name too */
@@ -395,6 +420,7 @@ int mig_rollback(struct bjob *b)
 	struct disk *d = b->d;
 	if (b->switched)
 		return 0;
+	mig_flush_stop(&m->fl);
 	mig_direct_close(m);
 	b->other = vhdx_close(b->other);
 	if (m->nbd) { /* what the export got is left there: it is not the disk */
@@ -522,6 +548,7 @@ void mig_init(struct bjob *b, struct bmig *m)
 	pthread_cond_init(&m->pcond, &ca);
 	pthread_condattr_destroy(&ca);
 	mig_hash_setup(m);
+	mig_flush_setup(&m->fl);
 	b->mig_q = &m->q;
 }
 

@@ -20,7 +20,7 @@
 #define MIG_HASH_BUFS 3          /* batch buffers: the copy's, and those awaiting their hash */
 #define MIG_HASH_STEP (256u << 10) /* hashed between two breathers (mig_breathe) */
 #define MIG_BATCH_NS 20000000ull /* and no more once a step has run this long */
-#define MIG_WRITEBACK (64u << 20) /* copied bytes after which dest's writeback is started */
+#define MIG_WRITEBACK (64u << 20) /* copied bytes after which dest's early flush is asked for */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
 #define MIG_REC_SUFFIX ".scm-map"         /* the correspondence record beside dest */
 #define MIG_NEW_SUFFIX ".scm-new"         /* dest while it is being made */
@@ -68,6 +68,19 @@ struct mig_hasher {
 	uint64_t busy_ns, wait_ns; /* its hashing; the copy's hashing in its stead, and waits for it */
 };
 
+/* The job's early flushes of dest (provider-migflush.c): a thread that
+ * fdatasyncs dest's file (and in mirror mode the source's) when the copy
+ * asks, beside it, through open files of its own. Under lock. */
+struct mig_flusher {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, stop, want, busy;
+	int fd[2];              /* dest's, the source's (-1: none) */
+	uint64_t ns;            /* time in its flushes */
+	unsigned n;             /* flushes done */
+};
+
 struct bmig {
 	bool snapshot;
 	enum mig_phase phase;
@@ -108,7 +121,8 @@ struct bmig {
 	bool dest_unflushed;    /* the job wrote dest since its last flush */
 	uint64_t mirrored;      /* bytes of clients' writes applied to dest too */
 	uint64_t switch_bytes;  /* copied in the switch-over's pause */
-	uint64_t wb_mark;       /* m->copied when dest's writeback was last started */
+	uint64_t wb_mark;       /* m->copied when dest's early flush was last asked for */
+	struct mig_flusher fl;
 	uint64_t flush_us, final_us; /* side steps: flushing dest before the switch; the last step */
 	/* where the time went (the bench's breakdown): steps and side steps
 	 * run, time hashing, time steps spent queued before they started */
@@ -236,6 +250,21 @@ void mig_hash_free(struct bmig *m);
  * hasher, for the status. */
 uint64_t mig_hash_ns(const struct bmig *m);
 uint64_t mig_hash_wait_ns(const struct bmig *m);
+
+/* provider-migflush.c: the early flushes. setup: its lock (mig_init);
+ * kick: a flush of dest_fd and src_fd (either -1: none) asked for, the
+ * thread started (with open files of its own) the first time, nothing when
+ * one is running; stop: the thread stopped and joined (a flush under way
+ * finished) and its descriptors closed, before either file is (no more
+ * after it); free: stopped, its lock gone (mig_free). */
+void mig_flush_setup(struct mig_flusher *fl);
+void mig_flush_kick(struct mig_flusher *fl, int dest_fd, int src_fd);
+void mig_flush_stop(struct mig_flusher *fl);
+void mig_flush_free(struct mig_flusher *fl);
+/* fd's file fdatasynced through an open file of its own (a writeback
+ * error reported there leaves the engine's open file to report it too);
+ * 0 or -errno. */
+int mig_fdatasync_beside(int fd);
 
 /* provider-migcopy.c */
 void mig_sha256(const void *buf, size_t len, uint8_t out[32]);

@@ -173,8 +173,12 @@ static void side_flush(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	uint64_t t0 = mono_ns();
+	if (m->phase == MP_SWITCH)
+		mig_flush_stop(&m->fl); /* (an early flush under way: finished, as this one would wait for it) */
 	if (!m->to_nbd)
-		(void)fdatasync(vhdx_fd(b->other)); /* an error shows again in the flush below */
+		/* (through an open file of its own, so that an error shows
+		 * again in the flush below: provider-migflush.c) */
+		(void)mig_fdatasync_beside(vhdx_fd(b->other));
 	pthread_mutex_lock(&m->dlock);
 	scm_error *e = NULL;
 	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
@@ -228,7 +232,7 @@ static void side_one(struct bjob *b)
 			 * what the clients wrote and never flushed is written
 			 * back here first, beside the I/O (the file's fd only,
 			 * not the engine), so that flush has little left */
-			(void)fdatasync(vhdx_fd(b->d->h));
+			(void)mig_fdatasync_beside(vhdx_fd(b->d->h)); /* (its error left for the disk's own flush) */
 		}
 		break;
 	case SIDE_WRITE: {
@@ -357,6 +361,8 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "pause_flush_us", json_object_new_uint64(m->pause_flush_us));
 	json_object_object_add(j, "copy_us", json_object_new_uint64(m->copy_ns / 1000));
 	json_object_object_add(j, "flush_us", json_object_new_uint64(m->flush_us));
+	json_object_object_add(j, "early_flushes", json_object_new_uint64(__atomic_load_n(&m->fl.n, __ATOMIC_RELAXED)));
+	json_object_object_add(j, "early_flush_us", json_object_new_uint64(__atomic_load_n(&m->fl.ns, __ATOMIC_RELAXED) / 1000));
 	json_object_object_add(j, "final_us", json_object_new_uint64(m->final_us));
 	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
 	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));

@@ -243,8 +243,12 @@ PY
 	# cancel in the middle (throttled, so it is in the middle): DEST goes
 	base_disk "$D/u.vhdx"
 	writer "$D/u.vhdx"
+	# a record an older migration left beside DEST goes before DEST is
+	# written: it would vouch for what DEST no longer holds
+	echo stale >"$SCMT/far/u.vhdx.scm-map"
 	id=$("$V" migrate --detach --throttle 1 "$D/u.vhdx" "$SCMT/far/u.vhdx")
 	wait_until 60 test -e "$SCMT/far/u.vhdx"
+	[ ! -e "$SCMT/far/u.vhdx.scm-map" ]
 	# pause and resume, as any job
 	"$V" job "$id" pause
 	run job_json "$id"

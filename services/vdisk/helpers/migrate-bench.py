@@ -260,7 +260,7 @@ def scm_migrate(sc, src, mode, dst):
                 parts.append(f"{j['bytes_mirrored'] / MIB:.1f} MiB of writes mirrored, "
                              f"{j.get('pause_bytes', 0) / MIB:.0f} MiB copied in the pause")
             for k, what in (("copy_us", "copying"), ("flush_us", "flushing DEST before the switch"),
-                            ("final_us", "the last step")):
+                            ("final_us", "the last step"), ("early_flush_us", "early flushes")):
                 if k in j:
                     parts.append(f"{j[k] / 1e6:.2f} s {what}")
             if "steps" in j:
