@@ -36,9 +36,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "container-hook.h"
 #include "restart.h"
 
 #define HANDOFF_MAGIC "SCMDHAND"
+#define EARLY_MAGIC "SCMDEARL" /* the containers, sent at the copy's start */
 #define FDS_PER_MSG 250 /* under the kernel's SCM_MAX_FD (253) */
 #define QUIET_RETRY_MS 2
 #define QUIET_WAIT_MS 10000
@@ -57,10 +59,13 @@ struct handoff {
 	struct conn *reply; /* the daemon.restart call, or NULL */
 	uint32_t call_id;
 	char *refused; /* why the successor could not take over (handoff_fall_back) */
+	struct scmd *d;
+	pid_t early_pid; /* the helper sending the containers early (send_early) */
 	uint64_t wait_until;
 };
 
 static struct handoff *the_handoff; /* in the copy only */
+static void early_sent(struct scmd *d, struct handoff *h);
 
 void handoff_conn_gone(struct conn *c)
 {
@@ -126,6 +131,24 @@ static void force_quiet(struct scmd *d)
 	}
 }
 
+/* A part of the hand-off: a header (magic, how many fds follow), a memfd
+ * (-1: none) with it, then the fds, FDS_PER_MSG a message, each message's
+ * data their numbers here. */
+static int send_part(int sp, const char *magic, int memfd, const int *fds, size_t n)
+{
+	struct handoff_hdr hdr = { .n_fds = (uint32_t)n, .copy_pid = (int32_t)getpid() };
+	memcpy(hdr.magic, magic, 8);
+	int r = send_fds(sp, &hdr, sizeof(hdr), &memfd, memfd >= 0 ? 1 : 0);
+	for (size_t i = 0; r == 0 && i < n; i += FDS_PER_MSG) {
+		size_t k = n - i < FDS_PER_MSG ? n - i : FDS_PER_MSG;
+		int32_t nums[FDS_PER_MSG];
+		for (size_t j = 0; j < k; j++)
+			nums[j] = fds[i + j];
+		r = send_fds(sp, nums, k * sizeof(int32_t), fds + i, k);
+	}
+	return r;
+}
+
 /* "F<why>" from the successor (handoff_fall_back): it could not take over
  * and execs the previous binary, which says "ready" again when loaded. The
  * message is read whole (a seqpacket's rest is lost) into msg[k]. */
@@ -136,6 +159,8 @@ static bool took_refusal(struct handoff *h, char *msg, ssize_t k)
 	msg[k] = 0;
 	free(h->refused);
 	h->refused = strdup(msg[1] ? msg + 1 : "(it said nothing)");
+	/* the previous binary takes the containers with the state */
+	h->d->handoff_ctrs_early = false;
 	log_error("restart: the successor could not take over (%s); the previous binary takes the state back",
 		  h->refused ? h->refused : "?");
 	return true;
@@ -149,10 +174,13 @@ static void send_state(struct scmd *d, struct handoff *h)
 	int memfd = -1;
 	struct state_out so;
 	scm_error *e = NULL;
+	/* the blackout starts here: the switch's log line counts from it */
+	uint64_t t0 = now_usec();
 	conn_reap_dead(d);
+	early_sent(d, h);
 	restart_save(d, false, h->reply ? h->reply->w.fd : -1, h->call_id, &so);
 	json_object *st = so.json;
-	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
+	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)t0));
 	json_object *rep = json_object_object_get(st, "reply");
 	if (h->refused && rep)
 		json_object_object_add(rep, "refused", json_object_new_string(h->refused));
@@ -162,18 +190,7 @@ static void send_state(struct scmd *d, struct handoff *h)
 		log_error_chain(LOG_ERR, e, "restart: the state for the successor:");
 		_exit(1); /* the successor sees the hang-up and says so */
 	}
-	int *fds = so.fds;
-	size_t n = so.n_fds;
-	struct handoff_hdr hdr = { .n_fds = (uint32_t)n, .copy_pid = (int32_t)getpid() };
-	memcpy(hdr.magic, HANDOFF_MAGIC, 8);
-	int r = send_fds(h->sp.fd, &hdr, sizeof(hdr), &memfd, 1);
-	for (size_t i = 0; r == 0 && i < n; i += FDS_PER_MSG) {
-		size_t k = n - i < FDS_PER_MSG ? n - i : FDS_PER_MSG;
-		int32_t nums[FDS_PER_MSG];
-		for (size_t j = 0; j < k; j++)
-			nums[j] = fds[i + j];
-		r = send_fds(h->sp.fd, nums, k * sizeof(int32_t), fds + i, k);
-	}
+	int r = send_part(h->sp.fd, HANDOFF_MAGIC, memfd, so.fds, so.n_fds);
 	if (r != 0) {
 		/* the successor waits for the fds promised: an empty message (or
 		 * our hang-up) tells it it has none coming and it falls back
@@ -233,12 +250,82 @@ static void on_successor(struct scmd *d, struct watch *w, uint32_t events)
 	try_send(d, the_handoff);
 }
 
+/* The containers' part of the state does not change in the copy: it
+ * watches no container (no pidfd, output or timer), reads no control
+ * call (no run, stop, wait or exec), and a connection it closes drops
+ * only `wait`/`stop` waiters. So a successor that takes them early (its
+ * dry run says so) is sent them now, while it loads: it reads and checks
+ * them before it says "ready", and the state sent at the quiet moment has
+ * none (restart_save). They are written by a helper forked from the
+ * copy, not by the copy, which serves meanwhile: fresh from a fork, every
+ * page written faults, and the fifty containers' JSON took 10 ms there.
+ * Not when a container has waiters (a connection the copy closes would
+ * leave its number in the JSON, and a new connection may get that
+ * number) or a stop's SIGKILL deadline (its time left is counted when the
+ * state is written): then JSON null, and they come with the state. */
+static bool ctrs_frozen(struct scmd *d)
+{
+	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
+		if (!list_empty(&t->waiters) || (t->kill_at && !t->exited))
+			return false;
+	}
+	return true;
+}
+
+/* 0: the containers sent, 1: null sent (with the state, then), <0 not sent. */
+static int send_ctrs(struct scmd *d, int sp, bool with)
+{
+	int *fds = NULL, memfd = -1;
+	size_t n = 0, cap = 0;
+	json_object *a = with ? restart_save_containers(d, false, &fds, &n, &cap) : NULL;
+	const char *text = a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN) : NULL;
+	bool ok = text && state_memfd_write(text, strlen(text), NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) == 0;
+	if (!ok && state_memfd_write("null", 4, NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) != 0)
+		memfd = -1; /* no memfd at all: null too */
+	int r = send_part(sp, EARLY_MAGIC, memfd, ok ? fds : NULL, ok ? n : 0);
+	safe_close(memfd);
+	json_object_put(a);
+	free(fds);
+	return r < 0 ? r : ok ? 0 : 1;
+}
+
+static void send_early(struct scmd *d, struct handoff *h)
+{
+	pid_t pid = ctrs_frozen(d) ? fork() : -1;
+	if (pid == 0)
+		_exit(send_ctrs(d, h->sp.fd, true) == 0 ? 0 : 1);
+	if (pid > 0) {
+		h->early_pid = pid; /* reaped before the state is written */
+		d->handoff_ctrs_early = true;
+		return;
+	}
+	if (send_ctrs(d, h->sp.fd, false) < 0) {
+		/* the successor sees our hang-up and exits; so does scmd */
+		log_error("restart: telling the successor the containers come with the state: %m");
+		_exit(1);
+	}
+}
+
+/* Before the state is written: did the helper send the containers? */
+static void early_sent(struct scmd *d, struct handoff *h)
+{
+	int status = 0;
+	if (h->early_pid <= 0)
+		return;
+	while (waitpid(h->early_pid, &status, 0) < 0 && errno == EINTR)
+		;
+	h->early_pid = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		d->handoff_ctrs_early = false; /* with the state, then */
+}
+
 /* The copy sets up its own loop: endpoints' listening sockets and
  * connections, providers' control sockets, the successor. */
-static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t call_id)
+static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t call_id, bool early)
 {
 	static struct handoff h;
-	h = (struct handoff){ .sp = { sp, on_successor }, .reply = reply, .call_id = call_id,
+	h = (struct handoff){ .sp = { sp, on_successor }, .reply = reply, .call_id = call_id, .d = d,
 			      .timer = { timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), on_timer } };
 	the_handoff = &h;
 	int old = d->epoll_fd;
@@ -247,6 +334,8 @@ static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t cal
 	if (d->batch)
 		d->batch->n = d->batch->i + 1; /* the rest of the batch is the successor's */
 	d->restoring = true;  /* nothing activates (registry.c) */
+	d->handoff_numbers = true;
+	channel_unqueue_watches(d); /* it watches no channel */
 	d->fdstore = NULL;    /* systemd hears from P only */
 	d->store_dirty = false;
 	if (d->epoll_fd < 0 || h.timer.fd < 0 || watch_add(d, &h.sp, EPOLLIN) < 0 || watch_add(d, &h.timer, EPOLLIN) < 0)
@@ -266,9 +355,12 @@ static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t cal
 		if (s->ctl.fd >= 0)
 			watch_add(d, &s->ctl, EPOLLIN | (s->ctl_q.frames ? EPOLLOUT : 0));
 	}
+	if (early)
+		send_early(d, &h);
 }
 
-int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t call_id, scm_error **ret_err)
+int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *reply, uint32_t call_id,
+		  scm_error **ret_err)
 {
 	int sp[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
@@ -285,7 +377,7 @@ int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t 
 	}
 	if (pid == 0) {
 		close(sp[0]);
-		become_copy(d, sp[1], reply, call_id);
+		become_copy(d, sp[1], reply, call_id, early);
 		return 1;
 	}
 	close(sp[1]);
@@ -304,7 +396,9 @@ int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t 
 	argv[argc + 1] = fdarg;
 	/* our own binary, for the successor to fall back on (handoff_fall_back) */
 	int self = open("/proc/self/exe", O_PATH);
-	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu", sp[0], mi.arena, self, argc);
+	/* ",1": the copy sends the containers early (only to a successor
+	 * whose dry run said it takes them: an older one refuses the field) */
+	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu%s", sp[0], mi.arena, self, argc, early ? ",1" : "");
 	log_notice("restarting in place: exec %s (state version %u) while a copy (pid %d) serves", exe,
 		   SCMD_STATE_VERSION, (int)pid);
 	audit_event(d->audit, "daemon-restart", "\"exec\":%s,\"generation\":%llu", audit_quote(exe),
@@ -364,79 +458,135 @@ static int cmp_pair(const void *a, const void *b)
 	return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
-int handoff_take_state(int sp, json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at, pid_t *ret_copy,
-		       scm_error **ret_err)
+/* One part of the hand-off (send_part): its header into *hdr, its memfd
+ * (-1: none), its fds appended to pairs (number there, fd here; *n
+ * counts them, and on failure too, for the caller to close). */
+static int recv_part(int sp, struct handoff_hdr *hdr, int *memfd, int **pairs, size_t *n, scm_error **ret_err)
 {
-	struct handoff_hdr hdr;
-	int memfd = -1, *pairs = NULL;
 	size_t got = 0;
-	if (write(sp, "R", 1) != 1)
-		return scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
-	int k = recv_fds(sp, &hdr, sizeof(hdr), &memfd, 1, &got, ret_err);
+	*memfd = -1;
+	int k = recv_fds(sp, hdr, sizeof(*hdr), memfd, 1, &got, ret_err);
 	if (k < 0)
 		return k;
-	if ((size_t)k != sizeof(hdr) || memcmp(hdr.magic, HANDOFF_MAGIC, 8) != 0 || got != 1) {
-		safe_close(memfd);
+	bool state = memcmp(hdr->magic, HANDOFF_MAGIC, 8) == 0, early = memcmp(hdr->magic, EARLY_MAGIC, 8) == 0;
+	if ((size_t)k != sizeof(*hdr) || !(state || early) || (state && got != 1) || hdr->n_fds > (1u << 24)) {
+		if (got)
+			close(*memfd);
+		*memfd = -1;
 		return scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's hand-off does not start with its state");
 	}
-	*ret_copy = hdr.copy_pid > 0 && hdr.copy_pid != getpid() ? (pid_t)hdr.copy_pid : 0;
-	pairs = calloc((size_t)hdr.n_fds + 1, 2 * sizeof(int));
-	if (!pairs) {
-		close(memfd);
+	if (!got)
+		*memfd = -1;
+	int *p = realloc(*pairs, (*n + hdr->n_fds + 1) * 2 * sizeof(int));
+	if (!p) {
+		safe_close(*memfd);
+		*memfd = -1;
 		return -ENOMEM;
 	}
-	size_t n = 0;
-	while (n < hdr.n_fds) {
+	*pairs = p;
+	for (size_t have = 0; have < hdr->n_fds;) {
 		int32_t nums[FDS_PER_MSG];
 		int fds[FDS_PER_MSG];
 		k = recv_fds(sp, nums, sizeof(nums), fds, FDS_PER_MSG, &got, ret_err);
-		if (k >= 0 && ((size_t)k != got * sizeof(int32_t) || got == 0 || n + got > hdr.n_fds)) {
+		if (k >= 0 && ((size_t)k != got * sizeof(int32_t) || got == 0 || have + got > hdr->n_fds)) {
 			for (size_t i = 0; i < got; i++)
 				close(fds[i]);
 			k = scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's fds do not match their numbers");
 		}
 		if (k < 0) {
-			for (size_t i = 0; i < n; i++)
-				close(pairs[2 * i + 1]);
-			free(pairs);
-			close(memfd);
+			safe_close(*memfd);
+			*memfd = -1;
 			return k;
 		}
 		for (size_t i = 0; i < got; i++) {
-			pairs[2 * (n + i)] = nums[i];
-			pairs[2 * (n + i) + 1] = fds[i];
+			(*pairs)[2 * *n] = nums[i];
+			(*pairs)[2 * *n + 1] = fds[i];
+			++*n;
 		}
-		n += got;
+		have += got;
 	}
+	return 0;
+}
+
+static void close_pairs(int *pairs, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		close(pairs[2 * i + 1]);
+}
+
+int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
+		       pid_t *ret_copy, scm_error **ret_err)
+{
+	struct handoff_hdr hdr;
+	int memfd = -1, *pairs = NULL, r;
+	size_t n = 0;
+	json_object *ctrs = NULL;
+	if (early) {
+		/* the containers, sent by the copy at its start: read and
+		 * checked now, while the copy still serves */
+		r = recv_part(sp, &hdr, &memfd, &pairs, &n, ret_err);
+		if (r == 0 && memcmp(hdr.magic, EARLY_MAGIC, 8) != 0)
+			r = scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's copy did not send the containers first");
+		if (r == 0 && memfd >= 0)
+			r = state_containers_read(memfd, &ctrs, ret_err);
+		memfd = safe_close(memfd);
+		if (r != 0) {
+			close_pairs(pairs, 0, n);
+			free(pairs);
+			return scm_fail(ret_err, r, "the containers handed over early by the old scmd");
+		}
+	}
+	if (write(sp, "R", 1) != 1) {
+		r = scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
+		goto fail;
+	}
+	for (;;) {
+		size_t before = n;
+		if ((r = recv_part(sp, &hdr, &memfd, &pairs, &n, ret_err)) != 0)
+			goto fail;
+		if (memcmp(hdr.magic, HANDOFF_MAGIC, 8) == 0)
+			break;
+		/* containers sent early to a successor that failed before it
+		 * took them (we are the previous binary, taking them with the
+		 * state): not ours */
+		close_pairs(pairs, before, n);
+		n = before;
+		memfd = safe_close(memfd);
+	}
+	*ret_copy = hdr.copy_pid > 0 && hdr.copy_pid != getpid() ? (pid_t)hdr.copy_pid : 0;
 	*ret_fds_at = now_usec();
 	json_object *st = NULL;
-	int r = state_memfd_read(memfd, &st, NULL, &ret_map->chans, ret_err);
-	close(memfd);
+	r = state_memfd_read_restore(memfd, &st, &ret_map->chans, ret_err);
+	memfd = safe_close(memfd);
 	qsort(pairs, n, 2 * sizeof(int), cmp_pair);
 	ret_map->old_fd = calloc(n + 1, sizeof(int));
 	ret_map->new_fd = calloc(n + 1, sizeof(int));
 	ret_map->used = calloc(n + 1, sizeof(bool));
 	if (r == 0 && (!ret_map->old_fd || !ret_map->new_fd || !ret_map->used))
 		r = -ENOMEM;
+	if (r != 0) {
+		json_object_put(st);
+		fdmap_done(ret_map);
+		r = scm_fail(ret_err, r, "the state handed over by the old scmd");
+		goto fail;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (r != 0) {
-			close(pairs[2 * i + 1]);
-			continue;
-		}
 		ret_map->old_fd[i] = pairs[2 * i];
 		ret_map->new_fd[i] = pairs[2 * i + 1];
 	}
 	free(pairs);
-	if (r != 0) {
-		json_object_put(st);
-		fdmap_done(ret_map);
-		return scm_fail(ret_err, r, "the state handed over by the old scmd");
-	}
 	ret_map->n = n;
 	ret_map->sorted = true;
 	ret_map->from_copy = true; /* take_fd's check: see fd_check_from_copy */
+	ret_map->ctrs = ctrs;
 	*ret_st = st;
 	return 1;
+fail:
+	safe_close(memfd);
+	close_pairs(pairs, 0, n);
+	free(pairs);
+	json_object_put(ctrs);
+	return r;
 }
 
 /* A new process's heap is not there yet: every page the restore touches

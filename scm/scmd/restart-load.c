@@ -141,6 +141,7 @@ void fdmap_done(struct fdmap *map)
 	free(map->new_fd);
 	free(map->used);
 	state_chans_free(&map->chans);
+	json_object_put(map->ctrs);
 	*map = (struct fdmap){ 0 };
 }
 
@@ -351,7 +352,7 @@ static int load_chans(struct scmd *d, const struct state_chans *t, struct servic
 		}
 		ch->id = c->id;
 		ch->created = c->created;
-		channel_link(d, ch);
+		channel_link_unwatched(d, ch);
 	}
 	d->next_channel = next;
 	return 0;
@@ -389,7 +390,8 @@ static int restore_tables(struct scmd *d, json_object *st, struct fdmap *map, sc
 			 : load_chans(d, &map->chans, svcs, eps, map, ret_err)) != 0)
 		return r;
 	uint64_t t1 = now_usec();
-	if ((r = restart_load_containers(d, json_object_object_get(st, "containers"), map, ret_err)) != 0 ||
+	json_object *ca = map && map->ctrs ? map->ctrs : json_object_object_get(st, "containers");
+	if ((r = restart_load_containers(d, ca, map, ret_err)) != 0 ||
 	    (r = restart_load_execs(d, json_object_object_get(st, "execs"), map, ret_err)) != 0)
 		return r;
 	d->restart_clock.chans_us = t1 - t0;
