@@ -262,7 +262,8 @@ static void on_successor(struct scmd *d, struct watch *w, uint32_t events)
  * Not when a container has waiters (a connection the copy closes would
  * leave its number in the JSON, and a new connection may get that
  * number) or a stop's SIGKILL deadline (its time left is counted when the
- * state is written): then JSON null, and they come with the state. */
+ * state is written): then an empty JSON object, and they come with the
+ * state. */
 static bool ctrs_frozen(struct scmd *d)
 {
 	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
@@ -273,7 +274,7 @@ static bool ctrs_frozen(struct scmd *d)
 	return true;
 }
 
-/* 0: the containers sent, 1: null sent (with the state, then), <0 not sent. */
+/* 0: the containers sent, 1: {} sent (with the state, then), <0 not sent. */
 static int send_ctrs(struct scmd *d, int sp, bool with)
 {
 	int *fds = NULL, memfd = -1;
@@ -281,8 +282,8 @@ static int send_ctrs(struct scmd *d, int sp, bool with)
 	json_object *a = with ? restart_save_containers(d, false, &fds, &n, &cap) : NULL;
 	const char *text = a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN) : NULL;
 	bool ok = text && state_memfd_write(text, strlen(text), NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) == 0;
-	if (!ok && state_memfd_write("null", 4, NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) != 0)
-		memfd = -1; /* no memfd at all: null too */
+	if (!ok && state_memfd_write("{}", 2, NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) != 0)
+		memfd = -1; /* no memfd at all: with the state too */
 	int r = send_part(sp, EARLY_MAGIC, memfd, ok ? fds : NULL, ok ? n : 0);
 	safe_close(memfd);
 	json_object_put(a);
@@ -533,7 +534,8 @@ int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *r
 		if (r != 0) {
 			close_pairs(pairs, 0, n);
 			free(pairs);
-			return scm_fail(ret_err, r, "the containers handed over early by the old scmd");
+			r = scm_fail(ret_err, r, "the containers handed over early by the old scmd");
+			return r == 1 ? -EIO : r;
 		}
 	}
 	if (write(sp, "R", 1) != 1) {
@@ -586,7 +588,7 @@ fail:
 	close_pairs(pairs, 0, n);
 	free(pairs);
 	json_object_put(ctrs);
-	return r;
+	return r == 1 || r == 0 ? -EIO : r; /* never 1: that is success */
 }
 
 /* A new process's heap is not there yet: every page the restore touches

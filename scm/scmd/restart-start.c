@@ -92,7 +92,7 @@ int restart_standby_take(struct scmd *d, int sp, bool early, json_object **ret_s
 	d->restart_clock.cpu0 = cpu_usec();
 	int r = handoff_take_state(sp, early, ret_st, ret_map, &d->restart_clock.fds, &d->handoff_pid, ret_err);
 	d->restart_clock.parsed = now_usec();
-	if (r < 0)
+	if (r != 1) /* failures are -errno or a positive SCM_E_ code */
 		return scm_fail(ret_err, r, "the state handed over with --standby %d", sp);
 	restart_restore_early(d, *ret_st, ret_map);
 	r = scmd_ctr_init(d);

@@ -341,11 +341,13 @@ int state_containers_read(int fd, json_object **ret, scm_error **ret_err)
 		json_object_put(o);
 		return scm_fail(ret_err, SCM_E_INVALID, "containers: not JSON");
 	}
-	if (!o)
-		return 0; /* null: with the state */
 	int r = 0;
+	if (json_object_is_type(o, json_type_object) && json_object_object_length(o) == 0) {
+		json_object_put(o);
+		return 0; /* {}: with the state */
+	}
 	if (!json_object_is_type(o, json_type_array))
-		r = scm_fail(ret_err, SCM_E_INVALID, "containers: expected an array");
+		r = scm_fail(ret_err, SCM_E_INVALID, "containers: expected an array or {}");
 	for (size_t i = 0; r == 0 && i < json_object_array_length(o); i++) {
 		json_object *e = json_object_array_get_idx(o, i), *c = json_object_object_get(e, "container");
 		char ptr[64];

@@ -110,10 +110,10 @@ int state_memfd_read(int fd, struct json_object **ret, uint32_t *ret_version, st
 int state_memfd_read_restore(int fd, struct json_object **ret, struct state_chans *ret_chans, scm_error **ret_err);
 
 /* The containers sent early (restart-handoff.c): a memfd as the state's
- * (header, JSON) holding the state's "containers" array, or null (they
+ * (header, JSON) holding the state's "containers" array, or {} (they
  * come with the state). Checked as the state's are, with the full checks
  * of container_adopt: it is read before the successor says "ready", out
- * of the blackout. *ret NULL: null. */
+ * of the blackout. *ret NULL: {}. */
 int state_containers_read(int fd, struct json_object **ret, scm_error **ret_err);
 
 /* Appends fd (not when < 0) to a growing list of the state's fds. */
@@ -209,8 +209,10 @@ const char *restart_quiet(struct scmd *d);
 int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *reply, uint32_t call_id,
 		  scm_error **ret_err);
 void handoff_conn_gone(struct conn *c);
-/* The successor (--standby FD), loaded: "ready", then the state and its
- * fds (the map sorted, from the copy's numbers to ours); 1 or <0. */
+/* The successor (--standby FD), loaded: the containers first when early
+ * (the copy sends them as it starts), "ready", then the state and its fds
+ * (the map sorted, from the copy's numbers to ours); 1, or -errno or a
+ * positive SCM_E_ code. */
 int handoff_take_state(int sp, bool early, struct json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
 		       pid_t *ret_copy, scm_error **ret_err);
 /* The successor could not take over (e says why): the copy is told, and
