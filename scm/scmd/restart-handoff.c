@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "container-hook.h"
@@ -515,8 +516,15 @@ static void close_pairs(int *pairs, size_t from, size_t to)
 		close(pairs[2 * i + 1]);
 }
 
+static uint64_t cpu_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
-		       pid_t *ret_copy, scm_error **ret_err)
+		       uint64_t *ret_ready_cpu, pid_t *ret_copy, scm_error **ret_err)
 {
 	struct handoff_hdr hdr;
 	int memfd = -1, *pairs = NULL, r;
@@ -538,6 +546,7 @@ int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *r
 			return r == 1 ? -EIO : r;
 		}
 	}
+	*ret_ready_cpu = cpu_usec(); /* the switch's CPU counts from here */
 	if (write(sp, "R", 1) != 1) {
 		r = scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
 		goto fail;

@@ -89,8 +89,8 @@ static uint64_t cpu_usec(void)
 
 int restart_standby_take(struct scmd *d, int sp, bool early, json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err)
 {
-	d->restart_clock.cpu0 = cpu_usec();
-	int r = handoff_take_state(sp, early, ret_st, ret_map, &d->restart_clock.fds, &d->handoff_pid, ret_err);
+	int r = handoff_take_state(sp, early, ret_st, ret_map, &d->restart_clock.fds, &d->restart_clock.cpu0,
+				   &d->handoff_pid, ret_err);
 	d->restart_clock.parsed = now_usec();
 	if (r != 1) /* failures are -errno or a positive SCM_E_ code */
 		return scm_fail(ret_err, r, "the state handed over with --standby %d", sp);

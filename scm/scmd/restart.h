@@ -214,7 +214,7 @@ void handoff_conn_gone(struct conn *c);
  * (the map sorted, from the copy's numbers to ours); 1, or -errno or a
  * positive SCM_E_ code. */
 int handoff_take_state(int sp, bool early, struct json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
-		       pid_t *ret_copy, scm_error **ret_err);
+		       uint64_t *ret_ready_cpu, pid_t *ret_copy, scm_error **ret_err);
 /* The successor could not take over (e says why): the copy is told, and
  * the previous binary (self_fd, O_PATH) is exec'd in standby, with the
  * first self_argc of args (the previous scmd's own), to take the state
