@@ -62,11 +62,19 @@ struct handoff {
 	char *refused; /* why the successor could not take over (handoff_fall_back) */
 	struct scmd *d;
 	pid_t early_pid; /* the helper sending the containers early (send_early) */
+	struct early_chan *early_chans; /* the channels whose fds it sent, by id */
+	size_t n_early_chans;
 	uint64_t wait_until;
 };
 
 static struct handoff *the_handoff; /* in the copy only */
 static void early_sent(struct scmd *d, struct handoff *h);
+static void early_forget(struct handoff *h);
+static size_t fds_not_sent(struct scmd *d, struct handoff *h, int *fds, size_t n);
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
 
 void handoff_conn_gone(struct conn *c)
 {
@@ -160,8 +168,9 @@ static bool took_refusal(struct handoff *h, char *msg, ssize_t k)
 	msg[k] = 0;
 	free(h->refused);
 	h->refused = strdup(msg[1] ? msg + 1 : "(it said nothing)");
-	/* the previous binary takes the containers with the state */
+	/* the previous binary takes the containers and every fd with the state */
 	h->d->handoff_ctrs_early = false;
+	early_forget(h);
 	log_error("restart: the successor could not take over (%s); the previous binary takes the state back",
 		  h->refused ? h->refused : "?");
 	return true;
@@ -191,7 +200,7 @@ static void send_state(struct scmd *d, struct handoff *h)
 		log_error_chain(LOG_ERR, e, "restart: the state for the successor:");
 		_exit(1); /* the successor sees the hang-up and says so */
 	}
-	int r = send_part(h->sp.fd, HANDOFF_MAGIC, memfd, so.fds, so.n_fds);
+	int r = send_part(h->sp.fd, HANDOFF_MAGIC, memfd, so.fds, fds_not_sent(d, h, so.fds, so.n_fds));
 	if (r != 0) {
 		/* the successor waits for the fds promised: an empty message (or
 		 * our hang-up) tells it it has none coming and it falls back
@@ -276,40 +285,74 @@ static bool ctrs_frozen(struct scmd *d)
 }
 
 /* 0: the containers sent, 1: {} sent (with the state, then), <0 not sent. */
-static int send_ctrs(struct scmd *d, int sp, bool with)
+/* The early part: the containers when with (else {}), their fds and the
+ * channels' provider ends. 0: containers sent, 1: {} sent, <0: nothing. */
+static int send_ctrs(struct scmd *d, int sp, bool with, bool chans)
 {
 	int *fds = NULL, memfd = -1;
 	size_t n = 0, cap = 0;
 	json_object *a = with ? restart_save_containers(d, false, &fds, &n, &cap) : NULL;
 	const char *text = a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN) : NULL;
 	bool ok = text && state_memfd_write(text, strlen(text), NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) == 0;
-	if (!ok && state_memfd_write("{}", 2, NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) != 0)
-		memfd = -1; /* no memfd at all: with the state too */
-	int r = send_part(sp, EARLY_MAGIC, memfd, ok ? fds : NULL, ok ? n : 0);
+	if (!ok) {
+		n = 0;
+		if (state_memfd_write("{}", 2, NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) != 0)
+			memfd = -1; /* no memfd at all: with the state too */
+	}
+	for (struct list *p = d->channels.next; chans && p != &d->channels; p = p->next)
+		fd_list_add(&fds, &n, &cap, list_entry(p, struct channel, node)->w.fd);
+	int r = send_part(sp, EARLY_MAGIC, memfd, fds, n);
 	safe_close(memfd);
 	json_object_put(a);
 	free(fds);
 	return r < 0 ? r : ok ? 0 : 1;
 }
 
+/* The channels live when the helper was forked: their fds went early
+ * (send_ctrs), and are not sent again while the channel lives under the
+ * same number. */
+struct early_chan {
+	uint64_t id;
+	int fd;
+};
+
+static int cmp_early(const void *a, const void *b)
+{
+	const struct early_chan *x = a, *y = b;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
 static void send_early(struct scmd *d, struct handoff *h)
 {
-	pid_t pid = ctrs_frozen(d) ? fork() : -1;
+	bool frozen = ctrs_frozen(d);
+	size_t n = 0;
+	for (struct list *p = d->channels.next; p != &d->channels; p = p->next)
+		n++;
+	struct early_chan *ec = calloc(n + 1, sizeof(*ec));
+	pid_t pid = ec ? fork() : -1;
 	if (pid == 0)
-		_exit(send_ctrs(d, h->sp.fd, true) == 0 ? 0 : 1);
+		_exit(send_ctrs(d, h->sp.fd, frozen, true) >= 0 ? (frozen ? 0 : 1) : 2);
 	if (pid > 0) {
+		size_t i = 0;
+		for (struct list *p = d->channels.next; p != &d->channels; p = p->next, i++)
+			ec[i] = (struct early_chan){ list_entry(p, struct channel, node)->id,
+						     list_entry(p, struct channel, node)->w.fd };
+		qsort(ec, n, sizeof(*ec), cmp_early);
+		h->early_chans = ec;
+		h->n_early_chans = n;
 		h->early_pid = pid; /* reaped before the state is written */
-		d->handoff_ctrs_early = true;
+		d->handoff_ctrs_early = frozen;
 		return;
 	}
-	if (send_ctrs(d, h->sp.fd, false) < 0) {
+	free(ec);
+	if (send_ctrs(d, h->sp.fd, false, false) < 0) {
 		/* the successor sees our hang-up and exits; so does scmd */
 		log_error("restart: telling the successor the containers come with the state: %m");
 		_exit(1);
 	}
 }
 
-/* Before the state is written: did the helper send the containers? */
+/* Before the state is written: what did the helper send? */
 static void early_sent(struct scmd *d, struct handoff *h)
 {
 	int status = 0;
@@ -320,6 +363,44 @@ static void early_sent(struct scmd *d, struct handoff *h)
 	h->early_pid = 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		d->handoff_ctrs_early = false; /* with the state, then */
+	if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+		early_forget(h); /* nothing went: every fd with the state */
+}
+
+static void early_forget(struct handoff *h)
+{
+	free(h->early_chans);
+	h->early_chans = NULL;
+	h->n_early_chans = 0;
+}
+
+/* The state's fds (sorted) less those of channels that went early and
+ * live under the same number: the successor has them. */
+static size_t fds_not_sent(struct scmd *d, struct handoff *h, int *fds, size_t n)
+{
+	if (!h->n_early_chans)
+		return n;
+	_cleanup_free_ int *skip = calloc(h->n_early_chans + 1, sizeof(int));
+	size_t k = 0;
+	for (struct list *p = d->channels.next; skip && p != &d->channels; p = p->next) {
+		struct channel *ch = list_entry(p, struct channel, node);
+		struct early_chan key = { ch->id, 0 };
+		struct early_chan *e = bsearch(&key, h->early_chans, h->n_early_chans, sizeof(key), cmp_early);
+		if (e && e->fd == ch->w.fd && k < h->n_early_chans)
+			skip[k++] = ch->w.fd;
+	}
+	if (!skip)
+		return n;
+	qsort(skip, k, sizeof(int), cmp_int);
+	size_t out = 0, j = 0;
+	for (size_t i = 0; i < n; i++) {
+		while (j < k && skip[j] < fds[i])
+			j++;
+		if (j < k && skip[j] == fds[i])
+			continue;
+		fds[out++] = fds[i];
+	}
+	return out;
 }
 
 /* The copy sets up its own loop: endpoints' listening sockets and
@@ -546,6 +627,7 @@ int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *r
 			return r == 1 ? -EIO : r;
 		}
 	}
+	size_t n_early = n;
 	*ret_ready_cpu = cpu_usec(); /* the switch's CPU counts from here */
 	if (write(sp, "R", 1) != 1) {
 		r = scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
@@ -569,6 +651,21 @@ int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *r
 	json_object *st = NULL;
 	r = state_memfd_read_restore(memfd, &st, &ret_map->chans, ret_err);
 	memfd = safe_close(memfd);
+	/* a number in both parts: the early one's channel ended in the copy
+	 * and the number was given to another fd since; the state's wins */
+	qsort(pairs + 2 * n_early, n - n_early, 2 * sizeof(int), cmp_pair);
+	size_t kept = 0;
+	for (size_t i = 0; i < n_early; i++) {
+		if (bsearch(&pairs[2 * i], pairs + 2 * n_early, n - n_early, 2 * sizeof(int), cmp_pair)) {
+			close(pairs[2 * i + 1]);
+			continue;
+		}
+		pairs[2 * kept] = pairs[2 * i];
+		pairs[2 * kept + 1] = pairs[2 * i + 1];
+		kept++;
+	}
+	memmove(pairs + 2 * kept, pairs + 2 * n_early, (n - n_early) * 2 * sizeof(int));
+	n = kept + (n - n_early);
 	qsort(pairs, n, 2 * sizeof(int), cmp_pair);
 	ret_map->old_fd = calloc(n + 1, sizeof(int));
 	ret_map->new_fd = calloc(n + 1, sizeof(int));
