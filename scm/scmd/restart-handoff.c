@@ -61,14 +61,15 @@ struct handoff {
 	uint32_t call_id;
 	char *refused; /* why the successor could not take over (handoff_fall_back) */
 	struct scmd *d;
-	pid_t early_pid; /* the helper sending the containers early (send_early) */
-	struct early_chan *early_chans; /* the channels whose fds it sent, by id */
+	/* what the old scmd sent early (early_expect): the channels whose fds
+	 * went, by id, and whether the containers went */
+	struct early_chan *early_chans;
 	size_t n_early_chans;
+	bool early_frozen;
 	uint64_t wait_until;
 };
 
 static struct handoff *the_handoff; /* in the copy only */
-static void early_sent(struct scmd *d, struct handoff *h);
 static void early_forget(struct handoff *h);
 static size_t fds_not_sent(struct scmd *d, struct handoff *h, int *fds, size_t n);
 static int cmp_int(const void *a, const void *b)
@@ -187,7 +188,6 @@ static void send_state(struct scmd *d, struct handoff *h)
 	/* the blackout starts here: the switch's log line counts from it */
 	uint64_t t0 = now_usec();
 	conn_reap_dead(d);
-	early_sent(d, h);
 	restart_save(d, false, h->reply ? h->reply->w.fd : -1, h->call_id, &so);
 	json_object *st = so.json;
 	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)t0));
@@ -251,11 +251,16 @@ static void on_successor(struct scmd *d, struct watch *w, uint32_t events)
 	 * serve on until the previous binary says "ready" */
 	if (took_refusal(the_handoff, msg, k))
 		return;
-	if (k != 1 || msg[0] != 'R') {
+	if (k != 1 || (msg[0] != 'R' && msg[0] != 'E')) {
 		/* the successor died before it was ready: scmd is gone with it */
 		log_error("restart: the successor exited before it took the state over");
 		_exit(1);
 	}
+	/* "E": it took what the old scmd sent early; "R": it did not (an
+	 * older successor, or our binary taking the state back) */
+	d->handoff_ctrs_early = msg[0] == 'E' && the_handoff->early_frozen;
+	if (msg[0] != 'E')
+		early_forget(the_handoff);
 	the_handoff->wait_until = now_usec() + QUIET_WAIT_MS * 1000ull;
 	try_send(d, the_handoff);
 }
@@ -264,16 +269,16 @@ static void on_successor(struct scmd *d, struct watch *w, uint32_t events)
  * watches no container (no pidfd, output or timer), reads no control
  * call (no run, stop, wait or exec), and a connection it closes drops
  * only `wait`/`stop` waiters. So a successor that takes them early (its
- * dry run says so) is sent them now, while it loads: it reads and checks
- * them before it says "ready", and the state sent at the quiet moment has
- * none (restart_save). They are written by a helper forked from the
- * copy, not by the copy, which serves meanwhile: fresh from a fork, every
- * page written faults, and the fifty containers' JSON took 10 ms there.
- * Not when a container has waiters (a connection the copy closes would
- * leave its number in the JSON, and a new connection may get that
- * number) or a stop's SIGKILL deadline (its time left is counted when the
- * state is written): then an empty JSON object, and they come with the
- * state. */
+ * dry run says so) is sent them, with their fds and the provider ends of
+ * the channels live at the fork, by the old scmd itself between the fork
+ * of the copy and its exec (send_early): the copy serves meanwhile, and
+ * the successor reads and checks them before it says it is ready ("E").
+ * The state written at the quiet moment then has no containers, and only
+ * the fds of what is new since (fds_not_sent). Not when a container has
+ * `wait`/`stop` waiters (a connection the copy closes would leave its
+ * number in the JSON, and a new connection may get that number) or a
+ * stop's SIGKILL deadline (its time left is counted when the state is
+ * written): then an empty JSON object, and they come with the state. */
 static bool ctrs_frozen(struct scmd *d)
 {
 	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
@@ -284,10 +289,10 @@ static bool ctrs_frozen(struct scmd *d)
 	return true;
 }
 
-/* 0: the containers sent, 1: {} sent (with the state, then), <0 not sent. */
 /* The early part: the containers when with (else {}), their fds and the
- * channels' provider ends. 0: containers sent, 1: {} sent, <0: nothing. */
-static int send_ctrs(struct scmd *d, int sp, bool with, bool chans)
+ * channels' provider ends. 0: containers sent, 1: {} sent, <0: nothing
+ * or a part of it. */
+static int send_ctrs(struct scmd *d, int sp, bool with)
 {
 	int *fds = NULL, memfd = -1;
 	size_t n = 0, cap = 0;
@@ -299,7 +304,7 @@ static int send_ctrs(struct scmd *d, int sp, bool with, bool chans)
 		if (state_memfd_write("{}", 2, NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) != 0)
 			memfd = -1; /* no memfd at all: with the state too */
 	}
-	for (struct list *p = d->channels.next; chans && p != &d->channels; p = p->next)
+	for (struct list *p = d->channels.next; p != &d->channels; p = p->next)
 		fd_list_add(&fds, &n, &cap, list_entry(p, struct channel, node)->w.fd);
 	int r = send_part(sp, EARLY_MAGIC, memfd, fds, n);
 	safe_close(memfd);
@@ -308,9 +313,22 @@ static int send_ctrs(struct scmd *d, int sp, bool with, bool chans)
 	return r < 0 ? r : ok ? 0 : 1;
 }
 
-/* The channels live when the helper was forked: their fds went early
- * (send_ctrs), and are not sent again while the channel lives under the
- * same number. */
+/* The old scmd, after the fork of the copy: true when the early part went
+ * whole, as the copy expects it (the containers exactly when frozen). */
+static bool send_early(struct scmd *d, int sp)
+{
+	bool frozen = ctrs_frozen(d);
+	int r = send_ctrs(d, sp, frozen);
+	if (r < 0 || r != (frozen ? 0 : 1)) {
+		log_warning("restart: the containers and channels could not be sent early (%s): they go with the state",
+			    r < 0 ? strerror(-r) : "out of memory");
+		return false;
+	}
+	return true;
+}
+
+/* The channels live at the fork, whose fds the old scmd sent early: not
+ * sent again while the channel lives under the same number. */
 struct early_chan {
 	uint64_t id;
 	int fd;
@@ -322,49 +340,24 @@ static int cmp_early(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static void send_early(struct scmd *d, struct handoff *h)
+/* The copy, at its start: what the old scmd sends early, from the same
+ * tables (taken at "E", forgotten at "R"). */
+static void early_expect(struct scmd *d, struct handoff *h)
 {
-	bool frozen = ctrs_frozen(d);
 	size_t n = 0;
 	for (struct list *p = d->channels.next; p != &d->channels; p = p->next)
 		n++;
 	struct early_chan *ec = calloc(n + 1, sizeof(*ec));
-	pid_t pid = ec ? fork() : -1;
-	if (pid == 0)
-		_exit(send_ctrs(d, h->sp.fd, frozen, true) >= 0 ? (frozen ? 0 : 1) : 2);
-	if (pid > 0) {
-		size_t i = 0;
-		for (struct list *p = d->channels.next; p != &d->channels; p = p->next, i++)
-			ec[i] = (struct early_chan){ list_entry(p, struct channel, node)->id,
-						     list_entry(p, struct channel, node)->w.fd };
-		qsort(ec, n, sizeof(*ec), cmp_early);
-		h->early_chans = ec;
-		h->n_early_chans = n;
-		h->early_pid = pid; /* reaped before the state is written */
-		d->handoff_ctrs_early = frozen;
-		return;
-	}
-	free(ec);
-	if (send_ctrs(d, h->sp.fd, false, false) < 0) {
-		/* the successor sees our hang-up and exits; so does scmd */
-		log_error("restart: telling the successor the containers come with the state: %m");
-		_exit(1);
-	}
-}
-
-/* Before the state is written: what did the helper send? */
-static void early_sent(struct scmd *d, struct handoff *h)
-{
-	int status = 0;
-	if (h->early_pid <= 0)
-		return;
-	while (waitpid(h->early_pid, &status, 0) < 0 && errno == EINTR)
-		;
-	h->early_pid = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		d->handoff_ctrs_early = false; /* with the state, then */
-	if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
-		early_forget(h); /* nothing went: every fd with the state */
+	if (!ec)
+		_exit(1); /* the successor sees the hang-up and says so */
+	size_t i = 0;
+	for (struct list *p = d->channels.next; p != &d->channels; p = p->next, i++)
+		ec[i] = (struct early_chan){ list_entry(p, struct channel, node)->id,
+					     list_entry(p, struct channel, node)->w.fd };
+	qsort(ec, n, sizeof(*ec), cmp_early);
+	h->early_chans = ec;
+	h->n_early_chans = n;
+	h->early_frozen = ctrs_frozen(d);
 }
 
 static void early_forget(struct handoff *h)
@@ -439,7 +432,7 @@ static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t cal
 			watch_add(d, &s->ctl, EPOLLIN | (s->ctl_q.frames ? EPOLLOUT : 0));
 	}
 	if (early)
-		send_early(d, &h);
+		early_expect(d, &h);
 }
 
 int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *reply, uint32_t call_id,
@@ -463,10 +456,15 @@ int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *repl
 		become_copy(d, sp[1], reply, call_id, early);
 		return 1;
 	}
-	close(sp[1]);
 	/* how much heap our tables take: the successor faults that much in
 	 * before it says it is ready (handoff_prefault) */
 	struct mallinfo2 mi = mallinfo2();
+	/* the containers and channels, sent early on the copy's end while it
+	 * serves; the successor is told to read them first (",1") only when
+	 * they went whole */
+	if (early)
+		early = send_early(d, sp[1]);
+	close(sp[1]);
 	char fdarg[96], **argv = NULL;
 	size_t argc = strv_length(d->argv);
 	argv = calloc(argc + 3, sizeof(char *));
@@ -479,7 +477,7 @@ int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *repl
 	argv[argc + 1] = fdarg;
 	/* our own binary, for the successor to fall back on (handoff_fall_back) */
 	int self = open("/proc/self/exe", O_PATH);
-	/* ",1": the copy sends the containers early (only to a successor
+	/* ",1": the containers and channels went early (only to a successor
 	 * whose dry run said it takes them: an older one refuses the field) */
 	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu%s", sp[0], mi.arena, self, argc, early ? ",1" : "");
 	log_notice("restarting in place: exec %s (state version %u) while a copy (pid %d) serves", exe,
@@ -629,7 +627,8 @@ int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *r
 	}
 	size_t n_early = n;
 	*ret_ready_cpu = cpu_usec(); /* the switch's CPU counts from here */
-	if (write(sp, "R", 1) != 1) {
+	/* "E": ready, and the early part taken */
+	if (write(sp, early ? "E" : "R", 1) != 1) {
 		r = scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
 		goto fail;
 	}

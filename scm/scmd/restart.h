@@ -36,8 +36,9 @@
 /* ... and then this when it takes --standby (restart-handoff.c); an older
  * scmd is exec'd with --restore instead. */
 #define SCMD_CHECK_STANDBY "takes --standby"
-/* ... and this when it takes the containers early, while it loads
- * (restart-handoff.c); the old scmd sends them with the state otherwise */
+/* ... and this when it takes the containers and channels early, while it
+ * loads (restart-handoff.c); the old scmd sends them with the state
+ * otherwise */
 #define SCMD_CHECK_EARLY "takes containers early"
 
 /* The header before the JSON text, all little-endian. */
@@ -159,8 +160,8 @@ struct fdmap {
 	bool from_copy;
 	/* version 2's channel table, which came with the state */
 	struct state_chans chans;
-	/* the containers' array, when the copy sent them early (checked by
-	 * state_containers_read); NULL: they are the state's */
+	/* the containers' array, when the old scmd sent them early (checked
+	 * by state_containers_read); NULL: they are the state's */
 	struct json_object *ctrs;
 };
 int fdmap_get(void *map, int old_fd); /* container_fd_map; -1 when absent */
@@ -204,13 +205,15 @@ void restart_answer(struct scmd *d, struct json_object *st, uint64_t restored_at
 const char *restart_quiet(struct scmd *d);
 
 /* restart-handoff.c: the switch. In the old scmd: fork a copy that serves
- * while this process execs exe in standby (never returns there); in the
- * copy, 1. <0: nothing happened. */
+ * while this process sends the containers and channels early (early: the
+ * successor's dry run says it takes them) and execs exe in standby (never
+ * returns there); in the copy, 1. <0: nothing happened. */
 int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *reply, uint32_t call_id,
 		  scm_error **ret_err);
 void handoff_conn_gone(struct conn *c);
-/* The successor (--standby FD), loaded: the containers first when early
- * (the copy sends them as it starts), "ready", then the state and its fds
+/* The successor (--standby FD), loaded: the early part first when early
+ * (the old scmd sent it before its exec), "ready" ("E" when early, "R"
+ * otherwise), then the state and its fds
  * (the map sorted, from the copy's numbers to ours); 1, or -errno or a
  * positive SCM_E_ code. */
 int handoff_take_state(int sp, bool early, struct json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,

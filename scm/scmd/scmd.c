@@ -233,7 +233,7 @@ int main(int argc, char **argv)
 			}
 			if (c == 'Y' && *end == ',' && end[1] >= '0' && end[1] <= '9')
 				standby_argc = (size_t)strtoull(end + 1, &end, 10);
-			/* ,1: the copy sends the containers early (restart-handoff.c) */
+			/* ,1: the containers and channels came early (restart-handoff.c) */
 			if (c == 'Y' && strcmp(end, ",1") == 0) {
 				standby_early = true;
 				end += 2;
