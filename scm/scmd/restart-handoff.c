@@ -30,7 +30,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <linux/capability.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -70,6 +74,36 @@ struct handoff {
 };
 
 static struct handoff *the_handoff; /* in the copy only */
+
+/* The successor's nice value to take back when it is ready (or falls
+ * back): the old scmd lowers its own priority for the part it spends
+ * loading, so the copy that serves meanwhile gets the CPU first. INT_MIN:
+ * not lowered. */
+static int standby_nice = INT_MIN;
+
+void handoff_set_nice(int nice)
+{
+	standby_nice = nice;
+}
+
+/* The nice value taken back after it is raised: RLIMIT_NICE or
+ * CAP_SYS_NICE allow it (raising needs neither; lowering again would). */
+static bool may_renice(int nice0)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NICE, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || 20 - (long)rl.rlim_cur <= nice0))
+		return true;
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct c[2];
+	return syscall(SYS_capget, &h, c) == 0 && (c[CAP_SYS_NICE / 32].effective & (1u << (CAP_SYS_NICE % 32)));
+}
+
+static void nice_back(void)
+{
+	if (standby_nice != INT_MIN && setpriority(PRIO_PROCESS, 0, standby_nice) < 0)
+		log_warning("restart: taking back nice %d: %m", standby_nice);
+	standby_nice = INT_MIN;
+}
 static void early_forget(struct handoff *h);
 static size_t fds_not_sent(struct scmd *d, struct handoff *h, int *fds, size_t n);
 static int cmp_int(const void *a, const void *b)
@@ -459,12 +493,24 @@ int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *repl
 	/* how much heap our tables take: the successor faults that much in
 	 * before it says it is ready (handoff_prefault) */
 	struct mallinfo2 mi = mallinfo2();
+	/* From here until the successor is ready (sending the early part,
+	 * the exec, the loader, the policy, the heap touched) this process
+	 * competes for the CPU with the copy that serves: at nice 19 the copy
+	 * comes first. Only when the successor is told the value to take back
+	 * (",1,N") and may take it (may_renice). */
+	errno = 0;
+	int nice0 = getpriority(PRIO_PROCESS, 0);
+	bool reniced = early && errno == 0 && nice0 < 19 && may_renice(nice0) && setpriority(PRIO_PROCESS, 0, 19) == 0;
 	/* the containers and channels, sent early on the copy's end while it
 	 * serves; the successor is told to read them first (",1") only when
 	 * they went whole */
 	if (early)
 		early = send_early(d, sp[1]);
 	close(sp[1]);
+	if (reniced && !early) {
+		(void)setpriority(PRIO_PROCESS, 0, nice0);
+		reniced = false;
+	}
 	char fdarg[96], **argv = NULL;
 	size_t argc = strv_length(d->argv);
 	argv = calloc(argc + 3, sizeof(char *));
@@ -479,7 +525,10 @@ int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *repl
 	int self = open("/proc/self/exe", O_PATH);
 	/* ",1": the containers and channels went early (only to a successor
 	 * whose dry run said it takes them: an older one refuses the field) */
-	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu%s", sp[0], mi.arena, self, argc, early ? ",1" : "");
+	char tail[24] = "";
+	if (early)
+		snprintf(tail, sizeof(tail), reniced ? ",1,%d" : ",1", nice0);
+	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu%s", sp[0], mi.arena, self, argc, tail);
 	log_notice("restarting in place: exec %s (state version %u) while a copy (pid %d) serves", exe,
 		   SCMD_STATE_VERSION, (int)pid);
 	audit_event(d->audit, "daemon-restart", "\"exec\":%s,\"generation\":%llu", audit_quote(exe),
@@ -627,6 +676,7 @@ int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *r
 	}
 	size_t n_early = n;
 	*ret_ready_cpu = cpu_usec(); /* the switch's CPU counts from here */
+	nice_back(); /* the blackout at the priority scmd runs at */
 	/* "E": ready, and the early part taken */
 	if (write(sp, early ? "E" : "R", 1) != 1) {
 		r = scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
@@ -736,6 +786,7 @@ void handoff_fall_back(int sp, int self_fd, size_t self_argc, const scm_error *e
 	if (!argv)
 		return;
 	snprintf(fdarg, sizeof(fdarg), "%d,0,-1,0", sp); /* no further fall-back */
+	nice_back();
 	for (size_t i = 0; i < argc; i++)
 		argv[i] = args[i];
 	argv[argc] = (char *)"--standby";

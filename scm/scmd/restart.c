@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -303,6 +304,8 @@ static int start_check(struct scmd *d, struct scmd_restart *r, scm_error **ret_e
 		return scm_fail(ret_err, -errno, "pipe: %m");
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* behind the loop that serves: the dry run is no hurry */
+		(void)setpriority(PRIO_PROCESS, 0, 19);
 		int null = open("/dev/null", O_RDONLY | O_CLOEXEC), memfd = -1;
 		if (null >= 0)
 			dup2(null, 0);

@@ -234,9 +234,15 @@ int main(int argc, char **argv)
 			if (c == 'Y' && *end == ',' && end[1] >= '0' && end[1] <= '9')
 				standby_argc = (size_t)strtoull(end + 1, &end, 10);
 			/* ,1: the containers and channels came early (restart-handoff.c) */
-			if (c == 'Y' && strcmp(end, ",1") == 0) {
+			if (c == 'Y' && strncmp(end, ",1", 2) == 0 && (end[2] == 0 || end[2] == ',')) {
 				standby_early = true;
 				end += 2;
+				/* ,N: the nice value to take back when ready */
+				if (*end == ',') {
+					long nv = strtol(end + 1, &end, 10);
+					if (nv >= -20 && nv <= 19)
+						handoff_set_nice((int)nv);
+				}
 			}
 			if (*end || v < 0 || v > INT32_MAX) {
 				log_error("--%s %s: give an fd number",
