@@ -20,6 +20,10 @@ teardown() {
 # The generation scmd says it runs as (0 before any restart).
 generation() { grep -o 'generation [0-9]*' "$SCMT/scmd.log" | tail -1 | cut -d' ' -f2; }
 
+# scmd's nice value (the old scmd lowers it while the successor loads,
+# and the successor takes it back)
+scmd_nice() { ps -o ni= -p "$SCMD_PID" | tr -d ' '; }
+
 ctr_pid() {
 	"$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'
 }
@@ -32,6 +36,7 @@ run_looper() {
 @test "20 restarts in place: a calling client sees no failure, a container keeps running and stops with its status" {
 	run_looper c1
 	pid=$(ctr_pid c1)
+	nice0=$(scmd_nice)
 	rm -f "$SCMT/stop"
 	SCM_ENDPOINT=$(ep demo) "$TC" churn "$SCMT/stop" >"$SCMT/churn.out" 2>&1 &
 	CHURN_PID=$!
@@ -47,8 +52,9 @@ run_looper() {
 	cat "$SCMT/churn.out"
 	grep -q ' failed 0 ' "$SCMT/churn.out"
 	echo "# across 20 restarts: $(tail -1 "$SCMT/churn.out")" >&3
-	# the same scmd process, the same container, still running
+	# the same scmd process, at its priority, the same container, still running
 	scmd_alive
+	[ "$(scmd_nice)" = "$nice0" ]
 	[ "$(ctr_pid c1)" = "$pid" ]
 	"$SCMCTL" container list | grep -E "^c1 +running +$pid "
 	# an endpoint still accepts, a new endpoint works, the service too
@@ -199,10 +205,11 @@ JSON
 
 @test "a successor whose policy does not load falls back on the previous binary, and scmd goes on" {
 	id=$(hold_start demo)
-	# a container: the successor fails before it reads what the copy sent
-	# early; the previous binary drops that and takes it with the state
+	# a container: the successor fails before it reads what the old scmd
+	# sent early; the previous binary drops that and takes it with the state
 	run_looper c1
 	pid=$(ctr_pid c1)
+	nice0=$(scmd_nice)
 	# it passes the dry run, then its profiles do not load (before it takes the state)
 	mkdir -p "$SCMT/bad-cfg/profiles"
 	echo '{ not json' >"$SCMT/bad-cfg/profiles/broken.json"
@@ -215,6 +222,9 @@ JSON
 	[[ "$output" == *"refused, scmd $SCMD_PID goes on with its previous binary"* ]]
 	[[ "$output" == *"do not load"* ]]
 	scmd_alive
+	# it failed while loading, at the lowered priority: the previous binary
+	# runs at scmd's own again
+	[ "$(scmd_nice)" = "$nice0" ]
 	[ "$(readlink "/proc/$SCMD_PID/exe")" = "$SCMD" ]
 	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
 	"$SCMCTL" call --endpoint demo echo ping
