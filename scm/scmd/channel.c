@@ -83,6 +83,16 @@ bool channel_watch_queued(struct scmd *d, size_t max)
 		struct channel *ch = list_entry(d->chan_watch_q.next, struct channel, defer_node);
 		list_del(&ch->defer_node);
 		ch->watch_deferred = false;
+		/* its fd came from our own copy unchecked (restart-load.c,
+		 * fd_check_from_copy): a seqpacket socket, or a bug dropped */
+		int type = -1;
+		socklen_t l = sizeof(type);
+		if (getsockopt(ch->w.fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_SEQPACKET) {
+			log_error("restart: channel %llu's provider end (fd %d) is not a seqpacket socket: dropped",
+				  (unsigned long long)ch->id, ch->w.fd);
+			channel_free(d, ch);
+			continue;
+		}
 		/* level-triggered: a channel that ended meanwhile is seen at once */
 		watch_add(d, &ch->w, EPOLLRDHUP);
 	}
