@@ -45,7 +45,13 @@
 #include "restart.h"
 
 #define HANDOFF_MAGIC "SCMDHAND"
-#define EARLY_MAGIC "SCMDEARL" /* the containers, sent at the copy's start */
+#define EARLY_MAGIC "SCMDEARL" /* the early part, sent by the old scmd before its exec */
+/* The early part waits in the socket until the successor reads it, and a
+ * socketpair holds about 90 messages of 250 fds before a send blocks (the
+ * old scmd would wait for a successor it has not exec'd yet): at most 512
+ * containers (16 fds each at most) and 8192 channels go early. */
+#define EARLY_MAX_CTRS 512
+#define EARLY_MAX_CHANS 8192
 #define FDS_PER_MSG 250 /* under the kernel's SCM_MAX_FD (253) */
 #define QUIET_RETRY_MS 2
 #define QUIET_WAIT_MS 10000
@@ -104,6 +110,7 @@ static void nice_back(void)
 		log_warning("restart: taking back nice %d: %m", standby_nice);
 	standby_nice = INT_MIN;
 }
+
 static void early_forget(struct handoff *h);
 static size_t fds_not_sent(struct scmd *d, struct handoff *h, int *fds, size_t n);
 static int cmp_int(const void *a, const void *b)
@@ -315,11 +322,21 @@ static void on_successor(struct scmd *d, struct watch *w, uint32_t events)
  * written): then an empty JSON object, and they come with the state. */
 static bool ctrs_frozen(struct scmd *d)
 {
+	size_t n = 0;
 	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
 		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
-		if (!list_empty(&t->waiters) || (t->kill_at && !t->exited))
+		if (!list_empty(&t->waiters) || (t->kill_at && !t->exited) || ++n > EARLY_MAX_CTRS)
 			return false;
 	}
+	return true;
+}
+
+static bool chans_fit(struct scmd *d)
+{
+	size_t n = 0;
+	for (struct list *p = d->channels.next; p != &d->channels; p = p->next)
+		if (++n > EARLY_MAX_CHANS)
+			return false;
 	return true;
 }
 
@@ -338,7 +355,8 @@ static int send_ctrs(struct scmd *d, int sp, bool with)
 		if (state_memfd_write("{}", 2, NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) != 0)
 			memfd = -1; /* no memfd at all: with the state too */
 	}
-	for (struct list *p = d->channels.next; p != &d->channels; p = p->next)
+	bool chans = chans_fit(d);
+	for (struct list *p = d->channels.next; chans && p != &d->channels; p = p->next)
 		fd_list_add(&fds, &n, &cap, list_entry(p, struct channel, node)->w.fd);
 	int r = send_part(sp, EARLY_MAGIC, memfd, fds, n);
 	safe_close(memfd);
@@ -379,13 +397,14 @@ static int cmp_early(const void *a, const void *b)
 static void early_expect(struct scmd *d, struct handoff *h)
 {
 	size_t n = 0;
-	for (struct list *p = d->channels.next; p != &d->channels; p = p->next)
+	bool chans = chans_fit(d);
+	for (struct list *p = d->channels.next; chans && p != &d->channels; p = p->next)
 		n++;
 	struct early_chan *ec = calloc(n + 1, sizeof(*ec));
 	if (!ec)
 		_exit(1); /* the successor sees the hang-up and says so */
 	size_t i = 0;
-	for (struct list *p = d->channels.next; p != &d->channels; p = p->next, i++)
+	for (struct list *p = d->channels.next; n && p != &d->channels; p = p->next, i++)
 		ec[i] = (struct early_chan){ list_entry(p, struct channel, node)->id,
 					     list_entry(p, struct channel, node)->w.fd };
 	qsort(ec, n, sizeof(*ec), cmp_early);
