@@ -212,8 +212,22 @@ static int map_fd(int64_t v, container_fd_map map, void *ud)
 	return map ? map(ud, (int)v) : (int)v;
 }
 
+static int adopt(json_object *o, container_fd_map map, void *ud, bool check_only, bool own, container **ret,
+		 scm_error **ret_err);
+
 int container_adopt(json_object *o, container_fd_map map, void *ud, bool check_only, container **ret,
 		    scm_error **ret_err)
+{
+	return adopt(o, map, ud, check_only, false, ret, ret_err);
+}
+
+int container_adopt_own(json_object *o, container_fd_map map, void *ud, container **ret, scm_error **ret_err)
+{
+	return adopt(o, map, ud, false, true, ret, ret_err);
+}
+
+static int adopt(json_object *o, container_fd_map map, void *ud, bool check_only, bool own, container **ret,
+		 scm_error **ret_err)
 {
 	static const char *const ints[] = { "pid", "pidfd", "status_fd", "namespaces" };
 	json_object *ns, *cg, *dirs, *v2, *sp, *caps, *env, *gids, *rl, *res, *v;
@@ -282,14 +296,14 @@ int container_adopt(json_object *o, container_fd_map map, void *ud, bool check_o
 	/* the fds: each checked before it is believed */
 	r = CONTAINER_E_SPEC;
 	c->pidfd = map_fd(geti(o, "pidfd"), map, ud);
-	if (c->pid <= 1 || c->pidfd < 0 || !pidfd_is(c->pidfd, c->pid)) {
+	if (c->pid <= 1 || c->pidfd < 0 || (!own && !pidfd_is(c->pidfd, c->pid))) {
 		c->pidfd = -1;
 		bad(ret_err, "/pidfd", "not a pidfd of the recorded pid");
 		goto fail;
 	}
 	struct stat st;
 	c->status_fd = map_fd(geti(o, "status_fd"), map, ud);
-	if (c->status_fd < 0 || fstat(c->status_fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+	if (c->status_fd < 0 || (!own && (fstat(c->status_fd, &st) < 0 || !S_ISFIFO(st.st_mode)))) {
 		c->status_fd = -1;
 		bad(ret_err, "/status_fd", "not a pipe");
 		goto fail;
@@ -299,7 +313,7 @@ int container_adopt(json_object *o, container_fd_map map, void *ud, bool check_o
 		int fd = map_fd(json_object_get_int64(json_object_array_get_idx(ns, i)), map, ud);
 		if (fd == -1)
 			continue;
-		if (fd < 0 || fstatfs(fd, &sf) < 0 || sf.f_type != NSFS_MAGIC) {
+		if (fd < 0 || (!own && (fstatfs(fd, &sf) < 0 || sf.f_type != NSFS_MAGIC))) {
 			bad(ret_err, "/ns_fds", "not a namespace");
 			goto fail;
 		}

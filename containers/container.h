@@ -413,6 +413,13 @@ struct json_object *container_serialise(const container *c);
 size_t container_fds(const container *c, int *fds, size_t max);
 int container_adopt(struct json_object *state, container_fd_map map, void *userdata, bool check_only,
 		    container **ret, scm_error **ret_err);
+/* The same for fds that came from the caller's own process (scmd's copy
+ * over a socketpair it made, restart-handoff.c): they are what it held
+ * under those numbers, so the kind of each is not checked again (nine
+ * system calls a container, the pidfd's fdinfo among them); the JSON is
+ * checked as by container_adopt. */
+int container_adopt_own(struct json_object *state, container_fd_map map, void *userdata, container **ret,
+			scm_error **ret_err);
 
 #ifdef __cplusplus
 }

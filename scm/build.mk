@@ -35,9 +35,12 @@ $(addprefix $(B)/scm/scmd/,container-hook.o container-launch.o container-output.
 $(SCMD_LIB): $(SCMD_LOGIC:%.c=$(B)/%.o)
 	@mkdir -p $(dir $@)
 	$(Q_AR)rm -f $@ && $(AR) rcs $@ $^
+# -z now: every symbol bound at start, so neither a restart's serving
+# copy nor its successor pays a lazy binding (a symbol lookup) for each
+# function it calls first in the blackout (docs/restart.md)
 $(SCMD): $(B)/scm/scmd/scmd.o $(SCMD_LIB) $(SCMD_LIBS)
 	@mkdir -p $(dir $@)
-	$(LINK) -o $@ $^ $(SCMD_LDLIBS)
+	$(LINK) -Wl,-z,now -o $@ $^ $(SCMD_LDLIBS)
 # scmctl desktop is a client of the session manager (stubs/idl/desktop.json).
 $(B)/scm/scmctl/scmctl-desktop.o: $(B)/gen/scm/desktop-client.h
 $(B)/scm/scmctl/scmctl-dbus.o: $(B)/gen/scm/dbus-client.h

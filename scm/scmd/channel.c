@@ -54,6 +54,17 @@ struct channel *channel_new(struct scmd *d, struct service *s, struct endpoint *
 	return ch;
 }
 
+void channel_link_unwatched(struct scmd *d, struct channel *ch)
+{
+	list_add(&d->channels, &ch->node);
+	list_add(&ch->svc->channels, &ch->svc_node);
+	list_add(&ch->ep->channels, &ch->ep_node);
+	quota_charge(&ch->ep->used, QUOTA_CHANNELS);
+	ch->linked = true;
+	ch->watch_deferred = true;
+	list_add(d->chan_watch_q.prev, &ch->defer_node);
+}
+
 void channel_link(struct scmd *d, struct channel *ch)
 {
 	list_add(&d->channels, &ch->node);
@@ -66,11 +77,46 @@ void channel_link(struct scmd *d, struct channel *ch)
 	watch_add(d, &ch->w, EPOLLRDHUP);
 }
 
+bool channel_watch_queued(struct scmd *d, size_t max)
+{
+	for (size_t i = 0; i < max && !list_empty(&d->chan_watch_q); i++) {
+		struct channel *ch = list_entry(d->chan_watch_q.next, struct channel, defer_node);
+		list_del(&ch->defer_node);
+		ch->watch_deferred = false;
+		/* its fd came from our own copy unchecked (restart-load.c,
+		 * fd_check_from_copy): a seqpacket socket, or a bug dropped */
+		int type = -1;
+		socklen_t l = sizeof(type);
+		if (getsockopt(ch->w.fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_SEQPACKET) {
+			log_error("restart: channel %llu's provider end (fd %d) is not a seqpacket socket: dropped",
+				  (unsigned long long)ch->id, ch->w.fd);
+			channel_free(d, ch);
+			continue;
+		}
+		/* level-triggered: a channel that ended meanwhile is seen at once */
+		watch_add(d, &ch->w, EPOLLRDHUP);
+	}
+	return !list_empty(&d->chan_watch_q);
+}
+
+void channel_unqueue_watches(struct scmd *d)
+{
+	while (d->chan_watch_q.next && !list_empty(&d->chan_watch_q)) {
+		struct channel *ch = list_entry(d->chan_watch_q.next, struct channel, defer_node);
+		list_del(&ch->defer_node);
+		ch->watch_deferred = false;
+	}
+}
+
 void channel_free(struct scmd *d, struct channel *ch)
 {
 	tokens_drop_channel(d, ch->id);
 	if (ch->linked) {
-		watch_del(d, &ch->w);
+		if (ch->watch_deferred) {
+			list_del(&ch->defer_node);
+			ch->watch_deferred = false;
+		} else
+			watch_del(d, &ch->w);
 		list_del(&ch->node);
 		list_del(&ch->svc_node);
 		list_del(&ch->ep_node);

@@ -248,6 +248,11 @@ static void op_list(struct scmd *d, struct conn *c, uint32_t id, const char *wha
 
 void control_dispatch(struct scmd *d, struct conn *c, scm_message *m)
 {
+	/* after a restart in place: every channel checked and watched first
+	 * (channel_watch_queued), so a control call that walks them (list,
+	 * revoke, policy reload, service restart) sees them all as before */
+	if (d->chan_watch_q.next && !list_empty(&d->chan_watch_q))
+		channel_watch_queued(d, SIZE_MAX);
 	const char *op = arg_str(m->json, "op");
 	uint32_t id = m->call_id;
 	json_object *a = m->json;

@@ -136,7 +136,8 @@ static int own_fd(struct fdmap *map, json_object *o, const char *k, enum fd_kind
 	int fd = fdmap_get(map, (int)v);
 	if (fd < 0)
 		return scm_fail(ret_err, SCM_E_INVALID, "%s: fd %lld was not handed over", what, (long long)v), -2;
-	if (fd_check(fd, kind, what, ret_err) != 0)
+	/* from our own copy: what we held under that number (take_fd) */
+	if (!map->from_copy && fd_check(fd, kind, what, ret_err) != 0)
 		return -2;
 	return fd;
 }
@@ -185,7 +186,8 @@ static int load_one(struct scmd *d, json_object *o, struct fdmap *map, scm_error
 	if (!t->exited) {
 		if (!cj)
 			return scm_fail(ret_err, SCM_E_INVALID, "%s: running, but no runtime object", what);
-		int r = container_adopt(cj, fdmap_get, map, false, &t->c, ret_err);
+		int r = map->from_copy ? container_adopt_own(cj, fdmap_get, map, &t->c, ret_err)
+				       : container_adopt(cj, fdmap_get, map, false, &t->c, ret_err);
 		if (r != 0)
 			return scm_fail(ret_err, r, "%s: cannot adopt it", what);
 		t->pidw = (struct watch){ container_pidfd(t->c), ctr_on_pidfd };

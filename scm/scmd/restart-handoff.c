@@ -30,15 +30,28 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <linux/capability.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "container-hook.h"
 #include "restart.h"
 
 #define HANDOFF_MAGIC "SCMDHAND"
+#define EARLY_MAGIC "SCMDEARL" /* the early part, sent by the old scmd before its exec */
+/* The early part waits in the socket until the successor reads it, and a
+ * socketpair holds about 90 messages of 250 fds before a send blocks (the
+ * old scmd would wait for a successor it has not exec'd yet): at most 512
+ * containers (16 fds each at most) and 8192 channels go early. */
+#define EARLY_MAX_CTRS 512
+#define EARLY_MAX_CHANS 8192
 #define FDS_PER_MSG 250 /* under the kernel's SCM_MAX_FD (253) */
 #define QUIET_RETRY_MS 2
 #define QUIET_WAIT_MS 10000
@@ -57,10 +70,53 @@ struct handoff {
 	struct conn *reply; /* the daemon.restart call, or NULL */
 	uint32_t call_id;
 	char *refused; /* why the successor could not take over (handoff_fall_back) */
+	struct scmd *d;
+	/* what the old scmd sent early (early_expect): the channels whose fds
+	 * went, by id, and whether the containers went */
+	struct early_chan *early_chans;
+	size_t n_early_chans;
+	bool early_frozen;
 	uint64_t wait_until;
 };
 
 static struct handoff *the_handoff; /* in the copy only */
+
+/* The successor's nice value to take back when it is ready (or falls
+ * back): the old scmd lowers its own priority for the part it spends
+ * loading, so the copy that serves meanwhile gets the CPU first. INT_MIN:
+ * not lowered. */
+static int standby_nice = INT_MIN;
+
+void handoff_set_nice(int nice)
+{
+	standby_nice = nice;
+}
+
+/* The nice value taken back after it is raised: RLIMIT_NICE or
+ * CAP_SYS_NICE allow it (raising needs neither; lowering again would). */
+static bool may_renice(int nice0)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NICE, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || 20 - (long)rl.rlim_cur <= nice0))
+		return true;
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct c[2];
+	return syscall(SYS_capget, &h, c) == 0 && (c[CAP_SYS_NICE / 32].effective & (1u << (CAP_SYS_NICE % 32)));
+}
+
+static void nice_back(void)
+{
+	if (standby_nice != INT_MIN && setpriority(PRIO_PROCESS, 0, standby_nice) < 0)
+		log_warning("restart: taking back nice %d: %m", standby_nice);
+	standby_nice = INT_MIN;
+}
+
+static void early_forget(struct handoff *h);
+static size_t fds_not_sent(struct scmd *d, struct handoff *h, int *fds, size_t n);
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
 
 void handoff_conn_gone(struct conn *c)
 {
@@ -126,6 +182,24 @@ static void force_quiet(struct scmd *d)
 	}
 }
 
+/* A part of the hand-off: a header (magic, how many fds follow), a memfd
+ * (-1: none) with it, then the fds, FDS_PER_MSG a message, each message's
+ * data their numbers here. */
+static int send_part(int sp, const char *magic, int memfd, const int *fds, size_t n)
+{
+	struct handoff_hdr hdr = { .n_fds = (uint32_t)n, .copy_pid = (int32_t)getpid() };
+	memcpy(hdr.magic, magic, 8);
+	int r = send_fds(sp, &hdr, sizeof(hdr), &memfd, memfd >= 0 ? 1 : 0);
+	for (size_t i = 0; r == 0 && i < n; i += FDS_PER_MSG) {
+		size_t k = n - i < FDS_PER_MSG ? n - i : FDS_PER_MSG;
+		int32_t nums[FDS_PER_MSG];
+		for (size_t j = 0; j < k; j++)
+			nums[j] = fds[i + j];
+		r = send_fds(sp, nums, k * sizeof(int32_t), fds + i, k);
+	}
+	return r;
+}
+
 /* "F<why>" from the successor (handoff_fall_back): it could not take over
  * and execs the previous binary, which says "ready" again when loaded. The
  * message is read whole (a seqpacket's rest is lost) into msg[k]. */
@@ -136,6 +210,9 @@ static bool took_refusal(struct handoff *h, char *msg, ssize_t k)
 	msg[k] = 0;
 	free(h->refused);
 	h->refused = strdup(msg[1] ? msg + 1 : "(it said nothing)");
+	/* the previous binary takes the containers and every fd with the state */
+	h->d->handoff_ctrs_early = false;
+	early_forget(h);
 	log_error("restart: the successor could not take over (%s); the previous binary takes the state back",
 		  h->refused ? h->refused : "?");
 	return true;
@@ -149,10 +226,12 @@ static void send_state(struct scmd *d, struct handoff *h)
 	int memfd = -1;
 	struct state_out so;
 	scm_error *e = NULL;
+	/* the blackout starts here: the switch's log line counts from it */
+	uint64_t t0 = now_usec();
 	conn_reap_dead(d);
 	restart_save(d, false, h->reply ? h->reply->w.fd : -1, h->call_id, &so);
 	json_object *st = so.json;
-	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)now_usec()));
+	json_object_object_add(json_object_object_get(st, "scmd"), "exec_at", json_object_new_int64((int64_t)t0));
 	json_object *rep = json_object_object_get(st, "reply");
 	if (h->refused && rep)
 		json_object_object_add(rep, "refused", json_object_new_string(h->refused));
@@ -162,18 +241,7 @@ static void send_state(struct scmd *d, struct handoff *h)
 		log_error_chain(LOG_ERR, e, "restart: the state for the successor:");
 		_exit(1); /* the successor sees the hang-up and says so */
 	}
-	int *fds = so.fds;
-	size_t n = so.n_fds;
-	struct handoff_hdr hdr = { .n_fds = (uint32_t)n, .copy_pid = (int32_t)getpid() };
-	memcpy(hdr.magic, HANDOFF_MAGIC, 8);
-	int r = send_fds(h->sp.fd, &hdr, sizeof(hdr), &memfd, 1);
-	for (size_t i = 0; r == 0 && i < n; i += FDS_PER_MSG) {
-		size_t k = n - i < FDS_PER_MSG ? n - i : FDS_PER_MSG;
-		int32_t nums[FDS_PER_MSG];
-		for (size_t j = 0; j < k; j++)
-			nums[j] = fds[i + j];
-		r = send_fds(h->sp.fd, nums, k * sizeof(int32_t), fds + i, k);
-	}
+	int r = send_part(h->sp.fd, HANDOFF_MAGIC, memfd, so.fds, fds_not_sent(d, h, so.fds, so.n_fds));
 	if (r != 0) {
 		/* the successor waits for the fds promised: an empty message (or
 		 * our hang-up) tells it it has none coming and it falls back
@@ -224,21 +292,169 @@ static void on_successor(struct scmd *d, struct watch *w, uint32_t events)
 	 * serve on until the previous binary says "ready" */
 	if (took_refusal(the_handoff, msg, k))
 		return;
-	if (k != 1 || msg[0] != 'R') {
+	if (k != 1 || (msg[0] != 'R' && msg[0] != 'E')) {
 		/* the successor died before it was ready: scmd is gone with it */
 		log_error("restart: the successor exited before it took the state over");
 		_exit(1);
 	}
+	/* "E": it took what the old scmd sent early; "R": it did not (an
+	 * older successor, or our binary taking the state back) */
+	d->handoff_ctrs_early = msg[0] == 'E' && the_handoff->early_frozen;
+	if (msg[0] != 'E')
+		early_forget(the_handoff);
 	the_handoff->wait_until = now_usec() + QUIET_WAIT_MS * 1000ull;
 	try_send(d, the_handoff);
 }
 
+/* The containers' part of the state does not change in the copy: it
+ * watches no container (no pidfd, output or timer), reads no control
+ * call (no run, stop, wait or exec), and a connection it closes drops
+ * only `wait`/`stop` waiters. So a successor that takes them early (its
+ * dry run says so) is sent them, with their fds and the provider ends of
+ * the channels live at the fork, by the old scmd itself between the fork
+ * of the copy and its exec (send_early): the copy serves meanwhile, and
+ * the successor reads and checks them before it says it is ready ("E").
+ * The state written at the quiet moment then has no containers, and only
+ * the fds of what is new since (fds_not_sent). Not when a container has
+ * `wait`/`stop` waiters (a connection the copy closes would leave its
+ * number in the JSON, and a new connection may get that number) or a
+ * stop's SIGKILL deadline (its time left is counted when the state is
+ * written): then an empty JSON object, and they come with the state. */
+static bool ctrs_frozen(struct scmd *d)
+{
+	size_t n = 0;
+	for (struct list *p = d->containers.next; p != &d->containers; p = p->next) {
+		struct scmd_ctr *t = list_entry(p, struct scmd_ctr, node);
+		if (!list_empty(&t->waiters) || (t->kill_at && !t->exited) || ++n > EARLY_MAX_CTRS)
+			return false;
+	}
+	return true;
+}
+
+static bool chans_fit(struct scmd *d)
+{
+	size_t n = 0;
+	for (struct list *p = d->channels.next; p != &d->channels; p = p->next)
+		if (++n > EARLY_MAX_CHANS)
+			return false;
+	return true;
+}
+
+/* The early part: the containers when with (else {}), their fds and the
+ * channels' provider ends. 0: containers sent, 1: {} sent, <0: nothing
+ * or a part of it. */
+static int send_ctrs(struct scmd *d, int sp, bool with)
+{
+	int *fds = NULL, memfd = -1;
+	size_t n = 0, cap = 0;
+	json_object *a = with ? restart_save_containers(d, false, &fds, &n, &cap) : NULL;
+	const char *text = a ? json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN) : NULL;
+	bool ok = text && state_memfd_write(text, strlen(text), NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) == 0;
+	if (!ok) {
+		n = 0;
+		if (state_memfd_write("{}", 2, NULL, 0, SCMD_STATE_VERSION, &memfd, NULL) != 0)
+			memfd = -1; /* no memfd at all: with the state too */
+	}
+	bool chans = chans_fit(d);
+	for (struct list *p = d->channels.next; chans && p != &d->channels; p = p->next)
+		fd_list_add(&fds, &n, &cap, list_entry(p, struct channel, node)->w.fd);
+	int r = send_part(sp, EARLY_MAGIC, memfd, fds, n);
+	safe_close(memfd);
+	json_object_put(a);
+	free(fds);
+	return r < 0 ? r : ok ? 0 : 1;
+}
+
+/* The old scmd, after the fork of the copy: true when the early part went
+ * whole, as the copy expects it (the containers exactly when frozen). */
+static bool send_early(struct scmd *d, int sp)
+{
+	bool frozen = ctrs_frozen(d);
+	int r = send_ctrs(d, sp, frozen);
+	if (r < 0 || r != (frozen ? 0 : 1)) {
+		log_warning("restart: the containers and channels could not be sent early (%s): they go with the state",
+			    r < 0 ? strerror(-r) : "out of memory");
+		return false;
+	}
+	return true;
+}
+
+/* The channels live at the fork, whose fds the old scmd sent early: not
+ * sent again while the channel lives under the same number. */
+struct early_chan {
+	uint64_t id;
+	int fd;
+};
+
+static int cmp_early(const void *a, const void *b)
+{
+	const struct early_chan *x = a, *y = b;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The copy, at its start: what the old scmd sends early, from the same
+ * tables (taken at "E", forgotten at "R"). */
+static void early_expect(struct scmd *d, struct handoff *h)
+{
+	size_t n = 0;
+	bool chans = chans_fit(d);
+	for (struct list *p = d->channels.next; chans && p != &d->channels; p = p->next)
+		n++;
+	struct early_chan *ec = calloc(n + 1, sizeof(*ec));
+	if (!ec)
+		_exit(1); /* the successor sees the hang-up and says so */
+	size_t i = 0;
+	for (struct list *p = d->channels.next; n && p != &d->channels; p = p->next, i++)
+		ec[i] = (struct early_chan){ list_entry(p, struct channel, node)->id,
+					     list_entry(p, struct channel, node)->w.fd };
+	qsort(ec, n, sizeof(*ec), cmp_early);
+	h->early_chans = ec;
+	h->n_early_chans = n;
+	h->early_frozen = ctrs_frozen(d);
+}
+
+static void early_forget(struct handoff *h)
+{
+	free(h->early_chans);
+	h->early_chans = NULL;
+	h->n_early_chans = 0;
+}
+
+/* The state's fds (sorted) less those of channels that went early and
+ * live under the same number: the successor has them. */
+static size_t fds_not_sent(struct scmd *d, struct handoff *h, int *fds, size_t n)
+{
+	if (!h->n_early_chans)
+		return n;
+	_cleanup_free_ int *skip = calloc(h->n_early_chans + 1, sizeof(int));
+	size_t k = 0;
+	for (struct list *p = d->channels.next; skip && p != &d->channels; p = p->next) {
+		struct channel *ch = list_entry(p, struct channel, node);
+		struct early_chan key = { ch->id, 0 };
+		struct early_chan *e = bsearch(&key, h->early_chans, h->n_early_chans, sizeof(key), cmp_early);
+		if (e && e->fd == ch->w.fd && k < h->n_early_chans)
+			skip[k++] = ch->w.fd;
+	}
+	if (!skip)
+		return n;
+	qsort(skip, k, sizeof(int), cmp_int);
+	size_t out = 0, j = 0;
+	for (size_t i = 0; i < n; i++) {
+		while (j < k && skip[j] < fds[i])
+			j++;
+		if (j < k && skip[j] == fds[i])
+			continue;
+		fds[out++] = fds[i];
+	}
+	return out;
+}
+
 /* The copy sets up its own loop: endpoints' listening sockets and
  * connections, providers' control sockets, the successor. */
-static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t call_id)
+static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t call_id, bool early)
 {
 	static struct handoff h;
-	h = (struct handoff){ .sp = { sp, on_successor }, .reply = reply, .call_id = call_id,
+	h = (struct handoff){ .sp = { sp, on_successor }, .reply = reply, .call_id = call_id, .d = d,
 			      .timer = { timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), on_timer } };
 	the_handoff = &h;
 	int old = d->epoll_fd;
@@ -247,6 +463,8 @@ static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t cal
 	if (d->batch)
 		d->batch->n = d->batch->i + 1; /* the rest of the batch is the successor's */
 	d->restoring = true;  /* nothing activates (registry.c) */
+	d->handoff_numbers = true;
+	channel_unqueue_watches(d); /* it watches no channel */
 	d->fdstore = NULL;    /* systemd hears from P only */
 	d->store_dirty = false;
 	if (d->epoll_fd < 0 || h.timer.fd < 0 || watch_add(d, &h.sp, EPOLLIN) < 0 || watch_add(d, &h.timer, EPOLLIN) < 0)
@@ -266,9 +484,12 @@ static void become_copy(struct scmd *d, int sp, struct conn *reply, uint32_t cal
 		if (s->ctl.fd >= 0)
 			watch_add(d, &s->ctl, EPOLLIN | (s->ctl_q.frames ? EPOLLOUT : 0));
 	}
+	if (early)
+		early_expect(d, &h);
 }
 
-int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t call_id, scm_error **ret_err)
+int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *reply, uint32_t call_id,
+		  scm_error **ret_err)
 {
 	int sp[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
@@ -285,13 +506,30 @@ int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t 
 	}
 	if (pid == 0) {
 		close(sp[0]);
-		become_copy(d, sp[1], reply, call_id);
+		become_copy(d, sp[1], reply, call_id, early);
 		return 1;
 	}
-	close(sp[1]);
 	/* how much heap our tables take: the successor faults that much in
 	 * before it says it is ready (handoff_prefault) */
 	struct mallinfo2 mi = mallinfo2();
+	/* From here until the successor is ready (sending the early part,
+	 * the exec, the loader, the policy, the heap touched) this process
+	 * competes for the CPU with the copy that serves: at nice 19 the copy
+	 * comes first. Only when the successor is told the value to take back
+	 * (",1,N") and may take it (may_renice). */
+	errno = 0;
+	int nice0 = getpriority(PRIO_PROCESS, 0);
+	bool reniced = early && errno == 0 && nice0 < 19 && may_renice(nice0) && setpriority(PRIO_PROCESS, 0, 19) == 0;
+	/* the containers and channels, sent early on the copy's end while it
+	 * serves; the successor is told to read them first (",1") only when
+	 * they went whole */
+	if (early)
+		early = send_early(d, sp[1]);
+	close(sp[1]);
+	if (reniced && !early) {
+		(void)setpriority(PRIO_PROCESS, 0, nice0);
+		reniced = false;
+	}
 	char fdarg[96], **argv = NULL;
 	size_t argc = strv_length(d->argv);
 	argv = calloc(argc + 3, sizeof(char *));
@@ -304,7 +542,12 @@ int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t 
 	argv[argc + 1] = fdarg;
 	/* our own binary, for the successor to fall back on (handoff_fall_back) */
 	int self = open("/proc/self/exe", O_PATH);
-	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu", sp[0], mi.arena, self, argc);
+	/* ",1": the containers and channels went early (only to a successor
+	 * whose dry run said it takes them: an older one refuses the field) */
+	char tail[24] = "";
+	if (early)
+		snprintf(tail, sizeof(tail), reniced ? ",1,%d" : ",1", nice0);
+	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu%s", sp[0], mi.arena, self, argc, tail);
 	log_notice("restarting in place: exec %s (state version %u) while a copy (pid %d) serves", exe,
 		   SCMD_STATE_VERSION, (int)pid);
 	audit_event(d->audit, "daemon-restart", "\"exec\":%s,\"generation\":%llu", audit_quote(exe),
@@ -364,79 +607,162 @@ static int cmp_pair(const void *a, const void *b)
 	return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
-int handoff_take_state(int sp, json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at, pid_t *ret_copy,
-		       scm_error **ret_err)
+/* One part of the hand-off (send_part): its header into *hdr, its memfd
+ * (-1: none), its fds appended to pairs (number there, fd here; *n
+ * counts them, and on failure too, for the caller to close). */
+static int recv_part(int sp, struct handoff_hdr *hdr, int *memfd, int **pairs, size_t *n, scm_error **ret_err)
 {
-	struct handoff_hdr hdr;
-	int memfd = -1, *pairs = NULL;
 	size_t got = 0;
-	if (write(sp, "R", 1) != 1)
-		return scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
-	int k = recv_fds(sp, &hdr, sizeof(hdr), &memfd, 1, &got, ret_err);
+	*memfd = -1;
+	int k = recv_fds(sp, hdr, sizeof(*hdr), memfd, 1, &got, ret_err);
 	if (k < 0)
 		return k;
-	if ((size_t)k != sizeof(hdr) || memcmp(hdr.magic, HANDOFF_MAGIC, 8) != 0 || got != 1) {
-		safe_close(memfd);
+	bool state = memcmp(hdr->magic, HANDOFF_MAGIC, 8) == 0, early = memcmp(hdr->magic, EARLY_MAGIC, 8) == 0;
+	if ((size_t)k != sizeof(*hdr) || !(state || early) || (state && got != 1) || hdr->n_fds > (1u << 24)) {
+		if (got)
+			close(*memfd);
+		*memfd = -1;
 		return scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's hand-off does not start with its state");
 	}
-	*ret_copy = hdr.copy_pid > 0 && hdr.copy_pid != getpid() ? (pid_t)hdr.copy_pid : 0;
-	pairs = calloc((size_t)hdr.n_fds + 1, 2 * sizeof(int));
-	if (!pairs) {
-		close(memfd);
+	if (!got)
+		*memfd = -1;
+	int *p = realloc(*pairs, (*n + hdr->n_fds + 1) * 2 * sizeof(int));
+	if (!p) {
+		safe_close(*memfd);
+		*memfd = -1;
 		return -ENOMEM;
 	}
-	size_t n = 0;
-	while (n < hdr.n_fds) {
+	*pairs = p;
+	for (size_t have = 0; have < hdr->n_fds;) {
 		int32_t nums[FDS_PER_MSG];
 		int fds[FDS_PER_MSG];
 		k = recv_fds(sp, nums, sizeof(nums), fds, FDS_PER_MSG, &got, ret_err);
-		if (k >= 0 && ((size_t)k != got * sizeof(int32_t) || got == 0 || n + got > hdr.n_fds)) {
+		if (k >= 0 && ((size_t)k != got * sizeof(int32_t) || got == 0 || have + got > hdr->n_fds)) {
 			for (size_t i = 0; i < got; i++)
 				close(fds[i]);
 			k = scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's fds do not match their numbers");
 		}
 		if (k < 0) {
-			for (size_t i = 0; i < n; i++)
-				close(pairs[2 * i + 1]);
-			free(pairs);
-			close(memfd);
+			safe_close(*memfd);
+			*memfd = -1;
 			return k;
 		}
 		for (size_t i = 0; i < got; i++) {
-			pairs[2 * (n + i)] = nums[i];
-			pairs[2 * (n + i) + 1] = fds[i];
+			(*pairs)[2 * *n] = nums[i];
+			(*pairs)[2 * *n + 1] = fds[i];
+			++*n;
 		}
-		n += got;
+		have += got;
 	}
+	return 0;
+}
+
+static void close_pairs(int *pairs, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		close(pairs[2 * i + 1]);
+}
+
+static uint64_t cpu_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
+		       uint64_t *ret_ready_cpu, pid_t *ret_copy, scm_error **ret_err)
+{
+	struct handoff_hdr hdr;
+	int memfd = -1, *pairs = NULL, r;
+	size_t n = 0;
+	json_object *ctrs = NULL;
+	if (early) {
+		/* the containers, sent by the copy at its start: read and
+		 * checked now, while the copy still serves */
+		r = recv_part(sp, &hdr, &memfd, &pairs, &n, ret_err);
+		if (r == 0 && memcmp(hdr.magic, EARLY_MAGIC, 8) != 0)
+			r = scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's copy did not send the containers first");
+		if (r == 0 && memfd >= 0)
+			r = state_containers_read(memfd, &ctrs, ret_err);
+		memfd = safe_close(memfd);
+		if (r != 0) {
+			close_pairs(pairs, 0, n);
+			free(pairs);
+			r = scm_fail(ret_err, r, "the containers handed over early by the old scmd");
+			return r == 1 ? -EIO : r;
+		}
+	}
+	size_t n_early = n;
+	*ret_ready_cpu = cpu_usec(); /* the switch's CPU counts from here */
+	nice_back(); /* the blackout at the priority scmd runs at */
+	/* "E": ready, and the early part taken */
+	if (write(sp, early ? "E" : "R", 1) != 1) {
+		r = scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
+		goto fail;
+	}
+	for (;;) {
+		size_t before = n;
+		if ((r = recv_part(sp, &hdr, &memfd, &pairs, &n, ret_err)) != 0)
+			goto fail;
+		if (memcmp(hdr.magic, HANDOFF_MAGIC, 8) == 0)
+			break;
+		/* containers sent early to a successor that failed before it
+		 * took them (we are the previous binary, taking them with the
+		 * state): not ours */
+		close_pairs(pairs, before, n);
+		n = before;
+		memfd = safe_close(memfd);
+	}
+	*ret_copy = hdr.copy_pid > 0 && hdr.copy_pid != getpid() ? (pid_t)hdr.copy_pid : 0;
 	*ret_fds_at = now_usec();
 	json_object *st = NULL;
-	int r = state_memfd_read(memfd, &st, NULL, &ret_map->chans, ret_err);
-	close(memfd);
+	r = state_memfd_read_restore(memfd, &st, &ret_map->chans, ret_err);
+	memfd = safe_close(memfd);
+	/* a number in both parts: the early one's channel ended in the copy
+	 * and the number was given to another fd since; the state's wins */
+	qsort(pairs + 2 * n_early, n - n_early, 2 * sizeof(int), cmp_pair);
+	size_t kept = 0;
+	for (size_t i = 0; i < n_early; i++) {
+		if (bsearch(&pairs[2 * i], pairs + 2 * n_early, n - n_early, 2 * sizeof(int), cmp_pair)) {
+			close(pairs[2 * i + 1]);
+			continue;
+		}
+		pairs[2 * kept] = pairs[2 * i];
+		pairs[2 * kept + 1] = pairs[2 * i + 1];
+		kept++;
+	}
+	memmove(pairs + 2 * kept, pairs + 2 * n_early, (n - n_early) * 2 * sizeof(int));
+	n = kept + (n - n_early);
 	qsort(pairs, n, 2 * sizeof(int), cmp_pair);
 	ret_map->old_fd = calloc(n + 1, sizeof(int));
 	ret_map->new_fd = calloc(n + 1, sizeof(int));
 	ret_map->used = calloc(n + 1, sizeof(bool));
 	if (r == 0 && (!ret_map->old_fd || !ret_map->new_fd || !ret_map->used))
 		r = -ENOMEM;
+	if (r != 0) {
+		json_object_put(st);
+		fdmap_done(ret_map);
+		r = scm_fail(ret_err, r, "the state handed over by the old scmd");
+		goto fail;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (r != 0) {
-			close(pairs[2 * i + 1]);
-			continue;
-		}
 		ret_map->old_fd[i] = pairs[2 * i];
 		ret_map->new_fd[i] = pairs[2 * i + 1];
 	}
 	free(pairs);
-	if (r != 0) {
-		json_object_put(st);
-		fdmap_done(ret_map);
-		return scm_fail(ret_err, r, "the state handed over by the old scmd");
-	}
 	ret_map->n = n;
 	ret_map->sorted = true;
 	ret_map->from_copy = true; /* take_fd's check: see fd_check_from_copy */
+	ret_map->ctrs = ctrs;
 	*ret_st = st;
 	return 1;
+fail:
+	safe_close(memfd);
+	close_pairs(pairs, 0, n);
+	free(pairs);
+	json_object_put(ctrs);
+	return r == 1 || r == 0 ? -EIO : r; /* never 1: that is success */
 }
 
 /* A new process's heap is not there yet: every page the restore touches
@@ -479,6 +805,7 @@ void handoff_fall_back(int sp, int self_fd, size_t self_argc, const scm_error *e
 	if (!argv)
 		return;
 	snprintf(fdarg, sizeof(fdarg), "%d,0,-1,0", sp); /* no further fall-back */
+	nice_back();
 	for (size_t i = 0; i < argc; i++)
 		argv[i] = args[i];
 	argv[argc] = (char *)"--standby";

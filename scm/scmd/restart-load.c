@@ -112,7 +112,11 @@ int fd_check(int fd, enum fd_kind kind, const char *what, scm_error **ret_err)
  * SO_ACCEPTCONN (a listening socket among channels would be scmd's own
  * endpoint, also held under its own number) would cost two more system
  * calls per fd in the blackout. Listening sockets, and every fd inherited
- * across execve (--restore) or from systemd's store, have the full check. */
+ * across execve (--restore) or from systemd's store, have the full check.
+ * A channel's provider end from the copy has this check when its watch is
+ * added, after the successor serves (channel_watch_queued; a control call
+ * has them all added and checked first): a bug's wrong fd there drops the
+ * channel then instead of refusing the state. */
 static int fd_check_from_copy(int fd, const char *what, scm_error **ret_err)
 {
 	int type = -1;
@@ -141,6 +145,7 @@ void fdmap_done(struct fdmap *map)
 	free(map->new_fd);
 	free(map->used);
 	state_chans_free(&map->chans);
+	json_object_put(map->ctrs);
 	*map = (struct fdmap){ 0 };
 }
 
@@ -337,7 +342,12 @@ static int load_chans(struct scmd *d, const struct state_chans *t, struct servic
 	for (size_t i = 0; i < t->n; i++) {
 		const struct state_chan *c = &t->c[i];
 		struct endpoint *ep = c->endpoint == SCMD_CHAN_NONE ? &d->host : eps[c->endpoint];
-		int fd = take_fd(map, c->fd, FD_SEQPACKET, "a channel's provider end", ret_err);
+		/* from our own copy: its check (fd_check_from_copy's, one
+		 * getsockopt) is made when its watch is added, after we serve
+		 * (channel_watch_queued); taken once, as any */
+		int fd = map->from_copy ? fdmap_get(map, c->fd) : take_fd(map, c->fd, FD_SEQPACKET, "a channel's provider end", ret_err);
+		if (fd < 0 && map->from_copy)
+			scm_fail(ret_err, SCM_E_INVALID, "a channel's provider end: fd %d was not handed over (or twice)", c->fd);
 		if (fd < 0)
 			return scm_fail(ret_err, SCM_E_INVALID, "state channel table, record %zu", i);
 		struct ucred cred = { (pid_t)c->pid, (uid_t)c->uid, (gid_t)c->gid };
@@ -351,7 +361,7 @@ static int load_chans(struct scmd *d, const struct state_chans *t, struct servic
 		}
 		ch->id = c->id;
 		ch->created = c->created;
-		channel_link(d, ch);
+		channel_link_unwatched(d, ch);
 	}
 	d->next_channel = next;
 	return 0;
@@ -389,7 +399,8 @@ static int restore_tables(struct scmd *d, json_object *st, struct fdmap *map, sc
 			 : load_chans(d, &map->chans, svcs, eps, map, ret_err)) != 0)
 		return r;
 	uint64_t t1 = now_usec();
-	if ((r = restart_load_containers(d, json_object_object_get(st, "containers"), map, ret_err)) != 0 ||
+	json_object *ca = map && map->ctrs ? map->ctrs : json_object_object_get(st, "containers");
+	if ((r = restart_load_containers(d, ca, map, ret_err)) != 0 ||
 	    (r = restart_load_execs(d, json_object_object_get(st, "execs"), map, ret_err)) != 0)
 		return r;
 	d->restart_clock.chans_us = t1 - t0;

@@ -214,13 +214,19 @@ void restart_save(struct scmd *d, bool store, int reply_fd, uint32_t reply_call,
 		free(sa);
 		free(ea);
 	}
-	J(st, "containers", restart_save_containers(d, store, &fds, &n, &cap));
+	if (d->handoff_ctrs_early && !store) {
+		/* the successor has them already (restart-handoff.c) */
+		J(st, "containers", json_object_new_array());
+	} else
+		J(st, "containers", restart_save_containers(d, store, &fds, &n, &cap));
 	J(st, "execs", store ? json_object_new_array() : restart_save_execs(d));
 
 	if (n)
 		qsort(fds, n, sizeof(int), cmp_int);
 	json_object *fa = json_object_new_array();
-	for (size_t i = 0; i < n; i++)
+	/* handed to a successor in standby, the fds go with their numbers
+	 * (restart-handoff.c): the list is for --restore and the store */
+	for (size_t i = 0; !d->handoff_numbers && i < n; i++)
 		json_object_array_add(fa, JI(fds[i]));
 	J(st, "fds", fa);
 	ret->json = st;

@@ -37,7 +37,7 @@ int restart_check_main(int fd)
 			       ? chans.n
 			       : json_object_array_length(json_object_object_get(st, parts[i])),
 		       parts[i]);
-	printf("; " SCMD_CHECK_STANDBY "\n");
+	printf("; " SCMD_CHECK_STANDBY "; " SCMD_CHECK_EARLY "\n");
 	json_object_put(st);
 	state_chans_free(&chans);
 	return 0;
@@ -87,12 +87,12 @@ static uint64_t cpu_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-int restart_standby_take(struct scmd *d, int sp, json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err)
+int restart_standby_take(struct scmd *d, int sp, bool early, json_object **ret_st, struct fdmap *ret_map, scm_error **ret_err)
 {
-	d->restart_clock.cpu0 = cpu_usec();
-	int r = handoff_take_state(sp, ret_st, ret_map, &d->restart_clock.fds, &d->handoff_pid, ret_err);
+	int r = handoff_take_state(sp, early, ret_st, ret_map, &d->restart_clock.fds, &d->restart_clock.cpu0,
+				   &d->handoff_pid, ret_err);
 	d->restart_clock.parsed = now_usec();
-	if (r < 0)
+	if (r != 1) /* failures are -errno or a positive SCM_E_ code */
 		return scm_fail(ret_err, r, "the state handed over with --standby %d", sp);
 	restart_restore_early(d, *ret_st, ret_map);
 	r = scmd_ctr_init(d);

@@ -65,8 +65,10 @@ void state_out_done(struct state_out *o)
 	*o = (struct state_out){ 0 };
 }
 
-int state_memfd_read(int fd, json_object **ret, uint32_t *ret_version, struct state_chans *ret_chans,
-		     scm_error **ret_err)
+static int validate(json_object *st, uint32_t version, bool deep, scm_error **ret_err);
+
+static int state_read(int fd, json_object **ret, uint32_t *ret_version, struct state_chans *ret_chans, bool deep,
+		      scm_error **ret_err)
 {
 	struct state_header h;
 	struct stat st;
@@ -114,7 +116,7 @@ int state_memfd_read(int fd, json_object **ret, uint32_t *ret_version, struct st
 	}
 	int r;
 	struct state_chans chans = { 0 };
-	if ((r = state_validate(o, h.version, ret_err)) == 0 && table) {
+	if ((r = validate(o, h.version, deep, ret_err)) == 0 && table) {
 		size_t off = chans_offset(h.length), len = (size_t)st.st_size - off;
 		_cleanup_free_ uint8_t *bin = malloc(len ? len : 1);
 		if (!bin)
@@ -140,7 +142,19 @@ int state_memfd_read(int fd, json_object **ret, uint32_t *ret_version, struct st
 	return 0;
 }
 
+int state_memfd_read(int fd, json_object **ret, uint32_t *ret_version, struct state_chans *ret_chans,
+		     scm_error **ret_err)
+{
+	return state_read(fd, ret, ret_version, ret_chans, true, ret_err);
+}
+
+int state_memfd_read_restore(int fd, json_object **ret, struct state_chans *ret_chans, scm_error **ret_err)
+{
+	return state_read(fd, ret, NULL, ret_chans, false, ret_err);
+}
+
 /* ---- the structure ------------------------------------------------------ */
+
 
 enum ft { T_OPT_BOOL, T_INT, T_FD, T_STR, T_STR_NULL, T_BOOL, T_OBJ, T_OBJ_NULL, T_ARR, T_STRV, T_ANY, T_OPT_OBJ, T_FDV };
 struct field {
@@ -257,6 +271,11 @@ static int check(json_object *o, const struct field *fs, const char *ptr, scm_er
 
 int state_validate(json_object *st, uint32_t version, scm_error **ret_err)
 {
+	return validate(st, version, true, ret_err);
+}
+
+static int validate(json_object *st, uint32_t version, bool deep, scm_error **ret_err)
+{
 	if (!json_object_is_type(st, json_type_object))
 		return scm_fail(ret_err, SCM_E_INVALID, "state version %u: not a JSON object", version);
 	int r = check(st, f_top, "", ret_err);
@@ -270,6 +289,8 @@ int state_validate(json_object *st, uint32_t version, scm_error **ret_err)
 	if (version >= SCMD_STATE_CHANS_VERSION && json_object_object_get_ex(st, "channels", NULL))
 		return scm_fail(ret_err, SCM_E_INVALID, "state version %u: /channels is in its channel table, not the JSON",
 				version);
+	if (!deep)
+		return 0;
 	/* containers validate their own part, with the runtime's rules */
 	json_object *arr = json_object_object_get(st, "containers");
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
@@ -288,5 +309,59 @@ int state_validate(json_object *st, uint32_t version, scm_error **ret_err)
 		if (r != 0)
 			return scm_fail(ret_err, SCM_E_INVALID, "state /services/%zu/manifest", i);
 	}
+	return 0;
+}
+
+int state_containers_read(int fd, json_object **ret, scm_error **ret_err)
+{
+	struct state_header h;
+	struct stat st;
+	*ret = NULL;
+	if (fstat(fd, &st) < 0 || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(h.magic, SCMD_STATE_MAGIC, 8) != 0)
+		return scm_fail(ret_err, SCM_E_INVALID, "containers fd %d: no scmd state header", fd);
+	h.version = le32toh(h.version);
+	h.length = le64toh(h.length);
+	if (h.version < SCMD_STATE_MIN_VERSION || h.version > SCMD_STATE_VERSION || le32toh(h.flags) != 0 ||
+	    h.length > SCMD_STATE_MAX_BYTES || (uint64_t)st.st_size != sizeof(h) + h.length)
+		return scm_fail(ret_err, SCM_E_INVALID, "containers: version %u, flags or length %llu wrong", h.version,
+				(unsigned long long)h.length);
+	_cleanup_free_ char *text = malloc(h.length + 1);
+	if (!text)
+		return -ENOMEM;
+	if (pread(fd, text, h.length, sizeof(h)) != (ssize_t)h.length)
+		return scm_fail(ret_err, -EIO, "reading the containers: short");
+	json_tokener *tok = json_tokener_new_ex(32);
+	if (!tok)
+		return -ENOMEM;
+	json_object *o = json_tokener_parse_ex(tok, text, (int)h.length);
+	bool whole = json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) == h.length;
+	json_tokener_free(tok);
+	if (!whole) {
+		json_object_put(o);
+		return scm_fail(ret_err, SCM_E_INVALID, "containers: not JSON");
+	}
+	int r = 0;
+	if (json_object_is_type(o, json_type_object) && json_object_object_length(o) == 0) {
+		json_object_put(o);
+		return 0; /* {}: with the state */
+	}
+	if (!json_object_is_type(o, json_type_array))
+		r = scm_fail(ret_err, SCM_E_INVALID, "containers: expected an array or {}");
+	for (size_t i = 0; r == 0 && i < json_object_array_length(o); i++) {
+		json_object *e = json_object_array_get_idx(o, i), *c = json_object_object_get(e, "container");
+		char ptr[64];
+		snprintf(ptr, sizeof(ptr), "/containers/%zu", i);
+		if (!json_object_is_type(e, json_type_object))
+			r = scm_fail(ret_err, SCM_E_INVALID, "state %s: expected an object", ptr);
+		else if ((r = check(e, f_ctr, ptr, ret_err)) == 0 && c &&
+			 (r = container_adopt(c, NULL, NULL, true, NULL, ret_err)) != 0)
+			r = scm_fail(ret_err, SCM_E_INVALID, "state %s/container", ptr);
+	}
+	if (r != 0) {
+		json_object_put(o);
+		return r;
+	}
+	*ret = o;
 	return 0;
 }

@@ -36,6 +36,10 @@
 /* ... and then this when it takes --standby (restart-handoff.c); an older
  * scmd is exec'd with --restore instead. */
 #define SCMD_CHECK_STANDBY "takes --standby"
+/* ... and this when it takes the containers and channels early, while it
+ * loads (restart-handoff.c); the old scmd sends them with the state
+ * otherwise */
+#define SCMD_CHECK_EARLY "takes containers early"
 
 /* The header before the JSON text, all little-endian. */
 struct state_header {
@@ -96,6 +100,23 @@ int state_out_memfd(struct state_out *o, int *ret_fd, scm_error **ret_err);
 int state_memfd_read(int fd, struct json_object **ret, uint32_t *ret_version, struct state_chans *ret_chans,
 		     scm_error **ret_err);
 
+/* The same, for a successor that restores the state at once from our own
+ * copy (restart-handoff.c): the header, the JSON's structure and the
+ * channel table are checked, not the containers' runtime objects and the
+ * services' manifests, which the restore checks with the same rules as it
+ * takes them (container_adopt, service_register), refusing the state
+ * before anything is served (the previous binary then takes it back). The
+ * dry run (--check-state) read this state's version with the full checks
+ * while the old scmd still ran. */
+int state_memfd_read_restore(int fd, struct json_object **ret, struct state_chans *ret_chans, scm_error **ret_err);
+
+/* The containers sent early (restart-handoff.c): a memfd as the state's
+ * (header, JSON) holding the state's "containers" array, or {} (they
+ * come with the state). Checked as the state's are, with the full checks
+ * of container_adopt: it is read before the successor says "ready", out
+ * of the blackout. *ret NULL: {}. */
+int state_containers_read(int fd, struct json_object **ret, scm_error **ret_err);
+
 /* Appends fd (not when < 0) to a growing list of the state's fds. */
 static inline int fd_list_add(int **fds, size_t *n, size_t *cap, int fd)
 {
@@ -139,6 +160,9 @@ struct fdmap {
 	bool from_copy;
 	/* version 2's channel table, which came with the state */
 	struct state_chans chans;
+	/* the containers' array, when the old scmd sent them early (checked
+	 * by state_containers_read); NULL: they are the state's */
+	struct json_object *ctrs;
 };
 int fdmap_get(void *map, int old_fd); /* container_fd_map; -1 when absent */
 
@@ -181,14 +205,22 @@ void restart_answer(struct scmd *d, struct json_object *st, uint64_t restored_at
 const char *restart_quiet(struct scmd *d);
 
 /* restart-handoff.c: the switch. In the old scmd: fork a copy that serves
- * while this process execs exe in standby (never returns there); in the
- * copy, 1. <0: nothing happened. */
-int handoff_start(struct scmd *d, const char *exe, struct conn *reply, uint32_t call_id, scm_error **ret_err);
+ * while this process sends the containers and channels early (early: the
+ * successor's dry run says it takes them) and execs exe in standby (never
+ * returns there); in the copy, 1. <0: nothing happened. */
+int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *reply, uint32_t call_id,
+		  scm_error **ret_err);
 void handoff_conn_gone(struct conn *c);
-/* The successor (--standby FD), loaded: "ready", then the state and its
- * fds (the map sorted, from the copy's numbers to ours); 1 or <0. */
-int handoff_take_state(int sp, struct json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
-		       pid_t *ret_copy, scm_error **ret_err);
+/* --standby ...,1,N: the nice value the successor takes back when ready
+ * (the old scmd lowered it for the loading). */
+void handoff_set_nice(int nice);
+/* The successor (--standby FD), loaded: the early part first when early
+ * (the old scmd sent it before its exec), "ready" ("E" when early, "R"
+ * otherwise), then the state and its fds
+ * (the map sorted, from the copy's numbers to ours); 1, or -errno or a
+ * positive SCM_E_ code. */
+int handoff_take_state(int sp, bool early, struct json_object **ret_st, struct fdmap *ret_map, uint64_t *ret_fds_at,
+		       uint64_t *ret_ready_cpu, pid_t *ret_copy, scm_error **ret_err);
 /* The successor could not take over (e says why): the copy is told, and
  * the previous binary (self_fd, O_PATH) is exec'd in standby, with the
  * first self_argc of args (the previous scmd's own), to take the state
@@ -227,5 +259,5 @@ int restart_take_state(int fd, struct json_object **ret_st, struct fdmap *ret_ma
 int restart_finish(struct scmd *d, struct json_object *st, struct fdmap *map, uint64_t t0, scm_error **ret_err);
 /* --standby FD: the state from the old scmd's copy, then what main() did
  * before the loop with it (the instance, the lock, containers' set-up). */
-int restart_standby_take(struct scmd *d, int sp, struct json_object **ret_st, struct fdmap *ret_map,
+int restart_standby_take(struct scmd *d, int sp, bool early, struct json_object **ret_st, struct fdmap *ret_map,
 			 scm_error **ret_err);

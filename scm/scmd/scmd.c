@@ -158,6 +158,7 @@ int main(int argc, char **argv)
 	struct audit_opts ao = { .sink = AUDIT_AUTO, .max_bytes = AUDIT_MAX_BYTES_DEFAULT, .keep = AUDIT_KEEP_DEFAULT };
 	int c, restore_fd = -1, check_fd = -1, standby_fd = -1;
 	size_t standby_heap = 0;
+	bool standby_early = false;
 	int standby_self = -1;
 	size_t standby_argc = 0;
 	json_object *st = NULL;
@@ -232,6 +233,17 @@ int main(int argc, char **argv)
 			}
 			if (c == 'Y' && *end == ',' && end[1] >= '0' && end[1] <= '9')
 				standby_argc = (size_t)strtoull(end + 1, &end, 10);
+			/* ,1: the containers and channels came early (restart-handoff.c) */
+			if (c == 'Y' && strncmp(end, ",1", 2) == 0 && (end[2] == 0 || end[2] == ',')) {
+				standby_early = true;
+				end += 2;
+				/* ,N: the nice value to take back when ready */
+				if (*end == ',') {
+					long nv = strtol(end + 1, &end, 10);
+					if (nv >= -20 && nv <= 19)
+						handoff_set_nice((int)nv);
+				}
+			}
 			if (*end || v < 0 || v > INT32_MAX) {
 				log_error("--%s %s: give an fd number",
 					  c == 'R' ? "restore" : c == 'C' ? "check-state" : "standby", optarg);
@@ -360,6 +372,7 @@ int main(int argc, char **argv)
 	list_init(&d.endpoints);
 	list_init(&d.services);
 	list_init(&d.channels);
+	list_init(&d.chan_watch_q);
 	list_init(&d.dead_conns);
 	list_init(&d.tokens);
 	if (!d.token_ttl_ms)
@@ -420,7 +433,7 @@ int main(int argc, char **argv)
 	if (standby_fd >= 0)
 		handoff_prefault(standby_heap);
 	if (scmd_policy_init(&d, &e) != 0 || (!d.restoring && control_listen(&d, &e) != 0) ||
-	    (standby_fd >= 0 && (restore_t0 = now_usec(), restart_standby_take(&d, standby_fd, &st, &map, &e)) != 0) ||
+	    (standby_fd >= 0 && (restore_t0 = now_usec(), restart_standby_take(&d, standby_fd, standby_early, &st, &map, &e)) != 0) ||
 	    (d.restoring && restart_finish(&d, st, &map, restore_t0, &e) != 0)) {
 		start_failed(&d, standby_fd, standby_self, standby_argc, e);
 		service_stop_all(&d);
@@ -450,7 +463,10 @@ int main(int argc, char **argv)
 		struct evbatch b;
 		struct watch *w;
 		uint32_t events;
-		int n = epoll_wait(d.epoll_fd, evs, ELEMENTSOF(evs), -1);
+		/* channels restored by a restart wait for their watches: a
+		 * batch per iteration, the loop never sleeping meanwhile */
+		bool more = !list_empty(&d.chan_watch_q) && channel_watch_queued(&d, CHAN_WATCH_BATCH);
+		int n = epoll_wait(d.epoll_fd, evs, ELEMENTSOF(evs), more ? 0 : -1);
 		if (n < 0 && errno != EINTR) {
 			log_error("epoll_wait: %m");
 			break;

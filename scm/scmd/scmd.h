@@ -170,6 +170,10 @@ struct channel {
 	char *origin;     /* the rule that allowed it */
 	char *grant_json; /* what the provider was told, re-checked at policy reload */
 	bool linked;      /* on the lists and charged (channel_link) */
+	/* restored by a restart in place, its hang-up watch not added yet:
+	 * on d->chan_watch_q (channel_link_unwatched) */
+	bool watch_deferred;
+	struct list defer_node;
 };
 
 /* Latency samples per connect stage, for `scmctl status`. */
@@ -234,7 +238,14 @@ struct scmd {
 	struct fdstore *fdstore;  /* systemd's fd store, when NOTIFY_SOCKET is set */
 	bool store_dirty;         /* endpoints or containers changed since the store was fed */
 	struct fdmap *restore_map; /* during restart_restore: the state's fd numbers to ours */
+	/* channels restored without their hang-up watch yet, added a batch
+	 * per loop iteration (channel_link_unwatched) */
+	struct list chan_watch_q;
 	pid_t handoff_pid;        /* the copy that served while this scmd loaded, until reaped */
+	/* in the serving copy (restart-handoff.c): the containers were sent
+	 * to the successor early, so the state has none */
+	bool handoff_ctrs_early;
+	bool handoff_numbers; /* the copy: fds go with their numbers, "fds" is empty */
 	/* when the successor had the fds, the state parsed, the tables, the
 	 * policy re-check: the switch's breakdown in its log line */
 	struct { uint64_t fds, parsed, tables, checked, cpu0, chans_us, ctrs_us; } restart_clock;
@@ -520,6 +531,17 @@ struct channel *channel_new(struct scmd *d, struct service *s, struct endpoint *
 			    const struct ucred *cred, int provider_fd, const char *origin);
 /* Lists it, charges ep's channel quota and watches it for hang-up. */
 void channel_link(struct scmd *d, struct channel *ch);
+/* The same without the hang-up watch, which is queued on d->chan_watch_q:
+ * a restart in place serves before it has registered a thousand
+ * channels' watches (restart-load.c). Everything else is as after
+ * channel_link: listed, counted against the quota, revocable. */
+void channel_link_unwatched(struct scmd *d, struct channel *ch);
+#define CHAN_WATCH_BATCH 128 /* watches added per loop iteration (~0.25 ms) */
+/* Adds up to max queued watches; true while some are left. */
+bool channel_watch_queued(struct scmd *d, size_t max);
+/* Empties the queue without adding them (the serving copy of a restart,
+ * which watches no channel). */
+void channel_unqueue_watches(struct scmd *d);
 void channel_free(struct scmd *d, struct channel *ch);
 void channel_revoke(struct scmd *d, struct channel *ch, int code, const char *fmt, ...) _printf_(4, 5);
 struct channel *channel_find(struct scmd *d, uint64_t id);

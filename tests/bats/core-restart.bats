@@ -20,6 +20,10 @@ teardown() {
 # The generation scmd says it runs as (0 before any restart).
 generation() { grep -o 'generation [0-9]*' "$SCMT/scmd.log" | tail -1 | cut -d' ' -f2; }
 
+# scmd's nice value (the old scmd lowers it while the successor loads,
+# and the successor takes it back)
+scmd_nice() { ps -o ni= -p "$SCMD_PID" | tr -d ' '; }
+
 ctr_pid() {
 	"$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'
 }
@@ -32,6 +36,7 @@ run_looper() {
 @test "20 restarts in place: a calling client sees no failure, a container keeps running and stops with its status" {
 	run_looper c1
 	pid=$(ctr_pid c1)
+	nice0=$(scmd_nice)
 	rm -f "$SCMT/stop"
 	SCM_ENDPOINT=$(ep demo) "$TC" churn "$SCMT/stop" >"$SCMT/churn.out" 2>&1 &
 	CHURN_PID=$!
@@ -47,8 +52,9 @@ run_looper() {
 	cat "$SCMT/churn.out"
 	grep -q ' failed 0 ' "$SCMT/churn.out"
 	echo "# across 20 restarts: $(tail -1 "$SCMT/churn.out")" >&3
-	# the same scmd process, the same container, still running
+	# the same scmd process, at its priority, the same container, still running
 	scmd_alive
+	[ "$(scmd_nice)" = "$nice0" ]
 	[ "$(ctr_pid c1)" = "$pid" ]
 	"$SCMCTL" container list | grep -E "^c1 +running +$pid "
 	# an endpoint still accepts, a new endpoint works, the service too
@@ -71,6 +77,42 @@ run_looper() {
 	"$SCMCTL" channel revoke "$id"
 	run hold_wait
 	[[ "$output" == *"revoked"* ]]
+}
+
+# How many live channels scmd lists for endpoint $1.
+channels_of() {
+	"$SCMCTL" --json channel list |
+		python3 -c 'import json,sys; print(sum(1 for c in json.load(sys.stdin)["channels"] if c.get("endpoint")==sys.argv[1]))' "$1"
+}
+
+@test "channels restored before their hang-up watches: charged to the quota and listed at once, and all freed when their client ends" {
+	# more channels than the successor watches per loop iteration
+	# (CHAN_WATCH_BATCH): it serves before it has registered them all
+	"$SCMCTL" endpoint create many --quota-channels 300 >/dev/null
+	"$SCMCTL" service unregister echo >/dev/null
+	cat >"$SCMT/e.json" <<JSON
+{"name":"echo","interface":"echo","exec":["$SCM_BUILD/libexec/scm-echo-provider"],"allow":["many","demo"]}
+JSON
+	"$SCMCTL" service register "$SCMT/e.json" >/dev/null
+	mkfifo "$SCMT/holdin"
+	SCM_ENDPOINT=$(ep many) "$TC" hold 300 <"$SCMT/holdin" >"$SCMT/many.out" 2>&1 &
+	CHURN_PID=$!
+	exec 8>"$SCMT/holdin"
+	wait_until 60 grep -q '^opened' "$SCMT/many.out"
+	grep -q '^opened 300$' "$SCMT/many.out"
+	"$SCMCTL" daemon restart >/dev/null
+	# the first connect after the restart finds the 300 charged
+	run env SCM_ENDPOINT="$(ep many)" "$TC" hold 1 </dev/null
+	echo "$output"
+	[ "$status" -eq 1 ] && [[ "$output" == *"has 300 live channels, its limit"* ]]
+	[ "$(channels_of many)" -eq 300 ]
+	# and every one is watched: the client ends, scmd sees all 300 go
+	exec 8>&-
+	wait "$CHURN_PID"
+	CHURN_PID=
+	none_left() { [ "$(channels_of many)" -eq 0 ]; }
+	wait_until 60 none_left
+	SCM_ENDPOINT=$(ep many) "$TC" loop 3 echo
 }
 
 @test "a connect pending on a slow activation completes after a restart" {
@@ -132,6 +174,9 @@ run_looper() {
 
 @test "a successor that cannot take the state over falls back on the previous binary, and scmd goes on" {
 	id=$(hold_start demo)
+	# a container: sent to the successor early, taken back with the state
+	run_looper c1
+	pid=$(ctr_pid c1)
 	# it passes the dry run, then cannot register the services again (no IDL)
 	mkdir -p "$SCMT/no-idl"
 	printf '#!/bin/sh\n[ "$1" = --check-state ] && exec "%s" "$@"\nexec "%s" "$@" --idl-path "%s"\n' \
@@ -148,13 +193,23 @@ run_looper() {
 	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
 	"$SCMCTL" call --endpoint demo echo ping
 	grep -q 'daemon-restart-refused' "$SCMT/run/audit.log"
+	[ "$(ctr_pid c1)" = "$pid" ]
 	# and the next restart is an ordinary one
 	run "$SCMCTL" daemon restart
 	[ "$status" -eq 0 ]
+	[ "$(ctr_pid c1)" = "$pid" ]
+	"$SCMCTL" container stop c1
+	run "$SCMCTL" --json container show c1
+	[[ "$output" == *'"exit_code":7'* ]]
 }
 
 @test "a successor whose policy does not load falls back on the previous binary, and scmd goes on" {
 	id=$(hold_start demo)
+	# a container: the successor fails before it reads what the old scmd
+	# sent early; the previous binary drops that and takes it with the state
+	run_looper c1
+	pid=$(ctr_pid c1)
+	nice0=$(scmd_nice)
 	# it passes the dry run, then its profiles do not load (before it takes the state)
 	mkdir -p "$SCMT/bad-cfg/profiles"
 	echo '{ not json' >"$SCMT/bad-cfg/profiles/broken.json"
@@ -167,11 +222,39 @@ run_looper() {
 	[[ "$output" == *"refused, scmd $SCMD_PID goes on with its previous binary"* ]]
 	[[ "$output" == *"do not load"* ]]
 	scmd_alive
+	# it failed while loading, at the lowered priority: the previous binary
+	# runs at scmd's own again
+	[ "$(scmd_nice)" = "$nice0" ]
 	[ "$(readlink "/proc/$SCMD_PID/exe")" = "$SCMD" ]
 	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
 	"$SCMCTL" call --endpoint demo echo ping
+	[ "$(ctr_pid c1)" = "$pid" ]
 	run "$SCMCTL" daemon restart
 	[ "$status" -eq 0 ]
+	[ "$(ctr_pid c1)" = "$pid" ]
+	"$SCMCTL" container stop c1
+	run "$SCMCTL" --json container show c1
+	[[ "$output" == *'"exit_code":7'* ]]
+}
+
+@test "a successor that takes --standby but not the containers early gets them with the state" {
+	printf '#!/bin/sh\nif [ "$1" = --check-state ]; then "%s" "$@" | sed "s/; takes containers early//"; exit 0; fi\nexec "%s" "$@"\n' \
+		"$SCMD" "$SCMD" >"$SCMT/standby-scmd"
+	chmod +x "$SCMT/standby-scmd"
+	run_looper c1
+	pid=$(ctr_pid c1)
+	id=$(hold_start demo)
+	run "$SCMCTL" daemon restart --exec "$SCMT/standby-scmd"
+	echo "$output"
+	[ "$status" -eq 0 ] && [[ "$output" == *"restarted in place: pid $SCMD_PID,"* ]]
+	grep -q "while a copy" "$SCMT/scmd.log"
+	[ "$(ctr_pid c1)" = "$pid" ]
+	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
+	run "$SCMCTL" container exec c1 -- /bin/echo inside
+	[ "$status" -eq 0 ] && [[ "$output" == *inside* ]]
+	"$SCMCTL" container stop c1
+	run "$SCMCTL" --json container show c1
+	[[ "$output" == *'"exit_code":7'* ]]
 }
 
 @test "a successor whose dry run does not say it takes --standby (an older scmd) is exec'd in place with --restore" {

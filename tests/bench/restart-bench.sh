@@ -72,4 +72,23 @@ part() { # part REGEX: the median of its number over the restarts' log lines
 	grep -o "$1 [0-9][0-9]*" "$T/scmd.log" | grep -o '[0-9]*$' | sort -n | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "-"}'
 }
 echo "restart switch parts (medians, us): state written and fds passed $(part 'fds passed'), state read $(part 'state read')," \
-	"tables $(part 'tables') (channels $(part '(channels'), containers $(part 'containers')), successor's CPU $(part 'CPU time')"
+	"tables $(part 'tables') (channels $(part '(channels'), containers $(part 'containers')), policy re-check $(part 're-check')," \
+	"successor's CPU $(part 'CPU time')"
+# over the target: which part to look at first
+if [ "${longest:-0}" -ge 20000 ]; then
+	{
+		echo "fds_passed state_written_and_fds_passed"
+		echo "state_read state_read"
+		echo "(channels tables:_channels"
+		echo "containers tables:_containers"
+		echo "re-check policy_re-check"
+	} | while read -r re name; do
+		v=$(part "${re//_/ }")
+		[ "$v" = - ] || echo "$v ${name//_/ }"
+	done | sort -rn | head -1 | {
+		read -r us name
+		sw_med=${sw% *}
+		echo "over the target: the switch's largest part is $name ($us us of a median switch of ${sw_med:-?} us);" \
+			"a round longer than the switch waited for the old scmd's loop (the dry run's fork, the copy's fork) or for CPU (load $(cut -d' ' -f1-3 /proc/loadavg))"
+	}
+fi

@@ -4,7 +4,9 @@
  * not match, trailing bytes and a member of the wrong type are refused,
  * each naming what; version 1's state (channels in the JSON) is read,
  * and version 2's channel table is checked as untrusted input; an fd is believed only for the kind it is, and only
- * once. */
+ * once. The containers a serving copy sends early (restart-handoff.c) are
+ * read with the same checks: {} (with the state), an array of records, or
+ * refused naming what is wrong. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -282,6 +284,71 @@ static void fd_kinds(void **state)
 	close(sp[0]), close(sp[1]), close(pp[0]), close(pp[1]), close(ls), close(st);
 }
 
+/* A container record as the state has it (exited: no runtime object). */
+#define CTR_REC(name, serial)                                                                                   \
+	"{\"name\":\"" name "\",\"serial\":" serial ",\"exited\":true,\"status\":0,\"started\":1,\"ended\":2,"         \
+	"\"log_path\":null,\"cmdline\":\"sleep\",\"state_path\":null,\"sandbox\":null,\"paused\":false,"            \
+	"\"endpoint\":null,\"provider_of\":null,\"out_fd\":-1,\"log_fd\":-1,\"attach_fd\":-1,\"log_size\":0,"       \
+	"\"log_file_max\":0,\"log_files\":0,\"fds\":0,\"kill_in_ms\":0,\"waiters\":[],\"container\":null}"
+
+static int early_read(const char *magic, uint32_t version, const char *text, json_object **ret, scm_error **e)
+{
+	int fd = raw_state(magic, version, strlen(text), text);
+	int r = state_containers_read(fd, ret, e);
+	close(fd);
+	return r;
+}
+
+static void early_containers(void **state)
+{
+	(void)state;
+	json_object *a = NULL;
+	scm_error *e = NULL;
+	/* {}: they come with the state */
+	assert_int_equal(early_read(SCMD_STATE_MAGIC, SCMD_STATE_VERSION, "{}", &a, NULL), 0);
+	assert_null(a);
+	/* two records */
+	assert_int_equal(early_read(SCMD_STATE_MAGIC, SCMD_STATE_VERSION, "[" CTR_REC("a", "1") "," CTR_REC("b", "2") "]", &a,
+				    NULL),
+			 0);
+	assert_non_null(a);
+	assert_int_equal(json_object_array_length(a), 2);
+	json_object_put(a);
+	a = NULL;
+	/* refused, each naming what */
+	static const struct {
+		const char *magic;
+		uint32_t version;
+		const char *text, *words;
+	} bad[] = {
+		{ "SCMDNOPE", SCMD_STATE_VERSION, "[]", "no scmd state header" },
+		{ SCMD_STATE_MAGIC, SCMD_STATE_VERSION + 1, "[]", "version" },
+		{ SCMD_STATE_MAGIC, SCMD_STATE_VERSION, "[", "not JSON" },
+		{ SCMD_STATE_MAGIC, SCMD_STATE_VERSION, "[] x", "not JSON" },
+		{ SCMD_STATE_MAGIC, SCMD_STATE_VERSION, "null", "not JSON" },
+		{ SCMD_STATE_MAGIC, SCMD_STATE_VERSION, "{\"a\":1}", "expected an array or {}" },
+		{ SCMD_STATE_MAGIC, SCMD_STATE_VERSION, "[1]", "/containers/0: expected an object" },
+		{ SCMD_STATE_MAGIC, SCMD_STATE_VERSION, "[" CTR_REC("a", "\"one\"") "]", "/containers/0/serial" },
+		{ SCMD_STATE_MAGIC, SCMD_STATE_VERSION, "[{\"name\":\"a\"}]", "/containers/0/serial" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e = NULL;
+		a = NULL;
+		assert_int_not_equal(early_read(bad[i].magic, bad[i].version, bad[i].text, &a, &e), 0);
+		assert_null(a);
+		_cleanup_free_ char *t = scm_error_text(e);
+		if (!t || !strstr(t, bad[i].words))
+			fail_msg("case %zu: '%s' does not say '%s'", i, t ? t : "(nothing)", bad[i].words);
+		scm_error_free(e);
+	}
+	/* a length that does not match the memfd */
+	int fd = raw_state(SCMD_STATE_MAGIC, SCMD_STATE_VERSION, 1, "[]");
+	e = NULL;
+	assert_int_not_equal(state_containers_read(fd, &a, &e), 0);
+	scm_error_free(e);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +357,7 @@ int main(void)
 		cmocka_unit_test(table_refusals),
 		cmocka_unit_test(structure_refusals),
 		cmocka_unit_test(fd_kinds),
+		cmocka_unit_test(early_containers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
