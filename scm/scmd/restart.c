@@ -438,6 +438,10 @@ void restart_answer(struct scmd *d, json_object *st, uint64_t restored_at, int r
 	json_object_object_add(o, "generation", json_object_new_int64((int64_t)d->generation));
 	json_object_object_add(o, "state_version", json_object_new_int(SCMD_STATE_VERSION));
 	json_object_object_add(o, "switch_us", json_object_new_int64((int64_t)sw));
+	if (sw) { /* the switch's window on CLOCK_MONOTONIC, for a client that times its own calls */
+		json_object_object_add(o, "quiet_at_us", json_object_new_int64(exec_at));
+		json_object_object_add(o, "ready_at_us", json_object_new_int64((int64_t)now));
+	}
 	conn_send(d, c, SCM_FRAME_REPLY, (uint32_t)json_object_get_int64(json_object_object_get(rep, "call_id")), o,
 		  NULL, 0);
 	json_object_put(o);

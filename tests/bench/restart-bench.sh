@@ -2,10 +2,15 @@
 # restart-bench: the blackout of `scmctl daemon restart` (docs/restart.md)
 # with many live channels and running containers: a client connects, pings
 # and closes in a loop (plus a ping on a channel it holds) while scmd
-# restarts in place RESTARTS times; the longest round it saw, against its
-# p99 with no restarts. Issue 15's target: under 20 ms with 1,000 channels
-# and 50 containers. Also the switch itself (exec to serving) as scmd
-# reports it.
+# restarts in place RESTARTS times. The blackout: for each restart the
+# longest round that overlapped its switch (scmd's reply says when the old
+# scmd went quiet and when the successor served, on CLOCK_MONOTONIC; the
+# client logs its rounds over 1 ms), against the client's p99 with no
+# restarts. Issue 15's target: under 20 ms with 1,000 channels and 50
+# containers. Also the longest round wherever it fell, with the longest of
+# a run without restarts beside it (on a busy 2-CPU machine a round waits
+# for a CPU now and then, restart or not), and the switch itself (exec to
+# serving) as scmd reports it.
 #   CHANNELS=1000 CONTAINERS=50 RESTARTS=10 restart-bench
 set -u
 B=${SCM_BUILD:-$PWD/build}
@@ -41,9 +46,9 @@ exec 9>"$T/holdin"
 for _ in $(seq 600); do grep -q opened "$T/hold.out" && break; sleep 0.05; done
 grep -q "opened $CHANNELS" "$T/hold.out" || { echo "could not hold $CHANNELS channels: $(cat "$T/hold.out")" >&2; exit 1; }
 
-churn() { # seconds or restarts: a churn client's report
+churn() { # seconds or restarts: a churn client's report (its rounds over 1 ms in $T/rounds)
 	rm -f "$T/stop"
-	SCM_ENDPOINT=$T/run/endpoints/bench.sock "$B/libexec/scm-test-client" churn "$T/stop" >"$T/churn.out" &
+	SCM_CHURN_ROUNDS=$T/rounds SCM_ENDPOINT=$T/run/endpoints/bench.sock "$B/libexec/scm-test-client" churn "$T/stop" >"$T/churn.out" &
 	local c=$!
 	for _ in $(seq 100); do grep -q started "$T/churn.out" && break; sleep 0.02; done
 	"$@"
@@ -53,18 +58,38 @@ churn() { # seconds or restarts: a churn client's report
 }
 restarts() {
 	for _ in $(seq "$RESTARTS"); do
-		"$BIN/scmctl" daemon restart | sed -n 's/.*switch \([0-9]*\) us/\1/p' >>"$T/switch"
+		"$BIN/scmctl" --json daemon restart | tr -d ' \n' >>"$T/replies"
+		echo >>"$T/replies"
 		sleep 0.2
 	done
+	sed -n 's/.*"switch_us":\([0-9]*\).*/\1/p' "$T/replies" >"$T/switch"
+	# the switch's window (old scmd quiet to successor serving, CLOCK_MONOTONIC)
+	sed -n 's/.*"quiet_at_us":\([0-9]*\),"ready_at_us":\([0-9]*\).*/\1 \2/p' "$T/replies" >"$T/windows"
 }
+ms() { echo "$(($1 / 1000)).$((($1 % 1000) / 100))"; }
 base=$(churn sleep 3)
+base_longest=$(echo "$base" | sed -n 's/.*longest_us \([0-9]*\).*/\1/p')
 with=$(churn restarts)
 p99=$(echo "$base" | sed -n 's/.*p99_us \([0-9]*\).*/\1/p')
 longest=$(echo "$with" | sed -n 's/.*longest_us \([0-9]*\).*/\1/p')
 failed=$(echo "$with" | sed -n 's/.*failed \([0-9]*\).*/\1/p')
 sw=$(sort -n "$T/switch" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[NR]}')
-echo "restart blackout: longest client round $((longest / 1000)).$(((longest % 1000) / 100)) ms across $RESTARTS restarts" \
-	"($CHANNELS live channels, $CONTAINERS containers; target < 20 ms), p99 without restarts $p99 us, failed calls ${failed:-?}"
+# per restart, the longest round that overlaps its switch: the delay the
+# restart caused (rounds over 1 ms only are logged: none overlapping is
+# under 1 ms); rounds elsewhere are the machine's, as the run without
+# restarts shows
+across=$(awk 'NR == FNR { q[NR] = $1; r[NR] = $2; n = NR; next }
+	{ for (i = 1; i <= n; i++) if ($1 <= r[i] && $1 + $2 >= q[i] && $2 > m[i]) m[i] = $2 }
+	END { for (i = 1; i <= n; i++) print (m[i] ? m[i] : 1000) }' "$T/windows" "$T/rounds" |
+	sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[NR]}')
+amax=${across#* }
+verdict="not met"
+[ -n "$amax" ] && [ "$amax" -lt 20000 ] && verdict=met
+echo "restart blackout: the client's longest round across a switch $(ms "${amax:-0}") ms (median over the $RESTARTS restarts" \
+	"$(ms "${across% *}") ms; $CHANNELS live channels, $CONTAINERS containers; target < 20 ms: $verdict), p99 without restarts $p99 us," \
+	"failed calls ${failed:-?}"
+echo "restart blackout, every round: longest $(ms "$longest") ms with the restarts (wherever it fell)," \
+	"longest $(ms "${base_longest:-0}") ms in 3 s without restarts (the machine's own stalls)"
 echo "restart switch (exec to serving, as scmd reports): median ${sw% *} us, max ${sw#* } us"
 # the parts of the switch as scmd's log breaks them down, medians
 # (older builds log fewer parts: those print as -)
@@ -75,7 +100,7 @@ echo "restart switch parts (medians, us): state written and fds passed $(part 'f
 	"tables $(part 'tables') (channels $(part '(channels'), containers $(part 'containers')), policy re-check $(part 're-check')," \
 	"successor's CPU $(part 'CPU time')"
 # over the target: which part to look at first
-if [ "${longest:-0}" -ge 20000 ]; then
+if [ "${amax:-20000}" -ge 20000 ]; then
 	{
 		echo "fds_passed state_written_and_fds_passed"
 		echo "state_read state_read"

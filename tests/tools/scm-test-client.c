@@ -30,6 +30,7 @@
  *   scm-test-client churn STOPFILE      until STOPFILE exists: ping on a channel held
  *                                       throughout, and connect, ping, close a new one;
  *                                       reports calls, failures and the longest call
+ *                                       ($SCM_CHURN_ROUNDS=FILE: rounds over 1 ms, start and length)
  *
  * The endpoint comes from $SCM_ENDPOINT. Exit 0 when the expected thing
  * happened, 1 otherwise; what happened is printed on stdout. */
@@ -364,6 +365,10 @@ static int do_churn(const char *stop)
 	uint64_t max_us = 0;
 	size_t n = 0, cap = 1 << 20;
 	uint32_t *rounds = calloc(cap, sizeof(uint32_t));
+	/* $SCM_CHURN_ROUNDS: each round over 1 ms as "START_US DURATION_US"
+	 * (CLOCK_MONOTONIC), for the restart bench to tell a switch's rounds */
+	const char *rp = getenv("SCM_CHURN_ROUNDS");
+	FILE *rf = rp && *rp ? fopen(rp, "we") : NULL;
 	if (scm_connect("echo", &held, &e) != 0)
 		return fail_chain("connect", e);
 	printf("started\n");
@@ -382,11 +387,15 @@ static int do_churn(const char *stop)
 		uint64_t dt = usec() - t0;
 		if (dt > max_us)
 			max_us = dt;
+		if (rf && dt > 1000)
+			fprintf(rf, "%llu %llu\n", (unsigned long long)t0, (unsigned long long)dt);
 		if (rounds && n < cap)
 			rounds[n++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
 		calls += 3;
 	}
 	scm_channel_free(held);
+	if (rf)
+		fclose(rf);
 	uint32_t p99 = 0;
 	if (rounds && n) {
 		qsort(rounds, n, sizeof(uint32_t), cmp_u32);
