@@ -3,7 +3,7 @@
 # with many live channels and running containers: a client connects, pings
 # and closes in a loop (plus a ping on a channel it holds) while scmd
 # restarts in place RESTARTS times. The blackout: for each restart the
-# longest round that overlapped its switch (scmd's reply says when the old
+# longest round that overlapped its switch or the 50 ms after it (scmd's reply says when the old
 # scmd went quiet and when the successor served, on CLOCK_MONOTONIC; the
 # client logs its rounds over 1 ms), against the client's p99 with no
 # restarts. Issue 15's target: under 20 ms with 1,000 channels and 50
@@ -74,11 +74,12 @@ p99=$(echo "$base" | sed -n 's/.*p99_us \([0-9]*\).*/\1/p')
 longest=$(echo "$with" | sed -n 's/.*longest_us \([0-9]*\).*/\1/p')
 failed=$(echo "$with" | sed -n 's/.*failed \([0-9]*\).*/\1/p')
 sw=$(sort -n "$T/switch" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[NR]}')
-# per restart, the longest round that overlaps its switch: the delay the
-# restart caused (rounds over 1 ms only are logged: none overlapping is
-# under 1 ms); rounds elsewhere are the machine's, as the run without
-# restarts shows
-across=$(awk 'NR == FNR { q[NR] = $1; r[NR] = $2; n = NR; next }
+# per restart, the longest round that overlaps its switch or the 50 ms
+# after it (the successor finishes its restore after it serves: channels'
+# watches in batches): the delay the restart caused (rounds over 1 ms
+# only are logged: none overlapping is under 1 ms); rounds elsewhere are
+# the machine's, as the run without restarts shows
+across=$(awk 'NR == FNR { q[NR] = $1; r[NR] = $2 + 50000; n = NR; next }
 	{ for (i = 1; i <= n; i++) if ($1 <= r[i] && $1 + $2 >= q[i] && $2 > m[i]) m[i] = $2 }
 	END { for (i = 1; i <= n; i++) print (m[i] ? m[i] : 1000) }' "$T/windows" "$T/rounds" |
 	sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[NR]}')
