@@ -81,36 +81,6 @@ struct handoff {
 
 static struct handoff *the_handoff; /* in the copy only */
 
-/* The successor's nice value to take back when it is ready (or falls
- * back): the old scmd lowers its own priority for the part it spends
- * loading, so the copy that serves meanwhile gets the CPU first. INT_MIN:
- * not lowered. */
-static int standby_nice = INT_MIN;
-
-void handoff_set_nice(int nice)
-{
-	standby_nice = nice;
-}
-
-/* The nice value taken back after it is raised: RLIMIT_NICE or
- * CAP_SYS_NICE allow it (raising needs neither; lowering again would). */
-static bool may_renice(int nice0)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NICE, &rl) == 0 && (rl.rlim_cur == RLIM_INFINITY || 20 - (long)rl.rlim_cur <= nice0))
-		return true;
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct c[2];
-	return syscall(SYS_capget, &h, c) == 0 && (c[CAP_SYS_NICE / 32].effective & (1u << (CAP_SYS_NICE % 32)));
-}
-
-static void nice_back(void)
-{
-	if (standby_nice != INT_MIN && setpriority(PRIO_PROCESS, 0, standby_nice) < 0)
-		log_warning("restart: taking back nice %d: %m", standby_nice);
-	standby_nice = INT_MIN;
-}
-
 static void early_forget(struct handoff *h);
 static size_t fds_not_sent(struct scmd *d, struct handoff *h, int *fds, size_t n);
 static int cmp_int(const void *a, const void *b)
@@ -190,7 +160,12 @@ static int send_part(int sp, const char *magic, int memfd, const int *fds, size_
 	struct handoff_hdr hdr = { .n_fds = (uint32_t)n, .copy_pid = (int32_t)getpid() };
 	memcpy(hdr.magic, magic, 8);
 	int r = send_fds(sp, &hdr, sizeof(hdr), &memfd, memfd >= 0 ? 1 : 0);
+	/* test hook: the early part cut after its first fds, as a send that
+	 * fails half way (ENOBUFS) leaves it (tests/bats/core-restart.bats) */
+	bool cut = memcmp(magic, EARLY_MAGIC, 8) == 0 && getenv("SCMD_TEST_CUT_EARLY");
 	for (size_t i = 0; r == 0 && i < n; i += FDS_PER_MSG) {
+		if (cut && i > 0)
+			return -ENOBUFS;
 		size_t k = n - i < FDS_PER_MSG ? n - i : FDS_PER_MSG;
 		int32_t nums[FDS_PER_MSG];
 		for (size_t j = 0; j < k; j++)
@@ -512,24 +487,16 @@ int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *repl
 	/* how much heap our tables take: the successor faults that much in
 	 * before it says it is ready (handoff_prefault) */
 	struct mallinfo2 mi = mallinfo2();
-	/* From here until the successor is ready (sending the early part,
-	 * the exec, the loader, the policy, the heap touched) this process
-	 * competes for the CPU with the copy that serves: at nice 19 the copy
-	 * comes first. Only when the successor is told the value to take back
-	 * (",1,N") and may take it (may_renice). */
-	errno = 0;
-	int nice0 = getpriority(PRIO_PROCESS, 0);
-	bool reniced = early && errno == 0 && nice0 < 19 && may_renice(nice0) && setpriority(PRIO_PROCESS, 0, 19) == 0;
 	/* the containers and channels, sent early on the copy's end while it
 	 * serves; the successor is told to read them first (",1") only when
-	 * they went whole */
+	 * they went whole. (Lowering this process's priority meanwhile, so
+	 * the copy that serves comes first, was tried and dropped: a busy
+	 * container then stretched the copy's lone serving 3-fold, and a
+	 * successor that could not take the value back would have run, and
+	 * forked every provider and container, at nice 19.) */
 	if (early)
 		early = send_early(d, sp[1]);
 	close(sp[1]);
-	if (reniced && !early) {
-		(void)setpriority(PRIO_PROCESS, 0, nice0);
-		reniced = false;
-	}
 	char fdarg[96], **argv = NULL;
 	size_t argc = strv_length(d->argv);
 	argv = calloc(argc + 3, sizeof(char *));
@@ -546,7 +513,7 @@ int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *repl
 	 * whose dry run said it takes them: an older one refuses the field) */
 	char tail[24] = "";
 	if (early)
-		snprintf(tail, sizeof(tail), reniced ? ",1,%d" : ",1", nice0);
+		snprintf(tail, sizeof(tail), ",1");
 	snprintf(fdarg, sizeof(fdarg), "%d,%zu,%d,%zu%s", sp[0], mi.arena, self, argc, tail);
 	log_notice("restarting in place: exec %s (state version %u) while a copy (pid %d) serves", exe,
 		   SCMD_STATE_VERSION, (int)pid);
@@ -607,15 +574,38 @@ static int cmp_pair(const void *a, const void *b)
 	return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
+/* A part's header read where the previous part's fds were expected: the
+ * old scmd's send of that part failed half way (SEQPACKET keeps messages
+ * whole, so what came is whole messages, and an fd message, numbers under
+ * 2^24, never starts with a magic), and this is the next part, read
+ * again by the next recv_part. */
+static struct handoff_hdr pending_hdr;
+static int pending_memfd = -1;
+static bool have_pending;
+
+static bool is_hdr(const void *buf, int k)
+{
+	return k == (int)sizeof(struct handoff_hdr) &&
+	       (memcmp(buf, HANDOFF_MAGIC, 8) == 0 || memcmp(buf, EARLY_MAGIC, 8) == 0);
+}
+
 /* One part of the hand-off (send_part): its header into *hdr, its memfd
  * (-1: none), its fds appended to pairs (number there, fd here; *n
- * counts them, and on failure too, for the caller to close). */
+ * counts them, and on failure too, for the caller to close). -ENODATA:
+ * the part was cut short (its sender failed), the next one waits. */
 static int recv_part(int sp, struct handoff_hdr *hdr, int *memfd, int **pairs, size_t *n, scm_error **ret_err)
 {
 	size_t got = 0;
 	*memfd = -1;
-	int k = recv_fds(sp, hdr, sizeof(*hdr), memfd, 1, &got, ret_err);
-	if (k < 0)
+	int k;
+	if (have_pending) {
+		*hdr = pending_hdr;
+		*memfd = pending_memfd;
+		got = pending_memfd >= 0;
+		k = (int)sizeof(*hdr);
+		have_pending = false;
+		pending_memfd = -1;
+	} else if ((k = recv_fds(sp, hdr, sizeof(*hdr), memfd, 1, &got, ret_err)) < 0)
 		return k;
 	bool state = memcmp(hdr->magic, HANDOFF_MAGIC, 8) == 0, early = memcmp(hdr->magic, EARLY_MAGIC, 8) == 0;
 	if ((size_t)k != sizeof(*hdr) || !(state || early) || (state && got != 1) || hdr->n_fds > (1u << 24)) {
@@ -637,10 +627,22 @@ static int recv_part(int sp, struct handoff_hdr *hdr, int *memfd, int **pairs, s
 		int32_t nums[FDS_PER_MSG];
 		int fds[FDS_PER_MSG];
 		k = recv_fds(sp, nums, sizeof(nums), fds, FDS_PER_MSG, &got, ret_err);
+		if (k >= 0 && is_hdr(nums, k) && got <= 1) {
+			memcpy(&pending_hdr, nums, sizeof(pending_hdr));
+			pending_memfd = got ? fds[0] : -1;
+			have_pending = true;
+			safe_close(*memfd);
+			*memfd = -1;
+			return scm_fail(ret_err, -ENODATA, "the old scmd's %s part was cut short after %zu of its %u fds",
+					memcmp(hdr->magic, EARLY_MAGIC, 8) == 0 ? "early" : "state", have,
+					(unsigned)hdr->n_fds);
+		}
 		if (k >= 0 && ((size_t)k != got * sizeof(int32_t) || got == 0 || have + got > hdr->n_fds)) {
 			for (size_t i = 0; i < got; i++)
 				close(fds[i]);
 			k = scm_fail(ret_err, SCM_E_PROTOCOL, "the old scmd's fds do not match their numbers");
+			if (k >= 0) /* (scm_fail gives the positive code: a failure all the same) */
+				k = -EPROTO;
 		}
 		if (k < 0) {
 			safe_close(*memfd);
@@ -695,7 +697,6 @@ int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *r
 	}
 	size_t n_early = n;
 	*ret_ready_cpu = cpu_usec(); /* the switch's CPU counts from here */
-	nice_back(); /* the blackout at the priority scmd runs at */
 	/* "E": ready, and the early part taken */
 	if (write(sp, early ? "E" : "R", 1) != 1) {
 		r = scm_fail(ret_err, -errno, "telling the old scmd we are ready: %m");
@@ -703,7 +704,19 @@ int handoff_take_state(int sp, bool early, json_object **ret_st, struct fdmap *r
 	}
 	for (;;) {
 		size_t before = n;
-		if ((r = recv_part(sp, &hdr, &memfd, &pairs, &n, ret_err)) != 0)
+		r = recv_part(sp, &hdr, &memfd, &pairs, &n, ret_err);
+		if (r == -ENODATA) { /* a part the old scmd could not send whole (the early one): not ours */
+			if (ret_err) {
+				_cleanup_free_ char *t = scm_error_text(*ret_err);
+				log_warning("restart: %s; dropped", t ? t : "a part was cut short");
+				scm_error_free(*ret_err);
+				*ret_err = NULL;
+			}
+			close_pairs(pairs, before, n);
+			n = before;
+			continue;
+		}
+		if (r != 0)
 			goto fail;
 		if (memcmp(hdr.magic, HANDOFF_MAGIC, 8) == 0)
 			break;
@@ -805,7 +818,6 @@ void handoff_fall_back(int sp, int self_fd, size_t self_argc, const scm_error *e
 	if (!argv)
 		return;
 	snprintf(fdarg, sizeof(fdarg), "%d,0,-1,0", sp); /* no further fall-back */
-	nice_back();
 	for (size_t i = 0; i < argc; i++)
 		argv[i] = args[i];
 	argv[argc] = (char *)"--standby";

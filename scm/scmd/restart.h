@@ -211,9 +211,6 @@ const char *restart_quiet(struct scmd *d);
 int handoff_start(struct scmd *d, const char *exe, bool early, struct conn *reply, uint32_t call_id,
 		  scm_error **ret_err);
 void handoff_conn_gone(struct conn *c);
-/* --standby ...,1,N: the nice value the successor takes back when ready
- * (the old scmd lowered it for the loading). */
-void handoff_set_nice(int nice);
 /* The successor (--standby FD), loaded: the early part first when early
  * (the old scmd sent it before its exec), "ready" ("E" when early, "R"
  * otherwise), then the state and its fds

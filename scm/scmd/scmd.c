@@ -237,12 +237,6 @@ int main(int argc, char **argv)
 			if (c == 'Y' && strncmp(end, ",1", 2) == 0 && (end[2] == 0 || end[2] == ',')) {
 				standby_early = true;
 				end += 2;
-				/* ,N: the nice value to take back when ready */
-				if (*end == ',') {
-					long nv = strtol(end + 1, &end, 10);
-					if (nv >= -20 && nv <= 19)
-						handoff_set_nice((int)nv);
-				}
 			}
 			if (*end || v < 0 || v > INT32_MAX) {
 				log_error("--%s %s: give an fd number",
