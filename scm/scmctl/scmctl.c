@@ -585,9 +585,12 @@ static int help_for(const char *cmd)
 	return any ? 0 : usage_error("unknown command '%s'", cmd);
 }
 
+/* `--help` right after the command or its subcommand (`container run
+ * --help`): never further on, where it may be a word of the container's
+ * command (`container exec web ls -h`) or a D-Bus argument. */
 static bool wants_help(int argc, char **argv)
 {
-	for (int k = 0; k < argc && strcmp(argv[k], "--") != 0; k++)
+	for (int k = 0; k < argc && k < 2 && strcmp(argv[k], "--") != 0; k++)
 		if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
 			return true;
 	return false;

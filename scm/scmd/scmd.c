@@ -237,6 +237,10 @@ int main(int argc, char **argv)
 			if (c == 'Y' && strncmp(end, ",1", 2) == 0 && (end[2] == 0 || end[2] == ',')) {
 				standby_early = true;
 				end += 2;
+				/* ,N: a nice value an earlier build passed (no
+				 * longer lowered, so nothing to take back) */
+				if (*end == ',' && (end[1] == '-' || (end[1] >= '0' && end[1] <= '9')))
+					(void)strtol(end + 1, &end, 10);
 			}
 			if (*end || v < 0 || v > INT32_MAX) {
 				log_error("--%s %s: give an fd number",

@@ -264,6 +264,11 @@ PY
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"--quota-channels N"* ]]
 	[ ! -e "$SCM_RUNTIME_DIR/endpoints/--help.sock" ]
+	# further on, -h is a word of the container's command, not scmctl's
+	run "$SCMCTL" container exec nosuch ls -h
+	[ "$status" -ne 0 ]
+	[[ "$output" != *"usage:"* ]]
+	[[ "$output" == *"nosuch"* ]]
 	# after --, --help belongs to the container's command
 	run "$SCMCTL" container run -- /bin/echo --help
 	[ "$status" -eq 0 ]

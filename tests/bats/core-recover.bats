@@ -153,17 +153,18 @@ stop_client() {
 }
 
 @test "a client in a time namespace of its own: its call sent after the crash is answered, not failed" {
-	unshare --time --monotonic 86400 true 2>/dev/null || skip "no time namespaces here"
+	unshare --time --monotonic -60 true 2>/dev/null || skip "no time namespaces here"
 	register_echo '"recover": true'
-	# the idle client's CLOCK_MONOTONIC is a day ahead of scmd's: the
-	# crash time scmd tells it must be shifted by that day, or its call,
-	# sent after the crash, looks sent before it and is failed
+	# the idle client's CLOCK_MONOTONIC is a minute behind scmd's: the
+	# crash time scmd tells it must be shifted back by that minute, or its
+	# call, sent after the crash, looks sent before it and is failed (so
+	# would it with the shift the wrong way, or with no time at all)
 	rm -f "$SCMT/go"
-	SCM_ENDPOINT=$(ep demo) bare unshare --time --monotonic 86400 "$TC" recover-idle "$SCMT/go" >"$SCMT/idle.out" 2>&1 &
+	SCM_ENDPOINT=$(ep demo) bare unshare --time --monotonic -60 "$TC" recover-idle "$SCMT/go" >"$SCMT/idle.out" 2>&1 &
 	CLIENT_PID=$!
 	wait_until 60 grep -q '^started' "$SCMT/idle.out"
 	pid=$(pgrep -f "recover-idle $SCMT/go" | tail -1)
-	grep -q '^monotonic *86400 ' "/proc/$pid/timens_offsets"
+	grep -q '^monotonic *-60 ' "/proc/$pid/timens_offsets"
 	old=$(provider_pid)
 	kill -9 "$old"
 	wait_until 60 recovered 1

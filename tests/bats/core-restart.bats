@@ -124,6 +124,7 @@ JSON
 	# (it once took the state's header for the missing fds and hung)
 	stop_scmd
 	SCMD_TEST_CUT_EARLY=1 start_scmd
+	"$SCMCTL" endpoint create demo >/dev/null
 	"$SCMCTL" endpoint create many --quota-channels 300 >/dev/null
 	cat >"$SCMT/e.json" <<JSON
 {"name":"echo","interface":"echo","exec":["$SCM_BUILD/libexec/scm-echo-provider"],"allow":["many","demo"]}
@@ -262,8 +263,8 @@ JSON
 	[[ "$output" == *"refused, scmd $SCMD_PID goes on with its previous binary"* ]]
 	[[ "$output" == *"do not load"* ]]
 	scmd_alive
-	# it failed while loading, at the lowered priority: the previous binary
-	# runs at scmd's own again
+	# it failed while loading: the previous binary runs at scmd's own
+	# priority (its providers and containers inherit it)
 	[ "$(scmd_nice)" = "$nice0" ]
 	[ "$(readlink "/proc/$SCMD_PID/exe")" = "$SCMD" ]
 	"$SCMCTL" --json channel list | grep -q "\"id\":$id"
