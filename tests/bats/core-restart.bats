@@ -115,7 +115,7 @@ JSON
 	wait_until 60 all_fit
 	none_left() { [ "$(channels_of many)" -eq 0 ]; }
 	wait_until 60 none_left
-	SCM_ENDPOINT=$(ep many) "$TC" loop 3 echo
+	SCM_ENDPOINT=$(ep many) "$TC" loop 3 echo | grep -q "^connected 3, refused 0"
 }
 
 @test "an early part the old scmd could not send whole is dropped, and the state carries everything" {
@@ -145,7 +145,7 @@ JSON
 	[ "$(generation)" = 1 ]
 	[ "$(channels_of many)" -eq 300 ]
 	[ "$(ctr_pid keep)" = "$pid" ]
-	SCM_ENDPOINT=$(ep demo) "$TC" loop 3 echo
+	SCM_ENDPOINT=$(ep demo) "$TC" loop 3 echo | grep -q "^connected 3, refused 0"
 	# and the 300 are watched: their client ends, all go
 	exec 8>&-
 	wait "$CHURN_PID"
@@ -195,7 +195,7 @@ JSON
 	[ -n "$copy" ] && [ "$copy" != "$SCMD_PID" ]
 	# the copy serves a new connection: connects, channels, calls
 	SCM_ENDPOINT=$(ep demo) "$TC" async 3
-	SCM_ENDPOINT=$(ep demo) "$TC" loop 3 echo
+	SCM_ENDPOINT=$(ep demo) "$TC" loop 3 echo | grep -q "^connected 3, refused 0"
 	# a control call waits in the socket's queue for the successor
 	( "$SCMCTL" endpoint list >"$SCMT/list.out" 2>&1; echo "exit $?" >>"$SCMT/list.out" ) &
 	: >"$SCMT/go"
