@@ -143,7 +143,7 @@ $(B)/libexec/vdisk-migrate-bench: services/vdisk/helpers/migrate-bench.py
 	$(Q_GEN)install -m 0755 $< $@
 BENCH_DEPS += $(B)/libexec/vdisk-migrate-bench
 
-# offload copy (tokens) between two providers vs cp and vs a client copy
+# offload copy (tokens) between two providers vs cp, a client copy, nbdcopy and qemu-img convert
 $(B)/libexec/vdisk-offload-bench: services/vdisk/helpers/offload-bench.sh
 	@mkdir -p $(dir $@)
 	$(Q_GEN)install -m 0755 $< $@
