@@ -255,7 +255,10 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	run "$V" trim --offset 0 --length 1M "$D/l.vhdx"
 	[ "$status" -ne 0 ]
 	stop_ lw
-	wait_until 120 unlocked
+	# (a write open, not info: info reads beside a writer, so it says
+	# nothing of whether the provider has let the write lock go yet)
+	qemu_can_write() { qemu-io -f vhdx -c 'read 0 512' "$D/l.vhdx" >/dev/null 2>&1; }
+	wait_until 120 qemu_can_write
 	# and qemu holding it for writing makes the export Busy
 	coproc QIO { qemu-io -f vhdx "$D/l.vhdx"; }
 	HOLDS="$QIO_PID"
