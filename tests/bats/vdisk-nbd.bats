@@ -260,17 +260,22 @@ assert b["unmapped"] == 2 and b["zero"] == 3, b'
 	qemu_can_write() { qemu-io -f vhdx -c 'read 0 512' "$D/l.vhdx" >/dev/null 2>&1; }
 	wait_until 120 qemu_can_write
 	# and qemu holding it for writing makes the export Busy
-	coproc QIO { qemu-io -f vhdx "$D/l.vhdx"; }
-	HOLDS="$QIO_PID"
-	echo 'write 0 4k' >&"${QIO[1]}"
+	# (qemu-io tried again until it has the lock: in a full run the
+	# provider was seen to hold it a moment longer than the write open
+	# above showed)
+	( until qemu-io -f vhdx -c 'write 0 4k' -c 'sleep 600000' "$D/l.vhdx" >/dev/null 2>&1; do sleep 0.2; done ) 3>&- &
+	HOLDS="$!"
 	qemu_holds() { ! unlocked; }
 	wait_until 120 qemu_holds
-	kill -0 "$QIO_PID"
+	kill -0 "$HOLDS"
 	run "$V" export --endpoint "$(ep writer)" --detach --name q "$D/l.vhdx" --nbd "unix:$S"
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ $output == *"in use by another process"* ]]
 	[ ! -e "$S" ]
+	kill "$HOLDS"
+	HOLDS=""
+	pkill -f -- "-c sleep 600000 $D/l.vhdx" || true
 }
 
 @test "nbd: export --list and --stop; an export name is checked; a second export of one name is refused" {
