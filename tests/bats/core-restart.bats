@@ -28,6 +28,14 @@ ctr_pid() {
 	"$SCMCTL" --json container show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])'
 }
 
+# not_saying FILE WORDS: an scmd at FILE whose dry run leaves "; WORDS" out
+# of what it says it takes (standing for an older build)
+not_saying() {
+	printf '#!/bin/sh\nif [ "$1" = --check-state ]; then "%s" "$@" | sed "s/; %s//"; exit 0; fi\nexec "%s" "$@"\n' \
+		"$SCMD" "$2" "$SCMD" >"$1"
+	chmod +x "$1"
+}
+
 # A container that ends with status 7 when asked to stop.
 run_looper() {
 	"$SCMCTL" container run -d --name "$1" -- /bin/sh -c 'trap "exit 7" TERM; while :; do sleep 0.1; done' >/dev/null
@@ -279,9 +287,7 @@ JSON
 }
 
 @test "a successor that takes --standby but not the containers early gets them with the state" {
-	printf '#!/bin/sh\nif [ "$1" = --check-state ]; then "%s" "$@" | sed "s/; takes containers early//"; exit 0; fi\nexec "%s" "$@"\n' \
-		"$SCMD" "$SCMD" >"$SCMT/standby-scmd"
-	chmod +x "$SCMT/standby-scmd"
+	not_saying "$SCMT/standby-scmd" "takes containers early"
 	run_looper c1
 	pid=$(ctr_pid c1)
 	id=$(hold_start demo)
@@ -299,9 +305,7 @@ JSON
 }
 
 @test "a successor whose dry run does not say it takes --standby (an older scmd) is exec'd in place with --restore" {
-	printf '#!/bin/sh\nif [ "$1" = --check-state ]; then "%s" "$@" | sed "s/; takes --standby//"; exit 0; fi\nexec "%s" "$@"\n' \
-		"$SCMD" "$SCMD" >"$SCMT/older-scmd"
-	chmod +x "$SCMT/older-scmd"
+	not_saying "$SCMT/older-scmd" "takes --standby"
 	id=$(hold_start demo)
 	run "$SCMCTL" daemon restart --exec "$SCMT/older-scmd"
 	echo "$output"

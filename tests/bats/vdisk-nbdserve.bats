@@ -13,6 +13,14 @@ load vdisk-nbd
 
 RAW="python3 $BATS_TEST_DIRNAME/nbd-raw.py"
 provider_pid() { "$SCMCTL" service list | awk '$1 == "vdisk" { print $4 }'; }
+# hooked VAR=VALUE: the path of a provider program that runs with that test
+# hook set, for `service restart vdisk --exec`
+hooked() {
+	local f=$SCMT/hooked-${1%%=*}
+	printf '#!/bin/sh\nexec env %s %s\n' "$1" "$SCM_BUILD/libexec/scm-vdisk-provider" >"$f"
+	chmod +x "$f"
+	echo "$f"
+}
 
 @test "nbdserve: malformed requests get an error or end their connection; the provider serves the others right" {
 	"$V" create --size 16M --block-size 1M "$D/m.vhdx"
@@ -193,10 +201,8 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	# a successor that refuses the state after adopting the disks: the
 	# handover is called off, the old process reads the connection again
 	old=$(provider_pid)
-	printf '#!/bin/sh\nexec env SCM_VDISK_RESTORE_FAIL=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/late"
-	chmod +x "$SCMT/late"
 	rounds=$(grep -c "^round" "$SCMT/pattern.out")
-	run "$SCMCTL" service restart vdisk --exec "$SCMT/late"
+	run "$SCMCTL" service restart vdisk --exec "$(hooked SCM_VDISK_RESTORE_FAIL=1)"
 	echo "$output"
 	[ "$status" -ne 0 ]
 	[ "$(provider_pid)" = "$old" ]
@@ -210,9 +216,7 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	$RAW "$S" r read 0 4096 hold >"$SCMT/raw.out" 2>&1 3>&- < <(bare sleep 600) &
 	HOLDS="${HOLDS:-} $!"
 	wait_until 60 grep -q "^held" "$SCMT/raw.out"
-	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_NOADOPT=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/noadopt"
-	chmod +x "$SCMT/noadopt"
-	run "$SCMCTL" service restart vdisk --exec "$SCMT/noadopt"
+	run "$SCMCTL" service restart vdisk --exec "$(hooked SCM_VDISK_NBD_NOADOPT=1)"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(provider_pid)" != "$old" ]
@@ -310,9 +314,7 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	want512=$(head -c 512 "$SCMT/sl.raw" | sha256sum | cut -d' ' -f1)
 	want4k=$(head -c 4096 "$SCMT/sl.raw" | sha256sum | cut -d' ' -f1)
 	export_ writer sl "$D/sl.vhdx" --nbd "unix:$S"
-	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_READ_MS=7000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
-	chmod +x "$SCMT/slow"
-	run "$SCMCTL" service restart vdisk --exec "$SCMT/slow"
+	run "$SCMCTL" service restart vdisk --exec "$(hooked SCM_VDISK_NBD_SLOW_READ_MS=7000)"
 	[ "$status" -eq 0 ]
 	slow=$(provider_pid)
 	$RAW "$S" sl read 0 512 wait "$SCMT/go" read 0 4096 >"$SCMT/raw.out" 2>&1 3>&- &
@@ -338,9 +340,7 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 @test "nbdserve: a restart while the window of 64 requests is full behind a slow write carries the connection" {
 	base_disk "$D/wi.vhdx"
 	export_ writer wi "$D/wi.vhdx" --nbd "unix:$S"
-	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_SLOW_WRITE_MS=7000 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/slow"
-	chmod +x "$SCMT/slow"
-	run "$SCMCTL" service restart vdisk --exec "$SCMT/slow"
+	run "$SCMCTL" service restart vdisk --exec "$(hooked SCM_VDISK_NBD_SLOW_WRITE_MS=7000)"
 	[ "$status" -eq 0 ]
 	slow=$(provider_pid)
 	$RAW "$S" wi pipeline 65 512 wait "$SCMT/go" read 0 4096 >"$SCMT/raw.out" 2>&1 3>&- &
@@ -371,9 +371,7 @@ assert (0, 4 << 20, True) in m and (4 << 20, 12 << 20, False) in m, m'
 	"$V" convert -O raw "$D/bu.vhdx" "$SCMT/bu.raw"
 	want=$(head -c 4096 "$SCMT/bu.raw" | sha256sum | cut -d' ' -f1)
 	export_ writer bu "$D/bu.vhdx" --nbd "unix:$S"
-	printf '#!/bin/sh\nexec env SCM_VDISK_NBD_HANDOVER_FDS=1 %s\n' "$SCM_BUILD/libexec/scm-vdisk-provider" >"$SCMT/budget"
-	chmod +x "$SCMT/budget"
-	run "$SCMCTL" service restart vdisk --exec "$SCMT/budget"
+	run "$SCMCTL" service restart vdisk --exec "$(hooked SCM_VDISK_NBD_HANDOVER_FDS=1)"
 	[ "$status" -eq 0 ]
 	local old i pids=()
 	old=$(provider_pid)
