@@ -327,6 +327,7 @@ static int restore_mig(struct bjob *b, json_object *j, scm_error **ret_err)
 	if (r < 0)
 		return scm_fail(ret_err, r, "/mig/dest: %s", b->target);
 	mig_direct_open(m, b->other);
+	mig_later_decide(b);
 	return 0;
 }
 

@@ -221,38 +221,49 @@ int mig_fold(vhdx *child, vhdx *into, uint64_t vsize, uint8_t *buf)
 }
 
 /* docs/vdisk.md, "The correspondence record" (vmap.c): one extent a
- * piece the destination holds, as both files were at the switch-over. */
-int mig_record_write(struct bjob *b, scm_error **ret_err)
+ * piece the destination holds, as both files were at the switch-over;
+ * with later (mirror mode, provider-miglater.c), the pieces whose hash is
+ * still to be made from the old file too, (*later)[k] true for those. */
+int mig_record_map(struct bjob *b, struct vmap *map, bool **later, scm_error **ret_err)
 {
 	struct bmig *m = b->mig;
-	struct vmap map = { .virtual_size = b->vsize, .chunk = BJOB_CHUNK, .source_dwg_set = !m->snapshot,
-			    .source_dwg = m->src_dwg, .dest_dwg = m->dst_dwg, .page83 = m->page83 };
-	char tmp[PATH_MAX], fin[PATH_MAX], *text = NULL;
-	size_t size = 0;
+	*map = (struct vmap){ .virtual_size = b->vsize, .chunk = BJOB_CHUNK, .source_dwg_set = !m->snapshot,
+			      .source_dwg = m->src_dwg, .dest_dwg = m->dst_dwg, .page83 = m->page83 };
 	if (strlen(b->path) >= VMAP_PATH_MAX || strlen(b->target) >= VMAP_PATH_MAX)
 		return scm_fail(ret_err, -ENAMETOOLONG, "the correspondence record: a path too long");
-	strcpy(map.source, b->path);
-	strcpy(map.dest, b->target);
-	if (!(map.ext = calloc(b->n_chunks, sizeof *map.ext)))
+	strcpy(map->source, b->path);
+	strcpy(map->dest, b->target);
+	if (!(map->ext = calloc(b->n_chunks ? b->n_chunks : 1, sizeof *map->ext)) ||
+	    (later && !(*later = calloc(b->n_chunks ? b->n_chunks : 1, sizeof **later)))) {
+		vmap_clear(map);
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	}
 	for (uint64_t c = 0; c < b->n_chunks; c++) {
 		const struct mig_rec *r = &m->rec[c];
-		if (r->st != REC_DATA && r->st != REC_ZERO)
+		if (r->st != REC_DATA && r->st != REC_ZERO && !(later && r->st == REC_LATER))
 			continue;
 		struct mig_piece pc = mig_piece_of(b, c);
-		uint64_t off = pc.off, len = pc.len;
-		struct vmap_extent *e = &map.ext[map.n++];
-		*e = (struct vmap_extent){ .src = off, .dst = off, .len = len, .zero = r->st == REC_ZERO };
+		if (later)
+			(*later)[map->n] = r->st == REC_LATER;
+		struct vmap_extent *e = &map->ext[map->n++];
+		*e = (struct vmap_extent){ .src = pc.off, .dst = pc.off, .len = pc.len, .zero = r->st == REC_ZERO };
 		memcpy(e->hash, r->hash, 32);
 	}
-	int r = vmap_format(&map, &text, &size);
-	vmap_clear(&map);
+	return 0;
+}
+
+/* The record written as DEST's, in its directory ddirfd under dname. */
+int mig_record_put(int ddirfd, const char *dname, const struct vmap *map, scm_error **ret_err)
+{
+	char tmp[PATH_MAX], fin[PATH_MAX], *text = NULL;
+	size_t size = 0;
+	int r = vmap_format(map, &text, &size);
 	if (r < 0)
-		return scm_fail(ret_err, r, "the correspondence record of %s: %s", b->target, strerror(-r));
-	snprintf(tmp, sizeof tmp, "%s%s.tmp", m->dname, MIG_REC_SUFFIX);
-	snprintf(fin, sizeof fin, "%s%s", m->dname, MIG_REC_SUFFIX);
-	(void)unlinkat(m->ddirfd, tmp, 0); /* a new file: never one planted there */
-	int fd = openat(m->ddirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		return scm_fail(ret_err, r, "the correspondence record of %s: %s", map->dest, strerror(-r));
+	snprintf(tmp, sizeof tmp, "%s%s.tmp", dname, MIG_REC_SUFFIX);
+	snprintf(fin, sizeof fin, "%s%s", dname, MIG_REC_SUFFIX);
+	(void)unlinkat(ddirfd, tmp, 0); /* a new file: never one planted there */
+	int fd = openat(ddirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		r = -errno;
 	else {
@@ -262,16 +273,26 @@ int mig_record_write(struct bjob *b, scm_error **ret_err)
 			r = -errno;
 		close(fd);
 	}
-	if (!r && renameat(m->ddirfd, tmp, m->ddirfd, fin) < 0)
+	if (!r && renameat(ddirfd, tmp, ddirfd, fin) < 0)
 		r = -errno;
-	if (!r && fsync(m->ddirfd) < 0)
+	if (!r && fsync(ddirfd) < 0)
 		r = -errno;
 	free(text);
 	if (r < 0) {
-		unlinkat(m->ddirfd, tmp, 0);
-		return scm_fail(ret_err, r, "the correspondence record %s%s: %s", b->target, MIG_REC_SUFFIX, strerror(-r));
+		unlinkat(ddirfd, tmp, 0);
+		return scm_fail(ret_err, r, "the correspondence record %s%s: %s", map->dest, MIG_REC_SUFFIX, strerror(-r));
 	}
 	return 0;
+}
+
+int mig_record_write(struct bjob *b, scm_error **ret_err)
+{
+	struct vmap map;
+	int r = mig_record_map(b, &map, NULL, ret_err);
+	if (r >= 0)
+		r = mig_record_put(b->mig->ddirfd, b->mig->dname, &map, ret_err);
+	vmap_clear(&map);
+	return r;
 }
 
 /* A record in dirfd named name, when it is the provider's own (as the job

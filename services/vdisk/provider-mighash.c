@@ -10,7 +10,7 @@
  * SHA-NI, about what the device takes to write it).
  *
  * The hasher runs as SCHED_BATCH and leaves the CPU for a moment (a
- * microsecond's sleep, mig_breathe) after every 256 KiB it hashes, so
+ * short sleep, mig_breathe) after every 256 KiB it hashes, so
  * that a thread woken where it runs, a client's (another process, and
  * another scheduling group: autogroups, containers) or the provider's
  * own, waits for 0.16 ms of hashing at most. (Hashing a batch in one
@@ -63,16 +63,20 @@ int mig_hash_alloc(struct bmig *m, uint64_t n_chunks)
 	return 0;
 }
 
+/* 20 us: a sleep of 1 us (the timer slack at 1 ns) had expired before
+ * the thread got to leave the CPU, so it never did: traced, the hasher
+ * then ran 5 ms at a stretch (29 ms at most), and the clients' requests
+ * woken on its CPU waited up to a tick for it. */
 void mig_breathe(void)
 {
-	struct timespec ts = { 0, 1000 };
+	struct timespec ts = { 0, 20000 };
 	nanosleep(&ts, NULL);
 }
 
-/* mig_sha256 of a piece, MIG_HASH_STEP bytes at a time, off the CPU for
- * a moment between them (mig_breathe): whoever waits for this CPU waits
- * for one step's hashing at most (about 0.16 ms here). */
-static void sha256_paced(const uint8_t *buf, size_t len, uint8_t out[32])
+/* A piece hashed MIG_HASH_STEP bytes at a time, off the CPU for a moment
+ * between them (mig_breathe): whoever waits for this CPU waits for one
+ * step's hashing at most (about 0.16 ms here). */
+void mig_sha256_paced(const uint8_t *buf, size_t len, uint8_t out[32])
 {
 	gnutls_hash_hd_t hd;
 	if (gnutls_hash_init(&hd, GNUTLS_DIG_SHA256) < 0) {
@@ -100,7 +104,7 @@ static void hash_batch(struct bmig *m, const struct mig_hbatch *hb)
 	uint8_t h[MIG_BATCH_MAX][32];
 	uint64_t t0 = mono_ns();
 	for (unsigned i = 0; i < hb->n; i++) {
-		sha256_paced(hb->buf + (size_t)hb->p[i].slot * BJOB_CHUNK, hb->p[i].len, h[i]);
+		mig_sha256_paced(hb->buf + (size_t)hb->p[i].slot * BJOB_CHUNK, hb->p[i].len, h[i]);
 		if (i + 1 < hb->n)
 			mig_breathe();
 	}
@@ -123,7 +127,7 @@ static void *hasher(void *arg)
 	struct sched_param sp = { 0 };
 	pthread_mutex_lock(&hs->hlock);
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
-	(void)prctl(PR_SET_TIMERSLACK, 1ul); /* its breathers: a microsecond, not the default 50 */
+	(void)prctl(PR_SET_TIMERSLACK, 1ul); /* its breathers: 20 us, not 20 to 70 */
 	(void)pthread_setname_np(pthread_self(), "vdisk-mighash");
 	for (;;) {
 		while (!hs->count && !hs->stop)

@@ -374,6 +374,8 @@ void mig_write_pieces(struct bjob *b)
 				memcpy(rec->hash, w[i].h, 32);
 			} else if (m->to_nbd) { /* no record for an export: nothing to hash */
 				rec->st = REC_UNKNOWN;
+			} else if (m->hash_later) { /* hashed from the disk's old file after the job */
+				rec->st = REC_LATER;
 			} else { /* nothing at dest to compare with: hashed later */
 				rec->st = REC_HASHING;
 				hb.p[hb.n++] = (typeof(hb.p[0])){ .c = c, .seq = ++m->rseq[c], .len = (uint32_t)w[i].len,
@@ -396,9 +398,11 @@ void mig_write_pieces(struct bjob *b)
 		 * writes) on its way to stable storage while the copy goes on,
 		 * not all of it in the flush before the switch-over
 		 * (provider-migflush.c); and the source's clients' writes, which
-		 * the last step's close of it flushes */
+		 * the last step's close of it flushes (not when the record is
+		 * made after the job, which closes it then: the clients' writes
+		 * to it meet no writeback of ours during the copy) */
 		m->wb_mark = m->copied;
-		mig_flush_kick(&m->fl, vhdx_fd(b->other), m->snapshot ? -1 : vhdx_fd(b->d->h));
+		mig_flush_kick(&m->fl, vhdx_fd(b->other), m->snapshot || m->hash_later ? -1 : vhdx_fd(b->d->h));
 	}
 }
 

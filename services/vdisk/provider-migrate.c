@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -147,6 +148,14 @@ int mig_create(struct bjob *b)
 			return scm_fail(&b->serr, -ESTALE, "%s was written since the migration started: its record no "
 					"longer says what it holds", b->target);
 		}
+		/* the record again, now that none is being written (one the
+		 * job was taken on trust for, provider-miglater.c) */
+		mig_later_wait();
+		if ((r = mig_reuse(b, &in, &b->serr)) < 0) {
+			b->other = vhdx_close(b->other);
+			return r;
+		}
+		mig_later_decide(b);
 		m->dest_made = true; /* discarded like a new one unless the job finishes */
 		if ((r = drop_record(b)) < 0)
 			return r;
@@ -195,6 +204,20 @@ int mig_create(struct bjob *b)
 	if (r < 0)
 		return r;
 	mig_direct_open(m, b->other);
+	mig_later_decide(b);
+	/* its blocks taken at once, before the copy places them one by one
+	 * (vhdx_prealloc): as much as the source's files hold, at most the
+	 * whole disk; what the copy does not use goes before the switch-over */
+	uint64_t need = 0;
+	for (vhdx *x = b->d->h; x && !vhdx_remote_uri(x); x = vhdx_parent(x)) {
+		struct stat st;
+		if (fstat(vhdx_fd(x), &st) == 0)
+			need += (uint64_t)st.st_blocks * 512;
+	}
+	uint64_t whole = (b->vsize + m->block_size - 1) / m->block_size * m->block_size;
+	m->prealloc = need < whole ? need : whole;
+	if (m->prealloc && vhdx_prealloc(b->other, m->prealloc) < 0)
+		m->prealloc = 0;
 	m->phase = m->snapshot ? MP_SNAP : MP_COPY;
 	return 0;
 }
@@ -526,7 +549,11 @@ static int existing(scm_call *call, struct bjob *b, const char *dest)
 	if (why)
 		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination; it is %s)",
 			    dest, why), -EEXIST;
-	if ((r = mig_reuse(b, &in, &err)) < 0)
+	/* a record still being written (the last migration's, just done)
+	 * may vouch for it: the job's first step checks, once it is there */
+	if ((r = mig_reuse(b, &in, &err)) < 0 && mig_later_pending())
+		scm_error_free(TAKE_PTR(err));
+	else if (r < 0)
 		return fail_chain(call, SCM_VDISK_E_EXISTS, err,
 				  "migrate: %s exists (a migration makes its destination, or reuses a copy of this disk "
 				  "that a correspondence record vouches for)", dest), -EEXIST;

@@ -32,8 +32,12 @@ enum mig_side { SIDE_NONE, SIDE_CREATE, SIDE_SLEEP, SIDE_FLUSH, SIDE_FINAL, SIDE
 /* What the destination holds of one BJOB_CHUNK piece, as copied.
  * REC_HASHING: the bytes the copy wrote, their hash still being made by
  * the job's hasher (provider-mighash.c); like REC_UNKNOWN to everyone
- * else (it vouches for nothing), and never carried to a successor. */
-enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA, REC_HASHING };
+ * else (it vouches for nothing), and never carried to a successor.
+ * REC_LATER (mirror mode of a disk without parent, m->hash_later): dest
+ * holds data there, whatever the disk holds at the switch-over; hashed
+ * from the disk's old file after the job (provider-miglater.c); like
+ * REC_UNKNOWN until then. */
+enum { REC_UNKNOWN, REC_NONE, REC_ZERO, REC_DATA, REC_HASHING, REC_LATER };
 struct mig_rec {
 	uint8_t st;
 	uint8_t hash[32]; /* SHA-256 of the piece's contents */
@@ -122,6 +126,8 @@ struct bmig {
 	uint64_t mirrored;      /* bytes of clients' writes applied to dest too */
 	uint64_t switch_bytes;  /* copied in the switch-over's pause */
 	uint64_t wb_mark;       /* m->copied when dest's early flush was last asked for */
+	uint64_t prealloc;      /* bytes of dest's file system space taken before the copy (vhdx_prealloc) */
+	bool hash_later;        /* the record's hashes made after the job (provider-miglater.c) */
 	struct mig_flusher fl;
 	uint64_t flush_us, final_us; /* side steps: flushing dest before the switch; the last step */
 	/* where the time went (the bench's breakdown): steps and side steps
@@ -237,11 +243,14 @@ static inline bool mig_inflight(const struct bmig *m, uint64_t c)
  * hashed. mig_hash_free: the thread stopped and joined (what it had not
  * hashed stays REC_HASHING), the buffers freed. */
 void mig_hash_setup(struct bmig *m);
-/* The calling thread off the CPU for a moment (a microsecond's sleep): a
+/* The calling thread off the CPU for a moment (a 20 us sleep): a
  * thread of any process waiting for this CPU runs first. (sched_yield
  * lets only this process's threads by: the scheduler picks among groups
  * first, and the provider's group keeps the CPU.) */
 void mig_breathe(void);
+/* mig_sha256, off the CPU for a moment (mig_breathe) after each
+ * MIG_HASH_STEP bytes. */
+void mig_sha256_paced(const uint8_t *buf, size_t len, uint8_t out[32]);
 int mig_hash_alloc(struct bmig *m, uint64_t n_chunks);
 void mig_hash_batch(struct bmig *m, const struct mig_hbatch *hb);
 void mig_hash_drain(struct bmig *m);
@@ -302,8 +311,23 @@ enum { CL_NONE, CL_ZERO, CL_DATA };
 int mig_own(vhdx *h, uint64_t vsize, uint64_t c, bool *ret);
 /* What child holds itself (data, ZERO) written into into. */
 int mig_fold(vhdx *child, vhdx *into, uint64_t vsize, uint8_t *buf);
-/* The correspondence record beside the destination. */
+/* The correspondence record beside the destination: its lines
+ * (mig_record_map; later: the REC_LATER pieces' too, flagged), written
+ * (mig_record_put), or both at once (mig_record_write). */
+struct vmap;
+int mig_record_map(struct bjob *b, struct vmap *map, bool **later, scm_error **ret_err);
+int mig_record_put(int ddirfd, const char *dname, const struct vmap *map, scm_error **ret_err);
 int mig_record_write(struct bjob *b, scm_error **ret_err);
+/* Mirror mode's record after the job (provider-miglater.c). Whether this
+ * job leaves its hashes for then (m->hash_later: a disk without parent,
+ * mirrored to a file); the last step's hand-off of the disk's old handle
+ * (m->old, closed by the writer once it has hashed what it must) and of
+ * the record; whether any such writer is still at work, and a wait for
+ * all of them (a migration that wants a record to reuse its dest). */
+void mig_later_decide(struct bjob *b);
+void mig_later_start(struct bjob *b);
+bool mig_later_pending(void);
+void mig_later_wait(void);
 /* dest exists (din: what it says): 0 when a correspondence record (beside
  * it or beside the disk) vouches for what it holds, which then fills
  * m->rec; -EEXIST saying why not. */

@@ -136,9 +136,11 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 				 : vhdx_write_zeroes(b->other, len, off, unmap);
 	/* what the destination holds there is no longer what the record's
 	 * hash says (a failed write may have reached it, or may still):
-	 * the record leaves the piece out (never a wrong claim) */
+	 * the record leaves the piece out (never a wrong claim); unless it
+	 * is hashed from the disk's old file after the job, which holds at
+	 * the switch-over what dest holds (a failed write: copied again) */
 	for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++)
-		m->rec[c].st = REC_UNKNOWN;
+		m->rec[c].st = m->hash_later ? REC_LATER : REC_UNKNOWN;
 	if (r < 0 && m->to_nbd)
 		dest_failed(b, r, e); /* the connection is not used again (provider-mignbd.c): the job fails */
 	else
@@ -158,6 +160,12 @@ int bjob_flushed(struct bjob *b)
 	struct bmig *m = b->mig;
 	pthread_mutex_lock(&m->dlock);
 	scm_error *e = NULL;
+	if (m->phase == MP_SWITCH && m->prealloc) {
+		/* the space taken before the copy that it did not use */
+		if (vhdx_prealloc(b->other, 0) < 0)
+			fprintf(stderr, "vdisk-provider: %s\n", vhdx_errmsg(b->other));
+		m->prealloc = 0;
+	}
 	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
 	if (r < 0)
 		dest_failed(b, r, e);
@@ -243,7 +251,7 @@ static void side_one(struct bjob *b)
 		int pol = SCHED_OTHER, slack = prctl(PR_GET_TIMERSLACK);
 		pthread_getschedparam(pthread_self(), &pol, &sp);
 		bool batch = pol == SCHED_OTHER && pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
-		if (slack > 0) /* its breathers (mig_breathe): a microsecond */
+		if (slack > 0) /* its breathers (mig_breathe): 20 us, not 20 to 70 */
 			prctl(PR_SET_TIMERSLACK, 1ul);
 		mig_write_pieces(b);
 		if (slack > 0)
@@ -260,6 +268,7 @@ static void side_one(struct bjob *b)
 	case SIDE_FINAL: {
 		scm_error *e = NULL;
 		uint64_t t0 = mono_ns();
+		bool later = m->hash_later && m->old; /* (a disk without parent: the old handle is its file) */
 		if ((r = mig_commit_sync(b->d)) < 0) /* a flush will try again */
 			fprintf(stderr, "vdisk-provider: %s: fsync of its directory: %s\n", b->path, strerror(-r));
 		if (m->to_nbd) {
@@ -284,6 +293,10 @@ static void side_one(struct bjob *b)
 			unlinkat(b->dirfd, m->child_name, 0);
 			m->old = vhdx_abandon(m->old);
 			close_beside(keep);
+		} else if (later) {
+			/* the old file hashed where the record needs it, closed,
+			 * and the record written, after the job */
+			mig_later_start(b);
 		} else if ((r = vhdx_close_checked(m->old)) < 0) {
 			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
 		}
@@ -291,7 +304,7 @@ static void side_one(struct bjob *b)
 		mig_direct_close(m); /* (its file is the disk now) */
 		m->child_made = false;
 		mig_hash_drain(m); /* every hash the record needs, made */
-		if (!m->to_nbd && mig_record_write(b, &e) < 0) {
+		if (!m->to_nbd && !later && mig_record_write(b, &e) < 0) {
 			_cleanup_free_ char *t = scm_error_text(e);
 			fprintf(stderr, "vdisk-provider: %s\n", t ? t : "the correspondence record: out of memory");
 			scm_error_free(e);
