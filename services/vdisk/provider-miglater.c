@@ -5,26 +5,32 @@
  * beside the copy took a CPU for as long as the copy ran (1.3 GiB: 0.8 s
  * of SHA-NI, 1.5-2 s with its pauses), which on two CPUs the clients'
  * requests and the copy itself queued behind. In mirror mode the disk's
- * old file holds, at the switch-over, exactly what DEST holds, and no one
- * writes it after: so the copy leaves those hashes (REC_LATER), and once
- * the job is done a thread of its own reads each such piece from the old
- * file, hashes it, closes the old file (its flush: the record vouches for
- * it as a source too) and writes the record. It runs as SCHED_IDLE and
- * leaves its CPU every 256 KiB (mig_breathe): clients and jobs go first.
+ * old file holds, at the switch-over, exactly what DEST holds: so the copy
+ * leaves those hashes (REC_LATER). The last step closes the old file as
+ * before (flushed, its lock let go), and hands a fresh descriptor of it to
+ * a thread of its own, which opens it without a lock, reads each such
+ * piece, hashes it and writes the record, at nice 19 (SCHED_BATCH),
+ * leaving its CPU every 256 KiB (mig_breathe): clients and jobs go first.
  *
- * Until then the record is missing, never wrong: a crash or a provider
- * restart meanwhile leaves none (a migration back then finds no record
- * that vouches for the old file, as after a crash before the last
- * step). A migration that starts meanwhile and would reuse its dest on
- * the strength of a record is taken on trust, and its first step (beside
- * the disk's I/O) waits for the writers, then checks the record. Only a
- * disk without parent: the old handle's parents may be DEST's too, and
- * those serve clients. */
+ * Nothing holds the old file meanwhile, so someone may write it. Every
+ * writer (ours, qemu's) renews its DataWriteGuid before its first write:
+ * the thread checks that the file still has the one it had at the
+ * switch-over before it hashes and again after (a fresh look at its
+ * header), and writes no record when it changed. So the record is
+ * missing or right, never wrong: a crash or a provider restart meanwhile
+ * leaves none either (a migration back then finds no record that vouches
+ * for the old file, as after a crash before the last step).
+ *
+ * A migration back (from DEST to the old file) that starts meanwhile is
+ * taken on trust, and its first step (beside the disk's I/O) waits for
+ * that writer, then checks the record. Only a disk without parent: the
+ * old handle's parents may be DEST's too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,15 +40,18 @@
 
 static pthread_mutex_t later_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t later_cond = PTHREAD_COND_INITIALIZER;
-static unsigned later_writers;
 
 struct later {
-	vhdx *old;          /* the disk's old handle, this thread's alone */
-	int ddirfd;         /* dest's directory */
-	char *dname, *path; /* dest's name in it; the disk's path, for errors */
+	struct later *next;  /* (the writers at work, under later_lock) */
+	vhdx *old;           /* the disk's old handle, this thread's to close */
+	int fd;              /* the old file, read-only, no lock */
+	int ddirfd;          /* dest's directory */
+	char *dname, *path;  /* dest's name in it; the old file's path */
+	vhdx_guid dwg;       /* the old file's DataWriteGuid at the switch-over */
 	struct vmap map;
-	bool *todo;         /* per extent: its hash still to make */
+	bool *todo;          /* per extent: its hash still to make */
 };
+static struct later *writers;
 
 void mig_later_decide(struct bjob *b)
 {
@@ -53,6 +62,14 @@ void mig_later_decide(struct bjob *b)
 
 static void later_free(struct later *l)
 {
+	if (l->old) {
+		int r = vhdx_close_checked(l->old);
+		if (r < 0)
+			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", l->path,
+				strerror(-r));
+	}
+	if (l->fd >= 0)
+		close(l->fd);
 	if (l->ddirfd >= 0)
 		close(l->ddirfd);
 	free(l->dname);
@@ -62,24 +79,55 @@ static void later_free(struct later *l)
 	free(l);
 }
 
+/* Does the old file still have the DataWriteGuid it had at the
+ * switch-over? (A fresh look at its header, no lock taken.) */
+static int unchanged(struct later *l, vhdx **keep, scm_error **ret_err)
+{
+	vhdx *h = NULL;
+	struct vhdx_info in;
+	int r = vhdx_open_fd(l->fd, l->path, NULL, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &h, ret_err);
+	if (r < 0)
+		return r;
+	vhdx_get_info(h, &in);
+	if (memcmp(&in.data_write_guid, &l->dwg, sizeof l->dwg))
+		r = scm_fail(ret_err, -ESTALE, "%s was written after the migration", l->path);
+	if (r >= 0 && keep)
+		*keep = h;
+	else
+		vhdx_close(h);
+	return r;
+}
+
 static void write_record(struct later *l)
 {
 	scm_error *e = NULL;
+	vhdx *h = NULL;
 	uint8_t *buf = NULL;
-	int r = posix_memalign((void **)&buf, 4096, BJOB_CHUNK) ? scm_fail(&e, -ENOMEM, "out of memory") : 0;
+	int r = vhdx_close_checked(TAKE_PTR(l->old));
+	/* test hook: the record held back while this file exists */
+	const char *hold = getenv("SCM_VDISK_RECORD_HOLD");
+	while (hold && *hold && access(hold, F_OK) == 0)
+		usleep(10000);
+	if (r < 0)
+		scm_fail(&e, r, "%s: closing it after the migration: %s", l->path, strerror(-r));
+	else if (posix_memalign((void **)&buf, 4096, BJOB_CHUNK))
+		r = scm_fail(&e, -ENOMEM, "out of memory");
+	if (r >= 0)
+		r = unchanged(l, &h, &e);
 	for (size_t k = 0; r >= 0 && k < l->map.n; k++) {
 		struct vmap_extent *x = &l->map.ext[k];
 		if (!l->todo[k])
 			continue;
-		if ((r = vhdx_read(l->old, buf, x->len, x->src)) < 0)
-			scm_fail(&e, r, "%s: reading it for the correspondence record: %s", l->path, vhdx_errmsg(l->old));
+		if ((r = vhdx_read(h, buf, x->len, x->src)) < 0)
+			scm_fail(&e, r, "%s: reading it: %s", l->path, vhdx_errmsg(h));
 		else
 			mig_sha256_paced(buf, x->len, x->hash);
 	}
 	free(buf);
-	int rc = vhdx_close_checked(l->old);
-	if (r >= 0 && rc < 0)
-		r = scm_fail(&e, rc, "%s: closing it after the migration: %s", l->path, strerror(-rc));
+	if (h)
+		vhdx_close(h);
+	if (r >= 0)
+		r = unchanged(l, NULL, &e);
 	if (r >= 0)
 		r = mig_record_put(l->ddirfd, l->dname, &l->map, &e);
 	if (r < 0) {
@@ -88,17 +136,22 @@ static void write_record(struct later *l)
 			t ? t : strerror(-r));
 	}
 	scm_error_free(e);
-	later_free(l);
 	pthread_mutex_lock(&later_lock);
-	later_writers--;
+	for (struct later **p = &writers; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
 	pthread_cond_broadcast(&later_cond);
 	pthread_mutex_unlock(&later_lock);
+	later_free(l);
 }
 
 static void *writer(void *arg)
 {
 	struct sched_param sp = { 0 };
-	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	(void)pthread_setname_np(pthread_self(), "vdisk-migrec");
 	write_record(arg);
 	return NULL;
@@ -108,26 +161,34 @@ void mig_later_start(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	scm_error *e = NULL;
+	char p[64];
+	int r = 0;
+	snprintf(p, sizeof p, "/proc/self/fd/%d", vhdx_fd(m->old));
 	struct later *l = calloc(1, sizeof *l);
-	if (!l || (l->ddirfd = -1, mig_record_map(b, &l->map, &l->todo, &e) < 0) ||
-	    (l->ddirfd = fcntl(m->ddirfd, F_DUPFD_CLOEXEC, 3)) < 0 || !(l->dname = strdup(m->dname)) ||
-	    !(l->path = strdup(b->path))) {
+	if (!l) {
+		(void)vhdx_close_checked(TAKE_PTR(m->old));
+		fprintf(stderr, "vdisk-provider: no correspondence record for %s: out of memory\n", b->target);
+		return;
+	}
+	*l = (struct later){ .old = TAKE_PTR(m->old), .fd = -1, .ddirfd = -1, .dwg = m->src_dwg };
+	if (!(l->path = strdup(b->path)) || !(l->dname = strdup(m->dname)))
+		r = scm_fail(&e, -ENOMEM, "out of memory");
+	else if ((l->fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || (l->ddirfd = fcntl(m->ddirfd, F_DUPFD_CLOEXEC, 3)) < 0)
+		r = scm_fail(&e, -errno, "%m");
+	else
+		r = mig_record_map(b, &l->map, &l->todo, &e);
+	if (r < 0) {
 		/* no record: the old file closed here, as before */
 		_cleanup_free_ char *t = scm_error_text(e);
 		fprintf(stderr, "vdisk-provider: no correspondence record for %s: %s\n", b->target,
-			t ? t : "out of memory");
+			t ? t : strerror(-r));
 		scm_error_free(e);
-		if (l)
-			later_free(l);
-		int r = vhdx_close_checked(m->old);
-		if (r < 0)
-			fprintf(stderr, "vdisk-provider: %s: closing it after the migration: %s\n", b->path, strerror(-r));
-		m->old = NULL;
+		later_free(l);
 		return;
 	}
-	l->old = TAKE_PTR(m->old);
 	pthread_mutex_lock(&later_lock);
-	later_writers++;
+	l->next = writers;
+	writers = l;
 	pthread_mutex_unlock(&later_lock);
 	pthread_t t;
 	pthread_attr_t a;
@@ -138,18 +199,39 @@ void mig_later_start(struct bjob *b)
 	pthread_attr_destroy(&a);
 }
 
-bool mig_later_pending(void)
+/* The writer of the record that would vouch for target as the source of
+ * a migration to path (a migration of path back to target), under
+ * later_lock. */
+static struct later *writer_of(const char *path, const char *target)
+{
+	for (struct later *l = writers; l; l = l->next)
+		if (!strcmp(l->map.dest, path) && !strcmp(l->map.source, target))
+			return l;
+	return NULL;
+}
+
+bool mig_later_pending(const char *path, const char *target)
 {
 	pthread_mutex_lock(&later_lock);
-	bool p = later_writers > 0;
+	bool p = writer_of(path, target) != NULL;
 	pthread_mutex_unlock(&later_lock);
 	return p;
 }
 
-void mig_later_wait(void)
+void mig_later_wait(const char *path, const char *target)
 {
 	pthread_mutex_lock(&later_lock);
-	while (later_writers)
+	while (writer_of(path, target))
 		pthread_cond_wait(&later_cond, &later_lock);
 	pthread_mutex_unlock(&later_lock);
+}
+
+unsigned mig_later_count(void)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&later_lock);
+	for (struct later *l = writers; l; l = l->next)
+		n++;
+	pthread_mutex_unlock(&later_lock);
+	return n;
 }

@@ -137,6 +137,10 @@ int mig_create(struct bjob *b)
 	if (m->to_nbd)
 		return mig_nbd_open(b);
 	if (m->reuse) { /* a copy a record vouches for: only what changed goes */
+		/* (the record that made this disk out of dest, when its writer
+		 * is still at work: provider-miglater.c; it holds dest's lock
+		 * until dest is flushed) */
+		mig_later_wait(b->path, b->target);
 		int r = m->dscoped ? vhdx_open_scoped(&m->dscope, b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr)
 				   : vhdx_open(b->target, VHDX_O_KEEP_IDENTITY, &b->other, &b->serr);
 		if (r < 0)
@@ -148,9 +152,8 @@ int mig_create(struct bjob *b)
 			return scm_fail(&b->serr, -ESTALE, "%s was written since the migration started: its record no "
 					"longer says what it holds", b->target);
 		}
-		/* the record again, now that none is being written (one the
-		 * job was taken on trust for, provider-miglater.c) */
-		mig_later_wait();
+		/* the record again, now that it is not being written (one the
+		 * job may have been taken on trust for) */
 		if ((r = mig_reuse(b, &in, &b->serr)) < 0) {
 			b->other = vhdx_close(b->other);
 			return r;
@@ -205,19 +208,6 @@ int mig_create(struct bjob *b)
 		return r;
 	mig_direct_open(m, b->other);
 	mig_later_decide(b);
-	/* its blocks taken at once, before the copy places them one by one
-	 * (vhdx_prealloc): as much as the source's files hold, at most the
-	 * whole disk; what the copy does not use goes before the switch-over */
-	uint64_t need = 0;
-	for (vhdx *x = b->d->h; x && !vhdx_remote_uri(x); x = vhdx_parent(x)) {
-		struct stat st;
-		if (fstat(vhdx_fd(x), &st) == 0)
-			need += (uint64_t)st.st_blocks * 512;
-	}
-	uint64_t whole = (b->vsize + m->block_size - 1) / m->block_size * m->block_size;
-	m->prealloc = need < whole ? need : whole;
-	if (m->prealloc && vhdx_prealloc(b->other, m->prealloc) < 0)
-		m->prealloc = 0;
 	m->phase = m->snapshot ? MP_SNAP : MP_COPY;
 	return 0;
 }
@@ -261,6 +251,42 @@ static int take_snapshot(struct bjob *b)
  * wrote to it since (mirror mode) is as durable as on the source, since
  * each client flush flushed dest too (provider-mirror.c), so no flush
  * waits in the pause then. */
+/* Before the first piece goes (on the disk's queue, where the chain's
+ * block states are read): dest's file system space for every block of
+ * dest that a piece of data falls in, taken at once (vhdx_prealloc);
+ * what the copy does not use is given back before the switch-over
+ * (mig_prealloc_drop). Not for a reused or fixed dest, which has its
+ * blocks. */
+static void prealloc_dest(struct bjob *b, vhdx *src)
+{
+	struct bmig *m = b->mig;
+	uint64_t blocks = 0, last = UINT64_MAX;
+	m->prealloc_tried = true;
+	if (m->fixed || m->reuse || m->to_nbd || !b->other)
+		return;
+	for (uint64_t c = 0; c < b->n_chunks; c++) {
+		uint64_t blk = c * BJOB_CHUNK / m->block_size;
+		if (blk != last && mig_chunk_class(src, c * BJOB_CHUNK) == CL_DATA) {
+			blocks++;
+			last = blk;
+		}
+	}
+	pthread_mutex_lock(&m->dlock);
+	if (blocks && vhdx_prealloc(b->other, blocks * m->block_size) == 0)
+		m->prealloc = blocks * m->block_size;
+	pthread_mutex_unlock(&m->dlock);
+}
+
+void mig_prealloc_drop(struct bjob *b)
+{
+	struct bmig *m = b->mig;
+	if (!m->prealloc)
+		return;
+	if (vhdx_prealloc(b->other, 0) < 0)
+		fprintf(stderr, "vdisk-provider: %s\n", vhdx_errmsg(b->other));
+	m->prealloc = 0;
+}
+
 static int switch_over(struct bjob *b)
 {
 	struct bmig *m = b->mig;
@@ -269,6 +295,9 @@ static int switch_over(struct bjob *b)
 	int r;
 	unsigned gen, rounds = 0;
 	m->pause_wait_us = (t1 - t0) / 1000; /* for the requests before it */
+	pthread_mutex_lock(&m->dlock);
+	mig_prealloc_drop(b); /* (when the flush before the switch-over did not) */
+	pthread_mutex_unlock(&m->dlock);
 again:
 	gen = mig_nbd_gen(b);
 	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n)) {
@@ -367,6 +396,8 @@ int mig_step(struct bjob *b)
 	case MP_CREATE: return mig_create(b); /* (normally a side step: mig_next) */
 	case MP_SNAP: return take_snapshot(b);
 	case MP_COPY:
+		if (!m->prealloc_tried)
+			prealloc_dest(b, m->snapshot ? vhdx_parent(d->h) : d->h);
 		if ((r = mig_copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
 			return r;
 		/* over once the side step wrote the last pieces read: until then
@@ -549,9 +580,10 @@ static int existing(scm_call *call, struct bjob *b, const char *dest)
 	if (why)
 		return fail(call, SCM_VDISK_E_EXISTS, "migrate: %s exists (a migration makes its destination; it is %s)",
 			    dest, why), -EEXIST;
-	/* a record still being written (the last migration's, just done)
-	 * may vouch for it: the job's first step checks, once it is there */
-	if ((r = mig_reuse(b, &in, &err)) < 0 && mig_later_pending())
+	/* the record of the migration that made this disk out of dest, still
+	 * being written (provider-miglater.c), may vouch for it: the job's
+	 * first step checks, once it is there */
+	if ((r = mig_reuse(b, &in, &err)) < 0 && mig_later_pending(b->path, dest))
 		scm_error_free(TAKE_PTR(err));
 	else if (r < 0)
 		return fail_chain(call, SCM_VDISK_E_EXISTS, err,

@@ -127,6 +127,7 @@ struct bmig {
 	uint64_t switch_bytes;  /* copied in the switch-over's pause */
 	uint64_t wb_mark;       /* m->copied when dest's early flush was last asked for */
 	uint64_t prealloc;      /* bytes of dest's file system space taken before the copy (vhdx_prealloc) */
+	bool prealloc_tried;
 	bool hash_later;        /* the record's hashes made after the job (provider-miglater.c) */
 	struct mig_flusher fl;
 	uint64_t flush_us, final_us; /* side steps: flushing dest before the switch; the last step */
@@ -320,14 +321,19 @@ int mig_record_put(int ddirfd, const char *dname, const struct vmap *map, scm_er
 int mig_record_write(struct bjob *b, scm_error **ret_err);
 /* Mirror mode's record after the job (provider-miglater.c). Whether this
  * job leaves its hashes for then (m->hash_later: a disk without parent,
- * mirrored to a file); the last step's hand-off of the disk's old handle
- * (m->old, closed by the writer once it has hashed what it must) and of
- * the record; whether any such writer is still at work, and a wait for
- * all of them (a migration that wants a record to reuse its dest). */
+ * mirrored to a file); the last step's hand-off of the record and of the
+ * disk's old handle (m->old, closed by the writer first); whether the
+ * writer of the record that would vouch for target, for a migration of
+ * path back to it, is still at work, and a wait for it; how many writers
+ * are at work. */
+/* The space taken for dest before the copy that it did not use, given
+ * back (under dlock). */
+void mig_prealloc_drop(struct bjob *b);
 void mig_later_decide(struct bjob *b);
 void mig_later_start(struct bjob *b);
-bool mig_later_pending(void);
-void mig_later_wait(void);
+bool mig_later_pending(const char *path, const char *target);
+void mig_later_wait(const char *path, const char *target);
+unsigned mig_later_count(void);
 /* dest exists (din: what it says): 0 when a correspondence record (beside
  * it or beside the disk) vouches for what it holds, which then fills
  * m->rec; -EEXIST saying why not. */

@@ -160,12 +160,6 @@ int bjob_flushed(struct bjob *b)
 	struct bmig *m = b->mig;
 	pthread_mutex_lock(&m->dlock);
 	scm_error *e = NULL;
-	if (m->phase == MP_SWITCH && m->prealloc) {
-		/* the space taken before the copy that it did not use */
-		if (vhdx_prealloc(b->other, 0) < 0)
-			fprintf(stderr, "vdisk-provider: %s\n", vhdx_errmsg(b->other));
-		m->prealloc = 0;
-	}
 	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
 	if (r < 0)
 		dest_failed(b, r, e);
@@ -189,6 +183,8 @@ static void side_flush(struct bjob *b)
 		(void)mig_fdatasync_beside(vhdx_fd(b->other));
 	pthread_mutex_lock(&m->dlock);
 	scm_error *e = NULL;
+	if (m->phase == MP_SWITCH)
+		mig_prealloc_drop(b); /* the space the copy did not use */
 	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
 	if (r < 0)
 		dest_failed(b, r, e);
@@ -294,7 +290,8 @@ static void side_one(struct bjob *b)
 			m->old = vhdx_abandon(m->old);
 			close_beside(keep);
 		} else if (later) {
-			/* the old file hashed where the record needs it, closed,
+			/* the old file closed (flushed: the clients' writes to it
+			 * going out beside their writes to dest), its hashes made
 			 * and the record written, after the job */
 			mig_later_start(b);
 		} else if ((r = vhdx_close_checked(m->old)) < 0) {

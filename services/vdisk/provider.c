@@ -41,6 +41,7 @@
 
 #include "nbd-parent.h"
 #include "provider-jobs.h"
+#include "provider-migrate.h"
 #include "provider-offload.h"
 
 struct disk *disks;
@@ -322,6 +323,10 @@ int main(int argc, char **argv)
 		scm_error_print(err, stderr);
 		scm_error_free(err);
 	}
+	unsigned nrec = mig_later_count();
+	if (nrec) /* (missing, never wrong: provider-miglater.c) */
+		fprintf(stderr, "vdisk-provider: stopping: %u correspondence record%s of finished migrations not "
+			"written\n", nrec, nrec == 1 ? "" : "s");
 	/* the last jobs finish and post their replies, which the provider's
 	 * free runs (to cancelled calls: only freed) */
 	provider_handed_over = provider_handed_over || scm_provider_handed_over(p);

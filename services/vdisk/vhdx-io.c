@@ -122,7 +122,11 @@ int vhdx_prealloc(vhdx *h, uint64_t len)
 			return vhdx_fail(h, -errno, "%s: giving back the space taken past its end: %m", h->path);
 		return 0;
 	}
-	(void)fallocate(h->fd, FALLOC_FL_KEEP_SIZE, (off_t)h->alloc_end, (off_t)len);
+	if (fallocate(h->fd, FALLOC_FL_KEEP_SIZE, (off_t)h->alloc_end, (off_t)len) < 0) {
+		r = -errno;
+		(void)vhdx_prealloc(h, 0); /* (a file system out of space may keep what it took) */
+		return r;
+	}
 	return 0;
 }
 

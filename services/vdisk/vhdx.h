@@ -309,8 +309,9 @@ int vhdx_place(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_foff);
  * copy will place before it starts: ext4 allocates under the file's lock,
  * so an O_DIRECT copy into holes held the clients' mirrored writes to it
  * behind its allocations and their bitmap reads. len 0 gives back what is
- * left past the end. Best effort: 0 also where the file system has no
- * fallocate, or too little space (the copy allocates as it goes). */
+ * left past the end. -errno when the space could not be taken (no
+ * fallocate, too little space: nothing is kept, the copy allocates as it
+ * goes). */
 int vhdx_prealloc(vhdx *h, uint64_t len);
 int vhdx_flush(vhdx *h);
 int vhdx_trim(vhdx *h, uint64_t len, uint64_t off);

@@ -10,7 +10,11 @@ load helpers
 load vdisk
 
 setup() {
-	vdisk_setup --env 'SCM_VDISK_JOB_STEP_US=${STEP_US:-5000}' app admin
+	vdisk_start
+	# (a test hook: a mirror migration's record is held back while
+	# record.hold exists)
+	vdisk_register --env 'SCM_VDISK_JOB_STEP_US=${STEP_US:-5000}' --env "SCM_VDISK_RECORD_HOLD=$SCMT/record.hold" \
+		app admin
 	mkdir -p "$SCMT/far"
 	export SCM_ENDPOINT
 	SCM_ENDPOINT=$(ep admin)
@@ -57,6 +61,8 @@ hold_close() {
 	wait "$HOLD"
 }
 
+zero_4k() { "$V" write --offset 0 "$1" < <(head -c 4096 /dev/zero) 2>/dev/null; } # DISK (offline)
+
 write_4k() { # DISK OFFSET: $SCMT/w4k written there (offline), once the provider let go of it
 	"$V" write --offset "$2" "$1" <"$SCMT/w4k" 2>/dev/null
 }
@@ -73,8 +79,9 @@ job_json() { # ID: the job's entry of jobs --json
 	grep -q "migrate  done" "$SCMT/job.out"
 	# the writer goes on, on DEST: its writes after the switch land there
 	more_writes
-	# the source is let go (writable by anyone now), DEST is held
-	"$V" write --offset 0 "$D/m.vhdx" < <(head -c 4096 /dev/zero)
+	# the source is let go once flushed (by the record's writer, just
+	# after the job: writable by anyone then), DEST is held
+	wait_until 60 zero_4k "$D/m.vhdx"
 	run "$V" write --offset 0 "$SCMT/far/m.vhdx" < <(head -c 4096 /dev/zero)
 	[[ $output == *'"write" lock'* ]]
 	writer_stop
@@ -157,8 +164,15 @@ assert b["fully_present"] == 9, b      # 8 MiB + 1 MiB of data
 assert b["zero"] == 5, b               # 4 written zeros + 1 trimmed
 assert b["not_present"] == 18, b
 PY
-	# the record: one line a piece DEST holds, each hash the SHA-256 of
-	# DEST's bytes there; a CRC line at the end
+	# the copy's space was taken before it (vhdx_prealloc), and what it
+	# did not use given back: no block of DEST's lies past its end
+	read -r blocks unit size < <(stat -c '%b %B %s' "$SCMT/far/i.vhdx")
+	echo "DEST: $((blocks * unit)) bytes allocated, $size long"
+	[ $((blocks * unit)) -le "$size" ]
+	# the record (written after the job, from the disk's old file): one
+	# line a piece DEST holds, each hash the SHA-256 of DEST's bytes
+	# there; a CRC line at the end
+	wait_until 60 test -s "$SCMT/far/i.vhdx.scm-map"
 	python3 - "$SCMT/far/i.vhdx.scm-map" "$SCMT/got.raw" <<'PY'
 import hashlib, sys
 lines = open(sys.argv[1]).read().splitlines()
@@ -436,6 +450,80 @@ JSON
 	hold_close
 	same "$SCMT/far/a.vhdx"
 }
+
+@test "migrate: the record comes after the job, never stale; a migration back meanwhile waits for it, then copies nothing" {
+	base_disk "$D/r.vhdx"
+	"$V" convert -O raw "$D/r.vhdx" "$SCMT/expected"
+	hold_open "$D/r.vhdx"
+	touch "$SCMT/record.hold"
+	"$V" migrate "$D/r.vhdx" "$SCMT/far/r.vhdx"
+	# done, its record held back: none, not even half of one
+	[ ! -e "$SCMT/far/r.vhdx.scm-map" ] && [ ! -e "$SCMT/far/r.vhdx.scm-map.tmp" ]
+	# back, taken on trust: its first step waits for the record, which
+	# the hold keeps from coming
+	id=$("$V" migrate --detach "$SCMT/far/r.vhdx" "$D/r.vhdx")
+	wait_until 60 job_running "$id"
+	[ ! -e "$SCMT/far/r.vhdx.scm-map" ]
+	run job_json "$id"
+	echo "$output"
+	[[ $output == *'"state":"running"'* ]]
+	rm "$SCMT/record.hold"
+	"$V" job "$id" wait
+	run job_json "$id"
+	echo "$output"
+	[[ $output == *'"bytes_copied":0,"bytes_skipped":9437184'* ]]
+	hold_close
+	same "$D/r.vhdx"
+}
+
+@test "migrate: a provider killed before its record is made leaves none; the way back is refused, both files intact" {
+	base_disk "$D/k.vhdx"
+	"$V" convert -O raw "$D/k.vhdx" "$SCMT/expected"
+	hold_open "$D/k.vhdx"
+	touch "$SCMT/record.hold"
+	"$V" migrate "$D/k.vhdx" "$SCMT/far/k.vhdx"
+	kill -9 "$(provider_pid)"
+	exec 7>&-
+	wait "$HOLD" || true # (its channel went with the provider)
+	rm "$SCMT/record.hold"
+	[ ! -e "$SCMT/far/k.vhdx.scm-map" ] && [ ! -e "$SCMT/far/k.vhdx.scm-map.tmp" ]
+	[ ! -e "$D/k.vhdx.scm-map" ]
+	# nothing vouches for the old file: not reused, not touched
+	cp "$D/k.vhdx" "$SCMT/k.before"
+	hold_open "$SCMT/far/k.vhdx"
+	run "$V" migrate "$SCMT/far/k.vhdx" "$D/k.vhdx"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"exists"*"no correspondence record"* ]]
+	hold_close
+	cmp "$D/k.vhdx" "$SCMT/k.before"
+	same "$SCMT/far/k.vhdx"
+	same "$D/k.vhdx"
+}
+
+@test "migrate: the old file written before its record is made: no record, the way back refused" {
+	base_disk "$D/w.vhdx"
+	hold_open "$D/w.vhdx"
+	touch "$SCMT/record.hold"
+	"$V" migrate "$D/w.vhdx" "$SCMT/far/w.vhdx"
+	hold_close
+	# the old file, let go, written (its DataWriteGuid renewed) while its
+	# hashes wait: hashes of it would not be what DEST held
+	head -c 4096 /dev/urandom >"$SCMT/w4k"
+	write_4k "$D/w.vhdx" 0
+	rm "$SCMT/record.hold"
+	wait_until 60 grep -q "no correspondence record for $SCMT/far/w.vhdx: $D/w.vhdx was written after the migration" \
+		"$SCMT"/run/logs/vdisk.log
+	[ ! -e "$SCMT/far/w.vhdx.scm-map" ] && [ ! -e "$SCMT/far/w.vhdx.scm-map.tmp" ]
+	hold_open "$SCMT/far/w.vhdx"
+	run "$V" migrate "$SCMT/far/w.vhdx" "$D/w.vhdx"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"exists"*"no correspondence record"* ]]
+	hold_close
+}
+
+job_running() { [[ $(job_json "$1") == *'"state":"running"'* ]]; }
 
 # nbd_job ID FIELD: the job's FIELD (jobs --json)
 nbd_job() { "$V" jobs --json | jq -r ".[] | select(.id == $1) | .$2"; }
