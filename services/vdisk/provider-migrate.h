@@ -127,6 +127,7 @@ struct bmig {
 	uint64_t switch_bytes;  /* copied in the switch-over's pause */
 	uint64_t wb_mark;       /* m->copied when dest's early flush was last asked for */
 	uint64_t prealloc;      /* bytes of dest's file system space taken before the copy (vhdx_prealloc) */
+	uint64_t prealloc_want;  /* to take in the next side step (prealloc_dest) */
 	bool prealloc_tried;
 	bool hash_later;        /* the record's hashes made after the job (provider-miglater.c) */
 	struct mig_flusher fl;
