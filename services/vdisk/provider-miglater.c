@@ -33,6 +33,7 @@
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "provider-migrate.h"
@@ -226,10 +227,20 @@ void mig_later_wait(const char *path, const char *target)
 	pthread_mutex_unlock(&later_lock);
 }
 
-unsigned mig_later_count(void)
+unsigned mig_later_drain(unsigned ms)
 {
+	struct timespec until;
 	unsigned n = 0;
+	clock_gettime(CLOCK_REALTIME, &until); /* (the condition's clock) */
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
 	pthread_mutex_lock(&later_lock);
+	while (writers && pthread_cond_timedwait(&later_cond, &later_lock, &until) == 0)
+		;
 	for (struct later *l = writers; l; l = l->next)
 		n++;
 	pthread_mutex_unlock(&later_lock);

@@ -325,8 +325,9 @@ int mig_record_write(struct bjob *b, scm_error **ret_err);
  * mirrored to a file); the last step's hand-off of the record and of the
  * disk's old handle (m->old, closed by the writer first); whether the
  * writer of the record that would vouch for target, for a migration of
- * path back to it, is still at work, and a wait for it; how many writers
- * are at work. */
+ * path back to it, is still at work, and a wait for it; a wait of at
+ * most ms for every writer (a provider stopping), saying how many are
+ * still at work. */
 /* The space taken for dest before the copy that it did not use, given
  * back (under dlock). */
 void mig_prealloc_drop(struct bjob *b);
@@ -334,7 +335,7 @@ void mig_later_decide(struct bjob *b);
 void mig_later_start(struct bjob *b);
 bool mig_later_pending(const char *path, const char *target);
 void mig_later_wait(const char *path, const char *target);
-unsigned mig_later_count(void);
+unsigned mig_later_drain(unsigned ms);
 /* dest exists (din: what it says): 0 when a correspondence record (beside
  * it or beside the disk) vouches for what it holds, which then fills
  * m->rec; -EEXIST saying why not. */

@@ -323,8 +323,11 @@ int main(int argc, char **argv)
 		scm_error_print(err, stderr);
 		scm_error_free(err);
 	}
-	unsigned nrec = mig_later_count();
-	if (nrec) /* (missing, never wrong: provider-miglater.c) */
+	/* the records of migrations just finished: a few seconds for them,
+	 * else they are missing (never wrong: provider-miglater.c); not on
+	 * a handover, whose successor must take over at once */
+	unsigned nrec = provider_handed_over || scm_provider_handed_over(p) ? 0 : mig_later_drain(5000);
+	if (nrec)
 		fprintf(stderr, "vdisk-provider: stopping: %u correspondence record%s of finished migrations not "
 			"written\n", nrec, nrec == 1 ? "" : "s");
 	/* the last jobs finish and post their replies, which the provider's
