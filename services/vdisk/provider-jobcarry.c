@@ -146,8 +146,6 @@ static int save_mig(struct bjob *b, json_object *o, scm_error **ret_err)
 	add_u64(j, "throttle", m->throttle);
 	add_u64(j, "max_pause_us", m->max_pause_us);
 	add_u64(j, "passes", m->passes);
-	add_u64(j, "prealloc", m->prealloc);
-	add_u64(j, "prealloc_tried", m->prealloc_tried);
 	add_u64(j, "copied", m->copied);
 	add_u64(j, "skipped", m->skipped);
 	add_u64(j, "mirrored", m->mirrored);
@@ -282,8 +280,6 @@ static int restore_mig(struct bjob *b, json_object *j, scm_error **ret_err)
 	m->throttle = get_u64(j, "throttle");
 	m->max_pause_us = get_u64(j, "max_pause_us");
 	m->passes = (unsigned)get_u64(j, "passes");
-	m->prealloc = get_u64(j, "prealloc");
-	m->prealloc_tried = get_u64(j, "prealloc_tried") || m->phase > MP_COPY;
 	m->copied = get_u64(j, "copied");
 	m->skipped = get_u64(j, "skipped");
 	m->mirrored = get_u64(j, "mirrored");

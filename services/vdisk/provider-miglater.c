@@ -13,12 +13,14 @@
  * leaving its CPU every 256 KiB (mig_breathe): clients and jobs go first.
  *
  * Nothing holds the old file meanwhile, so someone may write it. Every
- * writer (ours, qemu's) renews its DataWriteGuid before its first write:
- * the thread checks that the file still has the one it had at the
- * switch-over before it hashes and again after (a fresh look at its
- * header), and writes no record when it changed. So the record is
- * missing or right, never wrong: a crash or a provider restart meanwhile
- * leaves none either (a migration back then finds no record that vouches
+ * writer of a VHDX (ours, qemu's) renews its DataWriteGuid before its
+ * first write, or its FileWriteGuid (ours keeping the identity: a merge
+ * into it), and any write changes the inode's change time: the thread
+ * checks all three before it hashes and again after (the DataWriteGuid
+ * against the switch-over's), and writes no record when one changed.
+ * So the record is missing or right (but for a write in the moment
+ * between the close and the first check that renews none of the three):
+ * a crash or a provider restart meanwhile leaves none either (a migration back then finds no record that vouches
  * for the old file, as after a crash before the last step).
  *
  * A migration back (from DEST to the old file) that starts meanwhile is
@@ -31,6 +33,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,6 +52,8 @@ struct later {
 	int ddirfd;          /* dest's directory */
 	char *dname, *path;  /* dest's name in it; the old file's path */
 	vhdx_guid dwg;       /* the old file's DataWriteGuid at the switch-over */
+	vhdx_guid fwg;       /* its FileWriteGuid, and its inode's change time, once closed */
+	struct timespec ctime;
 	struct vmap map;
 	bool *todo;          /* per extent: its hash still to make */
 };
@@ -80,17 +85,29 @@ static void later_free(struct later *l)
 	free(l);
 }
 
-/* Does the old file still have the DataWriteGuid it had at the
- * switch-over? (A fresh look at its header, no lock taken.) */
-static int unchanged(struct later *l, vhdx **keep, scm_error **ret_err)
+/* Has the old file been left as it was? Its DataWriteGuid the one it
+ * had at the switch-over, and (first: noted; then: compared) its
+ * FileWriteGuid, which every writing session renews (ours keeping the
+ * identity too: a merge into it), and its inode's change time, which
+ * any write changes (a raw one too). A fresh look at its header, no lock
+ * taken. */
+static int unchanged(struct later *l, bool first, vhdx **keep, scm_error **ret_err)
 {
 	vhdx *h = NULL;
 	struct vhdx_info in;
+	struct stat st;
+	if (fstat(l->fd, &st) < 0)
+		return scm_fail(ret_err, -errno, "%s: %m", l->path);
 	int r = vhdx_open_fd(l->fd, l->path, NULL, VHDX_O_RDONLY | VHDX_O_NO_LOCK, &h, ret_err);
 	if (r < 0)
 		return r;
 	vhdx_get_info(h, &in);
-	if (memcmp(&in.data_write_guid, &l->dwg, sizeof l->dwg))
+	if (first) {
+		l->fwg = in.file_write_guid;
+		l->ctime = st.st_ctim;
+	}
+	if (memcmp(&in.data_write_guid, &l->dwg, sizeof l->dwg) || memcmp(&in.file_write_guid, &l->fwg, sizeof l->fwg) ||
+	    st.st_ctim.tv_sec != l->ctime.tv_sec || st.st_ctim.tv_nsec != l->ctime.tv_nsec)
 		r = scm_fail(ret_err, -ESTALE, "%s was written after the migration", l->path);
 	if (r >= 0 && keep)
 		*keep = h;
@@ -104,17 +121,18 @@ static void write_record(struct later *l)
 	scm_error *e = NULL;
 	vhdx *h = NULL;
 	uint8_t *buf = NULL;
+	/* closed, and at once what the file is like noted: a moment unlocked */
 	int r = vhdx_close_checked(TAKE_PTR(l->old));
+	if (r < 0)
+		scm_fail(&e, r, "%s: closing it after the migration: %s", l->path, strerror(-r));
+	else
+		r = unchanged(l, true, &h, &e);
 	/* test hook: the record held back while this file exists */
 	const char *hold = getenv("SCM_VDISK_RECORD_HOLD");
 	while (hold && *hold && access(hold, F_OK) == 0)
 		usleep(10000);
-	if (r < 0)
-		scm_fail(&e, r, "%s: closing it after the migration: %s", l->path, strerror(-r));
-	else if (posix_memalign((void **)&buf, 4096, BJOB_CHUNK))
+	if (r >= 0 && posix_memalign((void **)&buf, 4096, BJOB_CHUNK))
 		r = scm_fail(&e, -ENOMEM, "out of memory");
-	if (r >= 0)
-		r = unchanged(l, &h, &e);
 	for (size_t k = 0; r >= 0 && k < l->map.n; k++) {
 		struct vmap_extent *x = &l->map.ext[k];
 		if (!l->todo[k])
@@ -128,7 +146,7 @@ static void write_record(struct later *l)
 	if (h)
 		vhdx_close(h);
 	if (r >= 0)
-		r = unchanged(l, NULL, &e);
+		r = unchanged(l, false, NULL, &e);
 	if (r >= 0)
 		r = mig_record_put(l->ddirfd, l->dname, &l->map, &e);
 	if (r < 0) {

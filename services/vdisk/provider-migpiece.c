@@ -342,13 +342,6 @@ void mig_write_pieces(struct bjob *b)
 	uint64_t t0 = mono_ns();
 	int r = 0;
 	m->dest_unflushed = true;
-	if (m->prealloc_want) { /* dest's space, taken once before the first write (provider-migrate.c) */
-		pthread_mutex_lock(&m->dlock);
-		if (vhdx_prealloc(b->other, m->prealloc_want) == 0)
-			m->prealloc = m->prealloc_want;
-		pthread_mutex_unlock(&m->dlock);
-		m->prealloc_want = 0;
-	}
 	for (; n < m->n_wpend && r >= 0; n++) {
 		r = piece_start(b, &m->wpend[n], &w[n]);
 		flying += w[n].flying;

@@ -251,40 +251,6 @@ static int take_snapshot(struct bjob *b)
  * wrote to it since (mirror mode) is as durable as on the source, since
  * each client flush flushed dest too (provider-mirror.c), so no flush
  * waits in the pause then. */
-/* Before the first piece goes (on the disk's queue, where the chain's
- * block states are read): how much space dest's blocks that a piece of
- * data falls in take, for the first side step to take from the file
- * system at once (vhdx_prealloc: 12 ms for 1.3 GiB here, beside the
- * clients' I/O); what the copy does not use is given back before the
- * switch-over (mig_prealloc_drop). Not for a reused or fixed dest,
- * which has its blocks. */
-static void prealloc_dest(struct bjob *b, vhdx *src)
-{
-	struct bmig *m = b->mig;
-	uint64_t blocks = 0, last = UINT64_MAX;
-	m->prealloc_tried = true;
-	if (m->fixed || m->reuse || m->to_nbd || !b->other)
-		return;
-	for (uint64_t c = 0; c < b->n_chunks; c++) {
-		uint64_t blk = c * BJOB_CHUNK / m->block_size;
-		if (blk != last && mig_chunk_class(src, c * BJOB_CHUNK) == CL_DATA) {
-			blocks++;
-			last = blk;
-		}
-	}
-	m->prealloc_want = blocks * m->block_size;
-}
-
-void mig_prealloc_drop(struct bjob *b)
-{
-	struct bmig *m = b->mig;
-	if (!m->prealloc)
-		return;
-	if (vhdx_prealloc(b->other, 0) < 0)
-		fprintf(stderr, "vdisk-provider: %s\n", vhdx_errmsg(b->other));
-	m->prealloc = 0;
-}
-
 static int switch_over(struct bjob *b)
 {
 	struct bmig *m = b->mig;
@@ -293,9 +259,6 @@ static int switch_over(struct bjob *b)
 	int r;
 	unsigned gen, rounds = 0;
 	m->pause_wait_us = (t1 - t0) / 1000; /* for the requests before it */
-	pthread_mutex_lock(&m->dlock);
-	mig_prealloc_drop(b); /* (when the flush before the switch-over did not) */
-	pthread_mutex_unlock(&m->dlock);
 again:
 	gen = mig_nbd_gen(b);
 	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n)) {
@@ -394,8 +357,6 @@ int mig_step(struct bjob *b)
 	case MP_CREATE: return mig_create(b); /* (normally a side step: mig_next) */
 	case MP_SNAP: return take_snapshot(b);
 	case MP_COPY:
-		if (!m->prealloc_tried)
-			prealloc_dest(b, m->snapshot ? vhdx_parent(d->h) : d->h);
 		if ((r = mig_copy_pass(b, m->snapshot ? vhdx_parent(d->h) : d->h, !m->snapshot, false, 0)) < 0)
 			return r;
 		/* over once the side step wrote the last pieces read: until then
@@ -581,7 +542,8 @@ static int existing(scm_call *call, struct bjob *b, const char *dest)
 	/* the record of the migration that made this disk out of dest, still
 	 * being written (provider-miglater.c), may vouch for it: the job's
 	 * first step checks, once it is there */
-	if ((r = mig_reuse(b, &in, &err)) < 0 && mig_later_pending(b->path, dest))
+	bool pending = mig_later_pending(b->path, dest); /* (first: it may end meanwhile) */
+	if ((r = mig_reuse(b, &in, &err)) < 0 && pending)
 		scm_error_free(TAKE_PTR(err));
 	else if (r < 0)
 		return fail_chain(call, SCM_VDISK_E_EXISTS, err,

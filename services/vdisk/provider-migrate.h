@@ -126,9 +126,6 @@ struct bmig {
 	uint64_t mirrored;      /* bytes of clients' writes applied to dest too */
 	uint64_t switch_bytes;  /* copied in the switch-over's pause */
 	uint64_t wb_mark;       /* m->copied when dest's early flush was last asked for */
-	uint64_t prealloc;      /* bytes of dest's file system space taken before the copy (vhdx_prealloc) */
-	uint64_t prealloc_want;  /* to take in the next side step (prealloc_dest) */
-	bool prealloc_tried;
 	bool hash_later;        /* the record's hashes made after the job (provider-miglater.c) */
 	struct mig_flusher fl;
 	uint64_t flush_us, final_us; /* side steps: flushing dest before the switch; the last step */
@@ -328,9 +325,6 @@ int mig_record_write(struct bjob *b, scm_error **ret_err);
  * path back to it, is still at work, and a wait for it; a wait of at
  * most ms for every writer (a provider stopping), saying how many are
  * still at work. */
-/* The space taken for dest before the copy that it did not use, given
- * back (under dlock). */
-void mig_prealloc_drop(struct bjob *b);
 void mig_later_decide(struct bjob *b);
 void mig_later_start(struct bjob *b);
 bool mig_later_pending(const char *path, const char *target);

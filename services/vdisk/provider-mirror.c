@@ -183,8 +183,6 @@ static void side_flush(struct bjob *b)
 		(void)mig_fdatasync_beside(vhdx_fd(b->other));
 	pthread_mutex_lock(&m->dlock);
 	scm_error *e = NULL;
-	if (m->phase == MP_SWITCH)
-		mig_prealloc_drop(b); /* the space the copy did not use */
 	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
 	if (r < 0)
 		dest_failed(b, r, e);

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vhdx-internal.h"
@@ -106,27 +105,6 @@ static int alloc_space(vhdx *h, uint64_t len, uint64_t *ret_off)
 	if (h->alloc_end > h->file_size)
 		h->file_size = h->alloc_end;
 	*ret_off = off;
-	return 0;
-}
-
-int vhdx_prealloc(vhdx *h, uint64_t len)
-{
-	int r = vhdx_ensure_writable(h, true);
-	if (r < 0)
-		return r;
-	if (!len) {
-		/* a truncate to the size the file has frees the blocks past
-		 * its end (ext4, xfs) */
-		struct stat st;
-		if (fstat(h->fd, &st) < 0 || ftruncate(h->fd, st.st_size) < 0)
-			return vhdx_fail(h, -errno, "%s: giving back the space taken past its end: %m", h->path);
-		return 0;
-	}
-	if (fallocate(h->fd, FALLOC_FL_KEEP_SIZE, (off_t)h->alloc_end, (off_t)len) < 0) {
-		r = -errno;
-		(void)vhdx_prealloc(h, 0); /* (a file system out of space may keep what it took) */
-		return r;
-	}
 	return 0;
 }
 

@@ -303,16 +303,6 @@ int vhdx_adopt(vhdx *h, uint64_t off, uint64_t len, uint64_t foff);
  * writes them through its own fd of the file (a migration's copy, with
  * O_DIRECT, beside the handle's other writes). */
 int vhdx_place(vhdx *h, uint64_t off, uint64_t len, uint64_t *ret_foff);
-/* The file system's space for the next len bytes of new blocks, taken
- * now past the file's end (its size unchanged): blocks placed there later
- * are written without allocating on the way. A migration takes what its
- * copy will place before it starts: ext4 allocates under the file's lock,
- * so an O_DIRECT copy into holes held the clients' mirrored writes to it
- * behind its allocations and their bitmap reads. len 0 gives back what is
- * left past the end. -errno when the space could not be taken (no
- * fallocate, too little space: nothing is kept, the copy allocates as it
- * goes). */
-int vhdx_prealloc(vhdx *h, uint64_t len);
 int vhdx_flush(vhdx *h);
 int vhdx_trim(vhdx *h, uint64_t len, uint64_t off);
 /* Whole blocks [off, off + len) become ZERO (read as zeros whatever a
