@@ -55,7 +55,7 @@ struct later {
 	vhdx_guid fwg;       /* its FileWriteGuid, and its inode's change time, once closed */
 	struct timespec ctime;
 	struct vmap map;
-	bool *todo;          /* per extent: its hash still to make */
+	bool *unhashed;      /* per extent: its hash is to be made from the old file */
 };
 static struct later *writers;
 
@@ -80,7 +80,7 @@ static void later_free(struct later *l)
 		close(l->ddirfd);
 	free(l->dname);
 	free(l->path);
-	free(l->todo);
+	free(l->unhashed);
 	vmap_clear(&l->map);
 	free(l);
 }
@@ -135,7 +135,7 @@ static void write_record(struct later *l)
 		r = scm_fail(&e, -ENOMEM, "out of memory");
 	for (size_t k = 0; r >= 0 && k < l->map.n; k++) {
 		struct vmap_extent *x = &l->map.ext[k];
-		if (!l->todo[k])
+		if (!l->unhashed[k])
 			continue;
 		if ((r = vhdx_read(h, buf, x->len, x->src)) < 0)
 			scm_fail(&e, r, "%s: reading it: %s", l->path, vhdx_errmsg(h));
@@ -195,7 +195,7 @@ void mig_later_start(struct bjob *b)
 	else if ((l->fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || (l->ddirfd = fcntl(m->ddirfd, F_DUPFD_CLOEXEC, 3)) < 0)
 		r = scm_fail(&e, -errno, "%m");
 	else
-		r = mig_record_map(b, &l->map, &l->todo, &e);
+		r = mig_record_map(b, &l->map, &l->unhashed, &e);
 	if (r < 0) {
 		/* no record: the old file closed here, as before */
 		_cleanup_free_ char *t = scm_error_text(e);
