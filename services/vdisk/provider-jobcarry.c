@@ -169,6 +169,9 @@ static int save_mig(struct bjob *b, json_object *o, scm_error **ret_err)
 	struct mig_rec *rc = malloc(b->n_chunks ? b->n_chunks * sizeof *rc : 1);
 	if (!rc)
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
+	/* clients' writes queued for dest: there first (the clients are
+	 * held), so dest and the dirty map carried say all of it */
+	mig_mirq_stop(b, true);
 	pthread_mutex_lock(&m->dlock);
 	memcpy(rc, m->rec, b->n_chunks * sizeof *rc);
 	pthread_mutex_unlock(&m->dlock);

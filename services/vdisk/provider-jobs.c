@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "provider-jobs.h"
+#include "provider-migrate.h"
 #include "provider-offload.h"
 
 #define FINISHED_KEPT 16 /* finished jobs job_list still shows */
@@ -425,6 +426,8 @@ void bjob_shutdown(void)
 	while (bjobs) {
 		struct bjob *b = bjobs;
 		bjobs = b->next;
+		if (b->mig)
+			mig_mirq_stop(b, false); /* its thread writes dest's handle */
 		if (provider_handed_over) /* the new process's now (provider-jobcarry.c) */
 			vhdx_abandon(b->other);
 		else

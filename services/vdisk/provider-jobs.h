@@ -68,7 +68,12 @@ extern uint64_t bjob_next_id;
 extern unsigned bjob_step_us;
 /* test hook: $SCM_VDISK_JOB_LIMIT (provider-jobsteps.c) */
 bool bjob_limited(const struct bjob *b);
-/* reads both test hooks' variables: once, as the provider starts */
+/* test hook: $SCM_VDISK_MIRQ_US, a pause before each client's write the
+ * mirror migration's queue applies to DEST (provider-mirq.c), so that a
+ * test can have the queue long while the copy's passes and the
+ * switch-over meet it */
+extern unsigned bjob_mirq_us;
+/* reads the test hooks' variables: once, as the provider starts */
 void bjob_hooks_init(void);
 
 /* provider-jobsteps.c */
@@ -150,6 +155,7 @@ int do_migrate(scm_call *call, const char *path, const char *dest, const char *m
 	       uint64_t max_pause, void *ud);
 int mig_step(struct bjob *b);           /* a work step, exclusive on the disk's queue */
 void mig_side(struct bjob *b);          /* a side step */
+void mig_side_run(struct bjob *b);      /* a side step, on the job's side thread (provider-migside.c) */
 int mig_rollback(struct bjob *b);       /* cancel or failure: the source as it was, dest gone */
 void mig_next(struct bjob *b);          /* on the loop: submits the next step */
 bool mig_write_pending(const struct bjob *b); /* pieces read, their side step to come */

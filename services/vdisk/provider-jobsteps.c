@@ -272,6 +272,7 @@ static int rollback(struct bjob *b, vhdx *h)
  * test of a pointer. The file is read at each step: a test moves the
  * limit while the job runs. */
 static const char *limit_file;
+unsigned bjob_mirq_us;
 
 void bjob_hooks_init(void)
 {
@@ -279,6 +280,8 @@ void bjob_hooks_init(void)
 	limit_file = p && *p ? p : NULL;
 	const char *us = getenv("SCM_VDISK_JOB_STEP_US");
 	bjob_step_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
+	us = getenv("SCM_VDISK_MIRQ_US");
+	bjob_mirq_us = us ? (unsigned)strtoul(us, NULL, 10) : 0;
 }
 
 bool bjob_limited(const struct bjob *b)
@@ -318,7 +321,7 @@ void bjob_step_run(struct iopool_job *pj)
 			b->r = r;
 		return;
 	case STEP_SIDE:
-		mig_side(b);
+		mig_side_run(b);
 		if (b->complete)
 			d->bjob_io = NULL;
 		return;

@@ -46,7 +46,8 @@ int mig_read_piece(struct bjob *b, vhdx *src, uint64_t c, bool clear, unsigned s
 		__atomic_fetch_and(&b->dirty[c / 8], (uint8_t)~(1u << (c % 8)), __ATOMIC_RELAXED);
 	/* from here a client's write to it only marks it dirty, until the
 	 * side step has put it in dest */
-	m->inflight[c / 8] |= (uint8_t)(1u << (c % 8));
+	__atomic_fetch_or(&m->inflight[c / 8], (uint8_t)(1u << (c % 8)), __ATOMIC_RELEASE);
+	mig_mirq_take(b, c); /* what clients' writes queued for it: carried by the copy now */
 	int cl = mig_chunk_class(src, pc.off);
 	if (cl < 0)
 		return cl;
@@ -385,7 +386,8 @@ void mig_write_pieces(struct bjob *b)
 		}
 	/* from here on a client's write there goes to dest too */
 	for (unsigned i = 0; i < n; i++)
-		m->inflight[m->wpend[i].c / 8] &= (uint8_t)~(1u << (m->wpend[i].c % 8));
+		__atomic_fetch_and(&m->inflight[m->wpend[i].c / 8], (uint8_t)~(1u << (m->wpend[i].c % 8)),
+				   __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&m->pcond);
 	pthread_mutex_unlock(&m->dlock);
 	m->copy_ns += mono_ns() - t0;

@@ -41,7 +41,9 @@ void mig_free(struct bjob *b)
 	struct bmig *m = b->mig;
 	if (!m)
 		return;
+	mig_sider_free(m); /* (no side step runs: the job is not stepping) */
 	mig_flush_stop(&m->fl); /* its descriptors, before the files go */
+	mig_mirq_free(b); /* (stopped already where dest's handle closed first) */
 	vhdx_close(m->old);
 	safe_close(m->drootfd);
 	safe_close(m->ddirfd);
@@ -258,6 +260,9 @@ static int switch_over(struct bjob *b)
 	int r;
 	unsigned gen, rounds = 0;
 	m->pause_wait_us = (t1 - t0) / 1000; /* for the requests before it */
+	/* clients' writes queued for dest: applied (most were, by the flush
+	 * before this step); from here on no write mirrors */
+	mig_mirq_stop(b, true);
 again:
 	gen = mig_nbd_gen(b);
 	for (uint64_t c = bjob_dirty_next(b, 0, &n); c != UINT64_MAX; c = bjob_dirty_next(b, c + 1, &n)) {
@@ -433,6 +438,7 @@ int mig_rollback(struct bjob *b)
 	if (b->switched)
 		return 0;
 	mig_flush_stop(&m->fl);
+	mig_mirq_stop(b, false); /* dest goes: what was queued for it too */
 	mig_direct_close(m);
 	b->other = vhdx_close(b->other);
 	if (m->nbd) { /* what the export got is left there: it is not the disk */
@@ -567,6 +573,8 @@ void mig_init(struct bjob *b, struct bmig *m)
 	pthread_condattr_destroy(&ca);
 	mig_hash_setup(m);
 	mig_flush_setup(&m->fl);
+	mig_mirq_setup(&m->mq);
+	mig_sider_setup(&m->sd);
 	b->mig_q = &m->q;
 }
 

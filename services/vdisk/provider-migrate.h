@@ -21,6 +21,7 @@
 #define MIG_HASH_STEP (256u << 10) /* hashed between two breathers (mig_breathe) */
 #define MIG_BATCH_NS 20000000ull /* and no more once a step has run this long */
 #define MIG_WRITEBACK (64u << 20) /* copied bytes after which dest's early flush is asked for */
+#define MIG_MIRQ_BYTES (4u << 20) /* clients' writes queued for dest before a client waits (provider-mirq.c) */
 #define MIG_CHILD_SUFFIX ".migrate.avhdx" /* snapshot mode: the child beside the disk */
 #define MIG_REC_SUFFIX ".scm-map"         /* the correspondence record beside dest */
 #define MIG_NEW_SUFFIX ".scm-new"         /* dest while it is being made */
@@ -85,6 +86,31 @@ struct mig_flusher {
 	unsigned n;             /* flushes done */
 };
 
+/* Clients' writes mirrored to dest behind their reply (provider-mirq.c),
+ * in mirror mode to a file: a FIFO of copies applied by a thread of the
+ * job. Under lock. */
+/* The thread the side steps run on (provider-migside.c), at nice 19.
+ * want: a step handed to it, until done. Under lock. */
+struct mig_sider {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, stop, want;
+};
+
+struct mig_mentry;
+struct mig_mirq {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;    /* queued, applied or dropped (room, a flush's wait), stop */
+	pthread_t thread;
+	bool started, stop, discard;
+	struct mig_mentry *head, *tail;
+	uint64_t bytes, seq;    /* queued (and being applied); the last entry's number */
+	bool applying, raced;   /* an entry out of the queue, in dest's write; a piece of it taken meanwhile */
+	uint64_t a_seq, a_c0, a_c1; /* its number and pieces */
+	uint64_t waits, dropped; /* pushes that waited for room; bytes the copy carried instead */
+};
+
 struct bmig {
 	bool snapshot;
 	enum mig_phase phase;
@@ -127,7 +153,10 @@ struct bmig {
 	uint64_t switch_bytes;  /* copied in the switch-over's pause */
 	uint64_t wb_mark;       /* m->copied when dest's early flush was last asked for */
 	bool hash_later;        /* the record's hashes made after the job (provider-miglater.c) */
+	bool renewed;           /* dest's DataWriteGuid renewed before the switch-over (provider-mirror.c) */
 	struct mig_flusher fl;
+	struct mig_mirq mq;
+	struct mig_sider sd;
 	uint64_t flush_us, final_us; /* side steps: flushing dest before the switch; the last step */
 	/* where the time went (the bench's breakdown): steps and side steps
 	 * run, time hashing, time steps spent queued before they started */
@@ -229,8 +258,33 @@ static inline bool mig_all_zero(const uint8_t *p, size_t n)
 }
 static inline bool mig_inflight(const struct bmig *m, uint64_t c)
 {
-	return m->inflight[c / 8] & (1u << (c % 8));
+	/* (read by a client's write without dlock: provider-mirror.c) */
+	return __atomic_load_n(&m->inflight[c / 8], __ATOMIC_ACQUIRE) & (1u << (c % 8));
 }
+
+/* provider-mirq.c: mig_mirq_on: is it used (mirror mode to a file)?
+ * mig_mirq_setup (mig_init): its lock. push: a client's write or zeroing (op a bjob_wop) of
+ * a settled piece queued for dest (its thread started when needed);
+ * false: not queued (no memory, stopping), the caller marks it dirty.
+ * take: piece c taken by the copy (on the disk's queue): queued writes to
+ * it dropped, one being applied makes it dirty again once it landed.
+ * wait: every write queued so far applied (a client's flush, the flush
+ * before the switch-over). stop: its thread gone, the rest applied
+ * (apply_rest) or dropped; a later push starts it again. free: stopped,
+ * dropped, its lock gone. */
+/* provider-migside.c: mig_sider_setup (mig_init): its lock.
+ * mig_side_run (provider-jobs.h): on the pool's worker, b's side step
+ * done on the job's side thread (made when first needed), waited for.
+ * free: the thread gone (no step running), its lock too. */
+void mig_sider_setup(struct mig_sider *s);
+void mig_sider_free(struct bmig *m);
+bool mig_mirq_on(const struct bmig *m);
+void mig_mirq_setup(struct mig_mirq *q);
+bool mig_mirq_push(struct bjob *b, int op, const void *buf, uint64_t off, uint64_t len, bool unmap);
+void mig_mirq_take(struct bjob *b, uint64_t c);
+void mig_mirq_wait(struct bjob *b);
+void mig_mirq_stop(struct bjob *b, bool apply_rest);
+void mig_mirq_free(struct bjob *b);
 
 /* provider-mighash.c: the hasher. mig_hash_setup: its lock (mig_init);
  * mig_hash_alloc: its buffers (m->wbuf set) and the pieces' sequence

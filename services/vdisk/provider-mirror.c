@@ -1,9 +1,11 @@
-/* provider-mirror.c: active (write-blocking) mirroring during a mirror-mode
- * live migration (docs/vdisk.md "Live migration"), as qemu's mirror job
- * with copy-mode=write-blocking: once the copy has passed a piece, a
- * client's write to it is applied to the destination too before the
- * client is answered, so the dirty map only shrinks and the switch-over
- * has almost nothing left to copy, however fast the client writes.
+/* provider-mirror.c: active mirroring during a mirror-mode live migration
+ * (docs/vdisk.md "Live migration"), as qemu's mirror job with
+ * copy-mode=write-blocking: once the copy has passed a piece, a client's
+ * write to it is applied to the destination too, so the dirty map only
+ * shrinks and the switch-over has almost nothing left to copy, however
+ * fast the client writes. To a file, the write is applied behind the
+ * client's reply, by the job's queue of them (write-behind: provider-
+ * mirq.c); to an export, and in snapshot mode, before it.
  *
  * The copy takes pieces in a step exclusive on the disk's queue
  * (iopool.h) and reads and writes them to the destination in a side step
@@ -19,8 +21,9 @@
  * to the dirty map and a later pass.
  *
  * The destination's handle is also flushed by a side step beside the
- * disk's I/O (provider-migrate.c), so its writes here and that flush hold
- * the job's dest lock. A client's flush flushes the destination too:
+ * disk's I/O (provider-migrate.c), so its writes here (or the queue's)
+ * and that flush hold the job's dest lock. A client's flush flushes the
+ * destination too (after the writes queued before it):
  * every write a client was promised is then durable on both files, which
  * lets the switch-over skip flushing the destination when it copied
  * nothing since the last flush of it.
@@ -108,6 +111,29 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 	}
 	struct bmig *m = b->mig;
 	uint64_t c0 = off / BJOB_CHUNK, c1 = (off + len - 1) / BJOB_CHUNK;
+	bool queued = mig_mirq_on(m);
+	if (queued) {
+		/* decided without dlock, which the queue's thread holds while
+		 * it writes dest: on the disk's queue, as the steps that take
+		 * pieces, so only a side step's clearing of in-flight bits
+		 * runs beside (a stale bit only marks dirty) */
+		bool mir = true, flying = false;
+		for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++) {
+			mir = mir && settled(b, c);
+			flying = flying || mig_inflight(m, c);
+		}
+		if (mir) {
+			if (!mig_mirq_push(b, op, buf, off, len, unmap))
+				bjob_dirty(b, off, len);
+			return;
+		}
+		if (!flying || m->phase != MP_DIRTY || m->passes < MIG_PASSES_EAGER) {
+			__atomic_add_fetch(&m->redirtied, flying, __ATOMIC_RELAXED);
+			bjob_dirty(b, off, len);
+			return;
+		}
+		/* late in the passes: waits for the side step (below) */
+	}
 	pthread_mutex_lock(&m->dlock);
 	bool mir = true, flying = false;
 	for (int round = 0; round < 2; round++) {
@@ -125,9 +151,15 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 		/* the copy carries it: when it gets there, or (a piece in
 		 * flight, its bytes maybe read before this write) in a later
 		 * pass; the client waits for none of it */
-		m->redirtied += flying;
+		__atomic_add_fetch(&m->redirtied, flying, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&m->dlock);
 		bjob_dirty(b, off, len);
+		return;
+	}
+	if (queued) {
+		pthread_mutex_unlock(&m->dlock);
+		if (!mig_mirq_push(b, op, buf, off, len, unmap))
+			bjob_dirty(b, off, len);
 		return;
 	}
 	scm_error *e = NULL;
@@ -158,6 +190,7 @@ int bjob_flushed(struct bjob *b)
 	if (!b || !mirroring(b))
 		return 0;
 	struct bmig *m = b->mig;
+	mig_mirq_wait(b); /* the client's writes queued for dest: there first */
 	pthread_mutex_lock(&m->dlock);
 	scm_error *e = NULL;
 	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
@@ -165,6 +198,15 @@ int bjob_flushed(struct bjob *b)
 		dest_failed(b, r, e);
 	pthread_mutex_unlock(&m->dlock);
 	return 0; /* the source is the disk until the switch-over: its flush stands */
+}
+
+/* Mirror mode to a file, the disk written in this session (its
+ * DataWriteGuid renewed by its own writes: no child or record can know
+ * that value from before), dest not yet renewed? */
+static bool renew_early(const struct bjob *b)
+{
+	const struct bmig *m = b->mig;
+	return !m->to_nbd && !m->snapshot && !m->renewed && b->other && vhdx_data_touched(b->d->h);
 }
 
 /* The side step's flush of the destination: the bulk of its data goes
@@ -175,15 +217,32 @@ static void side_flush(struct bjob *b)
 {
 	struct bmig *m = b->mig;
 	uint64_t t0 = mono_ns();
-	if (m->phase == MP_SWITCH)
+	if (m->phase == MP_SWITCH) {
 		mig_flush_stop(&m->fl); /* (an early flush under way: finished, as this one would wait for it) */
+		mig_mirq_wait(b); /* clients' writes queued for dest: in this flush, not the pause */
+	}
 	if (!m->to_nbd)
 		/* (through an open file of its own, so that an error shows
 		 * again in the flush below: provider-migflush.c) */
 		(void)mig_fdatasync_beside(vhdx_fd(b->other));
 	pthread_mutex_lock(&m->dlock);
 	scm_error *e = NULL;
-	int r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
+	int r = 0;
+	if (m->phase == MP_SWITCH && renew_early(b)) {
+		/* dest's first write after the switch-over would renew its
+		 * DataWriteGuid, a header update with two flushes, while the
+		 * clients wait on the disk's queue (traced: 40 to 80 ms, the
+		 * device busy with the old file's writeback). The disk's
+		 * identity is this session's already (its own writes renewed
+		 * it), so dest renews it here instead, beside the I/O. The
+		 * record keeps the DataWriteGuid dest was made with: it vouches
+		 * for dest as it was, which dest no longer says it is. */
+		if ((r = vhdx_renew_identity(b->other)) < 0)
+			e = vhdx_error(b->other);
+		m->renewed = r >= 0;
+	}
+	if (r >= 0)
+		r = m->to_nbd ? mig_nbd_flush(b, &e) : vhdx_flush(b->other);
 	if (r < 0)
 		dest_failed(b, r, e);
 	else
@@ -237,23 +296,11 @@ static void side_one(struct bjob *b)
 			(void)mig_fdatasync_beside(vhdx_fd(b->d->h)); /* (its error left for the disk's own flush) */
 		}
 		break;
-	case SIDE_WRITE: {
+	case SIDE_WRITE:
 		/* what the last step read, into dest: clients wait for none of
-		 * it; and as a batch thread (its wake-ups preempt nobody: a
-		 * client's request does not queue behind the copy for a CPU) */
-		struct sched_param sp = { 0 };
-		int pol = SCHED_OTHER, slack = prctl(PR_GET_TIMERSLACK);
-		pthread_getschedparam(pthread_self(), &pol, &sp);
-		bool batch = pol == SCHED_OTHER && pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
-		if (slack > 0) /* its breathers (mig_breathe): 20 us, not 20 to 70 */
-			prctl(PR_SET_TIMERSLACK, 1ul);
+		 * it (and it runs at nice 19: provider-migside.c) */
 		mig_write_pieces(b);
-		if (slack > 0)
-			prctl(PR_SET_TIMERSLACK, (unsigned long)slack);
-		if (batch)
-			pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
 		break;
-	}
 	case SIDE_SLEEP:
 		usleep((useconds_t)(m->sleep_us < 1000000 ? m->sleep_us : 1000000));
 		m->slept_us += m->sleep_us;
@@ -356,7 +403,9 @@ void mig_json(const struct bjob *b, json_object *j)
 {
 	const struct bmig *m = b->mig;
 	json_object_object_add(j, "mode", json_object_new_string(m->snapshot ? "snapshot" : "mirror"));
-	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot && m->phase < MP_COMMIT ? "background" : "write-blocking"));
+	json_object_object_add(j, "copy_mode", json_object_new_string(m->snapshot && m->phase < MP_COMMIT ? "background"
+								       : mig_mirq_on(m) ? "write-behind"
+										      : "write-blocking"));
 	json_object_object_add(j, "phase", json_object_new_string(phase_names[m->phase]));
 	json_object_object_add(j, "passes", json_object_new_uint64(m->passes));
 	json_object_object_add(j, "bytes_copied", json_object_new_uint64(m->copied));
@@ -380,6 +429,10 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "dest_nbd", json_object_new_boolean(m->to_nbd));
 	json_object_object_add(j, "writes_redirtied", json_object_new_uint64(m->redirtied));
 	json_object_object_add(j, "writes_held", json_object_new_uint64(m->held));
+	if (mig_mirq_on(m)) {
+		json_object_object_add(j, "mirror_queue_waits", json_object_new_uint64(__atomic_load_n(&m->mq.waits, __ATOMIC_RELAXED)));
+		json_object_object_add(j, "mirror_queue_dropped", json_object_new_uint64(__atomic_load_n(&m->mq.dropped, __ATOMIC_RELAXED)));
+	}
 	json_object_object_add(j, "side_steps", json_object_new_uint64(m->n_side));
 	json_object_object_add(j, "hash_us", json_object_new_uint64(mig_hash_ns(m) / 1000));
 	json_object_object_add(j, "hash_wait_us", json_object_new_uint64(mig_hash_wait_ns(m) / 1000));

@@ -54,6 +54,17 @@ void vhdx_set_keep_identity(vhdx *h, bool keep)
 	h->keep_identity = keep;
 }
 
+int vhdx_renew_identity(vhdx *h)
+{
+	h->keep_identity = false;
+	return vhdx_ensure_writable(h, true);
+}
+
+bool vhdx_data_touched(const vhdx *h)
+{
+	return h->data_touched;
+}
+
 int vhdx_bitmap_get(vhdx *h, uint64_t chunk, uint8_t **ret)
 {
 	if (!h->bitmap[chunk]) {

@@ -322,6 +322,13 @@ int vhdx_set_parent(vhdx *h, const char *parent_path, const vhdx_guid *linkage);
 /* Switches VHDX_O_KEEP_IDENTITY on or off for the writes to come (off: the
  * next write users can see renews DataWriteGuid, as after a normal open). */
 void vhdx_set_keep_identity(vhdx *h, bool keep);
+/* Ends keeping identity at once: DataWriteGuid (and FileWriteGuid, if not
+ * yet this session) renewed now, by the header update with its two
+ * flushes, which the next write would otherwise do before it. */
+int vhdx_renew_identity(vhdx *h);
+/* Has DataWriteGuid been renewed in this session (a write changed what
+ * users see since the file was opened)? */
+bool vhdx_data_touched(const vhdx *h);
 /* Makes a differencing disk that holds every sector itself (no range of
  * it reads from the parent any more: after a stream) a disk without
  * parent: HasParent cleared and the parent locator removed from the
