@@ -16,7 +16,10 @@
  * VDISK_PATTERN_RETRY=1 does a round again when its call failed with
  * provider-gone on a channel that goes on (the provider crashed and scmd
  * recovered it: docs/handover.md), at most 3 times in a row; prints
- * "retried N" too. */
+ * "retried N" too. VDISK_PATTERN_NOFLUSH=1 writes without flushing, and
+ * without fsyncing EXPECTED and its pending file: as fast as the disk
+ * answers (EXPECTED then holds every answered write, which is what a
+ * read sees, not what survives a crash: for a test that kills nothing). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -73,6 +76,7 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 		span = strtoull(sp, NULL, 0);
 	long i, retried = 0, again = 0;
 	bool retry = getenv("VDISK_PATTERN_RETRY") != NULL;
+	bool noflush = getenv("VDISK_PATTERN_NOFLUSH") != NULL;
 	for (i = 0; n ? i < n : access(stop, F_OK) != 0; i++) {
 		if (r == SCM_E_PROVIDER_GONE) { /* the round before failed: this one is it again */
 			scm_error_free(*ret_err);
@@ -91,7 +95,8 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 		if (pf) {
 			fprintf(pf, "%llu %llu\n", (unsigned long long)off, (unsigned long long)len);
 			fflush(pf);
-			fsync(fileno(pf));
+			if (!noflush)
+				fsync(fileno(pf));
 			fclose(pf);
 		}
 		if (na) {
@@ -110,7 +115,7 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 				break;
 			}
 		}
-		if ((r = scm_vdisk_write(ch, h, off, len, 0, ret_err)) || (r = scm_vdisk_flush(ch, h, ret_err))) {
+		if ((r = scm_vdisk_write(ch, h, off, len, 0, ret_err)) || (!noflush && (r = scm_vdisk_flush(ch, h, ret_err)))) {
 			if (r == SCM_E_PROVIDER_GONE && retry && again++ < 3) {
 				retried++;
 				i--;
@@ -123,7 +128,8 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 			r = -errno;
 			break;
 		}
-		fsync(ef);
+		if (!noflush)
+			fsync(ef);
 	}
 	printf("wrote %ld\n", i);
 	if (retry)
