@@ -15,10 +15,12 @@
  *
  * A priority that low needs no lock of ours to be taken by a client while
  * a side step holds it (that would make the client wait for a thread the
- * scheduler puts last): a mirror migration's clients queue their writes for
- * dest (provider-mirq.c) and take no lock the side steps hold. Snapshot
- * mode's and an export's mirrored writes still take the dest lock; the
- * side steps hold it for block-table updates, not for their I/O.
+ * scheduler puts last): a mirror migration to a file queues its clients'
+ * writes for dest (provider-mirq.c), and they take no lock the side steps
+ * hold. Snapshot mode's and an export's mirrored writes still take the
+ * dest lock, which side steps hold for block-table updates: there the
+ * thread stays at nice 0 (SCHED_BATCH, as the side steps' writes ran
+ * before).
  *
  * The worker waits for the thread (asleep, no CPU), so the pool counts the
  * step as running on it, as before. Its priority cannot be taken back
@@ -40,7 +42,8 @@ static void *sider(void *arg)
 	struct sched_param sp = { 0 };
 	(void)pthread_setname_np(pthread_self(), "vdisk-migside");
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
-	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+	if (mig_mirq_on(b->mig)) /* (else clients' mirrored writes take dlock, which side steps hold) */
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	/* its breathers (mig_breathe): 20 us, not 20 to 70 */
 	(void)prctl(PR_SET_TIMERSLACK, 1ul);
 	pthread_mutex_lock(&s->lock);
