@@ -169,9 +169,6 @@ static int save_mig(struct bjob *b, json_object *o, scm_error **ret_err)
 	struct mig_rec *rc = malloc(b->n_chunks ? b->n_chunks * sizeof *rc : 1);
 	if (!rc)
 		return scm_fail(ret_err, -ENOMEM, "out of memory");
-	/* clients' writes queued for dest: there first (the clients are
-	 * held), so dest and the dirty map carried say all of it */
-	mig_mirq_stop(b, true);
 	pthread_mutex_lock(&m->dlock);
 	memcpy(rc, m->rec, b->n_chunks * sizeof *rc);
 	pthread_mutex_unlock(&m->dlock);
@@ -220,6 +217,12 @@ json_object *bjob_carry_save(struct bjob *b, scm_error **ret_err)
 	add_u64(o, "steps", b->steps);
 	uint64_t ns = b->ns_run + (b->state == VJOB_RUNNING || b->state == VJOB_WAITING ? mono_ns() - b->t_run : 0);
 	add_u64(o, "ns_run", ns);
+	/* clients' writes queued for dest: there first (the clients are
+	 * held), before the dirty map is carried: what the queue's thread
+	 * could not apply (a failed write, one the copy took a piece of) it
+	 * marks dirty, and the new process must see that */
+	if (b->mig)
+		mig_mirq_stop(b, true);
 	if (b->dirty)
 		json_object_object_add(o, "dirty", ho_hex(b->dirty, b->n_chunks / 8 + 1));
 	if (b->scoped) {

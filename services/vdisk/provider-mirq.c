@@ -65,11 +65,28 @@ static uint64_t done_below(const struct mig_mirq *q)
 }
 
 /* One entry into dest, as a client's mirrored write went (under dlock:
- * the engine's handle of dest is the copy's and the flushes' too). */
+ * the engine's handle of dest is the copy's and the flushes' too).
+ * Not when the copy took a piece of it since it left the queue: the copy
+ * read the source after that take, so it carries these bytes (or newer
+ * ones, of writes the take dropped), and the side step puts them in dest
+ * outside dlock, its record entry set after; a late write here would land
+ * stale over them (a buffered write beside an O_DIRECT one in flight wins)
+ * with the record claiming the copy's hash, and a later pass would skip
+ * the piece as known. The applier marks the entry's range dirty for the
+ * rest of it. Checked under dlock: a take after it finds this write done
+ * before the side step's dest calls, which wait for dlock. */
 static void apply(struct bjob *b, const struct mig_mentry *e)
 {
 	struct bmig *m = b->mig;
+	struct mig_mirq *q = &m->mq;
 	pthread_mutex_lock(&m->dlock);
+	pthread_mutex_lock(&q->lock); /* (dlock, then the queue's: nothing takes them the other way) */
+	bool raced = q->raced;
+	pthread_mutex_unlock(&q->lock);
+	if (raced) {
+		pthread_mutex_unlock(&m->dlock);
+		return;
+	}
 	int r = e->op == BW_WRITE ? vhdx_write(b->other, e->data, e->len, e->off)
 				  : vhdx_write_zeroes(b->other, e->len, e->off, e->unmap);
 	/* what dest holds there is no longer what the record's hash says
