@@ -271,6 +271,21 @@ again:
 		m->switch_bytes += BJOB_CHUNK;
 	}
 	t2 = mono_ns();
+	if (!m->to_nbd && !m->snapshot && !m->renewed && vhdx_data_touched(d->h)) {
+		/* the disk's first write of this session came after the side
+		 * step's flush renewed nothing (provider-mirror.c, side_flush):
+		 * dest still says the identity the disk had before it, which
+		 * the disk's older children name as their parent's, and holds
+		 * that write. Renewed here, in the pause (rare); else dest, the
+		 * disk from now on, would match those children again if no
+		 * write came after the switch-over */
+		if ((r = vhdx_renew_identity(b->other)) < 0) {
+			scm_error_free(b->serr);
+			b->serr = vhdx_error(b->other);
+			return r;
+		}
+		m->renewed = true;
+	}
 	if (m->to_nbd) {
 		/* whatever went to the export (the job's copy, clients'
 		 * mirrored writes, flushed or not) is durable there first */
