@@ -25,9 +25,10 @@
  * pass; on the disk's queue, so no client's write runs meanwhile) is read
  * from the source after that take, so the queued writes to it are dropped
  * there (mig_mirq_take): the copy carries their bytes, and a stale one can
- * no longer land over the copy's. A write to it that the thread is
- * applying at that moment cannot be called back: the piece is marked dirty
- * once it landed, so a later pass copies it again. The queue is bounded
+ * no longer land over the copy's. The one the thread took out of the
+ * queue is not applied either if the take came first (apply), else it is
+ * in dest before the copy's write there; either way its range is marked
+ * dirty after, so a later pass copies it again. The queue is bounded
  * (MIG_MIRQ_BYTES): past it a client's write waits for room, which is the
  * old behaviour's wait, no worse. */
 #include <errno.h>
