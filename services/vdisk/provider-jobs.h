@@ -155,7 +155,6 @@ int do_migrate(scm_call *call, const char *path, const char *dest, const char *m
 	       uint64_t max_pause, void *ud);
 int mig_step(struct bjob *b);           /* a work step, exclusive on the disk's queue */
 void mig_side(struct bjob *b);          /* a side step */
-void mig_side_run(struct bjob *b);      /* a side step, on the job's side thread (provider-migside.c) */
 int mig_rollback(struct bjob *b);       /* cancel or failure: the source as it was, dest gone */
 void mig_next(struct bjob *b);          /* on the loop: submits the next step */
 bool mig_write_pending(const struct bjob *b); /* pieces read, their side step to come */

@@ -321,7 +321,7 @@ void bjob_step_run(struct iopool_job *pj)
 			b->r = r;
 		return;
 	case STEP_SIDE:
-		mig_side_run(b);
+		mig_side(b);
 		if (b->complete)
 			d->bjob_io = NULL;
 		return;

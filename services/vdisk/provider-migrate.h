@@ -89,8 +89,9 @@ struct mig_flusher {
 /* Clients' writes mirrored to dest behind their reply (provider-mirq.c),
  * in mirror mode to a file: a FIFO of copies applied by a thread of the
  * job. Under lock. */
-/* The thread the side steps run on (provider-migside.c), at nice 19.
- * want: a step handed to it, until done. Under lock. */
+/* The thread the copy's writes run on (provider-migside.c), SCHED_BATCH,
+ * at nice 19 in mirror mode to a file. want: a batch handed to it, until
+ * done. Under lock. */
 struct mig_sider {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -273,10 +274,12 @@ static inline bool mig_inflight(const struct bmig *m, uint64_t c)
  * (apply_rest) or dropped; a later push starts it again. free: stopped,
  * dropped, its lock gone. */
 /* provider-migside.c: mig_sider_setup (mig_init): its lock.
- * mig_side_run (provider-jobs.h): on the pool's worker, b's side step
- * done on the job's side thread (made when first needed), waited for.
- * free: the thread gone (no step running), its lock too. */
+ * mig_write_beside: the side step's writes of the pieces the last step
+ * took (mig_write_pieces), on the job's copy thread (made when first
+ * needed), waited for. free: the thread gone (no step running), its lock
+ * too. */
 void mig_sider_setup(struct mig_sider *s);
+void mig_write_beside(struct bjob *b);
 void mig_sider_free(struct bmig *m);
 bool mig_mirq_on(const struct bmig *m);
 void mig_mirq_setup(struct mig_mirq *q);

@@ -1,32 +1,33 @@
-/* provider-migside.c: a migration's side steps (mig_side) run on a thread
- * of the job's own, at the lowest priority (nice 19, SCHED_BATCH), not on
- * the pool's worker that took them from the job's queue.
+/* provider-migside.c: a migration's copy, the writes of the pieces a step
+ * took (mig_write_pieces: read from the source, written to dest, beside
+ * the disk's I/O), run on a thread of the job's own as SCHED_BATCH, and
+ * in mirror mode to a file at the lowest priority (nice 19), not on the
+ * pool's worker that took the side step from the job's queue.
  *
- * The side steps are the copy's reads of the source and writes to dest
- * beside the disk's I/O (provider-migpiece.c), its flushes of dest, the
- * making of dest and the last step. Clients' requests are served by the
- * same pool's workers, and on two CPUs they met the copy's threads at
- * every wake-up: a client's request woken onto a CPU where a side step was
- * in the kernel (the kernel here is not preemptible: the wake-up waits
- * until that system call returns or sleeps) waited for it. At nice 19 the
- * scheduler puts a woken client's request first; the bench's client p99
- * during a mirror migration went from 3.6-4.1x its idle p99 to 3.0-3.5x,
- * and the copy, which mostly waits for the device, lost no time.
+ * Clients' requests are served by the same pool's workers, and on two
+ * CPUs they met the copy at every wake-up: a client's request woken onto
+ * a CPU where the copy was in the kernel (`io_submit` of a piece, its
+ * `pread`; the kernel here is not preemptible, so the wake-up waits
+ * until that system call returns or sleeps) waited for it: traced, some
+ * 900 such waits of ~130 us in one migration. At nice 19 the scheduler
+ * puts a woken client's thread first; the bench's client p99 during a
+ * mirror migration went from 3.6-4.1x its idle p99 to 3.0-3.5x, and the
+ * copy, which mostly waits for the device, lost no time.
  *
- * A priority that low needs no lock of ours to be taken by a client while
- * a side step holds it (that would make the client wait for a thread the
- * scheduler puts last): a mirror migration to a file queues its clients'
- * writes for dest (provider-mirq.c), and they take no lock the side steps
- * hold. Snapshot mode's and an export's mirrored writes still take the
- * dest lock, which side steps hold for block-table updates: there the
- * thread stays at nice 0 (SCHED_BATCH, as the side steps' writes ran
- * before).
+ * Only the copy's writes: the other side steps (making dest, the flushes
+ * of dest under the dest lock that a client's flush takes too, the last
+ * step) stay on the worker, at its priority, so no client's flush waits
+ * for a thread the scheduler puts last. The copy's writes hold the dest
+ * lock only for block-table updates (vhdx_place), which in mirror mode to
+ * a file only a client's flush and the queue's thread (provider-mirq.c)
+ * take; a mirrored write in snapshot mode or to an export takes it for
+ * every write, so there the thread stays at nice 0, as before.
  *
  * The worker waits for the thread (asleep, no CPU), so the pool counts the
- * step as running on it, as before. Its priority cannot be taken back
- * without CAP_SYS_NICE, hence a thread of its own rather than a worker
- * lowered for the step. When the thread cannot be made, the worker runs
- * the step itself. */
+ * step as running on it, as before. A lowered priority cannot be raised
+ * again without CAP_SYS_NICE, hence a thread of its own rather than the
+ * worker lowered for the step. When the thread cannot be made, the worker
+ * does the writes itself. */
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -40,7 +41,7 @@ static void *sider(void *arg)
 	struct bjob *b = arg;
 	struct mig_sider *s = &b->mig->sd;
 	struct sched_param sp = { 0 };
-	(void)pthread_setname_np(pthread_self(), "vdisk-migside");
+	(void)pthread_setname_np(pthread_self(), "vdisk-migcopy");
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	if (mig_mirq_on(b->mig)) /* (else clients' mirrored writes take dlock, which side steps hold) */
 		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
@@ -53,7 +54,7 @@ static void *sider(void *arg)
 		if (!s->want)
 			break;
 		pthread_mutex_unlock(&s->lock);
-		mig_side(b);
+		mig_write_pieces(b);
 		pthread_mutex_lock(&s->lock);
 		s->want = false;
 		pthread_cond_broadcast(&s->cond);
@@ -68,7 +69,7 @@ void mig_sider_setup(struct mig_sider *s)
 	pthread_cond_init(&s->cond, NULL);
 }
 
-void mig_side_run(struct bjob *b)
+void mig_write_beside(struct bjob *b)
 {
 	struct mig_sider *s = &b->mig->sd;
 	pthread_mutex_lock(&s->lock);
@@ -76,7 +77,7 @@ void mig_side_run(struct bjob *b)
 		s->started = pthread_create(&s->thread, NULL, sider, b) == 0;
 	if (!s->started) {
 		pthread_mutex_unlock(&s->lock);
-		mig_side(b);
+		mig_write_pieces(b);
 		return;
 	}
 	s->want = true;

@@ -303,8 +303,8 @@ static void side_one(struct bjob *b)
 		break;
 	case SIDE_WRITE:
 		/* what the last step read, into dest: clients wait for none of
-		 * it (and it runs at nice 19: provider-migside.c) */
-		mig_write_pieces(b);
+		 * it (on the job's copy thread: provider-migside.c) */
+		mig_write_beside(b);
 		break;
 	case SIDE_SLEEP:
 		usleep((useconds_t)(m->sleep_us < 1000000 ? m->sleep_us : 1000000));
