@@ -91,16 +91,29 @@ void mig_flush_setup(struct mig_flusher *fl)
 	fl->fd[0] = fl->fd[1] = -1;
 }
 
+/* Under lock. */
+static void start(struct mig_flusher *fl, int dest_fd, int src_fd)
+{
+	if (fl->started || fl->stop)
+		return;
+	/* open files of its own (above), closed when it stops, which the
+	 * job does before it closes either file */
+	fl->fd[0] = reopen(dest_fd);
+	fl->fd[1] = reopen(src_fd);
+	fl->started = pthread_create(&fl->thread, NULL, flusher, fl) == 0;
+}
+
+void mig_flush_start(struct mig_flusher *fl, int dest_fd, int src_fd)
+{
+	pthread_mutex_lock(&fl->lock);
+	start(fl, dest_fd, src_fd);
+	pthread_mutex_unlock(&fl->lock);
+}
+
 void mig_flush_kick(struct mig_flusher *fl, int dest_fd, int src_fd)
 {
 	pthread_mutex_lock(&fl->lock);
-	if (!fl->started && !fl->stop) {
-		/* open files of its own (above), closed when it stops, which
-		 * the job does before it closes either file */
-		fl->fd[0] = reopen(dest_fd);
-		fl->fd[1] = reopen(src_fd);
-		fl->started = pthread_create(&fl->thread, NULL, flusher, fl) == 0;
-	}
+	start(fl, dest_fd, src_fd);
 	if (fl->started && !fl->busy) /* (one running: the next mark asks again) */
 		fl->want = true;
 	pthread_cond_broadcast(&fl->cond);

@@ -155,6 +155,15 @@ static void *hasher(void *arg)
 	return NULL;
 }
 
+void mig_hash_start(struct bmig *m)
+{
+	struct mig_hasher *hs = &m->hs;
+	pthread_mutex_lock(&hs->hlock);
+	if (!hs->started && !hs->stop)
+		hs->started = pthread_create(&hs->thread, NULL, hasher, m) == 0;
+	pthread_mutex_unlock(&hs->hlock);
+}
+
 void mig_hash_batch(struct bmig *m, const struct mig_hbatch *hb)
 {
 	struct mig_hasher *hs = &m->hs;

@@ -243,9 +243,11 @@ static int put_wait(struct bjob *b, unsigned n)
 		long k = syscall(SYS_io_getevents, b->mig->aio, 1, n < MIG_BATCH_MAX ? n : MIG_BATCH_MAX, ev, NULL);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0) /* (cannot happen with events outstanding) */
+		if (k <= 0) { /* (cannot happen with events outstanding) */
+			b->mig->aio_lost = true; /* (mig_direct_close waits for them then) */
 			return scm_fail(&b->serr, k < 0 ? -errno : -EIO, "%s: waiting for the copy's writes: %s",
 					b->target, k < 0 ? strerror(errno) : "no event");
+		}
 		for (long i = 0; i < k; i++) {
 			struct wp *w = (struct wp *)(uintptr_t)ev[i].data;
 			const uint8_t *buf = (const uint8_t *)(uintptr_t)w->cb.aio_buf;

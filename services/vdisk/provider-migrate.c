@@ -271,7 +271,7 @@ again:
 		m->switch_bytes += BJOB_CHUNK;
 	}
 	t2 = mono_ns();
-	if (!m->to_nbd && !m->snapshot && !m->renewed && vhdx_data_touched(d->h)) {
+	if (mig_renew_due(b)) {
 		/* the disk's first write of this session came after the side
 		 * step's flush renewed nothing (provider-mirror.c, side_flush):
 		 * dest still says the identity the disk had before it, which

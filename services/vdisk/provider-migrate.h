@@ -194,6 +194,7 @@ struct bmig {
 	uint64_t write_wait_ns; /* the side steps' waits for their writes to dest */
 	int dfd;                /* dest for the side step's writes, or -1: dest's own fd */
 	aio_context_t aio;      /* for dfd: a piece's write in flight while it is hashed (0: none) */
+	bool aio_lost;          /* waiting for dfd's writes failed: some may still be in flight */
 	enum mig_side side_also; /* a side step the write step does after its own */
 	uint8_t zero_hash[32];
 	/* the destination is an NBD export (provider-mignbd.c): b->target is
@@ -215,6 +216,11 @@ int mig_create(struct bjob *b);
  * write of it in flight) */
 void mig_direct_open(struct bmig *m, vhdx *dst);
 void mig_direct_close(struct bmig *m);
+/* provider-mirror.c: should dest's DataWriteGuid be renewed now, before
+ * it becomes the disk (mirror mode to a file, the disk written in this
+ * session: its DataWriteGuid renewed by its own writes, so no child or
+ * record can know that value from before; dest not renewed yet)? */
+bool mig_renew_due(const struct bjob *b);
 
 /* provider-mignbd.c: an NBD destination. mig_is_nbd: does dest name one
  * (an nbd, nbds, nbd+unix or nbds+unix URI)? mig_nbd_open: connected
@@ -297,7 +303,9 @@ void mig_mirq_free(struct bjob *b);
  * started the first time, or the batch hashed there and then when it
  * cannot be). mig_hash_drain: waits until every batch handed over is
  * hashed. mig_hash_free: the thread stopped and joined (what it had not
- * hashed stays REC_HASHING), the buffers freed. */
+ * hashed stays REC_HASHING), the buffers freed. mig_hash_start: the
+ * thread started now, if not yet (from a worker: a thread inherits its
+ * maker's priority, and the copy's thread runs at nice 19). */
 void mig_hash_setup(struct bmig *m);
 /* The calling thread off the CPU for a moment (a 20 us sleep): a
  * thread of any process waiting for this CPU runs first. (sched_yield
@@ -309,6 +317,7 @@ void mig_breathe(void);
 void mig_sha256_paced(const uint8_t *buf, size_t len, uint8_t out[32]);
 int mig_hash_alloc(struct bmig *m, uint64_t n_chunks);
 void mig_hash_batch(struct bmig *m, const struct mig_hbatch *hb);
+void mig_hash_start(struct bmig *m);
 void mig_hash_drain(struct bmig *m);
 void mig_hash_free(struct bmig *m);
 /* The time spent hashing (inline and the hasher's) and waiting for the
@@ -319,11 +328,14 @@ uint64_t mig_hash_wait_ns(const struct bmig *m);
 /* provider-migflush.c: the early flushes. setup: its lock (mig_init);
  * kick: a flush of dest_fd and src_fd (either -1: none) asked for, the
  * thread started (with open files of its own) the first time, nothing when
- * one is running; stop: the thread stopped and joined (a flush under way
- * finished) and its descriptors closed, before either file is (no more
- * after it); free: stopped, its lock gone (mig_free). */
+ * one is running; start: the thread started (as kick's first time) with
+ * no flush asked for (from a worker, as mig_hash_start); stop: the thread
+ * stopped and joined (a flush under way finished) and its descriptors
+ * closed, before either file is (no more after it); free: stopped, its
+ * lock gone (mig_free). */
 void mig_flush_setup(struct mig_flusher *fl);
 void mig_flush_kick(struct mig_flusher *fl, int dest_fd, int src_fd);
+void mig_flush_start(struct mig_flusher *fl, int dest_fd, int src_fd);
 void mig_flush_stop(struct mig_flusher *fl);
 void mig_flush_free(struct mig_flusher *fl);
 /* fd's file fdatasynced through an open file of its own (a writeback

@@ -15,13 +15,16 @@
  * copy, which mostly waits for the device, lost no time.
  *
  * Only the copy's writes: the other side steps (making dest, the flushes
- * of dest under the dest lock that a client's flush takes too, the last
- * step) stay on the worker, at its priority, so no client's flush waits
- * for a thread the scheduler puts last. The copy's writes hold the dest
- * lock only for block-table updates (vhdx_place), which in mirror mode to
- * a file only a client's flush and the queue's thread (provider-mirq.c)
- * take; a mirrored write in snapshot mode or to an export takes it for
- * every write, so there the thread stays at nice 0, as before.
+ * of dest under the dest lock, the last step) stay on the worker, at its
+ * priority. The copy's writes still hold the dest lock for block-table
+ * updates (vhdx_place: a block placed, now and then a log commit with its
+ * flushes), and in mirror mode to a file a client's flush and the queue's
+ * thread (provider-mirq.c) take that lock too: they may wait for a
+ * holder the scheduler puts last, for as long as one such update; so
+ * does, late in the dirty passes, a client's write to a piece in flight
+ * (provider-mirror.c, wait_flight: one side step at most). A mirrored
+ * write in snapshot mode or to an export takes the lock for every write,
+ * so there the thread stays at nice 0, as before.
  *
  * The worker waits for the thread (asleep, no CPU), so the pool counts the
  * step as running on it, as before. A lowered priority cannot be raised
@@ -43,7 +46,7 @@ static void *sider(void *arg)
 	struct sched_param sp = { 0 };
 	(void)pthread_setname_np(pthread_self(), "vdisk-migcopy");
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
-	if (mig_mirq_on(b->mig)) /* (else clients' mirrored writes take dlock, which side steps hold) */
+	if (mig_mirq_on(b->mig)) /* (else every mirrored write takes dlock, which the copy's writes hold) */
 		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	/* its breathers (mig_breathe): 20 us, not 20 to 70 */
 	(void)prctl(PR_SET_TIMERSLACK, 1ul);
@@ -71,7 +74,18 @@ void mig_sider_setup(struct mig_sider *s)
 
 void mig_write_beside(struct bjob *b)
 {
-	struct mig_sider *s = &b->mig->sd;
+	struct bmig *m = b->mig;
+	struct mig_sider *s = &m->sd;
+	/* the threads the copy's writes hand work to, made here, at the
+	 * worker's priority: made by the copy's thread they would inherit
+	 * its nice 19, and the hasher holds dlock, which a client's flush
+	 * takes */
+	if (mig_mirq_on(m)) {
+		if (!m->hash_later)
+			mig_hash_start(m);
+		if (b->other)
+			mig_flush_start(&m->fl, vhdx_fd(b->other), m->snapshot || m->hash_later ? -1 : vhdx_fd(b->d->h));
+	}
 	pthread_mutex_lock(&s->lock);
 	if (!s->started)
 		s->started = pthread_create(&s->thread, NULL, sider, b) == 0;

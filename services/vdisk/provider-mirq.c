@@ -86,6 +86,7 @@ static void apply(struct bjob *b, const struct mig_mentry *e)
 	pthread_mutex_unlock(&q->lock);
 	if (raced) {
 		pthread_mutex_unlock(&m->dlock);
+		__atomic_add_fetch(&q->dropped, e->len, __ATOMIC_RELAXED);
 		return;
 	}
 	int r = e->op == BW_WRITE ? vhdx_write(b->other, e->data, e->len, e->off)

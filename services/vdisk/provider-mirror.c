@@ -201,10 +201,7 @@ int bjob_flushed(struct bjob *b)
 	return 0; /* the source is the disk until the switch-over: its flush stands */
 }
 
-/* Mirror mode to a file, the disk written in this session (its
- * DataWriteGuid renewed by its own writes: no child or record can know
- * that value from before), dest not yet renewed? */
-static bool renew_early(const struct bjob *b)
+bool mig_renew_due(const struct bjob *b)
 {
 	const struct bmig *m = b->mig;
 	return !m->to_nbd && !m->snapshot && !m->renewed && b->other && vhdx_data_touched(b->d->h);
@@ -229,7 +226,7 @@ static void side_flush(struct bjob *b)
 	pthread_mutex_lock(&m->dlock);
 	scm_error *e = NULL;
 	int r = 0;
-	if (m->phase == MP_SWITCH && renew_early(b)) {
+	if (m->phase == MP_SWITCH && mig_renew_due(b)) {
 		/* dest's first write after the switch-over would renew its
 		 * DataWriteGuid, a header update with two flushes, while the
 		 * clients wait on the disk's queue (traced: 40 to 80 ms, the
@@ -278,7 +275,7 @@ static void close_beside(int fd)
 }
 
 /* Beside the disk's I/O, on the job's own queue: making dest, writing
- * and hashing what the last step read (provider-migcopy.c), a throttle's
+ * and hashing what the last step read (provider-migpiece.c), a throttle's
  * wait, a flush of dest (under the dest lock: mirrored writes touch it
  * too), or after the switch-over the old handle closed, the snapshot
  * child removed and the correspondence record written. None touches the
@@ -414,7 +411,8 @@ static void *aio_ender(void *arg)
 	return NULL;
 }
 
-/* (No write of it in flight.) The AIO context goes on a detached thread:
+/* (No write of it in flight, unless waiting for them failed: aio_lost.)
+ * The AIO context goes on a detached thread:
  * io_destroy waits for the context's last references, an RCU grace
  * period later (traced: 30 ms in the last step, which the job's end
  * waited for; in a rollback's exclusive step the clients would); the fd
@@ -427,6 +425,10 @@ void mig_direct_close(struct bmig *m)
 	m->dfd = -1;
 	if (!aio && fd < 0)
 		return;
+	if (m->aio_lost) { /* writes may be in flight: io_destroy waits for them, here */
+		aio_end(aio, fd);
+		return;
+	}
 	struct aio_end *a = malloc(sizeof *a);
 	pthread_attr_t at;
 	pthread_t t;

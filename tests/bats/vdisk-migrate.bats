@@ -167,7 +167,6 @@ PY
 	echo "$output"
 	[[ $output == *'"copy_mode":"write-behind"'* ]]
 	[[ $output =~ \"bytes_mirrored\":[1-9] ]]
-
 }
 
 @test "migrate of an idle disk: block states kept, the correspondence record matches DEST" {
