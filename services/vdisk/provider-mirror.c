@@ -228,9 +228,9 @@ static void side_flush(struct bjob *b)
 	int r = 0;
 	if (m->phase == MP_SWITCH && mig_renew_due(b)) {
 		/* dest's first write after the switch-over would renew its
-		 * DataWriteGuid, a header update with two flushes, while the
-		 * clients wait on the disk's queue (traced: 40 to 80 ms, the
-		 * device busy with the old file's writeback). The disk's
+		 * DataWriteGuid, a header update with two flushes (each a
+		 * FLUSH to the device), while the clients wait on the disk's
+		 * queue behind that write. The disk's
 		 * identity is this session's already (its own writes renewed
 		 * it), so dest renews it here instead, beside the I/O. The
 		 * record keeps the DataWriteGuid dest was made with: it vouches
