@@ -3,11 +3,13 @@
  *
  * Active mirroring (provider-mirror.c) used to write dest in the client's
  * own request, so each client's write waited for dest's file as well as
- * the disk's. Traced under the bench's 4 KiB QD1 writer, that wait was the
- * tail: the copy's O_DIRECT writes into dest's holes hold dest's inode
- * lock (i_rwsem) while ext4 allocates their blocks inside io_submit, 1 to
- * 3 ms each time and up to 55 ms, and a buffered write to dest waits for
- * that lock. Now the client is answered once its write is on the disk
+ * the disk's. Traced under the bench's 4 KiB QD1 writer, that wait made
+ * the longest of its writes: the copy's O_DIRECT writes into dest's holes
+ * hold dest's inode lock (i_rwsem) while ext4 allocates their blocks
+ * inside io_submit, 1 to 3 ms each time and up to 55 ms, and a buffered
+ * write to dest waits for that lock (38 waits, 113 ms in all, in one
+ * migration). It also lets the copy run at nice 19 (provider-migside.c)
+ * with no client's write taking a lock the copy holds. Now the client is answered once its write is on the disk
  * (which is what its reply promises: the source is the disk until the
  * switch-over), and the write is queued here; a thread of the job applies
  * the queue to dest in order, and it is the one that waits for dest.
