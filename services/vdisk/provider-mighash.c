@@ -155,21 +155,26 @@ static void *hasher(void *arg)
 	return NULL;
 }
 
-void mig_hash_start(struct bmig *m)
+/* Under hlock. */
+static void start(struct bmig *m)
 {
 	struct mig_hasher *hs = &m->hs;
-	pthread_mutex_lock(&hs->hlock);
 	if (!hs->started && !hs->stop)
 		hs->started = pthread_create(&hs->thread, NULL, hasher, m) == 0;
-	pthread_mutex_unlock(&hs->hlock);
+}
+
+void mig_hash_start(struct bmig *m)
+{
+	pthread_mutex_lock(&m->hs.hlock);
+	start(m);
+	pthread_mutex_unlock(&m->hs.hlock);
 }
 
 void mig_hash_batch(struct bmig *m, const struct mig_hbatch *hb)
 {
 	struct mig_hasher *hs = &m->hs;
 	pthread_mutex_lock(&hs->hlock);
-	if (!hs->started && !hs->stop)
-		hs->started = pthread_create(&hs->thread, NULL, hasher, m) == 0;
+	start(m);
 	if (!hs->started || !hs->n_free) {
 		/* no thread to be had, or it is behind by every other buffer
 		 * (a busy machine): hashed here, the buffer kept */

@@ -102,6 +102,33 @@ static void wait_flight(struct bjob *b, uint64_t c0, uint64_t c1)
 			break;
 }
 
+/* Are pieces c0..c1 all settled (a write there mirrors)? *flying: is
+ * one of them in flight. */
+static bool settled_all(const struct bjob *b, uint64_t c0, uint64_t c1, bool *flying)
+{
+	bool mir = true;
+	*flying = false;
+	for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++) {
+		mir = mir && settled(b, c);
+		*flying = *flying || mig_inflight(b->mig, c);
+	}
+	return mir;
+}
+
+/* Late in the dirty passes: a write to a piece in flight waits for it. */
+static bool late(const struct bmig *m)
+{
+	return m->phase == MP_DIRTY && m->passes >= MIG_PASSES_EAGER;
+}
+
+/* Into the queue for dest (provider-mirq.c), or the dirty map when it
+ * cannot be queued. */
+static void queue(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap)
+{
+	if (!mig_mirq_push(b, op, buf, off, len, unmap))
+		bjob_dirty(b, off, len);
+}
+
 void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t off, uint64_t len, bool unmap)
 {
 	if (!b || !len)
@@ -112,23 +139,18 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 	}
 	struct bmig *m = b->mig;
 	uint64_t c0 = off / BJOB_CHUNK, c1 = (off + len - 1) / BJOB_CHUNK;
-	bool queued = mig_mirq_on(m);
+	bool queued = mig_mirq_on(m), flying, mir;
 	if (queued) {
 		/* decided without dlock, which the queue's thread holds while
 		 * it writes dest: on the disk's queue, as the steps that take
 		 * pieces, so only a side step's clearing of in-flight bits
 		 * runs beside (a stale bit only marks dirty) */
-		bool mir = true, flying = false;
-		for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++) {
-			mir = mir && settled(b, c);
-			flying = flying || mig_inflight(m, c);
-		}
+		mir = settled_all(b, c0, c1, &flying);
 		if (mir) {
-			if (!mig_mirq_push(b, op, buf, off, len, unmap))
-				bjob_dirty(b, off, len);
+			queue(b, op, buf, off, len, unmap);
 			return;
 		}
-		if (!flying || m->phase != MP_DIRTY || m->passes < MIG_PASSES_EAGER) {
+		if (!flying || !late(m)) {
 			__atomic_add_fetch(&m->redirtied, flying, __ATOMIC_RELAXED);
 			bjob_dirty(b, off, len);
 			return;
@@ -136,17 +158,10 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 		/* late in the passes: waits for the side step (below) */
 	}
 	pthread_mutex_lock(&m->dlock);
-	bool mir = true, flying = false;
-	for (int round = 0; round < 2; round++) {
-		mir = true;
-		flying = false;
-		for (uint64_t c = c0; c <= c1 && c < b->n_chunks; c++) {
-			mir = mir && settled(b, c);
-			flying = flying || mig_inflight(m, c);
-		}
-		if (mir || !flying || round || m->phase != MP_DIRTY || m->passes < MIG_PASSES_EAGER)
-			break;
+	mir = settled_all(b, c0, c1, &flying);
+	if (!mir && flying && late(m)) {
 		wait_flight(b, c0, c1);
+		mir = settled_all(b, c0, c1, &flying);
 	}
 	if (!mir) {
 		/* the copy carries it: when it gets there, or (a piece in
@@ -159,8 +174,7 @@ void bjob_written(struct bjob *b, enum bjob_wop op, const void *buf, uint64_t of
 	}
 	if (queued) {
 		pthread_mutex_unlock(&m->dlock);
-		if (!mig_mirq_push(b, op, buf, off, len, unmap))
-			bjob_dirty(b, off, len);
+		queue(b, op, buf, off, len, unmap);
 		return;
 	}
 	scm_error *e = NULL;
@@ -254,6 +268,18 @@ static void side_flush(struct bjob *b)
 	m->flush_us += (mono_ns() - t0) / 1000;
 }
 
+/* fn(arg) on a detached thread; false when none can be had. */
+static bool detached(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &a, fn, arg) == 0;
+	pthread_attr_destroy(&a);
+	return ok;
+}
+
 static void *closer(void *arg)
 {
 	close((int)(intptr_t)arg);
@@ -263,15 +289,8 @@ static void *closer(void *arg)
 /* fd closed by a detached thread (or here, when none can be had). */
 static void close_beside(int fd)
 {
-	pthread_t t;
-	pthread_attr_t a;
-	if (fd < 0)
-		return;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &a, closer, (void *)(intptr_t)fd) != 0)
+	if (fd >= 0 && !detached(closer, (void *)(intptr_t)fd))
 		close(fd);
-	pthread_attr_destroy(&a);
 }
 
 /* Beside the disk's I/O, on the job's own queue: making dest, writing
@@ -430,17 +449,9 @@ void mig_direct_close(struct bmig *m)
 		return;
 	}
 	struct aio_end *a = malloc(sizeof *a);
-	pthread_attr_t at;
-	pthread_t t;
-	bool started = false;
-	if (a) {
+	if (a)
 		*a = (struct aio_end){ .aio = aio, .fd = fd };
-		pthread_attr_init(&at);
-		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		started = pthread_create(&t, &at, aio_ender, a) == 0;
-		pthread_attr_destroy(&at);
-	}
-	if (!started) {
+	if (!a || !detached(aio_ender, a)) {
 		free(a);
 		aio_end(aio, fd);
 	}
