@@ -40,6 +40,7 @@ static void *flusher(void *arg)
 	struct sched_param sp = { 0 };
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	(void)pthread_setname_np(pthread_self(), "vdisk-migflush");
+	mig_cpus_enter();
 	pthread_mutex_lock(&fl->lock);
 	for (;;) {
 		while (!fl->want && !fl->stop)

@@ -172,6 +172,7 @@ static void *writer(void *arg)
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	(void)pthread_setname_np(pthread_self(), "vdisk-migrec");
+	mig_cpus_enter();
 	write_record(arg);
 	return NULL;
 }

@@ -6,6 +6,7 @@
 #pragma once
 #include <linux/aio_abi.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include "nbd-uri.h"
@@ -287,6 +288,14 @@ static inline bool mig_inflight(const struct bmig *m, uint64_t c)
 void mig_sider_setup(struct mig_sider *s);
 void mig_write_beside(struct bjob *b);
 void mig_sider_free(struct bmig *m);
+/* mig_cpus: the CPUs the job's own threads run on (provider-migside.c's
+ * opening comment), false when they run where the provider may (it may
+ * use one CPU, or its mask cannot be read). mig_cpus_enter: the calling
+ * thread moved onto them. mig_cpus_text: them as a list ("1", "6-7"),
+ * empty when false; buf returned. */
+bool mig_cpus(cpu_set_t *ret);
+void mig_cpus_enter(void);
+char *mig_cpus_text(char *buf, size_t size);
 bool mig_mirq_on(const struct bmig *m);
 void mig_mirq_setup(struct mig_mirq *q);
 bool mig_mirq_push(struct bjob *b, int op, const void *buf, uint64_t off, uint64_t len, bool unmap);

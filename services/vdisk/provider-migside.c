@@ -26,6 +26,23 @@
  * write in snapshot mode or to an export takes the lock for every write,
  * so there the thread stays at nice 0, as before.
  *
+ * The job's own threads (this one, the hasher, the early flusher, the
+ * mirror queue's thread, the record writer after the job) run on a part
+ * of the CPUs the provider may use: the highest-numbered quarter of
+ * them, one CPU at least, when it may use two or more (mig_cpus). A
+ * client's request then finds a CPU the copy is not on: woken, the
+ * scheduler puts it on an idle CPU when there is one, and with the job on
+ * one CPU of two the other mostly is. Left free, the copy's system calls
+ * and the hasher moved between both CPUs, and each hop of a request
+ * (four: the call, the worker, the reply, the client) was likelier to
+ * find them there. On the bench (two CPUs; the job on CPU 1, which also
+ * takes the disk's interrupts) the client's p99 during a mirror
+ * migration was 2.17-2.80x its idle p99 (median 2.5x) against
+ * 2.74-3.22x (median 2.9x) without, in 6 pairs of runs alternating; the
+ * copy took no longer. The provider's own affinity is read at each
+ * thread's start, so a provider confined by its cgroup or by taskset
+ * keeps the job within that.
+ *
  * The worker waits for the thread (asleep, no CPU), so the pool counts the
  * step as running on it, as before. A lowered priority cannot be raised
  * again without CAP_SYS_NICE, hence a thread of its own rather than the
@@ -39,12 +56,64 @@
 
 #include "provider-migrate.h"
 
+bool mig_cpus(cpu_set_t *ret)
+{
+	cpu_set_t all;
+	CPU_ZERO(ret);
+	/* the process's (its first thread's), not this thread's: a thread
+	 * of the job made by another is confined already */
+	if (sched_getaffinity(getpid(), sizeof all, &all) < 0)
+		return false; /* (more CPUs than a cpu_set_t holds: left as is) */
+	int n = CPU_COUNT(&all);
+	if (n < 2)
+		return false;
+	for (int c = CPU_SETSIZE - 1, k = (n + 3) / 4; c >= 0 && k; c--)
+		if (CPU_ISSET(c, &all)) {
+			CPU_SET(c, ret);
+			k--;
+		}
+	return true;
+}
+
+void mig_cpus_enter(void)
+{
+	cpu_set_t s;
+	if (mig_cpus(&s))
+		(void)pthread_setaffinity_np(pthread_self(), sizeof s, &s);
+}
+
+char *mig_cpus_text(char *buf, size_t size)
+{
+	cpu_set_t s;
+	size_t o = 0;
+	buf[0] = 0;
+	if (!mig_cpus(&s))
+		return buf;
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &s))
+			continue;
+		int e = c;
+		while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &s))
+			e++;
+		int w = e > c ? snprintf(buf + o, size - o, "%s%d-%d", o ? "," : "", c, e)
+			      : snprintf(buf + o, size - o, "%s%d", o ? "," : "", c);
+		if (w < 0 || (size_t)w >= size - o) {
+			buf[o] = 0; /* (cut at the last whole range) */
+			break;
+		}
+		o += (size_t)w;
+		c = e;
+	}
+	return buf;
+}
+
 static void *sider(void *arg)
 {
 	struct bjob *b = arg;
 	struct mig_sider *s = &b->mig->sd;
 	struct sched_param sp = { 0 };
 	(void)pthread_setname_np(pthread_self(), "vdisk-migcopy");
+	mig_cpus_enter();
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	if (mig_mirq_on(b->mig)) /* (else every mirrored write takes dlock, which the copy's writes hold) */
 		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
