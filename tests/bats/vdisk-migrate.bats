@@ -210,6 +210,33 @@ PY
 	grep -q "^dest $SCMT/far/i.vhdx$" "$SCMT/far/i.vhdx.scm-map"
 }
 
+@test "migrate of a disk written in this session, nothing written after the switch-over: DEST's DataWriteGuid is renewed" {
+	# A disk written while open says so with a new DataWriteGuid (MS-VHDX:
+	# renewed at the first write of a session), so a child made against
+	# its old identity no longer takes it for its parent. DEST takes over
+	# a disk written in this session: it renews its own before the
+	# switch-over, beside the I/O, not at the first write after it, of
+	# which there is none here. The record keeps the one DEST was made
+	# with: it vouches for DEST as the copy left it.
+	base_disk "$D/g.vhdx"
+	# 20 writes, then the writer keeps the disk open, idle, until
+	# $SCMT/linger exists
+	VDISK_PATTERN_LINGER=$SCMT/linger writer "$D/g.vhdx" 20
+	wait_until 60 grep -q "^wrote 20" "$SCMT/writer.out"
+	"$V" migrate "$D/g.vhdx" "$SCMT/far/g.vhdx"
+	touch "$SCMT/linger"
+	writer_stop
+	wait_until 60 test -s "$SCMT/far/g.vhdx.scm-map"
+	made=$(awk '$1 == "data_write_guid" { print $2 }' "$SCMT/far/g.vhdx.scm-map")
+	now=$("$V" info --json "$SCMT/far/g.vhdx" | jq -r .data_write_guid)
+	echo "made with $made, now $now"
+	[ -n "$made" ] && [ -n "$now" ] && [ "$made" != null ]
+	[ "$now" != "$made" ]
+	same "$SCMT/far/g.vhdx"
+	run "$V" check "$SCMT/far/g.vhdx"
+	[ "$status" -eq 0 ]
+}
+
 @test "migrate of a differencing chain, both modes: DEST is the chain flattened" {
 	base_disk "$D/cb.vhdx"
 	"$V" create --parent "$D/cb.vhdx" "$D/ct.vhdx"

@@ -19,7 +19,10 @@
  * "retried N" too. VDISK_PATTERN_NOFLUSH=1 writes without flushing, and
  * without fsyncing EXPECTED and its pending file: as fast as the disk
  * answers (EXPECTED then holds every answered write, which is what a
- * read sees, not what survives a crash: for a test that kills nothing). */
+ * read sees, not what survives a crash: for a test that kills nothing).
+ * VDISK_PATTERN_LINGER=FILE keeps the disk open after the last write
+ * until FILE exists, having printed "wrote N": a disk written in this
+ * session, idle (for a job that must find no write after it). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -136,6 +139,9 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 		printf("retried %ld\n", retried);
 	fflush(stdout);
 	close(ef);
+	const char *linger = getenv("VDISK_PATTERN_LINGER");
+	while (!r && linger && *linger && access(linger, F_OK) != 0)
+		usleep(10000);
 	if (!r)
 		r = scm_vdisk_close(ch, h, ret_err);
 	return r;
