@@ -284,7 +284,7 @@ again:
 			b->serr = vhdx_error(b->other);
 			return r;
 		}
-		m->renewed = true;
+		m->renewed = m->renewed_in_pause = true;
 	}
 	if (m->to_nbd) {
 		/* whatever went to the export (the job's copy, clients'

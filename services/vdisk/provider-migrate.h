@@ -156,6 +156,7 @@ struct bmig {
 	uint64_t wb_mark;       /* m->copied when dest's early flush was last asked for */
 	bool hash_later;        /* the record's hashes made after the job (provider-miglater.c) */
 	bool renewed;           /* dest's DataWriteGuid renewed before the switch-over (provider-mirror.c) */
+	bool renewed_in_pause;  /* ... in the switch-over's pause (the disk's first write came after the flush) */
 	struct mig_flusher fl;
 	struct mig_mirq mq;
 	struct mig_sider sd;
@@ -292,7 +293,7 @@ void mig_sider_free(struct bmig *m);
  * opening comment), false when they run where the provider may (it may
  * use one CPU, or its mask cannot be read). mig_cpus_enter: the calling
  * thread moved onto them. mig_cpus_text: them as a list ("1", "6-7"),
- * empty when false; buf returned. */
+ * empty when false, cut at the last whole range that fits; buf returned. */
 bool mig_cpus(cpu_set_t *ret);
 void mig_cpus_enter(void);
 char *mig_cpus_text(char *buf, size_t size);

@@ -485,8 +485,10 @@ void mig_json(const struct bjob *b, json_object *j)
 	json_object_object_add(j, "throttle", json_object_new_uint64(m->throttle));
 	json_object_object_add(j, "throttled_us", json_object_new_uint64(m->slept_us));
 	json_object_object_add(j, "max_pause_us", json_object_new_uint64(m->max_pause_us));
-	char cpus[64];
+	char cpus[256];
 	json_object_object_add(j, "cpus", json_object_new_string(mig_cpus_text(cpus, sizeof cpus)));
+	if (m->renewed)
+		json_object_object_add(j, "dest_renewed", json_object_new_string(m->renewed_in_pause ? "pause" : "beside"));
 	json_object_object_add(j, "steps", json_object_new_uint64(b->steps));
 	json_object_object_add(j, "direct", json_object_new_boolean(m->direct));
 	json_object_object_add(j, "dest_nbd", json_object_new_boolean(m->to_nbd));

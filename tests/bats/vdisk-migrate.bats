@@ -223,15 +223,20 @@ PY
 	# $SCMT/linger exists
 	VDISK_PATTERN_LINGER=$SCMT/linger writer "$D/g.vhdx" 20
 	wait_until 60 grep -q "^wrote 20" "$SCMT/writer.out"
-	"$V" migrate "$D/g.vhdx" "$SCMT/far/g.vhdx"
+	id=$("$V" migrate --detach "$D/g.vhdx" "$SCMT/far/g.vhdx")
+	"$V" job "$id" wait
 	touch "$SCMT/linger"
 	writer_stop
 	wait_until 60 test -s "$SCMT/far/g.vhdx.scm-map"
 	made=$(awk '$1 == "data_write_guid" { print $2 }' "$SCMT/far/g.vhdx.scm-map")
 	now=$("$V" info --json "$SCMT/far/g.vhdx" | jq -r .data_write_guid)
 	echo "made with $made, now $now"
-	[ -n "$made" ] && [ -n "$now" ] && [ "$made" != null ]
+	[ -n "$made" ] && [ -n "$now" ] && [ "$now" != null ]
 	[ "$now" != "$made" ]
+	# renewed beside the I/O, before the switch-over, not in its pause
+	run job_json "$id"
+	echo "$output"
+	[[ $output == *'"dest_renewed":"beside"'* ]]
 	same "$SCMT/far/g.vhdx"
 	run "$V" check "$SCMT/far/g.vhdx"
 	[ "$status" -eq 0 ]
@@ -347,6 +352,7 @@ job_threads() {
 	done
 	true
 }
+has_thread() { [ -n "$(job_threads "$@")" ]; } # PID NAME
 # quarter_of LIST: the highest-numbered quarter of the CPUs in LIST
 # ("0-3,6"), one at least, as a list; empty for a single CPU
 quarter_of() {
@@ -377,8 +383,8 @@ PY
 	writer "$D/a.vhdx"
 	id=$("$V" migrate --detach --throttle 1 "$D/a.vhdx" "$SCMT/far/a.vhdx")
 	pid=$(provider_pid)
-	wait_until 60 test -n "$(job_threads "$pid" vdisk-migcopy)"
-	wait_until 60 test -n "$(job_threads "$pid" vdisk-mirror)"
+	wait_until 60 has_thread "$pid" vdisk-migcopy
+	wait_until 60 has_thread "$pid" vdisk-mirror
 	all=$(awk '$1 == "Cpus_allowed_list:" { print $2 }' /proc/"$pid"/status)
 	want=$(quarter_of "$all")
 	run job_json "$id"
@@ -388,8 +394,10 @@ PY
 	[ "$(job_threads "$pid" vdisk-mirror)" = "${want:-$all}" ]
 	# every other thread: the provider's whole set
 	for t in /proc/"$pid"/task/*; do
-		case $(cat "$t/comm") in vdisk-mig* | vdisk-mirror) continue ;; esac
-		[ "$(awk '$1 == "Cpus_allowed_list:" { print $2 }' "$t/status")" = "$all" ]
+		comm=$(cat "$t/comm" 2>/dev/null) || continue # (gone meanwhile)
+		case $comm in vdisk-mig* | vdisk-mirror) continue ;; esac
+		mask=$(awk '$1 == "Cpus_allowed_list:" { print $2 }' "$t/status" 2>/dev/null) || continue
+		[ -z "$mask" ] || [ "$mask" = "$all" ]
 	done
 	"$V" job "$id" cancel
 	run "$V" job "$id" wait

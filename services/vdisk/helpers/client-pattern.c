@@ -21,7 +21,7 @@
  * answers (EXPECTED then holds every answered write, which is what a
  * read sees, not what survives a crash: for a test that kills nothing).
  * VDISK_PATTERN_LINGER=FILE keeps the disk open after the last write
- * until FILE exists, having printed "wrote N": a disk written in this
+ * until FILE (or STOPFILE) exists, having printed "wrote N": a disk written in this
  * session, idle (for a job that must find no write after it). */
 #include <errno.h>
 #include <fcntl.h>
@@ -140,7 +140,7 @@ int client_pattern(scm_channel *ch, const char *disk, const char *expected, long
 	fflush(stdout);
 	close(ef);
 	const char *linger = getenv("VDISK_PATTERN_LINGER");
-	while (!r && linger && *linger && access(linger, F_OK) != 0)
+	while (!r && linger && *linger && access(linger, F_OK) != 0 && (!stop || access(stop, F_OK) != 0))
 		usleep(10000);
 	if (!r)
 		r = scm_vdisk_close(ch, h, ret_err);
