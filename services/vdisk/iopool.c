@@ -4,7 +4,8 @@
  * read or write of 4 KiB to 4 MiB or a flush, so the lock is held for a
  * few list operations per job, never for the I/O. Workers pick the first
  * ready queue whose head may start, and move a queue they took from to the
- * back of the ready list, so each disk with work gets its turn. */
+ * back of the ready list, so each disk with work gets its turn. A
+ * placement hook (iopool_set_place) runs as each worker wakes. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ static struct iopool_queue *ready; /* circular, the next to serve first */
 static pthread_t threads[64];
 static unsigned n_threads, busy_jobs;
 static bool stopping;
+static void (*place)(void);
 
 static void ready_add(struct iopool_queue *q)
 {
@@ -88,9 +90,12 @@ static struct iopool_job *take(struct iopool_queue **ret_q)
 
 static void *worker(void *arg)
 {
+	(void)pthread_setname_np(pthread_self(), "vdisk-io");
 	pthread_mutex_lock(&lock);
 	for (;;) {
 		struct iopool_queue *q;
+		if (place)
+			place();
 		struct iopool_job *j = take(&q);
 		if (!j) {
 			if (stopping && !busy_jobs)
@@ -119,6 +124,18 @@ static void *worker(void *arg)
 	pthread_cond_broadcast(&work); /* the other workers stop too */
 	pthread_mutex_unlock(&lock);
 	return NULL;
+}
+
+void iopool_set_place(void (*fn)(void))
+{
+	place = fn;
+}
+
+void iopool_poke(void)
+{
+	pthread_mutex_lock(&lock);
+	pthread_cond_broadcast(&work);
+	pthread_mutex_unlock(&lock);
 }
 
 int iopool_start(unsigned n)

@@ -38,8 +38,15 @@ struct iopool_queue {
 	struct iopool_barrier barrier;
 };
 
-/* Starts n worker threads (1..64). Returns 0 or -errno. */
+/* Starts n worker threads (1..64), named "vdisk-io". Returns 0 or -errno. */
 int iopool_start(unsigned n);
+/* place, if set, runs on each worker when it starts and each time it
+ * wakes for work (under the pool's lock: it must be quick, and take no
+ * lock of the pool's): where the worker runs (provider-migside.c keeps
+ * the workers off a migration's CPUs). Set before iopool_start.
+ * iopool_poke wakes every idle worker, so that each runs place now. */
+void iopool_set_place(void (*place)(void));
+void iopool_poke(void);
 /* Queues j on q. The caller keeps q alive until every job it submitted is
  * done. */
 void iopool_submit(struct iopool_queue *q, struct iopool_job *j);

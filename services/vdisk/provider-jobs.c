@@ -165,6 +165,8 @@ static void rehome(struct bjob *b)
 static void finish(struct bjob *b, enum vjob_state s)
 {
 	set_state(b, s);
+	if (b->mig)
+		mig_cpus_release(&b->mig->cpus_held); /* its threads are done (a record writer holds its own) */
 	struct disk *d = b->d;
 	if (b->switched)
 		rehome(b);

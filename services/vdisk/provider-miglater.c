@@ -56,6 +56,7 @@ struct later {
 	struct timespec ctime;
 	struct vmap map;
 	bool *unhashed;      /* per extent: its hash is to be made from the old file */
+	bool cpus_held;      /* mig_cpus_hold: the workers keep off this thread's CPUs */
 };
 static struct later *writers;
 
@@ -82,6 +83,7 @@ static void later_free(struct later *l)
 	free(l->path);
 	free(l->unhashed);
 	vmap_clear(&l->map);
+	mig_cpus_release(&l->cpus_held);
 	free(l);
 }
 
@@ -191,6 +193,7 @@ void mig_later_start(struct bjob *b)
 		return;
 	}
 	*l = (struct later){ .old = TAKE_PTR(m->old), .fd = -1, .ddirfd = -1, .dwg = m->src_dwg };
+	mig_cpus_hold(&l->cpus_held);
 	if (!(l->path = strdup(b->path)) || !(l->dname = strdup(m->dname)))
 		r = scm_fail(&e, -ENOMEM, "out of memory");
 	else if ((l->fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || (l->ddirfd = fcntl(m->ddirfd, F_DUPFD_CLOEXEC, 3)) < 0)

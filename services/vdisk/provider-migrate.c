@@ -43,6 +43,7 @@ void mig_free(struct bjob *b)
 		return;
 	mig_sider_free(m); /* (no side step runs: the job is not stepping) */
 	mig_flush_stop(&m->fl); /* its descriptors, before the files go */
+	mig_cpus_release(&m->cpus_held); /* (at the job's end already, unless it never ended) */
 	mig_mirq_free(b); /* (stopped already where dest's handle closed first) */
 	vhdx_close(m->old);
 	safe_close(m->drootfd);
@@ -590,6 +591,7 @@ void mig_init(struct bjob *b, struct bmig *m)
 	mig_flush_setup(&m->fl);
 	mig_mirq_setup(&m->mq);
 	mig_sider_setup(&m->sd);
+	mig_cpus_hold(&m->cpus_held);
 	b->mig_q = &m->q;
 }
 

@@ -157,6 +157,7 @@ struct bmig {
 	bool hash_later;        /* the record's hashes made after the job (provider-miglater.c) */
 	bool renewed;           /* dest's DataWriteGuid renewed before the switch-over (provider-mirror.c) */
 	bool renewed_in_pause;  /* ... in the switch-over's pause (the disk's first write came after the flush) */
+	bool cpus_held;         /* mig_cpus_hold: from mig_init to the job's end */
 	struct mig_flusher fl;
 	struct mig_mirq mq;
 	struct mig_sider sd;
@@ -297,6 +298,13 @@ void mig_sider_free(struct bmig *m);
 bool mig_cpus(cpu_set_t *ret);
 void mig_cpus_enter(void);
 char *mig_cpus_text(char *buf, size_t size);
+/* mig_cpus_hold: a migration's threads may run from now (*held set; a
+ * second hold of the same flag is none); release: they have stopped.
+ * While one is held, the pool's workers keep off mig_cpus:
+ * mig_cpus_worker is the pool's placement hook (iopool_set_place). */
+void mig_cpus_hold(bool *held);
+void mig_cpus_release(bool *held);
+void mig_cpus_worker(void);
 bool mig_mirq_on(const struct bmig *m);
 void mig_mirq_setup(struct mig_mirq *q);
 bool mig_mirq_push(struct bjob *b, int op, const void *buf, uint64_t off, uint64_t len, bool unmap);

@@ -353,32 +353,39 @@ job_threads() {
 	true
 }
 has_thread() { [ -n "$(job_threads "$@")" ]; } # PID NAME
-# quarter_of LIST: the highest-numbered quarter of the CPUs in LIST
-# ("0-3,6"), one at least, as a list; empty for a single CPU
-quarter_of() {
+# cpu_split LIST: the highest-numbered quarter of the CPUs in LIST
+# ("0-3,6"), one at least, then the rest, each a list on a line of its
+# own; two empty lines for a single CPU
+cpu_split() {
 	python3 - "$1" <<'PY'
 import sys
 cpus = []
 for part in sys.argv[1].split(","):
     a, _, b = part.partition("-")
     cpus += range(int(a), int(b or a) + 1)
-if len(cpus) >= 2:
-    mine = sorted(cpus[-((len(cpus) + 3) // 4):])
-    runs, start = [], mine[0]
-    for i, c in enumerate(mine):
-        if i + 1 == len(mine) or mine[i + 1] != c + 1:
-            runs.append(f"{start}-{c}" if c > start else f"{start}")
-            if i + 1 < len(mine):
-                start = mine[i + 1]
-    print(",".join(runs))
+def text(s):
+    runs = []
+    for c in sorted(s):
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
+job = cpus[-((len(cpus) + 3) // 4):] if len(cpus) >= 2 else []
+print(text(job))
+print(text(c for c in cpus if c not in job) if job else "")
 PY
 }
 
-@test "migrate: the job's own threads run on the last quarter of the provider's CPUs, its others where they were" {
-	# The copy's thread, the mirror queue's and the early flusher leave
-	# the other CPUs to the clients' requests (provider-migside.c): what
-	# the job reports is what the kernel holds for those threads, and
-	# the provider's other threads keep every CPU it may use.
+# workers_on PID LIST: every I/O worker of PID runs on LIST
+workers_on() { [ "$(job_threads "$1" vdisk-io | sort -u)" = "$2" ]; }
+
+@test "migrate: the job's own threads run on the last quarter of the provider's CPUs, the I/O workers on the rest meanwhile" {
+	# The copy's thread, the mirror queue's and the early flusher run
+	# apart from the clients' requests (provider-migside.c): what the job
+	# reports is what the kernel holds for those threads; the pool's
+	# workers keep off those CPUs while the job runs and get every CPU
+	# back after it; the loop (the main thread) keeps every CPU.
 	base_disk "$D/a.vhdx"
 	writer "$D/a.vhdx"
 	id=$("$V" migrate --detach --throttle 1 "$D/a.vhdx" "$SCMT/far/a.vhdx")
@@ -386,22 +393,18 @@ PY
 	wait_until 60 has_thread "$pid" vdisk-migcopy
 	wait_until 60 has_thread "$pid" vdisk-mirror
 	all=$(awk '$1 == "Cpus_allowed_list:" { print $2 }' /proc/"$pid"/status)
-	want=$(quarter_of "$all")
+	{ read -r want; read -r rest; } < <(cpu_split "$all")
 	run job_json "$id"
 	echo "$output"
 	[[ $output == *"\"cpus\":\"$want\""* ]]
 	[ "$(job_threads "$pid" vdisk-migcopy)" = "${want:-$all}" ]
 	[ "$(job_threads "$pid" vdisk-mirror)" = "${want:-$all}" ]
-	# every other thread: the provider's whole set
-	for t in /proc/"$pid"/task/*; do
-		comm=$(cat "$t/comm" 2>/dev/null) || continue # (gone meanwhile)
-		case $comm in vdisk-mig* | vdisk-mirror) continue ;; esac
-		mask=$(awk '$1 == "Cpus_allowed_list:" { print $2 }' "$t/status" 2>/dev/null) || continue
-		[ -z "$mask" ] || [ "$mask" = "$all" ]
-	done
+	wait_until 30 workers_on "$pid" "${rest:-$all}"
+	[ "$(awk '$1 == "Cpus_allowed_list:" { print $2 }' /proc/"$pid"/status)" = "$all" ]
 	"$V" job "$id" cancel
 	run "$V" job "$id" wait
 	[ "$status" -eq 1 ]
+	wait_until 30 workers_on "$pid" "$all"
 	more_writes
 	writer_stop
 	same "$D/a.vhdx"
