@@ -19,6 +19,7 @@ static struct iopool_queue *ready; /* circular, the next to serve first */
 static pthread_t threads[64];
 static unsigned n_threads, busy_jobs;
 static bool stopping;
+static bool (*place_due)(void);
 static void (*place)(void);
 
 static void ready_add(struct iopool_queue *q)
@@ -94,8 +95,13 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&lock);
 	for (;;) {
 		struct iopool_queue *q;
-		if (place)
+		if (place_due && place_due()) {
+			/* (moving to another CPU waits for it: not under the lock) */
+			pthread_mutex_unlock(&lock);
 			place();
+			pthread_mutex_lock(&lock);
+			continue;
+		}
 		struct iopool_job *j = take(&q);
 		if (!j) {
 			if (stopping && !busy_jobs)
@@ -126,8 +132,9 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-void iopool_set_place(void (*fn)(void))
+void iopool_set_place(bool (*due)(void), void (*fn)(void))
 {
+	place_due = due;
 	place = fn;
 }
 

@@ -40,12 +40,13 @@ struct iopool_queue {
 
 /* Starts n worker threads (1..64), named "vdisk-io". Returns 0 or -errno. */
 int iopool_start(unsigned n);
-/* place, if set, runs on each worker when it starts and each time it
- * wakes for work (under the pool's lock: it must be quick, and take no
- * lock of the pool's): where the worker runs (provider-migside.c keeps
- * the workers off a migration's CPUs). Set before iopool_start.
- * iopool_poke wakes every idle worker, so that each runs place now. */
-void iopool_set_place(void (*place)(void));
+/* Where the workers run (provider-migside.c keeps them off a
+ * migration's CPUs): due, if set, is asked by each worker when it starts
+ * and each time it wakes for work, under the pool's lock (it must be a
+ * quick look, taking no lock); when it says so, the worker lets go of the
+ * lock, runs place, and looks for work again. Set before iopool_start.
+ * iopool_poke wakes every idle worker, so that each asks due now. */
+void iopool_set_place(bool (*due)(void), void (*place)(void));
 void iopool_poke(void);
 /* Queues j on q. The caller keeps q alive until every job it submitted is
  * done. */

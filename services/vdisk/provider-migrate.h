@@ -301,9 +301,11 @@ char *mig_cpus_text(char *buf, size_t size);
 /* mig_cpus_hold: a migration's threads may run from now (*held set; a
  * second hold of the same flag is none); release: they have stopped.
  * While one is held, the pool's workers keep off mig_cpus:
- * mig_cpus_worker is the pool's placement hook (iopool_set_place). */
+ * mig_cpus_worker_due and mig_cpus_worker are the pool's placement
+ * hooks (iopool_set_place). */
 void mig_cpus_hold(bool *held);
 void mig_cpus_release(bool *held);
+bool mig_cpus_worker_due(void);
 void mig_cpus_worker(void);
 bool mig_mirq_on(const struct bmig *m);
 void mig_mirq_setup(struct mig_mirq *q);

@@ -62,7 +62,10 @@
  * migration was 1.51-3.25x its idle p99 (median 2.39x) against
  * 2.37-3.24x (median 2.85x), and the client made up to 40% more writes
  * in the migration's time. The loop itself is not moved: a client's
- * call wakes it where the client runs.
+ * call wakes it where the client runs. A worker moves with the pool's
+ * lock let go (moving waits for the other CPU to take the thread), once
+ * per turn of the count; threads a worker makes for the job (a detached
+ * close, the AIO context's end) are made on the job's CPUs.
  *
  * The worker waits for the thread (asleep, no CPU), so the pool counts the
  * step as running on it, as before. A lowered priority cannot be raised
@@ -153,13 +156,20 @@ void mig_cpus_release(bool *held)
 		iopool_poke();
 }
 
+static __thread bool off; /* this worker placed for a migration (kept off its CPUs, or not movable) */
+
+bool mig_cpus_worker_due(void)
+{
+	return (atomic_load_explicit(&holding, memory_order_relaxed) > 0) != off;
+}
+
 void mig_cpus_worker(void)
 {
-	static __thread bool off; /* this worker kept off the job's CPUs */
 	bool want = atomic_load_explicit(&holding, memory_order_relaxed) > 0;
-	if (want == off)
-		return;
 	cpu_set_t all, job;
+	/* placed, or not to be: either way not asked again until the count
+	 * turns (a worker that cannot move stays where it is) */
+	off = want;
 	if (sched_getaffinity(getpid(), sizeof all, &all) < 0)
 		return;
 	if (want) {
@@ -169,8 +179,7 @@ void mig_cpus_worker(void)
 			if (CPU_ISSET(c, &job))
 				CPU_CLR(c, &all);
 	}
-	if (pthread_setaffinity_np(pthread_self(), sizeof all, &all) == 0)
-		off = want;
+	(void)pthread_setaffinity_np(pthread_self(), sizeof all, &all);
 }
 
 static void *sider(void *arg)

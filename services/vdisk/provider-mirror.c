@@ -268,13 +268,18 @@ static void side_flush(struct bjob *b)
 	m->flush_us += (mono_ns() - t0) / 1000;
 }
 
-/* fn(arg) on a detached thread; false when none can be had. */
+/* fn(arg) on a detached thread, on the job's CPUs (mig_cpus: the worker
+ * that makes it may be kept off them, and a thread keeps the mask it was
+ * made with); false when none can be had. */
 static bool detached(void *(*fn)(void *), void *arg)
 {
 	pthread_t t;
 	pthread_attr_t a;
+	cpu_set_t s;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (mig_cpus(&s))
+		(void)pthread_attr_setaffinity_np(&a, sizeof s, &s);
 	bool ok = pthread_create(&t, &a, fn, arg) == 0;
 	pthread_attr_destroy(&a);
 	return ok;
@@ -282,6 +287,7 @@ static bool detached(void *(*fn)(void *), void *arg)
 
 static void *closer(void *arg)
 {
+	(void)pthread_setname_np(pthread_self(), "vdisk-migclose");
 	close((int)(intptr_t)arg);
 	return NULL;
 }
@@ -425,6 +431,7 @@ static void aio_end(aio_context_t aio, int fd)
 static void *aio_ender(void *arg)
 {
 	struct aio_end *a = arg;
+	(void)pthread_setname_np(pthread_self(), "vdisk-migaio");
 	aio_end(a->aio, a->fd);
 	free(a);
 	return NULL;

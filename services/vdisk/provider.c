@@ -301,7 +301,7 @@ int main(int argc, char **argv)
 	scm_provider_on_close(p, on_close);
 	provider = p;
 	bjob_hooks_init();
-	iopool_set_place(mig_cpus_worker); /* (off a migration's CPUs while it runs: provider-migside.c) */
+	iopool_set_place(mig_cpus_worker_due, mig_cpus_worker); /* (off a migration's CPUs while it runs: provider-migside.c) */
 	int r = iopool_start(threads);
 	if (r < 0) {
 		fprintf(stderr, "vdisk-provider: starting %u I/O threads: %s\n", threads, strerror(-r));
