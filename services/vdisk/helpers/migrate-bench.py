@@ -435,12 +435,18 @@ def main():
     elif idle:
         qsrc = f"{T}/qsrc.vhdx"
         shutil.copyfile(src, qsrc)
+        os.sync()  # (its copy written back before it is timed: see below)
         q = attempt("qsd blockdev-mirror", qsd_mirror, qsrc)
         if q:
             qt, qi, qd, qc = q
             lat_line("qsd blockdev-mirror", qt, qi, qd, ref_name, ref, qc,
                      max(qd, default=0), how=" (block-job-complete to BLOCK_JOB_COMPLETED)")
         os.unlink(qsrc)
+    # each line starts with nothing of the one before left to write back:
+    # qemu-storage-daemon's 2 GiB DEST, still dirty in the page cache, went
+    # out during the next line's migration (the kernel's writeback, 30 s
+    # after) and its latency was the device's, not the migration's
+    os.sync()
     sc = Scmd()
     try:
         res = None
