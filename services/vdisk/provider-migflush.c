@@ -39,8 +39,7 @@ static void *flusher(void *arg)
 	struct mig_flusher *fl = arg;
 	struct sched_param sp = { 0 };
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
-	mig_cpus_enter(); /* (before the name: a thread found by it is confined already) */
-	(void)pthread_setname_np(pthread_self(), "vdisk-migflush");
+	mig_thread_begin("vdisk-migflush");
 	pthread_mutex_lock(&fl->lock);
 	for (;;) {
 		while (!fl->want && !fl->stop)

@@ -135,8 +135,7 @@ static void *hasher(void *arg)
 	pthread_mutex_lock(&hs->hlock);
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	(void)prctl(PR_SET_TIMERSLACK, 1ul); /* its breathers: 20 us, not 20 to 70 */
-	mig_cpus_enter(); /* (before the name: a thread found by it is confined already) */
-	(void)pthread_setname_np(pthread_self(), "vdisk-mighash");
+	mig_thread_begin("vdisk-mighash");
 	for (;;) {
 		while (!hs->count && !hs->stop)
 			pthread_cond_wait(&hs->hcond, &hs->hlock);

@@ -173,8 +173,7 @@ static void *writer(void *arg)
 	struct sched_param sp = { 0 };
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
-	mig_cpus_enter(); /* (before the name: a thread found by it is confined already) */
-	(void)pthread_setname_np(pthread_self(), "vdisk-migrec");
+	mig_thread_begin("vdisk-migrec");
 	write_record(arg);
 	return NULL;
 }

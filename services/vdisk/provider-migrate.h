@@ -297,6 +297,9 @@ void mig_sider_free(struct bmig *m);
  * empty when false, cut at the last whole range that fits; buf returned. */
 bool mig_cpus(cpu_set_t *ret);
 void mig_cpus_enter(void);
+/* A thread of the job's own, as it starts: confined (mig_cpus_enter),
+ * then named (a thread found by its name is confined already). */
+void mig_thread_begin(const char *name);
 char *mig_cpus_text(char *buf, size_t size);
 /* mig_cpus_hold: a migration's threads may run from now (*held set; a
  * second hold of the same flag is none); release: they have stopped.

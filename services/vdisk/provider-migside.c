@@ -82,23 +82,32 @@
 #include "iopool.h"
 #include "provider-migrate.h"
 
-bool mig_cpus(cpu_set_t *ret)
+/* The provider's CPUs (*all: the process's, its first thread's, not
+ * this thread's, which a thread of the job made by another has narrowed
+ * already) and the job's among them (*job); false, *all still read when
+ * it could be, when the job has no CPUs of its own. */
+static bool job_cpus(cpu_set_t *all, cpu_set_t *job)
 {
-	cpu_set_t all;
-	CPU_ZERO(ret);
-	/* the process's (its first thread's), not this thread's: a thread
-	 * of the job made by another is confined already */
-	if (sched_getaffinity(getpid(), sizeof all, &all) < 0)
+	CPU_ZERO(job);
+	if (sched_getaffinity(getpid(), sizeof *all, all) < 0) {
+		CPU_ZERO(all);
 		return false; /* (more CPUs than a cpu_set_t holds: left as is) */
-	int n = CPU_COUNT(&all);
+	}
+	int n = CPU_COUNT(all);
 	if (n < 2)
 		return false;
 	for (int c = CPU_SETSIZE - 1, k = (n + 3) / 4; c >= 0 && k; c--)
-		if (CPU_ISSET(c, &all)) {
-			CPU_SET(c, ret);
+		if (CPU_ISSET(c, all)) {
+			CPU_SET(c, job);
 			k--;
 		}
 	return true;
+}
+
+bool mig_cpus(cpu_set_t *ret)
+{
+	cpu_set_t all;
+	return job_cpus(&all, ret);
 }
 
 void mig_cpus_enter(void)
@@ -106,6 +115,12 @@ void mig_cpus_enter(void)
 	cpu_set_t s;
 	if (mig_cpus(&s))
 		(void)pthread_setaffinity_np(pthread_self(), sizeof s, &s);
+}
+
+void mig_thread_begin(const char *name)
+{
+	mig_cpus_enter(); /* (before the name: a thread found by it is confined already) */
+	(void)pthread_setname_np(pthread_self(), name);
 }
 
 char *mig_cpus_text(char *buf, size_t size)
@@ -170,15 +185,11 @@ void mig_cpus_worker(void)
 	/* placed, or not to be: either way not asked again until the count
 	 * turns (a worker that cannot move stays where it is) */
 	off = want;
-	if (sched_getaffinity(getpid(), sizeof all, &all) < 0)
-		return;
-	if (want) {
-		if (!mig_cpus(&job))
-			return; /* one CPU: nowhere else to go */
-		for (int c = 0; c < CPU_SETSIZE; c++)
-			if (CPU_ISSET(c, &job))
-				CPU_CLR(c, &all);
-	}
+	bool own = job_cpus(&all, &job);
+	if (!CPU_COUNT(&all) || (want && !own))
+		return; /* (its mask unread; one CPU: nowhere else to go) */
+	if (want)
+		CPU_XOR(&all, &all, &job); /* (job is a part of all: the rest) */
 	(void)pthread_setaffinity_np(pthread_self(), sizeof all, &all);
 }
 
@@ -187,8 +198,7 @@ static void *sider(void *arg)
 	struct bjob *b = arg;
 	struct mig_sider *s = &b->mig->sd;
 	struct sched_param sp = { 0 };
-	mig_cpus_enter(); /* (before the name: a thread found by it is confined already) */
-	(void)pthread_setname_np(pthread_self(), "vdisk-migcopy");
+	mig_thread_begin("vdisk-migcopy");
 	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	if (mig_mirq_on(b->mig)) /* (else every mirrored write takes dlock, which the copy's writes hold) */
 		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);

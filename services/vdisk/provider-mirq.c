@@ -108,8 +108,7 @@ static void *applier(void *arg)
 {
 	struct bjob *b = arg;
 	struct mig_mirq *q = &b->mig->mq;
-	mig_cpus_enter(); /* (before the name: a thread found by it is confined already) */
-	(void)pthread_setname_np(pthread_self(), "vdisk-mirror");
+	mig_thread_begin("vdisk-mirror");
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
 		while (!q->head && !q->stop)
